@@ -1,0 +1,34 @@
+"""Test-suite wide settings.
+
+* ``--runslow`` enables tests marked ``@pytest.mark.slow`` (full model zoos,
+  paper-scale checks); they are skipped by default to keep CI short.
+* Notebooks executed by nbval write their figures into a temporary folder
+  (``$REUSEPRIOR_FIGURES_DIR``), never into the committed ``figures/``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: long-running checks (run with --runslow)")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    if "REUSEPRIOR_FIGURES_DIR" not in os.environ:
+        os.environ["REUSEPRIOR_FIGURES_DIR"] = tempfile.mkdtemp(prefix="reuseprior-test-figures-")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

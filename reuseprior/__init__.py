@@ -1,0 +1,54 @@
+"""reuseprior: the reference reproduction of *The Reusability Prior in Deep
+Learning Models* (Polat, PhD thesis 2023; Mach. Learn.: Sci. Technol. 4
+025011).
+
+The public API is importable from the top level and loads lazily, so that
+``import reuseprior`` is instant::
+
+    from reuseprior import analyze, count_contexts
+    report = analyze(model, torch.zeros(1, 3, 224, 224))
+    print(report.PG, report.PG_prime)
+
+Modules, one per concept: ``counting`` (graph capture, per-op count rules,
+the thesis quantities), ``energy`` and ``derivations`` (chapter 5 energy
+priors, sympy), ``models`` and ``sharing`` (EfficientNetV2, cross-layer
+sharing), ``training``, ``revolver`` (chapter 3), ``proxies``/``nnmass``/
+``zoo`` (training-free baselines), ``data``, ``reference`` (the thesis's
+numbers), ``notebook``, ``plotting``, ``paths``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+#: public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "count_contexts": "reuseprior.counting",
+    "analyze": "reuseprior.counting",
+    "Report": "reuseprior.counting",
+    "WeightUse": "reuseprior.counting",
+    "build_model": "reuseprior.models",
+    "register_model": "reuseprior.models",
+    "share_parameters": "reuseprior.sharing",
+    "load_thesis_table": "reuseprior.reference",
+    "side_by_side": "reuseprior.reference",
+    "load_digits_splits": "reuseprior.data",
+    "load_torchvision_splits": "reuseprior.data",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'reuseprior' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -1,0 +1,3 @@
+from reuseprior.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""Regenerate every chapter: execute each notebook with papermill.
+
+``python -m reuseprior build`` runs ``notebooks/ch*.ipynb`` on the quick
+profile; executed copies go to ``build/notebooks/<profile>/``, figures and
+tables to ``figures/<notebook>/`` (written by the notebooks themselves).
+``--profile full`` is the paper scale; ``-p name value`` passes any other
+parameter to every notebook (e.g. ``-p device auto``). Notebooks run one
+after another; a failing notebook does not stop the others, and the command
+exits non-zero listing the failures. Papermill saves the executed copy after
+every cell, so an interrupted build keeps what it had computed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import fnmatch
+import time
+from pathlib import Path
+
+from . import paths
+
+__all__ = ["build_notebooks", "find_notebooks"]
+
+
+def find_notebooks(patterns: list[str] | None = None) -> list[Path]:
+    """The chapter notebooks, in chapter order, optionally filtered by glob."""
+    found = sorted(p for p in paths.NOTEBOOKS_DIR.glob("ch*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    if patterns:
+        found = [p for p in found if any(fnmatch.fnmatch(p.stem, pat) or fnmatch.fnmatch(p.name, pat) for pat in patterns)]
+        if not found:
+            raise SystemExit(f"no notebook matches {patterns}; available: {[p.stem for p in find_notebooks()]}")
+    return found
+
+
+def _literal(text: str):
+    """Command-line parameter values: Python literals where they parse, else strings."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def build_notebooks(
+    notebooks: list[Path], profile: str = "quick", parameters: dict | None = None, output_dir: Path | None = None
+) -> dict[str, float | Exception]:
+    """Execute ``notebooks`` with papermill; returns seconds or the error per notebook."""
+    import papermill
+    from tqdm.auto import tqdm
+
+    out_dir = Path(output_dir or paths.BUILD_DIR / "notebooks" / profile)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: dict[str, float | Exception] = {}
+    for nb in tqdm(notebooks, desc=f"notebooks ({profile})", unit="nb"):
+        start = time.perf_counter()
+        try:
+            papermill.execute_notebook(
+                str(nb),
+                str(out_dir / nb.name),
+                parameters={"profile": profile, **(parameters or {})},
+                cwd=str(paths.NOTEBOOKS_DIR),
+                kernel_name="python3",
+                progress_bar=False,
+            )
+            results[nb.stem] = time.perf_counter() - start
+        except Exception as err:  # keep going: report every failing chapter at the end
+            results[nb.stem] = err
+    return results
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("notebooks", nargs="*", help="glob(s) of notebook names to run (default: all ch*.ipynb)")
+    parser.add_argument("--profile", default="quick", choices=["quick", "full"], help="parameter profile")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="extra papermill parameter for every notebook (Python literal or string)")
+    parser.add_argument("--output-dir", type=Path, default=None, help="where executed notebooks go")
+
+
+def run(args: argparse.Namespace) -> int:
+    notebooks = find_notebooks(args.notebooks)
+    params = {name: _literal(value) for name, value in args.parameter}
+    results = build_notebooks(notebooks, args.profile, params, args.output_dir)
+    failed = {k: v for k, v in results.items() if isinstance(v, Exception)}
+    for name, outcome in results.items():
+        status = f"FAILED: {str(outcome).strip().splitlines()[-1] if str(outcome).strip() else type(outcome).__name__}" if name in failed else f"ok in {outcome:.1f} s"
+        print(f"{name:32s} {status}")
+    return 1 if failed else 0

@@ -1,0 +1,49 @@
+"""``python -m reuseprior <command>``: the command-line interface.
+
+Each sub-command lives in the module of its concept and exposes
+``add_arguments(parser)`` and ``run(args) -> int``; this file only maps
+names to modules, so ``--help`` stays fast (modules load on use).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+#: command name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "analyze": ("reuseprior.counting.cli_analyze", "count contexts of any PyTorch model and print PG, P'G, ES, H (thesis ch. 4)"),
+    "data": ("reuseprior.cli_data", "download a torchvision dataset into a data folder (explicit, never implicit)"),
+    "train": ("reuseprior.cli_train", "train an EfficientNetV2 original vs shared (thesis section 4.5.4)"),
+    "revolver": ("reuseprior.revolver.cli", "run a Revolver population search (thesis ch. 3, appendix C.2 flags)"),
+    "build": ("reuseprior.build", "execute every notebook with papermill on a profile (figures, tables, build/)"),
+}
+
+
+def _load(command: str):
+    module_name, _ = COMMANDS[command]
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        raise SystemExit(f"reuseprior {command}: its module {module_name} is not available ({err})") from err
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m reuseprior", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="command")
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    if not argv or argv[0] in {"-h", "--help"}:
+        parser.print_help()
+        return 0
+    if argv[0] not in COMMANDS:
+        parser.error(f"unknown command {argv[0]!r}; choose from {', '.join(COMMANDS)}")
+    command, rest = argv[0], argv[1:]
+    module = _load(command)
+    cmd_parser = argparse.ArgumentParser(prog=f"python -m reuseprior {command}", description=COMMANDS[command][1])
+    module.add_arguments(cmd_parser)
+    args = cmd_parser.parse_args(rest)
+    return int(module.run(args) or 0)

@@ -1,0 +1,113 @@
+"""The shared notebook/reference/data infrastructure."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from reuseprior import notebook, paths, reference
+from reuseprior.data import load_digits_splits, split_indices
+from reuseprior.models import build_model
+
+
+def test_setup_rejects_unknown_profile_with_the_fix():
+    with pytest.raises(notebook.NotebookParameterError, match=r"profile='paper'.*'quick' or 'full'.*-p profile"):
+        notebook.setup("t", profile="paper", seed=0, profiles={"quick": {}, "full": {}})
+
+
+def test_setup_rejects_unknown_override_and_bad_seed(tmp_path):
+    profiles = {"quick": {"epochs": 1}, "full": {"epochs": 300}}
+    with pytest.raises(notebook.NotebookParameterError, match="epoch"):
+        notebook.setup("t", profile="quick", seed=0, output_dir=tmp_path, profiles=profiles, overrides={"epoch": 2})
+    with pytest.raises(notebook.NotebookParameterError, match="seed"):
+        notebook.setup("t", profile="quick", seed=-1, output_dir=tmp_path, profiles=profiles)
+
+
+def test_setup_applies_profile_overrides_and_seed(tmp_path):
+    profiles = {"quick": {"epochs": 1, "width": 8}, "full": {"epochs": 300, "width": 64}}
+    ctx = notebook.setup("t", profile="full", seed=3, output_dir=tmp_path, profiles=profiles, overrides={"epochs": 5})
+    assert (ctx.settings.epochs, ctx.settings.width, ctx.seed) == (5, 64, 3)
+    first = torch.rand(3)
+    notebook.set_seed(3)
+    assert torch.equal(first, torch.rand(3))
+
+
+def test_cuda_request_without_gpu_is_a_clear_error():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(notebook.NotebookParameterError, match="no CUDA GPU"):
+        notebook.resolve_device("cuda")
+    assert notebook.resolve_device("auto").type == "cpu"
+
+
+def test_save_table_and_figure_are_deterministic(tmp_path):
+    import matplotlib.pyplot as plt
+
+    ctx = notebook.setup("t", profile="quick", seed=0, output_dir=tmp_path, profiles={"quick": {}})
+    ctx.save_table(pd.DataFrame({"a": [1, 2], "b": [0.5, 1 / 3]}), "tab")
+    assert (tmp_path / "tab.csv").read_text().splitlines()[0] == "a,b"
+    assert (tmp_path / "tab.json").exists()
+    blobs = []
+    for _ in range(2):
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [1, 0])
+        blobs.append(ctx.save_figure(fig, "fig").read_bytes())
+        plt.close(fig)
+    assert blobs[0] == blobs[1]
+
+
+@pytest.mark.parametrize(
+    "printed, unit", [("10.683", 1e-3), ("7.42e-4", 1e-6), ("14400", 1.0), ("746.608+", 1e-3), ("1.30e-04", 1e-6)]
+)
+def test_printed_unit(printed, unit):
+    assert math.isclose(reference.printed_unit(printed), unit)
+
+
+def test_side_by_side_classifies_rounding_truncation_and_misses(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "THESIS_DATA_DIR", tmp_path)
+    (tmp_path / "demo.csv").write_text("# source: nowhere, p. 0\nname,x\na,1.23\nb,1.23\nc,1.23\nd,2.0\n")
+    ours = pd.DataFrame({"name": ["a", "b", "c", "e"], "x": [1.2304, 1.2389, 1.25, 9.0]})
+    table = reference.side_by_side(ours, "demo", on=["name"], columns=["x"]).set_index("name")
+    assert table.loc["a", "x match"] == "rounded"
+    assert table.loc["b", "x match"] == "truncated"
+    assert table.loc["c", "x match"] == "off"
+    assert table.loc["d", "x match"] == "missing" and table.loc["e", "x match"] == "missing"
+    assert math.isclose(table.loc["c", "Δ x"], 0.02)
+    assert reference.load_thesis_table("demo").attrs["meta"]["source"] == "nowhere, p. 0"
+
+
+def test_digits_splits_are_disjoint_fixed_and_standardised():
+    a, b = load_digits_splits(seed=1), load_digits_splits(seed=1)
+    assert a.sizes() == b.sizes() and sum(a.sizes().values()) == 1797
+    assert torch.equal(a.val.tensors[0], b.val.tensors[0])
+    assert abs(a.train.tensors[0].mean().item()) < 1e-4
+    big = load_digits_splits(seed=1, image_size=32, channels=3)
+    assert big.train.tensors[0].shape[1:] == (3, 32, 32) and big.input_shape == (3, 32, 32)
+    tr, va = split_indices(100, 0.1, 0)
+    assert len(va) == 10 and not set(tr) & set(va)
+
+
+def test_missing_torchvision_dataset_names_the_download_command(tmp_path):
+    from reuseprior.data import DatasetNotFoundError, load_torchvision_splits
+
+    with pytest.raises(DatasetNotFoundError, match=r"python -m reuseprior data download cifar10 --data-dir"):
+        load_torchvision_splits("cifar10", tmp_path)
+
+
+def test_build_model_resolves_torchvision_and_factories_and_rejects_unknown():
+    assert build_model("resnet18").fc.out_features == 1000
+    assert isinstance(build_model("torch.nn:Identity"), torch.nn.Identity)
+    with pytest.raises(ValueError, match="unknown model 'no_such_net'"):
+        build_model("no_such_net")
+
+
+def test_cli_lists_commands(capsys):
+    from reuseprior.cli import main
+
+    assert main([]) == 0
+    assert "analyze" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["frobnicate"])
