@@ -1,0 +1,14 @@
+"""Context counting (thesis chapter 4): exact per-parameter context counts of any
+PyTorch model and the model-level quantities derived from them.
+
+    from reuseprior.counting import count_contexts, analyze, Report, WeightUse
+"""
+
+from .capture import CaptureError, capture
+from .quantities import Report, WeightUse, analyze, count_contexts, quantities_from_log2_counts
+from .rules import UnsupportedOpError, register
+
+__all__ = [
+    "count_contexts", "analyze", "Report", "WeightUse", "quantities_from_log2_counts",
+    "UnsupportedOpError", "CaptureError", "capture", "register",
+]

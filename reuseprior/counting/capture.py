@@ -1,0 +1,144 @@
+"""Capture an ``nn.Module`` as an ATen-level FX graph whose placeholders are named tensors.
+
+The model is traced in eval mode with :func:`torch.fx.experimental.proxy_tensor.make_fx`
+over ``functional_call(model, (params, buffers), (x,))`` (functionalised, fake tensors:
+no real arithmetic happens while tracing).  Parameters and buffers become graph inputs,
+so every use of a parameter (including parameter-only sub-graphs such as Swin-V2's
+continuous position-bias MLP, and tied parameters used several times) is an explicit
+edge in the graph.  Dropout and stochastic depth disappear in eval mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.fx as fx
+from torch import nn
+
+__all__ = ["CaptureError", "CapturedGraph", "capture"]
+
+
+class CaptureError(RuntimeError):
+    """The model could not be traced into an ATen graph."""
+
+
+@dataclass
+class CapturedGraph:
+    """An ATen FX graph plus the mapping from placeholders to parameters/buffers/input."""
+
+    gm: fx.GraphModule
+    model: nn.Module
+    param_nodes: dict[str, fx.Node]  # parameter name -> placeholder
+    buffer_nodes: dict[str, fx.Node]
+    input_node: fx.Node
+    output_nodes: list[fx.Node]
+    real_inputs: dict[fx.Node, torch.Tensor]
+    example_input: torch.Tensor
+    _values: dict[fx.Node, Any] = field(default_factory=dict, repr=False)
+
+    def real_value(self, node: Any) -> Any:
+        """Evaluate ``node`` on the real parameters/buffers/input (lazily, memoised).
+
+        Used only for non-count operands such as integer index tensors (Swin relative
+        position indices, gather/index arguments), which fake tracing does not keep.
+        """
+        if not isinstance(node, fx.Node):
+            if isinstance(node, (list, tuple)):
+                return type(node)(self.real_value(a) for a in node)
+            return node
+        if node in self._values:
+            return self._values[node]
+        if node.op == "placeholder":
+            val = self.real_inputs[node]
+        elif node.op == "get_attr":
+            val = getattr(self.gm, node.target)
+        elif node.op == "call_function":
+            args = torch.fx.node.map_arg(node.args, self.real_value)
+            kwargs = torch.fx.node.map_arg(node.kwargs, self.real_value)
+            with torch.no_grad():
+                val = node.target(*args, **kwargs)
+        else:  # pragma: no cover - make_fx graphs have no call_module/call_method
+            raise CaptureError(f"cannot evaluate node {node.format_node()}")
+        self._values[node] = val
+        return val
+
+
+def _model_name(model: nn.Module) -> str:
+    return type(model).__name__
+
+
+def capture(model: nn.Module, example_input: torch.Tensor) -> CapturedGraph:
+    """Trace ``model(example_input)`` into an ATen graph (see module docstring).
+
+    Raises
+    ------
+    ValueError
+        if ``example_input`` has the wrong shape/dtype for the model.
+    CaptureError
+        if the model cannot be traced (data-dependent Python control flow, ...).
+    """
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    if not isinstance(example_input, torch.Tensor):
+        raise TypeError(
+            f"example_input must be a torch.Tensor with a batch dimension of 1, got {type(example_input)!r}"
+        )
+    was_training = model.training
+    model.eval()
+    params = dict(model.named_parameters())
+    buffers = dict(model.named_buffers())
+    p_names, b_names = list(params), list(buffers)
+    n_p, n_b = len(p_names), len(b_names)
+
+    def f(*flat):
+        p = dict(zip(p_names, flat[:n_p]))
+        b = dict(zip(b_names, flat[n_p : n_p + n_b]))
+        return torch.func.functional_call(model, (p, b), (flat[-1],))
+
+    flat_inputs = [t.detach() for t in params.values()] + [t.detach() for t in buffers.values()]
+    flat_inputs.append(example_input.detach())
+    try:
+        gm = make_fx(torch.func.functionalize(f), tracing_mode="fake")(*flat_inputs)
+    except Exception as exc:  # noqa: BLE001 - re-raised with context
+        msg = str(exc).split("\n")[0]
+        # diagnose: does the plain model run on this input at all?
+        try:
+            with torch.no_grad():
+                model(example_input)
+        except Exception as real_exc:  # noqa: BLE001
+            raise ValueError(
+                f"{_model_name(model)} does not accept an input of shape {tuple(example_input.shape)} "
+                f"(dtype {example_input.dtype}): {type(real_exc).__name__}: {str(real_exc).splitlines()[0]}. "
+                "Pass an example_input with batch dimension 1 and the channel/spatial sizes the model "
+                "expects (e.g. --input 3,224,224)."
+            ) from exc
+        raise CaptureError(
+            f"could not capture {_model_name(model)} as an ATen graph: {type(exc).__name__}: {msg}. "
+            "Possible fixes: make the forward free of data-dependent Python control flow, "
+            "call the model on the example input once to check it runs, or wrap the "
+            "problematic part in a module whose forward uses only tensor operations."
+        ) from exc
+    finally:
+        model.train(was_training)
+
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    if len(placeholders) != len(flat_inputs):  # pragma: no cover - defensive
+        raise CaptureError("placeholder count does not match the flattened inputs")
+    param_nodes = dict(zip(p_names, placeholders[:n_p]))
+    buffer_nodes = dict(zip(b_names, placeholders[n_p : n_p + n_b]))
+    input_node = placeholders[-1]
+    out_node = next(n for n in gm.graph.nodes if n.op == "output")
+    outs = [a for a in torch.utils._pytree.tree_leaves(out_node.args[0]) if isinstance(a, fx.Node)]
+    real_inputs = dict(zip(placeholders, flat_inputs))
+    return CapturedGraph(
+        gm=gm,
+        model=model,
+        param_nodes=param_nodes,
+        buffer_nodes=buffer_nodes,
+        input_node=input_node,
+        output_nodes=outs,
+        real_inputs=real_inputs,
+        example_input=example_input,
+    )

@@ -1,0 +1,348 @@
+"""Chapter-4 quantities from context counts: expected spread, entropy, total surprisal,
+PG and P'G (thesis eqs. 4.2-4.8) and the chapter-5 efficiencies PE, CE (eqs. 5.1, 5.2).
+
+Definitions (context-counting spec, section 3; all logarithms base 2):
+
+* ``p_i = c_i / NC`` with ``NC = sum_i c_i`` over the merged weights with count >= 1;
+* expected spread ``ES = sum_i p_i log2 c_i`` (eq. 4.2);
+* entropy ``H = -sum_i p_i log2 p_i`` (eq. 4.4), and ``H + ES = log2 NC`` (eq. 4.6);
+* total surprisal ``S = -sum_i log2 p_i = NG log2 NC - sum_i log2 c_i`` (eq. 4.5);
+* ``|G| = NI + NO + WG`` (weight nodes before merging; feature nodes excluded);
+* ``PG = log2(S NI / |G|)`` (eq. 4.7), ``P'G = log2((ES + 1) NG NI / |G|)`` (eq. 4.8);
+* ``PE = PG / NG`` (eq. 5.1), ``CE = PG / WG`` (eq. 5.2).
+
+Every computation is done in the log domain, so counts of ``2**3000`` are fine.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Hashable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .scaled import Scaled, ldexp_tensor
+from .sweep import SweepResult, run_sweep
+
+__all__ = ["WeightUse", "Report", "analyze", "count_contexts", "quantities_from_log2_counts"]
+
+aten = torch.ops.aten
+
+
+@dataclass(frozen=True)
+class WeightUse:
+    """One use of a parameter in the graph, passed to ``share_key`` functions."""
+
+    param_name: str
+    module_name: str
+    module: nn.Module | None
+    op: str  # "conv", "linear", "matmul", "batch_norm", "bias", "other"
+    shape: tuple[int, ...]
+    stride: tuple[int, ...] | None = None
+    padding: tuple[int, ...] | None = None
+    dilation: tuple[int, ...] | None = None
+    groups: int | None = None
+    use_index: int = 0
+
+
+_KEYS = ["PG", "PG_prime", "expected_spread", "entropy", "total_surprisal", "NG", "WG", "NI", "NO",
+         "G", "log2_NC", "PE", "CE"]
+
+
+@dataclass
+class Report:
+    """Model-level quantities of chapter 4 (bits).  See the module docstring."""
+
+    PG: float
+    PG_prime: float
+    expected_spread: float
+    entropy: float
+    total_surprisal: float
+    NG: int
+    WG: int
+    NI: int
+    NO: int
+    G: int
+    log2_NC: float
+    PE: float
+    CE: float
+    model_name: str = ""
+    input_shape: tuple[int, ...] = ()
+    discount: float = 1.0
+    per_parameter: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {k: getattr(self, k) for k in _KEYS}
+
+    def to_series(self):
+        import pandas as pd
+
+        return pd.Series(self.to_dict(), name=self.model_name or None, dtype=object)
+
+    def to_frame(self):
+        """Per-parameter summary as a DataFrame (numel, elements with a context, log2 counts)."""
+        import pandas as pd
+
+        return pd.DataFrame.from_dict(self.per_parameter, orient="index")
+
+    def __str__(self) -> str:
+        labels = {
+            "PG": "PG (eq. 4.7)", "PG_prime": "P'G (eq. 4.8)", "expected_spread": "expected spread ES (eq. 4.2)",
+            "entropy": "entropy H (eq. 4.4)", "total_surprisal": "total surprisal S (eq. 4.5)",
+            "NG": "NG (merged weights)", "WG": "WG (weight nodes)", "NI": "NI (input nodes)",
+            "NO": "NO (output nodes)", "G": "|G| = NI + NO + WG", "log2_NC": "log2 NC",
+            "PE": "PE = PG/NG (eq. 5.1)", "CE": "CE = PG/WG (eq. 5.2)",
+        }
+        head = f"Context-count analysis of {self.model_name or 'model'}"
+        if self.input_shape:
+            head += f" on input {tuple(self.input_shape)}"
+        if self.discount != 1.0:
+            head += f" (discount {self.discount:g})"
+        lines = [head, "-" * len(head)]
+        for k in _KEYS:
+            v = getattr(self, k)
+            s = f"{v:,}" if isinstance(v, int) else (f"{v:.6g}" if abs(v) < 1e-3 else f"{v:,.4f}")
+            lines.append(f"{labels[k]:<32} {s:>20}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return self.to_series().to_frame("value").to_html()
+
+
+# ------------------------------------------------------------------------------ quantities
+def quantities_from_log2_counts(
+    log2_counts: np.ndarray, multiplicity: np.ndarray | None = None, *, NI: int, NO: int, WG: int,
+) -> dict[str, float | int]:
+    """Compute the chapter-4 quantities from log2 counts of the merged weights.
+
+    ``log2_counts`` must be finite (zero counts already removed); ``multiplicity`` gives
+    how many weights share each entry (e.g. 4 per batch-norm channel).
+    """
+    l = np.asarray(log2_counts, dtype=np.float64)
+    mult = np.ones_like(l) if multiplicity is None else np.asarray(multiplicity, dtype=np.float64)
+    NG = int(round(float(mult.sum())))
+    if NG == 0:
+        raise ValueError("no weight has a context (all counts are zero): nothing to analyse")
+    M = float(l.max())
+    z = float(np.sum(mult * np.exp2(l - M)))
+    log2_NC = M + math.log2(z)
+    p = np.exp2(l - log2_NC)
+    ES = float(np.sum(mult * p * l))
+    H = float(np.sum(mult * p * (log2_NC - l)))
+    S = float(NG * log2_NC - np.sum(mult * l))
+    G = int(NI) + int(NO) + int(WG)
+    PG = math.log2(S * NI / G) if S > 0 else float("-inf")
+    PGp = math.log2((ES + 1.0) * NG * NI / G)
+    return {
+        "PG": PG, "PG_prime": PGp, "expected_spread": ES, "entropy": H, "total_surprisal": S,
+        "NG": NG, "WG": int(WG), "NI": int(NI), "NO": int(NO), "G": G, "log2_NC": log2_NC,
+        "PE": PG / NG, "CE": PG / WG if WG else float("nan"),
+    }
+
+
+# ------------------------------------------------------------------------------ public API
+def count_contexts(model: nn.Module, example_input: torch.Tensor, *, discount: float = 1.0
+                   ) -> dict[str, torch.Tensor]:
+    """log2 of the number of contexts ``|C_w|`` of every parameter element (thesis eq. 4.1).
+
+    ``|C_w|`` is the number of paths in the neuron-level graph from the node using ``w``
+    to any output node, summed over every use of ``w`` (tied parameters sum over uses).
+
+    With ``discount = gamma`` each path is weighted by ``gamma**L``, where the path length
+    ``L`` is the number of weighted hops on the path *after* the op that uses ``w``: every
+    convolution, dense layer (``mm``/``addmm``), batched matmul or attention product the
+    path passes through from one of its feature operands to its output.  The op consuming
+    ``w`` itself is not counted, so the last layer's weights have ``L = 0``;
+    add/concat/pool/normalisation/activation edges have length 0.  ``gamma = 1`` gives
+    the plain count.
+
+    Returns ``{name: float64 tensor}`` with the parameter's shape, ``-inf`` where the
+    element has no context (e.g. the corner taps of a 3x3 kernel on a 1x1 map).
+    """
+    res = run_sweep(model, example_input, discount=discount)
+    out = {}
+    for name, p in res.graph.model.named_parameters():
+        s = res.param_counts.get(name)
+        if s is None:
+            out[name] = torch.full(tuple(p.shape), float("-inf"), dtype=torch.float64)
+        else:
+            out[name] = s.log2().reshape(tuple(p.shape)).contiguous()
+    return out
+
+
+def _use_info(res: SweepResult, use, module_lookup) -> dict[str, Any]:
+    consumer = use.consumer
+    base = getattr(consumer.target, "overloadpacket", consumer.target)
+    info: dict[str, Any] = {"op": "other"}
+    # which argument position of the consumer holds our parameter chain?
+    pos = None
+    for i, a in enumerate(consumer.args):
+        if a is use.user or (use.user is consumer and a is res.graph.param_nodes.get(use.param_name)):
+            pos = i
+            break
+    if base is aten.convolution:
+        if pos == 2:
+            info["op"] = "bias"
+        else:
+            a = consumer.args
+            info.update(op="conv", stride=tuple(a[3]), padding=tuple(a[4]), dilation=tuple(a[5]),
+                        groups=int(a[8]))
+    elif base in (aten.addmm, aten.baddbmm):
+        info["op"] = "bias" if pos == 0 else "linear"
+    elif base is aten.mm:
+        info["op"] = "linear"
+    elif base in (aten.bmm, aten.matmul):
+        info["op"] = "matmul"
+    elif base in (aten.native_batch_norm, aten._native_batch_norm_legit_no_training,
+                  aten._native_batch_norm_legit, aten._native_batch_norm_legit_functional):
+        info["op"] = "batch_norm"
+    elif base in (aten.add,):
+        info["op"] = "bias"
+    return info
+
+
+def _merge_into(target: Scaled | None, s: Scaled, shape: tuple[int, ...]) -> Scaled:
+    m = s.mantissa
+    if tuple(m.shape) != shape:
+        if m.dim() != len(shape):
+            raise ValueError(
+                f"share_key merged uses of different ranks ({tuple(m.shape)} vs {shape}); "
+                "return different keys for them"
+            )
+        z = torch.zeros(shape, dtype=torch.float64)
+        z[tuple(slice(0, d) for d in m.shape)] = m
+        m = z
+    s2 = Scaled(m, s.exponent)
+    return s2 if target is None else target + s2
+
+
+def analyze(
+    model: nn.Module,
+    example_input: torch.Tensor,
+    *,
+    num_inputs: int | None = None,
+    num_outputs: int | None = None,
+    bn_params_per_channel: int = 4,
+    share_key: Callable[[WeightUse], Hashable | None] | None = None,
+    discount: float = 1.0,
+) -> Report:
+    """Count contexts in ``model`` and derive the chapter-4 quantities (section 4.5.1).
+
+    ``num_inputs``/``num_outputs`` default to the input/output element counts without the
+    batch dimension.  Batch norm contributes ``bn_params_per_channel`` weights per channel
+    (gamma, beta, running mean and variance), each with count = sum over positions of the
+    output count; they are never merged.  ``share_key`` maps each :class:`WeightUse` to a
+    key: uses with equal non-``None`` keys are merged element-wise by index (leading-slice
+    alignment when shapes differ) and their counts summed; uses of one real (tied)
+    parameter are always merged.  Elements with zero count are left out of NG and WG.
+    """
+    res = run_sweep(model, example_input, discount=discount)
+    graph = res.graph
+    mdl = graph.model
+    modules = dict(mdl.named_modules())
+    bn_param_names = set()
+    for bn in res.batch_norms:
+        bn_param_names.update(n for n in (bn.weight_name, bn.bias_name) if n)
+
+    # ---- weight uses (excluding batch norm affine parameters) -------------------------
+    use_counter: dict[str, int] = {}
+    entries = []  # (group_key, WeightUse, Scaled)
+    for u in res.uses:
+        info = _use_info(res, u, modules)
+        if info["op"] == "batch_norm" or u.param_name in bn_param_names:
+            continue
+        idx = use_counter.get(u.param_name, 0)
+        use_counter[u.param_name] = idx + 1
+        mod_name = u.param_name.rsplit(".", 1)[0] if "." in u.param_name else ""
+        wu = WeightUse(
+            param_name=u.param_name, module_name=mod_name, module=modules.get(mod_name),
+            op=info["op"], shape=tuple(u.count.shape), stride=info.get("stride"),
+            padding=info.get("padding"), dilation=info.get("dilation"), groups=info.get("groups"),
+            use_index=idx,
+        )
+        entries.append((wu, u.count))
+
+    # union-find: same parameter, or equal non-None share keys
+    parent = list(range(len(entries)))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_of: dict[Hashable, int] = {}
+    for i, (wu, _) in enumerate(entries):
+        keys = [("param", wu.param_name)]
+        if share_key is not None:
+            k = share_key(wu)
+            if k is not None:
+                keys.append(("key", k))
+        for k in keys:
+            if k in first_of:
+                parent[find(i)] = find(first_of[k])
+            else:
+                first_of[k] = i
+    groups: dict[int, list[int]] = {}
+    for i in range(len(entries)):
+        groups.setdefault(find(i), []).append(i)
+
+    WG = 0
+    logs, mults = [], []
+    per_param: dict[str, dict[str, Any]] = {}
+    for i, (wu, s) in enumerate(entries):
+        mc, mult = s.collapsed()
+        WG += int((mc != 0).sum()) * mult
+    for members in groups.values():
+        shapes = [tuple(entries[i][1].shape) for i in members]
+        shape = tuple(max(d) for d in zip(*shapes)) if len({len(x) for x in shapes}) == 1 else shapes[0]
+        if len(members) == 1:
+            merged = entries[members[0]][1]
+        else:
+            merged = None
+            for i in members:
+                merged = _merge_into(merged, entries[i][1], shape)
+        mc, mult = merged.collapsed()
+        l = (torch.log2(mc) + float(merged.exponent)).reshape(-1)
+        l = l[torch.isfinite(l)]
+        logs.append(l.numpy())
+        mults.append(np.full(l.numel(), float(mult)))
+
+    # ---- batch norm: bn_params_per_channel entries per channel, never merged ----------
+    for bn in res.batch_norms:
+        l = bn.channel_count.log2().reshape(-1)
+        l = l[torch.isfinite(l)]
+        if bn_params_per_channel > 0 and l.numel():
+            logs.append(l.numpy())
+            mults.append(np.full(l.numel(), float(bn_params_per_channel)))
+            WG += bn_params_per_channel * l.numel()
+
+    # ---- per-parameter summary (cheap) -----------------------------------------------
+    for name, p in mdl.named_parameters():
+        s = res.param_counts.get(name)
+        if s is None:
+            per_param[name] = {"numel": p.numel(), "with_context": 0, "log2_total": float("-inf"),
+                               "log2_min": float("-inf"), "log2_max": float("-inf")}
+            continue
+        mc, mult = s.collapsed()
+        l = torch.log2(mc) + float(s.exponent)
+        fin = l[torch.isfinite(l)]
+        tot = float((mc.sum() * mult)) if mc.numel() else 0.0
+        per_param[name] = {
+            "numel": p.numel(), "with_context": int(fin.numel()) * mult,
+            "log2_total": (math.log2(tot) + s.exponent) if tot > 0 else float("-inf"),
+            "log2_min": float(fin.min()) if fin.numel() else float("-inf"),
+            "log2_max": float(fin.max()) if fin.numel() else float("-inf"),
+        }
+
+    batch = int(example_input.shape[0]) if example_input.dim() > 0 else 1
+    NI = int(num_inputs) if num_inputs is not None else example_input.numel() // max(batch, 1)
+    NO = int(num_outputs) if num_outputs is not None else res.num_outputs
+    all_l = np.concatenate(logs) if logs else np.zeros(0)
+    all_m = np.concatenate(mults) if mults else np.zeros(0)
+    q = quantities_from_log2_counts(all_l, all_m, NI=NI, NO=NO, WG=WG)
+    return Report(**q, model_name=type(mdl).__name__, input_shape=tuple(example_input.shape),
+                  discount=discount, per_parameter=per_param)

@@ -1,0 +1,375 @@
+"""Training-free baselines for chapter 6 with one common signature.
+
+Every score is ``score(model, batch) -> float`` where ``batch`` is a
+:class:`ProxyBatch` (inputs, integer targets, a seed). A score never
+modifies ``model``: scores that must change it (SynFlow) work on a deep copy.
+Higher is "predicted better" for every score as defined in its paper.
+
+- ``num_params`` and ``flops`` (``torch.utils.flop_counter``, one example,
+  2 FLOPs per multiply-add): the strong naive baselines.
+- ``synflow`` (Tanaka et al. 2020; as a NAS proxy Abdelfattah et al. 2021):
+  data-free; |weights|, BatchNorm removed, float64, all-ones input;
+  ``sum(theta * dR/dtheta)`` with ``R = sum(output)``.
+- ``snip`` (Lee et al. 2019): ``sum |theta * dL/dtheta|``.
+- ``grasp`` (Wang et al. 2020): ``sum(-theta * H g)``.
+- ``fisher`` (Theis et al. 2018; Turner et al. 2020): per channel of each
+  conv/linear output ``0.5 * mean_batch (sum_spatial a * dL/da)^2``, summed.
+- ``grad_norm``: the sum over conv/linear weights of ``||dL/dW||_2``.
+- ``jacob_cov`` (Mellor et al. 2021, v1): ``-sum(log(v + k) + 1/(v + k))``
+  over the eigenvalues ``v`` of the correlation matrix of the per-example
+  input Jacobians, ``k = 1e-5``.
+- ``naswot`` (Mellor et al. 2021, v2): ``log|det K|`` of the Hamming kernel
+  of the binary ReLU activation codes of the batch.
+- ``nn_mass``: closed form of :mod:`reuseprior.nnmass`, defined only for
+  :class:`reuseprior.nnmass.NNMassNet` (NaN elsewhere).
+
+snip, grasp, fisher and grad_norm weight only conv and linear weights, as the
+reference implementations of the zero-cost-proxies study do; the model is
+scored in train mode (batch statistics) for the data-dependent proxies.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+__all__ = [
+    "PROXIES",
+    "ProxyBatch",
+    "count_flops",
+    "fisher",
+    "flops",
+    "grad_norm",
+    "grasp",
+    "jacob_cov",
+    "make_batch",
+    "naswot",
+    "nn_mass",
+    "num_params",
+    "score_all",
+    "snip",
+    "synflow",
+]
+
+
+@dataclass(frozen=True)
+class ProxyBatch:
+    """One seeded minibatch: ``inputs`` (B, C, H, W), ``targets`` (B,) class indices.
+
+    ``description`` says what the data are (real images, stand-in, noise), so
+    that every stored score can say which data produced it.
+    """
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    num_classes: int
+    description: str = ""
+
+    @property
+    def example(self) -> torch.Tensor:
+        """The first input with batch dimension 1 (for FLOPs and counting)."""
+        return self.inputs[:1]
+
+
+def _sample_image_crops(n: int, size: int, generator: np.random.Generator) -> np.ndarray:
+    from sklearn.datasets import load_sample_images
+
+    images = [np.asarray(im, dtype=np.float32) / 255.0 for im in load_sample_images().images]
+    out = np.empty((n, 3, size, size), dtype=np.float32)
+    for k in range(n):
+        im = images[k % len(images)]
+        h, w, _ = im.shape
+        # a random square window, resized to `size` by area averaging (nearest when upsampling)
+        side = int(generator.integers(min(size, min(h, w)), min(h, w) + 1))
+        top = int(generator.integers(0, h - side + 1))
+        left = int(generator.integers(0, w - side + 1))
+        crop = torch.from_numpy(im[top : top + side, left : left + side].transpose(2, 0, 1).copy())
+        crop = torch.nn.functional.interpolate(crop[None], size=(size, size), mode="area")[0]
+        if generator.random() < 0.5:
+            crop = crop.flip(-1)
+        out[k] = crop.numpy()
+    return out
+
+
+_IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32).reshape(1, 3, 1, 1)
+_IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32).reshape(1, 3, 1, 1)
+
+
+def make_batch(
+    batch_size: int,
+    image_size: int,
+    num_classes: int,
+    *,
+    source: str = "sample_images",
+    seed: int = 0,
+) -> ProxyBatch:
+    """A seeded stand-in minibatch for the data-dependent proxies.
+
+    No CIFAR-10 or ImageNet images can be downloaded here, so
+    ``source="sample_images"`` takes random square crops (random size, random
+    flip) of scikit-learn's two bundled photographs (``china.jpg``,
+    ``flower.jpg``), resized to ``image_size`` and normalised with the
+    ImageNet channel statistics; ``source="noise"`` draws N(0, 1) pixels.
+    Targets are uniform random class indices in both cases (the images have
+    no labels in the target label space). Same seed, same batch.
+    """
+    if batch_size < 1 or image_size < 1 or num_classes < 2:
+        raise ValueError("batch_size and image_size must be >= 1 and num_classes >= 2")
+    rng = np.random.default_rng(seed)
+    if source == "sample_images":
+        x = (_sample_image_crops(batch_size, image_size, rng) - _IMAGENET_MEAN) / _IMAGENET_STD
+        desc = (
+            f"{batch_size} random crops of scikit-learn's sample photographs (china.jpg, flower.jpg) "
+            f"at {image_size}x{image_size}, ImageNet-normalised; random labels over {num_classes} classes; seed {seed}"
+        )
+    elif source == "noise":
+        x = rng.standard_normal((batch_size, 3, image_size, image_size)).astype(np.float32)
+        desc = f"{batch_size} N(0,1) noise images {image_size}x{image_size}; random labels over {num_classes} classes; seed {seed}"
+    else:
+        raise ValueError(f"source must be 'sample_images' or 'noise', got {source!r}")
+    y = rng.integers(0, num_classes, size=batch_size)
+    return ProxyBatch(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y).long(), num_classes, desc)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _logits(out) -> torch.Tensor:
+    """Models that return (features, logits) (xautodl) or a dict give their logits."""
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, (tuple, list)):
+        return _logits(out[-1])
+    if isinstance(out, Mapping):
+        for key in ("logits", "out"):
+            if key in out:
+                return _logits(out[key])
+    raise TypeError(f"cannot find logits in a model output of type {type(out).__name__}")
+
+
+def _weighted_layers(model: nn.Module) -> list[nn.Module]:
+    return [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Conv1d, nn.Conv3d, nn.Linear))]
+
+
+def _clone_for_grad(model: nn.Module) -> nn.Module:
+    clone = copy.deepcopy(model)
+    clone.train()
+    clone.zero_grad(set_to_none=True)
+    return clone
+
+
+def _loss(model: nn.Module, batch: ProxyBatch) -> torch.Tensor:
+    return nn.functional.cross_entropy(_logits(model(batch.inputs)), batch.targets)
+
+
+# --------------------------------------------------------------------------- scores
+
+
+def num_params(model: nn.Module, batch: ProxyBatch | None = None) -> float:
+    """Trainable parameters (tied parameters counted once)."""
+    return float(sum(p.numel() for p in model.parameters() if p.requires_grad))
+
+
+def count_flops(model: nn.Module, example: torch.Tensor) -> float:
+    """FLOPs of one forward pass on ``example`` (``torch.utils.flop_counter``)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(example)
+    finally:
+        model.train(was_training)
+    return float(counter.get_total_flops())
+
+
+def flops(model: nn.Module, batch: ProxyBatch) -> float:
+    """FLOPs of one example of ``batch`` (2 per multiply-add; convs, matmuls)."""
+    return count_flops(model, batch.example)
+
+
+def synflow(model: nn.Module, batch: ProxyBatch) -> float:
+    """SynFlow: data-free, on a float64 copy with |weights| and BatchNorm removed."""
+    clone = copy.deepcopy(model).double()
+
+    def strip_bn(module: nn.Module) -> None:
+        for name, child in module.named_children():
+            if isinstance(child, _BatchNorm):
+                setattr(module, name, nn.Identity())
+            else:
+                strip_bn(child)
+
+    strip_bn(clone)
+    clone.eval()
+    with torch.no_grad():
+        for p in clone.parameters():
+            p.abs_()
+    clone.zero_grad(set_to_none=True)
+    ones = torch.ones((1, *batch.inputs.shape[1:]), dtype=torch.float64)
+    torch.sum(_logits(clone(ones))).backward()
+    total = 0.0
+    for p in clone.parameters():
+        if p.grad is not None:
+            total += float((p.detach() * p.grad).sum())
+    return total
+
+
+def snip(model: nn.Module, batch: ProxyBatch) -> float:
+    """SNIP saliency summed over conv/linear weights: ``sum |theta * dL/dtheta|``."""
+    clone = _clone_for_grad(model)
+    _loss(clone, batch).backward()
+    return float(sum((m.weight.grad * m.weight.detach()).abs().sum() for m in _weighted_layers(clone) if m.weight.grad is not None))
+
+
+def grad_norm(model: nn.Module, batch: ProxyBatch) -> float:
+    """Sum over conv/linear layers of the L2 norm of the weight gradient."""
+    clone = _clone_for_grad(model)
+    _loss(clone, batch).backward()
+    return float(sum(m.weight.grad.norm() for m in _weighted_layers(clone) if m.weight.grad is not None))
+
+
+def grasp(model: nn.Module, batch: ProxyBatch) -> float:
+    """GraSP: ``sum(-theta * (H g))`` over conv/linear weights (one Hessian-vector product)."""
+    clone = _clone_for_grad(model)
+    weights = [m.weight for m in _weighted_layers(clone)]
+    grads = torch.autograd.grad(_loss(clone, batch), weights, allow_unused=True)
+    g = [torch.zeros_like(w) if gi is None else gi.detach() for w, gi in zip(weights, grads)]
+    grads2 = torch.autograd.grad(_loss(clone, batch), weights, create_graph=True, allow_unused=True)
+    z = sum((gi * gj).sum() for gi, gj in zip(g, grads2) if gj is not None)
+    hg = torch.autograd.grad(z, weights, allow_unused=True)
+    return float(sum((-w.detach() * h).sum() for w, h in zip(weights, hg) if h is not None))
+
+
+def fisher(model: nn.Module, batch: ProxyBatch) -> float:
+    """Fisher saliency of the conv/linear output channels, summed."""
+    clone = _clone_for_grad(model)
+    acts: list[torch.Tensor] = []
+
+    def keep(_m, _inp, out):
+        if out.requires_grad:
+            out.retain_grad()
+            acts.append(out)
+
+    handles = [m.register_forward_hook(keep) for m in _weighted_layers(clone)]
+    try:
+        _loss(clone, batch).backward()
+    finally:
+        for h in handles:
+            h.remove()
+    total = 0.0
+    for a in acts:
+        if a.grad is None:
+            continue
+        prod = a.detach() * a.grad
+        per = prod.sum(dim=tuple(range(2, prod.dim()))) if prod.dim() > 2 else prod
+        total += float((0.5 * per.pow(2).mean(0)).sum())
+    return total
+
+
+def jacob_cov(model: nn.Module, batch: ProxyBatch, k: float = 1e-5) -> float:
+    """Eigenvalue score of the correlation of per-example input Jacobians."""
+    clone = _clone_for_grad(model)
+    x = batch.inputs.clone().requires_grad_(True)
+    _logits(clone(x)).sum().backward()
+    jac = x.grad.reshape(x.shape[0], -1).double().numpy()
+    corr = np.corrcoef(jac)
+    if not np.all(np.isfinite(corr)):
+        return float("nan")
+    v = np.linalg.eigvalsh(corr)
+    return float(-np.sum(np.log(v + k) + 1.0 / (v + k)))
+
+
+#: Activations whose input sign defines NASWOT's binary code (ReLU in the
+#: paper; for the smooth ReLU-like activations of modern ImageNet models the
+#: same sign pattern is used, a documented extension).
+_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.SiLU, nn.GELU, nn.Hardswish, nn.Mish, nn.ELU)
+
+
+def naswot(model: nn.Module, batch: ProxyBatch) -> float:
+    """NASWOT: log|det K_H| of the binary ReLU codes (Hamming-similarity kernel).
+
+    The code of an example is the sign pattern of the *inputs* of every
+    activation module (a ReLU unit is "on" when its input is positive);
+    ``K = C C^T + (1-C)(1-C)^T`` summed over activation layers."""
+    clone = copy.deepcopy(model)
+    clone.train()
+    n = batch.inputs.shape[0]
+    kernel = torch.zeros(n, n, dtype=torch.float64)
+
+    def hook(_m, inp, _out):
+        c = (inp[0].detach().reshape(n, -1) > 0).double()
+        kernel.add_(c @ c.t() + (1 - c) @ (1 - c).t())
+
+    handles = [m.register_forward_hook(hook) for m in clone.modules() if isinstance(m, _ACTIVATIONS)]
+    try:
+        with torch.no_grad():
+            clone(batch.inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    if not handles:
+        return float("nan")
+    sign, logdet = torch.linalg.slogdet(kernel)
+    return float(logdet) if float(sign) > 0 else float("-inf")
+
+
+def nn_mass(model: nn.Module, batch: ProxyBatch | None = None) -> float:
+    """Closed-form NN-Mass (paper eq. 3) for NN-Mass-family networks; NaN otherwise."""
+    from .nnmass import NNMassNet, nn_mass as _mass
+
+    return float(_mass(model.config)) if isinstance(model, NNMassNet) else float("nan")
+
+
+#: name -> score; the order is the column order of the stored tables.
+PROXIES: dict[str, Callable[[nn.Module, ProxyBatch], float]] = {
+    "params": num_params,
+    "flops": flops,
+    "synflow": synflow,
+    "snip": snip,
+    "grasp": grasp,
+    "fisher": fisher,
+    "grad_norm": grad_norm,
+    "jacob_cov": jacob_cov,
+    "naswot": naswot,
+    "nn_mass": nn_mass,
+}
+
+#: Scores that read the minibatch's images/labels (the rest are data-free).
+DATA_DEPENDENT = frozenset({"snip", "grasp", "fisher", "grad_norm", "jacob_cov", "naswot"})
+
+
+def score_all(
+    model: nn.Module,
+    batch: ProxyBatch,
+    names: list[str] | None = None,
+    *,
+    seed: int = 0,
+) -> dict[str, float | str]:
+    """Every requested score plus ``<name>_seconds`` (wall-clock cost).
+
+    The global torch seed is reset before each score so that a score's value
+    does not depend on which scores ran before it.
+    """
+    out: dict[str, float | str] = {}
+    for name in names or list(PROXIES):
+        if name not in PROXIES:
+            raise KeyError(f"unknown proxy {name!r}; known: {sorted(PROXIES)}")
+        torch.manual_seed(seed)
+        t0 = time.perf_counter()
+        try:
+            value = PROXIES[name](model, batch)
+        except Exception as exc:  # a proxy that fails on one architecture is recorded, not fatal
+            value = float("nan")
+            out[f"{name}_error"] = f"{type(exc).__name__}: {exc}"[:200]
+        out[name] = value
+        out[f"{name}_seconds"] = time.perf_counter() - t0
+    return out

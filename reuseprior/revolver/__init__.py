@@ -1,0 +1,23 @@
+"""Revolver (thesis chapter 3, appendix C): blueprints, a module registry with
+scope-name sharing, building blocks, genotype/phenotype fitness, genetic
+operators, random search and the genetic algorithm, and population training
+with checkpoint/resume.
+
+    from reuseprior.revolver import Population, PopulationConfig
+"""
+
+from .blocks import Builder, BlueprintModule
+from .blueprint import Blueprint
+from .genotype import genotype_fitness, size_stats
+from .operators import copyover, crossover, mutate
+from .phenotype import phenotype_fitness
+from .population import PROFILES, Population, PopulationConfig, config_from_settings, learning_rate
+from .registry import ModuleRegistry, duplicate, enforce_rule4, revoke_uniqueness
+from .search import SEARCH_MODES, SearchSpace, evolve, random_blueprint, random_search, search_pipeline
+
+__all__ = [
+    "PROFILES", "SEARCH_MODES", "Blueprint", "BlueprintModule", "Builder", "ModuleRegistry", "Population",
+    "PopulationConfig", "SearchSpace", "config_from_settings", "copyover", "crossover", "duplicate",
+    "enforce_rule4", "evolve", "genotype_fitness", "learning_rate", "mutate", "phenotype_fitness",
+    "random_blueprint", "random_search", "revoke_uniqueness", "search_pipeline", "size_stats",
+]

@@ -1,0 +1,456 @@
+"""Population training (thesis section 3.4, Algorithm 1 loop, appendix C.2)
+with an explicit RNG, checkpoint/resume and one results row per evaluation.
+
+Per generation:
+
+1. search: replace low scorers (Algorithm 1, up to ``search_retries`` passes)
+   by random search or the genetic algorithm; the genotype coefficient adapts
+   (held constant during warm-up);
+2. score update (skipped in warm-up generations): train ``sample_size``
+   individuals (new offspring first, then half random, half picked with
+   probability growing with their score) for a fitness-based number of
+   batches, evaluate the validation loss, set the phenotype score
+   (Algorithm 3) and update the module scores.
+
+An interrupted run resumes bit-identically from :meth:`Population.save` /
+:meth:`Population.load`: the checkpoint holds the blueprints, the registry's
+modules and weights, the scores, the coefficient and the RNG state.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+
+from .blocks import Builder
+from .blueprint import Blueprint, new_uid
+from .genotype import genotype_fitness, leaf_parameter_count, leaves
+from .phenotype import DataFeed, batch_budget, evaluate, phenotype_fitness, train_batches
+from .registry import ModuleRegistry
+from .search import SEARCH_MODES, SearchSpace, algorithm_for, random_blueprint, search_pipeline, update_module_scores
+
+__all__ = ["PROFILES", "Individual", "Population", "PopulationConfig", "learning_rate", "model_parameter_count"]
+
+
+@dataclass
+class PopulationConfig:
+    """Hyperparameters; the defaults are appendix C.2's CIFAR-10 settings."""
+
+    search_mode: str = "evolve"
+    population_size: int = 80
+    sample_size: int = 8
+    epochs: int = 160               # number of generations (C.2 ``--epochs``)
+    warmup_x: int = 2
+    warmup_epoch: int = 30
+    genotype_cost: float = 32.0
+    lr: float = 0.35
+    min_lr: float = 0.00085
+    decay_start: int = 100
+    batch_size: int = 128
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    base_batches: int = 96
+    min_batches: int = 96
+    max_batches: int | None = None  # None: one epoch
+    size_penalty: float = 0.0075
+    coef_up: float = 1.005
+    coef_down: float = 0.985
+    discard_n: int = 2
+    discard_p: float = 0.9
+    search_retries: int = 3
+    search_budget: int = 10
+    tournament_size: int = 3
+    crossover_p: float = 0.4
+    copyover_p: float = 0.2
+    mutation_rate: float = 0.8
+    immigration_p: float = 0.1
+    immigration_half_life: float = 50.0
+    score_weight: float = 0.5
+    registry_rate: float = 0.05
+    test_every: int = 10
+    val_limit: int | None = None
+    aggressive: bool = True
+    bn_unique: bool = True
+    toggle_p: float = 0.02
+    seed: int = 0
+    space: SearchSpace = field(default_factory=SearchSpace)
+
+    def __post_init__(self) -> None:
+        if self.search_mode not in SEARCH_MODES:
+            raise ValueError(f"search_mode={self.search_mode!r}; choose from {SEARCH_MODES}")
+        if self.sample_size > self.population_size:
+            raise ValueError(f"sample_size={self.sample_size} exceeds population_size={self.population_size}")
+        if isinstance(self.space, dict):
+            self.space = SearchSpace.from_dict(self.space)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["space"] = self.space.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PopulationConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown PopulationConfig keys {sorted(unknown)}")
+        return cls(**data)
+
+
+#: notebook / CLI profiles (reuseprior.notebook.setup); "quick" runs on CPU in
+#: seconds per mode on scikit-learn digits, "full" is appendix C.2 (GPU)
+PROFILES: dict[str, dict[str, Any]] = {
+    "quick": {
+        "dataset": "digits", "image_size": 8, "modes": ["random", "evolve", "random_warmup", "random_warmup_evolve"],
+        "population_size": 8, "sample_size": 3, "epochs": 20, "warmup_x": 2, "warmup_epoch": 4,
+        "genotype_cost": 32.0, "lr": 0.2, "min_lr": 0.01, "decay_start": 10, "batch_size": 64,
+        "base_batches": 10, "min_batches": 4, "test_every": 2, "search_budget": 6,
+        "base_widths": [8], "growths": [4], "depths": [1, 2], "num_groups": [2],
+        "data_dir": None, "download": False, "num_workers": 0,
+    },
+    "full": {
+        "dataset": "cifar10", "image_size": 32, "modes": ["random", "evolve", "random_warmup", "random_warmup_evolve"],
+        "population_size": 80, "sample_size": 8, "epochs": 160, "warmup_x": 2, "warmup_epoch": 30,
+        "genotype_cost": 32.0, "lr": 0.35, "min_lr": 0.00085, "decay_start": 100, "batch_size": 128,
+        "base_batches": 96, "min_batches": 96, "test_every": 5, "search_budget": 10,
+        "base_widths": [16, 32], "growths": [8, 12], "depths": [1, 2, 3], "num_groups": [3],
+        "data_dir": "data/datasets", "download": False, "num_workers": 4,
+    },
+}
+
+
+def learning_rate(config: PopulationConfig, generation: int) -> float:
+    """Constant ``lr`` for ``decay_start`` generations, then exponential decay
+    reaching ``min_lr`` at the last generation (section 3.5.1)."""
+    if generation < config.decay_start or config.epochs - 1 <= config.decay_start:
+        return config.lr
+    frac = (generation - config.decay_start) / (config.epochs - 1 - config.decay_start)
+    return config.lr * (config.min_lr / config.lr) ** min(frac, 1.0)
+
+
+def model_parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@dataclass
+class Individual:
+    uid: int
+    blueprint: Blueprint
+    score: float
+    origin: str
+    born: int
+    evaluations: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"uid": self.uid, "blueprint": self.blueprint.to_dict(), "score": self.score, "origin": self.origin,
+                "born": self.born, "evaluations": self.evaluations}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Individual":
+        return cls(d["uid"], Blueprint.from_dict(d["blueprint"]), d["score"], d["origin"], d["born"], d["evaluations"])
+
+
+def _rows_equal_key(row: dict) -> dict:
+    return {k: v for k, v in row.items() if k != "seconds"}
+
+
+class Population:
+    """A population of blueprints trained with shared modules (chapter 3)."""
+
+    def __init__(self, config: PopulationConfig, splits, device: torch.device | str = "cpu", num_workers: int = 0,
+                 _initialise: bool = True):
+        self.config = config
+        self.space = config.space
+        self.splits = splits
+        self.device = torch.device(device)
+        self.rng = np.random.default_rng(config.seed)
+        self.registry = ModuleRegistry(seed=config.seed, device=self.device,
+                                       always_unique=("bn2d",) if config.bn_unique else ())
+        self.coefficient = float(config.genotype_cost)
+        self.generation = 0
+        self.next_uid = 0
+        self.individuals: list[Individual] = []
+        self.rows: list[dict[str, Any]] = []
+        self.generation_log: list[dict[str, Any]] = []
+        self.train_feed = DataFeed(splits.train, config.batch_size, self.device, num_workers)
+        self.val_feed = DataFeed(splits.val, config.batch_size, self.device, num_workers)
+        self.test_feed = DataFeed(splits.test, config.batch_size, self.device, num_workers)
+        if _initialise:
+            self._initialise()
+
+    # ------------------------------------------------------------------ setup
+    @property
+    def builder(self) -> Builder:
+        return Builder(self.rng, aggressive=self.config.aggressive, bn_unique=self.config.bn_unique,
+                       toggle_p=self.config.toggle_p)
+
+    def _initialise(self) -> None:
+        """Section 3.4.1.1: sample ``warmup_x * population_size`` random
+        genotypes, keep the best ``population_size`` by genotype fitness."""
+        n = self.config.warmup_x * self.config.population_size
+        candidates = []
+        for i in range(n):
+            bp = random_blueprint(self.space, self.builder)
+            candidates.append((genotype_fitness(bp, self.coefficient), i, bp))
+        candidates.sort(key=lambda t: t[:2])
+        for fitness, _, bp in candidates[: self.config.population_size]:
+            bp.meta["origin"] = "init"
+            self.individuals.append(self._new_individual(bp, fitness, "init"))
+
+    def _new_individual(self, bp: Blueprint, score: float, origin: str) -> Individual:
+        ind = Individual(self.next_uid, bp, float(score), origin, self.generation)
+        self.next_uid += 1
+        return ind
+
+    def replace_individual(self, index: int, bp: Blueprint) -> None:
+        """Put a new genotype at ``index``; the old one's unique modules are
+        unregistered (rule 7), shared ones stay in the registry for reuse."""
+        old = self.individuals[index]
+        self.registry.unregister(old.blueprint)
+        score = genotype_fitness(bp, self.coefficient)
+        self.individuals[index] = self._new_individual(bp, score, bp.meta.get("origin", "search"))
+
+    def build(self, index: int) -> nn.Module:
+        return self.registry.build(self.individuals[index].blueprint)
+
+    # ------------------------------------------------------------------ one generation
+    def _pick_training(self, replaced: list[int]) -> list[int]:
+        """New offspring first (the original never trained them), then half
+        random, half weighted toward better (lower) scores (section 3.4.3)."""
+        k = self.config.sample_size
+        chosen = list(dict.fromkeys(replaced))[:k]
+        n = len(self.individuals)
+        while len(chosen) < k:
+            rest = [i for i in range(n) if i not in chosen]
+            if len(chosen) % 2 == 0:
+                chosen.append(rest[int(self.rng.integers(len(rest)))])
+            else:
+                scores = np.array([self.individuals[i].score for i in rest], dtype=float)
+                scores = np.where(np.isfinite(scores), scores, np.nanmax(scores[np.isfinite(scores)]) if np.isfinite(scores).any() else 1.0)
+                w = (1.0 / np.maximum(scores, 1e-6)) ** 3
+                chosen.append(rest[int(self.rng.choice(len(rest), p=w / w.sum()))])
+        return chosen
+
+    def _shared_names(self) -> dict[str, int]:
+        """How many uses (across the population) each leaf name has."""
+        counts: dict[str, int] = {}
+        for ind in self.individuals:
+            for node in leaves(ind.blueprint):
+                counts[node.name] = counts.get(node.name, 0) + 1
+        return counts
+
+    def _evaluate(self, index: int, lr: float, uses: dict[str, int], test: bool) -> dict[str, Any]:
+        cfg = self.config
+        ind = self.individuals[index]
+        t0 = time.perf_counter()
+        model = self.build(index)
+        scores = [i.score for i in self.individuals if math.isfinite(i.score)]
+        max_batches = cfg.max_batches or self.train_feed.batches_per_epoch
+        budget = batch_budget(ind.score, float(np.mean(scores)) if scores else ind.score, cfg.base_batches,
+                              min(cfg.min_batches, max_batches), max_batches)
+        train_loss = train_batches(model, self.train_feed, budget, self.rng, lr, cfg.momentum, cfg.weight_decay)
+        val_loss, val_acc = evaluate(model, self.val_feed, cfg.val_limit)
+        params = model_parameter_count(model)
+        distinct: dict[str, int] = {}
+        for node in leaves(ind.blueprint):
+            distinct[node.name] = leaf_parameter_count(node)
+        shared = sum(n for name, n in distinct.items() if uses.get(name, 0) > 1)
+        score = phenotype_fitness(val_loss if math.isfinite(val_loss) else 1e3, params, cfg.size_penalty)
+        ind.score = score
+        ind.evaluations += 1
+        update_module_scores(ind.blueprint, score, self.registry, cfg.score_weight, cfg.registry_rate)
+        test_acc = evaluate(model, self.test_feed)[1] if test else float("nan")
+        return {
+            "mode": cfg.search_mode, "generation": self.generation, "individual": ind.uid, "index": index,
+            "origin": ind.origin, "params": params, "shared_params": shared, "batches": budget, "lr": lr,
+            "train_loss": train_loss, "val_loss": val_loss, "val_acc": val_acc, "score": score,
+            "test_acc": test_acc, "seconds": time.perf_counter() - t0,
+        }
+
+    def step(self) -> None:
+        """Run one generation."""
+        cfg = self.config
+        t0 = time.perf_counter()
+        algorithm, warm = algorithm_for(cfg.search_mode, self.generation, cfg.warmup_epoch)
+        replaced = search_pipeline(self, algorithm, adapt=not warm)
+        lr = learning_rate(cfg, self.generation)
+        trained: list[int] = []
+        if not warm:
+            uses = self._shared_names()
+            test = cfg.test_every > 0 and (self.generation % cfg.test_every == 0 or self.generation == cfg.epochs - 1)
+            trained = self._pick_training(replaced)
+            for index in trained:
+                self.rows.append(self._evaluate(index, lr, uses, test))
+        finite = [i.score for i in self.individuals if math.isfinite(i.score)]
+        self.generation_log.append({
+            "mode": cfg.search_mode, "generation": self.generation, "warmup": warm, "lr": lr,
+            "coefficient": self.coefficient, "replaced": len(replaced), "trained": len(trained),
+            "best_score": min(finite) if finite else float("nan"),
+            "mean_score": float(np.mean(finite)) if finite else float("nan"),
+            "seconds": time.perf_counter() - t0,
+        })
+        self.generation += 1
+
+    def run(self, until: int | None = None, checkpoint: str | Path | None = None, checkpoint_every: int = 0,
+            progress: bool = False) -> "Population":
+        """Run generations up to ``until`` (default ``config.epochs``),
+        checkpointing every ``checkpoint_every`` generations."""
+        until = self.config.epochs if until is None else min(until, self.config.epochs)
+        gens = range(self.generation, until)
+        if progress:
+            from tqdm.auto import tqdm
+
+            gens = tqdm(gens, desc=f"{self.config.search_mode}", leave=False)
+        for _ in gens:
+            self.step()
+            if checkpoint and checkpoint_every and self.generation % checkpoint_every == 0:
+                self.save(checkpoint)
+        if checkpoint:
+            self.save(checkpoint)
+        return self
+
+    # ------------------------------------------------------------------ results
+    def results_frame(self) -> pd.DataFrame:
+        """One row per phenotype evaluation."""
+        return pd.DataFrame(self.rows)
+
+    def generations_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.generation_log)
+
+    def sharing_stats(self) -> dict[str, float]:
+        """Parameters and memory of the population with sharing (distinct
+        tensors) versus the same individuals built without sharing (each
+        individual's own distinct parameters summed)."""
+        seen: dict[int, int] = {}
+        seen_bytes: dict[int, int] = {}
+        unshared = unshared_bytes = 0
+        for i in range(len(self.individuals)):
+            model = self.build(i)
+            tensors = {id(t): t for t in [*model.parameters(), *model.buffers()]}
+            params = {id(p): p for p in model.parameters()}
+            unshared += sum(p.numel() for p in params.values())
+            unshared_bytes += sum(t.numel() * t.element_size() for t in tensors.values())
+            for k, p in params.items():
+                seen[k] = p.numel()
+            for k, t in tensors.items():
+                seen_bytes[k] = t.numel() * t.element_size()
+        return {
+            "individuals": len(self.individuals),
+            "params_shared": sum(seen.values()),
+            "params_unshared": unshared,
+            "param_ratio": unshared / max(sum(seen.values()), 1),
+            "memory_MiB_shared": sum(seen_bytes.values()) / 2**20,
+            "memory_MiB_unshared": unshared_bytes / 2**20,
+            "registry_modules": len(self.registry),
+            "registry_params": self.registry.num_parameters(),
+        }
+
+    def best_index(self) -> int:
+        return min(range(len(self.individuals)), key=lambda i: (self.individuals[i].score, i))
+
+    # ------------------------------------------------------------------ checkpoint
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": "reuseprior.revolver.population/1",
+            "config": json.dumps(self.config.to_dict()),
+            "rng": json.dumps(self.rng.bit_generator.state),
+            "coefficient": self.coefficient,
+            "generation": self.generation,
+            "next_uid": self.next_uid,
+            "individuals": json.dumps([ind.to_dict() for ind in self.individuals]),
+            "rows": json.dumps(self.rows),
+            "generation_log": json.dumps(self.generation_log),
+            "registry": self.registry.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write a checkpoint atomically (temporary file, then rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        torch.save(self.state_dict(), tmp)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, splits, device: torch.device | str = "cpu", num_workers: int = 0) -> "Population":
+        """Continue a run from a checkpoint written by :meth:`save`."""
+        state = torch.load(Path(path), map_location="cpu", weights_only=False)
+        if state.get("format") != "reuseprior.revolver.population/1":
+            raise ValueError(f"{path} is not a Revolver population checkpoint")
+        config = PopulationConfig.from_dict(json.loads(state["config"]))
+        pop = cls(config, splits, device, num_workers, _initialise=False)
+        pop.rng.bit_generator.state = json.loads(state["rng"])
+        pop.coefficient = state["coefficient"]
+        pop.generation = state["generation"]
+        pop.next_uid = state["next_uid"]
+        pop.individuals = [Individual.from_dict(d) for d in json.loads(state["individuals"])]
+        pop.rows = json.loads(state["rows"])
+        pop.generation_log = json.loads(state["generation_log"])
+        pop.registry = ModuleRegistry.from_state_dict(state["registry"], device=pop.device)
+        torch.set_rng_state(state["torch_rng"])
+        return pop
+
+
+def config_from_settings(settings, mode: str, seed: int, input_shape, num_classes: int, **extra) -> PopulationConfig:
+    """A :class:`PopulationConfig` from a notebook/CLI profile."""
+    s = dict(settings)
+    space = SearchSpace(
+        input_shape=tuple(input_shape), num_classes=num_classes,
+        base_widths=tuple(s.get("base_widths", (8, 16))), growths=tuple(s.get("growths", (4, 8))),
+        depths=tuple(s.get("depths", (1, 2))), num_groups=tuple(s.get("num_groups", (2, 3))),
+        width=int(s.get("width", 1)),
+    )
+    keys = {f.name for f in fields(PopulationConfig)} - {"space", "search_mode", "seed"}
+    kwargs = {k: s[k] for k in keys if k in s}
+    kwargs.update(extra)
+    return PopulationConfig(search_mode=mode, seed=seed, space=space, **kwargs)
+
+
+def dataset_splits(name: str, data_dir: str | Path | None = None, download: bool = False, seed: int = 0,
+                   image_size: int = 8):
+    """``digits`` (scikit-learn, shipped), ``mnist`` or ``cifar10``
+    (torchvision, from ``data_dir``; downloaded only with ``download=True``),
+    with one fixed 10% validation split; the test set is only for reporting."""
+    from reuseprior import data
+
+    key = name.lower().replace("-", "")
+    if key == "digits":
+        return data.load_digits_splits(seed=seed, val_fraction=0.1, image_size=image_size, channels=1)
+    if key not in ("mnist", "cifar10"):
+        raise ValueError(f"dataset {name!r} is not supported; use digits, MNIST or CIFAR10")
+    if data_dir is None:
+        raise ValueError(f"dataset {name!r} needs data_dir (and download=True the first time)")
+    from torchvision import transforms as T
+
+    if key == "cifar10":
+        norm = T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
+        train_tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), norm])
+    else:
+        norm = T.Normalize((0.1307,), (0.3081,))
+        train_tf = T.Compose([T.ToTensor(), norm])
+    eval_tf = T.Compose([T.ToTensor(), norm])
+    return data.load_torchvision_splits(key, data_dir, download=download, seed=seed, val_fraction=0.1,
+                                        train_transform=train_tf, eval_transform=eval_tf)
+
+
+def run_search_modes(settings, splits, seed: int = 0, device: torch.device | str = "cpu",
+                     modes: Iterable[str] | None = None, progress: bool = False) -> dict[str, Population]:
+    """Train one population per search mode with the same seed and data
+    (the rows of Table 3.2); returns ``{mode: Population}``."""
+    out = {}
+    for mode in modes or settings["modes"]:
+        config = config_from_settings(settings, mode, seed, splits.input_shape, splits.num_classes)
+        out[mode] = Population(config, splits, device, int(dict(settings).get("num_workers", 0))).run(progress=progress)
+    return out

@@ -1,0 +1,35 @@
+"""``python -m reuseprior score-zoos``: score model zoos into data/zoo_scores_v1_<zoo>.csv
+(same as ``scripts/score_zoos.py``; resumable)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from .scoring import ZOOS, score_zoo
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("zoos", nargs="+", choices=sorted(ZOOS), help="zoos to score")
+    parser.add_argument("--limit", type=int, default=None, help="score only the first N architectures of the zoo's order")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the order, the initialisations and the minibatch")
+    parser.add_argument("--max-params", type=float, default=None, help="ImageNet zoos: skip models with more published parameters")
+    parser.add_argument("--full-every", type=int, default=1, help="data-dependent proxies only for every M-th architecture")
+    parser.add_argument("--shard", default="0/1", help="I/N: score every N-th architecture starting at I (parallel workers)")
+    parser.add_argument("--no-reuse", action="store_true", help="skip the reusability-prior quantities (analyze)")
+    parser.add_argument("--data-dir", type=Path, default=None, help="where the CSVs go (default: data/)")
+
+
+def run(args: argparse.Namespace) -> int:
+    i, _, n = args.shard.partition("/")
+    shard = (int(i), int(n or 1))
+    if not 0 <= shard[0] < shard[1]:
+        raise SystemExit(f"--shard must be I/N with 0 <= I < N, got {args.shard}")
+    torch.set_num_threads(1)
+    for zoo in args.zoos:
+        path = score_zoo(zoo, limit=args.limit, seed=args.seed, data_dir=args.data_dir, reuse=not args.no_reuse,
+                         max_params=args.max_params, shard=shard, full_every=args.full_every)
+        print(f"{zoo}: {path}")
+    return 0

@@ -1,0 +1,201 @@
+"""Chapter 6 (predictive validity of training-free scores): the analysis
+behind ``notebooks/ch6_predictive_validity.ipynb``.
+
+Reads the stored per-architecture scores (``data/zoo_scores_v1_<zoo>.csv``,
+written by ``scripts/score_zoos.py``), and builds the tables and figures of
+the notebook: coverage (how many architectures of each zoo are scored),
+rank correlations with bootstrap intervals beside the published proxy
+correlations, scatter plots, failure examples, cost per architecture, and a
+live recomputation of stored rows.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from .. import paths
+from .correlation import correlation_table
+from .scoring import REUSE_SCORES, ZOOS, load_scores, score_architecture
+
+__all__ = [
+    "PROFILES",
+    "PROXY_SCORES",
+    "THESIS_SCORES",
+    "correlation_tables",
+    "cost_table",
+    "coverage",
+    "failure_examples",
+    "live_check",
+    "load_published",
+    "reading",
+    "scatter_grid",
+]
+
+PROFILES = {
+    # quick: CPU, about a minute; recomputes the cheapest stored row live
+    "quick": {"zoos": ["nb201", "torchvision", "pytorchcv"], "n_boot": 200, "live_rows": 1, "live_reuse": True, "min_rows": 10},
+    # full: the same analysis with more bootstrap resamples and more live rows
+    "full": {"zoos": ["nb201", "torchvision", "pytorchcv"], "n_boot": 2000, "live_rows": 5, "live_reuse": True, "min_rows": 10},
+}
+
+#: Baselines and zero-cost proxies, in table order.
+PROXY_SCORES = ["params", "flops", "synflow", "snip", "grasp", "fisher", "grad_norm", "jacob_cov", "naswot"]
+#: The thesis quantities (chapter 4) and their per-parameter efficiencies.
+THESIS_SCORES = list(REUSE_SCORES)
+ALL_SCORES = PROXY_SCORES + THESIS_SCORES
+
+
+def coverage() -> pd.DataFrame:
+    """Architectures scored / in the zoo, per zoo (never extrapolated)."""
+    rows = []
+    for name, zoo in ZOOS.items():
+        try:
+            total = len(zoo.catalogue())
+        except Exception as exc:  # a missing optional package
+            total, note = math.nan, f"catalogue unavailable: {type(exc).__name__}"
+        else:
+            note = ""
+        stored = load_scores(name)
+        rows.append({"zoo": name, "scored": len(stored), "in zoo": total, "fraction": len(stored) / total if total == total and total else math.nan, "ground truth": zoo.description, "note": note})
+    return pd.DataFrame(rows)
+
+
+def load_published() -> pd.DataFrame:
+    return pd.read_csv(paths.DATA_DIR / "published_proxy_correlations.csv", comment="#")
+
+
+def correlation_tables(zoos: list[str], n_boot: int, min_rows: int, seed: int = 0, common_rows: bool = False) -> pd.DataFrame:
+    """Spearman/Kendall (bootstrap 95% intervals) of every score with accuracy,
+    per zoo with at least ``min_rows`` scored architectures, beside the
+    published Spearman rho of the same score (CIFAR-10 / ImageNet-1K rows).
+
+    ``common_rows=False``: each score on every row that has it (``n`` differs:
+    the data-dependent proxies may cover a subsample). ``True``: only the rows
+    that have every proxy, so all scores are compared on the same architectures.
+    """
+    published = load_published()
+    frames = []
+    for zoo in zoos:
+        df = load_scores(zoo)
+        if common_rows and "snip" in df.columns:
+            df = df[df["snip"].notna()]
+        if len(df) < min_rows:
+            continue
+        t = correlation_table(df, [s for s in ALL_SCORES if s in df.columns], n_boot=n_boot, seed=seed)
+        t.insert(0, "zoo", zoo)
+        pub = published[(published["zoo"] == zoo) & (published["dataset"].isin(["CIFAR-10", "ImageNet-1K"]))]
+        t["published spearman"] = t["score"].map(dict(zip(pub["score"], pub["spearman"])))
+        t["published n"] = t["score"].map(dict(zip(pub["score"], pub["n_architectures"])))
+        t["kind"] = np.where(t["score"].isin(THESIS_SCORES), "reusability prior", np.where(t["score"].isin(["params", "flops"]), "naive baseline", "zero-cost proxy"))
+        frames.append(t)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def cost_table(zoos: list[str]) -> pd.DataFrame:
+    """Median and 90th-percentile wall-clock seconds per architecture of each score
+    (one CPU thread; the thesis quantities are one ``analyze`` call, shown as 'reuse')."""
+    rows = []
+    for zoo in zoos:
+        df = load_scores(zoo)
+        if df.empty:
+            continue
+        for col in [c for c in df.columns if c.endswith("_seconds")]:
+            s = df[col].dropna()
+            rows.append({"zoo": zoo, "score": col[: -len("_seconds")], "median s": s.median(), "p90 s": s.quantile(0.9), "n": len(s)})
+    return pd.DataFrame(rows)
+
+
+def failure_examples(zoo: str, scores: list[str], k: int = 3) -> pd.DataFrame:
+    """Where each score fails: the ``k`` architectures it ranks highest
+    relative to their accuracy rank (largest over-estimation), with both ranks."""
+    df = load_scores(zoo)
+    rows = []
+    acc_rank = df["accuracy"].rank(pct=True)
+    for s in scores:
+        if s not in df.columns or df[s].notna().sum() < 3:
+            continue
+        sr = df[s].rank(pct=True)
+        gap = (sr - acc_rank).sort_values(ascending=False).dropna()
+        for idx in gap.index[:k]:
+            rows.append({"score": s, "arch": df.at[idx, "arch"], "accuracy": df.at[idx, "accuracy"], "score percentile": sr[idx], "accuracy percentile": acc_rank[idx]})
+    return pd.DataFrame(rows)
+
+
+def scatter_grid(zoo: str, scores: list[str], ncols: int = 4):
+    """Accuracy against each score (log axis for positive, wide-ranging scores)."""
+    import matplotlib.pyplot as plt
+
+    df = load_scores(zoo)
+    scores = [s for s in scores if s in df.columns and df[s].notna().any()]
+    nrows = max(1, math.ceil(len(scores) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.8 * nrows), squeeze=False)
+    for ax, s in zip(axes.flat, scores):
+        x = df[s].astype(float)
+        ok = np.isfinite(x)
+        ax.scatter(x[ok], df.loc[ok, "accuracy"], s=8, alpha=0.6)
+        pos = x[ok]
+        if len(pos) and (pos > 0).all() and pos.max() / max(pos.min(), 1e-300) > 100:
+            ax.set_xscale("log")
+        ax.set_xlabel(s)
+        ax.set_ylabel("accuracy (%)")
+    for ax in list(axes.flat)[len(scores):]:
+        ax.axis("off")
+    fig.suptitle(f"{zoo}: accuracy vs score ({len(df)} architectures scored)")
+    fig.tight_layout()
+    return fig
+
+
+def live_check(zoo: str, rows: int, reuse: bool, seed: int = 0) -> pd.DataFrame:
+    """Recompute stored rows of ``zoo`` and compare every stored score with the
+    live value. Takes the ``rows`` cheapest rows that have the data-dependent
+    proxies and the ``rows`` cheapest that have only the data-free scores
+    (see ``full_every`` in :func:`reuseprior.zoo.scoring.score_zoo`); a score
+    is recomputed only where the row stores it."""
+    df = load_scores(zoo)
+    if df.empty:
+        return pd.DataFrame()
+    cost_cols = [c for c in df.columns if c.endswith("_seconds")]
+    df = df.assign(_cost=df[cost_cols].sum(axis=1), _full=df["snip"].notna() if "snip" in df.columns else False)
+    picked = pd.concat([df[df["_full"]].nsmallest(rows, "_cost"), df[~df["_full"]].nsmallest(rows, "_cost")])
+    out = []
+    for _, stored in picked.iterrows():
+        names = [p for p in PROXY_SCORES if p in stored.index and pd.notna(stored[p])]
+        do_reuse = reuse and "PG" in stored.index and pd.notna(stored["PG"])
+        live = score_architecture(zoo, stored["arch"], seed=seed, reuse=do_reuse, proxies=names, row=stored)
+        for s in names + (THESIS_SCORES if do_reuse else []):
+            a, b = float(live[s]), float(stored[s])
+            same = (a == b) or (math.isnan(a) and math.isnan(b)) or abs(a - b) <= 1e-9 * max(abs(a), abs(b))
+            out.append({"arch": stored["arch"], "score": s, "stored": b, "live": a, "equal (rel 1e-9)": same})
+    return pd.DataFrame(out)
+
+
+def reading(table: pd.DataFrame, zoo: str) -> str:
+    """A plain-language summary computed from the correlation table: which
+    scores' Spearman intervals lie above or below those of #params and FLOPs."""
+    t = table[table["zoo"] == zoo].set_index("score")
+    if t.empty:
+        return f"{zoo}: not enough scored architectures for a reading."
+    lines = [f"{zoo}: {int(t['n'].max())} architectures scored."]
+    for base in ("params", "flops"):
+        if base not in t.index:
+            continue
+        b = t.loc[base]
+        better = [s for s in t.index if s != base and t.at[s, "spearman_lo"] > b["spearman_hi"]]
+        worse = [s for s in t.index if s != base and t.at[s, "spearman_hi"] < b["spearman_lo"]]
+        lines.append(
+            f"vs {base} (rho {b['spearman']:.3f} [{b['spearman_lo']:.3f}, {b['spearman_hi']:.3f}]): "
+            f"clearly better (interval above): {', '.join(better) or 'none'}; clearly worse: {', '.join(worse) or 'none'}; "
+            "the rest overlap."
+        )
+    thesis = t[t.index.isin(THESIS_SCORES)]
+    if not thesis.empty:
+        best = thesis["spearman"].idxmax()
+        lines.append(f"best reusability-prior score: {best} (rho {thesis.at[best, 'spearman']:.3f}).")
+    proxies = t[t.index.isin(PROXY_SCORES)]
+    if not proxies.empty:
+        best = proxies["spearman"].idxmax()
+        lines.append(f"best baseline/proxy: {best} (rho {proxies.at[best, 'spearman']:.3f}).")
+    return "\n".join(lines)

@@ -1,0 +1,312 @@
+"""Scoring the model zoos: one row per architecture, every score and its cost.
+
+A *zoo* is a list of architecture ids, a builder, a ground-truth accuracy per
+id and the minibatch settings of the data-dependent proxies. Stored results
+live in ``data/zoo_scores_v<VERSION>_<zoo>.csv`` (one row per architecture,
+appended as each finishes, so a run can be stopped and resumed) with a
+``.meta.json`` sidecar recording the batch, seeds and package versions.
+Bump :data:`SCORES_VERSION` whenever a score's definition changes.
+
+Determinism: the weights of architecture ``a`` are initialised from
+``torch.manual_seed(init_seed(seed, a))`` and every score is computed with
+one CPU thread, so the notebook can recompute stored rows exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import time
+import zlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from .. import paths
+from ..proxies import DATA_DEPENDENT, PROXIES, ProxyBatch, make_batch, num_params
+
+__all__ = [
+    "REUSE_SCORES",
+    "SCORES_VERSION",
+    "ZOOS",
+    "Zoo",
+    "get_zoo",
+    "init_seed",
+    "load_scores",
+    "reusability_scores",
+    "score_architecture",
+    "score_zoo",
+    "scores_path",
+]
+
+SCORES_VERSION = 1
+
+#: Chapter-4 quantities from :func:`reuseprior.counting.analyze` stored per architecture.
+REUSE_QUANTITIES = ("PG", "PG_prime", "expected_spread", "entropy", "total_surprisal")
+#: Stored reusability-prior columns (quantities, their per-parameter efficiencies, PE/CE).
+REUSE_SCORES = (*REUSE_QUANTITIES, *(f"{q}_per_param" for q in REUSE_QUANTITIES), "PE", "CE")
+
+
+@dataclass(frozen=True)
+class Zoo:
+    name: str
+    description: str
+    catalogue: Callable[[], pd.DataFrame]  # columns: arch, accuracy, ...
+    build: Callable[[str], nn.Module]
+    batch_size: int
+    image_size: Callable[[pd.Series], int] | int
+    num_classes: int
+    order: Callable[[pd.DataFrame, int], list[str]]  # (catalogue, seed) -> scoring order
+
+    def batch(self, image_size: int, seed: int) -> ProxyBatch:
+        return make_batch(self.batch_size, image_size, self.num_classes, source="sample_images", seed=seed)
+
+    def size_of(self, row: pd.Series) -> int:
+        return self.image_size if isinstance(self.image_size, int) else int(self.image_size(row))
+
+
+def _nb201_catalogue() -> pd.DataFrame:
+    from .nasbench201 import load_analog_nasbench
+
+    return load_analog_nasbench()
+
+
+def _nb201_build(arch: str) -> nn.Module:
+    from .nasbench201 import build_nb201
+
+    return build_nb201(arch)
+
+
+def _nb201_order(cat: pd.DataFrame, seed: int) -> list[str]:
+    from .nasbench201 import sample_archs
+
+    return sample_archs(len(cat), seed=seed, df=cat)
+
+
+def _by_params(cat: pd.DataFrame, seed: int) -> list[str]:
+    return cat.sort_values(["published_params", "arch"])["arch"].tolist()
+
+
+def _tv_catalogue() -> pd.DataFrame:
+    from .torchvision_zoo import load_torchvision_zoo
+
+    return load_torchvision_zoo()
+
+
+def _tv_build(arch: str) -> nn.Module:
+    from .torchvision_zoo import build_torchvision
+
+    return build_torchvision(arch)
+
+
+def _cv_catalogue() -> pd.DataFrame:
+    from .pytorchcv_zoo import load_pytorchcv_zoo
+
+    return load_pytorchcv_zoo()
+
+
+def _cv_build(arch: str) -> nn.Module:
+    from .pytorchcv_zoo import build_pytorchcv
+
+    return build_pytorchcv(arch)
+
+
+ZOOS: dict[str, Zoo] = {
+    "nb201": Zoo(
+        "nb201",
+        "NAS-Bench-201 cells (own implementation), CIFAR-10 test accuracy from analog-nasbench 0.1.3 (baseline_accuracy)",
+        _nb201_catalogue, _nb201_build, batch_size=64, image_size=32, num_classes=10, order=_nb201_order,
+    ),
+    "torchvision": Zoo(
+        "torchvision",
+        "torchvision ImageNet-1K classifiers, published acc@1 of one recipe per architecture (IMAGENET1K_V1 rule)",
+        _tv_catalogue, _tv_build, batch_size=16, image_size=224, num_classes=1000, order=_by_params,
+    ),
+    "pytorchcv": Zoo(
+        "pytorchcv",
+        "pytorchcv ImageNet-1K models, 100 - published top-1 error (package README / metainfo)",
+        _cv_catalogue, _cv_build, batch_size=16, image_size=lambda row: int(row["img_size"]), num_classes=1000, order=_by_params,
+    ),
+}
+
+
+def get_zoo(name: str) -> Zoo:
+    if name not in ZOOS:
+        raise KeyError(f"unknown zoo {name!r}; known: {sorted(ZOOS)}")
+    return ZOOS[name]
+
+
+def init_seed(seed: int, arch: str) -> int:
+    """Seed of the random initialisation of ``arch`` (stable across runs and machines)."""
+    return (seed * 1_000_003 + zlib.crc32(arch.encode())) % 2**31
+
+
+def reusability_scores(model: nn.Module, example: torch.Tensor) -> dict[str, float]:
+    """The thesis quantities of ``model`` (``reuseprior.counting.analyze``, eqs.
+    4.2-4.8) and their values per trainable parameter."""
+    from ..counting import analyze
+
+    rep = analyze(model, example).to_dict()
+    n = num_params(model)
+    out = {q: float(rep[q]) for q in REUSE_QUANTITIES}
+    out.update({f"{q}_per_param": float(rep[q]) / n for q in REUSE_QUANTITIES})
+    out["PE"], out["CE"] = float(rep["PE"]), float(rep["CE"])
+    return out
+
+
+def score_architecture(
+    zoo: Zoo | str,
+    arch: str,
+    *,
+    seed: int = 0,
+    proxies: Iterable[str] | None = None,
+    reuse: bool = True,
+    batch: ProxyBatch | None = None,
+    row: pd.Series | None = None,
+) -> dict[str, object]:
+    """Build ``arch`` with its seeded initialisation and compute every score.
+
+    Returns ``arch``, ``accuracy``, each score, ``<score>_seconds`` (wall clock),
+    ``reuse_seconds`` (all reusability quantities together), ``build_seconds``
+    and ``errors`` (JSON ``{score: message}`` for scores that failed; their value is NaN).
+    """
+    zoo = get_zoo(zoo) if isinstance(zoo, str) else zoo
+    if row is None:
+        cat = zoo.catalogue()
+        row = cat.loc[cat["arch"] == arch].iloc[0]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        t0 = time.perf_counter()
+        torch.manual_seed(init_seed(seed, arch))
+        model = zoo.build(arch)
+        out: dict[str, object] = {"arch": arch, "accuracy": float(row["accuracy"]), "build_seconds": time.perf_counter() - t0}
+        errors: dict[str, str] = {}
+        batch = batch or zoo.batch(zoo.size_of(row), seed)
+        for name in proxies or [p for p in PROXIES if p != "nn_mass"]:
+            torch.manual_seed(seed)
+            t0 = time.perf_counter()
+            try:
+                value = PROXIES[name](model, batch)
+            except Exception as exc:  # recorded, not fatal: some proxies fail on some models
+                value = math.nan
+                errors[name] = f"{type(exc).__name__}: {exc}"[:300]
+            out[name] = value
+            out[f"{name}_seconds"] = time.perf_counter() - t0
+        if reuse:
+            t0 = time.perf_counter()
+            try:
+                out.update(reusability_scores(model, batch.example))
+            except Exception as exc:
+                out.update({k: math.nan for k in REUSE_SCORES})
+                errors["reuse"] = f"{type(exc).__name__}: {exc}"[:300]
+            out["reuse_seconds"] = time.perf_counter() - t0
+        out["errors"] = json.dumps(errors) if errors else ""
+        return out
+    finally:
+        torch.set_num_threads(threads)
+
+
+def scores_path(zoo: str, version: int = SCORES_VERSION, data_dir: Path | None = None) -> Path:
+    return (data_dir or paths.DATA_DIR) / f"zoo_scores_v{version}_{zoo}.csv"
+
+
+def load_scores(zoo: str, version: int = SCORES_VERSION, data_dir: Path | None = None) -> pd.DataFrame:
+    """Stored rows of a zoo (empty frame when nothing is scored yet)."""
+    path = scores_path(zoo, version, data_dir)
+    if not path.exists():
+        return pd.DataFrame(columns=["arch", "accuracy"])
+    return pd.read_csv(path)
+
+
+def _meta(zoo: Zoo, seed: int, batch: ProxyBatch | None) -> dict[str, object]:
+    import platform
+
+    import torchvision
+
+    return {
+        "zoo": zoo.name,
+        "description": zoo.description,
+        "scores_version": SCORES_VERSION,
+        "seed": seed,
+        "batch_size": zoo.batch_size,
+        "batch": batch.description if batch is not None else "per-model image size (see rows)",
+        "init": "torch.manual_seed(reuseprior.zoo.scoring.init_seed(seed, arch)) before building",
+        "threads": 1,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "python": platform.python_version(),
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def score_zoo(
+    zoo_name: str,
+    *,
+    limit: int | None = None,
+    seed: int = 0,
+    data_dir: Path | None = None,
+    reuse: bool = True,
+    progress: bool = True,
+    max_params: float | None = None,
+    shard: tuple[int, int] = (0, 1),
+    full_every: int = 1,
+) -> Path:
+    """Score the next architectures of ``zoo_name`` (in its fixed order) that are
+    not yet in the stored CSV, appending one row per architecture.
+
+    ``limit`` caps the number of *stored* rows (e.g. 500 = the first 500
+    architectures of the order); ``max_params`` skips ImageNet models whose
+    published parameter count is larger (recorded in the sidecar, not scored).
+    ``shard=(i, n)`` scores only positions ``k`` of the order with ``k % n == i``,
+    so that ``n`` processes can share one CSV (appends are serialised by a file lock).
+    ``full_every=M`` computes the data-dependent proxies (:data:`DATA_DEPENDENT`)
+    only at positions ``k % M == 0`` of the order (the rest get the data-free
+    scores: params, FLOPs, SynFlow and the reusability quantities; their
+    data-dependent columns stay empty), a cheaper sample when time is short.
+    """
+    import fcntl
+
+    from tqdm.auto import tqdm
+
+    zoo = get_zoo(zoo_name)
+    cat = zoo.catalogue()
+    order = zoo.order(cat, seed)
+    if limit is not None:
+        order = order[:limit]
+    if max_params is not None and "published_params" in cat.columns:
+        small = set(cat.loc[cat["published_params"] <= max_params, "arch"])
+        order = [a for a in order if a in small]
+    path = scores_path(zoo_name, data_dir=data_dir)
+    done = set(load_scores(zoo_name, data_dir=data_dir)["arch"]) if path.exists() else set()
+    index, count = shard
+    todo = [(k, a) for k, a in enumerate(order) if k % count == index and a not in done]
+    data_free = [p for p in PROXIES if p != "nn_mass" and p not in DATA_DEPENDENT]
+    rows_by_arch = cat.set_index("arch")
+    fixed_batch = zoo.batch(zoo.image_size, seed) if isinstance(zoo.image_size, int) else None
+    meta_path = path.with_suffix(".meta.json")
+    if not meta_path.exists():
+        meta_path.write_text(json.dumps(_meta(zoo, seed, fixed_batch), indent=1) + "\n")
+    for k, arch in tqdm(todo, desc=f"scoring {zoo_name}", disable=not progress):
+        row = rows_by_arch.loc[arch].copy()
+        row["arch"] = arch
+        names = None if k % full_every == 0 else data_free
+        rec = score_architecture(zoo, arch, seed=seed, reuse=reuse, batch=fixed_batch, row=row, proxies=names)
+        rec["order"] = k
+        rec["scored_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        frame = pd.DataFrame([rec])
+        with open(Path(tempfile.gettempdir()) / f"reuseprior-{path.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if path.exists() and path.stat().st_size > 0:
+                columns = list(pd.read_csv(path, nrows=0).columns)
+                frame.reindex(columns=columns).to_csv(path, mode="a", header=False, index=False, float_format="%.17g")
+            else:
+                frame.to_csv(path, index=False, float_format="%.17g")
+    return path

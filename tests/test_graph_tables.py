@@ -1,0 +1,109 @@
+"""Tables 4.3/4.4 recomputed by the counting engine (thesis sections 4.5.1, 4.5.7, 4.5.8)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from reuseprior import graph_tables as gt
+from reuseprior.counting import analyze
+from reuseprior.models.efficientnet_v2 import EfficientNetV2, StageConfig
+from reuseprior.reference import load_thesis_table
+from reuseprior.sharing import as_published_share_key, corrected_share_key, share_parameters
+
+
+def tiny_v2() -> EfficientNetV2:
+    """Fused stages whose expand convs collide under the published naming, and a
+    repeated MBConv stage whose last two blocks share under the corrected key."""
+    stages = [
+        StageConfig("fused", 1, 3, 1, 8, 8, 1),
+        StageConfig("fused", 4, 3, 2, 8, 16, 2),  # expands 8->32 s2, 16->64 s1
+        StageConfig("fused", 4, 3, 2, 16, 24, 2),  # expands 16->64 s2, 24->96 s1
+        StageConfig("mbconv", 4, 3, 2, 24, 32, 3, 0.25),  # first expand: 1x1 24->96
+    ]
+    torch.manual_seed(0)
+    return EfficientNetV2(stages, num_classes=5, head_channels=40).eval()
+
+
+X = torch.zeros(1, 3, 64, 64)
+
+
+def test_as_published_key_merges_the_fused_expand_convs_across_strides_and_with_1x1():
+    untied = analyze(tiny_v2(), X)
+    corrected = analyze(tiny_v2(), X, share_key=corrected_share_key)
+    published = analyze(tiny_v2(), X, share_key=as_published_share_key)
+    # collision: 16->64 3x3 (s1 with s2): 16*64*9; 24->96 3x3 corner tap with the 1x1 24->96: 24*96
+    assert corrected.NG - published.NG == 16 * 64 * 9 + 24 * 96
+    assert corrected.NG < untied.NG and corrected.WG == untied.WG == published.WG
+    assert published.PG < corrected.PG < untied.PG
+
+
+def test_corrected_key_on_the_untied_model_equals_the_really_tied_model():
+    corrected = analyze(tiny_v2(), X, share_key=corrected_share_key).to_dict()
+    tied = analyze(share_parameters(tiny_v2()), X).to_dict()
+    for k in ("NG", "WG", "NI"):
+        assert corrected[k] == tied[k]
+    for k in ("PG", "PG_prime", "expected_spread", "entropy"):
+        assert math.isclose(corrected[k], tied[k], rel_tol=1e-12), k
+
+
+def test_rows_reproduce_the_published_quirks_and_the_corrected_rows_remove_them():
+    pub = {r.label: r for r in gt.AS_PUBLISHED}
+    cor = {r.label: r for r in gt.CORRECTED}
+    assert (pub["V2-M"].count_size, pub["V2-M"].ni_size) == (240, 480)
+    assert (pub["V2-L"].count_size, pub["V2-L"].ni_size) == (240, 480)
+    assert (pub["ResNet-50"].count_size, pub["ResNet-50"].ni_size) == (380, 384)
+    assert all(r.count_size == r.ni_size for r in gt.CORRECTED)
+    assert pub["V2-B0-shared"].share == "as_published" and cor["V2-B0-shared"].share == "corrected"
+    assert "V2-B2" in cor and "V2-B2" not in pub
+    thesis = set(load_thesis_table("table_4_3").Model) | set(load_thesis_table("table_4_4").Model)
+    assert thesis == set(pub)
+    for profile in gt.PROFILES.values():
+        assert gt.rows_for(profile["rows"], gt.CORRECTED)
+    with pytest.raises(ValueError, match="unknown table rows"):
+        gt.rows_for(["V2-XL"], gt.AS_PUBLISHED)
+
+
+def test_published_top1_scores_are_the_transcribed_ones():
+    for name in ("table_4_3", "table_4_4"):
+        table = load_thesis_table(name)
+        for model, score in zip(table.Model, table.Score):
+            assert gt.PUBLISHED_TOP1[model] == score
+
+
+def test_rank_agreement_of_a_perfect_and_an_inverted_predictor():
+    table = pd.DataFrame({"Score": [1.0, 2.0, 3.0, 4.0], "PG": [10, 20, 30, 40], "P'G": [4, 3, 2, 1], "Params (M)": [1, 3, 2, 4]})
+    agree = gt.rank_agreement(table).set_index("predictor")
+    assert agree.loc["PG", "Spearman rho"] == pytest.approx(1.0)
+    assert agree.loc["P'G", "Kendall tau"] == pytest.approx(-1.0)
+    assert agree.loc["Params (M)", "Spearman rho"] == pytest.approx(0.8)
+
+
+def _check_against_spec(df: pd.DataFrame) -> None:
+    ref = load_thesis_table("graph_tables_more_digits").set_index("Model")
+    for _, row in df.iterrows():
+        want = ref.loc[row.Model]
+        for col, tol in (("PG", 5e-5), ("P'G", 5e-5), ("Entropy", 5e-5), ("Exp. spread", 5e-4)):
+            assert abs(row[col] - want[col]) <= tol, (row.Model, col, row[col], want[col])
+        if want.NG not in ("", None) and not pd.isna(want.NG):
+            assert row.NG == want.NG
+
+
+def test_b0_shared_as_published_matches_the_printed_digits():
+    _check_against_spec(gt.compute_rows(gt.rows_for(["V2-B0-shared"], gt.AS_PUBLISHED), progress=False))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("label", ["V2-B0", "V2-S", "V2-S-shared", "V2-B1", "V2-B3", "ResNet-50", "V2-M", "V2-L"])
+def test_as_published_rows_match_the_printed_digits(label):
+    _check_against_spec(gt.compute_rows(gt.rows_for([label], gt.AS_PUBLISHED), progress=False))
+
+
+@pytest.mark.slow
+def test_corrected_shared_rows_give_the_expected_values():
+    df = gt.compute_rows(gt.rows_for(["V2-B0-shared", "V2-S-shared"], gt.CORRECTED), progress=False).set_index("Model")
+    assert df.loc["V2-B0-shared", "NG"] == 3_018_800 and round(df.loc["V2-B0-shared", "P'G"], 2) == 25.46
+    assert df.loc["V2-S-shared", "NG"] == 4_452_296 and round(df.loc["V2-S-shared", "P'G"], 2) == 27.00

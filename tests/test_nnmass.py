@@ -1,0 +1,75 @@
+"""NN-Mass family: closed forms (paper eqs. 1-3), Table 1 and appendix D, and the builder."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from reuseprior.nnmass import (
+    NNMassConfig,
+    TABLE1_CONFIGS,
+    build_nnmass,
+    cell_density,
+    load_table1,
+    nn_density,
+    nn_mass,
+    nn_mass_of_model,
+    printed_mass,
+    table1_ours,
+)
+
+
+def test_appendix_d_example_mass_28_density_078():
+    cfg = NNMassConfig(depths=(4, 4, 4), t_c=(3, 4, 5), widths=(2, 3, 4))
+    assert nn_mass(cfg) == pytest.approx(28.0)
+    # printed as 0.78: the paper cuts 0.787 at two digits
+    assert math.floor(nn_density(cfg) * 100) / 100 == pytest.approx(0.78)
+
+
+def test_density_is_one_when_every_candidate_is_linked_and_zero_without_links():
+    assert cell_density(16, 10, 10**6) == pytest.approx(1.0)
+    assert cell_density(16, 10, 0) == 0.0
+
+
+def test_table1_masses_are_reproduced_exactly_as_printed():
+    paper = load_table1()
+    ours = [printed_mass(nn_mass(NNMassConfig.from_layers(L, t))) for L, t in TABLE1_CONFIGS]
+    assert ours == paper["NN-Mass"].tolist() == [1126, 622, 755, 813, 856]
+
+
+def test_table1_parameter_counts_within_a_quarter_percent():
+    paper = load_table1()
+    ours = table1_ours(count_flops=False)
+    rel = (ours["Params (M)"] - paper["Params (M)"]).abs() / paper["Params (M)"]
+    assert (rel < 0.0025).all(), rel.tolist()
+    # the compressed models really are smaller, in the paper's order
+    assert ours["Params (M)"].is_monotonic_decreasing
+
+
+def test_built_model_has_the_closed_form_mass_and_runs():
+    cfg = NNMassConfig(depths=(5, 4, 6), t_c=(10, 20, 200), width_multiplier=1, seed=3)
+    model = build_nnmass(cfg)
+    mass, density = nn_mass_of_model(model)
+    assert mass == pytest.approx(nn_mass(cfg))
+    assert density == pytest.approx(nn_density(cfg))
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_long_range_choice_is_seeded_and_within_earlier_layers():
+    a = build_nnmass(NNMassConfig(depths=(6, 6, 6), t_c=(20, 20, 20), width_multiplier=1, seed=1))
+    b = build_nnmass(NNMassConfig(depths=(6, 6, 6), t_c=(20, 20, 20), width_multiplier=1, seed=1))
+    c = build_nnmass(NNMassConfig(depths=(6, 6, 6), t_c=(20, 20, 20), width_multiplier=1, seed=2))
+    ia, ib, ic = (m.cells[0].long_range_index(4) for m in (a, b, c))
+    assert torch.equal(ia, ib) and not torch.equal(ia, ic)
+    assert len(ia) == 20 and int(ia.max()) < 16 * 3 and len(set(ia.tolist())) == 20
+
+
+def test_bad_configs_are_rejected_with_the_reason():
+    with pytest.raises(ValueError, match="d_c must be >= 3"):
+        NNMassConfig(depths=(2, 4, 4), t_c=(1, 1, 1))
+    with pytest.raises(ValueError, match="one entry per cell"):
+        NNMassConfig(depths=(4, 4), t_c=(1, 1, 1))
+    with pytest.raises(ValueError, match="3 \\* d_c \\+ 4"):
+        NNMassConfig.from_layers(33, (1, 1, 1))

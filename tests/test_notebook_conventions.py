@@ -1,0 +1,48 @@
+"""Every chapter notebook follows the repository's conventions (README,
+"Notebook conventions"): committed stripped, a first markdown cell naming
+what it reproduces, a ``parameters`` cell of literal assignments including
+the common ones, and a call to ``reuseprior.notebook.setup``."""
+
+from __future__ import annotations
+
+import ast
+import json
+
+import pytest
+
+from reuseprior import paths
+from reuseprior.build import find_notebooks
+
+NOTEBOOKS = find_notebooks()
+COMMON_PARAMETERS = {"profile", "seed", "device", "output_dir"}
+
+
+def test_there_are_chapter_notebooks():
+    assert len(NOTEBOOKS) >= 1
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_conventions(path):
+    nb = json.loads(path.read_text())
+    cells = nb["cells"]
+    assert path.stem.startswith("ch") and "_" in path.stem, "name notebooks ch<N>_<topic>.ipynb"
+    assert cells[0]["cell_type"] == "markdown" and "thesis" in "".join(cells[0]["source"]).lower()
+    for cell in cells:
+        if cell["cell_type"] == "code":
+            assert cell.get("outputs") == [] and cell.get("execution_count") is None, "commit notebooks stripped"
+    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
+    tree = ast.parse("".join(tagged[0]["source"]))
+    names = set()
+    for node in tree.body:
+        assert isinstance(node, ast.Assign), "the parameters cell holds assignments only"
+        ast.literal_eval(node.value)  # literal values only (papermill overrides them)
+        names |= {t.id for t in node.targets}
+    assert COMMON_PARAMETERS <= names
+    code = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    assert "setup(" in code, "call reuseprior.notebook.setup(...) right after the parameters"
+    assert nb["metadata"].get("kernelspec", {}).get("name") == "python3"
+
+
+def test_notebooks_live_in_the_notebooks_folder():
+    assert all(p.parent == paths.NOTEBOOKS_DIR for p in NOTEBOOKS)

@@ -1,0 +1,128 @@
+"""Zero-cost proxies: common signature, determinism, known values on tiny models."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from reuseprior import proxies
+from reuseprior.nnmass import NNMassConfig, build_nnmass, nn_mass
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def tiny_cnn(width: int = 4) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, 10),
+    )
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return proxies.make_batch(8, 16, 10, seed=0)
+
+
+def test_batch_is_seeded_and_described():
+    a, b, c = proxies.make_batch(4, 16, 10, seed=1), proxies.make_batch(4, 16, 10, seed=1), proxies.make_batch(4, 16, 10, seed=2)
+    assert torch.equal(a.inputs, b.inputs) and torch.equal(a.targets, b.targets)
+    assert not torch.equal(a.inputs, c.inputs)
+    assert a.inputs.shape == (4, 3, 16, 16) and "sample photographs" in a.description
+    assert proxies.make_batch(4, 8, 10, source="noise").inputs.shape == (4, 3, 8, 8)
+    with pytest.raises(ValueError, match="source"):
+        proxies.make_batch(4, 8, 10, source="cifar")
+
+
+def test_params_and_flops_match_hand_counts(batch):
+    model = tiny_cnn(4)
+    assert proxies.num_params(model, batch) == 3 * 4 * 9 + 2 * 4 + 4 * 10 + 10
+    # conv: 2 * (16*16 positions) * 4 out * 27 MACs; linear: 2 * 4 * 10
+    assert proxies.flops(model, batch) == 2 * 16 * 16 * 4 * 27 + 2 * 4 * 10
+
+
+def test_synflow_of_a_linear_chain_is_the_path_sum():
+    # two bias-free linear layers: R = 1^T |W2| |W1| 1 and sum(theta * dR/dtheta) = 2R
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 5, bias=False), nn.Linear(5, 3, bias=False))
+    b = proxies.ProxyBatch(torch.randn(2, 3, 2, 2), torch.tensor([0, 1]), 3)
+    w1, w2 = (m.weight.detach().double().abs() for m in (model[1], model[2]))
+    r = (w2 @ w1 @ torch.ones(12, dtype=torch.float64)).sum()
+    assert proxies.synflow(model, b) == pytest.approx(2 * float(r), rel=1e-12)
+    # the model itself is untouched (no abs, no dtype change)
+    assert model[1].weight.dtype == torch.float32 and (model[1].weight < 0).any()
+
+
+def test_every_proxy_is_finite_deterministic_and_leaves_the_model_unchanged(batch):
+    model = tiny_cnn(6)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    first = proxies.score_all(model, batch)
+    second = proxies.score_all(model, batch)
+    for name in proxies.PROXIES:
+        if name == "nn_mass":
+            assert math.isnan(first[name])
+            continue
+        assert math.isfinite(first[name]), (name, first)
+        assert first[name] == second[name], name
+        assert first[f"{name}_seconds"] >= 0
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_snip_grad_norm_and_grasp_match_the_closed_form_of_softmax_regression():
+    # one linear layer: dL/dW = (softmax(z) - onehot(y))^T x / B for the mean cross-entropy
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 4))
+    b = proxies.ProxyBatch(torch.randn(6, 3, 2, 2), torch.tensor([0, 1, 2, 3, 0, 1]), 4)
+    x = b.inputs.reshape(6, -1).double()
+    w, bias = model[1].weight.detach().double(), model[1].bias.detach().double()
+    p = torch.softmax(x @ w.t() + bias, dim=1)
+    g = (p - nn.functional.one_hot(b.targets, 4).double()).t() @ x / 6
+    assert proxies.grad_norm(model, b) == pytest.approx(float(g.norm()), rel=1e-5)
+    assert proxies.snip(model, b) == pytest.approx(float((g * w).abs().sum()), rel=1e-5)
+    # GraSP: -theta . (H g) with the Hessian of the mean CE w.r.t. W (a quadratic form, computed by torch.func here)
+    def loss_of(wflat):
+        z = x @ wflat.reshape(4, 12).t() + bias
+        return nn.functional.cross_entropy(z, b.targets)
+    # Fisher of the logits layer: a = z, dL/da = (p - y)/B per example; 0.5 * mean_n (a g)^2 per channel, summed
+    z = x @ w.t() + bias
+    ga = (p - nn.functional.one_hot(b.targets, 4).double()) / 6
+    assert proxies.fisher(model, b) == pytest.approx(float((0.5 * (z * ga).pow(2).mean(0)).sum()), rel=1e-4)
+    hess = torch.autograd.functional.hessian(loss_of, w.reshape(-1))
+    expected = float(-(w.reshape(-1) @ (hess @ g.reshape(-1))))
+    assert proxies.grasp(model, b) == pytest.approx(expected, rel=1e-4, abs=1e-9)
+
+
+def test_naswot_counts_distinct_activation_patterns():
+    # identical inputs give a singular kernel (log det -inf); distinct inputs a finite one
+    model = tiny_cnn(8)
+    x = torch.randn(1, 3, 8, 8).repeat(4, 1, 1, 1)
+    same = proxies.ProxyBatch(x, torch.zeros(4, dtype=torch.long), 10)
+    assert proxies.naswot(model, same) == float("-inf")
+    assert math.isfinite(proxies.naswot(model, proxies.make_batch(4, 8, 10, seed=0)))
+
+
+def test_nn_mass_is_defined_only_for_the_nn_mass_family(batch):
+    cfg = NNMassConfig(depths=(4, 4, 4), t_c=(8, 16, 32), width_multiplier=1)
+    assert proxies.nn_mass(build_nnmass(cfg), batch) == pytest.approx(nn_mass(cfg))
+    assert math.isnan(proxies.nn_mass(tiny_cnn(), batch))
+
+
+def test_failing_proxy_is_recorded_not_raised(batch):
+    class Broken(nn.Module):
+        def forward(self, x):
+            raise RuntimeError("boom")
+
+    out = proxies.score_all(Broken(), batch, ["snip"])
+    assert math.isnan(out["snip"]) and "boom" in out["snip_error"]
+    with pytest.raises(KeyError, match="unknown proxy"):
+        proxies.score_all(tiny_cnn(), batch, ["zen"])

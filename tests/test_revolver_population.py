@@ -1,0 +1,143 @@
+"""Population training: fitness functions, schedule, checkpoint/resume and
+improvement on real digits (thesis section 3.4, Algorithms 1 and 3)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from reuseprior.data import load_digits_splits
+from reuseprior.revolver import analysis
+from reuseprior.revolver.phenotype import batch_budget, phenotype_fitness
+from reuseprior.revolver.population import PROFILES, Population, PopulationConfig, config_from_settings, learning_rate
+from reuseprior.revolver.search import SearchSpace
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return load_digits_splits(seed=0)
+
+
+def tiny_config(mode="evolve", **kw) -> PopulationConfig:
+    base = dict(search_mode=mode, population_size=4, sample_size=2, epochs=4, warmup_x=2, warmup_epoch=1,
+                lr=0.1, min_lr=0.01, decay_start=2, batch_size=32, base_batches=3, min_batches=2, test_every=2,
+                search_budget=3, seed=11,
+                space=SearchSpace(base_widths=(4,), growths=(4,), num_groups=(2,), depths=(1,)))
+    base.update(kw)
+    return PopulationConfig(**base)
+
+
+def test_phenotype_fitness_is_validation_loss_times_size_penalty():
+    assert phenotype_fitness(2.0, 10_000) == pytest.approx(2.0 * (1 + 0.0075 * 2))
+    assert phenotype_fitness(1.0, 1_000_000) > phenotype_fitness(1.0, 1_000)
+
+
+def test_batch_budget_rewards_better_scores_within_bounds():
+    assert batch_budget(1.0, 1.0, 96, 96, 400) == 96
+    assert batch_budget(0.5, 1.0, 96, 96, 400) == 400  # (1/0.5)^3 * 96 = 768, capped at an epoch
+    assert batch_budget(4.0, 1.0, 96, 10, 400) == round(96 * 0.2)  # floor factor 0.2
+    assert batch_budget(4.0, 1.0, 96, 96, 400) == 96  # the thesis's minimum of 96 batches
+
+
+def test_learning_rate_is_constant_then_decays_exponentially_to_min_lr():
+    cfg = PopulationConfig(epochs=160, decay_start=100, lr=0.35, min_lr=0.00085)
+    assert learning_rate(cfg, 0) == learning_rate(cfg, 99) == 0.35
+    assert learning_rate(cfg, 159) == pytest.approx(0.00085)
+    lrs = [learning_rate(cfg, g) for g in range(100, 160)]
+    ratios = np.array(lrs[1:]) / np.array(lrs[:-1])
+    assert np.allclose(ratios, ratios[0]) and ratios[0] < 1
+
+
+def test_results_have_one_row_per_evaluation_with_required_columns(splits):
+    pop = Population(tiny_config(), splits).run()
+    df = pop.results_frame()
+    assert len(df) == 2 * 4
+    for col in ["generation", "individual", "params", "shared_params", "val_loss", "val_acc", "test_acc"]:
+        assert col in df.columns
+    assert df["test_acc"].notna().sum() > 0 and df["test_acc"].isna().sum() > 0  # only when evaluated
+    assert (df["shared_params"] <= df["params"]).all()
+    stats = pop.sharing_stats()
+    assert stats["params_unshared"] >= stats["params_shared"] > 0
+
+
+def test_warmup_generations_train_nothing_and_hold_the_coefficient(splits):
+    pop = Population(tiny_config("random_warmup_evolve", warmup_epoch=2, epochs=3), splits).run()
+    log = pop.generations_frame()
+    assert log["warmup"].tolist() == [True, True, False]
+    assert log.loc[:1, "trained"].tolist() == [0, 0]
+    assert log.loc[:1, "coefficient"].tolist() == [32.0, 32.0]
+    assert set(pop.results_frame()["generation"]) == {2}
+
+
+def _weights(pop):
+    return {k: v for k, v in pop.registry.state_dict()["weights"].items()}
+
+
+@pytest.mark.parametrize("mode", ["evolve", "random_warmup"])
+def test_killed_and_resumed_run_reproduces_the_uninterrupted_run(splits, tmp_path, mode):
+    n, k = 5, 2
+    straight = Population(tiny_config(mode, epochs=n), splits).run()
+    first = Population(tiny_config(mode, epochs=n), splits).run(until=k, checkpoint=tmp_path / "ck.pt")
+    del first  # "kill": nothing survives but the checkpoint
+    resumed = Population.load(tmp_path / "ck.pt", splits)
+    assert resumed.generation == k
+    resumed.run()
+    a = straight.results_frame().drop(columns="seconds")
+    b = resumed.results_frame().drop(columns="seconds")
+    pd.testing.assert_frame_equal(a, b)
+    assert [i.blueprint.to_dict() for i in straight.individuals] == [i.blueprint.to_dict() for i in resumed.individuals]
+    wa, wb = _weights(straight), _weights(resumed)
+    assert wa.keys() == wb.keys()
+    for name in wa:
+        for key in wa[name]:
+            assert torch.equal(wa[name][key], wb[name][key]), (name, key)
+    assert straight.coefficient == resumed.coefficient
+    assert straight.rng.random() == resumed.rng.random()
+
+
+def test_population_best_validation_accuracy_improves_on_digits(splits):
+    """Fixed seed: the best validation accuracy of the last generations
+    clearly exceeds that of the first ones (the population learns)."""
+    cfg = config_from_settings(PROFILES["quick"], "evolve", 0, splits.input_shape, 10,
+                               epochs=14, population_size=6, sample_size=3, test_every=0)
+    pop = Population(cfg, splits).run()
+    best = analysis.best_by_generation(pop.results_frame())["best_val_acc"].to_numpy()
+    assert best[-3:].mean() > best[:3].mean() + 0.2, best
+
+
+def test_table_3_2_and_c_1_views(splits):
+    pop = Population(tiny_config(epochs=4, test_every=1), splits).run()
+    df = pop.results_frame()
+    t = analysis.table_3_2(df, "digits", 2)
+    assert t.loc[0, "Top Test Acc."] == pytest.approx(100 * df["test_acc"].max())
+    assert t.loc[0, "Mean Val."] == pytest.approx(100 * df["val_acc"].mean())
+    c1 = analysis.table_c_1(pop.registry)
+    assert len(c1) > 0 and c1["Score"].is_monotonic_increasing
+    curve = analysis.convergence_curve(df, window=3)
+    assert len(curve) == len(df)
+    text = analysis.blueprint_text(pop.individuals[0].blueprint, max_depth=1)
+    assert '"[...]"' in text and '"input_shape"' in text
+
+
+def test_cli_accepts_the_appendix_c2_flags(splits, tmp_path):
+    from reuseprior.revolver import cli
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(
+        "--batch_size 32 --search_mode random --sample_size 2 --epochs 2 --width 1 --lr 0.1 --min_lr .00085 "
+        f"--genotype_cost 32 --warmup_x 2 --warmup_epoch 1 --population_size 3 --dataset digits "
+        f"--device cpu --output_dir {tmp_path}".split()
+    )
+    assert cli.run(args) == 0
+    rows = pd.read_csv(tmp_path / "results.csv")
+    assert len(rows) == 4 and (tmp_path / "checkpoint.pt").exists() and (tmp_path / "table_3_2.csv").exists()
+    args.resume, args.epochs = True, 3  # resume extends nothing beyond the stored config: still 2 generations
+    assert cli.run(args) == 0

@@ -1,0 +1,331 @@
+"""Tests of the generic trainer (reuseprior.training), the input pipelines
+(reuseprior.augment) and the Table 4.2 experiment (reuseprior.sharing_training)."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from reuseprior import sharing_training as st
+from reuseprior.training import (
+    CheckpointMismatchError,
+    ModelEma,
+    TrainConfig,
+    TrainingInterrupted,
+    WarmupExponentialSchedule,
+    count_flops,
+    count_parameters,
+    fit,
+    load_checkpoint,
+    save_checkpoint,
+    set_bn_momentum,
+)
+
+
+# ----------------------------------------------------------------- fixtures
+
+
+def _data(n: int = 96, seed: int = 0) -> tuple[TensorDataset, TensorDataset]:
+    """A learnable toy task: the class is the quadrant of a bright pixel."""
+    g = torch.Generator().manual_seed(seed)
+    x = 0.1 * torch.randn(n, 1, 8, 8, generator=g)
+    y = torch.randint(0, 4, (n,), generator=g)
+    for i, c in enumerate(y.tolist()):
+        r, col = divmod(c, 2)
+        x[i, 0, 4 * r + 1 : 4 * r + 3, 4 * col + 1 : 4 * col + 3] += 2.0
+    split = int(0.75 * n)
+    return TensorDataset(x[:split], y[:split]), TensorDataset(x[split:], y[split:])
+
+
+def _model(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1, bias=False),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Dropout(0.2),  # consumes the global RNG: resuming must restore it
+        nn.AdaptiveAvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32, 4),
+    )
+
+
+CFG = TrainConfig(epochs=3, batch_size=16, lr_base=0.05, lr_warmup_epochs=0.5, seed=3)
+
+
+def _same_state(a: nn.Module, b: nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def _strip_times(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in h.items() if k not in {"epoch_time_s", "images_per_s"}} for h in history]
+
+
+# ----------------------------------------------------------------- training
+
+
+def test_training_reduces_loss():
+    train, val = _data()
+    result = fit(_model(), train, val, CFG, progress=False)
+    assert result.status == "completed" and result.epochs_completed == 3
+    assert result.val_loss < result.initial_val_loss - 0.05
+    assert result.final_train_loss < result.first_train_loss
+    assert [h["epoch"] for h in result.history] == [0, 1, 2, 3]
+    assert result.train_images_per_s > 0 and result.params == count_parameters(_model())
+    assert result.peak_memory_kind == "cpu_process_peak_rss" and result.peak_memory_bytes > 0
+
+
+def test_killed_run_resumes_bit_identical(tmp_path):
+    train, val = _data()
+    reference = _model()
+    full = fit(reference, train, val, CFG, checkpoint_path=tmp_path / "a.pt", progress=False)
+
+    def kill(epoch: int, step: int) -> None:  # a crash mid epoch 2: only the epoch-1 checkpoint survives
+        if epoch == 1 and step == 2:
+            raise RuntimeError("simulated kill")
+
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        fit(_model(), train, val, CFG, checkpoint_path=tmp_path / "b.pt", progress=False, on_step=kill)
+    assert load_checkpoint(tmp_path / "b.pt")["epoch"] == 1
+    torch.manual_seed(12345)  # a new process would have another global RNG state
+    resumed_model = _model()
+    resumed = fit(resumed_model, train, val, CFG, checkpoint_path=tmp_path / "b.pt", progress=False)
+    assert resumed.resumed_from_epoch == 1
+    assert _same_state(reference, resumed_model)
+    assert _strip_times(resumed.history) == _strip_times(full.history)
+
+
+def test_keyboard_interrupt_checkpoints_partial_epoch_and_resumes_exactly(tmp_path):
+    train, val = _data()
+    reference = _model()
+    fit(reference, train, val, CFG, progress=False)
+
+    def interrupt(epoch: int, step: int) -> None:
+        if epoch == 1 and step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted) as info:
+        fit(_model(), train, val, CFG, checkpoint_path=tmp_path / "c.pt", progress=False, on_step=interrupt)
+    partial = info.value.result
+    assert partial.status == "interrupted" and partial.epochs_completed == 1
+    state = load_checkpoint(tmp_path / "c.pt")
+    assert (state["epoch"], state["step_in_epoch"]) == (1, 3)
+    model = _model()
+    fit(model, train, val, CFG, checkpoint_path=tmp_path / "c.pt", progress=False)
+    assert _same_state(reference, model)
+
+
+def test_sigint_stops_at_batch_boundary(tmp_path):
+    train, val = _data()
+
+    def sigint(epoch: int, step: int) -> None:
+        if epoch == 0 and step == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(TrainingInterrupted):
+        fit(_model(), train, val, CFG, checkpoint_path=tmp_path / "d.pt", progress=False, on_step=sigint)
+    state = load_checkpoint(tmp_path / "d.pt")
+    assert state["epoch"] == 0 and state["step_in_epoch"] in (2, 3)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    train, val = _data()
+    fit(_model(), train, val, replace(CFG, epochs=1), checkpoint_path=tmp_path / "e.pt", progress=False)
+    with pytest.raises(CheckpointMismatchError, match="lr_base"):
+        fit(_model(), train, val, replace(CFG, lr_base=0.1), checkpoint_path=tmp_path / "e.pt", progress=False)
+    # more epochs is allowed: training is extended
+    more = fit(_model(), train, val, replace(CFG, epochs=2), checkpoint_path=tmp_path / "e.pt", progress=False)
+    assert more.resumed_from_epoch == 1 and more.epochs_completed == 2
+
+
+def test_checkpoint_write_is_atomic(tmp_path):
+    path = save_checkpoint({"format": 1, "x": torch.arange(3)}, tmp_path / "f.pt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.pt"]
+    assert torch.equal(load_checkpoint(path)["x"], torch.arange(3))
+    torch.save({"something": "else"}, tmp_path / "g.pt")
+    with pytest.raises(CheckpointMismatchError, match="not a reuseprior"):
+        load_checkpoint(tmp_path / "g.pt")
+
+
+# -------------------------------------------------------------- recipe parts
+
+
+def test_schedule_warmup_then_staircase_exponential():
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    cfg = TrainConfig(batch_size=512, lr_base=0.016, lr_warmup_epochs=5)
+    sched = WarmupExponentialSchedule(opt, cfg, steps_per_epoch=10)
+    peak = 0.016 * 512 / 256
+    assert cfg.peak_lr == pytest.approx(peak)
+    assert sched.lr_at(0) == 0.0 and sched.lr_at(25) == pytest.approx(peak / 2)
+    assert sched.lr_at(50) == pytest.approx(peak * 0.97 ** math.floor(50 / 24))
+    assert sched.lr_at(71) == pytest.approx(peak * 0.97**2) and sched.lr_at(72) == pytest.approx(peak * 0.97**3)
+    sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(peak / 50)
+
+
+def test_bn_momentum_uses_tensorflow_convention():
+    model = nn.Sequential(nn.Conv2d(1, 2, 1), nn.BatchNorm2d(2), nn.BatchNorm1d(3))
+    assert set_bn_momentum(model, 0.99) == 2
+    assert all(m.momentum == pytest.approx(0.01) for m in model if isinstance(m, nn.modules.batchnorm._BatchNorm))
+
+
+def test_weight_decay_skips_biases_and_bn():
+    from reuseprior.training import _param_groups
+
+    decay, no_decay = _param_groups(_model(), 1e-5)
+    assert [tuple(p.shape) for p in decay["params"]] == [(8, 1, 3, 3), (4, 32)]
+    assert decay["weight_decay"] == 1e-5 and no_decay["weight_decay"] == 0.0 and len(no_decay["params"]) == 3
+
+
+def test_flops_and_shared_parameters_counted_once():
+    lin = nn.Linear(5, 7, bias=False)
+    assert count_flops(lin, (5,)) == 2 * 5 * 7
+    conv = nn.Conv2d(4, 4, 3, padding=1, bias=False)
+    tied = nn.Sequential(conv, nn.ReLU(), conv)
+    assert count_parameters(tied) == 4 * 4 * 9
+    assert count_flops(tied, (4, 6, 6)) == 2 * (2 * 4 * 4 * 9 * 36)
+
+
+def test_ema_of_tied_weights_is_averaged_once():
+    conv = nn.Conv2d(1, 1, 1, bias=False)
+    model = nn.Sequential(conv, conv)
+    with torch.no_grad():
+        conv.weight.fill_(0.0)
+    ema = ModelEma(model, decay=0.5)
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+    ema.update(model)  # decay_t = min(0.5, 2/11)
+    d = 2 / 11
+    assert ema.module[0].weight.item() == pytest.approx(1 - d)
+
+
+@pytest.mark.parametrize(
+    "field,value,match",
+    [
+        ("epochs", 0, "epochs"),
+        ("batch_size", -4, "batch_size"),
+        ("lr_base", 0.0, "lr_base"),
+        ("optimizer", "lamb", "optimizer"),
+        ("lr_schedule", "step", "lr_schedule"),
+        ("bn_momentum_tf", 1.5, "bn_momentum_tf"),
+        ("ema_decay", 1.0, "ema_decay"),
+    ],
+)
+def test_invalid_config_names_the_parameter(field, value, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**{field: value})
+
+
+def test_batch_larger_than_training_set_is_explained():
+    train, val = _data(n=16)
+    with pytest.raises(ValueError, match="batch_size=16 is larger than the training set"):
+        fit(_model(), train, val, CFG, progress=False)
+
+
+def test_augmentation_pipelines():
+    from PIL import Image
+
+    from reuseprior.augment import build_transforms
+
+    img = Image.new("RGB", (32, 32), (120, 30, 200))
+    for aug in ("none", "autoaug", "randaug"):
+        train_tf, eval_tf = build_transforms(aug, 32)
+        assert train_tf(img).shape == (3, 32, 32) and eval_tf(img).shape == (3, 32, 32)
+    train_tf, eval_tf = build_transforms("randaug", 48, imagenet_style=True)
+    assert train_tf(img).shape == (3, 48, 48) and eval_tf(img).shape == (3, 48, 48)
+    with pytest.raises(ValueError, match="augmentation='mixup'"):
+        build_transforms("mixup", 32)
+
+
+# ---------------------------------------------------- the Table 4.2 experiment
+
+
+def _tiny_settings(**changes) -> dict:
+    settings = dict(st.PROFILES["quick"])
+    settings.update(models="V2-B0-original,V2-B0-shared", epochs=2, train_limit=128, batch_size=32, width_mult=0.25, depth_mult=0.25)
+    settings.update(changes)
+    return settings
+
+
+def test_results_rows_schema_and_table_4_2(tmp_path):
+    plan = st.make_plan(_tiny_settings(), profile="quick", seed=0)
+    csv = tmp_path / "results.csv"
+    df = st.run_experiments(plan, seed=0, results_csv=csv, checkpoint_dir=tmp_path / "ckpt", progress=False)
+    assert list(df.columns) == list(st.RESULT_COLUMNS)
+    assert list(pd.read_csv(csv).columns) == list(st.RESULT_COLUMNS)
+    assert list(df["model"]) == ["V2-B0-original", "V2-B0-shared"]
+    assert (df["status"] == "completed").all() and (df["epochs_completed"] == 2).all()
+    assert (df["params"].iloc[1] < df["params"].iloc[0])  # sharing removes parameters
+    assert (df["flops"] > 0).all() and (df["macs_nominal"] > df["flops"] / 2).all()  # 224 px vs 32 px
+    assert df["peak_memory_kind"].eq("cpu_process_peak_rss").all()
+    assert st.loss_went_down(df).all()
+    table = st.table_4_2(df)
+    assert list(table.columns) == ["Model", "Dataset", "Params", "Score", "Augm.", "Batch", "Epoch", "FLOPs"]
+    assert list(table["Model"]) == ["V2-B0-shared", "V2-B0-original"] and (table["Epoch"] == 2).all()
+    history = st.history_frame(df)
+    assert len(history) == 2 * 3  # epochs 0, 1, 2 of two runs
+
+
+def test_interrupted_experiment_keeps_partial_row(tmp_path, monkeypatch):
+    plan = st.make_plan(_tiny_settings(models="V2-B0-original"), profile="quick", seed=0)
+    real_fit = st.fit
+
+    def interrupted_fit(*args, **kwargs):
+        def stop(epoch, step):
+            if epoch == 1 and step == 1:
+                raise KeyboardInterrupt
+
+        return real_fit(*args, **kwargs, on_step=stop)
+
+    monkeypatch.setattr(st, "fit", interrupted_fit)
+    with pytest.raises(TrainingInterrupted):
+        st.run_experiments(plan, seed=0, results_csv=tmp_path / "r.csv", checkpoint_dir=tmp_path / "ckpt", progress=False)
+    rows = pd.read_csv(tmp_path / "r.csv")
+    assert list(rows["status"]) == ["interrupted"] and rows["epochs_completed"].item() == 1
+    assert load_checkpoint(rows["checkpoint"].item())["step_in_epoch"] == 1
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        ({"dataset": "svhn"}, "dataset='svhn'"),
+        ({"models": "V2-XL-shared"}, "V2-XL-shared"),
+        ({"models": ""}, "names no model"),
+        ({"epochs": 0}, "epochs"),
+        ({"width_mult": 0}, "width_mult"),
+        ({"amp": "yes"}, "amp"),
+        ({"train_limit": -1}, "train_limit"),
+    ],
+)
+def test_invalid_experiment_parameters(change, match):
+    with pytest.raises(ValueError, match=match):
+        st.make_plan(_tiny_settings(**change))
+
+
+def test_full_profile_follows_section_4_5_4():
+    plan = st.make_plan(st.PROFILES["full"], profile="full")
+    c = plan.config
+    assert (c.epochs, c.batch_size, c.lr_base, c.lr_warmup_epochs) == (300, 512, 0.016, 5.0)
+    assert c.lr_schedule == "exponential" and c.bn_momentum_tf == 0.99 and plan.recipe.augmentation == "none"
+    assert st.make_plan({**st.PROFILES["full"], "dataset": "cifar100"}).recipe.augmentation == "autoaug"
+    imagenet = st.make_plan({**st.PROFILES["full"], "dataset": "imagenet"})
+    assert (imagenet.config.epochs, imagenet.config.batch_size, imagenet.config.lr_base) == (352, 400, 0.025)
+    assert imagenet.recipe.augmentation == "randaug" and imagenet.config.ema_decay == 0.9999
+
+
+def test_missing_cifar_gives_download_hint(tmp_path):
+    from reuseprior.data import DatasetNotFoundError
+
+    plan = st.make_plan({**st.PROFILES["full"], "data_dir": str(tmp_path)}, profile="full")
+    with pytest.raises(DatasetNotFoundError, match="download"):
+        st.run_experiments(plan, results_csv=tmp_path / "r.csv", checkpoint_dir=tmp_path, progress=False)

@@ -1,0 +1,119 @@
+"""Model zoos: NAS-Bench-201 cell space, ground-truth loaders, correlations, stored scores."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from reuseprior import paths
+from reuseprior.zoo import correlation, nasbench201 as nb
+
+HAS_ANALOG = importlib.util.find_spec("analognasbench") is not None
+HAS_PYTORCHCV = importlib.util.find_spec("pytorchcv") is not None
+
+
+def test_arch_strings_round_trip_and_bad_strings_are_explained():
+    s = "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|"
+    arch = nb.parse_arch(s)
+    assert arch == ("nor_conv_3x3", "none", "avg_pool_3x3", "skip_connect", "nor_conv_1x1", "nor_conv_3x3")
+    assert nb.arch_to_string(arch) == s
+    with pytest.raises(ValueError, match="3 '\\+'-separated nodes"):
+        nb.parse_arch("|none~0|")
+    with pytest.raises(ValueError, match="bad edge"):
+        nb.parse_arch("|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+
+
+def test_connectivity_of_cells():
+    assert not nb.is_connected(("none",) * 6)
+    # only 0->1->2->3 chain
+    assert nb.is_connected(("skip_connect", "none", "skip_connect", "none", "none", "skip_connect"))
+    # edges 0->1 and 2->3 only: node 2 is unreachable, so nothing reaches node 3
+    assert not nb.is_connected(("skip_connect", "none", "none", "none", "none", "skip_connect"))
+    assert sum(not nb.is_connected(a) for a in nb.all_archs()) == 341
+
+
+def test_cell_parameter_counts_equal_the_reference_implementation():
+    ref = pd.read_csv(paths.DATA_DIR / "nasbench201_reference_params.csv", comment="#")
+    assert len(ref) >= 20
+    for arch, expected in zip(ref["arch"], ref["params_xautodl"]):
+        assert sum(p.numel() for p in nb.build_nb201(arch).parameters()) == expected, arch
+
+
+def test_cell_forward_shapes_and_disconnected_cell_is_constant():
+    x = torch.randn(2, 3, 32, 32)
+    net = nb.build_nb201("|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|nor_conv_1x1~1|skip_connect~2|")
+    assert net(x).shape == (2, 10)
+    dead = nb.build_nb201(nb.arch_to_string(("none",) * 6)).eval()
+    out = dead(x)
+    assert torch.allclose(out[0], out[1])
+
+
+@pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
+def test_analog_nasbench_has_all_cells_and_the_inferred_encoding_holds():
+    df = nb.load_analog_nasbench()
+    assert len(df) == 15625 and df["arch"].is_unique
+    check = nb.check_analog_encoding(df)
+    assert check["disconnected"] == check["at_chance"] == check["disconnected_at_chance"] == 341
+    assert check["best_arch_rank"] <= 10
+    # conv3x3 everywhere beats avg-pool everywhere by far
+    acc = df.set_index("arch")["accuracy"]
+    assert acc[nb.arch_to_string(("nor_conv_3x3",) * 6)] > acc[nb.arch_to_string(("avg_pool_3x3",) * 6)] + 30
+    # the seeded sample is a prefix-stable permutation
+    assert nb.sample_archs(5, seed=0, df=df) == nb.sample_archs(10, seed=0, df=df)[:5]
+
+
+def test_torchvision_zoo_recipe_rule_and_metadata():
+    from reuseprior.zoo.torchvision_zoo import build_torchvision, load_torchvision_zoo
+
+    df = load_torchvision_zoo()
+    assert len(df) >= 70 and df["arch"].is_unique
+    row = df.set_index("arch").loc["resnet50"]
+    assert row["recipe"] == "IMAGENET1K_V1" and row["accuracy"] == pytest.approx(76.13)
+    assert (df["recipe"] != "IMAGENET1K_V1").sum() <= 3
+    model = build_torchvision("squeezenet1_1")
+    assert sum(p.numel() for p in model.parameters()) == df.set_index("arch").loc["squeezenet1_1", "published_params"]
+
+
+@pytest.mark.skipif(not HAS_PYTORCHCV, reason="pytorchcv not installed")
+def test_pytorchcv_zoo_errors_agree_between_readme_and_metainfo():
+    from reuseprior.zoo.pytorchcv_zoo import build_pytorchcv, load_pytorchcv_zoo
+
+    df = load_pytorchcv_zoo()
+    assert len(df) >= 250 and df["arch"].is_unique
+    r = df.set_index("arch").loc["resnet18"]
+    assert r["accuracy"] == pytest.approx(100 - r["top1_error"]) and r["top1_error"] > r["top5_error"]
+    model = build_pytorchcv("resnet18")
+    assert sum(p.numel() for p in model.parameters()) == r["published_params"]
+
+
+def test_rank_correlation_and_bootstrap_interval():
+    rng = np.random.default_rng(0)
+    acc = rng.normal(size=200)
+    perfect = correlation.bootstrap_rank_correlation(np.exp(acc), acc, n_boot=200)
+    assert perfect["spearman"] == pytest.approx(1.0) and perfect["kendall"] == pytest.approx(1.0)
+    noisy = correlation.bootstrap_rank_correlation(acc + rng.normal(size=200), acc, n_boot=200)
+    assert noisy["spearman_lo"] < noisy["spearman"] < noisy["spearman_hi"]
+    assert 0.5 < noisy["spearman"] < 0.9
+    with_nan = correlation.bootstrap_rank_correlation([1, np.nan, 3, 4, np.inf], [1, 2, 3, 4, 5], n_boot=50)
+    assert with_nan["n"] == 3
+
+
+def test_stored_scores_are_reproduced_live():
+    """Recompute the cheapest stored NAS-Bench-201 row and compare with the CSV."""
+    from reuseprior.zoo.scoring import load_scores, score_architecture
+
+    stored = load_scores("nb201")
+    if stored.empty:
+        pytest.skip("no stored NAS-Bench-201 scores yet")
+    row = stored.loc[stored["params"].idxmin()]
+    names = [n for n in ("params", "flops", "synflow", "naswot") if pd.notna(row.get(n))]
+    live = score_architecture("nb201", row["arch"], proxies=names, reuse=False, row=row)
+    for name in names:
+        assert live[name] == pytest.approx(row[name], rel=1e-9), name
+    meta = json.loads((paths.DATA_DIR / "zoo_scores_v1_nb201.meta.json").read_text())
+    assert meta["seed"] == 0 and meta["batch_size"] == 64
