@@ -314,11 +314,13 @@ def _random_model(rng: np.random.Generator):
     return f"CNN c={ch} d={depth} {size}x{size}", model, torch.zeros(1, 3, size, size)
 
 
-def check_identities(random_graphs: int, random_models: int, seed: int = 0) -> pd.DataFrame:
+def check_identities(random_graphs: int, random_models: int, seed: int = 0, *, deep_model: bool = True
+                     ) -> pd.DataFrame:
     """Lemma 1 (``KL(P || P_U) = ES``) and Theorem 1 (``H + ES = log2 NC``,
     eq. 4.6) on random neuron graphs (counts from paths *and* from horizontal
     unrolling, which must agree) and on random MLP/CNN models (engine counts).
-    One row per object with the residuals."""
+    With ``deep_model`` a 300-layer CNN whose counts exceed the float64 range
+    (``log2 NC`` about 1250) is added. One row per object with the residuals."""
     rows = []
     rng = np.random.default_rng(seed)
     for i in range(random_graphs):
@@ -336,6 +338,13 @@ def check_identities(random_graphs: int, random_models: int, seed: int = 0) -> p
         label, model, x = _random_model(rng)
         out = identity_check(model, x)
         rows.append({"object": label, "NG": out["NG"], "log2_NC": out["log2_NC"], "ES": out["ES"],
+                     "KL - ES": out["KL"] - out["ES"], "H + ES - log2 NC": out["H + ES - log2 NC"],
+                     "unrolled == paths": None})
+    if deep_model:
+        from .models.cnn import constant_width_cnn
+
+        out = identity_check(constant_width_cnn(2, 300, image_size=5), torch.zeros(1, 2, 5, 5))
+        rows.append({"object": "CNN c=2 d=300 5x5", "NG": out["NG"], "log2_NC": out["log2_NC"], "ES": out["ES"],
                      "KL - ES": out["KL"] - out["ES"], "H + ES - log2 NC": out["H + ES - log2 NC"],
                      "unrolled == paths": None})
     return pd.DataFrame(rows)

@@ -35,6 +35,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from . import paths
 from .models.cnn import constant_width_cnn
 from .models.mlp import constant_width_mlp
 
@@ -55,15 +56,21 @@ __all__ = [
     "match_summary",
     "grid_claims",
     "plot_grid_heatmaps",
+    "STORED_RUN",
+    "save_stored_run",
+    "load_stored_run",
+    "table_with_stored_rows",
 ]
 
 #: Notebook profiles (``reuseprior.notebook.setup(..., profiles=PROFILES)``).
-#: ``max_depth`` drops table rows deeper than it (the engine traces every
-#: layer, about 10-30 ms per layer on one CPU core; depth 3600 takes about a
-#: minute per model), ``grid_depths``/``grid_widths`` give Figures 5.1/5.2.
+#: ``max_depth`` drops table rows deeper than it from the computation (the
+#: engine traces every layer: depth 3600 takes 1.5 min without and about
+#: 4.5 min with batch norm on one loaded CPU core); the quick notebook shows
+#: those rows from :data:`STORED_RUN` instead, labelled as such.
+#: ``grid_depths``/``grid_widths`` give Figures 5.1/5.2.
 PROFILES: dict[str, dict] = {
     "quick": {
-        "max_depth": 100,
+        "max_depth": 64,
         "grid_depths": [1, 2, 5, 10, 20, 40],
         "grid_widths": [2, 5, 10, 20, 40],
     },
@@ -253,6 +260,9 @@ def compare_table(ours: pd.DataFrame, name: str) -> pd.DataFrame:
 
     keys = TABLE_KEYS[name]
     cmp = side_by_side(ours, name, on=keys, columns=table_columns(name))
+    if "source" in ours.columns:
+        cmp = cmp.merge(ours[keys + ["source"]], on=keys, how="left")
+        cmp["source"] = cmp["source"].fillna("not computed")
     order = load_thesis_table(name)[keys].reset_index().rename(columns={"index": "__order"})
     return cmp.merge(order, on=keys, how="left").sort_values("__order").drop(columns="__order").reset_index(drop=True)
 
@@ -275,7 +285,7 @@ def grid_claims(df: pd.DataFrame) -> pd.DataFrame:
     deepest, widest = df["Depth"].max(), df["Width"].max()
     for value in ("ES", "PG", "P'G"):
         best = df.loc[df[value].idxmax(), ["Depth", "Width"]]
-        rows.append({"claim": f"argmax {value} at (depth, width) = ({deepest}, {widest})",
+        rows.append({"claim": f"(depth, width) with the largest {value}", "thesis": f"({deepest}, {widest})",
                      "ours": f"({int(best['Depth'])}, {int(best['Width'])})",
                      "holds": bool(best["Depth"] == deepest and best["Width"] == widest)})
     depths = sorted(df["Depth"].unique())
@@ -284,7 +294,7 @@ def grid_claims(df: pd.DataFrame) -> pd.DataFrame:
         for w in sorted(df["Width"].unique()):
             es = df[df["Width"] == w].set_index("Depth")["ES"]
             slope = (es[d1] - es[d0]) / (d1 - d0)
-            rows.append({"claim": f"ES slope per layer at width {w} (depth {d0}->{d1}) ~ log2(width) = {np.log2(w):.3f}",
+            rows.append({"claim": f"ES per layer, width {w}, depth {d0}->{d1}", "thesis": f"~log2({w}) = {np.log2(w):.3f}",
                          "ours": f"{slope:.3f}", "holds": bool(abs(slope - np.log2(w)) < 0.1 * np.log2(w))})
     return pd.DataFrame(rows)
 
@@ -307,3 +317,90 @@ def plot_grid_heatmaps(df: pd.DataFrame, values: Sequence[str] = ("ES", "PG", "P
         ax.set_ylabel("depth (weight layers)")
     fig.tight_layout()
     return fig
+
+
+#: Engine results of the full profile for every table row, stored so that the
+#: quick profile can show the deep rows (labelled "stored full run") without
+#: recomputing them; regenerate with ``python -m reuseprior.depth_width --store``.
+STORED_RUN = paths.DATA_DIR / "computed" / "ch5_depth_width_tables.csv"
+
+
+def save_stored_run(tables: dict[str, pd.DataFrame], path=None) -> None:
+    """Write full-profile tables (``{table name: run_table(name)}``) to :data:`STORED_RUN`."""
+    import datetime
+
+    path = STORED_RUN if path is None else path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = []
+    for name, df in tables.items():
+        keys = TABLE_KEYS[name]
+        part = df.rename(columns={keys[0]: "Width/Channels"}).assign(Table=name)
+        frames.append(part)
+    out = pd.concat(frames, ignore_index=True)
+    cols = ["Table", "Width/Channels", "Depth", "Shared", "Params", "PG", "P'G", "PEG", "CEG", "ES", "H", "S",
+            "log2_NC", "NG", "WG", "NI", "NO", "G", "seconds"]
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    header = (f"# source: reuseprior.depth_width.run_table on every row of Tables 5.1-5.4 (profile full), {stamp}\n"
+              "# note: computed by the counting engine, not typed in; seconds = wall time of analyze on one CPU core\n")
+    path.write_text(header + out[cols].to_csv(index=False, float_format="%.12g"))
+
+
+def load_stored_run(name: str, path=None) -> pd.DataFrame:
+    """Rows of table ``name`` from :data:`STORED_RUN`, with the table's column names."""
+    path = STORED_RUN if path is None else path
+    if not path.exists():
+        raise FileNotFoundError(f"no stored full run at {path}; create it with: python -m reuseprior.depth_width --store")
+    df = pd.read_csv(path, comment="#")
+    df = df[df["Table"] == name].drop(columns="Table").rename(columns={"Width/Channels": TABLE_KEYS[name][0]})
+    df["Shared"] = df["Shared"].astype(bool)
+    return df.reset_index(drop=True)
+
+
+def table_with_stored_rows(name: str, *, max_depth: int | None, progress: bool = True) -> pd.DataFrame:
+    """Rows up to ``max_depth`` computed now, deeper rows read from
+    :data:`STORED_RUN`; the ``source`` column says which is which."""
+    ours = run_table(name, max_depth=max_depth, progress=progress).assign(source="computed now")
+    if max_depth is None:
+        return ours
+    stored = load_stored_run(name)
+    deep = stored[stored["Depth"] > max_depth].assign(source=f"stored full run ({STORED_RUN.name})")
+    return pd.concat([ours, deep], ignore_index=True)
+
+
+def add_arguments(parser) -> None:
+    """CLI (``python -m reuseprior depth-width``): analyse thesis Tables 5.1-5.4."""
+    parser.add_argument("--table", choices=sorted(TABLES), action="append",
+                        help="table to compute (repeatable; default: all four)")
+    parser.add_argument("--max-depth", type=int, default=None, help="skip rows deeper than this (default: none)")
+    parser.add_argument("--store", action="store_true",
+                        help=f"rewrite the stored full run {STORED_RUN.relative_to(paths.ROOT)} (needs all tables, no --max-depth)")
+
+
+def run(args) -> int:
+    from .reference import load_thesis_table  # noqa: F401  (fails early if data/thesis is missing)
+
+    names = args.table or sorted(TABLES)
+    if args.store and (args.max_depth is not None or len(names) != len(TABLES)):
+        raise SystemExit("--store needs every table and no --max-depth (it replaces the stored full run)")
+    tables = {}
+    for name in names:
+        tables[name] = run_table(name, max_depth=args.max_depth)
+        summary = match_summary(compare_table(tables[name], name))
+        print(f"{name}: {len(tables[name])} rows computed\n{summary.to_string()}\n")
+    if args.store:
+        save_stored_run(tables)
+        print(f"wrote {STORED_RUN}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m reuseprior.depth_width [--table ...] [--max-depth N] [--store]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m reuseprior.depth_width", description=add_arguments.__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -353,6 +353,17 @@ def _graph_sizes(model: Any, example_input: Any, analyze_kwargs: Mapping[str, An
 
 
 def _engine_energies(model: Any, example_input: Any, discount: float, analyze_kwargs: Mapping[str, Any]) -> np.ndarray:
+    """``ln |C_w|`` of every parameter element from ``count_contexts``.
+
+    Limitations (``count_contexts`` returns per-``nn.Parameter`` counts): a
+    ``share_key`` merge is not applied, and batch norm contributes its 2 affine
+    parameters per channel, not the 4 per channel of ``analyze``'s convention.
+    """
+    if analyze_kwargs.get("share_key") is not None:
+        raise ValueError(
+            "share_key merges are not applied to count_contexts' per-parameter counts; tie the parameters "
+            "in the model (real shared nn.Parameters are merged) or use reuseprior.counting.analyze directly"
+        )
     from .counting import count_contexts
 
     kwargs = {"discount": discount} if discount != 1.0 else {}
@@ -363,9 +374,12 @@ def _engine_energies(model: Any, example_input: Any, discount: float, analyze_kw
 class ReusabilityPrior:
     """The thesis's prior: ``E_w = ln |C_w|``, ``beta = -1`` (Lemma 2, Theorem 2).
 
-    Counts come from :func:`reuseprior.counting.count_contexts` (no sharing
-    merge; use ``analyze`` directly for shared models). ``analyze_kwargs``
-    (e.g. ``num_outputs=1``) are passed to ``analyze`` for NI and |G|.
+    Counts come from :func:`reuseprior.counting.count_contexts` (real tied
+    parameters are merged; ``share_key`` merges are not, and batch norm counts
+    its 2 affine parameters per channel rather than ``analyze``'s 4).
+    ``analyze_kwargs`` (e.g. ``num_outputs=1``) are passed to ``analyze`` for
+    NI and |G|. For models without batch norm the bits summary equals the
+    engine's ``Report``.
     """
 
     analyze_kwargs: Mapping[str, Any] = field(default_factory=dict)

@@ -36,18 +36,18 @@ __all__ = [
     "table_5_1_estimate_forms",
 ]
 
-#: Notebook profiles. ``quick`` runs on a CPU in about a minute (depth <= 60;
-#: Table 5.1 rows up to depth 100). The engine needs ~13 ms per layer, so one
+#: Notebook profiles. ``quick`` runs on a CPU in about a minute (depth <= 30;
+#: Table 5.1 rows up to depth 64). The engine needs ~13 ms per layer, so one
 #: sweep of the depth-3600 MLP costs ~50 s: depth 3600 is in ``full`` only
 #: (about 15-20 minutes in all).
 PROFILES: dict[str, dict[str, Any]] = {
     "quick": {
-        "widths": [2, 3, 5, 8],  # reusability prior, with and without bias
-        "depths": [1, 2, 3, 5, 10, 25, 60],
-        "prior_widths": [2, 3, 5],  # hypothetical and path-discounted priors, no bias
+        "widths": [2, 3, 8],  # reusability prior, with and without bias
+        "depths": [1, 2, 3, 5, 10, 30],
+        "prior_widths": [2, 3],  # hypothetical and path-discounted priors, no bias
         "prior_depths": [1, 3, 10, 25],
         "gammas": [0.3, 0.75],
-        "table_5_1_max_depth": 100,
+        "table_5_1_max_depth": 64,
         "budget": 144,
         "compare_gammas": [0.5, 0.25],
         "tolerance": 1e-9,
@@ -124,7 +124,7 @@ def engine_quantities(
         out[units] = {"log_z": s.log_z, "expected_energy": s.expected_energy, "entropy": s.entropy,
                       "total_surprisal": s.total_surprisal, "PG": s.PG, "PG_prime": s.PG_prime,
                       "PG_prime_printed_5_19": s.PG_prime_eq519, "NG": s.NG, "NI": report.NI, "G": report.G}
-    if not report_ok:
+    if not report_ok or prior == "hypothetical":  # the Report is the reusability/discounted prior's
         return out
     out["report"] = {"log_z": report.log2_NC * math.log(2), "expected_energy": report.expected_spread,
                      "entropy": report.entropy, "total_surprisal": report.total_surprisal, "PG": report.PG,
@@ -322,8 +322,9 @@ def plot_entropy_convergence(df: pd.DataFrame):
             ax.axhline(dv.evaluate_constant("H_limit_printed", w, bias=bias), color=color, ls=":", lw=1)
         ax.set_xscale("log")
         ax.set(xlabel="depth D (weight layers)", ylabel="entropy H  [nats]",
-               title=f"{'with' if bias else 'no'} bias: dashed = computed limit, dotted = eq. 5.18 as printed")
+               title=f"{'with' if bias else 'without'} bias (g = {'ω(ω+1)' if bias else 'ω²'})")
         ax.legend(fontsize=8)
+    fig.suptitle("Entropy vs. depth: engine (markers), computed limit (dashed), eq. 5.18 as printed (dotted)")
     fig.tight_layout()
     return fig
 

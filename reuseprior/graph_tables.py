@@ -47,6 +47,7 @@ __all__ = [
     "compute_rows",
     "rank_agreement",
     "rows_for",
+    "trainable_parameters",
 ]
 
 #: name -> share key function for ``analyze(share_key=...)``
@@ -139,6 +140,13 @@ def analyze_row(row: GraphRow, num_classes: int = 1000):
     return analyze(model, x, num_inputs=3 * row.ni_size**2, share_key=SHARE_KEYS[row.share])
 
 
+def trainable_parameters(row: GraphRow, num_classes: int = 1000) -> int:
+    """Trainable parameters of the model a row describes (shared rows: tied by
+    the scope key, i.e. the model that was trained; BN statistics excluded)."""
+    model = build_model(row.model, num_classes=num_classes)
+    return sharing.count_parameters(sharing.share_parameters(model, "all_but_bn" if row.share else None))
+
+
 def compute_rows(
     rows: Sequence[GraphRow],
     num_classes: int = 1000,
@@ -149,7 +157,7 @@ def compute_rows(
 
     Columns: ``Model``, ``share``, ``count size``, ``NI size``, ``PG``,
     ``P'G``, ``Exp. spread``, ``Entropy``, ``NG``, ``WG``, ``NI``,
-    ``Params (M)`` (NG / 1e6), ``Img.``, ``Score`` (published top-1, NaN if
+    ``Params (M)`` (NG / 1e6), ``Trainable (M)`` (:func:`trainable_parameters`), ``Img.``, ``Score`` (published top-1, NaN if
     the thesis has none). Rows with identical settings are analysed once
     (``cache`` maps ``GraphRow.cache_key`` to reports and can be shared
     between calls).
@@ -162,6 +170,9 @@ def compute_rows(
         if row.cache_key not in cache:
             cache[row.cache_key] = analyze_row(row, num_classes)
         rep = cache[row.cache_key]
+        trainable_key = ("trainable", row.model, bool(row.share), num_classes)
+        if trainable_key not in cache:
+            cache[trainable_key] = trainable_parameters(row, num_classes)
         out.append(
             {
                 "Model": row.label,
@@ -176,6 +187,7 @@ def compute_rows(
                 "WG": int(rep.WG),
                 "NI": int(rep.NI),
                 "Params (M)": rep.NG / 1e6,
+                "Trainable (M)": cache[trainable_key] / 1e6,
                 "Img.": row.ni_size,
                 "Score": PUBLISHED_TOP1.get(row.label, np.nan),
             }

@@ -66,6 +66,7 @@ def main(argv=None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     new = not args.out.exists()
     failures = 0
+    fail_path.write_text("")  # failures of this run only (they are retried on every run)
     with args.out.open("a", newline="") as f:
         w = csv.DictWriter(f, fieldnames=FIELDS)
         if new:

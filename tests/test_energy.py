@@ -224,3 +224,43 @@ def test_compare_priors_ranks_and_accepts_user_priors():
 def test_path_discount_must_be_positive():
     with pytest.raises(ValueError, match="gamma"):
         en.PathDiscountedPrior(0.0)
+
+
+def test_share_key_is_refused_with_a_fix(mlp):
+    model, x = mlp
+    with pytest.raises(ValueError, match="share_key"):
+        en.ReusabilityPrior({"share_key": lambda use: use.op})(model, x)
+
+
+# ---------------------------------------------------------------- experiments helpers
+
+
+def test_relative_difference_handles_undefined_values():
+    from reuseprior.energy_experiments import relative_difference
+
+    assert relative_difference(1.0, 1.0) == 0.0
+    assert relative_difference(float("nan"), float("nan")) == 0.0
+    assert relative_difference(1.0, float("nan")) == math.inf
+    assert relative_difference(1.1, 1.0) == pytest.approx(0.1)
+
+
+def test_budget_mlps_have_the_budget():
+    from reuseprior.energy_experiments import budget_mlps
+
+    models = budget_mlps(36)
+    assert list(models) == ["w6-D1", "w3-D4", "w2-D9"]
+    for model, _ in models.values():
+        assert sum(p.numel() for p in model.parameters()) == 36
+    with pytest.raises(ValueError, match="budget"):
+        budget_mlps(7)
+
+
+def test_small_grid_engine_equals_closed_forms_and_eq_4_8():
+    from reuseprior import energy_experiments as ex
+
+    df = ex.engine_vs_closed_form([2, 4], [1, 6], biases=(False, True), progress=False)
+    assert set(df["units"]) == {"nats", "bits", "report"}
+    assert df["rel_diff"].max() < 1e-9
+    forms = ex.estimate_forms(df)
+    assert (forms["rel. diff engine vs 4.8"] < 1e-9).all()
+    assert (forms["rel. diff engine vs 5.19"] > 1e-3).all()

@@ -141,3 +141,13 @@ def test_cli_accepts_the_appendix_c2_flags(splits, tmp_path):
     assert len(rows) == 4 and (tmp_path / "checkpoint.pt").exists() and (tmp_path / "table_3_2.csv").exists()
     args.resume, args.epochs = True, 3  # resume extends nothing beyond the stored config: still 2 generations
     assert cli.run(args) == 0
+
+
+def test_thesis_reference_rows_for_each_mode():
+    ref = analysis.thesis_table_3_2_reference("digits")
+    assert list(ref["Mode"]) == list(analysis.MODE_LABELS.values())
+    assert ref.set_index("Mode").loc["Evolve", "Dataset"] == "MNIST"
+    assert ref.set_index("Mode").loc["RandWarmup", "Dataset"] == "CIFAR-10"
+    assert len(ref.attrs["printed"]) == len(ref)
+    cifar = analysis.thesis_table_3_2_reference("cifar10")
+    assert set(cifar["Dataset"]) == {"CIFAR-10"} and set(cifar["Epochs"]) == {160}

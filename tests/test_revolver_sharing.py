@@ -208,3 +208,13 @@ def test_mutating_a_shared_module_does_not_alter_other_models():
         mutate(a, b)
     assert {n.name for _, n in other.walk()} == names_before
     reg.build(a), reg.build(other)
+
+
+def test_without_unique_batch_norm_repeated_blocks_are_one_shared_module():
+    b = builder(bn_unique=False)
+    reg = ModuleRegistry(always_unique=())
+    bp = b.resnet("c", (1, 8, 8), 10, [8], [3], ["residual"], stem_width=8)
+    blocks = reg.build(bp).parts["g0"].parts
+    assert blocks["1"] is blocks["2"], "cross-layer sharing of identical blocks (section 3.5.2)"
+    with pytest.raises(ValueError, match="must be unique"):
+        ModuleRegistry().build(bp)

@@ -128,3 +128,15 @@ def test_table_4_2_counts_match_or_are_truncated():
     # every printed value is one of our two counts rounded or truncated to 0.1 M
     ok = (table["trainable vs thesis"] != "off") | (table["with BN statistics vs thesis"] != "off")
     assert ok.all(), table
+
+
+@pytest.mark.slow
+def test_tie_survives_torch_compile_with_inductor():
+    model = share_parameters(tiny()).train()
+    compiled = torch.compile(model)
+    x = torch.randn(2, 4, 5, 5)
+    compiled(x).square().sum().backward()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    opt.step()
+    assert model[0].weight is model[3].weight
+    torch.testing.assert_close(compiled.eval()(x), model.eval()(x))

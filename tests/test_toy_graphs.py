@@ -171,3 +171,21 @@ def test_draw_neuron_graph_labels_weights_with_counts():
     texts = {t.get_text() for t in ax.texts}
     assert "w1:2" in texts and "w8:1" in texts
     plt.close(ax.figure)
+
+
+def test_analyze_toy_graphs_table_has_thesis_columns_and_counts():
+    from reuseprior.contexts import analyze_toy_graphs
+
+    df = analyze_toy_graphs(["fig_4_3a", "fig_4_3c"]).set_index("Graph")
+    assert list(df["NC"]) == [12, 12] and list(df["WG"]) == [8, 12]
+    assert df.loc["fig_4_3a", "counts (neuron graph)"].startswith("w1:2 w2:2")
+    assert df["H + ES - log2 NC"].abs().max() < 1e-12
+
+
+def test_check_identities_reports_tiny_residuals():
+    from reuseprior.contexts import check_identities
+
+    df = check_identities(random_graphs=4, random_models=2, seed=1, deep_model=False)
+    assert len(df) == 6
+    assert df["KL - ES"].abs().max() < 1e-8 and df["H + ES - log2 NC"].abs().max() < 1e-8
+    assert df["unrolled == paths"].dropna().all()

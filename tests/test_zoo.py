@@ -117,3 +117,17 @@ def test_stored_scores_are_reproduced_live():
         assert live[name] == pytest.approx(row[name], rel=1e-9), name
     meta = json.loads((paths.DATA_DIR / "zoo_scores_v1_nb201.meta.json").read_text())
     assert meta["seed"] == 0 and meta["batch_size"] == 64
+
+
+@pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
+def test_score_zoo_appends_fixed_columns_and_resumes(tmp_path):
+    from reuseprior.zoo.scoring import score_zoo, stored_columns
+
+    path = score_zoo("nb201", limit=2, data_dir=tmp_path, progress=False, full_every=10**6, shard=(1, 2))
+    df = pd.read_csv(path)
+    assert list(df.columns) == stored_columns()
+    assert df["order"].tolist() == [1] and df["snip"].isna().all() and df["PG"].notna().all()
+    score_zoo("nb201", limit=2, data_dir=tmp_path, progress=False, full_every=10**6, shard=(1, 2))
+    assert len(pd.read_csv(path)) == 1  # nothing rescored
+    meta = json.loads(path.with_suffix(".meta.json").read_text())
+    assert meta["batch_size"] == 64 and "sample photographs" in meta["batch"]

@@ -10,6 +10,7 @@ edge in the graph.  Dropout and stochastic depth disappear in eval mode.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,8 +70,13 @@ def _model_name(model: nn.Module) -> str:
     return type(model).__name__
 
 
-def capture(model: nn.Module, example_input: torch.Tensor) -> CapturedGraph:
+def capture(model: nn.Module, example_input: torch.Tensor, *, method: str = "auto") -> CapturedGraph:
     """Trace ``model(example_input)`` into an ATen graph (see module docstring).
+
+    ``method``: ``"meta"`` records the ATen ops of one forward pass on meta tensors with a
+    ``TorchDispatchMode`` (fast: no arithmetic, no proxy machinery); ``"make_fx"`` uses
+    functionalised ``make_fx`` fake tracing (slower, handles mutation through views);
+    ``"auto"`` (default) tries ``"meta"`` and falls back to ``"make_fx"``.
 
     Raises
     ------
@@ -79,12 +85,24 @@ def capture(model: nn.Module, example_input: torch.Tensor) -> CapturedGraph:
     CaptureError
         if the model cannot be traced (data-dependent Python control flow, ...).
     """
-    from torch.fx.experimental.proxy_tensor import make_fx
-
     if not isinstance(example_input, torch.Tensor):
         raise TypeError(
             f"example_input must be a torch.Tensor with a batch dimension of 1, got {type(example_input)!r}"
         )
+    if method not in ("auto", "meta", "make_fx"):
+        raise ValueError(f"method must be 'auto', 'meta' or 'make_fx', got {method!r}")
+    if method in ("auto", "meta"):
+        try:
+            return _capture_meta(model, example_input)
+        except Exception:  # noqa: BLE001 - fall back to the robust tracer
+            if method == "meta":
+                raise
+    return _capture_make_fx(model, example_input)
+
+
+def _capture_make_fx(model: nn.Module, example_input: torch.Tensor) -> CapturedGraph:
+    from torch.fx.experimental.proxy_tensor import make_fx
+
     was_training = model.training
     model.eval()
     params = dict(model.named_parameters())
@@ -142,3 +160,117 @@ def capture(model: nn.Module, example_input: torch.Tensor) -> CapturedGraph:
         real_inputs=real_inputs,
         example_input=example_input,
     )
+
+
+# ------------------------------------------------------------------------------ meta recorder
+class _Unsafe(RuntimeError):
+    pass
+
+
+_aten = torch.ops.aten
+# ops whose output values do not depend on their tensor operands (only on shapes)
+_CONSTANT_PACKETS = {getattr(_aten, n) for n in (
+    "new_zeros", "new_ones", "new_full", "new_empty", "zeros_like", "ones_like", "full_like",
+    "empty_like", "fill", "fill_", "zero", "zero_", "empty", "zeros", "ones", "full", "arange",
+) if hasattr(_aten, n)}
+
+
+def _capture_meta(model: nn.Module, example_input: torch.Tensor) -> CapturedGraph:
+    """Record one eval-mode forward on meta tensors into an FX graph of ATen ops.
+
+    In-place ops become nodes whose result replaces the mutated tensor; an in-place op
+    on a *view* of a parameter-dependent tensor is rejected (``capture`` then falls back
+    to functionalised ``make_fx``).
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten, tree_map
+
+    params = dict(model.named_parameters())
+    buffers = dict(model.named_buffers())
+    graph = fx.Graph()
+    root = nn.Module()
+    node_of: dict[int, fx.Node] = {}
+    keep: list = []  # strong refs so that ids are never reused while recording
+    real_inputs: dict[fx.Node, torch.Tensor] = {}
+    param_dep: set[fx.Node] = set()
+
+    def add_placeholder(name: str, real: torch.Tensor, is_param: bool) -> torch.Tensor:
+        n = graph.placeholder(name.replace(".", "_"))
+        meta_t = torch.empty(real.shape, dtype=real.dtype, device="meta")
+        n.meta["val"] = meta_t
+        node_of[id(meta_t)] = n
+        keep.append(meta_t)
+        real_inputs[n] = real.detach()
+        if is_param:
+            param_dep.add(n)
+        return meta_t
+
+    p_meta = {k: add_placeholder(k, v, True) for k, v in params.items()}
+    b_meta = {k: add_placeholder("buf_" + k, v, False) for k, v in buffers.items()}
+    x_meta = add_placeholder("input", example_input, False)
+    param_nodes = {k: node_of[id(v)] for k, v in p_meta.items()}
+    buffer_nodes = {k: node_of[id(v)] for k, v in b_meta.items()}
+    input_node = node_of[id(x_meta)]
+    n_const = [0]
+
+    def to_node(a):
+        if isinstance(a, torch.Tensor):
+            n = node_of.get(id(a))
+            if n is None:
+                if a.device.type == "meta":
+                    raise _Unsafe("meta tensor of unknown origin")
+                name = f"_const{n_const[0]}"
+                n_const[0] += 1
+                setattr(root, name, a)
+                n = graph.get_attr(name)
+                n.meta["val"] = a
+                node_of[id(a)] = n
+                keep.append(a)
+            return n
+        return a
+
+    class Recorder(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            n_args = tree_map(to_node, args)
+            n_kwargs = tree_map(to_node, kwargs)
+            node = graph.call_function(func, tuple(n_args), dict(n_kwargs))
+            node.meta["val"] = out
+            keep.append(out)
+            deps = getattr(func, "overloadpacket", None) not in _CONSTANT_PACKETS and any(
+                isinstance(a, fx.Node) and a in param_dep for a in tree_flatten((n_args, n_kwargs))[0])
+            if deps:
+                param_dep.add(node)
+            schema = getattr(func, "_schema", None)
+            mutates = schema is not None and any(
+                a.alias_info is not None and a.alias_info.is_write for a in schema.arguments)
+            if mutates and isinstance(args[0], torch.Tensor) and args[0]._base is not None:
+                base_node = node_of.get(id(args[0]._base))
+                if deps or (base_node is not None and base_node in param_dep):
+                    raise _Unsafe(f"in-place {func} on a view")
+            if isinstance(out, (tuple, list)):
+                for i, o in enumerate(out):
+                    if isinstance(o, torch.Tensor):
+                        g = graph.call_function(operator.getitem, (node, i))
+                        g.meta["val"] = o
+                        if deps:
+                            param_dep.add(g)
+                        node_of[id(o)] = g
+            elif isinstance(out, torch.Tensor):
+                node_of[id(out)] = node
+            return out
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), Recorder():
+            y = torch.func.functional_call(model, (p_meta, b_meta), (x_meta,))
+    finally:
+        model.train(was_training)
+    leaves = [to_node(t) for t in tree_flatten(y)[0] if isinstance(t, torch.Tensor)]
+    graph.output(tuple(leaves))
+    gm = fx.GraphModule(root, graph)
+    return CapturedGraph(gm=gm, model=model, param_nodes=param_nodes, buffer_nodes=buffer_nodes,
+                         input_node=input_node, output_nodes=leaves, real_inputs=real_inputs,
+                         example_input=example_input)

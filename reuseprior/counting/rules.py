@@ -253,7 +253,7 @@ _LINEAR_OPS = [
     "gather", "index_select", "embedding", "repeat", "unfold", "pixel_shuffle", "pixel_unshuffle",
     "channel_shuffle", "upsample_nearest2d", "_unsafe_index", "movedim",
     "diagonal", "tril", "triu", "masked_fill", "slice_scatter", "select_scatter", "im2col",
-    "col2im", "flatten", "unflatten", "repeat_interleave", "new_zeros", "zeros_like",
+    "col2im", "flatten", "unflatten", "repeat_interleave",
 ]
 register(*[op for op in (_maybe(n) for n in _LINEAR_OPS) if op is not None])(_generic_linear)
 
@@ -261,6 +261,26 @@ register(*[op for op in (_maybe(n) for n in _LINEAR_OPS) if op is not None])(_ge
 @register(operator.getitem)
 def _getitem(node, cout, ctx):
     # handled specially by the sweep (routes into the parent's output list)
+    return ()
+
+
+@register(aten.copy)
+def _copy(node, cout, ctx):
+    """``dst.copy_(src)`` (functional form ``copy(dst, src)``): the result holds src's
+    values broadcast to dst's shape; dst's old values are gone."""
+    src = node.args[1]
+    if ctx.needs(src):
+        yield src, _single(cout).map(lambda m: sum_to_shape(m, shape_of(src)))
+
+
+_CONSTANT_OPS = ["fill", "zero", "zeros_like", "ones_like", "full_like", "empty_like", "new_zeros",
+                 "new_ones", "new_full", "new_empty", "rand_like", "randn_like", "bernoulli"]
+
+
+@register(*[op for op in (_maybe(n) for n in _CONSTANT_OPS) if op is not None])
+def _constant(node, cout, ctx):
+    """Outputs whose values do not depend on the operand (``x.zero_()``, ``zeros_like``):
+    no structural dependence, no count."""
     return ()
 
 
@@ -320,7 +340,8 @@ def _reduction(node, cout, ctx):
     yield a, cout.map_raw(f)
 
 
-@register(aten._softmax, aten._log_softmax, aten.softmax, aten.log_softmax)
+@register(aten._softmax, aten._log_softmax, aten.softmax, aten.log_softmax,
+          *[op for op in (_maybe('_safe_softmax'),) if op is not None])
 def _softmax(node, cout, ctx):
     """Each softmax output along ``dim`` depends on every input along ``dim``."""
     a = node.args[0]
@@ -602,9 +623,9 @@ def _sdpa(node, cout, ctx):
     rowc = cm.sum(-1, keepdim=True)  # (..., L, 1)
     P = rowc * mask  # (..., L, S)
     if ctx.needs(v):
-        vc = P.sum(-2)  # (..., S)
-        full = vc[..., None].expand(*vc.shape, shape_of(v)[-1])
-        yield v, Scaled(sum_to_shape(full, shape_of(v)), c0.exponent).normalized().scale(g)
+        # v[j, d] gets sum_i c[i, d] over the rows i attending to j
+        vc = torch.matmul(mask.transpose(-1, -2), cm)  # (..., S, Dv)
+        yield v, Scaled(sum_to_shape(vc, shape_of(v)), c0.exponent).normalized().scale(g)
     # softmax: scores get the row sum of P's counts, masked pairs only
     Sc = (P.sum(-1, keepdim=True) * mask) * g  # (..., L, S), discounted by the P@v hop
     if ctx.needs(q):

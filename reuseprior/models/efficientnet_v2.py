@@ -55,6 +55,12 @@ class StageConfig:
     repeats: int
     se_ratio: float = 0.0
 
+    def __post_init__(self) -> None:
+        if self.block not in ("fused", "mbconv"):
+            raise ValueError(f"StageConfig.block must be 'fused' or 'mbconv', got {self.block!r}")
+        if self.kernel % 2 != 1 or min(self.expand_ratio, self.stride, self.in_channels, self.out_channels, self.repeats) < 1:
+            raise ValueError(f"invalid StageConfig {self}: odd kernel and positive sizes required")
+
     def scaled(self, width: float, depth: float) -> "StageConfig":
         return replace(
             self,

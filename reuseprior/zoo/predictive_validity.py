@@ -84,7 +84,7 @@ def correlation_tables(zoos: list[str], n_boot: int, min_rows: int, seed: int = 
             df = df[df["snip"].notna()]
         if len(df) < min_rows:
             continue
-        t = correlation_table(df, [s for s in ALL_SCORES if s in df.columns], n_boot=n_boot, seed=seed)
+        t = correlation_table(df, [s for s in ALL_SCORES if s in df.columns and df[s].notna().sum() >= 3], n_boot=n_boot, seed=seed)
         t.insert(0, "zoo", zoo)
         pub = published[(published["zoo"] == zoo) & (published["dataset"].isin(["CIFAR-10", "ImageNet-1K"]))]
         t["published spearman"] = t["score"].map(dict(zip(pub["score"], pub["spearman"])))
@@ -95,16 +95,29 @@ def correlation_tables(zoos: list[str], n_boot: int, min_rows: int, seed: int = 
 
 
 def cost_table(zoos: list[str]) -> pd.DataFrame:
-    """Median and 90th-percentile wall-clock seconds per architecture of each score
-    (one CPU thread; the thesis quantities are one ``analyze`` call, shown as 'reuse')."""
+    """Cost per architecture of each score: median and 90th percentile of the
+    CPU seconds (one thread; independent of how busy the machine was) and the
+    median wall-clock seconds (inflated on a shared machine). The thesis
+    quantities are one ``analyze`` call, shown as ``reuse``; ``build`` is the
+    model construction."""
     rows = []
     for zoo in zoos:
         df = load_scores(zoo)
         if df.empty:
             continue
-        for col in [c for c in df.columns if c.endswith("_seconds")]:
-            s = df[col].dropna()
-            rows.append({"zoo": zoo, "score": col[: -len("_seconds")], "median s": s.median(), "p90 s": s.quantile(0.9), "n": len(s)})
+        for col in [c for c in df.columns if c.endswith("_seconds") and not c.endswith("_cpu_seconds")]:
+            name = col[: -len("_seconds")]
+            wall = df[col].dropna()
+            cpu = df[f"{name}_cpu_seconds"].dropna() if f"{name}_cpu_seconds" in df.columns else pd.Series(dtype=float)
+            if wall.empty:
+                continue
+            rows.append({
+                "zoo": zoo, "score": name,
+                "median CPU s": cpu.median() if len(cpu) else math.nan,
+                "p90 CPU s": cpu.quantile(0.9) if len(cpu) else math.nan,
+                "n (CPU)": len(cpu),
+                "median wall s": wall.median(), "n (wall)": len(wall),
+            })
     return pd.DataFrame(rows)
 
 

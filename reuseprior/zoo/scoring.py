@@ -44,6 +44,7 @@ __all__ = [
     "score_architecture",
     "score_zoo",
     "scores_path",
+    "stored_columns",
 ]
 
 SCORES_VERSION = 1
@@ -174,6 +175,8 @@ def score_architecture(
     """Build ``arch`` with its seeded initialisation and compute every score.
 
     Returns ``arch``, ``accuracy``, each score, ``<score>_seconds`` (wall clock),
+    ``<score>_cpu_seconds`` (CPU time of this process: the cost that does not
+    depend on how busy a shared machine is),
     ``reuse_seconds`` (all reusability quantities together), ``build_seconds``
     and ``errors`` (JSON ``{score: message}`` for scores that failed; their value is NaN).
     """
@@ -192,7 +195,7 @@ def score_architecture(
         batch = batch or zoo.batch(zoo.size_of(row), seed)
         for name in proxies or [p for p in PROXIES if p != "nn_mass"]:
             torch.manual_seed(seed)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 value = PROXIES[name](model, batch)
             except Exception as exc:  # recorded, not fatal: some proxies fail on some models
@@ -200,18 +203,29 @@ def score_architecture(
                 errors[name] = f"{type(exc).__name__}: {exc}"[:300]
             out[name] = value
             out[f"{name}_seconds"] = time.perf_counter() - t0
+            out[f"{name}_cpu_seconds"] = time.process_time() - c0
         if reuse:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 out.update(reusability_scores(model, batch.example))
             except Exception as exc:
                 out.update({k: math.nan for k in REUSE_SCORES})
                 errors["reuse"] = f"{type(exc).__name__}: {exc}"[:300]
             out["reuse_seconds"] = time.perf_counter() - t0
+            out["reuse_cpu_seconds"] = time.process_time() - c0
         out["errors"] = json.dumps(errors) if errors else ""
         return out
     finally:
         torch.set_num_threads(threads)
+
+
+def stored_columns() -> list[str]:
+    """The fixed column order of the stored CSVs (a score not computed for a row is empty)."""
+    cols = ["order", "arch", "accuracy", "build_seconds"]
+    for p in PROXIES:
+        if p != "nn_mass":
+            cols += [p, f"{p}_seconds", f"{p}_cpu_seconds"]
+    return cols + list(REUSE_SCORES) + ["reuse_seconds", "reuse_cpu_seconds", "errors", "scored_at"]
 
 
 def scores_path(zoo: str, version: int = SCORES_VERSION, data_dir: Path | None = None) -> Path:
@@ -301,12 +315,9 @@ def score_zoo(
         rec = score_architecture(zoo, arch, seed=seed, reuse=reuse, batch=fixed_batch, row=row, proxies=names)
         rec["order"] = k
         rec["scored_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        frame = pd.DataFrame([rec])
+        frame = pd.DataFrame([rec]).reindex(columns=stored_columns())
         with open(Path(tempfile.gettempdir()) / f"reuseprior-{path.name}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            if path.exists() and path.stat().st_size > 0:
-                columns = list(pd.read_csv(path, nrows=0).columns)
-                frame.reindex(columns=columns).to_csv(path, mode="a", header=False, index=False, float_format="%.17g")
-            else:
-                frame.to_csv(path, index=False, float_format="%.17g")
+            new_file = not path.exists() or path.stat().st_size == 0
+            frame.to_csv(path, mode="w" if new_file else "a", header=new_file, index=False, float_format="%.17g")
     return path

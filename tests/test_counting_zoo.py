@@ -1,0 +1,113 @@
+"""Counting engine on real architectures: Table 4.3 (EfficientNetV2-S at 384 px), a
+representative torchvision subset, capture paths, attention, and the full zoo (slow)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+from reuseprior.counting import analyze, count_contexts
+from reuseprior.counting.capture import capture
+from reuseprior.counting.sweep import run_sweep
+
+
+def test_efficientnet_v2_s_384_reproduces_table_4_3():
+    """Table 4.3, V2-S row: NO=1000, NI=3*384^2, BN at 4/channel (spec section 4)."""
+    model = torchvision.models.efficientnet_v2_s(weights=None)
+    rep = analyze(model, torch.zeros(1, 3, 384, 384))
+    assert rep.NI == 3 * 384 * 384 and rep.NO == 1000
+    assert rep.NG == 21_612_360 and rep.WG == rep.NG
+    assert round(rep.PG, 4) == 28.7211
+    assert round(rep.PG_prime, 4) == 29.2826
+    assert round(rep.expected_spread, 4) == 1505.5465
+    assert round(rep.entropy, 4) == 9.8340
+    assert rep.entropy + rep.expected_spread == pytest.approx(rep.log2_NC, rel=1e-12)
+
+
+SUBSET = [  # (name, input size): small inputs keep the default test run short
+    ("resnet18", 64), ("efficientnet_b0", 64), ("mobilenet_v3_small", 64), ("convnext_tiny", 64),
+    ("googlenet", 64), ("regnet_x_400mf", 64), ("swin_t", 64), ("densenet121", 64), ("vit_b_16", 224),
+]
+
+
+@pytest.mark.parametrize("name, size", SUBSET)
+def test_torchvision_subset_has_finite_quantities(name, size):
+    model = torchvision.models.get_model(name, weights=None)
+    rep = analyze(model, torch.zeros(1, 3, size, size))
+    for k, v in rep.to_dict().items():
+        assert math.isfinite(v), (name, k, v)
+    assert rep.NG > 0.9 * sum(p.numel() for p in model.parameters())
+
+
+def test_parameter_only_subgraph_gets_counts_swin_v2():
+    """Swin-V2's continuous position-bias MLP depends only on parameters/buffers; the
+    zeroed key bias has no context."""
+    model = torchvision.models.swin_v2_t(weights=None)
+    c = count_contexts(model, torch.zeros(1, 3, 64, 64))
+    assert torch.isfinite(c["features.1.0.attn.cpb_mlp.0.weight"]).all()
+    qkv_bias = c["features.1.0.attn.qkv.bias"]
+    n = qkv_bias.numel() // 3
+    assert torch.isinf(qkv_bias[n:2 * n]).all() and torch.isfinite(qkv_bias[:n]).all()
+
+
+class _SDPA(nn.Module):
+    def __init__(self, fused: bool):
+        super().__init__()
+        self.qkv = nn.Linear(8, 24)
+        self.out = nn.Linear(8, 3)
+        self.fused = fused
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).reshape(1, 5, 3, 2, 4).permute(2, 0, 3, 1, 4)
+        if self.fused:
+            y = F.scaled_dot_product_attention(q, k, v)
+        else:
+            y = torch.softmax(q @ k.transpose(-1, -2), dim=-1) @ v
+        return self.out(y.transpose(1, 2).reshape(1, 5, 8))
+
+
+@pytest.mark.parametrize("method", ["meta", "make_fx"])
+def test_attention_rule_matches_decomposition(method):
+    x = torch.randn(1, 5, 8)
+    fused, manual = _SDPA(True), _SDPA(False)
+    manual.load_state_dict(fused.state_dict())
+    for gamma in (1.0, 0.5):
+        a = run_sweep(capture(fused, x, method=method), discount=gamma).param_counts
+        b = run_sweep(capture(manual, x, method="make_fx"), discount=gamma).param_counts
+        for name in a:
+            assert torch.allclose(a[name].log2(), b[name].log2(), atol=1e-10), (name, gamma)
+
+
+@pytest.mark.parametrize("name, size", [("resnet18", 32), ("mobilenet_v3_small", 32), ("swin_t", 32)])
+def test_meta_and_make_fx_capture_agree(name, size):
+    model = torchvision.models.get_model(name, weights=None)
+    x = torch.zeros(1, 3, size, size)
+    a = run_sweep(capture(model, x, method="auto")).param_counts
+    b = run_sweep(capture(model, x, method="make_fx")).param_counts
+    for k in a:
+        if a[k] is None or b[k] is None:
+            assert a[k] is None and b[k] is None
+            continue
+        assert a[k].log2_sum() == pytest.approx(b[k].log2_sum(), rel=1e-12), k
+
+
+def _eval_crop(name):
+    try:
+        crop = torchvision.models.get_model_weights(name).DEFAULT.transforms().crop_size
+        return int(crop[0])
+    except Exception:  # noqa: BLE001
+        return 224
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(torchvision.models.list_models(module=torchvision.models)))
+def test_full_torchvision_zoo_at_eval_crop(name):
+    size = _eval_crop(name)
+    rep = analyze(torchvision.models.get_model(name, weights=None), torch.zeros(1, 3, size, size))
+    for k, v in rep.to_dict().items():
+        assert math.isfinite(v), (name, k, v)
