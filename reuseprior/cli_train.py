@@ -9,7 +9,7 @@ Examples::
         --data-dir ~/data --download                                # paper scale
     python -m reuseprior train --profile full --dataset cifar100 --models V2-S-shared --epochs 10
 
-Runs resume from their checkpoint (``--no-resume`` starts afresh); Ctrl-C
+Runs resume from their checkpoint (``--resume false`` starts afresh); Ctrl-C
 checkpoints and writes the partial results row, run the same command again to
 continue.
 """

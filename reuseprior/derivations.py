@@ -266,7 +266,6 @@ def theorem3_expected_energy() -> Derivation:
     z, E = cf["z"], cf["E"]
     summand_def = g * omega ** (j - 1) / z * sp.log(omega ** (j - 1))  # 5.13, left
     summand_513 = (omega - 1) / (omega**D - 1) * omega * sp.log(omega) * (j - 1) * omega ** (j - 2)
-    F = sp.Function("F")
     z_over_g = (omega**D - 1) / (omega - 1)
     dz = sp.diff(z_over_g, omega)
     dz_printed = (1 - omega**D) / (omega - 1) ** 2 + D * omega ** (D - 1) / (omega - 1)
@@ -290,7 +289,6 @@ def theorem3_expected_energy() -> Derivation:
         Step("<E> does not depend on g (bias leaves it unchanged)", "identity", sp.diff(E, g), sp.Integer(0),
              sp.simplify(sp.diff(E, g)), sp.simplify(sp.diff(E, g)) == 0),
     ]
-    del F
     return Derivation("Theorem 3", "eqs. 5.12-5.14", {r"\langle E \rangle": E, r"\partial (z/g)/\partial\omega": dz}, steps)
 
 

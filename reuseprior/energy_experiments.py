@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -39,7 +38,7 @@ __all__ = [
 #: Notebook profiles. ``quick`` runs on a CPU in about a minute (depth <= 30;
 #: Table 5.1 rows up to depth 64). The engine needs ~13 ms per layer, so one
 #: sweep of the depth-3600 MLP costs ~50 s: depth 3600 is in ``full`` only
-#: (about 15-20 minutes in all).
+#: (about 20 minutes in all on an idle CPU).
 PROFILES: dict[str, dict[str, Any]] = {
     "quick": {
         "widths": [2, 3, 8],  # reusability prior, with and without bias

@@ -152,7 +152,6 @@ PROFILES: dict[str, dict[str, Any]] = {
         "download": False,
         "resume": False,  # quick runs start fresh (they still checkpoint every epoch)
         "append_results": False,
-        "paper_scale_architecture": True,  # Params/FLOPs of the real models (meta device)
     },
     "full": {
         "dataset": "cifar10",
@@ -173,7 +172,6 @@ PROFILES: dict[str, dict[str, Any]] = {
         "download": False,
         "resume": True,
         "append_results": True,
-        "paper_scale_architecture": True,
     },
 }
 
@@ -563,9 +561,6 @@ def _run_one(plan: ExperimentPlan, spec: ModelSpec, *, device: torch.device, see
         raise
     return _append_row(_row(plan, spec, res, **measured), results_csv)
 
-
-
-
 # ---------------------------------------------------------------------- Table 4.2
 
 
@@ -667,10 +662,19 @@ def parameter_ratios(architecture: pd.DataFrame, larger: str = "V2-B0-original",
 def parameters_to_overrides(**parameters: Any) -> dict[str, Any]:
     """The notebook's papermill parameters as ``setup(overrides=...)``:
     ``None`` keeps the profile's value, ``download`` only switches it on."""
-    overrides = {k: v for k, v in parameters.items() if v is not None and k != "download"}
-    if parameters.get("download"):
-        overrides["download"] = True
-    return overrides
+    def boolean(name: str, value: Any) -> Any:  # papermill/CLI strings "true"/"false"
+        if name not in {"amp", "download", "resume"}:
+            return value
+        if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
+            return value.strip().lower() == "true"
+        if not isinstance(value, bool):
+            raise ValueError(f"{name}={value!r} must be True or False (papermill: -p {name} True)")
+        return value
+
+    overrides = {k: boolean(k, v) for k, v in parameters.items() if v is not None}
+    if not overrides.pop("download", False):
+        return overrides
+    return {**overrides, "download": True}
 
 
 def history_frame(results: pd.DataFrame) -> pd.DataFrame:

@@ -64,6 +64,7 @@ __all__ = [
     "TrainResult",
     "TrainingInterrupted",
     "WarmupExponentialSchedule",
+    "config_from_mapping",
     "count_flops",
     "count_parameters",
     "evaluate",
@@ -607,8 +608,11 @@ def fit(
         _check_config(state["config"], config, ckpt_path)
         try:
             model.load_state_dict(state["model"])
-        except RuntimeError as err:
-            raise CheckpointMismatchError(f"checkpoint {ckpt_path} holds another model: {err}") from err
+        except (RuntimeError, ValueError) as err:  # shape/key mismatch, or tied entries that differ
+            raise CheckpointMismatchError(
+                f"checkpoint {ckpt_path} holds another model ({err}); resume with the model it was made for "
+                "or start a fresh run (resume=False or another checkpoint path)"
+            ) from err
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         scaler.load_state_dict(state["scaler"])

@@ -151,3 +151,38 @@ def test_thesis_reference_rows_for_each_mode():
     assert len(ref.attrs["printed"]) == len(ref)
     cifar = analysis.thesis_table_3_2_reference("cifar10")
     assert set(cifar["Dataset"]) == {"CIFAR-10"} and set(cifar["Epochs"]) == {160}
+
+
+def test_dataloader_path_used_for_torchvision_style_datasets(splits):
+    """The paper profile's datasets are not TensorDatasets: batches go
+    through a DataLoader with the same explicit-RNG batch indices."""
+    from torch.utils.data import Subset
+
+    from reuseprior.revolver.phenotype import DataFeed, evaluate, train_batches
+
+    wrapped = Subset(splits.train, list(range(len(splits.train))))
+    direct = DataFeed(splits.train, 32, torch.device("cpu"))
+    loader = DataFeed(wrapped, 32, torch.device("cpu"))
+    idx = [np.arange(5), np.arange(7, 19)]
+    for (xa, ya), (xb, yb) in zip(direct.batches(idx), loader.batches(idx)):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    loss = train_batches(model, loader, 3, np.random.default_rng(0), 0.1)
+    assert math.isfinite(loss) and 0 <= evaluate(model, loader, limit=64)[1] <= 1
+
+
+def test_paper_scale_search_space_builds_cifar_shaped_models():
+    from reuseprior.revolver.blocks import Builder, validate_shapes
+    from reuseprior.revolver.registry import ModuleRegistry
+    from reuseprior.revolver.search import random_blueprint
+
+    space = SearchSpace(input_shape=(3, 32, 32), num_groups=(3,), base_widths=(16, 32), growths=(8, 12),
+                        depths=(1, 2, 3))
+    b, reg = Builder(np.random.default_rng(2), aggressive=True), ModuleRegistry()
+    x = torch.randn(2, 3, 32, 32)
+    for _ in range(4):
+        bp = random_blueprint(space, b)
+        assert validate_shapes(bp) == []
+        model = reg.build(bp).eval()
+        with torch.no_grad():
+            assert model(x).shape == (2, 10)

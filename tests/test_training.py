@@ -154,6 +154,9 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     fit(_model(), train, val, replace(CFG, epochs=1), checkpoint_path=tmp_path / "e.pt", progress=False)
     with pytest.raises(CheckpointMismatchError, match="lr_base"):
         fit(_model(), train, val, replace(CFG, lr_base=0.1), checkpoint_path=tmp_path / "e.pt", progress=False)
+    wider = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(64, 4))
+    with pytest.raises(CheckpointMismatchError, match="holds another model"):
+        fit(wider, train, val, replace(CFG, epochs=1), checkpoint_path=tmp_path / "e.pt", progress=False)
     # more epochs is allowed: training is extended
     more = fit(_model(), train, val, replace(CFG, epochs=2), checkpoint_path=tmp_path / "e.pt", progress=False)
     assert more.resumed_from_epoch == 1 and more.epochs_completed == 2
@@ -340,3 +343,46 @@ def test_missing_cifar_gives_download_hint(tmp_path):
     plan = st.make_plan({**st.PROFILES["full"], "data_dir": str(tmp_path)}, profile="full")
     with pytest.raises(DatasetNotFoundError, match="download"):
         st.run_experiments(plan, results_csv=tmp_path / "r.csv", checkpoint_dir=tmp_path, progress=False)
+
+
+@pytest.mark.slow
+def test_sigkilled_process_resumes_bit_identical(tmp_path):
+    """A real ``kill -9`` of ``python -m reuseprior train`` after its first
+    checkpoint; the resumed run ends in exactly the uninterrupted run's state."""
+    import subprocess
+    import sys
+    import time
+
+    from reuseprior import paths
+
+    env = {**os.environ, "PYTHONPATH": str(paths.ROOT)}
+
+    def command(name: str) -> list[str]:
+        return [sys.executable, "-m", "reuseprior", "train", "--models", "V2-B0-original", "--epochs", "3",
+                "--train-limit", "128", "--device", "cpu", "--resume", "true", "--no-progress",
+                "--output-dir", str(tmp_path / name), "--checkpoint-dir", str(tmp_path / name / "ckpt")]  # fmt: skip
+
+    subprocess.run(command("whole"), env=env, check=True, capture_output=True)
+    proc = subprocess.Popen(command("killed"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = tmp_path / "killed" / "ckpt"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not list(ckpt.glob("*.pt")):
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    proc.kill()  # SIGKILL: no handler runs
+    proc.wait()
+    (path,) = ckpt.glob("*.pt")
+    assert load_checkpoint(path)["epoch"] < 3
+    subprocess.run(command("killed"), env=env, check=True, capture_output=True)
+    a = load_checkpoint(next((tmp_path / "whole" / "ckpt").glob("*.pt")))
+    b = load_checkpoint(path)
+    assert a["epoch"] == b["epoch"] == 3
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    _assert_same_history(a["history"], b["history"])
+
+
+def test_notebook_parameters_to_overrides():
+    assert st.parameters_to_overrides(dataset=None, epochs=2, download=False, amp="true") == {"epochs": 2, "amp": True}
+    assert st.parameters_to_overrides(download="True", resume=None) == {"download": True}
+    with pytest.raises(ValueError, match="amp"):
+        st.parameters_to_overrides(amp="maybe")

@@ -229,6 +229,31 @@ def _capture_meta(model: nn.Module, example_input: torch.Tensor) -> CapturedGrap
             return n
         return a
 
+    def _write_back(new_view: fx.Node, view_node: fx.Node, base: torch.Tensor, deps: bool) -> None:
+        """Functionalise an in-place op on a slice/select view: scatter the new view
+        values back into fresh copies of every tensor up the view chain."""
+        cur_view, cur_new = view_node, new_view
+        while True:
+            if not (isinstance(cur_view, fx.Node) and cur_view.op == "call_function"):
+                raise _Unsafe("in-place op on a view of unknown origin")
+            packet = getattr(cur_view.target, "overloadpacket", None)
+            parent = cur_view.args[0]
+            if packet is _aten.slice:
+                a = list(cur_view.args[1:]) + [0, None, None, 1][len(cur_view.args) - 1:]
+                scat = graph.call_function(_aten.slice_scatter.default, (parent, cur_new, *a[:4]))
+            elif packet is _aten.select:
+                scat = graph.call_function(_aten.select_scatter.default, (parent, cur_new, *cur_view.args[1:]))
+            else:
+                raise _Unsafe(f"in-place op through a {cur_view.target} view")
+            scat.meta["val"] = parent.meta["val"]
+            if deps or parent in param_dep:
+                param_dep.add(scat)
+                deps = True
+            cur_view, cur_new = parent, scat
+            if node_of.get(id(base)) is parent:
+                node_of[id(base)] = scat
+                return
+
     class Recorder(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
@@ -246,9 +271,10 @@ def _capture_meta(model: nn.Module, example_input: torch.Tensor) -> CapturedGrap
             mutates = schema is not None and any(
                 a.alias_info is not None and a.alias_info.is_write for a in schema.arguments)
             if mutates and isinstance(args[0], torch.Tensor) and args[0]._base is not None:
-                base_node = node_of.get(id(args[0]._base))
+                base = args[0]._base
+                base_node = node_of.get(id(base))
                 if deps or (base_node is not None and base_node in param_dep):
-                    raise _Unsafe(f"in-place {func} on a view")
+                    _write_back(node, n_args[0], base, deps)
             if isinstance(out, (tuple, list)):
                 for i, o in enumerate(out):
                     if isinstance(o, torch.Tensor):

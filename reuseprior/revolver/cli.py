@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
 
 from .analysis import table_3_2
 from .population import PROFILES, Population, config_from_settings, dataset_splits

@@ -25,7 +25,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,7 @@ import torch
 import torch.nn as nn
 
 from .blocks import Builder
-from .blueprint import Blueprint, new_uid
+from .blueprint import Blueprint
 from .genotype import genotype_fitness, leaf_parameter_count, leaves
 from .phenotype import DataFeed, batch_budget, evaluate, phenotype_fitness, train_batches
 from .registry import ModuleRegistry

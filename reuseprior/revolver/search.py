@@ -11,7 +11,7 @@ RNG, the registry, the builder, the coefficient and the individuals.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
