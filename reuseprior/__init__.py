@@ -42,6 +42,8 @@ _EXPORTS: dict[str, str] = {
     "PopulationConfig": "reuseprior.revolver",
     "ModuleRegistry": "reuseprior.revolver",
     "Blueprint": "reuseprior.revolver",
+    "fit": "reuseprior.training",
+    "TrainConfig": "reuseprior.training",
     "load_thesis_table": "reuseprior.reference",
     "side_by_side": "reuseprior.reference",
     "load_digits_splits": "reuseprior.data",
