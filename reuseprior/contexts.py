@@ -324,7 +324,8 @@ def check_identities(random_graphs: int, random_models: int, seed: int = 0, *, d
     rows = []
     rng = np.random.default_rng(seed)
     for i in range(random_graphs):
-        g = random_neuron_graph(int(rng.integers(1, 4)), int(rng.integers(2, 9)), edge_prob=float(rng.uniform(0.3, 0.8)),
+        g = random_neuron_graph(int(rng.integers(1, 4)), int(rng.integers(2, 9)),
+                                edge_prob=float(rng.uniform(0.3, 0.8)),
                                 num_params=None if rng.random() < 0.5 else int(rng.integers(2, 10)),
                                 seed=int(rng.integers(2**31)))
         counts = context_counts(g)

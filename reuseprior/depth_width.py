@@ -294,7 +294,8 @@ def grid_claims(df: pd.DataFrame) -> pd.DataFrame:
         for w in sorted(df["Width"].unique()):
             es = df[df["Width"] == w].set_index("Depth")["ES"]
             slope = (es[d1] - es[d0]) / (d1 - d0)
-            rows.append({"claim": f"ES per layer, width {w}, depth {d0}->{d1}", "thesis": f"~log2({w}) = {np.log2(w):.3f}",
+            rows.append({"claim": f"ES per layer, width {w}, depth {d0}->{d1}",
+                         "thesis": f"~log2({w}) = {np.log2(w):.3f}",
                          "ours": f"{slope:.3f}", "holds": bool(abs(slope - np.log2(w)) < 0.1 * np.log2(w))})
     return pd.DataFrame(rows)
 
@@ -341,7 +342,8 @@ def save_stored_run(tables: dict[str, pd.DataFrame], path=None) -> None:
             "log2_NC", "NG", "WG", "NI", "NO", "G", "seconds"]
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     header = (f"# source: reuseprior.depth_width.run_table on every row of Tables 5.1-5.4 (profile full), {stamp}\n"
-              "# note: computed by the counting engine, not typed in; seconds = wall time of analyze on one CPU core\n")
+              "# note: computed by the counting engine, not typed in; "
+              "seconds = wall time of analyze on a shared, loaded 2-core CPU machine\n")
     path.write_text(header + out[cols].to_csv(index=False, float_format="%.12g"))
 
 
@@ -349,7 +351,9 @@ def load_stored_run(name: str, path=None) -> pd.DataFrame:
     """Rows of table ``name`` from :data:`STORED_RUN`, with the table's column names."""
     path = STORED_RUN if path is None else path
     if not path.exists():
-        raise FileNotFoundError(f"no stored full run at {path}; create it with: python -m reuseprior.depth_width --store")
+        raise FileNotFoundError(
+            f"no stored full run at {path}; create it with: python -m reuseprior.depth_width --store"
+        )
     df = pd.read_csv(path, comment="#")
     df = df[df["Table"] == name].drop(columns="Table").rename(columns={"Width/Channels": TABLE_KEYS[name][0]})
     df["Shared"] = df["Shared"].astype(bool)
@@ -373,7 +377,8 @@ def add_arguments(parser) -> None:
                         help="table to compute (repeatable; default: all four)")
     parser.add_argument("--max-depth", type=int, default=None, help="skip rows deeper than this (default: none)")
     parser.add_argument("--store", action="store_true",
-                        help=f"rewrite the stored full run {STORED_RUN.relative_to(paths.ROOT)} (needs all tables, no --max-depth)")
+                        help=f"rewrite the stored full run {STORED_RUN.relative_to(paths.ROOT)} "
+                        "(needs all tables, no --max-depth)")
 
 
 def run(args) -> int:

@@ -42,6 +42,9 @@ def classifier_names() -> list[str]:
 def analyze_one(name: str) -> dict:
     crop = eval_crop(name)
     model = torchvision.models.get_model(name, weights=None)
+    if getattr(model, "image_size", crop) != crop:
+        # e.g. vit_h_14: its default (SWAG) weights are for 518 px, the bare builder is 224 px
+        model = torchvision.models.get_model(name, weights=None, image_size=crop)
     t = time.perf_counter()
     rep = analyze(model, torch.zeros(1, 3, crop, crop))
     sec = time.perf_counter() - t
