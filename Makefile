@@ -35,8 +35,10 @@ figures: env
 full:
 	$(MAKE) figures PROFILE=full
 
+# Two workers (one per core), one torch thread each; --dist loadscope keeps
+# every notebook's cells in order on one worker.
 test: env
-	$(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadscope tests notebooks --nbval-lax -p no:cacheprovider
 
 test-fast: env
 	$(PY) -m pytest tests -x -q -p no:cacheprovider

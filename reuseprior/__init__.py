@@ -30,6 +30,7 @@ _EXPORTS: dict[str, str] = {
     "analyze": "reuseprior.counting",
     "Report": "reuseprior.counting",
     "WeightUse": "reuseprior.counting",
+    "UnsupportedOpError": "reuseprior.counting",
     "build_model": "reuseprior.models",
     "register_model": "reuseprior.models",
     "share_parameters": "reuseprior.sharing",

@@ -1,11 +1,18 @@
 """Capture an ``nn.Module`` as an ATen-level FX graph whose placeholders are named tensors.
 
-The model is traced in eval mode with :func:`torch.fx.experimental.proxy_tensor.make_fx`
-over ``functional_call(model, (params, buffers), (x,))`` (functionalised, fake tensors:
-no real arithmetic happens while tracing).  Parameters and buffers become graph inputs,
-so every use of a parameter (including parameter-only sub-graphs such as Swin-V2's
-continuous position-bias MLP, and tied parameters used several times) is an explicit
-edge in the graph.  Dropout and stochastic depth disappear in eval mode.
+Two tracers produce the same kind of graph (parameters, buffers and the input are
+placeholders, so every use of a parameter, including tied parameters used several
+times and parameter-only sub-graphs such as Swin-V2's continuous position-bias MLP, is
+an explicit edge):
+
+* ``"meta"`` (default, fast): one eval-mode forward of
+  ``functional_call(model, (params, buffers), (x,))`` on *meta* tensors under a
+  ``TorchDispatchMode`` that records every ATen op (no arithmetic, no proxies).
+  In-place ops become new nodes; in-place ops on slice/select views are functionalised
+  into ``slice_scatter``/``select_scatter``.
+* ``"make_fx"`` (fallback): functionalised ``make_fx`` fake-tensor tracing.
+
+Dropout and stochastic depth disappear in eval mode.
 """
 
 from __future__ import annotations
@@ -52,9 +59,10 @@ class CapturedGraph:
         if node in self._values:
             return self._values[node]
         if node.op == "placeholder":
-            val = self.real_inputs[node]
+            val = self.real_inputs[node].detach().cpu()  # counting always runs on the CPU
         elif node.op == "get_attr":
             val = getattr(self.gm, node.target)
+            val = val.cpu() if isinstance(val, torch.Tensor) else val
         elif node.op == "call_function":
             args = torch.fx.node.map_arg(node.args, self.real_value)
             kwargs = torch.fx.node.map_arg(node.kwargs, self.real_value)

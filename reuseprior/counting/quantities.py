@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .scaled import Scaled, ldexp_tensor
+from .scaled import Scaled
 from .sweep import SweepResult, run_sweep
 
 __all__ = ["WeightUse", "Report", "analyze", "count_contexts", "quantities_from_log2_counts"]

@@ -309,7 +309,12 @@ def _norm_dims(dims, ndim):
           aten.var, aten.std, aten.prod, aten.norm, aten.linalg_vector_norm, aten.var_mean)
 def _reduction(node, cout, ctx):
     """Reductions: every reduced input element gets the full count (mean -> sum, max -> sum)."""
-    cout = _single(cout)
+    if isinstance(cout, list):  # (values, indices) or (var, mean): float outputs all depend on x
+        present = [c for c in cout if c is not None and c.mantissa.is_floating_point()]
+        cout = present[0]
+        for c in present[1:]:
+            if tuple(c.shape) == tuple(cout.shape):
+                cout = cout + c
     a = node.args[0]
     if not ctx.needs(a):
         return

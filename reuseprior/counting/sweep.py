@@ -11,7 +11,7 @@ Counts are only propagated into nodes that have a parameter among their ancestor
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.fx as fx
