@@ -34,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     "build_model": "reuseprior.models",
     "register_model": "reuseprior.models",
     "share_parameters": "reuseprior.sharing",
+    "efficientnet_v2": "reuseprior.models.efficientnet_v2",
     "compare_priors": "reuseprior.energy",
     "path_discounted_prior": "reuseprior.energy",
     "ReusabilityPrior": "reuseprior.energy",
