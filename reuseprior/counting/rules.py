@@ -198,6 +198,30 @@ def _squeeze(node, cout, ctx):
         yield a, cout.map_raw(lambda m: m.reshape(shape_of(a)))
 
 
+# ---------------------------------------------------------------------------- generic VJP helper
+def _structural_call(node, ctx, operands, fill):
+    """Re-run ``node``'s op on float64 stand-ins (``fill``: ``torch.zeros`` or
+    ``torch.ones``) for its floating operands, leaves of autograd where they are
+    in ``operands``; returns (output, {node: leaf})."""
+    leaves: dict[fx.Node, torch.Tensor] = {}
+
+    def sub(a):
+        if isinstance(a, fx.Node):
+            v = val(a)
+            if isinstance(v, torch.Tensor) and v.is_floating_point():
+                if a not in leaves:
+                    leaves[a] = fill(v.shape, dtype=torch.float64, requires_grad=a in operands)
+                return leaves[a]
+            return ctx.graph.real_value(a)
+        return a
+
+    args = fx.node.map_aggregate(node.args, sub)
+    kwargs = fx.node.map_aggregate(node.kwargs, sub)
+    if "dtype" in kwargs:
+        kwargs = dict(kwargs, dtype=torch.float64)
+    return node.target(*args, **kwargs), leaves
+
+
 # ---------------------------------------------------------------------------- generic linear VJP
 def _generic_linear(node, cout, ctx):
     """Data-movement ops (slice, cat, index, pad, roll, ...): linear with 0/1
@@ -211,24 +235,8 @@ def _generic_linear(node, cout, ctx):
     if not present:
         return
     e = max(c.exponent for c in present)
-    leaves: dict[fx.Node, torch.Tensor] = {}
-
-    def sub(a):
-        if isinstance(a, fx.Node):
-            v = val(a)
-            if isinstance(v, torch.Tensor) and v.is_floating_point():
-                if a not in leaves:
-                    leaves[a] = torch.zeros(v.shape, dtype=torch.float64, requires_grad=a in operands)
-                return leaves[a]
-            return ctx.graph.real_value(a)
-        return a
-
-    args = fx.node.map_aggregate(node.args, sub)
-    kwargs = fx.node.map_aggregate(node.kwargs, sub)
-    if "dtype" in kwargs:
-        kwargs = dict(kwargs, dtype=torch.float64)
     with torch.enable_grad():
-        out = node.target(*args, **kwargs)
+        out, leaves = _structural_call(node, ctx, operands, torch.zeros)
         outs = list(out) if isinstance(out, (list, tuple)) else [out]
         gouts, touts = [], []
         for o, c in zip(outs, outs_counts):
@@ -472,22 +480,8 @@ def _generic_multilinear(node, cout, ctx, weights=()):
     operands = [a for a in dict.fromkeys(_tensor_nodes((node.args, node.kwargs))) if ctx.needs(a)]
     if not operands:
         return
-    leaves = {}
-
-    def sub(a):
-        if isinstance(a, fx.Node):
-            v = val(a)
-            if isinstance(v, torch.Tensor) and v.is_floating_point():
-                if a not in leaves:
-                    leaves[a] = torch.ones(v.shape, dtype=torch.float64, requires_grad=a in operands)
-                return leaves[a]
-            return ctx.graph.real_value(a)
-        return a
-
-    args = fx.node.map_aggregate(node.args, sub)
-    kwargs = fx.node.map_aggregate(node.kwargs, sub)
     with torch.enable_grad():
-        out = node.target(*args, **kwargs)
+        out, leaves = _structural_call(node, ctx, operands, torch.ones)
         grads = torch.autograd.grad([out], [leaves[a] for a in operands], [cout.mantissa.to(out.dtype)],
                                     allow_unused=True)
     for a, g in zip(operands, grads):
