@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import ast
 import fnmatch
+import os
 import time
 from pathlib import Path
 
@@ -48,6 +49,9 @@ def build_notebooks(
     import papermill
     from tqdm.auto import tqdm
 
+    # Kernels inherit the environment: make this checkout's package importable
+    # even when it is not pip-installed (kernels run with cwd=notebooks/).
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(paths.ROOT), os.environ.get("PYTHONPATH")]))
     out_dir = Path(output_dir or paths.BUILD_DIR / "notebooks" / profile)
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, float | Exception] = {}
