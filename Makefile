@@ -22,10 +22,12 @@ help:
 env: $(STAMP)
 
 # The stamp is written last, so an interrupted install is redone next time.
+# PIP_CONSTRAINT=/dev/null: some machines carry a site-wide pip constraint
+# file capping torch below the locked release; the lock is the contract here.
 $(STAMP): requirements-lock.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-lock.txt
+	PIP_CONSTRAINT=/dev/null $(PY) -m pip install --quiet --upgrade pip
+	PIP_CONSTRAINT=/dev/null $(PY) -m pip install --quiet -r requirements-lock.txt
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $(STAMP)
 

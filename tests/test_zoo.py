@@ -131,3 +131,14 @@ def test_score_zoo_appends_fixed_columns_and_resumes(tmp_path):
     assert len(pd.read_csv(path)) == 1  # nothing rescored
     meta = json.loads(path.with_suffix(".meta.json").read_text())
     assert meta["batch_size"] == 64 and "sample photographs" in meta["batch"]
+
+
+def test_missing_pytorchcv_names_the_install_command(monkeypatch):
+    import importlib.util
+
+    from reuseprior.zoo import pytorchcv_zoo
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pytorchcv" else real(name, *a))
+    with pytest.raises(ModuleNotFoundError, match=r"pip install pytorchcv==0\.0\.74"):
+        pytorchcv_zoo.build_pytorchcv("resnet18")

@@ -27,9 +27,23 @@ _ROW = re.compile(
 _LOG = re.compile(r"/(?P<model>[A-Za-z0-9_]+)-(?P<err>\d{4})-[0-9a-f]{8}\.pth\.log")
 
 
+_MISSING = (
+    "pytorchcv is not installed; install it with `pip install pytorchcv==0.0.74` "
+    "(or `pip install -e .[zoo]`): it builds the models and ships their published errors"
+)
+
+
+def _require_pytorchcv() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("pytorchcv") is None:
+        raise ModuleNotFoundError(_MISSING)
+
+
 def _readme_text() -> str:
     from importlib.metadata import distribution
 
+    _require_pytorchcv()
     return distribution("pytorchcv").read_text("METADATA") or ""
 
 
@@ -44,6 +58,7 @@ def load_pytorchcv_zoo() -> pd.DataFrame:
     """
     from importlib.resources import files
 
+    _require_pytorchcv()
     meta = pd.read_csv(files("pytorchcv") / "models" / "common" / "model_metainfos.csv")
     meta = meta[meta["test_dataset"] == "in1k"].set_index("model_name")
     text = _readme_text()
@@ -81,6 +96,7 @@ def load_pytorchcv_zoo() -> pd.DataFrame:
 
 def build_pytorchcv(name: str) -> nn.Module:
     """The architecture with random initialisation (``pretrained=False``)."""
+    _require_pytorchcv()
     from pytorchcv.model_provider import get_model
 
     return get_model(name, pretrained=False)
