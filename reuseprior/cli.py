@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("reuseprior.cli_data", "download a torchvision dataset into a data folder (explicit, never implicit)"),
     "train": ("reuseprior.cli_train", "train an EfficientNetV2 original vs shared (thesis section 4.5.4)"),
     "revolver": ("reuseprior.revolver.cli", "run a Revolver population search (thesis ch. 3, appendix C.2 flags)"),
+    "score-zoos": ("reuseprior.zoo.cli_score", "score model zoos (NAS-Bench-201, torchvision, pytorchcv) into data/ (resumable; beyond the thesis)"),
     "build": ("reuseprior.build", "execute every notebook with papermill on a profile (figures, tables, build/)"),
 }
 

@@ -111,3 +111,14 @@ def test_cli_lists_commands(capsys):
     assert "analyze" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["frobnicate"])
+
+
+@pytest.mark.parametrize("command", ["analyze", "depth-width", "data", "train", "revolver", "score-zoos", "build"])
+def test_every_cli_command_loads_and_prints_its_help(command, capsys):
+    from reuseprior.cli import COMMANDS, main
+
+    assert command in COMMANDS
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0
+    assert f"python -m reuseprior {command}" in capsys.readouterr().out
