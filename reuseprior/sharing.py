@@ -241,7 +241,9 @@ def parameter_count_table(num_classes: Iterable[int] = (10, 100, 1000)) -> pd.Da
     statistics`` (plus the BN running mean and variance, i.e. Keras's "total
     params" and the NG convention of Tables 4.3/4.4), both in millions, the
     printed ``thesis (M)`` and, for each convention, whether the printed value
-    is our count ``rounded`` or ``truncated`` to 0.1 M, or ``off``.
+    is our count ``rounded`` or ``truncated`` to 0.1 M, or ``off``, and
+    ``printed value explained by``: the conventions that reproduce the printed
+    value ("neither" if none does).
     """
     from .models.efficientnet_v2 import efficientnet_v2
 
@@ -265,5 +267,7 @@ def parameter_count_table(num_classes: Iterable[int] = (10, 100, 1000)) -> pd.Da
             row["with BN statistics vs thesis"] = (
                 _printed_match(row["with BN statistics (M)"], printed) if printed else "missing"
             )
+            fits = [name for name in ("trainable", "with BN statistics") if row[f"{name} vs thesis"] not in ("off", "missing")]
+            row["printed value explained by"] = " / ".join(fits) or "neither"
             rows.append(row)
     return pd.DataFrame(rows)

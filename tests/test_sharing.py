@@ -128,6 +128,10 @@ def test_table_4_2_counts_match_or_are_truncated():
     # every printed value is one of our two counts rounded or truncated to 0.1 M
     ok = (table["trainable vs thesis"] != "off") | (table["with BN statistics vs thesis"] != "off")
     assert ok.all(), table
+    assert (table["printed value explained by"] != "neither").all()
+    # the shared V2-S rows are reproduced only by the count with BN statistics (Keras's total params)
+    s_rows = table[table.model == "V2-S-shared"]
+    assert (s_rows["printed value explained by"] == "with BN statistics").all(), s_rows
 
 
 @pytest.mark.slow
