@@ -142,3 +142,21 @@ def test_missing_pytorchcv_names_the_install_command(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pytorchcv" else real(name, *a))
     with pytest.raises(ModuleNotFoundError, match=r"pip install pytorchcv==0\.0\.74"):
         pytorchcv_zoo.build_pytorchcv("resnet18")
+
+
+def test_correlation_forest_draws_one_panel_per_zoo_and_refuses_an_empty_table():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from reuseprior.zoo import predictive_validity as pv
+
+    table = pd.DataFrame({
+        "zoo": ["a", "a", "b"], "score": ["params", "PG", "PG"], "n": [10, 10, 12],
+        "spearman": [0.5, 0.7, -0.2], "spearman_lo": [0.3, 0.6, -0.5], "spearman_hi": [0.6, 0.8, 0.1],
+        "published spearman": [0.74, np.nan, np.nan],
+    })
+    fig = pv.correlation_forest(table)
+    assert len(fig.axes) == 2
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["params", "PG"]
+    with pytest.raises(ValueError, match="score-zoos"):
+        pv.correlation_forest(table.iloc[0:0])

@@ -26,6 +26,7 @@ __all__ = [
     "THESIS_SCORES",
     "correlation_tables",
     "cost_table",
+    "correlation_forest",
     "coverage",
     "failure_examples",
     "live_check",
@@ -158,6 +159,47 @@ def scatter_grid(zoo: str, scores: list[str], ncols: int = 4):
         ax.axis("off")
     fig.suptitle(f"{zoo}: accuracy vs score ({len(df)} architectures scored)")
     fig.tight_layout()
+    return fig
+
+
+def correlation_forest(table: pd.DataFrame, scores: list[str] | None = None):
+    """Spearman rho of each score with accuracy and its bootstrap interval,
+    one panel per zoo (a forest plot of :func:`correlation_tables`'s rows).
+
+    Reusability-prior scores are drawn in one colour, baselines and proxies in
+    another; a published Spearman rho of the same proxy, where one exists, is a
+    cross. ``scores`` restricts and orders the rows (default: every score).
+    """
+    import matplotlib.pyplot as plt
+
+    if table.empty:
+        raise ValueError("no correlations to plot: score some architectures first (python -m reuseprior score-zoos ...)")
+    zoos = list(dict.fromkeys(table["zoo"]))
+    order = [s for s in (scores or ALL_SCORES) if s in set(table["score"])]
+    fig, axes = plt.subplots(1, len(zoos), figsize=(4.2 * len(zoos), 0.32 * len(order) + 1.6), sharey=True, squeeze=False)
+    colours = {True: "C0", False: "C1"}
+    for ax, zoo in zip(axes[0], zoos):
+        t = table[table["zoo"] == zoo].set_index("score")
+        for y, score in enumerate(order):
+            if score not in t.index:
+                continue
+            r = t.loc[score]
+            c = colours[score in THESIS_SCORES]
+            ax.errorbar(r["spearman"], y, xerr=[[r["spearman"] - r["spearman_lo"]], [r["spearman_hi"] - r["spearman"]]],
+                        fmt="o", color=c, ms=4, capsize=2)
+            if pd.notna(r.get("published spearman", np.nan)):
+                ax.plot(r["published spearman"], y, "x", color="k", ms=6)
+        ax.axvline(0, color="grey", lw=0.8)
+        ax.set_xlim(-1, 1)
+        ax.set_title(f"{zoo} (up to {int(t['n'].max())} architectures)")
+    axes[0][0].set_yticks(range(len(order)), order)
+    axes[0][0].invert_yaxis()
+    handles = [plt.Line2D([], [], color=colours[True], marker="o", ls="", label="reusability prior (thesis quantities)"),
+               plt.Line2D([], [], color=colours[False], marker="o", ls="", label="baselines and zero-cost proxies"),
+               plt.Line2D([], [], color="k", marker="x", ls="", label="published rho (see the correlation table)")]
+    fig.supxlabel("Spearman rho with accuracy (dot) and 95% bootstrap interval (bar)")
+    fig.legend(handles=handles, loc="lower center", ncol=3, bbox_to_anchor=(0.5, -0.06), frameon=False)
+    fig.tight_layout(rect=(0, 0.02, 1, 1))
     return fig
 
 
