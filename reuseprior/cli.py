@@ -48,4 +48,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     cmd_parser = argparse.ArgumentParser(prog=f"python -m reuseprior {command}", description=COMMANDS[command][1])
     module.add_arguments(cmd_parser)
     args = cmd_parser.parse_args(rest)
-    return int(module.run(args) or 0)
+    try:
+        return int(module.run(args) or 0)
+    except _user_errors() as err:  # a message that names the problem and the fix; no traceback
+        print(f"python -m reuseprior {command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors whose message already says what is wrong and what to do."""
+    from .counting.capture import CaptureError
+    from .counting.rules import UnsupportedOpError
+    from .data import DatasetNotFoundError
+    from .notebook import NotebookParameterError
+    from .training import CheckpointMismatchError
+
+    return (DatasetNotFoundError, NotebookParameterError, UnsupportedOpError, CaptureError, CheckpointMismatchError)

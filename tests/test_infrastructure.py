@@ -122,3 +122,12 @@ def test_every_cli_command_loads_and_prints_its_help(command, capsys):
         main([command, "--help"])
     assert done.value.code == 0
     assert f"python -m reuseprior {command}" in capsys.readouterr().out
+
+
+def test_cli_reports_a_missing_dataset_with_the_download_command_and_no_traceback(tmp_path, capsys):
+    from reuseprior.cli import main
+
+    code = main(["train", "--profile", "full", "--dataset", "cifar10", "--data-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "python -m reuseprior data download cifar10" in err and "Traceback" not in err
