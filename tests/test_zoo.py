@@ -133,6 +133,26 @@ def test_score_zoo_appends_fixed_columns_and_resumes(tmp_path):
     assert meta["batch_size"] == 64 and "sample photographs" in meta["batch"]
 
 
+@pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
+def test_fill_proxies_completes_stored_rows_as_a_full_scoring_would(tmp_path):
+    from reuseprior.zoo.scoring import fill_proxies, score_architecture, score_zoo
+
+    path = score_zoo("nb201", limit=1, data_dir=tmp_path, progress=False, full_every=10**6, shard=(0, 1))
+    # position 0 is always fully scored; blank its proxies to play a data-free row
+    df = pd.read_csv(path)
+    df.loc[0, "snip"] = df.loc[0, "naswot"] = np.nan
+    for name in ("grasp", "fisher", "grad_norm", "jacob_cov"):
+        df.loc[0, name] = np.nan
+    df.to_csv(path, index=False, float_format="%.17g")
+    assert fill_proxies("nb201", data_dir=tmp_path, progress=False) == 1
+    filled = pd.read_csv(path).iloc[0]
+    fresh = score_architecture("nb201", filled["arch"], proxies=["snip", "naswot"], reuse=False,
+                               row=pd.Series({"arch": filled["arch"], "accuracy": filled["accuracy"]}))
+    for name in ("snip", "naswot"):
+        assert filled[name] == pytest.approx(fresh[name], rel=1e-9)
+    assert fill_proxies("nb201", data_dir=tmp_path, progress=False) == 0  # nothing left to fill
+
+
 def test_missing_pytorchcv_names_the_install_command(monkeypatch):
     import importlib.util
 

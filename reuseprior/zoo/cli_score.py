@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .scoring import ZOOS, score_zoo
+from .scoring import ZOOS, fill_proxies, score_zoo
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard", default="0/1", help="I/N: score every N-th architecture starting at I (parallel workers)")
     parser.add_argument("--no-reuse", action="store_true", help="skip the reusability-prior quantities (analyze)")
     parser.add_argument("--data-dir", type=Path, default=None, help="where the CSVs go (default: data/)")
+    parser.add_argument("--fill-proxies", action="store_true",
+                        help="instead of scoring new architectures, compute the data-dependent proxies of stored rows "
+                        "that lack them (at order %% FULL_EVERY == 0, in the zoo's order, at most LIMIT rows)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,6 +32,10 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"--shard must be I/N with 0 <= I < N, got {args.shard}")
     torch.set_num_threads(1)
     for zoo in args.zoos:
+        if args.fill_proxies:
+            filled = fill_proxies(zoo, every=args.full_every, limit=args.limit, seed=args.seed, data_dir=args.data_dir)
+            print(f"{zoo}: filled the data-dependent proxies of {filled} stored rows")
+            continue
         path = score_zoo(zoo, limit=args.limit, seed=args.seed, data_dir=args.data_dir, reuse=not args.no_reuse,
                          max_params=args.max_params, shard=shard, full_every=args.full_every)
         print(f"{zoo}: {path}")

@@ -19,6 +19,7 @@ import math
 import tempfile
 import time
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,6 +44,7 @@ __all__ = [
     "reusability_scores",
     "score_architecture",
     "score_zoo",
+    "fill_proxies",
     "scores_path",
     "stored_columns",
 ]
@@ -286,8 +288,6 @@ def score_zoo(
     scores: params, FLOPs, SynFlow and the reusability quantities; their
     data-dependent columns stay empty), a cheaper sample when time is short.
     """
-    import fcntl
-
     from tqdm.auto import tqdm
 
     zoo = get_zoo(zoo_name)
@@ -316,8 +316,71 @@ def score_zoo(
         rec["order"] = k
         rec["scored_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         frame = pd.DataFrame([rec]).reindex(columns=stored_columns())
-        with open(Path(tempfile.gettempdir()) / f"reuseprior-{path.name}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with _csv_lock(path):
             new_file = not path.exists() or path.stat().st_size == 0
             frame.to_csv(path, mode="w" if new_file else "a", header=new_file, index=False, float_format="%.17g")
     return path
+
+
+@contextmanager
+def _csv_lock(path: Path):
+    """Exclusive lock serialising every writer of one stored CSV (appends and rewrites)."""
+    import fcntl
+
+    with open(Path(tempfile.gettempdir()) / f"reuseprior-{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def fill_proxies(
+    zoo_name: str,
+    *,
+    every: int = 1,
+    limit: int | None = None,
+    seed: int = 0,
+    data_dir: Path | None = None,
+    progress: bool = True,
+) -> int:
+    """Compute the data-dependent proxies (:data:`DATA_DEPENDENT`) of stored
+    rows that lack them, at positions ``order % every == 0``, in the zoo's
+    order (a seeded permutation for NAS-Bench-201, so any prefix is a uniform
+    random sample), at most ``limit`` rows; returns how many rows were filled.
+
+    Each filled row is written back at once (the CSV is rewritten atomically
+    under the writers' lock, so appending workers may run meanwhile and an
+    interrupted fill keeps every finished row). The proxies see the same seeded
+    initialisation and minibatch as in :func:`score_zoo`, so a filled row is
+    what a full scoring would have stored.
+    """
+    import os
+
+    from tqdm.auto import tqdm
+
+    zoo = get_zoo(zoo_name)
+    path = scores_path(zoo_name, data_dir=data_dir)
+    stored = load_scores(zoo_name, data_dir=data_dir)
+    proxies = [p for p in PROXIES if p in DATA_DEPENDENT]
+    if stored.empty:
+        raise FileNotFoundError(f"no stored rows for {zoo_name} at {path}; score the zoo first (python -m reuseprior score-zoos {zoo_name})")
+    missing = stored[stored[proxies].isna().all(axis=1) & (stored["order"] % every == 0)]
+    todo = missing.sort_values("order")["arch"].tolist()[:limit]
+    catalogue = zoo.catalogue().set_index("arch")
+    fixed_batch = zoo.batch(zoo.image_size, seed) if isinstance(zoo.image_size, int) else None
+    for arch in tqdm(todo, desc=f"filling proxies of {zoo_name}", disable=not progress):
+        row = catalogue.loc[arch].copy()
+        row["arch"] = arch
+        rec = score_architecture(zoo, arch, seed=seed, reuse=False, batch=fixed_batch, row=row, proxies=proxies)
+        with _csv_lock(path):
+            df = pd.read_csv(path)
+            df["errors"] = df["errors"].astype(object)  # all-empty columns are read as float
+            i = df.index[df["arch"] == arch][0]
+            for name in proxies:
+                for col in (name, f"{name}_seconds", f"{name}_cpu_seconds"):
+                    df.at[i, col] = rec[col]
+            errors = {**(json.loads(df.at[i, "errors"]) if isinstance(df.at[i, "errors"], str) and df.at[i, "errors"] else {}),
+                      **(json.loads(rec["errors"]) if rec["errors"] else {})}
+            df.at[i, "errors"] = json.dumps(errors) if errors else ""
+            tmp = path.with_suffix(".csv.tmp")
+            df.reindex(columns=stored_columns()).to_csv(tmp, index=False, float_format="%.17g")
+            os.replace(tmp, path)
+    return len(todo)
