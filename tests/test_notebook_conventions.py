@@ -44,5 +44,16 @@ def test_notebook_conventions(path):
     assert nb["metadata"].get("kernelspec", {}).get("name") == "python3"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_valid_nbformat_with_unique_cell_ids(path):
+    import nbformat
+
+    raw = json.loads(path.read_text())
+    ids = [c.get("id") for c in raw["cells"]]
+    assert None not in ids, "nbformat >= 4.5 needs an id on every cell (nbformat.validator.normalize adds them)"
+    assert len(set(ids)) == len(ids)
+    nbformat.validate(nbformat.reads(path.read_text(), as_version=4))
+
+
 def test_notebooks_live_in_the_notebooks_folder():
     assert all(p.parent == paths.NOTEBOOKS_DIR for p in NOTEBOOKS)
