@@ -235,3 +235,50 @@ def test_uncapturable_model_is_reported():
 
     with pytest.raises(CaptureError, match="DataDependent"):
         analyze(DataDependent(), torch.randn(1, 2))
+
+
+# ---------------------------------------------------------------- rules read off the Jacobian's pattern
+def _structural_count_through(op: nn.Module, shape: tuple[int, ...]) -> tuple[float, float]:
+    """(engine, Jacobian) count of the one weight of ``1x1 conv -> op -> flatten -> linear(., 1)``.
+
+    Every output element of ``op`` reaches the single output through one linear
+    weight, so it carries count 1 and the conv weight's count is the number of
+    (output, input) pairs of ``op`` that structurally depend on each other: the
+    number of non-zero entries of ``op``'s Jacobian at a random point."""
+    conv = (nn.Conv3d if len(shape) == 5 else nn.Conv1d if len(shape) == 3 else nn.Conv2d)(1, 1, 1, bias=False)
+    torch.manual_seed(0)
+    x = torch.randn(shape)
+    jac = torch.autograd.functional.jacobian(op, x)
+    out_numel = op(x).numel()
+    model = nn.Sequential(conv, op, nn.Flatten(), nn.Linear(out_numel, 1, bias=False))
+    counts = count_contexts(model, torch.zeros(shape))
+    return float(2 ** counts["0.weight"].item()), float((jac != 0).sum())
+
+
+@pytest.mark.parametrize("op, shape", [
+    (nn.Upsample(scale_factor=2, mode="bilinear"), (1, 1, 5, 4)),
+    (nn.Upsample(size=(7, 3), mode="bilinear", align_corners=True), (1, 1, 4, 5)),
+    (nn.Upsample(scale_factor=1.5, mode="bicubic"), (1, 1, 6, 5)),
+    (nn.AvgPool3d(2, stride=1, padding=1), (1, 1, 3, 4, 3)),
+    (nn.MaxPool3d(3, stride=2, padding=1, ceil_mode=True), (1, 1, 5, 4, 6)),
+    (nn.AvgPool1d(3, stride=2, padding=1, ceil_mode=True), (1, 1, 8)),
+], ids=["bilinear-x2", "bilinear-size-align", "bicubic-x1.5", "avgpool3d", "maxpool3d-ceil", "avgpool1d-ceil"])
+def test_resampling_and_nd_pooling_rules_follow_the_jacobian_pattern(op, shape):
+    engine, pattern = _structural_count_through(op, shape)
+    if isinstance(op, nn.MaxPool3d):  # max pooling counts every in-bounds window position, not just the argmax
+        engine_sum, window_pattern = _structural_count_through(nn.AvgPool3d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False), shape)
+        assert engine == pytest.approx(engine_sum, rel=1e-12) and engine_sum == pytest.approx(window_pattern, rel=1e-12)
+    else:
+        assert engine == pytest.approx(pattern, rel=1e-12)
+
+
+def test_prelu_slope_gets_the_counts_it_scales_and_the_input_passes_through():
+    H = W = 3
+    prelu = nn.Sequential(nn.Conv2d(1, 2, 1, bias=False), nn.PReLU(2), nn.Flatten(), nn.Linear(2 * H * W, 1, bias=False))
+    ident = nn.Sequential(nn.Conv2d(1, 2, 1, bias=False), nn.Identity(), nn.Flatten(), nn.Linear(2 * H * W, 1, bias=False))
+    x = torch.zeros(1, 1, H, W)
+    a, b = count_contexts(prelu, x), count_contexts(ident, x)
+    assert torch.equal(a["0.weight"], b["0.weight"])  # activation = identity for the input
+    assert torch.allclose(a["1.weight"], torch.full((2,), math.log2(H * W), dtype=a["1.weight"].dtype))
+    single = nn.Sequential(nn.Conv2d(1, 2, 1, bias=False), nn.PReLU(), nn.Flatten(), nn.Linear(2 * H * W, 1, bias=False))
+    assert count_contexts(single, x)["1.weight"].item() == pytest.approx(math.log2(2 * H * W))

@@ -29,6 +29,7 @@ output, for multi-output ops); ``ctx`` is the :class:`~reuseprior.counting.sweep
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import Any, Callable, Iterable
 
@@ -149,6 +150,29 @@ register(
     aten.hardsigmoid, aten.sigmoid, aten.tanh, aten.elu, aten.leaky_relu, aten.hardtanh,
     aten.relu6 if hasattr(aten, "relu6") else aten.relu, aten.mish, aten.softplus,
 )(_identity)
+
+
+@register(*[op for op in (getattr(aten, "_prelu_kernel", None), getattr(aten, "prelu", None)) if op is not None])
+def _prelu(node, cout, ctx):
+    """PReLU: the activation is the identity for the input (spec section 1); its
+    learnable slope multiplies the input elementwise, so a slope element gets the
+    counts of every output element it scales (summed over the broadcast positions,
+    like the broadcast operand of a product)."""
+    c0 = _single(cout)
+    x, w = node.args[0], node.args[1]
+    if ctx.needs(x):
+        yield x, c0
+    if isinstance(w, fx.Node) and ctx.needs(w):
+        ws = shape_of(w)
+
+        def slope(m):
+            if math.prod(ws) == 1:
+                return m.sum().reshape(ws)
+            if m.dim() >= 2 and len(ws) == 1 and m.shape[1] == ws[0]:  # per-channel slope, channel dim 1
+                return m.sum(dim=[d for d in range(m.dim()) if d != 1])
+            return sum_to_shape(m, ws)
+
+        yield w, c0.map(slope)
 
 
 @register(aten.view, aten._unsafe_view, aten.reshape)
@@ -587,6 +611,86 @@ def _adaptive_pool2d(node, cout, ctx):
     Ho, Wo = c0.shape[-2:]
     Ay, Ax = _adaptive_matrix(xs[-2], Ho), _adaptive_matrix(xs[-1], Wo)
     yield x, c0.map(lambda m: torch.einsum("...hw,hp,wq->...pq", m, Ay, Ax).reshape(xs))
+
+
+def _interpolation_pattern(n_in: int, n_out: int, call) -> torch.Tensor:
+    """0/1 matrix (n_in x n_out): 1 where output position j depends on input
+    position i along one axis, read off the op applied to one-hot inputs
+    (``call(x)`` interpolates a (1, n_in, n_in, 1) tensor to (1, n_in, n_out, 1))."""
+    with torch.no_grad():
+        eye = torch.eye(n_in, dtype=torch.float64).reshape(1, n_in, n_in, 1)
+        return (call(eye)[0, :, :, 0] != 0).to(torch.float64)
+
+
+@register(*[op for op in (_maybe("upsample_bilinear2d"), _maybe("upsample_bicubic2d"),
+                          _maybe("_upsample_bilinear2d_aa"), _maybe("_upsample_bicubic2d_aa")) if op is not None])
+def _interpolate2d(node, cout, ctx):
+    """Bilinear / bicubic resizing: an input pixel gets the counts of every output
+    pixel whose interpolation stencil gives it a non-zero weight (structural
+    dependence). The op is separable, so the pattern is the outer product of one
+    pattern per axis, each read off the same op (same ``align_corners`` and scales)."""
+    c0 = _single(cout)
+    x = node.args[0]
+    if not ctx.needs(x):
+        return
+    xs = shape_of(x)
+    Ho, Wo = c0.shape[-2:]
+    args = list(node.args) + [None] * 5
+    align = bool(args[2])
+    if getattr(node.target, "_overloadname", "") == "vec":  # (input, output_size, align_corners, scale_factors)
+        factors = args[3]
+        sh, sw = (factors[0], factors[1]) if factors else (None, None)
+    else:  # (input, output_size, align_corners, scales_h, scales_w)
+        sh, sw = args[3], args[4]
+    op = node.target.overloadpacket.default
+
+    def along(n_in, n_out, scale):
+        return _interpolation_pattern(n_in, n_out, lambda e: op(e, [n_out, 1], align, scale, None))
+
+    Ph, Pw = along(xs[-2], Ho, sh), along(xs[-1], Wo, sw)
+    yield x, c0.map(lambda m: torch.einsum("...pq,hp,wq->...hw", m, Ph, Pw).reshape(xs))
+
+
+@register(*[op for op in (_maybe("avg_pool3d"), _maybe("max_pool3d"), _maybe("max_pool3d_with_indices"),
+                          _maybe("avg_pool1d"), _maybe("max_pool1d"), _maybe("max_pool1d_with_indices")) if op is not None])
+def _pool_nd(node, cout, ctx):
+    """1-D and 3-D local pooling -> sum pooling, as the 2-D rule: every in-bounds
+    position of a window gets the window's output count."""
+    c0 = _single(cout)
+    x = node.args[0]
+    if not ctx.needs(x):
+        return
+    name = node.target.overloadpacket.__name__
+    nd = 3 if "3d" in name else 1
+    args = list(node.args) + [None] * 8
+    kernel = args[1]
+    stride = args[2] or kernel
+    padding = args[3] if args[3] is not None else 0
+    if name.startswith("avg"):
+        dilation, ceil_mode = 1, bool(args[4])
+    else:
+        dilation = args[4] if args[4] is not None else 1
+        ceil_mode = bool(args[5])
+    if any(d != 1 for d in ([dilation] if isinstance(dilation, int) else dilation)):
+        raise UnsupportedOpError(f"no counting rule for dilated {name} (node {node.name}); "
+                                 "register one with reuseprior.counting.rules.register")
+    xs = shape_of(x)
+
+    def one(v):
+        return v[0] if isinstance(v, (list, tuple)) else v
+
+    def f(m):
+        z = torch.zeros(xs, dtype=torch.float64, requires_grad=True)
+        with torch.enable_grad():
+            if nd == 3:
+                y = F.avg_pool3d(z, kernel, stride, padding, ceil_mode, True, 1)
+            else:  # as a 2-D pool of height 1 (avg_pool1d has no divisor_override)
+                y = F.avg_pool2d(z.unsqueeze(-2), (1, one(kernel)), (1, one(stride)), (0, one(padding)),
+                                 ceil_mode, True, 1).squeeze(-2)
+            (g,) = torch.autograd.grad(y, z, m.to(torch.float64))
+        return g.to(m.dtype)
+
+    yield x, c0.map(f)
 
 
 # ---------------------------------------------------------------------------- attention
