@@ -180,3 +180,17 @@ def test_correlation_forest_draws_one_panel_per_zoo_and_refuses_an_empty_table()
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["params", "PG"]
     with pytest.raises(ValueError, match="score-zoos"):
         pv.correlation_forest(table.iloc[0:0])
+
+
+def test_partial_rank_correlation_is_zero_for_a_function_of_the_control_and_positive_for_new_information():
+    rng = np.random.default_rng(0)
+    size = rng.normal(size=400)
+    signal = rng.normal(size=400)
+    accuracy = size + signal
+    same_ranks = correlation.partial_rank_correlation(np.exp(size), accuracy, size, n_boot=200)
+    assert np.isnan(same_ranks["partial_spearman"])  # a monotone function of the control: nothing left
+    noisy_size = correlation.partial_rank_correlation(size + 0.1 * rng.normal(size=400), accuracy, size, n_boot=200)
+    assert noisy_size["partial_lo"] < 0 < noisy_size["partial_hi"]  # size plus noise adds nothing
+    new_info = correlation.partial_rank_correlation(signal, accuracy, size, n_boot=200)
+    assert new_info["partial_lo"] > 0.3 and new_info["n"] == 400
+    assert np.isnan(correlation.partial_rank_correlation([1, 2], [1, 2], [1, 2])["partial_spearman"])

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["bootstrap_rank_correlation", "correlation_table"]
+__all__ = ["bootstrap_rank_correlation", "correlation_table", "partial_rank_correlation"]
 
 
 def bootstrap_rank_correlation(
@@ -56,3 +56,46 @@ def correlation_table(
         r = bootstrap_rank_correlation(df[name], df[accuracy], n_boot=n_boot, seed=seed)
         rows.append({"score": name, **r})
     return pd.DataFrame(rows)
+
+
+def _residual_ranks(values: np.ndarray, control: np.ndarray) -> np.ndarray:
+    """Ranks of ``values`` with the linear effect of the ranks of ``control`` removed."""
+    rv, rc = stats.rankdata(values), stats.rankdata(control)
+    design = np.column_stack([np.ones_like(rc), rc])
+    coef, *_ = np.linalg.lstsq(design, rv, rcond=None)
+    return rv - design @ coef
+
+
+def partial_rank_correlation(
+    score, accuracy, control, *, n_boot: int = 1000, ci: float = 0.95, seed: int = 0
+) -> dict[str, float]:
+    """Partial Spearman correlation of ``score`` with ``accuracy`` given ``control``
+    (e.g. the parameter count): the Pearson correlation of the rank residuals of
+    both after regressing each on the ranks of ``control``, with a percentile
+    bootstrap interval. Zero means the score carries no rank information about
+    accuracy beyond what ``control`` already has; NaN that it is a monotone
+    function of ``control`` (nothing is left to correlate).
+    """
+    s, a, c = (np.asarray(v, dtype=float) for v in (score, accuracy, control))
+    keep = np.isfinite(s) & np.isfinite(a) & np.isfinite(c)
+    s, a, c = s[keep], a[keep], c[keep]
+    n = len(s)
+    nan = {"n": n, "partial_spearman": float("nan"), "partial_lo": float("nan"), "partial_hi": float("nan")}
+    if n < 4 or np.ptp(s) == 0 or np.ptp(c) == 0:
+        return nan
+
+    def corr(idx):
+        rs, ra = _residual_ranks(s[idx], c[idx]), _residual_ranks(a[idx], c[idx])
+        scale = len(idx) ** 1.5  # size of the ranks themselves: residuals below 1e-9 of it are rounding
+        if np.sqrt((rs ** 2).sum()) < 1e-9 * scale or np.sqrt((ra ** 2).sum()) < 1e-9 * scale:
+            return float("nan")  # the score (or accuracy) is a monotone function of the control
+        return float((rs * ra).sum() / np.sqrt((rs ** 2).sum() * (ra ** 2).sum()))
+
+    value = corr(np.arange(n))
+    if np.isnan(value):
+        return {**nan, "n": n}
+    rng = np.random.default_rng(seed)
+    boots = [corr(rng.integers(0, n, size=n)) for _ in range(n_boot)]
+    lo, hi = (1 - ci) / 2 * 100, (1 + ci) / 2 * 100
+    return {"n": n, "partial_spearman": value,
+            "partial_lo": float(np.nanpercentile(boots, lo)), "partial_hi": float(np.nanpercentile(boots, hi))}

@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 
 from .. import paths
-from .correlation import correlation_table
+from .correlation import correlation_table, partial_rank_correlation
 from .scoring import REUSE_SCORES, ZOOS, get_zoo, load_scores, score_architecture
 
 __all__ = [
+    "ALL_SCORES",
     "PROFILES",
     "PROXY_SCORES",
     "THESIS_SCORES",
@@ -30,6 +31,7 @@ __all__ = [
     "coverage",
     "failure_examples",
     "live_check",
+    "beyond_size",
     "load_published",
     "reading",
     "scatter_grid",
@@ -93,6 +95,26 @@ def correlation_tables(zoos: list[str], n_boot: int, min_rows: int, seed: int = 
         t["kind"] = np.where(t["score"].isin(THESIS_SCORES), "reusability prior", np.where(t["score"].isin(["params", "flops"]), "naive baseline", "zero-cost proxy"))
         frames.append(t)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def beyond_size(zoos: list[str], scores: list[str], *, control: str = "params", n_boot: int = 1000,
+                min_rows: int = 10, seed: int = 0) -> pd.DataFrame:
+    """Does a score rank accuracy *beyond* model size? Partial Spearman
+    correlation of each score with accuracy given ``control`` (default the
+    parameter count, the naive baseline of thesis sections 4.5.7-4.5.8), with a
+    bootstrap interval, per zoo. An interval that excludes 0 means the score
+    carries rank information about accuracy that the parameter count lacks."""
+    rows = []
+    for zoo in zoos:
+        df = load_scores(zoo)
+        if len(df) < min_rows or control not in df.columns:
+            continue
+        for score in scores:
+            if score == control or score not in df.columns or df[score].notna().sum() < min_rows:
+                continue
+            r = partial_rank_correlation(df[score], df["accuracy"], df[control], n_boot=n_boot, seed=seed)
+            rows.append({"zoo": zoo, "score": score, "given": control, **r})
+    return pd.DataFrame(rows)
 
 
 def cost_table(zoos: list[str]) -> pd.DataFrame:
