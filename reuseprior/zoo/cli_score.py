@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     for zoo in args.zoos:
         if args.fill_proxies:
-            filled = fill_proxies(zoo, every=args.full_every, limit=args.limit, seed=args.seed, data_dir=args.data_dir)
+            filled = fill_proxies(zoo, every=args.full_every, limit=args.limit, seed=args.seed, data_dir=args.data_dir,
+                                  shard=shard)
             print(f"{zoo}: filled the data-dependent proxies of {filled} stored rows")
             continue
         path = score_zoo(zoo, limit=args.limit, seed=args.seed, data_dir=args.data_dir, reuse=not args.no_reuse,

@@ -340,11 +340,14 @@ def fill_proxies(
     seed: int = 0,
     data_dir: Path | None = None,
     progress: bool = True,
+    shard: tuple[int, int] = (0, 1),
 ) -> int:
     """Compute the data-dependent proxies (:data:`DATA_DEPENDENT`) of stored
     rows that lack them, at positions ``order % every == 0``, in the zoo's
     order (a seeded permutation for NAS-Bench-201, so any prefix is a uniform
     random sample), at most ``limit`` rows; returns how many rows were filled.
+    ``shard=(i, n)`` takes only the rows of ``order % (every * n) == every * i``
+    (parallel workers fill disjoint rows).
 
     Each filled row is written back at once (the CSV is rewritten atomically
     under the writers' lock, so appending workers may run meanwhile and an
@@ -362,7 +365,8 @@ def fill_proxies(
     proxies = [p for p in PROXIES if p in DATA_DEPENDENT]
     if stored.empty:
         raise FileNotFoundError(f"no stored rows for {zoo_name} at {path}; score the zoo first (python -m reuseprior score-zoos {zoo_name})")
-    missing = stored[stored[proxies].isna().all(axis=1) & (stored["order"] % every == 0)]
+    index, count = shard
+    missing = stored[stored[proxies].isna().all(axis=1) & (stored["order"] % (every * count) == every * index)]
     todo = missing.sort_values("order")["arch"].tolist()[:limit]
     catalogue = zoo.catalogue().set_index("arch")
     fixed_batch = zoo.batch(zoo.image_size, seed) if isinstance(zoo.image_size, int) else None
