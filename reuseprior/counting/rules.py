@@ -558,6 +558,18 @@ def _sum_pool_vjp(m, xshape, kernel, stride, padding, ceil_mode):
     return g
 
 
+def _pool_args(node) -> tuple[Any, Any, Any, Any, bool]:
+    """(kernel, stride, padding, dilation, ceil_mode) of an ``avg_pool*`` /
+    ``max_pool*`` node (avg pooling has no dilation: 1)."""
+    args = list(node.args) + [None] * 8
+    kernel = args[1]
+    stride = args[2] or kernel
+    padding = args[3] if args[3] is not None else 0
+    if node.target.overloadpacket.__name__.startswith("avg"):
+        return kernel, stride, padding, 1, bool(args[4])
+    return kernel, stride, padding, (args[4] if args[4] is not None else 1), bool(args[5])
+
+
 @register(aten.max_pool2d_with_indices, aten.max_pool2d, aten.avg_pool2d)
 def _pool2d(node, cout, ctx):
     """Local max/avg pooling -> sum pooling: every in-bounds window position gets c_out."""
@@ -565,16 +577,7 @@ def _pool2d(node, cout, ctx):
     x = node.args[0]
     if not ctx.needs(x):
         return
-    args = list(node.args) + [None] * 8
-    kernel = args[1]
-    stride = args[2] or kernel
-    padding = args[3] if args[3] is not None else 0
-    name = node.target.overloadpacket.__name__
-    if name == "avg_pool2d":
-        dilation, ceil_mode = 1, bool(args[4])
-    else:
-        dilation = args[4] if args[4] is not None else 1
-        ceil_mode = bool(args[5])
+    kernel, stride, padding, dilation, ceil_mode = _pool_args(node)
     dil = [dilation] * 2 if isinstance(dilation, int) else list(dilation)
     if len(dil) == 1:
         dil = dil * 2
@@ -603,14 +606,21 @@ def _adaptive_matrix(n_in, n_out):
 def _adaptive_pool2d(node, cout, ctx):
     """Adaptive pooling -> sum over each bin (global pooling: every position gets the
     full pooled count, not divided by H*W)."""
+    yield from _separable_2d(node, cout, ctx, lambda xs, Ho, Wo: (_adaptive_matrix(xs[-2], Ho), _adaptive_matrix(xs[-1], Wo)))
+
+
+def _separable_2d(node, cout, ctx, matrices):
+    """Rule of an op acting on the last two dims through one matrix per axis:
+    ``matrices(input shape, Ho, Wo) -> (rows (Ho, H), cols (Wo, W))``, entry 1
+    where the output row/column depends on the input row/column; the input gets
+    ``rows^T c_out cols``."""
     c0 = _single(cout)
     x = node.args[0]
     if not ctx.needs(x):
         return
     xs = shape_of(x)
-    Ho, Wo = c0.shape[-2:]
-    Ay, Ax = _adaptive_matrix(xs[-2], Ho), _adaptive_matrix(xs[-1], Wo)
-    yield x, c0.map(lambda m: torch.einsum("...hw,hp,wq->...pq", m, Ay, Ax).reshape(xs))
+    rows, cols = matrices(xs, *c0.shape[-2:])
+    yield x, c0.map(lambda m: torch.einsum("...ij,ih,jw->...hw", m, rows, cols).reshape(xs))
 
 
 def _interpolation_pattern(n_in: int, n_out: int, call) -> torch.Tensor:
@@ -629,12 +639,6 @@ def _interpolate2d(node, cout, ctx):
     pixel whose interpolation stencil gives it a non-zero weight (structural
     dependence). The op is separable, so the pattern is the outer product of one
     pattern per axis, each read off the same op (same ``align_corners`` and scales)."""
-    c0 = _single(cout)
-    x = node.args[0]
-    if not ctx.needs(x):
-        return
-    xs = shape_of(x)
-    Ho, Wo = c0.shape[-2:]
     args = list(node.args) + [None] * 5
     align = bool(args[2])
     if getattr(node.target, "_overloadname", "") == "vec":  # (input, output_size, align_corners, scale_factors)
@@ -644,11 +648,10 @@ def _interpolate2d(node, cout, ctx):
         sh, sw = args[3], args[4]
     op = node.target.overloadpacket.default
 
-    def along(n_in, n_out, scale):
-        return _interpolation_pattern(n_in, n_out, lambda e: op(e, [n_out, 1], align, scale, None))
+    def along(n_in, n_out, scale):  # (n_out, n_in)
+        return _interpolation_pattern(n_in, n_out, lambda e: op(e, [n_out, 1], align, scale, None)).T
 
-    Ph, Pw = along(xs[-2], Ho, sh), along(xs[-1], Wo, sw)
-    yield x, c0.map(lambda m: torch.einsum("...pq,hp,wq->...hw", m, Ph, Pw).reshape(xs))
+    yield from _separable_2d(node, cout, ctx, lambda xs, Ho, Wo: (along(xs[-2], Ho, sh), along(xs[-1], Wo, sw)))
 
 
 @register(*[op for op in (_maybe("avg_pool3d"), _maybe("max_pool3d"), _maybe("max_pool3d_with_indices"),
@@ -662,15 +665,7 @@ def _pool_nd(node, cout, ctx):
         return
     name = node.target.overloadpacket.__name__
     nd = 3 if "3d" in name else 1
-    args = list(node.args) + [None] * 8
-    kernel = args[1]
-    stride = args[2] or kernel
-    padding = args[3] if args[3] is not None else 0
-    if name.startswith("avg"):
-        dilation, ceil_mode = 1, bool(args[4])
-    else:
-        dilation = args[4] if args[4] is not None else 1
-        ceil_mode = bool(args[5])
+    kernel, stride, padding, dilation, ceil_mode = _pool_args(node)
     if any(d != 1 for d in ([dilation] if isinstance(dilation, int) else dilation)):
         raise UnsupportedOpError(f"no counting rule for dilated {name} (node {node.name}); "
                                  "register one with reuseprior.counting.rules.register")
