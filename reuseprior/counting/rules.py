@@ -29,7 +29,6 @@ output, for multi-output ops); ``ctx`` is the :class:`~reuseprior.counting.sweep
 
 from __future__ import annotations
 
-import math
 import operator
 from typing import Any, Callable, Iterable
 
@@ -166,8 +165,6 @@ def _prelu(node, cout, ctx):
         ws = shape_of(w)
 
         def slope(m):
-            if math.prod(ws) == 1:
-                return m.sum().reshape(ws)
             if m.dim() >= 2 and len(ws) == 1 and m.shape[1] == ws[0]:  # per-channel slope, channel dim 1
                 return m.sum(dim=[d for d in range(m.dim()) if d != 1])
             return sum_to_shape(m, ws)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from .. import paths
 from .correlation import correlation_table, partial_rank_correlation
-from .scoring import REUSE_SCORES, ZOOS, get_zoo, load_scores, score_architecture
+from .scoring import REUSE_SCORES, ZOOS, load_scores, score_architecture
 
 __all__ = [
     "ALL_SCORES",
@@ -237,14 +237,12 @@ def live_check(zoo: str, rows: int, reuse: bool, seed: int = 0) -> pd.DataFrame:
     cost_cols = [c for c in df.columns if c.endswith("_seconds")]
     df = df.assign(_cost=df[cost_cols].sum(axis=1), _full=df["snip"].notna() if "snip" in df.columns else False)
     picked = pd.concat([df[df["_full"]].nsmallest(rows, "_cost"), df[~df["_full"]].nsmallest(rows, "_cost")])
-    catalogue = get_zoo(zoo).catalogue().set_index("arch")  # the ground-truth row (image size, accuracy)
     out = []
     for _, stored in picked.iterrows():
         names = [p for p in PROXY_SCORES if p in stored.index and pd.notna(stored[p])]
         do_reuse = reuse and "PG" in stored.index and pd.notna(stored["PG"])
-        row = catalogue.loc[stored["arch"]].copy()
-        row["arch"] = stored["arch"]
-        live = score_architecture(zoo, stored["arch"], seed=seed, reuse=do_reuse, proxies=names, row=row)
+        # row=None: score_architecture reads the ground-truth row (image size, accuracy) from the catalogue
+        live = score_architecture(zoo, stored["arch"], seed=seed, reuse=do_reuse, proxies=names)
         for s in names + (THESIS_SCORES if do_reuse else []):
             a, b = float(live[s]), float(stored[s])
             same = (a == b) or (math.isnan(a) and math.isnan(b)) or abs(a - b) <= 1e-9 * max(abs(a), abs(b))

@@ -368,12 +368,9 @@ def fill_proxies(
     index, count = shard
     missing = stored[stored[proxies].isna().all(axis=1) & (stored["order"] % (every * count) == every * index)]
     todo = missing.sort_values("order")["arch"].tolist()[:limit]
-    catalogue = zoo.catalogue().set_index("arch")
     fixed_batch = zoo.batch(zoo.image_size, seed) if isinstance(zoo.image_size, int) else None
     for arch in tqdm(todo, desc=f"filling proxies of {zoo_name}", disable=not progress):
-        row = catalogue.loc[arch].copy()
-        row["arch"] = arch
-        rec = score_architecture(zoo, arch, seed=seed, reuse=False, batch=fixed_batch, row=row, proxies=proxies)
+        rec = score_architecture(zoo, arch, seed=seed, reuse=False, batch=fixed_batch, proxies=proxies)
         with _csv_lock(path):
             df = pd.read_csv(path)
             df["errors"] = df["errors"].astype(object)  # all-empty columns are read as float
