@@ -128,6 +128,13 @@ class RunContext:
         self.written.append(csv_path)
         return csv_path
 
+    def save_text(self, text: str, name: str) -> Path:
+        """Write ``text`` (e.g. a Markdown table) to ``<output_dir>/<name>``."""
+        path = self.output_dir / name
+        path.write_text(text.rstrip("\n") + "\n")
+        self.written.append(path)
+        return path
+
     def describe(self) -> str:
         return json.dumps(
             {

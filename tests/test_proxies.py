@@ -126,3 +126,73 @@ def test_failing_proxy_is_recorded_not_raised(batch):
     assert math.isnan(out["snip"]) and "boom" in out["snip_error"]
     with pytest.raises(KeyError, match="unknown proxy"):
         proxies.score_all(tiny_cnn(), batch, ["zen"])
+
+
+def residual_cnn_with_dropout() -> nn.Module:
+    """In-place ReLU straight after a conv (Fisher reads a tensor changed in
+    place), a branch joining by addition, a linear head and dropout."""
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 6, 3, padding=1)
+            self.act = nn.ReLU(inplace=True)
+            self.branch = nn.Sequential(nn.Conv2d(6, 6, 3, padding=1, bias=False), nn.BatchNorm2d(6), nn.GELU())
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3), nn.Linear(6, 10))
+
+        def forward(self, x):
+            h = self.act(self.stem(x))
+            return self.head(h + self.branch(h))
+
+    torch.manual_seed(3)
+    return Net()
+
+
+@pytest.mark.parametrize("build", [tiny_cnn, residual_cnn_with_dropout])
+def test_shared_pass_equals_one_pass_per_proxy(build, batch):
+    model = build()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.manual_seed(0)
+    shared = proxies.data_dependent_scores(model, batch)
+    assert set(shared) == proxies.DATA_DEPENDENT
+    has_dropout = any(isinstance(m, nn.Dropout) for m in model.modules())
+    for name, value in shared.items():
+        torch.manual_seed(0)
+        alone = proxies.PROXIES[name](model, batch)
+        if name == "grasp" and has_dropout:
+            # alone, GraSP's second forward draws a new dropout mask; shared, g and Hg see one network
+            assert math.isfinite(value) and value != alone
+            continue
+        assert value == pytest.approx(alone, rel=1e-9, abs=1e-12), name
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    subset = proxies.data_dependent_scores(model, batch, ["naswot", "fisher"])
+    assert set(subset) == {"naswot", "fisher"} and subset["naswot"] == shared["naswot"]
+    with pytest.raises(KeyError, match="not data-dependent"):
+        proxies.data_dependent_scores(model, batch, ["params"])
+
+
+def test_one_product_hamming_kernel_equals_the_two_product_form():
+    torch.manual_seed(0)
+    kernel = torch.zeros(5, 5, dtype=torch.float64)
+    x = torch.randn(5, 3, 7, 7)
+    proxies._add_hamming_kernel(kernel, x)
+    c = (x.reshape(5, -1) > 0).double()
+    assert torch.equal(kernel, c @ c.t() + (1 - c) @ (1 - c).t())
+    assert torch.all(kernel.diagonal() == 3 * 7 * 7)  # an example agrees with itself everywhere
+
+
+def test_shared_pass_names_a_proxy_that_fails_without_losing_the_others(batch):
+    class NoWeights(nn.Module):  # no conv/linear weights, and an output that ignores the input
+        def __init__(self):
+            super().__init__()
+            self.act = nn.ReLU()
+
+        def forward(self, x):
+            return self.act(x).mean(dim=(1, 2, 3))[:, None].repeat(1, 10) * 0
+
+    model = NoWeights()
+    out = proxies.data_dependent_scores(model, batch)
+    assert out["snip"] == out["grad_norm"] == out["fisher"] == 0  # empty sums, as when computed alone
+    assert math.isnan(out["grasp"]) and "grasp_error" in out  # no weights to differentiate
+    assert math.isnan(out["jacob_cov"])  # zero Jacobian: undefined correlation
+    assert out["naswot"] == proxies.naswot(model, batch)  # unaffected by the failures beside it

@@ -194,3 +194,31 @@ def test_partial_rank_correlation_is_zero_for_a_function_of_the_control_and_posi
     new_info = correlation.partial_rank_correlation(signal, accuracy, size, n_boot=200)
     assert new_info["partial_lo"] > 0.3 and new_info["n"] == 400
     assert np.isnan(correlation.partial_rank_correlation([1, 2], [1, 2], [1, 2])["partial_spearman"])
+
+
+@pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
+def test_appending_to_a_csv_with_an_older_header_keeps_columns_aligned(tmp_path):
+    from reuseprior.zoo.scoring import score_zoo, stored_columns
+
+    path = score_zoo("nb201", limit=2, data_dir=tmp_path, progress=False, full_every=10**6, shard=(1, 2))
+    old = pd.read_csv(path).drop(columns=["data_dependent_seconds", "data_dependent_cpu_seconds"])
+    old.to_csv(path, index=False, float_format="%.17g")  # as written before the shared pass existed
+    score_zoo("nb201", limit=4, data_dir=tmp_path, progress=False, full_every=10**6, shard=(1, 2))
+    df = pd.read_csv(path)
+    assert list(df.columns) == stored_columns() and df["order"].tolist() == [1, 3]
+    assert df["PG"].notna().all() and df["accuracy"].between(0, 100).all()
+
+
+def test_summary_markdown_quotes_each_zoo_beside_the_published_value():
+    from reuseprior.zoo import predictive_validity as pv
+
+    table = pd.DataFrame({
+        "zoo": ["a", "a", "b"], "score": ["params", "PG", "PG"], "spearman": [0.5, 0.61234, -0.2],
+        "spearman_lo": [0.4, 0.6, -0.3], "spearman_hi": [0.6, 0.7, -0.1], "n": [10, 9, 5],
+        "published spearman": [0.74, np.nan, np.nan],
+    })
+    lines = pv.summary_markdown(table).splitlines()
+    assert lines[0] == "| score | a (n) | b (n) |"
+    assert lines[2] == "| params | 0.500 [0.400, 0.600] (10; published 0.740) | - |"
+    assert lines[3] == "| PG | 0.612 [0.600, 0.700] (9) | -0.200 [-0.300, -0.100] (5) |"
+    assert pv.summary_markdown(pd.DataFrame()) == ""

@@ -18,6 +18,7 @@ import pandas as pd
 
 from .. import paths
 from .correlation import correlation_table, partial_rank_correlation
+from ..proxies import DATA_DEPENDENT
 from .scoring import REUSE_SCORES, ZOOS, load_scores, score_architecture
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "load_published",
     "reading",
     "scatter_grid",
+    "summary_markdown",
 ]
 
 PROFILES = {
@@ -52,7 +54,9 @@ ALL_SCORES = PROXY_SCORES + THESIS_SCORES
 
 
 def coverage() -> pd.DataFrame:
-    """Architectures scored / in the zoo, per zoo (never extrapolated)."""
+    """Architectures scored / in the zoo, per zoo (never extrapolated): ``scored``
+    have the data-free scores (#params, FLOPs, SynFlow, the reusability
+    quantities), ``with data-dependent proxies`` also SNIP ... NASWOT."""
     rows = []
     for name, zoo in ZOOS.items():
         try:
@@ -62,7 +66,12 @@ def coverage() -> pd.DataFrame:
         else:
             note = ""
         stored = load_scores(name)
-        rows.append({"zoo": name, "scored": len(stored), "in zoo": total, "fraction": len(stored) / total if total == total and total else math.nan, "ground truth": zoo.description, "note": note})
+        with_proxies = int(stored[list(DATA_DEPENDENT)].notna().any(axis=1).sum()) if "snip" in stored.columns else 0
+        rows.append({"zoo": name, "scored": len(stored), "in zoo": total,
+                     "fraction": len(stored) / total if total == total and total else math.nan,
+                     "with data-dependent proxies": with_proxies,
+                     "fraction with proxies": with_proxies / total if total == total and total else math.nan,
+                     "ground truth": zoo.description, "note": note})
     return pd.DataFrame(rows)
 
 
@@ -122,7 +131,10 @@ def cost_table(zoos: list[str]) -> pd.DataFrame:
     CPU seconds (one thread; independent of how busy the machine was) and the
     median wall-clock seconds (inflated on a shared machine). The thesis
     quantities are one ``analyze`` call, shown as ``reuse``; ``build`` is the
-    model construction."""
+    model construction. The data-dependent proxies were first timed one pass
+    each (their own rows, where stored) and are now computed together in one
+    shared pass (:func:`reuseprior.proxies.data_dependent_scores`), shown as
+    ``data_dependent (all six, shared pass)``."""
     rows = []
     for zoo in zoos:
         df = load_scores(zoo)
@@ -135,7 +147,7 @@ def cost_table(zoos: list[str]) -> pd.DataFrame:
             if wall.empty:
                 continue
             rows.append({
-                "zoo": zoo, "score": name,
+                "zoo": zoo, "score": "data_dependent (all six, shared pass)" if name == "data_dependent" else name,
                 "median CPU s": cpu.median() if len(cpu) else math.nan,
                 "p90 CPU s": cpu.quantile(0.9) if len(cpu) else math.nan,
                 "n (CPU)": len(cpu),
@@ -276,4 +288,28 @@ def reading(table: pd.DataFrame, zoo: str) -> str:
     if not proxies.empty:
         best = proxies["spearman"].idxmax()
         lines.append(f"best baseline/proxy: {best} (rho {proxies.at[best, 'spearman']:.3f}).")
+    return "\n".join(lines)
+
+
+def summary_markdown(table: pd.DataFrame, scores: list[str] | None = None) -> str:
+    """The correlation table as one Markdown table, a row per score and a
+    column per zoo: ``rho [lo, hi] (n; published rho)``, the form the README
+    quotes (so its numbers are pasted from here, not retyped)."""
+    if table.empty:
+        return ""
+    zoos = list(dict.fromkeys(table["zoo"]))
+    order = [s for s in (scores or ALL_SCORES) if s in set(table["score"])]
+    cells = table.set_index(["score", "zoo"])
+    lines = ["| score | " + " | ".join(f"{z} (n)" for z in zoos) + " |", "|---" * (len(zoos) + 1) + "|"]
+    for score in order:
+        row = []
+        for zoo in zoos:
+            if (score, zoo) not in cells.index:
+                row.append("-")
+                continue
+            r = cells.loc[(score, zoo)]
+            pub = r.get("published spearman")
+            extra = f"; published {pub:.3f}" if pd.notna(pub) else ""
+            row.append(f"{r['spearman']:.3f} [{r['spearman_lo']:.3f}, {r['spearman_hi']:.3f}] ({int(r['n'])}{extra})")
+        lines.append(f"| {score} | " + " | ".join(row) + " |")
     return "\n".join(lines)

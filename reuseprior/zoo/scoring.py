@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from .. import paths
-from ..proxies import DATA_DEPENDENT, PROXIES, ProxyBatch, make_batch, num_params
+from ..proxies import DATA_DEPENDENT, PROXIES, ProxyBatch, data_dependent_scores, make_batch, num_params
 
 __all__ = [
     "REUSE_SCORES",
@@ -179,7 +179,10 @@ def score_architecture(
     Returns ``arch``, ``accuracy``, each score, ``<score>_seconds`` (wall clock),
     ``<score>_cpu_seconds`` (CPU time of this process: the cost that does not
     depend on how busy a shared machine is),
-    ``reuse_seconds`` (all reusability quantities together), ``build_seconds``
+    ``reuse_seconds`` (all reusability quantities together),
+    ``data_dependent_seconds`` (the requested :data:`DATA_DEPENDENT` proxies
+    together, one shared pass of :func:`reuseprior.proxies.data_dependent_scores`;
+    their per-score ``_seconds`` columns are left empty), ``build_seconds``
     and ``errors`` (JSON ``{score: message}`` for scores that failed; their value is NaN).
     """
     zoo = get_zoo(zoo) if isinstance(zoo, str) else zoo
@@ -195,7 +198,8 @@ def score_architecture(
         out: dict[str, object] = {"arch": arch, "accuracy": float(row["accuracy"]), "build_seconds": time.perf_counter() - t0}
         errors: dict[str, str] = {}
         batch = batch or zoo.batch(zoo.size_of(row), seed)
-        for name in proxies or [p for p in PROXIES if p != "nn_mass"]:
+        names = list(proxies or [p for p in PROXIES if p != "nn_mass"])
+        for name in [p for p in names if p not in DATA_DEPENDENT]:
             torch.manual_seed(seed)
             t0, c0 = time.perf_counter(), time.process_time()
             try:
@@ -206,6 +210,20 @@ def score_architecture(
             out[name] = value
             out[f"{name}_seconds"] = time.perf_counter() - t0
             out[f"{name}_cpu_seconds"] = time.process_time() - c0
+        shared = [p for p in names if p in DATA_DEPENDENT]
+        if shared:  # one forward pass for all of them (same values as one pass each)
+            torch.manual_seed(seed)
+            t0, c0 = time.perf_counter(), time.process_time()
+            try:
+                values = data_dependent_scores(model, batch, shared)
+            except Exception as exc:  # e.g. out of memory: every shared proxy fails together
+                values = {p: math.nan for p in shared} | {f"{p}_error": f"{type(exc).__name__}: {exc}" for p in shared}
+            for p in shared:
+                out[p] = values[p]
+                if f"{p}_error" in values:
+                    errors[p] = values[f"{p}_error"][:300]
+            out["data_dependent_seconds"] = time.perf_counter() - t0
+            out["data_dependent_cpu_seconds"] = time.process_time() - c0
         if reuse:
             t0, c0 = time.perf_counter(), time.process_time()
             try:
@@ -227,6 +245,7 @@ def stored_columns() -> list[str]:
     for p in PROXIES:
         if p != "nn_mass":
             cols += [p, f"{p}_seconds", f"{p}_cpu_seconds"]
+    cols += ["data_dependent_seconds", "data_dependent_cpu_seconds"]
     return cols + list(REUSE_SCORES) + ["reuse_seconds", "reuse_cpu_seconds", "errors", "scored_at"]
 
 
@@ -318,8 +337,23 @@ def score_zoo(
         frame = pd.DataFrame([rec]).reindex(columns=stored_columns())
         with _csv_lock(path):
             new_file = not path.exists() or path.stat().st_size == 0
+            if not new_file:
+                _match_stored_columns(path)
             frame.to_csv(path, mode="w" if new_file else "a", header=new_file, index=False, float_format="%.17g")
     return path
+
+
+def _match_stored_columns(path: Path) -> None:
+    """Rewrite a stored CSV whose header predates :func:`stored_columns` (new
+    columns empty) so that rows appended after it line up; call under the lock."""
+    import os
+
+    with open(path) as fh:
+        header = fh.readline().rstrip("\n").split(",")
+    if header != stored_columns():
+        tmp = path.with_suffix(".csv.tmp")
+        pd.read_csv(path).reindex(columns=stored_columns()).to_csv(tmp, index=False, float_format="%.17g")
+        os.replace(tmp, path)
 
 
 @contextmanager
@@ -375,9 +409,10 @@ def fill_proxies(
             df = pd.read_csv(path)
             df["errors"] = df["errors"].astype(object)  # all-empty columns are read as float
             i = df.index[df["arch"] == arch][0]
-            for name in proxies:
-                for col in (name, f"{name}_seconds", f"{name}_cpu_seconds"):
-                    df.at[i, col] = rec[col]
+            for col in [*proxies, "data_dependent_seconds", "data_dependent_cpu_seconds"]:
+                if col not in df.columns:  # a CSV written before the shared pass existed
+                    df[col] = math.nan
+                df.at[i, col] = rec[col]
             errors = {**(json.loads(df.at[i, "errors"]) if isinstance(df.at[i, "errors"], str) and df.at[i, "errors"] else {}),
                       **(json.loads(rec["errors"]) if rec["errors"] else {})}
             df.at[i, "errors"] = json.dumps(errors) if errors else ""
