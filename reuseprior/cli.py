@@ -53,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _user_errors() as err:  # a message that names the problem and the fix; no traceback
         print(f"python -m reuseprior {command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the commands save finished work before this reaches here
+        print(f"python -m reuseprior {command}: interrupted; finished work is saved, run the same command to resume",
+              file=sys.stderr)
+        return 130
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

@@ -26,6 +26,9 @@ Higher is "predicted better" for every score as defined in its paper.
 snip, grasp, fisher and grad_norm weight only conv and linear weights, as the
 reference implementations of the zero-cost-proxies study do; the model is
 scored in train mode (batch statistics) for the data-dependent proxies.
+:func:`data_dependent_scores` computes all six from one shared forward pass
+(the same values as one pass each, at about 40% of the CPU time;
+``benchmarks/bench_proxies.py``); the zoo scoring uses it.
 """
 
 from __future__ import annotations

@@ -131,3 +131,16 @@ def test_cli_reports_a_missing_dataset_with_the_download_command_and_no_tracebac
     err = capsys.readouterr().err
     assert code == 2
     assert "python -m reuseprior data download cifar10" in err and "Traceback" not in err
+
+
+def test_cli_interrupted_command_says_how_to_resume(monkeypatch, capsys):
+    from reuseprior.zoo import cli_score
+    from reuseprior.cli import main
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_score, "run", interrupted)
+    assert main(["score-zoos", "nb201", "--fill-proxies"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "same command to resume" in err and "Traceback" not in err

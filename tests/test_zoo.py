@@ -222,3 +222,32 @@ def test_summary_markdown_quotes_each_zoo_beside_the_published_value():
     assert lines[2] == "| params | 0.500 [0.400, 0.600] (10; published 0.740) | - |"
     assert lines[3] == "| PG | 0.612 [0.600, 0.700] (9) | -0.200 [-0.300, -0.100] (5) |"
     assert pv.summary_markdown(pd.DataFrame()) == ""
+
+
+@pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
+def test_fill_stopped_by_sigterm_keeps_the_rows_it_finished(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from reuseprior.zoo import scoring
+
+    path = scoring.score_zoo("nb201", limit=2, data_dir=tmp_path, progress=False, full_every=10**6)
+    df = pd.read_csv(path)
+    df.loc[0, list(scoring.DATA_DEPENDENT)] = np.nan  # both rows now lack the proxies
+    df.to_csv(path, index=False, float_format="%.17g")
+    real, calls = scoring.score_architecture, []
+
+    def stopped_on_second_row(*args, **kwargs):
+        calls.append(args[1])
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` would
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scoring, "score_architecture", stopped_on_second_row)
+    with pytest.raises(KeyboardInterrupt):
+        scoring.fill_proxies("nb201", data_dir=tmp_path, progress=False, flush_seconds=3600)
+    after = pd.read_csv(path).set_index("arch")
+    assert after.loc[calls[0], list(scoring.DATA_DEPENDENT)].notna().all()  # finished before the signal: saved
+    assert after.loc[calls[1], list(scoring.DATA_DEPENDENT)].isna().all()  # interrupted: left for the next fill
+    assert after.loc[calls[0], "data_dependent_cpu_seconds"] > 0
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler restored
