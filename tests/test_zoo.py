@@ -251,3 +251,38 @@ def test_fill_stopped_by_sigterm_keeps_the_rows_it_finished(tmp_path, monkeypatc
     assert after.loc[calls[1], list(scoring.DATA_DEPENDENT)].isna().all()  # interrupted: left for the next fill
     assert after.loc[calls[0], "data_dependent_cpu_seconds"] > 0
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler restored
+
+
+def test_sensitivity_table_reads_accuracy_correlation_and_agreement_with_the_reference():
+    from reuseprior.zoo import batch_sensitivity as bs
+
+    acc = np.arange(8.0)
+    frames = []
+    for name, sign in [(bs.REFERENCE, 1.0), ("reversed", -1.0)]:
+        frames.append(pd.DataFrame({"arch": [f"a{i}" for i in range(8)], "accuracy": acc, "minibatch": name,
+                                    **{p: sign * acc for p in bs._PROXIES}}))
+    t = bs.sensitivity_table(pd.concat(frames), n_boot=50).set_index(["score", "minibatch"])
+    agree = f"rank agreement with '{bs.REFERENCE}'"
+    assert t.loc[("snip", bs.REFERENCE), "spearman with accuracy"] == pytest.approx(1.0)
+    assert t.loc[("naswot", "reversed"), "spearman with accuracy"] == pytest.approx(-1.0)
+    assert t.loc[("grasp", "reversed"), agree] == pytest.approx(-1.0)
+    assert t.loc[("grasp", bs.REFERENCE), agree] == pytest.approx(1.0)
+
+
+@pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
+def test_minibatch_sensitivity_reproduces_the_stored_minibatch_and_resumes(tmp_path):
+    from reuseprior.zoo import batch_sensitivity as bs
+
+    variants = {bs.REFERENCE: bs.MINIBATCHES[bs.REFERENCE], "noise, seed 0": bs.MINIBATCHES["noise, seed 0"]}
+    path = bs.score_minibatches("nb201", 1, minibatches=variants, data_dir=tmp_path, progress=False)
+    scores = pd.read_csv(path)
+    assert sorted(scores["minibatch"]) == sorted(variants) and scores["arch"].nunique() == 1
+    check = bs.reference_matches_stored(scores)
+    if check["rows compared"].max() > 0:  # the first cell of the seeded order carries stored proxies
+        assert (check["max relative difference"].fillna(0) <= 1e-9).all(), check
+    noisy = scores.set_index("minibatch").loc["noise, seed 0"]
+    assert noisy["snip"] != scores.set_index("minibatch").loc[bs.REFERENCE, "snip"]
+    bs.score_minibatches("nb201", 1, minibatches=variants, data_dir=tmp_path, progress=False)
+    assert len(pd.read_csv(path)) == 2  # nothing rescored
+    with pytest.raises(ValueError, match="different input sizes"):
+        bs.score_minibatches("pytorchcv", 1, data_dir=tmp_path, progress=False)

@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fill-proxies", action="store_true",
                         help="instead of scoring new architectures, compute the data-dependent proxies of stored rows "
                         "that lack them (at order %% FULL_EVERY == 0, in the zoo's order, at most LIMIT rows)")
+    parser.add_argument("--minibatch-sensitivity", type=int, default=None, metavar="N",
+                        help="instead, rescore the data-dependent proxies of the first N architectures on other "
+                        "minibatches (another photo seed, noise): data/zoo_batch_sensitivity_v1_<zoo>.csv")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,6 +35,12 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"--shard must be I/N with 0 <= I < N, got {args.shard}")
     torch.set_num_threads(1)
     for zoo in args.zoos:
+        if args.minibatch_sensitivity is not None:
+            from .batch_sensitivity import score_minibatches
+
+            path = score_minibatches(zoo, args.minibatch_sensitivity, seed=args.seed, data_dir=args.data_dir)
+            print(f"{zoo}: {path}")
+            continue
         if args.fill_proxies:
             filled = fill_proxies(zoo, every=args.full_every, limit=args.limit, seed=args.seed, data_dir=args.data_dir,
                                   shard=shard)

@@ -1,0 +1,142 @@
+"""How much do the data-dependent proxies depend on the stand-in minibatch?
+
+No CIFAR-10 or ImageNet image can be downloaded here, so SNIP, GraSP, Fisher,
+grad-norm, jacob_cov and NASWOT are computed on a stand-in minibatch (random
+crops of scikit-learn's sample photographs, random labels;
+:func:`reuseprior.proxies.make_batch`). Their published correlations were
+measured on real minibatches, so the stand-in's effect has to be measured,
+not assumed. This module rescores a uniform random sample of a zoo (a prefix
+of its seeded order) on other minibatches, with the same seeded weights:
+
+- ``photos, seed 0``: the stored minibatch (recomputing it checks the stored rows);
+- ``photos, seed 1``: other crops and other random labels, same kind of data;
+- ``noise, seed 0``: N(0, 1) pixels, random labels: no image statistics at all.
+
+and reports, per proxy and minibatch, the Spearman rho with accuracy and the
+rank agreement (Spearman) with the stored scores. Rows are appended to
+``data/zoo_batch_sensitivity_v<SCORES_VERSION>_<zoo>.csv`` as each
+architecture finishes (resumable, like :func:`reuseprior.zoo.scoring.score_zoo`).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from .. import paths
+from ..proxies import DATA_DEPENDENT, PROXIES, data_dependent_scores, make_batch
+from .correlation import bootstrap_rank_correlation
+from .scoring import SCORES_VERSION, _csv_lock, get_zoo, init_seed
+
+__all__ = ["MINIBATCHES", "REFERENCE", "reference_matches_stored", "score_minibatches", "sensitivity_path", "sensitivity_table"]
+
+#: name -> keyword arguments of :func:`reuseprior.proxies.make_batch` (besides the zoo's sizes).
+MINIBATCHES: dict[str, dict[str, object]] = {
+    "photos, seed 0": {"source": "sample_images", "seed": 0},
+    "photos, seed 1": {"source": "sample_images", "seed": 1},
+    "noise, seed 0": {"source": "noise", "seed": 0},
+}
+#: The minibatch of the stored zoo scores (``seed=0`` of :func:`reuseprior.zoo.scoring.score_zoo`).
+REFERENCE = "photos, seed 0"
+_PROXIES = [p for p in PROXIES if p in DATA_DEPENDENT]
+
+
+def sensitivity_path(zoo: str, data_dir: Path | None = None) -> Path:
+    return (data_dir or paths.DATA_DIR) / f"zoo_batch_sensitivity_v{SCORES_VERSION}_{zoo}.csv"
+
+
+def score_minibatches(
+    zoo_name: str = "nb201",
+    n: int = 150,
+    *,
+    minibatches: dict[str, dict[str, object]] | None = None,
+    seed: int = 0,
+    data_dir: Path | None = None,
+    progress: bool = True,
+) -> Path:
+    """Score the first ``n`` architectures of the zoo's seeded order on every
+    minibatch of ``minibatches`` (default :data:`MINIBATCHES`): one row per
+    (architecture, minibatch) with the six proxies. Architectures already in
+    the CSV are skipped, so an interrupted run resumes where it stopped."""
+    from tqdm.auto import tqdm
+
+    zoo = get_zoo(zoo_name)
+    if not isinstance(zoo.image_size, int):
+        raise ValueError(f"{zoo_name}: models of different input sizes; the sensitivity study needs one minibatch size "
+                         "(use nb201 or torchvision)")
+    variants = minibatches or MINIBATCHES
+    batches = {name: make_batch(zoo.batch_size, zoo.image_size, zoo.num_classes, **kw) for name, kw in variants.items()}
+    cat = zoo.catalogue().set_index("arch")
+    order = zoo.order(cat.reset_index(), seed)[:n]
+    path = sensitivity_path(zoo_name, data_dir)
+    done = set(pd.read_csv(path)["arch"]) if path.exists() else set()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for k, arch in enumerate(tqdm(order, desc=f"{zoo_name} on {len(batches)} minibatches", disable=not progress)):
+            if arch in done:
+                continue
+            rows = []
+            for name, batch in batches.items():
+                torch.manual_seed(init_seed(seed, arch))
+                model = zoo.build(arch)
+                torch.manual_seed(seed)
+                values = data_dependent_scores(model, batch)
+                rows.append({"order": k, "arch": arch, "accuracy": float(cat.at[arch, "accuracy"]), "minibatch": name,
+                             **{p: values[p] for p in _PROXIES}, "batch": batch.description,
+                             "scored_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+            with _csv_lock(path):
+                new_file = not path.exists() or path.stat().st_size == 0
+                pd.DataFrame(rows).to_csv(path, mode="w" if new_file else "a", header=new_file, index=False,
+                                          float_format="%.17g")
+    finally:
+        torch.set_num_threads(threads)
+    return path
+
+
+def sensitivity_table(scores: pd.DataFrame, *, n_boot: int = 500, seed: int = 0) -> pd.DataFrame:
+    """Per proxy and minibatch: Spearman rho with accuracy (95% bootstrap
+    interval) and the rank agreement with the :data:`REFERENCE` minibatch's
+    scores of the same architectures (Spearman between the two score columns)."""
+    if scores.empty:
+        return pd.DataFrame()
+    wide = scores.pivot(index="arch", columns="minibatch", values=_PROXIES)
+    accuracy = scores.groupby("arch")["accuracy"].first().reindex(wide.index)
+    rows = []
+    for proxy in _PROXIES:
+        for name in dict.fromkeys(scores["minibatch"]):
+            values = wide[(proxy, name)]
+            r = bootstrap_rank_correlation(values, accuracy, n_boot=n_boot, seed=seed)
+            agree = math.nan
+            if REFERENCE in set(scores["minibatch"]):
+                ok = values.notna() & wide[(proxy, REFERENCE)].notna()
+                ok &= values.abs().ne(math.inf) & wide[(proxy, REFERENCE)].abs().ne(math.inf)
+                agree = values[ok].rank().corr(wide.loc[ok, (proxy, REFERENCE)].rank()) if ok.sum() >= 3 else math.nan
+            rows.append({"score": proxy, "minibatch": name, "n": r["n"], "spearman with accuracy": r["spearman"],
+                         "spearman_lo": r["spearman_lo"], "spearman_hi": r["spearman_hi"],
+                         f"rank agreement with '{REFERENCE}'": agree})
+    return pd.DataFrame(rows)
+
+
+def reference_matches_stored(scores: pd.DataFrame, zoo_name: str = "nb201") -> pd.DataFrame:
+    """Per proxy: how many :data:`REFERENCE` rows have a stored zoo score, and
+    the largest relative difference between the two (0 when the stored rows
+    are reproduced exactly)."""
+    from .scoring import load_scores
+
+    ref = scores[scores["minibatch"] == REFERENCE].set_index("arch")
+    stored = load_scores(zoo_name).set_index("arch")
+    common = ref.index.intersection(stored.index[stored["snip"].notna()]) if "snip" in stored.columns else ref.index[:0]
+    rows = []
+    for proxy in _PROXIES:
+        a, b = ref.loc[common, proxy].astype(float), stored.loc[common, proxy].astype(float)
+        finite = a.abs().ne(math.inf) & b.abs().ne(math.inf) & a.notna() & b.notna()
+        rel = ((a - b).abs() / b.abs().where(b.abs() > 0, 1.0))[finite]
+        same_special = int(((a == b) | (a.isna() & b.isna()))[~finite].sum())
+        rows.append({"score": proxy, "rows compared": len(common), "max relative difference": float(rel.max()) if len(rel) else math.nan,
+                     "non-finite rows equal": f"{same_special} of {int((~finite).sum())}"})
+    return pd.DataFrame(rows)
