@@ -286,3 +286,34 @@ def test_minibatch_sensitivity_reproduces_the_stored_minibatch_and_resumes(tmp_p
     assert len(pd.read_csv(path)) == 2  # nothing rescored
     with pytest.raises(ValueError, match="different input sizes"):
         bs.score_minibatches("pytorchcv", 1, data_dir=tmp_path, progress=False)
+
+
+def test_out_of_memory_in_the_shared_pass_drops_only_grasp(monkeypatch):
+    from torch import nn
+
+    from reuseprior import proxies
+    from reuseprior.zoo import scoring
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+    batch = proxies.make_batch(6, 12, 10, seed=0)
+    names = sorted(proxies.DATA_DEPENDENT)
+    full = scoring._shared_pass(model, batch, names, seed=0)
+    real = scoring.data_dependent_scores
+
+    def grasp_too_big(model, batch, wanted):
+        if "grasp" in wanted:
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB")
+        return real(model, batch, wanted)
+
+    monkeypatch.setattr(scoring, "data_dependent_scores", grasp_too_big)
+    out = scoring._shared_pass(model, batch, names, seed=0)
+    assert np.isnan(out["grasp"]) and "out of memory in GraSP" in out["grasp_error"]
+    assert all(out[p] == full[p] for p in names if p != "grasp")
+
+    def broken(model, batch, wanted):
+        raise ValueError("not a memory problem")
+
+    monkeypatch.setattr(scoring, "data_dependent_scores", broken)
+    out = scoring._shared_pass(model, batch, names, seed=0)
+    assert all(np.isnan(out[p]) and "not a memory problem" in out[f"{p}_error"] for p in names)

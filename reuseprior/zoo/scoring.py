@@ -212,12 +212,8 @@ def score_architecture(
             out[f"{name}_cpu_seconds"] = time.process_time() - c0
         shared = [p for p in names if p in DATA_DEPENDENT]
         if shared:  # one forward pass for all of them (same values as one pass each)
-            torch.manual_seed(seed)
             t0, c0 = time.perf_counter(), time.process_time()
-            try:
-                values = data_dependent_scores(model, batch, shared)
-            except Exception as exc:  # e.g. out of memory: every shared proxy fails together
-                values = {p: math.nan for p in shared} | {f"{p}_error": f"{type(exc).__name__}: {exc}" for p in shared}
+            values = _shared_pass(model, batch, shared, seed)
             for p in shared:
                 out[p] = values[p]
                 if f"{p}_error" in values:
@@ -237,6 +233,31 @@ def score_architecture(
         return out
     finally:
         torch.set_num_threads(threads)
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError) or "can't allocate memory" in text or "out of memory" in text
+
+
+def _shared_pass(model: nn.Module, batch: ProxyBatch, names: list[str], seed: int) -> dict[str, object]:
+    """:func:`data_dependent_scores` with one fallback: when it runs out of
+    memory and GraSP is asked for, the others are computed again without
+    GraSP's double backward (its graph is by far the largest), and GraSP is
+    recorded as NaN with the reason. Any other failure makes every proxy NaN."""
+    failure = None
+    torch.manual_seed(seed)
+    try:
+        return data_dependent_scores(model, batch, names)
+    except Exception as exc:  # noqa: BLE001 - recorded per row, not fatal
+        failure = (_is_out_of_memory(exc), f"{type(exc).__name__}: {exc}")
+    # outside the except block, so that the failed pass's tensors are freed first
+    out_of_memory, message = failure
+    if not (out_of_memory and "grasp" in names and len(names) > 1):
+        return {p: math.nan for p in names} | {f"{p}_error": message for p in names}
+    values = _shared_pass(model, batch, [p for p in names if p != "grasp"], seed)
+    reason = f"out of memory in GraSP's double backward (batch {batch.inputs.shape[0]}); the other proxies computed without it"
+    return values | {"grasp": math.nan, "grasp_error": reason}
 
 
 def stored_columns() -> list[str]:
