@@ -317,3 +317,69 @@ def test_out_of_memory_in_the_shared_pass_drops_only_grasp(monkeypatch):
     monkeypatch.setattr(scoring, "data_dependent_scores", broken)
     out = scoring._shared_pass(model, batch, names, seed=0)
     assert all(np.isnan(out[p]) and "not a memory problem" in out[f"{p}_error"] for p in names)
+
+
+# --- a zoo whose models kill their own process, for score_isolated (module level: the child imports it)
+
+
+class _DieInDoubleBackward(torch.autograd.Function):
+    """Identity whose backward kills the process when it is differentiated
+    again (GraSP's create_graph pass), as the out-of-memory killer would."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        if torch.is_grad_enabled():
+            import os
+            import signal
+
+            os.kill(os.getpid(), signal.SIGKILL)
+        return grad
+
+
+class _Fragile(torch.nn.Module):
+    def __init__(self, always: bool):
+        super().__init__()
+        self.always = always
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.act = torch.nn.ReLU()
+        self.head = torch.nn.Linear(4, 10)
+
+    def forward(self, x):
+        if self.always:
+            import os
+            import signal
+
+            os.kill(os.getpid(), signal.SIGKILL)
+        h = _DieInDoubleBackward.apply(self.act(self.conv(x)))
+        return self.head(h.mean(dim=(2, 3)))
+
+
+def _fragile_catalogue():
+    return pd.DataFrame({"arch": ["fragile", "dies"], "accuracy": [50.0, 60.0]})
+
+
+def _fragile_build(arch):
+    return _Fragile(always=arch == "dies")
+
+
+def _fragile_order(cat, seed):
+    return cat["arch"].tolist()
+
+
+def test_isolated_scoring_survives_a_killed_child_and_drops_only_grasp_first():
+    from reuseprior.proxies import DATA_DEPENDENT
+    from reuseprior.zoo.scoring import Zoo, score_architecture, score_isolated
+
+    zoo = Zoo("fragile", "test zoo", _fragile_catalogue, _fragile_build, batch_size=4, image_size=8, num_classes=10,
+              order=_fragile_order)
+    names = sorted(DATA_DEPENDENT - {"grasp"})
+    rec = score_isolated(zoo, "fragile", proxies=sorted(DATA_DEPENDENT))
+    assert np.isnan(rec["grasp"]) and "killed" in json.loads(rec["errors"])["grasp"]
+    alone = score_architecture(zoo, "fragile", reuse=False, proxies=names)  # the same, in this process
+    assert all(rec[p] == alone[p] for p in names) and np.isfinite(rec["naswot"])
+    dead = score_isolated(zoo, "dies", proxies=sorted(DATA_DEPENDENT))
+    assert all(np.isnan(dead[p]) for p in DATA_DEPENDENT) and set(json.loads(dead["errors"])) == DATA_DEPENDENT

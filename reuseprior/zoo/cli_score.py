@@ -23,9 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fill-proxies", action="store_true",
                         help="instead of scoring new architectures, compute the data-dependent proxies of stored rows "
                         "that lack them (at order %% FULL_EVERY == 0, in the zoo's order, at most LIMIT rows)")
-    parser.add_argument("--memory-limit-gb", type=float, default=None,
-                        help="cap this process's address space: an allocation beyond it fails cleanly (GraSP is then "
-                        "skipped for that model, the other proxies computed) instead of the system killing the process")
+    parser.add_argument("--isolate", action="store_true",
+                        help="with --fill-proxies: score each architecture in its own process, so that a model the "
+                        "system kills for lack of memory is recorded (GraSP dropped, then every proxy) and the fill goes on")
     parser.add_argument("--minibatch-sensitivity", type=int, default=None, metavar="N",
                         help="instead, rescore the data-dependent proxies of the first N architectures on other "
                         "minibatches (another photo seed, noise): data/zoo_batch_sensitivity_v1_<zoo>.csv")
@@ -37,12 +37,6 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= shard[0] < shard[1]:
         raise SystemExit(f"--shard must be I/N with 0 <= I < N, got {args.shard}")
     torch.set_num_threads(1)
-    if args.memory_limit_gb is not None:
-        import resource
-
-        hard = resource.getrlimit(resource.RLIMIT_AS)[1]
-        limit = int(args.memory_limit_gb * 2**30)
-        resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
     for zoo in args.zoos:
         if args.minibatch_sensitivity is not None:
             from .batch_sensitivity import score_minibatches
@@ -52,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         if args.fill_proxies:
             filled = fill_proxies(zoo, every=args.full_every, limit=args.limit, seed=args.seed, data_dir=args.data_dir,
-                                  shard=shard)
+                                  shard=shard, isolate=args.isolate)
             print(f"{zoo}: filled the data-dependent proxies of {filled} stored rows")
             continue
         path = score_zoo(zoo, limit=args.limit, seed=args.seed, data_dir=args.data_dir, reuse=not args.no_reuse,

@@ -43,6 +43,7 @@ __all__ = [
     "load_scores",
     "reusability_scores",
     "score_architecture",
+    "score_isolated",
     "score_zoo",
     "fill_proxies",
     "scores_path",
@@ -397,6 +398,7 @@ def fill_proxies(
     progress: bool = True,
     shard: tuple[int, int] = (0, 1),
     flush_seconds: float = 60.0,
+    isolate: bool = False,
 ) -> int:
     """Compute the data-dependent proxies (:data:`DATA_DEPENDENT`) of stored
     rows that lack them, at positions ``order % every == 0``, in the zoo's
@@ -413,6 +415,11 @@ def fill_proxies(
     the 10 MB NAS-Bench-201 CSV after every row cost about a third of a row's
     time.) The proxies see the same seeded initialisation and minibatch as in
     :func:`score_zoo`, so a filled row is what a full scoring would have stored.
+
+    ``isolate=True`` scores each architecture in a child process
+    (:func:`score_isolated`): a model whose proxies exhaust the machine's
+    memory gets the system's kill, not the fill. Costs a few seconds of start-up per
+    architecture, so it is meant for the large ImageNet models.
     """
     from tqdm.auto import tqdm
 
@@ -431,13 +438,48 @@ def fill_proxies(
     with _sigterm_as_interrupt():
         try:
             for arch in tqdm(todo, desc=f"filling proxies of {zoo_name}", disable=not progress):
-                pending[arch] = score_architecture(zoo, arch, seed=seed, reuse=False, batch=fixed_batch, proxies=proxies)
+                pending[arch] = (score_isolated(zoo_name, arch, seed=seed, proxies=proxies) if isolate else
+                                 score_architecture(zoo, arch, seed=seed, reuse=False, batch=fixed_batch, proxies=proxies))
                 if time.monotonic() - last_flush >= flush_seconds:
                     _write_filled(path, pending, proxies)
                     pending, last_flush = {}, time.monotonic()
         finally:
             _write_filled(path, pending, proxies)
     return len(todo)
+
+
+def score_isolated(zoo: Zoo | str, arch: str, *, seed: int = 0, proxies: list[str]) -> dict[str, object]:
+    """:func:`score_architecture` (proxies only) in a fresh child process.
+
+    If the child dies (the kernel's out-of-memory killer, typically), it is
+    tried once more without GraSP, whose double backward needs by far the most
+    memory; if that dies too, every proxy is NaN. The reason goes to ``errors``
+    like any other failure. The child computes exactly what the parent would
+    (same seeds, one thread). ``zoo`` is a name of :data:`ZOOS` or a
+    :class:`Zoo` whose functions the child can import."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+    from multiprocessing import get_context
+
+    def run(names: list[str]) -> dict[str, object] | None:
+        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+            try:
+                return pool.submit(score_architecture, zoo, arch, seed=seed, reuse=False, proxies=names).result()
+            except BrokenProcessPool:
+                return None
+
+    rec = run(proxies)
+    if rec is not None:
+        return rec
+    killed = "the scoring process was killed (out of memory?)"
+    rest = [p for p in proxies if p != "grasp"]
+    rec = run(rest) if "grasp" in proxies and rest else None
+    if rec is None:
+        return {"arch": arch, **{p: math.nan for p in proxies}, "data_dependent_seconds": math.nan,
+                "data_dependent_cpu_seconds": math.nan, "errors": json.dumps({p: killed for p in proxies})}
+    errors = json.loads(rec["errors"]) if rec["errors"] else {}
+    errors["grasp"] = f"{killed}; the other proxies computed without GraSP's double backward"
+    return {**rec, "grasp": math.nan, "errors": json.dumps(errors)}
 
 
 def _write_filled(path: Path, filled: dict[str, dict[str, object]], proxies: list[str]) -> None:
@@ -456,8 +498,9 @@ def _write_filled(path: Path, filled: dict[str, dict[str, object]], proxies: lis
                 if col not in df.columns:  # a CSV written before the shared pass existed
                     df[col] = math.nan
                 df.at[i, col] = rec[col]
-            errors = {**(json.loads(df.at[i, "errors"]) if isinstance(df.at[i, "errors"], str) and df.at[i, "errors"] else {}),
-                      **(json.loads(rec["errors"]) if rec["errors"] else {})}
+            old = json.loads(df.at[i, "errors"]) if isinstance(df.at[i, "errors"], str) and df.at[i, "errors"] else {}
+            # messages of an earlier attempt at these proxies are replaced by this attempt's
+            errors = {k: v for k, v in old.items() if k not in proxies} | (json.loads(rec["errors"]) if rec["errors"] else {})
             df.at[i, "errors"] = json.dumps(errors) if errors else ""
         tmp = path.with_suffix(".csv.tmp")
         df.reindex(columns=stored_columns()).to_csv(tmp, index=False, float_format="%.17g")
