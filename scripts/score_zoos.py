@@ -10,6 +10,10 @@ be stopped at any time and run again. Examples::
     nice -n 19 python scripts/score_zoos.py nb201 --shard 1/2 --full-every 4 &   # data-dependent proxies on 1/4
     python scripts/score_zoos.py torchvision --max-params 30e6
     python scripts/score_zoos.py pytorchcv
+    # later: add the data-dependent proxies to stored rows (one shared pass per architecture)
+    python scripts/score_zoos.py nb201 --fill-proxies                      # next cells of the seeded order
+    python scripts/score_zoos.py torchvision pytorchcv --fill-proxies --isolate   # a process per model
+    python scripts/score_zoos.py nb201 --minibatch-sensitivity 150         # other minibatches, same weights
 
 Each row records the cost (seconds) of every score; see reuseprior.zoo.scoring.
 """
