@@ -81,9 +81,9 @@ def score_minibatches(
             if arch in done:
                 continue
             rows = []
+            torch.manual_seed(init_seed(seed, arch))
+            model = zoo.build(arch)  # the proxies score a copy, so one build serves every minibatch
             for name, batch in batches.items():
-                torch.manual_seed(init_seed(seed, arch))
-                model = zoo.build(arch)
                 torch.manual_seed(seed)
                 values = data_dependent_scores(model, batch)
                 rows.append({"order": k, "arch": arch, "accuracy": float(cat.at[arch, "accuracy"]), "minibatch": name,

@@ -246,7 +246,6 @@ def _shared_pass(model: nn.Module, batch: ProxyBatch, names: list[str], seed: in
     memory and GraSP is asked for, the others are computed again without
     GraSP's double backward (its graph is by far the largest), and GraSP is
     recorded as NaN with the reason. Any other failure makes every proxy NaN."""
-    failure = None
     torch.manual_seed(seed)
     try:
         return data_dependent_scores(model, batch, names)
