@@ -547,12 +547,23 @@ def _other_multilinear(node, cout, ctx):
 
 
 # ---------------------------------------------------------------------------- pooling
-def _sum_pool_vjp(m, xshape, kernel, stride, padding, ceil_mode):
+def _sum_pool_vjp(m, xshape, kernel, stride, padding, ceil_mode, pool=F.avg_pool2d):
+    """Counts of a sum pooling: the vector-Jacobian product of ``pool`` (an
+    ``avg_pool*d`` with divisor 1, padding counted) at ``m``, in float64."""
     z = torch.zeros(xshape, dtype=torch.float64, requires_grad=True)
     with torch.enable_grad():
-        y = F.avg_pool2d(z, kernel, stride, padding, ceil_mode, True, 1)
-        (g,) = torch.autograd.grad(y, z, m)
-    return g
+        y = pool(z, kernel, stride, padding, ceil_mode, True, 1)
+        (g,) = torch.autograd.grad(y, z, m.to(torch.float64))
+    return g.to(m.dtype)
+
+
+def _avg_pool1d_as_2d(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    """``avg_pool1d`` with a ``divisor_override`` (which it lacks), as a 2-D pool of height 1."""
+    def one(v):
+        return v[0] if isinstance(v, (list, tuple)) else v
+
+    return F.avg_pool2d(x.unsqueeze(-2), (1, one(kernel)), (1, one(stride)), (0, one(padding)),
+                        ceil_mode, count_include_pad, divisor_override).squeeze(-2)
 
 
 def _pool_args(node) -> tuple[Any, Any, Any, Any, bool]:
@@ -667,22 +678,8 @@ def _pool_nd(node, cout, ctx):
         raise UnsupportedOpError(f"no counting rule for dilated {name} (node {node.name}); "
                                  "register one with reuseprior.counting.rules.register")
     xs = shape_of(x)
-
-    def one(v):
-        return v[0] if isinstance(v, (list, tuple)) else v
-
-    def f(m):
-        z = torch.zeros(xs, dtype=torch.float64, requires_grad=True)
-        with torch.enable_grad():
-            if nd == 3:
-                y = F.avg_pool3d(z, kernel, stride, padding, ceil_mode, True, 1)
-            else:  # as a 2-D pool of height 1 (avg_pool1d has no divisor_override)
-                y = F.avg_pool2d(z.unsqueeze(-2), (1, one(kernel)), (1, one(stride)), (0, one(padding)),
-                                 ceil_mode, True, 1).squeeze(-2)
-            (g,) = torch.autograd.grad(y, z, m.to(torch.float64))
-        return g.to(m.dtype)
-
-    yield x, c0.map(f)
+    pool = F.avg_pool3d if nd == 3 else _avg_pool1d_as_2d
+    yield x, c0.map(lambda m: _sum_pool_vjp(m, xs, kernel, stride, padding, ceil_mode, pool))
 
 
 # ---------------------------------------------------------------------------- attention

@@ -30,7 +30,7 @@ import torch
 from .. import paths
 from ..proxies import DATA_DEPENDENT, PROXIES, data_dependent_scores, make_batch
 from .correlation import bootstrap_rank_correlation
-from .scoring import SCORES_VERSION, _csv_lock, get_zoo, init_seed
+from .scoring import SCORES_VERSION, append_rows, get_zoo, init_seed
 
 __all__ = ["MINIBATCHES", "REFERENCE", "reference_matches_stored", "score_minibatches", "sensitivity_path", "sensitivity_table"]
 
@@ -89,10 +89,7 @@ def score_minibatches(
                 rows.append({"order": k, "arch": arch, "accuracy": float(cat.at[arch, "accuracy"]), "minibatch": name,
                              **{p: values[p] for p in _PROXIES}, "batch": batch.description,
                              "scored_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-            with _csv_lock(path):
-                new_file = not path.exists() or path.stat().st_size == 0
-                pd.DataFrame(rows).to_csv(path, mode="w" if new_file else "a", header=new_file, index=False,
-                                          float_format="%.17g")
+            append_rows(path, pd.DataFrame(rows))
     finally:
         torch.set_num_threads(threads)
     return path

@@ -67,10 +67,9 @@ def coverage() -> pd.DataFrame:
             note = ""
         stored = load_scores(name)
         with_proxies = int(stored[list(DATA_DEPENDENT)].notna().any(axis=1).sum()) if "snip" in stored.columns else 0
-        rows.append({"zoo": name, "scored": len(stored), "in zoo": total,
-                     "fraction": len(stored) / total if total == total and total else math.nan,
-                     "with data-dependent proxies": with_proxies,
-                     "fraction with proxies": with_proxies / total if total == total and total else math.nan,
+        share = (lambda k: k / total) if total == total and total else (lambda k: math.nan)
+        rows.append({"zoo": name, "scored": len(stored), "in zoo": total, "fraction": share(len(stored)),
+                     "with data-dependent proxies": with_proxies, "fraction with proxies": share(with_proxies),
                      "ground truth": zoo.description, "note": note})
     return pd.DataFrame(rows)
 

@@ -35,6 +35,7 @@ from ..proxies import DATA_DEPENDENT, PROXIES, ProxyBatch, data_dependent_scores
 
 __all__ = [
     "REUSE_SCORES",
+    "append_rows",
     "SCORES_VERSION",
     "ZOOS",
     "Zoo",
@@ -355,26 +356,34 @@ def score_zoo(
         rec = score_architecture(zoo, arch, seed=seed, reuse=reuse, batch=fixed_batch, row=row, proxies=names)
         rec["order"] = k
         rec["scored_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        frame = pd.DataFrame([rec]).reindex(columns=stored_columns())
-        with _csv_lock(path):
-            new_file = not path.exists() or path.stat().st_size == 0
-            if not new_file:
-                _match_stored_columns(path)
-            frame.to_csv(path, mode="w" if new_file else "a", header=new_file, index=False, float_format="%.17g")
+        append_rows(path, pd.DataFrame([rec]).reindex(columns=stored_columns()))
     return path
 
 
-def _match_stored_columns(path: Path) -> None:
-    """Rewrite a stored CSV whose header predates :func:`stored_columns` (new
-    columns empty) so that rows appended after it line up; call under the lock."""
+def append_rows(path: Path, frame: pd.DataFrame) -> None:
+    """Append ``frame`` to the CSV at ``path`` under the writers' lock (header
+    only for a new file). A file whose header differs from ``frame``'s columns
+    (written before a column was added) is first rewritten in ``frame``'s
+    column order, new columns empty, so that the appended rows line up."""
+    with _csv_lock(path):
+        if not path.exists() or path.stat().st_size == 0:
+            frame.to_csv(path, index=False, float_format="%.17g")
+            return
+        with open(path) as fh:
+            header = fh.readline().rstrip("\n").split(",")
+        if header != list(frame.columns):
+            _rewrite_csv(path, pd.read_csv(path).reindex(columns=frame.columns))
+        frame.to_csv(path, mode="a", header=False, index=False, float_format="%.17g")
+
+
+def _rewrite_csv(path: Path, df: pd.DataFrame) -> None:
+    """Replace the CSV at ``path`` by ``df`` atomically (a temporary file, then a
+    rename: readers see the old or the new file, never half of one); call under the lock."""
     import os
 
-    with open(path) as fh:
-        header = fh.readline().rstrip("\n").split(",")
-    if header != stored_columns():
-        tmp = path.with_suffix(".csv.tmp")
-        pd.read_csv(path).reindex(columns=stored_columns()).to_csv(tmp, index=False, float_format="%.17g")
-        os.replace(tmp, path)
+    tmp = path.with_suffix(".csv.tmp")
+    df.to_csv(tmp, index=False, float_format="%.17g")
+    os.replace(tmp, path)
 
 
 @contextmanager
@@ -483,8 +492,6 @@ def score_isolated(zoo: Zoo | str, arch: str, *, seed: int = 0, proxies: list[st
 
 def _write_filled(path: Path, filled: dict[str, dict[str, object]], proxies: list[str]) -> None:
     """Write the proxy columns of ``filled`` (arch -> record) into the stored CSV."""
-    import os
-
     if not filled:
         return
     with _csv_lock(path):
@@ -501,9 +508,7 @@ def _write_filled(path: Path, filled: dict[str, dict[str, object]], proxies: lis
             # messages of an earlier attempt at these proxies are replaced by this attempt's
             errors = {k: v for k, v in old.items() if k not in proxies} | (json.loads(rec["errors"]) if rec["errors"] else {})
             df.at[i, "errors"] = json.dumps(errors) if errors else ""
-        tmp = path.with_suffix(".csv.tmp")
-        df.reindex(columns=stored_columns()).to_csv(tmp, index=False, float_format="%.17g")
-        os.replace(tmp, path)
+        _rewrite_csv(path, df.reindex(columns=stored_columns()))
 
 
 @contextmanager
