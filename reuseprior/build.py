@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import paths
 
-__all__ = ["build_notebooks", "find_notebooks"]
+__all__ = ["build_notebooks", "check_parameters", "find_notebooks", "notebook_parameters"]
 
 
 def find_notebooks(patterns: list[str] | None = None) -> list[Path]:
@@ -42,13 +42,39 @@ def _literal(text: str):
         return text
 
 
+def notebook_parameters(notebook: Path) -> set[str]:
+    """Names assigned in the notebook's cell tagged ``parameters``."""
+    import papermill
+
+    return set(papermill.inspect_notebook(str(notebook)))
+
+
+def check_parameters(notebooks: list[Path], parameters: dict) -> dict[str, set[str]]:
+    """Which of ``parameters`` each notebook declares. A parameter that no
+    selected notebook declares is a typo, not something to pass silently:
+    raises ``SystemExit`` naming it and the parameters that exist."""
+    declared = {nb.stem: notebook_parameters(nb) for nb in notebooks}
+    known = set().union(*declared.values()) if declared else set()
+    unknown = sorted(set(parameters) - known)
+    if unknown:
+        raise SystemExit(f"unknown notebook parameter(s) {unknown}: none of {sorted(declared)} declares them; "
+                         f"the parameters cells declare {sorted(known)}")
+    return declared
+
+
 def build_notebooks(
     notebooks: list[Path], profile: str = "quick", parameters: dict | None = None, output_dir: Path | None = None
 ) -> dict[str, float | Exception]:
-    """Execute ``notebooks`` with papermill; returns seconds or the error per notebook."""
+    """Execute ``notebooks`` with papermill; returns seconds or the error per notebook.
+
+    Each notebook gets the ``parameters`` its parameters cell declares (a
+    chapter-specific one such as ``data_dir`` goes only to the chapters that
+    take it); one that no notebook declares stops the build before it starts."""
     import papermill
     from tqdm.auto import tqdm
 
+    parameters = {"profile": profile, **(parameters or {})}
+    declared = check_parameters(notebooks, parameters)
     # Kernels inherit the environment: make this checkout's package importable
     # even when it is not pip-installed (kernels run with cwd=notebooks/).
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(paths.ROOT), os.environ.get("PYTHONPATH")]))
@@ -61,7 +87,7 @@ def build_notebooks(
             papermill.execute_notebook(
                 str(nb),
                 str(out_dir / nb.name),
-                parameters={"profile": profile, **(parameters or {})},
+                parameters={k: v for k, v in parameters.items() if k in declared[nb.stem]},
                 cwd=str(paths.NOTEBOOKS_DIR),
                 kernel_name="python3",
                 progress_bar=False,

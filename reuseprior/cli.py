@@ -63,8 +63,20 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors whose message already says what is wrong and what to do."""
     from .counting.capture import CaptureError
     from .counting.rules import UnsupportedOpError
-    from .data import DatasetNotFoundError
+    from .data import DatasetDownloadError, DatasetNotFoundError
     from .notebook import NotebookParameterError
     from .training import CheckpointMismatchError
 
-    return (DatasetNotFoundError, NotebookParameterError, UnsupportedOpError, CaptureError, CheckpointMismatchError)
+    return (DatasetNotFoundError, DatasetDownloadError, NotebookParameterError, UnsupportedOpError, CaptureError,
+            CheckpointMismatchError)
+
+
+def positive_int(text: str) -> int:
+    """``type=`` of a flag that takes an integer >= 1 (argparse prints the message)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value

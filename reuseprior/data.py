@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, Subset, TensorDataset
 
 __all__ = [
+    "DatasetDownloadError",
     "DatasetNotFoundError",
     "DatasetSplits",
     "download_command",
@@ -42,6 +43,10 @@ _TORCHVISION_CLASSES = {"mnist": ("MNIST", 10, (1, 28, 28)), "cifar10": ("CIFAR1
 
 class DatasetNotFoundError(FileNotFoundError):
     """A dataset is not on disk and downloading was not requested."""
+
+
+class DatasetDownloadError(RuntimeError):
+    """Downloading a dataset was requested and failed (no network, server down)."""
 
 
 @dataclass(frozen=True)
@@ -161,7 +166,13 @@ def load_torchvision_splits(
         train_aug = cls(root, train=True, transform=train_transform, download=download)
         train_plain = cls(root, train=True, transform=eval_transform, download=False)
         test = cls(root, train=False, transform=eval_transform, download=download)
-    except RuntimeError as err:
+    except (RuntimeError, OSError) as err:
+        if download:
+            reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+            raise DatasetDownloadError(
+                f"could not download {cls_name} into {root} ({reason}). Without network access here, run "
+                f"`{download_command(key, root)}` on a connected machine and copy {root} over, then run without download."
+            ) from err
         if "not found" in str(err).lower() or "download=True" in str(err):
             raise DatasetNotFoundError(
                 f"{cls_name} is not under {root}. Fetch it with `{download_command(key, root)}` "

@@ -172,7 +172,11 @@ def table_configs(name: str, max_depth: int | None = None) -> list[DepthWidthCon
     deeper than ``max_depth`` left out."""
     if name not in TABLES:
         raise KeyError(f"unknown table {name!r}; known: {sorted(TABLES)}")
-    return [c for c in TABLES[name] if max_depth is None or c.depth <= max_depth]
+    configs = [c for c in TABLES[name] if max_depth is None or c.depth <= max_depth]
+    if not configs:
+        shallowest = min(c.depth for c in TABLES[name])
+        raise ValueError(f"max_depth={max_depth!r} leaves no row of {name}: its shallowest row has depth {shallowest}")
+    return configs
 
 
 def analyze_config(config: DepthWidthConfig, *, counted_inputs: int | None = None) -> dict:
@@ -373,9 +377,11 @@ def table_with_stored_rows(name: str, *, max_depth: int | None, progress: bool =
 
 def add_arguments(parser) -> None:
     """CLI (``python -m reuseprior depth-width``): analyse thesis Tables 5.1-5.4."""
+    from .cli import positive_int
+
     parser.add_argument("--table", choices=sorted(TABLES), action="append",
                         help="table to compute (repeatable; default: all four)")
-    parser.add_argument("--max-depth", type=int, default=None, help="skip rows deeper than this (default: none)")
+    parser.add_argument("--max-depth", type=positive_int, default=None, help="skip rows deeper than this (default: none)")
     parser.add_argument("--store", action="store_true",
                         help=f"rewrite the stored full run {STORED_RUN.relative_to(paths.ROOT)} "
                         "(needs all tables, no --max-depth)")
@@ -387,6 +393,11 @@ def run(args) -> int:
     names = args.table or sorted(TABLES)
     if args.store and (args.max_depth is not None or len(names) != len(TABLES)):
         raise SystemExit("--store needs every table and no --max-depth (it replaces the stored full run)")
+    try:  # before computing anything: every asked-for table must keep a row
+        for name in names:
+            table_configs(name, args.max_depth)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}; raise --max-depth or leave out --table {name}") from None
     tables = {}
     for name in names:
         tables[name] = run_table(name, max_depth=args.max_depth)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+import pytest
+
 from reuseprior.counting import cli_analyze
 
 
@@ -31,3 +33,11 @@ def test_cli_table_and_errors(capsys):
     assert "unknown model" in capsys.readouterr().err
     assert cli_analyze.run(_parse(["squeezenet1_1", "--input", "5,32,32"])) == 1
     assert "does not accept an input of shape" in capsys.readouterr().err
+
+
+def test_input_shape_parsing_rejects_malformed_sizes():
+    assert cli_analyze._shape("3,224,224") == (3, 224, 224)
+    assert cli_analyze._shape("3x32x32") == (3, 32, 32)
+    for bad in ["3,x,32", "3,,32", "3,32,", "", "3,0,32", "3,-1,32", "three"]:
+        with pytest.raises(argparse.ArgumentTypeError, match="--input"):
+            cli_analyze._shape(bad)

@@ -204,14 +204,17 @@ def test_report_api():
     assert isinstance(rep, Report) and set(rep.to_frame().columns) >= {"numel", "with_context"}
 
 
-def test_unknown_op_is_named():
+@pytest.mark.parametrize("to_real", [lambda z: z.real, torch.abs], ids=["real", "abs"])
+def test_unknown_op_is_named(to_real):
+    """Also when a pointwise op turns the complex result back into real
+    numbers (abs): complex tensors computed from weights are not dropped."""
     class Weird(nn.Module):
         def __init__(self):
             super().__init__()
             self.lin = nn.Linear(4, 4)
 
         def forward(self, x):
-            return torch.fft.fft(self.lin(x)).real
+            return to_real(torch.fft.fft(self.lin(x)))
 
     with pytest.raises(UnsupportedOpError, match=r"aten\._fft|aten\.fft|view_as_real|lin\.weight"):
         analyze(Weird(), torch.randn(1, 4))

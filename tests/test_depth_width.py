@@ -215,3 +215,12 @@ def test_profiles_are_consistent():
 def test_unknown_table_is_a_clear_error():
     with pytest.raises(KeyError, match="known"):
         dw.table_configs("table_9_9")
+
+
+def test_max_depth_that_leaves_no_row_is_a_clear_error():
+    with pytest.raises(ValueError, match="shallowest row has depth 36"):
+        dw.table_configs("table_5_2", max_depth=1)
+    with pytest.raises(SystemExit, match="raise --max-depth"):
+        dw.main(["--table", "table_5_2", "--max-depth", "1"])
+    with pytest.raises(SystemExit):  # argparse: not a positive integer
+        dw.main(["--max-depth", "-3"])

@@ -97,6 +97,27 @@ def test_missing_torchvision_dataset_names_the_download_command(tmp_path):
         load_torchvision_splits("cifar10", tmp_path)
 
 
+
+def test_failed_download_is_a_clear_error_not_a_traceback(tmp_path, monkeypatch, capsys):
+    """No network: the download error names the dataset, the folder, the reason and the way around it."""
+    import urllib.error
+
+    import torchvision
+
+    from reuseprior.cli import main
+    from reuseprior.data import DatasetDownloadError, load_torchvision_splits
+
+    def offline(*args, download=False, **kwargs):
+        raise urllib.error.URLError("Name or service not known") if download else RuntimeError("Dataset not found.")
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", offline)
+    with pytest.raises(DatasetDownloadError, match=r"could not download CIFAR10 into .*Name or service not known.*"
+                                                   r"on a connected machine"):
+        load_torchvision_splits("cifar10", tmp_path, download=True)
+    assert main(["data", "download", "cifar10", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "python -m reuseprior data download cifar10" in err and "Traceback" not in err
+
 def test_build_model_resolves_torchvision_and_factories_and_rejects_unknown():
     assert build_model("resnet18").fc.out_features == 1000
     assert isinstance(build_model("torch.nn:Identity"), torch.nn.Identity)
@@ -144,3 +165,14 @@ def test_cli_interrupted_command_says_how_to_resume(monkeypatch, capsys):
     assert main(["score-zoos", "nb201", "--fill-proxies"]) == 130
     err = capsys.readouterr().err
     assert "interrupted" in err and "same command to resume" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("flags", [["--limit", "-1"], ["--limit", "x"], ["--full-every", "0"], ["--shard", "2/2"],
+                                   ["--shard", "a/b"], ["--minibatch-sensitivity", "0"]])
+def test_score_zoos_rejects_bad_flag_values_before_doing_anything(flags, capsys):
+    from reuseprior.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["score-zoos", "nb201", *flags])
+    assert exit_info.value.code == 2
+    assert f"argument {flags[0]}" in capsys.readouterr().err

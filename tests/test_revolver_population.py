@@ -143,6 +143,24 @@ def test_cli_accepts_the_appendix_c2_flags(splits, tmp_path):
     assert cli.run(args) == 0
 
 
+
+@pytest.mark.parametrize("flags, message", [
+    ("--population_size 0", "population_size must be an integer >= 1, got 0"),
+    ("--population_size 2 --sample_size 3", "sample_size=3 exceeds population_size=2"),
+    ("--lr -1", "lr and min_lr must be > 0"),
+    ("--dataset imagenet", "dataset 'imagenet' is not supported"),
+    ("--dataset mnist", "needs data_dir"),
+])
+def test_cli_rejects_bad_flags_with_a_message(flags, message, tmp_path, capsys):
+    from reuseprior.revolver import cli
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(f"{flags} --device cpu --output_dir {tmp_path / 'run'}".split())
+    assert cli.run(args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # nothing written for a run that never started
+
 def test_thesis_reference_rows_for_each_mode():
     ref = analysis.thesis_table_3_2_reference("digits")
     assert list(ref["Mode"]) == list(analysis.MODE_LABELS.values())

@@ -358,12 +358,21 @@ class _Fragile(torch.nn.Module):
         return self.head(h.mean(dim=(2, 3)))
 
 
+class _Sleeper(torch.nn.Module):
+    def forward(self, x):
+        import time
+
+        time.sleep(600)
+
+
 def _fragile_catalogue():
-    return pd.DataFrame({"arch": ["fragile", "dies"], "accuracy": [50.0, 60.0]})
+    return pd.DataFrame({"arch": ["fragile", "dies", "sleeps", "broken"], "accuracy": [50.0, 60.0, 70.0, 80.0]})
 
 
 def _fragile_build(arch):
-    return _Fragile(always=arch == "dies")
+    if arch == "broken":
+        raise ValueError("cannot build 'broken'")
+    return _Sleeper() if arch == "sleeps" else _Fragile(always=arch == "dies")
 
 
 def _fragile_order(cat, seed):
@@ -383,3 +392,26 @@ def test_isolated_scoring_survives_a_killed_child_and_drops_only_grasp_first():
     assert all(rec[p] == alone[p] for p in names) and np.isfinite(rec["naswot"])
     dead = score_isolated(zoo, "dies", proxies=sorted(DATA_DEPENDENT))
     assert all(np.isnan(dead[p]) for p in DATA_DEPENDENT) and set(json.loads(dead["errors"])) == DATA_DEPENDENT
+
+
+def test_isolated_scoring_raises_child_errors_and_kills_the_child_on_interrupt():
+    import multiprocessing
+    import os
+    import signal
+    import threading
+
+    from reuseprior.zoo.scoring import Zoo, score_isolated
+
+    zoo = Zoo("fragile", "test zoo", _fragile_catalogue, _fragile_build, batch_size=4, image_size=8, num_classes=10,
+              order=_fragile_order)
+    with pytest.raises(RuntimeError, match="scoring broken failed in the child process: ValueError: cannot build"):
+        score_isolated(zoo, "broken", proxies=["naswot"])
+    # Ctrl-C while the child is busy (here: for 600 s) stops it instead of waiting for it
+    timer = threading.Timer(5.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            score_isolated(zoo, "sleeps", proxies=["naswot"])
+    finally:
+        timer.cancel()
+    assert multiprocessing.active_children() == []

@@ -20,11 +20,12 @@ __all__ = ["add_arguments", "run"]
 
 
 def _shape(text: str) -> tuple[int, ...]:
+    """``3,224,224`` or ``3x224x224`` -> ``(3, 224, 224)``; every part must be a positive integer."""
     try:
-        dims = tuple(int(t) for t in text.replace("x", ",").split(",") if t.strip())
+        dims = tuple(int(t) for t in text.replace("x", ",").split(","))
     except ValueError as err:
         raise argparse.ArgumentTypeError(f"--input must look like 3,224,224, got {text!r}") from err
-    if not dims or any(d <= 0 for d in dims):
+    if any(d <= 0 for d in dims):
         raise argparse.ArgumentTypeError(f"--input must be positive sizes like 3,224,224, got {text!r}")
     return dims
 
@@ -41,21 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--csv", type=Path, default=None, help="append a row to this CSV file")
 
 
-def _build(spec: str):
-    try:
-        from reuseprior.models.registry import build_model
-    except ImportError:  # pragma: no cover - registry is provided by the lead
-        import torchvision
-
-        return torchvision.models.get_model(spec, weights=None)
-    return build_model(spec)
-
-
 def run(args: argparse.Namespace) -> int:
     from reuseprior.counting import analyze
+    from reuseprior.models.registry import build_model
 
     try:
-        model = _build(args.model)
+        model = build_model(args.model)
     except (ValueError, TypeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -108,7 +108,8 @@ def _tensor_nodes(args) -> list[fx.Node]:
     for a in torch.utils._pytree.tree_leaves(args):
         if isinstance(a, fx.Node):
             v = val(a)
-            if isinstance(v, torch.Tensor) and v.is_floating_point():
+            # complex values computed from weights (FFTs) carry contexts too: never dropped silently
+            if isinstance(v, torch.Tensor) and (v.is_floating_point() or v.is_complex()):
                 out.append(a)
     return out
 
@@ -229,7 +230,8 @@ def _structural_call(node, ctx, operands, fill):
     def sub(a):
         if isinstance(a, fx.Node):
             v = val(a)
-            if isinstance(v, torch.Tensor) and v.is_floating_point():
+            # complex values computed from weights (FFTs) carry contexts too: never dropped silently
+            if isinstance(v, torch.Tensor) and (v.is_floating_point() or v.is_complex()):
                 if a not in leaves:
                     leaves[a] = fill(v.shape, dtype=torch.float64, requires_grad=a in operands)
                 return leaves[a]

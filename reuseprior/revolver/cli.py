@@ -13,8 +13,8 @@ from its checkpoint exactly where it stopped.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
-
 
 from .analysis import table_3_2
 from .population import PROFILES, Population, config_from_settings, dataset_splits
@@ -64,8 +64,13 @@ def run(args: argparse.Namespace) -> int:
     set_seed(args.seed)
     device = resolve_device(args.device)
     image_size = settings.get("image_size", 8) if settings["dataset"].lower() == "digits" else None
-    splits = dataset_splits(settings["dataset"], settings.get("data_dir"), settings.get("download", False),
-                            args.seed, image_size or 8)
+    try:
+        splits = dataset_splits(settings["dataset"], settings.get("data_dir"), settings.get("download", False),
+                                args.seed, image_size or 8)
+        config = config_from_settings(settings, args.search_mode, args.seed, splits.input_shape, splits.num_classes)
+    except (ValueError, FileNotFoundError) as err:  # bad flag value or missing dataset: say which, no traceback
+        print(f"reuseprior revolver: {err}", file=sys.stderr)
+        return 2
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "checkpoint.pt"
@@ -74,7 +79,6 @@ def run(args: argparse.Namespace) -> int:
         pop = Population.load(ckpt, splits, device, workers)
         print(f"resumed {ckpt} at generation {pop.generation}")
     else:
-        config = config_from_settings(settings, args.search_mode, args.seed, splits.input_shape, splits.num_classes)
         pop = Population(config, splits, device, workers)
     print(splits.description)
     pop.run(checkpoint=ckpt, checkpoint_every=args.checkpoint_every, progress=True)

@@ -88,6 +88,14 @@ class PopulationConfig:
     def __post_init__(self) -> None:
         if self.search_mode not in SEARCH_MODES:
             raise ValueError(f"search_mode={self.search_mode!r}; choose from {SEARCH_MODES}")
+        for name in ("population_size", "sample_size", "epochs", "warmup_x", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if isinstance(self.warmup_epoch, bool) or not isinstance(self.warmup_epoch, int) or self.warmup_epoch < 0:
+            raise ValueError(f"warmup_epoch must be an integer >= 0, got {self.warmup_epoch!r}")
+        if not (self.lr > 0 and self.min_lr > 0):
+            raise ValueError(f"lr and min_lr must be > 0, got lr={self.lr!r}, min_lr={self.min_lr!r}")
         if self.sample_size > self.population_size:
             raise ValueError(f"sample_size={self.sample_size} exceeds population_size={self.population_size}")
         if isinstance(self.space, dict):

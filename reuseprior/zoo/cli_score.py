@@ -8,16 +8,28 @@ from pathlib import Path
 
 import torch
 
+from ..cli import positive_int
 from .scoring import ZOOS, fill_proxies, score_zoo
+
+
+def _shard(text: str) -> tuple[int, int]:
+    i, _, n = text.partition("/")
+    try:
+        shard = (int(i), int(n or 1))
+    except ValueError:
+        shard = (-1, 0)
+    if not 0 <= shard[0] < shard[1]:
+        raise argparse.ArgumentTypeError(f"must be I/N with 0 <= I < N, got {text!r}")
+    return shard
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("zoos", nargs="+", choices=sorted(ZOOS), help="zoos to score")
-    parser.add_argument("--limit", type=int, default=None, help="score only the first N architectures of the zoo's order")
+    parser.add_argument("--limit", type=positive_int, default=None, help="score only the first N architectures of the zoo's order")
     parser.add_argument("--seed", type=int, default=0, help="seed of the order, the initialisations and the minibatch")
     parser.add_argument("--max-params", type=float, default=None, help="ImageNet zoos: skip models with more published parameters")
-    parser.add_argument("--full-every", type=int, default=1, help="data-dependent proxies only for every M-th architecture")
-    parser.add_argument("--shard", default="0/1", help="I/N: score every N-th architecture starting at I (parallel workers)")
+    parser.add_argument("--full-every", type=positive_int, default=1, help="data-dependent proxies only for every M-th architecture")
+    parser.add_argument("--shard", type=_shard, default=(0, 1), help="I/N: score every N-th architecture starting at I (parallel workers)")
     parser.add_argument("--no-reuse", action="store_true", help="skip the reusability-prior quantities (analyze)")
     parser.add_argument("--data-dir", type=Path, default=None, help="where the CSVs go (default: data/)")
     parser.add_argument("--fill-proxies", action="store_true",
@@ -26,16 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--isolate", action="store_true",
                         help="with --fill-proxies: score each architecture in its own process, so that a model the "
                         "system kills for lack of memory is recorded (GraSP dropped, then every proxy) and the fill goes on")
-    parser.add_argument("--minibatch-sensitivity", type=int, default=None, metavar="N",
+    parser.add_argument("--minibatch-sensitivity", type=positive_int, default=None, metavar="N",
                         help="instead, rescore the data-dependent proxies of the first N architectures on other "
                         "minibatches (another photo seed, noise): data/zoo_batch_sensitivity_v1_<zoo>.csv")
 
 
 def run(args: argparse.Namespace) -> int:
-    i, _, n = args.shard.partition("/")
-    shard = (int(i), int(n or 1))
-    if not 0 <= shard[0] < shard[1]:
-        raise SystemExit(f"--shard must be I/N with 0 <= I < N, got {args.shard}")
     torch.set_num_threads(1)
     for zoo in args.zoos:
         if args.minibatch_sensitivity is not None:
@@ -46,10 +54,10 @@ def run(args: argparse.Namespace) -> int:
             continue
         if args.fill_proxies:
             filled = fill_proxies(zoo, every=args.full_every, limit=args.limit, seed=args.seed, data_dir=args.data_dir,
-                                  shard=shard, isolate=args.isolate)
+                                  shard=args.shard, isolate=args.isolate)
             print(f"{zoo}: filled the data-dependent proxies of {filled} stored rows")
             continue
         path = score_zoo(zoo, limit=args.limit, seed=args.seed, data_dir=args.data_dir, reuse=not args.no_reuse,
-                         max_params=args.max_params, shard=shard, full_every=args.full_every)
+                         max_params=args.max_params, shard=args.shard, full_every=args.full_every)
         print(f"{zoo}: {path}")
     return 0

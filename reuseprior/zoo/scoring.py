@@ -464,30 +464,54 @@ def score_isolated(zoo: Zoo | str, arch: str, *, seed: int = 0, proxies: list[st
     memory; if that dies too, every proxy is NaN. The reason goes to ``errors``
     like any other failure. The child computes exactly what the parent would
     (same seeds, one thread). ``zoo`` is a name of :data:`ZOOS` or a
-    :class:`Zoo` whose functions the child can import."""
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-    from multiprocessing import get_context
-
-    def run(names: list[str]) -> dict[str, object] | None:
-        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-            try:
-                return pool.submit(score_architecture, zoo, arch, seed=seed, reuse=False, proxies=names).result()
-            except BrokenProcessPool:
-                return None
-
-    rec = run(proxies)
+    :class:`Zoo` whose functions the child can import. Ctrl-C or SIGTERM kills
+    the child at once (its model is scored again by the next fill)."""
+    rec = _score_in_child(zoo, arch, seed, proxies)
     if rec is not None:
         return rec
     killed = "the scoring process was killed (out of memory?)"
     rest = [p for p in proxies if p != "grasp"]
-    rec = run(rest) if "grasp" in proxies and rest else None
+    rec = _score_in_child(zoo, arch, seed, rest) if "grasp" in proxies and rest else None
     if rec is None:
         return {"arch": arch, **{p: math.nan for p in proxies}, "data_dependent_seconds": math.nan,
                 "data_dependent_cpu_seconds": math.nan, "errors": json.dumps({p: killed for p in proxies})}
     errors = json.loads(rec["errors"]) if rec["errors"] else {}
     errors["grasp"] = f"{killed}; the other proxies computed without GraSP's double backward"
     return {**rec, "grasp": math.nan, "errors": json.dumps(errors)}
+
+
+def _score_in_child(zoo: Zoo | str, arch: str, seed: int, names: list[str]) -> dict[str, object] | None:
+    """:func:`score_architecture` (proxies ``names`` only) in a spawned child
+    process; ``None`` if the child died without answering (killed). An
+    exception in the child is raised here as ``RuntimeError``."""
+    from multiprocessing import get_context
+
+    ctx = get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_child_score, args=(send, zoo, arch, seed, names), daemon=True)
+    child.start()
+    send.close()  # the child holds the only write end: its death ends recv() with EOFError
+    try:
+        ok, answer = receive.recv()
+    except EOFError:
+        return None
+    finally:  # also on KeyboardInterrupt: never wait for a model that may take minutes
+        if child.is_alive():
+            child.kill()
+        child.join()
+        receive.close()
+    if not ok:
+        raise RuntimeError(f"scoring {arch} failed in the child process: {answer}")
+    return answer
+
+
+def _child_score(send, zoo: Zoo | str, arch: str, seed: int, names: list[str]) -> None:
+    try:
+        send.send((True, score_architecture(zoo, arch, seed=seed, reuse=False, proxies=names)))
+    except Exception as exc:  # noqa: BLE001 - sent to the parent, which raises it
+        send.send((False, f"{type(exc).__name__}: {exc}"))
+    finally:
+        send.close()
 
 
 def _write_filled(path: Path, filled: dict[str, dict[str, object]], proxies: list[str]) -> None:
