@@ -241,15 +241,39 @@ def grad_norm(model: nn.Module, batch: ProxyBatch) -> float:
     return float(sum(m.weight.grad.norm() for m in _weighted_layers(clone) if m.weight.grad is not None))
 
 
+class _CompositeHardsigmoid(nn.Module):
+    """``relu6(x + 3) / 6``: hardsigmoid from ops that can be differentiated twice."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.relu6(x + 3.0) / 6.0
+
+
+def _lacks_double_backward(message: str) -> bool:
+    """An autograd error of an op whose backward cannot itself be differentiated."""
+    return "derivative for aten::" in message and "is not implemented" in message
+
+
 def grasp(model: nn.Module, batch: ProxyBatch) -> float:
-    """GraSP: ``sum(-theta * (H g))`` over conv/linear weights (one Hessian-vector product)."""
+    """GraSP: ``sum(-theta * (H g))`` over conv/linear weights (one Hessian-vector product).
+
+    The Hessian-vector product differentiates the backward pass, which some
+    fused kernels do not support; GraSP therefore sees attention in its
+    composite (math) form and ``nn.Hardsigmoid`` as ``relu6(x + 3) / 6``: the
+    same functions, built from twice-differentiable ops."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
     clone = _clone_for_grad(model)
+    for parent in list(clone.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, nn.Hardsigmoid):
+                setattr(parent, name, _CompositeHardsigmoid())
     weights = [m.weight for m in _weighted_layers(clone)]
-    grads = torch.autograd.grad(_loss(clone, batch), weights, allow_unused=True)
-    g = [torch.zeros_like(w) if gi is None else gi.detach() for w, gi in zip(weights, grads)]
-    grads2 = torch.autograd.grad(_loss(clone, batch), weights, create_graph=True, allow_unused=True)
-    z = sum((gi * gj).sum() for gi, gj in zip(g, grads2) if gj is not None)
-    hg = torch.autograd.grad(z, weights, allow_unused=True)
+    with sdpa_kernel([SDPBackend.MATH]):
+        grads = torch.autograd.grad(_loss(clone, batch), weights, allow_unused=True)
+        g = [torch.zeros_like(w) if gi is None else gi.detach() for w, gi in zip(weights, grads)]
+        grads2 = torch.autograd.grad(_loss(clone, batch), weights, create_graph=True, allow_unused=True)
+        z = sum((gi * gj).sum() for gi, gj in zip(g, grads2) if gj is not None)
+        hg = torch.autograd.grad(z, weights, allow_unused=True)
     return float(sum((-w.detach() * h).sum() for w, h in zip(weights, hg) if h is not None))
 
 
@@ -382,6 +406,9 @@ def data_dependent_scores(
     forwards draw different masks, here ``g`` and ``H g`` share the one network
     the other proxies see. ``names`` selects a subset; a proxy that fails is
     returned as NaN under its name and its message under ``<name>_error``.
+    When GraSP fails because an op of the model has no double backward (fused
+    attention, hardsigmoid), it alone is computed again by :func:`grasp`,
+    which replaces them by twice-differentiable equivalents.
     """
     wanted = [p for p in PROXIES if p in DATA_DEPENDENT] if names is None else list(names)
     unknown = set(wanted) - DATA_DEPENDENT
@@ -440,6 +467,11 @@ def data_dependent_scores(
                 return float(sum((-w.detach() * h).sum() for w, h in zip(weights, hg) if h is not None))
 
             record("grasp", grasp_value)
+            if _lacks_double_backward(out.get("grasp_error", "")):
+                # a fused kernel without double backward (flash attention, hardsigmoid): GraSP alone
+                # again with twice-differentiable ops; the other proxies keep the shared forward's values
+                del out["grasp_error"]
+                record("grasp", lambda: grasp(model, batch))
     return {name: out[name] for name in wanted} | {key: v for key, v in out.items() if key.endswith("_error")}
 
 

@@ -225,6 +225,23 @@ def test_wrong_input_shape_is_reported():
         analyze(nn.Sequential(nn.Linear(4, 2)), torch.randn(1, 5))
 
 
+def test_input_without_batch_dimension_is_reported_not_miscounted():
+    """torch accepts unbatched inputs for Linear/Conv; NI and NO would then be
+    divided by a feature size taken for the batch size."""
+    with pytest.raises(ValueError, match=r"first dimension is not the batch size 4.*unsqueeze\(0\)"):
+        analyze(nn.Linear(4, 2), torch.zeros(4))
+    with pytest.raises(ValueError, match="not the batch size 3"):
+        analyze(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), torch.zeros(3, 8, 8))
+    assert analyze(nn.Linear(4, 2), torch.zeros(1, 4)).NI == 4
+
+
+def test_wrong_argument_types_are_reported_with_the_fix():
+    with pytest.raises(TypeError, match=r"build_model\('resnet18'\)"):
+        analyze("resnet18", torch.zeros(1, 3, 32, 32))
+    with pytest.raises(TypeError, match="wrapper module"):
+        analyze(nn.Linear(4, 2), (torch.zeros(1, 4), torch.zeros(1, 3)))
+
+
 def test_uncapturable_model_is_reported():
     class DataDependent(nn.Module):
         def __init__(self):
@@ -285,3 +302,31 @@ def test_prelu_slope_gets_the_counts_it_scales_and_the_input_passes_through():
     assert torch.allclose(a["1.weight"], torch.full((2,), math.log2(H * W), dtype=a["1.weight"].dtype))
     single = nn.Sequential(nn.Conv2d(1, 2, 1, bias=False), nn.PReLU(), nn.Flatten(), nn.Linear(2 * H * W, 1, bias=False))
     assert count_contexts(single, x)["1.weight"].item() == pytest.approx(math.log2(2 * H * W))
+
+
+def test_readme_example_registers_a_rule_from_user_code(monkeypatch):
+    """The README's 'Analysing your own model' block, run as written: a user
+    rule for cumsum gives weight row i of a dense layer 4 - i contexts."""
+    import re
+
+    from reuseprior import paths
+    from reuseprior.counting import rules
+
+    class Cumulative(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 4, bias=False)
+
+        def forward(self, x):
+            return torch.cumsum(self.lin(x), dim=1)
+
+    with pytest.raises(UnsupportedOpError, match=r"aten\.cumsum.*lin\.weight.*reuseprior\.counting\.register"):
+        count_contexts(Cumulative(), torch.zeros(1, 3))
+    readme = (paths.ROOT / "README.md").read_text()
+    section = readme.split("### Analysing your own model", 1)[1]
+    block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    monkeypatch.setattr(rules, "RULES", dict(rules.RULES))  # the registration does not outlive the test
+    exec(compile(block, "README.md", "exec"), {})
+    counts = count_contexts(Cumulative(), torch.zeros(1, 3))["lin.weight"]
+    expected = torch.tensor([4.0, 3.0, 2.0, 1.0], dtype=torch.float64).log2()[:, None].expand(4, 3)
+    assert torch.equal(counts, expected)

@@ -196,3 +196,34 @@ def test_shared_pass_names_a_proxy_that_fails_without_losing_the_others(batch):
     assert math.isnan(out["grasp"]) and "grasp_error" in out  # no weights to differentiate
     assert math.isnan(out["jacob_cov"])  # zero Jacobian: undefined correlation
     assert out["naswot"] == proxies.naswot(model, batch)  # unaffected by the failures beside it
+
+
+@pytest.mark.parametrize("fused", ["attention", "hardsigmoid"])
+def test_grasp_through_ops_without_double_backward(fused, batch):
+    """The fused CPU attention kernel and hardsigmoid have no double backward
+    (the error torchvision's ViTs and MobileNetV3 gave); GraSP is computed with
+    twice-differentiable equivalents, the other proxies from the shared forward."""
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Conv2d(3, 8, 4, stride=4)
+            self.attention = nn.MultiheadAttention(8, 2, batch_first=True)
+            self.gate = nn.Hardsigmoid()
+            self.head = nn.Linear(8, 10)
+
+        def forward(self, x):
+            tokens = self.embed(x).flatten(2).transpose(1, 2)
+            if fused == "attention":
+                tokens, _ = self.attention(tokens, tokens, tokens, need_weights=False)
+            else:
+                tokens = tokens * self.gate(tokens)
+            return self.head(tokens.mean(dim=1))
+
+    torch.manual_seed(0)
+    model = Net()
+    shared = proxies.data_dependent_scores(model, batch)
+    assert "grasp_error" not in shared and math.isfinite(shared["grasp"]) and shared["grasp"] != 0
+    assert shared["grasp"] == pytest.approx(proxies.grasp(model, batch), rel=1e-9)
+    assert shared["snip"] == pytest.approx(proxies.snip(model, batch), rel=1e-9)
+    assert isinstance(model.gate, nn.Hardsigmoid)  # the model itself is left as it was

@@ -93,9 +93,14 @@ def capture(model: nn.Module, example_input: torch.Tensor, *, method: str = "aut
     CaptureError
         if the model cannot be traced (data-dependent Python control flow, ...).
     """
+    if not isinstance(model, nn.Module):
+        hint = f"; for a model by name use reuseprior.models.build_model({model!r})" if isinstance(model, str) else ""
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}{hint}")
     if not isinstance(example_input, torch.Tensor):
+        hint = ("; a model with several inputs can be analysed through a wrapper module whose forward takes one "
+                "tensor and splits it") if isinstance(example_input, (tuple, list, dict)) else ""
         raise TypeError(
-            f"example_input must be a torch.Tensor with a batch dimension of 1, got {type(example_input)!r}"
+            f"example_input must be a torch.Tensor with a batch dimension of 1, got {type(example_input).__name__}{hint}"
         )
     if method not in ("auto", "meta", "make_fx"):
         raise ValueError(f"method must be 'auto', 'meta' or 'make_fx', got {method!r}")

@@ -159,6 +159,12 @@ def run_sweep(model: nn.Module | CapturedGraph, example_input: torch.Tensor | No
     for o in graph.output_nodes:
         v = o.meta.get("val")
         if isinstance(v, torch.Tensor) and v.is_floating_point():
+            if graph.example_input.dim() > 0 and (v.dim() == 0 or v.shape[0] != batch):
+                raise ValueError(
+                    f"output {o.name} of {type(graph.model).__name__} has shape {tuple(v.shape)}, whose first "
+                    f"dimension is not the batch size {batch} of the example input {tuple(graph.example_input.shape)}: "
+                    "give the example input a leading batch dimension of 1 (x.unsqueeze(0)), and return "
+                    "outputs that keep it (NI and NO are counted per example)")
             counts[o] = _add(counts.get(o), Scaled.ones(tuple(v.shape)))
             num_outputs += v.numel() // max(batch, 1)
     uses: list[ParamUse] = []
@@ -186,9 +192,9 @@ def run_sweep(model: nn.Module | CapturedGraph, example_input: torch.Tensor | No
                 continue
             raise UnsupportedOpError(
                 f"no counting rule for ATen op {node.target} (node {node.name}, fed by parameters "
-                f"{_module_path_hint(node, ctx)}) in {type(graph.model).__name__}. Add one in "
-                "reuseprior/counting/rules.py with @register(torch.ops.aten.<op>) mapping the output "
-                "count to operand counts (see the module docstring)."
+                f"{_module_path_hint(node, ctx)}) in {type(graph.model).__name__}. Register one from your "
+                "code with @reuseprior.counting.register(torch.ops.aten.<op>), mapping the output count to "
+                "operand counts (README, 'Analysing your own model'; reuseprior/counting/rules.py has the built-in ones)."
             )
         for a, s in rule(node, c, ctx):
             if s is None:
