@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -233,6 +234,18 @@ def test_input_without_batch_dimension_is_reported_not_miscounted():
     with pytest.raises(ValueError, match="not the batch size 3"):
         analyze(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), torch.zeros(3, 8, 8))
     assert analyze(nn.Linear(4, 2), torch.zeros(1, 4)).NI == 4
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"num_inputs": -5}, "num_inputs must be an integer >= 1"),
+    ({"num_outputs": 0}, "num_outputs must be an integer >= 1"),
+    ({"num_inputs": 2.5}, "num_inputs must be an integer >= 1"),
+    ({"bn_params_per_channel": -1}, "bn_params_per_channel must be an integer >= 0"),
+])
+def test_invalid_counting_settings_are_reported(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        analyze(nn.Linear(4, 2), torch.zeros(1, 4), **kwargs)
+    assert analyze(nn.Linear(4, 2), torch.zeros(1, 4), num_inputs=np.int64(3)).NI == 3  # numpy integers are fine
 
 
 def test_wrong_argument_types_are_reported_with_the_fix():

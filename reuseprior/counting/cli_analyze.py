@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from ..cli import positive_int
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -34,8 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="reuseprior/torchvision model name or package.module:factory")
     parser.add_argument("--input", type=_shape, default=(3, 224, 224),
                         help="input shape without the batch dimension (default 3,224,224)")
-    parser.add_argument("--outputs", type=int, default=None, help="NO (default: output elements)")
-    parser.add_argument("--inputs", type=int, default=None, help="NI (default: input elements)")
+    parser.add_argument("--outputs", type=positive_int, default=None, help="NO (default: output elements)")
+    parser.add_argument("--inputs", type=positive_int, default=None, help="NI (default: input elements)")
     parser.add_argument("--bn-params", type=int, default=4, help="weights per batch-norm channel (default 4)")
     parser.add_argument("--discount", type=float, default=1.0, help="path-length discount gamma (default 1)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")

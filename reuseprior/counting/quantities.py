@@ -17,6 +17,7 @@ Every computation is done in the log domain, so counts of ``2**3000`` are fine.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable
 
@@ -239,6 +240,10 @@ def analyze(
     alignment when shapes differ) and their counts summed; uses of one real (tied)
     parameter are always merged.  Elements with zero count are left out of NG and WG.
     """
+    for name, value, least in [("num_inputs", num_inputs, 1), ("num_outputs", num_outputs, 1),
+                               ("bn_params_per_channel", bn_params_per_channel, 0)]:
+        if value is not None and not (isinstance(value, numbers.Integral) and value >= least):
+            raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
     res = run_sweep(model, example_input, discount=discount)
     graph = res.graph
     mdl = graph.model
