@@ -103,15 +103,14 @@ def sum_to_shape(m: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     return m
 
 
+def carries_counts(v) -> bool:
+    """Floating and complex tensors carry counts: complex values computed from
+    weights (FFTs) reach an op without a rule instead of being dropped silently."""
+    return isinstance(v, torch.Tensor) and (v.is_floating_point() or v.is_complex())
+
+
 def _tensor_nodes(args) -> list[fx.Node]:
-    out = []
-    for a in torch.utils._pytree.tree_leaves(args):
-        if isinstance(a, fx.Node):
-            v = val(a)
-            # complex values computed from weights (FFTs) carry contexts too: never dropped silently
-            if isinstance(v, torch.Tensor) and (v.is_floating_point() or v.is_complex()):
-                out.append(a)
-    return out
+    return [a for a in torch.utils._pytree.tree_leaves(args) if isinstance(a, fx.Node) and carries_counts(val(a))]
 
 
 def _single(cout):
@@ -230,8 +229,7 @@ def _structural_call(node, ctx, operands, fill):
     def sub(a):
         if isinstance(a, fx.Node):
             v = val(a)
-            # complex values computed from weights (FFTs) carry contexts too: never dropped silently
-            if isinstance(v, torch.Tensor) and (v.is_floating_point() or v.is_complex()):
+            if isinstance(v, torch.Tensor) and v.is_floating_point():
                 if a not in leaves:
                     leaves[a] = fill(v.shape, dtype=torch.float64, requires_grad=a in operands)
                 return leaves[a]

@@ -18,7 +18,7 @@ import torch.fx as fx
 from torch import nn
 
 from .capture import CapturedGraph, capture
-from .rules import NO_COUNT_OPS, VIEW_LIKE, UnsupportedOpError, lookup_rule
+from .rules import NO_COUNT_OPS, VIEW_LIKE, UnsupportedOpError, carries_counts, lookup_rule
 from .scaled import Scaled
 
 __all__ = ["SweepContext", "SweepResult", "ParamUse", "BatchNormUse", "run_sweep"]
@@ -52,8 +52,8 @@ class SweepResult:
 
 
 def _is_float_val(v) -> bool:
-    if isinstance(v, torch.Tensor):  # complex tensors carry counts too (and need rules)
-        return v.is_floating_point() or v.is_complex()
+    if isinstance(v, torch.Tensor):
+        return carries_counts(v)
     if isinstance(v, (list, tuple)):
         return any(_is_float_val(x) for x in v)
     return False
