@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..validation import check_integer
 from .scaled import Scaled
 from .sweep import SweepResult, run_sweep
 
@@ -242,8 +243,8 @@ def analyze(
     """
     for name, value, least in [("num_inputs", num_inputs, 1), ("num_outputs", num_outputs, 1),
                                ("bn_params_per_channel", bn_params_per_channel, 0)]:
-        if value is not None and not (isinstance(value, numbers.Integral) and value >= least):
-            raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+        if value is not None:  # NumPy integers (table rows) count as integers here
+            check_integer(name, int(value) if isinstance(value, numbers.Integral) else value, least)
     res = run_sweep(model, example_input, discount=discount)
     graph = res.graph
     mdl = graph.model

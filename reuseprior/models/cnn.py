@@ -27,14 +27,10 @@ from typing import Callable
 
 from torch import nn
 
+from ..validation import check_integer
 from .registry import register_model
 
 __all__ = ["constant_width_cnn", "cnn_param_count"]
-
-
-def _check_positive(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
 @register_model("constant_width_cnn")
@@ -71,14 +67,14 @@ def constant_width_cnn(
         ``nn.Sequential`` taking ``(batch, in_channels, image_size, image_size)``;
         layers named ``conv<i>``, ``bn<i>``, ``act<i>``.
     """
-    _check_positive("channels", channels)
-    _check_positive("depth", depth)
-    _check_positive("image_size", image_size)
-    _check_positive("stride", stride)
+    check_integer("channels", channels)
+    check_integer("depth", depth)
+    check_integer("image_size", image_size)
+    check_integer("stride", stride)
     if kernel_size < 1 or kernel_size % 2 == 0:
         raise ValueError(f"kernel_size must be a positive odd integer (symmetric padding k//2), got {kernel_size!r}")
     in_channels = channels if in_channels is None else in_channels
-    _check_positive("in_channels", in_channels)
+    check_integer("in_channels", in_channels)
 
     model = nn.Sequential()
     tied: dict[tuple[int, int, int, int], tuple[nn.Parameter, nn.Parameter | None]] = {}

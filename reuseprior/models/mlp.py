@@ -36,14 +36,10 @@ from typing import Callable
 
 from torch import nn
 
+from ..validation import check_integer
 from .registry import register_model
 
 __all__ = ["constant_width_mlp", "mlp_param_count"]
-
-
-def _check_positive(name: str, value: int, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 @register_model("constant_width_mlp")
@@ -75,12 +71,12 @@ def constant_width_mlp(
         ``nn.Sequential`` taking ``(batch, num_inputs)``; layers are named
         ``fc<i>``, ``bn<i>``, ``act<i>`` with ``i`` counted from 0.
     """
-    _check_positive("width", width)
-    _check_positive("depth", depth)
+    check_integer("width", width)
+    check_integer("depth", depth)
     num_inputs = width if num_inputs is None else num_inputs
     num_outputs = width if num_outputs is None else num_outputs
-    _check_positive("num_inputs", num_inputs)
-    _check_positive("num_outputs", num_outputs)
+    check_integer("num_inputs", num_inputs)
+    check_integer("num_outputs", num_outputs)
 
     model = nn.Sequential()
     tied_weight: nn.Parameter | None = None

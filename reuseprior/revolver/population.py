@@ -32,6 +32,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
+from ..validation import check_integer
 from .blocks import Builder
 from .blueprint import Blueprint
 from .genotype import genotype_fitness, leaf_parameter_count, leaves
@@ -89,11 +90,8 @@ class PopulationConfig:
         if self.search_mode not in SEARCH_MODES:
             raise ValueError(f"search_mode={self.search_mode!r}; choose from {SEARCH_MODES}")
         for name in ("population_size", "sample_size", "epochs", "warmup_x", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if isinstance(self.warmup_epoch, bool) or not isinstance(self.warmup_epoch, int) or self.warmup_epoch < 0:
-            raise ValueError(f"warmup_epoch must be an integer >= 0, got {self.warmup_epoch!r}")
+            check_integer(name, getattr(self, name))
+        check_integer("warmup_epoch", self.warmup_epoch, minimum=0)
         if not (self.lr > 0 and self.min_lr > 0):
             raise ValueError(f"lr and min_lr must be > 0, got lr={self.lr!r}, min_lr={self.min_lr!r}")
         if self.sample_size > self.population_size:
