@@ -170,6 +170,15 @@ def _clone_for_grad(model: nn.Module) -> nn.Module:
     return clone
 
 
+def _replace_modules(module: nn.Module, kind: type | tuple[type, ...], make: Callable[[], nn.Module]) -> None:
+    """Replace, in place, every submodule of type ``kind`` by ``make()``."""
+    for name, child in module.named_children():
+        if isinstance(child, kind):
+            setattr(module, name, make())
+        else:
+            _replace_modules(child, kind, make)
+
+
 def _loss(model: nn.Module, batch: ProxyBatch) -> torch.Tensor:
     return nn.functional.cross_entropy(_logits(model(batch.inputs)), batch.targets)
 
@@ -204,15 +213,7 @@ def flops(model: nn.Module, batch: ProxyBatch) -> float:
 def synflow(model: nn.Module, batch: ProxyBatch) -> float:
     """SynFlow: data-free, on a float64 copy with |weights| and BatchNorm removed."""
     clone = copy.deepcopy(model).double()
-
-    def strip_bn(module: nn.Module) -> None:
-        for name, child in module.named_children():
-            if isinstance(child, _BatchNorm):
-                setattr(module, name, nn.Identity())
-            else:
-                strip_bn(child)
-
-    strip_bn(clone)
+    _replace_modules(clone, _BatchNorm, nn.Identity)
     clone.eval()
     with torch.no_grad():
         for p in clone.parameters():
@@ -263,10 +264,7 @@ def grasp(model: nn.Module, batch: ProxyBatch) -> float:
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     clone = _clone_for_grad(model)
-    for parent in list(clone.modules()):
-        for name, child in parent.named_children():
-            if isinstance(child, nn.Hardsigmoid):
-                setattr(parent, name, _CompositeHardsigmoid())
+    _replace_modules(clone, nn.Hardsigmoid, _CompositeHardsigmoid)
     weights = [m.weight for m in _weighted_layers(clone)]
     with sdpa_kernel([SDPBackend.MATH]):
         grads = torch.autograd.grad(_loss(clone, batch), weights, allow_unused=True)

@@ -97,7 +97,6 @@ def test_missing_torchvision_dataset_names_the_download_command(tmp_path):
         load_torchvision_splits("cifar10", tmp_path)
 
 
-
 def test_failed_download_is_a_clear_error_not_a_traceback(tmp_path, monkeypatch, capsys):
     """No network: the download error names the dataset, the folder, the reason and the way around it."""
     import urllib.error
