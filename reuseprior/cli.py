@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
 from typing import Sequence
 
@@ -48,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cmd_parser = argparse.ArgumentParser(prog=f"python -m reuseprior {command}", description=COMMANDS[command][1])
     module.add_arguments(cmd_parser)
     args = cmd_parser.parse_args(rest)
+    if hasattr(module, "check_arguments"):  # flags that only make sense together (parser.error: exit 2)
+        module.check_arguments(cmd_parser, args)
     try:
         return int(module.run(args) or 0)
     except _user_errors() as err:  # a message that names the problem and the fix; no traceback
@@ -69,6 +72,17 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     return (DatasetNotFoundError, DatasetDownloadError, NotebookParameterError, UnsupportedOpError, CaptureError,
             CheckpointMismatchError)
+
+
+def positive_float(text: str) -> float:
+    """``type=`` of a flag that takes a finite number > 0 (argparse prints the message)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
 
 
 def positive_int(text: str) -> int:

@@ -167,7 +167,8 @@ def test_cli_interrupted_command_says_how_to_resume(monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("flags", [["--limit", "-1"], ["--limit", "x"], ["--full-every", "0"], ["--shard", "2/2"],
-                                   ["--shard", "a/b"], ["--minibatch-sensitivity", "0"]])
+                                   ["--shard", "a/b"], ["--minibatch-sensitivity", "0"],
+                                   ["--max-memory-gb", "0"], ["--max-memory-gb", "nan"]])
 def test_score_zoos_rejects_bad_flag_values_before_doing_anything(flags, capsys):
     from reuseprior.cli import main
 
@@ -175,3 +176,13 @@ def test_score_zoos_rejects_bad_flag_values_before_doing_anything(flags, capsys)
         main(["score-zoos", "nb201", *flags])
     assert exit_info.value.code == 2
     assert f"argument {flags[0]}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, needed", [(["--isolate"], "add --fill-proxies"),
+                                           (["--fill-proxies", "--max-memory-gb", "8"], "add --fill-proxies --isolate")])
+def test_score_zoos_refuses_a_flag_without_the_one_it_needs(flags, needed, capsys):
+    from reuseprior.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["score-zoos", "nb201", *flags])
+    assert exit_info.value.code == 2 and needed in capsys.readouterr().err

@@ -358,6 +358,27 @@ class _Fragile(torch.nn.Module):
         return self.head(h.mean(dim=(2, 3)))
 
 
+class _AllocateInDoubleBackward(torch.autograd.Function):
+    """Identity whose backward, when differentiated again, asks for 64 GiB:
+    a model whose GraSP needs more memory than a capped child may use."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        if torch.is_grad_enabled():
+            torch.empty(2**34, dtype=torch.float32)
+        return grad
+
+
+class _Hungry(_Fragile):
+    def forward(self, x):
+        h = _AllocateInDoubleBackward.apply(self.act(self.conv(x)))
+        return self.head(h.mean(dim=(2, 3)))
+
+
 class _Sleeper(torch.nn.Module):
     def forward(self, x):
         import time
@@ -366,12 +387,15 @@ class _Sleeper(torch.nn.Module):
 
 
 def _fragile_catalogue():
-    return pd.DataFrame({"arch": ["fragile", "dies", "sleeps", "broken"], "accuracy": [50.0, 60.0, 70.0, 80.0]})
+    return pd.DataFrame({"arch": ["fragile", "dies", "sleeps", "broken", "hungry"],
+                         "accuracy": [50.0, 60.0, 70.0, 80.0, 90.0]})
 
 
 def _fragile_build(arch):
     if arch == "broken":
         raise ValueError("cannot build 'broken'")
+    if arch == "hungry":
+        return _Hungry(always=False)
     return _Sleeper() if arch == "sleeps" else _Fragile(always=arch == "dies")
 
 
@@ -392,6 +416,25 @@ def test_isolated_scoring_survives_a_killed_child_and_drops_only_grasp_first():
     assert all(rec[p] == alone[p] for p in names) and np.isfinite(rec["naswot"])
     dead = score_isolated(zoo, "dies", proxies=sorted(DATA_DEPENDENT))
     assert all(np.isnan(dead[p]) for p in DATA_DEPENDENT) and set(json.loads(dead["errors"])) == DATA_DEPENDENT
+
+
+def test_isolated_scoring_under_a_memory_cap_fails_the_allocation_not_the_machine():
+    """A 64 GiB request beyond the child's cap is an out-of-memory error at
+    once: GraSP is dropped with a message naming the cap, the other proxies
+    are those of an uncapped run."""
+    from reuseprior.proxies import DATA_DEPENDENT
+    from reuseprior.zoo.scoring import Zoo, fill_proxies, score_architecture, score_isolated
+
+    zoo = Zoo("fragile", "test zoo", _fragile_catalogue, _fragile_build, batch_size=4, image_size=8, num_classes=10,
+              order=_fragile_order)
+    rec = score_isolated(zoo, "hungry", proxies=sorted(DATA_DEPENDENT), max_memory_gb=8)
+    message = json.loads(rec["errors"])["grasp"]
+    assert np.isnan(rec["grasp"]) and "out of memory in GraSP" in message and "capped at 8 GiB" in message
+    names = sorted(DATA_DEPENDENT - {"grasp"})
+    alone = score_architecture(zoo, "hungry", reuse=False, proxies=names)
+    assert all(rec[p] == alone[p] for p in names) and set(json.loads(rec["errors"])) == {"grasp"}
+    with pytest.raises(ValueError, match="needs isolate=True"):
+        fill_proxies("nb201", max_memory_gb=8)
 
 
 def test_isolated_scoring_raises_child_errors_and_kills_the_child_on_interrupt():

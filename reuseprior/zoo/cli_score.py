@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from ..cli import positive_int
+from ..cli import positive_float, positive_int
 from .scoring import ZOOS, fill_proxies, score_zoo
 
 
@@ -38,9 +38,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--isolate", action="store_true",
                         help="with --fill-proxies: score each architecture in its own process, so that a model the "
                         "system kills for lack of memory is recorded (GraSP dropped, then every proxy) and the fill goes on")
+    parser.add_argument("--max-memory-gb", type=positive_float, default=None, metavar="GIB",
+                        help="with --isolate: cap each scoring process's memory; an allocation beyond it is an "
+                        "out-of-memory error (GraSP dropped first) instead of the machine paging until the kernel kills")
     parser.add_argument("--minibatch-sensitivity", type=positive_int, default=None, metavar="N",
                         help="instead, rescore the data-dependent proxies of the first N architectures on other "
                         "minibatches (another photo seed, noise): data/zoo_batch_sensitivity_v1_<zoo>.csv")
+
+
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Flags that only act together with another are refused without it, not ignored."""
+    if args.isolate and not args.fill_proxies:
+        parser.error("--isolate applies to --fill-proxies only; add --fill-proxies")
+    if args.max_memory_gb is not None and not args.isolate:
+        parser.error("--max-memory-gb caps the isolated scoring processes; add --fill-proxies --isolate")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         if args.fill_proxies:
             filled = fill_proxies(zoo, every=args.full_every, limit=args.limit, seed=args.seed, data_dir=args.data_dir,
-                                  shard=args.shard, isolate=args.isolate)
+                                  shard=args.shard, isolate=args.isolate, max_memory_gb=args.max_memory_gb)
             print(f"{zoo}: filled the data-dependent proxies of {filled} stored rows")
             continue
         path = score_zoo(zoo, limit=args.limit, seed=args.seed, data_dir=args.data_dir, reuse=not args.no_reuse,

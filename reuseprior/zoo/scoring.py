@@ -407,6 +407,7 @@ def fill_proxies(
     shard: tuple[int, int] = (0, 1),
     flush_seconds: float = 60.0,
     isolate: bool = False,
+    max_memory_gb: float | None = None,
 ) -> int:
     """Compute the data-dependent proxies (:data:`DATA_DEPENDENT`) of stored
     rows that lack them, at positions ``order % every == 0``, in the zoo's
@@ -428,9 +429,14 @@ def fill_proxies(
     (:func:`score_isolated`): a model whose proxies exhaust the machine's
     memory gets the system's kill, not the fill. Costs a few seconds of start-up per
     architecture, so it is meant for the large ImageNet models.
+    ``max_memory_gb`` (only with ``isolate``) caps each child's memory, see
+    :func:`score_isolated`.
     """
     from tqdm.auto import tqdm
 
+    if max_memory_gb is not None and not (isolate and max_memory_gb > 0):
+        raise ValueError(f"max_memory_gb={max_memory_gb!r}: a positive cap of the isolated child processes, "
+                         "so it needs isolate=True (--isolate)")
     zoo = get_zoo(zoo_name)
     path = scores_path(zoo_name, data_dir=data_dir)
     stored = load_scores(zoo_name, data_dir=data_dir)
@@ -446,7 +452,7 @@ def fill_proxies(
     with _sigterm_as_interrupt():
         try:
             for arch in tqdm(todo, desc=f"filling proxies of {zoo_name}", disable=not progress):
-                pending[arch] = (score_isolated(zoo_name, arch, seed=seed, proxies=proxies) if isolate else
+                pending[arch] = (score_isolated(zoo_name, arch, seed=seed, proxies=proxies, max_memory_gb=max_memory_gb) if isolate else
                                  score_architecture(zoo, arch, seed=seed, reuse=False, batch=fixed_batch, proxies=proxies))
                 if time.monotonic() - last_flush >= flush_seconds:
                     _write_filled(path, pending, proxies)
@@ -456,7 +462,9 @@ def fill_proxies(
     return len(todo)
 
 
-def score_isolated(zoo: Zoo | str, arch: str, *, seed: int = 0, proxies: list[str]) -> dict[str, object]:
+def score_isolated(
+    zoo: Zoo | str, arch: str, *, seed: int = 0, proxies: list[str], max_memory_gb: float | None = None
+) -> dict[str, object]:
     """:func:`score_architecture` (proxies only) in a fresh child process.
 
     If the child dies (the kernel's out-of-memory killer, typically), it is
@@ -465,13 +473,22 @@ def score_isolated(zoo: Zoo | str, arch: str, *, seed: int = 0, proxies: list[st
     like any other failure. The child computes exactly what the parent would
     (same seeds, one thread). ``zoo`` is a name of :data:`ZOOS` or a
     :class:`Zoo` whose functions the child can import. Ctrl-C or SIGTERM kills
-    the child at once (its model is scored again by the next fill)."""
-    rec = _score_in_child(zoo, arch, seed, proxies)
+    the child at once (its model is scored again by the next fill).
+
+    ``max_memory_gb`` caps the child's data memory (``RLIMIT_DATA``: heap and
+    anonymous mappings, which hold every tensor). An allocation beyond it fails
+    at once with PyTorch's "can't allocate memory", which :func:`_shared_pass`
+    answers like any out-of-memory error (GraSP dropped first), instead of the
+    whole machine paging until the kernel kills the largest process: a fill
+    running beside another one keeps the other's memory, and a model that
+    needs more than the cap costs seconds instead of minutes. Errors caused by
+    the cap name it."""
+    rec = _score_in_child(zoo, arch, seed, proxies, max_memory_gb)
     if rec is not None:
         return rec
     killed = "the scoring process was killed (out of memory?)"
     rest = [p for p in proxies if p != "grasp"]
-    rec = _score_in_child(zoo, arch, seed, rest) if "grasp" in proxies and rest else None
+    rec = _score_in_child(zoo, arch, seed, rest, max_memory_gb) if "grasp" in proxies and rest else None
     if rec is None:
         return {"arch": arch, **{p: math.nan for p in proxies}, "data_dependent_seconds": math.nan,
                 "data_dependent_cpu_seconds": math.nan, "errors": json.dumps({p: killed for p in proxies})}
@@ -480,7 +497,9 @@ def score_isolated(zoo: Zoo | str, arch: str, *, seed: int = 0, proxies: list[st
     return {**rec, "grasp": math.nan, "errors": json.dumps(errors)}
 
 
-def _score_in_child(zoo: Zoo | str, arch: str, seed: int, names: list[str]) -> dict[str, object] | None:
+def _score_in_child(
+    zoo: Zoo | str, arch: str, seed: int, names: list[str], max_memory_gb: float | None = None
+) -> dict[str, object] | None:
     """:func:`score_architecture` (proxies ``names`` only) in a spawned child
     process; ``None`` if the child died without answering (killed). An
     exception in the child is raised here as ``RuntimeError``."""
@@ -488,7 +507,7 @@ def _score_in_child(zoo: Zoo | str, arch: str, seed: int, names: list[str]) -> d
 
     ctx = get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_child_score, args=(send, zoo, arch, seed, names), daemon=True)
+    child = ctx.Process(target=_child_score, args=(send, zoo, arch, seed, names, max_memory_gb), daemon=True)
     child.start()
     send.close()  # the child holds the only write end: its death ends recv() with EOFError
     try:
@@ -505,13 +524,28 @@ def _score_in_child(zoo: Zoo | str, arch: str, seed: int, names: list[str]) -> d
     return answer
 
 
-def _child_score(send, zoo: Zoo | str, arch: str, seed: int, names: list[str]) -> None:
+def _child_score(send, zoo: Zoo | str, arch: str, seed: int, names: list[str], max_memory_gb: float | None) -> None:
     try:
-        send.send((True, score_architecture(zoo, arch, seed=seed, reuse=False, proxies=names)))
+        if max_memory_gb is not None:
+            import resource
+
+            limit = int(max_memory_gb * 2**30)
+            resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+        rec = score_architecture(zoo, arch, seed=seed, reuse=False, proxies=names)
+        send.send((True, rec if max_memory_gb is None else _name_memory_limit(rec, max_memory_gb)))
     except Exception as exc:  # noqa: BLE001 - sent to the parent, which raises it
         send.send((False, f"{type(exc).__name__}: {exc}"))
     finally:
         send.close()
+
+
+def _name_memory_limit(rec: dict[str, object], max_memory_gb: float) -> dict[str, object]:
+    """Append the cap to the out-of-memory messages of ``rec["errors"]``."""
+    errors = json.loads(rec["errors"]) if rec["errors"] else {}
+    if not any("out of memory" in message for message in errors.values()):
+        return rec
+    suffix = f" (the scoring process was capped at {max_memory_gb:g} GiB, --max-memory-gb)"
+    return rec | {"errors": json.dumps({p: m + suffix if "out of memory" in m else m for p, m in errors.items()})}
 
 
 def _write_filled(path: Path, filled: dict[str, dict[str, object]], proxies: list[str]) -> None:
