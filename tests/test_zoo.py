@@ -437,6 +437,16 @@ def test_isolated_scoring_under_a_memory_cap_fails_the_allocation_not_the_machin
         fill_proxies("nb201", max_memory_gb=8)
 
 
+def test_memory_cap_is_named_in_every_out_of_memory_message_and_only_there():
+    from reuseprior.zoo.scoring import _name_memory_limit
+
+    errors = {"snip": "RuntimeError: DefaultCPUAllocator: can't allocate memory: you tried to allocate 47235072 bytes",
+              "grasp": "out of memory in GraSP's double backward (batch 16)", "naswot": "LinAlgError: singular"}
+    named = json.loads(_name_memory_limit({"errors": json.dumps(errors)}, 18)["errors"])
+    assert [p for p, m in named.items() if m.endswith("capped at 18 GiB, --max-memory-gb)")] == ["snip", "grasp"]
+    assert named["naswot"] == errors["naswot"] and _name_memory_limit({"errors": ""}, 18) == {"errors": ""}
+
+
 def test_isolated_scoring_raises_child_errors_and_kills_the_child_on_interrupt():
     import multiprocessing
     import os

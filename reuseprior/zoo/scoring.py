@@ -238,8 +238,12 @@ def score_architecture(
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return isinstance(exc, MemoryError) or "can't allocate memory" in text or "out of memory" in text
+    return isinstance(exc, MemoryError) or _says_out_of_memory(str(exc))
+
+
+def _says_out_of_memory(message: str) -> bool:
+    text = message.lower()
+    return "can't allocate memory" in text or "out of memory" in text
 
 
 def _shared_pass(model: nn.Module, batch: ProxyBatch, names: list[str], seed: int) -> dict[str, object]:
@@ -542,10 +546,10 @@ def _child_score(send, zoo: Zoo | str, arch: str, seed: int, names: list[str], m
 def _name_memory_limit(rec: dict[str, object], max_memory_gb: float) -> dict[str, object]:
     """Append the cap to the out-of-memory messages of ``rec["errors"]``."""
     errors = json.loads(rec["errors"]) if rec["errors"] else {}
-    if not any("out of memory" in message for message in errors.values()):
+    if not any(_says_out_of_memory(message) for message in errors.values()):
         return rec
     suffix = f" (the scoring process was capped at {max_memory_gb:g} GiB, --max-memory-gb)"
-    return rec | {"errors": json.dumps({p: m + suffix if "out of memory" in m else m for p, m in errors.items()})}
+    return rec | {"errors": json.dumps({p: m + suffix if _says_out_of_memory(m) else m for p, m in errors.items()})}
 
 
 def _write_filled(path: Path, filled: dict[str, dict[str, object]], proxies: list[str]) -> None:
