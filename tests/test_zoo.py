@@ -322,25 +322,40 @@ def test_out_of_memory_in_the_shared_pass_drops_only_grasp(monkeypatch):
 # --- a zoo whose models kill their own process, for score_isolated (module level: the child imports it)
 
 
-class _DieInDoubleBackward(torch.autograd.Function):
-    """Identity whose backward kills the process when it is differentiated
-    again (GraSP's create_graph pass), as the out-of-memory killer would."""
+def _kill_self():
+    """What the out-of-memory killer does to a process."""
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _ask_for_8_gib():
+    """An allocation beyond the 4 GiB cap of the test (which succeeds, untouched, without the cap)."""
+    torch.empty(2**31, dtype=torch.float32)
+
+
+class _OnDoubleBackward(torch.autograd.Function):
+    """Identity whose backward calls ``action`` when it is differentiated
+    again (GraSP's create_graph pass), and only then."""
 
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx, x, action):
+        ctx.action = action
         return x.clone()
 
     @staticmethod
     def backward(ctx, grad):
         if torch.is_grad_enabled():
-            import os
-            import signal
-
-            os.kill(os.getpid(), signal.SIGKILL)
-        return grad
+            ctx.action()
+        return grad, None
 
 
 class _Fragile(torch.nn.Module):
+    """Killed in GraSP's double backward (``always``: already in the forward)."""
+
+    in_double_backward = staticmethod(_kill_self)
+
     def __init__(self, always: bool):
         super().__init__()
         self.always = always
@@ -350,33 +365,15 @@ class _Fragile(torch.nn.Module):
 
     def forward(self, x):
         if self.always:
-            import os
-            import signal
-
-            os.kill(os.getpid(), signal.SIGKILL)
-        h = _DieInDoubleBackward.apply(self.act(self.conv(x)))
+            _kill_self()
+        h = _OnDoubleBackward.apply(self.act(self.conv(x)), self.in_double_backward)
         return self.head(h.mean(dim=(2, 3)))
-
-
-class _AllocateInDoubleBackward(torch.autograd.Function):
-    """Identity whose backward, when differentiated again, asks for 64 GiB:
-    a model whose GraSP needs more memory than a capped child may use."""
-
-    @staticmethod
-    def forward(ctx, x):
-        return x.clone()
-
-    @staticmethod
-    def backward(ctx, grad):
-        if torch.is_grad_enabled():
-            torch.empty(2**34, dtype=torch.float32)
-        return grad
 
 
 class _Hungry(_Fragile):
-    def forward(self, x):
-        h = _AllocateInDoubleBackward.apply(self.act(self.conv(x)))
-        return self.head(h.mean(dim=(2, 3)))
+    """Needs 8 GiB in GraSP's double backward: more than the capped child may use."""
+
+    in_double_backward = staticmethod(_ask_for_8_gib)
 
 
 class _Sleeper(torch.nn.Module):
@@ -419,17 +416,18 @@ def test_isolated_scoring_survives_a_killed_child_and_drops_only_grasp_first():
 
 
 def test_isolated_scoring_under_a_memory_cap_fails_the_allocation_not_the_machine():
-    """A 64 GiB request beyond the child's cap is an out-of-memory error at
-    once: GraSP is dropped with a message naming the cap, the other proxies
-    are those of an uncapped run."""
+    """An 8 GiB request beyond the child's 4 GiB cap is an out-of-memory error
+    at once (uncapped, the untouched allocation succeeds): GraSP is dropped
+    with a message naming the cap, the other proxies are those of an uncapped
+    run."""
     from reuseprior.proxies import DATA_DEPENDENT
     from reuseprior.zoo.scoring import Zoo, fill_proxies, score_architecture, score_isolated
 
     zoo = Zoo("fragile", "test zoo", _fragile_catalogue, _fragile_build, batch_size=4, image_size=8, num_classes=10,
               order=_fragile_order)
-    rec = score_isolated(zoo, "hungry", proxies=sorted(DATA_DEPENDENT), max_memory_gb=8)
+    rec = score_isolated(zoo, "hungry", proxies=sorted(DATA_DEPENDENT), max_memory_gb=4)
     message = json.loads(rec["errors"])["grasp"]
-    assert np.isnan(rec["grasp"]) and "out of memory in GraSP" in message and "capped at 8 GiB" in message
+    assert np.isnan(rec["grasp"]) and "out of memory in GraSP" in message and "capped at 4 GiB" in message
     names = sorted(DATA_DEPENDENT - {"grasp"})
     alone = score_architecture(zoo, "hungry", reuse=False, proxies=names)
     assert all(rec[p] == alone[p] for p in names) and set(json.loads(rec["errors"])) == {"grasp"}
