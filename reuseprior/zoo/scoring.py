@@ -456,8 +456,10 @@ def fill_proxies(
     with _sigterm_as_interrupt():
         try:
             for arch in tqdm(todo, desc=f"filling proxies of {zoo_name}", disable=not progress):
-                pending[arch] = (score_isolated(zoo_name, arch, seed=seed, proxies=proxies, max_memory_gb=max_memory_gb) if isolate else
-                                 score_architecture(zoo, arch, seed=seed, reuse=False, batch=fixed_batch, proxies=proxies))
+                if isolate:
+                    pending[arch] = score_isolated(zoo_name, arch, seed=seed, proxies=proxies, max_memory_gb=max_memory_gb)
+                else:
+                    pending[arch] = score_architecture(zoo, arch, seed=seed, reuse=False, batch=fixed_batch, proxies=proxies)
                 if time.monotonic() - last_flush >= flush_seconds:
                     _write_filled(path, pending, proxies)
                     pending, last_flush = {}, time.monotonic()
