@@ -424,8 +424,9 @@ def data_dependent_scores(
     handles = [m.register_forward_hook(keep) for m in _weighted_layers(clone)] if "fisher" in wanted else []
     code_handles = _hook_activation_codes(clone, kernel) if "naswot" in wanted else []
     x = batch.inputs.clone().requires_grad_("jacob_cov" in wanted)
-    try:
-        logits = _logits(clone(x))
+    try:  # NASWOT alone reads activations only: no graph to keep (a fraction of the memory)
+        with torch.set_grad_enabled(bool(set(wanted) - {"naswot"})):
+            logits = _logits(clone(x))
     finally:
         for h in handles + code_handles:
             h.remove()

@@ -179,6 +179,7 @@ def test_score_zoos_rejects_bad_flag_values_before_doing_anything(flags, capsys)
 
 
 @pytest.mark.parametrize("flags, needed", [(["--isolate"], "add --fill-proxies"),
+                                           (["--retry-out-of-memory"], "add --fill-proxies"),
                                            (["--fill-proxies", "--max-memory-gb", "8"], "add --fill-proxies --isolate")])
 def test_score_zoos_refuses_a_flag_without_the_one_it_needs(flags, needed, capsys):
     from reuseprior.cli import main

@@ -167,6 +167,10 @@ def test_shared_pass_equals_one_pass_per_proxy(build, batch):
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     subset = proxies.data_dependent_scores(model, batch, ["naswot", "fisher"])
     assert set(subset) == {"naswot", "fisher"} and subset["naswot"] == shared["naswot"]
+    graph_kept = []
+    model.register_forward_hook(lambda _m, _inp, out: graph_kept.append(out.requires_grad))  # the clone copies it
+    assert proxies.data_dependent_scores(model, batch, ["naswot"]) == {"naswot": shared["naswot"]}
+    assert graph_kept == [False]  # NASWOT alone builds no autograd graph
     with pytest.raises(KeyError, match="not data-dependent"):
         proxies.data_dependent_scores(model, batch, ["params"])
 

@@ -152,6 +152,18 @@ def test_fill_proxies_completes_stored_rows_as_a_full_scoring_would(tmp_path):
         assert filled[name] == pytest.approx(fresh[name], rel=1e-9)
     assert fill_proxies("nb201", data_dir=tmp_path, progress=False) == 0  # nothing left to fill
 
+    # a proxy that ran out of memory earlier is retried only when asked
+    df = pd.read_csv(path)
+    df.loc[0, "snip"] = np.nan
+    df["errors"] = df["errors"].astype(object)  # read as float when empty
+    df.loc[0, "errors"] = json.dumps({"snip": "RuntimeError: can't allocate memory (capped at 1 GiB)", "reuse": "kept"})
+    df.to_csv(path, index=False, float_format="%.17g")
+    assert fill_proxies("nb201", data_dir=tmp_path, progress=False) == 0
+    assert fill_proxies("nb201", data_dir=tmp_path, progress=False, retry_out_of_memory=True) == 1
+    retried = pd.read_csv(path).iloc[0]
+    assert retried["snip"] == filled["snip"] and json.loads(retried["errors"]) == {"reuse": "kept"}
+    assert fill_proxies("nb201", data_dir=tmp_path, progress=False, retry_out_of_memory=True) == 0
+
 
 def test_missing_pytorchcv_names_the_install_command(monkeypatch):
     import importlib.util
@@ -288,7 +300,7 @@ def test_minibatch_sensitivity_reproduces_the_stored_minibatch_and_resumes(tmp_p
         bs.score_minibatches("pytorchcv", 1, data_dir=tmp_path, progress=False)
 
 
-def test_out_of_memory_in_the_shared_pass_drops_only_grasp(monkeypatch):
+def test_out_of_memory_in_the_shared_pass_drops_grasp_then_computes_each_proxy_alone(monkeypatch):
     from torch import nn
 
     from reuseprior import proxies
@@ -310,6 +322,27 @@ def test_out_of_memory_in_the_shared_pass_drops_only_grasp(monkeypatch):
     out = scoring._shared_pass(model, batch, names, seed=0)
     assert np.isnan(out["grasp"]) and "out of memory in GraSP" in out["grasp_error"]
     assert all(out[p] == full[p] for p in names if p != "grasp")
+
+    def only_one_at_a_time(model, batch, wanted):
+        if len(wanted) > 1:
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB")
+        return real(model, batch, wanted)
+
+    monkeypatch.setattr(scoring, "data_dependent_scores", only_one_at_a_time)
+    out = scoring._shared_pass(model, batch, names, seed=0)
+    assert np.isnan(out["grasp"]) and "out of memory in GraSP" in out["grasp_error"]
+    assert all(out[p] == full[p] for p in names if p != "grasp")
+
+    def only_naswot_fits(model, batch, wanted):
+        if wanted != ["naswot"]:
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB")
+        return real(model, batch, wanted)
+
+    monkeypatch.setattr(scoring, "data_dependent_scores", only_naswot_fits)
+    out = scoring._shared_pass(model, batch, names, seed=0)
+    assert out["naswot"] == full["naswot"] and "naswot_error" not in out
+    others = [p for p in names if p not in ("naswot", "grasp")]
+    assert all(np.isnan(out[p]) and "can't allocate memory" in out[f"{p}_error"] for p in others)
 
     def broken(model, batch, wanted):
         raise ValueError("not a memory problem")

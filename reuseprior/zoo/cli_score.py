@@ -38,9 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--isolate", action="store_true",
                         help="with --fill-proxies: score each architecture in its own process, so that a model the "
                         "system kills for lack of memory is recorded (GraSP dropped, then every proxy) and the fill goes on")
+    parser.add_argument("--retry-out-of-memory", action="store_true",
+                        help="with --fill-proxies: also rescore the stored rows where some proxy ran out of memory "
+                        "(e.g. with a higher --max-memory-gb, the machine to itself)")
     parser.add_argument("--max-memory-gb", type=positive_float, default=None, metavar="GIB",
                         help="with --isolate: cap each scoring process's memory; an allocation beyond it is an "
-                        "out-of-memory error (GraSP dropped first) instead of the machine paging until the kernel kills")
+                        "out-of-memory error (GraSP dropped first, then each proxy alone) instead of the machine paging until the kernel kills")
     parser.add_argument("--minibatch-sensitivity", type=positive_int, default=None, metavar="N",
                         help="instead, rescore the data-dependent proxies of the first N architectures on other "
                         "minibatches (another photo seed, noise): data/zoo_batch_sensitivity_v1_<zoo>.csv")
@@ -52,6 +55,8 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error("--isolate applies to --fill-proxies only; add --fill-proxies")
     if args.max_memory_gb is not None and not args.isolate:
         parser.error("--max-memory-gb caps the isolated scoring processes; add --fill-proxies --isolate")
+    if args.retry_out_of_memory and not args.fill_proxies:
+        parser.error("--retry-out-of-memory applies to --fill-proxies only; add --fill-proxies")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
             continue
         if args.fill_proxies:
             filled = fill_proxies(zoo, every=args.full_every, limit=args.limit, seed=args.seed, data_dir=args.data_dir,
-                                  shard=args.shard, isolate=args.isolate, max_memory_gb=args.max_memory_gb)
+                                  shard=args.shard, isolate=args.isolate, max_memory_gb=args.max_memory_gb,
+                                  retry_out_of_memory=args.retry_out_of_memory)
             print(f"{zoo}: filled the data-dependent proxies of {filled} stored rows")
             continue
         path = score_zoo(zoo, limit=args.limit, seed=args.seed, data_dir=args.data_dir, reuse=not args.no_reuse,

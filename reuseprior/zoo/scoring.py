@@ -241,16 +241,27 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or _says_out_of_memory(str(exc))
 
 
+def _ran_out_of_memory(errors: object, proxies: list[str]) -> bool:
+    """Whether a stored ``errors`` cell (JSON or empty) records an
+    out-of-memory failure of one of ``proxies``."""
+    if not isinstance(errors, str) or not errors:
+        return False
+    return any(p in proxies and _says_out_of_memory(m) for p, m in json.loads(errors).items())
+
+
 def _says_out_of_memory(message: str) -> bool:
     text = message.lower()
     return "can't allocate memory" in text or "out of memory" in text
 
 
 def _shared_pass(model: nn.Module, batch: ProxyBatch, names: list[str], seed: int) -> dict[str, object]:
-    """:func:`data_dependent_scores` with one fallback: when it runs out of
-    memory and GraSP is asked for, the others are computed again without
-    GraSP's double backward (its graph is by far the largest), and GraSP is
-    recorded as NaN with the reason. Any other failure makes every proxy NaN."""
+    """:func:`data_dependent_scores` with fallbacks when the shared pass runs
+    out of memory: first GraSP is dropped (recorded as NaN with the reason)
+    and the others are computed again without its double backward, whose
+    graph is by far the largest; if they still do not fit (or GraSP was not
+    asked for), each proxy is computed alone, so the ones that fit keep their
+    value (NASWOT alone needs no graph at all). The values equal the shared
+    pass's: same seed, same forward. Any other failure makes every proxy NaN."""
     torch.manual_seed(seed)
     try:
         return data_dependent_scores(model, batch, names)
@@ -258,11 +269,16 @@ def _shared_pass(model: nn.Module, batch: ProxyBatch, names: list[str], seed: in
         failure = (_is_out_of_memory(exc), f"{type(exc).__name__}: {exc}")
     # outside the except block, so that the failed pass's tensors are freed first
     out_of_memory, message = failure
-    if not (out_of_memory and "grasp" in names and len(names) > 1):
+    if not (out_of_memory and len(names) > 1):
         return {p: math.nan for p in names} | {f"{p}_error": message for p in names}
-    values = _shared_pass(model, batch, [p for p in names if p != "grasp"], seed)
-    reason = f"out of memory in GraSP's double backward (batch {batch.inputs.shape[0]}); the other proxies computed without it"
-    return values | {"grasp": math.nan, "grasp_error": reason}
+    if "grasp" in names:
+        values = _shared_pass(model, batch, [p for p in names if p != "grasp"], seed)
+        reason = f"out of memory in GraSP's double backward (batch {batch.inputs.shape[0]}); the other proxies computed without it"
+        return values | {"grasp": math.nan, "grasp_error": reason}
+    alone: dict[str, object] = {}
+    for name in names:
+        alone |= _shared_pass(model, batch, [name], seed)
+    return alone
 
 
 def stored_columns() -> list[str]:
@@ -412,6 +428,7 @@ def fill_proxies(
     flush_seconds: float = 60.0,
     isolate: bool = False,
     max_memory_gb: float | None = None,
+    retry_out_of_memory: bool = False,
 ) -> int:
     """Compute the data-dependent proxies (:data:`DATA_DEPENDENT`) of stored
     rows that lack them, at positions ``order % every == 0``, in the zoo's
@@ -434,7 +451,10 @@ def fill_proxies(
     memory gets the system's kill, not the fill. Costs a few seconds of start-up per
     architecture, so it is meant for the large ImageNet models.
     ``max_memory_gb`` (only with ``isolate``) caps each child's memory, see
-    :func:`score_isolated`.
+    :func:`score_isolated`. ``retry_out_of_memory=True`` also takes the rows
+    where some proxy ran out of memory before (say, under a lower cap or
+    beside another fill); not by default, since such a row usually fails
+    again and costs minutes each time.
     """
     from tqdm.auto import tqdm
 
@@ -448,7 +468,10 @@ def fill_proxies(
         raise FileNotFoundError(f"no stored rows for {zoo_name} at {path}; score the zoo first (python -m reuseprior score-zoos {zoo_name})")
     proxies = [p for p in PROXIES if p in DATA_DEPENDENT]
     index, count = shard
-    missing = stored[stored[proxies].isna().all(axis=1) & (stored["order"] % (every * count) == every * index)]
+    lacking = stored[proxies].isna().all(axis=1)
+    if retry_out_of_memory:
+        lacking |= stored["errors"].map(lambda text: _ran_out_of_memory(text, proxies))
+    missing = stored[lacking & (stored["order"] % (every * count) == every * index)]
     todo = missing.sort_values("order")["arch"].tolist()[:limit]
     fixed_batch = zoo.batch(zoo.image_size, seed) if isinstance(zoo.image_size, int) else None
     pending: dict[str, dict[str, object]] = {}
@@ -484,8 +507,9 @@ def score_isolated(
     ``max_memory_gb`` caps the child's data memory (``RLIMIT_DATA``: heap and
     anonymous mappings, which hold every tensor). An allocation beyond it fails
     at once with PyTorch's "can't allocate memory", which :func:`_shared_pass`
-    answers like any out-of-memory error (GraSP dropped first), instead of the
-    whole machine paging until the kernel kills the largest process: a fill
+    answers like any out-of-memory error (GraSP dropped first, then each proxy
+    alone), instead of the whole machine paging until the kernel kills the
+    largest process: a fill
     running beside another one keeps the other's memory, and a model that
     needs more than the cap costs seconds instead of minutes. Errors caused by
     the cap name it."""
