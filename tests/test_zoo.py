@@ -313,32 +313,21 @@ def test_out_of_memory_in_the_shared_pass_drops_grasp_then_computes_each_proxy_a
     full = scoring._shared_pass(model, batch, names, seed=0)
     real = scoring.data_dependent_scores
 
-    def grasp_too_big(model, batch, wanted):
-        if "grasp" in wanted:
-            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB")
-        return real(model, batch, wanted)
+    def passes_that_fit(fits):
+        """data_dependent_scores on a machine where only the passes ``fits(wanted)`` fit in memory."""
+        def scores(model, batch, wanted):
+            if not fits(wanted):
+                raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB")
+            return real(model, batch, wanted)
+        return scores
 
-    monkeypatch.setattr(scoring, "data_dependent_scores", grasp_too_big)
-    out = scoring._shared_pass(model, batch, names, seed=0)
-    assert np.isnan(out["grasp"]) and "out of memory in GraSP" in out["grasp_error"]
-    assert all(out[p] == full[p] for p in names if p != "grasp")
+    for fits in (lambda wanted: "grasp" not in wanted, lambda wanted: len(wanted) == 1):
+        monkeypatch.setattr(scoring, "data_dependent_scores", passes_that_fit(fits))
+        out = scoring._shared_pass(model, batch, names, seed=0)
+        assert np.isnan(out["grasp"]) and "out of memory in GraSP" in out["grasp_error"]
+        assert all(out[p] == full[p] for p in names if p != "grasp")
 
-    def only_one_at_a_time(model, batch, wanted):
-        if len(wanted) > 1:
-            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB")
-        return real(model, batch, wanted)
-
-    monkeypatch.setattr(scoring, "data_dependent_scores", only_one_at_a_time)
-    out = scoring._shared_pass(model, batch, names, seed=0)
-    assert np.isnan(out["grasp"]) and "out of memory in GraSP" in out["grasp_error"]
-    assert all(out[p] == full[p] for p in names if p != "grasp")
-
-    def only_naswot_fits(model, batch, wanted):
-        if wanted != ["naswot"]:
-            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB")
-        return real(model, batch, wanted)
-
-    monkeypatch.setattr(scoring, "data_dependent_scores", only_naswot_fits)
+    monkeypatch.setattr(scoring, "data_dependent_scores", passes_that_fit(lambda wanted: wanted == ["naswot"]))
     out = scoring._shared_pass(model, batch, names, seed=0)
     assert out["naswot"] == full["naswot"] and "naswot_error" not in out
     others = [p for p in names if p not in ("naswot", "grasp")]
