@@ -348,7 +348,7 @@ def naswot(model: nn.Module, batch: ProxyBatch) -> float:
     finally:
         for h in handles:
             h.remove()
-    return _naswot_logdet(kernel) if handles else float("nan")
+    return _naswot_logdet(kernel, handles)
 
 
 def _add_hamming_kernel(kernel: torch.Tensor, inputs: torch.Tensor) -> None:
@@ -371,7 +371,12 @@ def _hook_activation_codes(model: nn.Module, kernel: torch.Tensor) -> list:
             for m in model.modules() if isinstance(m, _ACTIVATIONS)]
 
 
-def _naswot_logdet(kernel: torch.Tensor) -> float:
+def _naswot_logdet(kernel: torch.Tensor, hooks: list) -> float:
+    """``log|det K|`` (``-inf`` for a singular kernel); refuses a kernel that
+    no activation module contributed to."""
+    if not hooks:
+        raise ValueError("NASWOT undefined: no activation module of a known type (" + ", ".join(
+            a.__name__ for a in _ACTIVATIONS) + "); functional (F.relu) or custom ones (pytorchcv Swish) are unseen")
     sign, logdet = torch.linalg.slogdet(kernel)
     return float(logdet) if float(sign) > 0 else float("-inf")
 
@@ -440,7 +445,7 @@ def data_dependent_scores(
             out[f"{name}_error"] = f"{type(exc).__name__}: {exc}"[:200]
 
     if "naswot" in wanted:
-        record("naswot", lambda: _naswot_logdet(kernel) if code_handles else float("nan"))
+        record("naswot", lambda: _naswot_logdet(kernel, code_handles))
     if "jacob_cov" in wanted:
         record("jacob_cov", lambda: _jacobian_score(
             torch.autograd.grad(logits.sum(), x, retain_graph=True)[0], k))

@@ -185,6 +185,20 @@ def test_one_product_hamming_kernel_equals_the_two_product_form():
     assert torch.all(kernel.diagonal() == 3 * 7 * 7)  # an example agrees with itself everywhere
 
 
+def test_naswot_without_activation_modules_is_undefined_and_says_why(batch):
+    class FunctionalRelu(nn.Module):  # like torchvision's GoogLeNet: F.relu, no nn.ReLU to hook
+        def __init__(self):
+            super().__init__()
+            self.conv, self.head = nn.Conv2d(3, 4, 3), nn.Linear(4, 10)
+
+        def forward(self, x):
+            return self.head(torch.relu(self.conv(x)).mean(dim=(2, 3)))
+
+    for out in (proxies.data_dependent_scores(FunctionalRelu(), batch), proxies.score_all(FunctionalRelu(), batch, ["naswot"])):
+        assert math.isnan(out["naswot"]) and "no activation module of a known type" in out["naswot_error"]
+        assert out["naswot_error"].endswith("are unseen")  # the reason fits the recorded 200 characters
+
+
 def test_shared_pass_names_a_proxy_that_fails_without_losing_the_others(batch):
     class NoWeights(nn.Module):  # no conv/linear weights, and an output that ignores the input
         def __init__(self):
