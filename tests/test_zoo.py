@@ -398,6 +398,25 @@ class _Hungry(_Fragile):
     in_double_backward = staticmethod(_ask_for_8_gib)
 
 
+_HOLDS_FAILED_PASS = []  # per process: set once a pass has failed, as if its memory were still held
+
+
+class _Leaky(torch.nn.Module):
+    """Runs out of memory in any forward that records a graph, and in every
+    forward after a failure in the same process: only NASWOT (no graph) in a
+    fresh process succeeds."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.act, self.head = torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Linear(4, 10)
+
+    def forward(self, x):
+        if _HOLDS_FAILED_PASS or torch.is_grad_enabled():
+            _HOLDS_FAILED_PASS.append(True)
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 167270400 bytes")
+        return self.head(self.act(self.conv(x)).mean(dim=(2, 3)))
+
+
 class _Sleeper(torch.nn.Module):
     def forward(self, x):
         import time
@@ -406,8 +425,8 @@ class _Sleeper(torch.nn.Module):
 
 
 def _fragile_catalogue():
-    return pd.DataFrame({"arch": ["fragile", "dies", "sleeps", "broken", "hungry"],
-                         "accuracy": [50.0, 60.0, 70.0, 80.0, 90.0]})
+    return pd.DataFrame({"arch": ["fragile", "dies", "sleeps", "broken", "hungry", "leaky"],
+                         "accuracy": [50.0, 60.0, 70.0, 80.0, 90.0, 95.0]})
 
 
 def _fragile_build(arch):
@@ -415,6 +434,8 @@ def _fragile_build(arch):
         raise ValueError("cannot build 'broken'")
     if arch == "hungry":
         return _Hungry(always=False)
+    if arch == "leaky":
+        return _Leaky()
     return _Sleeper() if arch == "sleeps" else _Fragile(always=arch == "dies")
 
 
@@ -455,6 +476,23 @@ def test_isolated_scoring_under_a_memory_cap_fails_the_allocation_not_the_machin
     assert all(rec[p] == alone[p] for p in names) and set(json.loads(rec["errors"])) == {"grasp"}
     with pytest.raises(ValueError, match="needs isolate=True"):
         fill_proxies("nb201", max_memory_gb=8)
+
+
+def test_isolated_scoring_rescores_each_proxy_that_ran_out_of_memory_alone_in_a_fresh_process():
+    from reuseprior.proxies import DATA_DEPENDENT
+    from reuseprior.zoo.scoring import Zoo, score_architecture, score_isolated
+
+    zoo = Zoo("fragile", "test zoo", _fragile_catalogue, _fragile_build, batch_size=4, image_size=8, num_classes=10,
+              order=_fragile_order)
+    together = score_architecture(zoo, "leaky", reuse=False, proxies=sorted(DATA_DEPENDENT))
+    assert all(np.isnan(together[p]) for p in DATA_DEPENDENT)  # in one process, every pass after the first fails
+    _HOLDS_FAILED_PASS.clear()
+    fresh = score_architecture(zoo, "leaky", reuse=False, proxies=["naswot"])
+    rec = score_isolated(zoo, "leaky", proxies=sorted(DATA_DEPENDENT))
+    errors = json.loads(rec["errors"])
+    assert rec["naswot"] == fresh["naswot"] and np.isfinite(rec["naswot"]) and "naswot" not in errors
+    assert set(errors) == DATA_DEPENDENT - {"naswot"} and all(np.isnan(rec[p]) for p in errors)
+    assert "can't allocate memory" in errors["snip"] and "out of memory in GraSP" in errors["grasp"]
 
 
 def test_memory_cap_is_named_in_every_out_of_memory_message_and_only_there():

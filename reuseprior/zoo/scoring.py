@@ -499,7 +499,9 @@ def score_isolated(
     If the child dies (the kernel's out-of-memory killer, typically), it is
     tried once more without GraSP, whose double backward needs by far the most
     memory; if that dies too, every proxy is NaN. The reason goes to ``errors``
-    like any other failure. The child computes exactly what the parent would
+    like any other failure. Then each proxy but GraSP that ran out of memory
+    (or was killed) is scored alone in a fresh child
+    (:func:`_rescore_alone_in_fresh_processes`). The child computes exactly what the parent would
     (same seeds, one thread). ``zoo`` is a name of :data:`ZOOS` or a
     :class:`Zoo` whose functions the child can import. Ctrl-C or SIGTERM kills
     the child at once (its model is scored again by the next fill).
@@ -514,17 +516,42 @@ def score_isolated(
     needs more than the cap costs seconds instead of minutes. Errors caused by
     the cap name it."""
     rec = _score_in_child(zoo, arch, seed, proxies, max_memory_gb)
-    if rec is not None:
-        return rec
-    killed = "the scoring process was killed (out of memory?)"
-    rest = [p for p in proxies if p != "grasp"]
-    rec = _score_in_child(zoo, arch, seed, rest, max_memory_gb) if "grasp" in proxies and rest else None
     if rec is None:
-        return {"arch": arch, **{p: math.nan for p in proxies}, "data_dependent_seconds": math.nan,
-                "data_dependent_cpu_seconds": math.nan, "errors": json.dumps({p: killed for p in proxies})}
+        killed = "the scoring process was killed (out of memory?)"
+        rest = [p for p in proxies if p != "grasp"]
+        rec = _score_in_child(zoo, arch, seed, rest, max_memory_gb) if "grasp" in proxies and rest else None
+        if rec is None:
+            rec = {"arch": arch, **{p: math.nan for p in proxies}, "data_dependent_seconds": math.nan,
+                   "data_dependent_cpu_seconds": math.nan, "errors": json.dumps({p: killed for p in proxies})}
+        else:
+            errors = json.loads(rec["errors"]) if rec["errors"] else {}
+            errors["grasp"] = f"{killed}; the other proxies computed without GraSP's double backward"
+            rec = {**rec, "grasp": math.nan, "errors": json.dumps(errors)}
+    return _rescore_alone_in_fresh_processes(zoo, arch, seed, rec, proxies, max_memory_gb)
+
+
+def _rescore_alone_in_fresh_processes(
+    zoo: Zoo | str, arch: str, seed: int, rec: dict[str, object], proxies: list[str], max_memory_gb: float | None
+) -> dict[str, object]:
+    """Score once more, each alone in a fresh child, the proxies of ``rec``
+    (other than GraSP) that ran out of memory or were killed beside others.
+
+    The in-process fallback of :func:`_shared_pass` already tries them one by
+    one, but a failed pass can leave its memory held in its process: after
+    PNASNet-5-Large's shared pass ran out of memory under the 18 GiB cap, the
+    process stayed at 18 GB resident through every later pass, so NASWOT alone
+    (2.6 GB peak in a fresh process) failed too. A fresh process starts
+    clean. A proxy that fails alone keeps that attempt's message."""
     errors = json.loads(rec["errors"]) if rec["errors"] else {}
-    errors["grasp"] = f"{killed}; the other proxies computed without GraSP's double backward"
-    return {**rec, "grasp": math.nan, "errors": json.dumps(errors)}
+    again = [p for p in proxies if p != "grasp" and len(proxies) > 1 and _says_out_of_memory(errors.get(p, ""))]
+    for name in again:
+        alone = _score_in_child(zoo, arch, seed, [name], max_memory_gb)
+        if alone is None:  # killed again: the earlier message stands
+            continue
+        rec = rec | {name: alone[name]}
+        errors.pop(name)
+        errors |= json.loads(alone["errors"]) if alone["errors"] else {}
+    return rec | {"errors": json.dumps(errors) if errors else ""}
 
 
 def _score_in_child(
