@@ -43,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(e.g. with a higher --max-memory-gb, the machine to itself)")
     parser.add_argument("--max-memory-gb", type=positive_float, default=None, metavar="GIB",
                         help="with --isolate: cap each scoring process's memory; an allocation beyond it is an "
-                        "out-of-memory error (GraSP dropped first, then each proxy alone) instead of the machine paging until the kernel kills")
+                        "out-of-memory error (GraSP dropped first, then each proxy alone) instead of the machine "
+                        "paging until the kernel kills")
     parser.add_argument("--minibatch-sensitivity", type=positive_int, default=None, metavar="N",
                         help="instead, rescore the data-dependent proxies of the first N architectures on other "
                         "minibatches (another photo seed, noise): data/zoo_batch_sensitivity_v1_<zoo>.csv")

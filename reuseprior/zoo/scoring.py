@@ -501,8 +501,8 @@ def score_isolated(
     memory; if that dies too, every proxy is NaN. The reason goes to ``errors``
     like any other failure. Then each proxy but GraSP that ran out of memory
     (or was killed) is scored alone in a fresh child
-    (:func:`_rescore_alone_in_fresh_processes`). The child computes exactly what the parent would
-    (same seeds, one thread). ``zoo`` is a name of :data:`ZOOS` or a
+    (:func:`_rescore_alone_in_fresh_processes`). The child computes exactly
+    what the parent would (same seeds, one thread). ``zoo`` is a name of :data:`ZOOS` or a
     :class:`Zoo` whose functions the child can import. Ctrl-C or SIGTERM kills
     the child at once (its model is scored again by the next fill).
 
@@ -511,9 +511,9 @@ def score_isolated(
     at once with PyTorch's "can't allocate memory", which :func:`_shared_pass`
     answers like any out-of-memory error (GraSP dropped first, then each proxy
     alone), instead of the whole machine paging until the kernel kills the
-    largest process: a fill
-    running beside another one keeps the other's memory, and a model that
-    needs more than the cap costs seconds instead of minutes. Errors caused by
+    largest process: a fill running beside another one keeps the other's
+    memory, and a model that needs more than the cap costs seconds instead of
+    minutes. Errors caused by
     the cap name it."""
     rec = _score_in_child(zoo, arch, seed, proxies, max_memory_gb)
     if rec is None:
@@ -542,9 +542,10 @@ def _rescore_alone_in_fresh_processes(
     process stayed at 18 GB resident through every later pass, so NASWOT alone
     (2.6 GB peak in a fresh process) failed too. A fresh process starts
     clean. A proxy that fails alone keeps that attempt's message."""
+    if len(proxies) < 2:
+        return rec
     errors = json.loads(rec["errors"]) if rec["errors"] else {}
-    again = [p for p in proxies if p != "grasp" and len(proxies) > 1 and _says_out_of_memory(errors.get(p, ""))]
-    for name in again:
+    for name in [p for p in proxies if p != "grasp" and _says_out_of_memory(errors.get(p, ""))]:
         alone = _score_in_child(zoo, arch, seed, [name], max_memory_gb)
         if alone is None:  # killed again: the earlier message stands
             continue
