@@ -241,12 +241,15 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or _says_out_of_memory(str(exc))
 
 
+def _error_messages(cell: object) -> dict[str, str]:
+    """``{score: message}`` of an ``errors`` field: JSON, or empty (``""``, or
+    NaN as pandas reads an empty CSV cell) when nothing failed."""
+    return json.loads(cell) if isinstance(cell, str) and cell else {}
+
+
 def _ran_out_of_memory(errors: object, proxies: list[str]) -> bool:
-    """Whether a stored ``errors`` cell (JSON or empty) records an
-    out-of-memory failure of one of ``proxies``."""
-    if not isinstance(errors, str) or not errors:
-        return False
-    return any(p in proxies and _says_out_of_memory(m) for p, m in json.loads(errors).items())
+    """Whether a stored ``errors`` cell records an out-of-memory failure of one of ``proxies``."""
+    return any(p in proxies and _says_out_of_memory(m) for p, m in _error_messages(errors).items())
 
 
 def _says_out_of_memory(message: str) -> bool:
@@ -502,9 +505,10 @@ def score_isolated(
     like any other failure. Then each proxy but GraSP that ran out of memory
     (or was killed) is scored alone in a fresh child
     (:func:`_rescore_alone_in_fresh_processes`). The child computes exactly
-    what the parent would (same seeds, one thread). ``zoo`` is a name of :data:`ZOOS` or a
-    :class:`Zoo` whose functions the child can import. Ctrl-C or SIGTERM kills
-    the child at once (its model is scored again by the next fill).
+    what the parent would (same seeds, one thread). ``zoo`` is a name of
+    :data:`ZOOS` or a :class:`Zoo` whose functions the child can import.
+    Ctrl-C or SIGTERM kills the child at once (its model is scored again by
+    the next fill).
 
     ``max_memory_gb`` caps the child's data memory (``RLIMIT_DATA``: heap and
     anonymous mappings, which hold every tensor). An allocation beyond it fails
@@ -513,8 +517,7 @@ def score_isolated(
     alone), instead of the whole machine paging until the kernel kills the
     largest process: a fill running beside another one keeps the other's
     memory, and a model that needs more than the cap costs seconds instead of
-    minutes. Errors caused by
-    the cap name it."""
+    minutes. Errors caused by the cap name it."""
     rec = _score_in_child(zoo, arch, seed, proxies, max_memory_gb)
     if rec is None:
         killed = "the scoring process was killed (out of memory?)"
@@ -524,7 +527,7 @@ def score_isolated(
             rec = {"arch": arch, **{p: math.nan for p in proxies}, "data_dependent_seconds": math.nan,
                    "data_dependent_cpu_seconds": math.nan, "errors": json.dumps({p: killed for p in proxies})}
         else:
-            errors = json.loads(rec["errors"]) if rec["errors"] else {}
+            errors = _error_messages(rec["errors"])
             errors["grasp"] = f"{killed}; the other proxies computed without GraSP's double backward"
             rec = {**rec, "grasp": math.nan, "errors": json.dumps(errors)}
     return _rescore_alone_in_fresh_processes(zoo, arch, seed, rec, proxies, max_memory_gb)
@@ -544,14 +547,14 @@ def _rescore_alone_in_fresh_processes(
     clean. A proxy that fails alone keeps that attempt's message."""
     if len(proxies) < 2:
         return rec
-    errors = json.loads(rec["errors"]) if rec["errors"] else {}
+    errors = _error_messages(rec["errors"])
     for name in [p for p in proxies if p != "grasp" and _says_out_of_memory(errors.get(p, ""))]:
         alone = _score_in_child(zoo, arch, seed, [name], max_memory_gb)
         if alone is None:  # killed again: the earlier message stands
             continue
         rec = rec | {name: alone[name]}
         errors.pop(name)
-        errors |= json.loads(alone["errors"]) if alone["errors"] else {}
+        errors |= _error_messages(alone["errors"])
     return rec | {"errors": json.dumps(errors) if errors else ""}
 
 
@@ -599,7 +602,7 @@ def _child_score(send, zoo: Zoo | str, arch: str, seed: int, names: list[str], m
 
 def _name_memory_limit(rec: dict[str, object], max_memory_gb: float) -> dict[str, object]:
     """Append the cap to the out-of-memory messages of ``rec["errors"]``."""
-    errors = json.loads(rec["errors"]) if rec["errors"] else {}
+    errors = _error_messages(rec["errors"])
     if not any(_says_out_of_memory(message) for message in errors.values()):
         return rec
     suffix = f" (the scoring process was capped at {max_memory_gb:g} GiB, --max-memory-gb)"
@@ -620,9 +623,9 @@ def _write_filled(path: Path, filled: dict[str, dict[str, object]], proxies: lis
                 if col not in df.columns:  # a CSV written before the shared pass existed
                     df[col] = math.nan
                 df.at[i, col] = rec[col]
-            old = json.loads(df.at[i, "errors"]) if isinstance(df.at[i, "errors"], str) and df.at[i, "errors"] else {}
+            old = _error_messages(df.at[i, "errors"])
             # messages of an earlier attempt at these proxies are replaced by this attempt's
-            errors = {k: v for k, v in old.items() if k not in proxies} | (json.loads(rec["errors"]) if rec["errors"] else {})
+            errors = {k: v for k, v in old.items() if k not in proxies} | _error_messages(rec["errors"])
             df.at[i, "errors"] = json.dumps(errors) if errors else ""
         _rewrite_csv(path, df.reindex(columns=stored_columns()))
 
