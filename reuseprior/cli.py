@@ -69,9 +69,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from .data import DatasetDownloadError, DatasetNotFoundError
     from .notebook import NotebookParameterError
     from .training import CheckpointMismatchError
+    from .zoo.scoring import UnknownArchitectureError
 
     return (DatasetNotFoundError, DatasetDownloadError, NotebookParameterError, UnsupportedOpError, CaptureError,
-            CheckpointMismatchError)
+            CheckpointMismatchError, UnknownArchitectureError)
 
 
 def positive_float(text: str) -> float:

@@ -329,6 +329,21 @@ def _jacobian_score(input_grad: torch.Tensor, k: float) -> float:
 #: same sign pattern is used, a documented extension).
 _ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.SiLU, nn.GELU, nn.Hardswish, nn.Mish, nn.ELU)
 
+#: Model libraries' own modules for the same functions, named by (module,
+#: class) so that the library need not be imported: pytorchcv's ``Swish``
+#: (x * sigmoid(x), PyTorch's SiLU) and ``HSwish`` (Hardswish), the
+#: activations of its EfficientNets, MixNets and MobileNetV3. Gates (sigmoid,
+#: hard sigmoid in squeeze-excitation) are not activations of units here, in
+#: any library.
+LIBRARY_ACTIVATIONS = frozenset({("pytorchcv.models.common.activ", "Swish"), ("pytorchcv.models.common.activ", "HSwish")})
+
+
+def is_activation(module: nn.Module) -> bool:
+    """Whether NASWOT reads ``module``'s input sign code: one of :data:`_ACTIVATIONS`
+    or of :data:`LIBRARY_ACTIVATIONS`."""
+    kind = type(module)
+    return isinstance(module, _ACTIVATIONS) or (kind.__module__, kind.__name__) in LIBRARY_ACTIVATIONS
+
 
 def naswot(model: nn.Module, batch: ProxyBatch) -> float:
     """NASWOT: log|det K_H| of the binary ReLU codes (Hamming-similarity kernel).
@@ -368,7 +383,7 @@ def _add_hamming_kernel(kernel: torch.Tensor, inputs: torch.Tensor) -> None:
 def _hook_activation_codes(model: nn.Module, kernel: torch.Tensor) -> list:
     """Forward hooks adding each activation module's input sign code to ``kernel``."""
     return [m.register_forward_hook(lambda _m, inp, _out: _add_hamming_kernel(kernel, inp[0]))
-            for m in model.modules() if isinstance(m, _ACTIVATIONS)]
+            for m in model.modules() if is_activation(m)]
 
 
 def _naswot_logdet(kernel: torch.Tensor, hooks: list) -> float:
@@ -376,7 +391,7 @@ def _naswot_logdet(kernel: torch.Tensor, hooks: list) -> float:
     no activation module contributed to."""
     if not hooks:
         raise ValueError("NASWOT undefined: no activation module of a known type (" + ", ".join(
-            a.__name__ for a in _ACTIVATIONS) + "); functional (F.relu) or custom ones (pytorchcv Swish) are unseen")
+            a.__name__ for a in _ACTIVATIONS) + ", pytorchcv's Swish, HSwish); functional ones (F.relu) are unseen")
     sign, logdet = torch.linalg.slogdet(kernel)
     return float(logdet) if float(sign) > 0 else float("-inf")
 

@@ -180,7 +180,11 @@ def test_score_zoos_rejects_bad_flag_values_before_doing_anything(flags, capsys)
 
 @pytest.mark.parametrize("flags, needed", [(["--isolate"], "add --fill-proxies"),
                                            (["--retry-out-of-memory"], "add --fill-proxies"),
-                                           (["--fill-proxies", "--max-memory-gb", "8"], "add --fill-proxies --isolate")])
+                                           (["--fill-proxies", "--max-memory-gb", "8"], "add --fill-proxies --isolate"),
+                                           (["--arch", "x"], "give one zoo and --fill-proxies or --rescore"),
+                                           (["--rescore", "naswot", "--fill-proxies"], "give one of them"),
+                                           (["--with-module", "Swish"], "add --rescore PROXY"),
+                                           (["torchvision", "--fill-proxies", "--arch", "x"], "give one zoo")])
 def test_score_zoos_refuses_a_flag_without_the_one_it_needs(flags, needed, capsys):
     from reuseprior.cli import main
 

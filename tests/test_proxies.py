@@ -185,6 +185,21 @@ def test_one_product_hamming_kernel_equals_the_two_product_form():
     assert torch.all(kernel.diagonal() == 3 * 7 * 7)  # an example agrees with itself everywhere
 
 
+@pytest.mark.parametrize("library_class, torch_class", [("Swish", nn.SiLU), ("HSwish", nn.Hardswish)])
+def test_naswot_reads_pytorchcv_activation_modules_as_their_torch_equivalents(library_class, torch_class, batch):
+    activ = pytest.importorskip("pytorchcv.models.common.activ")
+
+    def net(activation: nn.Module) -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(3, 4, 3), activation, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+
+    library, reference = net(getattr(activ, library_class)()), net(torch_class())
+    assert proxies.is_activation(library[1]) and not proxies.is_activation(activ.HSigmoid())  # a gate, not a unit
+    value = proxies.naswot(library, batch)
+    assert math.isfinite(value) and value == proxies.naswot(reference, batch)
+    assert proxies.data_dependent_scores(library, batch, ["naswot"])["naswot"] == value
+
+
 def test_naswot_without_activation_modules_is_undefined_and_says_why(batch):
     class FunctionalRelu(nn.Module):  # like torchvision's GoogLeNet: F.relu, no nn.ReLU to hook
         def __init__(self):

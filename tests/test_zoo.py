@@ -165,6 +165,65 @@ def test_fill_proxies_completes_stored_rows_as_a_full_scoring_would(tmp_path):
     assert fill_proxies("nb201", data_dir=tmp_path, progress=False, retry_out_of_memory=True) == 0
 
 
+@pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
+def test_fill_proxies_of_named_architectures_only(tmp_path):
+    from reuseprior.zoo.scoring import fill_proxies, score_zoo
+
+    path = score_zoo("nb201", limit=3, data_dir=tmp_path, progress=False, full_every=10**6, reuse=False)
+    stored = pd.read_csv(path).sort_values("order")
+    lacking = stored["arch"].iloc[1:].tolist()  # only position 0 is scored in full
+    assert stored.set_index("arch").loc[lacking, "snip"].isna().all()
+    assert fill_proxies("nb201", data_dir=tmp_path, progress=False, archs=[stored["arch"].iloc[0]]) == 0
+    assert fill_proxies("nb201", data_dir=tmp_path, progress=False, archs=lacking[1:]) == 1
+    snip = pd.read_csv(path).set_index("arch")["snip"]
+    assert np.isnan(snip[lacking[0]]) and np.isfinite(snip[lacking[1]])
+
+
+@pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
+def test_rescore_replaces_only_the_named_proxies_of_the_selected_rows(tmp_path):
+    from reuseprior.zoo.scoring import rescore_proxies, score_zoo
+
+    path = score_zoo("nb201", limit=2, data_dir=tmp_path, progress=False, reuse=False)
+    scored = pd.read_csv(path).sort_values("order").reset_index(drop=True)
+    first = scored["arch"][0]
+    stale = scored.copy()
+    stale["errors"] = stale["errors"].astype(object)
+    stale.loc[0, ["naswot", "snip"]] = [1.0, 2.0]  # as if stored by an older definition
+    stale.loc[0, "errors"] = json.dumps({"naswot": "ValueError: NASWOT undefined", "reuse": "kept"})
+    stale.to_csv(path, index=False, float_format="%.17g")
+    assert rescore_proxies("nb201", ["naswot"], archs=[first], data_dir=tmp_path, progress=False) == [first]
+    after = pd.read_csv(path).sort_values("order").reset_index(drop=True)
+    assert after["naswot"][0] == scored["naswot"][0] and after["snip"][0] == 2.0  # only NASWOT is rescored
+    assert json.loads(after["errors"][0]) == {"reuse": "kept"}  # its old message goes, other messages stay
+    assert after["data_dependent_seconds"][0] == scored["data_dependent_seconds"][0]  # the shared pass's timing stays
+    pd.testing.assert_series_equal(after.loc[1], scored.loc[1], check_dtype=False)  # the other row is untouched
+    history = json.loads(path.with_suffix(".meta.json").read_text())["rescored"]
+    assert [(h["proxies"], h["archs"]) for h in history] == [(["naswot"], [first])]
+    assert rescore_proxies("nb201", ["naswot"], with_modules=["Swish"], data_dir=tmp_path, progress=False) == []
+    assert rescore_proxies("nb201", ["naswot"], with_modules=["ReLU"], data_dir=tmp_path, progress=False) \
+        == scored["arch"].tolist()
+    with pytest.raises(ValueError, match="only data-dependent proxies"):
+        rescore_proxies("nb201", ["params"], data_dir=tmp_path, progress=False)
+
+
+def test_fill_proxies_of_an_unknown_architecture_names_the_stored_ones(tmp_path, capsys):
+    from reuseprior.cli import main
+    from reuseprior.zoo.scoring import (UnknownArchitectureError, fill_proxies, rescore_proxies, scores_path,
+                                        stored_columns)
+
+    for job in (fill_proxies, lambda zoo, **kw: rescore_proxies(zoo, ["naswot"], **kw)):
+        with pytest.raises(FileNotFoundError, match="no stored rows for torchvision .* score-zoos torchvision"):
+            job("torchvision", data_dir=tmp_path, progress=False)
+    row = {col: np.nan for col in stored_columns()} | {"order": 0, "arch": "resnet18", "accuracy": 69.8, "errors": ""}
+    pd.DataFrame([row]).to_csv(scores_path("torchvision", data_dir=tmp_path), index=False)
+    with pytest.raises(UnknownArchitectureError, match="'resnet81' is not a stored torchvision row; did you mean resnet18"):
+        fill_proxies("torchvision", data_dir=tmp_path, progress=False, archs=["resnet81"])
+    with pytest.raises(UnknownArchitectureError, match="'resnet81' is not a stored"):
+        rescore_proxies("torchvision", ["naswot"], data_dir=tmp_path, progress=False, archs=["resnet81"])
+    code = main(["score-zoos", "torchvision", "--fill-proxies", "--arch", "vgg", "--data-dir", str(tmp_path)])
+    assert code == 2 and "'vgg' is not a stored torchvision row; score it first" in capsys.readouterr().err
+
+
 def test_missing_pytorchcv_names_the_install_command(monkeypatch):
     import importlib.util
 
@@ -411,6 +470,11 @@ class _Leaky(torch.nn.Module):
         self.conv, self.act, self.head = torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Linear(4, 10)
 
     def forward(self, x):
+        import os
+
+        if os.environ.get("LEAKY_FORWARD_LOG"):  # one line per forward pass, from any process
+            with open(os.environ["LEAKY_FORWARD_LOG"], "a") as log:
+                log.write(f"{os.getpid()}\n")
         if _HOLDS_FAILED_PASS or torch.is_grad_enabled():
             _HOLDS_FAILED_PASS.append(True)
             raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 167270400 bytes")
@@ -478,7 +542,7 @@ def test_isolated_scoring_under_a_memory_cap_fails_the_allocation_not_the_machin
         fill_proxies("nb201", max_memory_gb=8)
 
 
-def test_isolated_scoring_rescores_each_proxy_that_ran_out_of_memory_alone_in_a_fresh_process():
+def test_isolated_scoring_rescores_each_proxy_that_ran_out_of_memory_alone_in_a_fresh_process(tmp_path, monkeypatch):
     from reuseprior.proxies import DATA_DEPENDENT
     from reuseprior.zoo.scoring import Zoo, score_architecture, score_isolated
 
@@ -488,11 +552,32 @@ def test_isolated_scoring_rescores_each_proxy_that_ran_out_of_memory_alone_in_a_
     assert all(np.isnan(together[p]) for p in DATA_DEPENDENT)  # in one process, every pass after the first fails
     _HOLDS_FAILED_PASS.clear()
     fresh = score_architecture(zoo, "leaky", reuse=False, proxies=["naswot"])
+    log = tmp_path / "forwards.log"
+    monkeypatch.setenv("LEAKY_FORWARD_LOG", str(log))
     rec = score_isolated(zoo, "leaky", proxies=sorted(DATA_DEPENDENT))
+    # the first child tries all six, then all but GraSP, and stops there (no one-by-one passes in a
+    # process whose memory may be held); then each of the five alone in a fresh child: 2 + 5 forwards
+    pids = log.read_text().split()
+    assert len(pids) == 7 and len(set(pids)) == 6 and pids[0] == pids[1]
     errors = json.loads(rec["errors"])
     assert rec["naswot"] == fresh["naswot"] and np.isfinite(rec["naswot"]) and "naswot" not in errors
     assert set(errors) == DATA_DEPENDENT - {"naswot"} and all(np.isnan(rec[p]) for p in errors)
     assert "can't allocate memory" in errors["snip"] and "out of memory in GraSP" in errors["grasp"]
+
+
+@pytest.mark.parametrize("message, out_of_memory", [
+    ("RuntimeError: DefaultCPUAllocator: can't allocate memory: you tried to allocate 41336832 bytes", True),
+    ("MemoryError: ", True),  # Python's, with an empty message (PolyNet under the 18 GiB cap)
+    ("RuntimeError: could not create a primitive", True),  # oneDNN's (ResNeSt-269 under the cap)
+    ("the scoring process was killed (out of memory?)", True),
+    ("ValueError: NASWOT undefined: no activation module of a known type", False),
+    ("LinAlgError: singular matrix", False),
+])
+def test_out_of_memory_is_recognised_in_every_form_it_is_recorded(message, out_of_memory):
+    from reuseprior.zoo.scoring import _is_out_of_memory, _says_out_of_memory
+
+    assert _says_out_of_memory(message) is out_of_memory
+    assert _is_out_of_memory(MemoryError()) and not _is_out_of_memory(ValueError("singular"))
 
 
 def test_memory_cap_is_named_in_every_out_of_memory_message_and_only_there():

@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 
 from ..cli import positive_float, positive_int
-from .scoring import ZOOS, fill_proxies, score_zoo
+from ..proxies import DATA_DEPENDENT
+from .scoring import ZOOS, fill_proxies, rescore_proxies, score_zoo
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -41,6 +42,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retry-out-of-memory", action="store_true",
                         help="with --fill-proxies: also rescore the stored rows where some proxy ran out of memory "
                         "(e.g. with a higher --max-memory-gb, the machine to itself)")
+    parser.add_argument("--rescore", nargs="+", default=None, choices=sorted(DATA_DEPENDENT), metavar="PROXY",
+                        help="instead, score these data-dependent proxies again on the stored rows (all, or --arch, "
+                        "--with-module) and replace their values: after a proxy's definition changed")
+    parser.add_argument("--arch", nargs="+", default=None, metavar="NAME",
+                        help="with --fill-proxies or --rescore and one zoo: only these stored architectures")
+    parser.add_argument("--with-module", nargs="+", default=None, metavar="CLASS",
+                        help="with --rescore: only the models holding a module of one of these class names "
+                        "(e.g. Swish HSwish)")
     parser.add_argument("--max-memory-gb", type=positive_float, default=None, metavar="GIB",
                         help="with --isolate: cap each scoring process's memory; an allocation beyond it is an "
                         "out-of-memory error (GraSP dropped first, then each proxy alone) instead of the machine "
@@ -58,6 +67,12 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error("--max-memory-gb caps the isolated scoring processes; add --fill-proxies --isolate")
     if args.retry_out_of_memory and not args.fill_proxies:
         parser.error("--retry-out-of-memory applies to --fill-proxies only; add --fill-proxies")
+    if args.arch is not None and not ((args.fill_proxies or args.rescore) and len(args.zoos) == 1):
+        parser.error("--arch names architectures of one zoo to fill or rescore; give one zoo and --fill-proxies or --rescore")
+    if args.rescore is not None and args.fill_proxies:
+        parser.error("--rescore and --fill-proxies are two different jobs; give one of them")
+    if args.with_module is not None and args.rescore is None:
+        parser.error("--with-module selects the rows of --rescore; add --rescore PROXY")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,10 +84,15 @@ def run(args: argparse.Namespace) -> int:
             path = score_minibatches(zoo, args.minibatch_sensitivity, seed=args.seed, data_dir=args.data_dir)
             print(f"{zoo}: {path}")
             continue
+        if args.rescore:
+            done = rescore_proxies(zoo, args.rescore, archs=args.arch, with_modules=args.with_module, seed=args.seed,
+                                   data_dir=args.data_dir)
+            print(f"{zoo}: rescored {', '.join(args.rescore)} of {len(done)} stored rows")
+            continue
         if args.fill_proxies:
             filled = fill_proxies(zoo, every=args.full_every, limit=args.limit, seed=args.seed, data_dir=args.data_dir,
                                   shard=args.shard, isolate=args.isolate, max_memory_gb=args.max_memory_gb,
-                                  retry_out_of_memory=args.retry_out_of_memory)
+                                  retry_out_of_memory=args.retry_out_of_memory, archs=args.arch)
             print(f"{zoo}: filled the data-dependent proxies of {filled} stored rows")
             continue
         path = score_zoo(zoo, limit=args.limit, seed=args.seed, data_dir=args.data_dir, reuse=not args.no_reuse,

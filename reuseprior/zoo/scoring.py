@@ -175,6 +175,7 @@ def score_architecture(
     reuse: bool = True,
     batch: ProxyBatch | None = None,
     row: pd.Series | None = None,
+    each_alone: bool = True,
 ) -> dict[str, object]:
     """Build ``arch`` with its seeded initialisation and compute every score.
 
@@ -186,6 +187,7 @@ def score_architecture(
     together, one shared pass of :func:`reuseprior.proxies.data_dependent_scores`;
     their per-score ``_seconds`` columns are left empty), ``build_seconds``
     and ``errors`` (JSON ``{score: message}`` for scores that failed; their value is NaN).
+    ``each_alone`` is passed to :func:`_shared_pass` (out-of-memory fallback).
     """
     zoo = get_zoo(zoo) if isinstance(zoo, str) else zoo
     if row is None:
@@ -208,14 +210,14 @@ def score_architecture(
                 value = PROXIES[name](model, batch)
             except Exception as exc:  # recorded, not fatal: some proxies fail on some models
                 value = math.nan
-                errors[name] = f"{type(exc).__name__}: {exc}"[:300]
+                errors[name] = _message(exc)[:300]
             out[name] = value
             out[f"{name}_seconds"] = time.perf_counter() - t0
             out[f"{name}_cpu_seconds"] = time.process_time() - c0
         shared = [p for p in names if p in DATA_DEPENDENT]
         if shared:  # one forward pass for all of them (same values as one pass each)
             t0, c0 = time.perf_counter(), time.process_time()
-            values = _shared_pass(model, batch, shared, seed)
+            values = _shared_pass(model, batch, shared, seed, each_alone=each_alone)
             for p in shared:
                 out[p] = values[p]
                 if f"{p}_error" in values:
@@ -228,7 +230,7 @@ def score_architecture(
                 out.update(reusability_scores(model, batch.example))
             except Exception as exc:
                 out.update({k: math.nan for k in REUSE_SCORES})
-                errors["reuse"] = f"{type(exc).__name__}: {exc}"[:300]
+                errors["reuse"] = _message(exc)[:300]
             out["reuse_seconds"] = time.perf_counter() - t0
             out["reuse_cpu_seconds"] = time.process_time() - c0
         out["errors"] = json.dumps(errors) if errors else ""
@@ -238,7 +240,12 @@ def score_architecture(
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
-    return isinstance(exc, MemoryError) or _says_out_of_memory(str(exc))
+    return _says_out_of_memory(_message(exc))
+
+
+def _message(exc: BaseException) -> str:
+    """How a failure is recorded in ``errors``."""
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _error_messages(cell: object) -> dict[str, str]:
@@ -252,32 +259,48 @@ def _ran_out_of_memory(errors: object, proxies: list[str]) -> bool:
     return any(p in proxies and _says_out_of_memory(m) for p, m in _error_messages(errors).items())
 
 
+#: How an allocation failure reads in a recorded message: PyTorch's CPU
+#: allocator ("can't allocate memory"), Python's ``MemoryError`` (whose
+#: message is empty), our own fallback notes ("out of memory"), and oneDNN,
+#: which answers a convolution whose buffers cannot be allocated with "could
+#: not create a primitive" (ResNeSt-269 at 416 px under the 18 GiB cap, after
+#: its shared pass had run out of memory).
+OUT_OF_MEMORY_SIGNS = ("can't allocate memory", "out of memory", "memoryerror:", "could not create a primitive")
+
+
 def _says_out_of_memory(message: str) -> bool:
     text = message.lower()
-    return "can't allocate memory" in text or "out of memory" in text
+    return any(sign in text for sign in OUT_OF_MEMORY_SIGNS)
 
 
-def _shared_pass(model: nn.Module, batch: ProxyBatch, names: list[str], seed: int) -> dict[str, object]:
+def _shared_pass(
+    model: nn.Module, batch: ProxyBatch, names: list[str], seed: int, *, each_alone: bool = True
+) -> dict[str, object]:
     """:func:`data_dependent_scores` with fallbacks when the shared pass runs
     out of memory: first GraSP is dropped (recorded as NaN with the reason)
     and the others are computed again without its double backward, whose
     graph is by far the largest; if they still do not fit (or GraSP was not
     asked for), each proxy is computed alone, so the ones that fit keep their
     value (NASWOT alone needs no graph at all). The values equal the shared
-    pass's: same seed, same forward. Any other failure makes every proxy NaN."""
+    pass's: same seed, same forward. Any other failure makes every proxy NaN.
+
+    ``each_alone=False`` stops before the one-by-one passes and leaves the
+    proxies NaN with the out-of-memory message: for a child of
+    :func:`score_isolated`, whose parent scores each of them alone in a fresh
+    process anyway (in the failed process the memory may stay held)."""
     torch.manual_seed(seed)
     try:
         return data_dependent_scores(model, batch, names)
     except Exception as exc:  # noqa: BLE001 - recorded per row, not fatal
-        failure = (_is_out_of_memory(exc), f"{type(exc).__name__}: {exc}")
+        failure = (_is_out_of_memory(exc), _message(exc))
     # outside the except block, so that the failed pass's tensors are freed first
     out_of_memory, message = failure
-    if not (out_of_memory and len(names) > 1):
-        return {p: math.nan for p in names} | {f"{p}_error": message for p in names}
-    if "grasp" in names:
-        values = _shared_pass(model, batch, [p for p in names if p != "grasp"], seed)
+    if "grasp" in names and out_of_memory and len(names) > 1:
+        values = _shared_pass(model, batch, [p for p in names if p != "grasp"], seed, each_alone=each_alone)
         reason = f"out of memory in GraSP's double backward (batch {batch.inputs.shape[0]}); the other proxies computed without it"
         return values | {"grasp": math.nan, "grasp_error": reason}
+    if not (out_of_memory and len(names) > 1 and each_alone):
+        return {p: math.nan for p in names} | {f"{p}_error": message for p in names}
     alone: dict[str, object] = {}
     for name in names:
         alone |= _shared_pass(model, batch, [name], seed)
@@ -432,6 +455,7 @@ def fill_proxies(
     isolate: bool = False,
     max_memory_gb: float | None = None,
     retry_out_of_memory: bool = False,
+    archs: Iterable[str] | None = None,
 ) -> int:
     """Compute the data-dependent proxies (:data:`DATA_DEPENDENT`) of stored
     rows that lack them, at positions ``order % every == 0``, in the zoo's
@@ -457,41 +481,150 @@ def fill_proxies(
     :func:`score_isolated`. ``retry_out_of_memory=True`` also takes the rows
     where some proxy ran out of memory before (say, under a lower cap or
     beside another fill); not by default, since such a row usually fails
-    again and costs minutes each time.
+    again and costs minutes each time. ``archs`` restricts the fill to these
+    stored architectures (say, the models to retry under a higher cap).
     """
-    from tqdm.auto import tqdm
-
     if max_memory_gb is not None and not (isolate and max_memory_gb > 0):
         raise ValueError(f"max_memory_gb={max_memory_gb!r}: a positive cap of the isolated child processes, "
                          "so it needs isolate=True (--isolate)")
     zoo = get_zoo(zoo_name)
-    path = scores_path(zoo_name, data_dir=data_dir)
-    stored = load_scores(zoo_name, data_dir=data_dir)
-    if stored.empty:
-        raise FileNotFoundError(f"no stored rows for {zoo_name} at {path}; score the zoo first (python -m reuseprior score-zoos {zoo_name})")
+    path, stored = _stored_rows(zoo_name, data_dir)
     proxies = [p for p in PROXIES if p in DATA_DEPENDENT]
     index, count = shard
     lacking = stored[proxies].isna().all(axis=1)
     if retry_out_of_memory:
         lacking |= stored["errors"].map(lambda text: _ran_out_of_memory(text, proxies))
+    if archs is not None:
+        lacking &= stored["arch"].isin(_stored_archs(stored, zoo_name, archs))
     missing = stored[lacking & (stored["order"] % (every * count) == every * index)]
     todo = missing.sort_values("order")["arch"].tolist()[:limit]
     fixed_batch = zoo.batch(zoo.image_size, seed) if isinstance(zoo.image_size, int) else None
+
+    def score(arch: str) -> dict[str, object]:
+        if isolate:
+            return score_isolated(zoo_name, arch, seed=seed, proxies=proxies, max_memory_gb=max_memory_gb)
+        return score_architecture(zoo, arch, seed=seed, reuse=False, batch=fixed_batch, proxies=proxies)
+
+    _score_and_write(path, todo, score, proxies, desc=f"filling proxies of {zoo_name}", progress=progress,
+                     flush_seconds=flush_seconds)
+    return len(todo)
+
+
+def rescore_proxies(
+    zoo_name: str,
+    proxies: Iterable[str],
+    *,
+    archs: Iterable[str] | None = None,
+    with_modules: Iterable[str] | None = None,
+    seed: int = 0,
+    data_dir: Path | None = None,
+    progress: bool = True,
+    flush_seconds: float = 60.0,
+) -> list[str]:
+    """Score ``proxies`` again on stored rows and replace their stored values
+    (and messages); returns the architectures rescored.
+
+    For a proxy whose definition changed: NASWOT reads pytorchcv's own
+    ``Swish`` and ``HSwish`` modules since they were added to
+    :data:`reuseprior.proxies.LIBRARY_ACTIVATIONS`, which changes (or, on
+    its EfficientNets, defines) the value of every model holding one:
+    ``rescore_proxies("pytorchcv", ["naswot"], with_modules=["Swish", "HSwish"])``.
+    The rows are ``archs`` (default: every stored row), narrowed by
+    ``with_modules`` to the models that hold a module of one of these class
+    names (each model is built to look). Same seeds and minibatch as a full
+    scoring; the shared pass's timing columns are kept (a proxy rescored alone
+    is not the pass they timed). Interruptible like :func:`fill_proxies`;
+    a finished rescoring is recorded under ``rescored`` in the ``.meta.json``."""
+    proxies = list(proxies)
+    unknown = set(proxies) - DATA_DEPENDENT
+    if unknown:
+        raise ValueError(f"only data-dependent proxies are rescored here, not {sorted(unknown)}; "
+                         f"choose from {sorted(DATA_DEPENDENT)} (the others are rescored by score_zoo)")
+    zoo = get_zoo(zoo_name)
+    path, stored = _stored_rows(zoo_name, data_dir)
+    todo = stored.sort_values("order")["arch"].tolist() if archs is None else _stored_archs(stored, zoo_name, archs)
+    if with_modules is not None:
+        todo = archs_with_modules(zoo, todo, with_modules, progress=progress)
+    _score_and_write(path, todo, lambda arch: score_architecture(zoo, arch, seed=seed, reuse=False, proxies=proxies),
+                     proxies, desc=f"rescoring {', '.join(proxies)} of {zoo_name}", progress=progress,
+                     flush_seconds=flush_seconds, timing=False)
+    meta_path = path.with_suffix(".meta.json")
+    if todo and meta_path.exists():  # the CSV's history: which values were replaced, when
+        meta = json.loads(meta_path.read_text())
+        meta.setdefault("rescored", []).append({
+            "proxies": proxies, "rows": len(todo), "with_modules": sorted(with_modules) if with_modules else None,
+            "archs": todo if archs is not None or with_modules is not None else "all",
+            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "torch": torch.__version__})
+        meta_path.write_text(json.dumps(meta, indent=1) + "\n")
+    return todo
+
+
+def archs_with_modules(zoo: Zoo | str, archs: Iterable[str], class_names: Iterable[str], *, progress: bool = False) -> list[str]:
+    """Those of ``archs`` whose model (built, untrained) holds a module whose class is named one of ``class_names``."""
+    from tqdm.auto import tqdm
+
+    zoo = get_zoo(zoo) if isinstance(zoo, str) else zoo
+    names = set(class_names)
+    return [arch for arch in tqdm(list(archs), desc=f"looking for {', '.join(sorted(names))}", disable=not progress)
+            if any(type(m).__name__ in names for m in zoo.build(arch).modules())]
+
+
+def _score_and_write(
+    path: Path,
+    todo: list[str],
+    score: Callable[[str], dict[str, object]],
+    proxies: list[str],
+    *,
+    desc: str,
+    progress: bool,
+    flush_seconds: float,
+    timing: bool = True,
+) -> None:
+    """``score`` each architecture of ``todo`` and write its ``proxies`` into
+    the stored CSV at ``path``: at least every ``flush_seconds``, and at the
+    end, also on Ctrl-C or SIGTERM (see :func:`fill_proxies`)."""
+    from tqdm.auto import tqdm
+
     pending: dict[str, dict[str, object]] = {}
     last_flush = time.monotonic()
     with _sigterm_as_interrupt():
         try:
-            for arch in tqdm(todo, desc=f"filling proxies of {zoo_name}", disable=not progress):
-                if isolate:
-                    pending[arch] = score_isolated(zoo_name, arch, seed=seed, proxies=proxies, max_memory_gb=max_memory_gb)
-                else:
-                    pending[arch] = score_architecture(zoo, arch, seed=seed, reuse=False, batch=fixed_batch, proxies=proxies)
+            for arch in tqdm(todo, desc=desc, disable=not progress):
+                pending[arch] = score(arch)
                 if time.monotonic() - last_flush >= flush_seconds:
-                    _write_filled(path, pending, proxies)
+                    _write_filled(path, pending, proxies, timing=timing)
                     pending, last_flush = {}, time.monotonic()
         finally:
-            _write_filled(path, pending, proxies)
-    return len(todo)
+            _write_filled(path, pending, proxies, timing=timing)
+
+
+def _stored_rows(zoo_name: str, data_dir: Path | None) -> tuple[Path, pd.DataFrame]:
+    """The path and rows of a zoo's stored scores, which must exist."""
+    path = scores_path(zoo_name, data_dir=data_dir)
+    stored = load_scores(zoo_name, data_dir=data_dir)
+    if stored.empty:
+        raise FileNotFoundError(f"no stored rows for {zoo_name} at {path}; score the zoo first (python -m reuseprior score-zoos {zoo_name})")
+    return path, stored
+
+
+class UnknownArchitectureError(LookupError):
+    """An architecture name that the zoo's stored scores do not hold."""
+
+
+def _stored_archs(stored: pd.DataFrame, zoo_name: str, archs: Iterable[str]) -> list[str]:
+    """``archs``, each checked to be a stored row of the zoo (else
+    :class:`UnknownArchitectureError` with the closest names)."""
+    import difflib
+
+    archs = list(archs)
+    known = set(stored["arch"])
+    for arch in archs:
+        if arch not in known:
+            close = difflib.get_close_matches(arch, sorted(known), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; score it first (python -m reuseprior score-zoos {zoo_name})"
+            raise UnknownArchitectureError(f"{arch!r} is not a stored {zoo_name} row{hint}")
+    return archs
 
 
 def score_isolated(
@@ -539,12 +672,13 @@ def _rescore_alone_in_fresh_processes(
     """Score once more, each alone in a fresh child, the proxies of ``rec``
     (other than GraSP) that ran out of memory or were killed beside others.
 
-    The in-process fallback of :func:`_shared_pass` already tries them one by
-    one, but a failed pass can leave its memory held in its process: after
-    PNASNet-5-Large's shared pass ran out of memory under the 18 GiB cap, the
-    process stayed at 18 GB resident through every later pass, so NASWOT alone
-    (2.6 GB peak in a fresh process) failed too. A fresh process starts
-    clean. A proxy that fails alone keeps that attempt's message."""
+    The child does not try them one by one itself (``each_alone=False`` of
+    :func:`_shared_pass`), since a failed pass can leave its memory held in
+    its process: after PNASNet-5-Large's shared pass ran out of memory under
+    the 18 GiB cap, the process stayed at 18 GB resident through every later
+    pass, so NASWOT alone (2.6 GB peak in a fresh process) failed too. A
+    fresh process starts clean. A proxy that fails alone keeps that
+    attempt's message."""
     if len(proxies) < 2:
         return rec
     errors = _error_messages(rec["errors"])
@@ -592,10 +726,10 @@ def _child_score(send, zoo: Zoo | str, arch: str, seed: int, names: list[str], m
 
             limit = int(max_memory_gb * 2**30)
             resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
-        rec = score_architecture(zoo, arch, seed=seed, reuse=False, proxies=names)
+        rec = score_architecture(zoo, arch, seed=seed, reuse=False, proxies=names, each_alone=False)
         send.send((True, rec if max_memory_gb is None else _name_memory_limit(rec, max_memory_gb)))
     except Exception as exc:  # noqa: BLE001 - sent to the parent, which raises it
-        send.send((False, f"{type(exc).__name__}: {exc}"))
+        send.send((False, _message(exc)))
     finally:
         send.close()
 
@@ -609,17 +743,19 @@ def _name_memory_limit(rec: dict[str, object], max_memory_gb: float) -> dict[str
     return rec | {"errors": json.dumps({p: m + suffix if _says_out_of_memory(m) else m for p, m in errors.items()})}
 
 
-def _write_filled(path: Path, filled: dict[str, dict[str, object]], proxies: list[str]) -> None:
-    """Write the proxy columns of ``filled`` (arch -> record) into the stored CSV."""
+def _write_filled(path: Path, filled: dict[str, dict[str, object]], proxies: list[str], *, timing: bool = True) -> None:
+    """Write the proxy columns of ``filled`` (arch -> record) into the stored
+    CSV, with the shared pass's timing columns unless ``timing=False``."""
     if not filled:
         return
+    timing_columns = ["data_dependent_seconds", "data_dependent_cpu_seconds"] if timing else []
     with _csv_lock(path):
         df = pd.read_csv(path)
         df["errors"] = df["errors"].astype(object)  # all-empty columns are read as float
         row_of = dict(zip(df["arch"], df.index))
         for arch, rec in filled.items():
             i = row_of[arch]
-            for col in [*proxies, "data_dependent_seconds", "data_dependent_cpu_seconds"]:
+            for col in [*proxies, *timing_columns]:
                 if col not in df.columns:  # a CSV written before the shared pass existed
                     df[col] = math.nan
                 df.at[i, col] = rec[col]
