@@ -73,6 +73,11 @@ class Zoo:
     def batch(self, image_size: int, seed: int) -> ProxyBatch:
         return make_batch(self.batch_size, image_size, self.num_classes, source="sample_images", seed=seed)
 
+    def fixed_batch(self, seed: int) -> ProxyBatch | None:
+        """The one minibatch of every architecture when the zoo has a single
+        image size (built once per run), else ``None`` (one per image size)."""
+        return self.batch(self.image_size, seed) if isinstance(self.image_size, int) else None
+
     def size_of(self, row: pd.Series) -> int:
         return self.image_size if isinstance(self.image_size, int) else int(self.image_size(row))
 
@@ -391,7 +396,7 @@ def score_zoo(
     todo = [(k, a) for k, a in enumerate(order) if k % count == index and a not in done]
     data_free = [p for p in PROXIES if p != "nn_mass" and p not in DATA_DEPENDENT]
     rows_by_arch = cat.set_index("arch")
-    fixed_batch = zoo.batch(zoo.image_size, seed) if isinstance(zoo.image_size, int) else None
+    fixed_batch = zoo.fixed_batch(seed)
     meta_path = path.with_suffix(".meta.json")
     if not meta_path.exists():
         meta_path.write_text(json.dumps(_meta(zoo, seed, fixed_batch), indent=1) + "\n")
@@ -498,7 +503,7 @@ def fill_proxies(
         lacking &= stored["arch"].isin(_stored_archs(stored, zoo_name, archs))
     missing = stored[lacking & (stored["order"] % (every * count) == every * index)]
     todo = missing.sort_values("order")["arch"].tolist()[:limit]
-    fixed_batch = zoo.batch(zoo.image_size, seed) if isinstance(zoo.image_size, int) else None
+    fixed_batch = zoo.fixed_batch(seed)
 
     def score(arch: str) -> dict[str, object]:
         if isolate:
@@ -545,7 +550,9 @@ def rescore_proxies(
     todo = stored.sort_values("order")["arch"].tolist() if archs is None else _stored_archs(stored, zoo_name, archs)
     if with_modules is not None:
         todo = archs_with_modules(zoo, todo, with_modules, progress=progress)
-    _score_and_write(path, todo, lambda arch: score_architecture(zoo, arch, seed=seed, reuse=False, proxies=proxies),
+    fixed_batch = zoo.fixed_batch(seed)
+    _score_and_write(path, todo, lambda arch: score_architecture(zoo, arch, seed=seed, reuse=False, batch=fixed_batch,
+                                                                 proxies=proxies),
                      proxies, desc=f"rescoring {', '.join(proxies)} of {zoo_name}", progress=progress,
                      flush_seconds=flush_seconds, timing=False)
     meta_path = path.with_suffix(".meta.json")
