@@ -17,7 +17,7 @@ help:
 	@echo "make test      all tests: pytest on the package, then nbval over every notebook"
 	@echo "make full      paper-scale profile of every notebook (hours; GPU for ch3/ch4 training)"
 	@echo "make lab       open the chapters in JupyterLab"
-	@echo "make bench     benchmarks (analyze vs a SynFlow pass; shared vs separate proxy passes)"
+	@echo "make bench     benchmarks (analyze vs a SynFlow pass; shared vs separate proxy passes; a proxy's peak memory)"
 
 env: $(STAMP)
 
@@ -51,6 +51,7 @@ lab: env
 bench: env
 	$(PY) benchmarks/bench_analyze.py
 	$(PY) benchmarks/bench_proxies.py
+	$(PY) benchmarks/bench_proxy_memory.py
 
 lock: env
 	$(PY) -m pip freeze --exclude-editable | grep -v '^reuseprior' > requirements-lock.new && mv requirements-lock.new requirements-lock.txt

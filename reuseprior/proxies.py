@@ -327,7 +327,7 @@ def _jacobian_score(input_grad: torch.Tensor, k: float) -> float:
 #: Activations whose input sign defines NASWOT's binary code (ReLU in the
 #: paper; for the smooth ReLU-like activations of modern ImageNet models the
 #: same sign pattern is used, a documented extension).
-_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.SiLU, nn.GELU, nn.Hardswish, nn.Mish, nn.ELU)
+_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.SiLU, nn.GELU, nn.Hardswish, nn.Mish, nn.ELU)
 
 #: Model libraries' own modules for the same functions, named by (module,
 #: class) so that the library need not be imported: pytorchcv's ``Swish``

@@ -185,6 +185,18 @@ def test_one_product_hamming_kernel_equals_the_two_product_form():
     assert torch.all(kernel.diagonal() == 3 * 7 * 7)  # an example agrees with itself everywhere
 
 
+def test_naswot_reads_prelu_like_leaky_relu(batch):
+    """PReLU (ESPNetv2) is a rectifier with a learned negative slope: its input's sign is the unit's code, as for
+    LeakyReLU, so the two give the same kernel and score; without it read, the net has no activation (undefined)."""
+    def net(activation: nn.Module) -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(3, 4, 3), activation, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+
+    value = proxies.naswot(net(nn.PReLU(4)), batch)
+    assert proxies.is_activation(nn.PReLU()) and math.isfinite(value)
+    assert value == proxies.naswot(net(nn.LeakyReLU(0.25)), batch)
+
+
 @pytest.mark.parametrize("library_class, torch_class", [("Swish", nn.SiLU), ("HSwish", nn.Hardswish)])
 def test_naswot_reads_pytorchcv_activation_modules_as_their_torch_equivalents(library_class, torch_class, batch):
     activ = pytest.importorskip("pytorchcv.models.common.activ")

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -33,9 +33,12 @@ from torch import nn
 from .. import paths
 from ..proxies import DATA_DEPENDENT, PROXIES, ProxyBatch, data_dependent_scores, make_batch, num_params
 
+T = TypeVar("T")
+
 __all__ = [
     "REUSE_SCORES",
     "append_rows",
+    "call_in_child",
     "SCORES_VERSION",
     "ZOOS",
     "Zoo",
@@ -282,17 +285,20 @@ def _shared_pass(
     model: nn.Module, batch: ProxyBatch, names: list[str], seed: int, *, each_alone: bool = True
 ) -> dict[str, object]:
     """:func:`data_dependent_scores` with fallbacks when the shared pass runs
-    out of memory: first GraSP is dropped (recorded as NaN with the reason)
-    and the others are computed again without its double backward, whose
-    graph is by far the largest; if they still do not fit (or GraSP was not
-    asked for), each proxy is computed alone, so the ones that fit keep their
-    value (NASWOT alone needs no graph at all). The values equal the shared
-    pass's: same seed, same forward. Any other failure makes every proxy NaN.
+    out of memory: first GraSP is dropped and the others are computed again
+    without its double backward, whose graph is by far the largest; if they
+    still do not fit (or GraSP was not asked for), each proxy is computed
+    alone, so the ones that fit keep their value (NASWOT alone needs no graph
+    at all). Then GraSP is tried alone: it may fit where beside the others it
+    did not (PreResNet-269b: about 15 GiB alone, over 18 GiB in the shared
+    pass; ``benchmarks/bench_proxy_memory.py``); if it does not, it is NaN
+    with the reason. The values equal the shared pass's: same seed, same
+    forward. Any other failure makes every proxy NaN.
 
-    ``each_alone=False`` stops before the one-by-one passes and leaves the
-    proxies NaN with the out-of-memory message: for a child of
-    :func:`score_isolated`, whose parent scores each of them alone in a fresh
-    process anyway (in the failed process the memory may stay held)."""
+    ``each_alone=False`` stops before the one-by-one passes (GraSP's
+    included) and leaves the proxies NaN with the out-of-memory message: for a
+    child of :func:`score_isolated`, whose parent scores each of them alone in
+    a fresh process anyway (in the failed process the memory may stay held)."""
     torch.manual_seed(seed)
     try:
         return data_dependent_scores(model, batch, names)
@@ -303,6 +309,11 @@ def _shared_pass(
     if "grasp" in names and out_of_memory and len(names) > 1:
         values = _shared_pass(model, batch, [p for p in names if p != "grasp"], seed, each_alone=each_alone)
         reason = f"out of memory in GraSP's double backward (batch {batch.inputs.shape[0]}); the other proxies computed without it"
+        if each_alone:
+            grasp = _shared_pass(model, batch, ["grasp"], seed)
+            if "grasp_error" not in grasp:
+                return values | grasp
+            reason += f"; alone too: {grasp['grasp_error']}"
         return values | {"grasp": math.nan, "grasp_error": reason}
     if not (out_of_memory and len(names) > 1 and each_alone):
         return {p: math.nan for p in names} | {f"{p}_error": message for p in names}
@@ -642,8 +653,8 @@ def score_isolated(
     If the child dies (the kernel's out-of-memory killer, typically), it is
     tried once more without GraSP, whose double backward needs by far the most
     memory; if that dies too, every proxy is NaN. The reason goes to ``errors``
-    like any other failure. Then each proxy but GraSP that ran out of memory
-    (or was killed) is scored alone in a fresh child
+    like any other failure. Then each proxy that ran out of memory (or was
+    killed), GraSP last, is scored alone in a fresh child
     (:func:`_rescore_alone_in_fresh_processes`). The child computes exactly
     what the parent would (same seeds, one thread). ``zoo`` is a name of
     :data:`ZOOS` or a :class:`Zoo` whose functions the child can import.
@@ -677,39 +688,44 @@ def _rescore_alone_in_fresh_processes(
     zoo: Zoo | str, arch: str, seed: int, rec: dict[str, object], proxies: list[str], max_memory_gb: float | None
 ) -> dict[str, object]:
     """Score once more, each alone in a fresh child, the proxies of ``rec``
-    (other than GraSP) that ran out of memory or were killed beside others.
+    that ran out of memory or were killed beside others; GraSP last, as the
+    one most likely to fail again (see :func:`_shared_pass`).
 
     The child does not try them one by one itself (``each_alone=False`` of
     :func:`_shared_pass`), since a failed pass can leave its memory held in
     its process: after PNASNet-5-Large's shared pass ran out of memory under
     the 18 GiB cap, the process stayed at 18 GB resident through every later
     pass, so NASWOT alone (2.6 GB peak in a fresh process) failed too. A
-    fresh process starts clean. A proxy that fails alone keeps that
-    attempt's message."""
+    fresh process starts clean. A proxy that fails alone gets that
+    attempt's message, marked as such; one killed alone keeps the earlier
+    message."""
     if len(proxies) < 2:
         return rec
     errors = _error_messages(rec["errors"])
-    for name in [p for p in proxies if p != "grasp" and _says_out_of_memory(errors.get(p, ""))]:
+    for name in sorted((p for p in proxies if _says_out_of_memory(errors.get(p, ""))), key=lambda p: p == "grasp"):
         alone = _score_in_child(zoo, arch, seed, [name], max_memory_gb)
         if alone is None:  # killed again: the earlier message stands
             continue
         rec = rec | {name: alone[name]}
         errors.pop(name)
-        errors |= _error_messages(alone["errors"])
+        errors |= {p: f"{m} (alone, in a fresh process)" for p, m in _error_messages(alone["errors"]).items()}
     return rec | {"errors": json.dumps(errors) if errors else ""}
 
 
-def _score_in_child(
-    zoo: Zoo | str, arch: str, seed: int, names: list[str], max_memory_gb: float | None = None
-) -> dict[str, object] | None:
-    """:func:`score_architecture` (proxies ``names`` only) in a spawned child
-    process; ``None`` if the child died without answering (killed). An
-    exception in the child is raised here as ``RuntimeError``."""
+def call_in_child(fn: Callable[..., T], *args: object, what: str) -> T | None:
+    """``fn(*args)`` in a spawned child process (a fresh interpreter, holding
+    none of this process's memory) and its return value; ``None`` if the
+    child died without answering (killed: by the kernel's out-of-memory
+    killer, typically). An exception in the child is raised here as
+    ``RuntimeError("<what> failed in the child process: <its message>")``.
+    Ctrl-C (or SIGTERM under :func:`_sigterm_as_interrupt`) while waiting
+    kills the child at once. ``fn`` and ``args`` must be picklable (``fn``
+    defined at a module's top level)."""
     from multiprocessing import get_context
 
     ctx = get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_child_score, args=(send, zoo, arch, seed, names, max_memory_gb), daemon=True)
+    child = ctx.Process(target=_answer_parent, args=(send, fn, args), daemon=True)
     child.start()
     send.close()  # the child holds the only write end: its death ends recv() with EOFError
     try:
@@ -722,23 +738,35 @@ def _score_in_child(
         child.join()
         receive.close()
     if not ok:
-        raise RuntimeError(f"scoring {arch} failed in the child process: {answer}")
+        raise RuntimeError(f"{what} failed in the child process: {answer}")
     return answer
 
 
-def _child_score(send, zoo: Zoo | str, arch: str, seed: int, names: list[str], max_memory_gb: float | None) -> None:
+def _answer_parent(send, fn: Callable[..., object], args: tuple) -> None:
     try:
-        if max_memory_gb is not None:
-            import resource
-
-            limit = int(max_memory_gb * 2**30)
-            resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
-        rec = score_architecture(zoo, arch, seed=seed, reuse=False, proxies=names, each_alone=False)
-        send.send((True, rec if max_memory_gb is None else _name_memory_limit(rec, max_memory_gb)))
+        send.send((True, fn(*args)))
     except Exception as exc:  # noqa: BLE001 - sent to the parent, which raises it
         send.send((False, _message(exc)))
     finally:
         send.close()
+
+
+def _score_in_child(
+    zoo: Zoo | str, arch: str, seed: int, names: list[str], max_memory_gb: float | None = None
+) -> dict[str, object] | None:
+    """:func:`score_architecture` (proxies ``names`` only) in a spawned child
+    process (:func:`call_in_child`); ``None`` if the child was killed."""
+    return call_in_child(_child_score, zoo, arch, seed, names, max_memory_gb, what=f"scoring {arch}")
+
+
+def _child_score(zoo: Zoo | str, arch: str, seed: int, names: list[str], max_memory_gb: float | None) -> dict[str, object]:
+    if max_memory_gb is not None:
+        import resource
+
+        limit = int(max_memory_gb * 2**30)
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    rec = score_architecture(zoo, arch, seed=seed, reuse=False, proxies=names, each_alone=False)
+    return rec if max_memory_gb is None else _name_memory_limit(rec, max_memory_gb)
 
 
 def _name_memory_limit(rec: dict[str, object], max_memory_gb: float) -> dict[str, object]:

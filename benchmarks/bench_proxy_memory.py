@@ -1,0 +1,139 @@
+"""Benchmark: peak memory of one data-dependent proxy on one zoo model, measured
+at small minibatches and extrapolated to the zoo's minibatch.
+
+Why: on this machine the gradient proxies of pytorchcv's largest EfficientNets
+(456-672 px inputs, minibatch 16) die out of memory even alone in a fresh
+process (``score-zoos pytorchcv --fill-proxies --isolate --max-memory-gb 18``).
+This measures how much they would need instead of guessing: each
+(architecture, proxy, batch size) runs in its own spawned process, which
+builds the model and the seeded minibatch (:func:`reuseprior.proxies.make_batch`,
+as the fill does), notes its resident memory, resets the kernel's high-water
+mark (``/proc/self/clear_refs``), scores the one proxy
+(:func:`reuseprior.proxies.data_dependent_scores`, as a proxy scored alone)
+and reads the high-water mark (``VmHWM``). The proxy's extra memory is fitted as
+``a + b * batch`` (least squares; activations grow linearly with the batch)
+and extrapolated to the zoo's batch; the table prints the fit, the predicted
+peak and this machine's total memory. Writes
+``build/benchmarks/proxy_memory.json``. Usage::
+
+    python benchmarks/bench_proxy_memory.py --zoo pytorchcv --arch efficientnet_b5b \\
+        --proxies grad_norm grasp --batches 1 2 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import signal
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from reuseprior.proxies import DATA_DEPENDENT  # noqa: E402
+from reuseprior.zoo.scoring import call_in_child, get_zoo  # noqa: E402
+
+GIB = 2**30
+
+
+def _status_bytes(field: str) -> int:
+    """``field`` (``VmRSS``, ``VmHWM``) of ``/proc/self/status``, in bytes."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"/proc/self/status has no {field} (this benchmark needs Linux)")
+
+
+def _measure(zoo_name: str, arch: str, proxy: str, batch_size: int, seed: int) -> tuple[int, int, float]:
+    """In a spawned child: (resident bytes before the proxy, peak bytes while it ran, its value)."""
+    import torch
+
+    from reuseprior.proxies import data_dependent_scores, make_batch
+    from reuseprior.zoo.scoring import get_zoo, init_seed
+
+    zoo = get_zoo(zoo_name)
+    row = zoo.catalogue().set_index("arch").loc[arch]
+    torch.manual_seed(init_seed(seed, arch))
+    model = zoo.build(arch)
+    batch = make_batch(batch_size, zoo.size_of(row), zoo.num_classes, source="sample_images", seed=seed)
+    before = _status_bytes("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:  # the high-water mark restarts from the current RSS
+        f.write("5")
+    value = data_dependent_scores(model, batch, [proxy])[proxy]
+    return before, _status_bytes("VmHWM"), float(value)
+
+
+def measure(zoo_name: str, arch: str, proxy: str, batch_size: int, seed: int = 0) -> dict[str, float]:
+    """Peak memory of ``proxy`` on ``arch`` at ``batch_size``, in a fresh process."""
+    answer = call_in_child(_measure, zoo_name, arch, proxy, batch_size, seed, what=f"{arch} {proxy} at batch {batch_size}")
+    if answer is None:
+        raise RuntimeError(f"{arch} {proxy} at batch {batch_size}: the measuring process was killed (out of memory?); "
+                           "measure smaller --batches")
+    before, peak, value = answer
+    return {"batch": batch_size, "before_gib": before / GIB, "peak_gib": peak / GIB,
+            "proxy_gib": (peak - before) / GIB, "value": value}
+
+
+def main(argv=None) -> int:
+    from tqdm.auto import tqdm
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--zoo", default="pytorchcv")
+    ap.add_argument("--arch", nargs="+", default=["efficientnet_b5b"])
+    ap.add_argument("--proxies", nargs="+", default=["grad_norm"], choices=sorted(DATA_DEPENDENT))
+    ap.add_argument("--batches", nargs="+", type=int, default=[1, 2, 4], help="measured minibatch sizes, at least two (models whose batch norm sees 1x1 maps in training mode, "
+                    "like ResNeSt's split attention, need 2 or more examples)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=ROOT / "build" / "benchmarks" / "proxy_memory.json")
+    args = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # killed: stop the measuring child too
+    if len(set(args.batches)) < 2 or min(args.batches) < 1:
+        ap.error(f"--batches {args.batches}: give at least two different sizes >= 1 to fit a line through")
+    zoo = get_zoo(args.zoo)
+    known = set(zoo.catalogue()["arch"])
+    for arch in args.arch:
+        if arch not in known:
+            ap.error(f"{arch!r} is not in the {args.zoo} catalogue")
+    total_gib = _total_memory_gib()
+    results = []
+    for arch in args.arch:
+        for proxy in args.proxies:
+            try:
+                runs = [measure(args.zoo, arch, proxy, n, args.seed)
+                        for n in tqdm(sorted(set(args.batches)), desc=f"{arch} {proxy}", leave=False)]
+            except RuntimeError as exc:  # reported, and the other measurements go on
+                results.append({"arch": arch, "proxy": proxy, "error": str(exc)})
+                print(f"{arch:22s} {proxy:10s} not measured: {exc}", flush=True)
+                continue
+            sizes = np.array([r["batch"] for r in runs], dtype=float)
+            extra = np.array([r["proxy_gib"] for r in runs])
+            slope, intercept = np.polyfit(sizes, extra, 1)
+            base = max(r["before_gib"] for r in runs)
+            predicted = base + intercept + slope * zoo.batch_size
+            results.append({"arch": arch, "proxy": proxy, "runs": runs, "gib_per_example": float(slope),
+                            "fixed_gib": float(intercept), "zoo_batch": zoo.batch_size,
+                            "predicted_peak_gib": float(predicted)})
+            print(f"{arch:22s} {proxy:10s} {slope:6.2f} GiB/example + {intercept:5.2f} GiB -> "
+                  f"batch {zoo.batch_size}: about {predicted:5.1f} GiB peak (machine: {total_gib:.1f} GiB)", flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"zoo": args.zoo, "seed": args.seed, "machine_gib": total_gib,
+                                    "python": platform.python_version(), "results": results}, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _total_memory_gib() -> float:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024 / GIB
+    return float("nan")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,34 @@
+"""The benchmark scripts run end to end on a small case (their numbers are
+measurements, printed and written to JSON, not asserted)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def test_proxy_memory_benchmark_measures_each_batch_in_its_own_process_and_extrapolates(tmp_path, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))  # the spawned children import the script by name
+    import bench_proxy_memory
+
+    from reuseprior.zoo.scoring import get_zoo
+
+    arch = get_zoo("nb201").catalogue()["arch"].iloc[0]
+    out = tmp_path / "memory.json"
+    assert bench_proxy_memory.main(["--zoo", "nb201", "--arch", arch, "--proxies", "grad_norm",
+                                    "--batches", "1", "8", "--out", str(out)]) == 0
+    (result,) = json.loads(out.read_text())["results"]
+    runs = pd.DataFrame(result["runs"])
+    assert runs["batch"].tolist() == [1, 8] and (runs["peak_gib"] >= runs["before_gib"]).all()
+    assert runs["value"].map(math.isfinite).all() and result["zoo_batch"] == 64
+    # the fitted line passes through both measurements and predicts the zoo's batch from them
+    fitted = result["fixed_gib"] + result["gib_per_example"] * runs["batch"]
+    assert (fitted - runs["proxy_gib"]).abs().max() < 1e-9
+    assert math.isclose(result["predicted_peak_gib"], runs["before_gib"].max() + result["fixed_gib"]
+                        + 64 * result["gib_per_example"])
+    assert "batch 64: about" in capsys.readouterr().out
