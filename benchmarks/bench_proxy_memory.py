@@ -40,13 +40,14 @@ from reuseprior.zoo.scoring import call_in_child, get_zoo  # noqa: E402
 GIB = 2**30
 
 
-def _status_bytes(field: str) -> int:
-    """``field`` (``VmRSS``, ``VmHWM``) of ``/proc/self/status``, in bytes."""
-    with open("/proc/self/status") as f:
+def _proc_bytes(path: str, field: str) -> int:
+    """A ``field: N kB`` line of a ``/proc`` file (``VmRSS`` of ``/proc/self/status``, ``MemTotal`` of
+    ``/proc/meminfo``), in bytes."""
+    with open(path) as f:
         for line in f:
             if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
-    raise RuntimeError(f"/proc/self/status has no {field} (this benchmark needs Linux)")
+    raise RuntimeError(f"{path} has no {field} (this benchmark needs Linux)")
 
 
 def _measure(zoo_name: str, arch: str, proxy: str, batch_size: int, seed: int) -> tuple[int, int, float]:
@@ -61,11 +62,11 @@ def _measure(zoo_name: str, arch: str, proxy: str, batch_size: int, seed: int) -
     torch.manual_seed(init_seed(seed, arch))
     model = zoo.build(arch)
     batch = make_batch(batch_size, zoo.size_of(row), zoo.num_classes, source="sample_images", seed=seed)
-    before = _status_bytes("VmRSS")
+    before = _proc_bytes("/proc/self/status", "VmRSS")
     with open("/proc/self/clear_refs", "w") as f:  # the high-water mark restarts from the current RSS
         f.write("5")
     value = data_dependent_scores(model, batch, [proxy])[proxy]
-    return before, _status_bytes("VmHWM"), float(value)
+    return before, _proc_bytes("/proc/self/status", "VmHWM"), float(value)
 
 
 def measure(zoo_name: str, arch: str, proxy: str, batch_size: int, seed: int = 0) -> dict[str, float]:
@@ -99,7 +100,7 @@ def main(argv=None) -> int:
     for arch in args.arch:
         if arch not in known:
             ap.error(f"{arch!r} is not in the {args.zoo} catalogue")
-    total_gib = _total_memory_gib()
+    total_gib = _proc_bytes("/proc/meminfo", "MemTotal") / GIB
     results = []
     for arch in args.arch:
         for proxy in args.proxies:
@@ -125,14 +126,6 @@ def main(argv=None) -> int:
                                     "python": platform.python_version(), "results": results}, indent=1) + "\n")
     print(f"wrote {args.out}")
     return 0
-
-
-def _total_memory_gib() -> float:
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) * 1024 / GIB
-    return float("nan")
 
 
 if __name__ == "__main__":
