@@ -4,11 +4,16 @@
   paper-scale checks); they are skipped by default to keep CI short.
 * Notebooks executed by nbval write their figures into a temporary folder
   (``$REUSEPRIOR_FIGURES_DIR``), never into the committed ``figures/``.
+* Ctrl-C is Python's ``KeyboardInterrupt`` in every test process, also when
+  the suite was started in the background by a non-interactive shell
+  (``make test &``), which starts it with SIGINT ignored: the interruption
+  tests send themselves SIGINT.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 
 import pytest
@@ -21,6 +26,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: long-running checks (run with --runslow)")
     os.environ.setdefault("MPLBACKEND", "Agg")
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if "REUSEPRIOR_FIGURES_DIR" not in os.environ:
         os.environ["REUSEPRIOR_FIGURES_DIR"] = tempfile.mkdtemp(prefix="reuseprior-test-figures-")
 
