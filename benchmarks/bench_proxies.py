@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from reuseprior.proxies import DATA_DEPENDENT, PROXIES, data_dependent_scores  # noqa: E402
-from reuseprior.zoo.scoring import get_zoo, init_seed, load_scores  # noqa: E402
+from reuseprior.zoo.scoring import get_zoo, load_scores  # noqa: E402
 
 
 def cpu_seconds(fn) -> tuple[float, object]:
@@ -49,8 +49,7 @@ def main(argv=None) -> int:
     names = [p for p in PROXIES if p in DATA_DEPENDENT]
     rows = []
     for arch, flops in zip(picks["arch"], picks["flops"]):
-        torch.manual_seed(init_seed(0, arch))
-        model = zoo.build(arch)
+        model = zoo.build_seeded(arch, 0)
 
         def separate():
             out = {}

@@ -52,15 +52,11 @@ def _proc_bytes(path: str, field: str) -> int:
 
 def _measure(zoo_name: str, arch: str, proxy: str, batch_size: int, seed: int) -> tuple[int, int, float]:
     """In a spawned child: (resident bytes before the proxy, peak bytes while it ran, its value)."""
-    import torch
-
     from reuseprior.proxies import data_dependent_scores, make_batch
-    from reuseprior.zoo.scoring import get_zoo, init_seed
 
     zoo = get_zoo(zoo_name)
     row = zoo.catalogue().set_index("arch").loc[arch]
-    torch.manual_seed(init_seed(seed, arch))
-    model = zoo.build(arch)
+    model = zoo.build_seeded(arch, seed)
     batch = make_batch(batch_size, zoo.size_of(row), zoo.num_classes, source="sample_images", seed=seed)
     before = _proc_bytes("/proc/self/status", "VmRSS")
     with open("/proc/self/clear_refs", "w") as f:  # the high-water mark restarts from the current RSS

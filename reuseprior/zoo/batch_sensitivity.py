@@ -30,7 +30,7 @@ import torch
 from .. import paths
 from ..proxies import DATA_DEPENDENT, PROXIES, data_dependent_scores, make_batch
 from .correlation import bootstrap_rank_correlation
-from .scoring import SCORES_VERSION, append_rows, get_zoo, init_seed
+from .scoring import SCORES_VERSION, append_rows, get_zoo
 
 __all__ = ["MINIBATCHES", "REFERENCE", "reference_matches_stored", "score_minibatches", "sensitivity_path", "sensitivity_table"]
 
@@ -81,8 +81,7 @@ def score_minibatches(
             if arch in done:
                 continue
             rows = []
-            torch.manual_seed(init_seed(seed, arch))
-            model = zoo.build(arch)  # the proxies score a copy, so one build serves every minibatch
+            model = zoo.build_seeded(arch, seed)  # the proxies score a copy, so one build serves every minibatch
             for name, batch in batches.items():
                 torch.manual_seed(seed)
                 values = data_dependent_scores(model, batch)

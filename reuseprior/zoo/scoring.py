@@ -81,6 +81,12 @@ class Zoo:
         image size (built once per run), else ``None`` (one per image size)."""
         return self.batch(self.image_size, seed) if isinstance(self.image_size, int) else None
 
+    def build_seeded(self, arch: str, seed: int) -> nn.Module:
+        """``arch`` with the initialisation every stored score of it used
+        (``torch.manual_seed(init_seed(seed, arch))``, then build)."""
+        torch.manual_seed(init_seed(seed, arch))
+        return self.build(arch)
+
     def size_of(self, row: pd.Series) -> int:
         return self.image_size if isinstance(self.image_size, int) else int(self.image_size(row))
 
@@ -205,8 +211,7 @@ def score_architecture(
     torch.set_num_threads(1)
     try:
         t0 = time.perf_counter()
-        torch.manual_seed(init_seed(seed, arch))
-        model = zoo.build(arch)
+        model = zoo.build_seeded(arch, seed)
         out: dict[str, object] = {"arch": arch, "accuracy": float(row["accuracy"]), "build_seconds": time.perf_counter() - t0}
         errors: dict[str, str] = {}
         batch = batch or zoo.batch(zoo.size_of(row), seed)
