@@ -6,30 +6,59 @@ LOCK_HASH := $(shell sha256sum requirements-lock.txt | cut -c1-12)
 VENV ?= $(HOME)/.cache/reuseprior/venv-$(LOCK_HASH)
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.reuseprior-ready
-export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
-export MPLBACKEND := Agg
 PROFILE ?= quick
+# The virtualenv is shared by every clone with the same lock: this checkout's
+# package comes first on the path, whichever clone installed it editable.
+export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
+# One torch/BLAS thread per process everywhere (figures, nbval, tests): the
+# committed notebook outputs are compared digit for digit, and a reduction
+# split over a different number of threads rounds differently.
+export OMP_NUM_THREADS := 1
+export MKL_NUM_THREADS := 1
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+export JUPYTER_PLATFORM_DIRS := 1
 
-.PHONY: env figures full test test-fast lab bench lock clean help
+.PHONY: env package browser figures full test test-fast lint lab book bench lock clean help
 
 help:
-	@echo "make figures   regenerate every notebook (quick profile): build/notebooks, figures/"
-	@echo "make test      all tests: pytest on the package, then nbval over every notebook"
+	@echo "make figures   execute every chapter notebook in place (quick profile): notebooks/, figures/"
+	@echo "make test      all tests: ruff, pytest on the package, nbval comparing every notebook's outputs, the book in a browser"
+	@echo "make book      static site of the executed chapters: build/book/_build/html/index.html"
 	@echo "make full      paper-scale profile of every notebook (hours; GPU for ch3/ch4 training)"
 	@echo "make lab       open the chapters in JupyterLab"
 	@echo "make bench     benchmarks (analyze vs a SynFlow pass; shared vs separate proxy passes; a proxy's peak memory)"
 
-env: $(STAMP)
+env: $(STAMP) package
 
-# The stamp is written last, so an interrupted install is redone next time.
+# The editable install points at one checkout: reinstall it when this one is
+# another (a fresh clone reusing the cached virtualenv).
+package: $(STAMP)
+	@$(PY) -c "import pathlib, reuseprior, sys; sys.exit(pathlib.Path(reuseprior.__file__).resolve().parents[1] != pathlib.Path('$(CURDIR)').resolve())" 2>/dev/null \
+	  || PIP_CONSTRAINT=/dev/null PYTHONPATH= $(PY) -m pip install --quiet --no-deps -e .
+
+# The Python version is checked before anything is created; a virtualenv made
+# by another Python is removed and made again. The stamp is written last, so
+# an interrupted install is completed by the next command, never used as is.
 # PIP_CONSTRAINT=/dev/null: some machines carry a site-wide pip constraint
 # file capping torch below the locked release; the lock is the contract here.
-$(STAMP): requirements-lock.txt
+$(STAMP): requirements-lock.txt pyproject.toml
+	@$(PYTHON) scripts/check_python.py
+	@if [ -e $(VENV) ] && ! $(PY) scripts/check_python.py --quiet 2>/dev/null; then \
+	  echo "removing $(VENV): it was not made by a usable Python 3.11+"; rm -rf $(VENV); fi
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	PIP_CONSTRAINT=/dev/null $(PY) -m pip install --quiet --upgrade pip
 	PIP_CONSTRAINT=/dev/null $(PY) -m pip install --quiet -r requirements-lock.txt
+	PIP_CONSTRAINT=/dev/null $(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $(STAMP)
+	@echo "environment ready: source $(VENV)/bin/activate"
+
+# Chromium and its WebDriver for the book's browser test (Debian packages).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	    else echo "the book's browser test needs Chromium and chromedriver: run 'sudo apt-get install chromium chromium-driver'"; exit 1; fi; }
 
 figures: env
 	$(PY) -m reuseprior build --profile $(PROFILE)
@@ -37,16 +66,25 @@ figures: env
 full:
 	$(MAKE) figures PROFILE=full
 
-# Two workers (one per core), one torch thread each; --dist loadscope keeps
-# every notebook's cells in order on one worker.
-test: env
-	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadscope tests notebooks --nbval-lax -p no:cacheprovider
+# Ruff, then two pytest workers (one per core): --dist loadscope keeps every
+# notebook's cells in order on one worker. --nbval compares every output of
+# the committed, executed notebooks with the stored one, after the
+# substitutions in notebooks/nbval_sanitize.cfg.
+test: env browser
+	$(PY) -m ruff check .
+	$(PY) -m pytest -n 2 --dist loadscope tests notebooks --nbval --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
 
 test-fast: env
 	$(PY) -m pytest tests -x -q -p no:cacheprovider
 
+lint: env
+	$(PY) -m ruff check .
+
+book: env
+	$(PY) -m reuseprior book
+
 lab: env
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: env
 	$(PY) benchmarks/bench_analyze.py
@@ -54,7 +92,7 @@ bench: env
 	$(PY) benchmarks/bench_proxy_memory.py
 
 lock: env
-	$(PY) -m pip freeze --exclude-editable | grep -v '^reuseprior' > requirements-lock.new && mv requirements-lock.new requirements-lock.txt
+	( grep '^#' requirements-lock.txt; $(PY) -m pip freeze --exclude-editable | grep -v '^reuseprior' ) > requirements-lock.new && mv requirements-lock.new requirements-lock.txt
 
 clean:
 	rm -rf build .pytest_cache

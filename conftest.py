@@ -2,6 +2,8 @@
 
 * ``--runslow`` enables tests marked ``@pytest.mark.slow`` (full model zoos,
   paper-scale checks); they are skipped by default to keep CI short.
+* Figures show inline in the notebooks nbval runs (their kernels get no
+  ``MPLBACKEND``); the test processes themselves draw with Agg.
 * Notebooks executed by nbval write their figures into a temporary folder
   (``$REUSEPRIOR_FIGURES_DIR``), never into the committed ``figures/``.
 * Ctrl-C is Python's ``KeyboardInterrupt`` in every test process, also when
@@ -16,6 +18,7 @@ import os
 import signal
 import tempfile
 
+import matplotlib
 import pytest
 
 
@@ -25,7 +28,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: long-running checks (run with --runslow)")
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    # Agg in the test processes only: an MPLBACKEND variable would reach the
+    # kernels nbval starts and stop the notebooks' figures from showing inline.
+    matplotlib.use("Agg")
     signal.signal(signal.SIGINT, signal.default_int_handler)
     if "REUSEPRIOR_FIGURES_DIR" not in os.environ:
         os.environ["REUSEPRIOR_FIGURES_DIR"] = tempfile.mkdtemp(prefix="reuseprior-test-figures-")

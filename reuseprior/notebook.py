@@ -128,6 +128,23 @@ class RunContext:
         self.written.append(csv_path)
         return csv_path
 
+    def save_measurement(self, df, name: str, *, index: bool = False) -> Path:
+        """Write a table of machine-dependent measurements (wall-clock times,
+        peak memory, throughput) as ``<name>.csv``/``.json`` under
+        ``build/measured/<notebook>/``, outside the tracked ``figures/`` tree.
+
+        Policy: tracked files and compared notebook outputs hold only values
+        that a rerun on the same software reproduces exactly; what a rerun
+        measures differently goes here (the notebook may still display it, in
+        a cell marked ``# NBVAL_IGNORE_OUTPUT``)."""
+        out = Path(os.environ.get(paths.MEASURED_ENV_VAR, paths.BUILD_DIR / "measured")) / self.notebook
+        out.mkdir(parents=True, exist_ok=True)
+        csv_path = out / f"{name}.csv"
+        df.to_csv(csv_path, index=index, float_format="%.10g")
+        frame = df.reset_index() if index else df
+        (out / f"{name}.json").write_text(frame.to_json(orient="records", indent=1, double_precision=10) + "\n")
+        return csv_path
+
     def save_text(self, text: str, name: str) -> Path:
         """Write ``text`` (e.g. a Markdown table) to ``<output_dir>/<name>``."""
         path = self.output_dir / name

@@ -25,6 +25,9 @@ NOTEBOOKS_DIR: Path = ROOT / "notebooks"
 #: Environment variable redirecting notebook outputs (the test suite sets it
 #: so that running the notebooks under nbval never rewrites ``figures/``).
 FIGURES_ENV_VAR = "REUSEPRIOR_FIGURES_DIR"
+#: Environment variable redirecting machine-dependent measurements (timings,
+#: memory), which live outside the tracked tree (``build/measured/``).
+MEASURED_ENV_VAR = "REUSEPRIOR_MEASURED_DIR"
 
 
 def figures_dir(notebook: str) -> Path:

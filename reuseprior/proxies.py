@@ -34,7 +34,6 @@ scored in train mode (batch statistics) for the data-dependent proxies.
 from __future__ import annotations
 
 import copy
-import math
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
@@ -398,7 +397,8 @@ def _naswot_logdet(kernel: torch.Tensor, hooks: list) -> float:
 
 def nn_mass(model: nn.Module, batch: ProxyBatch | None = None) -> float:
     """Closed-form NN-Mass (paper eq. 3) for NN-Mass-family networks; NaN otherwise."""
-    from .nnmass import NNMassNet, nn_mass as _mass
+    from .nnmass import NNMassNet
+    from .nnmass import nn_mass as _mass
 
     return float(_mass(model.config)) if isinstance(model, NNMassNet) else float("nan")
 

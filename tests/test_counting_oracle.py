@@ -13,8 +13,14 @@ from reuseprior.counting import analyze
 from reuseprior.counting.capture import capture
 from reuseprior.counting.sweep import run_sweep
 from reuseprior.counting.unrolling import (
-    ArchSpec, build_module, build_neuron_graph, count_paths, horizontal_unroll, oracle_counts,
-    oracle_quantities, random_arch,
+    ArchSpec,
+    build_module,
+    build_neuron_graph,
+    count_paths,
+    horizontal_unroll,
+    oracle_counts,
+    oracle_quantities,
+    random_arch,
 )
 
 N_MODELS = 200
@@ -47,7 +53,7 @@ def test_unrolling_makes_a_tree_with_one_duplicate_per_path():
     g = build_neuron_graph(spec)
     root, leaves = horizontal_unroll(g)
     # every duplicate reachable from the root has exactly one outgoing edge (a tree)
-    stack, seen, n_inputs = [root], set(), 0
+    stack, seen = [root], set()
     while stack:
         n = stack.pop()
         if id(n) in seen:

@@ -12,7 +12,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from reuseprior.counting import (
-    CaptureError, Report, UnsupportedOpError, WeightUse, analyze, count_contexts,
+    CaptureError,
+    Report,
+    UnsupportedOpError,
+    WeightUse,
+    analyze,
+    count_contexts,
 )
 from reuseprior.counting.scaled import Scaled
 

@@ -154,8 +154,8 @@ def test_cli_reports_a_missing_dataset_with_the_download_command_and_no_tracebac
 
 
 def test_cli_interrupted_command_says_how_to_resume(monkeypatch, capsys):
-    from reuseprior.zoo import cli_score
     from reuseprior.cli import main
+    from reuseprior.zoo import cli_score
 
     def interrupted(args):
         raise KeyboardInterrupt

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from reuseprior.nnmass import (
-    NNMassConfig,
     TABLE1_CONFIGS,
+    NNMassConfig,
     build_nnmass,
     cell_density,
     load_table1,

@@ -29,7 +29,6 @@ from reuseprior.training import (
     set_bn_momentum,
 )
 
-
 # ----------------------------------------------------------------- fixtures
 
 

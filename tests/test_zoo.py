@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from reuseprior import paths
-from reuseprior.zoo import correlation, nasbench201 as nb
+from reuseprior.zoo import correlation
+from reuseprior.zoo import nasbench201 as nb
 
 HAS_ANALOG = importlib.util.find_spec("analognasbench") is not None
 HAS_PYTORCHCV = importlib.util.find_spec("pytorchcv") is not None
@@ -208,8 +209,13 @@ def test_rescore_replaces_only_the_named_proxies_of_the_selected_rows(tmp_path):
 
 def test_fill_proxies_of_an_unknown_architecture_names_the_stored_ones(tmp_path, capsys):
     from reuseprior.cli import main
-    from reuseprior.zoo.scoring import (UnknownArchitectureError, fill_proxies, rescore_proxies, scores_path,
-                                        stored_columns)
+    from reuseprior.zoo.scoring import (
+        UnknownArchitectureError,
+        fill_proxies,
+        rescore_proxies,
+        scores_path,
+        stored_columns,
+    )
 
     for job in (fill_proxies, lambda zoo, **kw: rescore_proxies(zoo, ["naswot"], **kw)):
         with pytest.raises(FileNotFoundError, match="no stored rows for torchvision .* score-zoos torchvision"):

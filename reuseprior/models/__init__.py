@@ -2,8 +2,8 @@
 
 import importlib
 
-from .registry import available_models, build_model, register_model
 from .efficientnet_v2 import EfficientNetV2, efficientnet_v2
+from .registry import available_models, build_model, register_model
 from .resnet_keras import ResNetKerasV1, resnet50_keras_v1
 
 # Model modules written by other contributors register themselves on import.

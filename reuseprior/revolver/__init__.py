@@ -6,7 +6,7 @@ with checkpoint/resume.
     from reuseprior.revolver import Population, PopulationConfig
 """
 
-from .blocks import Builder, BlueprintModule
+from .blocks import BlueprintModule, Builder
 from .blueprint import Blueprint
 from .genotype import genotype_fitness, size_stats
 from .operators import copyover, crossover, mutate

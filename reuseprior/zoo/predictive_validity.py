@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from .. import paths
-from .correlation import correlation_table, partial_rank_correlation
 from ..proxies import DATA_DEPENDENT
+from .correlation import correlation_table, partial_rank_correlation
 from .scoring import REUSE_SCORES, ZOOS, load_scores, score_architecture
 
 __all__ = [

@@ -25,7 +25,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, TypeVar
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn

@@ -16,7 +16,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import pandas as pd
-import torch
 from torch import nn
 
 __all__ = ["build_torchvision", "load_torchvision_zoo", "pick_recipe"]
