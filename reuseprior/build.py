@@ -1,13 +1,29 @@
 """Regenerate every chapter: execute each notebook with papermill.
 
 ``python -m reuseprior build`` runs ``notebooks/ch*.ipynb`` on the quick
-profile; executed copies go to ``build/notebooks/<profile>/``, figures and
-tables to ``figures/<notebook>/`` (written by the notebooks themselves).
-``--profile full`` is the paper scale; ``-p name value`` passes any other
-parameter to every notebook (e.g. ``-p device auto``). Notebooks run one
-after another; a failing notebook does not stop the others, and the command
-exits non-zero listing the failures. Papermill saves the executed copy after
-every cell, so an interrupted build keeps what it had computed.
+profile **in place**: the committed notebooks are the executed ones (outputs
+included), figures and tables go to ``figures/<notebook>/`` (written by the
+notebooks themselves), and nbval compares every stored output on rerun.
+Any other run (``--profile full``, ``-p name value``, ``--output-dir``)
+writes its executed copies to ``build/notebooks/<profile>/`` instead, so the
+committed notebooks always hold the quick profile with default parameters.
+
+Policy for what an executed notebook stores, so that a rerun on the same
+software rewrites it byte for byte:
+
+* papermill's and nbclient's run metadata (start and end times, durations,
+  input and output paths, widget model state) is removed;
+* the ``injected-parameters`` cell papermill adds is removed when it only
+  repeats the values of the ``parameters`` cell;
+* the executed copy is written to a temporary file (``build/notebooks/tmp/``)
+  and moved over the target only when execution and clean-up have finished, so an
+  interrupted or failed run leaves the previous notebook intact (a failed
+  run's partly executed copy is kept in ``build/notebooks/failed/``).
+
+Notebooks run ``--jobs`` at a time (default 2, one per core; each kernel
+uses one thread, set by the Makefile), each with a progress bar counting its
+cells. A failing notebook does not stop the others; the command exits
+non-zero listing the failures.
 """
 
 from __future__ import annotations
@@ -16,25 +32,45 @@ import argparse
 import ast
 import fnmatch
 import os
+import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import Any
+
+import jupytext.cli
+import nbformat
+import papermill
 
 from . import paths
 
-__all__ = ["build_notebooks", "check_parameters", "find_notebooks", "notebook_parameters"]
+__all__ = [
+    "build_notebooks",
+    "check_parameters",
+    "execute_notebook",
+    "find_notebooks",
+    "normalize_executed",
+    "notebook_parameters",
+    "sync_paired_script",
+]
+
+#: Run metadata that differs on every execution (timestamps, paths, ids).
+VOLATILE_NOTEBOOK_METADATA = ("papermill", "widgets")
+VOLATILE_CELL_METADATA = ("papermill", "execution")
 
 
 def find_notebooks(patterns: list[str] | None = None) -> list[Path]:
     """The chapter notebooks, in chapter order, optionally filtered by glob."""
     found = sorted(p for p in paths.NOTEBOOKS_DIR.glob("ch*.ipynb") if ".ipynb_checkpoints" not in p.parts)
     if patterns:
-        found = [p for p in found if any(fnmatch.fnmatch(p.stem, pat) or fnmatch.fnmatch(p.name, pat) for pat in patterns)]
+        found = [p for p in found if any(fnmatch.fnmatch(p.stem, pat) or fnmatch.fnmatch(p.name, pat)
+                                         for pat in patterns)]
         if not found:
             raise SystemExit(f"no notebook matches {patterns}; available: {[p.stem for p in find_notebooks()]}")
     return found
 
 
-def _literal(text: str):
+def _literal(text: str) -> Any:
     """Command-line parameter values: Python literals where they parse, else strings."""
     try:
         return ast.literal_eval(text)
@@ -44,9 +80,25 @@ def _literal(text: str):
 
 def notebook_parameters(notebook: Path) -> set[str]:
     """Names assigned in the notebook's cell tagged ``parameters``."""
-    import papermill
-
     return set(papermill.inspect_notebook(str(notebook)))
+
+
+def _parameter_defaults(nb: nbformat.NotebookNode) -> dict[str, Any]:
+    """The literal values assigned in the cell tagged ``parameters``."""
+    for cell in nb.cells:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            return _assigned_literals(cell.source)
+    return {}
+
+
+def _assigned_literals(source: str) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    values[target.id] = ast.literal_eval(node.value)
+    return values
 
 
 def check_parameters(notebooks: list[Path], parameters: dict) -> dict[str, set[str]]:
@@ -62,40 +114,98 @@ def check_parameters(notebooks: list[Path], parameters: dict) -> dict[str, set[s
     return declared
 
 
+def normalize_executed(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Remove what changes on every execution (see the module docstring), in place."""
+    for key in VOLATILE_NOTEBOOK_METADATA:
+        nb.metadata.pop(key, None)
+    defaults = _parameter_defaults(nb)
+    kept = []
+    for cell in nb.cells:
+        for key in VOLATILE_CELL_METADATA:
+            cell.metadata.pop(key, None)
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and _assigned_literals(cell.source).items() <= defaults.items():
+            continue
+        kept.append(cell)
+    nb.cells = kept
+    return nb
+
+
+def sync_paired_script(notebook: Path) -> None:
+    """Bring ``notebook`` and its percent-format script ``<name>.py`` to the
+    same source (jupytext ``--sync``: the more recently modified one wins;
+    outputs stay in the notebook). Configured in ``pyproject.toml``."""
+    jupytext.cli.jupytext(["--sync", "--quiet", str(notebook)])
+
+
+def execute_notebook(notebook: Path, target: Path, parameters: dict, position: int = 0) -> float:
+    """Execute ``notebook`` with ``parameters`` into ``target`` (atomically) and
+    return the seconds it took. The kernel runs in ``notebooks/``. In place,
+    the paired script is synced first (an edited ``.py`` is what runs) and
+    after (it matches the executed notebook)."""
+    start = time.perf_counter()
+    in_place = target.resolve() == notebook.resolve()
+    if in_place:
+        sync_paired_script(notebook)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = paths.BUILD_DIR / "notebooks" / "tmp"  # same file system as the target, never collected by nbval
+    scratch.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f"{target.stem}.", suffix=".ipynb", dir=scratch)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        executed = papermill.execute_notebook(
+            str(notebook), str(tmp), parameters=parameters, cwd=str(paths.NOTEBOOKS_DIR), kernel_name="python3",
+            progress_bar={"desc": f"{notebook.stem:26s}", "position": position, "leave": True},
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no start-up chatter (TCP transport notice)
+        )
+        nbformat.write(normalize_executed(nbformat.from_dict(executed)), str(tmp))
+        os.replace(tmp, target)
+        if in_place:
+            sync_paired_script(target)
+    except BaseException:
+        if tmp.exists():  # keep the partly executed copy for reading the error; the target is untouched
+            failed = paths.BUILD_DIR / "notebooks" / "failed" / notebook.name
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, failed)
+        raise
+    return time.perf_counter() - start
+
+
 def build_notebooks(
-    notebooks: list[Path], profile: str = "quick", parameters: dict | None = None, output_dir: Path | None = None
+    notebooks: list[Path],
+    profile: str = "quick",
+    parameters: dict | None = None,
+    output_dir: Path | None = None,
+    jobs: int = 2,
 ) -> dict[str, float | Exception]:
-    """Execute ``notebooks`` with papermill; returns seconds or the error per notebook.
+    """Execute ``notebooks``; returns seconds or the error per notebook.
 
     Each notebook gets the ``parameters`` its parameters cell declares (a
     chapter-specific one such as ``data_dir`` goes only to the chapters that
-    take it); one that no notebook declares stops the build before it starts."""
-    import papermill
-    from tqdm.auto import tqdm
-
+    take it); one that no notebook declares stops the build before it starts.
+    The quick profile with default parameters and no ``output_dir`` writes
+    the notebooks in place; anything else writes to ``build/notebooks/<profile>/``."""
     parameters = {"profile": profile, **(parameters or {})}
     declared = check_parameters(notebooks, parameters)
-    # Kernels inherit the environment: make this checkout's package importable
-    # even when it is not pip-installed (kernels run with cwd=notebooks/).
+    in_place = output_dir is None and profile == "quick" and set(parameters) == {"profile"}
+    out_dir = paths.NOTEBOOKS_DIR if in_place else Path(output_dir or paths.BUILD_DIR / "notebooks" / profile)
+    # Kernels inherit the environment: this checkout's package comes first on
+    # the path even when another checkout is installed editable.
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(paths.ROOT), os.environ.get("PYTHONPATH")]))
-    out_dir = Path(output_dir or paths.BUILD_DIR / "notebooks" / profile)
-    out_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, float | Exception] = {}
-    for nb in tqdm(notebooks, desc=f"notebooks ({profile})", unit="nb"):
-        start = time.perf_counter()
-        try:
-            papermill.execute_notebook(
-                str(nb),
-                str(out_dir / nb.name),
-                parameters={k: v for k, v in parameters.items() if k in declared[nb.stem]},
-                cwd=str(paths.NOTEBOOKS_DIR),
-                kernel_name="python3",
-                progress_bar=False,
-            )
-            results[nb.stem] = time.perf_counter() - start
-        except Exception as err:  # keep going: report every failing chapter at the end
-            results[nb.stem] = err
-    return results
+    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {
+            pool.submit(execute_notebook, nb, out_dir / nb.name,
+                        {k: v for k, v in parameters.items() if k in declared[nb.stem]}, i): nb.stem
+            for i, nb in enumerate(notebooks)
+        }
+        for future in as_completed(futures):
+            try:
+                results[futures[future]] = future.result()
+            except Exception as err:  # keep going: report every failing chapter at the end
+                results[futures[future]] = err
+    return {nb.stem: results[nb.stem] for nb in notebooks}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,15 +213,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="quick", choices=["quick", "full"], help="parameter profile")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="extra papermill parameter for every notebook (Python literal or string)")
-    parser.add_argument("--output-dir", type=Path, default=None, help="where executed notebooks go")
+    parser.add_argument("--output-dir", type=Path, default=None,
+                        help="where executed notebooks go (default: in place for the quick profile with default "
+                             "parameters, else build/notebooks/<profile>/)")
+    parser.add_argument("--jobs", type=int, default=2, help="notebooks executed at a time (default 2)")
 
 
 def run(args: argparse.Namespace) -> int:
     notebooks = find_notebooks(args.notebooks)
     params = {name: _literal(value) for name, value in args.parameter}
-    results = build_notebooks(notebooks, args.profile, params, args.output_dir)
-    failed = {k: v for k, v in results.items() if isinstance(v, Exception)}
+    results = build_notebooks(notebooks, args.profile, params, args.output_dir, args.jobs)
     for name, outcome in results.items():
-        status = f"FAILED: {str(outcome).strip().splitlines()[-1] if str(outcome).strip() else type(outcome).__name__}" if name in failed else f"ok in {outcome:.1f} s"
+        if isinstance(outcome, Exception):
+            lines = str(outcome).strip().splitlines()
+            status = f"FAILED: {lines[-1] if lines else type(outcome).__name__}"
+        else:
+            status = f"ok in {outcome:.1f} s"
         print(f"{name:32s} {status}")
-    return 1 if failed else 0
+    return 1 if any(isinstance(v, Exception) for v in results.values()) else 0

@@ -1,7 +1,9 @@
 """Every chapter notebook follows the repository's conventions (README,
-"Notebook conventions"): committed stripped, a first markdown cell naming
-what it reproduces, a ``parameters`` cell of literal assignments including
-the common ones, and a call to ``reuseprior.notebook.setup``."""
+"Notebook conventions"): committed executed on the quick profile (outputs
+included, no run metadata, under 2 MB), paired with a percent-format script
+that holds the same source, a first markdown cell naming what it
+reproduces, a ``parameters`` cell of literal assignments including the
+common ones, and a call to ``reuseprior.notebook.setup``."""
 
 from __future__ import annotations
 
@@ -27,9 +29,8 @@ def test_notebook_conventions(path):
     cells = nb["cells"]
     assert path.stem.startswith("ch") and "_" in path.stem, "name notebooks ch<N>_<topic>.ipynb"
     assert cells[0]["cell_type"] == "markdown" and "thesis" in "".join(cells[0]["source"]).lower()
-    for cell in cells:
-        if cell["cell_type"] == "code":
-            assert cell.get("outputs") == [] and cell.get("execution_count") is None, "commit notebooks stripped"
+    counts = [cell.get("execution_count") for cell in cells if cell["cell_type"] == "code"]
+    assert counts == list(range(1, len(counts) + 1)), "commit notebooks executed top to bottom: run make figures"
     tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
     tree = ast.parse("".join(tagged[0]["source"]))
@@ -67,3 +68,39 @@ def test_build_rejects_a_parameter_no_notebook_declares_and_routes_the_others():
     assert "data_dir" in declared["ch3_revolver"] and "data_dir" not in declared["ch4_contexts"]
     with pytest.raises(SystemExit, match=r"unknown notebook parameter\(s\) \['nosuch'\].*'seed'"):
         build_notebooks(notebooks, parameters={"nosuch": 1})  # stops before any kernel starts
+
+
+MAX_NOTEBOOK_BYTES = 2_000_000
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_committed_executed_without_run_metadata(path):
+    from reuseprior.build import VOLATILE_CELL_METADATA, VOLATILE_NOTEBOOK_METADATA
+
+    nb = json.loads(path.read_text())
+    assert path.stat().st_size < MAX_NOTEBOOK_BYTES, f"{path.name}: keep executed notebooks under 2 MB"
+    assert not set(VOLATILE_NOTEBOOK_METADATA) & set(nb["metadata"]), "run metadata left: use make figures"
+    for cell in nb["cells"]:
+        assert not set(VOLATILE_CELL_METADATA) & set(cell.get("metadata", {})), cell.get("id")
+        assert "injected-parameters" not in cell.get("metadata", {}).get("tags", []), \
+            "committed notebooks hold the quick profile with default parameters"
+        for output in cell.get("outputs", []):
+            assert output["output_type"] != "error", f"{path.name} cell {cell.get('id')} stored an error"
+    outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
+    assert outputs, f"{path.name} has no outputs: run make figures"
+    code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    if "save_figure(" in code:
+        assert any("image/png" in o.get("data", {}) for o in outputs), \
+            f"{path.name} saves figures but shows none inline (is MPLBACKEND set?)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_paired_script_holds_the_notebook_source(path):
+    """notebooks/<name>.py (jupytext percent format) is what reviewers diff; it
+    must hold exactly the notebook's cells (jupytext --sync, or make figures)."""
+    import jupytext
+
+    script = path.with_suffix(".py")
+    assert script.exists(), f"missing {script.name}: run 'jupytext --sync {path}'"
+    expected = jupytext.writes(jupytext.read(path), fmt="py:percent")
+    assert script.read_text() == expected, f"{script.name} differs from {path.name}: run 'jupytext --sync {path}'"

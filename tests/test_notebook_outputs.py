@@ -1,0 +1,142 @@
+"""The committed notebooks are executed, and ``make test`` compares their
+outputs (nbval in comparing mode with ``notebooks/nbval_sanitize.cfg``).
+
+These tests show the comparison bites: a stored output with one digit
+changed fails, the sanitizer only touches what it names, and
+``reuseprior.build.normalize_executed`` removes exactly the run metadata
+that would make two executions differ."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from reuseprior import paths
+from reuseprior.build import normalize_executed
+
+SANITIZE = paths.NOTEBOOKS_DIR / "nbval_sanitize.cfg"
+
+
+def _sanitizers() -> list[tuple[re.Pattern, str]]:
+    config = configparser.ConfigParser()
+    config.read(SANITIZE)
+    return [(re.compile(config[s]["regex"]), config[s]["replace"]) for s in config.sections()]
+
+
+def _sanitize(text: str) -> str:
+    for pattern, replacement in _sanitizers():
+        text = pattern.sub(replacement, text)
+    return text
+
+
+@pytest.mark.parametrize("volatile, expected", [
+    ("ch4_contexts : 100%|##########| 14/14 [00:10<00:00,  1.29cell/s]", "ch4_contexts : 100%|##########| 14/14 [ELAPSED]"),
+    ("fill: 40%|####      | 2/5 [01:02:03<00:09, 3.01s/it]", "fill: 40%|####      | 2/5 [ELAPSED]"),
+    ("  0%|          | 0/30 [00:00<?, ?it/s]", "  0%|          | 0/30 [ELAPSED]"),
+    (' "output_dir": "/tmp/reuseprior-test-figures-x1/ch4_contexts",', ' "output_dir": "OUTPUT_DIR",'),
+    ("<Foo object at 0x7f3a2c1e4d90>", "<Foo object at 0xADDRESS>"),
+    ("/root/.cache/reuseprior/venv-43ce/lib/python3.11/site-packages/torch/nn.py:3: UserWarning",
+     "SITE-PACKAGES/torch/nn.py:3: UserWarning"),
+])
+def test_sanitizer_replaces_what_varies_between_runs(volatile, expected):
+    assert _sanitize(volatile) == expected
+
+
+@pytest.mark.parametrize("computed", [
+    "0.744 [0.737, 0.750] (15625; published 0.740)",
+    "max |H + ES - log2 NC| (bits)   3.68e-10",
+    "V2-S  384  28.7211 (28.72)  1505.5465",
+    "2024-11-23 12:00:00 rounded 0.5406 -0.00003",
+    "0x1.8p3 is not an address; 0xff neither",
+])
+def test_sanitizer_leaves_computed_numbers_alone(computed):
+    assert _sanitize(computed) == computed
+
+
+def _first_numeric_output(nb: nbformat.NotebookNode) -> tuple[int, str]:
+    """Index of the first code cell whose text/plain output holds a decimal number, and that number."""
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or "NBVAL_IGNORE_OUTPUT" in cell.source:
+            continue
+        for output in cell.get("outputs", []):
+            text = output.get("data", {}).get("text/plain", "")
+            match = re.search(r"\b\d+\.\d{3,}\b", text)
+            if match:
+                return i, match.group(0)
+    raise AssertionError("no stored numeric output: the committed notebooks must be executed (make figures)")
+
+
+def test_a_changed_stored_value_fails_make_tests_comparison(tmp_path):
+    """The check ``make test`` runs (nbval --nbval with the project's sanitizer),
+    on a copy of an executed chapter whose first stored number is altered in
+    both its text and HTML forms: the recomputed output no longer matches."""
+    source = paths.NOTEBOOKS_DIR / "ch4_contexts.ipynb"
+    nb = nbformat.read(source, as_version=4)
+    index, number = _first_numeric_output(nb)
+    altered = number[:-1] + str((int(number[-1]) + 1) % 10)
+    for output in nb.cells[index].outputs:
+        for mime in ("text/plain", "text/html"):
+            if mime in output.get("data", {}):
+                output.data[mime] = output.data[mime].replace(number, altered, 1)
+    copy = tmp_path / "ch4_contexts.ipynb"
+    nbformat.write(nb, copy)
+    shutil.copy(SANITIZE, tmp_path / SANITIZE.name)
+    env = {**os.environ, paths.FIGURES_ENV_VAR: str(tmp_path / "figures"), "PYTHONPATH": str(paths.ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval", "--nbval-sanitize-with", SANITIZE.name, copy.name,
+         "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "--rootdir", str(tmp_path)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "1 failed" in result.stdout and altered in result.stdout, result.stdout[-3000:]
+
+
+def test_normalize_executed_removes_run_metadata_and_default_parameters():
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["papermill"] = {"start_time": "2026-11-23T10:00:00", "input_path": "/somewhere/ch.ipynb"}
+    nb.metadata["widgets"] = {"state": {"model-id": {}}}
+    params = nbformat.v4.new_code_cell('profile = "quick"\nseed = 0', metadata={"tags": ["parameters"]})
+    injected_default = nbformat.v4.new_code_cell('profile = "quick"', metadata={"tags": ["injected-parameters"]})
+    body = nbformat.v4.new_code_cell("x = 1", execution_count=3)
+    body.metadata["execution"] = {"iopub.status.busy": "2026-11-23T10:00:01"}
+    body.metadata["papermill"] = {"duration": 0.5}
+    nb.cells = [params, injected_default, body]
+    normalize_executed(nb)
+    assert "papermill" not in nb.metadata and "widgets" not in nb.metadata
+    assert [c.source for c in nb.cells] == [params.source, "x = 1"]
+    assert nb.cells[1].metadata == {} and nb.cells[1].execution_count == 3
+
+
+def test_normalize_executed_keeps_parameters_that_differ_from_the_defaults():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('profile = "quick"', metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell('profile = "full"', metadata={"tags": ["injected-parameters"]})]
+    normalize_executed(nb)
+    assert len(nb.cells) == 2
+
+
+def test_the_sanitizer_file_parses_and_every_section_has_a_regex_and_a_replacement():
+    config = configparser.ConfigParser()
+    assert config.read(SANITIZE) == [str(SANITIZE)]
+    assert config.sections()
+    for section in config.sections():
+        assert set(config[section]) == {"regex", "replace"}, section
+        re.compile(config[section]["regex"])
+
+
+def test_sanitizing_keeps_almost_all_stored_output_text():
+    """Guard against a sanitizer that swallows whole outputs: on every committed
+    notebook, sanitizing removes less than 5 % of the stored output text."""
+    for path in sorted(paths.NOTEBOOKS_DIR.glob("ch*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        texts = "".join(output.get("text", "") + output.get("data", {}).get("text/plain", "")
+                        for cell in nb.cells if cell.cell_type == "code" for output in cell.outputs)
+        assert texts, f"{path.name} has no stored outputs: run make figures"
+        assert len(_sanitize(texts)) > 0.95 * len(texts), path.name
