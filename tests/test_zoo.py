@@ -624,3 +624,124 @@ def test_isolated_scoring_raises_child_errors_and_kills_the_child_on_interrupt()
     finally:
         timer.cancel()
     assert multiprocessing.active_children() == []
+
+
+def _live_candidates() -> pd.DataFrame:
+    """Rows for the live-check selection rule: costs in CPU seconds (wall where CPU is missing)."""
+    from reuseprior.zoo import predictive_validity as pv
+
+    proxies = [p for p in pv.PROXY_SCORES if p not in pv.DATA_FREE_PROXIES]
+    rows = {
+        "no_synflow": dict(synflow=np.nan, cost=0.1),  # cheapest, but a data-free score is missing
+        "no_proxy": dict(proxies=0, cost=0.2),  # no data-dependent proxy to compare
+        "five_proxies": dict(proxies=5, cost=0.3),  # cheaper than any complete row
+        "complete_costly": dict(cost=300.0),  # EfficientNet-B7 at 600 px, say
+        "complete_cheap": dict(cost=2.0, wall_only=True),
+        "inf_naswot": dict(naswot=-np.inf, cost=0.05),  # a non-finite proxy does not count
+    }
+    out = []
+    for arch, spec in rows.items():
+        r = {"arch": arch, "accuracy": 70.0, "build_seconds": 0.0}
+        for s in pv.DATA_FREE_PROXIES + pv.THESIS_SCORES:
+            r[s] = 1.0
+        r["synflow"] = spec.get("synflow", 1.0)
+        for i, p in enumerate(proxies):
+            r[p] = 1.0 if i < spec.get("proxies", 6) else np.nan
+        if "naswot" in spec:
+            r["naswot"] = spec["naswot"]
+        r["data_dependent_seconds"] = spec["cost"]
+        r["data_dependent_cpu_seconds"] = np.nan if spec.get("wall_only") else spec["cost"] / 2
+        out.append(r)
+    return pd.DataFrame(out)
+
+
+def test_live_check_takes_the_cheapest_rows_that_carry_the_data_free_scores_and_the_proxies():
+    from reuseprior.zoo import predictive_validity as pv
+
+    df = _live_candidates()
+    cost = pv.recompute_cost(df)
+    assert cost.tolist() == [0.05, 0.1, 0.15, 150.0, 2.0, 0.025]  # CPU seconds; wall where no CPU time is stored
+    # complete rows first, by cost; then rows with fewer finite proxies; never a row without data-free scores or proxies
+    assert pv.live_rows(df, 1).arch.tolist() == ["complete_cheap"]
+    assert pv.live_rows(df, 10).arch.tolist() == ["complete_cheap", "complete_costly", "inf_naswot", "five_proxies"]
+    # without the reusability quantities, a row that lacks them is eligible
+    no_reuse = df.assign(PG=np.where(df.arch == "complete_costly", np.nan, 1.0))
+    assert "complete_costly" not in pv.live_rows(no_reuse, 10).arch.tolist()
+    assert "complete_costly" in pv.live_rows(no_reuse, 10, reuse=False).arch.tolist()
+
+
+def test_quick_profile_live_rows_are_cheap_and_carry_every_checked_score():
+    """The quick profile's live check (about a minute in all) recomputes, per zoo,
+    a stored row with #params, FLOPs, SynFlow, the reusability quantities and
+    data-dependent proxies, chosen by its stored cost."""
+    from reuseprior.zoo import predictive_validity as pv
+
+    quick = pv.PROFILES["quick"]
+    total = 0.0
+    for zoo in quick["zoos"]:
+        stored = pv.load_scores(zoo)
+        if stored.empty:
+            continue
+        picked = pv.live_rows(stored, quick["live_rows"], quick["live_reuse"])
+        assert len(picked) == quick["live_rows"]
+        proxies = [p for p in pv.PROXY_SCORES if p not in pv.DATA_FREE_PROXIES]
+        assert np.isfinite(picked[pv.DATA_FREE_PROXIES + pv.THESIS_SCORES].astype(float)).all(axis=None)
+        assert np.isfinite(picked[proxies].astype(float)).any(axis=1).all()
+        cost = pv.recompute_cost(picked)
+        total += float(cost.sum())
+        complete = stored[np.isfinite(stored[proxies].astype(float)).all(axis=1)]
+        assert cost.max() <= pv.recompute_cost(complete).nsmallest(quick["live_rows"]).max() + 1e-12
+    assert total < 30.0, f"the quick live check would recompute {total:.0f} stored CPU seconds"
+
+
+def test_proxy_coverage_reading_is_generated_from_the_coverage_numbers(monkeypatch):
+    from reuseprior.zoo import predictive_validity as pv
+
+    full = pd.DataFrame({"arch": ["a", "b", "c"], "snip": [1.0, 2.0, 3.0], "grasp": [1.0, np.nan, 2.0],
+                         "fisher": 1.0, "grad_norm": 1.0, "jacob_cov": 1.0, "naswot": [1.0, -np.inf, 2.0]})
+    part = full.assign(**{p: [1.0, np.nan, np.nan] for p in ["snip", "grasp", "fisher", "grad_norm", "jacob_cov", "naswot"]})
+    stored = {"full": full, "part": part}
+    monkeypatch.setattr(pv, "load_scores", lambda zoo: stored[zoo])
+    cov = pd.DataFrame({"zoo": ["full"], "scored": [3], "with data-dependent proxies": [3], "with every proxy": [2]})
+    text = pv.proxy_coverage_reading(cov)
+    assert "**full**: all 3 scored architectures carry at least one of them, 2 all six" in text
+    assert "finite values fewer than 3 for GraSP 2, NASWOT 2, the others on every row" in text
+    assert "Every scored architecture of every zoo carries data-dependent proxies" in text and "part of" not in text
+    assert "keeps the rows that carry SNIP (full 3 of 3)" in text
+    cov = pd.DataFrame({"zoo": ["full", "part"], "scored": [3, 3], "with data-dependent proxies": [3, 1],
+                        "with every proxy": [2, 1]})
+    text = pv.proxy_coverage_reading(cov)
+    assert "**part**: 1 of the 3 scored architectures carry" in text
+    assert "On part the proxies cover part of the scored rows" in text and "Every scored architecture" not in text
+
+
+def test_bootstrap_correlations_from_multiplicities_equal_ranking_each_resample():
+    """The resamples are evaluated from their multiplicities; ranking and
+    regressing each resample directly (scipy) gives the same intervals."""
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    size = rng.integers(0, 40, size=150).astype(float)  # ties, as stored parameter counts have
+    accuracy = np.round(size + rng.normal(scale=8, size=150), 1)
+    score = np.where(rng.random(150) < 0.2, 0.0, size ** 2 + rng.normal(scale=50, size=150))
+
+    def direct(n_boot: int) -> tuple[list[float], list[float]]:
+        draw = np.random.default_rng(0)
+        rhos, partials = [], []
+        for _ in range(n_boot):
+            idx = draw.integers(0, 150, size=150)
+            rhos.append(stats.spearmanr(score[idx], accuracy[idx]).statistic)
+            rc = stats.rankdata(size[idx])
+            design = np.column_stack([np.ones_like(rc), rc])
+            res = [r - design @ np.linalg.lstsq(design, r, rcond=None)[0]
+                   for r in (stats.rankdata(score[idx]), stats.rankdata(accuracy[idx]))]
+            partials.append((res[0] @ res[1]) / np.sqrt((res[0] @ res[0]) * (res[1] @ res[1])))
+        return rhos, partials
+
+    rhos, partials = direct(300)
+    fast = correlation.bootstrap_rank_correlation(score, accuracy, n_boot=300, seed=0)
+    assert fast["spearman_lo"] == pytest.approx(np.percentile(rhos, 2.5), abs=1e-12)
+    assert fast["spearman_hi"] == pytest.approx(np.percentile(rhos, 97.5), abs=1e-12)
+    part = correlation.partial_rank_correlation(score, accuracy, size, n_boot=300, seed=0)
+    assert part["partial_lo"] == pytest.approx(np.percentile(partials, 2.5), abs=1e-12)
+    assert part["partial_hi"] == pytest.approx(np.percentile(partials, 97.5), abs=1e-12)
