@@ -8,6 +8,7 @@ names to modules, so ``--help`` stays fast (modules load on use).
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import math
 import sys
@@ -23,6 +24,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "score-zoos": ("reuseprior.zoo.cli_score", "score model zoos (NAS-Bench-201, torchvision, pytorchcv) into data/ (resumable; beyond the thesis)"),
     "build": ("reuseprior.build", "execute every notebook with papermill on a profile (figures, tables, build/)"),
 }
+
+# The rendered book (issue 20): `make book`.
+COMMANDS["book"] = ("reuseprior.book", "static site of the executed chapters, as committed (build/book/_build/html)")
 
 
 def _load(command: str):
@@ -43,7 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     if argv[0] not in COMMANDS:
-        parser.error(f"unknown command {argv[0]!r}; choose from {', '.join(COMMANDS)}")
+        close = difflib.get_close_matches(argv[0], list(COMMANDS), n=1)
+        guess = f"did you mean {close[0]!r}? " if close else ""
+        parser.error(f"unknown command {argv[0]!r}; {guess}choose from {', '.join(COMMANDS)}")
     command, rest = argv[0], argv[1:]
     module = _load(command)
     cmd_parser = argparse.ArgumentParser(prog=f"python -m reuseprior {command}", description=COMMANDS[command][1])

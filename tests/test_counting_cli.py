@@ -6,6 +6,7 @@ import argparse
 import json
 
 import pytest
+import torch
 
 from reuseprior.counting import cli_analyze
 
@@ -41,3 +42,24 @@ def test_input_shape_parsing_rejects_malformed_sizes():
     for bad in ["3,x,32", "3,,32", "3,32,", "", "3,0,32", "3,-1,32", "three"]:
         with pytest.raises(argparse.ArgumentTypeError, match="--input"):
             cli_analyze._shape(bad)
+
+
+def test_cli_notes_which_builder_a_name_shared_with_torchvision_used(monkeypatch, capsys):
+    built = []
+    monkeypatch.setattr(cli_analyze, "build_model", lambda spec: built.append(spec) or torch.nn.Linear(3, 2))
+    assert cli_analyze.run(_parse(["efficientnet_v2_s", "--input", "3", "--json"])) == 0
+    out, err = capsys.readouterr()
+    assert built == ["efficientnet_v2_s"] and json.loads(out)["NO"] == 2  # stdout stays JSON
+    assert "note: 'efficientnet_v2_s' is reuseprior's model" in err
+    assert "for torchvision's, give 'torchvision.models:efficientnet_v2_s'" in err
+    assert cli_analyze.run(_parse(["resnet18", "--input", "3"])) == 0
+    assert "note:" not in capsys.readouterr().err
+
+
+def test_help_records_the_name_and_output_policies():
+    p = argparse.ArgumentParser()
+    cli_analyze.add_arguments(p)
+    text = " ".join(p.format_help().split())
+    assert "efficientnet_v2_l build reuseprior's EfficientNetV2" in text
+    assert "torchvision.models:efficientnet_v2_s" in text
+    assert "--output-key names the entry to analyse; without it such a model is refused" in text

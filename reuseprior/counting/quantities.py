@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable
 
@@ -26,6 +27,7 @@ import torch
 from torch import nn
 
 from ..validation import check_integer
+from .capture import CapturedGraph, capture
 from .scaled import Scaled
 from .sweep import SweepResult, run_sweep
 
@@ -145,9 +147,90 @@ def quantities_from_log2_counts(
     }
 
 
+# ------------------------------------------------------------------------------ model output
+def _describe_output(out: object) -> str:
+    def shape(v: object) -> str:
+        return f"tensor {tuple(v.shape)}" if isinstance(v, torch.Tensor) else type(v).__name__
+
+    if isinstance(out, Mapping):
+        items = ", ".join(f"{k!r}: {shape(v)}" for k, v in out.items())
+        return f"a {type(out).__name__} {{{items}}}"
+    if isinstance(out, (tuple, list)):
+        fields = getattr(out, "_fields", None)
+        names = fields if fields else range(len(out))
+        items = ", ".join(f"{n!r}: {shape(v)}" for n, v in zip(names, out))
+        return f"a {type(out).__name__} of {len(out)} entries [{items}]"
+    return f"a {type(out).__name__}"
+
+
+def _pick(out: object, key: str | int) -> object:
+    """``out[key]`` of a dict, tuple/list (an index; digits given as text count) or named tuple."""
+    if isinstance(out, Mapping):
+        return out[key]
+    if isinstance(out, (tuple, list)):
+        if isinstance(key, str) and key in (getattr(out, "_fields", None) or ()):
+            return getattr(out, key)
+        return out[int(key)]
+    raise TypeError(type(out).__name__)
+
+
+def _capture_one_output(model: nn.Module | CapturedGraph, example_input: torch.Tensor,
+                        output_key: str | int | None) -> CapturedGraph:
+    """Capture ``model`` with its output reduced to one tensor (the policy of
+    :func:`analyze`): a forward that returns one tensor needs no ``output_key``;
+    one that returns a dict, tuple or list needs ``output_key`` naming the entry
+    to count paths to.  Anything else raises ``ValueError`` naming the output's
+    structure and the fix.  The selection is a forward hook on ``model`` (removed
+    afterwards), so parameter names and every count of a one-tensor model are
+    those of the model itself."""
+    if isinstance(model, CapturedGraph):  # already captured: its outputs are fixed
+        if output_key is not None:
+            raise ValueError("output_key selects an output of an nn.Module's forward; pass the module, "
+                             "not a CapturedGraph")
+        return model
+    if not isinstance(model, nn.Module):
+        return capture(model, example_input)  # raises TypeError naming what it needs
+    seen: dict[str, object] = {}
+
+    def select(module: nn.Module, args: tuple, out: object) -> object:
+        seen["structure"] = None if isinstance(out, torch.Tensor) else _describe_output(out)
+        if output_key is None or isinstance(out, torch.Tensor):
+            return None
+        try:
+            picked = _pick(out, output_key)
+        except (KeyError, IndexError, TypeError, ValueError):
+            seen["missing"] = True
+            return None
+        seen["picked"] = None if isinstance(picked, torch.Tensor) else _describe_output(picked)
+        return picked if isinstance(picked, torch.Tensor) else None
+
+    handle = model.register_forward_hook(select)
+    try:
+        graph = capture(model, example_input)
+    finally:
+        handle.remove()
+    name = type(model).__name__
+    structure = seen.get("structure")
+    if structure is None and output_key is not None:
+        raise ValueError(f"output_key={output_key!r} was given, but the forward of {name} returns one tensor; "
+                         "drop output_key (--output-key), it only selects an entry of a dict, tuple or list output")
+    if structure is not None and output_key is None:
+        raise ValueError(
+            f"the forward of {name} returns {structure}, not one tensor; the context counts depend on which "
+            "outputs the paths end at, so name one: analyze(..., output_key=KEY) or --output-key KEY "
+            "(a dict key, or an index of a tuple/list), or wrap the model so that its forward returns one tensor")
+    if seen.get("missing"):
+        raise ValueError(f"output_key={output_key!r} is not an entry of the output of {name}, which is {structure}; "
+                         "give one of its keys (a dict) or indices (a tuple/list)")
+    if seen.get("picked") is not None:
+        raise ValueError(f"output_key={output_key!r} selects {seen['picked']} of {name}'s output, not one tensor; "
+                         "wrap the model so that its forward returns the tensor to analyse")
+    return graph
+
+
 # ------------------------------------------------------------------------------ public API
-def count_contexts(model: nn.Module, example_input: torch.Tensor, *, discount: float = 1.0
-                   ) -> dict[str, torch.Tensor]:
+def count_contexts(model: nn.Module, example_input: torch.Tensor, *, discount: float = 1.0,
+                   output_key: str | int | None = None) -> dict[str, torch.Tensor]:
     """log2 of the number of contexts ``|C_w|`` of every parameter element (thesis eq. 4.1).
 
     ``|C_w|`` is the number of paths in the neuron-level graph from the node using ``w``
@@ -161,10 +244,14 @@ def count_contexts(model: nn.Module, example_input: torch.Tensor, *, discount: f
     add/concat/pool/normalisation/activation edges have length 0.  ``gamma = 1`` gives
     the plain count.
 
+    The forward must return one tensor; for a dict, tuple or list output,
+    ``output_key`` names the entry whose elements are the output nodes (see
+    :func:`analyze`).
+
     Returns ``{name: float64 tensor}`` with the parameter's shape, ``-inf`` where the
     element has no context (e.g. the corner taps of a 3x3 kernel on a 1x1 map).
     """
-    res = run_sweep(model, example_input, discount=discount)
+    res = run_sweep(_capture_one_output(model, example_input, output_key), example_input, discount=discount)
     out = {}
     for name, p in res.graph.model.named_parameters():
         s = res.param_counts.get(name)
@@ -230,6 +317,7 @@ def analyze(
     bn_params_per_channel: int = 4,
     share_key: Callable[[WeightUse], Hashable | None] | None = None,
     discount: float = 1.0,
+    output_key: str | int | None = None,
 ) -> Report:
     """Count contexts in ``model`` and derive the chapter-4 quantities (section 4.5.1).
 
@@ -240,12 +328,18 @@ def analyze(
     key: uses with equal non-``None`` keys are merged element-wise by index (leading-slice
     alignment when shapes differ) and their counts summed; uses of one real (tied)
     parameter are always merged.  Elements with zero count are left out of NG and WG.
+
+    The output nodes are the elements of the one tensor that the forward returns.
+    A forward returning a dict, tuple or list is refused with a ``ValueError``
+    unless ``output_key`` names the entry to analyse (a dict key, a tuple/list
+    index, or a named-tuple field): the counts depend on which outputs the paths
+    end at, so that choice is the caller's.
     """
     for name, value, least in [("num_inputs", num_inputs, 1), ("num_outputs", num_outputs, 1),
                                ("bn_params_per_channel", bn_params_per_channel, 0)]:
         if value is not None:  # NumPy integers (table rows) count as integers here
             check_integer(name, int(value) if isinstance(value, numbers.Integral) else value, least)
-    res = run_sweep(model, example_input, discount=discount)
+    res = run_sweep(_capture_one_output(model, example_input, output_key), example_input, discount=discount)
     graph = res.graph
     mdl = graph.model
     modules = dict(mdl.named_modules())

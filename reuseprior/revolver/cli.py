@@ -1,13 +1,15 @@
 """``python -m reuseprior revolver``: a Revolver population run with the
 flags of thesis appendix C.2, e.g.::
 
-    python -m reuseprior revolver --batch_size 128 --search_mode evolve --sample_size 16 \\
-        --epochs 160 --lr 0.35 --min_lr .00085 --genotype_cost 32 --warmup_x 2 \\
-        --warmup_epoch 30 --population_size 80 --dataset CIFAR10 --data_dir data/datasets --download
+    python -m reuseprior revolver --batch-size 128 --search-mode evolve --sample-size 16 \\
+        --epochs 160 --lr 0.35 --min-lr .00085 --genotype-cost 32 --warmup-x 2 \\
+        --warmup-epoch 30 --population-size 80 --dataset CIFAR10 --data-dir data/datasets --download
 
-Writes ``results.csv`` (one row per evaluation), ``generations.csv``,
-``table_3_2.csv`` and a checkpoint; ``--resume`` continues an interrupted run
-from its checkpoint exactly where it stopped.
+Options are spelt with hyphens like every other command; the underscore
+spellings of appendix C.2 (``--batch_size``, ``--data_dir``, ...) are accepted
+as hidden aliases. Writes ``results.csv`` (one row per evaluation),
+``generations.csv``, ``table_3_2.csv`` and a checkpoint; ``--resume`` continues
+an interrupted run from its checkpoint exactly where it stopped.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from .analysis import table_3_2
 from .population import PROFILES, Population, config_from_settings, dataset_splits
@@ -23,30 +26,41 @@ from .search import SEARCH_MODES
 __all__ = ["add_arguments", "run"]
 
 
+def _option(parser: argparse.ArgumentParser, dest: str, **kwargs: Any) -> None:
+    """Add ``--dest-with-hyphens`` (shown in ``--help``) and, when ``dest`` has an
+    underscore, ``--dest_with_underscores`` (the appendix C.2 spelling) as a
+    hidden alias storing into the same ``dest``."""
+    parser.add_argument("--" + dest.replace("_", "-"), dest=dest, **kwargs)
+    if "_" in dest:
+        parser.add_argument("--" + dest, dest=dest, **{**kwargs, "help": argparse.SUPPRESS})
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = parser
-    p.add_argument("--profile", choices=sorted(PROFILES), default="quick",
-                   help="defaults for every flag below (quick: digits on CPU; full: appendix C.2)")
-    p.add_argument("--dataset", help="digits, MNIST or CIFAR10")
-    p.add_argument("--data_dir", help="folder of the torchvision datasets")
-    p.add_argument("--download", action="store_true", help="download MNIST/CIFAR10 into --data_dir if missing")
-    p.add_argument("--search_mode", choices=SEARCH_MODES, default="evolve")
-    p.add_argument("--population_size", type=int)
-    p.add_argument("--sample_size", type=int, help="individuals trained per generation")
-    p.add_argument("--epochs", type=int, help="number of generations")
-    p.add_argument("--warmup_x", type=int, help="initial candidates = warmup_x * population_size")
-    p.add_argument("--warmup_epoch", type=int, help="genotype-only generations of the *_warmup* modes")
-    p.add_argument("--genotype_cost", type=float, help="initial genotype fitness coefficient")
-    p.add_argument("--lr", type=float)
-    p.add_argument("--min_lr", type=float)
-    p.add_argument("--batch_size", type=int)
-    p.add_argument("--width", type=int, default=1, help="width multiplier of the random generator")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
-    p.add_argument("--num_workers", type=int)
-    p.add_argument("--output_dir", default="build/revolver", help="results, tables and checkpoint go here")
-    p.add_argument("--checkpoint_every", type=int, default=10, help="generations between checkpoints")
-    p.add_argument("--resume", action="store_true", help="continue from <output_dir>/checkpoint.pt")
+    p.epilog = ("The underscore spellings of thesis appendix C.2 (--batch_size, --data_dir, --search_mode, ...) "
+                "are accepted too.")
+    _option(p, "profile", choices=sorted(PROFILES), default="quick",
+            help="defaults for every flag below (quick: digits on CPU; full: appendix C.2)")
+    _option(p, "dataset", help="digits, MNIST or CIFAR10")
+    _option(p, "data_dir", help="folder of the torchvision datasets")
+    _option(p, "download", action="store_true", help="download MNIST/CIFAR10 into --data-dir if missing")
+    _option(p, "search_mode", choices=SEARCH_MODES, default="evolve")
+    _option(p, "population_size", type=int)
+    _option(p, "sample_size", type=int, help="individuals trained per generation")
+    _option(p, "epochs", type=int, help="number of generations")
+    _option(p, "warmup_x", type=int, help="initial candidates = warmup-x * population-size")
+    _option(p, "warmup_epoch", type=int, help="genotype-only generations of the *_warmup* modes")
+    _option(p, "genotype_cost", type=float, help="initial genotype fitness coefficient")
+    _option(p, "lr", type=float)
+    _option(p, "min_lr", type=float)
+    _option(p, "batch_size", type=int)
+    _option(p, "width", type=int, default=1, help="width multiplier of the random generator")
+    _option(p, "seed", type=int, default=0)
+    _option(p, "device", default="auto", help="cpu, cuda or auto")
+    _option(p, "num_workers", type=int)
+    _option(p, "output_dir", default="build/revolver", help="results, tables and checkpoint go here")
+    _option(p, "checkpoint_every", type=int, default=10, help="generations between checkpoints")
+    _option(p, "resume", action="store_true", help="continue from <output-dir>/checkpoint.pt")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,272 @@
+"""Command-line messages a new user meets: option spellings, misspelt model
+names, unimportable ``module:factory`` specs and models with several outputs.
+Each message must name the problem and the fix."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import itertools
+import sys
+import textwrap
+from collections import namedtuple
+
+import pytest
+import torch
+from torch import nn
+
+from reuseprior.cli import COMMANDS, main
+from reuseprior.counting import analyze, count_contexts
+from reuseprior.models import build_model
+from reuseprior.models.registry import available_models, collision_note
+
+
+def _command_parser(command: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m reuseprior {command}")
+    importlib.import_module(COMMANDS[command][0]).add_arguments(parser)
+    return parser
+
+
+# ------------------------------------------------------------------------------ option spellings
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_documented_option_is_spelt_with_hyphens(command):
+    parser = _command_parser(command)
+    shown = [s for a in parser._actions if a.help != argparse.SUPPRESS for s in a.option_strings]
+    assert shown and not [s for s in shown if "_" in s], f"{command}: options with underscores in --help: {shown}"
+
+
+def test_revolver_takes_data_dir_and_keeps_the_appendix_spellings_as_hidden_aliases():
+    parser = _command_parser("revolver")
+    hyphen = parser.parse_args("--data-dir d --batch-size 8 --search-mode random --min-lr .1 --output-dir o".split())
+    under = parser.parse_args("--data_dir d --batch_size 8 --search_mode random --min_lr .1 --output_dir o".split())
+    assert vars(hyphen) == vars(under)
+    assert (hyphen.data_dir, hyphen.batch_size, hyphen.search_mode) == ("d", 8, "random")
+    assert vars(parser.parse_args([]))["output_dir"] == "build/revolver"  # defaults unchanged
+    text = parser.format_help()
+    assert "--data-dir DATA_DIR" in text and "--data_dir DATA_DIR" not in text
+    assert "underscore spellings of thesis appendix C.2" in text
+
+
+# ------------------------------------------------------------------------------ model names
+def test_misspelt_model_name_gets_the_close_names_and_how_to_list_them(capsys):
+    with pytest.raises(ValueError) as err:
+        build_model("efficientnet_v2_x")
+    msg = str(err.value)
+    assert "unknown model 'efficientnet_v2_x'" in msg
+    assert "did you mean efficientnet_v2_s, efficientnet_v2_m, efficientnet_v2_l" in msg
+    assert "python -m reuseprior analyze --list-models" in msg and "package.module:factory" in msg
+    assert main(["analyze", "efficientnet_v2_x", "--input", "3,224,224"]) == 2
+    assert "did you mean efficientnet_v2_s" in capsys.readouterr().err
+
+
+def test_unknown_command_gets_the_close_name(capsys):
+    with pytest.raises(SystemExit):
+        main(["analyse", "resnet18"])
+    assert "did you mean 'analyze'?" in capsys.readouterr().err
+
+
+def test_list_models_prints_both_libraries_and_marks_the_shared_names(capsys):
+    assert main(["analyze", "--list-models"]) == 0
+    out = capsys.readouterr().out
+    assert "efficientnet_v2_b0" in out and "resnet18" in out
+    assert "efficientnet_v2_s  (torchvision's of this name: torchvision.models:efficientnet_v2_s)" in out
+    assert set(available_models()) < set(available_models(include_torchvision=True))
+    with pytest.raises(SystemExit) as exit_:
+        main(["analyze"])
+    assert exit_.value.code == 2
+    assert "MODEL is required" in capsys.readouterr().err
+
+
+def test_names_shared_with_torchvision_say_which_builder_and_how_to_get_the_other():
+    import torchvision
+
+    for name in ("efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l"):
+        note = collision_note(name)
+        assert note is not None and "reuseprior's model" in note and f"'torchvision.models:{name}'" in note
+    assert collision_note("efficientnet_v2_b0") is None and collision_note("resnet18") is None
+    from reuseprior.models.registry import _import_factory
+
+    assert _import_factory("torchvision.models:efficientnet_v2_s") is torchvision.models.efficientnet_v2_s
+    assert "torchvision.models:efficientnet_v2_s" in _command_parser("analyze").format_help()
+
+
+# ------------------------------------------------------------------------------ module:factory
+_counter = itertools.count()
+
+
+@pytest.fixture
+def user_package(tmp_path, monkeypatch):
+    """A fresh importable package ``pkg`` in ``tmp_path`` with modules from ``{name: source}``."""
+
+    def make(modules: dict[str, str]) -> str:
+        pkg = f"rp_userpkg_{next(_counter)}"
+        (tmp_path / pkg).mkdir()
+        (tmp_path / pkg / "__init__.py").write_text("")
+        for name, source in modules.items():
+            (tmp_path / pkg / f"{name}.py").write_text(textwrap.dedent(source))
+        return pkg
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = set(sys.modules)
+    yield make
+    for name in set(sys.modules) - before:
+        if name.startswith("rp_userpkg_"):
+            del sys.modules[name]
+
+
+def test_module_not_on_the_import_path_names_the_path_and_the_three_fixes(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError) as err:
+        build_model("rp_no_such_pkg.models:build_net")
+    msg = str(err.value)
+    assert "no module named 'rp_no_such_pkg' on the import path" in msg
+    assert f"the working directory is {str(tmp_path)!r}" in msg and "sys.path) begins" in msg
+    assert "run the command from the folder that holds the package 'rp_no_such_pkg'" in msg
+    assert "PYTHONPATH=" in msg and "pip install" in msg
+
+
+def test_file_path_instead_of_module_name_is_named():
+    with pytest.raises(ValueError, match=r"'mypkg/models.py' is a file path, not a module name.*'mypkg.models:build_net'"):
+        build_model("mypkg/models.py:build_net")
+
+
+def test_module_without_the_factory_lists_close_names(user_package):
+    pkg = user_package({"models": "import torch\ndef build_net():\n    return torch.nn.Linear(3, 2)\n"})
+    assert isinstance(build_model(f"{pkg}.models:build_net"), nn.Linear)
+    with pytest.raises(ValueError) as err:
+        build_model(f"{pkg}.models:build_nte")
+    msg = str(err.value)
+    assert f"module '{pkg}.models'" in msg and "was imported but has no attribute 'build_nte'" in msg
+    assert "did you mean build_net?" in msg and f"give '{pkg}.models:FUNCTION'" in msg
+
+
+def test_missing_submodule_of_a_found_package_is_told_apart(user_package):
+    pkg = user_package({"models": "x = 1\n"})
+    with pytest.raises(ValueError, match=rf"package '{pkg}' .* was found but has no module 'modelz'.*spelling"):
+        build_model(f"{pkg}.modelz:build_net")
+
+
+def test_exception_while_importing_is_shown_with_its_place(user_package):
+    pkg = user_package({"boom": "x = 1\nraise RuntimeError('no GPU configured')\n",
+                        "needs": "import rp_absent_dependency_xyz\n"})
+    with pytest.raises(ValueError) as err:
+        build_model(f"{pkg}.boom:build")
+    msg = str(err.value)
+    assert f"importing module '{pkg}.boom' raised RuntimeError: no GPU configured" in msg
+    assert "boom.py, line 2" in msg and "Fix that error in the module" in msg
+    with pytest.raises(ValueError) as err:
+        build_model(f"{pkg}.needs:build")
+    msg = str(err.value)
+    assert f"module '{pkg}.needs' was found but importing it raised ModuleNotFoundError" in msg
+    assert "rp_absent_dependency_xyz" in msg and "needs.py, line 1" in msg and "pip install rp_absent_dependency_xyz" in msg
+
+
+def test_malformed_spec_and_non_callable_say_what_to_give(user_package):
+    pkg = user_package({"models": "WIDTH = 3\n"})
+    with pytest.raises(ValueError, match="is not 'package.module:factory'; give e.g. 'mypkg.models:build_net'"):
+        build_model(f"{pkg}.models:")
+    with pytest.raises(ValueError, match=r"is not callable \(it is of type int\); give"):
+        build_model(f"{pkg}.models:WIDTH")
+
+
+def test_cli_prints_import_errors_without_a_traceback(user_package, capsys):
+    pkg = user_package({"boom": "raise RuntimeError('no GPU configured')\n"})
+    assert main(["analyze", f"{pkg}.boom:build"]) == 2
+    err = capsys.readouterr().err
+    assert "raised RuntimeError: no GPU configured" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------ model outputs
+class _Trunk(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.a, self.b, self.c = nn.Linear(3, 4), nn.Linear(4, 2), nn.Linear(4, 5)
+
+    def heads(self, x):
+        h = torch.relu(self.a(x))
+        return self.b(h), self.c(h)
+
+
+class _DictOut(_Trunk):
+    def forward(self, x):
+        logits, aux = self.heads(x)
+        return {"logits": logits, "aux": aux}
+
+
+class _TupleOut(_Trunk):
+    def forward(self, x):
+        return self.heads(x)
+
+
+_Pair = namedtuple("_Pair", "logits aux")
+
+
+class _NamedOut(_Trunk):
+    def forward(self, x):
+        return _Pair(*self.heads(x))
+
+
+class _LogitsOnly(_Trunk):
+    def forward(self, x):
+        return self.heads(x)[0]
+
+
+def test_several_outputs_are_refused_with_their_structure_and_the_fix():
+    x = torch.zeros(1, 3)
+    for model, shown in [(_DictOut(), "a dict {'logits': tensor (1, 2), 'aux': tensor (1, 5)}"),
+                         (_TupleOut(), "a tuple of 2 entries [0: tensor (1, 2), 1: tensor (1, 5)]"),
+                         (_NamedOut(), "a _Pair of 2 entries ['logits': tensor (1, 2), 'aux': tensor (1, 5)]")]:
+        for fn in (analyze, count_contexts):
+            with pytest.raises(ValueError) as err:
+                fn(model, x)
+            msg = str(err.value)
+            assert f"returns {shown}, not one tensor" in msg, msg
+            assert "output_key=KEY" in msg and "--output-key KEY" in msg and "wrap the model" in msg
+
+
+def test_output_key_analyses_one_output_exactly_like_a_one_tensor_model():
+    x = torch.zeros(1, 3)
+    plain = analyze(_LogitsOnly(), x).to_dict()
+    for model, key in [(_DictOut(), "logits"), (_TupleOut(), 0), (_TupleOut(), "0"), (_NamedOut(), "logits")]:
+        assert analyze(model, x, output_key=key).to_dict() == plain
+    aux = analyze(_TupleOut(), x, output_key=-1)
+    assert aux.NO == 5 and aux.model_name == "_TupleOut"
+    counts = count_contexts(_DictOut(), x, output_key="logits")
+    assert set(counts) == {"a.weight", "a.bias", "b.weight", "b.bias", "c.weight", "c.bias"}
+    assert torch.equal(counts["b.weight"], count_contexts(_LogitsOnly(), x)["b.weight"])
+    assert torch.isinf(counts["c.weight"]).all()  # the other head has no path to the chosen output
+
+
+def test_output_key_mistakes_are_named():
+    x = torch.zeros(1, 3)
+    with pytest.raises(ValueError, match=r"output_key='nope' is not an entry of the output of _DictOut.*give one of"):
+        analyze(_DictOut(), x, output_key="nope")
+    with pytest.raises(ValueError, match=r"output_key='5' is not an entry .* tuple of 2 entries"):
+        analyze(_TupleOut(), x, output_key="5")
+    with pytest.raises(ValueError, match=r"returns one tensor; drop output_key \(--output-key\)"):
+        analyze(_LogitsOnly(), x, output_key="logits")
+
+
+def test_cli_output_key(user_package, capsys):
+    pkg = user_package({"nets": """
+        import torch
+        from torch import nn
+
+        class Heads(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a, self.b = nn.Linear(3, 4), nn.Linear(4, 2)
+
+            def forward(self, x):
+                return {"logits": self.b(self.a(x)), "features": self.a(x)}
+
+        def build():
+            return Heads()
+    """})
+    assert main(["analyze", f"{pkg}.nets:build", "--input", "3"]) == 1
+    err = capsys.readouterr().err
+    assert "returns a dict {'logits': tensor (1, 2), 'features': tensor (1, 4)}, not one tensor" in err
+    assert "--output-key KEY" in err
+    assert main(["analyze", f"{pkg}.nets:build", "--input", "3", "--output-key", "logits", "--json"]) == 0
+    assert '"NO": 2' in capsys.readouterr().out
