@@ -52,15 +52,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--download", action="store_true", help="download CIFAR if missing (never implicit)")
     parser.add_argument("--resume", type=_bool, help="continue from checkpoints true/false")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output-dir", type=Path, help="where results.csv and the tables go (default figures/ch4_sharing_training)")
+    parser.add_argument("--output-dir", type=Path,
+                        help="where the run log results.csv goes (default build/measured/ch4_sharing_training/, "
+                             "shared with the notebook; it holds timings and memory, so it is not tracked)")
     parser.add_argument("--checkpoint-dir", type=Path, help="checkpoint folder (default build/checkpoints/ch4_sharing_training)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import paths
     from .notebook import resolve_device, set_seed
-    from .sharing_training import PROFILES, compare_with_thesis, make_plan, run_experiments, table_4_2
+    from .sharing_training import (
+        PROFILES,
+        compare_with_thesis,
+        default_results_csv,
+        make_plan,
+        run_experiments,
+        table_4_2,
+    )
     from .training import TrainingInterrupted
 
     settings = dict(PROFILES[args.profile])
@@ -87,9 +95,8 @@ def run(args: argparse.Namespace) -> int:
         plan = make_plan(settings, profile=args.profile, seed=args.seed)
     except ValueError as err:
         raise SystemExit(f"reuseprior train: {err}") from None
-    output_dir = args.output_dir or paths.figures_dir("ch4_sharing_training")
-    output_dir.mkdir(parents=True, exist_ok=True)
-    results_csv = output_dir / "results.csv"
+    results_csv = args.output_dir / "results.csv" if args.output_dir else default_results_csv()
+    results_csv.parent.mkdir(parents=True, exist_ok=True)
     print(plan.describe())
     try:
         rows = run_experiments(plan, device=device, seed=args.seed, results_csv=results_csv, checkpoint_dir=args.checkpoint_dir, progress=not args.no_progress)

@@ -33,6 +33,7 @@ __all__ = [
     "identity_check",
     "kl_from_uniform",
     "draw_neuron_graph",
+    "neuron_graph_legend",
     "random_neuron_graph",
     "analyze_toy_graphs",
     "check_identities",
@@ -250,28 +251,83 @@ def _layered_positions(g: nx.DiGraph) -> dict:
     return pos
 
 
-def draw_neuron_graph(g: nx.DiGraph, ax=None, *, title: str | None = None, counts: dict[str, int] | None = None):
-    """Draw a neuron graph layer by layer: inputs (green), neurons (grey),
-    output (red), weights (squares left of the neuron they feed, darker with more contexts, label
-    ``w:|C_w|``). Returns the matplotlib Axes."""
+#: node fills (Okabe-Ito colour-blind-safe colours); weights are shaded by
+#: their number of contexts on the sequential, lightness-monotonic ``YlOrBr``
+NODE_COLOURS = {"input": "#009E73", "neuron": "#D9D9D9", "output": "#0072B2"}
+
+
+def _relative_luminance(rgb) -> float:
+    """WCAG relative luminance of an sRGB colour (components in [0, 1])."""
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb[:3]]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def label_colour(fill) -> str:
+    """Black or white, whichever has the higher WCAG contrast ratio against
+    ``fill`` (any matplotlib colour): dark fills get white labels."""
+    from matplotlib.colors import to_rgb
+
+    lum = _relative_luminance(to_rgb(fill))
+    return "black" if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else "white"
+
+
+def context_colour(count: int, max_count: int) -> tuple[float, float, float, float]:
+    """Fill of a weight node with ``count`` contexts: light for one context,
+    darker with more (``YlOrBr`` from 0.15 to 0.85 over 1 .. ``max_count``)."""
+    import matplotlib.pyplot as plt
+
+    top = max(int(max_count), 2)
+    return plt.cm.YlOrBr(0.15 + 0.7 * (min(max(count, 1), top) - 1) / (top - 1))
+
+
+def neuron_graph_legend(max_count: int) -> list:
+    """Legend handles for :func:`draw_neuron_graph` figures: the node kinds
+    and one square per number of contexts 1 .. ``max_count``."""
+    from matplotlib.lines import Line2D
+
+    def handle(marker: str, colour, label: str) -> Line2D:
+        return Line2D([], [], ls="none", marker=marker, markersize=10, markerfacecolor=colour,
+                      markeredgecolor="none", label=label)
+
+    handles = [handle("o", NODE_COLOURS["input"], "input"), handle("o", NODE_COLOURS["neuron"], "neuron"),
+               handle("o", NODE_COLOURS["output"], "output")]
+    handles += [handle("s", context_colour(c, max_count), f"weight, {c} context{'s' if c > 1 else ''}")
+                for c in range(1, max(int(max_count), 2) + 1)]
+    return handles
+
+
+def draw_neuron_graph(g: nx.DiGraph, ax=None, *, title: str | None = None, counts: dict[str, int] | None = None,
+                      max_count: int | None = None):
+    """Draw a neuron graph layer by layer: inputs, neurons and the output as
+    circles (:data:`NODE_COLOURS`), weights as squares left of the neuron they
+    feed, labelled ``w:|C_w|`` and shaded by their number of contexts
+    (:func:`context_colour`; pass the same ``max_count`` to every panel of a
+    figure for one scale). Labels are black or white by contrast with their
+    fill (:func:`label_colour`). Returns the matplotlib Axes."""
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.5))
     counts = context_counts(g) if counts is None else counts
     pos = _layered_positions(g)
-    style = {"input": ("o", "#55a868", 420), "neuron": ("o", "#bbbbbb", 380), "output": ("o", "#c44e52", 460)}
+    sizes = {"input": 420, "neuron": 380, "output": 460}
     nx.draw_networkx_edges(g, pos, ax=ax, arrows=True, arrowsize=8, width=0.8, node_size=300, edge_color="#555555")
-    for kind, (marker, color, size) in style.items():
+    fills: dict = {}
+    for kind, size in sizes.items():
         nodes = [n for n, d in g.nodes(data=True) if d["kind"] == kind]
-        nx.draw_networkx_nodes(g, pos, nodelist=nodes, node_shape=marker, node_color=color, node_size=size, ax=ax)
+        nx.draw_networkx_nodes(g, pos, nodelist=nodes, node_shape="o", node_color=NODE_COLOURS[kind],
+                               node_size=size, ax=ax)
+        fills.update(dict.fromkeys(nodes, NODE_COLOURS[kind]))
     weights = [n for n, d in g.nodes(data=True) if d["kind"] == "weight"]
-    cmax = max([counts.get(g.nodes[n]["label"], 0) for n in weights] + [2])
-    colors = [plt.cm.YlOrBr(0.2 + 0.6 * (counts.get(g.nodes[n]["label"], 0) - 1) / (cmax - 1)) for n in weights]
-    nx.draw_networkx_nodes(g, pos, nodelist=weights, node_shape="s", node_color=colors, node_size=420, ax=ax)
+    top = max_count if max_count is not None else max([counts.get(g.nodes[n]["label"], 0) for n in weights] + [2])
+    colours = [context_colour(counts.get(g.nodes[n]["label"], 0), top) for n in weights]
+    nx.draw_networkx_nodes(g, pos, nodelist=weights, node_shape="s", node_color=colours, node_size=420, ax=ax)
+    fills.update(zip(weights, colours))
     labels = {n: (f"{d['label']}:{counts.get(d['label'], 0)}" if d["kind"] == "weight" else d["label"])
               for n, d in g.nodes(data=True)}
-    nx.draw_networkx_labels(g, pos, labels=labels, font_size=6.5, ax=ax)
+    for text_colour in ("black", "white"):
+        subset = {n: t for n, t in labels.items() if label_colour(fills[n]) == text_colour}
+        nx.draw_networkx_labels(g, pos, labels=subset, font_size=6.5, font_color=text_colour, ax=ax)
     ax.set_title(title or "")
     ax.set_axis_off()
     return ax

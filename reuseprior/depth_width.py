@@ -22,6 +22,10 @@ digits, see ``tests/test_depth_width.py`` and ``notebooks/ch5_depth_width.ipynb`
 
 ``Params`` is the engine's ``NG`` (merged learnable weights, batch norm
 counted as 4 per channel), which is what the thesis printed.
+
+Rows carry the wall time of each analysis (``seconds``, :data:`MEASURED_COLUMNS`);
+:func:`split_measurements` keeps it out of the tracked tables (it goes to
+``ctx.save_measurement``), since a rerun measures it differently.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from .models.cnn import constant_width_cnn
 from .models.mlp import constant_width_mlp
 
 __all__ = [
+    "MEASURED_COLUMNS",
     "PROFILES",
     "DepthWidthConfig",
     "TABLES",
@@ -58,6 +63,7 @@ __all__ = [
     "plot_grid_heatmaps",
     "STORED_RUN",
     "save_stored_run",
+    "split_measurements",
     "load_stored_run",
     "table_with_stored_rows",
 ]
@@ -250,6 +256,21 @@ def run_grid(depths: Sequence[int], widths: Sequence[int], *, num_inputs: int = 
 def grid_pivot(df: pd.DataFrame, value: str) -> pd.DataFrame:
     """``value`` as a depth (rows) x width (columns) table for heatmaps."""
     return df.pivot(index="Depth", columns="Width", values=value).sort_index(ascending=False)
+
+
+#: columns a rerun measures differently (wall time of ``analyze``)
+MEASURED_COLUMNS: tuple[str, ...] = ("seconds",)
+
+_ROW_KEYS = ("Width", "Channels", "Depth", "Shared", "source")
+
+
+def split_measurements(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(reproducible, measured)``: the rows without :data:`MEASURED_COLUMNS`
+    (for tracked tables), and the row keys (width or channels, depth, shared,
+    source) with them (for ``ctx.save_measurement``)."""
+    measured = [c for c in MEASURED_COLUMNS if c in df.columns]
+    keys = [c for c in _ROW_KEYS if c in df.columns]
+    return df.drop(columns=measured), df[keys + measured].copy()
 
 
 def table_columns(name: str) -> list[str]:

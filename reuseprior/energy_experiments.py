@@ -252,18 +252,29 @@ def budget_mlps(budget: int, *, bias: bool = False) -> dict[str, tuple[torch.nn.
 
 
 def compare_model_priors(
-    models: Mapping[str, tuple[Any, Any]], gammas: Iterable[float] = (0.5,), *, units: str = "nats"
+    models: Mapping[str, tuple[Any, Any]], gammas: Iterable[float] = (0.5,), *, units: str = "bits"
 ) -> pd.DataFrame:
     """Rank ``models`` under the reusability prior, the hypothetical prior of
     section 5.4.1 and path-discounted priors (one per ``gamma``), via
-    :func:`reuseprior.energy.compare_priors`."""
+    :func:`reuseprior.energy.compare_priors`.
+
+    Default units are bits, those of chapter 4 (H, ES, PG, P'G of eqs.
+    4.2-4.8): with ``units="bits"`` every quantity is in bits, ``log_z`` is
+    replaced by ``log2_z`` (``log2 z``; for the reusability prior ``log2 NC``),
+    and ``P'G`` is eq. 4.8 with ``ES`` in bits (its ``+1`` is not unit-free,
+    so it is not the nats value over ``ln 2``; it is undefined, NaN, where
+    ``ES + 1 < 0``, which strong path discounts reach)."""
     priors: dict[str, en.Prior] = {
         "reusability": en.ReusabilityPrior(),
         "hypothetical 5.4.1": en.HypotheticalPrior(),
     }
     for gm in gammas:
         priors[f"path-discounted γ={gm:g}"] = en.PathDiscountedPrior(gm)
-    return en.compare_priors(models, priors, units=units)  # type: ignore[arg-type]
+    df = en.compare_priors(models, priors, units=units)  # type: ignore[arg-type]
+    if units == "bits":  # EnergySummary.log_z is ln z whatever the units
+        df.insert(df.columns.get_loc("log_z"), "log2_z", df["log_z"] / math.log(2))
+        df = df.drop(columns="log_z")
+    return df
 
 
 # ----------------------------------------------------------------------------- figures
@@ -329,16 +340,44 @@ def plot_entropy_convergence(df: pd.DataFrame):
 
 
 def plot_prior_comparison(df: pd.DataFrame, value: str = "PG_prime"):
-    """P'G (or ``value``) of each model under each prior, models ordered by depth."""
+    """``value`` (default P'G, eq. 4.8) of each model under each prior, models
+    ordered by depth, in the units of ``df`` (bits from
+    :func:`compare_model_priors`, as chapter 4). A model whose value is
+    undefined (NaN: ``ES + 1 < 0``) or far below the others (``ES + 1`` near 0
+    sends the log towards -inf) is drawn as a triangle on the lower edge,
+    labelled with its value, so that the scale stays readable."""
     import matplotlib.pyplot as plt
+    import numpy as np
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    units = sorted(set(df["units"]))
+    if len(units) != 1:
+        raise ValueError(f"df mixes units {units}; compare priors in one unit")
+    unit = units[0]
+    labels = {"PG_prime": "P'G (eq. 4.8)", "PG": "PG (eq. 4.7)", "expected_energy": "expected spread ES",
+              "entropy": "entropy H"}
     order = list(dict.fromkeys(df["model"]))
-    for prior, grp in df.groupby("prior", sort=False):
+    values = df[value].to_numpy(dtype=float)
+    finite = values[np.isfinite(values)]
+    regular = finite[finite >= 0] if (finite >= 0).any() else finite
+    span = max(float(regular.max() - regular.min()), 1.0)
+    bottom = min(float(regular.min()), 0.0) - 0.15 * span
+    top = float(regular.max()) + 0.1 * span
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    for i, (prior, grp) in enumerate(df.groupby("prior", sort=False)):
         grp = grp.set_index("model").loc[order]
-        ax.plot(order, grp[value], "o-", label=prior)
-    ax.set(xlabel="model (equal parameter budget, deeper to the right)", ylabel=f"{value} [nats]",
-           title="Same models, different energy priors")
+        y = grp[value].to_numpy(dtype=float)
+        shown = np.where(np.isfinite(y) & (y >= bottom), y, np.nan)
+        ax.plot(order, shown, "o-", color=f"C{i}", label=prior)
+        for x, v in zip(order, y):
+            if np.isfinite(v) and v >= bottom:
+                continue
+            text = "undefined\n(ES + 1 < 0)" if np.isnan(v) else f"{v:.1f}\n(ES + 1 near 0)"
+            ax.plot([x], [bottom], marker="v", color=f"C{i}", ms=9, clip_on=False, ls="none")
+            ax.annotate(text, (x, bottom), xytext=(0, 7), textcoords="offset points", fontsize=7, color=f"C{i}",
+                        ha="center", va="bottom", bbox={"fc": "white", "ec": "none", "alpha": 0.85, "pad": 1})
+    ax.set_ylim(bottom, top)
+    ax.set(xlabel="model wW-DD: width W, depth D (equal weight budget, deeper to the right)",
+           ylabel=f"{labels.get(value, value)} [{unit}]", title="Same models, different energy priors")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

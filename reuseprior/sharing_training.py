@@ -11,7 +11,12 @@ Everything the notebook ``ch4_sharing_training`` does lives here:
   scikit-learn digits, CPU, about a minute) and ``full`` (paper scale,
   CIFAR-10/100 or an ImageNet folder, GPU);
 * :func:`run_experiments` -- one resumable training run per model, one
-  results row per run appended to a CSV (:data:`RESULT_COLUMNS`);
+  results row per run appended to a run log (:data:`RESULT_COLUMNS`), by
+  default :func:`default_results_csv` under ``build/`` (untracked): the log
+  holds what a rerun measures differently (:data:`MEASURED_COLUMNS`: wall
+  time, throughput, peak memory, checkpoint file, finish time), so tracked
+  tables take :func:`tracked_results` (the log without them) and the
+  measurements :func:`cost_table` (``ctx.save_measurement``);
 * :func:`table_4_2` -- Table 4.2 rebuilt from the results rows, and
   :func:`architecture_table` -- its Params and FLOPs columns computed at
   paper scale without training (models built on the ``meta`` device).
@@ -44,6 +49,7 @@ __all__ = [
     "MODELS",
     "PROFILES",
     "RECIPES",
+    "MEASURED_COLUMNS",
     "RESULT_COLUMNS",
     "TABLE_4_2_MODELS",
     "ExperimentPlan",
@@ -52,6 +58,9 @@ __all__ = [
     "architecture_table",
     "build_experiment_model",
     "compare_with_thesis",
+    "cost_table",
+    "data_caption",
+    "default_results_csv",
     "history_frame",
     "loss_went_down",
     "paper_scale_table",
@@ -62,6 +71,7 @@ __all__ = [
     "read_results",
     "run_experiments",
     "table_4_2",
+    "tracked_results",
 ]
 
 
@@ -183,6 +193,11 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "top1_val", "top1_test", "val_loss_initial", "val_loss_final", "train_loss_first_epoch",
     "train_loss_last_epoch", "train_images_per_s", "train_time_s", "peak_memory_mb", "peak_memory_kind",
     "train_images", "checkpoint", "finished_utc", "torch_version",
+)  # fmt: skip
+#: columns of the run log that a rerun measures differently or that name this
+#: machine's files: kept in the log (``build/``), out of tracked tables
+MEASURED_COLUMNS: tuple[str, ...] = (
+    "train_images_per_s", "train_time_s", "peak_memory_mb", "peak_memory_kind", "checkpoint", "finished_utc",
 )  # fmt: skip
 
 
@@ -432,6 +447,68 @@ def _splits(plan: ExperimentPlan, variant: str, seed: int):
 # ------------------------------------------------------------------------ results
 
 
+def default_results_csv() -> Path:
+    """Where the run log goes unless told otherwise:
+    ``build/measured/ch4_sharing_training/results.csv`` (the folder of
+    ``ctx.save_measurement``; ``$REUSEPRIOR_MEASURED_DIR`` redirects it).
+    Untracked: the log carries timings, memory and local file names."""
+    base = Path(os.environ.get(paths.MEASURED_ENV_VAR, paths.BUILD_DIR / "measured"))
+    return base / "ch4_sharing_training" / "results.csv"
+
+
+def _portable_path(path: str | os.PathLike | None) -> str | None:
+    """``path`` relative to the repository root when it lies inside it (so
+    that the log names no machine-specific folder), else absolute."""
+    if path is None:
+        return None
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(paths.ROOT.resolve()).as_posix()
+    except ValueError:
+        return str(p)
+
+
+def _resolve_path(path: str) -> Path:
+    """Inverse of :func:`_portable_path`: relative paths are under the repository root."""
+    p = Path(path)
+    return p if p.is_absolute() else paths.ROOT / p
+
+
+def tracked_results(results: pd.DataFrame) -> pd.DataFrame:
+    """The run log without :data:`MEASURED_COLUMNS`: every value a rerun with
+    the same software and seed reproduces (the ``results`` table of figures/)."""
+    return results.drop(columns=[c for c in MEASURED_COLUMNS if c in results.columns]).reset_index(drop=True)
+
+
+def cost_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Cost of each run (a measurement, for ``ctx.save_measurement``):
+    training throughput (images/s over the training loop), wall time, peak
+    memory and what that peak is (``peak_memory_kind``), beside the counted
+    params and FLOPs."""
+    cols = ["model", "dataset", "device", "params", "flops", "flops_resolution", "train_images_per_s",
+            "train_time_s", "peak_memory_mb", "peak_memory_kind"]
+    return results[cols].reset_index(drop=True)
+
+
+def data_caption(plan: ExperimentPlan, seed: int, train_images: int | None = None) -> str:
+    """The caption line of a training figure (Table 4.2 runs): which data
+    (and how many training images), model scale, epochs, batch, augmentation,
+    profile and seed."""
+    r, c = plan.recipe, plan.config
+    if r.dataset == "digits":
+        data = f"scikit-learn 8x8 handwritten digits upsampled to {r.image_size}x{r.image_size}"
+    elif r.dataset == "imagenet":
+        data = "ImageNet-1K (image folder)"
+    else:
+        data = f"{r.label} (torchvision)"
+    if train_images is not None:
+        data += f", {int(train_images)} training images"
+    scale = ("paper-scale EfficientNetV2" if plan.width_mult == 1.0 and plan.depth_mult == 1.0 else
+             f"EfficientNetV2 scaled down (width x{plan.width_mult:g}, depth x{plan.depth_mult:g})")
+    return (f"data: {data}; {scale}, {c.epochs} epochs, batch {c.batch_size}, "
+            f"augmentation {r.augmentation}; profile {plan.profile!r}, seed {seed}")
+
+
 def read_results(path: str | os.PathLike) -> pd.DataFrame:
     """The results CSV (empty frame with :data:`RESULT_COLUMNS` if absent)."""
     path = Path(path)
@@ -499,7 +576,7 @@ def _row(plan: ExperimentPlan, spec: ModelSpec, res, *, run_id: str, seed: int, 
         "peak_memory_mb": res.peak_memory_bytes / 2**20,
         "peak_memory_kind": res.peak_memory_kind,
         "train_images": train_images,
-        "checkpoint": res.checkpoint_path,
+        "checkpoint": _portable_path(res.checkpoint_path),
         "finished_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "torch_version": torch.__version__,
     }
@@ -510,18 +587,20 @@ def run_experiments(
     *,
     device: torch.device | str = "cpu",
     seed: int = 0,
-    results_csv: str | os.PathLike,
+    results_csv: str | os.PathLike | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Train every model of ``plan`` and append one row per run to
-    ``results_csv`` (rewritten atomically after each run). Returns all rows
-    of the file. Each run checkpoints every epoch to
+    """Train every model of ``plan`` and append one row per run to the run
+    log ``results_csv`` (default :func:`default_results_csv`; rewritten
+    atomically after each run). Returns all rows of the file. The log's
+    ``checkpoint`` column is relative to the repository root when the
+    checkpoint lies inside it. Each run checkpoints every epoch to
     ``<checkpoint_dir>/<run_id>.pt`` and, with ``plan.resume``, continues
     from it. Ctrl-C writes the partial row (``status="interrupted"``) before
     re-raising, so finished runs and the partial one are kept."""
     device = torch.device(device)
-    results_csv = Path(results_csv)
+    results_csv = Path(results_csv) if results_csv is not None else default_results_csv()
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else paths.BUILD_DIR / "checkpoints" / "ch4_sharing_training"
     if not plan.append_results and results_csv.exists():
         results_csv.unlink()
@@ -684,7 +763,7 @@ def history_frame(results: pd.DataFrame) -> pd.DataFrame:
 
     frames = []
     for _, row in results[results["status"] == "completed"].iterrows():
-        path = Path(str(row["checkpoint"]))
+        path = _resolve_path(str(row["checkpoint"]))
         if not path.exists():
             continue
         h = pd.DataFrame(load_checkpoint(path)["history"])

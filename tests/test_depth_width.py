@@ -224,3 +224,17 @@ def test_max_depth_that_leaves_no_row_is_a_clear_error():
         dw.main(["--table", "table_5_2", "--max-depth", "1"])
     with pytest.raises(SystemExit):  # argparse: not a positive integer
         dw.main(["--max-depth", "-3"])
+
+
+def test_split_measurements_keeps_wall_time_out_of_tracked_tables():
+    """Tracked tables hold what a rerun reproduces; the analysis wall time
+    (``seconds``) goes to the measurement with the row keys."""
+    df = dw.table_with_stored_rows("table_5_1", max_depth=4, progress=False)
+    assert "seconds" in df.columns
+    tracked, measured = dw.split_measurements(df)
+    assert not set(dw.MEASURED_COLUMNS) & set(tracked.columns)
+    assert list(measured.columns) == ["Width", "Depth", "Shared", "source", "seconds"]
+    assert len(measured) == len(tracked) == len(df)
+    pd.testing.assert_frame_equal(tracked, df.drop(columns="seconds"))
+    grid, grid_seconds = dw.split_measurements(dw.run_grid([1, 2], [2], progress=False))
+    assert "seconds" not in grid.columns and list(grid_seconds.columns) == ["Width", "Depth", "Shared", "seconds"]

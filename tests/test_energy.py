@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -264,3 +265,44 @@ def test_small_grid_engine_equals_closed_forms_and_eq_4_8():
     forms = ex.estimate_forms(df)
     assert (forms["rel. diff engine vs 4.8"] < 1e-9).all()
     assert (forms["rel. diff engine vs 5.19"] > 1e-3).all()
+
+
+def test_prior_comparison_is_in_bits_as_chapter_4():
+    """Section 5 of ch5_energy_priors compares priors in bits, the units of
+    chapter 4: for the reusability prior, ES, H, PG and P'G equal the counting
+    engine's Report (bits) and log2_z is log2 NC."""
+    from reuseprior import energy_experiments as ex
+    from reuseprior.counting import analyze
+
+    models = ex.budget_mlps(36)
+    df = ex.compare_model_priors(models, [0.5])
+    assert set(df["units"]) == {"bits"} and "log2_z" in df.columns and "log_z" not in df.columns
+    reuse = df[df["prior"] == "reusability"].set_index("model")
+    for name, (model, x) in models.items():
+        report = analyze(model, x)
+        row = reuse.loc[name]
+        assert row["expected_energy"] == pytest.approx(report.expected_spread, rel=1e-9, abs=1e-12)
+        assert row["entropy"] == pytest.approx(report.entropy, rel=1e-9)
+        assert row["log2_z"] == pytest.approx(report.log2_NC, rel=1e-9)
+        assert row["PG"] == pytest.approx(report.PG, rel=1e-9)
+        assert row["PG_prime"] == pytest.approx(report.PG_prime, rel=1e-9)
+    nats = ex.compare_model_priors(models, [0.5], units="nats")
+    assert set(nats["units"]) == {"nats"} and "log_z" in nats.columns
+
+
+def test_prior_comparison_plot_says_bits_and_marks_undefined_values():
+    import matplotlib.pyplot as plt
+
+    from reuseprior import energy_experiments as ex
+
+    df = ex.compare_model_priors(ex.budget_mlps(144), [0.25])
+    undefined = df[df["PG_prime"].isna()]
+    assert len(undefined) >= 1  # ES + 1 < 0 in bits under a strong discount
+    fig = ex.plot_prior_comparison(df)
+    ax = fig.axes[0]
+    assert "[bits]" in ax.get_ylabel() and "nats" not in ax.get_ylabel()
+    assert ax.get_xlabel()
+    assert any("undefined" in t.get_text() for t in ax.texts)
+    plt.close(fig)
+    with pytest.raises(ValueError, match="mixes units"):
+        ex.plot_prior_comparison(pd.concat([df, ex.compare_model_priors(ex.budget_mlps(36), units="nats")]))

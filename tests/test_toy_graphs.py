@@ -189,3 +189,37 @@ def test_check_identities_reports_tiny_residuals():
     assert len(df) == 6
     assert df["KL - ES"].abs().max() < 1e-8 and df["H + ES - log2 NC"].abs().max() < 1e-8
     assert df["unrolled == paths"].dropna().all()
+
+
+def _contrast(fg, bg) -> float:
+    """WCAG contrast ratio of two matplotlib colours."""
+    from matplotlib.colors import to_rgb
+
+    from reuseprior.contexts import _relative_luminance
+
+    a, b = sorted((_relative_luminance(to_rgb(fg)), _relative_luminance(to_rgb(bg))), reverse=True)
+    return (a + 0.05) / (b + 0.05)
+
+
+def test_node_labels_contrast_with_their_fill():
+    """Every label of the toy-graph figure is black or white, whichever reads
+    better on its fill: dark (many-context) weights get white labels, and each
+    label has at least the WCAG AA contrast of 4.5 with its node."""
+    import matplotlib.pyplot as plt
+
+    from reuseprior.contexts import NODE_COLOURS, context_colour, label_colour
+
+    assert label_colour(context_colour(2, 2)) == "white" and label_colour(context_colour(1, 2)) == "black"
+    fills = [*NODE_COLOURS.values(), *(context_colour(c, 4) for c in range(1, 5))]
+    assert min(_contrast(label_colour(f), f) for f in fills) >= 4.5
+    ax = draw_neuron_graph(toy_graph("fig_4_3a"), max_count=2)
+    colours = {t.get_text(): t.get_color() for t in ax.texts}
+    assert colours["w1:2"] == "white" and colours["w8:1"] == "black"
+    plt.close(ax.figure)
+
+
+def test_neuron_graph_legend_names_kinds_and_context_counts():
+    from reuseprior.contexts import neuron_graph_legend
+
+    labels = [h.get_label() for h in neuron_graph_legend(3)]
+    assert labels == ["input", "neuron", "output", "weight, 1 context", "weight, 2 contexts", "weight, 3 contexts"]

@@ -2,12 +2,16 @@
 summary, the Figure 3.1 convergence curve, the Table C.1 ranking of shared
 modules, a blueprint printed as in appendix C.4 and mutation histories as in
 appendix C.5. Nothing here trains; re-plotting never needs re-training.
+
+Tracked tables hold only what a rerun reproduces exactly: the wall-clock
+columns of the population logs (:data:`MEASURED_COLUMNS`) are split off by
+:func:`split_measurements` and saved as measurements (``ctx.save_measurement``).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -16,18 +20,80 @@ from .blueprint import Blueprint
 from .registry import ModuleRegistry
 
 __all__ = [
+    "DATASET_NAMES",
+    "MEASURED_COLUMNS",
     "MODE_LABELS",
     "best_by_generation",
     "blueprint_text",
     "convergence_curve",
+    "data_caption",
     "mutation_histories",
+    "sharing_table",
+    "split_measurements",
     "table_3_2",
     "table_c_1",
+    "time_per_generation",
 ]
 
 #: search modes as Table 3.2 labels them
 MODE_LABELS = {"random": "Random", "evolve": "Evolve", "random_warmup": "RandWarmup",
                "random_warmup_evolve": "RandWarmEvolve"}
+
+#: columns of ``Population.results_frame`` / ``generations_frame`` that a rerun
+#: measures differently (wall-clock seconds); kept out of tracked tables
+MEASURED_COLUMNS: tuple[str, ...] = ("seconds",)
+
+#: dataset keys of the population profiles as the figures name them
+DATASET_NAMES = {"digits": "scikit-learn 8x8 handwritten digits", "mnist": "MNIST", "cifar10": "CIFAR-10"}
+
+#: columns identifying one row of the population logs
+_LOG_KEYS = ("mode", "generation", "individual", "index", "warmup")
+
+
+def split_measurements(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(reproducible, measured)``: ``frame`` without :data:`MEASURED_COLUMNS`,
+    and the identifying columns (mode, generation, individual ...) with them.
+    The first goes to tracked tables, the second to ``ctx.save_measurement``."""
+    measured = [c for c in MEASURED_COLUMNS if c in frame.columns]
+    keys = [c for c in _LOG_KEYS if c in frame.columns]
+    return frame.drop(columns=measured), frame[keys + measured].copy()
+
+
+def time_per_generation(generations: pd.DataFrame) -> pd.DataFrame:
+    """Mean wall-clock seconds per generation and mode, training and warm-up
+    generations apart (warm-up generations change genotypes only), from
+    ``Population.generations_frame`` rows. A measurement, not a tracked table."""
+    rows = []
+    for mode, log in generations.groupby("mode", sort=False):
+        warm = log["warmup"].astype(bool)
+        rows.append({
+            "mode": MODE_LABELS.get(mode, mode),
+            "seconds/generation (training)": log.loc[~warm, "seconds"].mean() if (~warm).any() else float("nan"),
+            "seconds/generation (warm-up)": log.loc[warm, "seconds"].mean() if warm.any() else float("nan"),
+        })
+    return pd.DataFrame(rows)
+
+
+def sharing_table(populations: Mapping[str, Any]) -> pd.DataFrame:
+    """Per search mode, ``Population.sharing_stats()``: parameters and memory
+    (bytes of parameters and buffers, float32) with sharing against the same
+    individuals built without it. Counts, hence reproducible."""
+    return pd.DataFrame([{"mode": MODE_LABELS.get(mode, mode), **pop.sharing_stats()}
+                         for mode, pop in populations.items()])
+
+
+def data_caption(settings: Mapping[str, Any], profile: str, seed: int, splits: Any | None = None,
+                 modes: Sequence[str] | None = None) -> str:
+    """The caption line a chapter-3 figure carries: which data (and split
+    sizes), which profile, population size and generations produced it."""
+    dataset = str(settings["dataset"])
+    name = DATASET_NAMES.get(dataset.lower(), dataset)
+    if splits is not None:
+        name += f" ({len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test)"
+    modes = list(modes) if modes is not None else list(settings.get("modes", []))
+    per = f" per search mode ({len(modes)} modes)" if modes else ""
+    return (f"data: {name}; profile {profile!r}: population {settings['population_size']}, "
+            f"{settings['epochs']} generations{per}, seed {seed}")
 
 
 def _fmt_size(n: float) -> str:
