@@ -35,6 +35,7 @@ env: $(STAMP) package
 package: $(STAMP)
 	@$(PY) -c "import pathlib, reuseprior, sys; sys.exit(pathlib.Path(reuseprior.__file__).resolve().parents[1] != pathlib.Path('$(CURDIR)').resolve())" 2>/dev/null \
 	  || PIP_CONSTRAINT=/dev/null PYTHONPATH= $(PY) -m pip install --quiet --no-deps -e .
+	@ln -sfn $(VENV) .venv
 
 # The Python version is checked before anything is created; a virtualenv made
 # by another Python is removed and made again. The stamp is written last, so
@@ -51,7 +52,7 @@ $(STAMP): requirements-lock.txt pyproject.toml
 	PIP_CONSTRAINT=/dev/null $(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $(STAMP)
-	@echo "environment ready: source $(VENV)/bin/activate"
+	@echo "environment ready: source .venv/bin/activate (a link to $(VENV))"
 
 # Chromium and its WebDriver for the book's browser test (Debian packages).
 browser:

@@ -153,6 +153,9 @@ def execute_notebook(notebook: Path, target: Path, parameters: dict, position: i
     fd, tmp_name = tempfile.mkstemp(prefix=f"{target.stem}.", suffix=".ipynb", dir=scratch)
     os.close(fd)
     tmp = Path(tmp_name)
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o666 & ~umask)  # mkstemp makes the file private; the notebook is an ordinary file
     try:
         executed = papermill.execute_notebook(
             str(notebook), str(tmp), parameters=parameters, cwd=str(paths.NOTEBOOKS_DIR), kernel_name="python3",

@@ -42,6 +42,8 @@ def _sanitize(text: str) -> str:
     ("  0%|          | 0/30 [00:00<?, ?it/s]", "  0%|          | 0/30 [ELAPSED]"),
     (' "output_dir": "/tmp/reuseprior-test-figures-x1/ch4_contexts",', ' "output_dir": "OUTPUT_DIR",'),
     ("<Foo object at 0x7f3a2c1e4d90>", "<Foo object at 0xADDRESS>"),
+    ("max |H + ES - log2 NC| (bits)   3.68e-10", "max |H + ES - log2 NC| (bits)   RESIDUAL<1e-8"),
+    ("0.000000e+00      8.881784e-16", "0.000000e+00      RESIDUAL<1e-8"),
     ("/root/.cache/reuseprior/venv-43ce/lib/python3.11/site-packages/torch/nn.py:3: UserWarning",
      "SITE-PACKAGES/torch/nn.py:3: UserWarning"),
 ])
@@ -51,7 +53,7 @@ def test_sanitizer_replaces_what_varies_between_runs(volatile, expected):
 
 @pytest.mark.parametrize("computed", [
     "0.744 [0.737, 0.750] (15625; published 0.740)",
-    "max |H + ES - log2 NC| (bits)   3.68e-10",
+    "max |KL - ES| (bits)  2.5e-08 and 1.2e-3, 0.000000e+00",
     "V2-S  384  28.7211 (28.72)  1505.5465",
     "2024-11-23 12:00:00 rounded 0.5406 -0.00003",
     "0x1.8p3 is not an address; 0xff neither",

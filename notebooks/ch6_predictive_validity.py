@@ -1,0 +1,280 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Chapter 6: predictive validity of the reusability prior against training-free baselines
+#
+# Not a reproduction of a thesis table: the thesis (Polat 2023) proposes the reusability prior (chapter 4 quantities
+# `PG`, `P'G`, expected spread, entropy, total surprisal; eqs. 4.2-4.8, and the efficiencies `PE`/`CE` of eqs. 5.1-5.2)
+# but never tests whether they rank *real* architectures by accuracy. This notebook does, beside the baselines a
+# reviewer expects: #parameters, FLOPs, SynFlow, SNIP, GraSP, Fisher, grad-norm, jacob_cov, NASWOT, and NN-Mass where it
+# is defined. It also reproduces **Table 1 of the NN-Mass paper** (Bhardwaj et al.; masses and parameter counts).
+#
+# Where the numbers come from:
+# - **NN-Mass Table 1**: closed form (`reuseprior.nnmass`, paper eqs. 1-3) and networks built by `build_nnmass`, computed
+#   here; the paper's printed values are in `data/nnmass_table1.csv`.
+# - **Zoo scores**: read from `data/zoo_scores_v1_<zoo>.csv`, written by `scripts/score_zoos.py` (seeded initialisation
+#   per architecture, one CPU thread, cost in seconds per score). A few stored rows are **recomputed live** below and
+#   compared with the stored values.
+# - **Ground truth**: NAS-Bench-201 CIFAR-10 test accuracy from `analog-nasbench` 0.1.3 (its own retraining of all 15,625
+#   cells); torchvision ImageNet-1K acc@1 of the `IMAGENET1K_V1` recipe (first `IMAGENET1K_*` recipe where V1 does not
+#   exist); pytorchcv ImageNet-1K top-1 error from the package README (cross-checked with its metainfo top-5 error).
+# - **Minibatch of the data-dependent proxies**: no CIFAR-10 or ImageNet images are available offline, so the stand-in
+#   is random crops of scikit-learn's two sample photographs with random labels (`reuseprior.proxies.make_batch`).
+#   Published correlations were measured with real CIFAR/ImageNet minibatches, so SNIP/GraSP/Fisher/grad-norm/jacob_cov/
+#   NASWOT values here are *not* directly comparable to them; SynFlow, #params, FLOPs and the reusability quantities are
+#   data-free and unaffected. How much the choice of minibatch moves each proxy is measured below ("The stand-in
+#   minibatch").
+#
+# **Sample sizes.** Every table states how many architectures of each zoo are scored and how many carry each score
+# (`n`). Nothing is extrapolated to an architecture without a score; correlations carry the bootstrap intervals shown.
+
+# %% tags=["parameters"]
+profile = "quick"   # "quick": CPU, about a minute; "full": more bootstrap resamples and live rows
+seed = 0
+device = "cpu"      # "cpu", "cuda" or "auto" (scores are computed on CPU)
+output_dir = None   # None -> figures/<notebook name>/
+
+# %%
+import pandas as pd
+
+from reuseprior import nnmass
+from reuseprior.notebook import setup
+from reuseprior.reference import side_by_side
+from reuseprior.zoo import predictive_validity as pv
+
+ctx = setup("ch6_predictive_validity", profile=profile, seed=seed, device=device, output_dir=output_dir,
+            profiles=pv.PROFILES)
+pd.set_option("display.width", 220)
+pd.set_option("display.max_columns", 40)
+pd.set_option("display.max_rows", None)      # every table in full: no row is cut with "..."
+pd.set_option("display.max_colwidth", None)  # nor a long architecture string
+print(ctx.describe())
+
+# %% [markdown]
+# ## NN-Mass Table 1 (Bhardwaj et al.)
+#
+# The family: an initial conv, three cells of `d_c` 3x3 conv layers (`w_c` = [16, 32, 64] x width multiplier 2), layer `i`
+# concatenating the previous layer with `min(w_c (i-1), t_c)` seeded-random channels of layers `0..i-2`. Total depth is
+# `3 d_c + 4`. `NN-Mass` is the closed form cut to an integer as the paper prints it (1126.5 is printed 1126); the
+# column counted in the built model recomputes the mass from the channels the network really concatenates.
+
+# %%
+ours = nnmass.table1_ours(count_flops=True)
+paper = nnmass.load_table1()
+ctx.save_table(ours, "nnmass_table1_ours")
+cmp = side_by_side(ours, paper, on=["Layers", "t_c"], columns=["NN-Mass", "Params (M)", "FLOPs (G)"])
+cmp.columns = [c.replace("(thesis)", "(paper)") for c in cmp.columns]  # the reference here is the NN-Mass paper
+ctx.save_table(cmp, "nnmass_table1_vs_paper")
+display(ours.round(4))
+cmp.round(4)
+
+# %% [markdown]
+# All five masses match the printed values exactly. Parameter counts agree to within one unit of the last printed digit
+# (0.01M, at most 0.22%), so two rows are flagged "off" at the printed precision: the paper does not say whether its convolutions carry biases, how the feature map is halved between
+# cells, or what the two extra layers of the `3 d_c + 4` depth are; our builder uses bias-free conv-BN-ReLU layers,
+# halves the map in the first layer of cells 2 and 3, and has no transition layers. The FLOPs (2 per multiply-add,
+# `torch.utils.flop_counter`, one 32x32 image) come out about 1% above the printed values under the same assumptions
+# (the paper does not say how it counted them), hence the "off" flags at the printed precision.
+
+# %% [markdown]
+# ## Coverage: how much of each zoo is scored
+
+# %%
+cov = pv.coverage()
+ctx.save_table(cov, "coverage")
+cov
+
+# %% [markdown]
+# ## Rank correlation with accuracy
+#
+# Spearman rho and Kendall tau-b with 95% percentile-bootstrap intervals (architectures resampled), per zoo with at least
+# `min_rows` scored architectures, beside the published Spearman rho of the same proxy (`data/published_proxy_correlations.csv`:
+# NAS-Bench-201 CIFAR-10 over all 15,625 cells with NAS-Bench-201's own accuracies; pytorchcv over 191 models).
+
+# %%
+table = pv.correlation_tables(ctx.settings.zoos, n_boot=ctx.settings.n_boot, min_rows=ctx.settings.min_rows, seed=ctx.seed)
+ctx.save_table(table, "correlations")
+table.round(3) if not table.empty else "no zoo has enough scored architectures yet"
+
+# %%
+import matplotlib.pyplot as plt
+
+if not table.empty:
+    fig = pv.correlation_forest(table)
+    ctx.save_figure(fig, "correlations_forest")
+    plt.show()
+
+# %%
+from IPython.display import Markdown
+
+# the same table as Markdown (rho [95% interval] (n; published rho)): the README quotes this file
+summary = pv.summary_markdown(table, pv.ALL_SCORES)
+ctx.save_text(summary, "correlations_summary.md")
+Markdown(summary)
+
+# %% [markdown]
+# ## Coverage of the data-dependent proxies
+#
+# The data-dependent proxies (SNIP, GraSP, Fisher, grad-norm, jacob_cov, NASWOT) cost several times the data-free
+# scores on a CPU, and a proxy can be undefined on a model or not fit in memory; each such gap is a missing value (its
+# reason in the row's `errors` column), so each score's `n` is its own. The next cell states the stored coverage,
+# generated from the coverage table and the stored rows; the head-to-head table after it compares every score on the
+# same architectures.
+
+# %%
+from IPython.display import Markdown
+
+# generated from the coverage numbers, so the narrative follows the stored rows
+Markdown(pv.proxy_coverage_reading(cov))
+
+# %%
+common = pv.correlation_tables(ctx.settings.zoos, n_boot=ctx.settings.n_boot, min_rows=ctx.settings.min_rows,
+                               seed=ctx.seed, common_rows=True)
+ctx.save_table(common, "correlations_common_rows")
+ctx.save_text(pv.summary_markdown(common, pv.ALL_SCORES), "correlations_common_rows_summary.md")  # quoted by the README
+common.round(3) if not common.empty else "no zoo has enough fully scored architectures yet"
+
+# %%
+for zoo in ctx.settings.zoos:
+    print("all rows:        ", pv.reading(table, zoo) if not table.empty else f"{zoo}: not scored")
+    print("same rows (all scores):", pv.reading(common, zoo) if not common.empty else f"{zoo}: not scored")
+    print()
+
+# %% [markdown]
+# ## The stand-in minibatch: how much does it matter?
+#
+# The data-dependent proxies here see crops of two photographs with random labels, not CIFAR-10 or ImageNet images. To
+# measure (not assume) what that changes, the first architectures of a zoo's order were rescored on two other
+# minibatches with the same weights: other crops and labels (`photos, seed 1`) and pure N(0, 1) noise (`noise, seed 0`).
+# `python -m reuseprior score-zoos ZOO --minibatch-sensitivity N` writes `data/zoo_batch_sensitivity_v1_<zoo>.csv`
+# (`reuseprior.zoo.batch_sensitivity`): the first 150 cells of the seeded NAS-Bench-201 order (a uniform random sample)
+# and the 24 smallest torchvision classifiers. The first table checks that the stored minibatch (`photos, seed 0`)
+# reproduces the stored scores; the second gives, per proxy and minibatch, the Spearman rho with accuracy and the rank
+# agreement with the stored minibatch's scores of the same architectures.
+
+# %%
+from reuseprior.zoo import batch_sensitivity as bs
+
+for zoo in ctx.settings.zoos:
+    if not bs.sensitivity_path(zoo).exists():
+        print(f"{zoo}: no minibatch-sensitivity scores stored (python -m reuseprior score-zoos {zoo} --minibatch-sensitivity N)")
+        continue
+    sens_scores = pd.read_csv(bs.sensitivity_path(zoo))
+    reproduced = bs.reference_matches_stored(sens_scores, zoo)
+    ctx.save_table(reproduced, f"minibatch_reference_vs_stored_{zoo}")
+    sensitivity = bs.sensitivity_table(sens_scores, n_boot=ctx.settings.n_boot, seed=ctx.seed)
+    ctx.save_table(sensitivity, f"minibatch_sensitivity_{zoo}")
+    print(f"{zoo}: {sens_scores['arch'].nunique()} architectures")
+    display(reproduced, sensitivity.round(3))
+
+# %% [markdown]
+# Reading (stored CSVs; the rows of the stored minibatch reproduce the zoo scores exactly):
+# - **SNIP, grad-norm, Fisher and NASWOT hardly depend on which images they see.** Another photo minibatch ranks the
+#   architectures almost identically (rank agreement 0.98-1.00 on both zoos), and even noise keeps 0.84-1.00; NASWOT is
+#   the steadiest (0.97-1.00 on noise): the on/off pattern of the activations of a random network barely depends on
+#   image content. Their rho with accuracy moves by at most 0.05 on another photo minibatch and by up to 0.11 (Fisher) on
+#   noise.
+# - **jacob_cov moves with the data**: on NAS-Bench-201 another photo minibatch agrees at 0.99 but noise only at 0.89,
+#   and its rho drops from 0.74 to 0.62; on torchvision 0.84 and 0.76.
+# - **GraSP is not reproducible from one minibatch**: another photo seed reorders it almost entirely (agreement 0.58 on
+#   NAS-Bench-201, -0.11 on torchvision). The sign of the Hessian-gradient product of a randomly initialised network on
+#   one minibatch is mostly noise, so GraSP's rho in the tables above is one draw, not a property of the proxy.
+# - All three minibatches carry *random labels*, so this does not measure what real labels would change for the
+#   loss-based proxies (SNIP, GraSP, Fisher, grad-norm); NASWOT and jacob_cov do not read labels at all.
+
+# %% [markdown]
+# ## Beyond size: what does each score know that the parameter count does not?
+#
+# The thesis's argument (sections 4.5.7-4.5.8) is that the parameter count is a naive predictor and the
+# reusability prior a better one. A score correlated with accuracy may still only restate size, so the
+# partial Spearman correlation of each score with accuracy *given the parameter count* is shown (rank
+# residuals after removing the linear effect of the parameter-count ranks; bootstrap 95% interval). An interval
+# above 0 means the score orders architectures of similar size better than chance; NaN that it is a monotone
+# function of the parameter count.
+
+# %%
+beyond = pv.beyond_size(ctx.settings.zoos, [s for s in pv.ALL_SCORES if s != "params"],
+                        n_boot=ctx.settings.n_boot, min_rows=ctx.settings.min_rows, seed=ctx.seed)
+ctx.save_table(beyond, "partial_correlation_given_params")
+beyond.round(3) if not beyond.empty else "no zoo has enough scored architectures yet"
+
+# %% [markdown]
+# ## Scatter plots
+#
+# Accuracy against each score, one panel per score with the number of architectures that have a finite value. Each
+# panel's x axis is chosen from its values (`pv.scatter_axis`) so that it shows their spread: linear; `log10` of the
+# value when every value is positive and they span more than two decades (computed from the stored value, so a SynFlow
+# near the float64 limit does not overflow the axis as a log axis would); the rank (1 = lowest) when a few extreme
+# values or mixed signs over many orders of magnitude would still squash the rest onto a line (the rank is the scale
+# Spearman's rho is computed on). The axis label names the scale and the unit.
+
+# %%
+import matplotlib.pyplot as plt
+
+for zoo in ctx.settings.zoos:
+    if len(pv.load_scores(zoo)) >= ctx.settings.min_rows:
+        fig = pv.scatter_grid(zoo, pv.PROXY_SCORES + ["PG", "PG_prime", "expected_spread", "entropy", "total_surprisal", "PG_per_param", "PE"])
+        ctx.save_figure(fig, f"scatter_{zoo}")
+        plt.show()
+
+# %% [markdown]
+# ## Where each score fails
+#
+# For each score, the architectures it over-rates most (score percentile minus accuracy percentile), computed from
+# the stored rows. On NAS-Bench-201 two patterns stand out. #params and FLOPs over-rate cells whose output is cut off
+# from the cell input by `none` edges (chance accuracy, 10%) although they hold several 3x3 convolutions. SynFlow, `PG`
+# and the total surprisal over-rate cells in which every path from the cell input starts with an `avg_pool_3x3`
+# (`|avg_pool_3x3~0|+|avg_pool_3x3~0|nor_conv_3x3~1|+...`): plenty of weights, each reused in many contexts, that only
+# ever see blurred features. Counting contexts cannot tell a pooled input from a raw one. The per-parameter
+# efficiencies (`PE`, `CE`, `PG_per_param`) over-rate tiny cells, disconnected ones included.
+#
+
+# %%
+fails = pd.concat([pv.failure_examples(z, pv.PROXY_SCORES + pv.THESIS_SCORES, k=2).assign(zoo=z)
+                   for z in ctx.settings.zoos if len(pv.load_scores(z)) >= ctx.settings.min_rows] or [pd.DataFrame()])
+ctx.save_table(fails, "failure_examples")
+fails
+
+# %% [markdown]
+# ## Cost per architecture
+#
+# Seconds per architecture of each score, one CPU thread. CPU seconds (process time) are the cost to quote: the scoring
+# script ran at the lowest priority on a shared 2-core machine, so the wall-clock seconds are inflated several-fold
+# (the first rows of the NAS-Bench-201 run recorded wall-clock time only; `n (CPU)` says how many rows have CPU time). `reuse` is one
+# `analyze` call giving all the thesis quantities. The data-dependent proxies were first timed one pass each (their
+# own rows: the first NAS-Bench-201 sample); they are now computed together from one forward pass
+# (`reuseprior.proxies.data_dependent_scores`, identical values; `benchmarks/bench_proxies.py` measures the saving), shown
+# as `data_dependent (all six, shared pass)`; data-dependent proxies use the 64-image minibatch (NAS-Bench-201) or
+# 16 images at 224x224 (ImageNet zoos).
+
+# %%
+cost = pv.cost_table(ctx.settings.zoos)
+ctx.save_table(cost, "cost_per_architecture")
+cost.round(3)
+
+# %% [markdown]
+# ## Live recomputation of stored rows
+#
+# Per zoo, the cheapest stored architectures by their stored cost (`pv.live_rows`: CPU seconds of the build, the
+# data-free scores, the data-dependent proxies and the reusability quantities) among those with every data-free score
+# and the data-dependent proxies are rebuilt from their seeds and rescored; every score must equal the stored value
+# (relative difference <= 1e-9). This is what CI checks when it runs this notebook.
+
+# %%
+live = pd.concat([pv.live_check(z, ctx.settings.live_rows, ctx.settings.live_reuse, seed=ctx.seed).assign(zoo=z)
+                  for z in ctx.settings.zoos if not pv.load_scores(z).empty] or [pd.DataFrame()])
+ctx.save_table(live, "live_check")
+assert live.empty or live["equal (rel 1e-9)"].all(), live[~live["equal (rel 1e-9)"]]
+live
