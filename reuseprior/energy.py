@@ -403,8 +403,10 @@ class PathDiscountedPrior:
     analyze_kwargs: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not (self.gamma > 0 and math.isfinite(self.gamma)):
-            raise ValueError(f"gamma must be a positive finite discount factor, got {self.gamma!r}")
+        """``gamma`` must be a number with ``0 < gamma < inf`` (``ValueError`` naming it otherwise)."""
+        from .counting.sweep import check_discount
+
+        check_discount(self.gamma, "gamma")
 
     @property
     def name(self) -> str:

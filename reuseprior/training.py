@@ -20,8 +20,10 @@ What makes it more than a loop:
 
 * **checkpoint/resume** -- after every epoch a checkpoint with the model,
   optimizer, schedule, AMP scaler, EMA, every random-number generator state,
-  the epoch and the history so far is written atomically (temporary file,
-  then ``os.replace``). The order of the training images is a pure function
+  the epoch and the history so far is written atomically (a uniquely named,
+  fsynced temporary file, then ``os.replace``) and read back with
+  ``torch.load(weights_only=True)``, so a crafted file cannot run code on
+  resume (:func:`read_checkpoint_file`). The order of the training images is a pure function
   of ``(seed, epoch)``, so a run killed at any point and resumed from its
   last checkpoint reproduces the uninterrupted run bit for bit on CPU;
 * **interrupt safety** -- Ctrl-C (SIGINT / KeyboardInterrupt) is honoured at
@@ -41,8 +43,11 @@ import contextlib
 import copy
 import math
 import os
+import pickle
 import random
+import re
 import resource
+import secrets
 import signal
 import sys
 import threading
@@ -63,6 +68,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "TrainingInterrupted",
+    "UnreadableCheckpointError",
     "WarmupExponentialSchedule",
     "config_from_mapping",
     "count_flops",
@@ -71,11 +77,15 @@ __all__ = [
     "fit",
     "load_checkpoint",
     "peak_memory",
+    "read_checkpoint_file",
     "save_checkpoint",
     "set_bn_momentum",
 ]
 
-CHECKPOINT_FORMAT = 1
+#: 2: every random-number generator state stored as tensors and plain numbers, so
+#: that :func:`load_checkpoint` reads it with ``torch.load(weights_only=True)``
+#: (format 1 pickled NumPy's and Python's states, which that refuses)
+CHECKPOINT_FORMAT = 2
 _OPTIMIZERS = ("rmsprop", "sgd", "adamw")
 _SCHEDULES = ("exponential", "constant", "cosine")
 
@@ -358,6 +368,11 @@ class CheckpointMismatchError(RuntimeError):
     """A checkpoint does not belong to the run that tries to resume from it."""
 
 
+class UnreadableCheckpointError(CheckpointMismatchError, ValueError):
+    """The file is not a checkpoint this version reads: an older format, another
+    kind of file, or one holding pickled objects, which are never unpickled."""
+
+
 class TrainingInterrupted(KeyboardInterrupt):
     """Raised by :func:`fit` after Ctrl-C once the checkpoint is written;
     ``.result`` is the partial :class:`TrainResult`."""
@@ -368,40 +383,121 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 
 def _rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Python's, NumPy's (legacy global), torch's and CUDA's generator states as
+    tensors and plain numbers: what ``torch.load(weights_only=True)`` reads back."""
+    py_version, py_internal, py_gauss = random.getstate()
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": {"version": int(py_version), "internal": torch.tensor(py_internal, dtype=torch.int64),
+                   "gauss_next": py_gauss},
+        "numpy": {"bit_generator": str(np_name), "keys": torch.from_numpy(np.asarray(np_keys, dtype=np.int64)),
+                  "pos": int(np_pos), "has_gauss": int(np_has_gauss), "cached_gaussian": float(np_gauss)},
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    py, npy = state["python"], state["numpy"]
+    random.setstate((py["version"], tuple(int(v) for v in py["internal"].tolist()), py["gauss_next"]))
+    np.random.set_state((npy["bit_generator"], npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"],
+                         npy["cached_gaussian"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _fsync_directory(folder: Path) -> None:
+    """Flush a folder's entries (a rename into it) to disk where the system allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # e.g. Windows, where a folder cannot be opened
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on a folder
+        pass
+    finally:
+        os.close(fd)
+
+
 def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Write ``state`` with ``torch.save`` atomically: a temporary file in the
-    same folder, flushed to disk, then renamed over ``path``. A crash leaves
-    either the old or the new checkpoint, never a truncated one."""
+    """Write ``state`` with ``torch.save`` atomically.
+
+    Policy: the data go to a temporary file with a unique name in the same
+    folder (so that two writers never share one), which is flushed and
+    fsynced, then renamed over ``path`` with ``os.replace``, and the folder is
+    fsynced so that the rename itself survives a crash. A crash or an error
+    leaves either the old or the new checkpoint, never a truncated one, and
+    no temporary file after an error."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        torch.save(state, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(8)}.tmp")
+    try:
+        with open(tmp, "xb") as fh:
+            torch.save(state, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
     return path
 
 
+def read_checkpoint_file(path: str | os.PathLike, what: str = "reuseprior checkpoint") -> dict[str, Any]:
+    """``torch.load(path, weights_only=True)`` on the CPU, for checkpoints that
+    are resumed from (training here, Revolver populations).
+
+    Policy: a checkpoint holds tensors, numbers, strings and containers of
+    them only; a file with any other pickled object (an older reuseprior
+    checkpoint, or a crafted file whose unpickling would run code) is refused
+    *without* unpickling it, and so is a file that is not a torch checkpoint
+    dictionary at all: :class:`UnreadableCheckpointError` says what the file is
+    and what to do. A missing file raises ``FileNotFoundError`` as usual."""
+    path = Path(path)
+    fresh = "start a fresh run: delete the file or choose another checkpoint path"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:
+        raise
+    except pickle.UnpicklingError as err:
+        if "weights only load failed" not in str(err).lower():
+            raise UnreadableCheckpointError(f"{path} is not a {what}: torch.load cannot read it ({err}); {fresh}") from None
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        holds = f"a pickled {found.group(1)}" if found else "pickled Python objects"
+        raise UnreadableCheckpointError(
+            f"{path} was not loaded: it holds {holds}, which a {what} of this version never contains and whose "
+            "unpickling could run arbitrary code, so it is refused unread. It is a checkpoint of an older reuseprior "
+            f"(training checkpoints before format {CHECKPOINT_FORMAT} pickled NumPy's random state) or a file from "
+            f"elsewhere; {fresh}") from None
+    except Exception as err:  # noqa: BLE001 - truncated, corrupt or another kind of file
+        raise UnreadableCheckpointError(
+            f"{path} is not a {what}: torch.load cannot read it ({type(err).__name__}: {err}); it is truncated, "
+            f"corrupt or another kind of file; {fresh}") from None
+    if not isinstance(state, dict):
+        raise UnreadableCheckpointError(f"{path} is not a {what}: it holds a {type(state).__name__}, not a "
+                                        f"checkpoint dictionary; {fresh}")
+    return state
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint` (on the CPU)."""
-    state = torch.load(Path(path), map_location="cpu", weights_only=False)
-    if state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointMismatchError(f"{path} is not a reuseprior training checkpoint (format {state.get('format')!r})")
+    """Read a checkpoint written by :func:`save_checkpoint` (on the CPU) with
+    :func:`read_checkpoint_file` (``weights_only=True``): a file of an older
+    format or another kind raises :class:`UnreadableCheckpointError` (a
+    :class:`CheckpointMismatchError`) naming what it is and what to do."""
+    state = read_checkpoint_file(path, "reuseprior training checkpoint")
+    fmt = state.get("format")
+    if fmt != CHECKPOINT_FORMAT:
+        if isinstance(fmt, int) and not isinstance(fmt, bool) and 0 < fmt < CHECKPOINT_FORMAT:
+            raise UnreadableCheckpointError(
+                f"{path} is a reuseprior training checkpoint of an older format ({fmt}; this version writes and reads "
+                f"{CHECKPOINT_FORMAT}) and cannot be resumed: start a fresh run (resume=False, or delete the file)")
+        raise UnreadableCheckpointError(f"{path} is not a reuseprior training checkpoint (format {fmt!r}, expected "
+                                        f"{CHECKPOINT_FORMAT}); start a fresh run with another checkpoint path")
     return state
 
 

@@ -341,7 +341,7 @@ def test_readme_example_registers_a_rule_from_user_code(monkeypatch):
     with pytest.raises(UnsupportedOpError, match=r"aten\.cumsum.*lin\.weight.*reuseprior\.counting\.register"):
         count_contexts(Cumulative(), torch.zeros(1, 3))
     readme = (paths.ROOT / "README.md").read_text()
-    section = readme.split("### Analysing your own model", 1)[1]
+    section = readme.split("## Analysing your own model", 1)[1]
     block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     monkeypatch.setattr(rules, "RULES", dict(rules.RULES))  # the registration does not outlive the test
     exec(compile(block, "README.md", "exec"), {})

@@ -139,7 +139,7 @@ def test_cli_accepts_the_appendix_c2_flags(splits, tmp_path):
     assert cli.run(args) == 0
     rows = pd.read_csv(tmp_path / "results.csv")
     assert len(rows) == 4 and (tmp_path / "checkpoint.pt").exists() and (tmp_path / "table_3_2.csv").exists()
-    args.resume, args.epochs = True, 3  # resume extends nothing beyond the stored config: still 2 generations
+    args.resume = True  # the finished run resumes (nothing left to do) with the flags it was started with
     assert cli.run(args) == 0
 
 
@@ -204,3 +204,29 @@ def test_paper_scale_search_space_builds_cifar_shaped_models():
         model = reg.build(bp).eval()
         with torch.no_grad():
             assert model(x).shape == (2, 10)
+
+
+def test_wall_clock_seconds_are_split_off_the_tracked_tables(splits):
+    """results/generations keep every reproducible column; the seconds go to
+    a measurement keyed by mode, generation and individual."""
+    pop = Population(tiny_config("random_warmup_evolve", warmup_epoch=1, epochs=3), splits).run()
+    results, seconds = analysis.split_measurements(pop.results_frame())
+    assert "seconds" not in results.columns and "val_acc" in results.columns
+    assert list(seconds.columns) == ["mode", "generation", "individual", "index", "seconds"]
+    generations, generation_seconds = analysis.split_measurements(pop.generations_frame())
+    assert "seconds" not in generations.columns
+    assert list(generation_seconds.columns) == ["mode", "generation", "warmup", "seconds"]
+    timing = analysis.time_per_generation(generation_seconds)
+    assert list(timing.columns) == ["mode", "seconds/generation (training)", "seconds/generation (warm-up)"]
+    assert timing.loc[0, "mode"] == "RandWarmEvolve" and (timing.iloc[0, 1:] >= 0).all()
+    sharing = analysis.sharing_table({"random_warmup_evolve": pop})
+    assert not any("second" in c for c in sharing.columns)
+    assert sharing.loc[0, "params_unshared"] >= sharing.loc[0, "params_shared"] > 0
+
+
+def test_figure_caption_names_data_profile_and_population():
+    caption = analysis.data_caption(PROFILES["quick"], "quick", 0, modes=["random", "evolve"])
+    for part in ("scikit-learn 8x8 handwritten digits", "profile 'quick'", "population 8", "20 generations",
+                 "2 modes", "seed 0"):
+        assert part in caption, (part, caption)
+    assert "CIFAR-10" in analysis.data_caption(PROFILES["full"], "full", 1)

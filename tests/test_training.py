@@ -162,7 +162,9 @@ def test_resume_with_other_settings_is_refused(tmp_path):
 
 
 def test_checkpoint_write_is_atomic(tmp_path):
-    path = save_checkpoint({"format": 1, "x": torch.arange(3)}, tmp_path / "f.pt")
+    from reuseprior.training import CHECKPOINT_FORMAT
+
+    path = save_checkpoint({"format": CHECKPOINT_FORMAT, "x": torch.arange(3)}, tmp_path / "f.pt")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.pt"]
     assert torch.equal(load_checkpoint(path)["x"], torch.arange(3))
     torch.save({"something": "else"}, tmp_path / "g.pt")
@@ -385,3 +387,42 @@ def test_notebook_parameters_to_overrides():
     assert st.parameters_to_overrides(download="True", resume=None) == {"download": True}
     with pytest.raises(ValueError, match="amp"):
         st.parameters_to_overrides(amp="maybe")
+
+
+def test_run_log_stays_local_and_tracked_results_are_reproducible(tmp_path, monkeypatch):
+    """The run log keeps timings, memory, the checkpoint (relative to the
+    repository root when inside it) and the finish time; the tracked
+    ``results`` table drops them and the cost table holds the measurements."""
+    monkeypatch.setattr(st.paths, "ROOT", tmp_path)  # checkpoints below the "repository"
+    plan = st.make_plan(_tiny_settings(models="V2-B0-shared", epochs=1, train_limit=64), profile="quick", seed=0)
+    rows = st.run_experiments(plan, seed=0, results_csv=tmp_path / "log.csv", checkpoint_dir=tmp_path / "ckpt",
+                              progress=False)
+    assert rows["checkpoint"].item() == "ckpt/quick-digits-V2-B0-shared-w0.25-d0.25-s0.pt"
+    assert len(st.history_frame(rows)) == 2  # the relative checkpoint is found again
+    tracked = st.tracked_results(rows)
+    assert not set(st.MEASURED_COLUMNS) & set(tracked.columns)
+    assert list(tracked.columns) == [c for c in st.RESULT_COLUMNS if c not in st.MEASURED_COLUMNS]
+    assert str(tmp_path) not in tracked.to_csv(index=False)
+    cost = st.cost_table(rows)
+    assert {"train_images_per_s", "train_time_s", "peak_memory_mb", "peak_memory_kind"} <= set(cost.columns)
+
+
+def test_default_run_log_is_outside_the_tracked_figures(monkeypatch, tmp_path):
+    from reuseprior import paths
+
+    monkeypatch.delenv(paths.MEASURED_ENV_VAR, raising=False)
+    default = st.default_results_csv()
+    assert default == paths.BUILD_DIR / "measured" / "ch4_sharing_training" / "results.csv"
+    assert paths.FIGURES_DIR not in default.parents
+    monkeypatch.setenv(paths.MEASURED_ENV_VAR, str(tmp_path))
+    assert st.default_results_csv() == tmp_path / "ch4_sharing_training" / "results.csv"
+
+
+def test_training_figure_caption_names_the_data():
+    quick = st.make_plan(st.PROFILES["quick"], profile="quick", seed=0)
+    caption = st.data_caption(quick, 0, train_images=512)
+    for part in ("scikit-learn 8x8 handwritten digits", "32x32", "512 training images", "3 epochs",
+                 "profile 'quick'", "seed 0"):
+        assert part in caption, (part, caption)
+    full = st.make_plan(st.PROFILES["full"], profile="full", seed=0)
+    assert "CIFAR-10 (torchvision)" in st.data_caption(full, 0) and "paper-scale" in st.data_caption(full, 0)

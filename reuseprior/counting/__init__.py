@@ -4,11 +4,12 @@ PyTorch model and the model-level quantities derived from them.
     from reuseprior.counting import count_contexts, analyze, Report, WeightUse
 """
 
-from .capture import CaptureError, capture
+from .capture import CaptureError, DataDependentShapeError, capture
 from .quantities import Report, WeightUse, analyze, count_contexts, quantities_from_log2_counts
 from .rules import UnsupportedOpError, register
+from .sweep import DataDependentCountWarning
 
 __all__ = [
     "count_contexts", "analyze", "Report", "WeightUse", "quantities_from_log2_counts",
-    "UnsupportedOpError", "CaptureError", "capture", "register",
+    "UnsupportedOpError", "CaptureError", "DataDependentShapeError", "DataDependentCountWarning", "capture", "register",
 ]

@@ -25,11 +25,19 @@ import torch
 import torch.fx as fx
 from torch import nn
 
-__all__ = ["CaptureError", "CapturedGraph", "capture"]
+__all__ = ["CaptureError", "CapturedGraph", "DataDependentShapeError", "capture"]
 
 
 class CaptureError(RuntimeError):
     """The model could not be traced into an ATen graph."""
+
+
+class DataDependentShapeError(CaptureError):
+    """The captured graph holds an op whose output shape depends on the data
+    (boolean-mask indexing, ``masked_select``, ``nonzero``, ``unique``) between a
+    parameter and the outputs: its element count, and so every path through it,
+    is unknown until the data is seen.  Raised by the sweep with the op and the
+    fixed-shape rewrite (``torch.where(mask, x, 0)``, ``x * mask``)."""
 
 
 @dataclass
@@ -45,16 +53,27 @@ class CapturedGraph:
     real_inputs: dict[fx.Node, torch.Tensor]
     example_input: torch.Tensor
     _values: dict[fx.Node, Any] = field(default_factory=dict, repr=False)
+    #: the nodes whose real values a counting rule asked for (not their ancestors,
+    #: which are evaluated on the way): the sweep warns when one of them depends
+    #: on the values of the example input
+    read_nodes: set[fx.Node] = field(default_factory=set, repr=False)
 
     def real_value(self, node: Any) -> Any:
         """Evaluate ``node`` on the real parameters/buffers/input (lazily, memoised).
 
         Used only for non-count operands such as integer index tensors (Swin relative
         position indices, gather/index arguments), which fake tracing does not keep.
+        The node (or each node of a list) is recorded in :attr:`read_nodes`.
         """
+        for a in (node if isinstance(node, (list, tuple)) else (node,)):
+            if isinstance(a, fx.Node):
+                self.read_nodes.add(a)
+        return self._evaluate(node)
+
+    def _evaluate(self, node: Any) -> Any:
         if not isinstance(node, fx.Node):
             if isinstance(node, (list, tuple)):
-                return type(node)(self.real_value(a) for a in node)
+                return type(node)(self._evaluate(a) for a in node)
             return node
         if node in self._values:
             return self._values[node]
@@ -64,8 +83,8 @@ class CapturedGraph:
             val = getattr(self.gm, node.target)
             val = val.cpu() if isinstance(val, torch.Tensor) else val
         elif node.op == "call_function":
-            args = torch.fx.node.map_arg(node.args, self.real_value)
-            kwargs = torch.fx.node.map_arg(node.kwargs, self.real_value)
+            args = torch.fx.node.map_arg(node.args, self._evaluate)
+            kwargs = torch.fx.node.map_arg(node.kwargs, self._evaluate)
             with torch.no_grad():
                 val = node.target(*args, **kwargs)
         else:  # pragma: no cover - make_fx graphs have no call_module/call_method

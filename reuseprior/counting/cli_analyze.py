@@ -34,6 +34,17 @@ def _shape(text: str) -> tuple[int, ...]:
     return dims
 
 
+def _discount(text: str) -> float:
+    """``--discount``: a finite number > 0 (``inf``, ``nan``, 0 and negatives are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0 such as 0.5 (1 = plain counts), got {text!r}")
+    return value
+
+
 #: the name-resolution and output policies, shown by ``--help``
 EPILOG = (
     "MODEL names are resolved in this order: a model registered in reuseprior, a torchvision classifier, "
@@ -59,7 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--outputs", type=positive_int, default=None, help="NO (default: output elements)")
     parser.add_argument("--inputs", type=positive_int, default=None, help="NI (default: input elements)")
     parser.add_argument("--bn-params", type=int, default=4, help="weights per batch-norm channel (default 4)")
-    parser.add_argument("--discount", type=float, default=1.0, help="path-length discount gamma (default 1)")
+    parser.add_argument("--discount", type=_discount, default=1.0,
+                        help="path-length discount gamma, a finite number > 0 (default 1)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--csv", type=Path, default=None, help="append a row to this CSV file")
 

@@ -29,7 +29,7 @@ from torch import nn
 from ..validation import check_integer
 from .capture import CapturedGraph, capture
 from .scaled import Scaled
-from .sweep import SweepResult, run_sweep
+from .sweep import SweepResult, check_discount, check_example_input, run_sweep
 
 __all__ = ["WeightUse", "Report", "analyze", "count_contexts", "quantities_from_log2_counts"]
 
@@ -248,9 +248,15 @@ def count_contexts(model: nn.Module, example_input: torch.Tensor, *, discount: f
     ``output_key`` names the entry whose elements are the output nodes (see
     :func:`analyze`).
 
+    ``example_input`` is one example (batch dimension 1) and ``discount`` a finite
+    number > 0, as for :func:`analyze`, which says what else is refused or warned
+    about.
+
     Returns ``{name: float64 tensor}`` with the parameter's shape, ``-inf`` where the
     element has no context (e.g. the corner taps of a 3x3 kernel on a 1x1 map).
     """
+    check_discount(discount)
+    check_example_input(example_input)
     res = run_sweep(_capture_one_output(model, example_input, output_key), example_input, discount=discount)
     out = {}
     for name, p in res.graph.model.named_parameters():
@@ -334,7 +340,32 @@ def analyze(
     unless ``output_key`` names the entry to analyse (a dict key, a tuple/list
     index, or a named-tuple field): the counts depend on which outputs the paths
     end at, so that choice is the caller's.
+
+    ``example_input`` is one example: a real tensor with a leading batch dimension of
+    1, whose outputs keep it.  A batch of several examples is refused with a
+    ``ValueError`` (the counts are per example: a batch would sum them over its
+    examples while NI and NO count one; pass ``x[:1]``), and so are an empty (batch
+    0) and a complex input.  ``discount`` must be a number with ``0 < discount < inf``
+    (``ValueError`` otherwise, naming it).
+
+    Counts follow the graph's structure, so they normally depend only on the input's
+    shape.  Two exceptions:
+
+    * an op whose output *shape* depends on the data (boolean-mask indexing
+      ``x[mask]``, ``masked_select``, ``nonzero``, ``unique``) between a parameter
+      and the outputs cannot be counted:
+      :class:`~reuseprior.counting.capture.DataDependentShapeError` names it;
+      rewrite it with a fixed shape (``torch.where(mask, x, 0)`` or ``x * mask``);
+    * an index or mask computed from the input's *values* decides which elements
+      receive counts: ``nn.Embedding`` (and ``gather``/``index_select``/indexing
+      by the input) counts only the rows that the example's token ids pick, so two
+      inputs of one shape can give different counts.  Such counts are computed for
+      the given input and flagged with a
+      :class:`~reuseprior.counting.sweep.DataDependentCountWarning`: count on a
+      representative input.
     """
+    check_discount(discount)
+    check_example_input(example_input)
     for name, value, least in [("num_inputs", num_inputs, 1), ("num_outputs", num_outputs, 1),
                                ("bn_params_per_channel", bn_params_per_channel, 0)]:
         if value is not None:  # NumPy integers (table rows) count as integers here

@@ -10,6 +10,12 @@ spellings of appendix C.2 (``--batch_size``, ``--data_dir``, ...) are accepted
 as hidden aliases. Writes ``results.csv`` (one row per evaluation),
 ``generations.csv``, ``table_3_2.csv`` and a checkpoint; ``--resume`` continues
 an interrupted run from its checkpoint exactly where it stopped.
+
+Policy for an ``--output-dir`` that already holds a run: without ``--resume``
+or ``--overwrite`` the command refuses to touch it; ``--resume`` continues it
+only with the settings it was started with (the differing flags are named,
+with the checkpoint's value and the new one); ``--overwrite`` deletes its
+checkpoint and result files and starts afresh.
 """
 
 from __future__ import annotations
@@ -19,11 +25,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..training import CheckpointMismatchError
 from .analysis import table_3_2
-from .population import PROFILES, Population, config_from_settings, dataset_splits
+from .population import PROFILES, Population, config_changes, config_from_settings, dataset_splits
 from .search import SEARCH_MODES
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "check_arguments", "run"]
+
+#: the files a run writes into ``--output-dir`` (``--overwrite`` deletes them)
+RUN_FILES = ("checkpoint.pt", "results.csv", "generations.csv", "table_3_2.csv")
+
+#: the flag that sets each configuration field (the others come from --profile)
+_FLAG_OF = {
+    "search_mode": "--search-mode", "population_size": "--population-size", "sample_size": "--sample-size",
+    "epochs": "--epochs", "warmup_x": "--warmup-x", "warmup_epoch": "--warmup-epoch",
+    "genotype_cost": "--genotype-cost", "lr": "--lr", "min_lr": "--min-lr", "batch_size": "--batch-size",
+    "seed": "--seed", "space.width": "--width", "space.input_shape": "--dataset (input shape)",
+    "space.num_classes": "--dataset (classes)", "dataset": "--dataset",
+}
 
 
 def _option(parser: argparse.ArgumentParser, dest: str, **kwargs: Any) -> None:
@@ -60,12 +79,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _option(p, "num_workers", type=int)
     _option(p, "output_dir", default="build/revolver", help="results, tables and checkpoint go here")
     _option(p, "checkpoint_every", type=int, default=10, help="generations between checkpoints")
-    _option(p, "resume", action="store_true", help="continue from <output-dir>/checkpoint.pt")
+    _option(p, "resume", action="store_true",
+            help="continue the run in <output-dir> from its checkpoint.pt (with the flags it was started with)")
+    _option(p, "overwrite", action="store_true",
+            help="start afresh in an <output-dir> that holds a run, deleting its checkpoint and result files")
+
+
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--resume`` and ``--overwrite`` exclude each other."""
+    if args.resume and args.overwrite:
+        parser.error("--resume continues the run in --output-dir and --overwrite deletes it: give one of them")
+
+
+def _dataset_key(name: str) -> str:
+    return str(name).lower().replace("-", "")
+
+
+def _flag(field: str) -> str:
+    return _FLAG_OF.get(field, f"{field} (a --profile setting)")
 
 
 def run(args: argparse.Namespace) -> int:
     from reuseprior.notebook import resolve_device, set_seed
 
+    if getattr(args, "resume", False) and getattr(args, "overwrite", False):
+        print("reuseprior revolver: --resume continues the run in --output-dir and --overwrite deletes it: give one "
+              "of them", file=sys.stderr)
+        return 2
+    out = Path(args.output_dir)
+    ckpt = out / "checkpoint.pt"
+    existing = [name for name in RUN_FILES if (out / name).exists()]
+    if existing and not getattr(args, "overwrite", False) and not (args.resume and ckpt.exists()):
+        why = ("holds results but no checkpoint.pt to resume from" if args.resume
+               else f"already holds a run ({', '.join(existing)})")
+        fix = "" if args.resume else "pass --resume to continue it with the same flags, "
+        print(f"reuseprior revolver: {out} {why}; {fix}pass --overwrite to delete it and start afresh, or choose "
+              "another --output-dir", file=sys.stderr)
+        return 2
     settings = dict(PROFILES[args.profile])
     for key in ("dataset", "data_dir", "population_size", "sample_size", "epochs", "warmup_x", "warmup_epoch",
                 "genotype_cost", "lr", "min_lr", "batch_size", "num_workers"):
@@ -85,15 +135,34 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError) as err:  # bad flag value or missing dataset: say which, no traceback
         print(f"reuseprior revolver: {err}", file=sys.stderr)
         return 2
-    out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    ckpt = out / "checkpoint.pt"
     workers = int(settings.get("num_workers", 0))
     if args.resume and ckpt.exists():
-        pop = Population.load(ckpt, splits, device, workers)
+        try:
+            pop = Population.load(ckpt, splits, device, workers)
+        except (CheckpointMismatchError, ValueError) as err:  # an old, foreign or crafted file: not unpickled
+            print(f"reuseprior revolver: {err}", file=sys.stderr)
+            return 2
+        changes = config_changes(pop.config, config)
+        saved_dataset = pop.metadata.get("dataset")
+        if saved_dataset is not None and _dataset_key(saved_dataset) != _dataset_key(settings["dataset"]):
+            changes["dataset"] = (saved_dataset, settings["dataset"])
+        if changes:
+            listed = "; ".join(f"{_flag(k)}: {a!r} in the checkpoint, {b!r} now" for k, (a, b) in changes.items())
+            longer = (" (a run cannot be lengthened: its learning-rate decay ends at its last generation)"
+                      if "epochs" in changes else "")
+            print(f"reuseprior revolver: cannot resume {ckpt} with other settings ({listed}). Give the flags of "
+                  f"that run to continue it{longer}, or start afresh with --overwrite or another --output-dir",
+                  file=sys.stderr)
+            return 2
         print(f"resumed {ckpt} at generation {pop.generation}")
     else:
+        if args.resume:
+            print(f"no checkpoint at {ckpt}: starting a fresh run")
+        for name in existing:  # --overwrite: the old run's files go before the new run writes any
+            (out / name).unlink()
         pop = Population(config, splits, device, workers)
+    pop.metadata.setdefault("dataset", settings["dataset"])
     print(splits.description)
     pop.run(checkpoint=ckpt, checkpoint_every=args.checkpoint_every, progress=True)
     results = pop.results_frame()

@@ -14,14 +14,16 @@ Per generation:
 
 An interrupted run resumes bit-identically from :meth:`Population.save` /
 :meth:`Population.load`: the checkpoint holds the blueprints, the registry's
-modules and weights, the scores, the coefficient and the RNG state.
+modules and weights, the scores, the coefficient and the RNG state (as JSON
+and tensors), is written atomically (``reuseprior.training.save_checkpoint``)
+and read with ``torch.load(weights_only=True)``, so a crafted file cannot run
+code on resume; :func:`config_changes` lists what a resuming run changed.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -32,6 +34,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
+from ..training import UnreadableCheckpointError, read_checkpoint_file, save_checkpoint
 from ..validation import check_integer
 from .blocks import Builder
 from .blueprint import Blueprint
@@ -40,7 +43,11 @@ from .phenotype import DataFeed, batch_budget, evaluate, phenotype_fitness, trai
 from .registry import ModuleRegistry
 from .search import SEARCH_MODES, SearchSpace, algorithm_for, random_blueprint, search_pipeline, update_module_scores
 
-__all__ = ["PROFILES", "Individual", "Population", "PopulationConfig", "learning_rate", "model_parameter_count"]
+__all__ = ["CHECKPOINT_FORMAT", "PROFILES", "Individual", "Population", "PopulationConfig", "config_changes",
+           "learning_rate", "model_parameter_count"]
+
+#: the ``format`` entry of a population checkpoint
+CHECKPOINT_FORMAT = "reuseprior.revolver.population/1"
 
 
 @dataclass
@@ -188,6 +195,9 @@ class Population:
         self.individuals: list[Individual] = []
         self.rows: list[dict[str, Any]] = []
         self.generation_log: list[dict[str, Any]] = []
+        #: JSON-ready facts about the run kept in the checkpoint beside the config
+        #: (the CLI stores the dataset name, to refuse resuming on another one)
+        self.metadata: dict[str, Any] = {}
         self.train_feed = DataFeed(splits.train, config.batch_size, self.device, num_workers)
         self.val_feed = DataFeed(splits.val, config.batch_size, self.device, num_workers)
         self.test_feed = DataFeed(splits.test, config.batch_size, self.device, num_workers)
@@ -367,7 +377,7 @@ class Population:
     # ------------------------------------------------------------------ checkpoint
     def state_dict(self) -> dict[str, Any]:
         return {
-            "format": "reuseprior.revolver.population/1",
+            "format": CHECKPOINT_FORMAT,
             "config": json.dumps(self.config.to_dict()),
             "rng": json.dumps(self.rng.bit_generator.state),
             "coefficient": self.coefficient,
@@ -378,23 +388,28 @@ class Population:
             "generation_log": json.dumps(self.generation_log),
             "registry": self.registry.state_dict(),
             "torch_rng": torch.get_rng_state(),
+            "metadata": json.dumps(self.metadata),
         }
 
     def save(self, path: str | Path) -> Path:
-        """Write a checkpoint atomically (temporary file, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, path)
-        return path
+        """Write a checkpoint atomically: a uniquely named temporary file in the
+        same folder, fsynced, then ``os.replace`` and a fsync of the folder
+        (``reuseprior.training.save_checkpoint``)."""
+        return save_checkpoint(self.state_dict(), path)
 
     @classmethod
     def load(cls, path: str | Path, splits, device: torch.device | str = "cpu", num_workers: int = 0) -> "Population":
-        """Continue a run from a checkpoint written by :meth:`save`."""
-        state = torch.load(Path(path), map_location="cpu", weights_only=False)
-        if state.get("format") != "reuseprior.revolver.population/1":
-            raise ValueError(f"{path} is not a Revolver population checkpoint")
+        """Continue a run from a checkpoint written by :meth:`save`.
+
+        The file is read with ``torch.load(weights_only=True)``: one holding
+        other pickled objects, or of another format, raises
+        ``reuseprior.training.UnreadableCheckpointError`` (a ``ValueError``)
+        saying what it is and what to do, without unpickling it."""
+        state = read_checkpoint_file(path, "Revolver population checkpoint")
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise UnreadableCheckpointError(
+                f"{path} is not a Revolver population checkpoint (format {state.get('format')!r}, expected "
+                f"{CHECKPOINT_FORMAT!r}); start a fresh run: delete the file or choose another path")
         config = PopulationConfig.from_dict(json.loads(state["config"]))
         pop = cls(config, splits, device, num_workers, _initialise=False)
         pop.rng.bit_generator.state = json.loads(state["rng"])
@@ -406,7 +421,22 @@ class Population:
         pop.generation_log = json.loads(state["generation_log"])
         pop.registry = ModuleRegistry.from_state_dict(state["registry"], device=pop.device)
         torch.set_rng_state(state["torch_rng"])
+        pop.metadata = json.loads(state.get("metadata", "{}"))  # absent from checkpoints written before it
         return pop
+
+
+def config_changes(saved: PopulationConfig, current: PopulationConfig) -> dict[str, tuple[Any, Any]]:
+    """``{field: (saved value, current value)}`` for every setting in which
+    ``current`` differs from ``saved``; search-space fields are named
+    ``space.<field>``. Values are compared as they are stored (JSON), so a
+    tuple and the list it was saved as are equal."""
+    def flat(config: PopulationConfig) -> dict[str, Any]:
+        d = json.loads(json.dumps(config.to_dict()))
+        space = d.pop("space")
+        return {**d, **{f"space.{k}": v for k, v in space.items()}}
+
+    a, b = flat(saved), flat(current)
+    return {k: (a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)}
 
 
 def config_from_settings(settings, mode: str, seed: int, input_shape, num_classes: int, **extra) -> PopulationConfig:

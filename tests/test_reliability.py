@@ -1,0 +1,364 @@
+"""Issue 16: inputs the counting engine used to miscount or answer with an
+internal error, checkpoints that could run code when resumed, Revolver runs
+that silently kept old flags or overwrote a run, and checkpoint writes that a
+crash or a second writer could break. Every test here fails on the code
+before the fix."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import random
+import stat
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from reuseprior.cli import main
+from reuseprior.counting import CaptureError, analyze, count_contexts
+from reuseprior.training import (
+    CHECKPOINT_FORMAT,
+    CheckpointMismatchError,
+    TrainConfig,
+    UnreadableCheckpointError,
+    fit,
+    load_checkpoint,
+    save_checkpoint,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------------ counting: one example
+def test_a_batch_of_several_examples_is_refused_with_the_fix():
+    """A batch of 4 summed the counts over its examples (ES 0 -> 2, P'G 2.84
+    -> 4.43 on nn.Linear(10, 3)) while NI and NO counted one example."""
+    torch.manual_seed(0)
+    model = nn.Linear(10, 3)
+    one = analyze(model, torch.zeros(1, 10))
+    assert (one.expected_spread, round(one.PG_prime, 6), one.NI, one.NO) == (0.0, 2.84276, 10, 3)
+    for fn in (analyze, count_contexts):
+        with pytest.raises(ValueError, match=r"batch of 4 examples \(shape \(4, 10\)\).*per example.*x\[:1\]"):
+            fn(model, torch.zeros(4, 10))
+
+
+@pytest.mark.parametrize("x, message", [
+    (torch.zeros(0, 10), r"batch of 0 examples \(shape \(0, 10\)\).*torch\.zeros\(1, 10\)"),
+    (torch.zeros(1, 10, dtype=torch.complex64), r"complex \(torch\.complex64.*real input"),
+    (torch.zeros(1, 0), r"no elements \(shape \(1, 0\)\)"),
+])
+def test_empty_and_complex_inputs_get_their_own_message(x, message):
+    """Both used to end in 'no weight has a context (all counts are zero)'."""
+    for fn in (analyze, count_contexts):
+        with pytest.raises(ValueError, match=message):
+            fn(nn.Linear(max(x.shape[-1], 1), 3), x)
+
+
+# ------------------------------------------------------------------ counting: data-dependent shapes
+class _MaskedSum(nn.Module):
+    def __init__(self, how: str):
+        super().__init__()
+        self.lin, self.how = nn.Linear(10, 3), how
+
+    def forward(self, x):
+        h = self.lin(x)
+        if self.how == "mask":
+            return h[h > 0].sum().reshape(1, 1)
+        if self.how == "masked_select":
+            return h.masked_select(h > 0).sum().reshape(1, 1)
+        return torch.where(h > 0, h, 0).sum(1, keepdim=True)  # the fixed-shape rewrite
+
+
+@pytest.mark.parametrize("how, op", [("mask", r"aten\.index"), ("masked_select", r"aten\.masked_select")])
+def test_data_dependent_shapes_are_named_with_the_rewrite(how, op):
+    """Boolean-mask indexing used to fail with an internal SymInt error."""
+    from reuseprior.counting.capture import DataDependentShapeError
+
+    with pytest.raises(DataDependentShapeError, match=op + r".*lin\.(bias|weight).*depends on the values of the "
+                       r"data.*torch\.where\(mask, x, 0\) or x \* mask") as err:
+        analyze(_MaskedSum(how), torch.randn(1, 10))
+    assert isinstance(err.value, CaptureError)  # the CLI prints it without a traceback
+    assert analyze(_MaskedSum("where"), torch.randn(1, 10)).NG == 33  # the rewrite counts
+
+
+# ------------------------------------------------------------------ counting: discount
+@pytest.mark.parametrize("bad", [float("inf"), float("nan"), 0.0, -0.5, "0.5", True, None])
+def test_discount_is_validated_by_name(bad):
+    """inf gave a bare FloatingPointError, '0.5' a bare TypeError."""
+    deep = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+    for fn in (analyze, count_contexts):
+        with pytest.raises(ValueError, match=r"discount must be a (finite )?number"):
+            fn(deep, torch.zeros(1, 4), discount=bad)
+    if bad == "0.5":
+        with pytest.raises(ValueError, match=r"discount=float\('0\.5'\)"):
+            analyze(deep, torch.zeros(1, 4), discount=bad)
+    assert analyze(deep, torch.zeros(1, 4), discount=np.float64(0.5)).discount == 0.5  # NumPy floats are fine
+
+
+def test_path_discounted_prior_names_a_bad_gamma():
+    from reuseprior.energy import PathDiscountedPrior
+
+    with pytest.raises(ValueError, match=r"gamma must be a number.*got '0\.5' of type str"):
+        PathDiscountedPrior("0.5")
+
+
+def test_analyze_command_refuses_an_infinite_discount_without_a_traceback(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["analyze", "constant_width_mlp", "--input", "4", "--discount", "inf"])
+    assert done.value.code == 2
+    assert "argument --discount: must be a finite number > 0" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ counting: embedding
+class _Tokens(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb, self.head = nn.Embedding(10, 4), nn.Linear(12, 2)
+
+    def forward(self, ids):
+        return self.head(self.emb(ids).flatten(1))
+
+
+def test_counts_that_depend_on_the_input_values_are_flagged():
+    """nn.Embedding counts only the rows the token ids pick: two inputs of one
+    shape give different counts, which used to pass without a word."""
+    from reuseprior.counting.sweep import DataDependentCountWarning
+
+    with pytest.warns(DataDependentCountWarning, match=r"values of example_input.*aten\.embedding") as record:
+        a = analyze(_Tokens(), torch.tensor([[1, 2, 3]]))
+    assert record[0].filename == __file__  # points at the caller's line
+    with pytest.warns(DataDependentCountWarning):
+        b = analyze(_Tokens(), torch.tensor([[1, 1, 1]]))
+    assert a.NG != b.NG  # what the warning is about
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a model whose counts depend on shapes only: no warning
+        analyze(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)), torch.zeros(1, 3))
+
+
+class _Masked(nn.Module):
+    """A mask from the input's values, or built from its shape only (as Swin's
+    shifted-window mask starts from ``x.new_zeros``)."""
+
+    def __init__(self, from_values: bool):
+        super().__init__()
+        self.lin, self.from_values = nn.Linear(4, 4), from_values
+
+    def forward(self, x):
+        if self.from_values:
+            mask = x > 0
+        else:
+            mask = x.new_ones(x.shape).cumsum(1) <= 2  # the first two columns, whatever x holds
+        return self.lin(x).masked_fill(mask, 0.0)
+
+
+def test_a_mask_read_from_the_input_values_is_flagged_one_built_from_its_shape_is_not():
+    from reuseprior.counting.sweep import DataDependentCountWarning
+
+    with pytest.warns(DataDependentCountWarning, match=r"aten\.masked_fill"):
+        analyze(_Masked(True), torch.tensor([[1.0, -1.0, 1.0, -1.0]]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert analyze(_Masked(False), torch.zeros(1, 4)).NG == 10  # rows 2, 3 of the weight and bias
+
+
+# ------------------------------------------------------------------ checkpoints: never unpickle code
+class _RunsCode:
+    """Unpickling this calls ``os.mkdir(marker)``: proof that code ran."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def _crafted(path, marker, *, legacy: bool = False, **state) -> None:
+    payload = {"format": CHECKPOINT_FORMAT, **state, "x": _RunsCode(str(marker))}
+    if legacy:  # a plain pickle (torch.load's legacy format)
+        path.write_bytes(pickle.dumps(payload, protocol=2))
+    else:
+        torch.save(payload, path)
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_a_crafted_training_checkpoint_is_refused_and_runs_nothing(tmp_path, legacy):
+    marker = tmp_path / "code-ran"
+    path = tmp_path / "checkpoint.pt"
+    _crafted(path, marker, legacy=legacy)
+    with pytest.raises(UnreadableCheckpointError, match=r"refused unread.*start a fresh run"):
+        load_checkpoint(path)
+    assert not marker.exists()
+    x = torch.randn(32, 4)
+    data = TensorDataset(x, (x[:, 0] > 0).long())
+    with pytest.raises(CheckpointMismatchError, match="refused unread"):  # what fit(resume=True) meets
+        fit(nn.Linear(4, 2), data, data, TrainConfig(epochs=1, batch_size=16), checkpoint_path=path,
+            progress=False)
+    assert not marker.exists()
+
+
+def test_a_crafted_population_checkpoint_is_refused_and_runs_nothing(tmp_path):
+    from reuseprior.revolver.population import CHECKPOINT_FORMAT as POPULATION_FORMAT
+    from reuseprior.revolver.population import Population
+
+    marker = tmp_path / "code-ran"
+    _crafted(tmp_path / "ck.pt", marker, format=POPULATION_FORMAT)
+    with pytest.raises(ValueError, match=r"refused unread"):
+        Population.load(tmp_path / "ck.pt", splits=None)
+    assert not marker.exists()
+    run = tmp_path / "run"
+    run.mkdir()
+    _crafted(run / "checkpoint.pt", marker, format=POPULATION_FORMAT)
+    assert main(["revolver", "--resume", "--device", "cpu", "--output-dir", str(run)]) == 2
+    assert not marker.exists()
+
+
+def test_old_and_foreign_files_are_named_with_what_to_do(tmp_path):
+    old = tmp_path / "old.pt"  # format 1 pickled NumPy's random state
+    torch.save({"format": 1, "rng": {"numpy": np.random.get_state()}}, old)
+    with pytest.raises(UnreadableCheckpointError, match=r"numpy.*older reuseprior.*start a fresh run"):
+        load_checkpoint(old)
+    torch.save([1, 2], tmp_path / "list.pt")
+    with pytest.raises(UnreadableCheckpointError, match="holds a list, not a checkpoint dictionary"):
+        load_checkpoint(tmp_path / "list.pt")
+    (tmp_path / "text.pt").write_text("hello")
+    with pytest.raises(UnreadableCheckpointError, match="torch.load cannot read it"):
+        load_checkpoint(tmp_path / "text.pt")
+    save_checkpoint({"format": 1, "x": torch.arange(2)}, tmp_path / "one.pt")
+    with pytest.raises(UnreadableCheckpointError, match=r"older format \(1; this version writes and reads 2\)"):
+        load_checkpoint(tmp_path / "one.pt")
+
+
+def test_checkpoints_written_by_fit_load_with_weights_only_and_restore_every_generator(tmp_path):
+    x = torch.randn(32, 4)
+    data = TensorDataset(x, (x[:, 0] > 0).long())
+    path = tmp_path / "c.pt"
+    fit(nn.Linear(4, 2), data, data, TrainConfig(epochs=1, batch_size=16), checkpoint_path=path, progress=False)
+    state = torch.load(path, weights_only=True)  # format 1 failed here: pickled NumPy arrays
+    assert state["format"] == CHECKPOINT_FORMAT == 2
+    from reuseprior.training import _rng_state, _set_rng_state
+
+    random.seed(5)
+    np.random.seed(6)
+    random.gauss(0, 1)  # a cached Gaussian in Python's state
+    np.random.standard_normal()
+    save_checkpoint({"format": CHECKPOINT_FORMAT, "rng": _rng_state()}, path)
+    expected = (random.random(), random.gauss(0, 1), np.random.random(), np.random.standard_normal(),
+                torch.rand(1).item())
+    _set_rng_state(load_checkpoint(path)["rng"])
+    assert (random.random(), random.gauss(0, 1), np.random.random(), np.random.standard_normal(),
+            torch.rand(1).item()) == expected
+
+
+# ------------------------------------------------------------------ checkpoints: atomic writes
+def _record_writes(monkeypatch):
+    """Record the temporary names renamed into place and what was fsynced."""
+    replaced, synced = [], []
+    real_replace, real_fsync = os.replace, os.fsync
+
+    def replace(src, dst):
+        replaced.append((os.fspath(src), os.fspath(dst)))
+        real_replace(src, dst)
+
+    def fsync(fd):
+        synced.append("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "fsync", fsync)
+    return replaced, synced
+
+
+def _check_writes(replaced, synced, target) -> None:
+    temps = [src for src, dst in replaced if dst == os.fspath(target)]
+    assert len(temps) == 2 and len(set(temps)) == 2, temps  # a unique temporary name per write
+    assert all(os.path.dirname(t) == os.path.dirname(os.fspath(target)) for t in temps)  # same folder
+    assert synced.count("file") >= 2 and synced.count("dir") >= 2, synced  # file, then the folder's rename
+    assert sorted(p.name for p in target.parent.iterdir()) == [target.name]  # no temporary file left
+
+
+def test_training_checkpoints_are_written_atomically(tmp_path, monkeypatch):
+    replaced, synced = _record_writes(monkeypatch)
+    path = tmp_path / "t.pt"
+    save_checkpoint({"format": CHECKPOINT_FORMAT, "x": torch.arange(3)}, path)
+    save_checkpoint({"format": CHECKPOINT_FORMAT, "x": torch.arange(4)}, path)
+    _check_writes(replaced, synced, path)
+
+    def broken_save(obj, fh):
+        fh.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint({"format": CHECKPOINT_FORMAT, "x": torch.arange(5)}, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.pt"]  # the temporary file is gone
+    assert torch.equal(load_checkpoint(path)["x"], torch.arange(4))  # the old checkpoint is intact
+
+
+def test_population_checkpoints_are_written_atomically(tmp_path, monkeypatch):
+    from reuseprior.data import load_digits_splits
+    from reuseprior.revolver.population import Population, PopulationConfig
+    from reuseprior.revolver.search import SearchSpace
+
+    config = PopulationConfig(population_size=2, sample_size=1, epochs=1, warmup_x=1, seed=1,
+                              space=SearchSpace(base_widths=(4,), growths=(4,), num_groups=(2,), depths=(1,)))
+    pop = Population(config, load_digits_splits(seed=0))
+    replaced, synced = _record_writes(monkeypatch)
+    path = tmp_path / "ck.pt"
+    pop.save(path)
+    pop.save(path)
+    _check_writes(replaced, synced, path)
+    assert Population.load(path, pop.splits).next_uid == pop.next_uid
+
+
+# ------------------------------------------------------------------ revolver: flags of a run
+def _revolver(tmp_path, *flags: str) -> int:
+    return main(["revolver", "--dataset", "digits", "--population-size", "2", "--sample-size", "1",
+                 "--warmup-x", "1", "--warmup-epoch", "0", "--batch-size", "32", "--device", "cpu",
+                 "--output-dir", str(tmp_path / "run"), *flags])
+
+
+def test_revolver_refuses_to_resume_with_other_flags(tmp_path, capsys):
+    assert _revolver(tmp_path, "--epochs", "1") == 0
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    before = ckpt.read_bytes()
+    assert _revolver(tmp_path, "--epochs", "2", "--lr", "0.3", "--resume") == 2
+    err = capsys.readouterr().err
+    assert "--epochs: 1 in the checkpoint, 2 now" in err and "--lr: 0.2 in the checkpoint, 0.3 now" in err
+    assert "--overwrite" in err
+    assert ckpt.read_bytes() == before  # untouched
+    assert _revolver(tmp_path, "--epochs", "1", "--resume") == 0  # the same flags continue it
+    assert "resumed" in capsys.readouterr().out
+
+
+def test_revolver_refuses_to_overwrite_a_run_without_overwrite(tmp_path, capsys):
+    assert _revolver(tmp_path, "--epochs", "1") == 0
+    before = (tmp_path / "run" / "results.csv").read_bytes()
+    assert _revolver(tmp_path, "--epochs", "1", "--seed", "5") == 2
+    err = capsys.readouterr().err
+    assert "already holds a run (checkpoint.pt, results.csv" in err and "--resume" in err and "--overwrite" in err
+    assert (tmp_path / "run" / "results.csv").read_bytes() == before
+    assert _revolver(tmp_path, "--epochs", "1", "--seed", "5", "--overwrite") == 0
+    assert (tmp_path / "run" / "results.csv").read_bytes() != before
+    with pytest.raises(SystemExit):
+        _revolver(tmp_path, "--epochs", "1", "--resume", "--overwrite")
+    assert "give one of them" in capsys.readouterr().err
+
+
+def test_revolver_overwrite_flag_is_documented():
+    from reuseprior.revolver import cli
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    assert "--overwrite" in parser.format_help()
