@@ -11,13 +11,7 @@ from torch import nn
 from reuseprior import proxies
 from reuseprior.nnmass import NNMassConfig, build_nnmass, nn_mass
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_cnn(width: int = 4) -> nn.Module:

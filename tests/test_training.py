@@ -32,13 +32,7 @@ from reuseprior.training import (
 # ----------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models train much faster single-threaded on a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _data(n: int = 96, seed: int = 0) -> tuple[TensorDataset, TensorDataset]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..cli import positive_int
+from ..cli import positive_float, positive_int
 from ..models.registry import available_models, build_model, collision_note
 from .quantities import analyze
 
@@ -32,17 +32,6 @@ def _shape(text: str) -> tuple[int, ...]:
     if any(d <= 0 for d in dims):
         raise argparse.ArgumentTypeError(f"--input must be positive sizes like 3,224,224, got {text!r}")
     return dims
-
-
-def _discount(text: str) -> float:
-    """``--discount``: a finite number > 0 (``inf``, ``nan``, 0 and negatives are refused)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0 such as 0.5 (1 = plain counts), got {text!r}")
-    return value
 
 
 #: the name-resolution and output policies, shown by ``--help``
@@ -70,8 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--outputs", type=positive_int, default=None, help="NO (default: output elements)")
     parser.add_argument("--inputs", type=positive_int, default=None, help="NI (default: input elements)")
     parser.add_argument("--bn-params", type=int, default=4, help="weights per batch-norm channel (default 4)")
-    parser.add_argument("--discount", type=_discount, default=1.0,
-                        help="path-length discount gamma, a finite number > 0 (default 1)")
+    parser.add_argument("--discount", type=positive_float, default=1.0,
+                        help="path-length discount gamma, a finite number > 0 such as 0.5 (default 1: plain counts)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--csv", type=Path, default=None, help="append a row to this CSV file")
 
