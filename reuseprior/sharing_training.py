@@ -39,6 +39,7 @@ from . import paths
 from .training import (
     TrainConfig,
     TrainingInterrupted,
+    amp_active,
     count_flops,
     count_parameters,
     fit,
@@ -175,7 +176,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "train_limit": None,
         "ema_decay": "recipe",
         "bn_momentum_tf": 0.99,
-        "amp": True,
+        "amp": True,  # used only on CUDA (training.amp_active); a CPU run trains in float32
         "num_workers": 8,
         "torch_threads": None,  # None: PyTorch's default
         "data_dir": None,  # None: build/datasets
@@ -330,7 +331,7 @@ class ExperimentPlan:
             f"lr_base {c.lr_base} -> peak lr {c.peak_lr:g} (x batch/{c.lr_reference_batch}), "
             f"warm-up {c.lr_warmup_epochs} epochs then x{c.lr_decay_factor} every {c.lr_decay_epochs} epochs, "
             f"RMSprop, BN momentum {c.bn_momentum_tf} (TF) = {1 - c.bn_momentum_tf:g} (PyTorch), "
-            f"EMA {c.ema_decay}, AMP {c.amp}, width x{self.width_mult}, depth x{self.depth_mult}"
+            f"EMA {c.ema_decay}, AMP {c.amp}{' (CUDA only)' if c.amp else ''}, width x{self.width_mult}, depth x{self.depth_mult}"
         )
 
 
@@ -559,7 +560,7 @@ def _row(plan: ExperimentPlan, spec: ModelSpec, res, *, run_id: str, seed: int, 
         "ema_decay": c.ema_decay,
         "seed": seed,
         "device": str(device),
-        "amp": c.amp,
+        "amp": amp_active(c.amp, device),  # what the run used: mixed precision only on CUDA
         "params": res.params,
         "flops": flops,
         "flops_resolution": image_size,

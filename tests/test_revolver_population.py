@@ -149,13 +149,14 @@ def test_cli_accepts_the_appendix_c2_flags(splits, tmp_path):
     ("--population_size 2 --sample_size 3", "sample_size=3 exceeds population_size=2"),
     ("--lr -1", "lr and min_lr must be > 0"),
     ("--dataset imagenet", "dataset 'imagenet' is not supported"),
-    ("--dataset mnist", "needs data_dir"),
+    ("--dataset mnist --data-dir {empty}", "data fetch mnist"),
 ])
 def test_cli_rejects_bad_flags_with_a_message(flags, message, tmp_path, capsys):
     from reuseprior.revolver import cli
 
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
+    flags = flags.format(empty=tmp_path / "no-datasets-here")
     args = parser.parse_args(f"{flags} --device cpu --output_dir {tmp_path / 'run'}".split())
     assert cli.run(args) == 2
     assert message in capsys.readouterr().err

@@ -137,7 +137,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "genotype_cost": 32.0, "lr": 0.35, "min_lr": 0.00085, "decay_start": 100, "batch_size": 128,
         "base_batches": 96, "min_batches": 96, "test_every": 5, "search_budget": 10, "mean_val_last": 200,
         "base_widths": [16, 32], "growths": [8, 12], "depths": [1, 2, 3], "num_groups": [3],
-        "data_dir": "data/datasets", "download": False, "num_workers": 4,
+        "data_dir": None, "download": False, "num_workers": 4,
     },
 }
 
@@ -457,7 +457,8 @@ def config_from_settings(settings, mode: str, seed: int, input_shape, num_classe
 def dataset_splits(name: str, data_dir: str | Path | None = None, download: bool = False, seed: int = 0,
                    image_size: int = 8):
     """``digits`` (scikit-learn, shipped), ``mnist`` or ``cifar10``
-    (torchvision, from ``data_dir``; downloaded only with ``download=True``),
+    (torchvision, from ``data_dir``, default ``build/datasets``; downloaded
+    only with ``download=True``),
     with one fixed 10% validation split; the test set is only for reporting."""
     from reuseprior import data
 
@@ -466,8 +467,8 @@ def dataset_splits(name: str, data_dir: str | Path | None = None, download: bool
         return data.load_digits_splits(seed=seed, val_fraction=0.1, image_size=image_size, channels=1)
     if key not in ("mnist", "cifar10"):
         raise ValueError(f"dataset {name!r} is not supported; use digits, MNIST or CIFAR10")
-    if data_dir is None:
-        raise ValueError(f"dataset {name!r} needs data_dir (and download=True the first time)")
+    if data_dir is None:  # build/datasets: where `python -m reuseprior data fetch` puts MNIST
+        data_dir = data.DEFAULT_DATA_DIR
     from torchvision import transforms as T
 
     if key == "cifar10":
