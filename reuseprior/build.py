@@ -147,6 +147,11 @@ def execute_notebook(notebook: Path, target: Path, parameters: dict, position: i
     in_place = target.resolve() == notebook.resolve()
     if in_place:
         sync_paired_script(notebook)
+    # Only values that differ from the parameters cell are injected, so a
+    # default run gets no injected cell and keeps contiguous execution counts.
+    defaults = _parameter_defaults(nbformat.read(str(notebook), as_version=4))
+    missing = object()
+    parameters = {k: v for k, v in parameters.items() if defaults.get(k, missing) != v}
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = paths.BUILD_DIR / "notebooks" / "tmp"  # same file system as the target, never collected by nbval
     scratch.mkdir(parents=True, exist_ok=True)
