@@ -5,8 +5,8 @@ Why: on this machine the gradient proxies of pytorchcv's largest EfficientNets
 (456-672 px inputs, minibatch 16) die out of memory even alone in a fresh
 process (``score-zoos pytorchcv --fill-proxies --isolate --max-memory-gb 18``).
 This measures how much they would need instead of guessing: each
-(architecture, proxy, batch size) runs in its own spawned process, which
-builds the model and the seeded minibatch (:func:`reuseprior.proxies.make_batch`,
+(architecture, proxy, batch size) runs in its own process (the one worker of
+a Dask LocalCluster started for it), which builds the model and the seeded minibatch (:func:`reuseprior.proxies.make_batch`,
 as the fill does), notes its resident memory, resets the kernel's high-water
 mark (``/proc/self/clear_refs``), scores the one proxy
 (:func:`reuseprior.proxies.data_dependent_scores`, as a proxy scored alone)
@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from reuseprior.proxies import DATA_DEPENDENT  # noqa: E402
-from reuseprior.zoo.scoring import call_in_child, get_zoo  # noqa: E402
+from reuseprior.zoo.distributed import Killed, connect  # noqa: E402
+from reuseprior.zoo.scoring import get_zoo  # noqa: E402
 
 GIB = 2**30
 
@@ -66,14 +67,30 @@ def _measure(zoo_name: str, arch: str, proxy: str, batch_size: int, seed: int) -
 
 
 def measure(zoo_name: str, arch: str, proxy: str, batch_size: int, seed: int = 0) -> dict[str, float]:
-    """Peak memory of ``proxy`` on ``arch`` at ``batch_size``, in a fresh process."""
-    answer = call_in_child(_measure, zoo_name, arch, proxy, batch_size, seed, what=f"{arch} {proxy} at batch {batch_size}")
-    if answer is None:
-        raise RuntimeError(f"{arch} {proxy} at batch {batch_size}: the measuring process was killed (out of memory?); "
-                           "measure smaller --batches")
-    before, peak, value = answer
+    """Peak memory of ``proxy`` on ``arch`` at ``batch_size``, in a fresh
+    process: the one worker of a LocalCluster started for this measurement
+    (closed after it, which also stops it on Ctrl-C)."""
+    what = f"{arch} {proxy} at batch {batch_size}"
+    with connect(workers=1, allowed_failures=0, say=lambda _: None) as client:
+        future = client.submit(_measure, zoo_name, arch, proxy, batch_size, seed, key=f"measure {what}", pure=False)
+        outcome = _outcome(future)
+    if isinstance(outcome, Killed):
+        raise RuntimeError(f"{what}: the measuring process was killed (out of memory?); measure smaller --batches")
+    if isinstance(outcome, BaseException):
+        raise RuntimeError(f"{what} failed in the measuring process: {type(outcome).__name__}: {outcome}")
+    before, peak, value = outcome
     return {"batch": batch_size, "before_gib": before / GIB, "peak_gib": peak / GIB,
             "proxy_gib": (peak - before) / GIB, "value": value}
+
+
+def _outcome(future) -> object:
+    """The measurement, :class:`Killed` when its worker died, or the exception it raised."""
+    from distributed import KilledWorker
+
+    error = future.exception()
+    if isinstance(error, KilledWorker):
+        return Killed(memory_limit=None, attempts=1)
+    return error if error is not None else future.result()
 
 
 def main(argv=None) -> int:

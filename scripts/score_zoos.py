@@ -1,38 +1,33 @@
 #!/usr/bin/env python
-"""Score the model zoos of chapter 6 and append the rows to data/zoo_scores_v1_<zoo>.csv.
+"""Alias of ``python -m reuseprior score-zoos`` (same flags; see its ``--help``).
 
-Resumable: architectures already in the CSV are skipped, so the command can
-be stopped at any time and run again. Examples::
+Scores the model zoos of chapter 6, one Dask task per architecture (a
+LocalCluster of one worker per core, or ``--scheduler ADDRESS``), commits
+each finished row to the store (``build/zoo_scores.sqlite``) and exports
+``data/zoo_scores_v1_<zoo>.csv`` when the run ends. Resumable: stored
+architectures are skipped, so the command can be stopped (or killed) at any
+time and run again. Examples::
 
-    nice -n 19 python scripts/score_zoos.py nb201 --limit 500        # first 500 cells of the seeded order
-    nice -n 19 python scripts/score_zoos.py nb201                    # all 15,625 cells (days on one CPU core)
-    nice -n 19 python scripts/score_zoos.py nb201 --shard 0/2 --full-every 4 &   # two workers sharing one CSV,
-    nice -n 19 python scripts/score_zoos.py nb201 --shard 1/2 --full-every 4 &   # data-dependent proxies on 1/4
+    python scripts/score_zoos.py nb201 --limit 500                 # first 500 cells of the seeded order
+    python scripts/score_zoos.py nb201 --workers 16 --full-every 4 # data-dependent proxies on 1/4
     python scripts/score_zoos.py torchvision --max-params 30e6
-    python scripts/score_zoos.py pytorchcv
-    # later: add the data-dependent proxies to stored rows (one shared pass per architecture)
-    python scripts/score_zoos.py nb201 --fill-proxies                      # next cells of the seeded order
-    python scripts/score_zoos.py torchvision pytorchcv --fill-proxies --isolate   # a process per model
-    python scripts/score_zoos.py nb201 --minibatch-sensitivity 150         # other minibatches, same weights
-
-Each row records the cost (seconds) of every score; see reuseprior.zoo.scoring.
+    python scripts/score_zoos.py nb201 --fill-proxies              # proxies of stored rows that lack them
+    python scripts/score_zoos.py pytorchcv --fill-proxies --isolate --max-memory-gb 18
+    python scripts/score_zoos.py nb201 --export                    # store -> data/ CSV
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reuseprior.zoo.cli_score import add_arguments, run  # noqa: E402
+from reuseprior.cli import main as cli_main  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return cli_main(["score-zoos", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -18,6 +18,16 @@ HAS_ANALOG = importlib.util.find_spec("analognasbench") is not None
 HAS_PYTORCHCV = importlib.util.find_spec("pytorchcv") is not None
 
 
+@pytest.fixture
+def dask_client():
+    """The scoring runs' Dask client, its one worker a thread of this process (quick to start;
+    the worker processes, kills and memory limits are tested in test_zoo_store.py)."""
+    from reuseprior.zoo.distributed import connect
+
+    with connect(workers=1, processes=False, say=lambda _: None) as client:
+        yield client
+
+
 def test_arch_strings_round_trip_and_bad_strings_are_explained():
     s = "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|"
     arch = nb.parse_arch(s)
@@ -121,37 +131,38 @@ def test_stored_scores_are_reproduced_live():
 
 
 @pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
-def test_score_zoo_appends_fixed_columns_and_resumes(tmp_path):
+def test_score_zoo_stores_fixed_columns_and_resumes(tmp_path, dask_client):
     from reuseprior.zoo.scoring import score_zoo, stored_columns
 
-    path = score_zoo("nb201", limit=2, data_dir=tmp_path, progress=False, full_every=10**6, shard=(1, 2))
-    df = pd.read_csv(path)
+    path = score_zoo("nb201", limit=2, data_dir=tmp_path, progress=False, full_every=2, client=dask_client)
+    df = pd.read_csv(path).sort_values("order")
     assert list(df.columns) == stored_columns()
-    assert df["order"].tolist() == [1] and df["snip"].isna().all() and df["PG"].notna().all()
-    score_zoo("nb201", limit=2, data_dir=tmp_path, progress=False, full_every=10**6, shard=(1, 2))
-    assert len(pd.read_csv(path)) == 1  # nothing rescored
+    assert df["order"].tolist() == [0, 1] and df["snip"].isna().tolist() == [False, True] and df["PG"].notna().all()
+    score_zoo("nb201", limit=2, data_dir=tmp_path, progress=False, full_every=2, client=dask_client)
+    assert len(pd.read_csv(path)) == 2  # nothing rescored
     meta = json.loads(path.with_suffix(".meta.json").read_text())
     assert meta["batch_size"] == 64 and "sample photographs" in meta["batch"]
 
 
 @pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
-def test_fill_proxies_completes_stored_rows_as_a_full_scoring_would(tmp_path):
-    from reuseprior.zoo.scoring import fill_proxies, score_architecture, score_zoo
+def test_fill_proxies_completes_stored_rows_as_a_full_scoring_would(tmp_path, dask_client):
+    from reuseprior.zoo.scoring import fill_proxies, import_scores, score_architecture, score_zoo
 
-    path = score_zoo("nb201", limit=1, data_dir=tmp_path, progress=False, full_every=10**6, shard=(0, 1))
+    path = score_zoo("nb201", limit=1, data_dir=tmp_path, progress=False, full_every=10**6, client=dask_client)
     # position 0 is always fully scored; blank its proxies to play a data-free row
     df = pd.read_csv(path)
     df.loc[0, "snip"] = df.loc[0, "naswot"] = np.nan
     for name in ("grasp", "fisher", "grad_norm", "jacob_cov"):
         df.loc[0, name] = np.nan
     df.to_csv(path, index=False, float_format="%.17g")
-    assert fill_proxies("nb201", data_dir=tmp_path, progress=False) == 1
+    import_scores("nb201", data_dir=tmp_path)
+    assert fill_proxies("nb201", data_dir=tmp_path, progress=False, client=dask_client) == 1
     filled = pd.read_csv(path).iloc[0]
     fresh = score_architecture("nb201", filled["arch"], proxies=["snip", "naswot"], reuse=False,
                                row=pd.Series({"arch": filled["arch"], "accuracy": filled["accuracy"]}))
     for name in ("snip", "naswot"):
         assert filled[name] == pytest.approx(fresh[name], rel=1e-9)
-    assert fill_proxies("nb201", data_dir=tmp_path, progress=False) == 0  # nothing left to fill
+    assert fill_proxies("nb201", data_dir=tmp_path, progress=False, client=dask_client) == 0  # nothing left to fill
 
     # a proxy that ran out of memory earlier is retried only when asked
     df = pd.read_csv(path)
@@ -159,32 +170,34 @@ def test_fill_proxies_completes_stored_rows_as_a_full_scoring_would(tmp_path):
     df["errors"] = df["errors"].astype(object)  # read as float when empty
     df.loc[0, "errors"] = json.dumps({"snip": "RuntimeError: can't allocate memory (capped at 1 GiB)", "reuse": "kept"})
     df.to_csv(path, index=False, float_format="%.17g")
-    assert fill_proxies("nb201", data_dir=tmp_path, progress=False) == 0
-    assert fill_proxies("nb201", data_dir=tmp_path, progress=False, retry_out_of_memory=True) == 1
+    import_scores("nb201", data_dir=tmp_path)
+    assert fill_proxies("nb201", data_dir=tmp_path, progress=False, client=dask_client) == 0
+    assert fill_proxies("nb201", data_dir=tmp_path, progress=False, retry_out_of_memory=True, client=dask_client) == 1
     retried = pd.read_csv(path).iloc[0]
     assert retried["snip"] == filled["snip"] and json.loads(retried["errors"]) == {"reuse": "kept"}
-    assert fill_proxies("nb201", data_dir=tmp_path, progress=False, retry_out_of_memory=True) == 0
+    assert fill_proxies("nb201", data_dir=tmp_path, progress=False, retry_out_of_memory=True, client=dask_client) == 0
 
 
 @pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
-def test_fill_proxies_of_named_architectures_only(tmp_path):
+def test_fill_proxies_of_named_architectures_only(tmp_path, dask_client):
     from reuseprior.zoo.scoring import fill_proxies, score_zoo
 
-    path = score_zoo("nb201", limit=3, data_dir=tmp_path, progress=False, full_every=10**6, reuse=False)
+    path = score_zoo("nb201", limit=3, data_dir=tmp_path, progress=False, full_every=10**6, reuse=False,
+                     client=dask_client)
     stored = pd.read_csv(path).sort_values("order")
     lacking = stored["arch"].iloc[1:].tolist()  # only position 0 is scored in full
     assert stored.set_index("arch").loc[lacking, "snip"].isna().all()
-    assert fill_proxies("nb201", data_dir=tmp_path, progress=False, archs=[stored["arch"].iloc[0]]) == 0
-    assert fill_proxies("nb201", data_dir=tmp_path, progress=False, archs=lacking[1:]) == 1
+    assert fill_proxies("nb201", data_dir=tmp_path, progress=False, archs=[stored["arch"].iloc[0]], client=dask_client) == 0
+    assert fill_proxies("nb201", data_dir=tmp_path, progress=False, archs=lacking[1:], client=dask_client) == 1
     snip = pd.read_csv(path).set_index("arch")["snip"]
     assert np.isnan(snip[lacking[0]]) and np.isfinite(snip[lacking[1]])
 
 
 @pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
-def test_rescore_replaces_only_the_named_proxies_of_the_selected_rows(tmp_path):
-    from reuseprior.zoo.scoring import rescore_proxies, score_zoo
+def test_rescore_replaces_only_the_named_proxies_of_the_selected_rows(tmp_path, dask_client):
+    from reuseprior.zoo.scoring import import_scores, rescore_proxies, score_zoo
 
-    path = score_zoo("nb201", limit=2, data_dir=tmp_path, progress=False, reuse=False)
+    path = score_zoo("nb201", limit=2, data_dir=tmp_path, progress=False, reuse=False, client=dask_client)
     scored = pd.read_csv(path).sort_values("order").reset_index(drop=True)
     first = scored["arch"][0]
     stale = scored.copy()
@@ -192,7 +205,9 @@ def test_rescore_replaces_only_the_named_proxies_of_the_selected_rows(tmp_path):
     stale.loc[0, ["naswot", "snip"]] = [1.0, 2.0]  # as if stored by an older definition
     stale.loc[0, "errors"] = json.dumps({"naswot": "ValueError: NASWOT undefined", "reuse": "kept"})
     stale.to_csv(path, index=False, float_format="%.17g")
-    assert rescore_proxies("nb201", ["naswot"], archs=[first], data_dir=tmp_path, progress=False) == [first]
+    import_scores("nb201", data_dir=tmp_path)
+    assert rescore_proxies("nb201", ["naswot"], archs=[first], data_dir=tmp_path, progress=False,
+                           client=dask_client) == [first]
     after = pd.read_csv(path).sort_values("order").reset_index(drop=True)
     assert after["naswot"][0] == scored["naswot"][0] and after["snip"][0] == 2.0  # only NASWOT is rescored
     assert json.loads(after["errors"][0]) == {"reuse": "kept"}  # its old message goes, other messages stay
@@ -200,9 +215,10 @@ def test_rescore_replaces_only_the_named_proxies_of_the_selected_rows(tmp_path):
     pd.testing.assert_series_equal(after.loc[1], scored.loc[1], check_dtype=False)  # the other row is untouched
     history = json.loads(path.with_suffix(".meta.json").read_text())["rescored"]
     assert [(h["proxies"], h["archs"]) for h in history] == [(["naswot"], [first])]
-    assert rescore_proxies("nb201", ["naswot"], with_modules=["Swish"], data_dir=tmp_path, progress=False) == []
-    assert rescore_proxies("nb201", ["naswot"], with_modules=["ReLU"], data_dir=tmp_path, progress=False) \
-        == scored["arch"].tolist()
+    assert rescore_proxies("nb201", ["naswot"], with_modules=["Swish"], data_dir=tmp_path, progress=False,
+                           client=dask_client) == []
+    assert rescore_proxies("nb201", ["naswot"], with_modules=["ReLU"], data_dir=tmp_path, progress=False,
+                           client=dask_client) == scored["arch"].tolist()
     with pytest.raises(ValueError, match="only data-dependent proxies"):
         rescore_proxies("nb201", ["params"], data_dir=tmp_path, progress=False)
 
@@ -274,16 +290,17 @@ def test_partial_rank_correlation_is_zero_for_a_function_of_the_control_and_posi
 
 
 @pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
-def test_appending_to_a_csv_with_an_older_header_keeps_columns_aligned(tmp_path):
-    from reuseprior.zoo.scoring import score_zoo, stored_columns
+def test_a_csv_with_an_older_header_is_imported_and_exported_with_every_column(tmp_path, dask_client):
+    from reuseprior.zoo.scoring import load_scores, score_zoo, scores_path, stored_columns
 
-    path = score_zoo("nb201", limit=2, data_dir=tmp_path, progress=False, full_every=10**6, shard=(1, 2))
-    old = pd.read_csv(path).drop(columns=["data_dependent_seconds", "data_dependent_cpu_seconds"])
-    old.to_csv(path, index=False, float_format="%.17g")  # as written before the shared pass existed
-    score_zoo("nb201", limit=4, data_dir=tmp_path, progress=False, full_every=10**6, shard=(1, 2))
+    old = load_scores("nb201").sort_values("order").head(2)  # orders 0 and 1 of the committed rows
+    old = old.drop(columns=["data_dependent_seconds", "data_dependent_cpu_seconds"])
+    old.to_csv(scores_path("nb201", data_dir=tmp_path), index=False, float_format="%.17g")  # before the shared pass
+    path = score_zoo("nb201", limit=3, data_dir=tmp_path, progress=False, full_every=10**6, client=dask_client)
     df = pd.read_csv(path)
-    assert list(df.columns) == stored_columns() and df["order"].tolist() == [1, 3]
+    assert list(df.columns) == stored_columns() and df["order"].tolist() == [0, 1, 2]
     assert df["PG"].notna().all() and df["accuracy"].between(0, 100).all()
+    assert df["data_dependent_seconds"].isna().all()  # the old rows' missing columns stay empty
 
 
 def test_summary_markdown_quotes_each_zoo_beside_the_published_value():
@@ -299,35 +316,6 @@ def test_summary_markdown_quotes_each_zoo_beside_the_published_value():
     assert lines[2] == "| params | 0.500 [0.400, 0.600] (10; published 0.740) | - |"
     assert lines[3] == "| PG | 0.612 [0.600, 0.700] (9) | -0.200 [-0.300, -0.100] (5) |"
     assert pv.summary_markdown(pd.DataFrame()) == ""
-
-
-@pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
-def test_fill_stopped_by_sigterm_keeps_the_rows_it_finished(tmp_path, monkeypatch):
-    import os
-    import signal
-
-    from reuseprior.zoo import scoring
-
-    path = scoring.score_zoo("nb201", limit=2, data_dir=tmp_path, progress=False, full_every=10**6)
-    df = pd.read_csv(path)
-    df.loc[0, list(scoring.DATA_DEPENDENT)] = np.nan  # both rows now lack the proxies
-    df.to_csv(path, index=False, float_format="%.17g")
-    real, calls = scoring.score_architecture, []
-
-    def stopped_on_second_row(*args, **kwargs):
-        calls.append(args[1])
-        if len(calls) == 2:
-            os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` would
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(scoring, "score_architecture", stopped_on_second_row)
-    with pytest.raises(KeyboardInterrupt):
-        scoring.fill_proxies("nb201", data_dir=tmp_path, progress=False, flush_seconds=3600)
-    after = pd.read_csv(path).set_index("arch")
-    assert after.loc[calls[0], list(scoring.DATA_DEPENDENT)].notna().all()  # finished before the signal: saved
-    assert after.loc[calls[1], list(scoring.DATA_DEPENDENT)].isna().all()  # interrupted: left for the next fill
-    assert after.loc[calls[0], "data_dependent_cpu_seconds"] > 0
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler restored
 
 
 def test_sensitivity_table_reads_accuracy_correlation_and_agreement_with_the_reference():
@@ -412,177 +400,12 @@ def test_out_of_memory_in_the_shared_pass_drops_grasp_then_computes_each_proxy_a
     assert all(np.isnan(out[p]) and "not a memory problem" in out[f"{p}_error"] for p in names)
 
 
-# --- a zoo whose models kill their own process, for score_isolated (module level: the child imports it)
-
-
-def _kill_self():
-    """What the out-of-memory killer does to a process."""
-    import os
-    import signal
-
-    os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _ask_for_8_gib():
-    """An allocation beyond the 4 GiB cap of the test (which succeeds, untouched, without the cap)."""
-    torch.empty(2**31, dtype=torch.float32)
-
-
-class _OnDoubleBackward(torch.autograd.Function):
-    """Identity whose backward calls ``action`` when it is differentiated
-    again (GraSP's create_graph pass), and only then."""
-
-    @staticmethod
-    def forward(ctx, x, action):
-        ctx.action = action
-        return x.clone()
-
-    @staticmethod
-    def backward(ctx, grad):
-        if torch.is_grad_enabled():
-            ctx.action()
-        return grad, None
-
-
-class _Fragile(torch.nn.Module):
-    """Killed in GraSP's double backward (``always``: already in the forward)."""
-
-    in_double_backward = staticmethod(_kill_self)
-
-    def __init__(self, always: bool):
-        super().__init__()
-        self.always = always
-        self.conv = torch.nn.Conv2d(3, 4, 3)
-        self.act = torch.nn.ReLU()
-        self.head = torch.nn.Linear(4, 10)
-
-    def forward(self, x):
-        if self.always:
-            _kill_self()
-        h = _OnDoubleBackward.apply(self.act(self.conv(x)), self.in_double_backward)
-        return self.head(h.mean(dim=(2, 3)))
-
-
-class _Hungry(_Fragile):
-    """Needs 8 GiB in GraSP's double backward: more than the capped child may use."""
-
-    in_double_backward = staticmethod(_ask_for_8_gib)
-
-
-_HOLDS_FAILED_PASS = []  # per process: set once a pass has failed, as if its memory were still held
-
-
-class _Leaky(torch.nn.Module):
-    """Runs out of memory in any forward that records a graph, and in every
-    forward after a failure in the same process: only NASWOT (no graph) in a
-    fresh process succeeds."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv, self.act, self.head = torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Linear(4, 10)
-
-    def forward(self, x):
-        import os
-
-        if os.environ.get("LEAKY_FORWARD_LOG"):  # one line per forward pass, from any process
-            with open(os.environ["LEAKY_FORWARD_LOG"], "a") as log:
-                log.write(f"{os.getpid()}\n")
-        if _HOLDS_FAILED_PASS or torch.is_grad_enabled():
-            _HOLDS_FAILED_PASS.append(True)
-            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 167270400 bytes")
-        return self.head(self.act(self.conv(x)).mean(dim=(2, 3)))
-
-
-class _Sleeper(torch.nn.Module):
-    def forward(self, x):
-        import time
-
-        time.sleep(600)
-
-
-def _fragile_catalogue():
-    return pd.DataFrame({"arch": ["fragile", "dies", "sleeps", "broken", "hungry", "leaky"],
-                         "accuracy": [50.0, 60.0, 70.0, 80.0, 90.0, 95.0]})
-
-
-def _fragile_build(arch):
-    if arch == "broken":
-        raise ValueError("cannot build 'broken'")
-    if arch == "hungry":
-        return _Hungry(always=False)
-    if arch == "leaky":
-        return _Leaky()
-    return _Sleeper() if arch == "sleeps" else _Fragile(always=arch == "dies")
-
-
-def _fragile_order(cat, seed):
-    return cat["arch"].tolist()
-
-
-def test_isolated_scoring_survives_a_killed_child_and_drops_only_grasp_first():
-    from reuseprior.proxies import DATA_DEPENDENT
-    from reuseprior.zoo.scoring import Zoo, score_architecture, score_isolated
-
-    zoo = Zoo("fragile", "test zoo", _fragile_catalogue, _fragile_build, batch_size=4, image_size=8, num_classes=10,
-              order=_fragile_order)
-    names = sorted(DATA_DEPENDENT - {"grasp"})
-    rec = score_isolated(zoo, "fragile", proxies=sorted(DATA_DEPENDENT))
-    assert np.isnan(rec["grasp"]) and "killed" in json.loads(rec["errors"])["grasp"]
-    alone = score_architecture(zoo, "fragile", reuse=False, proxies=names)  # the same, in this process
-    assert all(rec[p] == alone[p] for p in names) and np.isfinite(rec["naswot"])
-    dead = score_isolated(zoo, "dies", proxies=sorted(DATA_DEPENDENT))
-    assert all(np.isnan(dead[p]) for p in DATA_DEPENDENT) and set(json.loads(dead["errors"])) == DATA_DEPENDENT
-
-
-def test_isolated_scoring_under_a_memory_cap_fails_the_allocation_not_the_machine():
-    """An 8 GiB request beyond the child's 4 GiB cap is an out-of-memory error
-    at once (uncapped, the untouched allocation succeeds): GraSP is dropped
-    with a message naming the cap, the other proxies are those of an uncapped
-    run."""
-    from reuseprior.proxies import DATA_DEPENDENT
-    from reuseprior.zoo.scoring import Zoo, fill_proxies, score_architecture, score_isolated
-
-    zoo = Zoo("fragile", "test zoo", _fragile_catalogue, _fragile_build, batch_size=4, image_size=8, num_classes=10,
-              order=_fragile_order)
-    rec = score_isolated(zoo, "hungry", proxies=sorted(DATA_DEPENDENT), max_memory_gb=4)
-    message = json.loads(rec["errors"])["grasp"]  # tried beside the others, then alone in a fresh child
-    assert np.isnan(rec["grasp"]) and "can't allocate memory" in message and "capped at 4 GiB" in message
-    assert message.endswith("(alone, in a fresh process)")
-    names = sorted(DATA_DEPENDENT - {"grasp"})
-    alone = score_architecture(zoo, "hungry", reuse=False, proxies=names)
-    assert all(rec[p] == alone[p] for p in names) and set(json.loads(rec["errors"])) == {"grasp"}
-    with pytest.raises(ValueError, match="needs isolate=True"):
-        fill_proxies("nb201", max_memory_gb=8)
-
-
-def test_isolated_scoring_rescores_each_proxy_that_ran_out_of_memory_alone_in_a_fresh_process(tmp_path, monkeypatch):
-    from reuseprior.proxies import DATA_DEPENDENT
-    from reuseprior.zoo.scoring import Zoo, score_architecture, score_isolated
-
-    zoo = Zoo("fragile", "test zoo", _fragile_catalogue, _fragile_build, batch_size=4, image_size=8, num_classes=10,
-              order=_fragile_order)
-    together = score_architecture(zoo, "leaky", reuse=False, proxies=sorted(DATA_DEPENDENT))
-    assert all(np.isnan(together[p]) for p in DATA_DEPENDENT)  # in one process, every pass after the first fails
-    _HOLDS_FAILED_PASS.clear()
-    fresh = score_architecture(zoo, "leaky", reuse=False, proxies=["naswot"])
-    log = tmp_path / "forwards.log"
-    monkeypatch.setenv("LEAKY_FORWARD_LOG", str(log))
-    rec = score_isolated(zoo, "leaky", proxies=sorted(DATA_DEPENDENT))
-    # the first child tries all six, then all but GraSP, and stops there (no one-by-one passes in a
-    # process whose memory may be held); then each of the six alone in a fresh child, GraSP last: 2 + 6 forwards
-    pids = log.read_text().split()
-    assert len(pids) == 8 and len(set(pids)) == 7 and pids[0] == pids[1]
-    errors = json.loads(rec["errors"])
-    assert rec["naswot"] == fresh["naswot"] and np.isfinite(rec["naswot"]) and "naswot" not in errors
-    assert set(errors) == DATA_DEPENDENT - {"naswot"} and all(np.isnan(rec[p]) for p in errors)
-    assert all("can't allocate memory" in m and m.endswith("(alone, in a fresh process)") for m in errors.values())
-
-
 @pytest.mark.parametrize("message, out_of_memory", [
     ("RuntimeError: DefaultCPUAllocator: can't allocate memory: you tried to allocate 41336832 bytes", True),
     ("MemoryError: ", True),  # Python's, with an empty message (PolyNet under the 18 GiB cap)
     ("RuntimeError: could not create a primitive", True),  # oneDNN's (ResNeSt-269 under the cap)
-    ("the scoring process was killed (out of memory?)", True),
+    ("the scoring process was killed (out of memory?)", True),  # as the former process pool recorded it
+    ("out of memory (worker limit 18 GiB): the Dask worker running it was killed, 2 times", True),
     ("ValueError: NASWOT undefined: no activation module of a known type", False),
     ("LinAlgError: singular matrix", False),
 ])
@@ -591,39 +414,6 @@ def test_out_of_memory_is_recognised_in_every_form_it_is_recorded(message, out_o
 
     assert _says_out_of_memory(message) is out_of_memory
     assert _is_out_of_memory(MemoryError()) and not _is_out_of_memory(ValueError("singular"))
-
-
-def test_memory_cap_is_named_in_every_out_of_memory_message_and_only_there():
-    from reuseprior.zoo.scoring import _name_memory_limit
-
-    errors = {"snip": "RuntimeError: DefaultCPUAllocator: can't allocate memory: you tried to allocate 47235072 bytes",
-              "grasp": "out of memory in GraSP's double backward (batch 16)", "naswot": "LinAlgError: singular"}
-    named = json.loads(_name_memory_limit({"errors": json.dumps(errors)}, 18)["errors"])
-    assert [p for p, m in named.items() if m.endswith("capped at 18 GiB, --max-memory-gb)")] == ["snip", "grasp"]
-    assert named["naswot"] == errors["naswot"] and _name_memory_limit({"errors": ""}, 18) == {"errors": ""}
-
-
-def test_isolated_scoring_raises_child_errors_and_kills_the_child_on_interrupt():
-    import multiprocessing
-    import os
-    import signal
-    import threading
-
-    from reuseprior.zoo.scoring import Zoo, score_isolated
-
-    zoo = Zoo("fragile", "test zoo", _fragile_catalogue, _fragile_build, batch_size=4, image_size=8, num_classes=10,
-              order=_fragile_order)
-    with pytest.raises(RuntimeError, match="scoring broken failed in the child process: ValueError: cannot build"):
-        score_isolated(zoo, "broken", proxies=["naswot"])
-    # Ctrl-C while the child is busy (here: for 600 s) stops it instead of waiting for it
-    timer = threading.Timer(5.0, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            score_isolated(zoo, "sleeps", proxies=["naswot"])
-    finally:
-        timer.cancel()
-    assert multiprocessing.active_children() == []
 
 
 def _live_candidates() -> pd.DataFrame:

@@ -1,55 +1,71 @@
 """Scoring the model zoos: one row per architecture, every score and its cost.
 
 A *zoo* is a list of architecture ids, a builder, a ground-truth accuracy per
-id and the minibatch settings of the data-dependent proxies. Stored results
-live in ``data/zoo_scores_v<VERSION>_<zoo>.csv`` (one row per architecture,
-appended as each finishes, so a run can be stopped and resumed) with a
-``.meta.json`` sidecar recording the batch, seeds and package versions.
+id and the minibatch settings of the data-dependent proxies. Scoring runs one
+Dask task per architecture (:mod:`reuseprior.zoo.distributed`: a LocalCluster
+by default, or an existing cluster) and commits each finished row to an
+SQLite store (:mod:`reuseprior.zoo.store`, default ``build/zoo_scores.sqlite``)
+in one transaction, so a run can be stopped, or killed, and resumed. When a
+run ends the store is exported to ``data/zoo_scores_v<VERSION>_<zoo>.csv``
+(the diffable, citable copy the notebooks read with :func:`load_scores`) with
+a ``.meta.json`` sidecar recording the batch, seeds and package versions.
 Bump :data:`SCORES_VERSION` whenever a score's definition changes.
 
 Determinism: the weights of architecture ``a`` are initialised from
 ``torch.manual_seed(init_seed(seed, a))`` and every score is computed with
-one CPU thread, so the notebook can recompute stored rows exactly.
+one CPU thread, so the notebook can recompute stored rows exactly, and a row
+computed by any Dask worker is the row this process would compute.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
-import tempfile
+import os
+import signal
+import threading
 import time
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, TypeVar
+from typing import Callable, Iterable, Iterator
 
 import pandas as pd
 import torch
+from distributed import Client
 from torch import nn
 
 from .. import paths
 from ..proxies import DATA_DEPENDENT, PROXIES, ProxyBatch, data_dependent_scores, make_batch, num_params
-
-T = TypeVar("T")
+from .distributed import Call, Killed, connect, run_jobs
+from .store import ColumnType, CsvFormatError, OutOfSyncError, ScoreStore, StoreError, TableSpec
 
 __all__ = [
     "REUSE_SCORES",
-    "append_rows",
-    "call_in_child",
     "SCORES_VERSION",
     "ZOOS",
+    "CsvFormatError",
+    "OutOfSyncError",
+    "StoreError",
+    "UnknownArchitectureError",
     "Zoo",
+    "append_rows",
+    "default_store_path",
+    "export_scores",
+    "fill_proxies",
     "get_zoo",
+    "import_scores",
     "init_seed",
     "load_scores",
+    "rescore_proxies",
     "reusability_scores",
     "score_architecture",
-    "score_isolated",
     "score_zoo",
-    "fill_proxies",
     "scores_path",
+    "scores_table",
     "stored_columns",
 ]
 
@@ -200,7 +216,10 @@ def score_architecture(
     together, one shared pass of :func:`reuseprior.proxies.data_dependent_scores`;
     their per-score ``_seconds`` columns are left empty), ``build_seconds``
     and ``errors`` (JSON ``{score: message}`` for scores that failed; their value is NaN).
-    ``each_alone`` is passed to :func:`_shared_pass` (out-of-memory fallback).
+    ``proxies`` are the scores of :data:`reuseprior.proxies.PROXIES` to compute
+    (``None``: all but ``nn_mass``; ``[]``: none, say for the reusability
+    quantities alone). ``each_alone`` is passed to :func:`_shared_pass`
+    (out-of-memory fallback).
     """
     zoo = get_zoo(zoo) if isinstance(zoo, str) else zoo
     if row is None:
@@ -214,7 +233,7 @@ def score_architecture(
         out: dict[str, object] = {"arch": arch, "accuracy": float(row["accuracy"]), "build_seconds": time.perf_counter() - t0}
         errors: dict[str, str] = {}
         batch = batch or zoo.batch(zoo.size_of(row), seed)
-        names = list(proxies or [p for p in PROXIES if p != "nn_mass"])
+        names = list(proxies) if proxies is not None else [p for p in PROXIES if p != "nn_mass"]
         for name in [p for p in names if p not in DATA_DEPENDENT]:
             torch.manual_seed(seed)
             t0, c0 = time.perf_counter(), time.process_time()
@@ -301,8 +320,8 @@ def _shared_pass(
 
     ``each_alone=False`` stops before the one-by-one passes (GraSP's
     included) and leaves the proxies NaN with the out-of-memory message: for a
-    child of :func:`score_isolated`, whose parent scores each of them alone in
-    a fresh process anyway (in the failed process the memory may stay held)."""
+    task of an isolated fill, whose follow-up tasks score each of them alone
+    (:class:`_ArchJob`; in the failed process the memory may stay held)."""
     torch.manual_seed(seed)
     try:
         return data_dependent_scores(model, batch, names)
@@ -370,6 +389,102 @@ def _meta(zoo: Zoo, seed: int, batch: ProxyBatch | None) -> dict[str, object]:
     }
 
 
+def scores_table(zoo: str, version: int = SCORES_VERSION) -> TableSpec:
+    """The store's table of a zoo's scores: :func:`stored_columns`, key ``arch``,
+    exported as ``zoo_scores_v<version>_<zoo>.csv`` (pandas, ``%.17g``)."""
+    types: dict[str, ColumnType] = {"order": "INTEGER", "arch": "TEXT", "errors": "TEXT", "scored_at": "TEXT"}
+    return TableSpec(scores_path(zoo, version).stem, tuple((c, types.get(c, "REAL")) for c in stored_columns()), "arch")
+
+
+def default_store_path(data_dir: Path | None = None) -> Path:
+    """Where the rows are stored while they are computed: ``build/zoo_scores.sqlite``
+    for the repository's ``data/`` (``build/`` is not tracked), else
+    ``zoo_scores.sqlite`` inside ``data_dir`` (a folder of one's own)."""
+    if data_dir is None or Path(data_dir).resolve() == paths.DATA_DIR.resolve():
+        return paths.BUILD_DIR / "zoo_scores.sqlite"
+    return Path(data_dir) / "zoo_scores.sqlite"
+
+
+def import_scores(zoo_name: str, *, data_dir: Path | None = None, store: Path | None = None) -> int:
+    """Replace the store's rows of ``zoo_name`` by its CSV in ``data_dir`` (a
+    malformed CSV is refused with the line number: :class:`CsvFormatError`);
+    returns the number of rows."""
+    path = scores_path(zoo_name, data_dir=data_dir)
+    if not path.exists():
+        raise FileNotFoundError(f"no {path} to import; export the store's rows there with --export")
+    with ScoreStore(store or default_store_path(data_dir)) as db:
+        return db.import_csv(scores_table(zoo_name), path)
+
+
+def export_scores(zoo_name: str, *, data_dir: Path | None = None, store: Path | None = None) -> Path:
+    """Write the store's rows of ``zoo_name`` to its CSV in ``data_dir``
+    (atomically; the committed files' columns, order and formatting)."""
+    path = scores_path(zoo_name, data_dir=data_dir)
+    with ScoreStore(store or default_store_path(data_dir)) as db:
+        spec = scores_table(zoo_name)
+        if not db.has_table(spec):
+            raise StoreError(f"the store {db.path} holds no {zoo_name} rows to export; score them first "
+                             f"(python -m reuseprior score-zoos {zoo_name})")
+        db.export_csv(spec, path)
+    return path
+
+
+@dataclass
+class _Session:
+    """A run's store, table and CSV; ``changed`` once it wrote something."""
+
+    store: ScoreStore
+    spec: TableSpec
+    csv: Path
+    say: Callable[[str], None]
+    changed: bool = False
+
+
+@contextmanager
+def _session(zoo_name: str, data_dir: Path | None, store: Path | None, progress: bool) -> Iterator[_Session]:
+    """Open the store, bring in the zoo's CSV (:meth:`ScoreStore.attach`) and,
+    when the run ends (also by Ctrl-C or SIGTERM: :func:`_sigterm_as_interrupt`),
+    export the table to the CSV if the run stored anything."""
+    csv = scores_path(zoo_name, data_dir=data_dir)
+    say = print if progress else _quiet
+    with ScoreStore(store or default_store_path(data_dir)) as db, _sigterm_as_interrupt():
+        spec = scores_table(zoo_name)
+        db.attach(spec, csv, say=say)
+        session = _Session(db, spec, csv, say)
+        try:
+            yield session
+        finally:
+            if session.changed:
+                count = db.export_csv(spec, csv)
+                say(f"{zoo_name}: {count} rows in {csv} (store: {db.path})")
+
+
+def _quiet(message: str) -> None:
+    """``say`` of a run without progress output."""
+
+
+def _run(
+    jobs: list[_ArchJob],
+    on_done: Callable[[_ArchJob], None],
+    *,
+    desc: str,
+    progress: bool,
+    client: Client | None,
+    scheduler: str | None,
+    workers: int | None,
+    max_memory_gb: float | None = None,
+) -> None:
+    """Run ``jobs`` on ``client``, or on a cluster started for them (none when there is nothing to do)."""
+    if not jobs:
+        return
+    if client is not None:
+        run_jobs(client, jobs, on_done=on_done, desc=desc, progress=progress)
+        return
+    with connect(scheduler=scheduler, workers=workers, max_memory_gb=max_memory_gb,
+                 say=print if progress else _quiet) as started:
+        run_jobs(started, jobs, on_done=on_done, desc=desc, progress=progress)
+
+
 def score_zoo(
     zoo_name: str,
     *,
@@ -379,24 +494,30 @@ def score_zoo(
     reuse: bool = True,
     progress: bool = True,
     max_params: float | None = None,
-    shard: tuple[int, int] = (0, 1),
     full_every: int = 1,
+    store: Path | None = None,
+    client: Client | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
 ) -> Path:
-    """Score the next architectures of ``zoo_name`` (in its fixed order) that are
-    not yet in the stored CSV, appending one row per architecture.
+    """Score the next architectures of ``zoo_name`` (in its fixed order) that
+    are not stored yet, one Dask task per architecture, and store each row in
+    one transaction as it finishes; returns the CSV, exported at the end.
 
     ``limit`` caps the number of *stored* rows (e.g. 500 = the first 500
     architectures of the order); ``max_params`` skips ImageNet models whose
     published parameter count is larger (recorded in the sidecar, not scored).
-    ``shard=(i, n)`` scores only positions ``k`` of the order with ``k % n == i``,
-    so that ``n`` processes can share one CSV (appends are serialised by a file lock).
     ``full_every=M`` computes the data-dependent proxies (:data:`DATA_DEPENDENT`)
     only at positions ``k % M == 0`` of the order (the rest get the data-free
     scores: params, FLOPs, SynFlow and the reusability quantities; their
     data-dependent columns stay empty), a cheaper sample when time is short.
+    ``store`` is the SQLite file (default :func:`default_store_path`);
+    ``client`` a Dask client to use, else one of ``scheduler`` (an address)
+    or of a LocalCluster of ``workers`` processes (:func:`connect`). Two runs
+    at once never store a row twice (the first one stored wins), but each
+    computes the rows the other has not stored yet: give one run more workers.
+    A model that kills its worker is retried as :class:`_ArchJob` says.
     """
-    from tqdm.auto import tqdm
-
     zoo = get_zoo(zoo_name)
     cat = zoo.catalogue()
     order = zoo.order(cat, seed)
@@ -405,61 +526,55 @@ def score_zoo(
     if max_params is not None and "published_params" in cat.columns:
         small = set(cat.loc[cat["published_params"] <= max_params, "arch"])
         order = [a for a in order if a in small]
-    path = scores_path(zoo_name, data_dir=data_dir)
-    done = set(load_scores(zoo_name, data_dir=data_dir)["arch"]) if path.exists() else set()
-    index, count = shard
-    todo = [(k, a) for k, a in enumerate(order) if k % count == index and a not in done]
-    data_free = [p for p in PROXIES if p != "nn_mass" and p not in DATA_DEPENDENT]
-    rows_by_arch = cat.set_index("arch")
-    fixed_batch = zoo.fixed_batch(seed)
-    meta_path = path.with_suffix(".meta.json")
-    if not meta_path.exists():
-        meta_path.write_text(json.dumps(_meta(zoo, seed, fixed_batch), indent=1) + "\n")
-    for k, arch in tqdm(todo, desc=f"scoring {zoo_name}", disable=not progress):
-        row = rows_by_arch.loc[arch].copy()
-        row["arch"] = arch
-        names = None if k % full_every == 0 else data_free
-        rec = score_architecture(zoo, arch, seed=seed, reuse=reuse, batch=fixed_batch, row=row, proxies=names)
-        rec["order"] = k
-        rec["scored_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        append_rows(path, pd.DataFrame([rec]).reindex(columns=stored_columns()))
-    return path
+    everything = [p for p in PROXIES if p != "nn_mass"]
+    data_free = [p for p in everything if p not in DATA_DEPENDENT]
+    rows = cat.set_index("arch")
+    with _session(zoo_name, data_dir, store, progress) as run:
+        if run.store.meta(run.spec) is None:
+            run.store.set_meta(run.spec, _meta(zoo, seed, zoo.fixed_batch(seed)))
+            run.changed = True
+        done = run.store.keys(run.spec)
+        jobs = [_ArchJob(zoo, arch, _catalogue_row(rows, arch), seed, everything if k % full_every == 0 else data_free,
+                         reuse=reuse, each_alone=True, order=k)
+                for k, arch in enumerate(order) if arch not in done]
+
+        def store_row(job: _ArchJob) -> None:
+            if job.rec is None:
+                run.say(f"{job.arch}: not stored ({job.failure}); the next run tries it again")
+                return
+            rec = job.rec | {"order": job.order, "scored_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            run.changed |= run.store.insert(run.spec, rec)
+
+        _run(jobs, store_row, desc=f"scoring {zoo_name}", progress=progress, client=client, scheduler=scheduler,
+             workers=workers)
+    return run.csv
 
 
 def append_rows(path: Path, frame: pd.DataFrame) -> None:
-    """Append ``frame`` to the CSV at ``path`` under the writers' lock (header
-    only for a new file). A file whose header differs from ``frame``'s columns
-    (written before a column was added) is first rewritten in ``frame``'s
-    column order, new columns empty, so that the appended rows line up."""
-    with _csv_lock(path):
-        if not path.exists() or path.stat().st_size == 0:
-            frame.to_csv(path, index=False, float_format="%.17g")
-            return
+    """Append ``frame`` to the CSV at ``path`` (header only for a new file),
+    for tables that have no store (the minibatch-sensitivity rows): the rows go
+    in one ``write`` to a file opened in append mode, so appends of other
+    processes land before or after them, not inside. A file whose header
+    differs from ``frame``'s columns (written before a column was added) is
+    first rewritten, atomically, in ``frame``'s column order, new columns empty."""
+    if path.exists() and path.stat().st_size > 0:
         with open(path) as fh:
             header = fh.readline().rstrip("\n").split(",")
         if header != list(frame.columns):
             _rewrite_csv(path, pd.read_csv(path).reindex(columns=frame.columns))
-        frame.to_csv(path, mode="a", header=False, index=False, float_format="%.17g")
+        text = frame.to_csv(index=False, header=False, float_format="%.17g", lineterminator="\n")
+    else:
+        text = frame.to_csv(index=False, float_format="%.17g", lineterminator="\n")
+    with open(path, "a") as fh:
+        fh.write(text)
 
 
 def _rewrite_csv(path: Path, df: pd.DataFrame) -> None:
     """Replace the CSV at ``path`` by ``df`` atomically (a temporary file, then a
-    rename: readers see the old or the new file, never half of one); call under the lock."""
-    import os
-
+    rename: readers see the old or the new file, never half of one)."""
     tmp = path.with_suffix(".csv.tmp")
     df.to_csv(tmp, index=False, float_format="%.17g")
     os.replace(tmp, path)
-
-
-@contextmanager
-def _csv_lock(path: Path):
-    """Exclusive lock serialising every writer of one stored CSV (appends and rewrites)."""
-    import fcntl
-
-    with open(Path(tempfile.gettempdir()) / f"reuseprior-{path.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
 
 
 def fill_proxies(
@@ -470,63 +585,59 @@ def fill_proxies(
     seed: int = 0,
     data_dir: Path | None = None,
     progress: bool = True,
-    shard: tuple[int, int] = (0, 1),
-    flush_seconds: float = 60.0,
     isolate: bool = False,
     max_memory_gb: float | None = None,
     retry_out_of_memory: bool = False,
     archs: Iterable[str] | None = None,
+    store: Path | None = None,
+    client: Client | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
 ) -> int:
     """Compute the data-dependent proxies (:data:`DATA_DEPENDENT`) of stored
     rows that lack them, at positions ``order % every == 0``, in the zoo's
     order (a seeded permutation for NAS-Bench-201, so any prefix is a uniform
-    random sample), at most ``limit`` rows; returns how many rows were filled.
-    ``shard=(i, n)`` takes only the rows of ``order % (every * n) == every * i``
-    (parallel workers fill disjoint rows).
+    random sample), at most ``limit`` rows, one Dask task per architecture;
+    returns how many rows were filled. Each filled row is committed to the
+    store as it finishes (a hard kill loses only the rows in flight); the CSV
+    is exported when the fill ends, also by Ctrl-C or SIGTERM. The proxies
+    see the same seeded initialisation and minibatch as in :func:`score_zoo`,
+    so a filled row is what a full scoring would have stored.
 
-    Filled rows are written back at least every ``flush_seconds`` and when the
-    fill ends, also by Ctrl-C or SIGTERM (the CSV is rewritten atomically under
-    the writers' lock, so appending workers may run meanwhile). Only a hard
-    kill (SIGKILL, out of memory) loses work: the rows of the last
-    ``flush_seconds`` at most, which the next fill computes again. (Rewriting
-    the 10 MB NAS-Bench-201 CSV after every row cost about a third of a row's
-    time.) The proxies see the same seeded initialisation and minibatch as in
-    :func:`score_zoo`, so a filled row is what a full scoring would have stored.
-
-    ``isolate=True`` scores each architecture in a child process
-    (:func:`score_isolated`): a model whose proxies exhaust the machine's
-    memory gets the system's kill, not the fill. Costs a few seconds of start-up per
-    architecture, so it is meant for the large ImageNet models.
-    ``max_memory_gb`` (only with ``isolate``) caps each child's memory, see
-    :func:`score_isolated`. ``retry_out_of_memory=True`` also takes the rows
-    where some proxy ran out of memory before (say, under a lower cap or
-    beside another fill); not by default, since such a row usually fails
-    again and costs minutes each time. ``archs`` restricts the fill to these
-    stored architectures (say, the models to retry under a higher cap).
+    Every architecture is scored in a worker process (of the LocalCluster,
+    or of the cluster at ``scheduler``). A model whose proxies exhaust the
+    worker's memory kills the worker, which the nanny restarts; the row is
+    then scored by follow-up tasks: GraSP dropped, then each proxy alone
+    (:class:`_ArchJob`). ``isolate=True`` also scores alone, each in its own
+    task, the proxies that failed by an allocation error inside the task
+    (otherwise the task itself tries them one by one: :func:`_shared_pass`).
+    ``max_memory_gb`` (only with ``isolate``) is the LocalCluster's memory
+    limit per worker: a worker beyond it is restarted by its nanny, and the
+    proxies it was scoring are recorded as out of memory, naming the limit.
+    ``retry_out_of_memory=True`` also takes the rows where some proxy ran out
+    of memory before (say, under a lower limit); not by default, since such a
+    row usually fails again and costs minutes each time. ``archs`` restricts
+    the fill to these stored architectures (say, the models to retry under a
+    higher limit).
     """
     if max_memory_gb is not None and not (isolate and max_memory_gb > 0):
-        raise ValueError(f"max_memory_gb={max_memory_gb!r}: a positive cap of the isolated child processes, "
+        raise ValueError(f"max_memory_gb={max_memory_gb!r}: a positive memory limit of the isolated workers, "
                          "so it needs isolate=True (--isolate)")
     zoo = get_zoo(zoo_name)
-    path, stored = _stored_rows(zoo_name, data_dir)
     proxies = [p for p in PROXIES if p in DATA_DEPENDENT]
-    index, count = shard
-    lacking = stored[proxies].isna().all(axis=1)
-    if retry_out_of_memory:
-        lacking |= stored["errors"].map(lambda text: _ran_out_of_memory(text, proxies))
-    if archs is not None:
-        lacking &= stored["arch"].isin(_stored_archs(stored, zoo_name, archs))
-    missing = stored[lacking & (stored["order"] % (every * count) == every * index)]
-    todo = missing.sort_values("order")["arch"].tolist()[:limit]
-    fixed_batch = zoo.fixed_batch(seed)
-
-    def score(arch: str) -> dict[str, object]:
-        if isolate:
-            return score_isolated(zoo_name, arch, seed=seed, proxies=proxies, max_memory_gb=max_memory_gb)
-        return score_architecture(zoo, arch, seed=seed, reuse=False, batch=fixed_batch, proxies=proxies)
-
-    _score_and_write(path, todo, score, proxies, desc=f"filling proxies of {zoo_name}", progress=progress,
-                     flush_seconds=flush_seconds)
+    with _session(zoo_name, data_dir, store, progress) as run:
+        stored = _stored_rows(run, zoo_name)
+        lacking = stored[proxies].isna().all(axis=1)
+        if retry_out_of_memory:
+            lacking |= stored["errors"].map(lambda text: _ran_out_of_memory(text, proxies)).astype(bool)
+        if archs is not None:
+            lacking &= stored["arch"].isin(_stored_archs(stored, zoo_name, archs))
+        missing = stored[lacking & (stored["order"] % every == 0)]
+        todo = missing.sort_values("order")["arch"].tolist()[:limit]
+        rows = _rows_for(zoo, stored, todo)
+        jobs = [_ArchJob(zoo, arch, rows[arch], seed, proxies, reuse=False, each_alone=not isolate) for arch in todo]
+        _run(jobs, _write_filled(run, proxies, timing=True), desc=f"filling proxies of {zoo_name}", progress=progress,
+             client=client, scheduler=scheduler, workers=workers, max_memory_gb=max_memory_gb)
     return len(todo)
 
 
@@ -539,7 +650,10 @@ def rescore_proxies(
     seed: int = 0,
     data_dir: Path | None = None,
     progress: bool = True,
-    flush_seconds: float = 60.0,
+    store: Path | None = None,
+    client: Client | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
 ) -> list[str]:
     """Score ``proxies`` again on stored rows and replace their stored values
     (and messages); returns the architectures rescored.
@@ -553,32 +667,30 @@ def rescore_proxies(
     ``with_modules`` to the models that hold a module of one of these class
     names (each model is built to look). Same seeds and minibatch as a full
     scoring; the shared pass's timing columns are kept (a proxy rescored alone
-    is not the pass they timed). Interruptible like :func:`fill_proxies`;
-    a finished rescoring is recorded under ``rescored`` in the ``.meta.json``."""
+    is not the pass they timed). One Dask task per architecture, each row
+    committed as it finishes, like :func:`fill_proxies`; a finished rescoring
+    is recorded under ``rescored`` in the ``.meta.json``."""
     proxies = list(proxies)
     unknown = set(proxies) - DATA_DEPENDENT
     if unknown:
         raise ValueError(f"only data-dependent proxies are rescored here, not {sorted(unknown)}; "
                          f"choose from {sorted(DATA_DEPENDENT)} (the others are rescored by score_zoo)")
     zoo = get_zoo(zoo_name)
-    path, stored = _stored_rows(zoo_name, data_dir)
-    todo = stored.sort_values("order")["arch"].tolist() if archs is None else _stored_archs(stored, zoo_name, archs)
-    if with_modules is not None:
-        todo = archs_with_modules(zoo, todo, with_modules, progress=progress)
-    fixed_batch = zoo.fixed_batch(seed)
-    _score_and_write(path, todo, lambda arch: score_architecture(zoo, arch, seed=seed, reuse=False, batch=fixed_batch,
-                                                                 proxies=proxies),
-                     proxies, desc=f"rescoring {', '.join(proxies)} of {zoo_name}", progress=progress,
-                     flush_seconds=flush_seconds, timing=False)
-    meta_path = path.with_suffix(".meta.json")
-    if todo and meta_path.exists():  # the CSV's history: which values were replaced, when
-        meta = json.loads(meta_path.read_text())
-        meta.setdefault("rescored", []).append({
-            "proxies": proxies, "rows": len(todo), "with_modules": sorted(with_modules) if with_modules else None,
-            "archs": todo if archs is not None or with_modules is not None else "all",
-            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "torch": torch.__version__})
-        meta_path.write_text(json.dumps(meta, indent=1) + "\n")
+    with _session(zoo_name, data_dir, store, progress) as run:
+        stored = _stored_rows(run, zoo_name)
+        todo = stored.sort_values("order")["arch"].tolist() if archs is None else _stored_archs(stored, zoo_name, archs)
+        if with_modules is not None:
+            todo = archs_with_modules(zoo, todo, with_modules, progress=progress)
+        rows = _rows_for(zoo, stored, todo)
+        jobs = [_ArchJob(zoo, arch, rows[arch], seed, proxies, reuse=False, each_alone=True) for arch in todo]
+        _run(jobs, _write_filled(run, proxies, timing=False), desc=f"rescoring {', '.join(proxies)} of {zoo_name}",
+             progress=progress, client=client, scheduler=scheduler, workers=workers)
+        if todo:  # the CSV's history: which values were replaced, when
+            entry = {"proxies": proxies, "rows": len(todo), "with_modules": sorted(with_modules) if with_modules else None,
+                     "archs": todo if archs is not None or with_modules is not None else "all",
+                     "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "torch": torch.__version__}
+            run.store.set_meta(run.spec, update=lambda meta: meta | {"rescored": [*meta.get("rescored", []), entry]})
+            run.changed = True
     return todo
 
 
@@ -592,42 +704,56 @@ def archs_with_modules(zoo: Zoo | str, archs: Iterable[str], class_names: Iterab
             if any(type(m).__name__ in names for m in zoo.build(arch).modules())]
 
 
-def _score_and_write(
-    path: Path,
-    todo: list[str],
-    score: Callable[[str], dict[str, object]],
-    proxies: list[str],
-    *,
-    desc: str,
-    progress: bool,
-    flush_seconds: float,
-    timing: bool = True,
-) -> None:
-    """``score`` each architecture of ``todo`` and write its ``proxies`` into
-    the stored CSV at ``path``: at least every ``flush_seconds``, and at the
-    end, also on Ctrl-C or SIGTERM (see :func:`fill_proxies`)."""
-    from tqdm.auto import tqdm
+def _write_filled(run: _Session, proxies: list[str], *, timing: bool) -> Callable[[_ArchJob], None]:
+    """``on_done`` of a fill or rescoring: write a finished job's ``proxies``
+    (with the shared pass's timing columns unless ``timing=False``) into its
+    stored row, in one transaction; the messages of an earlier attempt at these
+    proxies are replaced by this attempt's, the others kept."""
+    timing_columns = ["data_dependent_seconds", "data_dependent_cpu_seconds"] if timing else []
 
-    pending: dict[str, dict[str, object]] = {}
-    last_flush = time.monotonic()
-    with _sigterm_as_interrupt():
-        try:
-            for arch in tqdm(todo, desc=desc, disable=not progress):
-                pending[arch] = score(arch)
-                if time.monotonic() - last_flush >= flush_seconds:
-                    _write_filled(path, pending, proxies, timing=timing)
-                    pending, last_flush = {}, time.monotonic()
-        finally:
-            _write_filled(path, pending, proxies, timing=timing)
+    def change(rec: dict[str, object]) -> Callable[[dict[str, object]], dict[str, object]]:
+        def new_values(current: dict[str, object]) -> dict[str, object]:
+            errors = {k: v for k, v in _error_messages(current["errors"]).items() if k not in proxies}
+            errors |= _error_messages(rec["errors"])
+            return {c: rec.get(c, math.nan) for c in [*proxies, *timing_columns]} | {
+                "errors": json.dumps(errors) if errors else None}
+        return new_values
+
+    def on_done(job: _ArchJob) -> None:
+        if job.rec is None:
+            run.say(f"{job.arch}: not stored ({job.failure})")
+            return
+        run.changed |= run.store.modify(run.spec, job.arch, change(job.rec))
+
+    return on_done
 
 
-def _stored_rows(zoo_name: str, data_dir: Path | None) -> tuple[Path, pd.DataFrame]:
-    """The path and rows of a zoo's stored scores, which must exist."""
-    path = scores_path(zoo_name, data_dir=data_dir)
-    stored = load_scores(zoo_name, data_dir=data_dir)
+def _stored_rows(run: _Session, zoo_name: str) -> pd.DataFrame:
+    """The rows of a zoo's stored scores, which must exist."""
+    stored = run.store.rows(run.spec)
     if stored.empty:
-        raise FileNotFoundError(f"no stored rows for {zoo_name} at {path}; score the zoo first (python -m reuseprior score-zoos {zoo_name})")
-    return path, stored
+        raise FileNotFoundError(f"no stored rows for {zoo_name} at {run.csv} (store {run.store.path}); score the zoo "
+                                f"first (python -m reuseprior score-zoos {zoo_name})")
+    return stored
+
+
+def _catalogue_row(rows: pd.DataFrame, arch: str) -> dict[str, object]:
+    """The catalogue row of ``arch`` (accuracy, image size, ...) as the task receives it."""
+    return {"arch": arch, **{k: _plain(v) for k, v in rows.loc[arch].items()}}
+
+
+def _plain(value: object) -> object:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _rows_for(zoo: Zoo, stored: pd.DataFrame, archs: list[str]) -> dict[str, dict[str, object]]:
+    """Catalogue rows of ``archs`` (stored rows that the catalogue lacks: their stored accuracy)."""
+    if not archs:
+        return {}
+    cat = zoo.catalogue().set_index("arch")
+    by_arch = stored.set_index("arch")
+    return {arch: _catalogue_row(cat, arch) if arch in cat.index else {"arch": arch, "accuracy": by_arch.at[arch, "accuracy"]}
+            for arch in archs}
 
 
 class UnknownArchitectureError(LookupError):
@@ -637,8 +763,6 @@ class UnknownArchitectureError(LookupError):
 def _stored_archs(stored: pd.DataFrame, zoo_name: str, archs: Iterable[str]) -> list[str]:
     """``archs``, each checked to be a stored row of the zoo (else
     :class:`UnknownArchitectureError` with the closest names)."""
-    import difflib
-
     archs = list(archs)
     known = set(stored["arch"])
     for arch in archs:
@@ -649,169 +773,130 @@ def _stored_archs(stored: pd.DataFrame, zoo_name: str, archs: Iterable[str]) -> 
     return archs
 
 
-def score_isolated(
-    zoo: Zoo | str, arch: str, *, seed: int = 0, proxies: list[str], max_memory_gb: float | None = None
-) -> dict[str, object]:
-    """:func:`score_architecture` (proxies only) in a fresh child process.
-
-    If the child dies (the kernel's out-of-memory killer, typically), it is
-    tried once more without GraSP, whose double backward needs by far the most
-    memory; if that dies too, every proxy is NaN. The reason goes to ``errors``
-    like any other failure. Then each proxy that ran out of memory (or was
-    killed), GraSP last, is scored alone in a fresh child
-    (:func:`_rescore_alone_in_fresh_processes`). The child computes exactly
-    what the parent would (same seeds, one thread). ``zoo`` is a name of
-    :data:`ZOOS` or a :class:`Zoo` whose functions the child can import.
-    Ctrl-C or SIGTERM kills the child at once (its model is scored again by
-    the next fill).
-
-    ``max_memory_gb`` caps the child's data memory (``RLIMIT_DATA``: heap and
-    anonymous mappings, which hold every tensor). An allocation beyond it fails
-    at once with PyTorch's "can't allocate memory", which :func:`_shared_pass`
-    answers like any out-of-memory error (GraSP dropped first, then each proxy
-    alone), instead of the whole machine paging until the kernel kills the
-    largest process: a fill running beside another one keeps the other's
-    memory, and a model that needs more than the cap costs seconds instead of
-    minutes. Errors caused by the cap name it."""
-    rec = _score_in_child(zoo, arch, seed, proxies, max_memory_gb)
-    if rec is None:
-        killed = "the scoring process was killed (out of memory?)"
-        rest = [p for p in proxies if p != "grasp"]
-        rec = _score_in_child(zoo, arch, seed, rest, max_memory_gb) if "grasp" in proxies and rest else None
-        if rec is None:
-            rec = {"arch": arch, **{p: math.nan for p in proxies}, "data_dependent_seconds": math.nan,
-                   "data_dependent_cpu_seconds": math.nan, "errors": json.dumps({p: killed for p in proxies})}
-        else:
-            errors = _error_messages(rec["errors"])
-            errors["grasp"] = f"{killed}; the other proxies computed without GraSP's double backward"
-            rec = {**rec, "grasp": math.nan, "errors": json.dumps(errors)}
-    return _rescore_alone_in_fresh_processes(zoo, arch, seed, rec, proxies, max_memory_gb)
+#: Minibatches built in this worker process, by (zoo, batch size, image size, classes, seed).
+_BATCHES: dict[tuple, ProxyBatch] = {}
 
 
-def _rescore_alone_in_fresh_processes(
-    zoo: Zoo | str, arch: str, seed: int, rec: dict[str, object], proxies: list[str], max_memory_gb: float | None
-) -> dict[str, object]:
-    """Score once more, each alone in a fresh child, the proxies of ``rec``
-    that ran out of memory or were killed beside others; GraSP last, as the
-    one most likely to fail again (see :func:`_shared_pass`).
-
-    The child does not try them one by one itself (``each_alone=False`` of
-    :func:`_shared_pass`), since a failed pass can leave its memory held in
-    its process: after PNASNet-5-Large's shared pass ran out of memory under
-    the 18 GiB cap, the process stayed at 18 GB resident through every later
-    pass, so NASWOT alone (2.6 GB peak in a fresh process) failed too. A
-    fresh process starts clean. A proxy that fails alone gets that
-    attempt's message, marked as such; one killed alone keeps the earlier
-    message."""
-    if len(proxies) < 2:
-        return rec
-    errors = _error_messages(rec["errors"])
-    for name in sorted((p for p in proxies if _says_out_of_memory(errors.get(p, ""))), key=lambda p: p == "grasp"):
-        alone = _score_in_child(zoo, arch, seed, [name], max_memory_gb)
-        if alone is None:  # killed again: the earlier message stands
-            continue
-        rec = rec | {name: alone[name]}
-        errors.pop(name)
-        errors |= {p: f"{m} (alone, in a fresh process)" for p, m in _error_messages(alone["errors"]).items()}
-    return rec | {"errors": json.dumps(errors) if errors else ""}
+def _score_task(zoo: Zoo, arch: str, row: dict[str, object], seed: int, names: list[str], reuse: bool,
+                each_alone: bool) -> dict[str, object]:
+    """One Dask task: :func:`score_architecture` of ``arch`` (scores ``names``)
+    with the zoo's seeded minibatch, built once per worker process."""
+    series = pd.Series(row)
+    size = zoo.size_of(series)
+    key = (zoo.name, zoo.batch_size, size, zoo.num_classes, seed)
+    if key not in _BATCHES:
+        _BATCHES[key] = zoo.batch(size, seed)
+    return score_architecture(zoo, arch, seed=seed, proxies=names, reuse=reuse, batch=_BATCHES[key], row=series,
+                              each_alone=each_alone)
 
 
-def call_in_child(fn: Callable[..., T], *args: object, what: str) -> T | None:
-    """``fn(*args)`` in a spawned child process (a fresh interpreter, holding
-    none of this process's memory) and its return value; ``None`` if the
-    child died without answering (killed: by the kernel's out-of-memory
-    killer, typically). An exception in the child is raised here as
-    ``RuntimeError("<what> failed in the child process: <its message>")``.
-    Ctrl-C (or SIGTERM under :func:`_sigterm_as_interrupt`) while waiting
-    kills the child at once. ``fn`` and ``args`` must be picklable (``fn``
-    defined at a module's top level)."""
-    from multiprocessing import get_context
+@dataclass
+class _ArchJob:
+    """The scoring of one architecture as Dask tasks, with the out-of-memory
+    fallback of the former isolated fill expressed as follow-up tasks:
 
-    ctx = get_context("spawn")
-    receive, send = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_answer_parent, args=(send, fn, args), daemon=True)
-    child.start()
-    send.close()  # the child holds the only write end: its death ends recv() with EOFError
-    try:
-        ok, answer = receive.recv()
-    except EOFError:
-        return None
-    finally:  # also on KeyboardInterrupt: never wait for a model that may take minutes
-        if child.is_alive():
-            child.kill()
-        child.join()
-        receive.close()
-    if not ok:
-        raise RuntimeError(f"{what} failed in the child process: {answer}")
-    return answer
+    1. ``all``: every score asked for (the data-dependent proxies in one shared
+       pass; ``each_alone`` as :func:`_shared_pass` takes it).
+    2. If its worker was killed (:class:`~reuseprior.zoo.distributed.Killed`,
+       recorded as "out of memory (worker limit N GiB)"): ``without_grasp``,
+       whose double backward needs by far the most memory, when GraSP was
+       asked for beside other proxies; then ``data_free`` (the scores that
+       need no minibatch, and the reusability quantities) when there are any;
+       a fill (proxies only) killed again stores every proxy NaN with the message.
+    3. ``alone``: each data-dependent proxy that ran out of memory (killed, or,
+       with ``each_alone=False``, an allocation error in the task) is scored
+       alone in its own task, when at least two were asked for. One that
+       succeeds keeps its value; one that fails gets that attempt's message,
+       marked "(alone, in a follow-up task)"; one killed again keeps the
+       earlier message.
 
+    ``rec`` is the finished row (``None`` when not even the data-free scores
+    survived: nothing is stored, ``failure`` says why). Every task computes
+    what the client would (same seeds, one thread), so follow-ups change which
+    values exist, never their value."""
 
-def _answer_parent(send, fn: Callable[..., object], args: tuple) -> None:
-    try:
-        send.send((True, fn(*args)))
-    except Exception as exc:  # noqa: BLE001 - sent to the parent, which raises it
-        send.send((False, _message(exc)))
-    finally:
-        send.close()
+    zoo: Zoo
+    arch: str
+    row: dict[str, object]
+    seed: int
+    names: list[str]
+    reuse: bool
+    each_alone: bool
+    order: int = -1
+    rec: dict[str, object] | None = None
+    failure: str = ""
+    killed: str = ""
 
+    @property
+    def proxies(self) -> list[str]:
+        return [p for p in self.names if p in DATA_DEPENDENT]
 
-def _score_in_child(
-    zoo: Zoo | str, arch: str, seed: int, names: list[str], max_memory_gb: float | None = None
-) -> dict[str, object] | None:
-    """:func:`score_architecture` (proxies ``names`` only) in a spawned child
-    process (:func:`call_in_child`); ``None`` if the child was killed."""
-    return call_in_child(_child_score, zoo, arch, seed, names, max_memory_gb, what=f"scoring {arch}")
+    def _call(self, names: list[str], tag: str, *, reuse: bool | None = None, each_alone: bool | None = None) -> Call:
+        reuse = self.reuse if reuse is None else reuse
+        each_alone = self.each_alone if each_alone is None else each_alone
+        return Call(_score_task, (self.zoo, self.arch, self.row, self.seed, names, reuse, each_alone),
+                    what=f"scoring {self.arch} ({self.zoo.name}, {tag})", tag=tag)
 
+    def start(self) -> list[Call]:
+        return [self._call(self.names, "all")]
 
-def _child_score(zoo: Zoo | str, arch: str, seed: int, names: list[str], max_memory_gb: float | None) -> dict[str, object]:
-    if max_memory_gb is not None:
-        import resource
+    def receive(self, call: Call, outcome: object) -> list[Call]:
+        if call.tag == "alone":
+            self._take_alone(call.args[4][0], outcome)
+            return []
+        if isinstance(outcome, Killed):
+            return self._after_kill(call.tag, outcome.message())
+        rec = dict(outcome)
+        errors = _error_messages(rec["errors"])
+        if call.tag == "without_grasp":
+            rec["grasp"] = math.nan
+            errors["grasp"] = f"{self.killed}; the other proxies computed without GraSP's double backward"
+        elif call.tag == "data_free":
+            rec |= {p: math.nan for p in self.proxies}
+            errors |= {p: self.killed for p in self.proxies}
+        rec["errors"] = json.dumps(errors) if errors else ""
+        self.rec = rec
+        return self._alone()
 
-        limit = int(max_memory_gb * 2**30)
-        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
-    rec = score_architecture(zoo, arch, seed=seed, reuse=False, proxies=names, each_alone=False)
-    return rec if max_memory_gb is None else _name_memory_limit(rec, max_memory_gb)
+    def _after_kill(self, tag: str, message: str) -> list[Call]:
+        self.killed = message
+        proxies, others = self.proxies, [n for n in self.names if n not in DATA_DEPENDENT]
+        if tag == "all" and "grasp" in proxies and len(proxies) > 1:
+            return [self._call([n for n in self.names if n != "grasp"], "without_grasp")]
+        if tag in ("all", "without_grasp") and proxies and (others or self.reuse):
+            return [self._call(others, "data_free")]
+        if tag in ("all", "without_grasp") and proxies:  # proxies only (a fill): each NaN, with the message
+            self.rec = {"arch": self.arch, "accuracy": self.row.get("accuracy", math.nan), **{p: math.nan for p in proxies},
+                        "data_dependent_seconds": math.nan, "data_dependent_cpu_seconds": math.nan,
+                        "errors": json.dumps({p: message for p in proxies})}
+            return self._alone()
+        self.failure = message
+        return []
 
+    def _alone(self) -> list[Call]:
+        """Step 3: the proxies to score alone, each in its own task."""
+        proxies = self.proxies
+        if len(proxies) < 2:
+            return []
+        errors = _error_messages(self.rec["errors"])
+        killed = {p for p, m in errors.items() if self.killed and m.startswith(self.killed)}
+        # with each_alone the task already tried the others one by one: only the killed ones are left
+        again = [p for p in proxies if _says_out_of_memory(errors.get(p, "")) and (not self.each_alone or p in killed)]
+        return [self._call([p], "alone", reuse=False, each_alone=False) for p in again]
 
-def _name_memory_limit(rec: dict[str, object], max_memory_gb: float) -> dict[str, object]:
-    """Append the cap to the out-of-memory messages of ``rec["errors"]``."""
-    errors = _error_messages(rec["errors"])
-    if not any(_says_out_of_memory(message) for message in errors.values()):
-        return rec
-    suffix = f" (the scoring process was capped at {max_memory_gb:g} GiB, --max-memory-gb)"
-    return rec | {"errors": json.dumps({p: m + suffix if _says_out_of_memory(m) else m for p, m in errors.items()})}
-
-
-def _write_filled(path: Path, filled: dict[str, dict[str, object]], proxies: list[str], *, timing: bool = True) -> None:
-    """Write the proxy columns of ``filled`` (arch -> record) into the stored
-    CSV, with the shared pass's timing columns unless ``timing=False``."""
-    if not filled:
-        return
-    timing_columns = ["data_dependent_seconds", "data_dependent_cpu_seconds"] if timing else []
-    with _csv_lock(path):
-        df = pd.read_csv(path)
-        df["errors"] = df["errors"].astype(object)  # all-empty columns are read as float
-        row_of = dict(zip(df["arch"], df.index))
-        for arch, rec in filled.items():
-            i = row_of[arch]
-            for col in [*proxies, *timing_columns]:
-                if col not in df.columns:  # a CSV written before the shared pass existed
-                    df[col] = math.nan
-                df.at[i, col] = rec[col]
-            old = _error_messages(df.at[i, "errors"])
-            # messages of an earlier attempt at these proxies are replaced by this attempt's
-            errors = {k: v for k, v in old.items() if k not in proxies} | _error_messages(rec["errors"])
-            df.at[i, "errors"] = json.dumps(errors) if errors else ""
-        _rewrite_csv(path, df.reindex(columns=stored_columns()))
+    def _take_alone(self, proxy: str, outcome: object) -> None:
+        if isinstance(outcome, Killed):  # killed again: the earlier message stands
+            return
+        errors = _error_messages(self.rec["errors"])
+        errors.pop(proxy, None)
+        errors |= {p: f"{m} (alone, in a follow-up task)" for p, m in _error_messages(outcome["errors"]).items()}
+        self.rec = self.rec | {proxy: outcome[proxy], "errors": json.dumps(errors) if errors else ""}
 
 
 @contextmanager
 def _sigterm_as_interrupt():
     """SIGTERM raises KeyboardInterrupt while active (main thread only), so
     ``finally`` blocks run when a batch job is stopped politely."""
-    import signal
-    import threading
-
     if threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -1,0 +1,469 @@
+"""A store of computed rows that a crash cannot corrupt: SQLite, one table per CSV.
+
+Policy (issue 16, "a store that cannot be corrupted"):
+
+- Rows live in an embedded transactional database (:mod:`sqlite3` of the
+  standard library; one file, default ``build/zoo_scores.sqlite``), one table
+  per zoo and version named like its CSV (``zoo_scores_v1_nb201``), primary
+  key the architecture. A finished row is written by one transaction
+  (:meth:`ScoreStore.insert` or :meth:`ScoreStore.modify`), so concurrent
+  writers, a crash or ``kill -9`` at any point lose at most the rows not yet
+  committed and never leave a partial or a duplicate row: SQLite's write-ahead
+  log (``journal_mode=WAL``, ``synchronous=FULL``) makes each commit atomic
+  and durable, the primary key refuses a second row of one architecture, and
+  writers queue on the database lock (``busy_timeout``), wherever their
+  ``$TMPDIR`` is. Only the process that owns the Dask client writes; keep the
+  file on a local disk of that machine (SQLite's locks are unreliable on
+  network file systems).
+- The versioned CSVs in ``data/`` stay the diffable, citable copy.
+  :meth:`ScoreStore.export_csv` writes one atomically (a temporary file in
+  the same folder, ``fsync``, :func:`os.replace`) with the columns, row order
+  and number formatting of the committed files, so that import then export
+  reproduces a committed CSV byte for byte; :meth:`ScoreStore.import_csv`
+  reads one into the table (replacing it, in one transaction) and refuses a
+  malformed file with the line number (:class:`CsvFormatError`): a row cut
+  short by a kill during a write, a row with too few or too many fields, a
+  value that is not a number, an empty or repeated key.
+- The store remembers the fingerprint (SHA-256 of the CSV and its
+  ``.meta.json``) of the file it last imported or exported.
+  :meth:`ScoreStore.attach` (called before every run) imports a CSV the store
+  has no table for yet, and refuses to go on when the CSV changed since
+  (:class:`OutOfSyncError`: a ``git pull``, a hand edit), so that the export at
+  the end of the run never overwrites rows the store has not seen.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import sqlite3
+import stat
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator, Literal, Mapping
+
+import pandas as pd
+
+__all__ = ["CsvFormatError", "OutOfSyncError", "ScoreStore", "StoreError", "TableSpec"]
+
+#: Affinities of the stored columns (SQLite's column types).
+ColumnType = Literal["INTEGER", "REAL", "TEXT"]
+#: Hidden column keeping the rows in the order they were stored (the CSV's row order).
+_POSITION = "_position"
+_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+class StoreError(RuntimeError):
+    """A store that cannot be used as asked; the message says what to do."""
+
+
+class OutOfSyncError(StoreError):
+    """The CSV changed since the store last imported or exported it."""
+
+
+class CsvFormatError(ValueError):
+    """A malformed CSV: the message names the file, the line and the fix."""
+
+    def __init__(self, path: Path, line: int, problem: str, fix: str = "") -> None:
+        self.path, self.line = path, line
+        super().__init__(f"{path}, line {line}: {problem}" + (f"; {fix}" if fix else ""))
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One stored table and the CSV it is exported to.
+
+    ``columns`` are ``(name, type)`` in CSV order; ``key`` is the primary key.
+    ``dialect`` fixes how the CSV is written, as the committed files were:
+    ``"pandas"`` is :meth:`pandas.DataFrame.to_csv` with ``float_format="%.17g"``
+    (exact floats, ``\\n`` line ends: the zoo scores); ``"csv"`` is
+    :class:`csv.writer` with ``str()`` of each value and ``\\r\\n`` line ends
+    (what :class:`csv.DictWriter` wrote: the torchvision analysis). Columns
+    of ``columns`` missing from an imported header are imported empty (a file
+    written before they existed); unknown columns are refused."""
+
+    name: str
+    columns: tuple[tuple[str, ColumnType], ...]
+    key: str
+    dialect: Literal["pandas", "csv"] = "pandas"
+
+    def __post_init__(self) -> None:
+        for name in (self.name, *self.names):
+            if not _NAME.match(name):
+                raise ValueError(f"table and column names must be letters, digits and '_', got {name!r}")
+        if self.key not in self.names:
+            raise ValueError(f"the key {self.key!r} is not a column of {self.name}")
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.columns]
+
+    @property
+    def types(self) -> dict[str, ColumnType]:
+        return dict(self.columns)
+
+
+def _q(name: str) -> str:
+    """A quoted SQL identifier (``order`` is a keyword)."""
+    return f'"{name}"'
+
+
+def fingerprint(csv_path: Path) -> str | None:
+    """SHA-256 of a CSV and its ``.meta.json`` sidecar (``None`` when the CSV does not exist)."""
+    if not csv_path.exists():
+        return None
+    digest = hashlib.sha256(csv_path.read_bytes())
+    meta = _meta_path(csv_path)
+    if meta.exists():
+        digest.update(b"\0meta\0" + meta.read_bytes())
+    return digest.hexdigest()
+
+
+def _meta_path(csv_path: Path) -> Path:
+    return csv_path.with_suffix(".meta.json")
+
+
+class ScoreStore:
+    """An SQLite file of tables described by :class:`TableSpec` (see the module docstring).
+
+    Use one instance per thread (it holds one connection); ``with ScoreStore(path) as store:``
+    closes it."""
+
+    def __init__(self, path: Path | str, *, timeout: float = 120.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # autocommit mode: every transaction is an explicit BEGIN IMMEDIATE ... COMMIT (see _transaction)
+        self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        with self._transaction() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS _meta (tbl TEXT PRIMARY KEY, json TEXT NOT NULL)")
+            db.execute("CREATE TABLE IF NOT EXISTS _sync (tbl TEXT PRIMARY KEY, csv TEXT NOT NULL, "
+                       "fingerprint TEXT NOT NULL, at TEXT NOT NULL)")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> ScoreStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: ``BEGIN IMMEDIATE`` takes the database's write
+        lock at once (other writers wait up to ``timeout``), so what is read
+        inside cannot change before the commit; any exception rolls it back."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # --- tables
+
+    def has_table(self, spec: TableSpec) -> bool:
+        return self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                (spec.name,)).fetchone() is not None
+
+    def create(self, spec: TableSpec) -> None:
+        """Create ``spec``'s table if it does not exist (empty), or add the columns an older one lacks."""
+        with self._transaction() as db:
+            self._create(db, spec)
+
+    def _create(self, db: sqlite3.Connection, spec: TableSpec) -> None:
+        """Create ``spec``'s table, or add the columns of ``spec`` an older table lacks."""
+        cols = [f"{_q(n)} {t}{' PRIMARY KEY NOT NULL' if n == spec.key else ''}" for n, t in spec.columns]
+        db.execute(f"CREATE TABLE IF NOT EXISTS {_q(spec.name)} ({', '.join(cols)}, "
+                   f"{_POSITION} INTEGER NOT NULL UNIQUE)")
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({_q(spec.name)})")}
+        for name, type_ in spec.columns:
+            if name not in have:
+                db.execute(f"ALTER TABLE {_q(spec.name)} ADD COLUMN {_q(name)} {type_}")
+
+    def attach(self, spec: TableSpec, csv_path: Path, *, say: Callable[[str], None] = print) -> None:
+        """Make ``spec``'s table ready for a run that exports to ``csv_path`` at its end.
+
+        A table the store does not have yet (or has empty, never exported) is
+        imported from ``csv_path`` when that exists (else created empty). A table the store has is
+        refused with :class:`OutOfSyncError` when ``csv_path`` exists and is
+        not the file this store last imported or exported there."""
+        if self._blank(spec, csv_path):
+            if csv_path.exists():
+                count = self.import_csv(spec, csv_path, only_if_absent=True)
+                if count is not None:
+                    say(f"{spec.name}: imported {count} rows of {csv_path} into {self.path}")
+            self.create(spec)
+            return
+        self.create(spec)
+        now = fingerprint(csv_path)
+        if now is not None and now != self._synced(spec, csv_path):
+            raise OutOfSyncError(
+                f"{csv_path} changed since the store {self.path} last imported or exported it (a git pull, an edit?); "
+                f"take the file with --import (the store's rows that are not in it are dropped; --export first "
+                f"to keep them) or overwrite it with the store's rows with --export")
+
+    def _blank(self, spec: TableSpec, csv_path: Path) -> bool:
+        """No table, or an empty one never imported, exported or given metadata (a run that found nothing to do)."""
+        return not self.has_table(spec) or (self.count(spec) == 0 and self.meta(spec) is None
+                                            and self._synced(spec, csv_path) is None)
+
+    def _synced(self, spec: TableSpec, csv_path: Path) -> str | None:
+        row = self._db.execute("SELECT csv, fingerprint FROM _sync WHERE tbl = ?", (spec.name,)).fetchone()
+        return row[1] if row is not None and Path(row[0]) == csv_path.resolve() else None
+
+    def _record_sync(self, db: sqlite3.Connection, spec: TableSpec, csv_path: Path) -> None:
+        db.execute("INSERT OR REPLACE INTO _sync VALUES (?, ?, ?, ?)",
+                   (spec.name, str(csv_path.resolve()), fingerprint(csv_path),
+                    datetime.now(timezone.utc).isoformat(timespec="seconds")))
+
+    # --- rows
+
+    def keys(self, spec: TableSpec) -> set[str]:
+        if not self.has_table(spec):
+            return set()
+        return {row[0] for row in self._db.execute(f"SELECT {_q(spec.key)} FROM {_q(spec.name)}")}
+
+    def count(self, spec: TableSpec) -> int:
+        return self._db.execute(f"SELECT count(*) FROM {_q(spec.name)}").fetchone()[0] if self.has_table(spec) else 0
+
+    def insert(self, spec: TableSpec, row: Mapping[str, object]) -> bool:
+        """Store one finished row in one transaction, after the stored ones;
+        ``False`` (and nothing written) when its key is stored already: the
+        first writer of an architecture wins (the values are the same)."""
+        values = [_sql_value(row.get(name)) for name in spec.names]
+        with self._transaction() as db:
+            if db.execute(f"SELECT 1 FROM {_q(spec.name)} WHERE {_q(spec.key)} = ?", (row[spec.key],)).fetchone():
+                return False
+            position = db.execute(f"SELECT coalesce(max({_POSITION}) + 1, 0) FROM {_q(spec.name)}").fetchone()[0]
+            columns = ", ".join(_q(n) for n in [*spec.names, _POSITION])
+            db.execute(f"INSERT INTO {_q(spec.name)} ({columns}) VALUES ({', '.join('?' * (len(spec.names) + 1))})",
+                       [*values, position])
+        return True
+
+    def modify(self, spec: TableSpec, key: str, change: Callable[[dict[str, object]], Mapping[str, object]]) -> bool:
+        """Replace some values of one stored row in one transaction:
+        ``change(current row)`` returns ``{column: new value}`` (it sees the row
+        as committed, under the write lock, so two writers cannot undo each
+        other's change). ``False`` when ``key`` is not stored."""
+        with self._transaction() as db:
+            cursor = db.execute(f"SELECT {', '.join(_q(n) for n in spec.names)} FROM {_q(spec.name)} "
+                                f"WHERE {_q(spec.key)} = ?", (key,))
+            found = cursor.fetchone()
+            if found is None:
+                return False
+            new = change(dict(zip(spec.names, found)))
+            unknown = set(new) - set(spec.names)
+            if unknown:
+                raise KeyError(f"{sorted(unknown)} are not columns of {spec.name}")
+            if new:
+                sets = ", ".join(f"{_q(n)} = ?" for n in new)
+                db.execute(f"UPDATE {_q(spec.name)} SET {sets} WHERE {_q(spec.key)} = ?",
+                           [*(_sql_value(v) for v in new.values()), key])
+        return True
+
+    def rows(self, spec: TableSpec) -> pd.DataFrame:
+        """The stored rows in stored order, typed as pandas reads the exported CSV."""
+        return _frame(spec, self._select(self._db, spec))
+
+    def _select(self, db: sqlite3.Connection, spec: TableSpec) -> list[tuple]:
+        if not self.has_table(spec):
+            return []
+        return db.execute(f"SELECT {', '.join(_q(n) for n in spec.names)} FROM {_q(spec.name)} "
+                          f"ORDER BY {_POSITION}").fetchall()
+
+    # --- metadata (the .meta.json sidecar)
+
+    def meta(self, spec: TableSpec) -> dict[str, object] | None:
+        row = self._db.execute("SELECT json FROM _meta WHERE tbl = ?", (spec.name,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def set_meta(self, spec: TableSpec, meta: Mapping[str, object] | None = None, *,
+                 update: Callable[[dict[str, object]], dict[str, object]] | None = None) -> None:
+        """Store ``meta``, or apply ``update`` to the stored one (in one transaction)."""
+        with self._transaction() as db:
+            if update is not None:
+                row = db.execute("SELECT json FROM _meta WHERE tbl = ?", (spec.name,)).fetchone()
+                meta = update(json.loads(row[0]) if row else {})
+            db.execute("INSERT OR REPLACE INTO _meta VALUES (?, ?)", (spec.name, json.dumps(meta)))
+
+    # --- CSV
+
+    def export_csv(self, spec: TableSpec, csv_path: Path) -> int:
+        """Write the table to ``csv_path`` (and its metadata to the ``.meta.json``
+        beside it) atomically; returns the number of rows. Runs under the
+        store's write lock, so the file is one consistent snapshot and the
+        recorded fingerprint is the file's."""
+        with self._transaction() as db:
+            rows = self._select(db, spec)
+            text = _csv_text(spec, rows)
+            _write_atomically(csv_path, text)
+            meta = db.execute("SELECT json FROM _meta WHERE tbl = ?", (spec.name,)).fetchone()
+            if meta is not None:
+                _write_atomically(_meta_path(csv_path), json.dumps(json.loads(meta[0]), indent=1) + "\n")
+            self._record_sync(db, spec, csv_path)
+        return len(rows)
+
+    def import_csv(self, spec: TableSpec, csv_path: Path, *, only_if_absent: bool = False) -> int | None:
+        """Replace the table by the rows of ``csv_path`` (and its metadata by
+        the ``.meta.json`` beside it, when there is one) in one transaction;
+        returns the number of rows. A malformed file raises
+        :class:`CsvFormatError` naming the line, and changes nothing.
+        ``only_if_absent``: do nothing (``None``) unless the table is still
+        blank (another writer may have imported it meanwhile)."""
+        rows = read_csv_rows(spec, csv_path)
+        meta_path = _meta_path(csv_path)
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
+        with self._transaction() as db:
+            if only_if_absent and not self._blank(spec, csv_path):
+                return None
+            db.execute(f"DROP TABLE IF EXISTS {_q(spec.name)}")
+            self._create(db, spec)
+            columns = ", ".join(_q(n) for n in [*spec.names, _POSITION])
+            db.executemany(f"INSERT INTO {_q(spec.name)} ({columns}) VALUES ({', '.join('?' * (len(spec.names) + 1))})",
+                           [[*row, position] for position, row in enumerate(rows)])
+            if meta is not None:
+                db.execute("INSERT OR REPLACE INTO _meta VALUES (?, ?)", (spec.name, json.dumps(meta)))
+            self._record_sync(db, spec, csv_path)
+        return len(rows)
+
+
+def _sql_value(value: object) -> object:
+    """A Python value as stored: NaN and pandas' missing values are NULL (an empty CSV cell)."""
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item"):  # numpy scalars
+        return _sql_value(value.item())
+    return value
+
+
+def _frame(spec: TableSpec, rows: list[tuple]) -> pd.DataFrame:
+    """Rows as the frame pandas would read from the exported CSV: REAL columns
+    float64, INTEGER columns int64 (float64 when one is missing), TEXT
+    columns strings with NaN for missing."""
+    data: dict[str, object] = {}
+    for i, (name, type_) in enumerate(spec.columns):
+        values = [row[i] for row in rows]
+        if type_ == "REAL":
+            data[name] = pd.array([math.nan if v is None else float(v) for v in values], dtype="float64")
+        elif type_ == "INTEGER" and None not in values:
+            data[name] = pd.array(values, dtype="int64")
+        elif type_ == "INTEGER":
+            data[name] = pd.array([math.nan if v is None else float(v) for v in values], dtype="float64")
+        else:
+            data[name] = pd.Series([math.nan if v is None else v for v in values], dtype="object")
+    return pd.DataFrame(data, columns=spec.names)
+
+
+def _csv_text(spec: TableSpec, rows: list[tuple]) -> str:
+    """The CSV of ``rows`` exactly as the committed files were written (see :class:`TableSpec`)."""
+    if spec.dialect == "pandas":
+        return _frame(spec, rows).to_csv(index=False, float_format="%.17g", lineterminator="\n")
+    out = io.StringIO()
+    writer = csv.writer(out)  # csv.DictWriter's defaults: excel dialect, "\r\n", str() of each value
+    writer.writerow(spec.names)
+    writer.writerows(["" if v is None else v for v in row] for row in rows)
+    return out.getvalue()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` by ``text``: a temporary file in the same folder,
+    flushed to disk, then renamed over it (readers see the old or the new
+    file, never part of one; a crash leaves the old file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644  # mkstemp's file is private (0600)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_csv_rows(spec: TableSpec, csv_path: Path) -> list[list[object]]:
+    """The rows of ``csv_path`` as values of ``spec``'s columns (in its
+    order; missing columns ``None``), each checked; a malformed file raises
+    :class:`CsvFormatError` with the line number of the first problem."""
+    raw = csv_path.read_bytes()
+    if not raw:
+        raise CsvFormatError(csv_path, 1, "the file is empty (no header)", "delete it or restore it from git")
+    text = raw.decode("utf-8")
+    if not text.endswith("\n"):
+        last = text.count("\n") + 1
+        raise CsvFormatError(csv_path, last, "the last row is cut short (no line end): a write was interrupted",
+                             "delete that line (its architecture is scored again by the next run) or restore "
+                             "the file from git, then import again")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader)
+    _check_header(spec, csv_path, header)
+    types = spec.types
+    where = {name: header.index(name) for name in spec.names if name in header}
+    key_at, first_line = where[spec.key], {}
+    out: list[list[object]] = []
+    line = reader.line_num
+    for fields in reader:
+        start, line = line + 1, reader.line_num
+        if len(fields) != len(header):
+            raise CsvFormatError(csv_path, start, f"{len(fields)} fields where the header has {len(header)}: a row cut "
+                                 "short or two rows run together by an interrupted write",
+                                 "delete that line (its architecture is scored again by the next run) or restore "
+                                 "the file from git, then import again")
+        key = fields[key_at]
+        if not key:
+            raise CsvFormatError(csv_path, start, f"empty {spec.key}", "every row names its architecture")
+        if key in first_line:
+            raise CsvFormatError(csv_path, start, f"{spec.key} {key!r} again (first on line {first_line[key]})",
+                                 "keep one of the two rows")
+        first_line[key] = start
+        row: list[object] = []
+        for name in spec.names:
+            text_value = fields[where[name]] if name in where else ""
+            try:
+                row.append(_parse(text_value, types[name]))
+            except ValueError:
+                raise CsvFormatError(csv_path, start, f"{name} = {text_value!r} is not "
+                                     f"{'an integer' if types[name] == 'INTEGER' else 'a number'}",
+                                     "correct or delete that row") from None
+        out.append(row)
+    return out
+
+
+def _check_header(spec: TableSpec, csv_path: Path, header: list[str]) -> None:
+    unknown = [name for name in header if name not in spec.types]
+    if unknown:
+        raise CsvFormatError(csv_path, 1, f"unknown columns {unknown} (a {spec.name} CSV has {spec.names})",
+                             "is this the right file?")
+    if len(set(header)) != len(header):
+        raise CsvFormatError(csv_path, 1, f"repeated columns in the header {header}")
+    if spec.key not in header:
+        raise CsvFormatError(csv_path, 1, f"no {spec.key!r} column in the header {header}")
+
+
+def _parse(text: str, type_: ColumnType) -> object:
+    if text == "":
+        return None
+    if type_ == "INTEGER":
+        return int(text)
+    if type_ == "REAL":
+        value = float(text)
+        return None if math.isnan(value) else value
+    return text
+
