@@ -12,7 +12,10 @@ Policy for what an executed notebook stores, so that a rerun on the same
 software rewrites it byte for byte:
 
 * papermill's and nbclient's run metadata (start and end times, durations,
-  input and output paths, widget model state) is removed;
+  input and output paths, widget model state and ids) is removed;
+* in the committed notebooks, cells marked ``# NBVAL_IGNORE_OUTPUT`` (they
+  show wall-clock measurements) keep a note instead of this run's numbers,
+  which go to ``build/measured/<notebook>/``;
 * the ``injected-parameters`` cell papermill adds is removed when it only
   repeats the values of the ``parameters`` cell;
 * the executed copy is written to a temporary file (``build/notebooks/tmp/``)
@@ -57,6 +60,13 @@ __all__ = [
 #: Run metadata that differs on every execution (timestamps, paths, ids).
 VOLATILE_NOTEBOOK_METADATA = ("papermill", "widgets")
 VOLATILE_CELL_METADATA = ("papermill", "execution")
+#: Progress-bar widgets: their model ids are random and their state is not kept.
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+#: First line of a cell whose output is a measurement of the run (nbval skips it too).
+MEASUREMENT_MARKER = "# NBVAL_IGNORE_OUTPUT"
+MEASUREMENT_NOTE = ("Wall-clock measurements of the run that executed this notebook are not committed (they differ "
+                    "on every run and machine); `make figures` writes them to build/measured/<notebook>/, and "
+                    "running this cell shows them.\n")
 
 
 def find_notebooks(patterns: list[str] | None = None) -> list[Path]:
@@ -114,8 +124,13 @@ def check_parameters(notebooks: list[Path], parameters: dict) -> dict[str, set[s
     return declared
 
 
-def normalize_executed(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Remove what changes on every execution (see the module docstring), in place."""
+def normalize_executed(nb: nbformat.NotebookNode, *, keep_measurements: bool = True) -> nbformat.NotebookNode:
+    """Remove what changes on every execution (see the module docstring), in place.
+
+    With ``keep_measurements=False`` (the committed, in-place notebooks) the
+    output of a cell marked ``# NBVAL_IGNORE_OUTPUT`` (wall-clock times,
+    memory: they differ on every run) is replaced by a note saying where the
+    run wrote them, so regenerating leaves the tracked tree unchanged."""
     for key in VOLATILE_NOTEBOOK_METADATA:
         nb.metadata.pop(key, None)
     defaults = _parameter_defaults(nb)
@@ -126,6 +141,11 @@ def normalize_executed(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         tags = cell.metadata.get("tags", [])
         if "injected-parameters" in tags and _assigned_literals(cell.source).items() <= defaults.items():
             continue
+        if cell.cell_type == "code":
+            for output in cell.outputs:
+                output.get("data", {}).pop(WIDGET_VIEW, None)  # random model ids; the text form stays
+            if not keep_measurements and cell.source.lstrip().startswith(MEASUREMENT_MARKER):
+                cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=MEASUREMENT_NOTE)]
         kept.append(cell)
     nb.cells = kept
     return nb
@@ -167,7 +187,7 @@ def execute_notebook(notebook: Path, target: Path, parameters: dict, position: i
             progress_bar={"desc": f"{notebook.stem:26s}", "position": position, "leave": True},
             extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no start-up chatter (TCP transport notice)
         )
-        nbformat.write(normalize_executed(nbformat.from_dict(executed)), str(tmp))
+        nbformat.write(normalize_executed(nbformat.from_dict(executed), keep_measurements=not in_place), str(tmp))
         os.replace(tmp, target)
         if in_place:
             sync_paired_script(target)

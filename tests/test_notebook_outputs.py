@@ -142,3 +142,38 @@ def test_sanitizing_keeps_almost_all_stored_output_text():
                         for cell in nb.cells if cell.cell_type == "code" for output in cell.outputs)
         assert texts, f"{path.name} has no stored outputs: run make figures"
         assert len(_sanitize(texts)) > 0.95 * len(texts), path.name
+
+
+def test_committed_notebooks_keep_no_measurement_or_widget_id():
+    """Regenerating must leave the tracked tree unchanged: no random widget
+    model id and no wall-clock measurement is stored in a committed notebook."""
+    from reuseprior.build import MEASUREMENT_MARKER, MEASUREMENT_NOTE, WIDGET_VIEW
+
+    for path in sorted(paths.NOTEBOOKS_DIR.glob("ch*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            assert not any(WIDGET_VIEW in o.get("data", {}) for o in cell.outputs), (path.name, cell.id)
+            if cell.source.lstrip().startswith(MEASUREMENT_MARKER):
+                assert [o.get("text") for o in cell.outputs] == [MEASUREMENT_NOTE], (path.name, cell.id)
+
+
+def test_normalize_executed_replaces_measurements_only_when_asked():
+    from reuseprior.build import MEASUREMENT_NOTE, WIDGET_VIEW
+
+    def notebook():
+        nb = nbformat.v4.new_notebook()
+        timing = nbformat.v4.new_code_cell("# NBVAL_IGNORE_OUTPUT\n# seconds\nshow(t)", execution_count=1)
+        timing.outputs = [nbformat.v4.new_output("stream", name="stdout", text="12.3 s\n")]
+        bar = nbformat.v4.new_code_cell("run()", execution_count=2)
+        bar.outputs = [nbformat.v4.new_output("display_data", data={WIDGET_VIEW: {"model_id": "abc"},
+                                                                    "text/plain": "100%|##| 2/2"})]
+        nb.cells = [timing, bar]
+        return nb
+
+    committed = normalize_executed(notebook(), keep_measurements=False)
+    assert committed.cells[0].outputs[0].text == MEASUREMENT_NOTE
+    assert dict(committed.cells[1].outputs[0].data) == {"text/plain": "100%|##| 2/2"}
+    elsewhere = normalize_executed(notebook())
+    assert elsewhere.cells[0].outputs[0].text == "12.3 s\n"
