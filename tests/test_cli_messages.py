@@ -270,3 +270,12 @@ def test_cli_output_key(user_package, capsys):
     assert "--output-key KEY" in err
     assert main(["analyze", f"{pkg}.nets:build", "--input", "3", "--output-key", "logits", "--json"]) == 0
     assert '"NO": 2' in capsys.readouterr().out
+
+
+def test_score_zoos_with_a_data_dir_holding_no_rows_says_what_to_do(tmp_path, capsys):
+    """Issue 16, defect 7: a missing --data-dir gave a traceback."""
+    from reuseprior.cli import main
+
+    assert main(["score-zoos", "nb201", "--fill-proxies", "--data-dir", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert "no stored rows for nb201" in err and "score-zoos nb201" in err and "Traceback" not in err
