@@ -37,16 +37,17 @@ env: $(STAMP) package
 # The editable install points at one checkout: reinstall it when this one is
 # another (a fresh clone reusing the cached virtualenv).
 package: $(STAMP)
-	@$(PY) -c "import pathlib, reuseprior, sys; sys.exit(pathlib.Path(reuseprior.__file__).resolve().parents[1] != pathlib.Path('$(CURDIR)').resolve())" 2>/dev/null \
+	@PYTHONPATH= $(PY) -c "import pathlib, reuseprior, sys; sys.exit(pathlib.Path(reuseprior.__file__).resolve().parents[1] != pathlib.Path('$(CURDIR)').resolve())" 2>/dev/null \
 	  || PIP_CONSTRAINT=/dev/null PYTHONPATH= $(PY) -m pip install --quiet --no-deps -e .
 	@ln -sfn $(VENV) .venv
 
 # The Python version is checked before anything is created; a virtualenv made
 # by another Python is removed and made again. The stamp is written last, so
 # an interrupted install is completed by the next command, never used as is.
+# The virtualenv's name holds the lock's hash, so a changed lock makes a new one.
 # PIP_CONSTRAINT=/dev/null: some machines carry a site-wide pip constraint
 # file capping torch below the locked release; the lock is the contract here.
-$(STAMP): requirements-lock.txt pyproject.toml
+$(STAMP):
 	@$(PYTHON) scripts/check_python.py
 	@if [ -e $(VENV) ] && ! $(PY) scripts/check_python.py --quiet 2>/dev/null; then \
 	  echo "removing $(VENV): it was not made by a usable Python 3.11+"; rm -rf $(VENV); fi
@@ -58,9 +59,10 @@ $(STAMP): requirements-lock.txt pyproject.toml
 	@touch $(STAMP)
 	@echo "environment ready: source .venv/bin/activate (a link to $(VENV))"
 
-# Chromium and its WebDriver for the book's browser test (Debian packages).
+# Chromium and its WebDriver for the book's browser test (Debian's package
+# names; REUSEPRIOR_SKIP_BROWSER=1 skips the browser checks and this step).
 browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	@[ "$$REUSEPRIOR_SKIP_BROWSER" = 1 ] || command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	    else echo "the book's browser test needs Chromium and chromedriver: run 'sudo apt-get install chromium chromium-driver'"; exit 1; fi; }

@@ -4,8 +4,9 @@
   paper-scale checks); they are skipped by default to keep CI short.
 * Figures show inline in the notebooks nbval runs (their kernels get no
   ``MPLBACKEND``); the test processes themselves draw with Agg.
-* Notebooks executed by nbval write their figures into a temporary folder
-  (``$REUSEPRIOR_FIGURES_DIR``), never into the committed ``figures/``.
+* Notebooks executed by nbval write their figures and measurements into
+  temporary folders (``$REUSEPRIOR_FIGURES_DIR``, ``$REUSEPRIOR_MEASURED_DIR``),
+  never into the committed ``figures/`` or ``build/measured/``.
 * Ctrl-C is Python's ``KeyboardInterrupt`` in every test process, also when
   the suite was started in the background by a non-interactive shell
   (``make test &``), which starts it with SIGINT ignored: the interruption
@@ -35,6 +36,8 @@ def pytest_configure(config: pytest.Config) -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     if "REUSEPRIOR_FIGURES_DIR" not in os.environ:
         os.environ["REUSEPRIOR_FIGURES_DIR"] = tempfile.mkdtemp(prefix="reuseprior-test-figures-")
+    if "REUSEPRIOR_MEASURED_DIR" not in os.environ:  # keep make figures' timings in build/measured/
+        os.environ["REUSEPRIOR_MEASURED_DIR"] = tempfile.mkdtemp(prefix="reuseprior-test-measured-")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

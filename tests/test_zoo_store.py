@@ -259,6 +259,11 @@ def _new_rows_store(path: Path) -> Path:
     return path
 
 
+def _count_rows(store: Path) -> int:
+    with sqlite3.connect(store, timeout=60) as db:
+        return db.execute("SELECT count(*) FROM rows").fetchone()[0]
+
+
 def _check_rows(store: Path) -> pd.DataFrame:
     """Every stored row whole (all 40 values equal the key's number) and stored once."""
     with sqlite3.connect(store) as db:
@@ -286,7 +291,11 @@ def test_kill_9_of_a_writer_at_any_point_leaves_no_partial_or_duplicate_row(tmp_
     before = 0
     for _ in range(4):
         writer = _start_writer(store, 0, 100_000, 1, tmp_path)
-        time.sleep(0.3 + rng.random())
+        deadline = time.monotonic() + 120
+        while _count_rows(store) <= before:  # kill only once this writer is writing new rows
+            assert writer.poll() is None and time.monotonic() < deadline, "the writer stopped before writing"
+            time.sleep(0.02)
+        time.sleep(0.2 * rng.random())  # then at a random point of its next rows
         writer.send_signal(signal.SIGKILL)
         writer.wait()
         rows = _check_rows(store)
@@ -523,3 +532,22 @@ def test_sigterm_stops_the_run_and_exports_the_rows_it_finished(tmp_path, thread
     exported = pd.read_csv(scoring.scores_path("tiny", data_dir=tmp_path))
     assert exported["arch"].tolist() == calls[:2]  # finished before the signal: stored and exported
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler restored
+
+
+def test_the_export_at_the_end_of_a_run_never_overwrites_a_csv_changed_during_it(tmp_path):
+    """A git pull during a long run brought new rows into the CSV: the run's
+    export refuses (its rows stay in the store) instead of dropping them; an
+    explicit export (--export) still overwrites."""
+    spec = TableSpec("t", (("key", "TEXT"), ("v", "REAL")), "key")
+    csv = tmp_path / "t.csv"
+    with ScoreStore(tmp_path / "store.sqlite") as store:
+        store.attach(spec, csv, say=lambda _: None)
+        store.insert(spec, {"key": "a", "v": 1.0})
+        store.export_csv(spec, csv, overwrite_changed=False)
+        csv.write_text(csv.read_text() + "teammate,2\n")  # the pull, during the next run
+        store.insert(spec, {"key": "b", "v": 3.0})
+        with pytest.raises(OutOfSyncError, match="changed during the run"):
+            store.export_csv(spec, csv, overwrite_changed=False)
+        assert "teammate" in csv.read_text() and store.count(spec) == 2
+        store.export_csv(spec, csv)
+        assert "teammate" not in csv.read_text() and "b," in csv.read_text()

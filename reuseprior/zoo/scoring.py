@@ -455,7 +455,7 @@ def _session(zoo_name: str, data_dir: Path | None, store: Path | None, progress:
             yield session
         finally:
             if session.changed:
-                count = db.export_csv(spec, csv)
+                count = db.export_csv(spec, csv, overwrite_changed=False)
                 say(f"{zoo_name}: {count} rows in {csv} (store: {db.path})")
 
 

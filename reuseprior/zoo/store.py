@@ -300,12 +300,23 @@ class ScoreStore:
 
     # --- CSV
 
-    def export_csv(self, spec: TableSpec, csv_path: Path) -> int:
+    def export_csv(self, spec: TableSpec, csv_path: Path, *, overwrite_changed: bool = True) -> int:
         """Write the table to ``csv_path`` (and its metadata to the ``.meta.json``
         beside it) atomically; returns the number of rows. Runs under the
         store's write lock, so the file is one consistent snapshot and the
-        recorded fingerprint is the file's."""
+        recorded fingerprint is the file's.
+
+        ``overwrite_changed=False`` (the export at the end of a run) refuses
+        with :class:`OutOfSyncError` when ``csv_path`` changed since this store
+        last imported or exported it (a git pull during a long run): its rows
+        would be lost, while the store's rows stay safe in the store."""
         with self._transaction() as db:
+            now = fingerprint(csv_path)
+            if not overwrite_changed and now is not None and now != self._synced(spec, csv_path):
+                raise OutOfSyncError(
+                    f"{csv_path} changed during the run (a git pull, an edit?), so the store {self.path} did not "
+                    f"overwrite it; every finished row is in the store. Keep the store's rows with --export "
+                    f"(overwrites the file) or take the file's with --import (drops the store's rows not in it)")
             rows = self._select(db, spec)
             text = _csv_text(spec, rows)
             _write_atomically(csv_path, text)
