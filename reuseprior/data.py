@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, Subset, TensorDataset
 
 from . import paths
+from .files import atomic_write
 
 __all__ = [
     "DEFAULT_DATA_DIR",
@@ -497,23 +498,14 @@ def _write_checked(stream: IO[bytes], dest: Path, spec: IdxFile, origin: str) ->
     """Copy ``stream`` (read from ``origin``, named in errors) to a temporary
     file beside ``dest``, check it, then rename it to ``dest``; on any error
     or interruption the temporary file is removed and ``dest`` is untouched."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=_PARTIAL, dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(stream, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
+    with atomic_write(dest, suffix=_PARTIAL) as out:
+        shutil.copyfileobj(stream, out, 1 << 20)
+        out.flush()
         try:
-            check_idx_file(tmp, spec)
+            check_idx_file(out.name, spec)
         except DatasetVerificationError as err:
-            raise DatasetVerificationError(f"{str(err).replace(str(tmp), origin)}; nothing was written to {dest}") from None
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+            raise DatasetVerificationError(
+                f"{str(err).replace(out.name, origin)}; nothing was written to {dest}") from None
 
 
 def _remove_partials(raw: Path, files: tuple[IdxFile, ...], log: Log) -> None:

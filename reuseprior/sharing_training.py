@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from . import paths
+from .files import atomic_write
 from .training import (
     TrainConfig,
     TrainingInterrupted,
@@ -523,10 +524,8 @@ def read_results(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def _write_results(df: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    df.to_csv(tmp, index=False, float_format="%.10g")
-    os.replace(tmp, path)
+    with atomic_write(path, "w", newline="") as fh:
+        df.to_csv(fh, index=False, float_format="%.10g")
 
 
 def _append_row(row: Mapping[str, Any], path: Path) -> pd.DataFrame:

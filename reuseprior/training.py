@@ -47,7 +47,6 @@ import pickle
 import random
 import re
 import resource
-import secrets
 import signal
 import sys
 import threading
@@ -60,6 +59,8 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
+
+from .files import atomic_write
 
 __all__ = [
     "CheckpointMismatchError",
@@ -410,42 +411,13 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _fsync_directory(folder: Path) -> None:
-    """Flush a folder's entries (a rename into it) to disk where the system allows it."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:  # e.g. Windows, where a folder cannot be opened
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some file systems refuse fsync on a folder
-        pass
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Write ``state`` with ``torch.save`` atomically.
-
-    Policy: the data go to a temporary file with a unique name in the same
-    folder (so that two writers never share one), which is flushed and
-    fsynced, then renamed over ``path`` with ``os.replace``, and the folder is
-    fsynced so that the rename itself survives a crash. A crash or an error
-    leaves either the old or the new checkpoint, never a truncated one, and
-    no temporary file after an error."""
+    """Write ``state`` with ``torch.save`` atomically (:func:`reuseprior.files.atomic_write`:
+    a crash or an error leaves either the old or the new checkpoint, never a
+    truncated one, and no temporary file)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(8)}.tmp")
-    try:
-        with open(tmp, "xb") as fh:
-            torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
+    with atomic_write(path) as fh:
+        torch.save(state, fh)
     return path
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import difflib
 import json
 import math
-import os
 import signal
 import threading
 import time
@@ -39,6 +38,7 @@ from distributed import Client
 from torch import nn
 
 from .. import paths
+from ..files import atomic_write
 from ..proxies import DATA_DEPENDENT, PROXIES, ProxyBatch, data_dependent_scores, make_batch, num_params
 from .distributed import Call, Killed, connect, run_jobs
 from .store import ColumnType, CsvFormatError, OutOfSyncError, ScoreStore, StoreError, TableSpec
@@ -572,9 +572,8 @@ def append_rows(path: Path, frame: pd.DataFrame) -> None:
 def _rewrite_csv(path: Path, df: pd.DataFrame) -> None:
     """Replace the CSV at ``path`` by ``df`` atomically (a temporary file, then a
     rename: readers see the old or the new file, never half of one)."""
-    tmp = path.with_suffix(".csv.tmp")
-    df.to_csv(tmp, index=False, float_format="%.17g")
-    os.replace(tmp, path)
+    with atomic_write(path, "w", newline="") as fh:
+        df.to_csv(fh, index=False, float_format="%.17g")
 
 
 def fill_proxies(

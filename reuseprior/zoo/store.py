@@ -39,11 +39,8 @@ import hashlib
 import io
 import json
 import math
-import os
 import re
 import sqlite3
-import stat
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -51,6 +48,8 @@ from pathlib import Path
 from typing import Callable, Iterator, Literal, Mapping
 
 import pandas as pd
+
+from ..files import atomic_write
 
 __all__ = ["CsvFormatError", "OutOfSyncError", "ScoreStore", "StoreError", "TableSpec"]
 
@@ -391,22 +390,10 @@ def _csv_text(spec: TableSpec, rows: list[tuple]) -> str:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text``: a temporary file in the same folder,
-    flushed to disk, then renamed over it (readers see the old or the new
-    file, never part of one; a crash leaves the old file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644  # mkstemp's file is private (0600)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Replace ``path`` by ``text`` (:func:`reuseprior.files.atomic_write`:
+    readers see the old or the new file, never part of one)."""
+    with atomic_write(path, "w", newline="") as fh:
+        fh.write(text)
 
 
 def read_csv_rows(spec: TableSpec, csv_path: Path) -> list[list[object]]:

@@ -1,0 +1,69 @@
+"""Writing files so that no reader and no crash ever sees half of one.
+
+Policy of :func:`atomic_write`, used by every file the package writes in
+place (checkpoints, the stored score CSVs and their metadata, run logs,
+fetched datasets): the content goes to a temporary file with a unique name
+in the target's folder (two writers never share one), is flushed and
+fsynced, may be checked by the caller, and is then renamed over the target
+with :func:`os.replace`; the folder is fsynced so that the rename itself
+survives a crash. An error or an interruption anywhere removes the temporary
+file and leaves the target as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["atomic_write", "fsync_directory"]
+
+
+def fsync_directory(folder: str | os.PathLike) -> None:
+    """Flush a folder's entries (a rename into it) to disk where the system allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # e.g. Windows, where a folder cannot be opened
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on a folder
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_write(
+    path: str | os.PathLike, mode: str = "wb", *, suffix: str = ".tmp", file_mode: int | None = None,
+    **open_kwargs: Any,
+) -> Iterator[IO]:
+    """Open a temporary file for ``path`` (``mode`` ``"wb"`` or ``"w"``, with
+    ``open_kwargs`` such as ``newline=""``) and put it in place when the block
+    ends without an error (see the module docstring).
+
+    The yielded file's ``name`` is the temporary path, so the block can check
+    what it wrote and raise to abandon it. ``file_mode``: the permission bits
+    of the result (default: those of the file it replaces, else ``0o644``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if file_mode is None:
+        file_mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        with open(tmp, mode, **open_kwargs) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, file_mode)  # mkstemp makes the file private (0600)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_directory(path.parent)
