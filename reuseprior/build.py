@@ -90,7 +90,7 @@ def _literal(text: str) -> Any:
 
 def notebook_parameters(notebook: Path) -> set[str]:
     """Names assigned in the notebook's cell tagged ``parameters``."""
-    return set(papermill.inspect_notebook(str(notebook)))
+    return set(_parameter_defaults(nbformat.read(str(notebook), as_version=4)))
 
 
 def _parameter_defaults(nb: nbformat.NotebookNode) -> dict[str, Any]:
