@@ -1,5 +1,5 @@
 """Benchmark: the six data-dependent proxies in one shared pass
-(:func:`reuseprior.proxies.data_dependent_scores`) vs one pass per proxy.
+(:func:`reuseprior.baselines.proxies.data_dependent_scores`) vs one pass per proxy.
 
 Scores the same NAS-Bench-201 cells (spread over the FLOPs range: the median
 and the extremes of the stored sample) both ways on one CPU thread, checks the
@@ -23,7 +23,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reuseprior.proxies import DATA_DEPENDENT, PROXIES, data_dependent_scores  # noqa: E402
+from reuseprior.baselines.proxies import DATA_DEPENDENT, PROXIES, data_dependent_scores  # noqa: E402
 from reuseprior.zoo.scoring import get_zoo, load_scores  # noqa: E402
 
 

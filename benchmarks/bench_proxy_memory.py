@@ -6,10 +6,10 @@ Why: on this machine the gradient proxies of pytorchcv's largest EfficientNets
 process (``score-zoos pytorchcv --fill-proxies --isolate --max-memory-gb 18``).
 This measures how much they would need instead of guessing: each
 (architecture, proxy, batch size) runs in its own process (the one worker of
-a Dask LocalCluster started for it), which builds the model and the seeded minibatch (:func:`reuseprior.proxies.make_batch`,
+a Dask LocalCluster started for it), which builds the model and the seeded minibatch (:func:`reuseprior.baselines.proxies.make_batch`,
 as the fill does), notes its resident memory, resets the kernel's high-water
 mark (``/proc/self/clear_refs``), scores the one proxy
-(:func:`reuseprior.proxies.data_dependent_scores`, as a proxy scored alone)
+(:func:`reuseprior.baselines.proxies.data_dependent_scores`, as a proxy scored alone)
 and reads the high-water mark (``VmHWM``). The proxy's extra memory is fitted as
 ``a + b * batch`` (least squares; activations grow linearly with the batch)
 and extrapolated to the zoo's batch; the table prints the fit, the predicted
@@ -34,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reuseprior.proxies import DATA_DEPENDENT  # noqa: E402
+from reuseprior.baselines.proxies import DATA_DEPENDENT  # noqa: E402
 from reuseprior.zoo.distributed import Killed, connect  # noqa: E402
 from reuseprior.zoo.scoring import get_zoo  # noqa: E402
 
@@ -53,7 +53,7 @@ def _proc_bytes(path: str, field: str) -> int:
 
 def _measure(zoo_name: str, arch: str, proxy: str, batch_size: int, seed: int) -> tuple[int, int, float]:
     """In a spawned child: (resident bytes before the proxy, peak bytes while it ran, its value)."""
-    from reuseprior.proxies import data_dependent_scores, make_batch
+    from reuseprior.baselines.proxies import data_dependent_scores, make_batch
 
     zoo = get_zoo(zoo_name)
     row = zoo.catalogue().set_index("arch").loc[arch]

@@ -42,10 +42,11 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from reuseprior.notebook import setup
-from reuseprior.plotting import caption, show
-from reuseprior.reference import side_by_side
-from reuseprior.revolver import analysis, population
+from reuseprior.reporting.notebook import setup
+from reuseprior.reporting.plotting import caption, show
+from reuseprior.reporting.reference import side_by_side
+from reuseprior.revolver import population
+from reuseprior.chapters import ch3_revolver as analysis
 
 overrides = {"download": bool(download)}
 if data_dir is not None:

@@ -25,7 +25,7 @@
 #
 # Where the numbers come from: every computed number is produced by the counting engine
 # (`reuseprior.counting.analyze` / `count_contexts`) on the PyTorch modules in `reuseprior.models.toy`, or by
-# path counting / horizontal unrolling of their neuron-level graphs (`reuseprior.contexts`). The thesis numbers are
+# path counting / horizontal unrolling of their neuron-level graphs (`reuseprior.chapters.ch4_contexts`). The thesis numbers are
 # `data/thesis/figures_4_2_4_3.csv` (Figures 4.2a, 4.2b, 4.3a to 4 decimals, values of the authors' library as
 # recorded in the project spec), `data/thesis/appendix_a3.csv` and `appendix_a3_counts.csv` (appendix A.3 as printed).
 
@@ -39,11 +39,11 @@ output_dir = None   # None -> figures/<notebook name>/
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from reuseprior import contexts
+from reuseprior.chapters import ch4_contexts as contexts
 from reuseprior.models.toy import TOY_GRAPHS, toy_graph
-from reuseprior.notebook import setup
-from reuseprior.plotting import show
-from reuseprior.reference import side_by_side
+from reuseprior.reporting.notebook import setup
+from reuseprior.reporting.plotting import show
+from reuseprior.reporting.reference import side_by_side
 
 ctx = setup("ch4_contexts", profile=profile, seed=seed, device=device, output_dir=output_dir,
             profiles=contexts.PROFILES)

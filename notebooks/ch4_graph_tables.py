@@ -38,9 +38,9 @@ output_dir = None   # None -> figures/ch4_graph_tables/
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from reuseprior import graph_tables as gt
-from reuseprior.notebook import setup
-from reuseprior.plotting import show
+from reuseprior.chapters import ch4_graph_tables as gt
+from reuseprior.reporting.notebook import setup
+from reuseprior.reporting.plotting import show
 
 ctx = setup("ch4_graph_tables", profile=profile, seed=seed, device=device,
             output_dir=output_dir, profiles=gt.PROFILES)

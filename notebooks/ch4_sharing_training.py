@@ -31,7 +31,7 @@
 #   on a GPU: **that GPU comparison was not run in this session** (no GPU was available); see the last section
 #   for the commands.
 # * **Params and FLOPs at paper scale**: computed here without training, from the real-size models built on
-#   PyTorch's `meta` device (`reuseprior.models.efficientnet_v2` + `reuseprior.sharing.share_parameters`), FLOPs
+#   PyTorch's `meta` device (`reuseprior.models.efficientnet_v2` + `reuseprior.models.sharing.share_parameters`), FLOPs
 #   counted by `torch.utils.flop_counter` at the published resolution (B0 224 px, S 384 px).
 # * **Thesis values**: `data/thesis/table_4_2.csv`, transcribed from Table 4.2.
 
@@ -55,9 +55,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from reuseprior import sharing_training as st
-from reuseprior.notebook import setup
-from reuseprior.plotting import caption, show
+from reuseprior.chapters import ch4_sharing_training as st
+from reuseprior.reporting.notebook import setup
+from reuseprior.reporting.plotting import caption, show
 
 overrides = st.parameters_to_overrides(dataset=dataset, models=models, epochs=epochs, batch_size=batch_size,
                                        amp=amp, data_dir=data_dir, download=download, resume=resume)
@@ -72,7 +72,7 @@ print(plan.describe())
 # %% [markdown]
 # ## The training recipe (section 4.5.4)
 #
-# `reuseprior.training.fit` follows the official EfficientNetV2 defaults the thesis kept, with its changes:
+# `reuseprior.training.loop.fit` follows the official EfficientNetV2 defaults the thesis kept, with its changes:
 # RMSprop (decay 0.9, momentum 0.9, epsilon 1e-3), weight decay 1e-5 except biases and BN, label smoothing 0.1;
 # learning rate `lr_base x batch / 256` (the official code scales per 256 images, so 0.016 at batch 512 peaks at
 # 0.032) with 5 warm-up epochs and a staircase exponential decay (x0.97 every 2.4 epochs); BN momentum 0.99 in
@@ -170,7 +170,7 @@ arch_versus
 #
 
 # %%
-from reuseprior.sharing import parameter_count_table
+from reuseprior.models.sharing import parameter_count_table
 
 conventions = parameter_count_table()
 ctx.save_table(conventions, "params_two_conventions_vs_thesis")

@@ -21,13 +21,13 @@
 #
 # Where the numbers come from: every "ours" value is computed here by the counting engine
 # (`reuseprior.counting.analyze`) on models built by `reuseprior.models.mlp.constant_width_mlp` /
-# `reuseprior.models.cnn.constant_width_cnn`, driven by `reuseprior.depth_width` (which also documents the exact
+# `reuseprior.models.cnn.constant_width_cnn`, driven by `reuseprior.chapters.ch5_depth_width` (which also documents the exact
 # semantics of each table). The thesis values are `data/thesis/table_5_1.csv` ... `table_5_4.csv`, transcribed as printed.
 #
 # Profiles: **quick** computes the table rows with depth <= `max_depth` (64) and a 6 x 5 grid
 # (depths 1, 2, 5, 10, 20, 40 x widths 2, 5, 10, 20, 40). The deeper rows (depth 100 to 3600, including every
 # "Shared" row) take minutes each on a CPU, so the quick profile shows them from `data/computed/ch5_depth_width_tables.csv`,
-# the stored output of the same engine code run on every row (`python -m reuseprior.depth_width --store`); the column
+# the stored output of the same engine code run on every row (`python -m reuseprior.chapters.ch5_depth_width --store`); the column
 # `source` says, row by row, whether a value was computed in this run or read from that stored run.
 # **full** computes every row (depth up to 3600; 31 minutes for the four tables on our shared, loaded 2-core CPU
 # machine) and the whole 40 x 39 grid (depths 1..40, widths 2..40; 3 minutes).
@@ -43,9 +43,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import HTML
 
-from reuseprior import depth_width as dw
-from reuseprior.notebook import setup
-from reuseprior.plotting import show as show_figure
+from reuseprior.chapters import ch5_depth_width as dw
+from reuseprior.reporting.notebook import setup
+from reuseprior.reporting.plotting import show as show_figure
 
 ctx = setup("ch5_depth_width", profile=profile, seed=seed, device=device, output_dir=output_dir,
             profiles=dw.PROFILES)

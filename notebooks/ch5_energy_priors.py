@@ -22,11 +22,11 @@
 #
 # Where each number comes from:
 #
-# * **Closed forms and proofs**: `reuseprior.derivations` builds every result from its definition
+# * **Closed forms and proofs**: `reuseprior.priors.derivations` builds every result from its definition
 #   (sums over layers, the Boltzmann distribution, limits) and sympy proves each step
 #   (`simplify(lhs - rhs) == 0`, `summation`, `diff`, `limit`) when the cell runs.
 # * **Engine**: `reuseprior.counting.count_contexts` on real `constant_width_mlp` graphs
-#   (log2 counts → `ln` → `reuseprior.energy`), and the engine's own chapter-4 `Report` (`analyze`).
+#   (log2 counts → `ln` → `reuseprior.priors.energy`), and the engine's own chapter-4 `Report` (`analyze`).
 # * **Thesis numbers**: `data/thesis/table_5_1.csv` (Table 5.1, P'G and PG),
 #   `data/thesis/figures_4_2_4_3.csv` and `data/thesis/appendix_a3_counts.csv` (Appendix A.3).
 #
@@ -45,12 +45,12 @@ output_dir = None   # None -> figures/ch5_energy_priors/
 import pandas as pd
 from IPython.display import Markdown, display
 
-from reuseprior import derivations as dv
-from reuseprior import energy as en
-from reuseprior import energy_experiments as ex
-from reuseprior.notebook import setup
-from reuseprior.plotting import show as show_figure
-from reuseprior.reference import load_thesis_table, side_by_side
+from reuseprior.priors import derivations as dv
+from reuseprior.priors import energy as en
+from reuseprior.chapters import ch5_energy_priors as ex
+from reuseprior.reporting.notebook import setup
+from reuseprior.reporting.plotting import show as show_figure
+from reuseprior.reporting.reference import load_thesis_table, side_by_side
 
 ctx = setup("ch5_energy_priors", profile=profile, seed=seed, device=device,
             output_dir=output_dir, profiles=ex.PROFILES)
@@ -64,7 +64,7 @@ S
 # A prior gives every parameter an energy $E_i$ and the system an inverse temperature $\beta$;
 # $z=\sum_i e^{-\beta E_i}$, $p_i=e^{-\beta E_i}/z$, $\langle E\rangle=\sum_i p_iE_i$,
 # $H=\ln z+\beta\langle E\rangle$. The reusability prior is $\beta=-1$, $E_i=\ln|C_i|$: then $z$ is the total
-# number of contexts $N_C$ and $\langle E\rangle$ the expected spread. `reuseprior.energy` works on
+# number of contexts $N_C$ and $\langle E\rangle$ the expected spread. `reuseprior.priors.energy` works on
 # log-scores with log-sum-exp (counts reach $2^{3000}$).
 #
 # In bits, the module applied to the context counts of Figure 4.3a (Appendix A.3) gives the chapter-4
@@ -83,7 +83,7 @@ a3.T
 # %% [markdown]
 # ## 2. Derivations, proven by sympy
 #
-# Each cell below calls one function of `reuseprior.derivations`. The function derives the closed form
+# Each cell below calls one function of `reuseprior.priors.derivations`. The function derives the closed form
 # and sympy checks every step; ✓ marks a step sympy proved, and the result sympy returned is shown
 # beside it. Proofs substitute $\omega = 1+u$ with $u>0$ so that sympy knows $\omega>1$.
 # A parameter $d$ layers from the output ($d=0$ for the last layer) has $|C|=\omega^d$;
@@ -176,10 +176,10 @@ proof_summary
 # %% [markdown]
 # ## 3. Closed forms against the counting engine on real MLP graphs
 #
-# For every MLP of the grid (with and without bias) the engine counts contexts, `reuseprior.energy` turns
+# For every MLP of the grid (with and without bias) the engine counts contexts, `reuseprior.priors.energy` turns
 # them into $\ln z$, $\langle E\rangle$, $H$, $S$, $P_G$, $P'_G$ (nats and bits), and the engine's own `Report`
 # gives the chapter-4 quantities (bits). Each is compared with the closed form evaluated exactly
-# (`reuseprior.derivations.evaluate`). The hypothetical and path-discounted priors are checked the same way.
+# (`reuseprior.priors.derivations.evaluate`). The hypothetical and path-discounted priors are checked the same way.
 
 # %%
 grid = pd.concat([
@@ -227,7 +227,7 @@ deepest[["bias", "width", "depth", "engine", "limit (computed)", "limit (printed
 # %% [markdown]
 # ## 4. Eq. 5.19 as printed vs. eq. 4.8: which one the engine computes
 #
-# The engine's $P'_G$ (from its counts through `reuseprior.energy`, nats, and its own `Report`, bits) next to
+# The engine's $P'_G$ (from its counts through `reuseprior.priors.energy`, nats, and its own `Report`, bits) next to
 # both closed forms. The engine's number is eq. 4.8, $gD(\langle E\rangle+1)$, to machine precision on every
 # model; the printed eq. 5.19, $(gD\langle E\rangle+1)$, differs, most for shallow models (for depth 1,
 # $\langle E\rangle=0$, so the printed form gives $\ln(\omega/(2\omega+g))<0$).
@@ -265,7 +265,7 @@ t51_cmp
 # A small set of constant-width MLPs with the same number of weights (as Table 5.1, smaller budget), ranked by
 # $P'_G$ (eq. 4.8) under three priors: the reusability prior ($\beta=-1$, $E=\ln|C|$), the hypothetical
 # prior of section 5.4.1 ($\beta=\ln\omega$, $E=j$), and path-discounted counting ($\gamma^{L}$ per context).
-# `reuseprior.energy.compare_priors` takes any models and any prior callables, so the same table can be made
+# `reuseprior.priors.energy.compare_priors` takes any models and any prior callables, so the same table can be made
 # for your own models.
 #
 # Units: **bits**, as chapter 4 (H, ES, PG and P'G of eqs. 4.2-4.8 and Tables 4.3-5.4): every quantity of the table

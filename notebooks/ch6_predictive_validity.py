@@ -22,7 +22,7 @@
 # is defined. It also reproduces **Table 1 of the NN-Mass paper** (Bhardwaj et al.; masses and parameter counts).
 #
 # Where the numbers come from:
-# - **NN-Mass Table 1**: closed form (`reuseprior.nnmass`, paper eqs. 1-3) and networks built by `build_nnmass`, computed
+# - **NN-Mass Table 1**: closed form (`reuseprior.baselines.nnmass`, paper eqs. 1-3) and networks built by `build_nnmass`, computed
 #   here; the paper's printed values are in `data/nnmass_table1.csv`.
 # - **Zoo scores**: read from `data/zoo_scores_v1_<zoo>.csv`, written by `scripts/score_zoos.py` (seeded initialisation
 #   per architecture, one CPU thread, cost in seconds per score). A few stored rows are **recomputed live** below and
@@ -31,7 +31,7 @@
 #   cells); torchvision ImageNet-1K acc@1 of the `IMAGENET1K_V1` recipe (first `IMAGENET1K_*` recipe where V1 does not
 #   exist); pytorchcv ImageNet-1K top-1 error from the package README (cross-checked with its metainfo top-5 error).
 # - **Minibatch of the data-dependent proxies**: no CIFAR-10 or ImageNet images are available offline, so the stand-in
-#   is random crops of scikit-learn's two sample photographs with random labels (`reuseprior.proxies.make_batch`).
+#   is random crops of scikit-learn's two sample photographs with random labels (`reuseprior.baselines.proxies.make_batch`).
 #   Published correlations were measured with real CIFAR/ImageNet minibatches, so SNIP/GraSP/Fisher/grad-norm/jacob_cov/
 #   NASWOT values here are *not* directly comparable to them; SynFlow, #params, FLOPs and the reusability quantities are
 #   data-free and unaffected. How much the choice of minibatch moves each proxy is measured below ("The stand-in
@@ -49,10 +49,10 @@ output_dir = None   # None -> figures/<notebook name>/
 # %%
 import pandas as pd
 
-from reuseprior import nnmass
-from reuseprior.notebook import setup
-from reuseprior.reference import side_by_side
-from reuseprior.zoo import predictive_validity as pv
+from reuseprior.baselines import nnmass
+from reuseprior.reporting.notebook import setup
+from reuseprior.reporting.reference import side_by_side
+from reuseprior.chapters import ch6_predictive_validity as pv
 
 ctx = setup("ch6_predictive_validity", profile=profile, seed=seed, device=device, output_dir=output_dir,
             profiles=pv.PROFILES)
@@ -255,7 +255,7 @@ fails
 # (the first rows of the NAS-Bench-201 run recorded wall-clock time only; `n (CPU)` says how many rows have CPU time). `reuse` is one
 # `analyze` call giving all the thesis quantities. The data-dependent proxies were first timed one pass each (their
 # own rows: the first NAS-Bench-201 sample); they are now computed together from one forward pass
-# (`reuseprior.proxies.data_dependent_scores`, identical values; `benchmarks/bench_proxies.py` measures the saving), shown
+# (`reuseprior.baselines.proxies.data_dependent_scores`, identical values; `benchmarks/bench_proxies.py` measures the saving), shown
 # as `data_dependent (all six, shared pass)`; data-dependent proxies use the 64-image minibatch (NAS-Bench-201) or
 # 16 images at 224x224 (ImageNet zoos).
 

@@ -1,3 +1,3 @@
-from reuseprior.cli import main
+from reuseprior.commands import main
 
 raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""The rendered book (``make book``, ``reuseprior.book``) in a real browser.
+"""The rendered book (``make book``, ``reuseprior.reporting.book``) in a real browser.
 
 The book is built once (into a temporary folder) from the committed notebooks
 as they are, served over HTTP on 127.0.0.1 and every page is opened in
@@ -45,8 +45,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from reuseprior import paths
-from reuseprior.book import BookResult, build_book, chapter_files, external_resources
+from reuseprior.core import paths
+from reuseprior.reporting.book import BookResult, build_book, chapter_files, external_resources
 
 NOTEBOOKS_DIR = Path(os.environ.get("REUSEPRIOR_BOOK_NOTEBOOKS_DIR", paths.NOTEBOOKS_DIR))
 PAGES = chapter_files()  # after the landing page, in book/_toc.yml order
@@ -446,7 +446,7 @@ def test_links_are_made_to_work_in_the_book(tmp_path: Path) -> None:
     """A linked repository file is copied to its own path, a link to a folder
     becomes its text, a chapter's name in code links to the chapter, and a
     link to nothing stops the build naming it."""
-    from reuseprior.book import BookError, assemble_book
+    from reuseprior.reporting.book import BookError, assemble_book
 
     repo, config = tmp_path / "repo", tmp_path / "config"
     (repo / "figures" / "ch1").mkdir(parents=True)

@@ -1,4 +1,4 @@
-"""Chapter-6 figures (``reuseprior.zoo.predictive_validity``): every panel of the
+"""Chapter-6 figures (``reuseprior.chapters.ch6_predictive_validity``): every panel of the
 scatter grid shows finite data inside its axis limits, spread over the axis,
 with a unit on each axis label; the axis rules of :func:`scatter_axis`."""
 
@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from reuseprior.zoo import predictive_validity as pv  # noqa: E402
+from reuseprior.chapters import ch6_predictive_validity as pv  # noqa: E402
 
 #: the scores the notebook's scatter cell draws
 NOTEBOOK_SCATTER = pv.PROXY_SCORES + ["PG", "PG_prime", "expected_spread", "entropy", "total_surprisal", "PG_per_param", "PE"]

@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from reuseprior.cli import COMMANDS, main
+from reuseprior.commands import COMMANDS, main
 from reuseprior.counting import analyze, count_contexts
 from reuseprior.models import build_model
 from reuseprior.models.registry import available_models, collision_note
@@ -274,7 +274,7 @@ def test_cli_output_key(user_package, capsys):
 
 def test_score_zoos_with_a_data_dir_holding_no_rows_says_what_to_do(tmp_path, capsys):
     """Issue 16, defect 7: a missing --data-dir gave a traceback."""
-    from reuseprior.cli import main
+    from reuseprior.commands import main
 
     assert main(["score-zoos", "nb201", "--fill-proxies", "--data-dir", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err

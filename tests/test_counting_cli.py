@@ -1,4 +1,4 @@
-"""``python -m reuseprior analyze`` sub-command (reuseprior.counting.cli_analyze)."""
+"""``python -m reuseprior analyze`` sub-command (reuseprior.commands.analyze)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from reuseprior.counting import cli_analyze
+from reuseprior.commands import analyze as cli_analyze
 
 
 def _parse(argv):

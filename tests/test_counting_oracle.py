@@ -12,7 +12,7 @@ import torch
 from reuseprior.counting import analyze
 from reuseprior.counting.capture import capture
 from reuseprior.counting.sweep import run_sweep
-from reuseprior.counting.unrolling import (
+from reuseprior.graphs.unrolling import (
     ArchSpec,
     build_module,
     build_neuron_graph,

@@ -327,7 +327,7 @@ def test_readme_example_registers_a_rule_from_user_code(monkeypatch):
     rule for cumsum gives weight row i of a dense layer 4 - i contexts."""
     import re
 
-    from reuseprior import paths
+    from reuseprior.core import paths
     from reuseprior.counting import rules
 
     class Cumulative(nn.Module):

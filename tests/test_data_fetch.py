@@ -25,9 +25,9 @@ import numpy as np
 import pytest
 import torch
 
-from reuseprior import data
-from reuseprior.cli import main
-from reuseprior.data import (
+from reuseprior import datasets as data
+from reuseprior.commands import main
+from reuseprior.datasets import (
     DatasetDownloadError,
     DatasetNotFoundError,
     DatasetVerificationError,
@@ -325,7 +325,7 @@ def test_amp_is_used_only_on_cuda_and_a_cpu_run_says_so(capsys):
     from torch import nn
     from torch.utils.data import TensorDataset
 
-    from reuseprior.training import TrainConfig, amp_active, fit
+    from reuseprior.training.loop import TrainConfig, amp_active, fit
 
     assert amp_active(True, "cuda") and amp_active(True, torch.device("cuda:0"))
     assert not amp_active(True, "cpu") and not amp_active(False, "cuda")

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reuseprior import depth_width as dw
-from reuseprior.reference import load_thesis_table, side_by_side
+from reuseprior.chapters import ch5_depth_width as dw
+from reuseprior.reporting.reference import load_thesis_table, side_by_side
 
 
 # ----------------------------------------------------------------------------- reference

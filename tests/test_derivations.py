@@ -8,8 +8,8 @@ import pytest
 import sympy as sp
 import torch
 
-from reuseprior import derivations as dv
-from reuseprior import energy as en
+from reuseprior.priors import derivations as dv
+from reuseprior.priors import energy as en
 
 DERIVATIONS = dv.all_derivations()
 
@@ -88,7 +88,7 @@ def test_hypothetical_closed_form_matches_engine():
 def test_closed_forms_reproduce_table_5_1():
     """Eq. 4.8 in bits with NI = width, NO = 1 gives the printed P'G of Table 5.1;
     the printed 5.19 form does not (it is even negative for depth 1)."""
-    from reuseprior.reference import load_thesis_table
+    from reuseprior.reporting.reference import load_thesis_table
 
     t = load_thesis_table("table_5_1")
     for _, r in t.iterrows():

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from reuseprior import energy as en
-from reuseprior.reference import load_thesis_table
+from reuseprior.priors import energy as en
+from reuseprior.reporting.reference import load_thesis_table
 
 LN2 = math.log(2)
 
@@ -237,7 +237,7 @@ def test_share_key_is_refused_with_a_fix(mlp):
 
 
 def test_relative_difference_handles_undefined_values():
-    from reuseprior.energy_experiments import relative_difference
+    from reuseprior.chapters.ch5_energy_priors import relative_difference
 
     assert relative_difference(1.0, 1.0) == 0.0
     assert relative_difference(float("nan"), float("nan")) == 0.0
@@ -246,7 +246,7 @@ def test_relative_difference_handles_undefined_values():
 
 
 def test_budget_mlps_have_the_budget():
-    from reuseprior.energy_experiments import budget_mlps
+    from reuseprior.chapters.ch5_energy_priors import budget_mlps
 
     models = budget_mlps(36)
     assert list(models) == ["w6-D1", "w3-D4", "w2-D9"]
@@ -257,7 +257,7 @@ def test_budget_mlps_have_the_budget():
 
 
 def test_small_grid_engine_equals_closed_forms_and_eq_4_8():
-    from reuseprior import energy_experiments as ex
+    from reuseprior.chapters import ch5_energy_priors as ex
 
     df = ex.engine_vs_closed_form([2, 4], [1, 6], biases=(False, True), progress=False)
     assert set(df["units"]) == {"nats", "bits", "report"}
@@ -271,7 +271,7 @@ def test_prior_comparison_is_in_bits_as_chapter_4():
     """Section 5 of ch5_energy_priors compares priors in bits, the units of
     chapter 4: for the reusability prior, ES, H, PG and P'G equal the counting
     engine's Report (bits) and log2_z is log2 NC."""
-    from reuseprior import energy_experiments as ex
+    from reuseprior.chapters import ch5_energy_priors as ex
     from reuseprior.counting import analyze
 
     models = ex.budget_mlps(36)
@@ -293,7 +293,7 @@ def test_prior_comparison_is_in_bits_as_chapter_4():
 def test_prior_comparison_plot_says_bits_and_marks_undefined_values():
     import matplotlib.pyplot as plt
 
-    from reuseprior import energy_experiments as ex
+    from reuseprior.chapters import ch5_energy_priors as ex
 
     df = ex.compare_model_priors(ex.budget_mlps(144), [0.25])
     undefined = df[df["PG_prime"].isna()]

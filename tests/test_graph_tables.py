@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 import torch
 
-from reuseprior import graph_tables as gt
+from reuseprior.chapters import ch4_graph_tables as gt
 from reuseprior.counting import analyze
 from reuseprior.models.efficientnet_v2 import EfficientNetV2, StageConfig
-from reuseprior.reference import load_thesis_table
-from reuseprior.sharing import as_published_share_key, corrected_share_key, share_parameters
+from reuseprior.reporting.reference import load_thesis_table
+from reuseprior.models.sharing import as_published_share_key, corrected_share_key, share_parameters
 
 
 def tiny_v2() -> EfficientNetV2:

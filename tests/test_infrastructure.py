@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from reuseprior import notebook, paths, reference
-from reuseprior.data import load_digits_splits, split_indices
+from reuseprior.reporting import notebook, reference
+from reuseprior.core import paths
+from reuseprior.datasets import load_digits_splits, split_indices
 from reuseprior.models import build_model
 
 
@@ -91,7 +92,7 @@ def test_digits_splits_are_disjoint_fixed_and_standardised():
 
 
 def test_missing_torchvision_dataset_names_the_download_command(tmp_path):
-    from reuseprior.data import DatasetNotFoundError, load_torchvision_splits
+    from reuseprior.datasets import DatasetNotFoundError, load_torchvision_splits
 
     with pytest.raises(DatasetNotFoundError, match=r"python -m reuseprior data download cifar10 --data-dir"):
         load_torchvision_splits("cifar10", tmp_path)
@@ -103,8 +104,8 @@ def test_failed_download_is_a_clear_error_not_a_traceback(tmp_path, monkeypatch,
 
     import torchvision
 
-    from reuseprior.cli import main
-    from reuseprior.data import DatasetDownloadError, load_torchvision_splits
+    from reuseprior.commands import main
+    from reuseprior.datasets import DatasetDownloadError, load_torchvision_splits
 
     def offline(*args, download=False, **kwargs):
         raise urllib.error.URLError("Name or service not known") if download else RuntimeError("Dataset not found.")
@@ -125,7 +126,7 @@ def test_build_model_resolves_torchvision_and_factories_and_rejects_unknown():
 
 
 def test_cli_lists_commands(capsys):
-    from reuseprior.cli import main
+    from reuseprior.commands import main
 
     assert main([]) == 0
     assert "analyze" in capsys.readouterr().out
@@ -135,7 +136,7 @@ def test_cli_lists_commands(capsys):
 
 @pytest.mark.parametrize("command", ["analyze", "depth-width", "data", "train", "revolver", "score-zoos", "build"])
 def test_every_cli_command_loads_and_prints_its_help(command, capsys):
-    from reuseprior.cli import COMMANDS, main
+    from reuseprior.commands import COMMANDS, main
 
     assert command in COMMANDS
     with pytest.raises(SystemExit) as done:
@@ -145,7 +146,7 @@ def test_every_cli_command_loads_and_prints_its_help(command, capsys):
 
 
 def test_cli_reports_a_missing_dataset_with_the_download_command_and_no_traceback(tmp_path, capsys):
-    from reuseprior.cli import main
+    from reuseprior.commands import main
 
     code = main(["train", "--profile", "full", "--dataset", "cifar10", "--data-dir", str(tmp_path)])
     err = capsys.readouterr().err
@@ -154,8 +155,8 @@ def test_cli_reports_a_missing_dataset_with_the_download_command_and_no_tracebac
 
 
 def test_cli_interrupted_command_says_how_to_resume(monkeypatch, capsys):
-    from reuseprior.cli import main
-    from reuseprior.zoo import cli_score
+    from reuseprior.commands import main
+    from reuseprior.commands import score_zoos as cli_score
 
     def interrupted(args):
         raise KeyboardInterrupt
@@ -170,7 +171,7 @@ def test_cli_interrupted_command_says_how_to_resume(monkeypatch, capsys):
                                    ["--shard", "a/b"], ["--minibatch-sensitivity", "0"],
                                    ["--max-memory-gb", "0"], ["--max-memory-gb", "nan"]])
 def test_score_zoos_rejects_bad_flag_values_before_doing_anything(flags, capsys):
-    from reuseprior.cli import main
+    from reuseprior.commands import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["score-zoos", "nb201", *flags])
@@ -186,7 +187,7 @@ def test_score_zoos_rejects_bad_flag_values_before_doing_anything(flags, capsys)
                                            (["--with-module", "Swish"], "add --rescore PROXY"),
                                            (["torchvision", "--fill-proxies", "--arch", "x"], "give one zoo")])
 def test_score_zoos_refuses_a_flag_without_the_one_it_needs(flags, needed, capsys):
-    from reuseprior.cli import main
+    from reuseprior.commands import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["score-zoos", "nb201", *flags])

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from reuseprior.nnmass import (
+from reuseprior.baselines.nnmass import (
     TABLE1_CONFIGS,
     NNMassConfig,
     build_nnmass,

@@ -3,7 +3,7 @@
 included, no run metadata, under 2 MB), paired with a percent-format script
 that holds the same source, a first markdown cell naming what it
 reproduces, a ``parameters`` cell of literal assignments including the
-common ones, and a call to ``reuseprior.notebook.setup``."""
+common ones, and a call to ``reuseprior.reporting.notebook.setup``."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import re
 
 import pytest
 
-from reuseprior import paths
-from reuseprior.build import find_notebooks
+from reuseprior.core import paths
+from reuseprior.reporting.build import find_notebooks
 
 NOTEBOOKS = find_notebooks()
 COMMON_PARAMETERS = {"profile", "seed", "device", "output_dir"}
@@ -42,7 +42,7 @@ def test_notebook_conventions(path):
         names |= {t.id for t in node.targets}
     assert COMMON_PARAMETERS <= names
     code = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
-    assert "setup(" in code, "call reuseprior.notebook.setup(...) right after the parameters"
+    assert "setup(" in code, "call reuseprior.reporting.notebook.setup(...) right after the parameters"
     assert nb["metadata"].get("kernelspec", {}).get("name") == "python3"
 
 
@@ -62,7 +62,7 @@ def test_notebooks_live_in_the_notebooks_folder():
 
 
 def test_build_rejects_a_parameter_no_notebook_declares_and_routes_the_others():
-    from reuseprior.build import build_notebooks, check_parameters
+    from reuseprior.reporting.build import build_notebooks, check_parameters
 
     notebooks = find_notebooks(["ch3_revolver", "ch4_contexts"])
     declared = check_parameters(notebooks, {"profile": "quick", "data_dir": "/data"})
@@ -76,7 +76,7 @@ MAX_NOTEBOOK_BYTES = 2_000_000
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_is_committed_executed_without_run_metadata(path):
-    from reuseprior.build import VOLATILE_CELL_METADATA, VOLATILE_NOTEBOOK_METADATA
+    from reuseprior.reporting.build import VOLATILE_CELL_METADATA, VOLATILE_NOTEBOOK_METADATA
 
     nb = json.loads(path.read_text())
     assert path.stat().st_size < MAX_NOTEBOOK_BYTES, f"{path.name}: keep executed notebooks under 2 MB"

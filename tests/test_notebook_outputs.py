@@ -3,7 +3,7 @@ outputs (nbval in comparing mode with ``notebooks/nbval_sanitize.cfg``).
 
 These tests show the comparison bites: a stored output with one digit
 changed fails, the sanitizer only touches what it names, and
-``reuseprior.build.normalize_executed`` removes exactly the run metadata
+``reuseprior.reporting.build.normalize_executed`` removes exactly the run metadata
 that would make two executions differ."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import sys
 import nbformat
 import pytest
 
-from reuseprior import paths
-from reuseprior.build import normalize_executed
+from reuseprior.core import paths
+from reuseprior.reporting.build import normalize_executed
 
 SANITIZE = paths.NOTEBOOKS_DIR / "nbval_sanitize.cfg"
 
@@ -147,7 +147,7 @@ def test_sanitizing_keeps_almost_all_stored_output_text():
 def test_committed_notebooks_keep_no_measurement_or_widget_id():
     """Regenerating must leave the tracked tree unchanged: no random widget
     model id and no wall-clock measurement is stored in a committed notebook."""
-    from reuseprior.build import MEASUREMENT_MARKER, MEASUREMENT_NOTE, WIDGET_VIEW
+    from reuseprior.reporting.build import MEASUREMENT_MARKER, MEASUREMENT_NOTE, WIDGET_VIEW
 
     for path in sorted(paths.NOTEBOOKS_DIR.glob("ch*.ipynb")):
         nb = nbformat.read(path, as_version=4)
@@ -160,7 +160,7 @@ def test_committed_notebooks_keep_no_measurement_or_widget_id():
 
 
 def test_normalize_executed_replaces_measurements_only_when_asked():
-    from reuseprior.build import MEASUREMENT_NOTE, WIDGET_VIEW
+    from reuseprior.reporting.build import MEASUREMENT_NOTE, WIDGET_VIEW
 
     def notebook():
         nb = nbformat.v4.new_notebook()

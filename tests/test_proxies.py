@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from reuseprior import proxies
-from reuseprior.nnmass import NNMassConfig, build_nnmass, nn_mass
+from reuseprior.baselines import proxies
+from reuseprior.baselines.nnmass import NNMassConfig, build_nnmass, nn_mass
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

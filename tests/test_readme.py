@@ -96,7 +96,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from reuseprior import paths
+from reuseprior.core import paths
 
 FIGURES = paths.ROOT / "figures" / "ch6_predictive_validity"
 HEADER = "| score | nb201 (n) | torchvision (n) | pytorchcv (n) |"

@@ -19,9 +19,9 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from reuseprior.cli import main
+from reuseprior.commands import main
 from reuseprior.counting import CaptureError, analyze, count_contexts
-from reuseprior.training import (
+from reuseprior.training.loop import (
     CHECKPOINT_FORMAT,
     CheckpointMismatchError,
     TrainConfig,
@@ -101,7 +101,7 @@ def test_discount_is_validated_by_name(bad):
 
 
 def test_path_discounted_prior_names_a_bad_gamma():
-    from reuseprior.energy import PathDiscountedPrior
+    from reuseprior.priors.energy import PathDiscountedPrior
 
     with pytest.raises(ValueError, match=r"gamma must be a number.*got '0\.5' of type str"):
         PathDiscountedPrior("0.5")
@@ -241,7 +241,7 @@ def test_checkpoints_written_by_fit_load_with_weights_only_and_restore_every_gen
     fit(nn.Linear(4, 2), data, data, TrainConfig(epochs=1, batch_size=16), checkpoint_path=path, progress=False)
     state = torch.load(path, weights_only=True)  # format 1 failed here: pickled NumPy arrays
     assert state["format"] == CHECKPOINT_FORMAT == 2
-    from reuseprior.training import _rng_state, _set_rng_state
+    from reuseprior.training.loop import _rng_state, _set_rng_state
 
     random.seed(5)
     np.random.seed(6)
@@ -301,7 +301,7 @@ def test_training_checkpoints_are_written_atomically(tmp_path, monkeypatch):
 
 
 def test_population_checkpoints_are_written_atomically(tmp_path, monkeypatch):
-    from reuseprior.data import load_digits_splits
+    from reuseprior.datasets import load_digits_splits
     from reuseprior.revolver.population import Population, PopulationConfig
     from reuseprior.revolver.search import SearchSpace
 
@@ -351,7 +351,7 @@ def test_revolver_refuses_to_overwrite_a_run_without_overwrite(tmp_path, capsys)
 
 
 def test_revolver_overwrite_flag_is_documented():
-    from reuseprior.revolver import cli
+    from reuseprior.commands import revolver as cli
 
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import torch
 
-from reuseprior.data import load_digits_splits
-from reuseprior.revolver import analysis
+from reuseprior.datasets import load_digits_splits
+from reuseprior.chapters import ch3_revolver as analysis
 from reuseprior.revolver.phenotype import batch_budget, phenotype_fitness
 from reuseprior.revolver.population import PROFILES, Population, PopulationConfig, config_from_settings, learning_rate
 from reuseprior.revolver.search import SearchSpace
@@ -127,7 +127,7 @@ def test_table_3_2_and_c_1_views(splits):
 
 
 def test_cli_accepts_the_appendix_c2_flags(splits, tmp_path):
-    from reuseprior.revolver import cli
+    from reuseprior.commands import revolver as cli
 
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
@@ -152,7 +152,7 @@ def test_cli_accepts_the_appendix_c2_flags(splits, tmp_path):
     ("--dataset mnist --data-dir {empty}", "data fetch mnist"),
 ])
 def test_cli_rejects_bad_flags_with_a_message(flags, message, tmp_path, capsys):
-    from reuseprior.revolver import cli
+    from reuseprior.commands import revolver as cli
 
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)

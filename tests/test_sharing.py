@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from reuseprior.models import efficientnet_v2
-from reuseprior.sharing import (
+from reuseprior.models.sharing import (
     conv_scope_key,
     count_parameters,
     parameter_count_table,

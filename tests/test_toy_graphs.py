@@ -13,7 +13,7 @@ import torch
 
 matplotlib.use("Agg")
 
-from reuseprior.contexts import (  # noqa: E402
+from reuseprior.chapters.ch4_contexts import (  # noqa: E402
     context_counts,
     draw_neuron_graph,
     graph_quantities,
@@ -28,7 +28,7 @@ from reuseprior.contexts import (  # noqa: E402
 from reuseprior.models.cnn import constant_width_cnn  # noqa: E402
 from reuseprior.models.mlp import constant_width_mlp  # noqa: E402
 from reuseprior.models.toy import TOY_GRAPHS, toy_graph, toy_model  # noqa: E402
-from reuseprior.reference import load_thesis_table  # noqa: E402
+from reuseprior.reporting.reference import load_thesis_table  # noqa: E402
 
 QUANTITIES = {"S": "total_surprisal", "H": "entropy", "ES": "expected_spread", "PG": "PG", "P'G": "PG_prime"}
 
@@ -174,7 +174,7 @@ def test_draw_neuron_graph_labels_weights_with_counts():
 
 
 def test_analyze_toy_graphs_table_has_thesis_columns_and_counts():
-    from reuseprior.contexts import analyze_toy_graphs
+    from reuseprior.chapters.ch4_contexts import analyze_toy_graphs
 
     df = analyze_toy_graphs(["fig_4_3a", "fig_4_3c"]).set_index("Graph")
     assert list(df["NC"]) == [12, 12] and list(df["WG"]) == [8, 12]
@@ -183,7 +183,7 @@ def test_analyze_toy_graphs_table_has_thesis_columns_and_counts():
 
 
 def test_check_identities_reports_tiny_residuals():
-    from reuseprior.contexts import check_identities
+    from reuseprior.chapters.ch4_contexts import check_identities
 
     df = check_identities(random_graphs=4, random_models=2, seed=1, deep_model=False)
     assert len(df) == 6
@@ -195,7 +195,7 @@ def _contrast(fg, bg) -> float:
     """WCAG contrast ratio of two matplotlib colours."""
     from matplotlib.colors import to_rgb
 
-    from reuseprior.contexts import _relative_luminance
+    from reuseprior.chapters.ch4_contexts import _relative_luminance
 
     a, b = sorted((_relative_luminance(to_rgb(fg)), _relative_luminance(to_rgb(bg))), reverse=True)
     return (a + 0.05) / (b + 0.05)
@@ -207,7 +207,7 @@ def test_node_labels_contrast_with_their_fill():
     label has at least the WCAG AA contrast of 4.5 with its node."""
     import matplotlib.pyplot as plt
 
-    from reuseprior.contexts import NODE_COLOURS, context_colour, label_colour
+    from reuseprior.chapters.ch4_contexts import NODE_COLOURS, context_colour, label_colour
 
     assert label_colour(context_colour(2, 2)) == "white" and label_colour(context_colour(1, 2)) == "black"
     fills = [*NODE_COLOURS.values(), *(context_colour(c, 4) for c in range(1, 5))]
@@ -219,7 +219,7 @@ def test_node_labels_contrast_with_their_fill():
 
 
 def test_neuron_graph_legend_names_kinds_and_context_counts():
-    from reuseprior.contexts import neuron_graph_legend
+    from reuseprior.chapters.ch4_contexts import neuron_graph_legend
 
     labels = [h.get_label() for h in neuron_graph_legend(3)]
     assert labels == ["input", "neuron", "output", "weight, 1 context", "weight, 2 contexts", "weight, 3 contexts"]

@@ -7,7 +7,7 @@ Policy (README, "Notebook conventions"; ``RunContext.save_measurement``):
 * tracked tables (``figures/<notebook>/*.csv|json``) hold no wall-clock time,
   throughput, memory measurement, timestamp or machine path; those go to
   ``build/measured/`` through ``ctx.save_measurement``;
-* a figure is displayed once (``reuseprior.plotting.show``) after it is saved,
+* a figure is displayed once (``reuseprior.reporting.plotting.show``) after it is saved,
   and a cell never ends on ``ctx.save_figure(...)`` (its value is an absolute
   path);
 * a volatile display sits in a cell starting ``# NBVAL_IGNORE_OUTPUT`` with a
@@ -29,9 +29,9 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from reuseprior import paths  # noqa: E402
-from reuseprior.build import find_notebooks  # noqa: E402
-from reuseprior.plotting import caption, show  # noqa: E402
+from reuseprior.core import paths  # noqa: E402
+from reuseprior.reporting.build import find_notebooks  # noqa: E402
+from reuseprior.reporting.plotting import caption, show  # noqa: E402
 
 #: column names that denote a measurement of the machine or the moment
 VOLATILE_WORDS = re.compile(
@@ -125,7 +125,7 @@ def test_each_saved_figure_is_shown_once_and_no_cell_ends_on_a_path(path):
         saves = source.count("save_figure(")
         if saves:
             shows = len(re.findall(r"\bshow(?:_figure)?\(fig\w*\)|plt\.show\(\)|display\(fig\w*\)", source))
-            assert shows >= saves, f"{path.stem}: display each saved figure once (reuseprior.plotting.show):\n{source}"
+            assert shows >= saves, f"{path.stem}: display each saved figure once (reuseprior.reporting.plotting.show):\n{source}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -145,14 +145,14 @@ def test_training_figures_carry_a_data_caption(name):
     path = paths.NOTEBOOKS_DIR / f"{name}.ipynb"
     for source in _code_cells(path):
         if "save_figure(" in source:
-            assert "caption(fig" in source, f"{name}: add reuseprior.plotting.caption(fig, <data caption>):\n{source}"
+            assert "caption(fig" in source, f"{name}: add reuseprior.reporting.plotting.caption(fig, <data caption>):\n{source}"
 
 
 # ------------------------------------------------------------------ plotting helpers
 
 
 def test_caption_lands_in_the_saved_figure(tmp_path):
-    from reuseprior.plotting import save_figure
+    from reuseprior.reporting.plotting import save_figure
 
     fig, ax = plt.subplots()
     ax.plot([0, 1], [0, 1])

@@ -1,5 +1,5 @@
-"""Tests of the generic trainer (reuseprior.training), the input pipelines
-(reuseprior.augment) and the Table 4.2 experiment (reuseprior.sharing_training)."""
+"""Tests of the generic trainer (reuseprior.training.loop), the input pipelines
+(reuseprior.training.augment) and the Table 4.2 experiment (reuseprior.chapters.ch4_sharing_training)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from reuseprior import sharing_training as st
-from reuseprior.training import (
+from reuseprior.chapters import ch4_sharing_training as st
+from reuseprior.training.loop import (
     CheckpointMismatchError,
     ModelEma,
     TrainConfig,
@@ -156,7 +156,7 @@ def test_resume_with_other_settings_is_refused(tmp_path):
 
 
 def test_checkpoint_write_is_atomic(tmp_path):
-    from reuseprior.training import CHECKPOINT_FORMAT
+    from reuseprior.training.loop import CHECKPOINT_FORMAT
 
     path = save_checkpoint({"format": CHECKPOINT_FORMAT, "x": torch.arange(3)}, tmp_path / "f.pt")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.pt"]
@@ -189,7 +189,7 @@ def test_bn_momentum_uses_tensorflow_convention():
 
 
 def test_weight_decay_skips_biases_and_bn():
-    from reuseprior.training import _param_groups
+    from reuseprior.training.loop import _param_groups
 
     decay, no_decay = _param_groups(_model(), 1e-5)
     assert [tuple(p.shape) for p in decay["params"]] == [(8, 1, 3, 3), (4, 32)]
@@ -244,7 +244,7 @@ def test_batch_larger_than_training_set_is_explained():
 def test_augmentation_pipelines():
     from PIL import Image
 
-    from reuseprior.augment import build_transforms
+    from reuseprior.training.augment import build_transforms
 
     img = Image.new("RGB", (32, 32), (120, 30, 200))
     for aug in ("none", "autoaug", "randaug"):
@@ -333,7 +333,7 @@ def test_full_profile_follows_section_4_5_4():
 
 
 def test_missing_cifar_gives_download_hint(tmp_path):
-    from reuseprior.data import DatasetNotFoundError
+    from reuseprior.datasets import DatasetNotFoundError
 
     plan = st.make_plan({**st.PROFILES["full"], "data_dir": str(tmp_path)}, profile="full")
     with pytest.raises(DatasetNotFoundError, match="download"):
@@ -348,7 +348,7 @@ def test_sigkilled_process_resumes_bit_identical(tmp_path):
     import sys
     import time
 
-    from reuseprior import paths
+    from reuseprior.core import paths
 
     env = {**os.environ, "PYTHONPATH": str(paths.ROOT)}
 
@@ -402,7 +402,7 @@ def test_run_log_stays_local_and_tracked_results_are_reproducible(tmp_path, monk
 
 
 def test_default_run_log_is_outside_the_tracked_figures(monkeypatch, tmp_path):
-    from reuseprior import paths
+    from reuseprior.core import paths
 
     monkeypatch.delenv(paths.MEASURED_ENV_VAR, raising=False)
     default = st.default_results_csv()

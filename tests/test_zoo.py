@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from reuseprior import paths
+from reuseprior.core import paths
 from reuseprior.zoo import correlation
 from reuseprior.zoo import nasbench201 as nb
 
@@ -224,7 +224,7 @@ def test_rescore_replaces_only_the_named_proxies_of_the_selected_rows(tmp_path, 
 
 
 def test_fill_proxies_of_an_unknown_architecture_names_the_stored_ones(tmp_path, capsys):
-    from reuseprior.cli import main
+    from reuseprior.commands import main
     from reuseprior.zoo.scoring import (
         UnknownArchitectureError,
         fill_proxies,
@@ -261,7 +261,7 @@ def test_correlation_forest_draws_one_panel_per_zoo_and_refuses_an_empty_table()
     import matplotlib
 
     matplotlib.use("Agg")
-    from reuseprior.zoo import predictive_validity as pv
+    from reuseprior.chapters import ch6_predictive_validity as pv
 
     table = pd.DataFrame({
         "zoo": ["a", "a", "b"], "score": ["params", "PG", "PG"], "n": [10, 10, 12],
@@ -304,7 +304,7 @@ def test_a_csv_with_an_older_header_is_imported_and_exported_with_every_column(t
 
 
 def test_summary_markdown_quotes_each_zoo_beside_the_published_value():
-    from reuseprior.zoo import predictive_validity as pv
+    from reuseprior.chapters import ch6_predictive_validity as pv
 
     table = pd.DataFrame({
         "zoo": ["a", "a", "b"], "score": ["params", "PG", "PG"], "spearman": [0.5, 0.61234, -0.2],
@@ -356,7 +356,7 @@ def test_minibatch_sensitivity_reproduces_the_stored_minibatch_and_resumes(tmp_p
 def test_out_of_memory_in_the_shared_pass_drops_grasp_then_computes_each_proxy_alone(monkeypatch):
     from torch import nn
 
-    from reuseprior import proxies
+    from reuseprior.baselines import proxies
     from reuseprior.zoo import scoring
 
     torch.manual_seed(0)
@@ -418,7 +418,7 @@ def test_out_of_memory_is_recognised_in_every_form_it_is_recorded(message, out_o
 
 def _live_candidates() -> pd.DataFrame:
     """Rows for the live-check selection rule: costs in CPU seconds (wall where CPU is missing)."""
-    from reuseprior.zoo import predictive_validity as pv
+    from reuseprior.chapters import ch6_predictive_validity as pv
 
     proxies = [p for p in pv.PROXY_SCORES if p not in pv.DATA_FREE_PROXIES]
     rows = {
@@ -446,7 +446,7 @@ def _live_candidates() -> pd.DataFrame:
 
 
 def test_live_check_takes_the_cheapest_rows_that_carry_the_data_free_scores_and_the_proxies():
-    from reuseprior.zoo import predictive_validity as pv
+    from reuseprior.chapters import ch6_predictive_validity as pv
 
     df = _live_candidates()
     cost = pv.recompute_cost(df)
@@ -464,7 +464,7 @@ def test_quick_profile_live_rows_are_cheap_and_carry_every_checked_score():
     """The quick profile's live check (about a minute in all) recomputes, per zoo,
     a stored row with #params, FLOPs, SynFlow, the reusability quantities and
     data-dependent proxies, chosen by its stored cost."""
-    from reuseprior.zoo import predictive_validity as pv
+    from reuseprior.chapters import ch6_predictive_validity as pv
 
     quick = pv.PROFILES["quick"]
     total = 0.0
@@ -485,7 +485,7 @@ def test_quick_profile_live_rows_are_cheap_and_carry_every_checked_score():
 
 
 def test_proxy_coverage_reading_is_generated_from_the_coverage_numbers(monkeypatch):
-    from reuseprior.zoo import predictive_validity as pv
+    from reuseprior.chapters import ch6_predictive_validity as pv
 
     full = pd.DataFrame({"arch": ["a", "b", "c"], "snip": [1.0, 2.0, 3.0], "grasp": [1.0, np.nan, 2.0],
                          "fisher": 1.0, "grad_norm": 1.0, "jacob_cov": 1.0, "naswot": [1.0, -np.inf, 2.0]})

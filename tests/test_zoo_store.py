@@ -22,8 +22,8 @@ import pytest
 import torch
 from torch import nn
 
-from reuseprior import paths
-from reuseprior.proxies import DATA_DEPENDENT
+from reuseprior.core import paths
+from reuseprior.baselines.proxies import DATA_DEPENDENT
 from reuseprior.zoo import scoring
 from reuseprior.zoo.distributed import Killed, connect
 from reuseprior.zoo.store import CsvFormatError, OutOfSyncError, ScoreStore, TableSpec
@@ -211,7 +211,7 @@ def test_a_csv_changed_since_the_last_export_is_refused_until_imported_or_overwr
 
 
 def test_cli_exports_imports_and_refuses_the_removed_shard_flag(tmp_path, capsys):
-    from reuseprior.cli import main
+    from reuseprior.commands import main
 
     source = scoring.scores_path("torchvision")
     (tmp_path / source.name).write_bytes(source.read_bytes())

@@ -4,10 +4,10 @@ PyTorch model and the model-level quantities derived from them.
     from reuseprior.counting import count_contexts, analyze, Report, WeightUse
 """
 
-from .capture import CaptureError, DataDependentShapeError, capture
-from .quantities import Report, WeightUse, analyze, count_contexts, quantities_from_log2_counts
-from .rules import UnsupportedOpError, register
-from .sweep import DataDependentCountWarning
+from reuseprior.counting.capture import CaptureError, DataDependentShapeError, capture
+from reuseprior.counting.quantities import Report, WeightUse, analyze, count_contexts, quantities_from_log2_counts
+from reuseprior.counting.rules import UnsupportedOpError, register
+from reuseprior.counting.sweep import DataDependentCountWarning
 
 __all__ = [
     "count_contexts", "analyze", "Report", "WeightUse", "quantities_from_log2_counts",

@@ -25,19 +25,9 @@ import torch
 import torch.fx as fx
 from torch import nn
 
+from reuseprior.core.errors import CaptureError, DataDependentShapeError
+
 __all__ = ["CaptureError", "CapturedGraph", "DataDependentShapeError", "capture"]
-
-
-class CaptureError(RuntimeError):
-    """The model could not be traced into an ATen graph."""
-
-
-class DataDependentShapeError(CaptureError):
-    """The captured graph holds an op whose output shape depends on the data
-    (boolean-mask indexing, ``masked_select``, ``nonzero``, ``unique``) between a
-    parameter and the outputs: its element count, and so every path through it,
-    is unknown until the data is seen.  Raised by the sweep with the op and the
-    fixed-shape rewrite (``torch.where(mask, x, 0)``, ``x * mask``)."""
 
 
 @dataclass

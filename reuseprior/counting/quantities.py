@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..validation import check_integer
-from .capture import CapturedGraph, capture
-from .scaled import Scaled
-from .sweep import SweepResult, check_discount, check_example_input, run_sweep
+from reuseprior.core.validation import check_integer
+from reuseprior.counting.capture import CapturedGraph, capture
+from reuseprior.counting.scaled import Scaled
+from reuseprior.counting.sweep import SweepResult, check_discount, check_example_input, run_sweep
 
 __all__ = ["WeightUse", "Report", "analyze", "count_contexts", "quantities_from_log2_counts"]
 

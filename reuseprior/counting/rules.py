@@ -36,15 +36,12 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 
-from .scaled import Scaled, ldexp_tensor
+from reuseprior.core.errors import UnsupportedOpError
+from reuseprior.counting.scaled import Scaled, ldexp_tensor
 
 aten = torch.ops.aten
 
 __all__ = ["UnsupportedOpError", "register", "RULES", "lookup_rule", "VIEW_LIKE"]
-
-
-class UnsupportedOpError(NotImplementedError):
-    """An ATen op without a counting rule was reached while propagating counts."""
 
 
 RuleFn = Callable[[fx.Node, Any, Any], Iterable[tuple[fx.Node, Scaled]]]

@@ -33,18 +33,13 @@ import torch
 import torch.fx as fx
 from torch import nn
 
-from .capture import CapturedGraph, DataDependentShapeError, capture
-from .rules import NO_COUNT_OPS, VIEW_LIKE, UnsupportedOpError, carries_counts, lookup_rule
-from .scaled import Scaled
+from reuseprior.core.errors import DataDependentCountWarning
+from reuseprior.counting.capture import CapturedGraph, DataDependentShapeError, capture
+from reuseprior.counting.rules import NO_COUNT_OPS, VIEW_LIKE, UnsupportedOpError, carries_counts, lookup_rule
+from reuseprior.counting.scaled import Scaled
 
 __all__ = ["SweepContext", "SweepResult", "ParamUse", "BatchNormUse", "DataDependentCountWarning", "check_discount",
            "check_example_input", "run_sweep"]
-
-
-class DataDependentCountWarning(UserWarning):
-    """The counts depend on the *values* of the example input, not only on its shape
-    (``nn.Embedding`` token ids, a mask computed from the input): they are exact for
-    that input and may differ for another one."""
 
 
 def check_discount(discount: object, name: str = "discount") -> None:

@@ -2,9 +2,9 @@
 
 import importlib
 
-from .efficientnet_v2 import EfficientNetV2, efficientnet_v2
-from .registry import available_models, build_model, register_model
-from .resnet_keras import ResNetKerasV1, resnet50_keras_v1
+from reuseprior.models.efficientnet_v2 import EfficientNetV2, efficientnet_v2
+from reuseprior.models.registry import available_models, build_model, register_model
+from reuseprior.models.resnet_keras import ResNetKerasV1, resnet50_keras_v1
 
 # Model modules written by other contributors register themselves on import.
 for _module in ("mlp", "cnn", "toy"):

@@ -27,8 +27,8 @@ from typing import Callable
 
 from torch import nn
 
-from ..validation import check_integer
-from .registry import register_model
+from reuseprior.core.validation import check_integer
+from reuseprior.models.registry import register_model
 
 __all__ = ["constant_width_cnn", "cnn_param_count"]
 

@@ -25,7 +25,7 @@ from typing import Literal, Mapping, Sequence
 import torch
 from torch import nn
 
-from .registry import register_model
+from reuseprior.models.registry import register_model
 
 __all__ = [
     "EfficientNetV2",

@@ -19,7 +19,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .registry import register_model
+from reuseprior.models.registry import register_model
 
 __all__ = ["Bottleneck", "ResNetKerasV1", "resnet50_keras_v1"]
 

@@ -45,7 +45,7 @@ import networkx as nx
 import torch
 from torch import nn
 
-from .registry import register_model
+from reuseprior.models.registry import register_model
 
 __all__ = [
     "TOY_GRAPHS",

@@ -6,14 +6,21 @@ with checkpoint/resume.
     from reuseprior.revolver import Population, PopulationConfig
 """
 
-from .blocks import BlueprintModule, Builder
-from .blueprint import Blueprint
-from .genotype import genotype_fitness, size_stats
-from .operators import copyover, crossover, mutate
-from .phenotype import phenotype_fitness
-from .population import PROFILES, Population, PopulationConfig, config_from_settings, learning_rate
-from .registry import ModuleRegistry, duplicate, enforce_rule4, revoke_uniqueness
-from .search import SEARCH_MODES, SearchSpace, evolve, random_blueprint, random_search, search_pipeline
+from reuseprior.revolver.blocks import BlueprintModule, Builder
+from reuseprior.revolver.blueprint import Blueprint
+from reuseprior.revolver.genotype import genotype_fitness, size_stats
+from reuseprior.revolver.operators import copyover, crossover, mutate
+from reuseprior.revolver.phenotype import phenotype_fitness
+from reuseprior.revolver.population import PROFILES, Population, PopulationConfig, config_from_settings, learning_rate
+from reuseprior.revolver.registry import ModuleRegistry, duplicate, enforce_rule4, revoke_uniqueness
+from reuseprior.revolver.search import (
+    SEARCH_MODES,
+    SearchSpace,
+    evolve,
+    random_blueprint,
+    random_search,
+    search_pipeline,
+)
 
 __all__ = [
     "PROFILES", "SEARCH_MODES", "Blueprint", "BlueprintModule", "Builder", "ModuleRegistry", "Population",

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .blueprint import Blueprint, new_uid
+from reuseprior.revolver.blueprint import Blueprint, new_uid
 
 __all__ = [
     "Builder",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Iterator
 
-from .blueprint import Blueprint
+from reuseprior.revolver.blueprint import Blueprint
 
 __all__ = ["MAX_WEIGHTS", "genotype_fitness", "leaf_parameter_count", "leaves", "size_stats", "rough_cost"]
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from .blocks import Builder, conv_output_hw
-from .blueprint import Blueprint, new_uid
-from .registry import duplicate, enforce_rule4, revoke_uniqueness
+from reuseprior.revolver.blocks import Builder, conv_output_hw
+from reuseprior.revolver.blueprint import Blueprint, new_uid
+from reuseprior.revolver.registry import duplicate, enforce_rule4, revoke_uniqueness
 
 __all__ = ["SWAPPABLE_KINDS", "copyover", "crossover", "mutate", "mutate_blueprint"]
 

@@ -15,7 +15,7 @@ Per generation:
 An interrupted run resumes bit-identically from :meth:`Population.save` /
 :meth:`Population.load`: the checkpoint holds the blueprints, the registry's
 modules and weights, the scores, the coefficient and the RNG state (as JSON
-and tensors), is written atomically (``reuseprior.training.save_checkpoint``)
+and tensors), is written atomically (``reuseprior.training.loop.save_checkpoint``)
 and read with ``torch.load(weights_only=True)``, so a crafted file cannot run
 code on resume; :func:`config_changes` lists what a resuming run changed.
 """
@@ -34,14 +34,21 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from ..training import UnreadableCheckpointError, read_checkpoint_file, save_checkpoint
-from ..validation import check_integer
-from .blocks import Builder
-from .blueprint import Blueprint
-from .genotype import genotype_fitness, leaf_parameter_count, leaves
-from .phenotype import DataFeed, batch_budget, evaluate, phenotype_fitness, train_batches
-from .registry import ModuleRegistry
-from .search import SEARCH_MODES, SearchSpace, algorithm_for, random_blueprint, search_pipeline, update_module_scores
+from reuseprior.core.validation import check_integer
+from reuseprior.revolver.blocks import Builder
+from reuseprior.revolver.blueprint import Blueprint
+from reuseprior.revolver.genotype import genotype_fitness, leaf_parameter_count, leaves
+from reuseprior.revolver.phenotype import DataFeed, batch_budget, evaluate, phenotype_fitness, train_batches
+from reuseprior.revolver.registry import ModuleRegistry
+from reuseprior.revolver.search import (
+    SEARCH_MODES,
+    SearchSpace,
+    algorithm_for,
+    random_blueprint,
+    search_pipeline,
+    update_module_scores,
+)
+from reuseprior.training.loop import UnreadableCheckpointError, read_checkpoint_file, save_checkpoint
 
 __all__ = ["CHECKPOINT_FORMAT", "PROFILES", "Individual", "Population", "PopulationConfig", "config_changes",
            "learning_rate", "model_parameter_count"]
@@ -120,7 +127,7 @@ class PopulationConfig:
         return cls(**data)
 
 
-#: notebook / CLI profiles (reuseprior.notebook.setup); "quick" runs on CPU in
+#: notebook / CLI profiles (reuseprior.reporting.notebook.setup); "quick" runs on CPU in
 #: seconds per mode on scikit-learn digits, "full" is appendix C.2 (GPU)
 PROFILES: dict[str, dict[str, Any]] = {
     "quick": {
@@ -394,7 +401,7 @@ class Population:
     def save(self, path: str | Path) -> Path:
         """Write a checkpoint atomically: a uniquely named temporary file in the
         same folder, fsynced, then ``os.replace`` and a fsync of the folder
-        (``reuseprior.training.save_checkpoint``)."""
+        (``reuseprior.training.loop.save_checkpoint``)."""
         return save_checkpoint(self.state_dict(), path)
 
     @classmethod
@@ -403,7 +410,7 @@ class Population:
 
         The file is read with ``torch.load(weights_only=True)``: one holding
         other pickled objects, or of another format, raises
-        ``reuseprior.training.UnreadableCheckpointError`` (a ``ValueError``)
+        ``reuseprior.training.loop.UnreadableCheckpointError`` (a ``ValueError``)
         saying what it is and what to do, without unpickling it."""
         state = read_checkpoint_file(path, "Revolver population checkpoint")
         if state.get("format") != CHECKPOINT_FORMAT:
@@ -460,7 +467,7 @@ def dataset_splits(name: str, data_dir: str | Path | None = None, download: bool
     (torchvision, from ``data_dir``, default ``build/datasets``; downloaded
     only with ``download=True``),
     with one fixed 10% validation split; the test set is only for reporting."""
-    from reuseprior import data
+    from reuseprior import datasets as data
 
     key = name.lower().replace("-", "")
     if key == "digits":

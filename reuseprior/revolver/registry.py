@@ -28,8 +28,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .blocks import BlueprintModule, make_leaf_module
-from .blueprint import Blueprint, new_uid
+from reuseprior.revolver.blocks import BlueprintModule, make_leaf_module
+from reuseprior.revolver.blueprint import Blueprint, new_uid
 
 __all__ = [
     "ModuleRegistry",

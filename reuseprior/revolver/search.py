@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
-from .blocks import Builder
-from .blueprint import Blueprint
-from .genotype import genotype_fitness
-from .operators import copyover, crossover, mutate
-from .registry import ModuleRegistry, duplicate
+from reuseprior.revolver.blocks import Builder
+from reuseprior.revolver.blueprint import Blueprint
+from reuseprior.revolver.genotype import genotype_fitness
+from reuseprior.revolver.operators import copyover, crossover, mutate
+from reuseprior.revolver.registry import ModuleRegistry, duplicate
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .population import Population
+    from reuseprior.revolver.population import Population
 
 __all__ = [
     "SEARCH_MODES",

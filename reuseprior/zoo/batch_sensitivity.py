@@ -3,7 +3,7 @@
 No CIFAR-10 or ImageNet image can be downloaded here, so SNIP, GraSP, Fisher,
 grad-norm, jacob_cov and NASWOT are computed on a stand-in minibatch (random
 crops of scikit-learn's sample photographs, random labels;
-:func:`reuseprior.proxies.make_batch`). Their published correlations were
+:func:`reuseprior.baselines.proxies.make_batch`). Their published correlations were
 measured on real minibatches, so the stand-in's effect has to be measured,
 not assumed. This module rescores a uniform random sample of a zoo (a prefix
 of its seeded order) on other minibatches, with the same seeded weights:
@@ -27,14 +27,14 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from .. import paths
-from ..proxies import DATA_DEPENDENT, PROXIES, data_dependent_scores, make_batch
-from .correlation import bootstrap_rank_correlation
-from .scoring import SCORES_VERSION, append_rows, get_zoo
+from reuseprior.baselines.proxies import DATA_DEPENDENT, PROXIES, data_dependent_scores, make_batch
+from reuseprior.core import paths
+from reuseprior.zoo.correlation import bootstrap_rank_correlation
+from reuseprior.zoo.scoring import SCORES_VERSION, append_rows, get_zoo
 
 __all__ = ["MINIBATCHES", "REFERENCE", "reference_matches_stored", "score_minibatches", "sensitivity_path", "sensitivity_table"]
 
-#: name -> keyword arguments of :func:`reuseprior.proxies.make_batch` (besides the zoo's sizes).
+#: name -> keyword arguments of :func:`reuseprior.baselines.proxies.make_batch` (besides the zoo's sizes).
 MINIBATCHES: dict[str, dict[str, object]] = {
     "photos, seed 0": {"source": "sample_images", "seed": 0},
     "photos, seed 1": {"source": "sample_images", "seed": 1},
@@ -122,7 +122,7 @@ def reference_matches_stored(scores: pd.DataFrame, zoo_name: str = "nb201") -> p
     """Per proxy: how many :data:`REFERENCE` rows have a stored zoo score, and
     the largest relative difference between the two (0 when the stored rows
     are reproduced exactly)."""
-    from .scoring import load_scores
+    from reuseprior.zoo.scoring import load_scores
 
     ref = scores[scores["minibatch"] == REFERENCE].set_index("arch")
     stored = load_scores(zoo_name).set_index("arch")

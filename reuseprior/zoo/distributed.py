@@ -44,15 +44,13 @@ import dask
 from distributed import Client, Future, KilledWorker, LocalCluster, as_completed
 from distributed.utils import get_mp_context
 
+from reuseprior.core.errors import TaskFailedError
+
 __all__ = ["Call", "Job", "Killed", "TaskFailedError", "connect", "default_workers", "run_jobs"]
 
 GIB = 2**30
 #: Times the LocalCluster's scheduler retries a task whose worker died before reporting it killed.
 ALLOWED_FAILURES = 1
-
-
-class TaskFailedError(RuntimeError):
-    """A task raised an exception on its worker (not a killed worker): the run stops."""
 
 
 @dataclass(frozen=True)

@@ -37,11 +37,19 @@ import torch
 from distributed import Client
 from torch import nn
 
-from .. import paths
-from ..files import atomic_write
-from ..proxies import DATA_DEPENDENT, PROXIES, ProxyBatch, data_dependent_scores, make_batch, num_params
-from .distributed import Call, Killed, connect, run_jobs
-from .store import ColumnType, CsvFormatError, OutOfSyncError, ScoreStore, StoreError, TableSpec
+from reuseprior.baselines.proxies import (
+    DATA_DEPENDENT,
+    PROXIES,
+    ProxyBatch,
+    data_dependent_scores,
+    make_batch,
+    num_params,
+)
+from reuseprior.core import paths
+from reuseprior.core.errors import UnknownArchitectureError
+from reuseprior.core.files import atomic_write
+from reuseprior.zoo.distributed import Call, Killed, connect, run_jobs
+from reuseprior.zoo.store import ColumnType, CsvFormatError, OutOfSyncError, ScoreStore, StoreError, TableSpec
 
 __all__ = [
     "REUSE_SCORES",
@@ -107,19 +115,19 @@ class Zoo:
 
 
 def _nb201_catalogue() -> pd.DataFrame:
-    from .nasbench201 import load_analog_nasbench
+    from reuseprior.zoo.nasbench201 import load_analog_nasbench
 
     return load_analog_nasbench()
 
 
 def _nb201_build(arch: str) -> nn.Module:
-    from .nasbench201 import build_nb201
+    from reuseprior.zoo.nasbench201 import build_nb201
 
     return build_nb201(arch)
 
 
 def _nb201_order(cat: pd.DataFrame, seed: int) -> list[str]:
-    from .nasbench201 import sample_archs
+    from reuseprior.zoo.nasbench201 import sample_archs
 
     return sample_archs(len(cat), seed=seed, df=cat)
 
@@ -129,25 +137,25 @@ def _by_params(cat: pd.DataFrame, seed: int) -> list[str]:
 
 
 def _tv_catalogue() -> pd.DataFrame:
-    from .torchvision_zoo import load_torchvision_zoo
+    from reuseprior.zoo.torchvision_zoo import load_torchvision_zoo
 
     return load_torchvision_zoo()
 
 
 def _tv_build(arch: str) -> nn.Module:
-    from .torchvision_zoo import build_torchvision
+    from reuseprior.zoo.torchvision_zoo import build_torchvision
 
     return build_torchvision(arch)
 
 
 def _cv_catalogue() -> pd.DataFrame:
-    from .pytorchcv_zoo import load_pytorchcv_zoo
+    from reuseprior.zoo.pytorchcv_zoo import load_pytorchcv_zoo
 
     return load_pytorchcv_zoo()
 
 
 def _cv_build(arch: str) -> nn.Module:
-    from .pytorchcv_zoo import build_pytorchcv
+    from reuseprior.zoo.pytorchcv_zoo import build_pytorchcv
 
     return build_pytorchcv(arch)
 
@@ -185,7 +193,7 @@ def init_seed(seed: int, arch: str) -> int:
 def reusability_scores(model: nn.Module, example: torch.Tensor) -> dict[str, float]:
     """The thesis quantities of ``model`` (``reuseprior.counting.analyze``, eqs.
     4.2-4.8) and their values per trainable parameter."""
-    from ..counting import analyze
+    from reuseprior.counting import analyze
 
     rep = analyze(model, example).to_dict()
     n = num_params(model)
@@ -213,10 +221,10 @@ def score_architecture(
     depend on how busy a shared machine is),
     ``reuse_seconds`` (all reusability quantities together),
     ``data_dependent_seconds`` (the requested :data:`DATA_DEPENDENT` proxies
-    together, one shared pass of :func:`reuseprior.proxies.data_dependent_scores`;
+    together, one shared pass of :func:`reuseprior.baselines.proxies.data_dependent_scores`;
     their per-score ``_seconds`` columns are left empty), ``build_seconds``
     and ``errors`` (JSON ``{score: message}`` for scores that failed; their value is NaN).
-    ``proxies`` are the scores of :data:`reuseprior.proxies.PROXIES` to compute
+    ``proxies`` are the scores of :data:`reuseprior.baselines.proxies.PROXIES` to compute
     (``None``: all but ``nn_mass``; ``[]``: none, say for the reusability
     quantities alone). ``each_alone`` is passed to :func:`_shared_pass`
     (out-of-memory fallback).
@@ -659,7 +667,7 @@ def rescore_proxies(
 
     For a proxy whose definition changed: NASWOT reads pytorchcv's own
     ``Swish`` and ``HSwish`` modules since they were added to
-    :data:`reuseprior.proxies.LIBRARY_ACTIVATIONS`, which changes (or, on
+    :data:`reuseprior.baselines.proxies.LIBRARY_ACTIVATIONS`, which changes (or, on
     its EfficientNets, defines) the value of every model holding one:
     ``rescore_proxies("pytorchcv", ["naswot"], with_modules=["Swish", "HSwish"])``.
     The rows are ``archs`` (default: every stored row), narrowed by
@@ -753,10 +761,6 @@ def _rows_for(zoo: Zoo, stored: pd.DataFrame, archs: list[str]) -> dict[str, dic
     by_arch = stored.set_index("arch")
     return {arch: _catalogue_row(cat, arch) if arch in cat.index else {"arch": arch, "accuracy": by_arch.at[arch, "accuracy"]}
             for arch in archs}
-
-
-class UnknownArchitectureError(LookupError):
-    """An architecture name that the zoo's stored scores do not hold."""
 
 
 def _stored_archs(stored: pd.DataFrame, zoo_name: str, archs: Iterable[str]) -> list[str]:

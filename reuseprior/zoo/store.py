@@ -49,7 +49,8 @@ from typing import Callable, Iterator, Literal, Mapping
 
 import pandas as pd
 
-from ..files import atomic_write
+from reuseprior.core.errors import CsvFormatError, OutOfSyncError, StoreError
+from reuseprior.core.files import atomic_write
 
 __all__ = ["CsvFormatError", "OutOfSyncError", "ScoreStore", "StoreError", "TableSpec"]
 
@@ -58,22 +59,6 @@ ColumnType = Literal["INTEGER", "REAL", "TEXT"]
 #: Hidden column keeping the rows in the order they were stored (the CSV's row order).
 _POSITION = "_position"
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")
-
-
-class StoreError(RuntimeError):
-    """A store that cannot be used as asked; the message says what to do."""
-
-
-class OutOfSyncError(StoreError):
-    """The CSV changed since the store last imported or exported it."""
-
-
-class CsvFormatError(ValueError):
-    """A malformed CSV: the message names the file, the line and the fix."""
-
-    def __init__(self, path: Path, line: int, problem: str, fix: str = "") -> None:
-        self.path, self.line = path, line
-        super().__init__(f"{path}, line {line}: {problem}" + (f"; {fix}" if fix else ""))
 
 
 @dataclass(frozen=True)
@@ -390,7 +375,7 @@ def _csv_text(spec: TableSpec, rows: list[tuple]) -> str:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text`` (:func:`reuseprior.files.atomic_write`:
+    """Replace ``path`` by ``text`` (:func:`reuseprior.core.files.atomic_write`:
     readers see the old or the new file, never part of one)."""
     with atomic_write(path, "w", newline="") as fh:
         fh.write(text)

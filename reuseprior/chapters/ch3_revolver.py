@@ -1,0 +1,236 @@
+"""Views of population results (one row per evaluation): the Table 3.2
+summary, the Figure 3.1 convergence curve, the Table C.1 ranking of shared
+modules, a blueprint printed as in appendix C.4 and mutation histories as in
+appendix C.5. Nothing here trains; re-plotting never needs re-training.
+
+Tracked tables hold only what a rerun reproduces exactly: the wall-clock
+columns of the population logs (:data:`MEASURED_COLUMNS`) are split off by
+:func:`split_measurements` and saved as measurements (``ctx.save_measurement``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from reuseprior.revolver.blueprint import Blueprint
+from reuseprior.revolver.registry import ModuleRegistry
+
+__all__ = [
+    "DATASET_NAMES",
+    "MEASURED_COLUMNS",
+    "MODE_LABELS",
+    "best_by_generation",
+    "blueprint_text",
+    "convergence_curve",
+    "data_caption",
+    "mutation_histories",
+    "sharing_table",
+    "split_measurements",
+    "table_3_2",
+    "table_c_1",
+    "time_per_generation",
+]
+
+#: search modes as Table 3.2 labels them
+MODE_LABELS = {"random": "Random", "evolve": "Evolve", "random_warmup": "RandWarmup",
+               "random_warmup_evolve": "RandWarmEvolve"}
+
+#: columns of ``Population.results_frame`` / ``generations_frame`` that a rerun
+#: measures differently (wall-clock seconds); kept out of tracked tables
+MEASURED_COLUMNS: tuple[str, ...] = ("seconds",)
+
+#: dataset keys of the population profiles as the figures name them
+DATASET_NAMES = {"digits": "scikit-learn 8x8 handwritten digits", "mnist": "MNIST", "cifar10": "CIFAR-10"}
+
+#: columns identifying one row of the population logs
+_LOG_KEYS = ("mode", "generation", "individual", "index", "warmup")
+
+
+def split_measurements(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(reproducible, measured)``: ``frame`` without :data:`MEASURED_COLUMNS`,
+    and the identifying columns (mode, generation, individual ...) with them.
+    The first goes to tracked tables, the second to ``ctx.save_measurement``."""
+    measured = [c for c in MEASURED_COLUMNS if c in frame.columns]
+    keys = [c for c in _LOG_KEYS if c in frame.columns]
+    return frame.drop(columns=measured), frame[keys + measured].copy()
+
+
+def time_per_generation(generations: pd.DataFrame) -> pd.DataFrame:
+    """Mean wall-clock seconds per generation and mode, training and warm-up
+    generations apart (warm-up generations change genotypes only), from
+    ``Population.generations_frame`` rows. A measurement, not a tracked table."""
+    rows = []
+    for mode, log in generations.groupby("mode", sort=False):
+        warm = log["warmup"].astype(bool)
+        rows.append({
+            "mode": MODE_LABELS.get(mode, mode),
+            "seconds/generation (training)": log.loc[~warm, "seconds"].mean() if (~warm).any() else float("nan"),
+            "seconds/generation (warm-up)": log.loc[warm, "seconds"].mean() if warm.any() else float("nan"),
+        })
+    return pd.DataFrame(rows)
+
+
+def sharing_table(populations: Mapping[str, Any]) -> pd.DataFrame:
+    """Per search mode, ``Population.sharing_stats()``: parameters and memory
+    (bytes of parameters and buffers, float32) with sharing against the same
+    individuals built without it. Counts, hence reproducible."""
+    return pd.DataFrame([{"mode": MODE_LABELS.get(mode, mode), **pop.sharing_stats()}
+                         for mode, pop in populations.items()])
+
+
+def data_caption(settings: Mapping[str, Any], profile: str, seed: int, splits: Any | None = None,
+                 modes: Sequence[str] | None = None) -> str:
+    """The caption line a chapter-3 figure carries: which data (and split
+    sizes), which profile, population size and generations produced it."""
+    dataset = str(settings["dataset"])
+    name = DATASET_NAMES.get(dataset.lower(), dataset)
+    if splits is not None:
+        name += f" ({len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test)"
+    modes = list(modes) if modes is not None else list(settings.get("modes", []))
+    per = f" per search mode ({len(modes)} modes)" if modes else ""
+    return (f"data: {name}; profile {profile!r}: population {settings['population_size']}, "
+            f"{settings['epochs']} generations{per}, seed {seed}")
+
+
+def _fmt_size(n: float) -> str:
+    if n >= 1e6:
+        return f"{n / 1e6:.1f}M"
+    if n >= 1e3:
+        return f"{n / 1e3:.0f}K"
+    return str(int(n))
+
+
+def table_3_2(results: pd.DataFrame, dataset: str, sample_size: int | None = None, last: int = 200) -> pd.DataFrame:
+    """Per search mode: the generation of the peak test accuracy, the size
+    and test accuracy (%) of the individual that reached it, and the mean of
+    the last ``last`` validation accuracies (%) (Table 3.2 columns)."""
+    out = []
+    for mode, df in results.groupby("mode", sort=False):
+        tested = df.dropna(subset=["test_acc"])
+        if tested.empty:
+            raise ValueError(f"mode {mode!r}: no row has a test accuracy; set test_every > 0")
+        peak = tested.loc[tested["test_acc"].idxmax()]
+        window = df["val_acc"].tail(last)
+        out.append({
+            "Dataset": dataset,
+            "Mode": MODE_LABELS.get(mode, mode),
+            "Gen.": int(peak["generation"]),
+            "Sample Sz.": int(sample_size) if sample_size is not None else np.nan,
+            "Model Sz.": int(peak["params"]),
+            "Model Sz. (printed)": _fmt_size(peak["params"]),
+            "Top Test Acc.": 100.0 * float(peak["test_acc"]),
+            "Mean Val.": 100.0 * float(window.mean()),
+            "Mean Val. window": len(window),
+            "Evaluations": len(df),
+        })
+    return pd.DataFrame(out)
+
+
+def convergence_curve(results: pd.DataFrame, window: int = 700) -> pd.DataFrame:
+    """Figure 3.1: moving average (trailing ``window`` evaluations, the
+    thesis used 700) of the validation accuracy, per mode, in evaluation order."""
+    parts = []
+    for mode, df in results.groupby("mode", sort=False):
+        df = df.reset_index(drop=True)
+        parts.append(pd.DataFrame({
+            "mode": mode,
+            "evaluation": np.arange(len(df)),
+            "generation": df["generation"].to_numpy(),
+            "val_acc": df["val_acc"].to_numpy(),
+            "moving_avg": df["val_acc"].rolling(window, min_periods=1).mean().to_numpy(),
+        }))
+    return pd.concat(parts, ignore_index=True)
+
+
+def best_by_generation(results: pd.DataFrame) -> pd.DataFrame:
+    """Best validation accuracy among each generation's evaluations and its
+    running maximum, per mode (does the population improve?)."""
+    g = results.groupby(["mode", "generation"], sort=False)["val_acc"].max().reset_index(name="best_val_acc")
+    g["running_best"] = g.groupby("mode", sort=False)["best_val_acc"].cummax()
+    return g
+
+
+def table_c_1(registry: ModuleRegistry, top: int = 15, kinds: tuple[str, ...] = ("conv2d",),
+              min_updates: int = 1) -> pd.DataFrame:
+    """Table C.1: the top-scoring (lower is better) shared modules of the
+    given kinds with their registry scores."""
+    rows = []
+    for name, score in registry.scores.items():
+        if name not in registry or registry.score_counts.get(name, 0) < min_updates:
+            continue
+        rec = registry.record(name)
+        if rec["kind"] not in kinds or rec["uid"] is not None:
+            continue
+        a = rec["args"]
+        k = a.get("kernel_size", "")
+        rows.append({
+            "Input Channels": a.get("in_channels"), "Output Channels": a.get("out_channels"),
+            "Kernel Size": f"{k}x{k}", "Stride": a.get("stride"), "Groups": a.get("groups", 1),
+            "Score": score, "Updates": registry.score_counts.get(name, 0), "name": name,
+        })
+    df = pd.DataFrame(rows, columns=["Input Channels", "Output Channels", "Kernel Size", "Stride", "Groups", "Score",
+                                     "Updates", "name"])
+    return df.sort_values(["Score", "name"]).head(top).reset_index(drop=True)
+
+
+def _elide(d: dict[str, Any], depth: int, max_depth: int) -> dict[str, Any]:
+    out = {k: v for k, v in d.items() if k != "children"}
+    if d["children"]:
+        if depth >= max_depth:
+            out["children"] = "[...]"
+        else:
+            out["children"] = {role: _elide(c, depth + 1, max_depth) for role, c in d["children"].items()}
+    else:
+        out["children"] = {}
+    return out
+
+
+def blueprint_text(bp: Blueprint, max_depth: int = 2) -> str:
+    """A blueprint as indented JSON, children below ``max_depth`` elided as
+    ``"[...]"`` (the presentation of appendix C.4)."""
+    return json.dumps(_elide(bp.to_dict(), 0, max_depth), indent=1)
+
+
+def mutation_histories(bp: Blueprint) -> pd.DataFrame:
+    """Every recorded replacement in a blueprint (appendix C.5): where it
+    happened, what the component was before and what it is now."""
+    rows = []
+    for path, node in bp.walk():
+        for role, entry in node.meta.items():
+            if not isinstance(entry, dict) or "mutation_history" not in entry:
+                continue
+            current = node.children.get(role)
+            for step, old in enumerate(entry["mutation_history"]):
+                rows.append({
+                    "path": "/".join(path + (role,)), "step": step, "was": old["kind"],
+                    "was_args": json.dumps(old["args"]), "now": current.kind if current else None,
+                    "input_shape": tuple(old["input_shape"]), "output_shape": tuple(old["output_shape"]),
+                })
+    return pd.DataFrame(rows, columns=["path", "step", "was", "was_args", "now", "input_shape", "output_shape"])
+
+
+def thesis_table_3_2_reference(dataset: str) -> pd.DataFrame:
+    """The Table 3.2 row each of our search modes is compared with: MNIST
+    rows for digits/MNIST where the thesis has them (Random, Evolve; it has
+    no MNIST warm-up rows, so those use the 160-generation CIFAR-10 rows),
+    the 160-generation CIFAR-10 rows for CIFAR-10. Keeps ``attrs["printed"]``
+    aligned for :func:`reuseprior.reporting.reference.side_by_side`."""
+    from reuseprior.reporting.reference import load_thesis_table
+
+    table = load_thesis_table("table_3_2")
+    printed = table.attrs["printed"]
+    want_mnist = dataset.lower() in ("digits", "mnist")
+    picks = []
+    for mode in MODE_LABELS.values():
+        rows = table[(table["Mode"] == mode) & (table["Epochs"] == 160)]
+        mnist = rows[rows["Dataset"] == "MNIST"]
+        chosen = mnist if (want_mnist and not mnist.empty) else rows[rows["Dataset"] == "CIFAR-10"]
+        picks.append(chosen.index[0])
+    ref = table.loc[picks].reset_index(drop=True)
+    ref.attrs["printed"] = printed.loc[picks].reset_index(drop=True)
+    ref.attrs["meta"] = table.attrs.get("meta", {})
+    return ref

@@ -1,0 +1,765 @@
+"""Thesis sections 4.5.2-4.5.6: EfficientNetV2 trained from scratch, the
+original models against aggressively shared ones (Table 4.2).
+
+Everything the notebook ``ch4_sharing_training`` does lives here:
+
+* :data:`MODELS` -- the Table 4.2 models by their thesis labels
+  (``"V2-B0-shared"`` = EfficientNetV2-B0 with ``share_parameters(model,
+  scheme="all_but_bn")``, section 4.5.3);
+* :data:`RECIPES` -- the per-dataset hyper-parameters of section 4.5.4;
+* :data:`PROFILES` -- ``quick`` (tiny width/depth-scaled models on the real
+  scikit-learn digits, CPU, about a minute) and ``full`` (paper scale,
+  CIFAR-10/100 or an ImageNet folder, GPU);
+* :func:`run_experiments` -- one resumable training run per model, one
+  results row per run appended to a run log (:data:`RESULT_COLUMNS`), by
+  default :func:`default_results_csv` under ``build/`` (untracked): the log
+  holds what a rerun measures differently (:data:`MEASURED_COLUMNS`: wall
+  time, throughput, peak memory, checkpoint file, finish time), so tracked
+  tables take :func:`tracked_results` (the log without them) and the
+  measurements :func:`cost_table` (``ctx.save_measurement``);
+* :func:`table_4_2` -- Table 4.2 rebuilt from the results rows, and
+  :func:`architecture_table` -- its Params and FLOPs columns computed at
+  paper scale without training (models built on the ``meta`` device).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import pandas as pd
+import torch
+from torch import nn
+
+from reuseprior.core import paths
+from reuseprior.core.files import atomic_write
+from reuseprior.training.loop import TrainConfig, TrainingInterrupted, amp_active, count_flops, count_parameters, fit
+
+__all__ = [
+    "DATASET_LABELS",
+    "MODELS",
+    "PROFILES",
+    "RECIPES",
+    "MEASURED_COLUMNS",
+    "RESULT_COLUMNS",
+    "TABLE_4_2_MODELS",
+    "ExperimentPlan",
+    "ModelSpec",
+    "Recipe",
+    "architecture_table",
+    "build_experiment_model",
+    "compare_with_thesis",
+    "cost_table",
+    "data_caption",
+    "default_results_csv",
+    "history_frame",
+    "loss_went_down",
+    "paper_scale_table",
+    "parameter_ratios",
+    "parameters_to_overrides",
+    "make_plan",
+    "nominal_macs",
+    "read_results",
+    "run_experiments",
+    "table_4_2",
+    "tracked_results",
+]
+
+
+# ------------------------------------------------------------------- definitions
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A Table 4.2 model: EfficientNetV2 variant and sharing scheme."""
+
+    label: str
+    variant: str
+    sharing: str | None  # "all_but_bn" (section 4.5.3) or None (original)
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.label: spec
+    for spec in (
+        ModelSpec("V2-B0-shared", "b0", "all_but_bn"),
+        ModelSpec("V2-B0-original", "b0", None),
+        ModelSpec("V2-S-shared", "s", "all_but_bn"),
+        ModelSpec("V2-S-original", "s", None),
+    )
+}
+#: the rows of Table 4.2 (per dataset), in the thesis's order
+TABLE_4_2_MODELS: tuple[str, ...] = ("V2-B0-shared", "V2-B0-original", "V2-S-shared")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Hyper-parameters of one dataset (section 4.5.4)."""
+
+    dataset: str
+    label: str  # as printed in Table 4.2
+    num_classes: int
+    augmentation: str  # "none", "autoaug" or "randaug"
+    epochs: int
+    batch_size: int
+    lr_base: float
+    image_size: int | None  # None: the variant's own train/eval sizes (ImageNet)
+    ema_decay: float | None
+    dropout: float | None  # None: the variant's default
+    imagenet_style: bool = False
+    randaug_magnitude: int = 2
+
+
+RECIPES: dict[str, Recipe] = {
+    # train_epoch=300, batch_size=512, data.ibase=32, lr_warmup_epoch=5, exponential,
+    # mixup=cutmix=0, lr_base=0.016, bn_momentum=0.99; ema_decay is the official default.
+    "cifar10": Recipe("cifar10", "CIFAR-10", 10, "none", 300, 512, 0.016, 32, 0.9999, None),
+    # same, plus data.augname=autoaug
+    "cifar100": Recipe("cifar100", "CIFAR-100", 100, "autoaug", 300, 512, 0.016, 32, 0.9999, None),
+    # train_epoch=352, batch_size=400, stages=4, dropout 0.075, ram=2, ema 0.9999, lr_base 0.025, randaug
+    "imagenet": Recipe("imagenet", "ImageNet-1K", 1000, "randaug", 352, 400, 0.025, None, 0.9999, 0.075, True, 2),
+    # quick profile only: the real 8x8 scikit-learn digits upsampled to 32x32, 3 channels
+    "digits": Recipe("digits", "digits", 10, "none", 3, 32, 0.016, 32, None, None),
+}
+DATASET_LABELS = {key: r.label for key, r in RECIPES.items()}
+#: Table 4.2 has no digits rows; quick-profile rows are set beside the CIFAR-10 ones
+THESIS_REFERENCE_DATASET = {"digits": "CIFAR-10", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet-1K"}
+#: ImageNet (train, eval) resolutions of the official EfficientNetV2 recipe
+#: (the final stage of progressive learning; ``train.stages=4`` is not implemented)
+IMAGENET_SIZES = {"b0": (192, 224), "b1": (192, 240), "b2": (208, 260), "b3": (240, 300), "s": (300, 384)}
+#: published evaluation resolution, at which Table 4.2 reports FLOPs
+NOMINAL_RESOLUTION = {"b0": 224, "b1": 240, "b2": 260, "b3": 300, "s": 384}
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "quick": {
+        "dataset": "digits",
+        "models": TABLE_4_2_MODELS,
+        "width_mult": 0.25,  # tiny EfficientNetV2-like models (channels / 4, repeats / 4)
+        "depth_mult": 0.25,
+        "epochs": 3,
+        "batch_size": 32,
+        "lr_base": 0.016,  # section 4.5.4 (peak lr 0.016 * 32 / 256 = 0.002)
+        "lr_warmup_epochs": 0.5,
+        "train_limit": 512,  # training images kept
+        "ema_decay": None,
+        # 0.99 (section 4.5.4) needs hundreds of steps for the running statistics
+        # to settle; a 3-epoch run has ~50, so the quick profile uses 0.8
+        "bn_momentum_tf": 0.8,
+        "amp": False,
+        "num_workers": 0,
+        # one intra-op thread: on a shared small CPU, two threads spin against
+        # each other and tiny models train ~20x slower
+        "torch_threads": 1,
+        "data_dir": None,
+        "download": False,
+        "resume": False,  # quick runs start fresh (they still checkpoint every epoch)
+        "append_results": False,
+    },
+    "full": {
+        "dataset": "cifar10",
+        "models": TABLE_4_2_MODELS,
+        "width_mult": 1.0,
+        "depth_mult": 1.0,
+        "epochs": None,  # None: the recipe of section 4.5.4
+        "batch_size": None,
+        "lr_base": None,
+        "lr_warmup_epochs": 5.0,
+        "train_limit": None,
+        "ema_decay": "recipe",
+        "bn_momentum_tf": 0.99,
+        "amp": True,  # used only on CUDA (training.amp_active); a CPU run trains in float32
+        "num_workers": 8,
+        "torch_threads": None,  # None: PyTorch's default
+        "data_dir": None,  # None: build/datasets
+        "download": False,
+        "resume": True,
+        "append_results": True,
+    },
+}
+
+RESULT_COLUMNS: tuple[str, ...] = (
+    "run_id", "profile", "model", "variant", "sharing", "dataset", "dataset_label", "augmentation",
+    "width_mult", "depth_mult", "image_size", "epochs", "epochs_completed", "status", "batch_size",
+    "lr_base", "lr_peak", "ema_decay", "seed", "device", "amp",
+    "params", "flops", "flops_resolution", "macs_nominal", "nominal_resolution",
+    "top1_val", "top1_test", "val_loss_initial", "val_loss_final", "train_loss_first_epoch",
+    "train_loss_last_epoch", "train_images_per_s", "train_time_s", "peak_memory_mb", "peak_memory_kind",
+    "train_images", "checkpoint", "finished_utc", "torch_version",
+)  # fmt: skip
+#: columns of the run log that a rerun measures differently or that name this
+#: machine's files: kept in the log (``build/``), out of tracked tables
+MEASURED_COLUMNS: tuple[str, ...] = (
+    "train_images_per_s", "train_time_s", "peak_memory_mb", "peak_memory_kind", "checkpoint", "finished_utc",
+)  # fmt: skip
+
+
+# ------------------------------------------------------------------------ models
+
+
+def build_experiment_model(
+    model: str | ModelSpec,
+    num_classes: int,
+    *,
+    width_mult: float = 1.0,
+    depth_mult: float = 1.0,
+    dropout: float | None = None,
+) -> nn.Module:
+    """A Table 4.2 model; ``width_mult``/``depth_mult`` < 1 scale the
+    variant's channels and repeats further down (the quick profile's tiny
+    models). Sharing (section 4.5.3) is applied by
+    :func:`reuseprior.models.sharing.share_parameters` with the spec's scheme."""
+    from reuseprior.models.efficientnet_v2 import VARIANTS, EfficientNetV2, efficientnet_v2, round_filters
+
+    spec = MODELS[model] if isinstance(model, str) else model
+    kwargs = {} if dropout is None else {"dropout": dropout}
+    if width_mult == 1.0 and depth_mult == 1.0:
+        net = efficientnet_v2(spec.variant, num_classes=num_classes, **kwargs)
+    else:
+        cfg = VARIANTS[spec.variant]
+        width, depth = cfg.width * width_mult, cfg.depth * depth_mult
+        stages = [stage.scaled(width, depth) for stage in cfg.stages]
+        net = EfficientNetV2(
+            stages,
+            num_classes=num_classes,
+            head_channels=round_filters(cfg.head_channels, width),
+            dropout=cfg.dropout if dropout is None else dropout,
+        )
+    if spec.sharing is not None:
+        from reuseprior.models.sharing import share_parameters
+
+        shared = share_parameters(net, scheme=spec.sharing)
+        net = shared if isinstance(shared, nn.Module) else net
+    return net
+
+
+@functools.lru_cache(maxsize=None)
+def _backbone_macs(variant: str, width_mult: float, depth_mult: float, resolution: int) -> tuple[float, int]:
+    """(multiply-adds without the classifier, classifier input features) of
+    one ``resolution`` x ``resolution`` image, counted on the meta device."""
+    # built on the CPU (weight initialisation on "meta" runs through slow
+    # Python reference kernels), then moved to "meta" for the count
+    net = build_experiment_model(ModelSpec("count", variant, None), 1, width_mult=width_mult, depth_mult=depth_mult).to("meta")
+    total = count_flops(net, (3, resolution, resolution), device="meta") / 2
+    classifier = count_flops(net.classifier, (net.classifier.in_features,), device="meta") / 2
+    return total - classifier, net.classifier.in_features
+
+
+def nominal_macs(variant: str, num_classes: int, *, width_mult: float = 1.0, depth_mult: float = 1.0) -> float:
+    """Multiply-adds of one image at the variant's published resolution
+    (B0 224 px, S 384 px), the unit of Table 4.2's FLOPs column:
+    ``torch.utils.flop_counter`` FLOPs / 2. Sharing does not change it (the
+    same operations run, only the weights are tied); the backbone is counted
+    once per variant and the classifier per class count."""
+    resolution = NOMINAL_RESOLUTION[variant]
+    backbone, features = _backbone_macs(variant, float(width_mult), float(depth_mult), resolution)
+    with torch.device("meta"):
+        classifier = nn.Linear(features, num_classes)
+    return backbone + count_flops(classifier, (features,), device="meta") / 2
+
+
+def architecture_table(
+    datasets: Iterable[str] = ("cifar10", "cifar100", "imagenet"),
+    models: Sequence[str] = TABLE_4_2_MODELS,
+    *,
+    width_mult: float = 1.0,
+    depth_mult: float = 1.0,
+) -> pd.DataFrame:
+    """Params and FLOPs of Table 4.2's models, computed without training.
+
+    Each model is built once; only its classifier changes with the number
+    of classes. Params are distinct trainable elements (tied weights once);
+    FLOPs are :func:`nominal_macs` (counted on the ``meta`` device).
+    Columns: Model, Dataset, params, macs_nominal, nominal_resolution.
+    """
+    rows = []
+    built: dict[str, nn.Module] = {}
+    for key in datasets:
+        recipe = _recipe(key)
+        for label in models:
+            spec = MODELS[_model_label(label)]
+            if spec.label not in built:
+                built[spec.label] = build_experiment_model(spec, recipe.num_classes, width_mult=width_mult, depth_mult=depth_mult)
+            net = built[spec.label]
+            if net.classifier.out_features != recipe.num_classes:
+                net.classifier = nn.Linear(net.classifier.in_features, recipe.num_classes)
+            rows.append(
+                {
+                    "Model": spec.label,
+                    "Dataset": recipe.label,
+                    "params": count_parameters(net),
+                    "macs_nominal": nominal_macs(spec.variant, recipe.num_classes, width_mult=width_mult, depth_mult=depth_mult),
+                    "nominal_resolution": NOMINAL_RESOLUTION[spec.variant],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+# -------------------------------------------------------------------------- plan
+
+
+@dataclass(frozen=True)
+class ExperimentPlan:
+    """Concrete settings of one notebook/CLI invocation (profile resolved)."""
+
+    profile: str
+    recipe: Recipe
+    models: tuple[str, ...]
+    width_mult: float
+    depth_mult: float
+    train_limit: int | None
+    data_dir: Path
+    download: bool
+    resume: bool
+    append_results: bool
+    config: TrainConfig
+    torch_threads: int | None = None
+
+    def describe(self) -> str:
+        c = self.config
+        return (
+            f"{self.profile} profile: {', '.join(self.models)} on {self.recipe.label} "
+            f"(augmentation {self.recipe.augmentation}), {c.epochs} epochs, batch {c.batch_size}, "
+            f"lr_base {c.lr_base} -> peak lr {c.peak_lr:g} (x batch/{c.lr_reference_batch}), "
+            f"warm-up {c.lr_warmup_epochs} epochs then x{c.lr_decay_factor} every {c.lr_decay_epochs} epochs, "
+            f"RMSprop, BN momentum {c.bn_momentum_tf} (TF) = {1 - c.bn_momentum_tf:g} (PyTorch), "
+            f"EMA {c.ema_decay}, AMP {c.amp}{' (CUDA only)' if c.amp else ''}, width x{self.width_mult}, depth x{self.depth_mult}"
+        )
+
+
+def _recipe(dataset: str) -> Recipe:
+    key = str(dataset).lower().replace("-", "").replace("_", "")
+    key = {"imagenet1k": "imagenet"}.get(key, key)
+    if key not in RECIPES:
+        raise ValueError(f"dataset={dataset!r} is not known; choose one of {sorted(RECIPES)} (papermill: -p dataset cifar10)")
+    return RECIPES[key]
+
+
+def _model_label(label: str) -> str:
+    for known in MODELS:
+        if known.lower() == str(label).strip().lower():
+            return known
+    raise ValueError(f"model {label!r} is not known; choose from {list(MODELS)} (papermill: -p models 'V2-B0-shared,V2-S-shared')")
+
+
+def _models(value: str | Sequence[str]) -> tuple[str, ...]:
+    items = [v for v in value.split(",")] if isinstance(value, str) else list(value)
+    labels = tuple(_model_label(v) for v in items if str(v).strip())
+    if not labels:
+        raise ValueError(f"models={value!r} names no model; choose from {list(MODELS)}")
+    return labels
+
+
+def make_plan(settings: Mapping[str, Any], *, profile: str = "custom", seed: int = 0) -> ExperimentPlan:
+    """Resolve a profile's settings (``None`` = the dataset recipe's value)
+    into a validated :class:`ExperimentPlan`; invalid values raise
+    ``ValueError`` naming the parameter."""
+    missing = [k for k in PROFILES["quick"] if k not in settings]
+    if missing:
+        raise ValueError(f"settings lack {missing}; start from sharing_training.PROFILES['quick'] or ['full']")
+    recipe = _recipe(settings["dataset"])
+    models = _models(settings["models"])
+    for name in ("width_mult", "depth_mult"):
+        v = settings[name]
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v <= 4:
+            raise ValueError(f"{name}={v!r} must be a number in (0, 4]")
+    limit = settings["train_limit"]
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"train_limit={limit!r} must be None or a positive integer")
+    for name in ("amp", "download", "resume", "append_results"):
+        if not isinstance(settings[name], bool):
+            raise ValueError(f"{name}={settings[name]!r} must be True or False (papermill: -p {name} True)")
+    threads = settings["torch_threads"]
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"torch_threads={threads!r} must be None (PyTorch default) or a positive integer")
+    ema = settings["ema_decay"]
+    ema = recipe.ema_decay if ema == "recipe" else ema
+    data_dir = Path(settings["data_dir"]).expanduser() if settings["data_dir"] else paths.BUILD_DIR / "datasets"
+
+    def pick(name: str, recipe_value: Any) -> Any:
+        return recipe_value if settings[name] is None else settings[name]
+
+    try:
+        config = TrainConfig(
+            epochs=pick("epochs", recipe.epochs),
+            batch_size=pick("batch_size", recipe.batch_size),
+            lr_base=pick("lr_base", recipe.lr_base),
+            lr_warmup_epochs=settings["lr_warmup_epochs"],
+            ema_decay=ema,
+            bn_momentum_tf=settings["bn_momentum_tf"],
+            amp=settings["amp"],
+            num_workers=settings["num_workers"],
+            seed=seed,
+        )
+    except ValueError as err:
+        raise ValueError(f"{err} (set it with papermill -p or the CLI flag of the same name)") from None
+    return ExperimentPlan(
+        profile=profile,
+        recipe=recipe,
+        models=models,
+        width_mult=float(settings["width_mult"]),
+        depth_mult=float(settings["depth_mult"]),
+        train_limit=limit,
+        data_dir=data_dir,
+        download=settings["download"],
+        resume=settings["resume"],
+        append_results=settings["append_results"],
+        config=config,
+        torch_threads=threads,
+    )
+
+
+# -------------------------------------------------------------------------- data
+
+
+def _splits(plan: ExperimentPlan, variant: str, seed: int):
+    """The data of one run: digits (quick), torchvision CIFAR or an ImageNet folder."""
+    from reuseprior import datasets as data
+    from reuseprior.training.augment import build_transforms
+
+    r = plan.recipe
+    if r.dataset == "digits":
+        return data.load_digits_splits(seed=seed, image_size=r.image_size, channels=3, limit=plan.train_limit), r.image_size
+    if r.image_size is None:
+        train_size, eval_size = IMAGENET_SIZES[variant]
+    else:
+        train_size = eval_size = r.image_size
+    train_tf, _ = build_transforms(r.augmentation, train_size, imagenet_style=r.imagenet_style, randaug_magnitude=r.randaug_magnitude)
+    _, eval_tf = build_transforms("none", eval_size, imagenet_style=r.imagenet_style)
+    if r.dataset == "imagenet":
+        splits = data.load_imagenet_folder(plan.data_dir, seed=seed, train_transform=train_tf, eval_transform=eval_tf)
+    else:
+        splits = data.load_torchvision_splits(r.dataset, plan.data_dir, download=plan.download, seed=seed, train_transform=train_tf, eval_transform=eval_tf)
+    if plan.train_limit is not None:
+        from torch.utils.data import Subset
+
+        splits = replace(splits, train=Subset(splits.train, range(min(plan.train_limit, len(splits.train)))))
+    return splits, train_size
+
+
+# ------------------------------------------------------------------------ results
+
+
+def default_results_csv() -> Path:
+    """Where the run log goes unless told otherwise:
+    ``build/measured/ch4_sharing_training/results.csv`` (the folder of
+    ``ctx.save_measurement``; ``$REUSEPRIOR_MEASURED_DIR`` redirects it).
+    Untracked: the log carries timings, memory and local file names."""
+    base = Path(os.environ.get(paths.MEASURED_ENV_VAR, paths.BUILD_DIR / "measured"))
+    return base / "ch4_sharing_training" / "results.csv"
+
+
+def _portable_path(path: str | os.PathLike | None) -> str | None:
+    """``path`` relative to the repository root when it lies inside it (so
+    that the log names no machine-specific folder), else absolute."""
+    if path is None:
+        return None
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(paths.ROOT.resolve()).as_posix()
+    except ValueError:
+        return str(p)
+
+
+def _resolve_path(path: str) -> Path:
+    """Inverse of :func:`_portable_path`: relative paths are under the repository root."""
+    p = Path(path)
+    return p if p.is_absolute() else paths.ROOT / p
+
+
+def tracked_results(results: pd.DataFrame) -> pd.DataFrame:
+    """The run log without :data:`MEASURED_COLUMNS`: every value a rerun with
+    the same software and seed reproduces (the ``results`` table of figures/)."""
+    return results.drop(columns=[c for c in MEASURED_COLUMNS if c in results.columns]).reset_index(drop=True)
+
+
+def cost_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Cost of each run (a measurement, for ``ctx.save_measurement``):
+    training throughput (images/s over the training loop), wall time, peak
+    memory and what that peak is (``peak_memory_kind``), beside the counted
+    params and FLOPs."""
+    cols = ["model", "dataset", "device", "params", "flops", "flops_resolution", "train_images_per_s",
+            "train_time_s", "peak_memory_mb", "peak_memory_kind"]
+    return results[cols].reset_index(drop=True)
+
+
+def data_caption(plan: ExperimentPlan, seed: int, train_images: int | None = None) -> str:
+    """The caption line of a training figure (Table 4.2 runs): which data
+    (and how many training images), model scale, epochs, batch, augmentation,
+    profile and seed."""
+    r, c = plan.recipe, plan.config
+    if r.dataset == "digits":
+        data = f"scikit-learn 8x8 handwritten digits upsampled to {r.image_size}x{r.image_size}"
+    elif r.dataset == "imagenet":
+        data = "ImageNet-1K (image folder)"
+    else:
+        data = f"{r.label} (torchvision)"
+    if train_images is not None:
+        data += f", {int(train_images)} training images"
+    scale = ("paper-scale EfficientNetV2" if plan.width_mult == 1.0 and plan.depth_mult == 1.0 else
+             f"EfficientNetV2 scaled down (width x{plan.width_mult:g}, depth x{plan.depth_mult:g})")
+    return (f"data: {data}; {scale}, {c.epochs} epochs, batch {c.batch_size}, "
+            f"augmentation {r.augmentation}; profile {plan.profile!r}, seed {seed}")
+
+
+def read_results(path: str | os.PathLike) -> pd.DataFrame:
+    """The results CSV (empty frame with :data:`RESULT_COLUMNS` if absent)."""
+    path = Path(path)
+    if not path.exists():
+        return pd.DataFrame(columns=list(RESULT_COLUMNS))
+    df = pd.read_csv(path)
+    unknown = [c for c in RESULT_COLUMNS if c not in df.columns]
+    if unknown:
+        raise ValueError(f"{path} is not a sharing-training results file (missing columns {unknown})")
+    return df
+
+
+def _write_results(df: pd.DataFrame, path: Path) -> None:
+    with atomic_write(path, "w", newline="") as fh:
+        df.to_csv(fh, index=False, float_format="%.10g")
+
+
+def _append_row(row: Mapping[str, Any], path: Path) -> pd.DataFrame:
+    df = read_results(path)
+    new = pd.DataFrame([{c: row.get(c) for c in RESULT_COLUMNS}])
+    df = new if df.empty else pd.concat([df, new], ignore_index=True)
+    _write_results(df, path)
+    return df
+
+
+def _row(plan: ExperimentPlan, spec: ModelSpec, res, *, run_id: str, seed: int, device: torch.device, image_size: int, flops: int, macs_nominal: float, train_images: int) -> dict[str, Any]:
+    c = plan.config
+    return {
+        "run_id": run_id,
+        "profile": plan.profile,
+        "model": spec.label,
+        "variant": spec.variant,
+        "sharing": spec.sharing or "none",
+        "dataset": plan.recipe.dataset,
+        "dataset_label": plan.recipe.label,
+        "augmentation": plan.recipe.augmentation,
+        "width_mult": plan.width_mult,
+        "depth_mult": plan.depth_mult,
+        "image_size": image_size,
+        "epochs": c.epochs,
+        "epochs_completed": res.epochs_completed,
+        "status": res.status,
+        "batch_size": c.batch_size,
+        "lr_base": c.lr_base,
+        "lr_peak": c.peak_lr,
+        "ema_decay": c.ema_decay,
+        "seed": seed,
+        "device": str(device),
+        "amp": amp_active(c.amp, device),  # what the run used: mixed precision only on CUDA
+        "params": res.params,
+        "flops": flops,
+        "flops_resolution": image_size,
+        "macs_nominal": macs_nominal,
+        "nominal_resolution": NOMINAL_RESOLUTION[spec.variant],
+        "top1_val": res.val_top1,
+        "top1_test": res.test_top1,
+        "val_loss_initial": res.initial_val_loss,
+        "val_loss_final": res.val_loss,
+        "train_loss_first_epoch": res.first_train_loss,
+        "train_loss_last_epoch": res.final_train_loss,
+        "train_images_per_s": res.train_images_per_s,
+        "train_time_s": res.train_time_s,
+        "peak_memory_mb": res.peak_memory_bytes / 2**20,
+        "peak_memory_kind": res.peak_memory_kind,
+        "train_images": train_images,
+        "checkpoint": _portable_path(res.checkpoint_path),
+        "finished_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "torch_version": torch.__version__,
+    }
+
+
+def run_experiments(
+    plan: ExperimentPlan,
+    *,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+    results_csv: str | os.PathLike | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Train every model of ``plan`` and append one row per run to the run
+    log ``results_csv`` (default :func:`default_results_csv`; rewritten
+    atomically after each run). Returns all rows of the file. The log's
+    ``checkpoint`` column is relative to the repository root when the
+    checkpoint lies inside it. Each run checkpoints every epoch to
+    ``<checkpoint_dir>/<run_id>.pt`` and, with ``plan.resume``, continues
+    from it. Ctrl-C writes the partial row (``status="interrupted"``) before
+    re-raising, so finished runs and the partial one are kept."""
+    device = torch.device(device)
+    results_csv = Path(results_csv) if results_csv is not None else default_results_csv()
+    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else paths.BUILD_DIR / "checkpoints" / "ch4_sharing_training"
+    if not plan.append_results and results_csv.exists():
+        results_csv.unlink()
+    config = replace(plan.config, seed=seed)
+    plan = replace(plan, config=config)
+    df = read_results(results_csv)
+    threads_before = torch.get_num_threads()
+    if plan.torch_threads is not None:
+        torch.set_num_threads(plan.torch_threads)
+    try:
+        for label in plan.models:
+            df = _run_one(plan, MODELS[label], device=device, seed=seed, results_csv=results_csv, ckpt_dir=ckpt_dir, progress=progress)
+    finally:
+        torch.set_num_threads(threads_before)
+    return df
+
+
+def _run_one(plan: ExperimentPlan, spec: ModelSpec, *, device: torch.device, seed: int, results_csv: Path, ckpt_dir: Path, progress: bool) -> pd.DataFrame:
+    """One training run of ``run_experiments``; returns the results file's rows."""
+    from reuseprior.reporting.notebook import set_seed
+
+    config = plan.config
+    run_id = f"{plan.profile}-{plan.recipe.dataset}-{spec.label}-w{plan.width_mult:g}-d{plan.depth_mult:g}-s{seed}"
+    ckpt = ckpt_dir / f"{run_id}.pt"
+    if not plan.resume and ckpt.exists():
+        ckpt.unlink()
+    splits, image_size = _splits(plan, spec.variant, seed)
+    set_seed(seed)  # identical initialisation whether or not the run resumes
+    model = build_experiment_model(spec, plan.recipe.num_classes, width_mult=plan.width_mult, depth_mult=plan.depth_mult, dropout=plan.recipe.dropout)
+    flops = count_flops(model, (3, image_size, image_size))
+    macs_nominal = nominal_macs(spec.variant, plan.recipe.num_classes, width_mult=plan.width_mult, depth_mult=plan.depth_mult)
+    measured = dict(run_id=run_id, seed=seed, device=device, image_size=image_size, flops=flops, macs_nominal=macs_nominal, train_images=len(splits.train))
+    try:
+        res = fit(model, splits.train, splits.val, config, device=device, test_set=splits.test, checkpoint_path=ckpt, resume=plan.resume, progress=progress, description=spec.label)
+    except TrainingInterrupted as stop:
+        _append_row(_row(plan, spec, stop.result, **measured), results_csv)  # partial results are kept
+        raise
+    return _append_row(_row(plan, spec, res, **measured), results_csv)
+
+# ---------------------------------------------------------------------- Table 4.2
+
+
+def table_4_2(results: pd.DataFrame) -> pd.DataFrame:
+    """Table 4.2 rebuilt from results rows: the latest completed run per
+    (model, dataset), in the thesis's units -- Params in millions, Score =
+    top-1 % on the test split (CIFAR test set / ImageNet validation set),
+    Batch, Epoch (completed), FLOPs in billions of multiply-adds at the
+    variant's published resolution (B0 224, S 384)."""
+    done = results[results["status"] == "completed"]
+    if done.empty:
+        raise ValueError("no completed runs in the results; train first (run_experiments)")
+    latest = done.groupby(["model", "dataset_label"], sort=False).tail(1)
+    table = pd.DataFrame(
+        {
+            "Model": latest["model"].to_numpy(),
+            "Dataset": latest["dataset_label"].to_numpy(),
+            "Params (M)": (latest["params"].astype(float) / 1e6).round(1).to_numpy(),
+            "Score": latest["top1_test"].astype(float).round(1).to_numpy(),
+            "Augm.": latest["augmentation"].map({"none": "None", "autoaug": "AutoAug", "randaug": "RandAug"}).to_numpy(),
+            "Batch": latest["batch_size"].astype(int).to_numpy(),
+            "Epoch": latest["epochs_completed"].astype(int).to_numpy(),
+            "FLOPs (B)": (latest["macs_nominal"].astype(float) / 1e9).round(1).to_numpy(),
+        }
+    )
+    return _sorted(table)
+
+
+def paper_scale_table(architecture: pd.DataFrame) -> pd.DataFrame:
+    """Table 4.2's Params and FLOPs columns from :func:`architecture_table`
+    (paper-scale models, no training), in the thesis's units."""
+    table = pd.DataFrame(
+        {
+            "Model": architecture["Model"],
+            "Dataset": architecture["Dataset"],
+            "Params (M)": (architecture["params"] / 1e6).round(1),
+            "FLOPs (B)": (architecture["macs_nominal"] / 1e9).round(1),
+        }
+    )
+    return _sorted(table)
+
+
+def _sorted(table: pd.DataFrame) -> pd.DataFrame:
+    model_order = {m: i for i, m in enumerate(MODELS)}
+    ds_order = {label: i for i, label in enumerate(["CIFAR-10", "CIFAR-100", "ImageNet-1K", "digits"])}
+    keyed = table.assign(_d=table["Dataset"].map(ds_order), _m=table["Model"].map(model_order))
+    return keyed.sort_values(["_d", "_m"], kind="stable").drop(columns=["_d", "_m"]).reset_index(drop=True)
+
+
+def compare_with_thesis(
+    table: pd.DataFrame,
+    columns: Sequence[str] = ("Params (M)", "Score", "FLOPs (B)"),
+    thesis: str | pd.DataFrame = "table_4_2",
+) -> pd.DataFrame:
+    """``reference.side_by_side`` of a rebuilt Table 4.2 with the thesis's,
+    restricted to the thesis datasets present in ``table``.
+
+    Quick-profile rows (dataset ``digits``) are set beside the thesis's
+    CIFAR-10 rows; the column ``Ours trained on`` says so. Their Δ shows how
+    far a tiny CPU run is from the paper, it is not a reproduction check.
+    """
+    from reuseprior.reporting.reference import load_thesis_table, side_by_side
+
+    ref = load_thesis_table(thesis) if isinstance(thesis, str) else thesis
+    by_label = {r.label: key for key, r in RECIPES.items()}
+    ours = table.copy()
+    trained_on = dict.fromkeys(ours["Dataset"])
+    ours["Dataset"] = [THESIS_REFERENCE_DATASET[by_label[d]] if d in by_label else d for d in ours["Dataset"]]
+    source = {THESIS_REFERENCE_DATASET[by_label[d]] if d in by_label else d: d for d in trained_on}
+    keep = ref["Dataset"].isin(set(ours["Dataset"])).to_numpy()
+    ref_rows = ref[keep].reset_index(drop=True)
+    ref_rows.attrs = dict(ref.attrs)
+    if "printed" in ref.attrs:
+        ref_rows.attrs["printed"] = ref.attrs["printed"][keep].reset_index(drop=True)
+    out = side_by_side(ours, ref_rows, on=["Model", "Dataset"], columns=list(columns))
+    out.insert(2, "Ours trained on", out["Dataset"].map(source))
+    return out
+
+
+def loss_went_down(results: pd.DataFrame) -> pd.Series:
+    """Per completed run: is the mean training loss of the last epoch below
+    that of the first epoch? (The training loss is the robust signal: the
+    validation loss of a few-step run also moves with the batch-norm running
+    statistics, which lag behind the weights.)"""
+    done = results[results["status"] == "completed"]
+    went_down = done["train_loss_last_epoch"] < done["train_loss_first_epoch"]
+    return pd.Series(went_down.to_numpy(), index=done["model"].to_numpy(), name="training loss decreased")
+
+
+def parameter_ratios(architecture: pd.DataFrame, larger: str = "V2-B0-original", smaller: str = "V2-S-shared") -> pd.DataFrame:
+    """Per dataset, how many more parameters ``larger`` has than ``smaller``
+    (Table 4.2's caption: V2-B0 models have "at least 60% more parameters"
+    than V2-S-shared). Columns: Dataset, ratio, more (%)."""
+    wide = architecture.pivot(index="Dataset", columns="Model", values="params")
+    ratio = wide[larger] / wide[smaller]
+    return pd.DataFrame({"Dataset": ratio.index, "ratio": ratio.to_numpy(), "more (%)": (100 * (ratio - 1)).to_numpy()})
+
+
+def parameters_to_overrides(**parameters: Any) -> dict[str, Any]:
+    """The notebook's papermill parameters as ``setup(overrides=...)``:
+    ``None`` keeps the profile's value, ``download`` only switches it on."""
+    def boolean(name: str, value: Any) -> Any:  # papermill/CLI strings "true"/"false"
+        if name not in {"amp", "download", "resume"}:
+            return value
+        if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
+            return value.strip().lower() == "true"
+        if not isinstance(value, bool):
+            raise ValueError(f"{name}={value!r} must be True or False (papermill: -p {name} True)")
+        return value
+
+    overrides = {k: boolean(k, v) for k, v in parameters.items() if v is not None}
+    if not overrides.pop("download", False):
+        return overrides
+    return {**overrides, "download": True}
+
+
+def history_frame(results: pd.DataFrame) -> pd.DataFrame:
+    """Per-epoch history (losses, top-1, learning rate) of each completed
+    run, read back from its checkpoint: one row per (model, epoch)."""
+    from reuseprior.training.loop import load_checkpoint
+
+    frames = []
+    for _, row in results[results["status"] == "completed"].iterrows():
+        path = _resolve_path(str(row["checkpoint"]))
+        if not path.exists():
+            continue
+        h = pd.DataFrame(load_checkpoint(path)["history"])
+        h.insert(0, "model", row["model"])
+        frames.append(h)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -1,0 +1,519 @@
+"""Chapter 6 (predictive validity of training-free scores): the analysis
+behind ``notebooks/ch6_predictive_validity.ipynb``.
+
+Reads the stored per-architecture scores (``data/zoo_scores_v1_<zoo>.csv``,
+written by ``scripts/score_zoos.py``), and builds the tables and figures of
+the notebook: coverage (how many architectures of each zoo are scored),
+rank correlations with bootstrap intervals beside the published proxy
+correlations, scatter plots, failure examples, cost per architecture, and a
+live recomputation of the cheapest stored rows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from reuseprior.baselines.proxies import DATA_DEPENDENT
+from reuseprior.core import paths
+from reuseprior.zoo.correlation import correlation_table, partial_rank_correlation
+from reuseprior.zoo.scoring import REUSE_SCORES, ZOOS, load_scores, score_architecture
+
+__all__ = [
+    "ACCURACY_LABELS",
+    "ALL_SCORES",
+    "DATA_FREE_PROXIES",
+    "PROFILES",
+    "PROXY_SCORES",
+    "SCORE_UNITS",
+    "THESIS_SCORES",
+    "ScatterAxis",
+    "correlation_tables",
+    "cost_table",
+    "correlation_forest",
+    "coverage",
+    "failure_examples",
+    "live_check",
+    "live_rows",
+    "beyond_size",
+    "load_published",
+    "proxy_coverage_reading",
+    "reading",
+    "recompute_cost",
+    "scatter_axis",
+    "scatter_grid",
+    "summary_markdown",
+]
+
+PROFILES = {
+    # quick: CPU, about a minute; recomputes the cheapest fully scored row of each zoo live (live_rows)
+    "quick": {"zoos": ["nb201", "torchvision", "pytorchcv"], "n_boot": 200, "live_rows": 1, "live_reuse": True, "min_rows": 10},
+    # full: the same analysis with more bootstrap resamples and more live rows
+    "full": {"zoos": ["nb201", "torchvision", "pytorchcv"], "n_boot": 2000, "live_rows": 5, "live_reuse": True, "min_rows": 10},
+}
+
+#: Baselines and zero-cost proxies, in table order.
+PROXY_SCORES = ["params", "flops", "synflow", "snip", "grasp", "fisher", "grad_norm", "jacob_cov", "naswot"]
+#: The thesis quantities (chapter 4) and their per-parameter efficiencies.
+THESIS_SCORES = list(REUSE_SCORES)
+ALL_SCORES = PROXY_SCORES + THESIS_SCORES
+#: The baselines and proxies that need no minibatch content (computed for every row).
+DATA_FREE_PROXIES = [s for s in PROXY_SCORES if s not in DATA_DEPENDENT]
+
+#: Axis name and unit of each score (scatter plots). The thesis quantities are in
+#: bits (ES, H, S: eqs. 4.2-4.5) or are log2 of a count ratio (PG, P'G: eqs.
+#: 4.7-4.8); PE = PG / NG and CE = PG / WG (eqs. 5.1-5.2); NASWOT is a natural
+#: log-determinant; the other proxies are dimensionless sums.
+SCORE_UNITS: dict[str, tuple[str, str]] = {
+    "params": ("#parameters", "count"),
+    "flops": ("FLOPs", "per image, 2 per multiply-add"),
+    "synflow": ("SynFlow", "dimensionless"),
+    "snip": ("SNIP", "dimensionless"),
+    "grasp": ("GraSP", "dimensionless"),
+    "fisher": ("Fisher", "dimensionless"),
+    "grad_norm": ("grad-norm", "dimensionless"),
+    "jacob_cov": ("jacob_cov", "dimensionless"),
+    "naswot": ("NASWOT", "log|det K|, nats"),
+    "PG": ("PG", "log2 units"),
+    "PG_prime": ("P'G", "log2 units"),
+    "expected_spread": ("expected spread ES", "bits"),
+    "entropy": ("entropy H", "bits"),
+    "total_surprisal": ("total surprisal S", "bits"),
+    "PG_per_param": ("PG per parameter", "log2 units / parameter"),
+    "PG_prime_per_param": ("P'G per parameter", "log2 units / parameter"),
+    "expected_spread_per_param": ("ES per parameter", "bits / parameter"),
+    "entropy_per_param": ("H per parameter", "bits / parameter"),
+    "total_surprisal_per_param": ("S per parameter", "bits / parameter"),
+    "PE": ("PE = PG / NG", "log2 units / weight"),
+    "CE": ("CE = PG / WG", "log2 units / weight node"),
+}
+
+#: y-axis label of each zoo's ground truth (see ``Zoo.description``).
+ACCURACY_LABELS = {
+    "nb201": "CIFAR-10 test accuracy (%)",
+    "torchvision": "ImageNet-1K top-1 accuracy (%)",
+    "pytorchcv": "ImageNet-1K top-1 accuracy (%)",
+}
+
+
+def coverage() -> pd.DataFrame:
+    """Architectures scored / in the zoo, per zoo (never extrapolated): ``scored``
+    have the data-free scores (#params, FLOPs, SynFlow, the reusability
+    quantities), ``with data-dependent proxies`` also at least one of SNIP
+    ... NASWOT (a proxy that ran out of memory or failed leaves a gap), ``with
+    every proxy`` all six."""
+    rows = []
+    for name, zoo in ZOOS.items():
+        try:
+            total = len(zoo.catalogue())
+        except Exception as exc:  # a missing optional package
+            total, note = math.nan, f"catalogue unavailable: {type(exc).__name__}"
+        else:
+            note = ""
+        stored = load_scores(name)
+        present = stored.reindex(columns=sorted(DATA_DEPENDENT)).notna()  # a missing column: no proxy
+        with_proxies, with_all = int(present.any(axis=1).sum()), int(present.all(axis=1).sum())
+        share = (lambda k: k / total) if total == total and total else (lambda k: math.nan)
+        rows.append({"zoo": name, "scored": len(stored), "in zoo": total, "fraction": share(len(stored)),
+                     "with data-dependent proxies": with_proxies, "fraction with proxies": share(with_proxies),
+                     "with every proxy": with_all,
+                     "ground truth": zoo.description, "note": note})
+    return pd.DataFrame(rows)
+
+
+def proxy_coverage_reading(cov: pd.DataFrame) -> str:
+    """The coverage of the data-dependent proxies in words, generated from the
+    coverage table (:func:`coverage`) and the stored rows, so the narrative
+    cannot fall behind the data: per zoo, how many scored architectures carry
+    at least one proxy and all six, which proxies have fewer finite values
+    (the ``n`` of the correlation tables), and how many rows the head-to-head
+    table (``common_rows=True`` of :func:`correlation_tables`: the rows that
+    carry SNIP) keeps."""
+    names = [p for p in PROXY_SCORES if p in DATA_DEPENDENT]
+    lines, partial, common = [], [], []
+    for _, c in cov.iterrows():
+        zoo, scored = c["zoo"], int(c["scored"])
+        if scored == 0:
+            lines.append(f"- **{zoo}**: no architecture scored yet.")
+            continue
+        stored = load_scores(zoo)
+        finite = {p: int(np.isfinite(stored[p].astype(float)).sum()) if p in stored.columns else 0 for p in names}
+        short = [f"{SCORE_UNITS[p][0]} {finite[p]:,}" for p in names if finite[p] < scored]
+        with_any, with_all = int(c["with data-dependent proxies"]), int(c["with every proxy"])
+        head = (f"all {scored:,} scored architectures carry at least one of them" if with_any == scored
+                else f"{with_any:,} of the {scored:,} scored architectures carry at least one of them")
+        gaps = (f"; finite values fewer than {scored:,} for {', '.join(short)}, the others on every row" if short
+                else "; every proxy is finite on every row")
+        lines.append(f"- **{zoo}**: {head}, {with_all:,} all six{gaps}.")
+        if with_any < scored:
+            partial.append(zoo)
+        if "snip" in stored.columns:
+            common.append(f"{zoo} {int(stored['snip'].notna().sum()):,} of {scored:,}")
+    text = ["Stored coverage of the data-dependent proxies (SNIP, GraSP, Fisher, grad-norm, jacob_cov, NASWOT), "
+            "from the coverage table above and the stored rows:", "", *lines, ""]
+    if partial:
+        text.append(f"On {', '.join(partial)} the proxies cover part of the scored rows: they are filled in the zoo's "
+                    "scoring order (NAS-Bench-201: the seeded random order, a uniform sample; ImageNet zoos: smallest "
+                    "published parameter count first, so they describe the smaller models), and their rho is not "
+                    "comparable with the full-zoo rho of the data-free scores.")
+    else:
+        text.append("Every scored architecture of every zoo carries data-dependent proxies. The gaps are proxies that "
+                    "are undefined on a model or did not fit in memory (the reason is in the row's `errors` column), "
+                    "so a score's `n` in the correlation tables can be below its zoo's count.")
+    if common:
+        text += ["", f"The head-to-head table below keeps the rows that carry SNIP ({'; '.join(common)}), so the "
+                 "data-free scores and the proxies are compared on the same architectures, except where a score is "
+                 "missing on a row (its smaller `n`)."]
+    return "\n".join(text)
+
+
+def load_published() -> pd.DataFrame:
+    return pd.read_csv(paths.DATA_DIR / "published_proxy_correlations.csv", comment="#")
+
+
+def correlation_tables(zoos: list[str], n_boot: int, min_rows: int, seed: int = 0, common_rows: bool = False) -> pd.DataFrame:
+    """Spearman/Kendall (bootstrap 95% intervals) of every score with accuracy,
+    per zoo with at least ``min_rows`` scored architectures, beside the
+    published Spearman rho of the same score (CIFAR-10 / ImageNet-1K rows).
+
+    ``common_rows=False``: each score on every row that has it (``n`` differs:
+    the data-dependent proxies may cover a subsample). ``True``: only the rows
+    that carry SNIP (the rows where the gradient proxies' pass ran), so the
+    data-free scores and the proxies are compared on the same architectures; a
+    score missing on some of those rows (a single proxy out of memory or
+    undefined) still has its own smaller ``n``.
+    """
+    published = load_published()
+    frames = []
+    for zoo in zoos:
+        df = load_scores(zoo)
+        if common_rows and "snip" in df.columns:
+            df = df[df["snip"].notna()]
+        if len(df) < min_rows:
+            continue
+        t = correlation_table(df, [s for s in ALL_SCORES if s in df.columns and df[s].notna().sum() >= 3], n_boot=n_boot, seed=seed)
+        t.insert(0, "zoo", zoo)
+        pub = published[(published["zoo"] == zoo) & (published["dataset"].isin(["CIFAR-10", "ImageNet-1K"]))]
+        t["published spearman"] = t["score"].map(dict(zip(pub["score"], pub["spearman"])))
+        t["published n"] = t["score"].map(dict(zip(pub["score"], pub["n_architectures"])))
+        t["kind"] = np.where(t["score"].isin(THESIS_SCORES), "reusability prior", np.where(t["score"].isin(["params", "flops"]), "naive baseline", "zero-cost proxy"))
+        frames.append(t)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def beyond_size(zoos: list[str], scores: list[str], *, control: str = "params", n_boot: int = 1000,
+                min_rows: int = 10, seed: int = 0) -> pd.DataFrame:
+    """Does a score rank accuracy *beyond* model size? Partial Spearman
+    correlation of each score with accuracy given ``control`` (default the
+    parameter count, the naive baseline of thesis sections 4.5.7-4.5.8), with a
+    bootstrap interval, per zoo. An interval that excludes 0 means the score
+    carries rank information about accuracy that the parameter count lacks."""
+    rows = []
+    for zoo in zoos:
+        df = load_scores(zoo)
+        if len(df) < min_rows or control not in df.columns:
+            continue
+        for score in scores:
+            if score == control or score not in df.columns or df[score].notna().sum() < min_rows:
+                continue
+            r = partial_rank_correlation(df[score], df["accuracy"], df[control], n_boot=n_boot, seed=seed)
+            rows.append({"zoo": zoo, "score": score, "given": control, **r})
+    return pd.DataFrame(rows)
+
+
+def cost_table(zoos: list[str]) -> pd.DataFrame:
+    """Cost per architecture of each score: median and 90th percentile of the
+    CPU seconds (one thread; independent of how busy the machine was) and the
+    median wall-clock seconds (inflated on a shared machine). The thesis
+    quantities are one ``analyze`` call, shown as ``reuse``; ``build`` is the
+    model construction. The data-dependent proxies were first timed one pass
+    each (their own rows, where stored) and are now computed together in one
+    shared pass (:func:`reuseprior.baselines.proxies.data_dependent_scores`), shown as
+    ``data_dependent (all six, shared pass)``."""
+    rows = []
+    for zoo in zoos:
+        df = load_scores(zoo)
+        if df.empty:
+            continue
+        for col in [c for c in df.columns if c.endswith("_seconds") and not c.endswith("_cpu_seconds")]:
+            name = col[: -len("_seconds")]
+            wall = df[col].dropna()
+            cpu = df[f"{name}_cpu_seconds"].dropna() if f"{name}_cpu_seconds" in df.columns else pd.Series(dtype=float)
+            if wall.empty:
+                continue
+            rows.append({
+                "zoo": zoo, "score": "data_dependent (all six, shared pass)" if name == "data_dependent" else name,
+                "median CPU s": cpu.median() if len(cpu) else math.nan,
+                "p90 CPU s": cpu.quantile(0.9) if len(cpu) else math.nan,
+                "n (CPU)": len(cpu),
+                "median wall s": wall.median(), "n (wall)": len(wall),
+            })
+    return pd.DataFrame(rows)
+
+
+def failure_examples(zoo: str, scores: list[str], k: int = 3) -> pd.DataFrame:
+    """Where each score fails: the ``k`` architectures it ranks highest
+    relative to their accuracy rank (largest over-estimation), with both ranks."""
+    df = load_scores(zoo)
+    rows = []
+    acc_rank = df["accuracy"].rank(pct=True)
+    for s in scores:
+        if s not in df.columns or df[s].notna().sum() < 3:
+            continue
+        sr = df[s].rank(pct=True)
+        gap = (sr - acc_rank).sort_values(ascending=False).dropna()
+        for idx in gap.index[:k]:
+            rows.append({"score": s, "arch": df.at[idx, "arch"], "accuracy": df.at[idx, "accuracy"], "score percentile": sr[idx], "accuracy percentile": acc_rank[idx]})
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class ScatterAxis:
+    """How :func:`scatter_grid` draws one score: the plotted x values (NaN where
+    the score is missing or not finite), the scale and the axis label (with unit)."""
+
+    values: np.ndarray
+    scale: str  # "linear", "log10" or "rank"
+    label: str
+
+
+#: log10 axis when every finite value is positive and they span more than this many decades.
+LOG_DECADES = 2.0
+#: rank axis when, on the linear or log10 axis, the middle 50% of the values covers less
+#: than SQUASHED_IQR of the axis range or the middle 90% less than SQUASHED_90.
+SQUASHED_IQR, SQUASHED_90 = 0.06, 0.10
+
+
+def _squashed(x: np.ndarray) -> bool:
+    span = float(x.max() - x.min())
+    if span == 0:
+        return False
+    q05, q25, q75, q95 = np.percentile(x, [5, 25, 75, 95])
+    return (q75 - q25) < SQUASHED_IQR * span or (q95 - q05) < SQUASHED_90 * span
+
+
+def scatter_axis(values, score: str) -> ScatterAxis:
+    """The x axis of ``score`` in :func:`scatter_grid`, chosen per score so that
+    the panel shows the spread of its values.
+
+    Policy: strictly positive values spanning more than :data:`LOG_DECADES`
+    decades are drawn as ``log10(value)`` on a linear axis (computed from the
+    stored float64 values, so a SynFlow of 2.09e301 is 301.3 and no axis limit
+    overflows, as a matplotlib log axis would); other values linearly. If a few
+    extreme values still squash the bulk (:data:`SQUASHED_IQR`,
+    :data:`SQUASHED_90`: mixed signs over many orders of magnitude, a pile-up at
+    one value), the score is drawn as its rank among the finite values (1 =
+    lowest, ties averaged): the scale its Spearman rho is computed on. A linear
+    axis whose values reach 1e4 or stay below 1e-2 is divided by a power of ten
+    that is a multiple of 3, named in the label (``#parameters / 1e6``) instead
+    of an offset text. The label names the scale and the unit
+    (:data:`SCORE_UNITS`).
+    """
+    from scipy.stats import rankdata
+
+    x = np.asarray(values, dtype=float)
+    ok = np.isfinite(x)
+    name, unit = SCORE_UNITS.get(score, (score, "as stored"))
+    out = np.full(x.shape, np.nan)
+    f = x[ok]
+    if len(f) == 0:
+        return ScatterAxis(out, "linear", f"{name} ({unit})")
+    scale, label, t = "linear", f"{name} ({unit})", f
+    if (f > 0).all() and np.log10(f.max()) - np.log10(f.min()) > LOG_DECADES:
+        scale, label, t = "log10", f"log10 {name} ({unit})", np.log10(f)
+    if _squashed(t):
+        scale, label, t = "rank", f"rank of {name} ({unit}; 1 = lowest of {len(f)})", rankdata(f)
+    top = float(np.abs(t).max())
+    if scale == "linear" and top > 0 and not 1e-2 <= top < 1e4:
+        k = 3 * math.floor(math.log10(top) / 3)
+        label, t = f"{name} / 1e{k} ({unit})", t / 10.0 ** k
+    out[ok] = t
+    return ScatterAxis(out, scale, label)
+
+
+def scatter_grid(zoo: str, scores: list[str], ncols: int = 4, df: pd.DataFrame | None = None):
+    """Accuracy against each score, one panel per score with its own x scale
+    (:func:`scatter_axis`: linear, log10 or rank) and the number of
+    architectures with a finite value. ``df``: the scored rows (default the
+    stored ``data/zoo_scores_v1_<zoo>.csv``); a score with no finite value
+    gets no panel."""
+    import matplotlib.pyplot as plt
+
+    df = load_scores(zoo) if df is None else df
+    scores = [s for s in scores if s in df.columns and np.isfinite(df[s].astype(float)).any()]
+    nrows = max(1, math.ceil(len(scores) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 3.0 * nrows), squeeze=False)
+    accuracy = df["accuracy"].astype(float).to_numpy()
+    for ax, s in zip(axes.flat, scores):
+        axis = scatter_axis(df[s], s)
+        ok = np.isfinite(axis.values) & np.isfinite(accuracy)
+        ax.scatter(axis.values[ok], accuracy[ok], s=8, alpha=0.6)
+        ax.set_title(f"{SCORE_UNITS.get(s, (s,))[0]}: n = {int(ok.sum())}" + (f" of {len(df)}" if ok.sum() < len(df) else ""),
+                     fontsize=9)
+        ax.set_xlabel(axis.label, fontsize=8)
+        ax.set_ylabel(ACCURACY_LABELS.get(zoo, "accuracy (%)"), fontsize=8)
+    for ax in list(axes.flat)[len(scores):]:
+        ax.axis("off")
+    fig.suptitle(f"{zoo}: accuracy vs score ({len(df)} architectures scored; x axis linear, log10 or rank per score)")
+    fig.tight_layout()
+    return fig
+
+
+def correlation_forest(table: pd.DataFrame, scores: list[str] | None = None):
+    """Spearman rho of each score with accuracy and its bootstrap interval,
+    one panel per zoo (a forest plot of :func:`correlation_tables`'s rows).
+
+    Reusability-prior scores are drawn in one colour, baselines and proxies in
+    another; a published Spearman rho of the same proxy, where one exists, is a
+    cross. ``scores`` restricts and orders the rows (default: every score).
+    """
+    import matplotlib.pyplot as plt
+
+    if table.empty:
+        raise ValueError("no correlations to plot: score some architectures first (python -m reuseprior score-zoos ...)")
+    zoos = list(dict.fromkeys(table["zoo"]))
+    order = [s for s in (scores or ALL_SCORES) if s in set(table["score"])]
+    fig, axes = plt.subplots(1, len(zoos), figsize=(4.2 * len(zoos), 0.32 * len(order) + 1.6), sharey=True, squeeze=False)
+    colours = {True: "C0", False: "C1"}
+    for ax, zoo in zip(axes[0], zoos):
+        t = table[table["zoo"] == zoo].set_index("score")
+        for y, score in enumerate(order):
+            if score not in t.index:
+                continue
+            r = t.loc[score]
+            c = colours[score in THESIS_SCORES]
+            ax.errorbar(r["spearman"], y, xerr=[[r["spearman"] - r["spearman_lo"]], [r["spearman_hi"] - r["spearman"]]],
+                        fmt="o", color=c, ms=4, capsize=2)
+            if pd.notna(r.get("published spearman", np.nan)):
+                ax.plot(r["published spearman"], y, "x", color="k", ms=6)
+        ax.axvline(0, color="grey", lw=0.8)
+        ax.set_xlim(-1, 1)
+        ax.set_title(f"{zoo} (up to {int(t['n'].max())} architectures)")
+    axes[0][0].set_yticks(range(len(order)), order)
+    axes[0][0].set_ylabel("score")
+    axes[0][0].invert_yaxis()
+    handles = [plt.Line2D([], [], color=colours[True], marker="o", ls="", label="reusability prior (thesis quantities)"),
+               plt.Line2D([], [], color=colours[False], marker="o", ls="", label="baselines and zero-cost proxies"),
+               plt.Line2D([], [], color="k", marker="x", ls="", label="published rho (see the correlation table)")]
+    fig.supxlabel("Spearman rho with accuracy (dimensionless, -1 to 1): dot; 95% bootstrap interval: bar")
+    fig.legend(handles=handles, loc="lower center", ncol=3, bbox_to_anchor=(0.5, -0.06), frameon=False)
+    fig.tight_layout(rect=(0, 0.02, 1, 1))
+    return fig
+
+
+def recompute_cost(df: pd.DataFrame, reuse: bool = True) -> pd.Series:
+    """Stored seconds that recomputing each row live costs: the model build plus
+    #params, FLOPs and SynFlow, the data-dependent proxies (their shared pass,
+    ``data_dependent``; the sum of their one-pass-each costs on rows scored
+    before it) and, with ``reuse``, the reusability quantities (``reuse``). Each
+    term is the stored CPU seconds, or the wall-clock seconds where the row has
+    no CPU time (``build`` has wall-clock only); a missing term counts 0."""
+    def seconds(name: str) -> pd.Series:
+        cpu = df[f"{name}_cpu_seconds"] if f"{name}_cpu_seconds" in df.columns else pd.Series(np.nan, index=df.index)
+        wall = df[f"{name}_seconds"] if f"{name}_seconds" in df.columns else pd.Series(np.nan, index=df.index)
+        return cpu.astype(float).fillna(wall.astype(float))
+
+    total = seconds("build").fillna(0.0)
+    for name in DATA_FREE_PROXIES + (["reuse"] if reuse else []):
+        total = total + seconds(name).fillna(0.0)
+    shared = seconds("data_dependent")
+    one_each = sum((seconds(p).fillna(0.0) for p in sorted(DATA_DEPENDENT)), pd.Series(0.0, index=df.index))
+    return total + shared.fillna(one_each)
+
+
+def live_rows(df: pd.DataFrame, rows: int, reuse: bool = True) -> pd.DataFrame:
+    """The stored rows :func:`live_check` recomputes: the ``rows`` cheapest
+    (:func:`recompute_cost`) among the rows with a finite value of every
+    data-free score (#params, FLOPs, SynFlow and, with ``reuse``, every
+    reusability quantity) and of at least one data-dependent proxy; rows with
+    more of the six proxies finite come first, so the check compares every
+    proxy that a cheap row has. The cost is what makes the quick profile quick:
+    an ImageNet model at 600 px costs minutes, the cheapest seconds."""
+    data_free = [s for s in DATA_FREE_PROXIES + (THESIS_SCORES if reuse else []) if s in df.columns]
+    proxies = [p for p in PROXY_SCORES if p in DATA_DEPENDENT and p in df.columns]
+    def finite(cols: list[str]) -> np.ndarray:
+        return np.isfinite(df[cols].astype(float).to_numpy())
+
+    n_proxies = finite(proxies).sum(axis=1)
+    eligible = finite(data_free).all(axis=1) & (n_proxies > 0)
+    ranked = df.assign(_proxies=n_proxies, _cost=recompute_cost(df, reuse))[eligible]
+    ranked = ranked.sort_values(["_proxies", "_cost"], ascending=[False, True], kind="stable")
+    return ranked.head(rows).drop(columns=["_proxies", "_cost"])
+
+
+def live_check(zoo: str, rows: int, reuse: bool, seed: int = 0) -> pd.DataFrame:
+    """Recompute stored rows of ``zoo`` (:func:`live_rows`: the cheapest that
+    carry the data-free scores and the data-dependent proxies) from their seeds
+    and compare every score the row stores with the live value (equal, or
+    within a relative 1e-9)."""
+    df = load_scores(zoo)
+    if df.empty:
+        return pd.DataFrame()
+    picked = live_rows(df, rows, reuse)
+    out = []
+    for _, stored in picked.iterrows():
+        names = [p for p in PROXY_SCORES if p in stored.index and pd.notna(stored[p])]
+        do_reuse = reuse and "PG" in stored.index and pd.notna(stored["PG"])
+        # row=None: score_architecture reads the ground-truth row (image size, accuracy) from the catalogue
+        live = score_architecture(zoo, stored["arch"], seed=seed, reuse=do_reuse, proxies=names)
+        for s in names + (THESIS_SCORES if do_reuse else []):
+            a, b = float(live[s]), float(stored[s])
+            same = (a == b) or (math.isnan(a) and math.isnan(b)) or abs(a - b) <= 1e-9 * max(abs(a), abs(b))
+            out.append({"arch": stored["arch"], "score": s, "stored": b, "live": a, "equal (rel 1e-9)": same})
+    return pd.DataFrame(out)
+
+
+def reading(table: pd.DataFrame, zoo: str) -> str:
+    """A plain-language summary computed from the correlation table: which
+    scores' Spearman intervals lie above or below those of #params and FLOPs."""
+    t = table[table["zoo"] == zoo].set_index("score")
+    if t.empty:
+        return f"{zoo}: not enough scored architectures for a reading."
+    lines = [f"{zoo}: {int(t['n'].max())} architectures scored."]
+    for base in ("params", "flops"):
+        if base not in t.index:
+            continue
+        b = t.loc[base]
+        better = [s for s in t.index if s != base and t.at[s, "spearman_lo"] > b["spearman_hi"]]
+        worse = [s for s in t.index if s != base and t.at[s, "spearman_hi"] < b["spearman_lo"]]
+        lines.append(
+            f"vs {base} (rho {b['spearman']:.3f} [{b['spearman_lo']:.3f}, {b['spearman_hi']:.3f}]): "
+            f"clearly better (interval above): {', '.join(better) or 'none'}; clearly worse: {', '.join(worse) or 'none'}; "
+            "the rest overlap."
+        )
+    thesis = t[t.index.isin(THESIS_SCORES)]
+    if not thesis.empty:
+        best = thesis["spearman"].idxmax()
+        lines.append(f"best reusability-prior score: {best} (rho {thesis.at[best, 'spearman']:.3f}).")
+    proxies = t[t.index.isin(PROXY_SCORES)]
+    if not proxies.empty:
+        best = proxies["spearman"].idxmax()
+        lines.append(f"best baseline/proxy: {best} (rho {proxies.at[best, 'spearman']:.3f}).")
+    return "\n".join(lines)
+
+
+def summary_markdown(table: pd.DataFrame, scores: list[str] | None = None) -> str:
+    """The correlation table as one Markdown table, a row per score and a
+    column per zoo: ``rho [lo, hi] (n; published rho)``, the form the README
+    quotes (so its numbers are pasted from here, not retyped)."""
+    if table.empty:
+        return ""
+    zoos = list(dict.fromkeys(table["zoo"]))
+    order = [s for s in (scores or ALL_SCORES) if s in set(table["score"])]
+    cells = table.set_index(["score", "zoo"])
+    lines = ["| score | " + " | ".join(f"{z} (n)" for z in zoos) + " |", "|---" * (len(zoos) + 1) + "|"]
+    for score in order:
+        row = []
+        for zoo in zoos:
+            if (score, zoo) not in cells.index:
+                row.append("-")
+                continue
+            r = cells.loc[(score, zoo)]
+            pub = r.get("published spearman")
+            extra = f"; published {pub:.3f}" if pd.notna(pub) else ""
+            row.append(f"{r['spearman']:.3f} [{r['spearman_lo']:.3f}, {r['spearman_hi']:.3f}] ({int(r['n'])}{extra})")
+        lines.append(f"| {score} | " + " | ".join(row) + " |")
+    return "\n".join(lines)

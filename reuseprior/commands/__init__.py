@@ -1,0 +1,103 @@
+"""``python -m reuseprior <command>``: the command-line interface.
+
+Each sub-command lives in the module of its concept and exposes
+``add_arguments(parser)`` and ``run(args) -> int``; this file only maps
+names to modules, so ``--help`` stays fast (modules load on use).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import importlib
+import math
+import sys
+from typing import Sequence
+
+#: command name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "analyze": ("reuseprior.commands.analyze", "count contexts of any PyTorch model and print PG, P'G, ES, H (thesis ch. 4)"),
+    "depth-width": ("reuseprior.chapters.ch5_depth_width", "recompute Tables 5.1-5.4 / Figures 5.1-5.2 (thesis section 5.2)"),
+    "data": ("reuseprior.commands.data", "fetch MNIST/Fashion-MNIST (verified) or download a torchvision dataset into a data folder (explicit, never implicit)"),
+    "train": ("reuseprior.commands.train", "train an EfficientNetV2 original vs shared (thesis section 4.5.4)"),
+    "revolver": ("reuseprior.commands.revolver", "run a Revolver population search (thesis ch. 3, appendix C.2 flags)"),
+    "score-zoos": ("reuseprior.commands.score_zoos", "score model zoos (NAS-Bench-201, torchvision, pytorchcv) into data/ (resumable; beyond the thesis)"),
+    "build": ("reuseprior.reporting.build", "execute every notebook with papermill on a profile (figures, tables, build/)"),
+}
+
+# The rendered book (issue 20): `make book`.
+COMMANDS["book"] = ("reuseprior.reporting.book", "static site of the executed chapters, as committed (build/book/_build/html)")
+
+
+def _load(command: str):
+    module_name, _ = COMMANDS[command]
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        raise SystemExit(f"reuseprior {command}: its module {module_name} is not available ({err})") from err
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m reuseprior", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="command")
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    if not argv or argv[0] in {"-h", "--help"}:
+        parser.print_help()
+        return 0
+    if argv[0] not in COMMANDS:
+        close = difflib.get_close_matches(argv[0], list(COMMANDS), n=1)
+        guess = f"did you mean {close[0]!r}? " if close else ""
+        parser.error(f"unknown command {argv[0]!r}; {guess}choose from {', '.join(COMMANDS)}")
+    command, rest = argv[0], argv[1:]
+    module = _load(command)
+    cmd_parser = argparse.ArgumentParser(prog=f"python -m reuseprior {command}", description=COMMANDS[command][1])
+    module.add_arguments(cmd_parser)
+    args = cmd_parser.parse_args(rest)
+    if hasattr(module, "check_arguments"):  # flags that only make sense together (parser.error: exit 2)
+        module.check_arguments(cmd_parser, args)
+    try:
+        return int(module.run(args) or 0)
+    except _user_errors() as err:  # a message that names the problem and the fix; no traceback
+        print(f"python -m reuseprior {command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the commands save finished work before this reaches here
+        print(f"python -m reuseprior {command}: interrupted; finished work is saved, run the same command to resume",
+              file=sys.stderr)
+        return 130
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors whose message already says what is wrong and what to do."""
+    from reuseprior.counting.capture import CaptureError
+    from reuseprior.counting.rules import UnsupportedOpError
+    from reuseprior.datasets import DatasetDownloadError, DatasetNotFoundError
+    from reuseprior.reporting.notebook import NotebookParameterError
+    from reuseprior.training.loop.loop import CheckpointMismatchError
+    from reuseprior.zoo.scoring import UnknownArchitectureError
+
+    return (DatasetNotFoundError, DatasetDownloadError, NotebookParameterError, UnsupportedOpError, CaptureError,
+            CheckpointMismatchError, UnknownArchitectureError)
+
+
+def positive_float(text: str) -> float:
+    """``type=`` of a flag that takes a finite number > 0 (argparse prints the message)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """``type=`` of a flag that takes an integer >= 1 (argparse prints the message)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value

@@ -1,0 +1,176 @@
+"""``python -m reuseprior revolver``: a Revolver population run with the
+flags of thesis appendix C.2, e.g.::
+
+    python -m reuseprior revolver --batch-size 128 --search-mode evolve --sample-size 16 \\
+        --epochs 160 --lr 0.35 --min-lr .00085 --genotype-cost 32 --warmup-x 2 \\
+        --warmup-epoch 30 --population-size 80 --dataset CIFAR10 --data-dir data/datasets --download
+
+Options are spelt with hyphens like every other command; the underscore
+spellings of appendix C.2 (``--batch_size``, ``--data_dir``, ...) are accepted
+as hidden aliases. Writes ``results.csv`` (one row per evaluation),
+``generations.csv``, ``table_3_2.csv`` and a checkpoint; ``--resume`` continues
+an interrupted run from its checkpoint exactly where it stopped.
+
+Policy for an ``--output-dir`` that already holds a run: without ``--resume``
+or ``--overwrite`` the command refuses to touch it; ``--resume`` continues it
+only with the settings it was started with (the differing flags are named,
+with the checkpoint's value and the new one); ``--overwrite`` deletes its
+checkpoint and result files and starts afresh.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from reuseprior.chapters.ch3_revolver import table_3_2
+from reuseprior.revolver.population import PROFILES, Population, config_changes, config_from_settings, dataset_splits
+from reuseprior.revolver.search import SEARCH_MODES
+from reuseprior.training.loop import CheckpointMismatchError
+
+__all__ = ["add_arguments", "check_arguments", "run"]
+
+#: the files a run writes into ``--output-dir`` (``--overwrite`` deletes them)
+RUN_FILES = ("checkpoint.pt", "results.csv", "generations.csv", "table_3_2.csv")
+
+#: the flag that sets each configuration field (the others come from --profile)
+_FLAG_OF = {
+    "search_mode": "--search-mode", "population_size": "--population-size", "sample_size": "--sample-size",
+    "epochs": "--epochs", "warmup_x": "--warmup-x", "warmup_epoch": "--warmup-epoch",
+    "genotype_cost": "--genotype-cost", "lr": "--lr", "min_lr": "--min-lr", "batch_size": "--batch-size",
+    "seed": "--seed", "space.width": "--width", "space.input_shape": "--dataset (input shape)",
+    "space.num_classes": "--dataset (classes)", "dataset": "--dataset",
+}
+
+
+def _option(parser: argparse.ArgumentParser, dest: str, **kwargs: Any) -> None:
+    """Add ``--dest-with-hyphens`` (shown in ``--help``) and, when ``dest`` has an
+    underscore, ``--dest_with_underscores`` (the appendix C.2 spelling) as a
+    hidden alias storing into the same ``dest``."""
+    parser.add_argument("--" + dest.replace("_", "-"), dest=dest, **kwargs)
+    if "_" in dest:
+        parser.add_argument("--" + dest, dest=dest, **{**kwargs, "help": argparse.SUPPRESS})
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    p = parser
+    p.epilog = ("The underscore spellings of thesis appendix C.2 (--batch_size, --data_dir, --search_mode, ...) "
+                "are accepted too.")
+    _option(p, "profile", choices=sorted(PROFILES), default="quick",
+            help="defaults for every flag below (quick: digits on CPU; full: appendix C.2)")
+    _option(p, "dataset", help="digits, MNIST or CIFAR10")
+    _option(p, "data_dir", help="folder of the torchvision datasets")
+    _option(p, "download", action="store_true", help="download MNIST/CIFAR10 into --data-dir if missing")
+    _option(p, "search_mode", choices=SEARCH_MODES, default="evolve")
+    _option(p, "population_size", type=int)
+    _option(p, "sample_size", type=int, help="individuals trained per generation")
+    _option(p, "epochs", type=int, help="number of generations")
+    _option(p, "warmup_x", type=int, help="initial candidates = warmup-x * population-size")
+    _option(p, "warmup_epoch", type=int, help="genotype-only generations of the *_warmup* modes")
+    _option(p, "genotype_cost", type=float, help="initial genotype fitness coefficient")
+    _option(p, "lr", type=float)
+    _option(p, "min_lr", type=float)
+    _option(p, "batch_size", type=int)
+    _option(p, "width", type=int, default=1, help="width multiplier of the random generator")
+    _option(p, "seed", type=int, default=0)
+    _option(p, "device", default="auto", help="cpu, cuda or auto")
+    _option(p, "num_workers", type=int)
+    _option(p, "output_dir", default="build/revolver", help="results, tables and checkpoint go here")
+    _option(p, "checkpoint_every", type=int, default=10, help="generations between checkpoints")
+    _option(p, "resume", action="store_true",
+            help="continue the run in <output-dir> from its checkpoint.pt (with the flags it was started with)")
+    _option(p, "overwrite", action="store_true",
+            help="start afresh in an <output-dir> that holds a run, deleting its checkpoint and result files")
+
+
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--resume`` and ``--overwrite`` exclude each other."""
+    if args.resume and args.overwrite:
+        parser.error("--resume continues the run in --output-dir and --overwrite deletes it: give one of them")
+
+
+def _dataset_key(name: str) -> str:
+    return str(name).lower().replace("-", "")
+
+
+def _flag(field: str) -> str:
+    return _FLAG_OF.get(field, f"{field} (a --profile setting)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from reuseprior.reporting.notebook import resolve_device, set_seed
+
+    if getattr(args, "resume", False) and getattr(args, "overwrite", False):
+        print("reuseprior revolver: --resume continues the run in --output-dir and --overwrite deletes it: give one "
+              "of them", file=sys.stderr)
+        return 2
+    out = Path(args.output_dir)
+    ckpt = out / "checkpoint.pt"
+    existing = [name for name in RUN_FILES if (out / name).exists()]
+    if existing and not getattr(args, "overwrite", False) and not (args.resume and ckpt.exists()):
+        why = ("holds results but no checkpoint.pt to resume from" if args.resume
+               else f"already holds a run ({', '.join(existing)})")
+        fix = "" if args.resume else "pass --resume to continue it with the same flags, "
+        print(f"reuseprior revolver: {out} {why}; {fix}pass --overwrite to delete it and start afresh, or choose "
+              "another --output-dir", file=sys.stderr)
+        return 2
+    settings = dict(PROFILES[args.profile])
+    for key in ("dataset", "data_dir", "population_size", "sample_size", "epochs", "warmup_x", "warmup_epoch",
+                "genotype_cost", "lr", "min_lr", "batch_size", "num_workers"):
+        value = getattr(args, key)
+        if value is not None:
+            settings[key] = value
+    if args.download:
+        settings["download"] = True
+    settings["width"] = args.width
+    set_seed(args.seed)
+    device = resolve_device(args.device)
+    image_size = settings.get("image_size", 8) if settings["dataset"].lower() == "digits" else None
+    try:
+        splits = dataset_splits(settings["dataset"], settings.get("data_dir"), settings.get("download", False),
+                                args.seed, image_size or 8)
+        config = config_from_settings(settings, args.search_mode, args.seed, splits.input_shape, splits.num_classes)
+    except (ValueError, FileNotFoundError) as err:  # bad flag value or missing dataset: say which, no traceback
+        print(f"reuseprior revolver: {err}", file=sys.stderr)
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+    workers = int(settings.get("num_workers", 0))
+    if args.resume and ckpt.exists():
+        try:
+            pop = Population.load(ckpt, splits, device, workers)
+        except (CheckpointMismatchError, ValueError) as err:  # an old, foreign or crafted file: not unpickled
+            print(f"reuseprior revolver: {err}", file=sys.stderr)
+            return 2
+        changes = config_changes(pop.config, config)
+        saved_dataset = pop.metadata.get("dataset")
+        if saved_dataset is not None and _dataset_key(saved_dataset) != _dataset_key(settings["dataset"]):
+            changes["dataset"] = (saved_dataset, settings["dataset"])
+        if changes:
+            listed = "; ".join(f"{_flag(k)}: {a!r} in the checkpoint, {b!r} now" for k, (a, b) in changes.items())
+            longer = (" (a run cannot be lengthened: its learning-rate decay ends at its last generation)"
+                      if "epochs" in changes else "")
+            print(f"reuseprior revolver: cannot resume {ckpt} with other settings ({listed}). Give the flags of "
+                  f"that run to continue it{longer}, or start afresh with --overwrite or another --output-dir",
+                  file=sys.stderr)
+            return 2
+        print(f"resumed {ckpt} at generation {pop.generation}")
+    else:
+        if args.resume:
+            print(f"no checkpoint at {ckpt}: starting a fresh run")
+        for name in existing:  # --overwrite: the old run's files go before the new run writes any
+            (out / name).unlink()
+        pop = Population(config, splits, device, workers)
+    pop.metadata.setdefault("dataset", settings["dataset"])
+    print(splits.description)
+    pop.run(checkpoint=ckpt, checkpoint_every=args.checkpoint_every, progress=True)
+    results = pop.results_frame()
+    results.to_csv(out / "results.csv", index=False)
+    pop.generations_frame().to_csv(out / "generations.csv", index=False)
+    if not results.empty and results["test_acc"].notna().any():
+        table = table_3_2(results, settings["dataset"], pop.config.sample_size)
+        table.to_csv(out / "table_3_2.csv", index=False)
+        print(table.to_string(index=False))
+    print(f"wrote {out}/results.csv ({len(results)} evaluations)")
+    return 0

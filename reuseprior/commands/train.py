@@ -1,0 +1,112 @@
+"""``python -m reuseprior train``: EfficientNetV2 original vs shared (thesis
+section 4.5.4, Table 4.2), the same experiment as the notebook
+``ch4_sharing_training`` with the same parameters.
+
+Examples::
+
+    python -m reuseprior train --profile quick                      # CPU, ~1 min, digits
+    python -m reuseprior train --profile full --dataset cifar10 --device cuda \\
+        --data-dir ~/data --download                                # paper scale
+    python -m reuseprior train --profile full --dataset cifar100 --models V2-S-shared --epochs 10
+
+Runs resume from their checkpoint (``--resume false`` starts afresh); Ctrl-C
+checkpoints and writes the partial results row, run the same command again to
+continue.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["add_arguments", "run"]
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from reuseprior.chapters.ch4_sharing_training import MODELS, PROFILES, RECIPES
+
+    parser.description = (parser.description or "") + "\n\n" + (__doc__ or "").split("\n\n", 1)[1]
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick", help="settings preset (default quick)")
+    parser.add_argument("--models", help=f"comma-separated Table 4.2 models, from {', '.join(MODELS)}")
+    parser.add_argument("--dataset", choices=sorted(RECIPES), help="dataset (its section 4.5.4 recipe)")
+    parser.add_argument("--epochs", type=int, help="epochs (default: the recipe's / profile's)")
+    parser.add_argument("--batch-size", type=int, help="batch size; the learning rate scales with it")
+    parser.add_argument("--lr-base", type=float, help="base learning rate per 256 images (default 0.016; 0.025 ImageNet)")
+    parser.add_argument("--width-mult", type=float, help="extra width multiplier (quick profile 0.25)")
+    parser.add_argument("--depth-mult", type=float, help="extra depth multiplier (quick profile 0.25)")
+    parser.add_argument("--train-limit", type=int, help="keep only the first N training images")
+    parser.add_argument("--device", default="auto", help='"cpu", "cuda", "cuda:N" or "auto" (default)')
+    parser.add_argument("--amp", type=_bool, help="mixed precision true/false (full profile: true)")
+    parser.add_argument("--num-workers", type=int, help="data-loader worker processes")
+    parser.add_argument("--data-dir", help="folder of the torchvision datasets / ImageNet (default build/datasets)")
+    parser.add_argument("--download", action="store_true", help="download CIFAR if missing (never implicit)")
+    parser.add_argument("--resume", type=_bool, help="continue from checkpoints true/false")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output-dir", type=Path,
+                        help="where the run log results.csv goes (default build/measured/ch4_sharing_training/, "
+                             "shared with the notebook; it holds timings and memory, so it is not tracked)")
+    parser.add_argument("--checkpoint-dir", type=Path, help="checkpoint folder (default build/checkpoints/ch4_sharing_training)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    from reuseprior.chapters.ch4_sharing_training import (
+        PROFILES,
+        compare_with_thesis,
+        default_results_csv,
+        make_plan,
+        run_experiments,
+        table_4_2,
+    )
+    from reuseprior.reporting.notebook import resolve_device, set_seed
+    from reuseprior.training.loop import TrainingInterrupted
+
+    settings = dict(PROFILES[args.profile])
+    overrides = {
+        "models": args.models,
+        "dataset": args.dataset,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr_base": args.lr_base,
+        "width_mult": args.width_mult,
+        "depth_mult": args.depth_mult,
+        "train_limit": args.train_limit,
+        "amp": args.amp,
+        "num_workers": args.num_workers,
+        "data_dir": args.data_dir,
+        "resume": args.resume,
+    }
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    if args.download:
+        settings["download"] = True
+    try:
+        set_seed(args.seed)
+        device = resolve_device(args.device)
+        plan = make_plan(settings, profile=args.profile, seed=args.seed)
+    except ValueError as err:
+        raise SystemExit(f"reuseprior train: {err}") from None
+    results_csv = args.output_dir / "results.csv" if args.output_dir else default_results_csv()
+    results_csv.parent.mkdir(parents=True, exist_ok=True)
+    print(plan.describe())
+    try:
+        rows = run_experiments(plan, device=device, seed=args.seed, results_csv=results_csv, checkpoint_dir=args.checkpoint_dir, progress=not args.no_progress)
+    except TrainingInterrupted as stop:
+        print(f"\ninterrupted: {stop}. Partial results in {results_csv}; run the same command to resume.")
+        return 130
+    table = table_4_2(rows)
+    print(f"\nresults: {results_csv}\n\nTable 4.2 rebuilt from the results:\n{table.to_string(index=False)}")
+    try:
+        print("\nbeside the thesis:\n" + compare_with_thesis(table).to_string(index=False))
+    except FileNotFoundError as err:
+        print(f"\n(thesis table not available: {err})")
+    return 0

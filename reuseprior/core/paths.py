@@ -1,0 +1,37 @@
+"""Every path the project uses, in one place.
+
+Notebooks, scripts and tests import from here, so they work from any working
+directory (a notebook executed by papermill runs with ``notebooks/`` or a
+build folder as its working directory).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: Repository root (the folder holding ``pyproject.toml``).
+ROOT: Path = Path(__file__).resolve().parents[2]
+#: Inputs: numbers transcribed from the thesis and stored computed results.
+DATA_DIR: Path = ROOT / "data"
+#: Thesis tables transcribed exactly as printed (see ``reuseprior.reporting.reference``).
+THESIS_DATA_DIR: Path = DATA_DIR / "thesis"
+#: Figures and tables written by the notebooks (one sub-folder per notebook).
+FIGURES_DIR: Path = ROOT / "figures"
+#: Executed notebooks, benchmark outputs and other regenerable artefacts.
+BUILD_DIR: Path = ROOT / "build"
+NOTEBOOKS_DIR: Path = ROOT / "notebooks"
+
+#: Environment variable redirecting notebook outputs (the test suite sets it
+#: so that running the notebooks under nbval never rewrites ``figures/``).
+FIGURES_ENV_VAR = "REUSEPRIOR_FIGURES_DIR"
+#: Environment variable redirecting machine-dependent measurements (timings,
+#: memory), which live outside the tracked tree (``build/measured/``).
+MEASURED_ENV_VAR = "REUSEPRIOR_MEASURED_DIR"
+
+
+def figures_dir(notebook: str) -> Path:
+    """Output folder of one notebook: ``figures/<notebook>/`` unless
+    ``$REUSEPRIOR_FIGURES_DIR`` redirects the whole figures tree."""
+    base = Path(os.environ.get(FIGURES_ENV_VAR, FIGURES_DIR))
+    return base / notebook

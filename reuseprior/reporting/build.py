@@ -1,0 +1,261 @@
+"""Regenerate every chapter: execute each notebook with papermill.
+
+``python -m reuseprior build`` runs ``notebooks/ch*.ipynb`` on the quick
+profile **in place**: the committed notebooks are the executed ones (outputs
+included), figures and tables go to ``figures/<notebook>/`` (written by the
+notebooks themselves), and nbval compares every stored output on rerun.
+Any other run (``--profile full``, ``-p name value``, ``--output-dir``)
+writes its executed copies to ``build/notebooks/<profile>/`` instead, so the
+committed notebooks always hold the quick profile with default parameters.
+
+Policy for what an executed notebook stores, so that a rerun on the same
+software rewrites it byte for byte:
+
+* papermill's and nbclient's run metadata (start and end times, durations,
+  input and output paths, widget model state and ids) is removed;
+* in the committed notebooks, cells marked ``# NBVAL_IGNORE_OUTPUT`` (they
+  show wall-clock measurements) keep a note instead of this run's numbers,
+  which go to ``build/measured/<notebook>/``;
+* the ``injected-parameters`` cell papermill adds is removed when it only
+  repeats the values of the ``parameters`` cell;
+* the executed copy is written to a temporary file (``build/notebooks/tmp/``)
+  and moved over the target only when execution and clean-up have finished, so an
+  interrupted or failed run leaves the previous notebook intact (a failed
+  run's partly executed copy is kept in ``build/notebooks/failed/``).
+
+Notebooks run ``--jobs`` at a time (default 2, one per core; each kernel
+uses one thread, set by the Makefile), each with a progress bar counting its
+cells. A failing notebook does not stop the others; the command exits
+non-zero listing the failures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import fnmatch
+import os
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import jupytext.cli
+import nbformat
+import papermill
+
+from reuseprior.core import paths
+
+__all__ = [
+    "build_notebooks",
+    "check_parameters",
+    "execute_notebook",
+    "find_notebooks",
+    "normalize_executed",
+    "notebook_parameters",
+    "sync_paired_script",
+]
+
+#: Run metadata that differs on every execution (timestamps, paths, ids).
+VOLATILE_NOTEBOOK_METADATA = ("papermill", "widgets")
+VOLATILE_CELL_METADATA = ("papermill", "execution")
+#: Progress-bar widgets: their model ids are random and their state is not kept.
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+#: First line of a cell whose output is a measurement of the run (nbval skips it too).
+MEASUREMENT_MARKER = "# NBVAL_IGNORE_OUTPUT"
+MEASUREMENT_NOTE = ("Wall-clock measurements of the run that executed this notebook are not committed (they differ "
+                    "on every run and machine); `make figures` writes them to build/measured/<notebook>/, and "
+                    "running this cell shows them.\n")
+
+
+def find_notebooks(patterns: list[str] | None = None) -> list[Path]:
+    """The chapter notebooks, in chapter order, optionally filtered by glob."""
+    found = sorted(p for p in paths.NOTEBOOKS_DIR.glob("ch*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    if patterns:
+        found = [p for p in found if any(fnmatch.fnmatch(p.stem, pat) or fnmatch.fnmatch(p.name, pat)
+                                         for pat in patterns)]
+        if not found:
+            raise SystemExit(f"no notebook matches {patterns}; available: {[p.stem for p in find_notebooks()]}")
+    return found
+
+
+def _literal(text: str) -> Any:
+    """Command-line parameter values: Python literals where they parse, else strings."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def notebook_parameters(notebook: Path) -> set[str]:
+    """Names assigned in the notebook's cell tagged ``parameters``."""
+    return set(_parameter_defaults(nbformat.read(str(notebook), as_version=4)))
+
+
+def _parameter_defaults(nb: nbformat.NotebookNode) -> dict[str, Any]:
+    """The literal values assigned in the cell tagged ``parameters``."""
+    for cell in nb.cells:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            return _assigned_literals(cell.source)
+    return {}
+
+
+def _assigned_literals(source: str) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    values[target.id] = ast.literal_eval(node.value)
+    return values
+
+
+def check_parameters(notebooks: list[Path], parameters: dict) -> dict[str, set[str]]:
+    """Which of ``parameters`` each notebook declares. A parameter that no
+    selected notebook declares is a typo, not something to pass silently:
+    raises ``SystemExit`` naming it and the parameters that exist."""
+    declared = {nb.stem: notebook_parameters(nb) for nb in notebooks}
+    known = set().union(*declared.values()) if declared else set()
+    unknown = sorted(set(parameters) - known)
+    if unknown:
+        raise SystemExit(f"unknown notebook parameter(s) {unknown}: none of {sorted(declared)} declares them; "
+                         f"the parameters cells declare {sorted(known)}")
+    return declared
+
+
+def normalize_executed(nb: nbformat.NotebookNode, *, keep_measurements: bool = True) -> nbformat.NotebookNode:
+    """Remove what changes on every execution (see the module docstring), in place.
+
+    With ``keep_measurements=False`` (the committed, in-place notebooks) the
+    output of a cell marked ``# NBVAL_IGNORE_OUTPUT`` (wall-clock times,
+    memory: they differ on every run) is replaced by a note saying where the
+    run wrote them, so regenerating leaves the tracked tree unchanged."""
+    for key in VOLATILE_NOTEBOOK_METADATA:
+        nb.metadata.pop(key, None)
+    defaults = _parameter_defaults(nb)
+    kept = []
+    for cell in nb.cells:
+        for key in VOLATILE_CELL_METADATA:
+            cell.metadata.pop(key, None)
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and _assigned_literals(cell.source).items() <= defaults.items():
+            continue
+        if cell.cell_type == "code":
+            for output in cell.outputs:
+                output.get("data", {}).pop(WIDGET_VIEW, None)  # random model ids; the text form stays
+            if not keep_measurements and cell.source.lstrip().startswith(MEASUREMENT_MARKER):
+                cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=MEASUREMENT_NOTE)]
+        kept.append(cell)
+    nb.cells = kept
+    return nb
+
+
+def sync_paired_script(notebook: Path) -> None:
+    """Bring ``notebook`` and its percent-format script ``<name>.py`` to the
+    same source (jupytext ``--sync``: the more recently modified one wins;
+    outputs stay in the notebook). Configured in ``pyproject.toml``."""
+    jupytext.cli.jupytext(["--sync", "--quiet", str(notebook)])
+
+
+def execute_notebook(notebook: Path, target: Path, parameters: dict, position: int = 0) -> float:
+    """Execute ``notebook`` with ``parameters`` into ``target`` (atomically) and
+    return the seconds it took. The kernel runs in ``notebooks/``. In place,
+    the paired script is synced first (an edited ``.py`` is what runs) and
+    after (it matches the executed notebook)."""
+    start = time.perf_counter()
+    in_place = target.resolve() == notebook.resolve()
+    if in_place:
+        sync_paired_script(notebook)
+    # Only values that differ from the parameters cell are injected, so a
+    # default run gets no injected cell and keeps contiguous execution counts.
+    defaults = _parameter_defaults(nbformat.read(str(notebook), as_version=4))
+    missing = object()
+    parameters = {k: v for k, v in parameters.items() if defaults.get(k, missing) != v}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = paths.BUILD_DIR / "notebooks" / "tmp"  # same file system as the target, never collected by nbval
+    scratch.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f"{target.stem}.", suffix=".ipynb", dir=scratch)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o666 & ~umask)  # mkstemp makes the file private; the notebook is an ordinary file
+    try:
+        executed = papermill.execute_notebook(
+            str(notebook), str(tmp), parameters=parameters, cwd=str(paths.NOTEBOOKS_DIR), kernel_name="python3",
+            progress_bar={"desc": f"{notebook.stem:26s}", "position": position, "leave": True},
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no start-up chatter (TCP transport notice)
+        )
+        nbformat.write(normalize_executed(nbformat.from_dict(executed), keep_measurements=not in_place), str(tmp))
+        os.replace(tmp, target)
+        if in_place:
+            sync_paired_script(target)
+    except BaseException:
+        if tmp.exists():  # keep the partly executed copy for reading the error; the target is untouched
+            failed = paths.BUILD_DIR / "notebooks" / "failed" / notebook.name
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, failed)
+        raise
+    return time.perf_counter() - start
+
+
+def build_notebooks(
+    notebooks: list[Path],
+    profile: str = "quick",
+    parameters: dict | None = None,
+    output_dir: Path | None = None,
+    jobs: int = 2,
+) -> dict[str, float | Exception]:
+    """Execute ``notebooks``; returns seconds or the error per notebook.
+
+    Each notebook gets the ``parameters`` its parameters cell declares (a
+    chapter-specific one such as ``data_dir`` goes only to the chapters that
+    take it); one that no notebook declares stops the build before it starts.
+    The quick profile with default parameters and no ``output_dir`` writes
+    the notebooks in place; anything else writes to ``build/notebooks/<profile>/``."""
+    parameters = {"profile": profile, **(parameters or {})}
+    declared = check_parameters(notebooks, parameters)
+    in_place = output_dir is None and profile == "quick" and set(parameters) == {"profile"}
+    out_dir = paths.NOTEBOOKS_DIR if in_place else Path(output_dir or paths.BUILD_DIR / "notebooks" / profile)
+    # Kernels inherit the environment: this checkout's package comes first on
+    # the path even when another checkout is installed editable.
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(paths.ROOT), os.environ.get("PYTHONPATH")]))
+    results: dict[str, float | Exception] = {}
+    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {
+            pool.submit(execute_notebook, nb, out_dir / nb.name,
+                        {k: v for k, v in parameters.items() if k in declared[nb.stem]}, i): nb.stem
+            for i, nb in enumerate(notebooks)
+        }
+        for future in as_completed(futures):
+            try:
+                results[futures[future]] = future.result()
+            except Exception as err:  # keep going: report every failing chapter at the end
+                results[futures[future]] = err
+    return {nb.stem: results[nb.stem] for nb in notebooks}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("notebooks", nargs="*", help="glob(s) of notebook names to run (default: all ch*.ipynb)")
+    parser.add_argument("--profile", default="quick", choices=["quick", "full"], help="parameter profile")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="extra papermill parameter for every notebook (Python literal or string)")
+    parser.add_argument("--output-dir", type=Path, default=None,
+                        help="where executed notebooks go (default: in place for the quick profile with default "
+                             "parameters, else build/notebooks/<profile>/)")
+    parser.add_argument("--jobs", type=int, default=2, help="notebooks executed at a time (default 2)")
+
+
+def run(args: argparse.Namespace) -> int:
+    notebooks = find_notebooks(args.notebooks)
+    params = {name: _literal(value) for name, value in args.parameter}
+    results = build_notebooks(notebooks, args.profile, params, args.output_dir, args.jobs)
+    for name, outcome in results.items():
+        if isinstance(outcome, Exception):
+            lines = str(outcome).strip().splitlines()
+            status = f"FAILED: {lines[-1] if lines else type(outcome).__name__}"
+        else:
+            status = f"ok in {outcome:.1f} s"
+        print(f"{name:32s} {status}")
+    return 1 if any(isinstance(v, Exception) for v in results.values()) else 0

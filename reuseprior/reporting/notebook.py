@@ -1,0 +1,202 @@
+"""What every notebook does first: validate its papermill parameters, seed,
+pick the device and the output folder.
+
+Each chapter module defines ``PROFILES = {"quick": {...}, "full": {...}}``;
+a notebook's ``parameters`` cell holds literals only and its next cell is::
+
+    ctx = setup("ch5_depth_width", profile=profile, seed=seed, device=device,
+                output_dir=output_dir, profiles=depth_width.PROFILES)
+
+Bad parameters raise :class:`NotebookParameterError` naming the parameter,
+the value received, the accepted values and the papermill flag to fix it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from reuseprior.core import paths
+from reuseprior.core.errors import NotebookParameterError
+from reuseprior.reporting.plotting import apply_style, save_figure
+
+__all__ = ["NotebookParameterError", "RunContext", "Settings", "resolve_device", "set_seed", "setup"]
+
+
+def _bad(name: str, value: Any, expected: str) -> NotebookParameterError:
+    return NotebookParameterError(
+        f"invalid notebook parameter {name}={value!r}: expected {expected}. "
+        f"Fix it in the 'parameters' cell or pass it with papermill: -p {name} <value>"
+    )
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch (CPU and CUDA) from one integer."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise _bad("seed", seed, "a non-negative integer")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` picks CUDA when present; asking for CUDA without one is an error."""
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str):
+        raise _bad("device", device, '"cpu", "cuda", "cuda:N" or "auto"')
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise _bad("device", device, '"cpu", "cuda", "cuda:N" or "auto"') from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise NotebookParameterError(
+            f"device={device!r} was requested but PyTorch sees no CUDA GPU on this machine. "
+            "Run with -p device cpu (or auto), or on a machine with a GPU and a CUDA build of torch."
+        )
+    if resolved.type not in {"cpu", "cuda", "mps"}:
+        raise _bad("device", device, '"cpu", "cuda", "cuda:N" or "auto"')
+    return resolved
+
+
+class Settings(Mapping[str, Any]):
+    """Read-only profile settings with attribute access (``ctx.settings.epochs``)."""
+
+    def __init__(self, values: Mapping[str, Any]):
+        self._values = MappingProxyType(dict(values))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(f"profile has no setting {name!r}; known: {sorted(self._values)}") from None
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Settings({dict(self._values)!r})"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Everything a notebook run needs after :func:`setup`."""
+
+    notebook: str
+    profile: str
+    seed: int
+    device: torch.device
+    output_dir: Path
+    settings: Settings
+    written: list[Path] = field(default_factory=list, compare=False)
+
+    def save_figure(self, fig, name: str) -> Path:
+        """Write ``fig`` to ``<output_dir>/<name>.png`` (deterministic PNG)."""
+        path = save_figure(fig, self.output_dir / name)
+        self.written.append(path)
+        return path
+
+    def save_table(self, df, name: str, *, index: bool = False) -> Path:
+        """Write a pandas DataFrame as ``<name>.csv`` and ``<name>.json``."""
+        csv_path = self.output_dir / f"{name}.csv"
+        df.to_csv(csv_path, index=index, float_format="%.10g")
+        frame = df.reset_index() if index else df
+        (self.output_dir / f"{name}.json").write_text(
+            frame.to_json(orient="records", indent=1, double_precision=10) + "\n"
+        )
+        self.written.append(csv_path)
+        return csv_path
+
+    def save_measurement(self, df, name: str, *, index: bool = False) -> Path:
+        """Write a table of machine-dependent measurements (wall-clock times,
+        peak memory, throughput) as ``<name>.csv``/``.json`` under
+        ``build/measured/<notebook>/``, outside the tracked ``figures/`` tree.
+
+        Policy: tracked files and compared notebook outputs hold only values
+        that a rerun on the same software reproduces exactly; what a rerun
+        measures differently goes here (the notebook may still display it, in
+        a cell marked ``# NBVAL_IGNORE_OUTPUT``)."""
+        out = Path(os.environ.get(paths.MEASURED_ENV_VAR, paths.BUILD_DIR / "measured")) / self.notebook
+        out.mkdir(parents=True, exist_ok=True)
+        csv_path = out / f"{name}.csv"
+        df.to_csv(csv_path, index=index, float_format="%.10g")
+        frame = df.reset_index() if index else df
+        (out / f"{name}.json").write_text(frame.to_json(orient="records", indent=1, double_precision=10) + "\n")
+        return csv_path
+
+    def save_text(self, text: str, name: str) -> Path:
+        """Write ``text`` (e.g. a Markdown table) to ``<output_dir>/<name>``."""
+        path = self.output_dir / name
+        path.write_text(text.rstrip("\n") + "\n")
+        self.written.append(path)
+        return path
+
+    def describe(self) -> str:
+        return json.dumps(
+            {
+                "notebook": self.notebook,
+                "profile": self.profile,
+                "seed": self.seed,
+                "device": str(self.device),
+                "output_dir": _shown_path(self.output_dir),
+                "settings": {k: repr(v) for k, v in self.settings.items()},
+            },
+            indent=1,
+        )
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the repository when inside it: executed notebooks
+    are committed, and must not depend on where the checkout lives."""
+    try:
+        return str(Path(path).resolve().relative_to(paths.ROOT))
+    except ValueError:
+        return str(path)
+
+
+def setup(
+    notebook: str,
+    *,
+    profile: str,
+    seed: int,
+    device: str | torch.device = "cpu",
+    output_dir: str | os.PathLike | None = None,
+    profiles: Mapping[str, Mapping[str, Any]],
+    overrides: Mapping[str, Any] | None = None,
+) -> RunContext:
+    """Validate a notebook's parameters and prepare its run.
+
+    ``overrides`` replaces individual settings of the chosen profile; an
+    unknown key is an error (a typo would otherwise be silently ignored).
+    """
+    if not isinstance(profile, str) or profile not in profiles:
+        raise _bad("profile", profile, " or ".join(repr(p) for p in profiles))
+    values = dict(profiles[profile])
+    for key, value in (overrides or {}).items():
+        if key not in values:
+            raise _bad(key, value, f"one of the profile's settings {sorted(values)}")
+        values[key] = value
+    set_seed(seed)
+    resolved = resolve_device(device)
+    out = Path(output_dir) if output_dir is not None else paths.figures_dir(notebook)
+    out.mkdir(parents=True, exist_ok=True)
+    apply_style()
+    return RunContext(notebook, profile, seed, resolved, out, Settings(values))

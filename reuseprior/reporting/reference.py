@@ -1,0 +1,141 @@
+"""The thesis's own numbers, transcribed once into ``data/thesis/``, and the
+side-by-side comparison every notebook shows.
+
+File format (``data/thesis/<name>.csv``)::
+
+    # source: thesis Table 5.1, p. 108
+    # note: any remark about the transcription
+    Params,Width,Depth,PG,P'G,PEG
+    14400,120,1,10.683,6.895,7.42e-4
+
+Numbers are kept exactly as printed, so that the comparison knows each
+value's printed precision: a deviation is "rounded" when it is within half a
+unit of the last printed digit, "truncated" when the thesis value is our
+value cut (not rounded) at that digit, and "off" otherwise. A trailing ``+``
+(a lower bound in the thesis) is kept in the printed form and dropped from
+the parsed number.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from reuseprior.core import paths
+
+__all__ = ["load_thesis_table", "printed_unit", "side_by_side", "thesis_table_path"]
+
+
+def thesis_table_path(name: str) -> Path:
+    path = paths.THESIS_DATA_DIR / f"{name}.csv"
+    if not path.exists():
+        known = sorted(p.stem for p in paths.THESIS_DATA_DIR.glob("*.csv"))
+        raise FileNotFoundError(f"no transcribed thesis table {name!r} at {path}; known tables: {known}")
+    return path
+
+
+def _parse_cell(text: str):
+    stripped = text.strip()
+    if stripped in {"True", "False"}:
+        return stripped == "True"
+    number = stripped.rstrip("+").replace(",", "")
+    try:
+        value = float(number)
+    except ValueError:
+        return stripped
+    return int(value) if re.fullmatch(r"-?\d+", number) else value
+
+
+def load_thesis_table(name: str) -> pd.DataFrame:
+    """A transcribed thesis table as a DataFrame of parsed values.
+
+    ``df.attrs["printed"]`` holds the same table as the printed strings and
+    ``df.attrs["meta"]`` the ``# key: value`` header lines (source, page, notes).
+    """
+    path = thesis_table_path(name)
+    meta: dict[str, str] = {}
+    lines = path.read_text().splitlines()
+    body_start = 0
+    for body_start, line in enumerate(lines):
+        if not line.startswith("#"):
+            break
+        key, _, value = line[1:].partition(":")
+        meta[key.strip()] = (meta.get(key.strip(), "") + " " + value.strip()).strip()
+    printed = pd.read_csv(path, skiprows=body_start, dtype=str, keep_default_na=False)
+    parsed = printed.apply(lambda col: col.map(_parse_cell))
+    for col in parsed.columns:  # give numeric columns a numeric dtype
+        converted = pd.to_numeric(parsed[col], errors="coerce")
+        if converted.notna().all() and parsed[col].map(lambda v: not isinstance(v, bool)).all():
+            parsed[col] = converted
+    parsed.attrs["printed"] = printed
+    parsed.attrs["meta"] = meta
+    parsed.attrs["name"] = name
+    return parsed
+
+
+def printed_unit(text: str) -> float:
+    """Value of one unit in the last printed digit: '10.683' -> 0.001,
+    '7.42e-4' -> 1e-6, '14400' -> 1."""
+    number = str(text).strip().rstrip("+").replace(",", "")
+    try:
+        exponent = Decimal(number).as_tuple().exponent
+    except InvalidOperation:
+        return math.nan
+    return float(Decimal(1).scaleb(exponent)) if isinstance(exponent, int) else math.nan
+
+
+def _classify(ours: float, thesis: float, unit: float) -> str:
+    if any(map(lambda v: v is None or (isinstance(v, float) and math.isnan(v)), (ours, thesis, unit))):
+        return "missing"
+    delta = ours - thesis
+    slack = 1e-9 * max(1.0, abs(thesis))
+    if abs(delta) <= unit / 2 + slack:
+        return "rounded"
+    if (thesis >= 0 and -slack <= delta < unit + slack) or (thesis < 0 and -unit - slack < delta <= slack):
+        return "truncated"
+    return "off"
+
+
+def side_by_side(
+    ours: pd.DataFrame,
+    thesis: str | pd.DataFrame,
+    on: Sequence[str],
+    columns: Sequence[str],
+) -> pd.DataFrame:
+    """Join our computed table with the thesis's on ``on`` and show, for each
+    of ``columns``: ``<c> (ours)``, ``<c> (thesis)``, ``Δ <c>`` (ours - thesis)
+    and ``<c> match`` ("rounded", "truncated", "off" or "missing").
+
+    Rows present on one side only are kept (``missing``), so nothing silently
+    disappears from a comparison.
+    """
+    ref = load_thesis_table(thesis) if isinstance(thesis, str) else thesis
+    printed = ref.attrs.get("printed")
+    missing = [c for c in [*on, *columns] if c not in ref.columns or c not in ours.columns]
+    if missing:
+        raise KeyError(f"columns {missing} are not in both tables (ours: {list(ours.columns)}, thesis: {list(ref.columns)})")
+    left = ours[[*on, *columns]].copy()
+    right = ref[[*on, *columns]].copy()
+    if printed is not None:
+        for c in columns:
+            right[f"__unit {c}"] = printed[c].map(printed_unit).to_numpy()
+    else:
+        for c in columns:
+            right[f"__unit {c}"] = np.nan
+    merged = left.merge(right, on=list(on), how="outer", suffixes=(" (ours)", " (thesis)"), indicator=True)
+    out = merged[list(on)].copy()
+    for c in columns:
+        o, t = merged[f"{c} (ours)"].astype(float), merged[f"{c} (thesis)"].astype(float)
+        out[f"{c} (ours)"] = o
+        out[f"{c} (thesis)"] = t
+        out[f"Δ {c}"] = o - t
+        out[f"{c} match"] = [
+            _classify(a, b, u) for a, b, u in zip(o, t, merged[f"__unit {c}"].astype(float))
+        ]
+    return out.reset_index(drop=True)
