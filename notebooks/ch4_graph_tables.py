@@ -35,7 +35,6 @@ device = "cpu"      # "cpu", "cuda" or "auto" (the counting runs on the CPU eith
 output_dir = None   # None -> figures/ch4_graph_tables/
 
 # %%
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from reuseprior.chapters import ch4_graph_tables as gt
@@ -135,30 +134,12 @@ comparison
 # tables are not pooled).
 
 # %%
-agreement = []
-for version, df in (("as published", published), ("corrected", corrected)):
-    for table in ("4.3", "4.4"):
-        rows = df[df["Model"].isin([r.label for r in gt.AS_PUBLISHED if table in r.tables])]
-        agreement.append(gt.rank_agreement(rows).assign(version=version, table=f"Table {table}"))
-agreement = pd.concat(agreement, ignore_index=True)[["version", "table", "predictor", "models", "Spearman rho", "Kendall tau"]]
+agreement = gt.rank_agreement_by_table({"as published": published, "corrected": corrected})
 ctx.save_table(agreement, "rank_agreement")
 agreement
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(13, 4), sharey=True)
-for ax, col, unit in zip(axes, ["Params (M)", "PG", "P'G"], ["parameters NG (millions)", "PG (bits, eq. 4.7)", "P'G (bits, eq. 4.8)"]):
-    for version, df, marker in (("as published", published, "o"), ("corrected", corrected, "x")):
-        scored = df.dropna(subset=["Score"])
-        ax.scatter(scored[col], scored["Score"], marker=marker, label=version)
-        if version == "corrected":
-            for _, r in scored.iterrows():
-                ax.annotate(r["Model"], (r[col], r["Score"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax.set_xlabel(unit)
-axes[0].set_xscale("log")
-axes[0].set_ylabel("published ImageNet-1K top-1 accuracy (%)")
-axes[0].legend()
-fig.suptitle("Tables 4.3/4.4: naive parameter count vs graph-based estimates")
-fig.tight_layout()
+fig = gt.plot_predictors_vs_top1(published, corrected)
 ctx.save_figure(fig, "predictors_vs_top1")
 show(fig)
 

@@ -27,7 +27,7 @@
 # Profiles: **quick** computes the table rows with depth <= `max_depth` (64) and a 6 x 5 grid
 # (depths 1, 2, 5, 10, 20, 40 x widths 2, 5, 10, 20, 40). The deeper rows (depth 100 to 3600, including every
 # "Shared" row) take minutes each on a CPU, so the quick profile shows them from `data/computed/ch5_depth_width_tables.csv`,
-# the stored output of the same engine code run on every row (`python -m reuseprior.chapters.ch5_depth_width --store`); the column
+# the stored output of the same engine code run on every row (`python -m reuseprior depth-width --store`); the column
 # `source` says, row by row, whether a value was computed in this run or read from that stored run.
 # **full** computes every row (depth up to 3600; 31 minutes for the four tables on our shared, loaded 2-core CPU
 # machine) and the whole 40 x 39 grid (depths 1..40, widths 2..40; 3 minutes).
@@ -39,7 +39,6 @@ device = "cpu"      # "cpu", "cuda" or "auto"
 output_dir = None   # None -> figures/<notebook name>/
 
 # %%
-import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import HTML
 
@@ -167,15 +166,7 @@ display(dw.grid_claims(grid))
 # depth than along width.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-shown = [w for w in (2, 5, 10, 20, 40) if w in set(grid["Width"])]
-for w, part in grid[grid["Width"].isin(shown)].groupby("Width"):
-    axes[0].plot(part["Depth"], part["ES"], marker="o", label=f"width {w}")
-    axes[1].plot(part["Depth"], part["PG"], marker="o", label=f"width {w}")
-axes[0].set(xlabel="depth (weight layers)", ylabel="expected spread ES (bits)", title="Fig. 5.1 slices: ES vs depth")
-axes[1].set(xlabel="depth (weight layers)", ylabel="PG (bits, eq. 4.7)", title="Fig. 5.2 slices: PG vs depth")
-axes[1].legend(fontsize=8)
-fig.tight_layout()
+fig = dw.plot_grid_slices(grid)
 ctx.save_figure(fig, "figure_5_1_5_2_slices")
 show_figure(fig)
 

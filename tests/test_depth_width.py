@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from reuseprior.chapters import ch5_depth_width as dw
+from reuseprior.commands import main
 from reuseprior.reporting.reference import load_thesis_table, side_by_side
 
 
@@ -217,13 +218,15 @@ def test_unknown_table_is_a_clear_error():
         dw.table_configs("table_9_9")
 
 
-def test_max_depth_that_leaves_no_row_is_a_clear_error():
+def test_max_depth_that_leaves_no_row_is_a_clear_error(capsys):
     with pytest.raises(ValueError, match="shallowest row has depth 36"):
         dw.table_configs("table_5_2", max_depth=1)
-    with pytest.raises(SystemExit, match="raise --max-depth"):
-        dw.main(["--table", "table_5_2", "--max-depth", "1"])
-    with pytest.raises(SystemExit):  # argparse: not a positive integer
-        dw.main(["--max-depth", "-3"])
+    with pytest.raises(SystemExit) as exited:
+        main(["depth-width", "--table", "table_5_2", "--max-depth", "1"])
+    assert exited.value.code == 2 and "raise --max-depth or leave out --table table_5_2" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:  # argparse: not a positive integer
+        main(["depth-width", "--max-depth", "-3"])
+    assert exited.value.code == 2 and "must be an integer >= 1" in capsys.readouterr().err
 
 
 def test_split_measurements_keeps_wall_time_out_of_tracked_tables():

@@ -24,13 +24,17 @@ channel, biases on the SE convolutions and the classifier only.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable, Hashable, Iterable, Sequence
+from typing import Callable, Hashable, Iterable, Mapping, Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 
+from reuseprior.counting import analyze
 from reuseprior.models import build_model, sharing
+from reuseprior.reporting.notebook import Profile
+from reuseprior.reporting.reference import load_thesis_table, side_by_side
 
 __all__ = [
     "AS_PUBLISHED",
@@ -44,7 +48,9 @@ __all__ = [
     "compare_with_thesis",
     "thesis_rows",
     "compute_rows",
+    "plot_predictors_vs_top1",
     "rank_agreement",
+    "rank_agreement_by_table",
     "rows_for",
     "trainable_parameters",
 ]
@@ -118,9 +124,18 @@ CORRECTED: tuple[GraphRow, ...] = tuple(
 #: Every row of Tables 4.3/4.4 (plus V2-B2) takes about 30 s on one CPU core,
 #: so both profiles compute the whole tables; "full" exists for symmetry with
 #: the other chapters and for papermill batch runs.
-PROFILES: dict[str, dict] = {
-    "quick": {"rows": tuple(r.label for r in CORRECTED), "num_classes": 1000},
-    "full": {"rows": tuple(r.label for r in CORRECTED), "num_classes": 1000},
+@dataclass(frozen=True)
+class GraphTablesProfile(Profile):
+    """Settings of the chapter 4 graph-tables notebook: the labels of the
+    Table 4.3/4.4 rows to compute and the classifier's class count."""
+
+    rows: tuple[str, ...]
+    num_classes: int
+
+
+PROFILES: dict[str, GraphTablesProfile] = {
+    "quick": GraphTablesProfile(rows=tuple(r.label for r in CORRECTED), num_classes=1000),
+    "full": GraphTablesProfile(rows=tuple(r.label for r in CORRECTED), num_classes=1000),
 }
 
 
@@ -135,7 +150,6 @@ def rows_for(labels: Iterable[str], rows: Sequence[GraphRow]) -> list[GraphRow]:
 
 def analyze_row(row: GraphRow, num_classes: int = 1000):
     """Count contexts of one row's model (eval mode, zero input, batch 1) -> ``Report``."""
-    from reuseprior.counting import analyze
 
     model = build_model(row.model, num_classes=num_classes).eval()
     x = torch.zeros(1, 3, row.count_size, row.count_size)
@@ -239,7 +253,6 @@ def key_of(share: str | None) -> Callable[[object], Hashable | None] | None:
 def thesis_rows(name: str, models: Iterable[str]) -> pd.DataFrame:
     """Rows of the transcribed thesis table ``name`` for ``models`` only, with the
     printed strings kept aligned (for :func:`reuseprior.reporting.reference.side_by_side`)."""
-    from reuseprior.reporting.reference import load_thesis_table
 
     table = load_thesis_table(name)
     keep = table["Model"].isin(list(models)).to_numpy()
@@ -252,7 +265,40 @@ def thesis_rows(name: str, models: Iterable[str]) -> pd.DataFrame:
 def compare_with_thesis(ours: pd.DataFrame, name: str, columns: Sequence[str]) -> pd.DataFrame:
     """:func:`reuseprior.reporting.reference.side_by_side` of ``ours`` against the thesis
     table ``name``, restricted to the models both contain."""
-    from reuseprior.reporting.reference import side_by_side
 
     ref = thesis_rows(name, ours["Model"])
     return side_by_side(ours[ours["Model"].isin(ref["Model"])], ref, on=["Model"], columns=list(columns))
+
+
+def rank_agreement_by_table(versions: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """:func:`rank_agreement` of each version of the tables (e.g. as published,
+    corrected) within Table 4.3 and within Table 4.4 (the tables are not pooled)."""
+    parts = []
+    for version, df in versions.items():
+        for table in ("4.3", "4.4"):
+            rows = df[df["Model"].isin([r.label for r in AS_PUBLISHED if table in r.tables])]
+            parts.append(rank_agreement(rows).assign(version=version, table=f"Table {table}"))
+    columns = ["version", "table", "predictor", "models", "Spearman rho", "Kendall tau"]
+    return pd.concat(parts, ignore_index=True)[columns]
+
+
+def plot_predictors_vs_top1(published: pd.DataFrame, corrected: pd.DataFrame):
+    """Published top-1 accuracy against the parameter count, PG (eq. 4.7) and
+    P'G (eq. 4.8) of the Table 4.3/4.4 models, as published and corrected;
+    returns the figure."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4), sharey=True)
+    units = ["parameters NG (millions)", "PG (bits, eq. 4.7)", "P'G (bits, eq. 4.8)"]
+    for ax, col, unit in zip(axes, ["Params (M)", "PG", "P'G"], units):
+        for version, df, marker in (("as published", published, "o"), ("corrected", corrected, "x")):
+            scored = df.dropna(subset=["Score"])
+            ax.scatter(scored[col], scored["Score"], marker=marker, label=version)
+            if version == "corrected":
+                for _, r in scored.iterrows():
+                    ax.annotate(r["Model"], (r[col], r["Score"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.set_xlabel(unit)
+    axes[0].set_xscale("log")
+    axes[0].set_ylabel("published ImageNet-1K top-1 accuracy (%)")
+    axes[0].legend()
+    fig.suptitle("Tables 4.3/4.4: naive parameter count vs graph-based estimates")
+    fig.tight_layout()
+    return fig

@@ -30,18 +30,24 @@ Rows carry the wall time of each analysis (``seconds``, :data:`MEASURED_COLUMNS`
 
 from __future__ import annotations
 
+import datetime
 import time
 from dataclasses import asdict, dataclass
 from typing import Iterable, Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 import torch
 from torch import nn
 
 from reuseprior.core import paths
+from reuseprior.counting import analyze
 from reuseprior.models.cnn import constant_width_cnn
 from reuseprior.models.mlp import constant_width_mlp
+from reuseprior.reporting.notebook import Profile
+from reuseprior.reporting.reference import load_thesis_table, side_by_side
 
 __all__ = [
     "MEASURED_COLUMNS",
@@ -61,6 +67,7 @@ __all__ = [
     "match_summary",
     "grid_claims",
     "plot_grid_heatmaps",
+    "plot_grid_slices",
     "STORED_RUN",
     "save_stored_run",
     "split_measurements",
@@ -74,17 +81,18 @@ __all__ = [
 #: 4.5 min with batch norm on one loaded CPU core); the quick notebook shows
 #: those rows from :data:`STORED_RUN` instead, labelled as such.
 #: ``grid_depths``/``grid_widths`` give Figures 5.1/5.2.
-PROFILES: dict[str, dict] = {
-    "quick": {
-        "max_depth": 64,
-        "grid_depths": [1, 2, 5, 10, 20, 40],
-        "grid_widths": [2, 5, 10, 20, 40],
-    },
-    "full": {
-        "max_depth": None,
-        "grid_depths": list(range(1, 41)),
-        "grid_widths": list(range(2, 41)),
-    },
+@dataclass(frozen=True)
+class DepthWidthProfile(Profile):
+    """Settings of the section 5.2 notebook (see the comment above)."""
+
+    max_depth: int | None
+    grid_depths: list[int]
+    grid_widths: list[int]
+
+
+PROFILES: dict[str, DepthWidthProfile] = {
+    "quick": DepthWidthProfile(max_depth=64, grid_depths=[1, 2, 5, 10, 20, 40], grid_widths=[2, 5, 10, 20, 40]),
+    "full": DepthWidthProfile(max_depth=None, grid_depths=list(range(1, 41)), grid_widths=list(range(2, 41))),
 }
 
 
@@ -192,7 +200,6 @@ def analyze_config(config: DepthWidthConfig, *, counted_inputs: int | None = Non
 
     ``counted_inputs`` overrides ``NI`` (default: the input's element count),
     e.g. to show what Table 5.3's caption (``NI = channels``) would give."""
-    from reuseprior.counting import analyze
 
     model = config.build()
     start = time.perf_counter()
@@ -281,7 +288,6 @@ def table_columns(name: str) -> list[str]:
 def compare_table(ours: pd.DataFrame, name: str) -> pd.DataFrame:
     """:func:`reuseprior.reporting.reference.side_by_side` of our table with the thesis's,
     in the printed row order (rows we did not compute show as ``missing``)."""
-    from reuseprior.reporting.reference import load_thesis_table, side_by_side
 
     keys = TABLE_KEYS[name]
     cmp = side_by_side(ours, name, on=keys, columns=table_columns(name))
@@ -327,9 +333,6 @@ def grid_claims(df: pd.DataFrame) -> pd.DataFrame:
 
 def plot_grid_heatmaps(df: pd.DataFrame, values: Sequence[str] = ("ES", "PG", "P'G")):
     """Heatmaps (depth x width) of the Figure 5.1/5.2 quantities; returns the figure."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
     titles = {"ES": "expected spread ES (bits), Fig. 5.1", "PG": "PG (eq. 4.7), Fig. 5.2",
               "P'G": "P'G (eq. 4.8), Fig. 5.2"}
     fig, axes = plt.subplots(1, len(values), figsize=(5.2 * len(values), 4.4))
@@ -345,16 +348,29 @@ def plot_grid_heatmaps(df: pd.DataFrame, values: Sequence[str] = ("ES", "PG", "P
     return fig
 
 
+def plot_grid_slices(df: pd.DataFrame, widths: Sequence[int] = (2, 5, 10, 20, 40)):
+    """Figures 5.1/5.2 as curves: ES and PG against depth for a few widths of
+    the grid (those of ``widths`` that it holds); returns the figure."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    shown = [w for w in widths if w in set(df["Width"])]
+    for w, part in df[df["Width"].isin(shown)].groupby("Width"):
+        axes[0].plot(part["Depth"], part["ES"], marker="o", label=f"width {w}")
+        axes[1].plot(part["Depth"], part["PG"], marker="o", label=f"width {w}")
+    axes[0].set(xlabel="depth (weight layers)", ylabel="expected spread ES (bits)", title="Fig. 5.1 slices: ES vs depth")
+    axes[1].set(xlabel="depth (weight layers)", ylabel="PG (bits, eq. 4.7)", title="Fig. 5.2 slices: PG vs depth")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 #: Engine results of the full profile for every table row, stored so that the
 #: quick profile can show the deep rows (labelled "stored full run") without
-#: recomputing them; regenerate with ``python -m reuseprior.chapters.ch5_depth_width --store``.
+#: recomputing them; regenerate with ``python -m reuseprior depth-width --store``.
 STORED_RUN = paths.DATA_DIR / "computed" / "ch5_depth_width_tables.csv"
 
 
 def save_stored_run(tables: dict[str, pd.DataFrame], path=None) -> None:
     """Write full-profile tables (``{table name: run_table(name)}``) to :data:`STORED_RUN`."""
-    import datetime
-
     path = STORED_RUN if path is None else path
     path.parent.mkdir(parents=True, exist_ok=True)
     frames = []
@@ -377,7 +393,7 @@ def load_stored_run(name: str, path=None) -> pd.DataFrame:
     path = STORED_RUN if path is None else path
     if not path.exists():
         raise FileNotFoundError(
-            f"no stored full run at {path}; create it with: python -m reuseprior.chapters.ch5_depth_width --store"
+            f"no stored full run at {path}; create it with: python -m reuseprior depth-width --store"
         )
     df = pd.read_csv(path, comment="#")
     df = df[df["Table"] == name].drop(columns="Table").rename(columns={"Width/Channels": TABLE_KEYS[name][0]})
@@ -394,50 +410,3 @@ def table_with_stored_rows(name: str, *, max_depth: int | None, progress: bool =
     stored = load_stored_run(name)
     deep = stored[stored["Depth"] > max_depth].assign(source=f"stored full run ({STORED_RUN.name})")
     return pd.concat([ours, deep], ignore_index=True)
-
-
-def add_arguments(parser) -> None:
-    """CLI (``python -m reuseprior depth-width``): analyse thesis Tables 5.1-5.4."""
-    from reuseprior.commands import positive_int
-
-    parser.add_argument("--table", choices=sorted(TABLES), action="append",
-                        help="table to compute (repeatable; default: all four)")
-    parser.add_argument("--max-depth", type=positive_int, default=None, help="skip rows deeper than this (default: none)")
-    parser.add_argument("--store", action="store_true",
-                        help=f"rewrite the stored full run {STORED_RUN.relative_to(paths.ROOT)} "
-                        "(needs all tables, no --max-depth)")
-
-
-def run(args) -> int:
-    from reuseprior.reporting.reference import load_thesis_table  # noqa: F401  (fails early if data/thesis is missing)
-
-    names = args.table or sorted(TABLES)
-    if args.store and (args.max_depth is not None or len(names) != len(TABLES)):
-        raise SystemExit("--store needs every table and no --max-depth (it replaces the stored full run)")
-    try:  # before computing anything: every asked-for table must keep a row
-        for name in names:
-            table_configs(name, args.max_depth)
-    except ValueError as err:
-        raise SystemExit(f"error: {err}; raise --max-depth or leave out --table {name}") from None
-    tables = {}
-    for name in names:
-        tables[name] = run_table(name, max_depth=args.max_depth)
-        summary = match_summary(compare_table(tables[name], name))
-        print(f"{name}: {len(tables[name])} rows computed\n{summary.to_string()}\n")
-    if args.store:
-        save_stored_run(tables)
-        print(f"wrote {STORED_RUN}")
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m reuseprior.chapters.ch5_depth_width [--table ...] [--max-depth N] [--store]``."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m reuseprior.chapters.ch5_depth_width", description=add_arguments.__doc__)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -11,13 +11,19 @@ their relative difference.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 
+from reuseprior.counting import analyze, count_contexts
+from reuseprior.models.mlp import constant_width_mlp
 from reuseprior.priors import derivations as dv
 from reuseprior.priors import energy as en
+from reuseprior.reporting.notebook import Profile
+from reuseprior.reporting.reference import load_thesis_table
 
 __all__ = [
     "PROFILES",
@@ -39,29 +45,31 @@ __all__ = [
 #: Table 5.1 rows up to depth 64). The engine needs ~13 ms per layer, so one
 #: sweep of the depth-3600 MLP costs ~50 s: depth 3600 is in ``full`` only
 #: (about 20 minutes in all on an idle CPU).
-PROFILES: dict[str, dict[str, Any]] = {
-    "quick": {
-        "widths": [2, 3, 8],  # reusability prior, with and without bias
-        "depths": [1, 2, 3, 5, 10, 30],
-        "prior_widths": [2, 3],  # hypothetical and path-discounted priors, no bias
-        "prior_depths": [1, 3, 10, 25],
-        "gammas": [0.3, 0.75],
-        "table_5_1_max_depth": 64,
-        "budget": 144,
-        "compare_gammas": [0.5, 0.25],
-        "tolerance": 1e-9,
-    },
-    "full": {
-        "widths": [2, 3, 4, 8],
-        "depths": [1, 2, 3, 5, 10, 30, 100, 300, 900, 3600],
-        "prior_widths": [2, 3, 4, 8],
-        "prior_depths": [1, 3, 10, 30, 100, 900],
-        "gammas": [0.3, 0.75],
-        "table_5_1_max_depth": None,
-        "budget": 576,
-        "compare_gammas": [0.5, 0.25],
-        "tolerance": 1e-9,
-    },
+@dataclass(frozen=True)
+class EnergyPriorsProfile(Profile):
+    """Settings of the chapter 5 energy-priors notebook."""
+
+    widths: list[int]  # reusability prior, with and without bias
+    depths: list[int]
+    prior_widths: list[int]  # hypothetical and path-discounted priors, no bias
+    prior_depths: list[int]
+    gammas: list[float]
+    table_5_1_max_depth: int | None
+    budget: int
+    compare_gammas: list[float]
+    tolerance: float
+
+
+PROFILES: dict[str, EnergyPriorsProfile] = {
+    "quick": EnergyPriorsProfile(
+        widths=[2, 3, 8], depths=[1, 2, 3, 5, 10, 30], prior_widths=[2, 3], prior_depths=[1, 3, 10, 25],
+        gammas=[0.3, 0.75], table_5_1_max_depth=64, budget=144, compare_gammas=[0.5, 0.25], tolerance=1e-9,
+    ),
+    "full": EnergyPriorsProfile(
+        widths=[2, 3, 4, 8], depths=[1, 2, 3, 5, 10, 30, 100, 300, 900, 3600], prior_widths=[2, 3, 4, 8],
+        prior_depths=[1, 3, 10, 30, 100, 900], gammas=[0.3, 0.75], table_5_1_max_depth=None, budget=576,
+        compare_gammas=[0.5, 0.25], tolerance=1e-9,
+    ),
 }
 
 #: quantities compared per model (keys of :func:`reuseprior.priors.derivations.evaluate`)
@@ -80,7 +88,6 @@ def relative_difference(a: float, b: float) -> float:
 
 
 def _mlp(width: int, depth: int, bias: bool):
-    from reuseprior.models.mlp import constant_width_mlp
 
     return constant_width_mlp(width, depth, bias=bias), torch.zeros(1, width)
 
@@ -101,7 +108,6 @@ def engine_quantities(
     "report": {...}}`` with the keys of :data:`QUANTITIES` (``report`` is the
     engine's own chapter-4 Report, bits, reusability/discounted priors only).
     """
-    from reuseprior.counting import analyze, count_contexts
 
     if prior not in PRIORS:
         raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
@@ -218,8 +224,6 @@ def table_5_1_estimate_forms(max_depth: int | None = None, *, progress: bool = T
     ``P'G``, ``PG`` (engine) are ready for :func:`reuseprior.reporting.reference.side_by_side`."""
     from tqdm.auto import tqdm
 
-    from reuseprior.counting import analyze
-    from reuseprior.reporting.reference import load_thesis_table
 
     thesis = load_thesis_table("table_5_1")
     rows = []
@@ -239,7 +243,6 @@ def table_5_1_estimate_forms(max_depth: int | None = None, *, progress: bool = T
 def budget_mlps(budget: int, *, bias: bool = False) -> dict[str, tuple[torch.nn.Module, torch.Tensor]]:
     """Constant-width MLPs with exactly ``budget = width² · depth`` weights
     (as Table 5.1 for 14400), width >= 2, as ``{name: (model, example_input)}``."""
-    from reuseprior.models.mlp import constant_width_mlp
 
     out = {}
     for w in range(int(math.isqrt(budget)), 1, -1):
@@ -347,7 +350,6 @@ def plot_prior_comparison(df: pd.DataFrame, value: str = "PG_prime"):
     sends the log towards -inf) is drawn as a triangle on the lower edge,
     labelled with its value, so that the scale stays readable."""
     import matplotlib.pyplot as plt
-    import numpy as np
 
     units = sorted(set(df["units"]))
     if len(units) != 1:

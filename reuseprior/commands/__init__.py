@@ -1,8 +1,13 @@
 """``python -m reuseprior <command>``: the command-line interface.
 
-Each sub-command lives in the module of its concept and exposes
-``add_arguments(parser)`` and ``run(args) -> int``; this file only maps
-names to modules, so ``--help`` stays fast (modules load on use).
+Each sub-command is one module of this package exposing
+``add_arguments(parser)``, ``run(args) -> int`` and optionally
+``check_arguments(parser, args)`` for flags that only make sense together.
+This file maps names to modules and imports a command's module only when
+that command runs, so ``--help`` stays fast. Errors of
+:mod:`reuseprior.core.errors` (their messages name the problem and the fix)
+are printed without a traceback and exit with 2; Ctrl-C exits with 130 after
+the command has saved its finished work.
 """
 
 from __future__ import annotations
@@ -10,23 +15,30 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib
-import math
 import sys
 from typing import Sequence
+
+from reuseprior.core import errors
+
+#: Errors whose message already says what is wrong and what to do.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    errors.BookError, errors.CaptureError, errors.CheckpointMismatchError, errors.DatasetDownloadError,
+    errors.DatasetNotFoundError, errors.DatasetVerificationError, errors.NotebookParameterError,
+    errors.StoreError, errors.UnknownArchitectureError, errors.UnsupportedOpError,
+)
 
 #: command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("reuseprior.commands.analyze", "count contexts of any PyTorch model and print PG, P'G, ES, H (thesis ch. 4)"),
-    "depth-width": ("reuseprior.chapters.ch5_depth_width", "recompute Tables 5.1-5.4 / Figures 5.1-5.2 (thesis section 5.2)"),
+    "depth-width": ("reuseprior.commands.depth_width", "recompute Tables 5.1-5.4 / Figures 5.1-5.2 (thesis section 5.2)"),
     "data": ("reuseprior.commands.data", "fetch MNIST/Fashion-MNIST (verified) or download a torchvision dataset into a data folder (explicit, never implicit)"),
     "train": ("reuseprior.commands.train", "train an EfficientNetV2 original vs shared (thesis section 4.5.4)"),
     "revolver": ("reuseprior.commands.revolver", "run a Revolver population search (thesis ch. 3, appendix C.2 flags)"),
     "score-zoos": ("reuseprior.commands.score_zoos", "score model zoos (NAS-Bench-201, torchvision, pytorchcv) into data/ (resumable; beyond the thesis)"),
-    "build": ("reuseprior.reporting.build", "execute every notebook with papermill on a profile (figures, tables, build/)"),
+    "analyze-torchvision": ("reuseprior.commands.analyze_zoo", "analyse every torchvision classifier at its eval crop into data/torchvision_zoo_analysis.csv (thesis section 4.5.1; resumable)"),
+    "build": ("reuseprior.commands.build", "execute every notebook with papermill on a profile (figures, tables, build/)"),
+    "book": ("reuseprior.commands.book", "static site of the executed chapters, as committed (build/book/_build/html)"),
 }
-
-# The rendered book (issue 20): `make book`.
-COMMANDS["book"] = ("reuseprior.reporting.book", "static site of the executed chapters, as committed (build/book/_build/html)")
 
 
 def _load(command: str):
@@ -59,45 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         module.check_arguments(cmd_parser, args)
     try:
         return int(module.run(args) or 0)
-    except _user_errors() as err:  # a message that names the problem and the fix; no traceback
+    except USER_ERRORS as err:  # a message that names the problem and the fix; no traceback
         print(f"python -m reuseprior {command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the commands save finished work before this reaches here
         print(f"python -m reuseprior {command}: interrupted; finished work is saved, run the same command to resume",
               file=sys.stderr)
         return 130
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Errors whose message already says what is wrong and what to do."""
-    from reuseprior.counting.capture import CaptureError
-    from reuseprior.counting.rules import UnsupportedOpError
-    from reuseprior.datasets import DatasetDownloadError, DatasetNotFoundError
-    from reuseprior.reporting.notebook import NotebookParameterError
-    from reuseprior.training.loop.loop import CheckpointMismatchError
-    from reuseprior.zoo.scoring import UnknownArchitectureError
-
-    return (DatasetNotFoundError, DatasetDownloadError, NotebookParameterError, UnsupportedOpError, CaptureError,
-            CheckpointMismatchError, UnknownArchitectureError)
-
-
-def positive_float(text: str) -> float:
-    """``type=`` of a flag that takes a finite number > 0 (argparse prints the message)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    """``type=`` of a flag that takes an integer >= 1 (argparse prints the message)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
-    return value

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from reuseprior.commands import positive_float, positive_int
+from reuseprior.commands.argtypes import positive_float, positive_int
 from reuseprior.counting.quantities import analyze
 from reuseprior.models.registry import available_models, build_model, collision_note
 

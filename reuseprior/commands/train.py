@@ -19,6 +19,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from reuseprior.chapters.ch4_sharing_training import (
+    MODELS,
+    PROFILES,
+    RECIPES,
+    compare_with_thesis,
+    default_results_csv,
+    make_plan,
+    run_experiments,
+    table_4_2,
+)
+from reuseprior.reporting.notebook import resolve_device, set_seed
+from reuseprior.training.loop import TrainingInterrupted
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -32,7 +45,6 @@ def _bool(text: str) -> bool:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from reuseprior.chapters.ch4_sharing_training import MODELS, PROFILES, RECIPES
 
     parser.description = (parser.description or "") + "\n\n" + (__doc__ or "").split("\n\n", 1)[1]
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -60,16 +72,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reuseprior.chapters.ch4_sharing_training import (
-        PROFILES,
-        compare_with_thesis,
-        default_results_csv,
-        make_plan,
-        run_experiments,
-        table_4_2,
-    )
-    from reuseprior.reporting.notebook import resolve_device, set_seed
-    from reuseprior.training.loop import TrainingInterrupted
 
     settings = dict(PROFILES[args.profile])
     overrides = {

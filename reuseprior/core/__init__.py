@@ -1,1 +1,5 @@
-"""TODO"""
+"""Core layer: what every other layer may use and which uses nothing of the
+package: the error classes (:mod:`.errors`), atomic file writes
+(:mod:`.files`), the repository's and the installed data's paths
+(:mod:`.paths`), argument validation (:mod:`.validation`) and the one
+parameter counter (:mod:`.parameters`)."""

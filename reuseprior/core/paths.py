@@ -1,8 +1,14 @@
 """Every path the project uses, in one place.
 
-Notebooks, scripts and tests import from here, so they work from any working
-directory (a notebook executed by papermill runs with ``notebooks/`` or a
-build folder as its working directory).
+Notebooks, commands and tests import from here, so they work from any
+working directory (a notebook executed by papermill runs with ``notebooks/``
+or a build folder as its working directory).
+
+Two ways to run: from a checkout (the package beside ``pyproject.toml``),
+where inputs are read from the repository's ``data/`` and outputs go to its
+``figures/`` and ``build/``; or from an installed wheel, which carries a copy
+of ``data/`` inside the package (``reuseprior/_data``) and writes outputs
+under the current working directory.
 """
 
 from __future__ import annotations
@@ -10,10 +16,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-#: Repository root (the folder holding ``pyproject.toml``).
-ROOT: Path = Path(__file__).resolve().parents[2]
+PACKAGE_DIR: Path = Path(__file__).resolve().parents[1]
+#: True when the package runs from a checkout of the repository (editable
+#: install or ``PYTHONPATH``), False when it runs from an installed wheel.
+IN_CHECKOUT: bool = (PACKAGE_DIR.parent / "pyproject.toml").is_file() and (PACKAGE_DIR.parent / "data").is_dir()
+#: Repository root in a checkout; the working directory otherwise.
+ROOT: Path = PACKAGE_DIR.parent if IN_CHECKOUT else Path.cwd()
 #: Inputs: numbers transcribed from the thesis and stored computed results.
-DATA_DIR: Path = ROOT / "data"
+DATA_DIR: Path = ROOT / "data" if IN_CHECKOUT else PACKAGE_DIR / "_data"
 #: Thesis tables transcribed exactly as printed (see ``reuseprior.reporting.reference``).
 THESIS_DATA_DIR: Path = DATA_DIR / "thesis"
 #: Figures and tables written by the notebooks (one sub-folder per notebook).

@@ -31,6 +31,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from reuseprior.models.efficientnet_v2 import efficientnet_v2
+
 __all__ = [
     "ModuleKey",
     "TABLE_4_2_PUBLISHED",
@@ -245,7 +247,6 @@ def parameter_count_table(num_classes: Iterable[int] = (10, 100, 1000)) -> pd.Da
     ``printed value explained by``: the conventions that reproduce the printed
     value ("neither" if none does).
     """
-    from reuseprior.models.efficientnet_v2 import efficientnet_v2
 
     rows = []
     for classes in num_classes:

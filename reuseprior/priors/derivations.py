@@ -34,6 +34,7 @@ from fractions import Fraction
 from typing import Callable, Literal
 
 import mpmath
+import pandas as pd
 import sympy as sp
 
 __all__ = [
@@ -553,7 +554,6 @@ def all_derivations() -> dict[str, Callable[[], Derivation]]:
 
 def proof_table(results: dict[str, Derivation]):
     """One row per derivation: name, equations, number of sympy steps, proved."""
-    import pandas as pd
 
     return pd.DataFrame([{"derivation": r.name, "equations": r.equation, "sympy steps": len(r.steps),
                           "steps ok": sum(s.ok for s in r.steps), "proved": r.proved}

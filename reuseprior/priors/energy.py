@@ -41,6 +41,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Literal, Mapping
 
 import numpy as np
+import pandas as pd
+import torch.nn as nn
+
+from reuseprior.counting import analyze, count_contexts
+from reuseprior.counting.sweep import check_discount
 
 __all__ = [
     "Energies",
@@ -346,7 +351,6 @@ Prior = Callable[[Any, Any], Energies]
 
 
 def _graph_sizes(model: Any, example_input: Any, analyze_kwargs: Mapping[str, Any]) -> tuple[float, float]:
-    from reuseprior.counting import analyze
 
     report = analyze(model, example_input, **analyze_kwargs)
     return float(report.NI), float(report.G)
@@ -364,7 +368,6 @@ def _engine_energies(model: Any, example_input: Any, discount: float, analyze_kw
             "share_key merges are not applied to count_contexts' per-parameter counts; tie the parameters "
             "in the model (real shared nn.Parameters are merged) or use reuseprior.counting.analyze directly"
         )
-    from reuseprior.counting import count_contexts
 
     kwargs = {"discount": discount} if discount != 1.0 else {}
     return energies_from_log2_counts(count_contexts(model, example_input, **kwargs))
@@ -404,7 +407,6 @@ class PathDiscountedPrior:
 
     def __post_init__(self) -> None:
         """``gamma`` must be a number with ``0 < gamma < inf`` (``ValueError`` naming it otherwise)."""
-        from reuseprior.counting.sweep import check_discount
 
         check_discount(self.gamma, "gamma")
 
@@ -419,7 +421,6 @@ class PathDiscountedPrior:
 
 
 def _constant_width(model: Any) -> int:
-    import torch.nn as nn
 
     widths = {m.out_features for m in model.modules() if isinstance(m, nn.Linear)}
     widths |= {m.in_features for m in model.modules() if isinstance(m, nn.Linear)}
@@ -477,7 +478,6 @@ def compare_priors(
     name to a callable ``prior(model, example_input) -> Energies`` (the
     classes of this module, or your own).
     """
-    import pandas as pd
 
     rows = []
     for prior_name, prior in priors.items():

@@ -34,7 +34,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -435,29 +434,3 @@ def external_resources(html_dir: Path) -> list[str]:
         for url in _CSS_URL.findall(css.read_text(encoding="utf-8", errors="replace")):
             found.append(f"{css.relative_to(html_dir)}: url({url})")
     return found
-
-
-# ---------------------------------------------------------------- command line
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--notebooks-dir", type=Path, default=paths.NOTEBOOKS_DIR,
-                        help="folder holding the chapter notebooks to render, as they are (default: notebooks/, "
-                             "the committed executed ones)")
-    parser.add_argument("--book-dir", type=Path, default=DEFAULT_BOOK_DIR,
-                        help="where the source is assembled and built (default build/book/; emptied first); "
-                             "the site is <book-dir>/_build/html")
-    parser.add_argument("--quiet", action="store_true", help="print only warnings and the result")
-
-
-def run(args: argparse.Namespace) -> int:
-    try:
-        result = build_book(args.book_dir, args.notebooks_dir, quiet=args.quiet)
-    except BookError as err:
-        print(f"python -m reuseprior book: error: {err}", file=sys.stderr)
-        return 2
-    for warning in result.harmless_warnings:
-        print(f"note (harmless): {warning}")
-    for link in result.unlinked:
-        print(f"note: a link to a folder is shown as plain text: {link}")
-    print(f"book built in {result.seconds:.1f} s: {result.index}")
-    return 0

@@ -31,7 +31,6 @@ non-zero listing the failures.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import fnmatch
 import os
@@ -80,7 +79,7 @@ def find_notebooks(patterns: list[str] | None = None) -> list[Path]:
     return found
 
 
-def _literal(text: str) -> Any:
+def parameter_value(text: str) -> Any:
     """Command-line parameter values: Python literals where they parse, else strings."""
     try:
         return ast.literal_eval(text)
@@ -234,28 +233,3 @@ def build_notebooks(
             except Exception as err:  # keep going: report every failing chapter at the end
                 results[futures[future]] = err
     return {nb.stem: results[nb.stem] for nb in notebooks}
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("notebooks", nargs="*", help="glob(s) of notebook names to run (default: all ch*.ipynb)")
-    parser.add_argument("--profile", default="quick", choices=["quick", "full"], help="parameter profile")
-    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="extra papermill parameter for every notebook (Python literal or string)")
-    parser.add_argument("--output-dir", type=Path, default=None,
-                        help="where executed notebooks go (default: in place for the quick profile with default "
-                             "parameters, else build/notebooks/<profile>/)")
-    parser.add_argument("--jobs", type=int, default=2, help="notebooks executed at a time (default 2)")
-
-
-def run(args: argparse.Namespace) -> int:
-    notebooks = find_notebooks(args.notebooks)
-    params = {name: _literal(value) for name, value in args.parameter}
-    results = build_notebooks(notebooks, args.profile, params, args.output_dir, args.jobs)
-    for name, outcome in results.items():
-        if isinstance(outcome, Exception):
-            lines = str(outcome).strip().splitlines()
-            status = f"FAILED: {lines[-1] if lines else type(outcome).__name__}"
-        else:
-            status = f"ok in {outcome:.1f} s"
-        print(f"{name:32s} {status}")
-    return 1 if any(isinstance(v, Exception) for v in results.values()) else 0

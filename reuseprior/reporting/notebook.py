@@ -1,11 +1,12 @@
 """What every notebook does first: validate its papermill parameters, seed,
 pick the device and the output folder.
 
-Each chapter module defines ``PROFILES = {"quick": {...}, "full": {...}}``;
-a notebook's ``parameters`` cell holds literals only and its next cell is::
+Each chapter module defines its typed profiles, a frozen dataclass derived
+from :class:`Profile` and ``PROFILES = {"quick": ..., "full": ...}``; a
+notebook's ``parameters`` cell holds literals only and its next cell is::
 
     ctx = setup("ch5_depth_width", profile=profile, seed=seed, device=device,
-                output_dir=output_dir, profiles=depth_width.PROFILES)
+                output_dir=output_dir, profiles=ch5_depth_width.PROFILES)
 
 Bad parameters raise :class:`NotebookParameterError` naming the parameter,
 the value received, the accepted values and the papermill flag to fix it.
@@ -16,10 +17,9 @@ from __future__ import annotations
 import json
 import os
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, make_dataclass, replace
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ from reuseprior.core import paths
 from reuseprior.core.errors import NotebookParameterError
 from reuseprior.reporting.plotting import apply_style, save_figure
 
-__all__ = ["NotebookParameterError", "RunContext", "Settings", "resolve_device", "set_seed", "setup"]
+__all__ = ["NotebookParameterError", "Profile", "RunContext", "profile_from_mapping", "resolve_device", "set_seed", "setup"]
 
 
 def _bad(name: str, value: Any, expected: str) -> NotebookParameterError:
@@ -71,29 +71,41 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
-class Settings(Mapping[str, Any]):
-    """Read-only profile settings with attribute access (``ctx.settings.epochs``)."""
-
-    def __init__(self, values: Mapping[str, Any]):
-        self._values = MappingProxyType(dict(values))
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self._values[name]
-        except KeyError:
-            raise AttributeError(f"profile has no setting {name!r}; known: {sorted(self._values)}") from None
+@dataclass(frozen=True)
+class Profile(Mapping[str, Any]):
+    """Base of the chapters' typed profiles: a frozen dataclass whose fields
+    are the settings (``ctx.settings.epochs``), also readable as a mapping
+    (``settings["epochs"]``, ``dict(settings)``) in field order."""
 
     def __getitem__(self, key: str) -> Any:
-        return self._values[key]
+        if key not in self._names():
+            raise KeyError(key)
+        return getattr(self, key)
 
-    def __iter__(self):
-        return iter(self._values)
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
 
     def __len__(self) -> int:
-        return len(self._values)
+        return len(self._names())
 
-    def __repr__(self) -> str:
-        return f"Settings({dict(self._values)!r})"
+    @classmethod
+    def _names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> "Profile":
+        """A copy with some settings replaced; an unknown name is an error (a
+        typo would otherwise be ignored)."""
+        for key, value in overrides.items():
+            if key not in self._names():
+                raise _bad(key, value, f"one of the profile's settings {sorted(self._names())}")
+        return replace(self, **overrides)
+
+
+def profile_from_mapping(values: Mapping[str, Any], name: str = "Profile") -> Profile:
+    """A :class:`Profile` holding ``values`` (for notebooks that define their
+    settings as a plain mapping)."""
+    cls = make_dataclass(name, [(key, Any) for key in values], bases=(Profile,), frozen=True)
+    return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -105,7 +117,7 @@ class RunContext:
     seed: int
     device: torch.device
     output_dir: Path
-    settings: Settings
+    settings: Profile
     written: list[Path] = field(default_factory=list, compare=False)
 
     def save_figure(self, fig, name: str) -> Path:
@@ -179,7 +191,7 @@ def setup(
     seed: int,
     device: str | torch.device = "cpu",
     output_dir: str | os.PathLike | None = None,
-    profiles: Mapping[str, Mapping[str, Any]],
+    profiles: Mapping[str, Profile | Mapping[str, Any]],
     overrides: Mapping[str, Any] | None = None,
 ) -> RunContext:
     """Validate a notebook's parameters and prepare its run.
@@ -189,14 +201,13 @@ def setup(
     """
     if not isinstance(profile, str) or profile not in profiles:
         raise _bad("profile", profile, " or ".join(repr(p) for p in profiles))
-    values = dict(profiles[profile])
-    for key, value in (overrides or {}).items():
-        if key not in values:
-            raise _bad(key, value, f"one of the profile's settings {sorted(values)}")
-        values[key] = value
+    chosen = profiles[profile]
+    if not isinstance(chosen, Profile):
+        chosen = profile_from_mapping(chosen)
+    settings = chosen.with_overrides(overrides or {})
     set_seed(seed)
     resolved = resolve_device(device)
     out = Path(output_dir) if output_dir is not None else paths.figures_dir(notebook)
     out.mkdir(parents=True, exist_ok=True)
     apply_style()
-    return RunContext(notebook, profile, seed, resolved, out, Settings(values))
+    return RunContext(notebook, profile, seed, resolved, out, settings)

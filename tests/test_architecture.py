@@ -1,0 +1,203 @@
+"""The package's layout, checked: four layers with imports pointing one way
+(commands -> chapters -> library -> core), no import cycles, and
+function-local imports only for optional heavy third-party dependencies.
+
+The import graph is read from the source (every ``import`` statement, at
+module level or inside a function), so a cycle hidden in a function body is
+found as well as one that would fail at import time.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pathlib
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+PACKAGE_DIR = pathlib.Path(__file__).resolve().parents[1] / "reuseprior"
+
+#: the layers, lowest first; a module may import its own layer and the ones below
+LAYERS: dict[str, tuple[str, ...]] = {
+    "core": ("reuseprior.core",),
+    "library": (
+        "reuseprior.counting", "reuseprior.graphs", "reuseprior.priors", "reuseprior.models",
+        "reuseprior.baselines", "reuseprior.datasets", "reuseprior.training", "reuseprior.revolver",
+        "reuseprior.zoo", "reuseprior.reporting",
+    ),
+    "chapters": ("reuseprior.chapters",),
+    "commands": ("reuseprior.commands", "reuseprior.__main__"),
+}
+RANK = {layer: rank for rank, layer in enumerate(LAYERS)}
+
+#: third-party packages a function may import on use: optional extras, or
+#: heavy imports only one command or one code path needs
+OPTIONAL_HEAVY = {
+    "dask", "distributed", "IPython", "jupyter_book", "jupyter_server_mathjax", "jupytext", "markdown_it",
+    "matplotlib", "nbclient", "nbformat", "papermill", "pip", "pytorchcv", "scipy", "seaborn", "sklearn",
+    "torchvision", "tqdm", "yaml",
+}
+
+
+def module_name(path: pathlib.Path) -> str:
+    parts = path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in sorted(PACKAGE_DIR.rglob("*.py"))}
+
+
+def layer_of(module: str) -> str | None:
+    for layer, prefixes in LAYERS.items():
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return layer
+    return None
+
+
+def imports(module: str) -> list[tuple[str, bool, int]]:
+    """``(imported module, inside a function, line)`` for every import statement."""
+    path = MODULES[module]
+    tree = ast.parse(path.read_text(), str(path))
+    is_package = path.name == "__init__.py"
+    found: list[tuple[str, bool, int]] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            local = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            if isinstance(child, ast.Import):
+                found.extend((alias.name, in_function, child.lineno) for alias in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                if child.level:
+                    base = module.split(".") if is_package else module.split(".")[:-1]
+                    base = base[: len(base) - child.level + 1]
+                    target = ".".join(base + ([child.module] if child.module else []))
+                else:
+                    target = child.module or ""
+                for alias in child.names:  # `from pkg import submodule` imports the submodule
+                    sub = f"{target}.{alias.name}"
+                    found.append((sub if sub in MODULES else target, in_function, child.lineno))
+            elif isinstance(child, ast.If) and _is_type_checking(child.test):
+                continue  # annotations only: no import at run time
+            visit(child, local)
+
+    visit(tree, False)
+    return found
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def internal_edges() -> dict[str, set[str]]:
+    edges: dict[str, set[str]] = {m: set() for m in MODULES}
+    for module in MODULES:
+        for target, _, _ in imports(module):
+            if target in MODULES and target != module:
+                edges[module].add(target)
+    return edges
+
+
+def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of the directed graph, or None (depth-first search)."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def dfs(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := dfs(nxt)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(edges):
+        if node not in state and (cycle := dfs(node)):
+            return cycle
+    return None
+
+
+def test_every_module_belongs_to_a_layer():
+    stray = [m for m in MODULES if m != "reuseprior" and layer_of(m) is None]
+    assert not stray, f"modules outside the layers {list(LAYERS)}: {stray}; move them or add their package to LAYERS"
+
+
+def test_imports_point_down_the_layers():
+    upward = []
+    for module in MODULES:
+        if module == "reuseprior":
+            continue
+        for target, _, line in imports(module):
+            if target == "reuseprior" or (target.startswith("reuseprior.") and layer_of(target) is None):
+                upward.append(f"{module}:{line} imports {target} (the top-level package)")
+            elif target in MODULES and RANK[layer_of(target)] > RANK[layer_of(module)]:
+                upward.append(f"{module}:{line} ({layer_of(module)}) imports {target} ({layer_of(target)})")
+    assert not upward, "imports that point up the layers:\n" + "\n".join(upward)
+
+
+def test_no_import_cycle_between_modules():
+    cycle = find_cycle(internal_edges())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_no_import_cycle_between_library_packages():
+    """Library packages form a hierarchy too (e.g. zoo uses baselines, never
+    the reverse)."""
+    def package(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    edges: dict[str, set[str]] = {}
+    for module, targets in internal_edges().items():
+        for target in targets:
+            if layer_of(module) == layer_of(target) == "library" and package(module) != package(target):
+                edges.setdefault(package(module), set()).add(package(target))
+    cycle = find_cycle(edges)
+    assert cycle is None, "library packages import each other in a cycle: " + " -> ".join(cycle)
+
+
+def test_function_local_imports_are_only_optional_heavy_dependencies():
+    hidden = []
+    for module in MODULES:
+        for target, in_function, line in imports(module):
+            if in_function and target.split(".")[0] not in OPTIONAL_HEAVY:
+                hidden.append(f"{module}:{line} imports {target} inside a function")
+    assert not hidden, "move these imports to the top of their module:\n" + "\n".join(hidden)
+
+
+def test_find_cycle_finds_one():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_every_module_imports_alone():
+    """Each module imports in a fresh interpreter (an import-time cycle or a
+    missing dependency shows up here whatever the test order)."""
+    code = (
+        "import importlib, sys\n"
+        f"for name in {sorted(MODULES)!r}:\n"
+        "    for loaded in [m for m in sys.modules if m.startswith('reuseprior')]:\n"
+        "        del sys.modules[loaded]\n"
+        "    importlib.import_module(name)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PACKAGE_DIR.parent)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.mark.parametrize("old", sorted(importlib.import_module("reuseprior").MOVED_MODULES))
+def test_old_module_paths_still_import_with_a_deprecation_warning(old):
+    import reuseprior
+
+    new = reuseprior.MOVED_MODULES[old]
+    sys.modules.pop(old, None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        module = importlib.import_module(old)
+    assert module is importlib.import_module(new)
+    assert any(issubclass(w.category, DeprecationWarning) and new in str(w.message) for w in caught)
