@@ -94,7 +94,6 @@ MOVED_MODULES: dict[str, str] = {
     "reuseprior.files": "reuseprior.core.files",
     "reuseprior.paths": "reuseprior.core.paths",
     "reuseprior.validation": "reuseprior.core.validation",
-    "reuseprior.counting.unrolling": "reuseprior.graphs.unrolling",
     "reuseprior.energy": "reuseprior.priors.energy",
     "reuseprior.derivations": "reuseprior.priors.derivations",
     "reuseprior.sharing": "reuseprior.models.sharing",

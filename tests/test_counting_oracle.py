@@ -1,4 +1,7 @@
-"""Engine == literal horizontal unrolling (thesis Algorithms 8/9) on random small models."""
+"""Engine == literal horizontal unrolling (thesis Algorithms 8/9) on random small models.
+
+The oracle (``tests/unrolling_oracle.py``) builds each model's neuron graph by
+hand and unrolls it with :func:`reuseprior.graphs.horizontal_unroll`."""
 
 from __future__ import annotations
 
@@ -6,22 +9,23 @@ import math
 import random
 from fractions import Fraction
 
+import networkx as nx
 import pytest
 import torch
-
-from reuseprior.counting import analyze
-from reuseprior.counting.capture import capture
-from reuseprior.counting.sweep import run_sweep
-from reuseprior.graphs.unrolling import (
+from unrolling_oracle import (
     ArchSpec,
     build_module,
     build_neuron_graph,
     count_paths,
-    horizontal_unroll,
     oracle_counts,
     oracle_quantities,
     random_arch,
 )
+
+from reuseprior.counting import analyze
+from reuseprior.counting.capture import capture
+from reuseprior.counting.sweep import run_sweep
+from reuseprior.graphs import context_counts, horizontal_unroll, paths_to_outputs, unrolled_counts
 
 N_MODELS = 200
 GAMMA = Fraction(1, 2)
@@ -47,24 +51,30 @@ def _compare(model, sweep, tot, tag):
                 assert abs(e - math.log2(o)) < 1e-9, f"{tag}: {name}{idx} engine 2^{e} != oracle {o}"
 
 
+def _kinds(g):
+    return {k: [n for n, d in g.nodes(data=True) if d["kind"] == k] for k in ("input", "neuron", "output", "weight")}
+
+
 def test_unrolling_makes_a_tree_with_one_duplicate_per_path():
     rng = random.Random(7)
     spec = random_arch(rng)
     g = build_neuron_graph(spec)
-    root, leaves = horizontal_unroll(g)
-    # every duplicate reachable from the root has exactly one outgoing edge (a tree)
-    stack, seen = [root], set()
-    while stack:
-        n = stack.pop()
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
-        if n is not root:
-            assert len(n.targets) <= 1
-        stack.extend(c for c, _ in n.targets)
-    assert len(leaves) == len(g.outputs)
-    # root edges = root-to-leaf paths (inputs and bias/BN edges)
-    assert len(root.targets) == count_paths(g)
+    u = horizontal_unroll(g)
+    kinds, unrolled = _kinds(g), _kinds(u)
+    # a tree hanging from the outputs: every node but the (shared) inputs has at most one consumer
+    assert nx.is_directed_acyclic_graph(u)
+    assert all(u.out_degree(n) == 1 for n in unrolled["neuron"] + unrolled["weight"])
+    assert all(u.out_degree(n) == 0 for n in unrolled["output"])
+    paths = paths_to_outputs(g)
+    assert len(unrolled["output"]) == len(kinds["output"])
+    assert set(unrolled["input"]) == {x for x in kinds["input"] if paths[x] > 0}  # inputs stay shared
+    # one weight duplicate per context, one edge out of an input per path from it
+    counts = {label: c for label, c in context_counts(g).items() if c > 0}
+    assert unrolled_counts(u) == counts
+    assert sum(u.out_degree(x) for x in unrolled["input"]) == sum(paths[x] for x in kinds["input"])
+    # Algorithm 8's root edges (inputs, bias and batch-norm weights) = root-to-leaf paths
+    weighted = sum(bool(e.get("weighted")) for _, _, e in u.edges(data=True))
+    assert sum(u.out_degree(x) for x in unrolled["input"]) + len(unrolled["weight"]) - weighted == count_paths(g)
 
 
 @pytest.mark.parametrize("chunk", range(4))
@@ -82,8 +92,8 @@ def test_engine_matches_oracle_on_random_models(chunk):
         _compare(model, run_sweep(graph, discount=float(GAMMA)),
                  {k: float(v) for k, v in _totals(disc).items()}, f"gamma model {chunk}/{i} {spec}")
         if i % 5 == 0:  # model-level quantities (BN = 4 per channel, tied weights merged)
-            g = build_neuron_graph(spec)
-            oq = oracle_quantities(plain, NI=len(g.inputs), NO=len(g.outputs))
+            kinds = _kinds(build_neuron_graph(spec))
+            oq = oracle_quantities(plain, NI=len(kinds["input"]), NO=len(kinds["output"]))
             rep = analyze(model, x).to_dict()
             for k, v in oq.items():
                 assert rep[k] == pytest.approx(v, rel=1e-9, abs=1e-9), (k, spec)

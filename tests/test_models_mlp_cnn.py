@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+import reuseprior.models.toy  # noqa: F401  (registers "toy_graph")
 from reuseprior.models.cnn import cnn_param_count, constant_width_cnn
 from reuseprior.models.mlp import constant_width_mlp, mlp_param_count
 from reuseprior.models.registry import build_model
@@ -134,6 +135,4 @@ def test_cnn_rejects_even_kernels():
 def test_registered_by_name():
     assert len(_linears(build_model("constant_width_mlp", width=3, depth=2))) == 2
     assert len(_convs(build_model("constant_width_cnn", channels=3, depth=2))) == 2
-    import reuseprior.models.toy  # noqa: F401  (registers "toy_graph")
-
     assert sum(p.numel() for p in build_model("toy_graph", name="fig_4_3c").parameters()) == 12

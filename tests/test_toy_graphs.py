@@ -14,16 +14,27 @@ import torch
 matplotlib.use("Agg")
 
 from reuseprior.chapters.ch4_contexts import (  # noqa: E402
-    context_counts,
+    NODE_COLOURS,
+    _relative_luminance,
+    analyze_toy_graphs,
+    check_identities,
+    context_colour,
     draw_neuron_graph,
     graph_quantities,
-    horizontal_unroll,
     identity_check,
     kl_from_uniform,
+    label_colour,
+    neuron_graph_legend,
+    worked_example,
+)
+from reuseprior.counting import analyze, count_contexts  # noqa: E402
+from reuseprior.graphs import (  # noqa: E402
+    NeuronGraphBuilder,
+    context_counts,
+    horizontal_unroll,
     random_neuron_graph,
     uniform_graph,
     unrolled_counts,
-    worked_example,
 )
 from reuseprior.models.cnn import constant_width_cnn  # noqa: E402
 from reuseprior.models.mlp import constant_width_mlp  # noqa: E402
@@ -46,8 +57,6 @@ def _by_hand(counts: list[int], ni: int, no: int, wg: int) -> dict[str, float]:
 
 @pytest.fixture(scope="module")
 def engine_reports():
-    from reuseprior.counting import analyze
-
     return {name: analyze(toy_model(name), torch.zeros(1, 2)) for name in TOY_GRAPHS}
 
 
@@ -76,8 +85,6 @@ def test_neuron_graph_engine_and_hand_formulas_agree(name, engine_reports):
 
 @pytest.mark.parametrize("name", sorted(TOY_GRAPHS))
 def test_engine_counts_every_weight_element_like_the_neuron_graph(name):
-    from reuseprior.counting import count_contexts
-
     model = toy_model(name)
     engine = count_contexts(model, torch.zeros(1, 2))
     g = toy_graph(name)
@@ -117,6 +124,36 @@ def test_unrolling_gives_single_consumers_and_one_copy_per_context():
     # the unrolled graph of 4.3a is the graph of Figure 4.3b (same counts, 12 weight nodes)
     assert sum(d["kind"] == "weight" for _, d in u.nodes(data=True)) == 12
     assert unrolled_counts(u) == context_counts(toy_graph("fig_4_3b"))
+
+
+def test_builder_rejects_unknown_kinds_and_unknown_nodes():
+    b = NeuronGraphBuilder()
+    with pytest.raises(ValueError, match="unknown node kind"):
+        b.node("b", "bias", 0)
+    x = b.node("x", "input", 0)
+    with pytest.raises(KeyError, match="not in the graph yet"):
+        b.connect(x, "h")
+    h = b.node("h", "neuron", 1)
+    b.weight("w@h", h, "w")
+    assert b.graph.nodes["w@h"] == {"kind": "weight", "layer": 0.5, "label": "w"}
+
+
+def test_unrolling_shares_inputs_and_keeps_attributes():
+    b = NeuronGraphBuilder()
+    x = b.node("x", "input", 0)
+    h = b.node("h", "neuron", 1)
+    b.connect(x, h, tag="x->h")
+    b.weight("w@h", h, "w", param=("fc.weight", (0, 0)))
+    o = b.node("o", "output", 2)
+    b.connect(h, o, tag="h->o")
+    b.connect(x, o, tag="x->o")
+    u = horizontal_unroll(b.graph)
+    assert sorted(u.nodes) == ["h#1", "o#1", "w@h#1", "x"]  # h has one consumer: nothing duplicated
+    assert u.edges["x", "h#1"] == {"tag": "x->h"} and u.edges["h#1", "o#1"] == {"tag": "h->o"}
+    assert u.out_degree("x") == 2  # the input is a root: shared, not duplicated
+    assert u.nodes["w@h#1"] == {"kind": "weight", "layer": 0.5, "label": "w", "param": ("fc.weight", (0, 0)),
+                                "original": "w@h"}
+    assert unrolled_counts(u) == context_counts(b.graph) == {"w": 1}
 
 
 def test_uniform_graph_has_nc_weights_each_with_one_context():
@@ -174,8 +211,6 @@ def test_draw_neuron_graph_labels_weights_with_counts():
 
 
 def test_analyze_toy_graphs_table_has_thesis_columns_and_counts():
-    from reuseprior.chapters.ch4_contexts import analyze_toy_graphs
-
     df = analyze_toy_graphs(["fig_4_3a", "fig_4_3c"]).set_index("Graph")
     assert list(df["NC"]) == [12, 12] and list(df["WG"]) == [8, 12]
     assert df.loc["fig_4_3a", "counts (neuron graph)"].startswith("w1:2 w2:2")
@@ -183,8 +218,6 @@ def test_analyze_toy_graphs_table_has_thesis_columns_and_counts():
 
 
 def test_check_identities_reports_tiny_residuals():
-    from reuseprior.chapters.ch4_contexts import check_identities
-
     df = check_identities(random_graphs=4, random_models=2, seed=1, deep_model=False)
     assert len(df) == 6
     assert df["KL - ES"].abs().max() < 1e-8 and df["H + ES - log2 NC"].abs().max() < 1e-8
@@ -194,8 +227,6 @@ def test_check_identities_reports_tiny_residuals():
 def _contrast(fg, bg) -> float:
     """WCAG contrast ratio of two matplotlib colours."""
     from matplotlib.colors import to_rgb
-
-    from reuseprior.chapters.ch4_contexts import _relative_luminance
 
     a, b = sorted((_relative_luminance(to_rgb(fg)), _relative_luminance(to_rgb(bg))), reverse=True)
     return (a + 0.05) / (b + 0.05)
@@ -207,8 +238,6 @@ def test_node_labels_contrast_with_their_fill():
     label has at least the WCAG AA contrast of 4.5 with its node."""
     import matplotlib.pyplot as plt
 
-    from reuseprior.chapters.ch4_contexts import NODE_COLOURS, context_colour, label_colour
-
     assert label_colour(context_colour(2, 2)) == "white" and label_colour(context_colour(1, 2)) == "black"
     fills = [*NODE_COLOURS.values(), *(context_colour(c, 4) for c in range(1, 5))]
     assert min(_contrast(label_colour(f), f) for f in fills) >= 4.5
@@ -219,7 +248,5 @@ def test_node_labels_contrast_with_their_fill():
 
 
 def test_neuron_graph_legend_names_kinds_and_context_counts():
-    from reuseprior.chapters.ch4_contexts import neuron_graph_legend
-
     labels = [h.get_label() for h in neuron_graph_legend(3)]
     assert labels == ["input", "neuron", "output", "weight, 1 context", "weight, 2 contexts", "weight, 3 contexts"]

@@ -1,14 +1,16 @@
-"""Chapter-4 definitions on neuron-level graphs: contexts (Definition 1,
-eq. 4.1), horizontal unrolling (section 4.4.1, Algorithms 8 and 9), the
-uniform graph (Definition 2), the A.3 worked example, and numerical checks of
-Lemma 1 and Theorem 1 (``H + ES = log2 NC``, eq. 4.6).
+"""Driver of the ``ch4_contexts`` notebook: the chapter-4 definitions on the
+toy graphs and on random neuron graphs.
 
-A *neuron graph* is a ``networkx.DiGraph`` whose nodes carry ``kind`` in
-{"input", "weight", "neuron", "output"}, a ``label`` (weight nodes with the
-same label are the same learnable parameter) and a ``layer`` (drawing
-position); see :mod:`reuseprior.models.toy`. The counting engine
-(:mod:`reuseprior.counting`) computes the same counts on the PyTorch modules
-without building any of these graphs; the tests check that both agree.
+The neuron graphs, their contexts (Definition 1, eq. 4.1), horizontal
+unrolling (section 4.4.1, Algorithms 8 and 9) and the uniform graph
+(Definition 2) are :mod:`reuseprior.graphs`; the toy graphs of Figures 4.2
+and 4.3 are :mod:`reuseprior.models.toy`. This module adds the model-level
+quantities of a neuron graph (eqs. 4.2-4.8), the appendix A.3 worked example,
+numerical checks of Lemma 1 and Theorem 1 (``H + ES = log2 NC``, eq. 4.6) on
+random neuron graphs and on models (counted by :mod:`reuseprior.counting`,
+which builds no neuron graph), and the drawings of neuron graphs.
+``context_counts`` and ``horizontal_unroll`` are :mod:`reuseprior.graphs`'s,
+which the notebook reaches through this module.
 """
 
 from __future__ import annotations
@@ -22,19 +24,21 @@ import numpy as np
 import pandas as pd
 import torch
 
+from reuseprior.counting import analyze, count_contexts, quantities_from_log2_counts
+from reuseprior.graphs import context_counts, horizontal_unroll, random_neuron_graph, unrolled_counts
+from reuseprior.models.cnn import constant_width_cnn
+from reuseprior.models.mlp import constant_width_mlp
+from reuseprior.models.toy import TOY_GRAPHS, toy_graph, toy_model
+
 __all__ = [
-    "paths_to_outputs",
     "context_counts",
     "horizontal_unroll",
-    "unrolled_counts",
-    "uniform_graph",
     "graph_quantities",
     "worked_example",
     "identity_check",
     "kl_from_uniform",
     "draw_neuron_graph",
     "neuron_graph_legend",
-    "random_neuron_graph",
     "analyze_toy_graphs",
     "check_identities",
     "PROFILES",
@@ -48,85 +52,10 @@ PROFILES: dict[str, dict] = {
 }
 
 
-def _kind(g: nx.DiGraph, n) -> str:
-    return g.nodes[n]["kind"]
-
-
-def paths_to_outputs(g: nx.DiGraph) -> dict:
-    """Number of directed paths from every node to any output node (an output
-    node counts its own trivial path)."""
-    paths: dict = {}
-    for n in reversed(list(nx.topological_sort(g))):
-        own = 1 if _kind(g, n) == "output" else 0
-        paths[n] = own + sum(paths[s] for s in g.successors(n))
-    return paths
-
-
-def context_counts(g: nx.DiGraph) -> dict[str, int]:
-    """``|C_w|`` for every learnable parameter (label) of a neuron graph
-    (Definition 1, eq. 4.1): the number of paths from each function node using
-    ``w`` to an output node, summed over every use of ``w``."""
-    paths = paths_to_outputs(g)
-    counts: Counter = Counter()
-    for n, data in g.nodes(data=True):
-        if data["kind"] == "weight":
-            counts[data["label"]] += sum(paths[s] for s in g.successors(n))
-    return dict(counts)
-
-
-def horizontal_unroll(g: nx.DiGraph) -> nx.DiGraph:
-    """Horizontal unrolling (thesis section 4.4.1, Algorithms 8 and 9).
-
-    Starting from every output (leaf) node, each node is duplicated once per
-    consumer by recursively unrolling its sources; input nodes are the roots
-    and stay shared. In the result every non-input node has a single outgoing
-    edge, and a weight appears once per context. Duplicates keep the
-    attributes of their original plus ``original`` (the node they copy).
-    """
-    out = nx.DiGraph()
-    serial = Counter()
-
-    def unroll(node) -> str:  # Algorithm 9 (UnrollNode)
-        serial[node] += 1
-        dup = f"{node}#{serial[node]}"
-        out.add_node(dup, **g.nodes[node], original=node)
-        for source in g.predecessors(node):
-            if _kind(g, source) == "input":  # isRoot(source): attach to the shared root
-                out.add_node(source, **g.nodes[source], original=source)
-                out.add_edge(source, dup)
-                continue
-            out.add_edge(unroll(source), dup)
-        return dup
-
-    for leaf in [n for n in g.nodes if _kind(g, n) == "output"]:  # Algorithm 8 (HorizontalUnroll)
-        unroll(leaf)
-    return out
-
-
-def unrolled_counts(unrolled: nx.DiGraph) -> dict[str, int]:
-    """Repetitions of each learnable parameter in an unrolled graph (A.3, step 2)."""
-    return dict(Counter(d["label"] for _, d in unrolled.nodes(data=True) if d["kind"] == "weight"))
-
-
-def uniform_graph(g: nx.DiGraph) -> nx.DiGraph:
-    """The uniform graph of ``g`` (Definition 2, Figure 4.3c): the horizontally
-    unrolled graph with every duplicated weight made an independent parameter,
-    so that every weight has exactly one context; it has ``NC`` weights."""
-    u = horizontal_unroll(g)
-    seen: Counter = Counter()
-    for n, d in u.nodes(data=True):
-        if d["kind"] == "weight":
-            seen[d["label"]] += 1
-            d["label"] = f"{d['label']}_{seen[d['label']]}"
-    return u
-
-
 def graph_quantities(g: nx.DiGraph) -> dict[str, float | int]:
     """Chapter-4 quantities of a neuron graph (eqs. 4.2-4.8): ``NI`` input
     nodes, ``NO`` output nodes, ``WG`` weight nodes, ``NG`` distinct labels,
     counts from :func:`context_counts` (weights without a context dropped)."""
-    from reuseprior.counting import quantities_from_log2_counts
-
     counts = {k: c for k, c in context_counts(g).items() if c > 0}
     kinds = Counter(d["kind"] for _, d in g.nodes(data=True))
     q = quantities_from_log2_counts(
@@ -172,8 +101,6 @@ def identity_check(model: torch.nn.Module, example_input: torch.Tensor) -> dict[
     probabilities themselves (eq. 4.4), ``log2 NC`` and the residual
     ``H + ES - log2 NC`` of eq. 4.6.
     """
-    from reuseprior.counting import count_contexts
-
     counts = count_contexts(model, example_input)
     l = torch.cat([c.reshape(-1) for c in counts.values()]).numpy()
     l = l[np.isfinite(l)]
@@ -184,49 +111,6 @@ def identity_check(model: torch.nn.Module, example_input: torch.Tensor) -> dict[
     h = float(-np.sum(p[nz] * np.log2(p[nz])))
     return {"NG": int(l.size), "log2_NC": lnc, "ES": es, "KL": kl_from_uniform(l), "H": h,
             "sum_p": float(p.sum()), "H + ES - log2 NC": h + es - lnc}
-
-
-def random_neuron_graph(num_inputs: int = 2, num_neurons: int = 6, *, edge_prob: float = 0.5,
-                        num_params: int | None = None, seed: int = 0) -> nx.DiGraph:
-    """A random layered neuron graph for checking the definitions.
-
-    Neurons ``n0..n{k-1}`` are in topological order; each picks its sources
-    among the inputs and earlier neurons with probability ``edge_prob`` (at
-    least one), and every edge carries a weight. The last neuron is the output
-    and every other neuron gets an edge to some later neuron, so every weight
-    has at least one context. With ``num_params`` set, weights are assigned
-    to that many labels at random (explicit sharing: ``NG < WG``).
-    """
-    import random
-
-    rng = random.Random(seed)
-    b = nx.DiGraph()
-    inputs = [f"x{i + 1}" for i in range(num_inputs)]
-    for x in inputs:
-        b.add_node(x, kind="input", layer=0, label=x)
-    neurons = [f"n{i}" for i in range(num_neurons)]
-    depth: dict[str, int] = {x: 0 for x in inputs}
-    sources: dict[str, list[str]] = {}
-    for i, n in enumerate(neurons):
-        pool = inputs + neurons[:i]
-        chosen = [s for s in pool if rng.random() < edge_prob] or [rng.choice(pool)]
-        sources[n] = chosen
-    for i, n in enumerate(neurons[:-1]):  # make sure every neuron reaches the output
-        if not any(n in sources[m] for m in neurons[i + 1:]):
-            sources[rng.choice(neurons[i + 1:])].append(n)
-    wid = 0
-    for n in neurons:
-        depth[n] = 1 + max(depth[s] for s in sources[n])
-        kind = "output" if n == neurons[-1] else "neuron"
-        b.add_node(n, kind=kind, layer=depth[n], label=n)
-        for s in sources[n]:
-            b.add_edge(s, n)
-            wid += 1
-            label = f"w{wid}" if num_params is None else f"w{rng.randrange(num_params) + 1}"
-            w = f"e{wid}"
-            b.add_node(w, kind="weight", layer=depth[n] - 0.5, label=label)
-            b.add_edge(w, n)
-    return b
 
 
 # ----------------------------------------------------------------------------- drawing
@@ -339,9 +223,6 @@ def analyze_toy_graphs(names: Iterable[str] | None = None) -> pd.DataFrame:
     :mod:`reuseprior.models.toy` (input ``(1, 2)``) and return one row per
     graph with the thesis's column names (``S``, ``H``, ``ES``, ``PG``,
     ``P'G``), ``NC`` and the counts read off the neuron-level graph."""
-    from reuseprior.counting import analyze
-    from reuseprior.models.toy import TOY_GRAPHS, toy_graph, toy_model
-
     rows = []
     for name in names or TOY_GRAPHS:
         r = analyze(toy_model(name), torch.zeros(1, 2))
@@ -356,9 +237,6 @@ def analyze_toy_graphs(names: Iterable[str] | None = None) -> pd.DataFrame:
 
 
 def _random_model(rng: np.random.Generator):
-    from reuseprior.models.cnn import constant_width_cnn
-    from reuseprior.models.mlp import constant_width_mlp
-
     if rng.random() < 0.5:
         width, depth, ni = int(rng.integers(2, 9)), int(rng.integers(1, 30)), int(rng.integers(1, 6))
         model = constant_width_mlp(width, depth, num_inputs=ni, batch_norm=bool(rng.random() < 0.5),
@@ -398,8 +276,6 @@ def check_identities(random_graphs: int, random_models: int, seed: int = 0, *, d
                      "KL - ES": out["KL"] - out["ES"], "H + ES - log2 NC": out["H + ES - log2 NC"],
                      "unrolled == paths": None})
     if deep_model:
-        from reuseprior.models.cnn import constant_width_cnn
-
         out = identity_check(constant_width_cnn(2, 300, image_size=5), torch.zeros(1, 2, 5, 5))
         rows.append({"object": "CNN c=2 d=300 5x5", "NG": out["NG"], "log2_NC": out["log2_NC"], "ES": out["ES"],
                      "KL - ES": out["KL"] - out["ES"], "H + ES - log2 NC": out["H + ES - log2 NC"],

@@ -4,7 +4,7 @@ worked example of Appendix A.3), as ``nn.Module`` s and as neuron-level graphs.
 Every graph has two input nodes (``NI = 2``) and one output node (``NO = 1``).
 The thesis only gives the pictures and their numbers; the wiring below is our
 reading of them, chosen so that each graph has exactly the published context
-counts (thesis A.3 step 2 and the spec's Figure 4.2 values):
+counts (thesis A.3 step 2) and quantities (``data/thesis/figures_4_2_4_3.csv``):
 
 * **Figure 4.2a** (uniform, every weight has one context)::
 
@@ -31,9 +31,10 @@ counts (thesis A.3 step 2 and the spec's Figure 4.2 values):
 * **Figure 4.3c**: the uniform graph of 4.3a: the unrolled graph with every
   duplicate an independent weight (12 weights, one context each).
 
-:func:`toy_graph` returns the neuron-level description (a ``networkx``
-DiGraph) used for drawing and for counting paths directly; each weight node
-records the parameter element of the module it stands for.
+:func:`toy_graph` returns the neuron-level graph (the representation of
+:mod:`reuseprior.graphs`), used for drawing, for counting paths and for
+horizontal unrolling; each weight node records the parameter element of the
+module it stands for.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ import networkx as nx
 import torch
 from torch import nn
 
+from reuseprior.graphs import NeuronGraphBuilder
 from reuseprior.models.registry import register_model
 
 __all__ = [
@@ -127,73 +129,58 @@ class Fig43c(nn.Module):
 
 
 # ----------------------------------------------------------------------------- neuron level
-class _Builder:
-    """Small helper assembling a neuron-level DiGraph.
-
-    Node attributes: ``kind`` in {"input", "weight", "neuron", "output"},
-    ``label`` (drawn text; equal labels = the same learnable parameter),
-    ``layer`` (x position), and for weights ``param = (name, index)``.
-    """
-
-    def __init__(self) -> None:
-        self.g = nx.DiGraph()
-
-    def node(self, name: str, kind: str, layer: float, label: str | None = None, **attrs) -> str:
-        self.g.add_node(name, kind=kind, layer=layer, label=label or name, **attrs)
-        return name
-
-    def neuron(self, name: str, layer: float, sources: list[str], weights: list[tuple[str, str, tuple]],
-               kind: str = "neuron") -> str:
-        """A function node fed by ``sources`` and by weights ``(label, param, index)``."""
-        self.node(name, kind, layer, label="O" if kind == "output" else name)
-        for src in sources:
-            self.g.add_edge(src, name)
-        for label, param, index in weights:
-            wid = f"{label}@{name}"
-            self.node(wid, "weight", layer - 0.5, label=label, param=(param, tuple(index)))
-            self.g.add_edge(wid, name)
-        return name
+def _neuron(b: NeuronGraphBuilder, name: str, layer: float, sources: list[str],
+            weights: list[tuple[str, str, tuple]], kind: str = "neuron") -> str:
+    """Function node ``name`` fed by ``sources`` and by weight nodes
+    ``(label, param, index)`` (named ``label@name``; ``param`` the module's
+    parameter holding the element ``index``). The output is drawn as ``O``."""
+    b.node(name, kind, layer, label="O" if kind == "output" else name)
+    for src in sources:
+        b.connect(src, name)
+    for label, param, index in weights:
+        b.weight(f"{label}@{name}", name, label, param=(param, tuple(index)))
+    return name
 
 
-def _inputs(b: _Builder) -> tuple[str, str]:
+def _inputs(b: NeuronGraphBuilder) -> tuple[str, str]:
     return b.node("x1", "input", 0), b.node("x2", "input", 0)
 
 
 def _graph_4_2a() -> nx.DiGraph:
-    b = _Builder()
+    b = NeuronGraphBuilder()
     x1, x2 = _inputs(b)
-    h1 = b.neuron("h1", 1, [x1, x2], [("w1", "fc1.weight", (0, 0)), ("w2", "fc1.weight", (0, 1))])
-    h2 = b.neuron("h2", 1, [x1, x2], [("w3", "fc1.weight", (1, 0)), ("w4", "fc1.weight", (1, 1))])
-    g1 = b.neuron("g1", 2, [h1], [("w5", "scale", (0,))])
-    g2 = b.neuron("g2", 2, [h2], [("w6", "scale", (1,))])
-    b.neuron("o", 3, [g1, g2], [("w7", "out.weight", (0, 0)), ("w8", "out.weight", (0, 1))], kind="output")
-    return b.g
+    h1 = _neuron(b, "h1", 1, [x1, x2], [("w1", "fc1.weight", (0, 0)), ("w2", "fc1.weight", (0, 1))])
+    h2 = _neuron(b, "h2", 1, [x1, x2], [("w3", "fc1.weight", (1, 0)), ("w4", "fc1.weight", (1, 1))])
+    g1 = _neuron(b, "g1", 2, [h1], [("w5", "scale", (0,))])
+    g2 = _neuron(b, "g2", 2, [h2], [("w6", "scale", (1,))])
+    _neuron(b, "o", 3, [g1, g2], [("w7", "out.weight", (0, 0)), ("w8", "out.weight", (0, 1))], kind="output")
+    return b.graph
 
 
 def _graph_4_2b() -> nx.DiGraph:
-    b = _Builder()
+    b = NeuronGraphBuilder()
     x1, x2 = _inputs(b)
-    h1 = b.neuron("h1", 1, [x1], [("w1", "scale", (0,))])
-    h2 = b.neuron("h2", 1, [x2], [("w2", "scale", (1,))])
-    g1 = b.neuron("g1", 2, [h1, h2], [("w3", "fc1.weight", (0, 0)), ("w4", "fc1.weight", (0, 1))])
-    g2 = b.neuron("g2", 2, [h1, h2], [("w5", "fc1.weight", (1, 0)), ("w6", "fc1.weight", (1, 1))])
-    b.neuron("o", 3, [g1, g2], [("w7", "out.weight", (0, 0)), ("w8", "out.weight", (0, 1))], kind="output")
-    return b.g
+    h1 = _neuron(b, "h1", 1, [x1], [("w1", "scale", (0,))])
+    h2 = _neuron(b, "h2", 1, [x2], [("w2", "scale", (1,))])
+    g1 = _neuron(b, "g1", 2, [h1, h2], [("w3", "fc1.weight", (0, 0)), ("w4", "fc1.weight", (0, 1))])
+    g2 = _neuron(b, "g2", 2, [h1, h2], [("w5", "fc1.weight", (1, 0)), ("w6", "fc1.weight", (1, 1))])
+    _neuron(b, "o", 3, [g1, g2], [("w7", "out.weight", (0, 0)), ("w8", "out.weight", (0, 1))], kind="output")
+    return b.graph
 
 
 def _graph_4_3a() -> nx.DiGraph:
-    b = _Builder()
+    b = NeuronGraphBuilder()
     x1, x2 = _inputs(b)
-    h1 = b.neuron("h1", 1, [x1, x2], [("w1", "fc1.weight", (0, 0)), ("w2", "fc1.weight", (0, 1))])
-    h2 = b.neuron("h2", 1, [x1, x2], [("w3", "fc1.weight", (1, 0)), ("w4", "fc1.weight", (1, 1))])
-    g1 = b.neuron("g1", 2, [h1, h2], [("w5", "fc2.weight", (0, 0)), ("w6", "fc2.weight", (0, 1))])
-    g2 = b.neuron("g2", 2, [h1, h2], [("w7", "fc2.weight", (1, 0)), ("w8", "fc2.weight", (1, 1))])
-    b.neuron("o", 3, [g1, g2], [], kind="output")
-    return b.g
+    h1 = _neuron(b, "h1", 1, [x1, x2], [("w1", "fc1.weight", (0, 0)), ("w2", "fc1.weight", (0, 1))])
+    h2 = _neuron(b, "h2", 1, [x1, x2], [("w3", "fc1.weight", (1, 0)), ("w4", "fc1.weight", (1, 1))])
+    g1 = _neuron(b, "g1", 2, [h1, h2], [("w5", "fc2.weight", (0, 0)), ("w6", "fc2.weight", (0, 1))])
+    g2 = _neuron(b, "g2", 2, [h1, h2], [("w7", "fc2.weight", (1, 0)), ("w8", "fc2.weight", (1, 1))])
+    _neuron(b, "o", 3, [g1, g2], [], kind="output")
+    return b.graph
 
 
 def _graph_4_3_unrolled(tied: bool) -> nx.DiGraph:
-    b = _Builder()
+    b = NeuronGraphBuilder()
     x1, x2 = _inputs(b)
     g = []
     for copy, (la, lb, fc2, fc1) in enumerate([("w5", "w6", "fc2a", "fc1a"), ("w7", "w8", "fc2b", "fc1b")]):
@@ -203,13 +190,14 @@ def _graph_4_3_unrolled(tied: bool) -> nx.DiGraph:
         def w(label: str) -> str:
             return label if tied else f"{label}{suffix}"
 
-        h1 = b.neuron(f"h1{suffix}", 1, [x1, x2],
-                      [(w("w1"), f"{fc1_name}.weight", (0, 0)), (w("w2"), f"{fc1_name}.weight", (0, 1))])
-        h2 = b.neuron(f"h2{suffix}", 1, [x1, x2],
-                      [(w("w3"), f"{fc1_name}.weight", (1, 0)), (w("w4"), f"{fc1_name}.weight", (1, 1))])
-        g.append(b.neuron(f"g{copy + 1}", 2, [h1, h2], [(la, f"{fc2}.weight", (0, 0)), (lb, f"{fc2}.weight", (0, 1))]))
-    b.neuron("o", 3, g, [], kind="output")
-    return b.g
+        h1 = _neuron(b, f"h1{suffix}", 1, [x1, x2],
+                     [(w("w1"), f"{fc1_name}.weight", (0, 0)), (w("w2"), f"{fc1_name}.weight", (0, 1))])
+        h2 = _neuron(b, f"h2{suffix}", 1, [x1, x2],
+                     [(w("w3"), f"{fc1_name}.weight", (1, 0)), (w("w4"), f"{fc1_name}.weight", (1, 1))])
+        g.append(_neuron(b, f"g{copy + 1}", 2, [h1, h2],
+                         [(la, f"{fc2}.weight", (0, 0)), (lb, f"{fc2}.weight", (0, 1))]))
+    _neuron(b, "o", 3, g, [], kind="output")
+    return b.graph
 
 
 @dataclass(frozen=True)
@@ -245,5 +233,7 @@ def toy_model(name: str) -> nn.Module:
 
 
 def toy_graph(name: str) -> nx.DiGraph:
-    """The neuron-level DiGraph of toy graph ``name`` (see :class:`_Builder` for attributes)."""
+    """The neuron graph of toy graph ``name`` (the representation of
+    :mod:`reuseprior.graphs.neuron_graph`; each weight node's ``param`` is the
+    ``(parameter name, index)`` of the module element it stands for)."""
     return _lookup(name).neurons()
