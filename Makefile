@@ -21,7 +21,7 @@ export MKL_NUM_THREADS := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export JUPYTER_PLATFORM_DIRS := 1
 
-.PHONY: env package browser data figures full test test-fast lint lab book bench lock clean help
+.PHONY: env package browser data figures full test test-fast lint format lab book bench lock clean help
 
 help:
 	@echo "make figures   execute every chapter notebook in place (quick profile): notebooks/, figures/"
@@ -82,12 +82,13 @@ full: env
 data: env
 	$(PY) -m reuseprior data fetch mnist fashion-mnist --data-dir $(DATA_DIR)
 
-# Ruff, then two pytest workers (one per core): --dist loadscope keeps every
+# Ruff (lint, and the formatter in check mode), then two pytest workers (one per core): --dist loadscope keeps every
 # notebook's cells in order on one worker. --nbval compares every output of
 # the committed, executed notebooks with the stored one, after the
 # substitutions in notebooks/nbval_sanitize.cfg.
 test: env browser
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest -n 2 --dist loadscope tests notebooks --nbval --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
 
 test-fast: env
@@ -95,6 +96,12 @@ test-fast: env
 
 lint: env
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+# Rewrites the code in the configured style (pyproject.toml, [tool.ruff]).
+format: env
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
 
 book: env
 	$(PY) -m reuseprior book

@@ -36,7 +36,6 @@ device = "cpu"      # "cpu", "cuda" or "auto"
 output_dir = None   # None -> figures/<notebook name>/
 
 # %%
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from reuseprior.chapters import ch4_contexts as contexts
@@ -69,17 +68,7 @@ print(ctx.describe())
 # once per context.
 
 # %%
-names = ["fig_4_2a", "fig_4_2b", "fig_4_3a", "fig_4_3c"]
-graphs = {name: toy_graph(name) for name in names}
-max_count = max(max(contexts.context_counts(g).values()) for g in graphs.values())
-fig, axes = plt.subplots(len(names), 2, figsize=(12, 4.2 * len(names)))
-for row, (name, graph) in zip(axes, graphs.items()):
-    contexts.draw_neuron_graph(graph, row[0], title=TOY_GRAPHS[name].title, max_count=max_count)
-    contexts.draw_neuron_graph(contexts.horizontal_unroll(graph), row[1], max_count=max_count,
-                               title=f"{name} horizontally unrolled (Alg. 8/9)")
-fig.tight_layout()
-fig.legend(handles=contexts.neuron_graph_legend(max_count), loc="lower center", bbox_to_anchor=(0.5, 1.0),
-           ncol=5, frameon=False)
+fig = contexts.plot_graphs_and_unrolled(["fig_4_2a", "fig_4_2b", "fig_4_3a", "fig_4_3c"])
 ctx.save_figure(fig, "toy_graphs_and_unrolled")
 show(fig)
 
@@ -156,12 +145,6 @@ display(summary.to_frame("value"))
 theorem = toy.set_index("Graph").loc[["fig_4_3a", "fig_4_3c"], ["NC", "ES", "H"]]
 theorem["H + ES"] = theorem["H"] + theorem["ES"]
 display(theorem.round(4))
-fig, ax = plt.subplots(figsize=(5, 3.2))
-theorem[["ES", "H"]].plot.bar(stacked=True, ax=ax, rot=0)
-ax.axhline(theorem["H + ES"].iloc[0], color="k", ls="--", lw=1, label="log2 NC")
-ax.set_ylabel("ES, H (bits)")
-ax.set_xlabel("graph (thesis figure)")
-ax.set_title("Theorem 1: same NC, more spread, less entropy")
-ax.legend(loc="lower right")
+fig = contexts.plot_theorem_1(theorem)
 ctx.save_figure(fig, "theorem1_fig43a_vs_fig43c")
 show(fig)

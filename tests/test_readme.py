@@ -54,7 +54,7 @@ lower bounds is dropped. Keys:
 
 **Numbers.** Not numbers: fenced code, code spans, HTML comments and link
 targets; references to the thesis (the numbers after ``ch.``, chapter,
-section, ``§``, Table, Fig., Figure, eq., Theorem, Lemma, Corollary, appendix,
+section, ``§``, Table, Fig., Figure, eq., Theorem, Lemma, Corollary, Definition, appendix,
 algorithm, and the lists and ranges that continue them: "Tables 5.1-5.4",
 "eqs. 5.19/5.20", "Theorems 3 and 4"); parts of names (digits touching a
 letter or an underscore, or after a letter and one of ``-./@``, or before
@@ -155,7 +155,7 @@ _CODE_SPAN = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)", re.S)
 _LINK_TARGET = re.compile(r"\]\([^)\s]*\)")
 _REFERENCE = re.compile(
     r"(?:§\s*|\b(?i:ch\.|chapters?|sections?|tables?|figs?\.?|figures?|eqs?\.|equations?|theorems?|lemmas?"
-    r"|corollary|corollaries|appendix|algorithms?)\s+)"
+    r"|corollary|corollaries|definitions?|appendix|algorithms?)\s+)"
     r"[A-Z]?\d+(?:\.\d+)*[a-z]?(?:\s*(?:,\s*and|,|/|-|–|and)\s*[A-Z]?\d+(?:\.\d+)*[a-z]?)*")
 _NAME_WITH_NUMBERS = re.compile(r"\b[A-Za-z]+-\d+(?:/\d+)+")  # a family of names: CIFAR-10/100
 _NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,]\d)|\d+(?:\.\d+)*(?:[eE][-+]?\d+)?")

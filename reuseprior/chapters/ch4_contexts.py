@@ -17,20 +17,27 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import dataclass
 from typing import Iterable
 
+import matplotlib.pyplot as plt
 import networkx as nx
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.colors import to_rgb
+from matplotlib.lines import Line2D
 
 from reuseprior.counting import analyze, count_contexts, quantities_from_log2_counts
 from reuseprior.graphs import context_counts, horizontal_unroll, random_neuron_graph, unrolled_counts
 from reuseprior.models.cnn import constant_width_cnn
 from reuseprior.models.mlp import constant_width_mlp
 from reuseprior.models.toy import TOY_GRAPHS, toy_graph, toy_model
+from reuseprior.reporting.notebook import Profile
 
 __all__ = [
+    "plot_graphs_and_unrolled",
+    "plot_theorem_1",
     "context_counts",
     "horizontal_unroll",
     "graph_quantities",
@@ -46,9 +53,18 @@ __all__ = [
 
 #: Notebook profiles of ``ch4_contexts``: how many random neuron graphs and
 #: random MLP/CNN models the Lemma 1 / Theorem 1 checks use.
-PROFILES: dict[str, dict] = {
-    "quick": {"random_graphs": 30, "random_models": 4},
-    "full": {"random_graphs": 500, "random_models": 24},
+@dataclass(frozen=True)
+class ContextsProfile(Profile):
+    """Settings of the chapter 4 contexts notebook: how many random neuron
+    graphs and random models the engine is checked on against brute force."""
+
+    random_graphs: int
+    random_models: int
+
+
+PROFILES: dict[str, ContextsProfile] = {
+    "quick": ContextsProfile(random_graphs=30, random_models=4),
+    "full": ContextsProfile(random_graphs=500, random_models=24),
 }
 
 
@@ -149,7 +165,6 @@ def _relative_luminance(rgb) -> float:
 def label_colour(fill) -> str:
     """Black or white, whichever has the higher WCAG contrast ratio against
     ``fill`` (any matplotlib colour): dark fills get white labels."""
-    from matplotlib.colors import to_rgb
 
     lum = _relative_luminance(to_rgb(fill))
     return "black" if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else "white"
@@ -158,7 +173,6 @@ def label_colour(fill) -> str:
 def context_colour(count: int, max_count: int) -> tuple[float, float, float, float]:
     """Fill of a weight node with ``count`` contexts: light for one context,
     darker with more (``YlOrBr`` from 0.15 to 0.85 over 1 .. ``max_count``)."""
-    import matplotlib.pyplot as plt
 
     top = max(int(max_count), 2)
     return plt.cm.YlOrBr(0.15 + 0.7 * (min(max(count, 1), top) - 1) / (top - 1))
@@ -167,7 +181,6 @@ def context_colour(count: int, max_count: int) -> tuple[float, float, float, flo
 def neuron_graph_legend(max_count: int) -> list:
     """Legend handles for :func:`draw_neuron_graph` figures: the node kinds
     and one square per number of contexts 1 .. ``max_count``."""
-    from matplotlib.lines import Line2D
 
     def handle(marker: str, colour, label: str) -> Line2D:
         return Line2D([], [], ls="none", marker=marker, markersize=10, markerfacecolor=colour,
@@ -188,7 +201,6 @@ def draw_neuron_graph(g: nx.DiGraph, ax=None, *, title: str | None = None, count
     (:func:`context_colour`; pass the same ``max_count`` to every panel of a
     figure for one scale). Labels are black or white by contrast with their
     fill (:func:`label_colour`). Returns the matplotlib Axes."""
-    import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.5))
@@ -281,3 +293,34 @@ def check_identities(random_graphs: int, random_models: int, seed: int = 0, *, d
                      "KL - ES": out["KL"] - out["ES"], "H + ES - log2 NC": out["H + ES - log2 NC"],
                      "unrolled == paths": None})
     return pd.DataFrame(rows)
+
+
+def plot_graphs_and_unrolled(names: Iterable[str]):
+    """Each toy graph (left) beside its horizontal unrolling (right,
+    Algorithms 8 and 9), weights shaded by their context count on one scale
+    for all panels; returns the figure."""
+    graphs = {name: toy_graph(name) for name in names}
+    max_count = max(max(context_counts(g).values()) for g in graphs.values())
+    fig, axes = plt.subplots(len(graphs), 2, figsize=(12, 4.2 * len(graphs)))
+    for row, (name, graph) in zip(axes, graphs.items()):
+        draw_neuron_graph(graph, row[0], title=TOY_GRAPHS[name].title, max_count=max_count)
+        draw_neuron_graph(horizontal_unroll(graph), row[1], max_count=max_count,
+                          title=f"{name} horizontally unrolled (Alg. 8/9)")
+    fig.tight_layout()
+    fig.legend(handles=neuron_graph_legend(max_count), loc="lower center", bbox_to_anchor=(0.5, 1.0),
+               ncol=5, frameon=False)
+    return fig
+
+
+def plot_theorem_1(theorem: pd.DataFrame):
+    """Theorem 1 as stacked bars: ES + H = log2 NC for graphs with equal NC
+    (``theorem`` has columns ES, H and "H + ES", one row per graph); returns
+    the figure."""
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    theorem[["ES", "H"]].plot.bar(stacked=True, ax=ax, rot=0)
+    ax.axhline(theorem["H + ES"].iloc[0], color="k", ls="--", lw=1, label="log2 NC")
+    ax.set_ylabel("ES, H (bits)")
+    ax.set_xlabel("graph (thesis figure)")
+    ax.set_title("Theorem 1: same NC, more spread, less entropy")
+    ax.legend(loc="lower right")
+    return fig
