@@ -37,16 +37,15 @@ data_dir = None     # full profile: folder holding the torchvision datasets (Non
 download = False    # full profile: download CIFAR-10/MNIST into data_dir if missing
 
 # %%
-import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from IPython.display import display
 
+from reuseprior.chapters import ch3_revolver as analysis
 from reuseprior.reporting.notebook import setup
-from reuseprior.reporting.plotting import caption, show
+from reuseprior.reporting.plotting import show
 from reuseprior.reporting.reference import side_by_side
 from reuseprior.revolver import population
-from reuseprior.chapters import ch3_revolver as analysis
 
 overrides = {"download": bool(download)}
 if data_dir is not None:
@@ -54,7 +53,7 @@ if data_dir is not None:
 if dataset is not None:
     overrides["dataset"] = dataset
 ctx = setup("ch3_revolver", profile=profile, seed=seed, device=device, output_dir=output_dir,
-            profiles=population.PROFILES, overrides=overrides)
+            profiles=analysis.PROFILES, overrides=overrides)
 if ctx.device.type == "cpu":
     torch.set_num_threads(1)  # tiny models: one thread is fastest and reproducible
 print(ctx.describe())
@@ -119,20 +118,7 @@ improvement
 
 # %%
 window = 700 if ctx.profile == "full" else 10
-curve = analysis.convergence_curve(results, window=window)
-fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-for mode, df in curve.groupby("mode", sort=False):
-    axes[0].plot(df["evaluation"], 100 * df["moving_avg"], label=analysis.MODE_LABELS[mode])
-for mode, df in best.groupby("mode", sort=False):
-    axes[1].plot(df["generation"], 100 * df["running_best"], label=analysis.MODE_LABELS[mode])
-axes[0].set(xlabel="evaluation (training sessions, in order)", ylabel=f"validation accuracy, moving avg. of {window} (%)",
-            title="Figure 3.1 analogue: population convergence")
-axes[1].set(xlabel="generation", ylabel="best validation accuracy so far (%)", title="Best individual")
-axes[1].xaxis.set_major_locator(plt.MaxNLocator(integer=True))
-for ax in axes:
-    ax.legend()
-fig.tight_layout()
-caption(fig, data_caption)
+fig = analysis.plot_figure_3_1(results, best, window, data_caption)
 ctx.save_figure(fig, "figure_3_1")
 show(fig)
 

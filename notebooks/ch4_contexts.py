@@ -39,7 +39,7 @@ output_dir = None   # None -> figures/<notebook name>/
 import pandas as pd
 
 from reuseprior.chapters import ch4_contexts as contexts
-from reuseprior.models.toy import TOY_GRAPHS, toy_graph
+from reuseprior.models.toy import toy_graph
 from reuseprior.reporting.notebook import setup
 from reuseprior.reporting.plotting import show
 from reuseprior.reporting.reference import side_by_side

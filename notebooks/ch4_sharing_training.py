@@ -51,13 +51,11 @@ resume = None       # None -> profile (quick False: fresh runs; full True: conti
 checkpoint_dir = None  # None -> build/checkpoints/ch4_sharing_training/
 
 # %%
-import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 
 from reuseprior.chapters import ch4_sharing_training as st
 from reuseprior.reporting.notebook import setup
-from reuseprior.reporting.plotting import caption, show
+from reuseprior.reporting.plotting import show
 
 overrides = st.parameters_to_overrides(dataset=dataset, models=models, epochs=epochs, batch_size=batch_size,
                                        amp=amp, data_dir=data_dir, download=download, resume=resume)
@@ -107,16 +105,7 @@ assert len(went_down) == len(plan.models) and went_down.all(), f"training did no
 # %%
 latest = rows[rows["run_id"].isin(rows["run_id"].tail(len(plan.models)))]
 history = st.history_frame(latest)
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-trained = history[history["epoch"] >= 1]
-sns.lineplot(data=trained, x="epoch", y="train_loss", hue="model", marker="o", ax=axes[0])
-axes[0].set(xlabel="epoch", ylabel="training loss (nats, label-smoothed)", title=f"training loss ({plan.recipe.label})")
-sns.lineplot(data=history, x="epoch", y="val_top1", hue="model", marker="o", ax=axes[1])
-axes[1].set(xlabel="epoch (0 = untrained)", ylabel="validation top-1 (%)", title=f"validation top-1 ({plan.recipe.label})")
-for ax in axes:
-    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
-fig.tight_layout()
-caption(fig, st.data_caption(plan, ctx.seed, train_images=int(latest["train_images"].iloc[-1])))
+fig = st.plot_training_curves(history, plan, ctx.seed, train_images=int(latest["train_images"].iloc[-1]))
 ctx.save_figure(fig, "training_curves")
 show(fig)
 

@@ -45,9 +45,9 @@ output_dir = None   # None -> figures/ch5_energy_priors/
 import pandas as pd
 from IPython.display import Markdown, display
 
+from reuseprior.chapters import ch5_energy_priors as ex
 from reuseprior.priors import derivations as dv
 from reuseprior.priors import energy as en
-from reuseprior.chapters import ch5_energy_priors as ex
 from reuseprior.reporting.notebook import setup
 from reuseprior.reporting.plotting import show as show_figure
 from reuseprior.reporting.reference import load_thesis_table, side_by_side

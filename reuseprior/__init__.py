@@ -99,7 +99,6 @@ MOVED_MODULES: dict[str, str] = {
     "reuseprior.sharing": "reuseprior.models.sharing",
     "reuseprior.proxies": "reuseprior.baselines.proxies",
     "reuseprior.nnmass": "reuseprior.baselines.nnmass",
-    "reuseprior.training": "reuseprior.training.loop",
     "reuseprior.augment": "reuseprior.training.augment",
     "reuseprior.data": "reuseprior.datasets",
     "reuseprior.notebook": "reuseprior.reporting.notebook",

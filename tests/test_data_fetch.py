@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import nn
+from torch.utils.data import TensorDataset
 
 from reuseprior import datasets as data
 from reuseprior.commands import main
@@ -36,6 +38,7 @@ from reuseprior.datasets import (
     fetch,
     verify,
 )
+from reuseprior.training.loop import TrainConfig, amp_active, fit
 
 COUNTS = {"train-images-idx3-ubyte": 20, "train-labels-idx1-ubyte": 20, "t10k-images-idx3-ubyte": 5,
           "t10k-labels-idx1-ubyte": 5}
@@ -322,11 +325,6 @@ def test_fetch_real_fashion_mnist_from_the_installed_debian_package(tmp_path):
 
 # ------------------------------------------------------------------------------ mixed precision only on CUDA
 def test_amp_is_used_only_on_cuda_and_a_cpu_run_says_so(capsys):
-    from torch import nn
-    from torch.utils.data import TensorDataset
-
-    from reuseprior.training.loop import TrainConfig, amp_active, fit
-
     assert amp_active(True, "cuda") and amp_active(True, torch.device("cuda:0"))
     assert not amp_active(True, "cpu") and not amp_active(False, "cuda")
     g = torch.Generator().manual_seed(0)

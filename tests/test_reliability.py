@@ -1,8 +1,8 @@
-"""Issue 16: inputs the counting engine used to miscount or answer with an
-internal error, checkpoints that could run code when resumed, Revolver runs
-that silently kept old flags or overwrote a run, and checkpoint writes that a
-crash or a second writer could break. Every test here fails on the code
-before the fix."""
+"""Reliability policies: the counting engine refuses inputs it would
+miscount and names what it cannot capture, arguments are validated by name,
+checkpoints are read without unpickling code, a Revolver run never resumes
+with other flags nor overwrites a finished run unasked, and checkpoint writes
+survive a crash or a second writer (atomic replace)."""
 
 from __future__ import annotations
 
@@ -20,12 +20,22 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from reuseprior.commands import main
+from reuseprior.commands import revolver as cli
 from reuseprior.counting import CaptureError, analyze, count_contexts
+from reuseprior.counting.capture import DataDependentShapeError
+from reuseprior.counting.sweep import DataDependentCountWarning
+from reuseprior.datasets import load_digits_splits
+from reuseprior.priors.energy import PathDiscountedPrior
+from reuseprior.revolver.population import CHECKPOINT_FORMAT as POPULATION_FORMAT
+from reuseprior.revolver.population import Population, PopulationConfig
+from reuseprior.revolver.search import SearchSpace
 from reuseprior.training.loop import (
     CHECKPOINT_FORMAT,
     CheckpointMismatchError,
     TrainConfig,
     UnreadableCheckpointError,
+    _rng_state,
+    _set_rng_state,
     fit,
     load_checkpoint,
     save_checkpoint,
@@ -36,8 +46,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # ------------------------------------------------------------------ counting: one example
 def test_a_batch_of_several_examples_is_refused_with_the_fix():
-    """A batch of 4 summed the counts over its examples (ES 0 -> 2, P'G 2.84
-    -> 4.43 on nn.Linear(10, 3)) while NI and NO counted one example."""
+    """Counts are per example: a batch of several is refused with the fix,
+    since its counts would be summed over the examples while NI and NO count
+    one."""
     torch.manual_seed(0)
     model = nn.Linear(10, 3)
     one = analyze(model, torch.zeros(1, 10))
@@ -53,7 +64,8 @@ def test_a_batch_of_several_examples_is_refused_with_the_fix():
     (torch.zeros(1, 0), r"no elements \(shape \(1, 0\)\)"),
 ])
 def test_empty_and_complex_inputs_get_their_own_message(x, message):
-    """Both used to end in 'no weight has a context (all counts are zero)'."""
+    """An empty or a complex input is named as such, not answered with the
+    generic 'no weight has a context'."""
     for fn in (analyze, count_contexts):
         with pytest.raises(ValueError, match=message):
             fn(nn.Linear(max(x.shape[-1], 1), 3), x)
@@ -76,9 +88,9 @@ class _MaskedSum(nn.Module):
 
 @pytest.mark.parametrize("how, op", [("mask", r"aten\.index"), ("masked_select", r"aten\.masked_select")])
 def test_data_dependent_shapes_are_named_with_the_rewrite(how, op):
-    """Boolean-mask indexing used to fail with an internal SymInt error."""
-    from reuseprior.counting.capture import DataDependentShapeError
-
+    """Boolean-mask indexing (a shape that depends on the data) raises
+    DataDependentShapeError naming the op, the weights and the fixed-shape
+    rewrite."""
     with pytest.raises(DataDependentShapeError, match=op + r".*lin\.(bias|weight).*depends on the values of the "
                        r"data.*torch\.where\(mask, x, 0\) or x \* mask") as err:
         analyze(_MaskedSum(how), torch.randn(1, 10))
@@ -89,7 +101,8 @@ def test_data_dependent_shapes_are_named_with_the_rewrite(how, op):
 # ------------------------------------------------------------------ counting: discount
 @pytest.mark.parametrize("bad", [float("inf"), float("nan"), 0.0, -0.5, "0.5", True, None])
 def test_discount_is_validated_by_name(bad):
-    """inf gave a bare FloatingPointError, '0.5' a bare TypeError."""
+    """A discount that is not a finite number > 0 is refused with a
+    ValueError naming ``discount``."""
     deep = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
     for fn in (analyze, count_contexts):
         with pytest.raises(ValueError, match=r"discount must be a (finite )?number"):
@@ -101,8 +114,6 @@ def test_discount_is_validated_by_name(bad):
 
 
 def test_path_discounted_prior_names_a_bad_gamma():
-    from reuseprior.priors.energy import PathDiscountedPrior
-
     with pytest.raises(ValueError, match=r"gamma must be a number.*got '0\.5' of type str"):
         PathDiscountedPrior("0.5")
 
@@ -127,9 +138,7 @@ class _Tokens(nn.Module):
 
 def test_counts_that_depend_on_the_input_values_are_flagged():
     """nn.Embedding counts only the rows the token ids pick: two inputs of one
-    shape give different counts, which used to pass without a word."""
-    from reuseprior.counting.sweep import DataDependentCountWarning
-
+    shape give different counts, so such counts carry a warning."""
     with pytest.warns(DataDependentCountWarning, match=r"values of example_input.*aten\.embedding") as record:
         a = analyze(_Tokens(), torch.tensor([[1, 2, 3]]))
     assert record[0].filename == __file__  # points at the caller's line
@@ -158,8 +167,6 @@ class _Masked(nn.Module):
 
 
 def test_a_mask_read_from_the_input_values_is_flagged_one_built_from_its_shape_is_not():
-    from reuseprior.counting.sweep import DataDependentCountWarning
-
     with pytest.warns(DataDependentCountWarning, match=r"aten\.masked_fill"):
         analyze(_Masked(True), torch.tensor([[1.0, -1.0, 1.0, -1.0]]))
     with warnings.catch_warnings():
@@ -203,9 +210,6 @@ def test_a_crafted_training_checkpoint_is_refused_and_runs_nothing(tmp_path, leg
 
 
 def test_a_crafted_population_checkpoint_is_refused_and_runs_nothing(tmp_path):
-    from reuseprior.revolver.population import CHECKPOINT_FORMAT as POPULATION_FORMAT
-    from reuseprior.revolver.population import Population
-
     marker = tmp_path / "code-ran"
     _crafted(tmp_path / "ck.pt", marker, format=POPULATION_FORMAT)
     with pytest.raises(ValueError, match=r"refused unread"):
@@ -239,10 +243,8 @@ def test_checkpoints_written_by_fit_load_with_weights_only_and_restore_every_gen
     data = TensorDataset(x, (x[:, 0] > 0).long())
     path = tmp_path / "c.pt"
     fit(nn.Linear(4, 2), data, data, TrainConfig(epochs=1, batch_size=16), checkpoint_path=path, progress=False)
-    state = torch.load(path, weights_only=True)  # format 1 failed here: pickled NumPy arrays
+    state = torch.load(path, weights_only=True)  # tensors and plain numbers only
     assert state["format"] == CHECKPOINT_FORMAT == 2
-    from reuseprior.training.loop import _rng_state, _set_rng_state
-
     random.seed(5)
     np.random.seed(6)
     random.gauss(0, 1)  # a cached Gaussian in Python's state
@@ -301,10 +303,6 @@ def test_training_checkpoints_are_written_atomically(tmp_path, monkeypatch):
 
 
 def test_population_checkpoints_are_written_atomically(tmp_path, monkeypatch):
-    from reuseprior.datasets import load_digits_splits
-    from reuseprior.revolver.population import Population, PopulationConfig
-    from reuseprior.revolver.search import SearchSpace
-
     config = PopulationConfig(population_size=2, sample_size=1, epochs=1, warmup_x=1, seed=1,
                               space=SearchSpace(base_widths=(4,), growths=(4,), num_groups=(2,), depths=(1,)))
     pop = Population(config, load_digits_splits(seed=0))
@@ -351,8 +349,6 @@ def test_revolver_refuses_to_overwrite_a_run_without_overwrite(tmp_path, capsys)
 
 
 def test_revolver_overwrite_flag_is_documented():
-    from reuseprior.commands import revolver as cli
-
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
     assert "--overwrite" in parser.format_help()

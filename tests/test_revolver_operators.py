@@ -8,7 +8,7 @@ import torch
 
 from reuseprior.revolver.blocks import Builder, validate_shapes
 from reuseprior.revolver.genotype import genotype_fitness, leaf_parameter_count, rough_cost, size_stats
-from reuseprior.revolver.operators import copyover, crossover, mutate
+from reuseprior.revolver.operators import _mutate_element, copyover, crossover, mutate
 from reuseprior.revolver.registry import ModuleRegistry, duplicate
 from reuseprior.revolver.search import SearchSpace, random_blueprint
 
@@ -78,8 +78,6 @@ def test_mutation_history_records_the_replaced_component():
     b = Builder(rng)
     unit = b.conv_unit("u", (4, 8, 8), 8)
     unit.mutation_p = 1.0
-    from reuseprior.revolver.operators import _mutate_element
-
     unit.mutables["conv"] = ["ensemble_mean"]
     assert _mutate_element(unit, "conv", b, frozenset({"bn2d"}))
     assert unit.children["conv"].kind == "ensemble_mean"

@@ -4,18 +4,36 @@ improvement on real digits (thesis section 3.4, Algorithms 1 and 3)."""
 from __future__ import annotations
 
 import argparse
+import ast
 import math
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch.utils.data import Subset
 
-from reuseprior.datasets import load_digits_splits
 from reuseprior.chapters import ch3_revolver as analysis
-from reuseprior.revolver.phenotype import batch_budget, phenotype_fitness
-from reuseprior.revolver.population import PROFILES, Population, PopulationConfig, config_from_settings, learning_rate
-from reuseprior.revolver.search import SearchSpace
+from reuseprior.chapters.ch3_revolver import PROFILES
+from reuseprior.commands import revolver as cli
+from reuseprior.datasets import load_digits_splits
+from reuseprior.revolver import search
+from reuseprior.revolver.blocks import Builder, validate_shapes
+from reuseprior.revolver.genotype import genotype_fitness
+from reuseprior.revolver.phenotype import DataFeed, batch_budget, evaluate, phenotype_fitness, train_batches
+from reuseprior.revolver.population import Population, PopulationConfig, config_from_settings, learning_rate
+from reuseprior.revolver.registry import ModuleRegistry
+from reuseprior.revolver.search import (
+    SearchSettings,
+    SearchSpace,
+    SearchState,
+    evolve,
+    random_blueprint,
+    random_search,
+    search_pipeline,
+)
 
 torch.set_num_threads(1)
 
@@ -80,6 +98,44 @@ def _weights(pop):
     return {k: v for k, v in pop.registry.state_dict()["weights"].items()}
 
 
+def _settings(**kw) -> SearchSettings:
+    return SearchSettings.from_config(PopulationConfig(**kw))
+
+
+@pytest.mark.parametrize("algorithm", [random_search, evolve])
+def test_search_needs_only_a_search_state(algorithm):
+    """Algorithm 1 on plain members: the worst are replaced through the
+    callback, with their genotype fitness, and the coefficient adapts."""
+    rng = np.random.default_rng(0)
+    space = SearchSpace(base_widths=(4,), growths=(4,), num_groups=(2,), depths=(1,))
+    builder = Builder(rng, aggressive=True)
+    members = [SimpleNamespace(uid=i, blueprint=random_blueprint(space, builder), score=1e9 + i) for i in range(5)]
+    calls = []
+
+    def replace(index, bp, fitness):
+        calls.append(index)
+        members[index] = SimpleNamespace(uid=10 + index, blueprint=bp, score=fitness)
+
+    state = SearchState(rng=rng, space=space, builder=builder, settings=_settings(immigration_p=0.0), members=members,
+                        coefficient=32.0, generation=0, replace=replace)
+    replaced = search_pipeline(state, algorithm)
+    assert replaced == calls and len(replaced) == 2
+    assert state.coefficient == pytest.approx(32.0 * 1.005**2)
+    for i in replaced:
+        assert members[i].score == genotype_fitness(members[i].blueprint, 32.0 * 1.005 ** replaced.index(i))
+    held = SearchState(rng=rng, space=space, builder=builder, settings=_settings(), members=members, coefficient=32.0,
+                       generation=0, replace=replace)
+    search_pipeline(held, algorithm, adapt=False)  # warm-up: the coefficient is held
+    assert held.coefficient == 32.0
+
+
+def test_search_does_not_import_the_population():
+    tree = ast.parse(Path(search.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not any("population" in name for name in imported), imported
+
+
 @pytest.mark.parametrize("mode", ["evolve", "random_warmup"])
 def test_killed_and_resumed_run_reproduces_the_uninterrupted_run(splits, tmp_path, mode):
     n, k = 5, 2
@@ -127,8 +183,6 @@ def test_table_3_2_and_c_1_views(splits):
 
 
 def test_cli_accepts_the_appendix_c2_flags(splits, tmp_path):
-    from reuseprior.commands import revolver as cli
-
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
     args = parser.parse_args(
@@ -152,8 +206,6 @@ def test_cli_accepts_the_appendix_c2_flags(splits, tmp_path):
     ("--dataset mnist --data-dir {empty}", "data fetch mnist"),
 ])
 def test_cli_rejects_bad_flags_with_a_message(flags, message, tmp_path, capsys):
-    from reuseprior.commands import revolver as cli
-
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
     flags = flags.format(empty=tmp_path / "no-datasets-here")
@@ -175,10 +227,6 @@ def test_thesis_reference_rows_for_each_mode():
 def test_dataloader_path_used_for_torchvision_style_datasets(splits):
     """The paper profile's datasets are not TensorDatasets: batches go
     through a DataLoader with the same explicit-RNG batch indices."""
-    from torch.utils.data import Subset
-
-    from reuseprior.revolver.phenotype import DataFeed, evaluate, train_batches
-
     wrapped = Subset(splits.train, list(range(len(splits.train))))
     direct = DataFeed(splits.train, 32, torch.device("cpu"))
     loader = DataFeed(wrapped, 32, torch.device("cpu"))
@@ -191,10 +239,6 @@ def test_dataloader_path_used_for_torchvision_style_datasets(splits):
 
 
 def test_paper_scale_search_space_builds_cifar_shaped_models():
-    from reuseprior.revolver.blocks import Builder, validate_shapes
-    from reuseprior.revolver.registry import ModuleRegistry
-    from reuseprior.revolver.search import random_blueprint
-
     space = SearchSpace(input_shape=(3, 32, 32), num_groups=(3,), base_widths=(16, 32), growths=(8, 12),
                         depths=(1, 2, 3))
     b, reg = Builder(np.random.default_rng(2), aggressive=True), ModuleRegistry()

@@ -6,23 +6,32 @@ from __future__ import annotations
 import math
 import os
 import signal
+import subprocess
+import sys
+import time
 from dataclasses import replace
 
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 from torch.utils.data import TensorDataset
 
 from reuseprior.chapters import ch4_sharing_training as st
+from reuseprior.core import paths
+from reuseprior.core.parameters import count_parameters
+from reuseprior.datasets import DatasetNotFoundError
+from reuseprior.training.augment import build_transforms
 from reuseprior.training.loop import (
+    CHECKPOINT_FORMAT,
     CheckpointMismatchError,
     ModelEma,
     TrainConfig,
     TrainingInterrupted,
     WarmupExponentialSchedule,
+    _param_groups,
     count_flops,
-    count_parameters,
     fit,
     load_checkpoint,
     save_checkpoint,
@@ -156,8 +165,6 @@ def test_resume_with_other_settings_is_refused(tmp_path):
 
 
 def test_checkpoint_write_is_atomic(tmp_path):
-    from reuseprior.training.loop import CHECKPOINT_FORMAT
-
     path = save_checkpoint({"format": CHECKPOINT_FORMAT, "x": torch.arange(3)}, tmp_path / "f.pt")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.pt"]
     assert torch.equal(load_checkpoint(path)["x"], torch.arange(3))
@@ -189,8 +196,6 @@ def test_bn_momentum_uses_tensorflow_convention():
 
 
 def test_weight_decay_skips_biases_and_bn():
-    from reuseprior.training.loop import _param_groups
-
     decay, no_decay = _param_groups(_model(), 1e-5)
     assert [tuple(p.shape) for p in decay["params"]] == [(8, 1, 3, 3), (4, 32)]
     assert decay["weight_decay"] == 1e-5 and no_decay["weight_decay"] == 0.0 and len(no_decay["params"]) == 3
@@ -242,10 +247,6 @@ def test_batch_larger_than_training_set_is_explained():
 
 
 def test_augmentation_pipelines():
-    from PIL import Image
-
-    from reuseprior.training.augment import build_transforms
-
     img = Image.new("RGB", (32, 32), (120, 30, 200))
     for aug in ("none", "autoaug", "randaug"):
         train_tf, eval_tf = build_transforms(aug, 32)
@@ -333,8 +334,6 @@ def test_full_profile_follows_section_4_5_4():
 
 
 def test_missing_cifar_gives_download_hint(tmp_path):
-    from reuseprior.datasets import DatasetNotFoundError
-
     plan = st.make_plan({**st.PROFILES["full"], "data_dir": str(tmp_path)}, profile="full")
     with pytest.raises(DatasetNotFoundError, match="download"):
         st.run_experiments(plan, results_csv=tmp_path / "r.csv", checkpoint_dir=tmp_path, progress=False)
@@ -344,12 +343,6 @@ def test_missing_cifar_gives_download_hint(tmp_path):
 def test_sigkilled_process_resumes_bit_identical(tmp_path):
     """A real ``kill -9`` of ``python -m reuseprior train`` after its first
     checkpoint; the resumed run ends in exactly the uninterrupted run's state."""
-    import subprocess
-    import sys
-    import time
-
-    from reuseprior.core import paths
-
     env = {**os.environ, "PYTHONPATH": str(paths.ROOT)}
 
     def command(name: str) -> list[str]:
@@ -402,8 +395,6 @@ def test_run_log_stays_local_and_tracked_results_are_reproducible(tmp_path, monk
 
 
 def test_default_run_log_is_outside_the_tracked_figures(monkeypatch, tmp_path):
-    from reuseprior.core import paths
-
     monkeypatch.delenv(paths.MEASURED_ENV_VAR, raising=False)
     default = st.default_results_csv()
     assert default == paths.BUILD_DIR / "measured" / "ch4_sharing_training" / "results.csv"

@@ -11,15 +11,25 @@ columns of the population logs (:data:`MEASURED_COLUMNS`) are split off by
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from reuseprior.reporting.notebook import Profile
+from reuseprior.reporting.plotting import caption
+from reuseprior.reporting.reference import load_thesis_table
 from reuseprior.revolver.blueprint import Blueprint
+from reuseprior.revolver.population import PopulationConfig
 from reuseprior.revolver.registry import ModuleRegistry
+from reuseprior.revolver.search import SEARCH_MODES
 
 __all__ = [
+    "PROFILES",
+    "RevolverProfile",
+    "plot_figure_3_1",
     "DATASET_NAMES",
     "MEASURED_COLUMNS",
     "MODE_LABELS",
@@ -34,6 +44,63 @@ __all__ = [
     "table_c_1",
     "time_per_generation",
 ]
+
+
+@dataclass(frozen=True)
+class RevolverProfile(Profile):
+    """Settings of the chapter 3 notebook (and ``python -m reuseprior
+    revolver --profile``): the dataset, the search modes run, and the
+    :class:`~reuseprior.revolver.population.PopulationConfig` and search-space
+    values that differ from their defaults."""
+
+    dataset: str
+    image_size: int
+    modes: list[str]
+    population_size: int
+    sample_size: int
+    epochs: int  # generations (appendix C.2 ``--epochs``)
+    warmup_x: int
+    warmup_epoch: int
+    genotype_cost: float
+    lr: float
+    min_lr: float
+    decay_start: int
+    batch_size: int
+    base_batches: int
+    min_batches: int
+    test_every: int
+    search_budget: int
+    mean_val_last: int
+    base_widths: list[int]
+    growths: list[int]
+    depths: list[int]
+    num_groups: list[int]
+    data_dir: str | None  # None: build/datasets
+    download: bool
+    num_workers: int
+
+
+#: appendix C.2's CIFAR-10 settings (the defaults of PopulationConfig)
+_C2 = PopulationConfig()
+
+#: ``quick`` runs on a CPU in seconds per mode on scikit-learn digits; ``full`` is
+#: appendix C.2 (CIFAR-10, a GPU).
+PROFILES: dict[str, RevolverProfile] = {
+    "quick": RevolverProfile(
+        dataset="digits", image_size=8, modes=list(SEARCH_MODES), population_size=8, sample_size=3, epochs=20,
+        warmup_x=2, warmup_epoch=4, genotype_cost=32.0, lr=0.2, min_lr=0.01, decay_start=10, batch_size=64,
+        base_batches=10, min_batches=4, test_every=2, search_budget=6, mean_val_last=12, base_widths=[8],
+        growths=[4], depths=[1, 2], num_groups=[2], data_dir=None, download=False, num_workers=0,
+    ),
+    "full": RevolverProfile(
+        dataset="cifar10", image_size=32, modes=list(SEARCH_MODES), population_size=_C2.population_size,
+        sample_size=_C2.sample_size, epochs=_C2.epochs, warmup_x=_C2.warmup_x, warmup_epoch=_C2.warmup_epoch,
+        genotype_cost=_C2.genotype_cost, lr=_C2.lr, min_lr=_C2.min_lr, decay_start=_C2.decay_start,
+        batch_size=_C2.batch_size, base_batches=_C2.base_batches, min_batches=_C2.min_batches, test_every=5,
+        search_budget=_C2.search_budget, mean_val_last=200, base_widths=[16, 32], growths=[8, 12], depths=[1, 2, 3],
+        num_groups=[3], data_dir=None, download=False, num_workers=4,
+    ),
+}
 
 #: search modes as Table 3.2 labels them
 MODE_LABELS = {"random": "Random", "evolve": "Evolve", "random_warmup": "RandWarmup",
@@ -219,8 +286,6 @@ def thesis_table_3_2_reference(dataset: str) -> pd.DataFrame:
     no MNIST warm-up rows, so those use the 160-generation CIFAR-10 rows),
     the 160-generation CIFAR-10 rows for CIFAR-10. Keeps ``attrs["printed"]``
     aligned for :func:`reuseprior.reporting.reference.side_by_side`."""
-    from reuseprior.reporting.reference import load_thesis_table
-
     table = load_thesis_table("table_3_2")
     printed = table.attrs["printed"]
     want_mnist = dataset.lower() in ("digits", "mnist")
@@ -234,3 +299,26 @@ def thesis_table_3_2_reference(dataset: str) -> pd.DataFrame:
     ref.attrs["printed"] = printed.loc[picks].reset_index(drop=True)
     ref.attrs["meta"] = table.attrs.get("meta", {})
     return ref
+
+
+def plot_figure_3_1(results: pd.DataFrame, best: pd.DataFrame, window: int, caption_text: str):
+    """Figure 3.1 analogue: the moving average (over ``window`` evaluations)
+    of the validation accuracy per search mode, and the best individual so
+    far per generation (``best``: columns mode, generation, running_best);
+    returns the figure, captioned with ``caption_text``."""
+    curve = convergence_curve(results, window=window)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for mode, df in curve.groupby("mode", sort=False):
+        axes[0].plot(df["evaluation"], 100 * df["moving_avg"], label=MODE_LABELS[mode])
+    for mode, df in best.groupby("mode", sort=False):
+        axes[1].plot(df["generation"], 100 * df["running_best"], label=MODE_LABELS[mode])
+    axes[0].set(xlabel="evaluation (training sessions, in order)",
+                ylabel=f"validation accuracy, moving avg. of {window} (%)",
+                title="Figure 3.1 analogue: population convergence")
+    axes[1].set(xlabel="generation", ylabel="best validation accuracy so far (%)", title="Best individual")
+    axes[1].xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    for ax in axes:
+        ax.legend()
+    fig.tight_layout()
+    caption(fig, caption_text)
+    return fig

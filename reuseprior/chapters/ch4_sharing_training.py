@@ -31,15 +31,27 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+import matplotlib.pyplot as plt
 import pandas as pd
+import seaborn as sns
 import torch
 from torch import nn
+from torch.utils.data import Subset
 
+from reuseprior import datasets as data
 from reuseprior.core import paths
 from reuseprior.core.files import atomic_write
-from reuseprior.training.loop import TrainConfig, TrainingInterrupted, amp_active, count_flops, count_parameters, fit
+from reuseprior.core.parameters import count_parameters
+from reuseprior.models.efficientnet_v2 import VARIANTS, EfficientNetV2, efficientnet_v2, round_filters
+from reuseprior.models.sharing import share_parameters
+from reuseprior.reporting.notebook import Profile, set_seed
+from reuseprior.reporting.plotting import caption
+from reuseprior.reporting.reference import load_thesis_table, side_by_side
+from reuseprior.training.augment import build_transforms
+from reuseprior.training.loop import TrainConfig, TrainingInterrupted, amp_active, count_flops, fit, load_checkpoint
 
 __all__ = [
+    "plot_training_curves",
     "DATASET_LABELS",
     "MODELS",
     "PROFILES",
@@ -133,51 +145,76 @@ IMAGENET_SIZES = {"b0": (192, 224), "b1": (192, 240), "b2": (208, 260), "b3": (2
 #: published evaluation resolution, at which Table 4.2 reports FLOPs
 NOMINAL_RESOLUTION = {"b0": 224, "b1": 240, "b2": 260, "b3": 300, "s": 384}
 
-PROFILES: dict[str, dict[str, Any]] = {
-    "quick": {
-        "dataset": "digits",
-        "models": TABLE_4_2_MODELS,
-        "width_mult": 0.25,  # tiny EfficientNetV2-like models (channels / 4, repeats / 4)
-        "depth_mult": 0.25,
-        "epochs": 3,
-        "batch_size": 32,
-        "lr_base": 0.016,  # section 4.5.4 (peak lr 0.016 * 32 / 256 = 0.002)
-        "lr_warmup_epochs": 0.5,
-        "train_limit": 512,  # training images kept
-        "ema_decay": None,
+@dataclass(frozen=True)
+class SharingTrainingProfile(Profile):
+    """Settings of the section 4.5.4 notebook (and ``python -m reuseprior
+    train``); ``None`` means the dataset recipe's value (section 4.5.4)."""
+
+    dataset: str
+    models: tuple[str, ...]
+    width_mult: float
+    depth_mult: float
+    epochs: int | None
+    batch_size: int | None
+    lr_base: float | None
+    lr_warmup_epochs: float
+    train_limit: int | None  # training images kept
+    ema_decay: float | str | None  # "recipe": the recipe's decay
+    bn_momentum_tf: float
+    amp: bool  # used only on CUDA (training.amp_active); a CPU run trains in float32
+    num_workers: int
+    torch_threads: int | None  # None: PyTorch's default
+    data_dir: str | None  # None: build/datasets
+    download: bool
+    resume: bool
+    append_results: bool
+
+
+PROFILES: dict[str, SharingTrainingProfile] = {
+    "quick": SharingTrainingProfile(
+        dataset="digits",
+        models=TABLE_4_2_MODELS,
+        width_mult=0.25,  # tiny EfficientNetV2-like models (channels / 4, repeats / 4)
+        depth_mult=0.25,
+        epochs=3,
+        batch_size=32,
+        lr_base=0.016,  # section 4.5.4 (peak lr 0.016 * 32 / 256 = 0.002)
+        lr_warmup_epochs=0.5,
+        train_limit=512,
+        ema_decay=None,
         # 0.99 (section 4.5.4) needs hundreds of steps for the running statistics
         # to settle; a 3-epoch run has ~50, so the quick profile uses 0.8
-        "bn_momentum_tf": 0.8,
-        "amp": False,
-        "num_workers": 0,
+        bn_momentum_tf=0.8,
+        amp=False,
+        num_workers=0,
         # one intra-op thread: on a shared small CPU, two threads spin against
         # each other and tiny models train ~20x slower
-        "torch_threads": 1,
-        "data_dir": None,
-        "download": False,
-        "resume": False,  # quick runs start fresh (they still checkpoint every epoch)
-        "append_results": False,
-    },
-    "full": {
-        "dataset": "cifar10",
-        "models": TABLE_4_2_MODELS,
-        "width_mult": 1.0,
-        "depth_mult": 1.0,
-        "epochs": None,  # None: the recipe of section 4.5.4
-        "batch_size": None,
-        "lr_base": None,
-        "lr_warmup_epochs": 5.0,
-        "train_limit": None,
-        "ema_decay": "recipe",
-        "bn_momentum_tf": 0.99,
-        "amp": True,  # used only on CUDA (training.amp_active); a CPU run trains in float32
-        "num_workers": 8,
-        "torch_threads": None,  # None: PyTorch's default
-        "data_dir": None,  # None: build/datasets
-        "download": False,
-        "resume": True,
-        "append_results": True,
-    },
+        torch_threads=1,
+        data_dir=None,
+        download=False,
+        resume=False,  # quick runs start fresh (they still checkpoint every epoch)
+        append_results=False,
+    ),
+    "full": SharingTrainingProfile(
+        dataset="cifar10",
+        models=TABLE_4_2_MODELS,
+        width_mult=1.0,
+        depth_mult=1.0,
+        epochs=None,
+        batch_size=None,
+        lr_base=None,
+        lr_warmup_epochs=5.0,
+        train_limit=None,
+        ema_decay="recipe",
+        bn_momentum_tf=0.99,
+        amp=True,
+        num_workers=8,
+        torch_threads=None,
+        data_dir=None,
+        download=False,
+        resume=True,
+        append_results=True,
+    ),
 }
 
 RESULT_COLUMNS: tuple[str, ...] = (
@@ -211,7 +248,6 @@ def build_experiment_model(
     variant's channels and repeats further down (the quick profile's tiny
     models). Sharing (section 4.5.3) is applied by
     :func:`reuseprior.models.sharing.share_parameters` with the spec's scheme."""
-    from reuseprior.models.efficientnet_v2 import VARIANTS, EfficientNetV2, efficientnet_v2, round_filters
 
     spec = MODELS[model] if isinstance(model, str) else model
     kwargs = {} if dropout is None else {"dropout": dropout}
@@ -228,7 +264,6 @@ def build_experiment_model(
             dropout=cfg.dropout if dropout is None else dropout,
         )
     if spec.sharing is not None:
-        from reuseprior.models.sharing import share_parameters
 
         shared = share_parameters(net, scheme=spec.sharing)
         net = shared if isinstance(shared, nn.Module) else net
@@ -358,7 +393,7 @@ def make_plan(settings: Mapping[str, Any], *, profile: str = "custom", seed: int
     ``ValueError`` naming the parameter."""
     missing = [k for k in PROFILES["quick"] if k not in settings]
     if missing:
-        raise ValueError(f"settings lack {missing}; start from sharing_training.PROFILES['quick'] or ['full']")
+        raise ValueError(f"settings lack {missing}; start from ch4_sharing_training.PROFILES['quick'] or ['full']")
     recipe = _recipe(settings["dataset"])
     models = _models(settings["models"])
     for name in ("width_mult", "depth_mult"):
@@ -416,8 +451,6 @@ def make_plan(settings: Mapping[str, Any], *, profile: str = "custom", seed: int
 
 def _splits(plan: ExperimentPlan, variant: str, seed: int):
     """The data of one run: digits (quick), torchvision CIFAR or an ImageNet folder."""
-    from reuseprior import datasets as data
-    from reuseprior.training.augment import build_transforms
 
     r = plan.recipe
     if r.dataset == "digits":
@@ -433,7 +466,6 @@ def _splits(plan: ExperimentPlan, variant: str, seed: int):
     else:
         splits = data.load_torchvision_splits(r.dataset, plan.data_dir, download=plan.download, seed=seed, train_transform=train_tf, eval_transform=eval_tf)
     if plan.train_limit is not None:
-        from torch.utils.data import Subset
 
         splits = replace(splits, train=Subset(splits.train, range(min(plan.train_limit, len(splits.train)))))
     return splits, train_size
@@ -613,7 +645,6 @@ def run_experiments(
 
 def _run_one(plan: ExperimentPlan, spec: ModelSpec, *, device: torch.device, seed: int, results_csv: Path, ckpt_dir: Path, progress: bool) -> pd.DataFrame:
     """One training run of ``run_experiments``; returns the results file's rows."""
-    from reuseprior.reporting.notebook import set_seed
 
     config = plan.config
     run_id = f"{plan.profile}-{plan.recipe.dataset}-{spec.label}-w{plan.width_mult:g}-d{plan.depth_mult:g}-s{seed}"
@@ -694,7 +725,6 @@ def compare_with_thesis(
     CIFAR-10 rows; the column ``Ours trained on`` says so. Their Δ shows how
     far a tiny CPU run is from the paper, it is not a reproduction check.
     """
-    from reuseprior.reporting.reference import load_thesis_table, side_by_side
 
     ref = load_thesis_table(thesis) if isinstance(thesis, str) else thesis
     by_label = {r.label: key for key, r in RECIPES.items()}
@@ -752,7 +782,6 @@ def parameters_to_overrides(**parameters: Any) -> dict[str, Any]:
 def history_frame(results: pd.DataFrame) -> pd.DataFrame:
     """Per-epoch history (losses, top-1, learning rate) of each completed
     run, read back from its checkpoint: one row per (model, epoch)."""
-    from reuseprior.training.loop import load_checkpoint
 
     frames = []
     for _, row in results[results["status"] == "completed"].iterrows():
@@ -763,3 +792,22 @@ def history_frame(results: pd.DataFrame) -> pd.DataFrame:
         h.insert(0, "model", row["model"])
         frames.append(h)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def plot_training_curves(history: pd.DataFrame, plan: ExperimentPlan, seed: int, train_images: int):
+    """Training loss (epochs >= 1) and validation top-1 (epoch 0 = untrained)
+    per model of one run (``history``: :func:`history_frame`); returns the
+    figure, captioned with the data it was trained on."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    trained = history[history["epoch"] >= 1]
+    sns.lineplot(data=trained, x="epoch", y="train_loss", hue="model", marker="o", ax=axes[0])
+    axes[0].set(xlabel="epoch", ylabel="training loss (nats, label-smoothed)",
+                title=f"training loss ({plan.recipe.label})")
+    sns.lineplot(data=history, x="epoch", y="val_top1", hue="model", marker="o", ax=axes[1])
+    axes[1].set(xlabel="epoch (0 = untrained)", ylabel="validation top-1 (%)",
+                title=f"validation top-1 ({plan.recipe.label})")
+    for ax in axes:
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    fig.tight_layout()
+    caption(fig, data_caption(plan, seed, train_images=train_images))
+    return fig

@@ -25,10 +25,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from reuseprior.chapters.ch3_revolver import table_3_2
-from reuseprior.revolver.population import PROFILES, Population, config_changes, config_from_settings, dataset_splits
+from reuseprior.chapters.ch3_revolver import PROFILES, table_3_2
+from reuseprior.core.errors import CheckpointMismatchError
+from reuseprior.datasets import load_standard_splits
+from reuseprior.reporting.notebook import resolve_device, set_seed
+from reuseprior.revolver.population import Population, config_changes, config_from_settings
 from reuseprior.revolver.search import SEARCH_MODES
-from reuseprior.training.loop import CheckpointMismatchError
 
 __all__ = ["add_arguments", "check_arguments", "run"]
 
@@ -100,8 +102,6 @@ def _flag(field: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reuseprior.reporting.notebook import resolve_device, set_seed
-
     if getattr(args, "resume", False) and getattr(args, "overwrite", False):
         print("reuseprior revolver: --resume continues the run in --output-dir and --overwrite deletes it: give one "
               "of them", file=sys.stderr)
@@ -129,8 +129,8 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     image_size = settings.get("image_size", 8) if settings["dataset"].lower() == "digits" else None
     try:
-        splits = dataset_splits(settings["dataset"], settings.get("data_dir"), settings.get("download", False),
-                                args.seed, image_size or 8)
+        splits = load_standard_splits(settings["dataset"], settings.get("data_dir"), settings.get("download", False),
+                                      args.seed, image_size or 8)
         config = config_from_settings(settings, args.search_mode, args.seed, splits.input_shape, splits.num_classes)
     except (ValueError, FileNotFoundError) as err:  # bad flag value or missing dataset: say which, no traceback
         print(f"reuseprior revolver: {err}", file=sys.stderr)

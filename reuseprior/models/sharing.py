@@ -31,6 +31,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from reuseprior.core.parameters import count_parameters
 from reuseprior.models.efficientnet_v2 import efficientnet_v2
 
 __all__ = [
@@ -153,9 +154,6 @@ def _check_tied_entries(module: nn.Module, state_dict: dict, prefix: str, *args:
             )
 
 
-def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
-    """Number of distinct parameter elements (each tied parameter counted once)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
 # --------------------------------------------------------------------------- share keys for the engine

@@ -11,11 +11,13 @@ from reuseprior.revolver.blueprint import Blueprint
 from reuseprior.revolver.genotype import genotype_fitness, size_stats
 from reuseprior.revolver.operators import copyover, crossover, mutate
 from reuseprior.revolver.phenotype import phenotype_fitness
-from reuseprior.revolver.population import PROFILES, Population, PopulationConfig, config_from_settings, learning_rate
+from reuseprior.revolver.population import Population, PopulationConfig, config_from_settings, learning_rate
 from reuseprior.revolver.registry import ModuleRegistry, duplicate, enforce_rule4, revoke_uniqueness
 from reuseprior.revolver.search import (
     SEARCH_MODES,
+    SearchSettings,
     SearchSpace,
+    SearchState,
     evolve,
     random_blueprint,
     random_search,
@@ -23,8 +25,8 @@ from reuseprior.revolver.search import (
 )
 
 __all__ = [
-    "PROFILES", "SEARCH_MODES", "Blueprint", "BlueprintModule", "Builder", "ModuleRegistry", "Population",
-    "PopulationConfig", "SearchSpace", "config_from_settings", "copyover", "crossover", "duplicate",
-    "enforce_rule4", "evolve", "genotype_fitness", "learning_rate", "mutate", "phenotype_fitness",
-    "random_blueprint", "random_search", "revoke_uniqueness", "search_pipeline", "size_stats",
+    "SEARCH_MODES", "Blueprint", "BlueprintModule", "Builder", "ModuleRegistry", "Population",
+    "PopulationConfig", "SearchSettings", "SearchSpace", "SearchState", "config_from_settings", "copyover",
+    "crossover", "duplicate", "enforce_rule4", "evolve", "genotype_fitness", "learning_rate", "mutate",
+    "phenotype_fitness", "random_blueprint", "random_search", "revoke_uniqueness", "search_pipeline", "size_stats",
 ]

@@ -1,6 +1,12 @@
 """Population training (thesis section 3.4, Algorithm 1 loop, appendix C.2)
 with an explicit RNG, checkpoint/resume and one results row per evaluation.
 
+A :class:`Population` owns the RNG, the module registry, the genotype
+coefficient and the individuals; search (:mod:`reuseprior.revolver.search`)
+sees them through the :class:`~reuseprior.revolver.search.SearchState` of
+:meth:`Population.search_state`. The data arrive as ready splits
+(``reuseprior.datasets.load_standard_splits``).
+
 Per generation:
 
 1. search: replace low scorers (Algorithm 1, up to ``search_retries`` passes)
@@ -33,8 +39,11 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
+from tqdm.auto import tqdm
 
+from reuseprior.core.parameters import count_parameters
 from reuseprior.core.validation import check_integer
+from reuseprior.datasets import load_standard_splits
 from reuseprior.revolver.blocks import Builder
 from reuseprior.revolver.blueprint import Blueprint
 from reuseprior.revolver.genotype import genotype_fitness, leaf_parameter_count, leaves
@@ -42,7 +51,9 @@ from reuseprior.revolver.phenotype import DataFeed, batch_budget, evaluate, phen
 from reuseprior.revolver.registry import ModuleRegistry
 from reuseprior.revolver.search import (
     SEARCH_MODES,
+    SearchSettings,
     SearchSpace,
+    SearchState,
     algorithm_for,
     random_blueprint,
     search_pipeline,
@@ -50,8 +61,12 @@ from reuseprior.revolver.search import (
 )
 from reuseprior.training.loop import UnreadableCheckpointError, read_checkpoint_file, save_checkpoint
 
-__all__ = ["CHECKPOINT_FORMAT", "PROFILES", "Individual", "Population", "PopulationConfig", "config_changes",
-           "learning_rate", "model_parameter_count"]
+__all__ = ["CHECKPOINT_FORMAT", "Individual", "Population", "PopulationConfig", "config_changes",
+           "config_from_settings", "dataset_splits", "learning_rate", "run_search_modes"]
+
+#: the datasets of the population runs; the loader lives in :mod:`reuseprior.datasets`
+#: (``load_standard_splits``), this name is what the chapter 3 notebook calls
+dataset_splits = load_standard_splits
 
 #: the ``format`` entry of a population checkpoint
 CHECKPOINT_FORMAT = "reuseprior.revolver.population/1"
@@ -127,27 +142,6 @@ class PopulationConfig:
         return cls(**data)
 
 
-#: notebook / CLI profiles (reuseprior.reporting.notebook.setup); "quick" runs on CPU in
-#: seconds per mode on scikit-learn digits, "full" is appendix C.2 (GPU)
-PROFILES: dict[str, dict[str, Any]] = {
-    "quick": {
-        "dataset": "digits", "image_size": 8, "modes": ["random", "evolve", "random_warmup", "random_warmup_evolve"],
-        "population_size": 8, "sample_size": 3, "epochs": 20, "warmup_x": 2, "warmup_epoch": 4,
-        "genotype_cost": 32.0, "lr": 0.2, "min_lr": 0.01, "decay_start": 10, "batch_size": 64,
-        "base_batches": 10, "min_batches": 4, "test_every": 2, "search_budget": 6, "mean_val_last": 12,
-        "base_widths": [8], "growths": [4], "depths": [1, 2], "num_groups": [2],
-        "data_dir": None, "download": False, "num_workers": 0,
-    },
-    "full": {
-        "dataset": "cifar10", "image_size": 32, "modes": ["random", "evolve", "random_warmup", "random_warmup_evolve"],
-        "population_size": 80, "sample_size": 8, "epochs": 160, "warmup_x": 2, "warmup_epoch": 30,
-        "genotype_cost": 32.0, "lr": 0.35, "min_lr": 0.00085, "decay_start": 100, "batch_size": 128,
-        "base_batches": 96, "min_batches": 96, "test_every": 5, "search_budget": 10, "mean_val_last": 200,
-        "base_widths": [16, 32], "growths": [8, 12], "depths": [1, 2, 3], "num_groups": [3],
-        "data_dir": None, "download": False, "num_workers": 4,
-    },
-}
-
 
 def learning_rate(config: PopulationConfig, generation: int) -> float:
     """Constant ``lr`` for ``decay_start`` generations, then exponential decay
@@ -156,10 +150,6 @@ def learning_rate(config: PopulationConfig, generation: int) -> float:
         return config.lr
     frac = (generation - config.decay_start) / (config.epochs - 1 - config.decay_start)
     return config.lr * (config.min_lr / config.lr) ** min(frac, 1.0)
-
-
-def model_parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 @dataclass
@@ -235,18 +225,31 @@ class Population:
         self.next_uid += 1
         return ind
 
-    def replace_individual(self, index: int, bp: Blueprint) -> None:
-        """Put a new genotype at ``index``; the old one's unique modules are
-        unregistered (rule 7), shared ones stay in the registry for reuse."""
+    def replace_individual(self, index: int, bp: Blueprint, score: float | None = None) -> None:
+        """Put a new genotype at ``index`` with ``score`` (default: its
+        genotype fitness under the current coefficient); the old one's unique
+        modules are unregistered (rule 7), shared ones stay in the registry
+        for reuse."""
         old = self.individuals[index]
         self.registry.unregister(old.blueprint)
-        score = genotype_fitness(bp, self.coefficient)
+        if score is None:
+            score = genotype_fitness(bp, self.coefficient)
         self.individuals[index] = self._new_individual(bp, score, bp.meta.get("origin", "search"))
 
     def build(self, index: int) -> nn.Module:
         return self.registry.build(self.individuals[index].blueprint)
 
     # ------------------------------------------------------------------ one generation
+    def search_state(self) -> SearchState:
+        """What search (Algorithm 1) reads and changes of this population: the
+        RNG, the space and builder, the settings, the coefficient, the
+        generation and the individuals, replaced through
+        :meth:`replace_individual`. The coefficient search adapts is read back
+        from the returned state (:meth:`step` does)."""
+        return SearchState(rng=self.rng, space=self.space, builder=self.builder,
+                           settings=SearchSettings.from_config(self.config), members=self.individuals,
+                           coefficient=self.coefficient, generation=self.generation, replace=self.replace_individual)
+
     def _pick_training(self, replaced: list[int]) -> list[int]:
         """New offspring first (the original never trained them), then half
         random, half weighted toward better (lower) scores (section 3.4.3)."""
@@ -283,7 +286,7 @@ class Population:
                               min(cfg.min_batches, max_batches), max_batches)
         train_loss = train_batches(model, self.train_feed, budget, self.rng, lr, cfg.momentum, cfg.weight_decay)
         val_loss, val_acc = evaluate(model, self.val_feed, cfg.val_limit)
-        params = model_parameter_count(model)
+        params = count_parameters(model, trainable_only=False)
         distinct: dict[str, int] = {}
         for node in leaves(ind.blueprint):
             distinct[node.name] = leaf_parameter_count(node)
@@ -305,7 +308,9 @@ class Population:
         cfg = self.config
         t0 = time.perf_counter()
         algorithm, warm = algorithm_for(cfg.search_mode, self.generation, cfg.warmup_epoch)
-        replaced = search_pipeline(self, algorithm, adapt=not warm)
+        search = self.search_state()
+        replaced = search_pipeline(search, algorithm, adapt=not warm)
+        self.coefficient = search.coefficient
         lr = learning_rate(cfg, self.generation)
         trained: list[int] = []
         if not warm:
@@ -331,8 +336,6 @@ class Population:
         until = self.config.epochs if until is None else min(until, self.config.epochs)
         gens = range(self.generation, until)
         if progress:
-            from tqdm.auto import tqdm
-
             gens = tqdm(gens, desc=f"{self.config.search_mode}", leave=False)
         for _ in gens:
             self.step()
@@ -361,7 +364,7 @@ class Population:
             model = self.build(i)
             tensors = {id(t): t for t in [*model.parameters(), *model.buffers()]}
             params = {id(p): p for p in model.parameters()}
-            unshared += sum(p.numel() for p in params.values())
+            unshared += count_parameters(model, trainable_only=False)
             unshared_bytes += sum(t.numel() * t.element_size() for t in tensors.values())
             for k, p in params.items():
                 seen[k] = p.numel()
@@ -459,34 +462,6 @@ def config_from_settings(settings, mode: str, seed: int, input_shape, num_classe
     kwargs = {k: s[k] for k in keys if k in s}
     kwargs.update(extra)
     return PopulationConfig(search_mode=mode, seed=seed, space=space, **kwargs)
-
-
-def dataset_splits(name: str, data_dir: str | Path | None = None, download: bool = False, seed: int = 0,
-                   image_size: int = 8):
-    """``digits`` (scikit-learn, shipped), ``mnist`` or ``cifar10``
-    (torchvision, from ``data_dir``, default ``build/datasets``; downloaded
-    only with ``download=True``),
-    with one fixed 10% validation split; the test set is only for reporting."""
-    from reuseprior import datasets as data
-
-    key = name.lower().replace("-", "")
-    if key == "digits":
-        return data.load_digits_splits(seed=seed, val_fraction=0.1, image_size=image_size, channels=1)
-    if key not in ("mnist", "cifar10"):
-        raise ValueError(f"dataset {name!r} is not supported; use digits, MNIST or CIFAR10")
-    if data_dir is None:  # build/datasets: where `python -m reuseprior data fetch` puts MNIST
-        data_dir = data.DEFAULT_DATA_DIR
-    from torchvision import transforms as T
-
-    if key == "cifar10":
-        norm = T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
-        train_tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), norm])
-    else:
-        norm = T.Normalize((0.1307,), (0.3081,))
-        train_tf = T.Compose([T.ToTensor(), norm])
-    eval_tf = T.Compose([T.ToTensor(), norm])
-    return data.load_torchvision_splits(key, data_dir, download=download, seed=seed, val_fraction=0.1,
-                                        train_transform=train_tf, eval_transform=eval_tf)
 
 
 def run_search_modes(settings, splits, seed: int = 0, device: torch.device | str = "cpu",

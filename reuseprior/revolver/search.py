@@ -4,15 +4,22 @@ pick, hierarchical crossover / copyover / mutation, immigration with a
 probability that decreases over generations), the adaptive genotype-fitness
 coefficient, and the hierarchical per-module scores (appendix C.3).
 
-Every function takes the population object (``pop``) that owns the explicit
-RNG, the registry, the builder, the coefficient and the individuals.
+Interface: every step takes a :class:`SearchState`, the part of a population
+that search reads and changes: the explicit RNG, the search space and block
+builder, the :class:`SearchSettings` (appendix C.2 flags), the genotype
+coefficient, the generation and the individuals (anything with ``uid``,
+``blueprint`` and ``score``, :class:`Member`), plus the ``replace`` callback
+through which the owner installs a found genotype. Search keeps no state of
+its own and knows nothing of the population that owns these values; every
+random draw goes through ``state.rng`` in a fixed order, so a seeded run is
+reproducible.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Callable, Optional
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Callable, MutableSequence, Optional, Protocol
 
 import numpy as np
 
@@ -22,12 +29,13 @@ from reuseprior.revolver.genotype import genotype_fitness
 from reuseprior.revolver.operators import copyover, crossover, mutate
 from reuseprior.revolver.registry import ModuleRegistry, duplicate
 
-if TYPE_CHECKING:  # pragma: no cover
-    from reuseprior.revolver.population import Population
-
 __all__ = [
     "SEARCH_MODES",
+    "Algorithm",
+    "Member",
+    "SearchSettings",
     "SearchSpace",
+    "SearchState",
     "algorithm_for",
     "evolve",
     "immigration_probability",
@@ -73,6 +81,67 @@ class SearchSpace:
         return asdict(self)
 
 
+class Member(Protocol):
+    """What search reads of an individual: its unique id (recorded as a
+    parent), its genotype and its score (lower is better)."""
+
+    uid: int
+    blueprint: Blueprint
+    score: float
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """The hyperparameters search uses (appendix C.2 flags), read from a
+    ``PopulationConfig`` by :meth:`from_config`."""
+
+    search_budget: int              # random genotypes tried per search (section 3.4.1.2)
+    tournament_size: int            # parents drawn per tournament (section 3.4.1.3)
+    crossover_p: float
+    copyover_p: float
+    mutation_rate: float
+    immigration_p: float            # immigration probability at generation 0 ...
+    immigration_half_life: float    # ... halved every this many generations
+    discard_n: int                  # individuals replaced per pass of Algorithm 1
+    discard_p: float                # probability of drawing a discarded one from the worst quarter
+    search_retries: int             # passes of Algorithm 1 until one replaces somebody
+    coef_up: float                  # genotype coefficient factor after a success ...
+    coef_down: float                # ... and after a failure
+
+    @classmethod
+    def from_config(cls, config: Any) -> "SearchSettings":
+        """The fields of this class read by name from ``config`` (a
+        ``PopulationConfig`` or anything with the same attributes)."""
+        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
+
+
+@dataclass
+class SearchState:
+    """What one search step reads and changes.
+
+    ``members`` is the owner's live list of individuals: ``replace(index,
+    blueprint, fitness)`` must put a new individual holding ``blueprint`` with
+    score ``fitness`` (its genotype fitness under the current coefficient) at
+    ``members[index]``, so that later draws of the same step see it, as in
+    Algorithm 1. ``coefficient`` is the adaptive genotype coefficient
+    (section 3.4.1); :func:`search_pipeline` updates it here and the owner
+    reads it back. ``rng`` is the only source of randomness; ``builder``
+    draws from the same generator."""
+
+    rng: np.random.Generator
+    space: SearchSpace
+    builder: Builder
+    settings: SearchSettings
+    members: MutableSequence[Member]
+    coefficient: float
+    generation: int
+    replace: Callable[[int, Blueprint, float], None]
+
+
+#: a search algorithm: ``(state, target score, excluded indices) -> genotype or None``
+Algorithm = Callable[[SearchState, float, list[int]], Optional[Blueprint]]
+
+
 def _pick(rng: np.random.Generator, options):
     return options[int(rng.integers(len(options)))]
 
@@ -113,12 +182,12 @@ def random_blueprint(space: SearchSpace, builder: Builder) -> Blueprint:
 
 
 # ---------------------------------------------------------------------- algorithms
-def random_search(pop: "Population", target: float, exclude: list[int]) -> Optional[Blueprint]:
+def random_search(state: SearchState, target: float, exclude: list[int]) -> Optional[Blueprint]:
     """Section 3.4.1.2: up to ``search_budget`` random genotypes; the first
     with genotype fitness better (lower) than ``target`` is returned."""
-    for _ in range(pop.config.search_budget):
-        bp = random_blueprint(pop.space, pop.builder)
-        if genotype_fitness(bp, pop.coefficient) < target:
+    for _ in range(state.settings.search_budget):
+        bp = random_blueprint(state.space, state.builder)
+        if genotype_fitness(bp, state.coefficient) < target:
             bp.meta["origin"] = "random"
             return bp
     return None
@@ -129,34 +198,34 @@ def immigration_probability(generation: int, p0: float, half_life: float) -> flo
     return p0 * 0.5 ** (generation / half_life) if half_life > 0 else p0
 
 
-def _tournament(pop: "Population", candidates: list[int], k: int) -> int:
-    rng = pop.rng
+def _tournament(state: SearchState, candidates: list[int], k: int) -> int:
+    rng = state.rng
     picked = [candidates[int(rng.integers(len(candidates)))] for _ in range(min(k, len(candidates)))]
-    return min(picked, key=lambda i: (pop.individuals[i].score, i))
+    return min(picked, key=lambda i: (state.members[i].score, i))
 
 
-def evolve(pop: "Population", target: float, exclude: list[int]) -> Optional[Blueprint]:
+def evolve(state: SearchState, target: float, exclude: list[int]) -> Optional[Blueprint]:
     """Section 3.4.1.3: the genetic algorithm.
 
     With a small, decreasing probability a random immigrant better than the
     top two individuals is returned. Otherwise two parents are picked by
     tournament, duplicated (fresh unique ids), crossed over or copied over,
     mutated, and the better offspring is returned if it beats ``target``."""
-    cfg, rng = pop.config, pop.rng
-    if rng.random() < immigration_probability(pop.generation, cfg.immigration_p, cfg.immigration_half_life):
-        best_two = sorted(ind.score for ind in pop.individuals)[:2]
+    cfg, rng, members = state.settings, state.rng, state.members
+    if rng.random() < immigration_probability(state.generation, cfg.immigration_p, cfg.immigration_half_life):
+        best_two = sorted(m.score for m in members)[:2]
         threshold = min(best_two)
         for _ in range(cfg.search_budget):
-            bp = random_blueprint(pop.space, pop.builder)
-            if genotype_fitness(bp, pop.coefficient) < threshold:
+            bp = random_blueprint(state.space, state.builder)
+            if genotype_fitness(bp, state.coefficient) < threshold:
                 bp.meta["origin"] = "immigrant"
                 return bp
-    candidates = [i for i in range(len(pop.individuals)) if i not in exclude] or list(range(len(pop.individuals)))
-    i1 = _tournament(pop, candidates, cfg.tournament_size)
+    candidates = [i for i in range(len(members)) if i not in exclude] or list(range(len(members)))
+    i1 = _tournament(state, candidates, cfg.tournament_size)
     rest = [i for i in candidates if i != i1] or candidates
-    i2 = _tournament(pop, rest, cfg.tournament_size)
-    c1 = duplicate(pop.individuals[i1].blueprint, rng)
-    c2 = duplicate(pop.individuals[i2].blueprint, rng)
+    i2 = _tournament(state, rest, cfg.tournament_size)
+    c1 = duplicate(members[i1].blueprint, rng)
+    c2 = duplicate(members[i2].blueprint, rng)
     for c in (c1, c2):
         c.meta["history"] = []
     r = rng.random()
@@ -166,17 +235,18 @@ def evolve(pop: "Population", target: float, exclude: list[int]) -> Optional[Blu
         copyover(c1, c2, rng)
     for c in (c1, c2):
         if rng.random() < cfg.mutation_rate:
-            mutate(c, pop.builder)
-    scored = sorted(((genotype_fitness(c, pop.coefficient), n, c) for n, c in enumerate((c1, c2))), key=lambda t: t[:2])
+            mutate(c, state.builder)
+    scored = sorted(((genotype_fitness(c, state.coefficient), n, c) for n, c in enumerate((c1, c2))),
+                    key=lambda t: t[:2])
     fitness, _, best = scored[0]
     if fitness < target:
         best.meta["origin"] = "evolve"
-        best.meta["parents"] = [pop.individuals[i1].uid, pop.individuals[i2].uid]
+        best.meta["parents"] = [members[i1].uid, members[i2].uid]
         return best
     return None
 
 
-def algorithm_for(mode: str, generation: int, warmup_epoch: int) -> tuple[Callable, bool]:
+def algorithm_for(mode: str, generation: int, warmup_epoch: int) -> tuple[Algorithm, bool]:
     """``(search algorithm, is_warmup)`` for a mode of appendix C.2."""
     if mode not in SEARCH_MODES:
         raise ValueError(f"search_mode={mode!r}; choose from {SEARCH_MODES}")
@@ -187,11 +257,11 @@ def algorithm_for(mode: str, generation: int, warmup_epoch: int) -> tuple[Callab
 
 
 # ---------------------------------------------------------------------- pipeline
-def pick_subset(pop: "Population", n: int, p: float) -> list[int]:
+def pick_subset(state: SearchState, n: int, p: float) -> list[int]:
     """``n`` distinct low-performing individuals: with probability ``p``
     each is drawn from the worst quarter, else from the whole population."""
-    rng = pop.rng
-    order = sorted(range(len(pop.individuals)), key=lambda i: (-pop.individuals[i].score, i))
+    rng, members = state.rng, state.members
+    order = sorted(range(len(members)), key=lambda i: (-members[i].score, i))
     worst = order[: max(n, len(order) // 4)]
     chosen: list[int] = []
     while len(chosen) < min(n, len(order)):
@@ -201,26 +271,28 @@ def pick_subset(pop: "Population", n: int, p: float) -> list[int]:
     return chosen
 
 
-def search_pipeline(pop: "Population", algorithm: Callable, adapt: bool = True) -> list[int]:
+def search_pipeline(state: SearchState, algorithm: Algorithm, adapt: bool = True) -> list[int]:
     """Algorithm 1 with its retry loop: replace low scorers by genotypes
-    found by ``algorithm``; the genotype coefficient grows x``coef_up`` on
-    success and shrinks x``coef_down`` on failure (held constant during
-    warm-up). Returns the replaced indices."""
-    cfg = pop.config
+    found by ``algorithm``; the genotype coefficient (``state.coefficient``)
+    grows x``coef_up`` on success and shrinks x``coef_down`` on failure (held
+    constant during warm-up, ``adapt=False``). A found genotype enters with
+    its genotype fitness under the coefficient it was found with, through
+    ``state.replace``. Returns the replaced indices."""
+    cfg = state.settings
     for _ in range(cfg.search_retries):
-        discarded = pick_subset(pop, cfg.discard_n, cfg.discard_p)
+        discarded = pick_subset(state, cfg.discard_n, cfg.discard_p)
         replaced = []
         for index in discarded:
-            score = pop.individuals[index].score
-            bp = algorithm(pop, score, exclude=discarded)
+            score = state.members[index].score
+            bp = algorithm(state, score, exclude=discarded)
             if bp is None:
                 if adapt:
-                    pop.coefficient *= cfg.coef_down
+                    state.coefficient *= cfg.coef_down
             else:
-                pop.replace_individual(index, bp)
+                state.replace(index, bp, genotype_fitness(bp, state.coefficient))
                 replaced.append(index)
                 if adapt:
-                    pop.coefficient *= cfg.coef_up
+                    state.coefficient *= cfg.coef_up
         if replaced:
             return replaced
     return []

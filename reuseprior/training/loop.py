@@ -30,7 +30,8 @@ What makes it more than a loop:
   the next batch boundary: the partial epoch is checkpointed and
   :class:`TrainingInterrupted` carries the partial :class:`TrainResult`, so
   nothing already computed is lost; a second Ctrl-C interrupts immediately;
-* **measurements** -- parameters (unique tensors, so shared weights count
+* **measurements** -- trainable parameters
+  (:func:`reuseprior.core.parameters.count_parameters`: shared weights count
   once), FLOPs of one forward pass (``torch.utils.flop_counter``), training
   throughput and peak memory (CUDA ``max_memory_allocated``; on CPU the
   process's peak resident set size from :mod:`resource`, which is a
@@ -59,9 +60,12 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.flop_counter import FlopCounterMode
+from tqdm.auto import tqdm
 
 from reuseprior.core.errors import CheckpointMismatchError, UnreadableCheckpointError
 from reuseprior.core.files import atomic_write
+from reuseprior.core.parameters import count_parameters
 
 __all__ = [
     "CheckpointMismatchError",
@@ -75,7 +79,6 @@ __all__ = [
     "amp_active",
     "config_from_mapping",
     "count_flops",
-    "count_parameters",
     "evaluate",
     "fit",
     "load_checkpoint",
@@ -283,18 +286,11 @@ class ModelEma:
 # -------------------------------------------------------------------- measurements
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Number of learnable scalars; a tensor shared by several layers counts once."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 def count_flops(model: nn.Module, input_shape: Sequence[int], device: str | torch.device = "cpu") -> int:
     """FLOPs of one forward pass on a batch of one image of ``input_shape``
     (C, H, W), counted by ``torch.utils.flop_counter.FlopCounterMode``
     (a multiply-add is 2 FLOPs; divide by 2 for the multiply-add counts the
     EfficientNetV2 paper and Table 4.2 call "FLOPs")."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     was_training = model.training
     model.eval()
     try:
@@ -605,6 +601,267 @@ class _SigintDeferral:
 StepCallback = Callable[[int, int], None]
 
 
+def _new_partial() -> dict[str, Any]:
+    """Running sums of the epoch in progress (checkpointed with it)."""
+    return {"loss_sum": 0.0, "correct": 0, "count": 0, "time_s": 0.0}
+
+
+@dataclass
+class _Run:
+    """One call of :func:`fit`: what it trains with, and the progress that a
+    checkpoint carries (``history`` to ``train_images``)."""
+
+    model: nn.Module
+    config: TrainConfig
+    device: torch.device
+    n_train: int
+    steps_per_epoch: int
+    eval_batch_size: int
+    checkpoint_path: Path | None
+    params: int
+    optimizer: torch.optim.Optimizer
+    schedule: WarmupExponentialSchedule
+    scaler: torch.amp.GradScaler
+    ema: ModelEma | None
+    criterion: nn.Module
+    # --- progress: what a checkpoint carries
+    history: list[dict[str, float]] = field(default_factory=list)
+    epoch: int = 0  # epochs completed
+    step_in_epoch: int = 0  # steps done in the current epoch
+    partial: dict[str, Any] = field(default_factory=_new_partial)
+    train_time_s: float = 0.0
+    train_images: int = 0
+    resumed_from: float | None = None
+    # --- interrupt bookkeeping
+    consistent: bool = True  # False while an optimisation step is half-done
+    tick: float | None = None  # start of the timed part of the current epoch
+
+    def eval_model(self) -> nn.Module:
+        """The weights that are evaluated: the EMA copy when there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
+
+def _steps_per_epoch(train_set: Dataset, val_set: Dataset, config: TrainConfig) -> int:
+    """Optimisation steps per epoch (the last incomplete batch is dropped, as
+    in the official recipe); refuses a batch larger than the training set and
+    an empty validation set."""
+    n_train = len(train_set)
+    if n_train < config.batch_size:
+        raise ValueError(
+            f"batch_size={config.batch_size} is larger than the training set ({n_train} images); "
+            "the last incomplete batch is dropped (as in the official recipe), so no step would run. "
+            "Lower the batch size."
+        )
+    if len(val_set) == 0:
+        raise ValueError("the validation set is empty; pass a non-empty val_set")
+    return n_train // config.batch_size
+
+
+def _prepare(model: nn.Module, n_train: int, config: TrainConfig, device: torch.device, steps_per_epoch: int,
+             checkpoint_path: str | os.PathLike | None, description: str) -> _Run:
+    """Move the model to ``device``, set its batch-norm momentum, count its
+    parameters and build the optimizer, schedule, AMP scaler, EMA and loss of
+    the recipe (section 4.5.4)."""
+    model.to(device)
+    if config.bn_momentum_tf is not None:
+        set_bn_momentum(model, config.bn_momentum_tf)
+    params = count_parameters(model)
+    optimizer = _make_optimizer(model, config)
+    schedule = WarmupExponentialSchedule(optimizer, config, steps_per_epoch)
+    use_scaler = amp_active(config.amp, device)
+    if config.amp and not use_scaler:
+        print(f"note: amp=True asks for mixed precision, which is used only on CUDA; {description} trains in "
+              f"float32 on {device} (bfloat16 autocast on a CPU is 20-54x slower per step)")
+    scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
+    ema = ModelEma(model, config.ema_decay) if config.ema_decay is not None else None
+    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    return _Run(model=model, config=config, device=device, n_train=n_train, steps_per_epoch=steps_per_epoch,
+                eval_batch_size=config.eval_batch_size or config.batch_size,
+                checkpoint_path=Path(checkpoint_path) if checkpoint_path is not None else None, params=params,
+                optimizer=optimizer, schedule=schedule, scaler=scaler, ema=ema, criterion=criterion)
+
+
+def _resume(run: _Run) -> None:
+    """Continue from the checkpoint at ``run.checkpoint_path``: the settings
+    must match (:func:`_check_config`) and so must the model; every state and
+    random-number generator is restored, so the run goes on bit for bit."""
+    path = run.checkpoint_path
+    state = load_checkpoint(path)
+    _check_config(state["config"], run.config, path)
+    try:
+        run.model.load_state_dict(state["model"])
+    except (RuntimeError, ValueError) as err:  # shape/key mismatch, or tied entries that differ
+        raise CheckpointMismatchError(
+            f"checkpoint {path} holds another model ({err}); resume with the model it was made for "
+            "or start a fresh run (resume=False or another checkpoint path)"
+        ) from err
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.schedule.load_state_dict(state["schedule"])
+    run.scaler.load_state_dict(state["scaler"])
+    if run.ema is not None:
+        run.ema.load_state_dict(state["ema"])
+    run.history = state["history"]
+    run.epoch, run.step_in_epoch = state["epoch"], state["step_in_epoch"]
+    run.partial = state["partial"]
+    run.train_time_s, run.train_images = state["train_time_s"], state["train_images"]
+    _set_rng_state(state["rng"])
+    run.resumed_from = run.epoch + run.step_in_epoch / run.steps_per_epoch
+
+
+def _write_checkpoint(run: _Run) -> None:
+    """Save the run (format :data:`CHECKPOINT_FORMAT`) when it has a checkpoint path."""
+    if run.checkpoint_path is None:
+        return
+    save_checkpoint(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "config": run.config.to_dict(),
+            "model": run.model.state_dict(),
+            "optimizer": run.optimizer.state_dict(),
+            "schedule": run.schedule.state_dict(),
+            "scaler": run.scaler.state_dict(),
+            "ema": run.ema.state_dict() if run.ema is not None else None,
+            "rng": _rng_state(),
+            "epoch": run.epoch,
+            "step_in_epoch": run.step_in_epoch,
+            "partial": dict(run.partial),
+            "history": list(run.history),
+            "train_time_s": run.train_time_s,
+            "train_images": run.train_images,
+        },
+        run.checkpoint_path,
+    )
+
+
+def _result(run: _Run, status: str) -> TrainResult:
+    """The :class:`TrainResult` of the run so far."""
+    mem, kind = peak_memory(run.device)
+    history = run.history
+    last = history[-1] if history else {"val_top1": math.nan, "val_loss": math.nan}
+    return TrainResult(
+        status=status,
+        epochs_completed=run.epoch,
+        history=list(history),
+        params=run.params,
+        train_images_per_s=run.train_images / run.train_time_s if run.train_time_s > 0 else math.nan,
+        train_time_s=run.train_time_s,
+        peak_memory_bytes=mem,
+        peak_memory_kind=kind,
+        val_top1=last["val_top1"],
+        val_loss=last["val_loss"] if history else math.nan,
+        initial_val_loss=history[0]["val_loss"] if history else math.nan,
+        checkpoint_path=str(run.checkpoint_path) if run.checkpoint_path is not None else None,
+        resumed_from_epoch=run.resumed_from,
+    )
+
+
+def _evaluate_run(run: _Run, dataset: Dataset) -> tuple[float, float]:
+    """:func:`evaluate` of the evaluated weights (:meth:`_Run.eval_model`)."""
+    c = run.config
+    return evaluate(run.eval_model(), dataset, run.device, run.eval_batch_size, c.amp, c.num_workers)
+
+
+def _record_untrained(run: _Run, val_set: Dataset) -> None:
+    """``history[0]``: the validation loss and accuracy before training."""
+    vl, va = _evaluate_run(run, val_set)
+    run.history.append({"epoch": 0, "train_loss": math.nan, "train_top1": math.nan, "val_loss": vl, "val_top1": va,
+                        "lr": run.schedule.get_last_lr(), "epoch_time_s": 0.0, "images_per_s": math.nan})
+
+
+def _train_step(run: _Run, images: torch.Tensor, labels: torch.Tensor, epoch: int) -> None:
+    """One optimisation step on a batch, added to the epoch's running sums.
+    ``run.consistent`` is False while the step is half-done; a non-finite
+    loss raises ``FloatingPointError`` before the weights change."""
+    c, device = run.config, run.device
+    images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+    run.consistent = False
+    run.optimizer.zero_grad(set_to_none=True)
+    with _autocast(device, c.amp):
+        logits = run.model(images)
+        loss = run.criterion(logits.float(), labels)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(
+            f"training loss became {loss.item()} at epoch {epoch + 1}, step {run.step_in_epoch + 1}; "
+            "lower lr_base or enable grad_clip"
+        )
+    run.scaler.scale(loss).backward()
+    if c.grad_clip is not None:
+        run.scaler.unscale_(run.optimizer)
+        nn.utils.clip_grad_norm_(run.model.parameters(), c.grad_clip)
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.schedule.step()
+    if run.ema is not None:
+        run.ema.update(run.model)
+    run.step_in_epoch += 1
+    run.partial["loss_sum"] += loss.item() * labels.numel()
+    run.partial["correct"] += int((logits.argmax(1) == labels).sum().item())
+    run.partial["count"] += labels.numel()
+    run.consistent = True
+
+
+def _train_epoch(run: _Run, train_set: Dataset, epoch: int, sigint: _SigintDeferral, progress: bool,
+                 on_step: StepCallback | None) -> None:
+    """The remaining steps of epoch ``epoch`` (from ``run.step_in_epoch``), in
+    the order :class:`EpochSampler` gives for ``(seed, epoch)``; a requested
+    Ctrl-C stops at the next batch boundary. The epoch's training time is
+    added to ``run.partial``."""
+    c, device = run.config, run.device
+    run.model.train()
+    sampler = EpochSampler(run.n_train, c.seed, epoch, start=run.step_in_epoch * c.batch_size)
+    loader = _loader(train_set, c.batch_size, sampler, c, device, drop_last=True,
+                     generator_seed=c.seed * 1_000_003 + epoch)
+    batches = tqdm(loader, desc=f"epoch {epoch + 1}", unit="batch", leave=False, disable=not progress,
+                   total=run.steps_per_epoch - run.step_in_epoch)
+    run.tick = time.perf_counter()
+    for images, labels in batches:
+        if sigint.requested:
+            raise KeyboardInterrupt
+        _train_step(run, images, labels, epoch)
+        if on_step is not None:
+            on_step(epoch, run.step_in_epoch)
+        if run.step_in_epoch >= run.steps_per_epoch:
+            break
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    run.partial["time_s"] += time.perf_counter() - run.tick
+    run.tick = None
+
+
+def _finish_epoch(run: _Run, val_set: Dataset, epoch: int) -> None:
+    """Close epoch ``epoch``: add its time and images to the totals, evaluate
+    on ``val_set``, append its history row and start the next epoch's sums."""
+    partial = run.partial
+    run.train_time_s += partial["time_s"]
+    run.train_images += partial["count"]
+    vl, va = _evaluate_run(run, val_set)
+    count = max(1, partial["count"])
+    run.history.append(
+        {
+            "epoch": epoch + 1,
+            "train_loss": partial["loss_sum"] / count,
+            "train_top1": 100.0 * partial["correct"] / count,
+            "val_loss": vl,
+            "val_top1": va,
+            "lr": run.schedule.get_last_lr(),
+            "epoch_time_s": partial["time_s"],
+            "images_per_s": partial["count"] / partial["time_s"] if partial["time_s"] > 0 else math.nan,
+        }
+    )
+    run.epoch, run.step_in_epoch = epoch + 1, 0
+    run.partial = _new_partial()
+
+
+def _checkpoint_interrupted(run: _Run) -> None:
+    """After Ctrl-C: count the partial epoch's time and, at a batch boundary,
+    checkpoint it so that it resumes exactly; in the middle of a step the last
+    checkpoint (end of the previous epoch or batch) stays valid."""
+    if run.tick is not None:
+        run.partial["time_s"] += time.perf_counter() - run.tick
+    if run.consistent:
+        _write_checkpoint(run)
+
+
 def fit(
     model: nn.Module,
     train_set: Dataset,
@@ -633,197 +890,35 @@ def fit(
     use it to simulate kills). Ctrl-C checkpoints the partial epoch and
     raises :class:`TrainingInterrupted` with the partial result.
     """
-    from tqdm.auto import tqdm
-
     device = torch.device(device)
     config.validate()
-    n_train = len(train_set)
-    if n_train < config.batch_size:
-        raise ValueError(
-            f"batch_size={config.batch_size} is larger than the training set ({n_train} images); "
-            "the last incomplete batch is dropped (as in the official recipe), so no step would run. "
-            "Lower the batch size."
-        )
-    if len(val_set) == 0:
-        raise ValueError("the validation set is empty; pass a non-empty val_set")
-    steps_per_epoch = n_train // config.batch_size
-    eval_bs = config.eval_batch_size or config.batch_size
-    ckpt_path = Path(checkpoint_path) if checkpoint_path is not None else None
-
-    model.to(device)
-    if config.bn_momentum_tf is not None:
-        set_bn_momentum(model, config.bn_momentum_tf)
-    params = count_parameters(model)
-    optimizer = _make_optimizer(model, config)
-    schedule = WarmupExponentialSchedule(optimizer, config, steps_per_epoch)
-    use_scaler = amp_active(config.amp, device)
-    if config.amp and not use_scaler:
-        print(f"note: amp=True asks for mixed precision, which is used only on CUDA; {description} trains in "
-              f"float32 on {device} (bfloat16 autocast on a CPU is 20-54x slower per step)")
-    scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
-    ema = ModelEma(model, config.ema_decay) if config.ema_decay is not None else None
-    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-
-    def eval_model() -> nn.Module:
-        return ema.module if ema is not None else model
-
-    # --- state that a checkpoint carries
-    history: list[dict[str, float]] = []
-    epoch, step_in_epoch = 0, 0  # epochs completed; steps done in the current epoch
-    partial = {"loss_sum": 0.0, "correct": 0, "count": 0, "time_s": 0.0}
-    train_time_s, train_images = 0.0, 0
-    resumed_from: float | None = None
-
-    if ckpt_path is not None and resume and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path)
-        _check_config(state["config"], config, ckpt_path)
-        try:
-            model.load_state_dict(state["model"])
-        except (RuntimeError, ValueError) as err:  # shape/key mismatch, or tied entries that differ
-            raise CheckpointMismatchError(
-                f"checkpoint {ckpt_path} holds another model ({err}); resume with the model it was made for "
-                "or start a fresh run (resume=False or another checkpoint path)"
-            ) from err
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        scaler.load_state_dict(state["scaler"])
-        if ema is not None:
-            ema.load_state_dict(state["ema"])
-        history = state["history"]
-        epoch, step_in_epoch = state["epoch"], state["step_in_epoch"]
-        partial = state["partial"]
-        train_time_s, train_images = state["train_time_s"], state["train_images"]
-        _set_rng_state(state["rng"])
-        resumed_from = epoch + step_in_epoch / steps_per_epoch
-
-    def checkpoint() -> None:
-        if ckpt_path is None:
-            return
-        save_checkpoint(
-            {
-                "format": CHECKPOINT_FORMAT,
-                "config": config.to_dict(),
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(),
-                "scaler": scaler.state_dict(),
-                "ema": ema.state_dict() if ema is not None else None,
-                "rng": _rng_state(),
-                "epoch": epoch,
-                "step_in_epoch": step_in_epoch,
-                "partial": dict(partial),
-                "history": list(history),
-                "train_time_s": train_time_s,
-                "train_images": train_images,
-            },
-            ckpt_path,
-        )
-
+    steps_per_epoch = _steps_per_epoch(train_set, val_set, config)
+    run = _prepare(model, len(train_set), config, device, steps_per_epoch, checkpoint_path, description)
+    if run.checkpoint_path is not None and resume and run.checkpoint_path.exists():
+        _resume(run)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-
-    def result(status: str) -> TrainResult:
-        mem, kind = peak_memory(device)
-        last = history[-1] if history else {"val_top1": math.nan, "val_loss": math.nan}
-        return TrainResult(
-            status=status,
-            epochs_completed=epoch,
-            history=list(history),
-            params=params,
-            train_images_per_s=train_images / train_time_s if train_time_s > 0 else math.nan,
-            train_time_s=train_time_s,
-            peak_memory_bytes=mem,
-            peak_memory_kind=kind,
-            val_top1=last["val_top1"],
-            val_loss=last["val_loss"] if history else math.nan,
-            initial_val_loss=history[0]["val_loss"] if history else math.nan,
-            checkpoint_path=str(ckpt_path) if ckpt_path is not None else None,
-            resumed_from_epoch=resumed_from,
-        )
-
-    consistent = True  # False while an optimisation step is half-done
-    tick: float | None = None  # start of the timed part of the current epoch
     with _SigintDeferral() as sigint:
         try:
-            if not history:  # epoch 0: the untrained model
-                vl, va = evaluate(eval_model(), val_set, device, eval_bs, config.amp, config.num_workers)
-                history.append({"epoch": 0, "train_loss": math.nan, "train_top1": math.nan, "val_loss": vl, "val_top1": va, "lr": schedule.get_last_lr(), "epoch_time_s": 0.0, "images_per_s": math.nan})
-            epochs = tqdm(range(epoch, config.epochs), desc=description, unit="epoch", disable=not progress, initial=epoch, total=config.epochs)
+            if not run.history:  # epoch 0: the untrained model
+                _record_untrained(run, val_set)
+            epochs = tqdm(range(run.epoch, config.epochs), desc=description, unit="epoch", disable=not progress,
+                          initial=run.epoch, total=config.epochs)
             for e in epochs:
-                model.train()
-                sampler = EpochSampler(n_train, config.seed, e, start=step_in_epoch * config.batch_size)
-                loader = _loader(train_set, config.batch_size, sampler, config, device, drop_last=True, generator_seed=config.seed * 1_000_003 + e)
-                batches = tqdm(loader, desc=f"epoch {e + 1}", unit="batch", leave=False, disable=not progress, total=steps_per_epoch - step_in_epoch)
-                tick = time.perf_counter()
-                for images, labels in batches:
-                    if sigint.requested:
-                        raise KeyboardInterrupt
-                    images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-                    consistent = False
-                    optimizer.zero_grad(set_to_none=True)
-                    with _autocast(device, config.amp):
-                        logits = model(images)
-                        loss = criterion(logits.float(), labels)
-                    if not torch.isfinite(loss):
-                        raise FloatingPointError(
-                            f"training loss became {loss.item()} at epoch {e + 1}, step {step_in_epoch + 1}; "
-                            "lower lr_base or enable grad_clip"
-                        )
-                    scaler.scale(loss).backward()
-                    if config.grad_clip is not None:
-                        scaler.unscale_(optimizer)
-                        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                    scaler.step(optimizer)
-                    scaler.update()
-                    schedule.step()
-                    if ema is not None:
-                        ema.update(model)
-                    step_in_epoch += 1
-                    partial["loss_sum"] += loss.item() * labels.numel()
-                    partial["correct"] += int((logits.argmax(1) == labels).sum().item())
-                    partial["count"] += labels.numel()
-                    consistent = True
-                    if on_step is not None:
-                        on_step(e, step_in_epoch)
-                    if step_in_epoch >= steps_per_epoch:
-                        break
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                partial["time_s"] += time.perf_counter() - tick
-                tick = None
+                _train_epoch(run, train_set, e, sigint, progress, on_step)
                 if sigint.requested:
                     raise KeyboardInterrupt
-                train_time_s += partial["time_s"]
-                train_images += partial["count"]
-                vl, va = evaluate(eval_model(), val_set, device, eval_bs, config.amp, config.num_workers)
-                count = max(1, partial["count"])
-                history.append(
-                    {
-                        "epoch": e + 1,
-                        "train_loss": partial["loss_sum"] / count,
-                        "train_top1": 100.0 * partial["correct"] / count,
-                        "val_loss": vl,
-                        "val_top1": va,
-                        "lr": schedule.get_last_lr(),
-                        "epoch_time_s": partial["time_s"],
-                        "images_per_s": partial["count"] / partial["time_s"] if partial["time_s"] > 0 else math.nan,
-                    }
-                )
-                epoch, step_in_epoch = e + 1, 0
-                partial = {"loss_sum": 0.0, "correct": 0, "count": 0, "time_s": 0.0}
-                checkpoint()
-                epochs.set_postfix(train_loss=f"{history[-1]['train_loss']:.3f}", val_top1=f"{va:.1f}")
+                _finish_epoch(run, val_set, e)
+                _write_checkpoint(run)
+                last = run.history[-1]
+                epochs.set_postfix(train_loss=f"{last['train_loss']:.3f}", val_top1=f"{last['val_top1']:.1f}")
         except KeyboardInterrupt:
-            if tick is not None:
-                partial["time_s"] += time.perf_counter() - tick
-            if consistent:  # at a batch boundary: the partial epoch can be resumed exactly
-                checkpoint()
-            # else the last checkpoint (end of the previous epoch or batch) stays valid
-            raise TrainingInterrupted(result("interrupted")) from None
+            _checkpoint_interrupted(run)
+            raise TrainingInterrupted(_result(run, "interrupted")) from None
 
-    out = result("completed")
+    out = _result(run, "completed")
     if test_set is not None:
-        out.test_loss, out.test_top1 = evaluate(eval_model(), test_set, device, eval_bs, config.amp, config.num_workers)
+        out.test_loss, out.test_top1 = _evaluate_run(run, test_set)
     return out
 
 
