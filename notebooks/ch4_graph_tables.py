@@ -23,7 +23,7 @@
 # tables, the Keras-v1 ResNet-50) fed a zero image of the listed size, with NO = 1000 classes and BN counted as
 # 4 weights per channel. The printed thesis values and the published ImageNet top-1 accuracies are the
 # transcriptions in `data/thesis/table_4_3.csv` and `table_4_4.csv`; `graph_tables_more_digits.csv` holds more
-# digits of the same values (context-counting spec, section 4).
+# digits of the same values.
 #
 # *Profiles.* Both profiles compute every row (the whole of Tables 4.3 and 4.4, as published and corrected, plus
 # V2-B2): about 30 s on one CPU core, V2-L counted at 480 px included. `-p profile full` gives the same tables.

@@ -14,10 +14,11 @@ from torch import nn
 from reuseprior.counting import analyze, count_contexts
 from reuseprior.counting.capture import capture
 from reuseprior.counting.sweep import run_sweep
+from reuseprior.zoo.torchvision_analysis import build_at_eval_crop, classifier_names
 
 
 def test_efficientnet_v2_s_384_reproduces_table_4_3():
-    """Table 4.3, V2-S row: NO=1000, NI=3*384^2, BN at 4/channel (spec section 4)."""
+    """Table 4.3, V2-S row: NO=1000, NI=3*384^2, BN at 4/channel (section 4.5.1: batch norm counted as 4 weights per channel)."""
     model = torchvision.models.efficientnet_v2_s(weights=None)
     rep = analyze(model, torch.zeros(1, 3, 384, 384))
     assert rep.NI == 3 * 384 * 384 and rep.NO == 1000
@@ -121,22 +122,12 @@ def test_meta_and_make_fx_capture_agree(name, size):
         assert torch.isinf(a["lin.bias"].log2()[2:4]).all()
 
 
-def _eval_crop(name):
-    try:
-        crop = torchvision.models.get_model_weights(name).DEFAULT.transforms().crop_size
-        return int(crop[0])
-    except Exception:  # noqa: BLE001
-        return 224
-
-
-# Every classifier of torchvision (80 in 0.29) at its eval crop: about 2 minutes
-# on two CPU cores, so it runs in CI (issue 2's acceptance check).
-@pytest.mark.parametrize("name", sorted(torchvision.models.list_models(module=torchvision.models)))
+# Every classifier of torchvision (80 in 0.29) at its eval crop, built as
+# `python -m reuseprior analyze-torchvision` builds it: about 2 minutes on two
+# CPU cores, so it runs in CI (issue 2's acceptance check).
+@pytest.mark.parametrize("name", classifier_names())
 def test_full_torchvision_zoo_at_eval_crop(name):
-    size = _eval_crop(name)
-    model = torchvision.models.get_model(name, weights=None)
-    if getattr(model, "image_size", size) != size:  # vit_h_14: default weights are 518 px
-        model = torchvision.models.get_model(name, weights=None, image_size=size)
+    model, size = build_at_eval_crop(name)  # vit_h_14: rebuilt for its weights' 518 px
     rep = analyze(model, torch.zeros(1, 3, size, size))
     for k, v in rep.to_dict().items():
         assert math.isfinite(v), (name, k, v)

@@ -33,7 +33,7 @@ def test_b3_block_table_is_scaled_width_and_depth():
 
 @pytest.mark.parametrize(
     "variant, ng",
-    # NG of Tables 4.3/4.4 (context-counting spec section 4): weights + 4 BN values per channel
+    # NG of Tables 4.3/4.4 (section 4.5.1): weights + 4 BN values per channel
     [("b0", 7_200_312), ("b1", 8_212_124), ("b3", 14_467_622), ("s", 21_612_360)],
 )
 def test_parameter_counts_match_the_published_graphs(variant, ng):

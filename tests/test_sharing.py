@@ -112,7 +112,7 @@ def test_tie_survives_torch_compile():
 
 
 def test_efficientnet_b0_and_s_shared_counts():
-    # NG (parameters + BN running statistics) of the corrected shared graphs, spec section 4
+    # NG (parameters + BN running statistics) of the corrected shared graphs (section 4.5.1)
     for variant, ng in [("b0", 3_018_800), ("s", 4_452_296)]:
         model = share_parameters(efficientnet_v2(variant))
         stats = sum(b.numel() for n, b in model.named_buffers() if n.endswith(("running_mean", "running_var")))

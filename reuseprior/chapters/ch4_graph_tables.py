@@ -4,8 +4,8 @@ engine, "as published" and corrected.
 
 Each table row is a :class:`GraphRow`: which model, which sharing key, the
 image size the graph is counted at and the size ``NI`` (eq. 4.7, 4.8) is
-taken from. Two settings reproduce quirks of the published numbers (context
-counting spec, section 4):
+taken from. Two settings reproduce quirks of the published numbers, found by
+matching every printed digit of Tables 4.3/4.4:
 
 * V2-M and V2-L ("+" in Table 4.4) were counted at 240 px while NI was that
   of 480 px, so their PG/P'G are lower bounds; ResNet-50 was counted at 380 px

@@ -24,6 +24,9 @@ from typing import Any
 import torch
 import torch.fx as fx
 from torch import nn
+from torch.fx.experimental.proxy_tensor import make_fx
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten, tree_map
 
 from reuseprior.core.errors import CaptureError, DataDependentShapeError
 
@@ -123,8 +126,7 @@ def capture(model: nn.Module, example_input: torch.Tensor, *, method: str = "aut
 
 
 def _capture_make_fx(model: nn.Module, example_input: torch.Tensor) -> CapturedGraph:
-    from torch.fx.experimental.proxy_tensor import make_fx
-
+    """Functionalised ``make_fx`` fake-tensor tracing of ``model(example_input)``."""
     was_training = model.training
     model.eval()
     params = dict(model.named_parameters())
@@ -197,63 +199,87 @@ _CONSTANT_PACKETS = {getattr(_aten, n) for n in (
 ) if hasattr(_aten, n)}
 
 
-def _capture_meta(model: nn.Module, example_input: torch.Tensor) -> CapturedGraph:
-    """Record one eval-mode forward on meta tensors into an FX graph of ATen ops.
+class _MetaGraphBuilder:
+    """The state of one recording on meta tensors: the FX graph being built, the node
+    of every tensor seen so far (by ``id``), the real tensors behind the placeholders,
+    and the nodes whose values depend on a parameter."""
 
-    In-place ops become nodes whose result replaces the mutated tensor; an in-place op
-    on a *view* of a parameter-dependent tensor is rejected (``capture`` then falls back
-    to functionalised ``make_fx``).
-    """
-    from torch.utils._python_dispatch import TorchDispatchMode
-    from torch.utils._pytree import tree_flatten, tree_map
+    def __init__(self) -> None:
+        self.graph = fx.Graph()
+        self.root = nn.Module()
+        self.node_of: dict[int, fx.Node] = {}
+        self.keep: list = []  # strong refs so that ids are never reused while recording
+        self.real_inputs: dict[fx.Node, torch.Tensor] = {}
+        self.param_dep: set[fx.Node] = set()
+        self.n_const = 0
 
-    params = dict(model.named_parameters())
-    buffers = dict(model.named_buffers())
-    graph = fx.Graph()
-    root = nn.Module()
-    node_of: dict[int, fx.Node] = {}
-    keep: list = []  # strong refs so that ids are never reused while recording
-    real_inputs: dict[fx.Node, torch.Tensor] = {}
-    param_dep: set[fx.Node] = set()
-
-    def add_placeholder(name: str, real: torch.Tensor, is_param: bool) -> torch.Tensor:
-        n = graph.placeholder(name.replace(".", "_"))
+    def add_placeholder(self, name: str, real: torch.Tensor, is_param: bool) -> torch.Tensor:
+        """Add a placeholder for ``real`` (a parameter, a buffer or the input); returns
+        the meta tensor that stands for it in the forward."""
+        n = self.graph.placeholder(name.replace(".", "_"))
         meta_t = torch.empty(real.shape, dtype=real.dtype, device="meta")
         n.meta["val"] = meta_t
-        node_of[id(meta_t)] = n
-        keep.append(meta_t)
-        real_inputs[n] = real.detach()
+        self.node_of[id(meta_t)] = n
+        self.keep.append(meta_t)
+        self.real_inputs[n] = real.detach()
         if is_param:
-            param_dep.add(n)
+            self.param_dep.add(n)
         return meta_t
 
-    p_meta = {k: add_placeholder(k, v, True) for k, v in params.items()}
-    b_meta = {k: add_placeholder("buf_" + k, v, False) for k, v in buffers.items()}
-    x_meta = add_placeholder("input", example_input, False)
-    param_nodes = {k: node_of[id(v)] for k, v in p_meta.items()}
-    buffer_nodes = {k: node_of[id(v)] for k, v in b_meta.items()}
-    input_node = node_of[id(x_meta)]
-    n_const = [0]
-
-    def to_node(a):
+    def to_node(self, a):
+        """The node of tensor ``a``; a real tensor seen for the first time (a constant
+        created inside the forward) becomes a ``get_attr`` node.  Non-tensors pass."""
         if isinstance(a, torch.Tensor):
-            n = node_of.get(id(a))
+            n = self.node_of.get(id(a))
             if n is None:
                 if a.device.type == "meta":
                     raise _Unsafe("meta tensor of unknown origin")
-                name = f"_const{n_const[0]}"
-                n_const[0] += 1
-                setattr(root, name, a)
-                n = graph.get_attr(name)
+                name = f"_const{self.n_const}"
+                self.n_const += 1
+                setattr(self.root, name, a)
+                n = self.graph.get_attr(name)
                 n.meta["val"] = a
-                node_of[id(a)] = n
-                keep.append(a)
+                self.node_of[id(a)] = n
+                self.keep.append(a)
             return n
         return a
 
-    def _write_back(new_view: fx.Node, view_node: fx.Node, base: torch.Tensor, deps: bool) -> None:
+    def record(self, func, args: tuple, kwargs: dict, out: Any) -> None:
+        """Add the node of one dispatched op call ``out = func(*args, **kwargs)``."""
+        n_args = tree_map(self.to_node, args)
+        n_kwargs = tree_map(self.to_node, kwargs)
+        node = self.graph.call_function(func, tuple(n_args), dict(n_kwargs))
+        node.meta["val"] = out
+        self.keep.append(out)
+        deps = self._depends_on_params(func, n_args, n_kwargs)
+        if deps:
+            self.param_dep.add(node)
+        self._functionalise_view_mutation(func, args, n_args, node, deps)
+        self._bind_outputs(node, out, deps)
+
+    def _depends_on_params(self, func, n_args, n_kwargs) -> bool:
+        """Whether the op's values depend on a parameter: an operand does, and the op
+        reads its operands' values (not only their shapes, see ``_CONSTANT_PACKETS``)."""
+        return getattr(func, "overloadpacket", None) not in _CONSTANT_PACKETS and any(
+            isinstance(a, fx.Node) and a in self.param_dep for a in tree_flatten((n_args, n_kwargs))[0])
+
+    def _functionalise_view_mutation(self, func, args: tuple, n_args, node: fx.Node, deps: bool) -> None:
+        """An op that writes into a view of a tensor (``y[:, :2] += 1``) changes the
+        viewed tensor too: when either depends on a parameter, scatter the new values
+        back up the view chain (:meth:`_write_back`)."""
+        schema = getattr(func, "_schema", None)
+        mutates = schema is not None and any(
+            a.alias_info is not None and a.alias_info.is_write for a in schema.arguments)
+        if mutates and isinstance(args[0], torch.Tensor) and args[0]._base is not None:
+            base = args[0]._base
+            base_node = self.node_of.get(id(base))
+            if deps or (base_node is not None and base_node in self.param_dep):
+                self._write_back(node, n_args[0], base, deps)
+
+    def _write_back(self, new_view: fx.Node, view_node: fx.Node, base: torch.Tensor, deps: bool) -> None:
         """Functionalise an in-place op on a slice/select view: scatter the new view
-        values back into fresh copies of every tensor up the view chain."""
+        values back into fresh copies of every tensor up the view chain.  Views of
+        any other kind raise :class:`_Unsafe` (``capture`` then uses ``make_fx``)."""
         cur_view, cur_new = view_node, new_view
         while True:
             if not (isinstance(cur_view, fx.Node) and cur_view.op == "call_function"):
@@ -262,63 +288,88 @@ def _capture_meta(model: nn.Module, example_input: torch.Tensor) -> CapturedGrap
             parent = cur_view.args[0]
             if packet is _aten.slice:
                 a = list(cur_view.args[1:]) + [0, None, None, 1][len(cur_view.args) - 1:]
-                scat = graph.call_function(_aten.slice_scatter.default, (parent, cur_new, *a[:4]))
+                scat = self.graph.call_function(_aten.slice_scatter.default, (parent, cur_new, *a[:4]))
             elif packet is _aten.select:
-                scat = graph.call_function(_aten.select_scatter.default, (parent, cur_new, *cur_view.args[1:]))
+                scat = self.graph.call_function(_aten.select_scatter.default, (parent, cur_new, *cur_view.args[1:]))
             else:
                 raise _Unsafe(f"in-place op through a {cur_view.target} view")
             scat.meta["val"] = parent.meta["val"]
-            if deps or parent in param_dep:
-                param_dep.add(scat)
+            if deps or parent in self.param_dep:
+                self.param_dep.add(scat)
                 deps = True
             cur_view, cur_new = parent, scat
-            if node_of.get(id(base)) is parent:
-                node_of[id(base)] = scat
+            if self.node_of.get(id(base)) is parent:
+                self.node_of[id(base)] = scat
                 return
 
-    class Recorder(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            kwargs = kwargs or {}
-            out = func(*args, **kwargs)
-            n_args = tree_map(to_node, args)
-            n_kwargs = tree_map(to_node, kwargs)
-            node = graph.call_function(func, tuple(n_args), dict(n_kwargs))
-            node.meta["val"] = out
-            keep.append(out)
-            deps = getattr(func, "overloadpacket", None) not in _CONSTANT_PACKETS and any(
-                isinstance(a, fx.Node) and a in param_dep for a in tree_flatten((n_args, n_kwargs))[0])
-            if deps:
-                param_dep.add(node)
-            schema = getattr(func, "_schema", None)
-            mutates = schema is not None and any(
-                a.alias_info is not None and a.alias_info.is_write for a in schema.arguments)
-            if mutates and isinstance(args[0], torch.Tensor) and args[0]._base is not None:
-                base = args[0]._base
-                base_node = node_of.get(id(base))
-                if deps or (base_node is not None and base_node in param_dep):
-                    _write_back(node, n_args[0], base, deps)
-            if isinstance(out, (tuple, list)):
-                for i, o in enumerate(out):
-                    if isinstance(o, torch.Tensor):
-                        g = graph.call_function(operator.getitem, (node, i))
-                        g.meta["val"] = o
-                        if deps:
-                            param_dep.add(g)
-                        node_of[id(o)] = g
-            elif isinstance(out, torch.Tensor):
-                node_of[id(out)] = node
-            return out
+    def _bind_outputs(self, node: fx.Node, out: Any, deps: bool) -> None:
+        """Make ``node`` the node of the op's output tensor; each tensor of a tuple or
+        list output gets its own ``getitem`` node.  An in-place op returns the tensor
+        it changed, which from then on stands for the new node."""
+        if isinstance(out, (tuple, list)):
+            for i, o in enumerate(out):
+                if isinstance(o, torch.Tensor):
+                    g = self.graph.call_function(operator.getitem, (node, i))
+                    g.meta["val"] = o
+                    if deps:
+                        self.param_dep.add(g)
+                    self.node_of[id(o)] = g
+        elif isinstance(out, torch.Tensor):
+            self.node_of[id(out)] = node
 
+
+class _Recorder(TorchDispatchMode):
+    """Runs every ATen op of the forward (on meta tensors: no arithmetic) and records
+    it with a :class:`_MetaGraphBuilder`."""
+
+    def __init__(self, builder: _MetaGraphBuilder) -> None:
+        super().__init__()
+        self.builder = builder
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        self.builder.record(func, args, kwargs, out)
+        return out
+
+
+def _forward_on_meta(model: nn.Module, builder: _MetaGraphBuilder, p_meta: dict, b_meta: dict,
+                     x_meta: torch.Tensor) -> Any:
+    """One eval-mode forward of ``functional_call(model, (params, buffers), (x,))`` on
+    the meta stand-ins, recorded by ``builder``; the model's mode is restored."""
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), Recorder():
-            y = torch.func.functional_call(model, (p_meta, b_meta), (x_meta,))
+        with torch.no_grad(), _Recorder(builder):
+            return torch.func.functional_call(model, (p_meta, b_meta), (x_meta,))
     finally:
         model.train(was_training)
-    leaves = [to_node(t) for t in tree_flatten(y)[0] if isinstance(t, torch.Tensor)]
-    graph.output(tuple(leaves))
-    gm = fx.GraphModule(root, graph)
+
+
+def _capture_meta(model: nn.Module, example_input: torch.Tensor) -> CapturedGraph:
+    """Record one eval-mode forward on meta tensors into an FX graph of ATen ops.
+
+    Parameters, buffers and the input become placeholders (in that order), each op
+    call a node.  In-place ops become nodes whose result replaces the mutated tensor;
+    an in-place op on a *view* where the view or its base depends on a parameter is
+    functionalised into ``slice_scatter`` / ``select_scatter`` when the view is a
+    slice or select, and rejected otherwise (``capture`` then falls back to
+    functionalised ``make_fx``).
+    """
+    params = dict(model.named_parameters())
+    buffers = dict(model.named_buffers())
+    builder = _MetaGraphBuilder()
+    p_meta = {k: builder.add_placeholder(k, v, True) for k, v in params.items()}
+    b_meta = {k: builder.add_placeholder("buf_" + k, v, False) for k, v in buffers.items()}
+    x_meta = builder.add_placeholder("input", example_input, False)
+    # the placeholders, read before the forward rebinds tensors that in-place ops change
+    param_nodes = {k: builder.node_of[id(v)] for k, v in p_meta.items()}
+    buffer_nodes = {k: builder.node_of[id(v)] for k, v in b_meta.items()}
+    input_node = builder.node_of[id(x_meta)]
+    y = _forward_on_meta(model, builder, p_meta, b_meta, x_meta)
+    leaves = [builder.to_node(t) for t in tree_flatten(y)[0] if isinstance(t, torch.Tensor)]
+    builder.graph.output(tuple(leaves))
+    gm = fx.GraphModule(builder.root, builder.graph)
     return CapturedGraph(gm=gm, model=model, param_nodes=param_nodes, buffer_nodes=buffer_nodes,
-                         input_node=input_node, output_nodes=leaves, real_inputs=real_inputs,
+                         input_node=input_node, output_nodes=leaves, real_inputs=builder.real_inputs,
                          example_input=example_input)

@@ -1,13 +1,18 @@
 """Chapter-4 quantities from context counts: expected spread, entropy, total surprisal,
 PG and P'G (thesis eqs. 4.2-4.8) and the chapter-5 efficiencies PE, CE (eqs. 5.1, 5.2).
 
-Definitions (context-counting spec, section 3; all logarithms base 2):
+Definitions (thesis sections 4.4.3, 4.4.5 and 5.2.2; all logarithms base 2), with
+``c_i = |C_wi|`` the context count of weight ``i`` (eq. 4.1):
 
-* ``p_i = c_i / NC`` with ``NC = sum_i c_i`` over the merged weights with count >= 1;
+* ``p_i = c_i / NC`` (eq. 4.3) with ``NC = sum_i c_i`` over the ``NG`` merged weights
+  with count >= 1 (a weight element with count 0, such as a 3x3 corner tap on a 1x1
+  map, has no context and is left out of ``NG``, ``WG`` and ``|G|``);
 * expected spread ``ES = sum_i p_i log2 c_i`` (eq. 4.2);
 * entropy ``H = -sum_i p_i log2 p_i`` (eq. 4.4), and ``H + ES = log2 NC`` (eq. 4.6);
 * total surprisal ``S = -sum_i log2 p_i = NG log2 NC - sum_i log2 c_i`` (eq. 4.5);
-* ``|G| = NI + NO + WG`` (weight nodes before merging; feature nodes excluded);
+* ``|G| = NI + NO + WG``: input, output and weight nodes (eq. 4.7); ``WG`` counts
+  the weight nodes before merging (every use of a shared weight), so ``WG >= NG``;
+  feature nodes are not counted;
 * ``PG = log2(S NI / |G|)`` (eq. 4.7), ``P'G = log2((ES + 1) NG NI / |G|)`` (eq. 4.8);
 * ``PE = PG / NG`` (eq. 5.1), ``CE = PG / WG`` (eq. 5.2).
 
@@ -23,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -82,13 +88,11 @@ class Report:
         return {k: getattr(self, k) for k in _KEYS}
 
     def to_series(self):
-        import pandas as pd
 
         return pd.Series(self.to_dict(), name=self.model_name or None, dtype=object)
 
     def to_frame(self):
         """Per-parameter summary as a DataFrame (numel, elements with a context, log2 counts)."""
-        import pandas as pd
 
         return pd.DataFrame.from_dict(self.per_parameter, orient="index")
 
@@ -366,21 +370,43 @@ def analyze(
     """
     check_discount(discount)
     check_example_input(example_input)
+    _check_sizes(num_inputs, num_outputs, bn_params_per_channel)
+    res = run_sweep(_capture_one_output(model, example_input, output_key), example_input, discount=discount)
+    mdl = res.graph.model
+    entries = _weight_uses(res, dict(mdl.named_modules()))
+    groups = _share_groups(entries, share_key)
+    WG = _weight_node_count(entries)
+    logs, mults = _merged_log2_counts(entries, groups)
+    bn_logs, bn_mults, bn_nodes = _batch_norm_log2_counts(res, bn_params_per_channel)
+    logs, mults, WG = logs + bn_logs, mults + bn_mults, WG + bn_nodes
+    per_param = _per_parameter_summary(mdl, res)
+    NI, NO = _input_output_nodes(example_input, res, num_inputs, num_outputs)
+    all_l = np.concatenate(logs) if logs else np.zeros(0)
+    all_m = np.concatenate(mults) if mults else np.zeros(0)
+    q = quantities_from_log2_counts(all_l, all_m, NI=NI, NO=NO, WG=WG)
+    return Report(**q, model_name=type(mdl).__name__, input_shape=tuple(example_input.shape),
+                  discount=discount, per_parameter=per_param)
+
+
+# ------------------------------------------------------------------------------ analyze, step by step
+def _check_sizes(num_inputs: int | None, num_outputs: int | None, bn_params_per_channel: int) -> None:
+    """Refuse a ``num_inputs``/``num_outputs`` below 1 and a ``bn_params_per_channel``
+    below 0, or any of them not an integer (NumPy integers, as in table rows, count)."""
     for name, value, least in [("num_inputs", num_inputs, 1), ("num_outputs", num_outputs, 1),
                                ("bn_params_per_channel", bn_params_per_channel, 0)]:
         if value is not None:  # NumPy integers (table rows) count as integers here
             check_integer(name, int(value) if isinstance(value, numbers.Integral) else value, least)
-    res = run_sweep(_capture_one_output(model, example_input, output_key), example_input, discount=discount)
-    graph = res.graph
-    mdl = graph.model
-    modules = dict(mdl.named_modules())
+
+
+def _weight_uses(res: SweepResult, modules: dict[str, nn.Module]) -> list[tuple[WeightUse, Scaled]]:
+    """Every use of a parameter in the graph with the count it received, in sweep
+    order, as a :class:`WeightUse` (what ``share_key`` sees).  Batch-norm parameters
+    are left out: batch norm is counted per channel (:func:`_batch_norm_log2_counts`)."""
     bn_param_names = set()
     for bn in res.batch_norms:
         bn_param_names.update(n for n in (bn.weight_name, bn.bias_name) if n)
-
-    # ---- weight uses (excluding batch norm affine parameters) -------------------------
     use_counter: dict[str, int] = {}
-    entries = []  # (group_key, WeightUse, Scaled)
+    entries = []  # (WeightUse, Scaled)
     for u in res.uses:
         info = _use_info(res, u, modules)
         if info["op"] == "batch_norm" or u.param_name in bn_param_names:
@@ -395,8 +421,14 @@ def analyze(
             use_index=idx,
         )
         entries.append((wu, u.count))
+    return entries
 
-    # union-find: same parameter, or equal non-None share keys
+
+def _share_groups(entries: list[tuple[WeightUse, Scaled]],
+                  share_key: Callable[[WeightUse], Hashable | None] | None) -> dict[int, list[int]]:
+    """Partition the uses into groups that are merged into one set of weights: uses of
+    one parameter (tied weights), and uses with equal non-``None`` ``share_key``
+    (union-find).  Returns ``{root: [entry indices]}`` in order of first appearance."""
     parent = list(range(len(entries)))
 
     def find(i):
@@ -420,13 +452,25 @@ def analyze(
     groups: dict[int, list[int]] = {}
     for i in range(len(entries)):
         groups.setdefault(find(i), []).append(i)
+    return groups
 
+
+def _weight_node_count(entries: list[tuple[WeightUse, Scaled]]) -> int:
+    """The weight nodes of the uses before merging (every use counted; elements with a
+    zero count left out): their part of ``WG``."""
     WG = 0
-    logs, mults = [], []
-    per_param: dict[str, dict[str, Any]] = {}
-    for i, (wu, s) in enumerate(entries):
+    for wu, s in entries:
         mc, mult = s.collapsed()
         WG += int((mc != 0).sum()) * mult
+    return WG
+
+
+def _merged_log2_counts(entries: list[tuple[WeightUse, Scaled]],
+                        groups: dict[int, list[int]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per group, the log2 counts of the merged weights (the counts of its uses summed
+    element by element, aligned at the leading corner when shapes differ), zero counts
+    left out, with each value's multiplicity (the broadcast copies it stands for)."""
+    logs, mults = [], []
     for members in groups.values():
         shapes = [tuple(entries[i][1].shape) for i in members]
         shape = tuple(max(d) for d in zip(*shapes)) if len({len(x) for x in shapes}) == 1 else shapes[0]
@@ -441,8 +485,15 @@ def analyze(
         l = l[torch.isfinite(l)]
         logs.append(l.numpy())
         mults.append(np.full(l.numel(), float(mult)))
+    return logs, mults
 
-    # ---- batch norm: bn_params_per_channel entries per channel, never merged ----------
+
+def _batch_norm_log2_counts(res: SweepResult, bn_params_per_channel: int
+                            ) -> tuple[list[np.ndarray], list[np.ndarray], int]:
+    """Batch norm: ``bn_params_per_channel`` weights per channel, each with the
+    channel's count, never merged.  Returns their log2 counts, multiplicities and
+    number of weight nodes (channels with a zero count left out)."""
+    logs, mults, WG = [], [], 0
     for bn in res.batch_norms:
         l = bn.channel_count.log2().reshape(-1)
         l = l[torch.isfinite(l)]
@@ -450,8 +501,23 @@ def analyze(
             logs.append(l.numpy())
             mults.append(np.full(l.numel(), float(bn_params_per_channel)))
             WG += bn_params_per_channel * l.numel()
+    return logs, mults, WG
 
-    # ---- per-parameter summary (cheap) -----------------------------------------------
+
+def _input_output_nodes(example_input: torch.Tensor, res: SweepResult, num_inputs: int | None,
+                        num_outputs: int | None) -> tuple[int, int]:
+    """``(NI, NO)``: ``num_inputs``/``num_outputs`` where given, else the element
+    counts of the input and of the outputs per example (without the batch dimension)."""
+    batch = int(example_input.shape[0]) if example_input.dim() > 0 else 1
+    NI = int(num_inputs) if num_inputs is not None else example_input.numel() // max(batch, 1)
+    NO = int(num_outputs) if num_outputs is not None else res.num_outputs
+    return NI, NO
+
+
+def _per_parameter_summary(mdl: nn.Module, res: SweepResult) -> dict[str, dict[str, Any]]:
+    """Per parameter of ``mdl``: its size, how many elements have a context, and the
+    log2 of the total, smallest and largest count (``-inf`` without a context)."""
+    per_param: dict[str, dict[str, Any]] = {}
     for name, p in mdl.named_parameters():
         s = res.param_counts.get(name)
         if s is None:
@@ -468,12 +534,4 @@ def analyze(
             "log2_min": float(fin.min()) if fin.numel() else float("-inf"),
             "log2_max": float(fin.max()) if fin.numel() else float("-inf"),
         }
-
-    batch = int(example_input.shape[0]) if example_input.dim() > 0 else 1
-    NI = int(num_inputs) if num_inputs is not None else example_input.numel() // max(batch, 1)
-    NO = int(num_outputs) if num_outputs is not None else res.num_outputs
-    all_l = np.concatenate(logs) if logs else np.zeros(0)
-    all_m = np.concatenate(mults) if mults else np.zeros(0)
-    q = quantities_from_log2_counts(all_l, all_m, NI=NI, NO=NO, WG=WG)
-    return Report(**q, model_name=type(mdl).__name__, input_shape=tuple(example_input.shape),
-                  discount=discount, per_parameter=per_param)
+    return per_param

@@ -1,11 +1,12 @@
 """One backward sweep over a captured ATen graph that propagates context counts.
 
-Seeds a count of 1 on every output element (spec section 1), walks the graph in
-reverse topological order and applies each node's rule (:mod:`.rules`).  The count that
-reaches a parameter along each edge (placeholder -> consuming node) is recorded per
-*use*, so tied parameters and virtual sharing (``share_key``) can be handled later.
-Counts are only propagated into nodes that have a parameter among their ancestors
-(nothing else can deliver a count to a parameter), and only through floating tensors.
+Seeds a count of 1 on every output element (each output node ends one path, thesis
+eq. 4.1), walks the graph in reverse topological order and applies each node's rule
+(:mod:`.rules`).  The count that reaches a parameter along each edge (placeholder ->
+consuming node) is recorded per *use*, so tied parameters and virtual sharing
+(``share_key``) can be handled later.  Counts are only propagated into nodes that
+have a parameter among their ancestors (nothing else can deliver a count to a
+parameter), and only through floating (and complex) tensors.
 
 Input policy (:func:`check_example_input`, then :func:`run_sweep`): one example, i.e.
 a real (not complex) input with a leading batch dimension of 1 whose outputs keep it;
@@ -261,11 +262,13 @@ _SHAPE_ONLY_PACKETS = {getattr(torch.ops.aten, n) for n in (
 
 
 def _caller_stacklevel() -> int:
-    """``stacklevel`` of the first frame outside ``reuseprior.counting`` (the
-    caller's ``analyze``/``count_contexts``/``run_sweep`` line) for ``warnings.warn``."""
-    here = os.path.dirname(os.path.abspath(__file__))
+    """``stacklevel`` of the first frame outside ``reuseprior.counting`` and its
+    subpackages such as ``rules/`` (the caller's ``analyze``/``count_contexts``/
+    ``run_sweep`` line) for ``warnings.warn``: a frame belongs to the package when its
+    file lies under the package's directory."""
+    root = os.path.dirname(os.path.abspath(__file__)) + os.sep
     frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == here:
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(root):
         frame, level = frame.f_back, level + 1
     return level
 
@@ -350,7 +353,8 @@ def run_sweep(model: nn.Module | CapturedGraph, example_input: torch.Tensor | No
                 f"no counting rule for ATen op {node.target} (node {node.name}, fed by parameters "
                 f"{_module_path_hint(node, ctx)}) in {type(graph.model).__name__}. Register one from your "
                 "code with @reuseprior.counting.register(torch.ops.aten.<op>), mapping the output count to "
-                "operand counts (README, 'Analysing your own model'; reuseprior/counting/rules.py has the built-in ones)."
+                "operand counts (README, 'Analysing your own model'; reuseprior/counting/rules/ has the built-in ones, "
+                "one module per op family)."
             )
         try:
             for a, s in rule(node, c, ctx):

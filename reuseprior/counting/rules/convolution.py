@@ -1,0 +1,86 @@
+"""Convolution (thesis Figure 4.1; a dense layer is a 1x1 convolution).
+
+A kernel element ``W[co, ci, ky, kx]`` gets the sum of the output counts
+``c_out[co]`` over the output positions whose tap ``(ky, kx)`` lands inside the input:
+padding taps read no input element and contribute nothing, so a tap that lands in the
+padding for every output position (a 3x3 corner on a 1x1 map) has no context.  An
+input element gets, per group, the output counts summed over the group's output
+channels and over every tap that reads it (a depthwise convolution gives each input
+channel only its own channel's counts), discounted by ``gamma``.  The bias gets, per
+output channel, the sum over every position.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.fx as fx
+
+from reuseprior.counting.rules.generic import generic_multilinear
+from reuseprior.counting.rules.helpers import RuleTable, aten, shape_of
+
+__all__ = ["TABLE"]
+
+TABLE = RuleTable()
+
+
+def _valid_taps(n_in, n_out, k, s, p, d, device=None):
+    """V[ky, oy] = 1 if tap ky of output position oy lands inside the input."""
+    oy = torch.arange(n_out, dtype=torch.int64)
+    ky = torch.arange(k, dtype=torch.int64)
+    pos = oy[None, :] * s + ky[:, None] * d - p
+    valid = (pos >= 0) & (pos < n_in)
+    return pos, valid
+
+
+def _tap_matrices(n_in, n_out, k, s, p, d):
+    """(V, M) along one axis: ``V[ky, oy]`` = 1 if tap ky of output oy lands inside the
+    input, ``M[py, oy]`` = the number of taps of output oy that read input py."""
+    pos, valid = _valid_taps(n_in, n_out, k, s, p, d)
+    V = valid.to(torch.float64)  # (k, n_out)
+    M = torch.zeros(n_in, n_out, dtype=torch.float64)  # M[py, oy] = #taps of oy hitting py
+    oy = torch.arange(n_out).expand(k, n_out)
+    M.index_put_((pos[valid], oy[valid]), torch.ones(int(valid.sum()), dtype=torch.float64),
+                 accumulate=True)
+    return V, M
+
+
+@TABLE.rule(aten.convolution, aten.conv2d, aten.conv1d, aten.conv3d)
+def _convolution(node, cout, ctx):
+    """Convolution (see the module docstring): W[co,ci,ky,kx] gets the sum of
+    c_out[co] over output positions whose tap lands inside the input; the input gets,
+    per group, the channel-summed counts spread back through a ones kernel (closed
+    forms: separable tap-validity matrices instead of a full transposed convolution).
+    Transposed convolutions and inputs that are not 2-D images use the generic
+    multilinear VJP."""
+    x, w = node.args[0], node.args[1]
+    b = node.args[2] if len(node.args) > 2 else None
+    if node.target in (aten.convolution.default,):
+        stride, padding, dilation, transposed, _, groups = node.args[3:9]
+    else:
+        stride, padding, dilation, groups = (list(node.args[3:7]) + [1, 0, 1, 1])[:4]
+        transposed = False
+    xs, ws = shape_of(x), shape_of(w)
+    if transposed or len(xs) != 4:
+        yield from generic_multilinear(node, cout, ctx, weights=(w, b))
+        return
+    def _pair(v):
+        return list(v) * 2 if len(v) == 1 else list(v)
+    stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+    N, Ci, H, W = xs
+    Co, Cig, kh, kw = ws
+    Ho, Wo = tuple(cout.shape[2:])
+    Vy, My = _tap_matrices(H, Ho, kh, stride[0], padding[0], dilation[0])
+    Vx, Mx = _tap_matrices(W, Wo, kw, stride[1], padding[1], dilation[1])
+    if isinstance(w, fx.Node) and ctx.needs(w):
+        # independent of ci: keep it as a stride-0 broadcast (see Scaled.collapsed)
+        wc = cout.map(lambda m: torch.einsum("nchw,ah,bw->cab", m, Vy, Vx)[:, None])
+        yield w, wc.map_raw(lambda r: r.expand(Co, Cig, kh, kw))
+    if isinstance(b, fx.Node) and ctx.needs(b):
+        yield b, cout.map(lambda m: m.sum(dim=(0, 2, 3)))
+    if ctx.needs(x):
+        g = groups
+        def xf(m):
+            cg = m.reshape(N, g, Co // g, Ho, Wo).sum(2)
+            r = torch.einsum("nghw,ph,qw->ngpq", cg, My, Mx)
+            return r[:, :, None].expand(N, g, Ci // g, H, W).reshape(N, Ci, H, W)
+        yield x, cout.map(xf).scale(ctx.gamma)

@@ -1,0 +1,91 @@
+"""Shared pieces of the counting rules: the rule signature, the per-family rule
+tables, and helpers that read shapes off graph nodes and reduce a count to the
+shape of the operand it is delivered to."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Iterator
+
+import torch
+import torch.fx as fx
+
+from reuseprior.counting.scaled import Scaled
+
+aten = torch.ops.aten
+
+__all__ = ["RuleFn", "RuleTable", "aten", "carries_counts", "optional_ops", "shape_of", "single", "sum_to_shape",
+           "tensor_nodes", "val"]
+
+#: ``rule(node, cout, ctx)`` yields ``(operand node, count delivered to it)`` pairs
+RuleFn = Callable[[fx.Node, Any, Any], Iterable[tuple[fx.Node, Scaled]]]
+
+
+class RuleTable:
+    """The rules of one op family, in the order they are defined.
+
+    A family module marks each rule with ``@TABLE.rule(op, ...)``;
+    :mod:`reuseprior.counting.rules` enters the tables into its registry family by
+    family, so a rule registered later (from user code) replaces a built-in one."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[tuple[Any, ...], RuleFn]] = []
+
+    def rule(self, *ops: Any) -> Callable[[RuleFn], RuleFn]:
+        """Record ``fn`` as the rule for the given ATen op packets/overloads."""
+
+        def deco(fn: RuleFn) -> RuleFn:
+            self.entries.append((ops, fn))
+            return fn
+
+        return deco
+
+    def __iter__(self) -> Iterator[tuple[tuple[Any, ...], RuleFn]]:
+        return iter(self.entries)
+
+
+def optional_ops(*names: str) -> list[Any]:
+    """The ATen op packets of ``names`` that this PyTorch build has, in order."""
+    return [op for op in (getattr(aten, n, None) for n in names) if op is not None]
+
+
+def val(node) -> Any:
+    """The traced (meta/fake) value of a graph node; ``None`` for a non-node."""
+    return node.meta.get("val") if isinstance(node, fx.Node) else None
+
+
+def shape_of(node) -> tuple[int, ...]:
+    return tuple(val(node).shape)
+
+
+def sum_to_shape(m: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Reduce-sum ``m`` over the dimensions along which ``shape`` was broadcast."""
+    shape = tuple(shape)
+    if tuple(m.shape) == shape:
+        return m
+    lead = m.dim() - len(shape)
+    if lead > 0:
+        m = m.sum(dim=tuple(range(lead)))
+    dims = tuple(i for i, s in enumerate(shape) if s == 1 and m.shape[i] != 1)
+    if dims:
+        m = m.sum(dim=dims, keepdim=True)
+    if tuple(m.shape) != shape:
+        m = m.expand(shape)  # a 0-d count broadcast to the operand's shape
+    return m
+
+
+def carries_counts(v) -> bool:
+    """Floating and complex tensors carry counts: complex values computed from
+    weights (FFTs) reach an op without a rule instead of being dropped silently."""
+    return isinstance(v, torch.Tensor) and (v.is_floating_point() or v.is_complex())
+
+
+def tensor_nodes(args) -> list[fx.Node]:
+    """The operand nodes in ``args`` (any nesting) whose values carry counts."""
+    return [a for a in torch.utils._pytree.tree_leaves(args) if isinstance(a, fx.Node) and carries_counts(val(a))]
+
+
+def single(cout):
+    """The count of a single-output op (the first one of a multi-output op)."""
+    if isinstance(cout, list):
+        return cout[0]
+    return cout

@@ -1,0 +1,79 @@
+"""Data movement (slicing, indexing, concatenation, padding, copies) and ops whose
+outputs do not depend on their operands' values.
+
+A data-movement op routes each output count back to the operand element that the
+output element was read from (concatenation splits the counts back to its operands;
+``nn.Embedding`` gives them to the rows its token ids pick); these ops are linear
+with 0/1 coefficients, so the generic VJP rule is exact for them.  An op whose output
+does not depend on an operand's values (``zeros_like``, ``x.fill_(0)``) delivers it
+no count, and creation ops (:data:`NO_COUNT_OPS`) have no counting operand at all.
+"""
+
+from __future__ import annotations
+
+import operator
+
+from reuseprior.counting.rules.generic import generic_linear
+from reuseprior.counting.rules.helpers import RuleTable, aten, optional_ops, shape_of, single, sum_to_shape
+
+__all__ = ["DATA_MOVEMENT_OPS", "NO_COUNT_OPS", "TABLE"]
+
+TABLE = RuleTable()
+
+#: ops counted by the generic linear VJP (those of them that this PyTorch build has)
+DATA_MOVEMENT_OPS = [
+    "slice", "select", "narrow", "split", "split_with_sizes", "chunk", "unbind", "cat", "stack",
+    "constant_pad_nd", "pad", "reflection_pad2d", "replication_pad2d", "roll", "flip", "index",
+    "gather", "index_select", "embedding", "repeat", "unfold", "pixel_shuffle", "pixel_unshuffle",
+    "channel_shuffle", "upsample_nearest2d", "_unsafe_index", "movedim",
+    "diagonal", "tril", "triu", "masked_fill", "slice_scatter", "select_scatter", "im2col",
+    "col2im", "flatten", "unflatten", "repeat_interleave",
+]
+TABLE.rule(*optional_ops(*DATA_MOVEMENT_OPS))(generic_linear)
+
+
+@TABLE.rule(operator.getitem)
+def _getitem(node, cout, ctx):
+    # handled specially by the sweep (routes into the parent's output list)
+    return ()
+
+
+@TABLE.rule(aten.copy)
+def _copy(node, cout, ctx):
+    """``dst.copy_(src)`` (functional form ``copy(dst, src)``): the result holds src's
+    values broadcast to dst's shape; dst's old values are gone."""
+    src = node.args[1]
+    if ctx.needs(src):
+        yield src, single(cout).map(lambda m: sum_to_shape(m, shape_of(src)))
+
+
+_CONSTANT_OPS = ["fill", "zero", "zeros_like", "ones_like", "full_like", "empty_like", "new_zeros",
+                 "new_ones", "new_full", "new_empty", "rand_like", "randn_like", "bernoulli"]
+
+
+@TABLE.rule(*optional_ops(*_CONSTANT_OPS))
+def _constant(node, cout, ctx):
+    """Outputs whose values do not depend on the operand (``x.zero_()``, ``zeros_like``):
+    no structural dependence, no count."""
+    return ()
+
+
+@TABLE.rule(aten.as_strided, aten.as_strided_)
+def _as_strided(node, cout, ctx):
+    """``as_strided`` that only re-strides (same shape, e.g. a memory-format change) is
+    the identity; otherwise the generic VJP applies."""
+    a = node.args[0]
+    if tuple(node.args[1]) == shape_of(a) and len(node.args) < 4:
+        if ctx.needs(a):
+            yield a, single(cout)
+    else:
+        yield from generic_linear(node, cout, ctx)
+
+
+#: ops whose outputs carry no counts (creation / integer / shape ops): the sweep
+#: passes them without a rule
+NO_COUNT_OPS = {
+    aten.empty, aten.zeros, aten.ones, aten.full, aten.arange, aten.empty_like,
+    aten.scalar_tensor, aten.randn, aten.rand, aten.empty_strided, aten.new_empty,
+    aten.new_full, aten.new_ones, aten.sym_size, aten.linspace,
+}
