@@ -23,7 +23,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reuseprior.baselines.proxies import DATA_DEPENDENT, PROXIES, data_dependent_scores  # noqa: E402
+from reuseprior.baselines.proxies import PROXIES, data_dependent_scores  # noqa: E402
+from reuseprior.baselines.registry import proxy_names  # noqa: E402
 from reuseprior.zoo.scoring import get_zoo, load_scores  # noqa: E402
 
 
@@ -46,7 +47,7 @@ def main(argv=None) -> int:
         raise SystemExit("no stored NAS-Bench-201 rows: run python -m reuseprior score-zoos nb201 --limit 10 first")
     picks = stored.iloc[[round(i * (len(stored) - 1) / max(args.cells - 1, 1)) for i in range(args.cells)]]
     batch = zoo.batch(zoo.image_size, seed=0)
-    names = [p for p in PROXIES if p in DATA_DEPENDENT]
+    names = proxy_names(data_dependent=True)
     rows = []
     for arch, flops in zip(picks["arch"], picks["flops"]):
         model = zoo.build_seeded(arch, 0)

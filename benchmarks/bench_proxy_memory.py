@@ -1,16 +1,14 @@
 """Benchmark: peak memory of one data-dependent proxy on one zoo model, measured
 at small minibatches and extrapolated to the zoo's minibatch.
 
-Why: on this machine the gradient proxies of pytorchcv's largest EfficientNets
-(456-672 px inputs, minibatch 16) die out of memory even alone in a fresh
-process (``score-zoos pytorchcv --fill-proxies --isolate --max-memory-gb 18``).
-This measures how much they would need instead of guessing: each
-(architecture, proxy, batch size) runs in its own process (the one worker of
-a Dask LocalCluster started for it), which builds the model and the seeded minibatch (:func:`reuseprior.baselines.proxies.make_batch`,
-as the fill does), notes its resident memory, resets the kernel's high-water
-mark (``/proc/self/clear_refs``), scores the one proxy
-(:func:`reuseprior.baselines.proxies.data_dependent_scores`, as a proxy scored alone)
-and reads the high-water mark (``VmHWM``). The proxy's extra memory is fitted as
+What a proxy that runs out of memory would need, measured rather than
+guessed: each (architecture, proxy, batch size) runs in its own process (the
+one worker of a Dask LocalCluster started for it), which builds the model and
+the seeded minibatch (:func:`reuseprior.baselines.proxies.make_batch`, as the
+fill does), notes its resident memory, resets the kernel's high-water mark
+(``/proc/self/clear_refs``), scores the one proxy
+(:func:`reuseprior.baselines.proxies.data_dependent_scores`, as a proxy scored
+alone) and reads the high-water mark (``VmHWM``). The proxy's extra memory is fitted as
 ``a + b * batch`` (least squares; activations grow linearly with the batch)
 and extrapolated to the zoo's batch; the table prints the fit, the predicted
 peak and this machine's total memory. Writes
@@ -30,11 +28,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from distributed import KilledWorker
+from tqdm.auto import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reuseprior.baselines.proxies import DATA_DEPENDENT  # noqa: E402
+from reuseprior.baselines.proxies import data_dependent_scores, make_batch  # noqa: E402
+from reuseprior.baselines.registry import DATA_DEPENDENT  # noqa: E402
 from reuseprior.zoo.distributed import Killed, connect  # noqa: E402
 from reuseprior.zoo.scoring import get_zoo  # noqa: E402
 
@@ -53,8 +54,6 @@ def _proc_bytes(path: str, field: str) -> int:
 
 def _measure(zoo_name: str, arch: str, proxy: str, batch_size: int, seed: int) -> tuple[int, int, float]:
     """In a spawned child: (resident bytes before the proxy, peak bytes while it ran, its value)."""
-    from reuseprior.baselines.proxies import data_dependent_scores, make_batch
-
     zoo = get_zoo(zoo_name)
     row = zoo.catalogue().set_index("arch").loc[arch]
     model = zoo.build_seeded(arch, seed)
@@ -85,8 +84,6 @@ def measure(zoo_name: str, arch: str, proxy: str, batch_size: int, seed: int = 0
 
 def _outcome(future) -> object:
     """The measurement, :class:`Killed` when its worker died, or the exception it raised."""
-    from distributed import KilledWorker
-
     error = future.exception()
     if isinstance(error, KilledWorker):
         return Killed(memory_limit=None, attempts=1)
@@ -94,8 +91,6 @@ def _outcome(future) -> object:
 
 
 def main(argv=None) -> int:
-    from tqdm.auto import tqdm
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--zoo", default="pytorchcv")
     ap.add_argument("--arch", nargs="+", default=["efficientnet_b5b"])

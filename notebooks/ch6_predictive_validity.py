@@ -24,7 +24,7 @@
 # Where the numbers come from:
 # - **NN-Mass Table 1**: closed form (`reuseprior.baselines.nnmass`, paper eqs. 1-3) and networks built by `build_nnmass`, computed
 #   here; the paper's printed values are in `data/nnmass_table1.csv`.
-# - **Zoo scores**: read from `data/zoo_scores_v1_<zoo>.csv`, written by `scripts/score_zoos.py` (seeded initialisation
+# - **Zoo scores**: read from `data/zoo_scores_v1_<zoo>.csv`, written by `python -m reuseprior score-zoos` (seeded initialisation
 #   per architecture, one CPU thread, cost in seconds per score). A few stored rows are **recomputed live** below and
 #   compared with the stored values.
 # - **Ground truth**: NAS-Bench-201 CIFAR-10 test accuracy from `analog-nasbench` 0.1.3 (its own retraining of all 15,625
@@ -50,9 +50,9 @@ output_dir = None   # None -> figures/<notebook name>/
 import pandas as pd
 
 from reuseprior.baselines import nnmass
+from reuseprior.chapters import ch6_predictive_validity as pv
 from reuseprior.reporting.notebook import setup
 from reuseprior.reporting.reference import side_by_side
-from reuseprior.chapters import ch6_predictive_validity as pv
 
 ctx = setup("ch6_predictive_validity", profile=profile, seed=seed, device=device, output_dir=output_dir,
             profiles=pv.PROFILES)

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from reuseprior.zoo.scoring import get_zoo
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def test_proxy_memory_benchmark_measures_each_batch_in_its_own_process_and_extrapolates(tmp_path, monkeypatch, capsys):
     monkeypatch.syspath_prepend(str(BENCHMARKS))  # the spawned children import the script by name
     import bench_proxy_memory
-
-    from reuseprior.zoo.scoring import get_zoo
 
     arch = get_zoo("nb201").catalogue()["arch"].iloc[0]
     out = tmp_path / "memory.json"

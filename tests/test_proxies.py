@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from reuseprior.baselines import proxies
+from reuseprior import datasets
+from reuseprior.baselines import complexity, proxies, registry
 from reuseprior.baselines.nnmass import NNMassConfig, build_nnmass, nn_mass
+from reuseprior.core.parameters import count_parameters
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -62,7 +65,7 @@ def test_every_proxy_is_finite_deterministic_and_leaves_the_model_unchanged(batc
     first = proxies.score_all(model, batch)
     second = proxies.score_all(model, batch)
     for name in proxies.PROXIES:
-        if name == "nn_mass":
+        if not registry.proxy_info(name).any_architecture:  # NN-Mass: defined on its own family only
             assert math.isnan(first[name])
             continue
         assert math.isfinite(first[name]), (name, first)
@@ -153,7 +156,7 @@ def test_shared_pass_equals_one_pass_per_proxy(build, batch):
     for name, value in shared.items():
         torch.manual_seed(0)
         alone = proxies.PROXIES[name](model, batch)
-        if name == "grasp" and has_dropout:
+        if registry.proxy_info(name).second_order and has_dropout:
             # alone, GraSP's second forward draws a new dropout mask; shared, g and Hg see one network
             assert math.isfinite(value) and value != alone
             continue
@@ -266,3 +269,62 @@ def test_grasp_through_ops_without_double_backward(fused, batch):
     assert shared["grasp"] == pytest.approx(proxies.grasp(model, batch), rel=1e-9)
     assert shared["snip"] == pytest.approx(proxies.snip(model, batch), rel=1e-9)
     assert isinstance(model.gate, nn.Hardsigmoid)  # the model itself is left as it was
+
+
+# ------------------------------------------------------------------------------ the registry
+
+
+def test_the_registry_describes_every_proxy_in_the_stored_column_order():
+    assert list(registry.REGISTRY) == list(proxies.PROXIES)
+    assert all(name == info.name for name, info in registry.REGISTRY.items())
+    assert proxies.DATA_DEPENDENT is registry.DATA_DEPENDENT
+    assert registry.ZOO_PROXIES == ("params", "flops", "synflow", "snip", "grasp", "fisher", "grad_norm",
+                                    "jacob_cov", "naswot")
+    assert registry.SECOND_ORDER == {"grasp"}
+    assert registry.proxy_names(kind="naive baseline") == ("params", "flops")
+    assert registry.proxy_names(data_dependent=True, needs_labels=False) == ("jacob_cov", "naswot")
+    for info in registry.REGISTRY.values():
+        assert info.label and info.unit and info.definition and info.source and info.higher_is_better
+
+
+def test_the_shared_pass_computes_exactly_the_data_dependent_proxies(batch):
+    assert set(proxies.data_dependent_scores(tiny_cnn(), batch)) == registry.DATA_DEPENDENT
+    with pytest.raises(KeyError, match="not data-dependent"):
+        proxies.data_dependent_scores(tiny_cnn(), batch, ["synflow"])
+
+
+def test_the_registry_refuses_unknown_names_criteria_and_inconsistent_entries():
+    with pytest.raises(KeyError, match="unknown proxy 'synflo'"):
+        registry.proxy_info("synflo")
+    with pytest.raises(TypeError, match="cannot select proxies by \\['label'\\]"):
+        registry.proxy_names(label="SNIP")
+    with pytest.raises(ValueError, match="reads the minibatch"):
+        registry.ProxyInfo("x", "X", "-", "zero-cost proxy", "-", "-", needs_labels=True)
+    with pytest.raises(ValueError, match="needs gradients"):
+        registry.ProxyInfo("x", "X", "-", "zero-cost proxy", "-", "-", second_order=True)
+    with pytest.raises(ValueError, match="kind"):
+        registry.ProxyInfo("x", "X", "-", "oracle", "-", "-")
+
+
+def test_params_come_from_the_one_counter_and_frozen_or_tied_tensors_count_as_it_says(batch):
+    model = tiny_cnn(4)
+    model[0].weight.requires_grad_(False)
+    assert proxies.num_params(model, batch) == count_parameters(model) == 2 * 4 + 4 * 10 + 10
+    assert complexity.count_parameters(model, trainable_only=False) == 3 * 4 * 9 + 2 * 4 + 4 * 10 + 10
+    tied = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+    tied.append(tied[0])  # one tensor, two modules: counted once
+    assert proxies.num_params(tied) == 4 * 4 + 4
+    assert proxies.count_flops is complexity.count_flops
+
+
+def test_flops_restore_the_train_mode(batch):
+    model = tiny_cnn(4).train()
+    complexity.count_flops(model, batch.example)
+    assert model.training
+    assert complexity.count_flops(model.eval(), batch.example) == proxies.flops(model, batch) and not model.training
+
+
+def test_the_stand_in_batch_is_normalised_with_the_package_imagenet_statistics():
+    assert proxies._IMAGENET_MEAN.dtype == proxies._IMAGENET_STD.dtype == np.float32
+    assert proxies._IMAGENET_MEAN.ravel().tolist() == np.float32(datasets.IMAGENET_MEAN).tolist()
+    assert proxies._IMAGENET_STD.ravel().tolist() == np.float32(datasets.IMAGENET_STD).tolist()

@@ -9,10 +9,31 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch import nn
 
+from reuseprior.baselines import proxies
+from reuseprior.chapters import ch6_predictive_validity as pv
+from reuseprior.commands import main
 from reuseprior.core import paths
-from reuseprior.zoo import correlation
+from reuseprior.zoo import batch_sensitivity as bs
+from reuseprior.zoo import correlation, pytorchcv_zoo, scoring
 from reuseprior.zoo import nasbench201 as nb
+from reuseprior.zoo.distributed import connect
+from reuseprior.zoo.pytorchcv_zoo import build_pytorchcv, load_pytorchcv_zoo
+from reuseprior.zoo.scoring import (
+    UnknownArchitectureError,
+    _is_out_of_memory,
+    _says_out_of_memory,
+    fill_proxies,
+    import_scores,
+    load_scores,
+    rescore_proxies,
+    score_architecture,
+    score_zoo,
+    scores_path,
+    stored_columns,
+)
+from reuseprior.zoo.torchvision_zoo import build_torchvision, load_torchvision_zoo
 
 HAS_ANALOG = importlib.util.find_spec("analognasbench") is not None
 HAS_PYTORCHCV = importlib.util.find_spec("pytorchcv") is not None
@@ -22,8 +43,6 @@ HAS_PYTORCHCV = importlib.util.find_spec("pytorchcv") is not None
 def dask_client():
     """The scoring runs' Dask client, its one worker a thread of this process (quick to start;
     the worker processes, kills and memory limits are tested in test_zoo_store.py)."""
-    from reuseprior.zoo.distributed import connect
-
     with connect(workers=1, processes=False, say=lambda _: None) as client:
         yield client
 
@@ -79,8 +98,6 @@ def test_analog_nasbench_has_all_cells_and_the_inferred_encoding_holds():
 
 
 def test_torchvision_zoo_recipe_rule_and_metadata():
-    from reuseprior.zoo.torchvision_zoo import build_torchvision, load_torchvision_zoo
-
     df = load_torchvision_zoo()
     assert len(df) >= 70 and df["arch"].is_unique
     row = df.set_index("arch").loc["resnet50"]
@@ -92,8 +109,6 @@ def test_torchvision_zoo_recipe_rule_and_metadata():
 
 @pytest.mark.skipif(not HAS_PYTORCHCV, reason="pytorchcv not installed")
 def test_pytorchcv_zoo_errors_agree_between_readme_and_metainfo():
-    from reuseprior.zoo.pytorchcv_zoo import build_pytorchcv, load_pytorchcv_zoo
-
     df = load_pytorchcv_zoo()
     assert len(df) >= 250 and df["arch"].is_unique
     r = df.set_index("arch").loc["resnet18"]
@@ -116,8 +131,6 @@ def test_rank_correlation_and_bootstrap_interval():
 
 def test_stored_scores_are_reproduced_live():
     """Recompute the cheapest stored NAS-Bench-201 row and compare with the CSV."""
-    from reuseprior.zoo.scoring import load_scores, score_architecture
-
     stored = load_scores("nb201")
     if stored.empty:
         pytest.skip("no stored NAS-Bench-201 scores yet")
@@ -132,8 +145,6 @@ def test_stored_scores_are_reproduced_live():
 
 @pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
 def test_score_zoo_stores_fixed_columns_and_resumes(tmp_path, dask_client):
-    from reuseprior.zoo.scoring import score_zoo, stored_columns
-
     path = score_zoo("nb201", limit=2, data_dir=tmp_path, progress=False, full_every=2, client=dask_client)
     df = pd.read_csv(path).sort_values("order")
     assert list(df.columns) == stored_columns()
@@ -146,8 +157,6 @@ def test_score_zoo_stores_fixed_columns_and_resumes(tmp_path, dask_client):
 
 @pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
 def test_fill_proxies_completes_stored_rows_as_a_full_scoring_would(tmp_path, dask_client):
-    from reuseprior.zoo.scoring import fill_proxies, import_scores, score_architecture, score_zoo
-
     path = score_zoo("nb201", limit=1, data_dir=tmp_path, progress=False, full_every=10**6, client=dask_client)
     # position 0 is always fully scored; blank its proxies to play a data-free row
     df = pd.read_csv(path)
@@ -180,8 +189,6 @@ def test_fill_proxies_completes_stored_rows_as_a_full_scoring_would(tmp_path, da
 
 @pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
 def test_fill_proxies_of_named_architectures_only(tmp_path, dask_client):
-    from reuseprior.zoo.scoring import fill_proxies, score_zoo
-
     path = score_zoo("nb201", limit=3, data_dir=tmp_path, progress=False, full_every=10**6, reuse=False,
                      client=dask_client)
     stored = pd.read_csv(path).sort_values("order")
@@ -195,8 +202,6 @@ def test_fill_proxies_of_named_architectures_only(tmp_path, dask_client):
 
 @pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
 def test_rescore_replaces_only_the_named_proxies_of_the_selected_rows(tmp_path, dask_client):
-    from reuseprior.zoo.scoring import import_scores, rescore_proxies, score_zoo
-
     path = score_zoo("nb201", limit=2, data_dir=tmp_path, progress=False, reuse=False, client=dask_client)
     scored = pd.read_csv(path).sort_values("order").reset_index(drop=True)
     first = scored["arch"][0]
@@ -224,15 +229,6 @@ def test_rescore_replaces_only_the_named_proxies_of_the_selected_rows(tmp_path, 
 
 
 def test_fill_proxies_of_an_unknown_architecture_names_the_stored_ones(tmp_path, capsys):
-    from reuseprior.commands import main
-    from reuseprior.zoo.scoring import (
-        UnknownArchitectureError,
-        fill_proxies,
-        rescore_proxies,
-        scores_path,
-        stored_columns,
-    )
-
     for job in (fill_proxies, lambda zoo, **kw: rescore_proxies(zoo, ["naswot"], **kw)):
         with pytest.raises(FileNotFoundError, match="no stored rows for torchvision .* score-zoos torchvision"):
             job("torchvision", data_dir=tmp_path, progress=False)
@@ -247,10 +243,6 @@ def test_fill_proxies_of_an_unknown_architecture_names_the_stored_ones(tmp_path,
 
 
 def test_missing_pytorchcv_names_the_install_command(monkeypatch):
-    import importlib.util
-
-    from reuseprior.zoo import pytorchcv_zoo
-
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pytorchcv" else real(name, *a))
     with pytest.raises(ModuleNotFoundError, match=r"pip install pytorchcv==0\.0\.74"):
@@ -261,7 +253,6 @@ def test_correlation_forest_draws_one_panel_per_zoo_and_refuses_an_empty_table()
     import matplotlib
 
     matplotlib.use("Agg")
-    from reuseprior.chapters import ch6_predictive_validity as pv
 
     table = pd.DataFrame({
         "zoo": ["a", "a", "b"], "score": ["params", "PG", "PG"], "n": [10, 10, 12],
@@ -291,8 +282,6 @@ def test_partial_rank_correlation_is_zero_for_a_function_of_the_control_and_posi
 
 @pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
 def test_a_csv_with_an_older_header_is_imported_and_exported_with_every_column(tmp_path, dask_client):
-    from reuseprior.zoo.scoring import load_scores, score_zoo, scores_path, stored_columns
-
     old = load_scores("nb201").sort_values("order").head(2)  # orders 0 and 1 of the committed rows
     old = old.drop(columns=["data_dependent_seconds", "data_dependent_cpu_seconds"])
     old.to_csv(scores_path("nb201", data_dir=tmp_path), index=False, float_format="%.17g")  # before the shared pass
@@ -304,8 +293,6 @@ def test_a_csv_with_an_older_header_is_imported_and_exported_with_every_column(t
 
 
 def test_summary_markdown_quotes_each_zoo_beside_the_published_value():
-    from reuseprior.chapters import ch6_predictive_validity as pv
-
     table = pd.DataFrame({
         "zoo": ["a", "a", "b"], "score": ["params", "PG", "PG"], "spearman": [0.5, 0.61234, -0.2],
         "spearman_lo": [0.4, 0.6, -0.3], "spearman_hi": [0.6, 0.7, -0.1], "n": [10, 9, 5],
@@ -319,8 +306,6 @@ def test_summary_markdown_quotes_each_zoo_beside_the_published_value():
 
 
 def test_sensitivity_table_reads_accuracy_correlation_and_agreement_with_the_reference():
-    from reuseprior.zoo import batch_sensitivity as bs
-
     acc = np.arange(8.0)
     frames = []
     for name, sign in [(bs.REFERENCE, 1.0), ("reversed", -1.0)]:
@@ -336,8 +321,6 @@ def test_sensitivity_table_reads_accuracy_correlation_and_agreement_with_the_ref
 
 @pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
 def test_minibatch_sensitivity_reproduces_the_stored_minibatch_and_resumes(tmp_path):
-    from reuseprior.zoo import batch_sensitivity as bs
-
     variants = {bs.REFERENCE: bs.MINIBATCHES[bs.REFERENCE], "noise, seed 0": bs.MINIBATCHES["noise, seed 0"]}
     path = bs.score_minibatches("nb201", 1, minibatches=variants, data_dir=tmp_path, progress=False)
     scores = pd.read_csv(path)
@@ -354,11 +337,6 @@ def test_minibatch_sensitivity_reproduces_the_stored_minibatch_and_resumes(tmp_p
 
 
 def test_out_of_memory_in_the_shared_pass_drops_grasp_then_computes_each_proxy_alone(monkeypatch):
-    from torch import nn
-
-    from reuseprior.baselines import proxies
-    from reuseprior.zoo import scoring
-
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
     batch = proxies.make_batch(6, 12, 10, seed=0)
@@ -410,16 +388,12 @@ def test_out_of_memory_in_the_shared_pass_drops_grasp_then_computes_each_proxy_a
     ("LinAlgError: singular matrix", False),
 ])
 def test_out_of_memory_is_recognised_in_every_form_it_is_recorded(message, out_of_memory):
-    from reuseprior.zoo.scoring import _is_out_of_memory, _says_out_of_memory
-
     assert _says_out_of_memory(message) is out_of_memory
     assert _is_out_of_memory(MemoryError()) and not _is_out_of_memory(ValueError("singular"))
 
 
 def _live_candidates() -> pd.DataFrame:
     """Rows for the live-check selection rule: costs in CPU seconds (wall where CPU is missing)."""
-    from reuseprior.chapters import ch6_predictive_validity as pv
-
     proxies = [p for p in pv.PROXY_SCORES if p not in pv.DATA_FREE_PROXIES]
     rows = {
         "no_synflow": dict(synflow=np.nan, cost=0.1),  # cheapest, but a data-free score is missing
@@ -446,8 +420,6 @@ def _live_candidates() -> pd.DataFrame:
 
 
 def test_live_check_takes_the_cheapest_rows_that_carry_the_data_free_scores_and_the_proxies():
-    from reuseprior.chapters import ch6_predictive_validity as pv
-
     df = _live_candidates()
     cost = pv.recompute_cost(df)
     assert cost.tolist() == [0.05, 0.1, 0.15, 150.0, 2.0, 0.025]  # CPU seconds; wall where no CPU time is stored
@@ -464,8 +436,6 @@ def test_quick_profile_live_rows_are_cheap_and_carry_every_checked_score():
     """The quick profile's live check (about a minute in all) recomputes, per zoo,
     a stored row with #params, FLOPs, SynFlow, the reusability quantities and
     data-dependent proxies, chosen by its stored cost."""
-    from reuseprior.chapters import ch6_predictive_validity as pv
-
     quick = pv.PROFILES["quick"]
     total = 0.0
     for zoo in quick["zoos"]:
@@ -485,8 +455,6 @@ def test_quick_profile_live_rows_are_cheap_and_carry_every_checked_score():
 
 
 def test_proxy_coverage_reading_is_generated_from_the_coverage_numbers(monkeypatch):
-    from reuseprior.chapters import ch6_predictive_validity as pv
-
     full = pd.DataFrame({"arch": ["a", "b", "c"], "snip": [1.0, 2.0, 3.0], "grasp": [1.0, np.nan, 2.0],
                          "fisher": 1.0, "grad_norm": 1.0, "jacob_cov": 1.0, "naswot": [1.0, -np.inf, 2.0]})
     part = full.assign(**{p: [1.0, np.nan, np.nan] for p in ["snip", "grasp", "fisher", "grad_norm", "jacob_cov", "naswot"]})

@@ -22,10 +22,11 @@ import pytest
 import torch
 from torch import nn
 
-from reuseprior.core import paths
 from reuseprior.baselines.proxies import DATA_DEPENDENT
-from reuseprior.zoo import scoring
-from reuseprior.zoo.distributed import Killed, connect
+from reuseprior.commands import main
+from reuseprior.core import paths
+from reuseprior.zoo import scoring, torchvision_analysis
+from reuseprior.zoo.distributed import Killed, TaskFailedError, connect
 from reuseprior.zoo.store import CsvFormatError, OutOfSyncError, ScoreStore, TableSpec
 
 HAS_ANALOG = importlib.util.find_spec("analognasbench") is not None
@@ -35,6 +36,7 @@ WIDTH = len(scoring.stored_columns())
 ANALYSIS = TableSpec("torchvision_zoo_analysis", (("model", "TEXT"), ("crop", "INTEGER"), ("NG", "INTEGER"),
                                                   ("WG", "INTEGER"), ("PG", "REAL"), ("PG_prime", "REAL"), ("ES", "REAL"),
                                                   ("H", "REAL"), ("seconds", "REAL")), "model", dialect="csv")
+assert torchvision_analysis.table(torchvision_analysis.DEFAULT_OUT) == ANALYSIS
 
 
 # --- a tiny zoo: module level, so that the workers (and the client subprocess) import it by name
@@ -145,13 +147,13 @@ def _torchvision_lines(n: int) -> list[str]:
 
 
 def test_a_partial_last_row_is_refused_with_its_line_number_not_read_as_a_finished_row(tmp_path):
-    """Defect 1: a kill during an append left half a row; pandas reads it as a
-    finished architecture (so it was never scored again) and glued the next
-    append onto it. The import refuses it, naming the line, and changes nothing."""
+    """A kill during an append leaves half a row, which pandas reads as a
+    finished architecture (never scored again) and onto which the next append
+    is glued. The import refuses it, naming the line, and changes nothing."""
     lines = _torchvision_lines(3)
     path = tmp_path / "zoo_scores_v1_torchvision.csv"
     path.write_text("".join(lines[:3]) + lines[3][:150])  # killed in the middle of the third row
-    assert len(pd.read_csv(path)) == 3  # what the old reader made of it
+    assert len(pd.read_csv(path)) == 3  # what pandas makes of it
     spec = scoring.scores_table("torchvision")
     with ScoreStore(tmp_path / "zoo_scores.sqlite") as store:
         with pytest.raises(CsvFormatError, match=r"line 4: the last row is cut short .* delete that line"):
@@ -165,13 +167,13 @@ def test_a_partial_last_row_is_refused_with_its_line_number_not_read_as_a_finish
 
 
 def test_a_truncated_middle_row_is_refused_and_so_are_other_malformed_rows(tmp_path):
-    """Defect 4: a truncated middle row was kept (its missing proxies never
-    filled, since only rows lacking every proxy are); the import names its line."""
+    """A truncated middle row, if kept, would never get its missing proxies
+    (only rows lacking every proxy are filled); the import names its line."""
     lines = _torchvision_lines(4)
     cut = lines[2].split(",")
     path = tmp_path / "zoo_scores_v1_torchvision.csv"
     path.write_text(lines[0] + lines[1] + ",".join(cut[:20]) + "\n" + lines[3])
-    kept = pd.read_csv(path).iloc[1]  # the old reader kept it: some proxies there, the others missing
+    kept = pd.read_csv(path).iloc[1]  # pandas keeps it: some proxies there, the others missing
     assert pd.notna(kept["snip"]) and kept[["grad_norm", "naswot"]].isna().all()
     spec = scoring.scores_table("torchvision")
     with ScoreStore(tmp_path / "s.sqlite") as store:
@@ -211,8 +213,6 @@ def test_a_csv_changed_since_the_last_export_is_refused_until_imported_or_overwr
 
 
 def test_cli_exports_imports_and_refuses_the_removed_shard_flag(tmp_path, capsys):
-    from reuseprior.commands import main
-
     source = scoring.scores_path("torchvision")
     (tmp_path / source.name).write_bytes(source.read_bytes())
     store = tmp_path / "elsewhere.sqlite"
@@ -229,6 +229,26 @@ def test_cli_exports_imports_and_refuses_the_removed_shard_flag(tmp_path, capsys
     with pytest.raises(SystemExit):
         main(["score-zoos", "nb201", "--scheduler", "tcp://x:8786", "--workers", "2"])
     assert "an existing cluster" in capsys.readouterr().err
+
+
+def test_analyze_torchvision_stores_the_committed_rows_and_lists_the_failures(tmp_path):
+    """``python -m reuseprior analyze-torchvision``: one Dask task per model, the
+    committed row's values (all but the seconds), a failure listed and the exit
+    status 1; a second run skips the stored model and tries the failure again."""
+    out = tmp_path / "torchvision_zoo_analysis.csv"
+    args = ["analyze-torchvision", "--models", "squeezenet1_1", "no_such_net", "--out", str(out), "--workers", "1"]
+    assert main(args) == 1
+    assert (tmp_path / "zoo_scores.sqlite").exists()  # the store beside a folder of one's own
+    committed = pd.read_csv(torchvision_analysis.DEFAULT_OUT).set_index("model")
+    ours = pd.read_csv(out).set_index("model")
+    assert ours.index.tolist() == ["squeezenet1_1"]
+    values = [c for c in torchvision_analysis.FIELDS if c not in ("model", "seconds")]
+    pd.testing.assert_frame_equal(ours[values], committed.loc[["squeezenet1_1"], values])
+    failures = torchvision_analysis.failures_path(out).read_text()
+    assert failures.startswith("no_such_net,") and "ValueError: Unknown model no_such_net" in failures
+    stored = out.read_bytes()
+    assert main(["analyze-torchvision", "--models", "squeezenet1_1", "--out", str(out), "--workers", "1"]) == 0
+    assert out.read_bytes() == stored and torchvision_analysis.failures_path(out).read_text() == ""
 
 
 # --- concurrent writers and kill -9
@@ -276,9 +296,9 @@ def _check_rows(store: Path) -> pd.DataFrame:
 
 
 def test_concurrent_writers_with_different_tmpdirs_store_each_row_once(tmp_path):
-    """Defect 6: two unsharded writers appended the same rows twice, and their
-    lock lived under $TMPDIR; the store's primary key and its own lock hold
-    whatever their $TMPDIR."""
+    """Two writers of the same rows store each row once: the store's primary
+    key and its own lock (SQLite's, not a file under $TMPDIR) hold whatever
+    their $TMPDIR."""
     store = _new_rows_store(tmp_path / "store.sqlite")
     writers = [_start_writer(store, 0, 400, 1, tmp_path / "a"), _start_writer(store, 0, 400, 1, tmp_path / "b")]
     assert [w.wait(timeout=120) for w in writers] == [0, 0]
@@ -345,7 +365,7 @@ def test_a_local_cluster_run_survives_kill_9_of_a_worker_and_of_the_client(tmp_p
 
 
 def test_two_score_runs_at_once_store_each_row_once(tmp_path):
-    """Defect 6 end to end: two scoring commands on one store, each with its own $TMPDIR."""
+    """The same end to end: two scoring commands on one store, each with its own $TMPDIR."""
     for name in "ab":
         (tmp_path / name).mkdir()
     runs = [_start_client(tmp_path, {"TMPDIR": str(tmp_path / name)}, workers=1, processes=False, limit=20)
@@ -502,8 +522,6 @@ def _broken_build(arch: str) -> nn.Module:
 
 def test_a_task_that_raises_stops_the_run_naming_the_architecture_and_keeps_the_finished_rows(tmp_path, threads_client,
                                                                                              monkeypatch):
-    from reuseprior.zoo.distributed import TaskFailedError
-
     zoo = scoring.Zoo("tiny", "test zoo", _tiny_catalogue, _broken_build, batch_size=4, image_size=8, num_classes=10,
                       order=_tiny_order)
     monkeypatch.setitem(scoring.ZOOS, "tiny", zoo)

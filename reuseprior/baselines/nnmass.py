@@ -1,7 +1,6 @@
 """NN-Mass and NN-Density (Bhardwaj et al., "Towards Unifying Neural
-Architecture Space Exploration and Generalization", ICLR 2020 submission;
-``shared/papers/bhardwaj-nn-mass.txt``), a training-free baseline for
-chapter 6.
+Architecture Space Exploration and Generalization", ICLR 2020 submission),
+a training-free baseline for chapter 6.
 
 The model family: an initial 3x3 convolution, then ``N_c`` cells (three in
 the paper); cell ``c`` has ``d_c`` 3x3 convolution layers of ``w_c``
@@ -34,8 +33,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import pandas as pd
 import torch
 from torch import nn
+
+from reuseprior.baselines import complexity
+from reuseprior.core import paths
 
 __all__ = [
     "BASE_WIDTHS",
@@ -258,14 +261,10 @@ TABLE1_CONFIGS: tuple[tuple[int, tuple[int, int, int]], ...] = (
 )
 
 
-def load_table1():
+def load_table1() -> pd.DataFrame:
     """The paper's Table 1 as printed (``data/nnmass_table1.csv``), in the
     form :func:`reuseprior.reporting.reference.side_by_side` takes (parsed values, with
     ``attrs["printed"]`` holding the printed strings)."""
-    import pandas as pd
-
-    from reuseprior.core import paths
-
     path = paths.DATA_DIR / "nnmass_table1.csv"
     printed = pd.read_csv(path, comment="#", dtype=str, keep_default_na=False)
     parsed = printed.copy()
@@ -277,12 +276,11 @@ def load_table1():
     return parsed
 
 
-def table1_ours(count_flops: bool = True):
+def table1_ours(count_flops: bool = True) -> pd.DataFrame:
     """Our Table 1: closed-form NN-Mass (printed-cut and exact), NN-Density,
-    parameters and FLOPs of the built networks (FLOPs counted by
-    ``torch.utils.flop_counter`` on one 32x32 image; 2 FLOPs per multiply-add)."""
-    import pandas as pd
-
+    parameters (every parameter element, :func:`reuseprior.baselines.complexity.count_parameters`)
+    and FLOPs of the built networks (:func:`reuseprior.baselines.complexity.count_flops`
+    on one 32x32 image; 2 FLOPs per multiply-add)."""
     rows = []
     for layers, t_c in TABLE1_CONFIGS:
         cfg = NNMassConfig.from_layers(layers, t_c, width_multiplier=2)
@@ -293,13 +291,11 @@ def table1_ours(count_flops: bool = True):
             "NN-Mass": printed_mass(nn_mass(cfg)),
             "NN-Mass (exact)": nn_mass(cfg),
             "NN-Density": nn_density(cfg),
-            "Params (M)": sum(p.numel() for p in model.parameters()) / 1e6,
+            "Params (M)": complexity.count_parameters(model, trainable_only=False) / 1e6,
         }
         built_mass, built_density = nn_mass_of_model(model)
         row["NN-Mass (counted in built model)"] = built_mass
         if count_flops:
-            from reuseprior.baselines.proxies import count_flops as _flops
-
-            row["FLOPs (G)"] = _flops(model, torch.zeros(1, 3, 32, 32)) / 1e9
+            row["FLOPs (G)"] = complexity.count_flops(model, torch.zeros(1, 3, 32, 32)) / 1e9
         rows.append(row)
     return pd.DataFrame(rows)

@@ -3,10 +3,13 @@
 Every score is ``score(model, batch) -> float`` where ``batch`` is a
 :class:`ProxyBatch` (inputs, integer targets, a seed). A score never
 modifies ``model``: scores that must change it (SynFlow) work on a deep copy.
-Higher is "predicted better" for every score as defined in its paper.
+Higher is "predicted better" for every score as defined in its paper. What
+each score is (label, unit, requirements, source paper) is recorded in
+:mod:`reuseprior.baselines.registry`; this module implements them.
 
-- ``num_params`` and ``flops`` (``torch.utils.flop_counter``, one example,
-  2 FLOPs per multiply-add): the strong naive baselines.
+- ``num_params`` and ``flops`` (:mod:`reuseprior.baselines.complexity`:
+  ``torch.utils.flop_counter``, one example, 2 FLOPs per multiply-add): the
+  strong naive baselines.
 - ``synflow`` (Tanaka et al. 2020; as a NAS proxy Abdelfattah et al. 2021):
   data-free; |weights|, BatchNorm removed, float64, all-ones input;
   ``sum(theta * dR/dtheta)`` with ``R = sum(output)``.
@@ -14,21 +17,23 @@ Higher is "predicted better" for every score as defined in its paper.
 - ``grasp`` (Wang et al. 2020): ``sum(-theta * H g)``.
 - ``fisher`` (Theis et al. 2018; Turner et al. 2020): per channel of each
   conv/linear output ``0.5 * mean_batch (sum_spatial a * dL/da)^2``, summed.
-- ``grad_norm``: the sum over conv/linear weights of ``||dL/dW||_2``.
+- ``grad_norm`` (Abdelfattah et al. 2021): the sum over conv/linear weights
+  of ``||dL/dW||_2``.
 - ``jacob_cov`` (Mellor et al. 2021, v1): ``-sum(log(v + k) + 1/(v + k))``
   over the eigenvalues ``v`` of the correlation matrix of the per-example
   input Jacobians, ``k = 1e-5``.
 - ``naswot`` (Mellor et al. 2021, v2): ``log|det K|`` of the Hamming kernel
   of the binary ReLU activation codes of the batch.
-- ``nn_mass``: closed form of :mod:`reuseprior.baselines.nnmass`, defined only for
+- ``nn_mass`` (Bhardwaj et al., eq. 3): closed form of
+  :mod:`reuseprior.baselines.nnmass`, defined only for
   :class:`reuseprior.baselines.nnmass.NNMassNet` (NaN elsewhere).
 
 snip, grasp, fisher and grad_norm weight only conv and linear weights, as the
 reference implementations of the zero-cost-proxies study do; the model is
 scored in train mode (batch statistics) for the data-dependent proxies.
 :func:`data_dependent_scores` computes all six from one shared forward pass
-(the same values as one pass each, at about 40% of the CPU time;
-``benchmarks/bench_proxies.py``); the zoo scoring uses it.
+(the same values as one pass each, at a fraction of the CPU time:
+``benchmarks/bench_proxies.py`` measures it); the zoo scoring uses it.
 """
 
 from __future__ import annotations
@@ -41,9 +46,17 @@ from typing import Callable, Iterable, Mapping
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from reuseprior.baselines import nnmass
+from reuseprior.baselines.complexity import count_flops, count_parameters
+from reuseprior.baselines.registry import DATA_DEPENDENT
+from reuseprior.datasets import IMAGENET_MEAN, IMAGENET_STD
+
 __all__ = [
+    "DATA_DEPENDENT",
+    "LIBRARY_ACTIVATIONS",
     "PROXIES",
     "ProxyBatch",
     "count_flops",
@@ -52,6 +65,7 @@ __all__ = [
     "flops",
     "grad_norm",
     "grasp",
+    "is_activation",
     "jacob_cov",
     "make_batch",
     "naswot",
@@ -102,8 +116,9 @@ def _sample_image_crops(n: int, size: int, generator: np.random.Generator) -> np
     return out
 
 
-_IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32).reshape(1, 3, 1, 1)
-_IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32).reshape(1, 3, 1, 1)
+#: :data:`reuseprior.datasets.IMAGENET_MEAN` and ``IMAGENET_STD`` as float32 arrays shaped (1, 3, 1, 1).
+_IMAGENET_MEAN = np.array(IMAGENET_MEAN, dtype=np.float32).reshape(1, 3, 1, 1)
+_IMAGENET_STD = np.array(IMAGENET_STD, dtype=np.float32).reshape(1, 3, 1, 1)
 
 
 def make_batch(
@@ -186,26 +201,12 @@ def _loss(model: nn.Module, batch: ProxyBatch) -> torch.Tensor:
 
 
 def num_params(model: nn.Module, batch: ProxyBatch | None = None) -> float:
-    """Trainable parameters (tied parameters counted once)."""
-    return float(sum(p.numel() for p in model.parameters() if p.requires_grad))
-
-
-def count_flops(model: nn.Module, example: torch.Tensor) -> float:
-    """FLOPs of one forward pass on ``example`` (``torch.utils.flop_counter``)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(example)
-    finally:
-        model.train(was_training)
-    return float(counter.get_total_flops())
+    """Trainable parameters, tied parameters counted once (:func:`reuseprior.baselines.complexity.count_parameters`)."""
+    return float(count_parameters(model))
 
 
 def flops(model: nn.Module, batch: ProxyBatch) -> float:
-    """FLOPs of one example of ``batch`` (2 per multiply-add; convs, matmuls)."""
+    """FLOPs of one example of ``batch`` (:func:`reuseprior.baselines.complexity.count_flops`: 2 per multiply-add)."""
     return count_flops(model, batch.example)
 
 
@@ -260,8 +261,6 @@ def grasp(model: nn.Module, batch: ProxyBatch) -> float:
     fused kernels do not support; GraSP therefore sees attention in its
     composite (math) form and ``nn.Hardsigmoid`` as ``relu6(x + 3) / 6``: the
     same functions, built from twice-differentiable ops."""
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
     clone = _clone_for_grad(model)
     _replace_modules(clone, nn.Hardsigmoid, _CompositeHardsigmoid)
     weights = [m.weight for m in _weighted_layers(clone)]
@@ -396,11 +395,8 @@ def _naswot_logdet(kernel: torch.Tensor, hooks: list) -> float:
 
 
 def nn_mass(model: nn.Module, batch: ProxyBatch | None = None) -> float:
-    """Closed-form NN-Mass (paper eq. 3) for NN-Mass-family networks; NaN otherwise."""
-    from reuseprior.baselines.nnmass import NNMassNet
-    from reuseprior.baselines.nnmass import nn_mass as _mass
-
-    return float(_mass(model.config)) if isinstance(model, NNMassNet) else float("nan")
+    """Closed-form NN-Mass (Bhardwaj et al., eq. 3) for NN-Mass-family networks; NaN otherwise."""
+    return float(nnmass.nn_mass(model.config)) if isinstance(model, nnmass.NNMassNet) else float("nan")
 
 
 def data_dependent_scores(
@@ -494,7 +490,8 @@ def data_dependent_scores(
     return {name: out[name] for name in wanted} | {key: v for key, v in out.items() if key.endswith("_error")}
 
 
-#: name -> score; the order is the column order of the stored tables.
+#: name -> score, in the order of :data:`reuseprior.baselines.registry.REGISTRY`
+#: (the column order of the stored tables), which describes each of them.
 PROXIES: dict[str, Callable[[nn.Module, ProxyBatch], float]] = {
     "params": num_params,
     "flops": flops,
@@ -507,9 +504,6 @@ PROXIES: dict[str, Callable[[nn.Module, ProxyBatch], float]] = {
     "naswot": naswot,
     "nn_mass": nn_mass,
 }
-
-#: Scores that read the minibatch's images/labels (the rest are data-free).
-DATA_DEPENDENT = frozenset({"snip", "grasp", "fisher", "grad_norm", "jacob_cov", "naswot"})
 
 
 def score_all(

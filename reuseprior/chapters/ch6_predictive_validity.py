@@ -2,7 +2,7 @@
 behind ``notebooks/ch6_predictive_validity.ipynb``.
 
 Reads the stored per-architecture scores (``data/zoo_scores_v1_<zoo>.csv``,
-written by ``scripts/score_zoos.py``), and builds the tables and figures of
+written by ``python -m reuseprior score-zoos``), and builds the tables and figures of
 the notebook: coverage (how many architectures of each zoo are scored),
 rank correlations with bootstrap intervals beside the published proxy
 correlations, scatter plots, failure examples, cost per architecture, and a
@@ -16,11 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
-from reuseprior.baselines.proxies import DATA_DEPENDENT
+from reuseprior.baselines.registry import DATA_DEPENDENT, ZOO_PROXIES, proxy_info, proxy_names
 from reuseprior.core import paths
 from reuseprior.zoo.correlation import correlation_table, partial_rank_correlation
-from reuseprior.zoo.scoring import REUSE_SCORES, ZOOS, load_scores, score_architecture
+from reuseprior.zoo.scoring import GRADIENT_PASS_MARKER, REUSE_SCORES, ZOOS, load_scores, score_architecture
 
 __all__ = [
     "ACCURACY_LABELS",
@@ -55,28 +56,21 @@ PROFILES = {
     "full": {"zoos": ["nb201", "torchvision", "pytorchcv"], "n_boot": 2000, "live_rows": 5, "live_reuse": True, "min_rows": 10},
 }
 
-#: Baselines and zero-cost proxies, in table order.
-PROXY_SCORES = ["params", "flops", "synflow", "snip", "grasp", "fisher", "grad_norm", "jacob_cov", "naswot"]
+#: Baselines and zero-cost proxies, in table order: the registry's scores defined on any architecture.
+PROXY_SCORES = list(ZOO_PROXIES)
 #: The thesis quantities (chapter 4) and their per-parameter efficiencies.
 THESIS_SCORES = list(REUSE_SCORES)
 ALL_SCORES = PROXY_SCORES + THESIS_SCORES
 #: The baselines and proxies that need no minibatch content (computed for every row).
 DATA_FREE_PROXIES = [s for s in PROXY_SCORES if s not in DATA_DEPENDENT]
 
-#: Axis name and unit of each score (scatter plots). The thesis quantities are in
-#: bits (ES, H, S: eqs. 4.2-4.5) or are log2 of a count ratio (PG, P'G: eqs.
-#: 4.7-4.8); PE = PG / NG and CE = PG / WG (eqs. 5.1-5.2); NASWOT is a natural
-#: log-determinant; the other proxies are dimensionless sums.
+#: Axis name and unit of each score (scatter plots). The baselines and proxies
+#: are labelled as the registry says (:class:`reuseprior.baselines.registry.ProxyInfo`:
+#: NASWOT is a natural log-determinant, the other proxies dimensionless sums).
+#: The thesis quantities are in bits (ES, H, S: eqs. 4.2-4.5) or are log2 of a
+#: count ratio (PG, P'G: eqs. 4.7-4.8); PE = PG / NG and CE = PG / WG (eqs. 5.1-5.2).
 SCORE_UNITS: dict[str, tuple[str, str]] = {
-    "params": ("#parameters", "count"),
-    "flops": ("FLOPs", "per image, 2 per multiply-add"),
-    "synflow": ("SynFlow", "dimensionless"),
-    "snip": ("SNIP", "dimensionless"),
-    "grasp": ("GraSP", "dimensionless"),
-    "fisher": ("Fisher", "dimensionless"),
-    "grad_norm": ("grad-norm", "dimensionless"),
-    "jacob_cov": ("jacob_cov", "dimensionless"),
-    "naswot": ("NASWOT", "log|det K|, nats"),
+    **{s: (proxy_info(s).label, proxy_info(s).unit) for s in PROXY_SCORES},
     "PG": ("PG", "log2 units"),
     "PG_prime": ("P'G", "log2 units"),
     "expected_spread": ("expected spread ES", "bits"),
@@ -133,6 +127,7 @@ def proxy_coverage_reading(cov: pd.DataFrame) -> str:
     table (``common_rows=True`` of :func:`correlation_tables`: the rows that
     carry SNIP) keeps."""
     names = [p for p in PROXY_SCORES if p in DATA_DEPENDENT]
+    marker = GRADIENT_PASS_MARKER
     lines, partial, common = [], [], []
     for _, c in cov.iterrows():
         zoo, scored = c["zoo"], int(c["scored"])
@@ -150,9 +145,10 @@ def proxy_coverage_reading(cov: pd.DataFrame) -> str:
         lines.append(f"- **{zoo}**: {head}, {with_all:,} all six{gaps}.")
         if with_any < scored:
             partial.append(zoo)
-        if "snip" in stored.columns:
-            common.append(f"{zoo} {int(stored['snip'].notna().sum()):,} of {scored:,}")
-    text = ["Stored coverage of the data-dependent proxies (SNIP, GraSP, Fisher, grad-norm, jacob_cov, NASWOT), "
+        if marker in stored.columns:
+            common.append(f"{zoo} {int(stored[marker].notna().sum()):,} of {scored:,}")
+    labels = ", ".join(SCORE_UNITS[p][0] for p in names)
+    text = [f"Stored coverage of the data-dependent proxies ({labels}), "
             "from the coverage table above and the stored rows:", "", *lines, ""]
     if partial:
         text.append(f"On {', '.join(partial)} the proxies cover part of the scored rows: they are filled in the zoo's "
@@ -164,7 +160,8 @@ def proxy_coverage_reading(cov: pd.DataFrame) -> str:
                     "are undefined on a model or did not fit in memory (the reason is in the row's `errors` column), "
                     "so a score's `n` in the correlation tables can be below its zoo's count.")
     if common:
-        text += ["", f"The head-to-head table below keeps the rows that carry SNIP ({'; '.join(common)}), so the "
+        text += ["", f"The head-to-head table below keeps the rows that carry {SCORE_UNITS[marker][0]} "
+                 f"({'; '.join(common)}), so the "
                  "data-free scores and the proxies are compared on the same architectures, except where a score is "
                  "missing on a row (its smaller `n`)."]
     return "\n".join(text)
@@ -181,7 +178,8 @@ def correlation_tables(zoos: list[str], n_boot: int, min_rows: int, seed: int = 
 
     ``common_rows=False``: each score on every row that has it (``n`` differs:
     the data-dependent proxies may cover a subsample). ``True``: only the rows
-    that carry SNIP (the rows where the gradient proxies' pass ran), so the
+    that carry SNIP (:data:`reuseprior.zoo.scoring.GRADIENT_PASS_MARKER`: the
+    rows where the gradient proxies' pass ran), so the
     data-free scores and the proxies are compared on the same architectures; a
     score missing on some of those rows (a single proxy out of memory or
     undefined) still has its own smaller ``n``.
@@ -190,8 +188,8 @@ def correlation_tables(zoos: list[str], n_boot: int, min_rows: int, seed: int = 
     frames = []
     for zoo in zoos:
         df = load_scores(zoo)
-        if common_rows and "snip" in df.columns:
-            df = df[df["snip"].notna()]
+        if common_rows and GRADIENT_PASS_MARKER in df.columns:
+            df = df[df[GRADIENT_PASS_MARKER].notna()]
         if len(df) < min_rows:
             continue
         t = correlation_table(df, [s for s in ALL_SCORES if s in df.columns and df[s].notna().sum() >= 3], n_boot=n_boot, seed=seed)
@@ -199,9 +197,15 @@ def correlation_tables(zoos: list[str], n_boot: int, min_rows: int, seed: int = 
         pub = published[(published["zoo"] == zoo) & (published["dataset"].isin(["CIFAR-10", "ImageNet-1K"]))]
         t["published spearman"] = t["score"].map(dict(zip(pub["score"], pub["spearman"])))
         t["published n"] = t["score"].map(dict(zip(pub["score"], pub["n_architectures"])))
-        t["kind"] = np.where(t["score"].isin(THESIS_SCORES), "reusability prior", np.where(t["score"].isin(["params", "flops"]), "naive baseline", "zero-cost proxy"))
+        t["kind"] = [_kind(s) for s in t["score"]]
         frames.append(t)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _kind(score: str) -> str:
+    """``reusability prior`` for a thesis quantity, else the registry's kind of
+    the score (``naive baseline``, ``zero-cost proxy``)."""
+    return "reusability prior" if score in THESIS_SCORES else proxy_info(score).kind
 
 
 def beyond_size(zoos: list[str], scores: list[str], *, control: str = "params", n_boot: int = 1000,
@@ -229,10 +233,11 @@ def cost_table(zoos: list[str]) -> pd.DataFrame:
     CPU seconds (one thread; independent of how busy the machine was) and the
     median wall-clock seconds (inflated on a shared machine). The thesis
     quantities are one ``analyze`` call, shown as ``reuse``; ``build`` is the
-    model construction. The data-dependent proxies were first timed one pass
-    each (their own rows, where stored) and are now computed together in one
-    shared pass (:func:`reuseprior.baselines.proxies.data_dependent_scores`), shown as
-    ``data_dependent (all six, shared pass)``."""
+    model construction. The data-dependent proxies are computed together in
+    one shared pass (:func:`reuseprior.baselines.proxies.data_dependent_scores`),
+    shown as ``data_dependent (all six, shared pass)``; rows that carry a
+    proxy's own seconds were timed one pass per proxy and are shown under the
+    proxy's name."""
     rows = []
     for zoo in zoos:
         df = load_scores(zoo)
@@ -312,8 +317,6 @@ def scatter_axis(values, score: str) -> ScatterAxis:
     of an offset text. The label names the scale and the unit
     (:data:`SCORE_UNITS`).
     """
-    from scipy.stats import rankdata
-
     x = np.asarray(values, dtype=float)
     ok = np.isfinite(x)
     name, unit = SCORE_UNITS.get(score, (score, "as stored"))
@@ -473,7 +476,7 @@ def reading(table: pd.DataFrame, zoo: str) -> str:
     if t.empty:
         return f"{zoo}: not enough scored architectures for a reading."
     lines = [f"{zoo}: {int(t['n'].max())} architectures scored."]
-    for base in ("params", "flops"):
+    for base in proxy_names(kind="naive baseline"):
         if base not in t.index:
             continue
         b = t.loc[base]

@@ -1,6 +1,19 @@
 """``python -m reuseprior score-zoos``: score model zoos on Dask into a crash-safe
-store, exported to data/zoo_scores_v1_<zoo>.csv (resumable; ``scripts/score_zoos.py``
-is an alias)."""
+store, exported to data/zoo_scores_v1_<zoo>.csv (resumable).
+
+One Dask task per architecture (a LocalCluster of one worker per core, or
+``--scheduler ADDRESS``); each finished row is committed to the store
+(``build/zoo_scores.sqlite``) and ``data/zoo_scores_v1_<zoo>.csv`` is exported
+when the run ends. Stored architectures are skipped, so the command can be
+stopped (or killed) at any time and run again. Examples::
+
+    python -m reuseprior score-zoos nb201 --limit 500                 # first 500 cells of the seeded order
+    python -m reuseprior score-zoos nb201 --workers 16 --full-every 4 # data-dependent proxies on 1/4
+    python -m reuseprior score-zoos torchvision --max-params 30e6
+    python -m reuseprior score-zoos nb201 --fill-proxies              # proxies of stored rows that lack them
+    python -m reuseprior score-zoos pytorchcv --fill-proxies --isolate --max-memory-gb 18
+    python -m reuseprior score-zoos nb201 --export                    # store -> data/ CSV
+"""
 
 from __future__ import annotations
 
@@ -10,8 +23,9 @@ from pathlib import Path
 
 import torch
 
-from reuseprior.baselines.proxies import DATA_DEPENDENT
-from reuseprior.commands import positive_float, positive_int
+from reuseprior.baselines.registry import DATA_DEPENDENT
+from reuseprior.commands.argtypes import positive_float, positive_int
+from reuseprior.zoo.batch_sensitivity import score_minibatches
 from reuseprior.zoo.distributed import TaskFailedError
 from reuseprior.zoo.scoring import (
     ZOOS,
@@ -133,8 +147,6 @@ def _run_one(zoo: str, args: argparse.Namespace, cluster: dict[str, object]) -> 
         print(f"{zoo}: {import_scores(zoo, **where)} rows imported into {args.store or default_store_path(args.data_dir)}")
         return
     if args.minibatch_sensitivity is not None:
-        from reuseprior.zoo.batch_sensitivity import score_minibatches
-
         path = score_minibatches(zoo, args.minibatch_sensitivity, seed=args.seed, data_dir=args.data_dir)
         print(f"{zoo}: {path}")
         return

@@ -54,7 +54,7 @@ SEARCH_MODES = ("random", "evolve", "random_warmup", "random_warmup_evolve")
 class SearchSpace:
     """Bounds of the random generator (section 3.5.5: width and depth from an
     allowed range; the width grows at each resolution reduction). The bounds
-    are fixed: sampling never narrows them (a defect of the original)."""
+    are fixed: sampling never narrows them."""
 
     input_shape: tuple[int, int, int] = (1, 8, 8)
     num_classes: int = 10

@@ -4,9 +4,11 @@
 - :mod:`.torchvision_zoo`, :mod:`.pytorchcv_zoo`: ImageNet-1K classifiers + published accuracies;
 - :mod:`.correlation`: Spearman/Kendall with bootstrap intervals;
 - :mod:`.scoring`: scoring any zoo into versioned CSVs (``python -m reuseprior score-zoos``);
+- :mod:`.batch_sensitivity`: the data-dependent proxies on other minibatches;
+- :mod:`.torchvision_analysis`: every torchvision classifier analysed at its eval crop
+  (``python -m reuseprior analyze-torchvision``);
 - :mod:`.distributed`: one Dask task per architecture (a LocalCluster, or an existing cluster);
-- :mod:`.store`: the SQLite store every finished row is committed to, and its CSV import/export;
-- :mod:`.predictive_validity`: the notebook's tables and figures.
+- :mod:`.store`: the SQLite store every finished row is committed to, and its CSV import/export.
 
 Submodules are imported on use (``from reuseprior.zoo import nasbench201``).
 """

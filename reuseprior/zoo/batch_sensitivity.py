@@ -26,11 +26,13 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
-from reuseprior.baselines.proxies import DATA_DEPENDENT, PROXIES, data_dependent_scores, make_batch
+from reuseprior.baselines.proxies import data_dependent_scores, make_batch
+from reuseprior.baselines.registry import proxy_names
 from reuseprior.core import paths
 from reuseprior.zoo.correlation import bootstrap_rank_correlation
-from reuseprior.zoo.scoring import SCORES_VERSION, append_rows, get_zoo
+from reuseprior.zoo.scoring import GRADIENT_PASS_MARKER, SCORES_VERSION, append_rows, get_zoo, load_scores
 
 __all__ = ["MINIBATCHES", "REFERENCE", "reference_matches_stored", "score_minibatches", "sensitivity_path", "sensitivity_table"]
 
@@ -42,7 +44,8 @@ MINIBATCHES: dict[str, dict[str, object]] = {
 }
 #: The minibatch of the stored zoo scores (``seed=0`` of :func:`reuseprior.zoo.scoring.score_zoo`).
 REFERENCE = "photos, seed 0"
-_PROXIES = [p for p in PROXIES if p in DATA_DEPENDENT]
+#: The data-dependent proxies, in column order (the data-free scores do not read the minibatch).
+_PROXIES = list(proxy_names(data_dependent=True))
 
 
 def sensitivity_path(zoo: str, data_dir: Path | None = None) -> Path:
@@ -62,8 +65,6 @@ def score_minibatches(
     minibatch of ``minibatches`` (default :data:`MINIBATCHES`): one row per
     (architecture, minibatch) with the six proxies. Architectures already in
     the CSV are skipped, so an interrupted run resumes where it stopped."""
-    from tqdm.auto import tqdm
-
     zoo = get_zoo(zoo_name)
     if not isinstance(zoo.image_size, int):
         raise ValueError(f"{zoo_name}: models of different input sizes; the sensitivity study needs one minibatch size "
@@ -119,14 +120,14 @@ def sensitivity_table(scores: pd.DataFrame, *, n_boot: int = 500, seed: int = 0)
 
 
 def reference_matches_stored(scores: pd.DataFrame, zoo_name: str = "nb201") -> pd.DataFrame:
-    """Per proxy: how many :data:`REFERENCE` rows have a stored zoo score, and
+    """Per proxy: how many :data:`REFERENCE` rows have stored data-dependent
+    proxies (a stored :data:`reuseprior.zoo.scoring.GRADIENT_PASS_MARKER`), and
     the largest relative difference between the two (0 when the stored rows
     are reproduced exactly)."""
-    from reuseprior.zoo.scoring import load_scores
-
     ref = scores[scores["minibatch"] == REFERENCE].set_index("arch")
     stored = load_scores(zoo_name).set_index("arch")
-    common = ref.index.intersection(stored.index[stored["snip"].notna()]) if "snip" in stored.columns else ref.index[:0]
+    marker = GRADIENT_PASS_MARKER
+    common = ref.index.intersection(stored.index[stored[marker].notna()]) if marker in stored.columns else ref.index[:0]
     rows = []
     for proxy in _PROXIES:
         a, b = ref.loc[common, proxy].astype(float), stored.loc[common, proxy].astype(float)

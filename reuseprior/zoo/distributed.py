@@ -43,6 +43,7 @@ from typing import Callable, Iterable, Iterator, Protocol
 import dask
 from distributed import Client, Future, KilledWorker, LocalCluster, as_completed
 from distributed.utils import get_mp_context
+from tqdm.auto import tqdm
 
 from reuseprior.core.errors import TaskFailedError
 
@@ -176,8 +177,6 @@ def run_jobs(
     interrupted run has done about a prefix of them; follow-up calls are
     submitted as their job's outcomes arrive, so a slow job holds up no other. An exception of a task raises :class:`TaskFailedError` (the
     futures still pending are released, which cancels them)."""
-    from tqdm.auto import tqdm
-
     jobs = list(jobs)
     running: dict[Future, tuple[Job, Call]] = {}
     open_calls: dict[int, int] = {}

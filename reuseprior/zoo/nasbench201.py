@@ -36,6 +36,7 @@ parameter counts (``data/nasbench201_reference_params.csv``).
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import itertools
 import pickle
@@ -235,8 +236,6 @@ class _AnalogUnpickler(pickle.Unpickler):
 
 def _analog_data_path() -> Path:
     """Where analog-nasbench keeps its data, found without importing the package."""
-    import importlib.util
-
     spec = importlib.util.find_spec("analognasbench")
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(

@@ -13,8 +13,11 @@ pytorchcv is MIT-licensed.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from functools import lru_cache
+from importlib.metadata import distribution
+from importlib.resources import files
 
 import pandas as pd
 from torch import nn
@@ -34,15 +37,11 @@ _MISSING = (
 
 
 def _require_pytorchcv() -> None:
-    import importlib.util
-
     if importlib.util.find_spec("pytorchcv") is None:
         raise ModuleNotFoundError(_MISSING)
 
 
 def _readme_text() -> str:
-    from importlib.metadata import distribution
-
     _require_pytorchcv()
     return distribution("pytorchcv").read_text("METADATA") or ""
 
@@ -56,8 +55,6 @@ def load_pytorchcv_zoo() -> pd.DataFrame:
     (the README's FLOPs/2, i.e. MACs), ``img_size``, ``caption``.
     Rows whose README top-5 error disagrees with the metainfo CSV are dropped.
     """
-    from importlib.resources import files
-
     _require_pytorchcv()
     meta = pd.read_csv(files("pytorchcv") / "models" / "common" / "model_metainfos.csv")
     meta = meta[meta["test_dataset"] == "in1k"].set_index("model_name")

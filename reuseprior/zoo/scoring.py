@@ -22,6 +22,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import platform
 import signal
 import threading
 import time
@@ -36,22 +37,22 @@ import pandas as pd
 import torch
 from distributed import Client
 from torch import nn
+from tqdm.auto import tqdm
 
-from reuseprior.baselines.proxies import (
-    DATA_DEPENDENT,
-    PROXIES,
-    ProxyBatch,
-    data_dependent_scores,
-    make_batch,
-    num_params,
-)
+from reuseprior.baselines.proxies import PROXIES, ProxyBatch, data_dependent_scores, make_batch, num_params
+from reuseprior.baselines.registry import DATA_DEPENDENT, SECOND_ORDER, ZOO_PROXIES, proxy_info, proxy_names
 from reuseprior.core import paths
 from reuseprior.core.errors import UnknownArchitectureError
 from reuseprior.core.files import atomic_write
+from reuseprior.counting import analyze
 from reuseprior.zoo.distributed import Call, Killed, connect, run_jobs
+from reuseprior.zoo.nasbench201 import build_nb201, load_analog_nasbench, sample_archs
+from reuseprior.zoo.pytorchcv_zoo import build_pytorchcv, load_pytorchcv_zoo
 from reuseprior.zoo.store import ColumnType, CsvFormatError, OutOfSyncError, ScoreStore, StoreError, TableSpec
+from reuseprior.zoo.torchvision_zoo import build_torchvision, load_torchvision_zoo
 
 __all__ = [
+    "GRADIENT_PASS_MARKER",
     "REUSE_SCORES",
     "SCORES_VERSION",
     "ZOOS",
@@ -83,6 +84,10 @@ SCORES_VERSION = 1
 REUSE_QUANTITIES = ("PG", "PG_prime", "expected_spread", "entropy", "total_surprisal")
 #: Stored reusability-prior columns (quantities, their per-parameter efficiencies, PE/CE).
 REUSE_SCORES = (*REUSE_QUANTITIES, *(f"{q}_per_param" for q in REUSE_QUANTITIES), "PE", "CE")
+#: The stored column whose value marks a row where the loss-gradient proxies were computed (their shared pass
+#: ran and fitted in memory): the first first-order loss-gradient proxy of the registry, SNIP. A second-order
+#: proxy (GraSP) is no marker: its double backward can run out of memory where the first-order ones fit.
+GRADIENT_PASS_MARKER = proxy_names(data_dependent=True, needs_labels=True, second_order=False)[0]
 
 
 @dataclass(frozen=True)
@@ -114,21 +119,7 @@ class Zoo:
         return self.image_size if isinstance(self.image_size, int) else int(self.image_size(row))
 
 
-def _nb201_catalogue() -> pd.DataFrame:
-    from reuseprior.zoo.nasbench201 import load_analog_nasbench
-
-    return load_analog_nasbench()
-
-
-def _nb201_build(arch: str) -> nn.Module:
-    from reuseprior.zoo.nasbench201 import build_nb201
-
-    return build_nb201(arch)
-
-
 def _nb201_order(cat: pd.DataFrame, seed: int) -> list[str]:
-    from reuseprior.zoo.nasbench201 import sample_archs
-
     return sample_archs(len(cat), seed=seed, df=cat)
 
 
@@ -136,45 +127,21 @@ def _by_params(cat: pd.DataFrame, seed: int) -> list[str]:
     return cat.sort_values(["published_params", "arch"])["arch"].tolist()
 
 
-def _tv_catalogue() -> pd.DataFrame:
-    from reuseprior.zoo.torchvision_zoo import load_torchvision_zoo
-
-    return load_torchvision_zoo()
-
-
-def _tv_build(arch: str) -> nn.Module:
-    from reuseprior.zoo.torchvision_zoo import build_torchvision
-
-    return build_torchvision(arch)
-
-
-def _cv_catalogue() -> pd.DataFrame:
-    from reuseprior.zoo.pytorchcv_zoo import load_pytorchcv_zoo
-
-    return load_pytorchcv_zoo()
-
-
-def _cv_build(arch: str) -> nn.Module:
-    from reuseprior.zoo.pytorchcv_zoo import build_pytorchcv
-
-    return build_pytorchcv(arch)
-
-
 ZOOS: dict[str, Zoo] = {
     "nb201": Zoo(
         "nb201",
         "NAS-Bench-201 cells (own implementation), CIFAR-10 test accuracy from analog-nasbench 0.1.3 (baseline_accuracy)",
-        _nb201_catalogue, _nb201_build, batch_size=64, image_size=32, num_classes=10, order=_nb201_order,
+        load_analog_nasbench, build_nb201, batch_size=64, image_size=32, num_classes=10, order=_nb201_order,
     ),
     "torchvision": Zoo(
         "torchvision",
         "torchvision ImageNet-1K classifiers, published acc@1 of one recipe per architecture (IMAGENET1K_V1 rule)",
-        _tv_catalogue, _tv_build, batch_size=16, image_size=224, num_classes=1000, order=_by_params,
+        load_torchvision_zoo, build_torchvision, batch_size=16, image_size=224, num_classes=1000, order=_by_params,
     ),
     "pytorchcv": Zoo(
         "pytorchcv",
         "pytorchcv ImageNet-1K models, 100 - published top-1 error (package README / metainfo)",
-        _cv_catalogue, _cv_build, batch_size=16, image_size=lambda row: int(row["img_size"]), num_classes=1000, order=_by_params,
+        load_pytorchcv_zoo, build_pytorchcv, batch_size=16, image_size=lambda row: int(row["img_size"]), num_classes=1000, order=_by_params,
     ),
 }
 
@@ -193,8 +160,6 @@ def init_seed(seed: int, arch: str) -> int:
 def reusability_scores(model: nn.Module, example: torch.Tensor) -> dict[str, float]:
     """The thesis quantities of ``model`` (``reuseprior.counting.analyze``, eqs.
     4.2-4.8) and their values per trainable parameter."""
-    from reuseprior.counting import analyze
-
     rep = analyze(model, example).to_dict()
     n = num_params(model)
     out = {q: float(rep[q]) for q in REUSE_QUANTITIES}
@@ -225,8 +190,9 @@ def score_architecture(
     their per-score ``_seconds`` columns are left empty), ``build_seconds``
     and ``errors`` (JSON ``{score: message}`` for scores that failed; their value is NaN).
     ``proxies`` are the scores of :data:`reuseprior.baselines.proxies.PROXIES` to compute
-    (``None``: all but ``nn_mass``; ``[]``: none, say for the reusability
-    quantities alone). ``each_alone`` is passed to :func:`_shared_pass`
+    (``None``: those defined on any architecture,
+    :data:`reuseprior.baselines.registry.ZOO_PROXIES`; ``[]``: none, say for
+    the reusability quantities alone). ``each_alone`` is passed to :func:`_shared_pass`
     (out-of-memory fallback).
     """
     zoo = get_zoo(zoo) if isinstance(zoo, str) else zoo
@@ -241,7 +207,7 @@ def score_architecture(
         out: dict[str, object] = {"arch": arch, "accuracy": float(row["accuracy"]), "build_seconds": time.perf_counter() - t0}
         errors: dict[str, str] = {}
         batch = batch or zoo.batch(zoo.size_of(row), seed)
-        names = list(proxies) if proxies is not None else [p for p in PROXIES if p != "nn_mass"]
+        names = list(proxies) if proxies is not None else list(ZOO_PROXIES)
         for name in [p for p in names if p not in DATA_DEPENDENT]:
             torch.manual_seed(seed)
             t0, c0 = time.perf_counter(), time.process_time()
@@ -302,8 +268,7 @@ def _ran_out_of_memory(errors: object, proxies: list[str]) -> bool:
 #: allocator ("can't allocate memory"), Python's ``MemoryError`` (whose
 #: message is empty), our own fallback notes ("out of memory"), and oneDNN,
 #: which answers a convolution whose buffers cannot be allocated with "could
-#: not create a primitive" (ResNeSt-269 at 416 px under the 18 GiB cap, after
-#: its shared pass had run out of memory).
+#: not create a primitive".
 OUT_OF_MEMORY_SIGNS = ("can't allocate memory", "out of memory", "memoryerror:", "could not create a primitive")
 
 
@@ -316,18 +281,19 @@ def _shared_pass(
     model: nn.Module, batch: ProxyBatch, names: list[str], seed: int, *, each_alone: bool = True
 ) -> dict[str, object]:
     """:func:`data_dependent_scores` with fallbacks when the shared pass runs
-    out of memory: first GraSP is dropped and the others are computed again
-    without its double backward, whose graph is by far the largest; if they
-    still do not fit (or GraSP was not asked for), each proxy is computed
-    alone, so the ones that fit keep their value (NASWOT alone needs no graph
-    at all). Then GraSP is tried alone: it may fit where beside the others it
-    did not (PreResNet-269b: about 15 GiB alone, over 18 GiB in the shared
-    pass; ``benchmarks/bench_proxy_memory.py``); if it does not, it is NaN
-    with the reason. The values equal the shared pass's: same seed, same
-    forward. Any other failure makes every proxy NaN.
+    out of memory: first the second-order proxies
+    (:data:`reuseprior.baselines.registry.SECOND_ORDER`: GraSP) are dropped and
+    the others are computed again without their double backward, whose graph
+    is by far the largest; if they still do not fit (or no second-order proxy
+    was asked for), each proxy is computed alone, so the ones that fit keep
+    their value (NASWOT alone needs no graph at all). Then each second-order
+    proxy is tried alone, since it may fit where beside the others it did not
+    (``benchmarks/bench_proxy_memory.py`` measures a proxy's memory); if it
+    does not, it is NaN with the reason. The values equal the shared pass's:
+    same seed, same forward. Any other failure makes every proxy NaN.
 
-    ``each_alone=False`` stops before the one-by-one passes (GraSP's
-    included) and leaves the proxies NaN with the out-of-memory message: for a
+    ``each_alone=False`` stops before the one-by-one passes (the second-order
+    proxies' included) and leaves the proxies NaN with the out-of-memory message: for a
     task of an isolated fill, whose follow-up tasks score each of them alone
     (:class:`_ArchJob`; in the failed process the memory may stay held)."""
     torch.manual_seed(seed)
@@ -337,15 +303,20 @@ def _shared_pass(
         failure = (_is_out_of_memory(exc), _message(exc))
     # outside the except block, so that the failed pass's tensors are freed first
     out_of_memory, message = failure
-    if "grasp" in names and out_of_memory and len(names) > 1:
-        values = _shared_pass(model, batch, [p for p in names if p != "grasp"], seed, each_alone=each_alone)
-        reason = f"out of memory in GraSP's double backward (batch {batch.inputs.shape[0]}); the other proxies computed without it"
-        if each_alone:
-            grasp = _shared_pass(model, batch, ["grasp"], seed)
-            if "grasp_error" not in grasp:
-                return values | grasp
-            reason += f"; alone too: {grasp['grasp_error']}"
-        return values | {"grasp": math.nan, "grasp_error": reason}
+    heavy = [p for p in names if p in SECOND_ORDER]
+    if heavy and out_of_memory and len(heavy) < len(names):
+        values = _shared_pass(model, batch, [p for p in names if p not in heavy], seed, each_alone=each_alone)
+        for p in heavy:
+            reason = (f"out of memory in {proxy_info(p).label}'s double backward (batch {batch.inputs.shape[0]}); "
+                      "the other proxies computed without it")
+            if each_alone:
+                alone = _shared_pass(model, batch, [p], seed)
+                if f"{p}_error" not in alone:
+                    values |= alone
+                    continue
+                reason += f"; alone too: {alone[f'{p}_error']}"
+            values |= {p: math.nan, f"{p}_error": reason}
+        return values
     if not (out_of_memory and len(names) > 1 and each_alone):
         return {p: math.nan for p in names} | {f"{p}_error": message for p in names}
     alone: dict[str, object] = {}
@@ -357,9 +328,8 @@ def _shared_pass(
 def stored_columns() -> list[str]:
     """The fixed column order of the stored CSVs (a score not computed for a row is empty)."""
     cols = ["order", "arch", "accuracy", "build_seconds"]
-    for p in PROXIES:
-        if p != "nn_mass":
-            cols += [p, f"{p}_seconds", f"{p}_cpu_seconds"]
+    for p in ZOO_PROXIES:
+        cols += [p, f"{p}_seconds", f"{p}_cpu_seconds"]
     cols += ["data_dependent_seconds", "data_dependent_cpu_seconds"]
     return cols + list(REUSE_SCORES) + ["reuse_seconds", "reuse_cpu_seconds", "errors", "scored_at"]
 
@@ -377,9 +347,7 @@ def load_scores(zoo: str, version: int = SCORES_VERSION, data_dir: Path | None =
 
 
 def _meta(zoo: Zoo, seed: int, batch: ProxyBatch | None) -> dict[str, object]:
-    import platform
-
-    import torchvision
+    import torchvision  # the version only; a heavy import
 
     return {
         "zoo": zoo.name,
@@ -534,7 +502,7 @@ def score_zoo(
     if max_params is not None and "published_params" in cat.columns:
         small = set(cat.loc[cat["published_params"] <= max_params, "arch"])
         order = [a for a in order if a in small]
-    everything = [p for p in PROXIES if p != "nn_mass"]
+    everything = list(ZOO_PROXIES)
     data_free = [p for p in everything if p not in DATA_DEPENDENT]
     rows = cat.set_index("arch")
     with _session(zoo_name, data_dir, store, progress) as run:
@@ -665,10 +633,10 @@ def rescore_proxies(
     """Score ``proxies`` again on stored rows and replace their stored values
     (and messages); returns the architectures rescored.
 
-    For a proxy whose definition changed: NASWOT reads pytorchcv's own
-    ``Swish`` and ``HSwish`` modules since they were added to
-    :data:`reuseprior.baselines.proxies.LIBRARY_ACTIVATIONS`, which changes (or, on
-    its EfficientNets, defines) the value of every model holding one:
+    For a proxy whose definition changed, on the models it changes: say,
+    after a module class is added to
+    :data:`reuseprior.baselines.proxies.LIBRARY_ACTIVATIONS`, NASWOT's value
+    changes (or becomes defined) on every model holding one:
     ``rescore_proxies("pytorchcv", ["naswot"], with_modules=["Swish", "HSwish"])``.
     The rows are ``archs`` (default: every stored row), narrowed by
     ``with_modules`` to the models that hold a module of one of these class
@@ -703,8 +671,6 @@ def rescore_proxies(
 
 def archs_with_modules(zoo: Zoo | str, archs: Iterable[str], class_names: Iterable[str], *, progress: bool = False) -> list[str]:
     """Those of ``archs`` whose model (built, untrained) holds a module whose class is named one of ``class_names``."""
-    from tqdm.auto import tqdm
-
     zoo = get_zoo(zoo) if isinstance(zoo, str) else zoo
     names = set(class_names)
     return [arch for arch in tqdm(list(archs), desc=f"looking for {', '.join(sorted(names))}", disable=not progress)
@@ -796,14 +762,16 @@ def _score_task(zoo: Zoo, arch: str, row: dict[str, object], seed: int, names: l
 @dataclass
 class _ArchJob:
     """The scoring of one architecture as Dask tasks, with the out-of-memory
-    fallback of the former isolated fill expressed as follow-up tasks:
+    fallbacks expressed as follow-up tasks:
 
     1. ``all``: every score asked for (the data-dependent proxies in one shared
        pass; ``each_alone`` as :func:`_shared_pass` takes it).
     2. If its worker was killed (:class:`~reuseprior.zoo.distributed.Killed`,
-       recorded as "out of memory (worker limit N GiB)"): ``without_grasp``,
-       whose double backward needs by far the most memory, when GraSP was
-       asked for beside other proxies; then ``data_free`` (the scores that
+       recorded as "out of memory (worker limit N GiB)"): ``without_<names>``
+       (``without_grasp``): every score but the second-order proxies
+       (:data:`reuseprior.baselines.registry.SECOND_ORDER`), whose double
+       backward needs by far the most memory, when they were asked for beside
+       other proxies; then ``data_free`` (the scores that
        need no minibatch, and the reusability quantities) when there are any;
        a fill (proxies only) killed again stores every proxy NaN with the message.
     3. ``alone``: each data-dependent proxy that ran out of memory (killed, or,
@@ -834,6 +802,16 @@ class _ArchJob:
     def proxies(self) -> list[str]:
         return [p for p in self.names if p in DATA_DEPENDENT]
 
+    @property
+    def second_order(self) -> list[str]:
+        """The proxies asked for whose double backward is dropped first when memory runs out."""
+        return [p for p in self.proxies if p in SECOND_ORDER]
+
+    @property
+    def without_second_order(self) -> str:
+        """The tag of the task that scores everything but :attr:`second_order` (``without_grasp``)."""
+        return "_".join(["without", *self.second_order])
+
     def _call(self, names: list[str], tag: str, *, reuse: bool | None = None, each_alone: bool | None = None) -> Call:
         reuse = self.reuse if reuse is None else reuse
         each_alone = self.each_alone if each_alone is None else each_alone
@@ -851,9 +829,10 @@ class _ArchJob:
             return self._after_kill(call.tag, outcome.message())
         rec = dict(outcome)
         errors = _error_messages(rec["errors"])
-        if call.tag == "without_grasp":
-            rec["grasp"] = math.nan
-            errors["grasp"] = f"{self.killed}; the other proxies computed without GraSP's double backward"
+        if self.second_order and call.tag == self.without_second_order:
+            for p in self.second_order:
+                rec[p] = math.nan
+                errors[p] = f"{self.killed}; the other proxies computed without {proxy_info(p).label}'s double backward"
         elif call.tag == "data_free":
             rec |= {p: math.nan for p in self.proxies}
             errors |= {p: self.killed for p in self.proxies}
@@ -863,12 +842,13 @@ class _ArchJob:
 
     def _after_kill(self, tag: str, message: str) -> list[Call]:
         self.killed = message
-        proxies, others = self.proxies, [n for n in self.names if n not in DATA_DEPENDENT]
-        if tag == "all" and "grasp" in proxies and len(proxies) > 1:
-            return [self._call([n for n in self.names if n != "grasp"], "without_grasp")]
-        if tag in ("all", "without_grasp") and proxies and (others or self.reuse):
+        proxies, others, heavy = self.proxies, [n for n in self.names if n not in DATA_DEPENDENT], self.second_order
+        if tag == "all" and heavy and len(heavy) < len(proxies):
+            return [self._call([n for n in self.names if n not in heavy], self.without_second_order)]
+        first_tries = ("all", self.without_second_order) if heavy else ("all",)
+        if tag in first_tries and proxies and (others or self.reuse):
             return [self._call(others, "data_free")]
-        if tag in ("all", "without_grasp") and proxies:  # proxies only (a fill): each NaN, with the message
+        if tag in first_tries and proxies:  # proxies only (a fill): each NaN, with the message
             self.rec = {"arch": self.arch, "accuracy": self.row.get("accuracy", math.nan), **{p: math.nan for p in proxies},
                         "data_dependent_seconds": math.nan, "data_dependent_cpu_seconds": math.nan,
                         "errors": json.dumps({p: message for p in proxies})}
