@@ -71,16 +71,23 @@ def main(argv=None) -> int:
     t_syn = synflow_seconds(model, args.size)
     ratio = t_analyze / t_syn
     result = {
-        "model": args.model, "size": args.size, "threads": torch.get_num_threads(),
-        "analyze_seconds": round(t_analyze, 3), "synflow_float64_seconds": round(t_syn, 3),
-        "ratio_analyze_over_synflow": round(ratio, 4), "torch": torch.__version__,
-        "machine": platform.processor() or platform.machine(), "PG": quantities["PG"],
+        "model": args.model,
+        "size": args.size,
+        "threads": torch.get_num_threads(),
+        "analyze_seconds": round(t_analyze, 3),
+        "synflow_float64_seconds": round(t_syn, 3),
+        "ratio_analyze_over_synflow": round(ratio, 4),
+        "torch": torch.__version__,
+        "machine": platform.processor() or platform.machine(),
+        "PG": quantities["PG"],
         "PG_prime": quantities["PG_prime"],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"analyze({args.model}, {args.size}px): {t_analyze:.2f} s; float64 SynFlow fwd+bwd: {t_syn:.2f} s; "
-          f"ratio {ratio:.3f} ({'faster' if ratio <= 1 else 'slower'} than SynFlow)")
+    print(
+        f"analyze({args.model}, {args.size}px): {t_analyze:.2f} s; float64 SynFlow fwd+bwd: {t_syn:.2f} s; "
+        f"ratio {ratio:.3f} ({'faster' if ratio <= 1 else 'slower'} than SynFlow)"
+    )
     return 0
 
 

@@ -66,14 +66,30 @@ def main(argv=None) -> int:
         t_sep, v_sep = min((cpu_seconds(separate) for _ in range(args.repeats)), key=lambda r: r[0])
         t_sh, v_sh = min((cpu_seconds(shared) for _ in range(args.repeats)), key=lambda r: r[0])
         identical = all(v_sep[n] == v_sh[n] for n in names)
-        rows.append({"arch": arch, "flops": flops, "separate_cpu_s": round(t_sep, 3), "shared_cpu_s": round(t_sh, 3),
-                     "ratio_shared_over_separate": round(t_sh / t_sep, 4), "identical_values": identical})
-        print(f"{arch}  {flops / 1e6:7.1f} MFLOPs  separate {t_sep:6.2f} s  shared {t_sh:6.2f} s  "
-              f"ratio {t_sh / t_sep:.3f}  values identical: {identical}")
+        rows.append(
+            {
+                "arch": arch,
+                "flops": flops,
+                "separate_cpu_s": round(t_sep, 3),
+                "shared_cpu_s": round(t_sh, 3),
+                "ratio_shared_over_separate": round(t_sh / t_sep, 4),
+                "identical_values": identical,
+            }
+        )
+        print(
+            f"{arch}  {flops / 1e6:7.1f} MFLOPs  separate {t_sep:6.2f} s  shared {t_sh:6.2f} s  "
+            f"ratio {t_sh / t_sep:.3f}  values identical: {identical}"
+        )
     total_sep = sum(r["separate_cpu_s"] for r in rows)
     total_sh = sum(r["shared_cpu_s"] for r in rows)
-    result = {"cells": rows, "ratio_total": round(total_sh / total_sep, 4), "threads": 1, "batch": batch.description,
-              "torch": torch.__version__, "machine": platform.processor() or platform.machine()}
+    result = {
+        "cells": rows,
+        "ratio_total": round(total_sh / total_sep, 4),
+        "threads": 1,
+        "batch": batch.description,
+        "torch": torch.__version__,
+        "machine": platform.processor() or platform.machine(),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"all cells: shared {total_sh:.2f} s vs separate {total_sep:.2f} s CPU, ratio {total_sh / total_sep:.3f}")

@@ -78,8 +78,13 @@ def measure(zoo_name: str, arch: str, proxy: str, batch_size: int, seed: int = 0
     if isinstance(outcome, BaseException):
         raise RuntimeError(f"{what} failed in the measuring process: {type(outcome).__name__}: {outcome}")
     before, peak, value = outcome
-    return {"batch": batch_size, "before_gib": before / GIB, "peak_gib": peak / GIB,
-            "proxy_gib": (peak - before) / GIB, "value": value}
+    return {
+        "batch": batch_size,
+        "before_gib": before / GIB,
+        "peak_gib": peak / GIB,
+        "proxy_gib": (peak - before) / GIB,
+        "value": value,
+    }
 
 
 def _outcome(future) -> object:
@@ -95,8 +100,14 @@ def main(argv=None) -> int:
     ap.add_argument("--zoo", default="pytorchcv")
     ap.add_argument("--arch", nargs="+", default=["efficientnet_b5b"])
     ap.add_argument("--proxies", nargs="+", default=["grad_norm"], choices=sorted(DATA_DEPENDENT))
-    ap.add_argument("--batches", nargs="+", type=int, default=[1, 2, 4], help="measured minibatch sizes, at least two (models whose batch norm sees 1x1 maps in training mode, "
-                    "like ResNeSt's split attention, need 2 or more examples)")
+    ap.add_argument(
+        "--batches",
+        nargs="+",
+        type=int,
+        default=[1, 2, 4],
+        help="measured minibatch sizes, at least two (models whose batch norm sees 1x1 maps in training mode, "
+        "like ResNeSt's split attention, need 2 or more examples)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "benchmarks" / "proxy_memory.json")
     args = ap.parse_args(argv)
@@ -113,8 +124,10 @@ def main(argv=None) -> int:
     for arch in args.arch:
         for proxy in args.proxies:
             try:
-                runs = [measure(args.zoo, arch, proxy, n, args.seed)
-                        for n in tqdm(sorted(set(args.batches)), desc=f"{arch} {proxy}", leave=False)]
+                runs = [
+                    measure(args.zoo, arch, proxy, n, args.seed)
+                    for n in tqdm(sorted(set(args.batches)), desc=f"{arch} {proxy}", leave=False)
+                ]
             except RuntimeError as exc:  # reported, and the other measurements go on
                 results.append({"arch": arch, "proxy": proxy, "error": str(exc)})
                 print(f"{arch:22s} {proxy:10s} not measured: {exc}", flush=True)
@@ -124,14 +137,36 @@ def main(argv=None) -> int:
             slope, intercept = np.polyfit(sizes, extra, 1)
             base = max(r["before_gib"] for r in runs)
             predicted = base + intercept + slope * zoo.batch_size
-            results.append({"arch": arch, "proxy": proxy, "runs": runs, "gib_per_example": float(slope),
-                            "fixed_gib": float(intercept), "zoo_batch": zoo.batch_size,
-                            "predicted_peak_gib": float(predicted)})
-            print(f"{arch:22s} {proxy:10s} {slope:6.2f} GiB/example + {intercept:5.2f} GiB -> "
-                  f"batch {zoo.batch_size}: about {predicted:5.1f} GiB peak (machine: {total_gib:.1f} GiB)", flush=True)
+            results.append(
+                {
+                    "arch": arch,
+                    "proxy": proxy,
+                    "runs": runs,
+                    "gib_per_example": float(slope),
+                    "fixed_gib": float(intercept),
+                    "zoo_batch": zoo.batch_size,
+                    "predicted_peak_gib": float(predicted),
+                }
+            )
+            print(
+                f"{arch:22s} {proxy:10s} {slope:6.2f} GiB/example + {intercept:5.2f} GiB -> "
+                f"batch {zoo.batch_size}: about {predicted:5.1f} GiB peak (machine: {total_gib:.1f} GiB)",
+                flush=True,
+            )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"zoo": args.zoo, "seed": args.seed, "machine_gib": total_gib,
-                                    "python": platform.python_version(), "results": results}, indent=1) + "\n")
+    args.out.write_text(
+        json.dumps(
+            {
+                "zoo": args.zoo,
+                "seed": args.seed,
+                "machine_gib": total_gib,
+                "python": platform.python_version(),
+                "results": results,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     print(f"wrote {args.out}")
     return 0
 

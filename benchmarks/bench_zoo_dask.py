@@ -57,8 +57,10 @@ def _seed_rows(data_dir: Path, last: int = 0) -> None:
 
 def measure(workers: int, cells: int) -> tuple[dict[str, float], pd.DataFrame]:
     """Rows per minute of ``cells`` data-free NAS-Bench-201 rows on ``workers`` workers, and the rows."""
-    with tempfile.TemporaryDirectory(prefix="bench-zoo-dask-") as tmp, \
-            connect(workers=workers, say=lambda _: None) as client:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-zoo-dask-") as tmp,
+        connect(workers=workers, say=lambda _: None) as client,
+    ):
         data_dir = Path(tmp)
         _warm(data_dir, cells, workers, client)
         _seed_rows(data_dir)
@@ -69,8 +71,13 @@ def measure(workers: int, cells: int) -> tuple[dict[str, float], pd.DataFrame]:
         rows = pd.read_csv(path)
     rows = rows[rows["order"] > 0].sort_values("order").reset_index(drop=True)
     assert len(rows) == cells, f"{len(rows)} rows stored, {cells} expected"
-    return {"workers": workers, "cells": cells, "seconds": seconds, "rows_per_minute": 60 * cells / seconds,
-            "load_average_1min": load}, rows
+    return {
+        "workers": workers,
+        "cells": cells,
+        "seconds": seconds,
+        "rows_per_minute": 60 * cells / seconds,
+        "load_average_1min": load,
+    }, rows
 
 
 def main(argv=None) -> int:
@@ -84,17 +91,27 @@ def main(argv=None) -> int:
         result, scored = measure(workers, args.cells)
         results.append(result)
         rows.append(scored)
-        print(f"{workers} worker(s): {args.cells} rows in {result['seconds']:.1f} s = "
-              f"{result['rows_per_minute']:.1f} rows/min (load average {result['load_average_1min']:.1f})", flush=True)
+        print(
+            f"{workers} worker(s): {args.cells} rows in {result['seconds']:.1f} s = "
+            f"{result['rows_per_minute']:.1f} rows/min (load average {result['load_average_1min']:.1f})",
+            flush=True,
+        )
     values = [c for c in rows[0].columns if not c.endswith(_TIMES)]
     for other in rows[1:]:
         pd.testing.assert_frame_equal(other[values], rows[0][values])
     ratio = results[-1]["rows_per_minute"] / results[0]["rows_per_minute"]
-    print(f"ratio {args.workers[-1]} vs {args.workers[0]} workers: {ratio:.2f}x "
-          f"(this machine: {default_workers()} cores; rows identical)")
+    print(
+        f"ratio {args.workers[-1]} vs {args.workers[0]} workers: {ratio:.2f}x "
+        f"(this machine: {default_workers()} cores; rows identical)"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"results": results, "ratio": ratio, "cores": default_workers(),
-                                    "python": platform.python_version()}, indent=1) + "\n")
+    args.out.write_text(
+        json.dumps(
+            {"results": results, "ratio": ratio, "cores": default_workers(), "python": platform.python_version()},
+            indent=1,
+        )
+        + "\n"
+    )
     print(f"wrote {args.out}")
     return 0
 

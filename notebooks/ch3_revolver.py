@@ -28,13 +28,13 @@
 # **No GPU was available in the session that wrote this notebook**: only the quick profile has been run; the reduced or full GPU run is *not* done here, and no number below comes from CIFAR-10 or MNIST. Thesis numbers are shown beside ours as a reference only: different data (8×8 digits vs. MNIST/CIFAR-10) and a far smaller compute budget, so they are not expected to match.
 
 # %% tags=["parameters"]
-profile = "quick"   # "quick": CPU, minutes, digits; "full": appendix C.2 scale (GPU, CIFAR-10)
+profile = "quick"  # "quick": CPU, minutes, digits; "full": appendix C.2 scale (GPU, CIFAR-10)
 seed = 0
-device = "cpu"      # "cpu", "cuda" or "auto"
-output_dir = None   # None -> figures/ch3_revolver/
-dataset = None      # None -> the profile's ("digits" quick, "cifar10" full); "mnist" for the MNIST rows
-data_dir = None     # full profile: folder holding the torchvision datasets (None -> profile default)
-download = False    # full profile: download CIFAR-10/MNIST into data_dir if missing
+device = "cpu"  # "cpu", "cuda" or "auto"
+output_dir = None  # None -> figures/ch3_revolver/
+dataset = None  # None -> the profile's ("digits" quick, "cifar10" full); "mnist" for the MNIST rows
+data_dir = None  # full profile: folder holding the torchvision datasets (None -> profile default)
+download = False  # full profile: download CIFAR-10/MNIST into data_dir if missing
 
 # %%
 import pandas as pd
@@ -52,8 +52,15 @@ if data_dir is not None:
     overrides["data_dir"] = data_dir
 if dataset is not None:
     overrides["dataset"] = dataset
-ctx = setup("ch3_revolver", profile=profile, seed=seed, device=device, output_dir=output_dir,
-            profiles=analysis.PROFILES, overrides=overrides)
+ctx = setup(
+    "ch3_revolver",
+    profile=profile,
+    seed=seed,
+    device=device,
+    output_dir=output_dir,
+    profiles=analysis.PROFILES,
+    overrides=overrides,
+)
 if ctx.device.type == "cpu":
     torch.set_num_threads(1)  # tiny models: one thread is fastest and reproducible
 print(ctx.describe())
@@ -69,9 +76,11 @@ splits = population.dataset_splits(s.dataset, s.data_dir, s.download, ctx.seed, 
 print(splits.description)
 pops = population.run_search_modes(s, splits, ctx.seed, ctx.device, progress=True)
 results, evaluation_seconds = analysis.split_measurements(
-    pd.concat([p.results_frame() for p in pops.values()], ignore_index=True))
+    pd.concat([p.results_frame() for p in pops.values()], ignore_index=True)
+)
 generations, generation_seconds = analysis.split_measurements(
-    pd.concat([p.generations_frame() for p in pops.values()], ignore_index=True))
+    pd.concat([p.generations_frame() for p in pops.values()], ignore_index=True)
+)
 ctx.save_table(results, "results")
 ctx.save_table(generations, "generations")
 ctx.save_measurement(evaluation_seconds, "evaluation_seconds")
@@ -92,7 +101,9 @@ ctx.save_table(ours, "table_3_2")
 display(ours)
 reference = analysis.thesis_table_3_2_reference(s.dataset)
 comparison = side_by_side(ours, reference, on=["Mode"], columns=["Top Test Acc.", "Mean Val."])
-labels = reference["Dataset"] + ", sample " + reference["Sample Sz."].astype(str) + ", " + reference["Model Sz."].astype(str)
+labels = (
+    reference["Dataset"] + ", sample " + reference["Sample Sz."].astype(str) + ", " + reference["Model Sz."].astype(str)
+)
 comparison.insert(1, "thesis row", comparison["Mode"].map(dict(zip(reference["Mode"], labels))))
 ctx.save_table(comparison, "table_3_2_vs_thesis")
 comparison
@@ -107,7 +118,8 @@ comparison
 best = analysis.best_by_generation(results)
 ctx.save_table(best, "best_by_generation")
 improvement = best.groupby("mode", sort=False)["best_val_acc"].agg(
-    first_3_generations=lambda v: v.head(3).mean(), last_3_generations=lambda v: v.tail(3).mean())
+    first_3_generations=lambda v: v.head(3).mean(), last_3_generations=lambda v: v.tail(3).mean()
+)
 improvement["gain"] = improvement["last_3_generations"] - improvement["first_3_generations"]
 improvement
 
@@ -178,7 +190,8 @@ print(analysis.blueprint_text(best_bp, max_depth=2)[:6000])
 # %%
 histories = pd.concat(
     [analysis.mutation_histories(ind.blueprint).assign(individual=ind.uid) for ind in pop.individuals],
-    ignore_index=True)
+    ignore_index=True,
+)
 display(histories.head(15))
 if not histories.empty:
     first = histories.iloc[0]

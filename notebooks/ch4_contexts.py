@@ -30,10 +30,10 @@
 # recorded in the project spec), `data/thesis/appendix_a3.csv` and `appendix_a3_counts.csv` (appendix A.3 as printed).
 
 # %% tags=["parameters"]
-profile = "quick"   # "quick": CPU, minutes; "full": paper scale
+profile = "quick"  # "quick": CPU, minutes; "full": paper scale
 seed = 0
-device = "cpu"      # "cpu", "cuda" or "auto"
-output_dir = None   # None -> figures/<notebook name>/
+device = "cpu"  # "cpu", "cuda" or "auto"
+output_dir = None  # None -> figures/<notebook name>/
 
 # %%
 import pandas as pd
@@ -44,8 +44,9 @@ from reuseprior.reporting.notebook import setup
 from reuseprior.reporting.plotting import show
 from reuseprior.reporting.reference import side_by_side
 
-ctx = setup("ch4_contexts", profile=profile, seed=seed, device=device, output_dir=output_dir,
-            profiles=contexts.PROFILES)
+ctx = setup(
+    "ch4_contexts", profile=profile, seed=seed, device=device, output_dir=output_dir, profiles=contexts.PROFILES
+)
 pd.set_option("display.width", 200)
 print(ctx.describe())
 
@@ -88,7 +89,11 @@ display(toy.round(4))
 cmp = side_by_side(toy, "figures_4_2_4_3", on=["Graph"], columns=["NI", "NO", "G", "NG", "S", "H", "ES", "PG", "P'G"])
 ctx.save_table(cmp, "toy_graphs_vs_thesis")
 display(cmp[["Graph"] + [c for c in cmp.columns if c.endswith("match")]])
-display(cmp[["Graph", "S (ours)", "S (thesis)", "PG (ours)", "PG (thesis)", "Δ PG", "P'G (ours)", "P'G (thesis)", "Δ P'G"]].round(5))
+display(
+    cmp[
+        ["Graph", "S (ours)", "S (thesis)", "PG (ours)", "PG (thesis)", "Δ PG", "P'G (ours)", "P'G (thesis)", "Δ P'G"]
+    ].round(5)
+)
 
 # %% [markdown]
 # ## Appendix A.3 step by step
@@ -102,14 +107,31 @@ a3_graph = toy_graph("fig_4_3a")
 steps = contexts.worked_example(a3_graph)
 display(steps.round(4))
 q = contexts.graph_quantities(a3_graph)
-a3 = pd.DataFrame([{"Graph": "fig_4_3a", "NI": q["NI"], "NO": q["NO"], "G": q["G"], "NG": q["NG"], "NC": q["NC"],
-                    "S": steps["surprisal"].sum(), "H": steps["entropy term"].sum(), "ES": steps["spread term"].sum(),
-                    "PG": q["PG"], "P'G": q["PG_prime"]}])
-a3_cmp = side_by_side(a3, "appendix_a3", on=["Graph"], columns=["NI", "NO", "G", "NG", "NC", "S", "H", "ES", "PG", "P'G"])
+a3 = pd.DataFrame(
+    [
+        {
+            "Graph": "fig_4_3a",
+            "NI": q["NI"],
+            "NO": q["NO"],
+            "G": q["G"],
+            "NG": q["NG"],
+            "NC": q["NC"],
+            "S": steps["surprisal"].sum(),
+            "H": steps["entropy term"].sum(),
+            "ES": steps["spread term"].sum(),
+            "PG": q["PG"],
+            "P'G": q["PG_prime"],
+        }
+    ]
+)
+a3_cmp = side_by_side(
+    a3, "appendix_a3", on=["Graph"], columns=["NI", "NO", "G", "NG", "NC", "S", "H", "ES", "PG", "P'G"]
+)
 ctx.save_table(a3_cmp, "appendix_a3_vs_thesis")
 display(a3_cmp.T)
-counts_cmp = side_by_side(steps.rename(columns={"weight": "Weight", "count": "Count"}), "appendix_a3_counts",
-                          on=["Weight"], columns=["Count"])
+counts_cmp = side_by_side(
+    steps.rename(columns={"weight": "Weight", "count": "Count"}), "appendix_a3_counts", on=["Weight"], columns=["Count"]
+)
 display(counts_cmp)
 
 # %% [markdown]
@@ -128,13 +150,15 @@ display(counts_cmp)
 checks = contexts.check_identities(ctx.settings.random_graphs, ctx.settings.random_models, seed=ctx.seed)
 ctx.save_table(checks, "lemma1_theorem1_checks")
 display(checks.tail(ctx.settings.random_models + 4))
-summary = pd.Series({
-    "objects checked": str(len(checks)),
-    "max |KL - ES| (bits)": f'{checks["KL - ES"].abs().max():.2e}',
-    "max |H + ES - log2 NC| (bits)": f'{checks["H + ES - log2 NC"].abs().max():.2e}',
-    "largest log2 NC (float64 overflows above 1024)": f'{checks["log2_NC"].max():.1f}',
-    "unrolled counts == path counts (graphs)": str(bool(checks["unrolled == paths"].dropna().all())),
-})
+summary = pd.Series(
+    {
+        "objects checked": str(len(checks)),
+        "max |KL - ES| (bits)": f"{checks['KL - ES'].abs().max():.2e}",
+        "max |H + ES - log2 NC| (bits)": f"{checks['H + ES - log2 NC'].abs().max():.2e}",
+        "largest log2 NC (float64 overflows above 1024)": f"{checks['log2_NC'].max():.1f}",
+        "unrolled counts == path counts (graphs)": str(bool(checks["unrolled == paths"].dropna().all())),
+    }
+)
 display(summary.to_frame("value"))
 
 # %% [markdown]

@@ -29,10 +29,10 @@
 # V2-B2): about 30 s on one CPU core, V2-L counted at 480 px included. `-p profile full` gives the same tables.
 
 # %% tags=["parameters"]
-profile = "quick"   # "quick": CPU, minutes; "full": paper scale
+profile = "quick"  # "quick": CPU, minutes; "full": paper scale
 seed = 0
-device = "cpu"      # "cpu", "cuda" or "auto" (the counting runs on the CPU either way)
-output_dir = None   # None -> figures/ch4_graph_tables/
+device = "cpu"  # "cpu", "cuda" or "auto" (the counting runs on the CPU either way)
+output_dir = None  # None -> figures/ch4_graph_tables/
 
 # %%
 import pandas as pd
@@ -41,8 +41,7 @@ from reuseprior.chapters import ch4_graph_tables as gt
 from reuseprior.reporting.notebook import setup
 from reuseprior.reporting.plotting import show
 
-ctx = setup("ch4_graph_tables", profile=profile, seed=seed, device=device,
-            output_dir=output_dir, profiles=gt.PROFILES)
+ctx = setup("ch4_graph_tables", profile=profile, seed=seed, device=device, output_dir=output_dir, profiles=gt.PROFILES)
 pd.set_option("display.width", 200)
 pd.set_option("display.max_columns", 40)
 labels = ctx.settings.rows
@@ -61,8 +60,9 @@ print(ctx.describe())
 # * ResNet-50 was counted at 380 px with NI at 384 px.
 
 # %%
-published = gt.compute_rows(gt.rows_for([l for l in labels if l in {r.label for r in gt.AS_PUBLISHED}],
-                                        gt.AS_PUBLISHED), cache=cache)
+published = gt.compute_rows(
+    gt.rows_for([l for l in labels if l in {r.label for r in gt.AS_PUBLISHED}], gt.AS_PUBLISHED), cache=cache
+)
 ctx.save_table(published, "as_published")
 published
 
@@ -79,7 +79,9 @@ for name in ("table_4_3", "table_4_4"):
         display(table)
 
 # %%
-more_digits = gt.compare_with_thesis(published, "graph_tables_more_digits", ["PG", "P'G", "Exp. spread", "Entropy", "NG"])
+more_digits = gt.compare_with_thesis(
+    published, "graph_tables_more_digits", ["PG", "P'G", "Exp. spread", "Entropy", "NG"]
+)
 more_digits
 
 # %% [markdown]

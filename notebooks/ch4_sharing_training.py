@@ -36,18 +36,18 @@
 # * **Thesis values**: `data/thesis/table_4_2.csv`, transcribed from Table 4.2.
 
 # %% tags=["parameters"]
-profile = "quick"   # "quick": CPU, ~1 min, tiny models on digits; "full": paper scale (GPU)
+profile = "quick"  # "quick": CPU, ~1 min, tiny models on digits; "full": paper scale (GPU)
 seed = 0
-device = "cpu"      # "cpu", "cuda" or "auto"
-output_dir = None   # None -> figures/ch4_sharing_training/
-dataset = None      # None -> the profile's ("digits" quick, "cifar10" full); or "cifar10", "cifar100", "imagenet"
-models = None       # None -> "V2-B0-shared,V2-B0-original,V2-S-shared" (Table 4.2); "V2-S-original" also known
-epochs = None       # None -> profile / section 4.5.4 recipe (quick 3; CIFAR 300; ImageNet 352)
-batch_size = None   # None -> recipe (quick 32; CIFAR 512; ImageNet 400); the learning rate scales with it
-amp = None          # None -> profile (quick False, full True): mixed precision
-data_dir = None     # None -> build/datasets (CIFAR) ; ImageNet: a folder with train/ and val/
-download = False    # True: let torchvision download CIFAR if missing (never implicit)
-resume = None       # None -> profile (quick False: fresh runs; full True: continue from checkpoints)
+device = "cpu"  # "cpu", "cuda" or "auto"
+output_dir = None  # None -> figures/ch4_sharing_training/
+dataset = None  # None -> the profile's ("digits" quick, "cifar10" full); or "cifar10", "cifar100", "imagenet"
+models = None  # None -> "V2-B0-shared,V2-B0-original,V2-S-shared" (Table 4.2); "V2-S-original" also known
+epochs = None  # None -> profile / section 4.5.4 recipe (quick 3; CIFAR 300; ImageNet 352)
+batch_size = None  # None -> recipe (quick 32; CIFAR 512; ImageNet 400); the learning rate scales with it
+amp = None  # None -> profile (quick False, full True): mixed precision
+data_dir = None  # None -> build/datasets (CIFAR) ; ImageNet: a folder with train/ and val/
+download = False  # True: let torchvision download CIFAR if missing (never implicit)
+resume = None  # None -> profile (quick False: fresh runs; full True: continue from checkpoints)
 checkpoint_dir = None  # None -> build/checkpoints/ch4_sharing_training/
 
 # %%
@@ -57,10 +57,25 @@ from reuseprior.chapters import ch4_sharing_training as st
 from reuseprior.reporting.notebook import setup
 from reuseprior.reporting.plotting import show
 
-overrides = st.parameters_to_overrides(dataset=dataset, models=models, epochs=epochs, batch_size=batch_size,
-                                       amp=amp, data_dir=data_dir, download=download, resume=resume)
-ctx = setup("ch4_sharing_training", profile=profile, seed=seed, device=device, output_dir=output_dir,
-            profiles=st.PROFILES, overrides=overrides)
+overrides = st.parameters_to_overrides(
+    dataset=dataset,
+    models=models,
+    epochs=epochs,
+    batch_size=batch_size,
+    amp=amp,
+    data_dir=data_dir,
+    download=download,
+    resume=resume,
+)
+ctx = setup(
+    "ch4_sharing_training",
+    profile=profile,
+    seed=seed,
+    device=device,
+    output_dir=output_dir,
+    profiles=st.PROFILES,
+    overrides=overrides,
+)
 plan = st.make_plan(ctx.settings, profile=ctx.profile, seed=ctx.seed)
 pd.set_option("display.width", 200)
 pd.set_option("display.max_columns", 40)
@@ -86,11 +101,26 @@ print(plan.describe())
 # states, history), resumes exactly, and on Ctrl-C writes the checkpoint and its partial results row first.
 
 # %%
-rows = st.run_experiments(plan, device=ctx.device, seed=ctx.seed, results_csv=st.default_results_csv(),
-                          checkpoint_dir=checkpoint_dir)
+rows = st.run_experiments(
+    plan, device=ctx.device, seed=ctx.seed, results_csv=st.default_results_csv(), checkpoint_dir=checkpoint_dir
+)
 ctx.save_table(st.tracked_results(rows), "results")
-rows[["model", "dataset", "status", "epochs_completed", "params", "flops", "top1_val", "top1_test",
-      "train_loss_first_epoch", "train_loss_last_epoch", "val_loss_initial", "val_loss_final"]]
+rows[
+    [
+        "model",
+        "dataset",
+        "status",
+        "epochs_completed",
+        "params",
+        "flops",
+        "top1_val",
+        "top1_test",
+        "train_loss_first_epoch",
+        "train_loss_last_epoch",
+        "val_loss_initial",
+        "val_loss_final",
+    ]
+]
 
 # %% [markdown]
 # Training must lower the loss: the mean training loss of the last epoch is below the first epoch's for every run

@@ -33,10 +33,10 @@
 # machine) and the whole 40 x 39 grid (depths 1..40, widths 2..40; 3 minutes).
 
 # %% tags=["parameters"]
-profile = "quick"   # "quick": CPU, minutes; "full": paper scale
+profile = "quick"  # "quick": CPU, minutes; "full": paper scale
 seed = 0
-device = "cpu"      # "cpu", "cuda" or "auto"
-output_dir = None   # None -> figures/<notebook name>/
+device = "cpu"  # "cpu", "cuda" or "auto"
+output_dir = None  # None -> figures/<notebook name>/
 
 # %%
 import pandas as pd
@@ -46,8 +46,7 @@ from reuseprior.chapters import ch5_depth_width as dw
 from reuseprior.reporting.notebook import setup
 from reuseprior.reporting.plotting import show as show_figure
 
-ctx = setup("ch5_depth_width", profile=profile, seed=seed, device=device, output_dir=output_dir,
-            profiles=dw.PROFILES)
+ctx = setup("ch5_depth_width", profile=profile, seed=seed, device=device, output_dir=output_dir, profiles=dw.PROFILES)
 pd.set_option("display.width", 220)
 pd.set_option("display.max_columns", 40)
 print(ctx.describe())
@@ -106,10 +105,12 @@ t53, c53 = show("table_5_3")
 # %%
 row = next(c for c in dw.TABLES["table_5_3"] if c.depth == 1)
 pick = ("NI", "PG", "P'G")
-caption = pd.DataFrame([
-    {"NI used": "channels * 8 * 8 (ours)", **{k: dw.analyze_config(row)[k] for k in pick}},
-    {"NI used": "channels (caption)", **{k: dw.analyze_config(row, counted_inputs=row.width)[k] for k in pick}},
-])
+caption = pd.DataFrame(
+    [
+        {"NI used": "channels * 8 * 8 (ours)", **{k: dw.analyze_config(row)[k] for k in pick}},
+        {"NI used": "channels (caption)", **{k: dw.analyze_config(row, counted_inputs=row.width)[k] for k in pick}},
+    ]
+)
 display(caption)
 
 # %% [markdown]
@@ -132,8 +133,12 @@ t54, c54 = show("table_5_4")
 # the caption of Table 5.3 (`NI`), explained above. The count below is over all four tables.
 
 # %%
-all_cmp = pd.concat({n: dw.match_summary(c) for n, c in
-                     [("table_5_1", c51), ("table_5_2", c52), ("table_5_3", c53), ("table_5_4", c54)]})
+all_cmp = pd.concat(
+    {
+        n: dw.match_summary(c)
+        for n, c in [("table_5_1", c51), ("table_5_2", c52), ("table_5_3", c53), ("table_5_4", c54)]
+    }
+)
 display(all_cmp)
 off = sum(int((c[[k for k in c.columns if k.endswith(" match")]] == "off").sum().sum()) for c in (c51, c52, c53, c54))
 print(f"cells off beyond the printed precision: {off}")

@@ -36,10 +36,10 @@
 # The limits in sections 3 and 4 are therefore only approached in `quick`; `full` shows them reached.
 
 # %% tags=["parameters"]
-profile = "quick"   # "quick": CPU, minutes; "full": paper scale (depth up to 3600)
+profile = "quick"  # "quick": CPU, minutes; "full": paper scale (depth up to 3600)
 seed = 0
-device = "cpu"      # "cpu", "cuda" or "auto" (the counting engine runs on CPU)
-output_dir = None   # None -> figures/ch5_energy_priors/
+device = "cpu"  # "cpu", "cuda" or "auto" (the counting engine runs on CPU)
+output_dir = None  # None -> figures/ch5_energy_priors/
 
 # %%
 import pandas as pd
@@ -52,8 +52,7 @@ from reuseprior.reporting.notebook import setup
 from reuseprior.reporting.plotting import show as show_figure
 from reuseprior.reporting.reference import load_thesis_table, side_by_side
 
-ctx = setup("ch5_energy_priors", profile=profile, seed=seed, device=device,
-            output_dir=output_dir, profiles=ex.PROFILES)
+ctx = setup("ch5_energy_priors", profile=profile, seed=seed, device=device, output_dir=output_dir, profiles=ex.PROFILES)
 S = ctx.settings
 pd.set_option("display.float_format", lambda v: f"{v:.6g}")
 S
@@ -73,8 +72,18 @@ S
 # %%
 counts = load_thesis_table("appendix_a3_counts")["Count"].to_numpy()
 s = en.summarize(en.energies_from_counts(counts), beta=-1.0, num_inputs=2, num_graph_nodes=11, units="bits")
-ours = pd.DataFrame([{"Graph": "fig_4_3a", "S": s.total_surprisal, "H": s.entropy, "ES": s.expected_energy,
-                      "PG": s.PG, "P'G": s.PG_prime}])
+ours = pd.DataFrame(
+    [
+        {
+            "Graph": "fig_4_3a",
+            "S": s.total_surprisal,
+            "H": s.entropy,
+            "ES": s.expected_energy,
+            "PG": s.PG,
+            "P'G": s.PG_prime,
+        }
+    ]
+)
 a3 = side_by_side(ours, "figures_4_2_4_3", on=["Graph"], columns=["S", "H", "ES", "PG", "P'G"])
 a3 = a3[a3["Graph"] == "fig_4_3a"]  # the thesis prints the counts of Figure 4.3a only (Appendix A.3)
 ctx.save_table(a3, "appendix_a3_energy_module")
@@ -91,13 +100,17 @@ a3.T
 
 # %%
 proofs = {}
+
+
 def show(key):
     result = dv.all_derivations()[key]()
     proofs[key] = result
     display(Markdown(result.latex()))
     return result
 
-_ = show("lemma3"); _ = show("lemma3_bias")
+
+_ = show("lemma3")
+_ = show("lemma3_bias")
 
 # %% [markdown]
 # ### Theorem 3 (eq. 5.12) via the derivative trick (5.13, 5.14)
@@ -142,7 +155,8 @@ _ = show("theorem5")
 # different functions (exact evaluation at one point) that share the limit of eq. 5.20.
 
 # %%
-_ = show("eq5_19"); _ = show("eq5_20")
+_ = show("eq5_19")
+_ = show("eq5_20")
 
 # %% [markdown]
 # ### Section 5.4.1: the hypothetical prior $p\propto\omega^{-j}$, $E_j=j$, $\beta=\ln\omega$
@@ -153,7 +167,8 @@ _ = show("eq5_19"); _ = show("eq5_20")
 # converges to a constant — it does not reward depth.
 
 # %%
-_ = show("hypothetical_5_4_1"); _ = show("mirror")
+_ = show("hypothetical_5_4_1")
+_ = show("mirror")
 
 # %% [markdown]
 # ### Path-length-aware counting (sections 4.6, 5.5)
@@ -182,17 +197,23 @@ proof_summary
 # (`reuseprior.priors.derivations.evaluate`). The hypothetical and path-discounted priors are checked the same way.
 
 # %%
-grid = pd.concat([
-    ex.engine_vs_closed_form(S.widths, S.depths, biases=(False, True), priors=("reusability",)),
-    ex.engine_vs_closed_form(S.prior_widths, S.prior_depths, biases=(False,),
-                             priors=("hypothetical", "path_discounted"), gammas=S.gammas),
-], ignore_index=True)
+grid = pd.concat(
+    [
+        ex.engine_vs_closed_form(S.widths, S.depths, biases=(False, True), priors=("reusability",)),
+        ex.engine_vs_closed_form(
+            S.prior_widths, S.prior_depths, biases=(False,), priors=("hypothetical", "path_discounted"), gammas=S.gammas
+        ),
+    ],
+    ignore_index=True,
+)
 ctx.save_table(grid, "engine_vs_closed_form")
 worst = ex.max_relative_difference(grid)
 ctx.save_table(worst, "engine_vs_closed_form_worst")
-print(f"{grid[['prior', 'gamma', 'bias', 'width', 'depth']].drop_duplicates().shape[0]} MLPs, "
-      f"depth up to {grid['depth'].max()}; worst relative difference {grid['rel_diff'].max():.2e} "
-      f"(tolerance {S.tolerance:g})")
+print(
+    f"{grid[['prior', 'gamma', 'bias', 'width', 'depth']].drop_duplicates().shape[0]} MLPs, "
+    f"depth up to {grid['depth'].max()}; worst relative difference {grid['rel_diff'].max():.2e} "
+    f"(tolerance {S.tolerance:g})"
+)
 assert (grid["rel_diff"] <= S.tolerance).all(), grid[grid["rel_diff"] > S.tolerance]
 worst.pivot_table(index=["prior", "bias", "units"], columns="quantity", values="max rel. diff")
 
@@ -219,10 +240,23 @@ show_figure(fig)
 deepest = grid[(grid.prior == "reusability") & (grid.units == "nats") & (grid.quantity == "entropy")]
 deepest = deepest[deepest.depth == deepest.depth.max()].copy()
 deepest["limit (computed)"] = [dv.evaluate_constant("H_limit", w, bias=b) for w, b in zip(deepest.width, deepest.bias)]
-deepest["limit (printed 5.18)"] = [dv.evaluate_constant("H_limit_printed", w, bias=b) for w, b in zip(deepest.width, deepest.bias)]
+deepest["limit (printed 5.18)"] = [
+    dv.evaluate_constant("H_limit_printed", w, bias=b) for w, b in zip(deepest.width, deepest.bias)
+]
 deepest["engine - computed"] = deepest["engine"] - deepest["limit (computed)"]
 deepest["engine - printed"] = deepest["engine"] - deepest["limit (printed 5.18)"]
-deepest[["bias", "width", "depth", "engine", "limit (computed)", "limit (printed 5.18)", "engine - computed", "engine - printed"]]
+deepest[
+    [
+        "bias",
+        "width",
+        "depth",
+        "engine",
+        "limit (computed)",
+        "limit (printed 5.18)",
+        "engine - computed",
+        "engine - printed",
+    ]
+]
 
 # %% [markdown]
 # ## 4. Eq. 5.19 as printed vs. eq. 4.8: which one the engine computes
@@ -235,11 +269,16 @@ deepest[["bias", "width", "depth", "engine", "limit (computed)", "limit (printed
 # %%
 forms = ex.estimate_forms(grid, "nats")
 forms_bits = ex.estimate_forms(grid, "report")
-ctx.save_table(forms, "eq_5_19_vs_4_8_nats"); ctx.save_table(forms_bits, "eq_5_19_vs_4_8_report_bits")
-assert (forms["rel. diff engine vs 4.8"] <= S.tolerance).all() and (forms_bits["rel. diff engine vs 4.8"] <= S.tolerance).all()
-verdict = ("eq. 4.8, gD(<E>+1)" if (forms["rel. diff engine vs 5.19"] > 1e-6).any() else "both forms")
-print(f"The engine agrees with {verdict} on all {len(forms)} models (nats) and {len(forms_bits)} Reports (bits); "
-      f"largest relative gap to the printed 5.19: {forms['rel. diff engine vs 5.19'].max():.3g}")
+ctx.save_table(forms, "eq_5_19_vs_4_8_nats")
+ctx.save_table(forms_bits, "eq_5_19_vs_4_8_report_bits")
+assert (forms["rel. diff engine vs 4.8"] <= S.tolerance).all() and (
+    forms_bits["rel. diff engine vs 4.8"] <= S.tolerance
+).all()
+verdict = "eq. 4.8, gD(<E>+1)" if (forms["rel. diff engine vs 5.19"] > 1e-6).any() else "both forms"
+print(
+    f"The engine agrees with {verdict} on all {len(forms)} models (nats) and {len(forms_bits)} Reports (bits); "
+    f"largest relative gap to the printed 5.19: {forms['rel. diff engine vs 5.19'].max():.3g}"
+)
 forms[forms["bias"] == False].head(12)
 
 # %% [markdown]
@@ -249,7 +288,9 @@ forms[forms["bias"] == False].head(12)
 # %%
 t51 = ex.table_5_1_estimate_forms(S.table_5_1_max_depth)
 t51_cmp = side_by_side(t51, "table_5_1", on=["Width", "Depth"], columns=["P'G", "PG"])
-t51_cmp = t51_cmp.merge(t51[["Width", "Depth", "P'G eq. 4.8 closed form", "P'G eq. 5.19 as printed"]], on=["Width", "Depth"])
+t51_cmp = t51_cmp.merge(
+    t51[["Width", "Depth", "P'G eq. 4.8 closed form", "P'G eq. 5.19 as printed"]], on=["Width", "Depth"]
+)
 ctx.save_table(t51_cmp, "table_5_1_estimate_forms")
 t51_cmp
 

@@ -41,10 +41,10 @@
 # (`n`). Nothing is extrapolated to an architecture without a score; correlations carry the bootstrap intervals shown.
 
 # %% tags=["parameters"]
-profile = "quick"   # "quick": CPU, about a minute; "full": more bootstrap resamples and live rows
+profile = "quick"  # "quick": CPU, about a minute; "full": more bootstrap resamples and live rows
 seed = 0
-device = "cpu"      # "cpu", "cuda" or "auto" (scores are computed on CPU)
-output_dir = None   # None -> figures/<notebook name>/
+device = "cpu"  # "cpu", "cuda" or "auto" (scores are computed on CPU)
+output_dir = None  # None -> figures/<notebook name>/
 
 # %%
 import pandas as pd
@@ -54,11 +54,12 @@ from reuseprior.chapters import ch6_predictive_validity as pv
 from reuseprior.reporting.notebook import setup
 from reuseprior.reporting.reference import side_by_side
 
-ctx = setup("ch6_predictive_validity", profile=profile, seed=seed, device=device, output_dir=output_dir,
-            profiles=pv.PROFILES)
+ctx = setup(
+    "ch6_predictive_validity", profile=profile, seed=seed, device=device, output_dir=output_dir, profiles=pv.PROFILES
+)
 pd.set_option("display.width", 220)
 pd.set_option("display.max_columns", 40)
-pd.set_option("display.max_rows", None)      # every table in full: no row is cut with "..."
+pd.set_option("display.max_rows", None)  # every table in full: no row is cut with "..."
 pd.set_option("display.max_colwidth", None)  # nor a long architecture string
 print(ctx.describe())
 
@@ -104,7 +105,9 @@ cov
 # NAS-Bench-201 CIFAR-10 over all 15,625 cells with NAS-Bench-201's own accuracies; pytorchcv over 191 models).
 
 # %%
-table = pv.correlation_tables(ctx.settings.zoos, n_boot=ctx.settings.n_boot, min_rows=ctx.settings.min_rows, seed=ctx.seed)
+table = pv.correlation_tables(
+    ctx.settings.zoos, n_boot=ctx.settings.n_boot, min_rows=ctx.settings.min_rows, seed=ctx.seed
+)
 ctx.save_table(table, "correlations")
 table.round(3) if not table.empty else "no zoo has enough scored architectures yet"
 
@@ -140,8 +143,9 @@ from IPython.display import Markdown
 Markdown(pv.proxy_coverage_reading(cov))
 
 # %%
-common = pv.correlation_tables(ctx.settings.zoos, n_boot=ctx.settings.n_boot, min_rows=ctx.settings.min_rows,
-                               seed=ctx.seed, common_rows=True)
+common = pv.correlation_tables(
+    ctx.settings.zoos, n_boot=ctx.settings.n_boot, min_rows=ctx.settings.min_rows, seed=ctx.seed, common_rows=True
+)
 ctx.save_table(common, "correlations_common_rows")
 ctx.save_text(pv.summary_markdown(common, pv.ALL_SCORES), "correlations_common_rows_summary.md")  # quoted by the README
 common.round(3) if not common.empty else "no zoo has enough fully scored architectures yet"
@@ -169,7 +173,10 @@ from reuseprior.zoo import batch_sensitivity as bs
 
 for zoo in ctx.settings.zoos:
     if not bs.sensitivity_path(zoo).exists():
-        print(f"{zoo}: no minibatch-sensitivity scores stored (python -m reuseprior score-zoos {zoo} --minibatch-sensitivity N)")
+        print(
+            f"{zoo}: no minibatch-sensitivity scores stored "
+            f"(python -m reuseprior score-zoos {zoo} --minibatch-sensitivity N)"
+        )
         continue
     sens_scores = pd.read_csv(bs.sensitivity_path(zoo))
     reproduced = bs.reference_matches_stored(sens_scores, zoo)
@@ -205,8 +212,13 @@ for zoo in ctx.settings.zoos:
 # function of the parameter count.
 
 # %%
-beyond = pv.beyond_size(ctx.settings.zoos, [s for s in pv.ALL_SCORES if s != "params"],
-                        n_boot=ctx.settings.n_boot, min_rows=ctx.settings.min_rows, seed=ctx.seed)
+beyond = pv.beyond_size(
+    ctx.settings.zoos,
+    [s for s in pv.ALL_SCORES if s != "params"],
+    n_boot=ctx.settings.n_boot,
+    min_rows=ctx.settings.min_rows,
+    seed=ctx.seed,
+)
 ctx.save_table(beyond, "partial_correlation_given_params")
 beyond.round(3) if not beyond.empty else "no zoo has enough scored architectures yet"
 
@@ -225,7 +237,10 @@ import matplotlib.pyplot as plt
 
 for zoo in ctx.settings.zoos:
     if len(pv.load_scores(zoo)) >= ctx.settings.min_rows:
-        fig = pv.scatter_grid(zoo, pv.PROXY_SCORES + ["PG", "PG_prime", "expected_spread", "entropy", "total_surprisal", "PG_per_param", "PE"])
+        fig = pv.scatter_grid(
+            zoo,
+            pv.PROXY_SCORES + ["PG", "PG_prime", "expected_spread", "entropy", "total_surprisal", "PG_per_param", "PE"],
+        )
         ctx.save_figure(fig, f"scatter_{zoo}")
         plt.show()
 
@@ -242,8 +257,14 @@ for zoo in ctx.settings.zoos:
 #
 
 # %%
-fails = pd.concat([pv.failure_examples(z, pv.PROXY_SCORES + pv.THESIS_SCORES, k=2).assign(zoo=z)
-                   for z in ctx.settings.zoos if len(pv.load_scores(z)) >= ctx.settings.min_rows] or [pd.DataFrame()])
+fails = pd.concat(
+    [
+        pv.failure_examples(z, pv.PROXY_SCORES + pv.THESIS_SCORES, k=2).assign(zoo=z)
+        for z in ctx.settings.zoos
+        if len(pv.load_scores(z)) >= ctx.settings.min_rows
+    ]
+    or [pd.DataFrame()]
+)
 ctx.save_table(fails, "failure_examples")
 fails
 
@@ -273,8 +294,14 @@ cost.round(3)
 # (relative difference <= 1e-9). This is what CI checks when it runs this notebook.
 
 # %%
-live = pd.concat([pv.live_check(z, ctx.settings.live_rows, ctx.settings.live_reuse, seed=ctx.seed).assign(zoo=z)
-                  for z in ctx.settings.zoos if not pv.load_scores(z).empty] or [pd.DataFrame()])
+live = pd.concat(
+    [
+        pv.live_check(z, ctx.settings.live_rows, ctx.settings.live_reuse, seed=ctx.seed).assign(zoo=z)
+        for z in ctx.settings.zoos
+        if not pv.load_scores(z).empty
+    ]
+    or [pd.DataFrame()]
+)
 ctx.save_table(live, "live_check")
 assert live.empty or live["equal (rel 1e-9)"].all(), live[~live["equal (rel 1e-9)"]]
 live

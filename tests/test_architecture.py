@@ -24,9 +24,16 @@ PACKAGE_DIR = pathlib.Path(__file__).resolve().parents[1] / "reuseprior"
 LAYERS: dict[str, tuple[str, ...]] = {
     "core": ("reuseprior.core",),
     "library": (
-        "reuseprior.counting", "reuseprior.graphs", "reuseprior.priors", "reuseprior.models",
-        "reuseprior.baselines", "reuseprior.datasets", "reuseprior.training", "reuseprior.revolver",
-        "reuseprior.zoo", "reuseprior.reporting",
+        "reuseprior.counting",
+        "reuseprior.graphs",
+        "reuseprior.priors",
+        "reuseprior.models",
+        "reuseprior.baselines",
+        "reuseprior.datasets",
+        "reuseprior.training",
+        "reuseprior.revolver",
+        "reuseprior.zoo",
+        "reuseprior.reporting",
     ),
     "chapters": ("reuseprior.chapters",),
     "commands": ("reuseprior.commands", "reuseprior.__main__"),
@@ -36,9 +43,25 @@ RANK = {layer: rank for rank, layer in enumerate(LAYERS)}
 #: third-party packages a function may import on use: optional extras, or
 #: heavy imports only one command or one code path needs
 OPTIONAL_HEAVY = {
-    "dask", "distributed", "IPython", "jupyter_book", "jupyter_server_mathjax", "jupytext", "markdown_it",
-    "matplotlib", "nbclient", "nbformat", "papermill", "pip", "pytorchcv", "scipy", "seaborn", "sklearn",
-    "torchvision", "tqdm", "yaml",
+    "dask",
+    "distributed",
+    "IPython",
+    "jupyter_book",
+    "jupyter_server_mathjax",
+    "jupytext",
+    "markdown_it",
+    "matplotlib",
+    "nbclient",
+    "nbformat",
+    "papermill",
+    "pip",
+    "pytorchcv",
+    "scipy",
+    "seaborn",
+    "sklearn",
+    "torchvision",
+    "tqdm",
+    "yaml",
 }
 
 
@@ -89,7 +112,8 @@ def imports(module: str) -> list[tuple[str, bool, int]]:
 
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def internal_edges() -> dict[str, set[str]]:
@@ -111,7 +135,7 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(edges.get(node, ())):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := dfs(nxt)):
                 return cycle
         stack.pop()
@@ -150,6 +174,7 @@ def test_no_import_cycle_between_modules():
 def test_no_import_cycle_between_library_packages():
     """Library packages form a hierarchy too (e.g. zoo uses baselines, never
     the reverse)."""
+
     def package(module: str) -> str:
         return ".".join(module.split(".")[:2])
 

@@ -20,8 +20,12 @@ def test_proxy_memory_benchmark_measures_each_batch_in_its_own_process_and_extra
 
     arch = get_zoo("nb201").catalogue()["arch"].iloc[0]
     out = tmp_path / "memory.json"
-    assert bench_proxy_memory.main(["--zoo", "nb201", "--arch", arch, "--proxies", "grad_norm",
-                                    "--batches", "1", "8", "--out", str(out)]) == 0
+    assert (
+        bench_proxy_memory.main(
+            ["--zoo", "nb201", "--arch", arch, "--proxies", "grad_norm", "--batches", "1", "8", "--out", str(out)]
+        )
+        == 0
+    )
     (result,) = json.loads(out.read_text())["results"]
     runs = pd.DataFrame(result["runs"])
     assert runs["batch"].tolist() == [1, 8] and (runs["peak_gib"] >= runs["before_gib"]).all()
@@ -29,6 +33,7 @@ def test_proxy_memory_benchmark_measures_each_batch_in_its_own_process_and_extra
     # the fitted line passes through both measurements and predicts the zoo's batch from them
     fitted = result["fixed_gib"] + result["gib_per_example"] * runs["batch"]
     assert (fitted - runs["proxy_gib"]).abs().max() < 1e-9
-    assert math.isclose(result["predicted_peak_gib"], runs["before_gib"].max() + result["fixed_gib"]
-                        + 64 * result["gib_per_example"])
+    assert math.isclose(
+        result["predicted_peak_gib"], runs["before_gib"].max() + result["fixed_gib"] + 64 * result["gib_per_example"]
+    )
     assert "batch 64: about" in capsys.readouterr().out

@@ -55,11 +55,14 @@ MATHJAX_TIMEOUT_S = 90
 SCREENSHOT_PATH = paths.BUILD_DIR / "book" / "screenshot.png"
 CHROMIUM = ("/usr/bin/chromium", "chromium")
 CHROMEDRIVER = ("/usr/bin/chromedriver", "chromedriver")
-INSTALL_HINT = ("run `make browser` (as root it runs `apt-get install chromium chromium-driver`), or "
-                "`sudo apt-get install chromium chromium-driver`; REUSEPRIOR_SKIP_BROWSER=1 skips these checks")
+INSTALL_HINT = (
+    "run `make browser` (as root it runs `apt-get install chromium chromium-driver`), or "
+    "`sudo apt-get install chromium chromium-driver`; REUSEPRIOR_SKIP_BROWSER=1 skips these checks"
+)
 
 
 # ---------------------------------------------------------------- what the notebooks hold
+
 
 @dataclass(frozen=True)
 class Expected:
@@ -103,6 +106,7 @@ def expected(chapter: str) -> Expected:
 
 
 # ---------------------------------------------------------------- the site and the browser
+
 
 @pytest.fixture(scope="module")
 def book(tmp_path_factory: pytest.TempPathFactory) -> BookResult:
@@ -148,13 +152,22 @@ def browser() -> Iterator[Any]:
         pytest.fail("selenium is not installed: run make env (it is in requirements-lock.txt)")
     chromium, chromedriver = _find(CHROMIUM), _find(CHROMEDRIVER)
     if chromium is None or chromedriver is None:
-        missing = " and ".join(name for name, path in (("chromium", chromium), ("chromedriver", chromedriver))
-                               if path is None)
+        missing = " and ".join(
+            name for name, path in (("chromium", chromium), ("chromedriver", chromedriver)) if path is None
+        )
         pytest.fail(f"the book's browser test needs {missing}, not found: {INSTALL_HINT}")
     options = webdriver.ChromeOptions()
     options.binary_location = chromium  # with the driver's path given, Selenium Manager never downloads
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1400",
-                     "--hide-scrollbars", "--disable-gpu", "--no-first-run", "--disable-extensions"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1400",
+        "--hide-scrollbars",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-extensions",
+    ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
     driver = webdriver.Chrome(service=Service(chromedriver), options=options)
@@ -199,8 +212,7 @@ def visit(driver: Any, site: str, page: str) -> Visit:
     url = site + page + ".html"
     driver.get(url)
     deadline = time.monotonic() + 30  # get() may return before the new document is the one shown
-    while not driver.execute_script("return document.readyState === 'complete' && location.href === arguments[0]",
-                                    url):
+    while not driver.execute_script("return document.readyState === 'complete' && location.href === arguments[0]", url):
         if time.monotonic() > deadline:
             raise AssertionError(f"{url} did not finish loading in 30 s")
         time.sleep(0.1)
@@ -221,10 +233,16 @@ def visit(driver: Any, site: str, page: str) -> Visit:
             statuses[params["response"]["url"]] = params["response"]["status"]
         elif message["method"] == "Network.loadingFailed" and not params.get("canceled"):
             failed.append(f"{params.get('type')}: {params.get('errorText')} (request {params.get('requestId')})")
-    failed += [f"HTTP {status}: {address}" for address, status in statuses.items()
-               if status >= 400 and not address.endswith("/favicon.ico")]
-    console = [entry["message"] for entry in driver.get_log("browser")
-               if entry["level"] == "SEVERE" and "favicon.ico" not in entry["message"]]
+    failed += [
+        f"HTTP {status}: {address}"
+        for address, status in statuses.items()
+        if status >= 400 and not address.endswith("/favicon.ico")
+    ]
+    console = [
+        entry["message"]
+        for entry in driver.get_log("browser")
+        if entry["level"] == "SEVERE" and "favicon.ico" not in entry["message"]
+    ]
     return Visit(url, requests, failed, console, math)
 
 
@@ -237,8 +255,11 @@ def _page_problems(driver: Any, visit_: Visit, site: str, html_dir: Path) -> lis
     if dead:
         problems.append(f"links to missing pages, files or anchors: {dead[:10]}")
     host = urlsplit(site).netloc
-    external = [u for u in visit_.requests if urlsplit(u).scheme in {"http", "https", "ws", "wss"}
-                and urlsplit(u).netloc != host]
+    external = [
+        u
+        for u in visit_.requests
+        if urlsplit(u).scheme in {"http", "https", "ws", "wss"} and urlsplit(u).netloc != host
+    ]
     if external:
         problems.append(f"requests to other hosts (the book must work offline): {external}")
     if visit_.failed:
@@ -247,7 +268,8 @@ def _page_problems(driver: Any, visit_: Visit, site: str, html_dir: Path) -> lis
         problems.append(f"browser console errors: {visit_.console_errors}")
     broken = driver.execute_script(
         "return Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)"
-        ".map(i => i.getAttribute('src'))")
+        ".map(i => i.getAttribute('src'))"
+    )
     if broken:
         problems.append(f"images that did not load: {broken}")
     found = driver.execute_script("""
@@ -290,8 +312,11 @@ def _dead_links(driver: Any, site: str, html_dir: Path) -> list[str]:
             target = target / "index.html"
         if not target.is_file():
             dead.append(href)
-        elif parts.fragment and target.suffix == ".html" and not re.search(
-                rf"""\bid=["']{re.escape(unquote(parts.fragment))}["']""", _read(target)):
+        elif (
+            parts.fragment
+            and target.suffix == ".html"
+            and not re.search(rf"""\bid=["']{re.escape(unquote(parts.fragment))}["']""", _read(target))
+        ):
             dead.append(href)
     return dead
 
@@ -313,6 +338,7 @@ def _docname(pathname: str) -> str:
 
 # ---------------------------------------------------------------- tests
 
+
 def test_book_builds_offline(book: BookResult) -> None:
     assert book.index.is_file(), f"no {book.index}"
     for page in ["intro", *PAGES]:
@@ -323,8 +349,15 @@ def test_book_builds_offline(book: BookResult) -> None:
 
 def test_toc_lists_the_chapters_in_thesis_order() -> None:
     names = [Path(page).name for page in CHAPTERS]
-    assert names == ["ch3_revolver", "ch4_contexts", "ch4_graph_tables", "ch4_sharing_training",
-                     "ch5_depth_width", "ch5_energy_priors", "ch6_predictive_validity"], names
+    assert names == [
+        "ch3_revolver",
+        "ch4_contexts",
+        "ch4_graph_tables",
+        "ch4_sharing_training",
+        "ch5_depth_width",
+        "ch5_energy_priors",
+        "ch6_predictive_validity",
+    ], names
     assert PAGES[0] == "README", "the README's results come first, before the chapters"
 
 
@@ -335,7 +368,8 @@ def test_chapter_page(chapter: str, browser: Any, site: str, book: BookResult) -
     problems = _page_problems(browser, seen, site, book.html_dir)
 
     heading = browser.execute_script(
-        "const h = document.querySelector('main h1'); return h ? h.textContent.replace(/[#¶]/g, '').trim() : ''")
+        "const h = document.querySelector('main h1'); return h ? h.textContent.replace(/[#¶]/g, '').trim() : ''"
+    )
     if not want.title:
         problems.append("the notebook has no '# ' title heading in a markdown cell")
     elif heading != want.title:
@@ -345,11 +379,14 @@ def test_chapter_page(chapter: str, browser: Any, site: str, book: BookResult) -
 
     nb_path = NOTEBOOKS_DIR / f"{Path(chapter).name}.ipynb"
     if want.outputs == 0:
-        problems.append(f"{nb_path} stores no outputs: the book would show its code without results. "
-                        "Commit it executed (make figures executes every chapter in place)")
+        problems.append(
+            f"{nb_path} stores no outputs: the book would show its code without results. "
+            "Commit it executed (make figures executes every chapter in place)"
+        )
     if want.errors:
         problems.append(f"{nb_path} stores error outputs: {want.errors}")
-    counts = browser.execute_script("""
+    counts = browser.execute_script(
+        """
         const [MATH, TYPESET] = arguments;
         const outputs = '.cell_output';
         return {
@@ -358,10 +395,15 @@ def test_chapter_page(chapter: str, browser: Any, site: str, book: BookResult) -
           math: document.querySelectorAll(MATH).length,
           typeset: document.querySelectorAll(TYPESET).length,
           untypeset: Array.from(document.querySelectorAll(MATH)).filter(e => !e.querySelector(TYPESET)).length,
-        };""", MATH, TYPESET)
+        };""",
+        MATH,
+        TYPESET,
+    )
     if counts["tables"] < want.tables:
-        problems.append(f"{counts['tables']} rendered <table> in outputs, the notebook stores {want.tables} "
-                        "DataFrame/HTML table output(s)")
+        problems.append(
+            f"{counts['tables']} rendered <table> in outputs, the notebook stores {want.tables} "
+            "DataFrame/HTML table output(s)"
+        )
     if counts["figures"] < want.figures:
         problems.append(f"{counts['figures']} loaded figure(s) in outputs, the notebook stores {want.figures}")
     if want.math and counts["math"] == 0:
@@ -395,8 +437,8 @@ def test_landing_page_and_readme(browser: Any, site: str, book: BookResult) -> N
     seen = visit(browser, site, "intro")
     problems += [f"intro: {p}" for p in _page_problems(browser, seen, site, book.html_dir)]
     targets = browser.execute_script(
-        "return Array.from(document.querySelectorAll('main a.reference.internal'))"
-        ".map(a => new URL(a.href).pathname)")
+        "return Array.from(document.querySelectorAll('main a.reference.internal')).map(a => new URL(a.href).pathname)"
+    )
     listed = [_docname(t) for t in targets]
     if "README" not in listed:
         problems.append("intro: no link to the README's results")
@@ -410,7 +452,8 @@ def test_landing_page_and_readme(browser: Any, site: str, book: BookResult) -> N
     readme = (paths.ROOT / "README.md").read_text(encoding="utf-8")
     counts = browser.execute_script(
         "return {tables: document.querySelectorAll('main table').length,"
-        " images: Array.from(document.querySelectorAll('main img')).filter(i => i.naturalWidth > 0).length}")
+        " images: Array.from(document.querySelectorAll('main img')).filter(i => i.naturalWidth > 0).length}"
+    )
     want_tables = len(re.findall(r"^\|[-| :]+\|\s*$", readme, re.MULTILINE))
     want_images = len(re.findall(r"!\[[^\]]*\]\([^)]+\)", _CODE.sub("", readme)))
     if counts["tables"] < want_tables:
@@ -452,16 +495,26 @@ def test_links_are_made_to_work_in_the_book(tmp_path: Path) -> None:
     (repo / "figures" / "ch1").mkdir(parents=True)
     (repo / "figures" / "ch1" / "plot.png").write_bytes(b"png")
     (repo / "notebooks").mkdir()
-    (repo / "notebooks" / "ch1_demo.ipynb").write_text(json.dumps({
-        "cells": [{"cell_type": "markdown", "metadata": {}, "source": ["# Demo\n", "[README](../README.md)"]}],
-        "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    (repo / "notebooks" / "ch1_demo.ipynb").write_text(
+        json.dumps(
+            {
+                "cells": [{"cell_type": "markdown", "metadata": {}, "source": ["# Demo\n", "[README](../README.md)"]}],
+                "metadata": {},
+                "nbformat": 4,
+                "nbformat_minor": 5,
+            }
+        )
+    )
     config.mkdir()
     (config / "_config.yml").write_text("title: t\n")
-    (config / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n- file: README\n"
-                                     "- file: notebooks/ch1_demo\n")
+    (config / "_toc.yml").write_text(
+        "format: jb-book\nroot: intro\nchapters:\n- file: README\n- file: notebooks/ch1_demo\n"
+    )
     (config / "intro.md").write_text("# Intro\n[results](README.md)\n")
-    readme = ("# R\n![plot](figures/ch1/plot.png) [folder](figures/ch1/) `ch1_demo` [`ch1_demo`](#r)\n"
-              "```\n`ch1_demo` [bad](missing.csv)\n```\n")
+    readme = (
+        "# R\n![plot](figures/ch1/plot.png) [folder](figures/ch1/) `ch1_demo` [`ch1_demo`](#r)\n"
+        "```\n`ch1_demo` [bad](missing.csv)\n```\n"
+    )
     (repo / "README.md").write_text(readme)
     book = tmp_path / "book"
     unlinked = assemble_book(book, repo / "notebooks", config, repo)

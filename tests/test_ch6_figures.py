@@ -16,7 +16,15 @@ import pytest  # noqa: E402
 from reuseprior.chapters import ch6_predictive_validity as pv  # noqa: E402
 
 #: the scores the notebook's scatter cell draws
-NOTEBOOK_SCATTER = pv.PROXY_SCORES + ["PG", "PG_prime", "expected_spread", "entropy", "total_surprisal", "PG_per_param", "PE"]
+NOTEBOOK_SCATTER = pv.PROXY_SCORES + [
+    "PG",
+    "PG_prime",
+    "expected_spread",
+    "entropy",
+    "total_surprisal",
+    "PG_per_param",
+    "PE",
+]
 
 
 def _check_panels(fig, n_scores: int) -> None:
@@ -82,15 +90,17 @@ def test_scatter_axis_ranks_values_that_a_few_extremes_squash_and_keeps_the_rest
 def test_scatter_grid_draws_every_panel_of_extreme_synthetic_scores():
     rng = np.random.default_rng(1)
     n = 60
-    df = pd.DataFrame({
-        "accuracy": rng.uniform(40, 90, n),
-        "synflow": 10.0 ** rng.uniform(5, 308, n),  # up to the float64 limit
-        "grasp": np.r_[rng.normal(size=n - 2), -1e11, 2e8],
-        "jacob_cov": np.r_[np.full(n - 3, -16.0) - rng.uniform(0, 1e-6, n - 3), -22.7, -20.0, np.nan],  # a pile-up
-        "params": rng.uniform(1e6, 1e8, n),
-        "PG": rng.uniform(22, 32, n),
-        "naswot": np.r_[rng.uniform(190, 300, n - 1), -np.inf],
-    })
+    df = pd.DataFrame(
+        {
+            "accuracy": rng.uniform(40, 90, n),
+            "synflow": 10.0 ** rng.uniform(5, 308, n),  # up to the float64 limit
+            "grasp": np.r_[rng.normal(size=n - 2), -1e11, 2e8],
+            "jacob_cov": np.r_[np.full(n - 3, -16.0) - rng.uniform(0, 1e-6, n - 3), -22.7, -20.0, np.nan],  # a pile-up
+            "params": rng.uniform(1e6, 1e8, n),
+            "PG": rng.uniform(22, 32, n),
+            "naswot": np.r_[rng.uniform(190, 300, n - 1), -np.inf],
+        }
+    )
     fig = pv.scatter_grid("pytorchcv", ["params", "synflow", "grasp", "jacob_cov", "naswot", "PG", "snip"], df=df)
     try:
         _check_panels(fig, 6)  # "snip" is not a column: no panel
@@ -101,8 +111,17 @@ def test_scatter_grid_draws_every_panel_of_extreme_synthetic_scores():
 
 
 def test_correlation_forest_labels_both_axes():
-    table = pd.DataFrame({"zoo": ["a", "a"], "score": ["params", "PG"], "n": [10, 10], "spearman": [0.5, 0.7],
-                          "spearman_lo": [0.3, 0.6], "spearman_hi": [0.6, 0.8], "published spearman": [np.nan, np.nan]})
+    table = pd.DataFrame(
+        {
+            "zoo": ["a", "a"],
+            "score": ["params", "PG"],
+            "n": [10, 10],
+            "spearman": [0.5, 0.7],
+            "spearman_lo": [0.3, 0.6],
+            "spearman_hi": [0.6, 0.8],
+            "published spearman": [np.nan, np.nan],
+        }
+    )
     fig = pv.correlation_forest(table)
     try:
         assert fig.axes[0].get_ylabel() == "score"

@@ -126,7 +126,9 @@ def test_module_not_on_the_import_path_names_the_path_and_the_three_fixes(monkey
 
 
 def test_file_path_instead_of_module_name_is_named():
-    with pytest.raises(ValueError, match=r"'mypkg/models.py' is a file path, not a module name.*'mypkg.models:build_net'"):
+    with pytest.raises(
+        ValueError, match=r"'mypkg/models.py' is a file path, not a module name.*'mypkg.models:build_net'"
+    ):
         build_model("mypkg/models.py:build_net")
 
 
@@ -147,8 +149,9 @@ def test_missing_submodule_of_a_found_package_is_told_apart(user_package):
 
 
 def test_exception_while_importing_is_shown_with_its_place(user_package):
-    pkg = user_package({"boom": "x = 1\nraise RuntimeError('no GPU configured')\n",
-                        "needs": "import rp_absent_dependency_xyz\n"})
+    pkg = user_package(
+        {"boom": "x = 1\nraise RuntimeError('no GPU configured')\n", "needs": "import rp_absent_dependency_xyz\n"}
+    )
     with pytest.raises(ValueError) as err:
         build_model(f"{pkg}.boom:build")
     msg = str(err.value)
@@ -158,7 +161,11 @@ def test_exception_while_importing_is_shown_with_its_place(user_package):
         build_model(f"{pkg}.needs:build")
     msg = str(err.value)
     assert f"module '{pkg}.needs' was found but importing it raised ModuleNotFoundError" in msg
-    assert "rp_absent_dependency_xyz" in msg and "needs.py, line 1" in msg and "pip install rp_absent_dependency_xyz" in msg
+    assert (
+        "rp_absent_dependency_xyz" in msg
+        and "needs.py, line 1" in msg
+        and "pip install rp_absent_dependency_xyz" in msg
+    )
 
 
 def test_malformed_spec_and_non_callable_say_what_to_give(user_package):
@@ -214,9 +221,11 @@ class _LogitsOnly(_Trunk):
 
 def test_several_outputs_are_refused_with_their_structure_and_the_fix():
     x = torch.zeros(1, 3)
-    for model, shown in [(_DictOut(), "a dict {'logits': tensor (1, 2), 'aux': tensor (1, 5)}"),
-                         (_TupleOut(), "a tuple of 2 entries [0: tensor (1, 2), 1: tensor (1, 5)]"),
-                         (_NamedOut(), "a _Pair of 2 entries ['logits': tensor (1, 2), 'aux': tensor (1, 5)]")]:
+    for model, shown in [
+        (_DictOut(), "a dict {'logits': tensor (1, 2), 'aux': tensor (1, 5)}"),
+        (_TupleOut(), "a tuple of 2 entries [0: tensor (1, 2), 1: tensor (1, 5)]"),
+        (_NamedOut(), "a _Pair of 2 entries ['logits': tensor (1, 2), 'aux': tensor (1, 5)]"),
+    ]:
         for fn in (analyze, count_contexts):
             with pytest.raises(ValueError) as err:
                 fn(model, x)
@@ -249,7 +258,9 @@ def test_output_key_mistakes_are_named():
 
 
 def test_cli_output_key(user_package, capsys):
-    pkg = user_package({"nets": """
+    pkg = user_package(
+        {
+            "nets": """
         import torch
         from torch import nn
 
@@ -263,7 +274,9 @@ def test_cli_output_key(user_package, capsys):
 
         def build():
             return Heads()
-    """})
+    """
+        }
+    )
     assert main(["analyze", f"{pkg}.nets:build", "--input", "3"]) == 1
     err = capsys.readouterr().err
     assert "returns a dict {'logits': tensor (1, 2), 'features': tensor (1, 4)}, not one tensor" in err

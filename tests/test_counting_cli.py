@@ -19,8 +19,9 @@ def _parse(argv):
 
 def test_cli_json_and_csv(tmp_path, capsys):
     csv_path = tmp_path / "rows.csv"
-    rc = cli_analyze.run(_parse(["squeezenet1_1", "--input", "3,32,32", "--outputs", "1", "--json",
-                                 "--csv", str(csv_path)]))
+    rc = cli_analyze.run(
+        _parse(["squeezenet1_1", "--input", "3,32,32", "--outputs", "1", "--json", "--csv", str(csv_path)])
+    )
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert out["NO"] == 1 and out["NI"] == 3 * 32 * 32 and out["NG"] > 0

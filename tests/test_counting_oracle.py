@@ -89,8 +89,12 @@ def test_engine_matches_oracle_on_random_models(chunk):
         plain = oracle_counts(spec)
         _compare(model, run_sweep(graph), _totals(plain), f"model {chunk}/{i} {spec}")
         disc = oracle_counts(spec, GAMMA)
-        _compare(model, run_sweep(graph, discount=float(GAMMA)),
-                 {k: float(v) for k, v in _totals(disc).items()}, f"gamma model {chunk}/{i} {spec}")
+        _compare(
+            model,
+            run_sweep(graph, discount=float(GAMMA)),
+            {k: float(v) for k, v in _totals(disc).items()},
+            f"gamma model {chunk}/{i} {spec}",
+        )
         if i % 5 == 0:  # model-level quantities (BN = 4 per channel, tied weights merged)
             kinds = _kinds(build_neuron_graph(spec))
             oq = oracle_quantities(plain, NI=len(kinds["input"]), NO=len(kinds["output"]))
@@ -100,11 +104,10 @@ def test_engine_matches_oracle_on_random_models(chunk):
 
 
 def test_oracle_mlp_counts_are_powers_of_width():
-    spec = ArchSpec((3,), [("dense", 3, False, None), ("relu",), ("dense", 3, False, None),
-                           ("dense", 1, False, None)])
+    spec = ArchSpec((3,), [("dense", 3, False, None), ("relu",), ("dense", 3, False, None), ("dense", 1, False, None)])
     tot = _totals(oracle_counts(spec))
     assert tot[("layers.3.weight", (0, 0))] == 1
-    assert tot[("layers.2.weight", (1, 2))] == 3 ** 0 * 1  # feeds one neuron with one path
+    assert tot[("layers.2.weight", (1, 2))] == 3**0 * 1  # feeds one neuron with one path
     assert tot[("layers.0.weight", (0, 0))] == 3  # width ** 1
     model = build_module(spec)
     counts = run_sweep(model, torch.randn(1, 3)).param_counts

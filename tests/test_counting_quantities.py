@@ -98,8 +98,9 @@ def test_mlp_counts_and_identities():
     assert rep.entropy + rep.expected_spread == pytest.approx(rep.log2_NC, rel=1e-12)
     # NC = w (last layer) + w^2 (1 + w + ... + w^(D-2))
     assert rep.log2_NC == pytest.approx(math.log2(w + w * w * (w ** (D - 1) - 1) / (w - 1)), rel=1e-12)
-    assert rep.total_surprisal == pytest.approx(rep.NG * rep.log2_NC - sum(
-        float(c.sum()) for c in counts.values()), rel=1e-12)
+    assert rep.total_surprisal == pytest.approx(
+        rep.NG * rep.log2_NC - sum(float(c.sum()) for c in counts.values()), rel=1e-12
+    )
     assert rep.PE == pytest.approx(rep.PG / rep.NG) and rep.CE == pytest.approx(rep.PG / rep.WG)
 
 
@@ -125,7 +126,7 @@ def test_scaled_alignment_and_exact_ints():
     a = Scaled(torch.tensor([1.0, 3.0], dtype=torch.float64), 2000).normalized()
     b = Scaled(torch.tensor([1.0, 0.0], dtype=torch.float64), 1999).normalized()
     s = a + b
-    assert s.to_ints() == [3 * 2 ** 1999, 3 * 2 ** 2000]
+    assert s.to_ints() == [3 * 2**1999, 3 * 2**2000]
     assert s.log2()[1].item() == pytest.approx(2000 + math.log2(3), abs=1e-12)
 
 
@@ -144,8 +145,14 @@ def test_conv_counts_by_hand_and_zero_taps_excluded():
 
 
 def test_batch_norm_counts_four_per_channel_never_merged():
-    model = nn.Sequential(nn.Conv2d(1, 2, 1, bias=False), nn.BatchNorm2d(2), nn.ReLU(),
-                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 1, bias=False))
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 1, bias=False),
+        nn.BatchNorm2d(2),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(2, 1, bias=False),
+    )
     x = torch.randn(1, 1, 3, 3)
     c = count_contexts(model, x)
     assert torch.allclose(c["1.weight"], torch.full((2,), math.log2(9), dtype=torch.float64))
@@ -188,15 +195,18 @@ def test_share_key_sees_conv_metadata_and_aligns_leading_slices():
         seen.append(u)
         return "conv" if u.op == "conv" else None
 
-    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, bias=False), nn.Conv2d(2, 2, 1, stride=1, bias=False),
-                          nn.Flatten())
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1, bias=False), nn.Conv2d(2, 2, 1, stride=1, bias=False), nn.Flatten()
+    )
     rep = analyze(model, torch.randn(1, 1, 4, 4), share_key=key)
     convs = [u for u in seen if u.op == "conv"]
     assert {u.shape for u in convs} == {(2, 1, 3, 3), (2, 2, 1, 1)} and all(u.groups == 1 for u in convs)
     assert convs[0].stride == (1, 1) and convs[0].module is model[convs[0].module_name == "1" and 1 or 0]
     # merged shape (2, 2, 3, 3): union of the index sets
-    assert rep.NG == len({(o, i, y, x) for o in range(2) for i in range(1) for y in range(3) for x in range(3)}
-                         | {(o, i, 0, 0) for o in range(2) for i in range(2)})
+    assert rep.NG == len(
+        {(o, i, y, x) for o in range(2) for i in range(1) for y in range(3) for x in range(3)}
+        | {(o, i, 0, 0) for o in range(2) for i in range(2)}
+    )
     assert rep.WG == 18 + 4
 
 
@@ -204,8 +214,21 @@ def test_share_key_sees_conv_metadata_and_aligns_leading_slices():
 def test_report_api():
     rep = analyze(Fig43a(), torch.randn(1, 2))
     d = rep.to_dict()
-    assert list(d) == ["PG", "PG_prime", "expected_spread", "entropy", "total_surprisal", "NG", "WG",
-                       "NI", "NO", "G", "log2_NC", "PE", "CE"]
+    assert list(d) == [
+        "PG",
+        "PG_prime",
+        "expected_spread",
+        "entropy",
+        "total_surprisal",
+        "NG",
+        "WG",
+        "NI",
+        "NO",
+        "G",
+        "log2_NC",
+        "PE",
+        "CE",
+    ]
     assert rep.to_series()["NG"] == 8 and "PG (eq. 4.7)" in str(rep) and "<table" in rep._repr_html_()
     assert isinstance(rep, Report) and set(rep.to_frame().columns) >= {"numel", "with_context"}
 
@@ -214,6 +237,7 @@ def test_report_api():
 def test_unknown_op_is_named(to_real):
     """Also when a pointwise op turns the complex result back into real
     numbers (abs): complex tensors computed from weights are not dropped."""
+
     class Weird(nn.Module):
         def __init__(self):
             super().__init__()
@@ -241,12 +265,15 @@ def test_input_without_batch_dimension_is_reported_not_miscounted():
     assert analyze(nn.Linear(4, 2), torch.zeros(1, 4)).NI == 4
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"num_inputs": -5}, "num_inputs must be an integer >= 1"),
-    ({"num_outputs": 0}, "num_outputs must be an integer >= 1"),
-    ({"num_inputs": 2.5}, "num_inputs must be an integer >= 1"),
-    ({"bn_params_per_channel": -1}, "bn_params_per_channel must be an integer >= 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"num_inputs": -5}, "num_inputs must be an integer >= 1"),
+        ({"num_outputs": 0}, "num_outputs must be an integer >= 1"),
+        ({"num_inputs": 2.5}, "num_inputs must be an integer >= 1"),
+        ({"bn_params_per_channel": -1}, "bn_params_per_channel must be an integer >= 0"),
+    ],
+)
 def test_invalid_counting_settings_are_reported(kwargs, message):
     with pytest.raises(ValueError, match=message):
         analyze(nn.Linear(4, 2), torch.zeros(1, 4), **kwargs)
@@ -293,18 +320,24 @@ def _structural_count_through(op: nn.Module, shape: tuple[int, ...]) -> tuple[fl
     return float(2 ** counts["0.weight"].item()), float((jac != 0).sum())
 
 
-@pytest.mark.parametrize("op, shape", [
-    (nn.Upsample(scale_factor=2, mode="bilinear"), (1, 1, 5, 4)),
-    (nn.Upsample(size=(7, 3), mode="bilinear", align_corners=True), (1, 1, 4, 5)),
-    (nn.Upsample(scale_factor=1.5, mode="bicubic"), (1, 1, 6, 5)),
-    (nn.AvgPool3d(2, stride=1, padding=1), (1, 1, 3, 4, 3)),
-    (nn.MaxPool3d(3, stride=2, padding=1, ceil_mode=True), (1, 1, 5, 4, 6)),
-    (nn.AvgPool1d(3, stride=2, padding=1, ceil_mode=True), (1, 1, 8)),
-], ids=["bilinear-x2", "bilinear-size-align", "bicubic-x1.5", "avgpool3d", "maxpool3d-ceil", "avgpool1d-ceil"])
+@pytest.mark.parametrize(
+    "op, shape",
+    [
+        (nn.Upsample(scale_factor=2, mode="bilinear"), (1, 1, 5, 4)),
+        (nn.Upsample(size=(7, 3), mode="bilinear", align_corners=True), (1, 1, 4, 5)),
+        (nn.Upsample(scale_factor=1.5, mode="bicubic"), (1, 1, 6, 5)),
+        (nn.AvgPool3d(2, stride=1, padding=1), (1, 1, 3, 4, 3)),
+        (nn.MaxPool3d(3, stride=2, padding=1, ceil_mode=True), (1, 1, 5, 4, 6)),
+        (nn.AvgPool1d(3, stride=2, padding=1, ceil_mode=True), (1, 1, 8)),
+    ],
+    ids=["bilinear-x2", "bilinear-size-align", "bicubic-x1.5", "avgpool3d", "maxpool3d-ceil", "avgpool1d-ceil"],
+)
 def test_resampling_and_nd_pooling_rules_follow_the_jacobian_pattern(op, shape):
     engine, pattern = _structural_count_through(op, shape)
     if isinstance(op, nn.MaxPool3d):  # max pooling counts every in-bounds window position, not just the argmax
-        engine_sum, window_pattern = _structural_count_through(nn.AvgPool3d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False), shape)
+        engine_sum, window_pattern = _structural_count_through(
+            nn.AvgPool3d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False), shape
+        )
         assert engine == pytest.approx(engine_sum, rel=1e-12) and engine_sum == pytest.approx(window_pattern, rel=1e-12)
     else:
         assert engine == pytest.approx(pattern, rel=1e-12)
@@ -312,13 +345,19 @@ def test_resampling_and_nd_pooling_rules_follow_the_jacobian_pattern(op, shape):
 
 def test_prelu_slope_gets_the_counts_it_scales_and_the_input_passes_through():
     H = W = 3
-    prelu = nn.Sequential(nn.Conv2d(1, 2, 1, bias=False), nn.PReLU(2), nn.Flatten(), nn.Linear(2 * H * W, 1, bias=False))
-    ident = nn.Sequential(nn.Conv2d(1, 2, 1, bias=False), nn.Identity(), nn.Flatten(), nn.Linear(2 * H * W, 1, bias=False))
+    prelu = nn.Sequential(
+        nn.Conv2d(1, 2, 1, bias=False), nn.PReLU(2), nn.Flatten(), nn.Linear(2 * H * W, 1, bias=False)
+    )
+    ident = nn.Sequential(
+        nn.Conv2d(1, 2, 1, bias=False), nn.Identity(), nn.Flatten(), nn.Linear(2 * H * W, 1, bias=False)
+    )
     x = torch.zeros(1, 1, H, W)
     a, b = count_contexts(prelu, x), count_contexts(ident, x)
     assert torch.equal(a["0.weight"], b["0.weight"])  # activation = identity for the input
     assert torch.allclose(a["1.weight"], torch.full((2,), math.log2(H * W), dtype=a["1.weight"].dtype))
-    single = nn.Sequential(nn.Conv2d(1, 2, 1, bias=False), nn.PReLU(), nn.Flatten(), nn.Linear(2 * H * W, 1, bias=False))
+    single = nn.Sequential(
+        nn.Conv2d(1, 2, 1, bias=False), nn.PReLU(), nn.Flatten(), nn.Linear(2 * H * W, 1, bias=False)
+    )
     assert count_contexts(single, x)["1.weight"].item() == pytest.approx(math.log2(2 * H * W))
 
 

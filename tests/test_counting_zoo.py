@@ -18,7 +18,8 @@ from reuseprior.zoo.torchvision_analysis import build_at_eval_crop, classifier_n
 
 
 def test_efficientnet_v2_s_384_reproduces_table_4_3():
-    """Table 4.3, V2-S row: NO=1000, NI=3*384^2, BN at 4/channel (section 4.5.1: batch norm counted as 4 weights per channel)."""
+    """Table 4.3, V2-S row: NO=1000, NI=3*384^2, BN at 4/channel (section 4.5.1: batch norm counted as 4
+    weights per channel)."""
     model = torchvision.models.efficientnet_v2_s(weights=None)
     rep = analyze(model, torch.zeros(1, 3, 384, 384))
     assert rep.NI == 3 * 384 * 384 and rep.NO == 1000
@@ -31,16 +32,23 @@ def test_efficientnet_v2_s_384_reproduces_table_4_3():
 
 
 SUBSET = [  # (name, input size): small inputs keep the default test run short
-    ("resnet18", 32), ("efficientnet_b0", 32), ("mobilenet_v3_small", 32), ("convnext_tiny", 32),
-    ("googlenet", 32), ("regnet_x_400mf", 32), ("densenet121", 32), ("swin_t", 32),
+    ("resnet18", 32),
+    ("efficientnet_b0", 32),
+    ("mobilenet_v3_small", 32),
+    ("convnext_tiny", 32),
+    ("googlenet", 32),
+    ("regnet_x_400mf", 32),
+    ("densenet121", 32),
+    ("swin_t", 32),
 ]
 
 
 def _small_vit():
     from torchvision.models.vision_transformer import VisionTransformer
 
-    return VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=16,
-                             mlp_dim=32, num_classes=10)
+    return VisionTransformer(
+        image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32, num_classes=10
+    )
 
 
 @pytest.mark.parametrize("name, size", SUBSET + [("small_vit", 32)])
@@ -62,7 +70,7 @@ def test_parameter_only_subgraph_gets_counts_swin_v2():
     assert torch.isfinite(c["features.1.0.attn.cpb_mlp.0.weight"]).all()
     qkv_bias = c["features.1.0.attn.qkv.bias"]
     n = qkv_bias.numel() // 3
-    assert torch.isinf(qkv_bias[n:2 * n]).all() and torch.isfinite(qkv_bias[:n]).all()
+    assert torch.isinf(qkv_bias[n : 2 * n]).all() and torch.isfinite(qkv_bias[:n]).all()
 
 
 class _SDPA(nn.Module):

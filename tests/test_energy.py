@@ -23,8 +23,13 @@ def _direct(energies, beta, mult=None):
     z = w.sum()
     P = w / z
     p_one = np.exp(-beta * e) / z
-    return {"lnz": math.log(z), "E": float((P * e).sum()), "H": float(-(P * np.log(p_one)).sum()),
-            "S": float(-(g * np.log(p_one)).sum()), "p": p_one}
+    return {
+        "lnz": math.log(z),
+        "E": float((P * e).sum()),
+        "H": float(-(P * np.log(p_one)).sum()),
+        "S": float(-(g * np.log(p_one)).sum()),
+        "p": p_one,
+    }
 
 
 @pytest.mark.parametrize("beta", [-1.0, -0.3, 0.0, 0.7, 2.5])

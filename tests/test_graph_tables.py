@@ -11,8 +11,8 @@ import torch
 from reuseprior.chapters import ch4_graph_tables as gt
 from reuseprior.counting import analyze
 from reuseprior.models.efficientnet_v2 import EfficientNetV2, StageConfig
-from reuseprior.reporting.reference import load_thesis_table
 from reuseprior.models.sharing import as_published_share_key, corrected_share_key, share_parameters
+from reuseprior.reporting.reference import load_thesis_table
 
 
 def tiny_v2() -> EfficientNetV2:
@@ -75,7 +75,9 @@ def test_published_top1_scores_are_the_transcribed_ones():
 
 
 def test_rank_agreement_of_a_perfect_and_an_inverted_predictor():
-    table = pd.DataFrame({"Score": [1.0, 2.0, 3.0, 4.0], "PG": [10, 20, 30, 40], "P'G": [4, 3, 2, 1], "Params (M)": [1, 3, 2, 4]})
+    table = pd.DataFrame(
+        {"Score": [1.0, 2.0, 3.0, 4.0], "PG": [10, 20, 30, 40], "P'G": [4, 3, 2, 1], "Params (M)": [1, 3, 2, 4]}
+    )
     agree = gt.rank_agreement(table).set_index("predictor")
     assert agree.loc["PG", "Spearman rho"] == pytest.approx(1.0)
     assert agree.loc["P'G", "Kendall tau"] == pytest.approx(-1.0)

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
-from reuseprior.reporting import notebook, reference
 from reuseprior.core import paths
 from reuseprior.datasets import load_digits_splits, split_indices
 from reuseprior.models import build_model
+from reuseprior.reporting import notebook, reference
 
 
 def test_setup_rejects_unknown_profile_with_the_fix():
@@ -111,12 +111,16 @@ def test_failed_download_is_a_clear_error_not_a_traceback(tmp_path, monkeypatch,
         raise urllib.error.URLError("Name or service not known") if download else RuntimeError("Dataset not found.")
 
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", offline)
-    with pytest.raises(DatasetDownloadError, match=r"could not download CIFAR10 into .*Name or service not known.*"
-                                                   r"on a connected machine"):
+    with pytest.raises(
+        DatasetDownloadError,
+        match=r"could not download CIFAR10 into .*Name or service not known.*"
+        r"on a connected machine",
+    ):
         load_torchvision_splits("cifar10", tmp_path, download=True)
     assert main(["data", "download", "cifar10", "--data-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "python -m reuseprior data download cifar10" in err and "Traceback" not in err
+
 
 def test_build_model_resolves_torchvision_and_factories_and_rejects_unknown():
     assert build_model("resnet18").fc.out_features == 1000
@@ -167,9 +171,19 @@ def test_cli_interrupted_command_says_how_to_resume(monkeypatch, capsys):
     assert "interrupted" in err and "same command to resume" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("flags", [["--limit", "-1"], ["--limit", "x"], ["--full-every", "0"], ["--shard", "2/2"],
-                                   ["--shard", "a/b"], ["--minibatch-sensitivity", "0"],
-                                   ["--max-memory-gb", "0"], ["--max-memory-gb", "nan"]])
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--limit", "-1"],
+        ["--limit", "x"],
+        ["--full-every", "0"],
+        ["--shard", "2/2"],
+        ["--shard", "a/b"],
+        ["--minibatch-sensitivity", "0"],
+        ["--max-memory-gb", "0"],
+        ["--max-memory-gb", "nan"],
+    ],
+)
 def test_score_zoos_rejects_bad_flag_values_before_doing_anything(flags, capsys):
     from reuseprior.commands import main
 
@@ -179,13 +193,18 @@ def test_score_zoos_rejects_bad_flag_values_before_doing_anything(flags, capsys)
     assert f"argument {flags[0]}" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("flags, needed", [(["--isolate"], "add --fill-proxies"),
-                                           (["--retry-out-of-memory"], "add --fill-proxies"),
-                                           (["--fill-proxies", "--max-memory-gb", "8"], "add --fill-proxies --isolate"),
-                                           (["--arch", "x"], "give one zoo and --fill-proxies or --rescore"),
-                                           (["--rescore", "naswot", "--fill-proxies"], "give one of them"),
-                                           (["--with-module", "Swish"], "add --rescore PROXY"),
-                                           (["torchvision", "--fill-proxies", "--arch", "x"], "give one zoo")])
+@pytest.mark.parametrize(
+    "flags, needed",
+    [
+        (["--isolate"], "add --fill-proxies"),
+        (["--retry-out-of-memory"], "add --fill-proxies"),
+        (["--fill-proxies", "--max-memory-gb", "8"], "add --fill-proxies --isolate"),
+        (["--arch", "x"], "give one zoo and --fill-proxies or --rescore"),
+        (["--rescore", "naswot", "--fill-proxies"], "give one of them"),
+        (["--with-module", "Swish"], "add --rescore PROXY"),
+        (["torchvision", "--fill-proxies", "--arch", "x"], "give one zoo"),
+    ],
+)
 def test_score_zoos_refuses_a_flag_without_the_one_it_needs(flags, needed, capsys):
     from reuseprior.commands import main
 

@@ -73,8 +73,13 @@ def test_mlp_param_count_matches_thesis_params_column(kw, expected):
     assert mlp_param_count(**kw) == expected
 
 
-@pytest.mark.parametrize("kw", [dict(width=5, depth=4, num_inputs=3, bias=True, batch_norm=True),
-                                dict(width=4, depth=5, num_inputs=4, shared=True, batch_norm=True, bias=True)])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(width=5, depth=4, num_inputs=3, bias=True, batch_norm=True),
+        dict(width=4, depth=5, num_inputs=4, shared=True, batch_norm=True, bias=True),
+    ],
+)
 def test_mlp_param_count_agrees_with_module(kw):
     m = constant_width_mlp(**kw)
     n_bn = sum(b.num_features for b in m if isinstance(b, nn.BatchNorm1d))

@@ -83,8 +83,9 @@ def test_notebook_is_committed_executed_without_run_metadata(path):
     assert not set(VOLATILE_NOTEBOOK_METADATA) & set(nb["metadata"]), "run metadata left: use make figures"
     for cell in nb["cells"]:
         assert not set(VOLATILE_CELL_METADATA) & set(cell.get("metadata", {})), cell.get("id")
-        assert "injected-parameters" not in cell.get("metadata", {}).get("tags", []), \
+        assert "injected-parameters" not in cell.get("metadata", {}).get("tags", []), (
             "committed notebooks hold the quick profile with default parameters"
+        )
         for output in cell.get("outputs", []):
             assert output["output_type"] != "error", f"{path.name} cell {cell.get('id')} stored an error"
     outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
@@ -93,8 +94,9 @@ def test_notebook_is_committed_executed_without_run_metadata(path):
     assert not absolute, f"{path.name} stores absolute paths of the machine that ran it: {sorted(set(absolute))}"
     code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     if "save_figure(" in code:
-        assert any("image/png" in o.get("data", {}) for o in outputs), \
+        assert any("image/png" in o.get("data", {}) for o in outputs), (
             f"{path.name} saves figures but shows none inline (is MPLBACKEND set?)"
+        )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

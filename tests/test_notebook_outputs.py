@@ -36,28 +36,39 @@ def _sanitize(text: str) -> str:
     return text
 
 
-@pytest.mark.parametrize("volatile, expected", [
-    ("ch4_contexts : 100%|##########| 14/14 [00:10<00:00,  1.29cell/s]", "ch4_contexts : 100%|##########| 14/14 [ELAPSED]"),
-    ("fill: 40%|####      | 2/5 [01:02:03<00:09, 3.01s/it]", "fill: 40%|####      | 2/5 [ELAPSED]"),
-    ("  0%|          | 0/30 [00:00<?, ?it/s]", "  0%|          | 0/30 [ELAPSED]"),
-    (' "output_dir": "/tmp/reuseprior-test-figures-x1/ch4_contexts",', ' "output_dir": "OUTPUT_DIR",'),
-    ("<Foo object at 0x7f3a2c1e4d90>", "<Foo object at 0xADDRESS>"),
-    ("max |H + ES - log2 NC| (bits)   3.68e-10", "max |H + ES - log2 NC| (bits)   RESIDUAL<1e-8"),
-    ("0.000000e+00      8.881784e-16", "0.000000e+00      RESIDUAL<1e-8"),
-    ("/root/.cache/reuseprior/venv-43ce/lib/python3.11/site-packages/torch/nn.py:3: UserWarning",
-     "SITE-PACKAGES/torch/nn.py:3: UserWarning"),
-])
+@pytest.mark.parametrize(
+    "volatile, expected",
+    [
+        (
+            "ch4_contexts : 100%|##########| 14/14 [00:10<00:00,  1.29cell/s]",
+            "ch4_contexts : 100%|##########| 14/14 [ELAPSED]",
+        ),
+        ("fill: 40%|####      | 2/5 [01:02:03<00:09, 3.01s/it]", "fill: 40%|####      | 2/5 [ELAPSED]"),
+        ("  0%|          | 0/30 [00:00<?, ?it/s]", "  0%|          | 0/30 [ELAPSED]"),
+        (' "output_dir": "/tmp/reuseprior-test-figures-x1/ch4_contexts",', ' "output_dir": "OUTPUT_DIR",'),
+        ("<Foo object at 0x7f3a2c1e4d90>", "<Foo object at 0xADDRESS>"),
+        ("max |H + ES - log2 NC| (bits)   3.68e-10", "max |H + ES - log2 NC| (bits)   RESIDUAL<1e-8"),
+        ("0.000000e+00      8.881784e-16", "0.000000e+00      RESIDUAL<1e-8"),
+        (
+            "/root/.cache/reuseprior/venv-43ce/lib/python3.11/site-packages/torch/nn.py:3: UserWarning",
+            "SITE-PACKAGES/torch/nn.py:3: UserWarning",
+        ),
+    ],
+)
 def test_sanitizer_replaces_what_varies_between_runs(volatile, expected):
     assert _sanitize(volatile) == expected
 
 
-@pytest.mark.parametrize("computed", [
-    "0.744 [0.737, 0.750] (15625; published 0.740)",
-    "max |KL - ES| (bits)  2.5e-08 and 1.2e-3, 0.000000e+00",
-    "V2-S  384  28.7211 (28.72)  1505.5465",
-    "2024-11-23 12:00:00 rounded 0.5406 -0.00003",
-    "0x1.8p3 is not an address; 0xff neither",
-])
+@pytest.mark.parametrize(
+    "computed",
+    [
+        "0.744 [0.737, 0.750] (15625; published 0.740)",
+        "max |KL - ES| (bits)  2.5e-08 and 1.2e-3, 0.000000e+00",
+        "V2-S  384  28.7211 (28.72)  1505.5465",
+        "2024-11-23 12:00:00 rounded 0.5406 -0.00003",
+        "0x1.8p3 is not an address; 0xff neither",
+    ],
+)
 def test_sanitizer_leaves_computed_numbers_alone(computed):
     assert _sanitize(computed) == computed
 
@@ -92,9 +103,27 @@ def test_a_changed_stored_value_fails_make_tests_comparison(tmp_path):
     shutil.copy(SANITIZE, tmp_path / SANITIZE.name)
     env = {**os.environ, paths.FIGURES_ENV_VAR: str(tmp_path / "figures"), "PYTHONPATH": str(paths.ROOT)}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval", "--nbval-sanitize-with", SANITIZE.name, copy.name,
-         "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "--rootdir", str(tmp_path)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval",
+            "--nbval-sanitize-with",
+            SANITIZE.name,
+            copy.name,
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            "--rootdir",
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
     assert "1 failed" in result.stdout and altered in result.stdout, result.stdout[-3000:]
@@ -118,8 +147,10 @@ def test_normalize_executed_removes_run_metadata_and_default_parameters():
 
 def test_normalize_executed_keeps_parameters_that_differ_from_the_defaults():
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell('profile = "quick"', metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell('profile = "full"', metadata={"tags": ["injected-parameters"]})]
+    nb.cells = [
+        nbformat.v4.new_code_cell('profile = "quick"', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell('profile = "full"', metadata={"tags": ["injected-parameters"]}),
+    ]
     normalize_executed(nb)
     assert len(nb.cells) == 2
 
@@ -138,8 +169,12 @@ def test_sanitizing_keeps_almost_all_stored_output_text():
     notebook, sanitizing removes less than 5 % of the stored output text."""
     for path in sorted(paths.NOTEBOOKS_DIR.glob("ch*.ipynb")):
         nb = nbformat.read(path, as_version=4)
-        texts = "".join(output.get("text", "") + output.get("data", {}).get("text/plain", "")
-                        for cell in nb.cells if cell.cell_type == "code" for output in cell.outputs)
+        texts = "".join(
+            output.get("text", "") + output.get("data", {}).get("text/plain", "")
+            for cell in nb.cells
+            if cell.cell_type == "code"
+            for output in cell.outputs
+        )
         assert texts, f"{path.name} has no stored outputs: run make figures"
         assert len(_sanitize(texts)) > 0.95 * len(texts), path.name
 
@@ -167,8 +202,11 @@ def test_normalize_executed_replaces_measurements_only_when_asked():
         timing = nbformat.v4.new_code_cell("# NBVAL_IGNORE_OUTPUT\n# seconds\nshow(t)", execution_count=1)
         timing.outputs = [nbformat.v4.new_output("stream", name="stdout", text="12.3 s\n")]
         bar = nbformat.v4.new_code_cell("run()", execution_count=2)
-        bar.outputs = [nbformat.v4.new_output("display_data", data={WIDGET_VIEW: {"model_id": "abc"},
-                                                                    "text/plain": "100%|##| 2/2"})]
+        bar.outputs = [
+            nbformat.v4.new_output(
+                "display_data", data={WIDGET_VIEW: {"model_id": "abc"}, "text/plain": "100%|##| 2/2"}
+            )
+        ]
         nb.cells = [timing, bar]
         return nb
 

@@ -20,8 +20,12 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def tiny_cnn(width: int = 4) -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(3, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, 10),
+        nn.Conv2d(3, width, 3, padding=1, bias=False),
+        nn.BatchNorm2d(width),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(width, 10),
     )
 
 
@@ -31,7 +35,11 @@ def batch():
 
 
 def test_batch_is_seeded_and_described():
-    a, b, c = proxies.make_batch(4, 16, 10, seed=1), proxies.make_batch(4, 16, 10, seed=1), proxies.make_batch(4, 16, 10, seed=2)
+    a, b, c = (
+        proxies.make_batch(4, 16, 10, seed=1),
+        proxies.make_batch(4, 16, 10, seed=1),
+        proxies.make_batch(4, 16, 10, seed=2),
+    )
     assert torch.equal(a.inputs, b.inputs) and torch.equal(a.targets, b.targets)
     assert not torch.equal(a.inputs, c.inputs)
     assert a.inputs.shape == (4, 3, 16, 16) and "sample photographs" in a.description
@@ -86,10 +94,12 @@ def test_snip_grad_norm_and_grasp_match_the_closed_form_of_softmax_regression():
     g = (p - nn.functional.one_hot(b.targets, 4).double()).t() @ x / 6
     assert proxies.grad_norm(model, b) == pytest.approx(float(g.norm()), rel=1e-5)
     assert proxies.snip(model, b) == pytest.approx(float((g * w).abs().sum()), rel=1e-5)
+
     # GraSP: -theta . (H g) with the Hessian of the mean CE w.r.t. W (a quadratic form, computed by torch.func here)
     def loss_of(wflat):
         z = x @ wflat.reshape(4, 12).t() + bias
         return nn.functional.cross_entropy(z, b.targets)
+
     # Fisher of the logits layer: a = z, dL/da = (p - y)/B per example; 0.5 * mean_n (a g)^2 per channel, summed
     z = x @ w.t() + bias
     ga = (p - nn.functional.one_hot(b.targets, 4).double()) / 6
@@ -185,6 +195,7 @@ def test_one_product_hamming_kernel_equals_the_two_product_form():
 def test_naswot_reads_prelu_like_leaky_relu(batch):
     """PReLU (ESPNetv2) is a rectifier with a learned negative slope: its input's sign is the unit's code, as for
     LeakyReLU, so the two give the same kernel and score; without it read, the net has no activation (undefined)."""
+
     def net(activation: nn.Module) -> nn.Module:
         torch.manual_seed(0)
         return nn.Sequential(nn.Conv2d(3, 4, 3), activation, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
@@ -218,7 +229,10 @@ def test_naswot_without_activation_modules_is_undefined_and_says_why(batch):
         def forward(self, x):
             return self.head(torch.relu(self.conv(x)).mean(dim=(2, 3)))
 
-    for out in (proxies.data_dependent_scores(FunctionalRelu(), batch), proxies.score_all(FunctionalRelu(), batch, ["naswot"])):
+    for out in (
+        proxies.data_dependent_scores(FunctionalRelu(), batch),
+        proxies.score_all(FunctionalRelu(), batch, ["naswot"]),
+    ):
         assert math.isnan(out["naswot"]) and "no activation module of a known type" in out["naswot_error"]
         assert out["naswot_error"].endswith("are unseen")  # the reason fits the recorded 200 characters
 
@@ -278,8 +292,17 @@ def test_the_registry_describes_every_proxy_in_the_stored_column_order():
     assert list(registry.REGISTRY) == list(proxies.PROXIES)
     assert all(name == info.name for name, info in registry.REGISTRY.items())
     assert proxies.DATA_DEPENDENT is registry.DATA_DEPENDENT
-    assert registry.ZOO_PROXIES == ("params", "flops", "synflow", "snip", "grasp", "fisher", "grad_norm",
-                                    "jacob_cov", "naswot")
+    assert registry.ZOO_PROXIES == (
+        "params",
+        "flops",
+        "synflow",
+        "snip",
+        "grasp",
+        "fisher",
+        "grad_norm",
+        "jacob_cov",
+        "naswot",
+    )
     assert registry.SECOND_ORDER == {"grasp"}
     assert registry.proxy_names(kind="naive baseline") == ("params", "flops")
     assert registry.proxy_names(data_dependent=True, needs_labels=False) == ("jacob_cov", "naswot")

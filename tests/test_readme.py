@@ -108,7 +108,7 @@ def _tables_with_header(text: str, header: str) -> list[list[str]]:
     for i, line in enumerate(lines):
         if line == header:
             rows = []
-            for row in lines[i + 2:]:
+            for row in lines[i + 2 :]:
                 if not row.startswith("|"):
                     break
                 rows.append(row)
@@ -122,7 +122,9 @@ def test_chapter6_correlation_tables_are_quoted_from_the_notebook_outputs():
     for rows, name in [(all_rows, "correlations_summary.md"), (common_rows, "correlations_common_rows_summary.md")]:
         written = set((FIGURES / name).read_text().splitlines())
         stale = [row for row in rows if row not in written]
-        assert rows and not stale, f"README rows not in figures/ch6_predictive_validity/{name} (paste them again): {stale}"
+        assert rows and not stale, (
+            f"README rows not in figures/ch6_predictive_validity/{name} (paste them again): {stale}"
+        )
 
 
 def test_chapter6_coverage_table_has_the_computed_counts():
@@ -132,8 +134,9 @@ def test_chapter6_coverage_table_has_the_computed_counts():
     labels = {"nb201": "NAS-Bench-201", "torchvision": "torchvision", "pytorchcv": "pytorchcv"}
     for zoo, label in labels.items():
         cells = next(cells for cells in rows if cells[0] == label)
-        scored, total, proxies, every = (int(coverage.loc[zoo, c]) for c in
-                                         ["scored", "in zoo", "with data-dependent proxies", "with every proxy"])
+        scored, total, proxies, every = (
+            int(coverage.loc[zoo, c]) for c in ["scored", "in zoo", "with data-dependent proxies", "with every proxy"]
+        )
         assert cells[1] == f"{scored:,} of {total:,}", (zoo, cells[1])
         assert cells[2].startswith(f"{proxies:,}") and f"all six on {every:,}" in cells[2], (zoo, cells[2])
 
@@ -142,8 +145,10 @@ def test_chapter6_coverage_table_has_the_computed_counts():
 # Every quoted number against its source (rules in the module docstring)
 # ---------------------------------------------------------------------------
 
-FIX = ("fix: rerun `make figures` and quote the value the source now holds, or fix the marker "
-       "(`<!-- source: ... -->`, `given:`, `measured:`; rules in tests/test_readme.py's docstring)")
+FIX = (
+    "fix: rerun `make figures` and quote the value the source now holds, or fix the marker "
+    "(`<!-- source: ... -->`, `given:`, `measured:`; rules in tests/test_readme.py's docstring)"
+)
 
 _MARKER = re.compile(r"<!--(.*?)-->", re.S)
 _KEYS = ("source", "range", "largest", "sum", "rows", "matched", "len", "given", "measured")
@@ -156,7 +161,8 @@ _LINK_TARGET = re.compile(r"\]\([^)\s]*\)")
 _REFERENCE = re.compile(
     r"(?:§\s*|\b(?i:ch\.|chapters?|sections?|tables?|figs?\.?|figures?|eqs?\.|equations?|theorems?|lemmas?"
     r"|corollary|corollaries|definitions?|appendix|algorithms?)\s+)"
-    r"[A-Z]?\d+(?:\.\d+)*[a-z]?(?:\s*(?:,\s*and|,|/|-|–|and)\s*[A-Z]?\d+(?:\.\d+)*[a-z]?)*")
+    r"[A-Z]?\d+(?:\.\d+)*[a-z]?(?:\s*(?:,\s*and|,|/|-|–|and)\s*[A-Z]?\d+(?:\.\d+)*[a-z]?)*"
+)
 _NAME_WITH_NUMBERS = re.compile(r"\b[A-Za-z]+-\d+(?:/\d+)+")  # a family of names: CIFAR-10/100
 _NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,]\d)|\d+(?:\.\d+)*(?:[eE][-+]?\d+)?")
 
@@ -215,9 +221,18 @@ def quoted_numbers(text: str) -> list[Quoted]:
             sign, s = "-", s - 1
         mantissa, _, exponent = body.replace(",", "").lower().partition("e")
         decimals = len(mantissa.partition(".")[2])
-        pct = re.match(r"\s?%", masked[e:e + 2])
-        found.append(Quoted(sign + body, Decimal(sign + mantissa) * (Decimal(10) ** int(exponent or 0)),
-                            "e" if exponent else "f", decimals, bool(pct), s, e))
+        pct = re.match(r"\s?%", masked[e : e + 2])
+        found.append(
+            Quoted(
+                sign + body,
+                Decimal(sign + mantissa) * (Decimal(10) ** int(exponent or 0)),
+                "e" if exponent else "f",
+                decimals,
+                bool(pct),
+                s,
+                e,
+            )
+        )
     return found
 
 
@@ -233,11 +248,12 @@ def parse_markers(text: str) -> tuple[list[Scope], list[str]]:
         if len(parts) < 3:
             continue  # an ordinary comment
         if parts[0].strip():
-            problems.append(f"README.md:{line}: marker {m.group(0)!r} does not start with a key "
-                            f"({', '.join(_KEYS)})")
+            problems.append(f"README.md:{line}: marker {m.group(0)!r} does not start with a key ({', '.join(_KEYS)})")
         if "--" in body:
-            problems.append(f"README.md:{line}: marker {m.group(0)[:60]!r}... holds '--': GitHub does not read an "
-                            f"inline comment holding it as a comment and shows it as text; write it without")
+            problems.append(
+                f"README.md:{line}: marker {m.group(0)[:60]!r}... holds '--': GitHub does not read an "
+                f"inline comment holding it as a comment and shows it as text; write it without"
+            )
         keys: dict[str, str] = {}
         for key, value in zip(parts[1::2], parts[2::2]):
             if key in keys:
@@ -322,8 +338,11 @@ def select(term: str, root: Path) -> tuple[int | None, list[float]]:
             raise TermError(f"{name} has no column {col!r} (it has {', '.join(header)})")
     for col, op, value in filters:
         i = header.index(col)
-        keep = {"=": lambda cell, v=value: cell == v, "!=": lambda cell, v=value: cell != v,
-                "~": lambda cell, v=value: re.search(v, cell) is not None}[op]
+        keep = {
+            "=": lambda cell, v=value: cell == v,
+            "!=": lambda cell, v=value: cell != v,
+            "~": lambda cell, v=value: re.search(v, cell) is not None,
+        }[op]
         rows = tuple(row for row in rows if keep(row[i] if i < len(row) else ""))
     cells = [row[header.index(column)] for row in rows] if column else [cell for row in rows for cell in row]
     return len(rows), [v for cell in cells if (v := _as_float(cell)) is not None]
@@ -357,8 +376,10 @@ def _candidates(scope: Scope, root: Path) -> tuple[list[float], list[str]]:
                 header, rows = _cells(root / term.partition(":")[0].partition("[")[0])
                 cols = [i for i, h in enumerate(header) if h.endswith(" match")]
                 if not cols:
-                    problems.append(f"README.md:{scope.line}: matched: {term} has no '... match' column "
-                                    f"(reference.side_by_side writes them)")
+                    problems.append(
+                        f"README.md:{scope.line}: matched: {term} has no '... match' column "
+                        f"(reference.side_by_side writes them)"
+                    )
                 counts.append(sum(row[i] in ("rounded", "truncated") for row in rows for i in cols))
             if key in ("source", "range", "largest", "sum") and not selected:
                 problems.append(f"README.md:{scope.line}: {key}: {term} selects no number")
@@ -382,7 +403,7 @@ def matches(quoted: Quoted, candidates: tuple[float, ...] | list[float]) -> bool
             exponent = math.floor(math.log10(abs(target))) if target else 0
             half = Decimal(5) * Decimal(10) ** (exponent - quoted.decimals - 1)
         lo, hi = float(target - half * 2), float(target + half * 2)  # generous window, exact test below
-        for v in candidates[bisect.bisect_left(candidates, lo):bisect.bisect_right(candidates, hi)]:
+        for v in candidates[bisect.bisect_left(candidates, lo) : bisect.bisect_right(candidates, hi)]:
             v = v * scale
             if quoted.notation == "f":
                 if f"{v:.{quoted.decimals}f}" == quoted.text.replace(",", "").replace("−", "-"):
@@ -400,7 +421,7 @@ def _nearest(quoted: Quoted, candidates) -> str:
         return "no candidates"
     target = float(quoted.value)
     i = bisect.bisect_left(candidates, target)
-    near = min(candidates[max(0, i - 1):i + 1], key=lambda v: abs(v - target))
+    near = min(candidates[max(0, i - 1) : i + 1], key=lambda v: abs(v - target))
     return f"nearest {near:.10g}"
 
 
@@ -416,46 +437,61 @@ def check_readme(text: str, root: Path) -> tuple[list[str], int]:
 
     for scope in scopes:
         inside = [q for q in numbers if scope.start <= q.start < scope.end]
-        scope_text = text[scope.start:scope.end]
+        scope_text = text[scope.start : scope.end]
         exempt: list[tuple[int, int]] = []
         for phrase in filter(None, (p.strip() for p in scope.keys.get("given", "").split(";"))):
-            spans = [(scope.start + m.start(), scope.start + m.end())
-                     for m in re.finditer(re.escape(phrase), scope_text)]
+            spans = [
+                (scope.start + m.start(), scope.start + m.end()) for m in re.finditer(re.escape(phrase), scope_text)
+            ]
             if not spans:
-                problems.append(f"README.md:{scope.line}: given phrase {phrase!r} is not in the text this "
-                                f"marker ties; copy it exactly, or drop it")
+                problems.append(
+                    f"README.md:{scope.line}: given phrase {phrase!r} is not in the text this "
+                    f"marker ties; copy it exactly, or drop it"
+                )
             exempt += spans
         inside = [q for q in inside if not any(a <= q.start and q.end <= b for a, b in exempt)]
         tied = [k for k in _KEYS if k not in ("given", "measured") and scope.keys.get(k)]
         if "measured" in scope.keys:
             if tied:
-                problems.append(f"README.md:{scope.line}: a marker is 'measured' or tied to a source, not both; "
-                                f"split the text with a second marker")
+                problems.append(
+                    f"README.md:{scope.line}: a marker is 'measured' or tied to a source, not both; "
+                    f"split the text with a second marker"
+                )
             if not _DATE.search(scope.keys["measured"]):
-                problems.append(f"README.md:{scope.line}: measured: {scope.keys['measured']!r} says where but "
-                                f"not when; add the date of the measurement (YYYY-MM)")
+                problems.append(
+                    f"README.md:{scope.line}: measured: {scope.keys['measured']!r} says where but "
+                    f"not when; add the date of the measurement (YYYY-MM)"
+                )
             continue
         if not tied:
-            problems += [f"README.md:{line_of(q.start)}: {q.text} is under a marker with neither a source nor "
-                         f"'measured'; add its source, or a 'given' phrase if it is an input"
-                         for q in inside]
+            problems += [
+                f"README.md:{line_of(q.start)}: {q.text} is under a marker with neither a source nor "
+                f"'measured'; add its source, or a 'given' phrase if it is an input"
+                for q in inside
+            ]
             continue
         candidates, more = _candidates(scope, root)
         problems += more
         if not inside:
-            problems.append(f"README.md:{scope.line}: this marker ties no number (a stale marker?); "
-                            f"move it before the numbers it sources, or remove it")
+            problems.append(
+                f"README.md:{scope.line}: this marker ties no number (a stale marker?); "
+                f"move it before the numbers it sources, or remove it"
+            )
         for q in inside:
             checked += 1
             if not matches(q, candidates):
                 where = "; ".join(f"{k}: {scope.keys[k]}" for k in tied)
-                problems.append(f"README.md:{line_of(q.start)}: {q.text}{'%' if q.percent else ''} is not in "
-                                f"[{where}] at its printed precision ({_nearest(q, candidates)})")
+                problems.append(
+                    f"README.md:{line_of(q.start)}: {q.text}{'%' if q.percent else ''} is not in "
+                    f"[{where}] at its printed precision ({_nearest(q, candidates)})"
+                )
     covered = [(s.start, s.end) for s in scopes]
     for q in numbers:
         if not any(a <= q.start < b for a, b in covered):
-            problems.append(f"README.md:{line_of(q.start)}: {q.text} is tied to no source; put "
-                            f"`<!-- source: FILE -->` (or `given:`/`measured:`) before it")
+            problems.append(
+                f"README.md:{line_of(q.start)}: {q.text} is tied to no source; put "
+                f"`<!-- source: FILE -->` (or `given:`/`measured:`) before it"
+            )
     if problems:
         problems.append(FIX)
     return problems, checked
@@ -471,6 +507,7 @@ def test_every_number_the_readme_quotes_is_in_its_source():
 # ---------------------------------------------------------------------------
 # The check itself, on small synthetic READMEs
 # ---------------------------------------------------------------------------
+
 
 def _write(root: Path, name: str, text: str) -> None:
     path = root / name
@@ -497,11 +534,11 @@ See section 4.1.2 and Tables 5.1-5.4 of the thesis; model V2-S on CIFAR-10, torc
 # "2e-12", 0.451 for "45%", another zoo's 0.845 for PG's rho
 SOURCES = {
     "figures/demo/checks.csv": "object,NG,error\ng1,12,4.440892099e-16\ng2,6,2.36610731e-12\n"
-                               "cnn,10800,-3.681179805e-10\n",
+    "cnn,10800,-3.681179805e-10\n",
     "figures/demo/corr.csv": "zoo,score,n,spearman\nnb201,PG,15625,0.69812\nnb201,params,15625,0.7436\n"
-                             "torchvision,PG,80,0.845\n",
+    "torchvision,PG,80,0.845\n",
     "figures/demo/best.csv": "mode,generation,running_best\nevolve,0,0.2291666667\nevolve,1,0.4513888889\n"
-                             "evolve,19,0.9305555556\nrandom,0,0.18\n",
+    "evolve,19,0.9305555556\nrandom,0,0.18\n",
     "figures/demo/sharing.csv": "mode,param_ratio\nRandom,1.19245283\nEvolve,2.15\nRandWarmEvolve,3.290181363\n",
 }
 
@@ -517,18 +554,21 @@ def test_the_check_passes_a_readme_that_quotes_its_source(tmp_path):
     assert problems == [] and checked == 9, problems
 
 
-@pytest.mark.parametrize("old, new, reported", [
-    ("-3.7e-10", "2e-12", "2e-12"),        # the issue's example (a smaller error is in the file)
-    ("23%", "45%", "45%"),                 # the issue's other example (generation 1's best is 45%)
-    ("-3.7e-10", "-4.0e-10", "-4.0e-10"),  # scientific: the mantissa's digits count
-    ("0.698", "-0.698", "-0.698"),         # the sign
-    ("0.698", "0.699", "0.699"),           # one digit
-    ("0.698", "0.6985", "0.6985"),         # a digit more, not the value's
-    ("0.698", "0.845", "0.845"),           # another row's value
-    ("15,625", "15,652", "15,652"),        # thousands separators
-    ("1.2-3.3x", "1.2-3.4x", "3.4"),       # a range's second end
-    ("(2 random", "(4 random", "4"),       # a count of rows
-])
+@pytest.mark.parametrize(
+    "old, new, reported",
+    [
+        ("-3.7e-10", "2e-12", "2e-12"),  # the issue's example (a smaller error is in the file)
+        ("23%", "45%", "45%"),  # the issue's other example (generation 1's best is 45%)
+        ("-3.7e-10", "-4.0e-10", "-4.0e-10"),  # scientific: the mantissa's digits count
+        ("0.698", "-0.698", "-0.698"),  # the sign
+        ("0.698", "0.699", "0.699"),  # one digit
+        ("0.698", "0.6985", "0.6985"),  # a digit more, not the value's
+        ("0.698", "0.845", "0.845"),  # another row's value
+        ("15,625", "15,652", "15,652"),  # thousands separators
+        ("1.2-3.3x", "1.2-3.4x", "3.4"),  # a range's second end
+        ("(2 random", "(4 random", "4"),  # a count of rows
+    ],
+)
 def test_one_changed_number_fails_the_check_naming_its_line(tmp_path, old, new, reported):
     _sources(tmp_path)
     problems, _ = check_readme(SYNTHETIC.replace(old, new, 1), tmp_path)
@@ -560,8 +600,7 @@ def test_markers_that_point_nowhere_or_tie_nothing_fail(tmp_path):
     assert any("ties no number" in p for p in problems), problems
     problems, _ = check_readme("<!-- measured: by hand on my laptop -->\nIt took 95 s.\n", tmp_path)
     assert any("not when" in p for p in problems), problems
-    problems, _ = check_readme("<!-- measured: make test on the 2-core machine, 2026-11 -->\nIt took 95 s.\n",
-                               tmp_path)
+    problems, _ = check_readme("<!-- measured: make test on the 2-core machine, 2026-11 -->\nIt took 95 s.\n", tmp_path)
     assert problems == []
     problems, _ = check_readme("<!-- measured: by hand, 2026-11 source: figures/demo/corr.csv -->\n95 s.\n", tmp_path)
     assert any("'measured' or tied to a source, not both" in p for p in problems), problems
@@ -574,9 +613,11 @@ def test_markers_that_point_nowhere_or_tie_nothing_fail(tmp_path):
 def test_counts_rows_and_verdicts(tmp_path):
     _write(tmp_path, "a_vs_thesis.csv", "# note\nx,PG match,H match\n1,rounded,off\n2,truncated,missing\n")
     _write(tmp_path, "b.csv", "arch,jacob_cov,errors\nm1,,{}\nm2,0.5,oom\nm3,,oom\n")
-    text = ("<!-- matched: a_vs_thesis.csv rows: a_vs_thesis.csv b.csv b.csv[jacob_cov=][errors~o+m] -->"
-            "\n2 printed values of 2 rows match; of 3 models 1 is undefined and out of memory.\n"
-            "<!-- sum: b.csv:jacob_cov b.csv:\"jacob_cov\"[arch!=m1] -->0.5 in all.\n")
+    text = (
+        "<!-- matched: a_vs_thesis.csv rows: a_vs_thesis.csv b.csv b.csv[jacob_cov=][errors~o+m] -->"
+        "\n2 printed values of 2 rows match; of 3 models 1 is undefined and out of memory.\n"
+        '<!-- sum: b.csv:jacob_cov b.csv:"jacob_cov"[arch!=m1] -->0.5 in all.\n'
+    )
     assert check_readme(text, tmp_path) == ([], 5)
     problems, _ = check_readme(text.replace("of 3 models", "of 4 models"), tmp_path)
     assert any(p.startswith("README.md:2: 4 is not in") for p in problems), problems
@@ -584,22 +625,44 @@ def test_counts_rows_and_verdicts(tmp_path):
     assert any('sum: b.csv:"jacob_cov"[arch!=m2] selects no number' in p for p in problems), problems
 
 
-@pytest.mark.parametrize("printed, value, ok", [
-    ("0.698", 0.69812, True), ("0.698", 0.6986, False), ("0.698", 0.6974, False), ("0.70", 0.69812, True),
-    ("2e-12", 2.4e-12, True), ("2e-12", 3.681e-10, False), ("-3.7e-10", -3.681179805e-10, True),
-    ("5e-15", 5.249e-15, True), ("5e-15", 4.4996e-15, False), ("13.247", 13.24694206, True),
-    ("-0.001", -0.00098, True), ("0.001", -0.00098, False), ("2,972,720", 2972720, True),
-])
+@pytest.mark.parametrize(
+    "printed, value, ok",
+    [
+        ("0.698", 0.69812, True),
+        ("0.698", 0.6986, False),
+        ("0.698", 0.6974, False),
+        ("0.70", 0.69812, True),
+        ("2e-12", 2.4e-12, True),
+        ("2e-12", 3.681e-10, False),
+        ("-3.7e-10", -3.681179805e-10, True),
+        ("5e-15", 5.249e-15, True),
+        ("5e-15", 4.4996e-15, False),
+        ("13.247", 13.24694206, True),
+        ("-0.001", -0.00098, True),
+        ("0.001", -0.00098, False),
+        ("2,972,720", 2972720, True),
+    ],
+)
 def test_a_number_matches_only_values_that_round_to_its_digits(printed, value, ok):
     (q,) = quoted_numbers(f"x {printed} y")
     assert matches(q, (value,)) is ok
 
 
 def test_names_references_and_code_are_not_numbers():
-    text = ("V2-S, nb201, log2 NC, CIFAR-10, ViT-L/16, (= A.3), Figs 4.2a, 4.3b/c, NASNet-A-Large 6@4032, "
-            "RegNet-Y-128GF, ResNetD-152b, torch 2.15.0, section 4.1.2, Tables 5.1-5.4, eqs. 5.19/5.20, "
-            "Theorems 3-5, ch. 3, Tables 4.3 and 4.4, §4.5.1, 4.5.7, `make -j 4`, [plot](figures/ch4/x1.png) "
-            "<!-- source: a 12 --> 3x3")
+    text = (
+        "V2-S, nb201, log2 NC, CIFAR-10, ViT-L/16, (= A.3), Figs 4.2a, 4.3b/c, NASNet-A-Large 6@4032, "
+        "RegNet-Y-128GF, ResNetD-152b, torch 2.15.0, section 4.1.2, Tables 5.1-5.4, eqs. 5.19/5.20, "
+        "Theorems 3-5, ch. 3, Tables 4.3 and 4.4, §4.5.1, 4.5.7, `make -j 4`, [plot](figures/ch4/x1.png) "
+        "<!-- source: a 12 --> 3x3"
+    )
     assert quoted_numbers(text) == []
-    assert [q.text for q in quoted_numbers("range 0.08-0.13, rho -0.48 [-0.642, -0.230], 1.2-3.3x, 45 %")] == \
-        ["0.08", "0.13", "-0.48", "-0.642", "-0.230", "1.2", "3.3", "45"]
+    assert [q.text for q in quoted_numbers("range 0.08-0.13, rho -0.48 [-0.642, -0.230], 1.2-3.3x, 45 %")] == [
+        "0.08",
+        "0.13",
+        "-0.48",
+        "-0.642",
+        "-0.230",
+        "1.2",
+        "3.3",
+        "45",
+    ]

@@ -58,11 +58,14 @@ def test_a_batch_of_several_examples_is_refused_with_the_fix():
             fn(model, torch.zeros(4, 10))
 
 
-@pytest.mark.parametrize("x, message", [
-    (torch.zeros(0, 10), r"batch of 0 examples \(shape \(0, 10\)\).*torch\.zeros\(1, 10\)"),
-    (torch.zeros(1, 10, dtype=torch.complex64), r"complex \(torch\.complex64.*real input"),
-    (torch.zeros(1, 0), r"no elements \(shape \(1, 0\)\)"),
-])
+@pytest.mark.parametrize(
+    "x, message",
+    [
+        (torch.zeros(0, 10), r"batch of 0 examples \(shape \(0, 10\)\).*torch\.zeros\(1, 10\)"),
+        (torch.zeros(1, 10, dtype=torch.complex64), r"complex \(torch\.complex64.*real input"),
+        (torch.zeros(1, 0), r"no elements \(shape \(1, 0\)\)"),
+    ],
+)
 def test_empty_and_complex_inputs_get_their_own_message(x, message):
     """An empty or a complex input is named as such, not answered with the
     generic 'no weight has a context'."""
@@ -91,8 +94,11 @@ def test_data_dependent_shapes_are_named_with_the_rewrite(how, op):
     """Boolean-mask indexing (a shape that depends on the data) raises
     DataDependentShapeError naming the op, the weights and the fixed-shape
     rewrite."""
-    with pytest.raises(DataDependentShapeError, match=op + r".*lin\.(bias|weight).*depends on the values of the "
-                       r"data.*torch\.where\(mask, x, 0\) or x \* mask") as err:
+    with pytest.raises(
+        DataDependentShapeError,
+        match=op + r".*lin\.(bias|weight).*depends on the values of the "
+        r"data.*torch\.where\(mask, x, 0\) or x \* mask",
+    ) as err:
         analyze(_MaskedSum(how), torch.randn(1, 10))
     assert isinstance(err.value, CaptureError)  # the CLI prints it without a traceback
     assert analyze(_MaskedSum("where"), torch.randn(1, 10)).NG == 33  # the rewrite counts
@@ -204,8 +210,7 @@ def test_a_crafted_training_checkpoint_is_refused_and_runs_nothing(tmp_path, leg
     x = torch.randn(32, 4)
     data = TensorDataset(x, (x[:, 0] > 0).long())
     with pytest.raises(CheckpointMismatchError, match="refused unread"):  # what fit(resume=True) meets
-        fit(nn.Linear(4, 2), data, data, TrainConfig(epochs=1, batch_size=16), checkpoint_path=path,
-            progress=False)
+        fit(nn.Linear(4, 2), data, data, TrainConfig(epochs=1, batch_size=16), checkpoint_path=path, progress=False)
     assert not marker.exists()
 
 
@@ -250,11 +255,21 @@ def test_checkpoints_written_by_fit_load_with_weights_only_and_restore_every_gen
     random.gauss(0, 1)  # a cached Gaussian in Python's state
     np.random.standard_normal()
     save_checkpoint({"format": CHECKPOINT_FORMAT, "rng": _rng_state()}, path)
-    expected = (random.random(), random.gauss(0, 1), np.random.random(), np.random.standard_normal(),
-                torch.rand(1).item())
+    expected = (
+        random.random(),
+        random.gauss(0, 1),
+        np.random.random(),
+        np.random.standard_normal(),
+        torch.rand(1).item(),
+    )
     _set_rng_state(load_checkpoint(path)["rng"])
-    assert (random.random(), random.gauss(0, 1), np.random.random(), np.random.standard_normal(),
-            torch.rand(1).item()) == expected
+    assert (
+        random.random(),
+        random.gauss(0, 1),
+        np.random.random(),
+        np.random.standard_normal(),
+        torch.rand(1).item(),
+    ) == expected
 
 
 # ------------------------------------------------------------------ checkpoints: atomic writes
@@ -303,8 +318,14 @@ def test_training_checkpoints_are_written_atomically(tmp_path, monkeypatch):
 
 
 def test_population_checkpoints_are_written_atomically(tmp_path, monkeypatch):
-    config = PopulationConfig(population_size=2, sample_size=1, epochs=1, warmup_x=1, seed=1,
-                              space=SearchSpace(base_widths=(4,), growths=(4,), num_groups=(2,), depths=(1,)))
+    config = PopulationConfig(
+        population_size=2,
+        sample_size=1,
+        epochs=1,
+        warmup_x=1,
+        seed=1,
+        space=SearchSpace(base_widths=(4,), growths=(4,), num_groups=(2,), depths=(1,)),
+    )
     pop = Population(config, load_digits_splits(seed=0))
     replaced, synced = _record_writes(monkeypatch)
     path = tmp_path / "ck.pt"
@@ -316,9 +337,28 @@ def test_population_checkpoints_are_written_atomically(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------ revolver: flags of a run
 def _revolver(tmp_path, *flags: str) -> int:
-    return main(["revolver", "--dataset", "digits", "--population-size", "2", "--sample-size", "1",
-                 "--warmup-x", "1", "--warmup-epoch", "0", "--batch-size", "32", "--device", "cpu",
-                 "--output-dir", str(tmp_path / "run"), *flags])
+    return main(
+        [
+            "revolver",
+            "--dataset",
+            "digits",
+            "--population-size",
+            "2",
+            "--sample-size",
+            "1",
+            "--warmup-x",
+            "1",
+            "--warmup-epoch",
+            "0",
+            "--batch-size",
+            "32",
+            "--device",
+            "cpu",
+            "--output-dir",
+            str(tmp_path / "run"),
+            *flags,
+        ]
+    )
 
 
 def test_revolver_refuses_to_resume_with_other_flags(tmp_path, capsys):

@@ -27,8 +27,10 @@ def check_every_node(bp, reg):
 
 
 @pytest.mark.parametrize("kind", BLOCKS)
-@pytest.mark.parametrize("in_shape,out_ch,kernel,stride", [((8, 8, 8), 8, 3, 1), ((8, 8, 8), 16, 3, 2),
-                                                           ((6, 7, 7), 12, 5, 2), ((4, 4, 4), 8, 1, 1)])
+@pytest.mark.parametrize(
+    "in_shape,out_ch,kernel,stride",
+    [((8, 8, 8), 8, 3, 1), ((8, 8, 8), 16, 3, 2), ((6, 7, 7), 12, 5, 2), ((4, 4, 4), 8, 1, 1)],
+)
 def test_block_shapes_match_a_real_forward(kind, in_shape, out_ch, kernel, stride):
     b = Builder(np.random.default_rng(0))
     bp = b.block(kind, "blk", in_shape, out_ch, kernel, stride)
@@ -77,8 +79,7 @@ def test_ensemble_mean_has_three_distinct_members_even_under_aggressive_sharing(
 def test_skeletons_build_and_match_declared_shapes(aggressive):
     b = Builder(np.random.default_rng(0), aggressive=aggressive)
     reg = ModuleRegistry()
-    res = b.resnet("R", (3, 32, 32), 10, [16, 32, 64], [2, 1, 2], ["residual", "bottleneck", "residual"],
-                   stem_width=16)
+    res = b.resnet("R", (3, 32, 32), 10, [16, 32, 64], [2, 1, 2], ["residual", "bottleneck", "residual"], stem_width=16)
     dense = b.densenet("D", (1, 8, 8), 10, [4, 8], [2, 3], ["dense_concat", "dense_sum"], stem_width=8)
     for bp in (res, dense):
         assert list(bp.children)[-1] == "head"

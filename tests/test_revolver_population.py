@@ -44,10 +44,24 @@ def splits():
 
 
 def tiny_config(mode="evolve", **kw) -> PopulationConfig:
-    base = dict(search_mode=mode, population_size=4, sample_size=2, epochs=4, warmup_x=2, warmup_epoch=1,
-                lr=0.1, min_lr=0.01, decay_start=2, batch_size=32, base_batches=3, min_batches=2, test_every=2,
-                search_budget=3, seed=11,
-                space=SearchSpace(base_widths=(4,), growths=(4,), num_groups=(2,), depths=(1,)))
+    base = dict(
+        search_mode=mode,
+        population_size=4,
+        sample_size=2,
+        epochs=4,
+        warmup_x=2,
+        warmup_epoch=1,
+        lr=0.1,
+        min_lr=0.01,
+        decay_start=2,
+        batch_size=32,
+        base_batches=3,
+        min_batches=2,
+        test_every=2,
+        search_budget=3,
+        seed=11,
+        space=SearchSpace(base_widths=(4,), growths=(4,), num_groups=(2,), depths=(1,)),
+    )
     base.update(kw)
     return PopulationConfig(**base)
 
@@ -116,15 +130,31 @@ def test_search_needs_only_a_search_state(algorithm):
         calls.append(index)
         members[index] = SimpleNamespace(uid=10 + index, blueprint=bp, score=fitness)
 
-    state = SearchState(rng=rng, space=space, builder=builder, settings=_settings(immigration_p=0.0), members=members,
-                        coefficient=32.0, generation=0, replace=replace)
+    state = SearchState(
+        rng=rng,
+        space=space,
+        builder=builder,
+        settings=_settings(immigration_p=0.0),
+        members=members,
+        coefficient=32.0,
+        generation=0,
+        replace=replace,
+    )
     replaced = search_pipeline(state, algorithm)
     assert replaced == calls and len(replaced) == 2
     assert state.coefficient == pytest.approx(32.0 * 1.005**2)
     for i in replaced:
         assert members[i].score == genotype_fitness(members[i].blueprint, 32.0 * 1.005 ** replaced.index(i))
-    held = SearchState(rng=rng, space=space, builder=builder, settings=_settings(), members=members, coefficient=32.0,
-                       generation=0, replace=replace)
+    held = SearchState(
+        rng=rng,
+        space=space,
+        builder=builder,
+        settings=_settings(),
+        members=members,
+        coefficient=32.0,
+        generation=0,
+        replace=replace,
+    )
     search_pipeline(held, algorithm, adapt=False)  # warm-up: the coefficient is held
     assert held.coefficient == 32.0
 
@@ -161,8 +191,17 @@ def test_killed_and_resumed_run_reproduces_the_uninterrupted_run(splits, tmp_pat
 def test_population_best_validation_accuracy_improves_on_digits(splits):
     """Fixed seed: the best validation accuracy of the last generations
     clearly exceeds that of the first ones (the population learns)."""
-    cfg = config_from_settings(PROFILES["quick"], "evolve", 0, splits.input_shape, 10,
-                               epochs=14, population_size=6, sample_size=3, test_every=0)
+    cfg = config_from_settings(
+        PROFILES["quick"],
+        "evolve",
+        0,
+        splits.input_shape,
+        10,
+        epochs=14,
+        population_size=6,
+        sample_size=3,
+        test_every=0,
+    )
     pop = Population(cfg, splits).run()
     best = analysis.best_by_generation(pop.results_frame())["best_val_acc"].to_numpy()
     assert best[-3:].mean() > best[:3].mean() + 0.2, best
@@ -197,14 +236,16 @@ def test_cli_accepts_the_appendix_c2_flags(splits, tmp_path):
     assert cli.run(args) == 0
 
 
-
-@pytest.mark.parametrize("flags, message", [
-    ("--population_size 0", "population_size must be an integer >= 1, got 0"),
-    ("--population_size 2 --sample_size 3", "sample_size=3 exceeds population_size=2"),
-    ("--lr -1", "lr and min_lr must be > 0"),
-    ("--dataset imagenet", "dataset 'imagenet' is not supported"),
-    ("--dataset mnist --data-dir {empty}", "data fetch mnist"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        ("--population_size 0", "population_size must be an integer >= 1, got 0"),
+        ("--population_size 2 --sample_size 3", "sample_size=3 exceeds population_size=2"),
+        ("--lr -1", "lr and min_lr must be > 0"),
+        ("--dataset imagenet", "dataset 'imagenet' is not supported"),
+        ("--dataset mnist --data-dir {empty}", "data fetch mnist"),
+    ],
+)
 def test_cli_rejects_bad_flags_with_a_message(flags, message, tmp_path, capsys):
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
@@ -213,6 +254,7 @@ def test_cli_rejects_bad_flags_with_a_message(flags, message, tmp_path, capsys):
     assert cli.run(args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # nothing written for a run that never started
+
 
 def test_thesis_reference_rows_for_each_mode():
     ref = analysis.thesis_table_3_2_reference("digits")
@@ -239,8 +281,9 @@ def test_dataloader_path_used_for_torchvision_style_datasets(splits):
 
 
 def test_paper_scale_search_space_builds_cifar_shaped_models():
-    space = SearchSpace(input_shape=(3, 32, 32), num_groups=(3,), base_widths=(16, 32), growths=(8, 12),
-                        depths=(1, 2, 3))
+    space = SearchSpace(
+        input_shape=(3, 32, 32), num_groups=(3,), base_widths=(16, 32), growths=(8, 12), depths=(1, 2, 3)
+    )
     b, reg = Builder(np.random.default_rng(2), aggressive=True), ModuleRegistry()
     x = torch.randn(2, 3, 32, 32)
     for _ in range(4):
@@ -271,7 +314,13 @@ def test_wall_clock_seconds_are_split_off_the_tracked_tables(splits):
 
 def test_figure_caption_names_data_profile_and_population():
     caption = analysis.data_caption(PROFILES["quick"], "quick", 0, modes=["random", "evolve"])
-    for part in ("scikit-learn 8x8 handwritten digits", "profile 'quick'", "population 8", "20 generations",
-                 "2 modes", "seed 0"):
+    for part in (
+        "scikit-learn 8x8 handwritten digits",
+        "profile 'quick'",
+        "population 8",
+        "20 generations",
+        "2 modes",
+        "seed 0",
+    ):
         assert part in caption, (part, caption)
     assert "CIFAR-10" in analysis.data_caption(PROFILES["full"], "full", 1)

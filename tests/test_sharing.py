@@ -24,8 +24,12 @@ def tiny() -> nn.Sequential:
     """conv(4->4, 3x3) twice with BN in between, then a 1x1 conv: the two 3x3 convs share."""
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
-        nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
+        nn.Conv2d(4, 4, 3, padding=1, bias=False),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Conv2d(4, 4, 3, padding=1, bias=False),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
         nn.Conv2d(4, 4, 1, bias=True),
     )
 
@@ -93,8 +97,13 @@ def test_loading_an_unshared_checkpoint_with_different_tied_entries_is_an_error(
 
 @pytest.mark.parametrize(
     "move",
-    [lambda m: m.to(torch.float64), lambda m: m.half(), lambda m: m.to("meta"), copy.deepcopy,
-     lambda m: pickle.loads(pickle.dumps(m))],
+    [
+        lambda m: m.to(torch.float64),
+        lambda m: m.half(),
+        lambda m: m.to("meta"),
+        copy.deepcopy,
+        lambda m: pickle.loads(pickle.dumps(m)),
+    ],
     ids=["float64", "half", "meta", "deepcopy", "pickle"],
 )
 def test_tie_survives_moves_and_copies(move):

@@ -119,8 +119,11 @@ def test_unrolling_gives_single_consumers_and_one_copy_per_context():
     for n, d in u.nodes(data=True):
         if d["kind"] != "input":
             assert u.out_degree(n) <= 1
-    assert unrolled_counts(u) == context_counts(g) == {**{f"w{i}": 2 for i in range(1, 5)},
-                                                       **{f"w{i}": 1 for i in range(5, 9)}}
+    assert (
+        unrolled_counts(u)
+        == context_counts(g)
+        == {**{f"w{i}": 2 for i in range(1, 5)}, **{f"w{i}": 1 for i in range(5, 9)}}
+    )
     # the unrolled graph of 4.3a is the graph of Figure 4.3b (same counts, 12 weight nodes)
     assert sum(d["kind"] == "weight" for _, d in u.nodes(data=True)) == 12
     assert unrolled_counts(u) == context_counts(toy_graph("fig_4_3b"))
@@ -151,8 +154,13 @@ def test_unrolling_shares_inputs_and_keeps_attributes():
     assert sorted(u.nodes) == ["h#1", "o#1", "w@h#1", "x"]  # h has one consumer: nothing duplicated
     assert u.edges["x", "h#1"] == {"tag": "x->h"} and u.edges["h#1", "o#1"] == {"tag": "h->o"}
     assert u.out_degree("x") == 2  # the input is a root: shared, not duplicated
-    assert u.nodes["w@h#1"] == {"kind": "weight", "layer": 0.5, "label": "w", "param": ("fc.weight", (0, 0)),
-                                "original": "w@h"}
+    assert u.nodes["w@h#1"] == {
+        "kind": "weight",
+        "layer": 0.5,
+        "label": "w",
+        "param": ("fc.weight", (0, 0)),
+        "original": "w@h",
+    }
     assert unrolled_counts(u) == context_counts(b.graph) == {"w": 1}
 
 

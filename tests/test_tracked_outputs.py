@@ -76,25 +76,59 @@ def test_tracked_tables_have_no_volatile_columns(path):
     if f"{path.parent.name}/{path.stem}" in STORED_TIMINGS:
         pytest.skip("summarises timings stored in data/, not measured by the run")
     volatile = [c for c in _columns(path) if _volatile(c.strip('"')) and c.strip('"') not in COUNTED_NOT_MEASURED]
-    assert not volatile, (f"{_id(path)} has machine- or moment-dependent columns {volatile}: save them with "
-                          "ctx.save_measurement (build/measured/), keep the tracked table reproducible")
+    assert not volatile, (
+        f"{_id(path)} has machine- or moment-dependent columns {volatile}: save them with "
+        "ctx.save_measurement (build/measured/), keep the tracked table reproducible"
+    )
 
 
 @pytest.mark.parametrize("path", TABLES, ids=_id)
 def test_tracked_tables_hold_no_machine_paths_or_timestamps(path):
     text = path.read_text()
     assert str(paths.ROOT) not in text and not ABSOLUTE_PATH.search(text), (
-        f"{_id(path)} names a folder of the machine that wrote it; store paths relative to the repository root")
+        f"{_id(path)} names a folder of the machine that wrote it; store paths relative to the repository root"
+    )
     assert not ISO_TIMESTAMP.search(text), f"{_id(path)} holds a timestamp"
 
 
 def test_volatile_column_pattern():
-    for name in ("seconds", "train_time_s", "train_images_per_s", "peak_memory_mb", "checkpoint", "finished_utc",
-                 "median CPU s", "seconds/generation (training)", "timestamp", "wall", "time (s)", "images/s"):
+    for name in (
+        "seconds",
+        "train_time_s",
+        "train_images_per_s",
+        "peak_memory_mb",
+        "checkpoint",
+        "finished_utc",
+        "median CPU s",
+        "seconds/generation (training)",
+        "timestamp",
+        "wall",
+        "time (s)",
+        "images/s",
+    ):
         assert _volatile(name), name
-    for name in ("Params (M)", "PG", "P'G", "S", "S (ours)", "Δ ES", "Exp. spread", "source", "Score", "Updates",
-                 "unrolled == paths", "status", "shared_params", "Δ Params", "epochs_completed", "train_images",
-                 "torch_version", "config.image_size", "NI size", "output"):
+    for name in (
+        "Params (M)",
+        "PG",
+        "P'G",
+        "S",
+        "S (ours)",
+        "Δ ES",
+        "Exp. spread",
+        "source",
+        "Score",
+        "Updates",
+        "unrolled == paths",
+        "status",
+        "shared_params",
+        "Δ Params",
+        "epochs_completed",
+        "train_images",
+        "torch_version",
+        "config.image_size",
+        "NI size",
+        "output",
+    ):
         assert not _volatile(name), name
 
 
@@ -121,11 +155,14 @@ def test_each_saved_figure_is_shown_once_and_no_cell_ends_on_a_path(path):
         if isinstance(last, ast.Expr) and isinstance(last.value, ast.Call):
             func = ast.unparse(last.value.func)
             assert not func.endswith("save_figure"), (
-                f"{path.stem}: a cell ends on {func}(...), whose value (an absolute path) would be displayed:\n{source}")
+                f"{path.stem}: a cell ends on {func}(...), whose value (an absolute path) would be displayed:\n{source}"
+            )
         saves = source.count("save_figure(")
         if saves:
             shows = len(re.findall(r"\bshow(?:_figure)?\(fig\w*\)|plt\.show\(\)|display\(fig\w*\)", source))
-            assert shows >= saves, f"{path.stem}: display each saved figure once (reuseprior.reporting.plotting.show):\n{source}"
+            assert shows >= saves, (
+                f"{path.stem}: display each saved figure once (reuseprior.reporting.plotting.show):\n{source}"
+            )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -136,7 +173,8 @@ def test_ignored_outputs_say_why(path):
         lines = source.splitlines()
         assert lines[0].strip() == "# NBVAL_IGNORE_OUTPUT", f"{path.stem}: the marker must be the first line"
         assert len(lines) > 1 and lines[1].startswith("#") and len(lines[1]) > 10, (
-            f"{path.stem}: the line after # NBVAL_IGNORE_OUTPUT says why the output is volatile:\n{source}")
+            f"{path.stem}: the line after # NBVAL_IGNORE_OUTPUT says why the output is volatile:\n{source}"
+        )
 
 
 @pytest.mark.parametrize("name", ["ch3_revolver", "ch4_sharing_training"])
@@ -145,7 +183,9 @@ def test_training_figures_carry_a_data_caption(name):
     path = paths.NOTEBOOKS_DIR / f"{name}.ipynb"
     for source in _code_cells(path):
         if "save_figure(" in source:
-            assert "caption(fig" in source, f"{name}: add reuseprior.reporting.plotting.caption(fig, <data caption>):\n{source}"
+            assert "caption(fig" in source, (
+                f"{name}: add reuseprior.reporting.plotting.caption(fig, <data caption>):\n{source}"
+            )
 
 
 # ------------------------------------------------------------------ plotting helpers

@@ -80,7 +80,9 @@ def _same_state(a: nn.Module, b: nn.Module) -> bool:
 def _assert_same_history(a: list[dict], b: list[dict]) -> None:
     """Equal to the last bit (NaN == NaN), timing columns aside."""
     drop = ["epoch_time_s", "images_per_s"]
-    pd.testing.assert_frame_equal(pd.DataFrame(a).drop(columns=drop), pd.DataFrame(b).drop(columns=drop), check_exact=True)
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(a).drop(columns=drop), pd.DataFrame(b).drop(columns=drop), check_exact=True
+    )
 
 
 # ----------------------------------------------------------------- training
@@ -262,7 +264,9 @@ def test_augmentation_pipelines():
 
 def _tiny_settings(**changes) -> dict:
     settings = dict(st.PROFILES["quick"])
-    settings.update(models="V2-B0-original,V2-B0-shared", epochs=2, train_limit=128, batch_size=32, width_mult=0.25, depth_mult=0.25)
+    settings.update(
+        models="V2-B0-original,V2-B0-shared", epochs=2, train_limit=128, batch_size=32, width_mult=0.25, depth_mult=0.25
+    )
     settings.update(changes)
     return settings
 
@@ -275,7 +279,7 @@ def test_results_rows_schema_and_table_4_2(tmp_path):
     assert list(pd.read_csv(csv).columns) == list(st.RESULT_COLUMNS)
     assert list(df["model"]) == ["V2-B0-original", "V2-B0-shared"]
     assert (df["status"] == "completed").all() and (df["epochs_completed"] == 2).all()
-    assert (df["params"].iloc[1] < df["params"].iloc[0])  # sharing removes parameters
+    assert df["params"].iloc[1] < df["params"].iloc[0]  # sharing removes parameters
     assert (df["flops"] > 0).all() and (df["macs_nominal"] > df["flops"] / 2).all()  # 224 px vs 32 px
     assert df["peak_memory_kind"].eq("cpu_process_peak_rss").all()
     assert st.loss_went_down(df).all()
@@ -299,7 +303,9 @@ def test_interrupted_experiment_keeps_partial_row(tmp_path, monkeypatch):
 
     monkeypatch.setattr(st, "fit", interrupted_fit)
     with pytest.raises(TrainingInterrupted):
-        st.run_experiments(plan, seed=0, results_csv=tmp_path / "r.csv", checkpoint_dir=tmp_path / "ckpt", progress=False)
+        st.run_experiments(
+            plan, seed=0, results_csv=tmp_path / "r.csv", checkpoint_dir=tmp_path / "ckpt", progress=False
+        )
     rows = pd.read_csv(tmp_path / "r.csv")
     assert list(rows["status"]) == ["interrupted"] and rows["epochs_completed"].item() == 1
     assert load_checkpoint(rows["checkpoint"].item())["step_in_epoch"] == 1
@@ -382,8 +388,9 @@ def test_run_log_stays_local_and_tracked_results_are_reproducible(tmp_path, monk
     ``results`` table drops them and the cost table holds the measurements."""
     monkeypatch.setattr(st.paths, "ROOT", tmp_path)  # checkpoints below the "repository"
     plan = st.make_plan(_tiny_settings(models="V2-B0-shared", epochs=1, train_limit=64), profile="quick", seed=0)
-    rows = st.run_experiments(plan, seed=0, results_csv=tmp_path / "log.csv", checkpoint_dir=tmp_path / "ckpt",
-                              progress=False)
+    rows = st.run_experiments(
+        plan, seed=0, results_csv=tmp_path / "log.csv", checkpoint_dir=tmp_path / "ckpt", progress=False
+    )
     assert rows["checkpoint"].item() == "ckpt/quick-digits-V2-B0-shared-w0.25-d0.25-s0.pt"
     assert len(st.history_frame(rows)) == 2  # the relative checkpoint is found again
     tracked = st.tracked_results(rows)
@@ -406,8 +413,14 @@ def test_default_run_log_is_outside_the_tracked_figures(monkeypatch, tmp_path):
 def test_training_figure_caption_names_the_data():
     quick = st.make_plan(st.PROFILES["quick"], profile="quick", seed=0)
     caption = st.data_caption(quick, 0, train_images=512)
-    for part in ("scikit-learn 8x8 handwritten digits", "32x32", "512 training images", "3 epochs",
-                 "profile 'quick'", "seed 0"):
+    for part in (
+        "scikit-learn 8x8 handwritten digits",
+        "32x32",
+        "512 training images",
+        "3 epochs",
+        "profile 'quick'",
+        "seed 0",
+    ):
         assert part in caption, (part, caption)
     full = st.make_plan(st.PROFILES["full"], profile="full", seed=0)
     assert "CIFAR-10 (torchvision)" in st.data_caption(full, 0) and "paper-scale" in st.data_caption(full, 0)

@@ -35,8 +35,22 @@ def installed(tmp_path_factory) -> tuple[pathlib.Path, dict[str, str], pathlib.P
     env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PIP_CONSTRAINT"}}
     env["PIP_CONSTRAINT"] = "/dev/null"
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp / "dist")],
-        capture_output=True, text=True, env=env, cwd=tmp,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(ROOT),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp / "dist"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp,
     )
     assert built.returncode == 0, built.stderr[-3000:]
     (wheel,) = (tmp / "dist").glob("reuseprior-*.whl")
@@ -45,8 +59,13 @@ def installed(tmp_path_factory) -> tuple[pathlib.Path, dict[str, str], pathlib.P
     purelib = pathlib.Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
     # dependencies from this environment, appended after the wheel's own site-packages
     (purelib / "dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
-    installed = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--no-deps", "--no-index", "-q",
-                                str(wheel)], capture_output=True, text=True, env=env, cwd=tmp)
+    installed = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp,
+    )
     assert installed.returncode == 0, installed.stderr[-3000:]
     return venv, {**env, "HOME": str(tmp)}, wheel
 
@@ -54,18 +73,31 @@ def installed(tmp_path_factory) -> tuple[pathlib.Path, dict[str, str], pathlib.P
 def test_wheel_carries_the_data_and_the_console_script(installed):
     venv, env, wheel = installed
     names = set(zipfile.ZipFile(wheel).namelist())
-    data = {f"reuseprior/_data/{p.relative_to(ROOT / 'data').as_posix()}" for p in (ROOT / "data").rglob("*") if p.is_file()}
+    data = {
+        f"reuseprior/_data/{p.relative_to(ROOT / 'data').as_posix()}" for p in (ROOT / "data").rglob("*") if p.is_file()
+    }
     assert data and data <= names, f"data files missing from the wheel: {sorted(data - names)}"
     assert (venv / "bin" / "reuseprior").is_file()
 
 
 def test_installed_wheel_analyzes_a_torchvision_model_outside_the_checkout(installed, tmp_path):
     venv, env, _ = installed
-    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import reuseprior; print(reuseprior.__file__)"],
-                           capture_output=True, text=True, env=env, cwd=tmp_path, check=True).stdout.strip()
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import reuseprior; print(reuseprior.__file__)"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=True,
+    ).stdout.strip()
     assert pathlib.Path(where).is_relative_to(venv), f"reuseprior imported from {where}, not the installed wheel"
-    run = subprocess.run([str(venv / "bin" / "reuseprior"), "analyze", "resnet18", "--input", "3,32,32", "--json"],
-                         capture_output=True, text=True, env=env, cwd=tmp_path)
+    run = subprocess.run(
+        [str(venv / "bin" / "reuseprior"), "analyze", "resnet18", "--input", "3,32,32", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     got = json.loads(run.stdout)
     expected = analyze(torchvision.models.resnet18(), torch.zeros(1, 3, 32, 32))
@@ -75,10 +107,13 @@ def test_installed_wheel_analyzes_a_torchvision_model_outside_the_checkout(insta
 
 def test_installed_wheel_reads_the_thesis_tables_from_its_own_data(installed, tmp_path):
     venv, env, _ = installed
-    code = ("from reuseprior.core import paths; from reuseprior.reporting.reference import load_thesis_table; "
-            "assert not paths.IN_CHECKOUT; print(paths.DATA_DIR); print(len(load_thesis_table('table_5_1')))")
-    out = subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True, env=env,
-                         cwd=tmp_path)
+    code = (
+        "from reuseprior.core import paths; from reuseprior.reporting.reference import load_thesis_table; "
+        "assert not paths.IN_CHECKOUT; print(paths.DATA_DIR); print(len(load_thesis_table('table_5_1')))"
+    )
+    out = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     data_dir, rows = out.stdout.split()
     assert pathlib.Path(data_dir).is_relative_to(venv) and int(rows) > 0

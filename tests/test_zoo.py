@@ -167,8 +167,13 @@ def test_fill_proxies_completes_stored_rows_as_a_full_scoring_would(tmp_path, da
     import_scores("nb201", data_dir=tmp_path)
     assert fill_proxies("nb201", data_dir=tmp_path, progress=False, client=dask_client) == 1
     filled = pd.read_csv(path).iloc[0]
-    fresh = score_architecture("nb201", filled["arch"], proxies=["snip", "naswot"], reuse=False,
-                               row=pd.Series({"arch": filled["arch"], "accuracy": filled["accuracy"]}))
+    fresh = score_architecture(
+        "nb201",
+        filled["arch"],
+        proxies=["snip", "naswot"],
+        reuse=False,
+        row=pd.Series({"arch": filled["arch"], "accuracy": filled["accuracy"]}),
+    )
     for name in ("snip", "naswot"):
         assert filled[name] == pytest.approx(fresh[name], rel=1e-9)
     assert fill_proxies("nb201", data_dir=tmp_path, progress=False, client=dask_client) == 0  # nothing left to fill
@@ -189,12 +194,16 @@ def test_fill_proxies_completes_stored_rows_as_a_full_scoring_would(tmp_path, da
 
 @pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
 def test_fill_proxies_of_named_architectures_only(tmp_path, dask_client):
-    path = score_zoo("nb201", limit=3, data_dir=tmp_path, progress=False, full_every=10**6, reuse=False,
-                     client=dask_client)
+    path = score_zoo(
+        "nb201", limit=3, data_dir=tmp_path, progress=False, full_every=10**6, reuse=False, client=dask_client
+    )
     stored = pd.read_csv(path).sort_values("order")
     lacking = stored["arch"].iloc[1:].tolist()  # only position 0 is scored in full
     assert stored.set_index("arch").loc[lacking, "snip"].isna().all()
-    assert fill_proxies("nb201", data_dir=tmp_path, progress=False, archs=[stored["arch"].iloc[0]], client=dask_client) == 0
+    assert (
+        fill_proxies("nb201", data_dir=tmp_path, progress=False, archs=[stored["arch"].iloc[0]], client=dask_client)
+        == 0
+    )
     assert fill_proxies("nb201", data_dir=tmp_path, progress=False, archs=lacking[1:], client=dask_client) == 1
     snip = pd.read_csv(path).set_index("arch")["snip"]
     assert np.isnan(snip[lacking[0]]) and np.isfinite(snip[lacking[1]])
@@ -211,8 +220,9 @@ def test_rescore_replaces_only_the_named_proxies_of_the_selected_rows(tmp_path, 
     stale.loc[0, "errors"] = json.dumps({"naswot": "ValueError: NASWOT undefined", "reuse": "kept"})
     stale.to_csv(path, index=False, float_format="%.17g")
     import_scores("nb201", data_dir=tmp_path)
-    assert rescore_proxies("nb201", ["naswot"], archs=[first], data_dir=tmp_path, progress=False,
-                           client=dask_client) == [first]
+    assert rescore_proxies(
+        "nb201", ["naswot"], archs=[first], data_dir=tmp_path, progress=False, client=dask_client
+    ) == [first]
     after = pd.read_csv(path).sort_values("order").reset_index(drop=True)
     assert after["naswot"][0] == scored["naswot"][0] and after["snip"][0] == 2.0  # only NASWOT is rescored
     assert json.loads(after["errors"][0]) == {"reuse": "kept"}  # its old message goes, other messages stay
@@ -220,10 +230,18 @@ def test_rescore_replaces_only_the_named_proxies_of_the_selected_rows(tmp_path, 
     pd.testing.assert_series_equal(after.loc[1], scored.loc[1], check_dtype=False)  # the other row is untouched
     history = json.loads(path.with_suffix(".meta.json").read_text())["rescored"]
     assert [(h["proxies"], h["archs"]) for h in history] == [(["naswot"], [first])]
-    assert rescore_proxies("nb201", ["naswot"], with_modules=["Swish"], data_dir=tmp_path, progress=False,
-                           client=dask_client) == []
-    assert rescore_proxies("nb201", ["naswot"], with_modules=["ReLU"], data_dir=tmp_path, progress=False,
-                           client=dask_client) == scored["arch"].tolist()
+    assert (
+        rescore_proxies(
+            "nb201", ["naswot"], with_modules=["Swish"], data_dir=tmp_path, progress=False, client=dask_client
+        )
+        == []
+    )
+    assert (
+        rescore_proxies(
+            "nb201", ["naswot"], with_modules=["ReLU"], data_dir=tmp_path, progress=False, client=dask_client
+        )
+        == scored["arch"].tolist()
+    )
     with pytest.raises(ValueError, match="only data-dependent proxies"):
         rescore_proxies("nb201", ["params"], data_dir=tmp_path, progress=False)
 
@@ -234,7 +252,9 @@ def test_fill_proxies_of_an_unknown_architecture_names_the_stored_ones(tmp_path,
             job("torchvision", data_dir=tmp_path, progress=False)
     row = {col: np.nan for col in stored_columns()} | {"order": 0, "arch": "resnet18", "accuracy": 69.8, "errors": ""}
     pd.DataFrame([row]).to_csv(scores_path("torchvision", data_dir=tmp_path), index=False)
-    with pytest.raises(UnknownArchitectureError, match="'resnet81' is not a stored torchvision row; did you mean resnet18"):
+    with pytest.raises(
+        UnknownArchitectureError, match="'resnet81' is not a stored torchvision row; did you mean resnet18"
+    ):
         fill_proxies("torchvision", data_dir=tmp_path, progress=False, archs=["resnet81"])
     with pytest.raises(UnknownArchitectureError, match="'resnet81' is not a stored"):
         rescore_proxies("torchvision", ["naswot"], data_dir=tmp_path, progress=False, archs=["resnet81"])
@@ -254,11 +274,17 @@ def test_correlation_forest_draws_one_panel_per_zoo_and_refuses_an_empty_table()
 
     matplotlib.use("Agg")
 
-    table = pd.DataFrame({
-        "zoo": ["a", "a", "b"], "score": ["params", "PG", "PG"], "n": [10, 10, 12],
-        "spearman": [0.5, 0.7, -0.2], "spearman_lo": [0.3, 0.6, -0.5], "spearman_hi": [0.6, 0.8, 0.1],
-        "published spearman": [0.74, np.nan, np.nan],
-    })
+    table = pd.DataFrame(
+        {
+            "zoo": ["a", "a", "b"],
+            "score": ["params", "PG", "PG"],
+            "n": [10, 10, 12],
+            "spearman": [0.5, 0.7, -0.2],
+            "spearman_lo": [0.3, 0.6, -0.5],
+            "spearman_hi": [0.6, 0.8, 0.1],
+            "published spearman": [0.74, np.nan, np.nan],
+        }
+    )
     fig = pv.correlation_forest(table)
     assert len(fig.axes) == 2
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["params", "PG"]
@@ -293,11 +319,17 @@ def test_a_csv_with_an_older_header_is_imported_and_exported_with_every_column(t
 
 
 def test_summary_markdown_quotes_each_zoo_beside_the_published_value():
-    table = pd.DataFrame({
-        "zoo": ["a", "a", "b"], "score": ["params", "PG", "PG"], "spearman": [0.5, 0.61234, -0.2],
-        "spearman_lo": [0.4, 0.6, -0.3], "spearman_hi": [0.6, 0.7, -0.1], "n": [10, 9, 5],
-        "published spearman": [0.74, np.nan, np.nan],
-    })
+    table = pd.DataFrame(
+        {
+            "zoo": ["a", "a", "b"],
+            "score": ["params", "PG", "PG"],
+            "spearman": [0.5, 0.61234, -0.2],
+            "spearman_lo": [0.4, 0.6, -0.3],
+            "spearman_hi": [0.6, 0.7, -0.1],
+            "n": [10, 9, 5],
+            "published spearman": [0.74, np.nan, np.nan],
+        }
+    )
     lines = pv.summary_markdown(table).splitlines()
     assert lines[0] == "| score | a (n) | b (n) |"
     assert lines[2] == "| params | 0.500 [0.400, 0.600] (10; published 0.740) | - |"
@@ -309,8 +341,16 @@ def test_sensitivity_table_reads_accuracy_correlation_and_agreement_with_the_ref
     acc = np.arange(8.0)
     frames = []
     for name, sign in [(bs.REFERENCE, 1.0), ("reversed", -1.0)]:
-        frames.append(pd.DataFrame({"arch": [f"a{i}" for i in range(8)], "accuracy": acc, "minibatch": name,
-                                    **{p: sign * acc for p in bs._PROXIES}}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "arch": [f"a{i}" for i in range(8)],
+                    "accuracy": acc,
+                    "minibatch": name,
+                    **{p: sign * acc for p in bs._PROXIES},
+                }
+            )
+        )
     t = bs.sensitivity_table(pd.concat(frames), n_boot=50).set_index(["score", "minibatch"])
     agree = f"rank agreement with '{bs.REFERENCE}'"
     assert t.loc[("snip", bs.REFERENCE), "spearman with accuracy"] == pytest.approx(1.0)
@@ -346,10 +386,12 @@ def test_out_of_memory_in_the_shared_pass_drops_grasp_then_computes_each_proxy_a
 
     def passes_that_fit(fits):
         """data_dependent_scores on a machine where only the passes ``fits(wanted)`` fit in memory."""
+
         def scores(model, batch, wanted):
             if not fits(wanted):
                 raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB")
             return real(model, batch, wanted)
+
         return scores
 
     for fits in (lambda wanted: "grasp" not in wanted, lambda wanted: len(wanted) == 1):
@@ -378,15 +420,18 @@ def test_out_of_memory_in_the_shared_pass_drops_grasp_then_computes_each_proxy_a
     assert all(np.isnan(out[p]) and "not a memory problem" in out[f"{p}_error"] for p in names)
 
 
-@pytest.mark.parametrize("message, out_of_memory", [
-    ("RuntimeError: DefaultCPUAllocator: can't allocate memory: you tried to allocate 41336832 bytes", True),
-    ("MemoryError: ", True),  # Python's, with an empty message (PolyNet under the 18 GiB cap)
-    ("RuntimeError: could not create a primitive", True),  # oneDNN's (ResNeSt-269 under the cap)
-    ("the scoring process was killed (out of memory?)", True),  # as the former process pool recorded it
-    ("out of memory (worker limit 18 GiB): the Dask worker running it was killed, 2 times", True),
-    ("ValueError: NASWOT undefined: no activation module of a known type", False),
-    ("LinAlgError: singular matrix", False),
-])
+@pytest.mark.parametrize(
+    "message, out_of_memory",
+    [
+        ("RuntimeError: DefaultCPUAllocator: can't allocate memory: you tried to allocate 41336832 bytes", True),
+        ("MemoryError: ", True),  # Python's, with an empty message (PolyNet under the 18 GiB cap)
+        ("RuntimeError: could not create a primitive", True),  # oneDNN's (ResNeSt-269 under the cap)
+        ("the scoring process was killed (out of memory?)", True),  # as the former process pool recorded it
+        ("out of memory (worker limit 18 GiB): the Dask worker running it was killed, 2 times", True),
+        ("ValueError: NASWOT undefined: no activation module of a known type", False),
+        ("LinAlgError: singular matrix", False),
+    ],
+)
 def test_out_of_memory_is_recognised_in_every_form_it_is_recorded(message, out_of_memory):
     assert _says_out_of_memory(message) is out_of_memory
     assert _is_out_of_memory(MemoryError()) and not _is_out_of_memory(ValueError("singular"))
@@ -455,9 +500,20 @@ def test_quick_profile_live_rows_are_cheap_and_carry_every_checked_score():
 
 
 def test_proxy_coverage_reading_is_generated_from_the_coverage_numbers(monkeypatch):
-    full = pd.DataFrame({"arch": ["a", "b", "c"], "snip": [1.0, 2.0, 3.0], "grasp": [1.0, np.nan, 2.0],
-                         "fisher": 1.0, "grad_norm": 1.0, "jacob_cov": 1.0, "naswot": [1.0, -np.inf, 2.0]})
-    part = full.assign(**{p: [1.0, np.nan, np.nan] for p in ["snip", "grasp", "fisher", "grad_norm", "jacob_cov", "naswot"]})
+    full = pd.DataFrame(
+        {
+            "arch": ["a", "b", "c"],
+            "snip": [1.0, 2.0, 3.0],
+            "grasp": [1.0, np.nan, 2.0],
+            "fisher": 1.0,
+            "grad_norm": 1.0,
+            "jacob_cov": 1.0,
+            "naswot": [1.0, -np.inf, 2.0],
+        }
+    )
+    part = full.assign(
+        **{p: [1.0, np.nan, np.nan] for p in ["snip", "grasp", "fisher", "grad_norm", "jacob_cov", "naswot"]}
+    )
     stored = {"full": full, "part": part}
     monkeypatch.setattr(pv, "load_scores", lambda zoo: stored[zoo])
     cov = pd.DataFrame({"zoo": ["full"], "scored": [3], "with data-dependent proxies": [3], "with every proxy": [2]})
@@ -466,8 +522,9 @@ def test_proxy_coverage_reading_is_generated_from_the_coverage_numbers(monkeypat
     assert "finite values fewer than 3 for GraSP 2, NASWOT 2, the others on every row" in text
     assert "Every scored architecture of every zoo carries data-dependent proxies" in text and "part of" not in text
     assert "keeps the rows that carry SNIP (full 3 of 3)" in text
-    cov = pd.DataFrame({"zoo": ["full", "part"], "scored": [3, 3], "with data-dependent proxies": [3, 1],
-                        "with every proxy": [2, 1]})
+    cov = pd.DataFrame(
+        {"zoo": ["full", "part"], "scored": [3, 3], "with data-dependent proxies": [3, 1], "with every proxy": [2, 1]}
+    )
     text = pv.proxy_coverage_reading(cov)
     assert "**part**: 1 of the 3 scored architectures carry" in text
     assert "On part the proxies cover part of the scored rows" in text and "Every scored architecture" not in text
@@ -481,7 +538,7 @@ def test_bootstrap_correlations_from_multiplicities_equal_ranking_each_resample(
     rng = np.random.default_rng(3)
     size = rng.integers(0, 40, size=150).astype(float)  # ties, as stored parameter counts have
     accuracy = np.round(size + rng.normal(scale=8, size=150), 1)
-    score = np.where(rng.random(150) < 0.2, 0.0, size ** 2 + rng.normal(scale=50, size=150))
+    score = np.where(rng.random(150) < 0.2, 0.0, size**2 + rng.normal(scale=50, size=150))
 
     def direct(n_boot: int) -> tuple[list[float], list[float]]:
         draw = np.random.default_rng(0)
@@ -491,8 +548,10 @@ def test_bootstrap_correlations_from_multiplicities_equal_ranking_each_resample(
             rhos.append(stats.spearmanr(score[idx], accuracy[idx]).statistic)
             rc = stats.rankdata(size[idx])
             design = np.column_stack([np.ones_like(rc), rc])
-            res = [r - design @ np.linalg.lstsq(design, r, rcond=None)[0]
-                   for r in (stats.rankdata(score[idx]), stats.rankdata(accuracy[idx]))]
+            res = [
+                r - design @ np.linalg.lstsq(design, r, rcond=None)[0]
+                for r in (stats.rankdata(score[idx]), stats.rankdata(accuracy[idx]))
+            ]
             partials.append((res[0] @ res[1]) / np.sqrt((res[0] @ res[0]) * (res[1] @ res[1])))
         return rhos, partials
 

@@ -33,9 +33,22 @@ HAS_ANALOG = importlib.util.find_spec("analognasbench") is not None
 TESTS = Path(__file__).resolve().parent
 ZOOS = ("nb201", "torchvision", "pytorchcv")
 WIDTH = len(scoring.stored_columns())
-ANALYSIS = TableSpec("torchvision_zoo_analysis", (("model", "TEXT"), ("crop", "INTEGER"), ("NG", "INTEGER"),
-                                                  ("WG", "INTEGER"), ("PG", "REAL"), ("PG_prime", "REAL"), ("ES", "REAL"),
-                                                  ("H", "REAL"), ("seconds", "REAL")), "model", dialect="csv")
+ANALYSIS = TableSpec(
+    "torchvision_zoo_analysis",
+    (
+        ("model", "TEXT"),
+        ("crop", "INTEGER"),
+        ("NG", "INTEGER"),
+        ("WG", "INTEGER"),
+        ("PG", "REAL"),
+        ("PG_prime", "REAL"),
+        ("ES", "REAL"),
+        ("H", "REAL"),
+        ("seconds", "REAL"),
+    ),
+    "model",
+    dialect="csv",
+)
 assert torchvision_analysis.table(torchvision_analysis.DEFAULT_OUT) == ANALYSIS
 
 
@@ -45,8 +58,9 @@ TINY_SIZE = 60
 
 
 def _tiny_catalogue() -> pd.DataFrame:
-    return pd.DataFrame({"arch": [f"tiny{i:03d}" for i in range(TINY_SIZE)],
-                         "accuracy": np.linspace(10.0, 90.0, TINY_SIZE)})
+    return pd.DataFrame(
+        {"arch": [f"tiny{i:03d}" for i in range(TINY_SIZE)], "accuracy": np.linspace(10.0, 90.0, TINY_SIZE)}
+    )
 
 
 def _tiny_build(arch: str) -> nn.Module:
@@ -65,8 +79,9 @@ def _tiny_order(cat: pd.DataFrame, seed: int) -> list[str]:
 
 
 def tiny_zoo() -> scoring.Zoo:
-    return scoring.Zoo("tiny", "test zoo", _tiny_catalogue, _tiny_build, batch_size=4, image_size=8, num_classes=10,
-                       order=_tiny_order)
+    return scoring.Zoo(
+        "tiny", "test zoo", _tiny_catalogue, _tiny_build, batch_size=4, image_size=8, num_classes=10, order=_tiny_order
+    )
 
 
 def _client_main(data_dir: str, workers: int, processes: bool = True, limit: int | None = None) -> None:
@@ -79,12 +94,20 @@ def _client_main(data_dir: str, workers: int, processes: bool = True, limit: int
         scoring.score_zoo("tiny", data_dir=Path(data_dir), client=client, progress=False, limit=limit)
 
 
-def _start_client(data_dir: Path, env: dict[str, str], workers: int = 2, processes: bool = True,
-                  limit: int | None = None) -> subprocess.Popen:
-    code = (f"import sys; sys.path[:0] = [{str(TESTS)!r}, {str(paths.ROOT)!r}]; import test_zoo_store; "
-            f"test_zoo_store._client_main({str(data_dir)!r}, {workers}, {processes}, {limit})")
-    return subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "OMP_NUM_THREADS": "1", **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def _start_client(
+    data_dir: Path, env: dict[str, str], workers: int = 2, processes: bool = True, limit: int | None = None
+) -> subprocess.Popen:
+    code = (
+        f"import sys; sys.path[:0] = [{str(TESTS)!r}, {str(paths.ROOT)!r}]; import test_zoo_store; "
+        f"test_zoo_store._client_main({str(data_dir)!r}, {workers}, {processes}, {limit})"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        env={**os.environ, "OMP_NUM_THREADS": "1", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _stored(store: Path, table: str = "zoo_scores_v1_tiny") -> pd.DataFrame:
@@ -180,9 +203,11 @@ def test_a_truncated_middle_row_is_refused_and_so_are_other_malformed_rows(tmp_p
         with pytest.raises(CsvFormatError, match=f"line 3: 20 fields where the header has {WIDTH}"):
             store.import_csv(spec, path)
         fields = lines[2].split(",")
-        bad = {"not a number": (",".join([*fields[:2], "oops", *fields[3:]]), "line 3: accuracy = 'oops' is not a number"),
-               "repeated arch": (lines[1], r"line 3: arch 'squeezenet1_0' again \(first on line 2\)"),
-               "empty arch": (",".join([fields[0], "", *fields[2:]]), "line 3: empty arch")}
+        bad = {
+            "not a number": (",".join([*fields[:2], "oops", *fields[3:]]), "line 3: accuracy = 'oops' is not a number"),
+            "repeated arch": (lines[1], r"line 3: arch 'squeezenet1_0' again \(first on line 2\)"),
+            "empty arch": (",".join([fields[0], "", *fields[2:]]), "line 3: empty arch"),
+        }
         for what, (row, message) in bad.items():
             path.write_text(lines[0] + lines[1] + row + lines[3])
             with pytest.raises(CsvFormatError, match=message):
@@ -195,8 +220,9 @@ def test_a_truncated_middle_row_is_refused_and_so_are_other_malformed_rows(tmp_p
         assert store.import_csv(spec, path) == 2 and store.rows(spec)["data_dependent_seconds"].isna().all()
 
 
-def test_a_csv_changed_since_the_last_export_is_refused_until_imported_or_overwritten(tmp_path, threads_client,
-                                                                                     monkeypatch):
+def test_a_csv_changed_since_the_last_export_is_refused_until_imported_or_overwritten(
+    tmp_path, threads_client, monkeypatch
+):
     monkeypatch.setitem(scoring.ZOOS, "tiny", tiny_zoo())
     path = scoring.score_zoo("tiny", limit=3, data_dir=tmp_path, client=threads_client, progress=False)
     assert (tmp_path / "zoo_scores.sqlite").exists()  # the store beside a data folder of one's own
@@ -269,8 +295,10 @@ with ScoreStore(store) as db:
 
 def _start_writer(store: Path, start: int, stop: int, step: int, tmpdir: Path) -> subprocess.Popen:
     tmpdir.mkdir(exist_ok=True)
-    return subprocess.Popen([sys.executable, "-c", _WRITER, str(store), str(start), str(stop), str(step)],
-                            env={**os.environ, "TMPDIR": str(tmpdir), "PYTHONPATH": str(paths.ROOT)})
+    return subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(store), str(start), str(stop), str(step)],
+        env={**os.environ, "TMPDIR": str(tmpdir), "PYTHONPATH": str(paths.ROOT)},
+    )
 
 
 def _new_rows_store(path: Path) -> Path:
@@ -368,8 +396,9 @@ def test_two_score_runs_at_once_store_each_row_once(tmp_path):
     """The same end to end: two scoring commands on one store, each with its own $TMPDIR."""
     for name in "ab":
         (tmp_path / name).mkdir()
-    runs = [_start_client(tmp_path, {"TMPDIR": str(tmp_path / name)}, workers=1, processes=False, limit=20)
-            for name in "ab"]
+    runs = [
+        _start_client(tmp_path, {"TMPDIR": str(tmp_path / name)}, workers=1, processes=False, limit=20) for name in "ab"
+    ]
     for run in runs:
         output, _ = run.communicate(timeout=300)
         assert run.returncode == 0, output
@@ -385,8 +414,9 @@ def test_the_follow_up_tasks_of_a_killed_worker_drop_grasp_then_score_each_proxy
     """The ladder of :class:`scoring._ArchJob`, fed outcomes by hand."""
     names = sorted(DATA_DEPENDENT)
     killed = Killed(memory_limit=18 * 2**30, attempts=2)
-    job = scoring._ArchJob(tiny_zoo(), "tiny000", {"arch": "tiny000", "accuracy": 10.0}, 0, names, reuse=False,
-                           each_alone=True)
+    job = scoring._ArchJob(
+        tiny_zoo(), "tiny000", {"arch": "tiny000", "accuracy": 10.0}, 0, names, reuse=False, each_alone=True
+    )
     (first,) = job.start()
     (without,) = job.receive(first, killed)
     assert without.tag == "without_grasp" and "grasp" not in without.args[4]
@@ -398,8 +428,15 @@ def test_the_follow_up_tasks_of_a_killed_worker_drop_grasp_then_score_each_proxy
     assert job.receive(alone, {"grasp": 5.0, "errors": ""}) == [] and job.rec["grasp"] == 5.0
     assert job.rec["errors"] == ""
 
-    fill = scoring._ArchJob(tiny_zoo(), "tiny000", {"arch": "tiny000", "accuracy": 10.0}, 0, ["naswot", "snip"],
-                            reuse=False, each_alone=True)
+    fill = scoring._ArchJob(
+        tiny_zoo(),
+        "tiny000",
+        {"arch": "tiny000", "accuracy": 10.0},
+        0,
+        ["naswot", "snip"],
+        reuse=False,
+        each_alone=True,
+    )
     (first,) = fill.start()
     calls = fill.receive(first, killed)  # no GraSP, no data-free score: every proxy NaN, then each alone
     assert sorted(c.args[4][0] for c in calls) == ["naswot", "snip"] and np.isnan(fill.rec["snip"])
@@ -408,22 +445,31 @@ def test_the_follow_up_tasks_of_a_killed_worker_drop_grasp_then_score_each_proxy
     errors = json.loads(fill.rec["errors"])
     assert list(errors) == [calls[1].args[4][0]] and errors[calls[1].args[4][0]].startswith("out of memory")
 
-    row = scoring._ArchJob(tiny_zoo(), "tiny000", {"arch": "tiny000", "accuracy": 10.0}, 0, ["params", "snip"],
-                           reuse=True, each_alone=True)
+    row = scoring._ArchJob(
+        tiny_zoo(), "tiny000", {"arch": "tiny000", "accuracy": 10.0}, 0, ["params", "snip"], reuse=True, each_alone=True
+    )
     (first,) = row.start()
     (free,) = row.receive(first, killed)  # a scoring run keeps the data-free scores
     assert free.tag == "data_free" and free.args[4] == ["params"]
     assert row.receive(free, {"params": 7.0, "errors": ""}) == [] and np.isnan(row.rec["snip"])
     assert row.receive(free, killed) == [] and row.rec is not None
     nothing = scoring._ArchJob(tiny_zoo(), "tiny000", {"arch": "tiny000"}, 0, ["params"], reuse=False, each_alone=True)
-    assert nothing.receive(nothing.start()[0], killed) == [] and nothing.rec is None and "out of memory" in nothing.failure
+    assert (
+        nothing.receive(nothing.start()[0], killed) == [] and nothing.rec is None and "out of memory" in nothing.failure
+    )
 
     isolated = scoring._ArchJob(tiny_zoo(), "tiny000", {"arch": "tiny000"}, 0, names, reuse=False, each_alone=False)
-    oom = {"arch": "tiny000", **{p: np.nan for p in names}, "naswot": 2.0,
-           "errors": json.dumps({p: "RuntimeError: can't allocate memory" for p in names if p != "naswot"})}
+    oom = {
+        "arch": "tiny000",
+        **{p: np.nan for p in names},
+        "naswot": 2.0,
+        "errors": json.dumps({p: "RuntimeError: can't allocate memory" for p in names if p != "naswot"}),
+    }
     calls = isolated.receive(isolated.start()[0], oom)  # allocation errors inside the task: each alone
     assert sorted(c.args[4][0] for c in calls) == sorted(set(names) - {"naswot"})
-    isolated.receive(calls[0], {calls[0].args[4][0]: np.nan, "errors": json.dumps({calls[0].args[4][0]: "MemoryError: "})})
+    isolated.receive(
+        calls[0], {calls[0].args[4][0]: np.nan, "errors": json.dumps({calls[0].args[4][0]: "MemoryError: "})}
+    )
     assert json.loads(isolated.rec["errors"])[calls[0].args[4][0]] == "MemoryError:  (alone, in a follow-up task)"
 
 
@@ -473,17 +519,28 @@ def _fragile_build(arch: str) -> nn.Module:
 
 @pytest.mark.skipif(sys.platform != "linux", reason="needs worker processes that can be killed")
 def test_a_task_that_kills_its_worker_is_recorded_as_out_of_memory_naming_the_limit(tmp_path, monkeypatch):
-    zoo = scoring.Zoo("fragile", "test zoo", _fragile_catalogue, _fragile_build, batch_size=4, image_size=8,
-                      num_classes=10, order=_tiny_order)
+    zoo = scoring.Zoo(
+        "fragile",
+        "test zoo",
+        _fragile_catalogue,
+        _fragile_build,
+        batch_size=4,
+        image_size=8,
+        num_classes=10,
+        order=_tiny_order,
+    )
     names = sorted(DATA_DEPENDENT)
     rows = pd.DataFrame({"order": [0, 1], "arch": ["fragile", "hungry"], "accuracy": [50.0, 60.0]})
-    rows.reindex(columns=scoring.stored_columns()).to_csv(scoring.scores_path("fragile", data_dir=tmp_path), index=False)
+    rows.reindex(columns=scoring.stored_columns()).to_csv(
+        scoring.scores_path("fragile", data_dir=tmp_path), index=False
+    )
     monkeypatch.setitem(scoring.ZOOS, "fragile", zoo)
     with connect(workers=1, max_memory_gb=1, allowed_failures=0, say=lambda _: None) as client:
         assert scoring.fill_proxies("fragile", data_dir=tmp_path, client=client, progress=False, archs=["fragile"]) == 1
         # killed in every pass: NaN, and each proxy alone next (two here, to keep the test short)
-        scoring.rescore_proxies("fragile", ["naswot", "snip"], archs=["hungry"], data_dir=tmp_path, client=client,
-                                progress=False)
+        scoring.rescore_proxies(
+            "fragile", ["naswot", "snip"], archs=["hungry"], data_dir=tmp_path, client=client, progress=False
+        )
     filled = pd.read_csv(scoring.scores_path("fragile", data_dir=tmp_path)).set_index("arch")
     here = scoring.score_architecture(zoo, "fragile", reuse=False, proxies=[p for p in names if p != "grasp"])
     errors = json.loads(filled.at["fragile", "errors"])
@@ -491,8 +548,9 @@ def test_a_task_that_kills_its_worker_is_recorded_as_out_of_memory_naming_the_li
     assert errors["grasp"].startswith("out of memory (worker limit 1 GiB)")
     assert all(filled.at["fragile", p] == here[p] for p in names if p != "grasp")
     hungry = json.loads(filled.at["hungry", "errors"])
-    assert set(hungry) == {"naswot", "snip"} and all(m.startswith("out of memory (worker limit 1 GiB)")
-                                                     for m in hungry.values())
+    assert set(hungry) == {"naswot", "snip"} and all(
+        m.startswith("out of memory (worker limit 1 GiB)") for m in hungry.values()
+    )
 
 
 # --- the same values through Dask, and interruption
@@ -507,7 +565,9 @@ def test_nb201_rows_computed_on_a_local_cluster_equal_the_stored_rows(tmp_path):
     values = [c for c in scoring.stored_columns() if c not in ("arch", "scored_at") and "seconds" not in c]
     data_dependent = sorted(DATA_DEPENDENT)
     full = live["order"] == 0
-    assert live.loc[full, data_dependent].notna().all(axis=None) and live.loc[~full, data_dependent].isna().all(axis=None)
+    assert live.loc[full, data_dependent].notna().all(axis=None) and live.loc[~full, data_dependent].isna().all(
+        axis=None
+    )
     checked = pd.concat([live.loc[full, values], live.loc[~full, [c for c in values if c not in data_dependent]]])
     for arch, row in checked.iterrows():
         for column, value in row.dropna().items():
@@ -520,10 +580,19 @@ def _broken_build(arch: str) -> nn.Module:
     return _tiny_build(arch)
 
 
-def test_a_task_that_raises_stops_the_run_naming_the_architecture_and_keeps_the_finished_rows(tmp_path, threads_client,
-                                                                                             monkeypatch):
-    zoo = scoring.Zoo("tiny", "test zoo", _tiny_catalogue, _broken_build, batch_size=4, image_size=8, num_classes=10,
-                      order=_tiny_order)
+def test_a_task_that_raises_stops_the_run_naming_the_architecture_and_keeps_the_finished_rows(
+    tmp_path, threads_client, monkeypatch
+):
+    zoo = scoring.Zoo(
+        "tiny",
+        "test zoo",
+        _tiny_catalogue,
+        _broken_build,
+        batch_size=4,
+        image_size=8,
+        num_classes=10,
+        order=_tiny_order,
+    )
     monkeypatch.setitem(scoring.ZOOS, "tiny", zoo)
     with pytest.raises(TaskFailedError, match="scoring tiny002 .* failed on a Dask worker: ValueError: cannot build"):
         scoring.score_zoo("tiny", limit=4, data_dir=tmp_path, client=threads_client, progress=False)

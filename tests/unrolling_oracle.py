@@ -37,8 +37,14 @@ from torch import nn
 from reuseprior.graphs import NeuronGraphBuilder, horizontal_unroll, paths_to_outputs
 
 __all__ = [
-    "ArchSpec", "random_arch", "build_module", "build_neuron_graph", "count_paths", "count_occurrences",
-    "oracle_counts", "oracle_quantities",
+    "ArchSpec",
+    "random_arch",
+    "build_module",
+    "build_neuron_graph",
+    "count_paths",
+    "count_occurrences",
+    "oracle_counts",
+    "oracle_quantities",
 ]
 
 
@@ -127,8 +133,20 @@ def random_arch(rng: random.Random, *, max_layers: int = 7) -> ArchSpec:
             for i in range(n):
                 choices = ["dense", "relu", "bn", "save", "add", "cat"]
                 if len(cur) == 3:
-                    choices = ["conv", "conv", "conv", "bn", "relu", "maxpool", "avgpool", "gap",
-                               "flatten", "save", "add", "cat"]
+                    choices = [
+                        "conv",
+                        "conv",
+                        "conv",
+                        "bn",
+                        "relu",
+                        "maxpool",
+                        "avgpool",
+                        "gap",
+                        "flatten",
+                        "save",
+                        "add",
+                        "cat",
+                    ]
                 kind = rng.choice(choices)
                 if kind == "conv":
                     C = cur[0]
@@ -140,8 +158,9 @@ def random_arch(rng: random.Random, *, max_layers: int = 7) -> ArchSpec:
                     tie = None
                     for j in convs:
                         lj = spec.layers[j]
-                        in_j = (_shapes(ArchSpec(spec.input_shape, spec.layers[:j]))[-1]
-                                if j > 0 else spec.input_shape)[0]
+                        in_j = (
+                            _shapes(ArchSpec(spec.input_shape, spec.layers[:j]))[-1] if j > 0 else spec.input_shape
+                        )[0]
                         if (lj[1], lj[2], lj[5], in_j) == (co, k, g, C) and rng.random() < 0.7:
                             tie = j
                             break
@@ -396,8 +415,9 @@ def count_paths(g: nx.DiGraph) -> int:
         if d["kind"] == "input":
             total += paths[n]
         elif d["kind"] != "weight":  # each weighted connection into n has a weight node of its own
-            direct = (sum(g.nodes[s]["kind"] == "weight" for s in g.predecessors(n))
-                      - sum(e.get("weighted", False) for _, _, e in g.in_edges(n, data=True)))
+            direct = sum(g.nodes[s]["kind"] == "weight" for s in g.predecessors(n)) - sum(
+                e.get("weighted", False) for _, _, e in g.in_edges(n, data=True)
+            )
             total += direct * paths[n]
     return total
 
@@ -446,6 +466,14 @@ def oracle_quantities(use_counts: dict, *, NI: int, NO: int) -> dict[str, float]
     H = -sum((c / NC) * math.log2(c / NC) for c in cs)
     S = sum(log2NC - math.log2(c) for c in cs)
     G = NI + NO + WG
-    return {"NG": NG, "WG": WG, "G": G, "expected_spread": ES, "entropy": H, "total_surprisal": S,
-            "log2_NC": log2NC, "PG": math.log2(S * NI / G) if S > 0 else float("-inf"),
-            "PG_prime": math.log2((ES + 1) * NG * NI / G)}
+    return {
+        "NG": NG,
+        "WG": WG,
+        "G": G,
+        "expected_spread": ES,
+        "entropy": H,
+        "total_surprisal": S,
+        "log2_NC": log2NC,
+        "PG": math.log2(S * NI / G) if S > 0 else float("-inf"),
+        "PG_prime": math.log2((ES + 1) * NG * NI / G),
+    }

@@ -77,7 +77,8 @@ def _check_cell(width: int, depth: int, t_c: int) -> None:
         raise ValueError(f"cell width must be >= 1, got {width}")
     if depth < 3:
         raise ValueError(
-            f"cell depth d_c must be >= 3 for the density of eq. 1 to be defined (it divides by (d_c-1)(d_c-2)); got {depth}"
+            "cell depth d_c must be >= 3 for the density of eq. 1 to be defined (it divides by (d_c-1)(d_c-2)); "
+            f"got {depth}"
         )
     if t_c < 0:
         raise ValueError(f"t_c (maximum long-range link candidates) must be >= 0, got {t_c}")
@@ -116,7 +117,8 @@ class NNMassConfig:
             widths = tuple(b * self.width_multiplier for b in BASE_WIDTHS[: len(self.depths)])
         if not (len(widths) == len(self.depths) == len(self.t_c)):
             raise ValueError(
-                f"depths, widths and t_c need one entry per cell; got {len(self.depths)}, {len(widths)}, {len(self.t_c)}"
+                "depths, widths and t_c need one entry per cell; "
+                f"got {len(self.depths)}, {len(widths)}, {len(self.t_c)}"
             )
         for w, d, t in zip(widths, self.depths, self.t_c):
             _check_cell(w, d, t)

@@ -150,7 +150,10 @@ def make_batch(
         )
     elif source == "noise":
         x = rng.standard_normal((batch_size, 3, image_size, image_size)).astype(np.float32)
-        desc = f"{batch_size} N(0,1) noise images {image_size}x{image_size}; random labels over {num_classes} classes; seed {seed}"
+        desc = (
+            f"{batch_size} N(0,1) noise images {image_size}x{image_size}; "
+            f"random labels over {num_classes} classes; seed {seed}"
+        )
     else:
         raise ValueError(f"source must be 'sample_images' or 'noise', got {source!r}")
     y = rng.integers(0, num_classes, size=batch_size)
@@ -232,7 +235,13 @@ def snip(model: nn.Module, batch: ProxyBatch) -> float:
     """SNIP saliency summed over conv/linear weights: ``sum |theta * dL/dtheta|``."""
     clone = _clone_for_grad(model)
     _loss(clone, batch).backward()
-    return float(sum((m.weight.grad * m.weight.detach()).abs().sum() for m in _weighted_layers(clone) if m.weight.grad is not None))
+    return float(
+        sum(
+            (m.weight.grad * m.weight.detach()).abs().sum()
+            for m in _weighted_layers(clone)
+            if m.weight.grad is not None
+        )
+    )
 
 
 def grad_norm(model: nn.Module, batch: ProxyBatch) -> float:
@@ -333,7 +342,9 @@ _ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.SiLU, nn.GELU, nn.
 #: activations of its EfficientNets, MixNets and MobileNetV3. Gates (sigmoid,
 #: hard sigmoid in squeeze-excitation) are not activations of units here, in
 #: any library.
-LIBRARY_ACTIVATIONS = frozenset({("pytorchcv.models.common.activ", "Swish"), ("pytorchcv.models.common.activ", "HSwish")})
+LIBRARY_ACTIVATIONS = frozenset(
+    {("pytorchcv.models.common.activ", "Swish"), ("pytorchcv.models.common.activ", "HSwish")}
+)
 
 
 def is_activation(module: nn.Module) -> bool:
@@ -380,16 +391,22 @@ def _add_hamming_kernel(kernel: torch.Tensor, inputs: torch.Tensor) -> None:
 
 def _hook_activation_codes(model: nn.Module, kernel: torch.Tensor) -> list:
     """Forward hooks adding each activation module's input sign code to ``kernel``."""
-    return [m.register_forward_hook(lambda _m, inp, _out: _add_hamming_kernel(kernel, inp[0]))
-            for m in model.modules() if is_activation(m)]
+    return [
+        m.register_forward_hook(lambda _m, inp, _out: _add_hamming_kernel(kernel, inp[0]))
+        for m in model.modules()
+        if is_activation(m)
+    ]
 
 
 def _naswot_logdet(kernel: torch.Tensor, hooks: list) -> float:
     """``log|det K|`` (``-inf`` for a singular kernel); refuses a kernel that
     no activation module contributed to."""
     if not hooks:
-        raise ValueError("NASWOT undefined: no activation module of a known type (" + ", ".join(
-            a.__name__ for a in _ACTIVATIONS) + ", pytorchcv's Swish, HSwish); functional ones (F.relu) are unseen")
+        raise ValueError(
+            "NASWOT undefined: no activation module of a known type ("
+            + ", ".join(a.__name__ for a in _ACTIVATIONS)
+            + ", pytorchcv's Swish, HSwish); functional ones (F.relu) are unseen"
+        )
     sign, logdet = torch.linalg.slogdet(kernel)
     return float(logdet) if float(sign) > 0 else float("-inf")
 
@@ -458,8 +475,7 @@ def data_dependent_scores(
     if "naswot" in wanted:
         record("naswot", lambda: _naswot_logdet(kernel, code_handles))
     if "jacob_cov" in wanted:
-        record("jacob_cov", lambda: _jacobian_score(
-            torch.autograd.grad(logits.sum(), x, retain_graph=True)[0], k))
+        record("jacob_cov", lambda: _jacobian_score(torch.autograd.grad(logits.sum(), x, retain_graph=True)[0], k))
     gradient_proxies = [p for p in ("snip", "grasp", "fisher", "grad_norm") if p in wanted]
     if gradient_proxies:
         layers = _weighted_layers(clone)
@@ -467,7 +483,7 @@ def data_dependent_scores(
         loss = nn.functional.cross_entropy(logits, batch.targets)
         tensors = weights + acts
         grads = torch.autograd.grad(loss, tensors, create_graph="grasp" in wanted, allow_unused=True) if tensors else ()
-        w_grads, a_grads = grads[: len(weights)], grads[len(weights):]
+        w_grads, a_grads = grads[: len(weights)], grads[len(weights) :]
         pairs = [(w.detach(), g.detach()) for w, g in zip(weights, w_grads) if g is not None]
         if "snip" in wanted:
             record("snip", lambda: float(sum((g * w).abs().sum() for w, g in pairs)))
@@ -476,6 +492,7 @@ def data_dependent_scores(
         if "fisher" in wanted:
             record("fisher", lambda: _fisher_sum(acts, a_grads))
         if "grasp" in wanted:
+
             def grasp_value() -> float:
                 z = sum((g.detach() * g).sum() for g in w_grads if g is not None)
                 hg = torch.autograd.grad(z, weights, allow_unused=True)

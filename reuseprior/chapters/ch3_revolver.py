@@ -87,24 +87,68 @@ _C2 = PopulationConfig()
 #: appendix C.2 (CIFAR-10, a GPU).
 PROFILES: dict[str, RevolverProfile] = {
     "quick": RevolverProfile(
-        dataset="digits", image_size=8, modes=list(SEARCH_MODES), population_size=8, sample_size=3, epochs=20,
-        warmup_x=2, warmup_epoch=4, genotype_cost=32.0, lr=0.2, min_lr=0.01, decay_start=10, batch_size=64,
-        base_batches=10, min_batches=4, test_every=2, search_budget=6, mean_val_last=12, base_widths=[8],
-        growths=[4], depths=[1, 2], num_groups=[2], data_dir=None, download=False, num_workers=0,
+        dataset="digits",
+        image_size=8,
+        modes=list(SEARCH_MODES),
+        population_size=8,
+        sample_size=3,
+        epochs=20,
+        warmup_x=2,
+        warmup_epoch=4,
+        genotype_cost=32.0,
+        lr=0.2,
+        min_lr=0.01,
+        decay_start=10,
+        batch_size=64,
+        base_batches=10,
+        min_batches=4,
+        test_every=2,
+        search_budget=6,
+        mean_val_last=12,
+        base_widths=[8],
+        growths=[4],
+        depths=[1, 2],
+        num_groups=[2],
+        data_dir=None,
+        download=False,
+        num_workers=0,
     ),
     "full": RevolverProfile(
-        dataset="cifar10", image_size=32, modes=list(SEARCH_MODES), population_size=_C2.population_size,
-        sample_size=_C2.sample_size, epochs=_C2.epochs, warmup_x=_C2.warmup_x, warmup_epoch=_C2.warmup_epoch,
-        genotype_cost=_C2.genotype_cost, lr=_C2.lr, min_lr=_C2.min_lr, decay_start=_C2.decay_start,
-        batch_size=_C2.batch_size, base_batches=_C2.base_batches, min_batches=_C2.min_batches, test_every=5,
-        search_budget=_C2.search_budget, mean_val_last=200, base_widths=[16, 32], growths=[8, 12], depths=[1, 2, 3],
-        num_groups=[3], data_dir=None, download=False, num_workers=4,
+        dataset="cifar10",
+        image_size=32,
+        modes=list(SEARCH_MODES),
+        population_size=_C2.population_size,
+        sample_size=_C2.sample_size,
+        epochs=_C2.epochs,
+        warmup_x=_C2.warmup_x,
+        warmup_epoch=_C2.warmup_epoch,
+        genotype_cost=_C2.genotype_cost,
+        lr=_C2.lr,
+        min_lr=_C2.min_lr,
+        decay_start=_C2.decay_start,
+        batch_size=_C2.batch_size,
+        base_batches=_C2.base_batches,
+        min_batches=_C2.min_batches,
+        test_every=5,
+        search_budget=_C2.search_budget,
+        mean_val_last=200,
+        base_widths=[16, 32],
+        growths=[8, 12],
+        depths=[1, 2, 3],
+        num_groups=[3],
+        data_dir=None,
+        download=False,
+        num_workers=4,
     ),
 }
 
 #: search modes as Table 3.2 labels them
-MODE_LABELS = {"random": "Random", "evolve": "Evolve", "random_warmup": "RandWarmup",
-               "random_warmup_evolve": "RandWarmEvolve"}
+MODE_LABELS = {
+    "random": "Random",
+    "evolve": "Evolve",
+    "random_warmup": "RandWarmup",
+    "random_warmup_evolve": "RandWarmEvolve",
+}
 
 #: columns of ``Population.results_frame`` / ``generations_frame`` that a rerun
 #: measures differently (wall-clock seconds); kept out of tracked tables
@@ -133,11 +177,13 @@ def time_per_generation(generations: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for mode, log in generations.groupby("mode", sort=False):
         warm = log["warmup"].astype(bool)
-        rows.append({
-            "mode": MODE_LABELS.get(mode, mode),
-            "seconds/generation (training)": log.loc[~warm, "seconds"].mean() if (~warm).any() else float("nan"),
-            "seconds/generation (warm-up)": log.loc[warm, "seconds"].mean() if warm.any() else float("nan"),
-        })
+        rows.append(
+            {
+                "mode": MODE_LABELS.get(mode, mode),
+                "seconds/generation (training)": log.loc[~warm, "seconds"].mean() if (~warm).any() else float("nan"),
+                "seconds/generation (warm-up)": log.loc[warm, "seconds"].mean() if warm.any() else float("nan"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -145,12 +191,14 @@ def sharing_table(populations: Mapping[str, Any]) -> pd.DataFrame:
     """Per search mode, ``Population.sharing_stats()``: parameters and memory
     (bytes of parameters and buffers, float32) with sharing against the same
     individuals built without it. Counts, hence reproducible."""
-    return pd.DataFrame([{"mode": MODE_LABELS.get(mode, mode), **pop.sharing_stats()}
-                         for mode, pop in populations.items()])
+    return pd.DataFrame(
+        [{"mode": MODE_LABELS.get(mode, mode), **pop.sharing_stats()} for mode, pop in populations.items()]
+    )
 
 
-def data_caption(settings: Mapping[str, Any], profile: str, seed: int, splits: Any | None = None,
-                 modes: Sequence[str] | None = None) -> str:
+def data_caption(
+    settings: Mapping[str, Any], profile: str, seed: int, splits: Any | None = None, modes: Sequence[str] | None = None
+) -> str:
     """The caption line a chapter-3 figure carries: which data (and split
     sizes), which profile, population size and generations produced it."""
     dataset = str(settings["dataset"])
@@ -159,8 +207,10 @@ def data_caption(settings: Mapping[str, Any], profile: str, seed: int, splits: A
         name += f" ({len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test)"
     modes = list(modes) if modes is not None else list(settings.get("modes", []))
     per = f" per search mode ({len(modes)} modes)" if modes else ""
-    return (f"data: {name}; profile {profile!r}: population {settings['population_size']}, "
-            f"{settings['epochs']} generations{per}, seed {seed}")
+    return (
+        f"data: {name}; profile {profile!r}: population {settings['population_size']}, "
+        f"{settings['epochs']} generations{per}, seed {seed}"
+    )
 
 
 def _fmt_size(n: float) -> str:
@@ -182,18 +232,20 @@ def table_3_2(results: pd.DataFrame, dataset: str, sample_size: int | None = Non
             raise ValueError(f"mode {mode!r}: no row has a test accuracy; set test_every > 0")
         peak = tested.loc[tested["test_acc"].idxmax()]
         window = df["val_acc"].tail(last)
-        out.append({
-            "Dataset": dataset,
-            "Mode": MODE_LABELS.get(mode, mode),
-            "Gen.": int(peak["generation"]),
-            "Sample Sz.": int(sample_size) if sample_size is not None else np.nan,
-            "Model Sz.": int(peak["params"]),
-            "Model Sz. (printed)": _fmt_size(peak["params"]),
-            "Top Test Acc.": 100.0 * float(peak["test_acc"]),
-            "Mean Val.": 100.0 * float(window.mean()),
-            "Mean Val. window": len(window),
-            "Evaluations": len(df),
-        })
+        out.append(
+            {
+                "Dataset": dataset,
+                "Mode": MODE_LABELS.get(mode, mode),
+                "Gen.": int(peak["generation"]),
+                "Sample Sz.": int(sample_size) if sample_size is not None else np.nan,
+                "Model Sz.": int(peak["params"]),
+                "Model Sz. (printed)": _fmt_size(peak["params"]),
+                "Top Test Acc.": 100.0 * float(peak["test_acc"]),
+                "Mean Val.": 100.0 * float(window.mean()),
+                "Mean Val. window": len(window),
+                "Evaluations": len(df),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -203,13 +255,17 @@ def convergence_curve(results: pd.DataFrame, window: int = 700) -> pd.DataFrame:
     parts = []
     for mode, df in results.groupby("mode", sort=False):
         df = df.reset_index(drop=True)
-        parts.append(pd.DataFrame({
-            "mode": mode,
-            "evaluation": np.arange(len(df)),
-            "generation": df["generation"].to_numpy(),
-            "val_acc": df["val_acc"].to_numpy(),
-            "moving_avg": df["val_acc"].rolling(window, min_periods=1).mean().to_numpy(),
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "mode": mode,
+                    "evaluation": np.arange(len(df)),
+                    "generation": df["generation"].to_numpy(),
+                    "val_acc": df["val_acc"].to_numpy(),
+                    "moving_avg": df["val_acc"].rolling(window, min_periods=1).mean().to_numpy(),
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True)
 
 
@@ -221,8 +277,9 @@ def best_by_generation(results: pd.DataFrame) -> pd.DataFrame:
     return g
 
 
-def table_c_1(registry: ModuleRegistry, top: int = 15, kinds: tuple[str, ...] = ("conv2d",),
-              min_updates: int = 1) -> pd.DataFrame:
+def table_c_1(
+    registry: ModuleRegistry, top: int = 15, kinds: tuple[str, ...] = ("conv2d",), min_updates: int = 1
+) -> pd.DataFrame:
     """Table C.1: the top-scoring (lower is better) shared modules of the
     given kinds with their registry scores."""
     rows = []
@@ -234,13 +291,22 @@ def table_c_1(registry: ModuleRegistry, top: int = 15, kinds: tuple[str, ...] = 
             continue
         a = rec["args"]
         k = a.get("kernel_size", "")
-        rows.append({
-            "Input Channels": a.get("in_channels"), "Output Channels": a.get("out_channels"),
-            "Kernel Size": f"{k}x{k}", "Stride": a.get("stride"), "Groups": a.get("groups", 1),
-            "Score": score, "Updates": registry.score_counts.get(name, 0), "name": name,
-        })
-    df = pd.DataFrame(rows, columns=["Input Channels", "Output Channels", "Kernel Size", "Stride", "Groups", "Score",
-                                     "Updates", "name"])
+        rows.append(
+            {
+                "Input Channels": a.get("in_channels"),
+                "Output Channels": a.get("out_channels"),
+                "Kernel Size": f"{k}x{k}",
+                "Stride": a.get("stride"),
+                "Groups": a.get("groups", 1),
+                "Score": score,
+                "Updates": registry.score_counts.get(name, 0),
+                "name": name,
+            }
+        )
+    df = pd.DataFrame(
+        rows,
+        columns=["Input Channels", "Output Channels", "Kernel Size", "Stride", "Groups", "Score", "Updates", "name"],
+    )
     return df.sort_values(["Score", "name"]).head(top).reset_index(drop=True)
 
 
@@ -272,11 +338,17 @@ def mutation_histories(bp: Blueprint) -> pd.DataFrame:
                 continue
             current = node.children.get(role)
             for step, old in enumerate(entry["mutation_history"]):
-                rows.append({
-                    "path": "/".join(path + (role,)), "step": step, "was": old["kind"],
-                    "was_args": json.dumps(old["args"]), "now": current.kind if current else None,
-                    "input_shape": tuple(old["input_shape"]), "output_shape": tuple(old["output_shape"]),
-                })
+                rows.append(
+                    {
+                        "path": "/".join(path + (role,)),
+                        "step": step,
+                        "was": old["kind"],
+                        "was_args": json.dumps(old["args"]),
+                        "now": current.kind if current else None,
+                        "input_shape": tuple(old["input_shape"]),
+                        "output_shape": tuple(old["output_shape"]),
+                    }
+                )
     return pd.DataFrame(rows, columns=["path", "step", "was", "was_args", "now", "input_shape", "output_shape"])
 
 
@@ -312,9 +384,11 @@ def plot_figure_3_1(results: pd.DataFrame, best: pd.DataFrame, window: int, capt
         axes[0].plot(df["evaluation"], 100 * df["moving_avg"], label=MODE_LABELS[mode])
     for mode, df in best.groupby("mode", sort=False):
         axes[1].plot(df["generation"], 100 * df["running_best"], label=MODE_LABELS[mode])
-    axes[0].set(xlabel="evaluation (training sessions, in order)",
-                ylabel=f"validation accuracy, moving avg. of {window} (%)",
-                title="Figure 3.1 analogue: population convergence")
+    axes[0].set(
+        xlabel="evaluation (training sessions, in order)",
+        ylabel=f"validation accuracy, moving avg. of {window} (%)",
+        title="Figure 3.1 analogue: population convergence",
+    )
     axes[1].set(xlabel="generation", ylabel="best validation accuracy so far (%)", title="Best individual")
     axes[1].xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     for ax in axes:

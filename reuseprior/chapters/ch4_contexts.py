@@ -51,6 +51,7 @@ __all__ = [
     "PROFILES",
 ]
 
+
 #: Notebook profiles of ``ch4_contexts``: how many random neuron graphs and
 #: random MLP/CNN models the Lemma 1 / Theorem 1 checks use.
 @dataclass(frozen=True)
@@ -76,7 +77,9 @@ def graph_quantities(g: nx.DiGraph) -> dict[str, float | int]:
     kinds = Counter(d["kind"] for _, d in g.nodes(data=True))
     q = quantities_from_log2_counts(
         np.log2(np.array(list(counts.values()), dtype=float)),
-        NI=kinds["input"], NO=kinds["output"], WG=kinds["weight"],
+        NI=kinds["input"],
+        NO=kinds["output"],
+        WG=kinds["weight"],
     )
     q["NC"] = sum(counts.values())
     return q
@@ -92,8 +95,16 @@ def worked_example(g: nx.DiGraph) -> pd.DataFrame:
     for label in sorted(counts, key=lambda s: (len(s), s)):
         c = counts[label]
         p = c / nc
-        rows.append({"weight": label, "count": c, "p": p, "surprisal": -math.log2(p),
-                     "entropy term": -p * math.log2(p), "spread term": p * math.log2(c)})
+        rows.append(
+            {
+                "weight": label,
+                "count": c,
+                "p": p,
+                "surprisal": -math.log2(p),
+                "entropy term": -p * math.log2(p),
+                "spread term": p * math.log2(c),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -125,8 +136,15 @@ def identity_check(model: torch.nn.Module, example_input: torch.Tensor) -> dict[
     nz = p > 0
     es = float(np.sum(p * l))
     h = float(-np.sum(p[nz] * np.log2(p[nz])))
-    return {"NG": int(l.size), "log2_NC": lnc, "ES": es, "KL": kl_from_uniform(l), "H": h,
-            "sum_p": float(p.sum()), "H + ES - log2 NC": h + es - lnc}
+    return {
+        "NG": int(l.size),
+        "log2_NC": lnc,
+        "ES": es,
+        "KL": kl_from_uniform(l),
+        "H": h,
+        "sum_p": float(p.sum()),
+        "H + ES - log2 NC": h + es - lnc,
+    }
 
 
 # ----------------------------------------------------------------------------- drawing
@@ -183,18 +201,30 @@ def neuron_graph_legend(max_count: int) -> list:
     and one square per number of contexts 1 .. ``max_count``."""
 
     def handle(marker: str, colour, label: str) -> Line2D:
-        return Line2D([], [], ls="none", marker=marker, markersize=10, markerfacecolor=colour,
-                      markeredgecolor="none", label=label)
+        return Line2D(
+            [], [], ls="none", marker=marker, markersize=10, markerfacecolor=colour, markeredgecolor="none", label=label
+        )
 
-    handles = [handle("o", NODE_COLOURS["input"], "input"), handle("o", NODE_COLOURS["neuron"], "neuron"),
-               handle("o", NODE_COLOURS["output"], "output")]
-    handles += [handle("s", context_colour(c, max_count), f"weight, {c} context{'s' if c > 1 else ''}")
-                for c in range(1, max(int(max_count), 2) + 1)]
+    handles = [
+        handle("o", NODE_COLOURS["input"], "input"),
+        handle("o", NODE_COLOURS["neuron"], "neuron"),
+        handle("o", NODE_COLOURS["output"], "output"),
+    ]
+    handles += [
+        handle("s", context_colour(c, max_count), f"weight, {c} context{'s' if c > 1 else ''}")
+        for c in range(1, max(int(max_count), 2) + 1)
+    ]
     return handles
 
 
-def draw_neuron_graph(g: nx.DiGraph, ax=None, *, title: str | None = None, counts: dict[str, int] | None = None,
-                      max_count: int | None = None):
+def draw_neuron_graph(
+    g: nx.DiGraph,
+    ax=None,
+    *,
+    title: str | None = None,
+    counts: dict[str, int] | None = None,
+    max_count: int | None = None,
+):
     """Draw a neuron graph layer by layer: inputs, neurons and the output as
     circles (:data:`NODE_COLOURS`), weights as squares left of the neuron they
     feed, labelled ``w:|C_w|`` and shaded by their number of contexts
@@ -211,16 +241,19 @@ def draw_neuron_graph(g: nx.DiGraph, ax=None, *, title: str | None = None, count
     fills: dict = {}
     for kind, size in sizes.items():
         nodes = [n for n, d in g.nodes(data=True) if d["kind"] == kind]
-        nx.draw_networkx_nodes(g, pos, nodelist=nodes, node_shape="o", node_color=NODE_COLOURS[kind],
-                               node_size=size, ax=ax)
+        nx.draw_networkx_nodes(
+            g, pos, nodelist=nodes, node_shape="o", node_color=NODE_COLOURS[kind], node_size=size, ax=ax
+        )
         fills.update(dict.fromkeys(nodes, NODE_COLOURS[kind]))
     weights = [n for n, d in g.nodes(data=True) if d["kind"] == "weight"]
     top = max_count if max_count is not None else max([counts.get(g.nodes[n]["label"], 0) for n in weights] + [2])
     colours = [context_colour(counts.get(g.nodes[n]["label"], 0), top) for n in weights]
     nx.draw_networkx_nodes(g, pos, nodelist=weights, node_shape="s", node_color=colours, node_size=420, ax=ax)
     fills.update(zip(weights, colours))
-    labels = {n: (f"{d['label']}:{counts.get(d['label'], 0)}" if d["kind"] == "weight" else d["label"])
-              for n, d in g.nodes(data=True)}
+    labels = {
+        n: (f"{d['label']}:{counts.get(d['label'], 0)}" if d["kind"] == "weight" else d["label"])
+        for n, d in g.nodes(data=True)
+    }
     for text_colour in ("black", "white"):
         subset = {n: t for n, t in labels.items() if label_colour(fills[n]) == text_colour}
         nx.draw_networkx_labels(g, pos, labels=subset, font_size=6.5, font_color=text_colour, ax=ax)
@@ -239,29 +272,47 @@ def analyze_toy_graphs(names: Iterable[str] | None = None) -> pd.DataFrame:
     for name in names or TOY_GRAPHS:
         r = analyze(toy_model(name), torch.zeros(1, 2))
         counts = context_counts(toy_graph(name))
-        rows.append({
-            "Graph": name, "NI": r.NI, "NO": r.NO, "G": r.G, "NG": r.NG, "WG": r.WG,
-            "NC": round(2.0 ** r.log2_NC), "S": r.total_surprisal, "H": r.entropy, "ES": r.expected_spread,
-            "PG": r.PG, "P'G": r.PG_prime, "H + ES - log2 NC": r.entropy + r.expected_spread - r.log2_NC,
-            "counts (neuron graph)": " ".join(f"{k}:{v}" for k, v in counts.items()),
-        })
+        rows.append(
+            {
+                "Graph": name,
+                "NI": r.NI,
+                "NO": r.NO,
+                "G": r.G,
+                "NG": r.NG,
+                "WG": r.WG,
+                "NC": round(2.0**r.log2_NC),
+                "S": r.total_surprisal,
+                "H": r.entropy,
+                "ES": r.expected_spread,
+                "PG": r.PG,
+                "P'G": r.PG_prime,
+                "H + ES - log2 NC": r.entropy + r.expected_spread - r.log2_NC,
+                "counts (neuron graph)": " ".join(f"{k}:{v}" for k, v in counts.items()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def _random_model(rng: np.random.Generator):
     if rng.random() < 0.5:
         width, depth, ni = int(rng.integers(2, 9)), int(rng.integers(1, 30)), int(rng.integers(1, 6))
-        model = constant_width_mlp(width, depth, num_inputs=ni, batch_norm=bool(rng.random() < 0.5),
-                                   shared=bool(rng.random() < 0.5), bias=bool(rng.random() < 0.5))
+        model = constant_width_mlp(
+            width,
+            depth,
+            num_inputs=ni,
+            batch_norm=bool(rng.random() < 0.5),
+            shared=bool(rng.random() < 0.5),
+            bias=bool(rng.random() < 0.5),
+        )
         return f"MLP w={width} d={depth} NI={ni}", model, torch.zeros(1, ni)
     ch, depth, size = int(rng.integers(1, 6)), int(rng.integers(1, 12)), int(rng.integers(3, 9))
-    model = constant_width_cnn(ch, depth, in_channels=3, image_size=size, batch_norm=bool(rng.random() < 0.5),
-                               shared=bool(rng.random() < 0.5))
+    model = constant_width_cnn(
+        ch, depth, in_channels=3, image_size=size, batch_norm=bool(rng.random() < 0.5), shared=bool(rng.random() < 0.5)
+    )
     return f"CNN c={ch} d={depth} {size}x{size}", model, torch.zeros(1, 3, size, size)
 
 
-def check_identities(random_graphs: int, random_models: int, seed: int = 0, *, deep_model: bool = True
-                     ) -> pd.DataFrame:
+def check_identities(random_graphs: int, random_models: int, seed: int = 0, *, deep_model: bool = True) -> pd.DataFrame:
     """Lemma 1 (``KL(P || P_U) = ES``) and Theorem 1 (``H + ES = log2 NC``,
     eq. 4.6) on random neuron graphs (counts from paths *and* from horizontal
     unrolling, which must agree) and on random MLP/CNN models (engine counts).
@@ -270,28 +321,54 @@ def check_identities(random_graphs: int, random_models: int, seed: int = 0, *, d
     rows = []
     rng = np.random.default_rng(seed)
     for i in range(random_graphs):
-        g = random_neuron_graph(int(rng.integers(1, 4)), int(rng.integers(2, 9)),
-                                edge_prob=float(rng.uniform(0.3, 0.8)),
-                                num_params=None if rng.random() < 0.5 else int(rng.integers(2, 10)),
-                                seed=int(rng.integers(2**31)))
+        g = random_neuron_graph(
+            int(rng.integers(1, 4)),
+            int(rng.integers(2, 9)),
+            edge_prob=float(rng.uniform(0.3, 0.8)),
+            num_params=None if rng.random() < 0.5 else int(rng.integers(2, 10)),
+            seed=int(rng.integers(2**31)),
+        )
         counts = context_counts(g)
         l = np.log2(np.array([c for c in counts.values() if c > 0], dtype=float))
         q = graph_quantities(g)
-        rows.append({"object": f"random graph {i}", "NG": q["NG"], "log2_NC": q["log2_NC"],
-                     "ES": q["expected_spread"], "KL - ES": kl_from_uniform(l) - q["expected_spread"],
-                     "H + ES - log2 NC": q["entropy"] + q["expected_spread"] - q["log2_NC"],
-                     "unrolled == paths": unrolled_counts(horizontal_unroll(g)) == counts})
+        rows.append(
+            {
+                "object": f"random graph {i}",
+                "NG": q["NG"],
+                "log2_NC": q["log2_NC"],
+                "ES": q["expected_spread"],
+                "KL - ES": kl_from_uniform(l) - q["expected_spread"],
+                "H + ES - log2 NC": q["entropy"] + q["expected_spread"] - q["log2_NC"],
+                "unrolled == paths": unrolled_counts(horizontal_unroll(g)) == counts,
+            }
+        )
     for _ in range(random_models):
         label, model, x = _random_model(rng)
         out = identity_check(model, x)
-        rows.append({"object": label, "NG": out["NG"], "log2_NC": out["log2_NC"], "ES": out["ES"],
-                     "KL - ES": out["KL"] - out["ES"], "H + ES - log2 NC": out["H + ES - log2 NC"],
-                     "unrolled == paths": None})
+        rows.append(
+            {
+                "object": label,
+                "NG": out["NG"],
+                "log2_NC": out["log2_NC"],
+                "ES": out["ES"],
+                "KL - ES": out["KL"] - out["ES"],
+                "H + ES - log2 NC": out["H + ES - log2 NC"],
+                "unrolled == paths": None,
+            }
+        )
     if deep_model:
         out = identity_check(constant_width_cnn(2, 300, image_size=5), torch.zeros(1, 2, 5, 5))
-        rows.append({"object": "CNN c=2 d=300 5x5", "NG": out["NG"], "log2_NC": out["log2_NC"], "ES": out["ES"],
-                     "KL - ES": out["KL"] - out["ES"], "H + ES - log2 NC": out["H + ES - log2 NC"],
-                     "unrolled == paths": None})
+        rows.append(
+            {
+                "object": "CNN c=2 d=300 5x5",
+                "NG": out["NG"],
+                "log2_NC": out["log2_NC"],
+                "ES": out["ES"],
+                "KL - ES": out["KL"] - out["ES"],
+                "H + ES - log2 NC": out["H + ES - log2 NC"],
+                "unrolled == paths": None,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -304,11 +381,13 @@ def plot_graphs_and_unrolled(names: Iterable[str]):
     fig, axes = plt.subplots(len(graphs), 2, figsize=(12, 4.2 * len(graphs)))
     for row, (name, graph) in zip(axes, graphs.items()):
         draw_neuron_graph(graph, row[0], title=TOY_GRAPHS[name].title, max_count=max_count)
-        draw_neuron_graph(horizontal_unroll(graph), row[1], max_count=max_count,
-                          title=f"{name} horizontally unrolled (Alg. 8/9)")
+        draw_neuron_graph(
+            horizontal_unroll(graph), row[1], max_count=max_count, title=f"{name} horizontally unrolled (Alg. 8/9)"
+        )
     fig.tight_layout()
-    fig.legend(handles=neuron_graph_legend(max_count), loc="lower center", bbox_to_anchor=(0.5, 1.0),
-               ncol=5, frameon=False)
+    fig.legend(
+        handles=neuron_graph_legend(max_count), loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=5, frameon=False
+    )
     return fig
 
 

@@ -120,6 +120,7 @@ CORRECTED: tuple[GraphRow, ...] = tuple(
     for r in AS_PUBLISHED
 ) + (_row("V2-B2", "efficientnet_v2_b2", None, 260),)
 
+
 #: Notebook profiles (``reuseprior.reporting.notebook.setup(profiles=PROFILES)``): labels of the rows to compute.
 #: Every row of Tables 4.3/4.4 (plus V2-B2) takes about 30 s on one CPU core,
 #: so both profiles compute the whole tables; "full" exists for symmetry with
@@ -173,7 +174,8 @@ def compute_rows(
 
     Columns: ``Model``, ``share``, ``count size``, ``NI size``, ``PG``,
     ``P'G``, ``Exp. spread``, ``Entropy``, ``NG``, ``WG``, ``NI``,
-    ``Params (M)`` (NG / 1e6), ``Trainable (M)`` (:func:`trainable_parameters`), ``Img.``, ``Score`` (published top-1, NaN if
+    ``Params (M)`` (NG / 1e6), ``Trainable (M)`` (:func:`trainable_parameters`), ``Img.``,
+    ``Score`` (published top-1, NaN if
     the thesis has none). Rows with identical settings are analysed once
     (``cache`` maps ``GraphRow.cache_key`` to reports and can be shared
     between calls).
@@ -215,14 +217,19 @@ def compare_corrected(as_published: pd.DataFrame, corrected: pd.DataFrame) -> pd
     """Per model: the as-published and corrected PG, P'G, NG and their difference."""
     cols = ["PG", "P'G", "Exp. spread", "Entropy", "NG"]
     merged = as_published[["Model", *cols]].merge(
-        corrected[["Model", "share", "count size", *cols]], on="Model", how="outer", suffixes=(" (as published)", " (corrected)")
+        corrected[["Model", "share", "count size", *cols]],
+        on="Model",
+        how="outer",
+        suffixes=(" (as published)", " (corrected)"),
     )
     for c in ["PG", "P'G", "NG"]:
         merged[f"Δ {c}"] = merged[f"{c} (corrected)"] - merged[f"{c} (as published)"]
     return merged
 
 
-def rank_agreement(table: pd.DataFrame, score: str = "Score", predictors: Sequence[str] = ("Params (M)", "PG", "P'G")) -> pd.DataFrame:
+def rank_agreement(
+    table: pd.DataFrame, score: str = "Score", predictors: Sequence[str] = ("Params (M)", "PG", "P'G")
+) -> pd.DataFrame:
     """Spearman's rho and Kendall's tau between each predictor and ``score``.
 
     ``Params (M)`` is the naive baseline of Tables 4.3/4.4 (rank by parameter

@@ -138,12 +138,18 @@ RECIPES: dict[str, Recipe] = {
 }
 DATASET_LABELS = {key: r.label for key, r in RECIPES.items()}
 #: Table 4.2 has no digits rows; quick-profile rows are set beside the CIFAR-10 ones
-THESIS_REFERENCE_DATASET = {"digits": "CIFAR-10", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet-1K"}
+THESIS_REFERENCE_DATASET = {
+    "digits": "CIFAR-10",
+    "cifar10": "CIFAR-10",
+    "cifar100": "CIFAR-100",
+    "imagenet": "ImageNet-1K",
+}
 #: ImageNet (train, eval) resolutions of the official EfficientNetV2 recipe
 #: (the final stage of progressive learning; ``train.stages=4`` is not implemented)
 IMAGENET_SIZES = {"b0": (192, 224), "b1": (192, 240), "b2": (208, 260), "b3": (240, 300), "s": (300, 384)}
 #: published evaluation resolution, at which Table 4.2 reports FLOPs
 NOMINAL_RESOLUTION = {"b0": 224, "b1": 240, "b2": 260, "b3": 300, "s": 384}
+
 
 @dataclass(frozen=True)
 class SharingTrainingProfile(Profile):
@@ -264,7 +270,6 @@ def build_experiment_model(
             dropout=cfg.dropout if dropout is None else dropout,
         )
     if spec.sharing is not None:
-
         shared = share_parameters(net, scheme=spec.sharing)
         net = shared if isinstance(shared, nn.Module) else net
     return net
@@ -276,7 +281,9 @@ def _backbone_macs(variant: str, width_mult: float, depth_mult: float, resolutio
     one ``resolution`` x ``resolution`` image, counted on the meta device."""
     # built on the CPU (weight initialisation on "meta" runs through slow
     # Python reference kernels), then moved to "meta" for the count
-    net = build_experiment_model(ModelSpec("count", variant, None), 1, width_mult=width_mult, depth_mult=depth_mult).to("meta")
+    net = build_experiment_model(ModelSpec("count", variant, None), 1, width_mult=width_mult, depth_mult=depth_mult).to(
+        "meta"
+    )
     total = count_flops(net, (3, resolution, resolution), device="meta") / 2
     classifier = count_flops(net.classifier, (net.classifier.in_features,), device="meta") / 2
     return total - classifier, net.classifier.in_features
@@ -316,7 +323,9 @@ def architecture_table(
         for label in models:
             spec = MODELS[_model_label(label)]
             if spec.label not in built:
-                built[spec.label] = build_experiment_model(spec, recipe.num_classes, width_mult=width_mult, depth_mult=depth_mult)
+                built[spec.label] = build_experiment_model(
+                    spec, recipe.num_classes, width_mult=width_mult, depth_mult=depth_mult
+                )
             net = built[spec.label]
             if net.classifier.out_features != recipe.num_classes:
                 net.classifier = nn.Linear(net.classifier.in_features, recipe.num_classes)
@@ -325,7 +334,9 @@ def architecture_table(
                     "Model": spec.label,
                     "Dataset": recipe.label,
                     "params": count_parameters(net),
-                    "macs_nominal": nominal_macs(spec.variant, recipe.num_classes, width_mult=width_mult, depth_mult=depth_mult),
+                    "macs_nominal": nominal_macs(
+                        spec.variant, recipe.num_classes, width_mult=width_mult, depth_mult=depth_mult
+                    ),
                     "nominal_resolution": NOMINAL_RESOLUTION[spec.variant],
                 }
             )
@@ -360,7 +371,8 @@ class ExperimentPlan:
             f"lr_base {c.lr_base} -> peak lr {c.peak_lr:g} (x batch/{c.lr_reference_batch}), "
             f"warm-up {c.lr_warmup_epochs} epochs then x{c.lr_decay_factor} every {c.lr_decay_epochs} epochs, "
             f"RMSprop, BN momentum {c.bn_momentum_tf} (TF) = {1 - c.bn_momentum_tf:g} (PyTorch), "
-            f"EMA {c.ema_decay}, AMP {c.amp}{' (CUDA only)' if c.amp else ''}, width x{self.width_mult}, depth x{self.depth_mult}"
+            f"EMA {c.ema_decay}, AMP {c.amp}{' (CUDA only)' if c.amp else ''}, "
+            f"width x{self.width_mult}, depth x{self.depth_mult}"
         )
 
 
@@ -368,7 +380,9 @@ def _recipe(dataset: str) -> Recipe:
     key = str(dataset).lower().replace("-", "").replace("_", "")
     key = {"imagenet1k": "imagenet"}.get(key, key)
     if key not in RECIPES:
-        raise ValueError(f"dataset={dataset!r} is not known; choose one of {sorted(RECIPES)} (papermill: -p dataset cifar10)")
+        raise ValueError(
+            f"dataset={dataset!r} is not known; choose one of {sorted(RECIPES)} (papermill: -p dataset cifar10)"
+        )
     return RECIPES[key]
 
 
@@ -376,7 +390,9 @@ def _model_label(label: str) -> str:
     for known in MODELS:
         if known.lower() == str(label).strip().lower():
             return known
-    raise ValueError(f"model {label!r} is not known; choose from {list(MODELS)} (papermill: -p models 'V2-B0-shared,V2-S-shared')")
+    raise ValueError(
+        f"model {label!r} is not known; choose from {list(MODELS)} (papermill: -p models 'V2-B0-shared,V2-S-shared')"
+    )
 
 
 def _models(value: str | Sequence[str]) -> tuple[str, ...]:
@@ -454,19 +470,29 @@ def _splits(plan: ExperimentPlan, variant: str, seed: int):
 
     r = plan.recipe
     if r.dataset == "digits":
-        return data.load_digits_splits(seed=seed, image_size=r.image_size, channels=3, limit=plan.train_limit), r.image_size
+        return data.load_digits_splits(
+            seed=seed, image_size=r.image_size, channels=3, limit=plan.train_limit
+        ), r.image_size
     if r.image_size is None:
         train_size, eval_size = IMAGENET_SIZES[variant]
     else:
         train_size = eval_size = r.image_size
-    train_tf, _ = build_transforms(r.augmentation, train_size, imagenet_style=r.imagenet_style, randaug_magnitude=r.randaug_magnitude)
+    train_tf, _ = build_transforms(
+        r.augmentation, train_size, imagenet_style=r.imagenet_style, randaug_magnitude=r.randaug_magnitude
+    )
     _, eval_tf = build_transforms("none", eval_size, imagenet_style=r.imagenet_style)
     if r.dataset == "imagenet":
         splits = data.load_imagenet_folder(plan.data_dir, seed=seed, train_transform=train_tf, eval_transform=eval_tf)
     else:
-        splits = data.load_torchvision_splits(r.dataset, plan.data_dir, download=plan.download, seed=seed, train_transform=train_tf, eval_transform=eval_tf)
+        splits = data.load_torchvision_splits(
+            r.dataset,
+            plan.data_dir,
+            download=plan.download,
+            seed=seed,
+            train_transform=train_tf,
+            eval_transform=eval_tf,
+        )
     if plan.train_limit is not None:
-
         splits = replace(splits, train=Subset(splits.train, range(min(plan.train_limit, len(splits.train)))))
     return splits, train_size
 
@@ -512,8 +538,18 @@ def cost_table(results: pd.DataFrame) -> pd.DataFrame:
     training throughput (images/s over the training loop), wall time, peak
     memory and what that peak is (``peak_memory_kind``), beside the counted
     params and FLOPs."""
-    cols = ["model", "dataset", "device", "params", "flops", "flops_resolution", "train_images_per_s",
-            "train_time_s", "peak_memory_mb", "peak_memory_kind"]
+    cols = [
+        "model",
+        "dataset",
+        "device",
+        "params",
+        "flops",
+        "flops_resolution",
+        "train_images_per_s",
+        "train_time_s",
+        "peak_memory_mb",
+        "peak_memory_kind",
+    ]
     return results[cols].reset_index(drop=True)
 
 
@@ -530,10 +566,15 @@ def data_caption(plan: ExperimentPlan, seed: int, train_images: int | None = Non
         data = f"{r.label} (torchvision)"
     if train_images is not None:
         data += f", {int(train_images)} training images"
-    scale = ("paper-scale EfficientNetV2" if plan.width_mult == 1.0 and plan.depth_mult == 1.0 else
-             f"EfficientNetV2 scaled down (width x{plan.width_mult:g}, depth x{plan.depth_mult:g})")
-    return (f"data: {data}; {scale}, {c.epochs} epochs, batch {c.batch_size}, "
-            f"augmentation {r.augmentation}; profile {plan.profile!r}, seed {seed}")
+    scale = (
+        "paper-scale EfficientNetV2"
+        if plan.width_mult == 1.0 and plan.depth_mult == 1.0
+        else f"EfficientNetV2 scaled down (width x{plan.width_mult:g}, depth x{plan.depth_mult:g})"
+    )
+    return (
+        f"data: {data}; {scale}, {c.epochs} epochs, batch {c.batch_size}, "
+        f"augmentation {r.augmentation}; profile {plan.profile!r}, seed {seed}"
+    )
 
 
 def read_results(path: str | os.PathLike) -> pd.DataFrame:
@@ -561,7 +602,19 @@ def _append_row(row: Mapping[str, Any], path: Path) -> pd.DataFrame:
     return df
 
 
-def _row(plan: ExperimentPlan, spec: ModelSpec, res, *, run_id: str, seed: int, device: torch.device, image_size: int, flops: int, macs_nominal: float, train_images: int) -> dict[str, Any]:
+def _row(
+    plan: ExperimentPlan,
+    spec: ModelSpec,
+    res,
+    *,
+    run_id: str,
+    seed: int,
+    device: torch.device,
+    image_size: int,
+    flops: int,
+    macs_nominal: float,
+    train_images: int,
+) -> dict[str, Any]:
     c = plan.config
     return {
         "run_id": run_id,
@@ -626,7 +679,9 @@ def run_experiments(
     re-raising, so finished runs and the partial one are kept."""
     device = torch.device(device)
     results_csv = Path(results_csv) if results_csv is not None else default_results_csv()
-    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else paths.BUILD_DIR / "checkpoints" / "ch4_sharing_training"
+    ckpt_dir = (
+        Path(checkpoint_dir) if checkpoint_dir is not None else paths.BUILD_DIR / "checkpoints" / "ch4_sharing_training"
+    )
     if not plan.append_results and results_csv.exists():
         results_csv.unlink()
     config = replace(plan.config, seed=seed)
@@ -637,13 +692,30 @@ def run_experiments(
         torch.set_num_threads(plan.torch_threads)
     try:
         for label in plan.models:
-            df = _run_one(plan, MODELS[label], device=device, seed=seed, results_csv=results_csv, ckpt_dir=ckpt_dir, progress=progress)
+            df = _run_one(
+                plan,
+                MODELS[label],
+                device=device,
+                seed=seed,
+                results_csv=results_csv,
+                ckpt_dir=ckpt_dir,
+                progress=progress,
+            )
     finally:
         torch.set_num_threads(threads_before)
     return df
 
 
-def _run_one(plan: ExperimentPlan, spec: ModelSpec, *, device: torch.device, seed: int, results_csv: Path, ckpt_dir: Path, progress: bool) -> pd.DataFrame:
+def _run_one(
+    plan: ExperimentPlan,
+    spec: ModelSpec,
+    *,
+    device: torch.device,
+    seed: int,
+    results_csv: Path,
+    ckpt_dir: Path,
+    progress: bool,
+) -> pd.DataFrame:
     """One training run of ``run_experiments``; returns the results file's rows."""
 
     config = plan.config
@@ -653,16 +725,44 @@ def _run_one(plan: ExperimentPlan, spec: ModelSpec, *, device: torch.device, see
         ckpt.unlink()
     splits, image_size = _splits(plan, spec.variant, seed)
     set_seed(seed)  # identical initialisation whether or not the run resumes
-    model = build_experiment_model(spec, plan.recipe.num_classes, width_mult=plan.width_mult, depth_mult=plan.depth_mult, dropout=plan.recipe.dropout)
+    model = build_experiment_model(
+        spec,
+        plan.recipe.num_classes,
+        width_mult=plan.width_mult,
+        depth_mult=plan.depth_mult,
+        dropout=plan.recipe.dropout,
+    )
     flops = count_flops(model, (3, image_size, image_size))
-    macs_nominal = nominal_macs(spec.variant, plan.recipe.num_classes, width_mult=plan.width_mult, depth_mult=plan.depth_mult)
-    measured = dict(run_id=run_id, seed=seed, device=device, image_size=image_size, flops=flops, macs_nominal=macs_nominal, train_images=len(splits.train))
+    macs_nominal = nominal_macs(
+        spec.variant, plan.recipe.num_classes, width_mult=plan.width_mult, depth_mult=plan.depth_mult
+    )
+    measured = dict(
+        run_id=run_id,
+        seed=seed,
+        device=device,
+        image_size=image_size,
+        flops=flops,
+        macs_nominal=macs_nominal,
+        train_images=len(splits.train),
+    )
     try:
-        res = fit(model, splits.train, splits.val, config, device=device, test_set=splits.test, checkpoint_path=ckpt, resume=plan.resume, progress=progress, description=spec.label)
+        res = fit(
+            model,
+            splits.train,
+            splits.val,
+            config,
+            device=device,
+            test_set=splits.test,
+            checkpoint_path=ckpt,
+            resume=plan.resume,
+            progress=progress,
+            description=spec.label,
+        )
     except TrainingInterrupted as stop:
         _append_row(_row(plan, spec, stop.result, **measured), results_csv)  # partial results are kept
         raise
     return _append_row(_row(plan, spec, res, **measured), results_csv)
+
 
 # ---------------------------------------------------------------------- Table 4.2
 
@@ -683,7 +783,9 @@ def table_4_2(results: pd.DataFrame) -> pd.DataFrame:
             "Dataset": latest["dataset_label"].to_numpy(),
             "Params (M)": (latest["params"].astype(float) / 1e6).round(1).to_numpy(),
             "Score": latest["top1_test"].astype(float).round(1).to_numpy(),
-            "Augm.": latest["augmentation"].map({"none": "None", "autoaug": "AutoAug", "randaug": "RandAug"}).to_numpy(),
+            "Augm.": latest["augmentation"]
+            .map({"none": "None", "autoaug": "AutoAug", "randaug": "RandAug"})
+            .to_numpy(),
             "Batch": latest["batch_size"].astype(int).to_numpy(),
             "Epoch": latest["epochs_completed"].astype(int).to_numpy(),
             "FLOPs (B)": (latest["macs_nominal"].astype(float) / 1e9).round(1).to_numpy(),
@@ -752,7 +854,9 @@ def loss_went_down(results: pd.DataFrame) -> pd.Series:
     return pd.Series(went_down.to_numpy(), index=done["model"].to_numpy(), name="training loss decreased")
 
 
-def parameter_ratios(architecture: pd.DataFrame, larger: str = "V2-B0-original", smaller: str = "V2-S-shared") -> pd.DataFrame:
+def parameter_ratios(
+    architecture: pd.DataFrame, larger: str = "V2-B0-original", smaller: str = "V2-S-shared"
+) -> pd.DataFrame:
     """Per dataset, how many more parameters ``larger`` has than ``smaller``
     (Table 4.2's caption: V2-B0 models have "at least 60% more parameters"
     than V2-S-shared). Columns: Dataset, ratio, more (%)."""
@@ -764,6 +868,7 @@ def parameter_ratios(architecture: pd.DataFrame, larger: str = "V2-B0-original",
 def parameters_to_overrides(**parameters: Any) -> dict[str, Any]:
     """The notebook's papermill parameters as ``setup(overrides=...)``:
     ``None`` keeps the profile's value, ``download`` only switches it on."""
+
     def boolean(name: str, value: Any) -> Any:  # papermill/CLI strings "true"/"false"
         if name not in {"amp", "download", "resume"}:
             return value
@@ -801,11 +906,13 @@ def plot_training_curves(history: pd.DataFrame, plan: ExperimentPlan, seed: int,
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     trained = history[history["epoch"] >= 1]
     sns.lineplot(data=trained, x="epoch", y="train_loss", hue="model", marker="o", ax=axes[0])
-    axes[0].set(xlabel="epoch", ylabel="training loss (nats, label-smoothed)",
-                title=f"training loss ({plan.recipe.label})")
+    axes[0].set(
+        xlabel="epoch", ylabel="training loss (nats, label-smoothed)", title=f"training loss ({plan.recipe.label})"
+    )
     sns.lineplot(data=history, x="epoch", y="val_top1", hue="model", marker="o", ax=axes[1])
-    axes[1].set(xlabel="epoch (0 = untrained)", ylabel="validation top-1 (%)",
-                title=f"validation top-1 ({plan.recipe.label})")
+    axes[1].set(
+        xlabel="epoch (0 = untrained)", ylabel="validation top-1 (%)", title=f"validation top-1 ({plan.recipe.label})"
+    )
     for ax in axes:
         ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     fig.tight_layout()

@@ -75,6 +75,7 @@ __all__ = [
     "table_with_stored_rows",
 ]
 
+
 #: Notebook profiles (``reuseprior.reporting.notebook.setup(..., profiles=PROFILES)``).
 #: ``max_depth`` drops table rows deeper than it from the computation (the
 #: engine traces every layer: depth 3600 takes 1.5 min without and about
@@ -150,25 +151,77 @@ def _mlp_rows(rows: Iterable[tuple], **kw) -> list[DepthWidthConfig]:
 #: Rows of Tables 5.1-5.4 in the printed order (width/channels, depth[, shared]).
 TABLES: dict[str, list[DepthWidthConfig]] = {
     "table_5_1": _mlp_rows(
-        [(120, 1), (60, 4), (40, 9), (30, 16), (24, 25), (20, 36), (15, 64), (12, 100), (10, 144), (8, 225),
-         (6, 400), (5, 576), (4, 900), (2, 3600)]
+        [
+            (120, 1),
+            (60, 4),
+            (40, 9),
+            (30, 16),
+            (24, 25),
+            (20, 36),
+            (15, 64),
+            (12, 100),
+            (10, 144),
+            (8, 225),
+            (6, 400),
+            (5, 576),
+            (4, 900),
+            (2, 3600),
+        ]
     ),
     "table_5_2": [
         DepthWidthConfig("mlp", w, d, num_inputs=3, batch_norm=True, shared=s)
-        for w, d, s in [(2, 3600, True), (8, 225, False), (10, 144, False), (12, 100, False), (3, 1600, True),
-                        (15, 64, False), (20, 36, False), (4, 900, True)]
+        for w, d, s in [
+            (2, 3600, True),
+            (8, 225, False),
+            (10, 144, False),
+            (12, 100, False),
+            (3, 1600, True),
+            (15, 64, False),
+            (20, 36, False),
+            (4, 900, True),
+        ]
     ],
     "table_5_3": [
         DepthWidthConfig("cnn", c, d)
-        for c, d in [(60, 4), (40, 9), (120, 1), (30, 16), (24, 25), (20, 36), (15, 64), (12, 100), (10, 144),
-                     (8, 225), (6, 400), (5, 576), (4, 900), (3, 1600), (2, 3600)]
+        for c, d in [
+            (60, 4),
+            (40, 9),
+            (120, 1),
+            (30, 16),
+            (24, 25),
+            (20, 36),
+            (15, 64),
+            (12, 100),
+            (10, 144),
+            (8, 225),
+            (6, 400),
+            (5, 576),
+            (4, 900),
+            (3, 1600),
+            (2, 3600),
+        ]
     ],
     "table_5_4": [
         DepthWidthConfig("cnn", c, d, num_inputs=3, batch_norm=True, shared=s)
-        for c, d, s in [(24, 25, False), (3, 400, True), (5, 576, True), (20, 36, False), (5, 64, False),
-                        (4, 900, True), (15, 64, False), (12, 100, False), (5, 144, False), (2, 225, False),
-                        (10, 144, False), (3, 1600, True), (4, 225, False), (8, 225, False), (6, 400, False),
-                        (2, 3600, True), (5, 576, False)]
+        for c, d, s in [
+            (24, 25, False),
+            (3, 400, True),
+            (5, 576, True),
+            (20, 36, False),
+            (5, 64, False),
+            (4, 900, True),
+            (15, 64, False),
+            (12, 100, False),
+            (5, 144, False),
+            (2, 225, False),
+            (10, 144, False),
+            (3, 1600, True),
+            (4, 225, False),
+            (8, 225, False),
+            (6, 400, False),
+            (2, 3600, True),
+            (5, 576, False),
+        ]
     ],
 }
 
@@ -203,8 +256,13 @@ def analyze_config(config: DepthWidthConfig, *, counted_inputs: int | None = Non
 
     model = config.build()
     start = time.perf_counter()
-    report = analyze(model, config.example_input(), num_inputs=counted_inputs, num_outputs=config.counted_outputs,
-                     bn_params_per_channel=4)
+    report = analyze(
+        model,
+        config.example_input(),
+        num_inputs=counted_inputs,
+        num_outputs=config.counted_outputs,
+        bn_params_per_channel=4,
+    )
     seconds = time.perf_counter() - start
     label = "Width" if config.family == "mlp" else "Channels"
     row = {
@@ -254,8 +312,9 @@ def grid_configs(depths: Sequence[int], widths: Sequence[int], *, num_inputs: in
     return [DepthWidthConfig("mlp", w, d, num_inputs=num_inputs) for d in depths for w in widths]
 
 
-def run_grid(depths: Sequence[int], widths: Sequence[int], *, num_inputs: int = 3, progress: bool = True
-             ) -> pd.DataFrame:
+def run_grid(
+    depths: Sequence[int], widths: Sequence[int], *, num_inputs: int = 3, progress: bool = True
+) -> pd.DataFrame:
     """Analyse the Figure 5.1/5.2 grid; one row per (depth, width)."""
     return run_configs(grid_configs(depths, widths, num_inputs=num_inputs), progress=progress, desc="grid")
 
@@ -316,31 +375,51 @@ def grid_claims(df: pd.DataFrame) -> pd.DataFrame:
     deepest, widest = df["Depth"].max(), df["Width"].max()
     for value in ("ES", "PG", "P'G"):
         best = df.loc[df[value].idxmax(), ["Depth", "Width"]]
-        rows.append({"claim": f"(depth, width) with the largest {value}", "thesis": f"({deepest}, {widest})",
-                     "ours": f"({int(best['Depth'])}, {int(best['Width'])})",
-                     "holds": bool(best["Depth"] == deepest and best["Width"] == widest)})
+        rows.append(
+            {
+                "claim": f"(depth, width) with the largest {value}",
+                "thesis": f"({deepest}, {widest})",
+                "ours": f"({int(best['Depth'])}, {int(best['Width'])})",
+                "holds": bool(best["Depth"] == deepest and best["Width"] == widest),
+            }
+        )
     depths = sorted(df["Depth"].unique())
     if len(depths) >= 2:
         d0, d1 = depths[-2], depths[-1]
         for w in sorted(df["Width"].unique()):
             es = df[df["Width"] == w].set_index("Depth")["ES"]
             slope = (es[d1] - es[d0]) / (d1 - d0)
-            rows.append({"claim": f"ES per layer, width {w}, depth {d0}->{d1}",
-                         "thesis": f"~log2({w}) = {np.log2(w):.3f}",
-                         "ours": f"{slope:.3f}", "holds": bool(abs(slope - np.log2(w)) < 0.1 * np.log2(w))})
+            rows.append(
+                {
+                    "claim": f"ES per layer, width {w}, depth {d0}->{d1}",
+                    "thesis": f"~log2({w}) = {np.log2(w):.3f}",
+                    "ours": f"{slope:.3f}",
+                    "holds": bool(abs(slope - np.log2(w)) < 0.1 * np.log2(w)),
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def plot_grid_heatmaps(df: pd.DataFrame, values: Sequence[str] = ("ES", "PG", "P'G")):
     """Heatmaps (depth x width) of the Figure 5.1/5.2 quantities; returns the figure."""
-    titles = {"ES": "expected spread ES (bits), Fig. 5.1", "PG": "PG (eq. 4.7), Fig. 5.2",
-              "P'G": "P'G (eq. 4.8), Fig. 5.2"}
+    titles = {
+        "ES": "expected spread ES (bits), Fig. 5.1",
+        "PG": "PG (eq. 4.7), Fig. 5.2",
+        "P'G": "P'G (eq. 4.8), Fig. 5.2",
+    }
     fig, axes = plt.subplots(1, len(values), figsize=(5.2 * len(values), 4.4))
     for ax, value in zip(np.atleast_1d(axes), values):
         table = grid_pivot(df, value)
         annotate = table.size <= 64
-        sns.heatmap(table, ax=ax, cmap="viridis", annot=annotate, fmt=".1f", annot_kws={"size": 7},
-                    cbar_kws={"label": f"{value} (bits)"})
+        sns.heatmap(
+            table,
+            ax=ax,
+            cmap="viridis",
+            annot=annotate,
+            fmt=".1f",
+            annot_kws={"size": 7},
+            cbar_kws={"label": f"{value} (bits)"},
+        )
         ax.set_title(titles.get(value, value))
         ax.set_xlabel("width (units per layer)")
         ax.set_ylabel("depth (weight layers)")
@@ -356,7 +435,9 @@ def plot_grid_slices(df: pd.DataFrame, widths: Sequence[int] = (2, 5, 10, 20, 40
     for w, part in df[df["Width"].isin(shown)].groupby("Width"):
         axes[0].plot(part["Depth"], part["ES"], marker="o", label=f"width {w}")
         axes[1].plot(part["Depth"], part["PG"], marker="o", label=f"width {w}")
-    axes[0].set(xlabel="depth (weight layers)", ylabel="expected spread ES (bits)", title="Fig. 5.1 slices: ES vs depth")
+    axes[0].set(
+        xlabel="depth (weight layers)", ylabel="expected spread ES (bits)", title="Fig. 5.1 slices: ES vs depth"
+    )
     axes[1].set(xlabel="depth (weight layers)", ylabel="PG (bits, eq. 4.7)", title="Fig. 5.2 slices: PG vs depth")
     axes[1].legend(fontsize=8)
     fig.tight_layout()
@@ -379,12 +460,34 @@ def save_stored_run(tables: dict[str, pd.DataFrame], path=None) -> None:
         part = df.rename(columns={keys[0]: "Width/Channels"}).assign(Table=name)
         frames.append(part)
     out = pd.concat(frames, ignore_index=True)
-    cols = ["Table", "Width/Channels", "Depth", "Shared", "Params", "PG", "P'G", "PEG", "CEG", "ES", "H", "S",
-            "log2_NC", "NG", "WG", "NI", "NO", "G", "seconds"]
+    cols = [
+        "Table",
+        "Width/Channels",
+        "Depth",
+        "Shared",
+        "Params",
+        "PG",
+        "P'G",
+        "PEG",
+        "CEG",
+        "ES",
+        "H",
+        "S",
+        "log2_NC",
+        "NG",
+        "WG",
+        "NI",
+        "NO",
+        "G",
+        "seconds",
+    ]
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    header = (f"# source: reuseprior.chapters.ch5_depth_width.run_table on every row of Tables 5.1-5.4 (profile full), {stamp}\n"
-              "# note: computed by the counting engine, not typed in; "
-              "seconds = wall time of analyze on a shared, loaded 2-core CPU machine\n")
+    header = (
+        "# source: reuseprior.chapters.ch5_depth_width.run_table on every row of Tables 5.1-5.4 "
+        f"(profile full), {stamp}\n"
+        "# note: computed by the counting engine, not typed in; "
+        "seconds = wall time of analyze on a shared, loaded 2-core CPU machine\n"
+    )
     path.write_text(header + out[cols].to_csv(index=False, float_format="%.12g"))
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "table_5_1_estimate_forms",
 ]
 
+
 #: Notebook profiles. ``quick`` runs on a CPU in about a minute (depth <= 30;
 #: Table 5.1 rows up to depth 64). The engine needs ~13 ms per layer, so one
 #: sweep of the depth-3600 MLP costs ~50 s: depth 3600 is in ``full`` only
@@ -62,13 +63,26 @@ class EnergyPriorsProfile(Profile):
 
 PROFILES: dict[str, EnergyPriorsProfile] = {
     "quick": EnergyPriorsProfile(
-        widths=[2, 3, 8], depths=[1, 2, 3, 5, 10, 30], prior_widths=[2, 3], prior_depths=[1, 3, 10, 25],
-        gammas=[0.3, 0.75], table_5_1_max_depth=64, budget=144, compare_gammas=[0.5, 0.25], tolerance=1e-9,
+        widths=[2, 3, 8],
+        depths=[1, 2, 3, 5, 10, 30],
+        prior_widths=[2, 3],
+        prior_depths=[1, 3, 10, 25],
+        gammas=[0.3, 0.75],
+        table_5_1_max_depth=64,
+        budget=144,
+        compare_gammas=[0.5, 0.25],
+        tolerance=1e-9,
     ),
     "full": EnergyPriorsProfile(
-        widths=[2, 3, 4, 8], depths=[1, 2, 3, 5, 10, 30, 100, 300, 900, 3600], prior_widths=[2, 3, 4, 8],
-        prior_depths=[1, 3, 10, 30, 100, 900], gammas=[0.3, 0.75], table_5_1_max_depth=None, budget=576,
-        compare_gammas=[0.5, 0.25], tolerance=1e-9,
+        widths=[2, 3, 4, 8],
+        depths=[1, 2, 3, 5, 10, 30, 100, 300, 900, 3600],
+        prior_widths=[2, 3, 4, 8],
+        prior_depths=[1, 3, 10, 30, 100, 900],
+        gammas=[0.3, 0.75],
+        table_5_1_max_depth=None,
+        budget=576,
+        compare_gammas=[0.5, 0.25],
+        tolerance=1e-9,
     ),
 }
 
@@ -126,22 +140,39 @@ def engine_quantities(
     out: dict[str, dict[str, float]] = {}
     for units in ("nats", "bits"):
         s = en.summarize(energies, beta, num_inputs=report.NI, num_graph_nodes=report.G, units=units)
-        out[units] = {"log_z": s.log_z, "expected_energy": s.expected_energy, "entropy": s.entropy,
-                      "total_surprisal": s.total_surprisal, "PG": s.PG, "PG_prime": s.PG_prime,
-                      "PG_prime_printed_5_19": s.PG_prime_eq519, "NG": s.NG, "NI": report.NI, "G": report.G}
+        out[units] = {
+            "log_z": s.log_z,
+            "expected_energy": s.expected_energy,
+            "entropy": s.entropy,
+            "total_surprisal": s.total_surprisal,
+            "PG": s.PG,
+            "PG_prime": s.PG_prime,
+            "PG_prime_printed_5_19": s.PG_prime_eq519,
+            "NG": s.NG,
+            "NI": report.NI,
+            "G": report.G,
+        }
     if not report_ok or prior == "hypothetical":  # the Report is the reusability/discounted prior's
         return out
-    out["report"] = {"log_z": report.log2_NC * math.log(2), "expected_energy": report.expected_spread,
-                     "entropy": report.entropy, "total_surprisal": report.total_surprisal, "PG": report.PG,
-                     "PG_prime": report.PG_prime, "NG": report.NG, "G": report.G}
+    out["report"] = {
+        "log_z": report.log2_NC * math.log(2),
+        "expected_energy": report.expected_spread,
+        "entropy": report.entropy,
+        "total_surprisal": report.total_surprisal,
+        "PG": report.PG,
+        "PG_prime": report.PG_prime,
+        "NG": report.NG,
+        "G": report.G,
+    }
     return out
 
 
-def _configs(widths: Sequence[int], depths: Sequence[int], biases: Sequence[bool],
-             priors: Sequence[str], gammas: Sequence[float]) -> list[dict[str, Any]]:
+def _configs(
+    widths: Sequence[int], depths: Sequence[int], biases: Sequence[bool], priors: Sequence[str], gammas: Sequence[float]
+) -> list[dict[str, Any]]:
     rows = []
     for prior in priors:
-        for gamma in (gammas if prior == "path_discounted" else [1.0]):
+        for gamma in gammas if prior == "path_discounted" else [1.0]:
             for bias in biases:
                 for w in widths:
                     if prior == "path_discounted" and abs(gamma * w - 1) < 1e-12:
@@ -177,25 +208,43 @@ def engine_vs_closed_form(
             if units not in eng:
                 continue
             cf_units = "nats" if units == "nats" else "bits"
-            cf = dv.evaluate(cfg["width"], cfg["depth"], bias=cfg["bias"], prior=cfg["prior"], gamma_=cfg["gamma"],
-                             units=cf_units)
+            cf = dv.evaluate(
+                cfg["width"], cfg["depth"], bias=cfg["bias"], prior=cfg["prior"], gamma_=cfg["gamma"], units=cf_units
+            )
             for q in QUANTITIES:
                 if q not in eng[units]:
                     continue
                 if units == "report" and q == "log_z":
-                    cfq = dv.evaluate(cfg["width"], cfg["depth"], bias=cfg["bias"], prior=cfg["prior"],
-                                      gamma_=cfg["gamma"])[q]
+                    cfq = dv.evaluate(
+                        cfg["width"], cfg["depth"], bias=cfg["bias"], prior=cfg["prior"], gamma_=cfg["gamma"]
+                    )[q]
                 else:
                     cfq = cf[q]
                 e = float(eng[units][q])
-                rows.append({**cfg, "units": units, "quantity": q, "engine": e, "closed_form": cfq,
-                             "rel_diff": relative_difference(e, cfq), "NG": eng["nats"]["NG"]})
+                rows.append(
+                    {
+                        **cfg,
+                        "units": units,
+                        "quantity": q,
+                        "engine": e,
+                        "closed_form": cfq,
+                        "rel_diff": relative_difference(e, cfq),
+                        "NG": eng["nats"]["NG"],
+                    }
+                )
     return pd.DataFrame(rows)
 
 
-def max_relative_difference(df: pd.DataFrame, by: Sequence[str] = ("prior", "bias", "units", "quantity")) -> pd.DataFrame:
+def max_relative_difference(
+    df: pd.DataFrame, by: Sequence[str] = ("prior", "bias", "units", "quantity")
+) -> pd.DataFrame:
     """Worst relative difference per group of :func:`engine_vs_closed_form` rows."""
-    return df.groupby(list(by))["rel_diff"].agg(["max", "count"]).rename(columns={"max": "max rel. diff", "count": "models"}).reset_index()
+    return (
+        df.groupby(list(by))["rel_diff"]
+        .agg(["max", "count"])
+        .rename(columns={"max": "max rel. diff", "count": "models"})
+        .reset_index()
+    )
 
 
 def estimate_forms(df: pd.DataFrame, units: str = "nats") -> pd.DataFrame:
@@ -206,13 +255,18 @@ def estimate_forms(df: pd.DataFrame, units: str = "nats") -> pd.DataFrame:
     """
     sel = df[(df["prior"] == "reusability") & (df["units"] == units)]
     eng = sel[sel["quantity"] == "PG_prime"].set_index(["bias", "width", "depth"])
-    printed = df[(df["prior"] == "reusability") & (df["units"] == ("bits" if units == "report" else units))
-                 & (df["quantity"] == "PG_prime_printed_5_19")].set_index(["bias", "width", "depth"])
-    out = pd.DataFrame({
-        "P'G engine": eng["engine"],
-        "P'G eq. 4.8 closed form": eng["closed_form"],
-        "P'G eq. 5.19 as printed": printed["closed_form"],
-    })
+    printed = df[
+        (df["prior"] == "reusability")
+        & (df["units"] == ("bits" if units == "report" else units))
+        & (df["quantity"] == "PG_prime_printed_5_19")
+    ].set_index(["bias", "width", "depth"])
+    out = pd.DataFrame(
+        {
+            "P'G engine": eng["engine"],
+            "P'G eq. 4.8 closed form": eng["closed_form"],
+            "P'G eq. 5.19 as printed": printed["closed_form"],
+        }
+    )
     out["rel. diff engine vs 4.8"] = [relative_difference(a, b) for a, b in zip(out.iloc[:, 0], out.iloc[:, 1])]
     out["rel. diff engine vs 5.19"] = [relative_difference(a, b) for a, b in zip(out.iloc[:, 0], out.iloc[:, 2])]
     return out.reset_index()
@@ -224,7 +278,6 @@ def table_5_1_estimate_forms(max_depth: int | None = None, *, progress: bool = T
     ``P'G``, ``PG`` (engine) are ready for :func:`reuseprior.reporting.reference.side_by_side`."""
     from tqdm.auto import tqdm
 
-
     thesis = load_thesis_table("table_5_1")
     rows = []
     for _, r in tqdm(list(thesis.iterrows()), desc="Table 5.1", disable=not progress):
@@ -234,9 +287,17 @@ def table_5_1_estimate_forms(max_depth: int | None = None, *, progress: bool = T
         model, x = _mlp(w, depth, False)
         rep = analyze(model, x, num_outputs=1)
         cf = dv.evaluate(w, depth, num_outputs=1, units="bits")
-        rows.append({"Width": w, "Depth": depth, "P'G": rep.PG_prime, "PG": rep.PG,
-                     "P'G eq. 4.8 closed form": cf["PG_prime"], "P'G eq. 5.19 as printed": cf["PG_prime_printed_5_19"],
-                     "PG eq. 4.7 closed form": cf["PG"]})
+        rows.append(
+            {
+                "Width": w,
+                "Depth": depth,
+                "P'G": rep.PG_prime,
+                "PG": rep.PG,
+                "P'G eq. 4.8 closed form": cf["PG_prime"],
+                "P'G eq. 5.19 as printed": cf["PG_prime_printed_5_19"],
+                "PG eq. 4.7 closed form": cf["PG"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -285,8 +346,9 @@ def compare_model_priors(
 
 def _grid_wide(df: pd.DataFrame, prior: str = "reusability", units: str = "nats") -> pd.DataFrame:
     sel = df[(df["prior"] == prior) & (df["units"] == units)]
-    return sel.pivot_table(index=["gamma", "bias", "width", "depth"], columns="quantity",
-                           values=["engine", "closed_form"]).reset_index()
+    return sel.pivot_table(
+        index=["gamma", "bias", "width", "depth"], columns="quantity", values=["engine", "closed_form"]
+    ).reset_index()
 
 
 def plot_energy_growth(df: pd.DataFrame, *, bias: bool = False):
@@ -307,12 +369,18 @@ def plot_energy_growth(df: pd.DataFrame, *, bias: bool = False):
         ax2.axhline(dv.evaluate_constant("E_gap", w), color=color, ls="--", lw=1)
     lim = max(ax1.get_xlim()[1], ax1.get_ylim()[1])
     ax1.plot([0, lim], [0, lim], "k:", lw=1, label="<E> = (D-1) ln ω (eq. 5.15)")
-    ax1.set(xlabel="(D - 1) ln ω  [nats]", ylabel="<E> = <ln |C|>  [nats]",
-            title="Expected energy vs. Theorem 4 (lines: eq. 5.12)")
+    ax1.set(
+        xlabel="(D - 1) ln ω  [nats]",
+        ylabel="<E> = <ln |C|>  [nats]",
+        title="Expected energy vs. Theorem 4 (lines: eq. 5.12)",
+    )
     ax1.legend(fontsize=8)
     ax2.set_xscale("log")
-    ax2.set(xlabel="depth D (weight layers)", ylabel="<E> - (D-1) ln ω  [nats]",
-            title="Gap to (D-1) ln ω; dashed: computed limit -ln ω/(ω-1)")
+    ax2.set(
+        xlabel="depth D (weight layers)",
+        ylabel="<E> - (D-1) ln ω  [nats]",
+        title="Gap to (D-1) ln ω; dashed: computed limit -ln ω/(ω-1)",
+    )
     ax2.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -334,8 +402,11 @@ def plot_entropy_convergence(df: pd.DataFrame):
             ax.axhline(dv.evaluate_constant("H_limit", w, bias=bias), color=color, ls="--", lw=1)
             ax.axhline(dv.evaluate_constant("H_limit_printed", w, bias=bias), color=color, ls=":", lw=1)
         ax.set_xscale("log")
-        ax.set(xlabel="depth D (weight layers)", ylabel="entropy H  [nats]",
-               title=f"{'with' if bias else 'without'} bias (g = {'ω(ω+1)' if bias else 'ω²'})")
+        ax.set(
+            xlabel="depth D (weight layers)",
+            ylabel="entropy H  [nats]",
+            title=f"{'with' if bias else 'without'} bias (g = {'ω(ω+1)' if bias else 'ω²'})",
+        )
         ax.legend(fontsize=8)
     fig.suptitle("Entropy vs. depth: engine (markers), computed limit (dashed), eq. 5.18 as printed (dotted)")
     fig.tight_layout()
@@ -355,8 +426,12 @@ def plot_prior_comparison(df: pd.DataFrame, value: str = "PG_prime"):
     if len(units) != 1:
         raise ValueError(f"df mixes units {units}; compare priors in one unit")
     unit = units[0]
-    labels = {"PG_prime": "P'G (eq. 4.8)", "PG": "PG (eq. 4.7)", "expected_energy": "expected spread ES",
-              "entropy": "entropy H"}
+    labels = {
+        "PG_prime": "P'G (eq. 4.8)",
+        "PG": "PG (eq. 4.7)",
+        "expected_energy": "expected spread ES",
+        "entropy": "entropy H",
+    }
     order = list(dict.fromkeys(df["model"]))
     values = df[value].to_numpy(dtype=float)
     finite = values[np.isfinite(values)]
@@ -375,11 +450,23 @@ def plot_prior_comparison(df: pd.DataFrame, value: str = "PG_prime"):
                 continue
             text = "undefined\n(ES + 1 < 0)" if np.isnan(v) else f"{v:.1f}\n(ES + 1 near 0)"
             ax.plot([x], [bottom], marker="v", color=f"C{i}", ms=9, clip_on=False, ls="none")
-            ax.annotate(text, (x, bottom), xytext=(0, 7), textcoords="offset points", fontsize=7, color=f"C{i}",
-                        ha="center", va="bottom", bbox={"fc": "white", "ec": "none", "alpha": 0.85, "pad": 1})
+            ax.annotate(
+                text,
+                (x, bottom),
+                xytext=(0, 7),
+                textcoords="offset points",
+                fontsize=7,
+                color=f"C{i}",
+                ha="center",
+                va="bottom",
+                bbox={"fc": "white", "ec": "none", "alpha": 0.85, "pad": 1},
+            )
     ax.set_ylim(bottom, top)
-    ax.set(xlabel="model wW-DD: width W, depth D (equal weight budget, deeper to the right)",
-           ylabel=f"{labels.get(value, value)} [{unit}]", title="Same models, different energy priors")
+    ax.set(
+        xlabel="model wW-DD: width W, depth D (equal weight budget, deeper to the right)",
+        ylabel=f"{labels.get(value, value)} [{unit}]",
+        title="Same models, different energy priors",
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

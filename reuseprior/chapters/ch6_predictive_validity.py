@@ -51,9 +51,21 @@ __all__ = [
 
 PROFILES = {
     # quick: CPU, about a minute; recomputes the cheapest fully scored row of each zoo live (live_rows)
-    "quick": {"zoos": ["nb201", "torchvision", "pytorchcv"], "n_boot": 200, "live_rows": 1, "live_reuse": True, "min_rows": 10},
+    "quick": {
+        "zoos": ["nb201", "torchvision", "pytorchcv"],
+        "n_boot": 200,
+        "live_rows": 1,
+        "live_reuse": True,
+        "min_rows": 10,
+    },
     # full: the same analysis with more bootstrap resamples and more live rows
-    "full": {"zoos": ["nb201", "torchvision", "pytorchcv"], "n_boot": 2000, "live_rows": 5, "live_reuse": True, "min_rows": 10},
+    "full": {
+        "zoos": ["nb201", "torchvision", "pytorchcv"],
+        "n_boot": 2000,
+        "live_rows": 5,
+        "live_reuse": True,
+        "min_rows": 10,
+    },
 }
 
 #: Baselines and zero-cost proxies, in table order: the registry's scores defined on any architecture.
@@ -111,10 +123,19 @@ def coverage() -> pd.DataFrame:
         present = stored.reindex(columns=sorted(DATA_DEPENDENT)).notna()  # a missing column: no proxy
         with_proxies, with_all = int(present.any(axis=1).sum()), int(present.all(axis=1).sum())
         share = (lambda k: k / total) if total == total and total else (lambda k: math.nan)
-        rows.append({"zoo": name, "scored": len(stored), "in zoo": total, "fraction": share(len(stored)),
-                     "with data-dependent proxies": with_proxies, "fraction with proxies": share(with_proxies),
-                     "with every proxy": with_all,
-                     "ground truth": zoo.description, "note": note})
+        rows.append(
+            {
+                "zoo": name,
+                "scored": len(stored),
+                "in zoo": total,
+                "fraction": share(len(stored)),
+                "with data-dependent proxies": with_proxies,
+                "fraction with proxies": share(with_proxies),
+                "with every proxy": with_all,
+                "ground truth": zoo.description,
+                "note": note,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -138,32 +159,49 @@ def proxy_coverage_reading(cov: pd.DataFrame) -> str:
         finite = {p: int(np.isfinite(stored[p].astype(float)).sum()) if p in stored.columns else 0 for p in names}
         short = [f"{SCORE_UNITS[p][0]} {finite[p]:,}" for p in names if finite[p] < scored]
         with_any, with_all = int(c["with data-dependent proxies"]), int(c["with every proxy"])
-        head = (f"all {scored:,} scored architectures carry at least one of them" if with_any == scored
-                else f"{with_any:,} of the {scored:,} scored architectures carry at least one of them")
-        gaps = (f"; finite values fewer than {scored:,} for {', '.join(short)}, the others on every row" if short
-                else "; every proxy is finite on every row")
+        head = (
+            f"all {scored:,} scored architectures carry at least one of them"
+            if with_any == scored
+            else f"{with_any:,} of the {scored:,} scored architectures carry at least one of them"
+        )
+        gaps = (
+            f"; finite values fewer than {scored:,} for {', '.join(short)}, the others on every row"
+            if short
+            else "; every proxy is finite on every row"
+        )
         lines.append(f"- **{zoo}**: {head}, {with_all:,} all six{gaps}.")
         if with_any < scored:
             partial.append(zoo)
         if marker in stored.columns:
             common.append(f"{zoo} {int(stored[marker].notna().sum()):,} of {scored:,}")
     labels = ", ".join(SCORE_UNITS[p][0] for p in names)
-    text = [f"Stored coverage of the data-dependent proxies ({labels}), "
-            "from the coverage table above and the stored rows:", "", *lines, ""]
+    text = [
+        f"Stored coverage of the data-dependent proxies ({labels}), from the coverage table above and the stored rows:",
+        "",
+        *lines,
+        "",
+    ]
     if partial:
-        text.append(f"On {', '.join(partial)} the proxies cover part of the scored rows: they are filled in the zoo's "
-                    "scoring order (NAS-Bench-201: the seeded random order, a uniform sample; ImageNet zoos: smallest "
-                    "published parameter count first, so they describe the smaller models), and their rho is not "
-                    "comparable with the full-zoo rho of the data-free scores.")
+        text.append(
+            f"On {', '.join(partial)} the proxies cover part of the scored rows: they are filled in the zoo's "
+            "scoring order (NAS-Bench-201: the seeded random order, a uniform sample; ImageNet zoos: smallest "
+            "published parameter count first, so they describe the smaller models), and their rho is not "
+            "comparable with the full-zoo rho of the data-free scores."
+        )
     else:
-        text.append("Every scored architecture of every zoo carries data-dependent proxies. The gaps are proxies that "
-                    "are undefined on a model or did not fit in memory (the reason is in the row's `errors` column), "
-                    "so a score's `n` in the correlation tables can be below its zoo's count.")
+        text.append(
+            "Every scored architecture of every zoo carries data-dependent proxies. The gaps are proxies that "
+            "are undefined on a model or did not fit in memory (the reason is in the row's `errors` column), "
+            "so a score's `n` in the correlation tables can be below its zoo's count."
+        )
     if common:
-        text += ["", f"The head-to-head table below keeps the rows that carry {SCORE_UNITS[marker][0]} "
-                 f"({'; '.join(common)}), so the "
-                 "data-free scores and the proxies are compared on the same architectures, except where a score is "
-                 "missing on a row (its smaller `n`)."]
+        text += [
+            "",
+            f"The head-to-head table below keeps the rows that carry {SCORE_UNITS[marker][0]} "
+            f"({'; '.join(common)}), so the "
+            "data-free scores and the proxies are compared on the same architectures, except where a score is "
+            "missing on a row (its smaller `n`).",
+        ]
     return "\n".join(text)
 
 
@@ -171,7 +209,9 @@ def load_published() -> pd.DataFrame:
     return pd.read_csv(paths.DATA_DIR / "published_proxy_correlations.csv", comment="#")
 
 
-def correlation_tables(zoos: list[str], n_boot: int, min_rows: int, seed: int = 0, common_rows: bool = False) -> pd.DataFrame:
+def correlation_tables(
+    zoos: list[str], n_boot: int, min_rows: int, seed: int = 0, common_rows: bool = False
+) -> pd.DataFrame:
     """Spearman/Kendall (bootstrap 95% intervals) of every score with accuracy,
     per zoo with at least ``min_rows`` scored architectures, beside the
     published Spearman rho of the same score (CIFAR-10 / ImageNet-1K rows).
@@ -192,7 +232,9 @@ def correlation_tables(zoos: list[str], n_boot: int, min_rows: int, seed: int = 
             df = df[df[GRADIENT_PASS_MARKER].notna()]
         if len(df) < min_rows:
             continue
-        t = correlation_table(df, [s for s in ALL_SCORES if s in df.columns and df[s].notna().sum() >= 3], n_boot=n_boot, seed=seed)
+        t = correlation_table(
+            df, [s for s in ALL_SCORES if s in df.columns and df[s].notna().sum() >= 3], n_boot=n_boot, seed=seed
+        )
         t.insert(0, "zoo", zoo)
         pub = published[(published["zoo"] == zoo) & (published["dataset"].isin(["CIFAR-10", "ImageNet-1K"]))]
         t["published spearman"] = t["score"].map(dict(zip(pub["score"], pub["spearman"])))
@@ -208,8 +250,15 @@ def _kind(score: str) -> str:
     return "reusability prior" if score in THESIS_SCORES else proxy_info(score).kind
 
 
-def beyond_size(zoos: list[str], scores: list[str], *, control: str = "params", n_boot: int = 1000,
-                min_rows: int = 10, seed: int = 0) -> pd.DataFrame:
+def beyond_size(
+    zoos: list[str],
+    scores: list[str],
+    *,
+    control: str = "params",
+    n_boot: int = 1000,
+    min_rows: int = 10,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Does a score rank accuracy *beyond* model size? Partial Spearman
     correlation of each score with accuracy given ``control`` (default the
     parameter count, the naive baseline of thesis sections 4.5.7-4.5.8), with a
@@ -249,13 +298,17 @@ def cost_table(zoos: list[str]) -> pd.DataFrame:
             cpu = df[f"{name}_cpu_seconds"].dropna() if f"{name}_cpu_seconds" in df.columns else pd.Series(dtype=float)
             if wall.empty:
                 continue
-            rows.append({
-                "zoo": zoo, "score": "data_dependent (all six, shared pass)" if name == "data_dependent" else name,
-                "median CPU s": cpu.median() if len(cpu) else math.nan,
-                "p90 CPU s": cpu.quantile(0.9) if len(cpu) else math.nan,
-                "n (CPU)": len(cpu),
-                "median wall s": wall.median(), "n (wall)": len(wall),
-            })
+            rows.append(
+                {
+                    "zoo": zoo,
+                    "score": "data_dependent (all six, shared pass)" if name == "data_dependent" else name,
+                    "median CPU s": cpu.median() if len(cpu) else math.nan,
+                    "p90 CPU s": cpu.quantile(0.9) if len(cpu) else math.nan,
+                    "n (CPU)": len(cpu),
+                    "median wall s": wall.median(),
+                    "n (wall)": len(wall),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -271,7 +324,15 @@ def failure_examples(zoo: str, scores: list[str], k: int = 3) -> pd.DataFrame:
         sr = df[s].rank(pct=True)
         gap = (sr - acc_rank).sort_values(ascending=False).dropna()
         for idx in gap.index[:k]:
-            rows.append({"score": s, "arch": df.at[idx, "arch"], "accuracy": df.at[idx, "accuracy"], "score percentile": sr[idx], "accuracy percentile": acc_rank[idx]})
+            rows.append(
+                {
+                    "score": s,
+                    "arch": df.at[idx, "arch"],
+                    "accuracy": df.at[idx, "accuracy"],
+                    "score percentile": sr[idx],
+                    "accuracy percentile": acc_rank[idx],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -332,7 +393,7 @@ def scatter_axis(values, score: str) -> ScatterAxis:
     top = float(np.abs(t).max())
     if scale == "linear" and top > 0 and not 1e-2 <= top < 1e4:
         k = 3 * math.floor(math.log10(top) / 3)
-        label, t = f"{name} / 1e{k} ({unit})", t / 10.0 ** k
+        label, t = f"{name} / 1e{k} ({unit})", t / 10.0**k
     out[ok] = t
     return ScatterAxis(out, scale, label)
 
@@ -354,11 +415,13 @@ def scatter_grid(zoo: str, scores: list[str], ncols: int = 4, df: pd.DataFrame |
         axis = scatter_axis(df[s], s)
         ok = np.isfinite(axis.values) & np.isfinite(accuracy)
         ax.scatter(axis.values[ok], accuracy[ok], s=8, alpha=0.6)
-        ax.set_title(f"{SCORE_UNITS.get(s, (s,))[0]}: n = {int(ok.sum())}" + (f" of {len(df)}" if ok.sum() < len(df) else ""),
-                     fontsize=9)
+        ax.set_title(
+            f"{SCORE_UNITS.get(s, (s,))[0]}: n = {int(ok.sum())}" + (f" of {len(df)}" if ok.sum() < len(df) else ""),
+            fontsize=9,
+        )
         ax.set_xlabel(axis.label, fontsize=8)
         ax.set_ylabel(ACCURACY_LABELS.get(zoo, "accuracy (%)"), fontsize=8)
-    for ax in list(axes.flat)[len(scores):]:
+    for ax in list(axes.flat)[len(scores) :]:
         ax.axis("off")
     fig.suptitle(f"{zoo}: accuracy vs score ({len(df)} architectures scored; x axis linear, log10 or rank per score)")
     fig.tight_layout()
@@ -376,10 +439,14 @@ def correlation_forest(table: pd.DataFrame, scores: list[str] | None = None):
     import matplotlib.pyplot as plt
 
     if table.empty:
-        raise ValueError("no correlations to plot: score some architectures first (python -m reuseprior score-zoos ...)")
+        raise ValueError(
+            "no correlations to plot: score some architectures first (python -m reuseprior score-zoos ...)"
+        )
     zoos = list(dict.fromkeys(table["zoo"]))
     order = [s for s in (scores or ALL_SCORES) if s in set(table["score"])]
-    fig, axes = plt.subplots(1, len(zoos), figsize=(4.2 * len(zoos), 0.32 * len(order) + 1.6), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(zoos), figsize=(4.2 * len(zoos), 0.32 * len(order) + 1.6), sharey=True, squeeze=False
+    )
     colours = {True: "C0", False: "C1"}
     for ax, zoo in zip(axes[0], zoos):
         t = table[table["zoo"] == zoo].set_index("score")
@@ -388,8 +455,15 @@ def correlation_forest(table: pd.DataFrame, scores: list[str] | None = None):
                 continue
             r = t.loc[score]
             c = colours[score in THESIS_SCORES]
-            ax.errorbar(r["spearman"], y, xerr=[[r["spearman"] - r["spearman_lo"]], [r["spearman_hi"] - r["spearman"]]],
-                        fmt="o", color=c, ms=4, capsize=2)
+            ax.errorbar(
+                r["spearman"],
+                y,
+                xerr=[[r["spearman"] - r["spearman_lo"]], [r["spearman_hi"] - r["spearman"]]],
+                fmt="o",
+                color=c,
+                ms=4,
+                capsize=2,
+            )
             if pd.notna(r.get("published spearman", np.nan)):
                 ax.plot(r["published spearman"], y, "x", color="k", ms=6)
         ax.axvline(0, color="grey", lw=0.8)
@@ -398,9 +472,11 @@ def correlation_forest(table: pd.DataFrame, scores: list[str] | None = None):
     axes[0][0].set_yticks(range(len(order)), order)
     axes[0][0].set_ylabel("score")
     axes[0][0].invert_yaxis()
-    handles = [plt.Line2D([], [], color=colours[True], marker="o", ls="", label="reusability prior (thesis quantities)"),
-               plt.Line2D([], [], color=colours[False], marker="o", ls="", label="baselines and zero-cost proxies"),
-               plt.Line2D([], [], color="k", marker="x", ls="", label="published rho (see the correlation table)")]
+    handles = [
+        plt.Line2D([], [], color=colours[True], marker="o", ls="", label="reusability prior (thesis quantities)"),
+        plt.Line2D([], [], color=colours[False], marker="o", ls="", label="baselines and zero-cost proxies"),
+        plt.Line2D([], [], color="k", marker="x", ls="", label="published rho (see the correlation table)"),
+    ]
     fig.supxlabel("Spearman rho with accuracy (dimensionless, -1 to 1): dot; 95% bootstrap interval: bar")
     fig.legend(handles=handles, loc="lower center", ncol=3, bbox_to_anchor=(0.5, -0.06), frameon=False)
     fig.tight_layout(rect=(0, 0.02, 1, 1))
@@ -414,6 +490,7 @@ def recompute_cost(df: pd.DataFrame, reuse: bool = True) -> pd.Series:
     before it) and, with ``reuse``, the reusability quantities (``reuse``). Each
     term is the stored CPU seconds, or the wall-clock seconds where the row has
     no CPU time (``build`` has wall-clock only); a missing term counts 0."""
+
     def seconds(name: str) -> pd.Series:
         cpu = df[f"{name}_cpu_seconds"] if f"{name}_cpu_seconds" in df.columns else pd.Series(np.nan, index=df.index)
         wall = df[f"{name}_seconds"] if f"{name}_seconds" in df.columns else pd.Series(np.nan, index=df.index)
@@ -437,6 +514,7 @@ def live_rows(df: pd.DataFrame, rows: int, reuse: bool = True) -> pd.DataFrame:
     an ImageNet model at 600 px costs minutes, the cheapest seconds."""
     data_free = [s for s in DATA_FREE_PROXIES + (THESIS_SCORES if reuse else []) if s in df.columns]
     proxies = [p for p in PROXY_SCORES if p in DATA_DEPENDENT and p in df.columns]
+
     def finite(cols: list[str]) -> np.ndarray:
         return np.isfinite(df[cols].astype(float).to_numpy())
 
@@ -484,7 +562,8 @@ def reading(table: pd.DataFrame, zoo: str) -> str:
         worse = [s for s in t.index if s != base and t.at[s, "spearman_hi"] < b["spearman_lo"]]
         lines.append(
             f"vs {base} (rho {b['spearman']:.3f} [{b['spearman_lo']:.3f}, {b['spearman_hi']:.3f}]): "
-            f"clearly better (interval above): {', '.join(better) or 'none'}; clearly worse: {', '.join(worse) or 'none'}; "
+            f"clearly better (interval above): {', '.join(better) or 'none'}; "
+            f"clearly worse: {', '.join(worse) or 'none'}; "
             "the rest overlap."
         )
     thesis = t[t.index.isin(THESIS_SCORES)]

@@ -22,21 +22,48 @@ from reuseprior.core import errors
 
 #: Errors whose message already says what is wrong and what to do.
 USER_ERRORS: tuple[type[BaseException], ...] = (
-    errors.BookError, errors.CaptureError, errors.CheckpointMismatchError, errors.DatasetDownloadError,
-    errors.DatasetNotFoundError, errors.DatasetVerificationError, errors.NotebookParameterError,
-    errors.StoreError, errors.UnknownArchitectureError, errors.UnsupportedOpError,
+    errors.BookError,
+    errors.CaptureError,
+    errors.CheckpointMismatchError,
+    errors.DatasetDownloadError,
+    errors.DatasetNotFoundError,
+    errors.DatasetVerificationError,
+    errors.NotebookParameterError,
+    errors.StoreError,
+    errors.UnknownArchitectureError,
+    errors.UnsupportedOpError,
 )
 
 #: command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "analyze": ("reuseprior.commands.analyze", "count contexts of any PyTorch model and print PG, P'G, ES, H (thesis ch. 4)"),
-    "depth-width": ("reuseprior.commands.depth_width", "recompute Tables 5.1-5.4 / Figures 5.1-5.2 (thesis section 5.2)"),
-    "data": ("reuseprior.commands.data", "fetch MNIST/Fashion-MNIST (verified) or download a torchvision dataset into a data folder (explicit, never implicit)"),
+    "analyze": (
+        "reuseprior.commands.analyze",
+        "count contexts of any PyTorch model and print PG, P'G, ES, H (thesis ch. 4)",
+    ),
+    "depth-width": (
+        "reuseprior.commands.depth_width",
+        "recompute Tables 5.1-5.4 / Figures 5.1-5.2 (thesis section 5.2)",
+    ),
+    "data": (
+        "reuseprior.commands.data",
+        "fetch MNIST/Fashion-MNIST (verified) or download a torchvision dataset into a data folder "
+        "(explicit, never implicit)",
+    ),
     "train": ("reuseprior.commands.train", "train an EfficientNetV2 original vs shared (thesis section 4.5.4)"),
     "revolver": ("reuseprior.commands.revolver", "run a Revolver population search (thesis ch. 3, appendix C.2 flags)"),
-    "score-zoos": ("reuseprior.commands.score_zoos", "score model zoos (NAS-Bench-201, torchvision, pytorchcv) into data/ (resumable; beyond the thesis)"),
-    "analyze-torchvision": ("reuseprior.commands.analyze_zoo", "analyse every torchvision classifier at its eval crop into data/torchvision_zoo_analysis.csv (thesis section 4.5.1; resumable)"),
-    "build": ("reuseprior.commands.build", "execute every notebook with papermill on a profile (figures, tables, build/)"),
+    "score-zoos": (
+        "reuseprior.commands.score_zoos",
+        "score model zoos (NAS-Bench-201, torchvision, pytorchcv) into data/ (resumable; beyond the thesis)",
+    ),
+    "analyze-torchvision": (
+        "reuseprior.commands.analyze_zoo",
+        "analyse every torchvision classifier at its eval crop into data/torchvision_zoo_analysis.csv "
+        "(thesis section 4.5.1; resumable)",
+    ),
+    "build": (
+        "reuseprior.commands.build",
+        "execute every notebook with papermill on a profile (figures, tables, build/)",
+    ),
     "book": ("reuseprior.commands.book", "static site of the executed chapters, as committed (build/book/_build/html)"),
 }
 
@@ -75,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"python -m reuseprior {command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the commands save finished work before this reaches here
-        print(f"python -m reuseprior {command}: interrupted; finished work is saved, run the same command to resume",
-              file=sys.stderr)
+        print(
+            f"python -m reuseprior {command}: interrupted; finished work is saved, run the same command to resume",
+            file=sys.stderr,
+        )
         return 130

@@ -48,19 +48,35 @@ EPILOG = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
-    parser.add_argument("model", nargs="?", help="a reuseprior or torchvision model name (see --list-models) or package.module:factory")
-    parser.add_argument("--list-models", action="store_true",
-                        help="print every model name that MODEL accepts (reuseprior's, then torchvision's) and exit")
-    parser.add_argument("--input", type=_shape, default=(3, 224, 224),
-                        help="input shape without the batch dimension (default 3,224,224)")
-    parser.add_argument("--output-key", default=None, metavar="KEY",
-                        help="for a forward that returns a dict, tuple or list: the key (or index) of the output "
-                             "tensor to analyse")
+    parser.add_argument(
+        "model", nargs="?", help="a reuseprior or torchvision model name (see --list-models) or package.module:factory"
+    )
+    parser.add_argument(
+        "--list-models",
+        action="store_true",
+        help="print every model name that MODEL accepts (reuseprior's, then torchvision's) and exit",
+    )
+    parser.add_argument(
+        "--input",
+        type=_shape,
+        default=(3, 224, 224),
+        help="input shape without the batch dimension (default 3,224,224)",
+    )
+    parser.add_argument(
+        "--output-key",
+        default=None,
+        metavar="KEY",
+        help="for a forward that returns a dict, tuple or list: the key (or index) of the output tensor to analyse",
+    )
     parser.add_argument("--outputs", type=positive_int, default=None, help="NO (default: output elements)")
     parser.add_argument("--inputs", type=positive_int, default=None, help="NI (default: input elements)")
     parser.add_argument("--bn-params", type=int, default=4, help="weights per batch-norm channel (default 4)")
-    parser.add_argument("--discount", type=positive_float, default=1.0,
-                        help="path-length discount gamma, a finite number > 0 such as 0.5 (default 1: plain counts)")
+    parser.add_argument(
+        "--discount",
+        type=positive_float,
+        default=1.0,
+        help="path-length discount gamma, a finite number > 0 such as 0.5 (default 1: plain counts)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--csv", type=Path, default=None, help="append a row to this CSV file")
 
@@ -68,8 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """MODEL is required unless ``--list-models`` is given."""
     if args.model is None and not args.list_models:
-        parser.error("MODEL is required: give a model name or package.module:factory "
-                     "(see them all with --list-models)")
+        parser.error("MODEL is required: give a model name or package.module:factory (see them all with --list-models)")
 
 
 def _list_models() -> None:
@@ -88,8 +103,10 @@ def run(args: argparse.Namespace) -> int:
         _list_models()
         return 0
     if args.model is None:
-        print("error: MODEL is required: give a model name or package.module:factory "
-              "(see them all with --list-models)", file=sys.stderr)
+        print(
+            "error: MODEL is required: give a model name or package.module:factory (see them all with --list-models)",
+            file=sys.stderr,
+        )
         return 2
     try:
         model = build_model(args.model)
@@ -101,16 +118,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     x = torch.zeros((1,) + tuple(args.input))
     try:
-        rep = analyze(model, x, num_inputs=args.inputs, num_outputs=args.outputs,
-                      bn_params_per_channel=args.bn_params, discount=args.discount, output_key=args.output_key)
+        rep = analyze(
+            model,
+            x,
+            num_inputs=args.inputs,
+            num_outputs=args.outputs,
+            bn_params_per_channel=args.bn_params,
+            discount=args.discount,
+            output_key=args.output_key,
+        )
     except (ValueError, RuntimeError, NotImplementedError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     rep.model_name = args.model
     row = {"model": args.model, "input": ",".join(map(str, args.input)), **rep.to_dict()}
     if args.json:
-        print(json.dumps({k: (v if not (isinstance(v, float) and not math.isfinite(v)) else str(v))
-                          for k, v in row.items()}, indent=2))
+        print(
+            json.dumps(
+                {k: (v if not (isinstance(v, float) and not math.isfinite(v)) else str(v)) for k, v in row.items()},
+                indent=2,
+            )
+        )
     else:
         print(rep)
     if args.csv is not None:

@@ -20,14 +20,21 @@ __all__ = ["add_arguments", "check_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the CSV of the rows (default: data/torchvision_zoo_analysis.csv)")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="the CSV of the rows (default: data/torchvision_zoo_analysis.csv)"
+    )
     parser.add_argument("--models", nargs="*", help="subset of model names (default: all classifiers)")
     parser.add_argument("--threads", type=positive_int, default=1, help="torch threads per task")
-    parser.add_argument("--store", type=Path, default=None,
-                        help="the SQLite store of the rows (default: build/zoo_scores.sqlite for data/, else "
-                        "zoo_scores.sqlite beside --out)")
-    parser.add_argument("--workers", type=positive_int, default=None,
-                        help="LocalCluster worker processes (default: one per core)")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        help="the SQLite store of the rows (default: build/zoo_scores.sqlite for data/, else "
+        "zoo_scores.sqlite beside --out)",
+    )
+    parser.add_argument(
+        "--workers", type=positive_int, default=None, help="LocalCluster worker processes (default: one per core)"
+    )
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS", help="an existing Dask cluster instead")
 
 
@@ -38,6 +45,12 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 
 def run(args: argparse.Namespace) -> int:
-    failures = analyze_torchvision_zoo(args.out, names=args.models, threads=args.threads, store=args.store,
-                                       workers=args.workers, scheduler=args.scheduler)
+    failures = analyze_torchvision_zoo(
+        args.out,
+        names=args.models,
+        threads=args.threads,
+        store=args.store,
+        workers=args.workers,
+        scheduler=args.scheduler,
+    )
     return 1 if failures else 0

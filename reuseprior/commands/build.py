@@ -16,11 +16,22 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("notebooks", nargs="*", help="glob(s) of notebook names to run (default: all ch*.ipynb)")
     parser.add_argument("--profile", default="quick", choices=["quick", "full"], help="parameter profile")
-    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="extra papermill parameter for every notebook (Python literal or string)")
-    parser.add_argument("--output-dir", type=Path, default=None,
-                        help="where executed notebooks go (default: in place for the quick profile with default "
-                             "parameters, else build/notebooks/<profile>/)")
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="extra papermill parameter for every notebook (Python literal or string)",
+    )
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=None,
+        help="where executed notebooks go (default: in place for the quick profile with default "
+        "parameters, else build/notebooks/<profile>/)",
+    )
     parser.add_argument("--jobs", type=positive_int, default=2, help="notebooks executed at a time (default 2)")
 
 

@@ -15,12 +15,17 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--table", choices=sorted(dw.TABLES), action="append",
-                        help="table to compute (repeatable; default: all four)")
-    parser.add_argument("--max-depth", type=positive_int, default=None, help="skip rows deeper than this (default: none)")
-    parser.add_argument("--store", action="store_true",
-                        help=f"rewrite the stored full run {dw.STORED_RUN.relative_to(paths.ROOT)} "
-                        "(needs all tables, no --max-depth)")
+    parser.add_argument(
+        "--table", choices=sorted(dw.TABLES), action="append", help="table to compute (repeatable; default: all four)"
+    )
+    parser.add_argument(
+        "--max-depth", type=positive_int, default=None, help="skip rows deeper than this (default: none)"
+    )
+    parser.add_argument(
+        "--store",
+        action="store_true",
+        help=f"rewrite the stored full run {dw.STORED_RUN.relative_to(paths.ROOT)} (needs all tables, no --max-depth)",
+    )
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -39,11 +39,21 @@ RUN_FILES = ("checkpoint.pt", "results.csv", "generations.csv", "table_3_2.csv")
 
 #: the flag that sets each configuration field (the others come from --profile)
 _FLAG_OF = {
-    "search_mode": "--search-mode", "population_size": "--population-size", "sample_size": "--sample-size",
-    "epochs": "--epochs", "warmup_x": "--warmup-x", "warmup_epoch": "--warmup-epoch",
-    "genotype_cost": "--genotype-cost", "lr": "--lr", "min_lr": "--min-lr", "batch_size": "--batch-size",
-    "seed": "--seed", "space.width": "--width", "space.input_shape": "--dataset (input shape)",
-    "space.num_classes": "--dataset (classes)", "dataset": "--dataset",
+    "search_mode": "--search-mode",
+    "population_size": "--population-size",
+    "sample_size": "--sample-size",
+    "epochs": "--epochs",
+    "warmup_x": "--warmup-x",
+    "warmup_epoch": "--warmup-epoch",
+    "genotype_cost": "--genotype-cost",
+    "lr": "--lr",
+    "min_lr": "--min-lr",
+    "batch_size": "--batch-size",
+    "seed": "--seed",
+    "space.width": "--width",
+    "space.input_shape": "--dataset (input shape)",
+    "space.num_classes": "--dataset (classes)",
+    "dataset": "--dataset",
 }
 
 
@@ -58,10 +68,17 @@ def _option(parser: argparse.ArgumentParser, dest: str, **kwargs: Any) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = parser
-    p.epilog = ("The underscore spellings of thesis appendix C.2 (--batch_size, --data_dir, --search_mode, ...) "
-                "are accepted too.")
-    _option(p, "profile", choices=sorted(PROFILES), default="quick",
-            help="defaults for every flag below (quick: digits on CPU; full: appendix C.2)")
+    p.epilog = (
+        "The underscore spellings of thesis appendix C.2 (--batch_size, --data_dir, --search_mode, ...) "
+        "are accepted too."
+    )
+    _option(
+        p,
+        "profile",
+        choices=sorted(PROFILES),
+        default="quick",
+        help="defaults for every flag below (quick: digits on CPU; full: appendix C.2)",
+    )
     _option(p, "dataset", help="digits, MNIST or CIFAR10")
     _option(p, "data_dir", help="folder of the torchvision datasets")
     _option(p, "download", action="store_true", help="download MNIST/CIFAR10 into --data-dir if missing")
@@ -81,10 +98,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _option(p, "num_workers", type=int)
     _option(p, "output_dir", default="build/revolver", help="results, tables and checkpoint go here")
     _option(p, "checkpoint_every", type=int, default=10, help="generations between checkpoints")
-    _option(p, "resume", action="store_true",
-            help="continue the run in <output-dir> from its checkpoint.pt (with the flags it was started with)")
-    _option(p, "overwrite", action="store_true",
-            help="start afresh in an <output-dir> that holds a run, deleting its checkpoint and result files")
+    _option(
+        p,
+        "resume",
+        action="store_true",
+        help="continue the run in <output-dir> from its checkpoint.pt (with the flags it was started with)",
+    )
+    _option(
+        p,
+        "overwrite",
+        action="store_true",
+        help="start afresh in an <output-dir> that holds a run, deleting its checkpoint and result files",
+    )
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -103,22 +128,43 @@ def _flag(field: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "resume", False) and getattr(args, "overwrite", False):
-        print("reuseprior revolver: --resume continues the run in --output-dir and --overwrite deletes it: give one "
-              "of them", file=sys.stderr)
+        print(
+            "reuseprior revolver: --resume continues the run in --output-dir and --overwrite deletes it: give one "
+            "of them",
+            file=sys.stderr,
+        )
         return 2
     out = Path(args.output_dir)
     ckpt = out / "checkpoint.pt"
     existing = [name for name in RUN_FILES if (out / name).exists()]
     if existing and not getattr(args, "overwrite", False) and not (args.resume and ckpt.exists()):
-        why = ("holds results but no checkpoint.pt to resume from" if args.resume
-               else f"already holds a run ({', '.join(existing)})")
+        why = (
+            "holds results but no checkpoint.pt to resume from"
+            if args.resume
+            else f"already holds a run ({', '.join(existing)})"
+        )
         fix = "" if args.resume else "pass --resume to continue it with the same flags, "
-        print(f"reuseprior revolver: {out} {why}; {fix}pass --overwrite to delete it and start afresh, or choose "
-              "another --output-dir", file=sys.stderr)
+        print(
+            f"reuseprior revolver: {out} {why}; {fix}pass --overwrite to delete it and start afresh, or choose "
+            "another --output-dir",
+            file=sys.stderr,
+        )
         return 2
     settings = dict(PROFILES[args.profile])
-    for key in ("dataset", "data_dir", "population_size", "sample_size", "epochs", "warmup_x", "warmup_epoch",
-                "genotype_cost", "lr", "min_lr", "batch_size", "num_workers"):
+    for key in (
+        "dataset",
+        "data_dir",
+        "population_size",
+        "sample_size",
+        "epochs",
+        "warmup_x",
+        "warmup_epoch",
+        "genotype_cost",
+        "lr",
+        "min_lr",
+        "batch_size",
+        "num_workers",
+    ):
         value = getattr(args, key)
         if value is not None:
             settings[key] = value
@@ -129,8 +175,9 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     image_size = settings.get("image_size", 8) if settings["dataset"].lower() == "digits" else None
     try:
-        splits = load_standard_splits(settings["dataset"], settings.get("data_dir"), settings.get("download", False),
-                                      args.seed, image_size or 8)
+        splits = load_standard_splits(
+            settings["dataset"], settings.get("data_dir"), settings.get("download", False), args.seed, image_size or 8
+        )
         config = config_from_settings(settings, args.search_mode, args.seed, splits.input_shape, splits.num_classes)
     except (ValueError, FileNotFoundError) as err:  # bad flag value or missing dataset: say which, no traceback
         print(f"reuseprior revolver: {err}", file=sys.stderr)
@@ -149,11 +196,16 @@ def run(args: argparse.Namespace) -> int:
             changes["dataset"] = (saved_dataset, settings["dataset"])
         if changes:
             listed = "; ".join(f"{_flag(k)}: {a!r} in the checkpoint, {b!r} now" for k, (a, b) in changes.items())
-            longer = (" (a run cannot be lengthened: its learning-rate decay ends at its last generation)"
-                      if "epochs" in changes else "")
-            print(f"reuseprior revolver: cannot resume {ckpt} with other settings ({listed}). Give the flags of "
-                  f"that run to continue it{longer}, or start afresh with --overwrite or another --output-dir",
-                  file=sys.stderr)
+            longer = (
+                " (a run cannot be lengthened: its learning-rate decay ends at its last generation)"
+                if "epochs" in changes
+                else ""
+            )
+            print(
+                f"reuseprior revolver: cannot resume {ckpt} with other settings ({listed}). Give the flags of "
+                f"that run to continue it{longer}, or start afresh with --overwrite or another --output-dir",
+                file=sys.stderr,
+            )
             return 2
         print(f"resumed {ckpt} at generation {pop.generation}")
     else:

@@ -44,58 +44,119 @@ def _no_shard(text: str) -> tuple[int, int]:
     """``--shard`` is gone: refuse it with what to do instead (argparse prints the message)."""
     raise argparse.ArgumentTypeError(
         f"{text!r}: sharding was removed; one command runs one task per architecture on Dask and stores every row "
-        "once: give it more --workers, or a cluster with --scheduler ADDRESS")
+        "once: give it more --workers, or a cluster with --scheduler ADDRESS"
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("zoos", nargs="+", choices=sorted(ZOOS), help="zoos to score")
-    parser.add_argument("--limit", type=positive_int, default=None, help="score only the first N architectures of the zoo's order")
+    parser.add_argument(
+        "--limit", type=positive_int, default=None, help="score only the first N architectures of the zoo's order"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the order, the initialisations and the minibatch")
-    parser.add_argument("--max-params", type=float, default=None, help="ImageNet zoos: skip models with more published parameters")
-    parser.add_argument("--full-every", type=positive_int, default=1, help="data-dependent proxies only for every M-th architecture")
+    parser.add_argument(
+        "--max-params", type=float, default=None, help="ImageNet zoos: skip models with more published parameters"
+    )
+    parser.add_argument(
+        "--full-every", type=positive_int, default=1, help="data-dependent proxies only for every M-th architecture"
+    )
     parser.add_argument("--shard", type=_no_shard, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--no-reuse", action="store_true", help="skip the reusability-prior quantities (analyze)")
     parser.add_argument("--data-dir", type=Path, default=None, help="where the CSVs go (default: data/)")
-    parser.add_argument("--store", type=Path, default=None, metavar="FILE",
-                        help="the SQLite store every finished row is committed to (default: build/zoo_scores.sqlite "
-                        "for data/, else zoo_scores.sqlite in --data-dir); keep it on a local disk")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the SQLite store every finished row is committed to (default: build/zoo_scores.sqlite "
+        "for data/, else zoo_scores.sqlite in --data-dir); keep it on a local disk",
+    )
     cluster = parser.add_argument_group("Dask (one task per architecture)")
-    cluster.add_argument("--workers", type=positive_int, default=None,
-                         help="LocalCluster: single-threaded worker processes (default: one per core)")
-    cluster.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                         help="run on an existing Dask cluster instead (e.g. tcp://10.0.0.1:8786, or a dask-jobqueue "
-                         "SLURMCluster's scheduler_address)")
-    parser.add_argument("--fill-proxies", action="store_true",
-                        help="instead of scoring new architectures, compute the data-dependent proxies of stored rows "
-                        "that lack them (at order %% FULL_EVERY == 0, in the zoo's order, at most LIMIT rows)")
-    parser.add_argument("--isolate", action="store_true",
-                        help="with --fill-proxies: score alone, each in its own task, the proxies that ran out of "
-                        "memory in the shared pass (a model that kills its worker is always followed up: GraSP "
-                        "dropped, then each proxy alone)")
-    parser.add_argument("--retry-out-of-memory", action="store_true",
-                        help="with --fill-proxies: also rescore the stored rows where some proxy ran out of memory "
-                        "(e.g. with a higher --max-memory-gb, the machine to itself)")
-    parser.add_argument("--rescore", nargs="+", default=None, choices=sorted(DATA_DEPENDENT), metavar="PROXY",
-                        help="instead, score these data-dependent proxies again on the stored rows (all, or --arch, "
-                        "--with-module) and replace their values: after a proxy's definition changed")
-    parser.add_argument("--arch", nargs="+", default=None, metavar="NAME",
-                        help="with --fill-proxies or --rescore and one zoo: only these stored architectures")
-    parser.add_argument("--with-module", nargs="+", default=None, metavar="CLASS",
-                        help="with --rescore: only the models holding a module of one of these class names "
-                        "(e.g. Swish HSwish)")
-    parser.add_argument("--max-memory-gb", type=positive_float, default=None, metavar="GIB",
-                        help="with --isolate: the memory limit of each LocalCluster worker; a worker beyond it is "
-                        "restarted by its nanny and the proxies it was scoring are recorded as out of memory, naming "
-                        "the limit (then GraSP dropped, then each proxy alone)")
-    parser.add_argument("--minibatch-sensitivity", type=positive_int, default=None, metavar="N",
-                        help="instead, rescore the data-dependent proxies of the first N architectures on other "
-                        "minibatches (another photo seed, noise): data/zoo_batch_sensitivity_v1_<zoo>.csv")
+    cluster.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="LocalCluster: single-threaded worker processes (default: one per core)",
+    )
+    cluster.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run on an existing Dask cluster instead (e.g. tcp://10.0.0.1:8786, or a dask-jobqueue "
+        "SLURMCluster's scheduler_address)",
+    )
+    parser.add_argument(
+        "--fill-proxies",
+        action="store_true",
+        help="instead of scoring new architectures, compute the data-dependent proxies of stored rows "
+        "that lack them (at order %% FULL_EVERY == 0, in the zoo's order, at most LIMIT rows)",
+    )
+    parser.add_argument(
+        "--isolate",
+        action="store_true",
+        help="with --fill-proxies: score alone, each in its own task, the proxies that ran out of "
+        "memory in the shared pass (a model that kills its worker is always followed up: GraSP "
+        "dropped, then each proxy alone)",
+    )
+    parser.add_argument(
+        "--retry-out-of-memory",
+        action="store_true",
+        help="with --fill-proxies: also rescore the stored rows where some proxy ran out of memory "
+        "(e.g. with a higher --max-memory-gb, the machine to itself)",
+    )
+    parser.add_argument(
+        "--rescore",
+        nargs="+",
+        default=None,
+        choices=sorted(DATA_DEPENDENT),
+        metavar="PROXY",
+        help="instead, score these data-dependent proxies again on the stored rows (all, or --arch, "
+        "--with-module) and replace their values: after a proxy's definition changed",
+    )
+    parser.add_argument(
+        "--arch",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="with --fill-proxies or --rescore and one zoo: only these stored architectures",
+    )
+    parser.add_argument(
+        "--with-module",
+        nargs="+",
+        default=None,
+        metavar="CLASS",
+        help="with --rescore: only the models holding a module of one of these class names (e.g. Swish HSwish)",
+    )
+    parser.add_argument(
+        "--max-memory-gb",
+        type=positive_float,
+        default=None,
+        metavar="GIB",
+        help="with --isolate: the memory limit of each LocalCluster worker; a worker beyond it is "
+        "restarted by its nanny and the proxies it was scoring are recorded as out of memory, naming "
+        "the limit (then GraSP dropped, then each proxy alone)",
+    )
+    parser.add_argument(
+        "--minibatch-sensitivity",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="instead, rescore the data-dependent proxies of the first N architectures on other "
+        "minibatches (another photo seed, noise): data/zoo_batch_sensitivity_v1_<zoo>.csv",
+    )
     sync = parser.add_mutually_exclusive_group()
-    sync.add_argument("--export", action="store_true",
-                      help="instead, write the store's rows to data/zoo_scores_v1_<zoo>.csv (and .meta.json), atomically")
-    sync.add_argument("--import", dest="import_csv", action="store_true",
-                      help="instead, replace the store's rows by data/zoo_scores_v1_<zoo>.csv (refused, with the line "
-                      "number, when the file is malformed)")
+    sync.add_argument(
+        "--export",
+        action="store_true",
+        help="instead, write the store's rows to data/zoo_scores_v1_<zoo>.csv (and .meta.json), atomically",
+    )
+    sync.add_argument(
+        "--import",
+        dest="import_csv",
+        action="store_true",
+        help="instead, replace the store's rows by data/zoo_scores_v1_<zoo>.csv (refused, with the line "
+        "number, when the file is malformed)",
+    )
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -107,19 +168,29 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     if args.retry_out_of_memory and not args.fill_proxies:
         parser.error("--retry-out-of-memory applies to --fill-proxies only; add --fill-proxies")
     if args.arch is not None and not ((args.fill_proxies or args.rescore) and len(args.zoos) == 1):
-        parser.error("--arch names architectures of one zoo to fill or rescore; give one zoo and --fill-proxies or --rescore")
+        parser.error(
+            "--arch names architectures of one zoo to fill or rescore; give one zoo and --fill-proxies or --rescore"
+        )
     if args.rescore is not None and args.fill_proxies:
         parser.error("--rescore and --fill-proxies are two different jobs; give one of them")
     if args.with_module is not None and args.rescore is None:
         parser.error("--with-module selects the rows of --rescore; add --rescore PROXY")
     if args.scheduler is not None and (args.workers is not None or args.max_memory_gb is not None):
-        parser.error("--workers and --max-memory-gb shape the LocalCluster started here; an existing cluster "
-                     "(--scheduler) has its own (dask worker --nworkers N --memory-limit 16GiB)")
-    jobs = [args.fill_proxies, args.rescore is not None, args.minibatch_sensitivity is not None,
-            args.export or args.import_csv]
+        parser.error(
+            "--workers and --max-memory-gb shape the LocalCluster started here; an existing cluster "
+            "(--scheduler) has its own (dask worker --nworkers N --memory-limit 16GiB)"
+        )
+    jobs = [
+        args.fill_proxies,
+        args.rescore is not None,
+        args.minibatch_sensitivity is not None,
+        args.export or args.import_csv,
+    ]
     if sum(jobs) > 1:
-        parser.error("--fill-proxies, --rescore, --minibatch-sensitivity and --export/--import are different jobs; "
-                     "give one of them")
+        parser.error(
+            "--fill-proxies, --rescore, --minibatch-sensitivity and --export/--import are different jobs; "
+            "give one of them"
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -132,8 +203,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"python -m reuseprior score-zoos: error: {err}", file=sys.stderr)
             return 2
         except TaskFailedError as err:  # a model that cannot be scored at all; the finished rows are stored
-            print(f"python -m reuseprior score-zoos: error: {err}; the rows finished before it are stored and "
-                  f"exported; fix the model's builder, or leave it out (--limit, --max-params, --arch)", file=sys.stderr)
+            print(
+                f"python -m reuseprior score-zoos: error: {err}; the rows finished before it are stored and "
+                f"exported; fix the model's builder, or leave it out (--limit, --max-params, --arch)",
+                file=sys.stderr,
+            )
             return 1
     return 0
 
@@ -144,23 +218,43 @@ def _run_one(zoo: str, args: argparse.Namespace, cluster: dict[str, object]) -> 
         print(f"{zoo}: {export_scores(zoo, **where)} written from {args.store or default_store_path(args.data_dir)}")
         return
     if args.import_csv:
-        print(f"{zoo}: {import_scores(zoo, **where)} rows imported into {args.store or default_store_path(args.data_dir)}")
+        print(
+            f"{zoo}: {import_scores(zoo, **where)} rows imported into {args.store or default_store_path(args.data_dir)}"
+        )
         return
     if args.minibatch_sensitivity is not None:
         path = score_minibatches(zoo, args.minibatch_sensitivity, seed=args.seed, data_dir=args.data_dir)
         print(f"{zoo}: {path}")
         return
     if args.rescore:
-        done = rescore_proxies(zoo, args.rescore, archs=args.arch, with_modules=args.with_module, seed=args.seed,
-                               **where, **cluster)
+        done = rescore_proxies(
+            zoo, args.rescore, archs=args.arch, with_modules=args.with_module, seed=args.seed, **where, **cluster
+        )
         print(f"{zoo}: rescored {', '.join(args.rescore)} of {len(done)} stored rows")
         return
     if args.fill_proxies:
-        filled = fill_proxies(zoo, every=args.full_every, limit=args.limit, seed=args.seed, isolate=args.isolate,
-                              max_memory_gb=args.max_memory_gb, retry_out_of_memory=args.retry_out_of_memory,
-                              archs=args.arch, **where, **cluster)
+        filled = fill_proxies(
+            zoo,
+            every=args.full_every,
+            limit=args.limit,
+            seed=args.seed,
+            isolate=args.isolate,
+            max_memory_gb=args.max_memory_gb,
+            retry_out_of_memory=args.retry_out_of_memory,
+            archs=args.arch,
+            **where,
+            **cluster,
+        )
         print(f"{zoo}: filled the data-dependent proxies of {filled} stored rows")
         return
-    path = score_zoo(zoo, limit=args.limit, seed=args.seed, reuse=not args.no_reuse, max_params=args.max_params,
-                     full_every=args.full_every, **where, **cluster)
+    path = score_zoo(
+        zoo,
+        limit=args.limit,
+        seed=args.seed,
+        reuse=not args.no_reuse,
+        max_params=args.max_params,
+        full_every=args.full_every,
+        **where,
+        **cluster,
+    )
     print(f"{zoo}: {path}")

@@ -53,7 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", choices=sorted(RECIPES), help="dataset (its section 4.5.4 recipe)")
     parser.add_argument("--epochs", type=int, help="epochs (default: the recipe's / profile's)")
     parser.add_argument("--batch-size", type=int, help="batch size; the learning rate scales with it")
-    parser.add_argument("--lr-base", type=float, help="base learning rate per 256 images (default 0.016; 0.025 ImageNet)")
+    parser.add_argument(
+        "--lr-base", type=float, help="base learning rate per 256 images (default 0.016; 0.025 ImageNet)"
+    )
     parser.add_argument("--width-mult", type=float, help="extra width multiplier (quick profile 0.25)")
     parser.add_argument("--depth-mult", type=float, help="extra depth multiplier (quick profile 0.25)")
     parser.add_argument("--train-limit", type=int, help="keep only the first N training images")
@@ -64,10 +66,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--download", action="store_true", help="download CIFAR if missing (never implicit)")
     parser.add_argument("--resume", type=_bool, help="continue from checkpoints true/false")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output-dir", type=Path,
-                        help="where the run log results.csv goes (default build/measured/ch4_sharing_training/, "
-                             "shared with the notebook; it holds timings and memory, so it is not tracked)")
-    parser.add_argument("--checkpoint-dir", type=Path, help="checkpoint folder (default build/checkpoints/ch4_sharing_training)")
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        help="where the run log results.csv goes (default build/measured/ch4_sharing_training/, "
+        "shared with the notebook; it holds timings and memory, so it is not tracked)",
+    )
+    parser.add_argument(
+        "--checkpoint-dir", type=Path, help="checkpoint folder (default build/checkpoints/ch4_sharing_training)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -101,7 +108,14 @@ def run(args: argparse.Namespace) -> int:
     results_csv.parent.mkdir(parents=True, exist_ok=True)
     print(plan.describe())
     try:
-        rows = run_experiments(plan, device=device, seed=args.seed, results_csv=results_csv, checkpoint_dir=args.checkpoint_dir, progress=not args.no_progress)
+        rows = run_experiments(
+            plan,
+            device=device,
+            seed=args.seed,
+            results_csv=results_csv,
+            checkpoint_dir=args.checkpoint_dir,
+            progress=not args.no_progress,
+        )
     except TrainingInterrupted as stop:
         print(f"\ninterrupted: {stop}. Partial results in {results_csv}; run the same command to resume.")
         return 130

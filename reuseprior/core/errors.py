@@ -31,9 +31,9 @@ __all__ = [
 
 # Counting: capture (reuseprior.counting.capture)
 
+
 class CaptureError(RuntimeError):
     """The model could not be traced into an ATen graph."""
-
 
 
 class DataDependentShapeError(CaptureError):
@@ -43,70 +43,81 @@ class DataDependentShapeError(CaptureError):
     is unknown until the data is seen.  Raised by the sweep with the op and the
     fixed-shape rewrite (``torch.where(mask, x, 0)``, ``x * mask``)."""
 
+
 # Counting: count rules (reuseprior.counting.rules)
+
 
 class UnsupportedOpError(NotImplementedError):
     """An ATen op without a counting rule was reached while propagating counts."""
 
+
 # Counting: the sweep (reuseprior.counting.sweep)
+
 
 class DataDependentCountWarning(UserWarning):
     """The counts depend on the *values* of the example input, not only on its shape
     (``nn.Embedding`` token ids, a mask computed from the input): they are exact for
     that input and may differ for another one."""
 
+
 # Datasets (reuseprior.datasets)
+
 
 class DatasetNotFoundError(FileNotFoundError):
     """A dataset is not on disk and downloading was not requested."""
-
 
 
 class DatasetDownloadError(RuntimeError):
     """Downloading a dataset was requested and failed (no network, server down)."""
 
 
-
 class DatasetVerificationError(ValueError):
     """A dataset file is there but is not the pinned one (wrong hash, bad idx
     header, wrong image count, truncated). Nothing is loaded from it."""
 
+
 # Training checkpoints (reuseprior.training.loop)
+
 
 class CheckpointMismatchError(RuntimeError):
     """A checkpoint does not belong to the run that tries to resume from it."""
-
 
 
 class UnreadableCheckpointError(CheckpointMismatchError, ValueError):
     """The file is not a checkpoint this version reads: an older format, another
     kind of file, or one holding pickled objects, which are never unpickled."""
 
+
 # Notebook parameters (reuseprior.reporting.notebook)
+
 
 class NotebookParameterError(ValueError):
     """A papermill parameter has an invalid value."""
 
+
 # The book (reuseprior.reporting.book)
+
 
 class BookError(RuntimeError):
     """The book cannot be built as asked; the message names the problem and the fix."""
 
+
 # Zoo scores (reuseprior.zoo.scoring)
+
 
 class UnknownArchitectureError(LookupError):
     """An architecture name that the zoo's stored scores do not hold."""
 
+
 # The score store (reuseprior.zoo.store)
+
 
 class StoreError(RuntimeError):
     """A store that cannot be used as asked; the message says what to do."""
 
 
-
 class OutOfSyncError(StoreError):
     """The CSV changed since the store last imported or exported it."""
-
 
 
 class CsvFormatError(ValueError):
@@ -116,7 +127,9 @@ class CsvFormatError(ValueError):
         self.path, self.line = path, line
         super().__init__(f"{path}, line {line}: {problem}" + (f"; {fix}" if fix else ""))
 
+
 # Distributed scoring (reuseprior.zoo.distributed)
+
 
 class TaskFailedError(RuntimeError):
     """A task raised an exception on its worker (not a killed worker): the run stops."""

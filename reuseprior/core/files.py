@@ -39,7 +39,11 @@ def fsync_directory(folder: str | os.PathLike) -> None:
 
 @contextmanager
 def atomic_write(
-    path: str | os.PathLike, mode: str = "wb", *, suffix: str = ".tmp", file_mode: int | None = None,
+    path: str | os.PathLike,
+    mode: str = "wb",
+    *,
+    suffix: str = ".tmp",
+    file_mode: int | None = None,
     **open_kwargs: Any,
 ) -> Iterator[IO]:
     """Open a temporary file for ``path`` (``mode`` ``"wb"`` or ``"w"``, with

@@ -10,6 +10,15 @@ from reuseprior.counting.rules import UnsupportedOpError, register
 from reuseprior.counting.sweep import DataDependentCountWarning
 
 __all__ = [
-    "count_contexts", "analyze", "Report", "WeightUse", "quantities_from_log2_counts",
-    "UnsupportedOpError", "CaptureError", "DataDependentShapeError", "DataDependentCountWarning", "capture", "register",
+    "count_contexts",
+    "analyze",
+    "Report",
+    "WeightUse",
+    "quantities_from_log2_counts",
+    "UnsupportedOpError",
+    "CaptureError",
+    "DataDependentShapeError",
+    "DataDependentCountWarning",
+    "capture",
+    "register",
 ]

@@ -58,7 +58,7 @@ class CapturedGraph:
         position indices, gather/index arguments), which fake tracing does not keep.
         The node (or each node of a list) is recorded in :attr:`read_nodes`.
         """
-        for a in (node if isinstance(node, (list, tuple)) else (node,)):
+        for a in node if isinstance(node, (list, tuple)) else (node,):
             if isinstance(a, fx.Node):
                 self.read_nodes.add(a)
         return self._evaluate(node)
@@ -109,10 +109,17 @@ def capture(model: nn.Module, example_input: torch.Tensor, *, method: str = "aut
         hint = f"; for a model by name use reuseprior.models.build_model({model!r})" if isinstance(model, str) else ""
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}{hint}")
     if not isinstance(example_input, torch.Tensor):
-        hint = ("; a model with several inputs can be analysed through a wrapper module whose forward takes one "
-                "tensor and splits it") if isinstance(example_input, (tuple, list, dict)) else ""
+        hint = (
+            (
+                "; a model with several inputs can be analysed through a wrapper module whose forward takes one "
+                "tensor and splits it"
+            )
+            if isinstance(example_input, (tuple, list, dict))
+            else ""
+        )
         raise TypeError(
-            f"example_input must be a torch.Tensor with a batch dimension of 1, got {type(example_input).__name__}{hint}"
+            "example_input must be a torch.Tensor with a batch dimension of 1, "
+            f"got {type(example_input).__name__}{hint}"
         )
     if method not in ("auto", "meta", "make_fx"):
         raise ValueError(f"method must be 'auto', 'meta' or 'make_fx', got {method!r}")
@@ -193,10 +200,29 @@ class _Unsafe(RuntimeError):
 
 _aten = torch.ops.aten
 # ops whose output values do not depend on their tensor operands (only on shapes)
-_CONSTANT_PACKETS = {getattr(_aten, n) for n in (
-    "new_zeros", "new_ones", "new_full", "new_empty", "zeros_like", "ones_like", "full_like",
-    "empty_like", "fill", "fill_", "zero", "zero_", "empty", "zeros", "ones", "full", "arange",
-) if hasattr(_aten, n)}
+_CONSTANT_PACKETS = {
+    getattr(_aten, n)
+    for n in (
+        "new_zeros",
+        "new_ones",
+        "new_full",
+        "new_empty",
+        "zeros_like",
+        "ones_like",
+        "full_like",
+        "empty_like",
+        "fill",
+        "fill_",
+        "zero",
+        "zero_",
+        "empty",
+        "zeros",
+        "ones",
+        "full",
+        "arange",
+    )
+    if hasattr(_aten, n)
+}
 
 
 class _MetaGraphBuilder:
@@ -261,7 +287,8 @@ class _MetaGraphBuilder:
         """Whether the op's values depend on a parameter: an operand does, and the op
         reads its operands' values (not only their shapes, see ``_CONSTANT_PACKETS``)."""
         return getattr(func, "overloadpacket", None) not in _CONSTANT_PACKETS and any(
-            isinstance(a, fx.Node) and a in self.param_dep for a in tree_flatten((n_args, n_kwargs))[0])
+            isinstance(a, fx.Node) and a in self.param_dep for a in tree_flatten((n_args, n_kwargs))[0]
+        )
 
     def _functionalise_view_mutation(self, func, args: tuple, n_args, node: fx.Node, deps: bool) -> None:
         """An op that writes into a view of a tensor (``y[:, :2] += 1``) changes the
@@ -269,7 +296,8 @@ class _MetaGraphBuilder:
         back up the view chain (:meth:`_write_back`)."""
         schema = getattr(func, "_schema", None)
         mutates = schema is not None and any(
-            a.alias_info is not None and a.alias_info.is_write for a in schema.arguments)
+            a.alias_info is not None and a.alias_info.is_write for a in schema.arguments
+        )
         if mutates and isinstance(args[0], torch.Tensor) and args[0]._base is not None:
             base = args[0]._base
             base_node = self.node_of.get(id(base))
@@ -287,7 +315,7 @@ class _MetaGraphBuilder:
             packet = getattr(cur_view.target, "overloadpacket", None)
             parent = cur_view.args[0]
             if packet is _aten.slice:
-                a = list(cur_view.args[1:]) + [0, None, None, 1][len(cur_view.args) - 1:]
+                a = list(cur_view.args[1:]) + [0, None, None, 1][len(cur_view.args) - 1 :]
                 scat = self.graph.call_function(_aten.slice_scatter.default, (parent, cur_new, *a[:4]))
             elif packet is _aten.select:
                 scat = self.graph.call_function(_aten.select_scatter.default, (parent, cur_new, *cur_view.args[1:]))
@@ -333,8 +361,9 @@ class _Recorder(TorchDispatchMode):
         return out
 
 
-def _forward_on_meta(model: nn.Module, builder: _MetaGraphBuilder, p_meta: dict, b_meta: dict,
-                     x_meta: torch.Tensor) -> Any:
+def _forward_on_meta(
+    model: nn.Module, builder: _MetaGraphBuilder, p_meta: dict, b_meta: dict, x_meta: torch.Tensor
+) -> Any:
     """One eval-mode forward of ``functional_call(model, (params, buffers), (x,))`` on
     the meta stand-ins, recorded by ``builder``; the model's mode is restored."""
     was_training = model.training
@@ -370,6 +399,13 @@ def _capture_meta(model: nn.Module, example_input: torch.Tensor) -> CapturedGrap
     leaves = [builder.to_node(t) for t in tree_flatten(y)[0] if isinstance(t, torch.Tensor)]
     builder.graph.output(tuple(leaves))
     gm = fx.GraphModule(builder.root, builder.graph)
-    return CapturedGraph(gm=gm, model=model, param_nodes=param_nodes, buffer_nodes=buffer_nodes,
-                         input_node=input_node, output_nodes=leaves, real_inputs=builder.real_inputs,
-                         example_input=example_input)
+    return CapturedGraph(
+        gm=gm,
+        model=model,
+        param_nodes=param_nodes,
+        buffer_nodes=buffer_nodes,
+        input_node=input_node,
+        output_nodes=leaves,
+        real_inputs=builder.real_inputs,
+        example_input=example_input,
+    )

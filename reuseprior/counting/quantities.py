@@ -58,8 +58,21 @@ class WeightUse:
     use_index: int = 0
 
 
-_KEYS = ["PG", "PG_prime", "expected_spread", "entropy", "total_surprisal", "NG", "WG", "NI", "NO",
-         "G", "log2_NC", "PE", "CE"]
+_KEYS = [
+    "PG",
+    "PG_prime",
+    "expected_spread",
+    "entropy",
+    "total_surprisal",
+    "NG",
+    "WG",
+    "NI",
+    "NO",
+    "G",
+    "log2_NC",
+    "PE",
+    "CE",
+]
 
 
 @dataclass
@@ -98,11 +111,19 @@ class Report:
 
     def __str__(self) -> str:
         labels = {
-            "PG": "PG (eq. 4.7)", "PG_prime": "P'G (eq. 4.8)", "expected_spread": "expected spread ES (eq. 4.2)",
-            "entropy": "entropy H (eq. 4.4)", "total_surprisal": "total surprisal S (eq. 4.5)",
-            "NG": "NG (merged weights)", "WG": "WG (weight nodes)", "NI": "NI (input nodes)",
-            "NO": "NO (output nodes)", "G": "|G| = NI + NO + WG", "log2_NC": "log2 NC",
-            "PE": "PE = PG/NG (eq. 5.1)", "CE": "CE = PG/WG (eq. 5.2)",
+            "PG": "PG (eq. 4.7)",
+            "PG_prime": "P'G (eq. 4.8)",
+            "expected_spread": "expected spread ES (eq. 4.2)",
+            "entropy": "entropy H (eq. 4.4)",
+            "total_surprisal": "total surprisal S (eq. 4.5)",
+            "NG": "NG (merged weights)",
+            "WG": "WG (weight nodes)",
+            "NI": "NI (input nodes)",
+            "NO": "NO (output nodes)",
+            "G": "|G| = NI + NO + WG",
+            "log2_NC": "log2 NC",
+            "PE": "PE = PG/NG (eq. 5.1)",
+            "CE": "CE = PG/WG (eq. 5.2)",
         }
         head = f"Context-count analysis of {self.model_name or 'model'}"
         if self.input_shape:
@@ -122,7 +143,12 @@ class Report:
 
 # ------------------------------------------------------------------------------ quantities
 def quantities_from_log2_counts(
-    log2_counts: np.ndarray, multiplicity: np.ndarray | None = None, *, NI: int, NO: int, WG: int,
+    log2_counts: np.ndarray,
+    multiplicity: np.ndarray | None = None,
+    *,
+    NI: int,
+    NO: int,
+    WG: int,
 ) -> dict[str, float | int]:
     """Compute the chapter-4 quantities from log2 counts of the merged weights.
 
@@ -145,9 +171,19 @@ def quantities_from_log2_counts(
     PG = math.log2(S * NI / G) if S > 0 else float("-inf")
     PGp = math.log2((ES + 1.0) * NG * NI / G)
     return {
-        "PG": PG, "PG_prime": PGp, "expected_spread": ES, "entropy": H, "total_surprisal": S,
-        "NG": NG, "WG": int(WG), "NI": int(NI), "NO": int(NO), "G": G, "log2_NC": log2_NC,
-        "PE": PG / NG, "CE": PG / WG if WG else float("nan"),
+        "PG": PG,
+        "PG_prime": PGp,
+        "expected_spread": ES,
+        "entropy": H,
+        "total_surprisal": S,
+        "NG": NG,
+        "WG": int(WG),
+        "NI": int(NI),
+        "NO": int(NO),
+        "G": G,
+        "log2_NC": log2_NC,
+        "PE": PG / NG,
+        "CE": PG / WG if WG else float("nan"),
     }
 
 
@@ -178,8 +214,9 @@ def _pick(out: object, key: str | int) -> object:
     raise TypeError(type(out).__name__)
 
 
-def _capture_one_output(model: nn.Module | CapturedGraph, example_input: torch.Tensor,
-                        output_key: str | int | None) -> CapturedGraph:
+def _capture_one_output(
+    model: nn.Module | CapturedGraph, example_input: torch.Tensor, output_key: str | int | None
+) -> CapturedGraph:
     """Capture ``model`` with its output reduced to one tensor (the policy of
     :func:`analyze`): a forward that returns one tensor needs no ``output_key``;
     one that returns a dict, tuple or list needs ``output_key`` naming the entry
@@ -189,8 +226,9 @@ def _capture_one_output(model: nn.Module | CapturedGraph, example_input: torch.T
     those of the model itself."""
     if isinstance(model, CapturedGraph):  # already captured: its outputs are fixed
         if output_key is not None:
-            raise ValueError("output_key selects an output of an nn.Module's forward; pass the module, "
-                             "not a CapturedGraph")
+            raise ValueError(
+                "output_key selects an output of an nn.Module's forward; pass the module, not a CapturedGraph"
+            )
         return model
     if not isinstance(model, nn.Module):
         return capture(model, example_input)  # raises TypeError naming what it needs
@@ -216,25 +254,33 @@ def _capture_one_output(model: nn.Module | CapturedGraph, example_input: torch.T
     name = type(model).__name__
     structure = seen.get("structure")
     if structure is None and output_key is not None:
-        raise ValueError(f"output_key={output_key!r} was given, but the forward of {name} returns one tensor; "
-                         "drop output_key (--output-key), it only selects an entry of a dict, tuple or list output")
+        raise ValueError(
+            f"output_key={output_key!r} was given, but the forward of {name} returns one tensor; "
+            "drop output_key (--output-key), it only selects an entry of a dict, tuple or list output"
+        )
     if structure is not None and output_key is None:
         raise ValueError(
             f"the forward of {name} returns {structure}, not one tensor; the context counts depend on which "
             "outputs the paths end at, so name one: analyze(..., output_key=KEY) or --output-key KEY "
-            "(a dict key, or an index of a tuple/list), or wrap the model so that its forward returns one tensor")
+            "(a dict key, or an index of a tuple/list), or wrap the model so that its forward returns one tensor"
+        )
     if seen.get("missing"):
-        raise ValueError(f"output_key={output_key!r} is not an entry of the output of {name}, which is {structure}; "
-                         "give one of its keys (a dict) or indices (a tuple/list)")
+        raise ValueError(
+            f"output_key={output_key!r} is not an entry of the output of {name}, which is {structure}; "
+            "give one of its keys (a dict) or indices (a tuple/list)"
+        )
     if seen.get("picked") is not None:
-        raise ValueError(f"output_key={output_key!r} selects {seen['picked']} of {name}'s output, not one tensor; "
-                         "wrap the model so that its forward returns the tensor to analyse")
+        raise ValueError(
+            f"output_key={output_key!r} selects {seen['picked']} of {name}'s output, not one tensor; "
+            "wrap the model so that its forward returns the tensor to analyse"
+        )
     return graph
 
 
 # ------------------------------------------------------------------------------ public API
-def count_contexts(model: nn.Module, example_input: torch.Tensor, *, discount: float = 1.0,
-                   output_key: str | int | None = None) -> dict[str, torch.Tensor]:
+def count_contexts(
+    model: nn.Module, example_input: torch.Tensor, *, discount: float = 1.0, output_key: str | int | None = None
+) -> dict[str, torch.Tensor]:
     """log2 of the number of contexts ``|C_w|`` of every parameter element (thesis eq. 4.1).
 
     ``|C_w|`` is the number of paths in the neuron-level graph from the node using ``w``
@@ -287,16 +333,19 @@ def _use_info(res: SweepResult, use, module_lookup) -> dict[str, Any]:
             info["op"] = "bias"
         else:
             a = consumer.args
-            info.update(op="conv", stride=tuple(a[3]), padding=tuple(a[4]), dilation=tuple(a[5]),
-                        groups=int(a[8]))
+            info.update(op="conv", stride=tuple(a[3]), padding=tuple(a[4]), dilation=tuple(a[5]), groups=int(a[8]))
     elif base in (aten.addmm, aten.baddbmm):
         info["op"] = "bias" if pos == 0 else "linear"
     elif base is aten.mm:
         info["op"] = "linear"
     elif base in (aten.bmm, aten.matmul):
         info["op"] = "matmul"
-    elif base in (aten.native_batch_norm, aten._native_batch_norm_legit_no_training,
-                  aten._native_batch_norm_legit, aten._native_batch_norm_legit_functional):
+    elif base in (
+        aten.native_batch_norm,
+        aten._native_batch_norm_legit_no_training,
+        aten._native_batch_norm_legit,
+        aten._native_batch_norm_legit_functional,
+    ):
         info["op"] = "batch_norm"
     elif base in (aten.add,):
         info["op"] = "bias"
@@ -384,16 +433,24 @@ def analyze(
     all_l = np.concatenate(logs) if logs else np.zeros(0)
     all_m = np.concatenate(mults) if mults else np.zeros(0)
     q = quantities_from_log2_counts(all_l, all_m, NI=NI, NO=NO, WG=WG)
-    return Report(**q, model_name=type(mdl).__name__, input_shape=tuple(example_input.shape),
-                  discount=discount, per_parameter=per_param)
+    return Report(
+        **q,
+        model_name=type(mdl).__name__,
+        input_shape=tuple(example_input.shape),
+        discount=discount,
+        per_parameter=per_param,
+    )
 
 
 # ------------------------------------------------------------------------------ analyze, step by step
 def _check_sizes(num_inputs: int | None, num_outputs: int | None, bn_params_per_channel: int) -> None:
     """Refuse a ``num_inputs``/``num_outputs`` below 1 and a ``bn_params_per_channel``
     below 0, or any of them not an integer (NumPy integers, as in table rows, count)."""
-    for name, value, least in [("num_inputs", num_inputs, 1), ("num_outputs", num_outputs, 1),
-                               ("bn_params_per_channel", bn_params_per_channel, 0)]:
+    for name, value, least in [
+        ("num_inputs", num_inputs, 1),
+        ("num_outputs", num_outputs, 1),
+        ("bn_params_per_channel", bn_params_per_channel, 0),
+    ]:
         if value is not None:  # NumPy integers (table rows) count as integers here
             check_integer(name, int(value) if isinstance(value, numbers.Integral) else value, least)
 
@@ -415,17 +472,24 @@ def _weight_uses(res: SweepResult, modules: dict[str, nn.Module]) -> list[tuple[
         use_counter[u.param_name] = idx + 1
         mod_name = u.param_name.rsplit(".", 1)[0] if "." in u.param_name else ""
         wu = WeightUse(
-            param_name=u.param_name, module_name=mod_name, module=modules.get(mod_name),
-            op=info["op"], shape=tuple(u.count.shape), stride=info.get("stride"),
-            padding=info.get("padding"), dilation=info.get("dilation"), groups=info.get("groups"),
+            param_name=u.param_name,
+            module_name=mod_name,
+            module=modules.get(mod_name),
+            op=info["op"],
+            shape=tuple(u.count.shape),
+            stride=info.get("stride"),
+            padding=info.get("padding"),
+            dilation=info.get("dilation"),
+            groups=info.get("groups"),
             use_index=idx,
         )
         entries.append((wu, u.count))
     return entries
 
 
-def _share_groups(entries: list[tuple[WeightUse, Scaled]],
-                  share_key: Callable[[WeightUse], Hashable | None] | None) -> dict[int, list[int]]:
+def _share_groups(
+    entries: list[tuple[WeightUse, Scaled]], share_key: Callable[[WeightUse], Hashable | None] | None
+) -> dict[int, list[int]]:
     """Partition the uses into groups that are merged into one set of weights: uses of
     one parameter (tied weights), and uses with equal non-``None`` ``share_key``
     (union-find).  Returns ``{root: [entry indices]}`` in order of first appearance."""
@@ -465,8 +529,9 @@ def _weight_node_count(entries: list[tuple[WeightUse, Scaled]]) -> int:
     return WG
 
 
-def _merged_log2_counts(entries: list[tuple[WeightUse, Scaled]],
-                        groups: dict[int, list[int]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _merged_log2_counts(
+    entries: list[tuple[WeightUse, Scaled]], groups: dict[int, list[int]]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per group, the log2 counts of the merged weights (the counts of its uses summed
     element by element, aligned at the leading corner when shapes differ), zero counts
     left out, with each value's multiplicity (the broadcast copies it stands for)."""
@@ -488,8 +553,9 @@ def _merged_log2_counts(entries: list[tuple[WeightUse, Scaled]],
     return logs, mults
 
 
-def _batch_norm_log2_counts(res: SweepResult, bn_params_per_channel: int
-                            ) -> tuple[list[np.ndarray], list[np.ndarray], int]:
+def _batch_norm_log2_counts(
+    res: SweepResult, bn_params_per_channel: int
+) -> tuple[list[np.ndarray], list[np.ndarray], int]:
     """Batch norm: ``bn_params_per_channel`` weights per channel, each with the
     channel's count, never merged.  Returns their log2 counts, multiplicities and
     number of weight nodes (channels with a zero count left out)."""
@@ -504,8 +570,9 @@ def _batch_norm_log2_counts(res: SweepResult, bn_params_per_channel: int
     return logs, mults, WG
 
 
-def _input_output_nodes(example_input: torch.Tensor, res: SweepResult, num_inputs: int | None,
-                        num_outputs: int | None) -> tuple[int, int]:
+def _input_output_nodes(
+    example_input: torch.Tensor, res: SweepResult, num_inputs: int | None, num_outputs: int | None
+) -> tuple[int, int]:
     """``(NI, NO)``: ``num_inputs``/``num_outputs`` where given, else the element
     counts of the input and of the outputs per example (without the batch dimension)."""
     batch = int(example_input.shape[0]) if example_input.dim() > 0 else 1
@@ -521,15 +588,21 @@ def _per_parameter_summary(mdl: nn.Module, res: SweepResult) -> dict[str, dict[s
     for name, p in mdl.named_parameters():
         s = res.param_counts.get(name)
         if s is None:
-            per_param[name] = {"numel": p.numel(), "with_context": 0, "log2_total": float("-inf"),
-                               "log2_min": float("-inf"), "log2_max": float("-inf")}
+            per_param[name] = {
+                "numel": p.numel(),
+                "with_context": 0,
+                "log2_total": float("-inf"),
+                "log2_min": float("-inf"),
+                "log2_max": float("-inf"),
+            }
             continue
         mc, mult = s.collapsed()
         l = torch.log2(mc) + float(s.exponent)
         fin = l[torch.isfinite(l)]
         tot = float((mc.sum() * mult)) if mc.numel() else 0.0
         per_param[name] = {
-            "numel": p.numel(), "with_context": int(fin.numel()) * mult,
+            "numel": p.numel(),
+            "with_context": int(fin.numel()) * mult,
             "log2_total": (math.log2(tot) + s.exponent) if tot > 0 else float("-inf"),
             "log2_min": float(fin.min()) if fin.numel() else float("-inf"),
             "log2_max": float(fin.max()) if fin.numel() else float("-inf"),

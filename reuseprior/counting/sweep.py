@@ -39,8 +39,16 @@ from reuseprior.counting.capture import CapturedGraph, DataDependentShapeError, 
 from reuseprior.counting.rules import NO_COUNT_OPS, VIEW_LIKE, UnsupportedOpError, carries_counts, lookup_rule
 from reuseprior.counting.scaled import Scaled
 
-__all__ = ["SweepContext", "SweepResult", "ParamUse", "BatchNormUse", "DataDependentCountWarning", "check_discount",
-           "check_example_input", "run_sweep"]
+__all__ = [
+    "SweepContext",
+    "SweepResult",
+    "ParamUse",
+    "BatchNormUse",
+    "DataDependentCountWarning",
+    "check_discount",
+    "check_example_input",
+    "run_sweep",
+]
 
 
 def check_discount(discount: object, name: str = "discount") -> None:
@@ -51,11 +59,15 @@ def check_discount(discount: object, name: str = "discount") -> None:
     favours them."""
     if isinstance(discount, bool) or not isinstance(discount, numbers.Real):
         hint = f"; convert text first: {name}=float({discount!r})" if isinstance(discount, str) else ""
-        raise ValueError(f"{name} must be a number with 0 < {name} < inf (e.g. 0.5), got {discount!r} "
-                         f"of type {type(discount).__name__}{hint}")
+        raise ValueError(
+            f"{name} must be a number with 0 < {name} < inf (e.g. 0.5), got {discount!r} "
+            f"of type {type(discount).__name__}{hint}"
+        )
     if not (math.isfinite(discount) and discount > 0):
-        raise ValueError(f"{name} must be a finite number > 0 (1 counts every path fully, 0.5 halves a count per "
-                         f"weighted hop), got {discount!r}")
+        raise ValueError(
+            f"{name} must be a finite number > 0 (1 counts every path fully, 0.5 halves a count per "
+            f"weighted hop), got {discount!r}"
+        )
 
 
 def check_example_input(example_input: object) -> None:
@@ -69,14 +81,19 @@ def check_example_input(example_input: object) -> None:
     if example_input.is_complex():
         raise ValueError(
             f"example_input is complex ({example_input.dtype}, shape {shape}): contexts are counted through real "
-            "floating-point tensors; pass a real input (x.real, or torch.view_as_real(x) to a model that takes it)")
+            "floating-point tensors; pass a real input (x.real, or torch.view_as_real(x) to a model that takes it)"
+        )
     if example_input.dim() > 0 and shape[0] == 0:
         ones = (1,) + shape[1:]
-        raise ValueError(f"example_input has a batch of 0 examples (shape {shape}): there is no example to count; "
-                         f"pass a batch of 1, e.g. torch.zeros{ones}")
+        raise ValueError(
+            f"example_input has a batch of 0 examples (shape {shape}): there is no example to count; "
+            f"pass a batch of 1, e.g. torch.zeros{ones}"
+        )
     if example_input.numel() == 0:
-        raise ValueError(f"example_input has no elements (shape {shape}): every dimension must be at least 1, "
-                         "with a leading batch dimension of 1")
+        raise ValueError(
+            f"example_input has no elements (shape {shape}): every dimension must be at least 1, "
+            "with a leading batch dimension of 1"
+        )
 
 
 @dataclass
@@ -193,8 +210,10 @@ def _refuse_data_dependent_shapes(graph: CapturedGraph, needs: set[fx.Node], ctx
     data is seen); raise :class:`DataDependentShapeError` naming the op, where the
     data-dependent size came from, and the fixed-shape rewrite."""
     outputs = set(graph.output_nodes)
-    bad = next((n for n in graph.gm.graph.nodes if (n in needs or n in outputs)
-                and _has_symbolic_shape(n.meta.get("val"))), None)
+    bad = next(
+        (n for n in graph.gm.graph.nodes if (n in needs or n in outputs) and _has_symbolic_shape(n.meta.get("val"))),
+        None,
+    )
     if bad is None:
         return
     ancestors, stack = set(), [bad]
@@ -211,7 +230,8 @@ def _refuse_data_dependent_shapes(graph: CapturedGraph, needs: set[fx.Node], ctx
         "has no fixed set of nodes to count paths on. Ops whose output size depends on the data (boolean-mask "
         "indexing x[mask], masked_select, nonzero, unique) cannot be counted; rewrite them with a fixed shape: "
         "torch.where(mask, x, 0) or x * mask keeps every element and zeroes the others (then reduce, e.g. .sum(), "
-        "as before)")
+        "as before)"
+    )
 
 
 def _refuse_batches(graph: CapturedGraph, batch: int) -> None:
@@ -221,7 +241,8 @@ def _refuse_batches(graph: CapturedGraph, batch: int) -> None:
         raise ValueError(
             f"example_input is a batch of {batch} examples (shape {shape}); the counts are per example: a batch "
             f"would sum them over its {batch} examples while NI and NO count one, changing ES, H, PG and P'G. "
-            "Pass a batch of 1, e.g. x[:1]")
+            "Pass a batch of 1, e.g. x[:1]"
+        )
 
 
 def _warn_value_dependent_counts(graph: CapturedGraph) -> None:
@@ -242,23 +263,43 @@ def _warn_value_dependent_counts(graph: CapturedGraph) -> None:
     read = [n for n in graph.read_nodes if n in from_input]
     if not read:
         return
-    ops = sorted({str(u.target) for n in read for u in n.users
-                  if u.op == "call_function" and u not in graph._values})
+    ops = sorted({str(u.target) for n in read for u in n.users if u.op == "call_function" and u not in graph._values})
     warnings.warn(
         f"the counts of {type(graph.model).__name__} depend on the values of example_input, not only on its shape: "
         f"{', '.join(ops) or 'an op'} read an index or mask computed from it (e.g. nn.Embedding's token ids pick the "
         "rows that receive counts). They are exact for this input and can differ for another one: count on a "
         "representative input",
-        DataDependentCountWarning, stacklevel=_caller_stacklevel())
+        DataDependentCountWarning,
+        stacklevel=_caller_stacklevel(),
+    )
 
 
 #: ops whose output values depend on their first tensor operand's shape only
 #: (a mask built with ``x.new_zeros`` and filled with constants, as in Swin's
 #: shifted-window attention, does not depend on the input's values)
-_SHAPE_ONLY_PACKETS = {getattr(torch.ops.aten, n) for n in (
-    "new_zeros", "new_ones", "new_full", "new_empty", "new_empty_strided", "zeros_like", "ones_like", "full_like",
-    "empty_like", "rand_like", "randn_like", "fill", "fill_", "zero", "zero_", "sym_size", "bernoulli",
-) if hasattr(torch.ops.aten, n)}
+_SHAPE_ONLY_PACKETS = {
+    getattr(torch.ops.aten, n)
+    for n in (
+        "new_zeros",
+        "new_ones",
+        "new_full",
+        "new_empty",
+        "new_empty_strided",
+        "zeros_like",
+        "ones_like",
+        "full_like",
+        "empty_like",
+        "rand_like",
+        "randn_like",
+        "fill",
+        "fill_",
+        "zero",
+        "zero_",
+        "sym_size",
+        "bernoulli",
+    )
+    if hasattr(torch.ops.aten, n)
+}
 
 
 def _caller_stacklevel() -> int:
@@ -304,8 +345,9 @@ def _module_path_hint(node: fx.Node, ctx: SweepContext) -> str:
     return ", ".join(sorted(names)) or "unknown"
 
 
-def run_sweep(model: nn.Module | CapturedGraph, example_input: torch.Tensor | None = None,
-              *, discount: float = 1.0) -> SweepResult:
+def run_sweep(
+    model: nn.Module | CapturedGraph, example_input: torch.Tensor | None = None, *, discount: float = 1.0
+) -> SweepResult:
     """Capture (if needed) and propagate counts from the outputs to every parameter."""
     check_discount(discount)
     check_example_input(model.example_input if isinstance(model, CapturedGraph) else example_input)
@@ -322,7 +364,8 @@ def run_sweep(model: nn.Module | CapturedGraph, example_input: torch.Tensor | No
                     f"output {o.name} of {type(graph.model).__name__} has shape {tuple(v.shape)}, whose first "
                     f"dimension is not the batch size {batch} of the example input {tuple(graph.example_input.shape)}: "
                     "give the example input a leading batch dimension of 1 (x.unsqueeze(0)), and return "
-                    "outputs that keep it (NI and NO are counted per example)")
+                    "outputs that keep it (NI and NO are counted per example)"
+                )
             counts[o] = _add(counts.get(o), Scaled.ones(tuple(v.shape)))
             num_outputs += v.numel() // max(batch, 1)
     _refuse_batches(graph, batch)
@@ -367,7 +410,8 @@ def run_sweep(model: nn.Module | CapturedGraph, example_input: torch.Tensor | No
             raise ValueError(
                 f"the counts overflowed float64 at {node.target} (node {node.name}) of {type(graph.model).__name__} "
                 f"with discount={discount!r}: a discount this large multiplies counts past 1.8e308 within one op; "
-                "use a smaller discount") from err
+                "use a smaller discount"
+            ) from err
     param_counts: dict[str, Scaled | None] = {}
     for name, n in graph.param_nodes.items():
         param_counts[name] = counts.get(n)

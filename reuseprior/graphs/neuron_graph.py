@@ -93,8 +93,9 @@ def context_counts(g: nx.DiGraph) -> dict:
     return dict(counts)
 
 
-def random_neuron_graph(num_inputs: int = 2, num_neurons: int = 6, *, edge_prob: float = 0.5,
-                        num_params: int | None = None, seed: int = 0) -> nx.DiGraph:
+def random_neuron_graph(
+    num_inputs: int = 2, num_neurons: int = 6, *, edge_prob: float = 0.5, num_params: int | None = None, seed: int = 0
+) -> nx.DiGraph:
     """A random layered neuron graph for checking the definitions.
 
     Neurons ``n0..n{k-1}`` are in topological order; each picks its sources
@@ -117,8 +118,8 @@ def random_neuron_graph(num_inputs: int = 2, num_neurons: int = 6, *, edge_prob:
         chosen = [s for s in pool if rng.random() < edge_prob] or [rng.choice(pool)]
         sources[n] = chosen
     for i, n in enumerate(neurons[:-1]):  # make sure every neuron reaches the output
-        if not any(n in sources[m] for m in neurons[i + 1:]):
-            sources[rng.choice(neurons[i + 1:])].append(n)
+        if not any(n in sources[m] for m in neurons[i + 1 :]):
+            sources[rng.choice(neurons[i + 1 :])].append(n)
     wid = 0
     for n in neurons:
         depth[n] = 1 + max(depth[s] for s in sources[n])

@@ -58,7 +58,10 @@ class StageConfig:
     def __post_init__(self) -> None:
         if self.block not in ("fused", "mbconv"):
             raise ValueError(f"StageConfig.block must be 'fused' or 'mbconv', got {self.block!r}")
-        if self.kernel % 2 != 1 or min(self.expand_ratio, self.stride, self.in_channels, self.out_channels, self.repeats) < 1:
+        if (
+            self.kernel % 2 != 1
+            or min(self.expand_ratio, self.stride, self.in_channels, self.out_channels, self.repeats) < 1
+        ):
             raise ValueError(f"invalid StageConfig {self}: odd kernel and positive sizes required")
 
     def scaled(self, width: float, depth: float) -> "StageConfig":
@@ -330,7 +333,9 @@ def load_torchvision_state_dict(model: nn.Module, state_dict: Mapping[str, torch
     """
     ours = model.state_dict()
     if len(ours) != len(state_dict):
-        raise ValueError(f"state dicts differ in length: ours {len(ours)}, given {len(state_dict)}; not the same variant?")
+        raise ValueError(
+            f"state dicts differ in length: ours {len(ours)}, given {len(state_dict)}; not the same variant?"
+        )
     mapped = OrderedDict()
     for (name, tensor), (their_name, theirs) in zip(ours.items(), state_dict.items()):
         if tensor.shape != theirs.shape:

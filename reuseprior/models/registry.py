@@ -36,8 +36,10 @@ __all__ = ["available_models", "build_model", "collision_note", "register_model"
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 
 #: how a user lists every name that :func:`build_model` accepts
-LIST_HINT = ("list them with `python -m reuseprior analyze --list-models`, or in Python with "
-             "reuseprior.models.available_models(include_torchvision=True)")
+LIST_HINT = (
+    "list them with `python -m reuseprior analyze --list-models`, or in Python with "
+    "reuseprior.models.available_models(include_torchvision=True)"
+)
 
 
 def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
@@ -78,8 +80,10 @@ def collision_note(spec: str) -> str | None:
     if spec not in _BUILDERS or spec not in _torchvision_names():
         return None
     builder = _BUILDERS[spec]
-    return (f"{spec!r} is reuseprior's model ({builder.__module__}.{builder.__name__}), not torchvision's model "
-            f"of the same name; for torchvision's, give 'torchvision.models:{spec}'")
+    return (
+        f"{spec!r} is reuseprior's model ({builder.__module__}.{builder.__name__}), not torchvision's model "
+        f"of the same name; for torchvision's, give 'torchvision.models:{spec}'"
+    )
 
 
 def build_model(spec: str, **kwargs) -> nn.Module:
@@ -94,8 +98,10 @@ def build_model(spec: str, **kwargs) -> nn.Module:
     if ":" in spec:
         model = _import_factory(spec)(**kwargs)
         if not isinstance(model, nn.Module):
-            raise TypeError(f"{spec!r} returned {type(model).__name__}, not a torch.nn.Module; "
-                            "give a factory that returns the model (an nn.Module instance)")
+            raise TypeError(
+                f"{spec!r} returned {type(model).__name__}, not a torch.nn.Module; "
+                "give a factory that returns the model (an nn.Module instance)"
+            )
         return model
     tv_names = _torchvision_names()
     if spec in tv_names:
@@ -166,8 +172,10 @@ def _import_module(spec: str, module_name: str) -> ModuleType:
 def _import_factory(spec: str) -> Callable[..., nn.Module]:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr or ":" in attr:
-        raise ValueError(f"model spec {spec!r} is not 'package.module:factory'; give e.g. "
-                         "'mypkg.models:build_net' (module, one colon, then the function that builds the model)")
+        raise ValueError(
+            f"model spec {spec!r} is not 'package.module:factory'; give e.g. "
+            "'mypkg.models:build_net' (module, one colon, then the function that builds the model)"
+        )
     module = _import_module(spec, module_name)
     try:
         factory = getattr(module, attr)
@@ -183,6 +191,8 @@ def _import_factory(spec: str) -> Callable[..., nn.Module]:
             f"'{module_name}:FUNCTION' with a function defined in that module."
         ) from None
     if not callable(factory):
-        raise ValueError(f"{spec!r} is not callable (it is of type {type(factory).__name__}); give "
-                         f"'{module_name}:FUNCTION' with a function (or class) that builds the model")
+        raise ValueError(
+            f"{spec!r} is not callable (it is of type {type(factory).__name__}); give "
+            f"'{module_name}:FUNCTION' with a function (or class) that builds the model"
+        )
     return factory

@@ -52,7 +52,9 @@ ModuleKey = Callable[[str, nn.Module], "Hashable | None"]
 _SCHEMES = ("all_but_bn", None)
 
 
-def _conv_key(cin: int, cout: int, kernel: tuple, stride: tuple, groups: int, dilation: tuple, padding: Any, bias: bool) -> tuple:
+def _conv_key(
+    cin: int, cout: int, kernel: tuple, stride: tuple, groups: int, dilation: tuple, padding: Any, bias: bool
+) -> tuple:
     return ("conv2d", cin, cout, tuple(kernel), tuple(stride), groups, tuple(dilation), padding, bias)
 
 
@@ -68,8 +70,14 @@ def conv_scope_key(name: str, module: nn.Module) -> Hashable | None:
         return None
     padding = module.padding if isinstance(module.padding, str) else tuple(module.padding)
     return _conv_key(
-        module.in_channels, module.out_channels, module.kernel_size, module.stride,
-        module.groups, module.dilation, padding, module.bias is not None,
+        module.in_channels,
+        module.out_channels,
+        module.kernel_size,
+        module.stride,
+        module.groups,
+        module.dilation,
+        padding,
+        module.bias is not None,
     )
 
 
@@ -119,7 +127,8 @@ def share_parameters(
                 if (mine is None) != (theirs is None) or (mine is not None and mine.shape != theirs.shape):
                     raise ValueError(
                         f"cannot share {name} with {group[0]}: {attr} "
-                        f"{None if mine is None else tuple(mine.shape)} vs {None if theirs is None else tuple(theirs.shape)}; "
+                        f"{None if mine is None else tuple(mine.shape)} vs "
+                        f"{None if theirs is None else tuple(theirs.shape)}; "
                         "the key function must only group modules with identically shaped parameters"
                     )
             if type(module) is not type(owner) or module.extra_repr() != owner.extra_repr():
@@ -152,8 +161,6 @@ def _check_tied_entries(module: nn.Module, state_dict: dict, prefix: str, *args:
                 "but hold different values (a checkpoint of an unshared model?). Load it into an unshared model, "
                 "or make the tied entries equal first."
             )
-
-
 
 
 # --------------------------------------------------------------------------- share keys for the engine
@@ -199,8 +206,19 @@ def as_published_share_key(use: Any) -> Hashable | None:
         return None
     attr, module = found
     if getattr(module, "reuseprior_role", None) == "fused_expand":
-        return (attr, _conv_key(module.in_channels, module.out_channels, (1, 1), (1, 1), module.groups,
-                                (1, 1), (0, 0), module.bias is not None))
+        return (
+            attr,
+            _conv_key(
+                module.in_channels,
+                module.out_channels,
+                (1, 1),
+                (1, 1),
+                module.groups,
+                (1, 1),
+                (0, 0),
+                module.bias is not None,
+            ),
+        )
     return (attr, conv_scope_key("", module))
 
 
@@ -219,7 +237,11 @@ TABLE_4_2_PUBLISHED: dict[tuple[str, int], str] = {
     ("V2-S-shared", 1000): "4.4",
 }
 
-_TABLE_4_2_MODELS = {"V2-B0-shared": ("b0", "all_but_bn"), "V2-B0-original": ("b0", None), "V2-S-shared": ("s", "all_but_bn")}
+_TABLE_4_2_MODELS = {
+    "V2-B0-shared": ("b0", "all_but_bn"),
+    "V2-B0-original": ("b0", None),
+    "V2-S-shared": ("s", "all_but_bn"),
+}
 
 
 def _printed_match(value_m: float, printed: str) -> str:
@@ -266,7 +288,11 @@ def parameter_count_table(num_classes: Iterable[int] = (10, 100, 1000)) -> pd.Da
             row["with BN statistics vs thesis"] = (
                 _printed_match(row["with BN statistics (M)"], printed) if printed else "missing"
             )
-            fits = [name for name in ("trainable", "with BN statistics") if row[f"{name} vs thesis"] not in ("off", "missing")]
+            fits = [
+                name
+                for name in ("trainable", "with BN statistics")
+                if row[f"{name} vs thesis"] not in ("off", "missing")
+            ]
             row["printed value explained by"] = " / ".join(fits) or "neither"
             rows.append(row)
     return pd.DataFrame(rows)

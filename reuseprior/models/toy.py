@@ -129,8 +129,14 @@ class Fig43c(nn.Module):
 
 
 # ----------------------------------------------------------------------------- neuron level
-def _neuron(b: NeuronGraphBuilder, name: str, layer: float, sources: list[str],
-            weights: list[tuple[str, str, tuple]], kind: str = "neuron") -> str:
+def _neuron(
+    b: NeuronGraphBuilder,
+    name: str,
+    layer: float,
+    sources: list[str],
+    weights: list[tuple[str, str, tuple]],
+    kind: str = "neuron",
+) -> str:
     """Function node ``name`` fed by ``sources`` and by weight nodes
     ``(label, param, index)`` (named ``label@name``; ``param`` the module's
     parameter holding the element ``index``). The output is drawn as ``O``."""
@@ -190,12 +196,23 @@ def _graph_4_3_unrolled(tied: bool) -> nx.DiGraph:
         def w(label: str) -> str:
             return label if tied else f"{label}{suffix}"
 
-        h1 = _neuron(b, f"h1{suffix}", 1, [x1, x2],
-                     [(w("w1"), f"{fc1_name}.weight", (0, 0)), (w("w2"), f"{fc1_name}.weight", (0, 1))])
-        h2 = _neuron(b, f"h2{suffix}", 1, [x1, x2],
-                     [(w("w3"), f"{fc1_name}.weight", (1, 0)), (w("w4"), f"{fc1_name}.weight", (1, 1))])
-        g.append(_neuron(b, f"g{copy + 1}", 2, [h1, h2],
-                         [(la, f"{fc2}.weight", (0, 0)), (lb, f"{fc2}.weight", (0, 1))]))
+        h1 = _neuron(
+            b,
+            f"h1{suffix}",
+            1,
+            [x1, x2],
+            [(w("w1"), f"{fc1_name}.weight", (0, 0)), (w("w2"), f"{fc1_name}.weight", (0, 1))],
+        )
+        h2 = _neuron(
+            b,
+            f"h2{suffix}",
+            1,
+            [x1, x2],
+            [(w("w3"), f"{fc1_name}.weight", (1, 0)), (w("w4"), f"{fc1_name}.weight", (1, 1))],
+        )
+        g.append(
+            _neuron(b, f"g{copy + 1}", 2, [h1, h2], [(la, f"{fc2}.weight", (0, 0)), (lb, f"{fc2}.weight", (0, 1))])
+        )
     _neuron(b, "o", 3, g, [], kind="output")
     return b.graph
 
@@ -214,8 +231,9 @@ TOY_GRAPHS: dict[str, ToyGraph] = {
     "fig_4_2a": ToyGraph("fig_4_2a", "Figure 4.2a: w1 has a single context", Fig42a, _graph_4_2a),
     "fig_4_2b": ToyGraph("fig_4_2b", "Figure 4.2b: w1 gains a second context", Fig42b, _graph_4_2b),
     "fig_4_3a": ToyGraph("fig_4_3a", "Figure 4.3a / A.3: original graph", Fig43a, _graph_4_3a),
-    "fig_4_3b": ToyGraph("fig_4_3b", "Figure 4.3b: horizontally unrolled (w1..w4 shared)", Fig43b,
-                         lambda: _graph_4_3_unrolled(tied=True)),
+    "fig_4_3b": ToyGraph(
+        "fig_4_3b", "Figure 4.3b: horizontally unrolled (w1..w4 shared)", Fig43b, lambda: _graph_4_3_unrolled(tied=True)
+    ),
     "fig_4_3c": ToyGraph("fig_4_3c", "Figure 4.3c: uniform graph", Fig43c, lambda: _graph_4_3_unrolled(tied=False)),
 }
 

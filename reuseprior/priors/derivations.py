@@ -172,8 +172,14 @@ def identity(description: str, lhs: sp.Expr, rhs: sp.Expr, *, over: tuple[sp.Sym
 
 
 def limit_step(
-    description: str, expr: sp.Expr, expected: sp.Expr, *, var: sp.Symbol = D, point=sp.oo,
-    over: tuple[sp.Symbol, ...] = (omega,), show: sp.Expr | None = None,
+    description: str,
+    expr: sp.Expr,
+    expected: sp.Expr,
+    *,
+    var: sp.Symbol = D,
+    point=sp.oo,
+    over: tuple[sp.Symbol, ...] = (omega,),
+    show: sp.Expr | None = None,
 ) -> Step:
     """Compute ``lim_{var → point} expr`` with sympy and compare it with ``expected``."""
     e = sp.sympify(expr)
@@ -196,7 +202,9 @@ def differs(description: str, lhs: sp.Expr, rhs: sp.Expr, at: dict) -> Step:
 # ----------------------------------------------------------------------------- closed forms
 
 
-def mlp_closed_forms(base: sp.Expr = omega, *, params_per_layer: sp.Expr = g, offset: sp.Expr = 0) -> dict[str, sp.Expr]:
+def mlp_closed_forms(
+    base: sp.Expr = omega, *, params_per_layer: sp.Expr = g, offset: sp.Expr = 0
+) -> dict[str, sp.Expr]:
     """Closed forms for a constant-width MLP whose parameter ``d`` layers from the
     output has score ``e^offset · base^d`` and energy ``E_d = offset + d ln base``
     (reusability prior: ``base = ω``, ``offset = 0``), ``β = -1``:
@@ -211,8 +219,9 @@ def mlp_closed_forms(base: sp.Expr = omega, *, params_per_layer: sp.Expr = g, of
     return {"z": z, "E": E, "H": H, "S": S, "p_d": p}
 
 
-def _estimates(E: sp.Expr, S: sp.Expr, gg: sp.Expr, n_in: sp.Expr, n_out: sp.Expr,
-               units: Literal["nats", "bits"] = "nats") -> dict[str, sp.Expr]:
+def _estimates(
+    E: sp.Expr, S: sp.Expr, gg: sp.Expr, n_in: sp.Expr, n_out: sp.Expr, units: Literal["nats", "bits"] = "nats"
+) -> dict[str, sp.Expr]:
     """Eqs. 4.7, 4.8 and the printed 5.19 for ``NG = gD``, ``|G| = NI + NO + gD``.
 
     ``E`` and ``S`` are in nats; ``units="bits"`` divides them by ``ln 2`` and
@@ -246,18 +255,36 @@ def lemma3_partition_function(params_per_layer: sp.Expr = g) -> Derivation:
     boltz = sp.exp(-(-1) * d * sp.log(omega)) / z  # eq. 5.7 with E_d = d ln ω, β = -1
     steps = [
         identity("eq. 5.9: NC = Σ_d g ω^d (sympy summation) equals the closed form", z_sum, z)
-        if not isinstance(z_sum, sp.Piecewise) else
-        Step("eq. 5.9: NC = Σ_d g ω^d (sympy summation, ω>1) equals the closed form", "identity",
-             sp.Sum(gg * omega**d, (d, 0, D - 1)), z,
-             _simplify(z_sum_gt1 - _gt1(z)), _simplify(z_sum_gt1 - _gt1(z)) == 0),
-        identity("Lemma 2: Σ g e^{-βE_d} with β=-1, E_d=d ln ω is the same sum (summand)",
-                 gg * sp.exp(-(-1) * d * sp.log(omega)), gg * omega**d),
-        identity("eq. 5.11: ω^d (ω-1)/((ω^D-1) g) = ω^d / NC", omega**d * (omega - 1) / ((omega**D - 1) * gg), omega**d / z),
+        if not isinstance(z_sum, sp.Piecewise)
+        else Step(
+            "eq. 5.9: NC = Σ_d g ω^d (sympy summation, ω>1) equals the closed form",
+            "identity",
+            sp.Sum(gg * omega**d, (d, 0, D - 1)),
+            z,
+            _simplify(z_sum_gt1 - _gt1(z)),
+            _simplify(z_sum_gt1 - _gt1(z)) == 0,
+        ),
+        identity(
+            "Lemma 2: Σ g e^{-βE_d} with β=-1, E_d=d ln ω is the same sum (summand)",
+            gg * sp.exp(-(-1) * d * sp.log(omega)),
+            gg * omega**d,
+        ),
+        identity(
+            "eq. 5.11: ω^d (ω-1)/((ω^D-1) g) = ω^d / NC", omega**d * (omega - 1) / ((omega**D - 1) * gg), omega**d / z
+        ),
         identity("eq. 5.10 from the Boltzmann distribution 5.7", boltz, cf["p_d"]),
     ]
     norm = sp.summation(_gt1(gg * cf["p_d"]), (d, 0, D - 1))
-    steps.append(Step("normalisation Σ_d g p_d = 1", "identity", sp.Sum(gg * cf["p_d"], (d, 0, D - 1)), sp.Integer(1),
-                      _simplify(norm - 1), _simplify(norm - 1) == 0))
+    steps.append(
+        Step(
+            "normalisation Σ_d g p_d = 1",
+            "identity",
+            sp.Sum(gg * cf["p_d"], (d, 0, D - 1)),
+            sp.Integer(1),
+            _simplify(norm - 1),
+            _simplify(norm - 1) == 0,
+        )
+    )
     return Derivation("Lemma 3", "eqs. 5.9-5.11", {"z": z, r"p(w_i)": cf["p_d"]}, steps)
 
 
@@ -280,17 +307,36 @@ def theorem3_expected_energy() -> Derivation:
         identity("eq. 5.13: summand of Σ p_i ln|C_i| rewritten", sp.expand_log(summand_def, force=True), summand_513),
         identity("eq. 5.14 base case D=1: ∂(z/g)/∂ω = 0 = Σ_{j=1}^{1} (j-1)ω^{j-2}", base_case, 0),
         identity("eq. 5.14 induction step: ∂(z/g)/∂ω|_{D+1} - ∂(z/g)/∂ω|_D = D ω^{D-1}", step_case, 0),
-        Step("eq. 5.14 by direct summation (sympy)", "identity", sp.Sum((j - 1) * omega ** (j - 2), (j, 1, D)), dz,
-             _simplify(direct - _gt1(dz)), _simplify(direct - _gt1(dz)) == 0),
+        Step(
+            "eq. 5.14 by direct summation (sympy)",
+            "identity",
+            sp.Sum((j - 1) * omega ** (j - 2), (j, 1, D)),
+            dz,
+            _simplify(direct - _gt1(dz)),
+            _simplify(direct - _gt1(dz)) == 0,
+        ),
         identity("printed form of ∂(z/g)/∂ω", dz, dz_printed),
         identity("eq. 5.12: plugging 5.14 into 5.13", plugged, E),
-        Step("eq. 5.12 directly: sympy summation of Σ_d g p_d d ln ω", "identity",
-             sp.Sum(g * omega**d / z * d * sp.log(omega), (d, 0, D - 1)), E,
-             _simplify(expected_direct - _gt1(E)), _simplify(expected_direct - _gt1(E)) == 0),
-        Step("<E> does not depend on g (bias leaves it unchanged)", "identity", sp.diff(E, g), sp.Integer(0),
-             sp.simplify(sp.diff(E, g)), sp.simplify(sp.diff(E, g)) == 0),
+        Step(
+            "eq. 5.12 directly: sympy summation of Σ_d g p_d d ln ω",
+            "identity",
+            sp.Sum(g * omega**d / z * d * sp.log(omega), (d, 0, D - 1)),
+            E,
+            _simplify(expected_direct - _gt1(E)),
+            _simplify(expected_direct - _gt1(E)) == 0,
+        ),
+        Step(
+            "<E> does not depend on g (bias leaves it unchanged)",
+            "identity",
+            sp.diff(E, g),
+            sp.Integer(0),
+            sp.simplify(sp.diff(E, g)),
+            sp.simplify(sp.diff(E, g)) == 0,
+        ),
     ]
-    return Derivation("Theorem 3", "eqs. 5.12-5.14", {r"\langle E \rangle": E, r"\partial (z/g)/\partial\omega": dz}, steps)
+    return Derivation(
+        "Theorem 3", "eqs. 5.12-5.14", {r"\langle E \rangle": E, r"\partial (z/g)/\partial\omega": dz}, steps
+    )
 
 
 def theorem4_energy_limit() -> Derivation:
@@ -308,11 +354,16 @@ def theorem4_energy_limit() -> Derivation:
         limit_step("eq. 5.15: <E> / ((D-1) ln ω) → 1", E / approx, 1),
         limit_step("<E> - (D-1) ln ω → -ln ω/(ω-1) (not 0)", E - approx, gap),
         limit_step("exact asymptote: <E> - (D - ω/(ω-1)) ln ω → 0", E - asym, 0),
-        identity("<E> = (D - 1 - 1/(ω-1) + D/(ω^D-1)) ln ω (algebra)", E,
-                 (D - 1 - 1 / (omega - 1) + D / (omega**D - 1)) * sp.log(omega)),
+        identity(
+            "<E> = (D - 1 - 1/(ω-1) + D/(ω^D-1)) ln ω (algebra)",
+            E,
+            (D - 1 - 1 / (omega - 1) + D / (omega**D - 1)) * sp.log(omega),
+        ),
     ]
-    notes = ["The thesis's '≈ (D-1) ln ω' holds as a ratio; the offset -ln ω/(ω-1) stays "
-             "(-ln 2 nats at ω = 2); the counting engine reproduces it (notebook ch5_energy_priors, section 3)."]
+    notes = [
+        "The thesis's '≈ (D-1) ln ω' holds as a ratio; the offset -ln ω/(ω-1) stays "
+        "(-ln 2 nats at ω = 2); the counting engine reproduces it (notebook ch5_energy_priors, section 3)."
+    ]
     return Derivation("Theorem 4", "eq. 5.15", {r"\langle E \rangle_{D\to\infty}": asym}, steps, notes)
 
 
@@ -325,18 +376,41 @@ def corollary2_entropy(levels: int = 3) -> Derivation:
     ps = [sp.exp(-beta * Ei) / zz for Ei in Es]
     mean = sum(gi * pi * Ei for gi, pi, Ei in zip(gs, ps, Es))
     gibbs = -sum(gi * pi * sp.log(pi) for gi, pi in zip(gs, ps))
-    steps = [identity("eq. 5.16 for arbitrary energies, degeneracies and β: -Σ g p ln p = ln z + β<E>",
-                      sp.expand_log(gibbs, force=True), sp.log(zz) + beta * mean, over=())]
+    steps = [
+        identity(
+            "eq. 5.16 for arbitrary energies, degeneracies and β: -Σ g p ln p = ln z + β<E>",
+            sp.expand_log(gibbs, force=True),
+            sp.log(zz) + beta * mean,
+            over=(),
+        )
+    ]
     cf = mlp_closed_forms()
-    H517 = sp.log(g * (omega**D - 1) / (omega - 1)) - (D * omega ** (D - 1) / (omega**D - 1) - 1 / (omega - 1)) * omega * sp.log(omega)
+    H517 = sp.log(g * (omega**D - 1) / (omega - 1)) - (
+        D * omega ** (D - 1) / (omega**D - 1) - 1 / (omega - 1)
+    ) * omega * sp.log(omega)
     steps.append(identity("eq. 5.17 = ln z(5.9) + β<E>(5.12) with β = -1", cf["H"], H517))
     p = cf["p_d"]
     gib_mlp = -sp.summation(_gt1(g * p * sp.expand_log(sp.log(p), force=True)), (d, 0, D - 1))
-    steps.append(Step("eq. 5.17 = -Σ_d g p_d ln p_d (sympy summation)", "identity",
-                      -sp.Sum(g * p * sp.log(p), (d, 0, D - 1)), H517,
-                      _simplify(gib_mlp - _gt1(H517)), _simplify(gib_mlp - _gt1(H517)) == 0))
-    steps.append(Step("H depends on g (bias changes the entropy): ∂H/∂g = 1/g", "identity", sp.diff(cf["H"], g), 1 / g,
-                      sp.simplify(sp.diff(cf["H"], g) - 1 / g), sp.simplify(sp.diff(cf["H"], g) - 1 / g) == 0))
+    steps.append(
+        Step(
+            "eq. 5.17 = -Σ_d g p_d ln p_d (sympy summation)",
+            "identity",
+            -sp.Sum(g * p * sp.log(p), (d, 0, D - 1)),
+            H517,
+            _simplify(gib_mlp - _gt1(H517)),
+            _simplify(gib_mlp - _gt1(H517)) == 0,
+        )
+    )
+    steps.append(
+        Step(
+            "H depends on g (bias changes the entropy): ∂H/∂g = 1/g",
+            "identity",
+            sp.diff(cf["H"], g),
+            1 / g,
+            sp.simplify(sp.diff(cf["H"], g) - 1 / g),
+            sp.simplify(sp.diff(cf["H"], g) - 1 / g) == 0,
+        )
+    )
     return Derivation("Corollary 2", "eqs. 5.16-5.17", {"H": H517}, steps)
 
 
@@ -345,8 +419,11 @@ def limit_constants() -> dict[str, sp.Expr]:
     derivations): ``E_gap`` = lim(<E> - (D-1) ln ω), ``H_limit`` (computed)
     and ``H_limit_printed`` (eq. 5.18 as printed), in terms of ``omega`` and ``g``."""
     printed = sp.log(g) + sp.log(omega) - sp.log(omega - 1)
-    return {"E_gap": -sp.log(omega) / (omega - 1), "H_limit": printed + sp.log(omega) / (omega - 1),
-            "H_limit_printed": printed}
+    return {
+        "E_gap": -sp.log(omega) / (omega - 1),
+        "H_limit": printed + sp.log(omega) / (omega - 1),
+        "H_limit_printed": printed,
+    }
 
 
 def evaluate_constant(name: str, width: int, *, bias: bool = False) -> float:
@@ -371,20 +448,41 @@ def theorem5_entropy_limit() -> Derivation:
     Hb = H.subs(g, G_BIAS)
     steps = [
         limit_step("eq. 5.18 computed: lim H = ln g + ln ω - ln(ω-1) + ln ω/(ω-1)", H, true),
-        limit_step("H - (printed constant ln g + ln ω - ln(ω-1)) → ln ω/(ω-1) ≠ 0", H - printed, sp.log(omega) / (omega - 1)),
-        limit_step("the thesis's intermediate step (ln z - (D-1) ln ω) does tend to the printed constant",
-                   H_thesis_step, printed),
+        limit_step(
+            "H - (printed constant ln g + ln ω - ln(ω-1)) → ln ω/(ω-1) ≠ 0", H - printed, sp.log(omega) / (omega - 1)
+        ),
+        limit_step(
+            "the thesis's intermediate step (ln z - (D-1) ln ω) does tend to the printed constant",
+            H_thesis_step,
+            printed,
+        ),
         limit_step("printed and true constants agree as ω → ∞", true - printed, 0, var=omega, over=()),
-        identity("with bias (g = ω(ω+1)) the printed constant is 2 ln ω + ln(ω+1) - ln(ω-1)",
-                 printed.subs(g, G_BIAS), printed_bias),
-        limit_step("with bias, computed: lim H = 2 ln ω + ln(ω+1) - ln(ω-1) + ln ω/(ω-1)", Hb,
-                   printed_bias + sp.log(omega) / (omega - 1)),
+        identity(
+            "with bias (g = ω(ω+1)) the printed constant is 2 ln ω + ln(ω+1) - ln(ω-1)",
+            printed.subs(g, G_BIAS),
+            printed_bias,
+        ),
+        limit_step(
+            "with bias, computed: lim H = 2 ln ω + ln(ω+1) - ln(ω-1) + ln ω/(ω-1)",
+            Hb,
+            printed_bias + sp.log(omega) / (omega - 1),
+        ),
     ]
-    notes = ["Theorem 5 as printed is off by ln ω/(ω-1) nats (ln 2 at ω = 2, ln(120)/119 at ω = 120); "
-             "the entropy does converge to a depth-independent constant, just not to the printed one."]
-    return Derivation("Theorem 5", "eq. 5.18", {r"H_{\infty}": true, r"H_{\infty}^{\text{printed}}": printed,
-                                                r"H_{\infty}^{\text{bias}}": printed_bias + sp.log(omega) / (omega - 1)},
-                      steps, notes)
+    notes = [
+        "Theorem 5 as printed is off by ln ω/(ω-1) nats (ln 2 at ω = 2, ln(120)/119 at ω = 120); "
+        "the entropy does converge to a depth-independent constant, just not to the printed one."
+    ]
+    return Derivation(
+        "Theorem 5",
+        "eq. 5.18",
+        {
+            r"H_{\infty}": true,
+            r"H_{\infty}^{\text{printed}}": printed,
+            r"H_{\infty}^{\text{bias}}": printed_bias + sp.log(omega) / (omega - 1),
+        },
+        steps,
+        notes,
+    )
 
 
 def performance_estimate() -> Derivation:
@@ -402,11 +500,17 @@ def performance_estimate() -> Derivation:
     derived, printed = est["PG_prime"], est["PG_prime_printed_5_19"]
     steps = [
         identity("eq. 4.8 with NG = gD, NI = NO = ω, <E> from 5.12", definition.subs(E_sym, E), derived),
-        differs("printed eq. 5.19 (gD<E>+1) differs from eq. 4.8's gD(<E>+1)", derived, printed, {omega: 2, D: 3, g: 4}),
+        differs(
+            "printed eq. 5.19 (gD<E>+1) differs from eq. 4.8's gD(<E>+1)", derived, printed, {omega: 2, D: 3, g: 4}
+        ),
         limit_step("but both agree as D → ∞ (difference → 0)", derived - printed, 0),
     ]
-    return Derivation("Performance estimate", "eq. 5.19 vs eq. 4.8",
-                      {r"P'_{G}\ (\text{eq. 4.8})": derived, r"P'_{G}\ (\text{5.19 printed})": printed}, steps)
+    return Derivation(
+        "Performance estimate",
+        "eq. 5.19 vs eq. 4.8",
+        {r"P'_{G}\ (\text{eq. 4.8})": derived, r"P'_{G}\ (\text{5.19 printed})": printed},
+        steps,
+    )
 
 
 def approximation_5_20() -> Derivation:
@@ -456,26 +560,56 @@ def hypothetical_prior() -> Derivation:
     steps = [
         identity("probability: e^{-βE_j}/z = ω^{-j}/z with E_j = j, β = ln ω", sp.exp(-bet * j) / hc["z"], p),
         identity("ln p_j is linear in j: ln p_j = c0 + c1 j", logp, c0 + c1 * j),
-        Step("partition function Σ_{j<D} g ω^{-j} (sympy summation)", "identity",
-             sp.Sum(g * omega ** (-j), (j, 0, D - 1)), hc["z"], _simplify(z_sum - _gt1(hc["z"])),
-             _simplify(z_sum - _gt1(hc["z"])) == 0),
-        Step("expected energy Σ_j j ω^{-j} g / z (sympy summation)", "identity",
-             sp.Sum(j * omega ** (-j) * g, (j, 0, D - 1)) / hc["z"], hc["E"], _simplify(E_sum - _gt1(hc["E"])),
-             _simplify(E_sum - _gt1(hc["E"])) == 0),
-        Step("entropy ln z + β<E> = -Σ g p ln p (sympy summation)", "identity",
-             -sp.Sum(g * p * sp.log(p), (j, 0, D - 1)), hc["H"], _simplify(gibbs - _gt1(hc["H"])),
-             _simplify(gibbs - _gt1(hc["H"])) == 0),
+        Step(
+            "partition function Σ_{j<D} g ω^{-j} (sympy summation)",
+            "identity",
+            sp.Sum(g * omega ** (-j), (j, 0, D - 1)),
+            hc["z"],
+            _simplify(z_sum - _gt1(hc["z"])),
+            _simplify(z_sum - _gt1(hc["z"])) == 0,
+        ),
+        Step(
+            "expected energy Σ_j j ω^{-j} g / z (sympy summation)",
+            "identity",
+            sp.Sum(j * omega ** (-j) * g, (j, 0, D - 1)) / hc["z"],
+            hc["E"],
+            _simplify(E_sum - _gt1(hc["E"])),
+            _simplify(E_sum - _gt1(hc["E"])) == 0,
+        ),
+        Step(
+            "entropy ln z + β<E> = -Σ g p ln p (sympy summation)",
+            "identity",
+            -sp.Sum(g * p * sp.log(p), (j, 0, D - 1)),
+            hc["H"],
+            _simplify(gibbs - _gt1(hc["H"])),
+            _simplify(gibbs - _gt1(hc["H"])) == 0,
+        ),
         limit_step("z → g ω/(ω-1)", hc["z"], g * omega / (omega - 1)),
         limit_step("<E> → 1/(ω-1)", hc["E"], 1 / (omega - 1)),
-        limit_step("H → ln g + ln ω - ln(ω-1) + ln ω/(ω-1) (the true limit of Theorem 5)", hc["H"],
-                   sp.log(g) + sp.log(omega) - sp.log(omega - 1) + sp.log(omega) / (omega - 1)),
-        limit_step("P'G (NI = NO = ω) → ln(ω²/(ω-1)): no reward for depth",
-                   _estimates(hc["E"], hc["S"], g, omega, omega)["PG_prime"], sp.log(omega**2 / (omega - 1))),
+        limit_step(
+            "H → ln g + ln ω - ln(ω-1) + ln ω/(ω-1) (the true limit of Theorem 5)",
+            hc["H"],
+            sp.log(g) + sp.log(omega) - sp.log(omega - 1) + sp.log(omega) / (omega - 1),
+        ),
+        limit_step(
+            "P'G (NI = NO = ω) → ln(ω²/(ω-1)): no reward for depth",
+            _estimates(hc["E"], hc["S"], g, omega, omega)["PG_prime"],
+            sp.log(omega**2 / (omega - 1)),
+        ),
     ]
     est = _estimates(hc["E"], hc["S"], g, omega, omega)
-    return Derivation("Hypothetical prior", "section 5.4.1",
-                      {"z": hc["z"], r"\langle E \rangle": hc["E"], "H": hc["H"], r"P'_G": est["PG_prime"],
-                       r"P'_G\ (\text{printed form})": est["PG_prime_printed_5_19"]}, steps)
+    return Derivation(
+        "Hypothetical prior",
+        "section 5.4.1",
+        {
+            "z": hc["z"],
+            r"\langle E \rangle": hc["E"],
+            "H": hc["H"],
+            r"P'_G": est["PG_prime"],
+            r"P'_G\ (\text{printed form})": est["PG_prime_printed_5_19"],
+        },
+        steps,
+    )
 
 
 def mirror_identity() -> Derivation:
@@ -513,23 +647,57 @@ def path_discounted_mlp() -> Derivation:
     P_small = sp.limit(est["PG_prime"].subs(b, binv), D, sp.oo)
     P_small_expected = sp.log((E_small_expected + 1) * omega)
     steps = [
-        Step("z = Σ_d g e^a b^d (b>1, summation)", "identity", sp.Sum(g * sp.exp(a) * b**d, (d, 0, D - 1)), z,
-             _simplify(z_sum - _gt1(z, b)), _simplify(z_sum - _gt1(z, b)) == 0),
-        Step("<E> = Σ_d g p_d (a + d ln b) (b>1, summation)", "identity",
-             sp.Sum(g * sp.exp(a) * b**d / z * (a + d * sp.log(b)), (d, 0, D - 1)), E,
-             _simplify(E_sum - _gt1(E, b)), _simplify(E_sum - _gt1(E, b)) == 0),
+        Step(
+            "z = Σ_d g e^a b^d (b>1, summation)",
+            "identity",
+            sp.Sum(g * sp.exp(a) * b**d, (d, 0, D - 1)),
+            z,
+            _simplify(z_sum - _gt1(z, b)),
+            _simplify(z_sum - _gt1(z, b)) == 0,
+        ),
+        Step(
+            "<E> = Σ_d g p_d (a + d ln b) (b>1, summation)",
+            "identity",
+            sp.Sum(g * sp.exp(a) * b**d / z * (a + d * sp.log(b)), (d, 0, D - 1)),
+            E,
+            _simplify(E_sum - _gt1(E, b)),
+            _simplify(E_sum - _gt1(E, b)) == 0,
+        ),
         identity("γ = 1 (b = ω, a = 0) is Theorem 3", E.subs({b: omega, a: 0}), mlp_closed_forms()["E"]),
-        limit_step("b > 1: (<E> - a)/((D-1) ln b) → 1 (depth bias kept)", (E - a) / ((D - 1) * sp.log(b)), 1, over=(b,)),
-        Step("b < 1: <E> → a + b ln b/(1-b)", "limit", sp.Limit(E, D, sp.oo), E_small_expected, E_small,
-             _equal(E_small, E_small_expected.subs(b, binv))),
-        Step("b < 1: H → ln(g/(1-b)) - b ln b/(1-b)", "limit", sp.Limit(H, D, sp.oo), H_small_expected, H_small,
-             _equal(H_small, H_small_expected.subs(b, binv))),
-        Step("b < 1: P'G (NI = NO = ω) → ln((<E>_∞ + 1) ω): no reward for depth", "limit",
-             sp.Limit(est["PG_prime"], D, sp.oo), P_small_expected, P_small,
-             _equal(P_small, P_small_expected.subs(b, binv))),
+        limit_step(
+            "b > 1: (<E> - a)/((D-1) ln b) → 1 (depth bias kept)", (E - a) / ((D - 1) * sp.log(b)), 1, over=(b,)
+        ),
+        Step(
+            "b < 1: <E> → a + b ln b/(1-b)",
+            "limit",
+            sp.Limit(E, D, sp.oo),
+            E_small_expected,
+            E_small,
+            _equal(E_small, E_small_expected.subs(b, binv)),
+        ),
+        Step(
+            "b < 1: H → ln(g/(1-b)) - b ln b/(1-b)",
+            "limit",
+            sp.Limit(H, D, sp.oo),
+            H_small_expected,
+            H_small,
+            _equal(H_small, H_small_expected.subs(b, binv)),
+        ),
+        Step(
+            "b < 1: P'G (NI = NO = ω) → ln((<E>_∞ + 1) ω): no reward for depth",
+            "limit",
+            sp.Limit(est["PG_prime"], D, sp.oo),
+            P_small_expected,
+            P_small,
+            _equal(P_small, P_small_expected.subs(b, binv)),
+        ),
     ]
-    return Derivation("Path-discounted MLP", "sections 4.6, 5.5 (base b = γω)",
-                      {"z": z, r"\langle E \rangle": E, "H": H, r"P'_G": est["PG_prime"]}, steps)
+    return Derivation(
+        "Path-discounted MLP",
+        "sections 4.6, 5.5 (base b = γω)",
+        {"z": z, r"\langle E \rangle": E, "H": H, r"P'_G": est["PG_prime"]},
+        steps,
+    )
 
 
 # ----------------------------------------------------------------------------- registry / numbers
@@ -555,9 +723,18 @@ def all_derivations() -> dict[str, Callable[[], Derivation]]:
 def proof_table(results: dict[str, Derivation]):
     """One row per derivation: name, equations, number of sympy steps, proved."""
 
-    return pd.DataFrame([{"derivation": r.name, "equations": r.equation, "sympy steps": len(r.steps),
-                          "steps ok": sum(s.ok for s in r.steps), "proved": r.proved}
-                         for r in results.values()])
+    return pd.DataFrame(
+        [
+            {
+                "derivation": r.name,
+                "equations": r.equation,
+                "sympy steps": len(r.steps),
+                "steps ok": sum(s.ok for s in r.steps),
+                "proved": r.proved,
+            }
+            for r in results.values()
+        ]
+    )
 
 
 _NUMERIC_CACHE: dict = {}
@@ -609,8 +786,13 @@ def evaluate(
             raise ValueError(f"prior must be 'reusability', 'hypothetical' or 'path_discounted', got {prior!r}")
         est = _estimates(cf["E"], cf["S"], gg, N_I, N_O, units)
         k = 1 if units == "nats" else 1 / sp.log(2)
-        _NUMERIC_CACHE[key] = {"log_z": sp.log(cf["z"]), "expected_energy": cf["E"] * k,
-                               "entropy": cf["H"] * k, "total_surprisal": cf["S"] * k, **est}
+        _NUMERIC_CACHE[key] = {
+            "log_z": sp.log(cf["z"]),
+            "expected_energy": cf["E"] * k,
+            "entropy": cf["H"] * k,
+            "total_surprisal": cf["S"] * k,
+            **est,
+        }
     ni = width if num_inputs is None else num_inputs
     no = width if num_outputs is None else num_outputs
     # the sympy expressions, compiled once to mpmath at ``digits`` digits (exact-enough: ω^D with D = 3600
@@ -618,15 +800,22 @@ def evaluate(
     if key + ("fn",) not in _NUMERIC_CACHE:
         _NUMERIC_CACHE[key + ("fn",)] = {
             name: sp.lambdify((omega, D, N_I, N_O, gamma, a), expr, modules="mpmath")
-            for name, expr in _NUMERIC_CACHE[key].items()}
+            for name, expr in _NUMERIC_CACHE[key].items()
+        }
     fns = _NUMERIC_CACHE[key + ("fn",)]
-    args = (mpmath.mpf(width), mpmath.mpf(depth), mpmath.mpf(ni), mpmath.mpf(no),
-            mpmath.mpf(_fraction(gamma_).numerator) / _fraction(gamma_).denominator,
-            mpmath.mpf(offset))
+    args = (
+        mpmath.mpf(width),
+        mpmath.mpf(depth),
+        mpmath.mpf(ni),
+        mpmath.mpf(no),
+        mpmath.mpf(_fraction(gamma_).numerator) / _fraction(gamma_).denominator,
+        mpmath.mpf(offset),
+    )
     out = {}
     with mpmath.workdps(digits):
         for name, fn in fns.items():
             val = fn(*args)
-            out[name] = float(val) if not isinstance(val, mpmath.mpc) else (
-                float(val.real) if val.imag == 0 else float("nan"))  # log of a negative score: undefined
+            out[name] = (
+                float(val) if not isinstance(val, mpmath.mpc) else (float(val.real) if val.imag == 0 else float("nan"))
+            )  # log of a negative score: undefined
     return out

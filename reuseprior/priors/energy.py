@@ -155,9 +155,7 @@ def _logsumexp(x: np.ndarray) -> float:
     return m + math.log(float(np.sum(np.exp(x - m))))
 
 
-def log_partition_function(
-    energies: Any, beta: float = -1.0, multiplicity: Any | None = None
-) -> float:
+def log_partition_function(energies: Any, beta: float = -1.0, multiplicity: Any | None = None) -> float:
     """``ln z`` with ``z = sum_j g_j exp(-beta E_j)`` (eqs. 5.3, 5.4), by log-sum-exp.
 
     For the reusability prior (``beta = -1``, ``E = ln |C|``) this is ``ln NC``
@@ -167,13 +165,12 @@ def log_partition_function(
     return _logsumexp(_log_weights(e, g, _check_beta(beta)))
 
 
-def boltzmann_probabilities(
-    energies: Any, beta: float = -1.0, multiplicity: Any | None = None
-) -> np.ndarray:
+def boltzmann_probabilities(energies: Any, beta: float = -1.0, multiplicity: Any | None = None) -> np.ndarray:
     """``p_j = exp(-beta E_j) / z`` (eq. 5.7): the probability of ONE parameter at
     level ``j`` (so ``sum_j g_j p_j = 1``). Entries for ``-inf`` energies are 0."""
-    e_all = np.asarray(energies.detach().cpu().double().numpy() if hasattr(energies, "detach") else energies,
-                       dtype=np.float64).reshape(-1)
+    e_all = np.asarray(
+        energies.detach().cpu().double().numpy() if hasattr(energies, "detach") else energies, dtype=np.float64
+    ).reshape(-1)
     beta = _check_beta(beta)
     lnz = log_partition_function(e_all, beta, multiplicity)
     with np.errstate(invalid="ignore"):
@@ -200,9 +197,7 @@ def expected_energy(
     return mean * _scale(units)
 
 
-def entropy(
-    energies: Any, beta: float = -1.0, multiplicity: Any | None = None, *, units: Units = "nats"
-) -> float:
+def entropy(energies: Any, beta: float = -1.0, multiplicity: Any | None = None, *, units: Units = "nats") -> float:
     """``H = ln z + beta <E>`` (eq. 5.16), equal to ``-sum p ln p``.
 
     Computed as ``-sum_j P_j ln(P_j / g_j)`` over level masses ``P_j`` (the
@@ -314,8 +309,15 @@ def summarize(
     H = float(-np.sum(P * (-beta * e - lnz)))
     NG = float(np.sum(g))
     S = float(np.sum(g * (lnz + beta * e)))
-    out = dict(beta=beta, units=units, NG=NG, log_z=lnz, expected_energy=mean * scale,
-               entropy=H * scale, total_surprisal=S * scale)
+    out = dict(
+        beta=beta,
+        units=units,
+        NG=NG,
+        log_z=lnz,
+        expected_energy=mean * scale,
+        entropy=H * scale,
+        total_surprisal=S * scale,
+    )
     if num_inputs is not None and num_graph_nodes is not None:
         kw = dict(num_params=NG, num_inputs=num_inputs, num_graph_nodes=num_graph_nodes, units=units)
         out["PG"] = performance_estimate(total_surprisal=S * scale, **kw)
@@ -343,8 +345,14 @@ class Energies:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def summary(self, units: Units = "nats") -> EnergySummary:
-        return summarize(self.energies, self.beta, self.multiplicity, num_inputs=self.num_inputs,
-                         num_graph_nodes=self.num_graph_nodes, units=units)
+        return summarize(
+            self.energies,
+            self.beta,
+            self.multiplicity,
+            num_inputs=self.num_inputs,
+            num_graph_nodes=self.num_graph_nodes,
+            units=units,
+        )
 
 
 Prior = Callable[[Any, Any], Energies]

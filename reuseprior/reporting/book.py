@@ -75,8 +75,9 @@ REPOSITORY_PAGES = ("README.md",)
 HARMLESS_WARNINGS: dict[str, str] = {
     r"Non-consecutive header level increase": "a heading level skipped (README's H1 -> H3): renders fine",
     r"Document headings start at H\d": "a page opening below H1: renders fine",
-    r"Lexing literal_block .* resulted in an error|Could not lex literal_block":
-        "a code block that Pygments cannot colour: shown uncoloured",
+    r"Lexing literal_block .* resulted in an error|Could not lex literal_block": (
+        "a code block that Pygments cannot colour: shown uncoloured"
+    ),
 }
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -103,6 +104,7 @@ class BookResult:
 
 # ---------------------------------------------------------------- table of contents
 
+
 def chapter_files(config_dir: Path = BOOK_CONFIG_DIR) -> list[str]:
     """Every ``file:`` of ``_toc.yml`` after the root, in order (e.g. ``README``,
     ``notebooks/ch3_revolver``): the pages of the book besides the landing page."""
@@ -126,15 +128,22 @@ def _read_toc(config_dir: Path) -> dict:
 
     toc_path = config_dir / "_toc.yml"
     if not toc_path.is_file():
-        raise BookError(f"{toc_path} is missing: the book's table of contents is committed there "
-                        "(restore it with git checkout book/_toc.yml)")
+        raise BookError(
+            f"{toc_path} is missing: the book's table of contents is committed there "
+            "(restore it with git checkout book/_toc.yml)"
+        )
     return yaml.safe_load(toc_path.read_text(encoding="utf-8"))
 
 
 # ---------------------------------------------------------------- assembling the source
 
-def assemble_book(book_dir: Path = DEFAULT_BOOK_DIR, notebooks_dir: Path = paths.NOTEBOOKS_DIR,
-                  config_dir: Path = BOOK_CONFIG_DIR, repo_root: Path = paths.ROOT) -> list[str]:
+
+def assemble_book(
+    book_dir: Path = DEFAULT_BOOK_DIR,
+    notebooks_dir: Path = paths.NOTEBOOKS_DIR,
+    config_dir: Path = BOOK_CONFIG_DIR,
+    repo_root: Path = paths.ROOT,
+) -> list[str]:
     """Fill ``book_dir`` with the book's source (see the module docstring) and
     return the links rewritten to plain text.
 
@@ -146,10 +155,16 @@ def assemble_book(book_dir: Path = DEFAULT_BOOK_DIR, notebooks_dir: Path = paths
 
     for name in ("_config.yml", "_toc.yml"):
         if not (config_dir / name).is_file():
-            raise BookError(f"{config_dir / name} is missing: the book's configuration is committed in "
-                            f"{config_dir} (restore it with git checkout book/)")
-    shutil.copytree(config_dir, book_dir, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("_build", "__pycache__", ".ipynb_checkpoints"))
+            raise BookError(
+                f"{config_dir / name} is missing: the book's configuration is committed in "
+                f"{config_dir} (restore it with git checkout book/)"
+            )
+    shutil.copytree(
+        config_dir,
+        book_dir,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("_build", "__pycache__", ".ipynb_checkpoints"),
+    )
 
     pages: dict[str, Path] = {}  # book-relative path -> where it is copied from
     missing: list[str] = []
@@ -166,9 +181,14 @@ def assemble_book(book_dir: Path = DEFAULT_BOOK_DIR, notebooks_dir: Path = paths
         pages[rel.as_posix()] = source
     if missing:
         where = "" if notebooks_dir == paths.NOTEBOOKS_DIR.resolve() else f" in --notebooks-dir {notebooks_dir}"
-        raise BookError("book/_toc.yml names pages that do not exist" + where + ": " + "; ".join(missing)
-                        + ". Point --notebooks-dir at a folder holding every chapter notebook "
-                        "(make figures writes them to notebooks/), or fix book/_toc.yml")
+        raise BookError(
+            "book/_toc.yml names pages that do not exist"
+            + where
+            + ": "
+            + "; ".join(missing)
+            + ". Point --notebooks-dir at a folder holding every chapter notebook "
+            "(make figures writes them to notebooks/), or fix book/_toc.yml"
+        )
 
     unlinked: list[str] = []
     for rel, source in pages.items():
@@ -185,13 +205,12 @@ def assemble_book(book_dir: Path = DEFAULT_BOOK_DIR, notebooks_dir: Path = paths
             target.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         else:
             text = _link_chapter_names(source.read_text(encoding="utf-8"), pages, rel)
-            target.write_text(_resolve_links(text, rel, book_dir, repo_root, set(pages), unlinked),
-                              encoding="utf-8")
+            target.write_text(_resolve_links(text, rel, book_dir, repo_root, set(pages), unlinked), encoding="utf-8")
     for page in config_dir.glob("*.md"):
         text = page.read_text(encoding="utf-8")
         (book_dir / page.name).write_text(
-            _resolve_links(text, page.name, book_dir, repo_root, set(pages) | {page.name}, unlinked),
-            encoding="utf-8")
+            _resolve_links(text, page.name, book_dir, repo_root, set(pages) | {page.name}, unlinked), encoding="utf-8"
+        )
 
     _copy_mathjax(book_dir / "_assets" / "mathjax")  # html_static_path in _config.yml: served as _static/mathjax
     return unlinked
@@ -203,8 +222,10 @@ def _prepare_folder(book_dir: Path) -> None:
             raise BookError(f"{book_dir} is a file: pass a folder to build the book in")
         foreign = {p.name for p in book_dir.iterdir()} - {MARKER, SCREENSHOT}
         if foreign and not (book_dir / MARKER).exists():
-            raise BookError(f"{book_dir} is not empty and does not hold a previous book build "
-                            f"(no {MARKER} file): refusing to empty it; choose an empty or new folder")
+            raise BookError(
+                f"{book_dir} is not empty and does not hold a previous book build "
+                f"(no {MARKER} file): refusing to empty it; choose an empty or new folder"
+            )
         for entry in book_dir.iterdir():  # the test's screenshot outlives a rebuild
             if entry.name == SCREENSHOT:
                 continue
@@ -236,13 +257,16 @@ def _link_chapter_names(markdown: str, pages: dict[str, Path], page: str) -> str
     spans that already are link text are left alone."""
     depth = len(Path(page).parts) - 1
     chapters = {Path(rel).stem: "../" * depth + rel for rel in pages if rel.endswith(".ipynb")}
-    span = re.compile(r"(?<![\[`])`(" + "|".join(map(re.escape, sorted(chapters, key=len, reverse=True)))
-                      + r")`(?![`\]])")
+    span = re.compile(
+        r"(?<![\[`])`(" + "|".join(map(re.escape, sorted(chapters, key=len, reverse=True))) + r")`(?![`\]])"
+    )
     if not chapters:
         return markdown
     parts = re.split(r"(^(?:```|~~~).*?^(?:```|~~~)[ \t]*$)", markdown, flags=re.MULTILINE | re.DOTALL)
-    return "".join(part if i % 2 else span.sub(lambda m: f"[`{m.group(1)}`]({chapters[m.group(1)]})", part)
-                   for i, part in enumerate(parts))
+    return "".join(
+        part if i % 2 else span.sub(lambda m: f"[`{m.group(1)}`]({chapters[m.group(1)]})", part)
+        for i, part in enumerate(parts)
+    )
 
 
 def _link_targets(markdown: str) -> Iterator[str]:
@@ -264,8 +288,9 @@ def _link_targets(markdown: str) -> Iterator[str]:
     yield from walk(MarkdownIt("commonmark").parse(markdown))
 
 
-def _resolve_links(markdown: str, page: str, book_dir: Path, repo_root: Path, book_pages: set[str],
-                   unlinked: list[str]) -> str:
+def _resolve_links(
+    markdown: str, page: str, book_dir: Path, repo_root: Path, book_pages: set[str], unlinked: list[str]
+) -> str:
     """Make every relative link of ``page`` (book-relative path, the same as its
     repository path) work in the book: copy the file it points at, turn a
     link to a folder into its text, and raise on a link to nothing."""
@@ -294,9 +319,11 @@ def _resolve_links(markdown: str, page: str, book_dir: Path, repo_root: Path, bo
         else:
             broken.append(f"{target} (no file {rel.as_posix()} in the repository)")
     if broken:
-        raise BookError(f"{page} links to files that do not exist: {'; '.join(sorted(broken))}. "
-                        "Fix the link (paths are relative to the page's folder in the repository) "
-                        "or commit the file")
+        raise BookError(
+            f"{page} links to files that do not exist: {'; '.join(sorted(broken))}. "
+            "Fix the link (paths are relative to the page's folder in the repository) "
+            "or commit the file"
+        )
     for target in sorted(folders):
         unlinked.append(f"{page}: {target}")
         pattern = re.compile(r"(?<!!)\[([^\]]*)\]\(" + re.escape(target) + r"(?:\s+\"[^\"]*\")?\)")
@@ -322,16 +349,21 @@ def _copy_mathjax(destination: Path) -> None:
     try:
         import jupyter_server_mathjax
     except ImportError as err:
-        raise BookError("the book serves MathJax itself and copies it from the jupyter-server-mathjax package, "
-                        "which is not installed: run make env (it is in requirements-lock.txt)") from err
+        raise BookError(
+            "the book serves MathJax itself and copies it from the jupyter-server-mathjax package, "
+            "which is not installed: run make env (it is in requirements-lock.txt)"
+        ) from err
     static = Path(jupyter_server_mathjax.__file__).parent / "static"
     if not (static / "MathJax.js").is_file():
-        raise BookError(f"{static} holds no MathJax.js: reinstall jupyter-server-mathjax "
-                        "(pip install --force-reinstall jupyter-server-mathjax)")
+        raise BookError(
+            f"{static} holds no MathJax.js: reinstall jupyter-server-mathjax "
+            "(pip install --force-reinstall jupyter-server-mathjax)"
+        )
     shutil.copytree(static, destination, dirs_exist_ok=True)
 
 
 # ---------------------------------------------------------------- building
+
 
 class _Tee(io.TextIOBase):
     """Writes to a stream and keeps a copy (Sphinx's warning stream)."""
@@ -353,8 +385,12 @@ class _Tee(io.TextIOBase):
         return False
 
 
-def build_book(book_dir: Path = DEFAULT_BOOK_DIR, notebooks_dir: Path = paths.NOTEBOOKS_DIR,
-               config_dir: Path = BOOK_CONFIG_DIR, quiet: bool = False) -> BookResult:
+def build_book(
+    book_dir: Path = DEFAULT_BOOK_DIR,
+    notebooks_dir: Path = paths.NOTEBOOKS_DIR,
+    config_dir: Path = BOOK_CONFIG_DIR,
+    quiet: bool = False,
+) -> BookResult:
     """Assemble the source in ``book_dir`` and build ``book_dir/_build/html``.
 
     Raises :class:`BookError` when the source cannot be assembled, when
@@ -369,10 +405,16 @@ def build_book(book_dir: Path = DEFAULT_BOOK_DIR, notebooks_dir: Path = paths.NO
     tee = _Tee(None if quiet else sys.stderr)
     with contextlib.redirect_stderr(tee):  # build_sphinx writes its warnings to sys.stderr
         # the arguments `jupyter-book build --all <book_dir>` passes (jupyter_book/cli/main.py)
-        status = build_sphinx(book_dir, html_dir, noconfig=True, path_config=str(book_dir / "_config.yml"),
-                              confoverrides={"external_toc_path": (book_dir / "_toc.yml").as_posix(),
-                                             "latex_individualpages": False},
-                              freshenv=True, quiet=quiet, builder="html")
+        status = build_sphinx(
+            book_dir,
+            html_dir,
+            noconfig=True,
+            path_config=str(book_dir / "_config.yml"),
+            confoverrides={"external_toc_path": (book_dir / "_toc.yml").as_posix(), "latex_individualpages": False},
+            freshenv=True,
+            quiet=quiet,
+            builder="html",
+        )
     warnings = _warnings(tee.buffer_.getvalue())
     harmful = [w for w in warnings if not _is_harmless(w)]
     if isinstance(status, BaseException) or status or harmful:
@@ -380,17 +422,27 @@ def build_book(book_dir: Path = DEFAULT_BOOK_DIR, notebooks_dir: Path = paths.NO
         lines = "\n  ".join(harmful)
         raise BookError(
             f"the book's build in {book_dir} is broken: {problem}"
-            + (f"{' and ' if problem else ''}{len(harmful)} warning(s) that mean a broken page:\n  {lines}\n"
-               if harmful else "\n")
+            + (
+                f"{' and ' if problem else ''}{len(harmful)} warning(s) that mean a broken page:\n  {lines}\n"
+                if harmful
+                else "\n"
+            )
             + "Fix the notebook, README or book/ file named; a warning that leaves the page whole "
-              "can be listed in HARMLESS_WARNINGS in reuseprior/reporting/book.py")
+            "can be listed in HARMLESS_WARNINGS in reuseprior/reporting/book.py"
+        )
     external = external_resources(html_dir)
     if external:
-        raise BookError("pages of the book load resources from other sites (the book must work offline): "
-                        + "; ".join(external[:20])
-                        + ". Serve them from _static/ or switch off the option of book/_config.yml that adds them")
-    return BookResult(html_dir=html_dir, seconds=time.perf_counter() - start,
-                      harmless_warnings=[w for w in warnings if _is_harmless(w)], unlinked=unlinked)
+        raise BookError(
+            "pages of the book load resources from other sites (the book must work offline): "
+            + "; ".join(external[:20])
+            + ". Serve them from _static/ or switch off the option of book/_config.yml that adds them"
+        )
+    return BookResult(
+        html_dir=html_dir,
+        seconds=time.perf_counter() - start,
+        harmless_warnings=[w for w in warnings if _is_harmless(w)],
+        unlinked=unlinked,
+    )
 
 
 def _warnings(log: str) -> list[str]:

@@ -63,17 +63,20 @@ VOLATILE_CELL_METADATA = ("papermill", "execution")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 #: First line of a cell whose output is a measurement of the run (nbval skips it too).
 MEASUREMENT_MARKER = "# NBVAL_IGNORE_OUTPUT"
-MEASUREMENT_NOTE = ("Wall-clock measurements of the run that executed this notebook are not committed (they differ "
-                    "on every run and machine); `make figures` writes them to build/measured/<notebook>/, and "
-                    "running this cell shows them.\n")
+MEASUREMENT_NOTE = (
+    "Wall-clock measurements of the run that executed this notebook are not committed (they differ "
+    "on every run and machine); `make figures` writes them to build/measured/<notebook>/, and "
+    "running this cell shows them.\n"
+)
 
 
 def find_notebooks(patterns: list[str] | None = None) -> list[Path]:
     """The chapter notebooks, in chapter order, optionally filtered by glob."""
     found = sorted(p for p in paths.NOTEBOOKS_DIR.glob("ch*.ipynb") if ".ipynb_checkpoints" not in p.parts)
     if patterns:
-        found = [p for p in found if any(fnmatch.fnmatch(p.stem, pat) or fnmatch.fnmatch(p.name, pat)
-                                         for pat in patterns)]
+        found = [
+            p for p in found if any(fnmatch.fnmatch(p.stem, pat) or fnmatch.fnmatch(p.name, pat) for pat in patterns)
+        ]
         if not found:
             raise SystemExit(f"no notebook matches {patterns}; available: {[p.stem for p in find_notebooks()]}")
     return found
@@ -118,8 +121,10 @@ def check_parameters(notebooks: list[Path], parameters: dict) -> dict[str, set[s
     known = set().union(*declared.values()) if declared else set()
     unknown = sorted(set(parameters) - known)
     if unknown:
-        raise SystemExit(f"unknown notebook parameter(s) {unknown}: none of {sorted(declared)} declares them; "
-                         f"the parameters cells declare {sorted(known)}")
+        raise SystemExit(
+            f"unknown notebook parameter(s) {unknown}: none of {sorted(declared)} declares them; "
+            f"the parameters cells declare {sorted(known)}"
+        )
     return declared
 
 
@@ -182,7 +187,11 @@ def execute_notebook(notebook: Path, target: Path, parameters: dict, position: i
     tmp.chmod(0o666 & ~umask)  # mkstemp makes the file private; the notebook is an ordinary file
     try:
         executed = papermill.execute_notebook(
-            str(notebook), str(tmp), parameters=parameters, cwd=str(paths.NOTEBOOKS_DIR), kernel_name="python3",
+            str(notebook),
+            str(tmp),
+            parameters=parameters,
+            cwd=str(paths.NOTEBOOKS_DIR),
+            kernel_name="python3",
             progress_bar={"desc": f"{notebook.stem:26s}", "position": position, "leave": True},
             extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no start-up chatter (TCP transport notice)
         )
@@ -223,8 +232,13 @@ def build_notebooks(
     results: dict[str, float | Exception] = {}
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {
-            pool.submit(execute_notebook, nb, out_dir / nb.name,
-                        {k: v for k, v in parameters.items() if k in declared[nb.stem]}, i): nb.stem
+            pool.submit(
+                execute_notebook,
+                nb,
+                out_dir / nb.name,
+                {k: v for k, v in parameters.items() if k in declared[nb.stem]},
+                i,
+            ): nb.stem
             for i, nb in enumerate(notebooks)
         }
         for future in as_completed(futures):

@@ -28,7 +28,15 @@ from reuseprior.core import paths
 from reuseprior.core.errors import NotebookParameterError
 from reuseprior.reporting.plotting import apply_style, save_figure
 
-__all__ = ["NotebookParameterError", "Profile", "RunContext", "profile_from_mapping", "resolve_device", "set_seed", "setup"]
+__all__ = [
+    "NotebookParameterError",
+    "Profile",
+    "RunContext",
+    "profile_from_mapping",
+    "resolve_device",
+    "set_seed",
+    "setup",
+]
 
 
 def _bad(name: str, value: Any, expected: str) -> NotebookParameterError:

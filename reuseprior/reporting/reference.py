@@ -119,7 +119,9 @@ def side_by_side(
     printed = ref.attrs.get("printed")
     missing = [c for c in [*on, *columns] if c not in ref.columns or c not in ours.columns]
     if missing:
-        raise KeyError(f"columns {missing} are not in both tables (ours: {list(ours.columns)}, thesis: {list(ref.columns)})")
+        raise KeyError(
+            f"columns {missing} are not in both tables (ours: {list(ours.columns)}, thesis: {list(ref.columns)})"
+        )
     left = ours[[*on, *columns]].copy()
     right = ref[[*on, *columns]].copy()
     if printed is not None:
@@ -135,7 +137,5 @@ def side_by_side(
         out[f"{c} (ours)"] = o
         out[f"{c} (thesis)"] = t
         out[f"Δ {c}"] = o - t
-        out[f"{c} match"] = [
-            _classify(a, b, u) for a, b, u in zip(o, t, merged[f"__unit {c}"].astype(float))
-        ]
+        out[f"{c} match"] = [_classify(a, b, u) for a, b, u in zip(o, t, merged[f"__unit {c}"].astype(float))]
     return out.reset_index(drop=True)

@@ -41,12 +41,29 @@ Shape = tuple[int, ...]
 
 #: what a convolution may mutate into (section 3.5.5.3, appendix C.5)
 CONV_REPLACEMENTS: list[str] = [
-    "conv2d", "conv_unit", "residual", "bottleneck", "ensemble_mean", "separable_conv", "conv_deconv",
+    "conv2d",
+    "conv_unit",
+    "residual",
+    "bottleneck",
+    "ensemble_mean",
+    "separable_conv",
+    "conv_deconv",
 ]
 KERNEL_SIZES: list[int] = [1, 3, 5]
 BN_MOMENTA: list[float] = [0.01, 0.05, 0.1, 0.2]
 
-SEQUENTIAL_KINDS = {"seq", "conv_unit", "group", "resnet", "densenet", "head", "separable_conv", "conv_deconv", "transition", "shortcut"}
+SEQUENTIAL_KINDS = {
+    "seq",
+    "conv_unit",
+    "group",
+    "resnet",
+    "densenet",
+    "head",
+    "separable_conv",
+    "conv_deconv",
+    "transition",
+    "shortcut",
+}
 RESIDUAL_KINDS = {"residual", "bottleneck"}
 CONTAINER_KINDS = SEQUENTIAL_KINDS | RESIDUAL_KINDS | {"dense_concat", "dense_sum", "ensemble_mean"}
 
@@ -77,8 +94,16 @@ class Builder:
         return frozenset({"bn2d"}) if self.bn_unique else frozenset()
 
     def _bp(self, kind: str, prefix: str, args: dict, in_shape: Shape, out_shape: Shape, **kw) -> Blueprint:
-        return Blueprint(kind=kind, prefix=prefix, args=args, input_shape=tuple(in_shape), output_shape=tuple(out_shape),
-                         toggle_p=self.toggle_p, mutation_p=self.mutation_p, **kw)
+        return Blueprint(
+            kind=kind,
+            prefix=prefix,
+            args=args,
+            input_shape=tuple(in_shape),
+            output_shape=tuple(out_shape),
+            toggle_p=self.toggle_p,
+            mutation_p=self.mutation_p,
+            **kw,
+        )
 
     @staticmethod
     def _uniquify_if_needed(bp: Blueprint, rng: np.random.Generator) -> Blueprint:
@@ -87,33 +112,77 @@ class Builder:
             bp.uid = new_uid(rng)
         return bp
 
-    def container(self, kind: str, prefix: str, args: dict, children: dict[str, Blueprint],
-                  in_shape: Shape, out_shape: Shape, mutables: dict | None = None) -> Blueprint:
+    def container(
+        self,
+        kind: str,
+        prefix: str,
+        args: dict,
+        children: dict[str, Blueprint],
+        in_shape: Shape,
+        out_shape: Shape,
+        mutables: dict | None = None,
+    ) -> Blueprint:
         bp = self._bp(kind, prefix, args, in_shape, out_shape, children=children, mutables=mutables or {})
         return self._uniquify_if_needed(bp, self.rng)
 
     # ---------------------------------------------------------------- leaves
-    def conv(self, prefix: str, in_shape: Shape, out_ch: int, kernel: int = 3, stride: int = 1,
-             groups: int = 1, scoped: bool = False) -> Blueprint:
+    def conv(
+        self,
+        prefix: str,
+        in_shape: Shape,
+        out_ch: int,
+        kernel: int = 3,
+        stride: int = 1,
+        groups: int = 1,
+        scoped: bool = False,
+    ) -> Blueprint:
         c, h, w = in_shape
         pad = kernel // 2
-        args = {"in_channels": c, "out_channels": out_ch, "kernel_size": kernel, "stride": stride,
-                "padding": pad, "dilation": 1, "groups": groups, "bias": False}
+        args = {
+            "in_channels": c,
+            "out_channels": out_ch,
+            "kernel_size": kernel,
+            "stride": stride,
+            "padding": pad,
+            "dilation": 1,
+            "groups": groups,
+            "bias": False,
+        }
         oh, ow = conv_output_hw(h, w, kernel, stride, pad)
-        return self._bp("conv2d", "" if (self.aggressive and not scoped) else prefix, args, in_shape, (out_ch, oh, ow),
-                        mutables={"kernel_size": list(KERNEL_SIZES)})
+        return self._bp(
+            "conv2d",
+            "" if (self.aggressive and not scoped) else prefix,
+            args,
+            in_shape,
+            (out_ch, oh, ow),
+            mutables={"kernel_size": list(KERNEL_SIZES)},
+        )
 
-    def deconv(self, prefix: str, in_shape: Shape, out_ch: int, kernel: int, stride: int, padding: int,
-               output_padding: int = 0) -> Blueprint:
+    def deconv(
+        self, prefix: str, in_shape: Shape, out_ch: int, kernel: int, stride: int, padding: int, output_padding: int = 0
+    ) -> Blueprint:
         c, h, w = in_shape
-        args = {"in_channels": c, "out_channels": out_ch, "kernel_size": kernel, "stride": stride,
-                "padding": padding, "output_padding": output_padding, "bias": False}
+        args = {
+            "in_channels": c,
+            "out_channels": out_ch,
+            "kernel_size": kernel,
+            "stride": stride,
+            "padding": padding,
+            "output_padding": output_padding,
+            "bias": False,
+        }
         f = lambda n: (n - 1) * stride - 2 * padding + kernel + output_padding  # noqa: E731
         return self._bp("deconv2d", prefix, args, in_shape, (out_ch, f(h), f(w)))
 
     def bn(self, prefix: str, shape: Shape, momentum: float = 0.1) -> Blueprint:
-        bp = self._bp("bn2d", prefix, {"num_features": shape[0], "momentum": float(momentum)}, shape, shape,
-                      mutables={"momentum": list(BN_MOMENTA)})
+        bp = self._bp(
+            "bn2d",
+            prefix,
+            {"num_features": shape[0], "momentum": float(momentum)},
+            shape,
+            shape,
+            mutables={"momentum": list(BN_MOMENTA)},
+        )
         if self.bn_unique:
             bp.uid = new_uid(self.rng)
         return bp
@@ -130,8 +199,13 @@ class Builder:
         return self._bp("gap", prefix, {}, shape, (shape[0],))
 
     def linear(self, prefix: str, in_features: int, out_features: int) -> Blueprint:
-        return self._bp("linear", prefix, {"in_features": in_features, "out_features": out_features, "bias": True},
-                        (in_features,), (out_features,))
+        return self._bp(
+            "linear",
+            prefix,
+            {"in_features": in_features, "out_features": out_features, "bias": True},
+            (in_features,),
+            (out_features,),
+        )
 
     # ------------------------------------------------------------- blocks
     def conv_unit(self, prefix: str, in_shape: Shape, out_ch: int, kernel: int = 3, stride: int = 1) -> Blueprint:
@@ -139,20 +213,38 @@ class Builder:
         bn = self.bn(f"{prefix}/bn", in_shape)
         act = self.relu(f"{prefix}/act", in_shape)
         conv = self.conv(f"{prefix}/conv", in_shape, out_ch, kernel, stride)
-        return self.container("conv_unit", prefix, {"order": "bn_act_conv"}, {"bn": bn, "act": act, "conv": conv},
-                              in_shape, conv.output_shape, mutables={"conv": list(CONV_REPLACEMENTS)})
+        return self.container(
+            "conv_unit",
+            prefix,
+            {"order": "bn_act_conv"},
+            {"bn": bn, "act": act, "conv": conv},
+            in_shape,
+            conv.output_shape,
+            mutables={"conv": list(CONV_REPLACEMENTS)},
+        )
 
-    def stem(self, prefix: str, in_shape: Shape, out_ch: int, kernel: int = 3, stride: int = 1,
-             pool: bool = False) -> Blueprint:
+    def stem(
+        self, prefix: str, in_shape: Shape, out_ch: int, kernel: int = 3, stride: int = 1, pool: bool = False
+    ) -> Blueprint:
         """The first unit: conv -> bn -> relu [-> 3x3/2 max pool]."""
         conv = self.conv(f"{prefix}/conv", in_shape, out_ch, kernel, stride)
-        children = {"conv": conv, "bn": self.bn(f"{prefix}/bn", conv.output_shape),
-                    "act": self.relu(f"{prefix}/act", conv.output_shape)}
+        children = {
+            "conv": conv,
+            "bn": self.bn(f"{prefix}/bn", conv.output_shape),
+            "act": self.relu(f"{prefix}/act", conv.output_shape),
+        }
         if pool:
             children["pool"] = self.pool("maxpool", f"{prefix}/pool", conv.output_shape, 3, 2, 1)
         out = list(children.values())[-1].output_shape
-        return self.container("conv_unit", prefix, {"order": "conv_bn_act" + ("_pool" if pool else "")}, children,
-                              in_shape, out, mutables={"conv": list(CONV_REPLACEMENTS)})
+        return self.container(
+            "conv_unit",
+            prefix,
+            {"order": "conv_bn_act" + ("_pool" if pool else "")},
+            children,
+            in_shape,
+            out,
+            mutables={"conv": list(CONV_REPLACEMENTS)},
+        )
 
     def _shortcut(self, prefix: str, in_shape: Shape, out_ch: int, stride: int, pooled: bool) -> Blueprint | None:
         if stride == 1 and in_shape[0] == out_ch:
@@ -181,8 +273,9 @@ class Builder:
         sc = self._shortcut(f"{prefix}/shortcut", in_shape, out_ch, stride, pooled=False)
         if sc is not None:
             children["shortcut"] = sc
-        return self.container("residual", prefix, {"kernel": kernel, "stride": stride}, children, in_shape,
-                              u2.output_shape)
+        return self.container(
+            "residual", prefix, {"kernel": kernel, "stride": stride}, children, in_shape, u2.output_shape
+        )
 
     def bottleneck(self, prefix: str, in_shape: Shape, out_ch: int, kernel: int = 3, stride: int = 1) -> Blueprint:
         """Bottleneck: 1x1 to out/4, kxk (strided), 1x1 expanding 4x; the
@@ -196,8 +289,9 @@ class Builder:
         sc = self._shortcut(f"{prefix}/shortcut", in_shape, out_ch, stride, pooled=True)
         if sc is not None:
             children["shortcut"] = sc
-        return self.container("bottleneck", prefix, {"kernel": kernel, "stride": stride}, children, in_shape,
-                              u3.output_shape)
+        return self.container(
+            "bottleneck", prefix, {"kernel": kernel, "stride": stride}, children, in_shape, u3.output_shape
+        )
 
     def dense_concat(self, prefix: str, in_shape: Shape, growth: int, depth: int, kernel: int = 3) -> Blueprint:
         """Dense concatenation group: x <- cat(x, unit_i(x)), out channels C + depth*growth."""
@@ -205,8 +299,9 @@ class Builder:
         children = {}
         for i in range(depth):
             children[str(i)] = self.conv_unit(f"{prefix}/unit", (c + i * growth, h, w), growth, kernel, 1)
-        return self.container("dense_concat", prefix, {"growth": growth, "depth": depth}, children, in_shape,
-                              (c + depth * growth, h, w))
+        return self.container(
+            "dense_concat", prefix, {"growth": growth, "depth": depth}, children, in_shape, (c + depth * growth, h, w)
+        )
 
     def dense_sum(self, prefix: str, in_shape: Shape, growth: int, depth: int, kernel: int = 3) -> Blueprint:
         """Dense sum group (the thesis's own, for compactness): s <- unit_0(x),
@@ -216,14 +311,18 @@ class Builder:
         children = {"0": self.conv_unit(f"{prefix}/first", in_shape, growth, kernel, 1)}
         for i in range(1, depth):
             children[str(i)] = self.conv_unit(f"{prefix}/unit", (growth, h, w), growth, kernel, 1)
-        return self.container("dense_sum", prefix, {"growth": growth, "depth": depth}, children, in_shape,
-                              (c + growth, h, w))
+        return self.container(
+            "dense_sum", prefix, {"growth": growth, "depth": depth}, children, in_shape, (c + growth, h, w)
+        )
 
-    def ensemble_mean(self, prefix: str, in_shape: Shape, out_ch: int, kernel: int = 3, stride: int = 1,
-                      n: int = 3) -> Blueprint:
+    def ensemble_mean(
+        self, prefix: str, in_shape: Shape, out_ch: int, kernel: int = 3, stride: int = 1, n: int = 3
+    ) -> Blueprint:
         """Mean of ``n`` convolutions of the same shape (members are scoped by
         position, also under aggressive sharing, so they are distinct)."""
-        children = {str(i): self.conv(f"{prefix}/m{i}", in_shape, out_ch, kernel, stride, scoped=True) for i in range(n)}
+        children = {
+            str(i): self.conv(f"{prefix}/m{i}", in_shape, out_ch, kernel, stride, scoped=True) for i in range(n)
+        }
         return self.container("ensemble_mean", prefix, {"n": n}, children, in_shape, children["0"].output_shape)
 
     def separable_conv(self, prefix: str, in_shape: Shape, out_ch: int, kernel: int = 3, stride: int = 1) -> Blueprint:
@@ -247,7 +346,9 @@ class Builder:
             de = self.deconv(f"{prefix}/deconv", conv.output_shape, out_ch, 3, 1, 1)
         return self.container("conv_deconv", prefix, {}, {"conv": conv, "deconv": de}, in_shape, de.output_shape)
 
-    def block(self, kind: str, prefix: str, in_shape: Shape, out_ch: int, kernel: int = 3, stride: int = 1) -> Blueprint:
+    def block(
+        self, kind: str, prefix: str, in_shape: Shape, out_ch: int, kernel: int = 3, stride: int = 1
+    ) -> Blueprint:
         """Any shape-(in, out_ch, stride) replacement of a convolution by kind."""
         makers: dict[str, Callable[..., Blueprint]] = {
             "conv2d": lambda: self.conv(prefix, in_shape, out_ch, kernel, stride),
@@ -268,23 +369,52 @@ class Builder:
         act = self.relu(f"{prefix}/act", in_shape)
         gap = self.gap(f"{prefix}/gap", in_shape)
         lin = self.linear(f"{prefix}/linear", in_shape[0], num_classes)
-        return self.container("head", prefix, {}, {"bn": bn, "act": act, "gap": gap, "linear": lin}, in_shape,
-                              lin.output_shape)
+        return self.container(
+            "head", prefix, {}, {"bn": bn, "act": act, "gap": gap, "linear": lin}, in_shape, lin.output_shape
+        )
 
-    def res_group(self, prefix: str, in_shape: Shape, out_ch: int, depth: int, block_kind: str = "residual",
-                  kernel: int = 3, stride: int = 1, max_depth: int = 4) -> Blueprint:
+    def res_group(
+        self,
+        prefix: str,
+        in_shape: Shape,
+        out_ch: int,
+        depth: int,
+        block_kind: str = "residual",
+        kernel: int = 3,
+        stride: int = 1,
+        max_depth: int = 4,
+    ) -> Blueprint:
         """A ResNet group: the first block may stride; later blocks share one
         scope (cross-layer sharing of repeated blocks, section 3.5.2)."""
         first = self.block(block_kind, f"{prefix}/first", in_shape, out_ch, kernel, stride)
         children = {"0": first}
         for i in range(1, depth):
             children[str(i)] = self.block(block_kind, f"{prefix}/block", first.output_shape, out_ch, kernel, 1)
-        return self.container("group", prefix, {"block": block_kind, "stride": stride}, children, in_shape,
-                              first.output_shape, mutables={"depth": list(range(1, max_depth + 1))})
+        return self.container(
+            "group",
+            prefix,
+            {"block": block_kind, "stride": stride},
+            children,
+            in_shape,
+            first.output_shape,
+            mutables={"depth": list(range(1, max_depth + 1))},
+        )
 
-    def resnet(self, name: str, in_shape: Shape, num_classes: int, widths: list[int], depths: list[int],
-               block_kinds: list[str], kernels: list[int] | None = None, stem_width: int = 16,
-               stem_kernel: int = 3, stem_stride: int = 1, stem_pool: bool = False, max_depth: int = 4) -> Blueprint:
+    def resnet(
+        self,
+        name: str,
+        in_shape: Shape,
+        num_classes: int,
+        widths: list[int],
+        depths: list[int],
+        block_kinds: list[str],
+        kernels: list[int] | None = None,
+        stem_width: int = 16,
+        stem_kernel: int = 3,
+        stem_stride: int = 1,
+        stem_pool: bool = False,
+        max_depth: int = 4,
+    ) -> Blueprint:
         """WRN-like ResNet skeleton: stem, groups (each after the first halves
         the resolution with a strided block) and a BN-ReLU-pool-linear tail."""
         kernels = kernels or [3] * len(widths)
@@ -297,9 +427,20 @@ class Builder:
         children["head"] = self.head(f"{name}/head", shape, num_classes)
         return self.container("resnet", name, {}, children, in_shape, (num_classes,))
 
-    def densenet(self, name: str, in_shape: Shape, num_classes: int, growths: list[int], depths: list[int],
-                 group_kinds: list[str], kernels: list[int] | None = None, stem_width: int = 16,
-                 stem_kernel: int = 3, stem_stride: int = 1, stem_pool: bool = False) -> Blueprint:
+    def densenet(
+        self,
+        name: str,
+        in_shape: Shape,
+        num_classes: int,
+        growths: list[int],
+        depths: list[int],
+        group_kinds: list[str],
+        kernels: list[int] | None = None,
+        stem_width: int = 16,
+        stem_kernel: int = 3,
+        stem_stride: int = 1,
+        stem_pool: bool = False,
+    ) -> Blueprint:
         """DenseNet skeleton: dense groups separated by transitions (1x1 conv
         unit halving the channels, 2x2 average pool)."""
         kernels = kernels or [3] * len(growths)
@@ -313,8 +454,9 @@ class Builder:
             if g < len(growths) - 1 and min(shape[1:]) >= 2:
                 unit = self.conv_unit(f"{name}/t{g}/unit", shape, max(1, shape[0] // 2), 1, 1)
                 pool = self.pool("avgpool", f"{name}/t{g}/pool", unit.output_shape, 2, 2, 0)
-                children[f"t{g}"] = self.container("transition", f"{name}/t{g}", {}, {"unit": unit, "pool": pool},
-                                                   shape, pool.output_shape)
+                children[f"t{g}"] = self.container(
+                    "transition", f"{name}/t{g}", {}, {"unit": unit, "pool": pool}, shape, pool.output_shape
+                )
                 shape = pool.output_shape
         children["head"] = self.head(f"{name}/head", shape, num_classes)
         return self.container("densenet", name, {}, children, in_shape, (num_classes,))
@@ -336,14 +478,29 @@ def leaf(kind: str):
 
 @leaf("conv2d")
 def _conv(a: dict) -> nn.Module:
-    return nn.Conv2d(a["in_channels"], a["out_channels"], a["kernel_size"], a["stride"], a["padding"],
-                     a["dilation"], a["groups"], a["bias"])
+    return nn.Conv2d(
+        a["in_channels"],
+        a["out_channels"],
+        a["kernel_size"],
+        a["stride"],
+        a["padding"],
+        a["dilation"],
+        a["groups"],
+        a["bias"],
+    )
 
 
 @leaf("deconv2d")
 def _deconv(a: dict) -> nn.Module:
-    return nn.ConvTranspose2d(a["in_channels"], a["out_channels"], a["kernel_size"], a["stride"], a["padding"],
-                              a["output_padding"], bias=a["bias"])
+    return nn.ConvTranspose2d(
+        a["in_channels"],
+        a["out_channels"],
+        a["kernel_size"],
+        a["stride"],
+        a["padding"],
+        a["output_padding"],
+        bias=a["bias"],
+    )
 
 
 @leaf("bn2d")
@@ -436,7 +593,10 @@ def _leaf_output_shape(bp: Blueprint) -> Shape | None:
     if bp.kind == "conv2d":
         if shape[0] != a["in_channels"]:
             return None
-        return (a["out_channels"], *conv_output_hw(shape[1], shape[2], a["kernel_size"], a["stride"], a["padding"], a["dilation"]))
+        return (
+            a["out_channels"],
+            *conv_output_hw(shape[1], shape[2], a["kernel_size"], a["stride"], a["padding"], a["dilation"]),
+        )
     if bp.kind == "deconv2d":
         if shape[0] != a["in_channels"]:
             return None

@@ -127,12 +127,17 @@ class Blueprint:
     def copy(self) -> "Blueprint":
         """A deep copy (arguments hold plain values, so they are copied shallowly)."""
         return Blueprint(
-            kind=self.kind, prefix=self.prefix, args=dict(self.args),
+            kind=self.kind,
+            prefix=self.prefix,
+            args=dict(self.args),
             children={role: child.copy() for role, child in self.children.items()},
-            input_shape=self.input_shape, output_shape=self.output_shape, uid=self.uid,
+            input_shape=self.input_shape,
+            output_shape=self.output_shape,
+            uid=self.uid,
             mutables={k: list(v) for k, v in self.mutables.items()},
             meta=copy.deepcopy(self.meta) if self.meta else {},
-            mutation_p=self.mutation_p, toggle_p=self.toggle_p,
+            mutation_p=self.mutation_p,
+            toggle_p=self.toggle_p,
         )
 
     # -------------------------------------------------------- serialisation
@@ -180,4 +185,6 @@ class Blueprint:
         return cls.from_dict(json.loads(text))
 
     def __repr__(self) -> str:  # short, the full form is to_json()
-        return f"Blueprint({self.name!r}, in={self.input_shape}, out={self.output_shape}, children={len(self.children)})"
+        return (
+            f"Blueprint({self.name!r}, in={self.input_shape}, out={self.output_shape}, children={len(self.children)})"
+        )

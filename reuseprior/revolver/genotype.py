@@ -30,7 +30,9 @@ def leaf_parameter_count(bp: Blueprint) -> int:
     """Learnable parameters of one leaf, from its constructor arguments."""
     a = bp.args
     if bp.kind == "conv2d":
-        return a["out_channels"] * (a["in_channels"] // a["groups"]) * a["kernel_size"] ** 2 + (a["out_channels"] if a["bias"] else 0)
+        return a["out_channels"] * (a["in_channels"] // a["groups"]) * a["kernel_size"] ** 2 + (
+            a["out_channels"] if a["bias"] else 0
+        )
     if bp.kind == "deconv2d":
         return a["in_channels"] * a["out_channels"] * a["kernel_size"] ** 2 + (a["out_channels"] if a["bias"] else 0)
     if bp.kind == "linear":

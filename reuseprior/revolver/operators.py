@@ -23,17 +23,31 @@ __all__ = ["SWAPPABLE_KINDS", "copyover", "crossover", "mutate", "mutate_bluepri
 
 #: kinds that crossover may exchange when their input and output shapes match
 SWAPPABLE_KINDS = {
-    "conv2d", "conv_unit", "residual", "bottleneck", "ensemble_mean", "separable_conv", "conv_deconv",
-    "group", "dense_concat", "dense_sum",
+    "conv2d",
+    "conv_unit",
+    "residual",
+    "bottleneck",
+    "ensemble_mean",
+    "separable_conv",
+    "conv_deconv",
+    "group",
+    "dense_concat",
+    "dense_sum",
 }
 MAX_LEVEL = 6
 
 
 def _summary(bp: Blueprint) -> dict[str, Any]:
     """A compact record of a replaced component (appendix C.5)."""
-    return {"kind": bp.kind, "name": bp.name, "args": dict(bp.args), "unique": bp.unique,
-            "input_shape": list(bp.input_shape or ()), "output_shape": list(bp.output_shape or ()),
-            "num_children": len(bp.children)}
+    return {
+        "kind": bp.kind,
+        "name": bp.name,
+        "args": dict(bp.args),
+        "unique": bp.unique,
+        "input_shape": list(bp.input_shape or ()),
+        "output_shape": list(bp.output_shape or ()),
+        "num_children": len(bp.children),
+    }
 
 
 def _conv_signature(bp: Blueprint) -> tuple[int, int]:
@@ -102,8 +116,9 @@ def _set_group_depth(g: Blueprint, depth: int, builder: Builder) -> bool:
     kind = g.args["block"]
     kernel, _ = _conv_signature(first) if first.kind == "conv2d" else (first.args.get("kernel", 3), 1)
     for i in range(n, depth):
-        g.children[str(i)] = builder.block(kind, f"{g.prefix}/block", tuple(first.output_shape),
-                                           first.output_shape[0], kernel, 1)
+        g.children[str(i)] = builder.block(
+            kind, f"{g.prefix}/block", tuple(first.output_shape), first.output_shape[0], kernel, 1
+        )
     return True
 
 
@@ -124,8 +139,7 @@ def _mutate(g: Blueprint, key: str | None, p: float, builder: Builder, always_un
     return _mutate_element(g, key, builder, always_unique)
 
 
-def mutate(root: Blueprint, builder: Builder, p: float | None = None, tries: int = 20,
-           always_unique=None) -> bool:
+def mutate(root: Blueprint, builder: Builder, p: float | None = None, tries: int = 20, always_unique=None) -> bool:
     """Hierarchical mutation of ``root`` in place; retries until something
     changed (at most ``tries`` times). Returns whether it mutated.
     ``always_unique`` defaults to the builder's (batch norm when ``bn_unique``)."""
@@ -158,8 +172,11 @@ def _vanilla(g1: Blueprint, g2: Blueprint, rng: np.random.Generator, overwrite: 
         (r1, r2)
         for r1, a in g1.children.items()
         for r2, b in g2.children.items()
-        if _swappable(a) and _swappable(b) and a.input_shape == b.input_shape
-        and a.output_shape == b.output_shape and a.base_name != b.base_name
+        if _swappable(a)
+        and _swappable(b)
+        and a.input_shape == b.input_shape
+        and a.output_shape == b.output_shape
+        and a.base_name != b.base_name
     ]
     if not pairs:
         return False

@@ -70,8 +70,12 @@ class DataFeed:
                 i = torch.as_tensor(idx, dtype=torch.long)
                 yield x_all[i].to(self.device), y_all[i].to(self.device)
             return
-        loader = DataLoader(self.dataset, batch_sampler=[list(map(int, b)) for b in index_batches],
-                            num_workers=self.num_workers, pin_memory=self.device.type == "cuda")
+        loader = DataLoader(
+            self.dataset,
+            batch_sampler=[list(map(int, b)) for b in index_batches],
+            num_workers=self.num_workers,
+            pin_memory=self.device.type == "cuda",
+        )
         for x, y in loader:
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
@@ -81,15 +85,22 @@ class DataFeed:
         return self.batches([np.arange(i, min(i + bs, n)) for i in range(0, n, bs)])
 
 
-def train_batches(model: nn.Module, feed: DataFeed, num_batches: int, rng: np.random.Generator, lr: float,
-                  momentum: float = 0.9, weight_decay: float = 1e-4) -> float:
+def train_batches(
+    model: nn.Module,
+    feed: DataFeed,
+    num_batches: int,
+    rng: np.random.Generator,
+    lr: float,
+    momentum: float = 0.9,
+    weight_decay: float = 1e-4,
+) -> float:
     """Train for ``num_batches`` batches drawn without replacement by ``rng``
     (SGD, momentum 0.9, weight decay 1e-4; a fresh optimiser per session).
     Returns the mean training loss."""
     n = len(feed)
     num_batches = min(num_batches, feed.batches_per_epoch)
     order = rng.permutation(n)[: num_batches * feed.batch_size]
-    index_batches = [order[i * feed.batch_size:(i + 1) * feed.batch_size] for i in range(num_batches)]
+    index_batches = [order[i * feed.batch_size : (i + 1) * feed.batch_size] for i in range(num_batches)]
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     model.train()
     total = 0.0

@@ -61,8 +61,17 @@ from reuseprior.revolver.search import (
 )
 from reuseprior.training.loop import UnreadableCheckpointError, read_checkpoint_file, save_checkpoint
 
-__all__ = ["CHECKPOINT_FORMAT", "Individual", "Population", "PopulationConfig", "config_changes",
-           "config_from_settings", "dataset_splits", "learning_rate", "run_search_modes"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "Individual",
+    "Population",
+    "PopulationConfig",
+    "config_changes",
+    "config_from_settings",
+    "dataset_splits",
+    "learning_rate",
+    "run_search_modes",
+]
 
 #: the datasets of the population runs; the loader lives in :mod:`reuseprior.datasets`
 #: (``load_standard_splits``), this name is what the chapter 3 notebook calls
@@ -79,7 +88,7 @@ class PopulationConfig:
     search_mode: str = "evolve"
     population_size: int = 80
     sample_size: int = 8
-    epochs: int = 160               # number of generations (C.2 ``--epochs``)
+    epochs: int = 160  # number of generations (C.2 ``--epochs``)
     warmup_x: int = 2
     warmup_epoch: int = 30
     genotype_cost: float = 32.0
@@ -142,7 +151,6 @@ class PopulationConfig:
         return cls(**data)
 
 
-
 def learning_rate(config: PopulationConfig, generation: int) -> float:
     """Constant ``lr`` for ``decay_start`` generations, then exponential decay
     reaching ``min_lr`` at the last generation (section 3.5.1)."""
@@ -162,8 +170,14 @@ class Individual:
     evaluations: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"uid": self.uid, "blueprint": self.blueprint.to_dict(), "score": self.score, "origin": self.origin,
-                "born": self.born, "evaluations": self.evaluations}
+        return {
+            "uid": self.uid,
+            "blueprint": self.blueprint.to_dict(),
+            "score": self.score,
+            "origin": self.origin,
+            "born": self.born,
+            "evaluations": self.evaluations,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Individual":
@@ -177,15 +191,22 @@ def _rows_equal_key(row: dict) -> dict:
 class Population:
     """A population of blueprints trained with shared modules (chapter 3)."""
 
-    def __init__(self, config: PopulationConfig, splits, device: torch.device | str = "cpu", num_workers: int = 0,
-                 _initialise: bool = True):
+    def __init__(
+        self,
+        config: PopulationConfig,
+        splits,
+        device: torch.device | str = "cpu",
+        num_workers: int = 0,
+        _initialise: bool = True,
+    ):
         self.config = config
         self.space = config.space
         self.splits = splits
         self.device = torch.device(device)
         self.rng = np.random.default_rng(config.seed)
-        self.registry = ModuleRegistry(seed=config.seed, device=self.device,
-                                       always_unique=("bn2d",) if config.bn_unique else ())
+        self.registry = ModuleRegistry(
+            seed=config.seed, device=self.device, always_unique=("bn2d",) if config.bn_unique else ()
+        )
         self.coefficient = float(config.genotype_cost)
         self.generation = 0
         self.next_uid = 0
@@ -204,8 +225,9 @@ class Population:
     # ------------------------------------------------------------------ setup
     @property
     def builder(self) -> Builder:
-        return Builder(self.rng, aggressive=self.config.aggressive, bn_unique=self.config.bn_unique,
-                       toggle_p=self.config.toggle_p)
+        return Builder(
+            self.rng, aggressive=self.config.aggressive, bn_unique=self.config.bn_unique, toggle_p=self.config.toggle_p
+        )
 
     def _initialise(self) -> None:
         """Section 3.4.1.1: sample ``warmup_x * population_size`` random
@@ -246,9 +268,16 @@ class Population:
         generation and the individuals, replaced through
         :meth:`replace_individual`. The coefficient search adapts is read back
         from the returned state (:meth:`step` does)."""
-        return SearchState(rng=self.rng, space=self.space, builder=self.builder,
-                           settings=SearchSettings.from_config(self.config), members=self.individuals,
-                           coefficient=self.coefficient, generation=self.generation, replace=self.replace_individual)
+        return SearchState(
+            rng=self.rng,
+            space=self.space,
+            builder=self.builder,
+            settings=SearchSettings.from_config(self.config),
+            members=self.individuals,
+            coefficient=self.coefficient,
+            generation=self.generation,
+            replace=self.replace_individual,
+        )
 
     def _pick_training(self, replaced: list[int]) -> list[int]:
         """New offspring first (the original never trained them), then half
@@ -262,7 +291,11 @@ class Population:
                 chosen.append(rest[int(self.rng.integers(len(rest)))])
             else:
                 scores = np.array([self.individuals[i].score for i in rest], dtype=float)
-                scores = np.where(np.isfinite(scores), scores, np.nanmax(scores[np.isfinite(scores)]) if np.isfinite(scores).any() else 1.0)
+                scores = np.where(
+                    np.isfinite(scores),
+                    scores,
+                    np.nanmax(scores[np.isfinite(scores)]) if np.isfinite(scores).any() else 1.0,
+                )
                 w = (1.0 / np.maximum(scores, 1e-6)) ** 3
                 chosen.append(rest[int(self.rng.choice(len(rest), p=w / w.sum()))])
         return chosen
@@ -282,8 +315,13 @@ class Population:
         model = self.build(index)
         scores = [i.score for i in self.individuals if math.isfinite(i.score)]
         max_batches = cfg.max_batches or self.train_feed.batches_per_epoch
-        budget = batch_budget(ind.score, float(np.mean(scores)) if scores else ind.score, cfg.base_batches,
-                              min(cfg.min_batches, max_batches), max_batches)
+        budget = batch_budget(
+            ind.score,
+            float(np.mean(scores)) if scores else ind.score,
+            cfg.base_batches,
+            min(cfg.min_batches, max_batches),
+            max_batches,
+        )
         train_loss = train_batches(model, self.train_feed, budget, self.rng, lr, cfg.momentum, cfg.weight_decay)
         val_loss, val_acc = evaluate(model, self.val_feed, cfg.val_limit)
         params = count_parameters(model, trainable_only=False)
@@ -297,10 +335,21 @@ class Population:
         update_module_scores(ind.blueprint, score, self.registry, cfg.score_weight, cfg.registry_rate)
         test_acc = evaluate(model, self.test_feed)[1] if test else float("nan")
         return {
-            "mode": cfg.search_mode, "generation": self.generation, "individual": ind.uid, "index": index,
-            "origin": ind.origin, "params": params, "shared_params": shared, "batches": budget, "lr": lr,
-            "train_loss": train_loss, "val_loss": val_loss, "val_acc": val_acc, "score": score,
-            "test_acc": test_acc, "seconds": time.perf_counter() - t0,
+            "mode": cfg.search_mode,
+            "generation": self.generation,
+            "individual": ind.uid,
+            "index": index,
+            "origin": ind.origin,
+            "params": params,
+            "shared_params": shared,
+            "batches": budget,
+            "lr": lr,
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "score": score,
+            "test_acc": test_acc,
+            "seconds": time.perf_counter() - t0,
         }
 
     def step(self) -> None:
@@ -320,17 +369,29 @@ class Population:
             for index in trained:
                 self.rows.append(self._evaluate(index, lr, uses, test))
         finite = [i.score for i in self.individuals if math.isfinite(i.score)]
-        self.generation_log.append({
-            "mode": cfg.search_mode, "generation": self.generation, "warmup": warm, "lr": lr,
-            "coefficient": self.coefficient, "replaced": len(replaced), "trained": len(trained),
-            "best_score": min(finite) if finite else float("nan"),
-            "mean_score": float(np.mean(finite)) if finite else float("nan"),
-            "seconds": time.perf_counter() - t0,
-        })
+        self.generation_log.append(
+            {
+                "mode": cfg.search_mode,
+                "generation": self.generation,
+                "warmup": warm,
+                "lr": lr,
+                "coefficient": self.coefficient,
+                "replaced": len(replaced),
+                "trained": len(trained),
+                "best_score": min(finite) if finite else float("nan"),
+                "mean_score": float(np.mean(finite)) if finite else float("nan"),
+                "seconds": time.perf_counter() - t0,
+            }
+        )
         self.generation += 1
 
-    def run(self, until: int | None = None, checkpoint: str | Path | None = None, checkpoint_every: int = 0,
-            progress: bool = False) -> "Population":
+    def run(
+        self,
+        until: int | None = None,
+        checkpoint: str | Path | None = None,
+        checkpoint_every: int = 0,
+        progress: bool = False,
+    ) -> "Population":
         """Run generations up to ``until`` (default ``config.epochs``),
         checkpointing every ``checkpoint_every`` generations."""
         until = self.config.epochs if until is None else min(until, self.config.epochs)
@@ -419,7 +480,8 @@ class Population:
         if state.get("format") != CHECKPOINT_FORMAT:
             raise UnreadableCheckpointError(
                 f"{path} is not a Revolver population checkpoint (format {state.get('format')!r}, expected "
-                f"{CHECKPOINT_FORMAT!r}); start a fresh run: delete the file or choose another path")
+                f"{CHECKPOINT_FORMAT!r}); start a fresh run: delete the file or choose another path"
+            )
         config = PopulationConfig.from_dict(json.loads(state["config"]))
         pop = cls(config, splits, device, num_workers, _initialise=False)
         pop.rng.bit_generator.state = json.loads(state["rng"])
@@ -440,6 +502,7 @@ def config_changes(saved: PopulationConfig, current: PopulationConfig) -> dict[s
     ``current`` differs from ``saved``; search-space fields are named
     ``space.<field>``. Values are compared as they are stored (JSON), so a
     tuple and the list it was saved as are equal."""
+
     def flat(config: PopulationConfig) -> dict[str, Any]:
         d = json.loads(json.dumps(config.to_dict()))
         space = d.pop("space")
@@ -453,9 +516,12 @@ def config_from_settings(settings, mode: str, seed: int, input_shape, num_classe
     """A :class:`PopulationConfig` from a notebook/CLI profile."""
     s = dict(settings)
     space = SearchSpace(
-        input_shape=tuple(input_shape), num_classes=num_classes,
-        base_widths=tuple(s.get("base_widths", (8, 16))), growths=tuple(s.get("growths", (4, 8))),
-        depths=tuple(s.get("depths", (1, 2))), num_groups=tuple(s.get("num_groups", (2, 3))),
+        input_shape=tuple(input_shape),
+        num_classes=num_classes,
+        base_widths=tuple(s.get("base_widths", (8, 16))),
+        growths=tuple(s.get("growths", (4, 8))),
+        depths=tuple(s.get("depths", (1, 2))),
+        num_groups=tuple(s.get("num_groups", (2, 3))),
         width=int(s.get("width", 1)),
     )
     keys = {f.name for f in fields(PopulationConfig)} - {"space", "search_mode", "seed"}
@@ -464,8 +530,14 @@ def config_from_settings(settings, mode: str, seed: int, input_shape, num_classe
     return PopulationConfig(search_mode=mode, seed=seed, space=space, **kwargs)
 
 
-def run_search_modes(settings, splits, seed: int = 0, device: torch.device | str = "cpu",
-                     modes: Iterable[str] | None = None, progress: bool = False) -> dict[str, Population]:
+def run_search_modes(
+    settings,
+    splits,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    modes: Iterable[str] | None = None,
+    progress: bool = False,
+) -> dict[str, Population]:
     """Train one population per search mode with the same seed and data
     (the rows of Table 3.2); returns ``{mode: Population}``."""
     out = {}

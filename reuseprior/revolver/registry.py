@@ -104,8 +104,9 @@ class ModuleRegistry:
     rebuild modules in a different order and still match).
     """
 
-    def __init__(self, seed: int = 0, device: torch.device | str = "cpu",
-                 always_unique: Iterable[str] = DEFAULT_ALWAYS_UNIQUE):
+    def __init__(
+        self, seed: int = 0, device: torch.device | str = "cpu", always_unique: Iterable[str] = DEFAULT_ALWAYS_UNIQUE
+    ):
         self.seed = int(seed)
         self.device = torch.device(device)
         self.always_unique = frozenset(always_unique)
@@ -160,7 +161,10 @@ class ModuleRegistry:
         self._modules[name] = module
         # a flat record: children by name (registered before their parent)
         self._blueprints[name] = {
-            "kind": bp.kind, "prefix": bp.prefix, "uid": bp.uid, "args": dict(bp.args),
+            "kind": bp.kind,
+            "prefix": bp.prefix,
+            "uid": bp.uid,
+            "args": dict(bp.args),
             "input_shape": list(bp.input_shape) if bp.input_shape is not None else None,
             "output_shape": list(bp.output_shape) if bp.output_shape is not None else None,
             "children": {role: c.name for role, c in bp.children.items()},

@@ -95,18 +95,18 @@ class SearchSettings:
     """The hyperparameters search uses (appendix C.2 flags), read from a
     ``PopulationConfig`` by :meth:`from_config`."""
 
-    search_budget: int              # random genotypes tried per search (section 3.4.1.2)
-    tournament_size: int            # parents drawn per tournament (section 3.4.1.3)
+    search_budget: int  # random genotypes tried per search (section 3.4.1.2)
+    tournament_size: int  # parents drawn per tournament (section 3.4.1.3)
     crossover_p: float
     copyover_p: float
     mutation_rate: float
-    immigration_p: float            # immigration probability at generation 0 ...
-    immigration_half_life: float    # ... halved every this many generations
-    discard_n: int                  # individuals replaced per pass of Algorithm 1
-    discard_p: float                # probability of drawing a discarded one from the worst quarter
-    search_retries: int             # passes of Algorithm 1 until one replaces somebody
-    coef_up: float                  # genotype coefficient factor after a success ...
-    coef_down: float                # ... and after a failure
+    immigration_p: float  # immigration probability at generation 0 ...
+    immigration_half_life: float  # ... halved every this many generations
+    discard_n: int  # individuals replaced per pass of Algorithm 1
+    discard_p: float  # probability of drawing a discarded one from the worst quarter
+    search_retries: int  # passes of Algorithm 1 until one replaces somebody
+    coef_up: float  # genotype coefficient factor after a success ...
+    coef_down: float  # ... and after a failure
 
     @classmethod
     def from_config(cls, config: Any) -> "SearchSettings":
@@ -164,18 +164,39 @@ def random_blueprint(space: SearchSpace, builder: Builder) -> Blueprint:
         kinds = [_pick(rng, space.res_blocks) for _ in range(n_groups)]
         widths = [base * 2**g for g in range(n_groups)]
         name = f"ResNet{tag}" + "".join(k[0] for k in kinds)
-        bp = builder.resnet(name, space.input_shape, space.num_classes, widths, depths, kinds, kernels,
-                            stem_width=base, stem_kernel=space.stem_kernel, stem_stride=space.stem_stride,
-                            stem_pool=space.stem_pool, max_depth=space.max_depth)
+        bp = builder.resnet(
+            name,
+            space.input_shape,
+            space.num_classes,
+            widths,
+            depths,
+            kinds,
+            kernels,
+            stem_width=base,
+            stem_kernel=space.stem_kernel,
+            stem_stride=space.stem_stride,
+            stem_pool=space.stem_pool,
+            max_depth=space.max_depth,
+        )
     else:
         kinds = [_pick(rng, space.dense_groups) for _ in range(n_groups)]
         growth = int(_pick(rng, space.growths)) * space.width
         growths = [growth * 2**g for g in range(n_groups)]
         depths = [d + 1 for d in depths]
         name = f"DenseNet{tag}g{growth}" + "".join(k[6] for k in kinds)
-        bp = builder.densenet(name, space.input_shape, space.num_classes, growths, depths, kinds, kernels,
-                              stem_width=base, stem_kernel=space.stem_kernel, stem_stride=space.stem_stride,
-                              stem_pool=space.stem_pool)
+        bp = builder.densenet(
+            name,
+            space.input_shape,
+            space.num_classes,
+            growths,
+            depths,
+            kinds,
+            kernels,
+            stem_width=base,
+            stem_kernel=space.stem_kernel,
+            stem_stride=space.stem_stride,
+            stem_pool=space.stem_pool,
+        )
     for _ in range(int(_pick(rng, space.random_mutations))):
         mutate(bp, builder)
     return bp
@@ -236,8 +257,9 @@ def evolve(state: SearchState, target: float, exclude: list[int]) -> Optional[Bl
     for c in (c1, c2):
         if rng.random() < cfg.mutation_rate:
             mutate(c, state.builder)
-    scored = sorted(((genotype_fitness(c, state.coefficient), n, c) for n, c in enumerate((c1, c2))),
-                    key=lambda t: t[:2])
+    scored = sorted(
+        ((genotype_fitness(c, state.coefficient), n, c) for n, c in enumerate((c1, c2))), key=lambda t: t[:2]
+    )
     fitness, _, best = scored[0]
     if fitness < target:
         best.meta["origin"] = "evolve"
@@ -299,8 +321,9 @@ def search_pipeline(state: SearchState, algorithm: Algorithm, adapt: bool = True
 
 
 # ---------------------------------------------------------------------- module scores
-def update_module_scores(bp: Blueprint, score: float, registry: ModuleRegistry, weight: float = 0.5,
-                         registry_rate: float = 0.05) -> None:
+def update_module_scores(
+    bp: Blueprint, score: float, registry: ModuleRegistry, weight: float = 0.5, registry_rate: float = 0.05
+) -> None:
     """Move every node's score toward ``0.7*new + 0.2*mean(children) +
     0.1*registry score`` (weight 0.5); shared nodes also update their
     registry score (EMA 0.05). Post-order, lower is better (appendix C.3)."""

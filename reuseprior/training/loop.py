@@ -346,7 +346,16 @@ class EpochSampler(Sampler[int]):
         return self.n - self.start
 
 
-def _loader(dataset: Dataset, batch_size: int, sampler: Sampler | None, config: TrainConfig, device: torch.device, *, drop_last: bool, generator_seed: int) -> DataLoader:
+def _loader(
+    dataset: Dataset,
+    batch_size: int,
+    sampler: Sampler | None,
+    config: TrainConfig,
+    device: torch.device,
+    *,
+    drop_last: bool,
+    generator_seed: int,
+) -> DataLoader:
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -368,7 +377,9 @@ class TrainingInterrupted(KeyboardInterrupt):
     ``.result`` is the partial :class:`TrainResult`."""
 
     def __init__(self, result: "TrainResult"):
-        super().__init__(f"training interrupted after {result.epochs_completed} epoch(s); checkpoint: {result.checkpoint_path}")
+        super().__init__(
+            f"training interrupted after {result.epochs_completed} epoch(s); checkpoint: {result.checkpoint_path}"
+        )
         self.result = result
 
 
@@ -378,10 +389,18 @@ def _rng_state() -> dict[str, Any]:
     py_version, py_internal, py_gauss = random.getstate()
     np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
     state: dict[str, Any] = {
-        "python": {"version": int(py_version), "internal": torch.tensor(py_internal, dtype=torch.int64),
-                   "gauss_next": py_gauss},
-        "numpy": {"bit_generator": str(np_name), "keys": torch.from_numpy(np.asarray(np_keys, dtype=np.int64)),
-                  "pos": int(np_pos), "has_gauss": int(np_has_gauss), "cached_gaussian": float(np_gauss)},
+        "python": {
+            "version": int(py_version),
+            "internal": torch.tensor(py_internal, dtype=torch.int64),
+            "gauss_next": py_gauss,
+        },
+        "numpy": {
+            "bit_generator": str(np_name),
+            "keys": torch.from_numpy(np.asarray(np_keys, dtype=np.int64)),
+            "pos": int(np_pos),
+            "has_gauss": int(np_has_gauss),
+            "cached_gaussian": float(np_gauss),
+        },
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -392,8 +411,15 @@ def _rng_state() -> dict[str, Any]:
 def _set_rng_state(state: dict[str, Any]) -> None:
     py, npy = state["python"], state["numpy"]
     random.setstate((py["version"], tuple(int(v) for v in py["internal"].tolist()), py["gauss_next"]))
-    np.random.set_state((npy["bit_generator"], npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"],
-                         npy["cached_gaussian"]))
+    np.random.set_state(
+        (
+            npy["bit_generator"],
+            npy["keys"].numpy().astype(np.uint32),
+            npy["pos"],
+            npy["has_gauss"],
+            npy["cached_gaussian"],
+        )
+    )
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -427,21 +453,26 @@ def read_checkpoint_file(path: str | os.PathLike, what: str = "reuseprior checkp
         raise
     except pickle.UnpicklingError as err:
         if "weights only load failed" not in str(err).lower():
-            raise UnreadableCheckpointError(f"{path} is not a {what}: torch.load cannot read it ({err}); {fresh}") from None
+            raise UnreadableCheckpointError(
+                f"{path} is not a {what}: torch.load cannot read it ({err}); {fresh}"
+            ) from None
         found = re.search(r"GLOBAL ([\w.]+)", str(err))
         holds = f"a pickled {found.group(1)}" if found else "pickled Python objects"
         raise UnreadableCheckpointError(
             f"{path} was not loaded: it holds {holds}, which a {what} of this version never contains and whose "
             "unpickling could run arbitrary code, so it is refused unread. It is a checkpoint of an older reuseprior "
             f"(training checkpoints before format {CHECKPOINT_FORMAT} pickled NumPy's random state) or a file from "
-            f"elsewhere; {fresh}") from None
+            f"elsewhere; {fresh}"
+        ) from None
     except Exception as err:  # noqa: BLE001 - truncated, corrupt or another kind of file
         raise UnreadableCheckpointError(
             f"{path} is not a {what}: torch.load cannot read it ({type(err).__name__}: {err}); it is truncated, "
-            f"corrupt or another kind of file; {fresh}") from None
+            f"corrupt or another kind of file; {fresh}"
+        ) from None
     if not isinstance(state, dict):
-        raise UnreadableCheckpointError(f"{path} is not a {what}: it holds a {type(state).__name__}, not a "
-                                        f"checkpoint dictionary; {fresh}")
+        raise UnreadableCheckpointError(
+            f"{path} is not a {what}: it holds a {type(state).__name__}, not a checkpoint dictionary; {fresh}"
+        )
     return state
 
 
@@ -456,9 +487,12 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         if isinstance(fmt, int) and not isinstance(fmt, bool) and 0 < fmt < CHECKPOINT_FORMAT:
             raise UnreadableCheckpointError(
                 f"{path} is a reuseprior training checkpoint of an older format ({fmt}; this version writes and reads "
-                f"{CHECKPOINT_FORMAT}) and cannot be resumed: start a fresh run (resume=False, or delete the file)")
-        raise UnreadableCheckpointError(f"{path} is not a reuseprior training checkpoint (format {fmt!r}, expected "
-                                        f"{CHECKPOINT_FORMAT}); start a fresh run with another checkpoint path")
+                f"{CHECKPOINT_FORMAT}) and cannot be resumed: start a fresh run (resume=False, or delete the file)"
+            )
+        raise UnreadableCheckpointError(
+            f"{path} is not a reuseprior training checkpoint (format {fmt!r}, expected "
+            f"{CHECKPOINT_FORMAT}); start a fresh run with another checkpoint path"
+        )
     return state
 
 
@@ -513,13 +547,22 @@ class TrainResult:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, dataset: Dataset, device: torch.device | str = "cpu", batch_size: int = 256, amp: bool = False, num_workers: int = 0) -> tuple[float, float]:
+def evaluate(
+    model: nn.Module,
+    dataset: Dataset,
+    device: torch.device | str = "cpu",
+    batch_size: int = 256,
+    amp: bool = False,
+    num_workers: int = 0,
+) -> tuple[float, float]:
     """``(mean cross-entropy, top-1 accuracy in %)`` of ``model`` on ``dataset``
     (no label smoothing, eval mode)."""
     device = torch.device(device)
     was_training = model.training
     model.eval()
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, pin_memory=device.type == "cuda")
+    loader = DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, pin_memory=device.type == "cuda"
+    )
     total_loss, correct, count = 0.0, 0, 0
     try:
         for images, labels in loader:
@@ -564,7 +607,9 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
 def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     groups = _param_groups(model, config.weight_decay)
     if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(groups, lr=config.peak_lr, alpha=config.rmsprop_decay, eps=config.rmsprop_eps, momentum=config.momentum)
+        return torch.optim.RMSprop(
+            groups, lr=config.peak_lr, alpha=config.rmsprop_decay, eps=config.rmsprop_eps, momentum=config.momentum
+        )
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=config.peak_lr, momentum=config.momentum, nesterov=config.momentum > 0)
     return torch.optim.AdamW(groups, lr=config.peak_lr)
@@ -657,8 +702,15 @@ def _steps_per_epoch(train_set: Dataset, val_set: Dataset, config: TrainConfig) 
     return n_train // config.batch_size
 
 
-def _prepare(model: nn.Module, n_train: int, config: TrainConfig, device: torch.device, steps_per_epoch: int,
-             checkpoint_path: str | os.PathLike | None, description: str) -> _Run:
+def _prepare(
+    model: nn.Module,
+    n_train: int,
+    config: TrainConfig,
+    device: torch.device,
+    steps_per_epoch: int,
+    checkpoint_path: str | os.PathLike | None,
+    description: str,
+) -> _Run:
     """Move the model to ``device``, set its batch-norm momentum, count its
     parameters and build the optimizer, schedule, AMP scaler, EMA and loss of
     the recipe (section 4.5.4)."""
@@ -670,15 +722,28 @@ def _prepare(model: nn.Module, n_train: int, config: TrainConfig, device: torch.
     schedule = WarmupExponentialSchedule(optimizer, config, steps_per_epoch)
     use_scaler = amp_active(config.amp, device)
     if config.amp and not use_scaler:
-        print(f"note: amp=True asks for mixed precision, which is used only on CUDA; {description} trains in "
-              f"float32 on {device} (bfloat16 autocast on a CPU is 20-54x slower per step)")
+        print(
+            f"note: amp=True asks for mixed precision, which is used only on CUDA; {description} trains in "
+            f"float32 on {device} (bfloat16 autocast on a CPU is 20-54x slower per step)"
+        )
     scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
     ema = ModelEma(model, config.ema_decay) if config.ema_decay is not None else None
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    return _Run(model=model, config=config, device=device, n_train=n_train, steps_per_epoch=steps_per_epoch,
-                eval_batch_size=config.eval_batch_size or config.batch_size,
-                checkpoint_path=Path(checkpoint_path) if checkpoint_path is not None else None, params=params,
-                optimizer=optimizer, schedule=schedule, scaler=scaler, ema=ema, criterion=criterion)
+    return _Run(
+        model=model,
+        config=config,
+        device=device,
+        n_train=n_train,
+        steps_per_epoch=steps_per_epoch,
+        eval_batch_size=config.eval_batch_size or config.batch_size,
+        checkpoint_path=Path(checkpoint_path) if checkpoint_path is not None else None,
+        params=params,
+        optimizer=optimizer,
+        schedule=schedule,
+        scaler=scaler,
+        ema=ema,
+        criterion=criterion,
+    )
 
 
 def _resume(run: _Run) -> None:
@@ -764,8 +829,18 @@ def _evaluate_run(run: _Run, dataset: Dataset) -> tuple[float, float]:
 def _record_untrained(run: _Run, val_set: Dataset) -> None:
     """``history[0]``: the validation loss and accuracy before training."""
     vl, va = _evaluate_run(run, val_set)
-    run.history.append({"epoch": 0, "train_loss": math.nan, "train_top1": math.nan, "val_loss": vl, "val_top1": va,
-                        "lr": run.schedule.get_last_lr(), "epoch_time_s": 0.0, "images_per_s": math.nan})
+    run.history.append(
+        {
+            "epoch": 0,
+            "train_loss": math.nan,
+            "train_top1": math.nan,
+            "val_loss": vl,
+            "val_top1": va,
+            "lr": run.schedule.get_last_lr(),
+            "epoch_time_s": 0.0,
+            "images_per_s": math.nan,
+        }
+    )
 
 
 def _train_step(run: _Run, images: torch.Tensor, labels: torch.Tensor, epoch: int) -> None:
@@ -800,8 +875,9 @@ def _train_step(run: _Run, images: torch.Tensor, labels: torch.Tensor, epoch: in
     run.consistent = True
 
 
-def _train_epoch(run: _Run, train_set: Dataset, epoch: int, sigint: _SigintDeferral, progress: bool,
-                 on_step: StepCallback | None) -> None:
+def _train_epoch(
+    run: _Run, train_set: Dataset, epoch: int, sigint: _SigintDeferral, progress: bool, on_step: StepCallback | None
+) -> None:
     """The remaining steps of epoch ``epoch`` (from ``run.step_in_epoch``), in
     the order :class:`EpochSampler` gives for ``(seed, epoch)``; a requested
     Ctrl-C stops at the next batch boundary. The epoch's training time is
@@ -809,10 +885,17 @@ def _train_epoch(run: _Run, train_set: Dataset, epoch: int, sigint: _SigintDefer
     c, device = run.config, run.device
     run.model.train()
     sampler = EpochSampler(run.n_train, c.seed, epoch, start=run.step_in_epoch * c.batch_size)
-    loader = _loader(train_set, c.batch_size, sampler, c, device, drop_last=True,
-                     generator_seed=c.seed * 1_000_003 + epoch)
-    batches = tqdm(loader, desc=f"epoch {epoch + 1}", unit="batch", leave=False, disable=not progress,
-                   total=run.steps_per_epoch - run.step_in_epoch)
+    loader = _loader(
+        train_set, c.batch_size, sampler, c, device, drop_last=True, generator_seed=c.seed * 1_000_003 + epoch
+    )
+    batches = tqdm(
+        loader,
+        desc=f"epoch {epoch + 1}",
+        unit="batch",
+        leave=False,
+        disable=not progress,
+        total=run.steps_per_epoch - run.step_in_epoch,
+    )
     run.tick = time.perf_counter()
     for images, labels in batches:
         if sigint.requested:
@@ -902,8 +985,14 @@ def fit(
         try:
             if not run.history:  # epoch 0: the untrained model
                 _record_untrained(run, val_set)
-            epochs = tqdm(range(run.epoch, config.epochs), desc=description, unit="epoch", disable=not progress,
-                          initial=run.epoch, total=config.epochs)
+            epochs = tqdm(
+                range(run.epoch, config.epochs),
+                desc=description,
+                unit="epoch",
+                disable=not progress,
+                initial=run.epoch,
+                total=config.epochs,
+            )
             for e in epochs:
                 _train_epoch(run, train_set, e, sigint, progress, on_step)
                 if sigint.requested:

@@ -34,7 +34,14 @@ from reuseprior.core import paths
 from reuseprior.zoo.correlation import bootstrap_rank_correlation
 from reuseprior.zoo.scoring import GRADIENT_PASS_MARKER, SCORES_VERSION, append_rows, get_zoo, load_scores
 
-__all__ = ["MINIBATCHES", "REFERENCE", "reference_matches_stored", "score_minibatches", "sensitivity_path", "sensitivity_table"]
+__all__ = [
+    "MINIBATCHES",
+    "REFERENCE",
+    "reference_matches_stored",
+    "score_minibatches",
+    "sensitivity_path",
+    "sensitivity_table",
+]
 
 #: name -> keyword arguments of :func:`reuseprior.baselines.proxies.make_batch` (besides the zoo's sizes).
 MINIBATCHES: dict[str, dict[str, object]] = {
@@ -67,8 +74,10 @@ def score_minibatches(
     the CSV are skipped, so an interrupted run resumes where it stopped."""
     zoo = get_zoo(zoo_name)
     if not isinstance(zoo.image_size, int):
-        raise ValueError(f"{zoo_name}: models of different input sizes; the sensitivity study needs one minibatch size "
-                         "(use nb201 or torchvision)")
+        raise ValueError(
+            f"{zoo_name}: models of different input sizes; the sensitivity study needs one minibatch size "
+            "(use nb201 or torchvision)"
+        )
     variants = minibatches or MINIBATCHES
     batches = {name: make_batch(zoo.batch_size, zoo.image_size, zoo.num_classes, **kw) for name, kw in variants.items()}
     cat = zoo.catalogue().set_index("arch")
@@ -86,9 +95,17 @@ def score_minibatches(
             for name, batch in batches.items():
                 torch.manual_seed(seed)
                 values = data_dependent_scores(model, batch)
-                rows.append({"order": k, "arch": arch, "accuracy": float(cat.at[arch, "accuracy"]), "minibatch": name,
-                             **{p: values[p] for p in _PROXIES}, "batch": batch.description,
-                             "scored_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+                rows.append(
+                    {
+                        "order": k,
+                        "arch": arch,
+                        "accuracy": float(cat.at[arch, "accuracy"]),
+                        "minibatch": name,
+                        **{p: values[p] for p in _PROXIES},
+                        "batch": batch.description,
+                        "scored_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    }
+                )
             append_rows(path, pd.DataFrame(rows))
     finally:
         torch.set_num_threads(threads)
@@ -113,9 +130,17 @@ def sensitivity_table(scores: pd.DataFrame, *, n_boot: int = 500, seed: int = 0)
                 ok = values.notna() & wide[(proxy, REFERENCE)].notna()
                 ok &= values.abs().ne(math.inf) & wide[(proxy, REFERENCE)].abs().ne(math.inf)
                 agree = values[ok].rank().corr(wide.loc[ok, (proxy, REFERENCE)].rank()) if ok.sum() >= 3 else math.nan
-            rows.append({"score": proxy, "minibatch": name, "n": r["n"], "spearman with accuracy": r["spearman"],
-                         "spearman_lo": r["spearman_lo"], "spearman_hi": r["spearman_hi"],
-                         f"rank agreement with '{REFERENCE}'": agree})
+            rows.append(
+                {
+                    "score": proxy,
+                    "minibatch": name,
+                    "n": r["n"],
+                    "spearman with accuracy": r["spearman"],
+                    "spearman_lo": r["spearman_lo"],
+                    "spearman_hi": r["spearman_hi"],
+                    f"rank agreement with '{REFERENCE}'": agree,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -134,6 +159,12 @@ def reference_matches_stored(scores: pd.DataFrame, zoo_name: str = "nb201") -> p
         finite = a.abs().ne(math.inf) & b.abs().ne(math.inf) & a.notna() & b.notna()
         rel = ((a - b).abs() / b.abs().where(b.abs() > 0, 1.0))[finite]
         same_special = int(((a == b) | (a.isna() & b.isna()))[~finite].sum())
-        rows.append({"score": proxy, "rows compared": len(common), "max relative difference": float(rel.max()) if len(rel) else math.nan,
-                     "non-finite rows equal": f"{same_special} of {int((~finite).sum())}"})
+        rows.append(
+            {
+                "score": proxy,
+                "rows compared": len(common),
+                "max relative difference": float(rel.max()) if len(rel) else math.nan,
+                "non-finite rows equal": f"{same_special} of {int((~finite).sum())}",
+            }
+        )
     return pd.DataFrame(rows)

@@ -56,7 +56,13 @@ def bootstrap_rank_correlation(
     n = len(s)
     out = {"n": n}
     if n < 3 or np.ptp(s) == 0:
-        return {**out, **{k: float("nan") for k in ("spearman", "spearman_lo", "spearman_hi", "kendall", "kendall_lo", "kendall_hi")}}
+        return {
+            **out,
+            **{
+                k: float("nan")
+                for k in ("spearman", "spearman_lo", "spearman_hi", "kendall", "kendall_lo", "kendall_hi")
+            },
+        }
     out["spearman"] = float(stats.spearmanr(s, a).statistic)
     out["kendall"] = float(stats.kendalltau(s, a).statistic)
     rng = np.random.default_rng(seed)
@@ -72,8 +78,12 @@ def bootstrap_rank_correlation(
         if n <= 3000:
             ks.append(stats.kendalltau(s[idx], a[idx]).statistic)
     lo, hi = (1 - ci) / 2 * 100, (1 + ci) / 2 * 100
-    out["spearman_lo"], out["spearman_hi"] = (float(np.nanpercentile(rs, lo)), float(np.nanpercentile(rs, hi))) if rs else (float("nan"),) * 2
-    out["kendall_lo"], out["kendall_hi"] = (float(np.nanpercentile(ks, lo)), float(np.nanpercentile(ks, hi))) if ks else (float("nan"),) * 2
+    out["spearman_lo"], out["spearman_hi"] = (
+        (float(np.nanpercentile(rs, lo)), float(np.nanpercentile(rs, hi))) if rs else (float("nan"),) * 2
+    )
+    out["kendall_lo"], out["kendall_hi"] = (
+        (float(np.nanpercentile(ks, lo)), float(np.nanpercentile(ks, hi))) if ks else (float("nan"),) * 2
+    )
     return out
 
 
@@ -140,5 +150,9 @@ def partial_rank_correlation(
     rng = np.random.default_rng(seed)
     boots = [corr(np.bincount(rng.integers(0, n, size=n), minlength=n).astype(float)) for _ in range(n_boot)]
     lo, hi = (1 - ci) / 2 * 100, (1 + ci) / 2 * 100
-    return {"n": n, "partial_spearman": value,
-            "partial_lo": float(np.nanpercentile(boots, lo)), "partial_hi": float(np.nanpercentile(boots, hi))}
+    return {
+        "n": n,
+        "partial_spearman": value,
+        "partial_lo": float(np.nanpercentile(boots, lo)),
+        "partial_hi": float(np.nanpercentile(boots, hi)),
+    }

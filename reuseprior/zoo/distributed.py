@@ -112,8 +112,10 @@ def connect(
     kill). Closed, with its cluster, on leaving the block."""
     if scheduler is not None:
         if workers is not None or max_memory_gb is not None:
-            raise ValueError("--workers and --max-memory-gb shape the LocalCluster started here; an existing cluster "
-                             "(--scheduler) has its own workers and limits (dask worker --nworkers, --memory-limit)")
+            raise ValueError(
+                "--workers and --max-memory-gb shape the LocalCluster started here; an existing cluster "
+                "(--scheduler) has its own workers and limits (dask worker --nworkers, --memory-limit)"
+            )
         with Client(scheduler) as client:
             info = client.scheduler_info()["workers"]
             say(f"Dask: connected to {scheduler} ({len(info)} workers); dashboard {client.dashboard_link}")
@@ -121,16 +123,24 @@ def connect(
         return
     n = workers or default_workers()
     limit = f"{max_memory_gb}GiB" if max_memory_gb is not None else "auto"
-    config = {"distributed.scheduler.allowed-failures": allowed_failures,
-              "distributed.scheduler.worker-saturation": 1.0,
-              # a task keeps no data on its worker: nothing to spill, and a worker paused above 80% of its
-              # limit (memory a failed pass left held) would wait forever; above 95% the nanny restarts it
-              "distributed.worker.memory.target": False, "distributed.worker.memory.spill": False,
-              "distributed.worker.memory.pause": False}
+    config = {
+        "distributed.scheduler.allowed-failures": allowed_failures,
+        "distributed.scheduler.worker-saturation": 1.0,
+        # a task keeps no data on its worker: nothing to spill, and a worker paused above 80% of its
+        # limit (memory a failed pass left held) would wait forever; above 95% the nanny restarts it
+        "distributed.worker.memory.target": False,
+        "distributed.worker.memory.spill": False,
+        "distributed.worker.memory.pause": False,
+    }
     if processes and "forkserver" in multiprocessing.get_all_start_methods():
         config["distributed.worker.multiprocessing-method"] = "forkserver"
-    with dask.config.set(config), _preloaded_forkserver(), LocalCluster(n_workers=n, threads_per_worker=1, processes=processes,
-                                               memory_limit=limit if processes else None) as cluster:
+    with (
+        dask.config.set(config),
+        _preloaded_forkserver(),
+        LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=processes, memory_limit=limit if processes else None
+        ) as cluster,
+    ):
         with Client(cluster) as client:
             gib = {w["memory_limit"] / GIB for w in client.scheduler_info()["workers"].values()}
             kind = ("process" if processes else "thread") + ("" if n == 1 else "es" if processes else "s")
@@ -138,8 +148,7 @@ def connect(
             dashboard = cluster.dashboard_link
             if importlib.util.find_spec("bokeh") is None:
                 dashboard += " (served once bokeh is installed: pip install bokeh)"
-            say(f"Dask LocalCluster: {n} single-threaded worker {kind}{memory}; "
-                f"dashboard {dashboard}")
+            say(f"Dask LocalCluster: {n} single-threaded worker {kind}{memory}; dashboard {dashboard}")
             yield client
 
 
@@ -175,7 +184,8 @@ def run_jobs(
     this process) as each finishes; returns the number of jobs. Tasks start
     in the order of ``jobs`` (a job's follow-ups keep its place), so an
     interrupted run has done about a prefix of them; follow-up calls are
-    submitted as their job's outcomes arrive, so a slow job holds up no other. An exception of a task raises :class:`TaskFailedError` (the
+    submitted as their job's outcomes arrive, so a slow job holds up no other. An exception of a task raises
+    :class:`TaskFailedError` (the
     futures still pending are released, which cancels them)."""
     jobs = list(jobs)
     running: dict[Future, tuple[Job, Call]] = {}
@@ -188,8 +198,14 @@ def run_jobs(
     def submit(job: Job, calls: list[Call]) -> None:
         open_calls[id(job)] = open_calls.get(id(job), 0) + len(calls)
         for call in calls:  # in the jobs' order (Dask runs the higher priority first), follow-ups with their job
-            future = client.submit(call.fn, *call.args, key=f"{call.what}-{uuid.uuid4().hex[:8]}", pure=False,
-                                   priority=-rank[id(job)], **call.kwargs)
+            future = client.submit(
+                call.fn,
+                *call.args,
+                key=f"{call.what}-{uuid.uuid4().hex[:8]}",
+                pure=False,
+                priority=-rank[id(job)],
+                **call.kwargs,
+            )
             running[future] = (job, call)
             done.add(future)
 

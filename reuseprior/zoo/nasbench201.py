@@ -73,7 +73,13 @@ OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", 
 #: Edges (target, source) in the order of the architecture string.
 EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 #: analog-nasbench integer code -> operation (inferred; see module docstring).
-ANALOG_OP_CODES: dict[int, str] = {0: "skip_connect", 1: "none", 2: "nor_conv_3x3", 3: "nor_conv_1x1", 4: "avg_pool_3x3"}
+ANALOG_OP_CODES: dict[int, str] = {
+    0: "skip_connect",
+    1: "none",
+    2: "nor_conv_3x3",
+    3: "nor_conv_1x1",
+    4: "avg_pool_3x3",
+}
 #: analog-nasbench tuple position -> edge (target, source) (inferred).
 ANALOG_EDGE_ORDER: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (3, 0), (2, 1), (3, 1), (3, 2))
 
@@ -287,7 +293,9 @@ def check_analog_encoding(df: pd.DataFrame | None = None, chance: float = 10.0) 
     df = load_analog_nasbench() if df is None else df
     at_chance = df["accuracy"] <= chance + 1e-6
     disconnected = ~df["connected"]
-    best = arch_to_string(("nor_conv_3x3", "nor_conv_3x3", "nor_conv_3x3", "skip_connect", "nor_conv_3x3", "nor_conv_3x3"))
+    best = arch_to_string(
+        ("nor_conv_3x3", "nor_conv_3x3", "nor_conv_3x3", "skip_connect", "nor_conv_3x3", "nor_conv_3x3")
+    )
     rank = int((df["accuracy"] > df.loc[df["arch"] == best, "accuracy"].iloc[0]).sum()) + 1
     return {
         "disconnected": int(disconnected.sum()),

@@ -130,18 +130,34 @@ def _by_params(cat: pd.DataFrame, seed: int) -> list[str]:
 ZOOS: dict[str, Zoo] = {
     "nb201": Zoo(
         "nb201",
-        "NAS-Bench-201 cells (own implementation), CIFAR-10 test accuracy from analog-nasbench 0.1.3 (baseline_accuracy)",
-        load_analog_nasbench, build_nb201, batch_size=64, image_size=32, num_classes=10, order=_nb201_order,
+        "NAS-Bench-201 cells (own implementation), "
+        "CIFAR-10 test accuracy from analog-nasbench 0.1.3 (baseline_accuracy)",
+        load_analog_nasbench,
+        build_nb201,
+        batch_size=64,
+        image_size=32,
+        num_classes=10,
+        order=_nb201_order,
     ),
     "torchvision": Zoo(
         "torchvision",
         "torchvision ImageNet-1K classifiers, published acc@1 of one recipe per architecture (IMAGENET1K_V1 rule)",
-        load_torchvision_zoo, build_torchvision, batch_size=16, image_size=224, num_classes=1000, order=_by_params,
+        load_torchvision_zoo,
+        build_torchvision,
+        batch_size=16,
+        image_size=224,
+        num_classes=1000,
+        order=_by_params,
     ),
     "pytorchcv": Zoo(
         "pytorchcv",
         "pytorchcv ImageNet-1K models, 100 - published top-1 error (package README / metainfo)",
-        load_pytorchcv_zoo, build_pytorchcv, batch_size=16, image_size=lambda row: int(row["img_size"]), num_classes=1000, order=_by_params,
+        load_pytorchcv_zoo,
+        build_pytorchcv,
+        batch_size=16,
+        image_size=lambda row: int(row["img_size"]),
+        num_classes=1000,
+        order=_by_params,
     ),
 }
 
@@ -204,7 +220,11 @@ def score_architecture(
     try:
         t0 = time.perf_counter()
         model = zoo.build_seeded(arch, seed)
-        out: dict[str, object] = {"arch": arch, "accuracy": float(row["accuracy"]), "build_seconds": time.perf_counter() - t0}
+        out: dict[str, object] = {
+            "arch": arch,
+            "accuracy": float(row["accuracy"]),
+            "build_seconds": time.perf_counter() - t0,
+        }
         errors: dict[str, str] = {}
         batch = batch or zoo.batch(zoo.size_of(row), seed)
         names = list(proxies) if proxies is not None else list(ZOO_PROXIES)
@@ -307,8 +327,10 @@ def _shared_pass(
     if heavy and out_of_memory and len(heavy) < len(names):
         values = _shared_pass(model, batch, [p for p in names if p not in heavy], seed, each_alone=each_alone)
         for p in heavy:
-            reason = (f"out of memory in {proxy_info(p).label}'s double backward (batch {batch.inputs.shape[0]}); "
-                      "the other proxies computed without it")
+            reason = (
+                f"out of memory in {proxy_info(p).label}'s double backward (batch {batch.inputs.shape[0]}); "
+                "the other proxies computed without it"
+            )
             if each_alone:
                 alone = _shared_pass(model, batch, [p], seed)
                 if f"{p}_error" not in alone:
@@ -399,8 +421,10 @@ def export_scores(zoo_name: str, *, data_dir: Path | None = None, store: Path | 
     with ScoreStore(store or default_store_path(data_dir)) as db:
         spec = scores_table(zoo_name)
         if not db.has_table(spec):
-            raise StoreError(f"the store {db.path} holds no {zoo_name} rows to export; score them first "
-                             f"(python -m reuseprior score-zoos {zoo_name})")
+            raise StoreError(
+                f"the store {db.path} holds no {zoo_name} rows to export; score them first "
+                f"(python -m reuseprior score-zoos {zoo_name})"
+            )
         db.export_csv(spec, path)
     return path
 
@@ -456,8 +480,9 @@ def _run(
     if client is not None:
         run_jobs(client, jobs, on_done=on_done, desc=desc, progress=progress)
         return
-    with connect(scheduler=scheduler, workers=workers, max_memory_gb=max_memory_gb,
-                 say=print if progress else _quiet) as started:
+    with connect(
+        scheduler=scheduler, workers=workers, max_memory_gb=max_memory_gb, say=print if progress else _quiet
+    ) as started:
         run_jobs(started, jobs, on_done=on_done, desc=desc, progress=progress)
 
 
@@ -510,9 +535,20 @@ def score_zoo(
             run.store.set_meta(run.spec, _meta(zoo, seed, zoo.fixed_batch(seed)))
             run.changed = True
         done = run.store.keys(run.spec)
-        jobs = [_ArchJob(zoo, arch, _catalogue_row(rows, arch), seed, everything if k % full_every == 0 else data_free,
-                         reuse=reuse, each_alone=True, order=k)
-                for k, arch in enumerate(order) if arch not in done]
+        jobs = [
+            _ArchJob(
+                zoo,
+                arch,
+                _catalogue_row(rows, arch),
+                seed,
+                everything if k % full_every == 0 else data_free,
+                reuse=reuse,
+                each_alone=True,
+                order=k,
+            )
+            for k, arch in enumerate(order)
+            if arch not in done
+        ]
 
         def store_row(job: _ArchJob) -> None:
             if job.rec is None:
@@ -521,8 +557,15 @@ def score_zoo(
             rec = job.rec | {"order": job.order, "scored_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
             run.changed |= run.store.insert(run.spec, rec)
 
-        _run(jobs, store_row, desc=f"scoring {zoo_name}", progress=progress, client=client, scheduler=scheduler,
-             workers=workers)
+        _run(
+            jobs,
+            store_row,
+            desc=f"scoring {zoo_name}",
+            progress=progress,
+            client=client,
+            scheduler=scheduler,
+            workers=workers,
+        )
     return run.csv
 
 
@@ -596,8 +639,10 @@ def fill_proxies(
     higher limit).
     """
     if max_memory_gb is not None and not (isolate and max_memory_gb > 0):
-        raise ValueError(f"max_memory_gb={max_memory_gb!r}: a positive memory limit of the isolated workers, "
-                         "so it needs isolate=True (--isolate)")
+        raise ValueError(
+            f"max_memory_gb={max_memory_gb!r}: a positive memory limit of the isolated workers, "
+            "so it needs isolate=True (--isolate)"
+        )
     zoo = get_zoo(zoo_name)
     proxies = [p for p in PROXIES if p in DATA_DEPENDENT]
     with _session(zoo_name, data_dir, store, progress) as run:
@@ -611,8 +656,16 @@ def fill_proxies(
         todo = missing.sort_values("order")["arch"].tolist()[:limit]
         rows = _rows_for(zoo, stored, todo)
         jobs = [_ArchJob(zoo, arch, rows[arch], seed, proxies, reuse=False, each_alone=not isolate) for arch in todo]
-        _run(jobs, _write_filled(run, proxies, timing=True), desc=f"filling proxies of {zoo_name}", progress=progress,
-             client=client, scheduler=scheduler, workers=workers, max_memory_gb=max_memory_gb)
+        _run(
+            jobs,
+            _write_filled(run, proxies, timing=True),
+            desc=f"filling proxies of {zoo_name}",
+            progress=progress,
+            client=client,
+            scheduler=scheduler,
+            workers=workers,
+            max_memory_gb=max_memory_gb,
+        )
     return len(todo)
 
 
@@ -648,8 +701,10 @@ def rescore_proxies(
     proxies = list(proxies)
     unknown = set(proxies) - DATA_DEPENDENT
     if unknown:
-        raise ValueError(f"only data-dependent proxies are rescored here, not {sorted(unknown)}; "
-                         f"choose from {sorted(DATA_DEPENDENT)} (the others are rescored by score_zoo)")
+        raise ValueError(
+            f"only data-dependent proxies are rescored here, not {sorted(unknown)}; "
+            f"choose from {sorted(DATA_DEPENDENT)} (the others are rescored by score_zoo)"
+        )
     zoo = get_zoo(zoo_name)
     with _session(zoo_name, data_dir, store, progress) as run:
         stored = _stored_rows(run, zoo_name)
@@ -658,23 +713,40 @@ def rescore_proxies(
             todo = archs_with_modules(zoo, todo, with_modules, progress=progress)
         rows = _rows_for(zoo, stored, todo)
         jobs = [_ArchJob(zoo, arch, rows[arch], seed, proxies, reuse=False, each_alone=True) for arch in todo]
-        _run(jobs, _write_filled(run, proxies, timing=False), desc=f"rescoring {', '.join(proxies)} of {zoo_name}",
-             progress=progress, client=client, scheduler=scheduler, workers=workers)
+        _run(
+            jobs,
+            _write_filled(run, proxies, timing=False),
+            desc=f"rescoring {', '.join(proxies)} of {zoo_name}",
+            progress=progress,
+            client=client,
+            scheduler=scheduler,
+            workers=workers,
+        )
         if todo:  # the CSV's history: which values were replaced, when
-            entry = {"proxies": proxies, "rows": len(todo), "with_modules": sorted(with_modules) if with_modules else None,
-                     "archs": todo if archs is not None or with_modules is not None else "all",
-                     "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "torch": torch.__version__}
+            entry = {
+                "proxies": proxies,
+                "rows": len(todo),
+                "with_modules": sorted(with_modules) if with_modules else None,
+                "archs": todo if archs is not None or with_modules is not None else "all",
+                "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "torch": torch.__version__,
+            }
             run.store.set_meta(run.spec, update=lambda meta: meta | {"rescored": [*meta.get("rescored", []), entry]})
             run.changed = True
     return todo
 
 
-def archs_with_modules(zoo: Zoo | str, archs: Iterable[str], class_names: Iterable[str], *, progress: bool = False) -> list[str]:
+def archs_with_modules(
+    zoo: Zoo | str, archs: Iterable[str], class_names: Iterable[str], *, progress: bool = False
+) -> list[str]:
     """Those of ``archs`` whose model (built, untrained) holds a module whose class is named one of ``class_names``."""
     zoo = get_zoo(zoo) if isinstance(zoo, str) else zoo
     names = set(class_names)
-    return [arch for arch in tqdm(list(archs), desc=f"looking for {', '.join(sorted(names))}", disable=not progress)
-            if any(type(m).__name__ in names for m in zoo.build(arch).modules())]
+    return [
+        arch
+        for arch in tqdm(list(archs), desc=f"looking for {', '.join(sorted(names))}", disable=not progress)
+        if any(type(m).__name__ in names for m in zoo.build(arch).modules())
+    ]
 
 
 def _write_filled(run: _Session, proxies: list[str], *, timing: bool) -> Callable[[_ArchJob], None]:
@@ -689,7 +761,9 @@ def _write_filled(run: _Session, proxies: list[str], *, timing: bool) -> Callabl
             errors = {k: v for k, v in _error_messages(current["errors"]).items() if k not in proxies}
             errors |= _error_messages(rec["errors"])
             return {c: rec.get(c, math.nan) for c in [*proxies, *timing_columns]} | {
-                "errors": json.dumps(errors) if errors else None}
+                "errors": json.dumps(errors) if errors else None
+            }
+
         return new_values
 
     def on_done(job: _ArchJob) -> None:
@@ -705,8 +779,10 @@ def _stored_rows(run: _Session, zoo_name: str) -> pd.DataFrame:
     """The rows of a zoo's stored scores, which must exist."""
     stored = run.store.rows(run.spec)
     if stored.empty:
-        raise FileNotFoundError(f"no stored rows for {zoo_name} at {run.csv} (store {run.store.path}); score the zoo "
-                                f"first (python -m reuseprior score-zoos {zoo_name})")
+        raise FileNotFoundError(
+            f"no stored rows for {zoo_name} at {run.csv} (store {run.store.path}); score the zoo "
+            f"first (python -m reuseprior score-zoos {zoo_name})"
+        )
     return stored
 
 
@@ -725,8 +801,12 @@ def _rows_for(zoo: Zoo, stored: pd.DataFrame, archs: list[str]) -> dict[str, dic
         return {}
     cat = zoo.catalogue().set_index("arch")
     by_arch = stored.set_index("arch")
-    return {arch: _catalogue_row(cat, arch) if arch in cat.index else {"arch": arch, "accuracy": by_arch.at[arch, "accuracy"]}
-            for arch in archs}
+    return {
+        arch: _catalogue_row(cat, arch)
+        if arch in cat.index
+        else {"arch": arch, "accuracy": by_arch.at[arch, "accuracy"]}
+        for arch in archs
+    }
 
 
 def _stored_archs(stored: pd.DataFrame, zoo_name: str, archs: Iterable[str]) -> list[str]:
@@ -737,7 +817,11 @@ def _stored_archs(stored: pd.DataFrame, zoo_name: str, archs: Iterable[str]) -> 
     for arch in archs:
         if arch not in known:
             close = difflib.get_close_matches(arch, sorted(known), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else f"; score it first (python -m reuseprior score-zoos {zoo_name})"
+            hint = (
+                f"; did you mean {', '.join(close)}?"
+                if close
+                else f"; score it first (python -m reuseprior score-zoos {zoo_name})"
+            )
             raise UnknownArchitectureError(f"{arch!r} is not a stored {zoo_name} row{hint}")
     return archs
 
@@ -746,8 +830,9 @@ def _stored_archs(stored: pd.DataFrame, zoo_name: str, archs: Iterable[str]) -> 
 _BATCHES: dict[tuple, ProxyBatch] = {}
 
 
-def _score_task(zoo: Zoo, arch: str, row: dict[str, object], seed: int, names: list[str], reuse: bool,
-                each_alone: bool) -> dict[str, object]:
+def _score_task(
+    zoo: Zoo, arch: str, row: dict[str, object], seed: int, names: list[str], reuse: bool, each_alone: bool
+) -> dict[str, object]:
     """One Dask task: :func:`score_architecture` of ``arch`` (scores ``names``)
     with the zoo's seeded minibatch, built once per worker process."""
     series = pd.Series(row)
@@ -755,8 +840,9 @@ def _score_task(zoo: Zoo, arch: str, row: dict[str, object], seed: int, names: l
     key = (zoo.name, zoo.batch_size, size, zoo.num_classes, seed)
     if key not in _BATCHES:
         _BATCHES[key] = zoo.batch(size, seed)
-    return score_architecture(zoo, arch, seed=seed, proxies=names, reuse=reuse, batch=_BATCHES[key], row=series,
-                              each_alone=each_alone)
+    return score_architecture(
+        zoo, arch, seed=seed, proxies=names, reuse=reuse, batch=_BATCHES[key], row=series, each_alone=each_alone
+    )
 
 
 @dataclass
@@ -815,8 +901,12 @@ class _ArchJob:
     def _call(self, names: list[str], tag: str, *, reuse: bool | None = None, each_alone: bool | None = None) -> Call:
         reuse = self.reuse if reuse is None else reuse
         each_alone = self.each_alone if each_alone is None else each_alone
-        return Call(_score_task, (self.zoo, self.arch, self.row, self.seed, names, reuse, each_alone),
-                    what=f"scoring {self.arch} ({self.zoo.name}, {tag})", tag=tag)
+        return Call(
+            _score_task,
+            (self.zoo, self.arch, self.row, self.seed, names, reuse, each_alone),
+            what=f"scoring {self.arch} ({self.zoo.name}, {tag})",
+            tag=tag,
+        )
 
     def start(self) -> list[Call]:
         return [self._call(self.names, "all")]
@@ -849,9 +939,14 @@ class _ArchJob:
         if tag in first_tries and proxies and (others or self.reuse):
             return [self._call(others, "data_free")]
         if tag in first_tries and proxies:  # proxies only (a fill): each NaN, with the message
-            self.rec = {"arch": self.arch, "accuracy": self.row.get("accuracy", math.nan), **{p: math.nan for p in proxies},
-                        "data_dependent_seconds": math.nan, "data_dependent_cpu_seconds": math.nan,
-                        "errors": json.dumps({p: message for p in proxies})}
+            self.rec = {
+                "arch": self.arch,
+                "accuracy": self.row.get("accuracy", math.nan),
+                **{p: math.nan for p in proxies},
+                "data_dependent_seconds": math.nan,
+                "data_dependent_cpu_seconds": math.nan,
+                "errors": json.dumps({p: message for p in proxies}),
+            }
             return self._alone()
         self.failure = message
         return []

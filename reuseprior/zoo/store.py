@@ -130,8 +130,10 @@ class ScoreStore:
         self._db.execute("PRAGMA synchronous=FULL")
         with self._transaction() as db:
             db.execute("CREATE TABLE IF NOT EXISTS _meta (tbl TEXT PRIMARY KEY, json TEXT NOT NULL)")
-            db.execute("CREATE TABLE IF NOT EXISTS _sync (tbl TEXT PRIMARY KEY, csv TEXT NOT NULL, "
-                       "fingerprint TEXT NOT NULL, at TEXT NOT NULL)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS _sync (tbl TEXT PRIMARY KEY, csv TEXT NOT NULL, "
+                "fingerprint TEXT NOT NULL, at TEXT NOT NULL)"
+            )
 
     def close(self) -> None:
         self._db.close()
@@ -158,8 +160,10 @@ class ScoreStore:
     # --- tables
 
     def has_table(self, spec: TableSpec) -> bool:
-        return self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                                (spec.name,)).fetchone() is not None
+        return (
+            self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (spec.name,)).fetchone()
+            is not None
+        )
 
     def create(self, spec: TableSpec) -> None:
         """Create ``spec``'s table if it does not exist (empty), or add the columns an older one lacks."""
@@ -169,8 +173,9 @@ class ScoreStore:
     def _create(self, db: sqlite3.Connection, spec: TableSpec) -> None:
         """Create ``spec``'s table, or add the columns of ``spec`` an older table lacks."""
         cols = [f"{_q(n)} {t}{' PRIMARY KEY NOT NULL' if n == spec.key else ''}" for n, t in spec.columns]
-        db.execute(f"CREATE TABLE IF NOT EXISTS {_q(spec.name)} ({', '.join(cols)}, "
-                   f"{_POSITION} INTEGER NOT NULL UNIQUE)")
+        db.execute(
+            f"CREATE TABLE IF NOT EXISTS {_q(spec.name)} ({', '.join(cols)}, {_POSITION} INTEGER NOT NULL UNIQUE)"
+        )
         have = {row[1] for row in db.execute(f"PRAGMA table_info({_q(spec.name)})")}
         for name, type_ in spec.columns:
             if name not in have:
@@ -196,21 +201,29 @@ class ScoreStore:
             raise OutOfSyncError(
                 f"{csv_path} changed since the store {self.path} last imported or exported it (a git pull, an edit?); "
                 f"take the file with --import (the store's rows that are not in it are dropped; --export first "
-                f"to keep them) or overwrite it with the store's rows with --export")
+                f"to keep them) or overwrite it with the store's rows with --export"
+            )
 
     def _blank(self, spec: TableSpec, csv_path: Path) -> bool:
         """No table, or an empty one never imported, exported or given metadata (a run that found nothing to do)."""
-        return not self.has_table(spec) or (self.count(spec) == 0 and self.meta(spec) is None
-                                            and self._synced(spec, csv_path) is None)
+        return not self.has_table(spec) or (
+            self.count(spec) == 0 and self.meta(spec) is None and self._synced(spec, csv_path) is None
+        )
 
     def _synced(self, spec: TableSpec, csv_path: Path) -> str | None:
         row = self._db.execute("SELECT csv, fingerprint FROM _sync WHERE tbl = ?", (spec.name,)).fetchone()
         return row[1] if row is not None and Path(row[0]) == csv_path.resolve() else None
 
     def _record_sync(self, db: sqlite3.Connection, spec: TableSpec, csv_path: Path) -> None:
-        db.execute("INSERT OR REPLACE INTO _sync VALUES (?, ?, ?, ?)",
-                   (spec.name, str(csv_path.resolve()), fingerprint(csv_path),
-                    datetime.now(timezone.utc).isoformat(timespec="seconds")))
+        db.execute(
+            "INSERT OR REPLACE INTO _sync VALUES (?, ?, ?, ?)",
+            (
+                spec.name,
+                str(csv_path.resolve()),
+                fingerprint(csv_path),
+                datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            ),
+        )
 
     # --- rows
 
@@ -232,8 +245,10 @@ class ScoreStore:
                 return False
             position = db.execute(f"SELECT coalesce(max({_POSITION}) + 1, 0) FROM {_q(spec.name)}").fetchone()[0]
             columns = ", ".join(_q(n) for n in [*spec.names, _POSITION])
-            db.execute(f"INSERT INTO {_q(spec.name)} ({columns}) VALUES ({', '.join('?' * (len(spec.names) + 1))})",
-                       [*values, position])
+            db.execute(
+                f"INSERT INTO {_q(spec.name)} ({columns}) VALUES ({', '.join('?' * (len(spec.names) + 1))})",
+                [*values, position],
+            )
         return True
 
     def modify(self, spec: TableSpec, key: str, change: Callable[[dict[str, object]], Mapping[str, object]]) -> bool:
@@ -242,8 +257,9 @@ class ScoreStore:
         as committed, under the write lock, so two writers cannot undo each
         other's change). ``False`` when ``key`` is not stored."""
         with self._transaction() as db:
-            cursor = db.execute(f"SELECT {', '.join(_q(n) for n in spec.names)} FROM {_q(spec.name)} "
-                                f"WHERE {_q(spec.key)} = ?", (key,))
+            cursor = db.execute(
+                f"SELECT {', '.join(_q(n) for n in spec.names)} FROM {_q(spec.name)} WHERE {_q(spec.key)} = ?", (key,)
+            )
             found = cursor.fetchone()
             if found is None:
                 return False
@@ -253,8 +269,10 @@ class ScoreStore:
                 raise KeyError(f"{sorted(unknown)} are not columns of {spec.name}")
             if new:
                 sets = ", ".join(f"{_q(n)} = ?" for n in new)
-                db.execute(f"UPDATE {_q(spec.name)} SET {sets} WHERE {_q(spec.key)} = ?",
-                           [*(_sql_value(v) for v in new.values()), key])
+                db.execute(
+                    f"UPDATE {_q(spec.name)} SET {sets} WHERE {_q(spec.key)} = ?",
+                    [*(_sql_value(v) for v in new.values()), key],
+                )
         return True
 
     def rows(self, spec: TableSpec) -> pd.DataFrame:
@@ -264,8 +282,9 @@ class ScoreStore:
     def _select(self, db: sqlite3.Connection, spec: TableSpec) -> list[tuple]:
         if not self.has_table(spec):
             return []
-        return db.execute(f"SELECT {', '.join(_q(n) for n in spec.names)} FROM {_q(spec.name)} "
-                          f"ORDER BY {_POSITION}").fetchall()
+        return db.execute(
+            f"SELECT {', '.join(_q(n) for n in spec.names)} FROM {_q(spec.name)} ORDER BY {_POSITION}"
+        ).fetchall()
 
     # --- metadata (the .meta.json sidecar)
 
@@ -273,8 +292,13 @@ class ScoreStore:
         row = self._db.execute("SELECT json FROM _meta WHERE tbl = ?", (spec.name,)).fetchone()
         return None if row is None else json.loads(row[0])
 
-    def set_meta(self, spec: TableSpec, meta: Mapping[str, object] | None = None, *,
-                 update: Callable[[dict[str, object]], dict[str, object]] | None = None) -> None:
+    def set_meta(
+        self,
+        spec: TableSpec,
+        meta: Mapping[str, object] | None = None,
+        *,
+        update: Callable[[dict[str, object]], dict[str, object]] | None = None,
+    ) -> None:
         """Store ``meta``, or apply ``update`` to the stored one (in one transaction)."""
         with self._transaction() as db:
             if update is not None:
@@ -300,7 +324,8 @@ class ScoreStore:
                 raise OutOfSyncError(
                     f"{csv_path} changed during the run (a git pull, an edit?), so the store {self.path} did not "
                     f"overwrite it; every finished row is in the store. Keep the store's rows with --export "
-                    f"(overwrites the file) or take the file's with --import (drops the store's rows not in it)")
+                    f"(overwrites the file) or take the file's with --import (drops the store's rows not in it)"
+                )
             rows = self._select(db, spec)
             text = _csv_text(spec, rows)
             _write_atomically(csv_path, text)
@@ -326,8 +351,10 @@ class ScoreStore:
             db.execute(f"DROP TABLE IF EXISTS {_q(spec.name)}")
             self._create(db, spec)
             columns = ", ".join(_q(n) for n in [*spec.names, _POSITION])
-            db.executemany(f"INSERT INTO {_q(spec.name)} ({columns}) VALUES ({', '.join('?' * (len(spec.names) + 1))})",
-                           [[*row, position] for position, row in enumerate(rows)])
+            db.executemany(
+                f"INSERT INTO {_q(spec.name)} ({columns}) VALUES ({', '.join('?' * (len(spec.names) + 1))})",
+                [[*row, position] for position, row in enumerate(rows)],
+            )
             if meta is not None:
                 db.execute("INSERT OR REPLACE INTO _meta VALUES (?, ?)", (spec.name, json.dumps(meta)))
             self._record_sync(db, spec, csv_path)
@@ -391,9 +418,13 @@ def read_csv_rows(spec: TableSpec, csv_path: Path) -> list[list[object]]:
     text = raw.decode("utf-8")
     if not text.endswith("\n"):
         last = text.count("\n") + 1
-        raise CsvFormatError(csv_path, last, "the last row is cut short (no line end): a write was interrupted",
-                             "delete that line (its architecture is scored again by the next run) or restore "
-                             "the file from git, then import again")
+        raise CsvFormatError(
+            csv_path,
+            last,
+            "the last row is cut short (no line end): a write was interrupted",
+            "delete that line (its architecture is scored again by the next run) or restore "
+            "the file from git, then import again",
+        )
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader)
     _check_header(spec, csv_path, header)
@@ -405,16 +436,24 @@ def read_csv_rows(spec: TableSpec, csv_path: Path) -> list[list[object]]:
     for fields in reader:
         start, line = line + 1, reader.line_num
         if len(fields) != len(header):
-            raise CsvFormatError(csv_path, start, f"{len(fields)} fields where the header has {len(header)}: a row cut "
-                                 "short or two rows run together by an interrupted write",
-                                 "delete that line (its architecture is scored again by the next run) or restore "
-                                 "the file from git, then import again")
+            raise CsvFormatError(
+                csv_path,
+                start,
+                f"{len(fields)} fields where the header has {len(header)}: a row cut "
+                "short or two rows run together by an interrupted write",
+                "delete that line (its architecture is scored again by the next run) or restore "
+                "the file from git, then import again",
+            )
         key = fields[key_at]
         if not key:
             raise CsvFormatError(csv_path, start, f"empty {spec.key}", "every row names its architecture")
         if key in first_line:
-            raise CsvFormatError(csv_path, start, f"{spec.key} {key!r} again (first on line {first_line[key]})",
-                                 "keep one of the two rows")
+            raise CsvFormatError(
+                csv_path,
+                start,
+                f"{spec.key} {key!r} again (first on line {first_line[key]})",
+                "keep one of the two rows",
+            )
         first_line[key] = start
         row: list[object] = []
         for name in spec.names:
@@ -422,9 +461,12 @@ def read_csv_rows(spec: TableSpec, csv_path: Path) -> list[list[object]]:
             try:
                 row.append(_parse(text_value, types[name]))
             except ValueError:
-                raise CsvFormatError(csv_path, start, f"{name} = {text_value!r} is not "
-                                     f"{'an integer' if types[name] == 'INTEGER' else 'a number'}",
-                                     "correct or delete that row") from None
+                raise CsvFormatError(
+                    csv_path,
+                    start,
+                    f"{name} = {text_value!r} is not {'an integer' if types[name] == 'INTEGER' else 'a number'}",
+                    "correct or delete that row",
+                ) from None
         out.append(row)
     return out
 
@@ -432,8 +474,9 @@ def read_csv_rows(spec: TableSpec, csv_path: Path) -> list[list[object]]:
 def _check_header(spec: TableSpec, csv_path: Path, header: list[str]) -> None:
     unknown = [name for name in header if name not in spec.types]
     if unknown:
-        raise CsvFormatError(csv_path, 1, f"unknown columns {unknown} (a {spec.name} CSV has {spec.names})",
-                             "is this the right file?")
+        raise CsvFormatError(
+            csv_path, 1, f"unknown columns {unknown} (a {spec.name} CSV has {spec.names})", "is this the right file?"
+        )
     if len(set(header)) != len(header):
         raise CsvFormatError(csv_path, 1, f"repeated columns in the header {header}")
     if spec.key not in header:
@@ -449,4 +492,3 @@ def _parse(text: str, type_: ColumnType) -> object:
         value = float(text)
         return None if math.isnan(value) else value
     return text
-

@@ -54,8 +54,17 @@ __all__ = [
 DEFAULT_OUT = paths.DATA_DIR / "torchvision_zoo_analysis.csv"
 FIELDS = ["model", "crop", "NG", "WG", "PG", "PG_prime", "ES", "H", "seconds"]
 #: Column types of the stored rows; exported with csv.DictWriter's format (as the committed file was written).
-TYPES = {"model": "TEXT", "crop": "INTEGER", "NG": "INTEGER", "WG": "INTEGER", "PG": "REAL", "PG_prime": "REAL",
-         "ES": "REAL", "H": "REAL", "seconds": "REAL"}
+TYPES = {
+    "model": "TEXT",
+    "crop": "INTEGER",
+    "NG": "INTEGER",
+    "WG": "INTEGER",
+    "PG": "REAL",
+    "PG_prime": "REAL",
+    "ES": "REAL",
+    "H": "REAL",
+    "seconds": "REAL",
+}
 
 
 def table(out: Path) -> TableSpec:
@@ -98,9 +107,17 @@ def analyze_one(name: str) -> dict:
     t = time.perf_counter()
     rep = analyze(model, torch.zeros(1, 3, crop, crop))
     sec = time.perf_counter() - t
-    return {"model": name, "crop": crop, "NG": rep.NG, "WG": rep.WG, "PG": rep.PG,
-            "PG_prime": rep.PG_prime, "ES": rep.expected_spread, "H": rep.entropy,
-            "seconds": round(sec, 2)}
+    return {
+        "model": name,
+        "crop": crop,
+        "NG": rep.NG,
+        "WG": rep.WG,
+        "PG": rep.PG,
+        "PG_prime": rep.PG_prime,
+        "ES": rep.expected_spread,
+        "H": rep.entropy,
+        "seconds": round(sec, 2),
+    }
 
 
 def analyze_task(name: str, threads: int) -> dict | str:

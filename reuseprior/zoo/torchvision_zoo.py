@@ -21,7 +21,10 @@ from torch import nn
 __all__ = ["build_torchvision", "load_torchvision_zoo", "pick_recipe"]
 
 #: Builder keyword arguments that make a model return plain logits in train mode.
-_BUILD_KWARGS = {"googlenet": {"aux_logits": False, "init_weights": True}, "inception_v3": {"aux_logits": False, "init_weights": True}}
+_BUILD_KWARGS = {
+    "googlenet": {"aux_logits": False, "init_weights": True},
+    "inception_v3": {"aux_logits": False, "init_weights": True},
+}
 
 
 def pick_recipe(name: str):

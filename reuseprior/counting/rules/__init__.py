@@ -81,8 +81,19 @@ from reuseprior.counting.rules.helpers import RuleFn, aten, carries_counts, shap
 from reuseprior.counting.rules.indexing import NO_COUNT_OPS
 from reuseprior.counting.rules.views import VIEW_LIKE
 
-__all__ = ["UnsupportedOpError", "register", "RULES", "lookup_rule", "VIEW_LIKE", "NO_COUNT_OPS", "RuleFn",
-           "carries_counts", "shape_of", "sum_to_shape", "val"]
+__all__ = [
+    "UnsupportedOpError",
+    "register",
+    "RULES",
+    "lookup_rule",
+    "VIEW_LIKE",
+    "NO_COUNT_OPS",
+    "RuleFn",
+    "carries_counts",
+    "shape_of",
+    "sum_to_shape",
+    "val",
+]
 
 
 RULES: dict[Any, RuleFn] = {}

@@ -16,14 +16,16 @@ __all__ = ["TABLE"]
 TABLE = RuleTable()
 
 
-@TABLE.rule(*optional_ops(
-    "_scaled_dot_product_flash_attention_for_cpu",
-    "_scaled_dot_product_flash_attention",
-    "_scaled_dot_product_efficient_attention",
-    "_scaled_dot_product_attention_math",
-    "scaled_dot_product_attention",
-    "_scaled_dot_product_cudnn_attention",
-))
+@TABLE.rule(
+    *optional_ops(
+        "_scaled_dot_product_flash_attention_for_cpu",
+        "_scaled_dot_product_flash_attention",
+        "_scaled_dot_product_efficient_attention",
+        "_scaled_dot_product_attention_math",
+        "scaled_dot_product_attention",
+        "_scaled_dot_product_cudnn_attention",
+    )
+)
 def _sdpa(node, cout, ctx):
     """softmax(q k^T) v decomposed structurally: v[j,d] gets sum_i c[i,d]; every score
     s[i,j] gets (sum_d c[i,d]) summed over the softmax row; q and k get the matmul

@@ -39,8 +39,7 @@ def _tap_matrices(n_in, n_out, k, s, p, d):
     V = valid.to(torch.float64)  # (k, n_out)
     M = torch.zeros(n_in, n_out, dtype=torch.float64)  # M[py, oy] = #taps of oy hitting py
     oy = torch.arange(n_out).expand(k, n_out)
-    M.index_put_((pos[valid], oy[valid]), torch.ones(int(valid.sum()), dtype=torch.float64),
-                 accumulate=True)
+    M.index_put_((pos[valid], oy[valid]), torch.ones(int(valid.sum()), dtype=torch.float64), accumulate=True)
     return V, M
 
 
@@ -63,8 +62,10 @@ def _convolution(node, cout, ctx):
     if transposed or len(xs) != 4:
         yield from generic_multilinear(node, cout, ctx, weights=(w, b))
         return
+
     def _pair(v):
         return list(v) * 2 if len(v) == 1 else list(v)
+
     stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
     N, Ci, H, W = xs
     Co, Cig, kh, kw = ws
@@ -79,8 +80,10 @@ def _convolution(node, cout, ctx):
         yield b, cout.map(lambda m: m.sum(dim=(0, 2, 3)))
     if ctx.needs(x):
         g = groups
+
         def xf(m):
             cg = m.reshape(N, g, Co // g, Ho, Wo).sum(2)
             r = torch.einsum("nghw,ph,qw->ngpq", cg, My, Mx)
             return r[:, :, None].expand(N, g, Ci // g, H, W).reshape(N, Ci, H, W)
+
         yield x, cout.map(xf).scale(ctx.gamma)

@@ -50,10 +50,27 @@ def identity(node, cout, ctx):
 
 
 TABLE.rule(
-    aten.clone, aten.alias, aten.detach, aten.contiguous, aten._to_copy, aten.lift_fresh_copy,
-    aten.dropout, aten.native_dropout, aten.relu, aten.gelu, aten.silu, aten.hardswish,
-    aten.hardsigmoid, aten.sigmoid, aten.tanh, aten.elu, aten.leaky_relu, aten.hardtanh,
-    aten.relu6 if hasattr(aten, "relu6") else aten.relu, aten.mish, aten.softplus,
+    aten.clone,
+    aten.alias,
+    aten.detach,
+    aten.contiguous,
+    aten._to_copy,
+    aten.lift_fresh_copy,
+    aten.dropout,
+    aten.native_dropout,
+    aten.relu,
+    aten.gelu,
+    aten.silu,
+    aten.hardswish,
+    aten.hardsigmoid,
+    aten.sigmoid,
+    aten.tanh,
+    aten.elu,
+    aten.leaky_relu,
+    aten.hardtanh,
+    aten.relu6 if hasattr(aten, "relu6") else aten.relu,
+    aten.mish,
+    aten.softplus,
 )(identity)
 
 

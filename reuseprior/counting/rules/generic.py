@@ -88,8 +88,9 @@ def generic_multilinear(node, cout, ctx, weights=()):
         return
     with torch.enable_grad():
         out, leaves = structural_call(node, ctx, operands, torch.ones)
-        grads = torch.autograd.grad([out], [leaves[a] for a in operands], [cout.mantissa.to(out.dtype)],
-                                    allow_unused=True)
+        grads = torch.autograd.grad(
+            [out], [leaves[a] for a in operands], [cout.mantissa.to(out.dtype)], allow_unused=True
+        )
     for a, g in zip(operands, grads):
         if g is None:
             continue

@@ -13,8 +13,18 @@ from reuseprior.counting.scaled import Scaled
 
 aten = torch.ops.aten
 
-__all__ = ["RuleFn", "RuleTable", "aten", "carries_counts", "optional_ops", "shape_of", "single", "sum_to_shape",
-           "tensor_nodes", "val"]
+__all__ = [
+    "RuleFn",
+    "RuleTable",
+    "aten",
+    "carries_counts",
+    "optional_ops",
+    "shape_of",
+    "single",
+    "sum_to_shape",
+    "tensor_nodes",
+    "val",
+]
 
 #: ``rule(node, cout, ctx)`` yields ``(operand node, count delivered to it)`` pairs
 RuleFn = Callable[[fx.Node, Any, Any], Iterable[tuple[fx.Node, Scaled]]]

@@ -22,12 +22,44 @@ TABLE = RuleTable()
 
 #: ops counted by the generic linear VJP (those of them that this PyTorch build has)
 DATA_MOVEMENT_OPS = [
-    "slice", "select", "narrow", "split", "split_with_sizes", "chunk", "unbind", "cat", "stack",
-    "constant_pad_nd", "pad", "reflection_pad2d", "replication_pad2d", "roll", "flip", "index",
-    "gather", "index_select", "embedding", "repeat", "unfold", "pixel_shuffle", "pixel_unshuffle",
-    "channel_shuffle", "upsample_nearest2d", "_unsafe_index", "movedim",
-    "diagonal", "tril", "triu", "masked_fill", "slice_scatter", "select_scatter", "im2col",
-    "col2im", "flatten", "unflatten", "repeat_interleave",
+    "slice",
+    "select",
+    "narrow",
+    "split",
+    "split_with_sizes",
+    "chunk",
+    "unbind",
+    "cat",
+    "stack",
+    "constant_pad_nd",
+    "pad",
+    "reflection_pad2d",
+    "replication_pad2d",
+    "roll",
+    "flip",
+    "index",
+    "gather",
+    "index_select",
+    "embedding",
+    "repeat",
+    "unfold",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "channel_shuffle",
+    "upsample_nearest2d",
+    "_unsafe_index",
+    "movedim",
+    "diagonal",
+    "tril",
+    "triu",
+    "masked_fill",
+    "slice_scatter",
+    "select_scatter",
+    "im2col",
+    "col2im",
+    "flatten",
+    "unflatten",
+    "repeat_interleave",
 ]
 TABLE.rule(*optional_ops(*DATA_MOVEMENT_OPS))(generic_linear)
 
@@ -47,8 +79,21 @@ def _copy(node, cout, ctx):
         yield src, single(cout).map(lambda m: sum_to_shape(m, shape_of(src)))
 
 
-_CONSTANT_OPS = ["fill", "zero", "zeros_like", "ones_like", "full_like", "empty_like", "new_zeros",
-                 "new_ones", "new_full", "new_empty", "rand_like", "randn_like", "bernoulli"]
+_CONSTANT_OPS = [
+    "fill",
+    "zero",
+    "zeros_like",
+    "ones_like",
+    "full_like",
+    "empty_like",
+    "new_zeros",
+    "new_ones",
+    "new_full",
+    "new_empty",
+    "rand_like",
+    "randn_like",
+    "bernoulli",
+]
 
 
 @TABLE.rule(*optional_ops(*_CONSTANT_OPS))
@@ -73,7 +118,19 @@ def _as_strided(node, cout, ctx):
 #: ops whose outputs carry no counts (creation / integer / shape ops): the sweep
 #: passes them without a rule
 NO_COUNT_OPS = {
-    aten.empty, aten.zeros, aten.ones, aten.full, aten.arange, aten.empty_like,
-    aten.scalar_tensor, aten.randn, aten.rand, aten.empty_strided, aten.new_empty,
-    aten.new_full, aten.new_ones, aten.sym_size, aten.linspace,
+    aten.empty,
+    aten.zeros,
+    aten.ones,
+    aten.full,
+    aten.arange,
+    aten.empty_like,
+    aten.scalar_tensor,
+    aten.randn,
+    aten.rand,
+    aten.empty_strided,
+    aten.new_empty,
+    aten.new_full,
+    aten.new_ones,
+    aten.sym_size,
+    aten.linspace,
 }

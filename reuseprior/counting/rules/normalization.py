@@ -25,9 +25,13 @@ def _sum_except(m, keep_dim):
     return m.sum(dim=dims) if dims else m
 
 
-@TABLE.rule(aten.native_batch_norm, aten._native_batch_norm_legit_no_training,
-            aten._native_batch_norm_legit, aten._native_batch_norm_legit_functional,
-            aten.batch_norm)
+@TABLE.rule(
+    aten.native_batch_norm,
+    aten._native_batch_norm_legit_no_training,
+    aten._native_batch_norm_legit,
+    aten._native_batch_norm_legit_functional,
+    aten.batch_norm,
+)
 def _batch_norm(node, cout, ctx):
     """Batch norm: identity on the input (adds no node and no path); the affine
     parameters and the statistics get, per channel, the sum of the output counts."""

@@ -35,11 +35,19 @@ def _sum_pool_vjp(m, xshape, kernel, stride, padding, ceil_mode, pool=F.avg_pool
 
 def _avg_pool1d_as_2d(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
     """``avg_pool1d`` with a ``divisor_override`` (which it lacks), as a 2-D pool of height 1."""
+
     def one(v):
         return v[0] if isinstance(v, (list, tuple)) else v
 
-    return F.avg_pool2d(x.unsqueeze(-2), (1, one(kernel)), (1, one(stride)), (0, one(padding)),
-                        ceil_mode, count_include_pad, divisor_override).squeeze(-2)
+    return F.avg_pool2d(
+        x.unsqueeze(-2),
+        (1, one(kernel)),
+        (1, one(stride)),
+        (0, one(padding)),
+        ceil_mode,
+        count_include_pad,
+        divisor_override,
+    ).squeeze(-2)
 
 
 def _pool_args(node) -> tuple[Any, Any, Any, Any, bool]:
@@ -69,11 +77,13 @@ def _pool2d(node, cout, ctx):
     if dil == [1, 1]:
         yield x, c0.map(lambda m: _sum_pool_vjp(m, xs, kernel, stride, padding, ceil_mode))
     else:
+
         def f(m):
             N, C, H, W = xs
             k = list(kernel) * (2 // len(kernel))
             cols = m.reshape(N * C, 1, -1).expand(N * C, k[0] * k[1], m.shape[-2] * m.shape[-1])
             return F.fold(cols, (H, W), k, dilation=dil, padding=padding, stride=stride).reshape(xs)
+
         yield x, c0.map(f)
 
 
@@ -91,6 +101,7 @@ def _adaptive_matrix(n_in, n_out):
 def _adaptive_pool2d(node, cout, ctx):
     """Adaptive pooling -> sum over each bin (global pooling: every position gets the
     full pooled count, not divided by H*W)."""
+
     def matrices(xs, Ho, Wo):
         return _adaptive_matrix(xs[-2], Ho), _adaptive_matrix(xs[-1], Wo)
 
@@ -120,8 +131,9 @@ def _interpolation_pattern(n_in: int, n_out: int, call) -> torch.Tensor:
         return (call(eye)[0, :, :, 0] != 0).to(torch.float64)
 
 
-@TABLE.rule(*optional_ops("upsample_bilinear2d", "upsample_bicubic2d", "_upsample_bilinear2d_aa",
-                          "_upsample_bicubic2d_aa"))
+@TABLE.rule(
+    *optional_ops("upsample_bilinear2d", "upsample_bicubic2d", "_upsample_bilinear2d_aa", "_upsample_bicubic2d_aa")
+)
 def _interpolate2d(node, cout, ctx):
     """Bilinear / bicubic resizing: an input pixel gets the counts of every output
     pixel whose interpolation stencil gives it a non-zero weight (structural
@@ -142,8 +154,11 @@ def _interpolate2d(node, cout, ctx):
     yield from _separable_2d(node, cout, ctx, lambda xs, Ho, Wo: (along(xs[-2], Ho, sh), along(xs[-1], Wo, sw)))
 
 
-@TABLE.rule(*optional_ops("avg_pool3d", "max_pool3d", "max_pool3d_with_indices", "avg_pool1d", "max_pool1d",
-                          "max_pool1d_with_indices"))
+@TABLE.rule(
+    *optional_ops(
+        "avg_pool3d", "max_pool3d", "max_pool3d_with_indices", "avg_pool1d", "max_pool1d", "max_pool1d_with_indices"
+    )
+)
 def _pool_nd(node, cout, ctx):
     """1-D and 3-D local pooling -> sum pooling, as the 2-D rule: every in-bounds
     position of a window gets the window's output count.  Dilated 1-D/3-D pooling
@@ -156,8 +171,10 @@ def _pool_nd(node, cout, ctx):
     nd = 3 if "3d" in name else 1
     kernel, stride, padding, dilation, ceil_mode = _pool_args(node)
     if any(d != 1 for d in ([dilation] if isinstance(dilation, int) else dilation)):
-        raise UnsupportedOpError(f"no counting rule for dilated {name} (node {node.name}); "
-                                 "register one with reuseprior.counting.rules.register")
+        raise UnsupportedOpError(
+            f"no counting rule for dilated {name} (node {node.name}); "
+            "register one with reuseprior.counting.rules.register"
+        )
     xs = shape_of(x)
     pool = F.avg_pool3d if nd == 3 else _avg_pool1d_as_2d
     yield x, c0.map(lambda m: _sum_pool_vjp(m, xs, kernel, stride, padding, ceil_mode, pool))

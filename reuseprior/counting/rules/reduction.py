@@ -30,8 +30,10 @@ def _reduced_dims(node) -> tuple[object, bool]:
     target = node.target
     name = target.overloadpacket.__name__ if hasattr(target, "overloadpacket") else str(target)
     if name == "linalg_vector_norm":
-        dims, keepdim = (node.args[2] if len(node.args) > 2 else node.kwargs.get("dim")), (
-            node.args[3] if len(node.args) > 3 else node.kwargs.get("keepdim", False))
+        dims, keepdim = (
+            (node.args[2] if len(node.args) > 2 else node.kwargs.get("dim")),
+            (node.args[3] if len(node.args) > 3 else node.kwargs.get("keepdim", False)),
+        )
     elif name in ("var", "std", "var_mean"):
         dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
         keepdim = node.kwargs.get("keepdim", False)
@@ -43,8 +45,21 @@ def _reduced_dims(node) -> tuple[object, bool]:
     return dims, keepdim
 
 
-@TABLE.rule(aten.sum, aten.mean, aten.amax, aten.amin, aten.max, aten.min, aten.logsumexp,
-            aten.var, aten.std, aten.prod, aten.norm, aten.linalg_vector_norm, aten.var_mean)
+@TABLE.rule(
+    aten.sum,
+    aten.mean,
+    aten.amax,
+    aten.amin,
+    aten.max,
+    aten.min,
+    aten.logsumexp,
+    aten.var,
+    aten.std,
+    aten.prod,
+    aten.norm,
+    aten.linalg_vector_norm,
+    aten.var_mean,
+)
 def _reduction(node, cout, ctx):
     """Reductions: every reduced input element gets the full count (mean -> sum, max -> sum)."""
     if isinstance(cout, list):  # (values, indices) or (var, mean): float outputs all depend on x

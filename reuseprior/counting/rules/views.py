@@ -62,7 +62,19 @@ def _squeeze(node, cout, ctx):
 
 #: unary ops through which a parameter keeps being "a weight" (for the gamma hop rule)
 VIEW_LIKE = {
-    aten.t, aten.view, aten._unsafe_view, aten.reshape, aten.permute, aten.transpose,
-    aten.expand, aten.unsqueeze, aten.squeeze, aten.clone, aten.contiguous, aten.alias,
-    aten.detach, aten._to_copy, aten.lift_fresh_copy,
+    aten.t,
+    aten.view,
+    aten._unsafe_view,
+    aten.reshape,
+    aten.permute,
+    aten.transpose,
+    aten.expand,
+    aten.unsqueeze,
+    aten.squeeze,
+    aten.clone,
+    aten.contiguous,
+    aten.alias,
+    aten.detach,
+    aten._to_copy,
+    aten.lift_fresh_copy,
 }
