@@ -18,6 +18,8 @@ Policy (README, "Notebook conventions"; ``RunContext.save_measurement``):
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
 import json
 import re
 from pathlib import Path
@@ -179,13 +181,32 @@ def test_ignored_outputs_say_why(path):
 
 @pytest.mark.parametrize("name", ["ch3_revolver", "ch4_sharing_training"])
 def test_training_figures_carry_a_data_caption(name):
-    """Figures made from trained models name the data that produced them."""
+    """Figures made from trained models name the data that produced them: the
+    cell that saves a figure captions it, or draws it with a chapter function
+    that does."""
     path = paths.NOTEBOOKS_DIR / f"{name}.ipynb"
-    for source in _code_cells(path):
-        if "save_figure(" in source:
-            assert "caption(fig" in source, (
-                f"{name}: add reuseprior.reporting.plotting.caption(fig, <data caption>):\n{source}"
-            )
+    cells = _code_cells(path)
+    aliases = {
+        alias.asname or alias.name: importlib.import_module(f"{node.module}.{alias.name}")
+        for source in cells
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom) and node.module == "reuseprior.chapters"
+        for alias in node.names
+    }
+    saving = [source for source in cells if "save_figure(" in source]
+    assert saving, f"{name}: no cell saves a figure"
+    for source in saving:
+        drawers = [
+            getattr(aliases[call.func.value.id], call.func.attr)
+            for call in ast.walk(ast.parse(source))
+            if isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Attribute)
+            and isinstance(call.func.value, ast.Name)
+            and call.func.value.id in aliases
+            and call.func.attr.startswith("plot_")
+        ]
+        captioned = "caption(fig" in source or any("caption(fig" in inspect.getsource(f) for f in drawers)
+        assert captioned, f"{name}: add reuseprior.reporting.plotting.caption(fig, <data caption>):\n{source}"
 
 
 # ------------------------------------------------------------------ plotting helpers

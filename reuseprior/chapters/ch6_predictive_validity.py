@@ -20,6 +20,7 @@ from scipy.stats import rankdata
 
 from reuseprior.baselines.registry import DATA_DEPENDENT, ZOO_PROXIES, proxy_info, proxy_names
 from reuseprior.core import paths
+from reuseprior.reporting.notebook import Profile
 from reuseprior.zoo.correlation import correlation_table, partial_rank_correlation
 from reuseprior.zoo.scoring import GRADIENT_PASS_MARKER, REUSE_SCORES, ZOOS, load_scores, score_architecture
 
@@ -49,23 +50,31 @@ __all__ = [
     "summary_markdown",
 ]
 
-PROFILES = {
+
+@dataclass(frozen=True)
+class PredictiveValidityProfile(Profile):
+    """Settings of the chapter 6 notebook: the zoos read, the bootstrap
+    resamples of every interval, how many of each zoo's cheapest fully scored
+    rows are recomputed live against the stored ones, whether those recompute
+    the reusability quantities too, and the fewest scored rows a correlation
+    is reported on."""
+
+    zoos: list[str]
+    n_boot: int
+    live_rows: int
+    live_reuse: bool
+    min_rows: int
+
+
+PROFILES: dict[str, PredictiveValidityProfile] = {
     # quick: CPU, about a minute; recomputes the cheapest fully scored row of each zoo live (live_rows)
-    "quick": {
-        "zoos": ["nb201", "torchvision", "pytorchcv"],
-        "n_boot": 200,
-        "live_rows": 1,
-        "live_reuse": True,
-        "min_rows": 10,
-    },
+    "quick": PredictiveValidityProfile(
+        zoos=["nb201", "torchvision", "pytorchcv"], n_boot=200, live_rows=1, live_reuse=True, min_rows=10
+    ),
     # full: the same analysis with more bootstrap resamples and more live rows
-    "full": {
-        "zoos": ["nb201", "torchvision", "pytorchcv"],
-        "n_boot": 2000,
-        "live_rows": 5,
-        "live_reuse": True,
-        "min_rows": 10,
-    },
+    "full": PredictiveValidityProfile(
+        zoos=["nb201", "torchvision", "pytorchcv"], n_boot=2000, live_rows=5, live_reuse=True, min_rows=10
+    ),
 }
 
 #: Baselines and zero-cost proxies, in table order: the registry's scores defined on any architecture.
