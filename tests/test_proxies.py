@@ -100,10 +100,11 @@ def test_snip_grad_norm_and_grasp_match_the_closed_form_of_softmax_regression():
         z = x @ wflat.reshape(4, 12).t() + bias
         return nn.functional.cross_entropy(z, b.targets)
 
-    # Fisher of the logits layer: a = z, dL/da = (p - y)/B per example; 0.5 * mean_n (a g)^2 per channel, summed
+    # Fisher of the logits layer: a = z, dL/da = (p - y)/B per example; 0.5 * mean_n (a g)^2 per channel,
+    # carried by each of the channel's 12 weights, summed
     z = x @ w.t() + bias
     ga = (p - nn.functional.one_hot(b.targets, 4).double()) / 6
-    assert proxies.fisher(model, b) == pytest.approx(float((0.5 * (z * ga).pow(2).mean(0)).sum()), rel=1e-4)
+    assert proxies.fisher(model, b) == pytest.approx(12 * float((0.5 * (z * ga).pow(2).mean(0)).sum()), rel=1e-4)
     hess = torch.autograd.functional.hessian(loss_of, w.reshape(-1))
     expected = float(-(w.reshape(-1) @ (hess @ g.reshape(-1))))
     assert proxies.grasp(model, b) == pytest.approx(expected, rel=1e-4, abs=1e-9)

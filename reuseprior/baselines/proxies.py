@@ -214,7 +214,13 @@ def flops(model: nn.Module, batch: ProxyBatch) -> float:
 
 
 def synflow(model: nn.Module, batch: ProxyBatch) -> float:
-    """SynFlow: data-free, on a float64 copy with |weights| and BatchNorm removed."""
+    """SynFlow, data-free: ``sum |theta * dR/dtheta|`` over the conv/linear
+    weights, ``R`` the sum of the output for an all-ones input, on a float64
+    copy whose parameters are replaced by their absolute values and whose
+    BatchNorm layers are removed. Biases, normalisation scales and embeddings
+    take part in ``R`` but are not summed, as in the reference implementation
+    of the zero-cost proxies; the absolute value keeps layers whose gradient
+    changes sign (a LayerNorm subtracts its mean) from cancelling others."""
     clone = copy.deepcopy(model).double()
     _replace_modules(clone, _BatchNorm, nn.Identity)
     clone.eval()
@@ -225,9 +231,9 @@ def synflow(model: nn.Module, batch: ProxyBatch) -> float:
     ones = torch.ones((1, *batch.inputs.shape[1:]), dtype=torch.float64)
     torch.sum(_logits(clone(ones))).backward()
     total = 0.0
-    for p in clone.parameters():
-        if p.grad is not None:
-            total += float((p.detach() * p.grad).sum())
+    for m in _weighted_layers(clone):
+        if m.weight.grad is not None:
+            total += float((m.weight.detach() * m.weight.grad).abs().sum())
     return total
 
 
@@ -283,14 +289,14 @@ def grasp(model: nn.Module, batch: ProxyBatch) -> float:
 
 
 def fisher(model: nn.Module, batch: ProxyBatch) -> float:
-    """Fisher saliency of the conv/linear output channels, summed."""
+    """Fisher (Theis et al. 2018; Turner et al. 2020): per-weight channel saliency summed (:func:`_fisher_sum`)."""
     clone = _clone_for_grad(model)
-    acts: list[torch.Tensor] = []
+    acts: list[tuple[torch.Tensor, int]] = []
 
-    def keep(_m, _inp, out):
+    def keep(m, _inp, out):
         if out.requires_grad:
             out.retain_grad()
-            acts.append(out)
+            acts.append((out, m.weight[0].numel()))
 
     handles = [m.register_forward_hook(keep) for m in _weighted_layers(clone)]
     try:
@@ -298,18 +304,22 @@ def fisher(model: nn.Module, batch: ProxyBatch) -> float:
     finally:
         for h in handles:
             h.remove()
-    return _fisher_sum(acts, [a.grad for a in acts])
+    return _fisher_sum(acts, [a.grad for a, _ in acts])
 
 
-def _fisher_sum(acts: list[torch.Tensor], grads) -> float:
-    """``sum over channels of 0.5 * mean_batch (sum_spatial a * dL/da)^2`` over the recorded outputs."""
+def _fisher_sum(acts: list[tuple[torch.Tensor, int]], grads) -> float:
+    """Fisher of the recorded layer outputs: per output channel ``c`` (dimension
+    1) ``0.5 * mean_batch (sum_spatial a_c * dL/da_c)^2``, carried by each of
+    the ``n`` weights of that channel (``acts`` pairs each output with ``n``,
+    ``C_in/groups * k * k`` for a convolution, ``in_features`` for a linear
+    layer), summed; the per-weight broadcast of the reference implementation."""
     total = 0.0
-    for a, g in zip(acts, grads):
+    for (a, weights_per_channel), g in zip(acts, grads):
         if g is None:
             continue
         prod = a.detach() * g.detach()
         per = prod.sum(dim=tuple(range(2, prod.dim()))) if prod.dim() > 2 else prod
-        total += float((0.5 * per.pow(2).mean(0)).sum())
+        total += weights_per_channel * float((0.5 * per.pow(2).mean(0)).sum())
     return total
 
 
@@ -448,11 +458,11 @@ def data_dependent_scores(
     clone = _clone_for_grad(model)
     n = batch.inputs.shape[0]
     kernel = torch.zeros(n, n, dtype=torch.float64)
-    acts: list[torch.Tensor] = []
+    acts: list[tuple[torch.Tensor, int]] = []
 
-    def keep(_m, _inp, out):
+    def keep(m, _inp, out):
         if out.requires_grad:
-            acts.append(out)
+            acts.append((out, m.weight[0].numel()))
 
     handles = [m.register_forward_hook(keep) for m in _weighted_layers(clone)] if "fisher" in wanted else []
     code_handles = _hook_activation_codes(clone, kernel) if "naswot" in wanted else []
@@ -481,7 +491,7 @@ def data_dependent_scores(
         layers = _weighted_layers(clone)
         weights = [m.weight for m in layers]
         loss = nn.functional.cross_entropy(logits, batch.targets)
-        tensors = weights + acts
+        tensors = weights + [a for a, _ in acts]
         grads = torch.autograd.grad(loss, tensors, create_graph="grasp" in wanted, allow_unused=True) if tensors else ()
         w_grads, a_grads = grads[: len(weights)], grads[len(weights) :]
         pairs = [(w.detach(), g.detach()) for w, g in zip(weights, w_grads) if g is not None]

@@ -51,6 +51,11 @@ class ProxyInfo:
     ``second_order`` ones differentiate it again (a Hessian-vector product).
     ``any_architecture=False``: defined only on one architecture family (NaN
     elsewhere), so not scored on the model zoos.
+
+    ``since_version``: the version of the stored zoo scores
+    (:data:`reuseprior.zoo.scoring.SCORES_VERSION`) from which this
+    definition holds; a stored table of an older version holds another
+    definition of the score, and is neither compared with nor mixed with it.
     """
 
     name: str
@@ -65,6 +70,7 @@ class ProxyInfo:
     second_order: bool = False
     any_architecture: bool = True
     higher_is_better: bool = True
+    since_version: int = 1
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -94,20 +100,23 @@ REGISTRY: dict[str, ProxyInfo] = {
             "FLOPs",
             "per image, 2 per multiply-add",
             "naive baseline",
-            "FLOPs of one forward pass on one example (torch.utils.flop_counter: convolutions, matrix products, "
-            "attention; 2 per multiply-add)",
+            "FLOPs of one forward pass on one example in eval mode (torch.utils.flop_counter plus formulas for "
+            "the fused attention ops: convolutions, matrix products, attention with its projections; 2 per "
+            "multiply-add; elementwise ops, normalisation and pooling not counted)",
             f"the compute baseline; beside the proxies in {_ZERO_COST}",
+            since_version=2,
         ),
         ProxyInfo(
             "synflow",
             "SynFlow",
             "dimensionless",
             "zero-cost proxy",
-            "sum(theta * dR/dtheta), R = sum of the output for an all-ones input, on |weights| in float64 with "
-            "BatchNorm removed",
+            "sum |theta * dR/dtheta| over conv/linear weights, R = sum of the output for an all-ones input, on "
+            "|parameters| in float64 with BatchNorm removed",
             "Tanaka et al. 2020, Pruning neural networks without any data by iteratively conserving synaptic flow "
-            f"(NeurIPS); as a NAS proxy {_ZERO_COST}",
+            f"(NeurIPS); summed as in {_ZERO_COST}",
             needs_gradients=True,
+            since_version=2,
         ),
         ProxyInfo(
             "snip",
@@ -139,12 +148,14 @@ REGISTRY: dict[str, ProxyInfo] = {
             "Fisher",
             "dimensionless",
             "zero-cost proxy",
-            "sum over the output channels c of every conv/linear layer of 0.5 * mean_batch (sum_spatial a_c dL/da_c)^2",
+            "sum over the output channels c of every conv/linear layer of n_c * 0.5 * mean_batch "
+            "(sum_spatial a_c dL/da_c)^2, n_c the weights of channel c (each weight carries its channel's score)",
             "Theis et al. 2018, Faster gaze prediction with dense networks and Fisher pruning; "
-            f"Turner et al. 2020, BlockSwap (ICLR); summed as in {_ZERO_COST}",
+            f"Turner et al. 2020, BlockSwap (ICLR); per weight and summed as in {_ZERO_COST}",
             data_dependent=True,
             needs_labels=True,
             needs_gradients=True,
+            since_version=2,
         ),
         ProxyInfo(
             "grad_norm",

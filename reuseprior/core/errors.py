@@ -24,6 +24,7 @@ __all__ = [
     "StoreError",
     "TaskFailedError",
     "UnknownArchitectureError",
+    "UncountedOpError",
     "UnreadableCheckpointError",
     "UnsupportedOpError",
 ]
@@ -133,3 +134,10 @@ class CsvFormatError(ValueError):
 
 class TaskFailedError(RuntimeError):
     """A task raised an exception on its worker (not a killed worker): the run stops."""
+
+
+# Model complexity (reuseprior.baselines.complexity)
+
+
+class UncountedOpError(RuntimeError):
+    """A compute-heavy op ran without a FLOP formula: it would count as zero."""

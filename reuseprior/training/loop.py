@@ -60,9 +60,9 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
-from torch.utils.flop_counter import FlopCounterMode
 from tqdm.auto import tqdm
 
+from reuseprior.baselines import complexity
 from reuseprior.core.errors import CheckpointMismatchError, UnreadableCheckpointError
 from reuseprior.core.files import atomic_write
 from reuseprior.core.parameters import count_parameters
@@ -288,19 +288,10 @@ class ModelEma:
 
 def count_flops(model: nn.Module, input_shape: Sequence[int], device: str | torch.device = "cpu") -> int:
     """FLOPs of one forward pass on a batch of one image of ``input_shape``
-    (C, H, W), counted by ``torch.utils.flop_counter.FlopCounterMode``
-    (a multiply-add is 2 FLOPs; divide by 2 for the multiply-add counts the
+    (C, H, W), by :func:`reuseprior.baselines.complexity.count_flops` (a
+    multiply-add is 2 FLOPs; divide by 2 for the multiply-add counts the
     EfficientNetV2 paper and Table 4.2 call "FLOPs")."""
-    was_training = model.training
-    model.eval()
-    try:
-        x = torch.zeros(1, *input_shape, device=device)
-        counter = FlopCounterMode(display=False)
-        with torch.no_grad(), counter:
-            model(x)
-        return int(counter.get_total_flops())
-    finally:
-        model.train(was_training)
+    return int(complexity.count_flops(model, torch.zeros(1, *input_shape, device=device)))
 
 
 def peak_memory(device: torch.device) -> tuple[int, str]:
