@@ -78,6 +78,8 @@ def test_wheel_carries_the_data_and_the_console_script(installed):
     }
     assert data and data <= names, f"data files missing from the wheel: {sorted(data - names)}"
     assert (venv / "bin" / "reuseprior").is_file()
+    usage = subprocess.run([str(venv / "bin" / "reuseprior"), "--help"], capture_output=True, text=True, env=env)
+    assert usage.returncode == 0 and usage.stdout.startswith("usage: reuseprior ")
 
 
 def test_installed_wheel_analyzes_a_torchvision_model_outside_the_checkout(installed, tmp_path):

@@ -16,6 +16,7 @@ import argparse
 import difflib
 import importlib
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from reuseprior.core import errors
@@ -78,7 +79,8 @@ def _load(command: str):
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="python -m reuseprior", description=__doc__.splitlines()[0])
+    prog = "reuseprior" if Path(sys.argv[0]).name == "reuseprior" else "python -m reuseprior"  # console script
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="command")
     for name, (_, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
@@ -91,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unknown command {argv[0]!r}; {guess}choose from {', '.join(COMMANDS)}")
     command, rest = argv[0], argv[1:]
     module = _load(command)
-    cmd_parser = argparse.ArgumentParser(prog=f"python -m reuseprior {command}", description=COMMANDS[command][1])
+    cmd_parser = argparse.ArgumentParser(prog=f"{prog} {command}", description=COMMANDS[command][1])
     module.add_arguments(cmd_parser)
     args = cmd_parser.parse_args(rest)
     if hasattr(module, "check_arguments"):  # flags that only make sense together (parser.error: exit 2)
@@ -99,11 +101,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(module.run(args) or 0)
     except USER_ERRORS as err:  # a message that names the problem and the fix; no traceback
-        print(f"python -m reuseprior {command}: error: {err}", file=sys.stderr)
+        print(f"{prog} {command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the commands save finished work before this reaches here
         print(
-            f"python -m reuseprior {command}: interrupted; finished work is saved, run the same command to resume",
+            f"{prog} {command}: interrupted; finished work is saved, run the same command to resume",
             file=sys.stderr,
         )
         return 130
