@@ -32,7 +32,11 @@ from reuseprior.zoo.store import CsvFormatError, OutOfSyncError, ScoreStore, Tab
 HAS_ANALOG = importlib.util.find_spec("analognasbench") is not None
 TESTS = Path(__file__).resolve().parent
 ZOOS = ("nb201", "torchvision", "pytorchcv")
-WIDTH = len(scoring.stored_columns())
+#: The committed CSVs: version 1 (the published version of every zoo until version 2 is complete).
+COMMITTED = 1
+WIDTH = len(scoring.stored_columns(COMMITTED))
+#: The table a run writes now.
+TINY_TABLE = f"zoo_scores_v{scoring.SCORES_VERSION}_tiny"
 ANALYSIS = TableSpec(
     "torchvision_zoo_analysis",
     (
@@ -110,7 +114,7 @@ def _start_client(
     )
 
 
-def _stored(store: Path, table: str = "zoo_scores_v1_tiny") -> pd.DataFrame:
+def _stored(store: Path, table: str = TINY_TABLE) -> pd.DataFrame:
     """The rows of ``table`` as committed, read by a separate connection (empty before the table exists)."""
     if not store.exists():
         return pd.DataFrame(columns=["arch"])
@@ -149,8 +153,8 @@ def threads_client():
 def test_import_then_export_reproduces_every_committed_csv_byte_for_byte(tmp_path):
     with ScoreStore(tmp_path / "store.sqlite") as store:
         for zoo in ZOOS:
-            source = scoring.scores_path(zoo)
-            spec = scoring.scores_table(zoo)
+            source = scoring.scores_path(zoo, COMMITTED)
+            spec = scoring.scores_table(zoo, COMMITTED)
             assert store.import_csv(spec, source) == len(pd.read_csv(source))
             out = tmp_path / source.name
             store.export_csv(spec, out)
@@ -161,12 +165,12 @@ def test_import_then_export_reproduces_every_committed_csv_byte_for_byte(tmp_pat
         store.import_csv(ANALYSIS, source)
         store.export_csv(ANALYSIS, tmp_path / source.name)
         assert (tmp_path / source.name).read_bytes() == source.read_bytes()
-        frame = store.rows(scoring.scores_table("torchvision"))
-    pd.testing.assert_frame_equal(frame, scoring.load_scores("torchvision"), check_dtype=False)
+        frame = store.rows(scoring.scores_table("torchvision", COMMITTED))
+    pd.testing.assert_frame_equal(frame, scoring.load_scores("torchvision", COMMITTED), check_dtype=False)
 
 
 def _torchvision_lines(n: int) -> list[str]:
-    return scoring.scores_path("torchvision").read_text().splitlines(keepends=True)[: n + 1]
+    return scoring.scores_path("torchvision", COMMITTED).read_text().splitlines(keepends=True)[: n + 1]
 
 
 def test_a_partial_last_row_is_refused_with_its_line_number_not_read_as_a_finished_row(tmp_path):
@@ -174,7 +178,7 @@ def test_a_partial_last_row_is_refused_with_its_line_number_not_read_as_a_finish
     finished architecture (never scored again) and onto which the next append
     is glued. The import refuses it, naming the line, and changes nothing."""
     lines = _torchvision_lines(3)
-    path = tmp_path / "zoo_scores_v1_torchvision.csv"
+    path = scoring.scores_path("torchvision", data_dir=tmp_path)  # the current version's, with older rows
     path.write_text("".join(lines[:3]) + lines[3][:150])  # killed in the middle of the third row
     assert len(pd.read_csv(path)) == 3  # what pandas makes of it
     spec = scoring.scores_table("torchvision")
@@ -194,7 +198,7 @@ def test_a_truncated_middle_row_is_refused_and_so_are_other_malformed_rows(tmp_p
     (only rows lacking every proxy are filled); the import names its line."""
     lines = _torchvision_lines(4)
     cut = lines[2].split(",")
-    path = tmp_path / "zoo_scores_v1_torchvision.csv"
+    path = scoring.scores_path("torchvision", data_dir=tmp_path)
     path.write_text(lines[0] + lines[1] + ",".join(cut[:20]) + "\n" + lines[3])
     kept = pd.read_csv(path).iloc[1]  # pandas keeps it: some proxies there, the others missing
     assert pd.notna(kept["snip"]) and kept[["grad_norm", "naswot"]].isna().all()
@@ -215,7 +219,8 @@ def test_a_truncated_middle_row_is_refused_and_so_are_other_malformed_rows(tmp_p
         path.write_text(lines[0].replace("errors", "errs") + lines[1])
         with pytest.raises(CsvFormatError, match=r"line 1: unknown columns \['errs'\]"):
             store.import_csv(spec, path)
-        old_header = pd.read_csv(scoring.scores_path("torchvision")).head(2).drop(columns=["data_dependent_seconds"])
+        old_header = pd.read_csv(scoring.scores_path("torchvision", COMMITTED)).head(2)
+        old_header = old_header.drop(columns=["data_dependent_seconds"])
         old_header.to_csv(path, index=False, float_format="%.17g")  # written before a column existed: imported empty
         assert store.import_csv(spec, path) == 2 and store.rows(spec)["data_dependent_seconds"].isna().all()
 
@@ -239,14 +244,18 @@ def test_a_csv_changed_since_the_last_export_is_refused_until_imported_or_overwr
 
 
 def test_cli_exports_imports_and_refuses_the_removed_shard_flag(tmp_path, capsys):
-    source = scoring.scores_path("torchvision")
-    (tmp_path / source.name).write_bytes(source.read_bytes())
+    committed = scoring.scores_path("torchvision", COMMITTED)
+    with ScoreStore(tmp_path / "upgraded.sqlite") as store:  # the current version's CSV as the store writes it
+        store.import_csv(scoring.scores_table("torchvision"), committed)
+        source = tmp_path / scoring.scores_path("torchvision").name
+        store.export_csv(scoring.scores_table("torchvision"), source)
+    written = source.read_bytes()
     store = tmp_path / "elsewhere.sqlite"
     assert main(["score-zoos", "torchvision", "--import", "--data-dir", str(tmp_path), "--store", str(store)]) == 0
     assert "80 rows imported" in capsys.readouterr().out
-    (tmp_path / source.name).unlink()
+    source.unlink()
     assert main(["score-zoos", "torchvision", "--export", "--data-dir", str(tmp_path), "--store", str(store)]) == 0
-    assert (tmp_path / source.name).read_bytes() == source.read_bytes()
+    assert source.read_bytes() == written
     assert main(["score-zoos", "pytorchcv", "--export", "--data-dir", str(tmp_path), "--store", str(store)]) == 2
     assert "holds no pytorchcv rows" in capsys.readouterr().err
     with pytest.raises(SystemExit):
@@ -384,7 +393,7 @@ def test_a_local_cluster_run_survives_kill_9_of_a_worker_and_of_the_client(tmp_p
     rows = _stored(store)
     assert sorted(rows["arch"]) == _tiny_catalogue()["arch"].tolist() and rows["arch"].is_unique
     assert rows[["params", "flops", "synflow", "snip", "naswot", "PG", "CE", "scored_at"]].notna().all(axis=None)
-    exported = pd.read_csv(tmp_path / "zoo_scores_v1_tiny.csv")
+    exported = pd.read_csv(scoring.scores_path("tiny", data_dir=tmp_path))
     assert sorted(exported["arch"]) == sorted(rows["arch"])
     here = scoring.score_architecture(tiny_zoo(), "tiny007", reuse=True)
     stored = exported.set_index("arch").loc["tiny007"]
@@ -404,7 +413,7 @@ def test_two_score_runs_at_once_store_each_row_once(tmp_path):
         assert run.returncode == 0, output
     rows = _stored(tmp_path / "zoo_scores.sqlite")
     assert sorted(rows["arch"]) == _tiny_catalogue()["arch"].tolist()[:20]
-    assert len(pd.read_csv(tmp_path / "zoo_scores_v1_tiny.csv")) == 20
+    assert len(pd.read_csv(scoring.scores_path("tiny", data_dir=tmp_path))) == 20
 
 
 # --- out of memory on Dask: recorded, then the follow-up tasks
@@ -561,8 +570,10 @@ def test_nb201_rows_computed_on_a_local_cluster_equal_the_stored_rows(tmp_path):
     """The live check: the first cells of the seeded order, scored by Dask worker processes."""
     path = scoring.score_zoo("nb201", limit=2, full_every=2, data_dir=tmp_path, workers=1, progress=False)
     live = pd.read_csv(path).set_index("arch")
-    stored = scoring.load_scores("nb201").set_index("arch").loc[live.index]
-    values = [c for c in scoring.stored_columns() if c not in ("arch", "scored_at") and "seconds" not in c]
+    version = scoring.published_version("nb201")
+    stored = scoring.load_scores("nb201", version).set_index("arch").loc[live.index]
+    # the scores whose definition the stored version shares with this code (scoring.comparable_scores)
+    values = ["order", "accuracy", *scoring.comparable_scores(version), "errors"]
     data_dependent = sorted(DATA_DEPENDENT)
     full = live["order"] == 0
     assert live.loc[full, data_dependent].notna().all(axis=None) and live.loc[~full, data_dependent].isna().all(

@@ -1,9 +1,11 @@
 """Chapter 6 (predictive validity of training-free scores): the analysis
 behind ``notebooks/ch6_predictive_validity.ipynb``.
 
-Reads the stored per-architecture scores (``data/zoo_scores_v1_<zoo>.csv``,
-written by ``python -m reuseprior score-zoos``), and builds the tables and figures of
-the notebook: coverage (how many architectures of each zoo are scored),
+Reads the stored per-architecture scores (``data/zoo_scores_v<N>_<zoo>.csv``,
+written by ``python -m reuseprior score-zoos``; per zoo the published version
+N, :func:`reuseprior.zoo.scoring.published_version`: the newest whose CSV is
+complete, so a new version being filled is not read before it is whole),
+and builds the tables and figures of the notebook: coverage (how many architectures of each zoo are scored),
 rank correlations with bootstrap intervals beside the published proxy
 correlations, scatter plots, failure examples, cost per architecture, and a
 live recomputation of the cheapest stored rows.
@@ -21,8 +23,19 @@ from scipy.stats import rankdata
 from reuseprior.baselines.registry import DATA_DEPENDENT, ZOO_PROXIES, proxy_info, proxy_names
 from reuseprior.core import paths
 from reuseprior.reporting.notebook import Profile
-from reuseprior.zoo.correlation import correlation_table, partial_rank_correlation
-from reuseprior.zoo.scoring import GRADIENT_PASS_MARKER, REUSE_SCORES, ZOOS, load_scores, score_architecture
+from reuseprior.zoo.correlation import bootstrap_rank_correlation, correlation_table, partial_rank_correlation
+from reuseprior.zoo.nasbench201 import NASLIB_PROXIES, is_connected, load_naslib_subset, parse_arch
+from reuseprior.zoo.scoring import (
+    GRADIENT_PASS_MARKER,
+    REUSE_SCORES,
+    ZOOS,
+    comparable_scores,
+    get_zoo,
+    load_scores,
+    published_version,
+    score_architecture,
+    since_version,
+)
 
 __all__ = [
     "ACCURACY_LABELS",
@@ -40,6 +53,13 @@ __all__ = [
     "failure_examples",
     "live_check",
     "live_rows",
+    "NASLIB_NAMES",
+    "NB201_LABELS",
+    "nb201_label_agreement",
+    "nb201_labelled_rows",
+    "nb201_labels_wide",
+    "nb201_reference_agreement",
+    "nb201_scores_both_labels",
     "beyond_size",
     "load_published",
     "proxy_coverage_reading",
@@ -121,7 +141,8 @@ def coverage() -> pd.DataFrame:
     ... NASWOT (a proxy that ran out of memory or failed leaves a gap), ``with
     every proxy`` all six."""
     rows = []
-    for name, zoo in ZOOS.items():
+    for name in ZOOS:
+        zoo = get_zoo(name, published_version(name))  # as the rows read were scored
         try:
             total = len(zoo.catalogue())
         except Exception as exc:  # a missing optional package
@@ -538,22 +559,48 @@ def live_check(zoo: str, rows: int, reuse: bool, seed: int = 0) -> pd.DataFrame:
     """Recompute stored rows of ``zoo`` (:func:`live_rows`: the cheapest that
     carry the data-free scores and the data-dependent proxies) from their seeds
     and compare every score the row stores with the live value (equal, or
-    within a relative 1e-9)."""
-    df = load_scores(zoo)
+    within a relative 1e-9).
+
+    The rows are those of the published version (:func:`load_scores`), rebuilt
+    as that version built them (:func:`reuseprior.zoo.scoring.get_zoo` at that
+    version: the torchvision models at 224 px in version 1). Only the scores
+    whose definition in this code is the one that version stored
+    (:func:`reuseprior.zoo.scoring.comparable_scores`: registry
+    ``since_version`` at most the table's version) are recomputed and
+    compared. A score whose definition changed since is listed with its
+    stored value, no live value, ``equal`` empty (neither true nor false) and
+    the note "definition changed in v<N>, not compared": this code computes
+    another quantity, which the stored value was never meant to equal."""
+    version = published_version(zoo)
+    df = load_scores(zoo, version)
     if df.empty:
         return pd.DataFrame()
     picked = live_rows(df, rows, reuse)
+    comparable = set(comparable_scores(version))
+    scored_as = get_zoo(zoo, version)
     out = []
     for _, stored in picked.iterrows():
         names = [p for p in PROXY_SCORES if p in stored.index and pd.notna(stored[p])]
-        do_reuse = reuse and "PG" in stored.index and pd.notna(stored["PG"])
+        has_reuse = reuse and "PG" in stored.index and pd.notna(stored["PG"])
+        thesis = THESIS_SCORES if has_reuse else []
+        live_names = [p for p in names if p in comparable]
+        do_reuse = has_reuse and any(s in comparable for s in thesis)
         # row=None: score_architecture reads the ground-truth row (image size, accuracy) from the catalogue
-        live = score_architecture(zoo, stored["arch"], seed=seed, reuse=do_reuse, proxies=names)
-        for s in names + (THESIS_SCORES if do_reuse else []):
-            a, b = float(live[s]), float(stored[s])
-            same = (a == b) or (math.isnan(a) and math.isnan(b)) or abs(a - b) <= 1e-9 * max(abs(a), abs(b))
-            out.append({"arch": stored["arch"], "score": s, "stored": b, "live": a, "equal (rel 1e-9)": same})
-    return pd.DataFrame(out)
+        live = score_architecture(scored_as, stored["arch"], seed=seed, reuse=do_reuse, proxies=live_names)
+        for s in names + thesis:
+            b = float(stored[s])
+            if s in comparable:
+                a, note = float(live[s]), ""
+                same = (a == b) or (math.isnan(a) and math.isnan(b)) or abs(a - b) <= 1e-9 * max(abs(a), abs(b))
+            else:
+                a, same, note = math.nan, None, f"definition changed in v{since_version(s)}, not compared"
+            out.append(
+                {"arch": stored["arch"], "score": s, "stored": b, "live": a, "equal (rel 1e-9)": same, "note": note}
+            )
+    table = pd.DataFrame(out)
+    if not table.empty:  # True/False where compared, <NA> where not: .all() reads the compared ones
+        table["equal (rel 1e-9)"] = table["equal (rel 1e-9)"].astype("boolean")
+    return table
 
 
 def reading(table: pd.DataFrame, zoo: str) -> str:
@@ -608,3 +655,177 @@ def summary_markdown(table: pd.DataFrame, scores: list[str] | None = None) -> st
             row.append(f"{r['spearman']:.3f} [{r['spearman_lo']:.3f}, {r['spearman_hi']:.3f}] ({int(r['n'])}{extra})")
         lines.append(f"| {score} | " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- NAS-Bench-201: which accuracy label?
+
+#: The NAS-Bench-201 accuracy labels compared on the NASLib subset (:func:`nb201_labelled_rows`): name ->
+#: (column, the dataset of ``data/published_proxy_correlations.csv`` measured on the same benchmark's label, or None,
+#: what the label is). The chapter's tables use the first, ``analog-nasbench``'s own retraining.
+NB201_LABELS: dict[str, tuple[str, str | None, str]] = {
+    "analog CIFAR-10": (
+        "accuracy",
+        None,
+        "analog-nasbench 0.1.3 baseline_accuracy: the package's own retraining, CIFAR-10 test accuracy",
+    ),
+    "official CIFAR-10": (
+        "val_acc_cifar10",
+        "CIFAR-10",
+        "NAS-Bench-201 cifar10-valid record at epoch 200 (trained on 25k CIFAR-10 training images, accuracy on "
+        "the other 25k), NASLib's val_accuracy",
+    ),
+    "official CIFAR-100": (
+        "val_acc_cifar100",
+        "CIFAR-100",
+        "NAS-Bench-201 cifar100 record at epoch 200, NASLib's val_accuracy",
+    ),
+    "official ImageNet16-120": (
+        "val_acc_ImageNet16-120",
+        "ImageNet16-120",
+        "NAS-Bench-201 ImageNet16-120 record at epoch 200, NASLib's val_accuracy",
+    ),
+}
+#: Our score -> the same proxy's name in NASLib's file (the reference implementation's score is ``ref_<name>``).
+NASLIB_NAMES: dict[str, str] = {
+    "params": "params",
+    "flops": "flops",
+    "synflow": "synflow",
+    "snip": "snip",
+    "grasp": "grasp",
+    "fisher": "fisher",
+    "grad_norm": "grad_norm",
+    "jacob_cov": "jacov",
+    "naswot": "nwot",
+}
+
+
+def nb201_labelled_rows() -> pd.DataFrame:
+    """The stored NAS-Bench-201 scores (``data/zoo_scores_v1_nb201.csv``, whose
+    ``accuracy`` is analog-nasbench's label) of the cells of the NASLib subset
+    (``data/nasbench201_naslib_subset.csv``: NAS-Bench-201's official
+    validation accuracies ``val_acc_<dataset>`` and the reference
+    implementation's CIFAR-10 scores ``ref_<proxy>``), joined on the
+    architecture string; ``connected`` marks the cells whose output depends
+    on their input."""
+    rows = load_scores("nb201").merge(load_naslib_subset(), on="arch", how="inner", validate="one_to_one")
+    rows["connected"] = [is_connected(parse_arch(a)) for a in rows["arch"]]
+    return rows
+
+
+def nb201_label_agreement(rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """How far analog-nasbench's CIFAR-10 label is from NAS-Bench-201's
+    official one on the common cells: Spearman rho between them, and the mean,
+    smallest and largest difference analog minus official (percentage
+    points), on every common cell and on the connected ones. For scale, the
+    official CIFAR-100 and ImageNet16-120 labels against the official CIFAR-10
+    one (their accuracies are on other test sets: no difference is given)."""
+    rows = nb201_labelled_rows() if rows is None else rows
+    reference = NB201_LABELS["official CIFAR-10"][0]
+    out = []
+    for label, (column, _, _) in NB201_LABELS.items():
+        if column == reference:
+            continue
+        subsets = {"all common cells": rows}
+        if label == "analog CIFAR-10":
+            subsets["connected cells"] = rows[rows["connected"]]
+        for cells, df in subsets.items():
+            a, b = df[column].astype(float), df[reference].astype(float)
+            ok = np.isfinite(a) & np.isfinite(b)
+            diff = (a - b)[ok] if label.endswith("CIFAR-10") else pd.Series(dtype=float)
+            r = bootstrap_rank_correlation(a[ok], b[ok], n_boot=0)
+            out.append(
+                {
+                    "label": label,
+                    "against": "official CIFAR-10",
+                    "cells": cells,
+                    "n": r["n"],
+                    "spearman": r["spearman"],
+                    "mean difference": diff.mean() if len(diff) else np.nan,
+                    "min difference": diff.min() if len(diff) else np.nan,
+                    "max difference": diff.max() if len(diff) else np.nan,
+                }
+            )
+    return pd.DataFrame(out)
+
+
+def nb201_scores_both_labels(n_boot: int, seed: int = 0, rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every stored NAS-Bench-201 score (baselines, proxies and reusability
+    quantities) against each label of :data:`NB201_LABELS` on the cells of
+    the NASLib subset: Spearman/Kendall with bootstrap 95% intervals
+    (:func:`reuseprior.zoo.correlation.correlation_table`), one row per score
+    and label. ``published spearman`` / ``published n`` are the published rho
+    measured on the same benchmark's label (the official rows only:
+    ``data/published_proxy_correlations.csv``, which records NAS-Bench-201's
+    own accuracies over all 15,625 cells, NASWOT and #params over a
+    ~725-cell subset, but not the split)."""
+    rows = nb201_labelled_rows() if rows is None else rows
+    published = load_published()
+    published = published[published["zoo"] == "nb201"]
+    scores = [s for s in ALL_SCORES if s in rows.columns and rows[s].notna().sum() >= 3]
+    frames = []
+    for label, (column, dataset, _) in NB201_LABELS.items():
+        t = correlation_table(rows, scores, accuracy=column, n_boot=n_boot, seed=seed)
+        pub = published[published["dataset"] == dataset]
+        t.insert(0, "label", label)
+        t.insert(1, "kind", [_kind(s) for s in t["score"]])
+        t["published spearman"] = t["score"].map(dict(zip(pub["score"], pub["spearman"])))
+        t["published n"] = t["score"].map(dict(zip(pub["score"], pub["n_architectures"])))
+        frames.append(t)
+    out = pd.concat(frames, ignore_index=True)
+    return out[["score", *[c for c in out.columns if c != "score"]]]
+
+
+def nb201_labels_wide(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`nb201_scores_both_labels` as one row per score: rho with each
+    label, the change from the analog to the official CIFAR-10 label, and the
+    published rho beside the label it was measured on."""
+    rho = table.pivot(index="score", columns="label", values="spearman")
+    pub = table.pivot(index="score", columns="label", values="published spearman")
+    n = table.pivot(index="score", columns="label", values="n")
+    out = pd.DataFrame(index=pd.Index([s for s in ALL_SCORES if s in rho.index], name="score"))
+    out["n"] = n["official CIFAR-10"]
+    out["analog CIFAR-10"] = rho["analog CIFAR-10"]
+    out["official CIFAR-10"] = rho["official CIFAR-10"]
+    out["official - analog"] = out["official CIFAR-10"] - out["analog CIFAR-10"]
+    for label, (_, dataset, _) in NB201_LABELS.items():
+        if dataset is None:
+            continue
+        if label != "official CIFAR-10":
+            out[label] = rho[label]
+        out[f"published {dataset}"] = pub[label]
+    return out.reset_index()
+
+
+def nb201_reference_agreement(n_boot: int, seed: int = 0, rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Our scores against the reference implementation's scores of the same
+    proxies (NASLib's file, :data:`NASLIB_NAMES`) on the same cells: Spearman
+    rho ours vs reference (bootstrap 95% interval), and each one's rho with
+    the official CIFAR-10 label, all on the cells where ours, the reference
+    and the label are finite (``n``). The reference's proxies we do not
+    compute are listed with their own rho only. Our data-dependent proxies
+    see the stand-in minibatch, the reference's a CIFAR-10 one."""
+    rows = nb201_labelled_rows() if rows is None else rows
+    label = rows[NB201_LABELS["official CIFAR-10"][0]].astype(float)
+    ours_of = {ref: ours for ours, ref in NASLIB_NAMES.items()}
+    out = []
+    for ref in NASLIB_PROXIES:
+        theirs = rows[f"ref_{ref}"].astype(float)
+        ours_name = ours_of.get(ref)
+        ours = rows[ours_name].astype(float) if ours_name in rows.columns else pd.Series(np.nan, index=rows.index)
+        ok = np.isfinite(theirs) & np.isfinite(label) & (np.isfinite(ours) if ours_name else True)
+        agree = bootstrap_rank_correlation(ours[ok], theirs[ok], n_boot=n_boot, seed=seed)
+        out.append(
+            {
+                "naslib proxy": ref,
+                "score": ours_name or "",
+                "n": int(ok.sum()),
+                "ours vs reference": agree["spearman"],
+                "ours vs reference lo": agree["spearman_lo"],
+                "ours vs reference hi": agree["spearman_hi"],
+                "ours vs official CIFAR-10": bootstrap_rank_correlation(ours[ok], label[ok], n_boot=0)["spearman"],
+                "reference vs official CIFAR-10": bootstrap_rank_correlation(theirs[ok], label[ok], n_boot=0)[
+                    "spearman"
+                ],
+            }
+        )
+    return pd.DataFrame(out)

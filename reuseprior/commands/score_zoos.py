@@ -1,18 +1,27 @@
 """``python -m reuseprior score-zoos``: score model zoos on Dask into a crash-safe
-store, exported to data/zoo_scores_v1_<zoo>.csv (resumable).
+store, exported to data/zoo_scores_v<N>_<zoo>.csv (resumable; N is the
+scores version, :data:`reuseprior.zoo.scoring.SCORES_VERSION`).
 
 One Dask task per architecture (a LocalCluster of one worker per core, or
 ``--scheduler ADDRESS``); each finished row is committed to the store
-(``build/zoo_scores.sqlite``) and ``data/zoo_scores_v1_<zoo>.csv`` is exported
+(``build/zoo_scores.sqlite``) and ``data/zoo_scores_v<N>_<zoo>.csv`` is exported
 when the run ends. Stored architectures are skipped, so the command can be
 stopped (or killed) at any time and run again. Examples::
 
     python -m reuseprior score-zoos nb201 --limit 500                 # first 500 cells of the seeded order
     python -m reuseprior score-zoos nb201 --workers 16 --full-every 4 # data-dependent proxies on 1/4
     python -m reuseprior score-zoos torchvision --max-params 30e6
-    python -m reuseprior score-zoos nb201 --fill-proxies              # proxies of stored rows that lack them
+    python -m reuseprior score-zoos nb201 --fill-proxies              # what stored rows lack (pending, proxies)
     python -m reuseprior score-zoos pytorchcv --fill-proxies --isolate --max-memory-gb 18
     python -m reuseprior score-zoos nb201 --export                    # store -> data/ CSV
+    python -m reuseprior score-zoos nb201 --status                    # each version's completeness
+
+A new version of the scores (a definition changed) starts from the previous
+version's CSV, then fills what changed; the chapter reads the previous
+version until the new one is complete (:func:`reuseprior.zoo.scoring.published_version`)::
+
+    python -m reuseprior score-zoos torchvision --upgrade             # v<N-1> CSV -> v<N> table, changed scores empty
+    python -m reuseprior score-zoos torchvision --fill-proxies        # compute them (resumable), export v<N>
 """
 
 from __future__ import annotations
@@ -28,15 +37,19 @@ from reuseprior.commands.argtypes import positive_float, positive_int
 from reuseprior.zoo.batch_sensitivity import score_minibatches
 from reuseprior.zoo.distributed import TaskFailedError
 from reuseprior.zoo.scoring import (
+    SCORES_VERSION,
     ZOOS,
     CsvFormatError,
     StoreError,
+    completeness,
     default_store_path,
     export_scores,
     fill_proxies,
     import_scores,
+    published_version,
     rescore_proxies,
     score_zoo,
+    upgrade_scores,
 )
 
 
@@ -88,8 +101,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fill-proxies",
         action="store_true",
-        help="instead of scoring new architectures, compute the data-dependent proxies of stored rows "
-        "that lack them (at order %% FULL_EVERY == 0, in the zoo's order, at most LIMIT rows)",
+        help="instead of scoring new architectures, compute what stored rows lack: the scores in their "
+        "'pending' column (after --upgrade: the scores whose definition changed) and the data-dependent "
+        "proxies of rows that have none (at order %% FULL_EVERY == 0, in the zoo's order, at most LIMIT rows)",
+    )
+    parser.add_argument(
+        "--upgrade",
+        action="store_true",
+        help=f"instead, start the version-{SCORES_VERSION} table from data/zoo_scores_v{SCORES_VERSION - 1}_<zoo>.csv:"
+        " the scores whose definition is unchanged copied, the changed ones (and every score of a model whose "
+        "input size changed) left pending for --fill-proxies; exported at once",
+    )
+    parser.add_argument(
+        "--status",
+        action="store_true",
+        help="instead, print how complete each version's CSV is and which version the chapter reads",
     )
     parser.add_argument(
         "--isolate",
@@ -142,20 +168,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N",
         help="instead, rescore the data-dependent proxies of the first N architectures on other "
-        "minibatches (another photo seed, noise): data/zoo_batch_sensitivity_v1_<zoo>.csv",
+        f"minibatches (another photo seed, noise): data/zoo_batch_sensitivity_v{SCORES_VERSION}_<zoo>.csv",
     )
     sync = parser.add_mutually_exclusive_group()
     sync.add_argument(
         "--export",
         action="store_true",
-        help="instead, write the store's rows to data/zoo_scores_v1_<zoo>.csv (and .meta.json), atomically",
+        help=f"instead, write the store's rows to data/zoo_scores_v{SCORES_VERSION}_<zoo>.csv (and .meta.json), "
+        "atomically (also a partial table: the chapter reads it only once complete)",
     )
     sync.add_argument(
         "--import",
         dest="import_csv",
         action="store_true",
-        help="instead, replace the store's rows by data/zoo_scores_v1_<zoo>.csv (refused, with the line "
-        "number, when the file is malformed)",
+        help=f"instead, replace the store's rows by data/zoo_scores_v{SCORES_VERSION}_<zoo>.csv (refused, with the "
+        "line number, when the file is malformed)",
     )
 
 
@@ -185,11 +212,13 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         args.rescore is not None,
         args.minibatch_sensitivity is not None,
         args.export or args.import_csv,
+        args.upgrade,
+        args.status,
     ]
     if sum(jobs) > 1:
         parser.error(
-            "--fill-proxies, --rescore, --minibatch-sensitivity and --export/--import are different jobs; "
-            "give one of them"
+            "--fill-proxies, --rescore, --minibatch-sensitivity, --export/--import, --upgrade and --status are "
+            "different jobs; give one of them"
         )
 
 
@@ -214,6 +243,25 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_one(zoo: str, args: argparse.Namespace, cluster: dict[str, object]) -> None:
     where = {"data_dir": args.data_dir, "store": args.store}
+    if args.status:
+        for version in range(1, SCORES_VERSION + 1):
+            print(completeness(zoo, version, args.data_dir))
+        print(f"{zoo}: the chapter reads version {published_version(zoo, args.data_dir)}")
+        return
+    if args.upgrade:
+        record = upgrade_scores(zoo, **where)
+        recomputed, entirely = record["recomputed"], record["recomputed_entirely"]["archs"]
+        print(
+            f"{zoo}: version {SCORES_VERSION} started from {record['csv']}: {len(record['carried_over'])} columns "
+            f"carried over; pending: {', '.join(recomputed['scores']) or 'nothing'} on {recomputed['rows']} rows"
+            + (
+                f", every score on {len(entirely)} rows whose input size changed ({', '.join(entirely)})"
+                if entirely
+                else ""
+            )
+            + f"; next: python -m reuseprior score-zoos {zoo} --fill-proxies"
+        )
+        return
     if args.export:
         print(f"{zoo}: {export_scores(zoo, **where)} written from {args.store or default_store_path(args.data_dir)}")
         return
@@ -245,7 +293,7 @@ def _run_one(zoo: str, args: argparse.Namespace, cluster: dict[str, object]) -> 
             **where,
             **cluster,
         )
-        print(f"{zoo}: filled the data-dependent proxies of {filled} stored rows")
+        print(f"{zoo}: filled {filled} stored rows; {completeness(zoo, SCORES_VERSION, args.data_dir)}")
         return
     path = score_zoo(
         zoo,
@@ -257,4 +305,7 @@ def _run_one(zoo: str, args: argparse.Namespace, cluster: dict[str, object]) -> 
         **where,
         **cluster,
     )
-    print(f"{zoo}: {path}")
+    state = completeness(zoo, SCORES_VERSION, args.data_dir)
+    print(f"{zoo}: {path}; {state}")
+    if state.pending:
+        print(f"{zoo}: python -m reuseprior score-zoos {zoo} --fill-proxies computes what the pending rows lack")

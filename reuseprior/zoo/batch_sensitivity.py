@@ -15,7 +15,10 @@ of its seeded order) on other minibatches, with the same seeded weights:
 and reports, per proxy and minibatch, the Spearman rho with accuracy and the
 rank agreement (Spearman) with the stored scores. Rows are appended to
 ``data/zoo_batch_sensitivity_v<SCORES_VERSION>_<zoo>.csv`` as each
-architecture finishes (resumable, like :func:`reuseprior.zoo.scoring.score_zoo`).
+architecture finishes (resumable, like :func:`reuseprior.zoo.scoring.score_zoo`);
+by default :func:`sensitivity_path` names the file of the scores version the
+chapter reads (:func:`reuseprior.zoo.scoring.published_version`), whose
+stored rows :func:`reference_matches_stored` compares with.
 """
 
 from __future__ import annotations
@@ -32,7 +35,14 @@ from reuseprior.baselines.proxies import data_dependent_scores, make_batch
 from reuseprior.baselines.registry import proxy_names
 from reuseprior.core import paths
 from reuseprior.zoo.correlation import bootstrap_rank_correlation
-from reuseprior.zoo.scoring import GRADIENT_PASS_MARKER, SCORES_VERSION, append_rows, get_zoo, load_scores
+from reuseprior.zoo.scoring import (
+    GRADIENT_PASS_MARKER,
+    SCORES_VERSION,
+    append_rows,
+    get_zoo,
+    load_scores,
+    published_version,
+)
 
 __all__ = [
     "MINIBATCHES",
@@ -55,8 +65,10 @@ REFERENCE = "photos, seed 0"
 _PROXIES = list(proxy_names(data_dependent=True))
 
 
-def sensitivity_path(zoo: str, data_dir: Path | None = None) -> Path:
-    return (data_dir or paths.DATA_DIR) / f"zoo_batch_sensitivity_v{SCORES_VERSION}_{zoo}.csv"
+def sensitivity_path(zoo: str, data_dir: Path | None = None, version: int | None = None) -> Path:
+    """The CSV of ``version`` (default: the published version of the zoo's scores, the one the chapter reads)."""
+    version = published_version(zoo, data_dir) if version is None else version
+    return (data_dir or paths.DATA_DIR) / f"zoo_batch_sensitivity_v{version}_{zoo}.csv"
 
 
 def score_minibatches(
@@ -82,7 +94,7 @@ def score_minibatches(
     batches = {name: make_batch(zoo.batch_size, zoo.image_size, zoo.num_classes, **kw) for name, kw in variants.items()}
     cat = zoo.catalogue().set_index("arch")
     order = zoo.order(cat.reset_index(), seed)[:n]
-    path = sensitivity_path(zoo_name, data_dir)
+    path = sensitivity_path(zoo_name, data_dir, SCORES_VERSION)
     done = set(pd.read_csv(path)["arch"]) if path.exists() else set()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

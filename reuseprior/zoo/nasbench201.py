@@ -27,11 +27,23 @@ from its own data and is checked by :func:`check_analog_encoding`:
   ``avg_pool_3x3`` (the benchmark's best cell, conv3x3 everywhere but a skip
   on 0->3, is code (2,2,0,2,2,2) at 93.99%, within 0.1 of the maximum).
 
+``analog-nasbench``'s ``baseline_accuracy`` is the package's own retraining,
+not NAS-Bench-201's published accuracy: it ranks the cells like the
+benchmark's own labels but sits a few points above them. The official
+labels are available offline for a 725-cell subset only, in NASLib's
+NAS-Bench-Suite-Zero file (:func:`naslib_subset_from_json`, stored as
+``data/nasbench201_naslib_subset.csv``, read by :func:`load_naslib_subset`),
+together with the reference implementation's zero-cost proxy scores of the
+same cells.
+
 Licences: ``analog-nasbench`` 0.1.3 (PyPI) declares no licence in its
 metadata; its accuracies are used as published data and are not
 redistributed here. NAS-Bench-201 itself is MIT-licensed; the reference
 implementation (``xautodl``) is only used, when importable, to cross-check
-parameter counts (``data/nasbench201_reference_params.csv``).
+parameter counts (``data/nasbench201_reference_params.csv``). The NASLib
+subset is redistributed under NASLib's Apache-2.0 licence, with the
+attribution and the list of changes in the CSV's header
+(:data:`NASLIB_SUBSET_HEADER`).
 """
 
 from __future__ import annotations
@@ -49,10 +61,16 @@ import pandas as pd
 import torch
 from torch import nn
 
+from reuseprior.core import paths
+
 __all__ = [
     "ANALOG_EDGE_ORDER",
     "ANALOG_OP_CODES",
     "EDGES",
+    "NASLIB_DATASETS",
+    "NASLIB_PROXIES",
+    "NASLIB_SOURCE",
+    "NASLIB_SUBSET_HEADER",
     "NB201Cell",
     "NB201Network",
     "OPS",
@@ -62,10 +80,13 @@ __all__ = [
     "check_analog_encoding",
     "is_connected",
     "load_analog_nasbench",
+    "load_naslib_subset",
+    "naslib_subset_from_json",
     "parse_arch",
     "all_archs",
     "sample_archs",
     "iter_cells",
+    "write_naslib_subset",
 ]
 
 #: The five candidate operations, in the benchmark's order.
@@ -320,3 +341,152 @@ def iter_cells(archs: Iterable[str]):
     """(arch string, network) pairs."""
     for a in archs:
         yield a, build_nb201(a)
+
+
+# --------------------------------------------------------------------------- official labels: NASLib subset
+
+#: The datasets of NASLib's NAS-Bench-201 zero-cost file, in its order.
+NASLIB_DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "ImageNet16-120")
+#: The zero-cost proxies NASLib stores per cell (the reference implementations' scores), in its order. NASLib's
+#: ``nwot`` is NASWOT and ``jacov`` jacob_cov; ``params`` is in millions and ``flops`` in MFLOPs.
+NASLIB_PROXIES: tuple[str, ...] = (
+    "flops",
+    "params",
+    "synflow",
+    "grasp",
+    "fisher",
+    "grad_norm",
+    "l2_norm",
+    "plain",
+    "nwot",
+    "epe_nas",
+    "jacov",
+    "snip",
+)
+#: Where ``data/nasbench201_naslib_subset.csv`` comes from: one version of NASLib's file, fixed by its git blob.
+NASLIB_SOURCE: dict[str, str] = {
+    "repository": "https://github.com/automl/NASLib",
+    "branch": "zerocost",
+    "commit": "6639fd1579010457885c641553c55b0c153045aa",
+    "commit_date": "2022-05-18",
+    "path": "naslib/data/zc_nasbench201.json",
+    "blob": "01f0f4ac3ccf98081839c9ec89b0c655fbd8301e",
+    "sha256": "5dcbbcd56812a9f62164a376bc7df4082ab3af612082b6d26a845930e6eb8641",
+    "licence": "Apache-2.0",
+    "licence_url": "https://www.apache.org/licenses/LICENSE-2.0",
+    "copyright": "Copyright 2019-2021 AutoML Freiburg and contributors",
+}
+#: The stored subset (one row per cell).
+NASLIB_SUBSET_CSV = "nasbench201_naslib_subset.csv"
+#: The ``#`` lines heading the stored CSV: provenance, the Apache-2.0 attribution and notice, the changes made
+#: (Apache-2.0 section 4b) and the meaning of the columns.
+NASLIB_SUBSET_HEADER: tuple[str, ...] = (
+    f"source: NASLib ({NASLIB_SOURCE['repository']}), branch {NASLIB_SOURCE['branch']}, "
+    f"commit {NASLIB_SOURCE['commit']} ({NASLIB_SOURCE['commit_date']}), file {NASLIB_SOURCE['path']} "
+    f"(git blob {NASLIB_SOURCE['blob']}, sha256 {NASLIB_SOURCE['sha256']}): NAS-Bench-Suite-Zero's "
+    "NAS-Bench-201 zero-cost benchmark, 725 cells (724 for ImageNet16-120)",
+    f"licence: {NASLIB_SOURCE['copyright']}. Licensed under the Apache License, Version 2.0 (the 'License'); "
+    f"you may not use this file except in compliance with the License. You may obtain a copy of the License at "
+    f"{NASLIB_SOURCE['licence_url']}. Unless required by applicable law or agreed to in writing, software "
+    "distributed under the License is distributed on an 'AS IS' BASIS, WITHOUT WARRANTIES OR CONDITIONS OF ANY "
+    "KIND, either express or implied. See the License for the specific language governing permissions and "
+    "limitations under the License.",
+    "changes: converted from JSON to CSV by reuseprior.zoo.nasbench201.naslib_subset_from_json and "
+    "write_naslib_subset: one row per cell; the cell key (NASLib op indices) also written as the NAS-Bench-201 "
+    "architecture string; val_accuracy of the three datasets and the CIFAR-10 proxy scores kept, the proxies' "
+    "timings and the CIFAR-100 / ImageNet16-120 proxy scores dropped; values unchanged",
+    "columns: arch = NAS-Bench-201 string as reuseprior writes it; naslib_idx = NASLib's idx; naslib_op_indices = "
+    "NASLib's key, the op index per edge (0->1, 0->2, 0->3, 1->2, 1->3, 2->3) with ops [skip_connect, none, "
+    "nor_conv_3x3, nor_conv_1x1, avg_pool_3x3]; val_acc_<dataset> = NASLib's val_accuracy (percent, epoch 200; "
+    "for cifar10 the cifar10-valid record: trained on 25k images, evaluated on the other 25k); ref_<proxy> = "
+    "the reference implementation's score on CIFAR-10 (ref_params in millions, ref_flops in MFLOPs; "
+    "ref_nwot is NASWOT, ref_jacov jacob_cov); empty = not in the file",
+)
+
+
+def _naslib_code(key: str) -> tuple[int, ...]:
+    """NASLib's cell key ``"(0, 2, 3, 2, 3, 1)"`` -> six op indices."""
+    parts = key.strip().removeprefix("(").removesuffix(")").split(",")
+    try:
+        code = tuple(int(p) for p in parts)
+    except ValueError:
+        code = ()
+    if len(code) != 6 or any(c not in ANALOG_OP_CODES for c in code):
+        raise ValueError(f"a NASLib NAS-Bench-201 key is 6 op indices in 0-4, got {key!r}")
+    return code
+
+
+def naslib_subset_from_json(data: dict) -> pd.DataFrame:
+    """NASLib's NAS-Bench-201 zero-cost file (parsed JSON) -> one row per cell.
+
+    The file maps each dataset of :data:`NASLIB_DATASETS` to cells keyed by
+    NASLib's op indices (``"(i0, ..., i5)"``: one op index per edge in the
+    order 0->1, 0->2, 0->3, 1->2, 1->3, 2->3, ops ``skip_connect, none,
+    nor_conv_3x3, nor_conv_1x1, avg_pool_3x3``: the encoding of
+    ``analog-nasbench``, so :func:`arch_from_analog` converts it), each with
+    ``idx``, ``val_accuracy`` and ``{score, time}`` per proxy of
+    :data:`NASLIB_PROXIES`.
+
+    Columns: ``arch`` (benchmark string), ``naslib_idx``,
+    ``naslib_op_indices`` (the key), ``val_acc_<dataset>`` per dataset and
+    ``ref_<proxy>`` (the CIFAR-10 scores); a value missing from the file is
+    NaN. Rows are ordered by ``naslib_idx``.
+
+    The stored ``data/nasbench201_naslib_subset.csv`` is, from a clone of
+    NASLib (:data:`NASLIB_SOURCE`)::
+
+        raw = subprocess.run(
+            ["git", "--git-dir", "NASLib/.git", "cat-file", "blob", NASLIB_SOURCE["blob"]],
+            check=True, capture_output=True,
+        ).stdout
+        write_naslib_subset(naslib_subset_from_json(json.loads(raw)))
+    """
+    missing = [ds for ds in NASLIB_DATASETS if ds not in data]
+    if missing:
+        raise ValueError(f"NASLib NAS-Bench-201 data lacks datasets {missing}; has {sorted(data)}")
+    rows: dict[tuple[int, ...], dict[str, object]] = {}
+    for ds in NASLIB_DATASETS:
+        for key, rec in data[ds].items():
+            code = _naslib_code(key)
+            row = rows.setdefault(
+                code,
+                {
+                    "arch": arch_to_string(arch_from_analog(code)),
+                    "naslib_idx": int(rec["idx"]),
+                    "naslib_op_indices": f"({', '.join(map(str, code))})",
+                },
+            )
+            if row["naslib_idx"] != int(rec["idx"]):
+                raise ValueError(f"cell {key} has idx {row['naslib_idx']} and {rec['idx']} in different datasets")
+            row[f"val_acc_{ds}"] = float(rec["val_accuracy"])
+            if ds == "cifar10":
+                for proxy in NASLIB_PROXIES:
+                    if proxy in rec:
+                        row[f"ref_{proxy}"] = float(rec[proxy]["score"])
+    columns = ["arch", "naslib_idx", "naslib_op_indices"]
+    columns += [f"val_acc_{ds}" for ds in NASLIB_DATASETS] + [f"ref_{p}" for p in NASLIB_PROXIES]
+    df = pd.DataFrame(list(rows.values())).reindex(columns=columns)
+    if df["naslib_idx"].duplicated().any():
+        raise ValueError("NASLib idx repeats across cells")
+    return df.sort_values("naslib_idx", kind="stable").reset_index(drop=True)
+
+
+def write_naslib_subset(df: pd.DataFrame, path: Path | None = None) -> Path:
+    """Write :func:`naslib_subset_from_json`'s table with the provenance and
+    licence header (:data:`NASLIB_SUBSET_HEADER`) to ``path`` (default
+    ``data/nasbench201_naslib_subset.csv``); floats are written exactly
+    (shortest round-trip form)."""
+    path = paths.DATA_DIR / NASLIB_SUBSET_CSV if path is None else Path(path)
+    header = "".join(f"# {line}\n" for line in NASLIB_SUBSET_HEADER)
+    path.write_text(header + df.to_csv(index=False, lineterminator="\n"))
+    return path
+
+
+def load_naslib_subset(path: Path | None = None) -> pd.DataFrame:
+    """The stored NASLib subset (``data/nasbench201_naslib_subset.csv``):
+    725 cells with NAS-Bench-201's official validation accuracies
+    (``val_acc_cifar10``: the ``cifar10-valid`` record, epoch 200) and the
+    reference implementation's CIFAR-10 proxy scores (``ref_<proxy>``); see
+    :func:`naslib_subset_from_json` for the columns."""
+    path = paths.DATA_DIR / NASLIB_SUBSET_CSV if path is None else Path(path)
+    return pd.read_csv(path, comment="#", dtype={"naslib_op_indices": str})

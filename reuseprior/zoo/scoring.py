@@ -9,7 +9,39 @@ in one transaction, so a run can be stopped, or killed, and resumed. When a
 run ends the store is exported to ``data/zoo_scores_v<VERSION>_<zoo>.csv``
 (the diffable, citable copy the notebooks read with :func:`load_scores`) with
 a ``.meta.json`` sidecar recording the batch, seeds and package versions.
-Bump :data:`SCORES_VERSION` whenever a score's definition changes.
+
+Versions (policy):
+
+- A *version* of the stored scores is one set of score definitions and
+  scoring settings (the model's input size, minibatch, seeds): every value of
+  ``data/zoo_scores_v<N>_<zoo>.csv`` was computed under version ``N``'s.
+  :data:`SCORES_VERSION` is bumped when a definition or setting changes what
+  a stored value would be; the registry records, per score, the version from
+  which its definition holds (:attr:`reuseprior.baselines.registry.ProxyInfo.since_version`;
+  the reusability quantities: :data:`REUSE_SINCE_VERSION`), and a zoo that
+  is scored differently at a version says so (:func:`get_zoo` of an older
+  version: the torchvision zoo at 224 px in version 1, at each model's
+  evaluation crop from version 2 on). New scoring writes
+  :data:`SCORES_VERSION`'s CSV; older CSVs are never rewritten.
+- Carried over (:func:`upgrade_scores`, ``score-zoos ZOO --upgrade``): the
+  new version's table starts as a copy of the previous version's CSV, every
+  column of a score whose definition holds in both (with its timing columns,
+  the build time, the shared pass's timing and the messages of the carried
+  scores) copied value for value; the scores whose definition changed are
+  left empty on every row, and a row whose input size changed is left empty
+  entirely (every score depends on the input). What a row still lacks is
+  listed in its ``pending`` column (:func:`pending_scores`, from version 2 on),
+  which the resumable fill (:func:`fill_proxies`, ``--fill-proxies``)
+  computes, one Dask task per row, each committed as it finishes; the
+  ``.meta.json`` records what was carried over and what is recomputed.
+- Published (:func:`published_version`): the chapter reads, per zoo, the
+  newest version whose CSV is complete (:func:`completeness`: every
+  architecture of the zoo's catalogue has a row and no row has a pending
+  score, i.e. every recomputed score holds a value or the message of its
+  failure), else version 1. A partial CSV of a new version can be exported
+  and committed while the fill continues over several sessions; the
+  chapter's tables stay those of the older version until it is complete.
+  :func:`load_scores` without a version reads the published one.
 
 Determinism: the weights of architecture ``a`` are initialised from
 ``torch.manual_seed(init_seed(seed, a))`` and every score is computed with
@@ -20,6 +52,8 @@ computed by any Dask worker is the row this process would compute.
 from __future__ import annotations
 
 import difflib
+import functools
+import hashlib
 import json
 import math
 import platform
@@ -28,7 +62,7 @@ import threading
 import time
 import zlib
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -48,12 +82,21 @@ from reuseprior.counting import analyze
 from reuseprior.zoo.distributed import Call, Killed, connect, run_jobs
 from reuseprior.zoo.nasbench201 import build_nb201, load_analog_nasbench, sample_archs
 from reuseprior.zoo.pytorchcv_zoo import build_pytorchcv, load_pytorchcv_zoo
-from reuseprior.zoo.store import ColumnType, CsvFormatError, OutOfSyncError, ScoreStore, StoreError, TableSpec
-from reuseprior.zoo.torchvision_zoo import build_torchvision, load_torchvision_zoo
+from reuseprior.zoo.store import (
+    ColumnType,
+    CsvFormatError,
+    OutOfSyncError,
+    ScoreStore,
+    StoreError,
+    TableSpec,
+    read_csv_rows,
+)
+from reuseprior.zoo.torchvision_zoo import build_at_eval_crop, build_torchvision, load_torchvision_zoo
 
 __all__ = [
     "GRADIENT_PASS_MARKER",
     "REUSE_SCORES",
+    "REUSE_SINCE_VERSION",
     "SCORES_VERSION",
     "ZOOS",
     "CsvFormatError",
@@ -62,6 +105,9 @@ __all__ = [
     "UnknownArchitectureError",
     "Zoo",
     "append_rows",
+    "changed_scores",
+    "comparable_scores",
+    "completeness",
     "default_store_path",
     "export_scores",
     "fill_proxies",
@@ -69,16 +115,27 @@ __all__ = [
     "import_scores",
     "init_seed",
     "load_scores",
+    "pending_scores",
+    "published_version",
     "rescore_proxies",
     "reusability_scores",
     "score_architecture",
     "score_zoo",
     "scores_path",
     "scores_table",
+    "since_version",
     "stored_columns",
+    "upgrade_scores",
 ]
 
-SCORES_VERSION = 1
+#: The version of the scores that scoring writes now (see "Versions" in the module docstring).
+SCORES_VERSION = 2
+#: The version from which the definition of the reusability quantities (:data:`REUSE_SCORES`) holds.
+REUSE_SINCE_VERSION = 1
+#: The first version whose tables have the ``pending`` column.
+_PENDING_SINCE_VERSION = 2
+#: How ``pending`` names the reusability quantities (all computed by one ``analyze`` call).
+_REUSE = "reuse"
 
 #: Chapter-4 quantities from :func:`reuseprior.counting.analyze` stored per architecture.
 REUSE_QUANTITIES = ("PG", "PG_prime", "expected_spread", "entropy", "total_surprisal")
@@ -92,6 +149,11 @@ GRADIENT_PASS_MARKER = proxy_names(data_dependent=True, needs_labels=True, secon
 
 @dataclass(frozen=True)
 class Zoo:
+    """A zoo as one version of the scores scores it (:func:`get_zoo`): its
+    catalogue (``arch``, ``accuracy`` and what the builder and the image size
+    read), the seeded builder, the minibatch size, the input size (one for
+    every model, or read from the catalogue row) and the scoring order."""
+
     name: str
     description: str
     catalogue: Callable[[], pd.DataFrame]  # columns: arch, accuracy, ...
@@ -127,6 +189,17 @@ def _by_params(cat: pd.DataFrame, seed: int) -> list[str]:
     return cat.sort_values(["published_params", "arch"])["arch"].tolist()
 
 
+def _eval_crop(row: pd.Series) -> int:
+    """A torchvision model's input size from version 2 on: its recipe's evaluation crop."""
+    return int(row["eval_crop"])
+
+
+def _img_size(row: pd.Series) -> int:
+    """A pytorchcv model's input size: its ``img_size``."""
+    return int(row["img_size"])
+
+
+#: The zoos as :data:`SCORES_VERSION` scores them (:func:`get_zoo` gives them at an older version).
 ZOOS: dict[str, Zoo] = {
     "nb201": Zoo(
         "nb201",
@@ -141,11 +214,12 @@ ZOOS: dict[str, Zoo] = {
     ),
     "torchvision": Zoo(
         "torchvision",
-        "torchvision ImageNet-1K classifiers, published acc@1 of one recipe per architecture (IMAGENET1K_V1 rule)",
+        "torchvision ImageNet-1K classifiers, published acc@1 of one recipe per architecture (IMAGENET1K_V1 rule), "
+        "each scored at that recipe's evaluation crop",
         load_torchvision_zoo,
-        build_torchvision,
+        build_at_eval_crop,
         batch_size=16,
-        image_size=224,
+        image_size=_eval_crop,
         num_classes=1000,
         order=_by_params,
     ),
@@ -155,17 +229,58 @@ ZOOS: dict[str, Zoo] = {
         load_pytorchcv_zoo,
         build_pytorchcv,
         batch_size=16,
-        image_size=lambda row: int(row["img_size"]),
+        image_size=_img_size,
         num_classes=1000,
         order=_by_params,
     ),
 }
 
 
-def get_zoo(name: str) -> Zoo:
+#: How a zoo was scored at an older version, where it differs from the next version: version -> zoo -> the
+#: :class:`Zoo` fields of that version. Version 1 scored every torchvision model at 224 px (built at the
+#: builder's default size).
+EARLIER_ZOOS: dict[int, dict[str, dict[str, object]]] = {
+    1: {
+        "torchvision": {
+            "description": "torchvision ImageNet-1K classifiers, published acc@1 of one recipe per architecture "
+            "(IMAGENET1K_V1 rule)",
+            "build": build_torchvision,
+            "image_size": 224,
+        }
+    },
+}
+
+
+def get_zoo(name: str, version: int = SCORES_VERSION) -> Zoo:
+    """The zoo ``name`` as version ``version`` of the scores scored it
+    (:data:`ZOOS` with the differences of :data:`EARLIER_ZOOS` applied, newest first)."""
     if name not in ZOOS:
         raise KeyError(f"unknown zoo {name!r}; known: {sorted(ZOOS)}")
-    return ZOOS[name]
+    if not 1 <= version <= SCORES_VERSION:
+        raise ValueError(f"no version {version} of the scores; versions 1 to {SCORES_VERSION}")
+    zoo = ZOOS[name]
+    for older in range(SCORES_VERSION - 1, version - 1, -1):
+        changes = EARLIER_ZOOS.get(older, {}).get(name)
+        if changes:
+            zoo = replace(zoo, **changes)
+    return zoo
+
+
+def since_version(score: str) -> int:
+    """The version of the scores from which the current definition of ``score`` holds
+    (a proxy's registry ``since_version``; :data:`REUSE_SINCE_VERSION` for a reusability quantity)."""
+    return REUSE_SINCE_VERSION if score in REUSE_SCORES else proxy_info(score).since_version
+
+
+def changed_scores(version: int = SCORES_VERSION) -> list[str]:
+    """The stored scores whose definition changed in ``version`` (holds from it on), in column order."""
+    return [s for s in (*ZOO_PROXIES, *REUSE_SCORES) if since_version(s) == version]
+
+
+def comparable_scores(version: int) -> list[str]:
+    """The stored scores that this code computes as a table of ``version`` stored them (definition
+    held since ``version`` or earlier), in column order: the ones a live check compares."""
+    return [s for s in (*ZOO_PROXIES, *REUSE_SCORES) if since_version(s) <= version]
 
 
 def init_seed(seed: int, arch: str) -> int:
@@ -347,28 +462,120 @@ def _shared_pass(
     return alone
 
 
-def stored_columns() -> list[str]:
-    """The fixed column order of the stored CSVs (a score not computed for a row is empty)."""
+def stored_columns(version: int = SCORES_VERSION) -> list[str]:
+    """The fixed column order of the stored CSVs of ``version`` (a score not computed for a row is empty);
+    from version 2 on, ``pending`` lists the scores a row still lacks (:func:`pending_scores`)."""
     cols = ["order", "arch", "accuracy", "build_seconds"]
     for p in ZOO_PROXIES:
         cols += [p, f"{p}_seconds", f"{p}_cpu_seconds"]
     cols += ["data_dependent_seconds", "data_dependent_cpu_seconds"]
-    return cols + list(REUSE_SCORES) + ["reuse_seconds", "reuse_cpu_seconds", "errors", "scored_at"]
+    cols += [*REUSE_SCORES, "reuse_seconds", "reuse_cpu_seconds", "errors"]
+    return cols + (["pending", "scored_at"] if version >= _PENDING_SINCE_VERSION else ["scored_at"])
+
+
+def _score_columns(name: str) -> list[str]:
+    """The stored columns of one entry of ``pending``: a score with its timing, or every reusability quantity."""
+    if name == _REUSE:
+        return [*REUSE_SCORES, "reuse_seconds", "reuse_cpu_seconds"]
+    return [name, f"{name}_seconds", f"{name}_cpu_seconds"]
+
+
+def pending_scores(cell: object) -> list[str]:
+    """The scores a stored row still lacks, from its ``pending`` cell: names of
+    :data:`reuseprior.baselines.registry.ZOO_PROXIES`, and ``reuse`` for the
+    reusability quantities (computed together); empty (``""``, NaN as pandas
+    reads an empty cell, or no such column) when the row is complete. A score
+    leaves the list once computed, whether it got a value (NaN where it is
+    undefined on the model) or the message of its failure in ``errors``."""
+    return cell.split() if isinstance(cell, str) else []
+
+
+def _pending_cell(names: Iterable[str]) -> str | None:
+    """``pending`` of a row lacking ``names`` (in column order), ``None`` (empty) for none."""
+    names = set(names)
+    ordered = [p for p in ZOO_PROXIES if p in names] + ([_REUSE] if _REUSE in names else [])
+    return " ".join(ordered) or None
 
 
 def scores_path(zoo: str, version: int = SCORES_VERSION, data_dir: Path | None = None) -> Path:
     return (data_dir or paths.DATA_DIR) / f"zoo_scores_v{version}_{zoo}.csv"
 
 
-def load_scores(zoo: str, version: int = SCORES_VERSION, data_dir: Path | None = None) -> pd.DataFrame:
-    """Stored rows of a zoo (empty frame when nothing is scored yet)."""
-    path = scores_path(zoo, version, data_dir)
+def load_scores(zoo: str, version: int | None = None, data_dir: Path | None = None) -> pd.DataFrame:
+    """Stored rows of a zoo at ``version`` (default: :func:`published_version`,
+    the version the chapter reads); an empty frame when nothing is scored yet."""
+    path = scores_path(zoo, published_version(zoo, data_dir) if version is None else version, data_dir)
     if not path.exists():
         return pd.DataFrame(columns=["arch", "accuracy"])
     return pd.read_csv(path)
 
 
-def _meta(zoo: Zoo, seed: int, batch: ProxyBatch | None) -> dict[str, object]:
+@dataclass(frozen=True)
+class Completeness:
+    """How far a zoo's CSV of one version is: ``rows`` stored, ``missing``
+    architectures of the zoo's catalogue without a row (``None`` when the
+    catalogue cannot be read and the ``.meta.json`` records no size), ``pending``
+    rows that still lack a score (:func:`pending_scores`)."""
+
+    zoo: str
+    version: int
+    rows: int
+    missing: int | None
+    pending: int
+
+    @property
+    def complete(self) -> bool:
+        return self.rows > 0 and self.missing == 0 and self.pending == 0
+
+    def __str__(self) -> str:
+        if self.rows == 0:
+            return f"{self.zoo} v{self.version}: no rows"
+        missing = "?" if self.missing is None else f"{self.missing:,}"
+        state = "complete" if self.complete else f"{missing} architectures missing, {self.pending:,} rows pending"
+        return f"{self.zoo} v{self.version}: {self.rows:,} rows, {state}"
+
+
+def completeness(zoo: str, version: int = SCORES_VERSION, data_dir: Path | None = None) -> Completeness:
+    """:class:`Completeness` of ``data_dir``'s ``zoo_scores_v<version>_<zoo>.csv``
+    (read once per state of the file). The catalogue is :func:`get_zoo`'s; when
+    it cannot be read (an optional package missing) the size recorded in the
+    ``.meta.json`` (``archs_in_zoo``) stands in, else ``missing`` is unknown
+    and the CSV is not complete."""
+    path = scores_path(zoo, version, data_dir)
+    if not path.exists():
+        return Completeness(zoo, version, 0, None, 0)
+    stat = path.stat()
+    return _completeness(zoo, version, path, (stat.st_ino, stat.st_mtime_ns, stat.st_size), id(ZOOS.get(zoo)))
+
+
+@functools.lru_cache(maxsize=32)
+def _completeness(zoo: str, version: int, path: Path, state: tuple[int, int, int], zoo_id: int) -> Completeness:
+    """:func:`completeness` of the file in ``state`` (its inode, modification time and size)."""
+    stored = pd.read_csv(path, usecols=lambda c: c in ("arch", "pending"))
+    pending = int(stored["pending"].map(pending_scores).map(bool).sum()) if "pending" in stored else 0
+    try:
+        archs = set(get_zoo(zoo, version).catalogue()["arch"])
+    except Exception:  # noqa: BLE001 - an optional package missing; the recorded size stands in
+        meta_path = path.with_suffix(".meta.json")
+        size_in_meta = json.loads(meta_path.read_text()).get("archs_in_zoo") if meta_path.exists() else None
+        missing = None if size_in_meta is None else max(int(size_in_meta) - len(stored), 0)
+    else:
+        missing = len(archs - set(stored["arch"]))
+    return Completeness(zoo, version, len(stored), missing, pending)
+
+
+def published_version(zoo: str, data_dir: Path | None = None) -> int:
+    """The version of ``zoo``'s scores that the chapter reads: the newest
+    version up to :data:`SCORES_VERSION` whose CSV is complete
+    (:func:`completeness`), else version 1 (the first published one, whatever
+    its state). A newer version's partial CSV is never read by default."""
+    for version in range(SCORES_VERSION, 1, -1):
+        if completeness(zoo, version, data_dir).complete:
+            return version
+    return 1
+
+
+def _meta(zoo: Zoo, seed: int, batch: ProxyBatch | None, archs_in_zoo: int) -> dict[str, object]:
     import torchvision  # the version only; a heavy import
 
     return {
@@ -377,12 +584,13 @@ def _meta(zoo: Zoo, seed: int, batch: ProxyBatch | None) -> dict[str, object]:
         "scores_version": SCORES_VERSION,
         "seed": seed,
         "batch_size": zoo.batch_size,
-        "batch": batch.description if batch is not None else "per-model image size (see rows)",
+        "batch": batch.description if batch is not None else "per-model image size (the zoo's catalogue)",
         "init": "torch.manual_seed(reuseprior.zoo.scoring.init_seed(seed, arch)) before building",
         "threads": 1,
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
         "python": platform.python_version(),
+        "archs_in_zoo": archs_in_zoo,
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -390,8 +598,15 @@ def _meta(zoo: Zoo, seed: int, batch: ProxyBatch | None) -> dict[str, object]:
 def scores_table(zoo: str, version: int = SCORES_VERSION) -> TableSpec:
     """The store's table of a zoo's scores: :func:`stored_columns`, key ``arch``,
     exported as ``zoo_scores_v<version>_<zoo>.csv`` (pandas, ``%.17g``)."""
-    types: dict[str, ColumnType] = {"order": "INTEGER", "arch": "TEXT", "errors": "TEXT", "scored_at": "TEXT"}
-    return TableSpec(scores_path(zoo, version).stem, tuple((c, types.get(c, "REAL")) for c in stored_columns()), "arch")
+    types: dict[str, ColumnType] = {
+        "order": "INTEGER",
+        "arch": "TEXT",
+        "errors": "TEXT",
+        "pending": "TEXT",
+        "scored_at": "TEXT",
+    }
+    columns = tuple((c, types.get(c, "REAL")) for c in stored_columns(version))
+    return TableSpec(scores_path(zoo, version).stem, columns, "arch")
 
 
 def default_store_path(data_dir: Path | None = None) -> Path:
@@ -427,6 +642,98 @@ def export_scores(zoo_name: str, *, data_dir: Path | None = None, store: Path | 
             )
         db.export_csv(spec, path)
     return path
+
+
+def upgrade_scores(
+    zoo_name: str, *, data_dir: Path | None = None, store: Path | None = None, progress: bool = True
+) -> dict[str, object]:
+    """Start the table of :data:`SCORES_VERSION` from the previous version's
+    CSV in ``data_dir`` (see "Versions" in the module docstring), export it,
+    and return what its ``.meta.json`` records under ``upgraded_from``.
+
+    Every row of the previous CSV becomes a row of the new table, in the same
+    order, with its ``order``, ``arch`` and ``accuracy``:
+
+    - a row whose model gets the same input at both versions (:meth:`Zoo.size_of`
+      of :func:`get_zoo` at each): every other column copied value for value,
+      except the value, timing and message of each score whose definition
+      changed (:func:`changed_scores`), left empty and listed in ``pending``.
+      The shared pass's timing is copied: it timed the pass of the carried
+      proxies (a changed proxy filled alone is not timed on its own);
+    - a row whose input size changed (the torchvision models whose
+      evaluation crop is not 224 px): nothing else; every score pending.
+
+    Then :func:`fill_proxies` computes the pending scores (resumable, over
+    several sessions), with the previous table's seed (its ``.meta.json``).
+    Architectures of the catalogue that the previous CSV lacks are left to
+    :func:`score_zoo`. ``FileNotFoundError`` without the previous CSV;
+    :class:`StoreError` when the store (or the new version's CSV, which the
+    store takes in first) already holds the new table: a fill in progress is
+    never started over."""
+    old_version = SCORES_VERSION - 1
+    source = scores_path(zoo_name, old_version, data_dir)
+    if old_version < 1 or not source.exists():
+        raise FileNotFoundError(f"no {source} to upgrade from (score the zoo instead: score-zoos {zoo_name})")
+    zoo, old_zoo = get_zoo(zoo_name), get_zoo(zoo_name, old_version)
+    old_spec, spec = scores_table(zoo_name, old_version), scores_table(zoo_name)
+    old_rows = [dict(zip(old_spec.names, values)) for values in read_csv_rows(old_spec, source)]
+    old_meta_path = source.with_suffix(".meta.json")
+    old_meta = json.loads(old_meta_path.read_text()) if old_meta_path.exists() else {}
+    seed = int(old_meta.get("seed", 0))
+    cat = zoo.catalogue()
+    by_arch = cat.set_index("arch")
+    resized: dict[str, list[int]] = {}
+    for old in old_rows if old_zoo.image_size != zoo.image_size else []:
+        if old["arch"] in by_arch.index:
+            row = pd.Series(_catalogue_row(by_arch, old["arch"]))
+            sizes = [old_zoo.size_of(row), zoo.size_of(row)]
+            if sizes[0] != sizes[1]:
+                resized[old["arch"]] = sizes
+    changed = changed_scores(SCORES_VERSION)
+    recomputed = [p for p in ZOO_PROXIES if p in changed] + ([_REUSE] if set(changed) & set(REUSE_SCORES) else [])
+    blank = {c for name in recomputed for c in _score_columns(name)}
+    identity = ["order", "arch", "accuracy"]
+    rows = []
+    for old in old_rows:
+        if old["arch"] in resized:
+            rows.append({c: old[c] for c in identity} | {"pending": _pending_cell([*ZOO_PROXIES, _REUSE])})
+            continue
+        row = {c: old[c] for c in spec.names if c in old and c not in blank}
+        errors = _error_messages(old["errors"])
+        if set(errors) & set(recomputed):  # the old definitions' messages go; the text is kept where none does
+            errors = {k: v for k, v in errors.items() if k not in recomputed}
+            row["errors"] = json.dumps(errors) if errors else None
+        rows.append(row | {"pending": _pending_cell(recomputed)})
+    record = {
+        "version": old_version,
+        "csv": source.name,
+        "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "carried_over": [c for c in spec.names if c in old_spec.names and c not in blank and c not in identity],
+        "recomputed": {
+            "scores": recomputed,
+            "why": "definition changed in this version (registry since_version)",
+            "rows": len(old_rows) - len(resized),
+        },
+        "recomputed_entirely": {
+            "archs": {arch: {"image_size": sizes} for arch, sizes in resized.items()},
+            "why": "input size changed (previous version, this version): every score depends on it",
+        },
+        "not_in_previous": len(set(by_arch.index) - {r["arch"] for r in old_rows}),
+        "rescored_in_previous": old_meta.get("rescored", []),  # where carried values were replaced there
+    }
+    meta = _meta(zoo, seed, zoo.fixed_batch(seed), len(cat)) | {"upgraded_from": record}
+    with _session(zoo_name, data_dir, store, progress) as run:
+        held = run.store.count(run.spec)
+        if held or run.store.meta(run.spec) is not None:
+            raise StoreError(
+                f"the store {run.store.path} already holds {held} rows of {zoo_name} version {SCORES_VERSION} "
+                f"({run.spec.name}: upgraded or scored before); compute what they lack with "
+                f"python -m reuseprior score-zoos {zoo_name} --fill-proxies"
+            )
+        run.store.create_with_rows(run.spec, rows, meta)
+        run.changed = True
+    return record
 
 
 @dataclass
@@ -511,7 +818,9 @@ def score_zoo(
     ``full_every=M`` computes the data-dependent proxies (:data:`DATA_DEPENDENT`)
     only at positions ``k % M == 0`` of the order (the rest get the data-free
     scores: params, FLOPs, SynFlow and the reusability quantities; their
-    data-dependent columns stay empty), a cheaper sample when time is short.
+    data-dependent columns stay empty and are listed in ``pending``, as the
+    reusability quantities are with ``reuse=False``: :func:`fill_proxies`
+    computes them later), a cheaper sample when time is short.
     ``store`` is the SQLite file (default :func:`default_store_path`);
     ``client`` a Dask client to use, else one of ``scheduler`` (an address)
     or of a LocalCluster of ``workers`` processes (:func:`connect`). Two runs
@@ -532,7 +841,7 @@ def score_zoo(
     rows = cat.set_index("arch")
     with _session(zoo_name, data_dir, store, progress) as run:
         if run.store.meta(run.spec) is None:
-            run.store.set_meta(run.spec, _meta(zoo, seed, zoo.fixed_batch(seed)))
+            run.store.set_meta(run.spec, _meta(zoo, seed, zoo.fixed_batch(seed), len(cat)))
             run.changed = True
         done = run.store.keys(run.spec)
         jobs = [
@@ -555,6 +864,8 @@ def score_zoo(
                 run.say(f"{job.arch}: not stored ({job.failure}); the next run tries it again")
                 return
             rec = job.rec | {"order": job.order, "scored_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            skipped = [p for p in everything if p not in job.names] + ([] if reuse else [_REUSE])
+            rec["pending"] = _pending_cell(skipped)  # stored from version 2 on: what --fill-proxies computes later
             run.changed |= run.store.insert(run.spec, rec)
 
         _run(
@@ -612,13 +923,19 @@ def fill_proxies(
     scheduler: str | None = None,
     workers: int | None = None,
 ) -> int:
-    """Compute the data-dependent proxies (:data:`DATA_DEPENDENT`) of stored
-    rows that lack them, at positions ``order % every == 0``, in the zoo's
+    """Compute what stored rows lack: the scores listed in their ``pending``
+    column (:func:`pending_scores`: after :func:`upgrade_scores`, the scores
+    whose definition changed, or every score of a row whose input size
+    changed; after a ``score_zoo`` with ``full_every``, the data-dependent
+    proxies), and the data-dependent proxies (:data:`DATA_DEPENDENT`) of rows
+    that have none of them (a table of version 1, which has no ``pending``).
+    Rows at positions ``order % every == 0``, in the zoo's
     order (a seeded permutation for NAS-Bench-201, so any prefix is a uniform
     random sample), at most ``limit`` rows, one Dask task per architecture;
     returns how many rows were filled. Each filled row is committed to the
-    store as it finishes (a hard kill loses only the rows in flight); the CSV
-    is exported when the fill ends, also by Ctrl-C or SIGTERM. The proxies
+    store as it finishes (a hard kill loses only the rows in flight; a row
+    leaves ``pending`` in the same transaction); the CSV
+    is exported when the fill ends, also by Ctrl-C or SIGTERM. The scores
     see the same seeded initialisation and minibatch as in :func:`score_zoo`,
     so a filled row is what a full scoring would have stored.
 
@@ -636,7 +953,8 @@ def fill_proxies(
     of memory before (say, under a lower limit); not by default, since such a
     row usually fails again and costs minutes each time. ``archs`` restricts
     the fill to these stored architectures (say, the models to retry under a
-    higher limit).
+    higher limit). A fill that ends (not interrupted) appends to the
+    ``.meta.json``'s ``filled`` what it computed, when and with which torch.
     """
     if max_memory_gb is not None and not (isolate and max_memory_gb > 0):
         raise ValueError(
@@ -650,22 +968,48 @@ def fill_proxies(
         lacking = stored[proxies].isna().all(axis=1)
         if retry_out_of_memory:
             lacking |= stored["errors"].map(lambda text: _ran_out_of_memory(text, proxies)).astype(bool)
+        pending = stored["pending"].map(pending_scores) if "pending" in stored else pd.Series([[]] * len(stored))
+        wanted = pd.Series(
+            [set(p) | (set(proxies) if lack else set()) for p, lack in zip(pending, lacking)], index=stored.index
+        )
+        selected = wanted.map(bool)
         if archs is not None:
-            lacking &= stored["arch"].isin(_stored_archs(stored, zoo_name, archs))
-        missing = stored[lacking & (stored["order"] % every == 0)]
+            selected &= stored["arch"].isin(_stored_archs(stored, zoo_name, archs))
+        missing = stored[selected & (stored["order"] % every == 0)]
         todo = missing.sort_values("order")["arch"].tolist()[:limit]
         rows = _rows_for(zoo, stored, todo)
-        jobs = [_ArchJob(zoo, arch, rows[arch], seed, proxies, reuse=False, each_alone=not isolate) for arch in todo]
+        names = dict(zip(stored["arch"], wanted))
+        jobs = [
+            _ArchJob(
+                zoo,
+                arch,
+                rows[arch],
+                seed,
+                [p for p in ZOO_PROXIES if p in names[arch]],
+                reuse=_REUSE in names[arch],
+                each_alone=not isolate,
+            )
+            for arch in todo
+        ]
         _run(
             jobs,
-            _write_filled(run, proxies, timing=True),
-            desc=f"filling proxies of {zoo_name}",
+            _write_filled(run, timing=True),
+            desc=f"filling {zoo_name}",
             progress=progress,
             client=client,
             scheduler=scheduler,
             workers=workers,
             max_memory_gb=max_memory_gb,
         )
+        if todo and "pending" in run.spec.names:  # the CSV's history: what was computed later, when, with what
+            entry = {
+                "rows": len(todo),
+                "scores": _pending_cell(set().union(*(names[arch] for arch in todo))),
+                "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "torch": torch.__version__,
+            }
+            run.store.set_meta(run.spec, update=lambda meta: meta | {"filled": [*meta.get("filled", []), entry]})
+            run.changed = True
     return len(todo)
 
 
@@ -715,7 +1059,7 @@ def rescore_proxies(
         jobs = [_ArchJob(zoo, arch, rows[arch], seed, proxies, reuse=False, each_alone=True) for arch in todo]
         _run(
             jobs,
-            _write_filled(run, proxies, timing=False),
+            _write_filled(run, timing=False),
             desc=f"rescoring {', '.join(proxies)} of {zoo_name}",
             progress=progress,
             client=client,
@@ -749,20 +1093,40 @@ def archs_with_modules(
     ]
 
 
-def _write_filled(run: _Session, proxies: list[str], *, timing: bool) -> Callable[[_ArchJob], None]:
-    """``on_done`` of a fill or rescoring: write a finished job's ``proxies``
-    (with the shared pass's timing columns unless ``timing=False``) into its
-    stored row, in one transaction; the messages of an earlier attempt at these
-    proxies are replaced by this attempt's, the others kept."""
-    timing_columns = ["data_dependent_seconds", "data_dependent_cpu_seconds"] if timing else []
+def _write_filled(run: _Session, *, timing: bool) -> Callable[[_ArchJob], None]:
+    """``on_done`` of a fill or rescoring: write what a finished job computed
+    (its ``names``, and the reusability quantities if it computed them) into
+    its stored row, in one transaction, and take them off the row's
+    ``pending``; the messages of an earlier attempt at these scores are
+    replaced by this attempt's, the others kept. With ``timing``, also the
+    timing columns of what was timed here: a data-free score's own seconds,
+    the reusability quantities' and the model build's (on a row without one),
+    and the shared pass's when the job computed every data-dependent proxy
+    (a pass over some of them is not the pass those columns time). A row that
+    had no ``scored_at`` gets the time of the fill."""
 
-    def change(rec: dict[str, object]) -> Callable[[dict[str, object]], dict[str, object]]:
+    def change(job: _ArchJob) -> Callable[[dict[str, object]], dict[str, object]]:
+        rec = job.rec
+        done = [*job.names, *([_REUSE] if job.reuse else [])]
+        columns = [*job.names, *(REUSE_SCORES if job.reuse else ())]
+        if timing:
+            columns += [c for p in job.names if p not in DATA_DEPENDENT for c in _score_columns(p)[1:]]
+            if set(job.proxies) == DATA_DEPENDENT:
+                columns += ["data_dependent_seconds", "data_dependent_cpu_seconds"]
+            if job.reuse:
+                columns += ["reuse_seconds", "reuse_cpu_seconds"]
+
         def new_values(current: dict[str, object]) -> dict[str, object]:
-            errors = {k: v for k, v in _error_messages(current["errors"]).items() if k not in proxies}
+            errors = {k: v for k, v in _error_messages(current["errors"]).items() if k not in done}
             errors |= _error_messages(rec["errors"])
-            return {c: rec.get(c, math.nan) for c in [*proxies, *timing_columns]} | {
-                "errors": json.dumps(errors) if errors else None
-            }
+            values = {c: rec.get(c, math.nan) for c in columns} | {"errors": json.dumps(errors) if errors else None}
+            if timing and current.get("build_seconds") is None:
+                values["build_seconds"] = rec.get("build_seconds", math.nan)
+            if "pending" in current:
+                values["pending"] = _pending_cell(set(pending_scores(current["pending"])) - set(done))
+            if "scored_at" in current and current["scored_at"] is None:
+                values["scored_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            return values
 
         return new_values
 
@@ -770,7 +1134,7 @@ def _write_filled(run: _Session, proxies: list[str], *, timing: bool) -> Callabl
         if job.rec is None:
             run.say(f"{job.arch}: not stored ({job.failure})")
             return
-        run.changed |= run.store.modify(run.spec, job.arch, change(job.rec))
+        run.changed |= run.store.modify(run.spec, job.arch, change(job))
 
     return on_done
 

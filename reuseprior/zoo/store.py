@@ -45,7 +45,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator, Literal, Mapping
+from typing import Callable, Iterable, Iterator, Literal, Mapping
 
 import pandas as pd
 
@@ -275,6 +275,36 @@ class ScoreStore:
                 )
         return True
 
+    def create_with_rows(
+        self, spec: TableSpec, rows: Iterable[Mapping[str, object]], meta: Mapping[str, object] | None = None
+    ) -> int:
+        """Create ``spec``'s table holding ``rows`` (in this order; a column a
+        row lacks is empty) and ``meta``, in one transaction (a kill leaves no
+        table or the whole one); returns the number of rows. Refused with
+        :class:`StoreError` when the table already holds rows or metadata: a
+        table being filled is never replaced (a new version's table started
+        from the previous version's CSV: :func:`reuseprior.zoo.scoring.upgrade_scores`)."""
+        values = [[_sql_value(row.get(name)) for name in spec.names] for row in rows]
+        with self._transaction() as db:
+            self._create(db, spec)
+            held = db.execute(f"SELECT count(*) FROM {_q(spec.name)}").fetchone()[0]
+            if held or db.execute("SELECT 1 FROM _meta WHERE tbl = ?", (spec.name,)).fetchone():
+                raise StoreError(
+                    f"the store {self.path} already holds the table {spec.name} ({held} rows); it is not replaced"
+                )
+            self._insert_all(db, spec, values)
+            if meta is not None:
+                db.execute("INSERT OR REPLACE INTO _meta VALUES (?, ?)", (spec.name, json.dumps(meta)))
+        return len(values)
+
+    def _insert_all(self, db: sqlite3.Connection, spec: TableSpec, values: list[list[object]]) -> None:
+        """Insert rows of values (in ``spec``'s column order) into an empty table, in this order."""
+        columns = ", ".join(_q(n) for n in [*spec.names, _POSITION])
+        db.executemany(
+            f"INSERT INTO {_q(spec.name)} ({columns}) VALUES ({', '.join('?' * (len(spec.names) + 1))})",
+            [[*row, position] for position, row in enumerate(values)],
+        )
+
     def rows(self, spec: TableSpec) -> pd.DataFrame:
         """The stored rows in stored order, typed as pandas reads the exported CSV."""
         return _frame(spec, self._select(self._db, spec))
@@ -350,11 +380,7 @@ class ScoreStore:
                 return None
             db.execute(f"DROP TABLE IF EXISTS {_q(spec.name)}")
             self._create(db, spec)
-            columns = ", ".join(_q(n) for n in [*spec.names, _POSITION])
-            db.executemany(
-                f"INSERT INTO {_q(spec.name)} ({columns}) VALUES ({', '.join('?' * (len(spec.names) + 1))})",
-                [[*row, position] for position, row in enumerate(rows)],
-            )
+            self._insert_all(db, spec, rows)
             if meta is not None:
                 db.execute("INSERT OR REPLACE INTO _meta VALUES (?, ?)", (spec.name, json.dumps(meta)))
             self._record_sync(db, spec, csv_path)

@@ -1,0 +1,231 @@
+"""Versions of the stored zoo scores (issue 18): the upgrade from the previous
+version's CSV, the fill of what it left pending, which version the chapter
+reads, and the live check of a table whose definitions are older than the code.
+
+A tiny synthetic zoo (milliseconds per row) in a temporary data folder stands
+in for the real ones; one of its models gets a larger input at the current
+version than at version 1, as the torchvision models scored at their
+evaluation crop do."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from reuseprior.baselines.registry import DATA_DEPENDENT, ZOO_PROXIES
+from reuseprior.chapters import ch6_predictive_validity as pv
+from reuseprior.commands import main
+from reuseprior.core import paths
+from reuseprior.zoo import scoring
+from reuseprior.zoo.distributed import connect
+from reuseprior.zoo.store import StoreError
+from reuseprior.zoo.torchvision_zoo import build_torchvision, eval_crop, load_torchvision_zoo
+
+OLD, NEW = scoring.SCORES_VERSION - 1, scoring.SCORES_VERSION
+ARCHS = [f"tiny{i}" for i in range(5)]
+#: The model whose input size changes: 8 px at version 1, 12 px now.
+RESIZED = "tiny3"
+
+
+def _catalogue() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "arch": ARCHS,
+            "accuracy": [10.0 + 7.123456789 * i for i in range(len(ARCHS))],
+            "size": [12 if a == RESIZED else 8 for a in ARCHS],
+        }
+    )
+
+
+def _build(arch: str) -> nn.Module:
+    width = 2 + int(arch[4:]) % 3
+    return nn.Sequential(nn.Conv2d(3, width, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, 10))
+
+
+def _order(cat: pd.DataFrame, seed: int) -> list[str]:
+    return cat["arch"].tolist()
+
+
+def _size(row: pd.Series) -> int:
+    return int(row["size"])
+
+
+def _zoo() -> scoring.Zoo:
+    return scoring.Zoo("tiny", "versioned test zoo", _catalogue, _build, 4, _size, 10, _order)
+
+
+@pytest.fixture
+def tiny(monkeypatch, tmp_path) -> Path:
+    """The tiny zoo (8 px for every model at version 1) and a data folder holding its
+    version-1 CSV: real values of the unchanged scores, stand-ins (x 3) for the changed ones."""
+    monkeypatch.setitem(scoring.ZOOS, "tiny", _zoo())
+    monkeypatch.setitem(scoring.EARLIER_ZOOS, OLD, {**scoring.EARLIER_ZOOS.get(OLD, {}), "tiny": {"image_size": 8}})
+    old_zoo = scoring.get_zoo("tiny", OLD)
+    rows = []
+    for k, arch in enumerate(ARCHS):
+        rec = scoring.score_architecture(old_zoo, arch, reuse=True)
+        for score in scoring.changed_scores(NEW):
+            rec[score] = 3.0 * rec[score]  # as the older definition stored it: another quantity
+        rows.append(rec | {"order": k, "scored_at": "2026-01-01T00:00:00+00:00"})
+    frame = pd.DataFrame(rows).reindex(columns=scoring.stored_columns(OLD))
+    frame["errors"] = frame["errors"].astype(object)
+    changed_proxy = [p for p in scoring.changed_scores(NEW) if p in DATA_DEPENDENT][0]
+    frame.loc[1, ["grasp", changed_proxy]] = np.nan  # failed at version 1: the changed one's message goes
+    frame.loc[1, "errors"] = json.dumps({"grasp": "RuntimeError: out of memory", changed_proxy: "ValueError: old"})
+    frame.loc[2, "errors"] = json.dumps({"grasp": "ValueError: kept as written"})
+    frame.to_csv(scoring.scores_path("tiny", OLD, tmp_path), index=False, float_format="%.17g")
+    meta = {"zoo": "tiny", "scores_version": OLD, "seed": 0}
+    scoring.scores_path("tiny", OLD, tmp_path).with_suffix(".meta.json").write_text(json.dumps(meta))
+    return tmp_path
+
+
+@pytest.fixture
+def threads_client():
+    with connect(workers=1, processes=False, say=lambda _: None) as client:
+        yield client
+
+
+def _cells(path: Path) -> dict[str, dict[str, str]]:
+    """The CSV's cells as written (text), by architecture."""
+    with open(path, newline="") as fh:
+        return {row["arch"]: row for row in csv.DictReader(fh)}
+
+
+def test_the_registry_names_what_changed_in_this_version():
+    changed = scoring.changed_scores(NEW)
+    assert changed and set(changed) <= set(ZOO_PROXIES)  # the reusability quantities are unchanged
+    assert set(scoring.comparable_scores(OLD)) == {*ZOO_PROXIES, *scoring.REUSE_SCORES} - set(changed)
+    assert scoring.stored_columns(OLD) == [c for c in scoring.stored_columns(NEW) if c != "pending"]
+
+
+def test_the_upgrade_copies_unchanged_columns_bit_for_bit_and_blanks_the_changed_ones(tiny):
+    record = scoring.upgrade_scores("tiny", data_dir=tiny, progress=False)
+    old, new = _cells(scoring.scores_path("tiny", OLD, tiny)), _cells(scoring.scores_path("tiny", NEW, tiny))
+    assert list(new) == list(old)  # every row, in the same order
+    changed = scoring.changed_scores(NEW)
+    blank = {c for s in changed for c in (s, f"{s}_seconds", f"{s}_cpu_seconds")}
+    carried = [c for c in scoring.stored_columns(OLD) if c not in blank and c not in ("order", "arch", "accuracy")]
+    assert record["carried_over"] == carried and record["recomputed"]["scores"] == changed
+    assert record["recomputed_entirely"]["archs"] == {RESIZED: {"image_size": [8, 12]}}
+    changed_proxy = [p for p in changed if p in DATA_DEPENDENT][0]
+    for arch in ARCHS:
+        assert [new[arch][c] for c in ("order", "arch", "accuracy")] == [
+            old[arch][c] for c in ("order", "arch", "accuracy")
+        ]
+        if arch == RESIZED:  # its input changed: every score waits for the fill
+            assert all(new[arch][c] == "" for c in carried)
+            assert new[arch]["pending"].split() == [*ZOO_PROXIES, "reuse"]
+            continue
+        assert all(new[arch][c] == "" for c in blank) and new[arch]["pending"].split() == changed
+        for column in carried:
+            if column != "errors" or arch != "tiny1":
+                assert new[arch][column] == old[arch][column], (arch, column)  # the text as written: bit for bit
+    assert json.loads(new["tiny1"]["errors"]) == {"grasp": "RuntimeError: out of memory"}  # not changed_proxy's
+    assert json.loads(old["tiny1"]["errors"])[changed_proxy] == "ValueError: old"
+    meta = json.loads(scoring.scores_path("tiny", NEW, tiny).with_suffix(".meta.json").read_text())
+    assert meta["scores_version"] == NEW and meta["upgraded_from"] == record and meta["archs_in_zoo"] == len(ARCHS)
+    with pytest.raises(StoreError, match="already holds 5 rows .* --fill-proxies"):
+        scoring.upgrade_scores("tiny", data_dir=tiny, progress=False)  # a fill in progress is never started over
+
+
+def test_the_chapter_reads_the_old_version_until_the_fill_completes_the_new_one(tiny, threads_client):
+    scoring.upgrade_scores("tiny", data_dir=tiny, progress=False)
+    old = pd.read_csv(scoring.scores_path("tiny", OLD, tiny))
+    assert scoring.published_version("tiny", tiny) == OLD
+    pd.testing.assert_frame_equal(scoring.load_scores("tiny", data_dir=tiny), old)
+    state = scoring.completeness("tiny", NEW, tiny)
+    assert (state.rows, state.missing, state.pending, state.complete) == (5, 0, 5, False)
+
+    fill = dict(data_dir=tiny, client=threads_client, progress=False)
+    assert scoring.fill_proxies("tiny", limit=2, **fill) == 2  # a partial export: the next session goes on
+    assert scoring.completeness("tiny", NEW, tiny).pending == 3 and scoring.published_version("tiny", tiny) == OLD
+    assert scoring.fill_proxies("tiny", **fill) == 3
+    assert scoring.fill_proxies("tiny", **fill) == 0  # nothing left
+    assert scoring.completeness("tiny", NEW, tiny).complete and scoring.published_version("tiny", tiny) == NEW
+    new = scoring.load_scores("tiny", data_dir=tiny).set_index("arch")
+    assert new["pending"].isna().all()
+    filled = json.loads(scoring.scores_path("tiny", NEW, tiny).with_suffix(".meta.json").read_text())["filled"]
+    assert [f["rows"] for f in filled] == [2, 3] and filled[1]["scores"].split() == [*ZOO_PROXIES, "reuse"]
+
+    # every value is what this code computes at this version (the resized model at its new size), and the
+    # unchanged scores of the other rows are the old version's
+    zoo = scoring.get_zoo("tiny")
+    old = old.set_index("arch")
+    for arch in ARCHS:
+        here = scoring.score_architecture(zoo, arch, reuse=True)
+        fresh = scoring.changed_scores(NEW) if arch != RESIZED else [*ZOO_PROXIES, *scoring.REUSE_SCORES]
+        for score in [*ZOO_PROXIES, *scoring.REUSE_SCORES]:
+            want = here[score] if score in fresh else old.at[arch, score]
+            got = new.at[arch, score]
+            assert got == want or (np.isnan(got) and np.isnan(want)), (arch, score)
+    assert new.at[RESIZED, "PG"] != old.at[RESIZED, "PG"]  # the larger input changes the counts
+    assert np.isfinite(new.loc[RESIZED, ["build_seconds", "reuse_seconds", "data_dependent_seconds"]]).all()
+    assert json.loads(new.at["tiny1", "errors"]) == {"grasp": "RuntimeError: out of memory"}
+
+    # a catalogue architecture without a row: not complete
+    elsewhere = tiny / "elsewhere"
+    elsewhere.mkdir()
+    csv_path = scoring.scores_path("tiny", NEW, tiny)
+    pd.read_csv(csv_path).iloc[1:].to_csv(scoring.scores_path("tiny", NEW, elsewhere), index=False)
+    (elsewhere / scoring.scores_path("tiny", OLD, tiny).name).write_bytes(
+        scoring.scores_path("tiny", OLD, tiny).read_bytes()
+    )
+    assert scoring.completeness("tiny", NEW, elsewhere).missing == 1
+    assert scoring.published_version("tiny", elsewhere) == OLD
+
+
+def test_the_live_check_compares_only_the_definitions_the_table_was_stored_with(tiny, monkeypatch):
+    monkeypatch.setattr(paths, "DATA_DIR", tiny)
+    assert scoring.published_version("tiny") == OLD
+    live = pv.live_check("tiny", 1, reuse=True)
+    changed = set(scoring.changed_scores(NEW))
+    compared = live[live["note"] == ""]
+    skipped = live[live["note"] != ""]
+    assert set(skipped["score"]) == changed and set(compared["score"]).isdisjoint(changed)
+    assert compared["equal (rel 1e-9)"].astype(bool).all() and len(compared) >= 2
+    assert skipped["equal (rel 1e-9)"].isna().all() and skipped["live"].isna().all()
+    assert (skipped["note"] == f"definition changed in v{NEW}, not compared").all()
+    both = pd.concat([live.assign(zoo="tiny"), live.assign(zoo="again")])
+    assert both["equal (rel 1e-9)"].all()  # the notebook's assertion: the compared scores equal, the rest skipped
+
+
+def test_torchvision_models_get_their_recipes_crop_from_this_version_on():
+    cat = load_torchvision_zoo().set_index("arch")
+    row = pd.Series({"arch": "vit_h_14", **cat.loc["vit_h_14"]})
+    assert scoring.get_zoo("torchvision", 1).size_of(row) == 224 and scoring.get_zoo("torchvision").size_of(row) == 518
+    assert (cat["eval_crop"] != 224).sum() == 16 and eval_crop("inception_v3") == 299
+    with torch.device("meta"):  # no memory, no random numbers: only the shapes
+        vit = build_torchvision("vit_h_14", image_size=518)
+        efficientnet = build_torchvision("efficientnet_b7", image_size=600)  # takes any input as built
+    assert vit.image_size == 518 and sum(p.numel() for p in vit.parameters()) == cat.at["vit_h_14", "published_params"]
+    assert sum(p.numel() for p in efficientnet.parameters()) == cat.at["efficientnet_b7", "published_params"]
+
+
+def test_cli_upgrades_exports_imports_and_reports_the_status(tmp_path, capsys):
+    for suffix in (".csv", ".meta.json"):
+        source = scoring.scores_path("torchvision", OLD).with_suffix(suffix)
+        (tmp_path / source.name).write_bytes(source.read_bytes())
+    where = ["--data-dir", str(tmp_path), "--store", str(tmp_path / "a.sqlite")]
+    assert main(["score-zoos", "torchvision", "--upgrade", *where]) == 0
+    out = capsys.readouterr().out
+    assert "pending: " in out and "on 64 rows, every score on 16 rows whose input size changed" in out
+    upgraded = scoring.scores_path("torchvision", NEW, tmp_path)
+    written = upgraded.read_bytes()
+    assert main(["score-zoos", "torchvision", "--upgrade", *where]) == 2
+    assert "already holds 80 rows" in capsys.readouterr().err
+    other = ["--data-dir", str(tmp_path), "--store", str(tmp_path / "b.sqlite")]
+    assert main(["score-zoos", "torchvision", "--import", *other]) == 0
+    upgraded.unlink()
+    assert main(["score-zoos", "torchvision", "--export", *other]) == 0
+    assert upgraded.read_bytes() == written
+    assert main(["score-zoos", "torchvision", "--status", *other]) == 0
+    status = capsys.readouterr().out
+    assert f"torchvision v{NEW}: 80 rows, 0 architectures missing, 80 rows pending" in status
+    assert f"the chapter reads version {OLD}" in status
