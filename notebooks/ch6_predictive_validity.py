@@ -24,7 +24,8 @@
 # Where the numbers come from:
 # - **NN-Mass Table 1**: closed form (`reuseprior.baselines.nnmass`, paper eqs. 1-3) and networks built by `build_nnmass`, computed
 #   here; the paper's printed values are in `data/nnmass_table1.csv`.
-# - **Zoo scores**: read from `data/zoo_scores_v1_<zoo>.csv`, written by `python -m reuseprior score-zoos` (seeded initialisation
+# - **Zoo scores**: read from `data/zoo_scores_v<N>_<zoo>.csv` of the newest complete scores version (`v1` today), written by
+#   `python -m reuseprior score-zoos` (seeded initialisation
 #   per architecture, one CPU thread, cost in seconds per score). A few stored rows are **recomputed live** below and
 #   compared with the stored values.
 # - **Ground truth**: NAS-Bench-201 CIFAR-10 test accuracy from `analog-nasbench` 0.1.3 (its own retraining of all 15,625
@@ -352,8 +353,11 @@ cost.round(3)
 #
 # Per zoo, the cheapest stored architectures by their stored cost (`pv.live_rows`: CPU seconds of the build, the
 # data-free scores, the data-dependent proxies and the reusability quantities) among those with every data-free score
-# and the data-dependent proxies are rebuilt from their seeds and rescored; every score must equal the stored value
-# (relative difference <= 1e-9). This is what CI checks when it runs this notebook.
+# and the data-dependent proxies are rebuilt from their seeds and rescored; every score whose definition the stored
+# table shares with the code must equal the stored value (relative difference <= 1e-9). Scores whose definition
+# changed in a later scores version (Fisher, SynFlow and FLOPs in version 2, see the README) are listed with the note
+# "not compared": the table read here is the newest complete version, and version 2 is still being filled. This is
+# what CI checks when it runs this notebook.
 
 # %%
 live = pd.concat(
@@ -365,5 +369,5 @@ live = pd.concat(
     or [pd.DataFrame()]
 )
 ctx.save_table(live, "live_check")
-assert live.empty or live["equal (rel 1e-9)"].all(), live[~live["equal (rel 1e-9)"]]
+assert live.empty or live["equal (rel 1e-9)"].all(), live[live["equal (rel 1e-9)"].eq(False)]
 live
