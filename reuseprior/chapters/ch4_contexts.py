@@ -312,6 +312,19 @@ def _random_model(rng: np.random.Generator):
     return f"CNN c={ch} d={depth} {size}x{size}", model, torch.zeros(1, 3, size, size)
 
 
+def _identity_row(label: str, out: dict[str, float]) -> dict[str, object]:
+    """One row of :func:`check_identities` for a model checked by :func:`identity_check`."""
+    return {
+        "object": label,
+        "NG": out["NG"],
+        "log2_NC": out["log2_NC"],
+        "ES": out["ES"],
+        "KL - ES": out["KL"] - out["ES"],
+        "H + ES - log2 NC": out["H + ES - log2 NC"],
+        "unrolled == paths": None,
+    }
+
+
 def check_identities(random_graphs: int, random_models: int, seed: int = 0, *, deep_model: bool = True) -> pd.DataFrame:
     """Lemma 1 (``KL(P || P_U) = ES``) and Theorem 1 (``H + ES = log2 NC``,
     eq. 4.6) on random neuron graphs (counts from paths *and* from horizontal
@@ -344,31 +357,10 @@ def check_identities(random_graphs: int, random_models: int, seed: int = 0, *, d
         )
     for _ in range(random_models):
         label, model, x = _random_model(rng)
-        out = identity_check(model, x)
-        rows.append(
-            {
-                "object": label,
-                "NG": out["NG"],
-                "log2_NC": out["log2_NC"],
-                "ES": out["ES"],
-                "KL - ES": out["KL"] - out["ES"],
-                "H + ES - log2 NC": out["H + ES - log2 NC"],
-                "unrolled == paths": None,
-            }
-        )
+        rows.append(_identity_row(label, identity_check(model, x)))
     if deep_model:
         out = identity_check(constant_width_cnn(2, 300, image_size=5), torch.zeros(1, 2, 5, 5))
-        rows.append(
-            {
-                "object": "CNN c=2 d=300 5x5",
-                "NG": out["NG"],
-                "log2_NC": out["log2_NC"],
-                "ES": out["ES"],
-                "KL - ES": out["KL"] - out["ES"],
-                "H + ES - log2 NC": out["H + ES - log2 NC"],
-                "unrolled == paths": None,
-            }
-        )
+        rows.append(_identity_row("CNN c=2 d=300 5x5", out))
     return pd.DataFrame(rows)
 
 

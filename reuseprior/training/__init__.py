@@ -3,44 +3,5 @@
 the thesis's recipes (:mod:`.augment`). The package re-exports the trainer's public
 names, so ``from reuseprior.training import fit`` and the like keep working."""
 
-from reuseprior.training.loop import (
-    CheckpointMismatchError,
-    EpochSampler,
-    ModelEma,
-    TrainConfig,
-    TrainingInterrupted,
-    TrainResult,
-    UnreadableCheckpointError,
-    WarmupExponentialSchedule,
-    amp_active,
-    config_from_mapping,
-    count_flops,
-    evaluate,
-    fit,
-    load_checkpoint,
-    peak_memory,
-    read_checkpoint_file,
-    save_checkpoint,
-    set_bn_momentum,
-)
-
-__all__ = [
-    "CheckpointMismatchError",
-    "EpochSampler",
-    "ModelEma",
-    "TrainConfig",
-    "TrainResult",
-    "TrainingInterrupted",
-    "UnreadableCheckpointError",
-    "WarmupExponentialSchedule",
-    "amp_active",
-    "config_from_mapping",
-    "count_flops",
-    "evaluate",
-    "fit",
-    "load_checkpoint",
-    "peak_memory",
-    "read_checkpoint_file",
-    "save_checkpoint",
-    "set_bn_momentum",
-]
+from reuseprior.training.loop import *  # noqa: F403  (the trainer's public names, listed once: loop.__all__)
+from reuseprior.training.loop import __all__ as __all__
