@@ -21,6 +21,7 @@ __all__ = [
     "DatasetVerificationError",
     "NotebookParameterError",
     "OutOfSyncError",
+    "SharingError",
     "StoreError",
     "TaskFailedError",
     "UnknownArchitectureError",
@@ -141,3 +142,11 @@ class TaskFailedError(RuntimeError):
 
 class UncountedOpError(RuntimeError):
     """A compute-heavy op ran without a FLOP formula: it would count as zero."""
+
+
+# Sharing schemes (reuseprior.models.sharing)
+
+
+class SharingError(ValueError):
+    """A sharing scheme cannot be applied as asked: an unknown scheme or option,
+    a budget the scheme cannot meet, or a layer type it cannot generate."""

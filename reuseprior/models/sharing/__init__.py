@@ -1,0 +1,144 @@
+"""Parameter sharing schemes behind one API: :func:`share` and :func:`materialize`.
+
+Schemes (:data:`SCHEMES`):
+
+* ``"scope"``: the thesis's aggressive same-shape sharing (sections 4.5.3-4.5.4):
+  every convolution with the same (in, out, kernel, stride) scope is one module
+  (:mod:`.scope`); it has no budget: it lands on the one its scopes give;
+* ``"channelwise"``: each depthwise convolution stores C/s kernels and reuses each
+  one s times (Bidart 2023, chapter 3, Table 3.3) (:mod:`.channelwise`);
+* ``"ssn"``: Shapeshifter parameter stores (Plummer et al., Neural Parameter
+  Allocation Search, section 3) at any budget below or above the model's size
+  (:mod:`.stores`).
+
+``share`` returns a model that runs and trains like the original (same output
+shapes); the generated schemes replace the shared layers by
+:class:`~.generated.GeneratedLayer` s whose weights are computed from the stored
+parameters on every forward. :func:`materialize` returns a plain model holding the
+generated weights: identical outputs, no generator. Schemes compose where that
+makes sense: ``share(share(m, "scope"), "channelwise")`` stores channel-wise kernels
+for each scope's one depthwise convolution.
+
+Budgets: ``budget`` is the parameter count of the whole shared model (every
+parameter, batch norm and biases included), given as an ``int``, or as a ``float``
+fraction of the original model's count (``0.5`` halves it, ``2.0`` doubles it);
+:func:`resolve_budget` converts one into the other.
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+from typing import Callable
+
+from torch import nn
+
+from reuseprior.core.errors import SharingError
+from reuseprior.core.parameters import count_parameters
+from reuseprior.models.sharing.generated import (
+    GeneratedLayer,
+    WeightSource,
+    generated_layers,
+    materialize_layers,
+    replace_modules,
+    weight_sources,
+)
+from reuseprior.models.sharing.scope import (
+    TABLE_4_2_PUBLISHED,
+    ModuleKey,
+    as_published_share_key,
+    conv_scope_key,
+    corrected_share_key,
+    parameter_count_table,
+    share_parameters,
+    shared_groups,
+)
+
+__all__ = [
+    "SCHEMES",
+    "TABLE_4_2_PUBLISHED",
+    "GeneratedLayer",
+    "ModuleKey",
+    "WeightSource",
+    "as_published_share_key",
+    "conv_scope_key",
+    "corrected_share_key",
+    "count_parameters",
+    "generated_layers",
+    "materialize",
+    "parameter_count_table",
+    "register_scheme",
+    "replace_modules",
+    "resolve_budget",
+    "share",
+    "share_parameters",
+    "shared_groups",
+    "weight_sources",
+]
+
+#: ``scheme(model, *, budget, **options) -> model``: applies a scheme in place
+Scheme = Callable[..., nn.Module]
+
+
+def _share_scope(model: nn.Module, *, budget: int | None = None, key: ModuleKey | None = None) -> nn.Module:
+    """The thesis's scope sharing (:func:`.scope.share_parameters`, ``all_but_bn``)."""
+    if budget is not None:
+        raise SharingError(
+            "scope sharing has no budget: it ties every convolution of one (in, out, kernel, stride) scope and "
+            "lands on the count of its scopes; call share(model, 'scope') and read count_parameters() of the result"
+        )
+    return share_parameters(model, "all_but_bn", key=key)
+
+
+#: the registered schemes by name
+SCHEMES: dict[str, Scheme] = {"scope": _share_scope}
+
+
+def register_scheme(name: str, scheme: Scheme) -> None:
+    """Make ``scheme`` available to :func:`share` under ``name``."""
+    SCHEMES[name] = scheme
+
+
+def resolve_budget(model: nn.Module, budget: int | float) -> int:
+    """The parameter count a ``budget`` asks for: an ``int`` is a count, a ``float``
+    a fraction of ``model``'s own count (rounded to the nearest integer)."""
+    if isinstance(budget, bool) or not isinstance(budget, numbers.Real) or not budget > 0:
+        raise SharingError(
+            f"budget must be a positive int (a parameter count) or float (a fraction of the model's), got {budget!r}"
+        )
+    if isinstance(budget, numbers.Integral):
+        return int(budget)
+    return max(1, round(float(budget) * count_parameters(model)))
+
+
+def share(model: nn.Module, scheme: str, *, budget: int | float | None = None, inplace: bool = False, **options):
+    """``model`` with its parameters shared by ``scheme`` (see :data:`SCHEMES`).
+
+    ``budget`` (see the module docstring) is passed to the scheme as a parameter
+    count; ``options`` are the scheme's own. The input model is left untouched
+    unless ``inplace=True``.
+    """
+    if scheme not in SCHEMES:
+        raise SharingError(f"unknown sharing scheme {scheme!r}; choose one of {sorted(SCHEMES)}")
+    target = model if inplace else copy.deepcopy(model)
+    resolved = None if budget is None else resolve_budget(model, budget)
+    return SCHEMES[scheme](target, budget=resolved, **options)
+
+
+def materialize(shared: nn.Module) -> nn.Module:
+    """A plain copy of ``shared``: every generated layer becomes an ordinary layer
+    holding its generated weight, and every scope tie is undone (each site gets its
+    own copy), so the result computes the same outputs with unshared parameters."""
+    plain = materialize_layers(shared)
+    seen: set[int] = set()
+    for name, module in list(plain.named_modules(remove_duplicate=False)):
+        if not name or not isinstance(module, (nn.Conv2d, nn.Linear)):
+            continue
+        if id(module) in seen:
+            parent_name, _, child = name.rpartition(".")
+            parent = plain.get_submodule(parent_name) if parent_name else plain
+            parent._modules[child] = copy.deepcopy(module)
+        seen.add(id(module))
+    if hasattr(plain, "_reuseprior_ties"):
+        plain._reuseprior_ties = {}
+    return plain
