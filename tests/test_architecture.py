@@ -59,6 +59,7 @@ OPTIONAL_HEAVY = {
     "scipy",
     "seaborn",
     "sklearn",
+    "timm",
     "torchvision",
     "tqdm",
     "yaml",

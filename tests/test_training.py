@@ -22,6 +22,7 @@ from reuseprior.chapters import ch4_sharing_training as st
 from reuseprior.core import paths
 from reuseprior.core.parameters import count_parameters
 from reuseprior.datasets import DatasetNotFoundError
+from reuseprior.training import loop
 from reuseprior.training.augment import build_transforms
 from reuseprior.training.loop import (
     CHECKPOINT_FORMAT,
@@ -424,3 +425,35 @@ def test_training_figure_caption_names_the_data():
         assert part in caption, (part, caption)
     full = st.make_plan(st.PROFILES["full"], profile="full", seed=0)
     assert "CIFAR-10 (torchvision)" in st.data_caption(full, 0) and "paper-scale" in st.data_caption(full, 0)
+
+
+def _one_weight_steps(optimizer: str, grads: list[float]) -> list[float]:
+    """The weight after each step of ``optimizer`` on a one-weight model fed ``grads``."""
+    weight = nn.Parameter(torch.tensor([[1.0]]))
+    model = nn.Module()
+    model.weight = weight
+    config = TrainConfig(optimizer=optimizer, weight_decay=0.0, batch_size=256, lr_base=0.016)
+    opt = loop._make_optimizer(model, config)
+    values = []
+    for g in grads:
+        weight.grad = torch.tensor([[g]])
+        opt.step()
+        values.append(weight.item())
+    return values
+
+
+def test_rmsprop_tf_follows_tensorflow_1_update_rule():
+    """TF1 RMSprop: ms starts at 1, ms = rho ms + (1-rho) g^2, mom = mu mom + lr g / sqrt(ms + eps), w -= mom."""
+    grads = [0.5, -0.2, 0.3]
+    lr, rho, mu, eps = 0.016, 0.9, 0.9, 1e-3
+    w, ms, mom, expected = 1.0, 1.0, 0.0, []
+    for g in grads:
+        ms = rho * ms + (1 - rho) * g * g
+        mom = mu * mom + lr * g / math.sqrt(ms + eps)
+        w -= mom
+        expected.append(w)
+    assert _one_weight_steps("rmsprop_tf", grads) == pytest.approx(expected, rel=1e-6)
+    # PyTorch's RMSprop: mean square from 0 and epsilon outside the root, so its first step is about 6x larger
+    torch_first = lr * grads[0] / (math.sqrt((1 - rho) * grads[0] ** 2) + eps)
+    assert 1.0 - _one_weight_steps("rmsprop", grads[:1])[0] == pytest.approx(torch_first, rel=1e-6)
+    assert torch_first / (1.0 - expected[0]) > 5

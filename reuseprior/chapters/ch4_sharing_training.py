@@ -167,6 +167,8 @@ class SharingTrainingProfile(Profile):
     train_limit: int | None  # training images kept
     ema_decay: float | str | None  # "recipe": the recipe's decay
     bn_momentum_tf: float
+    #: "rmsprop_tf": TensorFlow 1's RMSprop of the official code; "rmsprop": PyTorch's (see training.loop)
+    optimizer: str
     amp: bool  # used only on CUDA (training.amp_active); a CPU run trains in float32
     num_workers: int
     torch_threads: int | None  # None: PyTorch's default
@@ -191,6 +193,9 @@ PROFILES: dict[str, SharingTrainingProfile] = {
         # 0.99 (section 4.5.4) needs hundreds of steps for the running statistics
         # to settle; a 3-epoch run has ~50, so the quick profile uses 0.8
         bn_momentum_tf=0.8,
+        # PyTorch's RMSprop: a departure from the official TF1 optimizer (epsilon outside the
+        # root, mean square from 0), kept so the quick profile needs no timm import
+        optimizer="rmsprop",
         amp=False,
         num_workers=0,
         # one intra-op thread: on a shared small CPU, two threads spin against
@@ -213,6 +218,7 @@ PROFILES: dict[str, SharingTrainingProfile] = {
         train_limit=None,
         ema_decay="recipe",
         bn_momentum_tf=0.99,
+        optimizer="rmsprop_tf",  # the official code's tf.compat.v1.train.RMSPropOptimizer
         amp=True,
         num_workers=8,
         torch_threads=None,
@@ -370,10 +376,14 @@ class ExperimentPlan:
             f"(augmentation {self.recipe.augmentation}), {c.epochs} epochs, batch {c.batch_size}, "
             f"lr_base {c.lr_base} -> peak lr {c.peak_lr:g} (x batch/{c.lr_reference_batch}), "
             f"warm-up {c.lr_warmup_epochs} epochs then x{c.lr_decay_factor} every {c.lr_decay_epochs} epochs, "
-            f"RMSprop, BN momentum {c.bn_momentum_tf} (TF) = {1 - c.bn_momentum_tf:g} (PyTorch), "
+            f"{_OPTIMIZER_LABELS.get(c.optimizer, c.optimizer)}, "
+            f"BN momentum {c.bn_momentum_tf} (TF) = {1 - c.bn_momentum_tf:g} (PyTorch), "
             f"EMA {c.ema_decay}, AMP {c.amp}{' (CUDA only)' if c.amp else ''}, "
             f"width x{self.width_mult}, depth x{self.depth_mult}"
         )
+
+
+_OPTIMIZER_LABELS = {"rmsprop_tf": "RMSprop (TensorFlow 1's)", "rmsprop": "RMSprop (PyTorch's)"}
 
 
 def _recipe(dataset: str) -> Recipe:
@@ -440,6 +450,7 @@ def make_plan(settings: Mapping[str, Any], *, profile: str = "custom", seed: int
             lr_warmup_epochs=settings["lr_warmup_epochs"],
             ema_decay=ema,
             bn_momentum_tf=settings["bn_momentum_tf"],
+            optimizer=settings["optimizer"],
             amp=settings["amp"],
             num_workers=settings["num_workers"],
             seed=seed,

@@ -6,7 +6,12 @@ TensorFlow implementation unless the thesis changes them):
 
 * RMSprop (decay 0.9, momentum 0.9, epsilon 1e-3), weight decay 1e-5 on
   every parameter except biases and batch-norm scales/shifts, label
-  smoothing 0.1;
+  smoothing 0.1. Two RMSprops differ in exactly the places that matter at
+  epsilon 1e-3: ``optimizer="rmsprop_tf"`` is TensorFlow 1's (the official
+  code's ``tf.compat.v1.train.RMSPropOptimizer``: epsilon inside the square
+  root, the mean square started at 1, the learning rate inside the momentum;
+  timm's ``RMSpropTF``), ``"rmsprop"`` is PyTorch's (epsilon outside the root,
+  mean square started at 0), whose first steps are far larger;
 * learning rate ``lr_base * batch_size / 256`` (the official code scales the
   base rate per 256 images; thesis: "reduce the batch size and learning rate
   based on the same ratio"), linear warm-up for ``lr_warmup_epochs`` (5) and
@@ -92,7 +97,7 @@ __all__ = [
 #: that :func:`load_checkpoint` reads it with ``torch.load(weights_only=True)``
 #: (format 1 pickled NumPy's and Python's states, which that refuses)
 CHECKPOINT_FORMAT = 2
-_OPTIMIZERS = ("rmsprop", "sgd", "adamw")
+_OPTIMIZERS = ("rmsprop", "rmsprop_tf", "sgd", "adamw")
 _SCHEDULES = ("exponential", "constant", "cosine")
 
 
@@ -599,6 +604,12 @@ def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
     groups = _param_groups(model, config.weight_decay)
     if config.optimizer == "rmsprop":
         return torch.optim.RMSprop(
+            groups, lr=config.peak_lr, alpha=config.rmsprop_decay, eps=config.rmsprop_eps, momentum=config.momentum
+        )
+    if config.optimizer == "rmsprop_tf":
+        from timm.optim import RMSpropTF  # heavy (timm's model registry): loaded only for this optimizer
+
+        return RMSpropTF(
             groups, lr=config.peak_lr, alpha=config.rmsprop_decay, eps=config.rmsprop_eps, momentum=config.momentum
         )
     if config.optimizer == "sgd":
