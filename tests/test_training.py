@@ -457,3 +457,16 @@ def test_rmsprop_tf_follows_tensorflow_1_update_rule():
     torch_first = lr * grads[0] / (math.sqrt((1 - rho) * grads[0] ** 2) + eps)
     assert 1.0 - _one_weight_steps("rmsprop", grads[:1])[0] == pytest.approx(torch_first, rel=1e-6)
     assert torch_first / (1.0 - expected[0]) > 5
+
+
+def test_official_normalization_maps_pixels_to_minus_one_one():
+    """EfficientNetV2's input scaling (x - 128) / 128: 0 -> -1, 128 -> 0, 255 -> 127/128."""
+    pixels = torch.tensor([0, 128, 255], dtype=torch.uint8).repeat(3, 1, 1).permute(1, 2, 0).reshape(1, 3, 3)
+    image = Image.fromarray(pixels.numpy())
+    _, official = build_transforms("none", 32)
+    _, imagenet = build_transforms("none", 32, normalization="imagenet")
+    out = official(image)[0, 0]
+    assert out.tolist() == pytest.approx([-1.0, 0.0, 127 / 128], abs=1e-6)
+    assert imagenet(image)[0, 0, 0].item() == pytest.approx((0 - 0.485) / 0.229, abs=1e-6)
+    with pytest.raises(ValueError, match="normalization='caffe' is not known"):
+        build_transforms("none", 32, normalization="caffe")
