@@ -35,8 +35,11 @@ from torch import nn
 
 from reuseprior.core.errors import SharingError
 from reuseprior.core.parameters import count_parameters
+from reuseprior.models.sharing.channelwise import share_channelwise
 from reuseprior.models.sharing.generated import (
+    CONTAINERS,
     GeneratedLayer,
+    SharedContainer,
     WeightSource,
     generated_layers,
     materialize_layers,
@@ -53,11 +56,13 @@ from reuseprior.models.sharing.scope import (
     share_parameters,
     shared_groups,
 )
+from reuseprior.models.sharing.stores import share_stores
 
 __all__ = [
     "SCHEMES",
     "TABLE_4_2_PUBLISHED",
     "GeneratedLayer",
+    "SharedContainer",
     "ModuleKey",
     "WeightSource",
     "as_published_share_key",
@@ -91,7 +96,7 @@ def _share_scope(model: nn.Module, *, budget: int | None = None, key: ModuleKey 
 
 
 #: the registered schemes by name
-SCHEMES: dict[str, Scheme] = {"scope": _share_scope}
+SCHEMES: dict[str, Scheme] = {"scope": _share_scope, "channelwise": share_channelwise, "ssn": share_stores}
 
 
 def register_scheme(name: str, scheme: Scheme) -> None:
@@ -116,12 +121,17 @@ def share(model: nn.Module, scheme: str, *, budget: int | float | None = None, i
 
     ``budget`` (see the module docstring) is passed to the scheme as a parameter
     count; ``options`` are the scheme's own. The input model is left untouched
-    unless ``inplace=True``.
+    unless ``inplace=True``. A container root (``nn.Sequential``, ``nn.ModuleList``,
+    ``nn.ModuleDict``) comes back wrapped in :class:`~.generated.SharedContainer`
+    (as ``.body``), so the weight sources are not run as one of its layers;
+    :func:`materialize` unwraps it.
     """
     if scheme not in SCHEMES:
         raise SharingError(f"unknown sharing scheme {scheme!r}; choose one of {sorted(SCHEMES)}")
     target = model if inplace else copy.deepcopy(model)
     resolved = None if budget is None else resolve_budget(model, budget)
+    if isinstance(target, CONTAINERS):
+        target = SharedContainer(target)
     return SCHEMES[scheme](target, budget=resolved, **options)
 
 
