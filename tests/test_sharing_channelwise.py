@@ -291,3 +291,16 @@ def test_source_lists_layers_in_model_order():
     source = ChannelwiseKernels(depthwise_layers(SeparableNet()), reuse=2)
     assert source.keys() == ["block1.0", "block2.0"]
     assert source.stored_parameters() == 4 * 9 + 8 * 25
+
+
+def test_double_precision_and_deepcopy_follow_the_model():
+    shared = share(SeparableNet(), "channelwise", reuse=2).eval()
+    x = _input()
+    with torch.no_grad():
+        expected = shared(x).double()
+        double = shared.double()
+        assert double.block1[0].weight.dtype == torch.float64
+        torch.testing.assert_close(double(x.double()), expected, atol=1e-5, rtol=0)
+        clone = copy.deepcopy(double)
+        weight_sources(clone)["channelwise"].stored_kernels("block1.0").zero_()
+        assert not clone.block1[0].weight.any() and double.block1[0].weight.any()

@@ -6,6 +6,7 @@ learned one with a synthetic pretraining) and the error messages."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -202,6 +203,20 @@ def test_coefficients_start_orthonormal_within_a_store():
     embeddings = torch.stack([emb.coefficients[f"layer{i}"] for i in range(3)])
     assert embeddings.shape == (3, 24)
     assert torch.allclose(embeddings @ embeddings.T, torch.eye(3), atol=1e-5)
+
+
+def test_emb_embeddings_start_orthonormal_across_template_counts():
+    # store 100, P = 4: layers of 10, 30 and 50 weights select 4, 3 and 2 templates; Emb's
+    # embeddings all have 24 values, so all three start orthogonal to each other
+    layers = [("a", (10,)), ("b", (30,)), ("c", (50,))]
+    selections = select_templates(100, layers, max_templates=4)
+    assert [s.templates for s in selections] == [4, 3, 2]
+    emb = ParameterStore(
+        100, selections, generator="emb", upsampler="repeat", rng=torch.Generator().manual_seed(3), init_std=1.0
+    )
+    embeddings = torch.stack([emb.coefficients[f"layer{i}"] for i in range(3)])
+    assert torch.allclose(embeddings @ embeddings.T, torch.eye(3), atol=1e-5)
+    assert sorted(emb.embedders) == ["templates2", "templates3", "templates4"]  # one E per template count
 
 
 def upsampling_store(upsampler: str, values: list[float], size: int, window: int = 9) -> ParameterStore:
@@ -476,6 +491,17 @@ def test_learned_mapping_groups_layers_with_alike_coefficients(generator):
     assert count_parameters(shared) <= 1200
 
 
+def test_learned_mapping_warns_when_kmeans_finds_fewer_groups():
+    def identical(model: nn.Module) -> None:
+        source = weight_sources(model)["ssn_mapping"]
+        with torch.no_grad():
+            source.coefficients.copy_(torch.eye(source.coefficients.shape[1])[0].expand_as(source.coefficients))
+
+    with pytest.warns(UserWarning, match="k-means found 1 distinct groups of coefficients for num_stores=2"):
+        shared = share(TinyCNN(), "ssn", budget=1200, seed=0, mapping="learned", num_stores=2, pretrain=identical)
+    assert len(weight_sources(shared)) == 1
+
+
 def test_learned_mapping_after_a_real_short_pretraining():
     original = TinyMLP()
     x, y = example((32, 12), 1), example((32, 4), 2)
@@ -557,3 +583,26 @@ def test_a_sequential_model_shares_through_its_wrapper():
     plain = materialize(shared).eval()
     assert type(plain) is nn.Sequential
     assert torch.allclose(shared.eval()(x), plain(x), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("generator", ["wavg", "emb"])
+def test_double_precision_and_deepcopy_follow_the_model(generator):
+    """``.double()`` converts the stores with the model (the generated layers reference the
+    registered source, not a copy of it), and a deep copy generates from its own stores."""
+    shared = share(TinyCNN(), "ssn", budget=850, seed=0, generator=generator, upsampler="mask").eval()
+    x = example((2, 3, 8, 8))
+    expected = shared(x).double()
+    double = shared.double()
+    assert all(p.dtype == torch.float64 for p in double.parameters())
+    assert all(layer.weight.dtype == torch.float64 for layer in generated_layers(double).values())
+    out = double(x.double())
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(materialize(double).eval()(x.double()), out, atol=1e-12, rtol=0)
+
+    clone = copy.deepcopy(double)
+    with torch.no_grad():
+        clone.weight_sources.ssn_store0.store.zero_()
+    assert all(layer.source is clone.weight_sources.ssn_store0 for layer in generated_layers(clone).values())
+    assert not torch.equal(clone(x.double()), out)
+    assert torch.equal(double(x.double()), out)  # the original's stores are untouched

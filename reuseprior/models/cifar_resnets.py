@@ -37,6 +37,7 @@ global random state.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -143,6 +144,22 @@ def _initialise(model: nn.Module, seed: int) -> None:
                 nn.init.uniform_(module.bias, -bound, bound, generator=generator)
 
 
+def _stages(
+    widths: tuple[int, ...] | list[int], blocks_per_stage: int, block: Callable[[int, int, int], nn.Module]
+) -> list[nn.Sequential]:
+    """The three stages of a CIFAR ResNet on a 16-channel stem: ``blocks_per_stage``
+    blocks each, ``block(in_channels, out_channels, stride)``, the first of a stage with
+    stride 1, 2, 2 and the stage's new width."""
+    stages, channels = [], 16
+    for width, stride in zip(widths, (1, 2, 2)):
+        blocks = []
+        for index in range(blocks_per_stage):
+            blocks.append(block(channels, width, stride if index == 0 else 1))
+            channels = width
+        stages.append(nn.Sequential(*blocks))
+    return stages
+
+
 class WideResNet(nn.Module):
     """``WRN-depth-width`` for CIFAR (see the module docstring); ``depth = 6 n + 4``."""
 
@@ -158,14 +175,10 @@ class WideResNet(nn.Module):
         widths = [16 * width, 32 * width, 64 * width]
         self.depth, self.width = depth, width
         self.conv1 = _conv3x3(3, 16)
-        groups, channels = [], 16
-        for group_width, stride in zip(widths, (1, 2, 2)):
-            blocks = []
-            for index in range(blocks_per_group):
-                blocks.append(PreActBlock(channels, group_width, stride if index == 0 else 1, dropout))
-                channels = group_width
-            groups.append(nn.Sequential(*blocks))
-        self.group1, self.group2, self.group3 = groups
+        self.group1, self.group2, self.group3 = _stages(
+            widths, blocks_per_group, lambda cin, cout, stride: PreActBlock(cin, cout, stride, dropout)
+        )
+        channels = widths[-1]
         self.bn = nn.BatchNorm2d(channels)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, num_classes)
@@ -193,16 +206,11 @@ class CifarResNet(nn.Module):
         self.depth, self.shortcut_option = depth, shortcut
         self.conv1 = _conv3x3(3, 16)
         self.bn1 = nn.BatchNorm2d(16)
-        stages, channels = [], 16
-        for stage_width, stride in zip((16, 32, 64), (1, 2, 2)):
-            blocks = []
-            for index in range(blocks_per_stage):
-                blocks.append(PostActBlock(channels, stage_width, stride if index == 0 else 1, shortcut))
-                channels = stage_width
-            stages.append(nn.Sequential(*blocks))
-        self.layer1, self.layer2, self.layer3 = stages
+        self.layer1, self.layer2, self.layer3 = _stages(
+            (16, 32, 64), blocks_per_stage, lambda cin, cout, stride: PostActBlock(cin, cout, stride, shortcut)
+        )
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(channels, num_classes)
+        self.fc = nn.Linear(64, num_classes)
         _initialise(self, seed)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -116,7 +116,9 @@ def resolve_budget(model: nn.Module, budget: int | float) -> int:
     return max(1, round(float(budget) * count_parameters(model)))
 
 
-def share(model: nn.Module, scheme: str, *, budget: int | float | None = None, inplace: bool = False, **options):
+def share(
+    model: nn.Module, scheme: str, *, budget: int | float | None = None, inplace: bool = False, **options: object
+) -> nn.Module:
     """``model`` with its parameters shared by ``scheme`` (see :data:`SCHEMES`).
 
     ``budget`` (see the module docstring) is passed to the scheme as a parameter

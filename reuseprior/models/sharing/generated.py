@@ -103,6 +103,7 @@ class GeneratedLayer(nn.Module):
 
     @property
     def source(self) -> WeightSource:
+        """The :class:`WeightSource` this layer's weight comes from (registered on the model, not here)."""
         return self._source
 
     @property

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from typing import Callable, Hashable, Mapping, Sequence
 
 import torch
@@ -43,12 +44,14 @@ __all__ = [
     "MAPPINGS",
     "MAPPING_TEMPLATES",
     "MappingStore",
+    "TemplateEmbedder",
     "learn_store_mapping",
     "manual_mapping",
     "orthonormal_rows",
     "random_mapping",
     "smallest_count",
     "split_budget",
+    "store_init_std",
     "store_total_for_budget",
 ]
 
@@ -73,6 +76,29 @@ def orthonormal_rows(count: int, width: int, generator: torch.Generator) -> torc
     matrix = torch.empty(count, width)
     nn.init.orthogonal_(matrix, generator=generator)
     return matrix / matrix.norm(dim=1, keepdim=True).clamp_min(torch.finfo(matrix.dtype).tiny)
+
+
+def store_init_std(weights: Sequence[torch.Tensor]) -> float:
+    """The root mean square of ``weights`` together: the standard deviation a store
+    replacing them is drawn with, so the model's own initialisation sets its scale."""
+    squares = sum(float((w.detach().double() ** 2).sum()) for w in weights)
+    return math.sqrt(squares / sum(w.numel() for w in weights))
+
+
+class TemplateEmbedder(nn.Module):
+    """Emb's shared linear layer ``E: R^embedding_size -> R^P~`` followed by a softmax
+    (section 3.2): ``softmax(W alpha + b)``, the mixing weights of a layer with
+    embedding ``alpha`` (a vector). Starts like ``nn.Linear`` (uniform in
+    +-1/sqrt(embedding_size)), drawn from ``rng``."""
+
+    def __init__(self, embedding_size: int, templates: int, rng: torch.Generator) -> None:
+        super().__init__()
+        bound = 1.0 / math.sqrt(embedding_size)
+        self.weight = nn.Parameter((torch.rand(templates, embedding_size, generator=rng) * 2 - 1) * bound)
+        self.bias = nn.Parameter((torch.rand(templates, generator=rng) * 2 - 1) * bound)
+
+    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(F.linear(embedding, self.weight, self.bias), dim=0)
 
 
 def split_budget(total: int, weights: Sequence[int]) -> list[int]:
@@ -205,10 +231,7 @@ class MappingStore(WeightSource):
         self.store = nn.Parameter(torch.randn(size, generator=rng) * init_std)
         width = templates if generator == "wavg" else embedding_size
         self.coefficients = nn.Parameter(orthonormal_rows(len(layers), width, rng))
-        if generator == "emb":
-            bound = 1.0 / math.sqrt(embedding_size)
-            self.embedding_weight = nn.Parameter((torch.rand(templates, embedding_size, generator=rng) * 2 - 1) * bound)
-            self.embedding_bias = nn.Parameter((torch.rand(templates, generator=rng) * 2 - 1) * bound)
+        self.embedder = TemplateEmbedder(embedding_size, templates, rng) if generator == "emb" else None
 
     def keys(self) -> list[str]:
         return list(self._keys)
@@ -221,10 +244,7 @@ class MappingStore(WeightSource):
         shape = self._shapes[key]
         size = math.prod(shape)
         row = self.coefficients[self._keys.index(key)]
-        if self.generator == "wavg":
-            mixing = row
-        else:
-            mixing = torch.softmax(F.linear(row, self.embedding_weight, self.embedding_bias), dim=0)
+        mixing = row if self.embedder is None else self.embedder(row)
         cut = self.store[: self.templates * self.template_size].view(1, self.templates, self.template_size)
         resized = F.interpolate(cut, size=size, mode="linear", align_corners=True).view(self.templates, size)
         return (mixing.unsqueeze(1) * resized).sum(0).view(shape)
@@ -261,14 +281,13 @@ def learn_store_mapping(
         raise SharingError(f"num_stores must be between 1 and the {len(layers)} shared layers, got {num_stores!r}")
     rng = torch.Generator().manual_seed(seed)
     weights = [module.weight.detach() for _, module in layers]
-    mean_square = float(sum((w.double() ** 2).sum() for w in weights) / sum(w.numel() for w in weights))
     source = MappingStore(
         store_size,
         [(name, tuple(module.weight.shape)) for name, module in layers],
         templates=templates,
         generator=generator,
         embedding_size=embedding_size,
-        init_std=math.sqrt(mean_square),
+        init_std=store_init_std(weights),
         rng=rng,
     ).to(device=weights[0].device, dtype=weights[0].dtype)
     trial = copy.deepcopy(model)
@@ -278,6 +297,17 @@ def learn_store_mapping(
     replace_modules(trial, replacements)
     pretrain(trial)
     features = source.features()
-    labels = KMeans(n_clusters=num_stores, n_init=10, random_state=seed).fit_predict(features.double().numpy())
+    with warnings.catch_warnings():  # sklearn's duplicate-points warning: ours below says what it means here
+        warnings.filterwarnings("ignore", message="Number of distinct clusters")
+        kmeans = KMeans(n_clusters=num_stores, n_init=10, random_state=seed)
+        labels = kmeans.fit_predict(features.double().cpu().numpy())
     keys = [name for name, _ in layers]
-    return _groups_in_model_order(keys, dict(zip(keys, labels.tolist()))), features
+    groups = _groups_in_model_order(keys, dict(zip(keys, labels.tolist())))
+    if len(groups) < num_stores:
+        warnings.warn(
+            f"k-means found {len(groups)} distinct groups of coefficients for num_stores={num_stores} (several layers "
+            f"ended the pretraining with identical coefficients); the model gets {len(groups)} store(s). Pretrain "
+            "longer or ask for fewer stores",
+            stacklevel=2,
+        )
+    return groups, features

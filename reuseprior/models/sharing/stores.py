@@ -56,14 +56,23 @@ with one template uses it as it is. With ``P~ > 1`` templates:
   to ``P~`` coefficients; we read ``alpha`` as the layer's 24-vector embedding
   (``embedding_size``) and ``P~ x 24`` as the size of ``E``'s weight
   (``W in R^{24 x P~}``, ``b in R^{P~}``), which gives the stated ``P~`` outputs.
-  ``E`` is shared by the layers of the store that select the same number of
-  templates (its output size).
+  The text shares ``E`` "between all layers in the parameter store that select
+  from the same set of templates". Under the round robin two layers rarely
+  select the very same rows, so read literally almost every layer would get its
+  own ``E`` and nothing would be shared; we read "the same set" as the same
+  number ``P~`` of templates (``E``'s output size), so ``E`` is shared by the
+  layers of the store that select ``P~`` templates (one ``E`` per template count;
+  :class:`~.store_mapping.TemplateEmbedder`).
 
-The coefficients (WAvg's ``alpha``, Emb's embeddings) start orthogonal to those of
-the other layers of the store with the same template count: the rows of
-``nn.init.orthogonal_`` (unit norm; when there are more layers than dimensions
-only the columns can be orthonormal and the rows are rescaled to unit norm).
-Emb's ``E`` starts like ``nn.Linear`` (uniform in +-1/sqrt(24)), from the seed.
+The coefficients start orthogonal to those of the other layers of the store
+("initialized orthogonally to the coefficients of each other layer in the
+store"): the rows of ``nn.init.orthogonal_``, unit norm. Emb's embeddings all
+have 24 values, so they are drawn together for every mixing layer of the store;
+WAvg's ``alpha`` have ``P~`` values, so they are drawn per template count (vectors
+of different lengths cannot be orthogonal). When there are more layers than
+dimensions only the columns can be orthonormal and the rows are rescaled to
+unit norm. Emb's ``E`` starts like ``nn.Linear`` (uniform in +-1/sqrt(24)), from
+the seed.
 
 **Upsamplers** (section 3.3, appendix B.4, :data:`UPSAMPLERS`), for ``n > |theta|``:
 
@@ -71,7 +80,10 @@ Emb's ``E`` starts like ``nn.Linear`` (uniform in +-1/sqrt(24)), from the seed.
 * ``"inter"``: 1-d linear interpolation of the store to ``n`` values
   (``F.interpolate(mode="linear", align_corners=True)``: the first and last
   stored values are the first and last weights and every stored value is used;
-  ``align_corners=False`` would clamp, i.e. repeat, the end values);
+  ``align_corners=False`` would clamp, i.e. repeat, the end values). The text
+  says "bilinear interpolation"; the store is a flat vector (section 3.1), which
+  has one axis to interpolate along, so we read it as linear interpolation of
+  that vector (the same resizing the learned mapping's pretraining uses);
 * ``"mask"``: the store is repeated as for ``"repeat"``; the first copy is used
   unmodified and copy ``r >= 1`` is multiplied elementwise by its own learned
   mask of ``mask_window`` (9) values, tiled over the windows of 9 consecutive
@@ -88,8 +100,13 @@ inference pays no generator.
 
 **Initialisation.** Each store is drawn from a normal distribution with the mean
 square of the weights it replaces (the model's own initialisation sets the
-scale); biases keep their values. All randomness (stores, coefficients, ``E``,
-the random and learned mappings) comes from ``seed``, which is required.
+scale; the paper does not give the stores' initialisation); biases keep their
+values. A layer that uses one template, RR, or WAvg (unit-norm ``alpha`` over
+independent templates) starts with weights of that scale; Avg and Emb
+(coefficients that sum to 1, near ``1 / P~`` at the start) average ``P~``
+independent templates and so start about ``sqrt(P~)`` times smaller. All
+randomness (stores, coefficients, ``E``, the random and learned mappings) comes
+from ``seed``, which is required.
 
 Weights are computed with plain differentiable ops on the stored parameters
 (slicing, view, cat, mul, sum, softmax, linear, repeat, interpolate), so the
@@ -119,12 +136,14 @@ from reuseprior.models.sharing.generated import (
 from reuseprior.models.sharing.store_mapping import (
     MAPPING_TEMPLATES,
     MAPPINGS,
+    TemplateEmbedder,
     learn_store_mapping,
     manual_mapping,
     orthonormal_rows,
     random_mapping,
     smallest_count,
     split_budget,
+    store_init_std,
     store_total_for_budget,
 )
 
@@ -251,19 +270,6 @@ def extra_parameters(
     return extra
 
 
-class _Embedder(nn.Module):
-    """Emb's shared linear layer ``E: R^embedding_size -> R^P~`` (section 3.2)."""
-
-    def __init__(self, embedding_size: int, templates: int, rng: torch.Generator) -> None:
-        super().__init__()
-        bound = 1.0 / math.sqrt(embedding_size)
-        self.weight = nn.Parameter((torch.rand(templates, embedding_size, generator=rng) * 2 - 1) * bound)
-        self.bias = nn.Parameter((torch.rand(templates, generator=rng) * 2 - 1) * bound)
-
-    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(F.linear(embedding, self.weight, self.bias), dim=0)
-
-
 class ParameterStore(WeightSource):
     """One Shapeshifter parameter store and the weight generator of its layers
     (see the module docstring for the selector, generators and upsamplers).
@@ -296,20 +302,25 @@ class ParameterStore(WeightSource):
         self.coefficients = nn.ParameterDict()
         self.embedders = nn.ModuleDict()
         self.masks = nn.ParameterDict()
-        if generator in ("wavg", "emb"):
-            for templates, group in _mixed(selections).items():
-                width = templates if generator == "wavg" else embedding_size
-                rows = orthonormal_rows(len(group), width, rng)
-                for selection, row in zip(group, rows):
-                    self.coefficients[f"layer{selection.position}"] = nn.Parameter(row.clone())
-                if generator == "emb":
-                    self.embedders[f"templates{templates}"] = _Embedder(embedding_size, templates, rng)
+        mixed = _mixed(selections)
+        if generator == "wavg":
+            for templates, group in mixed.items():
+                self._add_coefficients(group, orthonormal_rows(len(group), templates, rng))
+        elif generator == "emb" and mixed:
+            group = sorted((s for g in mixed.values() for s in g), key=lambda s: s.position)
+            self._add_coefficients(group, orthonormal_rows(len(group), embedding_size, rng))
+            for templates in mixed:
+                self.embedders[f"templates{templates}"] = TemplateEmbedder(embedding_size, templates, rng)
         if upsampler == "mask":
             for selection in selections:
                 if selection.upsampled:
                     self.masks[f"layer{selection.position}"] = nn.Parameter(
                         torch.ones(selection.repeats - 1, mask_window)
                     )
+
+    def _add_coefficients(self, group: Sequence[LayerSelection], rows: torch.Tensor) -> None:
+        for selection, row in zip(group, rows):
+            self.coefficients[f"layer{selection.position}"] = nn.Parameter(row.clone())
 
     def keys(self) -> list[str]:
         return list(self.selections)
@@ -590,14 +601,13 @@ def share_stores(
     replacements: dict[int, nn.Module] = {}
     for index, (size, selections) in enumerate(zip(sizes, plan(sizes))):
         originals = [modules[s.key].weight.detach() for s in selections]
-        mean_square = float(sum((w.double() ** 2).sum() for w in originals) / sum(w.numel() for w in originals))
         source = ParameterStore(
             size,
             selections,
             generator=generator,
             upsampler=upsampler,
             rng=rng,
-            init_std=math.sqrt(mean_square),
+            init_std=store_init_std(originals),
             embedding_size=embedding_size,
             mask_window=mask_window,
         ).to(device=originals[0].device, dtype=originals[0].dtype)
