@@ -56,6 +56,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "reuseprior.commands.score_zoos",
         "score model zoos (NAS-Bench-201, torchvision, pytorchcv) into data/ (resumable; beyond the thesis)",
     ),
+    "sharing-study": (
+        "reuseprior.commands.sharing_study",
+        "train the sharing schemes at matched budgets into data/sharing_study_runs.csv (chapter 7; resumable)",
+    ),
     "analyze-torchvision": (
         "reuseprior.commands.analyze_zoo",
         "analyse every torchvision classifier at its eval crop into data/torchvision_zoo_analysis.csv "

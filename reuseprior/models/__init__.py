@@ -7,7 +7,7 @@ from reuseprior.models.registry import available_models, build_model, register_m
 from reuseprior.models.resnet_keras import ResNetKerasV1, resnet50_keras_v1
 
 # Model modules written by other contributors register themselves on import.
-for _module in ("mlp", "cnn", "toy"):
+for _module in ("mlp", "cnn", "toy", "compact", "cifar_resnets"):
     try:
         importlib.import_module(f"{__name__}.{_module}")
     except ModuleNotFoundError as _err:
