@@ -18,6 +18,19 @@ counting engine (:mod:`reuseprior.counting`).
 4. :func:`build_module` builds the same spec as an ``nn.Module``, for the
    engine to count.
 
+Shared models (issue 17's schemes): :func:`build_neuron_graph` takes the shared
+module too.  Scope-tied layers then take their parameters' names from it, and a
+generated layer's weights come from its generator run element by element: an
+:class:`ElementTensor` stands in for each stored parameter, its torch code runs
+with one graph node per scalar result (:class:`ElementGraph`; data movement only
+rearranges nodes; products, sums, softmax, linear interpolation make new ones), the
+result is checked against the real generated weight (:func:`trace_generator`), and
+the element graph feeds a node per generated weight element, which feeds every
+connection using it.  Stored elements appear as weight nodes labelled with the use
+``("generator", layer)``; :func:`count_generated` counts the generated weight
+elements' occurrences, and :func:`oracle_quantities` takes them as the weight nodes
+(``WG``) in place of the edges inside generators.
+
 Exponential in depth: for tiny models only.
 """
 
@@ -31,6 +44,7 @@ from fractions import Fraction
 from typing import Any
 
 import networkx as nx
+import numpy as np
 import torch
 from torch import nn
 
@@ -43,6 +57,10 @@ __all__ = [
     "build_neuron_graph",
     "count_paths",
     "count_occurrences",
+    "count_generated",
+    "ElementGraph",
+    "ElementTensor",
+    "trace_generator",
     "oracle_counts",
     "oracle_quantities",
 ]
@@ -294,7 +312,7 @@ class _SpecGraph:
         self.builder.weight(next(self.names), consumer, (name, index), use=use)
 
 
-def build_neuron_graph(spec: ArchSpec) -> nx.DiGraph:
+def build_neuron_graph(spec: ArchSpec, model: nn.Module | None = None) -> nx.DiGraph:
     """Hand-built neuron graph of ``spec`` (independent of torch and of the engine).
 
     Parameter names follow :func:`build_module`: ``layers.<i>.weight`` / ``.bias``;
@@ -304,9 +322,16 @@ def build_neuron_graph(spec: ArchSpec) -> nx.DiGraph:
     connection and four weight nodes (weight, bias, running_mean, running_var
     of its channel); ReLU is the identity; pooling sums the in-bounds window;
     every final feature feeds an output node of its own.
+
+    ``model``: a shared version of :func:`build_module`'s module (``layers.<i>``
+    tied by scope sharing, or replaced by generated layers).  Parameter names are
+    then the model's own (a tied layer's parameters have the name of their first
+    site), and the weights of a generated layer come from its generator's element
+    graph (:class:`_GeneratedWeights`).
     """
     b = _SpecGraph()
     shape = tuple(spec.input_shape)
+    weights = _LayerWeights(b, spec, model)
 
     def alloc(shp, layer):
         return {idx: b.add("neuron", layer) for idx in itertools.product(*[range(d) for d in shp])}
@@ -335,9 +360,9 @@ def build_neuron_graph(spec: ArchSpec) -> nx.DiGraph:
                             ix = ox * s + kx - p
                             if 0 <= ix < W:
                                 b.feed(cur[(ci, iy, ix)], n, weighted=True)
-                                b.weight(n, f"layers.{owner}.weight", (o, cl, ky, kx), i)
+                                weights.use(i, owner, n, (o, cl, ky, kx))
                 if bias:
-                    b.weight(n, f"layers.{i}.bias", (o,), i)
+                    weights.bias(i, n, o)
             cur = new
         elif kind == "dense":
             _, out, bias, tie = layer
@@ -346,9 +371,9 @@ def build_neuron_graph(spec: ArchSpec) -> nx.DiGraph:
             for (o,), n in new.items():
                 for (j,), src in cur.items():
                     b.feed(src, n, weighted=True)
-                    b.weight(n, f"layers.{owner}.weight", (o, j), i)
+                    weights.use(i, owner, n, (o, j))
                 if bias:
-                    b.weight(n, f"layers.{i}.bias", (o,), i)
+                    weights.bias(i, n, o)
             cur = new
         elif kind == "bn":
             # a new neuron per element (unweighted connection from the normalised one)
@@ -357,7 +382,7 @@ def build_neuron_graph(spec: ArchSpec) -> nx.DiGraph:
             for idx, n in new.items():
                 b.feed(cur[idx], n, weighted=False)
                 for pn in ("weight", "bias", "running_mean", "running_var"):
-                    b.weight(n, f"layers.{i}.{pn}", (idx[0],), i)
+                    b.weight(n, weights.name(i, pn), (idx[0],), i)
             cur = new
         elif kind in ("maxpool", "avgpool"):
             k, s = layer[1], layer[2]
@@ -404,6 +429,89 @@ def build_neuron_graph(spec: ArchSpec) -> nx.DiGraph:
     return b.builder.graph
 
 
+class _LayerWeights:
+    """The weight nodes of the spec's layers: plain parameters (named after the
+    spec, or after ``model`` when given), or generated weights."""
+
+    def __init__(self, b: _SpecGraph, spec: ArchSpec, model: nn.Module | None) -> None:
+        self.b, self.model = b, model
+        self.names = {id(p): n for n, p in model.named_parameters()} if model is not None else {}
+        self.generated: dict[int, _GeneratedWeights] = {}
+
+    def name(self, i: int, attr: str) -> str:
+        """The name of parameter ``attr`` of spec layer ``i`` (a buffer keeps the spec's name)."""
+        if self.model is not None:
+            p = getattr(self.model.layers[i], attr, None)
+            if isinstance(p, nn.Parameter):
+                return self.names[id(p)]
+        return f"layers.{i}.{attr}"
+
+    def use(self, i: int, owner: int, neuron, index: tuple) -> None:
+        """Weight ``index`` of spec layer ``i`` (tied to layer ``owner``) feeds ``neuron``."""
+        layer = self.model.layers[i] if self.model is not None else None
+        if layer is not None and hasattr(layer, "source") and hasattr(layer, "key"):  # a generated layer
+            if i not in self.generated:
+                self.generated[i] = _GeneratedWeights(self.b, self.model, layer, i)
+            self.generated[i].feed(neuron, index)
+        else:
+            self.b.weight(neuron, self.name(owner, "weight"), index, i)
+
+    def bias(self, i: int, neuron, o: int) -> None:
+        self.b.weight(neuron, self.name(i, "bias"), (o,), i)
+
+
+class _GeneratedWeights:
+    """The weights of one use (spec layer ``use``) of a generated layer in the
+    neuron graph.  The generator runs element by element
+    (:func:`trace_generator`); each element of the generated weight is a node of
+    its own (attribute ``generated = (key, index)``) that feeds every connection
+    using it, fed in turn by the generator's element graph: one neuron per
+    operation, and one weight node per edge out of a stored parameter element,
+    labelled with the element and with ``use = ("generator", use)`` (an edge inside
+    a generator, not a weight node of the network).  A weighted connection inside
+    the generator is where a computed operand enters a product."""
+
+    def __init__(self, b: _SpecGraph, model: nn.Module, layer: nn.Module, use: int) -> None:
+        self.b, self.use, self.key = b, use, layer.key
+        prefix = next(
+            name + "."
+            for name, m in model.named_modules()
+            if m is layer.source and name  # the source's registered path
+        )
+        self.elements = ElementGraph()
+        self.weight = trace_generator(layer.source, layer.key, prefix, self.elements)
+        self.realised: dict[int, Any] = {}
+        self.nodes: dict[tuple, Any] = {}
+
+    def feed(self, neuron, index: tuple) -> None:
+        if index not in self.nodes:
+            gw = self.b.add("neuron", self.b.builder.graph.nodes[neuron]["layer"] - 0.5)
+            self.b.builder.graph.nodes[gw]["generated"] = (self.key, index)
+            self.b.builder.graph.nodes[gw]["use"] = self.use
+            self._read(self.weight.ids[index], gw, False)
+            self.nodes[index] = gw
+        self.b.feed(self.nodes[index], neuron, weighted=False)
+
+    def _read(self, element: int, consumer, hop: bool) -> None:
+        """Element ``element`` of the generator's graph feeds ``consumer``."""
+        g = self.elements
+        if g.is_const(element):
+            return
+        if g.is_param(element):
+            name, index = g.labels[element]
+            self.b.weight(consumer, name, tuple(index), ("generator", self.use))
+            return
+        self.b.feed(self._realise(element, consumer), consumer, weighted=hop)
+
+    def _realise(self, element: int, near):
+        if element not in self.realised:
+            node = self.b.add("neuron", self.b.builder.graph.nodes[near]["layer"] - 0.25)
+            for source, hop in zip(self.elements.inputs[element], self.elements.hops[element]):
+                self._read(source, node, hop)
+            self.realised[element] = node
+        return self.realised[element]
+
+
 def count_paths(g: nx.DiGraph) -> int:
     """Size of the unrolled tree: the number of paths from Algorithm 8's root to
     the outputs. The root feeds the inputs and every weight node that is not on
@@ -429,12 +537,27 @@ def count_occurrences(unrolled: nx.DiGraph, gamma: Fraction | int = 1) -> dict:
     A weight node on a neuron that lies ``L`` weighted connections above its
     output counts ``gamma**L`` (``gamma = 1``: plain occurrence counts).
     """
+    return _occurrences(unrolled, gamma)[0]
+
+
+def count_generated(unrolled: nx.DiGraph, gamma: Fraction | int = 1) -> dict:
+    """Occurrences of each generated weight element ``(key, index, use)`` in a
+    horizontally unrolled graph, as :func:`count_occurrences` counts weights."""
+    return _occurrences(unrolled, gamma)[1]
+
+
+def _occurrences(unrolled: nx.DiGraph, gamma) -> tuple[dict, dict]:
     counts: dict[Any, Any] = {}
+    generated: dict[Any, Any] = {}
     below: dict = {}  # neuron duplicate -> weighted connections between it and its output
     for n in reversed(list(nx.topological_sort(unrolled))):  # every consumer before its sources
-        if unrolled.nodes[n]["kind"] in ("input", "weight"):
+        data = unrolled.nodes[n]
+        if data["kind"] in ("input", "weight"):
             continue
         L = below.get(n, 0)
+        if "generated" in data:
+            key = (*data["generated"], data["use"])
+            generated[key] = generated.get(key, 0) + gamma**L
         for src in unrolled.predecessors(n):
             d = unrolled.nodes[src]
             if d["kind"] == "weight":
@@ -442,22 +565,29 @@ def count_occurrences(unrolled: nx.DiGraph, gamma: Fraction | int = 1) -> dict:
                 counts[key] = counts.get(key, 0) + gamma**L
             elif d["kind"] != "input":
                 below[src] = L + (1 if unrolled.edges[src, n]["weighted"] else 0)
-    return counts
+    return counts, generated
 
 
-def oracle_counts(spec: ArchSpec, gamma: Fraction | int = 1) -> dict:
-    """Per weight-use occurrence counts of ``spec`` by explicit horizontal unrolling."""
-    return count_occurrences(horizontal_unroll(build_neuron_graph(spec)), gamma)
+def oracle_counts(spec: ArchSpec, gamma: Fraction | int = 1, model: nn.Module | None = None) -> dict:
+    """Per weight-use occurrence counts of ``spec`` (shared as ``model``, see
+    :func:`build_neuron_graph`) by explicit horizontal unrolling."""
+    return count_occurrences(horizontal_unroll(build_neuron_graph(spec, model)), gamma)
 
 
-def oracle_quantities(use_counts: dict, *, NI: int, NO: int) -> dict[str, float]:
-    """Chapter-4 quantities from exact occurrence counts (uses of one element merged)."""
+def oracle_quantities(use_counts: dict, *, NI: int, NO: int, generated_counts: dict | None = None) -> dict[str, float]:
+    """Chapter-4 quantities from exact occurrence counts (uses of one element merged).
+
+    With a generator: ``NG`` counts the stored parameter elements with a context;
+    ``WG`` the weight nodes before merging, which are the generated weight
+    elements with a context (once per use, ``generated_counts``) and the uses of
+    parameters that are not edges inside a generator."""
     merged: dict[Any, int] = {}
     WG = 0
     for (name, idx, use), c in use_counts.items():
         if c > 0:
-            WG += 1
+            WG += 0 if isinstance(use, tuple) and use[0] == "generator" else 1
             merged[(name, idx)] = merged.get((name, idx), 0) + c
+    WG += sum(1 for c in (generated_counts or {}).values() if c > 0)
     cs = [c for c in merged.values() if c > 0]
     NG = len(cs)
     NC = sum(cs)
@@ -477,3 +607,512 @@ def oracle_quantities(use_counts: dict, *, NI: int, NO: int) -> dict[str, float]
         "PG": math.log2(S * NI / G) if S > 0 else float("-inf"),
         "PG_prime": math.log2((ES + 1) * NG * NI / G),
     }
+
+
+# =============================================================================== weight generators
+class ElementGraph:
+    """The element-level graph of weight generators: one node per scalar (a
+    parameter element, a constant, or one scalar operation of the generator) with
+    its inputs, in order and with repeats, and its value.  Values make the graph
+    checkable: evaluated on the real stored parameters, it must reproduce the
+    generator's output (:func:`trace_generator`)."""
+
+    def __init__(self) -> None:
+        self.inputs: list[tuple[int, ...]] = []
+        #: per input edge: a weighted connection (a computed operand of a product)
+        self.hops: list[tuple[bool, ...]] = []
+        self.values: list[float] = []
+        #: ``(parameter name, index)`` of a parameter element, ``"const"`` or ``None`` (an operation)
+        self.labels: list[Any] = []
+
+    def _add(self, inputs, value, label, hops=None) -> int:
+        self.inputs.append(tuple(inputs))
+        self.hops.append(tuple(hops) if hops is not None else (False,) * len(inputs))
+        self.values.append(float(value))
+        self.labels.append(label)
+        return len(self.values) - 1
+
+    def param(self, name: str, index: tuple, value: float) -> int:
+        return self._add((), value, (name, index))
+
+    def const(self, value: float) -> int:
+        return self._add((), value, "const")
+
+    def op(self, inputs, value: float, hops=None) -> int:
+        return self._add(inputs, value, None, hops)
+
+    def is_param(self, i: int) -> bool:
+        return isinstance(self.labels[i], tuple)
+
+    def is_const(self, i: int) -> bool:
+        return self.labels[i] == "const"
+
+    def computed(self, i: int) -> bool:
+        """An operation's result (not a parameter element, not a constant)."""
+        return self.labels[i] is None
+
+
+def _object_array(shape, fill) -> np.ndarray:
+    a = np.empty(shape, dtype=object)
+    for idx in np.ndindex(*shape):
+        a[idx] = fill(idx)
+    return a
+
+
+class ElementTensor:
+    """A tensor of :class:`ElementGraph` node ids that runs a weight generator's
+    torch code element by element (``__torch_function__`` for ``torch.*`` and
+    ``torch.nn.functional.*``, methods and operators of its own).  Data movement
+    rearranges ids; every arithmetic result element is a new node.  An op the
+    oracle has no element-level rule for raises ``NotImplementedError``."""
+
+    def __init__(self, graph: ElementGraph, ids: np.ndarray) -> None:
+        self.graph = graph
+        self.ids = np.asarray(ids, dtype=object) if not isinstance(ids, np.ndarray) else ids
+
+    # --------------------------------------------------------------- tensor facts
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size(self.ids.shape)
+
+    def size(self, dim: int | None = None):
+        return self.shape if dim is None else self.ids.shape[dim]
+
+    def dim(self) -> int:
+        return self.ids.ndim
+
+    ndim = property(dim)
+
+    def numel(self) -> int:
+        return int(self.ids.size)
+
+    dtype = torch.float32
+    device = torch.device("cpu")
+    requires_grad = True
+
+    def values(self) -> torch.Tensor:
+        """The elements' values (float64)."""
+        v = np.array([self.graph.values[i] for i in self.ids.flat], dtype=np.float64)
+        return torch.from_numpy(v.reshape(self.ids.shape))
+
+    def _new(self, ids) -> "ElementTensor":
+        return ElementTensor(self.graph, np.asarray(ids, dtype=object))
+
+    # --------------------------------------------------------------- data movement
+    def view(self, *shape):
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list, torch.Size)) else shape
+        return self._new(self.ids.reshape(tuple(shape)))
+
+    reshape = view
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        s = list(self.ids.shape)
+        if not s:
+            return self._new(self.ids.reshape(1))
+        end = end_dim % len(s)
+        return self._new(self.ids.reshape(s[:start_dim] + [-1] + s[end + 1 :]))
+
+    def unflatten(self, dim: int, sizes):
+        s = list(self.ids.shape)
+        dim %= len(s)
+        return self._new(self.ids.reshape(s[:dim] + list(sizes) + s[dim + 1 :]))
+
+    def unsqueeze(self, dim: int):
+        return self._new(np.expand_dims(self.ids, dim if dim >= 0 else dim + self.ids.ndim + 1))
+
+    def squeeze(self, dim=None):
+        if dim is None:
+            return self._new(np.squeeze(self.ids))
+        return self._new(np.squeeze(self.ids, dim) if self.ids.shape[dim] == 1 else self.ids)
+
+    def permute(self, *dims):
+        dims = dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+        return self._new(np.transpose(self.ids, dims))
+
+    def transpose(self, a: int, b: int):
+        return self._new(np.swapaxes(self.ids, a, b))
+
+    def t(self):
+        return self._new(self.ids.T)
+
+    T = property(t)
+
+    def expand(self, *sizes):
+        sizes = sizes[0] if len(sizes) == 1 and isinstance(sizes[0], (tuple, list, torch.Size)) else sizes
+        lead = len(sizes) - self.ids.ndim
+        full = [s if s != -1 else self.ids.shape[i - lead] for i, s in enumerate(sizes)]
+        return self._new(np.broadcast_to(self.ids, full))
+
+    def expand_as(self, other):
+        return self.expand(other.shape)
+
+    def repeat(self, *sizes):
+        sizes = sizes[0] if len(sizes) == 1 and isinstance(sizes[0], (tuple, list, torch.Size)) else sizes
+        return self._new(np.tile(self.ids, tuple(sizes)))  # torch's repeat is numpy's tile
+
+    def tile(self, *sizes):
+        sizes = sizes[0] if len(sizes) == 1 and isinstance(sizes[0], (tuple, list, torch.Size)) else sizes
+        return self._new(np.tile(self.ids, tuple(sizes)))
+
+    def repeat_interleave(self, repeats, dim=None, output_size=None):
+        if isinstance(repeats, torch.Tensor):
+            repeats = repeats.tolist()
+        if dim is None:
+            return self._new(np.repeat(self.ids.reshape(-1), repeats))
+        return self._new(np.repeat(self.ids, repeats, axis=dim))
+
+    def contiguous(self, *args, **kwargs):
+        return self
+
+    clone = contiguous
+
+    def to(self, *args, **kwargs):
+        return self
+
+    float = to
+
+    def narrow(self, dim: int, start: int, length: int):
+        idx = [slice(None)] * self.ids.ndim
+        idx[dim] = slice(start, start + length)
+        return self._new(self.ids[tuple(idx)])
+
+    def split(self, size, dim: int = 0):
+        n = self.ids.shape[dim]
+        sizes = [size] * (n // size) + ([n % size] if n % size else []) if isinstance(size, int) else list(size)
+        out, start = [], 0
+        for s in sizes:
+            out.append(self.narrow(dim, start, s))
+            start += s
+        return tuple(out)
+
+    def chunk(self, chunks: int, dim: int = 0):
+        return self.split(-(-self.ids.shape[dim] // chunks), dim)
+
+    def unbind(self, dim: int = 0):
+        return tuple(self._new(np.take(self.ids, i, axis=dim)) for i in range(self.ids.shape[dim]))
+
+    def flip(self, dims):
+        return self._new(np.flip(self.ids, dims))
+
+    def roll(self, shifts, dims=None):
+        return self._new(np.roll(self.ids, shifts, dims))
+
+    def index_select(self, dim: int, index):
+        return self._new(np.take(self.ids, np.asarray(torch.as_tensor(index).tolist(), dtype=np.int64), axis=dim))
+
+    def __getitem__(self, idx):
+        def conv(i):
+            if isinstance(i, torch.Tensor):
+                return np.asarray(i.tolist(), dtype=bool if i.dtype == torch.bool else np.int64)
+            return i
+
+        idx = tuple(conv(i) for i in idx) if isinstance(idx, tuple) else conv(idx)
+        return self._new(self.ids[idx])
+
+    # --------------------------------------------------------------- arithmetic
+    def _pointwise(self, other, fn, swap=False):
+        a, b = (self, _lift(self.graph, other)) if not swap else (_lift(self.graph, other), self)
+        ia, ib = np.broadcast_arrays(a.ids, b.ids)
+        g = self.graph
+        return self._new(_object_array(ia.shape, lambda i: g.op((ia[i], ib[i]), fn(g.values[ia[i]], g.values[ib[i]]))))
+
+    def __add__(self, o):
+        return self._pointwise(o, lambda x, y: x + y)
+
+    def __radd__(self, o):
+        return self._pointwise(o, lambda x, y: x + y, swap=True)
+
+    def __sub__(self, o):
+        return self._pointwise(o, lambda x, y: x - y)
+
+    def __rsub__(self, o):
+        return self._pointwise(o, lambda x, y: x - y, swap=True)
+
+    def __mul__(self, o):
+        return self._pointwise(o, lambda x, y: x * y)
+
+    def __rmul__(self, o):
+        return self._pointwise(o, lambda x, y: x * y, swap=True)
+
+    def __truediv__(self, o):
+        return self._pointwise(o, lambda x, y: x / y)
+
+    def __rtruediv__(self, o):
+        return self._pointwise(o, lambda x, y: x / y, swap=True)
+
+    def _unary(self, fn):
+        g = self.graph
+        return self._new(_object_array(self.ids.shape, lambda i: g.op((self.ids[i],), fn(g.values[self.ids[i]]))))
+
+    def __neg__(self):
+        return self._unary(lambda v: -v)
+
+    def tanh(self):
+        return self._unary(math.tanh)
+
+    def sigmoid(self):
+        return self._unary(lambda v: 1.0 / (1.0 + math.exp(-v)))
+
+    def relu(self):
+        return self._unary(lambda v: max(v, 0.0))
+
+    def sum(self, dim=None, keepdim: bool = False, dtype=None):
+        return self._reduce(dim, keepdim, lambda vs: sum(vs))
+
+    def mean(self, dim=None, keepdim: bool = False, dtype=None):
+        return self._reduce(dim, keepdim, lambda vs: sum(vs) / len(vs))
+
+    def _reduce(self, dim, keepdim, fn):
+        nd = self.ids.ndim
+        dims = list(range(nd)) if dim is None else [d % nd for d in ([dim] if isinstance(dim, int) else dim)]
+        keep = [d for d in range(nd) if d not in dims]
+        moved = np.transpose(self.ids, keep + dims).reshape([self.ids.shape[d] for d in keep] + [-1])
+        g = self.graph
+
+        def node(i):
+            row = list(moved[i])
+            return g.op(row, fn([g.values[r] for r in row]))
+
+        out = _object_array(moved.shape[:-1], node)
+        if keepdim:
+            out = out.reshape([1 if d in dims else self.ids.shape[d] for d in range(nd)])
+        return self._new(out)
+
+    def softmax(self, dim: int, dtype=None):
+        """Every output element along ``dim`` reads every input element along it."""
+        moved = np.moveaxis(self.ids, dim, -1)
+        g = self.graph
+        out = np.empty(moved.shape, dtype=object)
+        for i in np.ndindex(*moved.shape[:-1]):
+            row = list(moved[i])
+            v = torch.softmax(torch.tensor([g.values[r] for r in row], dtype=torch.float64), 0).tolist()
+            for j in range(len(row)):
+                out[i + (j,)] = g.op(row, v[j])
+        return self._new(np.moveaxis(out, -1, dim))
+
+    def __matmul__(self, other):
+        return _matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _matmul(other, self)
+
+    # --------------------------------------------------------------- torch functions
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        handler = _TORCH_HANDLERS.get(func)
+        if handler is None:
+            raise NotImplementedError(f"the unrolling oracle has no element-level rule for {func}")
+        return handler(*args, **kwargs)
+
+
+def _graph_of(*xs) -> ElementGraph:
+    return next(x.graph for x in xs if isinstance(x, ElementTensor))
+
+
+def _lift(graph: ElementGraph, x) -> ElementTensor:
+    """``x`` as an :class:`ElementTensor`: a tensor or number becomes constant nodes."""
+    if isinstance(x, ElementTensor):
+        return x
+    t = torch.as_tensor(x, dtype=torch.float64)
+    return ElementTensor(graph, _object_array(tuple(t.shape), lambda i: graph.const(float(t[i]))))
+
+
+def _contract(equation: str, *operands) -> ElementTensor:
+    """``torch.einsum`` element by element: an output element is one node reading,
+    for every combination of the summed indices, one element of each operand; an
+    element of a computed operand (not a parameter element, not a constant) enters
+    through a weighted connection, as a feature operand of a product does."""
+    g = _graph_of(*operands)
+    ops = [_lift(g, o) for o in operands]
+    lhs, out = equation.replace(" ", "").split("->")
+    terms = lhs.split(",")
+    sizes: dict[str, int] = {}
+    for t, o in zip(terms, ops):
+        for ch, n in zip(t, o.ids.shape):
+            sizes[ch] = n
+    summed = [ch for ch in sizes if ch not in out]
+
+    def node(idx):
+        env = dict(zip(out, idx))
+        inputs, value = [], 0.0
+        for combo in itertools.product(*[range(sizes[ch]) for ch in summed]):
+            env.update(zip(summed, combo))
+            prod = 1.0
+            for t, o in zip(terms, ops):
+                e = o.ids[tuple(env[ch] for ch in t)]
+                inputs.append(e)
+                prod *= g.values[e]
+            value += prod
+        return g.op(inputs, value, [g.computed(e) for e in inputs])
+
+    return ElementTensor(g, _object_array(tuple(sizes[ch] for ch in out), node))
+
+
+def _matmul(a, b) -> ElementTensor:
+    g = _graph_of(a, b)
+    a, b = _lift(g, a), _lift(g, b)
+    letters = "abcdefgh"
+    if a.ids.ndim == 1 and b.ids.ndim == 1:
+        return _contract("i,i->", a, b)
+    if b.ids.ndim == 1:
+        lead = letters[: a.ids.ndim - 1]
+        return _contract(f"{lead}j,j->{lead}", a, b)
+    if a.ids.ndim == 1:
+        lead = letters[: b.ids.ndim - 2]
+        return _contract(f"j,{lead}jk->{lead}k", a, b)
+    if a.ids.ndim == b.ids.ndim:
+        lead = letters[: a.ids.ndim - 2]
+        return _contract(f"{lead}ij,{lead}jk->{lead}ik", a, b)
+    raise NotImplementedError("the unrolling oracle multiplies matrices of equal rank only")
+
+
+def _linear(x, weight, bias=None) -> ElementTensor:
+    y = _matmul(x, _lift(_graph_of(x, weight), weight).t())
+    return y if bias is None else y + bias
+
+
+def _interpolate(
+    x, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None, antialias=False
+):
+    """1-D resizing (input ``(N, C, L)``) by its textbook formulas: ``nearest``
+    reads input ``floor(j * L / L_out)``; ``linear`` mixes the two neighbours of the
+    source position with weights ``1 - f`` and ``f``, and a neighbour whose weight
+    is exactly zero is not read (no edge)."""
+    if x.ids.ndim != 3 or mode not in ("linear", "nearest"):
+        raise NotImplementedError(f"the unrolling oracle resizes (N, C, L) tensors by linear/nearest only, not {mode}")
+    n_in = x.ids.shape[-1]
+    if size is not None:
+        n_out = size if isinstance(size, int) else size[0]
+        ratio = n_in / n_out
+    else:
+        sf = scale_factor if not isinstance(scale_factor, (tuple, list)) else scale_factor[0]
+        n_out = int(math.floor(n_in * sf))
+        ratio = n_in / n_out if recompute_scale_factor else 1.0 / sf
+    g = x.graph
+    out = np.empty(x.ids.shape[:-1] + (n_out,), dtype=object)
+    for j in range(n_out):
+        if mode == "nearest":
+            for i in np.ndindex(*x.ids.shape[:-1]):
+                out[i + (j,)] = x.ids[i + (min(int(math.floor(j * ratio)), n_in - 1),)]
+            continue
+        if align_corners:
+            src = j * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+        else:
+            src = max((j + 0.5) * ratio - 0.5, 0.0)
+        i0 = int(math.floor(src))
+        i1 = min(i0 + 1, n_in - 1)
+        f = src - i0
+        taps: dict[int, float] = {}
+        for tap, w in ((i0, 1.0 - f), (i1, f)):
+            taps[tap] = taps.get(tap, 0.0) + w
+        taps = {t: w for t, w in taps.items() if w != 0.0}
+        for i in np.ndindex(*x.ids.shape[:-1]):
+            ins = [x.ids[i + (t,)] for t in taps]
+            out[i + (j,)] = g.op(ins, sum(w * g.values[e] for w, e in zip(taps.values(), ins)))
+    return ElementTensor(g, out)
+
+
+def _cat(tensors, dim=0) -> ElementTensor:
+    g = _graph_of(*tensors)
+    return ElementTensor(g, np.concatenate([_lift(g, t).ids for t in tensors], axis=dim))
+
+
+def _stack(tensors, dim=0) -> ElementTensor:
+    g = _graph_of(*tensors)
+    return ElementTensor(g, np.stack([_lift(g, t).ids for t in tensors], axis=dim))
+
+
+def _pad(x, pad, mode="constant", value=0.0) -> ElementTensor:
+    if mode != "constant":
+        raise NotImplementedError(f"the unrolling oracle pads with constants only, not {mode}")
+    ids = x.ids
+    for d in range(len(pad) // 2):
+        axis = ids.ndim - 1 - d
+        before, after = pad[2 * d], pad[2 * d + 1]
+        shape = list(ids.shape)
+        parts = []
+        for n in (before, after):
+            shape[axis] = n
+            parts.append(_object_array(tuple(shape), lambda i: x.graph.const(value)))
+        ids = np.concatenate([parts[0], ids, parts[1]], axis=axis)
+    return ElementTensor(x.graph, ids)
+
+
+def _embedding(indices, weight, *args, **kwargs) -> ElementTensor:
+    return weight[torch.as_tensor(indices)]
+
+
+_F = torch.nn.functional
+_TORCH_HANDLERS: dict[Any, Any] = {
+    torch.cat: _cat,
+    torch.concat: _cat,
+    torch.stack: _stack,
+    torch.matmul: _matmul,
+    torch.mm: _matmul,
+    torch.einsum: lambda eq, *ops: _contract(eq, *(ops[0] if len(ops) == 1 and isinstance(ops[0], list) else ops)),
+    _F.linear: _linear,
+    _F.interpolate: _interpolate,
+    _F.pad: _pad,
+    _F.embedding: _embedding,
+    torch.softmax: lambda x, dim, dtype=None: x.softmax(dim),
+    _F.softmax: lambda x, dim=None, _stacklevel=3, dtype=None: x.softmax(dim),
+    torch.sum: lambda x, dim=None, keepdim=False, dtype=None: x.sum(dim, keepdim),
+    torch.mean: lambda x, dim=None, keepdim=False, dtype=None: x.mean(dim, keepdim),
+    torch.tanh: lambda x: x.tanh(),
+    torch.sigmoid: lambda x: x.sigmoid(),
+    torch.relu: lambda x: x.relu(),
+    _F.relu: lambda x, inplace=False: x.relu(),
+    torch.reshape: lambda x, shape: x.reshape(shape),
+    torch.flatten: lambda x, start_dim=0, end_dim=-1: x.flatten(start_dim, end_dim),
+    torch.repeat_interleave: lambda x, repeats, dim=None, output_size=None: x.repeat_interleave(repeats, dim),
+    torch.tile: lambda x, dims: x.tile(dims),
+    torch.index_select: lambda x, dim, index: x.index_select(dim, index),
+    torch.narrow: lambda x, dim, start, length: x.narrow(dim, start, length),
+    torch.split: lambda x, size, dim=0: x.split(size, dim),
+    torch.chunk: lambda x, chunks, dim=0: x.chunk(chunks, dim),
+    torch.unbind: lambda x, dim=0: x.unbind(dim),
+    torch.mul: lambda a, b: _lift(_graph_of(a, b), a) * b,
+    torch.add: lambda a, b: _lift(_graph_of(a, b), a) + b,
+    torch.Tensor.__mul__: lambda a, b: _lift(_graph_of(a, b), a) * b,
+    torch.Tensor.__rmul__: lambda a, b: _lift(_graph_of(a, b), b) * a,
+    torch.Tensor.__add__: lambda a, b: _lift(_graph_of(a, b), a) + b,
+    torch.Tensor.__radd__: lambda a, b: _lift(_graph_of(a, b), b) + a,
+    torch.Tensor.__sub__: lambda a, b: _lift(_graph_of(a, b), a) - b,
+    torch.Tensor.__rsub__: lambda a, b: _lift(_graph_of(a, b), b) - a,
+    torch.Tensor.__truediv__: lambda a, b: _lift(_graph_of(a, b), a) / b,
+    torch.Tensor.__matmul__: _matmul,
+    torch.Tensor.__rmatmul__: lambda a, b: _matmul(b, a),
+}
+
+
+def trace_generator(source: nn.Module, key: str, prefix: str, graph: ElementGraph) -> ElementTensor:
+    """Run ``source.weight(key)`` on :class:`ElementTensor` stand-ins of the source's
+    parameters (their elements labelled ``prefix + name``, with their real values),
+    and return the generated weight's elements.  Checks that the element graph's
+    values equal the real generated weight: the oracle's reading of every op must be
+    the op itself."""
+    swapped = []
+    leaves = {}
+    for name, p in source.named_parameters():
+        vals = p.detach().double()
+        leaves[id(p)] = ElementTensor(
+            graph, _object_array(tuple(p.shape), lambda i, n=name, v=vals: graph.param(prefix + n, i, float(v[i])))
+        )
+    try:
+        for module in source.modules():
+            for n, p in list(module._parameters.items()):
+                if p is not None:
+                    swapped.append((module, n, p))
+                    module._parameters[n] = leaves[id(p)]
+        out = source.weight(key)
+    finally:
+        for module, n, p in swapped:
+            module._parameters[n] = p
+    if not isinstance(out, ElementTensor):
+        raise NotImplementedError(f"the generator of {key!r} returned {type(out).__name__}, not element tensor")
+    with torch.no_grad():
+        real = source.weight(key).double()
+    if tuple(real.shape) != tuple(out.shape) or not torch.allclose(out.values(), real, rtol=1e-5, atol=1e-6):
+        raise AssertionError(f"the oracle's element graph of {key!r} does not compute the generated weight")
+    return out

@@ -17,6 +17,7 @@ Dropout and stochastic depth disappear in eval mode.
 
 from __future__ import annotations
 
+import contextlib
 import operator
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,6 +87,26 @@ class CapturedGraph:
         return val
 
 
+@contextlib.contextmanager
+def _kept_parameters(model: nn.Module):
+    """Restore every module's own parameter and buffer entries on exit.
+
+    ``torch.func.functional_call`` swaps the model's tensors and swaps them back,
+    but a module installed at several paths (a scope-shared model ties modules by
+    identity) comes back holding plain tensors in place of its ``nn.Parameter`` s,
+    which would drop them from ``model.parameters()``; this puts the originals
+    back."""
+    saved = [(m, dict(m._parameters), dict(m._buffers)) for m in model.modules()]
+    try:
+        yield
+    finally:
+        for m, params, buffers in saved:
+            m._parameters.clear()
+            m._parameters.update(params)
+            m._buffers.clear()
+            m._buffers.update(buffers)
+
+
 def _model_name(model: nn.Module) -> str:
     return type(model).__name__
 
@@ -149,7 +170,8 @@ def _capture_make_fx(model: nn.Module, example_input: torch.Tensor) -> CapturedG
     flat_inputs = [t.detach() for t in params.values()] + [t.detach() for t in buffers.values()]
     flat_inputs.append(example_input.detach())
     try:
-        gm = make_fx(torch.func.functionalize(f), tracing_mode="fake")(*flat_inputs)
+        with _kept_parameters(model):
+            gm = make_fx(torch.func.functionalize(f), tracing_mode="fake")(*flat_inputs)
     except Exception as exc:  # noqa: BLE001 - re-raised with context
         msg = str(exc).split("\n")[0]
         # diagnose: does the plain model run on this input at all?
@@ -369,7 +391,7 @@ def _forward_on_meta(
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), _Recorder(builder):
+        with torch.no_grad(), _kept_parameters(model), _Recorder(builder):
             return torch.func.functional_call(model, (p_meta, b_meta), (x_meta,))
     finally:
         model.train(was_training)

@@ -12,7 +12,11 @@ Definitions (thesis sections 4.4.3, 4.4.5 and 5.2.2; all logarithms base 2), wit
 * total surprisal ``S = -sum_i log2 p_i = NG log2 NC - sum_i log2 c_i`` (eq. 4.5);
 * ``|G| = NI + NO + WG``: input, output and weight nodes (eq. 4.7); ``WG`` counts
   the weight nodes before merging (every use of a shared weight), so ``WG >= NG``;
-  feature nodes are not counted;
+  feature nodes are not counted.  A weight generated from stored parameters (a
+  channel-wise kernel bank, a Shapeshifter store) counts once per use, element by
+  element, and the edges inside its generator not at all: ``WG`` of a shared model
+  is that of its materialized copy, while ``NG`` counts the stored parameters
+  (:mod:`reuseprior.counting.sweep` states the policy);
 * ``PG = log2(S NI / |G|)`` (eq. 4.7), ``P'G = log2((ES + 1) NG NI / |G|)`` (eq. 4.8);
 * ``PE = PG / NG`` (eq. 5.1), ``CE = PG / WG`` (eq. 5.2).
 
@@ -387,6 +391,11 @@ def analyze(
     key: uses with equal non-``None`` keys are merged element-wise by index (leading-slice
     alignment when shapes differ) and their counts summed; uses of one real (tied)
     parameter are always merged.  Elements with zero count are left out of NG and WG.
+    A shared model is analysed as built: a parameter that generates weights (a
+    channel-wise kernel bank, a parameter store and its coefficients) receives the
+    counts of every weight it generates, through the generator's ops; the generated
+    weights are weight nodes (``WG``) and the stored parameters the merged weights
+    (``NG``), see :mod:`reuseprior.counting.sweep`.
 
     The output nodes are the elements of the one tensor that the forward returns.
     A forward returning a dict, tuple or list is refused with a ``ValueError``
@@ -423,15 +432,18 @@ def analyze(
     res = run_sweep(_capture_one_output(model, example_input, output_key), example_input, discount=discount)
     mdl = res.graph.model
     entries = _weight_uses(res, dict(mdl.named_modules()))
-    groups = _share_groups(entries, share_key)
-    WG = _weight_node_count(entries)
-    logs, mults = _merged_log2_counts(entries, groups)
+    groups = _share_groups(res, entries, share_key)
+    WG = _weight_node_count(entries, res)
+    logs, mults = _merged_log2_counts(res, groups)
     bn_logs, bn_mults, bn_nodes = _batch_norm_log2_counts(res, bn_params_per_channel)
     logs, mults, WG = logs + bn_logs, mults + bn_mults, WG + bn_nodes
     per_param = _per_parameter_summary(mdl, res)
     NI, NO = _input_output_nodes(example_input, res, num_inputs, num_outputs)
+    del res, entries  # the counts, before the concatenated copies (a store of 36 M values: 0.3 GB each)
     all_l = np.concatenate(logs) if logs else np.zeros(0)
+    del logs
     all_m = np.concatenate(mults) if mults else np.zeros(0)
+    del mults
     q = quantities_from_log2_counts(all_l, all_m, NI=NI, NO=NO, WG=WG)
     return Report(
         **q,
@@ -456,17 +468,20 @@ def _check_sizes(num_inputs: int | None, num_outputs: int | None, bn_params_per_
 
 
 def _weight_uses(res: SweepResult, modules: dict[str, nn.Module]) -> list[tuple[WeightUse, Scaled]]:
-    """Every use of a parameter in the graph with the count it received, in sweep
-    order, as a :class:`WeightUse` (what ``share_key`` sees).  Batch-norm parameters
-    are left out: batch norm is counted per channel (:func:`_batch_norm_log2_counts`)."""
-    bn_param_names = set()
-    for bn in res.batch_norms:
-        bn_param_names.update(n for n in (bn.weight_name, bn.bias_name) if n)
+    """Every use of a parameter that is a weight node of its own, with the count it
+    received, in sweep order, as a :class:`WeightUse` (what ``share_key`` sees).
+    Batch-norm parameters are left out (batch norm is counted per channel,
+    :func:`_batch_norm_log2_counts`), and so are the edges inside a weight generator
+    (their parameter's weight nodes are the generated weights,
+    :func:`_weight_node_count`)."""
+    bn_param_names = _batch_norm_parameters(res)
     use_counter: dict[str, int] = {}
     entries = []  # (WeightUse, Scaled)
     for u in res.uses:
+        if u.internal or u.param_name in bn_param_names:
+            continue
         info = _use_info(res, u, modules)
-        if info["op"] == "batch_norm" or u.param_name in bn_param_names:
+        if info["op"] == "batch_norm":
             continue
         idx = use_counter.get(u.param_name, 0)
         use_counter[u.param_name] = idx + 1
@@ -487,64 +502,80 @@ def _weight_uses(res: SweepResult, modules: dict[str, nn.Module]) -> list[tuple[
     return entries
 
 
+def _batch_norm_parameters(res: SweepResult) -> set[str]:
+    """The names of the parameters that batch norms use as their weight and bias."""
+    return {n for bn in res.batch_norms for n in (bn.weight_name, bn.bias_name) if n}
+
+
 def _share_groups(
-    entries: list[tuple[WeightUse, Scaled]], share_key: Callable[[WeightUse], Hashable | None] | None
-) -> dict[int, list[int]]:
-    """Partition the uses into groups that are merged into one set of weights: uses of
-    one parameter (tied weights), and uses with equal non-``None`` ``share_key``
-    (union-find).  Returns ``{root: [entry indices]}`` in order of first appearance."""
-    parent = list(range(len(entries)))
+    res: SweepResult,
+    entries: list[tuple[WeightUse, Scaled]],
+    share_key: Callable[[WeightUse], Hashable | None] | None,
+) -> list[list[str]]:
+    """Partition the parameters (batch norm's left out) into groups that are merged
+    into one set of weights: every use of one parameter (tied weights, the edges of
+    a weight generator) is merged, and parameters with uses of equal non-``None``
+    ``share_key`` are merged with each other (union-find).  Groups and their members
+    are in order of first use."""
+    bn_param_names = _batch_norm_parameters(res)
+    names = list(dict.fromkeys(u.param_name for u in res.uses if u.param_name not in bn_param_names))
+    parent = {n: n for n in names}
 
-    def find(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
+    def find(n):
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
 
-    first_of: dict[Hashable, int] = {}
-    for i, (wu, _) in enumerate(entries):
-        keys = [("param", wu.param_name)]
-        if share_key is not None:
+    if share_key is not None:
+        first_of: dict[Hashable, str] = {}
+        for wu, _ in entries:
             k = share_key(wu)
-            if k is not None:
-                keys.append(("key", k))
-        for k in keys:
+            if k is None:
+                continue
             if k in first_of:
-                parent[find(i)] = find(first_of[k])
+                a, b = find(wu.param_name), find(first_of[k])
+                if a != b:
+                    parent[a] = b
             else:
-                first_of[k] = i
-    groups: dict[int, list[int]] = {}
-    for i in range(len(entries)):
-        groups.setdefault(find(i), []).append(i)
-    return groups
+                first_of[k] = wu.param_name
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        groups.setdefault(find(n), []).append(n)
+    return list(groups.values())
 
 
-def _weight_node_count(entries: list[tuple[WeightUse, Scaled]]) -> int:
-    """The weight nodes of the uses before merging (every use counted; elements with a
-    zero count left out): their part of ``WG``."""
+def _weight_node_count(entries: list[tuple[WeightUse, Scaled]], res: SweepResult) -> int:
+    """The weight nodes before merging, elements with a zero count left out: every
+    use of a parameter that is a weight node of its own (``entries``) and every use
+    of a generated weight (each element of a weight that a generator computes for a
+    convolution or matrix product, once per use), i.e. the weight nodes of the
+    model with its generated weights made parameters (:func:`analyze`)."""
     WG = 0
-    for wu, s in entries:
+    for s in [s for _, s in entries] + [g.count for g in res.generated_uses]:
         mc, mult = s.collapsed()
         WG += int((mc != 0).sum()) * mult
     return WG
 
 
-def _merged_log2_counts(
-    entries: list[tuple[WeightUse, Scaled]], groups: dict[int, list[int]]
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Per group, the log2 counts of the merged weights (the counts of its uses summed
-    element by element, aligned at the leading corner when shapes differ), zero counts
-    left out, with each value's multiplicity (the broadcast copies it stands for)."""
+def _merged_log2_counts(res: SweepResult, groups: list[list[str]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per group, the log2 counts of the merged weights (the counts of its parameters
+    summed element by element, aligned at the leading corner when shapes differ),
+    zero counts left out, with each value's multiplicity (the broadcast copies it
+    stands for)."""
     logs, mults = [], []
-    for members in groups.values():
-        shapes = [tuple(entries[i][1].shape) for i in members]
-        shape = tuple(max(d) for d in zip(*shapes)) if len({len(x) for x in shapes}) == 1 else shapes[0]
-        if len(members) == 1:
-            merged = entries[members[0]][1]
+    for members in groups:
+        counts = [res.param_counts[n] for n in members if res.param_counts.get(n) is not None]
+        if not counts:
+            continue
+        if len(counts) == 1:
+            merged = counts[0]
         else:
+            shapes = [tuple(c.shape) for c in counts]
+            shape = tuple(max(d) for d in zip(*shapes)) if len({len(x) for x in shapes}) == 1 else shapes[0]
             merged = None
-            for i in members:
-                merged = _merge_into(merged, entries[i][1], shape)
+            for c in counts:
+                merged = _merge_into(merged, c, shape)
         mc, mult = merged.collapsed()
         l = (torch.log2(mc) + float(merged.exponent)).reshape(-1)
         l = l[torch.isfinite(l)]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Scaled", "ldexp_tensor"]
+__all__ = ["Scaled", "SliceCount", "SliceSum", "ldexp_tensor"]
 
 
 def ldexp_tensor(m: torch.Tensor, shift: int) -> torch.Tensor:
@@ -52,7 +52,8 @@ class Scaled:
         m = self.mantissa
         if m.numel() == 0:
             return self
-        mx = float(m.abs().max())
+        low, high = torch.aminmax(m)  # one pass, no temporary (counts are >= 0; the sign is kept)
+        mx = max(float(high), -float(low))
         if mx == 0.0 or not math.isfinite(mx):
             if not math.isfinite(mx):
                 raise FloatingPointError("count mantissa overflowed; renormalise more often")
@@ -140,3 +141,64 @@ class Scaled:
             sh = e - 53 + self.exponent
             out.append(iv << sh if sh >= 0 else round(iv / 2 ** (-sh)))
         return out
+
+
+@dataclass
+class SliceCount:
+    """A count that is zero outside one slice of its operand: ``piece`` sits at
+    ``[start:stop:step]`` along ``dim`` of a tensor of ``shape``.
+
+    The slicing rule returns it so that a parameter read by many slices (a
+    Shapeshifter store of millions of values, one slice per template of every
+    layer) gathers its counts piece by piece (:class:`SliceSum`) instead of one
+    store-sized tensor per slice."""
+
+    piece: Scaled
+    shape: tuple[int, ...]
+    dim: int
+    start: int
+    stop: int
+    step: int
+
+    def region(self) -> tuple:
+        """The index of the slice in the full tensor."""
+        index: list = [slice(None)] * len(self.shape)
+        index[self.dim] = slice(self.start, self.stop, self.step)
+        return tuple(index)
+
+    def dense(self) -> Scaled:
+        """The count as a full tensor (zero outside the slice)."""
+        full = torch.zeros(self.shape, dtype=self.piece.mantissa.dtype)
+        full[self.region()] = self.piece.mantissa
+        return Scaled(full, self.piece.exponent).normalized()
+
+
+class SliceSum:
+    """The sum of :class:`SliceCount` pieces of one tensor, gathered in place.
+
+    One float64 buffer of the tensor's shape at a running exponent: a piece is
+    added at its slice after scaling by a power of two (work of the piece's
+    size); only a piece more than ``2**900`` above the buffer rescales the buffer
+    first. Floating point keeps every piece within about ``2**1000`` of the buffer's
+    exponent exactly as :meth:`Scaled.__add__` would; a contribution below
+    ``2**-1074`` of the final largest count underflows, as there."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.total = torch.zeros(shape, dtype=torch.float64)
+        self.exponent: int | None = None
+
+    def add(self, count: SliceCount) -> None:
+        piece = count.piece
+        if self.exponent is None:
+            self.exponent = piece.exponent
+        d = piece.exponent - self.exponent
+        if d > 900:
+            self.total = ldexp_tensor(self.total, -d)
+            self.exponent, d = piece.exponent, 0
+        if d > -1100:
+            self.total[count.region()] += ldexp_tensor(piece.mantissa, d)
+
+    def result(self, full: Scaled | None) -> Scaled:
+        """The pieces' sum plus ``full`` (the counts of the tensor's other uses)."""
+        gathered = Scaled(self.total, self.exponent or 0).normalized()
+        return gathered if full is None else gathered + full

@@ -18,6 +18,56 @@ the outputs raises :class:`~.capture.DataDependentShapeError`; counts that depen
 the *values* of the example input (``nn.Embedding`` token ids, masks computed from
 the input) are computed for that input and flagged with a
 :class:`DataDependentCountWarning`.
+
+Generated weights (weight generators, parameter-only sub-graphs).  A model is
+counted as built: a convolution or dense layer whose weight is computed from stored
+parameters on every forward (a channel-wise kernel bank repeated to ``C`` channels,
+a Shapeshifter store's templates mixed by coefficients or upsampled) has its
+generator's ops in the graph like any other op, and counts flow back through them
+by the same rules.  The policy, in terms of the element-level graph with every
+weight set to 1 (each op's structural edges, whatever the learned values):
+
+* a context count of a generated weight element flows to every stored element it
+  is computed from, once per path: a stored element copied ``r`` times (``repeat``,
+  ``tile``, ``repeat_interleave``, ``expand``, slicing, indexing) gets the sum of the
+  counts of its copies (a channel-wise kernel: the sum over the ``s`` channels that
+  use it; an upsampled store: the sum over its copies);
+* soft mixing ``w = sum_t alpha_t T_t`` (``mul`` + ``sum``, or a matrix product): a
+  template element gets the count of every weight element it is mixed into (each
+  mixture is an edge, whatever ``alpha_t``'s value); a coefficient ``alpha_t`` gets
+  the sum of the counts of every weight element it scales; Emb's
+  ``softmax(E(alpha))`` passes them on through the softmax (every output reads every
+  input) and the linear layer ``E``, as Swin-V2's position-bias MLP does;
+* a learned mask over windows of the store (``view`` + ``mul``): a mask element gets
+  the counts of the weights it multiplies, and so does the stored element beneath;
+* linear interpolation gives an output's full count to both neighbours it reads; a
+  neighbour whose interpolation weight is exactly zero is not read (no edge), as
+  for bilinear and bicubic resizing.  Interpolation weights are fixed by the op;
+  learned values never remove an edge.
+
+For the model-level quantities (:func:`~reuseprior.counting.quantities.analyze`) a
+*generated weight* is an operand of a convolution or matrix product of the
+input-dependent computation (:data:`WEIGHTED_OPS`), other than its bias, that is
+computed from parameters only and is not a parameter up to shape-only views
+(:meth:`SweepContext.is_generated`);
+its count at each use is recorded as a :class:`GeneratedUse`.  A parameter edge whose
+op feeds the input-dependent computation only through generated weights is *inside
+a generator* (:attr:`ParamUse.internal`).  ``NG`` counts parameters (stored
+elements, coefficients, embeddings, masks) merged over all their uses; ``WG``, the
+weight nodes before merging (eq. 4.7), counts each generated weight element once per
+use and no edge inside a generator, so ``WG`` of a shared model equals that of its
+materialized copy, as a scope-tied convolution counts once per site.  A parameter-only
+sub-graph that also feeds anything else (Swin-V2's position bias, added to the
+attention logits, and its query-key-value bias with the key part zeroed, a layer's
+bias) keeps the accounting of plain parameters: each parameter edge is a weight
+node.  With a ``discount``, a generated weight is a weight (its layer's hop
+is not charged); inside a generator, as everywhere, a hop is charged where a
+*computed* operand (not a parameter up to views and data movement,
+:data:`PARAMETER_MOVES`) enters a convolution or matrix product.
+
+A store read by many slices (one per template of every layer) gathers its counts
+slice by slice (:class:`~reuseprior.counting.scaled.SliceSum`), not one store-sized
+tensor per slice.
 """
 
 from __future__ import annotations
@@ -28,7 +78,7 @@ import operator
 import os
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.fx as fx
@@ -37,13 +87,16 @@ from torch import nn
 from reuseprior.core.errors import DataDependentCountWarning
 from reuseprior.counting.capture import CapturedGraph, DataDependentShapeError, capture
 from reuseprior.counting.rules import NO_COUNT_OPS, VIEW_LIKE, UnsupportedOpError, carries_counts, lookup_rule
-from reuseprior.counting.scaled import Scaled
+from reuseprior.counting.scaled import Scaled, SliceCount, SliceSum
 
 __all__ = [
     "SweepContext",
     "SweepResult",
     "ParamUse",
+    "GeneratedUse",
     "BatchNormUse",
+    "WEIGHTED_OPS",
+    "PARAMETER_MOVES",
     "DataDependentCountWarning",
     "check_discount",
     "check_example_input",
@@ -98,11 +151,29 @@ def check_example_input(example_input: object) -> None:
 
 @dataclass
 class ParamUse:
-    """The count one parameter received along one edge of the graph."""
+    """The count one parameter received along one edge of the graph.
+
+    ``internal`` marks an edge inside a weight generator (the edge's op computes
+    from parameters only and its result reaches the input-dependent computation
+    only as generated weights): such a use is not a weight node of its own, and its
+    count is not kept (``None``; the parameter's total in
+    :attr:`SweepResult.param_counts` holds it)."""
 
     param_name: str
     user: fx.Node  # the node consuming the placeholder directly
     consumer: fx.Node  # first non-view node downstream (conv, addmm, batch_norm, ...)
+    count: Scaled | None
+    internal: bool = False
+
+
+@dataclass
+class GeneratedUse:
+    """The count one generated weight received at one use: ``weight`` is the
+    generator's output node (the operand of ``consumer``, a convolution or matrix
+    product, up to shape-only views), ``count`` has its shape."""
+
+    weight: fx.Node
+    consumer: fx.Node
     count: Scaled
 
 
@@ -121,6 +192,7 @@ class SweepResult:
     uses: list[ParamUse]
     batch_norms: list[BatchNormUse]
     num_outputs: int
+    generated_uses: list[GeneratedUse] = field(default_factory=list)
 
 
 def _is_float_val(v) -> bool:
@@ -155,22 +227,101 @@ class SweepContext:
         self._needs = needs
         self._weight_cache: dict[fx.Node, bool] = {}
         _refuse_data_dependent_shapes(graph, needs, self)
+        self.input_dependent = _input_dependent_nodes(graph)
+        #: (consumer, operand) pairs where a convolution or matrix product of the
+        #: input-dependent computation takes a weight generated from parameters
+        self.generated_operands: set[tuple[fx.Node, fx.Node]] = set()
+        for n in graph.gm.graph.nodes:
+            if n.op == "call_function" and n in self.input_dependent and _base(n.target) in WEIGHTED_OPS:
+                for a in _weight_operands(n):
+                    if self.is_generated(a):
+                        self.generated_operands.add((n, a))
+        self._internal = self._generator_internal_nodes()
+
+    def is_parameter_only(self, node) -> bool:
+        """True for a node computed from parameters (and buffers or constants) but not
+        from the example input: a parameter, or a node of a parameter-only sub-graph
+        such as a weight generator or Swin-V2's position-bias MLP."""
+        return isinstance(node, fx.Node) and node in self._needs and node not in self.input_dependent
+
+    def generator_output(self, node: fx.Node) -> fx.Node:
+        """``node`` with shape-only views (``VIEW_LIKE`` ops that keep the element
+        count: view, transpose, permute, ...) peeled off."""
+        while (
+            node.op == "call_function"
+            and _base(node.target) in VIEW_LIKE
+            and isinstance(node.args[0], fx.Node)
+            and _numel(node) == _numel(node.args[0])
+        ):
+            node = node.args[0]
+        return node
+
+    def is_generated(self, node) -> bool:
+        """True for a parameter-only tensor that is not a parameter up to shape-only
+        views: the output of a weight generator (slices, repeats, mixtures of a
+        parameter store, an expanded kernel bank)."""
+        return self.is_parameter_only(node) and self.generator_output(node).op != "placeholder"
+
+    def is_internal_use(self, user: fx.Node) -> bool:
+        """True when a parameter edge into ``user`` lies inside a weight generator:
+        ``user`` computes from parameters only and its result reaches the
+        input-dependent computation only as generated weights of convolutions and
+        matrix products."""
+        return user in self._internal
+
+    def _generator_internal_nodes(self) -> set[fx.Node]:
+        """The parameter-only nodes every one of whose consumers is either a
+        convolution / matrix product of the input-dependent computation taking the
+        node as a generated weight, or another such node (reverse topological
+        order). A parameter-only node that also feeds anything else (Swin-V2's
+        position bias is added to the attention logits) is not internal: the
+        parameter edges into it stay weight nodes, as for any parameter use."""
+        internal: set[fx.Node] = set()
+        for n in reversed(list(self.graph.gm.graph.nodes)):
+            if n.op != "call_function" or not self.is_parameter_only(n):
+                continue
+            ok = True
+            for v in n.users:
+                if v.op == "output":
+                    ok = False
+                elif v in self.input_dependent:
+                    ok = (v, n) in self.generated_operands
+                elif v in self._needs:
+                    ok = v in internal
+                if not ok:
+                    break
+            if ok:
+                internal.add(n)
+        return internal
 
     def needs(self, node) -> bool:
         return isinstance(node, fx.Node) and node in self._needs
 
     def param_root(self, node: fx.Node) -> str | None:
-        """Parameter name if ``node`` is a parameter reached through view-like ops only."""
+        """Parameter name if every element of ``node`` is an element of one parameter:
+        the parameter reached through views and data movement only (slicing,
+        splitting, indexing by indices that do not depend on the input, repeating:
+        :data:`PARAMETER_MOVES`)."""
         while isinstance(node, fx.Node):
             if node.op == "placeholder":
                 return self.param_of_node.get(node)
-            if node.op == "call_function" and _base(node.target) in VIEW_LIKE:
-                node = node.args[0]
+            if node.op == "call_function" and _base(node.target) in PARAMETER_MOVES:
+                source = node.args[0]
+                if any(a is not source and a in self.input_dependent for a in node.all_input_nodes):
+                    return None  # indices read off the input: an embedding lookup, not a weight
+                node = source
                 continue
             return None
         return None
 
-    def is_weight(self, node) -> bool:
+    def is_weight(self, node, consumer: fx.Node | None = None) -> bool:
+        """True for an operand that is a weight rather than a feature (for the
+        discount): a parameter reached through views and data movement only
+        (:meth:`param_root`), or, given the
+        ``consumer``, a generated weight of a convolution / matrix product of the
+        input-dependent computation (:meth:`is_generated`)."""
+        if consumer is not None and (consumer, node) in self.generated_operands:
+            return True
         if node not in self._weight_cache:
             self._weight_cache[node] = self.param_root(node) is not None
         return self._weight_cache[node]
@@ -186,6 +337,120 @@ class SweepContext:
                 self.param_of_node.get(b) if isinstance(b, fx.Node) else None,
             )
         )
+
+
+#: the ops that multiply weights into features (a dense layer is a 1x1 convolution):
+#: an operand of one of them computed from parameters only is the layer's weight
+WEIGHTED_OPS = {
+    getattr(torch.ops.aten, n)
+    for n in (
+        "convolution",
+        "_convolution",
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "conv_transpose1d",
+        "conv_transpose2d",
+        "conv_transpose3d",
+        "mm",
+        "addmm",
+        "bmm",
+        "baddbmm",
+        "matmul",
+        "linear",
+        "einsum",
+        "mv",
+        "addmv",
+        "dot",
+    )
+    if hasattr(torch.ops.aten, n)
+}
+
+
+#: unary ops whose output elements are elements of their first operand (views and
+#: data movement; ``getitem`` takes one output of a split): a parameter moved by
+#: them is still a weight for the discount (:meth:`SweepContext.param_root`)
+PARAMETER_MOVES = (
+    set(VIEW_LIKE)
+    | {operator.getitem}
+    | {
+        getattr(torch.ops.aten, n)
+        for n in (
+            "slice",
+            "select",
+            "narrow",
+            "split",
+            "split_with_sizes",
+            "chunk",
+            "unbind",
+            "index_select",
+            "index",
+            "_unsafe_index",
+            "gather",
+            "repeat",
+            "repeat_interleave",
+            "flip",
+            "roll",
+            "movedim",
+            "flatten",
+            "unflatten",
+            "diagonal",
+            "unfold",
+        )
+        if hasattr(torch.ops.aten, n)
+    }
+)
+
+
+#: the positions of the bias operand of the weighted ops that take one
+_BIAS_POSITION = {
+    getattr(torch.ops.aten, n): position
+    for n, position in (
+        ("convolution", 2),
+        ("_convolution", 2),
+        ("conv1d", 2),
+        ("conv2d", 2),
+        ("conv3d", 2),
+        ("conv_transpose1d", 2),
+        ("conv_transpose2d", 2),
+        ("conv_transpose3d", 2),
+        ("linear", 2),
+        ("addmm", 0),
+        ("baddbmm", 0),
+        ("addmv", 0),
+    )
+    if hasattr(torch.ops.aten, n)
+}
+
+
+def _weight_operands(node: fx.Node) -> list[fx.Node]:
+    """The tensor operands of a weighted op other than its bias (a bias is added,
+    not multiplied: a bias computed from parameters, such as Swin-V2's query-key-value
+    bias with its key part zeroed, keeps the accounting of its parameters)."""
+    bias = _BIAS_POSITION.get(_base(node.target))
+    operands = [a for i, a in enumerate(node.args) if isinstance(a, fx.Node) and i != bias]
+    return operands + [a for k, a in node.kwargs.items() if isinstance(a, fx.Node) and k != "bias"]
+
+
+def _numel(node: fx.Node) -> int | None:
+    v = node.meta.get("val")
+    return v.numel() if isinstance(v, torch.Tensor) else None
+
+
+def _input_dependent_nodes(graph: CapturedGraph) -> set[fx.Node]:
+    """The nodes whose values depend on the example input (its placeholder among
+    their ancestors; an op that reads only its first operand's shape, such as
+    ``zeros_like``, does not pass the dependence on)."""
+    dependent = {graph.input_node}
+    for n in graph.gm.graph.nodes:
+        if n.op != "call_function":
+            continue
+        operands = n.all_input_nodes
+        if _base(n.target) in _SHAPE_ONLY_PACKETS:
+            operands = [a for a in operands if not (n.args and a is n.args[0])]
+        if any(a in dependent for a in operands):
+            dependent.add(n)
+    return dependent
 
 
 def _has_symbolic_shape(v: object) -> bool:
@@ -370,6 +635,8 @@ def run_sweep(
             num_outputs += v.numel() // max(batch, 1)
     _refuse_batches(graph, batch)
     uses: list[ParamUse] = []
+    generated: list[GeneratedUse] = []
+    pieces: dict[fx.Node, SliceSum] = {}  # parameters read by slices inside generators
     param_nodes = ctx.param_of_node
     for node in reversed(list(graph.gm.graph.nodes)):
         if node.op != "call_function":
@@ -403,8 +670,19 @@ def run_sweep(
             for a, s in rule(node, c, ctx):
                 if s is None:
                     continue
+                if isinstance(s, SliceCount):
+                    if a in param_nodes and ctx.is_internal_use(node):  # gathered piece by piece at the end
+                        uses.append(ParamUse(param_nodes[a], node, _consumer(node), None, True))
+                        if a not in pieces:
+                            pieces[a] = SliceSum(s.shape)
+                        pieces[a].add(s)
+                        continue
+                    s = s.dense()
                 if a in param_nodes:
-                    uses.append(ParamUse(param_nodes[a], node, _consumer(node), s))
+                    internal = ctx.is_internal_use(node)
+                    uses.append(ParamUse(param_nodes[a], node, _consumer(node), None if internal else s, internal))
+                if (node, a) in ctx.generated_operands:
+                    generated.append(_generated_use(ctx, node, a, s))
                 counts[a] = _add(counts.get(a), s)
         except FloatingPointError as err:  # a count beyond float64 even after renormalising
             raise ValueError(
@@ -414,6 +692,18 @@ def run_sweep(
             ) from err
     param_counts: dict[str, Scaled | None] = {}
     for name, n in graph.param_nodes.items():
-        param_counts[name] = counts.get(n)
+        param_counts[name] = pieces[n].result(counts.get(n)) if n in pieces else counts.get(n)
     _warn_value_dependent_counts(graph)
-    return SweepResult(graph, param_counts, uses, ctx.batch_norms, num_outputs)
+    return SweepResult(graph, param_counts, uses, ctx.batch_norms, num_outputs, generated)
+
+
+def _generated_use(ctx: SweepContext, consumer: fx.Node, operand: fx.Node, count: Scaled) -> GeneratedUse:
+    """The count ``operand`` received from ``consumer``, carried back through the
+    shape-only views between it and the generator's output (their own rules)."""
+    weight = ctx.generator_output(operand)
+    node = operand
+    while node is not weight:
+        parent = node.args[0]
+        count = next(s for a, s in lookup_rule(node.target)(node, count, ctx) if a is parent)
+        node = parent
+    return GeneratedUse(weight, consumer, count)

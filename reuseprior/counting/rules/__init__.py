@@ -17,13 +17,18 @@ w.r.t. that operand with every operand replaced by ones; activations, dropout an
 normalisation act as identity (batch norm adds no node and no path); mean becomes
 sum and max-pooling becomes sum-pooling over every in-bounds window position (not
 the argmax only); softmax couples every element along its dimension; data movement
-(slicing, concatenation, indexing, padding) gives each count back to the element it
-was read from.
+(slicing, concatenation, indexing, padding, repeating) gives each count back to the
+element it was read from, summed over the copies.  Weight generators (a kernel bank
+repeated over channels, templates of a parameter store mixed by coefficients) are
+ops like any other: see :mod:`reuseprior.counting.sweep` for the policy.
 
 Discount (path-length-aware counting): passing from the output of a convolution /
 ``mm`` / ``addmm`` / ``bmm`` / ``baddbmm`` / attention matmul to a *feature* operand
-(anything that is not a parameter reached through views only) multiplies the count by
-``gamma``; counts delivered to weights and biases are not discounted.  Hence a weight
+(anything that is not a weight: a parameter reached through views and data movement
+only, or a weight generated from parameters for a product of the input-dependent
+computation, see :meth:`~reuseprior.counting.sweep.SweepContext.is_weight`)
+multiplies the count by ``gamma``; counts delivered to weights and biases are not
+discounted.  Hence a weight
 whose op output reaches the model output through ``L`` further weighted ops on a path
 gets ``gamma**L`` for that path.
 

@@ -80,8 +80,10 @@ def generic_linear(node, cout, ctx):
 
 def generic_multilinear(node, cout, ctx, weights=()):
     """VJP with every floating operand replaced by ones (exact for multilinear ops).
-    Operands in ``weights``, and parameters reached through views only, get the
-    count undiscounted; every other (feature) operand gets it times ``gamma``."""
+    Operands in ``weights``, and weights in the sense of
+    :meth:`~reuseprior.counting.sweep.SweepContext.is_weight` (parameters reached
+    through views only, generated weights), get the count undiscounted; every other
+    (feature) operand gets it times ``gamma``."""
     cout = single(cout)
     operands = [a for a in dict.fromkeys(tensor_nodes((node.args, node.kwargs))) if ctx.needs(a)]
     if not operands:
@@ -95,6 +97,6 @@ def generic_multilinear(node, cout, ctx, weights=()):
         if g is None:
             continue
         s = Scaled(g.detach().abs(), cout.exponent).normalized()
-        if a not in weights and not ctx.is_weight(a):
+        if a not in weights and not ctx.is_weight(a, node):
             s = s.scale(ctx.gamma)
         yield a, s

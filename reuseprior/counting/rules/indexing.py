@@ -15,6 +15,7 @@ import operator
 
 from reuseprior.counting.rules.generic import generic_linear
 from reuseprior.counting.rules.helpers import RuleTable, aten, optional_ops, shape_of, single, sum_to_shape
+from reuseprior.counting.scaled import SliceCount
 
 __all__ = ["DATA_MOVEMENT_OPS", "NO_COUNT_OPS", "TABLE"]
 
@@ -22,7 +23,6 @@ TABLE = RuleTable()
 
 #: ops counted by the generic linear VJP (those of them that this PyTorch build has)
 DATA_MOVEMENT_OPS = [
-    "slice",
     "select",
     "narrow",
     "split",
@@ -46,7 +46,13 @@ DATA_MOVEMENT_OPS = [
     "pixel_shuffle",
     "pixel_unshuffle",
     "channel_shuffle",
+    "upsample_nearest1d",
     "upsample_nearest2d",
+    "upsample_nearest3d",
+    "_upsample_nearest_exact1d",
+    "_upsample_nearest_exact2d",
+    "_upsample_nearest_exact3d",
+    "tile",
     "_unsafe_index",
     "movedim",
     "diagonal",
@@ -62,6 +68,22 @@ DATA_MOVEMENT_OPS = [
     "repeat_interleave",
 ]
 TABLE.rule(*optional_ops(*DATA_MOVEMENT_OPS))(generic_linear)
+
+
+@TABLE.rule(aten.slice)
+def _slice(node, cout, ctx):
+    """``x[start:stop:step]`` along one dimension: the slice's counts go back to the
+    elements it read, as a :class:`~reuseprior.counting.scaled.SliceCount` (zero
+    elsewhere; made dense by the sweep unless a parameter collects it)."""
+    a = node.args[0]
+    if not ctx.needs(a):
+        return
+    shape = shape_of(a)
+    args = list(node.args[1:]) + [0, None, None, 1][len(node.args) - 1 :]
+    dim, start, stop, step = args[:4]
+    dim %= len(shape)
+    start, stop, step = slice(start, stop, step).indices(shape[dim])
+    yield a, SliceCount(single(cout), shape, dim, start, stop, step)
 
 
 @TABLE.rule(operator.getitem)

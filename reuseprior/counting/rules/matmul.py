@@ -3,8 +3,9 @@
 
 A dense layer is a 1x1 convolution on a 1x1 map: ``A[i, j]`` of ``C = A @ B`` gets
 ``sum_m c[i, m]`` and ``B[j, m]`` gets ``sum_i c[i, m]``.  A feature operand (anything
-that is not a parameter reached through views only) is discounted by ``gamma``; a
-weight is not.  The bias of ``addmm`` gets the counts summed over the positions it
+that is not a weight: a parameter reached through views only, or a weight generated
+from parameters for a product of the input-dependent computation) is discounted by
+``gamma``; a weight is not.  The bias of ``addmm`` gets the counts summed over the positions it
 is broadcast to.
 """
 
@@ -21,11 +22,11 @@ TABLE = RuleTable()
 def _mm_parts(node, cout, ctx, a, b, batched):
     """The counts of the two factors of ``a @ b`` (batched or not)."""
     if ctx.needs(a):
-        g = 1.0 if ctx.is_weight(a) else ctx.gamma
+        g = 1.0 if ctx.is_weight(a, node) else ctx.gamma
         sa = shape_of(a)
         yield a, cout.map(lambda m: m.sum(dim=-1, keepdim=True)).map_raw(lambda r: r.expand(sa)).scale(g)
     if ctx.needs(b):
-        g = 1.0 if ctx.is_weight(b) else ctx.gamma
+        g = 1.0 if ctx.is_weight(b, node) else ctx.gamma
         sb = shape_of(b)
         yield b, cout.map(lambda m: m.sum(dim=-2, keepdim=True)).map_raw(lambda r: r.expand(sb)).scale(g)
 

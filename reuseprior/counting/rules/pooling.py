@@ -3,9 +3,10 @@
 Local max and average pooling count as *sum* pooling: every in-bounds position of a
 window gets the window's output count (not just the argmax, and not divided by the
 window size).  Adaptive and global pooling likewise: every position of a bin gets the
-bin's full count (global pooling: not divided by ``H*W``).  Bilinear and bicubic
-resizing give an input pixel the counts of every output pixel whose interpolation
-stencil gives it a non-zero weight.
+bin's full count (global pooling: not divided by ``H*W``).  Linear, bilinear and
+bicubic resizing give an input element the counts of every output element whose
+interpolation stencil gives it a non-zero weight (a stencil weight of exactly zero is
+no edge); nearest-neighbour resizing is data movement (:mod:`.indexing`).
 """
 
 from __future__ import annotations
@@ -152,6 +153,67 @@ def _interpolate2d(node, cout, ctx):
         return _interpolation_pattern(n_in, n_out, lambda e: op(e, [n_out, 1], align, scale, None)).T
 
     yield from _separable_2d(node, cout, ctx, lambda xs, Ho, Wo: (along(xs[-2], Ho, sh), along(xs[-1], Wo, sw)))
+
+
+def _linear_taps(op, n_in: int, n_out: int, align: bool, scale) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The two-point stencils of 1-d linear resizing from ``n_in`` to ``n_out``
+    values, read off the op itself in ``O(n_in + n_out)``: ``(left, reads_left,
+    reads_right)`` where output ``j`` reads inputs ``left[j]`` and ``left[j] + 1``
+    with non-zero weight where the flags are set.
+
+    Three probes go through ``op`` in float64: the indicators of the even and of
+    the odd inputs (an output's two neighbours have different parities, so these
+    give the weight on each neighbour exactly) and the ramp ``i`` (``left + w_right``
+    when the weights sum to one), from which ``left`` is the candidate of matching
+    parity that is an integer."""
+    index = torch.arange(n_in, dtype=torch.float64)
+    even_inputs = (index.remainder(2) == 0).to(torch.float64)
+    probes = torch.stack([even_inputs, 1.0 - even_inputs, index]).reshape(1, 3, n_in)
+    with torch.no_grad():
+        on_even, on_odd, ramp = op(probes, [n_out], align, scale)[0]
+    tolerance = 1e-6
+    even_left = ramp - on_odd  # the left neighbour, if it is even
+    odd_left = ramp - on_even  # the left neighbour, if it is odd
+    even_ok = ((even_left - even_left.round()).abs() < tolerance) & (even_left.round().remainder(2) == 0)
+    left = torch.where(even_ok, even_left.round(), odd_left.round()).to(torch.int64).clamp(0, n_in - 1)
+    left_is_even = left.remainder(2) == 0
+    w_left = torch.where(left_is_even, on_even, on_odd)
+    w_right = torch.where(left_is_even, on_odd, on_even)
+    return left, w_left != 0, (w_right != 0) & (left + 1 < n_in)
+
+
+@TABLE.rule(*optional_ops("upsample_linear1d"))
+def _interpolate1d(node, cout, ctx):
+    """Linear resizing of the last dimension (``F.interpolate(mode="linear")``, as a
+    Shapeshifter store's ``inter`` upsampler uses it): an input element gets the
+    counts of every output element whose two-point stencil gives it a non-zero
+    weight, as for bilinear resizing.  A stencil weight that is exactly zero (an
+    output that falls on an input position) is not an edge: the output does not
+    read that neighbour.  Interpolation weights are fixed by the op, not learned, so
+    which edges exist depends only on the sizes (:func:`_linear_taps`, linear in
+    the sizes: a store of 0.5 M values resized to 4 M weights is cheap)."""
+    c0 = single(cout)
+    x = node.args[0]
+    if not ctx.needs(x):
+        return
+    args = list(node.args) + [None] * 4
+    align = bool(args[2])
+    if getattr(node.target, "_overloadname", "") == "vec":  # (input, output_size, align_corners, scale_factors)
+        scale = args[3][0] if args[3] else None
+    else:  # (input, output_size, align_corners, scales)
+        scale = args[3]
+    op = node.target.overloadpacket.default
+    n_in, n_out = shape_of(x)[-1], c0.shape[-1]
+    left, reads_left, reads_right = _linear_taps(op, n_in, n_out, align, scale)
+
+    def spread(m):
+        out = torch.zeros(*m.shape[:-1], n_in, dtype=m.dtype)
+        out.index_add_(-1, left, m * reads_left)
+        right = (left + 1).clamp(max=n_in - 1)
+        out.index_add_(-1, right, m * reads_right)
+        return out
+
+    yield x, c0.map(spread)
 
 
 @TABLE.rule(
