@@ -40,7 +40,7 @@ from torch.utils.data import Subset
 
 from reuseprior import datasets as data
 from reuseprior.core import paths
-from reuseprior.core.files import atomic_write
+from reuseprior.core.files import append_csv_row
 from reuseprior.core.parameters import count_parameters
 from reuseprior.models.efficientnet_v2 import VARIANTS, EfficientNetV2, efficientnet_v2, round_filters
 from reuseprior.models.sharing import share_parameters
@@ -600,17 +600,8 @@ def read_results(path: str | os.PathLike) -> pd.DataFrame:
     return df
 
 
-def _write_results(df: pd.DataFrame, path: Path) -> None:
-    with atomic_write(path, "w", newline="") as fh:
-        df.to_csv(fh, index=False, float_format="%.10g")
-
-
 def _append_row(row: Mapping[str, Any], path: Path) -> pd.DataFrame:
-    df = read_results(path)
-    new = pd.DataFrame([{c: row.get(c) for c in RESULT_COLUMNS}])
-    df = new if df.empty else pd.concat([df, new], ignore_index=True)
-    _write_results(df, path)
-    return df
+    return append_csv_row(path, dict(row), RESULT_COLUMNS, read=read_results)
 
 
 def _row(

@@ -82,7 +82,7 @@ from tqdm.auto import tqdm
 from reuseprior import datasets as data
 from reuseprior.core import paths
 from reuseprior.core.errors import CsvFormatError, SharingError
-from reuseprior.core.files import atomic_write
+from reuseprior.core.files import append_csv_row, write_csv
 from reuseprior.core.parameters import count_parameters
 from reuseprior.counting import analyze
 from reuseprior.models.registry import build_model
@@ -725,19 +725,10 @@ def validate_runs(df: pd.DataFrame, *, source: str = "runs") -> None:
     )
 
 
-def _write_runs(df: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path, "w", newline="") as fh:
-        df.to_csv(fh, index=False, float_format="%.10g")
-
-
 def _append_run(row: Mapping[str, Any], path: Path) -> pd.DataFrame:
-    df = read_runs(path)
-    new = pd.DataFrame([{c: row.get(c) for c in ROW_COLUMNS}])
-    df = new if df.empty else pd.concat([df, new], ignore_index=True)
-    validate_runs(df, source=str(path))
-    _write_runs(df, path)
-    return df
+    return append_csv_row(
+        path, dict(row), ROW_COLUMNS, read=read_runs, validate=lambda df: validate_runs(df, source=str(path))
+    )
 
 
 def _reset_peak_rss() -> str:
@@ -937,7 +928,7 @@ def fill_scores(spec: StudySpec, path: str | os.PathLike = STORED_RUNS, *, every
                 df.at[i, k] = scores[k]
             filled += 1
     validate_runs(df, source=str(path))
-    _write_runs(df, path)
+    write_csv(df, path)
     return filled
 
 
@@ -1440,7 +1431,7 @@ def store_bookkeeping(
             row = bookkeeping_row(model, config, budgets)
             done = read_bookkeeping(path)
             new = pd.DataFrame([{c: row.get(c) for c in BOOKKEEPING_COLUMNS}])
-            _write_runs(new if done.empty else pd.concat([done, new], ignore_index=True), path)
+            write_csv(new if done.empty else pd.concat([done, new], ignore_index=True), path)
     return read_bookkeeping(path)
 
 

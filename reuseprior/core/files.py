@@ -18,9 +18,11 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Callable
 
-__all__ = ["atomic_write", "fsync_directory"]
+import pandas as pd
+
+__all__ = ["append_csv_row", "atomic_write", "fsync_directory", "write_csv"]
 
 
 def fsync_directory(folder: str | os.PathLike) -> None:
@@ -71,3 +73,33 @@ def atomic_write(
         tmp.unlink(missing_ok=True)
         raise
     fsync_directory(path.parent)
+
+
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike, *, float_format: str = "%.10g") -> None:
+    """Write ``frame`` to ``path`` as CSV (no index) through :func:`atomic_write`."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, "w", newline="") as fh:
+        frame.to_csv(fh, index=False, float_format=float_format)
+
+
+def append_csv_row(
+    path: str | os.PathLike,
+    row: dict[str, Any],
+    columns: tuple[str, ...],
+    *,
+    read: Callable[[Path], pd.DataFrame],
+    validate: Callable[[pd.DataFrame], None] | None = None,
+) -> pd.DataFrame:
+    """Append ``row`` (its ``columns``, missing ones empty) to the CSV at ``path``.
+
+    The file is read with ``read``, the result checked with ``validate`` and
+    written whole by :func:`write_csv`, so an interruption leaves either the
+    old rows or the old rows plus this one. Returns the rows written.
+    """
+    frame = read(Path(path))
+    new = pd.DataFrame([{c: row.get(c) for c in columns}])
+    frame = new if frame.empty else pd.concat([frame, new], ignore_index=True)
+    if validate is not None:
+        validate(frame)
+    write_csv(frame, path)
+    return frame

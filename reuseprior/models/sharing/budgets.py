@@ -357,17 +357,23 @@ def _wrn_28_10_rows(wrn: nn.Module) -> list[dict]:
     table_12c = _printed_percents("npas_table12", "percent_of_orig_printed", part="c", method="SSN-WRN-28-10")[0]
     name, largest = largest_layer(wrn)
     how = "count_parameters(wrn_28_10(100))"
+    how10 = "count_parameters(wrn_28_10(100)) with a 10-class classifier"
     rows = [
         _row(
             "WRN-28-10 parameters, CIFAR-100", "Zagoruyko & Komodakis 2016", WRN_28_10_PRINTED_M, "M", total / 1e6, how
         ),
         _row(
-            "WRN-28-10 parameters, CIFAR-10", "Zagoruyko & Komodakis 2016", WRN_28_10_PRINTED_M, "M", total10 / 1e6, how
+            "WRN-28-10 parameters, CIFAR-10",
+            "Zagoruyko & Komodakis 2016",
+            WRN_28_10_PRINTED_M,
+            "M",
+            total10 / 1e6,
+            how10,
         ),
     ]
     printed, _ = _text_number("npas_wrn_28_10_params")
     rows.append(_row("WRN-28-10 parameters, CIFAR-100", "NPAS Tables 7, 9, 12", printed, "M", total / 1e6, how))
-    rows.append(_row("WRN-28-10 parameters, CIFAR-10", "NPAS Tables 7, 9, 12", printed, "M", total10 / 1e6, how))
+    rows.append(_row("WRN-28-10 parameters, CIFAR-10", "NPAS Tables 7, 9, 12", printed, "M", total10 / 1e6, how10))
     printed, phrase = _text_number("npas_wrn_28_10_largest_layer")
     source = f"NPAS section 4.3: {phrase!r}"
     rows.append(_row("WRN-28-10 largest layer", source, printed, "M", largest / 1e6, name, relation="just under"))
