@@ -18,6 +18,7 @@ from reuseprior.core.parameters import count_parameters
 from reuseprior.datasets import load_digits_splits
 from reuseprior.models import build_model
 from reuseprior.models.compact import Stage, compact_net
+from reuseprior.models.sharing import budgets as seeds
 from reuseprior.models.sharing import share
 from reuseprior.training.loop import TrainConfig
 
@@ -217,7 +218,9 @@ def test_disagreements_and_rank_table_name_the_swapped_pair():
     first = pooled.iloc[0]
     assert (first["trained better"], first["prior prefers"]) == ("b", "c")
     assert first["accuracy gap (pp)"] == pytest.approx(10.0)
-    assert first["seeds agreeing with trained order"] == "3 of 3" and not first["within noise"]
+    assert first["seeds agreeing with trained order"] == "3 of 3"
+    assert first["mean paired difference (pp)"] == pytest.approx(10.0)  # b - c is 10 on every seed
+    assert first["sign test p"] == pytest.approx(0.25)  # 3 of 3: 2 / 8, the smallest p three seeds allow
     ranks = ch7.rank_table(rows, "PG").set_index("config")
     assert list(ranks["trained rank"]) == [4, 2, 3, 1] and list(ranks["prior rank"]) == [4, 3, 2, 1]
     text = ch7.reading(ch7.ranking_agreement(rows, scores=("PG",), n_boot=50), ch7.rank_table(rows), pooled)
@@ -234,12 +237,52 @@ def test_the_stored_study_keeps_its_plan_id():
 
 
 def test_stored_rows_are_valid_and_complete_per_seed():
+    # the rows are committed: every configuration of the CPU study has all three seeds
     rows = ch7.study_rows(ch7.CPU_STUDY)
-    if rows.empty:
-        pytest.skip("no stored runs yet: python -m reuseprior sharing-study run")
     per_config = rows.groupby("config")["seed"].nunique()
-    assert set(per_config.index) <= {c.label for c in ch7.CPU_STUDY.configs}
+    assert set(per_config.index) == {c.label for c in ch7.CPU_STUDY.configs} and len(per_config) == 10
+    assert (per_config == 3).all(), per_config[per_config != 3]
+    assert len(rows) == 30
     assert rows["engine_error"].isna().all(), "fill them: python -m reuseprior sharing-study fill-scores"
+
+
+@pytest.mark.parametrize("agreeing, nonzero, p", [(3, 3, 0.25), (0, 3, 0.25), (2, 3, 1.0), (5, 5, 0.0625), (0, 0, 1.0)])
+def test_sign_test_p_by_hand(agreeing, nonzero, p):
+    # two-sided: 2 * P(X >= max(k, n - k)) for X ~ Binomial(n, 1/2), capped at 1
+    assert ch7.sign_test_p(agreeing, nonzero) == pytest.approx(p)
+
+
+def test_printed_numbers_group_the_readings_of_one_printed_number():
+    assert ch7.printed_number("WRN-40-10 as % of WRN-28-10, CIFAR-10") == "WRN-40-10 as % of WRN-28-10"
+    assert ch7.printed_number("Table 14 budget 24.6 % as 9 M, CIFAR-10") == "Table 14 budget 24.6 %"
+    assert ch7.printed_number("Table 14 budget 24.6 % as a round count, 9 M") == "Table 14 budget 24.6 %"
+    readings = pd.DataFrame(
+        {
+            "work": ["W"] * 3,
+            "source": ["T", "T", "U"],
+            "quantity": ["x, CIFAR-10", "x, CIFAR-100", "y"],
+            "printed": ["1", "1", "2"],
+            "unit": ["M"] * 3,
+            "matches": [False, True, False],
+        }
+    )
+    numbers = ch7.printed_numbers(readings)
+    assert list(numbers["readings"]) == [2, 1] and list(numbers["reproduced"]) == [True, False]
+    assert numbers.loc[0, "readings that reproduce it"] == "x, CIFAR-100"
+
+
+def test_every_non_matching_seed_reading_has_a_note():
+    both = pd.concat([seeds.npas_bookkeeping(), seeds.bidart_bookkeeping()], ignore_index=True)
+    notes = ch7.reading_notes(both)
+    assert len(notes) == int((~both["matches"].astype(bool)).sum()) > 0
+    assert (notes["note"] != "(no note)").all(), notes.loc[notes["note"] == "(no note)", "quantity"]
+
+
+def test_the_npas_comparison_says_the_narrower_wrn_was_not_run():
+    table = ch7.printed_beside_trained(ch7.NPAS_STUDY, pd.DataFrame(columns=list(ch7.ROW_COLUMNS)))
+    narrower = table[table["setting"].str.startswith("WRN")]
+    assert len(narrower) == 5 and (narrower["ours"] == ch7.NOT_RUN_NARROW_WRN).all()
+    assert (table.loc[~table.index.isin(narrower.index), "ours"].str.startswith("SSN @")).all()
 
 
 @pytest.mark.slow

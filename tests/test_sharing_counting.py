@@ -38,6 +38,7 @@ from reuseprior.counting.sweep import SweepResult, run_sweep
 from reuseprior.graphs import horizontal_unroll
 from reuseprior.models.sharing import generated_layers, materialize, share, weight_sources
 from reuseprior.models.sharing.channelwise import kernel_map
+from reuseprior.models.sharing.stores import store_summary
 
 GAMMA = Fraction(1, 2)
 
@@ -73,11 +74,50 @@ CONVNET = ArchSpec(
 #: an MLP for the stores
 MLP = ArchSpec((3,), [("dense", 4, True, None), ("relu",), ("dense", 4, False, None), ("dense", 2, True, None)])
 
-SPECS = {"separable": SEPARABLE, "convnet": CONVNET, "mlp": MLP}
+#: depthwise-separable, as the chapter-7 study's networks are built: a 1x1 stem, a
+#: depthwise 3x3 convolution (groups = its 4 channels, with a bias), a pointwise 1x1
+#: convolution and a dense head; shared layers ``layers.0`` (12 weights), ``layers.2``
+#: (36), ``layers.4`` (4), ``layers.6`` (2)
+DEPTHWISE_SEPARABLE = ArchSpec(
+    (3, 2, 2),
+    [
+        ("conv", 4, 1, 1, 0, 1, False, None),
+        ("relu",),
+        ("conv", 4, 3, 1, 1, 4, True, None),
+        ("relu",),
+        ("conv", 1, 1, 1, 0, 1, False, None),
+        ("gap",),
+        ("dense", 2, True, None),
+    ],
+)
+
+SPECS = {"separable": SEPARABLE, "convnet": CONVNET, "mlp": MLP, "depthwise_separable": DEPTHWISE_SEPARABLE}
+
+#: the stores the learned mapping's synthetic pretraining plants (layer -> store)
+PLANTED_STORES = {"layers.0": 0, "layers.2": 1, "layers.4": 0, "layers.6": 1}
+
+
+def planted_pretrain(model: nn.Module) -> None:
+    """A synthetic stand-in for the learned mapping's short pretraining: the
+    coefficients of the layers of each planted store end up nearly equal (one-hot
+    on the store's label), so k-means recovers :data:`PLANTED_STORES`."""
+    source = weight_sources(model)["ssn_mapping"]
+    with torch.no_grad():
+        for index, key in enumerate(source.keys()):
+            row = torch.zeros(source.coefficients.shape[1])
+            row[PLANTED_STORES[key]] = 1.0
+            source.coefficients[index] = row + 0.01 * index
+
+
+#: the chapter-7 study's SSN options (Emb generator, Mask upsampler; default embedding
+#: size 24 and mask window 9)
+STUDY_SSN = {"generator": "emb", "upsampler": "mask"}
 
 #: (spec, share options): every scheme, both channel-wise layouts, every generator
 #: (SSN+ budgets, so that layers mix several templates) and every upsampler (SSN-
-#: budgets below the largest layer), one and two stores
+#: budgets below the largest layer), one and two stores; and the chapter-7 study's
+#: Emb + Mask on a depthwise-separable net at SSN- budgets (the depthwise layer
+#: upsampled, others mixing templates) under the single, manual and learned mappings
 CASES = {
     "scope": ("separable", ("scope", {})),
     "channelwise-tiling": ("separable", ("channelwise", {"reuse": 2})),
@@ -99,6 +139,32 @@ CASES = {
         ("ssn", {"budget": 0.4, "generator": "emb", "upsampler": "inter", "embedding_size": 2}),
     ),
     "ssn-two-stores-conv": ("convnet", ("ssn", {"budget": 1.5, "mapping": "random", "num_stores": 2})),
+    "ssn-emb-mask-separable": ("depthwise_separable", ("ssn", {"budget": 186, **STUDY_SSN, "mapping": "single"})),
+    "ssn-manual-separable": (
+        "depthwise_separable",
+        (
+            "ssn",
+            {
+                "budget": 233,
+                **STUDY_SSN,
+                "mapping": "manual",
+                "stores": [["layers.0", "layers.6"], ["layers.2", "layers.4"]],
+            },
+        ),
+    ),
+    "ssn-learned-separable": (
+        "depthwise_separable",
+        ("ssn", {"budget": 173, **STUDY_SSN, "mapping": "learned", "num_stores": 2, "pretrain": planted_pretrain}),
+    ),
+}
+
+#: what the depthwise-separable cases exercise, per store: ``(layer, templates, copies
+#: of the store)``; templates > 1: Emb mixes them (one ``E`` per template count, shared
+#: by the store's layers with that count), copies > 1: the Mask upsampler
+SEPARABLE_LAYOUTS = {
+    "ssn-emb-mask-separable": [[("layers.0", 1, 1), ("layers.2", 1, 2), ("layers.4", 4, 1), ("layers.6", 4, 1)]],
+    "ssn-manual-separable": [[("layers.0", 1, 3), ("layers.6", 2, 1)], [("layers.2", 1, 3), ("layers.4", 3, 1)]],
+    "ssn-learned-separable": [[("layers.0", 1, 2), ("layers.4", 1, 1)], [("layers.2", 1, 2), ("layers.6", 4, 1)]],
 }
 
 
@@ -114,6 +180,34 @@ def _shared(case: str) -> tuple[ArchSpec, nn.Module]:
     else:
         shared = share(model, scheme, **options)
     return spec, shared.eval()
+
+
+@pytest.mark.parametrize("case", list(SEPARABLE_LAYOUTS))
+def test_separable_cases_mix_templates_and_upsample_with_masks(case):
+    """The depthwise-separable cases are what they claim: the stores (one; the manual
+    groups; the planted groups the learned mapping recovers), their layers' template
+    counts and copies, the Emb and Mask parameters, and the budget met exactly."""
+    _, (_, options) = CASES[case]
+    _, shared = _shared(case)
+    summary = store_summary(shared)
+    layout = [
+        [(r.layer, r.templates, r.repeats) for r in rows.itertuples()]
+        for _, rows in summary.groupby("store", sort=True)
+    ]
+    assert layout == SEPARABLE_LAYOUTS[case]
+    assert count_parameters(shared) == options["budget"]
+    assert dict(shared.named_modules())["layers.2"].groups == 4  # generated, still depthwise
+    for source in weight_sources(shared).values():
+        for selection in source.selections.values():
+            coefficients = source.coefficients.get(f"layer{selection.position}")
+            masks = source.masks.get(f"layer{selection.position}")
+            assert (coefficients is not None) == (selection.templates > 1)
+            assert (masks is not None) == (selection.repeats > 1)
+            if masks is not None:
+                assert masks.shape == (selection.repeats - 1, 9)
+        assert sorted(source.embedders) == sorted(
+            {f"templates{s.templates}" for s in source.selections.values() if s.templates > 1}
+        )
 
 
 def _input(spec: ArchSpec) -> torch.Tensor:
@@ -267,7 +361,10 @@ def _expected_store_counts(store, plain: SweepResult) -> torch.Tensor:
     return expected
 
 
-@pytest.mark.parametrize("case", ["ssn-rr-mlp", "ssn-wavg-conv", "ssn-wavg-mlp", "ssn-repeat-conv", "ssn-mask-conv"])
+@pytest.mark.parametrize(
+    "case",
+    ["ssn-rr-mlp", "ssn-wavg-conv", "ssn-wavg-mlp", "ssn-repeat-conv", "ssn-mask-conv", "ssn-emb-mask-separable"],
+)
 def test_store_element_gets_the_sum_over_the_weights_it_generates(case):
     """A store element's count is the sum, over the layers whose templates hold it
     (or, upsampled, over its copies), of the counts of the weight positions it

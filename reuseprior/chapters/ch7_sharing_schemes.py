@@ -38,8 +38,11 @@ training does? Everything the notebook ``ch7_sharing_schemes`` shows is built he
 Semantics of the runs' columns: ``params`` counts every parameter of the model
 as built (:func:`reuseprior.core.parameters.count_parameters`: stores, batch
 norm, biases; a tied weight once); ``flops`` is one forward pass of one image
-(``torch.utils.flop_counter``, 2 per multiply-add), the generators' operations
-included; the prior's quantities come from :func:`reuseprior.counting.analyze`
+(:func:`reuseprior.baselines.complexity.count_flops`, 2 per multiply-add of
+the convolutions and matrix products only): of a generator's operations only
+its matrix products count (the Emb generator's linear layer ``E``); template
+mixing (multiply and sum), masks, repeats, slicing and interpolation are
+elementwise and count 0; the prior's quantities come from :func:`reuseprior.counting.analyze`
 on the model as built (eval mode, one input of the training resolution), so a
 stored parameter that generates several weights gets the contexts of every use;
 ``peak_memory_mb`` is the process's peak resident set size during the run
@@ -64,6 +67,7 @@ import itertools
 import json
 import math
 import os
+import re
 import resource
 import time
 from dataclasses import asdict, dataclass, replace
@@ -84,7 +88,7 @@ from reuseprior.core import paths
 from reuseprior.core.errors import CsvFormatError, SharingError
 from reuseprior.core.files import append_csv_row, write_csv
 from reuseprior.core.parameters import count_parameters
-from reuseprior.counting import analyze
+from reuseprior.counting import analyze, count_contexts
 from reuseprior.models.registry import build_model
 from reuseprior.models.sharing import SCHEMES, share
 from reuseprior.models.sharing.budgets import load_seed_table
@@ -100,16 +104,20 @@ __all__ = [
     "BOOKKEEPING_SETTINGS",
     "BUDGETS",
     "CHANNELWISE_REUSE",
+    "BUDGET_FILL",
     "CPU_STUDY",
     "DODGE",
     "INTEGER_WIDTHS",
     "LIVE_TOLERANCE",
+    "MASS_GROUPS",
     "MEASURED_COLUMNS",
+    "NOT_RUN_NARROW_WRN",
     "NPAS_STUDY",
     "NPAS_TABLE_14_BUDGETS",
     "PAPER_PROFILE",
     "PRIOR_SCORES",
     "PROFILES",
+    "READING_NOTES",
     "ROW_COLUMNS",
     "SCHEME_STYLE",
     "SCORE_LABELS",
@@ -126,6 +134,8 @@ __all__ = [
     "bookkeeping_row",
     "bookkeeping_wide",
     "build_config_model",
+    "context_mass_shares",
+    "depthwise_context_shares",
     "cheapest_runs",
     "data_caption",
     "describe_study",
@@ -141,6 +151,8 @@ __all__ = [
     "plot_accuracy_vs_parameters",
     "plot_prior_vs_accuracy",
     "printed_beside_trained",
+    "printed_number",
+    "printed_numbers",
     "prior_scores",
     "profile_rows",
     "rank_table",
@@ -148,9 +160,12 @@ __all__ = [
     "read_bookkeeping",
     "read_runs",
     "reading",
+    "reading_notes",
     "run_one",
     "run_study",
     "runs_path",
+    "sharing_shifts",
+    "sign_test_p",
     "store_bookkeeping",
     "study_budgets",
     "study_rows",
@@ -178,9 +193,12 @@ BUDGETS: tuple[str, ...] = (
 )  # fmt: skip
 
 #: live recomputation of a stored run: counted columns must agree to this relative
-#: tolerance; accuracies (training in float32 on another CPU can round differently
-#: and two epochs amplify it) to this many percentage points
-LIVE_TOLERANCE: dict[str, float] = {"counted_rel": 1e-9, "accuracy_pp": 1.0}
+#: tolerance; accuracies exactly (``accuracy_pp_same_software``, 0 pp) when the live
+#: run has the stored row's PyTorch version and thread count (one-thread CPU training
+#: of the same software is deterministic), else to ``accuracy_pp`` percentage points
+#: (another PyTorch or thread count can round float32 sums differently, and two epochs
+#: amplify that)
+LIVE_TOLERANCE: dict[str, float] = {"counted_rel": 1e-9, "accuracy_pp": 1.0, "accuracy_pp_same_software": 0.0}
 
 
 # ------------------------------------------------------------------------ configs
@@ -1091,13 +1109,29 @@ def rank_table(rows: pd.DataFrame, score: str = "PG") -> pd.DataFrame:
     return t
 
 
+def sign_test_p(agreeing: int, nonzero: int) -> float:
+    """Two-sided sign test: the probability, with ``nonzero`` paired differences
+    each positive with probability 1/2, of a count at least as far from
+    ``nonzero / 2`` as ``agreeing`` (``min(1, 2 P(X >= max(k, n - k)))``); 1 for
+    no non-zero difference. With 3 seeds the smallest possible value is 0.25."""
+    if nonzero == 0:
+        return 1.0
+    k = max(agreeing, nonzero - agreeing)
+    tail = sum(math.comb(nonzero, i) for i in range(k, nonzero + 1)) / 2**nonzero
+    return min(1.0, 2 * tail)
+
+
 def disagreements(rows: pd.DataFrame, score: str = "PG", *, within_budget: bool = True) -> pd.DataFrame:
     """The pairs of configurations that the prior orders one way and training
     the other (``within_budget``: only pairs at a matched budget), with the
-    score difference, the accuracy difference (mean over seeds) and how many
-    seeds agree with the trained order; sorted by the accuracy gap, largest
-    first (the prior's worst mistakes on top). A pair whose accuracy gap is
-    smaller than its seed spread is flagged ``within noise``."""
+    score difference, the accuracy gap (difference of the means over seeds) and
+    the seeds' paired differences: a seed fixes the data order and base
+    initialisation of every configuration, so each seed gives one paired
+    difference (trained better - prior prefers); the table shows how many seeds
+    agree in sign with the trained order, their mean, and the two-sided sign
+    test's p (:func:`sign_test_p`; with 3 seeds its smallest value is 0.25, so
+    no pair can be resolved either way). Sorted by the accuracy gap, largest
+    first (the prior's worst mistakes on top)."""
     summary = summarize(rows).set_index("config")
     groups = matched_budget_groups(summary.reset_index())
     per_seed = rows.pivot_table(index="config", columns="seed", values="test_top1", aggfunc="mean")
@@ -1110,8 +1144,8 @@ def disagreements(rows: pd.DataFrame, score: str = "PG", *, within_budget: bool 
         if np.sign(ds) * np.sign(da) >= 0:
             continue
         better, worse = (a, b) if da > 0 else (b, a)
-        diff = per_seed.loc[better] - per_seed.loc[worse]
-        spread = float(np.hypot(summary.at[a, "test_top1_std"], summary.at[b, "test_top1_std"]))
+        diff = (per_seed.loc[better] - per_seed.loc[worse]).dropna()
+        agreeing, nonzero = int((diff > 0).sum()), int((diff != 0).sum())
         out.append(
             {
                 "trained better": better,
@@ -1120,8 +1154,9 @@ def disagreements(rows: pd.DataFrame, score: str = "PG", *, within_budget: bool 
                 f"{score} difference (prior prefers - trained better)": summary.at[worse, score]
                 - summary.at[better, score],
                 "accuracy gap (pp)": abs(da),
-                "seeds agreeing with trained order": f"{int((diff > 0).sum())} of {int(diff.notna().sum())}",
-                "within noise": bool(abs(da) < spread),
+                "seeds agreeing with trained order": f"{agreeing} of {len(diff)}",
+                "mean paired difference (pp)": float(diff.mean()),
+                "sign test p": sign_test_p(agreeing, nonzero),
             }
         )
     cols = [
@@ -1131,7 +1166,8 @@ def disagreements(rows: pd.DataFrame, score: str = "PG", *, within_budget: bool 
         f"{score} difference (prior prefers - trained better)",
         "accuracy gap (pp)",
         "seeds agreeing with trained order",
-        "within noise",
+        "mean paired difference (pp)",
+        "sign test p",
     ]
     df = pd.DataFrame(out, columns=cols)
     return df.sort_values("accuracy gap (pp)", ascending=False, kind="stable").reset_index(drop=True)
@@ -1160,7 +1196,9 @@ def live_check(
     with their stored rows: per compared column the stored value, the live one,
     the difference and whether it is within :data:`LIVE_TOLERANCE` (counted
     columns -- parameters, FLOPs, the prior's quantities -- to a relative
-    ``counted_rel``; accuracies to ``accuracy_pp`` percentage points)."""
+    ``counted_rel``; accuracies exactly when the live run has the stored row's
+    ``torch_version`` and ``threads`` (column ``case``: ``same software``),
+    else to ``accuracy_pp`` percentage points (``other software``))."""
     if splits is None:
         splits = load_study_data(spec, data_dir=data_dir)
     budgets = study_budgets(spec)
@@ -1172,10 +1210,15 @@ def live_check(
     try:
         for _, stored in cheapest_runs(rows, k).iterrows():
             live = run_one(spec, by_label[stored["config"]], int(stored["seed"]), splits, budgets=budgets)
+            same = str(stored["torch_version"]) == str(live["torch_version"]) and int(stored["threads"]) == int(
+                live["threads"]
+            )
+            case = "same software" if same else "other software"
+            pp = LIVE_TOLERANCE["accuracy_pp_same_software" if same else "accuracy_pp"]
             for col in ("params", "flops", *PRIOR_SCORES, "val_top1", "test_top1"):
                 a, b = float(stored[col]), float(live[col])
                 if col in ("val_top1", "test_top1"):
-                    ok, tol = abs(a - b) <= LIVE_TOLERANCE["accuracy_pp"], f"{LIVE_TOLERANCE['accuracy_pp']} pp"
+                    ok, tol = abs(a - b) <= pp, ("exact" if pp == 0 else f"{pp} pp") + f" ({case})"
                 else:
                     ok = abs(a - b) <= LIVE_TOLERANCE["counted_rel"] * max(1.0, abs(a))
                     tol = f"rel {LIVE_TOLERANCE['counted_rel']:g}"
@@ -1189,6 +1232,9 @@ def live_check(
                         "difference": b - a,
                         "tolerance": tol,
                         "within tolerance": bool(ok),
+                        "case": case,
+                        "stored software": f"torch {stored['torch_version']}, {int(stored['threads'])} thread(s)",
+                        "live software": f"torch {live['torch_version']}, {int(live['threads'])} thread(s)",
                     }
                 )
     finally:
@@ -1218,69 +1264,95 @@ SCHEME_STYLE: dict[str, tuple[str, str]] = {
     "scope+channelwise": ("X", "#56b4e9"),
     "ssn": ("^", "#029e73"),
 }
-#: horizontal dodge of the schemes that share a budget (thousands of parameters), for legibility
+#: horizontal offset of the schemes that share a budget (thousands of parameters), for legibility only: the
+#: markers of one budget would otherwise overlap (SSN sits at the exact budget); the figure caption says so
 DODGE: dict[str, float] = {"none": 0.0, "narrow": 0.3, "scope": -0.3, "channelwise": -0.3, "scope+channelwise": -0.3}
+#: fill of the markers by budget (the schemes at several budgets, SSN and the narrower model, differ by it)
+BUDGET_FILL: dict[str, str] = {"full": "full", "channelwise": "full", "scope": "none", "scope+channelwise": "left"}
 
 
 def _seed_range(r: pd.Series) -> list[list[float]]:
     return [[r["test_top1_mean"] - r["test_top1_min"]], [r["test_top1_max"] - r["test_top1_mean"]]]
 
 
+def _style(r: pd.Series) -> dict[str, Any]:
+    """Marker, colour and fill of a configuration: shape and colour by scheme, fill by budget."""
+    marker, color = SCHEME_STYLE.get(r["scheme"], ("o", "grey"))
+    return {"fmt": marker, "color": color, "fillstyle": BUDGET_FILL.get(r["budget"], "full"), "mfc": color}
+
+
+def _legend(handles_of: Any, labels_of: Any) -> tuple[list[Any], list[str]]:
+    unique = dict(zip(labels_of, handles_of))
+    return list(unique.values()), list(unique.keys())
+
+
 def plot_accuracy_vs_parameters(rows: pd.DataFrame, spec: StudySpec, source: str) -> plt.Figure:
     """Test accuracy against parameters, one marker per configuration (mean over
     seeds, bars from the lowest to the highest seed, the seeds as small dots),
-    shape and colour by scheme; schemes at one budget are dodged sideways by
-    0.3 thousand parameters (SSN sits at the exact budget)."""
+    shape and colour by scheme, fill by budget, the configuration's label in the
+    legend. Schemes at one budget are offset sideways by :data:`DODGE` (0.3
+    thousand parameters; SSN sits at the exact budget), as the caption says."""
     summary = summarize(rows)
-    fig, ax = plt.subplots(figsize=(8.5, 4.8))
+    fig, ax = plt.subplots(figsize=(9.5, 5.0))
     for _, r in summary.iterrows():
-        marker, color = SCHEME_STYLE.get(r["scheme"], ("o", "grey"))
+        style = _style(r)
         x = r["params"] / 1e3 + DODGE.get(r["scheme"], 0.0)
-        ax.errorbar(x, r["test_top1_mean"], yerr=_seed_range(r), fmt=marker, color=color, ms=7, capsize=3,
-                    label=r["scheme"])  # fmt: skip
+        ax.errorbar(x, r["test_top1_mean"], yerr=_seed_range(r), ms=7, capsize=3, label=r["config"], **style)
         seeds = rows.loc[rows["config"] == r["config"], "test_top1"]
-        ax.scatter([x] * len(seeds), seeds, s=10, color=color, alpha=0.45, zorder=1)
-    handles, labels = ax.get_legend_handles_labels()
-    unique = dict(zip(labels, handles))
-    ax.legend(unique.values(), unique.keys(), title="scheme", fontsize=8, loc="lower right")
+        ax.scatter([x] * len(seeds), seeds, s=10, color=style["color"], alpha=0.45, zorder=1)
+    ax.legend(*_legend(*ax.get_legend_handles_labels()), title="configuration", fontsize=7, loc="lower right")
     ax.set(
         xlabel="parameters of the whole model (thousands)",
         ylabel="test top-1 accuracy (%)",
         title="accuracy vs parameters per sharing scheme (mean over seeds, seed range, seeds as dots)",
     )
     fig.tight_layout()
-    caption(fig, data_caption(spec, rows, source))
+    caption(
+        fig,
+        data_caption(spec, rows, source) + "; markers of one budget are offset sideways by 0.3 thousand "
+        "parameters for legibility (narrower model right, scope / channel-wise left, SSN at the exact count)",
+    )
     return fig
 
 
 def plot_prior_vs_accuracy(rows: pd.DataFrame, spec: StudySpec, source: str) -> plt.Figure:
     """One panel per prior quantity: the configuration's score against its mean
-    test accuracy (bars: seed range), shape and colour by scheme."""
+    test accuracy (bars: seed range), shape and colour by scheme, fill by
+    budget; every configuration (each SSN budget too) is named in the legend,
+    and SSN's points are labelled with their budget in the panels."""
     summary = summarize(rows)
     fig, axes = plt.subplots(1, len(PRIOR_SCORES), figsize=(4 * len(PRIOR_SCORES), 3.8), sharey=True)
     for ax, score in zip(axes, PRIOR_SCORES):
         for _, r in summary.iterrows():
-            marker, color = SCHEME_STYLE.get(r["scheme"], ("o", "grey"))
-            ax.errorbar(r[score], r["test_top1_mean"], yerr=_seed_range(r), fmt=marker, color=color, ms=7,
-                        capsize=3, label=r["scheme"])  # fmt: skip
+            ax.errorbar(r[score], r["test_top1_mean"], yerr=_seed_range(r), ms=7, capsize=3, label=r["config"],
+                        **_style(r))  # fmt: skip
+            if r["scheme"] == "ssn":
+                where = (r[score], r["test_top1_mean"])
+                name = r["budget"].replace("channelwise", "cw")
+                color = _style(r)["color"]
+                ax.annotate(name, where, xytext=(5, 3), textcoords="offset points", fontsize=6, color=color)
         ax.set(xlabel=SCORE_LABELS[score], title=score.replace("_prime", "'").replace("_", " "))
     axes[0].set_ylabel("test top-1 accuracy (%)")
-    handles, labels = axes[0].get_legend_handles_labels()
-    unique = dict(zip(labels, handles))
-    fig.legend(unique.values(), unique.keys(), title="scheme", fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.legend(*_legend(*axes[0].get_legend_handles_labels()), title="configuration", fontsize=7, loc="center left",
+               bbox_to_anchor=(1.0, 0.5))  # fmt: skip
     fig.tight_layout()
-    caption(fig, data_caption(spec, rows, source))
+    caption(fig, data_caption(spec, rows, source) + "; SSN's points carry their budget (cw: channel-wise)")
     return fig
 
 
 # -------------------------------------------------------------- seeds and settings
 
 
-def describe_study(spec: StudySpec, budgets: Mapping[str, int]) -> pd.DataFrame:
+def describe_study(spec: StudySpec, budgets: Mapping[str, int], rows: pd.DataFrame | None = None) -> pd.DataFrame:
     """The study's configurations with their schemes, options, budgets (count and
-    fraction of the unshared model) and whether the scheme is registered."""
+    fraction of the unshared model) and whether the scheme is registered; with
+    ``rows`` (the stored runs) also the models' actual parameter counts and FLOPs
+    as built, their offset from the budget and their FLOPs relative to the
+    unshared model (the narrower baseline meets its budget only to the nearest
+    width, and it has fewer FLOPs than the shared models, which keep the
+    unshared model's computation)."""
     full = budgets["full"]
-    return pd.DataFrame(
+    table = pd.DataFrame(
         [
             {
                 "config": c.label,
@@ -1294,6 +1366,16 @@ def describe_study(spec: StudySpec, budgets: Mapping[str, int]) -> pd.DataFrame:
             for c in spec.configs
         ]
     )
+    if rows is None or rows.empty:
+        return table
+    built = rows.groupby("config")[["params", "flops"]].first()
+    table["params (built)"] = table["config"].map(built["params"])
+    table["params vs budget (%)"] = 100 * (table["params (built)"] / table["budget params"] - 1)
+    table["MFLOPs (built)"] = table["config"].map(built["flops"]) / 1e6
+    unshared = built.loc[[c.label for c in spec.configs if c.scheme == "none"], "flops"]
+    if len(unshared):
+        table["FLOPs vs unshared (%)"] = 100 * (table["MFLOPs (built)"] * 1e6 / float(unshared.iloc[0]) - 1)
+    return table
 
 
 def study_settings(spec: StudySpec) -> dict[str, Any]:
@@ -1474,6 +1556,198 @@ def bookkeeping_wide(stored: pd.DataFrame) -> pd.DataFrame:
     return t[cols].rename(columns={"PG_prime": "P'G", "expected_spread": "ES", "entropy": "H"})
 
 
+#: why each reading of a seed's printed number that does not reproduce it fails (keyed by the
+#: reading's quantity and source in :func:`reuseprior.models.sharing.budgets.npas_bookkeeping`);
+#: the matching reading of the same printed number, where there is one, is the one adopted
+READING_NOTES: dict[tuple[str, str], str] = {
+    ("WRN-28-10 parameters, CIFAR-100", "NPAS Tables 7, 9, 12"): (
+        "36.54 M does not round to 36; the CIFAR-10 model's 36.48 M does (or 36.54 M truncated): "
+        "these tables' 36 M reads as the 10-class count"
+    ),
+    ("WRN-28-10 budget at 11.3 % (Tables 4, 7)", "NPAS section 4.3: 'just under 4M parameters'"): (
+        "11.3 % of 36.5 M is 4.13 M, above 4 M; 'just under 4M' fits the largest layer (3.69 M) instead"
+    ),
+    ("WRN-28-10 largest layer as % (Tables 4, 7)", "NPAS Table 7"): (
+        "the largest layer is 10.1 % of the model, not 11.3 %; no reading tried gives 11.3 %"
+    ),
+    ("Table 14 budget 24.6 % as 9 M, CIFAR-10", "NPAS Table 14"): (
+        "9 M is 24.67 % of the 10-class model; Table 14's percentages read as the 100-class (CIFAR-100) count"
+    ),
+    ("Table 12(c) rule, SSN-WRN-28-10, one store", "NPAS Table 12(c)"): (
+        "one store of the largest layer is 10.1 %; with the classifier as a second store 10.3 % (the adopted reading)"
+    ),
+    ("WRN-40-10 as % of WRN-28-10, CIFAR-100", "NPAS Table 12(a)"): (
+        "the 100-class ratio is 153.0 %; the 10-class ratio gives the printed 153.1 % (adopted)"
+    ),
+    ("WRN-52-10 as % of WRN-28-10, CIFAR-100", "NPAS Table 12(a)"): (
+        "the 100-class ratio is 206.0 %; the 10-class ratio gives the printed 206.2 % (adopted)"
+    ),
+    ("WRN-76-12 as % of WRN-28-10, CIFAR-100", "NPAS Table 12(a)"): (
+        "449.2 %; neither class count gives the printed 449.6 % (10 classes: 449.7 %)"
+    ),
+    ("WRN-76-12 as % of WRN-28-10, CIFAR-10", "NPAS Table 12(a)"): (
+        "449.7 %; neither class count gives the printed 449.6 % (100 classes: 449.2 %)"
+    ),
+    ("ResNet-56 parameters, option B shortcuts", "He et al. 2016 Table 6"): (
+        "projection shortcuts make ResNet-56 0.856 M, which does not round to 0.85 M; option A (adopted) does"
+    ),
+    ("ResNet-56 SSN- read as a round total of 100,000 parameters", "NPAS Table 2(b)"): (
+        "Table 14's reading (a round total) gives 11.7 %; a 100,000-weight store plus the BN and bias "
+        "parameters gives the printed 12.2 % (adopted)"
+    ),
+}
+
+_READING_QUALIFIERS = (
+    r", (CIFAR-10|CIFAR-100)$",
+    r", option [AB] shortcuts$",
+    r", (one store|two stores.*)$",
+    r" as (a round count, )?[\d.]+ M$",
+    r" read as .*$",
+)
+
+
+def printed_number(quantity: str) -> str:
+    """The printed number a reading reads: the reading's quantity without its
+    qualifier (the class count, the shortcut option, the store count, the round
+    count it is read as), so every reading of one printed number shares it."""
+    base = quantity
+    for _ in range(2):  # "... as 9 M, CIFAR-10": the class count, then the round count
+        for pattern in _READING_QUALIFIERS:
+            base = re.sub(pattern, "", base)
+    return base
+
+
+def printed_numbers(readings: pd.DataFrame) -> pd.DataFrame:
+    """The seeds' bookkeeping per distinct printed number (work, source, printed
+    value, unit, :func:`printed_number`): how many readings were tried, how many
+    reproduce it, and which do. A printed number counts as reproduced when at
+    least one of its readings does."""
+    keyed = readings.assign(number=readings["quantity"].map(printed_number))
+    keys = ["work", "source", "number", "printed", "unit"]
+    out = keyed.groupby(keys, sort=False).agg(
+        readings=("matches", "size"),
+        matching=("matches", "sum"),
+        matching_readings=("quantity", lambda q: "; ".join(q[keyed.loc[q.index, "matches"]]) or "none"),
+    )
+    out["reproduced"] = out["matching"] > 0
+    return out.reset_index().rename(columns={"matching_readings": "readings that reproduce it"})
+
+
+def reading_notes(readings: pd.DataFrame) -> pd.DataFrame:
+    """The readings that do not reproduce their printed number, each with its
+    note from :data:`READING_NOTES` (``"(no note)"`` where none is written)."""
+    off = readings.loc[~readings["matches"].astype(bool)].copy()
+    off["note"] = [READING_NOTES.get((q, src), "(no note)") for q, src in zip(off["quantity"], off["source"])]
+    return off
+
+
+#: the groups of a shared model's parameters in :func:`context_mass_shares` (matched in this order)
+MASS_GROUPS: tuple[tuple[str, str], ...] = (
+    (".store", "SSN store elements"),
+    (".coefficients.", "SSN per-layer embeddings / coefficients (alpha)"),
+    (".embedders.", "Emb linear layer E (weight and bias)"),
+    (".masks.", "Mask upsampler masks"),
+)
+
+
+def _mass_group(name: str) -> str:
+    if name.startswith("weight_sources."):
+        for marker, group in MASS_GROUPS:
+            if marker in name:
+                return group
+        return "other generator parameters"
+    return "the model's own parameters (BN, biases, unshared layers)"
+
+
+def context_mass_shares(model: nn.Module, input_shape: Sequence[int]) -> pd.DataFrame:
+    """Where the probability mass of the prior sits in ``model`` (thesis eq. 4.1
+    counts, :func:`reuseprior.counting.count_contexts` per parameter element,
+    one zero input of ``input_shape``, eval mode): per group of parameters
+    (:data:`MASS_GROUPS`) the elements, the share of ``NC = sum_i c_i`` they
+    carry (``p_i = c_i / NC``) and their part of ``H = -sum_i p_i log2 p_i``
+    (batch norm's running statistics, which ``analyze`` adds, are left out);
+    a last row ``all`` sums them (its H is within a few hundredths of bits of
+    ``analyze``'s)."""
+    probe = copy.deepcopy(model).eval()
+    logs = count_contexts(probe, torch.zeros(1, *input_shape))
+    flat = {name: v.detach().double().flatten().numpy() for name, v in logs.items()}
+    top = max(float(v.max()) for v in flat.values() if v.size)
+    total = sum(float(np.sum(np.exp2(v - top))) for v in flat.values())
+    acc: dict[str, list[float]] = {}
+    for name, v in flat.items():
+        p = np.exp2(v - top) / total
+        p = p[p > 0]
+        entry = acc.setdefault(_mass_group(name), [0, 0.0, 0.0])
+        entry[0] += v.size
+        entry[1] += float(p.sum())
+        entry[2] += float(-(p * np.log2(p)).sum())
+    table = pd.DataFrame(
+        [{"parameters": g, "elements": int(n), "share of NC": m, "part of H (bits)": h} for g, (n, m, h) in acc.items()]
+    ).sort_values("share of NC", ascending=False, kind="stable")
+    total_row = {
+        "parameters": "all",
+        "elements": int(table["elements"].sum()),
+        "share of NC": float(table["share of NC"].sum()),
+        "part of H (bits)": float(table["part of H (bits)"].sum()),
+    }
+    table = pd.concat([table, pd.DataFrame([total_row])], ignore_index=True)
+    table["log2 elements"] = np.log2(table["elements"].astype(float))
+    return table
+
+
+def depthwise_context_shares(models: Iterable[str] = ("efficientnet_b0", "efficientnet_v2_s")) -> pd.DataFrame:
+    """Per bookkeeping model (unshared, seed 0, one 32x32 input): its depthwise
+    convolutions, their weights, the first one's module name, and the share of
+    the context mass ``NC`` their weights carry. Channel-wise sharing with reuse
+    ``s`` merges ``s`` kernels into one stored kernel, which lowers H by about
+    ``share x log2 s`` bits (when the merged kernels have similar counts), so a
+    negligible share leaves ES and H unchanged."""
+    out = []
+    for name in models:
+        model = _base_model(_bookkeeping_spec(name), 0).eval()
+        depthwise = [
+            (n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and m.groups == m.in_channels > 1
+        ]
+        logs = count_contexts(model, torch.zeros(1, *BOOKKEEPING_INPUT))
+        flat = {k: v.detach().double().flatten().numpy() for k, v in logs.items()}
+        top = max(float(v.max()) for v in flat.values() if v.size)
+        total = sum(float(np.sum(np.exp2(v - top))) for v in flat.values())
+        names = {f"{n}.weight" for n, _ in depthwise}
+        mass = sum(float(np.sum(np.exp2(v - top))) for k, v in flat.items() if k in names)
+        out.append(
+            {
+                "model": name,
+                "depthwise convolutions": len(depthwise),
+                "depthwise weights": sum(m.weight.numel() for _, m in depthwise),
+                "first depthwise convolution": depthwise[0][0] if depthwise else "none",
+                "share of NC": mass / total,
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def sharing_shifts(stored: pd.DataFrame, scheme: str) -> pd.DataFrame:
+    """Per bookkeeping model: the largest absolute change of ES and H between
+    the unshared model and its rows of ``scheme`` (``scope``, ``channelwise``,
+    ``scope+channelwise``)."""
+    out = []
+    for model, rows in stored.groupby("model", sort=False):
+        base = rows[rows["scheme"] == "none"]
+        mine = rows[rows["scheme"] == scheme]
+        if base.empty or mine.empty:
+            continue
+        out.append(
+            {
+                "model": model,
+                "scheme": scheme,
+                "rows": len(mine),
+                "max |change of ES|": float((mine["expected_spread"] - base["expected_spread"].iloc[0]).abs().max()),
+                "max |change of H|": float((mine["entropy"] - base["entropy"].iloc[0]).abs().max()),
+            }
+        )
+    return pd.DataFrame(out)
+
+
 # ----------------------------------------------------------------- the notebook
 
 
@@ -1518,6 +1792,10 @@ def profile_rows(
     return out
 
 
+#: what the NPAS comparison shows for the reduced baseline (the narrower WRN), which the paper profile does not train
+NOT_RUN_NARROW_WRN = "not run (no fractional-width WRN builder)"
+
+
 def printed_beside_trained(spec: StudySpec, rows: pd.DataFrame) -> pd.DataFrame:
     """The seed's printed errors beside this study's trained ones, where the study
     is a seed's own setting: NPAS Table 14 (WRN-28-10 on CIFAR-100: the reduced
@@ -1530,15 +1808,16 @@ def printed_beside_trained(spec: StudySpec, rows: pd.DataFrame) -> pd.DataFrame:
     if spec.name == NPAS_STUDY.name:
         printed = load_seed_table("npas_table14")
         printed = printed[printed["group"] == "wrn"]
+        run = {c.label for c in spec.configs}
         for _, r in printed.iterrows():
-            kind = "SSN" if r["method"].startswith("SSN") else "narrower"
+            label = f"SSN @ {r['percent']:g}%" if r["method"].startswith("SSN") else f"narrower @ {r['percent']:g}%"
             out.append(
                 {
                     "setting": f"{r['method']} @ {r['percent_printed']}",
                     "printed error (%)": r["error"],
                     "source": "NPAS Table 14 (CIFAR-100 Error@1)",
-                    "ours": f"{kind} @ {r['percent']:g}%",
-                    "our error (%)": ours.get(f"{kind} @ {r['percent']:g}%", math.nan),
+                    "ours": label if label in run else NOT_RUN_NARROW_WRN,
+                    "our error (%)": ours.get(label, math.nan) if label in run else math.nan,
                 }
             )
     elif spec.name == BIDART_STUDY.name:
@@ -1597,8 +1876,8 @@ def reading(agreement: pd.DataFrame, rank: pd.DataFrame, disagree: pd.DataFrame,
             "",
             f"The largest within-budget mistake of {score}: it prefers **{worst['prior prefers']}** to "
             f"**{worst['trained better']}**, which trains {worst['accuracy gap (pp)']:.2f} points better "
-            f"({worst['seeds agreeing with trained order']} seeds agree"
-            f"{', within seed noise' if worst['within noise'] else ''}).",
+            f"({worst['seeds agreeing with trained order']} seeds agree in sign, mean paired difference "
+            f"{worst['mean paired difference (pp)']:+.2f} points, sign test p = {worst['sign test p']:.2f}).",
         ]
     lines += ["", f"Order within each matched budget (best first), by training and by {score}:", ""]
     for group, members in rank.groupby("group", sort=False):
