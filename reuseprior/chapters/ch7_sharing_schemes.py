@@ -1110,15 +1110,13 @@ def rank_table(rows: pd.DataFrame, score: str = "PG") -> pd.DataFrame:
 
 
 def sign_test_p(agreeing: int, nonzero: int) -> float:
-    """Two-sided sign test: the probability, with ``nonzero`` paired differences
-    each positive with probability 1/2, of a count at least as far from
-    ``nonzero / 2`` as ``agreeing`` (``min(1, 2 P(X >= max(k, n - k)))``); 1 for
-    no non-zero difference. With 3 seeds the smallest possible value is 0.25."""
+    """Two-sided sign test (``scipy.stats.binomtest`` with p = 1/2): the probability,
+    with ``nonzero`` paired differences each positive with probability 1/2, of a
+    count at least as far from ``nonzero / 2`` as ``agreeing``; 1 for no non-zero
+    difference. With 3 seeds the smallest possible value is 0.25."""
     if nonzero == 0:
         return 1.0
-    k = max(agreeing, nonzero - agreeing)
-    tail = sum(math.comb(nonzero, i) for i in range(k, nonzero + 1)) / 2**nonzero
-    return min(1.0, 2 * tail)
+    return float(stats.binomtest(agreeing, nonzero, 0.5).pvalue)
 
 
 def disagreements(rows: pd.DataFrame, score: str = "PG", *, within_budget: bool = True) -> pd.DataFrame:
