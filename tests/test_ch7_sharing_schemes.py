@@ -4,6 +4,7 @@ schemes, its stored rows, the prior-vs-trained ranking, and the live slice."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -309,3 +310,22 @@ def test_command_status_lists_every_configuration(tmp_path, capsys):
     assert main(["sharing-study", "status", "--runs-csv", str(tmp_path / "none.csv")]) == 0
     out = capsys.readouterr().out
     assert all(c.label in out for c in ch7.CPU_STUDY.configs)
+
+
+def test_reading_notes_quote_only_computed_or_printed_values():
+    """The notes are typed text: every number in one must be a value of the bookkeeping
+    table the notebook wrote (computed or printed, at the note's precision, in M or %)
+    or part of the reading's own name, so a note cannot go stale silently. Numbers in
+    names ("10-class", "100,000-weight") and class counts ("100 classes") are not quoted values."""
+    table = pd.read_csv(ch7.paths.ROOT / "figures" / "ch7_sharing_schemes" / "npas_bookkeeping.csv")
+    values = pd.concat([table["computed"], pd.to_numeric(table["printed"], errors="coerce")]).dropna().to_numpy()
+    for (quantity, source), note in ch7.READING_NOTES.items():
+        named = set(re.findall(r"\d+(?:\.\d+)?", f"{quantity} {source}"))
+        quoted = re.sub(r"Tables? \d+(?:\([a-z]\))?", "", note)  # references, not values
+        for text in re.findall(r"(?<![\w.-])\d[\d,]*(?:\.\d+)?(?![\w-]| class)", quoted):
+            if text in named:
+                continue
+            number = float(text.replace(",", ""))
+            decimals = len(text.split(".")[1]) if "." in text else 0
+            close = np.abs(np.round(values, decimals) - number) <= 10 ** (-decimals) / 2 + 1e-9
+            assert close.any(), f"note of {quantity!r} quotes {text}, which is no value of npas_bookkeeping.csv"
