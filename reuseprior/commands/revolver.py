@@ -27,6 +27,7 @@ from typing import Any
 
 from reuseprior.chapters.ch3_revolver import PROFILES, table_3_2
 from reuseprior.core.errors import CheckpointMismatchError
+from reuseprior.core.files import write_csv
 from reuseprior.datasets import load_standard_splits
 from reuseprior.reporting.notebook import resolve_device, set_seed
 from reuseprior.revolver.population import Population, config_changes, config_from_settings
@@ -51,7 +52,7 @@ _FLAG_OF = {
     "batch_size": "--batch-size",
     "seed": "--seed",
     "space.width": "--width",
-    "space.input_shape": "--dataset (input shape)",
+    "space.input_shape": "--dataset / --image-size (input shape)",
     "space.num_classes": "--dataset (classes)",
     "dataset": "--dataset",
 }
@@ -77,9 +78,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "profile",
         choices=sorted(PROFILES),
         default="quick",
-        help="defaults for every flag below (quick: digits on CPU; full: appendix C.2)",
+        help="defaults for every flag below (quick: digits on CPU; full: appendix C.2 CIFAR-10; full-mnist: its MNIST)",
     )
-    _option(p, "dataset", help="digits, MNIST or CIFAR10")
+    _option(p, "dataset", help="digits, MNIST, fashion-mnist or CIFAR10")
+    _option(
+        p,
+        "image_size",
+        type=int,
+        help="digits: upsample to this size; MNIST/fashion-mnist: area-average down to it (default: native size)",
+    )
     _option(p, "data_dir", help="folder of the torchvision datasets")
     _option(p, "download", action="store_true", help="download MNIST/CIFAR10 into --data-dir if missing")
     _option(p, "search_mode", choices=SEARCH_MODES, default="evolve")
@@ -92,7 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _option(p, "lr", type=float)
     _option(p, "min_lr", type=float)
     _option(p, "batch_size", type=int)
-    _option(p, "width", type=int, default=1, help="width multiplier of the random generator")
+    _option(p, "width", type=int, help="width multiplier of the random generator (default: the profile's)")
     _option(p, "seed", type=int, default=0)
     _option(p, "device", default="auto", help="cpu, cuda or auto")
     _option(p, "num_workers", type=int)
@@ -163,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         "lr",
         "min_lr",
         "batch_size",
+        "width",
         "num_workers",
     ):
         value = getattr(args, key)
@@ -170,13 +178,19 @@ def run(args: argparse.Namespace) -> int:
             settings[key] = value
     if args.download:
         settings["download"] = True
-    settings["width"] = args.width
     set_seed(args.seed)
     device = resolve_device(args.device)
-    image_size = settings.get("image_size", 8) if settings["dataset"].lower() == "digits" else None
+    if args.image_size is not None:
+        settings["image_size"] = args.image_size
+    elif settings["dataset"] != PROFILES[args.profile].dataset:  # another dataset: its native size
+        settings["image_size"] = None
     try:
         splits = load_standard_splits(
-            settings["dataset"], settings.get("data_dir"), settings.get("download", False), args.seed, image_size or 8
+            settings["dataset"],
+            settings.get("data_dir"),
+            settings.get("download", False),
+            args.seed,
+            settings.get("image_size"),
         )
         config = config_from_settings(settings, args.search_mode, args.seed, splits.input_shape, splits.num_classes)
     except (ValueError, FileNotFoundError) as err:  # bad flag value or missing dataset: say which, no traceback
@@ -218,11 +232,12 @@ def run(args: argparse.Namespace) -> int:
     print(splits.description)
     pop.run(checkpoint=ckpt, checkpoint_every=args.checkpoint_every, progress=True)
     results = pop.results_frame()
-    results.to_csv(out / "results.csv", index=False)
-    pop.generations_frame().to_csv(out / "generations.csv", index=False)
-    if not results.empty and results["test_acc"].notna().any():
-        table = table_3_2(results, settings["dataset"], pop.config.sample_size)
-        table.to_csv(out / "table_3_2.csv", index=False)
+    generations = pop.generations_frame()
+    write_csv(results, out / "results.csv")
+    write_csv(generations, out / "generations.csv")
+    if not results.empty and generations["top_test_acc"].notna().any():
+        table = table_3_2(results, generations, settings["dataset"])
+        write_csv(table, out / "table_3_2.csv")
         print(table.to_string(index=False))
     print(f"wrote {out}/results.csv ({len(results)} evaluations)")
     return 0

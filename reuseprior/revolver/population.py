@@ -16,7 +16,15 @@ Per generation:
    individuals (new offspring first, then half random, half picked with
    probability growing with their score) for a fitness-based number of
    batches, evaluate the validation loss, set the phenotype score
-   (Algorithm 3) and update the module scores.
+   (Algorithm 3) and update the module scores;
+3. test (every ``test_every`` generations and always at the last one): the
+   population's *top individual*, the lowest phenotype score among those
+   trained at least once, is evaluated on the test set as it stands,
+   without fine-tuning (section 3.5.1). Nothing else touches the test set
+   and no decision reads it. The generation log records the top
+   individual's uid, parameters, score and test accuracy; Table 3.2's "Top
+   Test Acc." is the peak of that series and "Gen." its generation
+   (``reuseprior.chapters.ch3_revolver.table_3_2``).
 
 An interrupted run resumes bit-identically from :meth:`Population.save` /
 :meth:`Population.load`: the checkpoint holds the blueprints, the registry's
@@ -41,6 +49,7 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from reuseprior.core.errors import CheckpointMismatchError
 from reuseprior.core.parameters import count_parameters
 from reuseprior.core.validation import check_integer
 from reuseprior.datasets import load_standard_splits
@@ -63,6 +72,7 @@ from reuseprior.training.loop import UnreadableCheckpointError, read_checkpoint_
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "TOP_COLUMNS",
     "Individual",
     "Population",
     "PopulationConfig",
@@ -78,7 +88,10 @@ __all__ = [
 dataset_splits = load_standard_splits
 
 #: the ``format`` entry of a population checkpoint
-CHECKPOINT_FORMAT = "reuseprior.revolver.population/1"
+CHECKPOINT_FORMAT = "reuseprior.revolver.population/2"
+
+#: generation-log columns of the tested top individual (NaN in untested generations)
+TOP_COLUMNS = ("top_individual", "top_params", "top_score", "top_test_acc")
 
 
 @dataclass
@@ -308,7 +321,7 @@ class Population:
                 counts[node.name] = counts.get(node.name, 0) + 1
         return counts
 
-    def _evaluate(self, index: int, lr: float, uses: dict[str, int], test: bool) -> dict[str, Any]:
+    def _evaluate(self, index: int, lr: float, uses: dict[str, int]) -> dict[str, Any]:
         cfg = self.config
         ind = self.individuals[index]
         t0 = time.perf_counter()
@@ -333,7 +346,6 @@ class Population:
         ind.score = score
         ind.evaluations += 1
         update_module_scores(ind.blueprint, score, self.registry, cfg.score_weight, cfg.registry_rate)
-        test_acc = evaluate(model, self.test_feed)[1] if test else float("nan")
         return {
             "mode": cfg.search_mode,
             "generation": self.generation,
@@ -348,7 +360,6 @@ class Population:
             "val_loss": val_loss,
             "val_acc": val_acc,
             "score": score,
-            "test_acc": test_acc,
             "seconds": time.perf_counter() - t0,
         }
 
@@ -364,10 +375,12 @@ class Population:
         trained: list[int] = []
         if not warm:
             uses = self._shared_names()
-            test = cfg.test_every > 0 and (self.generation % cfg.test_every == 0 or self.generation == cfg.epochs - 1)
             trained = self._pick_training(replaced)
             for index in trained:
-                self.rows.append(self._evaluate(index, lr, uses, test))
+                self.rows.append(self._evaluate(index, lr, uses))
+        last = self.generation == cfg.epochs - 1
+        tested = last or (cfg.test_every > 0 and self.generation % cfg.test_every == 0)
+        top = self.test_top_individual() if tested else dict.fromkeys(TOP_COLUMNS, float("nan"))
         finite = [i.score for i in self.individuals if math.isfinite(i.score)]
         self.generation_log.append(
             {
@@ -380,6 +393,7 @@ class Population:
                 "trained": len(trained),
                 "best_score": min(finite) if finite else float("nan"),
                 "mean_score": float(np.mean(finite)) if finite else float("nan"),
+                **top,
                 "seconds": time.perf_counter() - t0,
             }
         )
@@ -443,7 +457,32 @@ class Population:
         }
 
     def best_index(self) -> int:
+        """The lowest score of the population, genotype fitness of untrained individuals included."""
         return min(range(len(self.individuals)), key=lambda i: (self.individuals[i].score, i))
+
+    def top_index(self) -> int | None:
+        """The top individual (section 3.5.1): the lowest phenotype score
+        among the individuals trained at least once (an untrained one holds
+        only a genotype fitness, on another scale); ``None`` before any training."""
+        trained = [i for i, ind in enumerate(self.individuals) if ind.evaluations > 0]
+        return min(trained, key=lambda i: (self.individuals[i].score, i)) if trained else None
+
+    def test_top_individual(self) -> dict[str, Any]:
+        """The test accuracy of :meth:`top_index` as it stands, with the
+        shared weights of this moment and no fine-tuning (the thesis's "test
+        accuracy of the top individual"), keyed by :data:`TOP_COLUMNS`; NaN
+        before any individual was trained."""
+        index = self.top_index()
+        if index is None:
+            return dict.fromkeys(TOP_COLUMNS, float("nan"))
+        ind = self.individuals[index]
+        model = self.build(index)
+        return {
+            "top_individual": ind.uid,
+            "top_params": count_parameters(model, trainable_only=False),
+            "top_score": ind.score,
+            "top_test_acc": evaluate(model, self.test_feed)[1],
+        }
 
     # ------------------------------------------------------------------ checkpoint
     def state_dict(self) -> dict[str, Any]:
@@ -537,11 +576,41 @@ def run_search_modes(
     device: torch.device | str = "cpu",
     modes: Iterable[str] | None = None,
     progress: bool = False,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    checkpoint_every: int = 10,
 ) -> dict[str, Population]:
     """Train one population per search mode with the same seed and data
-    (the rows of Table 3.2); returns ``{mode: Population}``."""
+    (the rows of Table 3.2); returns ``{mode: Population}``.
+
+    ``settings["sample_sizes"]`` (optional) maps a mode to its own sample
+    size (Table 3.2's rows use 8 or 16). With ``checkpoint_dir`` each mode
+    is checkpointed to ``<checkpoint_dir>/<mode>.pt`` every
+    ``checkpoint_every`` generations and at its end, as the ``revolver``
+    command does; with ``resume`` an existing checkpoint is continued
+    exactly where it stopped, provided it was started with these settings
+    (otherwise :class:`~reuseprior.core.errors.CheckpointMismatchError`
+    names each differing setting). Without ``resume`` a run starts afresh
+    and overwrites the checkpoint."""
     out = {}
+    workers = int(dict(settings).get("num_workers", 0))
+    per_mode = dict(dict(settings).get("sample_sizes") or {})
     for mode in modes or settings["modes"]:
-        config = config_from_settings(settings, mode, seed, splits.input_shape, splits.num_classes)
-        out[mode] = Population(config, splits, device, int(dict(settings).get("num_workers", 0))).run(progress=progress)
+        extra = {"sample_size": per_mode[mode]} if mode in per_mode else {}
+        config = config_from_settings(settings, mode, seed, splits.input_shape, splits.num_classes, **extra)
+        path = Path(checkpoint_dir) / f"{mode}.pt" if checkpoint_dir is not None else None
+        if path is not None and resume and path.exists():
+            pop = Population.load(path, splits, device, workers)
+            changes = config_changes(pop.config, config)
+            if changes:
+                listed = "; ".join(f"{k}: {a!r} saved, {b!r} now" for k, (a, b) in changes.items())
+                raise CheckpointMismatchError(
+                    f"{path} was started with other settings ({listed}); run with resume=False to start afresh, "
+                    "or point checkpoint_dir elsewhere"
+                )
+        else:
+            pop = Population(config, splits, device, workers)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        out[mode] = pop.run(checkpoint=path, checkpoint_every=checkpoint_every if path else 0, progress=progress)
     return out

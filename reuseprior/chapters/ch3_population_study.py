@@ -1,0 +1,514 @@
+"""Chapter 3 on real images: random search against the genetic algorithm over
+paired seeds, stored row by row in ``data/`` (Table 3.2's MNIST rows,
+Figure 3.1's shape, Table C.1; Fashion-MNIST as a harder stand-in for the
+CIFAR-10 question, an extension of the thesis).
+
+**Design.** A run is one population (thesis Algorithm 1 with the score
+update of Algorithm 3) for one (dataset, search mode, seed). A seed fixes the
+validation split, the initial population and every later draw, and the
+initial population does not depend on the mode, so the two modes of a seed
+start from the same individuals: differences are paired by seed. During a
+run the test set is read only for the population's top individual
+(``Population.test_top_individual``: every ``test_every`` generations and
+at the last); no decision reads it.
+
+**Storage.** :func:`run_study` checkpoints each run every generation under
+``build/revolver_study/`` and, when a run ends, writes its evaluations,
+generation log, top-ranked shared convolutions (Table C.1) and summary to
+the four CSVs of :data:`STORED` (each whole file replaced atomically under a
+file lock; the summary row, written last, marks the run as stored). An
+interrupted study loses at most the generation in progress: run the command
+again. A stored run whose settings differ from the study's (its ``plan``)
+is reported, never mixed in.
+
+**Reading.** :func:`mode_table` (Table 3.2 per dataset and mode, mean and
+spread over seeds), :func:`paired_differences` (evolve minus random per
+seed with bootstrap intervals), :func:`convergence_band` (Figure 3.1: the
+moving average of the validation accuracy, mean and range over seeds) and
+:func:`live_check` (the first generations recomputed against the stored rows).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from filelock import FileLock
+from scipy import stats
+from tqdm.auto import tqdm
+
+from reuseprior.chapters.ch3_revolver import MODE_LABELS, PROFILES, RevolverProfile, table_c_1
+from reuseprior.core import paths
+from reuseprior.core.errors import CheckpointMismatchError
+from reuseprior.core.files import write_csv
+from reuseprior.datasets import load_standard_splits
+from reuseprior.reporting.plotting import caption
+from reuseprior.reporting.reference import load_thesis_table
+from reuseprior.revolver.population import Population, config_changes, config_from_settings
+
+__all__ = [
+    "CPU_STUDY",
+    "DATASET_LABELS",
+    "STORED",
+    "PopulationStudy",
+    "RunKey",
+    "convergence_band",
+    "live_check",
+    "mode_table",
+    "paired_differences",
+    "pending_runs",
+    "plan_id",
+    "plot_convergence",
+    "read_stored",
+    "run_study",
+    "study_status",
+    "thesis_mnist_rows",
+]
+
+#: the stored tables of the study (tracked; the package reads them from ``reuseprior/_data``)
+STORED: dict[str, Path] = {
+    "runs": paths.DATA_DIR / "revolver_study_runs.csv",
+    "evaluations": paths.DATA_DIR / "revolver_study_evaluations.csv",
+    "generations": paths.DATA_DIR / "revolver_study_generations.csv",
+    "modules": paths.DATA_DIR / "revolver_study_modules.csv",
+}
+#: where the runs checkpoint (not tracked)
+CHECKPOINT_ROOT = paths.BUILD_DIR / "revolver_study"
+
+DATASET_LABELS = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+_KEY_COLUMNS = ("study", "plan", "dataset", "mode", "seed")
+#: evaluation columns that a rerun measures differently (kept only in the runs table, as a total)
+_MEASURED = ("seconds",)
+
+
+@dataclass(frozen=True)
+class PopulationStudy:
+    """One paired-seed study: every (dataset, mode, seed) is a run with
+    ``settings`` (a chapter-3 profile; its ``dataset``, ``modes`` and
+    ``image_size`` are replaced by the run's; its ``mean_val_last`` is the
+    window of Table 3.2's "Mean Val.")."""
+
+    name: str
+    datasets: tuple[str, ...]
+    modes: tuple[str, ...]
+    seeds: tuple[int, ...]
+    image_size: int
+    settings: RevolverProfile
+
+    def runs(self) -> list["RunKey"]:
+        """Seed-major order: after k seeds every dataset and mode has k paired runs."""
+        return [RunKey(self.name, d, m, s) for s in self.seeds for d in self.datasets for m in self.modes]
+
+    def run_settings(self, dataset: str) -> RevolverProfile:
+        return replace(self.settings, dataset=dataset, image_size=self.image_size, modes=list(self.modes))
+
+
+@dataclass(frozen=True)
+class RunKey:
+    study: str
+    dataset: str
+    mode: str
+    seed: int
+
+    def checkpoint(self, root: Path = CHECKPOINT_ROOT) -> Path:
+        return root / self.study / self.dataset / f"{self.mode}-seed{self.seed}.pt"
+
+    def label(self) -> str:
+        return f"{self.dataset}/{self.mode}/seed {self.seed}"
+
+
+#: The stored CPU study: 14x14 images (area-averaged), a population of 16 with
+#: 4 trained per generation for 30 generations (120 evaluations a run),
+#: learning rate 0.35 held for 19 generations then decayed to 0.00085
+#: (appendix C.2's rates and its 100-of-160 split, scaled), batch 128, 48
+#: batches per training session (appendix C.2: 96; halved for CPU time),
+#: the default search space at width 1 (the thesis's MNIST runs used width 2
+#: and batch 512: ``PROFILES["full-mnist"]``), the top individual tested
+#: every 5 generations. "Mean Val." averages the last 19 evaluations, the
+#: thesis's 200 of 1,280 (15.6 %) scaled. Random and evolve, the two modes
+#: the thesis ran on MNIST, five paired seeds.
+CPU_STUDY = PopulationStudy(
+    name="cpu-14px",
+    datasets=("mnist", "fashion-mnist"),
+    modes=("random", "evolve"),
+    seeds=(0, 1, 2, 3, 4),
+    image_size=14,
+    settings=replace(
+        PROFILES["quick"],
+        population_size=16,
+        sample_size=4,
+        epochs=30,
+        warmup_x=2,
+        warmup_epoch=0,
+        lr=0.35,
+        min_lr=0.00085,
+        decay_start=19,
+        batch_size=128,
+        base_batches=48,
+        min_batches=48,
+        test_every=5,
+        search_budget=10,
+        mean_val_last=19,
+        base_widths=[8, 16],
+        growths=[4, 8],
+        depths=[1, 2],
+        num_groups=[2, 3],
+        width=1,
+    ),
+)
+
+
+def _config(study: PopulationStudy, key: RunKey, splits) -> Any:
+    settings = study.run_settings(key.dataset)
+    return config_from_settings(settings, key.mode, key.seed, splits.input_shape, splits.num_classes)
+
+
+def plan_id(study: PopulationStudy) -> str:
+    """A short hash of the population configuration every run of ``study``
+    shares (``PopulationConfig`` without its seed and mode): stored runs of
+    another plan are never mixed with this one's."""
+    settings = study.run_settings(study.datasets[0])
+    config = config_from_settings(settings, "random", 0, (1, study.image_size, study.image_size), 10).to_dict()
+    for varying in ("seed", "search_mode"):
+        config.pop(varying)
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _read(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path) if path.exists() and path.stat().st_size > 0 else pd.DataFrame()
+
+
+def read_stored(kind: str, study: PopulationStudy | None = None, data: Mapping[str, Path] = STORED) -> pd.DataFrame:
+    """The stored rows of ``kind`` (a key of :data:`STORED`), those of
+    ``study``'s current plan when given."""
+    frame = _read(Path(data[kind]))
+    if study is not None and not frame.empty:
+        frame = frame[(frame["study"] == study.name) & (frame["plan"] == plan_id(study))].reset_index(drop=True)
+    return frame
+
+
+def _replace_rows(path: Path, key: Mapping[str, Any], rows: pd.DataFrame) -> None:
+    """Put ``rows`` in place of the rows of ``key`` in the CSV at ``path``."""
+    old = _read(path)
+    if not old.empty:
+        same = np.ones(len(old), dtype=bool)
+        for column, value in key.items():
+            same &= (old[column] == value).to_numpy()
+        old = old[~same]
+    frames = [f for f in (old, rows) if not f.empty]
+    write_csv(pd.concat(frames, ignore_index=True) if frames else rows, path)
+
+
+def _keyed(frame: pd.DataFrame, key: Mapping[str, Any]) -> pd.DataFrame:
+    frame = frame.drop(columns=[c for c in (*_MEASURED, *key) if c in frame.columns]).reset_index(drop=True)
+    return pd.concat([pd.DataFrame({k: [v] * len(frame) for k, v in key.items()}), frame], axis=1)
+
+
+def pending_runs(study: PopulationStudy, data: Mapping[str, Path] = STORED) -> list[RunKey]:
+    stored = read_stored("runs", study, data)
+    done = set()
+    if not stored.empty:
+        done = {(r.dataset, r.mode, int(r.seed)) for r in stored.itertuples()}
+    return [k for k in study.runs() if (k.dataset, k.mode, k.seed) not in done]
+
+
+def study_status(study: PopulationStudy, data: Mapping[str, Path] = STORED) -> pd.DataFrame:
+    """Stored and pending runs per dataset and mode, plus stored rows of other plans."""
+    stored = read_stored("runs", study, data)
+    everything = read_stored("runs", None, data)
+    rows = []
+    for dataset in study.datasets:
+        for mode in study.modes:
+            mine = stored[(stored["dataset"] == dataset) & (stored["mode"] == mode)] if not stored.empty else stored
+            seeds = sorted(int(s) for s in mine["seed"]) if not mine.empty else []
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "mode": mode,
+                    "stored seeds": seeds,
+                    "pending": len(study.seeds) - len(seeds),
+                    "hours stored": float(mine["seconds"].sum() / 3600) if not mine.empty else 0.0,
+                }
+            )
+    table = pd.DataFrame(rows)
+    table.attrs["other_plans"] = 0 if everything.empty else int(len(everything) - len(stored))
+    return table
+
+
+def _load_or_start(study: PopulationStudy, key: RunKey, splits, root: Path) -> Population:
+    config = _config(study, key, splits)
+    path = key.checkpoint(root)
+    if path.exists():
+        pop = Population.load(path, splits)
+        changes = config_changes(pop.config, config)
+        if changes:
+            listed = "; ".join(f"{k}: {a!r} saved, {b!r} now" for k, (a, b) in changes.items())
+            raise CheckpointMismatchError(
+                f"{path} holds a run of other settings ({listed}); delete it to start that run afresh"
+            )
+        return pop
+    pop = Population(config, splits)
+    pop.metadata.update({"dataset": key.dataset, "study": key.study, "plan": plan_id(study)})
+    return pop
+
+
+def _summary(study: PopulationStudy, pop: Population, seconds: float) -> dict[str, Any]:
+    results = pop.results_frame()
+    log = pop.generations_frame()
+    tested = log.dropna(subset=["top_test_acc"])
+    peak = tested.loc[tested["top_test_acc"].idxmax()]
+    final = tested.loc[tested["generation"].idxmax()]
+    return {
+        "evaluations": len(results),
+        "generations": int(log["generation"].max()) + 1,
+        "top_test_acc_peak": float(peak["top_test_acc"]),
+        "top_test_acc_peak_generation": int(peak["generation"]),
+        "top_params_at_peak": int(peak["top_params"]),
+        "top_test_acc_final": float(final["top_test_acc"]),
+        "top_params_final": int(final["top_params"]),
+        "mean_val_last": float(results["val_acc"].tail(study.settings.mean_val_last).mean()),
+        "mean_val_window": int(min(study.settings.mean_val_last, len(results))),
+        "best_val_acc": float(results["val_acc"].max()),
+        "median_params": float(results["params"].median()),
+        "seconds": round(seconds, 1),
+        "finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, 1 thread",
+    }
+
+
+def _store(study: PopulationStudy, key: RunKey, pop: Population, seconds: float, data: Mapping[str, Path]) -> None:
+    ident = {"study": key.study, "plan": plan_id(study), "dataset": key.dataset, "mode": key.mode, "seed": key.seed}
+    modules = table_c_1(pop.registry, top=15).drop(columns=["name"])
+    modules.insert(0, "rank", range(1, len(modules) + 1))
+    with FileLock(str(Path(data["runs"]).with_suffix(".lock"))):
+        _replace_rows(Path(data["evaluations"]), ident, _keyed(pop.results_frame(), ident))
+        _replace_rows(Path(data["generations"]), ident, _keyed(pop.generations_frame(), ident))
+        _replace_rows(Path(data["modules"]), ident, _keyed(modules, ident))
+        summary = pd.DataFrame([{**ident, **_summary(study, pop, seconds)}])
+        _replace_rows(Path(data["runs"]), ident, summary)
+
+
+def run_study(
+    study: PopulationStudy = CPU_STUDY,
+    *,
+    data_dir: str | Path | None = None,
+    data: Mapping[str, Path] = STORED,
+    checkpoint_root: Path = CHECKPOINT_ROOT,
+    max_runs: int | None = None,
+    max_minutes: float | None = None,
+    only: Iterable[RunKey] | None = None,
+    progress: bool = True,
+) -> list[RunKey]:
+    """Run the pending runs of ``study`` (or of ``only``) in order, each
+    checkpointed every generation and stored when it ends; stop after
+    ``max_runs`` stored runs or when ``max_minutes`` have passed (checked
+    between generations: the run continues from its checkpoint next time).
+    Returns the runs stored. One thread (``torch.set_num_threads(1)``): the
+    models are small and the rows then do not depend on the core count."""
+    torch.set_num_threads(1)
+    deadline = time.monotonic() + 60 * max_minutes if max_minutes is not None else None
+    todo = [k for k in (only if only is not None else study.runs()) if k in set(pending_runs(study, data))]
+    stored: list[RunKey] = []
+    for key in todo:
+        if max_runs is not None and len(stored) >= max_runs:
+            break
+        splits = load_standard_splits(key.dataset, data_dir, seed=key.seed, image_size=study.image_size)
+        pop = _load_or_start(study, key, splits, checkpoint_root)
+        path = key.checkpoint(checkpoint_root)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        elapsed = float(pop.metadata.get("seconds", 0.0))
+        bar = tqdm(total=pop.config.epochs, initial=pop.generation, desc=key.label(), disable=not progress)
+        while pop.generation < pop.config.epochs:
+            if deadline is not None and time.monotonic() > deadline:
+                bar.close()
+                return stored
+            t0 = time.perf_counter()
+            pop.step()
+            elapsed += time.perf_counter() - t0
+            pop.metadata["seconds"] = elapsed
+            pop.save(path)
+            bar.update()
+        bar.close()
+        _store(study, key, pop, elapsed, data)
+        stored.append(key)
+    return stored
+
+
+# ---------------------------------------------------------------------- reading
+def mode_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Table 3.2 per dataset and mode over the stored seeds: mean and
+    standard deviation of the top individual's peak test accuracy (the
+    thesis's "Top Test Acc."), of its final test accuracy (the test set read
+    once), of "Mean Val." and of the model size at the peak; in %."""
+    rows = []
+    for (dataset, mode), df in runs.groupby(["dataset", "mode"], sort=False):
+        row: dict[str, Any] = {
+            "Dataset": DATASET_LABELS.get(dataset, dataset),
+            "Mode": MODE_LABELS.get(mode, mode),
+            "Seeds": len(df),
+        }
+        for label, column, scale in (
+            ("Top Test Acc.", "top_test_acc_peak", 100.0),
+            ("Final Test Acc.", "top_test_acc_final", 100.0),
+            ("Mean Val.", "mean_val_last", 100.0),
+            ("Model Sz.", "top_params_at_peak", 1.0),
+        ):
+            values = scale * df[column].to_numpy(dtype=float)
+            row[label] = values.mean()
+            row[f"{label} sd"] = values.std(ddof=1) if len(values) > 1 else float("nan")
+        row["Gen. (median)"] = float(df["top_test_acc_peak_generation"].median())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def paired_differences(
+    runs: pd.DataFrame,
+    metrics: Iterable[str] = ("top_test_acc_final", "top_test_acc_peak", "mean_val_last", "best_val_acc"),
+    *,
+    treatment: str = "evolve",
+    control: str = "random",
+    confidence: float = 0.95,
+    resamples: int = 9999,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """``treatment`` minus ``control`` per seed (percentage points), per
+    dataset and metric: the mean difference with a percentile bootstrap
+    interval over the paired seeds (``scipy.stats.bootstrap``, seeded) and
+    how many seeds favour each mode. Fewer than three pairs give no interval."""
+    rows = []
+    for dataset, df in runs.groupby("dataset", sort=False):
+        wide = {m: df[df["mode"] == m].set_index("seed") for m in (treatment, control)}
+        seeds = sorted(set(wide[treatment].index) & set(wide[control].index))
+        for metric in metrics:
+            diff = 100.0 * (
+                wide[treatment].loc[seeds, metric].to_numpy(float) - wide[control].loc[seeds, metric].to_numpy(float)
+            )
+            low = high = float("nan")
+            if len(diff) >= 3 and np.ptp(diff) > 0:
+                ci = stats.bootstrap(
+                    (diff,),
+                    np.mean,
+                    confidence_level=confidence,
+                    n_resamples=resamples,
+                    method="percentile",
+                    rng=np.random.default_rng(seed),
+                ).confidence_interval
+                low, high = float(ci.low), float(ci.high)
+            rows.append(
+                {
+                    "Dataset": DATASET_LABELS.get(dataset, dataset),
+                    "metric": metric,
+                    "pairs": len(diff),
+                    f"{treatment} - {control} (pp)": float(diff.mean()) if len(diff) else float("nan"),
+                    "interval low": low,
+                    "interval high": high,
+                    f"seeds {treatment} better": int((diff > 0).sum()),
+                    f"seeds {control} better": int((diff < 0).sum()),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def convergence_band(evaluations: pd.DataFrame, window: int = 40) -> pd.DataFrame:
+    """Figure 3.1 over seeds: per run the moving average (trailing
+    ``window`` evaluations; the thesis used 700 of its 1,280) of the validation
+    accuracy in evaluation order, then per dataset, mode and evaluation the
+    mean, minimum and maximum over the seeds."""
+    curves = []
+    for (dataset, mode, seed), df in evaluations.groupby(["dataset", "mode", "seed"], sort=False):
+        df = df.sort_values(["generation", "individual"], kind="stable").reset_index(drop=True)
+        curves.append(
+            pd.DataFrame(
+                {
+                    "dataset": dataset,
+                    "mode": mode,
+                    "seed": seed,
+                    "evaluation": np.arange(len(df)),
+                    "moving_avg": df["val_acc"].rolling(window, min_periods=1).mean().to_numpy(),
+                }
+            )
+        )
+    long = pd.concat(curves, ignore_index=True)
+    grouped = long.groupby(["dataset", "mode", "evaluation"], sort=False)["moving_avg"]
+    return grouped.agg(["mean", "min", "max", "count"]).reset_index()
+
+
+def plot_convergence(band: pd.DataFrame, window: int, caption_text: str) -> plt.Figure:
+    """Figure 3.1 analogue, one panel per dataset: the mean over seeds of the
+    moving-average validation accuracy per mode, with the seeds' range as a band."""
+    datasets = list(dict.fromkeys(band["dataset"]))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        for mode, df in band[band["dataset"] == dataset].groupby("mode", sort=False):
+            line = ax.plot(df["evaluation"], 100 * df["mean"], label=f"{MODE_LABELS.get(mode, mode)} (mean)")[0]
+            low, high = 100 * df["min"], 100 * df["max"]
+            ax.fill_between(df["evaluation"], low, high, color=line.get_color(), alpha=0.2, label="seed range")
+        ax.set(
+            xlabel="evaluation (training sessions, in order)",
+            ylabel=f"validation accuracy, moving avg. of {window} (%)",
+            title=f"{DATASET_LABELS.get(dataset, dataset)}",
+        )
+        ax.legend()
+    fig.suptitle("Figure 3.1 analogue: population convergence over paired seeds")
+    fig.tight_layout()
+    caption(fig, caption_text)
+    return fig
+
+
+def thesis_mnist_rows() -> pd.DataFrame:
+    """Table 3.2's two MNIST rows (Evolve, Random), with the printed strings
+    in ``attrs["printed"]`` for :func:`reuseprior.reporting.reference.side_by_side`."""
+    table = load_thesis_table("table_3_2")
+    picks = table.index[table["Dataset"] == "MNIST"]
+    rows = table.loc[picks].reset_index(drop=True)
+    rows.attrs["printed"] = table.attrs["printed"].loc[picks].reset_index(drop=True)
+    rows.attrs["meta"] = table.attrs.get("meta", {})
+    return rows
+
+
+def live_check(
+    study: PopulationStudy,
+    key: RunKey,
+    generations: int = 2,
+    *,
+    data_dir: str | Path | None = None,
+    data: Mapping[str, Path] = STORED,
+) -> pd.DataFrame:
+    """Recompute the first ``generations`` generations of a stored run and
+    set each evaluation beside its stored row: validation loss and accuracy,
+    training loss, parameters and batches, with the absolute deviation."""
+    stored = read_stored("evaluations", study, data)
+    stored = stored[(stored["dataset"] == key.dataset) & (stored["mode"] == key.mode) & (stored["seed"] == key.seed)]
+    stored = stored[stored["generation"] < generations].reset_index(drop=True)
+    if stored.empty:
+        raise ValueError(f"no stored evaluations of {key.label()} in plan {plan_id(study)}; run the study first")
+    torch.set_num_threads(1)
+    splits = load_standard_splits(key.dataset, data_dir, seed=key.seed, image_size=study.image_size)
+    pop = Population(_config(study, key, splits), splits).run(until=generations)
+    live = pop.results_frame()
+    rows = []
+    for column in ("individual", "params", "batches", "train_loss", "val_loss", "val_acc"):
+        a, b = stored[column].to_numpy(float), live[column].to_numpy(float)
+        if len(a) != len(b):
+            raise ValueError(f"{key.label()}: {len(b)} live evaluations against {len(a)} stored")
+        rows.append(
+            {
+                "quantity": column,
+                "evaluations": len(a),
+                "stored (first)": a[0],
+                "live (first)": b[0],
+                "max abs deviation": float(np.max(np.abs(a - b))),
+            }
+        )
+    return pd.DataFrame(rows)

@@ -1,0 +1,80 @@
+"""``python -m reuseprior revolver-study``: chapter 3 on MNIST and Fashion-MNIST,
+random search against the genetic algorithm over paired seeds, resumable.
+
+Actions::
+
+    python -m reuseprior revolver-study run                    # every pending run -> data/revolver_study_*.csv
+    python -m reuseprior revolver-study run --max-minutes 60   # stop between generations after an hour
+    python -m reuseprior revolver-study run --dataset mnist --seeds 0 1
+    python -m reuseprior revolver-study status                 # stored / pending runs per dataset and mode
+
+A run checkpoints every generation (``build/revolver_study/``); stop it at
+any time (Ctrl-C, or killed) and run the command again: it continues where it
+stopped. Finished runs are stored in the four ``data/revolver_study_*.csv``
+files and skipped afterwards. The datasets come from ``--data-dir`` (default
+``build/datasets``; ``python -m reuseprior data fetch mnist fashion-mnist``
+puts them there).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+from reuseprior.chapters import ch3_population_study as study
+from reuseprior.commands.argtypes import positive_int
+
+__all__ = ["add_arguments", "run"]
+
+ACTIONS = ("run", "status")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=ACTIONS, help="what to do (see the module help)")
+    parser.add_argument(
+        "--dataset", choices=study.CPU_STUDY.datasets, action="append", help="only this dataset (repeatable)"
+    )
+    parser.add_argument("--mode", choices=study.CPU_STUDY.modes, action="append", help="only this mode (repeatable)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="only these seeds (of the study's)")
+    parser.add_argument("--max-runs", type=positive_int, default=None, help="stop after this many stored runs")
+    parser.add_argument(
+        "--max-minutes", type=float, default=None, help="stop between generations after this many minutes"
+    )
+    parser.add_argument("--data-dir", default=None, help="datasets folder (default: build/datasets)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = study.CPU_STUDY
+    if args.action == "status":
+        table = study.study_status(spec)
+        print(f"study {spec.name}, plan {study.plan_id(spec)}:")
+        with pd.option_context("display.width", 200):
+            print(table.to_string(index=False))
+        if table.attrs["other_plans"]:
+            print(f"({table.attrs['other_plans']} stored runs belong to other plans and are not read)")
+        return 0
+    unknown = sorted(set(args.seeds or ()) - set(spec.seeds))
+    if unknown:
+        print(f"reuseprior revolver-study: seeds {unknown} are not in the study's {list(spec.seeds)}")
+        return 2
+    only = [
+        key
+        for key in spec.runs()
+        if (not args.dataset or key.dataset in args.dataset)
+        and (not args.mode or key.mode in args.mode)
+        and (not args.seeds or key.seed in args.seeds)
+    ]
+    stored = study.run_study(
+        spec,
+        data_dir=args.data_dir,
+        max_runs=args.max_runs,
+        max_minutes=args.max_minutes,
+        only=only,
+        progress=not args.no_progress,
+    )
+    print(f"stored {len(stored)} runs: " + ", ".join(k.label() for k in stored) if stored else "stored no new run")
+    left = [k for k in study.pending_runs(spec) if k in set(only)]
+    print(f"{len(left)} runs pending" + (" (run the command again to continue)" if left else ""))
+    return 0

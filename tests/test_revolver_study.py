@@ -1,0 +1,172 @@
+"""The chapter 3 paired-seed study (random search vs the genetic algorithm on
+real images): resumable storage, the summaries computed from the stored rows,
+paired bootstrap differences and the live check."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from reuseprior.chapters import ch3_population_study as st
+from reuseprior.core.errors import CheckpointMismatchError
+from reuseprior.datasets import load_standard_splits
+from reuseprior.revolver.population import Population
+
+torch.set_num_threads(1)
+
+TINY = replace(
+    st.CPU_STUDY,
+    name="tiny",
+    datasets=("digits",),
+    seeds=(0, 1),
+    image_size=8,
+    settings=replace(
+        st.CPU_STUDY.settings,
+        population_size=4,
+        sample_size=2,
+        epochs=3,
+        decay_start=1,
+        base_batches=3,
+        min_batches=3,
+        test_every=2,
+        mean_val_last=4,
+        batch_size=32,
+    ),
+)
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    data = {kind: root / f"{kind}.csv" for kind in st.STORED}
+    done = st.run_study(TINY, data=data, checkpoint_root=root / "checkpoints", progress=False)
+    return root, data, done
+
+
+def test_every_run_is_stored_once_in_seed_major_order(stored):
+    root, data, done = stored
+    assert [(k.seed, k.mode) for k in done] == [(0, "random"), (0, "evolve"), (1, "random"), (1, "evolve")]
+    assert st.pending_runs(TINY, data) == []
+    assert st.run_study(TINY, data=data, checkpoint_root=root / "checkpoints", progress=False) == []
+    runs = st.read_stored("runs", TINY, data)
+    assert len(runs) == 4 and set(runs["plan"]) == {st.plan_id(TINY)}
+    evaluations = st.read_stored("evaluations", TINY, data)
+    assert len(evaluations) == 4 * 3 * 2 and "seconds" not in evaluations.columns
+
+
+def test_summaries_are_computed_from_the_stored_rows(stored):
+    _, data, _ = stored
+    runs = st.read_stored("runs", TINY, data)
+    evaluations = st.read_stored("evaluations", TINY, data)
+    generations = st.read_stored("generations", TINY, data)
+    for run in runs.itertuples():
+        mine = (evaluations["mode"] == run.mode) & (evaluations["seed"] == run.seed)
+        log = generations[(generations["mode"] == run.mode) & (generations["seed"] == run.seed)]
+        assert run.mean_val_last == pytest.approx(evaluations.loc[mine, "val_acc"].tail(4).mean())
+        assert log["top_test_acc"].notna().tolist() == [True, False, True]  # generation 0, 2 (every 2nd and last)
+        assert run.top_test_acc_peak == pytest.approx(log["top_test_acc"].max())
+        assert run.top_test_acc_final == pytest.approx(log["top_test_acc"].iloc[-1])
+    table = st.mode_table(runs)
+    evolve = table.set_index("Mode").loc["Evolve"]
+    expected = 100 * runs.loc[runs["mode"] == "evolve", "top_test_acc_final"]
+    assert evolve["Final Test Acc."] == pytest.approx(expected.mean())
+    assert evolve["Final Test Acc. sd"] == pytest.approx(expected.std(ddof=1))
+
+
+def test_an_interrupted_run_continues_to_the_same_rows(stored, tmp_path):
+    _, data, _ = stored
+    key = st.RunKey("tiny", "digits", "evolve", 1)
+    splits = load_standard_splits("digits", seed=1, image_size=8)
+    pop = Population(st._config(TINY, key, splits), splits).run(until=1)  # killed after one generation
+    path = key.checkpoint(tmp_path / "checkpoints")
+    path.parent.mkdir(parents=True)
+    pop.save(path)
+    fresh = {kind: tmp_path / f"{kind}.csv" for kind in st.STORED}
+    assert st.run_study(TINY, data=fresh, checkpoint_root=tmp_path / "checkpoints", only=[key], progress=False)
+    resumed = st.read_stored("evaluations", TINY, fresh).drop(columns="plan")
+    straight = st.read_stored("evaluations", TINY, data)
+    straight = straight[(straight["mode"] == "evolve") & (straight["seed"] == 1)].drop(columns="plan")
+    pd.testing.assert_frame_equal(resumed.reset_index(drop=True), straight.reset_index(drop=True))
+
+
+def test_a_checkpoint_of_other_settings_is_refused(tmp_path):
+    key = st.RunKey("tiny", "digits", "random", 0)
+    splits = load_standard_splits("digits", seed=0, image_size=8)
+    other = replace(TINY, settings=replace(TINY.settings, lr=0.1))
+    path = key.checkpoint(tmp_path)
+    path.parent.mkdir(parents=True)
+    Population(st._config(other, key, splits), splits).save(path)
+    data = {kind: tmp_path / f"{kind}.csv" for kind in st.STORED}
+    with pytest.raises(CheckpointMismatchError, match="lr: 0.1 saved, 0.35 now"):
+        st.run_study(TINY, data=data, checkpoint_root=tmp_path, only=[key], progress=False)
+
+
+def test_rows_of_another_plan_are_never_read(stored):
+    _, data, _ = stored
+    other = replace(TINY, settings=replace(TINY.settings, lr=0.1))
+    assert st.plan_id(other) != st.plan_id(TINY)
+    assert st.read_stored("runs", other, data).empty and len(st.pending_runs(other, data)) == 4
+    assert st.study_status(other, data).attrs["other_plans"] == 4
+
+
+def test_the_live_check_recomputes_the_stored_first_generations(stored):
+    _, data, _ = stored
+    check = st.live_check(TINY, st.RunKey("tiny", "digits", "evolve", 0), generations=2, data=data)
+    assert list(check["quantity"]) == ["individual", "params", "batches", "train_loss", "val_loss", "val_acc"]
+    assert (check["evaluations"] == 4).all() and (check["max abs deviation"] < 1e-8).all()
+
+
+def test_paired_differences_against_hand_computed_values():
+    seeds = [0, 1, 2, 3]
+    random_acc = [0.90, 0.91, 0.92, 0.93]
+    evolve_acc = [0.92, 0.90, 0.95, 0.94]
+    runs = pd.DataFrame(
+        {
+            "dataset": ["mnist"] * 8,
+            "mode": ["random"] * 4 + ["evolve"] * 4,
+            "seed": seeds * 2,
+            "top_test_acc_final": random_acc + evolve_acc,
+        }
+    )
+    table = st.paired_differences(runs, ["top_test_acc_final"], resamples=2000)
+    row = table.iloc[0]
+    diffs = 100 * (np.array(evolve_acc) - np.array(random_acc))  # 2, -1, 3, 1
+    assert row["evolve - random (pp)"] == pytest.approx(diffs.mean())
+    assert row["pairs"] == 4 and row["seeds evolve better"] == 3 and row["seeds random better"] == 1
+    assert diffs.min() <= row["interval low"] < diffs.mean() < row["interval high"] <= diffs.max()
+    two = st.paired_differences(runs[runs["seed"] < 2], ["top_test_acc_final"])
+    assert np.isnan(two.iloc[0]["interval low"])  # two pairs: no interval
+
+
+def test_the_convergence_band_spans_the_seeds(stored):
+    _, data, _ = stored
+    band = st.convergence_band(st.read_stored("evaluations", TINY, data), window=2)
+    assert set(band["count"]) == {2} and (band["min"] <= band["mean"]).all() and (band["mean"] <= band["max"]).all()
+    assert len(band) == 2 * 6  # modes x evaluations per run
+
+
+def test_stored_study_rows_are_consistent():
+    """The tracked CSVs: every stored run has its evaluations and generation
+    log, and its summary is what those rows give."""
+    runs = st.read_stored("runs", st.CPU_STUDY)
+    if runs.empty:
+        pytest.skip("no run of the CPU study is stored yet (python -m reuseprior revolver-study run)")
+    evaluations = st.read_stored("evaluations", st.CPU_STUDY)
+    generations = st.read_stored("generations", st.CPU_STUDY)
+    window = st.CPU_STUDY.settings.mean_val_last
+    for run in runs.itertuples():
+        key = (evaluations["dataset"] == run.dataset) & (evaluations["mode"] == run.mode)
+        mine = evaluations[key & (evaluations["seed"] == run.seed)]
+        log = generations[
+            (generations["dataset"] == run.dataset)
+            & (generations["mode"] == run.mode)
+            & (generations["seed"] == run.seed)
+        ]
+        assert len(mine) == run.evaluations == st.CPU_STUDY.settings.epochs * st.CPU_STUDY.settings.sample_size
+        assert len(log) == st.CPU_STUDY.settings.epochs
+        assert run.mean_val_last == pytest.approx(mine["val_acc"].tail(window).mean(), abs=1e-9)
+        assert run.top_test_acc_peak == pytest.approx(log["top_test_acc"].max(), abs=1e-9)
