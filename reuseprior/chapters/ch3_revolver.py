@@ -70,6 +70,7 @@ class RevolverProfile(Profile):
     batch_size: int
     base_batches: int
     min_batches: int
+    max_batches: int | None  # training batches of the best-scored individuals; None: one epoch (section 3.5.5.2)
     test_every: int
     search_budget: int
     mean_val_last: int
@@ -108,6 +109,7 @@ PROFILES: dict[str, RevolverProfile] = {
         batch_size=64,
         base_batches=10,
         min_batches=4,
+        max_batches=None,
         test_every=2,
         search_budget=6,
         mean_val_last=12,
@@ -140,6 +142,7 @@ PROFILES: dict[str, RevolverProfile] = {
         batch_size=_C2.batch_size,
         base_batches=_C2.base_batches,
         min_batches=_C2.min_batches,
+        max_batches=None,
         test_every=5,
         search_budget=_C2.search_budget,
         mean_val_last=200,
