@@ -23,7 +23,7 @@ from reuseprior.core import paths
 from reuseprior.core.parameters import count_parameters
 from reuseprior.datasets import DatasetNotFoundError
 from reuseprior.training import loop
-from reuseprior.training.augment import build_transforms
+from reuseprior.training.augment import CentralCropResize, GreyAsRGB, build_transforms, grey_to_rgb, official_scale
 from reuseprior.training.loop import (
     CHECKPOINT_FORMAT,
     CheckpointMismatchError,
@@ -254,10 +254,71 @@ def test_augmentation_pipelines():
     for aug in ("none", "autoaug", "randaug"):
         train_tf, eval_tf = build_transforms(aug, 32)
         assert train_tf(img).shape == (3, 32, 32) and eval_tf(img).shape == (3, 32, 32)
-    train_tf, eval_tf = build_transforms("randaug", 48, imagenet_style=True)
-    assert train_tf(img).shape == (3, 48, 48) and eval_tf(img).shape == (3, 48, 48)
+    train_tf, eval_tf = build_transforms("randaug", 48, eval_size=56)
+    assert train_tf(img).shape == (3, 48, 48) and eval_tf(img).shape == (3, 56, 56)
     with pytest.raises(ValueError, match="augmentation='mixup'"):
         build_transforms("mixup", 32)
+    with pytest.raises(ValueError, match="eval_size=4"):
+        build_transforms("none", 32, eval_size=4)
+
+
+def _two_colour_image() -> Image.Image:
+    """32x32: left half red, right half blue (no black pixel anywhere)."""
+    pixels = torch.zeros(32, 32, 3, dtype=torch.uint8)
+    pixels[:, :16, 0] = 200
+    pixels[:, 16:, 2] = 200
+    return Image.fromarray(pixels.numpy())
+
+
+def test_no_augmentation_still_crops_and_flips_without_padding():
+    """Official CIFAR pipeline with no policy (``data.augname`` unset): random
+    crop + resize + flip; never a padded (black) pixel."""
+    train_tf, _ = build_transforms("none", 32)
+    image = _two_colour_image()
+    torch.manual_seed(0)  # torchvision's random transforms draw from the global generator
+    outputs = [train_tf(image) for _ in range(40)]
+    flipped = [bool(out[2, :, :4].mean() > out[0, :, :4].mean()) for out in outputs]  # blue on the left
+    assert 5 < sum(flipped) < 35
+    unchanged = (torch.tensor([200, 0, 0]) - 128) / 128  # a red pixel, untouched
+    moved = [not torch.allclose(out[:, :, 8], unchanged.view(3, 1).expand(3, 32)) for out in outputs]
+    assert sum(moved) > 5  # the crop moves the red/blue edge (it sits at column 16 uncropped)
+    black = torch.full((3,), -1.0)
+    for out in outputs:
+        assert not torch.isclose(out.permute(1, 2, 0), black, atol=0.02).all(dim=-1).any()
+
+
+def test_official_evaluation_crop():
+    """Below 320 px a central square of image_size/(image_size+32) of the
+    shorter side, then the resize; at 320 px or more no crop."""
+    assert CentralCropResize(224).crop_size(32, 32) == 28  # int(224 / 256 * 32)
+    assert CentralCropResize(192).crop_size(375, 500) == int(192 / 224 * 375) == 321
+    assert CentralCropResize(384).crop_size(32, 32) is None
+    pixels = torch.full((32, 32, 3), 100, dtype=torch.uint8)
+    pixels[:2, :, 1] = pixels[-2:, :, 1] = pixels[:, :2, 1] = pixels[:, -2:, 1] = 250  # a 2-pixel green frame
+    image = Image.fromarray(pixels.numpy())
+    _, eval_224 = build_transforms("none", 224)
+    _, eval_384 = build_transforms("none", 300, eval_size=384)
+    cropped, whole = eval_224(image), eval_384(image)
+    assert cropped.shape == (3, 224, 224) and whole.shape == (3, 384, 384)
+    grey = (100 - 128) / 128
+    assert torch.allclose(cropped, torch.full_like(cropped, grey), atol=1e-6)  # (32 - 28) // 2 = 2: frame cut off
+    assert whole[1, 0, 192].item() == pytest.approx((250 - 128) / 128, abs=1e-6)  # frame kept
+
+
+def test_grey_images_become_three_channels_on_the_official_scale():
+    images = torch.zeros(2, 1, 28, 28)
+    images[1] = 1.0  # white
+    mean, std = 0.2860, 0.3530
+    standardised = (images - mean) / std
+    rgb = GreyAsRGB(official_scale(grey_to_rgb(standardised, 32), mean, std), torch.tensor([3, 7]))
+    black, label = rgb[0]
+    assert black.shape == (3, 32, 32) and label.item() == 3
+    assert torch.allclose(black, torch.full_like(black, -1.0), atol=1e-5)
+    assert torch.allclose(rgb[1][0], torch.full((3, 32, 32), 127 / 128), atol=1e-5)
+    ramp = torch.arange(16.0).view(1, 1, 4, 4)
+    assert torch.allclose(grey_to_rgb(ramp, 2), torch.tensor([[[[2.5, 4.5], [10.5, 12.5]]]]))  # 2x2 means
+    with pytest.raises(ValueError, match="grey images"):
+        grey_to_rgb(torch.zeros(1, 3, 8, 8), 16)
 
 
 # ---------------------------------------------------- the Table 4.2 experiment
@@ -334,10 +395,102 @@ def test_full_profile_follows_section_4_5_4():
     c = plan.config
     assert (c.epochs, c.batch_size, c.lr_base, c.lr_warmup_epochs) == (300, 512, 0.016, 5.0)
     assert c.lr_schedule == "exponential" and c.bn_momentum_tf == 0.99 and plan.recipe.augmentation == "none"
+    assert c.optimizer == "rmsprop_tf" and c.ema_decay == 0.9999
     assert st.make_plan({**st.PROFILES["full"], "dataset": "cifar100"}).recipe.augmentation == "autoaug"
     imagenet = st.make_plan({**st.PROFILES["full"], "dataset": "imagenet"})
     assert (imagenet.config.epochs, imagenet.config.batch_size, imagenet.config.lr_base) == (352, 400, 0.025)
     assert imagenet.recipe.augmentation == "randaug" and imagenet.config.ema_decay == 0.9999
+    assert plan.departures() == [] and imagenet.departures() == []
+
+
+def test_official_resolutions_per_variant_and_dataset():
+    """ImageNet: train.isize/eval.isize of the variant (B0 192/224, S 300/384);
+    CIFAR (cifar10Ft configs): train.isize = 1.0 x eval.isize."""
+    assert st.official_sizes("imagenet", "b0") == (192, 224) and st.official_sizes("imagenet", "s") == (300, 384)
+    assert st.official_sizes("cifar10", "b0") == (224, 224) and st.official_sizes("CIFAR-100", "s") == (384, 384)
+    assert st.official_sizes("cifar10", "b3") == (288, 300)  # 300 rounded down to a multiple of 16
+    with pytest.raises(ValueError, match="no official EfficientNetV2 resolution"):
+        st.official_sizes("mnist", "b0")
+    full = st.make_plan(st.PROFILES["full"], profile="full")
+    assert [full.sizes(v) for v in ("b0", "s")] == [(224, 224), (384, 384)]
+    assert st.NOMINAL_RESOLUTION["b0"] == 224 and st.NOMINAL_RESOLUTION["s"] == 384
+    quick = st.make_plan({**st.PROFILES["quick"], "dataset": "cifar10"}, profile="quick")
+    assert quick.sizes("s") == (32, 32)
+    assert any("V2-S-shared at 32/32 px instead of 384/384 px" in d for d in quick.departures())
+    assert "departs from the paper recipe" in quick.describe()
+
+
+def test_validation_split_setting():
+    """Full profile: CIFAR trains on every training image and evaluates on the
+    test split; ImageNet holds out the official minival share; quick: 10%."""
+    full = st.make_plan(st.PROFILES["full"], profile="full")
+    assert full.validation_split is None
+    imagenet = st.make_plan({**st.PROFILES["full"], "dataset": "imagenet"})
+    assert imagenet.validation_split == pytest.approx(25_021 / 1_281_167)
+    assert st.make_plan(st.PROFILES["quick"]).validation_split == 0.1
+    assert st.make_plan({**st.PROFILES["quick"], "validation_split": "none"}).validation_split is None
+    assert st.make_plan({**st.PROFILES["quick"], "validation_split": "0.2"}).validation_split == 0.2
+    with pytest.raises(ValueError, match="validation_split=1.5"):
+        st.make_plan({**st.PROFILES["quick"], "validation_split": 1.5})
+    everything = st.make_plan({**st.PROFILES["quick"], "validation_split": None, "train_limit": None})
+    splits, train_px, eval_px = st._splits(everything, "b0", seed=0)
+    assert (len(splits.train), train_px, eval_px) == (1437, 32, 32)  # 1,797 digits less the 360 test images
+    assert splits.val is splits.test and len(splits.test) == 360
+    held_out, _, _ = st._splits(st.make_plan({**st.PROFILES["quick"], "train_limit": None}), "b0", seed=0)
+    assert (len(held_out.train), len(held_out.val)) == (1293, 144)
+
+
+def test_grey_recipes_are_reachable_and_load_as_rgb(tmp_path):
+    for name in ("fashion-mnist", "FashionMNIST", "fashion_mnist"):
+        assert st.make_plan({**st.PROFILES["quick"], "dataset": name}).recipe.label == "Fashion-MNIST"
+    plan = st.make_plan({**st.PROFILES["full"], "dataset": "mnist", "data_dir": str(tmp_path)}, profile="full")
+    assert plan.recipe.label == "MNIST" and plan.sizes("s") == (32, 32) and plan.recipe.augmentation == "none"
+    assert st.THESIS_REFERENCE_DATASET["mnist"] == "CIFAR-10"
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    images = torch.zeros(10, 28, 28, dtype=torch.uint8)
+    images[1::2, 10:18, 10:18] = 255  # odd images: a white square
+    for prefix, n in (("train", 10), ("t10k", 10)):
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", images[:n])
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", torch.arange(n) % 10)
+    splits, train_px, eval_px = st._splits(plan, "b0", seed=0)
+    assert (train_px, eval_px) == (32, 32) and len(splits.train) == 10 and splits.val is splits.test
+    image, label = splits.test[1]
+    assert image.shape == (3, 32, 32) and label.item() == 1
+    assert image.min().item() == pytest.approx(-1.0, abs=1e-5) and image.max().item() == pytest.approx(127 / 128)
+    assert torch.equal(image[0], image[2])
+
+
+def test_scaled_down_models_keep_the_parameter_order_only_at_full_depth():
+    """Table 4.2's premise (V2-S-shared smaller than V2-B0) survives scaling
+    the width, not the depth: depth_mult < 1 removes the repeats sharing ties."""
+
+    def params(label: str, width: float, depth: float) -> int:
+        return count_parameters(st.build_experiment_model(label, 10, width_mult=width, depth_mult=depth))
+
+    assert params("V2-S-shared", 0.25, 1.0) < params("V2-B0-original", 0.25, 1.0)
+    assert params("V2-S-shared", 0.25, 0.25) > params("V2-B0-original", 0.25, 0.25)
+
+
+def _write_idx(path, values: torch.Tensor) -> None:
+    magic = 0x00000803 if values.ndim == 3 else 0x00000801
+    header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in values.shape)
+    path.write_bytes(header + values.to(torch.uint8).numpy().tobytes())
+
+
+def test_results_rows_record_the_recipe_and_older_logs_still_read(tmp_path):
+    plan = st.make_plan(_tiny_settings(models="V2-B0-shared", epochs=1, train_limit=64), profile="quick", seed=0)
+    rows = st.run_experiments(plan, seed=0, results_csv=tmp_path / "r.csv", checkpoint_dir=tmp_path, progress=False)
+    row = rows.iloc[0]
+    assert (row["optimizer"], row["image_size"], row["eval_image_size"]) == ("rmsprop", 32, 32)
+    assert row["validation_split"] == 0.1 and row["train_images"] == 64
+    old = rows.drop(columns=list(st.LATER_COLUMNS))
+    old.to_csv(tmp_path / "old.csv", index=False)
+    read = st.read_results(tmp_path / "old.csv")
+    assert list(read.columns) == list(st.RESULT_COLUMNS) and read["optimizer"].isna().all()
+    rows.drop(columns=["params"]).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(ValueError, match="missing columns"):
+        st.read_results(tmp_path / "bad.csv")
 
 
 def test_missing_cifar_gives_download_hint(tmp_path):
@@ -461,12 +614,12 @@ def test_rmsprop_tf_follows_tensorflow_1_update_rule():
 
 def test_official_normalization_maps_pixels_to_minus_one_one():
     """EfficientNetV2's input scaling (x - 128) / 128: 0 -> -1, 128 -> 0, 255 -> 127/128."""
-    pixels = torch.tensor([0, 128, 255], dtype=torch.uint8).repeat(3, 1, 1).permute(1, 2, 0).reshape(1, 3, 3)
-    image = Image.fromarray(pixels.numpy())
     _, official = build_transforms("none", 32)
     _, imagenet = build_transforms("none", 32, normalization="imagenet")
-    out = official(image)[0, 0]
-    assert out.tolist() == pytest.approx([-1.0, 0.0, 127 / 128], abs=1e-6)
-    assert imagenet(image)[0, 0, 0].item() == pytest.approx((0 - 0.485) / 0.229, abs=1e-6)
+    for value, expected in ((0, -1.0), (128, 0.0), (255, 127 / 128)):
+        image = Image.new("RGB", (32, 32), (value,) * 3)
+        assert torch.allclose(official(image), torch.full((3, 32, 32), expected), atol=1e-6)
+    black = Image.new("RGB", (32, 32), (0, 0, 0))
+    assert imagenet(black)[0, 0, 0].item() == pytest.approx((0 - 0.485) / 0.229, abs=1e-6)
     with pytest.raises(ValueError, match="normalization='caffe' is not known"):
         build_transforms("none", 32, normalization="caffe")

@@ -6,10 +6,15 @@ Everything the notebook ``ch4_sharing_training`` does lives here:
 * :data:`MODELS` -- the Table 4.2 models by their thesis labels
   (``"V2-B0-shared"`` = EfficientNetV2-B0 with ``share_parameters(model,
   scheme="all_but_bn")``, section 4.5.3);
-* :data:`RECIPES` -- the per-dataset hyper-parameters of section 4.5.4;
+* :data:`RECIPES` -- the per-dataset hyper-parameters of section 4.5.4
+  (CIFAR-10, CIFAR-100, ImageNet-1K), plus MNIST and Fashion-MNIST (a
+  CPU-feasible analogue of Table 4.2, set beside its CIFAR-10 rows) and the
+  scikit-learn digits (the quick profile);
 * :data:`PROFILES` -- ``quick`` (tiny width/depth-scaled models on the real
-  scikit-learn digits, CPU, about a minute) and ``full`` (paper scale,
-  CIFAR-10/100 or an ImageNet folder, GPU);
+  scikit-learn digits at 32 px, CPU, about a minute) and ``full`` (the paper
+  recipe: CIFAR-10/100 or an ImageNet folder at the official resolutions,
+  GPU); :meth:`ExperimentPlan.departures` lists where a plan departs from
+  the paper recipe;
 * :func:`run_experiments` -- one resumable training run per model, one
   results row per run appended to a run log (:data:`RESULT_COLUMNS`), by
   default :func:`default_results_csv` under ``build/`` (untracked): the log
@@ -19,7 +24,35 @@ Everything the notebook ``ch4_sharing_training`` does lives here:
   measurements :func:`cost_table` (``ctx.save_measurement``);
 * :func:`table_4_2` -- Table 4.2 rebuilt from the results rows, and
   :func:`architecture_table` -- its Params and FLOPs columns computed at
-  paper scale without training (models built on the ``meta`` device).
+  paper scale without training (models built on the ``meta`` device);
+* :func:`expected_gpu_hours` / :func:`gpu_time_table` -- an *estimate* of the
+  GPU time of each paper-profile row (how it is derived: there).
+
+The paper recipe as the official EfficientNetV2 code runs it (the thesis
+modified that code, section 4.5.3, and lists its changes in section 4.5.4):
+
+* **resolutions** (:func:`official_sizes`, one table, :data:`IMAGENET_SIZES`):
+  ImageNet trains at ``train.isize`` of the variant's config, the size of the
+  last stage of progressive learning (B0 192 px, S 300 px), and evaluates at
+  ``eval.isize`` (B0 224, S 384). The official code's only CIFAR configs are
+  the fine-tuning ones (``cifar10Ft``/``cifar100Ft``, which the thesis ran
+  "from scratch ... instead of transfer learning"): ``train.stages=0``, so
+  ``data.ibase`` (which only sets where progressive resizing starts) has no
+  effect, and ``train.isize=1.0``, a fraction of ``eval.isize``: CIFAR trains
+  and evaluates at the variant's eval size (B0 224/224, S 384/384), the
+  32x32 images enlarged;
+* **training images**: CIFAR trains on all 50,000 training images and
+  evaluates on the 10,000 test images (no validation split); ImageNet trains
+  on the official ``train`` split, which holds out 25,021 images
+  (``minival``), and evaluates on the 50,000 validation images. The setting
+  ``validation_split`` makes this explicit (``"recipe"``: the dataset's
+  official choice; ``None``: every training image, per-epoch evaluation on
+  the test split; a fraction: that share held out, seeded);
+* **preprocessing**: :mod:`reuseprior.training.augment` (random crop and flip
+  always, then the policy: none on CIFAR-10, AutoAugment on CIFAR-100,
+  RandAugment on ImageNet; central-crop evaluation; ``(x - 128) / 128``);
+* **optimiser**: TensorFlow 1's RMSprop (``optimizer="rmsprop_tf"``), and
+  the rest of :mod:`reuseprior.training.loop`.
 """
 
 from __future__ import annotations
@@ -36,7 +69,7 @@ import pandas as pd
 import seaborn as sns
 import torch
 from torch import nn
-from torch.utils.data import Subset
+from torch.utils.data import ConcatDataset, Dataset, Subset, TensorDataset
 
 from reuseprior import datasets as data
 from reuseprior.core import paths
@@ -47,18 +80,27 @@ from reuseprior.models.sharing import share_parameters
 from reuseprior.reporting.notebook import Profile, set_seed
 from reuseprior.reporting.plotting import caption
 from reuseprior.reporting.reference import load_thesis_table, side_by_side
-from reuseprior.training.augment import build_transforms
+from reuseprior.training.augment import GreyAsRGB, build_transforms, grey_to_rgb, official_scale
 from reuseprior.training.loop import TrainConfig, TrainingInterrupted, amp_active, count_flops, fit, load_checkpoint
 
 __all__ = [
     "plot_training_curves",
     "DATASET_LABELS",
+    "GPU_REFERENCE_THROUGHPUT",
+    "CIFAR_TRAIN_ISIZE",
+    "GREY_STATISTICS",
+    "H100_SPEEDUP_OVER_RTX3090",
+    "IMAGENET_MINIVAL",
+    "IMAGENET_SIZES",
+    "LATER_COLUMNS",
     "MODELS",
+    "NOMINAL_RESOLUTION",
     "PROFILES",
     "RECIPES",
     "MEASURED_COLUMNS",
     "RESULT_COLUMNS",
     "TABLE_4_2_MODELS",
+    "THESIS_REFERENCE_DATASET",
     "ExperimentPlan",
     "ModelSpec",
     "Recipe",
@@ -68,8 +110,11 @@ __all__ = [
     "cost_table",
     "data_caption",
     "default_results_csv",
+    "expected_gpu_hours",
+    "gpu_time_table",
     "history_frame",
     "loss_went_down",
+    "official_sizes",
     "paper_scale_table",
     "parameter_ratios",
     "parameters_to_overrides",
@@ -109,46 +154,104 @@ TABLE_4_2_MODELS: tuple[str, ...] = ("V2-B0-shared", "V2-B0-original", "V2-S-sha
 
 @dataclass(frozen=True)
 class Recipe:
-    """Hyper-parameters of one dataset (section 4.5.4)."""
+    """Hyper-parameters of one dataset (section 4.5.4) and the sizes of its
+    official splits."""
 
     dataset: str
     label: str  # as printed in Table 4.2
     num_classes: int
-    augmentation: str  # "none", "autoaug" or "randaug"
+    augmentation: str  # "none", "autoaug" or "randaug" (reuseprior.training.augment)
     epochs: int
     batch_size: int
     lr_base: float
-    image_size: int | None  # None: the variant's own train/eval sizes (ImageNet)
+    #: one resolution for training and evaluation; None: the variant's official sizes (:func:`official_sizes`)
+    image_size: int | None
     ema_decay: float | None
     dropout: float | None  # None: the variant's default
-    imagenet_style: bool = False
     randaug_magnitude: int = 2
+    #: share of the training images the official code holds out (not trained on);
+    #: None: it trains on every training image and evaluates on the test split
+    validation_split: float | None = None
+    train_images: int = 0  # images of the official training set (before any held-out share)
+    test_images: int = 0  # images the score is computed on (CIFAR test set, ImageNet validation set)
+    #: MNIST-like: 28x28 grey images held as tensors, resampled and repeated to 3 channels, no augmentation
+    grey: bool = False
 
 
+#: ImageNet images the official ``train`` split leaves out (its ``minival`` split)
+IMAGENET_MINIVAL = 25_021
 RECIPES: dict[str, Recipe] = {
     # train_epoch=300, batch_size=512, data.ibase=32, lr_warmup_epoch=5, exponential,
     # mixup=cutmix=0, lr_base=0.016, bn_momentum=0.99; ema_decay is the official default.
-    "cifar10": Recipe("cifar10", "CIFAR-10", 10, "none", 300, 512, 0.016, 32, 0.9999, None),
+    "cifar10": Recipe(
+        "cifar10", "CIFAR-10", 10, "none", 300, 512, 0.016, None, 0.9999, None,
+        train_images=50_000, test_images=10_000,
+    ),
     # same, plus data.augname=autoaug
-    "cifar100": Recipe("cifar100", "CIFAR-100", 100, "autoaug", 300, 512, 0.016, 32, 0.9999, None),
+    "cifar100": Recipe(
+        "cifar100", "CIFAR-100", 100, "autoaug", 300, 512, 0.016, None, 0.9999, None,
+        train_images=50_000, test_images=10_000,
+    ),
     # train_epoch=352, batch_size=400, stages=4, dropout 0.075, ram=2, ema 0.9999, lr_base 0.025, randaug
-    "imagenet": Recipe("imagenet", "ImageNet-1K", 1000, "randaug", 352, 400, 0.025, None, 0.9999, 0.075, True, 2),
+    "imagenet": Recipe(
+        "imagenet", "ImageNet-1K", 1000, "randaug", 352, 400, 0.025, None, 0.9999, 0.075, randaug_magnitude=2,
+        validation_split=IMAGENET_MINIVAL / 1_281_167, train_images=1_281_167, test_images=50_000,
+    ),
+    # the CPU analogue of Table 4.2 (set beside its CIFAR-10 rows): the CIFAR-10 recipe on 28x28 grey
+    # images brought to 32 px (CIFAR's own size; EfficientNetV2's total stride 32 maps it to a 1x1 grid
+    # without padding) and 3 channels, no augmentation (flips would change what a digit is). Scale such
+    # models down by width, not depth: sharing saves parameters by tying the repeats of a stage, which
+    # depth_mult < 1 removes (10 classes: at width 0.25 and depth 1, V2-S-shared has 229K parameters against
+    # V2-B0's 433K, as at paper scale; at depth 0.25 it has 192K against 120K, the thesis's premise reversed)
+    "mnist": Recipe(
+        "mnist", "MNIST", 10, "none", 300, 512, 0.016, 32, 0.9999, None,
+        train_images=60_000, test_images=10_000, grey=True,
+    ),
+    "fashion-mnist": Recipe(
+        "fashion-mnist", "Fashion-MNIST", 10, "none", 300, 512, 0.016, 32, 0.9999, None,
+        train_images=60_000, test_images=10_000, grey=True,
+    ),
     # quick profile only: the real 8x8 scikit-learn digits upsampled to 32x32, 3 channels
-    "digits": Recipe("digits", "digits", 10, "none", 3, 32, 0.016, 32, None, None),
-}
+    "digits": Recipe(
+        "digits", "digits", 10, "none", 3, 32, 0.016, 32, None, None,
+        validation_split=0.1, train_images=1_437, test_images=360,
+    ),
+}  # fmt: skip
 DATASET_LABELS = {key: r.label for key, r in RECIPES.items()}
-#: Table 4.2 has no digits rows; quick-profile rows are set beside the CIFAR-10 ones
+#: Table 4.2 has no digits or MNIST rows: those runs are set beside the CIFAR-10 ones (as an analogue)
 THESIS_REFERENCE_DATASET = {
     "digits": "CIFAR-10",
+    "mnist": "CIFAR-10",
+    "fashion-mnist": "CIFAR-10",
     "cifar10": "CIFAR-10",
     "cifar100": "CIFAR-100",
     "imagenet": "ImageNet-1K",
 }
-#: ImageNet (train, eval) resolutions of the official EfficientNetV2 recipe
-#: (the final stage of progressive learning; ``train.stages=4`` is not implemented)
+#: ``(train.isize, eval.isize)`` of the official EfficientNetV2 model configs: ImageNet trains at the
+#: first (the size of the last stage of progressive learning; ``train.stages=4`` itself is not
+#: implemented) and evaluates at the second; the single source of every resolution of this module
 IMAGENET_SIZES = {"b0": (192, 224), "b1": (192, 240), "b2": (208, 260), "b3": (240, 300), "s": (300, 384)}
+#: ``train.isize`` of the official CIFAR configs (``cifar10Ft``/``cifar100Ft``): a fraction of ``eval.isize``
+CIFAR_TRAIN_ISIZE = 1.0
 #: published evaluation resolution, at which Table 4.2 reports FLOPs
-NOMINAL_RESOLUTION = {"b0": 224, "b1": 240, "b2": 260, "b3": 300, "s": 384}
+NOMINAL_RESOLUTION = {variant: sizes[1] for variant, sizes in IMAGENET_SIZES.items()}
+
+
+def official_sizes(dataset: str, variant: str) -> tuple[int, int]:
+    """``(train, eval)`` resolution of ``variant`` on ``dataset`` in the
+    official code (module docstring): ImageNet :data:`IMAGENET_SIZES`; CIFAR
+    ``train.isize`` = :data:`CIFAR_TRAIN_ISIZE` times the eval size, rounded
+    down to a multiple of 16 as ``main.py`` does (B0 224/224, S 384/384).
+    Datasets without official sizes (MNIST, digits) raise ``ValueError``."""
+    if variant not in IMAGENET_SIZES:
+        raise ValueError(f"variant={variant!r} has no official sizes; known: {sorted(IMAGENET_SIZES)}")
+    train, evaluation = IMAGENET_SIZES[variant]
+    key = _recipe(dataset).dataset
+    if key == "imagenet":
+        return train, evaluation
+    if key in ("cifar10", "cifar100"):
+        return int(evaluation * CIFAR_TRAIN_ISIZE) // 16 * 16, evaluation
+    raise ValueError(f"dataset={dataset!r} has no official EfficientNetV2 resolution; give image_size")
 
 
 @dataclass(frozen=True)
@@ -160,11 +263,16 @@ class SharingTrainingProfile(Profile):
     models: tuple[str, ...]
     width_mult: float
     depth_mult: float
+    #: train and eval resolution of every model; None: the recipe's (official per-variant sizes)
+    image_size: int | None
     epochs: int | None
     batch_size: int | None
     lr_base: float | None
     lr_warmup_epochs: float
     train_limit: int | None  # training images kept
+    #: share of the training images held out for validation; None: train on all, evaluate on the
+    #: test split each epoch; "recipe": the dataset's official choice (Recipe.validation_split)
+    validation_split: float | str | None
     ema_decay: float | str | None  # "recipe": the recipe's decay
     bn_momentum_tf: float
     #: "rmsprop_tf": TensorFlow 1's RMSprop of the official code; "rmsprop": PyTorch's (see training.loop)
@@ -184,11 +292,14 @@ PROFILES: dict[str, SharingTrainingProfile] = {
         models=TABLE_4_2_MODELS,
         width_mult=0.25,  # tiny EfficientNetV2-like models (channels / 4, repeats / 4)
         depth_mult=0.25,
+        # 32 px for every dataset (the official sizes are 192-384 px): CPU-sized
+        image_size=32,
         epochs=3,
         batch_size=32,
         lr_base=0.016,  # section 4.5.4 (peak lr 0.016 * 32 / 256 = 0.002)
         lr_warmup_epochs=0.5,
         train_limit=512,
+        validation_split=0.1,  # a seeded 10% of the training images, for the per-epoch curves
         ema_decay=None,
         # 0.99 (section 4.5.4) needs hundreds of steps for the running statistics
         # to settle; a 3-epoch run has ~50, so the quick profile uses 0.8
@@ -211,11 +322,13 @@ PROFILES: dict[str, SharingTrainingProfile] = {
         models=TABLE_4_2_MODELS,
         width_mult=1.0,
         depth_mult=1.0,
+        image_size=None,  # the official sizes (official_sizes)
         epochs=None,
         batch_size=None,
         lr_base=None,
         lr_warmup_epochs=5.0,
         train_limit=None,
+        validation_split="recipe",  # CIFAR: all 50,000 training images; ImageNet: minival held out
         ema_decay="recipe",
         bn_momentum_tf=0.99,
         optimizer="rmsprop_tf",  # the official code's tf.compat.v1.train.RMSPropOptimizer
@@ -231,13 +344,15 @@ PROFILES: dict[str, SharingTrainingProfile] = {
 
 RESULT_COLUMNS: tuple[str, ...] = (
     "run_id", "profile", "model", "variant", "sharing", "dataset", "dataset_label", "augmentation",
-    "width_mult", "depth_mult", "image_size", "epochs", "epochs_completed", "status", "batch_size",
-    "lr_base", "lr_peak", "ema_decay", "seed", "device", "amp",
+    "width_mult", "depth_mult", "image_size", "eval_image_size", "epochs", "epochs_completed", "status",
+    "batch_size", "lr_base", "lr_peak", "ema_decay", "optimizer", "seed", "device", "amp",
     "params", "flops", "flops_resolution", "macs_nominal", "nominal_resolution",
     "top1_val", "top1_test", "val_loss_initial", "val_loss_final", "train_loss_first_epoch",
     "train_loss_last_epoch", "train_images_per_s", "train_time_s", "peak_memory_mb", "peak_memory_kind",
-    "train_images", "checkpoint", "finished_utc", "torch_version",
+    "train_images", "validation_split", "checkpoint", "finished_utc", "torch_version",
 )  # fmt: skip
+#: columns added after the first run logs were written: an older log reads with them empty
+LATER_COLUMNS: tuple[str, ...] = ("eval_image_size", "optimizer", "validation_split")
 #: columns of the run log that a rerun measures differently or that name this
 #: machine's files: kept in the log (``build/``), out of tracked tables
 MEASURED_COLUMNS: tuple[str, ...] = (
@@ -349,6 +464,119 @@ def architecture_table(
     return pd.DataFrame(rows)
 
 
+# ------------------------------------------------------------ expected GPU time
+
+#: Measured training throughput that calibrates :func:`expected_gpu_hours`: (images per second,
+#: resolution) of timm's ``tf_efficientnetv2_b0`` and ``tf_efficientnetv2_s`` (the same architectures)
+#: in timm's published benchmark ``results/benchmark-train-amp-nchw-pt112-cu113-rtx3090.csv``
+#: (huggingface/pytorch-image-models: PyTorch 1.12, CUDA 11.3, one RTX 3090, mixed precision, NCHW
+#: memory layout as here, batch 512 and 128)
+GPU_REFERENCE_THROUGHPUT: dict[str, tuple[float, int]] = {"b0": (2483.22, 192), "s": (389.1, 300)}
+#: assumed speed of one H100 (SXM) over one RTX 3090 on these networks: the ratio of their memory
+#: bandwidths, 3.35 TB/s over 0.936 TB/s (EfficientNet training is bound by memory traffic --
+#: depthwise convolutions, batch norm, activations -- far more than by tensor-core arithmetic)
+H100_SPEEDUP_OVER_RTX3090 = 3.35 / 0.936
+
+
+def _gpu_estimate(
+    dataset: str,
+    model: str,
+    *,
+    epochs: int | None = None,
+    image_size: int | None = None,
+    validation_split: float | str | None = "recipe",
+    speedup: float = H100_SPEEDUP_OVER_RTX3090,
+) -> dict[str, Any]:
+    """One row of :func:`gpu_time_table` (the derivation: :func:`expected_gpu_hours`)."""
+    recipe = _recipe(dataset)
+    spec = MODELS[_model_label(model)]
+    plan = make_plan(
+        {
+            **PROFILES["full"],
+            "dataset": recipe.dataset,
+            "models": (spec.label,),
+            "epochs": epochs,
+            "image_size": image_size,
+            "validation_split": validation_split,
+        }
+    )
+    if spec.variant not in GPU_REFERENCE_THROUGHPUT:
+        raise ValueError(
+            f"no measured throughput for variant {spec.variant!r}; known {sorted(GPU_REFERENCE_THROUGHPUT)}"
+        )
+    train_px, eval_px = plan.sizes(spec.variant)
+    reference_ips, reference_px = GPU_REFERENCE_THROUGHPUT[spec.variant]
+
+    def macs(px: int) -> float:
+        return _backbone_macs(spec.variant, 1.0, 1.0, px)[0]
+
+    train_ips = reference_ips * speedup * macs(reference_px) / macs(train_px)
+    eval_ips = 3.0 * reference_ips * speedup * macs(reference_px) / macs(eval_px)
+    held_out = plan.validation_split
+    trained = recipe.train_images if held_out is None else recipe.train_images - round(held_out * recipe.train_images)
+    per_epoch_eval = recipe.test_images if held_out is None else recipe.train_images - trained
+    evaluated = per_epoch_eval * (plan.config.epochs + 1) + recipe.test_images
+    seconds = trained * plan.config.epochs / train_ips + evaluated / eval_ips
+    return {
+        "Model": spec.label,
+        "Dataset": recipe.label,
+        "train px": train_px,
+        "eval px": eval_px,
+        "train images": trained,
+        "epochs": plan.config.epochs,
+        "train images/s (est.)": train_ips,
+        "GPU hours (est.)": seconds / 3600.0,
+    }
+
+
+def expected_gpu_hours(
+    dataset: str,
+    model: str,
+    *,
+    epochs: int | None = None,
+    image_size: int | None = None,
+    validation_split: float | str | None = "recipe",
+    speedup: float = H100_SPEEDUP_OVER_RTX3090,
+) -> float:
+    """**Estimated** hours of one H100 for one ``full``-profile run (one row
+    of Table 4.2), not a measurement: no GPU was available to time it.
+
+    Derivation: the multiply-adds of one image of the paper-scale variant
+    are counted here (``torch.utils.flop_counter`` on the ``meta`` device,
+    backbone without classifier) at the run's training and evaluation
+    resolutions and at the resolution of a published training throughput
+    (:data:`GPU_REFERENCE_THROUGHPUT`, timm's RTX 3090 benchmark of the same
+    architectures with mixed precision); the time per image is taken as
+    proportional to its multiply-adds, and one H100 as
+    :data:`H100_SPEEDUP_OVER_RTX3090` times an RTX 3090 (``speedup``). An
+    evaluated image costs a third of a trained one (forward only). Trained
+    images: the recipe's training set less its held-out share
+    (``validation_split``, as :func:`make_plan`) times the epochs; evaluated:
+    the per-epoch evaluation set (the held-out share, or the test split when
+    none) at epoch 0 and after every epoch, plus the final test pass.
+    Sharing does not change the arithmetic, so shared and original models
+    get the same estimate. Not included: data loading (ImageNet JPEG
+    decoding at several thousand images per second needs many CPU cores),
+    checkpoint writes, start-up. Treat it as right within a factor of about
+    two near the reference resolutions (192-384 px); at a few dozen pixels
+    (MNIST at 32 px) a GPU is bound by per-layer overheads, not arithmetic,
+    and the figure is only a lower bound. ``epochs``/``image_size`` default
+    to the recipe's."""
+    return _gpu_estimate(
+        dataset, model, epochs=epochs, image_size=image_size, validation_split=validation_split, speedup=speedup
+    )["GPU hours (est.)"]
+
+
+def gpu_time_table(
+    datasets: Iterable[str] = ("cifar10", "cifar100", "imagenet"), models: Sequence[str] = TABLE_4_2_MODELS
+) -> pd.DataFrame:
+    """The estimated GPU time (:func:`expected_gpu_hours`) of every
+    ``full``-profile row of Table 4.2, with the resolutions, trained images
+    and epochs it assumes. Columns: Model, Dataset, train px, eval px, train
+    images, epochs, train images/s (est.), GPU hours (est.)."""
+    return pd.DataFrame([_gpu_estimate(d, m) for d in datasets for m in models])
+
+
 # -------------------------------------------------------------------------- plan
 
 
@@ -368,12 +596,35 @@ class ExperimentPlan:
     append_results: bool
     config: TrainConfig
     torch_threads: int | None = None
+    #: train and eval resolution of every model; None: the recipe's (:meth:`sizes`)
+    image_size: int | None = None
+    #: share of the training images held out for validation; None: every training image is
+    #: trained on and the per-epoch evaluation runs on the test split (the official CIFAR setting)
+    validation_split: float | None = 0.1
+
+    def sizes(self, variant: str) -> tuple[int, int]:
+        """``(train, eval)`` resolution of ``variant`` in this plan: the
+        plan's ``image_size`` when set, else the recipe's fixed size, else
+        the official sizes (:func:`official_sizes`)."""
+        size = self.image_size if self.image_size is not None else self.recipe.image_size
+        if size is not None:
+            return size, size
+        return official_sizes(self.recipe.dataset, variant)
+
+    def _split_phrase(self) -> str:
+        if self.validation_split is None:
+            return "every training image trained on, evaluated on the test split each epoch"
+        return f"{self.validation_split:.2%} of the training images held out for validation"
 
     def describe(self) -> str:
         c = self.config
-        return (
+        sizes = ", ".join(
+            f"{label} {'/'.join(str(s) for s in self.sizes(MODELS[label].variant))} px" for label in self.models
+        )
+        text = (
             f"{self.profile} profile: {', '.join(self.models)} on {self.recipe.label} "
-            f"(augmentation {self.recipe.augmentation}), {c.epochs} epochs, batch {c.batch_size}, "
+            f"(augmentation {self.recipe.augmentation}), train/eval resolution {sizes}; "
+            f"{self._split_phrase()}; {c.epochs} epochs, batch {c.batch_size}, "
             f"lr_base {c.lr_base} -> peak lr {c.peak_lr:g} (x batch/{c.lr_reference_batch}), "
             f"warm-up {c.lr_warmup_epochs} epochs then x{c.lr_decay_factor} every {c.lr_decay_epochs} epochs, "
             f"{_OPTIMIZER_LABELS.get(c.optimizer, c.optimizer)}, "
@@ -381,19 +632,63 @@ class ExperimentPlan:
             f"EMA {c.ema_decay}, AMP {c.amp}{' (CUDA only)' if c.amp else ''}, "
             f"width x{self.width_mult}, depth x{self.depth_mult}"
         )
+        departures = self.departures()
+        if departures:
+            return text + "\ndeparts from the paper recipe: " + "; ".join(departures)
+        return text + "\nthe paper recipe (section 4.5.4, official EfficientNetV2 code), unchanged"
+
+    def departures(self) -> list[str]:
+        """Where this plan departs from the paper recipe: the ``full``
+        profile's settings for the same dataset (section 4.5.4 and the
+        official code: resolutions, training images, optimiser, schedule,
+        batch-norm momentum, EMA, model scale), one phrase each; empty when
+        it follows it. MNIST, Fashion-MNIST and digits rows are analogues of
+        the CIFAR-10 rows, which is the first departure they list."""
+        paper = make_plan({**PROFILES["full"], "dataset": self.recipe.dataset, "models": self.models})
+        out: list[str] = []
+        reference = THESIS_REFERENCE_DATASET[self.recipe.dataset]
+        if reference != self.recipe.label:
+            out.append(f"{self.recipe.label} stands in for {reference} (an analogue, not a thesis dataset)")
+        if (self.width_mult, self.depth_mult) != (1.0, 1.0):
+            out.append(f"models scaled down (width x{self.width_mult:g}, depth x{self.depth_mult:g})")
+        for label in self.models:
+            variant = MODELS[label].variant
+            if self.sizes(variant) != paper.sizes(variant):
+                mine, theirs = ("/".join(map(str, s)) for s in (self.sizes(variant), paper.sizes(variant)))
+                out.append(f"{label} at {mine} px instead of {theirs} px")
+        if self.validation_split != paper.validation_split:
+            out.append(f"{self._split_phrase()} (paper: {paper._split_phrase()})")
+        if self.train_limit is not None:
+            out.append(f"only the first {self.train_limit} training images")
+        names = {
+            "epochs": "epochs",
+            "batch_size": "batch",
+            "lr_base": "lr_base",
+            "lr_warmup_epochs": "warm-up epochs",
+            "bn_momentum_tf": "BN momentum (TF)",
+            "ema_decay": "EMA decay",
+            "optimizer": "optimizer",
+            "amp": "mixed precision",
+        }
+        for field_name, name in names.items():
+            mine, theirs = getattr(self.config, field_name), getattr(paper.config, field_name)
+            if mine != theirs:
+                out.append(f"{name} {mine} instead of {theirs}")
+        return out
 
 
 _OPTIMIZER_LABELS = {"rmsprop_tf": "RMSprop (TensorFlow 1's)", "rmsprop": "RMSprop (PyTorch's)"}
+#: spellings of dataset names without separators -> RECIPES keys
+_RECIPE_KEYS = {**{key.replace("-", ""): key for key in RECIPES}, "imagenet1k": "imagenet"}
 
 
 def _recipe(dataset: str) -> Recipe:
-    key = str(dataset).lower().replace("-", "").replace("_", "")
-    key = {"imagenet1k": "imagenet"}.get(key, key)
-    if key not in RECIPES:
+    key = str(dataset).strip().lower().replace("-", "").replace("_", "")
+    if key not in _RECIPE_KEYS:
         raise ValueError(
             f"dataset={dataset!r} is not known; choose one of {sorted(RECIPES)} (papermill: -p dataset cifar10)"
         )
-    return RECIPES[key]
+    return RECIPES[_RECIPE_KEYS[key]]
 
 
 def _model_label(label: str) -> str:
@@ -413,6 +708,28 @@ def _models(value: str | Sequence[str]) -> tuple[str, ...]:
     return labels
 
 
+def _validation_split(value: Any, recipe: Recipe) -> float | None:
+    """The ``validation_split`` setting resolved: ``"recipe"`` -> the recipe's,
+    ``None``/``"none"`` -> None, a number in (0, 1) -> itself."""
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word == "recipe":
+            return recipe.validation_split
+        if word == "none":
+            return None
+        try:
+            value = float(word)
+        except ValueError:
+            raise ValueError(
+                f"validation_split={value!r} must be None, 'recipe' or a fraction in (0, 1), e.g. 0.1"
+            ) from None
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise ValueError(f"validation_split={value!r} must be None, 'recipe' or a fraction in (0, 1), e.g. 0.1")
+    return float(value)
+
+
 def make_plan(settings: Mapping[str, Any], *, profile: str = "custom", seed: int = 0) -> ExperimentPlan:
     """Resolve a profile's settings (``None`` = the dataset recipe's value)
     into a validated :class:`ExperimentPlan`; invalid values raise
@@ -429,6 +746,10 @@ def make_plan(settings: Mapping[str, Any], *, profile: str = "custom", seed: int
     limit = settings["train_limit"]
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"train_limit={limit!r} must be None or a positive integer")
+    size = settings["image_size"]
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 8):
+        raise ValueError(f"image_size={size!r} must be None (the recipe's sizes) or an integer >= 8")
+    validation_split = _validation_split(settings["validation_split"], recipe)
     for name in ("amp", "download", "resume", "append_results"):
         if not isinstance(settings[name], bool):
             raise ValueError(f"{name}={settings[name]!r} must be True or False (papermill: -p {name} True)")
@@ -470,42 +791,110 @@ def make_plan(settings: Mapping[str, Any], *, profile: str = "custom", seed: int
         append_results=settings["append_results"],
         config=config,
         torch_threads=threads,
+        image_size=size,
+        validation_split=validation_split,
     )
 
 
 # -------------------------------------------------------------------------- data
 
+#: ``(mean, std)`` with which :func:`reuseprior.datasets.load_grey_tensor_splits` standardises each grey dataset
+GREY_STATISTICS = {
+    "mnist": (data.MNIST_MEAN[0], data.MNIST_STD[0]),
+    "fashion-mnist": (data.FASHION_MNIST_MEAN[0], data.FASHION_MNIST_STD[0]),
+}
 
-def _splits(plan: ExperimentPlan, variant: str, seed: int):
-    """The data of one run: digits (quick), torchvision CIFAR or an ImageNet folder."""
+
+def _everything_trained(splits: data.DatasetSplits) -> data.DatasetSplits:
+    """``splits`` with every training image trained on and the test split as
+    the per-epoch evaluation set (``validation_split=None``)."""
+    train, val = splits.train, splits.val
+    if isinstance(train, Subset) and isinstance(val, Subset) and train.dataset is not val.dataset:
+        whole: Dataset = train.dataset  # torchvision: the training files with the training transform
+    else:  # tensors (digits): nothing differs between the two parts
+        whole = ConcatDataset([train, val])
+    return replace(splits, train=whole, val=splits.test)
+
+
+def _grey_splits(plan: ExperimentPlan, image_size: int, seed: int) -> data.DatasetSplits:
+    """MNIST or Fashion-MNIST for an EfficientNetV2: the 28x28 images from
+    :func:`reuseprior.datasets.load_grey_tensor_splits`, resampled to
+    ``image_size`` (:func:`~reuseprior.training.augment.grey_to_rgb`), put on
+    the official ``(x - 128) / 128`` scale and served with 3 channels; no
+    augmentation."""
+    key = plan.recipe.dataset
+    if plan.download:  # the loader below never downloads; torchvision fetches what is missing
+        data.load_torchvision_splits(key, plan.data_dir, download=True, seed=seed)
+    held_out = plan.validation_split if plan.validation_split is not None else 0.1
+    grey = data.load_grey_tensor_splits(
+        key, plan.data_dir, seed=seed, image_size=min(image_size, 28), val_fraction=held_out
+    )
+    mean, std = GREY_STATISTICS[key]
+
+    def rgb(*parts: Dataset) -> GreyAsRGB:
+        tensors = [part.tensors for part in parts if isinstance(part, TensorDataset)]
+        images = torch.cat([t[0] for t in tensors])
+        labels = torch.cat([t[1] for t in tensors])
+        return GreyAsRGB(official_scale(grey_to_rgb(images, image_size), mean, std), labels)
+
+    train = rgb(grey.train) if plan.validation_split is not None else rgb(grey.train, grey.val)
+    test = rgb(grey.test)
+    val = rgb(grey.val) if plan.validation_split is not None else test
+    return replace(
+        grey,
+        train=train,
+        val=val,
+        test=test,
+        input_shape=(3, image_size, image_size),
+        description=f"{grey.description}; resampled to {image_size}x{image_size}, 3 channels, scale (x - 128) / 128",
+    )
+
+
+def _splits(plan: ExperimentPlan, variant: str, seed: int) -> tuple[data.DatasetSplits, int, int]:
+    """The data of one run and its ``(train, eval)`` resolution: digits
+    (quick), MNIST/Fashion-MNIST tensors, torchvision CIFAR or an ImageNet
+    folder, split as ``plan.validation_split`` says."""
 
     r = plan.recipe
+    train_size, eval_size = plan.sizes(variant)
+    held_out = plan.validation_split
     if r.dataset == "digits":
-        return data.load_digits_splits(
-            seed=seed, image_size=r.image_size, channels=3, limit=plan.train_limit
-        ), r.image_size
-    if r.image_size is None:
-        train_size, eval_size = IMAGENET_SIZES[variant]
-    else:
-        train_size = eval_size = r.image_size
-    train_tf, _ = build_transforms(
-        r.augmentation, train_size, imagenet_style=r.imagenet_style, randaug_magnitude=r.randaug_magnitude
-    )
-    _, eval_tf = build_transforms("none", eval_size, imagenet_style=r.imagenet_style)
-    if r.dataset == "imagenet":
-        splits = data.load_imagenet_folder(plan.data_dir, seed=seed, train_transform=train_tf, eval_transform=eval_tf)
-    else:
-        splits = data.load_torchvision_splits(
-            r.dataset,
-            plan.data_dir,
-            download=plan.download,
+        splits = data.load_digits_splits(
             seed=seed,
-            train_transform=train_tf,
-            eval_transform=eval_tf,
+            val_fraction=held_out if held_out is not None else 0.1,
+            image_size=train_size,
+            channels=3,
+            limit=plan.train_limit if held_out is not None else None,
         )
-    if plan.train_limit is not None:
+        if held_out is None:
+            splits = _everything_trained(splits)
+    elif r.grey:
+        splits = _grey_splits(plan, train_size, seed)
+    else:
+        train_tf, eval_tf = build_transforms(
+            r.augmentation, train_size, eval_size=eval_size, randaug_magnitude=r.randaug_magnitude
+        )
+        fraction = held_out if held_out is not None else 0.1  # the held-out part is dropped below when None
+        if r.dataset == "imagenet":
+            splits = data.load_imagenet_folder(
+                plan.data_dir, seed=seed, val_fraction=fraction, train_transform=train_tf, eval_transform=eval_tf
+            )
+        else:
+            splits = data.load_torchvision_splits(
+                r.dataset,
+                plan.data_dir,
+                download=plan.download,
+                seed=seed,
+                val_fraction=fraction,
+                train_transform=train_tf,
+                eval_transform=eval_tf,
+            )
+        if held_out is None:
+            splits = _everything_trained(splits)
+    limited_by_loader = r.dataset == "digits" and held_out is not None
+    if plan.train_limit is not None and not limited_by_loader:
         splits = replace(splits, train=Subset(splits.train, range(min(plan.train_limit, len(splits.train)))))
-    return splits, train_size
+    return splits, train_size, eval_size
 
 
 # ------------------------------------------------------------------------ results
@@ -566,15 +955,26 @@ def cost_table(results: pd.DataFrame) -> pd.DataFrame:
 
 def data_caption(plan: ExperimentPlan, seed: int, train_images: int | None = None) -> str:
     """The caption line of a training figure (Table 4.2 runs): which data
-    (and how many training images), model scale, epochs, batch, augmentation,
-    profile and seed."""
+    (and how many training images), resolution, model scale, epochs, batch,
+    augmentation, profile and seed."""
     r, c = plan.recipe, plan.config
-    if r.dataset == "digits":
-        data = f"scikit-learn 8x8 handwritten digits upsampled to {r.image_size}x{r.image_size}"
-    elif r.dataset == "imagenet":
-        data = "ImageNet-1K (image folder)"
+    sizes = {plan.sizes(MODELS[label].variant) for label in plan.models}
+    if len(sizes) == 1 and len({*next(iter(sizes))}) == 1:
+        side = next(iter(sizes))[0]
+        resolution = f"{side}x{side}"
     else:
-        data = f"{r.label} (torchvision)"
+        resolution = ", ".join(
+            f"{label} {'/'.join(str(s) for s in plan.sizes(MODELS[label].variant))} px (train/eval)"
+            for label in plan.models
+        )
+    if r.dataset == "digits":
+        data = f"scikit-learn 8x8 handwritten digits upsampled to {resolution}"
+    elif r.grey:
+        data = f"{r.label} (28x28 grey, resampled to {resolution}, 3 channels; an analogue of CIFAR-10)"
+    elif r.dataset == "imagenet":
+        data = f"ImageNet-1K (image folder) at {resolution}"
+    else:
+        data = f"{r.label} (torchvision) at {resolution}"
     if train_images is not None:
         data += f", {int(train_images)} training images"
     scale = (
@@ -589,15 +989,19 @@ def data_caption(plan: ExperimentPlan, seed: int, train_images: int | None = Non
 
 
 def read_results(path: str | os.PathLike) -> pd.DataFrame:
-    """The results CSV (empty frame with :data:`RESULT_COLUMNS` if absent)."""
+    """The results CSV (empty frame with :data:`RESULT_COLUMNS` if absent);
+    the :data:`LATER_COLUMNS` an older log lacks are added, empty."""
     path = Path(path)
     if not path.exists():
         return pd.DataFrame(columns=list(RESULT_COLUMNS))
     df = pd.read_csv(path)
-    unknown = [c for c in RESULT_COLUMNS if c not in df.columns]
+    unknown = [c for c in RESULT_COLUMNS if c not in df.columns and c not in LATER_COLUMNS]
     if unknown:
         raise ValueError(f"{path} is not a sharing-training results file (missing columns {unknown})")
-    return df
+    for column in LATER_COLUMNS:  # a log written before these columns existed: empty there
+        if column not in df.columns:
+            df[column] = pd.NA
+    return df[[*RESULT_COLUMNS, *(c for c in df.columns if c not in RESULT_COLUMNS)]]
 
 
 def _append_row(row: Mapping[str, Any], path: Path) -> pd.DataFrame:
@@ -613,6 +1017,7 @@ def _row(
     seed: int,
     device: torch.device,
     image_size: int,
+    eval_image_size: int,
     flops: int,
     macs_nominal: float,
     train_images: int,
@@ -630,6 +1035,7 @@ def _row(
         "width_mult": plan.width_mult,
         "depth_mult": plan.depth_mult,
         "image_size": image_size,
+        "eval_image_size": eval_image_size,
         "epochs": c.epochs,
         "epochs_completed": res.epochs_completed,
         "status": res.status,
@@ -637,6 +1043,7 @@ def _row(
         "lr_base": c.lr_base,
         "lr_peak": c.peak_lr,
         "ema_decay": c.ema_decay,
+        "optimizer": c.optimizer,
         "seed": seed,
         "device": str(device),
         "amp": amp_active(c.amp, device),  # what the run used: mixed precision only on CUDA
@@ -656,6 +1063,7 @@ def _row(
         "peak_memory_mb": res.peak_memory_bytes / 2**20,
         "peak_memory_kind": res.peak_memory_kind,
         "train_images": train_images,
+        "validation_split": plan.validation_split if plan.validation_split is not None else 0.0,
         "checkpoint": _portable_path(res.checkpoint_path),
         "finished_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "torch_version": torch.__version__,
@@ -725,7 +1133,7 @@ def _run_one(
     ckpt = ckpt_dir / f"{run_id}.pt"
     if not plan.resume and ckpt.exists():
         ckpt.unlink()
-    splits, image_size = _splits(plan, spec.variant, seed)
+    splits, image_size, eval_image_size = _splits(plan, spec.variant, seed)
     set_seed(seed)  # identical initialisation whether or not the run resumes
     model = build_experiment_model(
         spec,
@@ -743,6 +1151,7 @@ def _run_one(
         seed=seed,
         device=device,
         image_size=image_size,
+        eval_image_size=eval_image_size,
         flops=flops,
         macs_nominal=macs_nominal,
         train_images=len(splits.train),
@@ -812,7 +1221,8 @@ def paper_scale_table(architecture: pd.DataFrame) -> pd.DataFrame:
 
 def _sorted(table: pd.DataFrame) -> pd.DataFrame:
     model_order = {m: i for i, m in enumerate(MODELS)}
-    ds_order = {label: i for i, label in enumerate(["CIFAR-10", "CIFAR-100", "ImageNet-1K", "digits"])}
+    labels = ["CIFAR-10", "CIFAR-100", "ImageNet-1K", "MNIST", "Fashion-MNIST", "digits"]
+    ds_order = {label: i for i, label in enumerate(labels)}
     keyed = table.assign(_d=table["Dataset"].map(ds_order), _m=table["Model"].map(model_order))
     return keyed.sort_values(["_d", "_m"], kind="stable").drop(columns=["_d", "_m"]).reset_index(drop=True)
 
@@ -825,15 +1235,23 @@ def compare_with_thesis(
     """``reference.side_by_side`` of a rebuilt Table 4.2 with the thesis's,
     restricted to the thesis datasets present in ``table``.
 
-    Quick-profile rows (dataset ``digits``) are set beside the thesis's
-    CIFAR-10 rows; the column ``Ours trained on`` says so. Their Δ shows how
-    far a tiny CPU run is from the paper, it is not a reproduction check.
+    Analogue rows (digits on the quick profile, MNIST, Fashion-MNIST) are
+    set beside the thesis's CIFAR-10 rows; the column ``Ours trained on``
+    says so. Their Δ shows how far such a run is from the paper, it is not a
+    reproduction check. Two datasets set beside the same thesis rows (say
+    MNIST and Fashion-MNIST) raise ``ValueError``: compare one at a time.
     """
 
     ref = load_thesis_table(thesis) if isinstance(thesis, str) else thesis
     by_label = {r.label: key for key, r in RECIPES.items()}
     ours = table.copy()
     trained_on = dict.fromkeys(ours["Dataset"])
+    beside: dict[str, list[str]] = {}
+    for d in trained_on:
+        beside.setdefault(THESIS_REFERENCE_DATASET[by_label[d]] if d in by_label else d, []).append(d)
+    crowded = {ref_label: labels for ref_label, labels in beside.items() if len(labels) > 1}
+    if crowded:
+        raise ValueError(f"{crowded} would sit beside the same thesis rows; compare one dataset at a time")
     ours["Dataset"] = [THESIS_REFERENCE_DATASET[by_label[d]] if d in by_label else d for d in ours["Dataset"]]
     source = {THESIS_REFERENCE_DATASET[by_label[d]] if d in by_label else d: d for d in trained_on}
     keep = ref["Dataset"].isin(set(ours["Dataset"])).to_numpy()

@@ -8,6 +8,12 @@ Examples::
     python -m reuseprior train --profile full --dataset cifar10 --device cuda \\
         --data-dir ~/data --download                                # paper scale
     python -m reuseprior train --profile full --dataset cifar100 --models V2-S-shared --epochs 10
+    python -m reuseprior train --profile full --dataset fashion-mnist --device cpu \\
+        --width-mult 0.25 --depth-mult 1 --train-limit 5000 --epochs 5 \\
+        --num-workers 0                                             # CPU analogue of Table 4.2
+
+The full profile prints each run's estimated H100 time (an estimate derived
+from counted multiply-adds and a published throughput, not a measurement).
 
 Runs resume from their checkpoint (``--resume false`` starts afresh); Ctrl-C
 checkpoints and writes the partial results row, run the same command again to
@@ -20,11 +26,14 @@ import argparse
 from pathlib import Path
 
 from reuseprior.chapters.ch4_sharing_training import (
+    GPU_REFERENCE_THROUGHPUT,
     MODELS,
     PROFILES,
     RECIPES,
+    ExperimentPlan,
     compare_with_thesis,
     default_results_csv,
+    expected_gpu_hours,
     make_plan,
     run_experiments,
     table_4_2,
@@ -58,6 +67,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--width-mult", type=float, help="extra width multiplier (quick profile 0.25)")
     parser.add_argument("--depth-mult", type=float, help="extra depth multiplier (quick profile 0.25)")
+    parser.add_argument(
+        "--image-size", type=int, help="train and eval resolution of every model (default: quick 32, full official)"
+    )
+    parser.add_argument(
+        "--validation-split",
+        help='share of training images held out for validation, "none" (train on all, evaluate on the test '
+        'split) or "recipe" (the official choice; full profile default)',
+    )
+    parser.add_argument(
+        "--optimizer",
+        choices=("rmsprop_tf", "rmsprop", "sgd", "adamw"),
+        help="rmsprop_tf: TensorFlow 1's (official, full profile); rmsprop: PyTorch's (quick profile)",
+    )
     parser.add_argument("--train-limit", type=int, help="keep only the first N training images")
     parser.add_argument("--device", default="auto", help='"cpu", "cuda", "cuda:N" or "auto" (default)')
     parser.add_argument("--amp", type=_bool, help="mixed precision true/false (full profile: true)")
@@ -78,6 +100,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def _print_gpu_estimate(plan: ExperimentPlan) -> None:
+    """For a paper-scale plan on a thesis dataset: each model's estimated
+    hours on one H100 (``expected_gpu_hours``: an estimate, not a measurement)."""
+    if (plan.width_mult, plan.depth_mult) != (1.0, 1.0) or plan.recipe.dataset not in (
+        "cifar10",
+        "cifar100",
+        "imagenet",
+    ):
+        return
+    c = plan.config
+    for label in plan.models:
+        if MODELS[label].variant not in GPU_REFERENCE_THROUGHPUT:
+            continue
+        hours = expected_gpu_hours(
+            plan.recipe.dataset,
+            label,
+            epochs=c.epochs,
+            image_size=plan.image_size,
+            validation_split=plan.validation_split,
+        )
+        duration = f"{hours:.1f} h" if hours >= 1 else f"{hours * 60:.0f} min"
+        print(f"estimated time of {label} on one H100: {duration} (estimate; see expected_gpu_hours)")
+
+
 def run(args: argparse.Namespace) -> int:
 
     settings = dict(PROFILES[args.profile])
@@ -89,6 +135,9 @@ def run(args: argparse.Namespace) -> int:
         "lr_base": args.lr_base,
         "width_mult": args.width_mult,
         "depth_mult": args.depth_mult,
+        "image_size": args.image_size,
+        "validation_split": args.validation_split,
+        "optimizer": args.optimizer,
         "train_limit": args.train_limit,
         "amp": args.amp,
         "num_workers": args.num_workers,
@@ -107,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
     results_csv = args.output_dir / "results.csv" if args.output_dir else default_results_csv()
     results_csv.parent.mkdir(parents=True, exist_ok=True)
     print(plan.describe())
+    _print_gpu_estimate(plan)
     try:
         rows = run_experiments(
             plan,
