@@ -45,7 +45,6 @@ import numpy as np
 import pandas as pd
 import torch
 from filelock import FileLock
-from scipy import stats
 from tqdm.auto import tqdm
 
 from reuseprior.chapters.ch3_revolver import MODE_LABELS, PROFILES, RevolverProfile, table_c_1
@@ -55,6 +54,7 @@ from reuseprior.core.files import write_csv
 from reuseprior.datasets import load_standard_splits
 from reuseprior.reporting.plotting import caption
 from reuseprior.reporting.reference import load_thesis_table
+from reuseprior.reporting.statistics import paired_mean_interval
 from reuseprior.revolver.population import Population, config_changes, config_from_settings
 
 __all__ = [
@@ -387,8 +387,8 @@ def paired_differences(
 ) -> pd.DataFrame:
     """``treatment`` minus ``control`` per seed (percentage points), per
     dataset and metric: the mean difference with a percentile bootstrap
-    interval over the paired seeds (``scipy.stats.bootstrap``, seeded) and
-    how many seeds favour each mode. Fewer than three pairs give no interval."""
+    interval over the paired seeds (:func:`~reuseprior.reporting.statistics.paired_mean_interval`)
+    and how many seeds favour each mode. Fewer than three pairs give no interval."""
     rows = []
     for dataset, df in runs.groupby("dataset", sort=False):
         wide = {m: df[df["mode"] == m].set_index("seed") for m in (treatment, control)}
@@ -397,23 +397,13 @@ def paired_differences(
             diff = 100.0 * (
                 wide[treatment].loc[seeds, metric].to_numpy(float) - wide[control].loc[seeds, metric].to_numpy(float)
             )
-            low = high = float("nan")
-            if len(diff) >= 3 and np.ptp(diff) > 0:
-                ci = stats.bootstrap(
-                    (diff,),
-                    np.mean,
-                    confidence_level=confidence,
-                    n_resamples=resamples,
-                    method="percentile",
-                    rng=np.random.default_rng(seed),
-                ).confidence_interval
-                low, high = float(ci.low), float(ci.high)
+            mean, low, high = paired_mean_interval(diff, confidence=confidence, resamples=resamples, seed=seed)
             rows.append(
                 {
                     "Dataset": DATASET_LABELS.get(dataset, dataset),
                     "metric": metric,
                     "pairs": len(diff),
-                    f"{treatment} - {control} (pp)": float(diff.mean()) if len(diff) else float("nan"),
+                    f"{treatment} - {control} (pp)": mean,
                     "interval low": low,
                     "interval high": high,
                     f"seeds {treatment} better": int((diff > 0).sum()),

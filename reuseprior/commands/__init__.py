@@ -51,6 +51,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "(explicit, never implicit)",
     ),
     "train": ("reuseprior.commands.train", "train an EfficientNetV2 original vs shared (thesis section 4.5.4)"),
+    "train-study": (
+        "reuseprior.commands.train_study",
+        "EfficientNetV2-B0 / B0-shared / S-shared on Fashion-MNIST over seeds into data/ (a Table 4.2 analogue; "
+        "resumable)",
+    ),
     "revolver": ("reuseprior.commands.revolver", "run a Revolver population search (thesis ch. 3, appendix C.2 flags)"),
     "revolver-study": (
         "reuseprior.commands.revolver_study",

@@ -1,0 +1,285 @@
+"""A Table 4.2 analogue on real images at CPU scale: EfficientNetV2-B0,
+V2-B0-shared and V2-S-shared trained on Fashion-MNIST over several seeds,
+stored row by row in ``data/`` (section 4.5.4; the thesis's claim is that
+V2-S-shared, with fewer parameters than B0, scores higher).
+
+**Design.** Every (model, seed) is one run of
+:func:`reuseprior.chapters.ch4_sharing_training.run_experiments` with the
+study's settings (:data:`CPU_STUDY`). Width is scaled, depth is not: the
+shared variants save parameters by tying the repeated blocks of a stage, and
+a depth multiplier below 1 removes those repeats (at depth 0.25 V2-S-shared
+has more parameters than B0). A seed fixes the validation split, the
+initialisation and the batch order of every model alike, so models are
+compared per seed. The test split is read once, at the end of each run.
+
+**Storage.** Runs checkpoint every epoch under ``build/ch4_real_study/`` and
+resume; a finished run's row is written to :data:`STORED_RUNS` (the whole
+file replaced atomically under a file lock): what a rerun reproduces, plus
+two measurements of the machine that ran it, ``train_time_s`` and
+``peak_memory_mb`` (one thread of a 2-core CPU for the stored rows). Rows of other settings (another
+``plan``) are never read. :func:`live_check` retrains the slice
+:data:`LIVE_SLICE` (one model, one short run) and compares it with the
+stored slice row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+from filelock import FileLock
+
+from reuseprior.chapters import ch4_sharing_training as training
+from reuseprior.core import paths
+from reuseprior.core.files import write_csv
+from reuseprior.reporting.statistics import paired_mean_interval
+
+__all__ = [
+    "CPU_STUDY",
+    "LIVE_SLICE",
+    "STORED_RUNS",
+    "TrainingStudy",
+    "live_check",
+    "model_table",
+    "paired_differences",
+    "pending_runs",
+    "plan_id",
+    "read_runs",
+    "run_study",
+    "study_status",
+]
+
+STORED_RUNS = paths.DATA_DIR / "ch4_real_study_runs.csv"
+WORK_DIR = paths.BUILD_DIR / "ch4_real_study"
+#: the stored columns: identity, settings, what a rerun reproduces and two measurements (time, memory)
+STORED_COLUMNS: tuple[str, ...] = (
+    "study", "plan", "model", "seed", "variant", "sharing", "dataset", "width_mult", "depth_mult", "image_size",
+    "epochs", "epochs_completed", "status", "batch_size", "lr_peak", "optimizer", "params", "flops",
+    "top1_val", "top1_test", "val_loss_initial", "val_loss_final", "train_loss_first_epoch",
+    "train_loss_last_epoch", "train_images", "validation_split", "train_time_s", "peak_memory_mb", "torch_version",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TrainingStudy:
+    """Every model of ``models`` trained once per seed with ``settings``
+    (a section 4.5.4 profile)."""
+
+    name: str
+    models: tuple[str, ...]
+    seeds: tuple[int, ...]
+    settings: training.SharingTrainingProfile
+
+    def runs(self) -> list[tuple[str, int]]:
+        """Seed-major order: after k seeds every model has k runs."""
+        return [(model, seed) for seed in self.seeds for model in self.models]
+
+
+#: Fashion-MNIST at 32 px (3 channels, the official (x-128)/128 scale), the
+#: first 5,000 training images (a seeded 10 % of them for validation), width
+#: 0.25 and full depth, 10 epochs, batch 128, TensorFlow 1's RMSprop and the
+#: recipe's learning rate (0.016 per 256 images), three seeds.
+CPU_STUDY = TrainingStudy(
+    name="fashion-mnist-w025",
+    models=training.TABLE_4_2_MODELS,
+    seeds=(0, 1, 2),
+    settings=replace(
+        training.PROFILES["quick"],
+        dataset="fashion-mnist",
+        width_mult=0.25,
+        depth_mult=1.0,
+        image_size=32,
+        epochs=10,
+        batch_size=128,
+        lr_base=0.016,
+        lr_warmup_epochs=1.0,
+        train_limit=5000,
+        validation_split=0.1,
+        bn_momentum_tf=0.99,
+        optimizer="rmsprop_tf",
+        resume=True,
+        append_results=True,
+    ),
+)
+#: the live slice: V2-B0-shared, seed 0, one epoch on 1,000 images
+LIVE_SLICE = replace(
+    CPU_STUDY,
+    name="live-slice",
+    models=("V2-B0-shared",),
+    seeds=(0,),
+    settings=replace(CPU_STUDY.settings, epochs=1, train_limit=1000, lr_warmup_epochs=0.5),
+)
+
+
+def plan_id(study: TrainingStudy) -> str:
+    """A short hash of the study's settings (models and seeds aside)."""
+    blob = json.dumps(dict(study.settings), sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def read_runs(path: str | Path = STORED_RUNS, study: TrainingStudy | None = None) -> pd.DataFrame:
+    """The stored rows, those of ``study``'s plan when given."""
+    path = Path(path)
+    frame = pd.read_csv(path) if path.exists() and path.stat().st_size > 0 else pd.DataFrame(columns=STORED_COLUMNS)
+    if study is not None:
+        frame = frame[(frame["study"] == study.name) & (frame["plan"] == plan_id(study))].reset_index(drop=True)
+    return frame
+
+
+def pending_runs(study: TrainingStudy, path: str | Path = STORED_RUNS) -> list[tuple[str, int]]:
+    done = {(r.model, int(r.seed)) for r in read_runs(path, study).itertuples()}
+    return [run for run in study.runs() if run not in done]
+
+
+def study_status(study: TrainingStudy, path: str | Path = STORED_RUNS) -> pd.DataFrame:
+    stored = read_runs(path, study)
+    return pd.DataFrame(
+        [
+            {
+                "model": model,
+                "stored seeds": sorted(int(s) for s in stored.loc[stored["model"] == model, "seed"]),
+                "pending": sum(1 for m, _ in pending_runs(study, path) if m == model),
+            }
+            for model in study.models
+        ]
+    )
+
+
+def _store(study: TrainingStudy, row: pd.Series, path: Path) -> None:
+    record = {"study": study.name, "plan": plan_id(study), **{c: row.get(c) for c in STORED_COLUMNS[2:]}}
+    with FileLock(str(path.with_suffix(".lock"))):
+        old = read_runs(path)
+        same = (old["study"] == study.name) & (old["plan"] == record["plan"])
+        same &= (old["model"] == row["model"]) & (old["seed"] == row["seed"])
+        old = old[~same]
+        new = pd.DataFrame([record], columns=list(STORED_COLUMNS))
+        write_csv(pd.concat([f for f in (old, new) if not f.empty], ignore_index=True), path)
+
+
+def run_study(
+    study: TrainingStudy = CPU_STUDY,
+    *,
+    path: str | Path = STORED_RUNS,
+    work_dir: Path = WORK_DIR,
+    only: Iterable[tuple[str, int]] | None = None,
+    max_runs: int | None = None,
+    progress: bool = True,
+) -> list[tuple[str, int]]:
+    """Train the pending runs (or those of ``only``), each resumed from its
+    checkpoint if one exists, and store each finished run's row. Returns the
+    runs stored."""
+    path = Path(path)
+    wanted = set(only) if only is not None else None
+    stored: list[tuple[str, int]] = []
+    for model, seed in pending_runs(study, path):
+        if wanted is not None and (model, seed) not in wanted:
+            continue
+        if max_runs is not None and len(stored) >= max_runs:
+            break
+        settings = replace(study.settings, models=(model,))
+        plan = training.make_plan(settings, profile=f"{study.name}-{plan_id(study)}", seed=seed)
+        log = work_dir / plan_id(study) / "runs.csv"
+        rows = training.run_experiments(
+            plan,
+            seed=seed,
+            results_csv=log,
+            checkpoint_dir=work_dir / plan_id(study) / "checkpoints",
+            progress=progress,
+        )
+        mine = rows[(rows["model"] == model) & (rows["seed"] == seed) & (rows["status"] == "completed")]
+        if mine.empty:
+            raise RuntimeError(f"{model} seed {seed} did not complete; its partial row is in {log}")
+        _store(study, mine.iloc[-1], path)
+        stored.append((model, seed))
+    return stored
+
+
+def model_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per model over the stored seeds: parameters, FLOPs at the training
+    resolution, and the mean and standard deviation of the test and
+    validation top-1 (%)."""
+    rows = []
+    for model, df in runs.groupby("model", sort=False):
+        test, val = 100 * df["top1_test"].to_numpy(float), 100 * df["top1_val"].to_numpy(float)
+        rows.append(
+            {
+                "Model": model,
+                "Seeds": len(df),
+                "Params": int(df["params"].iloc[0]),
+                "FLOPs": int(df["flops"].iloc[0]),
+                "Top-1 test (%)": test.mean(),
+                "Top-1 test sd": test.std(ddof=1) if len(test) > 1 else float("nan"),
+                "Top-1 val (%)": val.mean(),
+                "Train s (mean)": float(df["train_time_s"].mean()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def paired_differences(
+    runs: pd.DataFrame,
+    pairs: Iterable[tuple[str, str]] = (("V2-S-shared", "V2-B0-original"), ("V2-B0-shared", "V2-B0-original")),
+    *,
+    metric: str = "top1_test",
+    seed: int = 0,
+) -> pd.DataFrame:
+    """First minus second model per seed (percentage points of ``metric``):
+    the mean with a percentile bootstrap interval over the seeds, and the
+    parameter ratio of the two."""
+    by = runs.set_index(["model", "seed"])
+    rows = []
+    for first, second in pairs:
+        seeds = sorted(set(runs.loc[runs["model"] == first, "seed"]) & set(runs.loc[runs["model"] == second, "seed"]))
+        diff = np.array([100 * (by.loc[(first, s), metric] - by.loc[(second, s), metric]) for s in seeds], float)
+        mean, low, high = paired_mean_interval(diff, seed=seed)
+        ratio = float(by.loc[(second, seeds[0]), "params"] / by.loc[(first, seeds[0]), "params"]) if seeds else np.nan
+        rows.append(
+            {
+                "comparison": f"{first} - {second}",
+                "seeds": len(seeds),
+                "difference (pp)": mean,
+                "interval low": low,
+                "interval high": high,
+                f"seeds {first} better": int((diff > 0).sum()),
+                "param ratio (second / first)": ratio,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def live_check(path: str | Path = STORED_RUNS, work_dir: Path | None = None) -> pd.DataFrame:
+    """Retrain :data:`LIVE_SLICE` from scratch (in ``work_dir``, a fresh
+    folder by default under ``build/``) and set its row beside the stored
+    slice row: parameters, FLOPs, losses and top-1, with the deviation."""
+    stored = read_runs(path, LIVE_SLICE)
+    if stored.empty:
+        raise ValueError(f"no stored live-slice row in {path}: run `python -m reuseprior train-study slice`")
+    work_dir = work_dir or WORK_DIR / "live"
+    model, seed = LIVE_SLICE.runs()[0]
+    settings = replace(LIVE_SLICE.settings, models=(model,), resume=False, append_results=False)
+    plan = training.make_plan(settings, profile="live-slice", seed=seed)
+    rows = training.run_experiments(
+        plan, seed=seed, results_csv=work_dir / "runs.csv", checkpoint_dir=work_dir / "checkpoints", progress=False
+    )
+    live = rows[rows["model"] == model].iloc[-1]
+    reference = stored.iloc[-1]
+    out = []
+    for column in ("params", "flops", "train_loss_first_epoch", "val_loss_final", "top1_val", "top1_test"):
+        a, b = float(reference[column]), float(live[column])
+        out.append({"quantity": column, "stored": a, "live": b, "abs deviation": abs(a - b)})
+    return pd.DataFrame(out)
+
+
+def settings_table(study: TrainingStudy) -> pd.DataFrame:
+    """The study's settings as a two-column table (for the notebook)."""
+    keys = ("dataset", "width_mult", "depth_mult", "image_size", "epochs", "batch_size", "lr_base", "train_limit")
+    extra: dict[str, Any] = {"models": ", ".join(study.models), "seeds": list(study.seeds), "plan": plan_id(study)}
+    return pd.DataFrame(
+        [{"setting": k, "value": str(study.settings[k])} for k in keys]
+        + [{"setting": k, "value": str(v)} for k, v in extra.items()]
+    )
