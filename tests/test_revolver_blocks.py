@@ -86,3 +86,66 @@ def test_skeletons_build_and_match_declared_shapes(aggressive):
         assert [c.kind for c in bp.children["head"].children.values()] == ["bn2d", "relu", "gap", "linear"]
         check_every_node(bp, reg)
     assert res.children["g1"].output_shape == (32, 16, 16) and res.children["g2"].output_shape == (64, 8, 8)
+
+
+# ----------------------------------------------------------------------------- dropout (section 3.3.5)
+def test_dropout_sits_between_activation_and_convolution_of_the_first_unit():
+    b = Builder(np.random.default_rng(0))
+    unit = b.conv_unit("u", (4, 8, 8), 8, dropout=0.3)
+    assert list(unit.children) == ["bn", "act", "drop", "conv"] and unit.args["order"] == "bn_act_drop_conv"
+    assert unit.children["drop"].kind == "dropout" and unit.children["drop"].args == {"p": 0.3}
+    for kind in ("residual", "bottleneck"):
+        block = b.block(kind, "blk", (8, 8, 8), 16, 3, 2, dropout=0.25)
+        units = block.children["body"].children
+        assert units["u1"].children["drop"].args["p"] == 0.25
+        assert all("drop" not in u.children for role, u in units.items() if role != "u1")
+        check_every_node(block, ModuleRegistry())
+    dense = b.dense_concat("d", (8, 4, 4), growth=4, depth=3, dropout=0.1)
+    assert all(u.children["drop"].args["p"] == 0.1 for u in dense.children.values())
+    assert dense.args["dropout"] == 0.1
+    check_every_node(dense, ModuleRegistry())
+    with pytest.raises(ValueError, match="dropout rate"):
+        b.dropout("x", (4, 8, 8), 1.0)
+
+
+def test_blocks_without_dropout_have_no_dropout_leaf_and_their_former_names():
+    b = Builder(np.random.default_rng(0), bn_unique=False)
+    unit = b.conv_unit("u", (4, 8, 8), 8)
+    assert list(unit.children) == ["bn", "act", "conv"] and unit.args == {"order": "bn_act_conv"}
+    group = b.res_group("g", (8, 8, 8), 8, 2, "residual")
+    assert group.args == {"block": "residual", "stride": 1}
+    assert b.dense_sum("s", (8, 4, 4), 4, 2).args == {"growth": 4, "depth": 2}
+
+
+def test_dropout_module_masks_scale_and_come_from_its_own_generator():
+    b = Builder(np.random.default_rng(0))
+    drop_bp = b.dropout("net/unit/drop", (16, 8, 8), 0.25)
+    module = ModuleRegistry(seed=5).build(drop_bp)
+    assert sum(p.numel() for p in module.parameters()) == 0
+    x = torch.ones(64, 16, 8, 8)
+    module.eval()
+    assert torch.equal(module(x), x)
+    module.train()
+    global_state = torch.get_rng_state()
+    y = module(x)
+    assert torch.equal(torch.get_rng_state(), global_state), "dropout must not draw from torch's global generator"
+    kept = y != 0
+    assert abs(1 - kept.float().mean().item() - 0.25) < 0.01  # 65,536 draws: std of the rate ~0.0017
+    assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / 0.75))
+    # the same run seed and scope name give the same masks; another name, other masks
+    again = ModuleRegistry(seed=5).build(drop_bp).train()
+    other = ModuleRegistry(seed=5).build(b.dropout("net/other/drop", (16, 8, 8), 0.25)).train()
+    assert torch.equal(again(x), y) and not torch.equal(other(x), y)
+
+
+def test_dropout_generator_state_travels_with_the_registry_checkpoint(tmp_path):
+    b = Builder(np.random.default_rng(1))
+    bp = b.residual("blk", (4, 6, 6), 4, dropout=0.5)
+    registry = ModuleRegistry(seed=2)
+    model = registry.build(bp).train()
+    x = torch.randn(3, 4, 6, 6)
+    model(x)  # advance the mask generator
+    torch.save(registry.state_dict(), tmp_path / "reg.pt")
+    expected = model(x)
+    restored = ModuleRegistry.from_state_dict(torch.load(tmp_path / "reg.pt", weights_only=True))
+    assert torch.equal(restored.build(bp).train()(x), expected)

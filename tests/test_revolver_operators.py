@@ -101,3 +101,40 @@ def test_genotype_fitness_follows_algorithm_2():
     assert leaf_parameter_count(conv) == 16 * 3 * 9
     big = b.resnet("B", (3, 32, 32), 10, [512, 1024], [4, 4], ["residual", "residual"], stem_width=256)
     assert genotype_fitness(big, 32.0) == float("inf")  # > 16M weights: discarded
+
+
+def test_operators_on_thesis_space_models_keep_dropout_valid_and_unmutated():
+    """Thesis-space models carry dropout 0.5 in their blocks; mutation and
+    crossover keep them shape-valid and never change a dropout rate."""
+    rng = np.random.default_rng(5)
+    b = Builder(rng, aggressive=True)
+    space = SearchSpace.thesis((1, 8, 8), 10)
+    reg, x = ModuleRegistry(), torch.randn(2, 1, 8, 8)
+    bps = [random_blueprint(space, b) for _ in range(4)]
+    assert all(any(n.kind == "dropout" for _, n in bp.walk()) for bp in bps)
+    for i in range(40):
+        bp = bps[i % len(bps)]
+        mutate(bp, b)
+        if i % 2:
+            c1, c2 = duplicate(bp, rng), duplicate(bps[(i + 1) % len(bps)], rng)
+            crossover(c1, c2, rng)
+            assert validate_shapes(c1) == [] and rule4_holds(c1)
+    for bp in bps:
+        assert {n.args["p"] for _, n in bp.walk() if n.kind == "dropout"} == {0.5}
+        assert_valid(bp, reg, x)
+
+
+def test_depth_mutation_gives_new_blocks_the_group_dropout_and_replacements_none():
+    rng = np.random.default_rng(2)
+    b = Builder(rng)
+    group = b.res_group("g", (8, 6, 6), 8, 1, "residual", dropout=0.25)
+    group.mutables["depth"] = [3]
+    assert _mutate_element(group, "depth", b, frozenset({"bn2d"}))
+    assert len(group.children) == 3
+    for block in group.children.values():
+        assert block.children["body"].children["u1"].children["drop"].args["p"] == 0.25
+    unit = group.children["0"].children["body"].children["u1"]
+    unit.mutables["conv"] = ["residual"]
+    assert _mutate_element(unit, "conv", b, frozenset({"bn2d"}))
+    assert not any(n.kind == "dropout" for _, n in unit.children["conv"].walk())  # as the original library
+    assert validate_shapes(group) == []

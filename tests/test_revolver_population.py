@@ -281,7 +281,8 @@ def test_dataloader_path_used_for_torchvision_style_datasets(splits):
     for (xa, ya), (xb, yb) in zip(direct.batches(idx), loader.batches(idx)):
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
-    loss = train_batches(model, loader, 3, np.random.default_rng(0), 0.1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss = train_batches(model, loader, 3, np.random.default_rng(0), opt, torch.nn.CrossEntropyLoss())
     assert math.isfinite(loss) and 0 <= evaluate(model, loader, limit=64)[1] <= 1
 
 

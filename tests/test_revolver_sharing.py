@@ -218,3 +218,22 @@ def test_without_unique_batch_norm_repeated_blocks_are_one_shared_module():
     assert blocks["1"] is blocks["2"], "cross-layer sharing of identical blocks (section 3.5.2)"
     with pytest.raises(ValueError, match="must be unique"):
         ModuleRegistry().build(bp)
+
+
+def test_dropout_leaves_are_shared_by_name_and_survive_json_and_unregistering():
+    b = builder(4, aggressive=True)
+    space = SearchSpace.thesis((1, 8, 8), 10)
+    bp = random_blueprint(space, b)
+    back = Blueprint.from_json(bp.to_json())
+    assert back.to_dict() == bp.to_dict()
+    drops = [node for _, node in bp.walk() if node.kind == "dropout"]
+    assert drops and not any(d.unique for d in drops)  # parameter-free, shareable like an activation
+    reg = ModuleRegistry()
+    reg.build(bp)
+    copy = duplicate(bp, np.random.default_rng(0))  # a second model with the same shared leaves
+    reg.build(copy)
+    for d in drops:
+        same = [node for _, node in copy.walk() if node.name == d.name]
+        assert same and reg.build(same[0]) is reg.build(d)
+    reg.unregister(bp)  # rule 7: shared leaves stay for the other model
+    assert all(d.name in reg for d in drops)

@@ -74,10 +74,14 @@ class RevolverProfile(Profile):
     test_every: int
     search_budget: int
     mean_val_last: int
-    base_widths: list[int]
-    growths: list[int]
-    depths: list[int]
-    num_groups: list[int]
+    #: the search-space preset (``SearchSpace.from_settings``): "default" (small, CPU) or "thesis"
+    #: (``SearchSpace.thesis``: models up to ~3M parameters, dropout blocks); the four bounds
+    #: below override the preset, None keeps its value
+    space: str
+    base_widths: list[int] | None
+    growths: list[int] | None
+    depths: list[int] | None
+    num_groups: list[int] | None
     width: int  # width multiplier of the random generator (appendix C.2 ``--width``)
     data_dir: str | None  # None: build/datasets
     download: bool
@@ -113,6 +117,7 @@ PROFILES: dict[str, RevolverProfile] = {
         test_every=2,
         search_budget=6,
         mean_val_last=12,
+        space="default",
         base_widths=[8],
         growths=[4],
         depths=[1, 2],
@@ -146,10 +151,11 @@ PROFILES: dict[str, RevolverProfile] = {
         test_every=5,
         search_budget=_C2.search_budget,
         mean_val_last=200,
-        base_widths=[16, 32],
-        growths=[8, 12],
-        depths=[1, 2, 3],
-        num_groups=[3],
+        space="thesis",  # 3-4 groups, widths 16/32 and growths 8/16 (x 1..width), 2-6 blocks, dropout 0.5
+        base_widths=None,
+        growths=None,
+        depths=None,
+        num_groups=None,
         width=1,
         data_dir=None,
         download=False,

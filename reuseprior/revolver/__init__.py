@@ -1,7 +1,8 @@
 """Revolver (thesis chapter 3, appendix C): blueprints, a module registry with
-scope-name sharing, building blocks, genotype/phenotype fitness, genetic
-operators, random search and the genetic algorithm, and population training
-with checkpoint/resume.
+scope-name sharing, building blocks (dropout included), training sessions
+(a model blueprint with its optimizer, schedule, loss and batch budget),
+genotype/phenotype fitness, genetic operators, random search and the genetic
+algorithm, and population training with checkpoint/resume.
 
     from reuseprior.revolver import Population, PopulationConfig
 """
@@ -23,6 +24,7 @@ from reuseprior.revolver.search import (
     random_search,
     search_pipeline,
 )
+from reuseprior.revolver.session import TrainingSession
 
 __all__ = [
     "SEARCH_MODES",
@@ -35,6 +37,7 @@ __all__ = [
     "SearchSettings",
     "SearchSpace",
     "SearchState",
+    "TrainingSession",
     "config_from_settings",
     "copyover",
     "crossover",

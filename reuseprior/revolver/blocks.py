@@ -5,12 +5,28 @@ Every builder returns a :class:`~reuseprior.revolver.blueprint.Blueprint`
 with its input and output shapes (no batch size) computed analytically;
 ``tests/test_revolver_blocks.py`` checks them against real forward passes.
 
-Blocks: conv unit (pre-activation bn-act-conv; the stem is conv-bn-act[-pool]),
-residual block, bottleneck block (1x1 -> kxk -> 1x1 with 4x expansion,
-average-pooled shortcut when strided), dense concatenation group, dense sum
-group, ensemble mean of 3, depthwise-separable convolution,
-convolution-then-deconvolution, and the WRN-like ResNet and DenseNet
-skeletons with a BN-ReLU-global-pool-linear tail.
+Blocks: conv unit (pre-activation bn-act-conv, optionally bn-act-dropout-conv;
+the stem is conv-bn-act[-pool]), residual block, bottleneck block (1x1 -> kxk
+-> 1x1 with 4x expansion, average-pooled shortcut when strided), dense
+concatenation group, dense sum group, ensemble mean of 3,
+depthwise-separable convolution, convolution-then-deconvolution, and the
+WRN-like ResNet and DenseNet skeletons with a BN-ReLU-global-pool-linear tail.
+
+Dropout (the ``dropout`` leaf of section 3.3.5's list) is a parameter-free leaf
+``dropout[p]`` placed between the activation and the convolution of a conv
+unit ("convolutional units with convolutional and optionally activation,
+dropout, batch normalization, and pooling layers"). The random generator puts
+it where the original library did: in the first unit of every residual and
+bottleneck block of a ResNet group and in every unit of a dense group, one
+rate per model; blocks that a mutation creates carry no dropout (the original
+created them with rate 0). A rate of 0 adds no leaf, so blueprints built
+without dropout are exactly those of a builder that has none. The leaf is
+shared by scope name like an activation (it holds no parameters, so sharing
+changes no count), is not mutable (the original never mutated the rate),
+and contributes neither weights nor cost to the genotype fitness (Algorithm 2
+counts convolution and linear leaves). Its masks come from its own generator,
+seeded from the run seed and its scope name and saved with the registry's
+weights, so a seeded run stays reproducible and resumes bit-identically.
 
 ``aggressive=True`` keys every (non-ensemble) convolution by its shape
 arguments only (empty prefix), as in section 3.5.2 and chapter 4.
@@ -33,6 +49,7 @@ __all__ = [
     "BlueprintModule",
     "CONV_REPLACEMENTS",
     "LEAF_FACTORIES",
+    "SeededDropout",
     "conv_output_hw",
     "make_leaf_module",
 ]
@@ -64,6 +81,8 @@ SEQUENTIAL_KINDS = {
     "transition",
     "shortcut",
 }
+#: parameter-free leaves that keep the shape of their input
+SHAPE_PRESERVING_LEAVES = {"relu", "dropout"}
 RESIDUAL_KINDS = {"residual", "bottleneck"}
 CONTAINER_KINDS = SEQUENTIAL_KINDS | RESIDUAL_KINDS | {"dense_concat", "dense_sum", "ensemble_mean"}
 
@@ -190,6 +209,13 @@ class Builder:
     def relu(self, prefix: str, shape: Shape) -> Blueprint:
         return self._bp("relu", prefix, {}, shape, shape)
 
+    def dropout(self, prefix: str, shape: Shape, p: float) -> Blueprint:
+        """A dropout leaf zeroing each element with probability ``p`` during
+        training (scaled by ``1/(1-p)``; identity in evaluation)."""
+        if not 0.0 < p < 1.0:
+            raise ValueError(f"dropout rate must be in (0, 1), got {p!r}")
+        return self._bp("dropout", prefix, {"p": float(p)}, shape, shape)
+
     def pool(self, kind: str, prefix: str, shape: Shape, kernel: int, stride: int, padding: int = 0) -> Blueprint:
         c, h, w = shape
         oh, ow = conv_output_hw(h, w, kernel, stride, padding)
@@ -208,16 +234,20 @@ class Builder:
         )
 
     # ------------------------------------------------------------- blocks
-    def conv_unit(self, prefix: str, in_shape: Shape, out_ch: int, kernel: int = 3, stride: int = 1) -> Blueprint:
-        """Pre-activation convolutional unit: bn -> relu -> conv."""
-        bn = self.bn(f"{prefix}/bn", in_shape)
-        act = self.relu(f"{prefix}/act", in_shape)
-        conv = self.conv(f"{prefix}/conv", in_shape, out_ch, kernel, stride)
+    def conv_unit(
+        self, prefix: str, in_shape: Shape, out_ch: int, kernel: int = 3, stride: int = 1, dropout: float = 0.0
+    ) -> Blueprint:
+        """Pre-activation convolutional unit: bn -> relu -> conv, or bn -> relu
+        -> dropout -> conv when ``dropout > 0``."""
+        children = {"bn": self.bn(f"{prefix}/bn", in_shape), "act": self.relu(f"{prefix}/act", in_shape)}
+        if dropout > 0:
+            children["drop"] = self.dropout(f"{prefix}/drop", in_shape, dropout)
+        children["conv"] = conv = self.conv(f"{prefix}/conv", in_shape, out_ch, kernel, stride)
         return self.container(
             "conv_unit",
             prefix,
-            {"order": "bn_act_conv"},
-            {"bn": bn, "act": act, "conv": conv},
+            {"order": "_".join(children)},
+            children,
             in_shape,
             conv.output_shape,
             mutables={"conv": list(CONV_REPLACEMENTS)},
@@ -264,9 +294,12 @@ class Builder:
             shape = children["conv"].output_shape
         return self.container("shortcut", prefix, {}, children, in_shape, shape)
 
-    def residual(self, prefix: str, in_shape: Shape, out_ch: int, kernel: int = 3, stride: int = 1) -> Blueprint:
-        """Residual block: two conv units of ``out_ch`` channels plus a skip."""
-        u1 = self.conv_unit(f"{prefix}/u1", in_shape, out_ch, kernel, stride)
+    def residual(
+        self, prefix: str, in_shape: Shape, out_ch: int, kernel: int = 3, stride: int = 1, dropout: float = 0.0
+    ) -> Blueprint:
+        """Residual block: two conv units of ``out_ch`` channels plus a skip;
+        ``dropout`` goes into the first unit, before its convolution."""
+        u1 = self.conv_unit(f"{prefix}/u1", in_shape, out_ch, kernel, stride, dropout)
         u2 = self.conv_unit(f"{prefix}/u2", u1.output_shape, out_ch, kernel, 1)
         body = self.container("seq", f"{prefix}/body", {}, {"u1": u1, "u2": u2}, in_shape, u2.output_shape)
         children = {"body": body}
@@ -277,11 +310,14 @@ class Builder:
             "residual", prefix, {"kernel": kernel, "stride": stride}, children, in_shape, u2.output_shape
         )
 
-    def bottleneck(self, prefix: str, in_shape: Shape, out_ch: int, kernel: int = 3, stride: int = 1) -> Blueprint:
+    def bottleneck(
+        self, prefix: str, in_shape: Shape, out_ch: int, kernel: int = 3, stride: int = 1, dropout: float = 0.0
+    ) -> Blueprint:
         """Bottleneck: 1x1 to out/4, kxk (strided), 1x1 expanding 4x; the
-        shortcut average-pools when strided."""
+        shortcut average-pools when strided; ``dropout`` goes into the first
+        unit, before its convolution."""
         mid = max(1, out_ch // 4)
-        u1 = self.conv_unit(f"{prefix}/u1", in_shape, mid, 1, 1)
+        u1 = self.conv_unit(f"{prefix}/u1", in_shape, mid, 1, 1, dropout)
         u2 = self.conv_unit(f"{prefix}/u2", u1.output_shape, mid, kernel, stride)
         u3 = self.conv_unit(f"{prefix}/u3", u2.output_shape, out_ch, 1, 1)
         body = self.container("seq", f"{prefix}/body", {}, {"u1": u1, "u2": u2, "u3": u3}, in_shape, u3.output_shape)
@@ -293,27 +329,36 @@ class Builder:
             "bottleneck", prefix, {"kernel": kernel, "stride": stride}, children, in_shape, u3.output_shape
         )
 
-    def dense_concat(self, prefix: str, in_shape: Shape, growth: int, depth: int, kernel: int = 3) -> Blueprint:
-        """Dense concatenation group: x <- cat(x, unit_i(x)), out channels C + depth*growth."""
+    @staticmethod
+    def _group_args(args: dict, dropout: float) -> dict:
+        """A group's arguments; the dropout rate is named only when used, so a
+        group without dropout keeps the name it had before dropout existed."""
+        return {**args, "dropout": float(dropout)} if dropout > 0 else args
+
+    def dense_concat(
+        self, prefix: str, in_shape: Shape, growth: int, depth: int, kernel: int = 3, dropout: float = 0.0
+    ) -> Blueprint:
+        """Dense concatenation group: x <- cat(x, unit_i(x)), out channels
+        C + depth*growth; ``dropout`` goes into every unit."""
         c, h, w = in_shape
         children = {}
         for i in range(depth):
-            children[str(i)] = self.conv_unit(f"{prefix}/unit", (c + i * growth, h, w), growth, kernel, 1)
-        return self.container(
-            "dense_concat", prefix, {"growth": growth, "depth": depth}, children, in_shape, (c + depth * growth, h, w)
-        )
+            children[str(i)] = self.conv_unit(f"{prefix}/unit", (c + i * growth, h, w), growth, kernel, 1, dropout)
+        args = self._group_args({"growth": growth, "depth": depth}, dropout)
+        return self.container("dense_concat", prefix, args, children, in_shape, (c + depth * growth, h, w))
 
-    def dense_sum(self, prefix: str, in_shape: Shape, growth: int, depth: int, kernel: int = 3) -> Blueprint:
+    def dense_sum(
+        self, prefix: str, in_shape: Shape, growth: int, depth: int, kernel: int = 3, dropout: float = 0.0
+    ) -> Blueprint:
         """Dense sum group (the thesis's own, for compactness): s <- unit_0(x),
         s <- s + unit_i(s); the output concatenates the input with s
-        (C + growth channels)."""
+        (C + growth channels); ``dropout`` goes into every unit."""
         c, h, w = in_shape
-        children = {"0": self.conv_unit(f"{prefix}/first", in_shape, growth, kernel, 1)}
+        children = {"0": self.conv_unit(f"{prefix}/first", in_shape, growth, kernel, 1, dropout)}
         for i in range(1, depth):
-            children[str(i)] = self.conv_unit(f"{prefix}/unit", (growth, h, w), growth, kernel, 1)
-        return self.container(
-            "dense_sum", prefix, {"growth": growth, "depth": depth}, children, in_shape, (c + growth, h, w)
-        )
+            children[str(i)] = self.conv_unit(f"{prefix}/unit", (growth, h, w), growth, kernel, 1, dropout)
+        args = self._group_args({"growth": growth, "depth": depth}, dropout)
+        return self.container("dense_sum", prefix, args, children, in_shape, (c + growth, h, w))
 
     def ensemble_mean(
         self, prefix: str, in_shape: Shape, out_ch: int, kernel: int = 3, stride: int = 1, n: int = 3
@@ -347,14 +392,23 @@ class Builder:
         return self.container("conv_deconv", prefix, {}, {"conv": conv, "deconv": de}, in_shape, de.output_shape)
 
     def block(
-        self, kind: str, prefix: str, in_shape: Shape, out_ch: int, kernel: int = 3, stride: int = 1
+        self,
+        kind: str,
+        prefix: str,
+        in_shape: Shape,
+        out_ch: int,
+        kernel: int = 3,
+        stride: int = 1,
+        dropout: float = 0.0,
     ) -> Blueprint:
-        """Any shape-(in, out_ch, stride) replacement of a convolution by kind."""
+        """Any shape-(in, out_ch, stride) replacement of a convolution by kind;
+        ``dropout`` applies to the kinds made of conv units (conv unit,
+        residual, bottleneck) and is ignored by the others."""
         makers: dict[str, Callable[..., Blueprint]] = {
             "conv2d": lambda: self.conv(prefix, in_shape, out_ch, kernel, stride),
-            "conv_unit": lambda: self.conv_unit(prefix, in_shape, out_ch, kernel, stride),
-            "residual": lambda: self.residual(prefix, in_shape, out_ch, kernel, stride),
-            "bottleneck": lambda: self.bottleneck(prefix, in_shape, out_ch, kernel, stride),
+            "conv_unit": lambda: self.conv_unit(prefix, in_shape, out_ch, kernel, stride, dropout),
+            "residual": lambda: self.residual(prefix, in_shape, out_ch, kernel, stride, dropout),
+            "bottleneck": lambda: self.bottleneck(prefix, in_shape, out_ch, kernel, stride, dropout),
             "ensemble_mean": lambda: self.ensemble_mean(prefix, in_shape, out_ch, kernel, stride),
             "separable_conv": lambda: self.separable_conv(prefix, in_shape, out_ch, kernel, stride),
             "conv_deconv": lambda: self.conv_deconv(prefix, in_shape, out_ch, kernel, stride),
@@ -383,17 +437,20 @@ class Builder:
         kernel: int = 3,
         stride: int = 1,
         max_depth: int = 4,
+        dropout: float = 0.0,
     ) -> Blueprint:
         """A ResNet group: the first block may stride; later blocks share one
-        scope (cross-layer sharing of repeated blocks, section 3.5.2)."""
-        first = self.block(block_kind, f"{prefix}/first", in_shape, out_ch, kernel, stride)
+        scope (cross-layer sharing of repeated blocks, section 3.5.2). Every
+        block gets ``dropout`` (kept in the group's arguments, so blocks a
+        depth mutation adds get it too)."""
+        first = self.block(block_kind, f"{prefix}/first", in_shape, out_ch, kernel, stride, dropout)
         children = {"0": first}
         for i in range(1, depth):
-            children[str(i)] = self.block(block_kind, f"{prefix}/block", first.output_shape, out_ch, kernel, 1)
+            children[str(i)] = self.block(block_kind, f"{prefix}/block", first.output_shape, out_ch, kernel, 1, dropout)
         return self.container(
             "group",
             prefix,
-            {"block": block_kind, "stride": stride},
+            self._group_args({"block": block_kind, "stride": stride}, dropout),
             children,
             in_shape,
             first.output_shape,
@@ -414,14 +471,16 @@ class Builder:
         stem_stride: int = 1,
         stem_pool: bool = False,
         max_depth: int = 4,
+        dropout: float = 0.0,
     ) -> Blueprint:
         """WRN-like ResNet skeleton: stem, groups (each after the first halves
-        the resolution with a strided block) and a BN-ReLU-pool-linear tail."""
+        the resolution with a strided block) and a BN-ReLU-pool-linear tail;
+        ``dropout`` goes into the first unit of every block."""
         kernels = kernels or [3] * len(widths)
         stem = self.stem(f"{name}/stem", in_shape, stem_width, stem_kernel, stem_stride, stem_pool)
         children, shape = {"stem": stem}, stem.output_shape
         for g, (wd, d, kind, k) in enumerate(zip(widths, depths, block_kinds, kernels)):
-            group = self.res_group(f"{name}/g{g}", shape, wd, d, kind, k, 1 if g == 0 else 2, max_depth)
+            group = self.res_group(f"{name}/g{g}", shape, wd, d, kind, k, 1 if g == 0 else 2, max_depth, dropout)
             children[f"g{g}"] = group
             shape = group.output_shape
         children["head"] = self.head(f"{name}/head", shape, num_classes)
@@ -440,15 +499,17 @@ class Builder:
         stem_kernel: int = 3,
         stem_stride: int = 1,
         stem_pool: bool = False,
+        dropout: float = 0.0,
     ) -> Blueprint:
         """DenseNet skeleton: dense groups separated by transitions (1x1 conv
-        unit halving the channels, 2x2 average pool)."""
+        unit halving the channels, 2x2 average pool); ``dropout`` goes into
+        every unit of the dense groups (not the stem or the transitions)."""
         kernels = kernels or [3] * len(growths)
         stem = self.stem(f"{name}/stem", in_shape, stem_width, stem_kernel, stem_stride, stem_pool)
         children, shape = {"stem": stem}, stem.output_shape
         for g, (gr, d, kind, k) in enumerate(zip(growths, depths, group_kinds, kernels)):
             maker = self.dense_concat if kind == "dense_concat" else self.dense_sum
-            group = maker(f"{name}/g{g}", shape, gr, d, k)
+            group = maker(f"{name}/g{g}", shape, gr, d, k, dropout)
             children[f"g{g}"] = group
             shape = group.output_shape
             if g < len(growths) - 1 and min(shape[1:]) >= 2:
@@ -513,6 +574,50 @@ def _relu(a: dict) -> nn.Module:
     return nn.ReLU()
 
 
+class SeededDropout(nn.Module):
+    """Element-wise dropout drawing its masks from its own generator.
+
+    Each training forward draws one seed from a CPU generator and fills the
+    mask from a generator on the input's device seeded with it, so the masks
+    depend on the run seed, the scope name and the number of calls, never on
+    torch's global generator. The CPU generator's state is the module's extra
+    state: it travels in ``state_dict`` (a uint8 tensor, loadable with
+    ``weights_only=True``), so a resumed run draws the same masks."""
+
+    def __init__(self, p: float, seed: int = 0):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout rate must be in [0, 1), got {p!r}")
+        self.p = float(p)
+        self.generator = torch.Generator().manual_seed(int(seed))
+
+    def reseed(self, generator: torch.Generator) -> None:
+        """Seed the mask generator with a number drawn from ``generator``."""
+        self.generator.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        seed = int(torch.randint(0, 2**62, (1,), generator=self.generator))
+        device_generator = torch.Generator(device=x.device).manual_seed(seed)
+        keep = torch.empty_like(x).bernoulli_(1.0 - self.p, generator=device_generator)
+        return x * keep / (1.0 - self.p)
+
+    def get_extra_state(self) -> torch.Tensor:
+        return self.generator.get_state()
+
+    def set_extra_state(self, state: torch.Tensor) -> None:
+        self.generator.set_state(state.cpu())
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+@leaf("dropout")
+def _dropout(a: dict) -> nn.Module:
+    return SeededDropout(a["p"])
+
+
 @leaf("maxpool")
 def _maxpool(a: dict) -> nn.Module:
     return nn.MaxPool2d(a["kernel_size"], a["stride"], a["padding"])
@@ -535,7 +640,8 @@ def _linear(a: dict) -> nn.Module:
 
 def make_leaf_module(bp: Blueprint, generator: torch.Generator) -> nn.Module:
     """Construct a leaf and initialise it from ``generator`` (so the initial
-    weights depend on the scope name and the run seed, not on creation order)."""
+    weights, and a dropout leaf's masks, depend on the scope name and the run
+    seed, not on creation order)."""
     if bp.kind not in LEAF_FACTORIES:
         raise ValueError(f"no module constructor for leaf kind {bp.kind!r}; known: {sorted(LEAF_FACTORIES)}")
     module = LEAF_FACTORIES[bp.kind](bp.args)
@@ -547,6 +653,8 @@ def make_leaf_module(bp: Blueprint, generator: torch.Generator) -> nn.Module:
             module.weight.uniform_(-bound, bound, generator=generator)
             if module.bias is not None:
                 module.bias.uniform_(-bound, bound, generator=generator)
+        elif isinstance(module, SeededDropout):
+            module.reseed(generator)
     return module
 
 
@@ -610,7 +718,9 @@ def _leaf_output_shape(bp: Blueprint) -> Shape | None:
         return (shape[0],)
     if bp.kind == "linear":
         return (a["out_features"],) if shape == (a["in_features"],) else None
-    return shape  # relu
+    if bp.kind in SHAPE_PRESERVING_LEAVES:
+        return shape
+    return None
 
 
 def validate_shapes(bp: Blueprint, path: str = "") -> list[str]:

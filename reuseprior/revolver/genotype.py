@@ -27,7 +27,8 @@ def leaves(bp: Blueprint) -> Iterator[Blueprint]:
 
 
 def leaf_parameter_count(bp: Blueprint) -> int:
-    """Learnable parameters of one leaf, from its constructor arguments."""
+    """Learnable parameters of one leaf, from its constructor arguments
+    (activation, dropout and pooling leaves have none)."""
     a = bp.args
     if bp.kind == "conv2d":
         return a["out_channels"] * (a["in_channels"] // a["groups"]) * a["kernel_size"] ** 2 + (

@@ -7,6 +7,10 @@ first duplicated with :func:`~reuseprior.revolver.registry.duplicate`),
 draw every random choice from an explicit ``numpy.random.Generator``, keep
 input/output shapes valid, and re-apply sharing rule 4 afterwards. Moved or
 copied sub-trees get fresh unique ids (rule 6).
+
+Dropout leaves are not mutable and not swappable; a block that replaces a
+convolution carries no dropout (as in the original library), while blocks a
+depth mutation adds to a group get the group's rate.
 """
 
 from __future__ import annotations
@@ -115,9 +119,10 @@ def _set_group_depth(g: Blueprint, depth: int, builder: Builder) -> bool:
     first = g.children[roles[0]]
     kind = g.args["block"]
     kernel, _ = _conv_signature(first) if first.kind == "conv2d" else (first.args.get("kernel", 3), 1)
+    dropout = float(g.args.get("dropout", 0.0))  # the group's rate (blocks.Builder.res_group)
     for i in range(n, depth):
         g.children[str(i)] = builder.block(
-            kind, f"{g.prefix}/block", tuple(first.output_shape), first.output_shape[0], kernel, 1
+            kind, f"{g.prefix}/block", tuple(first.output_shape), first.output_shape[0], kernel, 1, dropout
         )
     return True
 

@@ -90,25 +90,25 @@ def train_batches(
     feed: DataFeed,
     num_batches: int,
     rng: np.random.Generator,
-    lr: float,
-    momentum: float = 0.9,
-    weight_decay: float = 1e-4,
+    optimizer: torch.optim.Optimizer,
+    criterion: nn.Module,
 ) -> float:
     """Train for ``num_batches`` batches drawn without replacement by ``rng``
-    (SGD, momentum 0.9, weight decay 1e-4; a fresh optimiser per session).
-    Returns the mean training loss."""
+    with the optimizer and loss of the individual's training session
+    (``reuseprior.revolver.session.TrainingSession``; a fresh optimizer per
+    session, appendix C.2: SGD, momentum 0.9, weight decay 1e-4,
+    cross-entropy). Returns the mean training loss."""
     n = len(feed)
     num_batches = min(num_batches, feed.batches_per_epoch)
     order = rng.permutation(n)[: num_batches * feed.batch_size]
     index_batches = [order[i * feed.batch_size : (i + 1) * feed.batch_size] for i in range(num_batches)]
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     model.train()
     total = 0.0
     for x, y in feed.batches(index_batches):
-        opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss = criterion(model(x), y)
         loss.backward()
-        opt.step()
+        optimizer.step()
         total += float(loss.detach())
     return total / max(1, num_batches)
 

@@ -56,7 +56,7 @@ from reuseprior.datasets import load_standard_splits
 from reuseprior.revolver.blocks import Builder
 from reuseprior.revolver.blueprint import Blueprint
 from reuseprior.revolver.genotype import genotype_fitness, leaf_parameter_count, leaves
-from reuseprior.revolver.phenotype import DataFeed, batch_budget, evaluate, phenotype_fitness, train_batches
+from reuseprior.revolver.phenotype import DataFeed, evaluate, phenotype_fitness, train_batches
 from reuseprior.revolver.registry import ModuleRegistry
 from reuseprior.revolver.search import (
     SEARCH_MODES,
@@ -68,6 +68,7 @@ from reuseprior.revolver.search import (
     search_pipeline,
     update_module_scores,
 )
+from reuseprior.revolver.session import TrainingSession
 from reuseprior.training.loop import UnreadableCheckpointError, read_checkpoint_file, save_checkpoint
 
 __all__ = [
@@ -327,15 +328,17 @@ class Population:
         t0 = time.perf_counter()
         model = self.build(index)
         scores = [i.score for i in self.individuals if math.isfinite(i.score)]
-        max_batches = cfg.max_batches or self.train_feed.batches_per_epoch
-        budget = batch_budget(
-            ind.score,
-            float(np.mean(scores)) if scores else ind.score,
-            cfg.base_batches,
-            min(cfg.min_batches, max_batches),
-            max_batches,
+        session = TrainingSession.from_config(cfg, ind.blueprint)
+        mean_score = float(np.mean(scores)) if scores else ind.score
+        budget = session.batch_budget(ind.score, mean_score, self.train_feed.batches_per_epoch)
+        train_loss = train_batches(
+            model,
+            self.train_feed,
+            budget,
+            self.rng,
+            session.make_optimizer(model.parameters(), lr),
+            session.make_criterion(),
         )
-        train_loss = train_batches(model, self.train_feed, budget, self.rng, lr, cfg.momentum, cfg.weight_decay)
         val_loss, val_acc = evaluate(model, self.val_feed, cfg.val_limit)
         params = count_parameters(model, trainable_only=False)
         distinct: dict[str, int] = {}
@@ -554,15 +557,7 @@ def config_changes(saved: PopulationConfig, current: PopulationConfig) -> dict[s
 def config_from_settings(settings, mode: str, seed: int, input_shape, num_classes: int, **extra) -> PopulationConfig:
     """A :class:`PopulationConfig` from a notebook/CLI profile."""
     s = dict(settings)
-    space = SearchSpace(
-        input_shape=tuple(input_shape),
-        num_classes=num_classes,
-        base_widths=tuple(s.get("base_widths", (8, 16))),
-        growths=tuple(s.get("growths", (4, 8))),
-        depths=tuple(s.get("depths", (1, 2))),
-        num_groups=tuple(s.get("num_groups", (2, 3))),
-        width=int(s.get("width", 1)),
-    )
+    space = SearchSpace.from_settings(s, tuple(input_shape), num_classes)
     keys = {f.name for f in fields(PopulationConfig)} - {"space", "search_mode", "seed"}
     kwargs = {k: s[k] for k in keys if k in s}
     kwargs.update(extra)
