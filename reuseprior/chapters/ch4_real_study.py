@@ -80,8 +80,9 @@ class TrainingStudy:
         return [(model, seed) for seed in self.seeds for model in self.models]
 
 
-#: Fashion-MNIST at 32 px (3 channels, the official (x-128)/128 scale), the
-#: first 5,000 training images (a seeded 10 % of them for validation), width
+#: Fashion-MNIST at 32 px (3 channels, the official (x-128)/128 scale), 5,000
+#: training images (the first after a seeded 10 % of the 60,000 is held out
+#: for validation), width
 #: 0.25 and full depth, 10 epochs, batch 128, TensorFlow 1's RMSprop and the
 #: recipe's learning rate (0.016 per 256 images), three seeds.
 CPU_STUDY = TrainingStudy(
@@ -205,7 +206,7 @@ def model_table(runs: pd.DataFrame) -> pd.DataFrame:
     validation top-1 (%)."""
     rows = []
     for model, df in runs.groupby("model", sort=False):
-        test, val = 100 * df["top1_test"].to_numpy(float), 100 * df["top1_val"].to_numpy(float)
+        test, val = df["top1_test"].to_numpy(float), df["top1_val"].to_numpy(float)  # stored in %
         rows.append(
             {
                 "Model": model,
@@ -228,14 +229,14 @@ def paired_differences(
     metric: str = "top1_test",
     seed: int = 0,
 ) -> pd.DataFrame:
-    """First minus second model per seed (percentage points of ``metric``):
+    """First minus second model per seed (percentage points of ``metric``, stored in %):
     the mean with a percentile bootstrap interval over the seeds, and the
     parameter ratio of the two."""
     by = runs.set_index(["model", "seed"])
     rows = []
     for first, second in pairs:
         seeds = sorted(set(runs.loc[runs["model"] == first, "seed"]) & set(runs.loc[runs["model"] == second, "seed"]))
-        diff = np.array([100 * (by.loc[(first, s), metric] - by.loc[(second, s), metric]) for s in seeds], float)
+        diff = np.array([by.loc[(first, s), metric] - by.loc[(second, s), metric] for s in seeds], float)
         mean, low, high = paired_mean_interval(diff, seed=seed)
         ratio = float(by.loc[(second, seeds[0]), "params"] / by.loc[(first, seeds[0]), "params"]) if seeds else np.nan
         rows.append(

@@ -1,0 +1,73 @@
+"""The chapter 4 real-image study (a Table 4.2 analogue on Fashion-MNIST):
+stored rows, resumption, the per-model table and the paired differences."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from reuseprior.chapters import ch4_real_study as real
+from reuseprior.datasets import DEFAULT_DATA_DIR
+
+pytestmark = pytest.mark.skipif(
+    not (DEFAULT_DATA_DIR / "FashionMNIST" / "raw").is_dir(),
+    reason="Fashion-MNIST not fetched: run `make data` (python -m reuseprior data fetch fashion-mnist)",
+)
+
+TINY = replace(
+    real.CPU_STUDY,
+    name="tiny",
+    models=("V2-B0-shared", "V2-B0-original"),
+    seeds=(0, 1),
+    settings=replace(real.CPU_STUDY.settings, depth_mult=0.25, epochs=1, train_limit=120, batch_size=32),
+)
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ch4study")
+    path = root / "runs.csv"
+    done = real.run_study(TINY, path=path, work_dir=root / "work", progress=False)
+    return root, path, done
+
+
+def test_each_model_and_seed_is_stored_once(stored):
+    root, path, done = stored
+    assert done == [("V2-B0-shared", 0), ("V2-B0-original", 0), ("V2-B0-shared", 1), ("V2-B0-original", 1)]
+    assert real.pending_runs(TINY, path) == []
+    assert real.run_study(TINY, path=path, work_dir=root / "work", progress=False) == []
+    runs = real.read_runs(path, TINY)
+    assert len(runs) == 4 and list(runs.columns) == list(real.STORED_COLUMNS)
+    assert set(runs["status"]) == {"completed"} and set(runs["train_images"]) == {
+        120
+    }  # the limit, after the validation split
+    other = replace(TINY, settings=replace(TINY.settings, epochs=2))
+    assert real.read_runs(path, other).empty and len(real.pending_runs(other, path)) == 4
+
+
+def test_the_model_table_and_differences_come_from_the_rows(stored):
+    _, path, _ = stored
+    runs = real.read_runs(path, TINY)
+    table = real.model_table(runs).set_index("Model")
+    shared = runs[runs["model"] == "V2-B0-shared"]
+    assert table.loc["V2-B0-shared", "Top-1 test (%)"] == pytest.approx(shared["top1_test"].mean())
+    assert table.loc["V2-B0-shared", "Params"] < table.loc["V2-B0-original", "Params"]
+    diff = real.paired_differences(runs, [("V2-B0-shared", "V2-B0-original")]).iloc[0]
+    by = runs.set_index(["model", "seed"])["top1_test"]
+    expected = np.mean([by[("V2-B0-shared", s)] - by[("V2-B0-original", s)] for s in (0, 1)])
+    assert diff["difference (pp)"] == pytest.approx(expected) and diff["seeds"] == 2
+    assert np.isnan(diff["interval low"])  # two seeds: no interval
+    params = runs.groupby("model")["params"].first()
+    assert diff["param ratio (second / first)"] == pytest.approx(params["V2-B0-original"] / params["V2-B0-shared"])
+
+
+def test_the_stored_live_slice_and_study_rows_are_complete():
+    runs = real.read_runs()
+    slice_rows = real.read_runs(study=real.LIVE_SLICE)
+    assert len(slice_rows) == 1 and slice_rows.loc[0, "status"] == "completed"
+    study = real.read_runs(study=real.CPU_STUDY)
+    assert set(study["status"]) <= {"completed"} and set(study["epochs_completed"]) <= {10}
+    assert len(runs) == len(slice_rows) + len(study)  # no rows of stale plans are kept
+    assert (study.groupby("model")["params"].nunique() <= 1).all()  # one architecture per model
