@@ -60,7 +60,7 @@ def test_the_model_table_and_differences_come_from_the_rows(stored):
     assert diff["difference (pp)"] == pytest.approx(expected) and diff["seeds"] == 2
     assert np.isnan(diff["interval low"])  # two seeds: no interval
     params = runs.groupby("model")["params"].first()
-    assert diff["param ratio (second / first)"] == pytest.approx(params["V2-B0-original"] / params["V2-B0-shared"])
+    assert diff["param ratio (against / model)"] == pytest.approx(params["V2-B0-original"] / params["V2-B0-shared"])
 
 
 def test_the_stored_live_slice_and_study_rows_are_complete():

@@ -232,9 +232,10 @@ def paired_differences(
     metric: str = "top1_test",
     seed: int = 0,
 ) -> pd.DataFrame:
-    """First minus second model per seed (percentage points of ``metric``, stored in %):
-    the mean with a percentile bootstrap interval over the seeds, and the
-    parameter ratio of the two."""
+    """Per pair ``(model, against)``: ``model`` minus ``against`` per seed
+    (percentage points of ``metric``, stored in %), the mean with a
+    percentile bootstrap interval over the seeds, how many seeds favour
+    each, and the parameter ratio ``against / model``."""
     by = runs.set_index(["model", "seed"])
     rows = []
     for first, second in pairs:
@@ -244,13 +245,15 @@ def paired_differences(
         ratio = float(by.loc[(second, seeds[0]), "params"] / by.loc[(first, seeds[0]), "params"]) if seeds else np.nan
         rows.append(
             {
-                "comparison": f"{first} - {second}",
+                "model": first,
+                "against": second,
                 "seeds": len(seeds),
                 "difference (pp)": mean,
                 "interval low": low,
                 "interval high": high,
-                f"seeds {first} better": int((diff > 0).sum()),
-                "param ratio (second / first)": ratio,
+                "seeds model better": int((diff > 0).sum()),
+                "seeds against better": int((diff < 0).sum()),
+                "param ratio (against / model)": ratio,
             }
         )
     return pd.DataFrame(rows)
