@@ -88,6 +88,7 @@ __all__ = [
     "IdxFile",
     "SdistSource",
     "check_idx_file",
+    "cifar_train_geometry",
     "download_command",
     "expected_files",
     "fetch",
@@ -332,12 +333,24 @@ def load_grey_tensor_splits(
     )
 
 
+def cifar_train_geometry(horizontal_flip: bool = False) -> list[Callable]:
+    """The training augmentation of the original Revolver code for CIFAR
+    (appendix C.2's runs): each image reflect-padded by 4 pixels and randomly
+    cropped back to 32x32; a horizontal flip only when asked
+    (``horizontal_flip``, off in the original's population runs)."""
+    from torchvision import transforms as T
+
+    crop = T.RandomCrop(32, padding=4, padding_mode="reflect")
+    return [T.RandomHorizontalFlip(), crop] if horizontal_flip else [crop]
+
+
 def load_standard_splits(
     name: str,
     data_dir: str | Path | None = None,
     download: bool = False,
     seed: int = 0,
     image_size: int | None = None,
+    horizontal_flip: bool = False,
 ) -> DatasetSplits:
     """The datasets of the chapter 3 population runs (appendix C.2) with one
     fixed 10% validation split; the test set is only for reporting.
@@ -346,8 +359,9 @@ def load_standard_splits(
     and ``fashion-mnist`` (in memory through :func:`load_grey_tensor_splits`;
     ``image_size`` default 28, smaller sizes are area-averaged) and
     ``cifar10`` (32x32 only; normalised with :data:`CIFAR10_MEAN`/
-    :data:`CIFAR10_STD`, training images randomly cropped with padding 4 and
-    flipped). The torchvision datasets come from ``data_dir`` (default
+    :data:`CIFAR10_STD`, training images augmented by
+    :func:`cifar_train_geometry`: reflect padding, random crop, a flip only
+    with ``horizontal_flip``). The torchvision datasets come from ``data_dir`` (default
     :data:`DEFAULT_DATA_DIR`) and are downloaded only with ``download=True``."""
     key = _dataset_key(name)
     if key == "digits":
@@ -365,7 +379,7 @@ def load_standard_splits(
     from torchvision import transforms as T
 
     norm = T.Normalize(CIFAR10_MEAN, CIFAR10_STD)
-    train_tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), norm])
+    train_tf = T.Compose([*cifar_train_geometry(horizontal_flip), T.ToTensor(), norm])
     eval_tf = T.Compose([T.ToTensor(), norm])
     return load_torchvision_splits(
         key, data_dir, download=download, seed=seed, val_fraction=0.1, train_transform=train_tf, eval_transform=eval_tf

@@ -56,3 +56,23 @@ def test_full_size_training_images_have_the_stated_statistics():
 def test_bad_sizes_and_names_are_refused_with_the_fix(name, size, message):
     with pytest.raises(ValueError, match=message):
         load_standard_splits(name, image_size=size)
+
+
+def test_cifar_training_images_are_reflect_padded_and_flipped_only_when_asked():
+    """The original Revolver code: reflect padding 4, random 32x32 crop, no flip
+    unless asked. A left-to-right ramp above zero: a zero-padded crop would hold
+    zeros, a flipped one would run right to left."""
+    from PIL import Image
+    from torchvision import transforms as T
+
+    from reuseprior.datasets import cifar_train_geometry
+
+    ramp = torch.arange(100, 132, dtype=torch.uint8).repeat(3, 32, 1)
+    image = T.ToPILImage()(ramp)
+    assert isinstance(image, Image.Image)
+    torch.manual_seed(0)
+    plain = [T.PILToTensor()(T.Compose(cifar_train_geometry())(image))[0] for _ in range(40)]
+    assert all(int(x.min()) >= 100 for x in plain)  # reflected, never zero-padded
+    assert all(int(x[0, 0]) < int(x[0, -1]) for x in plain)  # never mirrored as a whole
+    flipped = [T.PILToTensor()(T.Compose(cifar_train_geometry(True))(image))[0] for _ in range(40)]
+    assert any(int(x[0, 0]) > int(x[0, -1]) for x in flipped)
