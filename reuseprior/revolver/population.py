@@ -68,7 +68,7 @@ from reuseprior.revolver.search import (
     search_pipeline,
     update_module_scores,
 )
-from reuseprior.revolver.session import TrainingSession
+from reuseprior.revolver.session import TrainingSession, constant_then_exponential
 from reuseprior.training.loop import UnreadableCheckpointError, read_checkpoint_file, save_checkpoint
 
 __all__ = [
@@ -167,11 +167,9 @@ class PopulationConfig:
 
 def learning_rate(config: PopulationConfig, generation: int) -> float:
     """Constant ``lr`` for ``decay_start`` generations, then exponential decay
-    reaching ``min_lr`` at the last generation (section 3.5.1)."""
-    if generation < config.decay_start or config.epochs - 1 <= config.decay_start:
-        return config.lr
-    frac = (generation - config.decay_start) / (config.epochs - 1 - config.decay_start)
-    return config.lr * (config.min_lr / config.lr) ** min(frac, 1.0)
+    reaching ``min_lr`` at the last generation (section 3.5.1;
+    :func:`reuseprior.revolver.session.constant_then_exponential`)."""
+    return constant_then_exponential(generation, config.lr, config.min_lr, config.decay_start, config.epochs)
 
 
 @dataclass
