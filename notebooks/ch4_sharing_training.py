@@ -44,7 +44,7 @@ profile = "quick"  # "quick": CPU, ~1 min, tiny models on digits; "full": paper 
 seed = 0
 device = "cpu"  # "cpu", "cuda" or "auto"
 output_dir = None  # None -> figures/ch4_sharing_training/
-dataset = None  # None -> the profile's ("digits" quick, "cifar10" full); or "cifar100", "imagenet", "mnist", "fashion-mnist"
+dataset = None  # None -> profile ("digits" quick, "cifar10" full); or "cifar100", "imagenet", "mnist", "fashion-mnist"
 models = None  # None -> "V2-B0-shared,V2-B0-original,V2-S-shared" (Table 4.2); "V2-S-original" also known
 epochs = None  # None -> profile / section 4.5.4 recipe (quick 3; CIFAR 300; ImageNet 352)
 batch_size = None  # None -> recipe (quick 32; CIFAR 512; ImageNet 400); the learning rate scales with it
@@ -54,8 +54,8 @@ data_dir = None  # None -> build/datasets (CIFAR) ; ImageNet: a folder with trai
 download = False  # True: let torchvision download CIFAR if missing (never implicit)
 resume = None  # None -> profile (quick False: fresh runs; full True: continue from checkpoints)
 checkpoint_dir = None  # None -> build/checkpoints/ch4_sharing_training/
-image_size = None  # None -> profile (quick 32; full: the official sizes, B0 224 / S 384 on CIFAR, 192/224 and 300/384 on ImageNet)
-validation_split = None  # None -> profile (quick 0.1; full "recipe": CIFAR all 50,000 images, evaluated on the test split)
+image_size = None  # None -> profile (quick 32; full: official sizes, CIFAR B0 224 / S 384, ImageNet 192/224, 300/384)
+validation_split = None  # None -> profile (quick 0.1; full "recipe": CIFAR on all 50,000 images, tested each epoch)
 live_slice = True  # retrain the stored real-image study's live slice (about half a minute) and compare
 
 # %%
