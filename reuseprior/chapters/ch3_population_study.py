@@ -47,15 +47,14 @@ import torch
 from filelock import FileLock
 from tqdm.auto import tqdm
 
-from reuseprior.chapters.ch3_revolver import MODE_LABELS, PROFILES, RevolverProfile, table_c_1
+from reuseprior.chapters.ch3_revolver import MODE_LABELS, PROFILES, RevolverProfile, table_c_1, top_test_readings
 from reuseprior.core import paths
-from reuseprior.core.errors import CheckpointMismatchError
-from reuseprior.core.files import write_csv
+from reuseprior.core.files import replace_csv_rows
 from reuseprior.datasets import load_standard_splits
 from reuseprior.reporting.plotting import caption
-from reuseprior.reporting.reference import load_thesis_table
+from reuseprior.reporting.reference import load_thesis_table, select_thesis_rows
 from reuseprior.reporting.statistics import paired_mean_interval
-from reuseprior.revolver.population import Population, config_changes, config_from_settings
+from reuseprior.revolver.population import Population, config_from_settings, load_matching
 
 __all__ = [
     "CPU_STUDY",
@@ -201,18 +200,6 @@ def read_stored(kind: str, study: PopulationStudy | None = None, data: Mapping[s
     return frame
 
 
-def _replace_rows(path: Path, key: Mapping[str, Any], rows: pd.DataFrame) -> None:
-    """Put ``rows`` in place of the rows of ``key`` in the CSV at ``path``."""
-    old = _read(path)
-    if not old.empty:
-        same = np.ones(len(old), dtype=bool)
-        for column, value in key.items():
-            same &= (old[column] == value).to_numpy()
-        old = old[~same]
-    frames = [f for f in (old, rows) if not f.empty]
-    write_csv(pd.concat(frames, ignore_index=True) if frames else rows, path)
-
-
 def _keyed(frame: pd.DataFrame, key: Mapping[str, Any]) -> pd.DataFrame:
     frame = frame.drop(columns=[c for c in (*_MEASURED, *key) if c in frame.columns]).reset_index(drop=True)
     return pd.concat([pd.DataFrame({k: [v] * len(frame) for k, v in key.items()}), frame], axis=1)
@@ -253,14 +240,7 @@ def _load_or_start(study: PopulationStudy, key: RunKey, splits, root: Path) -> P
     config = _config(study, key, splits)
     path = key.checkpoint(root)
     if path.exists():
-        pop = Population.load(path, splits)
-        changes = config_changes(pop.config, config)
-        if changes:
-            listed = "; ".join(f"{k}: {a!r} saved, {b!r} now" for k, (a, b) in changes.items())
-            raise CheckpointMismatchError(
-                f"{path} holds a run of other settings ({listed}); delete it to start that run afresh"
-            )
-        return pop
+        return load_matching(path, config, splits, fix="delete it to start that run afresh")
     pop = Population(config, splits)
     pop.metadata.update({"dataset": key.dataset, "study": key.study, "plan": plan_id(study)})
     return pop
@@ -269,9 +249,7 @@ def _load_or_start(study: PopulationStudy, key: RunKey, splits, root: Path) -> P
 def _summary(study: PopulationStudy, pop: Population, seconds: float) -> dict[str, Any]:
     results = pop.results_frame()
     log = pop.generations_frame()
-    tested = log.dropna(subset=["top_test_acc"])
-    peak = tested.loc[tested["top_test_acc"].idxmax()]
-    final = tested.loc[tested["generation"].idxmax()]
+    peak, final = top_test_readings(log)
     return {
         "evaluations": len(results),
         "generations": int(log["generation"].max()) + 1,
@@ -295,11 +273,11 @@ def _store(study: PopulationStudy, key: RunKey, pop: Population, seconds: float,
     modules = table_c_1(pop.registry, top=15).drop(columns=["name"])
     modules.insert(0, "rank", range(1, len(modules) + 1))
     with FileLock(str(Path(data["runs"]).with_suffix(".lock"))):
-        _replace_rows(Path(data["evaluations"]), ident, _keyed(pop.results_frame(), ident))
-        _replace_rows(Path(data["generations"]), ident, _keyed(pop.generations_frame(), ident))
-        _replace_rows(Path(data["modules"]), ident, _keyed(modules, ident))
+        replace_csv_rows(data["evaluations"], ident, _keyed(pop.results_frame(), ident), read=_read)
+        replace_csv_rows(data["generations"], ident, _keyed(pop.generations_frame(), ident), read=_read)
+        replace_csv_rows(data["modules"], ident, _keyed(modules, ident), read=_read)
         summary = pd.DataFrame([{**ident, **_summary(study, pop, seconds)}])
-        _replace_rows(Path(data["runs"]), ident, summary)
+        replace_csv_rows(data["runs"], ident, summary, read=_read)
 
 
 def run_study(
@@ -321,7 +299,8 @@ def run_study(
     models are small and the rows then do not depend on the core count."""
     torch.set_num_threads(1)
     deadline = time.monotonic() + 60 * max_minutes if max_minutes is not None else None
-    todo = [k for k in (only if only is not None else study.runs()) if k in set(pending_runs(study, data))]
+    pending = set(pending_runs(study, data))
+    todo = [k for k in (only if only is not None else study.runs()) if k in pending]
     stored: list[RunKey] = []
     for key in todo:
         if max_runs is not None and len(stored) >= max_runs:
@@ -463,11 +442,7 @@ def thesis_mnist_rows() -> pd.DataFrame:
     """Table 3.2's two MNIST rows (Evolve, Random), with the printed strings
     in ``attrs["printed"]`` for :func:`reuseprior.reporting.reference.side_by_side`."""
     table = load_thesis_table("table_3_2")
-    picks = table.index[table["Dataset"] == "MNIST"]
-    rows = table.loc[picks].reset_index(drop=True)
-    rows.attrs["printed"] = table.attrs["printed"].loc[picks].reset_index(drop=True)
-    rows.attrs["meta"] = table.attrs.get("meta", {})
-    return rows
+    return select_thesis_rows(table, (table["Dataset"] == "MNIST").to_numpy())
 
 
 def live_check(

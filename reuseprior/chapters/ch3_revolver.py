@@ -20,7 +20,7 @@ import pandas as pd
 
 from reuseprior.reporting.notebook import Profile
 from reuseprior.reporting.plotting import caption
-from reuseprior.reporting.reference import load_thesis_table
+from reuseprior.reporting.reference import load_thesis_table, select_thesis_rows
 from reuseprior.revolver.blueprint import Blueprint
 from reuseprior.revolver.population import PopulationConfig
 from reuseprior.revolver.registry import ModuleRegistry
@@ -43,6 +43,7 @@ __all__ = [
     "table_3_2",
     "table_c_1",
     "time_per_generation",
+    "top_test_readings",
 ]
 
 
@@ -248,6 +249,17 @@ def _fmt_size(n: float) -> str:
     return str(int(n))
 
 
+def top_test_readings(generations: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """``(peak, final)``: the generation-log rows of one run where its top
+    individual's test accuracy peaked (Table 3.2's "Top Test Acc." and
+    "Gen.") and of its last tested generation. Raises ``ValueError`` when
+    no generation tested its top individual."""
+    tested = generations.dropna(subset=["top_test_acc"])
+    if tested.empty:
+        raise ValueError("no generation tested its top individual; pass the generation log of a run")
+    return tested.loc[tested["top_test_acc"].idxmax()], tested.loc[tested["generation"].idxmax()]
+
+
 def table_3_2(results: pd.DataFrame, generations: pd.DataFrame, dataset: str, last: int = 200) -> pd.DataFrame:
     """Table 3.2 per search mode, as section 3.5.1 defines its columns.
 
@@ -264,11 +276,10 @@ def table_3_2(results: pd.DataFrame, generations: pd.DataFrame, dataset: str, la
     out = []
     for mode, df in results.groupby("mode", sort=False):
         log = generations[generations["mode"] == mode]
-        tested = log.dropna(subset=["top_test_acc"])
-        if tested.empty:
-            raise ValueError(f"mode {mode!r}: no generation tested its top individual; pass the generation log")
-        peak = tested.loc[tested["top_test_acc"].idxmax()]
-        final = tested.loc[tested["generation"].idxmax()]
+        try:
+            peak, final = top_test_readings(log)
+        except ValueError as err:
+            raise ValueError(f"mode {mode!r}: {err}") from None
         window = df["val_acc"].tail(last)
         out.append(
             {
@@ -282,7 +293,7 @@ def table_3_2(results: pd.DataFrame, generations: pd.DataFrame, dataset: str, la
                 "Mean Val.": 100.0 * float(window.mean()),
                 "Mean Val. window": len(window),
                 "Final Test Acc.": 100.0 * float(final["top_test_acc"]),
-                "Tested generations": len(tested),
+                "Tested generations": int(log["top_test_acc"].notna().sum()),
                 "Evaluations": len(df),
             }
         )
@@ -399,7 +410,6 @@ def thesis_table_3_2_reference(dataset: str) -> pd.DataFrame:
     the 160-generation CIFAR-10 rows for CIFAR-10. Keeps ``attrs["printed"]``
     aligned for :func:`reuseprior.reporting.reference.side_by_side`."""
     table = load_thesis_table("table_3_2")
-    printed = table.attrs["printed"]
     want_mnist = dataset.lower() in ("digits", "mnist")
     picks = []
     for mode in MODE_LABELS.values():
@@ -407,10 +417,7 @@ def thesis_table_3_2_reference(dataset: str) -> pd.DataFrame:
         mnist = rows[rows["Dataset"] == "MNIST"]
         chosen = mnist if (want_mnist and not mnist.empty) else rows[rows["Dataset"] == "CIFAR-10"]
         picks.append(chosen.index[0])
-    ref = table.loc[picks].reset_index(drop=True)
-    ref.attrs["printed"] = printed.loc[picks].reset_index(drop=True)
-    ref.attrs["meta"] = table.attrs.get("meta", {})
-    return ref
+    return select_thesis_rows(table, picks)
 
 
 def plot_figure_3_1(results: pd.DataFrame, best: pd.DataFrame, window: int, caption_text: str):

@@ -34,7 +34,7 @@ import torch
 from reuseprior.counting import analyze
 from reuseprior.models import build_model, sharing
 from reuseprior.reporting.notebook import Profile
-from reuseprior.reporting.reference import load_thesis_table, side_by_side
+from reuseprior.reporting.reference import load_thesis_table, select_thesis_rows, side_by_side
 
 __all__ = [
     "AS_PUBLISHED",
@@ -262,11 +262,7 @@ def thesis_rows(name: str, models: Iterable[str]) -> pd.DataFrame:
     printed strings kept aligned (for :func:`reuseprior.reporting.reference.side_by_side`)."""
 
     table = load_thesis_table(name)
-    keep = table["Model"].isin(list(models)).to_numpy()
-    sub = table[keep].reset_index(drop=True)
-    sub.attrs = dict(table.attrs)
-    sub.attrs["printed"] = table.attrs["printed"][keep].reset_index(drop=True)
-    return sub
+    return select_thesis_rows(table, table["Model"].isin(list(models)).to_numpy())
 
 
 def compare_with_thesis(ours: pd.DataFrame, name: str, columns: Sequence[str]) -> pd.DataFrame:

@@ -36,7 +36,7 @@ from filelock import FileLock
 
 from reuseprior.chapters import ch4_sharing_training as training
 from reuseprior.core import paths
-from reuseprior.core.files import write_csv
+from reuseprior.core.files import replace_csv_rows
 from reuseprior.reporting.statistics import paired_mean_interval
 
 __all__ = [
@@ -141,28 +141,20 @@ def pending_runs(study: TrainingStudy, path: str | Path = STORED_RUNS) -> list[t
 
 
 def study_status(study: TrainingStudy, path: str | Path = STORED_RUNS) -> pd.DataFrame:
+    """Stored seeds and pending runs per model."""
     stored = read_runs(path, study)
-    return pd.DataFrame(
-        [
-            {
-                "model": model,
-                "stored seeds": sorted(int(s) for s in stored.loc[stored["model"] == model, "seed"]),
-                "pending": sum(1 for m, _ in pending_runs(study, path) if m == model),
-            }
-            for model in study.models
-        ]
-    )
+    rows = []
+    for model in study.models:
+        seeds = sorted(int(s) for s in stored.loc[stored["model"] == model, "seed"])
+        rows.append({"model": model, "stored seeds": seeds, "pending": len(study.seeds) - len(seeds)})
+    return pd.DataFrame(rows)
 
 
 def _store(study: TrainingStudy, row: pd.Series, path: Path) -> None:
-    record = {"study": study.name, "plan": plan_id(study), **{c: row.get(c) for c in STORED_COLUMNS[2:]}}
+    key = {"study": study.name, "plan": plan_id(study), "model": row["model"], "seed": row["seed"]}
+    record = {**key, **{c: row.get(c) for c in STORED_COLUMNS[len(key) :]}}
     with FileLock(str(path.with_suffix(".lock"))):
-        old = read_runs(path)
-        same = (old["study"] == study.name) & (old["plan"] == record["plan"])
-        same &= (old["model"] == row["model"]) & (old["seed"] == row["seed"])
-        old = old[~same]
-        new = pd.DataFrame([record], columns=list(STORED_COLUMNS))
-        write_csv(pd.concat([f for f in (old, new) if not f.empty], ignore_index=True), path)
+        replace_csv_rows(path, key, pd.DataFrame([record], columns=list(STORED_COLUMNS)), read=read_runs)
 
 
 def run_study(

@@ -79,7 +79,7 @@ from reuseprior.models.efficientnet_v2 import VARIANTS, EfficientNetV2, efficien
 from reuseprior.models.sharing import share_parameters
 from reuseprior.reporting.notebook import Profile, set_seed
 from reuseprior.reporting.plotting import caption
-from reuseprior.reporting.reference import load_thesis_table, side_by_side
+from reuseprior.reporting.reference import load_thesis_table, select_thesis_rows, side_by_side
 from reuseprior.training.augment import GreyAsRGB, build_transforms, grey_to_rgb, official_scale
 from reuseprior.training.loop import TrainConfig, TrainingInterrupted, amp_active, count_flops, fit, load_checkpoint
 
@@ -1254,11 +1254,7 @@ def compare_with_thesis(
         raise ValueError(f"{crowded} would sit beside the same thesis rows; compare one dataset at a time")
     ours["Dataset"] = [THESIS_REFERENCE_DATASET[by_label[d]] if d in by_label else d for d in ours["Dataset"]]
     source = {THESIS_REFERENCE_DATASET[by_label[d]] if d in by_label else d: d for d in trained_on}
-    keep = ref["Dataset"].isin(set(ours["Dataset"])).to_numpy()
-    ref_rows = ref[keep].reset_index(drop=True)
-    ref_rows.attrs = dict(ref.attrs)
-    if "printed" in ref.attrs:
-        ref_rows.attrs["printed"] = ref.attrs["printed"][keep].reset_index(drop=True)
+    ref_rows = select_thesis_rows(ref, ref["Dataset"].isin(set(ours["Dataset"])).to_numpy())
     out = side_by_side(ours, ref_rows, on=["Model", "Dataset"], columns=list(columns))
     out.insert(2, "Ours trained on", out["Dataset"].map(source))
     return out

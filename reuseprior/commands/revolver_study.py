@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     print(f"stored {len(stored)} runs: " + ", ".join(k.label() for k in stored) if stored else "stored no new run")
-    left = [k for k in study.pending_runs(spec) if k in set(only)]
+    wanted = set(only)
+    left = [k for k in study.pending_runs(spec) if k in wanted]
     print(f"{len(left)} runs pending" + (" (run the command again to continue)" if left else ""))
     return 0

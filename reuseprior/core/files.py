@@ -18,11 +18,11 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any, Callable, Mapping
 
 import pandas as pd
 
-__all__ = ["append_csv_row", "atomic_write", "fsync_directory", "write_csv"]
+__all__ = ["append_csv_row", "atomic_write", "fsync_directory", "replace_csv_rows", "write_csv"]
 
 
 def fsync_directory(folder: str | os.PathLike) -> None:
@@ -101,5 +101,27 @@ def append_csv_row(
     frame = new if frame.empty else pd.concat([frame, new], ignore_index=True)
     if validate is not None:
         validate(frame)
+    write_csv(frame, path)
+    return frame
+
+
+def replace_csv_rows(
+    path: str | os.PathLike, key: Mapping[str, Any], rows: pd.DataFrame, *, read: Callable[[Path], pd.DataFrame]
+) -> pd.DataFrame:
+    """Put ``rows`` in place of the rows of the CSV at ``path`` whose columns
+    equal ``key`` (``{column: value}``), after the other rows.
+
+    The file is read with ``read`` (an empty frame when there is none yet) and
+    written whole by :func:`write_csv`, so an interruption leaves either the
+    old rows or the new ones; writing the same run twice keeps one copy.
+    Returns the rows written."""
+    old = read(Path(path))
+    if not old.empty:
+        same = pd.Series(True, index=old.index)
+        for column, value in key.items():
+            same &= old[column] == value
+        old = old[~same]
+    parts = [f for f in (old, rows) if not f.empty]
+    frame = pd.concat(parts, ignore_index=True) if parts else rows
     write_csv(frame, path)
     return frame

@@ -22,14 +22,14 @@ import math
 import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from reuseprior.core import paths
 
-__all__ = ["load_thesis_table", "printed_unit", "side_by_side", "thesis_table_path"]
+__all__ = ["load_thesis_table", "printed_unit", "select_thesis_rows", "side_by_side", "thesis_table_path"]
 
 
 def thesis_table_path(name: str) -> Path:
@@ -77,6 +77,18 @@ def load_thesis_table(name: str) -> pd.DataFrame:
     parsed.attrs["meta"] = meta
     parsed.attrs["name"] = name
     return parsed
+
+
+def select_thesis_rows(table: pd.DataFrame, rows: Any) -> pd.DataFrame:
+    """Rows of a table from :func:`load_thesis_table` (``rows``: a boolean
+    mask, or index labels in the order wanted), renumbered from 0, with
+    ``attrs["printed"]`` selected alike, so that :func:`side_by_side` still
+    finds each value's printed string."""
+    selected = table.loc[rows].reset_index(drop=True)
+    selected.attrs = dict(table.attrs)
+    if "printed" in table.attrs:
+        selected.attrs["printed"] = table.attrs["printed"].loc[rows].reset_index(drop=True)
+    return selected
 
 
 def printed_unit(text: str) -> float:

@@ -81,6 +81,7 @@ __all__ = [
     "config_from_settings",
     "dataset_splits",
     "learning_rate",
+    "load_matching",
     "run_search_modes",
 ]
 
@@ -552,6 +553,26 @@ def config_changes(saved: PopulationConfig, current: PopulationConfig) -> dict[s
     return {k: (a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)}
 
 
+def load_matching(
+    path: str | Path,
+    config: PopulationConfig,
+    splits,
+    device: torch.device | str = "cpu",
+    num_workers: int = 0,
+    *,
+    fix: str,
+) -> Population:
+    """Continue the run checkpointed at ``path``, provided it was started with
+    ``config``; otherwise :class:`~reuseprior.core.errors.CheckpointMismatchError`
+    names each differing setting (saved and current value) and ``fix``."""
+    pop = Population.load(path, splits, device, num_workers)
+    changes = config_changes(pop.config, config)
+    if changes:
+        listed = "; ".join(f"{k}: {a!r} saved, {b!r} now" for k, (a, b) in changes.items())
+        raise CheckpointMismatchError(f"{path} was started with other settings ({listed}); {fix}")
+    return pop
+
+
 def config_from_settings(settings, mode: str, seed: int, input_shape, num_classes: int, **extra) -> PopulationConfig:
     """A :class:`PopulationConfig` from a notebook/CLI profile."""
     s = dict(settings)
@@ -593,14 +614,8 @@ def run_search_modes(
         config = config_from_settings(settings, mode, seed, splits.input_shape, splits.num_classes, **extra)
         path = Path(checkpoint_dir) / f"{mode}.pt" if checkpoint_dir is not None else None
         if path is not None and resume and path.exists():
-            pop = Population.load(path, splits, device, workers)
-            changes = config_changes(pop.config, config)
-            if changes:
-                listed = "; ".join(f"{k}: {a!r} saved, {b!r} now" for k, (a, b) in changes.items())
-                raise CheckpointMismatchError(
-                    f"{path} was started with other settings ({listed}); run with resume=False to start afresh, "
-                    "or point checkpoint_dir elsewhere"
-                )
+            fix = "run with resume=False to start afresh, or point checkpoint_dir elsewhere"
+            pop = load_matching(path, config, splits, device, workers, fix=fix)
         else:
             pop = Population(config, splits, device, workers)
         if path is not None:
