@@ -71,3 +71,13 @@ def test_the_stored_live_slice_and_study_rows_are_complete():
     assert set(study["status"]) <= {"completed"} and set(study["epochs_completed"]) <= {10}
     assert len(runs) == len(slice_rows) + len(study)  # no rows of stale plans are kept
     assert (study.groupby("model")["params"].nunique() <= 1).all()  # one architecture per model
+
+
+def test_the_thesis_direction_is_read_from_the_transcribed_table(stored):
+    _, path, _ = stored
+    runs = real.read_runs(path, TINY)
+    table = real.with_thesis_direction(real.paired_differences(runs, [("V2-B0-shared", "V2-B0-original")])).iloc[0]
+    # Table 4.2, CIFAR-10: V2-B0-shared 95.3 with 1.7 M parameters, V2-B0-original 95.6 with 5.9 M
+    assert table["thesis CIFAR-10 difference (pp)"] == pytest.approx(95.3 - 95.6)
+    assert table["thesis CIFAR-10 param ratio"] == pytest.approx(5.9 / 1.7)
+    assert table["same sign as the thesis"] == (np.sign(table["difference (pp)"]) == -1)

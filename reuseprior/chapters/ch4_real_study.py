@@ -37,6 +37,7 @@ from filelock import FileLock
 from reuseprior.chapters import ch4_sharing_training as training
 from reuseprior.core import paths
 from reuseprior.core.files import replace_csv_rows
+from reuseprior.reporting.reference import load_thesis_table
 from reuseprior.reporting.statistics import paired_mean_interval
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "live_check",
     "model_table",
     "paired_differences",
+    "with_thesis_direction",
     "pending_runs",
     "plan_id",
     "read_runs",
@@ -217,9 +219,13 @@ def model_table(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: the comparisons of Table 4.2's claim: each shared model against the original B0
+PAIRS: tuple[tuple[str, str], ...] = (("V2-S-shared", "V2-B0-original"), ("V2-B0-shared", "V2-B0-original"))
+
+
 def paired_differences(
     runs: pd.DataFrame,
-    pairs: Iterable[tuple[str, str]] = (("V2-S-shared", "V2-B0-original"), ("V2-B0-shared", "V2-B0-original")),
+    pairs: Iterable[tuple[str, str]] = PAIRS,
     *,
     metric: str = "top1_test",
     seed: int = 0,
@@ -249,6 +255,25 @@ def paired_differences(
             }
         )
     return pd.DataFrame(rows)
+
+
+def with_thesis_direction(differences: pd.DataFrame, dataset: str = "CIFAR-10") -> pd.DataFrame:
+    """``differences`` (from :func:`paired_differences`) with Table 4.2's own
+    values for the same pairs on ``dataset`` beside them, read from the
+    transcribed table: the printed score difference (points) and parameter
+    ratio, and whether our difference has the thesis's sign."""
+    table = load_thesis_table("table_4_2")
+    rows = table[table["Dataset"] == dataset].set_index("Model")
+    out = differences.copy()
+    out[f"thesis {dataset} difference (pp)"] = [
+        rows.loc[m, "Score"] - rows.loc[a, "Score"] for m, a in zip(out["model"], out["against"])
+    ]
+    out[f"thesis {dataset} param ratio"] = [
+        rows.loc[a, "Params (M)"] / rows.loc[m, "Params (M)"] for m, a in zip(out["model"], out["against"])
+    ]
+    thesis_sign = np.sign(out[f"thesis {dataset} difference (pp)"])
+    out["same sign as the thesis"] = np.sign(out["difference (pp)"]) == thesis_sign
+    return out
 
 
 def live_check(path: str | Path = STORED_RUNS, work_dir: Path | None = None) -> pd.DataFrame:
