@@ -205,19 +205,23 @@ reference_agreement = pv.nb201_reference_agreement(ctx.settings.n_boot, seed=ctx
 ctx.save_table(reference_agreement, "nb201_ours_vs_reference")
 reference_agreement.round(3)
 
+# %%
+# generated from the three tables above, so the narrative follows the stored rows
+Markdown(pv.nb201_reading(nb201_rows, label_agreement, both_labels, reference_agreement))
+
 # %% [markdown]
-# Reading (stored CSVs; intervals of the quick profile). The two CIFAR-10 labels rank the cells alike (rho 0.979, closer
-# than the official CIFAR-10 and CIFAR-100 labels, 0.969), but analog-nasbench's is 3.45 points higher on average.
-# Against the official label most scores lose 0.02-0.04 of rho (NASWOT 0.016; jacob_cov and the entropy gain a little),
-# and the gap to the published values closes: SynFlow gives 0.736 (published 0.737) where the analog label gives 0.777
-# on the same cells (0.776 on the full zoo), so "SynFlow above its published value" on the analog label is the label,
-# not the implementation; #params gives 0.738 (published ~0.74). On the official CIFAR-10 label every published proxy
-# value lies inside our 95% interval except Fisher's (0.436 [0.361, 0.500] vs 0.360); jacob_cov (0.768, published 0.731)
-# is at the interval's edge. The reusability quantities keep their place below #params (PG 0.664, P'G 0.640). Our
-# #params, FLOPs, SynFlow, SNIP, grad-norm and NASWOT rank the cells as the reference implementation's do (rho
-# 0.98-1.00; our #params equal theirs on every cell), jacob_cov (0.93) and Fisher (0.90) less so, and GraSP only at
-# 0.60: the proxies that depend most on the minibatch differ most (the stand-in minibatch section below finds GraSP not
-# reproducible from one minibatch).
+# **What the scores version changed on these cells.** The comparisons of this section read the newest scores version
+# that is complete on the 725 cells (`nb201_rows.attrs["scores_version"]`,
+# `reuseprior.zoo.scoring.version_complete_on`), while the full-zoo tables above wait for all 15,625 cells. For every
+# score whose definition changed after version 1 (Fisher weighted per weight as the reference implementations do,
+# SynFlow as the absolute saliency of convolution and linear weights, FLOPs counting attention), the table gives its
+# agreement with the reference implementation's score and its rho with the official label under version 1 and under
+# the version read, on the same cells (empty while these cells read version 1).
+
+# %%
+version_change = pv.nb201_version_change(ctx.settings.n_boot, seed=ctx.seed)
+ctx.save_table(version_change, "nb201_version_change")
+version_change.round(3)
 
 # %% [markdown]
 # ## The stand-in minibatch: how much does it matter?

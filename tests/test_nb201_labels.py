@@ -17,7 +17,7 @@ from scipy.stats import spearmanr
 from reuseprior.chapters import ch6_predictive_validity as pv
 from reuseprior.core import paths
 from reuseprior.zoo import nasbench201 as nb
-from reuseprior.zoo.scoring import load_scores
+from reuseprior.zoo.scoring import SCORES_VERSION, changed_scores, load_scores, pending_scores
 
 SUBSET = paths.DATA_DIR / nb.NASLIB_SUBSET_CSV
 
@@ -184,9 +184,44 @@ def test_our_proxies_against_the_reference_implementation(rows):
     assert list(table.index) == list(nb.NASLIB_PROXIES)
     assert table.at["params", "ours vs reference"] == pytest.approx(1.0)
     assert table.at["synflow", "n"] == 724  # the reference has no SynFlow for one cell
-    for proxy in ("synflow", "nwot", "snip", "grad_norm", "flops"):
-        assert table.at[proxy, "ours vs reference"] > 0.95, proxy
+    for proxy in ("synflow", "nwot", "snip", "grad_norm", "flops", "fisher"):
+        assert table.at[proxy, "ours vs reference"] > 0.95, proxy  # Fisher: only with the reference weighting
     reference_only = table[table["score"] == ""]
     assert list(reference_only.index) == ["l2_norm", "plain", "epe_nas"]
     assert reference_only["ours vs reference"].isna().all()
     assert reference_only["reference vs official CIFAR-10"].notna().all()
+
+
+def test_the_subset_reads_the_current_definitions(rows):
+    """The 725 cells are rescored at the current scores version, so every
+    comparison with the reference implementation uses its definitions."""
+    assert rows.attrs["scores_version"] == SCORES_VERSION
+    assert not rows["pending"].map(pending_scores).map(bool).any()
+
+
+def test_the_version_change_shows_fisher_moving_to_the_reference():
+    change = pv.nb201_version_change(n_boot=20, seed=0).set_index("score")
+    assert set(change.index) == set(changed_scores(SCORES_VERSION))
+    new = f"v{SCORES_VERSION} vs reference"
+    assert change.at["fisher", "v1 vs reference"] < 0.92 < 0.95 < change.at["fisher", new]
+    assert change.at["synflow", new] > 0.99 and change.at["flops", new] > 0.99
+    assert (change["n"] >= 724).all()
+
+
+def test_the_reading_is_generated_from_the_tables(rows):
+    agreement = pv.nb201_label_agreement(rows)
+    both = pv.nb201_scores_both_labels(n_boot=20, seed=0, rows=rows)
+    reference = pv.nb201_reference_agreement(n_boot=20, seed=0, rows=rows)
+    text = pv.nb201_reading(rows, agreement, both, reference)
+    official = both[both["label"] == "official CIFAR-10"].set_index("score")
+    assert f"scores version {SCORES_VERSION} on these 725 cells" in text
+    assert f"SynFlow** gives {official.at['synflow', 'spearman']:.3f}" in text
+    outside = [
+        s
+        for s, r in official.dropna(subset=["published spearman"]).iterrows()
+        if not r["spearman_lo"] <= r["published spearman"] <= r["spearman_hi"]
+    ]
+    for score in outside:
+        assert f"{pv.SCORE_UNITS[score][0]} ({official.at[score, 'spearman']:.3f} [" in text
+    far = reference[(reference["score"] != "") & (reference["ours vs reference"] < 0.95)]
+    assert ("less so" in text) == (not far.empty)

@@ -181,6 +181,17 @@ def test_the_chapter_reads_the_old_version_until_the_fill_completes_the_new_one(
     assert scoring.published_version("tiny", elsewhere) == OLD
 
 
+def test_a_subset_reads_the_new_version_once_its_own_rows_are_filled(tiny, threads_client):
+    scoring.upgrade_scores("tiny", data_dir=tiny, progress=False)
+    first, rest = ARCHS[:2], ARCHS[2:]
+    assert scoring.version_complete_on("tiny", first, tiny) == OLD  # the subset's rows are pending
+    scoring.fill_proxies("tiny", archs=first, data_dir=tiny, client=threads_client, progress=False)
+    assert scoring.version_complete_on("tiny", first, tiny) == NEW
+    assert scoring.published_version("tiny", tiny) == OLD  # the whole zoo still waits
+    assert scoring.version_complete_on("tiny", [*first, rest[0]], tiny) == OLD  # one pending row is enough
+    assert scoring.version_complete_on("tiny", [*first, "not-in-the-zoo"], tiny) == OLD  # nor is a missing row
+
+
 def test_the_live_check_compares_only_the_definitions_the_table_was_stored_with(tiny, monkeypatch):
     monkeypatch.setattr(paths, "DATA_DIR", tiny)
     assert scoring.published_version("tiny") == OLD

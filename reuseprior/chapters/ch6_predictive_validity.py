@@ -35,6 +35,7 @@ from reuseprior.zoo.scoring import (
     published_version,
     score_architecture,
     since_version,
+    version_complete_on,
 )
 
 __all__ = [
@@ -60,6 +61,8 @@ __all__ = [
     "nb201_labels_wide",
     "nb201_reference_agreement",
     "nb201_scores_both_labels",
+    "nb201_reading",
+    "nb201_version_change",
     "beyond_size",
     "load_published",
     "proxy_coverage_reading",
@@ -699,17 +702,71 @@ NASLIB_NAMES: dict[str, str] = {
 }
 
 
-def nb201_labelled_rows() -> pd.DataFrame:
-    """The stored NAS-Bench-201 scores (``data/zoo_scores_v1_nb201.csv``, whose
-    ``accuracy`` is analog-nasbench's label) of the cells of the NASLib subset
-    (``data/nasbench201_naslib_subset.csv``: NAS-Bench-201's official
+def nb201_labelled_rows(version: int | None = None) -> pd.DataFrame:
+    """The stored NAS-Bench-201 scores (``data/zoo_scores_v<version>_nb201.csv``,
+    whose ``accuracy`` is analog-nasbench's label) of the cells of the NASLib
+    subset (``data/nasbench201_naslib_subset.csv``: NAS-Bench-201's official
     validation accuracies ``val_acc_<dataset>`` and the reference
     implementation's CIFAR-10 scores ``ref_<proxy>``), joined on the
     architecture string; ``connected`` marks the cells whose output depends
-    on their input."""
-    rows = load_scores("nb201").merge(load_naslib_subset(), on="arch", how="inner", validate="one_to_one")
+    on their input. ``version`` defaults to the newest scores version that is
+    complete on the subset's cells
+    (:func:`reuseprior.zoo.scoring.version_complete_on`), recorded in
+    ``attrs["scores_version"]``: these comparisons need only the 725 cells,
+    so they follow the reference definitions as soon as those cells are
+    rescored, while the full-zoo tables wait for the whole zoo."""
+    subset = load_naslib_subset()
+    version = version_complete_on("nb201", subset["arch"]) if version is None else version
+    rows = load_scores("nb201", version).merge(subset, on="arch", how="inner", validate="one_to_one")
     rows["connected"] = [is_connected(parse_arch(a)) for a in rows["arch"]]
+    rows.attrs["scores_version"] = version
     return rows
+
+
+def nb201_version_change(n_boot: int, seed: int = 0) -> pd.DataFrame:
+    """What the scores version changed on the NASLib subset: for every score
+    whose definition changed after version 1 (:func:`reuseprior.zoo.scoring.since_version`),
+    its rank agreement with the reference implementation's score and its rho
+    with the official CIFAR-10 label, under version 1 and under the version the
+    subset reads (:func:`nb201_labelled_rows`), on the same cells (bootstrap
+    95% intervals on the version the subset reads). Empty while the subset
+    reads version 1."""
+    new = nb201_labelled_rows()
+    version = new.attrs["scores_version"]
+    if version == 1:
+        return pd.DataFrame()
+    old = nb201_labelled_rows(1).set_index("arch").reindex(new["arch"]).reset_index()
+    label = new[NB201_LABELS["official CIFAR-10"][0]].astype(float).to_numpy()
+    out = []
+    for score in [s for s in ALL_SCORES if since_version(s) > 1 and s in new.columns]:
+        ref_name = NASLIB_NAMES.get(score)
+        theirs = new[f"ref_{ref_name}"].astype(float).to_numpy() if ref_name else np.full(len(new), np.nan)
+        a, b = old[score].astype(float).to_numpy(), new[score].astype(float).to_numpy()
+        ok = np.isfinite(a) & np.isfinite(b) & np.isfinite(label) & (np.isfinite(theirs) if ref_name else True)
+        agree_old = bootstrap_rank_correlation(a[ok], theirs[ok], n_boot=0) if ref_name else {"spearman": np.nan}
+        agree_new = (
+            bootstrap_rank_correlation(b[ok], theirs[ok], n_boot=n_boot, seed=seed)
+            if ref_name
+            else {"spearman": np.nan, "spearman_lo": np.nan, "spearman_hi": np.nan}
+        )
+        label_new = bootstrap_rank_correlation(b[ok], label[ok], n_boot=n_boot, seed=seed)
+        out.append(
+            {
+                "score": score,
+                "changed in": f"v{since_version(score)}",
+                "n": int(ok.sum()),
+                "v1 vs reference": agree_old["spearman"],
+                f"v{version} vs reference": agree_new["spearman"],
+                f"v{version} vs reference lo": agree_new["spearman_lo"],
+                f"v{version} vs reference hi": agree_new["spearman_hi"],
+                "v1 vs official CIFAR-10": bootstrap_rank_correlation(a[ok], label[ok], n_boot=0)["spearman"],
+                f"v{version} vs official CIFAR-10": label_new["spearman"],
+                f"v{version} vs official CIFAR-10 lo": label_new["spearman_lo"],
+                f"v{version} vs official CIFAR-10 hi": label_new["spearman_hi"],
+                f"v1 vs v{version} (same cells)": bootstrap_rank_correlation(a[ok], b[ok], n_boot=0)["spearman"],
+            }
+        )
+    return pd.DataFrame(out)
 
 
 def nb201_label_agreement(rows: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -829,3 +886,80 @@ def nb201_reference_agreement(n_boot: int, seed: int = 0, rows: pd.DataFrame | N
             }
         )
     return pd.DataFrame(out)
+
+
+def nb201_reading(
+    rows: pd.DataFrame, label_agreement: pd.DataFrame, both_labels: pd.DataFrame, reference: pd.DataFrame
+) -> str:
+    """The NASLib-subset comparison in words, generated from its three tables
+    (:func:`nb201_label_agreement`, :func:`nb201_scores_both_labels`,
+    :func:`nb201_reference_agreement`) so the narrative follows the stored
+    rows: how the two CIFAR-10 labels differ, SynFlow on each label beside its
+    published value, every score with a published value on the official
+    label (the like-for-like comparison) and whether the published value lies
+    inside our interval, the reusability quantities beside #params, and how
+    closely our implementations rank the cells as the reference's do."""
+    agree = label_agreement.set_index(["label", "cells"])
+    analog = agree.loc[("analog CIFAR-10", "all common cells")]
+    c100 = agree.loc[("official CIFAR-100", "all common cells")]
+    table = both_labels.set_index(["label", "score"])
+    official = table.xs("official CIFAR-10")
+    on_analog = table.xs("analog CIFAR-10")
+
+    def rho(score: str, where: pd.DataFrame = official, interval: bool = False) -> str:
+        r = where.loc[score]
+        return f"{r['spearman']:.3f}" + (f" [{r['spearman_lo']:.3f}, {r['spearman_hi']:.3f}]" if interval else "")
+
+    published = official[official["published spearman"].notna()]
+    like = ", ".join(f"{SCORE_UNITS[s][0]} {rho(s)} ({r['published spearman']:.3f})" for s, r in published.iterrows())
+    reference_rho = reference[reference["score"] != ""].set_index("score")["reference vs official CIFAR-10"]
+
+    def beside_reference(score: str) -> str:
+        if score not in reference_rho.index:
+            return ""
+        return f"; the reference implementation's own score gives {reference_rho[score]:.3f} on these cells"
+
+    outside = [
+        f"{SCORE_UNITS[s][0]} ({rho(s, interval=True)} vs {r['published spearman']:.3f}{beside_reference(s)})"
+        for s, r in published.iterrows()
+        if not r["spearman_lo"] <= r["published spearman"] <= r["spearman_hi"]
+    ]
+    thesis = [s for s in ("PG", "PG_prime", "total_surprisal") if s in official.index]
+    ref = reference[reference["score"] != ""].set_index("score").sort_values("ours vs reference", ascending=False)
+    close = ref[ref["ours vs reference"] >= 0.95]
+    far = ref[ref["ours vs reference"] < 0.95]
+
+    def listed(t: pd.DataFrame) -> str:
+        return ", ".join(f"{SCORE_UNITS[s][0]} {v:.3f}" for s, v in t["ours vs reference"].items())
+
+    synflow_pub = official.at["synflow", "published spearman"]
+    return "\n".join(
+        [
+            f"Reading (scores version {rows.attrs.get('scores_version', 1)} on these {len(rows)} cells, generated "
+            "from the three tables above; intervals of this run's profile):",
+            "",
+            f"- **The two CIFAR-10 labels** rank the cells alike (rho {analog['spearman']:.3f}; the official "
+            f"CIFAR-10 and CIFAR-100 labels: {c100['spearman']:.3f}), but analog-nasbench's is "
+            f"{analog['mean difference']:.2f} points higher on average (up to {analog['max difference']:.2f}).",
+            f"- **SynFlow** gives {rho('synflow', interval=True)} on the official label against the published "
+            f"{synflow_pub:.3f}, and {rho('synflow', on_analog)} on the analog label of the same cells: a reading "
+            "above the published value on the analog label comes from the label.",
+            f"- **Like for like** (official CIFAR-10 label; published rho in brackets): {like}. "
+            + (
+                f"Published values outside our 95% interval: {'; '.join(outside)}."
+                if outside
+                else "Every published value lies inside our 95% interval."
+            ),
+            "- **The reusability quantities** on the official label: "
+            + ", ".join(f"{SCORE_UNITS[s][0]} {rho(s)}" for s in thesis)
+            + f", against #params {rho('params')}.",
+            f"- **Our implementations against the reference's** scores of the same cells: {listed(close)} rank "
+            "them alike (rho at least 0.95)"
+            + (
+                f"; {listed(far)} less so. The data-dependent proxies see our stand-in minibatch, the reference "
+                "a CIFAR-10 one (the stand-in minibatch section below measures how far the minibatch moves each)."
+                if not far.empty
+                else "."
+            ),
+        ]
+    )

@@ -126,6 +126,7 @@ __all__ = [
     "since_version",
     "stored_columns",
     "upgrade_scores",
+    "version_complete_on",
 ]
 
 #: The version of the scores that scoring writes now (see "Versions" in the module docstring).
@@ -571,6 +572,25 @@ def published_version(zoo: str, data_dir: Path | None = None) -> int:
     its state). A newer version's partial CSV is never read by default."""
     for version in range(SCORES_VERSION, 1, -1):
         if completeness(zoo, version, data_dir).complete:
+            return version
+    return 1
+
+
+def version_complete_on(zoo: str, archs: Iterable[str], data_dir: Path | None = None) -> int:
+    """The version of ``zoo``'s scores that an analysis restricted to ``archs``
+    reads: the newest version up to :data:`SCORES_VERSION` whose CSV has a row
+    for every one of ``archs`` and no pending score on those rows, else version
+    1. The same rule as :func:`published_version`, applied to the rows the
+    analysis uses: a version being filled is read on a subset once that subset
+    is whole, and never mixed with an older one."""
+    wanted = set(archs)
+    for version in range(SCORES_VERSION, 1, -1):
+        path = scores_path(zoo, version, data_dir)
+        if not path.exists():
+            continue
+        stored = pd.read_csv(path, usecols=lambda c: c in ("arch", "pending"))
+        rows = stored[stored["arch"].isin(wanted)]
+        if len(rows) == len(wanted) and not rows["pending"].map(pending_scores).map(bool).any():
             return version
     return 1
 
