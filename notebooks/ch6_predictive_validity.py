@@ -24,8 +24,9 @@
 # Where the numbers come from:
 # - **NN-Mass Table 1**: closed form (`reuseprior.baselines.nnmass`, paper eqs. 1-3) and networks built by `build_nnmass`, computed
 #   here; the paper's printed values are in `data/nnmass_table1.csv`.
-# - **Zoo scores**: read from `data/zoo_scores_v<N>_<zoo>.csv` of the newest complete scores version (`v1` today), written by
-#   `python -m reuseprior score-zoos` (seeded initialisation
+# - **Zoo scores**: read from `data/zoo_scores_v<N>_<zoo>.csv` of the newest complete scores version (`v1` today; the
+#   NAS-Bench-201 section on the 725 officially labelled cells reads the newest version complete on those cells),
+#   written by `python -m reuseprior score-zoos` (seeded initialisation
 #   per architecture, one CPU thread, cost in seconds per score). A few stored rows are **recomputed live** below and
 #   compared with the stored values.
 # - **Ground truth**: NAS-Bench-201 CIFAR-10 test accuracy from `analog-nasbench` 0.1.3 (its own retraining of all 15,625
