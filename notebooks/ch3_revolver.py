@@ -253,7 +253,7 @@ real_vs_thesis
 # %% [markdown]
 # ### Evolve minus random, paired by seed
 #
-# Percentage points; the interval is a 95% percentile bootstrap over the seed pairs (`scipy.stats.bootstrap`, 9,999 resamples, seeded), given from three pairs on. `seeds … better` counts the pairs favouring each mode. With three pairs the bootstrap has only 10 distinct resamples, so the interval is coarse, and three pairs in one direction happen with probability 1/4 when the modes do not differ (two-sided sign test): a consistent sign is a direction, not a significant result.
+# Percentage points; the interval is a 95% percentile bootstrap over the seed pairs (`scipy.stats.bootstrap`, 9,999 resamples, seeded), given from three pairs on. `seeds … better` counts the pairs favouring each mode. `sign test p` is the two-sided sign test of those counts: the probability of a split at least this uneven when the modes do not differ. With five pairs the smallest it can be is 1/16, so a consistent sign is evidence of a direction, not proof; the bootstrap interval over five pairs is coarse too.
 
 # %%
 differences = real.paired_differences(runs)

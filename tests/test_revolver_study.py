@@ -138,8 +138,11 @@ def test_paired_differences_against_hand_computed_values():
     assert row["evolve - random (pp)"] == pytest.approx(diffs.mean())
     assert row["pairs"] == 4 and row["seeds evolve better"] == 3 and row["seeds random better"] == 1
     assert diffs.min() <= row["interval low"] < diffs.mean() < row["interval high"] <= diffs.max()
+    assert row["sign test p"] == pytest.approx(2 * 5 / 16)  # 3 of 4 one way: P(X <= 1) + P(X >= 3), X ~ B(4, 1/2)
     two = st.paired_differences(runs[runs["seed"] < 2], ["top_test_acc_final"])
     assert np.isnan(two.iloc[0]["interval low"])  # two pairs: no interval
+    ties = st.paired_differences(runs.assign(top_test_acc_final=0.5), ["top_test_acc_final"]).iloc[0]
+    assert np.isnan(ties["sign test p"])  # every pair tied: no sign to test
 
 
 def test_the_convergence_band_spans_the_seeds(stored):

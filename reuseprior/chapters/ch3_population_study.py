@@ -53,7 +53,7 @@ from reuseprior.core.files import replace_csv_rows
 from reuseprior.datasets import load_standard_splits
 from reuseprior.reporting.plotting import caption
 from reuseprior.reporting.reference import load_thesis_table, select_thesis_rows
-from reuseprior.reporting.statistics import paired_mean_interval
+from reuseprior.reporting.statistics import paired_mean_interval, sign_test
 from reuseprior.revolver.population import Population, config_from_settings, load_matching
 
 __all__ = [
@@ -366,8 +366,11 @@ def paired_differences(
 ) -> pd.DataFrame:
     """``treatment`` minus ``control`` per seed (percentage points), per
     dataset and metric: the mean difference with a percentile bootstrap
-    interval over the paired seeds (:func:`~reuseprior.reporting.statistics.paired_mean_interval`)
-    and how many seeds favour each mode. Fewer than three pairs give no interval."""
+    interval over the paired seeds (:func:`~reuseprior.reporting.statistics.paired_mean_interval`),
+    how many seeds favour each mode, and the two-sided sign test of those
+    counts (ties left out; :func:`scipy.stats.binomtest` with p = 1/2): the
+    probability of a split at least this uneven when the modes do not differ.
+    Fewer than three pairs give no interval."""
     rows = []
     for dataset, df in runs.groupby("dataset", sort=False):
         wide = {m: df[df["mode"] == m].set_index("seed") for m in (treatment, control)}
@@ -387,6 +390,7 @@ def paired_differences(
                     "interval high": high,
                     f"seeds {treatment} better": int((diff > 0).sum()),
                     f"seeds {control} better": int((diff < 0).sum()),
+                    "sign test p": sign_test(diff),
                 }
             )
     return pd.DataFrame(rows)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-__all__ = ["MIN_PAIRS_FOR_INTERVAL", "paired_mean_interval"]
+__all__ = ["MIN_PAIRS_FOR_INTERVAL", "paired_mean_interval", "sign_test"]
 
 #: fewer pairs give no interval (two values have only three bootstrap means)
 MIN_PAIRS_FOR_INTERVAL = 3
@@ -35,3 +35,13 @@ def paired_mean_interval(
         ).confidence_interval
         low, high = float(ci.low), float(ci.high)
     return float(diff.mean()), low, high
+
+
+def sign_test(differences: np.ndarray) -> float:
+    """Two-sided sign test of paired differences: the probability, when
+    positive and negative signs are equally likely, of a split at least as
+    uneven as the observed one (zeros left out; :func:`scipy.stats.binomtest`).
+    NaN without a non-zero difference."""
+    d = np.asarray(differences, dtype=float)
+    positive, nonzero = int((d > 0).sum()), int((d != 0).sum())
+    return float(stats.binomtest(positive, nonzero, 0.5).pvalue) if nonzero else float("nan")
