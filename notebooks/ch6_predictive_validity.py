@@ -220,7 +220,7 @@ Markdown(pv.nb201_reading(nb201_rows, label_agreement, both_labels, reference_ag
 # the version read, on the same cells (empty while these cells read version 1).
 
 # %%
-version_change = pv.nb201_version_change(ctx.settings.n_boot, seed=ctx.seed)
+version_change = pv.nb201_version_change(ctx.settings.n_boot, seed=ctx.seed, rows=nb201_rows)
 ctx.save_table(version_change, "nb201_version_change")
 version_change.round(3)
 

@@ -723,15 +723,16 @@ def nb201_labelled_rows(version: int | None = None) -> pd.DataFrame:
     return rows
 
 
-def nb201_version_change(n_boot: int, seed: int = 0) -> pd.DataFrame:
+def nb201_version_change(n_boot: int, seed: int = 0, rows: pd.DataFrame | None = None) -> pd.DataFrame:
     """What the scores version changed on the NASLib subset: for every score
     whose definition changed after version 1 (:func:`reuseprior.zoo.scoring.since_version`),
     its rank agreement with the reference implementation's score and its rho
     with the official CIFAR-10 label, under version 1 and under the version the
     subset reads (:func:`nb201_labelled_rows`), on the same cells (bootstrap
-    95% intervals on the version the subset reads). Empty while the subset
-    reads version 1."""
-    new = nb201_labelled_rows()
+    95% intervals on the version the subset reads; ``rows``: that
+    function's table, read when not given). Empty while the subset reads
+    version 1."""
+    new = nb201_labelled_rows() if rows is None else rows
     version = new.attrs["scores_version"]
     if version == 1:
         return pd.DataFrame()
@@ -912,7 +913,8 @@ def nb201_reading(
 
     published = official[official["published spearman"].notna()]
     like = ", ".join(f"{SCORE_UNITS[s][0]} {rho(s)} ({r['published spearman']:.3f})" for s, r in published.iterrows())
-    reference_rho = reference[reference["score"] != ""].set_index("score")["reference vs official CIFAR-10"]
+    ours = reference[reference["score"] != ""].set_index("score")  # the reference's proxies we also compute
+    reference_rho = ours["reference vs official CIFAR-10"]
 
     def beside_reference(score: str) -> str:
         if score not in reference_rho.index:
@@ -925,7 +927,7 @@ def nb201_reading(
         if not r["spearman_lo"] <= r["published spearman"] <= r["spearman_hi"]
     ]
     thesis = [s for s in ("PG", "PG_prime", "total_surprisal") if s in official.index]
-    ref = reference[reference["score"] != ""].set_index("score").sort_values("ours vs reference", ascending=False)
+    ref = ours.sort_values("ours vs reference", ascending=False)
     close = ref[ref["ours vs reference"] >= 0.95]
     far = ref[ref["ours vs reference"] < 0.95]
 
