@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import dask
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,7 +27,7 @@ from reuseprior.baselines.proxies import DATA_DEPENDENT
 from reuseprior.commands import main
 from reuseprior.core import paths
 from reuseprior.zoo import scoring, torchvision_analysis
-from reuseprior.zoo.distributed import Killed, TaskFailedError, connect
+from reuseprior.zoo.distributed import PRE_SPAWN_ENVIRON, Killed, TaskFailedError, connect
 from reuseprior.zoo.store import CsvFormatError, OutOfSyncError, ScoreStore, TableSpec
 
 HAS_ANALOG = importlib.util.find_spec("analognasbench") is not None
@@ -560,6 +561,20 @@ def test_a_task_that_kills_its_worker_is_recorded_as_out_of_memory_naming_the_li
     assert set(hungry) == {"naswot", "snip"} and all(
         m.startswith("out of memory (worker limit 1 GiB)") for m in hungry.values()
     )
+
+
+def test_local_cluster_workers_keep_glibcs_allocator_settings(monkeypatch):
+    """Dask's nanny would set MALLOC_TRIM_THRESHOLD_, which switches off glibc's
+    dynamic mmap threshold (2x the CPU time per NAS-Bench-201 cell,
+    benchmarks/bench_worker_allocator.py); connect() leaves it unset, in its
+    workers and in this process (where the nanny writes it)."""
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    assert dask.config.get(PRE_SPAWN_ENVIRON).get("MALLOC_TRIM_THRESHOLD_") is not None  # what is overridden
+    with connect(workers=1, max_memory_gb=1, say=lambda _: None) as client:
+        in_workers = client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_")
+        in_caller = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    assert len(in_workers) == 1 and set(in_workers.values()) == {None}
+    assert in_caller is None
 
 
 # --- the same values through Dask, and interruption

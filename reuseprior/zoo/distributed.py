@@ -28,6 +28,13 @@ Policy:
   LocalCluster's scheduler retries that task once on another worker
   (``allowed-failures = 1``) before reporting it killed, so that a worker lost
   for another reason (``kill -9``) costs a retry, not a row.
+- A LocalCluster worker keeps glibc's own allocator settings: Dask's default
+  ``MALLOC_TRIM_THRESHOLD_=65536`` (its ``nanny.pre-spawn-environ``) is not
+  set, because fixing any glibc threshold also switches off glibc's dynamic
+  mmap threshold, so every tensor above 128 KiB is mapped and unmapped on
+  each use: a NAS-Bench-201 cell's FLOPs, SynFlow and Fisher then cost 1.8x
+  the CPU time (``benchmarks/bench_worker_allocator.py`` measures the ratio).
+  A variable set in the caller's environment still reaches the workers.
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ __all__ = ["Call", "Job", "Killed", "TaskFailedError", "connect", "default_worke
 GIB = 2**30
 #: Times the LocalCluster's scheduler retries a task whose worker died before reporting it killed.
 ALLOWED_FAILURES = 1
+#: Dask's configuration of the environment variables a nanny sets before it starts its worker.
+PRE_SPAWN_ENVIRON = "distributed.nanny.pre-spawn-environ"
 
 
 @dataclass(frozen=True)
@@ -131,6 +140,8 @@ def connect(
         "distributed.worker.memory.target": False,
         "distributed.worker.memory.spill": False,
         "distributed.worker.memory.pause": False,
+        # glibc's dynamic mmap threshold (see the module docstring); None unsets Dask's default
+        f"{PRE_SPAWN_ENVIRON}.MALLOC_TRIM_THRESHOLD_": None,
     }
     if processes and "forkserver" in multiprocessing.get_all_start_methods():
         config["distributed.worker.multiprocessing-method"] = "forkserver"
