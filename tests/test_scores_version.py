@@ -23,6 +23,7 @@ from reuseprior.baselines.registry import DATA_DEPENDENT, ZOO_PROXIES
 from reuseprior.chapters import ch6_predictive_validity as pv
 from reuseprior.commands import main
 from reuseprior.core import paths
+from reuseprior.zoo import batch_sensitivity as bs
 from reuseprior.zoo import scoring
 from reuseprior.zoo.distributed import connect
 from reuseprior.zoo.store import StoreError
@@ -205,6 +206,24 @@ def test_the_live_check_compares_only_the_definitions_the_table_was_stored_with(
     assert (skipped["note"] == f"definition changed in v{NEW}, not compared").all()
     both = pd.concat([live.assign(zoo="tiny"), live.assign(zoo="again")])
     assert both["equal (rel 1e-9)"].all()  # the notebook's assertion: the compared scores equal, the rest skipped
+
+
+def test_the_minibatch_study_scores_each_model_at_its_own_input_size(tiny):
+    """As the stored scores do (a torchvision model at its evaluation crop): the
+    stored minibatch's rows equal the scores of the zoo's own minibatch at the
+    model's size, the resized model's included."""
+    variants = {bs.REFERENCE: bs.MINIBATCHES[bs.REFERENCE], "noise, seed 0": bs.MINIBATCHES["noise, seed 0"]}
+    path = bs.score_minibatches("tiny", len(ARCHS), minibatches=variants, data_dir=tiny, progress=False)
+    rows = pd.read_csv(path)
+    assert path.name == f"zoo_batch_sensitivity_v{NEW}_tiny.csv" and len(rows) == 2 * len(ARCHS)
+    reference = rows[rows["minibatch"] == bs.REFERENCE].set_index("arch")
+    zoo = scoring.get_zoo("tiny")
+    for arch in ARCHS:
+        size = 12 if arch == RESIZED else 8
+        assert f"{size}x{size}" in reference.at[arch, "batch"]
+        expected = scoring.score_architecture(zoo, arch, proxies=sorted(DATA_DEPENDENT), reuse=False)
+        for proxy in DATA_DEPENDENT:
+            assert reference.at[arch, proxy] == pytest.approx(expected[proxy], rel=1e-9, nan_ok=True), (arch, proxy)
 
 
 def test_torchvision_models_get_their_recipes_crop_from_this_version_on():

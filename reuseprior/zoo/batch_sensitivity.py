@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from reuseprior.baselines.proxies import data_dependent_scores, make_batch
+from reuseprior.baselines.proxies import ProxyBatch, data_dependent_scores, make_batch
 from reuseprior.baselines.registry import proxy_names
 from reuseprior.core import paths
 from reuseprior.zoo.correlation import bootstrap_rank_correlation
@@ -82,18 +82,16 @@ def score_minibatches(
 ) -> Path:
     """Score the first ``n`` architectures of the zoo's seeded order on every
     minibatch of ``minibatches`` (default :data:`MINIBATCHES`): one row per
-    (architecture, minibatch) with the six proxies. Architectures already in
-    the CSV are skipped, so an interrupted run resumes where it stopped."""
+    (architecture, minibatch) with the six proxies, each model at the input
+    size its stored scores use (the zoo's, or the row's: a torchvision model's
+    evaluation crop from version 2 on). Architectures already in the CSV are
+    skipped, so an interrupted run resumes where it stopped."""
     zoo = get_zoo(zoo_name)
-    if not isinstance(zoo.image_size, int):
-        raise ValueError(
-            f"{zoo_name}: models of different input sizes; the sensitivity study needs one minibatch size "
-            "(use nb201 or torchvision)"
-        )
     variants = minibatches or MINIBATCHES
-    batches = {name: make_batch(zoo.batch_size, zoo.image_size, zoo.num_classes, **kw) for name, kw in variants.items()}
-    cat = zoo.catalogue().set_index("arch")
-    order = zoo.order(cat.reset_index(), seed)[:n]
+    cat = zoo.catalogue()
+    order = zoo.order(cat, seed)[:n]
+    cat = cat.set_index("arch", drop=False)
+    batches: dict[tuple[str, int], ProxyBatch] = {}  # (minibatch, input size) -> built on first use
     path = sensitivity_path(zoo_name, data_dir, SCORES_VERSION)
     done = set(pd.read_csv(path)["arch"]) if path.exists() else set()
     threads = torch.get_num_threads()
@@ -104,7 +102,11 @@ def score_minibatches(
                 continue
             rows = []
             model = zoo.build_seeded(arch, seed)  # the proxies score a copy, so one build serves every minibatch
-            for name, batch in batches.items():
+            size = zoo.size_of(cat.loc[arch])
+            for name, kw in variants.items():
+                if (name, size) not in batches:
+                    batches[name, size] = make_batch(zoo.batch_size, size, zoo.num_classes, **kw)
+                batch = batches[name, size]
                 torch.manual_seed(seed)
                 values = data_dependent_scores(model, batch)
                 rows.append(
