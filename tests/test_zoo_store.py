@@ -27,7 +27,15 @@ from reuseprior.baselines.proxies import DATA_DEPENDENT
 from reuseprior.commands import main
 from reuseprior.core import paths
 from reuseprior.zoo import scoring, torchvision_analysis
-from reuseprior.zoo.distributed import PRE_SPAWN_ENVIRON, Killed, TaskFailedError, connect
+from reuseprior.zoo.distributed import (
+    JOBS_PER_THREAD,
+    PRE_SPAWN_ENVIRON,
+    Call,
+    Killed,
+    TaskFailedError,
+    connect,
+    run_jobs,
+)
 from reuseprior.zoo.store import CsvFormatError, OutOfSyncError, ScoreStore, TableSpec
 
 HAS_ANALOG = importlib.util.find_spec("analognasbench") is not None
@@ -561,6 +569,43 @@ def test_a_task_that_kills_its_worker_is_recorded_as_out_of_memory_naming_the_li
     assert set(hungry) == {"naswot", "snip"} and all(
         m.startswith("out of memory (worker limit 1 GiB)") for m in hungry.values()
     )
+
+
+def _echo(i: int) -> int:
+    return i
+
+
+class _CountedJob:
+    """A job of one call that notes, when it starts, how many jobs are open."""
+
+    def __init__(self, i: int, open_jobs: set[int], most_open: list[int]) -> None:
+        self.i, self.open_jobs, self.most_open, self.outcome = i, open_jobs, most_open, None
+
+    def start(self) -> list[Call]:
+        self.open_jobs.add(self.i)
+        self.most_open.append(len(self.open_jobs))
+        return [Call(_echo, (self.i,), what=f"job {self.i}", tag="all")]
+
+    def receive(self, call: Call, outcome: object) -> list[Call]:
+        self.outcome = outcome
+        return []
+
+
+def test_run_jobs_keeps_two_jobs_per_worker_thread_open_and_runs_every_job(threads_client):
+    """The others wait in this process, not on the scheduler (whose cost per task grows with the tasks it holds)."""
+    open_jobs: set[int] = set()
+    most_open: list[int] = []
+    jobs = [_CountedJob(i, open_jobs, most_open) for i in range(12)]
+    finished: list[int] = []
+
+    def on_done(job: _CountedJob) -> None:
+        open_jobs.discard(job.i)
+        finished.append(job.i)
+
+    assert run_jobs(threads_client, jobs, on_done=on_done, desc="test", progress=False) == 12
+    threads = sum(threads_client.nthreads().values())
+    assert max(most_open) == JOBS_PER_THREAD * threads < len(jobs)
+    assert sorted(finished) == list(range(12)) and [j.outcome for j in jobs] == list(range(12))
 
 
 def test_local_cluster_workers_keep_glibcs_allocator_settings(monkeypatch):

@@ -22,18 +22,22 @@ Policy:
   nanny restarts it above 95% of its memory limit. Its workers are forked
   from a server process that has imported torch and the scoring code
   (:func:`_preloaded_forkserver`), so a restarted worker is ready at once.
-- Tasks wait on the scheduler, not on the workers
-  (``worker-saturation = 1.0``: a single-threaded worker holds the one task it
-  runs), so that a worker that dies takes only its own task down with it; the
-  LocalCluster's scheduler retries that task once on another worker
+- :func:`run_jobs` keeps at most :data:`JOBS_PER_THREAD` jobs per worker
+  thread of the cluster started; the others wait in this process, in their
+  order. Dask's scheduler sends a task of its own kind (one per architecture)
+  to a worker at once, and its bookkeeping per task grows with the tasks a
+  worker holds: the 13,726 NAS-Bench-201 cells of a fill submitted at once
+  kept the scheduler busy for minutes of CPU before the first rows were
+  stored. A worker that dies takes only its own task down with it; the
+  LocalCluster's scheduler retries that task once
   (``allowed-failures = 1``) before reporting it killed, so that a worker lost
   for another reason (``kill -9``) costs a retry, not a row.
 - A LocalCluster worker keeps glibc's own allocator settings: Dask's default
   ``MALLOC_TRIM_THRESHOLD_=65536`` (its ``nanny.pre-spawn-environ``) is not
   set, because fixing any glibc threshold also switches off glibc's dynamic
   mmap threshold, so every tensor above 128 KiB is mapped and unmapped on
-  each use: a NAS-Bench-201 cell's FLOPs, SynFlow and Fisher then cost 1.8x
-  the CPU time (``benchmarks/bench_worker_allocator.py`` measures the ratio).
+  each use: a NAS-Bench-201 cell's FLOPs, SynFlow and Fisher then cost about
+  twice the CPU time (``benchmarks/bench_worker_allocator.py`` measures the ratio).
   A variable set in the caller's environment still reaches the workers.
 """
 
@@ -59,6 +63,8 @@ __all__ = ["Call", "Job", "Killed", "TaskFailedError", "connect", "default_worke
 GIB = 2**30
 #: Times the LocalCluster's scheduler retries a task whose worker died before reporting it killed.
 ALLOWED_FAILURES = 1
+#: Jobs :func:`run_jobs` keeps started per worker thread: one running, one ready to start when it ends.
+JOBS_PER_THREAD = 2
 #: Dask's configuration of the environment variables a nanny sets before it starts its worker.
 PRE_SPAWN_ENVIRON = "distributed.nanny.pre-spawn-environ"
 
@@ -192,11 +198,13 @@ def run_jobs(
     unit: str = "arch",
 ) -> int:
     """Run every job to its end on ``client``, calling ``on_done(job)`` (in
-    this process) as each finishes; returns the number of jobs. Tasks start
-    in the order of ``jobs`` (a job's follow-ups keep its place), so an
-    interrupted run has done about a prefix of them; follow-up calls are
-    submitted as their job's outcomes arrive, so a slow job holds up no other. An exception of a task raises
-    :class:`TaskFailedError` (the
+    this process) as each finishes; returns the number of jobs. Jobs start
+    in the order of ``jobs``, at most :data:`JOBS_PER_THREAD` per worker
+    thread of the cluster open at a time (its threads counted again as each
+    job ends, so workers that join are used), and a job's follow-ups keep its
+    place, so an interrupted run has done about a prefix of them; follow-up
+    calls are submitted as their job's outcomes arrive, so a slow job holds up
+    no other. An exception of a task raises :class:`TaskFailedError` (the
     futures still pending are released, which cancels them)."""
     jobs = list(jobs)
     running: dict[Future, tuple[Job, Call]] = {}
@@ -220,15 +228,27 @@ def run_jobs(
             running[future] = (job, call)
             done.add(future)
 
-    with tqdm(total=len(jobs), desc=desc, disable=not progress, unit=unit) as bar:
-        for job in jobs:
+    waiting = iter(jobs)
+
+    def start_jobs(bar: tqdm) -> None:
+        """Start the next jobs in order until :data:`JOBS_PER_THREAD` per worker thread are open."""
+        room = JOBS_PER_THREAD * max(1, sum(client.nthreads().values()))
+        while len(open_calls) < room and (job := next(waiting, None)) is not None:
             first = job.start()
             submit(job, first)
             if not first:
-                on_done(job)
-                bar.update()
+                finish(job, bar)
+
+    def finish(job: Job, bar: tqdm) -> None:
+        del open_calls[id(job)]
+        on_done(job)
+        bar.update()
+
+    with tqdm(total=len(jobs), desc=desc, disable=not progress, unit=unit) as bar:
         try:
-            for future in done:
+            start_jobs(bar)
+            while running:
+                future = next(done)
                 job, call = running.pop(future)
                 outcome = _outcome(future, call, limits)
                 future.release()
@@ -236,8 +256,8 @@ def run_jobs(
                 open_calls[id(job)] -= 1
                 submit(job, follow)
                 if open_calls[id(job)] == 0:
-                    on_done(job)
-                    bar.update()
+                    finish(job, bar)
+                    start_jobs(bar)
         finally:
             for future in running:
                 future.release()
