@@ -24,7 +24,8 @@
 # Where the numbers come from:
 # - **NN-Mass Table 1**: closed form (`reuseprior.baselines.nnmass`, paper eqs. 1-3) and networks built by `build_nnmass`, computed
 #   here; the paper's printed values are in `data/nnmass_table1.csv`.
-# - **Zoo scores**: read from `data/zoo_scores_v<N>_<zoo>.csv` of the newest complete scores version (`v1` today; the
+# - **Zoo scores**: read from `data/zoo_scores_v<N>_<zoo>.csv` of the newest complete scores version (per zoo: the
+#   coverage table's `scores version` column; the
 #   NAS-Bench-201 section on the 725 officially labelled cells reads the newest version complete on those cells),
 #   written by `python -m reuseprior score-zoos` (seeded initialisation
 #   per architecture, one CPU thread, cost in seconds per score). A few stored rows are **recomputed live** below and
@@ -93,6 +94,9 @@ cmp.round(4)
 
 # %% [markdown]
 # ## Coverage: how much of each zoo is scored
+#
+# `scores version` is the version of the stored scores that every table below reads for that zoo: a zoo being rescored
+# under a newer version keeps its previous one here until every row of the new one is filled.
 
 # %%
 cov = pv.coverage()
@@ -230,9 +234,10 @@ version_change.round(3)
 # The data-dependent proxies here see crops of two photographs with random labels, not CIFAR-10 or ImageNet images. To
 # measure (not assume) what that changes, the first architectures of a zoo's order were rescored on two other
 # minibatches with the same weights: other crops and labels (`photos, seed 1`) and pure N(0, 1) noise (`noise, seed 0`).
-# `python -m reuseprior score-zoos ZOO --minibatch-sensitivity N` writes `data/zoo_batch_sensitivity_v1_<zoo>.csv`
-# (`reuseprior.zoo.batch_sensitivity`): the first 150 cells of the seeded NAS-Bench-201 order (a uniform random sample)
-# and the 24 smallest torchvision classifiers. The first table checks that the stored minibatch (`photos, seed 0`)
+# `python -m reuseprior score-zoos ZOO --minibatch-sensitivity N` writes `data/zoo_batch_sensitivity_v<N>_<zoo>.csv`
+# (`reuseprior.zoo.batch_sensitivity`; read here for the scores version the zoo reads, each model at the input size of
+# its stored scores): the first 150 cells of the seeded NAS-Bench-201 order (a uniform random sample) and the 24
+# smallest torchvision classifiers. The first table checks that the stored minibatch (`photos, seed 0`)
 # reproduces the stored scores; the second gives, per proxy and minibatch, the Spearman rho with accuracy and the rank
 # agreement with the stored minibatch's scores of the same architectures.
 
@@ -346,7 +351,8 @@ fails
 # own rows: the first NAS-Bench-201 sample); they are now computed together from one forward pass
 # (`reuseprior.baselines.proxies.data_dependent_scores`, identical values; `benchmarks/bench_proxies.py` measures the saving), shown
 # as `data_dependent (all six, shared pass)`; data-dependent proxies use the 64-image minibatch (NAS-Bench-201) or
-# 16 images at 224x224 (ImageNet zoos).
+# 16 images at the model's input size (ImageNet zoos: a pytorchcv model's own size; a torchvision model's evaluation
+# crop from scores version 2 on, 224 px in version 1).
 
 # %%
 cost = pv.cost_table(ctx.settings.zoos)
@@ -361,8 +367,9 @@ cost.round(3)
 # and the data-dependent proxies are rebuilt from their seeds and rescored; every score whose definition the stored
 # table shares with the code must equal the stored value (relative difference <= 1e-9). Scores whose definition
 # changed in a later scores version (Fisher, SynFlow and FLOPs in version 2, see the README) are listed with the note
-# "not compared": the table read here is the newest complete version, and version 2 is still being filled. This is
-# what CI checks when it runs this notebook.
+# "not compared" on a zoo that still reads an earlier version (the coverage table's `scores version`): the code computes
+# the new definition, which the stored value was never meant to equal. This is what CI checks when it runs this
+# notebook.
 
 # %%
 live = pd.concat(

@@ -134,11 +134,13 @@ def test_chapter6_coverage_table_has_the_computed_counts():
     labels = {"nb201": "NAS-Bench-201", "torchvision": "torchvision", "pytorchcv": "pytorchcv"}
     for zoo, label in labels.items():
         cells = next(cells for cells in rows if cells[0] == label)
-        scored, total, proxies, every = (
-            int(coverage.loc[zoo, c]) for c in ["scored", "in zoo", "with data-dependent proxies", "with every proxy"]
+        version, scored, total, proxies, every = (
+            int(coverage.loc[zoo, c])
+            for c in ["scores version", "scored", "in zoo", "with data-dependent proxies", "with every proxy"]
         )
-        assert cells[1] == f"{scored:,} of {total:,}", (zoo, cells[1])
-        assert cells[2].startswith(f"{proxies:,}") and f"all six on {every:,}" in cells[2], (zoo, cells[2])
+        assert cells[1] == f"v{version}", (zoo, cells[1])
+        assert cells[2] == f"{scored:,} of {total:,}", (zoo, cells[2])
+        assert cells[3].startswith(f"{proxies:,}") and f"all six on {every:,}" in cells[3], (zoo, cells[3])
 
 
 # ---------------------------------------------------------------------------

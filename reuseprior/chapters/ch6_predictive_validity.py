@@ -142,23 +142,27 @@ def coverage() -> pd.DataFrame:
     have the data-free scores (#params, FLOPs, SynFlow, the reusability
     quantities), ``with data-dependent proxies`` also at least one of SNIP
     ... NASWOT (a proxy that ran out of memory or failed leaves a gap), ``with
-    every proxy`` all six."""
+    every proxy`` all six; ``scores version`` is the version every table of the
+    zoo reads (:func:`reuseprior.zoo.scoring.published_version`: zoos being
+    rescored read their previous version until the new one is complete)."""
     rows = []
     for name in ZOOS:
-        zoo = get_zoo(name, published_version(name))  # as the rows read were scored
+        version = published_version(name)
+        zoo = get_zoo(name, version)  # as the rows read were scored
         try:
             total = len(zoo.catalogue())
         except Exception as exc:  # a missing optional package
             total, note = math.nan, f"catalogue unavailable: {type(exc).__name__}"
         else:
             note = ""
-        stored = load_scores(name)
+        stored = load_scores(name, version)
         present = stored.reindex(columns=sorted(DATA_DEPENDENT)).notna()  # a missing column: no proxy
         with_proxies, with_all = int(present.any(axis=1).sum()), int(present.all(axis=1).sum())
         share = (lambda k: k / total) if total == total and total else (lambda k: math.nan)
         rows.append(
             {
                 "zoo": name,
+                "scores version": version,
                 "scored": len(stored),
                 "in zoo": total,
                 "fraction": share(len(stored)),

@@ -97,7 +97,7 @@ def score_minibatches(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        for k, arch in enumerate(tqdm(order, desc=f"{zoo_name} on {len(batches)} minibatches", disable=not progress)):
+        for k, arch in enumerate(tqdm(order, desc=f"{zoo_name} on {len(variants)} minibatches", disable=not progress)):
             if arch in done:
                 continue
             rows = []
