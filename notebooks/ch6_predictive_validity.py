@@ -163,6 +163,22 @@ for zoo in ctx.settings.zoos:
     print()
 
 # %% [markdown]
+# ## What scores version 2 changed on each zoo
+#
+# Version 2 follows the reference implementations for Fisher (each channel's saliency carried by its weights) and
+# SynFlow (`sum |theta * dR/dtheta|` over convolution and linear weights), counts attention in FLOPs and scores every
+# torchvision model at its recipe's evaluation crop (README, "Scores v2"). Per zoo, every score whose stored values moved
+# between version 1 and the version read, with the rows it moved on (float32 proxies beyond 1e-2: below that a row
+# scored again on another CPU differs by rounding, see the live recomputation) and its rho with accuracy under both
+# versions on the same rows. The crop moves every score of the 16 torchvision models it changes, #params only on
+# ViT-H/14, whose position embedding grows with the input.
+
+# %%
+changes = pv.version_change(ctx.settings.zoos, n_boot=ctx.settings.n_boot, seed=ctx.seed)
+ctx.save_table(changes, "version_change")
+changes.round(3)
+
+# %% [markdown]
 # ## NAS-Bench-201: analog-nasbench's accuracy or the benchmark's own?
 #
 # The NAS-Bench-201 ground truth above is `analog-nasbench`'s `baseline_accuracy`, the package's own retraining of every
@@ -260,17 +276,20 @@ for zoo in ctx.settings.zoos:
     display(reproduced, sensitivity.round(3))
 
 # %% [markdown]
-# Reading (stored CSVs; the rows of the stored minibatch reproduce the zoo scores exactly):
+# Reading (stored CSVs, scores version 2, each model at its own input size). The rows of the stored minibatch reproduce
+# the zoo's stored scores: exactly on NAS-Bench-201; on torchvision within the float32 rounding of another machine
+# (at most 3.2e-3 for Fisher, 4.6 % for GraSP; see "Live recomputation of stored rows").
 # - **SNIP, grad-norm, Fisher and NASWOT hardly depend on which images they see.** Another photo minibatch ranks the
-#   architectures almost identically (rank agreement 0.98-1.00 on both zoos), and even noise keeps 0.84-1.00; NASWOT is
+#   architectures almost identically (rank agreement 0.99-1.00 on both zoos), and even noise keeps 0.87-1.00; NASWOT is
 #   the steadiest (0.97-1.00 on noise): the on/off pattern of the activations of a random network barely depends on
-#   image content. Their rho with accuracy moves by at most 0.05 on another photo minibatch and by up to 0.11 (Fisher) on
-#   noise.
+#   image content. Their rho with accuracy moves by at most 0.04 on another photo minibatch and by up to 0.10 (Fisher,
+#   NAS-Bench-201) on noise.
 # - **jacob_cov moves with the data**: on NAS-Bench-201 another photo minibatch agrees at 0.99 but noise only at 0.89,
-#   and its rho drops from 0.74 to 0.62; on torchvision 0.84 and 0.76.
+#   and its rho drops from 0.74 to 0.62; on torchvision the agreements are 0.83 and 0.69.
 # - **GraSP is not reproducible from one minibatch**: another photo seed reorders it almost entirely (agreement 0.58 on
-#   NAS-Bench-201, -0.11 on torchvision). The sign of the Hessian-gradient product of a randomly initialised network on
-#   one minibatch is mostly noise, so GraSP's rho in the tables above is one draw, not a property of the proxy.
+#   NAS-Bench-201, 0.10 on torchvision). The sign of the Hessian-gradient product of a randomly initialised network on
+#   one minibatch is mostly noise, and on the BatchNorm networks of torchvision its value is also dominated by float32
+#   rounding (see the live recomputation), so GraSP's rho in the tables above is one draw, not a property of the proxy.
 # - All three minibatches carry *random labels*, so this does not measure what real labels would change for the
 #   loss-based proxies (SNIP, GraSP, Fisher, grad-norm); NASWOT and jacob_cov do not read labels at all.
 
@@ -364,12 +383,25 @@ cost.round(3)
 #
 # Per zoo, the cheapest stored architectures by their stored cost (`pv.live_rows`: CPU seconds of the build, the
 # data-free scores, the data-dependent proxies and the reusability quantities) among those with every data-free score
-# and the data-dependent proxies are rebuilt from their seeds and rescored; every score whose definition the stored
-# table shares with the code must equal the stored value (relative difference <= 1e-9). Scores whose definition
-# changed in a later scores version (Fisher, SynFlow and FLOPs in version 2, see the README) are listed with the note
-# "not compared" on a zoo that still reads an earlier version (the coverage table's `scores version`): the code computes
-# the new definition, which the stored value was never meant to equal. This is what CI checks when it runs this
-# notebook.
+# and the data-dependent proxies are rebuilt from their seeds and rescored, and every score whose definition the stored
+# table shares with the code must agree with the stored value within `pv.LIVE_TOLERANCE`, as a fraction of `scale`:
+# - **#params, FLOPs, SynFlow and the reusability quantities** (integers or float64): 1e-9 of the larger value.
+# - **SNIP, Fisher, grad-norm, jacob_cov and NASWOT** (float32): 1e-2. PyTorch and oneDNN pick their float32 kernels
+#   per CPU instruction set (AVX2 or AVX-512), which sum in different orders, and the stored rows were scored over many
+#   sessions on machines of both kinds. On the 15 cheapest rows of each zoo the largest difference was 2.2e-3 (Fisher,
+#   pytorchcv); recomputing with oneDNN limited to AVX2 (`ONEDNN_MAX_CPU_ISA=AVX2`) reproduced rows scored on such a
+#   machine exactly.
+# - **GraSP**: 1e-4 of the magnitude of its summands, `sum |theta * H g|` (`scale` in its rows). GraSP is a signed sum
+#   whose terms cancel. On the same 45 rows, |GraSP| was 4e-8 to 2e-4 of that magnitude on the BatchNorm networks of
+#   the ImageNet zoos (0.08-0.09 on AlexNet and SqueezeNet, which have no BatchNorm; 6e-4 to 9e-3 on NAS-Bench-201),
+#   while the two machines' values differed by up to 1.4e-5 of it. So a GraSP of such a model carries few significant
+#   digits, some none: regnet_x_400mf's is -10.4 stored and 36.8 on another CPU. GraSP's correlations on torchvision
+#   and pytorchcv rank values dominated by float32 rounding.
+#
+# Scores whose definition changed in a later scores version (Fisher, SynFlow and FLOPs in version 2, see the README)
+# are listed with the note "not compared" on a zoo that still reads an earlier version (the coverage table's
+# `scores version`): the code computes the new definition, which the stored value was never meant to equal. This is
+# what CI checks when it runs this notebook.
 
 # %%
 live = pd.concat(
@@ -381,5 +413,5 @@ live = pd.concat(
     or [pd.DataFrame()]
 )
 ctx.save_table(live, "live_check")
-assert live.empty or live["equal (rel 1e-9)"].all(), live[live["equal (rel 1e-9)"].eq(False)]
+assert live.empty or live["within tolerance"].all(), live[live["within tolerance"].eq(False)]
 live

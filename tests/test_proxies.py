@@ -286,6 +286,30 @@ def test_grasp_through_ops_without_double_backward(fused, batch):
     assert isinstance(model.gate, nn.Hardsigmoid)  # the model itself is left as it was
 
 
+def test_grasp_summand_magnitude_is_the_absolute_sum_of_graps_terms(batch):
+    """Against a Hessian-vector product of torch.func on the flat weights of a
+    BatchNorm-free network (train mode with BatchNorm is not a function of the weights alone)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.Tanh(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10)
+    ).double()
+    inputs = batch.inputs.double()
+    weights = {name: p.detach() for name, p in model.named_parameters()}
+
+    def loss(w):
+        return nn.functional.cross_entropy(torch.func.functional_call(model, w, (inputs,)), batch.targets)
+
+    scored = ("0.weight", "4.weight")  # conv and linear weights; the biases take part in the loss only
+    g = {k: v if k in scored else torch.zeros_like(v) for k, v in torch.func.grad(loss)(weights).items()}
+    _, hg = torch.func.jvp(torch.func.grad(loss), (weights,), (g,))
+    terms = [-weights[k] * hg[k] for k in scored]
+    double_batch = proxies.ProxyBatch(inputs, batch.targets, batch.num_classes, batch.description)
+    assert proxies.grasp(model, double_batch) == pytest.approx(float(sum(t.sum() for t in terms)), rel=1e-9)
+    magnitude = proxies.grasp_summand_magnitude(model, double_batch)
+    assert magnitude == pytest.approx(float(sum(t.abs().sum() for t in terms)), rel=1e-9)
+    assert magnitude > abs(proxies.grasp(model, double_batch))  # the terms have both signs: they cancel
+
+
 # ------------------------------------------------------------------------------ the registry
 
 

@@ -216,6 +216,16 @@ def test_an_uncounted_heavy_op_is_an_error_not_zero():
         count_flops(Last(), torch.zeros(1, 5, 8))
 
 
+def test_bilinear_upsampling_is_resampling_not_an_uncounted_linear_op():
+    """``aten.upsample_bilinear2d`` says "linear" but is resampling, which the
+    policy does not count (AirNet's attention branch upsamples so): the
+    convolution is counted and the upsampling adds nothing."""
+    conv = nn.Conv2d(3, 4, 3, padding=1, bias=False)
+    upsampled = nn.Sequential(conv, nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False))
+    x = torch.zeros(1, 3, 8, 8)
+    assert count_flops(upsampled, x) == count_flops(conv, x) == 2 * 4 * 3 * 3 * 3 * 8 * 8
+
+
 @contextmanager
 def _parameters_on_meta():
     """Builders that compute with tensors while building (RegNet's width rule)

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from reuseprior.baselines.proxies import DATA_DEPENDENT
+from reuseprior.chapters.ch6_predictive_validity import LIVE_TOLERANCE
 from reuseprior.commands import main
 from reuseprior.core import paths
 from reuseprior.zoo import scoring, torchvision_analysis
@@ -640,9 +641,14 @@ def test_nb201_rows_computed_on_a_local_cluster_equal_the_stored_rows(tmp_path):
         axis=None
     )
     checked = pd.concat([live.loc[full, values], live.loc[~full, [c for c in values if c not in data_dependent]]])
+    # the float32 proxies to another CPU's rounding (the chapter's live-check tolerance; NAS-Bench-201's
+    # GraSP cancels only to about 1e-3 of its summands, so its rounding stays within it too), the rest exactly
     for arch, row in checked.iterrows():
         for column, value in row.dropna().items():
-            assert value == stored.at[arch, column], (arch, column)
+            if column in DATA_DEPENDENT:
+                assert value == pytest.approx(stored.at[arch, column], rel=LIVE_TOLERANCE["float32"]), (arch, column)
+            else:
+                assert value == stored.at[arch, column], (arch, column)
 
 
 def _broken_build(arch: str) -> nn.Module:

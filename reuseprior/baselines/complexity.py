@@ -8,7 +8,8 @@ Policy:
 - FLOPs are those of one forward pass on the given example in eval mode
   without autograd, 2 per multiply-add of the convolutions, matrix products
   and attention (its input and output projections included); elementwise
-  operations, normalisation, softmax and pooling are not counted. They are
+  operations, normalisation, softmax, pooling and resampling (upsampling and
+  interpolation, bilinear included) are not counted. They are
   counted by :class:`torch.utils.flop_counter.FlopCounterMode` with formulas
   for the fused ops that PyTorch runs in eval mode without autograd and that
   its registry lacks (:data:`EXTRA_FLOP_FORMULAS`: ``nn.MultiheadAttention``'s
@@ -106,6 +107,8 @@ EXTRA_FLOP_FORMULAS: dict[object, Callable[..., int]] = {
 
 #: names of ops that do multiply-add work: one of them without a formula is an error
 _HEAVY_OP = re.compile(r"(mm|conv|attention|matmul|einsum|linear|transformer|rnn|lstm|gru|_mha)", re.IGNORECASE)
+#: resampling ops, not counted by the policy although a name may say "linear" (``upsample_bilinear2d``)
+_RESAMPLING_OP = re.compile(r"(upsample|interp|grid_sampler|resize)", re.IGNORECASE)
 
 
 class _OpsSeen(TorchDispatchMode):
@@ -133,7 +136,11 @@ def count_flops(model: nn.Module, example: torch.Tensor) -> float:
     finally:
         model.train(was_training)
     known = set(flop_registry) | set(EXTRA_FLOP_FORMULAS)
-    uncounted = sorted(str(op) for op in ops.seen if op not in known and _HEAVY_OP.search(str(op)))
+    uncounted = sorted(
+        str(op)
+        for op in ops.seen
+        if op not in known and _HEAVY_OP.search(str(op)) and not _RESAMPLING_OP.search(str(op))
+    )
     if uncounted:
         raise UncountedOpError(
             f"ops without a FLOP formula ran: {uncounted}; they would count as 0. Add a formula to "

@@ -65,6 +65,7 @@ __all__ = [
     "flops",
     "grad_norm",
     "grasp",
+    "grasp_summand_magnitude",
     "is_activation",
     "jacob_cov",
     "make_batch",
@@ -276,6 +277,22 @@ def grasp(model: nn.Module, batch: ProxyBatch) -> float:
     fused kernels do not support; GraSP therefore sees attention in its
     composite (math) form and ``nn.Hardsigmoid`` as ``relu6(x + 3) / 6``: the
     same functions, built from twice-differentiable ops."""
+    return float(sum(term.sum() for term in _grasp_terms(model, batch)))
+
+
+def grasp_summand_magnitude(model: nn.Module, batch: ProxyBatch) -> float:
+    """``sum |theta * (H g)|``: the magnitude of the summands of :func:`grasp`.
+
+    GraSP is a signed sum whose terms cancel: on BatchNorm networks its value
+    can be a small fraction of this magnitude, so the float32 rounding of its
+    terms, a fraction of their magnitude, can be as large as GraSP itself.
+    Agreement of two GraSP values is therefore judged relative to this, not to
+    GraSP (chapter 6's live recomputation)."""
+    return float(sum(term.abs().sum() for term in _grasp_terms(model, batch)))
+
+
+def _grasp_terms(model: nn.Module, batch: ProxyBatch) -> list[torch.Tensor]:
+    """Per conv/linear layer, ``-theta * (H g)`` elementwise (the summands of :func:`grasp`)."""
     clone = _clone_for_grad(model)
     _replace_modules(clone, nn.Hardsigmoid, _CompositeHardsigmoid)
     weights = [m.weight for m in _weighted_layers(clone)]
@@ -285,7 +302,7 @@ def grasp(model: nn.Module, batch: ProxyBatch) -> float:
         grads2 = torch.autograd.grad(_loss(clone, batch), weights, create_graph=True, allow_unused=True)
         z = sum((gi * gj).sum() for gi, gj in zip(g, grads2) if gj is not None)
         hg = torch.autograd.grad(z, weights, allow_unused=True)
-    return float(sum((-w.detach() * h).sum() for w, h in zip(weights, hg) if h is not None))
+    return [-w.detach() * h for w, h in zip(weights, hg) if h is not None]
 
 
 def fisher(model: nn.Module, batch: ProxyBatch) -> float:

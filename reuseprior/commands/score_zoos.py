@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from reuseprior.baselines.registry import DATA_DEPENDENT
+from reuseprior.baselines.registry import ZOO_PROXIES
 from reuseprior.commands.argtypes import positive_float, positive_int
 from reuseprior.zoo.batch_sensitivity import score_minibatches
 from reuseprior.zoo.distributed import TaskFailedError
@@ -134,10 +134,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rescore",
         nargs="+",
         default=None,
-        choices=sorted(DATA_DEPENDENT),
+        choices=list(ZOO_PROXIES),
         metavar="PROXY",
-        help="instead, score these data-dependent proxies again on the stored rows (all, or --arch, "
-        "--with-module) and replace their values: after a proxy's definition changed",
+        help="instead, score these proxies again on the stored rows (all, or --arch, --with-module) and "
+        "replace their values: after a proxy's definition changed, or its counter learned an op it failed on",
     )
     parser.add_argument(
         "--arch",
@@ -158,9 +158,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=positive_float,
         default=None,
         metavar="GIB",
-        help="with --isolate: the memory limit of each LocalCluster worker; a worker beyond it is "
+        help="with --isolate or --rescore: the memory limit of each LocalCluster worker; a worker beyond it is "
         "restarted by its nanny and the proxies it was scoring are recorded as out of memory, naming "
-        "the limit (then GraSP dropped, then each proxy alone)",
+        "the limit (in a fill: then GraSP dropped, then each proxy alone)",
     )
     parser.add_argument(
         "--minibatch-sensitivity",
@@ -190,8 +190,11 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     """Flags that only act together with another are refused without it, not ignored."""
     if args.isolate and not args.fill_proxies:
         parser.error("--isolate applies to --fill-proxies only; add --fill-proxies")
-    if args.max_memory_gb is not None and not args.isolate:
-        parser.error("--max-memory-gb limits the isolated fill's workers; add --fill-proxies --isolate")
+    if args.max_memory_gb is not None and not (args.isolate or args.rescore):
+        parser.error(
+            "--max-memory-gb limits the workers of an isolated fill or a rescoring; "
+            "add --fill-proxies --isolate, or --rescore PROXY"
+        )
     if args.retry_out_of_memory and not args.fill_proxies:
         parser.error("--retry-out-of-memory applies to --fill-proxies only; add --fill-proxies")
     if args.arch is not None and not ((args.fill_proxies or args.rescore) and len(args.zoos) == 1):
@@ -276,7 +279,14 @@ def _run_one(zoo: str, args: argparse.Namespace, cluster: dict[str, object]) -> 
         return
     if args.rescore:
         done = rescore_proxies(
-            zoo, args.rescore, archs=args.arch, with_modules=args.with_module, seed=args.seed, **where, **cluster
+            zoo,
+            args.rescore,
+            archs=args.arch,
+            with_modules=args.with_module,
+            seed=args.seed,
+            max_memory_gb=args.max_memory_gb,
+            **where,
+            **cluster,
         )
         print(f"{zoo}: rescored {', '.join(args.rescore)} of {len(done)} stored rows")
         return

@@ -1046,9 +1046,11 @@ def rescore_proxies(
     client: Client | None = None,
     scheduler: str | None = None,
     workers: int | None = None,
+    max_memory_gb: float | None = None,
 ) -> list[str]:
-    """Score ``proxies`` again on stored rows and replace their stored values
-    (and messages); returns the architectures rescored.
+    """Score ``proxies`` (any of :data:`reuseprior.baselines.registry.ZOO_PROXIES`)
+    again on stored rows and replace their stored values (and messages);
+    returns the architectures rescored.
 
     For a proxy whose definition changed, on the models it changes: say,
     after a module class is added to
@@ -1059,15 +1061,22 @@ def rescore_proxies(
     ``with_modules`` to the models that hold a module of one of these class
     names (each model is built to look). Same seeds and minibatch as a full
     scoring; the shared pass's timing columns are kept (a proxy rescored alone
-    is not the pass they timed). One Dask task per architecture, each row
+    is not the pass they timed), a data-free score's own timing is replaced.
+    Also for a score whose counter once failed on some models and now counts
+    them (``rescore_proxies("pytorchcv", ["flops"], archs=[...])``). One Dask task per architecture, each row
     committed as it finishes, like :func:`fill_proxies`; a finished rescoring
-    is recorded under ``rescored`` in the ``.meta.json``."""
+    is recorded under ``rescored`` in the ``.meta.json``. ``max_memory_gb`` is
+    the memory limit of each worker of the LocalCluster started for it
+    (default: Dask's share of the machine per worker): a model that needs
+    more than that share alone, the machine otherwise idle."""
+    if max_memory_gb is not None and not max_memory_gb > 0:
+        raise ValueError(f"max_memory_gb={max_memory_gb!r}: give a positive memory limit in GiB")
     proxies = list(proxies)
-    unknown = set(proxies) - DATA_DEPENDENT
+    unknown = set(proxies) - set(ZOO_PROXIES)
     if unknown:
         raise ValueError(
-            f"only data-dependent proxies are rescored here, not {sorted(unknown)}; "
-            f"choose from {sorted(DATA_DEPENDENT)} (the others are rescored by score_zoo)"
+            f"{sorted(unknown)} are not stored proxies; choose from {list(ZOO_PROXIES)} "
+            "(the reusability quantities are recomputed by a new scores version: upgrade_scores)"
         )
     zoo = get_zoo(zoo_name)
     with _session(zoo_name, data_dir, store, progress) as run:
@@ -1085,6 +1094,7 @@ def rescore_proxies(
             client=client,
             scheduler=scheduler,
             workers=workers,
+            max_memory_gb=max_memory_gb,
         )
         if todo:  # the CSV's history: which values were replaced, when
             entry = {
@@ -1118,10 +1128,10 @@ def _write_filled(run: _Session, *, timing: bool) -> Callable[[_ArchJob], None]:
     (its ``names``, and the reusability quantities if it computed them) into
     its stored row, in one transaction, and take them off the row's
     ``pending``; the messages of an earlier attempt at these scores are
-    replaced by this attempt's, the others kept. With ``timing``, also the
-    timing columns of what was timed here: a data-free score's own seconds,
-    the reusability quantities' and the model build's (on a row without one),
-    and the shared pass's when the job computed every data-dependent proxy
+    replaced by this attempt's, the others kept, and so are a data-free
+    score's own timing columns (it is timed alone). With ``timing``, also the
+    timing columns of what was timed here: the reusability quantities', the
+    model build's (on a row without one), and the shared pass's when the job computed every data-dependent proxy
     (a pass over some of them is not the pass those columns time). A row that
     had no ``scored_at`` gets the time of the fill."""
 
@@ -1129,8 +1139,8 @@ def _write_filled(run: _Session, *, timing: bool) -> Callable[[_ArchJob], None]:
         rec = job.rec
         done = [*job.names, *([_REUSE] if job.reuse else [])]
         columns = [*job.names, *(REUSE_SCORES if job.reuse else ())]
+        columns += [c for p in job.names if p not in DATA_DEPENDENT for c in _score_columns(p)[1:]]
         if timing:
-            columns += [c for p in job.names if p not in DATA_DEPENDENT for c in _score_columns(p)[1:]]
             if set(job.proxies) == DATA_DEPENDENT:
                 columns += ["data_dependent_seconds", "data_dependent_cpu_seconds"]
             if job.reuse:
