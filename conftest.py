@@ -7,6 +7,12 @@
 * Notebooks executed by nbval write their figures and measurements into
   temporary folders (``$REUSEPRIOR_FIGURES_DIR``, ``$REUSEPRIOR_MEASURED_DIR``),
   never into the committed ``figures/`` or ``build/measured/``.
+* A notebook cell tagged ``cpu-dependent-output`` (float32 training and
+  live recomputations: bit for bit only on the same CPU kernels) has its
+  output compared only when the notebook's recorded ``cpu_kernels`` (written
+  by ``python -m reuseprior build``) equal this machine's; otherwise it is
+  executed, its in-cell assertions hold, and the summary counts it as not
+  compared.
 * Ctrl-C is Python's ``KeyboardInterrupt`` in every test process, also when
   the suite was started in the background by a non-interactive shell
   (``make test &``), which starts it with SIGINT ignored: the interruption
@@ -22,6 +28,12 @@ import tempfile
 import matplotlib
 import pytest
 import torch
+
+from reuseprior.core.cpu import cpu_kernels
+from reuseprior.reporting.build import CPU_DEPENDENT_TAG, NOTEBOOK_METADATA_KEY
+
+#: node ids of the cpu-dependent cells executed without comparing their output
+_UNCOMPARED: list[str] = []
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,6 +53,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        cell, options = getattr(item, "cell", None), getattr(item, "options", None)  # nbval's notebook cells
+        if cell is None or options is None or CPU_DEPENDENT_TAG not in cell.metadata.get("tags", []):
+            continue
+        recorded = item.parent.nb.metadata.get(NOTEBOOK_METADATA_KEY, {}).get("cpu_kernels")
+        if recorded != cpu_kernels():
+            options["check"] = False
+            _UNCOMPARED.append(item.nodeid)
     if config.getoption("--runslow"):
         return
     skip = pytest.mark.skip(reason="slow: run with --runslow")
@@ -57,3 +77,13 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _UNCOMPARED:
+        notebooks = sorted({nodeid.split("::")[0] for nodeid in _UNCOMPARED})
+        terminalreporter.write_line(
+            f"{len(_UNCOMPARED)} notebook cells tagged {CPU_DEPENDENT_TAG} were executed without comparing their "
+            f"output: {', '.join(notebooks)} were executed on other CPU kernels than this machine's "
+            f"({cpu_kernels()}); make figures on this kind of machine records them"
+        )

@@ -112,7 +112,7 @@ results.head()
 #
 # `Top Test Acc.` is the thesis's measure: the peak, over the tested generations, of the top individual's test accuracy; `Gen.` the generation of that peak and `Model Sz.` the top individual's parameter count then. The peak still takes a maximum over test readings (every `test_every` generations), so `Final Test Acc.`, the top individual of the last generation with the test set read once, is the unbiased figure. `Sample Sz.` is the number of individuals trained per generation. `Mean Val.` the mean of the last validation accuracies: the thesis takes the last 200 of its 160 × 8 = 1,280 evaluations (~16%); the quick profile keeps a similar share, its last 12 of 48–60 evaluations (see `Mean Val. window`).
 
-# %%
+# %% tags=["cpu-dependent-output"]
 dataset_label = {"digits": "digits (8x8)", "mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}[
     s.dataset.lower()
 ]
@@ -134,7 +134,7 @@ comparison
 # %% [markdown]
 # ## Does the population improve? (best validation accuracy per generation)
 
-# %%
+# %% tags=["cpu-dependent-output"]
 best = analysis.best_by_generation(results)
 ctx.save_table(best, "best_by_generation")
 improvement = best.groupby("mode", sort=False)["best_val_acc"].agg(
@@ -159,7 +159,7 @@ show(fig)
 #
 # `params_shared` counts each distinct parameter tensor of the population once (modules with the same scope name are the same object); `params_unshared` sums the parameters of each individual built on its own. Memory is the bytes of parameters and batch-norm buffers (float32), counted, not measured. `registry_params` also counts shared modules kept in the registry for later reuse although no current individual uses them (section 3.3).
 
-# %%
+# %% tags=["cpu-dependent-output"]
 sharing = analysis.sharing_table(pops)
 ctx.save_table(sharing, "sharing")
 sharing
@@ -179,7 +179,7 @@ time_per_generation
 #
 # Each module's score moves toward 0.7 × the individual's phenotype score + 0.2 × its children's mean + 0.1 × its registry score; shared modules keep a registry score (EMA 0.05). Taken from the `evolve` population. The thesis's scores come from a CIFAR-10 population (validation losses ~0.3), ours from a few minutes on digits (higher losses), so only the ranking procedure is comparable, not the channels or the scores.
 
-# %%
+# %% tags=["cpu-dependent-output"]
 top_mode = "evolve" if "evolve" in pops else next(iter(pops))
 c1 = analysis.table_c_1(pops[top_mode].registry, top=15)
 c1.insert(0, "Rank", range(1, len(c1) + 1))
@@ -187,7 +187,7 @@ ctx.save_table(c1, "table_c_1")
 display(c1.drop(columns="name"))
 side_by_side(c1, "table_c_1", on=["Rank"], columns=["Input Channels", "Output Channels", "Score"])
 
-# %%
+# %% tags=["cpu-dependent-output"]
 kernel_counts = c1["Kernel Size"].value_counts()
 print("kernel sizes among our top shared convolutions:", {k: int(v) for k, v in kernel_counts.items()})
 print("thesis (appendix C.1): 20-35% of shared convolutions were 3x3, the rest 1x1")
@@ -197,7 +197,7 @@ print("thesis (appendix C.1): 20-35% of shared convolutions were 3x3, the rest 1
 #
 # The best individual of the `evolve` population (by score), children below depth 2 elided as `"[...]"`. Names are derived from the content: `prefix/kind[arguments]#hash(children)+unique id`.
 
-# %%
+# %% tags=["cpu-dependent-output"]
 pop = pops[top_mode]
 best_bp = pop.individuals[pop.best_index()].blueprint
 print(analysis.blueprint_text(best_bp, max_depth=2)[:6000])
@@ -207,7 +207,7 @@ print(analysis.blueprint_text(best_bp, max_depth=2)[:6000])
 #
 # Every replacement of a component by a mutation is recorded in its container's `meta` (`meta[role]["mutation_history"]`). Below: all recorded replacements in the `evolve` population's current individuals, then the PyTorch module of one mutated component.
 
-# %%
+# %% tags=["cpu-dependent-output"]
 histories = pd.concat(
     [analysis.mutation_histories(ind.blueprint).assign(individual=ind.uid) for ind in pop.individuals],
     ignore_index=True,
@@ -304,15 +304,19 @@ for run in best_runs.itertuples():
 # ### Live check: the first generation(s) recomputed
 #
 # The first stored run (in the study's order) is rerun for `live_generations` generation(s) from scratch and each evaluation set beside its stored row (the CSV keeps 10 significant digits).
+# The counted quantities (individual, parameters, batches) must be equal on any machine; the trained ones (losses,
+# accuracy) to 1e-6 when the stored run records the same torch and CPU kernels (`reuseprior.core.cpu.cpu_kernels`).
+# On other kernels float32 training follows another trajectory and evolution amplifies it, so they are shown, not
+# compared; the stored runs before this record was kept name no kernels.
 
-# %%
+# %% tags=["cpu-dependent-output"]
 if live_generations > 0 and not runs.empty:
     stored_keys = set(zip(runs["dataset"], runs["mode"], runs["seed"]))
     first = next(k for k in study.runs() if (k.dataset, k.mode, k.seed) in stored_keys)
     print(f"live check of {first.label()}")
     live = real.live_check(study, first, generations=live_generations)
     display(live)
-    assert (live["max abs deviation"] < 1e-6).all(), live
+    assert live["within tolerance"].dropna().all() and live["within tolerance"].notna().sum() >= 3, live
 
 # %% [markdown]
 # ## Deviations from the thesis

@@ -119,7 +119,7 @@ print(plan.describe())
 # Every run checkpoints after every epoch (atomically; model, optimizer, schedule, AMP scaler, EMA, all RNG
 # states, history), resumes exactly, and on Ctrl-C writes the checkpoint and its partial results row first.
 
-# %%
+# %% tags=["cpu-dependent-output"]
 rows = st.run_experiments(
     plan, device=ctx.device, seed=ctx.seed, results_csv=st.default_results_csv(), checkpoint_dir=checkpoint_dir
 )
@@ -165,7 +165,7 @@ show(fig)
 # the notebook once per dataset fills the whole table). Params in millions (shared weights counted once), Score =
 # top-1 on the test split, FLOPs in billions of multiply-adds at the published resolution.
 
-# %%
+# %% tags=["cpu-dependent-output"]
 table = st.table_4_2(rows)
 ctx.save_table(table, "table_4_2_ours")
 table
@@ -176,7 +176,7 @@ table
 # `Ours trained on`): these Δ measure how far tiny 3-epoch CPU models on digits are from 300-epoch paper-scale
 # models on CIFAR, **not** a reproduction; the paper-scale scores need `-p profile full -p device cuda`.
 
-# %%
+# %% tags=["cpu-dependent-output"]
 versus = st.compare_with_thesis(table)
 ctx.save_table(versus, "table_4_2_vs_thesis")
 versus
@@ -282,13 +282,17 @@ real_differences
 
 # %% [markdown]
 # Live slice: V2-B0-shared, seed 0, one epoch on 1,000 images, retrained here from scratch and set beside the
-# row the study command stored (`python -m reuseprior train-study slice`).
+# row the study command stored (`python -m reuseprior train-study slice`). Parameters and FLOPs must be equal; the
+# stored row does not record the CPU kernels that trained it, and float32 training on other kernels rounds differently
+# from the first step on, so top-1 is held to 1 point and the losses are shown, not compared (`real.live_check`).
 
-# %%
+# %% tags=["cpu-dependent-output"]
 if live_slice:
     slice_check = real.live_check()
     display(slice_check)
-    assert (slice_check["abs deviation"] <= 1e-6 * slice_check["stored"].abs().clip(lower=1)).all(), slice_check
+    assert slice_check["within tolerance"].dropna().all() and slice_check["within tolerance"].notna().sum() == 4, (
+        slice_check
+    )
 
 # %% [markdown]
 # ## Expected GPU time of the paper-scale rows (an estimate)

@@ -233,7 +233,7 @@ summary.round(3)
 # two epochs amplify that; 1 point is as large as the effects ranked below, so that case checks only that the run is
 # not broken). The cell prints which case applied. Only this one run is recomputed; the other 29 rows are read.
 
-# %%
+# %% tags=["cpu-dependent-output"]
 if ctx.settings.live_rows:
     live = ch7.live_check(spec, rows, k=ctx.settings.live_rows, data_dir=ctx.settings.data_dir)
     assert live["within tolerance"].all(), live[~live["within tolerance"]]

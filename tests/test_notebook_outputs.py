@@ -19,7 +19,8 @@ import nbformat
 import pytest
 
 from reuseprior.core import paths
-from reuseprior.reporting.build import normalize_executed
+from reuseprior.core.cpu import cpu_kernels
+from reuseprior.reporting.build import CPU_DEPENDENT_TAG, NOTEBOOK_METADATA_KEY, normalize_executed
 
 SANITIZE = paths.NOTEBOOKS_DIR / "nbval_sanitize.cfg"
 
@@ -48,7 +49,8 @@ def _sanitize(text: str) -> str:
         (' "output_dir": "/tmp/reuseprior-test-figures-x1/ch4_contexts",', ' "output_dir": "OUTPUT_DIR",'),
         ("<Foo object at 0x7f3a2c1e4d90>", "<Foo object at 0xADDRESS>"),
         ("max |H + ES - log2 NC| (bits)   3.68e-10", "max |H + ES - log2 NC| (bits)   RESIDUAL<1e-8"),
-        ("0.000000e+00      8.881784e-16", "0.000000e+00      RESIDUAL<1e-8"),
+        ("0.000000e+00      8.881784e-16", "RESIDUAL<1e-8      RESIDUAL<1e-8"),  # 0 on one CPU, 9e-16 on another
+        ("-0e+00 0.0e-00", "RESIDUAL<1e-8 RESIDUAL<1e-8"),
         (
             "/root/.cache/reuseprior/venv-43ce/lib/python3.11/site-packages/torch/nn.py:3: UserWarning",
             "SITE-PACKAGES/torch/nn.py:3: UserWarning",
@@ -63,7 +65,7 @@ def test_sanitizer_replaces_what_varies_between_runs(volatile, expected):
     "computed",
     [
         "0.744 [0.737, 0.750] (15625; published 0.740)",
-        "max |KL - ES| (bits)  2.5e-08 and 1.2e-3, 0.000000e+00",
+        "max |KL - ES| (bits)  2.5e-08 and 1.2e-3, 1.000000e+00, 10.0e+00",
         "V2-S  384  28.7211 (28.72)  1505.5465",
         "2024-11-23 12:00:00 rounded 0.5406 -0.00003",
         "0x1.8p3 is not an address; 0xff neither",
@@ -215,3 +217,37 @@ def test_normalize_executed_replaces_measurements_only_when_asked():
     assert dict(committed.cells[1].outputs[0].data) == {"text/plain": "100%|##| 2/2"}
     elsewhere = normalize_executed(notebook())
     assert elsewhere.cells[0].outputs[0].text == "12.3 s\n"
+
+
+def _run_nbval(folder, notebook) -> subprocess.CompletedProcess:
+    """``make test``'s notebook check (nbval, the project's sanitizer and conftest) on ``notebook`` in ``folder``."""
+    shutil.copy(SANITIZE, folder / SANITIZE.name)
+    shutil.copy(paths.ROOT / "conftest.py", folder / "conftest.py")
+    env = {**os.environ, paths.FIGURES_ENV_VAR: str(folder / "figures"), "PYTHONPATH": str(paths.ROOT)}
+    command = [sys.executable, "-m", "pytest", "--nbval", "--nbval-sanitize-with", SANITIZE.name, notebook.name]
+    command += ["-q", "-p", "no:cacheprovider", "-p", "no:xdist", "--rootdir", str(folder)]
+    return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize("recorded", ["this machine", "other kernels", "not recorded"])
+def test_a_cpu_dependent_cell_is_compared_only_on_the_kernels_that_executed_it(tmp_path, recorded):
+    """A cell tagged cpu-dependent-output whose stored output differs from its
+    recomputed one fails only where the notebook records this machine's CPU
+    kernels; elsewhere it is executed (its assertions hold) and counted."""
+    nb = nbformat.v4.new_notebook()
+    differs = nbformat.v4.new_code_cell("print(0.1 + 0.2)", metadata={"tags": [CPU_DEPENDENT_TAG]}, execution_count=1)
+    differs.outputs = [nbformat.v4.new_output("stream", name="stdout", text="0.3\n")]  # as other kernels rounded it
+    same = nbformat.v4.new_code_cell("print(2 + 2)", execution_count=2)
+    same.outputs = [nbformat.v4.new_output("stream", name="stdout", text="4\n")]
+    nb.cells = [differs, same]
+    kernels = {"this machine": cpu_kernels(), "other kernels": "x86_64 AVX2 avx2 fma"}.get(recorded)
+    if kernels is not None:
+        nb.metadata[NOTEBOOK_METADATA_KEY] = {"cpu_kernels": kernels}
+    notebook = tmp_path / "tagged.ipynb"
+    nbformat.write(nb, notebook)
+    result = _run_nbval(tmp_path, notebook)
+    if recorded == "this machine":
+        assert result.returncode == 1 and "1 failed, 1 passed" in result.stdout, result.stdout[-3000:]
+    else:
+        assert result.returncode == 0 and "2 passed" in result.stdout, result.stdout[-3000:]
+        assert f"1 notebook cells tagged {CPU_DEPENDENT_TAG} were executed without comparing" in result.stdout

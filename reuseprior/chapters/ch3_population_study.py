@@ -49,6 +49,7 @@ from tqdm.auto import tqdm
 
 from reuseprior.chapters.ch3_revolver import MODE_LABELS, PROFILES, RevolverProfile, table_c_1, top_test_readings
 from reuseprior.core import paths
+from reuseprior.core.cpu import cpu_kernels
 from reuseprior.core.files import replace_csv_rows
 from reuseprior.datasets import load_standard_splits
 from reuseprior.reporting.plotting import caption
@@ -264,7 +265,8 @@ def _summary(study: PopulationStudy, pop: Population, seconds: float) -> dict[st
         "median_params": float(results["params"].median()),
         "seconds": round(seconds, 1),
         "finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, 1 thread",
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, 1 thread, "
+        f"CPU kernels {cpu_kernels()}",
     }
 
 
@@ -459,12 +461,25 @@ def live_check(
 ) -> pd.DataFrame:
     """Recompute the first ``generations`` generations of a stored run and
     set each evaluation beside its stored row: validation loss and accuracy,
-    training loss, parameters and batches, with the absolute deviation."""
+    training loss, parameters and batches, with the absolute deviation.
+
+    ``tolerance`` and ``within tolerance``: the counted quantities (individual,
+    parameters, batches) must be equal on any machine. The trained ones
+    (losses, accuracy) must be equal to 1e-6 when the stored run was computed
+    with this torch on the same CPU kernels (its ``machine`` field,
+    :func:`reuseprior.core.cpu.cpu_kernels`); otherwise they are shown, not
+    compared (``within tolerance`` empty): float32 training on other kernels
+    follows another trajectory, and evolution amplifies it (a different
+    selection changes every later generation)."""
     stored = read_stored("evaluations", study, data)
     stored = stored[(stored["dataset"] == key.dataset) & (stored["mode"] == key.mode) & (stored["seed"] == key.seed)]
     stored = stored[stored["generation"] < generations].reset_index(drop=True)
     if stored.empty:
         raise ValueError(f"no stored evaluations of {key.label()} in plan {plan_id(study)}; run the study first")
+    runs = read_stored("runs", study, data)
+    run = runs[(runs["dataset"] == key.dataset) & (runs["mode"] == key.mode) & (runs["seed"] == key.seed)]
+    machine = str(run["machine"].iloc[0]) if not run.empty and "machine" in run.columns else ""
+    same_kernels = f"torch {torch.__version__}," in machine and machine.endswith(f"CPU kernels {cpu_kernels()}")
     torch.set_num_threads(1)
     splits = load_standard_splits(key.dataset, data_dir, seed=key.seed, image_size=study.image_size)
     pop = Population(_config(study, key, splits), splits).run(until=generations)
@@ -474,13 +489,25 @@ def live_check(
         a, b = stored[column].to_numpy(float), live[column].to_numpy(float)
         if len(a) != len(b):
             raise ValueError(f"{key.label()}: {len(b)} live evaluations against {len(a)} stored")
+        deviation = float(np.max(np.abs(a - b)))
+        counted = column in ("individual", "params", "batches")
+        if counted:
+            tolerance, within = "exact", deviation == 0
+        elif same_kernels:
+            tolerance, within = "1e-6 (same CPU kernels)", deviation < 1e-6
+        else:
+            tolerance, within = "not compared (other or unrecorded CPU kernels)", pd.NA
         rows.append(
             {
                 "quantity": column,
                 "evaluations": len(a),
                 "stored (first)": a[0],
                 "live (first)": b[0],
-                "max abs deviation": float(np.max(np.abs(a - b))),
+                "max abs deviation": deviation,
+                "tolerance": tolerance,
+                "within tolerance": within,
             }
         )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table["within tolerance"] = table["within tolerance"].astype("boolean")
+    return table

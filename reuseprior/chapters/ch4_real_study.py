@@ -43,6 +43,7 @@ from reuseprior.reporting.statistics import paired_mean_interval
 __all__ = [
     "CPU_STUDY",
     "LIVE_SLICE",
+    "OTHER_KERNELS_TOP1_PP",
     "STORED_RUNS",
     "TrainingStudy",
     "live_check",
@@ -276,10 +277,25 @@ def with_thesis_direction(differences: pd.DataFrame, dataset: str = "CIFAR-10") 
     return out
 
 
+#: How far the live slice's top-1 may be from the stored row's when they ran on
+#: CPU kernels that may differ (:func:`live_check`), in percentage points.
+OTHER_KERNELS_TOP1_PP = 1.0
+
+
 def live_check(path: str | Path = STORED_RUNS, work_dir: Path | None = None) -> pd.DataFrame:
     """Retrain :data:`LIVE_SLICE` from scratch (in ``work_dir``, a fresh
     folder by default under ``build/``) and set its row beside the stored
-    slice row: parameters, FLOPs, losses and top-1, with the deviation."""
+    slice row: parameters, FLOPs, losses and top-1, with the deviation.
+
+    ``tolerance`` and ``within tolerance``: parameters and FLOPs must be equal
+    on any machine. The stored rows do not record the CPU kernels that trained
+    them (:func:`reuseprior.core.cpu.cpu_kernels`), and float32 training on
+    other kernels rounds differently from the first step on, so the trained
+    quantities are held to what survives that: top-1 within
+    :data:`OTHER_KERNELS_TOP1_PP` percentage points (as chapter 7's check of
+    runs from other software), the losses shown, not compared (``within
+    tolerance`` empty; measured: 0.047 on the first epoch's training loss
+    between two CPU kinds)."""
     stored = read_runs(path, LIVE_SLICE)
     if stored.empty:
         raise ValueError(f"no stored live-slice row in {path}: run `python -m reuseprior train-study slice`")
@@ -295,8 +311,23 @@ def live_check(path: str | Path = STORED_RUNS, work_dir: Path | None = None) -> 
     out = []
     for column in ("params", "flops", "train_loss_first_epoch", "val_loss_final", "top1_val", "top1_test"):
         a, b = float(reference[column]), float(live[column])
-        out.append({"quantity": column, "stored": a, "live": b, "abs deviation": abs(a - b)})
-    return pd.DataFrame(out)
+        deviation = abs(a - b)
+        if column in ("params", "flops"):
+            tolerance, within = "exact", deviation == 0
+        elif column.startswith("top1"):
+            tolerance, within = (
+                f"{OTHER_KERNELS_TOP1_PP} pp (CPU kernels not recorded)",
+                deviation <= OTHER_KERNELS_TOP1_PP,
+            )
+        else:
+            tolerance, within = "not compared (CPU kernels not recorded)", pd.NA
+        out.append(
+            {"quantity": column, "stored": a, "live": b, "abs deviation": deviation, "tolerance": tolerance,
+             "within tolerance": within}
+        )  # fmt: skip
+    table = pd.DataFrame(out)
+    table["within tolerance"] = table["within tolerance"].astype("boolean")
+    return table
 
 
 def settings_table(study: TrainingStudy) -> pd.DataFrame:

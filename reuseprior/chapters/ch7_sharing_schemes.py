@@ -85,6 +85,7 @@ from tqdm.auto import tqdm
 
 from reuseprior import datasets as data
 from reuseprior.core import paths
+from reuseprior.core.cpu import cpu_kernels
 from reuseprior.core.errors import CsvFormatError, SharingError
 from reuseprior.core.files import append_csv_row, write_csv
 from reuseprior.core.parameters import count_parameters
@@ -1195,8 +1196,11 @@ def live_check(
     the difference and whether it is within :data:`LIVE_TOLERANCE` (counted
     columns -- parameters, FLOPs, the prior's quantities -- to a relative
     ``counted_rel``; accuracies exactly when the live run has the stored row's
-    ``torch_version`` and ``threads`` (column ``case``: ``same software``),
-    else to ``accuracy_pp`` percentage points (``other software``))."""
+    ``torch_version`` and ``threads`` and the stored row records the same CPU
+    kernels (:func:`reuseprior.core.cpu.cpu_kernels`: float32 training is bit
+    for bit only on the same kernels; column ``case``: ``same software``),
+    else to ``accuracy_pp`` percentage points (``other software``; the stored
+    rows of :data:`ROW_COLUMNS` record no kernels, so always this case))."""
     if splits is None:
         splits = load_study_data(spec, data_dir=data_dir)
     budgets = study_budgets(spec)
@@ -1208,8 +1212,10 @@ def live_check(
     try:
         for _, stored in cheapest_runs(rows, k).iterrows():
             live = run_one(spec, by_label[stored["config"]], int(stored["seed"]), splits, budgets=budgets)
-            same = str(stored["torch_version"]) == str(live["torch_version"]) and int(stored["threads"]) == int(
-                live["threads"]
+            same = (
+                str(stored["torch_version"]) == str(live["torch_version"])
+                and int(stored["threads"]) == int(live["threads"])
+                and str(stored.get("cpu_kernels", "")) == cpu_kernels()
             )
             case = "same software" if same else "other software"
             pp = LIVE_TOLERANCE["accuracy_pp_same_software" if same else "accuracy_pp"]
@@ -1231,8 +1237,10 @@ def live_check(
                         "tolerance": tol,
                         "within tolerance": bool(ok),
                         "case": case,
-                        "stored software": f"torch {stored['torch_version']}, {int(stored['threads'])} thread(s)",
-                        "live software": f"torch {live['torch_version']}, {int(live['threads'])} thread(s)",
+                        "stored software": f"torch {stored['torch_version']}, {int(stored['threads'])} thread(s), "
+                        f"CPU kernels {stored.get('cpu_kernels') or 'not recorded'}",
+                        "live software": f"torch {live['torch_version']}, {int(live['threads'])} thread(s), "
+                        f"CPU kernels {cpu_kernels()}",
                     }
                 )
     finally:

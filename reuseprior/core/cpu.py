@@ -1,0 +1,56 @@
+"""Which CPU kernels produced a floating-point result.
+
+PyTorch (ATen), oneDNN and MKL each pick their float32 kernels by the CPU's
+instruction set (AVX2, AVX-512, with or without AMX and the AVX-512
+extensions), and kernels for different instruction sets sum in different
+orders. A computation repeated with the same software on the same kind of CPU
+is bit for bit the same; on another kind its float32 results differ in the
+last bits, and a training run, which feeds every rounding back into the next
+step, follows another trajectory (measured: the quick profiles of chapters 3
+and 4 differ by several accuracy points after a few epochs).
+:func:`cpu_kernels` names the kind, so that stored results and executed
+notebooks can record it and a check can tell "same kernels, must be equal"
+from "other kernels, compare within a tolerance".
+"""
+
+from __future__ import annotations
+
+import functools
+import platform
+from pathlib import Path
+
+import torch
+
+__all__ = ["SIMD_FLAGS", "cpu_kernels"]
+
+#: The instruction-set extensions (Linux ``/proc/cpuinfo`` flag names) that
+#: change which float32 kernels the libraries dispatch to.
+SIMD_FLAGS = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_tile",
+)
+
+
+@functools.cache
+def cpu_kernels() -> str:
+    """The kind of CPU kernels this process runs: the machine, PyTorch's CPU
+    capability and the extensions of :data:`SIMD_FLAGS` present, e.g.
+    ``"x86_64 AVX512 avx2 fma avx512f avx512bw avx512vl avx512_vnni"``. Equal
+    strings mean the same float32 kernels (for the same software); on a system
+    without ``/proc/cpuinfo`` only the machine and the capability are named."""
+    flags: set[str] = set()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    present = [f for f in SIMD_FLAGS if f in flags]
+    return " ".join([platform.machine(), torch.backends.cpu.get_cpu_capability(), *present])
