@@ -32,8 +32,11 @@ import torch
 from reuseprior.core.cpu import cpu_kernels
 from reuseprior.reporting.build import CPU_DEPENDENT_TAG, NOTEBOOK_METADATA_KEY
 
-#: node ids of the cpu-dependent cells executed without comparing their output
-_UNCOMPARED: list[str] = []
+#: Marks the report of a cpu-dependent cell executed without comparing its output (it travels
+#: from pytest-xdist's workers, where the cells are collected, to the process that prints the summary).
+_UNCOMPARED_PROPERTY = ("cpu-dependent output", "not compared")
+#: node ids of those cells, as their reports arrive
+_UNCOMPARED: set[str] = set()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -60,7 +63,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         recorded = item.parent.nb.metadata.get(NOTEBOOK_METADATA_KEY, {}).get("cpu_kernels")
         if recorded != cpu_kernels():
             options["check"] = False
-            _UNCOMPARED.append(item.nodeid)
+            item.user_properties.append(_UNCOMPARED_PROPERTY)
     if config.getoption("--runslow"):
         return
     skip = pytest.mark.skip(reason="slow: run with --runslow")
@@ -77,6 +80,11 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and any(tuple(p) == _UNCOMPARED_PROPERTY for p in report.user_properties):
+        _UNCOMPARED.add(report.nodeid)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

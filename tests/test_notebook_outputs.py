@@ -219,13 +219,15 @@ def test_normalize_executed_replaces_measurements_only_when_asked():
     assert elsewhere.cells[0].outputs[0].text == "12.3 s\n"
 
 
-def _run_nbval(folder, notebook) -> subprocess.CompletedProcess:
-    """``make test``'s notebook check (nbval, the project's sanitizer and conftest) on ``notebook`` in ``folder``."""
+def _run_nbval(folder, notebook, workers: int = 0) -> subprocess.CompletedProcess:
+    """``make test``'s notebook check (nbval, the project's sanitizer and conftest) on ``notebook`` in ``folder``;
+    ``workers`` pytest-xdist processes as ``make test`` uses (0: none)."""
     shutil.copy(SANITIZE, folder / SANITIZE.name)
     shutil.copy(paths.ROOT / "conftest.py", folder / "conftest.py")
     env = {**os.environ, paths.FIGURES_ENV_VAR: str(folder / "figures"), "PYTHONPATH": str(paths.ROOT)}
     command = [sys.executable, "-m", "pytest", "--nbval", "--nbval-sanitize-with", SANITIZE.name, notebook.name]
-    command += ["-q", "-p", "no:cacheprovider", "-p", "no:xdist", "--rootdir", str(folder)]
+    command += ["-q", "-p", "no:cacheprovider", "--rootdir", str(folder)]
+    command += ["-n", str(workers)] if workers else ["-p", "no:xdist"]
     return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -245,7 +247,7 @@ def test_a_cpu_dependent_cell_is_compared_only_on_the_kernels_that_executed_it(t
         nb.metadata[NOTEBOOK_METADATA_KEY] = {"cpu_kernels": kernels}
     notebook = tmp_path / "tagged.ipynb"
     nbformat.write(nb, notebook)
-    result = _run_nbval(tmp_path, notebook)
+    result = _run_nbval(tmp_path, notebook, workers=2 if recorded == "not recorded" else 0)  # as make test runs
     if recorded == "this machine":
         assert result.returncode == 1 and "1 failed, 1 passed" in result.stdout, result.stdout[-3000:]
     else:
