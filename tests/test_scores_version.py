@@ -24,6 +24,7 @@ from reuseprior.baselines.registry import DATA_DEPENDENT, ZOO_PROXIES
 from reuseprior.chapters import ch6_predictive_validity as pv
 from reuseprior.commands import main
 from reuseprior.core import paths
+from reuseprior.core.cpu import cpu_kernels
 from reuseprior.zoo import batch_sensitivity as bs
 from reuseprior.zoo import scoring
 from reuseprior.zoo.distributed import connect
@@ -155,6 +156,7 @@ def test_the_chapter_reads_the_old_version_until_the_fill_completes_the_new_one(
     assert new["pending"].isna().all()
     filled = json.loads(scoring.scores_path("tiny", NEW, tiny).with_suffix(".meta.json").read_text())["filled"]
     assert [f["rows"] for f in filled] == [2, 3] and filled[1]["scores"].split() == [*ZOO_PROXIES, "reuse"]
+    assert all(f["cpu_kernels"] == cpu_kernels() for f in filled)  # which float32 kernels computed them
 
     # every value is what this code computes at this version (the resized model at its new size), and the
     # unchanged scores of the other rows are the old version's

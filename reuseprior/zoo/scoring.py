@@ -76,6 +76,7 @@ from tqdm.auto import tqdm
 from reuseprior.baselines.proxies import PROXIES, ProxyBatch, data_dependent_scores, make_batch, num_params
 from reuseprior.baselines.registry import DATA_DEPENDENT, SECOND_ORDER, ZOO_PROXIES, proxy_info, proxy_names
 from reuseprior.core import paths
+from reuseprior.core.cpu import cpu_kernels
 from reuseprior.core.errors import UnknownArchitectureError
 from reuseprior.core.files import atomic_write
 from reuseprior.counting import analyze
@@ -608,6 +609,7 @@ def _meta(zoo: Zoo, seed: int, batch: ProxyBatch | None, archs_in_zoo: int) -> d
         "init": "torch.manual_seed(reuseprior.zoo.scoring.init_seed(seed, arch)) before building",
         "threads": 1,
         "torch": torch.__version__,
+        "cpu_kernels": cpu_kernels(),  # of this process; workers of a cluster elsewhere may run others
         "torchvision": torchvision.__version__,
         "python": platform.python_version(),
         "archs_in_zoo": archs_in_zoo,
@@ -1027,6 +1029,7 @@ def fill_proxies(
                 "scores": _pending_cell(set().union(*(names[arch] for arch in todo))),
                 "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "torch": torch.__version__,
+                "cpu_kernels": cpu_kernels(),
             }
             run.store.set_meta(run.spec, update=lambda meta: meta | {"filled": [*meta.get("filled", []), entry]})
             run.changed = True
@@ -1104,6 +1107,7 @@ def rescore_proxies(
                 "archs": todo if archs is not None or with_modules is not None else "all",
                 "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "torch": torch.__version__,
+                "cpu_kernels": cpu_kernels(),
             }
             run.store.set_meta(run.spec, update=lambda meta: meta | {"rescored": [*meta.get("rescored", []), entry]})
             run.changed = True
