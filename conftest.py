@@ -92,6 +92,6 @@ def pytest_terminal_summary(terminalreporter) -> None:
         notebooks = sorted({nodeid.split("::")[0] for nodeid in _UNCOMPARED})
         terminalreporter.write_line(
             f"{len(_UNCOMPARED)} notebook cells tagged {CPU_DEPENDENT_TAG} were executed without comparing their "
-            f"output: {', '.join(notebooks)} were executed on other CPU kernels than this machine's "
+            f"output: {', '.join(notebooks)} record other CPU kernels than this machine's, or none "
             f"({cpu_kernels()}); make figures on this kind of machine records them"
         )

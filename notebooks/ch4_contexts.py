@@ -146,7 +146,7 @@ display(counts_cmp)
 # check that horizontal unrolling and path counting give the same counts) and on random MLP/CNN models through the
 # engine's per-element counts (`count_contexts`), plus a 300-layer CNN whose counts are far beyond the float64 range.
 
-# %%
+# %% tags=["cpu-dependent-output"]
 checks = contexts.check_identities(ctx.settings.random_graphs, ctx.settings.random_models, seed=ctx.seed)
 ctx.save_table(checks, "lemma1_theorem1_checks")
 display(checks.tail(ctx.settings.random_models + 4))

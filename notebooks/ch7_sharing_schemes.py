@@ -227,11 +227,11 @@ summary.round(3)
 #
 # The cheapest stored run (fewest FLOPs x training images) is retrained now with its stored seed, one CPU thread,
 # and compared with its stored row: the counted columns (parameters, FLOPs, PG, P'G, ES, H) to a relative 1e-9; the
-# validation and test accuracies **exactly** when this run has the stored row's PyTorch version and thread count
-# (`same software`: one-thread CPU training is deterministic, and the stored rows were written with one thread), else
-# to 1 percentage point (`other software`: another PyTorch or thread count can round float32 sums differently, and
-# two epochs amplify that; 1 point is as large as the effects ranked below, so that case checks only that the run is
-# not broken). The cell prints which case applied. Only this one run is recomputed; the other 29 rows are read.
+# validation and test accuracies **exactly** when this run has the stored row's PyTorch version, thread count and CPU
+# kernels (`same software`: one-thread CPU training on the same kernels is deterministic), else to 1 percentage point
+# (`other software`: another PyTorch, thread count or CPU instruction set rounds float32 sums differently, and two
+# epochs amplify that; 1 point is as large as the effects ranked below, so that case checks only that the run is not
+# broken). The stored rows do not record their CPU kernels yet, so the check is the 1-point one. The cell prints which case applied. Only this one run is recomputed; the other 29 rows are read.
 
 # %% tags=["cpu-dependent-output"]
 if ctx.settings.live_rows:

@@ -195,10 +195,11 @@ BUDGETS: tuple[str, ...] = (
 
 #: live recomputation of a stored run: counted columns must agree to this relative
 #: tolerance; accuracies exactly (``accuracy_pp_same_software``, 0 pp) when the live
-#: run has the stored row's PyTorch version and thread count (one-thread CPU training
-#: of the same software is deterministic), else to ``accuracy_pp`` percentage points
-#: (another PyTorch or thread count can round float32 sums differently, and two epochs
-#: amplify that)
+#: run has the stored row's PyTorch version, thread count and CPU kernels (one-thread
+#: CPU training of the same software on the same kernels is deterministic), else to
+#: ``accuracy_pp`` percentage points (another PyTorch, thread count or CPU kernels round
+#: float32 sums differently, and two epochs amplify that). The rows of
+#: :data:`ROW_COLUMNS` do not record CPU kernels yet, so the exact case does not arise.
 LIVE_TOLERANCE: dict[str, float] = {"counted_rel": 1e-9, "accuracy_pp": 1.0, "accuracy_pp_same_software": 0.0}
 
 
@@ -1218,6 +1219,7 @@ def live_check(
                 and str(stored.get("cpu_kernels", "")) == cpu_kernels()
             )
             case = "same software" if same else "other software"
+            recorded_kernels = stored["cpu_kernels"] if pd.notna(stored.get("cpu_kernels")) else "not recorded"
             pp = LIVE_TOLERANCE["accuracy_pp_same_software" if same else "accuracy_pp"]
             for col in ("params", "flops", *PRIOR_SCORES, "val_top1", "test_top1"):
                 a, b = float(stored[col]), float(live[col])
@@ -1238,7 +1240,7 @@ def live_check(
                         "within tolerance": bool(ok),
                         "case": case,
                         "stored software": f"torch {stored['torch_version']}, {int(stored['threads'])} thread(s), "
-                        f"CPU kernels {stored.get('cpu_kernels') or 'not recorded'}",
+                        f"CPU kernels {recorded_kernels}",
                         "live software": f"torch {live['torch_version']}, {int(live['threads'])} thread(s), "
                         f"CPU kernels {cpu_kernels()}",
                     }
