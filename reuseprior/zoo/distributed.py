@@ -125,6 +125,8 @@ def connect(
     ``"auto"``, the machine's memory shared out). ``processes=False`` runs
     the workers as threads of this process (tests: no memory limit, no
     kill). Closed, with its cluster, on leaving the block."""
+    if max_memory_gb is not None and not max_memory_gb > 0:
+        raise ValueError(f"max_memory_gb={max_memory_gb!r}: give a positive memory limit in GiB")
     if scheduler is not None:
         if workers is not None or max_memory_gb is not None:
             raise ValueError(

@@ -1071,9 +1071,8 @@ def rescore_proxies(
     is recorded under ``rescored`` in the ``.meta.json``. ``max_memory_gb`` is
     the memory limit of each worker of the LocalCluster started for it
     (default: Dask's share of the machine per worker): a model that needs
-    more than that share alone, the machine otherwise idle."""
-    if max_memory_gb is not None and not max_memory_gb > 0:
-        raise ValueError(f"max_memory_gb={max_memory_gb!r}: give a positive memory limit in GiB")
+    more than that share alone, the machine otherwise idle (checked by
+    :func:`reuseprior.zoo.distributed.connect`)."""
     proxies = list(proxies)
     unknown = set(proxies) - set(ZOO_PROXIES)
     if unknown:
