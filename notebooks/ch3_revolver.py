@@ -49,6 +49,7 @@ from IPython.display import display
 from reuseprior.chapters import ch3_population_study as real
 from reuseprior.chapters import ch3_revolver as analysis
 from reuseprior.core import paths
+from reuseprior.core.precision import default_dtype
 from reuseprior.reporting.notebook import setup
 from reuseprior.reporting.plotting import show
 from reuseprior.reporting.reference import side_by_side
@@ -80,7 +81,8 @@ print(ctx.describe())
 
 # %%
 s = ctx.settings
-splits = population.dataset_splits(s.dataset, s.data_dir, s.download, ctx.seed, s.image_size)
+with default_dtype(s.precision):  # the profile's precision: float64 on the quick profile (reuseprior.core.precision)
+    splits = population.dataset_splits(s.dataset, s.data_dir, s.download, ctx.seed, s.image_size)
 print(splits.description)
 checkpoints = paths.BUILD_DIR / "checkpoints" / "ch3_revolver" / f"{ctx.profile}-{s.dataset}-seed{ctx.seed}"
 pops = population.run_search_modes(
@@ -112,7 +114,7 @@ results.head()
 #
 # `Top Test Acc.` is the thesis's measure: the peak, over the tested generations, of the top individual's test accuracy; `Gen.` the generation of that peak and `Model Sz.` the top individual's parameter count then. The peak still takes a maximum over test readings (every `test_every` generations), so `Final Test Acc.`, the top individual of the last generation with the test set read once, is the unbiased figure. `Sample Sz.` is the number of individuals trained per generation. `Mean Val.` the mean of the last validation accuracies: the thesis takes the last 200 of its 160 × 8 = 1,280 evaluations (~16%); the quick profile keeps a similar share, its last 12 of 48–60 evaluations (see `Mean Val. window`).
 
-# %% tags=["cpu-dependent-output"]
+# %%
 dataset_label = {"digits": "digits (8x8)", "mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}[
     s.dataset.lower()
 ]
@@ -134,7 +136,7 @@ comparison
 # %% [markdown]
 # ## Does the population improve? (best validation accuracy per generation)
 
-# %% tags=["cpu-dependent-output"]
+# %%
 best = analysis.best_by_generation(results)
 ctx.save_table(best, "best_by_generation")
 improvement = best.groupby("mode", sort=False)["best_val_acc"].agg(
@@ -157,9 +159,9 @@ show(fig)
 # %% [markdown]
 # ## Sharing: parameters and memory with and without sharing, time per generation
 #
-# `params_shared` counts each distinct parameter tensor of the population once (modules with the same scope name are the same object); `params_unshared` sums the parameters of each individual built on its own. Memory is the bytes of parameters and batch-norm buffers (float32), counted, not measured. `registry_params` also counts shared modules kept in the registry for later reuse although no current individual uses them (section 3.3).
+# `params_shared` counts each distinct parameter tensor of the population once (modules with the same scope name are the same object); `params_unshared` sums the parameters of each individual built on its own. Memory is the bytes of parameters and batch-norm buffers in the profile's precision (8 bytes each in the quick profile's float64, 4 in the paper's float32), counted, not measured. `registry_params` also counts shared modules kept in the registry for later reuse although no current individual uses them (section 3.3).
 
-# %% tags=["cpu-dependent-output"]
+# %%
 sharing = analysis.sharing_table(pops)
 ctx.save_table(sharing, "sharing")
 sharing
@@ -179,7 +181,7 @@ time_per_generation
 #
 # Each module's score moves toward 0.7 × the individual's phenotype score + 0.2 × its children's mean + 0.1 × its registry score; shared modules keep a registry score (EMA 0.05). Taken from the `evolve` population. The thesis's scores come from a CIFAR-10 population (validation losses ~0.3), ours from a few minutes on digits (higher losses), so only the ranking procedure is comparable, not the channels or the scores.
 
-# %% tags=["cpu-dependent-output"]
+# %%
 top_mode = "evolve" if "evolve" in pops else next(iter(pops))
 c1 = analysis.table_c_1(pops[top_mode].registry, top=15)
 c1.insert(0, "Rank", range(1, len(c1) + 1))
@@ -187,7 +189,7 @@ ctx.save_table(c1, "table_c_1")
 display(c1.drop(columns="name"))
 side_by_side(c1, "table_c_1", on=["Rank"], columns=["Input Channels", "Output Channels", "Score"])
 
-# %% tags=["cpu-dependent-output"]
+# %%
 kernel_counts = c1["Kernel Size"].value_counts()
 print("kernel sizes among our top shared convolutions:", {k: int(v) for k, v in kernel_counts.items()})
 print("thesis (appendix C.1): 20-35% of shared convolutions were 3x3, the rest 1x1")
@@ -197,7 +199,7 @@ print("thesis (appendix C.1): 20-35% of shared convolutions were 3x3, the rest 1
 #
 # The best individual of the `evolve` population (by score), children below depth 2 elided as `"[...]"`. Names are derived from the content: `prefix/kind[arguments]#hash(children)+unique id`.
 
-# %% tags=["cpu-dependent-output"]
+# %%
 pop = pops[top_mode]
 best_bp = pop.individuals[pop.best_index()].blueprint
 print(analysis.blueprint_text(best_bp, max_depth=2)[:6000])
@@ -207,7 +209,7 @@ print(analysis.blueprint_text(best_bp, max_depth=2)[:6000])
 #
 # Every replacement of a component by a mutation is recorded in its container's `meta` (`meta[role]["mutation_history"]`). Below: all recorded replacements in the `evolve` population's current individuals, then the PyTorch module of one mutated component.
 
-# %% tags=["cpu-dependent-output"]
+# %%
 histories = pd.concat(
     [analysis.mutation_histories(ind.blueprint).assign(individual=ind.uid) for ind in pop.individuals],
     ignore_index=True,
@@ -303,28 +305,37 @@ for run in best_runs.itertuples():
 # %% [markdown]
 # ### Live check: the first generation(s) recomputed
 #
-# The first stored run (in the study's order) is rerun for `live_generations` generation(s) from scratch and each evaluation set beside its stored row (the CSV keeps 10 significant digits).
-# The counted quantities (individual, parameters, batches) must be equal on any machine; the trained ones (losses,
-# accuracy) to 1e-6 when the stored run records the same torch and CPU kernels (`reuseprior.core.cpu.cpu_kernels`).
-# On other kernels float32 training follows another trajectory and evolution amplifies it, so they are shown, not
-# compared; the stored runs before this record was kept name no kernels.
+# The first stored run (in the study's order) is rerun for `live_generations` generation(s) from scratch and judged by
+# one rule on every machine. The study trained in float32, which no other CPU reproduces (its first generation's
+# losses move by up to 4.6 and its accuracies by 18 points between two kernel sets, measured), so the recomputation
+# runs in **float64** (`real.live_slice`) and is held to a stored float64 reference of the same slice
+# (`data/revolver_study_live_reference.csv`, `real.store_live_reference`): trained quantities to a relative 1e-6,
+# counted ones exactly: the individuals and their parameters equal to the float32 study's generation 0 as well, the
+# training batches (set by the trained scores) to the reference's.
+# The next cell shows this machine's own numbers.
 
-# %% tags=["cpu-dependent-output"]
+# %%
 if live_generations > 0 and not runs.empty:
     stored_keys = set(zip(runs["dataset"], runs["mode"], runs["seed"]))
     first = next(k for k in study.runs() if (k.dataset, k.mode, k.seed) in stored_keys)
     print(f"live check of {first.label()}")
     live = real.live_check(study, first, generations=live_generations)
-    display(live)
-    assert live["within tolerance"].dropna().all() and live["within tolerance"].notna().sum() >= 3, live
+    assert live["within tolerance"].all(), live
+    verdict_columns = ["quantity", "evaluations", "stored float32 (first)", "reference float64 (first)", "tolerance"]
+    display(live[[*verdict_columns, "within tolerance"]])
 
-# %% [markdown]
+# %%
+# NBVAL_IGNORE_OUTPUT
+# this machine's recomputation: float64 digits beyond the tolerance depend on the CPU's kernels (judged above)
+live if live_generations > 0 and not runs.empty else None
+
 # ## Deviations from the thesis
 #
 # * **Paper profile for MNIST**: appendix C.2 used `--batch_size 512 --width 2` for MNIST: `-p profile full-mnist` here, `python -m reuseprior revolver --profile full-mnist --search-mode evolve` on the command line (`-p batch_size`, `-p width` override either).
 # * **The genetic algorithm's rates are ours**: the thesis gives no crossover, copyover, mutation, immigration, tournament or discard rates. We use crossover 0.4, copyover 0.2, mutation 0.8, immigration 0.1 halving every 50 generations, tournaments of 3, 2 individuals discarded per pass (from the worst quarter with probability 0.9), and the genotype coefficient ×1.005 after a success and ×0.985 after a failure (`PopulationConfig`).
 # * **Top Test Acc.**: section 3.5.1 reports "the test accuracy of the top individual"; we test only the top individual (lowest phenotype score among the trained ones) every `test_every` generations, report the peak as the thesis does, and beside it the last generation's reading (test set read once).
-# * **Scale and data** (quick profile): digits 8×8 instead of MNIST/CIFAR-10, 8 individuals × 20 generations × 3 samples instead of 80 × 160 × 8/16, a learning rate of 0.2 decaying to 0.01 after generation 10 instead of 0.35 → 0.00085 after generation 100, 10 base batches instead of 96. The paper profile (`-p profile full`) uses the appendix C.2 values but was not run here (no GPU).
+# * **Precision** (quick profile): float64 instead of float32, so that every CPU computes the committed numbers (float32 populations choose other individuals on other kernels; `reuseprior.core.precision`). The paper profiles and the stored study train in float32.
+* **Scale and data** (quick profile): digits 8×8 instead of MNIST/CIFAR-10, 8 individuals × 20 generations × 3 samples instead of 80 × 160 × 8/16, a learning rate of 0.2 decaying to 0.01 after generation 10 instead of 0.35 → 0.00085 after generation 100, 10 base batches instead of 96. The paper profile (`-p profile full`) uses the appendix C.2 values but was not run here (no GPU).
 # * **Batch budget**: `base * max((mean/score)^3, 0.2)` batches, at least `min_batches` (96 in the paper profile, as the thesis text says) and at most one epoch.
 # * **New offspring are always trained** in the generation they enter (the original never trained newly created offspring), and copyover is actually used by the genetic algorithm.
 # * **Names change with content** (a kernel-size mutation gives a new scope name, hence a new module), the random generator's bounds never shrink, every random choice comes from one explicit RNG, and runs checkpoint and resume bit-identically (the thesis lists the missing checkpointing as a limitation).

@@ -401,9 +401,10 @@ cost.round(3)
 # Scores whose definition changed in a later scores version (Fisher, SynFlow and FLOPs in version 2, see the README)
 # are listed with the note "not compared" on a zoo that still reads an earlier version (the coverage table's
 # `scores version`): the code computes the new definition, which the stored value was never meant to equal. This is
-# what CI checks when it runs this notebook.
+# what CI checks when it runs this notebook. The first table is the verdict, the same on every machine; the second
+# shows this machine's live values, scales and deviations.
 
-# %% tags=["cpu-dependent-output"]
+# %%
 live = pd.concat(
     [
         pv.live_check(z, ctx.settings.live_rows, ctx.settings.live_reuse, seed=ctx.seed).assign(zoo=z)
@@ -412,6 +413,12 @@ live = pd.concat(
     ]
     or [pd.DataFrame()]
 )
-ctx.save_table(live, "live_check")
 assert live.empty or live["within tolerance"].all(), live[live["within tolerance"].eq(False)]
+verdict = live.drop(columns=[c for c in pv.LIVE_CHECK_MEASURED if c in live.columns])
+ctx.save_table(verdict, "live_check")
+verdict
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# this machine's recomputation: float32 proxies' last digits depend on the CPU's kernels (judged above)
 live

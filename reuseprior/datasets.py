@@ -164,7 +164,7 @@ def load_digits_splits(
     if image_size < 8:
         raise ValueError(f"image_size={image_size!r}: the digits are 8x8; use 8 or larger")
     digits = load_digits()
-    images = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    images = torch.tensor(digits.images, dtype=torch.get_default_dtype()).unsqueeze(1) / 16.0
     labels = torch.tensor(digits.target, dtype=torch.long)
     if image_size != 8:
         images = F.interpolate(images, size=(image_size, image_size), mode="bilinear", align_corners=False)
@@ -307,7 +307,7 @@ def load_grey_tensor_splits(
 
     def tensors(dataset) -> tuple[torch.Tensor, torch.Tensor]:
         base, index = (dataset.dataset, dataset.indices) if isinstance(dataset, Subset) else (dataset, None)
-        images = base.data.to(torch.float32).unsqueeze(1) / 255.0
+        images = base.data.to(torch.get_default_dtype()).unsqueeze(1) / 255.0
         labels = torch.as_tensor(base.targets, dtype=torch.long)
         if index is not None:
             picked = torch.as_tensor(index)

@@ -89,6 +89,8 @@ class RevolverProfile(Profile):
     num_workers: int
     resume: bool  # continue each mode from its checkpoint (written every ``checkpoint_every`` generations)
     checkpoint_every: int
+    #: "float64": the same numbers on every CPU (quick); "float32": the paper's (reuseprior.core.precision)
+    precision: str
 
 
 #: appendix C.2's CIFAR-10 settings (the defaults of PopulationConfig)
@@ -129,6 +131,8 @@ PROFILES: dict[str, RevolverProfile] = {
         num_workers=0,
         resume=False,  # quick runs start afresh (and still checkpoint)
         checkpoint_every=5,
+        # float32 populations choose other individuals on two CPUs' kernels (measured)
+        precision="float64",
     ),
     "full": RevolverProfile(
         dataset="cifar10",
@@ -163,6 +167,7 @@ PROFILES: dict[str, RevolverProfile] = {
         num_workers=4,
         resume=True,
         checkpoint_every=5,
+        precision="float32",
     ),
 }
 #: appendix C.2's two MNIST commands (Table 3.2's MNIST rows): batch 512, ``--width 2``, 8 trained per generation

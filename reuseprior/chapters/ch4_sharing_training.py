@@ -75,6 +75,7 @@ from reuseprior import datasets as data
 from reuseprior.core import paths
 from reuseprior.core.files import append_csv_row
 from reuseprior.core.parameters import count_parameters
+from reuseprior.core.precision import default_dtype, resolve_precision
 from reuseprior.models.efficientnet_v2 import VARIANTS, EfficientNetV2, efficientnet_v2, round_filters
 from reuseprior.models.sharing import share_parameters
 from reuseprior.reporting.notebook import Profile, set_seed
@@ -277,13 +278,15 @@ class SharingTrainingProfile(Profile):
     bn_momentum_tf: float
     #: "rmsprop_tf": TensorFlow 1's RMSprop of the official code; "rmsprop": PyTorch's (see training.loop)
     optimizer: str
-    amp: bool  # used only on CUDA (training.amp_active); a CPU run trains in float32
+    amp: bool  # used only on CUDA (training.amp_active); a CPU run trains in `precision`
     num_workers: int
     torch_threads: int | None  # None: PyTorch's default
     data_dir: str | None  # None: build/datasets
     download: bool
     resume: bool
     append_results: bool
+    #: "float64": the same numbers on every CPU (quick); "float32": the paper's (reuseprior.core.precision)
+    precision: str
 
 
 PROFILES: dict[str, SharingTrainingProfile] = {
@@ -316,6 +319,8 @@ PROFILES: dict[str, SharingTrainingProfile] = {
         download=False,
         resume=False,  # quick runs start fresh (they still checkpoint every epoch)
         append_results=False,
+        # float32 runs of these tiny models end 5-17 points apart on two CPUs' kernels (measured)
+        precision="float64",
     ),
     "full": SharingTrainingProfile(
         dataset="cifar10",
@@ -339,6 +344,7 @@ PROFILES: dict[str, SharingTrainingProfile] = {
         download=False,
         resume=True,
         append_results=True,
+        precision="float32",
     ),
 }
 
@@ -601,6 +607,8 @@ class ExperimentPlan:
     #: share of the training images held out for validation; None: every training image is
     #: trained on and the per-epoch evaluation runs on the test split (the official CIFAR setting)
     validation_split: float | None = 0.1
+    #: the dtype the models train in (:mod:`reuseprior.core.precision`)
+    precision: str = "float32"
 
     def sizes(self, variant: str) -> tuple[int, int]:
         """``(train, eval)`` resolution of ``variant`` in this plan: the
@@ -630,7 +638,7 @@ class ExperimentPlan:
             f"{_OPTIMIZER_LABELS.get(c.optimizer, c.optimizer)}, "
             f"BN momentum {c.bn_momentum_tf} (TF) = {1 - c.bn_momentum_tf:g} (PyTorch), "
             f"EMA {c.ema_decay}, AMP {c.amp}{' (CUDA only)' if c.amp else ''}, "
-            f"width x{self.width_mult}, depth x{self.depth_mult}"
+            f"width x{self.width_mult}, depth x{self.depth_mult}, {self.precision}"
         )
         departures = self.departures()
         if departures:
@@ -793,7 +801,14 @@ def make_plan(settings: Mapping[str, Any], *, profile: str = "custom", seed: int
         torch_threads=threads,
         image_size=size,
         validation_split=validation_split,
+        precision=_precision(settings["precision"]),
     )
+
+
+def _precision(precision: str) -> str:
+    """``precision`` checked (:func:`~reuseprior.core.precision.resolve_precision`)."""
+    resolve_precision(precision)
+    return precision
 
 
 # -------------------------------------------------------------------------- data
@@ -927,10 +942,22 @@ def _resolve_path(path: str) -> Path:
     return p if p.is_absolute() else paths.ROOT / p
 
 
+#: losses of the run log, kept to :data:`LOSS_DECIMALS` in tracked tables
+LOSS_COLUMNS = ("val_loss_initial", "val_loss_final", "train_loss_first_epoch", "train_loss_last_epoch")
+#: float64 quick runs reproduce their losses on other CPU kernels to about 3e-6 (measured: the chaotic
+#: V2-S-shared's final validation loss after three epochs; the B0 models to every stored digit), so
+#: tracked tables keep 4 decimals of a loss: the digits every machine computes
+LOSS_DECIMALS = 4
+
+
 def tracked_results(results: pd.DataFrame) -> pd.DataFrame:
-    """The run log without :data:`MEASURED_COLUMNS`: every value a rerun with
-    the same software and seed reproduces (the ``results`` table of figures/)."""
-    return results.drop(columns=[c for c in MEASURED_COLUMNS if c in results.columns]).reset_index(drop=True)
+    """The run log without :data:`MEASURED_COLUMNS`, its :data:`LOSS_COLUMNS`
+    rounded to :data:`LOSS_DECIMALS`: every value a rerun with the same
+    software and seed reproduces on any CPU (the ``results`` table of figures/)."""
+    tracked = results.drop(columns=[c for c in MEASURED_COLUMNS if c in results.columns]).reset_index(drop=True)
+    losses = [c for c in LOSS_COLUMNS if c in tracked.columns]
+    tracked[losses] = tracked[losses].astype(float).round(LOSS_DECIMALS)
+    return tracked
 
 
 def cost_table(results: pd.DataFrame) -> pd.DataFrame:
@@ -1101,16 +1128,17 @@ def run_experiments(
     if plan.torch_threads is not None:
         torch.set_num_threads(plan.torch_threads)
     try:
-        for label in plan.models:
-            df = _run_one(
-                plan,
-                MODELS[label],
-                device=device,
-                seed=seed,
-                results_csv=results_csv,
-                ckpt_dir=ckpt_dir,
-                progress=progress,
-            )
+        with default_dtype(plan.precision):
+            for label in plan.models:
+                df = _run_one(
+                    plan,
+                    MODELS[label],
+                    device=device,
+                    seed=seed,
+                    results_csv=results_csv,
+                    ckpt_dir=ckpt_dir,
+                    progress=progress,
+                )
     finally:
         torch.set_num_threads(threads_before)
     return df

@@ -55,6 +55,7 @@ __all__ = [
     "correlation_forest",
     "coverage",
     "failure_examples",
+    "LIVE_CHECK_MEASURED",
     "LIVE_TOLERANCE",
     "live_check",
     "live_rows",
@@ -581,6 +582,9 @@ def live_rows(df: pd.DataFrame, rows: int, reuse: bool = True) -> pd.DataFrame:
 #: magnitude (:func:`reuseprior.baselines.proxies.grasp_summand_magnitude`):
 #: 1e-4 of it (measured at most 1.4e-5).
 LIVE_TOLERANCE = {"exact": 1e-9, "float32": 1e-2, "grasp": 1e-4}
+#: the columns of :func:`live_check` that are this machine's (the live value, the scale it is judged
+#: against, the deviation); the others are the verdict, the same on every CPU
+LIVE_CHECK_MEASURED = ("live", "scale", "difference / scale")
 
 
 def live_check(zoo: str, rows: int, reuse: bool, seed: int = 0) -> pd.DataFrame:

@@ -18,13 +18,11 @@ software rewrites it byte for byte:
   which go to ``build/measured/<notebook>/``;
 * the ``injected-parameters`` cell papermill adds is removed when it only
   repeats the values of the ``parameters`` cell;
-* the notebook records which CPU kernels executed it (metadata
-  ``reuseprior.cpu_kernels``, :func:`reuseprior.core.cpu.cpu_kernels`): the
-  output of a cell tagged ``cpu-dependent-output`` (float32 training, live
-  recomputations of stored float32 values) is reproduced bit for bit only by
-  the same kernels, so ``make test`` compares it only on a machine whose
-  kernels match the record and otherwise executes it without comparing
-  (the test suite's ``conftest.py`` says how many such cells it skipped);
+* no cell is exempt from comparison on another machine: the quick profiles
+  compute the same numbers on every CPU (float64 training,
+  :mod:`reuseprior.core.precision`), and the outputs that stay CPU-dependent
+  (live recomputations of stored float32 values) are shown in cells marked
+  ``# NBVAL_IGNORE_OUTPUT`` beside a verdict cell that is compared;
 * the executed copy is written to a temporary file (``build/notebooks/tmp/``)
   and moved over the target only when execution and clean-up have finished, so an
   interrupted or failed run leaves the previous notebook intact (a failed
@@ -52,11 +50,8 @@ import nbformat
 import papermill
 
 from reuseprior.core import paths
-from reuseprior.core.cpu import cpu_kernels
 
 __all__ = [
-    "CPU_DEPENDENT_TAG",
-    "NOTEBOOK_METADATA_KEY",
     "build_notebooks",
     "check_parameters",
     "execute_notebook",
@@ -69,10 +64,6 @@ __all__ = [
 #: Run metadata that differs on every execution (timestamps, paths, ids).
 VOLATILE_NOTEBOOK_METADATA = ("papermill", "widgets")
 VOLATILE_CELL_METADATA = ("papermill", "execution")
-#: Tag of a cell whose output depends on the CPU's float32 kernels (see the module docstring).
-CPU_DEPENDENT_TAG = "cpu-dependent-output"
-#: The notebook metadata entry of this package: ``{"cpu_kernels": ...}`` of the machine that executed it.
-NOTEBOOK_METADATA_KEY = "reuseprior"
 #: Progress-bar widgets: their model ids are random and their state is not kept.
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 #: First line of a cell whose output is a measurement of the run (nbval skips it too).
@@ -210,7 +201,6 @@ def execute_notebook(notebook: Path, target: Path, parameters: dict, position: i
             extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no start-up chatter (TCP transport notice)
         )
         executed_nb = normalize_executed(nbformat.from_dict(executed), keep_measurements=not in_place)
-        executed_nb.metadata[NOTEBOOK_METADATA_KEY] = {"cpu_kernels": cpu_kernels()}
         nbformat.write(executed_nb, str(tmp))
         os.replace(tmp, target)
         if in_place:

@@ -16,6 +16,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from reuseprior.core.precision import match_input, model_dtype
+
 __all__ = ["DataFeed", "batch_budget", "evaluate", "phenotype_fitness", "size_penalty", "train_batches"]
 
 
@@ -104,9 +106,10 @@ def train_batches(
     index_batches = [order[i * feed.batch_size : (i + 1) * feed.batch_size] for i in range(num_batches)]
     model.train()
     total = 0.0
+    dtype = model_dtype(model)
     for x, y in feed.batches(index_batches):
         optimizer.zero_grad(set_to_none=True)
-        loss = criterion(model(x), y)
+        loss = criterion(model(match_input(x, dtype)), y)
         loss.backward()
         optimizer.step()
         total += float(loss.detach())
@@ -118,8 +121,9 @@ def evaluate(model: nn.Module, feed: DataFeed, limit: int | None = None, batch_s
     """``(mean cross-entropy, accuracy)`` over a dataset (eval mode)."""
     model.eval()
     loss_sum, correct, count = 0.0, 0, 0
+    dtype = model_dtype(model)
     for x, y in feed.sequential(batch_size, limit):
-        out = model(x)
+        out = model(match_input(x, dtype))
         loss_sum += float(F.cross_entropy(out, y, reduction="sum"))
         correct += int((out.argmax(1) == y).sum())
         count += len(y)

@@ -51,6 +51,7 @@ from tqdm.auto import tqdm
 
 from reuseprior.core.errors import CheckpointMismatchError
 from reuseprior.core.parameters import count_parameters
+from reuseprior.core.precision import default_dtype
 from reuseprior.core.validation import check_integer
 from reuseprior.datasets import load_standard_splits
 from reuseprior.revolver.blocks import Builder
@@ -605,20 +606,22 @@ def run_search_modes(
     exactly where it stopped, provided it was started with these settings
     (otherwise :class:`~reuseprior.core.errors.CheckpointMismatchError`
     names each differing setting). Without ``resume`` a run starts afresh
-    and overwrites the checkpoint."""
-    out = {}
+    and overwrites the checkpoint. The populations train in
+    ``settings["precision"]`` (float32 when absent; :mod:`reuseprior.core.precision`)."""
     workers = int(dict(settings).get("num_workers", 0))
     per_mode = dict(dict(settings).get("sample_sizes") or {})
-    for mode in modes or settings["modes"]:
-        extra = {"sample_size": per_mode[mode]} if mode in per_mode else {}
-        config = config_from_settings(settings, mode, seed, splits.input_shape, splits.num_classes, **extra)
-        path = Path(checkpoint_dir) / f"{mode}.pt" if checkpoint_dir is not None else None
-        if path is not None and resume and path.exists():
-            fix = "run with resume=False to start afresh, or point checkpoint_dir elsewhere"
-            pop = load_matching(path, config, splits, device, workers, fix=fix)
-        else:
-            pop = Population(config, splits, device, workers)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        out[mode] = pop.run(checkpoint=path, checkpoint_every=checkpoint_every if path else 0, progress=progress)
+    out = {}
+    with default_dtype(dict(settings).get("precision", "float32")):
+        for mode in modes or settings["modes"]:
+            extra = {"sample_size": per_mode[mode]} if mode in per_mode else {}
+            config = config_from_settings(settings, mode, seed, splits.input_shape, splits.num_classes, **extra)
+            path = Path(checkpoint_dir) / f"{mode}.pt" if checkpoint_dir is not None else None
+            if path is not None and resume and path.exists():
+                fix = "run with resume=False to start afresh, or point checkpoint_dir elsewhere"
+                pop = load_matching(path, config, splits, device, workers, fix=fix)
+            else:
+                pop = Population(config, splits, device, workers)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            out[mode] = pop.run(checkpoint=path, checkpoint_every=checkpoint_every if path else 0, progress=progress)
     return out

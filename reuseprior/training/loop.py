@@ -71,6 +71,7 @@ from reuseprior.baselines import complexity
 from reuseprior.core.errors import CheckpointMismatchError, UnreadableCheckpointError
 from reuseprior.core.files import atomic_write
 from reuseprior.core.parameters import count_parameters
+from reuseprior.core.precision import loss_precision, match_input, model_dtype
 
 __all__ = [
     "CheckpointMismatchError",
@@ -560,12 +561,13 @@ def evaluate(
         dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, pin_memory=device.type == "cuda"
     )
     total_loss, correct, count = 0.0, 0, 0
+    dtype = model_dtype(model)
     try:
         for images, labels in loader:
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
             with _autocast(device, amp):
-                logits = model(images)
-            total_loss += nn.functional.cross_entropy(logits.float(), labels, reduction="sum").item()
+                logits = model(match_input(images, dtype))
+            total_loss += nn.functional.cross_entropy(loss_precision(logits), labels, reduction="sum").item()
             correct += (logits.argmax(1) == labels).sum().item()
             count += labels.numel()
     finally:
@@ -686,6 +688,11 @@ class _Run:
     def eval_model(self) -> nn.Module:
         """The weights that are evaluated: the EMA copy when there is one."""
         return self.ema.module if self.ema is not None else self.model
+
+    @property
+    def input_dtype(self) -> torch.dtype:
+        """The model's precision, in which it reads its floating input batches."""
+        return model_dtype(self.model)
 
 
 def _steps_per_epoch(train_set: Dataset, val_set: Dataset, config: TrainConfig) -> int:
@@ -854,8 +861,8 @@ def _train_step(run: _Run, images: torch.Tensor, labels: torch.Tensor, epoch: in
     run.consistent = False
     run.optimizer.zero_grad(set_to_none=True)
     with _autocast(device, c.amp):
-        logits = run.model(images)
-        loss = run.criterion(logits.float(), labels)
+        logits = run.model(match_input(images, run.input_dtype))
+        loss = run.criterion(loss_precision(logits), labels)
     if not torch.isfinite(loss):
         raise FloatingPointError(
             f"training loss became {loss.item()} at epoch {epoch + 1}, step {run.step_in_epoch + 1}; "
