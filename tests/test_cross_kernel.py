@@ -96,4 +96,3 @@ def test_chapter_4_quick_runs_are_the_committed_ones_on_other_kernels(tmp_path):
     forced = _run_forced(CH4_SCRIPT, tmp_path / "results.csv")
     columns = ["model", "params", "flops", "top1_val", "top1_test", *(c for c in committed.columns if "loss" in c)]
     pd.testing.assert_frame_equal(forced[columns], committed[columns], check_exact=False, rtol=1e-9, atol=0)
-
