@@ -1330,7 +1330,9 @@ def parameters_to_overrides(**parameters: Any) -> dict[str, Any]:
 
 def history_frame(results: pd.DataFrame) -> pd.DataFrame:
     """Per-epoch history (losses, top-1, learning rate) of each completed
-    run, read back from its checkpoint: one row per (model, epoch)."""
+    run, read back from its checkpoint: one row per (model, epoch); losses
+    to :data:`LOSS_DECIMALS`, the digits every CPU computes (the curves
+    drawn from it are then the same pixels on every machine)."""
 
     frames = []
     for _, row in results[results["status"] == "completed"].iterrows():
@@ -1338,6 +1340,8 @@ def history_frame(results: pd.DataFrame) -> pd.DataFrame:
         if not path.exists():
             continue
         h = pd.DataFrame(load_checkpoint(path)["history"])
+        losses = [c for c in h.columns if "loss" in c]
+        h[losses] = h[losses].astype(float).round(LOSS_DECIMALS)
         h.insert(0, "model", row["model"])
         frames.append(h)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
