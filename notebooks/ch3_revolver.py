@@ -188,7 +188,7 @@ display(c1.drop(columns="name"))
 side_by_side(c1, "table_c_1", on=["Rank"], columns=["Input Channels", "Output Channels", "Score"])
 
 # %% tags=["cpu-dependent-output"]
-kernel_counts = c1["Kernel Size"].value_counts()
+kernel_counts = c1["Kernel Size"].value_counts(sort=False).sort_index()  # by kernel size: ties cannot reorder it
 print("kernel sizes among our top shared convolutions:", {k: int(v) for k, v in kernel_counts.items()})
 print("thesis (appendix C.1): 20-35% of shared convolutions were 3x3, the rest 1x1")
 
