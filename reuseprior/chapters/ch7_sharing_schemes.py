@@ -95,6 +95,7 @@ from reuseprior.models.registry import build_model
 from reuseprior.models.sharing import SCHEMES, share
 from reuseprior.models.sharing.budgets import load_seed_table
 from reuseprior.reporting.notebook import Profile
+from reuseprior.reporting.plan import ChapterNeeds, DataNeed, data_dir_of
 from reuseprior.reporting.plotting import caption
 from reuseprior.training.loop import TrainConfig, count_flops, fit
 
@@ -135,6 +136,7 @@ __all__ = [
     "bookkeeping_live_check",
     "bookkeeping_row",
     "bookkeeping_wide",
+    "build_needs",
     "build_config_model",
     "context_mass_shares",
     "depthwise_context_shares",
@@ -492,6 +494,20 @@ def _as_tensors(source: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     else:  # CIFAR: N x H x W x C uint8
         images = images.permute(0, 3, 1, 2)
     return images.float() / 255.0, torch.as_tensor(source.targets, dtype=torch.long)
+
+
+def build_needs(profile: str, parameters: Mapping[str, Any]) -> ChapterNeeds:
+    """What the notebook reads on ``profile`` (:mod:`reuseprior.reporting.plan`):
+    the dataset of every study of the profile (the paper profile trains them;
+    the quick profile retrains one stored run), under ``data_dir`` as
+    :func:`load_study_data` looks for it (ImageNet in ``data_dir/imagenet``).
+    The code has no time estimate for the studies."""
+    root = data_dir_of(parameters)
+    needs = {
+        spec.dataset: DataNeed(spec.dataset, root / "imagenet" if spec.dataset == "imagenet" else root)
+        for spec in PROFILES[profile].studies
+    }
+    return ChapterNeeds(tuple(needs.values()))
 
 
 def load_study_data(
