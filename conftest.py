@@ -2,8 +2,9 @@
 
 * ``--runslow`` enables tests marked ``@pytest.mark.slow`` (full model zoos,
   paper-scale checks); they are skipped by default to keep CI short.
-* Figures show inline in the notebooks nbval runs (their kernels get no
-  ``MPLBACKEND``); the test processes themselves draw with Agg.
+* Figures show inline in the notebooks nbval runs, whatever ``MPLBACKEND``
+  names (the notebooks' ``setup`` switches a kernel to the inline backend);
+  the test processes themselves draw with Agg.
 * Notebooks executed by nbval write their figures and measurements into
   temporary folders (``$REUSEPRIOR_FIGURES_DIR``, ``$REUSEPRIOR_MEASURED_DIR``),
   never into the committed ``figures/`` or ``build/measured/``.
@@ -33,8 +34,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: long-running checks (run with --runslow)")
-    # Agg in the test processes only: an MPLBACKEND variable would reach the
-    # kernels nbval starts and stop the notebooks' figures from showing inline.
+    # Agg in the test processes (an MPLBACKEND variable would also reach the
+    # kernels nbval starts, where setup() switches back to the inline backend).
     matplotlib.use("Agg")
     signal.signal(signal.SIGINT, signal.default_int_handler)
     if "REUSEPRIOR_FIGURES_DIR" not in os.environ:

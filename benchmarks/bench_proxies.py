@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from reuseprior.baselines.proxies import PROXIES, data_dependent_scores  # noqa: E402
 from reuseprior.baselines.registry import proxy_names  # noqa: E402
+from reuseprior.core.ordering import sort_rows  # noqa: E402
 from reuseprior.zoo.scoring import get_zoo, load_scores  # noqa: E402
 
 
@@ -42,7 +43,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     zoo = get_zoo("nb201")
-    stored = load_scores("nb201").sort_values("flops")
+    stored = sort_rows(load_scores("nb201"), "flops", then="arch")  # many cells share a FLOP count
     if stored.empty:
         raise SystemExit("no stored NAS-Bench-201 rows: run python -m reuseprior score-zoos nb201 --limit 10 first")
     picks = stored.iloc[[round(i * (len(stored) - 1) / max(args.cells - 1, 1)) for i in range(args.cells)]]

@@ -190,7 +190,7 @@ display(c1.drop(columns="name"))
 side_by_side(c1, "table_c_1", on=["Rank"], columns=["Input Channels", "Output Channels", "Score"])
 
 # %%
-kernel_counts = c1["Kernel Size"].value_counts()
+kernel_counts = c1["Kernel Size"].value_counts(sort=False).sort_index()  # by kernel size: ties cannot reorder it
 print("kernel sizes among our top shared convolutions:", {k: int(v) for k, v in kernel_counts.items()})
 print("thesis (appendix C.1): 20-35% of shared convolutions were 3x3, the rest 1x1")
 
@@ -329,6 +329,7 @@ if live_generations > 0 and not runs.empty:
 # this machine's recomputation: float64 digits beyond the tolerance depend on the CPU's kernels (judged above)
 live if live_generations > 0 and not runs.empty else None
 
+# %% [markdown]
 # ## Deviations from the thesis
 #
 # * **Paper profile for MNIST**: appendix C.2 used `--batch_size 512 --width 2` for MNIST: `-p profile full-mnist` here, `python -m reuseprior revolver --profile full-mnist --search-mode evolve` on the command line (`-p batch_size`, `-p width` override either).

@@ -55,6 +55,7 @@ import pandas as pd
 from reuseprior.baselines import nnmass
 from reuseprior.chapters import ch6_predictive_validity as pv
 from reuseprior.reporting.notebook import setup
+from reuseprior.reporting.plotting import show
 from reuseprior.reporting.reference import side_by_side
 
 ctx = setup(
@@ -118,12 +119,10 @@ ctx.save_table(table, "correlations")
 table.round(3) if not table.empty else "no zoo has enough scored architectures yet"
 
 # %%
-import matplotlib.pyplot as plt
-
 if not table.empty:
     fig = pv.correlation_forest(table)
     ctx.save_figure(fig, "correlations_forest")
-    plt.show()
+    show(fig)
 
 # %%
 from IPython.display import Markdown
@@ -325,8 +324,6 @@ beyond.round(3) if not beyond.empty else "no zoo has enough scored architectures
 # Spearman's rho is computed on). The axis label names the scale and the unit.
 
 # %%
-import matplotlib.pyplot as plt
-
 for zoo in ctx.settings.zoos:
     if len(pv.load_scores(zoo)) >= ctx.settings.min_rows:
         fig = pv.scatter_grid(
@@ -334,7 +331,7 @@ for zoo in ctx.settings.zoos:
             pv.PROXY_SCORES + ["PG", "PG_prime", "expected_spread", "entropy", "total_surprisal", "PG_per_param", "PE"],
         )
         ctx.save_figure(fig, f"scatter_{zoo}")
-        plt.show()
+        show(fig)
 
 # %% [markdown]
 # ## Where each score fails

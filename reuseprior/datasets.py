@@ -89,7 +89,9 @@ __all__ = [
     "SdistSource",
     "check_idx_file",
     "cifar_train_geometry",
+    "dataset_present",
     "download_command",
+    "obtain_command",
     "expected_files",
     "fetch",
     "load_digits_splits",
@@ -211,6 +213,32 @@ def download_command(name: str, data_dir: str | Path) -> str:
     key = _dataset_key(name)
     action = "fetch" if key in FETCHABLE else "download"
     return f"python -m reuseprior data {action} {key} --data-dir {data_dir}"
+
+
+#: the folder torchvision reads under ``data_dir`` for the datasets it downloads as archives
+_TORCHVISION_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+
+
+def dataset_present(name: str, folder: str | Path) -> bool:
+    """Whether ``folder`` holds dataset ``name`` where its loader looks: the
+    four idx files of MNIST/Fashion-MNIST (names only; ``verify`` checks their
+    contents), torchvision's extracted CIFAR folder, or ImageNet's ``train/``
+    and ``val/``. A cheap look, for planning a run before it starts."""
+    root = Path(folder).expanduser()
+    key = "imagenet" if name == "imagenet" else _dataset_key(name)
+    if key == "imagenet":
+        return all((root / d).is_dir() for d in ("train", "val"))
+    if key in FETCHABLE:
+        return all((raw_folder(key, root) / spec.name).is_file() for spec in expected_files(key))
+    return (root / _TORCHVISION_FOLDERS[key]).is_dir()
+
+
+def obtain_command(name: str, folder: str | Path) -> str:
+    """What puts dataset ``name`` into ``folder``: :func:`download_command`, or
+    for ImageNet (no automatic download) where to get it and how to lay it out."""
+    if name == "imagenet":
+        return f"ImageNet-1K from image-net.org, laid out as {Path(folder)}/train/<wnid>/*.JPEG and val/<wnid>/*.JPEG"
+    return download_command(name, folder)
 
 
 def _not_found_message(cls_name: str, key: str, root: Path) -> str:

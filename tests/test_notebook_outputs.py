@@ -17,6 +17,7 @@ import sys
 
 import nbformat
 import pytest
+from nbclient import NotebookClient
 
 from reuseprior.core import paths
 from reuseprior.reporting.build import normalize_executed
@@ -249,3 +250,27 @@ def test_every_cell_is_compared_whatever_its_tags_and_metadata(tmp_path, workers
     nbformat.write(nb, notebook)
     result = _run_nbval(tmp_path, notebook, workers=workers)
     assert result.returncode == 1 and "1 failed, 1 passed" in result.stdout, result.stdout[-3000:]
+
+
+_FIGURE_CELLS = [
+    "from reuseprior.reporting.notebook import setup\n"
+    "from reuseprior.reporting.plotting import show\n"
+    "import matplotlib.pyplot as plt\n"
+    "ctx = setup('agg_check', profile='quick', seed=0, output_dir=OUT, profiles={'quick': {}})",
+    "fig, ax = plt.subplots()\nax.plot([0, 1], [1, 0])\nshow(fig)",
+    "fig, ax = plt.subplots()\nax.plot([0, 1], [0, 1])\nplt.show()",
+]
+
+
+def test_figures_show_inline_when_the_environment_names_agg(tmp_path, monkeypatch):
+    """``MPLBACKEND=Agg`` reaches the kernels papermill and nbval start (headless
+    servers, many CI set-ups): after the notebooks' ``setup`` a figure still
+    shows as an image, through ``show(fig)`` and through ``plt.show()``."""
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("PYTHONPATH", str(paths.ROOT))
+    cells = [_FIGURE_CELLS[0].replace("OUT", repr(str(tmp_path))), *_FIGURE_CELLS[1:]]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    for cell in nb.cells[1:]:
+        kinds = [sorted(o.get("data", {})) for o in cell.outputs]
+        assert any("image/png" in k for k in kinds), f"{cell.source!r} showed {kinds}, no image"

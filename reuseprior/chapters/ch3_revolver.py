@@ -18,7 +18,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from reuseprior.datasets import DEFAULT_DATA_DIR
 from reuseprior.reporting.notebook import Profile
+from reuseprior.reporting.plan import ChapterNeeds, DataNeed, data_dir_of
 from reuseprior.reporting.plotting import caption
 from reuseprior.reporting.reference import load_thesis_table, select_thesis_rows
 from reuseprior.revolver.blueprint import Blueprint
@@ -27,7 +29,9 @@ from reuseprior.revolver.registry import ModuleRegistry
 from reuseprior.revolver.search import SEARCH_MODES
 
 __all__ = [
+    "LIVE_STUDY_DATASETS",
     "PROFILES",
+    "build_needs",
     "RevolverProfile",
     "plot_figure_3_1",
     "DATASET_NAMES",
@@ -174,6 +178,24 @@ PROFILES: dict[str, RevolverProfile] = {
 PROFILES["full-mnist"] = replace(
     PROFILES["full"], dataset="mnist", modes=["random", "evolve"], batch_size=512, width=2, sample_sizes=None
 )
+
+#: the datasets of the stored real-image study the notebook recomputes live
+#: (:data:`reuseprior.chapters.ch3_population_study.CPU_STUDY`, which imports this module)
+LIVE_STUDY_DATASETS = ("mnist", "fashion-mnist")
+
+
+def build_needs(profile: str, parameters: Mapping[str, Any]) -> ChapterNeeds:
+    """What the notebook reads on ``profile`` (:mod:`reuseprior.reporting.plan`):
+    the profile's dataset, or ``-p dataset``, under ``data_dir`` (scikit-learn's
+    digits need no folder), and with ``live_generations`` > 0 the stored
+    real-image study's MNIST and Fashion-MNIST under ``build/datasets``. The
+    code has no time estimate for a search."""
+    dataset = parameters.get("dataset") or PROFILES[profile].dataset
+    needs = [] if dataset == "digits" else [DataNeed(dataset, data_dir_of(parameters))]
+    if parameters.get("live_generations", 1):
+        needs += [DataNeed(name, DEFAULT_DATA_DIR) for name in LIVE_STUDY_DATASETS]
+    return ChapterNeeds(tuple(needs))
+
 
 #: search modes as Table 3.2 labels them
 MODE_LABELS = {

@@ -79,6 +79,7 @@ from reuseprior.core.precision import default_dtype, resolve_precision
 from reuseprior.models.efficientnet_v2 import VARIANTS, EfficientNetV2, efficientnet_v2, round_filters
 from reuseprior.models.sharing import share_parameters
 from reuseprior.reporting.notebook import Profile, set_seed
+from reuseprior.reporting.plan import ChapterNeeds, DataNeed, data_dir_of
 from reuseprior.reporting.plotting import caption
 from reuseprior.reporting.reference import load_thesis_table, select_thesis_rows, side_by_side
 from reuseprior.training.augment import GreyAsRGB, build_transforms, grey_to_rgb, official_scale
@@ -111,6 +112,9 @@ __all__ = [
     "cost_table",
     "data_caption",
     "default_results_csv",
+    "ESTIMATED_DATASETS",
+    "LIVE_SLICE_DATASET",
+    "build_needs",
     "expected_gpu_hours",
     "gpu_time_table",
     "history_frame",
@@ -581,6 +585,33 @@ def gpu_time_table(
     and epochs it assumes. Columns: Model, Dataset, train px, eval px, train
     images, epochs, train images/s (est.), GPU hours (est.)."""
     return pd.DataFrame([_gpu_estimate(d, m) for d in datasets for m in models])
+
+
+#: the dataset of the stored real-image study whose slice the notebook retrains live
+#: (:data:`reuseprior.chapters.ch4_real_study.CPU_STUDY`, which imports this module)
+LIVE_SLICE_DATASET = "fashion-mnist"
+#: the datasets :func:`gpu_time_table` has a recipe and a measured throughput for
+ESTIMATED_DATASETS = ("cifar10", "cifar100", "imagenet")
+
+
+def build_needs(profile: str, parameters: Mapping[str, Any]) -> ChapterNeeds:
+    """What the notebook reads on ``profile`` (:mod:`reuseprior.reporting.plan`):
+    the profile's dataset, or ``-p dataset``, under ``data_dir`` (ImageNet: the
+    folder holding ``train/`` and ``val/``; scikit-learn's digits need none),
+    and with ``live_slice`` Fashion-MNIST under ``build/datasets``. On the full
+    profile, the GPU time is :func:`gpu_time_table`'s estimate summed over the
+    models; no CPU estimate."""
+    dataset = str(parameters.get("dataset") or PROFILES[profile].dataset)
+    key = _recipe(dataset).dataset
+    needs = [] if key == "digits" else [DataNeed(key, data_dir_of(parameters))]
+    if parameters.get("live_slice", True):
+        needs.append(DataNeed(LIVE_SLICE_DATASET, data.DEFAULT_DATA_DIR))
+    if profile != "full" or key not in ESTIMATED_DATASETS:
+        return ChapterNeeds(tuple(needs))
+    models = parameters.get("models")
+    chosen = TABLE_4_2_MODELS if models is None else tuple(m.strip() for m in str(models).split(","))
+    hours = float(gpu_time_table((key,), chosen)["GPU hours (est.)"].sum())
+    return ChapterNeeds(tuple(needs), gpu_hours=hours, note="GPU: gpu_time_table, one H100, data loading not included")
 
 
 # -------------------------------------------------------------------------- plan

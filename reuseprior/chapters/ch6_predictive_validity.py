@@ -24,6 +24,7 @@ from scipy.stats import rankdata
 from reuseprior.baselines.proxies import grasp_summand_magnitude
 from reuseprior.baselines.registry import DATA_DEPENDENT, ZOO_PROXIES, proxy_info, proxy_names
 from reuseprior.core import paths
+from reuseprior.core.ordering import sort_rows
 from reuseprior.reporting.notebook import Profile
 from reuseprior.zoo.correlation import bootstrap_rank_correlation, correlation_table, partial_rank_correlation
 from reuseprior.zoo.nasbench201 import NASLIB_PROXIES, is_connected, load_naslib_subset, parse_arch
@@ -356,17 +357,25 @@ def cost_table(zoos: list[str]) -> pd.DataFrame:
 
 
 def failure_examples(zoo: str, scores: list[str], k: int = 3) -> pd.DataFrame:
+    """:func:`overestimated_rows` of the stored scores of ``zoo``."""
+    return overestimated_rows(load_scores(zoo), scores, k)
+
+
+def overestimated_rows(df: pd.DataFrame, scores: list[str], k: int = 3) -> pd.DataFrame:
     """Where each score fails: the ``k`` architectures it ranks highest
-    relative to their accuracy rank (largest over-estimation), with both ranks."""
-    df = load_scores(zoo)
+    relative to their accuracy rank (largest over-estimation), with both ranks.
+
+    Tied gaps (common: equal parameter counts, equal entropies) are broken by
+    the architecture's name, ascending (:func:`reuseprior.core.ordering.sort_rows`),
+    so every machine lists the same architectures."""
     rows = []
     acc_rank = df["accuracy"].rank(pct=True)
     for s in scores:
         if s not in df.columns or df[s].notna().sum() < 3:
             continue
         sr = df[s].rank(pct=True)
-        gap = (sr - acc_rank).sort_values(ascending=False).dropna()
-        for idx in gap.index[:k]:
+        gap = pd.DataFrame({"gap": sr - acc_rank, "arch": df["arch"]}).dropna(subset=["gap"])
+        for idx in sort_rows(gap, "gap", then="arch", ascending=False).index[:k]:
             rows.append(
                 {
                     "score": s,
@@ -553,7 +562,8 @@ def live_rows(df: pd.DataFrame, rows: int, reuse: bool = True) -> pd.DataFrame:
     data-free score (#params, FLOPs, SynFlow and, with ``reuse``, every
     reusability quantity) and of at least one data-dependent proxy; rows with
     more of the six proxies finite come first, so the check compares every
-    proxy that a cheap row has. The cost is what makes the quick profile quick:
+    proxy that a cheap row has, and rows of equal count and cost in order of
+    their architecture's name. The cost is what makes the quick profile quick:
     an ImageNet model at 600 px costs minutes, the cheapest seconds."""
     data_free = [s for s in DATA_FREE_PROXIES + (THESIS_SCORES if reuse else []) if s in df.columns]
     proxies = [p for p in PROXY_SCORES if p in DATA_DEPENDENT and p in df.columns]
@@ -564,7 +574,7 @@ def live_rows(df: pd.DataFrame, rows: int, reuse: bool = True) -> pd.DataFrame:
     n_proxies = finite(proxies).sum(axis=1)
     eligible = finite(data_free).all(axis=1) & (n_proxies > 0)
     ranked = df.assign(_proxies=n_proxies, _cost=recompute_cost(df, reuse))[eligible]
-    ranked = ranked.sort_values(["_proxies", "_cost"], ascending=[False, True], kind="stable")
+    ranked = sort_rows(ranked, ["_proxies", "_cost"], then="arch", ascending=[False, True])
     return ranked.head(rows).drop(columns=["_proxies", "_cost"])
 
 
@@ -1045,7 +1055,7 @@ def nb201_reading(
         if not r["spearman_lo"] <= r["published spearman"] <= r["spearman_hi"]
     ]
     thesis = [s for s in ("PG", "PG_prime", "total_surprisal") if s in official.index]
-    ref = ours.sort_values("ours vs reference", ascending=False)
+    ref = sort_rows(ours, "ours vs reference", then="score", ascending=False)
     close = ref[ref["ours vs reference"] >= 0.95]
     far = ref[ref["ours vs reference"] < 0.95]
 

@@ -88,12 +88,14 @@ from reuseprior.core import paths
 from reuseprior.core.cpu import cpu_kernels
 from reuseprior.core.errors import CsvFormatError, SharingError
 from reuseprior.core.files import append_csv_row, write_csv
+from reuseprior.core.ordering import sort_rows
 from reuseprior.core.parameters import count_parameters
 from reuseprior.counting import analyze, count_contexts
 from reuseprior.models.registry import build_model
 from reuseprior.models.sharing import SCHEMES, share
 from reuseprior.models.sharing.budgets import load_seed_table
 from reuseprior.reporting.notebook import Profile
+from reuseprior.reporting.plan import ChapterNeeds, DataNeed, data_dir_of
 from reuseprior.reporting.plotting import caption
 from reuseprior.training.loop import TrainConfig, count_flops, fit
 
@@ -134,6 +136,7 @@ __all__ = [
     "bookkeeping_live_check",
     "bookkeeping_row",
     "bookkeeping_wide",
+    "build_needs",
     "build_config_model",
     "context_mass_shares",
     "depthwise_context_shares",
@@ -491,6 +494,20 @@ def _as_tensors(source: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     else:  # CIFAR: N x H x W x C uint8
         images = images.permute(0, 3, 1, 2)
     return images.float() / 255.0, torch.as_tensor(source.targets, dtype=torch.long)
+
+
+def build_needs(profile: str, parameters: Mapping[str, Any]) -> ChapterNeeds:
+    """What the notebook reads on ``profile`` (:mod:`reuseprior.reporting.plan`):
+    the dataset of every study of the profile (the paper profile trains them;
+    the quick profile retrains one stored run), under ``data_dir`` as
+    :func:`load_study_data` looks for it (ImageNet in ``data_dir/imagenet``).
+    The code has no time estimate for the studies."""
+    root = data_dir_of(parameters)
+    needs = {
+        spec.dataset: DataNeed(spec.dataset, root / "imagenet" if spec.dataset == "imagenet" else root)
+        for spec in PROFILES[profile].studies
+    }
+    return ChapterNeeds(tuple(needs.values()))
 
 
 def load_study_data(
@@ -1131,7 +1148,7 @@ def disagreements(rows: pd.DataFrame, score: str = "PG", *, within_budget: bool 
     agree in sign with the trained order, their mean, and the two-sided sign
     test's p (:func:`sign_test_p`; with 3 seeds its smallest value is 0.25, so
     no pair can be resolved either way). Sorted by the accuracy gap, largest
-    first (the prior's worst mistakes on top)."""
+    first (the prior's worst mistakes on top), equal gaps by the two names."""
     summary = summarize(rows).set_index("config")
     groups = matched_budget_groups(summary.reset_index())
     per_seed = rows.pivot_table(index="config", columns="seed", values="test_top1", aggfunc="mean")
@@ -1170,7 +1187,9 @@ def disagreements(rows: pd.DataFrame, score: str = "PG", *, within_budget: bool 
         "sign test p",
     ]
     df = pd.DataFrame(out, columns=cols)
-    return df.sort_values("accuracy gap (pp)", ascending=False, kind="stable").reset_index(drop=True)
+    return sort_rows(df, "accuracy gap (pp)", then=["trained better", "prior prefers"], ascending=False).reset_index(
+        drop=True
+    )
 
 
 # -------------------------------------------------------------------- live check
@@ -1691,7 +1710,8 @@ def context_mass_shares(model: nn.Module, input_shape: Sequence[int]) -> pd.Data
         entry[2] += float(-(p * np.log2(p)).sum())
     table = pd.DataFrame(
         [{"parameters": g, "elements": int(n), "share of NC": m, "part of H (bits)": h} for g, (n, m, h) in acc.items()]
-    ).sort_values("share of NC", ascending=False, kind="stable")
+    )
+    table = sort_rows(table, "share of NC", then="parameters", ascending=False)
     total_row = {
         "parameters": "all",
         "elements": int(table["elements"].sum()),
@@ -1851,7 +1871,8 @@ def reading(agreement: pd.DataFrame, rank: pd.DataFrame, disagree: pd.DataFrame,
     """The ranking result in words, generated from the tables (so the narrative
     cannot fall behind the stored rows): the pooled and within-budget agreement
     of every score with its interval, the naive baseline's, and the prior's
-    largest within-budget mistake."""
+    largest within-budget mistake. Configurations that tie (accuracy, score or
+    rank) are listed by name."""
 
     def interval(r: pd.Series, key: str) -> str:
         return f"{r[key]:+.2f} [{r[f'{key} lo']:+.2f}, {r[f'{key} hi']:+.2f}]"
@@ -1891,11 +1912,11 @@ def reading(agreement: pd.DataFrame, rank: pd.DataFrame, disagree: pd.DataFrame,
     for group, members in rank.groupby("group", sort=False):
         if len(members) < 2:
             continue
-        trained = " > ".join(members.sort_values("test_top1_mean", ascending=False)["config"])
-        prior = " > ".join(members.sort_values(score, ascending=False)["config"])
+        trained = " > ".join(sort_rows(members, "test_top1_mean", then="config", ascending=False)["config"])
+        prior = " > ".join(sort_rows(members, score, then="config", ascending=False)["config"])
         lines.append(f"- {group}: trained {trained}; {score} {prior}.")
-    top_trained = rank.sort_values("trained rank").iloc[0]
-    top_prior = rank.sort_values("prior rank").iloc[0]
+    top_trained = sort_rows(rank, "trained rank", then="config").iloc[0]
+    top_prior = sort_rows(rank, "prior rank", then="config").iloc[0]
     lines += [
         "",
         f"Best trained configuration: {top_trained['config']} ({top_trained['test_top1_mean']:.2f} %); "

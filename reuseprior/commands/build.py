@@ -1,21 +1,40 @@
 """``python -m reuseprior build``: execute the chapter notebooks with papermill
 on a profile (the policy of what an executed notebook keeps is
-:mod:`reuseprior.reporting.build`'s)."""
+:mod:`reuseprior.reporting.build`'s).
+
+A profile other than quick (``make full``) first prints its plan: the
+chapters, where their outputs go (under ``build/``, no tracked file), the
+datasets each reads and whether they are present, and the estimated CPU and
+GPU time where the chapter's code has one (:mod:`reuseprior.reporting.plan`).
+When a dataset is missing it stops there, before any notebook runs, with the
+command that fetches it."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
+import sys
 from pathlib import Path
+from typing import Any
 
 from reuseprior.commands.argtypes import positive_int
-from reuseprior.reporting.build import build_notebooks, find_notebooks, parameter_value
+from reuseprior.core import paths
+from reuseprior.reporting.build import build_notebooks, check_parameters, figures_root, find_notebooks, parameter_value
+from reuseprior.reporting.plan import ChapterNeeds, missing_data, plan_lines
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "chapter_needs", "plan_or_stop", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("notebooks", nargs="*", help="glob(s) of notebook names to run (default: all ch*.ipynb)")
-    parser.add_argument("--profile", default="quick", choices=["quick", "full"], help="parameter profile")
+    parser.add_argument(
+        "--profile",
+        default="quick",
+        choices=["quick", "full"],
+        help="parameter profile; full first prints its plan (data, estimated time per chapter) and stops "
+        "before any notebook runs when a chapter's dataset is missing, naming the command that fetches it",
+    )
     parser.add_argument(
         "-p",
         "--parameter",
@@ -30,14 +49,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="where executed notebooks go (default: in place for the quick profile with default "
-        "parameters, else build/notebooks/<profile>/)",
+        "parameters, else build/notebooks/<profile>/, their figures and tables in build/figures/<profile>/)",
     )
     parser.add_argument("--jobs", type=positive_int, default=2, help="notebooks executed at a time (default 2)")
+
+
+def chapter_needs(notebooks: list[Path], profile: str, parameters: dict[str, Any]) -> dict[str, ChapterNeeds]:
+    """Per notebook, its chapter module's ``build_needs(profile, parameters)``
+    with the parameters that notebook declares; a notebook without such a
+    module or hook needs no dataset and has no time estimate."""
+    declared = check_parameters(notebooks, {"profile": profile, **parameters})
+    out = {}
+    for nb in notebooks:
+        name = f"reuseprior.chapters.{nb.stem}"
+        hook = getattr(importlib.import_module(name), "build_needs", None) if importlib.util.find_spec(name) else None
+        own = {k: v for k, v in parameters.items() if k in declared[nb.stem]}
+        out[nb.stem] = hook(profile, own) if hook is not None else ChapterNeeds()
+    return out
+
+
+def plan_or_stop(args: argparse.Namespace, notebooks: list[Path], parameters: dict[str, Any]) -> bool:
+    """Print the plan of a build that is not quick; return False (having
+    printed the fetch commands) when a dataset some chapter needs is missing."""
+    needs = chapter_needs(notebooks, args.profile, parameters)
+    out_dir = args.output_dir or paths.BUILD_DIR / "notebooks" / args.profile
+    figures = Path(parameters.get("output_dir") or figures_root(args.profile))
+    print("\n".join(plan_lines(args.profile, needs, out_dir, figures)), flush=True)
+    missing = missing_data(needs, download=parameters.get("download") is True)
+    if not missing:
+        return True
+    lines = ["stopped before any notebook ran: data missing (put it there, then run again)"]
+    lines += [f"  {chapter}: {d.name}: {d.command}" for chapter, absent in missing.items() for d in absent]
+    lines.append("  (or let torchvision download MNIST/Fashion-MNIST/CIFAR: -p download True, make full DOWNLOAD=True)")
+    print("\n".join(lines), file=sys.stderr)
+    return False
 
 
 def run(args: argparse.Namespace) -> int:
     notebooks = find_notebooks(args.notebooks)
     params = {name: parameter_value(value) for name, value in args.parameter}
+    if args.profile != "quick" and not plan_or_stop(args, notebooks, params):
+        return 2
     results = build_notebooks(notebooks, args.profile, params, args.output_dir, args.jobs)
     for name, outcome in results.items():
         if isinstance(outcome, Exception):

@@ -5,8 +5,11 @@ profile **in place**: the committed notebooks are the executed ones (outputs
 included), figures and tables go to ``figures/<notebook>/`` (written by the
 notebooks themselves), and nbval compares every stored output on rerun.
 Any other run (``--profile full``, ``-p name value``, ``--output-dir``)
-writes its executed copies to ``build/notebooks/<profile>/`` instead, so the
-committed notebooks always hold the quick profile with default parameters.
+writes its executed copies to ``build/notebooks/<profile>/`` and each
+notebook's figures and tables to ``build/figures/<profile>/<notebook>/``
+(its ``output_dir`` parameter, unless given) instead, so the committed
+notebooks always hold the quick profile with default parameters and such a
+run writes no tracked file.
 
 Policy for what an executed notebook stores, so that a rerun on the same
 software rewrites it byte for byte:
@@ -55,6 +58,7 @@ __all__ = [
     "build_notebooks",
     "check_parameters",
     "execute_notebook",
+    "figures_root",
     "find_notebooks",
     "normalize_executed",
     "notebook_parameters",
@@ -214,6 +218,13 @@ def execute_notebook(notebook: Path, target: Path, parameters: dict, position: i
     return time.perf_counter() - start
 
 
+def figures_root(profile: str) -> Path:
+    """Where a build that is not in place writes its notebooks' figures and
+    tables (``<figures_root>/<notebook>/``): under ``build/``, never the tracked
+    ``figures/``."""
+    return paths.BUILD_DIR / "figures" / profile
+
+
 def build_notebooks(
     notebooks: list[Path],
     profile: str = "quick",
@@ -227,7 +238,9 @@ def build_notebooks(
     chapter-specific one such as ``data_dir`` goes only to the chapters that
     take it); one that no notebook declares stops the build before it starts.
     The quick profile with default parameters and no ``output_dir`` writes
-    the notebooks in place; anything else writes to ``build/notebooks/<profile>/``."""
+    the notebooks in place; anything else writes to ``build/notebooks/<profile>/``
+    and passes each notebook ``output_dir=<figures_root(profile)>/<notebook>``
+    (unless the parameters name one), so that it writes no tracked file."""
     parameters = {"profile": profile, **(parameters or {})}
     declared = check_parameters(notebooks, parameters)
     in_place = output_dir is None and profile == "quick" and set(parameters) == {"profile"}
@@ -242,7 +255,7 @@ def build_notebooks(
                 execute_notebook,
                 nb,
                 out_dir / nb.name,
-                {k: v for k, v in parameters.items() if k in declared[nb.stem]},
+                _notebook_parameters(nb, parameters, declared[nb.stem], None if in_place else profile),
                 i,
             ): nb.stem
             for i, nb in enumerate(notebooks)
@@ -253,3 +266,12 @@ def build_notebooks(
             except Exception as err:  # keep going: report every failing chapter at the end
                 results[futures[future]] = err
     return {nb.stem: results[nb.stem] for nb in notebooks}
+
+
+def _notebook_parameters(notebook: Path, parameters: dict, declared: set[str], profile: str | None) -> dict:
+    """The parameters ``notebook`` declares; with ``profile`` (a build not in
+    place), ``output_dir`` under :func:`figures_root` unless one was given."""
+    own = {k: v for k, v in parameters.items() if k in declared}
+    if profile is not None and "output_dir" in declared and own.get("output_dir") is None:
+        own["output_dir"] = str(figures_root(profile) / notebook.stem)
+    return own
