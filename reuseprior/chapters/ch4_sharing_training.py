@@ -73,8 +73,8 @@ from torch.utils.data import ConcatDataset, Dataset, Subset, TensorDataset
 
 from reuseprior import datasets as data
 from reuseprior.core import paths
-from reuseprior.core.files import append_csv_row
 from reuseprior.core.parameters import count_parameters
+from reuseprior.core.study import RunStore
 from reuseprior.models.efficientnet_v2 import VARIANTS, EfficientNetV2, efficientnet_v2, round_filters
 from reuseprior.models.sharing import share_parameters
 from reuseprior.reporting.notebook import Profile, set_seed
@@ -1004,8 +1004,14 @@ def read_results(path: str | os.PathLike) -> pd.DataFrame:
     return df[[*RESULT_COLUMNS, *(c for c in df.columns if c not in RESULT_COLUMNS)]]
 
 
+def results_store(path: str | os.PathLike) -> RunStore:
+    """The run log as a :class:`~reuseprior.core.study.RunStore`: every attempt
+    appended (an interrupted run's partial row too), one row per ``run_id`` and attempt."""
+    return RunStore(Path(path), key=("run_id",), plan_column="profile", columns=RESULT_COLUMNS, read=read_results)
+
+
 def _append_row(row: Mapping[str, Any], path: Path) -> pd.DataFrame:
-    return append_csv_row(path, dict(row), RESULT_COLUMNS, read=read_results)
+    return results_store(path).append(row)
 
 
 def _row(

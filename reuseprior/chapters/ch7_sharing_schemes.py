@@ -78,6 +78,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from distributed import Client
 from scipy import stats
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
@@ -85,10 +86,12 @@ from tqdm.auto import tqdm
 
 from reuseprior import datasets as data
 from reuseprior.core import paths
+from reuseprior.core import study as core_study
 from reuseprior.core.cpu import cpu_kernels
 from reuseprior.core.errors import CsvFormatError, SharingError
-from reuseprior.core.files import append_csv_row, write_csv
+from reuseprior.core.files import write_csv
 from reuseprior.core.parameters import count_parameters
+from reuseprior.core.study import RunStore, Study
 from reuseprior.counting import analyze, count_contexts
 from reuseprior.models.registry import build_model
 from reuseprior.models.sharing import SCHEMES, share
@@ -129,6 +132,7 @@ __all__ = [
     "SchemeConfig",
     "SharingSchemesProfile",
     "StudySpec",
+    "as_study",
     "bookkeeping_budgets",
     "bookkeeping_configs",
     "bookkeeping_live_check",
@@ -163,8 +167,10 @@ __all__ = [
     "reading",
     "reading_notes",
     "run_one",
+    "run_store",
     "run_study",
     "runs_path",
+    "scheme_run",
     "sharing_shifts",
     "sign_test_p",
     "store_bookkeeping",
@@ -745,9 +751,15 @@ def validate_runs(df: pd.DataFrame, *, source: str = "runs") -> None:
     )
 
 
-def _append_run(row: Mapping[str, Any], path: Path) -> pd.DataFrame:
-    return append_csv_row(
-        path, dict(row), ROW_COLUMNS, read=read_runs, validate=lambda df: validate_runs(df, source=str(path))
+def run_store(path: str | os.PathLike = STORED_RUNS) -> RunStore:
+    """The runs file: one row per (configuration, seed) of a plan, validated by :func:`validate_runs`."""
+    return RunStore(
+        Path(path),
+        key=("config", "seed"),
+        plan_column="plan_id",
+        columns=ROW_COLUMNS,
+        read=read_runs,
+        validate=lambda df, source: validate_runs(df, source=source),
     )
 
 
@@ -866,14 +878,72 @@ def run_one(
 def pending_runs(
     spec: StudySpec, done: pd.DataFrame, configs: Iterable[SchemeConfig] | None = None
 ) -> list[tuple[SchemeConfig, int]]:
-    """(configuration, seed) pairs of ``spec`` without a stored row, seed-major
-    (every configuration of seed 0 first), skipping configurations whose
-    scheme is not registered."""
+    """(configuration, seed) pairs of ``spec`` without a stored row in ``done``,
+    seed-major (every configuration of seed 0 first), skipping configurations
+    whose scheme is not registered."""
     pid = plan_id(spec)
     mine = done[done["plan_id"] == pid] if not done.empty else done
     finished = set(zip(mine["config"], mine["seed"].astype(int))) if not mine.empty else set()
     chosen = [c for c in (configs if configs is not None else spec.configs) if c.available()]
     return [(c, s) for s in spec.seeds for c in chosen if (c.label, s) not in finished]
+
+
+def as_study(
+    spec: StudySpec,
+    path: str | os.PathLike = STORED_RUNS,
+    *,
+    splits: data.DatasetSplits | None = None,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = False,
+    device: torch.device | str = "cpu",
+    threads: int | None = 1,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> Study:
+    """``spec`` as a resumable study of :mod:`reuseprior.core.study`: its runs
+    the (configuration, seed) pairs of registered schemes, seed-major; each
+    row validated and written to ``path`` as it arrives, then given to ``on_row``."""
+    store = run_store(path)
+    runs = tuple({"config": c.label, "seed": s} for s in spec.seeds for c in spec.configs if c.available())
+    context = {"spec": spec, "splits": splits, "data_dir": data_dir, "download": download, "device": str(device),
+               "threads": threads}  # fmt: skip
+
+    def store_row(_: Mapping[str, Any], row: dict[str, Any]) -> None:
+        store.put(row)
+        if on_row is not None:
+            on_row(row)
+
+    return Study(spec.name, plan_id(spec), store, runs, scheme_run, context, store_row, live_check)
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_study_data(spec: StudySpec, data_dir: str | None, download: bool) -> data.DatasetSplits:
+    return load_study_data(spec, data_dir=data_dir, download=download)
+
+
+def scheme_run(
+    *,
+    config: str,
+    seed: int,
+    spec: StudySpec,
+    splits: data.DatasetSplits | None,
+    data_dir: str | os.PathLike | None,
+    download: bool,
+    device: str,
+    threads: int | None,
+) -> dict[str, Any]:
+    """One run of the study (:func:`run_one`), as a task: the configuration by
+    its label, the splits loaded once per process when not given, PyTorch's
+    intra-op threads set to ``threads`` for its duration."""
+    if splits is None:
+        splits = _cached_study_data(spec, None if data_dir is None else str(data_dir), download)
+    by_label = {c.label: c for c in spec.configs}
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return run_one(spec, by_label[config], seed, splits, budgets=study_budgets(spec), device=device)
+    finally:
+        torch.set_num_threads(before)
 
 
 def run_study(
@@ -889,36 +959,28 @@ def run_study(
     threads: int | None = 1,
     progress: bool = True,
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    client: Client | None = None,
 ) -> pd.DataFrame:
-    """Run the study's pending runs (:func:`pending_runs`) and append each row to
-    ``path`` as soon as it finishes (atomically: the file is always a complete
-    CSV; an interruption loses at most the running row). Rerunning skips the
-    stored runs. ``max_runs`` stops after that many new rows; ``splits``
-    replaces the study's dataset (tests); ``threads`` sets PyTorch's intra-op
-    threads for the duration (one thread: tiny models train fastest and
-    deterministically on a shared CPU). Returns every row of the file."""
+    """Run the study's pending runs (:func:`pending_runs`; on the Dask
+    ``client``'s workers when given) and write each row to ``path`` as soon as
+    it finishes (atomically: the file is always a complete CSV; an
+    interruption loses at most the running rows). Rerunning skips the stored
+    runs. ``max_runs`` stops after that many new rows; ``splits`` replaces the
+    study's dataset (tests); ``threads`` sets PyTorch's intra-op threads of a
+    run (one thread: tiny models train fastest and deterministically on a
+    shared CPU). Returns every row of the file."""
     path = Path(path)
     todo = pending_runs(spec, read_runs(path), configs)
     if max_runs is not None:
         todo = todo[:max_runs]
     if not todo:
         return read_runs(path)
-    if splits is None:
+    if splits is None and client is None:
         splits = load_study_data(spec, data_dir=data_dir, download=download)
-    budgets = study_budgets(spec)
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        bar = tqdm(todo, desc=spec.name, unit="run", disable=not progress)
-        for config, seed in bar:
-            bar.set_postfix_str(f"{config.label}, seed {seed}")
-            row = run_one(spec, config, seed, splits, budgets=budgets, device=device)
-            _append_run(row, path)
-            if on_row is not None:
-                on_row(row)
-    finally:
-        torch.set_num_threads(before)
+    runs = as_study(spec, path, splits=splits, data_dir=data_dir, download=download, device=device, threads=threads,
+                    on_row=on_row)  # fmt: skip
+    only = [{"config": c.label, "seed": s} for c, s in todo]
+    core_study.run_study(runs, only=only, client=client, progress=progress)
     return read_runs(path)
 
 

@@ -37,7 +37,7 @@ from filelock import FileLock
 from tqdm.auto import tqdm
 
 from reuseprior.core.distributed import Call, Killed, run_jobs
-from reuseprior.core.files import replace_csv_rows, write_csv
+from reuseprior.core.files import append_csv_row, replace_csv_rows
 
 __all__ = ["RunStore", "Study", "StudyResult", "pending_runs", "run_study", "status"]
 
@@ -103,12 +103,9 @@ class RunStore:
     def append(self, row: Mapping[str, Any]) -> pd.DataFrame:
         """Append one row (a run log that keeps every attempt); atomic, validated."""
         with self.lock():
-            old = self._read(Path(self.path))
-            new = self._frame(row)
-            frame = new if old.empty else pd.concat([old, new], ignore_index=True)
-            self._check(frame)
-            write_csv(frame, self.path)
-            return frame
+            return append_csv_row(
+                self.path, dict(row), self.columns or tuple(row), read=self._read, validate=self._check
+            )
 
     def _check(self, frame: pd.DataFrame) -> None:
         if self.validate is not None:
