@@ -244,7 +244,7 @@ def test_stored_rows_are_valid_and_complete_per_seed():
     assert set(per_config.index) == {c.label for c in ch7.CPU_STUDY.configs} and len(per_config) == 10
     assert (per_config == 3).all(), per_config[per_config != 3]
     assert len(rows) == 30
-    assert rows["engine_error"].isna().all(), "fill them: python -m reuseprior sharing-study fill-scores"
+    assert rows["engine_error"].isna().all(), "fill them: python -m reuseprior study ch7 fill-scores"
 
 
 @pytest.mark.parametrize("agreeing, nonzero, p", [(3, 3, 0.25), (0, 3, 0.25), (2, 3, 1.0), (5, 5, 0.0625), (0, 0, 1.0)])
@@ -292,7 +292,7 @@ def test_the_quick_profiles_live_slice_matches_its_stored_row():
     # notebook runs and asserts the same check (live_check cell) under nbval on every `make test`
     rows = ch7.study_rows(ch7.CPU_STUDY)
     if rows.empty:
-        pytest.skip("no stored runs yet: python -m reuseprior sharing-study run")
+        pytest.skip("no stored runs yet: python -m reuseprior study ch7 run")
     try:
         check = ch7.live_check(ch7.CPU_STUDY, rows, k=ch7.PROFILES["quick"].live_rows)
     except DatasetNotFoundError as err:
@@ -307,7 +307,7 @@ def test_the_paper_profile_needs_cifar100_and_says_how_to_get_it(tmp_path):
 
 
 def test_command_status_lists_every_configuration(tmp_path, capsys):
-    assert main(["sharing-study", "status", "--runs-csv", str(tmp_path / "none.csv")]) == 0
+    assert main(["study", "ch7", "status", "--store", str(tmp_path / "none.csv")]) == 0
     out = capsys.readouterr().out
     assert all(c.label in out for c in ch7.CPU_STUDY.configs)
 

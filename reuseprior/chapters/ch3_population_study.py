@@ -67,6 +67,7 @@ __all__ = [
     "RunKey",
     "as_study",
     "convergence_band",
+    "deadline_after",
     "live_check",
     "mode_table",
     "paired_differences",
@@ -360,6 +361,11 @@ def population_run(
     return _frames(spec, key, pop, elapsed)
 
 
+def deadline_after(minutes: float | None) -> float | None:
+    """The :func:`time.time` ``minutes`` from now (None: no deadline), as :func:`population_run` reads it."""
+    return time.time() + 60 * minutes if minutes is not None else None
+
+
 def run_study(
     study: PopulationStudy = CPU_STUDY,
     *,
@@ -377,7 +383,7 @@ def run_study(
     stored when it ends; at most ``max_runs``, and none past ``max_minutes``
     (checked between generations: a run continues from its checkpoint next
     time). Returns the runs stored."""
-    deadline = time.time() + 60 * max_minutes if max_minutes is not None else None
+    deadline = deadline_after(max_minutes)
     runs = as_study(study, data_dir=data_dir, data=data, checkpoint_root=checkpoint_root, deadline=deadline,
                     progress=progress and client is None)  # fmt: skip
     chosen = None if only is None else [asdict(k) for k in only]

@@ -316,7 +316,7 @@ def live_check(path: str | Path = STORED_RUNS, work_dir: Path | None = None) -> 
     between two CPU kinds)."""
     stored = read_runs(path, LIVE_SLICE)
     if stored.empty:
-        raise ValueError(f"no stored live-slice row in {path}: run `python -m reuseprior train-study slice`")
+        raise ValueError(f"no stored live-slice row in {path}: run `python -m reuseprior study ch4 slice`")
     work_dir = work_dir or WORK_DIR / "live"
     model, seed = LIVE_SLICE.runs()[0]
     settings = replace(LIVE_SLICE.settings, models=(model,), resume=False, append_results=False)

@@ -68,7 +68,6 @@ import json
 import math
 import os
 import re
-import resource
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -98,7 +97,8 @@ from reuseprior.models.sharing import SCHEMES, share
 from reuseprior.models.sharing.budgets import load_seed_table
 from reuseprior.reporting.notebook import Profile
 from reuseprior.reporting.plotting import caption
-from reuseprior.training.loop import TrainConfig, count_flops, fit
+from reuseprior.reporting.statistics import sign_test_p
+from reuseprior.training.loop import TrainConfig, count_flops, fit, peak_rss_bytes, reset_peak_rss
 
 __all__ = [
     "BIDART_STUDY",
@@ -182,7 +182,7 @@ __all__ = [
     "validate_runs",
 ]
 
-#: the stored trained study (written by ``python -m reuseprior sharing-study run``)
+#: the stored trained study (written by ``python -m reuseprior study ch7 run``)
 STORED_RUNS: Path = paths.DATA_DIR / "sharing_study_runs.csv"
 
 #: the prior's quantities recorded per run (thesis chapter 4), as ``analyze`` names them
@@ -747,7 +747,7 @@ def validate_runs(df: pd.DataFrame, *, source: str = "runs") -> None:
     refuse(
         df[list(PRIOR_SCORES)].isna().any(axis=1) & df["engine_error"].isna(),
         "neither the prior's scores nor an engine error",
-        "recompute them: python -m reuseprior sharing-study fill-scores",
+        "recompute them: python -m reuseprior study ch7 fill-scores",
     )
 
 
@@ -761,25 +761,6 @@ def run_store(path: str | os.PathLike = STORED_RUNS) -> RunStore:
         read=read_runs,
         validate=lambda df, source: validate_runs(df, source=source),
     )
-
-
-def _reset_peak_rss() -> str:
-    """Reset the process's resident-set high-water mark (Linux ``clear_refs``);
-    returns the kind of peak :func:`_peak_rss_mb` then reads."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return "cpu_peak_rss_since_run_start"
-    except OSError:
-        return "cpu_process_peak_rss"
-
-
-def _peak_rss_mb() -> float:
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def prior_scores(model: nn.Module, input_shape: Sequence[int]) -> dict[str, Any]:
@@ -826,7 +807,7 @@ def run_one(
         )
     flops = count_flops(model, splits.input_shape)
     scores = prior_scores(model, splits.input_shape)
-    memory_kind = _reset_peak_rss() if device.type == "cpu" else "cuda_max_memory_allocated"
+    memory_kind = reset_peak_rss() if device.type == "cpu" else "cuda_max_memory_allocated"
     result = fit(
         model,
         splits.train,
@@ -838,7 +819,7 @@ def run_one(
         progress=progress,
         description=config.label,
     )
-    peak = _peak_rss_mb() if device.type == "cpu" else result.peak_memory_bytes / 2**20
+    peak = peak_rss_bytes() / 2**20 if device.type == "cpu" else result.peak_memory_bytes / 2**20
     history = result.history
     return {
         "plan_id": plan_id(spec),
@@ -1173,16 +1154,6 @@ def rank_table(rows: pd.DataFrame, score: str = "PG") -> pd.DataFrame:
     return t
 
 
-def sign_test_p(agreeing: int, nonzero: int) -> float:
-    """Two-sided sign test (``scipy.stats.binomtest`` with p = 1/2): the probability,
-    with ``nonzero`` paired differences each positive with probability 1/2, of a
-    count at least as far from ``nonzero / 2`` as ``agreeing``; 1 for no non-zero
-    difference. With 3 seeds the smallest possible value is 0.25."""
-    if nonzero == 0:
-        return 1.0
-    return float(stats.binomtest(agreeing, nonzero, 0.5).pvalue)
-
-
 def disagreements(rows: pd.DataFrame, score: str = "PG", *, within_budget: bool = True) -> pd.DataFrame:
     """The pairs of configurations that the prior orders one way and training
     the other (``within_budget``: only pairs at a matched budget), with the
@@ -1467,7 +1438,7 @@ def study_settings(spec: StudySpec) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ bookkeeping
 
-#: the stored matched-budget bookkeeping table (``python -m reuseprior sharing-study bookkeeping``)
+#: the stored matched-budget bookkeeping table (``python -m reuseprior study ch7 bookkeeping``)
 STORED_BOOKKEEPING: Path = paths.DATA_DIR / "ch7_bookkeeping.csv"
 #: the seeds' models at 32x32: classes of the dataset each was trained on by the work that uses it
 #: (WRN-28-10: NPAS, CIFAR-100; ResNet-56: NPAS, CIFAR-10; EfficientNet-B0: Bidart, ImageNet;
