@@ -197,10 +197,6 @@ class Individual:
         return cls(d["uid"], Blueprint.from_dict(d["blueprint"]), d["score"], d["origin"], d["born"], d["evaluations"])
 
 
-def _rows_equal_key(row: dict) -> dict:
-    return {k: v for k, v in row.items() if k != "seconds"}
-
-
 class Population:
     """A population of blueprints trained with shared modules (chapter 3)."""
 
