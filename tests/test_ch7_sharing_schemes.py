@@ -14,6 +14,7 @@ import torch
 
 from reuseprior.chapters import ch7_sharing_schemes as ch7
 from reuseprior.commands import main
+from reuseprior.core import paths
 from reuseprior.core.errors import CsvFormatError, DatasetNotFoundError
 from reuseprior.core.parameters import count_parameters
 from reuseprior.datasets import load_digits_splits
@@ -317,7 +318,7 @@ def test_reading_notes_quote_only_computed_or_printed_values():
     table the notebook wrote (computed or printed, at the note's precision, in M or %)
     or part of the reading's own name, so a note cannot go stale silently. Numbers in
     names ("10-class", "100,000-weight") and class counts ("100 classes") are not quoted values."""
-    table = pd.read_csv(ch7.paths.ROOT / "figures" / "ch7_sharing_schemes" / "npas_bookkeeping.csv")
+    table = pd.read_csv(paths.ROOT / "figures" / "ch7_sharing_schemes" / "npas_bookkeeping.csv")
     values = pd.concat([table["computed"], pd.to_numeric(table["printed"], errors="coerce")]).dropna().to_numpy()
     for (quantity, source), note in ch7.READING_NOTES.items():
         named = set(re.findall(r"\d+(?:\.\d+)?", f"{quantity} {source}"))
