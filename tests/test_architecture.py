@@ -10,13 +10,9 @@ found as well as one that would fail at import time.
 from __future__ import annotations
 
 import ast
-import importlib
 import pathlib
 import subprocess
 import sys
-import warnings
-
-import pytest
 
 PACKAGE_DIR = pathlib.Path(__file__).resolve().parents[1] / "reuseprior"
 
@@ -214,16 +210,3 @@ def test_every_module_imports_alone():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PACKAGE_DIR.parent)
     assert result.returncode == 0, result.stderr[-3000:]
-
-
-@pytest.mark.parametrize("old", sorted(importlib.import_module("reuseprior").MOVED_MODULES))
-def test_old_module_paths_still_import_with_a_deprecation_warning(old):
-    import reuseprior
-
-    new = reuseprior.MOVED_MODULES[old]
-    sys.modules.pop(old, None)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        module = importlib.import_module(old)
-    assert module is importlib.import_module(new)
-    assert any(issubclass(w.category, DeprecationWarning) and new in str(w.message) for w in caught)

@@ -56,7 +56,7 @@ def fake_build(tmp_path, monkeypatch):
     (tmp_path / "build").mkdir()
     monkeypatch.setattr(build, "execute_notebook", _fake_execute)
     estimate = pd.DataFrame({"GPU hours (est.)": [1.5, 2.0]})
-    monkeypatch.setattr(ch4_sharing_training, "gpu_time_table", lambda *a, **k: estimate)
+    monkeypatch.setattr(ch4_sharing_training.architecture, "gpu_time_table", lambda *a, **k: estimate)
     return tmp_path / "build"
 
 

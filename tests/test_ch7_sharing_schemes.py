@@ -14,6 +14,7 @@ import torch
 
 from reuseprior.chapters import ch7_sharing_schemes as ch7
 from reuseprior.commands import main
+from reuseprior.core import paths
 from reuseprior.core.errors import CsvFormatError, DatasetNotFoundError
 from reuseprior.core.parameters import count_parameters
 from reuseprior.datasets import load_digits_splits
@@ -244,7 +245,7 @@ def test_stored_rows_are_valid_and_complete_per_seed():
     assert set(per_config.index) == {c.label for c in ch7.CPU_STUDY.configs} and len(per_config) == 10
     assert (per_config == 3).all(), per_config[per_config != 3]
     assert len(rows) == 30
-    assert rows["engine_error"].isna().all(), "fill them: python -m reuseprior sharing-study fill-scores"
+    assert rows["engine_error"].isna().all(), "fill them: python -m reuseprior study ch7 fill-scores"
 
 
 @pytest.mark.parametrize("agreeing, nonzero, p", [(3, 3, 0.25), (0, 3, 0.25), (2, 3, 1.0), (5, 5, 0.0625), (0, 0, 1.0)])
@@ -292,7 +293,7 @@ def test_the_quick_profiles_live_slice_matches_its_stored_row():
     # notebook runs and asserts the same check (live_check cell) under nbval on every `make test`
     rows = ch7.study_rows(ch7.CPU_STUDY)
     if rows.empty:
-        pytest.skip("no stored runs yet: python -m reuseprior sharing-study run")
+        pytest.skip("no stored runs yet: python -m reuseprior study ch7 run")
     try:
         check = ch7.live_check(ch7.CPU_STUDY, rows, k=ch7.PROFILES["quick"].live_rows)
     except DatasetNotFoundError as err:
@@ -307,7 +308,7 @@ def test_the_paper_profile_needs_cifar100_and_says_how_to_get_it(tmp_path):
 
 
 def test_command_status_lists_every_configuration(tmp_path, capsys):
-    assert main(["sharing-study", "status", "--runs-csv", str(tmp_path / "none.csv")]) == 0
+    assert main(["study", "ch7", "status", "--store", str(tmp_path / "none.csv")]) == 0
     out = capsys.readouterr().out
     assert all(c.label in out for c in ch7.CPU_STUDY.configs)
 
@@ -317,7 +318,7 @@ def test_reading_notes_quote_only_computed_or_printed_values():
     table the notebook wrote (computed or printed, at the note's precision, in M or %)
     or part of the reading's own name, so a note cannot go stale silently. Numbers in
     names ("10-class", "100,000-weight") and class counts ("100 classes") are not quoted values."""
-    table = pd.read_csv(ch7.paths.ROOT / "figures" / "ch7_sharing_schemes" / "npas_bookkeeping.csv")
+    table = pd.read_csv(paths.ROOT / "figures" / "ch7_sharing_schemes" / "npas_bookkeeping.csv")
     values = pd.concat([table["computed"], pd.to_numeric(table["printed"], errors="coerce")]).dropna().to_numpy()
     for (quantity, source), note in ch7.READING_NOTES.items():
         named = set(re.findall(r"\d+(?:\.\d+)?", f"{quantity} {source}"))

@@ -187,7 +187,7 @@ def test_stored_study_rows_are_consistent():
     log, and its summary is what those rows give."""
     runs = st.read_stored("runs", st.CPU_STUDY)
     if runs.empty:
-        pytest.skip("no run of the CPU study is stored yet (python -m reuseprior revolver-study run)")
+        pytest.skip("no run of the CPU study is stored yet (python -m reuseprior study ch3 run)")
     evaluations = st.read_stored("evaluations", st.CPU_STUDY)
     generations = st.read_stored("generations", st.CPU_STUDY)
     window = st.CPU_STUDY.settings.mean_val_last

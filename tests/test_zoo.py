@@ -13,6 +13,7 @@ from torch import nn
 
 from reuseprior.baselines import proxies
 from reuseprior.chapters import ch6_predictive_validity as pv
+from reuseprior.chapters.ch6_predictive_validity import tables as pv_tables
 from reuseprior.commands import main
 from reuseprior.core import paths
 from reuseprior.zoo import batch_sensitivity as bs
@@ -545,7 +546,7 @@ def test_proxy_coverage_reading_is_generated_from_the_coverage_numbers(monkeypat
         **{p: [1.0, np.nan, np.nan] for p in ["snip", "grasp", "fisher", "grad_norm", "jacob_cov", "naswot"]}
     )
     stored = {"full": full, "part": part}
-    monkeypatch.setattr(pv, "load_scores", lambda zoo: stored[zoo])
+    monkeypatch.setattr(pv_tables, "load_scores", lambda zoo: stored[zoo])
     cov = pd.DataFrame({"zoo": ["full"], "scored": [3], "with data-dependent proxies": [3], "with every proxy": [2]})
     text = pv.proxy_coverage_reading(cov)
     assert "**full**: all 3 scored architectures carry at least one of them, 2 all six" in text

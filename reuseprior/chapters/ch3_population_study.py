@@ -35,7 +35,7 @@ import json
 import os
 import platform
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -44,14 +44,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from filelock import FileLock
+from distributed import Client
 from tqdm.auto import tqdm
 
 from reuseprior.chapters.ch3_revolver import MODE_LABELS, PROFILES, RevolverProfile, table_c_1, top_test_readings
 from reuseprior.core import paths
+from reuseprior.core import study as core_study
 from reuseprior.core.cpu import cpu_kernels
 from reuseprior.core.files import replace_csv_rows
 from reuseprior.core.precision import default_dtype
+from reuseprior.core.study import RunStore, Study
 from reuseprior.datasets import load_standard_splits
 from reuseprior.reporting.plotting import caption
 from reuseprior.reporting.reference import load_thesis_table, select_thesis_rows
@@ -66,7 +68,9 @@ __all__ = [
     "STORED",
     "PopulationStudy",
     "RunKey",
+    "as_study",
     "convergence_band",
+    "deadline_after",
     "live_check",
     "live_slice",
     "mode_table",
@@ -74,7 +78,9 @@ __all__ = [
     "pending_runs",
     "plan_id",
     "plot_convergence",
+    "population_run",
     "read_stored",
+    "run_store",
     "run_study",
     "store_live_reference",
     "study_status",
@@ -217,12 +223,38 @@ def _keyed(frame: pd.DataFrame, key: Mapping[str, Any]) -> pd.DataFrame:
     return pd.concat([pd.DataFrame({k: [v] * len(frame) for k, v in key.items()}), frame], axis=1)
 
 
+def run_store(data: Mapping[str, Path] = STORED) -> RunStore:
+    """The runs table (its summary row, written last, marks a run as stored)."""
+    return RunStore(Path(data["runs"]), key=("study", "dataset", "mode", "seed"), read=_read)
+
+
+def as_study(
+    study: PopulationStudy = CPU_STUDY,
+    *,
+    data_dir: str | Path | None = None,
+    data: Mapping[str, Path] = STORED,
+    checkpoint_root: Path = CHECKPOINT_ROOT,
+    deadline: float | None = None,
+    progress: bool = False,
+) -> Study:
+    """``study`` as a resumable study of :mod:`reuseprior.core.study`;
+    ``deadline``: a :func:`time.time` after which a run stops between generations."""
+    context = {"spec": study, "data_dir": data_dir, "checkpoint_root": checkpoint_root, "deadline": deadline,
+               "progress": progress}  # fmt: skip
+    return Study(
+        study.name,
+        plan_id(study),
+        run_store(data),
+        tuple(asdict(key) for key in study.runs()),
+        population_run,
+        context,
+        store_result=lambda _, frames: _write(frames, data),
+        live_check=live_check,
+    )
+
+
 def pending_runs(study: PopulationStudy, data: Mapping[str, Path] = STORED) -> list[RunKey]:
-    stored = read_stored("runs", study, data)
-    done = set()
-    if not stored.empty:
-        done = {(r.dataset, r.mode, int(r.seed)) for r in stored.itertuples()}
-    return [k for k in study.runs() if (k.dataset, k.mode, k.seed) not in done]
+    return [RunKey(**run) for run in core_study.pending_runs(as_study(study, data=data))]
 
 
 def study_status(study: PopulationStudy, data: Mapping[str, Path] = STORED) -> pd.DataFrame:
@@ -281,16 +313,68 @@ def _summary(study: PopulationStudy, pop: Population, seconds: float) -> dict[st
     }
 
 
-def _store(study: PopulationStudy, key: RunKey, pop: Population, seconds: float, data: Mapping[str, Path]) -> None:
+def _frames(study: PopulationStudy, key: RunKey, pop: Population, seconds: float) -> dict[str, pd.DataFrame]:
+    """The rows a finished run stores, per table of :data:`STORED`."""
     ident = {"study": key.study, "plan": plan_id(study), "dataset": key.dataset, "mode": key.mode, "seed": key.seed}
     modules = table_c_1(pop.registry, top=15).drop(columns=["name"])
     modules.insert(0, "rank", range(1, len(modules) + 1))
-    with FileLock(str(Path(data["runs"]).with_suffix(".lock"))):
-        replace_csv_rows(data["evaluations"], ident, _keyed(pop.results_frame(), ident), read=_read)
-        replace_csv_rows(data["generations"], ident, _keyed(pop.generations_frame(), ident), read=_read)
-        replace_csv_rows(data["modules"], ident, _keyed(modules, ident), read=_read)
-        summary = pd.DataFrame([{**ident, **_summary(study, pop, seconds)}])
-        replace_csv_rows(data["runs"], ident, summary, read=_read)
+    return {
+        "evaluations": _keyed(pop.results_frame(), ident),
+        "generations": _keyed(pop.generations_frame(), ident),
+        "modules": _keyed(modules, ident),
+        "runs": pd.DataFrame([{**ident, **_summary(study, pop, seconds)}]),
+    }
+
+
+def _write(frames: Mapping[str, pd.DataFrame], data: Mapping[str, Path]) -> None:
+    """Store a run's rows, the summary row last, under the runs file's lock."""
+    store = run_store(data)
+    ident = frames["runs"].iloc[0][["study", "plan", "dataset", "mode", "seed"]].to_dict()
+    with store.lock():
+        for kind in ("evaluations", "generations", "modules", "runs"):
+            replace_csv_rows(data[kind], ident, frames[kind], read=_read)
+
+
+def population_run(
+    *,
+    study: str,
+    dataset: str,
+    mode: str,
+    seed: int,
+    spec: PopulationStudy,
+    data_dir: str | Path | None,
+    checkpoint_root: Path,
+    deadline: float | None,
+    progress: bool,
+) -> dict[str, pd.DataFrame] | None:
+    """One run of ``spec``, checkpointed every generation and resumed from its
+    checkpoint; its rows per table, or None when ``deadline`` (a
+    :func:`time.time`) passed first (checked between generations). One thread
+    (``torch.set_num_threads(1)``): the models are small and the rows then do
+    not depend on the core count."""
+    torch.set_num_threads(1)
+    key = RunKey(study, dataset, mode, seed)
+    splits = load_standard_splits(dataset, data_dir, seed=seed, image_size=spec.image_size)
+    pop = _load_or_start(spec, key, splits, checkpoint_root)
+    path = key.checkpoint(checkpoint_root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    elapsed = float(pop.metadata.get("seconds", 0.0))
+    with tqdm(total=pop.config.epochs, initial=pop.generation, desc=key.label(), disable=not progress) as bar:
+        while pop.generation < pop.config.epochs:
+            if deadline is not None and time.time() > deadline:
+                return None
+            t0 = time.perf_counter()
+            pop.step()
+            elapsed += time.perf_counter() - t0
+            pop.metadata["seconds"] = elapsed
+            pop.save(path)
+            bar.update()
+    return _frames(spec, key, pop, elapsed)
+
+
+def deadline_after(minutes: float | None) -> float | None:
+    """The :func:`time.time` ``minutes`` from now (None: no deadline), as :func:`population_run` reads it."""
+    return time.time() + 60 * minutes if minutes is not None else None
 
 
 def run_study(
@@ -303,41 +387,19 @@ def run_study(
     max_minutes: float | None = None,
     only: Iterable[RunKey] | None = None,
     progress: bool = True,
+    client: Client | None = None,
 ) -> list[RunKey]:
-    """Run the pending runs of ``study`` (or of ``only``) in order, each
-    checkpointed every generation and stored when it ends; stop after
-    ``max_runs`` stored runs or when ``max_minutes`` have passed (checked
-    between generations: the run continues from its checkpoint next time).
-    Returns the runs stored. One thread (``torch.set_num_threads(1)``): the
-    models are small and the rows then do not depend on the core count."""
-    torch.set_num_threads(1)
-    deadline = time.monotonic() + 60 * max_minutes if max_minutes is not None else None
-    pending = set(pending_runs(study, data))
-    todo = [k for k in (only if only is not None else study.runs()) if k in pending]
-    stored: list[RunKey] = []
-    for key in todo:
-        if max_runs is not None and len(stored) >= max_runs:
-            break
-        splits = load_standard_splits(key.dataset, data_dir, seed=key.seed, image_size=study.image_size)
-        pop = _load_or_start(study, key, splits, checkpoint_root)
-        path = key.checkpoint(checkpoint_root)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        elapsed = float(pop.metadata.get("seconds", 0.0))
-        bar = tqdm(total=pop.config.epochs, initial=pop.generation, desc=key.label(), disable=not progress)
-        while pop.generation < pop.config.epochs:
-            if deadline is not None and time.monotonic() > deadline:
-                bar.close()
-                return stored
-            t0 = time.perf_counter()
-            pop.step()
-            elapsed += time.perf_counter() - t0
-            pop.metadata["seconds"] = elapsed
-            pop.save(path)
-            bar.update()
-        bar.close()
-        _store(study, key, pop, elapsed, data)
-        stored.append(key)
-    return stored
+    """Run the pending runs of ``study`` (or of ``only``) in order (on the Dask
+    ``client``'s workers when given), each checkpointed every generation and
+    stored when it ends; at most ``max_runs``, and none past ``max_minutes``
+    (checked between generations: a run continues from its checkpoint next
+    time). Returns the runs stored."""
+    deadline = deadline_after(max_minutes)
+    runs = as_study(study, data_dir=data_dir, data=data, checkpoint_root=checkpoint_root, deadline=deadline,
+                    progress=progress and client is None)  # fmt: skip
+    chosen = None if only is None else [asdict(k) for k in only]
+    done = core_study.run_study(runs, only=chosen, max_runs=max_runs, client=client, progress=progress)
+    return [RunKey(**run) for run in done.stored]
 
 
 # ---------------------------------------------------------------------- reading

@@ -32,12 +32,13 @@ from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
-from filelock import FileLock
+from distributed import Client
 
 from reuseprior.chapters import ch4_sharing_training as training
 from reuseprior.core import paths
-from reuseprior.core.files import replace_csv_rows
+from reuseprior.core import study as core_study
 from reuseprior.core.precision import within_float32_tolerance
+from reuseprior.core.study import RunStore, Study
 from reuseprior.reporting.reference import load_thesis_table
 from reuseprior.reporting.statistics import paired_mean_interval
 
@@ -46,6 +47,7 @@ __all__ = [
     "LIVE_SLICE",
     "STORED_RUNS",
     "TrainingStudy",
+    "as_study",
     "live_check",
     "model_table",
     "paired_differences",
@@ -53,8 +55,10 @@ __all__ = [
     "pending_runs",
     "plan_id",
     "read_runs",
+    "run_store",
     "run_study",
     "study_status",
+    "train_run",
 ]
 
 STORED_RUNS = paths.DATA_DIR / "ch4_real_study_runs.csv"
@@ -149,9 +153,26 @@ def read_runs(path: str | Path = STORED_RUNS, study: TrainingStudy | None = None
     return frame
 
 
+def run_store(path: str | Path = STORED_RUNS) -> RunStore:
+    """The stored runs: one row per (study, model, seed) of a plan."""
+    return RunStore(Path(path), key=("study", "model", "seed"), columns=STORED_COLUMNS, read=read_runs)
+
+
+def as_study(
+    spec: TrainingStudy = CPU_STUDY,
+    *,
+    path: str | Path = STORED_RUNS,
+    work_dir: Path = WORK_DIR,
+    progress: bool = False,
+) -> Study:
+    """``spec`` as a resumable study of :mod:`reuseprior.core.study` (its runs in ``path``)."""
+    runs = tuple({"study": spec.name, "model": model, "seed": seed} for model, seed in spec.runs())
+    context = {"spec": spec, "work_dir": Path(work_dir), "progress": progress}
+    return Study(spec.name, plan_id(spec), run_store(path), runs, train_run, context, live_check=live_check)
+
+
 def pending_runs(study: TrainingStudy, path: str | Path = STORED_RUNS) -> list[tuple[str, int]]:
-    done = {(r.model, int(r.seed)) for r in read_runs(path, study).itertuples()}
-    return [run for run in study.runs() if run not in done]
+    return [(r["model"], r["seed"]) for r in core_study.pending_runs(as_study(study, path=path))]
 
 
 def study_status(study: TrainingStudy, path: str | Path = STORED_RUNS) -> pd.DataFrame:
@@ -164,11 +185,26 @@ def study_status(study: TrainingStudy, path: str | Path = STORED_RUNS) -> pd.Dat
     return pd.DataFrame(rows)
 
 
-def _store(study: TrainingStudy, row: pd.Series, path: Path) -> None:
-    key = {"study": study.name, "plan": plan_id(study), "model": row["model"], "seed": row["seed"]}
-    record = {**key, **{c: row.get(c) for c in STORED_COLUMNS[len(key) :]}}
-    with FileLock(str(path.with_suffix(".lock"))):
-        replace_csv_rows(path, key, pd.DataFrame([record], columns=list(STORED_COLUMNS)), read=read_runs)
+def train_run(*, study: str, model: str, seed: int, spec: TrainingStudy, work_dir: Path, progress: bool) -> dict:
+    """Train one (model, seed) of ``spec`` (named ``study``), resumed from its
+    checkpoint if one exists; returns its row (:data:`STORED_COLUMNS`)."""
+    if study != spec.name:
+        raise ValueError(f"a run of study {study!r} given to {spec.name!r}")
+    settings = replace(spec.settings, models=(model,))
+    plan = training.make_plan(settings, profile=f"{spec.name}-{plan_id(spec)}", seed=seed)
+    log = work_dir / plan_id(spec) / "runs.csv"
+    rows = training.run_experiments(
+        plan,
+        seed=seed,
+        results_csv=log,
+        checkpoint_dir=work_dir / plan_id(spec) / "checkpoints",
+        progress=progress,
+    )
+    mine = rows[(rows["model"] == model) & (rows["seed"] == seed) & (rows["status"] == "completed")]
+    if mine.empty:
+        raise RuntimeError(f"{model} seed {seed} did not complete; its partial row is in {log}")
+    row = mine.iloc[-1]
+    return {"study": spec.name, "plan": plan_id(spec), **{c: row.get(c) for c in STORED_COLUMNS[2:]}}
 
 
 def run_study(
@@ -179,34 +215,16 @@ def run_study(
     only: Iterable[tuple[str, int]] | None = None,
     max_runs: int | None = None,
     progress: bool = True,
+    client: Client | None = None,
 ) -> list[tuple[str, int]]:
     """Train the pending runs (or those of ``only``), each resumed from its
-    checkpoint if one exists, and store each finished run's row. Returns the
-    runs stored."""
-    path = Path(path)
-    wanted = set(only) if only is not None else None
-    stored: list[tuple[str, int]] = []
-    for model, seed in pending_runs(study, path):
-        if wanted is not None and (model, seed) not in wanted:
-            continue
-        if max_runs is not None and len(stored) >= max_runs:
-            break
-        settings = replace(study.settings, models=(model,))
-        plan = training.make_plan(settings, profile=f"{study.name}-{plan_id(study)}", seed=seed)
-        log = work_dir / plan_id(study) / "runs.csv"
-        rows = training.run_experiments(
-            plan,
-            seed=seed,
-            results_csv=log,
-            checkpoint_dir=work_dir / plan_id(study) / "checkpoints",
-            progress=progress,
-        )
-        mine = rows[(rows["model"] == model) & (rows["seed"] == seed) & (rows["status"] == "completed")]
-        if mine.empty:
-            raise RuntimeError(f"{model} seed {seed} did not complete; its partial row is in {log}")
-        _store(study, mine.iloc[-1], path)
-        stored.append((model, seed))
-    return stored
+    checkpoint if one exists, and store each finished run's row (on the Dask
+    ``client``'s workers when given). Returns the runs stored."""
+    runs = as_study(study, path=path, work_dir=work_dir, progress=progress and client is None)
+    wanted = None if only is None else set(only)
+    chosen = None if wanted is None else [r for r in runs.runs if (r["model"], r["seed"]) in wanted]
+    done = core_study.run_study(runs, only=chosen, max_runs=max_runs, client=client, progress=progress)
+    return [(r["model"], r["seed"]) for r in done.stored]
 
 
 def model_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -301,7 +319,7 @@ def live_check(path: str | Path = STORED_RUNS, work_dir: Path | None = None) -> 
     ``abs deviation`` are this machine's."""
     stored = read_runs(path, LIVE_SLICE)
     if stored.empty:
-        raise ValueError(f"no stored live-slice row in {path}: run `python -m reuseprior train-study slice`")
+        raise ValueError(f"no stored live-slice row in {path}: run `python -m reuseprior study ch4 slice`")
     work_dir = work_dir or WORK_DIR / "live"
     model, seed = LIVE_SLICE.runs()[0]
     settings = replace(LIVE_SLICE.settings, models=(model,), resume=False, append_results=False)

@@ -51,24 +51,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "(explicit, never implicit)",
     ),
     "train": ("reuseprior.commands.train", "train an EfficientNetV2 original vs shared (thesis section 4.5.4)"),
-    "train-study": (
-        "reuseprior.commands.train_study",
-        "EfficientNetV2-B0 / B0-shared / S-shared on Fashion-MNIST over seeds into data/ (a Table 4.2 analogue; "
-        "resumable)",
-    ),
     "revolver": ("reuseprior.commands.revolver", "run a Revolver population search (thesis ch. 3, appendix C.2 flags)"),
-    "revolver-study": (
-        "reuseprior.commands.revolver_study",
-        "random search vs the genetic algorithm on MNIST/Fashion-MNIST over paired seeds into data/ "
-        "(thesis ch. 3 on real images; resumable)",
+    "study": (
+        "reuseprior.commands.study",
+        "the trained studies of chapters 3, 4 and 7 into data/ (resumable, one Dask task per run): "
+        "study ch3|ch4|ch7 run|status ...",
     ),
     "score-zoos": (
         "reuseprior.commands.score_zoos",
         "score model zoos (NAS-Bench-201, torchvision, pytorchcv) into data/ (resumable; beyond the thesis)",
-    ),
-    "sharing-study": (
-        "reuseprior.commands.sharing_study",
-        "train the sharing schemes at matched budgets into data/sharing_study_runs.csv (chapter 7; resumable)",
     ),
     "analyze-torchvision": (
         "reuseprior.commands.analyze_zoo",
@@ -83,6 +74,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: former commands, now spellings of ``study NAME``
+ALIASES: dict[str, tuple[str, ...]] = {
+    "revolver-study": ("study", "ch3"),
+    "train-study": ("study", "ch4"),
+    "sharing-study": ("study", "ch7"),
+}
+
+
 def _load(command: str):
     module_name, _ = COMMANDS[command]
     try:
@@ -93,6 +92,8 @@ def _load(command: str):
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ALIASES:
+        argv = [*ALIASES[argv[0]], *argv[1:]]
     prog = "reuseprior" if Path(sys.argv[0]).name == "reuseprior" else "python -m reuseprior"  # console script
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="command")

@@ -322,7 +322,7 @@ def count_contexts(
     return out
 
 
-def _use_info(res: SweepResult, use, module_lookup) -> dict[str, Any]:
+def _use_info(res: SweepResult, use) -> dict[str, Any]:
     consumer = use.consumer
     base = getattr(consumer.target, "overloadpacket", consumer.target)
     info: dict[str, Any] = {"op": "other"}
@@ -480,7 +480,7 @@ def _weight_uses(res: SweepResult, modules: dict[str, nn.Module]) -> list[tuple[
     for u in res.uses:
         if u.internal or u.param_name in bn_param_names:
             continue
-        info = _use_info(res, u, modules)
+        info = _use_info(res, u)
         if info["op"] == "batch_norm":
             continue
         idx = use_counter.get(u.param_name, 0)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-__all__ = ["MIN_PAIRS_FOR_INTERVAL", "paired_mean_interval", "sign_test"]
+__all__ = ["MIN_PAIRS_FOR_INTERVAL", "paired_mean_interval", "sign_test", "sign_test_p"]
 
 #: fewer pairs give no interval (two values have only three bootstrap means)
 MIN_PAIRS_FOR_INTERVAL = 3
@@ -37,11 +37,21 @@ def paired_mean_interval(
     return float(diff.mean()), low, high
 
 
+def sign_test_p(agreeing: int, nonzero: int) -> float:
+    """Two-sided sign test (:func:`scipy.stats.binomtest` with p = 1/2): the
+    probability, with ``nonzero`` paired differences each positive with
+    probability 1/2, of a count at least as far from ``nonzero / 2`` as
+    ``agreeing``; 1 for no non-zero difference. With 3 pairs the smallest
+    possible value is 0.25."""
+    if nonzero == 0:
+        return 1.0
+    return float(stats.binomtest(agreeing, nonzero, 0.5).pvalue)
+
+
 def sign_test(differences: np.ndarray) -> float:
-    """Two-sided sign test of paired differences: the probability, when
+    """:func:`sign_test_p` of paired differences: the probability, when
     positive and negative signs are equally likely, of a split at least as
-    uneven as the observed one (zeros left out; :func:`scipy.stats.binomtest`).
-    NaN without a non-zero difference."""
+    uneven as the observed one (zeros left out). NaN without a non-zero difference."""
     d = np.asarray(differences, dtype=float)
     positive, nonzero = int((d > 0).sum()), int((d != 0).sum())
-    return float(stats.binomtest(positive, nonzero, 0.5).pvalue) if nonzero else float("nan")
+    return sign_test_p(positive, nonzero) if nonzero else float("nan")

@@ -41,7 +41,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -196,10 +196,6 @@ class Individual:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Individual":
         return cls(d["uid"], Blueprint.from_dict(d["blueprint"]), d["score"], d["origin"], d["born"], d["evaluations"])
-
-
-def _rows_equal_key(row: dict) -> dict:
-    return {k: v for k, v in row.items() if k != "seconds"}
 
 
 class Population:
@@ -562,16 +558,35 @@ def load_matching(
     num_workers: int = 0,
     *,
     fix: str,
+    dataset: str | None = None,
+    name: Callable[[str], str] = str,
+    saved: str = "saved",
 ) -> Population:
     """Continue the run checkpointed at ``path``, provided it was started with
-    ``config``; otherwise :class:`~reuseprior.core.errors.CheckpointMismatchError`
-    names each differing setting (saved and current value) and ``fix``."""
+    ``config`` (and on ``dataset``, when given and recorded in the checkpoint);
+    otherwise :class:`~reuseprior.core.errors.CheckpointMismatchError` names
+    each differing setting (``name`` of its field, the value ``saved`` and the
+    current one) and ``fix``. An unreadable file raises
+    :class:`~reuseprior.training.loop.UnreadableCheckpointError` (one too)."""
     pop = Population.load(path, splits, device, num_workers)
     changes = config_changes(pop.config, config)
+    recorded = pop.metadata.get("dataset")
+    if dataset is not None and recorded is not None and _dataset_key(recorded) != _dataset_key(dataset):
+        changes["dataset"] = (recorded, dataset)
     if changes:
-        listed = "; ".join(f"{k}: {a!r} saved, {b!r} now" for k, (a, b) in changes.items())
-        raise CheckpointMismatchError(f"{path} was started with other settings ({listed}); {fix}")
+        listed = "; ".join(f"{name(k)}: {a!r} {saved}, {b!r} now" for k, (a, b) in changes.items())
+        longer = (
+            " (a run cannot be lengthened: its learning-rate decay ends at its last generation)"
+            if "epochs" in changes
+            else ""
+        )
+        raise CheckpointMismatchError(f"{path} was started with other settings ({listed}){longer}; {fix}")
     return pop
+
+
+def _dataset_key(name: str) -> str:
+    """A dataset's name as compared (``Fashion-MNIST`` and ``fashionmnist`` are one)."""
+    return str(name).lower().replace("-", "")
 
 
 def config_from_settings(settings, mode: str, seed: int, input_shape, num_classes: int, **extra) -> PopulationConfig:

@@ -300,15 +300,34 @@ def count_flops(model: nn.Module, input_shape: Sequence[int], device: str | torc
     return int(complexity.count_flops(model, torch.zeros(1, *input_shape, device=device)))
 
 
+def reset_peak_rss() -> str:
+    """Reset the process's resident-set high-water mark (Linux ``clear_refs``);
+    returns the kind of peak :func:`peak_rss_bytes` then reads."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return "cpu_peak_rss_since_run_start"
+    except OSError:
+        return "cpu_process_peak_rss"
+
+
+def peak_rss_bytes() -> int:
+    """The process's peak resident set size: Linux's ``VmHWM`` (reset by
+    :func:`reset_peak_rss`), else ``ru_maxrss`` (the whole process lifetime)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss * (1 if sys.platform == "darwin" else 1024))  # Linux reports KiB, macOS bytes
+
+
 def peak_memory(device: torch.device) -> tuple[int, str]:
     """``(bytes, kind)``: CUDA ``max_memory_allocated`` since the last reset
-    on a GPU, otherwise the process's peak resident set size (``ru_maxrss``,
-    a high-water mark over the whole process lifetime, not just this run)."""
+    on a GPU, otherwise the process's peak resident set size (:func:`peak_rss_bytes`)."""
     if device.type == "cuda":
         return int(torch.cuda.max_memory_allocated(device)), "cuda_max_memory_allocated"
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    scale = 1 if sys.platform == "darwin" else 1024  # Linux reports KiB, macOS bytes
-    return int(rss * scale), "cpu_process_peak_rss"
+    return peak_rss_bytes(), "cpu_process_peak_rss"
 
 
 def set_bn_momentum(model: nn.Module, momentum_tf: float) -> int:
