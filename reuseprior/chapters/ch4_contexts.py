@@ -33,6 +33,7 @@ from reuseprior.graphs import context_counts, horizontal_unroll, random_neuron_g
 from reuseprior.models.cnn import constant_width_cnn
 from reuseprior.models.mlp import constant_width_mlp
 from reuseprior.models.toy import TOY_GRAPHS, toy_graph, toy_model
+from reuseprior.reporting.digits import round_residuals
 from reuseprior.reporting.notebook import Profile
 
 __all__ = [
@@ -368,19 +369,16 @@ def check_identities(random_graphs: int, random_models: int, seed: int = 0, *, d
 
 #: the residual columns of :func:`check_identities` (bits)
 RESIDUAL_COLUMNS = ("KL - ES", "H + ES - log2 NC")
-#: decimals of a residual kept in tracked and shown tables: residuals below about 5e-9 bits are float64
-#: rounding, whose digits depend on the CPU's vectorised log2 and sums (measured: up to 3.7e-10 at
-#: log2 NC of about 1,250), so they are kept as 0 there and the check holds them to a tolerance instead
-RESIDUAL_DECIMALS = 8
+#: decimals of a residual kept in tracked and shown tables: the residuals grow with log2 NC (measured:
+#: up to 3.7e-10 bits at log2 NC of about 1,250), so 8 decimals, not :mod:`reuseprior.reporting.digits`' 12
+CHECK_DECIMALS = 8
 
 
 def tracked_checks(checks: pd.DataFrame) -> pd.DataFrame:
-    """:func:`check_identities`'s table with :data:`RESIDUAL_COLUMNS` rounded to
-    :data:`RESIDUAL_DECIMALS` (no negative zeros): the digits every CPU computes."""
-    out = checks.copy()
-    for column in RESIDUAL_COLUMNS:
-        out[column] = out[column].astype(float).round(RESIDUAL_DECIMALS) + 0.0
-    return out
+    """:func:`check_identities`'s table with :data:`RESIDUAL_COLUMNS` kept to
+    :data:`CHECK_DECIMALS` (:func:`~reuseprior.reporting.digits.round_residuals`):
+    the digits every CPU computes."""
+    return round_residuals(checks, RESIDUAL_COLUMNS, CHECK_DECIMALS)
 
 
 def plot_graphs_and_unrolled(names: Iterable[str]):
