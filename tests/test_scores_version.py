@@ -229,8 +229,15 @@ def test_the_live_check_holds_each_score_to_its_tolerance(tiny, monkeypatch, sco
     live = pv.live_check("tiny", 1, reuse=True).set_index("score")
     assert bool(live.loc[score, "within tolerance"]) is agrees
     assert live.loc[score, "tolerance"] == pv.LIVE_TOLERANCE["float32" if score in DATA_DEPENDENT else "exact"]
+    assert pv.tolerance_kind(score) == ("float32" if score in DATA_DEPENDENT else "exact")
     others = live.drop(index=score)
     assert others["within tolerance"].dropna().all()  # only the changed score moves
+
+
+def test_synflow_is_held_to_the_tolerance_of_float32_initial_weights():
+    """SynFlow is float64 arithmetic on float32-initialised weights: 1e-6, between the exact scores and the proxies."""
+    assert pv.tolerance_kind("synflow") == "float32 weights" and pv.tolerance_kind("grasp") == "grasp"
+    assert pv.LIVE_TOLERANCE["exact"] < pv.LIVE_TOLERANCE["float32 weights"] < pv.LIVE_TOLERANCE["float32"]
 
 
 def test_the_live_check_judges_grasp_against_the_magnitude_of_its_summands(tiny, monkeypatch):

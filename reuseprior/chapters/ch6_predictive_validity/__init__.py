@@ -14,12 +14,14 @@ live recomputation of the cheapest stored rows.
 from __future__ import annotations
 
 from reuseprior.chapters.ch6_predictive_validity.live import (  # noqa: F401
+    FLOAT32_WEIGHT_SCORES,
     LIVE_CHECK_MEASURED,
     LIVE_TOLERANCE,
     _grasp_scale,
     live_check,
     live_rows,
     recompute_cost,
+    tolerance_kind,
 )
 from reuseprior.chapters.ch6_predictive_validity.nb201 import (  # noqa: F401
     NASLIB_NAMES,
@@ -81,7 +83,9 @@ __all__ = [
     "failure_examples",
     "overestimated_rows",
     "LIVE_CHECK_MEASURED",
+    "FLOAT32_WEIGHT_SCORES",
     "LIVE_TOLERANCE",
+    "tolerance_kind",
     "live_check",
     "live_rows",
     "NASLIB_NAMES",
