@@ -206,8 +206,11 @@ def test_ranking_agreement_on_a_hand_made_example():
     assert table.at["PG", "kendall"] == pytest.approx(4 / 6)
     assert table.at["PG", "kendall within budget"] == pytest.approx(1.0)  # (a, b) and (c, d) both concordant
     assert table.at["PG_prime", "spearman"] == pytest.approx(-0.8)  # the reversed score
-    # every seed orders the configurations alike, so resampling seeds cannot move the ranks
-    assert table.at["PG", "spearman lo"] == pytest.approx(0.8) and table.at["PG", "spearman hi"] == pytest.approx(0.8)
+    # every seed orders the configurations alike: each seed's own Spearman is 0.8
+    assert table.at["PG", "spearman seed range low"] == table.at["PG", "spearman seed range high"] == pytest.approx(0.8)
+    # three seeds: no bootstrap, and a permutation p of at least 2 / 8, so no verdict either way
+    assert np.isnan(table.at["PG", "spearman bootstrap low"]) and table.at["PG", "spearman permutation p"] == 0.25
+    assert table.at["PG", "kendall within budget verdict"] == "undetermined"
     # the naive baseline: 100, 100, 50, 50 parameters against 10, 30, 20, 40
     assert table.at["params", "spearman"] == pytest.approx(-math.sqrt(0.2))
 
@@ -223,6 +226,7 @@ def test_disagreements_and_rank_table_name_the_swapped_pair():
     assert first["seeds agreeing with trained order"] == "3 of 3"
     assert first["mean paired difference (pp)"] == pytest.approx(10.0)  # b - c is 10 on every seed
     assert first["sign test p"] == pytest.approx(0.25)  # 3 of 3: 2 / 8, the smallest p three seeds allow
+    assert first["verdict on the prior's order"] == "undetermined"
     ranks = ch7.rank_table(rows, "PG").set_index("config")
     assert list(ranks["trained rank"]) == [4, 2, 3, 1] and list(ranks["prior rank"]) == [4, 3, 2, 1]
     text = ch7.reading(ch7.ranking_agreement(rows, scores=("PG",), n_boot=50), ch7.rank_table(rows), pooled)
@@ -248,10 +252,13 @@ def test_stored_rows_are_valid_and_complete_per_seed():
     assert rows["engine_error"].isna().all(), "fill them: python -m reuseprior study ch7 fill-scores"
 
 
-@pytest.mark.parametrize("agreeing, nonzero, p", [(3, 3, 0.25), (0, 3, 0.25), (2, 3, 1.0), (5, 5, 0.0625), (0, 0, 1.0)])
-def test_sign_test_p_by_hand(agreeing, nonzero, p):
-    # two-sided: 2 * P(X >= max(k, n - k)) for X ~ Binomial(n, 1/2), capped at 1
-    assert ch7.sign_test_p(agreeing, nonzero) == pytest.approx(p)
+@pytest.mark.parametrize(
+    "differences, p", [([1, 2, 3], 0.25), ([-1, -2, -3], 0.25), ([1, 2, -3], 1.0), ([1] * 5, 0.0625), ([1, 0, 2], 0.5)]
+)
+def test_sign_test_by_hand(differences, p):
+    # two-sided: 2 * P(X >= max(k, n - k)) for X ~ Binomial(n, 1/2) over the non-zero differences, capped at 1
+    assert ch7.sign_test(differences) == pytest.approx(p)
+    assert np.isnan(ch7.sign_test([0, 0, 0]))  # no sign to test
 
 
 def test_printed_numbers_group_the_readings_of_one_printed_number():

@@ -167,10 +167,18 @@ def test_paired_differences_against_hand_computed_values():
     diffs = 100 * (np.array(evolve_acc) - np.array(random_acc))  # 2, -1, 3, 1
     assert row["evolve - random (pp)"] == pytest.approx(diffs.mean())
     assert row["pairs"] == 4 and row["seeds evolve better"] == 3 and row["seeds random better"] == 1
-    assert diffs.min() <= row["interval low"] < diffs.mean() < row["interval high"] <= diffs.max()
+    # sd sqrt(8.75 / 3), t(0.975, 3) = 3.18245: 1.25 -/+ 2.7175
+    assert (row["t low"], row["t high"]) == (pytest.approx(-1.4675, abs=1e-4), pytest.approx(3.9675, abs=1e-4))
+    assert row["permutation p"] == pytest.approx(6 / 16)  # |sum| >= 5: all +, or one of the two 1s flipped; and -
     assert row["sign test p"] == pytest.approx(2 * 5 / 16)  # 3 of 4 one way: P(X <= 1) + P(X >= 3), X ~ B(4, 1/2)
+    assert (row["seed range low"], row["seed range high"]) == (pytest.approx(-1), pytest.approx(3))
+    assert np.isnan(row["bootstrap low"])  # 4 pairs: below MIN_PAIRS_FOR_BOOTSTRAP, no bootstrap
+    # MNIST: no difference claimed; the interval is neither inside +-0.5 points nor clear of 0
+    assert row["claim"].startswith("equivalent") and row["verdict"] == row["rule verdict"] == "undetermined"
+    mean_val = st.paired_differences(runs.assign(mean_val_last=runs["top_test_acc_final"]), ["mean_val_last"])
+    assert mean_val.iloc[0]["verdict"] == "not comparable" and mean_val.iloc[0]["reason"]
     two = st.paired_differences(runs[runs["seed"] < 2], ["top_test_acc_final"])
-    assert np.isnan(two.iloc[0]["interval low"])  # two pairs: no interval
+    assert np.isfinite(two.iloc[0]["t low"]) and np.isnan(two.iloc[0]["bootstrap low"])
     ties = st.paired_differences(runs.assign(top_test_acc_final=0.5), ["top_test_acc_final"]).iloc[0]
     assert np.isnan(ties["sign test p"])  # every pair tied: no sign to test
 

@@ -33,14 +33,16 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 from distributed import Client
+from sklearn.linear_model import LogisticRegression
 
 from reuseprior.chapters import ch4_sharing_training as training
+from reuseprior.chapters.ch4_sharing_training.data import _splits
 from reuseprior.core import paths
 from reuseprior.core import study as core_study
 from reuseprior.core.precision import within_float32_tolerance
 from reuseprior.core.study import RunStore, Study
 from reuseprior.reporting.reference import load_thesis_table
-from reuseprior.reporting.statistics import paired_mean_interval
+from reuseprior.reporting.statistics import NOT_COMPARABLE, paired_summary, verdict
 
 __all__ = [
     "CPU_STUDY",
@@ -52,6 +54,9 @@ __all__ = [
     "model_table",
     "paired_differences",
     "with_thesis_direction",
+    "with_verdicts",
+    "LINEAR_FLOOR",
+    "linear_floor",
     "pending_runs",
     "plan_id",
     "read_runs",
@@ -62,6 +67,8 @@ __all__ = [
 ]
 
 STORED_RUNS = paths.DATA_DIR / "ch4_real_study_runs.csv"
+#: the linear floor of the study's data (:func:`linear_floor`), tracked
+LINEAR_FLOOR = paths.DATA_DIR / "ch4_real_study_linear_floor.csv"
 WORK_DIR = paths.BUILD_DIR / "ch4_real_study"
 #: the stored columns: identity, settings, what a rerun reproduces and two measurements (time, memory)
 STORED_COLUMNS: tuple[str, ...] = (
@@ -261,30 +268,31 @@ def paired_differences(
     seed: int = 0,
 ) -> pd.DataFrame:
     """Per pair ``(model, against)``: ``model`` minus ``against`` per seed
-    (percentage points of ``metric``, stored in %), the mean with a
-    percentile bootstrap interval over the seeds, how many seeds favour
-    each, and the parameter ratio ``against / model``."""
+    (percentage points of ``metric``, stored in %) summarised by
+    :func:`~reuseprior.reporting.statistics.paired_summary` (the mean, the 95 %
+    paired t-interval, exact permutation and sign-test p, wins and losses, the
+    seeds' range; the percentile bootstrap only from its minimum number of
+    pairs), and the parameter ratio ``against / model``."""
     by = runs.set_index(["model", "seed"])
     rows = []
     for first, second in pairs:
         seeds = sorted(set(runs.loc[runs["model"] == first, "seed"]) & set(runs.loc[runs["model"] == second, "seed"]))
         diff = np.array([by.loc[(first, s), metric] - by.loc[(second, s), metric] for s in seeds], float)
-        mean, low, high = paired_mean_interval(diff, seed=seed)
+        summary = paired_summary(diff, seed=seed)
         ratio = float(by.loc[(second, seeds[0]), "params"] / by.loc[(first, seeds[0]), "params"]) if seeds else np.nan
         rows.append(
             {
                 "model": first,
                 "against": second,
-                "seeds": len(seeds),
-                "difference (pp)": mean,
-                "interval low": low,
-                "interval high": high,
-                "seeds model better": int((diff > 0).sum()),
-                "seeds against better": int((diff < 0).sum()),
+                "seeds": summary.pop("pairs"),
+                "difference (pp)": summary.pop("mean"),
+                **summary,
+                "seeds model better": summary["wins"],
+                "seeds against better": summary["losses"],
                 "param ratio (against / model)": ratio,
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).drop(columns=["wins", "losses"])
 
 
 def with_thesis_direction(differences: pd.DataFrame, dataset: str = "CIFAR-10") -> pd.DataFrame:
@@ -303,6 +311,61 @@ def with_thesis_direction(differences: pd.DataFrame, dataset: str = "CIFAR-10") 
     ]
     thesis_sign = np.sign(out[f"thesis {dataset} difference (pp)"])
     out["same sign as the thesis"] = np.sign(out["difference (pp)"]) == thesis_sign
+    return out
+
+
+def linear_floor(study: TrainingStudy = CPU_STUDY, *, data_dir: str | Path | None = None) -> pd.DataFrame:
+    """The fit criterion of :func:`with_verdicts`: per seed of ``study``, the
+    test accuracy (%) of a multinomial logistic regression
+    (:class:`sklearn.linear_model.LogisticRegression`, its defaults:
+    L2 with C = 1, lbfgs; ``max_iter=1000``) on the same training images as the
+    study's runs (the seed's split, resampled and scaled as they were; one
+    channel of the three equal ones, as 1,024 pixels), scored on the same test
+    images. About 20 s a seed on one CPU thread; stored in :data:`LINEAR_FLOOR`."""
+    rows = []
+    for seed in study.seeds:
+        settings = replace(study.settings, models=(study.models[0],))
+        plan = training.make_plan(settings, profile=f"{study.name}-floor", seed=seed)
+        splits, _, _ = _splits(plan, training.MODELS[study.models[0]].variant, seed)
+        (x_train, y_train), (x_test, y_test) = (_flat(part) for part in (splits.train, splits.test))
+        model = LogisticRegression(max_iter=1000).fit(x_train, y_train)
+        rows.append(
+            {"study": study.name, "plan": plan_id(study), "seed": seed, "train_images": len(y_train),
+             "test_images": len(y_test), "classifier": "LogisticRegression(max_iter=1000)",
+             "top1_test": round(100 * float(model.score(x_test, y_test)), 2)}
+        )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _flat(dataset: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A dataset's first channel as one row of pixels per image, and its labels."""
+    items = [dataset[i] for i in range(len(dataset))]
+    return np.stack([np.asarray(x)[0].ravel() for x, _ in items]), np.array([int(y) for _, y in items])
+
+
+def with_verdicts(differences: pd.DataFrame, runs: pd.DataFrame, floor: pd.DataFrame) -> pd.DataFrame:
+    """``differences`` (from :func:`with_thesis_direction`) with the thesis's
+    claim (the sign of its CIFAR-10 difference), the verdict of
+    :func:`~reuseprior.reporting.statistics.verdict` on it (``rule verdict``)
+    and the ``verdict`` shown, with its ``reason``: *not comparable* when either
+    model underfits by the stated fit criterion (its test top-1 below the
+    linear floor of :func:`linear_floor` on every seed: a linear classifier of
+    the same images does better, so the comparison measures underfitting at
+    this width, not Table 4.2's claim), otherwise the rule's."""
+    floor_by_seed = dict(zip(floor["seed"], floor["top1_test"]))
+    below = {
+        model: bool(len(df)) and all(a < floor_by_seed.get(s, -np.inf) for s, a in zip(df["seed"], df["top1_test"]))
+        for model, df in runs.groupby("model")
+    }
+    out = differences.copy()
+    thesis = [c for c in out.columns if c.startswith("thesis ") and c.endswith("difference (pp)")][0]
+    out["claim"] = np.where(out[thesis] > 0, "greater", "less")
+    out["rule verdict"] = [verdict(row, claim) for (_, row), claim in zip(out.iterrows(), out["claim"])]
+    underfit = [[m for m in (a, b) if below.get(m)] for a, b in zip(out["model"], out["against"])]
+    out["reason"] = [
+        f"{', '.join(u)} below the linear floor on every seed (underfits at this width)" if u else "" for u in underfit
+    ]
+    out["verdict"] = np.where(out["reason"] != "", NOT_COMPARABLE, out["rule verdict"])
     return out
 
 

@@ -98,8 +98,9 @@ def train_batches(
     """Train for ``num_batches`` batches drawn without replacement by ``rng``
     with the optimizer and loss of the individual's training session
     (``reuseprior.revolver.session.TrainingSession``; a fresh optimizer per
-    session, appendix C.2: SGD, momentum 0.9, weight decay 1e-4,
-    cross-entropy). Returns the mean training loss."""
+    session; by default SGD, momentum 0.9, weight decay 1e-4, cross-entropy:
+    the original code's defaults, not stated in appendix C.2). Returns the mean
+    training loss."""
     n = len(feed)
     num_batches = min(num_batches, feed.batches_per_epoch)
     order = rng.permutation(n)[: num_batches * feed.batch_size]

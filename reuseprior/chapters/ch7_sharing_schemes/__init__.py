@@ -152,7 +152,7 @@ from reuseprior.chapters.ch7_sharing_schemes.runs import (  # noqa: F401
     study_status,
     validate_runs,
 )
-from reuseprior.reporting.statistics import sign_test_p  # noqa: F401
+from reuseprior.reporting.statistics import sign_test  # noqa: F401
 
 __all__ = [
     "BIDART_STUDY",
@@ -227,7 +227,7 @@ __all__ = [
     "runs_path",
     "scheme_run",
     "sharing_shifts",
-    "sign_test_p",
+    "sign_test",
     "store_bookkeeping",
     "study_budgets",
     "study_rows",

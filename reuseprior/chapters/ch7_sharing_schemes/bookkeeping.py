@@ -198,7 +198,10 @@ def bookkeeping_wide(stored: pd.DataFrame) -> pd.DataFrame:
 
 #: why each reading of a seed's printed number that does not reproduce it fails (keyed by the
 #: reading's quantity and source in :func:`reuseprior.models.sharing.budgets.npas_bookkeeping`);
-#: the matching reading of the same printed number, where there is one, is the one adopted
+#: the matching reading of the same printed number, where there is one, is the one adopted. The WRN class
+#: count (10 or 100) that reproduces a printed number is chosen per table, not once: Table 12(a)'s ratios
+#: are reproduced only with the 10-class counts although Table 12 is a CIFAR-100 table, Tables 7, 9 and 12's
+#: 36 M only with the 10-class count, while Table 14's percentages read as the 100-class count
 READING_NOTES: dict[tuple[str, str], str] = {
     ("WRN-28-10 parameters, CIFAR-100", "NPAS Tables 7, 9, 12"): (
         "36.54 M does not round to 36; the CIFAR-10 model's 36.48 M does (or 36.54 M truncated): "
@@ -217,10 +220,12 @@ READING_NOTES: dict[tuple[str, str], str] = {
         "one store of the largest layer is 10.1 %; with the classifier as a second store 10.3 % (the adopted reading)"
     ),
     ("WRN-40-10 as % of WRN-28-10, CIFAR-100", "NPAS Table 12(a)"): (
-        "the 100-class ratio is 153.0 %; the 10-class ratio gives the printed 153.1 % (adopted)"
+        "the 100-class ratio is 153.0 %; the 10-class ratio gives the printed 153.1 % (adopted, although "
+        "Table 12 is a CIFAR-100 table)"
     ),
     ("WRN-52-10 as % of WRN-28-10, CIFAR-100", "NPAS Table 12(a)"): (
-        "the 100-class ratio is 206.0 %; the 10-class ratio gives the printed 206.2 % (adopted)"
+        "the 100-class ratio is 206.0 %; the 10-class ratio gives the printed 206.2 % (adopted, although "
+        "Table 12 is a CIFAR-100 table)"
     ),
     ("WRN-76-12 as % of WRN-28-10, CIFAR-100", "NPAS Table 12(a)"): (
         "449.2 %; neither class count gives the printed 449.6 % (10 classes: 449.7 %)"

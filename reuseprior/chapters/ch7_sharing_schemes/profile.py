@@ -6,7 +6,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -114,37 +113,39 @@ def printed_beside_trained(spec: StudySpec, rows: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+#: the column of :func:`disagreements` holding the verdict on the prior's order
+PRIOR_ORDER_VERDICT = "verdict on the prior's order"
+
+
 def reading(agreement: pd.DataFrame, rank: pd.DataFrame, disagree: pd.DataFrame, score: str = "PG") -> str:
     """The ranking result in words, generated from the tables (so the narrative
     cannot fall behind the stored rows): the pooled and within-budget agreement
-    of every score with its interval, the naive baseline's, and the prior's
+    of every score with its seed range, t-interval and verdict
+    (:func:`~reuseprior.reporting.statistics.verdict`), the naive baseline's, and the prior's
     largest within-budget mistake. Configurations that tie (accuracy, score or
     rank) are listed by name."""
 
     def interval(r: pd.Series, key: str) -> str:
-        return f"{r[key]:+.2f} [{r[f'{key} lo']:+.2f}, {r[f'{key} hi']:+.2f}]"
-
-    def verdict(r: pd.Series, key: str) -> str:
-        lo, hi = r[f"{key} lo"], r[f"{key} hi"]
-        if not (np.isfinite(lo) and np.isfinite(hi)):
-            return "undefined"
-        if lo > 0:
-            return "agreement (interval above 0)"
-        if hi < 0:
-            return "the opposite ranking (interval below 0)"
-        return "no detectable agreement (interval contains 0)"
+        return (
+            f"{r[key]:+.2f} (seed range [{r[f'{key} seed range low']:+.2f}, {r[f'{key} seed range high']:+.2f}], "
+            f"per-seed t-interval [{r[f'{key} t low']:+.2f}, {r[f'{key} t high']:+.2f}], "
+            f"permutation p = {r[f'{key} permutation p']:.2f})"
+        )
 
     lines = [
-        f"From {int(agreement['configs'].iloc[0])} configurations x {int(agreement['seeds'].iloc[0])} seeds "
-        "(95 % bootstrap intervals over seeds):",
+        f"From {int(agreement['configs'].iloc[0])} configurations x {int(agreement['seeds'].iloc[0])} seeds. "
+        "Beside each rank correlation of the mean accuracies: the range of the same statistic over the seeds "
+        "(a range, not a confidence interval), the 95 % t-interval of the per-seed values and their exact "
+        "permutation p; the verdict on the claim that the prior agrees with training is the rule of "
+        "`reuseprior.reporting.statistics.verdict` (reproduced only when the interval lies above 0 and p < 0.05):",
         "",
     ]
     for _, r in agreement.iterrows():
         name = "parameter count (naive baseline)" if r["score"] == "params" else SCORE_LABELS[r["score"]]
         lines.append(
-            f"- **{name}**: pooled Spearman {interval(r, 'spearman')}, Kendall {interval(r, 'kendall')}; "
-            f"within matched budgets Kendall {interval(r, 'kendall within budget')}: "
-            f"{verdict(r, 'kendall within budget')}."
+            f"- **{name}**: pooled Spearman {interval(r, 'spearman')}, **{r['spearman verdict']}**; "
+            f"within matched budgets Kendall {interval(r, 'kendall within budget')}, "
+            f"**{r['kendall within budget verdict']}**."
         )
     if not disagree.empty:
         worst = disagree.iloc[0]
@@ -153,7 +154,9 @@ def reading(agreement: pd.DataFrame, rank: pd.DataFrame, disagree: pd.DataFrame,
             f"The largest within-budget mistake of {score}: it prefers **{worst['prior prefers']}** to "
             f"**{worst['trained better']}**, which trains {worst['accuracy gap (pp)']:.2f} points better "
             f"({worst['seeds agreeing with trained order']} seeds agree in sign, mean paired difference "
-            f"{worst['mean paired difference (pp)']:+.2f} points, sign test p = {worst['sign test p']:.2f}).",
+            f"{worst['mean paired difference (pp)']:+.2f} points, t-interval [{worst['t low']:+.2f}, "
+            f"{worst['t high']:+.2f}], permutation p = {worst['permutation p']:.2f}, sign test p = "
+            f"{worst['sign test p']:.2f}: the prior's order is **{worst[PRIOR_ORDER_VERDICT]}**).",
         ]
     lines += ["", f"Order within each matched budget (best first), by training and by {score}:", ""]
     for group, members in rank.groupby("group", sort=False):

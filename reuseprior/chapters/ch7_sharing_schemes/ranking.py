@@ -14,7 +14,12 @@ from scipy import stats
 from reuseprior.chapters.ch7_sharing_schemes.configs import PRIOR_SCORES, STORED_RUNS, StudySpec
 from reuseprior.chapters.ch7_sharing_schemes.runs import plan_id, read_runs
 from reuseprior.core.ordering import sort_rows
-from reuseprior.reporting.statistics import sign_test_p
+from reuseprior.reporting.statistics import (
+    CONFIDENCE,
+    MIN_PAIRS_FOR_BOOTSTRAP,
+    paired_summary,
+    verdict,
+)
 
 
 def study_rows(spec: StudySpec, path: str | os.PathLike = STORED_RUNS) -> pd.DataFrame:
@@ -84,8 +89,28 @@ def _kendall_within(score: np.ndarray, acc: np.ndarray, groups: Sequence[str]) -
     return agree / total if total else math.nan
 
 
+#: the agreement columns of :func:`ranking_agreement`
+AGREEMENT_STATISTICS = ("spearman", "kendall", "kendall within budget")
+
+
+def _agreement(score: np.ndarray, acc: np.ndarray, groups: Sequence[str]) -> tuple[float, float, float]:
+    """Spearman, Kendall tau-b (NaN when either side is constant) and the within-budget Kendall tau-a."""
+    if np.ptp(score) == 0 or np.ptp(acc) == 0:
+        return math.nan, math.nan, _kendall_within(score, acc, groups)
+    return (
+        float(stats.spearmanr(score, acc).statistic),
+        float(stats.kendalltau(score, acc).statistic),
+        _kendall_within(score, acc, groups),
+    )
+
+
 def ranking_agreement(
-    rows: pd.DataFrame, scores: Sequence[str] = PRIOR_SCORES, *, n_boot: int = 1000, ci: float = 0.95, seed: int = 0
+    rows: pd.DataFrame,
+    scores: Sequence[str] = PRIOR_SCORES,
+    *,
+    n_boot: int = 1000,
+    ci: float = CONFIDENCE,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Does the prior rank the configurations the way training does?
 
@@ -93,11 +118,16 @@ def ranking_agreement(
     accuracy over seeds, across every configuration (``pooled``: the budgets
     differ, so size enters), and Kendall's tau over the pairs at a matched budget
     only (``within budget``, :func:`matched_budget_groups`: the study's
-    question). Intervals: percentile bootstrap over seeds -- a resample draws
-    as many seeds as were run, with replacement, the same draw for every
-    configuration (a seed fixes data order and initialisation for all of them),
-    and recomputes the mean accuracies; the prior's scores do not depend on the
-    seed's draw. Also ``params`` (the naive baseline: more parameters, better)."""
+    question). Beside each, the same statistic on each seed's accuracies alone:
+    their ``seed range`` (smallest and largest: a range, not an interval) and,
+    by :func:`~reuseprior.reporting.statistics.paired_summary` of the per-seed
+    values, the ``ci`` t-interval of their mean and its exact permutation p,
+    and the ``verdict`` of :func:`~reuseprior.reporting.statistics.verdict` on
+    the claim that the prior agrees with training (``"greater"``: a positive
+    rank correlation). The percentile bootstrap over seeds (a resample draws as
+    many seeds as were run, the same draw for every configuration) only from
+    :data:`~reuseprior.reporting.statistics.MIN_PAIRS_FOR_BOOTSTRAP` seeds on;
+    NaN below. Also ``params`` (the naive baseline: more parameters, better)."""
     summary = summarize(rows)
     configs, seeds, acc = _accuracy_matrix(rows)
     summary = summary.set_index("config").loc[configs].reset_index()
@@ -105,33 +135,41 @@ def ranking_agreement(
     groups = [groups_map[c] for c in configs]
     rng = np.random.default_rng(seed)
     draws = [rng.integers(0, len(seeds), size=len(seeds)) for _ in range(n_boot)]
-    lo_q, hi_q = (1 - ci) / 2 * 100, (1 + ci) / 2 * 100
+    if len(seeds) < MIN_PAIRS_FOR_BOOTSTRAP:
+        draws = []
     out = []
     for name in (*scores, "params"):
         s = summary[name].to_numpy(dtype=float)
         if not np.isfinite(s).all():
             continue
-        mean = np.nanmean(acc, axis=1)
-
-        def stats_of(a: np.ndarray) -> tuple[float, float, float]:
-            if np.ptp(s) == 0 or np.ptp(a) == 0:
-                return math.nan, math.nan, _kendall_within(s, a, groups)
-            return (
-                float(stats.spearmanr(s, a).statistic),
-                float(stats.kendalltau(s, a).statistic),
-                _kendall_within(s, a, groups),
-            )
-
-        point = stats_of(mean)
-        boot = np.array([stats_of(np.nanmean(acc[:, d], axis=1)) for d in draws])
+        point = _agreement(s, np.nanmean(acc, axis=1), groups)
+        per_seed = np.array([_agreement(s, acc[:, j], groups) for j in range(len(seeds))])
+        boot = np.array([_agreement(s, np.nanmean(acc[:, d], axis=1), groups) for d in draws]).reshape(-1, 3)
         row = {"score": name, "configs": len(configs), "seeds": len(seeds)}
-        for k, label in enumerate(("spearman", "kendall", "kendall within budget")):
-            row[label] = point[k]
-            finite = boot[:, k][np.isfinite(boot[:, k])]
-            row[f"{label} lo"] = float(np.percentile(finite, lo_q)) if len(finite) else math.nan
-            row[f"{label} hi"] = float(np.percentile(finite, hi_q)) if len(finite) else math.nan
+        for k, label in enumerate(AGREEMENT_STATISTICS):
+            row.update(_agreement_columns(label, point[k], per_seed[:, k], boot[:, k], ci, seed))
         out.append(row)
     return pd.DataFrame(out)
+
+
+def _agreement_columns(
+    label: str, point: float, per_seed: np.ndarray, boot: np.ndarray, ci: float, seed: int
+) -> dict[str, float | str]:
+    """One statistic's columns in :func:`ranking_agreement`."""
+    summary = paired_summary(per_seed, confidence=ci, seed=seed)
+    finite = boot[np.isfinite(boot)]
+    lo_q, hi_q = (1 - ci) / 2 * 100, (1 + ci) / 2 * 100
+    return {
+        label: point,
+        f"{label} seed range low": summary["seed range low"],
+        f"{label} seed range high": summary["seed range high"],
+        f"{label} t low": summary["t low"],
+        f"{label} t high": summary["t high"],
+        f"{label} permutation p": summary["permutation p"],
+        f"{label} bootstrap low": float(np.percentile(finite, lo_q)) if len(finite) else math.nan,
+        f"{label} bootstrap high": float(np.percentile(finite, hi_q)) if len(finite) else math.nan,
+        f"{label} verdict": verdict(summary, "greater", alpha=1 - ci),
+    }
 
 
 def rank_table(rows: pd.DataFrame, score: str = "PG") -> pd.DataFrame:
@@ -157,10 +195,14 @@ def disagreements(rows: pd.DataFrame, score: str = "PG", *, within_budget: bool 
     the seeds' paired differences: a seed fixes the data order and base
     initialisation of every configuration, so each seed gives one paired
     difference (trained better - prior prefers); the table shows how many seeds
-    agree in sign with the trained order, their mean, and the two-sided sign
-    test's p (:func:`sign_test_p`; with 3 seeds its smallest value is 0.25, so
-    no pair can be resolved either way). Sorted by the accuracy gap, largest
-    first (the prior's worst mistakes on top), equal gaps by the two names."""
+    agree in sign with the trained order, their mean with its 95 % paired
+    t-interval, the exact permutation p and the two-sided sign test's p
+    (:func:`~reuseprior.reporting.statistics.paired_summary`; with 3 seeds
+    neither p can go below 0.25), and the verdict of
+    :func:`~reuseprior.reporting.statistics.verdict` on the prior's order (the
+    claim that the configuration it prefers trains better, i.e. a negative
+    difference). Sorted by the accuracy gap, largest first (the prior's worst
+    mistakes on top), equal gaps by the two names."""
     summary = summarize(rows).set_index("config")
     groups = matched_budget_groups(summary.reset_index())
     per_seed = rows.pivot_table(index="config", columns="seed", values="test_top1", aggfunc="mean")
@@ -174,7 +216,7 @@ def disagreements(rows: pd.DataFrame, score: str = "PG", *, within_budget: bool 
             continue
         better, worse = (a, b) if da > 0 else (b, a)
         diff = (per_seed.loc[better] - per_seed.loc[worse]).dropna()
-        agreeing, nonzero = int((diff > 0).sum()), int((diff != 0).sum())
+        paired = paired_summary(diff.to_numpy(dtype=float))
         out.append(
             {
                 "trained better": better,
@@ -183,9 +225,13 @@ def disagreements(rows: pd.DataFrame, score: str = "PG", *, within_budget: bool 
                 f"{score} difference (prior prefers - trained better)": summary.at[worse, score]
                 - summary.at[better, score],
                 "accuracy gap (pp)": abs(da),
-                "seeds agreeing with trained order": f"{agreeing} of {len(diff)}",
+                "seeds agreeing with trained order": f"{paired['wins']} of {len(diff)}",
                 "mean paired difference (pp)": float(diff.mean()),
-                "sign test p": sign_test_p(agreeing, nonzero),
+                "t low": paired["t low"],
+                "t high": paired["t high"],
+                "permutation p": paired["permutation p"],
+                "sign test p": paired["sign test p"],
+                "verdict on the prior's order": verdict(paired, "less"),
             }
         )
     cols = [
@@ -196,7 +242,11 @@ def disagreements(rows: pd.DataFrame, score: str = "PG", *, within_budget: bool 
         "accuracy gap (pp)",
         "seeds agreeing with trained order",
         "mean paired difference (pp)",
+        "t low",
+        "t high",
+        "permutation p",
         "sign test p",
+        "verdict on the prior's order",
     ]
     df = pd.DataFrame(out, columns=cols)
     return sort_rows(df, "accuracy gap (pp)", then=["trained better", "prior prefers"], ascending=False).reset_index(
