@@ -41,6 +41,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "reuseprior.commands.analyze",
         "count contexts of any PyTorch model and print PG, P'G, ES, H (thesis ch. 4)",
     ),
+    "compare": (
+        "reuseprior.commands.compare",
+        "rank several models by the prior (PG, P'G, ES, H, S) beside #params, FLOPs and proxies: table, CSV, "
+        "JSON, figure",
+    ),
     "depth-width": (
         "reuseprior.commands.depth_width",
         "recompute Tables 5.1-5.4 / Figures 5.1-5.2 (thesis section 5.2)",
