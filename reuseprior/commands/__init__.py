@@ -66,6 +66,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "reuseprior.commands.score_zoos",
         "score model zoos (NAS-Bench-201, torchvision, pytorchcv) into data/ (resumable; beyond the thesis)",
     ),
+    "search-nb201": (
+        "reuseprior.commands.search_nb201",
+        "search NAS-Bench-201 with the prior and the zero-cost proxies from the stored scores, no training "
+        "(NASWOT protocol, zero-cost warm-up) into data/nb201_search_runs.csv (resumable; beyond the thesis)",
+    ),
     "analyze-torchvision": (
         "reuseprior.commands.analyze_zoo",
         "analyse every torchvision classifier at its eval crop into data/torchvision_zoo_analysis.csv "
