@@ -90,6 +90,11 @@ def _load_batch(path: Path) -> ProxyBatch:
     return ProxyBatch(inputs, targets, classes, f"user minibatch {path.name} ({len(inputs)} examples)")
 
 
+def _count(value: float) -> str:
+    """#parameters and FLOPs in full (integers), NaN as pandas prints it."""
+    return f"{value:.0f}" if value == value else "NaN"
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         batch = _load_batch(args.batch) if args.batch is not None else None
@@ -107,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
         with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_colwidth", 80):
             print(f"ranked by {args.by}, input {'x'.join(map(str, result.input_shape))}")
             shown = result.table.assign(error=result.table["error"].str.slice(0, 40))
-            print(shown.to_string(index=False, float_format=lambda v: f"{v:.6g}", justify="left"))
+            counts = {c: _count for c in ("params", "flops")}
+            print(shown.to_string(index=False, float_format=lambda v: f"{v:.6g}", formatters=counts))
         for _, row in result.table[result.table["error"] != ""].iterrows():
             print(f"{row['model']}: {row['error']}", file=sys.stderr)
     if args.csv is not None:
