@@ -110,30 +110,30 @@ def _order(rows: pd.DataFrame) -> pd.DataFrame:
     return sort_rows(rows.assign(_o=rows["score"].map(order)), ["_o", "size"], then="label").drop(columns="_o")
 
 
+def _wide(mine: pd.DataFrame, name: str, first: tuple[str, ...]) -> pd.DataFrame:
+    """One row per score (table order), a mean and an SD column per size (``name``
+    formats the size), after the per-score columns ``first``."""
+    wide = mine.pivot(index="score", columns="size", values=["mean", "sd"])
+    wide = wide.reindex([s for s in SCORE_NAMES if s in wide.index])
+    wide.columns = [f"{name.format(n)} {stat}" for stat, n in wide.columns]
+    sizes = sorted(mine["size"].unique())
+    wide = wide[[f"{name.format(n)} {stat}" for n in sizes for stat in ("mean", "sd")]]
+    for k, column in enumerate(first):
+        wide.insert(k, column, mine.groupby("score")[column].first())
+    return wide.rename(index=SCORE_NAMES).rename_axis("score").reset_index()
+
+
 def naswot_table(rows: pd.DataFrame, label: str) -> pd.DataFrame:
     """The NASWOT protocol on ``label``: per score, the picked cell's mean and SD
     accuracy (%) at each sample size N, one column pair per N."""
-    mine = _order(rows[(rows["protocol"] == "naswot") & (rows["label"] == label)])
-    wide = mine.pivot(index="score", columns="size", values=["mean", "sd"])
-    wide = wide.reindex([s for s in SCORE_NAMES if s in wide.index])
-    wide.columns = [f"N={n} {stat}" for stat, n in wide.columns]
-    sizes = sorted(mine["size"].unique())
-    wide = wide[[f"N={n} {stat}" for n in sizes for stat in ("mean", "sd")]]
-    wide.insert(0, "repeats", mine.groupby("score")["repeats"].first())
-    return wide.rename(index=SCORE_NAMES).rename_axis("score").reset_index()
+    mine = rows[(rows["protocol"] == "naswot") & (rows["label"] == label)]
+    return _wide(mine, "N={}", ("repeats",))
 
 
 def warmup_table(rows: pd.DataFrame, protocol: str, label: str, budgets: tuple[int, ...]) -> pd.DataFrame:
     """Best accuracy found (%, mean and SD over repeats) after each of ``budgets`` trained cells."""
     mine = rows[(rows["protocol"] == protocol) & (rows["label"] == label) & rows["size"].isin(budgets)]
-    wide = mine.pivot(index="score", columns="size", values=["mean", "sd"])
-    wide = wide.reindex([s for s in SCORE_NAMES if s in wide.index])
-    wide.columns = [f"{n} trained {stat}" for stat, n in wide.columns]
-    steps = sorted(mine["size"].unique())
-    wide = wide[[f"{n} trained {stat}" for n in steps for stat in ("mean", "sd")]]
-    wide.insert(0, "pool", mine.groupby("score")["pool"].first())
-    wide.insert(1, "repeats", mine.groupby("score")["repeats"].first())
-    return wide.rename(index=SCORE_NAMES).rename_axis("score").reset_index()
+    return _wide(mine, "{} trained", ("pool", "repeats"))
 
 
 def _styles() -> dict[str, dict[str, object]]:

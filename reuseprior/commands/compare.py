@@ -26,7 +26,7 @@ import torch
 from reuseprior.analysis.compare import OPTIONAL_PROXIES, QUANTITIES, compare
 from reuseprior.baselines.proxies import ProxyBatch
 from reuseprior.baselines.registry import DATA_DEPENDENT
-from reuseprior.commands.analyze import _shape
+from reuseprior.commands.analyze import add_input_argument
 
 __all__ = ["add_arguments", "check_arguments", "run"]
 
@@ -35,12 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "models", nargs="+", metavar="MODEL", help="reuseprior or torchvision model names, or package.module:factory"
     )
-    parser.add_argument(
-        "--input",
-        type=_shape,
-        default=(3, 224, 224),
-        help="input shape without the batch dimension (default 3,224,224)",
-    )
+    add_input_argument(parser)
     parser.add_argument(
         "--by",
         default="PG",
