@@ -21,9 +21,10 @@ the layers below it (``tests/test_architecture.py`` checks it)::
   ``priors`` (chapter 5 energy priors and sympy derivations), ``models``
   (builders and cross-layer sharing), ``baselines`` (training-free proxies,
   NN-Mass, params and FLOPs), ``datasets``, ``training``, ``revolver``
-  (chapter 3's search), ``zoo`` (scored model zoos, store, Dask runner) and
-  ``reporting`` (notebook set-up, the thesis's printed numbers, plots, the
-  notebook build and the book). Library modules know nothing of chapters or
+  (chapter 3's search), ``zoo`` (scored model zoos, store, Dask runner,
+  searches of NAS-Bench-201 from the stored scores), ``analysis`` (a user's
+  models compared by the prior) and ``reporting`` (notebook set-up, the
+  thesis's printed numbers, plots, the notebook build and the book). Library modules know nothing of chapters or
   commands.
 * ``chapters``: one driver per notebook (its typed profiles and its table
   and figure functions).
@@ -43,6 +44,8 @@ _EXPORTS: dict[str, str] = {
     "count_contexts": "reuseprior.counting",
     "analyze": "reuseprior.counting",
     "Report": "reuseprior.counting",
+    "compare": "reuseprior.analysis",
+    "Comparison": "reuseprior.analysis",
     "WeightUse": "reuseprior.counting",
     "UnsupportedOpError": "reuseprior.counting",
     "build_model": "reuseprior.models",

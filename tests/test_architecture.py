@@ -30,6 +30,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "reuseprior.revolver",
         "reuseprior.zoo",
         "reuseprior.reporting",
+        "reuseprior.analysis",
     ),
     "chapters": ("reuseprior.chapters",),
     "commands": ("reuseprior.commands", "reuseprior.__main__"),

@@ -357,6 +357,7 @@ def test_toc_lists_the_chapters_in_thesis_order() -> None:
         "ch5_depth_width",
         "ch5_energy_priors",
         "ch6_predictive_validity",
+        "ch8_prior_as_tool",
     ], names
     assert PAGES[0] == "README", "the README's results come first, before the chapters"
 

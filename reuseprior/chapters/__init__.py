@@ -14,5 +14,6 @@ module                    thesis
 ``ch5_energy_priors``     chapter 5, energy priors
 ``ch5_depth_width``       section 5.2, Tables 5.1-5.4
 ``ch6_predictive_validity``  chapter 6 (beyond the thesis): zoos
+``ch8_prior_as_tool``     beyond the thesis: compare, NB201 search
 ========================  ==========================================
 """

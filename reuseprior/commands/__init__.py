@@ -41,6 +41,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "reuseprior.commands.analyze",
         "count contexts of any PyTorch model and print PG, P'G, ES, H (thesis ch. 4)",
     ),
+    "compare": (
+        "reuseprior.commands.compare",
+        "rank several models by the prior (PG, P'G, ES, H, S) beside #params, FLOPs and proxies: table, CSV, "
+        "JSON, figure",
+    ),
     "depth-width": (
         "reuseprior.commands.depth_width",
         "recompute Tables 5.1-5.4 / Figures 5.1-5.2 (thesis section 5.2)",
@@ -60,6 +65,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "score-zoos": (
         "reuseprior.commands.score_zoos",
         "score model zoos (NAS-Bench-201, torchvision, pytorchcv) into data/ (resumable; beyond the thesis)",
+    ),
+    "search-nb201": (
+        "reuseprior.commands.search_nb201",
+        "search NAS-Bench-201 with the prior and the zero-cost proxies from the stored scores, no training "
+        "(NASWOT protocol, zero-cost warm-up) into data/nb201_search_runs.csv (resumable; beyond the thesis)",
     ),
     "analyze-torchvision": (
         "reuseprior.commands.analyze_zoo",

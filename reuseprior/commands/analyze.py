@@ -20,7 +20,7 @@ from reuseprior.commands.argtypes import positive_float, positive_int
 from reuseprior.counting.quantities import analyze
 from reuseprior.models.registry import available_models, build_model, collision_note
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "add_input_argument", "run"]
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -32,6 +32,16 @@ def _shape(text: str) -> tuple[int, ...]:
     if any(d <= 0 for d in dims):
         raise argparse.ArgumentTypeError(f"--input must be positive sizes like 3,224,224, got {text!r}")
     return dims
+
+
+def add_input_argument(parser: argparse.ArgumentParser) -> None:
+    """``--input C,H,W``: the example's shape without the batch dimension (``analyze`` and ``compare``)."""
+    parser.add_argument(
+        "--input",
+        type=_shape,
+        default=(3, 224, 224),
+        help="input shape without the batch dimension (default 3,224,224)",
+    )
 
 
 #: the name-resolution and output policies, shown by ``--help``
@@ -56,12 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print every model name that MODEL accepts (reuseprior's, then torchvision's) and exit",
     )
-    parser.add_argument(
-        "--input",
-        type=_shape,
-        default=(3, 224, 224),
-        help="input shape without the batch dimension (default 3,224,224)",
-    )
+    add_input_argument(parser)
     parser.add_argument(
         "--output-key",
         default=None,
