@@ -48,6 +48,8 @@ import pytest
 from reuseprior.core import paths
 from reuseprior.reporting.book import BookResult, build_book, chapter_files, external_resources
 
+pytestmark = pytest.mark.book  # make test-fast leaves these out
+
 NOTEBOOKS_DIR = Path(os.environ.get("REUSEPRIOR_BOOK_NOTEBOOKS_DIR", paths.NOTEBOOKS_DIR))
 PAGES = chapter_files()  # after the landing page, in book/_toc.yml order
 CHAPTERS = [page for page in PAGES if page.startswith("notebooks/")]

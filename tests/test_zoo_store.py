@@ -40,6 +40,8 @@ from reuseprior.zoo.distributed import (
 from reuseprior.zoo.scoring import jobs as scoring_jobs
 from reuseprior.zoo.store import CsvFormatError, OutOfSyncError, ScoreStore, TableSpec
 
+pytestmark = pytest.mark.dask  # make test-fast leaves these out
+
 HAS_ANALOG = importlib.util.find_spec("analognasbench") is not None
 TESTS = Path(__file__).resolve().parent
 ZOOS = ("nb201", "torchvision", "pytorchcv")
