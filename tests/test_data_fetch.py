@@ -188,7 +188,7 @@ def test_check_idx_file_names_what_is_wrong(tmp_path, synthetic):
         "header": (good[:6], r"is truncated: 6 bytes"),
         "pixel": (good[:-1] + bytes([good[-1] ^ 1]), r"has SHA-256 [0-9a-f]{64}, expected " + spec.sha256),
     }
-    for what, (payload, message) in cases.items():
+    for _what, (payload, message) in cases.items():
         path.write_bytes(payload)
         with pytest.raises(DatasetVerificationError, match=message):
             check_idx_file(path, spec)

@@ -225,7 +225,7 @@ def test_a_truncated_middle_row_is_refused_and_so_are_other_malformed_rows(tmp_p
             "repeated arch": (lines[1], r"line 3: arch 'squeezenet1_0' again \(first on line 2\)"),
             "empty arch": (",".join([fields[0], "", *fields[2:]]), "line 3: empty arch"),
         }
-        for what, (row, message) in bad.items():
+        for _what, (row, message) in bad.items():
             path.write_text(lines[0] + lines[1] + row + lines[3])
             with pytest.raises(CsvFormatError, match=message):
                 store.import_csv(spec, path)

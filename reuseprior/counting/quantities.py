@@ -238,7 +238,7 @@ def _capture_one_output(
         return capture(model, example_input)  # raises TypeError naming what it needs
     seen: dict[str, object] = {}
 
-    def select(module: nn.Module, args: tuple, out: object) -> object:
+    def select(module: nn.Module, args: tuple, out: object) -> object:  # noqa: ARG001 - the signature every proxy / hook / builder of its kind takes
         seen["structure"] = None if isinstance(out, torch.Tensor) else _describe_output(out)
         if output_key is None or isinstance(out, torch.Tensor):
             return None

@@ -113,12 +113,12 @@ def ranking_agreement(
         mean = np.nanmean(acc, axis=1)
 
         def stats_of(a: np.ndarray) -> tuple[float, float, float]:
-            if np.ptp(s) == 0 or np.ptp(a) == 0:
-                return math.nan, math.nan, _kendall_within(s, a, groups)
+            if np.ptp(s) == 0 or np.ptp(a) == 0:  # noqa: B023 - called within the same iteration
+                return math.nan, math.nan, _kendall_within(s, a, groups)  # noqa: B023 - called within the same iteration
             return (
-                float(stats.spearmanr(s, a).statistic),
-                float(stats.kendalltau(s, a).statistic),
-                _kendall_within(s, a, groups),
+                float(stats.spearmanr(s, a).statistic),  # noqa: B023 - called within the same iteration
+                float(stats.kendalltau(s, a).statistic),  # noqa: B023 - called within the same iteration
+                _kendall_within(s, a, groups),  # noqa: B023 - called within the same iteration
             )
 
         point = stats_of(mean)

@@ -34,7 +34,7 @@ def lemma3_partition_function(params_per_layer: sp.Expr = g) -> Derivation:
     z = cf["z"]
     z_sum = sp.summation(gg * omega**d, (d, 0, D - 1))
     z_sum_gt1 = sp.summation(_gt1(gg * omega**d), (d, 0, D - 1))
-    boltz = sp.exp(-(-1) * d * sp.log(omega)) / z  # eq. 5.7 with E_d = d ln ω, β = -1
+    boltz = sp.exp(-(-1) * d * sp.log(omega)) / z  # eq. 5.7 with E_d = d ln ω, β = -1  # noqa: B002 - sympy expression -(-1), not a decrement
     steps = [
         identity("eq. 5.9: NC = Σ_d g ω^d (sympy summation) equals the closed form", z_sum, z)
         if not isinstance(z_sum, sp.Piecewise)
@@ -48,7 +48,7 @@ def lemma3_partition_function(params_per_layer: sp.Expr = g) -> Derivation:
         ),
         identity(
             "Lemma 2: Σ g e^{-βE_d} with β=-1, E_d=d ln ω is the same sum (summand)",
-            gg * sp.exp(-(-1) * d * sp.log(omega)),
+            gg * sp.exp(-(-1) * d * sp.log(omega)),  # noqa: B002 - sympy expression -(-1), not a decrement
             gg * omega**d,
         ),
         identity(

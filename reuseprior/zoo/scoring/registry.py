@@ -78,7 +78,7 @@ def _nb201_order(cat: pd.DataFrame, seed: int) -> list[str]:
     return sample_archs(len(cat), seed=seed, df=cat)
 
 
-def _by_params(cat: pd.DataFrame, seed: int) -> list[str]:
+def _by_params(cat: pd.DataFrame, seed: int) -> list[str]:  # noqa: ARG001 - the signature every proxy / hook / builder of its kind takes
     return cat.sort_values(["published_params", "arch"])["arch"].tolist()
 
 

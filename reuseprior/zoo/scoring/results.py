@@ -78,7 +78,7 @@ def completeness(zoo: str, version: int = SCORES_VERSION, data_dir: Path | None 
 
 
 @functools.lru_cache(maxsize=32)
-def _completeness(zoo: str, version: int, path: Path, state: tuple[int, int, int], zoo_id: int) -> Completeness:
+def _completeness(zoo: str, version: int, path: Path, state: tuple[int, int, int], zoo_id: int) -> Completeness:  # noqa: ARG001 - the signature every proxy / hook / builder of its kind takes
     """:func:`completeness` of the file in ``state`` (its inode, modification time and size)."""
     stored = pd.read_csv(path, usecols=lambda c: c in ("arch", "pending"))
     pending = int(stored["pending"].map(pending_scores).map(bool).sum()) if "pending" in stored else 0
