@@ -218,10 +218,11 @@ def shared_pass(
 
 
 def stored_columns(version: int = SCORES_VERSION) -> list[str]:
-    """The fixed column order of the stored CSVs of ``version`` (a score not computed for a row is empty);
+    """The fixed column order of the stored CSVs of ``version`` (a score not computed for a row is empty;
+    a proxy introduced in a later version is not a column of it);
     from version 2 on, ``pending`` lists the scores a row still lacks (:func:`pending_scores`)."""
     cols = ["order", "arch", "accuracy", "build_seconds"]
-    for p in ZOO_PROXIES:
+    for p in (p for p in ZOO_PROXIES if proxy_info(p).introduced_in <= version):
         cols += [p, f"{p}_seconds", f"{p}_cpu_seconds"]
     cols += ["data_dependent_seconds", "data_dependent_cpu_seconds"]
     cols += [*REUSE_SCORES, "reuse_seconds", "reuse_cpu_seconds", "errors"]
