@@ -196,7 +196,7 @@ def bookkeeping_wide(stored: pd.DataFrame) -> pd.DataFrame:
 
 
 #: why each reading of a seed's printed number that does not reproduce it fails (keyed by the
-#: reading's quantity and source in :func:`reuseprior.models.sharing.budgets.npas_bookkeeping`);
+#: reading's quantity and source in :func:`reuseprior.chapters.ch7_sharing_schemes.seeds.npas_bookkeeping`);
 #: the matching reading of the same printed number, where there is one, is the one adopted
 READING_NOTES: dict[tuple[str, str], str] = {
     ("WRN-28-10 parameters, CIFAR-100", "NPAS Tables 7, 9, 12"): (
