@@ -8,7 +8,7 @@ import json
 import math
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import pandas as pd
 import torch
@@ -36,6 +36,33 @@ from reuseprior.zoo.store import (
     StoreError,
     read_csv_rows,
 )
+
+
+def _resized_archs(old_zoo: Zoo, zoo: Zoo, by_arch: pd.DataFrame, old_rows: list[dict]) -> dict[str, list[int]]:
+    """The stored architectures whose model gets another input size in the new version: arch -> [old, new]."""
+    resized: dict[str, list[int]] = {}
+    for old in old_rows if old_zoo.image_size != zoo.image_size else []:
+        if old["arch"] in by_arch.index:
+            row = pd.Series(_catalogue_row(by_arch, old["arch"]))
+            sizes = [old_zoo.size_of(row), zoo.size_of(row)]
+            if sizes[0] != sizes[1]:
+                resized[old["arch"]] = sizes
+    return resized
+
+
+def _upgraded_row(
+    old: dict, names: Sequence[str], identity: list[str], blank: set[str], recomputed: list[str], resized: bool
+) -> dict:
+    """A previous version's row in the new table: its identity and every score pending when its input
+    was ``resized``, else every column but the ``blank`` ones of the ``recomputed`` scores (pending)."""
+    if resized:
+        return {c: old[c] for c in identity} | {"pending": _pending_cell([*ZOO_PROXIES, _REUSE])}
+    row = {c: old[c] for c in names if c in old and c not in blank}
+    errors = _error_messages(old["errors"])
+    if set(errors) & set(recomputed):  # the old definitions' messages go; the text is kept where none does
+        errors = {k: v for k, v in errors.items() if k not in recomputed}
+        row["errors"] = json.dumps(errors) if errors else None
+    return row | {"pending": _pending_cell(recomputed)}
 
 
 def upgrade_scores(
@@ -76,28 +103,12 @@ def upgrade_scores(
     seed = int(old_meta.get("seed", 0))
     cat = zoo.catalogue()
     by_arch = cat.set_index("arch")
-    resized: dict[str, list[int]] = {}
-    for old in old_rows if old_zoo.image_size != zoo.image_size else []:
-        if old["arch"] in by_arch.index:
-            row = pd.Series(_catalogue_row(by_arch, old["arch"]))
-            sizes = [old_zoo.size_of(row), zoo.size_of(row)]
-            if sizes[0] != sizes[1]:
-                resized[old["arch"]] = sizes
+    resized = _resized_archs(old_zoo, zoo, by_arch, old_rows)
     changed = changed_scores(SCORES_VERSION)
     recomputed = [p for p in ZOO_PROXIES if p in changed] + ([_REUSE] if set(changed) & set(REUSE_SCORES) else [])
     blank = {c for name in recomputed for c in _score_columns(name)}
     identity = ["order", "arch", "accuracy"]
-    rows = []
-    for old in old_rows:
-        if old["arch"] in resized:
-            rows.append({c: old[c] for c in identity} | {"pending": _pending_cell([*ZOO_PROXIES, _REUSE])})
-            continue
-        row = {c: old[c] for c in spec.names if c in old and c not in blank}
-        errors = _error_messages(old["errors"])
-        if set(errors) & set(recomputed):  # the old definitions' messages go; the text is kept where none does
-            errors = {k: v for k, v in errors.items() if k not in recomputed}
-            row["errors"] = json.dumps(errors) if errors else None
-        rows.append(row | {"pending": _pending_cell(recomputed)})
+    rows = [_upgraded_row(old, spec.names, identity, blank, recomputed, old["arch"] in resized) for old in old_rows]
     record = {
         "version": old_version,
         "csv": source.name,
@@ -189,13 +200,7 @@ def fill_proxies(
     proxies = [p for p in PROXIES if p in DATA_DEPENDENT]
     with _session(zoo_name, data_dir, store, progress) as run:
         stored = _stored_rows(run, zoo_name)
-        lacking = stored[proxies].isna().all(axis=1)
-        if retry_out_of_memory:
-            lacking |= stored["errors"].map(lambda text: _ran_out_of_memory(text, proxies)).astype(bool)
-        pending = stored["pending"].map(pending_scores) if "pending" in stored else pd.Series([[]] * len(stored))
-        wanted = pd.Series(
-            [set(p) | (set(proxies) if lack else set()) for p, lack in zip(pending, lacking)], index=stored.index
-        )
+        wanted = _wanted_scores(stored, proxies, retry_out_of_memory)
         selected = wanted.map(bool)
         if archs is not None:
             selected &= stored["arch"].isin(_stored_archs(stored, zoo_name, archs))
@@ -225,17 +230,35 @@ def fill_proxies(
             workers=workers,
             max_memory_gb=max_memory_gb,
         )
-        if todo and "pending" in run.spec.names:  # the CSV's history: what was computed later, when, with what
-            entry = {
-                "rows": len(todo),
-                "scores": _pending_cell(set().union(*(names[arch] for arch in todo))),
-                "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "torch": torch.__version__,
-                "cpu_kernels": cpu_kernels(),
-            }
-            run.store.set_meta(run.spec, update=lambda meta: meta | {"filled": [*meta.get("filled", []), entry]})
-            run.changed = True
+        if todo and "pending" in run.spec.names:
+            _record_fill(run, len(todo), set().union(*(names[arch] for arch in todo)))
     return len(todo)
+
+
+def _wanted_scores(stored: pd.DataFrame, proxies: list[str], retry_out_of_memory: bool) -> pd.Series:
+    """Per stored row, the scores a fill computes: its ``pending`` ones, and the
+    data-dependent ``proxies`` when it has none of them (or, with
+    ``retry_out_of_memory``, when one of them ran out of memory)."""
+    lacking = stored[proxies].isna().all(axis=1)
+    if retry_out_of_memory:
+        lacking |= stored["errors"].map(lambda text: _ran_out_of_memory(text, proxies)).astype(bool)
+    pending = stored["pending"].map(pending_scores) if "pending" in stored else pd.Series([[]] * len(stored))
+    return pd.Series(
+        [set(p) | (set(proxies) if lack else set()) for p, lack in zip(pending, lacking)], index=stored.index
+    )
+
+
+def _record_fill(run: _Session, rows: int, scores: set[str]) -> None:
+    """The CSV's history in its ``.meta.json``: what a fill computed later, when, with what."""
+    entry = {
+        "rows": rows,
+        "scores": _pending_cell(scores),
+        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "torch": torch.__version__,
+        "cpu_kernels": cpu_kernels(),
+    }
+    run.store.set_meta(run.spec, update=lambda meta: meta | {"filled": [*meta.get("filled", []), entry]})
+    run.changed = True
 
 
 def rescore_proxies(

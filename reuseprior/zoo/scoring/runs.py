@@ -81,6 +81,21 @@ def _run(
         run_jobs(started, jobs, on_done=on_done, desc=desc, progress=progress)
 
 
+def _store_scored(run: _Session, everything: list[str], reuse: bool) -> Callable[[ArchJob], None]:
+    """How :func:`score_zoo` stores a finished job's row (with what it left ``pending``)."""
+
+    def store_row(job: ArchJob) -> None:
+        if job.rec is None:
+            run.say(f"{job.arch}: not stored ({job.failure}); the next run tries it again")
+            return
+        rec = job.rec | {"order": job.order, "scored_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        skipped = [p for p in everything if p not in job.names] + ([] if reuse else [_REUSE])
+        rec["pending"] = _pending_cell(skipped)  # stored from version 2 on: what --fill-proxies computes later
+        run.changed |= run.store.insert(run.spec, rec)
+
+    return store_row
+
+
 def score_zoo(
     zoo_name: str,
     *,
@@ -147,18 +162,9 @@ def score_zoo(
             if arch not in done
         ]
 
-        def store_row(job: ArchJob) -> None:
-            if job.rec is None:
-                run.say(f"{job.arch}: not stored ({job.failure}); the next run tries it again")
-                return
-            rec = job.rec | {"order": job.order, "scored_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-            skipped = [p for p in everything if p not in job.names] + ([] if reuse else [_REUSE])
-            rec["pending"] = _pending_cell(skipped)  # stored from version 2 on: what --fill-proxies computes later
-            run.changed |= run.store.insert(run.spec, rec)
-
         _run(
             jobs,
-            store_row,
+            _store_scored(run, everything, reuse),
             desc=f"scoring {zoo_name}",
             progress=progress,
             client=client,
