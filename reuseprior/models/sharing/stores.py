@@ -536,14 +536,8 @@ def share_stores(
         embedding_size=embedding_size,
     )
     shapes = {name: tuple(m.weight.shape) for name, m in layers}
-    layout = _StoreLayout(
-        [[(key, shapes[key]) for key in group] for group in groups],
-        generator=generator,
-        upsampler=upsampler,
-        max_templates=max_templates,
-        embedding_size=embedding_size,
-        mask_window=mask_window,
-    )
+    layout = _StoreLayout([[(key, shapes[key]) for key in group] for group in groups], generator, upsampler,
+                          max_templates, embedding_size, mask_window)  # fmt: skip
     weights = [sum(sizes_of[key] for key in group) for group in groups]
     if budget is None:
         sizes = [max(sizes_of[key] for key in group) for group in groups]

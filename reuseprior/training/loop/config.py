@@ -8,7 +8,7 @@ import resource
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -25,6 +25,36 @@ _SCHEDULES = ("exponential", "constant", "cosine")
 
 
 # --------------------------------------------------------------------------- config
+
+
+def _is_int(value: Any, least: int) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and value >= least
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float))
+
+
+#: :meth:`TrainConfig.validate`'s checks, in order: (fields, valid(value), what is expected)
+_FIELD_CHECKS: tuple[tuple[tuple[str, ...], Callable[[Any], bool], str], ...] = (
+    (("epochs", "batch_size", "lr_reference_batch"), lambda v: _is_int(v, 1), "a positive integer"),
+    (("eval_batch_size",), lambda v: v is None or _is_int(v, 1), "a positive integer"),
+    (("num_workers", "seed"), lambda v: _is_int(v, 0), "a non-negative integer"),
+    (("lr_base", "lr_decay_epochs", "rmsprop_eps"), lambda v: _is_number(v) and v > 0, "a positive number"),
+    (("lr_warmup_epochs", "lr_min", "weight_decay"), lambda v: _is_number(v) and v >= 0, "a non-negative number"),
+    (("lr_decay_factor", "momentum", "rmsprop_decay"), lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    (("label_smoothing",), lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    (
+        ("bn_momentum_tf",),
+        lambda v: v is None or 0 <= v < 1,
+        "None or a number in [0, 1) (TensorFlow convention, e.g. 0.99)",
+    ),
+    (("ema_decay",), lambda v: v is None or 0 < v < 1, "None or a number in (0, 1), e.g. 0.9999"),
+    (("grad_clip",), lambda v: v is None or v > 0, "None or a positive number"),
+    (("optimizer",), lambda v: v in _OPTIMIZERS, f"one of {_OPTIMIZERS}"),
+    (("lr_schedule",), lambda v: v in _SCHEDULES, f"one of {_SCHEDULES}"),
+    (("amp",), lambda v: isinstance(v, bool), "True or False"),
+)
 
 
 @dataclass(frozen=True)
@@ -60,48 +90,12 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.validate()
 
-    def validate(self) -> None:  # noqa: C901 - one branch per case; listed for splitting
+    def validate(self) -> None:
         """Raise ``ValueError`` naming the first invalid field and its valid range."""
-
-        def bad(name: str, expected: str) -> ValueError:
-            return ValueError(f"TrainConfig.{name}={getattr(self, name)!r} is invalid: expected {expected}")
-
-        def positive_int(name: str) -> None:
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise bad(name, "a positive integer")
-
-        for name in ("epochs", "batch_size", "lr_reference_batch"):
-            positive_int(name)
-        if self.eval_batch_size is not None:
-            positive_int("eval_batch_size")
-        if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) or self.num_workers < 0:
-            raise bad("num_workers", "a non-negative integer")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise bad("seed", "a non-negative integer")
-        for name in ("lr_base", "lr_decay_epochs", "rmsprop_eps"):
-            if not (isinstance(getattr(self, name), (int, float)) and getattr(self, name) > 0):
-                raise bad(name, "a positive number")
-        for name in ("lr_warmup_epochs", "lr_min", "weight_decay"):
-            if not (isinstance(getattr(self, name), (int, float)) and getattr(self, name) >= 0):
-                raise bad(name, "a non-negative number")
-        for name in ("lr_decay_factor", "momentum", "rmsprop_decay"):
-            if not (isinstance(getattr(self, name), (int, float)) and 0 <= getattr(self, name) <= 1):
-                raise bad(name, "a number in [0, 1]")
-        if not (isinstance(self.label_smoothing, (int, float)) and 0 <= self.label_smoothing < 1):
-            raise bad("label_smoothing", "a number in [0, 1)")
-        if self.bn_momentum_tf is not None and not (0 <= self.bn_momentum_tf < 1):
-            raise bad("bn_momentum_tf", "None or a number in [0, 1) (TensorFlow convention, e.g. 0.99)")
-        if self.ema_decay is not None and not (0 < self.ema_decay < 1):
-            raise bad("ema_decay", "None or a number in (0, 1), e.g. 0.9999")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            raise bad("grad_clip", "None or a positive number")
-        if self.optimizer not in _OPTIMIZERS:
-            raise bad("optimizer", f"one of {_OPTIMIZERS}")
-        if self.lr_schedule not in _SCHEDULES:
-            raise bad("lr_schedule", f"one of {_SCHEDULES}")
-        if not isinstance(self.amp, bool):
-            raise bad("amp", "True or False")
+        for names, valid, expected in _FIELD_CHECKS:
+            for name in names:
+                if not valid(getattr(self, name)):
+                    raise ValueError(f"TrainConfig.{name}={getattr(self, name)!r} is invalid: expected {expected}")
 
     @property
     def peak_lr(self) -> float:

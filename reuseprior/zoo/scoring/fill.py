@@ -209,27 +209,12 @@ def fill_proxies(
         rows = _rows_for(zoo, stored, todo)
         names = dict(zip(stored["arch"], wanted))
         jobs = [
-            ArchJob(
-                zoo,
-                arch,
-                rows[arch],
-                seed,
-                [p for p in ZOO_PROXIES if p in names[arch]],
-                reuse=_REUSE in names[arch],
-                each_alone=not isolate,
-            )
+            ArchJob(zoo, arch, rows[arch], seed, [p for p in ZOO_PROXIES if p in names[arch]],
+                    reuse=_REUSE in names[arch], each_alone=not isolate)
             for arch in todo
-        ]
-        _run(
-            jobs,
-            _write_filled(run, timing=True),
-            desc=f"filling {zoo_name}",
-            progress=progress,
-            client=client,
-            scheduler=scheduler,
-            workers=workers,
-            max_memory_gb=max_memory_gb,
-        )
+        ]  # fmt: skip
+        _run(jobs, _write_filled(run, timing=True), desc=f"filling {zoo_name}", progress=progress, client=client,
+             scheduler=scheduler, workers=workers, max_memory_gb=max_memory_gb)  # fmt: skip
         if todo and "pending" in run.spec.names:
             _record_fill(run, len(todo), set().union(*(names[arch] for arch in todo)))
     return len(todo)
