@@ -93,8 +93,9 @@ test: env browser data
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -n 2 --dist loadscope tests notebooks --nbval --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
 
+# The library's tests without the wheel, the book, Dask clusters and nbval (markers in pyproject.toml).
 test-fast: env
-	$(PY) -m pytest tests -x -q -p no:cacheprovider
+	$(PY) -m pytest tests -x -q -p no:cacheprovider -m "not wheel and not book and not dask"
 
 lint: env
 	$(PY) -m ruff check .

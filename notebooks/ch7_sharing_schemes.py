@@ -51,7 +51,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from reuseprior.chapters import ch7_sharing_schemes as ch7
-from reuseprior.models.sharing import budgets as seeds
+from reuseprior.chapters.ch7_sharing_schemes import seeds
 from reuseprior.reporting.notebook import setup
 from reuseprior.reporting.plotting import show
 

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from reuseprior.chapters import ch7_sharing_schemes as ch7
+from reuseprior.chapters.ch7_sharing_schemes import seeds
 from reuseprior.commands import main
 from reuseprior.core import paths
 from reuseprior.core.errors import CsvFormatError, DatasetNotFoundError
@@ -20,7 +21,6 @@ from reuseprior.core.parameters import count_parameters
 from reuseprior.datasets import load_digits_splits
 from reuseprior.models import build_model
 from reuseprior.models.compact import Stage, compact_net
-from reuseprior.models.sharing import budgets as seeds
 from reuseprior.models.sharing import share
 from reuseprior.training.loop import TrainConfig
 

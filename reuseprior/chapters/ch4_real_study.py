@@ -314,7 +314,7 @@ def with_thesis_direction(differences: pd.DataFrame, dataset: str = "CIFAR-10") 
     return out
 
 
-def linear_floor(study: TrainingStudy = CPU_STUDY, *, data_dir: str | Path | None = None) -> pd.DataFrame:
+def linear_floor(study: TrainingStudy = CPU_STUDY) -> pd.DataFrame:
     """The fit criterion of :func:`with_verdicts`: per seed of ``study``, the
     test accuracy (%) of a multinomial logistic regression
     (:class:`sklearn.linear_model.LogisticRegression`, its defaults:

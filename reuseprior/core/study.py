@@ -200,6 +200,8 @@ def run_study(
     if max_runs is not None:
         todo = todo[:max_runs]
     result = StudyResult()
+    if not todo:
+        return result
 
     def keep(run: Key, outcome: Any) -> None:
         if isinstance(outcome, Killed):

@@ -238,7 +238,7 @@ def _capture_one_output(
         return capture(model, example_input)  # raises TypeError naming what it needs
     seen: dict[str, object] = {}
 
-    def select(module: nn.Module, args: tuple, out: object) -> object:
+    def select(module: nn.Module, args: tuple, out: object) -> object:  # noqa: ARG001 - the signature every proxy / hook / builder of its kind takes
         seen["structure"] = None if isinstance(out, torch.Tensor) else _describe_output(out)
         if output_key is None or isinstance(out, torch.Tensor):
             return None
@@ -371,6 +371,15 @@ def _merge_into(target: Scaled | None, s: Scaled, shape: tuple[int, ...]) -> Sca
     return s2 if target is None else target + s2
 
 
+def _joined(logs: list[np.ndarray], mults: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The groups' log2 counts and multiplicities as one array each (each list emptied once joined)."""
+    all_l = np.concatenate(logs) if logs else np.zeros(0)
+    logs.clear()
+    all_m = np.concatenate(mults) if mults else np.zeros(0)
+    mults.clear()
+    return all_l, all_m
+
+
 def analyze(
     model: nn.Module,
     example_input: torch.Tensor,
@@ -440,11 +449,7 @@ def analyze(
     per_param = _per_parameter_summary(mdl, res)
     NI, NO = _input_output_nodes(example_input, res, num_inputs, num_outputs)
     del res, entries  # the counts, before the concatenated copies (a store of 36 M values: 0.3 GB each)
-    all_l = np.concatenate(logs) if logs else np.zeros(0)
-    del logs
-    all_m = np.concatenate(mults) if mults else np.zeros(0)
-    del mults
-    q = quantities_from_log2_counts(all_l, all_m, NI=NI, NO=NO, WG=WG)
+    q = quantities_from_log2_counts(*_joined(logs, mults), NI=NI, NO=NO, WG=WG)
     return Report(
         **q,
         model_name=type(mdl).__name__,

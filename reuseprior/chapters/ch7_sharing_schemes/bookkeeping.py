@@ -197,7 +197,7 @@ def bookkeeping_wide(stored: pd.DataFrame) -> pd.DataFrame:
 
 
 #: why each reading of a seed's printed number that does not reproduce it fails (keyed by the
-#: reading's quantity and source in :func:`reuseprior.models.sharing.budgets.npas_bookkeeping`);
+#: reading's quantity and source in :func:`reuseprior.chapters.ch7_sharing_schemes.seeds.npas_bookkeeping`);
 #: the matching reading of the same printed number, where there is one, is the one adopted. The WRN class
 #: count (10 or 100) that reproduces a printed number is chosen per table, not once: Table 12(a)'s ratios
 #: are reproduced only with the 10-class counts although Table 12 is a CIFAR-100 table, Tables 7, 9 and 12's

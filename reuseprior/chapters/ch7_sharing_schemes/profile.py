@@ -20,9 +20,9 @@ from reuseprior.chapters.ch7_sharing_schemes.configs import (
 )
 from reuseprior.chapters.ch7_sharing_schemes.ranking import study_rows, summarize
 from reuseprior.chapters.ch7_sharing_schemes.runs import run_study
+from reuseprior.chapters.ch7_sharing_schemes.seeds import load_seed_table
 from reuseprior.core import paths
 from reuseprior.core.ordering import sort_rows
-from reuseprior.models.sharing.budgets import load_seed_table
 
 
 def parameters_to_overrides(*, data_dir: str | None = None, download: bool | None = None) -> dict[str, Any]:
