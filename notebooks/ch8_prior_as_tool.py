@@ -48,6 +48,7 @@ output_dir = None  # None -> figures/<notebook name>/
 
 # %%
 import pandas as pd
+from IPython.display import HTML, display
 
 from reuseprior.chapters import ch8_prior_as_tool as ch8
 from reuseprior.reporting.notebook import setup
@@ -74,7 +75,8 @@ result = ch8.compare_models(ctx.settings)
 table = result.table.drop(columns=["cpu_seconds"])
 ctx.save_table(table, "compare")
 ctx.save_measurement(result.table[["model", "cpu_seconds"]], "compare_cpu_seconds")
-table.style.format({c: "{:.6g}" for c in table.columns if c not in ("rank", "model", "error")})
+formats = {c: "{:.6g}" for c in table.columns if c not in ("rank", "model", "error")}
+display(HTML(table.style.set_uuid("compare").format(formats).to_html()))
 
 # %%
 fig = result.figure()
