@@ -70,7 +70,7 @@ MARKER = ".reuseprior-book"
 #: chapter), possibly before any build: a folder holding only it is ours too.
 SCREENSHOT = "screenshot.png"
 #: The repository files copied into the book at their own path.
-REPOSITORY_PAGES = ("README.md",)
+REPOSITORY_PAGES = ("README.md", "CONTRIBUTING.md")
 
 #: Sphinx warnings that leave every page whole (matched against the message).
 HARMLESS_WARNINGS: dict[str, str] = {
