@@ -292,3 +292,48 @@ def test_score_zoos_with_a_data_dir_holding_no_rows_says_what_to_do(tmp_path, ca
     assert main(["score-zoos", "nb201", "--fill-proxies", "--data-dir", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err
     assert "no stored rows for nb201" in err and "score-zoos nb201" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------ build (issue 35, items 9 and 14)
+def test_build_takes_a_chapters_own_profile_for_that_chapter_only(capsys):
+    """Issue 35, item 14: ``build ch3_revolver --profile full-mnist`` was documented but an invalid choice."""
+    from reuseprior.commands import build as cli_build
+
+    parser = _command_parser("build")
+    args = parser.parse_args(["ch3_revolver", "--profile", "full-mnist"])
+    cli_build.check_arguments(parser, args)  # accepted
+    with pytest.raises(SystemExit):
+        cli_build.check_arguments(parser, parser.parse_args(["--profile", "full-mnist"]))
+    assert "build ch3_revolver --profile full-mnist" in capsys.readouterr().err
+
+
+def test_build_knows_every_chapters_own_profiles():
+    from reuseprior.commands.build import CHAPTER_PROFILES
+    from reuseprior.core import paths
+
+    own: dict[str, set[str]] = {}
+    for path in paths.NOTEBOOKS_DIR.glob("ch*.ipynb"):  # a chapter module per notebook
+        profiles = getattr(importlib.import_module(f"reuseprior.chapters.{path.stem}"), "PROFILES", {})
+        for name in set(profiles) - {"quick", "full"}:
+            own.setdefault(name, set()).add(path.stem)
+    assert {name: set(chapters) for name, chapters in CHAPTER_PROFILES.items()} == own
+
+
+def test_build_takes_path_parameters_as_written_and_setup_names_a_bad_output_dir():
+    """Issue 35, item 9: ``build ch4_contexts -p output_dir 42`` ended in a bare TypeError."""
+    from reuseprior.commands.build import notebook_parameter
+    from reuseprior.core.errors import NotebookParameterError
+    from reuseprior.reporting.notebook import setup
+
+    assert notebook_parameter("output_dir", "42") == "42" and notebook_parameter("seed", "42") == 42
+    with pytest.raises(NotebookParameterError, match=r"output_dir=42: expected a folder path as a string"):
+        setup("ch4_contexts", profile="quick", seed=0, output_dir=42, profiles={"quick": {"a": 1}})
+
+
+def test_readme_counts_the_cells_exempt_from_nbval():
+    """Issue 35, item 14: the README said three cells carry NBVAL_IGNORE_OUTPUT; chapter 7 has one too."""
+    from reuseprior.core import paths
+
+    count = sum(p.read_text().count("# NBVAL_IGNORE_OUTPUT\n") for p in paths.NOTEBOOKS_DIR.glob("ch*.py"))
+    words = {3: "Three", 4: "Four", 5: "Five"}
+    assert f"{words[count]} cells are exempt (`# NBVAL_IGNORE_OUTPUT`)" in (paths.ROOT / "README.md").read_text()

@@ -5,17 +5,31 @@ on a profile (the policy of what an executed notebook keeps is
 from __future__ import annotations
 
 import argparse
+import fnmatch
 from pathlib import Path
 
 from reuseprior.commands.argtypes import positive_int
 from reuseprior.reporting.build import build_notebooks, find_notebooks, parameter_value
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["CHAPTER_PROFILES", "add_arguments", "run"]
+
+#: Profiles that only some chapters have -> those chapters (each chapter module's ``PROFILES``;
+#: ``tests/test_cli_messages.py`` checks this against them).
+CHAPTER_PROFILES: dict[str, tuple[str, ...]] = {"full-mnist": ("ch3_revolver",), "paper": ("ch7_sharing_schemes",)}
+#: Parameters that are paths: their values are taken as written (``-p output_dir 42`` is the folder ``42``).
+PATH_PARAMETERS = ("output_dir", "data_dir")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("notebooks", nargs="*", help="glob(s) of notebook names to run (default: all ch*.ipynb)")
-    parser.add_argument("--profile", default="quick", choices=["quick", "full"], help="parameter profile")
+    parser.add_argument(
+        "--profile",
+        default="quick",
+        choices=["quick", "full", *CHAPTER_PROFILES],
+        help="parameter profile ("
+        + "; ".join(f"{name}: {', '.join(chapters)} only" for name, chapters in CHAPTER_PROFILES.items())
+        + ")",
+    )
     parser.add_argument(
         "-p",
         "--parameter",
@@ -23,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar=("NAME", "VALUE"),
-        help="extra papermill parameter for every notebook (Python literal or string)",
+        help="extra papermill parameter for every notebook (a Python literal, else a string; "
+        f"{' and '.join(PATH_PARAMETERS)} are paths, taken as written)",
     )
     parser.add_argument(
         "--output-dir",
@@ -35,9 +50,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=positive_int, default=2, help="notebooks executed at a time (default 2)")
 
 
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A chapter's own profile is refused for a selection holding other chapters (they would fail one by one)."""
+    chapters = CHAPTER_PROFILES.get(args.profile)
+    if chapters is not None and not (
+        args.notebooks and all(any(fnmatch.fnmatch(c, glob) for c in chapters) for glob in args.notebooks)
+    ):
+        parser.error(
+            f"--profile {args.profile} is a profile of {', '.join(chapters)} only; "
+            f"name the notebook: build {' '.join(chapters)} --profile {args.profile}"
+        )
+
+
+def notebook_parameter(name: str, text: str) -> object:
+    """The value of ``-p NAME TEXT``: a path parameter (:data:`PATH_PARAMETERS`) as written, others a Python
+    literal where ``TEXT`` parses as one, else the string."""
+    return text if name in PATH_PARAMETERS else parameter_value(text)
+
+
 def run(args: argparse.Namespace) -> int:
     notebooks = find_notebooks(args.notebooks)
-    params = {name: parameter_value(value) for name, value in args.parameter}
+    params = {name: notebook_parameter(name, value) for name, value in args.parameter}
     results = build_notebooks(notebooks, args.profile, params, args.output_dir, args.jobs)
     for name, outcome in results.items():
         if isinstance(outcome, Exception):
