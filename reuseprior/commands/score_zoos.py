@@ -27,6 +27,7 @@ version until the new one is complete (:func:`reuseprior.zoo.scoring.published_v
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -51,6 +52,7 @@ from reuseprior.zoo.scoring import (
     score_zoo,
     upgrade_scores,
 )
+from reuseprior.zoo.store import unusable_store
 
 
 def _no_shard(text: str) -> tuple[int, int]:
@@ -233,6 +235,10 @@ def run(args: argparse.Namespace) -> int:
             _run_one(zoo, args, cluster)
         except (StoreError, CsvFormatError, FileNotFoundError) as err:  # the message names the problem and the fix
             print(f"python -m reuseprior score-zoos: error: {err}", file=sys.stderr)
+            return 2
+        except sqlite3.DatabaseError as err:  # a store damaged where opening it did not look
+            store = args.store or default_store_path(args.data_dir)
+            print(f"python -m reuseprior score-zoos: error: {unusable_store(store, err)}", file=sys.stderr)
             return 2
         except TaskFailedError as err:  # a model that cannot be scored at all; the finished rows are stored
             print(

@@ -25,11 +25,16 @@ Policy (issue 16, "a store that cannot be corrupted"):
   short by a kill during a write, a row with too few or too many fields, a
   value that is not a number, an empty or repeated key.
 - The store remembers the fingerprint (SHA-256 of the CSV and its
-  ``.meta.json``) of the file it last imported or exported.
+  ``.meta.json``) of the file it last imported or exported; only the content
+  counts, so a data folder copied or moved with its store stays in sync.
   :meth:`ScoreStore.attach` (called before every run) imports a CSV the store
   has no table for yet, and refuses to go on when the CSV changed since
   (:class:`OutOfSyncError`: a ``git pull``, a hand edit), so that the export at
   the end of the run never overwrites rows the store has not seen.
+- A store file SQLite cannot open or read (damaged, or in a folder that
+  cannot be written) is refused with :class:`StoreError` saying how to
+  recover (:func:`unusable_store`); a CSV that is not UTF-8 is refused with
+  its line, like any malformed one.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ import pandas as pd
 from reuseprior.core.errors import CsvFormatError, OutOfSyncError, StoreError
 from reuseprior.core.files import atomic_write
 
-__all__ = ["CsvFormatError", "OutOfSyncError", "ScoreStore", "StoreError", "TableSpec"]
+__all__ = ["CsvFormatError", "OutOfSyncError", "ScoreStore", "StoreError", "TableSpec", "unusable_store"]
 
 #: Affinities of the stored columns (SQLite's column types).
 ColumnType = Literal["INTEGER", "REAL", "TEXT"]
@@ -123,17 +128,24 @@ class ScoreStore:
 
     def __init__(self, path: Path | str, *, timeout: float = 120.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # autocommit mode: every transaction is an explicit BEGIN IMMEDIATE ... COMMIT (see _transaction)
-        self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        with self._transaction() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS _meta (tbl TEXT PRIMARY KEY, json TEXT NOT NULL)")
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS _sync (tbl TEXT PRIMARY KEY, csv TEXT NOT NULL, "
-                "fingerprint TEXT NOT NULL, at TEXT NOT NULL)"
-            )
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # autocommit mode: every transaction is an explicit BEGIN IMMEDIATE ... COMMIT (see _transaction)
+            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        except (OSError, sqlite3.Error) as err:
+            raise unusable_store(self.path, err) from err
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            with self._transaction() as db:
+                db.execute("CREATE TABLE IF NOT EXISTS _meta (tbl TEXT PRIMARY KEY, json TEXT NOT NULL)")
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS _sync (tbl TEXT PRIMARY KEY, csv TEXT NOT NULL, "
+                    "fingerprint TEXT NOT NULL, at TEXT NOT NULL)"
+                )
+        except sqlite3.Error as err:
+            self._db.close()
+            raise unusable_store(self.path, err) from err
 
     def close(self) -> None:
         self._db.close()
@@ -197,7 +209,7 @@ class ScoreStore:
             return
         self.create(spec)
         now = fingerprint(csv_path)
-        if now is not None and now != self._synced(spec, csv_path):
+        if now is not None and now != self._synced(spec):
             raise OutOfSyncError(
                 f"{csv_path} changed since the store {self.path} last imported or exported it (a git pull, an edit?); "
                 f"take the file with --import (the store's rows that are not in it are dropped; --export first "
@@ -207,12 +219,15 @@ class ScoreStore:
     def _blank(self, spec: TableSpec, csv_path: Path) -> bool:
         """No table, or an empty one never imported, exported or given metadata (a run that found nothing to do)."""
         return not self.has_table(spec) or (
-            self.count(spec) == 0 and self.meta(spec) is None and self._synced(spec, csv_path) is None
+            self.count(spec) == 0 and self.meta(spec) is None and self._synced(spec) is None
         )
 
-    def _synced(self, spec: TableSpec, csv_path: Path) -> str | None:
-        row = self._db.execute("SELECT csv, fingerprint FROM _sync WHERE tbl = ?", (spec.name,)).fetchone()
-        return row[1] if row is not None and Path(row[0]) == csv_path.resolve() else None
+    def _synced(self, spec: TableSpec) -> str | None:
+        """The fingerprint of the CSV this store last imported or exported for ``spec``. Only the
+        content counts, not where the file is: a data folder copied or moved with its store is
+        still in sync (the recorded path says where it was, for people)."""
+        row = self._db.execute("SELECT fingerprint FROM _sync WHERE tbl = ?", (spec.name,)).fetchone()
+        return None if row is None else row[0]
 
     def _record_sync(self, db: sqlite3.Connection, spec: TableSpec, csv_path: Path) -> None:
         db.execute(
@@ -350,7 +365,7 @@ class ScoreStore:
         would be lost, while the store's rows stay safe in the store."""
         with self._transaction() as db:
             now = fingerprint(csv_path)
-            if not overwrite_changed and now is not None and now != self._synced(spec, csv_path):
+            if not overwrite_changed and now is not None and now != self._synced(spec):
                 raise OutOfSyncError(
                     f"{csv_path} changed during the run (a git pull, an edit?), so the store {self.path} did not "
                     f"overwrite it; every finished row is in the store. Keep the store's rows with --export "
@@ -385,6 +400,24 @@ class ScoreStore:
                 db.execute("INSERT OR REPLACE INTO _meta VALUES (?, ?)", (spec.name, json.dumps(meta)))
             self._record_sync(db, spec, csv_path)
         return len(rows)
+
+
+def unusable_store(path: Path, err: BaseException) -> StoreError:
+    """The :class:`StoreError` of a store file that SQLite cannot open or read, saying how to recover.
+
+    Policy: a damaged store is never repaired in place or deleted by the package; the message says
+    to move it aside, that the next run imports each zoo's CSV again, and what is lost (the rows
+    stored since the last export: the CSVs hold every exported row)."""
+    if isinstance(err, OSError) or "unable to open" in str(err) or "readonly" in str(err):
+        return StoreError(
+            f"cannot open or write the store {path} ({err}): its folder must exist and be writable; "
+            f"make it so, or give another file on a writable local disk with --store FILE"
+        )
+    return StoreError(
+        f"the store {path} is damaged ({err}); move it aside (mv {path} {path}.damaged) and run the command "
+        f"again: the next run imports each zoo's CSV into a new store. Lost: the rows stored since the last "
+        f"export to the CSVs (an interrupted run exports on its way out, a kill -9 does not)"
+    )
 
 
 def _sql_value(value: object) -> object:
@@ -441,7 +474,15 @@ def read_csv_rows(spec: TableSpec, csv_path: Path) -> list[list[object]]:
     raw = csv_path.read_bytes()
     if not raw:
         raise CsvFormatError(csv_path, 1, "the file is empty (no header)", "delete it or restore it from git")
-    text = raw.decode("utf-8")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise CsvFormatError(
+            csv_path,
+            raw.count(b"\n", 0, err.start) + 1,
+            f"byte {raw[err.start]:#04x} is not UTF-8 (saved by an editor in another encoding?)",
+            "save the file as UTF-8 or restore it from git, then import again",
+        ) from None
     if not text.endswith("\n"):
         last = text.count("\n") + 1
         raise CsvFormatError(
