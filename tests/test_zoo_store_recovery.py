@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from reuseprior.commands import main
@@ -89,3 +90,67 @@ def test_a_data_folder_moved_with_its_store_is_still_in_sync(data_dir, tmp_path,
     with ScoreStore(elsewhere / "zoo_scores.sqlite") as store:
         store.attach(scoring.scores_table("nb201"), _csv(elsewhere), say=lambda _: None)  # no OutOfSyncError
         assert store.count(scoring.scores_table("nb201")) == ROWS
+
+
+# --- item 5: one validated reader: what --import refuses, --status and the chapter's readers refuse too
+
+
+def _glue_rows(path: Path, line: int) -> None:
+    """Two rows run together (the line end of ``line`` lost), as an interrupted write leaves them."""
+    lines = path.read_text().splitlines(keepends=True)
+    lines[line - 1] = lines[line - 1].rstrip("\n")
+    path.write_text("".join(lines))
+
+
+def test_status_and_readers_refuse_a_csv_that_import_refuses(data_dir, capsys):
+    _glue_rows(_csv(data_dir), 3)
+    with pytest.raises(CsvFormatError, match=r"line 3: \d+ fields where the header has"):
+        scoring.import_scores("nb201", data_dir=data_dir)
+    assert main(["score-zoos", "nb201", "--status", "--data-dir", str(data_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "line 3:" in err and "fields where the header has" in err and "Traceback" not in err
+    version = scoring.SCORES_VERSION
+    for read in (scoring.completeness, scoring.load_scores):
+        with pytest.raises(CsvFormatError, match="line 3"):
+            read("nb201", version, data_dir)
+    with pytest.raises(CsvFormatError, match="line 3"):
+        scoring.version_complete_on("nb201", ["x"], data_dir)
+
+
+def test_the_validated_reader_reads_a_good_csv_as_pandas_does(data_dir):
+    frame = scoring.load_scores("nb201", scoring.SCORES_VERSION, data_dir)
+    pd.testing.assert_frame_equal(frame, pd.read_csv(_csv(data_dir)))
+
+
+# --- item 7: what --import refuses beyond malformed lines
+
+
+def _edit(path: Path, line: int, column: str, value: str) -> None:
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.loc[line - 2, column] = value
+    frame.to_csv(path, index=False)
+
+
+@pytest.mark.parametrize(
+    "column, value, message",
+    [
+        ("order", "-1", r"line 4: order = -1 is negative"),
+        ("order", "ORDER_OF_LINE_2", r"line 4: order \d+ again \(first on line 2\)"),
+        ("arch", "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|bogus~2|", r"line 4: arch .* is not one of the"),
+    ],
+)
+def test_import_refuses_unknown_architectures_and_negative_or_repeated_order(data_dir, column, value, message):
+    path = _csv(data_dir)
+    if value == "ORDER_OF_LINE_2":
+        value = pd.read_csv(path)["order"].astype(str)[0]
+    _edit(path, 4, column, value)
+    with pytest.raises(CsvFormatError, match=message):
+        scoring.import_scores("nb201", data_dir=data_dir)
+
+
+def test_import_refuses_a_header_without_the_score_columns(data_dir, capsys):
+    path = _csv(data_dir)
+    pd.read_csv(path, dtype=str, keep_default_na=False).drop(columns=["synflow", "PG"]).to_csv(path, index=False)
+    assert _import(data_dir) == 2
+    err = capsys.readouterr().err
+    assert "line 1: the header lacks the columns ['synflow', 'PG']" in err and "never computed" in err

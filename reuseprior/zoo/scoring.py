@@ -90,6 +90,7 @@ from reuseprior.zoo.store import (
     ScoreStore,
     StoreError,
     TableSpec,
+    read_checked_csv,
     read_csv_rows,
 )
 from reuseprior.zoo.torchvision_zoo import build_at_eval_crop, build_torchvision, load_torchvision_zoo
@@ -506,10 +507,11 @@ def scores_path(zoo: str, version: int = SCORES_VERSION, data_dir: Path | None =
 def load_scores(zoo: str, version: int | None = None, data_dir: Path | None = None) -> pd.DataFrame:
     """Stored rows of a zoo at ``version`` (default: :func:`published_version`,
     the version the chapter reads); an empty frame when nothing is scored yet."""
-    path = scores_path(zoo, published_version(zoo, data_dir) if version is None else version, data_dir)
+    version = published_version(zoo, data_dir) if version is None else version
+    path = scores_path(zoo, version, data_dir)
     if not path.exists():
         return pd.DataFrame(columns=["arch", "accuracy"])
-    return pd.read_csv(path)
+    return read_checked_csv(scores_table(zoo, version), path)
 
 
 @dataclass(frozen=True)
@@ -553,7 +555,7 @@ def completeness(zoo: str, version: int = SCORES_VERSION, data_dir: Path | None 
 @functools.lru_cache(maxsize=32)
 def _completeness(zoo: str, version: int, path: Path, state: tuple[int, int, int], zoo_id: int) -> Completeness:
     """:func:`completeness` of the file in ``state`` (its inode, modification time and size)."""
-    stored = pd.read_csv(path, usecols=lambda c: c in ("arch", "pending"))
+    stored = read_checked_csv(scores_table(zoo, version), path, usecols=lambda c: c in ("arch", "pending"))
     pending = int(stored["pending"].map(pending_scores).map(bool).sum()) if "pending" in stored else 0
     try:
         archs = set(get_zoo(zoo, version).catalogue()["arch"])
@@ -589,7 +591,7 @@ def version_complete_on(zoo: str, archs: Iterable[str], data_dir: Path | None = 
         path = scores_path(zoo, version, data_dir)
         if not path.exists():
             continue
-        stored = pd.read_csv(path, usecols=lambda c: c in ("arch", "pending"))
+        stored = read_checked_csv(scores_table(zoo, version), path, usecols=lambda c: c in ("arch", "pending"))
         rows = stored[stored["arch"].isin(wanted)]
         if len(rows) == len(wanted) and not rows["pending"].map(pending_scores).map(bool).any():
             return version
@@ -628,7 +630,15 @@ def scores_table(zoo: str, version: int = SCORES_VERSION) -> TableSpec:
         "scored_at": "TEXT",
     }
     columns = tuple((c, types.get(c, "REAL")) for c in stored_columns(version))
-    return TableSpec(scores_path(zoo, version).stem, columns, "arch")
+    required = ("order", "arch", "accuracy", *ZOO_PROXIES, *REUSE_SCORES)  # a file without them is never filled
+    return TableSpec(
+        scores_path(zoo, version).stem,
+        columns,
+        "arch",
+        required=required,
+        unique=("order",),
+        non_negative=("order",),
+    )
 
 
 def default_store_path(data_dir: Path | None = None) -> Path:
@@ -642,13 +652,19 @@ def default_store_path(data_dir: Path | None = None) -> Path:
 
 def import_scores(zoo_name: str, *, data_dir: Path | None = None, store: Path | None = None) -> int:
     """Replace the store's rows of ``zoo_name`` by its CSV in ``data_dir`` (a
-    malformed CSV is refused with the line number: :class:`CsvFormatError`);
-    returns the number of rows."""
+    malformed CSV is refused with the line number: :class:`CsvFormatError`;
+    so is a header without the score columns, a negative or repeated
+    ``order``, and an architecture the zoo does not have, when its catalogue
+    can be read); returns the number of rows."""
     path = scores_path(zoo_name, data_dir=data_dir)
     if not path.exists():
         raise FileNotFoundError(f"no {path} to import; export the store's rows there with --export")
+    try:
+        known = set(get_zoo(zoo_name).catalogue()["arch"])
+    except Exception:  # noqa: BLE001 - an optional package missing: the names cannot be checked
+        known = None
     with ScoreStore(store or default_store_path(data_dir)) as db:
-        return db.import_csv(scores_table(zoo_name), path)
+        return db.import_csv(scores_table(zoo_name), path, keys=known)
 
 
 def export_scores(zoo_name: str, *, data_dir: Path | None = None, store: Path | None = None) -> Path:

@@ -40,6 +40,8 @@ Policy (issue 16, "a store that cannot be corrupted"):
 from __future__ import annotations
 
 import csv
+import difflib
+import functools
 import hashlib
 import io
 import json
@@ -50,14 +52,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Literal, Mapping
+from typing import Callable, Collection, Iterable, Iterator, Literal, Mapping
 
 import pandas as pd
 
 from reuseprior.core.errors import CsvFormatError, OutOfSyncError, StoreError
 from reuseprior.core.files import atomic_write
 
-__all__ = ["CsvFormatError", "OutOfSyncError", "ScoreStore", "StoreError", "TableSpec", "unusable_store"]
+__all__ = [
+    "CsvFormatError",
+    "OutOfSyncError",
+    "ScoreStore",
+    "StoreError",
+    "TableSpec",
+    "read_checked_csv",
+    "read_csv_rows",
+    "unusable_store",
+]
 
 #: Affinities of the stored columns (SQLite's column types).
 ColumnType = Literal["INTEGER", "REAL", "TEXT"]
@@ -77,19 +88,26 @@ class TableSpec:
     :class:`csv.writer` with ``str()`` of each value and ``\\r\\n`` line ends
     (what :class:`csv.DictWriter` wrote: the torchvision analysis). Columns
     of ``columns`` missing from an imported header are imported empty (a file
-    written before they existed); unknown columns are refused."""
+    written before they existed), except the ``required`` ones; unknown
+    columns are refused. The values of each ``unique`` column must differ
+    from row to row (as the key's do), and those of each ``non_negative``
+    column be >= 0 where given."""
 
     name: str
     columns: tuple[tuple[str, ColumnType], ...]
     key: str
     dialect: Literal["pandas", "csv"] = "pandas"
+    required: tuple[str, ...] = ()
+    unique: tuple[str, ...] = ()
+    non_negative: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in (self.name, *self.names):
             if not _NAME.match(name):
                 raise ValueError(f"table and column names must be letters, digits and '_', got {name!r}")
-        if self.key not in self.names:
-            raise ValueError(f"the key {self.key!r} is not a column of {self.name}")
+        for name in (self.key, *self.required, *self.unique, *self.non_negative):
+            if name not in self.names:
+                raise ValueError(f"{name!r} is not a column of {self.name}")
 
     @property
     def names(self) -> list[str]:
@@ -380,14 +398,22 @@ class ScoreStore:
             self._record_sync(db, spec, csv_path)
         return len(rows)
 
-    def import_csv(self, spec: TableSpec, csv_path: Path, *, only_if_absent: bool = False) -> int | None:
+    def import_csv(
+        self,
+        spec: TableSpec,
+        csv_path: Path,
+        *,
+        only_if_absent: bool = False,
+        keys: Collection[str] | None = None,
+    ) -> int | None:
         """Replace the table by the rows of ``csv_path`` (and its metadata by
         the ``.meta.json`` beside it, when there is one) in one transaction;
         returns the number of rows. A malformed file raises
-        :class:`CsvFormatError` naming the line, and changes nothing.
+        :class:`CsvFormatError` naming the line, and changes nothing; so does
+        a key not in ``keys`` (when given: the architectures of the zoo).
         ``only_if_absent``: do nothing (``None``) unless the table is still
         blank (another writer may have imported it meanwhile)."""
-        rows = read_csv_rows(spec, csv_path)
+        rows = read_csv_rows(spec, csv_path, keys=keys)
         meta_path = _meta_path(csv_path)
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
         with self._transaction() as db:
@@ -467,37 +493,32 @@ def _write_atomically(path: Path, text: str) -> None:
         fh.write(text)
 
 
-def read_csv_rows(spec: TableSpec, csv_path: Path) -> list[list[object]]:
+def read_checked_csv(spec: TableSpec, csv_path: Path, **read_csv: object) -> pd.DataFrame:
+    """``pandas.read_csv(csv_path, **read_csv)`` of a file that :func:`read_csv_rows` accepts, else its
+    :class:`CsvFormatError`: the one reader of a stored table's CSV, so that every reader (a run's status,
+    the chapters) refuses what an import refuses instead of counting a broken line as a row. The check is
+    made once per state of the file (its inode, modification time and size)."""
+    stat = csv_path.stat()
+    _check_once(spec, csv_path, (stat.st_ino, stat.st_mtime_ns, stat.st_size))
+    return pd.read_csv(csv_path, **read_csv)
+
+
+@functools.lru_cache(maxsize=64)
+def _check_once(spec: TableSpec, csv_path: Path, state: tuple[int, int, int]) -> None:
+    """:func:`read_csv_rows` of the file in ``state``, for its errors only."""
+    read_csv_rows(spec, csv_path)
+
+
+def read_csv_rows(spec: TableSpec, csv_path: Path, *, keys: Collection[str] | None = None) -> list[list[object]]:
     """The rows of ``csv_path`` as values of ``spec``'s columns (in its
     order; missing columns ``None``), each checked; a malformed file raises
-    :class:`CsvFormatError` with the line number of the first problem."""
-    raw = csv_path.read_bytes()
-    if not raw:
-        raise CsvFormatError(csv_path, 1, "the file is empty (no header)", "delete it or restore it from git")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise CsvFormatError(
-            csv_path,
-            raw.count(b"\n", 0, err.start) + 1,
-            f"byte {raw[err.start]:#04x} is not UTF-8 (saved by an editor in another encoding?)",
-            "save the file as UTF-8 or restore it from git, then import again",
-        ) from None
-    if not text.endswith("\n"):
-        last = text.count("\n") + 1
-        raise CsvFormatError(
-            csv_path,
-            last,
-            "the last row is cut short (no line end): a write was interrupted",
-            "delete that line (its architecture is scored again by the next run) or restore "
-            "the file from git, then import again",
-        )
-    reader = csv.reader(io.StringIO(text, newline=""))
+    :class:`CsvFormatError` with the line number of the first problem
+    (also a key not in ``keys``, when given)."""
+    reader = csv.reader(io.StringIO(_csv_file_text(csv_path), newline=""))
     header = next(reader)
     _check_header(spec, csv_path, header)
-    types = spec.types
     where = {name: header.index(name) for name in spec.names if name in header}
-    key_at, first_line = where[spec.key], {}
+    first_line: dict[str, dict[object, int]] = {name: {} for name in (spec.key, *spec.unique)}
     out: list[list[object]] = []
     line = reader.line_num
     for fields in reader:
@@ -511,31 +532,89 @@ def read_csv_rows(spec: TableSpec, csv_path: Path) -> list[list[object]]:
                 "delete that line (its architecture is scored again by the next run) or restore "
                 "the file from git, then import again",
             )
-        key = fields[key_at]
-        if not key:
-            raise CsvFormatError(csv_path, start, f"empty {spec.key}", "every row names its architecture")
-        if key in first_line:
-            raise CsvFormatError(
-                csv_path,
-                start,
-                f"{spec.key} {key!r} again (first on line {first_line[key]})",
-                "keep one of the two rows",
-            )
-        first_line[key] = start
-        row: list[object] = []
-        for name in spec.names:
-            text_value = fields[where[name]] if name in where else ""
-            try:
-                row.append(_parse(text_value, types[name]))
-            except ValueError:
-                raise CsvFormatError(
-                    csv_path,
-                    start,
-                    f"{name} = {text_value!r} is not {'an integer' if types[name] == 'INTEGER' else 'a number'}",
-                    "correct or delete that row",
-                ) from None
+        row = [
+            _parse_field(spec, csv_path, start, name, fields[where[name]] if name in where else "")
+            for name in spec.names
+        ]
+        _check_row(spec, csv_path, start, dict(zip(spec.names, row)), first_line, keys)
         out.append(row)
     return out
+
+
+def _csv_file_text(csv_path: Path) -> str:
+    """The text of a CSV that is not empty, is UTF-8 and ends with a line end (else :class:`CsvFormatError`)."""
+    raw = csv_path.read_bytes()
+    if not raw:
+        raise CsvFormatError(csv_path, 1, "the file is empty (no header)", "delete it or restore it from git")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise CsvFormatError(
+            csv_path,
+            raw.count(b"\n", 0, err.start) + 1,
+            f"byte {raw[err.start]:#04x} is not UTF-8 (saved by an editor in another encoding?)",
+            "save the file as UTF-8 or restore it from git, then import again",
+        ) from None
+    if not text.endswith("\n"):
+        raise CsvFormatError(
+            csv_path,
+            text.count("\n") + 1,
+            "the last row is cut short (no line end): a write was interrupted",
+            "delete that line (its architecture is scored again by the next run) or restore "
+            "the file from git, then import again",
+        )
+    return text
+
+
+def _parse_field(spec: TableSpec, csv_path: Path, line: int, name: str, text: str) -> object:
+    type_ = spec.types[name]
+    try:
+        return _parse(text, type_)
+    except ValueError:
+        raise CsvFormatError(
+            csv_path,
+            line,
+            f"{name} = {text!r} is not {'an integer' if type_ == 'INTEGER' else 'a number'}",
+            "correct or delete that row",
+        ) from None
+
+
+def _check_row(
+    spec: TableSpec,
+    csv_path: Path,
+    line: int,
+    row: dict[str, object],
+    first_line: dict[str, dict[object, int]],
+    keys: Collection[str] | None,
+) -> None:
+    """The rules of one parsed row beyond its types: a key (in ``keys``, when given), values of the key and
+    of ``spec.unique`` not seen on an earlier line (``first_line`` records them), ``spec.non_negative`` >= 0."""
+    key = row[spec.key]
+    if key is None:
+        raise CsvFormatError(csv_path, line, f"empty {spec.key}", "every row names its architecture")
+    if keys is not None and key not in keys:
+        close = difflib.get_close_matches(str(key), sorted(keys), n=1)
+        raise CsvFormatError(
+            csv_path,
+            line,
+            f"{spec.key} {key!r} is not one of the {len(keys)} known"
+            + (f" (did you mean {close[0]!r}?)" if close else ""),
+            "is this the right file? correct or delete that row",
+        )
+    for name in (spec.key, *spec.unique):
+        value = row[name]
+        if value is not None and value in first_line[name]:
+            raise CsvFormatError(
+                csv_path,
+                line,
+                f"{name} {value!r} again (first on line {first_line[name][value]})",
+                "keep one of the two rows" if name == spec.key else f"give each row its own {name}",
+            )
+        first_line[name][value] = line
+    for name in spec.non_negative:
+        value = row[name]
+        if value is not None and value < 0:  # type: ignore[operator]
+            raise CsvFormatError(csv_path, line, f"{name} = {value!r} is negative", f"{name} counts from 0")
 
 
 def _check_header(spec: TableSpec, csv_path: Path, header: list[str]) -> None:
@@ -548,6 +627,15 @@ def _check_header(spec: TableSpec, csv_path: Path, header: list[str]) -> None:
         raise CsvFormatError(csv_path, 1, f"repeated columns in the header {header}")
     if spec.key not in header:
         raise CsvFormatError(csv_path, 1, f"no {spec.key!r} column in the header {header}")
+    lacking = [name for name in spec.required if name not in header]
+    if lacking:
+        raise CsvFormatError(
+            csv_path,
+            1,
+            f"the header lacks the columns {lacking} (a {spec.name} CSV has {spec.names}): their values would be "
+            "imported empty and never computed",
+            "add the columns (empty cells for what is not computed yet) or restore the file from git",
+        )
 
 
 def _parse(text: str, type_: ColumnType) -> object:
