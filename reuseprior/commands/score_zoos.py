@@ -105,7 +105,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="instead of scoring new architectures, compute what stored rows lack: the scores in their "
         "'pending' column (after --upgrade: the scores whose definition changed) and the data-dependent "
-        "proxies of rows that have none (at order %% FULL_EVERY == 0, in the zoo's order, at most LIMIT rows)",
+        "proxies of rows that have none (rows at order %% FULL_EVERY == 0, in the zoo's order; with --limit, "
+        "the first LIMIT of them, as for scoring: a fill stopped and run again fills the same rows)",
     )
     parser.add_argument(
         "--upgrade",
