@@ -392,3 +392,69 @@ def test_revolver_overwrite_flag_is_documented():
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
     assert "--overwrite" in parser.format_help()
+
+
+# ------------------------------------------------------------------ checkpoints that load but are damaged (issue 35, 8)
+def _fitted_checkpoint(tmp_path):
+    x = torch.randn(32, 4)
+    data = TensorDataset(x, (x[:, 0] > 0).long())
+    path = tmp_path / "c.pt"
+    fit(nn.Linear(4, 2), data, data, TrainConfig(epochs=1, batch_size=16), checkpoint_path=path, progress=False)
+    return path, data
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda s: s.pop("model"), r"entries are damaged \(no 'model'\)"),
+        (lambda s: s.update(epoch="1"), r"'epoch' is a str, not int"),
+        (lambda s: s.update(epoch=-3), r"'epoch' is -3, not >= 0"),
+        (lambda s: s["rng"].pop("torch"), r"entries are damaged \(KeyError: 'torch'\)"),
+    ],
+)
+def test_a_training_checkpoint_with_missing_or_mistyped_entries_is_named(tmp_path, damage, message):
+    path, data = _fitted_checkpoint(tmp_path)
+    state = torch.load(path, weights_only=True)
+    damage(state)
+    save_checkpoint(state, path)
+    with pytest.raises(UnreadableCheckpointError, match=rf"{message}.*start a fresh run"):
+        fit(nn.Linear(4, 2), data, data, TrainConfig(epochs=2, batch_size=16), checkpoint_path=path, progress=False)
+
+
+def test_random_bytes_are_not_called_an_older_checkpoint(tmp_path):
+    path = tmp_path / "random.pt"
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(UnreadableCheckpointError) as err:
+        load_checkpoint(path)
+    assert "torch.load cannot read it" in str(err.value) and "older reuseprior" not in str(err.value)
+
+
+def _population(tmp_path):
+    config = PopulationConfig(
+        population_size=2,
+        sample_size=1,
+        epochs=1,
+        warmup_x=1,
+        seed=1,
+        space=SearchSpace(base_widths=(4,), growths=(4,), num_groups=(2,), depths=(1,)),
+    )
+    pop = Population(config, load_digits_splits(seed=0))
+    return pop, pop.save(tmp_path / "ck.pt")
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda s: s.update(generation=10**6), r"generation 1000000 of a run of 1 generations"),
+        (lambda s: s.pop("individuals"), r"no 'individuals'"),
+        (lambda s: s.update(next_uid=2.5), r"'next_uid' is a float, not int"),
+        (lambda s: s.update(rows="{not json"), r"JSONDecodeError"),
+    ],
+)
+def test_a_population_checkpoint_with_damaged_entries_is_named(tmp_path, damage, message):
+    pop, path = _population(tmp_path)
+    state = torch.load(path, weights_only=True)
+    damage(state)
+    save_checkpoint(state, path)
+    with pytest.raises(UnreadableCheckpointError, match=rf"entries are damaged .*{message}.*start a fresh run"):
+        Population.load(path, pop.splits)

@@ -71,6 +71,7 @@ from reuseprior.baselines import complexity
 from reuseprior.core.errors import CheckpointMismatchError, UnreadableCheckpointError
 from reuseprior.core.files import atomic_write
 from reuseprior.core.parameters import count_parameters
+from reuseprior.core.validation import entry_problems
 
 __all__ = [
     "CheckpointMismatchError",
@@ -453,9 +454,14 @@ def read_checkpoint_file(path: str | os.PathLike, what: str = "reuseprior checkp
                 f"{path} is not a {what}: torch.load cannot read it ({err}); {fresh}"
             ) from None
         found = re.search(r"GLOBAL ([\w.]+)", str(err))
-        holds = f"a pickled {found.group(1)}" if found else "pickled Python objects"
+        if found is None:  # no pickled object named: bytes that are no pickle at all
+            raise UnreadableCheckpointError(
+                f"{path} is not a {what}: torch.load cannot read it; it is truncated, corrupt or another kind of "
+                f"file; {fresh}"
+            ) from None
         raise UnreadableCheckpointError(
-            f"{path} was not loaded: it holds {holds}, which a {what} of this version never contains and whose "
+            f"{path} was not loaded: it holds a pickled {found.group(1)}, which a {what} of this version never "
+            "contains and whose "
             "unpickling could run arbitrary code, so it is refused unread. It is a checkpoint of an older reuseprior "
             f"(training checkpoints before format {CHECKPOINT_FORMAT} pickled NumPy's random state) or a file from "
             f"elsewhere; {fresh}"
@@ -490,6 +496,24 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             f"{CHECKPOINT_FORMAT}); start a fresh run with another checkpoint path"
         )
     return state
+
+
+#: The entries of a training checkpoint (format :data:`CHECKPOINT_FORMAT`) and their types.
+_ENTRIES: dict[str, type | tuple[type, ...]] = {
+    "config": dict,
+    "model": dict,
+    "optimizer": dict,
+    "schedule": dict,
+    "scaler": dict,
+    "ema": (dict, type(None)),
+    "rng": dict,
+    "epoch": int,
+    "step_in_epoch": int,
+    "partial": dict,
+    "history": list,
+    "train_time_s": (float, int),
+    "train_images": int,
+}
 
 
 #: config fields that may differ between a checkpoint and the resuming run
@@ -754,6 +778,12 @@ def _resume(run: _Run) -> None:
     random-number generator is restored, so the run goes on bit for bit."""
     path = run.checkpoint_path
     state = load_checkpoint(path)
+    problems = entry_problems(state, _ENTRIES, non_negative=("epoch", "step_in_epoch", "train_images"))
+    if problems:
+        raise UnreadableCheckpointError(
+            f"{path} is a reuseprior training checkpoint whose entries are damaged ({'; '.join(problems)}) "
+            "and cannot be resumed: start a fresh run (resume=False, or delete the file)"
+        )
     _check_config(state["config"], run.config, path)
     try:
         run.model.load_state_dict(state["model"])
@@ -762,16 +792,22 @@ def _resume(run: _Run) -> None:
             f"checkpoint {path} holds another model ({err}); resume with the model it was made for "
             "or start a fresh run (resume=False or another checkpoint path)"
         ) from err
-    run.optimizer.load_state_dict(state["optimizer"])
-    run.schedule.load_state_dict(state["schedule"])
-    run.scaler.load_state_dict(state["scaler"])
-    if run.ema is not None:
-        run.ema.load_state_dict(state["ema"])
+    try:  # the entries' types are checked (load_checkpoint); what they hold is read here
+        run.optimizer.load_state_dict(state["optimizer"])
+        run.schedule.load_state_dict(state["schedule"])
+        run.scaler.load_state_dict(state["scaler"])
+        if run.ema is not None:
+            run.ema.load_state_dict(state["ema"])
+        _set_rng_state(state["rng"])
+    except (KeyError, TypeError, AttributeError) as err:
+        raise UnreadableCheckpointError(
+            f"{path} is a reuseprior training checkpoint whose entries are damaged ({type(err).__name__}: {err}) "
+            "and cannot be resumed: start a fresh run (resume=False, or delete the file)"
+        ) from err
     run.history = state["history"]
     run.epoch, run.step_in_epoch = state["epoch"], state["step_in_epoch"]
     run.partial = state["partial"]
     run.train_time_s, run.train_images = state["train_time_s"], state["train_images"]
-    _set_rng_state(state["rng"])
     run.resumed_from = run.epoch + run.step_in_epoch / run.steps_per_epoch
 
 
