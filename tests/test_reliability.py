@@ -458,3 +458,45 @@ def test_a_population_checkpoint_with_damaged_entries_is_named(tmp_path, damage,
     save_checkpoint(state, path)
     with pytest.raises(UnreadableCheckpointError, match=rf"entries are damaged .*{message}.*start a fresh run"):
         Population.load(path, pop.splits)
+
+
+# ------------------------------------------------------------------ train: resume as the help says (issue 35, item 2)
+@pytest.mark.parametrize("flags, resume", [([], True), (["--resume", "false"], False), (["--profile", "full"], True)])
+def test_train_resumes_on_every_profile_unless_told_otherwise(monkeypatch, tmp_path, capsys, flags, resume):
+    """``train --profile quick`` run again started at epoch 0 although its help and its Ctrl-C message say
+    that running the same command again continues."""
+    from reuseprior.commands import train as cli_train
+
+    seen = {}
+
+    def interrupted(plan, **kwargs):
+        seen["resume"] = plan.resume
+        raise cli_train.TrainingInterrupted(fit_result_stub())
+
+    monkeypatch.setattr(cli_train, "run_experiments", interrupted)
+    monkeypatch.setattr(cli_train, "_print_gpu_estimate", lambda plan: None)
+    assert main(["train", *flags, "--output-dir", str(tmp_path), "--device", "cpu"]) == 130
+    assert seen["resume"] is resume
+    out = capsys.readouterr().out
+    assert ("run the same command to resume" in out) is resume
+    assert ("--resume true" in out) is not resume
+
+
+def fit_result_stub():
+    from reuseprior.training.loop import TrainResult
+
+    return TrainResult("interrupted", 1, [], 0, 0.0, 0.0, 0, "", 0.0, 0.0, 0.0)
+
+
+def test_a_fresh_run_deletes_only_its_own_checkpoint(tmp_path):
+    from reuseprior.training.loop import discard_checkpoint
+
+    foreign = tmp_path / "quick-digits-V2-B0-w0.25-d0.25-s0.pt"
+    foreign.write_text("my notes")
+    with pytest.raises(UnreadableCheckpointError, match=r"It was kept: a fresh run deletes only its own checkpoint"):
+        discard_checkpoint(foreign)
+    assert foreign.read_text() == "my notes"
+    ours, _ = _fitted_checkpoint(tmp_path)
+    discard_checkpoint(ours)
+    assert not ours.exists()
+    discard_checkpoint(ours)  # nothing there: nothing to do

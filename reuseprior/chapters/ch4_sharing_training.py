@@ -81,7 +81,15 @@ from reuseprior.reporting.notebook import Profile, set_seed
 from reuseprior.reporting.plotting import caption
 from reuseprior.reporting.reference import load_thesis_table, select_thesis_rows, side_by_side
 from reuseprior.training.augment import GreyAsRGB, build_transforms, grey_to_rgb, official_scale
-from reuseprior.training.loop import TrainConfig, TrainingInterrupted, amp_active, count_flops, fit, load_checkpoint
+from reuseprior.training.loop import (
+    TrainConfig,
+    TrainingInterrupted,
+    amp_active,
+    count_flops,
+    discard_checkpoint,
+    fit,
+    load_checkpoint,
+)
 
 __all__ = [
     "plot_training_curves",
@@ -1131,8 +1139,8 @@ def _run_one(
     config = plan.config
     run_id = f"{plan.profile}-{plan.recipe.dataset}-{spec.label}-w{plan.width_mult:g}-d{plan.depth_mult:g}-s{seed}"
     ckpt = ckpt_dir / f"{run_id}.pt"
-    if not plan.resume and ckpt.exists():
-        ckpt.unlink()
+    if not plan.resume:
+        discard_checkpoint(ckpt)  # ours only: another file there is refused, not deleted
     splits, image_size, eval_image_size = _splits(plan, spec.variant, seed)
     set_seed(seed)  # identical initialisation whether or not the run resumes
     model = build_experiment_model(

@@ -15,9 +15,10 @@ Examples::
 The full profile prints each run's estimated H100 time (an estimate derived
 from counted multiply-adds and a published throughput, not a measurement).
 
-Runs resume from their checkpoint (``--resume false`` starts afresh); Ctrl-C
-checkpoints and writes the partial results row, run the same command again to
-continue.
+Runs resume from their checkpoint on every profile (``--resume false`` starts
+afresh, deleting only the run's own checkpoint; the notebook's quick profile
+starts afresh); Ctrl-C checkpoints and writes the partial results row, run the
+same command again to continue.
 """
 
 from __future__ import annotations
@@ -86,7 +87,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-workers", type=int, help="data-loader worker processes")
     parser.add_argument("--data-dir", help="folder of the torchvision datasets / ImageNet (default build/datasets)")
     parser.add_argument("--download", action="store_true", help="download CIFAR if missing (never implicit)")
-    parser.add_argument("--resume", type=_bool, help="continue from checkpoints true/false")
+    parser.add_argument(
+        "--resume",
+        type=_bool,
+        default=True,
+        help="continue from the run's checkpoint, true (default, every profile) or false (start afresh; "
+        "only a checkpoint of ours is deleted)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--output-dir",
@@ -167,7 +174,8 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
     except TrainingInterrupted as stop:
-        print(f"\ninterrupted: {stop}. Partial results in {results_csv}; run the same command to resume.")
+        again = "the same command" if plan.resume else "the same command with --resume true (false starts afresh)"
+        print(f"\ninterrupted: {stop}. Partial results in {results_csv}; run {again} to resume.")
         return 130
     table = table_4_2(rows)
     print(f"\nresults: {results_csv}\n\nTable 4.2 rebuilt from the results:\n{table.to_string(index=False)}")

@@ -87,6 +87,7 @@ __all__ = [
     "count_flops",
     "evaluate",
     "fit",
+    "discard_checkpoint",
     "load_checkpoint",
     "peak_memory",
     "read_checkpoint_file",
@@ -514,6 +515,24 @@ _ENTRIES: dict[str, type | tuple[type, ...]] = {
     "train_time_s": (float, int),
     "train_images": int,
 }
+
+
+def discard_checkpoint(path: str | os.PathLike) -> None:
+    """Delete the training checkpoint at ``path`` before a fresh run, so that an interrupted fresh run
+    never leaves an older one to resume. Policy: only a file :func:`load_checkpoint` reads as a
+    training checkpoint is deleted; any other file there is kept, and refused with
+    :class:`UnreadableCheckpointError` naming it (move it away, or choose another checkpoint folder)."""
+    path = Path(path)
+    if not path.exists():
+        return
+    try:
+        load_checkpoint(path)
+    except UnreadableCheckpointError as err:
+        raise UnreadableCheckpointError(
+            f"{err}. It was kept: a fresh run deletes only its own checkpoint, and {path.name} is where this "
+            f"run's goes; move the file away or choose another checkpoint folder (--checkpoint-dir)"
+        ) from None
+    path.unlink()
 
 
 #: config fields that may differ between a checkpoint and the resuming run
