@@ -11,6 +11,7 @@ import os
 import pickle
 import random
 import stat
+import sys
 import warnings
 
 import numpy as np
@@ -500,3 +501,63 @@ def test_a_fresh_run_deletes_only_its_own_checkpoint(tmp_path):
     discard_checkpoint(ours)
     assert not ours.exists()
     discard_checkpoint(ours)  # nothing there: nothing to do
+
+
+# ------------------------------------------------------------------ counting: inputs the model refuses (issue 35, 1)
+class _IndexesItsInput(nn.Module):
+    """Selects the input's positive entries before any layer (the issue's model)."""
+
+    def __init__(self):
+        super().__init__()
+        self.l = nn.Linear(10, 3)
+
+    def forward(self, x):
+        return self.l(x[x > 0]).sum(0, keepdim=True)
+
+
+def test_masking_the_input_by_its_values_is_refused_even_where_the_model_runs():
+    with pytest.raises(DataDependentShapeError, match=r"aten\.index.*mask computed from the values of the input"):
+        analyze(_IndexesItsInput(), torch.ones(1, 10))  # every entry positive: the eager model runs
+
+
+@pytest.mark.parametrize(
+    "model, x",
+    [
+        (_IndexesItsInput(), -torch.ones(1, 10)),  # no entry selected: the eager model raises
+        (nn.Linear(10, 3), torch.ones(1, 10, dtype=torch.long)),
+        (nn.Linear(10, 3), torch.ones(1, 10, dtype=torch.bool)),
+    ],
+)
+def test_an_input_the_eager_model_refuses_is_refused(model, x):
+    with pytest.raises(
+        ValueError, match=rf"does not run on the example input .*dtype {x.dtype}.*pass an input it runs"
+    ):
+        analyze(model, x)
+
+
+# ------------------------------------------------------------------ messages with figures (issue 35, item 9)
+def test_an_input_too_large_to_count_is_refused_with_the_figure_before_it_is_allocated(monkeypatch, capsys):
+    """``analyze resnet18 --input 3,20000,20000`` ended in an allocation traceback; here the machine is made
+    small instead of the input large (128 MiB: resnet18 at 1000 x 1000 needs about 0.24 GiB)."""
+    from types import SimpleNamespace
+
+    from reuseprior.commands import analyze as cli_analyze
+
+    monkeypatch.setattr(sys.modules["reuseprior.counting.capture"], "physical_memory_bytes", lambda: 2**27)
+    allocated = []
+    monkeypatch.setattr(cli_analyze, "torch", SimpleNamespace(zeros=lambda *a, **k: allocated.append(a)))
+    assert main(["analyze", "resnet18", "--input", "3,1000,1000"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot count ResNet on an input of shape (1, 3, 1000, 1000): it needs at least 0.2 GiB" in err
+    assert "this machine has 0.1 GiB; give a smaller input" in err and not allocated
+
+
+@pytest.mark.parametrize("budget", [float("inf"), float("nan"), 1e12, 10**13])
+def test_a_share_budget_that_is_infinite_or_cannot_fit_is_refused_with_the_figures(budget):
+    from reuseprior.core.errors import SharingError
+    from reuseprior.models.sharing import share
+
+    model = nn.Sequential(nn.Linear(10, 10), nn.Linear(10, 10))
+    message = r"finite positive" if not np.isfinite(budget) else r"float32 stores.*more than this machine's"
+    with pytest.raises(SharingError, match=message):
+        share(model, "ssn", budget=budget, seed=0)

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from reuseprior.commands.argtypes import positive_float, positive_int
+from reuseprior.counting.capture import refuse_what_cannot_fit
 from reuseprior.counting.quantities import analyze
 from reuseprior.models.registry import available_models, build_model, collision_note
 
@@ -116,8 +117,9 @@ def run(args: argparse.Namespace) -> int:
     note = collision_note(args.model)
     if note:
         print(f"note: {note}", file=sys.stderr)
-    x = torch.zeros((1,) + tuple(args.input))
     try:
+        refuse_what_cannot_fit(model, (1, *args.input))  # before the input is allocated
+        x = torch.zeros((1,) + tuple(args.input))
         rep = analyze(
             model,
             x,
