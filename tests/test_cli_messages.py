@@ -337,3 +337,16 @@ def test_readme_counts_the_cells_exempt_from_nbval():
     count = sum(p.read_text().count("# NBVAL_IGNORE_OUTPUT\n") for p in paths.NOTEBOOKS_DIR.glob("ch*.py"))
     words = {3: "Three", 4: "Four", 5: "Five"}
     assert f"{words[count]} cells are exempt (`# NBVAL_IGNORE_OUTPUT`)" in (paths.ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize("action", ["download cifar10", "fetch mnist", "verify mnist"])
+def test_a_data_dir_that_is_a_file_is_named_without_a_network_hint(tmp_path, capsys, action):
+    """Issue 35, item 9: ``data download cifar10 --data-dir <a file>`` said "File exists" and blamed the network."""
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    assert (
+        main(["data", *action.split(), "--data-dir", str(afile), *(["--no-install"] if "fetch" in action else [])]) == 2
+    )
+    err = capsys.readouterr().err
+    assert f"the data folder {afile} is a file, not a folder" in err
+    assert "network" not in err and "File exists" not in err and "Traceback" not in err
