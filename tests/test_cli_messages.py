@@ -350,3 +350,66 @@ def test_a_data_dir_that_is_a_file_is_named_without_a_network_hint(tmp_path, cap
     err = capsys.readouterr().err
     assert f"the data folder {afile} is a file, not a folder" in err
     assert "network" not in err and "File exists" not in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------ fast argument errors (issue 35, item 12)
+def test_help_and_argument_errors_import_no_heavy_module():
+    """A misspelt flag took ~20 s to be reported: the command's module imported torch and the zoo first.
+    Each command's arguments now come from a light module; this runs every command's --help and a
+    misspelt flag in a fresh interpreter and checks that torch, pandas and the chapters were not imported."""
+    import subprocess
+
+    from reuseprior.core import paths
+
+    code = textwrap.dedent(
+        """
+        import contextlib, io, sys
+        from reuseprior.commands import COMMANDS, main
+        for command in COMMANDS:
+            for flags in (["--help"], ["--no-such-flag"]):
+                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                    try:
+                        main([command, *flags])
+                    except SystemExit as done:
+                        assert done.code == (0 if flags == ["--help"] else 2), (command, flags, done.code)
+        heavy = ("torch", "pandas", "numpy", "reuseprior.chapters", "reuseprior.zoo.scoring")
+        heavy = [m for m in heavy if m in sys.modules]
+        print("heavy:", heavy)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=paths.ROOT, check=True)
+    assert done.stdout.strip() == "heavy: []", done.stdout + done.stderr
+
+
+def test_the_names_the_light_parsers_repeat_are_the_librarys():
+    from reuseprior import datasets
+    from reuseprior.chapters import (
+        ch3_population_study,
+        ch3_revolver,
+        ch4_sharing_training,
+        ch5_depth_width,
+        ch7_sharing_schemes,
+    )
+    from reuseprior.commands import parsers
+    from reuseprior.reporting import book
+    from reuseprior.revolver import search
+    from reuseprior.zoo import scoring, torchvision_analysis
+
+    p = {name: importlib.import_module(f"reuseprior.commands.parsers.{name}") for name in parsers.__all__}
+    assert p["analyze_zoo"].DEFAULT_OUT == torchvision_analysis.DEFAULT_OUT
+    assert p["book"].DEFAULT_BOOK_DIR == book.DEFAULT_BOOK_DIR
+    assert p["data"].FETCHABLE == datasets.FETCHABLE and p["data"].DEFAULT_DATA_DIR == datasets.DEFAULT_DATA_DIR
+    assert p["data"].TORCHVISION_NAMES == tuple(sorted(datasets._TORCHVISION_CLASSES))
+    assert p["depth_width"].TABLES == tuple(sorted(ch5_depth_width.TABLES))
+    assert p["depth_width"].STORED_RUN == ch5_depth_width.STORED_RUN
+    assert p["revolver"].PROFILES == tuple(sorted(ch3_revolver.PROFILES))
+    assert p["revolver"].SEARCH_MODES == search.SEARCH_MODES
+    study = ch3_population_study.CPU_STUDY
+    assert (p["revolver_study"].DATASETS, p["revolver_study"].MODES) == (tuple(study.datasets), tuple(study.modes))
+    assert p["score_zoos"].SCORES_VERSION == scoring.SCORES_VERSION
+    assert p["score_zoos"].ZOOS == tuple(sorted(scoring.ZOOS))
+    assert p["sharing_study"].PROFILES == tuple(sorted(ch7_sharing_schemes.PROFILES))
+    assert p["sharing_study"].STORED_RUNS == ch7_sharing_schemes.STORED_RUNS
+    assert p["train"].PROFILES == tuple(sorted(ch4_sharing_training.PROFILES))
+    assert p["train"].MODELS == tuple(ch4_sharing_training.MODELS)
+    assert p["train"].RECIPES == tuple(sorted(ch4_sharing_training.RECIPES))

@@ -530,7 +530,7 @@ def test_masking_the_input_by_its_values_is_refused_even_where_the_model_runs():
 )
 def test_an_input_the_eager_model_refuses_is_refused(model, x):
     with pytest.raises(
-        ValueError, match=rf"does not run on the example input .*dtype {x.dtype}.*pass an input it runs"
+        ValueError, match=rf"does not accept an input of shape .*dtype {x.dtype}.*pass an input it runs"
     ):
         analyze(model, x)
 

@@ -23,26 +23,9 @@ import argparse
 import pandas as pd
 
 from reuseprior.chapters import ch3_population_study as study
-from reuseprior.commands.argtypes import positive_int
+from reuseprior.commands.parsers.revolver_study import add_arguments
 
 __all__ = ["add_arguments", "run"]
-
-ACTIONS = ("run", "status")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=ACTIONS, help="what to do (see the module help)")
-    parser.add_argument(
-        "--dataset", choices=study.CPU_STUDY.datasets, action="append", help="only this dataset (repeatable)"
-    )
-    parser.add_argument("--mode", choices=study.CPU_STUDY.modes, action="append", help="only this mode (repeatable)")
-    parser.add_argument("--seeds", type=int, nargs="+", help="only these seeds (of the study's)")
-    parser.add_argument("--max-runs", type=positive_int, default=None, help="stop after this many stored runs")
-    parser.add_argument(
-        "--max-minutes", type=float, default=None, help="stop between generations after this many minutes"
-    )
-    parser.add_argument("--data-dir", default=None, help="datasets folder (default: build/datasets)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,33 +26,10 @@ from pathlib import Path
 import pandas as pd
 
 from reuseprior.chapters import ch7_sharing_schemes as study
-from reuseprior.commands.argtypes import positive_int
+from reuseprior.commands.parsers.sharing_study import add_arguments
 from reuseprior.reporting.notebook import resolve_device
 
 __all__ = ["add_arguments", "run"]
-
-ACTIONS = ("run", "status", "fill-scores", "rescore", "bookkeeping")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=ACTIONS, help="what to do (see the module help)")
-    parser.add_argument(
-        "--profile", choices=sorted(study.PROFILES), default="quick", help="whose studies (default: quick)"
-    )
-    parser.add_argument(
-        "--runs-csv",
-        type=Path,
-        default=None,
-        help=f"the runs file (default: {study.STORED_RUNS.relative_to(study.paths.ROOT)})",
-    )
-    parser.add_argument("--max-runs", type=positive_int, default=None, help="stop after this many new runs")
-    parser.add_argument("--device", default="cpu", help='"cpu", "cuda" or "auto" (default: cpu)')
-    parser.add_argument(
-        "--threads", type=positive_int, default=1, help="PyTorch intra-op threads while training (default: 1)"
-    )
-    parser.add_argument("--data-dir", type=Path, default=None, help="datasets folder (default: build/datasets)")
-    parser.add_argument("--download", action="store_true", help="let torchvision download a missing dataset")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def _status(profile: study.SharingSchemesProfile, path: Path) -> None:

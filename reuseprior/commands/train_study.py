@@ -18,16 +18,9 @@ from __future__ import annotations
 import argparse
 
 from reuseprior.chapters import ch4_real_study as study
-from reuseprior.commands.argtypes import positive_int
+from reuseprior.commands.parsers.train_study import add_arguments
 
 __all__ = ["add_arguments", "run"]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("run", "slice", "status"), help="what to do (see the module help)")
-    parser.add_argument("--max-runs", type=positive_int, default=None, help="stop after this many stored runs")
-    parser.add_argument("--seeds", type=int, nargs="+", help="only these seeds (of the study's)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run(args: argparse.Namespace) -> int:

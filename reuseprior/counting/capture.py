@@ -236,9 +236,10 @@ def _refuse_inputs_the_model_refuses(model: nn.Module, example_input: torch.Tens
         with torch.no_grad():
             model(example_input)
     except Exception as err:  # noqa: BLE001 - re-raised with what to do
+        reason = str(err).splitlines()[0] if str(err) else ""
         raise ValueError(
-            f"{_model_name(model)} does not run on the example input (shape {tuple(example_input.shape)}, dtype "
-            f"{example_input.dtype}): {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}. Counts "
+            f"{_model_name(model)} does not accept an input of shape {tuple(example_input.shape)} (dtype "
+            f"{example_input.dtype}), it does not run on it: {type(err).__name__}: {reason}. Counts "
             "of a model that cannot run on its input mean nothing: pass an input it runs on (batch dimension 1, "
             "the sizes and dtype it expects: a float tensor such as torch.zeros(1, 3, 224, 224) for float weights)"
         ) from err
