@@ -318,7 +318,8 @@ def test_training_checkpoints_are_written_atomically(tmp_path, monkeypatch):
     assert torch.equal(load_checkpoint(path)["x"], torch.arange(4))  # the old checkpoint is intact
 
 
-def test_population_checkpoints_are_written_atomically(tmp_path, monkeypatch):
+def _tiny_population() -> Population:
+    """A population of two tiny networks on the digits, one generation long."""
     config = PopulationConfig(
         population_size=2,
         sample_size=1,
@@ -327,7 +328,11 @@ def test_population_checkpoints_are_written_atomically(tmp_path, monkeypatch):
         seed=1,
         space=SearchSpace(base_widths=(4,), growths=(4,), num_groups=(2,), depths=(1,)),
     )
-    pop = Population(config, load_digits_splits(seed=0))
+    return Population(config, load_digits_splits(seed=0))
+
+
+def test_population_checkpoints_are_written_atomically(tmp_path, monkeypatch):
+    pop = _tiny_population()
     replaced, synced = _record_writes(monkeypatch)
     path = tmp_path / "ck.pt"
     pop.save(path)
@@ -415,9 +420,7 @@ def _fitted_checkpoint(tmp_path):
 )
 def test_a_training_checkpoint_with_missing_or_mistyped_entries_is_named(tmp_path, damage, message):
     path, data = _fitted_checkpoint(tmp_path)
-    state = torch.load(path, weights_only=True)
-    damage(state)
-    save_checkpoint(state, path)
+    _damage(path, damage)
     with pytest.raises(UnreadableCheckpointError, match=rf"{message}.*start a fresh run"):
         fit(nn.Linear(4, 2), data, data, TrainConfig(epochs=2, batch_size=16), checkpoint_path=path, progress=False)
 
@@ -430,16 +433,15 @@ def test_random_bytes_are_not_called_an_older_checkpoint(tmp_path):
     assert "torch.load cannot read it" in str(err.value) and "older reuseprior" not in str(err.value)
 
 
+def _damage(path, damage) -> None:
+    """Rewrite the checkpoint at ``path`` with ``damage`` applied to its entries."""
+    state = torch.load(path, weights_only=True)
+    damage(state)
+    save_checkpoint(state, path)
+
+
 def _population(tmp_path):
-    config = PopulationConfig(
-        population_size=2,
-        sample_size=1,
-        epochs=1,
-        warmup_x=1,
-        seed=1,
-        space=SearchSpace(base_widths=(4,), growths=(4,), num_groups=(2,), depths=(1,)),
-    )
-    pop = Population(config, load_digits_splits(seed=0))
+    pop = _tiny_population()
     return pop, pop.save(tmp_path / "ck.pt")
 
 
@@ -454,9 +456,7 @@ def _population(tmp_path):
 )
 def test_a_population_checkpoint_with_damaged_entries_is_named(tmp_path, damage, message):
     pop, path = _population(tmp_path)
-    state = torch.load(path, weights_only=True)
-    damage(state)
-    save_checkpoint(state, path)
+    _damage(path, damage)
     with pytest.raises(UnreadableCheckpointError, match=rf"entries are damaged .*{message}.*start a fresh run"):
         Population.load(path, pop.splits)
 
