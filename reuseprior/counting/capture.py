@@ -227,14 +227,16 @@ def refuse_what_cannot_fit(model: nn.Module, input_shape: tuple[int, ...], dtype
 
 
 def _refuse_inputs_the_model_refuses(model: nn.Module, example_input: torch.Tensor) -> None:
-    """Policy: the model runs once, eagerly (eval mode, no gradients), on the example input before it
-    is counted, so that an input it refuses (a wrong shape, an integer or bool input to a float model)
-    is refused here with the model's own error instead of being counted. The model's mode is restored."""
+    """Policy: the model runs once, eagerly (eval mode, no gradients, on its parameters' device), on the
+    example input before it is counted, so that an input it refuses (a wrong shape, an integer or bool
+    input to a float model) is refused here with the model's own error instead of being counted. The
+    model's mode is restored."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters(), example_input).device  # the model's (counting itself runs on the CPU)
     try:
         with torch.no_grad():
-            model(example_input)
+            model(example_input.to(device))
     except Exception as err:  # noqa: BLE001 - re-raised with what to do
         reason = str(err).splitlines()[0] if str(err) else ""
         raise ValueError(
