@@ -154,3 +154,20 @@ def test_import_refuses_a_header_without_the_score_columns(data_dir, capsys):
     assert _import(data_dir) == 2
     err = capsys.readouterr().err
     assert "line 1: the header lacks the columns ['synflow', 'PG']" in err and "never computed" in err
+
+
+def test_a_data_folder_that_cannot_be_written_says_the_rows_are_in_the_store(data_dir, monkeypatch, capsys):
+    """Issue 35, item 3: an unwritable data folder ended in a bare traceback (as root, permissions do not
+    stop a write, so the write itself is made to fail)."""
+    from reuseprior.zoo import store as store_module
+
+    assert _import(data_dir) == 0
+
+    def denied(path, text):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(store_module, "_write_atomically", denied)
+    assert main(["score-zoos", "nb201", "--export", "--data-dir", str(data_dir)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {_csv(data_dir)} (Permission denied); every finished row is in the store" in err
+    assert f"score-zoos nb201 --export --data-dir {data_dir}" in err and "Traceback" not in err

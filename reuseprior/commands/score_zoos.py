@@ -63,6 +63,15 @@ def run(args: argparse.Namespace) -> int:
         except (StoreError, CsvFormatError, FileNotFoundError) as err:  # the message names the problem and the fix
             print(f"python -m reuseprior score-zoos: error: {err}", file=sys.stderr)
             return 2
+        except PermissionError as err:  # a data folder that cannot be written: the rows stay in the store
+            store = args.store or default_store_path(args.data_dir)
+            print(
+                f"python -m reuseprior score-zoos: error: cannot write {err.filename} ({err.strerror}); every finished "
+                f"row is in the store {store}: make the folder writable and run python -m reuseprior score-zoos "
+                f"{zoo} --export{'' if args.data_dir is None else f' --data-dir {args.data_dir}'}",
+                file=sys.stderr,
+            )
+            return 2
         except sqlite3.DatabaseError as err:  # a store damaged where opening it did not look
             store = args.store or default_store_path(args.data_dir)
             print(f"python -m reuseprior score-zoos: error: {unusable_store(store, err)}", file=sys.stderr)
