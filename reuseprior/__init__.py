@@ -21,27 +21,20 @@ the layers below it (``tests/test_architecture.py`` checks it)::
   ``priors`` (chapter 5 energy priors and sympy derivations), ``models``
   (builders and cross-layer sharing), ``baselines`` (training-free proxies,
   NN-Mass, params and FLOPs), ``datasets``, ``training``, ``revolver``
-  (chapter 3's search), ``zoo`` (scored model zoos, store, Dask runner) and
-  ``reporting`` (notebook set-up, the thesis's printed numbers, plots, the
-  notebook build and the book). Library modules know nothing of chapters or
+  (chapter 3's search), ``zoo`` (scored model zoos, store, Dask runner,
+  searches of NAS-Bench-201 from the stored scores), ``analysis`` (a user's
+  models compared by the prior) and ``reporting`` (notebook set-up, the
+  thesis's printed numbers, plots, the notebook build and the book). Library modules know nothing of chapters or
   commands.
 * ``chapters``: one driver per notebook (its typed profiles and its table
   and figure functions).
 * ``commands``: ``python -m reuseprior <command>`` (also the ``reuseprior``
   console script).
-
-Module paths of release 0.1 (``reuseprior.proxies``, ``reuseprior.cli``, ...)
-still import, with a ``DeprecationWarning`` naming the new path; they are
-removed in 0.3.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.abc
-import importlib.util
-import sys
-import warnings
 from typing import Any
 
 __version__ = "0.2.0"
@@ -51,6 +44,8 @@ _EXPORTS: dict[str, str] = {
     "count_contexts": "reuseprior.counting",
     "analyze": "reuseprior.counting",
     "Report": "reuseprior.counting",
+    "compare": "reuseprior.analysis",
+    "Comparison": "reuseprior.analysis",
     "WeightUse": "reuseprior.counting",
     "UnsupportedOpError": "reuseprior.counting",
     "build_model": "reuseprior.models",
@@ -87,67 +82,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *_EXPORTS])
-
-
-#: module paths of release 0.1 -> their place in the layered layout (0.2)
-MOVED_MODULES: dict[str, str] = {
-    "reuseprior.files": "reuseprior.core.files",
-    "reuseprior.paths": "reuseprior.core.paths",
-    "reuseprior.validation": "reuseprior.core.validation",
-    "reuseprior.energy": "reuseprior.priors.energy",
-    "reuseprior.derivations": "reuseprior.priors.derivations",
-    "reuseprior.sharing": "reuseprior.models.sharing",
-    "reuseprior.proxies": "reuseprior.baselines.proxies",
-    "reuseprior.nnmass": "reuseprior.baselines.nnmass",
-    "reuseprior.augment": "reuseprior.training.augment",
-    "reuseprior.data": "reuseprior.datasets",
-    "reuseprior.notebook": "reuseprior.reporting.notebook",
-    "reuseprior.reference": "reuseprior.reporting.reference",
-    "reuseprior.plotting": "reuseprior.reporting.plotting",
-    "reuseprior.build": "reuseprior.reporting.build",
-    "reuseprior.book": "reuseprior.reporting.book",
-    "reuseprior.revolver.analysis": "reuseprior.chapters.ch3_revolver",
-    "reuseprior.contexts": "reuseprior.chapters.ch4_contexts",
-    "reuseprior.graph_tables": "reuseprior.chapters.ch4_graph_tables",
-    "reuseprior.sharing_training": "reuseprior.chapters.ch4_sharing_training",
-    "reuseprior.depth_width": "reuseprior.chapters.ch5_depth_width",
-    "reuseprior.energy_experiments": "reuseprior.chapters.ch5_energy_priors",
-    "reuseprior.zoo.predictive_validity": "reuseprior.chapters.ch6_predictive_validity",
-    "reuseprior.cli": "reuseprior.commands",
-    "reuseprior.cli_data": "reuseprior.commands.data",
-    "reuseprior.cli_train": "reuseprior.commands.train",
-    "reuseprior.revolver.cli": "reuseprior.commands.revolver",
-    "reuseprior.zoo.cli_score": "reuseprior.commands.score_zoos",
-    "reuseprior.counting.cli_analyze": "reuseprior.commands.analyze",
-}
-
-
-class _MovedModuleLoader(importlib.abc.Loader):
-    """Import of an old module path: the new module itself, with a warning."""
-
-    def __init__(self, new_name: str) -> None:
-        self.new_name = new_name
-
-    def create_module(self, spec):
-        warnings.warn(
-            f"{spec.name} moved to {self.new_name}; import it from there (the old path goes in 0.3)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return importlib.import_module(self.new_name)
-
-    def exec_module(self, module) -> None:
-        pass
-
-
-class _MovedModuleFinder(importlib.abc.MetaPathFinder):
-    """Resolves the old module paths of :data:`MOVED_MODULES` (deprecated aliases)."""
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname in MOVED_MODULES:
-            return importlib.util.spec_from_loader(fullname, _MovedModuleLoader(MOVED_MODULES[fullname]))
-        return None
-
-
-if not any(isinstance(finder, _MovedModuleFinder) for finder in sys.meta_path):
-    sys.meta_path.append(_MovedModuleFinder())

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from reuseprior.zoo.scoring import get_zoo
 
@@ -37,3 +38,15 @@ def test_proxy_memory_benchmark_measures_each_batch_in_its_own_process_and_extra
         result["predicted_peak_gib"], runs["before_gib"].max() + result["fixed_gib"] + 64 * result["gib_per_example"]
     )
     assert "batch 64: about" in capsys.readouterr().out
+
+
+@pytest.mark.dask
+def test_study_benchmark_stores_the_same_rows_on_1_and_2_workers(tmp_path, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import bench_study_dask
+
+    out = tmp_path / "study.json"
+    assert bench_study_dask.main(["--runs", "2", "--steps", "5", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert [r["workers"] for r in result["results"]] == [1, 2] and result["ratio"] > 0
+    assert "rows identical" in capsys.readouterr().out

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from reuseprior.chapters import ch4_real_study as real
@@ -58,7 +59,7 @@ def test_the_model_table_and_differences_come_from_the_rows(stored):
     by = runs.set_index(["model", "seed"])["top1_test"]
     expected = np.mean([by[("V2-B0-shared", s)] - by[("V2-B0-original", s)] for s in (0, 1)])
     assert diff["difference (pp)"] == pytest.approx(expected) and diff["seeds"] == 2
-    assert np.isnan(diff["interval low"])  # two seeds: no interval
+    assert np.isnan(diff["bootstrap low"]) and diff["permutation p"] >= 0.5  # two seeds: no bootstrap, p >= 2 / 4
     params = runs.groupby("model")["params"].first()
     assert diff["param ratio (against / model)"] == pytest.approx(params["V2-B0-original"] / params["V2-B0-shared"])
 
@@ -81,3 +82,18 @@ def test_the_thesis_direction_is_read_from_the_transcribed_table(stored):
     assert table["thesis CIFAR-10 difference (pp)"] == pytest.approx(95.3 - 95.6)
     assert table["thesis CIFAR-10 param ratio"] == pytest.approx(5.9 / 1.7)
     assert table["same sign as the thesis"] == (np.sign(table["difference (pp)"]) == -1)
+    floor = pd.DataFrame({"seed": [0, 1], "top1_test": [101.0, 101.0]})  # above every model: all underfit
+    judged = real.with_verdicts(table.to_frame().T, runs, floor).iloc[0]
+    assert judged["claim"] == "less" and judged["rule verdict"] == "undetermined"  # two seeds: p >= 0.5
+    assert judged["verdict"] == "not comparable" and "V2-B0-shared" in judged["reason"]
+    fits = real.with_verdicts(table.to_frame().T, runs, floor.assign(top1_test=0.0)).iloc[0]
+    assert fits["verdict"] == fits["rule verdict"] and fits["reason"] == ""
+
+
+def test_the_stored_linear_floor_is_of_the_study_and_above_v2_s_shared():
+    floor = pd.read_csv(real.LINEAR_FLOOR)
+    assert list(floor["seed"]) == list(real.CPU_STUDY.seeds) and set(floor["plan"]) == {real.plan_id(real.CPU_STUDY)}
+    runs = real.read_runs(study=real.CPU_STUDY)
+    table = real.with_verdicts(real.with_thesis_direction(real.paired_differences(runs)), runs, floor)
+    verdicts = dict(zip(table["model"], table["verdict"]))
+    assert verdicts["V2-S-shared"] == "not comparable"  # below a logistic regression of the same images on every seed

@@ -13,13 +13,14 @@ import pytest
 import torch
 
 from reuseprior.chapters import ch7_sharing_schemes as ch7
+from reuseprior.chapters.ch7_sharing_schemes import seeds
 from reuseprior.commands import main
+from reuseprior.core import paths
 from reuseprior.core.errors import CsvFormatError, DatasetNotFoundError
 from reuseprior.core.parameters import count_parameters
 from reuseprior.datasets import load_digits_splits
 from reuseprior.models import build_model
 from reuseprior.models.compact import Stage, compact_net
-from reuseprior.models.sharing import budgets as seeds
 from reuseprior.models.sharing import share
 from reuseprior.training.loop import TrainConfig
 
@@ -205,8 +206,11 @@ def test_ranking_agreement_on_a_hand_made_example():
     assert table.at["PG", "kendall"] == pytest.approx(4 / 6)
     assert table.at["PG", "kendall within budget"] == pytest.approx(1.0)  # (a, b) and (c, d) both concordant
     assert table.at["PG_prime", "spearman"] == pytest.approx(-0.8)  # the reversed score
-    # every seed orders the configurations alike, so resampling seeds cannot move the ranks
-    assert table.at["PG", "spearman lo"] == pytest.approx(0.8) and table.at["PG", "spearman hi"] == pytest.approx(0.8)
+    # every seed orders the configurations alike: each seed's own Spearman is 0.8
+    assert table.at["PG", "spearman seed range low"] == table.at["PG", "spearman seed range high"] == pytest.approx(0.8)
+    # three seeds: no bootstrap, and a permutation p of at least 2 / 8, so no verdict either way
+    assert np.isnan(table.at["PG", "spearman bootstrap low"]) and table.at["PG", "spearman permutation p"] == 0.25
+    assert table.at["PG", "kendall within budget verdict"] == "undetermined"
     # the naive baseline: 100, 100, 50, 50 parameters against 10, 30, 20, 40
     assert table.at["params", "spearman"] == pytest.approx(-math.sqrt(0.2))
 
@@ -222,6 +226,7 @@ def test_disagreements_and_rank_table_name_the_swapped_pair():
     assert first["seeds agreeing with trained order"] == "3 of 3"
     assert first["mean paired difference (pp)"] == pytest.approx(10.0)  # b - c is 10 on every seed
     assert first["sign test p"] == pytest.approx(0.25)  # 3 of 3: 2 / 8, the smallest p three seeds allow
+    assert first["verdict on the prior's order"] == "undetermined"
     ranks = ch7.rank_table(rows, "PG").set_index("config")
     assert list(ranks["trained rank"]) == [4, 2, 3, 1] and list(ranks["prior rank"]) == [4, 3, 2, 1]
     text = ch7.reading(ch7.ranking_agreement(rows, scores=("PG",), n_boot=50), ch7.rank_table(rows), pooled)
@@ -244,13 +249,16 @@ def test_stored_rows_are_valid_and_complete_per_seed():
     assert set(per_config.index) == {c.label for c in ch7.CPU_STUDY.configs} and len(per_config) == 10
     assert (per_config == 3).all(), per_config[per_config != 3]
     assert len(rows) == 30
-    assert rows["engine_error"].isna().all(), "fill them: python -m reuseprior sharing-study fill-scores"
+    assert rows["engine_error"].isna().all(), "fill them: python -m reuseprior study ch7 fill-scores"
 
 
-@pytest.mark.parametrize("agreeing, nonzero, p", [(3, 3, 0.25), (0, 3, 0.25), (2, 3, 1.0), (5, 5, 0.0625), (0, 0, 1.0)])
-def test_sign_test_p_by_hand(agreeing, nonzero, p):
-    # two-sided: 2 * P(X >= max(k, n - k)) for X ~ Binomial(n, 1/2), capped at 1
-    assert ch7.sign_test_p(agreeing, nonzero) == pytest.approx(p)
+@pytest.mark.parametrize(
+    "differences, p", [([1, 2, 3], 0.25), ([-1, -2, -3], 0.25), ([1, 2, -3], 1.0), ([1] * 5, 0.0625), ([1, 0, 2], 0.5)]
+)
+def test_sign_test_by_hand(differences, p):
+    # two-sided: 2 * P(X >= max(k, n - k)) for X ~ Binomial(n, 1/2) over the non-zero differences, capped at 1
+    assert ch7.sign_test(differences) == pytest.approx(p)
+    assert np.isnan(ch7.sign_test([0, 0, 0]))  # no sign to test
 
 
 def test_printed_numbers_group_the_readings_of_one_printed_number():
@@ -292,7 +300,7 @@ def test_the_quick_profiles_live_slice_matches_its_stored_row():
     # notebook runs and asserts the same check (live_check cell) under nbval on every `make test`
     rows = ch7.study_rows(ch7.CPU_STUDY)
     if rows.empty:
-        pytest.skip("no stored runs yet: python -m reuseprior sharing-study run")
+        pytest.skip("no stored runs yet: python -m reuseprior study ch7 run")
     try:
         check = ch7.live_check(ch7.CPU_STUDY, rows, k=ch7.PROFILES["quick"].live_rows)
     except DatasetNotFoundError as err:
@@ -307,7 +315,7 @@ def test_the_paper_profile_needs_cifar100_and_says_how_to_get_it(tmp_path):
 
 
 def test_command_status_lists_every_configuration(tmp_path, capsys):
-    assert main(["sharing-study", "status", "--runs-csv", str(tmp_path / "none.csv")]) == 0
+    assert main(["study", "ch7", "status", "--store", str(tmp_path / "none.csv")]) == 0
     out = capsys.readouterr().out
     assert all(c.label in out for c in ch7.CPU_STUDY.configs)
 
@@ -317,7 +325,7 @@ def test_reading_notes_quote_only_computed_or_printed_values():
     table the notebook wrote (computed or printed, at the note's precision, in M or %)
     or part of the reading's own name, so a note cannot go stale silently. Numbers in
     names ("10-class", "100,000-weight") and class counts ("100 classes") are not quoted values."""
-    table = pd.read_csv(ch7.paths.ROOT / "figures" / "ch7_sharing_schemes" / "npas_bookkeeping.csv")
+    table = pd.read_csv(paths.ROOT / "figures" / "ch7_sharing_schemes" / "npas_bookkeeping.csv")
     values = pd.concat([table["computed"], pd.to_numeric(table["printed"], errors="coerce")]).dropna().to_numpy()
     for (quantity, source), note in ch7.READING_NOTES.items():
         named = set(re.findall(r"\d+(?:\.\d+)?", f"{quantity} {source}"))

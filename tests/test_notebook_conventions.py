@@ -93,9 +93,12 @@ def test_notebook_is_committed_executed_without_run_metadata(path):
     absolute = re.findall(r"/[\w.-]+(?:/[\w.-]+)*/(?:figures|build|notebooks|data)/", json.dumps(outputs))
     assert not absolute, f"{path.name} stores absolute paths of the machine that ran it: {sorted(set(absolute))}"
     code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert "plt.show()" not in code, (
+        f"{path.name}: show figures with reuseprior.reporting.plotting.show(fig), which closes them"
+    )
     if "save_figure(" in code:
         assert any("image/png" in o.get("data", {}) for o in outputs), (
-            f"{path.name} saves figures but shows none inline (is MPLBACKEND set?)"
+            f"{path.name} saves figures but shows none inline (does it call setup() and show(fig)?)"
         )
 
 

@@ -28,6 +28,7 @@ from reuseprior.core.cpu import cpu_kernels
 from reuseprior.zoo import batch_sensitivity as bs
 from reuseprior.zoo import scoring
 from reuseprior.zoo.distributed import connect
+from reuseprior.zoo.scoring import fill as scoring_fill
 from reuseprior.zoo.store import StoreError
 from reuseprior.zoo.torchvision_zoo import build_torchvision, eval_crop, load_torchvision_zoo
 
@@ -229,8 +230,15 @@ def test_the_live_check_holds_each_score_to_its_tolerance(tiny, monkeypatch, sco
     live = pv.live_check("tiny", 1, reuse=True).set_index("score")
     assert bool(live.loc[score, "within tolerance"]) is agrees
     assert live.loc[score, "tolerance"] == pv.LIVE_TOLERANCE["float32" if score in DATA_DEPENDENT else "exact"]
+    assert pv.tolerance_kind(score) == ("float32" if score in DATA_DEPENDENT else "exact")
     others = live.drop(index=score)
     assert others["within tolerance"].dropna().all()  # only the changed score moves
+
+
+def test_synflow_is_held_to_the_tolerance_of_float32_initial_weights():
+    """SynFlow is float64 arithmetic on float32-initialised weights: 1e-6, between the exact scores and the proxies."""
+    assert pv.tolerance_kind("synflow") == "float32 weights" and pv.tolerance_kind("grasp") == "grasp"
+    assert pv.LIVE_TOLERANCE["exact"] < pv.LIVE_TOLERANCE["float32 weights"] < pv.LIVE_TOLERANCE["float32"]
 
 
 def test_the_live_check_judges_grasp_against_the_magnitude_of_its_summands(tiny, monkeypatch):
@@ -332,14 +340,14 @@ def test_a_fill_limit_is_a_prefix_of_the_order_and_two_fills_at_once_record_a_ro
     than one uninterrupted fill), and two fills at once each recorded the same rows in the history."""
     scoring.upgrade_scores("tiny", data_dir=tiny, progress=False)
     fill = dict(data_dir=tiny, client=threads_client, progress=False)
-    real_run = scoring._run
+    real_run = scoring_fill._run
 
     def another_fill_first(jobs, on_done, **kwargs):
-        monkeypatch.setattr(scoring, "_run", real_run)
+        monkeypatch.setattr(scoring_fill, "_run", real_run)
         assert scoring.fill_proxies("tiny", limit=2, **fill) == 2  # the other fill stores the same rows first
         real_run(jobs, on_done, **kwargs)
 
-    monkeypatch.setattr(scoring, "_run", another_fill_first)
+    monkeypatch.setattr(scoring_fill, "_run", another_fill_first)
     assert scoring.fill_proxies("tiny", limit=2, **fill) == 0  # computed, but stored by the other one
     assert scoring.fill_proxies("tiny", limit=2, **fill) == 0  # the same 2 rows: run again, nothing more
     assert scoring.completeness("tiny", NEW, tiny).pending == 3

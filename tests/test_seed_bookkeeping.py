@@ -10,24 +10,27 @@ import pandas as pd
 import pytest
 import torch
 
+from reuseprior.chapters.ch7_sharing_schemes import seeds
+from reuseprior.chapters.ch7_sharing_schemes.seeds import (
+    NPAS_TABLE_14_PERCENTS,
+    SEEDS_DIR,
+    load_seed_table,
+    printed_tolerance,
+    round_budgets,
+    within_printed_precision,
+)
 from reuseprior.core.errors import SharingError
 from reuseprior.core.parameters import count_parameters
 from reuseprior.models import available_models, build_model
 from reuseprior.models.cifar_resnets import resnet_cifar, wide_resnet_cifar
 from reuseprior.models.sharing import budgets
 from reuseprior.models.sharing.budgets import (
-    NPAS_TABLE_14_PERCENTS,
-    SEEDS_DIR,
     budget_table,
     depthwise_convolution_parameters,
     largest_layer,
-    load_seed_table,
-    printed_tolerance,
     regular_convolution_parameters,
-    round_budgets,
     shared_depthwise_convolution_parameters,
     store_budget,
-    within_printed_precision,
 )
 
 # --------------------------------------------------------------------------- independent counts
@@ -80,7 +83,7 @@ def wrn():
 
 @pytest.fixture(scope="module")
 def npas():
-    table = budgets.npas_bookkeeping()
+    table = seeds.npas_bookkeeping()
     with pd.option_context("display.width", 200, "display.max_colwidth", 70):
         print(table[["quantity", "source", "printed", "computed", "deviation", "matches"]].to_string())
     return table
@@ -167,7 +170,7 @@ def test_efficientnet_b0_depthwise_share():
 
 
 def test_bidart_bookkeeping_matches_the_printed_digits():
-    table = budgets.bidart_bookkeeping()
+    table = seeds.bidart_bookkeeping()
     print(table[["quantity", "printed", "computed", "matches"]].to_string())
     assert table["matches"].all()
     assert table.loc[0, "printed"] == "5.3" and table.loc[0, "computed"] == pytest.approx(5.288548)

@@ -569,7 +569,7 @@ def test_expected_masks_for_an_upsampled_layer():
     shared = share(TinyCNN(), "ssn", budget=900, seed=0, generator="rr", upsampler="mask")
     source = shared.weight_sources.ssn_store0
     size = source.store.numel()
-    for key, selection in source.selections.items():
+    for _key, selection in source.selections.items():
         if selection.upsampled:
             assert selection.repeats == math.ceil(selection.size / size)
             assert tuple(source.masks[f"layer{selection.position}"].shape) == (selection.repeats - 1, 9)

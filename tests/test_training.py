@@ -19,6 +19,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from reuseprior.chapters import ch4_sharing_training as st
+from reuseprior.chapters.ch4_sharing_training import runs as st_runs
 from reuseprior.core import paths
 from reuseprior.core.parameters import count_parameters
 from reuseprior.datasets import DatasetNotFoundError
@@ -354,7 +355,7 @@ def test_results_rows_schema_and_table_4_2(tmp_path):
 
 def test_interrupted_experiment_keeps_partial_row(tmp_path, monkeypatch):
     plan = st.make_plan(_tiny_settings(models="V2-B0-original"), profile="quick", seed=0)
-    real_fit = st.fit
+    real_fit = st_runs.fit
 
     def interrupted_fit(*args, **kwargs):
         def stop(epoch, step):
@@ -363,7 +364,7 @@ def test_interrupted_experiment_keeps_partial_row(tmp_path, monkeypatch):
 
         return real_fit(*args, **kwargs, on_step=stop)
 
-    monkeypatch.setattr(st, "fit", interrupted_fit)
+    monkeypatch.setattr(st_runs, "fit", interrupted_fit)
     with pytest.raises(TrainingInterrupted):
         st.run_experiments(
             plan, seed=0, results_csv=tmp_path / "r.csv", checkpoint_dir=tmp_path / "ckpt", progress=False
@@ -540,7 +541,7 @@ def test_run_log_stays_local_and_tracked_results_are_reproducible(tmp_path, monk
     """The run log keeps timings, memory, the checkpoint (relative to the
     repository root when inside it) and the finish time; the tracked
     ``results`` table drops them and the cost table holds the measurements."""
-    monkeypatch.setattr(st.paths, "ROOT", tmp_path)  # checkpoints below the "repository"
+    monkeypatch.setattr(paths, "ROOT", tmp_path)  # checkpoints below the "repository"
     plan = st.make_plan(_tiny_settings(models="V2-B0-shared", epochs=1, train_limit=64), profile="quick", seed=0)
     rows = st.run_experiments(
         plan, seed=0, results_csv=tmp_path / "log.csv", checkpoint_dir=tmp_path / "ckpt", progress=False

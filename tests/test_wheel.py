@@ -25,6 +25,8 @@ import torchvision
 
 from reuseprior.counting import analyze
 
+pytestmark = pytest.mark.wheel  # make test-fast leaves these out
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 

@@ -13,6 +13,7 @@ from torch import nn
 
 from reuseprior.baselines import proxies
 from reuseprior.chapters import ch6_predictive_validity as pv
+from reuseprior.chapters.ch6_predictive_validity import tables as pv_tables
 from reuseprior.commands import main
 from reuseprior.core import paths
 from reuseprior.zoo import batch_sensitivity as bs
@@ -33,6 +34,7 @@ from reuseprior.zoo.scoring import (
     scores_path,
     stored_columns,
 )
+from reuseprior.zoo.scoring import scores as scoring_scores
 from reuseprior.zoo.torchvision_zoo import build_torchvision, load_torchvision_zoo
 
 HAS_ANALOG = importlib.util.find_spec("analognasbench") is not None
@@ -411,7 +413,7 @@ def test_out_of_memory_in_the_shared_pass_drops_grasp_then_computes_each_proxy_a
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
     batch = proxies.make_batch(6, 12, 10, seed=0)
     names = sorted(proxies.DATA_DEPENDENT)
-    full = scoring._shared_pass(model, batch, names, seed=0)
+    full = scoring.shared_pass(model, batch, names, seed=0)
     real = scoring.data_dependent_scores
 
     def passes_that_fit(fits):
@@ -425,19 +427,19 @@ def test_out_of_memory_in_the_shared_pass_drops_grasp_then_computes_each_proxy_a
         return scores
 
     for fits in (lambda wanted: "grasp" not in wanted, lambda wanted: len(wanted) == 1):
-        monkeypatch.setattr(scoring, "data_dependent_scores", passes_that_fit(fits))
-        out = scoring._shared_pass(model, batch, names, seed=0)
+        monkeypatch.setattr(scoring_scores, "data_dependent_scores", passes_that_fit(fits))
+        out = scoring.shared_pass(model, batch, names, seed=0)
         assert all(out[p] == full[p] for p in names if p != "grasp")
         if fits(["grasp"]):  # GraSP alone fits where beside the others it did not: the shared pass's value
             assert out["grasp"] == full["grasp"] and "grasp_error" not in out
         else:
             assert np.isnan(out["grasp"]) and "out of memory in GraSP" in out["grasp_error"]
             assert "; alone too: RuntimeError: DefaultCPUAllocator: can't allocate memory" in out["grasp_error"]
-    monkeypatch.setattr(scoring, "data_dependent_scores", passes_that_fit(lambda wanted: "grasp" not in wanted))
-    assert "grasp_error" in scoring._shared_pass(model, batch, names, seed=0, each_alone=False)  # no second try
+    monkeypatch.setattr(scoring_scores, "data_dependent_scores", passes_that_fit(lambda wanted: "grasp" not in wanted))
+    assert "grasp_error" in scoring.shared_pass(model, batch, names, seed=0, each_alone=False)  # no second try
 
-    monkeypatch.setattr(scoring, "data_dependent_scores", passes_that_fit(lambda wanted: wanted == ["naswot"]))
-    out = scoring._shared_pass(model, batch, names, seed=0)
+    monkeypatch.setattr(scoring_scores, "data_dependent_scores", passes_that_fit(lambda wanted: wanted == ["naswot"]))
+    out = scoring.shared_pass(model, batch, names, seed=0)
     assert out["naswot"] == full["naswot"] and "naswot_error" not in out
     others = [p for p in names if p not in ("naswot", "grasp")]
     assert all(np.isnan(out[p]) and "can't allocate memory" in out[f"{p}_error"] for p in others)
@@ -445,8 +447,8 @@ def test_out_of_memory_in_the_shared_pass_drops_grasp_then_computes_each_proxy_a
     def broken(model, batch, wanted):
         raise ValueError("not a memory problem")
 
-    monkeypatch.setattr(scoring, "data_dependent_scores", broken)
-    out = scoring._shared_pass(model, batch, names, seed=0)
+    monkeypatch.setattr(scoring_scores, "data_dependent_scores", broken)
+    out = scoring.shared_pass(model, batch, names, seed=0)
     assert all(np.isnan(out[p]) and "not a memory problem" in out[f"{p}_error"] for p in names)
 
 
@@ -545,7 +547,7 @@ def test_proxy_coverage_reading_is_generated_from_the_coverage_numbers(monkeypat
         **{p: [1.0, np.nan, np.nan] for p in ["snip", "grasp", "fisher", "grad_norm", "jacob_cov", "naswot"]}
     )
     stored = {"full": full, "part": part}
-    monkeypatch.setattr(pv, "load_scores", lambda zoo: stored[zoo])
+    monkeypatch.setattr(pv_tables, "load_scores", lambda zoo: stored[zoo])
     cov = pd.DataFrame({"zoo": ["full"], "scored": [3], "with data-dependent proxies": [3], "with every proxy": [2]})
     text = pv.proxy_coverage_reading(cov)
     assert "**full**: all 3 scored architectures carry at least one of them, 2 all six" in text

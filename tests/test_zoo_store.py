@@ -37,7 +37,10 @@ from reuseprior.zoo.distributed import (
     connect,
     run_jobs,
 )
+from reuseprior.zoo.scoring import jobs as scoring_jobs
 from reuseprior.zoo.store import CsvFormatError, OutOfSyncError, ScoreStore, TableSpec
+
+pytestmark = pytest.mark.dask  # make test-fast leaves these out
 
 HAS_ANALOG = importlib.util.find_spec("analognasbench") is not None
 TESTS = Path(__file__).resolve().parent
@@ -222,7 +225,7 @@ def test_a_truncated_middle_row_is_refused_and_so_are_other_malformed_rows(tmp_p
             "repeated arch": (lines[1], r"line 3: arch 'squeezenet1_0' again \(first on line 2\)"),
             "empty arch": (",".join([fields[0], "", *fields[2:]]), "line 3: empty arch"),
         }
-        for what, (row, message) in bad.items():
+        for _what, (row, message) in bad.items():
             path.write_text(lines[0] + lines[1] + row + lines[3])
             with pytest.raises(CsvFormatError, match=message):
                 store.import_csv(spec, path)
@@ -430,10 +433,10 @@ def test_two_score_runs_at_once_store_each_row_once(tmp_path):
 
 
 def test_the_follow_up_tasks_of_a_killed_worker_drop_grasp_then_score_each_proxy_alone():
-    """The ladder of :class:`scoring._ArchJob`, fed outcomes by hand."""
+    """The ladder of :class:`scoring.ArchJob`, fed outcomes by hand."""
     names = sorted(DATA_DEPENDENT)
     killed = Killed(memory_limit=18 * 2**30, attempts=2)
-    job = scoring._ArchJob(
+    job = scoring.ArchJob(
         tiny_zoo(), "tiny000", {"arch": "tiny000", "accuracy": 10.0}, 0, names, reuse=False, each_alone=True
     )
     (first,) = job.start()
@@ -447,7 +450,7 @@ def test_the_follow_up_tasks_of_a_killed_worker_drop_grasp_then_score_each_proxy
     assert job.receive(alone, {"grasp": 5.0, "errors": ""}) == [] and job.rec["grasp"] == 5.0
     assert job.rec["errors"] == ""
 
-    fill = scoring._ArchJob(
+    fill = scoring.ArchJob(
         tiny_zoo(),
         "tiny000",
         {"arch": "tiny000", "accuracy": 10.0},
@@ -464,7 +467,7 @@ def test_the_follow_up_tasks_of_a_killed_worker_drop_grasp_then_score_each_proxy
     errors = json.loads(fill.rec["errors"])
     assert list(errors) == [calls[1].args[4][0]] and errors[calls[1].args[4][0]].startswith("out of memory")
 
-    row = scoring._ArchJob(
+    row = scoring.ArchJob(
         tiny_zoo(), "tiny000", {"arch": "tiny000", "accuracy": 10.0}, 0, ["params", "snip"], reuse=True, each_alone=True
     )
     (first,) = row.start()
@@ -472,12 +475,12 @@ def test_the_follow_up_tasks_of_a_killed_worker_drop_grasp_then_score_each_proxy
     assert free.tag == "data_free" and free.args[4] == ["params"]
     assert row.receive(free, {"params": 7.0, "errors": ""}) == [] and np.isnan(row.rec["snip"])
     assert row.receive(free, killed) == [] and row.rec is not None
-    nothing = scoring._ArchJob(tiny_zoo(), "tiny000", {"arch": "tiny000"}, 0, ["params"], reuse=False, each_alone=True)
+    nothing = scoring.ArchJob(tiny_zoo(), "tiny000", {"arch": "tiny000"}, 0, ["params"], reuse=False, each_alone=True)
     assert (
         nothing.receive(nothing.start()[0], killed) == [] and nothing.rec is None and "out of memory" in nothing.failure
     )
 
-    isolated = scoring._ArchJob(tiny_zoo(), "tiny000", {"arch": "tiny000"}, 0, names, reuse=False, each_alone=False)
+    isolated = scoring.ArchJob(tiny_zoo(), "tiny000", {"arch": "tiny000"}, 0, names, reuse=False, each_alone=False)
     oom = {
         "arch": "tiny000",
         **{p: np.nan for p in names},
@@ -692,7 +695,7 @@ def test_sigterm_stops_the_run_and_exports_the_rows_it_finished(tmp_path, thread
             time.sleep(2)  # the client takes the signal while this row is in flight
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(scoring, "score_architecture", stopped_on_third_row)
+    monkeypatch.setattr(scoring_jobs, "score_architecture", stopped_on_third_row)
     with pytest.raises(KeyboardInterrupt):
         scoring.score_zoo("tiny", data_dir=tmp_path, client=threads_client, progress=False)
     exported = pd.read_csv(scoring.scores_path("tiny", data_dir=tmp_path))

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
 import numpy as np
@@ -51,14 +51,17 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from reuseprior.baselines import nnmass
 from reuseprior.baselines.complexity import count_flops, count_parameters
-from reuseprior.baselines.registry import DATA_DEPENDENT
+from reuseprior.baselines.registry import DATA_DEPENDENT, proxy_info
 from reuseprior.datasets import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = [
     "DATA_DEPENDENT",
     "LIBRARY_ACTIVATIONS",
     "PROXIES",
+    "SHARED_READINGS",
     "ProxyBatch",
+    "SharedPass",
+    "SharedReading",
     "count_flops",
     "data_dependent_scores",
     "fisher",
@@ -204,7 +207,7 @@ def _loss(model: nn.Module, batch: ProxyBatch) -> torch.Tensor:
 # --------------------------------------------------------------------------- scores
 
 
-def num_params(model: nn.Module, batch: ProxyBatch | None = None) -> float:
+def num_params(model: nn.Module, batch: ProxyBatch | None = None) -> float:  # noqa: ARG001 - the signature every proxy / hook / builder of its kind takes
     """Trainable parameters, tied parameters counted once (:func:`reuseprior.baselines.complexity.count_parameters`)."""
     return float(count_parameters(model))
 
@@ -438,9 +441,84 @@ def _naswot_logdet(kernel: torch.Tensor, hooks: list) -> float:
     return float(logdet) if float(sign) > 0 else float("-inf")
 
 
-def nn_mass(model: nn.Module, batch: ProxyBatch | None = None) -> float:
+def nn_mass(model: nn.Module, batch: ProxyBatch | None = None) -> float:  # noqa: ARG001 - the signature every proxy / hook / builder of its kind takes
     """Closed-form NN-Mass (Bhardwaj et al., eq. 3) for NN-Mass-family networks; NaN otherwise."""
     return float(nnmass.nn_mass(model.config)) if isinstance(model, nnmass.NNMassNet) else float("nan")
+
+
+@dataclass
+class SharedPass:
+    """One forward pass of a copy of the model on the minibatch, with what the
+    wanted proxies record during it (:attr:`SharedReading.records`), and, once a
+    proxy that reads the labels asks for them, the gradients of the loss with
+    respect to the weights and the recorded activations."""
+
+    batch: ProxyBatch
+    x: torch.Tensor
+    logits: torch.Tensor
+    kernel: torch.Tensor
+    code_handles: list
+    acts: list[tuple[torch.Tensor, int]]
+    k: float
+    graded: bool = False
+    weights: list[torch.Tensor] = field(default_factory=list)
+    w_grads: tuple = ()
+    a_grads: tuple = ()
+
+    @property
+    def pairs(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """``(weight, its loss gradient)`` of every weighted layer the loss reaches."""
+        return [(w.detach(), g.detach()) for w, g in zip(self.weights, self.w_grads) if g is not None]
+
+    def loss_gradients(self, clone: nn.Module, create_graph: bool) -> None:
+        """One backward of the cross-entropy loss (kept differentiable with ``create_graph``)."""
+        self.weights = [m.weight for m in _weighted_layers(clone)]
+        loss = nn.functional.cross_entropy(self.logits, self.batch.targets)
+        tensors = self.weights + [a for a, _ in self.acts]
+        grads = torch.autograd.grad(loss, tensors, create_graph=create_graph, allow_unused=True) if tensors else ()
+        self.w_grads, self.a_grads = grads[: len(self.weights)], grads[len(self.weights) :]
+        self.graded = True
+
+
+@dataclass(frozen=True)
+class SharedReading:
+    """How a data-dependent proxy reads the :class:`SharedPass`: ``read(shared)``;
+    ``records``: what the forward pass must record for it (``"activations"``,
+    ``"activation_codes"`` or ``"input_gradient"``); ``alone``: the proxy computed
+    on its own when its reading fails because an op has no double backward."""
+
+    read: Callable[[SharedPass], float]
+    records: str | None = None
+    alone: Callable[[nn.Module, ProxyBatch], float] | None = None
+
+
+def _grasp_reading(shared: SharedPass) -> float:
+    z = sum((g.detach() * g).sum() for g in shared.w_grads if g is not None)
+    hg = torch.autograd.grad(z, shared.weights, allow_unused=True)
+    return float(sum((-w.detach() * h).sum() for w, h in zip(shared.weights, hg) if h is not None))
+
+
+def _shared_forward(clone: nn.Module, batch: ProxyBatch, wanted: list[str], k: float) -> SharedPass:
+    """The forward pass of the clone, recording what the readings of ``wanted`` need."""
+    records = {SHARED_READINGS[p].records for p in wanted}
+    n = batch.inputs.shape[0]
+    kernel = torch.zeros(n, n, dtype=torch.float64)
+    acts: list[tuple[torch.Tensor, int]] = []
+
+    def keep(m, _inp, out):
+        if out.requires_grad:
+            acts.append((out, m.weight[0].numel()))
+
+    handles = [m.register_forward_hook(keep) for m in _weighted_layers(clone)] if "activations" in records else []
+    code_handles = _hook_activation_codes(clone, kernel) if "activation_codes" in records else []
+    x = batch.inputs.clone().requires_grad_("input_gradient" in records)
+    try:  # a proxy that reads activations only keeps no graph (a fraction of the memory)
+        with torch.set_grad_enabled(any(proxy_info(p).needs_gradients for p in wanted)):
+            logits = _logits(clone(x))
+    finally:
+        for h in handles + code_handles:
+            h.remove()
+    return SharedPass(batch, x, logits, kernel, code_handles, acts, k)
 
 
 def data_dependent_scores(
@@ -473,23 +551,7 @@ def data_dependent_scores(
     if unknown:
         raise KeyError(f"not data-dependent proxies: {sorted(unknown)}; choose from {sorted(DATA_DEPENDENT)}")
     clone = _clone_for_grad(model)
-    n = batch.inputs.shape[0]
-    kernel = torch.zeros(n, n, dtype=torch.float64)
-    acts: list[tuple[torch.Tensor, int]] = []
-
-    def keep(m, _inp, out):
-        if out.requires_grad:
-            acts.append((out, m.weight[0].numel()))
-
-    handles = [m.register_forward_hook(keep) for m in _weighted_layers(clone)] if "fisher" in wanted else []
-    code_handles = _hook_activation_codes(clone, kernel) if "naswot" in wanted else []
-    x = batch.inputs.clone().requires_grad_("jacob_cov" in wanted)
-    try:  # NASWOT alone reads activations only: no graph to keep (a fraction of the memory)
-        with torch.set_grad_enabled(bool(set(wanted) - {"naswot"})):
-            logits = _logits(clone(x))
-    finally:
-        for h in handles + code_handles:
-            h.remove()
+    shared = _shared_forward(clone, batch, wanted, k)
     out: dict[str, float] = {}
 
     def record(name: str, compute: Callable[[], float]) -> None:
@@ -499,39 +561,34 @@ def data_dependent_scores(
             out[name] = float("nan")
             out[f"{name}_error"] = f"{type(exc).__name__}: {exc}"[:200]
 
-    if "naswot" in wanted:
-        record("naswot", lambda: _naswot_logdet(kernel, code_handles))
-    if "jacob_cov" in wanted:
-        record("jacob_cov", lambda: _jacobian_score(torch.autograd.grad(logits.sum(), x, retain_graph=True)[0], k))
-    gradient_proxies = [p for p in ("snip", "grasp", "fisher", "grad_norm") if p in wanted]
-    if gradient_proxies:
-        layers = _weighted_layers(clone)
-        weights = [m.weight for m in layers]
-        loss = nn.functional.cross_entropy(logits, batch.targets)
-        tensors = weights + [a for a, _ in acts]
-        grads = torch.autograd.grad(loss, tensors, create_graph="grasp" in wanted, allow_unused=True) if tensors else ()
-        w_grads, a_grads = grads[: len(weights)], grads[len(weights) :]
-        pairs = [(w.detach(), g.detach()) for w, g in zip(weights, w_grads) if g is not None]
-        if "snip" in wanted:
-            record("snip", lambda: float(sum((g * w).abs().sum() for w, g in pairs)))
-        if "grad_norm" in wanted:
-            record("grad_norm", lambda: float(sum(g.norm() for _, g in pairs)))
-        if "fisher" in wanted:
-            record("fisher", lambda: _fisher_sum(acts, a_grads))
-        if "grasp" in wanted:
-
-            def grasp_value() -> float:
-                z = sum((g.detach() * g).sum() for g in w_grads if g is not None)
-                hg = torch.autograd.grad(z, weights, allow_unused=True)
-                return float(sum((-w.detach() * h).sum() for w, h in zip(weights, hg) if h is not None))
-
-            record("grasp", grasp_value)
-            if _lacks_double_backward(out.get("grasp_error", "")):
-                # a fused kernel without double backward (flash attention, hardsigmoid): GraSP alone
-                # again with twice-differentiable ops; the other proxies keep the shared forward's values
-                del out["grasp_error"]
-                record("grasp", lambda: grasp(model, batch))
+    # the readings without labels first: the loss's backward frees the graph they differentiate
+    for name in sorted(wanted, key=lambda p: proxy_info(p).needs_labels):
+        reading = SHARED_READINGS[name]
+        if proxy_info(name).needs_labels and not shared.graded:
+            shared.loss_gradients(clone, create_graph=any(proxy_info(p).second_order for p in wanted))
+        record(name, lambda reading=reading: reading.read(shared))
+        if reading.alone is not None and _lacks_double_backward(out.get(f"{name}_error", "")):
+            # a fused kernel without double backward (flash attention, hardsigmoid): this proxy alone
+            # again with twice-differentiable ops; the others keep the shared forward's values
+            del out[f"{name}_error"]
+            record(name, lambda reading=reading: reading.alone(model, batch))
     return {name: out[name] for name in wanted} | {key: v for key, v in out.items() if key.endswith("_error")}
+
+
+#: How each data-dependent proxy (the registry's ``data_dependent``) reads the shared pass.
+SHARED_READINGS: dict[str, SharedReading] = {
+    "snip": SharedReading(lambda p: float(sum((g * w).abs().sum() for w, g in p.pairs))),
+    "grasp": SharedReading(_grasp_reading, alone=grasp),
+    "fisher": SharedReading(lambda p: _fisher_sum(p.acts, p.a_grads), records="activations"),
+    "grad_norm": SharedReading(lambda p: float(sum(g.norm() for _, g in p.pairs))),
+    "jacob_cov": SharedReading(
+        lambda p: _jacobian_score(torch.autograd.grad(p.logits.sum(), p.x, retain_graph=True)[0], p.k),
+        records="input_gradient",
+    ),
+    "naswot": SharedReading(lambda p: _naswot_logdet(p.kernel, p.code_handles), records="activation_codes"),
+}
+if set(SHARED_READINGS) != DATA_DEPENDENT:
+    raise RuntimeError(f"shared readings {sorted(SHARED_READINGS)} != data-dependent proxies {sorted(DATA_DEPENDENT)}")
 
 
 #: name -> score, in the order of :data:`reuseprior.baselines.registry.REGISTRY`

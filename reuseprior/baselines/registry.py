@@ -56,6 +56,9 @@ class ProxyInfo:
     (:data:`reuseprior.zoo.scoring.SCORES_VERSION`) from which this
     definition holds; a stored table of an older version holds another
     definition of the score, and is neither compared with nor mixed with it.
+    ``introduced_in``: the first version whose stored tables have its column;
+    the tables of an earlier version keep their columns (a proxy added later
+    is a new version's column, never a new column of a published table).
     """
 
     name: str
@@ -71,8 +74,12 @@ class ProxyInfo:
     any_architecture: bool = True
     higher_is_better: bool = True
     since_version: int = 1
+    introduced_in: int = 1
 
     def __post_init__(self) -> None:
+        if self.introduced_in > self.since_version:
+            raise ValueError(f"{self.name}: introduced in version {self.introduced_in}, after its definition's "
+                             f"version {self.since_version}")  # fmt: skip
         if self.kind not in KINDS:
             raise ValueError(f"{self.name}: kind must be one of {KINDS}, got {self.kind!r}")
         if self.needs_labels and not self.data_dependent:

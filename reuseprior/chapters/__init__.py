@@ -14,5 +14,23 @@ module                    thesis
 ``ch5_energy_priors``     chapter 5, energy priors
 ``ch5_depth_width``       section 5.2, Tables 5.1-5.4
 ``ch6_predictive_validity``  chapter 6 (beyond the thesis): zoos
+``ch7_sharing_schemes``   chapter 7 (beyond the thesis): sharing schemes
+``ch8_prior_as_tool``     beyond the thesis: compare, NB201 search
 ========================  ==========================================
+
+The notebooks on disk are the one list of chapters: :data:`CHAPTERS` and the
+book's ``_toc.yml`` are checked against them (``tests/test_book.py``).
 """
+
+#: the chapter driver modules, one per notebook (``notebooks/<name>.ipynb``), in thesis order
+CHAPTERS: tuple[str, ...] = (
+    "ch3_revolver",
+    "ch4_contexts",
+    "ch4_graph_tables",
+    "ch4_sharing_training",
+    "ch5_depth_width",
+    "ch5_energy_priors",
+    "ch6_predictive_validity",
+    "ch7_sharing_schemes",
+    "ch8_prior_as_tool",
+)

@@ -18,7 +18,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from reuseprior.datasets import DEFAULT_DATA_DIR
 from reuseprior.reporting.notebook import Profile
+from reuseprior.reporting.plan import ChapterNeeds, DataNeed, data_dir_of
 from reuseprior.reporting.plotting import caption
 from reuseprior.reporting.reference import load_thesis_table, select_thesis_rows
 from reuseprior.revolver.blueprint import Blueprint
@@ -27,7 +29,9 @@ from reuseprior.revolver.registry import ModuleRegistry
 from reuseprior.revolver.search import SEARCH_MODES
 
 __all__ = [
+    "LIVE_STUDY_DATASETS",
     "PROFILES",
+    "build_needs",
     "RevolverProfile",
     "plot_figure_3_1",
     "DATASET_NAMES",
@@ -89,6 +93,8 @@ class RevolverProfile(Profile):
     num_workers: int
     resume: bool  # continue each mode from its checkpoint (written every ``checkpoint_every`` generations)
     checkpoint_every: int
+    #: "float64": the same numbers on every CPU (quick); "float32": the paper's (reuseprior.core.precision)
+    precision: str
 
 
 #: appendix C.2's CIFAR-10 settings (the defaults of PopulationConfig)
@@ -129,6 +135,8 @@ PROFILES: dict[str, RevolverProfile] = {
         num_workers=0,
         resume=False,  # quick runs start afresh (and still checkpoint)
         checkpoint_every=5,
+        # float32 populations choose other individuals on two CPUs' kernels (measured)
+        precision="float64",
     ),
     "full": RevolverProfile(
         dataset="cifar10",
@@ -163,12 +171,31 @@ PROFILES: dict[str, RevolverProfile] = {
         num_workers=4,
         resume=True,
         checkpoint_every=5,
+        precision="float32",
     ),
 }
 #: appendix C.2's two MNIST commands (Table 3.2's MNIST rows): batch 512, ``--width 2``, 8 trained per generation
 PROFILES["full-mnist"] = replace(
     PROFILES["full"], dataset="mnist", modes=["random", "evolve"], batch_size=512, width=2, sample_sizes=None
 )
+
+#: the datasets of the stored real-image study the notebook recomputes live
+#: (:data:`reuseprior.chapters.ch3_population_study.CPU_STUDY`, which imports this module)
+LIVE_STUDY_DATASETS = ("mnist", "fashion-mnist")
+
+
+def build_needs(profile: str, parameters: Mapping[str, Any]) -> ChapterNeeds:
+    """What the notebook reads on ``profile`` (:mod:`reuseprior.reporting.plan`):
+    the profile's dataset, or ``-p dataset``, under ``data_dir`` (scikit-learn's
+    digits need no folder), and with ``live_generations`` > 0 the stored
+    real-image study's MNIST and Fashion-MNIST under ``build/datasets``. The
+    code has no time estimate for a search."""
+    dataset = parameters.get("dataset") or PROFILES[profile].dataset
+    needs = [] if dataset == "digits" else [DataNeed(dataset, data_dir_of(parameters))]
+    if parameters.get("live_generations", 1):
+        needs += [DataNeed(name, DEFAULT_DATA_DIR) for name in LIVE_STUDY_DATASETS]
+    return ChapterNeeds(tuple(needs))
+
 
 #: search modes as Table 3.2 labels them
 MODE_LABELS = {
@@ -373,10 +400,27 @@ def _elide(d: dict[str, Any], depth: int, max_depth: int) -> dict[str, Any]:
     return out
 
 
+#: significant digits of the scores a blueprint shows (its trained module scores agree to about
+#: 1e-13 across CPU kernels in float64; the last of the 17 digits ``repr`` prints do not)
+BLUEPRINT_DIGITS = 6
+
+
+def _shown(value: Any) -> Any:
+    """``value`` with every float kept to :data:`BLUEPRINT_DIGITS` significant digits."""
+    if isinstance(value, float):
+        return float(f"{value:.{BLUEPRINT_DIGITS}g}")
+    if isinstance(value, dict):
+        return {k: _shown(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shown(v) for v in value]
+    return value
+
+
 def blueprint_text(bp: Blueprint, max_depth: int = 2) -> str:
     """A blueprint as indented JSON, children below ``max_depth`` elided as
-    ``"[...]"`` (the presentation of appendix C.4)."""
-    return json.dumps(_elide(bp.to_dict(), 0, max_depth), indent=1)
+    ``"[...]"`` (the presentation of appendix C.4), its scores to
+    :data:`BLUEPRINT_DIGITS` significant digits."""
+    return json.dumps(_shown(_elide(bp.to_dict(), 0, max_depth)), indent=1)
 
 
 def mutation_histories(bp: Blueprint) -> pd.DataFrame:

@@ -33,6 +33,7 @@ import torch
 
 from reuseprior.counting import analyze
 from reuseprior.models import build_model, sharing
+from reuseprior.reporting.digits import round_residuals
 from reuseprior.reporting.notebook import Profile
 from reuseprior.reporting.reference import load_thesis_table, select_thesis_rows, side_by_side
 
@@ -214,7 +215,10 @@ def compute_rows(
 
 
 def compare_corrected(as_published: pd.DataFrame, corrected: pd.DataFrame) -> pd.DataFrame:
-    """Per model: the as-published and corrected PG, P'G, NG and their difference."""
+    """Per model: the as-published and corrected PG, P'G, NG and their
+    difference, the differences of PG and P'G to
+    :data:`~reuseprior.reporting.digits.RESIDUAL_DECIMALS` decimals (the
+    digits every CPU computes)."""
     cols = ["PG", "P'G", "Exp. spread", "Entropy", "NG"]
     merged = as_published[["Model", *cols]].merge(
         corrected[["Model", "share", "count size", *cols]],
@@ -224,7 +228,7 @@ def compare_corrected(as_published: pd.DataFrame, corrected: pd.DataFrame) -> pd
     )
     for c in ["PG", "P'G", "NG"]:
         merged[f"Δ {c}"] = merged[f"{c} (corrected)"] - merged[f"{c} (as published)"]
-    return merged
+    return round_residuals(merged, ["Δ PG", "Δ P'G"])
 
 
 def rank_agreement(

@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from reuseprior.core import paths
+from reuseprior.core.ordering import sort_rows
 from reuseprior.counting import analyze
 from reuseprior.models.cnn import constant_width_cnn
 from reuseprior.models.mlp import constant_width_mlp
@@ -346,7 +347,8 @@ def table_columns(name: str) -> list[str]:
 
 def compare_table(ours: pd.DataFrame, name: str) -> pd.DataFrame:
     """:func:`reuseprior.reporting.reference.side_by_side` of our table with the thesis's,
-    in the printed row order (rows we did not compute show as ``missing``)."""
+    in the printed row order (rows we did not compute show as ``missing``), then
+    the rows the thesis does not print, ordered by their keys."""
 
     keys = TABLE_KEYS[name]
     cmp = side_by_side(ours, name, on=keys, columns=table_columns(name))
@@ -354,7 +356,8 @@ def compare_table(ours: pd.DataFrame, name: str) -> pd.DataFrame:
         cmp = cmp.merge(ours[keys + ["source"]], on=keys, how="left")
         cmp["source"] = cmp["source"].fillna("not computed")
     order = load_thesis_table(name)[keys].reset_index().rename(columns={"index": "__order"})
-    return cmp.merge(order, on=keys, how="left").sort_values("__order").drop(columns="__order").reset_index(drop=True)
+    merged = cmp.merge(order, on=keys, how="left")
+    return sort_rows(merged, "__order", then=keys).drop(columns="__order").reset_index(drop=True)
 
 
 def match_summary(cmp: pd.DataFrame) -> pd.DataFrame:

@@ -22,6 +22,7 @@ from reuseprior.counting import analyze, count_contexts
 from reuseprior.models.mlp import constant_width_mlp
 from reuseprior.priors import derivations as dv
 from reuseprior.priors import energy as en
+from reuseprior.reporting.digits import RESIDUAL_DECIMALS, round_residuals
 from reuseprior.reporting.notebook import Profile
 from reuseprior.reporting.reference import load_thesis_table
 
@@ -192,7 +193,9 @@ def engine_vs_closed_form(
     progress: bool = True,
 ) -> pd.DataFrame:
     """Long table, one row per (model, prior, units, quantity): ``engine``,
-    ``closed_form`` (:func:`reuseprior.priors.derivations.evaluate`) and ``rel_diff``.
+    ``closed_form`` (:func:`reuseprior.priors.derivations.evaluate`) and
+    ``rel_diff``, kept to :data:`~reuseprior.reporting.digits.RESIDUAL_DECIMALS`
+    decimals: below that it is float64 rounding, whose digits depend on the CPU.
 
     Units ``nats`` and ``bits`` are the energy module on the engine's counts;
     ``report`` is the engine's own Report (bits; reusability and
@@ -228,7 +231,7 @@ def engine_vs_closed_form(
                         "quantity": q,
                         "engine": e,
                         "closed_form": cfq,
-                        "rel_diff": relative_difference(e, cfq),
+                        "rel_diff": round(relative_difference(e, cfq), RESIDUAL_DECIMALS) + 0.0,
                         "NG": eng["nats"]["NG"],
                     }
                 )
@@ -269,7 +272,7 @@ def estimate_forms(df: pd.DataFrame, units: str = "nats") -> pd.DataFrame:
     )
     out["rel. diff engine vs 4.8"] = [relative_difference(a, b) for a, b in zip(out.iloc[:, 0], out.iloc[:, 1])]
     out["rel. diff engine vs 5.19"] = [relative_difference(a, b) for a, b in zip(out.iloc[:, 0], out.iloc[:, 2])]
-    return out.reset_index()
+    return round_residuals(out, ["rel. diff engine vs 4.8", "rel. diff engine vs 5.19"]).reset_index()
 
 
 def table_5_1_estimate_forms(max_depth: int | None = None, *, progress: bool = True) -> pd.DataFrame:

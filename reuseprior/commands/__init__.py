@@ -47,6 +47,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "reuseprior.commands.analyze",
         "count contexts of any PyTorch model and print PG, P'G, ES, H (thesis ch. 4)",
     ),
+    "compare": (
+        "reuseprior.commands.compare",
+        "rank several models by the prior (PG, P'G, ES, H, S) beside #params, FLOPs and proxies: table, CSV, "
+        "JSON, figure",
+    ),
     "depth-width": (
         "reuseprior.commands.depth_width",
         "recompute Tables 5.1-5.4 / Figures 5.1-5.2 (thesis section 5.2)",
@@ -57,24 +62,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "(explicit, never implicit)",
     ),
     "train": ("reuseprior.commands.train", "train an EfficientNetV2 original vs shared (thesis section 4.5.4)"),
-    "train-study": (
-        "reuseprior.commands.train_study",
-        "EfficientNetV2-B0 / B0-shared / S-shared on Fashion-MNIST over seeds into data/ (a Table 4.2 analogue; "
-        "resumable)",
-    ),
     "revolver": ("reuseprior.commands.revolver", "run a Revolver population search (thesis ch. 3, appendix C.2 flags)"),
-    "revolver-study": (
-        "reuseprior.commands.revolver_study",
-        "random search vs the genetic algorithm on MNIST/Fashion-MNIST over paired seeds into data/ "
-        "(thesis ch. 3 on real images; resumable)",
+    "study": (
+        "reuseprior.commands.study",
+        "the trained studies of chapters 3, 4 and 7 into data/ (resumable, one Dask task per run): "
+        "study ch3|ch4|ch7 run|status ...",
     ),
     "score-zoos": (
         "reuseprior.commands.score_zoos",
         "score model zoos (NAS-Bench-201, torchvision, pytorchcv) into data/ (resumable; beyond the thesis)",
     ),
-    "sharing-study": (
-        "reuseprior.commands.sharing_study",
-        "train the sharing schemes at matched budgets into data/sharing_study_runs.csv (chapter 7; resumable)",
+    "search-nb201": (
+        "reuseprior.commands.search_nb201",
+        "search NAS-Bench-201 with the prior and the zero-cost proxies from the stored scores, no training "
+        "(NASWOT protocol, zero-cost warm-up) into data/nb201_search_runs.csv (resumable; beyond the thesis)",
     ),
     "analyze-torchvision": (
         "reuseprior.commands.analyze_zoo",
@@ -86,6 +87,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "execute every notebook with papermill on a profile (figures, tables, build/)",
     ),
     "book": ("reuseprior.commands.book", "static site of the executed chapters, as committed (build/book/_build/html)"),
+}
+
+
+#: former commands, now spellings of ``study NAME``
+ALIASES: dict[str, tuple[str, ...]] = {
+    "revolver-study": ("study", "ch3"),
+    "train-study": ("study", "ch4"),
+    "sharing-study": ("study", "ch7"),
 }
 
 
@@ -103,6 +112,8 @@ def parser_module(command: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ALIASES:
+        argv = [*ALIASES[argv[0]], *argv[1:]]
     prog = "reuseprior" if Path(sys.argv[0]).name == "reuseprior" else "python -m reuseprior"  # console script
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="command")

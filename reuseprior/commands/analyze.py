@@ -15,12 +15,12 @@ import sys
 
 import torch
 
-from reuseprior.commands.parsers.analyze import add_arguments, check_arguments
+from reuseprior.commands.parsers.analyze import add_arguments, add_input_argument, check_arguments
 from reuseprior.counting.capture import refuse_what_cannot_fit
 from reuseprior.counting.quantities import analyze
 from reuseprior.models.registry import available_models, build_model, collision_note
 
-__all__ = ["add_arguments", "check_arguments", "run"]
+__all__ = ["add_arguments", "add_input_argument", "check_arguments", "run"]
 
 
 def _list_models() -> None:

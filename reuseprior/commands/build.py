@@ -1,15 +1,37 @@
 """``python -m reuseprior build``: execute the chapter notebooks with papermill
 on a profile (the policy of what an executed notebook keeps is
-:mod:`reuseprior.reporting.build`'s)."""
+:mod:`reuseprior.reporting.build`'s).
+
+A profile other than quick (``make full``) first prints its plan: the
+chapters, where their outputs go (under ``build/``, no tracked file), the
+datasets each reads and whether they are present, and the estimated CPU and
+GPU time where the chapter's code has one (:mod:`reuseprior.reporting.plan`).
+When a dataset is missing it stops there, before any notebook runs, with the
+command that fetches it."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
 
 from reuseprior.commands.parsers.build import CHAPTER_PROFILES, PATH_PARAMETERS, add_arguments, check_arguments
-from reuseprior.reporting.build import build_notebooks, find_notebooks, parameter_value
+from reuseprior.core import paths
+from reuseprior.reporting.build import build_notebooks, check_parameters, figures_root, find_notebooks, parameter_value
+from reuseprior.reporting.plan import ChapterNeeds, missing_data, plan_lines
 
-__all__ = ["CHAPTER_PROFILES", "add_arguments", "check_arguments", "notebook_parameter", "run"]
+__all__ = [
+    "CHAPTER_PROFILES",
+    "add_arguments",
+    "chapter_needs",
+    "check_arguments",
+    "notebook_parameter",
+    "plan_or_stop",
+    "run",
+]
 
 
 def notebook_parameter(name: str, text: str) -> object:
@@ -18,9 +40,42 @@ def notebook_parameter(name: str, text: str) -> object:
     return text if name in PATH_PARAMETERS else parameter_value(text)
 
 
+def chapter_needs(notebooks: list[Path], profile: str, parameters: dict[str, Any]) -> dict[str, ChapterNeeds]:
+    """Per notebook, its chapter module's ``build_needs(profile, parameters)``
+    with the parameters that notebook declares; a notebook without such a
+    module or hook needs no dataset and has no time estimate."""
+    declared = check_parameters(notebooks, {"profile": profile, **parameters})
+    out = {}
+    for nb in notebooks:
+        name = f"reuseprior.chapters.{nb.stem}"
+        hook = getattr(importlib.import_module(name), "build_needs", None) if importlib.util.find_spec(name) else None
+        own = {k: v for k, v in parameters.items() if k in declared[nb.stem]}
+        out[nb.stem] = hook(profile, own) if hook is not None else ChapterNeeds()
+    return out
+
+
+def plan_or_stop(args: argparse.Namespace, notebooks: list[Path], parameters: dict[str, Any]) -> bool:
+    """Print the plan of a build that is not quick; return False (having
+    printed the fetch commands) when a dataset some chapter needs is missing."""
+    needs = chapter_needs(notebooks, args.profile, parameters)
+    out_dir = args.output_dir or paths.BUILD_DIR / "notebooks" / args.profile
+    figures = Path(parameters.get("output_dir") or figures_root(args.profile))
+    print("\n".join(plan_lines(args.profile, needs, out_dir, figures)), flush=True)
+    missing = missing_data(needs, download=parameters.get("download") is True)
+    if not missing:
+        return True
+    lines = ["stopped before any notebook ran: data missing (put it there, then run again)"]
+    lines += [f"  {chapter}: {d.name}: {d.command}" for chapter, absent in missing.items() for d in absent]
+    lines.append("  (or let torchvision download MNIST/Fashion-MNIST/CIFAR: -p download True, make full DOWNLOAD=True)")
+    print("\n".join(lines), file=sys.stderr)
+    return False
+
+
 def run(args: argparse.Namespace) -> int:
     notebooks = find_notebooks(args.notebooks)
     params = {name: notebook_parameter(name, value) for name, value in args.parameter}
+    if args.profile != "quick" and not plan_or_stop(args, notebooks, params):
+        return 2
     results = build_notebooks(notebooks, args.profile, params, args.output_dir, args.jobs)
     for name, outcome in results.items():
         if isinstance(outcome, Exception):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from reuseprior.chapters.ch3_revolver import PROFILES, table_3_2
 from reuseprior.commands.parsers.revolver import add_arguments, check_arguments
@@ -30,7 +31,7 @@ from reuseprior.core.errors import CheckpointMismatchError
 from reuseprior.core.files import write_csv
 from reuseprior.datasets import load_standard_splits
 from reuseprior.reporting.notebook import resolve_device, set_seed
-from reuseprior.revolver.population import Population, config_changes, config_from_settings
+from reuseprior.revolver.population import Population, config_from_settings, load_matching
 
 __all__ = ["add_arguments", "check_arguments", "run"]
 
@@ -57,65 +58,67 @@ _FLAG_OF = {
 }
 
 
-def _dataset_key(name: str) -> str:
-    return str(name).lower().replace("-", "")
-
-
 def _flag(field: str) -> str:
     return _FLAG_OF.get(field, f"{field} (a --profile setting)")
 
 
-def run(args: argparse.Namespace) -> int:
-    if getattr(args, "resume", False) and getattr(args, "overwrite", False):
-        print(
-            "reuseprior revolver: --resume continues the run in --output-dir and --overwrite deletes it: give one "
-            "of them",
-            file=sys.stderr,
-        )
-        return 2
-    out = Path(args.output_dir)
-    ckpt = out / "checkpoint.pt"
+def _existing_run(args: argparse.Namespace, out: Path) -> list[str]:
+    """The run files already in ``out``; raises when the flags do not say what to do with them."""
     existing = [name for name in RUN_FILES if (out / name).exists()]
-    if existing and not getattr(args, "overwrite", False) and not (args.resume and ckpt.exists()):
+    if existing and not args.overwrite and not (args.resume and (out / "checkpoint.pt").exists()):
         why = (
             "holds results but no checkpoint.pt to resume from"
             if args.resume
             else f"already holds a run ({', '.join(existing)})"
         )
         fix = "" if args.resume else "pass --resume to continue it with the same flags, "
-        print(
-            f"reuseprior revolver: {out} {why}; {fix}pass --overwrite to delete it and start afresh, or choose "
-            "another --output-dir",
-            file=sys.stderr,
+        raise CheckpointMismatchError(
+            f"{out} {why}; {fix}pass --overwrite to delete it and start afresh, or choose another --output-dir"
         )
-        return 2
+    return existing
+
+
+_SETTING_FLAGS = (
+    "dataset", "data_dir", "population_size", "sample_size", "epochs", "warmup_x", "warmup_epoch", "genotype_cost",
+    "lr", "min_lr", "batch_size", "width", "num_workers",
+)  # fmt: skip
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The profile's settings with the flags given."""
     settings = dict(PROFILES[args.profile])
-    for key in (
-        "dataset",
-        "data_dir",
-        "population_size",
-        "sample_size",
-        "epochs",
-        "warmup_x",
-        "warmup_epoch",
-        "genotype_cost",
-        "lr",
-        "min_lr",
-        "batch_size",
-        "width",
-        "num_workers",
-    ):
+    for key in _SETTING_FLAGS:
         value = getattr(args, key)
         if value is not None:
             settings[key] = value
     if args.download:
         settings["download"] = True
-    set_seed(args.seed)
-    device = resolve_device(args.device)
     if args.image_size is not None:
         settings["image_size"] = args.image_size
     elif settings["dataset"] != PROFILES[args.profile].dataset:  # another dataset: its native size
         settings["image_size"] = None
+    return settings
+
+
+def _write_results(pop: Population, out: Path, dataset: str) -> None:
+    results = pop.results_frame()
+    generations = pop.generations_frame()
+    write_csv(results, out / "results.csv")
+    write_csv(generations, out / "generations.csv")
+    if not results.empty and generations["top_test_acc"].notna().any():
+        table = table_3_2(results, generations, dataset)
+        write_csv(table, out / "table_3_2.csv")
+        print(table.to_string(index=False))
+    print(f"wrote {out}/results.csv ({len(results)} evaluations)")
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.output_dir)
+    ckpt = out / "checkpoint.pt"
+    existing = _existing_run(args, out)
+    settings = _settings(args)
+    set_seed(args.seed)
+    device = resolve_device(args.device)
     try:
         splits = load_standard_splits(
             settings["dataset"],
@@ -131,28 +134,17 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     workers = int(settings.get("num_workers", 0))
     if args.resume and ckpt.exists():
-        try:
-            pop = Population.load(ckpt, splits, device, workers)
-        except (CheckpointMismatchError, ValueError) as err:  # an old, foreign or crafted file: not unpickled
-            print(f"reuseprior revolver: {err}", file=sys.stderr)
-            return 2
-        changes = config_changes(pop.config, config)
-        saved_dataset = pop.metadata.get("dataset")
-        if saved_dataset is not None and _dataset_key(saved_dataset) != _dataset_key(settings["dataset"]):
-            changes["dataset"] = (saved_dataset, settings["dataset"])
-        if changes:
-            listed = "; ".join(f"{_flag(k)}: {a!r} in the checkpoint, {b!r} now" for k, (a, b) in changes.items())
-            longer = (
-                " (a run cannot be lengthened: its learning-rate decay ends at its last generation)"
-                if "epochs" in changes
-                else ""
-            )
-            print(
-                f"reuseprior revolver: cannot resume {ckpt} with other settings ({listed}). Give the flags of "
-                f"that run to continue it{longer}, or start afresh with --overwrite or another --output-dir",
-                file=sys.stderr,
-            )
-            return 2
+        pop = load_matching(
+            ckpt,
+            config,
+            splits,
+            device,
+            workers,
+            fix="give the flags of that run to continue it, or start afresh with --overwrite or another --output-dir",
+            dataset=settings["dataset"],
+            name=_flag,
+            saved="in the checkpoint",
+        )
         print(f"resumed {ckpt} at generation {pop.generation}")
     else:
         if args.resume:
@@ -163,13 +155,5 @@ def run(args: argparse.Namespace) -> int:
     pop.metadata.setdefault("dataset", settings["dataset"])
     print(splits.description)
     pop.run(checkpoint=ckpt, checkpoint_every=args.checkpoint_every, progress=True)
-    results = pop.results_frame()
-    generations = pop.generations_frame()
-    write_csv(results, out / "results.csv")
-    write_csv(generations, out / "generations.csv")
-    if not results.empty and generations["top_test_acc"].notna().any():
-        table = table_3_2(results, generations, settings["dataset"])
-        write_csv(table, out / "table_3_2.csv")
-        print(table.to_string(index=False))
-    print(f"wrote {out}/results.csv ({len(results)} evaluations)")
+    _write_results(pop, out, settings["dataset"])
     return 0

@@ -106,7 +106,12 @@ def append_csv_row(
 
 
 def replace_csv_rows(
-    path: str | os.PathLike, key: Mapping[str, Any], rows: pd.DataFrame, *, read: Callable[[Path], pd.DataFrame]
+    path: str | os.PathLike,
+    key: Mapping[str, Any],
+    rows: pd.DataFrame,
+    *,
+    read: Callable[[Path], pd.DataFrame],
+    validate: Callable[[pd.DataFrame], None] | None = None,
 ) -> pd.DataFrame:
     """Put ``rows`` in place of the rows of the CSV at ``path`` whose columns
     equal ``key`` (``{column: value}``), after the other rows.
@@ -114,7 +119,7 @@ def replace_csv_rows(
     The file is read with ``read`` (an empty frame when there is none yet) and
     written whole by :func:`write_csv`, so an interruption leaves either the
     old rows or the new ones; writing the same run twice keeps one copy.
-    Returns the rows written."""
+    ``validate`` checks the result before it is written. Returns the rows written."""
     old = read(Path(path))
     if not old.empty:
         same = pd.Series(True, index=old.index)
@@ -123,5 +128,7 @@ def replace_csv_rows(
         old = old[~same]
     parts = [f for f in (old, rows) if not f.empty]
     frame = pd.concat(parts, ignore_index=True) if parts else rows
+    if validate is not None:
+        validate(frame)
     write_csv(frame, path)
     return frame

@@ -238,7 +238,7 @@ def _capture_one_output(
         return capture(model, example_input)  # raises TypeError naming what it needs
     seen: dict[str, object] = {}
 
-    def select(module: nn.Module, args: tuple, out: object) -> object:
+    def select(module: nn.Module, args: tuple, out: object) -> object:  # noqa: ARG001 - the signature every proxy / hook / builder of its kind takes
         seen["structure"] = None if isinstance(out, torch.Tensor) else _describe_output(out)
         if output_key is None or isinstance(out, torch.Tensor):
             return None
@@ -322,7 +322,7 @@ def count_contexts(
     return out
 
 
-def _use_info(res: SweepResult, use, module_lookup) -> dict[str, Any]:
+def _use_info(res: SweepResult, use) -> dict[str, Any]:
     consumer = use.consumer
     base = getattr(consumer.target, "overloadpacket", consumer.target)
     info: dict[str, Any] = {"op": "other"}
@@ -369,6 +369,15 @@ def _merge_into(target: Scaled | None, s: Scaled, shape: tuple[int, ...]) -> Sca
         m = z
     s2 = Scaled(m, s.exponent)
     return s2 if target is None else target + s2
+
+
+def _joined(logs: list[np.ndarray], mults: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The groups' log2 counts and multiplicities as one array each (each list emptied once joined)."""
+    all_l = np.concatenate(logs) if logs else np.zeros(0)
+    logs.clear()
+    all_m = np.concatenate(mults) if mults else np.zeros(0)
+    mults.clear()
+    return all_l, all_m
 
 
 def analyze(
@@ -440,11 +449,7 @@ def analyze(
     per_param = _per_parameter_summary(mdl, res)
     NI, NO = _input_output_nodes(example_input, res, num_inputs, num_outputs)
     del res, entries  # the counts, before the concatenated copies (a store of 36 M values: 0.3 GB each)
-    all_l = np.concatenate(logs) if logs else np.zeros(0)
-    del logs
-    all_m = np.concatenate(mults) if mults else np.zeros(0)
-    del mults
-    q = quantities_from_log2_counts(all_l, all_m, NI=NI, NO=NO, WG=WG)
+    q = quantities_from_log2_counts(*_joined(logs, mults), NI=NI, NO=NO, WG=WG)
     return Report(
         **q,
         model_name=type(mdl).__name__,
@@ -480,7 +485,7 @@ def _weight_uses(res: SweepResult, modules: dict[str, nn.Module]) -> list[tuple[
     for u in res.uses:
         if u.internal or u.param_name in bn_param_names:
             continue
-        info = _use_info(res, u, modules)
+        info = _use_info(res, u)
         if info["op"] == "batch_norm":
             continue
         idx = use_counter.get(u.param_name, 0)

@@ -652,15 +652,8 @@ def _module_path_hint(node: fx.Node, ctx: SweepContext) -> str:
     return ", ".join(sorted(names)) or "unknown"
 
 
-def run_sweep(
-    model: nn.Module | CapturedGraph, example_input: torch.Tensor | None = None, *, discount: float = 1.0
-) -> SweepResult:
-    """Capture (if needed) and propagate counts from the outputs to every parameter."""
-    check_discount(discount)
-    check_example_input(model.example_input if isinstance(model, CapturedGraph) else example_input)
-    graph = model if isinstance(model, CapturedGraph) else capture(model, example_input)
-    ctx = SweepContext(graph, discount)
-    counts: dict[fx.Node, object] = {}
+def _seed_outputs(graph: CapturedGraph, counts: dict[fx.Node, object]) -> int:
+    """Count 1 on every element of every floating-point output; returns NO per example."""
     batch = int(graph.example_input.shape[0]) if graph.example_input.dim() > 0 else 1
     num_outputs = 0
     for o in graph.output_nodes:
@@ -676,67 +669,94 @@ def run_sweep(
             counts[o] = _add(counts.get(o), Scaled.ones(tuple(v.shape)))
             num_outputs += v.numel() // max(batch, 1)
     _refuse_batches(graph, batch)
-    uses: list[ParamUse] = []
-    generated: list[GeneratedUse] = []
-    pieces: dict[fx.Node, SliceSum] = {}  # parameters read by slices inside generators
-    param_nodes = ctx.param_of_node
-    for node in reversed(list(graph.gm.graph.nodes)):
-        if node.op != "call_function":
-            continue
-        c = counts.pop(node, None)
+    return num_outputs
+
+
+@dataclass
+class _Propagation:
+    """The counts on their way from the outputs to the parameters, and the parameter uses met."""
+
+    graph: CapturedGraph
+    ctx: SweepContext
+    discount: float
+    counts: dict[fx.Node, object] = field(default_factory=dict)
+    uses: list[ParamUse] = field(default_factory=list)
+    generated: list[GeneratedUse] = field(default_factory=list)
+    pieces: dict[fx.Node, SliceSum] = field(default_factory=dict)  # parameters read by slices inside generators
+
+    def step(self, node: fx.Node) -> None:
+        """Deliver the count of ``node``'s output to its operands."""
+        c = self.counts.pop(node, None)
         if c is None:
-            continue
+            return
         if node.target is operator.getitem:
             parent, idx = node.args
-            if not ctx.needs(parent):
-                continue
-            lst = counts.get(parent)
-            if lst is None:
-                pv = parent.meta.get("val")
-                lst = [None] * len(pv)
-                counts[parent] = lst
-            lst[idx] = _add(lst[idx], c)
-            continue
+            if self.ctx.needs(parent):
+                lst = self.counts.get(parent)
+                if lst is None:
+                    lst = [None] * len(parent.meta.get("val"))
+                    self.counts[parent] = lst
+                lst[idx] = _add(lst[idx], c)
+            return
         rule = lookup_rule(node.target)
         if rule is None:
             if _base(node.target) in NO_COUNT_OPS:
-                continue
+                return
             raise UnsupportedOpError(
                 f"no counting rule for ATen op {node.target} (node {node.name}, fed by parameters "
-                f"{_module_path_hint(node, ctx)}) in {type(graph.model).__name__}. Register one from your "
+                f"{_module_path_hint(node, self.ctx)}) in {type(self.graph.model).__name__}. Register one from your "
                 "code with @reuseprior.counting.register(torch.ops.aten.<op>), mapping the output count to "
                 "operand counts (README, 'Analysing your own model'; reuseprior/counting/rules/ has the built-in ones, "
                 "one module per op family)."
             )
         try:
-            for a, s in rule(node, c, ctx):
-                if s is None:
-                    continue
-                if isinstance(s, SliceCount):
-                    if a in param_nodes and ctx.is_internal_use(node):  # gathered piece by piece at the end
-                        uses.append(ParamUse(param_nodes[a], node, _consumer(node), None, True))
-                        if a not in pieces:
-                            pieces[a] = SliceSum(s.shape)
-                        pieces[a].add(s)
-                        continue
-                    s = s.dense()
-                if a in param_nodes:
-                    internal = ctx.is_internal_use(node)
-                    uses.append(ParamUse(param_nodes[a], node, _consumer(node), None if internal else s, internal))
-                if (node, a) in ctx.generated_operands:
-                    generated.append(_generated_use(ctx, node, a, s))
-                counts[a] = _add(counts.get(a), s)
+            for a, s in rule(node, c, self.ctx):
+                if s is not None:
+                    self.deliver(node, a, s)
         except FloatingPointError as err:  # a count beyond float64 even after renormalising
             raise ValueError(
-                f"the counts overflowed float64 at {node.target} (node {node.name}) of {type(graph.model).__name__} "
-                f"with discount={discount!r}: a discount this large multiplies counts past 1.8e308 within one op; "
-                "use a smaller discount"
+                f"the counts overflowed float64 at {node.target} (node {node.name}) of "
+                f"{type(self.graph.model).__name__} with discount={self.discount!r}: a discount this large "
+                "multiplies counts past 1.8e308 within one op; use a smaller discount"
             ) from err
+
+    def deliver(self, node: fx.Node, a: fx.Node, s: object) -> None:
+        """Add the count ``s`` that ``node`` delivers to its operand ``a`` (and record a parameter's use)."""
+        ctx, param_nodes = self.ctx, self.ctx.param_of_node
+        if isinstance(s, SliceCount):
+            if a in param_nodes and ctx.is_internal_use(node):  # gathered piece by piece at the end
+                self.uses.append(ParamUse(param_nodes[a], node, _consumer(node), None, True))
+                if a not in self.pieces:
+                    self.pieces[a] = SliceSum(s.shape)
+                self.pieces[a].add(s)
+                return
+            s = s.dense()
+        if a in param_nodes:
+            internal = ctx.is_internal_use(node)
+            self.uses.append(ParamUse(param_nodes[a], node, _consumer(node), None if internal else s, internal))
+        if (node, a) in ctx.generated_operands:
+            self.generated.append(_generated_use(ctx, node, a, s))
+        self.counts[a] = _add(self.counts.get(a), s)
+
+
+def run_sweep(
+    model: nn.Module | CapturedGraph, example_input: torch.Tensor | None = None, *, discount: float = 1.0
+) -> SweepResult:
+    """Capture (if needed) and propagate counts from the outputs to every parameter."""
+    check_discount(discount)
+    check_example_input(model.example_input if isinstance(model, CapturedGraph) else example_input)
+    graph = model if isinstance(model, CapturedGraph) else capture(model, example_input)
+    ctx = SweepContext(graph, discount)
+    flow = _Propagation(graph, ctx, discount)
+    num_outputs = _seed_outputs(graph, flow.counts)
+    for node in reversed(list(graph.gm.graph.nodes)):
+        if node.op == "call_function":
+            flow.step(node)
     param_counts: dict[str, Scaled | None] = {}
     for name, n in graph.param_nodes.items():
-        param_counts[name] = pieces[n].result(counts.get(n)) if n in pieces else counts.get(n)
+        param_counts[name] = flow.pieces[n].result(flow.counts.get(n)) if n in flow.pieces else flow.counts.get(n)
     _warn_value_dependent_counts(graph)
-    return SweepResult(graph, param_counts, uses, ctx.batch_norms, num_outputs, generated)
+    return SweepResult(graph, param_counts, flow.uses, ctx.batch_norms, num_outputs, flow.generated)
 
 
 def _generated_use(ctx: SweepContext, consumer: fx.Node, operand: fx.Node, count: Scaled) -> GeneratedUse:

@@ -64,7 +64,7 @@ def uniform_graph(g: nx.DiGraph) -> nx.DiGraph:
     so that every weight has exactly one context; it has ``NC`` weights."""
     u = horizontal_unroll(g)
     seen: Counter = Counter()
-    for n, d in u.nodes(data=True):
+    for _n, d in u.nodes(data=True):
         if d["kind"] == "weight":
             seen[d["label"]] += 1
             d["label"] = f"{d['label']}_{seen[d['label']]}"

@@ -194,7 +194,7 @@ def _graph_4_3_unrolled(tied: bool) -> nx.DiGraph:
         fc1_name = "fc1" if tied else fc1
 
         def w(label: str) -> str:
-            return label if tied else f"{label}{suffix}"
+            return label if tied else f"{label}{suffix}"  # noqa: B023 - called within the same iteration
 
         h1 = _neuron(
             b,

@@ -56,6 +56,7 @@ __all__ = [
     "assemble_book",
     "build_book",
     "chapter_files",
+    "notebook_chapters",
     "external_resources",
 ]
 
@@ -69,7 +70,7 @@ MARKER = ".reuseprior-book"
 #: chapter), possibly before any build: a folder holding only it is ours too.
 SCREENSHOT = "screenshot.png"
 #: The repository files copied into the book at their own path.
-REPOSITORY_PAGES = ("README.md",)
+REPOSITORY_PAGES = ("README.md", "CONTRIBUTING.md")
 
 #: Sphinx warnings that leave every page whole (matched against the message).
 HARMLESS_WARNINGS: dict[str, str] = {
@@ -103,6 +104,15 @@ class BookResult:
 
 
 # ---------------------------------------------------------------- table of contents
+
+
+def notebook_chapters(notebooks_dir: Path | None = None) -> list[str]:
+    """The chapters, as the notebooks on disk name them (the one list of
+    chapters: ``_toc.yml`` and ``reuseprior.chapters.CHAPTERS`` are checked
+    against it): ``notebooks/<name>`` of every ``ch*.ipynb``, in name order,
+    which is the thesis's order."""
+    folder = notebooks_dir if notebooks_dir is not None else paths.NOTEBOOKS_DIR
+    return [f"notebooks/{p.stem}" for p in sorted(folder.glob("ch*.ipynb"))]
 
 
 def chapter_files(config_dir: Path = BOOK_CONFIG_DIR) -> list[str]:

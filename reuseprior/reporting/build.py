@@ -5,8 +5,11 @@ profile **in place**: the committed notebooks are the executed ones (outputs
 included), figures and tables go to ``figures/<notebook>/`` (written by the
 notebooks themselves), and nbval compares every stored output on rerun.
 Any other run (``--profile full``, ``-p name value``, ``--output-dir``)
-writes its executed copies to ``build/notebooks/<profile>/`` instead, so the
-committed notebooks always hold the quick profile with default parameters.
+writes its executed copies to ``build/notebooks/<profile>/`` and each
+notebook's figures and tables to ``build/figures/<profile>/<notebook>/``
+(its ``output_dir`` parameter, unless given) instead, so the committed
+notebooks always hold the quick profile with default parameters and such a
+run writes no tracked file.
 
 Policy for what an executed notebook stores, so that a rerun on the same
 software rewrites it byte for byte:
@@ -18,13 +21,11 @@ software rewrites it byte for byte:
   which go to ``build/measured/<notebook>/``;
 * the ``injected-parameters`` cell papermill adds is removed when it only
   repeats the values of the ``parameters`` cell;
-* the notebook records which CPU kernels executed it (metadata
-  ``reuseprior.cpu_kernels``, :func:`reuseprior.core.cpu.cpu_kernels`): the
-  output of a cell tagged ``cpu-dependent-output`` (float32 training, live
-  recomputations of stored float32 values) is reproduced bit for bit only by
-  the same kernels, so ``make test`` compares it only on a machine whose
-  kernels match the record and otherwise executes it without comparing
-  (the test suite's ``conftest.py`` says how many such cells it skipped);
+* no cell is exempt from comparison on another machine: the quick profiles
+  compute the same numbers on every CPU (float64 training,
+  :mod:`reuseprior.core.precision`), and the outputs that stay CPU-dependent
+  (live recomputations of stored float32 values) are shown in cells marked
+  ``# NBVAL_IGNORE_OUTPUT`` beside a verdict cell that is compared;
 * the executed copy is written to a temporary file (``build/notebooks/tmp/``)
   and moved over the target only when execution and clean-up have finished, so an
   interrupted or failed run leaves the previous notebook intact (a failed
@@ -52,14 +53,12 @@ import nbformat
 import papermill
 
 from reuseprior.core import paths
-from reuseprior.core.cpu import cpu_kernels
 
 __all__ = [
-    "CPU_DEPENDENT_TAG",
-    "NOTEBOOK_METADATA_KEY",
     "build_notebooks",
     "check_parameters",
     "execute_notebook",
+    "figures_root",
     "find_notebooks",
     "normalize_executed",
     "notebook_parameters",
@@ -69,10 +68,6 @@ __all__ = [
 #: Run metadata that differs on every execution (timestamps, paths, ids).
 VOLATILE_NOTEBOOK_METADATA = ("papermill", "widgets")
 VOLATILE_CELL_METADATA = ("papermill", "execution")
-#: Tag of a cell whose output depends on the CPU's float32 kernels (see the module docstring).
-CPU_DEPENDENT_TAG = "cpu-dependent-output"
-#: The notebook metadata entry of this package: ``{"cpu_kernels": ...}`` of the machine that executed it.
-NOTEBOOK_METADATA_KEY = "reuseprior"
 #: Progress-bar widgets: their model ids are random and their state is not kept.
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 #: First line of a cell whose output is a measurement of the run (nbval skips it too).
@@ -210,7 +205,6 @@ def execute_notebook(notebook: Path, target: Path, parameters: dict, position: i
             extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no start-up chatter (TCP transport notice)
         )
         executed_nb = normalize_executed(nbformat.from_dict(executed), keep_measurements=not in_place)
-        executed_nb.metadata[NOTEBOOK_METADATA_KEY] = {"cpu_kernels": cpu_kernels()}
         nbformat.write(executed_nb, str(tmp))
         os.replace(tmp, target)
         if in_place:
@@ -222,6 +216,13 @@ def execute_notebook(notebook: Path, target: Path, parameters: dict, position: i
             os.replace(tmp, failed)
         raise
     return time.perf_counter() - start
+
+
+def figures_root(profile: str) -> Path:
+    """Where a build that is not in place writes its notebooks' figures and
+    tables (``<figures_root>/<notebook>/``): under ``build/``, never the tracked
+    ``figures/``."""
+    return paths.BUILD_DIR / "figures" / profile
 
 
 def build_notebooks(
@@ -237,7 +238,9 @@ def build_notebooks(
     chapter-specific one such as ``data_dir`` goes only to the chapters that
     take it); one that no notebook declares stops the build before it starts.
     The quick profile with default parameters and no ``output_dir`` writes
-    the notebooks in place; anything else writes to ``build/notebooks/<profile>/``."""
+    the notebooks in place; anything else writes to ``build/notebooks/<profile>/``
+    and passes each notebook ``output_dir=<figures_root(profile)>/<notebook>``
+    (unless the parameters name one), so that it writes no tracked file."""
     parameters = {"profile": profile, **(parameters or {})}
     declared = check_parameters(notebooks, parameters)
     in_place = output_dir is None and profile == "quick" and set(parameters) == {"profile"}
@@ -252,7 +255,7 @@ def build_notebooks(
                 execute_notebook,
                 nb,
                 out_dir / nb.name,
-                {k: v for k, v in parameters.items() if k in declared[nb.stem]},
+                _notebook_parameters(nb, parameters, declared[nb.stem], None if in_place else profile),
                 i,
             ): nb.stem
             for i, nb in enumerate(notebooks)
@@ -263,3 +266,12 @@ def build_notebooks(
             except Exception as err:  # keep going: report every failing chapter at the end
                 results[futures[future]] = err
     return {nb.stem: results[nb.stem] for nb in notebooks}
+
+
+def _notebook_parameters(notebook: Path, parameters: dict, declared: set[str], profile: str | None) -> dict:
+    """The parameters ``notebook`` declares; with ``profile`` (a build not in
+    place), ``output_dir`` under :func:`figures_root` unless one was given."""
+    own = {k: v for k, v in parameters.items() if k in declared}
+    if profile is not None and "output_dir" in declared and own.get("output_dir") is None:
+        own["output_dir"] = str(figures_root(profile) / notebook.stem)
+    return own

@@ -26,7 +26,7 @@ import torch
 
 from reuseprior.core import paths
 from reuseprior.core.errors import NotebookParameterError
-from reuseprior.reporting.plotting import apply_style, save_figure
+from reuseprior.reporting.plotting import apply_style, inline_figures, save_figure
 
 __all__ = [
     "NotebookParameterError",
@@ -205,7 +205,9 @@ def setup(
     """Validate a notebook's parameters and prepare its run.
 
     ``overrides`` replaces individual settings of the chosen profile; an
-    unknown key is an error (a typo would otherwise be silently ignored).
+    unknown key is an error (a typo would otherwise be silently ignored). In a
+    Jupyter kernel, figures show inline whatever ``MPLBACKEND`` names
+    (:func:`~reuseprior.reporting.plotting.inline_figures`).
     """
     if not isinstance(profile, str) or profile not in profiles:
         raise _bad("profile", profile, " or ".join(repr(p) for p in profiles))
@@ -219,5 +221,6 @@ def setup(
         raise _bad("output_dir", output_dir, "a folder path as a string (papermill: -r output_dir 42 passes it as one)")
     out = Path(output_dir) if output_dir is not None else paths.figures_dir(notebook)
     out.mkdir(parents=True, exist_ok=True)
+    inline_figures()
     apply_style()
     return RunContext(notebook, profile, seed, resolved, out, settings)

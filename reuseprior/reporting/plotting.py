@@ -1,9 +1,11 @@
 """Plot style, captions and deterministic figure files shared by every notebook.
 
 Policy for notebook figures: every figure is saved once (``ctx.save_figure``),
-displayed once (:func:`show`, which also closes it so that figures do not pile
-up or show a second time), and a figure made from trained models says on the
-figure which data, profile and run size produced it (:func:`caption`).
+displayed once (:func:`show`, never ``plt.show()``; it also closes the figure so
+that figures do not pile up or show a second time), inline whatever backend
+``MPLBACKEND`` names (:func:`inline_figures`, called by the notebooks'
+``setup``), and a figure made from trained models says on the figure which
+data, profile and run size produced it (:func:`caption`).
 """
 
 from __future__ import annotations
@@ -16,12 +18,32 @@ matplotlib.use(matplotlib.get_backend() or "Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
+from IPython import get_ipython  # noqa: E402
 
-__all__ = ["apply_style", "caption", "save_figure", "show"]
+__all__ = ["INLINE_BACKEND", "apply_style", "caption", "inline_figures", "save_figure", "show"]
+
+#: matplotlib's name of the backend that shows a Jupyter kernel's figures in the notebook.
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
 #: PNG metadata that would change on every run (software version, date) is
 #: dropped so that regenerated figures are byte-identical.
 _PNG_METADATA = {"Software": None}
+
+
+def inline_figures() -> bool:
+    """In a Jupyter kernel, show figures inline whatever backend the
+    environment names: ``MPLBACKEND=Agg`` (headless servers, many CI set-ups)
+    reaches the kernels papermill and nbval start, and under it a figure shows
+    as text only (``plt.show()`` shows nothing), so the executed notebook would
+    lose its images. Outside a kernel (scripts, tests, a terminal IPython)
+    nothing changes. Returns whether the kernel's backend was switched."""
+    shell = get_ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return False
+    if matplotlib.get_backend() == INLINE_BACKEND:
+        return False
+    shell.run_line_magic("matplotlib", "inline")
+    return True
 
 
 def apply_style() -> None:

@@ -62,7 +62,7 @@ def load_thesis_table(name: str) -> pd.DataFrame:
     meta: dict[str, str] = {}
     lines = path.read_text().splitlines()
     body_start = 0
-    for body_start, line in enumerate(lines):
+    for body_start, line in enumerate(lines):  # noqa: B007 - the loop variable is read after the loop
         if not line.startswith("#"):
             break
         key, _, value = line[1:].partition(":")

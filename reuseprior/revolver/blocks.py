@@ -570,7 +570,7 @@ def _bn(a: dict) -> nn.Module:
 
 
 @leaf("relu")
-def _relu(a: dict) -> nn.Module:
+def _relu(a: dict) -> nn.Module:  # noqa: ARG001 - the signature every proxy / hook / builder of its kind takes
     return nn.ReLU()
 
 
@@ -629,7 +629,7 @@ def _avgpool(a: dict) -> nn.Module:
 
 
 @leaf("gap")
-def _gap(a: dict) -> nn.Module:
+def _gap(a: dict) -> nn.Module:  # noqa: ARG001 - the signature every proxy / hook / builder of its kind takes
     return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
 
 
@@ -723,13 +723,69 @@ def _leaf_output_shape(bp: Blueprint) -> Shape | None:
     return None
 
 
+def _sequence_errors(bp: Blueprint, here: str, ins: tuple, outs: tuple) -> list[str]:
+    errors, shape = [], ins
+    for role, child in bp.children.items():
+        if tuple(child.input_shape) != shape:
+            errors.append(f"{here}/{role}: input {child.input_shape} != incoming {shape}")
+        shape = tuple(child.output_shape)
+    if shape != outs:
+        errors.append(f"{here}: sequence ends with {shape}, declared {outs}")
+    return errors
+
+
+def _member_errors(bp: Blueprint, here: str, ins: tuple, outs: tuple, *, ensemble: bool = False) -> list[str]:
+    """Branches of a residual block, or members of an ensemble: each maps the block's input to its output."""
+    return [
+        f"{here}/{role}: "
+        + (f"ensemble member {c.input_shape}->{c.output_shape}" if ensemble else f"{c.input_shape}->{c.output_shape}")
+        + ("" if ensemble else f" != {ins}->{outs}")
+        for role, c in bp.children.items()
+        if (tuple(c.input_shape), tuple(c.output_shape)) != (ins, outs)
+    ]
+
+
+def _dense_concat_errors(bp: Blueprint, here: str, ins: tuple, outs: tuple) -> list[str]:
+    errors, c = [], ins[0]
+    for role, child in bp.children.items():
+        if tuple(child.input_shape) != (c, *ins[1:]) or tuple(child.output_shape[1:]) != ins[1:]:
+            errors.append(f"{here}/{role}: dense unit {child.input_shape}->{child.output_shape} at {c} channels")
+        c += child.output_shape[0]
+    if (c, *ins[1:]) != outs:
+        errors.append(f"{here}: concatenation gives {c} channels, declared {outs}")
+    return errors
+
+
+def _dense_sum_errors(bp: Blueprint, here: str, ins: tuple, outs: tuple) -> list[str]:
+    errors, kids = [], list(bp.children.values())
+    first = kids[0]
+    if tuple(first.input_shape) != ins:
+        errors.append(f"{here}/0: input {first.input_shape} != {ins}")
+    acc = tuple(first.output_shape)
+    for child in kids[1:]:
+        if (tuple(child.input_shape), tuple(child.output_shape)) != (acc, acc):
+            errors.append(f"{here}: dense-sum unit {child.input_shape}->{child.output_shape} != {acc}")
+    if (ins[0] + acc[0], *ins[1:]) != outs:
+        errors.append(f"{here}: dense-sum output {outs} != {(ins[0] + acc[0], *ins[1:])}")
+    return errors
+
+
+def _composition_errors(bp: Blueprint, here: str, ins: tuple, outs: tuple) -> list[str]:
+    """How ``bp``'s children chain by its kind of composition."""
+    if bp.kind in SEQUENTIAL_KINDS:
+        return _sequence_errors(bp, here, ins, outs)
+    if bp.kind in RESIDUAL_KINDS or bp.kind == "ensemble_mean":
+        return _member_errors(bp, here, ins, outs, ensemble=bp.kind == "ensemble_mean")
+    check = {"dense_concat": _dense_concat_errors, "dense_sum": _dense_sum_errors}
+    return check[bp.kind](bp, here, ins, outs) if bp.kind in check else []
+
+
 def validate_shapes(bp: Blueprint, path: str = "") -> list[str]:
     """Static check that every node's declared shapes chain consistently
     (an empty list means shape-valid); complements a real forward pass."""
     errors: list[str] = []
     here = path or bp.name
     ins, outs = tuple(bp.input_shape), tuple(bp.output_shape)
-    kids = list(bp.children.values())
     if bp.is_leaf:
         expected = _leaf_output_shape(bp)
         if expected != outs:
@@ -737,38 +793,4 @@ def validate_shapes(bp: Blueprint, path: str = "") -> list[str]:
         return errors
     for role, child in bp.children.items():
         errors += validate_shapes(child, f"{here}/{role}")
-    if bp.kind in SEQUENTIAL_KINDS:
-        shape = ins
-        for role, child in bp.children.items():
-            if tuple(child.input_shape) != shape:
-                errors.append(f"{here}/{role}: input {child.input_shape} != incoming {shape}")
-            shape = tuple(child.output_shape)
-        if shape != outs:
-            errors.append(f"{here}: sequence ends with {shape}, declared {outs}")
-    elif bp.kind in RESIDUAL_KINDS:
-        for role, child in bp.children.items():
-            if (tuple(child.input_shape), tuple(child.output_shape)) != (ins, outs):
-                errors.append(f"{here}/{role}: {child.input_shape}->{child.output_shape} != {ins}->{outs}")
-    elif bp.kind == "ensemble_mean":
-        for role, child in bp.children.items():
-            if (tuple(child.input_shape), tuple(child.output_shape)) != (ins, outs):
-                errors.append(f"{here}/{role}: ensemble member {child.input_shape}->{child.output_shape}")
-    elif bp.kind == "dense_concat":
-        c = ins[0]
-        for role, child in bp.children.items():
-            if tuple(child.input_shape) != (c, *ins[1:]) or tuple(child.output_shape[1:]) != ins[1:]:
-                errors.append(f"{here}/{role}: dense unit {child.input_shape}->{child.output_shape} at {c} channels")
-            c += child.output_shape[0]
-        if (c, *ins[1:]) != outs:
-            errors.append(f"{here}: concatenation gives {c} channels, declared {outs}")
-    elif bp.kind == "dense_sum":
-        first = kids[0]
-        if tuple(first.input_shape) != ins:
-            errors.append(f"{here}/0: input {first.input_shape} != {ins}")
-        acc = tuple(first.output_shape)
-        for child in kids[1:]:
-            if (tuple(child.input_shape), tuple(child.output_shape)) != (acc, acc):
-                errors.append(f"{here}: dense-sum unit {child.input_shape}->{child.output_shape} != {acc}")
-        if (ins[0] + acc[0], *ins[1:]) != outs:
-            errors.append(f"{here}: dense-sum output {outs} != {(ins[0] + acc[0], *ins[1:])}")
-    return errors
+    return errors + _composition_errors(bp, here, ins, outs)

@@ -16,6 +16,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from reuseprior.core.precision import match_input, model_dtype
+
 __all__ = ["DataFeed", "batch_budget", "evaluate", "phenotype_fitness", "size_penalty", "train_batches"]
 
 
@@ -96,17 +98,19 @@ def train_batches(
     """Train for ``num_batches`` batches drawn without replacement by ``rng``
     with the optimizer and loss of the individual's training session
     (``reuseprior.revolver.session.TrainingSession``; a fresh optimizer per
-    session, appendix C.2: SGD, momentum 0.9, weight decay 1e-4,
-    cross-entropy). Returns the mean training loss."""
+    session; by default SGD, momentum 0.9, weight decay 1e-4, cross-entropy:
+    the original code's defaults, not stated in appendix C.2). Returns the mean
+    training loss."""
     n = len(feed)
     num_batches = min(num_batches, feed.batches_per_epoch)
     order = rng.permutation(n)[: num_batches * feed.batch_size]
     index_batches = [order[i * feed.batch_size : (i + 1) * feed.batch_size] for i in range(num_batches)]
     model.train()
     total = 0.0
+    dtype = model_dtype(model)
     for x, y in feed.batches(index_batches):
         optimizer.zero_grad(set_to_none=True)
-        loss = criterion(model(x), y)
+        loss = criterion(model(match_input(x, dtype)), y)
         loss.backward()
         optimizer.step()
         total += float(loss.detach())
@@ -118,8 +122,9 @@ def evaluate(model: nn.Module, feed: DataFeed, limit: int | None = None, batch_s
     """``(mean cross-entropy, accuracy)`` over a dataset (eval mode)."""
     model.eval()
     loss_sum, correct, count = 0.0, 0, 0
+    dtype = model_dtype(model)
     for x, y in feed.sequential(batch_size, limit):
-        out = model(x)
+        out = model(match_input(x, dtype))
         loss_sum += float(F.cross_entropy(out, y, reduction="sum"))
         correct += int((out.argmax(1) == y).sum())
         count += len(y)

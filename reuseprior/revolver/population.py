@@ -41,7 +41,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,7 @@ from tqdm.auto import tqdm
 
 from reuseprior.core.errors import CheckpointMismatchError
 from reuseprior.core.parameters import count_parameters
+from reuseprior.core.precision import default_dtype
 from reuseprior.core.validation import check_integer, entry_problems
 from reuseprior.datasets import load_standard_splits
 from reuseprior.revolver.blocks import Builder
@@ -209,10 +210,6 @@ class Individual:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Individual":
         return cls(d["uid"], Blueprint.from_dict(d["blueprint"]), d["score"], d["origin"], d["born"], d["evaluations"])
-
-
-def _rows_equal_key(row: dict) -> dict:
-    return {k: v for k, v in row.items() if k != "seconds"}
 
 
 class Population:
@@ -595,16 +592,35 @@ def load_matching(
     num_workers: int = 0,
     *,
     fix: str,
+    dataset: str | None = None,
+    name: Callable[[str], str] = str,
+    saved: str = "saved",
 ) -> Population:
     """Continue the run checkpointed at ``path``, provided it was started with
-    ``config``; otherwise :class:`~reuseprior.core.errors.CheckpointMismatchError`
-    names each differing setting (saved and current value) and ``fix``."""
+    ``config`` (and on ``dataset``, when given and recorded in the checkpoint);
+    otherwise :class:`~reuseprior.core.errors.CheckpointMismatchError` names
+    each differing setting (``name`` of its field, the value ``saved`` and the
+    current one) and ``fix``. An unreadable file raises
+    :class:`~reuseprior.training.loop.UnreadableCheckpointError` (one too)."""
     pop = Population.load(path, splits, device, num_workers)
     changes = config_changes(pop.config, config)
+    recorded = pop.metadata.get("dataset")
+    if dataset is not None and recorded is not None and _dataset_key(recorded) != _dataset_key(dataset):
+        changes["dataset"] = (recorded, dataset)
     if changes:
-        listed = "; ".join(f"{k}: {a!r} saved, {b!r} now" for k, (a, b) in changes.items())
-        raise CheckpointMismatchError(f"{path} was started with other settings ({listed}); {fix}")
+        listed = "; ".join(f"{name(k)}: {a!r} {saved}, {b!r} now" for k, (a, b) in changes.items())
+        longer = (
+            " (a run cannot be lengthened: its learning-rate decay ends at its last generation)"
+            if "epochs" in changes
+            else ""
+        )
+        raise CheckpointMismatchError(f"{path} was started with other settings ({listed}){longer}; {fix}")
     return pop
+
+
+def _dataset_key(name: str) -> str:
+    """A dataset's name as compared (``Fashion-MNIST`` and ``fashionmnist`` are one)."""
+    return str(name).lower().replace("-", "")
 
 
 def config_from_settings(settings, mode: str, seed: int, input_shape, num_classes: int, **extra) -> PopulationConfig:
@@ -639,20 +655,22 @@ def run_search_modes(
     exactly where it stopped, provided it was started with these settings
     (otherwise :class:`~reuseprior.core.errors.CheckpointMismatchError`
     names each differing setting). Without ``resume`` a run starts afresh
-    and overwrites the checkpoint."""
-    out = {}
+    and overwrites the checkpoint. The populations train in
+    ``settings["precision"]`` (float32 when absent; :mod:`reuseprior.core.precision`)."""
     workers = int(dict(settings).get("num_workers", 0))
     per_mode = dict(dict(settings).get("sample_sizes") or {})
-    for mode in modes or settings["modes"]:
-        extra = {"sample_size": per_mode[mode]} if mode in per_mode else {}
-        config = config_from_settings(settings, mode, seed, splits.input_shape, splits.num_classes, **extra)
-        path = Path(checkpoint_dir) / f"{mode}.pt" if checkpoint_dir is not None else None
-        if path is not None and resume and path.exists():
-            fix = "run with resume=False to start afresh, or point checkpoint_dir elsewhere"
-            pop = load_matching(path, config, splits, device, workers, fix=fix)
-        else:
-            pop = Population(config, splits, device, workers)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        out[mode] = pop.run(checkpoint=path, checkpoint_every=checkpoint_every if path else 0, progress=progress)
+    out = {}
+    with default_dtype(dict(settings).get("precision", "float32")):
+        for mode in modes or settings["modes"]:
+            extra = {"sample_size": per_mode[mode]} if mode in per_mode else {}
+            config = config_from_settings(settings, mode, seed, splits.input_shape, splits.num_classes, **extra)
+            path = Path(checkpoint_dir) / f"{mode}.pt" if checkpoint_dir is not None else None
+            if path is not None and resume and path.exists():
+                fix = "run with resume=False to start afresh, or point checkpoint_dir elsewhere"
+                pop = load_matching(path, config, splits, device, workers, fix=fix)
+            else:
+                pop = Population(config, splits, device, workers)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            out[mode] = pop.run(checkpoint=path, checkpoint_every=checkpoint_every if path else 0, progress=progress)
     return out

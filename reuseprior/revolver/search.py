@@ -325,7 +325,7 @@ def random_blueprint(space: SearchSpace, builder: Builder) -> Blueprint:
 
 
 # ---------------------------------------------------------------------- algorithms
-def random_search(state: SearchState, target: float, exclude: list[int]) -> Optional[Blueprint]:
+def random_search(state: SearchState, target: float, exclude: list[int]) -> Optional[Blueprint]:  # noqa: ARG001 - the signature every proxy / hook / builder of its kind takes
     """Section 3.4.1.2: up to ``search_budget`` random genotypes; the first
     with genotype fitness better (lower) than ``target`` is returned."""
     for _ in range(state.settings.search_budget):

@@ -24,10 +24,13 @@ trains an individual with the optimizer and criterion the session makes
 (:meth:`TrainingSession.make_optimizer`, :meth:`TrainingSession.make_criterion`),
 at the session's learning rate for the generation
 (:meth:`TrainingSession.learning_rate`) and for the session's batch budget
-(:meth:`TrainingSession.batch_budget`). The defaults are appendix C.2's: SGD
-with momentum 0.9 and weight decay 1e-4, cross-entropy, lr 0.35 constant for
-100 generations then decaying exponentially to 0.00085 at generation 160,
-batches of 128, 96 base and minimum batches, at most one epoch.
+(:meth:`TrainingSession.batch_budget`). The defaults: lr 0.35 constant for
+100 generations then decaying exponentially to 0.00085 at generation 160 and
+batches of 128 (appendix C.2's commands), 96 base and minimum batches, at most
+one epoch (section 3.5.5.2); SGD with momentum 0.9 and weight decay 1e-4 and
+cross-entropy are the original code's defaults
+(``revolver/models/blueprinted/optimizer.py``, ``main.py --weight_decay``),
+which appendix C.2 does not state.
 """
 
 from __future__ import annotations

@@ -218,7 +218,7 @@ class ScoreStore:
         imported from ``csv_path`` when that exists (else created empty). A table the store has is
         refused with :class:`OutOfSyncError` when ``csv_path`` exists and is
         not the file this store last imported or exported there."""
-        if self._blank(spec, csv_path):
+        if self._blank(spec):
             if csv_path.exists():
                 count = self.import_csv(spec, csv_path, only_if_absent=True)
                 if count is not None:
@@ -234,7 +234,7 @@ class ScoreStore:
                 f"to keep them) or overwrite it with the store's rows with --export"
             )
 
-    def _blank(self, spec: TableSpec, csv_path: Path) -> bool:
+    def _blank(self, spec: TableSpec) -> bool:
         """No table, or an empty one never imported, exported or given metadata (a run that found nothing to do)."""
         return not self.has_table(spec) or (
             self.count(spec) == 0 and self.meta(spec) is None and self._synced(spec) is None
@@ -417,7 +417,7 @@ class ScoreStore:
         meta_path = _meta_path(csv_path)
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
         with self._transaction() as db:
-            if only_if_absent and not self._blank(spec, csv_path):
+            if only_if_absent and not self._blank(spec):
                 return None
             db.execute(f"DROP TABLE IF EXISTS {_q(spec.name)}")
             self._create(db, spec)
@@ -504,7 +504,7 @@ def read_checked_csv(spec: TableSpec, csv_path: Path, **read_csv: object) -> pd.
 
 
 @functools.lru_cache(maxsize=64)
-def _check_once(spec: TableSpec, csv_path: Path, state: tuple[int, int, int]) -> None:
+def _check_once(spec: TableSpec, csv_path: Path, state: tuple[int, int, int]) -> None:  # noqa: ARG001 - state: the cache key
     """:func:`read_csv_rows` of the file in ``state``, for its errors only."""
     read_csv_rows(spec, csv_path)
 

@@ -141,7 +141,7 @@ class ModelJob:
     def start(self) -> list[Call]:
         return [Call(analyze_task, (self.name, self.threads), what=f"analyze {self.name}")]
 
-    def receive(self, call: Call, outcome: object) -> list[Call]:
+    def receive(self, call: Call, outcome: object) -> list[Call]:  # noqa: ARG002 - the Job protocol's signature
         if isinstance(outcome, Killed):
             self.failure = outcome.message()
         elif isinstance(outcome, str):

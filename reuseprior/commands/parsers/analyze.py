@@ -24,6 +24,16 @@ def _shape(text: str) -> tuple[int, ...]:
     return dims
 
 
+def add_input_argument(parser: argparse.ArgumentParser) -> None:
+    """``--input C,H,W``: the example's shape without the batch dimension (``analyze`` and ``compare``)."""
+    parser.add_argument(
+        "--input",
+        type=_shape,
+        default=(3, 224, 224),
+        help="input shape without the batch dimension (default 3,224,224)",
+    )
+
+
 #: the name-resolution and output policies, shown by ``--help``
 EPILOG = (
     "MODEL names are resolved in this order: a model registered in reuseprior, a torchvision classifier, "
@@ -46,12 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print every model name that MODEL accepts (reuseprior's, then torchvision's) and exit",
     )
-    parser.add_argument(
-        "--input",
-        type=_shape,
-        default=(3, 224, 224),
-        help="input shape without the batch dimension (default 3,224,224)",
-    )
+    add_input_argument(parser)
     parser.add_argument(
         "--output-key",
         default=None,

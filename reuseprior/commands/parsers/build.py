@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["quick", "full", *CHAPTER_PROFILES],
         help="parameter profile ("
         + "; ".join(f"{name}: {', '.join(chapters)} only" for name, chapters in CHAPTER_PROFILES.items())
-        + ")",
+        + "); a profile other than quick first prints its plan (data, estimated time per chapter) and stops "
+        "before any notebook runs when a chapter's dataset is missing, naming the command that fetches it",
     )
     parser.add_argument(
         "-p",
@@ -47,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="where executed notebooks go (default: in place for the quick profile with default "
-        "parameters, else build/notebooks/<profile>/)",
+        "parameters, else build/notebooks/<profile>/, their figures and tables in build/figures/<profile>/)",
     )
     parser.add_argument("--jobs", type=positive_int, default=2, help="notebooks executed at a time (default 2)")
 

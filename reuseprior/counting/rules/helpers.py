@@ -4,12 +4,15 @@ shape of the operand it is delivered to."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import torch
 import torch.fx as fx
 
 from reuseprior.counting.scaled import Scaled
+
+if TYPE_CHECKING:  # the sweep imports the rules: annotation only
+    from reuseprior.counting.sweep import SweepContext
 
 aten = torch.ops.aten
 
@@ -27,7 +30,7 @@ __all__ = [
 ]
 
 #: ``rule(node, cout, ctx)`` yields ``(operand node, count delivered to it)`` pairs
-RuleFn = Callable[[fx.Node, Any, Any], Iterable[tuple[fx.Node, Scaled]]]
+RuleFn = Callable[[fx.Node, Any, "SweepContext"], Iterable[tuple[fx.Node, Scaled]]]
 
 
 class RuleTable:

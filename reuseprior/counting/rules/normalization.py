@@ -60,7 +60,7 @@ def _layer_norm(node, cout, ctx):
         yield x, c0
     for p in (w, b):
         if isinstance(p, fx.Node) and ctx.needs(p):
-            yield p, c0.map(lambda m, s=shape_of(p): sum_to_shape(m, s))
+            yield p, c0.map(lambda m, s=shape_of(p): sum_to_shape(m, s))  # noqa: B008 - bound once per call on purpose (a lambda default)
 
 
 @TABLE.rule(aten.native_group_norm, aten.group_norm)

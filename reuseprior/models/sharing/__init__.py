@@ -110,9 +110,10 @@ def resolve_budget(model: nn.Module, budget: int | float) -> int:
     """The parameter count a ``budget`` asks for: an ``int`` is a count, a ``float``
     a fraction of ``model``'s own count (rounded to the nearest integer).
 
-    Policy: a budget must be finite and > 0, and its float32 parameters must fit in
-    this machine's memory (:mod:`reuseprior.core.memory`); otherwise
-    :class:`SharingError` gives the figures, before anything is allocated."""
+    Policy: a budget must be finite and > 0, and its parameters, in the model's dtype
+    (the stores take it: float32, or float64 on the quick profiles), must fit in this
+    machine's memory (:mod:`reuseprior.core.memory`); otherwise :class:`SharingError`
+    gives the figures, before anything is allocated."""
     if isinstance(budget, bool) or not isinstance(budget, numbers.Real) or not 0 < budget < math.inf:
         raise SharingError(
             "budget must be a finite positive int (a parameter count) or float (a fraction of the model's), "
@@ -120,10 +121,14 @@ def resolve_budget(model: nn.Module, budget: int | float) -> int:
         )
     own = count_parameters(model)
     count = int(budget) if isinstance(budget, numbers.Integral) else max(1, round(float(budget) * own))
+    first = next(model.parameters(), None)
+    dtype, width = (
+        (str(first.dtype).removeprefix("torch."), first.element_size()) if first is not None else ("float32", 4)
+    )
     memory = physical_memory_bytes()
-    if memory is not None and 4 * count > memory:
+    if memory is not None and width * count > memory:
         raise SharingError(
-            f"budget {budget!r} asks for {count:,} parameters ({gib(4 * count)} of float32 stores; the model has "
+            f"budget {budget!r} asks for {count:,} parameters ({gib(width * count)} of {dtype} stores; the model has "
             f"{own:,}), more than this machine's {gib(memory)} of memory; give a smaller budget (a float is a "
             "fraction of the model's parameters: 2.0 doubles them)"
         )

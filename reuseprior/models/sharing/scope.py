@@ -58,7 +58,7 @@ def _conv_key(
     return ("conv2d", cin, cout, tuple(kernel), tuple(stride), groups, tuple(dilation), padding, bias)
 
 
-def conv_scope_key(name: str, module: nn.Module) -> Hashable | None:
+def conv_scope_key(name: str, module: nn.Module) -> Hashable | None:  # noqa: ARG001 - the signature every proxy / hook / builder of its kind takes
     """Scope key of section 4.5.3: (in, out, kernel, stride) of a convolution.
 
     ``groups``, dilation, padding and bias presence are part of the key too,
@@ -147,7 +147,7 @@ def share_parameters(
     return model
 
 
-def _check_tied_entries(module: nn.Module, state_dict: dict, prefix: str, *args: Any) -> None:
+def _check_tied_entries(module: nn.Module, state_dict: dict, prefix: str, *args: Any) -> None:  # noqa: ARG001 - the signature every proxy / hook / builder of its kind takes
     """``load_state_dict`` pre-hook: the entries of tied parameters must agree,
     otherwise the last one would silently win (e.g. loading an unshared checkpoint)."""
     for tied, owner in getattr(module, "_reuseprior_ties", {}).items():

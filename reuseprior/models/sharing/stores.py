@@ -511,26 +511,9 @@ def share_stores(
         ``model`` with one :class:`ParameterStore` per store under
         ``model.weight_sources`` (``ssn_store0``, ``ssn_store1``, ...).
     """
-    if unknown:
-        raise SharingError(
-            f"unknown ssn option(s) {sorted(unknown)}; the options are budget, seed, generator, upsampler, mapping, "
-            "num_stores, stores, pretrain, max_templates, embedding_size, mask_window, mapping_templates, exclude"
-        )
-    _check_choice("generator", generator, GENERATORS)
-    _check_choice("upsampler", upsampler, UPSAMPLERS)
-    _check_choice("mapping", mapping, MAPPINGS)
-    for name, value in [
-        ("max_templates", max_templates),
-        ("embedding_size", embedding_size),
-        ("mask_window", mask_window),
-        ("mapping_templates", mapping_templates),
-    ]:
-        _check_count(name, value)
-    if seed is None or isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise SharingError(
-            "the ssn scheme draws its stores and coefficients at random: pass seed=<int> (e.g. share(model, 'ssn', "
-            f"budget=..., seed=0)); got seed={seed!r}"
-        )
+    _check_options(unknown, generator, upsampler, mapping, seed,
+                   max_templates=max_templates, embedding_size=embedding_size, mask_window=mask_window,
+                   mapping_templates=mapping_templates)  # fmt: skip
     layers = _shared_layers(model, exclude)
     if not layers:
         raise SharingError("the model has no nn.Conv2d or nn.Linear left to share (after exclude)")
@@ -552,70 +535,15 @@ def share_stores(
         mapping_templates=mapping_templates,
         embedding_size=embedding_size,
     )
-
     shapes = {name: tuple(m.weight.shape) for name, m in layers}
-    group_layers = [[(key, shapes[key]) for key in group] for group in groups]
-
-    def plan(sizes: Sequence[int]) -> list[list[LayerSelection]]:
-        return [select_templates(size, group, max_templates) for size, group in zip(sizes, group_layers)]
-
-    def extra(sizes: Sequence[int]) -> int:
-        return sum(
-            extra_parameters(
-                selections,
-                generator=generator,
-                upsampler=upsampler,
-                embedding_size=embedding_size,
-                mask_window=mask_window,
-            )
-            for selections in plan(sizes)
-        )
-
+    layout = _StoreLayout([[(key, shapes[key]) for key in group] for group in groups], generator, upsampler,
+                          max_templates, embedding_size, mask_window)  # fmt: skip
     weights = [sum(sizes_of[key] for key in group) for group in groups]
     if budget is None:
         sizes = [max(sizes_of[key] for key in group) for group in groups]
     else:
-        least = unshared + len(groups)
-        if budget < least:
-            raise SharingError(
-                f"budget {budget} is below the minimum {least} of this ssn model: its {unshared} unshared parameters "
-                f"(batch norm, biases, excluded layers) plus one parameter for each of its {len(groups)} store(s)"
-            )
-
-        def count(total: int) -> int:
-            return total + extra(split_budget(total, weights))
-
-        total = store_total_for_budget(budget - unshared, count, len(groups))
-        if total is None:
-            smallest = unshared + smallest_count(count, len(groups), budget - unshared)
-            raise SharingError(
-                f"budget {budget} is too small for generator={generator!r} and upsampler={upsampler!r}: their "
-                f"coefficients and masks need more parameters than the stores would have; the smallest count found "
-                f"for this model is {smallest}. Raise the budget, or use upsampler='repeat' or 'inter' and "
-                f"generator='rr' or 'avg' (minimum {least})"
-            )
-        sizes = split_budget(total, weights)
-
-    rng = torch.Generator().manual_seed(int(seed))
-    modules = dict(model.named_modules())
-    replacements: dict[int, nn.Module] = {}
-    for index, (size, selections) in enumerate(zip(sizes, plan(sizes))):
-        originals = [modules[s.key].weight.detach() for s in selections]
-        source = ParameterStore(
-            size,
-            selections,
-            generator=generator,
-            upsampler=upsampler,
-            rng=rng,
-            init_std=store_init_std(originals),
-            embedding_size=embedding_size,
-            mask_window=mask_window,
-        ).to(device=originals[0].device, dtype=originals[0].dtype)
-        add_weight_source(model, f"{SOURCE_PREFIX}{index}", source)
-        for selection in selections:
-            layer = modules[selection.key]
-            replacements[id(layer)] = GeneratedLayer(layer, source, selection.key)
-    replace_modules(model, replacements)
+        sizes = _sizes_for_budget(layout, budget, unshared, weights)
+    _install_stores(model, layout, sizes, seed=int(seed))
     return model
 
 
@@ -656,3 +584,101 @@ def store_summary(model: nn.Module) -> pd.DataFrame:
         "repeats",
     ]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _check_options(
+    unknown: Mapping[str, object], generator: str, upsampler: str, mapping: str, seed: object, **counts: int
+) -> None:
+    """The options of :func:`share_stores`, checked (a :class:`SharingError` naming the bad one)."""
+    if unknown:
+        raise SharingError(
+            f"unknown ssn option(s) {sorted(unknown)}; the options are budget, seed, generator, upsampler, mapping, "
+            "num_stores, stores, pretrain, max_templates, embedding_size, mask_window, mapping_templates, exclude"
+        )
+    _check_choice("generator", generator, GENERATORS)
+    _check_choice("upsampler", upsampler, UPSAMPLERS)
+    _check_choice("mapping", mapping, MAPPINGS)
+    for name, value in counts.items():
+        _check_count(name, value)
+    if seed is None or isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise SharingError(
+            "the ssn scheme draws its stores and coefficients at random: pass seed=<int> (e.g. share(model, 'ssn', "
+            f"budget=..., seed=0)); got seed={seed!r}"
+        )
+
+
+@dataclass(frozen=True)
+class _StoreLayout:
+    """The layers of each store (``(key, weight shape)``) and the generator's settings."""
+
+    group_layers: list[list[tuple[str, tuple[int, ...]]]]
+    generator: str
+    upsampler: str
+    max_templates: int
+    embedding_size: int
+    mask_window: int
+
+    def plan(self, sizes: Sequence[int]) -> list[list[LayerSelection]]:
+        """The templates each layer selects, for stores of ``sizes``."""
+        return [select_templates(size, group, self.max_templates) for size, group in zip(sizes, self.group_layers)]
+
+    def extra(self, sizes: Sequence[int]) -> int:
+        """The generators' own parameters (coefficients, embeddings, masks) for stores of ``sizes``."""
+        return sum(
+            extra_parameters(
+                selections,
+                generator=self.generator,
+                upsampler=self.upsampler,
+                embedding_size=self.embedding_size,
+                mask_window=self.mask_window,
+            )
+            for selections in self.plan(sizes)
+        )
+
+
+def _sizes_for_budget(layout: _StoreLayout, budget: int, unshared: int, weights: list[int]) -> list[int]:
+    """Store sizes whose model (stores, generators, unshared parameters) has ``budget`` parameters."""
+    least = unshared + len(weights)
+    if budget < least:
+        raise SharingError(
+            f"budget {budget} is below the minimum {least} of this ssn model: its {unshared} unshared parameters "
+            f"(batch norm, biases, excluded layers) plus one parameter for each of its {len(weights)} store(s)"
+        )
+
+    def count(total: int) -> int:
+        return total + layout.extra(split_budget(total, weights))
+
+    total = store_total_for_budget(budget - unshared, count, len(weights))
+    if total is None:
+        smallest = unshared + smallest_count(count, len(weights), budget - unshared)
+        raise SharingError(
+            f"budget {budget} is too small for generator={layout.generator!r} and upsampler={layout.upsampler!r}: "
+            f"their coefficients and masks need more parameters than the stores would have; the smallest count found "
+            f"for this model is {smallest}. Raise the budget, or use upsampler='repeat' or 'inter' and "
+            f"generator='rr' or 'avg' (minimum {least})"
+        )
+    return split_budget(total, weights)
+
+
+def _install_stores(model: nn.Module, layout: _StoreLayout, sizes: list[int], *, seed: int) -> None:
+    """One :class:`ParameterStore` of each size under ``model.weight_sources``, its layers generated from it."""
+    rng = torch.Generator().manual_seed(seed)
+    modules = dict(model.named_modules())
+    replacements: dict[int, nn.Module] = {}
+    for index, (size, selections) in enumerate(zip(sizes, layout.plan(sizes))):
+        originals = [modules[s.key].weight.detach() for s in selections]
+        source = ParameterStore(
+            size,
+            selections,
+            generator=layout.generator,
+            upsampler=layout.upsampler,
+            rng=rng,
+            init_std=store_init_std(originals),
+            embedding_size=layout.embedding_size,
+            mask_window=layout.mask_window,
+        ).to(device=originals[0].device, dtype=originals[0].dtype)
+        add_weight_source(model, f"{SOURCE_PREFIX}{index}", source)
+        for selection in selections:
+            layer = modules[selection.key]
+            replacements[id(layer)] = GeneratedLayer(layer, source, selection.key)
+    replace_modules(model, replacements)

@@ -1,0 +1,248 @@
+"""Several models side by side, ranked by the reusability prior (beyond the thesis:
+the prior as a tool).
+
+``compare(models, example_input)`` analyses every model as :func:`reuseprior.counting.analyze`
+does (thesis ch. 4: PG, P'G, ES, H, S; eqs. 4.2-4.8), adds #parameters and FLOPs
+(:mod:`reuseprior.baselines.complexity`), optionally the data-free proxies
+(SynFlow) and, on a minibatch the caller gives, the data-dependent ones
+(:func:`reuseprior.baselines.proxies.data_dependent_scores`), and ranks the
+models by one score.
+
+Policies:
+
+- Models: a name (reuseprior's, torchvision's, or ``package.module:factory``,
+  resolved by :func:`reuseprior.models.registry.build_model`, torchvision's
+  without weights), an ``nn.Module``, or a zero-argument factory; a mapping
+  gives each its name. Every model is built after ``torch.manual_seed(seed)``
+  and analysed with one example (``example_input``'s first row, batch 1).
+- Failures do not stop the others: whatever one model raises while it is
+  built or analysed is recorded in its ``error`` column as
+  ``stage: Type: message`` and its scores are left empty (NaN); a proxy that
+  fails on a model is recorded the same way (``synflow: Type: message``) while
+  the model's other scores stand. Ctrl-C is not a failure and stops the run.
+- Ranking: by ``by``, a higher value first (the thesis's direction for its
+  quantities; for a proxy, its paper's, :attr:`reuseprior.baselines.registry.ProxyInfo.higher_is_better`);
+  ties by model name; a model without a value has no rank and comes last.
+- Costs: ``cpu_seconds`` is the process CPU time of one model's analysis and
+  scores (its build excluded).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence, Union
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from reuseprior.baselines.proxies import PROXIES, ProxyBatch, data_dependent_scores
+from reuseprior.baselines.registry import DATA_DEPENDENT, proxy_info
+from reuseprior.core.files import write_csv
+from reuseprior.core.ordering import sort_rows
+from reuseprior.counting import analyze
+from reuseprior.models.registry import build_model
+
+__all__ = ["QUANTITIES", "SCORE_LABELS", "Comparison", "compare", "score_label"]
+
+#: The thesis quantities of every row, in column order.
+QUANTITIES: tuple[str, ...] = ("PG", "PG_prime", "expected_spread", "entropy", "total_surprisal")
+#: Axis label and unit of the thesis quantities (log2 of count ratios, or bits; eqs. 4.2-4.8).
+SCORE_LABELS: dict[str, tuple[str, str]] = {
+    "PG": ("PG", "log2 units"),
+    "PG_prime": ("P'G", "log2 units"),
+    "expected_spread": ("expected spread ES", "bits"),
+    "entropy": ("entropy H", "bits"),
+    "total_surprisal": ("total surprisal S", "bits"),
+}
+#: The proxies ``compare`` can add (those defined on any architecture beside #params and FLOPs).
+OPTIONAL_PROXIES: tuple[str, ...] = tuple(p for p in PROXIES if p not in ("params", "flops", "nn_mass"))
+
+#: What ``models`` may hold: a name, a model, or a zero-argument factory.
+ModelLike = Union[str, nn.Module, Callable[[], nn.Module]]
+
+
+def score_label(score: str) -> str:
+    """``"PG (log2 units)"``, ``"#parameters (count)"``: a score's axis label with its unit."""
+    label, unit = SCORE_LABELS[score] if score in SCORE_LABELS else (proxy_info(score).label, proxy_info(score).unit)
+    return f"{label} ({unit})"
+
+
+def _higher_is_better(score: str) -> bool:
+    return True if score in SCORE_LABELS else proxy_info(score).higher_is_better
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The ranked table (``table``: one row per model, ``rank`` 1 = best by ``by``;
+    ``error`` holds the failures' messages, empty when none) and how it was made."""
+
+    table: pd.DataFrame
+    by: str
+    input_shape: tuple[int, ...]
+
+    @property
+    def failed(self) -> pd.DataFrame:
+        """The rows whose model could not be scored by ``by``."""
+        return self.table[self.table[self.by].isna()]
+
+    def records(self) -> list[dict[str, object]]:
+        """One JSON-ready record per model, in rank order (NaN -> ``None``)."""
+        return [{k: _plain(v) for k, v in row.items()} for row in self.table.to_dict("records")]
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Write the table to ``path`` atomically (:func:`reuseprior.core.files.write_csv`)."""
+        write_csv(self.table, path)
+        return Path(path)
+
+    def figure(self, x: str = "params"):
+        """``by`` against ``x`` (log scale), one labelled point per scored model;
+        the models that failed are named under the axes."""
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6.4, 4.4))
+        ok = self.table[self.table[self.by].notna() & self.table[x].notna()]
+        ax.scatter(ok[x], ok[self.by], color="C0")
+        for _, row in ok.iterrows():
+            ax.annotate(
+                str(row["model"]), (row[x], row[self.by]), textcoords="offset points", xytext=(4, 3), fontsize=8
+            )
+        ax.set_xscale("log")
+        ax.set_xlabel(score_label(x) + ", log scale")
+        ax.set_ylabel(score_label(self.by))
+        ax.set_title(f"{len(ok)} models, input {'x'.join(map(str, self.input_shape))}")
+        missing = self.table.loc[~self.table.index.isin(ok.index), "model"].tolist()
+        if missing:
+            fig.text(0.01, -0.02, "not scored: " + ", ".join(map(str, missing)), fontsize=8, va="top")
+        fig.tight_layout()
+        return fig
+
+
+def _plain(value: object) -> object:
+    """A cell as a JSON value: NumPy scalars as Python ones, a missing or non-finite value as ``None``."""
+    if value is pd.NA or (isinstance(value, (float, np.floating)) and not math.isfinite(value)):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _named(models: Mapping[str, ModelLike] | Sequence[ModelLike]) -> list[tuple[str, ModelLike]]:
+    """``(name, model)`` pairs: a mapping's keys, a name itself, else the class name (``#k`` when repeated)."""
+    if isinstance(models, Mapping):
+        return [(str(k), v) for k, v in models.items()]
+    pairs, seen = [], {}
+    for item in models:
+        name = item if isinstance(item, str) else getattr(item, "__name__", type(item).__name__)
+        seen[name] = seen.get(name, 0) + 1
+        pairs.append((name if seen[name] == 1 else f"{name}#{seen[name]}", item))
+    return pairs
+
+
+def _build(item: ModelLike, seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    if isinstance(item, str):
+        return build_model(item)
+    if isinstance(item, nn.Module):
+        return item
+    model = item()
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"the factory returned {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def _message(stage: str, exc: BaseException) -> str:
+    return f"{stage}: {type(exc).__name__}: {exc}"[:400]
+
+
+def _score_model(
+    model: nn.Module, example: torch.Tensor, proxies: Sequence[str], batch: ProxyBatch | None, seed: int,
+    output_key: str | int | None,
+) -> tuple[dict[str, float], list[str]]:  # fmt: skip
+    """The scores of one built model and the messages of those that failed."""
+    values: dict[str, float] = {}
+    errors: list[str] = []
+    rep = analyze(model, example, output_key=output_key).to_dict()
+    values.update({q: float(rep[q]) for q in QUANTITIES})
+    shape_batch = ProxyBatch(example, torch.zeros(1, dtype=torch.long), 2, "the example input (shape only)")
+    for name in ("params", "flops", *[p for p in proxies if p not in DATA_DEPENDENT]):
+        torch.manual_seed(seed)
+        try:
+            values[name] = float(PROXIES[name](model, shape_batch))
+        except Exception as exc:  # noqa: BLE001 - recorded per score; the model's other scores stand
+            values[name] = math.nan
+            errors.append(_message(name, exc))
+    wanted = [p for p in proxies if p in DATA_DEPENDENT]
+    if wanted:
+        torch.manual_seed(seed)
+        shared = data_dependent_scores(model, batch, wanted)
+        values.update({p: float(shared[p]) for p in wanted})
+        errors.extend(f"{p}: {shared[p + '_error']}" for p in wanted if p + "_error" in shared)
+    return values, errors
+
+
+def _check(by: str, proxies: Sequence[str], batch: ProxyBatch | None) -> None:
+    unknown = [p for p in proxies if p not in OPTIONAL_PROXIES]
+    if unknown:
+        raise ValueError(f"unknown proxies {unknown}; choose from {list(OPTIONAL_PROXIES)}")
+    if batch is None and any(p in DATA_DEPENDENT for p in proxies):
+        raise ValueError(
+            f"the data-dependent proxies {[p for p in proxies if p in DATA_DEPENDENT]} need a minibatch: pass batch="
+        )
+    if by not in (*QUANTITIES, "params", "flops", *proxies):
+        raise ValueError(f"cannot rank by {by!r}: choose one of {[*QUANTITIES, 'params', 'flops', *proxies]}")
+
+
+def compare(
+    models: Mapping[str, ModelLike] | Sequence[ModelLike],
+    example_input: torch.Tensor | Sequence[int],
+    *,
+    by: str = "PG",
+    proxies: Iterable[str] = (),
+    batch: ProxyBatch | None = None,
+    output_key: str | int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> Comparison:
+    """Analyse every model of ``models`` on ``example_input`` (a tensor with a
+    batch dimension, or a shape without it such as ``(3, 32, 32)``) and rank
+    them by ``by`` (see the module docstring for the policies). ``proxies``:
+    names of :data:`OPTIONAL_PROXIES` to add (``"synflow"``; a data-dependent
+    one needs ``batch``, a :class:`~reuseprior.baselines.proxies.ProxyBatch`)."""
+    proxies = list(proxies)
+    _check(by, proxies, batch)
+    example = torch.zeros((1, *example_input)) if not isinstance(example_input, torch.Tensor) else example_input[:1]
+    rows = []
+    bar = tqdm(_named(models), desc="compare", unit="model", disable=not progress)
+    for name, item in bar:
+        bar.set_postfix_str(name)
+        row: dict[str, object] = {"model": name}
+        try:
+            model = _build(item, seed)
+        except Exception as exc:  # noqa: BLE001 - one model's failure is recorded, the others go on
+            rows.append({**row, "error": _message("build", exc)})
+            continue
+        c0 = time.process_time()
+        try:
+            values, errors = _score_model(model, example, proxies, batch, seed, output_key)
+        except Exception as exc:  # noqa: BLE001 - the analysis (graph capture, counting) failed
+            values, errors = {}, [_message("analyze", exc)]
+        rows.append({**row, **values, "cpu_seconds": time.process_time() - c0, "error": "; ".join(errors)})
+    columns = ["model", *QUANTITIES, "params", "flops", *proxies, "cpu_seconds", "error"]
+    table = pd.DataFrame(rows).reindex(columns=columns)
+    table[columns[1:-1]] = table[columns[1:-1]].astype(float)
+    table["error"] = table["error"].fillna("")
+    return Comparison(_ranked(table, by), by, tuple(example.shape[1:]))
+
+
+def _ranked(table: pd.DataFrame, by: str) -> pd.DataFrame:
+    """``table`` sorted by ``by`` (best first, ties by model name, NaN last) with a ``rank`` column."""
+    ordered = sort_rows(table, by, then="model", ascending=not _higher_is_better(by)).reset_index(drop=True)
+    ranks = pd.Series(pd.NA, index=ordered.index, dtype="Int64")
+    scored = ordered[by].notna()
+    ranks[scored] = np.arange(1, int(scored.sum()) + 1)
+    ordered.insert(0, "rank", ranks)
+    return ordered

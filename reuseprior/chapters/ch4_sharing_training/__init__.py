@@ -1,0 +1,173 @@
+"""Thesis sections 4.5.2-4.5.6: EfficientNetV2 trained from scratch, the
+original models against aggressively shared ones (Table 4.2).
+
+Everything the notebook ``ch4_sharing_training`` does lives here:
+
+* :data:`MODELS` -- the Table 4.2 models by their thesis labels
+  (``"V2-B0-shared"`` = EfficientNetV2-B0 with ``share_parameters(model,
+  scheme="all_but_bn")``, section 4.5.3);
+* :data:`RECIPES` -- the per-dataset hyper-parameters of section 4.5.4
+  (CIFAR-10, CIFAR-100, ImageNet-1K), plus MNIST and Fashion-MNIST (a
+  CPU-feasible analogue of Table 4.2, set beside its CIFAR-10 rows) and the
+  scikit-learn digits (the quick profile);
+* :data:`PROFILES` -- ``quick`` (tiny width/depth-scaled models on the real
+  scikit-learn digits at 32 px, CPU, about a minute) and ``full`` (the paper
+  recipe: CIFAR-10/100 or an ImageNet folder at the official resolutions,
+  GPU); :meth:`ExperimentPlan.departures` lists where a plan departs from
+  the paper recipe;
+* :func:`run_experiments` -- one resumable training run per model, one
+  results row per run appended to a run log (:data:`RESULT_COLUMNS`), by
+  default :func:`default_results_csv` under ``build/`` (untracked): the log
+  holds what a rerun measures differently (:data:`MEASURED_COLUMNS`: wall
+  time, throughput, peak memory, checkpoint file, finish time), so tracked
+  tables take :func:`tracked_results` (the log without them) and the
+  measurements :func:`cost_table` (``ctx.save_measurement``);
+* :func:`table_4_2` -- Table 4.2 rebuilt from the results rows, and
+  :func:`architecture_table` -- its Params and FLOPs columns computed at
+  paper scale without training (models built on the ``meta`` device);
+* :func:`expected_gpu_hours` / :func:`gpu_time_table` -- an *estimate* of the
+  GPU time of each paper-profile row (how it is derived: there).
+
+The paper recipe as the official EfficientNetV2 code runs it (the thesis
+modified that code, section 4.5.3, and lists its changes in section 4.5.4):
+
+* **resolutions** (:func:`official_sizes`, one table, :data:`IMAGENET_SIZES`):
+  ImageNet trains at ``train.isize`` of the variant's config, the size of the
+  last stage of progressive learning (B0 192 px, S 300 px), and evaluates at
+  ``eval.isize`` (B0 224, S 384). The official code's only CIFAR configs are
+  the fine-tuning ones (``cifar10Ft``/``cifar100Ft``, which the thesis ran
+  "from scratch ... instead of transfer learning"): ``train.stages=0``, so
+  ``data.ibase`` (which only sets where progressive resizing starts) has no
+  effect, and ``train.isize=1.0``, a fraction of ``eval.isize``: CIFAR trains
+  and evaluates at the variant's eval size (B0 224/224, S 384/384), the
+  32x32 images enlarged;
+* **training images**: CIFAR trains on all 50,000 training images and
+  evaluates on the 10,000 test images (no validation split); ImageNet trains
+  on the official ``train`` split, which holds out 25,021 images
+  (``minival``), and evaluates on the 50,000 validation images. The setting
+  ``validation_split`` makes this explicit (``"recipe"``: the dataset's
+  official choice; ``None``: every training image, per-epoch evaluation on
+  the test split; a fraction: that share held out, seeded);
+* **preprocessing**: :mod:`reuseprior.training.augment` (random crop and flip
+  always, then the policy: none on CIFAR-10, AutoAugment on CIFAR-100,
+  RandAugment on ImageNet; central-crop evaluation; ``(x - 128) / 128``);
+* **optimiser**: TensorFlow 1's RMSprop (``optimizer="rmsprop_tf"``), and
+  the rest of :mod:`reuseprior.training.loop`.
+"""
+
+from __future__ import annotations
+
+from reuseprior.chapters.ch4_sharing_training.architecture import (  # noqa: F401
+    ESTIMATED_DATASETS,
+    GPU_REFERENCE_THROUGHPUT,
+    H100_SPEEDUP_OVER_RTX3090,
+    LIVE_SLICE_DATASET,
+    _backbone_macs,
+    _gpu_estimate,
+    architecture_table,
+    build_experiment_model,
+    build_needs,
+    expected_gpu_hours,
+    gpu_time_table,
+    nominal_macs,
+)
+from reuseprior.chapters.ch4_sharing_training.configs import (  # noqa: F401
+    CIFAR_TRAIN_ISIZE,
+    DATASET_LABELS,
+    IMAGENET_MINIVAL,
+    IMAGENET_SIZES,
+    LATER_COLUMNS,
+    MEASURED_COLUMNS,
+    MODELS,
+    NOMINAL_RESOLUTION,
+    PROFILES,
+    RECIPES,
+    RESULT_COLUMNS,
+    TABLE_4_2_MODELS,
+    THESIS_REFERENCE_DATASET,
+    ModelSpec,
+    Recipe,
+    SharingTrainingProfile,
+    _model_label,
+    _models,
+    _recipe,
+    official_sizes,
+)
+from reuseprior.chapters.ch4_sharing_training.data import (  # noqa: F401
+    GREY_STATISTICS,
+    _everything_trained,
+    _grey_splits,
+    _splits,
+)
+from reuseprior.chapters.ch4_sharing_training.plan import (  # noqa: F401
+    ExperimentPlan,
+    _validation_split,
+    make_plan,
+)
+from reuseprior.chapters.ch4_sharing_training.runs import (  # noqa: F401
+    _append_row,
+    _portable_path,
+    _resolve_path,
+    _row,
+    _run_one,
+    cost_table,
+    data_caption,
+    default_results_csv,
+    read_results,
+    run_experiments,
+    tracked_results,
+)
+from reuseprior.chapters.ch4_sharing_training.tables import (  # noqa: F401
+    _sorted,
+    compare_with_thesis,
+    history_frame,
+    loss_went_down,
+    paper_scale_table,
+    parameter_ratios,
+    parameters_to_overrides,
+    plot_training_curves,
+    table_4_2,
+)
+
+__all__ = [
+    "plot_training_curves",
+    "DATASET_LABELS",
+    "GPU_REFERENCE_THROUGHPUT",
+    "CIFAR_TRAIN_ISIZE",
+    "GREY_STATISTICS",
+    "H100_SPEEDUP_OVER_RTX3090",
+    "IMAGENET_MINIVAL",
+    "IMAGENET_SIZES",
+    "LATER_COLUMNS",
+    "MODELS",
+    "NOMINAL_RESOLUTION",
+    "PROFILES",
+    "RECIPES",
+    "MEASURED_COLUMNS",
+    "RESULT_COLUMNS",
+    "TABLE_4_2_MODELS",
+    "THESIS_REFERENCE_DATASET",
+    "ExperimentPlan",
+    "ModelSpec",
+    "Recipe",
+    "architecture_table",
+    "build_experiment_model",
+    "compare_with_thesis",
+    "cost_table",
+    "data_caption",
+    "default_results_csv",
+    "expected_gpu_hours",
+    "gpu_time_table",
+    "history_frame",
+    "loss_went_down",
+    "official_sizes",
+    "paper_scale_table",
+    "parameter_ratios",
+    "parameters_to_overrides",
+    "make_plan",
+    "nominal_macs",
+    "read_results",
+    "run_experiments",
+    "table_4_2",
+    "tracked_results",
+]

@@ -1,0 +1,326 @@
+"""Section 4.5.4's training runs: the run log (reuseprior.core.study.RunStore) and one run per model."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+import torch
+
+from reuseprior.chapters.ch4_sharing_training.architecture import build_experiment_model, nominal_macs
+from reuseprior.chapters.ch4_sharing_training.configs import (
+    LATER_COLUMNS,
+    MEASURED_COLUMNS,
+    MODELS,
+    NOMINAL_RESOLUTION,
+    RESULT_COLUMNS,
+    ModelSpec,
+)
+from reuseprior.chapters.ch4_sharing_training.data import _splits
+from reuseprior.chapters.ch4_sharing_training.plan import ExperimentPlan
+from reuseprior.core import paths
+from reuseprior.core.precision import default_dtype
+from reuseprior.core.study import RunStore
+from reuseprior.reporting.notebook import set_seed
+from reuseprior.training.loop import TrainingInterrupted, amp_active, count_flops, discard_checkpoint, fit
+
+
+def default_results_csv() -> Path:
+    """Where the run log goes unless told otherwise:
+    ``build/measured/ch4_sharing_training/results.csv`` (the folder of
+    ``ctx.save_measurement``; ``$REUSEPRIOR_MEASURED_DIR`` redirects it).
+    Untracked: the log carries timings, memory and local file names."""
+    base = Path(os.environ.get(paths.MEASURED_ENV_VAR, paths.BUILD_DIR / "measured"))
+    return base / "ch4_sharing_training" / "results.csv"
+
+
+def _portable_path(path: str | os.PathLike | None) -> str | None:
+    """``path`` relative to the repository root when it lies inside it (so
+    that the log names no machine-specific folder), else absolute."""
+    if path is None:
+        return None
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(paths.ROOT.resolve()).as_posix()
+    except ValueError:
+        return str(p)
+
+
+def _resolve_path(path: str) -> Path:
+    """Inverse of :func:`_portable_path`: relative paths are under the repository root."""
+    p = Path(path)
+    return p if p.is_absolute() else paths.ROOT / p
+
+
+#: losses of the run log, kept to :data:`LOSS_DECIMALS` in tracked tables
+LOSS_COLUMNS = ("val_loss_initial", "val_loss_final", "train_loss_first_epoch", "train_loss_last_epoch")
+#: float64 quick runs reproduce their losses on other CPU kernels to about 3e-6 (measured: the chaotic
+#: V2-S-shared's final validation loss after three epochs; the B0 models to every stored digit), so
+#: tracked tables keep 4 decimals of a loss: the digits every machine computes
+LOSS_DECIMALS = 4
+
+
+def tracked_results(results: pd.DataFrame) -> pd.DataFrame:
+    """The run log without :data:`MEASURED_COLUMNS`, its :data:`LOSS_COLUMNS`
+    rounded to :data:`LOSS_DECIMALS`: every value a rerun with the same
+    software and seed reproduces on any CPU (the ``results`` table of figures/)."""
+    tracked = results.drop(columns=[c for c in MEASURED_COLUMNS if c in results.columns]).reset_index(drop=True)
+    losses = [c for c in LOSS_COLUMNS if c in tracked.columns]
+    tracked[losses] = tracked[losses].astype(float).round(LOSS_DECIMALS)
+    return tracked
+
+
+def cost_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Cost of each run (a measurement, for ``ctx.save_measurement``):
+    training throughput (images/s over the training loop), wall time, peak
+    memory and what that peak is (``peak_memory_kind``), beside the counted
+    params and FLOPs."""
+    cols = [
+        "model",
+        "dataset",
+        "device",
+        "params",
+        "flops",
+        "flops_resolution",
+        "train_images_per_s",
+        "train_time_s",
+        "peak_memory_mb",
+        "peak_memory_kind",
+    ]
+    return results[cols].reset_index(drop=True)
+
+
+def data_caption(plan: ExperimentPlan, seed: int, train_images: int | None = None) -> str:
+    """The caption line of a training figure (Table 4.2 runs): which data
+    (and how many training images), resolution, model scale, epochs, batch,
+    augmentation, profile and seed."""
+    r, c = plan.recipe, plan.config
+    sizes = {plan.sizes(MODELS[label].variant) for label in plan.models}
+    if len(sizes) == 1 and len({*next(iter(sizes))}) == 1:
+        side = next(iter(sizes))[0]
+        resolution = f"{side}x{side}"
+    else:
+        resolution = ", ".join(
+            f"{label} {'/'.join(str(s) for s in plan.sizes(MODELS[label].variant))} px (train/eval)"
+            for label in plan.models
+        )
+    if r.dataset == "digits":
+        data = f"scikit-learn 8x8 handwritten digits upsampled to {resolution}"
+    elif r.grey:
+        data = f"{r.label} (28x28 grey, resampled to {resolution}, 3 channels; an analogue of CIFAR-10)"
+    elif r.dataset == "imagenet":
+        data = f"ImageNet-1K (image folder) at {resolution}"
+    else:
+        data = f"{r.label} (torchvision) at {resolution}"
+    if train_images is not None:
+        data += f", {int(train_images)} training images"
+    scale = (
+        "paper-scale EfficientNetV2"
+        if plan.width_mult == 1.0 and plan.depth_mult == 1.0
+        else f"EfficientNetV2 scaled down (width x{plan.width_mult:g}, depth x{plan.depth_mult:g})"
+    )
+    return (
+        f"data: {data}; {scale}, {c.epochs} epochs, batch {c.batch_size}, "
+        f"augmentation {r.augmentation}; profile {plan.profile!r}, seed {seed}"
+    )
+
+
+def read_results(path: str | os.PathLike) -> pd.DataFrame:
+    """The results CSV (empty frame with :data:`RESULT_COLUMNS` if absent);
+    the :data:`LATER_COLUMNS` an older log lacks are added, empty."""
+    path = Path(path)
+    if not path.exists():
+        return pd.DataFrame(columns=list(RESULT_COLUMNS))
+    df = pd.read_csv(path)
+    unknown = [c for c in RESULT_COLUMNS if c not in df.columns and c not in LATER_COLUMNS]
+    if unknown:
+        raise ValueError(f"{path} is not a sharing-training results file (missing columns {unknown})")
+    for column in LATER_COLUMNS:  # a log written before these columns existed: empty there
+        if column not in df.columns:
+            df[column] = pd.NA
+    return df[[*RESULT_COLUMNS, *(c for c in df.columns if c not in RESULT_COLUMNS)]]
+
+
+def results_store(path: str | os.PathLike) -> RunStore:
+    """The run log as a :class:`~reuseprior.core.study.RunStore`: every attempt
+    appended (an interrupted run's partial row too), one row per ``run_id`` and attempt."""
+    return RunStore(Path(path), key=("run_id",), plan_column="profile", columns=RESULT_COLUMNS, read=read_results)
+
+
+def _append_row(row: Mapping[str, Any], path: Path) -> pd.DataFrame:
+    return results_store(path).append(row)
+
+
+def _row(
+    plan: ExperimentPlan,
+    spec: ModelSpec,
+    res,
+    *,
+    run_id: str,
+    seed: int,
+    device: torch.device,
+    image_size: int,
+    eval_image_size: int,
+    flops: int,
+    macs_nominal: float,
+    train_images: int,
+) -> dict[str, Any]:
+    c = plan.config
+    return {
+        "run_id": run_id,
+        "profile": plan.profile,
+        "model": spec.label,
+        "variant": spec.variant,
+        "sharing": spec.sharing or "none",
+        "dataset": plan.recipe.dataset,
+        "dataset_label": plan.recipe.label,
+        "augmentation": plan.recipe.augmentation,
+        "width_mult": plan.width_mult,
+        "depth_mult": plan.depth_mult,
+        "image_size": image_size,
+        "eval_image_size": eval_image_size,
+        "epochs": c.epochs,
+        "epochs_completed": res.epochs_completed,
+        "status": res.status,
+        "batch_size": c.batch_size,
+        "lr_base": c.lr_base,
+        "lr_peak": c.peak_lr,
+        "ema_decay": c.ema_decay,
+        "optimizer": c.optimizer,
+        "seed": seed,
+        "device": str(device),
+        "amp": amp_active(c.amp, device),  # what the run used: mixed precision only on CUDA
+        "params": res.params,
+        "flops": flops,
+        "flops_resolution": image_size,
+        "macs_nominal": macs_nominal,
+        "nominal_resolution": NOMINAL_RESOLUTION[spec.variant],
+        "top1_val": res.val_top1,
+        "top1_test": res.test_top1,
+        "val_loss_initial": res.initial_val_loss,
+        "val_loss_final": res.val_loss,
+        "train_loss_first_epoch": res.first_train_loss,
+        "train_loss_last_epoch": res.final_train_loss,
+        "train_images_per_s": res.train_images_per_s,
+        "train_time_s": res.train_time_s,
+        "peak_memory_mb": res.peak_memory_bytes / 2**20,
+        "peak_memory_kind": res.peak_memory_kind,
+        "train_images": train_images,
+        "validation_split": plan.validation_split if plan.validation_split is not None else 0.0,
+        "checkpoint": _portable_path(res.checkpoint_path),
+        "finished_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "torch_version": torch.__version__,
+    }
+
+
+def run_experiments(
+    plan: ExperimentPlan,
+    *,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+    results_csv: str | os.PathLike | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Train every model of ``plan`` and append one row per run to the run
+    log ``results_csv`` (default :func:`default_results_csv`; rewritten
+    atomically after each run). Returns all rows of the file. The log's
+    ``checkpoint`` column is relative to the repository root when the
+    checkpoint lies inside it. Each run checkpoints every epoch to
+    ``<checkpoint_dir>/<run_id>.pt`` and, with ``plan.resume``, continues
+    from it. Ctrl-C writes the partial row (``status="interrupted"``) before
+    re-raising, so finished runs and the partial one are kept."""
+    device = torch.device(device)
+    results_csv = Path(results_csv) if results_csv is not None else default_results_csv()
+    ckpt_dir = (
+        Path(checkpoint_dir) if checkpoint_dir is not None else paths.BUILD_DIR / "checkpoints" / "ch4_sharing_training"
+    )
+    if not plan.append_results and results_csv.exists():
+        results_csv.unlink()
+    config = replace(plan.config, seed=seed)
+    plan = replace(plan, config=config)
+    df = read_results(results_csv)
+    threads_before = torch.get_num_threads()
+    if plan.torch_threads is not None:
+        torch.set_num_threads(plan.torch_threads)
+    try:
+        with default_dtype(plan.precision):
+            for label in plan.models:
+                df = _run_one(
+                    plan,
+                    MODELS[label],
+                    device=device,
+                    seed=seed,
+                    results_csv=results_csv,
+                    ckpt_dir=ckpt_dir,
+                    progress=progress,
+                )
+    finally:
+        torch.set_num_threads(threads_before)
+    return df
+
+
+def _run_one(
+    plan: ExperimentPlan,
+    spec: ModelSpec,
+    *,
+    device: torch.device,
+    seed: int,
+    results_csv: Path,
+    ckpt_dir: Path,
+    progress: bool,
+) -> pd.DataFrame:
+    """One training run of ``run_experiments``; returns the results file's rows."""
+
+    config = plan.config
+    run_id = f"{plan.profile}-{plan.recipe.dataset}-{spec.label}-w{plan.width_mult:g}-d{plan.depth_mult:g}-s{seed}"
+    ckpt = ckpt_dir / f"{run_id}.pt"
+    if not plan.resume:
+        discard_checkpoint(ckpt)  # ours only: another file there is refused, not deleted
+    splits, image_size, eval_image_size = _splits(plan, spec.variant, seed)
+    set_seed(seed)  # identical initialisation whether or not the run resumes
+    model = build_experiment_model(
+        spec,
+        plan.recipe.num_classes,
+        width_mult=plan.width_mult,
+        depth_mult=plan.depth_mult,
+        dropout=plan.recipe.dropout,
+    )
+    flops = count_flops(model, (3, image_size, image_size))
+    macs_nominal = nominal_macs(
+        spec.variant, plan.recipe.num_classes, width_mult=plan.width_mult, depth_mult=plan.depth_mult
+    )
+    measured = dict(
+        run_id=run_id,
+        seed=seed,
+        device=device,
+        image_size=image_size,
+        eval_image_size=eval_image_size,
+        flops=flops,
+        macs_nominal=macs_nominal,
+        train_images=len(splits.train),
+    )
+    try:
+        res = fit(
+            model,
+            splits.train,
+            splits.val,
+            config,
+            device=device,
+            test_set=splits.test,
+            checkpoint_path=ckpt,
+            resume=plan.resume,
+            progress=progress,
+            description=spec.label,
+        )
+    except TrainingInterrupted as stop:
+        _append_row(_row(plan, spec, stop.result, **measured), results_csv)  # partial results are kept
+        raise
+    return _append_row(_row(plan, spec, res, **measured), results_csv)
+
+
+# ---------------------------------------------------------------------- Table 4.2

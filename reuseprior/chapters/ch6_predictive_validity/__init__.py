@@ -1,0 +1,109 @@
+"""Chapter 6 (predictive validity of training-free scores): the analysis
+behind ``notebooks/ch6_predictive_validity.ipynb``.
+
+Reads the stored per-architecture scores (``data/zoo_scores_v<N>_<zoo>.csv``,
+written by ``python -m reuseprior score-zoos``; per zoo the published version
+N, :func:`reuseprior.zoo.scoring.published_version`: the newest whose CSV is
+complete, so a new version being filled is not read before it is whole),
+and builds the tables and figures of the notebook: coverage (how many architectures of each zoo are scored),
+rank correlations with bootstrap intervals beside the published proxy
+correlations, scatter plots, failure examples, cost per architecture, and a
+live recomputation of the cheapest stored rows.
+"""
+
+from __future__ import annotations
+
+from reuseprior.chapters.ch6_predictive_validity.live import (  # noqa: F401
+    FLOAT32_WEIGHT_SCORES,
+    LIVE_CHECK_MEASURED,
+    LIVE_TOLERANCE,
+    _grasp_scale,
+    live_check,
+    live_rows,
+    recompute_cost,
+    tolerance_kind,
+)
+from reuseprior.chapters.ch6_predictive_validity.nb201 import (  # noqa: F401
+    NASLIB_NAMES,
+    _with_interval,
+    nb201_label_agreement,
+    nb201_labelled_rows,
+    nb201_labels_wide,
+    nb201_reading,
+    nb201_reference_agreement,
+    nb201_scores_both_labels,
+    nb201_version_change,
+    version_change,
+)
+from reuseprior.chapters.ch6_predictive_validity.plots import (  # noqa: F401
+    ScatterAxis,
+    _squashed,
+    correlation_forest,
+    scatter_axis,
+    scatter_grid,
+)
+from reuseprior.chapters.ch6_predictive_validity.reading import (  # noqa: F401
+    NB201_LABELS,
+    reading,
+    summary_markdown,
+)
+from reuseprior.chapters.ch6_predictive_validity.tables import (  # noqa: F401
+    ACCURACY_LABELS,
+    ALL_SCORES,
+    DATA_FREE_PROXIES,
+    PROFILES,
+    PROXY_SCORES,
+    SCORE_UNITS,
+    THESIS_SCORES,
+    _kind,
+    beyond_size,
+    correlation_tables,
+    cost_table,
+    coverage,
+    failure_examples,
+    load_published,
+    overestimated_rows,
+    proxy_coverage_reading,
+)
+from reuseprior.zoo.scoring import load_scores  # noqa: F401
+
+__all__ = [
+    "ACCURACY_LABELS",
+    "ALL_SCORES",
+    "DATA_FREE_PROXIES",
+    "PROFILES",
+    "PROXY_SCORES",
+    "SCORE_UNITS",
+    "THESIS_SCORES",
+    "ScatterAxis",
+    "correlation_tables",
+    "cost_table",
+    "correlation_forest",
+    "coverage",
+    "failure_examples",
+    "overestimated_rows",
+    "LIVE_CHECK_MEASURED",
+    "FLOAT32_WEIGHT_SCORES",
+    "LIVE_TOLERANCE",
+    "tolerance_kind",
+    "live_check",
+    "live_rows",
+    "NASLIB_NAMES",
+    "NB201_LABELS",
+    "nb201_label_agreement",
+    "nb201_labelled_rows",
+    "nb201_labels_wide",
+    "nb201_reference_agreement",
+    "nb201_scores_both_labels",
+    "nb201_reading",
+    "nb201_version_change",
+    "beyond_size",
+    "load_published",
+    "proxy_coverage_reading",
+    "reading",
+    "recompute_cost",
+    "scatter_axis",
+    "scatter_grid",
+    "version_change",
+    "summary_markdown",
+]

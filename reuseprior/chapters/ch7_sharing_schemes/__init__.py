@@ -1,0 +1,238 @@
+"""Chapter 7 (beyond the thesis): the sharing schemes of the related works at matched
+parameter budgets, counted by the engine, trained, and ranked by the reusability prior.
+
+The question (none of the thesis, NPAS or Bidart asks it): at equal parameter
+budget, does the reusability prior (thesis chapter 4: PG eq. 4.7, P'G eq. 4.8,
+expected spread ES eq. 4.2, entropy H eq. 4.4) rank the sharing schemes the way
+training does? Everything the notebook ``ch7_sharing_schemes`` shows is built here:
+
+* :class:`SchemeConfig` -- one sharing configuration of the study: a scheme of
+  :mod:`reuseprior.models.sharing` (``scope``: thesis sections 4.5.3-4.5.4;
+  ``channelwise``: Bidart 2023, chapter 3, Table 3.3; ``ssn``: Plummer et al.,
+  NPAS, section 3), ``scope+channelwise`` (channel-wise kernels inside scope
+  sharing), the unshared model (``none``) and the **unshared narrower model at
+  the same budget** (``narrow``, NPAS's "reduced baseline" of Tables 7-9 and 14),
+  at a named budget;
+* :func:`study_budgets` -- the matched budgets, as parameter counts of the whole
+  model (every parameter, batch norm and biases included): the full model, the
+  budget scope sharing lands on, the budgets channel-wise sharing lands on, the
+  budget of both, and fractions of the model that only the budget-driven schemes
+  (SSN, the narrower model) reach (NPAS Table 14's percentages in the paper profile);
+* :func:`run_study` -- the trained study, resumable: one row per (configuration,
+  seed) appended atomically to a CSV (``data/sharing_study_runs.csv`` for the
+  stored study), so an interruption loses at most the running row and a rerun
+  skips the finished ones. A seed gives every configuration the same split,
+  data order and base-model initialisation;
+* :func:`summarize`, :func:`ranking_agreement`, :func:`rank_table`,
+  :func:`disagreements` -- the prior's ranking against the trained ranking
+  (Spearman and Kendall with bootstrap intervals over seeds, pooled over all
+  configurations and within matched budgets) and where they disagree;
+* :func:`live_check` -- the cheapest stored run recomputed and compared with its
+  stored row within :data:`LIVE_TOLERANCE`;
+* :func:`store_bookkeeping` / :func:`read_bookkeeping` -- every scheme on the
+  seeds' models (WRN-28-10, ResNet-56, EfficientNet-B0, EfficientNetV2-S) at
+  matched budgets, with parameters, FLOPs, PG, P'G, ES, H at 32x32, untrained:
+  stored in ``data/ch7_bookkeeping.csv`` (about ten minutes of the engine on one
+  CPU core), one row recomputed live (:func:`bookkeeping_live_check`).
+
+Semantics of the runs' columns: ``params`` counts every parameter of the model
+as built (:func:`reuseprior.core.parameters.count_parameters`: stores, batch
+norm, biases; a tied weight once); ``flops`` is one forward pass of one image
+(:func:`reuseprior.baselines.complexity.count_flops`, 2 per multiply-add of
+the convolutions and matrix products only): of a generator's operations only
+its matrix products count (the Emb generator's linear layer ``E``); template
+mixing (multiply and sum), masks, repeats, slicing and interpolation are
+elementwise and count 0; the prior's quantities come from :func:`reuseprior.counting.analyze`
+on the model as built (eval mode, one input of the training resolution), so a
+stored parameter that generates several weights gets the contexts of every use;
+``peak_memory_mb`` is the process's peak resident set size during the run
+(the high-water mark is reset when the run starts, Linux ``clear_refs``; it
+includes the dataset held in memory).
+
+Data policy: the quick profile trains on Fashion-MNIST (shipped offline by
+``python -m reuseprior data fetch fashion-mnist``) and never falls back to other
+data: a missing dataset raises :class:`~reuseprior.core.errors.DatasetNotFoundError`
+naming the command that fetches it. The test split is evaluated once, after
+training; the validation split (10 % of the training files, seeded) is the only
+data any other decision sees.
+"""
+
+from __future__ import annotations
+
+from reuseprior.chapters.ch7_sharing_schemes.bookkeeping import (  # noqa: F401
+    BOOKKEEPING_COLUMNS,
+    BOOKKEEPING_INPUT,
+    BOOKKEEPING_SETTINGS,
+    MASS_GROUPS,
+    NPAS_TABLE_14_BUDGETS,
+    READING_NOTES,
+    STORED_BOOKKEEPING,
+    bookkeeping_budgets,
+    bookkeeping_configs,
+    bookkeeping_live_check,
+    bookkeeping_row,
+    bookkeeping_wide,
+    context_mass_shares,
+    depthwise_context_shares,
+    printed_number,
+    printed_numbers,
+    read_bookkeeping,
+    reading_notes,
+    sharing_shifts,
+    store_bookkeeping,
+)
+from reuseprior.chapters.ch7_sharing_schemes.configs import (  # noqa: F401
+    BIDART_STUDY,
+    BOOKKEEPING_MODELS,
+    BUDGETS,
+    CHANNELWISE_REUSE,
+    CPU_STUDY,
+    LIVE_TOLERANCE,
+    NPAS_STUDY,
+    PAPER_PROFILE,
+    PRIOR_SCORES,
+    PROFILES,
+    SCORE_LABELS,
+    SSN_OPTIONS,
+    STORED_RUNS,
+    STUDY_CONFIGS,
+    SchemeConfig,
+    SharingSchemesProfile,
+    StudySpec,
+)
+from reuseprior.chapters.ch7_sharing_schemes.models import (  # noqa: F401
+    INTEGER_WIDTHS,
+    build_config_model,
+    build_needs,
+    load_study_data,
+    narrow_width,
+    study_budgets,
+)
+from reuseprior.chapters.ch7_sharing_schemes.plots import (  # noqa: F401
+    BUDGET_FILL,
+    DODGE,
+    SCHEME_STYLE,
+    data_caption,
+    describe_study,
+    plot_accuracy_vs_parameters,
+    plot_prior_vs_accuracy,
+    study_settings,
+)
+from reuseprior.chapters.ch7_sharing_schemes.profile import (  # noqa: F401
+    NOT_RUN_NARROW_WRN,
+    parameters_to_overrides,
+    printed_beside_trained,
+    profile_rows,
+    reading,
+    runs_path,
+)
+from reuseprior.chapters.ch7_sharing_schemes.ranking import (  # noqa: F401
+    disagreements,
+    matched_budget_groups,
+    rank_table,
+    ranking_agreement,
+    study_rows,
+    summarize,
+)
+from reuseprior.chapters.ch7_sharing_schemes.runs import (  # noqa: F401
+    MEASURED_COLUMNS,
+    ROW_COLUMNS,
+    as_study,
+    cheapest_runs,
+    fill_scores,
+    live_check,
+    pending_runs,
+    plan_id,
+    prior_scores,
+    read_runs,
+    run_one,
+    run_store,
+    run_study,
+    scheme_run,
+    study_status,
+    validate_runs,
+)
+from reuseprior.reporting.statistics import sign_test  # noqa: F401
+
+__all__ = [
+    "BIDART_STUDY",
+    "BOOKKEEPING_COLUMNS",
+    "BOOKKEEPING_INPUT",
+    "BOOKKEEPING_MODELS",
+    "BOOKKEEPING_SETTINGS",
+    "BUDGETS",
+    "CHANNELWISE_REUSE",
+    "BUDGET_FILL",
+    "CPU_STUDY",
+    "DODGE",
+    "INTEGER_WIDTHS",
+    "LIVE_TOLERANCE",
+    "MASS_GROUPS",
+    "MEASURED_COLUMNS",
+    "NOT_RUN_NARROW_WRN",
+    "NPAS_STUDY",
+    "NPAS_TABLE_14_BUDGETS",
+    "PAPER_PROFILE",
+    "PRIOR_SCORES",
+    "PROFILES",
+    "READING_NOTES",
+    "ROW_COLUMNS",
+    "SCHEME_STYLE",
+    "SCORE_LABELS",
+    "SSN_OPTIONS",
+    "STORED_BOOKKEEPING",
+    "STORED_RUNS",
+    "STUDY_CONFIGS",
+    "SchemeConfig",
+    "SharingSchemesProfile",
+    "StudySpec",
+    "as_study",
+    "bookkeeping_budgets",
+    "bookkeeping_configs",
+    "bookkeeping_live_check",
+    "bookkeeping_row",
+    "bookkeeping_wide",
+    "build_needs",
+    "build_config_model",
+    "context_mass_shares",
+    "depthwise_context_shares",
+    "cheapest_runs",
+    "data_caption",
+    "describe_study",
+    "disagreements",
+    "fill_scores",
+    "live_check",
+    "load_study_data",
+    "matched_budget_groups",
+    "narrow_width",
+    "parameters_to_overrides",
+    "pending_runs",
+    "plan_id",
+    "plot_accuracy_vs_parameters",
+    "plot_prior_vs_accuracy",
+    "printed_beside_trained",
+    "printed_number",
+    "printed_numbers",
+    "prior_scores",
+    "profile_rows",
+    "rank_table",
+    "ranking_agreement",
+    "read_bookkeeping",
+    "read_runs",
+    "reading",
+    "reading_notes",
+    "run_one",
+    "run_store",
+    "run_study",
+    "runs_path",
+    "scheme_run",
+    "sharing_shifts",
+    "sign_test",
+    "store_bookkeeping",
+    "study_budgets",
+    "study_rows",
+    "study_settings",
+    "study_status",
+    "summarize",
+    "validate_runs",
+]

@@ -1,0 +1,293 @@
+"""Chapter 7's settings: the sharing configurations, the trained studies and the notebook's profiles."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reuseprior.core import paths
+from reuseprior.models.sharing import SCHEMES
+from reuseprior.reporting.notebook import Profile
+from reuseprior.training.loop import TrainConfig
+
+#: the stored trained study (written by ``python -m reuseprior study ch7 run``)
+STORED_RUNS: Path = paths.DATA_DIR / "sharing_study_runs.csv"
+
+#: the prior's quantities recorded per run (thesis chapter 4), as ``analyze`` names them
+PRIOR_SCORES: tuple[str, ...] = ("PG", "PG_prime", "expected_spread", "entropy")
+SCORE_LABELS: dict[str, str] = {
+    "PG": "PG (eq. 4.7, log2 units)",
+    "PG_prime": "P'G (eq. 4.8, log2 units)",
+    "expected_spread": "ES (eq. 4.2, bits)",
+    "entropy": "H (eq. 4.4, bits)",
+}
+
+#: the budget names of the study (see :func:`study_budgets`; also ``"<p>%"`` for a StudySpec.percent_budgets entry)
+BUDGETS: tuple[str, ...] = (
+    "full", "channelwise", "channelwise s=2", "channelwise s=4", "scope", "scope+channelwise", "low",
+)  # fmt: skip
+
+#: live recomputation of a stored run: counted columns must agree to this relative
+#: tolerance; accuracies exactly (``accuracy_pp_same_software``, 0 pp) when the live
+#: run has the stored row's PyTorch version, thread count and CPU kernels (one-thread
+#: CPU training of the same software on the same kernels is deterministic), else to
+#: ``accuracy_pp`` percentage points (another PyTorch, thread count or CPU kernels round
+#: float32 sums differently, and two epochs amplify that). The rows of
+#: :data:`ROW_COLUMNS` do not record CPU kernels yet, so the exact case does not arise.
+LIVE_TOLERANCE: dict[str, float] = {"counted_rel": 1e-9, "accuracy_pp": 1.0, "accuracy_pp_same_software": 0.0}
+
+
+# ------------------------------------------------------------------------ configs
+
+
+@dataclass(frozen=True)
+class SchemeConfig:
+    """One configuration of the study: ``scheme`` with its ``options`` at budget
+    ``budget`` (a name of :data:`BUDGETS`).
+
+    Schemes: ``none`` (the unshared model; budget ``full``), ``narrow`` (the
+    unshared model narrowed to the budget, :func:`narrow_width`), ``scope``,
+    ``channelwise``, ``scope+channelwise`` (these three land on their own budget,
+    which is how the budgets of the same names are defined) and ``ssn`` (any
+    budget). ``options`` is a tuple of ``(name, value)`` pairs (hashable)."""
+
+    label: str
+    scheme: str
+    budget: str
+    options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def options_dict(self) -> dict[str, Any]:
+        return dict(self.options)
+
+    def options_json(self) -> str:
+        return json.dumps(self.options_dict, sort_keys=True)
+
+    def needs(self) -> tuple[str, ...]:
+        """The registered sharing schemes this configuration uses."""
+        return {
+            "none": (),
+            "narrow": (),
+            "scope+channelwise": ("scope", "channelwise"),
+        }.get(self.scheme, (self.scheme,))
+
+    def available(self) -> bool:
+        """Every scheme it needs is registered in :data:`reuseprior.models.sharing.SCHEMES`."""
+        return all(name in SCHEMES for name in self.needs())
+
+
+def _cfg(label: str, scheme: str, budget: str, **options: Any) -> SchemeConfig:
+    return SchemeConfig(label, scheme, budget, tuple(sorted(options.items())))
+
+
+#: the reuse factor of channel-wise sharing in the study (each depthwise kernel used 8 times:
+#: 12.5 % of the depthwise weights remain, the smallest share of Bidart's EfficientNet-B0 table)
+CHANNELWISE_REUSE = 8
+#: the generator, upsampler and mapping of the SSN configurations (NPAS section 3): the paper's
+#: own methods (the Emb generator, the Mask upsampler), one store for the whole model (``single``)
+SSN_OPTIONS: dict[str, Any] = {"generator": "emb", "upsampler": "mask", "mapping": "single"}
+
+STUDY_CONFIGS: tuple[SchemeConfig, ...] = (
+    _cfg("unshared", "none", "full"),
+    _cfg(f"channel-wise s={CHANNELWISE_REUSE}", "channelwise", "channelwise", reuse=CHANNELWISE_REUSE),
+    _cfg("SSN @ channel-wise", "ssn", "channelwise", **SSN_OPTIONS),
+    _cfg("narrower @ channel-wise", "narrow", "channelwise"),
+    _cfg("scope", "scope", "scope"),
+    _cfg(
+        f"scope + channel-wise s={CHANNELWISE_REUSE}",
+        "scope+channelwise",
+        "scope+channelwise",
+        reuse=CHANNELWISE_REUSE,
+    ),
+    _cfg("SSN @ scope + channel-wise", "ssn", "scope+channelwise", **SSN_OPTIONS),
+    _cfg("narrower @ scope + channel-wise", "narrow", "scope+channelwise"),
+    _cfg("SSN @ scope", "ssn", "scope", **SSN_OPTIONS),
+    _cfg("narrower @ scope", "narrow", "scope"),
+)
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """One trained study: the model family, dataset, configurations, seeds and
+    training settings. Its :func:`plan_id` (a hash of everything but the seeds
+    and the configuration list) keys the stored rows, so rows of other settings
+    are never taken for this study's."""
+
+    name: str
+    dataset: str  # "fashion-mnist", "mnist", "cifar10", "cifar100" or "imagenet"
+    model: str  # a registered model name (reuseprior.models.build_model)
+    model_kwargs: tuple[tuple[str, Any], ...]
+    configs: tuple[SchemeConfig, ...]
+    seeds: tuple[int, ...]
+    low_budget_fraction: float
+    train: TrainConfig
+    train_limit: int | None  # training images kept (a fixed seeded subset), None: all
+    val_limit: int | None  # validation images kept, None: all
+    augment: bool  # random crop (pad 4), flip and cutout (CIFAR); none for the grey datasets
+    split_seed: int = 0  # the validation split and the training subset (fixed across run seeds)
+    #: the builder's width argument the narrower baseline varies: a float multiplier
+    #: ("width_mult") or, for a name in INTEGER_WIDTHS, a whole width (WRN's "width")
+    width_option: str = "width_mult"
+    #: further budgets, in percent of the unshared model (named like "4.1%")
+    percent_budgets: tuple[float, ...] = ()
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.model_kwargs)
+
+
+@dataclass(frozen=True)
+class SharingSchemesProfile(Profile):
+    """Settings of the chapter 7 notebook.
+
+    ``studies``: the trained studies; ``train_live``: whether the notebook trains
+    them (the paper profile, on a GPU) or reads the stored rows and recomputes
+    ``live_rows`` of the cheapest ones (the quick profile); ``n_boot``: bootstrap
+    resamples of every interval; ``bookkeeping_models``: the models of the
+    matched-budget bookkeeping table; ``bookkeeping_live``: compute that table
+    in the notebook (else read the stored one and recompute its smallest row);
+    ``data_dir``/``download``: where the datasets are (``None``:
+    ``build/datasets``) and whether the notebook may download them."""
+
+    studies: tuple[StudySpec, ...]
+    train_live: bool
+    live_rows: int
+    n_boot: int
+    bookkeeping_models: tuple[str, ...]
+    bookkeeping_live: bool
+    data_dir: str | None
+    download: bool
+
+
+#: the stored CPU study: compact_net (reuseprior.models.compact) on Fashion-MNIST, 3 seeds
+CPU_STUDY = StudySpec(
+    name="compact-fashion-mnist",
+    dataset="fashion-mnist",
+    model="compact_net",
+    model_kwargs=(("in_channels", 1), ("num_classes", 10)),
+    configs=STUDY_CONFIGS,
+    seeds=(0, 1, 2),
+    low_budget_fraction=0.3,
+    train=TrainConfig(
+        epochs=2,
+        batch_size=64,
+        optimizer="adamw",
+        lr_base=0.012,  # peak 0.012 * 64 / 256 = 0.003
+        lr_warmup_epochs=0.2,
+        lr_schedule="cosine",
+        weight_decay=1e-4,
+        label_smoothing=0.0,
+        bn_momentum_tf=None,  # PyTorch's 0.1: ~300 steps are too few for TF's 0.99
+        eval_batch_size=500,
+    ),
+    train_limit=8_000,
+    val_limit=1_000,
+    augment=False,
+)
+
+#: NPAS's WRN-28-10 on CIFAR-100 (Tables 7-11 and 14). The text names the implementation it adapts
+#: (Savarese et al.'s, with cutout) but not its hyper-parameters; these are the usual WRN CIFAR recipe.
+NPAS_STUDY = StudySpec(
+    name="npas-wrn-28-10-cifar100",
+    dataset="cifar100",
+    model="wide_resnet_cifar",
+    model_kwargs=(("depth", 28), ("num_classes", 100), ("width", 10)),
+    # no "narrower" (NPAS's reduced baseline) yet: wide_resnet_cifar takes whole widths, and no WRN-28-k is within
+    # 3 % of these budgets (WRN-28-1 has 0.38 M parameters against 0.51 M at 1.4 %); add
+    # _cfg(f"narrower @ {p:g}%", "narrow", f"{p:g}%") once the builder accepts fractional widths
+    configs=(
+        _cfg("unshared", "none", "full"),
+        _cfg("scope", "scope", "scope"),
+        _cfg("SSN @ scope", "ssn", "scope", **SSN_OPTIONS),
+        *(_cfg(f"SSN @ {p:g}%", "ssn", f"{p:g}%", **SSN_OPTIONS) for p in (1.4, 4.1, 5.5, 16.4, 24.6)),
+    ),
+    seeds=(0, 1, 2),
+    low_budget_fraction=0.041,  # 4.1 % of WRN-28-10, a Table 14 budget
+    train=TrainConfig(
+        epochs=200,
+        batch_size=128,
+        optimizer="sgd",
+        lr_base=0.2,  # peak 0.1
+        lr_warmup_epochs=0.0,
+        lr_schedule="cosine",
+        weight_decay=5e-4,
+        label_smoothing=0.0,
+        bn_momentum_tf=None,
+        num_workers=8,
+    ),
+    train_limit=None,
+    val_limit=None,
+    augment=True,
+    width_option="width",
+    percent_budgets=(1.4, 4.1, 5.5, 16.4, 24.6),  # Table 14
+)
+
+#: Bidart's EfficientNet-B0 on ImageNet (thesis section 3.6.3: RMSprop, lr 0.072, batch 120, 550 epochs,
+#: linear warm-up), channel-wise sharing at 50 % / 25 % of the depthwise weights.
+BIDART_STUDY = StudySpec(
+    name="bidart-efficientnet-b0-imagenet",
+    dataset="imagenet",
+    model="efficientnet_b0",
+    model_kwargs=(("num_classes", 1000),),
+    configs=(
+        _cfg("unshared", "none", "full"),
+        _cfg("channel-wise s=2", "channelwise", "channelwise s=2", reuse=2),
+        _cfg("channel-wise s=4", "channelwise", "channelwise s=4", reuse=4),
+        _cfg("SSN @ channel-wise s=2", "ssn", "channelwise s=2", **SSN_OPTIONS),
+        _cfg("SSN @ channel-wise s=4", "ssn", "channelwise s=4", **SSN_OPTIONS),
+    ),
+    seeds=(0,),
+    low_budget_fraction=0.5,
+    train=TrainConfig(
+        epochs=550,
+        batch_size=120,
+        optimizer="rmsprop",
+        lr_base=0.072 * 256 / 120,  # peak 0.072 at batch 120
+        lr_warmup_epochs=5.0,
+        lr_schedule="exponential",
+        num_workers=8,
+    ),
+    train_limit=None,
+    val_limit=None,
+    augment=True,
+)
+
+#: the seeds' models of the bookkeeping table (reuseprior / torchvision registry names)
+BOOKKEEPING_MODELS: tuple[str, ...] = ("resnet56_cifar", "wrn_28_10", "efficientnet_b0", "efficientnet_v2_s")
+
+#: the seeds' own settings on a GPU (CIFAR-100 under ``data_dir``, ImageNet under ``data_dir/imagenet``)
+PAPER_PROFILE = SharingSchemesProfile(
+    studies=(NPAS_STUDY, BIDART_STUDY),
+    train_live=True,
+    live_rows=0,
+    n_boot=2000,
+    bookkeeping_models=BOOKKEEPING_MODELS,
+    bookkeeping_live=True,
+    data_dir=None,
+    download=False,
+)
+
+PROFILES: dict[str, SharingSchemesProfile] = {
+    # quick: CPU; reads data/sharing_study_runs.csv and data/ch7_bookkeeping.csv, retrains the cheapest run
+    # and recounts the cheapest bookkeeping row live (about two minutes on one core)
+    "quick": SharingSchemesProfile(
+        studies=(CPU_STUDY,),
+        train_live=False,
+        live_rows=1,
+        n_boot=1000,
+        bookkeeping_models=BOOKKEEPING_MODELS,
+        bookkeeping_live=False,
+        data_dir=None,
+        download=False,
+    ),
+    # paper: the seeds' own settings (WRN-28-10 on CIFAR-100, NPAS Tables 7-11 and 14; EfficientNet-B0 on
+    # ImageNet, Bidart section 3.6.3) for a GPU; without the datasets it stops with DatasetNotFoundError
+    "paper": PAPER_PROFILE,
+    # full: the same profile under the name `make full` (`python -m reuseprior build --profile full`) passes
+    "full": PAPER_PROFILE,
+}
+
+
+# ----------------------------------------------------------------------- the data

@@ -1,0 +1,211 @@
+"""Chapter 8 (beyond the thesis): the reusability prior as a tool, behind
+``notebooks/ch8_prior_as_tool.ipynb``.
+
+Two uses of the prior that need no training: ranking a user's models
+(:func:`reuseprior.analysis.compare`, ``python -m reuseprior compare``), and
+searching NAS-Bench-201 with it from the stored scores
+(:mod:`reuseprior.zoo.search`: the NASWOT protocol and a zero-cost warm-up of
+random search and aging evolution), read from ``data/nb201_search_runs.csv``
+(``python -m reuseprior search-nb201 run``) with a live slice recomputed.
+
+Not here yet, the third part of the issue: a prior-screened Revolver training
+study. It would plug into :mod:`reuseprior.core.study` as chapter 3's study
+does (``reuseprior.chapters.ch3_population_study.as_study``): a
+:class:`~reuseprior.core.study.Study` whose key adds a ``screen`` column
+(``none`` / ``PG`` / ``synflow``), whose ``run_one`` scores each generation's
+offspring with the screen before training only the best-scoring fraction, and
+whose rows go through a :class:`~reuseprior.core.study.RunStore`, run by
+``python -m reuseprior study`` like the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from reuseprior.analysis.compare import Comparison, compare
+from reuseprior.core.ordering import sort_rows
+from reuseprior.reporting.notebook import Profile
+from reuseprior.zoo import search
+from reuseprior.zoo.scoring import load_scores, published_version
+
+__all__ = [
+    "PROFILES",
+    "SCORE_NAMES",
+    "compare_models",
+    "curves_figure",
+    "live_slice",
+    "naswot_figure",
+    "naswot_table",
+    "pool_cost",
+    "stored_rows",
+    "warmup_table",
+]
+
+#: How the scores are named in tables and legends.
+SCORE_NAMES: dict[str, str] = {
+    "PG": "PG",
+    "PG_prime": "P'G",
+    "total_surprisal": "S",
+    "params": "parameter count",
+    "synflow": "SynFlow",
+    "naswot": "NASWOT",
+    "random": "random (floor)",
+    "oracle": "oracle (ceiling)",
+}
+
+
+@dataclass(frozen=True)
+class PriorAsToolProfile(Profile):
+    """Settings of the chapter 8 notebook: the models compared and their input
+    size, the proxies added to them, and the stored search runs recomputed live
+    (the live slice; each a few seconds of CPU)."""
+
+    compare_models: list[str]
+    compare_input: tuple[int, int, int]
+    compare_proxies: list[str]
+    live_runs: list[dict[str, str]]
+
+
+_LIVE_QUICK = [
+    {"protocol": "naswot", "label": "analog", "score": "PG"},
+    {"protocol": "naswot", "label": "analog", "score": "synflow"},
+    {"protocol": "naswot", "label": "official", "score": "PG"},
+    {"protocol": "warmup-rs", "label": "official", "score": "PG"},
+]
+
+PROFILES: dict[str, PriorAsToolProfile] = {
+    # quick: CPU, under a minute: four small torchvision models at 32 px, four stored runs recomputed
+    "quick": PriorAsToolProfile(
+        compare_models=["squeezenet1_1", "mobilenet_v3_small", "shufflenet_v2_x0_5", "resnet18"],
+        compare_input=(3, 32, 32),
+        compare_proxies=["synflow"],
+        live_runs=_LIVE_QUICK,
+    ),
+    # full: the same models, and every stored run recomputed (a few minutes of CPU)
+    "full": PriorAsToolProfile(
+        compare_models=["squeezenet1_1", "mobilenet_v3_small", "shufflenet_v2_x0_5", "resnet18"],
+        compare_input=(3, 32, 32),
+        compare_proxies=["synflow"],
+        live_runs=[dict(r) for r in search.SearchSettings().all_runs()],
+    ),
+}
+
+
+def compare_models(settings: PriorAsToolProfile) -> Comparison:
+    """The profile's models compared by the prior (:func:`reuseprior.analysis.compare`)."""
+    return compare(settings.compare_models, settings.compare_input, proxies=settings.compare_proxies, progress=False)
+
+
+def stored_rows() -> pd.DataFrame:
+    """The stored search rows of the current plan (``data/nb201_search_runs.csv``)."""
+    return search.run_store().rows(search.plan_id(search.SearchSettings()))
+
+
+def _order(rows: pd.DataFrame) -> pd.DataFrame:
+    order = {s: k for k, s in enumerate(SCORE_NAMES)}
+    return sort_rows(rows.assign(_o=rows["score"].map(order)), ["_o", "size"], then="label").drop(columns="_o")
+
+
+def _wide(mine: pd.DataFrame, name: str, first: tuple[str, ...]) -> pd.DataFrame:
+    """One row per score (table order), a mean and an SD column per size (``name``
+    formats the size), after the per-score columns ``first``."""
+    wide = mine.pivot(index="score", columns="size", values=["mean", "sd"])
+    wide = wide.reindex([s for s in SCORE_NAMES if s in wide.index])
+    wide.columns = [f"{name.format(n)} {stat}" for stat, n in wide.columns]
+    sizes = sorted(mine["size"].unique())
+    wide = wide[[f"{name.format(n)} {stat}" for n in sizes for stat in ("mean", "sd")]]
+    for k, column in enumerate(first):
+        wide.insert(k, column, mine.groupby("score")[column].first())
+    return wide.rename(index=SCORE_NAMES).rename_axis("score").reset_index()
+
+
+def naswot_table(rows: pd.DataFrame, label: str) -> pd.DataFrame:
+    """The NASWOT protocol on ``label``: per score, the picked cell's mean and SD
+    accuracy (%) at each sample size N, one column pair per N."""
+    mine = rows[(rows["protocol"] == "naswot") & (rows["label"] == label)]
+    return _wide(mine, "N={}", ("repeats",))
+
+
+def warmup_table(rows: pd.DataFrame, protocol: str, label: str, budgets: tuple[int, ...]) -> pd.DataFrame:
+    """Best accuracy found (%, mean and SD over repeats) after each of ``budgets`` trained cells."""
+    mine = rows[(rows["protocol"] == protocol) & (rows["label"] == label) & rows["size"].isin(budgets)]
+    return _wide(mine, "{} trained", ("pool", "repeats"))
+
+
+def _styles() -> dict[str, dict[str, object]]:
+    colours = {s: f"C{k}" for k, s in enumerate(SCORE_NAMES)}
+    return {s: {"color": colours[s], "ls": "--" if s in search.BASELINES else "-"} for s in SCORE_NAMES}
+
+
+def naswot_figure(rows: pd.DataFrame) -> plt.Figure:
+    """The NASWOT protocol: mean accuracy of the picked cell (+- 1 SD) against N, per label."""
+    labels = [lb for lb in search.LABELS if ((rows["protocol"] == "naswot") & (rows["label"] == lb)).any()]
+    fig, axes = plt.subplots(1, len(labels), figsize=(5.2 * len(labels), 4.0), squeeze=False)
+    for ax, label in zip(axes[0], labels):
+        for score, style in _styles().items():
+            r = _order(rows[(rows["protocol"] == "naswot") & (rows["label"] == label) & (rows["score"] == score)])
+            if r.empty:
+                continue
+            ax.errorbar(r["size"], r["mean"], yerr=r["sd"], capsize=3, marker="o", ms=3, label=SCORE_NAMES[score],
+                        **style)  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_xlabel("N, cells sampled (log scale)")
+        ax.set_ylabel("accuracy of the picked cell (%)")
+        ax.set_title(f"{label} label")
+    axes[0][-1].legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def curves_figure(rows: pd.DataFrame) -> plt.Figure:
+    """Best accuracy found against trained cells (mean +- standard error), one panel
+    per protocol and label, every score."""
+    panels = [("warmup-rs", "analog"), ("warmup-ae", "analog"), ("warmup-rs", "official")]
+    titles = {"warmup-rs": "random search, warm-up", "warmup-ae": "aging evolution, warm-up"}
+    fig, axes = plt.subplots(1, len(panels), figsize=(15.0, 4.2))
+    for ax, (protocol, label) in zip(axes, panels):
+        for score, style in _styles().items():
+            mask = (rows["protocol"] == protocol) & (rows["label"] == label) & (rows["score"] == score)
+            r = _order(rows[mask])
+            ax.plot(r["size"], r["mean"], marker="o", ms=2.5, label=SCORE_NAMES[score], **style)
+            ax.fill_between(r["size"], r["mean"] - r["sem"], r["mean"] + r["sem"], color=style["color"], alpha=0.15)
+        ax.set_xscale("log")
+        ax.set_xlabel("cells trained (accuracy looked up; log scale)")
+        ax.set_ylabel("best accuracy found (%)")
+        ax.set_title(f"{titles[protocol]}, {label} label")
+        ax.set_ylim(bottom=max(ax.get_ylim()[0], 88.0 if label == "analog" else 86.0))
+    axes[-1].legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def pool_cost() -> pd.DataFrame:
+    """What the warm-up pool's scores cost, from the stored timings of the
+    published NAS-Bench-201 scores: the median CPU seconds of one cell and the
+    CPU hours of a pool of :attr:`reuseprior.zoo.search.SearchSettings.pool` cells."""
+    version = published_version("nb201")
+    scores = load_scores("nb201", version)
+    pool = search.SearchSettings().pool
+    parts = {
+        "PG, P'G and S (one analyze)": "reuse_cpu_seconds",
+        "parameter count": "params_cpu_seconds",
+        "SynFlow": "synflow_cpu_seconds",
+        "NASWOT (shared data-dependent pass)": "data_dependent_cpu_seconds",
+    }
+    out = []
+    for name, column in parts.items():
+        values = scores[column].astype(float).to_numpy() if column in scores else np.array([])
+        values = values[np.isfinite(values)]
+        median = float(np.median(values)) if values.size else float("nan")
+        out.append({"score": name, "cells timed": int(values.size), "median CPU s / cell": median,
+                    f"CPU h / pool of {pool}": median * pool / 3600, "scores version": version})  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def live_slice(rows: pd.DataFrame, settings: PriorAsToolProfile) -> pd.DataFrame:
+    """The profile's stored runs recomputed and compared (:func:`reuseprior.zoo.search.live_check`)."""
+    return search.live_check(rows, settings.live_runs, search.SearchSettings())

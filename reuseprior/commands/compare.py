@@ -1,0 +1,75 @@
+"""``python -m reuseprior compare MODEL [MODEL ...] --input 3,32,32``: several models
+ranked by the reusability prior (beyond the thesis: the prior as a tool).
+
+Each MODEL is resolved as ``analyze`` resolves it (reuseprior's names,
+torchvision's, ``package.module:factory``). Prints one table ranked by
+``--by`` (PG by default) with PG, P'G, ES, H, S, #parameters, FLOPs and the
+``--proxies`` asked for, or with ``--json`` one record per model; ``--csv``
+writes the table, ``--figure`` a PNG of the score against #parameters. A model
+that cannot be built or analysed is reported in the table (``error``) and
+does not stop the others; the exit status is 1 when any failure is recorded
+(0 when every score of every model was computed, 2 for a usage error). With
+``--batch`` the example input is the minibatch's first image (``--input`` is
+not used). See :mod:`reuseprior.analysis.compare`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from reuseprior.analysis.compare import compare
+from reuseprior.baselines.proxies import ProxyBatch
+from reuseprior.commands.parsers.compare import add_arguments, check_arguments
+
+__all__ = ["add_arguments", "check_arguments", "run"]
+
+
+def _load_batch(path: Path) -> ProxyBatch:
+    """The user's minibatch (see ``--batch``); ``num_classes`` is the largest target + 1 (at least 2)."""
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(data, dict) or not {"inputs", "targets"} <= set(data):
+        raise ValueError(f"{path} must hold a dict with 'inputs' and 'targets' tensors")
+    inputs, targets = data["inputs"].float(), data["targets"].long()
+    classes = max(int(targets.max()) + 1, 2)
+    return ProxyBatch(inputs, targets, classes, f"user minibatch {path.name} ({len(inputs)} examples)")
+
+
+def _count(value: float) -> str:
+    """#parameters and FLOPs in full (integers), NaN as pandas prints it."""
+    return f"{value:.0f}" if value == value else "NaN"
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        batch = _load_batch(args.batch) if args.batch is not None else None
+    except (OSError, ValueError, RuntimeError) as err:
+        print(f"error: --batch: {err}", file=sys.stderr)
+        return 2
+    example = batch.inputs[:1] if batch is not None else torch.zeros((1, *args.input))
+    result = compare(
+        args.models, example, by=args.by, proxies=args.proxies, batch=batch, output_key=args.output_key,
+        seed=args.seed, progress=not args.no_progress,
+    )  # fmt: skip
+    if args.json:
+        print(json.dumps(result.records(), indent=2))
+    else:
+        with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_colwidth", 80):
+            print(f"ranked by {args.by}, input {'x'.join(map(str, result.input_shape))}")
+            shown = result.table.assign(error=result.table["error"].str.slice(0, 40))
+            counts = {c: _count for c in ("params", "flops")}
+            print(shown.to_string(index=False, float_format=lambda v: f"{v:.6g}", formatters=counts))
+        for _, row in result.table[result.table["error"] != ""].iterrows():
+            print(f"{row['model']}: {row['error']}", file=sys.stderr)
+    if args.csv is not None:
+        result.to_csv(args.csv)
+    if args.figure is not None:
+        fig = result.figure()
+        args.figure.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(args.figure.with_suffix(".png"), bbox_inches="tight", metadata={"Software": None})
+    return 1 if (result.table["error"] != "").any() else 0

@@ -1,0 +1,227 @@
+"""``python -m reuseprior study NAME ACTION``: the trained studies of the chapters,
+resumable, with the same flags for every study.
+
+Studies (``NAME``)::
+
+    ch3   random search vs the genetic algorithm on MNIST/Fashion-MNIST over paired seeds
+          -> data/revolver_study_*.csv (chapter 3 on real images)
+    ch4   EfficientNetV2-B0 / B0-shared / S-shared on Fashion-MNIST over seeds
+          -> data/ch4_real_study_runs.csv (a Table 4.2 analogue)
+    ch7   the sharing schemes at matched parameter budgets -> data/sharing_study_runs.csv
+
+Actions::
+
+    python -m reuseprior study ch3 run                       # every pending run, on a LocalCluster
+    python -m reuseprior study ch3 run --workers 2 --max-runs 4
+    python -m reuseprior study ch3 run --only dataset=mnist --seeds 0 1
+    python -m reuseprior study ch7 run --scheduler tcp://host:8786   # an existing Dask cluster
+    python -m reuseprior study ch4 status                    # stored / pending runs
+    python -m reuseprior study ch4 slice                     # the live slice's reference row
+    python -m reuseprior study ch7 fill-scores | rescore | bookkeeping
+
+Each pending run is one Dask task (one thread per worker): a LocalCluster of
+``--workers N`` (default: one per core) or the cluster at ``--scheduler``.
+Finished runs are written by this process, each at once and atomically, so
+the command can be stopped at any time and run again: stored runs are
+skipped, the runs in progress resume from their checkpoints (chapters 3 and
+4) or start again (chapter 7). A flag a study does not use is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from reuseprior.chapters import ch3_population_study as ch3
+from reuseprior.chapters import ch4_real_study as ch4
+from reuseprior.chapters import ch7_sharing_schemes as ch7
+from reuseprior.commands.parsers.study import add_arguments, check_arguments
+from reuseprior.core import study as core_study
+from reuseprior.core.distributed import connect
+from reuseprior.core.study import Study
+from reuseprior.reporting.notebook import resolve_device
+
+__all__ = ["STUDIES", "add_arguments", "check_arguments", "check_run_arguments", "run"]
+
+
+@dataclass(frozen=True)
+class StudyCommand:
+    """How the command runs one chapter's study: ``seeds``: the study's seeds; ``studies(args)`` gives the
+    :class:`~reuseprior.core.study.Study` objects, ``status(args)`` their tables; ``actions``: its own
+    actions. What the study is and the flags it takes are stated in the light
+    :data:`reuseprior.commands.parsers.study.STUDIES`."""
+
+    seeds: tuple[int, ...]
+    studies: Callable[[argparse.Namespace], list[Study]]
+    status: Callable[[argparse.Namespace], list[tuple[str, pd.DataFrame]]]
+    actions: dict[str, Callable[[argparse.Namespace], int]] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- chapter 3
+
+
+def _ch3_studies(args: argparse.Namespace) -> list[Study]:
+    deadline = ch3.deadline_after(args.max_minutes)
+    return [ch3.as_study(ch3.CPU_STUDY, data_dir=args.data_dir, deadline=deadline)]
+
+
+def _ch3_status(_: argparse.Namespace) -> list[tuple[str, pd.DataFrame]]:
+    table = ch3.study_status(ch3.CPU_STUDY)
+    return [(f"study {ch3.CPU_STUDY.name}, plan {ch3.plan_id(ch3.CPU_STUDY)}", table)]
+
+
+# ---------------------------------------------------------------- chapter 4
+
+
+def _ch4_path(args: argparse.Namespace) -> Path:
+    return args.store or ch4.STORED_RUNS
+
+
+def _ch4_studies(args: argparse.Namespace) -> list[Study]:
+    return [ch4.as_study(ch4.CPU_STUDY, path=_ch4_path(args))]
+
+
+def _ch4_status(args: argparse.Namespace) -> list[tuple[str, pd.DataFrame]]:
+    spec = ch4.CPU_STUDY
+    return [(f"study {spec.name}, plan {ch4.plan_id(spec)}", ch4.study_status(spec, _ch4_path(args)))]
+
+
+def _ch4_slice(args: argparse.Namespace) -> int:
+    stored = ch4.run_study(ch4.LIVE_SLICE, path=_ch4_path(args), progress=not args.no_progress)
+    print("stored the live slice" if stored else "the live slice is already stored")
+    return 0
+
+
+# ---------------------------------------------------------------- chapter 7
+
+
+def _ch7_path(args: argparse.Namespace) -> Path:
+    return args.store or ch7.STORED_RUNS
+
+
+def _ch7_studies(args: argparse.Namespace) -> list[Study]:
+    profile = ch7.PROFILES[args.profile]
+    device = resolve_device(args.device)
+    studies = []
+    for spec in profile.studies:
+        skipped = [c.label for c in spec.configs if not c.available()]
+        if skipped:
+            print(f"{spec.name}: skipping {skipped}: their schemes are not registered in this version")
+        studies.append(
+            ch7.as_study(
+                spec,
+                _ch7_path(args),
+                data_dir=args.data_dir,
+                download=args.download,
+                device=device,
+                threads=args.threads,
+            )  # fmt: skip
+        )
+    return studies
+
+
+def _ch7_status(args: argparse.Namespace) -> list[tuple[str, pd.DataFrame]]:
+    path = _ch7_path(args)
+    return [
+        (f"{spec.name} (plan {ch7.plan_id(spec)}), {path}", ch7.study_status(spec, path))
+        for spec in ch7.PROFILES[args.profile].studies
+    ]
+
+
+def _ch7_scores(every_row: bool) -> Callable[[argparse.Namespace], int]:
+    def fill(args: argparse.Namespace) -> int:
+        path = _ch7_path(args)
+        for spec in ch7.PROFILES[args.profile].studies:
+            filled = ch7.fill_scores(spec, path, every_row=every_row)
+            print(f"{spec.name}: wrote the prior's quantities of {filled} rows of {path}")
+        return 0
+
+    return fill
+
+
+def _ch7_bookkeeping(args: argparse.Namespace) -> int:
+    profile = ch7.PROFILES[args.profile]
+    table = ch7.store_bookkeeping(profile.bookkeeping_models, progress=not args.no_progress)
+    print(f"{len(table)} rows in {ch7.STORED_BOOKKEEPING}")
+    return 0
+
+
+STUDIES: dict[str, StudyCommand] = {
+    "ch3": StudyCommand(ch3.CPU_STUDY.seeds, _ch3_studies, _ch3_status),
+    "ch4": StudyCommand(ch4.CPU_STUDY.seeds, _ch4_studies, _ch4_status, {"slice": _ch4_slice}),
+    "ch7": StudyCommand(
+        tuple(sorted({s for p in ch7.PROFILES.values() for spec in p.studies for s in spec.seeds})),
+        _ch7_studies,
+        _ch7_status,
+        {"fill-scores": _ch7_scores(False), "rescore": _ch7_scores(True), "bookkeeping": _ch7_bookkeeping},
+    ),
+}
+
+
+def check_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Seeds the study does not have: exit 2 (the other flags are checked by
+    :func:`reuseprior.commands.parsers.study.check_arguments`)."""
+    entry = STUDIES[args.name]
+    unknown = sorted(set(args.seeds or ()) - set(entry.seeds))
+    if unknown:
+        parser.error(f"seeds {unknown} are not in study {args.name}'s {list(entry.seeds)}")
+
+
+def _chosen(study: Study, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The runs of ``study`` that ``--seeds`` and ``--only`` select (all when neither is given)."""
+    only: dict[str, set[str]] = {}
+    for item in args.only:
+        column, value = item.split("=", 1)
+        only.setdefault(column, set()).add(value)
+    unknown = [c for c in only if study.runs and c not in study.runs[0]]
+    if unknown:
+        raise SystemExit(f"reuseprior study: --only {unknown}: the key columns are {list(study.runs[0])}")
+    return [
+        dict(run)
+        for run in study.runs
+        if (not args.seeds or run["seed"] in args.seeds)
+        and all(str(run[column]) in values for column, values in only.items())
+    ]
+
+
+def _print_status(entry: StudyCommand, args: argparse.Namespace) -> None:
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60):
+        for title, table in entry.status(args):
+            print(f"{title}:")
+            print(table.to_string(index=False))
+    for study in entry.studies(args):
+        counts = core_study.status(study)
+        if counts["other plans"]:
+            print(f"({counts['other plans']} stored rows of {study.store.path.name} belong to other plans)")
+
+
+def run(args: argparse.Namespace) -> int:
+    entry = STUDIES[args.name]
+    if args.action == "status":
+        _print_status(entry, args)
+        return 0
+    if args.action in entry.actions:
+        return entry.actions[args.action](args)
+    studies = entry.studies(args)
+    todo = [(study, _chosen(study, args)) for study in studies]
+    if not any(core_study.pending_runs(study, chosen) for study, chosen in todo):
+        print("nothing to run: every chosen run is stored")
+        return 0
+    preload = sorted({study.run_one.__module__ for study in studies})
+    with connect(
+        scheduler=args.scheduler, workers=args.workers, max_memory_gb=args.max_memory_gb, preload=preload
+    ) as client:
+        for study, chosen in todo:
+            done = core_study.run_study(
+                study, only=chosen, max_runs=args.max_runs, client=client, progress=not args.no_progress
+            )
+            left = core_study.pending_runs(study, chosen)
+            again = " (run the command again to continue)" if left else ""
+            print(f"{study.name}: stored {len(done.stored)} runs, {len(left)} pending{again}")
+            for label, message in done.killed.items():
+                print(f"{study.name}: {label} was not stored: {message}")
+    return 0

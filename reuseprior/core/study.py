@@ -1,0 +1,227 @@
+"""A resumable study: runs identified by a plan id and key columns, each run a
+task, each finished run stored at once by the one process that owns the store.
+
+A study needs a configuration and a ``run_one`` function; this module gives it
+the rest:
+
+- :class:`RunStore` -- the rows of finished runs in one CSV (under ``data/``
+  for the stored studies). Writing a run replaces the rows with its key (plan
+  and key columns) and rewrites the whole file through
+  :func:`reuseprior.core.files.write_csv` (a temporary file put in place with
+  :func:`os.replace`) under a file lock, so a reader never sees half a file and
+  an interruption loses at most the runs in progress.
+- :class:`Study` -- the plan id, the key of every run in order, ``run_one`` (a
+  module-level function, so that a Dask worker can import it: it gets the key's
+  values and :attr:`Study.context` as keyword arguments and returns the run's
+  result) and ``store_result`` (which writes a result; default: the result is
+  the row, put in :attr:`Study.store`). ``live_check`` is the chapter's check
+  of a stored slice, for the notebooks.
+- :func:`pending_runs`, :func:`status` -- what is stored and what is not.
+- :func:`run_study` -- every pending run (or those chosen) once: in this
+  process one after the other when no Dask client is given, else each run a
+  task of :func:`reuseprior.core.distributed.run_jobs` (one thread per
+  worker); results are stored in this process as they arrive, with a tqdm
+  progress bar over runs. ``run_one`` returning ``None`` means the run stopped
+  before its end (a deadline): nothing is stored and it stays pending.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import pandas as pd
+from distributed import Client
+from filelock import FileLock
+from tqdm.auto import tqdm
+
+from reuseprior.core.distributed import Call, Killed, run_jobs
+from reuseprior.core.files import append_csv_row, replace_csv_rows
+
+__all__ = ["RunStore", "Study", "StudyResult", "pending_runs", "run_study", "status"]
+
+#: a run's key: its key columns and their values (the plan aside)
+Key = Mapping[str, Any]
+
+
+def read_csv_or_empty(path: Path, columns: Sequence[str] = ()) -> pd.DataFrame:
+    """The CSV at ``path``, or an empty frame of ``columns`` when it is absent or empty."""
+    if path.exists() and path.stat().st_size > 0:
+        return pd.read_csv(path)
+    return pd.DataFrame(columns=list(columns))
+
+
+@dataclass(frozen=True)
+class RunStore:
+    """The finished runs of one or more studies in the CSV at ``path``.
+
+    ``plan_column`` holds the plan id, ``key`` the columns that name a run
+    within a plan. ``columns``: the stored columns, in order (a row's missing
+    ones empty; None: the row's own). ``read``: how the file is read (default:
+    :func:`read_csv_or_empty`); ``validate``: a check of the whole table
+    before it is written (raises)."""
+
+    path: Path
+    key: tuple[str, ...]
+    plan_column: str = "plan"
+    columns: tuple[str, ...] | None = None
+    read: Callable[[Path], pd.DataFrame] | None = None
+    validate: Callable[[pd.DataFrame, str], None] | None = None
+
+    def rows(self, plan: str | None = None) -> pd.DataFrame:
+        """The stored rows (those of ``plan`` when given)."""
+        frame = self._read(Path(self.path))
+        if plan is not None and not frame.empty:
+            frame = frame[frame[self.plan_column] == plan].reset_index(drop=True)
+        return frame
+
+    def stored_keys(self, plan: str) -> set[tuple]:
+        """The keys (tuples in the order of :attr:`key`) of the runs of ``plan`` stored."""
+        mine = self.rows(plan)
+        if mine.empty:
+            return set()
+        return set(zip(*(mine[c].map(_plain) for c in self.key)))
+
+    def key_of(self, run: Key) -> tuple:
+        return tuple(_plain(run[c]) for c in self.key)
+
+    def lock(self) -> FileLock:
+        """The lock every writer of this file holds while it rewrites it."""
+        return FileLock(str(Path(self.path).with_suffix(".lock")))
+
+    def put(self, row: Mapping[str, Any] | pd.DataFrame) -> pd.DataFrame:
+        """Store one run's row(s): the rows with the same plan and key are
+        replaced, the others kept; the file is rewritten atomically. Returns
+        the rows written."""
+        rows = row if isinstance(row, pd.DataFrame) else self._frame(row)
+        first = rows.iloc[0]
+        ident = {c: first[c] for c in (self.plan_column, *self.key)}
+        with self.lock():
+            return replace_csv_rows(self.path, ident, rows, read=self._read, validate=self._check)
+
+    def append(self, row: Mapping[str, Any]) -> pd.DataFrame:
+        """Append one row (a run log that keeps every attempt); atomic, validated."""
+        with self.lock():
+            return append_csv_row(
+                self.path, dict(row), self.columns or tuple(row), read=self._read, validate=self._check
+            )
+
+    def _check(self, frame: pd.DataFrame) -> None:
+        if self.validate is not None:
+            self.validate(frame, str(self.path))
+
+    def _read(self, path: Path) -> pd.DataFrame:
+        return self.read(path) if self.read is not None else read_csv_or_empty(path, self.columns or ())
+
+    def _frame(self, row: Mapping[str, Any]) -> pd.DataFrame:
+        columns = self.columns or tuple(row)
+        return pd.DataFrame([{c: row.get(c) for c in columns}])
+
+
+def _plain(value: Any) -> Any:
+    """A key value as a hashable plain Python value (numpy integers as int)."""
+    return value.item() if hasattr(value, "item") else value
+
+
+@dataclass(frozen=True)
+class Study:
+    """What the run loop needs of a study (see the module docstring)."""
+
+    name: str
+    plan: str
+    store: RunStore
+    runs: tuple[Key, ...]
+    run_one: Callable[..., Any]
+    context: Mapping[str, Any] = field(default_factory=dict)
+    store_result: Callable[[Key, Any], None] | None = None
+    live_check: Callable[..., pd.DataFrame] | None = None
+
+    def label(self, run: Key) -> str:
+        return "/".join(str(v) for v in run.values())
+
+    def save(self, run: Key, result: Any) -> None:
+        if self.store_result is not None:
+            self.store_result(run, result)
+        else:
+            self.store.put(result)
+
+
+@dataclass
+class StudyResult:
+    """What :func:`run_study` did: the runs stored, those a worker's death killed, those left unfinished."""
+
+    stored: list[Key] = field(default_factory=list)
+    killed: dict[str, str] = field(default_factory=dict)
+    unfinished: list[Key] = field(default_factory=list)
+
+
+def pending_runs(study: Study, only: Iterable[Key] | None = None) -> list[Key]:
+    """The runs of ``study`` (or of ``only``, in its order) without a stored row of its plan."""
+    done = study.store.stored_keys(study.plan)
+    runs = study.runs if only is None else list(only)
+    return [run for run in runs if study.store.key_of(run) not in done]
+
+
+def status(study: Study) -> dict[str, int]:
+    """Counts: runs of the plan stored and pending, and stored rows of other plans in the same file."""
+    everything = study.store.rows()
+    mine = study.store.rows(study.plan)
+    pending = len(pending_runs(study))
+    return {"stored": len(study.runs) - pending, "pending": pending, "other plans": len(everything) - len(mine)}
+
+
+class _RunJob:
+    """One run as a job of :func:`reuseprior.core.distributed.run_jobs`: one call, its outcome kept."""
+
+    def __init__(self, study: Study, run: Key):
+        self.study, self.run, self.outcome = study, run, None
+
+    def start(self) -> list[Call]:
+        what = f"{self.study.name}-run"
+        return [Call(self.study.run_one, kwargs={**self.run, **self.study.context}, what=what)]
+
+    def receive(self, call: Call, outcome: object) -> list[Call]:  # noqa: ARG002 - the protocol's signature
+        self.outcome = outcome
+        return []
+
+
+def run_study(
+    study: Study,
+    *,
+    only: Iterable[Key] | None = None,
+    max_runs: int | None = None,
+    client: Client | None = None,
+    progress: bool = True,
+) -> StudyResult:
+    """Run the pending runs of ``study`` (or of ``only``), at most ``max_runs``
+    of them, and store each result as it arrives (see the module docstring)."""
+    todo = pending_runs(study, only)
+    if max_runs is not None:
+        todo = todo[:max_runs]
+    result = StudyResult()
+    if not todo:
+        return result
+
+    def keep(run: Key, outcome: Any) -> None:
+        if isinstance(outcome, Killed):
+            result.killed[study.label(run)] = outcome.message()
+        elif outcome is None:
+            result.unfinished.append(run)
+        else:
+            study.save(run, outcome)
+            result.stored.append(run)
+
+    if client is not None:
+        jobs = [_RunJob(study, run) for run in todo]
+        run_jobs(client, jobs, on_done=lambda job: keep(job.run, job.outcome), desc=study.name, progress=progress,
+                 unit="run")  # fmt: skip
+        return result
+    bar = tqdm(todo, desc=study.name, unit="run", disable=not progress)
+    for run in bar:
+        bar.set_postfix_str(study.label(run))
+        outcome = study.run_one(**run, **study.context)
+        keep(run, outcome)
+        if outcome is None:  # a deadline: the runs after it would stop at once as well
+            break
+    return result

@@ -1,0 +1,245 @@
+"""The data order of an epoch, interruption, random-number state and checkpoints (read and checked)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from reuseprior.core.errors import CheckpointMismatchError, UnreadableCheckpointError
+from reuseprior.core.files import atomic_write
+from reuseprior.training.loop.config import CHECKPOINT_FORMAT, TrainConfig, TrainResult
+
+
+class EpochSampler(Sampler[int]):
+    """A permutation of ``range(n)`` that depends only on ``(seed, epoch)``,
+    optionally skipping its first ``start`` indices (resuming mid-epoch)."""
+
+    def __init__(self, n: int, seed: int, epoch: int, start: int = 0):
+        self.n, self.seed, self.epoch, self.start = n, seed, epoch, start
+
+    def order(self) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return torch.randperm(self.n, generator=g)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order()[self.start :].tolist())
+
+    def __len__(self) -> int:
+        return self.n - self.start
+
+
+def _loader(
+    dataset: Dataset,
+    batch_size: int,
+    sampler: Sampler | None,
+    config: TrainConfig,
+    device: torch.device,
+    *,
+    drop_last: bool,
+    generator_seed: int,
+) -> DataLoader:
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        shuffle=False,
+        drop_last=drop_last,
+        num_workers=config.num_workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=False,
+        generator=torch.Generator().manual_seed(generator_seed),
+    )
+
+
+# ------------------------------------------------------------------ checkpointing
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Raised by :func:`fit` after Ctrl-C once the checkpoint is written;
+    ``.result`` is the partial :class:`TrainResult`."""
+
+    def __init__(self, result: "TrainResult"):
+        super().__init__(
+            f"training interrupted after {result.epochs_completed} epoch(s); checkpoint: {result.checkpoint_path}"
+        )
+        self.result = result
+
+
+def _rng_state() -> dict[str, Any]:
+    """Python's, NumPy's (legacy global), torch's and CUDA's generator states as
+    tensors and plain numbers: what ``torch.load(weights_only=True)`` reads back."""
+    py_version, py_internal, py_gauss = random.getstate()
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": {
+            "version": int(py_version),
+            "internal": torch.tensor(py_internal, dtype=torch.int64),
+            "gauss_next": py_gauss,
+        },
+        "numpy": {
+            "bit_generator": str(np_name),
+            "keys": torch.from_numpy(np.asarray(np_keys, dtype=np.int64)),
+            "pos": int(np_pos),
+            "has_gauss": int(np_has_gauss),
+            "cached_gaussian": float(np_gauss),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    py, npy = state["python"], state["numpy"]
+    random.setstate((py["version"], tuple(int(v) for v in py["internal"].tolist()), py["gauss_next"]))
+    np.random.set_state(
+        (
+            npy["bit_generator"],
+            npy["keys"].numpy().astype(np.uint32),
+            npy["pos"],
+            npy["has_gauss"],
+            npy["cached_gaussian"],
+        )
+    )
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write ``state`` with ``torch.save`` atomically (:func:`reuseprior.core.files.atomic_write`:
+    a crash or an error leaves either the old or the new checkpoint, never a
+    truncated one, and no temporary file)."""
+    path = Path(path)
+    with atomic_write(path) as fh:
+        torch.save(state, fh)
+    return path
+
+
+def read_checkpoint_file(path: str | os.PathLike, what: str = "reuseprior checkpoint") -> dict[str, Any]:
+    """``torch.load(path, weights_only=True)`` on the CPU, for checkpoints that
+    are resumed from (training here, Revolver populations).
+
+    Policy: a checkpoint holds tensors, numbers, strings and containers of
+    them only; a file with any other pickled object (an older reuseprior
+    checkpoint, or a crafted file whose unpickling would run code) is refused
+    *without* unpickling it, and so is a file that is not a torch checkpoint
+    dictionary at all: :class:`UnreadableCheckpointError` says what the file is
+    and what to do. A missing file raises ``FileNotFoundError`` as usual."""
+    path = Path(path)
+    fresh = "start a fresh run: delete the file or choose another checkpoint path"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:
+        raise
+    except pickle.UnpicklingError as err:
+        if "weights only load failed" not in str(err).lower():
+            raise UnreadableCheckpointError(
+                f"{path} is not a {what}: torch.load cannot read it ({err}); {fresh}"
+            ) from None
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        if found is None:  # no pickled object named: bytes that are no pickle at all
+            raise UnreadableCheckpointError(
+                f"{path} is not a {what}: torch.load cannot read it; it is truncated, corrupt or another kind of "
+                f"file; {fresh}"
+            ) from None
+        raise UnreadableCheckpointError(
+            f"{path} was not loaded: it holds a pickled {found.group(1)}, which a {what} of this version never "
+            "contains and whose "
+            "unpickling could run arbitrary code, so it is refused unread. It is a checkpoint of an older reuseprior "
+            f"(training checkpoints before format {CHECKPOINT_FORMAT} pickled NumPy's random state) or a file from "
+            f"elsewhere; {fresh}"
+        ) from None
+    except Exception as err:  # noqa: BLE001 - truncated, corrupt or another kind of file
+        raise UnreadableCheckpointError(
+            f"{path} is not a {what}: torch.load cannot read it ({type(err).__name__}: {err}); it is truncated, "
+            f"corrupt or another kind of file; {fresh}"
+        ) from None
+    if not isinstance(state, dict):
+        raise UnreadableCheckpointError(
+            f"{path} is not a {what}: it holds a {type(state).__name__}, not a checkpoint dictionary; {fresh}"
+        )
+    return state
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint` (on the CPU) with
+    :func:`read_checkpoint_file` (``weights_only=True``): a file of an older
+    format or another kind raises :class:`UnreadableCheckpointError` (a
+    :class:`CheckpointMismatchError`) naming what it is and what to do."""
+    state = read_checkpoint_file(path, "reuseprior training checkpoint")
+    fmt = state.get("format")
+    if fmt != CHECKPOINT_FORMAT:
+        if isinstance(fmt, int) and not isinstance(fmt, bool) and 0 < fmt < CHECKPOINT_FORMAT:
+            raise UnreadableCheckpointError(
+                f"{path} is a reuseprior training checkpoint of an older format ({fmt}; this version writes and reads "
+                f"{CHECKPOINT_FORMAT}) and cannot be resumed: start a fresh run (resume=False, or delete the file)"
+            )
+        raise UnreadableCheckpointError(
+            f"{path} is not a reuseprior training checkpoint (format {fmt!r}, expected "
+            f"{CHECKPOINT_FORMAT}); start a fresh run with another checkpoint path"
+        )
+    return state
+
+
+#: The entries of a training checkpoint (format :data:`CHECKPOINT_FORMAT`) and their types.
+_ENTRIES: dict[str, type | tuple[type, ...]] = {
+    "config": dict,
+    "model": dict,
+    "optimizer": dict,
+    "schedule": dict,
+    "scaler": dict,
+    "ema": (dict, type(None)),
+    "rng": dict,
+    "epoch": int,
+    "step_in_epoch": int,
+    "partial": dict,
+    "history": list,
+    "train_time_s": (float, int),
+    "train_images": int,
+}
+
+
+def discard_checkpoint(path: str | os.PathLike) -> None:
+    """Delete the training checkpoint at ``path`` before a fresh run, so that an interrupted fresh run
+    never leaves an older one to resume. Policy: only a file :func:`load_checkpoint` reads as a
+    training checkpoint is deleted; any other file there is kept, and refused with
+    :class:`UnreadableCheckpointError` naming it (move it away, or choose another checkpoint folder)."""
+    path = Path(path)
+    if not path.exists():
+        return
+    try:
+        load_checkpoint(path)
+    except UnreadableCheckpointError as err:
+        raise UnreadableCheckpointError(
+            f"{err}. It was kept: a fresh run deletes only its own checkpoint, and {path.name} is where this "
+            f"run's goes; move the file away or choose another checkpoint folder (--checkpoint-dir)"
+        ) from None
+    path.unlink()
+
+
+#: config fields that may differ between a checkpoint and the resuming run
+_RESUMABLE_CHANGES = {"epochs", "num_workers", "eval_batch_size"}
+
+
+def _check_config(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
+    current = config.to_dict()
+    diff = {k: (saved.get(k), v) for k, v in current.items() if k not in _RESUMABLE_CHANGES and saved.get(k) != v}
+    if diff:
+        lines = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in sorted(diff.items()))
+        raise CheckpointMismatchError(
+            f"cannot resume from {path}: the training configuration changed ({lines}). "
+            "Use the same settings, or start a fresh run with resume=False or another checkpoint path."
+        )
+
+
+# ---------------------------------------------------------------------- training

@@ -1,0 +1,462 @@
+"""Filling and rescoring proxies of stored rows."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import hashlib
+import json
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
+
+import pandas as pd
+import torch
+from distributed import Client
+from tqdm.auto import tqdm
+
+from reuseprior.baselines.proxies import PROXIES
+from reuseprior.baselines.registry import DATA_DEPENDENT, ZOO_PROXIES
+from reuseprior.core.cpu import cpu_kernels
+from reuseprior.core.errors import UnknownArchitectureError
+from reuseprior.zoo.scoring.jobs import ArchJob
+from reuseprior.zoo.scoring.registry import _REUSE, REUSE_SCORES, SCORES_VERSION, Zoo, get_zoo
+from reuseprior.zoo.scoring.results import _meta, scores_path, scores_table
+from reuseprior.zoo.scoring.runs import _run, _Session, _session
+from reuseprior.zoo.scoring.scores import (
+    _catalogue_row,
+    _error_messages,
+    _pending_cell,
+    _ran_out_of_memory,
+    _score_columns,
+    changed_scores,
+    pending_scores,
+)
+from reuseprior.zoo.store import (
+    StoreError,
+    read_csv_rows,
+)
+
+
+def _resized_archs(old_zoo: Zoo, zoo: Zoo, by_arch: pd.DataFrame, old_rows: list[dict]) -> dict[str, list[int]]:
+    """The stored architectures whose model gets another input size in the new version: arch -> [old, new]."""
+    resized: dict[str, list[int]] = {}
+    for old in old_rows if old_zoo.image_size != zoo.image_size else []:
+        if old["arch"] in by_arch.index:
+            row = pd.Series(_catalogue_row(by_arch, old["arch"]))
+            sizes = [old_zoo.size_of(row), zoo.size_of(row)]
+            if sizes[0] != sizes[1]:
+                resized[old["arch"]] = sizes
+    return resized
+
+
+def _upgraded_row(
+    old: dict, names: Sequence[str], identity: list[str], blank: set[str], recomputed: list[str], resized: bool
+) -> dict:
+    """A previous version's row in the new table: its identity and every score pending when its input
+    was ``resized``, else every column but the ``blank`` ones of the ``recomputed`` scores (pending)."""
+    if resized:
+        return {c: old[c] for c in identity} | {"pending": _pending_cell([*ZOO_PROXIES, _REUSE])}
+    row = {c: old[c] for c in names if c in old and c not in blank}
+    errors = _error_messages(old["errors"])
+    if set(errors) & set(recomputed):  # the old definitions' messages go; the text is kept where none does
+        errors = {k: v for k, v in errors.items() if k not in recomputed}
+        row["errors"] = json.dumps(errors) if errors else None
+    return row | {"pending": _pending_cell(recomputed)}
+
+
+def upgrade_scores(
+    zoo_name: str, *, data_dir: Path | None = None, store: Path | None = None, progress: bool = True
+) -> dict[str, object]:
+    """Start the table of :data:`SCORES_VERSION` from the previous version's
+    CSV in ``data_dir`` (see "Versions" in the module docstring), export it,
+    and return what its ``.meta.json`` records under ``upgraded_from``.
+
+    Every row of the previous CSV becomes a row of the new table, in the same
+    order, with its ``order``, ``arch`` and ``accuracy``:
+
+    - a row whose model gets the same input at both versions (:meth:`Zoo.size_of`
+      of :func:`get_zoo` at each): every other column copied value for value,
+      except the value, timing and message of each score whose definition
+      changed (:func:`changed_scores`), left empty and listed in ``pending``.
+      The shared pass's timing is copied: it timed the pass of the carried
+      proxies (a changed proxy filled alone is not timed on its own);
+    - a row whose input size changed (the torchvision models whose
+      evaluation crop is not 224 px): nothing else; every score pending.
+
+    Then :func:`fill_proxies` computes the pending scores (resumable, over
+    several sessions), with the previous table's seed (its ``.meta.json``).
+    Architectures of the catalogue that the previous CSV lacks are left to
+    :func:`score_zoo`. ``FileNotFoundError`` without the previous CSV;
+    :class:`StoreError` when the store (or the new version's CSV, which the
+    store takes in first) already holds the new table: a fill in progress is
+    never started over."""
+    old_version = SCORES_VERSION - 1
+    source = scores_path(zoo_name, old_version, data_dir)
+    if old_version < 1 or not source.exists():
+        raise FileNotFoundError(f"no {source} to upgrade from (score the zoo instead: score-zoos {zoo_name})")
+    zoo, old_zoo = get_zoo(zoo_name), get_zoo(zoo_name, old_version)
+    old_spec, spec = scores_table(zoo_name, old_version), scores_table(zoo_name)
+    old_rows = [dict(zip(old_spec.names, values)) for values in read_csv_rows(old_spec, source)]
+    old_meta_path = source.with_suffix(".meta.json")
+    old_meta = json.loads(old_meta_path.read_text()) if old_meta_path.exists() else {}
+    seed = int(old_meta.get("seed", 0))
+    cat = zoo.catalogue()
+    by_arch = cat.set_index("arch")
+    resized = _resized_archs(old_zoo, zoo, by_arch, old_rows)
+    changed = changed_scores(SCORES_VERSION)
+    recomputed = [p for p in ZOO_PROXIES if p in changed] + ([_REUSE] if set(changed) & set(REUSE_SCORES) else [])
+    blank = {c for name in recomputed for c in _score_columns(name)}
+    identity = ["order", "arch", "accuracy"]
+    rows = [_upgraded_row(old, spec.names, identity, blank, recomputed, old["arch"] in resized) for old in old_rows]
+    record = {
+        "version": old_version,
+        "csv": source.name,
+        "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "carried_over": [c for c in spec.names if c in old_spec.names and c not in blank and c not in identity],
+        "recomputed": {
+            "scores": recomputed,
+            "why": "definition changed in this version (registry since_version)",
+            "rows": len(old_rows) - len(resized),
+        },
+        "recomputed_entirely": {
+            "archs": {arch: {"image_size": sizes} for arch, sizes in resized.items()},
+            "why": "input size changed (previous version, this version): every score depends on it",
+        },
+        "not_in_previous": len(set(by_arch.index) - {r["arch"] for r in old_rows}),
+        "rescored_in_previous": old_meta.get("rescored", []),  # where carried values were replaced there
+    }
+    meta = _meta(zoo, seed, zoo.fixed_batch(seed), len(cat)) | {"upgraded_from": record}
+    with _session(zoo_name, data_dir, store, progress) as run:
+        held = run.store.count(run.spec)
+        if held or run.store.meta(run.spec) is not None:
+            raise StoreError(
+                f"the store {run.store.path} already holds {held} rows of {zoo_name} version {SCORES_VERSION} "
+                f"({run.spec.name}: upgraded or scored before); compute what they lack with "
+                f"python -m reuseprior score-zoos {zoo_name} --fill-proxies"
+            )
+        run.store.create_with_rows(run.spec, rows, meta)
+        run.changed = True
+    return record
+
+
+def fill_proxies(
+    zoo_name: str,
+    *,
+    every: int = 1,
+    limit: int | None = None,
+    seed: int = 0,
+    data_dir: Path | None = None,
+    progress: bool = True,
+    isolate: bool = False,
+    max_memory_gb: float | None = None,
+    retry_out_of_memory: bool = False,
+    archs: Iterable[str] | None = None,
+    store: Path | None = None,
+    client: Client | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+) -> int:
+    """Compute what stored rows lack: the scores listed in their ``pending``
+    column (:func:`pending_scores`: after :func:`upgrade_scores`, the scores
+    whose definition changed, or every score of a row whose input size
+    changed; after a ``score_zoo`` with ``full_every``, the data-dependent
+    proxies), and the data-dependent proxies (:data:`DATA_DEPENDENT`) of rows
+    that have none of them (a table of version 1, which has no ``pending``).
+    Rows at positions ``order % every == 0``, in the zoo's
+    order (a seeded permutation for NAS-Bench-201, so any prefix is a uniform
+    random sample); ``limit`` takes the first ``limit`` of those rows (as
+    ``score_zoo``'s: a prefix of the order, so a fill killed and run again fills
+    the rows one uninterrupted fill would have), one Dask task per architecture;
+    returns how many rows this fill filled. Each filled row is committed to the
+    store as it finishes (a hard kill loses only the rows in flight; a row
+    leaves ``pending`` in the same transaction); the CSV
+    is exported when the fill ends, also by Ctrl-C or SIGTERM. The scores
+    see the same seeded initialisation and minibatch as in :func:`score_zoo`,
+    so a filled row is what a full scoring would have stored.
+
+    Every architecture is scored in a worker process (of the LocalCluster,
+    or of the cluster at ``scheduler``). A model whose proxies exhaust the
+    worker's memory kills the worker, which the nanny restarts; the row is
+    then scored by follow-up tasks: GraSP dropped, then each proxy alone
+    (:class:`ArchJob`). ``isolate=True`` also scores alone, each in its own
+    task, the proxies that failed by an allocation error inside the task
+    (otherwise the task itself tries them one by one: :func:`shared_pass`).
+    ``max_memory_gb`` (only with ``isolate``) is the LocalCluster's memory
+    limit per worker: a worker beyond it is restarted by its nanny, and the
+    proxies it was scoring are recorded as out of memory, naming the limit.
+    ``retry_out_of_memory=True`` also takes the rows where some proxy ran out
+    of memory before (say, under a lower limit); not by default, since such a
+    row usually fails again and costs minutes each time. ``archs`` restricts
+    the fill to these stored architectures (say, the models to retry under a
+    higher limit). A fill that ends (not interrupted) appends to the
+    ``.meta.json``'s ``filled`` what it computed, when and with which torch;
+    a row that another fill running at once stored first is neither written
+    again nor counted (:func:`_write_filled`).
+    """
+    if max_memory_gb is not None and not (isolate and max_memory_gb > 0):
+        raise ValueError(
+            f"max_memory_gb={max_memory_gb!r}: a positive memory limit of the isolated workers, "
+            "so it needs isolate=True (--isolate)"
+        )
+    zoo = get_zoo(zoo_name)
+    wants = functools.partial(_wanted, proxies=[p for p in PROXIES if p in DATA_DEPENDENT], retry=retry_out_of_memory)
+    with _session(zoo_name, data_dir, store, progress) as run:
+        stored = _stored_rows(run, zoo_name)
+        names = _fill_candidates(stored, zoo_name, every, limit, archs, wants)
+        todo = [arch for arch, wanted in names.items() if wanted]
+        rows = _rows_for(zoo, stored, todo)
+        jobs = [
+            ArchJob(zoo, arch, rows[arch], seed, [p for p in ZOO_PROXIES if p in names[arch]],
+                    reuse=_REUSE in names[arch], each_alone=not isolate)
+            for arch in todo
+        ]  # fmt: skip
+        filled: list[str] = []
+        _run(jobs, _write_filled(run, timing=True, wants=wants, filled=filled), desc=f"filling {zoo_name}",
+             progress=progress, client=client, scheduler=scheduler, workers=workers,
+             max_memory_gb=max_memory_gb)  # fmt: skip
+        if filled and "pending" in run.spec.names:  # the CSV's history: what was computed later, when, with what
+            _record_fill(run, len(filled), set().union(*(names[arch] for arch in filled)))
+    return len(filled)
+
+
+def _fill_candidates(
+    stored: pd.DataFrame,
+    zoo_name: str,
+    every: int,
+    limit: int | None,
+    archs: Iterable[str] | None,
+    wants: Callable[[Mapping[str, object]], set[str]],
+) -> dict[str, set[str]]:
+    """The rows a fill looks at, in the zoo's order, with what each still lacks (:func:`_wanted`): those at
+    ``order % every == 0``, of ``archs`` when given, the first ``limit`` of them (a prefix of the zoo's order,
+    whatever an earlier, interrupted fill did)."""
+    candidates = stored[stored["order"] % every == 0].sort_values("order")
+    if archs is not None:
+        candidates = candidates[candidates["arch"].isin(_stored_archs(stored, zoo_name, archs))]
+    if limit is not None:
+        candidates = candidates.head(limit)
+    return {row["arch"]: wants(row) for _, row in candidates.iterrows()}
+
+
+def _wanted(row: Mapping[str, object], *, proxies: list[str], retry: bool) -> set[str]:
+    """What a fill computes on a stored row (a committed row, or a row of the stored frame): the scores in
+    its ``pending``, and ``proxies`` (the data-dependent ones) when it has none of them or, with ``retry``,
+    when one of them ran out of memory."""
+    lacking = all(pd.isna(row.get(p)) for p in proxies) or (retry and _ran_out_of_memory(row.get("errors"), proxies))
+    return set(pending_scores(row.get("pending"))) | (set(proxies) if lacking else set())
+
+
+def _record_fill(run: _Session, rows: int, scores: set[str]) -> None:
+    """The CSV's history in its ``.meta.json``: what a fill computed later, when, with what."""
+    entry = {
+        "rows": rows,
+        "scores": _pending_cell(scores),
+        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "torch": torch.__version__,
+        "cpu_kernels": cpu_kernels(),
+    }
+    run.store.set_meta(run.spec, update=lambda meta: meta | {"filled": [*meta.get("filled", []), entry]})
+    run.changed = True
+
+
+def rescore_proxies(
+    zoo_name: str,
+    proxies: Iterable[str],
+    *,
+    archs: Iterable[str] | None = None,
+    with_modules: Iterable[str] | None = None,
+    seed: int = 0,
+    data_dir: Path | None = None,
+    progress: bool = True,
+    store: Path | None = None,
+    client: Client | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    max_memory_gb: float | None = None,
+) -> list[str]:
+    """Score ``proxies`` (any of :data:`reuseprior.baselines.registry.ZOO_PROXIES`)
+    again on stored rows and replace their stored values (and messages);
+    returns the architectures rescored.
+
+    For a proxy whose definition changed, on the models it changes: say,
+    after a module class is added to
+    :data:`reuseprior.baselines.proxies.LIBRARY_ACTIVATIONS`, NASWOT's value
+    changes (or becomes defined) on every model holding one:
+    ``rescore_proxies("pytorchcv", ["naswot"], with_modules=["Swish", "HSwish"])``.
+    The rows are ``archs`` (default: every stored row), narrowed by
+    ``with_modules`` to the models that hold a module of one of these class
+    names (each model is built to look). Same seeds and minibatch as a full
+    scoring; the shared pass's timing columns are kept (a proxy rescored alone
+    is not the pass they timed), a data-free score's own timing is replaced.
+    Also for a score whose counter once failed on some models and now counts
+    them (``rescore_proxies("pytorchcv", ["flops"], archs=[...])``). One Dask task per architecture, each row
+    committed as it finishes, like :func:`fill_proxies`; a finished rescoring
+    is recorded under ``rescored`` in the ``.meta.json``. ``max_memory_gb`` is
+    the memory limit of each worker of the LocalCluster started for it
+    (default: Dask's share of the machine per worker): a model that needs
+    more than that share alone, the machine otherwise idle (checked by
+    :func:`reuseprior.zoo.distributed.connect`)."""
+    proxies = list(proxies)
+    unknown = set(proxies) - set(ZOO_PROXIES)
+    if unknown:
+        raise ValueError(
+            f"{sorted(unknown)} are not stored proxies; choose from {list(ZOO_PROXIES)} "
+            "(the reusability quantities are recomputed by a new scores version: upgrade_scores)"
+        )
+    zoo = get_zoo(zoo_name)
+    with _session(zoo_name, data_dir, store, progress) as run:
+        stored = _stored_rows(run, zoo_name)
+        todo = stored.sort_values("order")["arch"].tolist() if archs is None else _stored_archs(stored, zoo_name, archs)
+        if with_modules is not None:
+            todo = archs_with_modules(zoo, todo, with_modules, progress=progress)
+        rows = _rows_for(zoo, stored, todo)
+        jobs = [ArchJob(zoo, arch, rows[arch], seed, proxies, reuse=False, each_alone=True) for arch in todo]
+        _run(
+            jobs,
+            _write_filled(run, timing=False),
+            desc=f"rescoring {', '.join(proxies)} of {zoo_name}",
+            progress=progress,
+            client=client,
+            scheduler=scheduler,
+            workers=workers,
+            max_memory_gb=max_memory_gb,
+        )
+        if todo:  # the CSV's history: which values were replaced, when
+            entry = {
+                "proxies": proxies,
+                "rows": len(todo),
+                "with_modules": sorted(with_modules) if with_modules else None,
+                "archs": todo if archs is not None or with_modules is not None else "all",
+                "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "torch": torch.__version__,
+                "cpu_kernels": cpu_kernels(),
+            }
+            run.store.set_meta(run.spec, update=lambda meta: meta | {"rescored": [*meta.get("rescored", []), entry]})
+            run.changed = True
+    return todo
+
+
+def archs_with_modules(
+    zoo: Zoo | str, archs: Iterable[str], class_names: Iterable[str], *, progress: bool = False
+) -> list[str]:
+    """Those of ``archs`` whose model (built, untrained) holds a module whose class is named one of ``class_names``."""
+    zoo = get_zoo(zoo) if isinstance(zoo, str) else zoo
+    names = set(class_names)
+    return [
+        arch
+        for arch in tqdm(list(archs), desc=f"looking for {', '.join(sorted(names))}", disable=not progress)
+        if any(type(m).__name__ in names for m in zoo.build(arch).modules())
+    ]
+
+
+def _write_filled(
+    run: _Session,
+    *,
+    timing: bool,
+    wants: Callable[[Mapping[str, object]], set[str]] | None = None,
+    filled: list[str] | None = None,
+) -> Callable[[ArchJob], None]:
+    """``on_done`` of a fill or rescoring: write what a finished job computed
+    (its ``names``, and the reusability quantities if it computed them) into
+    its stored row, in one transaction, and take them off the row's
+    ``pending``; the messages of an earlier attempt at these scores are
+    replaced by this attempt's, the others kept, and so are a data-free
+    score's own timing columns (it is timed alone). With ``timing``, also the
+    timing columns of what was timed here: the reusability quantities', the
+    model build's (on a row without one), and the shared pass's when the job computed every data-dependent proxy
+    (a pass over some of them is not the pass those columns time). A row that
+    had no ``scored_at`` gets the time of the fill. With ``wants`` (a fill: what
+    the committed row still lacks, :func:`_wanted`), a job whose scores the row
+    no longer lacks (another fill at once stored them) writes nothing; the
+    architectures written are appended to ``filled``, so that two fills at once
+    never both record one row in the history."""
+
+    def change(job: ArchJob) -> Callable[[dict[str, object]], dict[str, object]]:
+        rec = job.rec
+        done = [*job.names, *([_REUSE] if job.reuse else [])]
+        columns = [*job.names, *(REUSE_SCORES if job.reuse else ())]
+        columns += [c for p in job.names if p not in DATA_DEPENDENT for c in _score_columns(p)[1:]]
+        if timing:
+            if set(job.proxies) == DATA_DEPENDENT:
+                columns += ["data_dependent_seconds", "data_dependent_cpu_seconds"]
+            if job.reuse:
+                columns += ["reuse_seconds", "reuse_cpu_seconds"]
+
+        def new_values(current: dict[str, object]) -> dict[str, object]:
+            if wants is not None and not wants(current) & set(done):
+                return {}  # stored meanwhile by another fill
+            errors = {k: v for k, v in _error_messages(current["errors"]).items() if k not in done}
+            errors |= _error_messages(rec["errors"])
+            values = {c: rec.get(c, math.nan) for c in columns} | {"errors": json.dumps(errors) if errors else None}
+            if timing and current.get("build_seconds") is None:
+                values["build_seconds"] = rec.get("build_seconds", math.nan)
+            if "pending" in current:
+                values["pending"] = _pending_cell(set(pending_scores(current["pending"])) - set(done))
+            if "scored_at" in current and current["scored_at"] is None:
+                values["scored_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            return values
+
+        return new_values
+
+    def on_done(job: ArchJob) -> None:
+        if job.rec is None:
+            run.say(f"{job.arch}: not stored ({job.failure})")
+            return
+        written: list[bool] = []
+        new_values = change(job)
+
+        def recorded(current: dict[str, object]) -> dict[str, object]:
+            values = new_values(current)
+            written.append(bool(values))
+            return values
+
+        run.changed |= run.store.modify(run.spec, job.arch, recorded)
+        if filled is not None and any(written):
+            filled.append(job.arch)
+
+    return on_done
+
+
+def _stored_rows(run: _Session, zoo_name: str) -> pd.DataFrame:
+    """The rows of a zoo's stored scores, which must exist."""
+    stored = run.store.rows(run.spec)
+    if stored.empty:
+        raise FileNotFoundError(
+            f"no stored rows for {zoo_name} at {run.csv} (store {run.store.path}); score the zoo "
+            f"first (python -m reuseprior score-zoos {zoo_name})"
+        )
+    return stored
+
+
+def _rows_for(zoo: Zoo, stored: pd.DataFrame, archs: list[str]) -> dict[str, dict[str, object]]:
+    """Catalogue rows of ``archs`` (stored rows that the catalogue lacks: their stored accuracy)."""
+    if not archs:
+        return {}
+    cat = zoo.catalogue().set_index("arch")
+    by_arch = stored.set_index("arch")
+    return {
+        arch: _catalogue_row(cat, arch)
+        if arch in cat.index
+        else {"arch": arch, "accuracy": by_arch.at[arch, "accuracy"]}
+        for arch in archs
+    }
+
+
+def _stored_archs(stored: pd.DataFrame, zoo_name: str, archs: Iterable[str]) -> list[str]:
+    """``archs``, each checked to be a stored row of the zoo (else
+    :class:`UnknownArchitectureError` with the closest names)."""
+    archs = list(archs)
+    known = set(stored["arch"])
+    for arch in archs:
+        if arch not in known:
+            close = difflib.get_close_matches(arch, sorted(known), n=3)
+            hint = (
+                f"; did you mean {', '.join(close)}?"
+                if close
+                else f"; score it first (python -m reuseprior score-zoos {zoo_name})"
+            )
+            raise UnknownArchitectureError(f"{arch!r} is not a stored {zoo_name} row{hint}")
+    return archs

@@ -1,0 +1,200 @@
+"""Scoring a zoo: a session with its store and Dask client, the run loop."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pandas as pd
+from distributed import Client
+
+from reuseprior.baselines.registry import DATA_DEPENDENT, ZOO_PROXIES
+from reuseprior.core.files import atomic_write
+from reuseprior.zoo.distributed import connect, run_jobs
+from reuseprior.zoo.scoring.jobs import ArchJob, _sigterm_as_interrupt
+from reuseprior.zoo.scoring.registry import _REUSE, get_zoo
+from reuseprior.zoo.scoring.results import _meta, default_store_path, scores_path, scores_table
+from reuseprior.zoo.scoring.scores import _catalogue_row, _pending_cell
+from reuseprior.zoo.store import (
+    ScoreStore,
+    TableSpec,
+)
+
+
+@dataclass
+class _Session:
+    """A run's store, table and CSV; ``changed`` once it wrote something."""
+
+    store: ScoreStore
+    spec: TableSpec
+    csv: Path
+    say: Callable[[str], None]
+    changed: bool = False
+
+
+@contextmanager
+def _session(zoo_name: str, data_dir: Path | None, store: Path | None, progress: bool) -> Iterator[_Session]:
+    """Open the store, bring in the zoo's CSV (:meth:`ScoreStore.attach`) and,
+    when the run ends (also by Ctrl-C or SIGTERM: :func:`_sigterm_as_interrupt`),
+    export the table to the CSV if the run stored anything."""
+    csv = scores_path(zoo_name, data_dir=data_dir)
+    say = print if progress else _quiet
+    with ScoreStore(store or default_store_path(data_dir)) as db, _sigterm_as_interrupt():
+        spec = scores_table(zoo_name)
+        db.attach(spec, csv, say=say)
+        session = _Session(db, spec, csv, say)
+        try:
+            yield session
+        finally:
+            if session.changed:
+                count = db.export_csv(spec, csv, overwrite_changed=False)
+                say(f"{zoo_name}: {count} rows in {csv} (store: {db.path})")
+
+
+def _quiet(message: str) -> None:
+    """``say`` of a run without progress output."""
+
+
+def _run(
+    jobs: list[ArchJob],
+    on_done: Callable[[ArchJob], None],
+    *,
+    desc: str,
+    progress: bool,
+    client: Client | None,
+    scheduler: str | None,
+    workers: int | None,
+    max_memory_gb: float | None = None,
+) -> None:
+    """Run ``jobs`` on ``client``, or on a cluster started for them (none when there is nothing to do)."""
+    if not jobs:
+        return
+    if client is not None:
+        run_jobs(client, jobs, on_done=on_done, desc=desc, progress=progress)
+        return
+    with connect(
+        scheduler=scheduler, workers=workers, max_memory_gb=max_memory_gb, say=print if progress else _quiet
+    ) as started:
+        run_jobs(started, jobs, on_done=on_done, desc=desc, progress=progress)
+
+
+def _store_scored(run: _Session, everything: list[str], reuse: bool) -> Callable[[ArchJob], None]:
+    """How :func:`score_zoo` stores a finished job's row (with what it left ``pending``)."""
+
+    def store_row(job: ArchJob) -> None:
+        if job.rec is None:
+            run.say(f"{job.arch}: not stored ({job.failure}); the next run tries it again")
+            return
+        rec = job.rec | {"order": job.order, "scored_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        skipped = [p for p in everything if p not in job.names] + ([] if reuse else [_REUSE])
+        rec["pending"] = _pending_cell(skipped)  # stored from version 2 on: what --fill-proxies computes later
+        run.changed |= run.store.insert(run.spec, rec)
+
+    return store_row
+
+
+def score_zoo(
+    zoo_name: str,
+    *,
+    limit: int | None = None,
+    seed: int = 0,
+    data_dir: Path | None = None,
+    reuse: bool = True,
+    progress: bool = True,
+    max_params: float | None = None,
+    full_every: int = 1,
+    store: Path | None = None,
+    client: Client | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+) -> Path:
+    """Score the next architectures of ``zoo_name`` (in its fixed order) that
+    are not stored yet, one Dask task per architecture, and store each row in
+    one transaction as it finishes; returns the CSV, exported at the end.
+
+    ``limit`` caps the number of *stored* rows (e.g. 500 = the first 500
+    architectures of the order); ``max_params`` skips ImageNet models whose
+    published parameter count is larger (recorded in the sidecar, not scored).
+    ``full_every=M`` computes the data-dependent proxies (:data:`DATA_DEPENDENT`)
+    only at positions ``k % M == 0`` of the order (the rest get the data-free
+    scores: params, FLOPs, SynFlow and the reusability quantities; their
+    data-dependent columns stay empty and are listed in ``pending``, as the
+    reusability quantities are with ``reuse=False``: :func:`fill_proxies`
+    computes them later), a cheaper sample when time is short.
+    ``store`` is the SQLite file (default :func:`default_store_path`);
+    ``client`` a Dask client to use, else one of ``scheduler`` (an address)
+    or of a LocalCluster of ``workers`` processes (:func:`connect`). Two runs
+    at once never store a row twice (the first one stored wins), but each
+    computes the rows the other has not stored yet: give one run more workers.
+    A model that kills its worker is retried as :class:`ArchJob` says.
+    """
+    zoo = get_zoo(zoo_name)
+    cat = zoo.catalogue()
+    order = zoo.order(cat, seed)
+    if limit is not None:
+        order = order[:limit]
+    if max_params is not None and "published_params" in cat.columns:
+        small = set(cat.loc[cat["published_params"] <= max_params, "arch"])
+        order = [a for a in order if a in small]
+    everything = list(ZOO_PROXIES)
+    data_free = [p for p in everything if p not in DATA_DEPENDENT]
+    rows = cat.set_index("arch")
+    with _session(zoo_name, data_dir, store, progress) as run:
+        if run.store.meta(run.spec) is None:
+            run.store.set_meta(run.spec, _meta(zoo, seed, zoo.fixed_batch(seed), len(cat)))
+            run.changed = True
+        done = run.store.keys(run.spec)
+        jobs = [
+            ArchJob(
+                zoo,
+                arch,
+                _catalogue_row(rows, arch),
+                seed,
+                everything if k % full_every == 0 else data_free,
+                reuse=reuse,
+                each_alone=True,
+                order=k,
+            )
+            for k, arch in enumerate(order)
+            if arch not in done
+        ]
+
+        _run(
+            jobs,
+            _store_scored(run, everything, reuse),
+            desc=f"scoring {zoo_name}",
+            progress=progress,
+            client=client,
+            scheduler=scheduler,
+            workers=workers,
+        )
+    return run.csv
+
+
+def append_rows(path: Path, frame: pd.DataFrame) -> None:
+    """Append ``frame`` to the CSV at ``path`` (header only for a new file),
+    for tables that have no store (the minibatch-sensitivity rows): the rows go
+    in one ``write`` to a file opened in append mode, so appends of other
+    processes land before or after them, not inside. A file whose header
+    differs from ``frame``'s columns (written before a column was added) is
+    first rewritten, atomically, in ``frame``'s column order, new columns empty."""
+    if path.exists() and path.stat().st_size > 0:
+        with open(path) as fh:
+            header = fh.readline().rstrip("\n").split(",")
+        if header != list(frame.columns):
+            _rewrite_csv(path, pd.read_csv(path).reindex(columns=frame.columns))
+        text = frame.to_csv(index=False, header=False, float_format="%.17g", lineterminator="\n")
+    else:
+        text = frame.to_csv(index=False, float_format="%.17g", lineterminator="\n")
+    with open(path, "a") as fh:
+        fh.write(text)
+
+
+def _rewrite_csv(path: Path, df: pd.DataFrame) -> None:
+    """Replace the CSV at ``path`` by ``df`` atomically (a temporary file, then a
+    rename: readers see the old or the new file, never half of one)."""
+    with atomic_write(path, "w", newline="") as fh:
+        df.to_csv(fh, index=False, float_format="%.17g")

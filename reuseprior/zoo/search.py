@@ -1,0 +1,478 @@
+"""Searching NAS-Bench-201 with the reusability prior, from the stored scores (no training).
+
+Every cell's scores are read from the stored zoo scores
+(``data/zoo_scores_v<N>_nb201.csv``, :func:`reuseprior.zoo.scoring.load_scores`)
+and every "trained" cell's accuracy from a stored label, so a search costs
+no training and no scoring: it only chooses which cells' accuracies to look
+up. Two labels (:data:`LABELS`), as chapter 6 reads them:
+
+- ``analog``: analog-nasbench 0.1.3's CIFAR-10 test accuracy of all 15,625
+  cells, with the scores of the published version
+  (:func:`reuseprior.zoo.scoring.published_version`: the newest complete one);
+- ``official``: NAS-Bench-201's own ``cifar10-valid`` accuracy (epoch 200),
+  available offline for NASLib's 725-cell subset only
+  (``data/nasbench201_naslib_subset.csv``), with the scores of the newest
+  version complete on those cells
+  (:func:`reuseprior.zoo.scoring.version_complete_on`).
+
+Protocols:
+
+1. :func:`naswot_protocol` -- Mellor et al. 2021 ("Neural Architecture Search
+   without Training", ICML), NAS-Bench-201 setting: sample ``N`` cells
+   uniformly without replacement, pick the one with the best score, report the
+   picked cell's accuracy; mean and SD over seeded repeats.
+2. :func:`warmup_random_search` -- random search with a zero-cost warm-up
+   (Abdelfattah et al. 2021, "Zero-Cost Proxies for Lightweight NAS", ICLR,
+   section 5): score a pool of ``pool`` uniformly sampled cells, then train
+   (look up) the pool's cells in the order of the score; without a score
+   (``random``) the order is the sampling order, i.e. plain random search.
+3. :func:`aging_evolution` -- aging evolution (Real et al. 2019, regularized
+   evolution) with the same warm-up: the initial population is the
+   ``population`` best-scoring cells of the pool (``random``: its first
+   ``population`` cells, the usual random initialisation); each cycle draws
+   ``sample_size`` members, mutates the most accurate one (one edge's
+   operation replaced by one of the four others, uniformly) and replaces
+   the oldest member by the child. Needs the whole space (a mutation may
+   reach any cell), so it runs on the ``analog`` label only.
+
+The protocols 2 and 3 report the best accuracy found against the number of
+trained cells (every look-up counts, the initial population's included, a
+cell visited twice counts twice); the warm-up pool's scores are not counted
+(zero-cost, though not free: the notebook states their stored CPU cost).
+
+Policies:
+
+- Direction: a higher score is better for every score here (as in the
+  proxies' papers, :attr:`reuseprior.baselines.registry.ProxyInfo.higher_is_better`;
+  for the thesis quantities fixed a priori, not chosen on the labels). A
+  non-finite score (NaN, or NASWOT's ``-inf`` on disconnected cells) ranks
+  below every finite one.
+- Floor and ceiling: ``random`` ranks every cell equal, so the tie rule
+  makes it a uniform random choice; ``oracle`` ranks by the label itself.
+- Ties: cells are ranked by score, descending, then by their position in the
+  sample (ascending), with stable sorts; since the sample's order is uniformly
+  random, tied cells are chosen uniformly at random. A tournament's winner is
+  the most accurate member, ties to the first drawn.
+- Seeds: every random draw comes from ``numpy.random.default_rng`` seeded
+  with ``(seed, protocol stream, size, repeat)``, independent of the score, so
+  all scores of one repeat see the same samples and pools (paired
+  comparisons), and a stored row can be recomputed exactly.
+
+Results are stored through :class:`reuseprior.core.study.RunStore` (one run =
+one protocol, label and score; its rows one per sample size or budget;
+atomic rewrites) in ``data/nb201_search_runs.csv``: :func:`search_study`,
+``python -m reuseprior search-nb201 run``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections import deque
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from reuseprior.core import paths
+from reuseprior.core.ordering import sort_rows
+from reuseprior.core.study import RunStore, Study
+from reuseprior.zoo.nasbench201 import NASLIB_SUBSET_CSV, OPS, load_naslib_subset, parse_arch
+from reuseprior.zoo.scoring import load_scores, published_version, version_complete_on
+
+__all__ = [
+    "BASELINES",
+    "LABELS",
+    "PROTOCOLS",
+    "SEARCH_SCORES",
+    "SearchSettings",
+    "SearchSpace",
+    "aging_evolution",
+    "live_check",
+    "load_space",
+    "naswot_protocol",
+    "plan_id",
+    "run_store",
+    "search_run",
+    "search_study",
+    "warmup_random_search",
+]
+
+#: The scores that choose cells: PG and P'G (eqs. 4.7-4.8), the total surprisal S
+#: (eq. 4.5), #parameters, SynFlow and NASWOT.
+SEARCH_SCORES: tuple[str, ...] = ("PG", "PG_prime", "total_surprisal", "params", "synflow", "naswot")
+#: The floor (a uniform random choice) and the ceiling (ranked by the label itself).
+BASELINES: tuple[str, ...] = ("random", "oracle")
+#: label -> what it is.
+LABELS: dict[str, str] = {
+    "analog": "analog-nasbench 0.1.3 CIFAR-10 test accuracy (its own retraining), all 15,625 cells",
+    "official": "NAS-Bench-201 cifar10-valid accuracy at epoch 200 (NASLib's val_accuracy), 725-cell subset",
+}
+#: protocol -> (function name, the labels it runs on).
+PROTOCOLS: dict[str, tuple[str, ...]] = {
+    "naswot": ("analog", "official"),
+    "warmup-rs": ("analog", "official"),
+    "warmup-ae": ("analog",),
+}
+#: The stored search results.
+STORED_RUNS: Path = paths.DATA_DIR / "nb201_search_runs.csv"
+#: Stored columns, in order.
+COLUMNS: tuple[str, ...] = (
+    "plan",
+    "protocol",
+    "label",
+    "score",
+    "size",
+    "pool",
+    "repeats",
+    "mean",
+    "sd",
+    "sem",
+    "median",
+    "worst",
+    "best_in_space",
+    "first_pick",
+    "scores_version",
+    "seed",
+)
+#: Relative tolerance of :func:`live_check`: the stored CSV's 10 significant digits.
+LIVE_TOLERANCE = 1e-9
+#: SeedSequence stream ids of the protocols' draws.
+_STREAM = {"naswot": 1, "pool": 2, "evolution": 3}
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """The cells a search may look up: ``archs`` (sorted), their ``accuracy``
+    under ``label``, their stored ``scores`` (score -> array) and ``codes``
+    (``(n, 6)`` operation indices into :data:`reuseprior.zoo.nasbench201.OPS`)."""
+
+    label: str
+    archs: np.ndarray
+    accuracy: np.ndarray
+    scores: Mapping[str, np.ndarray]
+    codes: np.ndarray
+    scores_version: int
+
+    def __len__(self) -> int:
+        return len(self.archs)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every cell of the search space is here (aging evolution needs it)."""
+        return len(self) == len(OPS) ** 6
+
+    def key(self, score: str) -> np.ndarray:
+        """The ranking key of ``score`` (higher is better; non-finite -> ``-inf``;
+        ``random``: all equal; ``oracle``: the label)."""
+        if score == "random":
+            return np.zeros(len(self))
+        values = self.accuracy if score == "oracle" else self.scores[score]
+        return np.where(np.isfinite(values), values, -np.inf)
+
+
+def load_space(label: str, data_dir: Path | None = None) -> SearchSpace:
+    """The :class:`SearchSpace` of ``label`` (see the module docstring), read once per process."""
+    if label not in LABELS:
+        raise ValueError(f"unknown label {label!r}; choose from {sorted(LABELS)}")
+    return _load_space(label, str(data_dir) if data_dir is not None else None)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_space(label: str, data_dir: str | None) -> SearchSpace:
+    folder = Path(data_dir) if data_dir is not None else None
+    if label == "analog":
+        version = published_version("nb201", folder)
+        rows = load_scores("nb201", version, folder)
+        accuracy_column = "accuracy"
+    else:
+        subset = load_naslib_subset((folder or paths.DATA_DIR) / NASLIB_SUBSET_CSV)
+        version = version_complete_on("nb201", subset["arch"], folder)
+        rows = load_scores("nb201", version, folder).merge(
+            subset[["arch", "val_acc_cifar10"]], on="arch", how="inner", validate="one_to_one"
+        )
+        accuracy_column = "val_acc_cifar10"
+    rows = sort_rows(rows, "arch", then="order").reset_index(drop=True)
+    codes = np.array([[OPS.index(op) for op in parse_arch(a)] for a in rows["arch"]], dtype=np.int64)
+    scores = {s: _frozen(rows[s].astype(float).to_numpy()) for s in SEARCH_SCORES}
+    return SearchSpace(
+        label,
+        _frozen(rows["arch"].to_numpy(dtype=str)),
+        _frozen(rows[accuracy_column].astype(float).to_numpy()),
+        scores,
+        _frozen(codes),
+        int(version),
+    )
+
+
+def _frozen(values: np.ndarray) -> np.ndarray:
+    values.flags.writeable = False
+    return values
+
+
+def _rng(seed: int, stream: str, size: int, repeat: int) -> np.random.Generator:
+    return np.random.default_rng([seed, _STREAM[stream], size, repeat])
+
+
+def _ranked(key: np.ndarray, sample: np.ndarray) -> np.ndarray:
+    """``sample`` ordered by ``key`` descending, ties by position in ``sample`` (stable sort)."""
+    return sample[np.argsort(-key[sample], kind="stable")]
+
+
+def _summary(values: np.ndarray) -> dict[str, float]:
+    """Mean, SD (ddof 1), standard error, median and worst of the repeats' accuracies."""
+    n = len(values)
+    sd = float(np.std(values, ddof=1)) if n > 1 else float("nan")
+    return {
+        "repeats": n,
+        "mean": float(np.mean(values)),
+        "sd": sd,
+        "sem": sd / np.sqrt(n) if n > 1 else float("nan"),
+        "median": float(np.median(values)),
+        "worst": float(np.min(values)),
+    }
+
+
+def naswot_protocol(
+    space: SearchSpace, score: str, sizes: Iterable[int], *, repeats: int, seed: int = 0
+) -> pd.DataFrame:
+    """Mellor et al.'s protocol: per sample size ``N`` and repeat, ``N`` cells drawn
+    uniformly without replacement, the best by ``score`` picked (ties: the first
+    drawn); one row per ``N`` with the picked accuracy's summary and
+    ``first_pick``, the first repeat's pick. Sizes above the space's size are
+    skipped."""
+    key = space.key(score)
+    rows = []
+    for size in [s for s in sizes if s <= len(space)]:
+        picks = np.empty(repeats, dtype=np.int64)
+        for repeat in range(repeats):
+            sample = _rng(seed, "naswot", size, repeat).choice(len(space), size, replace=False)
+            picks[repeat] = sample[int(np.argmax(key[sample]))]
+        rows.append(
+            {"size": size, "pool": size, **_summary(space.accuracy[picks]), "first_pick": space.archs[picks[0]]}
+        )
+    return pd.DataFrame(rows)
+
+
+def _pool(space: SearchSpace, pool: int, repeat: int, seed: int) -> np.ndarray:
+    """The warm-up pool of one repeat: ``pool`` cells drawn uniformly without replacement."""
+    return _rng(seed, "pool", pool, repeat).choice(len(space), min(pool, len(space)), replace=False)
+
+
+def warmup_random_search(
+    space: SearchSpace, score: str, *, pool: int, budgets: Iterable[int], repeats: int, seed: int = 0
+) -> pd.DataFrame:
+    """Random search with a zero-cost warm-up (Abdelfattah et al. 2021): per
+    repeat a pool of ``pool`` cells is ranked by ``score`` and trained in that
+    order; one row per budget ``k`` (trained cells, at most the pool) with the
+    summary of the best accuracy among the first ``k``."""
+    key = space.key(score)
+    pool = min(pool, len(space))
+    steps = [k for k in budgets if k <= pool]
+    best = np.empty((repeats, len(steps)))
+    for repeat in range(repeats):
+        order = _ranked(key, _pool(space, pool, repeat, seed))
+        running = np.maximum.accumulate(space.accuracy[order[: max(steps)]])
+        best[repeat] = running[np.asarray(steps) - 1]
+    return pd.DataFrame(
+        [{"size": k, "pool": pool, **_summary(best[:, j]), "first_pick": ""} for j, k in enumerate(steps)]
+    )
+
+
+def _code_index(space: SearchSpace) -> np.ndarray:
+    """Cell number (base-5 digits of its operation indices) -> row of ``space``."""
+    numbers = space.codes @ (len(OPS) ** np.arange(5, -1, -1))
+    index = np.full(len(OPS) ** 6, -1, dtype=np.int64)
+    index[numbers] = np.arange(len(space))
+    return index
+
+
+def _mutate(code: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One edge's operation replaced by one of the four others, uniformly."""
+    child = code.copy()
+    edge = int(rng.integers(len(code)))
+    other = int(rng.integers(len(OPS) - 1))
+    child[edge] = other if other < code[edge] else other + 1
+    return child
+
+
+def _evolve(space: SearchSpace, start: np.ndarray, budget: int, sample_size: int, rng: np.random.Generator,
+            index: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Aging evolution from the population ``start`` until ``budget`` cells are
+    trained; the accuracies of the trained cells in order."""
+    population = deque(int(c) for c in start)
+    history = [float(space.accuracy[c]) for c in start]
+    weights = len(OPS) ** np.arange(5, -1, -1)
+    while len(history) < budget:
+        drawn = rng.choice(len(population), sample_size, replace=False)
+        members = [population[i] for i in drawn]
+        parent = members[int(np.argmax(space.accuracy[members]))]
+        child = int(index[int(_mutate(space.codes[parent], rng) @ weights)])
+        history.append(float(space.accuracy[child]))
+        population.append(child)
+        population.popleft()
+    return np.asarray(history[:budget])
+
+
+def aging_evolution(
+    space: SearchSpace,
+    score: str,
+    *,
+    pool: int,
+    population: int,
+    sample_size: int,
+    budgets: Iterable[int],
+    repeats: int,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Aging evolution warmed up by ``score`` (see the module docstring); one
+    row per budget with the summary of the best accuracy found."""
+    if not space.complete:
+        raise ValueError(f"aging evolution needs every cell of the space; label {space.label!r} has {len(space)}")
+    key, index = space.key(score), _code_index(space)
+    steps = [k for k in budgets if k >= 1]
+    best = np.empty((repeats, len(steps)))
+    for repeat in range(repeats):
+        start = _ranked(key, _pool(space, pool, repeat, seed))[:population]
+        rng = _rng(seed, "evolution", population, repeat)
+        history = _evolve(space, start, max(steps), sample_size, rng, index)
+        best[repeat] = np.maximum.accumulate(history)[np.asarray(steps) - 1]
+    return pd.DataFrame(
+        [{"size": k, "pool": pool, **_summary(best[:, j]), "first_pick": ""} for j, k in enumerate(steps)]
+    )
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """The settings of the stored search study (their hash is the plan id).
+
+    ``naswot_sizes``/``naswot_repeats``: Mellor et al.'s sample sizes and our
+    repeats; ``pool``: the warm-up pool on the whole space, ``subset_pool`` on
+    the 725-cell subset (about the same few per cent of the cells would be 46;
+    100 keeps budgets up to 100 meaningful); ``budgets``: trained cells at
+    which the best accuracy is reported; ``ae_*``: aging evolution's
+    population, tournament size and repeats (our settings, not a paper's)."""
+
+    naswot_sizes: tuple[int, ...] = (10, 100, 1000)
+    naswot_repeats: int = 500
+    pool: int = 1000
+    subset_pool: int = 100
+    budgets: tuple[int, ...] = (1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200)
+    rs_repeats: int = 500
+    ae_population: int = 20
+    ae_sample_size: int = 5
+    ae_repeats: int = 200
+    scores: tuple[str, ...] = (*SEARCH_SCORES, *BASELINES)
+    seed: int = 0
+
+    def all_runs(self) -> tuple[dict[str, str], ...]:
+        """Every run of the study: each protocol on each of its labels, each score."""
+        return tuple(
+            {"protocol": p, "label": label, "score": s}
+            for p, labels in PROTOCOLS.items()
+            for label in labels
+            for s in self.scores
+        )
+
+
+def plan_id(settings: SearchSettings) -> str:
+    """``nb201-search-<hash>`` of the settings (a changed setting is a new plan)."""
+    text = json.dumps(asdict(settings), sort_keys=True)
+    return "nb201-search-" + hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def search_run(
+    protocol: str, label: str, score: str, *, settings: SearchSettings, data_dir: str | None = None
+) -> pd.DataFrame:
+    """One run of the study: ``protocol`` with ``score`` on ``label``'s space, its stored rows."""
+    space = load_space(label, Path(data_dir) if data_dir else None)
+    s = settings
+    if protocol == "naswot":
+        rows = naswot_protocol(space, score, s.naswot_sizes, repeats=s.naswot_repeats, seed=s.seed)
+    elif protocol == "warmup-rs":
+        pool = s.pool if space.complete else s.subset_pool
+        rows = warmup_random_search(space, score, pool=pool, budgets=s.budgets, repeats=s.rs_repeats, seed=s.seed)
+    elif protocol == "warmup-ae":
+        rows = aging_evolution(
+            space,
+            score,
+            pool=s.pool,
+            population=s.ae_population,
+            sample_size=s.ae_sample_size,
+            budgets=s.budgets,
+            repeats=s.ae_repeats,
+            seed=s.seed,
+        )
+    else:
+        raise ValueError(f"unknown protocol {protocol!r}; choose from {sorted(PROTOCOLS)}")
+    ident = {"plan": plan_id(s), "protocol": protocol, "label": label, "score": score}
+    extra = {"best_in_space": float(space.accuracy.max()), "scores_version": space.scores_version, "seed": s.seed}
+    return pd.DataFrame([{**ident, **row, **extra} for row in rows.to_dict("records")], columns=list(COLUMNS))
+
+
+def run_store(path: Path | None = None) -> RunStore:
+    """The store of the search rows (default ``data/nb201_search_runs.csv``)."""
+    return RunStore(path or STORED_RUNS, key=("protocol", "label", "score"), columns=COLUMNS)
+
+
+def search_study(
+    settings: SearchSettings | None = None,
+    *,
+    path: Path | None = None,
+    data_dir: Path | None = None,
+    runs: Iterable[Mapping[str, str]] | None = None,
+) -> Study:
+    """The search as a resumable :class:`reuseprior.core.study.Study`: one run per
+    protocol, label and score (:meth:`SearchSettings.all_runs`, or ``runs``), each
+    stored as it finishes."""
+    settings = settings or SearchSettings()
+    runs = tuple(dict(r) for r in runs) if runs is not None else settings.all_runs()
+    context: dict[str, Any] = {"settings": settings, "data_dir": str(data_dir) if data_dir else None}
+    return Study("nb201-search", plan_id(settings), run_store(path), tuple(runs), search_run, context)
+
+
+def live_check(
+    stored: pd.DataFrame, runs: Iterable[Mapping[str, str]], settings: SearchSettings, data_dir: Path | None = None
+) -> pd.DataFrame:
+    """Recompute ``runs`` and compare them with the ``stored`` rows of the same plan:
+    per row the stored and live mean and SD and whether they are equal (the
+    draws are seeded, so a recomputed row is the stored row; the CSV keeps 10
+    significant digits (:func:`reuseprior.core.files.write_csv`), so ``match``
+    allows :data:`LIVE_TOLERANCE` relative)."""
+    plan = plan_id(settings)
+    mine = stored[stored["plan"] == plan]
+    out = []
+    for run in runs:
+        live = search_run(**run, settings=settings, data_dir=str(data_dir) if data_dir else None)
+        for row in live.to_dict("records"):
+            same = mine[
+                (mine["protocol"] == row["protocol"])
+                & (mine["label"] == row["label"])
+                & (mine["score"] == row["score"])
+                & (mine["size"] == row["size"])
+            ]
+            ref = same.iloc[0] if len(same) else None
+            diff = _largest_difference(row, ref)
+            out.append(
+                {
+                    **{k: row[k] for k in ("protocol", "label", "score", "size")},
+                    "stored mean": ref["mean"] if ref is not None else float("nan"),
+                    "live mean": row["mean"],
+                    "stored sd": ref["sd"] if ref is not None else float("nan"),
+                    "live sd": row["sd"],
+                    "abs diff": diff,
+                    "match": bool(diff <= LIVE_TOLERANCE * max(abs(row["mean"]), 1.0)),
+                }
+            )
+    return pd.DataFrame(out)
+
+
+def _largest_difference(live: Mapping[str, Any], stored: pd.Series | None) -> float:
+    """The larger absolute difference of the mean and of the SD (NaN when nothing is stored)."""
+    if stored is None:
+        return float("nan")
+    sd = 0.0 if np.isnan(live["sd"]) and np.isnan(stored["sd"]) else abs(live["sd"] - stored["sd"])
+    return max(abs(live["mean"] - stored["mean"]), sd)

@@ -1,0 +1,164 @@
+"""``reuseprior.compare`` and ``python -m reuseprior compare``: one test per output
+format (table, CSV, JSON, figure) and per failure mode (unknown name, a factory
+that raises, a model that cannot be traced, a bad ``--input``), on small
+torchvision models at 32x32 (under a second each) and factories defined here."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from reuseprior import compare
+from reuseprior.analysis.compare import Comparison
+from reuseprior.commands import main
+from reuseprior.counting import analyze
+
+matplotlib.use("Agg")
+
+SMALL = ["squeezenet1_1", "mobilenet_v3_small"]
+
+
+def tiny_net() -> nn.Module:
+    """A ``module:factory`` for the command line (``test_compare:tiny_net``)."""
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10)
+    )
+
+
+def broken_factory() -> nn.Module:
+    raise RuntimeError("this factory always fails")
+
+
+class Branchy(nn.Module):
+    """Python control flow on a tensor's value: no graph can be captured."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3 * 32 * 32, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.sum() > 0:
+            return self.fc(x.flatten(1))
+        return 2 * self.fc(x.flatten(1))
+
+
+@pytest.fixture(scope="module")
+def result() -> Comparison:
+    models = {name: name for name in SMALL} | {"tiny": tiny_net}
+    return compare(models, (3, 32, 32), proxies=["synflow"], progress=False)
+
+
+def test_the_table_is_ranked_by_pg_with_every_column(result: Comparison) -> None:
+    table = result.table
+    assert list(table["rank"]) == [1, 2, 3]
+    assert table["PG"].is_monotonic_decreasing
+    for column in ("PG", "PG_prime", "expected_spread", "entropy", "total_surprisal", "params", "flops", "synflow"):
+        assert table[column].notna().all(), column
+    assert (table["error"] == "").all()
+    direct = analyze(tiny_net(), torch.zeros(1, 3, 32, 32))
+    assert table.set_index("model").loc["tiny", "PG"] == pytest.approx(direct.PG, rel=1e-12)
+
+
+def test_cli_prints_the_table(capsys: pytest.CaptureFixture) -> None:
+    rc = main(["compare", *SMALL, "test_compare:tiny_net", "--input", "3,32,32", "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "ranked by PG, input 3x32x32" in out
+    assert all(name in out for name in [*SMALL, "test_compare:tiny_net"])
+
+
+def test_cli_writes_the_csv(tmp_path, capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "out" / "compare.csv"
+    rc = main(["compare", "test_compare:tiny_net", SMALL[0], "--input", "3,32,32", "--csv", str(path), "--no-progress"])
+    capsys.readouterr()
+    table = pd.read_csv(path)
+    assert rc == 0
+    assert list(table.columns[:3]) == ["rank", "model", "PG"] and set(table["model"]) == {
+        "test_compare:tiny_net",
+        SMALL[0],
+    }
+
+
+def test_cli_json_has_one_record_per_model(capsys: pytest.CaptureFixture) -> None:
+    rc = main(["compare", "test_compare:tiny_net", "--input", "3,32,32", "--json", "--by", "params", "--no-progress"])
+    records = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert [r["model"] for r in records] == ["test_compare:tiny_net"]
+    assert records[0]["params"] == 3 * 4 * 9 + 4 + 4 * 10 + 10 and records[0]["rank"] == 1 and records[0]["error"] == ""
+
+
+def test_figure_labels_every_point_with_units(result: Comparison, tmp_path, capsys: pytest.CaptureFixture) -> None:
+    fig = result.figure()
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "PG (log2 units)" and ax.get_xlabel() == "#parameters (count), log scale"
+    assert {t.get_text() for t in ax.texts} == set(result.table["model"])
+    path = tmp_path / "cmp.png"
+    assert main(["compare", "test_compare:tiny_net", "--input", "3,32,32", "--figure", str(path), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert path.stat().st_size > 1000
+
+
+def test_unknown_name_is_reported_and_the_others_scored(capsys: pytest.CaptureFixture) -> None:
+    rc = main(["compare", "test_compare:tiny_net", "no_such_net", "--input", "3,32,32", "--json", "--no-progress"])
+    records = {r["model"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rc == 1
+    assert records["test_compare:tiny_net"]["rank"] == 1
+    assert records["no_such_net"]["rank"] is None and records["no_such_net"]["PG"] is None
+    assert records["no_such_net"]["error"].startswith("build: ValueError: unknown model 'no_such_net'")
+
+
+def test_a_factory_that_raises_is_reported(capsys: pytest.CaptureFixture) -> None:
+    rc = main(
+        ["compare", "test_compare:broken_factory", "test_compare:tiny_net", "--input", "3,32,32", "--no-progress"]
+    )
+    captured = capsys.readouterr()
+    assert rc == 1
+    assert "test_compare:broken_factory: build: RuntimeError: this factory always fails" in captured.err
+    assert "ranked by PG" in captured.out
+
+
+def test_a_model_that_cannot_be_traced_is_reported() -> None:
+    result = compare({"branchy": Branchy, "tiny": tiny_net}, (3, 32, 32), progress=False)
+    table = result.table.set_index("model")
+    assert table.loc["branchy", "error"].startswith("analyze: CaptureError")
+    assert pd.isna(table.loc["branchy", "rank"]) and table.loc["tiny", "rank"] == 1
+    assert list(result.failed["model"]) == ["branchy"]
+
+
+@pytest.mark.parametrize("bad", ["3,x,32", "3,0,32", ""])
+def test_bad_input_shape_is_a_usage_error(bad: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", "test_compare:tiny_net", "--input", bad])
+    assert exit_info.value.code == 2
+    assert "--input" in capsys.readouterr().err
+
+
+def test_usage_errors_name_the_fix(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main(["compare", "test_compare:tiny_net", "--proxies", "snip"])
+    assert "need --batch" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["compare", "test_compare:tiny_net", "--by", "synflow"])
+    assert "is not computed" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="need a minibatch"):
+        compare([tiny_net], (3, 32, 32), proxies=["snip"])
+
+
+def test_data_dependent_proxies_on_a_user_minibatch(tmp_path, capsys: pytest.CaptureFixture) -> None:
+    generator = torch.Generator().manual_seed(0)
+    batch = {"inputs": torch.randn(4, 3, 32, 32, generator=generator), "targets": torch.tensor([0, 1, 2, 3])}
+    torch.save(batch, tmp_path / "batch.pt")
+    args = ["compare", "test_compare:tiny_net", "--batch", str(tmp_path / "batch.pt"), "--proxies", "naswot", "snip"]
+    rc = main([*args, "--json", "--by", "snip", "--no-progress"])
+    record = json.loads(capsys.readouterr().out)[0]
+    assert rc == 0 and record["snip"] > 0 and record["naswot"] is not None
+
+
+def test_ties_are_broken_by_model_name() -> None:
+    result = compare({"b": tiny_net, "a": tiny_net, "c": tiny_net}, (3, 32, 32), progress=False)
+    assert list(result.table["model"]) == ["a", "b", "c"] and list(result.table["rank"]) == [1, 2, 3]

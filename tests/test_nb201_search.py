@@ -1,0 +1,109 @@
+"""Searching NAS-Bench-201 from the stored scores (``reuseprior.zoo.search``):
+the protocols' tie, seed and non-finite policies on small synthetic spaces, the
+resumable store, and the stored rows recomputed."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reuseprior.commands import main
+from reuseprior.core.study import pending_runs, run_study
+from reuseprior.zoo import search
+from reuseprior.zoo.nasbench201 import OPS
+
+
+def space(accuracy: list[float] | np.ndarray, **scores: list[float] | np.ndarray) -> search.SearchSpace:
+    """A synthetic space: cells named c0, c1, ... (codes only matter to aging evolution)."""
+    n = len(accuracy)
+    codes = np.array(list(itertools.islice(itertools.product(range(len(OPS)), repeat=6), n)))
+    values = {s: np.asarray(scores.get(s, np.zeros(n)), dtype=float) for s in search.SEARCH_SCORES}
+    return search.SearchSpace("test", np.array([f"c{i}" for i in range(n)]), np.asarray(accuracy, float), values,
+                              codes, 2)  # fmt: skip
+
+
+def test_naswot_picks_the_best_score_and_ranks_non_finite_last() -> None:
+    s = space([10, 20, 30, 40], PG=[np.nan, 1.0, 3.0, -np.inf], synflow=[5, 5, 5, 5])
+    pg = search.naswot_protocol(s, "PG", [4], repeats=3)
+    assert pg["mean"].tolist() == [30.0] and pg["sd"].tolist() == [0.0]
+    oracle = search.naswot_protocol(s, "oracle", [4], repeats=3)
+    assert oracle["mean"].tolist() == [40.0]
+
+
+def test_ties_go_to_the_first_cell_drawn_so_random_is_uniform() -> None:
+    s = space(np.arange(50.0))
+    tied = search.naswot_protocol(s, "synflow", [5], repeats=400, seed=1)  # every score 0: all tied
+    rand = search.naswot_protocol(s, "random", [5], repeats=400, seed=1)
+    assert tied["mean"].tolist() == rand["mean"].tolist()
+    assert abs(rand["mean"].iloc[0] - 24.5) < 2.0  # a uniform pick among 50 cells, 400 repeats
+    again = search.naswot_protocol(s, "random", [5], repeats=400, seed=1)
+    pd.testing.assert_frame_equal(rand, again)
+    assert search.naswot_protocol(s, "random", [5], repeats=400, seed=2)["mean"].iloc[0] != rand["mean"].iloc[0]
+
+
+def test_sizes_beyond_the_space_are_skipped() -> None:
+    s = space(np.arange(20.0))
+    assert search.naswot_protocol(s, "PG", [10, 100], repeats=2)["size"].tolist() == [10]
+
+
+def test_warmup_random_search_trains_the_pool_in_score_order() -> None:
+    acc = np.arange(100.0)
+    s = space(acc, PG=-acc)  # the worst cells score best
+    pg = search.warmup_random_search(s, "PG", pool=10, budgets=[1, 10, 20], repeats=20)
+    oracle = search.warmup_random_search(s, "oracle", pool=10, budgets=[1, 10], repeats=20)
+    assert pg["size"].tolist() == [1, 10]  # budgets beyond the pool are skipped
+    assert (oracle["mean"] == oracle["mean"].iloc[0]).all()  # the oracle trains the pool's best first
+    assert pg["mean"].iloc[1] == oracle["mean"].iloc[0]  # the whole pool trained: its best, whatever the order
+    assert pg["mean"].iloc[0] < oracle["mean"].iloc[0]
+
+
+def test_aging_evolution_needs_the_whole_space_and_is_seeded() -> None:
+    with pytest.raises(ValueError, match="needs every cell"):
+        search.aging_evolution(space(np.arange(10.0)), "PG", pool=5, population=3, sample_size=2, budgets=[5],
+                               repeats=1)  # fmt: skip
+    rng = np.random.default_rng(0)
+    acc = rng.random(len(OPS) ** 6)
+    full = space(acc, PG=acc + rng.normal(0, 0.1, acc.size))
+    kwargs = {"pool": 200, "population": 10, "sample_size": 3, "budgets": [1, 10, 50], "repeats": 5, "seed": 3}
+    first = search.aging_evolution(full, "PG", **kwargs)
+    pd.testing.assert_frame_equal(first, search.aging_evolution(full, "PG", **kwargs))
+    assert first["mean"].is_monotonic_increasing and first["mean"].max() <= acc.max()
+    random = search.aging_evolution(full, "random", **kwargs)
+    assert first["mean"].iloc[1] > random["mean"].iloc[1]  # a warm start from a correlated score
+
+
+def test_the_study_is_resumable_and_its_rows_recompute(tmp_path) -> None:
+    settings = search.SearchSettings(naswot_repeats=20, rs_repeats=10, budgets=(1, 5))
+    runs = [{"protocol": "naswot", "label": "official", "score": "PG"},
+            {"protocol": "warmup-rs", "label": "official", "score": "random"}]  # fmt: skip
+    study = search.search_study(settings, path=tmp_path / "runs.csv", runs=runs)
+    assert len(run_study(study, max_runs=1, progress=False).stored) == 1
+    assert pending_runs(study) == [runs[1]]
+    run_study(study, progress=False)
+    assert pending_runs(study) == []
+    stored = study.store.rows(study.plan)
+    assert sorted(stored["size"].tolist()) == [1, 5, 10, 100]
+    check = search.live_check(stored, runs, settings)
+    assert check["match"].all() and len(check) == 4
+
+
+def test_the_stored_rows_are_complete_and_recompute() -> None:
+    study = search.search_study()
+    assert pending_runs(study) == [], (
+        "run `python -m reuseprior search-nb201 run` and commit data/nb201_search_runs.csv"
+    )
+    stored = study.store.rows(study.plan)
+    check = search.live_check(stored, [{"protocol": "naswot", "label": "official", "score": "synflow"}],
+                              search.SearchSettings())  # fmt: skip
+    assert check["match"].all(), check
+
+
+def test_command_status_and_usage_errors(capsys: pytest.CaptureFixture) -> None:
+    assert main(["search-nb201", "status"]) == 0
+    assert "warmup-ae" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["search-nb201", "run", "--only", "seed=1"])
+    assert exit_info.value.code == 2

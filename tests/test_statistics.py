@@ -1,0 +1,71 @@
+"""The few-seed statistics and the verdict rule of reuseprior.reporting.statistics,
+against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from reuseprior.reporting import statistics as st
+
+#: chapter 4's three V2-S-shared minus B0 differences (points), issue 33's example
+THREE = [-13.11, -8.31, -0.9]
+
+
+def test_three_pairs_by_hand():
+    s = st.paired_summary(THREE)
+    # mean -7.44, sd 6.1513, t(0.975, 2) = 4.3027: -7.44 -/+ 4.3027 * 6.1513 / sqrt(3)
+    assert s["mean"] == pytest.approx(-7.44) and s["sd"] == pytest.approx(6.15132, abs=1e-5)
+    assert (round(s["t low"], 1), round(s["t high"], 1)) == (-22.7, 7.8)
+    assert s["sign test p"] == s["permutation p"] == 0.25  # 2 of the 8 sign assignments reach |sum|
+    assert (s["wins"], s["losses"], s["ties"]) == (0, 3, 0)
+    assert (s["seed range low"], s["seed range high"]) == (-13.11, -0.9)
+    assert math.isnan(s["bootstrap low"]) and math.isnan(s["bootstrap high"])  # 3 < MIN_PAIRS_FOR_BOOTSTRAP
+
+
+def test_permutation_p_exact_and_monte_carlo():
+    # [1, 2, 3, -1]: sum 5; of the 16 sign assignments |sum| >= 5 for +-(1+2+3-1)=5, +-(1+2+3+1)=7, +-(-1+2+3+1)=5
+    assert st.permutation_p([1, 2, 3, -1]) == pytest.approx(6 / 16)
+    assert st.permutation_p([1.0] * 5) == pytest.approx(2 / 32)
+    big = np.random.default_rng(0).normal(0.5, 1, 25)
+    p = st.permutation_p(big)
+    assert 0 < p < 1 and p == st.permutation_p(big)  # seeded
+
+
+def test_bootstrap_only_from_its_minimum():
+    d = np.random.default_rng(1).normal(size=st.MIN_PAIRS_FOR_BOOTSTRAP)
+    low, high = st.percentile_bootstrap(d)
+    assert d.min() <= low < d.mean() < high <= d.max()
+    assert all(math.isnan(v) for v in st.percentile_bootstrap(d[:-1]))
+
+
+def _summary(low: float, high: float, p: float) -> dict[str, float]:
+    return {"t low": low, "t high": high, "permutation p": p}
+
+
+@pytest.mark.parametrize(
+    "summary, claim, expected",
+    [
+        (_summary(0.1, 1.4, 0.01), "greater", st.REPRODUCED),
+        (_summary(-1.4, -0.1, 0.01), "greater", st.CONTRADICTED),
+        (_summary(-1.4, -0.1, 0.01), "less", st.REPRODUCED),
+        (_summary(0.1, 1.4, 0.0625), "greater", st.UNDETERMINED),  # 5 pairs: the interval alone is not enough
+        (_summary(-0.2, 1.4, 0.01), "greater", st.UNDETERMINED),
+        (_summary(-0.17, 0.25, 0.69), "equivalent", st.REPRODUCED),
+        (_summary(8.3, 24.6, 0.01), "equivalent", st.CONTRADICTED),
+        (_summary(8.3, 24.6, 0.0625), "equivalent", st.UNDETERMINED),
+        (_summary(-0.2, 0.7, 0.3), "equivalent", st.UNDETERMINED),
+        (_summary(math.nan, math.nan, math.nan), "greater", st.UNDETERMINED),
+    ],
+)
+def test_every_verdict_branch(summary, claim, expected):
+    assert st.verdict(summary, claim, margin=0.5 if claim == "equivalent" else None) == expected
+
+
+def test_an_equivalence_claim_needs_a_margin():
+    with pytest.raises(ValueError):
+        st.verdict(_summary(0, 1, 0.5), "equivalent")
+    with pytest.raises(ValueError):
+        st.verdict(_summary(0, 1, 0.5), "bigger")
