@@ -17,9 +17,7 @@ ratio is only as good as the cores were free. Writes
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -31,8 +29,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_common import write_worker_ratio  # noqa: E402
+
 from reuseprior.core import study as core_study  # noqa: E402
-from reuseprior.core.distributed import connect, default_workers  # noqa: E402
+from reuseprior.core.distributed import connect  # noqa: E402
 from reuseprior.core.study import RunStore, Study  # noqa: E402
 
 
@@ -101,20 +101,7 @@ def main(argv=None) -> int:
         )
     for other in rows[1:]:
         pd.testing.assert_frame_equal(other, rows[0])
-    ratio = results[-1]["runs_per_hour"] / results[0]["runs_per_hour"]
-    print(
-        f"ratio {args.workers[-1]} vs {args.workers[0]} workers: {ratio:.2f}x "
-        f"(goal >= 1.8x with 2 workers; this machine: {default_workers()} cores; rows identical)"
-    )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {"results": results, "ratio": ratio, "cores": default_workers(), "python": platform.python_version()},
-            indent=1,
-        )
-        + "\n"
-    )
-    print(f"wrote {args.out}")
+    write_worker_ratio(results, "runs_per_hour", args.out, note="goal >= 1.8x with 2 workers; ")
     return 0
 
 

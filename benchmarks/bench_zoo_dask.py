@@ -19,9 +19,7 @@ work the ratio is only as good as the cores were free. Writes
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -32,7 +30,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reuseprior.zoo.distributed import connect, default_workers  # noqa: E402
+from bench_common import write_worker_ratio  # noqa: E402
+
+from reuseprior.zoo.distributed import connect  # noqa: E402
 from reuseprior.zoo.scoring import load_scores, score_zoo, scores_path  # noqa: E402
 
 #: Columns that are measurements of time, not scores.
@@ -99,20 +99,7 @@ def main(argv=None) -> int:
     values = [c for c in rows[0].columns if not c.endswith(_TIMES)]
     for other in rows[1:]:
         pd.testing.assert_frame_equal(other[values], rows[0][values])
-    ratio = results[-1]["rows_per_minute"] / results[0]["rows_per_minute"]
-    print(
-        f"ratio {args.workers[-1]} vs {args.workers[0]} workers: {ratio:.2f}x "
-        f"(this machine: {default_workers()} cores; rows identical)"
-    )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {"results": results, "ratio": ratio, "cores": default_workers(), "python": platform.python_version()},
-            indent=1,
-        )
-        + "\n"
-    )
-    print(f"wrote {args.out}")
+    write_worker_ratio(results, "rows_per_minute", args.out)
     return 0
 
 

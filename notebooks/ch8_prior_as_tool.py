@@ -48,6 +48,7 @@ output_dir = None  # None -> figures/<notebook name>/
 
 # %%
 import pandas as pd
+from IPython.display import HTML, display
 
 from reuseprior.chapters import ch8_prior_as_tool as ch8
 from reuseprior.reporting.notebook import setup
@@ -74,7 +75,8 @@ result = ch8.compare_models(ctx.settings)
 table = result.table.drop(columns=["cpu_seconds"])
 ctx.save_table(table, "compare")
 ctx.save_measurement(result.table[["model", "cpu_seconds"]], "compare_cpu_seconds")
-table.style.format({c: "{:.6g}" for c in table.columns if c not in ("rank", "model", "error")})
+formats = {c: "{:.6g}" for c in table.columns if c not in ("rank", "model", "error")}
+display(HTML(table.style.set_uuid("compare").format(formats).to_html()))
 
 # %%
 fig = result.figure()
@@ -130,11 +132,13 @@ ctx.save_figure(fig, "warmup_curves")
 show(fig)
 
 # %% [markdown]
-# The warm-up is zero-cost in trained cells, not in CPU: the stored timings of the scores give what a pool costs.
+# The warm-up is zero-cost in trained cells, not in CPU: the stored timings of the scores give what a pool costs
+# (computed from the timing columns stored with the zoo's scores, so the same on every rerun; written with the
+# measurements, under `build/measured/`, as every timing is).
 
 # %%
 cost = ch8.pool_cost()
-ctx.save_table(cost, "pool_cost")
+ctx.save_measurement(cost, "pool_cost")
 cost.round(4)
 
 # %% [markdown]

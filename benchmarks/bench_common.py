@@ -1,0 +1,25 @@
+"""What the benchmarks of 1 against 2 Dask workers share: the ratio of their
+rates, printed and written with the measurements to a JSON file."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+from reuseprior.core.distributed import default_workers
+
+
+def write_worker_ratio(results: list[dict], rate: str, out: Path, *, note: str = "") -> float:
+    """The ratio of ``rate`` between the last and the first of ``results`` (one per
+    cluster size, each with ``workers``), printed and written to ``out`` with them."""
+    ratio = results[-1][rate] / results[0][rate]
+    print(
+        f"ratio {results[-1]['workers']} vs {results[0]['workers']} workers: {ratio:.2f}x "
+        f"({note}this machine: {default_workers()} cores; rows identical)"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    summary = {"results": results, "ratio": ratio, "cores": default_workers(), "python": platform.python_version()}
+    out.write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"wrote {out}")
+    return ratio
