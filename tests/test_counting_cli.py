@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from reuseprior.commands import analyze as cli_analyze
+from reuseprior.commands.parsers.analyze import _shape as parse_shape
 
 
 def _parse(argv):
@@ -38,11 +39,11 @@ def test_cli_table_and_errors(capsys):
 
 
 def test_input_shape_parsing_rejects_malformed_sizes():
-    assert cli_analyze._shape("3,224,224") == (3, 224, 224)
-    assert cli_analyze._shape("3x32x32") == (3, 32, 32)
+    assert parse_shape("3,224,224") == (3, 224, 224)
+    assert parse_shape("3x32x32") == (3, 32, 32)
     for bad in ["3,x,32", "3,,32", "3,32,", "", "3,0,32", "3,-1,32", "three"]:
         with pytest.raises(argparse.ArgumentTypeError, match="--input"):
-            cli_analyze._shape(bad)
+            parse_shape(bad)
 
 
 def test_cli_notes_which_builder_a_name_shared_with_torchvision_used(monkeypatch, capsys):

@@ -11,6 +11,7 @@ import os
 import pickle
 import random
 import stat
+import sys
 import warnings
 
 import numpy as np
@@ -317,7 +318,8 @@ def test_training_checkpoints_are_written_atomically(tmp_path, monkeypatch):
     assert torch.equal(load_checkpoint(path)["x"], torch.arange(4))  # the old checkpoint is intact
 
 
-def test_population_checkpoints_are_written_atomically(tmp_path, monkeypatch):
+def _tiny_population() -> Population:
+    """A population of two tiny networks on the digits, one generation long."""
     config = PopulationConfig(
         population_size=2,
         sample_size=1,
@@ -326,7 +328,11 @@ def test_population_checkpoints_are_written_atomically(tmp_path, monkeypatch):
         seed=1,
         space=SearchSpace(base_widths=(4,), growths=(4,), num_groups=(2,), depths=(1,)),
     )
-    pop = Population(config, load_digits_splits(seed=0))
+    return Population(config, load_digits_splits(seed=0))
+
+
+def test_population_checkpoints_are_written_atomically(tmp_path, monkeypatch):
+    pop = _tiny_population()
     replaced, synced = _record_writes(monkeypatch)
     path = tmp_path / "ck.pt"
     pop.save(path)
@@ -392,3 +398,166 @@ def test_revolver_overwrite_flag_is_documented():
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
     assert "--overwrite" in parser.format_help()
+
+
+# ------------------------------------------------------------------ checkpoints that load but are damaged (issue 35, 8)
+def _fitted_checkpoint(tmp_path):
+    x = torch.randn(32, 4)
+    data = TensorDataset(x, (x[:, 0] > 0).long())
+    path = tmp_path / "c.pt"
+    fit(nn.Linear(4, 2), data, data, TrainConfig(epochs=1, batch_size=16), checkpoint_path=path, progress=False)
+    return path, data
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda s: s.pop("model"), r"entries are damaged \(no 'model'\)"),
+        (lambda s: s.update(epoch="1"), r"'epoch' is a str, not int"),
+        (lambda s: s.update(epoch=-3), r"'epoch' is -3, not >= 0"),
+        (lambda s: s["rng"].pop("torch"), r"entries are damaged \(KeyError: 'torch'\)"),
+    ],
+)
+def test_a_training_checkpoint_with_missing_or_mistyped_entries_is_named(tmp_path, damage, message):
+    path, data = _fitted_checkpoint(tmp_path)
+    _damage(path, damage)
+    with pytest.raises(UnreadableCheckpointError, match=rf"{message}.*start a fresh run"):
+        fit(nn.Linear(4, 2), data, data, TrainConfig(epochs=2, batch_size=16), checkpoint_path=path, progress=False)
+
+
+def test_random_bytes_are_not_called_an_older_checkpoint(tmp_path):
+    path = tmp_path / "random.pt"
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(UnreadableCheckpointError) as err:
+        load_checkpoint(path)
+    assert "torch.load cannot read it" in str(err.value) and "older reuseprior" not in str(err.value)
+
+
+def _damage(path, damage) -> None:
+    """Rewrite the checkpoint at ``path`` with ``damage`` applied to its entries."""
+    state = torch.load(path, weights_only=True)
+    damage(state)
+    save_checkpoint(state, path)
+
+
+def _population(tmp_path):
+    pop = _tiny_population()
+    return pop, pop.save(tmp_path / "ck.pt")
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda s: s.update(generation=10**6), r"generation 1000000 of a run of 1 generations"),
+        (lambda s: s.pop("individuals"), r"no 'individuals'"),
+        (lambda s: s.update(next_uid=2.5), r"'next_uid' is a float, not int"),
+        (lambda s: s.update(rows="{not json"), r"JSONDecodeError"),
+    ],
+)
+def test_a_population_checkpoint_with_damaged_entries_is_named(tmp_path, damage, message):
+    pop, path = _population(tmp_path)
+    _damage(path, damage)
+    with pytest.raises(UnreadableCheckpointError, match=rf"entries are damaged .*{message}.*start a fresh run"):
+        Population.load(path, pop.splits)
+
+
+# ------------------------------------------------------------------ train: resume as the help says (issue 35, item 2)
+@pytest.mark.parametrize("flags, resume", [([], True), (["--resume", "false"], False), (["--profile", "full"], True)])
+def test_train_resumes_on_every_profile_unless_told_otherwise(monkeypatch, tmp_path, capsys, flags, resume):
+    """``train --profile quick`` run again started at epoch 0 although its help and its Ctrl-C message say
+    that running the same command again continues."""
+    from reuseprior.commands import train as cli_train
+
+    seen = {}
+
+    def interrupted(plan, **kwargs):
+        seen["resume"] = plan.resume
+        raise cli_train.TrainingInterrupted(fit_result_stub())
+
+    monkeypatch.setattr(cli_train, "run_experiments", interrupted)
+    monkeypatch.setattr(cli_train, "_print_gpu_estimate", lambda plan: None)
+    assert main(["train", *flags, "--output-dir", str(tmp_path), "--device", "cpu"]) == 130
+    assert seen["resume"] is resume
+    out = capsys.readouterr().out
+    assert ("run the same command to resume" in out) is resume
+    assert ("--resume true" in out) is not resume
+
+
+def fit_result_stub():
+    from reuseprior.training.loop import TrainResult
+
+    return TrainResult("interrupted", 1, [], 0, 0.0, 0.0, 0, "", 0.0, 0.0, 0.0)
+
+
+def test_a_fresh_run_deletes_only_its_own_checkpoint(tmp_path):
+    from reuseprior.training.loop import discard_checkpoint
+
+    foreign = tmp_path / "quick-digits-V2-B0-w0.25-d0.25-s0.pt"
+    foreign.write_text("my notes")
+    with pytest.raises(UnreadableCheckpointError, match=r"It was kept: a fresh run deletes only its own checkpoint"):
+        discard_checkpoint(foreign)
+    assert foreign.read_text() == "my notes"
+    ours, _ = _fitted_checkpoint(tmp_path)
+    discard_checkpoint(ours)
+    assert not ours.exists()
+    discard_checkpoint(ours)  # nothing there: nothing to do
+
+
+# ------------------------------------------------------------------ counting: inputs the model refuses (issue 35, 1)
+class _IndexesItsInput(nn.Module):
+    """Selects the input's positive entries before any layer (the issue's model)."""
+
+    def __init__(self):
+        super().__init__()
+        self.l = nn.Linear(10, 3)
+
+    def forward(self, x):
+        return self.l(x[x > 0]).sum(0, keepdim=True)
+
+
+def test_masking_the_input_by_its_values_is_refused_even_where_the_model_runs():
+    with pytest.raises(DataDependentShapeError, match=r"aten\.index.*mask computed from the values of the input"):
+        analyze(_IndexesItsInput(), torch.ones(1, 10))  # every entry positive: the eager model runs
+
+
+@pytest.mark.parametrize(
+    "model, x",
+    [
+        (_IndexesItsInput(), -torch.ones(1, 10)),  # no entry selected: the eager model raises
+        (nn.Linear(10, 3), torch.ones(1, 10, dtype=torch.long)),
+        (nn.Linear(10, 3), torch.ones(1, 10, dtype=torch.bool)),
+    ],
+)
+def test_an_input_the_eager_model_refuses_is_refused(model, x):
+    with pytest.raises(
+        ValueError, match=rf"does not accept an input of shape .*dtype {x.dtype}.*pass an input it runs"
+    ):
+        analyze(model, x)
+
+
+# ------------------------------------------------------------------ messages with figures (issue 35, item 9)
+def test_an_input_too_large_to_count_is_refused_with_the_figure_before_it_is_allocated(monkeypatch, capsys):
+    """``analyze resnet18 --input 3,20000,20000`` ended in an allocation traceback; here the machine is made
+    small instead of the input large (128 MiB: resnet18 at 1000 x 1000 needs about 0.24 GiB)."""
+    from types import SimpleNamespace
+
+    from reuseprior.commands import analyze as cli_analyze
+
+    monkeypatch.setattr(sys.modules["reuseprior.counting.capture"], "physical_memory_bytes", lambda: 2**27)
+    allocated = []
+    monkeypatch.setattr(cli_analyze, "torch", SimpleNamespace(zeros=lambda *a, **k: allocated.append(a)))
+    assert main(["analyze", "resnet18", "--input", "3,1000,1000"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot count ResNet on an input of shape (1, 3, 1000, 1000): it needs at least 0.2 GiB" in err
+    assert "this machine has 0.1 GiB; give a smaller input" in err and not allocated
+
+
+@pytest.mark.parametrize("budget", [float("inf"), float("nan"), 1e12, 10**13])
+def test_a_share_budget_that_is_infinite_or_cannot_fit_is_refused_with_the_figures(budget):
+    from reuseprior.core.errors import SharingError
+    from reuseprior.models.sharing import share
+
+    model = nn.Sequential(nn.Linear(10, 10), nn.Linear(10, 10))
+    message = r"finite positive" if not np.isfinite(budget) else r"float32 stores.*more than this machine's"
+    with pytest.raises(SharingError, match=message):
+        share(model, "ssn", budget=budget, seed=0)

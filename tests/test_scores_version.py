@@ -28,6 +28,7 @@ from reuseprior.core.cpu import cpu_kernels
 from reuseprior.zoo import batch_sensitivity as bs
 from reuseprior.zoo import scoring
 from reuseprior.zoo.distributed import connect
+from reuseprior.zoo.scoring import fill as scoring_fill
 from reuseprior.zoo.store import StoreError
 from reuseprior.zoo.torchvision_zoo import build_torchvision, eval_crop, load_torchvision_zoo
 
@@ -330,3 +331,26 @@ def test_cli_upgrades_exports_imports_and_reports_the_status(tmp_path, capsys):
     status = capsys.readouterr().out
     assert f"torchvision v{NEW}: 80 rows, 0 architectures missing, 80 rows pending" in status
     assert f"the chapter reads version {OLD}" in status
+
+
+def test_a_fill_limit_is_a_prefix_of_the_order_and_two_fills_at_once_record_a_row_once(
+    tiny, threads_client, monkeypatch
+):
+    """Issue 35, item 6: ``--limit N`` counted per invocation (a fill killed and run again filled more rows
+    than one uninterrupted fill), and two fills at once each recorded the same rows in the history."""
+    scoring.upgrade_scores("tiny", data_dir=tiny, progress=False)
+    fill = dict(data_dir=tiny, client=threads_client, progress=False)
+    real_run = scoring_fill._run
+
+    def another_fill_first(jobs, on_done, **kwargs):
+        monkeypatch.setattr(scoring_fill, "_run", real_run)
+        assert scoring.fill_proxies("tiny", limit=2, **fill) == 2  # the other fill stores the same rows first
+        real_run(jobs, on_done, **kwargs)
+
+    monkeypatch.setattr(scoring_fill, "_run", another_fill_first)
+    assert scoring.fill_proxies("tiny", limit=2, **fill) == 0  # computed, but stored by the other one
+    assert scoring.fill_proxies("tiny", limit=2, **fill) == 0  # the same 2 rows: run again, nothing more
+    assert scoring.completeness("tiny", NEW, tiny).pending == 3
+    assert scoring.fill_proxies("tiny", limit=4, **fill) == 2
+    filled = json.loads(scoring.scores_path("tiny", NEW, tiny).with_suffix(".meta.json").read_text())["filled"]
+    assert [f["rows"] for f in filled] == [2, 2]

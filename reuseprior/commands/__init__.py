@@ -1,10 +1,16 @@
 """``python -m reuseprior <command>``: the command-line interface.
 
-Each sub-command is one module of this package exposing
-``add_arguments(parser)``, ``run(args) -> int`` and optionally
-``check_arguments(parser, args)`` for flags that only make sense together.
-This file maps names to modules and imports a command's module only when
-that command runs, so ``--help`` stays fast. Errors of
+Each sub-command has two modules. ``reuseprior.commands.parsers.<name>``
+defines its arguments, ``add_arguments(parser)`` and optionally
+``check_arguments(parser, args)`` for flags that only make sense together,
+and imports nothing heavy (no torch, pandas or chapter module).
+``reuseprior.commands.<name>`` runs it: ``run(args) -> int``, and optionally
+``check_run_arguments(parser, args)`` for checks that need the library.
+
+Policy: :func:`main` is the one place that imports a command's running
+module, and only once the arguments have parsed and passed their checks, so
+``--help`` and an argument error (a misspelt flag) answer without waiting
+for torch and the model zoo to import. Errors of
 :mod:`reuseprior.core.errors` (their messages name the problem and the fix)
 are printed without a traceback and exit with 2; Ctrl-C exits with 130 after
 the command has saved its finished work.
@@ -92,12 +98,16 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _load(command: str):
-    module_name, _ = COMMANDS[command]
+def _load(module_name: str, command: str):
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as err:
         raise SystemExit(f"reuseprior {command}: its module {module_name} is not available ({err})") from err
+
+
+def parser_module(command: str) -> str:
+    """The module that defines ``command``'s arguments (light: see the module docstring)."""
+    return COMMANDS[command][0].replace("reuseprior.commands.", "reuseprior.commands.parsers.", 1)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -117,12 +127,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         guess = f"did you mean {close[0]!r}? " if close else ""
         parser.error(f"unknown command {argv[0]!r}; {guess}choose from {', '.join(COMMANDS)}")
     command, rest = argv[0], argv[1:]
-    module = _load(command)
+    options = _load(parser_module(command), command)
     cmd_parser = argparse.ArgumentParser(prog=f"{prog} {command}", description=COMMANDS[command][1])
-    module.add_arguments(cmd_parser)
+    options.add_arguments(cmd_parser)
     args = cmd_parser.parse_args(rest)
-    if hasattr(module, "check_arguments"):  # flags that only make sense together (parser.error: exit 2)
-        module.check_arguments(cmd_parser, args)
+    if hasattr(options, "check_arguments"):  # flags that only make sense together (parser.error: exit 2)
+        options.check_arguments(cmd_parser, args)
+    module = _load(COMMANDS[command][0], command)  # the heavy import, once the arguments are good
+    if hasattr(module, "check_run_arguments"):  # checks that need the library (parser.error: exit 2)
+        module.check_run_arguments(cmd_parser, args)
     try:
         return int(module.run(args) or 0)
     except USER_ERRORS as err:  # a message that names the problem and the fix; no traceback

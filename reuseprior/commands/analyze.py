@@ -12,84 +12,15 @@ import csv
 import json
 import math
 import sys
-from pathlib import Path
 
 import torch
 
-from reuseprior.commands.argtypes import positive_float, positive_int
+from reuseprior.commands.parsers.analyze import add_arguments, add_input_argument, check_arguments
+from reuseprior.counting.capture import refuse_what_cannot_fit
 from reuseprior.counting.quantities import analyze
 from reuseprior.models.registry import available_models, build_model, collision_note
 
-__all__ = ["add_arguments", "add_input_argument", "run"]
-
-
-def _shape(text: str) -> tuple[int, ...]:
-    """``3,224,224`` or ``3x224x224`` -> ``(3, 224, 224)``; every part must be a positive integer."""
-    try:
-        dims = tuple(int(t) for t in text.replace("x", ",").split(","))
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"--input must look like 3,224,224, got {text!r}") from err
-    if any(d <= 0 for d in dims):
-        raise argparse.ArgumentTypeError(f"--input must be positive sizes like 3,224,224, got {text!r}")
-    return dims
-
-
-def add_input_argument(parser: argparse.ArgumentParser) -> None:
-    """``--input C,H,W``: the example's shape without the batch dimension (``analyze`` and ``compare``)."""
-    parser.add_argument(
-        "--input",
-        type=_shape,
-        default=(3, 224, 224),
-        help="input shape without the batch dimension (default 3,224,224)",
-    )
-
-
-#: the name-resolution and output policies, shown by ``--help``
-EPILOG = (
-    "MODEL names are resolved in this order: a model registered in reuseprior, a torchvision classifier, "
-    "'package.module:factory'. Three names exist in both libraries: efficientnet_v2_s, efficientnet_v2_m and "
-    "efficientnet_v2_l build reuseprior's EfficientNetV2 (the thesis's builders, graph- and parameter-identical "
-    "to torchvision's), and the command prints a note saying so; give torchvision.models:efficientnet_v2_s (_m, "
-    "_l) for torchvision's. The forward must return one tensor: its elements are the output nodes. For a model "
-    "that returns a dict, tuple or list, --output-key names the entry to analyse; without it such a model is "
-    "refused."
-)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = EPILOG
-    parser.add_argument(
-        "model", nargs="?", help="a reuseprior or torchvision model name (see --list-models) or package.module:factory"
-    )
-    parser.add_argument(
-        "--list-models",
-        action="store_true",
-        help="print every model name that MODEL accepts (reuseprior's, then torchvision's) and exit",
-    )
-    add_input_argument(parser)
-    parser.add_argument(
-        "--output-key",
-        default=None,
-        metavar="KEY",
-        help="for a forward that returns a dict, tuple or list: the key (or index) of the output tensor to analyse",
-    )
-    parser.add_argument("--outputs", type=positive_int, default=None, help="NO (default: output elements)")
-    parser.add_argument("--inputs", type=positive_int, default=None, help="NI (default: input elements)")
-    parser.add_argument("--bn-params", type=int, default=4, help="weights per batch-norm channel (default 4)")
-    parser.add_argument(
-        "--discount",
-        type=positive_float,
-        default=1.0,
-        help="path-length discount gamma, a finite number > 0 such as 0.5 (default 1: plain counts)",
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--csv", type=Path, default=None, help="append a row to this CSV file")
-
-
-def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """MODEL is required unless ``--list-models`` is given."""
-    if args.model is None and not args.list_models:
-        parser.error("MODEL is required: give a model name or package.module:factory (see them all with --list-models)")
+__all__ = ["add_arguments", "add_input_argument", "check_arguments", "run"]
 
 
 def _list_models() -> None:
@@ -121,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
     note = collision_note(args.model)
     if note:
         print(f"note: {note}", file=sys.stderr)
-    x = torch.zeros((1,) + tuple(args.input))
     try:
+        refuse_what_cannot_fit(model, (1, *args.input))  # before the input is allocated
+        x = torch.zeros((1,) + tuple(args.input))
         rep = analyze(
             model,
             x,

@@ -11,37 +11,11 @@ again).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from reuseprior.commands.argtypes import positive_int
-from reuseprior.zoo.torchvision_analysis import DEFAULT_OUT, analyze_torchvision_zoo
+from reuseprior.commands.parsers.analyze_zoo import add_arguments, check_arguments
+from reuseprior.zoo.torchvision_analysis import analyze_torchvision_zoo
 
 __all__ = ["add_arguments", "check_arguments", "run"]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--out", type=Path, default=DEFAULT_OUT, help="the CSV of the rows (default: data/torchvision_zoo_analysis.csv)"
-    )
-    parser.add_argument("--models", nargs="*", help="subset of model names (default: all classifiers)")
-    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads per task")
-    parser.add_argument(
-        "--store",
-        type=Path,
-        default=None,
-        help="the SQLite store of the rows (default: build/zoo_scores.sqlite for data/, else "
-        "zoo_scores.sqlite beside --out)",
-    )
-    parser.add_argument(
-        "--workers", type=positive_int, default=None, help="LocalCluster worker processes (default: one per core)"
-    )
-    parser.add_argument("--scheduler", default=None, metavar="ADDRESS", help="an existing Dask cluster instead")
-
-
-def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """``--workers`` shapes a LocalCluster, so it is refused beside ``--scheduler``."""
-    if args.scheduler is not None and args.workers is not None:
-        parser.error("--workers shapes the LocalCluster started here; an existing cluster (--scheduler) has its own")
 
 
 def run(args: argparse.Namespace) -> int:

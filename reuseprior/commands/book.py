@@ -4,30 +4,11 @@ committed (:mod:`reuseprior.reporting.book` builds it)."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from reuseprior.core import paths
-from reuseprior.reporting.book import DEFAULT_BOOK_DIR, build_book
+from reuseprior.commands.parsers.book import add_arguments
+from reuseprior.reporting.book import build_book
 
 __all__ = ["add_arguments", "run"]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--notebooks-dir",
-        type=Path,
-        default=paths.NOTEBOOKS_DIR,
-        help="folder holding the chapter notebooks to render, as they are (default: notebooks/, "
-        "the committed executed ones)",
-    )
-    parser.add_argument(
-        "--book-dir",
-        type=Path,
-        default=DEFAULT_BOOK_DIR,
-        help="where the source is assembled and built (default build/book/; emptied first); "
-        "the site is <book-dir>/_build/html",
-    )
-    parser.add_argument("--quiet", action="store_true", help="print only warnings and the result")
 
 
 def run(args: argparse.Namespace) -> int:

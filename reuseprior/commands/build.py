@@ -18,40 +18,26 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from reuseprior.commands.argtypes import positive_int
+from reuseprior.commands.parsers.build import CHAPTER_PROFILES, PATH_PARAMETERS, add_arguments, check_arguments
 from reuseprior.core import paths
 from reuseprior.reporting.build import build_notebooks, check_parameters, figures_root, find_notebooks, parameter_value
 from reuseprior.reporting.plan import ChapterNeeds, missing_data, plan_lines
 
-__all__ = ["add_arguments", "chapter_needs", "plan_or_stop", "run"]
+__all__ = [
+    "CHAPTER_PROFILES",
+    "add_arguments",
+    "chapter_needs",
+    "check_arguments",
+    "notebook_parameter",
+    "plan_or_stop",
+    "run",
+]
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("notebooks", nargs="*", help="glob(s) of notebook names to run (default: all ch*.ipynb)")
-    parser.add_argument(
-        "--profile",
-        default="quick",
-        choices=["quick", "full"],
-        help="parameter profile; full first prints its plan (data, estimated time per chapter) and stops "
-        "before any notebook runs when a chapter's dataset is missing, naming the command that fetches it",
-    )
-    parser.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="extra papermill parameter for every notebook (Python literal or string)",
-    )
-    parser.add_argument(
-        "--output-dir",
-        type=Path,
-        default=None,
-        help="where executed notebooks go (default: in place for the quick profile with default "
-        "parameters, else build/notebooks/<profile>/, their figures and tables in build/figures/<profile>/)",
-    )
-    parser.add_argument("--jobs", type=positive_int, default=2, help="notebooks executed at a time (default 2)")
+def notebook_parameter(name: str, text: str) -> object:
+    """The value of ``-p NAME TEXT``: a path parameter (:data:`PATH_PARAMETERS`) as written, others a Python
+    literal where ``TEXT`` parses as one, else the string."""
+    return text if name in PATH_PARAMETERS else parameter_value(text)
 
 
 def chapter_needs(notebooks: list[Path], profile: str, parameters: dict[str, Any]) -> dict[str, ChapterNeeds]:
@@ -87,7 +73,7 @@ def plan_or_stop(args: argparse.Namespace, notebooks: list[Path], parameters: di
 
 def run(args: argparse.Namespace) -> int:
     notebooks = find_notebooks(args.notebooks)
-    params = {name: parameter_value(value) for name, value in args.parameter}
+    params = {name: notebook_parameter(name, value) for name, value in args.parameter}
     if args.profile != "quick" and not plan_or_stop(args, notebooks, params):
         return 2
     results = build_notebooks(notebooks, args.profile, params, args.output_dir, args.jobs)

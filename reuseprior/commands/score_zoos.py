@@ -27,18 +27,16 @@ version until the new one is complete (:func:`reuseprior.zoo.scoring.published_v
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
-from pathlib import Path
 
 import torch
 
-from reuseprior.baselines.registry import ZOO_PROXIES
-from reuseprior.commands.argtypes import positive_float, positive_int
+from reuseprior.commands.parsers.score_zoos import add_arguments, check_arguments
 from reuseprior.zoo.batch_sensitivity import score_minibatches
 from reuseprior.zoo.distributed import TaskFailedError
 from reuseprior.zoo.scoring import (
     SCORES_VERSION,
-    ZOOS,
     CsvFormatError,
     StoreError,
     completeness,
@@ -51,178 +49,9 @@ from reuseprior.zoo.scoring import (
     score_zoo,
     upgrade_scores,
 )
+from reuseprior.zoo.store import unusable_store
 
-
-def _no_shard(text: str) -> tuple[int, int]:
-    """``--shard`` is gone: refuse it with what to do instead (argparse prints the message)."""
-    raise argparse.ArgumentTypeError(
-        f"{text!r}: sharding was removed; one command runs one task per architecture on Dask and stores every row "
-        "once: give it more --workers, or a cluster with --scheduler ADDRESS"
-    )
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("zoos", nargs="+", choices=sorted(ZOOS), help="zoos to score")
-    parser.add_argument(
-        "--limit", type=positive_int, default=None, help="score only the first N architectures of the zoo's order"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the order, the initialisations and the minibatch")
-    parser.add_argument(
-        "--max-params", type=float, default=None, help="ImageNet zoos: skip models with more published parameters"
-    )
-    parser.add_argument(
-        "--full-every", type=positive_int, default=1, help="data-dependent proxies only for every M-th architecture"
-    )
-    parser.add_argument("--shard", type=_no_shard, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--no-reuse", action="store_true", help="skip the reusability-prior quantities (analyze)")
-    parser.add_argument("--data-dir", type=Path, default=None, help="where the CSVs go (default: data/)")
-    parser.add_argument(
-        "--store",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="the SQLite store every finished row is committed to (default: build/zoo_scores.sqlite "
-        "for data/, else zoo_scores.sqlite in --data-dir); keep it on a local disk",
-    )
-    cluster = parser.add_argument_group("Dask (one task per architecture)")
-    cluster.add_argument(
-        "--workers",
-        type=positive_int,
-        default=None,
-        help="LocalCluster: single-threaded worker processes (default: one per core)",
-    )
-    cluster.add_argument(
-        "--scheduler",
-        default=None,
-        metavar="ADDRESS",
-        help="run on an existing Dask cluster instead (e.g. tcp://10.0.0.1:8786, or a dask-jobqueue "
-        "SLURMCluster's scheduler_address)",
-    )
-    parser.add_argument(
-        "--fill-proxies",
-        action="store_true",
-        help="instead of scoring new architectures, compute what stored rows lack: the scores in their "
-        "'pending' column (after --upgrade: the scores whose definition changed) and the data-dependent "
-        "proxies of rows that have none (at order %% FULL_EVERY == 0, in the zoo's order, at most LIMIT rows)",
-    )
-    parser.add_argument(
-        "--upgrade",
-        action="store_true",
-        help=f"instead, start the version-{SCORES_VERSION} table from data/zoo_scores_v{SCORES_VERSION - 1}_<zoo>.csv:"
-        " the scores whose definition is unchanged copied, the changed ones (and every score of a model whose "
-        "input size changed) left pending for --fill-proxies; exported at once",
-    )
-    parser.add_argument(
-        "--status",
-        action="store_true",
-        help="instead, print how complete each version's CSV is and which version the chapter reads",
-    )
-    parser.add_argument(
-        "--isolate",
-        action="store_true",
-        help="with --fill-proxies: score alone, each in its own task, the proxies that ran out of "
-        "memory in the shared pass (a model that kills its worker is always followed up: GraSP "
-        "dropped, then each proxy alone)",
-    )
-    parser.add_argument(
-        "--retry-out-of-memory",
-        action="store_true",
-        help="with --fill-proxies: also rescore the stored rows where some proxy ran out of memory "
-        "(e.g. with a higher --max-memory-gb, the machine to itself)",
-    )
-    parser.add_argument(
-        "--rescore",
-        nargs="+",
-        default=None,
-        choices=list(ZOO_PROXIES),
-        metavar="PROXY",
-        help="instead, score these proxies again on the stored rows (all, or --arch, --with-module) and "
-        "replace their values: after a proxy's definition changed, or its counter learned an op it failed on",
-    )
-    parser.add_argument(
-        "--arch",
-        nargs="+",
-        default=None,
-        metavar="NAME",
-        help="with --fill-proxies or --rescore and one zoo: only these stored architectures",
-    )
-    parser.add_argument(
-        "--with-module",
-        nargs="+",
-        default=None,
-        metavar="CLASS",
-        help="with --rescore: only the models holding a module of one of these class names (e.g. Swish HSwish)",
-    )
-    parser.add_argument(
-        "--max-memory-gb",
-        type=positive_float,
-        default=None,
-        metavar="GIB",
-        help="with --isolate or --rescore: the memory limit of each LocalCluster worker; a worker beyond it is "
-        "restarted by its nanny and the proxies it was scoring are recorded as out of memory, naming "
-        "the limit (in a fill: then GraSP dropped, then each proxy alone)",
-    )
-    parser.add_argument(
-        "--minibatch-sensitivity",
-        type=positive_int,
-        default=None,
-        metavar="N",
-        help="instead, rescore the data-dependent proxies of the first N architectures on other "
-        f"minibatches (another photo seed, noise): data/zoo_batch_sensitivity_v{SCORES_VERSION}_<zoo>.csv",
-    )
-    sync = parser.add_mutually_exclusive_group()
-    sync.add_argument(
-        "--export",
-        action="store_true",
-        help=f"instead, write the store's rows to data/zoo_scores_v{SCORES_VERSION}_<zoo>.csv (and .meta.json), "
-        "atomically (also a partial table: the chapter reads it only once complete)",
-    )
-    sync.add_argument(
-        "--import",
-        dest="import_csv",
-        action="store_true",
-        help=f"instead, replace the store's rows by data/zoo_scores_v{SCORES_VERSION}_<zoo>.csv (refused, with the "
-        "line number, when the file is malformed)",
-    )
-
-
-def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Flags that only act together with another are refused without it, not ignored."""
-    if args.isolate and not args.fill_proxies:
-        parser.error("--isolate applies to --fill-proxies only; add --fill-proxies")
-    if args.max_memory_gb is not None and not (args.isolate or args.rescore):
-        parser.error(
-            "--max-memory-gb limits the workers of an isolated fill or a rescoring; "
-            "add --fill-proxies --isolate, or --rescore PROXY"
-        )
-    if args.retry_out_of_memory and not args.fill_proxies:
-        parser.error("--retry-out-of-memory applies to --fill-proxies only; add --fill-proxies")
-    if args.arch is not None and not ((args.fill_proxies or args.rescore) and len(args.zoos) == 1):
-        parser.error(
-            "--arch names architectures of one zoo to fill or rescore; give one zoo and --fill-proxies or --rescore"
-        )
-    if args.rescore is not None and args.fill_proxies:
-        parser.error("--rescore and --fill-proxies are two different jobs; give one of them")
-    if args.with_module is not None and args.rescore is None:
-        parser.error("--with-module selects the rows of --rescore; add --rescore PROXY")
-    if args.scheduler is not None and (args.workers is not None or args.max_memory_gb is not None):
-        parser.error(
-            "--workers and --max-memory-gb shape the LocalCluster started here; an existing cluster "
-            "(--scheduler) has its own (dask worker --nworkers N --memory-limit 16GiB)"
-        )
-    jobs = [
-        args.fill_proxies,
-        args.rescore is not None,
-        args.minibatch_sensitivity is not None,
-        args.export or args.import_csv,
-        args.upgrade,
-        args.status,
-    ]
-    if sum(jobs) > 1:
-        parser.error(
-            "--fill-proxies, --rescore, --minibatch-sensitivity, --export/--import, --upgrade and --status are "
-            "different jobs; give one of them"
-        )
+__all__ = ["add_arguments", "check_arguments", "run"]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -233,6 +62,19 @@ def run(args: argparse.Namespace) -> int:
             _run_one(zoo, args, cluster)
         except (StoreError, CsvFormatError, FileNotFoundError) as err:  # the message names the problem and the fix
             print(f"python -m reuseprior score-zoos: error: {err}", file=sys.stderr)
+            return 2
+        except PermissionError as err:  # a data folder that cannot be written: the rows stay in the store
+            store = args.store or default_store_path(args.data_dir)
+            print(
+                f"python -m reuseprior score-zoos: error: cannot write {err.filename} ({err.strerror}); every finished "
+                f"row is in the store {store}: make the folder writable and run python -m reuseprior score-zoos "
+                f"{zoo} --export{'' if args.data_dir is None else f' --data-dir {args.data_dir}'}",
+                file=sys.stderr,
+            )
+            return 2
+        except sqlite3.DatabaseError as err:  # a store damaged where opening it did not look
+            store = args.store or default_store_path(args.data_dir)
+            print(f"python -m reuseprior score-zoos: error: {unusable_store(store, err)}", file=sys.stderr)
             return 2
         except TaskFailedError as err:  # a model that cannot be scored at all; the finished rows are stored
             print(

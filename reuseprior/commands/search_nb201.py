@@ -17,35 +17,14 @@ again: stored runs are skipped (see :mod:`reuseprior.zoo.search`)::
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import pandas as pd
 
-from reuseprior.commands.argtypes import positive_int
+from reuseprior.commands.parsers.search_nb201 import add_arguments, check_arguments
 from reuseprior.core.study import Study, pending_runs, run_study
 from reuseprior.zoo import search
 
 __all__ = ["add_arguments", "check_arguments", "run"]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("run", "status"), help="run the pending runs, or show what is stored")
-    parser.add_argument(
-        "--only", action="append", default=[], metavar="COLUMN=VALUE",
-        help="only runs whose key column (protocol, label, score) has this value, e.g. protocol=naswot "
-        "(repeatable; values of one column are alternatives)",
-    )  # fmt: skip
-    parser.add_argument("--max-runs", type=positive_int, default=None, help="store at most this many new runs")
-    parser.add_argument("--store", type=Path, default=None, help="the runs CSV (default: data/nb201_search_runs.csv)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """A malformed ``--only`` or an unknown key column: exit 2."""
-    for item in args.only:
-        column, sep, _ = item.partition("=")
-        if not sep or column not in ("protocol", "label", "score"):
-            parser.error(f"--only takes protocol=..., label=... or score=..., got {item!r}")
 
 
 def _chosen(study: Study, only: list[str]) -> list[dict[str, str]]:

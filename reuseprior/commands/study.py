@@ -39,30 +39,25 @@ import pandas as pd
 from reuseprior.chapters import ch3_population_study as ch3
 from reuseprior.chapters import ch4_real_study as ch4
 from reuseprior.chapters import ch7_sharing_schemes as ch7
-from reuseprior.commands.argtypes import positive_float, positive_int
+from reuseprior.commands.parsers.study import add_arguments, check_arguments
 from reuseprior.core import study as core_study
 from reuseprior.core.distributed import connect
 from reuseprior.core.study import Study
 from reuseprior.reporting.notebook import resolve_device
 
-__all__ = ["STUDIES", "add_arguments", "check_arguments", "run"]
-
-ACTIONS = ("run", "status")
-#: flags every study takes
-COMMON = {"seeds", "only", "max_runs", "workers", "scheduler", "max_memory_gb", "no_progress"}
+__all__ = ["STUDIES", "add_arguments", "check_arguments", "check_run_arguments", "run"]
 
 
 @dataclass(frozen=True)
 class StudyCommand:
-    """How the command runs one chapter's study: ``studies(args)`` gives the
-    :class:`~reuseprior.core.study.Study` objects, ``status(args)`` their tables;
-    ``flags``: the flags it takes beyond :data:`COMMON`; ``actions``: its own actions."""
+    """How the command runs one chapter's study: ``seeds``: the study's seeds; ``studies(args)`` gives the
+    :class:`~reuseprior.core.study.Study` objects, ``status(args)`` their tables; ``actions``: its own
+    actions. What the study is and the flags it takes are stated in the light
+    :data:`reuseprior.commands.parsers.study.STUDIES`."""
 
-    chapter: str
     seeds: tuple[int, ...]
     studies: Callable[[argparse.Namespace], list[Study]]
     status: Callable[[argparse.Namespace], list[tuple[str, pd.DataFrame]]]
-    flags: frozenset[str] = frozenset()
     actions: dict[str, Callable[[argparse.Namespace], int]] = field(default_factory=dict)
 
 
@@ -156,85 +151,24 @@ def _ch7_bookkeeping(args: argparse.Namespace) -> int:
 
 
 STUDIES: dict[str, StudyCommand] = {
-    "ch3": StudyCommand(
-        "chapter 3: random search vs the genetic algorithm on MNIST/Fashion-MNIST (data/revolver_study_*.csv)",
-        ch3.CPU_STUDY.seeds,
-        _ch3_studies,
-        _ch3_status,
-        frozenset({"data_dir", "max_minutes"}),
-    ),
-    "ch4": StudyCommand(
-        "chapter 4: EfficientNetV2 original vs shared on Fashion-MNIST (data/ch4_real_study_runs.csv)",
-        ch4.CPU_STUDY.seeds,
-        _ch4_studies,
-        _ch4_status,
-        frozenset({"store"}),
-        {"slice": _ch4_slice},
-    ),
+    "ch3": StudyCommand(ch3.CPU_STUDY.seeds, _ch3_studies, _ch3_status),
+    "ch4": StudyCommand(ch4.CPU_STUDY.seeds, _ch4_studies, _ch4_status, {"slice": _ch4_slice}),
     "ch7": StudyCommand(
-        "chapter 7: the sharing schemes at matched budgets (data/sharing_study_runs.csv)",
         tuple(sorted({s for p in ch7.PROFILES.values() for spec in p.studies for s in spec.seeds})),
         _ch7_studies,
         _ch7_status,
-        frozenset({"store", "profile", "device", "threads", "data_dir", "download"}),
         {"fill-scores": _ch7_scores(False), "rescore": _ch7_scores(True), "bookkeeping": _ch7_bookkeeping},
     ),
 }
 
-#: every flag with its default (a flag differing from its default was given)
-DEFAULTS: dict[str, Any] = {
-    "store": None,
-    "profile": "quick",
-    "device": "cpu",
-    "threads": 1,
-    "data_dir": None,
-    "download": False,
-    "max_minutes": None,
-}
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", choices=sorted(STUDIES), help="the study: " + "; ".join(
-        f"{k}: {v.chapter}" for k, v in STUDIES.items()))  # fmt: skip
-    actions = sorted({*ACTIONS, *(a for s in STUDIES.values() for a in s.actions)})
-    parser.add_argument("action", choices=actions, help="run, status, or the study's own (see the module help)")
-    parser.add_argument("--seeds", type=int, nargs="+", help="only these seeds (of the study's)")
-    parser.add_argument(
-        "--only", action="append", default=[], metavar="COLUMN=VALUE",
-        help="only runs whose key column has this value, e.g. dataset=mnist, mode=evolve, model=V2-B0-shared, "
-        "config=scope (repeatable; values of one column are alternatives)",
-    )  # fmt: skip
-    parser.add_argument("--max-runs", type=positive_int, default=None, help="store at most this many new runs")
-    parser.add_argument("--workers", type=positive_int, default=None, help="LocalCluster workers (default: 1/core)")
-    parser.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (instead)")
-    parser.add_argument("--max-memory-gb", type=positive_float, default=None, help="memory limit per worker (GiB)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument("--store", type=Path, default=None, help="the runs CSV (default: the study's in data/)")
-    parser.add_argument("--profile", choices=sorted(ch7.PROFILES), default="quick", help="whose studies (ch7)")
-    parser.add_argument("--device", default="cpu", help='"cpu", "cuda" or "auto" (default: cpu)')
-    parser.add_argument("--threads", type=positive_int, default=1, help="PyTorch threads per run (default: 1)")
-    parser.add_argument("--data-dir", type=Path, default=None, help="datasets folder (default: build/datasets)")
-    parser.add_argument("--download", action="store_true", help="let torchvision download a missing dataset")
-    parser.add_argument(
-        "--max-minutes", type=positive_float, default=None, help="stop runs between generations after this long"
-    )
-
-
-def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """A flag or action the study does not take, unknown seeds, or a malformed ``--only``: exit 2."""
+def check_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Seeds the study does not have: exit 2 (the other flags are checked by
+    :func:`reuseprior.commands.parsers.study.check_arguments`)."""
     entry = STUDIES[args.name]
-    if args.action not in (*ACTIONS, *entry.actions):
-        parser.error(f"study {args.name} has no action {args.action!r}; choose from {[*ACTIONS, *entry.actions]}")
-    given = [k for k, default in DEFAULTS.items() if getattr(args, k) != default and k not in entry.flags]
-    if given:
-        flags = ", ".join("--" + k.replace("_", "-") for k in given)
-        parser.error(f"study {args.name} does not use {flags}")
     unknown = sorted(set(args.seeds or ()) - set(entry.seeds))
     if unknown:
         parser.error(f"seeds {unknown} are not in study {args.name}'s {list(entry.seeds)}")
-    bad = [o for o in args.only if "=" not in o]
-    if bad:
-        parser.error(f"--only takes COLUMN=VALUE, got {bad}")
 
 
 def _chosen(study: Study, args: argparse.Namespace) -> list[dict[str, Any]]:

@@ -13,6 +13,11 @@ an explicit edge):
 * ``"make_fx"`` (fallback): functionalised ``make_fx`` fake-tensor tracing.
 
 Dropout and stochastic depth disappear in eval mode.
+
+Before a graph is returned, two policies hold: a graph whose counting cannot fit in
+this machine's memory is refused with the figure (nothing real has been computed
+yet), and the model runs once eagerly on the example input, so that an input the
+model itself refuses is not counted.
 """
 
 from __future__ import annotations
@@ -30,8 +35,16 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
 from reuseprior.core.errors import CaptureError, DataDependentShapeError
+from reuseprior.core.memory import gib, physical_memory_bytes
 
-__all__ = ["CaptureError", "CapturedGraph", "DataDependentShapeError", "capture"]
+__all__ = [
+    "CaptureError",
+    "CapturedGraph",
+    "DataDependentShapeError",
+    "capture",
+    "least_memory",
+    "refuse_what_cannot_fit",
+]
 
 
 @dataclass
@@ -144,6 +157,14 @@ def capture(model: nn.Module, example_input: torch.Tensor, *, method: str = "aut
         )
     if method not in ("auto", "meta", "make_fx"):
         raise ValueError(f"method must be 'auto', 'meta' or 'make_fx', got {method!r}")
+    graph = _trace(model, example_input, method)
+    _refuse_what_cannot_fit(graph)
+    _refuse_inputs_the_model_refuses(model, example_input)
+    return graph
+
+
+def _trace(model: nn.Module, example_input: torch.Tensor, method: str) -> CapturedGraph:
+    """The graph of ``method`` (``"auto"``: meta, else ``make_fx``); nothing real is computed."""
     if method in ("auto", "meta"):
         try:
             return _capture_meta(model, example_input)
@@ -151,6 +172,81 @@ def capture(model: nn.Module, example_input: torch.Tensor, *, method: str = "aut
             if method == "meta":
                 raise
     return _capture_make_fx(model, example_input)
+
+
+def _elements(value: object) -> int:
+    """Elements of the tensors in a node's value (0 for a size tracing could not fix)."""
+    if isinstance(value, torch.Tensor):
+        try:
+            return int(value.numel())
+        except Exception:  # noqa: BLE001 - a data-dependent (symbolic) size
+            return 0
+    if isinstance(value, (list, tuple)):
+        return sum(_elements(v) for v in value)
+    return 0
+
+
+def least_memory(graph: CapturedGraph) -> tuple[int, fx.Node | None]:
+    """A lower bound of the bytes that counting ``graph`` needs, and the op that sets it: the op whose
+    operands and result hold the most elements, 8 bytes each (the counts are float64; the model's own
+    forward needs as many elements at once)."""
+    most, where = 0, None
+    for n in graph.gm.graph.nodes:
+        if n.op == "call_function":
+            held = _elements(n.meta.get("val")) + sum(_elements(a.meta.get("val")) for a in n.all_input_nodes)
+            if held > most:
+                most, where = held, n
+    return 8 * most, where
+
+
+def _refuse_what_cannot_fit(graph: CapturedGraph) -> None:
+    """Policy: before anything real is computed, a graph whose counting needs more than this machine's
+    physical memory (:func:`least_memory`, a lower bound) is refused with both figures."""
+    needed, where = least_memory(graph)
+    memory = physical_memory_bytes()
+    if memory is None or needed <= memory or where is None:
+        return
+    shape = tuple(graph.example_input.shape)
+    raise CaptureError(
+        f"cannot count {_model_name(graph.model)} on an input of shape {shape}: it needs at least {gib(needed)} of "
+        f"memory (node {where.name}, {where.target}: {_elements(where.meta.get('val')):,} elements and its operands, "
+        f"8 bytes each) and this machine has {gib(memory)}; give a smaller input (e.g. --input 3,224,224; the "
+        "memory grows with the number of input elements)"
+    )
+
+
+def refuse_what_cannot_fit(model: nn.Module, input_shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> None:
+    """The memory policy of :func:`capture` for an input of ``input_shape`` that has not been allocated
+    yet: the model is traced on a meta input (nothing allocated) and refused with :class:`CaptureError`
+    when counting it cannot fit. A model that cannot be traced so is left to :func:`capture`."""
+    try:
+        graph = _capture_meta(model, torch.empty(input_shape, dtype=dtype, device="meta"))
+    except Exception:  # noqa: BLE001 - capture() names what is wrong with the model
+        return
+    _refuse_what_cannot_fit(graph)
+
+
+def _refuse_inputs_the_model_refuses(model: nn.Module, example_input: torch.Tensor) -> None:
+    """Policy: the model runs once, eagerly (eval mode, no gradients, on its parameters' device), on the
+    example input before it is counted, so that an input it refuses (a wrong shape, an integer or bool
+    input to a float model) is refused here with the model's own error instead of being counted. The
+    model's mode is restored."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters(), example_input).device  # the model's (counting itself runs on the CPU)
+    try:
+        with torch.no_grad():
+            model(example_input.to(device))
+    except Exception as err:  # noqa: BLE001 - re-raised with what to do
+        reason = str(err).splitlines()[0] if str(err) else ""
+        raise ValueError(
+            f"{_model_name(model)} does not accept an input of shape {tuple(example_input.shape)} (dtype "
+            f"{example_input.dtype}), it does not run on it: {type(err).__name__}: {reason}. Counts "
+            "of a model that cannot run on its input mean nothing: pass an input it runs on (batch dimension 1, "
+            "the sizes and dtype it expects: a float tensor such as torch.zeros(1, 3, 224, 224) for float weights)"
+        ) from err
+    finally:
+        model.train(was_training)
 
 
 def _capture_make_fx(model: nn.Module, example_input: torch.Tensor) -> CapturedGraph:

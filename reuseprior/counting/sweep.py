@@ -228,6 +228,7 @@ class SweepContext:
         self._weight_cache: dict[fx.Node, bool] = {}
         _refuse_data_dependent_shapes(graph, needs, self)
         self.input_dependent = _input_dependent_nodes(graph)
+        _refuse_selections_by_input_values(graph, self.input_dependent)
         #: (consumer, operand) pairs where a convolution or matrix product of the
         #: input-dependent computation takes a weight generated from parameters
         self.generated_operands: set[tuple[fx.Node, fx.Node]] = set()
@@ -497,6 +498,47 @@ def _refuse_data_dependent_shapes(graph: CapturedGraph, needs: set[fx.Node], ctx
         "torch.where(mask, x, 0) or x * mask keeps every element and zeroes the others (then reduce, e.g. .sum(), "
         "as before)"
     )
+
+
+#: ops whose output size is set by the values of an operand -> the position of that operand
+_SIZE_FROM_VALUES = {
+    getattr(torch.ops.aten, name): at
+    for name, at in (("nonzero", 0), ("argwhere", 0), ("masked_select", 1), ("_unique2", 0), ("unique_dim", 0))
+    if hasattr(torch.ops.aten, name)
+}
+
+
+def _selects_by_values(node: fx.Node, dependent: set[fx.Node]) -> bool:
+    """Whether ``node`` selects elements (or finds indices) by values that depend on the example input:
+    boolean-mask indexing with such a mask, or one of :data:`_SIZE_FROM_VALUES` of such an operand."""
+    base = _base(node.target)
+    if base is torch.ops.aten.index and len(node.args) > 1:
+        masks = [a for a in node.args[1] if isinstance(a, fx.Node) and a in dependent]
+        return any(getattr(a.meta.get("val"), "dtype", None) in (torch.bool, torch.uint8) for a in masks)
+    at = _SIZE_FROM_VALUES.get(base)
+    return at is not None and len(node.args) > at and node.args[at] in dependent
+
+
+def _refuse_selections_by_input_values(graph: CapturedGraph, dependent: set[fx.Node]) -> None:
+    """Policy: an op on the way to the outputs that selects elements by a mask computed from the example
+    input's values (``x[x > 0]``, ``masked_select``, ``nonzero``, ``unique``), also of the input itself
+    before any layer, has a size set by that input: tracing fixed it for this example, but the graph of
+    another input differs, so it is refused with :class:`DataDependentShapeError` like a data-dependent shape."""
+    on_the_way, stack = set(), list(graph.output_nodes)
+    while stack:
+        n = stack.pop()
+        if n not in on_the_way:
+            on_the_way.add(n)
+            stack.extend(n.all_input_nodes)
+    bad = next((n for n in graph.gm.graph.nodes if n in on_the_way and _selects_by_values(n, dependent)), None)
+    if bad is not None:
+        raise DataDependentShapeError(
+            f"cannot count {type(graph.model).__name__}: {bad.target} (node {bad.name}) selects elements by a mask "
+            "computed from the values of the input, so the output shape, and the graph to count paths on, depends "
+            "on the values of the data (here fixed by this example only). Ops whose output size depends on the data "
+            "(boolean-mask indexing x[mask], masked_select, nonzero, unique) cannot be counted; rewrite them with "
+            "a fixed shape: torch.where(mask, x, 0) or x * mask keeps every element and zeroes the others"
+        )
 
 
 def _refuse_batches(graph: CapturedGraph, batch: int) -> None:

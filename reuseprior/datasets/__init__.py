@@ -81,6 +81,7 @@ from reuseprior.datasets.splits import (  # noqa: F401
     _dataset_key,
     _not_found_message,
     cifar_train_geometry,
+    data_folder,
     download,
     download_command,
     load_digits_splits,

@@ -26,6 +26,7 @@ from reuseprior.datasets.splits import (
     FETCHABLE,
     DatasetSplits,
     _dataset_key,
+    data_folder,
     download_command,
     load_torchvision_splits,
 )
@@ -456,7 +457,7 @@ def verify(
     is missing, :class:`DatasetVerificationError` when one is wrong."""
     key = _fetchable_key(name)
     files = expected or expected_files(key)
-    raw = raw_folder(key, data_dir)
+    raw = raw_folder(key, data_folder(data_dir, DatasetNotFoundError))
     missing = [spec.name for spec in files if not (raw / spec.name).is_file()]
     if missing:
         raise DatasetNotFoundError(
@@ -507,7 +508,7 @@ def fetch(
     ``debian`` and ``expected`` exist for tests (synthetic archives)."""
     key = _fetchable_key(name)
     files = expected or expected_files(key)
-    raw = raw_folder(key, data_dir)
+    raw = raw_folder(key, data_folder(data_dir, DatasetDownloadError))
     label = FETCHABLE[key]
     raw.mkdir(parents=True, exist_ok=True)
     _remove_partials(raw, files, log)

@@ -187,7 +187,7 @@ def load_torchvision_splits(
     cls = getattr(torchvision.datasets, cls_name)
     train_transform = train_transform or T.ToTensor()
     eval_transform = eval_transform or T.ToTensor()
-    root = Path(data_dir).expanduser()
+    root = data_folder(data_dir, DatasetDownloadError if download else DatasetNotFoundError)
     try:
         train_aug = cls(root, train=True, transform=train_transform, download=download)
         train_plain = cls(root, train=True, transform=eval_transform, download=False)
@@ -352,6 +352,18 @@ def load_imagenet_folder(
         input_shape=(3, 224, 224),
         description=f"ImageNet-1K folder {root}; train/val/test = {len(tr)}/{len(va)}/{len(test)} (seed {seed})",
     )
+
+
+def data_folder(data_dir: str | Path, error: type[Exception]) -> Path:
+    """``data_dir`` as a path, refused with ``error`` when it names something that is not a folder
+    (a file there would otherwise surface as "File exists" or as a missing dataset)."""
+    root = Path(data_dir).expanduser()
+    if root.exists() and not root.is_dir():
+        raise error(
+            f"the data folder {root} is a file, not a folder; give --data-dir (data_dir) a folder, which is "
+            "created when missing, or move the file away"
+        )
+    return root
 
 
 def download(name: TorchvisionName, data_dir: str | Path) -> Path:

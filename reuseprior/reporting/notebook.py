@@ -217,6 +217,8 @@ def setup(
     settings = chosen.with_overrides(overrides or {})
     set_seed(seed)
     resolved = resolve_device(device)
+    if output_dir is not None and not isinstance(output_dir, (str, os.PathLike)):
+        raise _bad("output_dir", output_dir, "a folder path as a string (papermill: -r output_dir 42 passes it as one)")
     out = Path(output_dir) if output_dir is not None else paths.figures_dir(notebook)
     out.mkdir(parents=True, exist_ok=True)
     inline_figures()

@@ -52,7 +52,7 @@ from tqdm.auto import tqdm
 from reuseprior.core.errors import CheckpointMismatchError
 from reuseprior.core.parameters import count_parameters
 from reuseprior.core.precision import default_dtype
-from reuseprior.core.validation import check_integer
+from reuseprior.core.validation import check_integer, entry_problems
 from reuseprior.datasets import load_standard_splits
 from reuseprior.revolver.blocks import Builder
 from reuseprior.revolver.blueprint import Blueprint
@@ -92,6 +92,20 @@ dataset_splits = load_standard_splits
 
 #: the ``format`` entry of a population checkpoint
 CHECKPOINT_FORMAT = "reuseprior.revolver.population/2"
+#: The entries of a population checkpoint (format :data:`CHECKPOINT_FORMAT`) and their types.
+_ENTRIES: dict[str, type | tuple[type, ...]] = {
+    "config": str,
+    "rng": str,
+    "coefficient": (float, int),
+    "generation": int,
+    "next_uid": int,
+    "individuals": str,
+    "rows": str,
+    "generation_log": str,
+    "registry": dict,
+    "torch_rng": torch.Tensor,
+    "metadata": str,
+}
 
 #: generation-log columns of the tested top individual (NaN in untested generations)
 TOP_COLUMNS = ("top_individual", "top_params", "top_score", "top_test_acc")
@@ -520,6 +534,26 @@ class Population:
                 f"{path} is not a Revolver population checkpoint (format {state.get('format')!r}, expected "
                 f"{CHECKPOINT_FORMAT!r}); start a fresh run: delete the file or choose another path"
             )
+        damaged = f"{path} is a Revolver population checkpoint whose entries are damaged"
+        fresh = "it cannot be resumed: start a fresh run (delete the file or choose another path)"
+        problems = entry_problems(
+            state, _ENTRIES, non_negative=("generation", "next_uid"), optional=("metadata",)
+        )  # metadata: absent from checkpoints written before it
+        if problems:
+            raise UnreadableCheckpointError(f"{damaged} ({'; '.join(problems)}); {fresh}")
+        try:
+            pop = cls._from_state(state, splits, device, num_workers)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:  # JSON or nested entries
+            raise UnreadableCheckpointError(f"{damaged} ({type(err).__name__}: {err}); {fresh}") from err
+        if pop.generation > pop.config.epochs:
+            raise UnreadableCheckpointError(
+                f"{damaged} (generation {pop.generation} of a run of {pop.config.epochs} generations); {fresh}"
+            )
+        return pop
+
+    @classmethod
+    def _from_state(cls, state: dict[str, Any], splits, device: torch.device | str, num_workers: int) -> "Population":
+        """The population of a checkpoint's entries (their types checked by :meth:`load`)."""
         config = PopulationConfig.from_dict(json.loads(state["config"]))
         pop = cls(config, splits, device, num_workers, _initialise=False)
         pop.rng.bit_generator.state = json.loads(state["rng"])
@@ -531,7 +565,7 @@ class Population:
         pop.generation_log = json.loads(state["generation_log"])
         pop.registry = ModuleRegistry.from_state_dict(state["registry"], device=pop.device)
         torch.set_rng_state(state["torch_rng"])
-        pop.metadata = json.loads(state.get("metadata", "{}"))  # absent from checkpoints written before it
+        pop.metadata = json.loads(state.get("metadata", "{}"))
         return pop
 
 

@@ -25,16 +25,23 @@ Policy (issue 16, "a store that cannot be corrupted"):
   short by a kill during a write, a row with too few or too many fields, a
   value that is not a number, an empty or repeated key.
 - The store remembers the fingerprint (SHA-256 of the CSV and its
-  ``.meta.json``) of the file it last imported or exported.
+  ``.meta.json``) of the file it last imported or exported; only the content
+  counts, so a data folder copied or moved with its store stays in sync.
   :meth:`ScoreStore.attach` (called before every run) imports a CSV the store
   has no table for yet, and refuses to go on when the CSV changed since
   (:class:`OutOfSyncError`: a ``git pull``, a hand edit), so that the export at
   the end of the run never overwrites rows the store has not seen.
+- A store file SQLite cannot open or read (damaged, or in a folder that
+  cannot be written) is refused with :class:`StoreError` saying how to
+  recover (:func:`unusable_store`); a CSV that is not UTF-8 is refused with
+  its line, like any malformed one.
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
+import functools
 import hashlib
 import io
 import json
@@ -45,14 +52,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Literal, Mapping
+from typing import Callable, Collection, Iterable, Iterator, Literal, Mapping
 
 import pandas as pd
 
 from reuseprior.core.errors import CsvFormatError, OutOfSyncError, StoreError
 from reuseprior.core.files import atomic_write
 
-__all__ = ["CsvFormatError", "OutOfSyncError", "ScoreStore", "StoreError", "TableSpec"]
+__all__ = [
+    "CsvFormatError",
+    "OutOfSyncError",
+    "ScoreStore",
+    "StoreError",
+    "TableSpec",
+    "read_checked_csv",
+    "read_csv_rows",
+    "unusable_store",
+]
 
 #: Affinities of the stored columns (SQLite's column types).
 ColumnType = Literal["INTEGER", "REAL", "TEXT"]
@@ -72,19 +88,26 @@ class TableSpec:
     :class:`csv.writer` with ``str()`` of each value and ``\\r\\n`` line ends
     (what :class:`csv.DictWriter` wrote: the torchvision analysis). Columns
     of ``columns`` missing from an imported header are imported empty (a file
-    written before they existed); unknown columns are refused."""
+    written before they existed), except the ``required`` ones; unknown
+    columns are refused. The values of each ``unique`` column must differ
+    from row to row (as the key's do), and those of each ``non_negative``
+    column be >= 0 where given."""
 
     name: str
     columns: tuple[tuple[str, ColumnType], ...]
     key: str
     dialect: Literal["pandas", "csv"] = "pandas"
+    required: tuple[str, ...] = ()
+    unique: tuple[str, ...] = ()
+    non_negative: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in (self.name, *self.names):
             if not _NAME.match(name):
                 raise ValueError(f"table and column names must be letters, digits and '_', got {name!r}")
-        if self.key not in self.names:
-            raise ValueError(f"the key {self.key!r} is not a column of {self.name}")
+        for name in (self.key, *self.required, *self.unique, *self.non_negative):
+            if name not in self.names:
+                raise ValueError(f"{name!r} is not a column of {self.name}")
 
     @property
     def names(self) -> list[str]:
@@ -123,17 +146,24 @@ class ScoreStore:
 
     def __init__(self, path: Path | str, *, timeout: float = 120.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # autocommit mode: every transaction is an explicit BEGIN IMMEDIATE ... COMMIT (see _transaction)
-        self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        with self._transaction() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS _meta (tbl TEXT PRIMARY KEY, json TEXT NOT NULL)")
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS _sync (tbl TEXT PRIMARY KEY, csv TEXT NOT NULL, "
-                "fingerprint TEXT NOT NULL, at TEXT NOT NULL)"
-            )
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # autocommit mode: every transaction is an explicit BEGIN IMMEDIATE ... COMMIT (see _transaction)
+            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        except (OSError, sqlite3.Error) as err:
+            raise unusable_store(self.path, err) from err
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            with self._transaction() as db:
+                db.execute("CREATE TABLE IF NOT EXISTS _meta (tbl TEXT PRIMARY KEY, json TEXT NOT NULL)")
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS _sync (tbl TEXT PRIMARY KEY, csv TEXT NOT NULL, "
+                    "fingerprint TEXT NOT NULL, at TEXT NOT NULL)"
+                )
+        except sqlite3.Error as err:
+            self._db.close()
+            raise unusable_store(self.path, err) from err
 
     def close(self) -> None:
         self._db.close()
@@ -188,7 +218,7 @@ class ScoreStore:
         imported from ``csv_path`` when that exists (else created empty). A table the store has is
         refused with :class:`OutOfSyncError` when ``csv_path`` exists and is
         not the file this store last imported or exported there."""
-        if self._blank(spec, csv_path):
+        if self._blank(spec):
             if csv_path.exists():
                 count = self.import_csv(spec, csv_path, only_if_absent=True)
                 if count is not None:
@@ -197,22 +227,25 @@ class ScoreStore:
             return
         self.create(spec)
         now = fingerprint(csv_path)
-        if now is not None and now != self._synced(spec, csv_path):
+        if now is not None and now != self._synced(spec):
             raise OutOfSyncError(
                 f"{csv_path} changed since the store {self.path} last imported or exported it (a git pull, an edit?); "
                 f"take the file with --import (the store's rows that are not in it are dropped; --export first "
                 f"to keep them) or overwrite it with the store's rows with --export"
             )
 
-    def _blank(self, spec: TableSpec, csv_path: Path) -> bool:
+    def _blank(self, spec: TableSpec) -> bool:
         """No table, or an empty one never imported, exported or given metadata (a run that found nothing to do)."""
         return not self.has_table(spec) or (
-            self.count(spec) == 0 and self.meta(spec) is None and self._synced(spec, csv_path) is None
+            self.count(spec) == 0 and self.meta(spec) is None and self._synced(spec) is None
         )
 
-    def _synced(self, spec: TableSpec, csv_path: Path) -> str | None:
-        row = self._db.execute("SELECT csv, fingerprint FROM _sync WHERE tbl = ?", (spec.name,)).fetchone()
-        return row[1] if row is not None and Path(row[0]) == csv_path.resolve() else None
+    def _synced(self, spec: TableSpec) -> str | None:
+        """The fingerprint of the CSV this store last imported or exported for ``spec``. Only the
+        content counts, not where the file is: a data folder copied or moved with its store is
+        still in sync (the recorded path says where it was, for people)."""
+        row = self._db.execute("SELECT fingerprint FROM _sync WHERE tbl = ?", (spec.name,)).fetchone()
+        return None if row is None else row[0]
 
     def _record_sync(self, db: sqlite3.Connection, spec: TableSpec, csv_path: Path) -> None:
         db.execute(
@@ -350,7 +383,7 @@ class ScoreStore:
         would be lost, while the store's rows stay safe in the store."""
         with self._transaction() as db:
             now = fingerprint(csv_path)
-            if not overwrite_changed and now is not None and now != self._synced(spec, csv_path):
+            if not overwrite_changed and now is not None and now != self._synced(spec):
                 raise OutOfSyncError(
                     f"{csv_path} changed during the run (a git pull, an edit?), so the store {self.path} did not "
                     f"overwrite it; every finished row is in the store. Keep the store's rows with --export "
@@ -365,18 +398,26 @@ class ScoreStore:
             self._record_sync(db, spec, csv_path)
         return len(rows)
 
-    def import_csv(self, spec: TableSpec, csv_path: Path, *, only_if_absent: bool = False) -> int | None:
+    def import_csv(
+        self,
+        spec: TableSpec,
+        csv_path: Path,
+        *,
+        only_if_absent: bool = False,
+        keys: Collection[str] | None = None,
+    ) -> int | None:
         """Replace the table by the rows of ``csv_path`` (and its metadata by
         the ``.meta.json`` beside it, when there is one) in one transaction;
         returns the number of rows. A malformed file raises
-        :class:`CsvFormatError` naming the line, and changes nothing.
+        :class:`CsvFormatError` naming the line, and changes nothing; so does
+        a key not in ``keys`` (when given: the architectures of the zoo).
         ``only_if_absent``: do nothing (``None``) unless the table is still
         blank (another writer may have imported it meanwhile)."""
-        rows = read_csv_rows(spec, csv_path)
+        rows = read_csv_rows(spec, csv_path, keys=keys)
         meta_path = _meta_path(csv_path)
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
         with self._transaction() as db:
-            if only_if_absent and not self._blank(spec, csv_path):
+            if only_if_absent and not self._blank(spec):
                 return None
             db.execute(f"DROP TABLE IF EXISTS {_q(spec.name)}")
             self._create(db, spec)
@@ -385,6 +426,24 @@ class ScoreStore:
                 db.execute("INSERT OR REPLACE INTO _meta VALUES (?, ?)", (spec.name, json.dumps(meta)))
             self._record_sync(db, spec, csv_path)
         return len(rows)
+
+
+def unusable_store(path: Path, err: BaseException) -> StoreError:
+    """The :class:`StoreError` of a store file that SQLite cannot open or read, saying how to recover.
+
+    Policy: a damaged store is never repaired in place or deleted by the package; the message says
+    to move it aside, that the next run imports each zoo's CSV again, and what is lost (the rows
+    stored since the last export: the CSVs hold every exported row)."""
+    if isinstance(err, OSError) or "unable to open" in str(err) or "readonly" in str(err):
+        return StoreError(
+            f"cannot open or write the store {path} ({err}): its folder must exist and be writable; "
+            f"make it so, or give another file on a writable local disk with --store FILE"
+        )
+    return StoreError(
+        f"the store {path} is damaged ({err}); move it aside (mv {path} {path}.damaged) and run the command "
+        f"again: the next run imports each zoo's CSV into a new store. Lost: the rows stored since the last "
+        f"export to the CSVs (an interrupted run exports on its way out, a kill -9 does not)"
+    )
 
 
 def _sql_value(value: object) -> object:
@@ -434,29 +493,32 @@ def _write_atomically(path: Path, text: str) -> None:
         fh.write(text)
 
 
-def read_csv_rows(spec: TableSpec, csv_path: Path) -> list[list[object]]:
+def read_checked_csv(spec: TableSpec, csv_path: Path, **read_csv: object) -> pd.DataFrame:
+    """``pandas.read_csv(csv_path, **read_csv)`` of a file that :func:`read_csv_rows` accepts, else its
+    :class:`CsvFormatError`: the one reader of a stored table's CSV, so that every reader (a run's status,
+    the chapters) refuses what an import refuses instead of counting a broken line as a row. The check is
+    made once per state of the file (its inode, modification time and size)."""
+    stat = csv_path.stat()
+    _check_once(spec, csv_path, (stat.st_ino, stat.st_mtime_ns, stat.st_size))
+    return pd.read_csv(csv_path, **read_csv)
+
+
+@functools.lru_cache(maxsize=64)
+def _check_once(spec: TableSpec, csv_path: Path, state: tuple[int, int, int]) -> None:  # noqa: ARG001 - state: the cache key
+    """:func:`read_csv_rows` of the file in ``state``, for its errors only."""
+    read_csv_rows(spec, csv_path)
+
+
+def read_csv_rows(spec: TableSpec, csv_path: Path, *, keys: Collection[str] | None = None) -> list[list[object]]:
     """The rows of ``csv_path`` as values of ``spec``'s columns (in its
     order; missing columns ``None``), each checked; a malformed file raises
-    :class:`CsvFormatError` with the line number of the first problem."""
-    raw = csv_path.read_bytes()
-    if not raw:
-        raise CsvFormatError(csv_path, 1, "the file is empty (no header)", "delete it or restore it from git")
-    text = raw.decode("utf-8")
-    if not text.endswith("\n"):
-        last = text.count("\n") + 1
-        raise CsvFormatError(
-            csv_path,
-            last,
-            "the last row is cut short (no line end): a write was interrupted",
-            "delete that line (its architecture is scored again by the next run) or restore "
-            "the file from git, then import again",
-        )
-    reader = csv.reader(io.StringIO(text, newline=""))
+    :class:`CsvFormatError` with the line number of the first problem
+    (also a key not in ``keys``, when given)."""
+    reader = csv.reader(io.StringIO(_csv_file_text(csv_path), newline=""))
     header = next(reader)
     _check_header(spec, csv_path, header)
-    types = spec.types
     where = {name: header.index(name) for name in spec.names if name in header}
-    key_at, first_line = where[spec.key], {}
+    first_line: dict[str, dict[object, int]] = {name: {} for name in (spec.key, *spec.unique)}
     out: list[list[object]] = []
     line = reader.line_num
     for fields in reader:
@@ -470,31 +532,89 @@ def read_csv_rows(spec: TableSpec, csv_path: Path) -> list[list[object]]:
                 "delete that line (its architecture is scored again by the next run) or restore "
                 "the file from git, then import again",
             )
-        key = fields[key_at]
-        if not key:
-            raise CsvFormatError(csv_path, start, f"empty {spec.key}", "every row names its architecture")
-        if key in first_line:
-            raise CsvFormatError(
-                csv_path,
-                start,
-                f"{spec.key} {key!r} again (first on line {first_line[key]})",
-                "keep one of the two rows",
-            )
-        first_line[key] = start
-        row: list[object] = []
-        for name in spec.names:
-            text_value = fields[where[name]] if name in where else ""
-            try:
-                row.append(_parse(text_value, types[name]))
-            except ValueError:
-                raise CsvFormatError(
-                    csv_path,
-                    start,
-                    f"{name} = {text_value!r} is not {'an integer' if types[name] == 'INTEGER' else 'a number'}",
-                    "correct or delete that row",
-                ) from None
+        row = [
+            _parse_field(spec, csv_path, start, name, fields[where[name]] if name in where else "")
+            for name in spec.names
+        ]
+        _check_row(spec, csv_path, start, dict(zip(spec.names, row)), first_line, keys)
         out.append(row)
     return out
+
+
+def _csv_file_text(csv_path: Path) -> str:
+    """The text of a CSV that is not empty, is UTF-8 and ends with a line end (else :class:`CsvFormatError`)."""
+    raw = csv_path.read_bytes()
+    if not raw:
+        raise CsvFormatError(csv_path, 1, "the file is empty (no header)", "delete it or restore it from git")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise CsvFormatError(
+            csv_path,
+            raw.count(b"\n", 0, err.start) + 1,
+            f"byte {raw[err.start]:#04x} is not UTF-8 (saved by an editor in another encoding?)",
+            "save the file as UTF-8 or restore it from git, then import again",
+        ) from None
+    if not text.endswith("\n"):
+        raise CsvFormatError(
+            csv_path,
+            text.count("\n") + 1,
+            "the last row is cut short (no line end): a write was interrupted",
+            "delete that line (its architecture is scored again by the next run) or restore "
+            "the file from git, then import again",
+        )
+    return text
+
+
+def _parse_field(spec: TableSpec, csv_path: Path, line: int, name: str, text: str) -> object:
+    type_ = spec.types[name]
+    try:
+        return _parse(text, type_)
+    except ValueError:
+        raise CsvFormatError(
+            csv_path,
+            line,
+            f"{name} = {text!r} is not {'an integer' if type_ == 'INTEGER' else 'a number'}",
+            "correct or delete that row",
+        ) from None
+
+
+def _check_row(
+    spec: TableSpec,
+    csv_path: Path,
+    line: int,
+    row: dict[str, object],
+    first_line: dict[str, dict[object, int]],
+    keys: Collection[str] | None,
+) -> None:
+    """The rules of one parsed row beyond its types: a key (in ``keys``, when given), values of the key and
+    of ``spec.unique`` not seen on an earlier line (``first_line`` records them), ``spec.non_negative`` >= 0."""
+    key = row[spec.key]
+    if key is None:
+        raise CsvFormatError(csv_path, line, f"empty {spec.key}", "every row names its architecture")
+    if keys is not None and key not in keys:
+        close = difflib.get_close_matches(str(key), sorted(keys), n=1)
+        raise CsvFormatError(
+            csv_path,
+            line,
+            f"{spec.key} {key!r} is not one of the {len(keys)} known"
+            + (f" (did you mean {close[0]!r}?)" if close else ""),
+            "is this the right file? correct or delete that row",
+        )
+    for name in (spec.key, *spec.unique):
+        value = row[name]
+        if value is not None and value in first_line[name]:
+            raise CsvFormatError(
+                csv_path,
+                line,
+                f"{name} {value!r} again (first on line {first_line[name][value]})",
+                "keep one of the two rows" if name == spec.key else f"give each row its own {name}",
+            )
+        first_line[name][value] = line
+    for name in spec.non_negative:
+        value = row[name]
+        if value is not None and value < 0:  # type: ignore[operator]
+            raise CsvFormatError(csv_path, line, f"{name} = {value!r} is negative", f"{name} counts from 0")
 
 
 def _check_header(spec: TableSpec, csv_path: Path, header: list[str]) -> None:
@@ -507,6 +627,15 @@ def _check_header(spec: TableSpec, csv_path: Path, header: list[str]) -> None:
         raise CsvFormatError(csv_path, 1, f"repeated columns in the header {header}")
     if spec.key not in header:
         raise CsvFormatError(csv_path, 1, f"no {spec.key!r} column in the header {header}")
+    lacking = [name for name in spec.required if name not in header]
+    if lacking:
+        raise CsvFormatError(
+            csv_path,
+            1,
+            f"the header lacks the columns {lacking} (a {spec.name} CSV has {spec.names}): their values would be "
+            "imported empty and never computed",
+            "add the columns (empty cells for what is not computed yet) or restore the file from git",
+        )
 
 
 def _parse(text: str, type_: ColumnType) -> object:

@@ -26,7 +26,7 @@ from reuseprior.core import paths
 from reuseprior.core.precision import default_dtype
 from reuseprior.core.study import RunStore
 from reuseprior.reporting.notebook import set_seed
-from reuseprior.training.loop import TrainingInterrupted, amp_active, count_flops, fit
+from reuseprior.training.loop import TrainingInterrupted, amp_active, count_flops, discard_checkpoint, fit
 
 
 def default_results_csv() -> Path:
@@ -279,8 +279,8 @@ def _run_one(
     config = plan.config
     run_id = f"{plan.profile}-{plan.recipe.dataset}-{spec.label}-w{plan.width_mult:g}-d{plan.depth_mult:g}-s{seed}"
     ckpt = ckpt_dir / f"{run_id}.pt"
-    if not plan.resume and ckpt.exists():
-        ckpt.unlink()
+    if not plan.resume:
+        discard_checkpoint(ckpt)  # ours only: another file there is refused, not deleted
     splits, image_size, eval_image_size = _splits(plan, spec.variant, seed)
     set_seed(seed)  # identical initialisation whether or not the run resumes
     model = build_experiment_model(

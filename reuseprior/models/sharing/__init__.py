@@ -28,12 +28,14 @@ fraction of the original model's count (``0.5`` halves it, ``2.0`` doubles it);
 from __future__ import annotations
 
 import copy
+import math
 import numbers
 from typing import Callable
 
 from torch import nn
 
 from reuseprior.core.errors import SharingError
+from reuseprior.core.memory import gib, physical_memory_bytes
 from reuseprior.core.parameters import count_parameters
 from reuseprior.models.sharing.channelwise import share_channelwise
 from reuseprior.models.sharing.generated import (
@@ -106,14 +108,31 @@ def register_scheme(name: str, scheme: Scheme) -> None:
 
 def resolve_budget(model: nn.Module, budget: int | float) -> int:
     """The parameter count a ``budget`` asks for: an ``int`` is a count, a ``float``
-    a fraction of ``model``'s own count (rounded to the nearest integer)."""
-    if isinstance(budget, bool) or not isinstance(budget, numbers.Real) or not budget > 0:
+    a fraction of ``model``'s own count (rounded to the nearest integer).
+
+    Policy: a budget must be finite and > 0, and its parameters, in the model's dtype
+    (the stores take it: float32, or float64 on the quick profiles), must fit in this
+    machine's memory (:mod:`reuseprior.core.memory`); otherwise :class:`SharingError`
+    gives the figures, before anything is allocated."""
+    if isinstance(budget, bool) or not isinstance(budget, numbers.Real) or not 0 < budget < math.inf:
         raise SharingError(
-            f"budget must be a positive int (a parameter count) or float (a fraction of the model's), got {budget!r}"
+            "budget must be a finite positive int (a parameter count) or float (a fraction of the model's), "
+            f"got {budget!r}"
         )
-    if isinstance(budget, numbers.Integral):
-        return int(budget)
-    return max(1, round(float(budget) * count_parameters(model)))
+    own = count_parameters(model)
+    count = int(budget) if isinstance(budget, numbers.Integral) else max(1, round(float(budget) * own))
+    first = next(model.parameters(), None)
+    dtype, width = (
+        (str(first.dtype).removeprefix("torch."), first.element_size()) if first is not None else ("float32", 4)
+    )
+    memory = physical_memory_bytes()
+    if memory is not None and width * count > memory:
+        raise SharingError(
+            f"budget {budget!r} asks for {count:,} parameters ({gib(width * count)} of {dtype} stores; the model has "
+            f"{own:,}), more than this machine's {gib(memory)} of memory; give a smaller budget (a float is a "
+            "fraction of the model's parameters: 2.0 doubles them)"
+        )
+    return count
 
 
 def share(

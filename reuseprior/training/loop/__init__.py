@@ -51,6 +51,7 @@ from reuseprior.core.errors import (
     UnreadableCheckpointError,  # noqa: F401
 )
 from reuseprior.training.loop.checkpoints import (  # noqa: F401
+    _ENTRIES,
     _RESUMABLE_CHANGES,
     EpochSampler,
     TrainingInterrupted,
@@ -58,6 +59,7 @@ from reuseprior.training.loop.checkpoints import (  # noqa: F401
     _loader,
     _rng_state,
     _set_rng_state,
+    discard_checkpoint,
     load_checkpoint,
     read_checkpoint_file,
     save_checkpoint,
@@ -113,6 +115,7 @@ __all__ = [
     "amp_active",
     "config_from_mapping",
     "count_flops",
+    "discard_checkpoint",
     "evaluate",
     "fit",
     "load_checkpoint",

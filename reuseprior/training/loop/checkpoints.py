@@ -147,9 +147,14 @@ def read_checkpoint_file(path: str | os.PathLike, what: str = "reuseprior checkp
                 f"{path} is not a {what}: torch.load cannot read it ({err}); {fresh}"
             ) from None
         found = re.search(r"GLOBAL ([\w.]+)", str(err))
-        holds = f"a pickled {found.group(1)}" if found else "pickled Python objects"
+        if found is None:  # no pickled object named: bytes that are no pickle at all
+            raise UnreadableCheckpointError(
+                f"{path} is not a {what}: torch.load cannot read it; it is truncated, corrupt or another kind of "
+                f"file; {fresh}"
+            ) from None
         raise UnreadableCheckpointError(
-            f"{path} was not loaded: it holds {holds}, which a {what} of this version never contains and whose "
+            f"{path} was not loaded: it holds a pickled {found.group(1)}, which a {what} of this version never "
+            "contains and whose "
             "unpickling could run arbitrary code, so it is refused unread. It is a checkpoint of an older reuseprior "
             f"(training checkpoints before format {CHECKPOINT_FORMAT} pickled NumPy's random state) or a file from "
             f"elsewhere; {fresh}"
@@ -184,6 +189,42 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             f"{CHECKPOINT_FORMAT}); start a fresh run with another checkpoint path"
         )
     return state
+
+
+#: The entries of a training checkpoint (format :data:`CHECKPOINT_FORMAT`) and their types.
+_ENTRIES: dict[str, type | tuple[type, ...]] = {
+    "config": dict,
+    "model": dict,
+    "optimizer": dict,
+    "schedule": dict,
+    "scaler": dict,
+    "ema": (dict, type(None)),
+    "rng": dict,
+    "epoch": int,
+    "step_in_epoch": int,
+    "partial": dict,
+    "history": list,
+    "train_time_s": (float, int),
+    "train_images": int,
+}
+
+
+def discard_checkpoint(path: str | os.PathLike) -> None:
+    """Delete the training checkpoint at ``path`` before a fresh run, so that an interrupted fresh run
+    never leaves an older one to resume. Policy: only a file :func:`load_checkpoint` reads as a
+    training checkpoint is deleted; any other file there is kept, and refused with
+    :class:`UnreadableCheckpointError` naming it (move it away, or choose another checkpoint folder)."""
+    path = Path(path)
+    if not path.exists():
+        return
+    try:
+        load_checkpoint(path)
+    except UnreadableCheckpointError as err:
+        raise UnreadableCheckpointError(
+            f"{err}. It was kept: a fresh run deletes only its own checkpoint, and {path.name} is where this "
+            f"run's goes; move the file away or choose another checkpoint folder (--checkpoint-dir)"
+        ) from None
+    path.unlink()
 
 
 #: config fields that may differ between a checkpoint and the resuming run

@@ -17,10 +17,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from reuseprior.core.errors import CheckpointMismatchError
+from reuseprior.core.errors import CheckpointMismatchError, UnreadableCheckpointError
 from reuseprior.core.parameters import count_parameters
 from reuseprior.core.precision import loss_precision, match_input, model_dtype
+from reuseprior.core.validation import entry_problems
 from reuseprior.training.loop.checkpoints import (
+    _ENTRIES,
     EpochSampler,
     TrainingInterrupted,
     _check_config,
@@ -259,6 +261,12 @@ def _resume(run: _Run) -> None:
     random-number generator is restored, so the run goes on bit for bit."""
     path = run.checkpoint_path
     state = load_checkpoint(path)
+    problems = entry_problems(state, _ENTRIES, non_negative=("epoch", "step_in_epoch", "train_images"))
+    if problems:
+        raise UnreadableCheckpointError(
+            f"{path} is a reuseprior training checkpoint whose entries are damaged ({'; '.join(problems)}) "
+            "and cannot be resumed: start a fresh run (resume=False, or delete the file)"
+        )
     _check_config(state["config"], run.config, path)
     try:
         run.model.load_state_dict(state["model"])
@@ -267,16 +275,22 @@ def _resume(run: _Run) -> None:
             f"checkpoint {path} holds another model ({err}); resume with the model it was made for "
             "or start a fresh run (resume=False or another checkpoint path)"
         ) from err
-    run.optimizer.load_state_dict(state["optimizer"])
-    run.schedule.load_state_dict(state["schedule"])
-    run.scaler.load_state_dict(state["scaler"])
-    if run.ema is not None:
-        run.ema.load_state_dict(state["ema"])
+    try:  # the entries' types are checked (load_checkpoint); what they hold is read here
+        run.optimizer.load_state_dict(state["optimizer"])
+        run.schedule.load_state_dict(state["schedule"])
+        run.scaler.load_state_dict(state["scaler"])
+        if run.ema is not None:
+            run.ema.load_state_dict(state["ema"])
+        _set_rng_state(state["rng"])
+    except (KeyError, TypeError, AttributeError) as err:
+        raise UnreadableCheckpointError(
+            f"{path} is a reuseprior training checkpoint whose entries are damaged ({type(err).__name__}: {err}) "
+            "and cannot be resumed: start a fresh run (resume=False, or delete the file)"
+        ) from err
     run.history = state["history"]
     run.epoch, run.step_in_epoch = state["epoch"], state["step_in_epoch"]
     run.partial = state["partial"]
     run.train_time_s, run.train_images = state["train_time_s"], state["train_images"]
-    _set_rng_state(state["rng"])
     run.resumed_from = run.epoch + run.step_in_epoch / run.steps_per_epoch
 
 

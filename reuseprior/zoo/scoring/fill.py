@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import math
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -166,8 +167,10 @@ def fill_proxies(
     that have none of them (a table of version 1, which has no ``pending``).
     Rows at positions ``order % every == 0``, in the zoo's
     order (a seeded permutation for NAS-Bench-201, so any prefix is a uniform
-    random sample), at most ``limit`` rows, one Dask task per architecture;
-    returns how many rows were filled. Each filled row is committed to the
+    random sample); ``limit`` takes the first ``limit`` of those rows (as
+    ``score_zoo``'s: a prefix of the order, so a fill killed and run again fills
+    the rows one uninterrupted fill would have), one Dask task per architecture;
+    returns how many rows this fill filled. Each filled row is committed to the
     store as it finishes (a hard kill loses only the rows in flight; a row
     leaves ``pending`` in the same transaction); the CSV
     is exported when the fill ends, also by Ctrl-C or SIGTERM. The scores
@@ -189,7 +192,9 @@ def fill_proxies(
     row usually fails again and costs minutes each time. ``archs`` restricts
     the fill to these stored architectures (say, the models to retry under a
     higher limit). A fill that ends (not interrupted) appends to the
-    ``.meta.json``'s ``filled`` what it computed, when and with which torch.
+    ``.meta.json``'s ``filled`` what it computed, when and with which torch;
+    a row that another fill running at once stored first is neither written
+    again nor counted (:func:`_write_filled`).
     """
     if max_memory_gb is not None and not (isolate and max_memory_gb > 0):
         raise ValueError(
@@ -197,40 +202,51 @@ def fill_proxies(
             "so it needs isolate=True (--isolate)"
         )
     zoo = get_zoo(zoo_name)
-    proxies = [p for p in PROXIES if p in DATA_DEPENDENT]
+    wants = functools.partial(_wanted, proxies=[p for p in PROXIES if p in DATA_DEPENDENT], retry=retry_out_of_memory)
     with _session(zoo_name, data_dir, store, progress) as run:
         stored = _stored_rows(run, zoo_name)
-        wanted = _wanted_scores(stored, proxies, retry_out_of_memory)
-        selected = wanted.map(bool)
-        if archs is not None:
-            selected &= stored["arch"].isin(_stored_archs(stored, zoo_name, archs))
-        missing = stored[selected & (stored["order"] % every == 0)]
-        todo = missing.sort_values("order")["arch"].tolist()[:limit]
+        names = _fill_candidates(stored, zoo_name, every, limit, archs, wants)
+        todo = [arch for arch, wanted in names.items() if wanted]
         rows = _rows_for(zoo, stored, todo)
-        names = dict(zip(stored["arch"], wanted))
         jobs = [
             ArchJob(zoo, arch, rows[arch], seed, [p for p in ZOO_PROXIES if p in names[arch]],
                     reuse=_REUSE in names[arch], each_alone=not isolate)
             for arch in todo
         ]  # fmt: skip
-        _run(jobs, _write_filled(run, timing=True), desc=f"filling {zoo_name}", progress=progress, client=client,
-             scheduler=scheduler, workers=workers, max_memory_gb=max_memory_gb)  # fmt: skip
-        if todo and "pending" in run.spec.names:
-            _record_fill(run, len(todo), set().union(*(names[arch] for arch in todo)))
-    return len(todo)
+        filled: list[str] = []
+        _run(jobs, _write_filled(run, timing=True, wants=wants, filled=filled), desc=f"filling {zoo_name}",
+             progress=progress, client=client, scheduler=scheduler, workers=workers,
+             max_memory_gb=max_memory_gb)  # fmt: skip
+        if filled and "pending" in run.spec.names:  # the CSV's history: what was computed later, when, with what
+            _record_fill(run, len(filled), set().union(*(names[arch] for arch in filled)))
+    return len(filled)
 
 
-def _wanted_scores(stored: pd.DataFrame, proxies: list[str], retry_out_of_memory: bool) -> pd.Series:
-    """Per stored row, the scores a fill computes: its ``pending`` ones, and the
-    data-dependent ``proxies`` when it has none of them (or, with
-    ``retry_out_of_memory``, when one of them ran out of memory)."""
-    lacking = stored[proxies].isna().all(axis=1)
-    if retry_out_of_memory:
-        lacking |= stored["errors"].map(lambda text: _ran_out_of_memory(text, proxies)).astype(bool)
-    pending = stored["pending"].map(pending_scores) if "pending" in stored else pd.Series([[]] * len(stored))
-    return pd.Series(
-        [set(p) | (set(proxies) if lack else set()) for p, lack in zip(pending, lacking)], index=stored.index
-    )
+def _fill_candidates(
+    stored: pd.DataFrame,
+    zoo_name: str,
+    every: int,
+    limit: int | None,
+    archs: Iterable[str] | None,
+    wants: Callable[[Mapping[str, object]], set[str]],
+) -> dict[str, set[str]]:
+    """The rows a fill looks at, in the zoo's order, with what each still lacks (:func:`_wanted`): those at
+    ``order % every == 0``, of ``archs`` when given, the first ``limit`` of them (a prefix of the zoo's order,
+    whatever an earlier, interrupted fill did)."""
+    candidates = stored[stored["order"] % every == 0].sort_values("order")
+    if archs is not None:
+        candidates = candidates[candidates["arch"].isin(_stored_archs(stored, zoo_name, archs))]
+    if limit is not None:
+        candidates = candidates.head(limit)
+    return {row["arch"]: wants(row) for _, row in candidates.iterrows()}
+
+
+def _wanted(row: Mapping[str, object], *, proxies: list[str], retry: bool) -> set[str]:
+    """What a fill computes on a stored row (a committed row, or a row of the stored frame): the scores in
+    its ``pending``, and ``proxies`` (the data-dependent ones) when it has none of them or, with ``retry``,
+    when one of them ran out of memory."""
+    lacking = all(pd.isna(row.get(p)) for p in proxies) or (retry and _ran_out_of_memory(row.get("errors"), proxies))
+    return set(pending_scores(row.get("pending"))) | (set(proxies) if lacking else set())
 
 
 def _record_fill(run: _Session, rows: int, scores: set[str]) -> None:
@@ -336,7 +352,13 @@ def archs_with_modules(
     ]
 
 
-def _write_filled(run: _Session, *, timing: bool) -> Callable[[ArchJob], None]:
+def _write_filled(
+    run: _Session,
+    *,
+    timing: bool,
+    wants: Callable[[Mapping[str, object]], set[str]] | None = None,
+    filled: list[str] | None = None,
+) -> Callable[[ArchJob], None]:
     """``on_done`` of a fill or rescoring: write what a finished job computed
     (its ``names``, and the reusability quantities if it computed them) into
     its stored row, in one transaction, and take them off the row's
@@ -346,7 +368,11 @@ def _write_filled(run: _Session, *, timing: bool) -> Callable[[ArchJob], None]:
     timing columns of what was timed here: the reusability quantities', the
     model build's (on a row without one), and the shared pass's when the job computed every data-dependent proxy
     (a pass over some of them is not the pass those columns time). A row that
-    had no ``scored_at`` gets the time of the fill."""
+    had no ``scored_at`` gets the time of the fill. With ``wants`` (a fill: what
+    the committed row still lacks, :func:`_wanted`), a job whose scores the row
+    no longer lacks (another fill at once stored them) writes nothing; the
+    architectures written are appended to ``filled``, so that two fills at once
+    never both record one row in the history."""
 
     def change(job: ArchJob) -> Callable[[dict[str, object]], dict[str, object]]:
         rec = job.rec
@@ -360,6 +386,8 @@ def _write_filled(run: _Session, *, timing: bool) -> Callable[[ArchJob], None]:
                 columns += ["reuse_seconds", "reuse_cpu_seconds"]
 
         def new_values(current: dict[str, object]) -> dict[str, object]:
+            if wants is not None and not wants(current) & set(done):
+                return {}  # stored meanwhile by another fill
             errors = {k: v for k, v in _error_messages(current["errors"]).items() if k not in done}
             errors |= _error_messages(rec["errors"])
             values = {c: rec.get(c, math.nan) for c in columns} | {"errors": json.dumps(errors) if errors else None}
@@ -377,7 +405,17 @@ def _write_filled(run: _Session, *, timing: bool) -> Callable[[ArchJob], None]:
         if job.rec is None:
             run.say(f"{job.arch}: not stored ({job.failure})")
             return
-        run.changed |= run.store.modify(run.spec, job.arch, change(job))
+        written: list[bool] = []
+        new_values = change(job)
+
+        def recorded(current: dict[str, object]) -> dict[str, object]:
+            values = new_values(current)
+            written.append(bool(values))
+            return values
+
+        run.changed |= run.store.modify(run.spec, job.arch, recorded)
+        if filled is not None and any(written):
+            filled.append(job.arch)
 
     return on_done
 

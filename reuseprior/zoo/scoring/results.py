@@ -14,15 +14,17 @@ import pandas as pd
 import torch
 
 from reuseprior.baselines.proxies import ProxyBatch
+from reuseprior.baselines.registry import ZOO_PROXIES
 from reuseprior.core import paths
 from reuseprior.core.cpu import cpu_kernels
-from reuseprior.zoo.scoring.registry import SCORES_VERSION, ZOOS, Zoo, get_zoo
+from reuseprior.zoo.scoring.registry import REUSE_SCORES, SCORES_VERSION, ZOOS, Zoo, get_zoo
 from reuseprior.zoo.scoring.scores import pending_scores, stored_columns
 from reuseprior.zoo.store import (
     ColumnType,
     ScoreStore,
     StoreError,
     TableSpec,
+    read_checked_csv,
 )
 
 
@@ -33,10 +35,11 @@ def scores_path(zoo: str, version: int = SCORES_VERSION, data_dir: Path | None =
 def load_scores(zoo: str, version: int | None = None, data_dir: Path | None = None) -> pd.DataFrame:
     """Stored rows of a zoo at ``version`` (default: :func:`published_version`,
     the version the chapter reads); an empty frame when nothing is scored yet."""
-    path = scores_path(zoo, published_version(zoo, data_dir) if version is None else version, data_dir)
+    version = published_version(zoo, data_dir) if version is None else version
+    path = scores_path(zoo, version, data_dir)
     if not path.exists():
         return pd.DataFrame(columns=["arch", "accuracy"])
-    return pd.read_csv(path)
+    return read_checked_csv(scores_table(zoo, version), path)
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ def completeness(zoo: str, version: int = SCORES_VERSION, data_dir: Path | None 
 @functools.lru_cache(maxsize=32)
 def _completeness(zoo: str, version: int, path: Path, state: tuple[int, int, int], zoo_id: int) -> Completeness:  # noqa: ARG001 - the signature every proxy / hook / builder of its kind takes
     """:func:`completeness` of the file in ``state`` (its inode, modification time and size)."""
-    stored = pd.read_csv(path, usecols=lambda c: c in ("arch", "pending"))
+    stored = read_checked_csv(scores_table(zoo, version), path, usecols=lambda c: c in ("arch", "pending"))
     pending = int(stored["pending"].map(pending_scores).map(bool).sum()) if "pending" in stored else 0
     try:
         archs = set(get_zoo(zoo, version).catalogue()["arch"])
@@ -116,7 +119,7 @@ def version_complete_on(zoo: str, archs: Iterable[str], data_dir: Path | None = 
         path = scores_path(zoo, version, data_dir)
         if not path.exists():
             continue
-        stored = pd.read_csv(path, usecols=lambda c: c in ("arch", "pending"))
+        stored = read_checked_csv(scores_table(zoo, version), path, usecols=lambda c: c in ("arch", "pending"))
         rows = stored[stored["arch"].isin(wanted)]
         if len(rows) == len(wanted) and not rows["pending"].map(pending_scores).map(bool).any():
             return version
@@ -155,7 +158,16 @@ def scores_table(zoo: str, version: int = SCORES_VERSION) -> TableSpec:
         "scored_at": "TEXT",
     }
     columns = tuple((c, types.get(c, "REAL")) for c in stored_columns(version))
-    return TableSpec(scores_path(zoo, version).stem, columns, "arch")
+    # a file without the scores of its version is never filled (a proxy introduced later is not a column of it)
+    required = tuple(c for c in ("order", "arch", "accuracy", *ZOO_PROXIES, *REUSE_SCORES) if c in dict(columns))
+    return TableSpec(
+        scores_path(zoo, version).stem,
+        columns,
+        "arch",
+        required=required,
+        unique=("order",),
+        non_negative=("order",),
+    )
 
 
 def default_store_path(data_dir: Path | None = None) -> Path:
@@ -169,13 +181,19 @@ def default_store_path(data_dir: Path | None = None) -> Path:
 
 def import_scores(zoo_name: str, *, data_dir: Path | None = None, store: Path | None = None) -> int:
     """Replace the store's rows of ``zoo_name`` by its CSV in ``data_dir`` (a
-    malformed CSV is refused with the line number: :class:`CsvFormatError`);
-    returns the number of rows."""
+    malformed CSV is refused with the line number: :class:`CsvFormatError`;
+    so is a header without the score columns, a negative or repeated
+    ``order``, and an architecture the zoo does not have, when its catalogue
+    can be read); returns the number of rows."""
     path = scores_path(zoo_name, data_dir=data_dir)
     if not path.exists():
         raise FileNotFoundError(f"no {path} to import; export the store's rows there with --export")
+    try:
+        known = set(get_zoo(zoo_name).catalogue()["arch"])
+    except Exception:  # noqa: BLE001 - an optional package missing: the names cannot be checked
+        known = None
     with ScoreStore(store or default_store_path(data_dir)) as db:
-        return db.import_csv(scores_table(zoo_name), path)
+        return db.import_csv(scores_table(zoo_name), path, keys=known)
 
 
 def export_scores(zoo_name: str, *, data_dir: Path | None = None, store: Path | None = None) -> Path:

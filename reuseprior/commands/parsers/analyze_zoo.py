@@ -1,0 +1,42 @@
+"""The arguments of ``python -m reuseprior analyze-torchvision`` (:mod:`reuseprior.commands.analyze_zoo` runs it).
+
+Policy: this module imports nothing heavy (no torch, pandas or chapter module), so that ``--help`` and
+an argument error answer at once; the names and defaults it repeats from the library are checked against
+it by ``tests/test_cli_messages.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from reuseprior.commands.argtypes import positive_int
+from reuseprior.core import paths
+
+#: :data:`reuseprior.zoo.torchvision_analysis.DEFAULT_OUT`
+DEFAULT_OUT = paths.DATA_DIR / "torchvision_zoo_analysis.csv"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="the CSV of the rows (default: data/torchvision_zoo_analysis.csv)"
+    )
+    parser.add_argument("--models", nargs="*", help="subset of model names (default: all classifiers)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads per task")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        help="the SQLite store of the rows (default: build/zoo_scores.sqlite for data/, else "
+        "zoo_scores.sqlite beside --out)",
+    )
+    parser.add_argument(
+        "--workers", type=positive_int, default=None, help="LocalCluster worker processes (default: one per core)"
+    )
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS", help="an existing Dask cluster instead")
+
+
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--workers`` shapes a LocalCluster, so it is refused beside ``--scheduler``."""
+    if args.scheduler is not None and args.workers is not None:
+        parser.error("--workers shapes the LocalCluster started here; an existing cluster (--scheduler) has its own")

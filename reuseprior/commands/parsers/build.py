@@ -1,0 +1,65 @@
+"""The arguments of ``python -m reuseprior build`` (:mod:`reuseprior.commands.build` runs it).
+
+Policy: this module imports nothing heavy (no torch, pandas or chapter module), so that ``--help`` and
+an argument error answer at once; the names and defaults it repeats from the library are checked against
+it by ``tests/test_cli_messages.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+from pathlib import Path
+
+from reuseprior.commands.argtypes import positive_int
+
+#: Profiles that only some chapters have -> those chapters (each chapter module's ``PROFILES``;
+#: ``tests/test_cli_messages.py`` checks this against them).
+CHAPTER_PROFILES: dict[str, tuple[str, ...]] = {"full-mnist": ("ch3_revolver",), "paper": ("ch7_sharing_schemes",)}
+
+
+#: Parameters that are paths: their values are taken as written (``-p output_dir 42`` is the folder ``42``).
+PATH_PARAMETERS = ("output_dir", "data_dir")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("notebooks", nargs="*", help="glob(s) of notebook names to run (default: all ch*.ipynb)")
+    parser.add_argument(
+        "--profile",
+        default="quick",
+        choices=["quick", "full", *CHAPTER_PROFILES],
+        help="parameter profile ("
+        + "; ".join(f"{name}: {', '.join(chapters)} only" for name, chapters in CHAPTER_PROFILES.items())
+        + "); a profile other than quick first prints its plan (data, estimated time per chapter) and stops "
+        "before any notebook runs when a chapter's dataset is missing, naming the command that fetches it",
+    )
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="extra papermill parameter for every notebook (a Python literal, else a string; "
+        f"{' and '.join(PATH_PARAMETERS)} are paths, taken as written)",
+    )
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=None,
+        help="where executed notebooks go (default: in place for the quick profile with default "
+        "parameters, else build/notebooks/<profile>/, their figures and tables in build/figures/<profile>/)",
+    )
+    parser.add_argument("--jobs", type=positive_int, default=2, help="notebooks executed at a time (default 2)")
+
+
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A chapter's own profile is refused for a selection holding other chapters (they would fail one by one)."""
+    chapters = CHAPTER_PROFILES.get(args.profile)
+    if chapters is not None and not (
+        args.notebooks and all(any(fnmatch.fnmatch(c, glob) for c in chapters) for glob in args.notebooks)
+    ):
+        parser.error(
+            f"--profile {args.profile} is a profile of {', '.join(chapters)} only; "
+            f"name the notebook: build {' '.join(chapters)} --profile {args.profile}"
+        )

@@ -1,0 +1,64 @@
+"""The arguments of ``python -m reuseprior compare`` (:mod:`reuseprior.commands.compare` runs it).
+
+Policy: this module imports nothing heavy (no torch, pandas or chapter module), so that ``--help`` and
+an argument error answer at once; the names and defaults it repeats from the library are checked against
+it by ``tests/test_cli_messages.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from reuseprior.commands.parsers.analyze import add_input_argument
+
+#: :data:`reuseprior.analysis.compare.QUANTITIES`
+QUANTITIES = ("PG", "PG_prime", "expected_spread", "entropy", "total_surprisal")
+#: :data:`reuseprior.analysis.compare.OPTIONAL_PROXIES`
+OPTIONAL_PROXIES = ("synflow", "snip", "grasp", "fisher", "grad_norm", "jacob_cov", "naswot")
+#: those of :data:`OPTIONAL_PROXIES` in :data:`reuseprior.baselines.registry.DATA_DEPENDENT`
+DATA_DEPENDENT = ("snip", "grasp", "fisher", "grad_norm", "jacob_cov", "naswot")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "models", nargs="+", metavar="MODEL", help="reuseprior or torchvision model names, or package.module:factory"
+    )
+    add_input_argument(parser)
+    parser.add_argument(
+        "--by",
+        default="PG",
+        help="rank by this score: PG (default), PG_prime, expected_spread, entropy, total_surprisal, params, flops "
+        "or one of --proxies",
+    )
+    parser.add_argument(
+        "--proxies",
+        nargs="+",
+        default=[],
+        choices=OPTIONAL_PROXIES,
+        metavar="PROXY",
+        help=f"zero-cost proxies to add: {', '.join(OPTIONAL_PROXIES)} (the data-dependent ones need --batch)",
+    )
+    parser.add_argument(
+        "--batch",
+        type=Path,
+        default=None,
+        help="a minibatch for the data-dependent proxies: a file saved with torch.save holding "
+        "{'inputs': (B, C, H, W) tensor, 'targets': (B,) class indices}",
+    )
+    parser.add_argument("--output-key", default=None, metavar="KEY", help="for a forward returning a dict/tuple/list")
+    parser.add_argument("--seed", type=int, default=0, help="torch.manual_seed before each model is built (default 0)")
+    parser.add_argument("--json", action="store_true", help="print JSON records instead of a table")
+    parser.add_argument("--csv", type=Path, default=None, help="write the table to this CSV file")
+    parser.add_argument("--figure", type=Path, default=None, help="write a PNG: the score against #parameters")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--by`` must name a computed score; data-dependent proxies need ``--batch``: exit 2."""
+    scores = [*QUANTITIES, "params", "flops", *args.proxies]
+    if args.by not in scores:
+        parser.error(f"--by {args.by!r} is not computed; choose from {scores}")
+    needing = [p for p in args.proxies if p in DATA_DEPENDENT]
+    if needing and args.batch is None:
+        parser.error(f"the data-dependent proxies {needing} need --batch FILE (a minibatch saved with torch.save)")

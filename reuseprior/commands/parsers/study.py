@@ -1,0 +1,103 @@
+"""The arguments of ``python -m reuseprior study NAME ACTION`` (:mod:`reuseprior.commands.study` runs it).
+
+Policy: this module imports nothing heavy (no torch, pandas or chapter module), so that ``--help`` and
+an argument error answer at once; the names and defaults it repeats from the library are checked against
+it by ``tests/test_cli_messages.py``. What a study is and which flags and actions it takes are stated
+here (:data:`STUDIES`); how it runs is :data:`reuseprior.commands.study.STUDIES`'s, and the seeds a study
+has are checked there (:func:`reuseprior.commands.study.check_run_arguments`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reuseprior.commands.argtypes import positive_float, positive_int
+
+ACTIONS = ("run", "status")
+#: flags every study takes
+COMMON = {"seeds", "only", "max_runs", "workers", "scheduler", "max_memory_gb", "no_progress"}
+#: the names of :data:`reuseprior.chapters.ch7_sharing_schemes.PROFILES`
+PROFILES = ("full", "paper", "quick")
+
+
+@dataclass(frozen=True)
+class StudyOptions:
+    """What one study of the command is (``chapter``, shown by ``--help``), the flags it takes beyond
+    :data:`COMMON` (``flags``) and the names of its own actions beyond :data:`ACTIONS` (``actions``)."""
+
+    chapter: str
+    flags: frozenset[str] = frozenset()
+    actions: tuple[str, ...] = ()
+
+
+STUDIES: dict[str, StudyOptions] = {
+    "ch3": StudyOptions(
+        "chapter 3: random search vs the genetic algorithm on MNIST/Fashion-MNIST (data/revolver_study_*.csv)",
+        frozenset({"data_dir", "max_minutes"}),
+    ),
+    "ch4": StudyOptions(
+        "chapter 4: EfficientNetV2 original vs shared on Fashion-MNIST (data/ch4_real_study_runs.csv)",
+        frozenset({"store"}),
+        ("slice",),
+    ),
+    "ch7": StudyOptions(
+        "chapter 7: the sharing schemes at matched budgets (data/sharing_study_runs.csv)",
+        frozenset({"store", "profile", "device", "threads", "data_dir", "download"}),
+        ("fill-scores", "rescore", "bookkeeping"),
+    ),
+}
+
+#: every flag with its default (a flag differing from its default was given)
+DEFAULTS: dict[str, Any] = {
+    "store": None,
+    "profile": "quick",
+    "device": "cpu",
+    "threads": 1,
+    "data_dir": None,
+    "download": False,
+    "max_minutes": None,
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", choices=sorted(STUDIES), help="the study: " + "; ".join(
+        f"{k}: {v.chapter}" for k, v in STUDIES.items()))  # fmt: skip
+    actions = sorted({*ACTIONS, *(a for s in STUDIES.values() for a in s.actions)})
+    parser.add_argument("action", choices=actions, help="run, status, or the study's own (see the module help)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="only these seeds (of the study's)")
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="COLUMN=VALUE",
+        help="only runs whose key column has this value, e.g. dataset=mnist, mode=evolve, model=V2-B0-shared, "
+        "config=scope (repeatable; values of one column are alternatives)",
+    )  # fmt: skip
+    parser.add_argument("--max-runs", type=positive_int, default=None, help="store at most this many new runs")
+    parser.add_argument("--workers", type=positive_int, default=None, help="LocalCluster workers (default: 1/core)")
+    parser.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (instead)")
+    parser.add_argument("--max-memory-gb", type=positive_float, default=None, help="memory limit per worker (GiB)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--store", type=Path, default=None, help="the runs CSV (default: the study's in data/)")
+    parser.add_argument("--profile", choices=PROFILES, default="quick", help="whose studies (ch7)")
+    parser.add_argument("--device", default="cpu", help='"cpu", "cuda" or "auto" (default: cpu)')
+    parser.add_argument("--threads", type=positive_int, default=1, help="PyTorch threads per run (default: 1)")
+    parser.add_argument("--data-dir", type=Path, default=None, help="datasets folder (default: build/datasets)")
+    parser.add_argument("--download", action="store_true", help="let torchvision download a missing dataset")
+    parser.add_argument(
+        "--max-minutes", type=positive_float, default=None, help="stop runs between generations after this long"
+    )
+
+
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A flag or action the study does not take, or a malformed ``--only``: exit 2."""
+    entry = STUDIES[args.name]
+    if args.action not in (*ACTIONS, *entry.actions):
+        parser.error(f"study {args.name} has no action {args.action!r}; choose from {[*ACTIONS, *entry.actions]}")
+    given = [k for k, default in DEFAULTS.items() if getattr(args, k) != default and k not in entry.flags]
+    if given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        parser.error(f"study {args.name} does not use {flags}")
+    bad = [o for o in args.only if "=" not in o]
+    if bad:
+        parser.error(f"--only takes COLUMN=VALUE, got {bad}")
