@@ -138,8 +138,8 @@ def test_rows_of_other_settings_are_not_taken_for_this_study(tmp_path, digits):
     ch7.run_study(spec, path, splits=digits, progress=False, max_runs=1)
     other = replace(spec, train=replace(spec.train, epochs=2))
     assert ch7.plan_id(other) != ch7.plan_id(spec)
-    assert len(ch7.pending_runs(other, ch7.read_runs(path))) == 3
-    assert len(ch7.pending_runs(spec, ch7.read_runs(path))) == 2
+    assert len(ch7.pending_runs(other, path)) == 3
+    assert len(ch7.pending_runs(spec, path)) == 2
 
 
 def _valid_row(**changes) -> dict:

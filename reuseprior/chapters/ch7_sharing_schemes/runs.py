@@ -232,16 +232,15 @@ def run_one(
 
 
 def pending_runs(
-    spec: StudySpec, done: pd.DataFrame, configs: Iterable[SchemeConfig] | None = None
+    spec: StudySpec, path: str | os.PathLike = STORED_RUNS, configs: Iterable[SchemeConfig] | None = None
 ) -> list[tuple[SchemeConfig, int]]:
-    """(configuration, seed) pairs of ``spec`` without a stored row in ``done``,
-    seed-major (every configuration of seed 0 first), skipping configurations
-    whose scheme is not registered."""
-    pid = plan_id(spec)
-    mine = done[done["plan_id"] == pid] if not done.empty else done
-    finished = set(zip(mine["config"], mine["seed"].astype(int))) if not mine.empty else set()
-    chosen = [c for c in (configs if configs is not None else spec.configs) if c.available()]
-    return [(c, s) for s in spec.seeds for c in chosen if (c.label, s) not in finished]
+    """(configuration, seed) pairs of ``spec`` without a stored row in the
+    runs file ``path`` (:func:`reuseprior.core.study.pending_runs` of
+    :func:`as_study`), seed-major (every configuration of seed 0 first),
+    skipping configurations whose scheme is not registered."""
+    chosen = {c.label: c for c in (configs if configs is not None else spec.configs) if c.available()}
+    only = [{"config": label, "seed": s} for s in spec.seeds for label in chosen]
+    return [(chosen[r["config"]], int(r["seed"])) for r in core_study.pending_runs(as_study(spec, path), only)]
 
 
 def as_study(
@@ -326,7 +325,7 @@ def run_study(
     run (one thread: tiny models train fastest and deterministically on a
     shared CPU). Returns every row of the file."""
     path = Path(path)
-    todo = pending_runs(spec, read_runs(path), configs)
+    todo = pending_runs(spec, path, configs)
     if max_runs is not None:
         todo = todo[:max_runs]
     if not todo:
