@@ -216,9 +216,14 @@ def read_stored(kind: str, study: PopulationStudy | None = None, data: Mapping[s
     """The stored rows of ``kind`` (a key of :data:`STORED`), those of
     ``study``'s current plan when given."""
     frame = _read(Path(data[kind]))
-    if study is not None and not frame.empty:
-        frame = frame[(frame["study"] == study.name) & (frame["plan"] == plan_id(study))].reset_index(drop=True)
-    return frame
+    return _of_plan(frame, study) if study is not None else frame
+
+
+def _of_plan(frame: pd.DataFrame, study: PopulationStudy) -> pd.DataFrame:
+    """The rows of ``frame`` stored for ``study``'s current plan."""
+    if frame.empty:
+        return frame
+    return frame[(frame["study"] == study.name) & (frame["plan"] == plan_id(study))].reset_index(drop=True)
 
 
 def _keyed(frame: pd.DataFrame, key: Mapping[str, Any]) -> pd.DataFrame:
@@ -605,10 +610,7 @@ def live_check(
     within :data:`LIVE_REFERENCE_REL` of it. ``live (first)``
     and ``max abs deviation`` (from the reference) are this machine's."""
     stored = _evaluations_of(read_stored("evaluations", study, data), key, generations)
-    expected = _read(Path(reference))
-    if not expected.empty:
-        expected = expected[(expected["study"] == study.name) & (expected["plan"] == plan_id(study))]
-    expected = _evaluations_of(expected, key, generations)
+    expected = _evaluations_of(_of_plan(_read(Path(reference)), study), key, generations)
     if stored.empty or expected.empty:
         raise ValueError(
             f"no stored evaluations or float64 reference of {key.label()} in plan {plan_id(study)}: run the "

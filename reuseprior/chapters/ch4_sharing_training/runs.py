@@ -25,6 +25,7 @@ from reuseprior.chapters.ch4_sharing_training.plan import ExperimentPlan
 from reuseprior.core import paths
 from reuseprior.core.precision import default_dtype
 from reuseprior.core.study import RunStore
+from reuseprior.reporting.digits import round_residuals
 from reuseprior.reporting.notebook import set_seed
 from reuseprior.training.loop import TrainingInterrupted, amp_active, count_flops, discard_checkpoint, fit
 
@@ -69,9 +70,7 @@ def tracked_results(results: pd.DataFrame) -> pd.DataFrame:
     rounded to :data:`LOSS_DECIMALS`: every value a rerun with the same
     software and seed reproduces on any CPU (the ``results`` table of figures/)."""
     tracked = results.drop(columns=[c for c in MEASURED_COLUMNS if c in results.columns]).reset_index(drop=True)
-    losses = [c for c in LOSS_COLUMNS if c in tracked.columns]
-    tracked[losses] = tracked[losses].astype(float).round(LOSS_DECIMALS)
-    return tracked
+    return round_residuals(tracked, [c for c in LOSS_COLUMNS if c in tracked.columns], LOSS_DECIMALS)
 
 
 def cost_table(results: pd.DataFrame) -> pd.DataFrame:

@@ -11,6 +11,7 @@ import seaborn as sns
 from reuseprior.chapters.ch4_sharing_training.configs import MODELS, RECIPES, THESIS_REFERENCE_DATASET
 from reuseprior.chapters.ch4_sharing_training.plan import ExperimentPlan
 from reuseprior.chapters.ch4_sharing_training.runs import LOSS_DECIMALS, _resolve_path, data_caption
+from reuseprior.reporting.digits import round_residuals
 from reuseprior.reporting.plotting import caption
 from reuseprior.reporting.reference import load_thesis_table, select_thesis_rows, side_by_side
 from reuseprior.training.loop import load_checkpoint
@@ -150,8 +151,7 @@ def history_frame(results: pd.DataFrame) -> pd.DataFrame:
         if not path.exists():
             continue
         h = pd.DataFrame(load_checkpoint(path)["history"])
-        losses = [c for c in h.columns if "loss" in c]
-        h[losses] = h[losses].astype(float).round(LOSS_DECIMALS)
+        h = round_residuals(h, [c for c in h.columns if "loss" in c], LOSS_DECIMALS)
         h.insert(0, "model", row["model"])
         frames.append(h)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
