@@ -37,6 +37,7 @@ from reuseprior.core.files import write_csv
 from reuseprior.core.parameters import count_parameters
 from reuseprior.core.study import RunStore, Study
 from reuseprior.counting import analyze
+from reuseprior.training.convergence import history_json
 from reuseprior.training.loop import count_flops, fit, peak_rss_bytes, reset_peak_rss
 
 #: the columns of a stored run (one row per configuration and seed)
@@ -45,7 +46,7 @@ ROW_COLUMNS: tuple[str, ...] = (
     "seed", "params", "params_fraction", "flops", "input_shape",
     "PG", "PG_prime", "expected_spread", "entropy", "NG", "engine_error",
     "epochs", "batch_size", "train_images", "val_images", "test_images",
-    "val_top1", "test_top1", "test_loss", "train_loss_last_epoch",
+    "val_top1", "test_top1", "test_loss", "train_loss_last_epoch", "train_top1_last_epoch", "epoch_history",
     "train_time_s", "engine_time_s", "peak_memory_mb", "peak_memory_kind", "threads", "torch_version", "finished_utc",
 )  # fmt: skip
 #: columns a rerun measures differently (kept in the CSV, out of tracked tables)
@@ -170,7 +171,9 @@ def run_one(
     the model as built is counted (parameters, FLOPs of one image, the prior's
     quantities), trained with ``spec.train`` (seed ``seed``: data order), the
     validation split evaluated after every epoch and the test split once at the
-    end."""
+    end. The row keeps the per-epoch history (``epoch_history``, JSON of
+    :func:`reuseprior.training.convergence.history_json`) from which the
+    convergence criteria are read."""
     device = torch.device(device)
     model = build_config_model(spec, config, seed, budgets)
     params = count_parameters(model)
@@ -221,6 +224,8 @@ def run_one(
         "test_top1": result.test_top1,
         "test_loss": result.test_loss,
         "train_loss_last_epoch": history[-1]["train_loss"] if len(history) > 1 else math.nan,
+        "train_top1_last_epoch": history[-1]["train_top1"] if len(history) > 1 else math.nan,
+        "epoch_history": history_json(history),
         "train_time_s": result.train_time_s,
         "engine_time_s": scores["engine_time_s"],
         "peak_memory_mb": peak,

@@ -1,0 +1,152 @@
+"""When a trained run counts: the convergence and fit criteria every trained study states, and the
+linear floor they are measured against.
+
+A trained comparison decides something only between models that have *converged* and *fit* their
+training images. This module is the one home of those criteria (chapters 4 and 7 apply them to their
+stored runs):
+
+- **Plateau** (:func:`plateaued`): the mean validation top-1 of the last ``window`` epochs exceeds the
+  mean of the ``window`` epochs before by less than ``tolerance_pp`` percentage points (default: 3
+  epochs, 1 point, about the binomial standard deviation of a 1,000-image validation accuracy near 85 %,
+  ``sqrt(0.85 * 0.15 / 1000) = 1.1`` points). A run shorter than ``2 * window`` epochs has not shown a
+  plateau.
+- **Fit** (:func:`fits_training_set`): the training top-1 of the last epoch is at least the training
+  top-1 of a linear classifier of the same images (:func:`linear_floor`): a network that fits its own
+  training images worse than a logistic regression does is underfitting, whatever its test score.
+- **Above the floor**: its test top-1 exceeds the linear classifier's test top-1 on the same images
+  (the floor row every trained table shows).
+
+:func:`run_criteria` applies all three to one run's per-epoch history (the ``history`` of
+:class:`reuseprior.training.loop.TrainResult`, as stored by the studies in an ``epoch_history`` column:
+:func:`history_json` / :func:`read_history`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from torch.utils.data import Dataset
+
+#: epochs in each half of the plateau comparison
+PLATEAU_WINDOW = 3
+#: the most the last window may gain on the one before, in percentage points
+PLATEAU_TOLERANCE_PP = 1.0
+#: the per-epoch quantities kept in a stored history (rounded to :data:`HISTORY_DECIMALS`)
+HISTORY_KEYS: tuple[str, ...] = ("epoch", "train_loss", "train_top1", "val_loss", "val_top1")
+HISTORY_DECIMALS = 4
+#: the linear classifier of :func:`linear_floor` (scikit-learn's defaults: L2 with C = 1, lbfgs)
+FLOOR_CLASSIFIER = "LogisticRegression(max_iter=1000)"
+
+
+def history_json(history: Iterable[Mapping[str, float]]) -> str:
+    """A run's per-epoch history (epoch 0, the untrained model, included) as compact JSON: the
+    :data:`HISTORY_KEYS` of every epoch, rounded to :data:`HISTORY_DECIMALS` decimals (what
+    :func:`read_history` reads back)."""
+    rows = []
+    for h in history:
+        row = {}
+        for k in HISTORY_KEYS:
+            value = h.get(k, math.nan)
+            row[k] = None if value is None or not math.isfinite(float(value)) else round(float(value), HISTORY_DECIMALS)
+        rows.append(row)
+    return json.dumps(rows, separators=(",", ":"))
+
+
+def read_history(text: Any) -> list[dict[str, float]]:
+    """The history stored by :func:`history_json` (an empty list for a row stored without one)."""
+    if text is None or (isinstance(text, float) and math.isnan(text)) or str(text).strip() == "":
+        return []
+    try:
+        rows = json.loads(str(text))
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f"an epoch history is not valid JSON ({err.msg} at character {err.pos}): rerun the row, "
+            "or restore the file from git"
+        ) from None
+    return [{k: math.nan if v is None else float(v) for k, v in row.items()} for row in rows]
+
+
+def plateaued(
+    val_top1: Sequence[float], *, window: int = PLATEAU_WINDOW, tolerance_pp: float = PLATEAU_TOLERANCE_PP
+) -> bool:
+    """Whether the validation top-1 (%, one value per trained epoch, epoch 1 first) has plateaued:
+    the mean of the last ``window`` epochs exceeds the mean of the ``window`` before by less than
+    ``tolerance_pp`` points (module docstring). False for fewer than ``2 * window`` epochs."""
+    values = np.asarray(list(val_top1), dtype=float)
+    if window < 1:
+        raise ValueError(f"window={window} must be at least 1 epoch")
+    if len(values) < 2 * window or not np.isfinite(values[-2 * window :]).all():
+        return False
+    return bool(values[-window:].mean() - values[-2 * window : -window].mean() < tolerance_pp)
+
+
+def fits_training_set(train_top1_last_epoch: float, floor_train_top1: float) -> bool:
+    """Whether a run fits its training images at least as well as the linear floor (module docstring)."""
+    return bool(train_top1_last_epoch >= floor_train_top1)
+
+
+@dataclass(frozen=True)
+class RunCriteria:
+    """The three criteria of one run (module docstring) and the values they read."""
+
+    plateaued: bool
+    fits_training_set: bool
+    above_floor: bool
+    val_gain_last_window_pp: float  # mean of the last window minus the window before
+    train_top1_last_epoch: float
+
+    @property
+    def counts(self) -> bool:
+        """Whether the run counts in a comparison: all three criteria hold."""
+        return self.plateaued and self.fits_training_set and self.above_floor
+
+
+def run_criteria(
+    history: Sequence[Mapping[str, float]], test_top1: float, floor: Mapping[str, float]
+) -> RunCriteria:
+    """The criteria of one run from its per-epoch ``history`` (epoch 0 first, as stored), its test
+    top-1 and the ``floor`` of its images (``train_top1`` and ``test_top1`` of :func:`linear_floor`)."""
+    trained = [h for h in history if h.get("epoch", 0) >= 1]
+    val = [h["val_top1"] for h in trained]
+    gain = (
+        float(np.mean(val[-PLATEAU_WINDOW:]) - np.mean(val[-2 * PLATEAU_WINDOW : -PLATEAU_WINDOW]))
+        if len(val) >= 2 * PLATEAU_WINDOW
+        else math.nan
+    )
+    train_last = float(trained[-1]["train_top1"]) if trained else math.nan
+    return RunCriteria(
+        plateaued=plateaued(val),
+        fits_training_set=fits_training_set(train_last, floor["train_top1"]),
+        above_floor=bool(test_top1 > floor["test_top1"]),
+        val_gain_last_window_pp=gain,
+        train_top1_last_epoch=train_last,
+    )
+
+
+def flat_images(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """A dataset's images as one row of pixels each (the first channel of images whose channels are
+    equal copies of one grey image, as the studies' resampled MNIST-like images are) and its labels."""
+    items = [dataset[i] for i in range(len(dataset))]
+    return np.stack([np.asarray(x)[0].ravel() for x, _ in items]), np.array([int(y) for _, y in items])
+
+
+def linear_floor(train_set: Dataset, test_set: Dataset) -> dict[str, Any]:
+    """Training and test top-1 (%) of a multinomial logistic regression (:data:`FLOOR_CLASSIFIER`)
+    fitted to ``train_set``'s pixels (:func:`flat_images`: the same images, resampled and scaled as the
+    study's networks see them) and scored on ``test_set``: the floor every trained network of those
+    images must beat (module docstring). Deterministic (lbfgs from zeros); float64 throughout."""
+    x_train, y_train = flat_images(train_set)
+    x_test, y_test = flat_images(test_set)
+    model = LogisticRegression(max_iter=1000).fit(x_train.astype(np.float64), y_train)
+    return {
+        "classifier": FLOOR_CLASSIFIER,
+        "train_images": len(y_train),
+        "test_images": len(y_test),
+        "train_top1": round(100 * float(model.score(x_train.astype(np.float64), y_train)), 2),
+        "test_top1": round(100 * float(model.score(x_test.astype(np.float64), y_test)), 2),
+    }
