@@ -76,6 +76,7 @@ STORED_COLUMNS: tuple[str, ...] = (
     "epochs", "epochs_completed", "status", "batch_size", "lr_peak", "optimizer", "params", "flops",
     "top1_val", "top1_test", "val_loss_initial", "val_loss_final", "train_loss_first_epoch",
     "train_loss_last_epoch", "train_images", "validation_split", "train_time_s", "peak_memory_mb", "torch_version",
+    "ema_decay", "lr_warmup_steps", "lr_decay_epochs", "grad_clip", "train_top1_last_epoch", "epoch_history",
 )  # fmt: skip
 
 
@@ -137,7 +138,13 @@ LIVE_SLICE = replace(
 
 #: settings that joined the profiles after runs were stored, with the value those runs had: a
 #: setting at that value is left out of the plan's hash, so the stored runs keep their plan id
-_SETTINGS_ADDED_LATER = {"precision": "float32"}
+_SETTINGS_ADDED_LATER = {
+    "precision": "float32",
+    "lr_warmup_steps": None,
+    "lr_end_fraction": None,
+    "schedule_epochs": None,
+    "grad_clip": None,
+}
 
 
 def plan_id(study: TrainingStudy) -> str:

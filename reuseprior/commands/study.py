@@ -17,6 +17,7 @@ Actions::
     python -m reuseprior study ch7 run --scheduler tcp://host:8786   # an existing Dask cluster
     python -m reuseprior study ch4 status                    # stored / pending runs
     python -m reuseprior study ch4 slice                     # the live slice's reference row
+    python -m reuseprior study ch4 probes                    # the width-1.0 recipe probes
     python -m reuseprior study ch7 fill-scores | rescore | bookkeeping
 
 Each pending run is one Dask task (one thread per worker): a LocalCluster of
@@ -38,6 +39,7 @@ import pandas as pd
 
 from reuseprior.chapters import ch3_population_study as ch3
 from reuseprior.chapters import ch4_real_study as ch4
+from reuseprior.chapters import ch4_recipe_probes as ch4_probes
 from reuseprior.chapters import ch7_sharing_schemes as ch7
 from reuseprior.commands.parsers.study import add_arguments, check_arguments
 from reuseprior.core import study as core_study
@@ -88,6 +90,16 @@ def _ch4_studies(args: argparse.Namespace) -> list[Study]:
 def _ch4_status(args: argparse.Namespace) -> list[tuple[str, pd.DataFrame]]:
     spec = ch4.CPU_STUDY
     return [(f"study {spec.name}, plan {ch4.plan_id(spec)}", ch4.study_status(spec, _ch4_path(args)))]
+
+
+def _ch4_probes(args: argparse.Namespace) -> int:
+    """Probe the recipes of :mod:`reuseprior.chapters.ch4_recipe_probes` (resumable), then print their status."""
+    done = ch4_probes.run_probes(
+        args.store or ch4_probes.STORED_PROBES, max_runs=args.max_runs, progress=not args.no_progress
+    )
+    print(f"stored {len(done)} probe runs")
+    print(ch4_probes.probe_status(args.store or ch4_probes.STORED_PROBES).to_string(index=False))
+    return 0
 
 
 def _ch4_slice(args: argparse.Namespace) -> int:
@@ -152,7 +164,7 @@ def _ch7_bookkeeping(args: argparse.Namespace) -> int:
 
 STUDIES: dict[str, StudyCommand] = {
     "ch3": StudyCommand(ch3.CPU_STUDY.seeds, _ch3_studies, _ch3_status),
-    "ch4": StudyCommand(ch4.CPU_STUDY.seeds, _ch4_studies, _ch4_status, {"slice": _ch4_slice}),
+    "ch4": StudyCommand(ch4.CPU_STUDY.seeds, _ch4_studies, _ch4_status, {"slice": _ch4_slice, "probes": _ch4_probes}),
     "ch7": StudyCommand(
         tuple(sorted({s for p in ch7.PROFILES.values() for spec in p.studies for s in spec.seeds})),
         _ch7_studies,

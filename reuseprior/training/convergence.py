@@ -106,9 +106,7 @@ class RunCriteria:
         return self.plateaued and self.fits_training_set and self.above_floor
 
 
-def run_criteria(
-    history: Sequence[Mapping[str, float]], test_top1: float, floor: Mapping[str, float]
-) -> RunCriteria:
+def run_criteria(history: Sequence[Mapping[str, float]], test_top1: float, floor: Mapping[str, float]) -> RunCriteria:
     """The criteria of one run from its per-epoch ``history`` (epoch 0 first, as stored), its test
     top-1 and the ``floor`` of its images (``train_top1`` and ``test_top1`` of :func:`linear_floor`)."""
     trained = [h for h in history if h.get("epoch", 0) >= 1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -166,6 +167,18 @@ class SharingTrainingProfile(Profile):
     append_results: bool
     #: "float64": the same numbers on every CPU (quick); "float32": the paper's (reuseprior.core.precision)
     precision: str
+    #: warm-up length in optimisation steps (None: ``lr_warmup_epochs``); a count of steps says what a
+    #: shared model needs (small updates until its statistics settle) whatever the images per epoch
+    lr_warmup_steps: int | None = None
+    #: the exponential decay compressed so that the learning rate after ``schedule_epochs`` is this
+    #: fraction of the peak (:func:`compressed_decay_epochs`; the official 300 CIFAR epochs end at
+    #: 0.97 ** (300 / 2.4) = 0.022); None: the recipe's x0.97 every 2.4 epochs, uncompressed
+    lr_end_fraction: float | None = None
+    #: the epochs the schedule is laid out for (None: ``epochs``); a run of fewer ``epochs`` is the
+    #: first epochs of that schedule (a recipe probe)
+    schedule_epochs: int | None = None
+    #: gradient-norm clipping (None: none, as the official recipe)
+    grad_clip: float | None = None
 
 
 PROFILES: dict[str, SharingTrainingProfile] = {
@@ -227,6 +240,21 @@ PROFILES: dict[str, SharingTrainingProfile] = {
     ),
 }
 
+#: what the official CIFAR recipe's learning rate falls to at its end (x0.97 every 2.4 of 300 epochs)
+OFFICIAL_END_FRACTION = 0.97 ** (300 / 2.4)
+
+
+def compressed_decay_epochs(schedule_epochs: int, end_fraction: float, decay_factor: float = 0.97) -> float:
+    """The decay interval (epochs) of the staircase schedule ``peak * decay_factor ** floor(epoch /
+    interval)`` that brings a ``schedule_epochs``-epoch run to ``end_fraction`` of the peak, as the
+    official 300 epochs reach :data:`OFFICIAL_END_FRACTION` (section 4.5.4's schedule, compressed)."""
+    if not 0 < end_fraction < 1:
+        raise ValueError(f"lr_end_fraction={end_fraction!r} must lie in (0, 1), e.g. 0.022 (the official end)")
+    if schedule_epochs < 1:
+        raise ValueError(f"schedule_epochs={schedule_epochs!r} must be a positive number of epochs")
+    return schedule_epochs * math.log(decay_factor) / math.log(end_fraction)
+
+
 RESULT_COLUMNS: tuple[str, ...] = (
     "run_id", "profile", "model", "variant", "sharing", "dataset", "dataset_label", "augmentation",
     "width_mult", "depth_mult", "image_size", "eval_image_size", "epochs", "epochs_completed", "status",
@@ -235,9 +263,13 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "top1_val", "top1_test", "val_loss_initial", "val_loss_final", "train_loss_first_epoch",
     "train_loss_last_epoch", "train_images_per_s", "train_time_s", "peak_memory_mb", "peak_memory_kind",
     "train_images", "validation_split", "checkpoint", "finished_utc", "torch_version",
+    "lr_warmup_steps", "lr_decay_epochs", "grad_clip", "train_top1_last_epoch", "epoch_history",
 )  # fmt: skip
 #: columns added after the first run logs were written: an older log reads with them empty
-LATER_COLUMNS: tuple[str, ...] = ("eval_image_size", "optimizer", "validation_split")
+LATER_COLUMNS: tuple[str, ...] = (
+    "eval_image_size", "optimizer", "validation_split",
+    "lr_warmup_steps", "lr_decay_epochs", "grad_clip", "train_top1_last_epoch", "epoch_history",
+)  # fmt: skip
 #: columns of the run log that a rerun measures differently or that name this
 #: machine's files: kept in the log (``build/``), out of tracked tables
 MEASURED_COLUMNS: tuple[str, ...] = (

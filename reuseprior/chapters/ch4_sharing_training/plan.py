@@ -14,6 +14,7 @@ from reuseprior.chapters.ch4_sharing_training.configs import (
     Recipe,
     _models,
     _recipe,
+    compressed_decay_epochs,
     official_sizes,
 )
 from reuseprior.core import paths
@@ -176,11 +177,12 @@ def make_plan(settings: Mapping[str, Any], *, profile: str = "custom", seed: int
         return recipe_value if settings[name] is None else settings[name]
 
     try:
+        epochs, batch = pick("epochs", recipe.epochs), pick("batch_size", recipe.batch_size)
         config = TrainConfig(
-            epochs=pick("epochs", recipe.epochs),
-            batch_size=pick("batch_size", recipe.batch_size),
+            epochs=epochs,
+            batch_size=batch,
             lr_base=pick("lr_base", recipe.lr_base),
-            lr_warmup_epochs=settings["lr_warmup_epochs"],
+            **_schedule(settings, recipe, epochs, batch, validation_split),
             ema_decay=ema,
             bn_momentum_tf=settings["bn_momentum_tf"],
             optimizer=settings["optimizer"],
@@ -207,6 +209,30 @@ def make_plan(settings: Mapping[str, Any], *, profile: str = "custom", seed: int
         validation_split=validation_split,
         precision=_precision(settings["precision"]),
     )
+
+
+def _schedule(
+    settings: Mapping[str, Any], recipe: Recipe, epochs: int, batch: int, validation_split: float | None
+) -> dict[str, Any]:
+    """The warm-up, decay interval and clipping of a plan (``TrainConfig`` fields): warm-up
+    ``lr_warmup_steps`` converted to epochs of this plan's training images (the last incomplete batch
+    dropped, as :func:`reuseprior.training.loop.fit` does), the decay compressed to
+    ``lr_end_fraction`` of the peak after ``schedule_epochs`` (:func:`compressed_decay_epochs`)."""
+    out: dict[str, Any] = {"lr_warmup_epochs": settings["lr_warmup_epochs"]}
+    steps = settings.get("lr_warmup_steps")
+    if steps is not None:
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"lr_warmup_steps={steps!r} must be None or a non-negative whole number of steps")
+        images = settings["train_limit"] or round(recipe.train_images * (1 - (validation_split or 0.0)))
+        out["lr_warmup_epochs"] = steps / max(1, images // batch)
+    end = settings.get("lr_end_fraction")
+    if end is not None:
+        span = settings.get("schedule_epochs") or epochs
+        out["lr_decay_epochs"] = compressed_decay_epochs(span, end, TrainConfig.lr_decay_factor)
+    clip = settings.get("grad_clip")
+    if clip is not None:
+        out["grad_clip"] = clip
+    return out
 
 
 def _precision(precision: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +28,7 @@ from reuseprior.core.precision import default_dtype
 from reuseprior.core.study import RunStore
 from reuseprior.reporting.digits import round_residuals
 from reuseprior.reporting.notebook import set_seed
+from reuseprior.training.convergence import history_json
 from reuseprior.training.loop import TrainingInterrupted, amp_active, count_flops, discard_checkpoint, fit
 
 
@@ -213,6 +215,11 @@ def _row(
         "checkpoint": _portable_path(res.checkpoint_path),
         "finished_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "torch_version": torch.__version__,
+        "lr_warmup_steps": round(c.lr_warmup_epochs * (train_images // c.batch_size)),
+        "lr_decay_epochs": c.lr_decay_epochs,
+        "grad_clip": c.grad_clip,
+        "train_top1_last_epoch": res.history[-1]["train_top1"] if len(res.history) > 1 else math.nan,
+        "epoch_history": history_json(res.history),
     }
 
 

@@ -1,0 +1,140 @@
+"""Which recipe trains all three Table 4.2 models at the thesis's sizes: a probe of warm-up length and
+peak learning rate on Fashion-MNIST at width 1.0 (section 4.5.4's recipe, compressed to CPU scale).
+
+At width 1.0 and full depth the three models have Table 4.2's CIFAR-10 sizes (B0 5.9M, B0-shared,
+V2-S-shared 3.0M parameters). Sharing all but batch norm (section 4.5.3) ties every block of a stage
+to one set of weights (up to 15 uses in V2-S), so one update moves the function many times as far as
+in B0. With the study recipe (one warm-up epoch of 39 steps, peak 0.008 at batch 128), V2-S-shared
+does not train at that width: its training loss stays above chance for the first epochs. The official
+recipe warms up for 5 epochs of 50,000 images at batch 512 (about 490 steps).
+
+**Protocol.** Every recipe of :data:`PROBE_RECIPES` is applied alike to all three models (the same
+grid, one seed, so every model gets the same tuning budget): the first :data:`PROBE_EPOCHS` epochs of a
+:data:`SCHEDULE_EPOCHS`-epoch schedule whose exponential decay is compressed to end at the official
+0.022 x peak (:func:`~reuseprior.chapters.ch4_sharing_training.configs.compressed_decay_epochs`), on
+the study's 5,000 Fashion-MNIST images at 32 px, EMA at the official decay 0.9999 (for runs of about
+1,200 steps TensorFlow's EMA warm-up ``min(decay, (1 + t) / (10 + t))`` governs throughout: 0.992 at
+the end). Each row keeps its per-epoch history. :func:`chosen_recipe` picks the recipe whose *worst*
+model has the highest validation top-1 at the probe's last epoch: a recipe is judged by the model it
+trains least well, so no model is favoured.
+
+**Cost** (measured on one thread of a 2-core AVX2 EPYC): about 125 s per epoch for V2-S-shared and
+45 s for each B0 on 5,000 training images, so about 18 CPU-minutes per recipe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+from distributed import Client
+
+from reuseprior.chapters import ch4_real_study as real
+from reuseprior.chapters.ch4_sharing_training import TABLE_4_2_MODELS
+from reuseprior.chapters.ch4_sharing_training.configs import OFFICIAL_END_FRACTION
+from reuseprior.core import paths
+from reuseprior.core.ordering import sort_rows
+from reuseprior.training.convergence import read_history
+
+#: where the probes' rows are stored (one row per recipe and model, the ch4 study's columns)
+STORED_PROBES = paths.DATA_DIR / "ch4_recipe_probes.csv"
+WORK_DIR = paths.BUILD_DIR / "ch4_recipe_probes"
+#: the epochs of the schedule every probe is the beginning of, and the epochs a probe trains
+SCHEDULE_EPOCHS = 30
+PROBE_EPOCHS = 5
+#: the study's recipe at the thesis's width, as the probes' common base
+PROBE_BASE = replace(
+    real.CPU_STUDY.settings,
+    width_mult=1.0,
+    epochs=PROBE_EPOCHS,
+    schedule_epochs=SCHEDULE_EPOCHS,
+    lr_end_fraction=OFFICIAL_END_FRACTION,
+    ema_decay=0.9999,
+)
+#: the probed recipes, most promising first: warm-up in optimisation steps (39 = one epoch of 5,000
+#: images at batch 128; 117 = three, a tenth of the 30-epoch schedule) and the peak rate (lr_base
+#: 0.016 per 256 images = 0.008 at batch 128, the recipe's; 0.004 = a quarter of it). Keys name the
+#: stored study (file-name safe).
+PROBE_RECIPES: dict[str, dict[str, object]] = {
+    "lr0.004-warmup117": {"lr_base": 0.004, "lr_warmup_steps": 117},
+    "lr0.016-warmup117": {"lr_base": 0.016, "lr_warmup_steps": 117},
+    "lr0.004-warmup39": {"lr_base": 0.004, "lr_warmup_steps": 39},
+    "lr0.016-warmup39": {"lr_base": 0.016, "lr_warmup_steps": 39},  # the width-0.25 study's recipe
+}
+PROBE_PREFIX = "probe-"
+#: the model probed first: the one the study's recipe does not train at this width
+PROBE_ORDER: tuple[str, ...] = ("V2-S-shared", "V2-B0-original", "V2-B0-shared")
+
+
+def probe_studies() -> tuple[real.TrainingStudy, ...]:
+    """One :class:`~reuseprior.chapters.ch4_real_study.TrainingStudy` per recipe (all three models, seed 0)."""
+    return tuple(
+        real.TrainingStudy(
+            name=f"{PROBE_PREFIX}{label}",
+            models=TABLE_4_2_MODELS,
+            seeds=(0,),
+            settings=replace(PROBE_BASE, **overrides),
+        )
+        for label, overrides in PROBE_RECIPES.items()
+    )
+
+
+def run_probes(
+    path: Path = STORED_PROBES, *, max_runs: int | None = None, progress: bool = True, client: Client | None = None
+) -> list[tuple[str, str, int]]:
+    """Train the probes' pending runs, model by model in :data:`PROBE_ORDER` and recipe by recipe in
+    :data:`PROBE_RECIPES` order (resumable: stored rows are skipped, a killed run continues from its
+    last epoch's checkpoint). Returns (recipe, model, seed) of the runs stored by this call."""
+    done: list[tuple[str, str, int]] = []
+    for model in PROBE_ORDER:
+        for study in probe_studies():
+            left = None if max_runs is None else max_runs - len(done)
+            if left is not None and left <= 0:
+                return done
+            stored = real.run_study(study, path=path, work_dir=WORK_DIR, only=[(model, 0)], max_runs=left,
+                                    progress=progress, client=client)  # fmt: skip
+            done += [(study.name, m, seed) for m, seed in stored]
+    return done
+
+
+def probe_status(path: Path = STORED_PROBES) -> pd.DataFrame:
+    """Per recipe: the models stored and pending."""
+    rows = []
+    for study in probe_studies():
+        stored = real.read_runs(path, study)
+        rows.append({"recipe": study.name, "stored": list(stored["model"]), "pending": len(study.runs()) - len(stored)})
+    return pd.DataFrame(rows)
+
+
+def probe_table(path: Path = STORED_PROBES) -> pd.DataFrame:
+    """Per recipe and model: training loss and training/validation top-1 (%) of every probe epoch
+    (from the stored histories), the peak learning rate and warm-up steps."""
+    out = []
+    for study in probe_studies():
+        for _, row in real.read_runs(path, study).iterrows():
+            entry = {"recipe": study.name.removeprefix(PROBE_PREFIX), "model": row["model"], "lr_peak": row["lr_peak"],
+                     "warm-up steps": row["lr_warmup_steps"]}  # fmt: skip
+            for h in read_history(row["epoch_history"]):
+                if h["epoch"] >= 1:
+                    e = int(h["epoch"])
+                    entry[f"train loss e{e}"] = h["train_loss"]
+                    entry[f"train top-1 e{e}"] = h["train_top1"]
+                    entry[f"val top-1 e{e}"] = h["val_top1"]
+            out.append(entry)
+    return pd.DataFrame(out)
+
+
+def chosen_recipe(table: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+    """The recipe whose worst model reaches the highest validation top-1 at the last probe epoch
+    (module docstring), among recipes with every model stored; with the per-recipe worst values
+    (ties broken by :data:`PROBE_RECIPES` order). Raises ``ValueError`` when no recipe is complete."""
+    last = f"val top-1 e{PROBE_EPOCHS}"
+    order = {label: i for i, label in enumerate(PROBE_RECIPES)}
+    complete = table.groupby("recipe").filter(lambda g: len(g) == len(TABLE_4_2_MODELS) and g[last].notna().all())
+    if complete.empty:
+        raise ValueError("no recipe has all three models probed yet: run `python -m reuseprior study ch4 probes`")
+    worst = complete.groupby("recipe")[last].min().rename("worst model's val top-1 (%)").reset_index()
+    worst["order"] = worst["recipe"].map(order)
+    worst = sort_rows(worst, "worst model's val top-1 (%)", then="order", ascending=False).drop(columns="order")
+    return str(worst.iloc[0]["recipe"]), worst.reset_index(drop=True)
