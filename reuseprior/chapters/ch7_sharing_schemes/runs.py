@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from reuseprior import datasets as data
 from reuseprior.chapters.ch7_sharing_schemes.configs import (
+    LIVE_EPOCHS,
     LIVE_TOLERANCE,
     PRIOR_SCORES,
     STORED_RUNS,
@@ -35,9 +36,10 @@ from reuseprior.core.cpu import cpu_kernels
 from reuseprior.core.errors import CsvFormatError, SharingError
 from reuseprior.core.files import write_csv
 from reuseprior.core.parameters import count_parameters
+from reuseprior.core.precision import within_float32_tolerance
 from reuseprior.core.study import RunStore, Study
 from reuseprior.counting import analyze
-from reuseprior.training.convergence import history_json
+from reuseprior.training.convergence import history_json, read_history
 from reuseprior.training.loop import count_flops, fit, peak_rss_bytes, reset_peak_rss
 
 #: the columns of a stored run (one row per configuration and seed)
@@ -166,6 +168,7 @@ def run_one(
     budgets: Mapping[str, int],
     device: torch.device | str = "cpu",
     progress: bool = False,
+    stop_after_epoch: int | None = None,
 ) -> dict[str, Any]:
     """Train ``config`` with run seed ``seed`` and return its row (:data:`ROW_COLUMNS`):
     the model as built is counted (parameters, FLOPs of one image, the prior's
@@ -173,7 +176,8 @@ def run_one(
     validation split evaluated after every epoch and the test split once at the
     end. The row keeps the per-epoch history (``epoch_history``, JSON of
     :func:`reuseprior.training.convergence.history_json`) from which the
-    convergence criteria are read."""
+    convergence criteria are read. ``stop_after_epoch=k``: only the first ``k``
+    epochs of the schedule (a live check; no test-set accuracy)."""
     device = torch.device(device)
     model = build_config_model(spec, config, seed, budgets)
     params = count_parameters(model)
@@ -196,6 +200,7 @@ def run_one(
         checkpoint_path=None,
         progress=progress,
         description=config.label,
+        stop_after_epoch=stop_after_epoch,
     )
     peak = peak_rss_bytes() / 2**20 if device.type == "cpu" else result.peak_memory_bytes / 2**20
     history = result.history
@@ -412,20 +417,20 @@ def live_check(
     rows: pd.DataFrame,
     *,
     k: int = 1,
+    epochs: int = LIVE_EPOCHS,
     splits: data.DatasetSplits | None = None,
     data_dir: str | os.PathLike | None = None,
     threads: int | None = 1,
 ) -> pd.DataFrame:
-    """Retrain the ``k`` cheapest stored runs (:func:`cheapest_runs`) and compare
-    with their stored rows: per compared column the stored value, the live one,
-    the difference and whether it is within :data:`LIVE_TOLERANCE` (counted
-    columns -- parameters, FLOPs, the prior's quantities -- to a relative
-    ``counted_rel``; accuracies exactly when the live run has the stored row's
-    ``torch_version`` and ``threads`` and the stored row records the same CPU
-    kernels (:func:`reuseprior.core.cpu.cpu_kernels`: float32 training is bit
-    for bit only on the same kernels; column ``case``: ``same software``),
-    else to ``accuracy_pp`` percentage points (``other software``; the stored
-    rows of :data:`ROW_COLUMNS` record no kernels, so always this case))."""
+    """Retrain the first ``epochs`` epochs of the ``k`` cheapest stored runs
+    (:func:`cheapest_runs`; the learning rate as in the full run) and compare
+    with their stored rows: the counted columns (parameters, FLOPs, the prior's
+    quantities) to a relative ``counted_rel``, and the validation top-1 and
+    training loss of epoch ``epochs`` with the same epoch of the stored
+    ``epoch_history`` to :data:`~reuseprior.core.precision.FLOAT32_ACROSS_KERNELS`
+    (float32 training rounds differently on other CPU kernels, threads or
+    PyTorch versions; the tolerances are the same on every machine). A run that learns: epoch 1 is
+    far above chance, so the check tests training, not only determinism."""
     if splits is None:
         splits = load_study_data(spec, data_dir=data_dir)
     budgets = study_budgets(spec)
@@ -436,42 +441,39 @@ def live_check(
     out = []
     try:
         for _, stored in cheapest_runs(rows, k).iterrows():
-            live = run_one(spec, by_label[stored["config"]], int(stored["seed"]), splits, budgets=budgets)
-            same = (
-                str(stored["torch_version"]) == str(live["torch_version"])
-                and int(stored["threads"]) == int(live["threads"])
-                and str(stored.get("cpu_kernels", "")) == cpu_kernels()
-            )
-            case = "same software" if same else "other software"
-            recorded_kernels = stored["cpu_kernels"] if pd.notna(stored.get("cpu_kernels")) else "not recorded"
-            pp = LIVE_TOLERANCE["accuracy_pp_same_software" if same else "accuracy_pp"]
-            for col in ("params", "flops", *PRIOR_SCORES, "val_top1", "test_top1"):
-                a, b = float(stored[col]), float(live[col])
-                if col in ("val_top1", "test_top1"):
-                    ok, tol = abs(a - b) <= pp, ("exact" if pp == 0 else f"{pp} pp") + f" ({case})"
-                else:
-                    ok = abs(a - b) <= LIVE_TOLERANCE["counted_rel"] * max(1.0, abs(a))
-                    tol = f"rel {LIVE_TOLERANCE['counted_rel']:g}"
-                out.append(
-                    {
-                        "config": stored["config"],
-                        "seed": int(stored["seed"]),
-                        "column": col,
-                        "stored": a,
-                        "live": b,
-                        "difference": b - a,
-                        "tolerance": tol,
-                        "within tolerance": bool(ok),
-                        "case": case,
-                        "stored software": f"torch {stored['torch_version']}, {int(stored['threads'])} thread(s), "
-                        f"CPU kernels {recorded_kernels}",
-                        "live software": f"torch {live['torch_version']}, {int(live['threads'])} thread(s), "
-                        f"CPU kernels {cpu_kernels()}",
-                    }
+            history = {int(h["epoch"]): h for h in read_history(stored["epoch_history"])}
+            if epochs not in history:
+                raise ValueError(
+                    f"the stored run {stored['config']} (seed {stored['seed']}) has no epoch {epochs} in its "
+                    "epoch_history, so it cannot be checked live; rerun the row (python -m reuseprior study ch7 run)"
                 )
+            live = run_one(spec, by_label[stored["config"]], int(stored["seed"]), splits, budgets=budgets,
+                           stop_after_epoch=epochs)  # fmt: skip
+            live_history = {int(h["epoch"]): h for h in read_history(live["epoch_history"])}
+            pairs = [(col, float(stored[col]), float(live[col])) for col in ("params", "flops", *PRIOR_SCORES)]
+            pairs += [(f"{q} (epoch {epochs})", history[epochs][q], live_history[epochs][q])
+                      for q in ("val_top1", "train_loss")]  # fmt: skip
+            for column, a, b in pairs:
+                ok, tol = _within_live_tolerance(column, a, b)
+                out.append(
+                    {"config": stored["config"], "seed": int(stored["seed"]), "column": column, "stored": a,
+                     "live": b, "difference": b - a, "tolerance": tol, "within tolerance": ok,
+                     "stored software": f"torch {stored['torch_version']}, {int(stored['threads'])} thread(s)",
+                     "live software": f"torch {live['torch_version']}, {int(live['threads'])} thread(s), "
+                     f"CPU kernels {cpu_kernels()}"}
+                )  # fmt: skip
     finally:
         torch.set_num_threads(before)
     return pd.DataFrame(out)
+
+
+def _within_live_tolerance(column: str, stored: float, live: float) -> tuple[bool, str]:
+    """Whether a live value agrees with the stored one (:func:`live_check`), and the tolerance as text."""
+    if column.startswith(("val_top1", "train_loss")):
+        tolerance, ok = within_float32_tolerance("percent" if column.startswith("val") else "loss", stored, live)
+        return ok, tolerance
+    rel = LIVE_TOLERANCE["counted_rel"]
+    return abs(stored - live) <= rel * max(1.0, abs(stored)), f"rel {rel:g}"
 
 
 # ------------------------------------------------------------------- the ranking

@@ -264,7 +264,7 @@ def set_bn_momentum(model: nn.Module, momentum_tf: float) -> int:
 class TrainResult:
     """What :func:`fit` returns (and what a results row is made from)."""
 
-    status: str  # "completed" or "interrupted"
+    status: str  # "completed", "interrupted" or "stopped" (fit(stop_after_epoch=...))
     epochs_completed: int
     history: list[dict[str, float]]
     params: int

@@ -479,8 +479,13 @@ def fit(
     progress: bool = True,
     on_step: StepCallback | None = None,
     description: str = "train",
+    stop_after_epoch: int | None = None,
 ) -> TrainResult:
     """Train ``model`` for ``config.epochs`` epochs (thesis section 4.5.4 recipe).
+
+    ``stop_after_epoch=k`` trains only the first ``k`` epochs of that schedule
+    (the learning rate as in the full run; status ``"stopped"``, no test-set
+    evaluation): a live check of a stored run's early epochs.
 
     ``history[0]`` is the validation loss/accuracy *before* training (epoch 0);
     each further row is one epoch: train loss/accuracy (label-smoothed loss,
@@ -506,8 +511,9 @@ def fit(
         try:
             if not run.history:  # epoch 0: the untrained model
                 _record_untrained(run, val_set)
+            last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
             epochs = tqdm(
-                range(run.epoch, config.epochs),
+                range(run.epoch, last_epoch),
                 desc=description,
                 unit="epoch",
                 disable=not progress,
@@ -526,6 +532,8 @@ def fit(
             _checkpoint_interrupted(run)
             raise TrainingInterrupted(_result(run, "interrupted")) from None
 
+    if run.epoch < config.epochs:
+        return _result(run, "stopped")
     out = _result(run, "completed")
     if test_set is not None:
         out.test_loss, out.test_top1 = _evaluate_run(run, test_set)

@@ -1,0 +1,128 @@
+"""When chapter 7's trained study can decide: its linear floor, the per-run convergence and fit criteria
+(:mod:`reuseprior.training.convergence`), the seeds every configuration has, and the verdicts they allow.
+
+Policy: a ranking verdict (reproduced / contradicted / undetermined, by
+:func:`reuseprior.reporting.statistics.verdict`) is given only when every configuration's runs count
+(plateaued, fit their training images at least as well as the linear floor, test accuracy above it)
+and the statistics use the seeds every configuration has (paired seeds). Otherwise the verdict is
+*not comparable*, with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from reuseprior.chapters.ch7_sharing_schemes.configs import StudySpec
+from reuseprior.chapters.ch7_sharing_schemes.models import load_study_data
+from reuseprior.chapters.ch7_sharing_schemes.runs import plan_id
+from reuseprior.core import paths
+from reuseprior.core.files import write_csv
+from reuseprior.reporting.statistics import NOT_COMPARABLE
+from reuseprior.training.convergence import linear_floor, read_history, run_criteria
+
+#: the linear floor of each stored study's images (:func:`study_floor`), tracked
+STORED_FLOOR: Path = paths.DATA_DIR / "ch7_linear_floor.csv"
+#: the smallest number of paired seeds a ranking verdict is computed from
+MIN_SEEDS_FOR_VERDICT = 5
+
+
+def study_floor(spec: StudySpec, *, data_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The study's linear floor (:func:`reuseprior.training.convergence.linear_floor`): a logistic
+    regression on the study's training images (the same fixed subset for every run seed), scored on
+    its test images; with the study's name and plan id."""
+    splits = load_study_data(spec, data_dir=data_dir)
+    return {"study": spec.name, "plan_id": plan_id(spec), **linear_floor(splits.train, splits.test)}
+
+
+def store_floor(spec: StudySpec, path: Path = STORED_FLOOR, *, data_dir: str | os.PathLike | None = None) -> dict:
+    """Compute :func:`study_floor` and store it in ``path`` (its row replaced, the file written atomically)."""
+    row = study_floor(spec, data_dir=data_dir)
+    old = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=list(row))
+    old = old[~((old["study"] == row["study"]) & (old["plan_id"] == row["plan_id"]))]
+    write_csv(pd.concat([old, pd.DataFrame([row])], ignore_index=True), path)
+    return row
+
+
+def read_floor(spec: StudySpec, path: Path = STORED_FLOOR) -> dict[str, Any]:
+    """The stored floor of ``spec``'s plan; ``LookupError`` naming the command when it is missing."""
+    frame = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=["study", "plan_id"])
+    mine = frame[(frame["study"] == spec.name) & (frame["plan_id"] == plan_id(spec))]
+    if mine.empty:
+        raise LookupError(
+            f"no linear floor of {spec.name} (plan {plan_id(spec)}) in {path}: "
+            "run `python -m reuseprior study ch7 floor`"
+        )
+    return mine.iloc[0].to_dict()
+
+
+def complete_seeds(rows: pd.DataFrame, spec: StudySpec) -> tuple[pd.DataFrame, list[int], list[int]]:
+    """The rows of the seeds every configuration of ``spec`` has (paired seeds), those seeds, and the
+    seeds that are stored only in part (a study still running)."""
+    labels = {c.label for c in spec.configs}
+    per_seed = rows.groupby("seed")["config"].agg(lambda c: labels <= set(c))
+    full = sorted(int(s) for s, ok in per_seed.items() if ok)
+    partial = sorted(int(s) for s, ok in per_seed.items() if not ok)
+    return rows[rows["seed"].isin(full)].reset_index(drop=True), full, partial
+
+
+def run_criteria_table(rows: pd.DataFrame, floor: dict[str, Any]) -> pd.DataFrame:
+    """Per stored run: the criteria of :func:`reuseprior.training.convergence.run_criteria` against
+    ``floor`` (plateaued, fits its training set, above the floor, counts) and the values they read."""
+    out = []
+    for _, row in rows.iterrows():
+        c = run_criteria(read_history(row["epoch_history"]), float(row["test_top1"]), floor)
+        out.append(
+            {"config": row["config"], "seed": int(row["seed"]), "test_top1": row["test_top1"],
+             "train top-1 last epoch": c.train_top1_last_epoch, "val gain last 3 epochs (pp)":
+             c.val_gain_last_window_pp, "plateaued": c.plateaued, "fits training set": c.fits_training_set,
+             "above floor": c.above_floor, "counts": c.counts}
+        )  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def criteria_summary(criteria: pd.DataFrame, floor: dict[str, Any]) -> pd.DataFrame:
+    """Per configuration: runs, runs that plateaued / fit / beat the floor / count, mean test top-1 and
+    its margin over the floor's test top-1 (points), in the rows' order."""
+    grouped = criteria.groupby("config", sort=False)
+    out = grouped.agg(
+        runs=("seed", "size"),
+        plateaued=("plateaued", "sum"),
+        fit=("fits training set", "sum"),
+        above_floor=("above floor", "sum"),
+        counting=("counts", "sum"),
+        test_top1_mean=("test_top1", "mean"),
+    ).reset_index()
+    out["floor test top-1"] = floor["test_top1"]
+    out["margin over floor (pp)"] = out["test_top1_mean"] - floor["test_top1"]
+    return out
+
+
+def decidability(summary: pd.DataFrame, seeds: list[int], spec: StudySpec) -> str:
+    """Why the study cannot give a verdict yet ("" when it can): too few paired seeds (fewer than
+    :data:`MIN_SEEDS_FOR_VERDICT`), or configurations whose runs do not all count."""
+    reasons = []
+    if len(seeds) < MIN_SEEDS_FOR_VERDICT:
+        reasons.append(f"{len(seeds)} paired seeds of {len(spec.seeds)} stored (a verdict needs "
+                       f"{MIN_SEEDS_FOR_VERDICT})")  # fmt: skip
+    failing = summary[summary["counting"] < summary["runs"]]
+    if not failing.empty:
+        reasons.append("runs that do not count (not plateaued, underfit, or below the linear floor) in "
+                       + ", ".join(failing["config"]))  # fmt: skip
+    return "; ".join(reasons)
+
+
+def with_decidability(agreement: pd.DataFrame, reason: str) -> pd.DataFrame:
+    """``agreement`` (:func:`~reuseprior.chapters.ch7_sharing_schemes.ranking.ranking_agreement`) with
+    every verdict column replaced by *not comparable* when ``reason`` is not empty, and a ``reason``
+    column; the rule's own verdicts are kept as ``... rule verdict``."""
+    out = agreement.copy()
+    for column in [c for c in out.columns if c.endswith(" verdict")]:
+        out[column.replace(" verdict", " rule verdict")] = out[column]
+        if reason:
+            out[column] = NOT_COMPARABLE
+    out["reason"] = reason
+    return out
