@@ -432,6 +432,9 @@ def test_chapter_page(chapter: str, browser: Any, site: str, book: BookResult) -
 
 
 def test_landing_page_and_readme(browser: Any, site: str, book: BookResult) -> None:
+    """The landing page, then every markdown page of the repository in the
+    book (the README, the pages of docs/ it links to, CONTRIBUTING): whole,
+    with every table rendered and every image loaded."""
     problems: list[str] = []
     seen = visit(browser, site, "intro")
     problems += [f"intro: {p}" for p in _page_problems(browser, seen, site, book.html_dir)]
@@ -446,19 +449,20 @@ def test_landing_page_and_readme(browser: Any, site: str, book: BookResult) -> N
     if [p for p in (_docname(x) for x in _toc_links(browser)) if p in PAGES] != PAGES:
         problems.append("intro: the sidebar does not list every page in book/_toc.yml order")
 
-    seen = visit(browser, site, "README")
-    problems += [f"README: {p}" for p in _page_problems(browser, seen, site, book.html_dir)]
-    readme = (paths.ROOT / "README.md").read_text(encoding="utf-8")
-    counts = browser.execute_script(
-        "return {tables: document.querySelectorAll('main table').length,"
-        " images: Array.from(document.querySelectorAll('main img')).filter(i => i.naturalWidth > 0).length}"
-    )
-    want_tables = len(re.findall(r"^\|[-| :]+\|\s*$", readme, re.MULTILINE))
-    want_images = len(re.findall(r"!\[[^\]]*\]\([^)]+\)", _CODE.sub("", readme)))
-    if counts["tables"] < want_tables:
-        problems.append(f"README: {counts['tables']} tables rendered, the README has {want_tables}")
-    if counts["images"] < want_images:
-        problems.append(f"README: {counts['images']} images loaded, the README has {want_images}")
+    for page in [p for p in PAGES if p not in CHAPTERS]:
+        seen = visit(browser, site, page)
+        problems += [f"{page}: {p}" for p in _page_problems(browser, seen, site, book.html_dir)]
+        source = (paths.ROOT / f"{page}.md").read_text(encoding="utf-8")
+        counts = browser.execute_script(
+            "return {tables: document.querySelectorAll('main table').length,"
+            " images: Array.from(document.querySelectorAll('main img')).filter(i => i.naturalWidth > 0).length}"
+        )
+        want_tables = len(re.findall(r"^\|[-| :]+\|\s*$", source, re.MULTILINE))
+        want_images = len(re.findall(r"!\[[^\]]*\]\([^)]+\)", _CODE.sub("", source)))
+        if counts["tables"] < want_tables:
+            problems.append(f"{page}: {counts['tables']} tables rendered, {page}.md has {want_tables}")
+        if counts["images"] < want_images:
+            problems.append(f"{page}: {counts['images']} images loaded, {page}.md has {want_images}")
     assert not problems, "\n- ".join(["", *problems])
 
 

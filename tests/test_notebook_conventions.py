@@ -1,5 +1,5 @@
-"""Every chapter notebook follows the repository's conventions (README,
-"Notebook conventions"): committed executed on the quick profile (outputs
+"""Every chapter notebook follows the repository's conventions
+(``docs/notebook-conventions.md``): committed executed on the quick profile (outputs
 included, no run metadata, under 2 MB), paired with a percent-format script
 that holds the same source, a first markdown cell naming what it
 reproduces, a ``parameters`` cell of literal assignments including the

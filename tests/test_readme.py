@@ -1,6 +1,12 @@
-"""The README quotes computed numbers; every one of them is tied to the file it
-was computed into and checked there, so the README cannot drift from
-``figures/`` and ``data/`` (``make figures`` rewrites the first).
+"""The README and the pages under ``docs/`` (the measured results, the zoo
+store, set-up, conventions: pages of the book, ``book/_toc.yml``) quote
+computed numbers; every one of them is tied to the file it was computed into
+and checked there, so no page can drift from ``figures/`` and ``data/``
+(``make figures`` rewrites the first). Every rule below holds for each page
+alike (:data:`DOCUMENTS`; "the README" stands for any of them); a problem is
+named by the page's path and line. The README itself stays short (under
+:data:`README_MAX_LINES` lines) and links to the pages, each of which must
+exist and be in the book's table of contents.
 
 **Markers.** An HTML comment ``<!-- KEY: ... KEY: ... -->`` (invisible on
 GitHub) opens a *scope*: the text from the comment to the next marker, the
@@ -87,6 +93,7 @@ import importlib
 import io
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -99,6 +106,20 @@ import pytest
 from reuseprior.core import paths
 
 FIGURES = paths.ROOT / "figures" / "ch6_predictive_validity"
+#: The pages whose numbers are checked: the README and every page of docs/.
+DOCS_DIR = paths.ROOT / "docs"
+#: Where the chapter 6 tables are quoted.
+CHAPTER6_PAGE = DOCS_DIR / "predictive-validity.md"
+#: A first-time visitor meets the chapter map, not a wall: the measured narrative lives in docs/.
+README_MAX_LINES = 300
+
+
+def documents() -> list[str]:
+    """``README.md`` and every ``docs/*.md``, as paths relative to the repository."""
+    return ["README.md", *sorted(f"docs/{p.name}" for p in DOCS_DIR.glob("*.md"))]
+
+
+DOCUMENTS = documents()
 HEADER = "| score | nb201 (n) | torchvision (n) | pytorchcv (n) |"
 
 
@@ -117,19 +138,19 @@ def _tables_with_header(text: str, header: str) -> list[list[str]]:
 
 
 def test_chapter6_correlation_tables_are_quoted_from_the_notebook_outputs():
-    readme = (paths.ROOT / "README.md").read_text()
-    all_rows, common_rows = _tables_with_header(readme, HEADER)
+    page = CHAPTER6_PAGE.read_text()
+    all_rows, common_rows = _tables_with_header(page, HEADER)
     for rows, name in [(all_rows, "correlations_summary.md"), (common_rows, "correlations_common_rows_summary.md")]:
         written = set((FIGURES / name).read_text().splitlines())
         stale = [row for row in rows if row not in written]
         assert rows and not stale, (
-            f"README rows not in figures/ch6_predictive_validity/{name} (paste them again): {stale}"
+            f"{CHAPTER6_PAGE.relative_to(paths.ROOT)} rows not in figures/ch6_predictive_validity/{name} (paste them again): {stale}"
         )
 
 
 def test_chapter6_coverage_table_has_the_computed_counts():
-    readme = _MARKER.sub("", (paths.ROOT / "README.md").read_text())  # the source markers are not cell text
-    rows = [[c.strip() for c in line.strip("|").split("|")] for line in readme.splitlines() if line.startswith("|")]
+    page = _MARKER.sub("", CHAPTER6_PAGE.read_text())  # the source markers are not cell text
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in page.splitlines() if line.startswith("|")]
     coverage = pd.read_csv(FIGURES / "coverage.csv").set_index("zoo")
     labels = {"nb201": "NAS-Bench-201", "torchvision": "torchvision", "pytorchcv": "pytorchcv"}
     for zoo, label in labels.items():
@@ -186,7 +207,7 @@ class Quoted:
 
 @dataclass
 class Scope:
-    """The text a marker ties: ``[start, end)`` of the README and its keys."""
+    """The text a marker ties: ``[start, end)`` of the page and its keys."""
 
     line: int
     start: int
@@ -238,8 +259,8 @@ def quoted_numbers(text: str) -> list[Quoted]:
     return found
 
 
-def parse_markers(text: str) -> tuple[list[Scope], list[str]]:
-    """The scopes of every marker of ``text``, and the problems of malformed ones."""
+def parse_markers(text: str, name: str = "README.md") -> tuple[list[Scope], list[str]]:
+    """The scopes of every marker of ``text`` (the page ``name``), and the problems of malformed ones."""
     problems, scopes = [], []
     markers = list(_MARKER.finditer(text))
     blank = [m.start() for m in re.finditer(r"\n[ \t]*\n", text)]
@@ -250,16 +271,16 @@ def parse_markers(text: str) -> tuple[list[Scope], list[str]]:
         if len(parts) < 3:
             continue  # an ordinary comment
         if parts[0].strip():
-            problems.append(f"README.md:{line}: marker {m.group(0)!r} does not start with a key ({', '.join(_KEYS)})")
+            problems.append(f"{name}:{line}: marker {m.group(0)!r} does not start with a key ({', '.join(_KEYS)})")
         if "--" in body:
             problems.append(
-                f"README.md:{line}: marker {m.group(0)[:60]!r}... holds '--': GitHub does not read an "
+                f"{name}:{line}: marker {m.group(0)[:60]!r}... holds '--': GitHub does not read an "
                 f"inline comment holding it as a comment and shows it as text; write it without"
             )
         keys: dict[str, str] = {}
         for key, value in zip(parts[1::2], parts[2::2]):
             if key in keys:
-                problems.append(f"README.md:{line}: key {key!r} twice in one marker; list its values once")
+                problems.append(f"{name}:{line}: key {key!r} twice in one marker; list its values once")
             keys[key] = value.strip()
         end = min([b for b in blank if b >= m.end()] + [len(text)])
         if i + 1 < len(markers):
@@ -350,7 +371,7 @@ def select(term: str, root: Path) -> tuple[int | None, list[float]]:
     return len(rows), [v for cell in cells if (v := _as_float(cell)) is not None]
 
 
-def _candidates(scope: Scope, root: Path) -> tuple[list[float], list[str]]:
+def _candidates(scope: Scope, root: Path, name: str = "README.md") -> tuple[list[float], list[str]]:
     """Every candidate value of a scope's keys, and the problems of their terms."""
     values, problems = [], []
     for key in ("source", "range", "largest", "sum", "rows", "matched"):
@@ -359,10 +380,10 @@ def _candidates(scope: Scope, root: Path) -> tuple[list[float], list[str]]:
             try:
                 n, selected = select(term, root)
             except TermError as err:
-                problems.append(f"README.md:{scope.line}: {key}: {err}")
+                problems.append(f"{name}:{scope.line}: {key}: {err}")
                 continue
             if n is None and key in ("rows", "matched"):
-                problems.append(f"README.md:{scope.line}: {key}: {term} is not a CSV")
+                problems.append(f"{name}:{scope.line}: {key}: {term} is not a CSV")
             elif key == "source":
                 values += selected
             elif key == "range":
@@ -379,19 +400,19 @@ def _candidates(scope: Scope, root: Path) -> tuple[list[float], list[str]]:
                 cols = [i for i, h in enumerate(header) if h.endswith(" match")]
                 if not cols:
                     problems.append(
-                        f"README.md:{scope.line}: matched: {term} has no '... match' column "
+                        f"{name}:{scope.line}: matched: {term} has no '... match' column "
                         f"(reference.side_by_side writes them)"
                     )
                 counts.append(sum(row[i] in ("rounded", "truncated") for row in rows for i in cols))
             if key in ("source", "range", "largest", "sum") and not selected:
-                problems.append(f"README.md:{scope.line}: {key}: {term} selects no number")
+                problems.append(f"{name}:{scope.line}: {key}: {term} selects no number")
         values += counts + ([sum(counts)] if len(counts) > 1 else [])
     for dotted in scope.keys.get("len", "").split():
         module, _, attr = dotted.rpartition(".")
         try:
             values.append(len(getattr(importlib.import_module(module), attr)))
         except (ImportError, ValueError, AttributeError, TypeError) as err:
-            problems.append(f"README.md:{scope.line}: len: {dotted} is not an importable sized object ({err})")
+            problems.append(f"{name}:{scope.line}: len: {dotted} is not an importable sized object ({err})")
     return sorted(float(v) for v in values), problems
 
 
@@ -427,12 +448,19 @@ def _nearest(quoted: Quoted, candidates) -> str:
     return f"nearest {near:.10g}"
 
 
-def check_readme(text: str, root: Path) -> tuple[list[str], int]:
-    """Problems of ``text`` (a README) against the files under ``root``, and how
+def check_readme(text: str, root: Path, name: str = "README.md") -> tuple[list[str], int]:
+    """Problems of ``text`` (the README, or the page ``name``: the path the
+    problems are reported under) against the files under ``root``, and how
     many numbers were checked against a source."""
-    scopes, problems = parse_markers(text)
+    problems, checked = _check(text, root, name)
+    return problems, len(checked)
+
+
+def _check(text: str, root: Path, name: str) -> tuple[list[str], list[Quoted]]:
+    """:func:`check_readme`, returning the numbers checked against a source."""
+    scopes, problems = parse_markers(text, name)
     numbers = quoted_numbers(text)
-    checked = 0
+    checked: list[Quoted] = []
 
     def line_of(offset: int) -> int:
         return text.count("\n", 0, offset) + 1
@@ -447,7 +475,7 @@ def check_readme(text: str, root: Path) -> tuple[list[str], int]:
             ]
             if not spans:
                 problems.append(
-                    f"README.md:{scope.line}: given phrase {phrase!r} is not in the text this "
+                    f"{name}:{scope.line}: given phrase {phrase!r} is not in the text this "
                     f"marker ties; copy it exactly, or drop it"
                 )
             exempt += spans
@@ -456,42 +484,42 @@ def check_readme(text: str, root: Path) -> tuple[list[str], int]:
         if "measured" in scope.keys:
             if tied:
                 problems.append(
-                    f"README.md:{scope.line}: a marker is 'measured' or tied to a source, not both; "
+                    f"{name}:{scope.line}: a marker is 'measured' or tied to a source, not both; "
                     f"split the text with a second marker"
                 )
             if not _DATE.search(scope.keys["measured"]):
                 problems.append(
-                    f"README.md:{scope.line}: measured: {scope.keys['measured']!r} says where but "
+                    f"{name}:{scope.line}: measured: {scope.keys['measured']!r} says where but "
                     f"not when; add the date of the measurement (YYYY-MM)"
                 )
             continue
         if not tied:
             problems += [
-                f"README.md:{line_of(q.start)}: {q.text} is under a marker with neither a source nor "
+                f"{name}:{line_of(q.start)}: {q.text} is under a marker with neither a source nor "
                 f"'measured'; add its source, or a 'given' phrase if it is an input"
                 for q in inside
             ]
             continue
-        candidates, more = _candidates(scope, root)
+        candidates, more = _candidates(scope, root, name)
         problems += more
         if not inside:
             problems.append(
-                f"README.md:{scope.line}: this marker ties no number (a stale marker?); "
+                f"{name}:{scope.line}: this marker ties no number (a stale marker?); "
                 f"move it before the numbers it sources, or remove it"
             )
         for q in inside:
-            checked += 1
+            checked.append(q)
             if not matches(q, candidates):
                 where = "; ".join(f"{k}: {scope.keys[k]}" for k in tied)
                 problems.append(
-                    f"README.md:{line_of(q.start)}: {q.text}{'%' if q.percent else ''} is not in "
+                    f"{name}:{line_of(q.start)}: {q.text}{'%' if q.percent else ''} is not in "
                     f"[{where}] at its printed precision ({_nearest(q, candidates)})"
                 )
     covered = [(s.start, s.end) for s in scopes]
     for q in numbers:
         if not any(a <= q.start < b for a, b in covered):
             problems.append(
-                f"README.md:{line_of(q.start)}: {q.text} is tied to no source; put "
+                f"{name}:{line_of(q.start)}: {q.text} is tied to no source; put "
                 f"`<!-- source: FILE -->` (or `given:`/`measured:`) before it"
             )
     if problems:
@@ -499,11 +527,111 @@ def check_readme(text: str, root: Path) -> tuple[list[str], int]:
     return problems, checked
 
 
-def test_every_number_the_readme_quotes_is_in_its_source():
-    problems, checked = check_readme((paths.ROOT / "README.md").read_text(), paths.ROOT)
+@lru_cache(maxsize=None)
+def _checked_document(name: str) -> tuple[tuple[str, ...], int]:
+    problems, checked = check_readme((paths.ROOT / name).read_text(), paths.ROOT, name)
+    return tuple(problems), checked
+
+
+@pytest.mark.parametrize("name", DOCUMENTS)
+def test_every_number_the_readme_quotes_is_in_its_source(name):
+    """The README's numbers, and those of every page of docs/ (the same rules)."""
+    problems, _ = _checked_document(name)
     if problems:
-        pytest.fail(f"{len(problems) - 1} README problem(s):\n" + "\n".join(problems), pytrace=False)
-    assert checked > 500, f"only {checked} README numbers were checked against a source: markers were lost"
+        pytest.fail(f"{len(problems) - 1} problem(s) in {name}:\n" + "\n".join(problems), pytrace=False)
+
+
+def test_the_readme_and_its_pages_check_their_numbers():
+    """The markers were not lost in moving text between the README and its pages."""
+    counts = {name: _checked_document(name)[1] for name in DOCUMENTS}
+    assert sum(counts.values()) > 800, f"only {counts} numbers were checked against a source: markers were lost"
+    assert counts["README.md"] > 50 and counts["docs/predictive-validity.md"] > 500, counts
+
+
+def _perturbed(text: str, number: Quoted, prefix: str = "99") -> tuple[str, str]:
+    """``text`` with ``prefix`` put before the digits of ``number`` (after its sign)."""
+    sign = "-" if number.text.startswith("-") else ""
+    new = sign + prefix + number.text[len(sign) :]
+    return text[: number.start] + new + text[number.end :], new
+
+
+@pytest.mark.parametrize("name", DOCUMENTS)
+def test_a_wrong_number_on_a_page_fails_naming_the_page(name):
+    """On the real pages: the first number checked against a source, changed,
+    fails naming the page and line; so does a number tied to nothing."""
+    text = (paths.ROOT / name).read_text()
+    _, checked = _check(text, paths.ROOT, name)
+    for q in [q for q in checked if "," not in q.text][:1]:
+        wrong, new = _perturbed(text, q)
+        problems, _ = check_readme(wrong, paths.ROOT, name)
+        line = text.count("\n", 0, q.start) + 1
+        assert any(p.startswith(f"{name}:{line}: {new}{'%' if q.percent else ''} is not in [") for p in problems), (
+            problems
+        )
+    assert checked or name not in ("README.md", "docs/predictive-validity.md"), f"{name} checks no number"
+    line = text.count("\n") + 2  # after the blank line that ends the page
+    problems, _ = check_readme(text + "\nIt took 95 s.\n", paths.ROOT, name)
+    assert f"{name}:{line}: 95 is tied to no source; put" in "\n".join(problems), problems
+
+
+def test_the_readme_stays_short_and_visitor_first():
+    """Issue 35, item 15: what it is, the two commands, the chapter map, the
+    headline results, how to analyse your own model, in this order, in under
+    README_MAX_LINES lines; the measured narrative is in docs/."""
+    readme = (paths.ROOT / "README.md").read_text()
+    lines = readme.count("\n")
+    assert lines < README_MAX_LINES, f"README.md has {lines} lines: move the detail into a page of docs/"
+    headings = re.findall(r"^## (.+)$", _blank(readme, _FENCE), re.M)
+    wanted = [
+        "Read, rerun, rebuild",
+        "What is reproduced, and how well",
+        "Headline results",
+        "Analysing your own model",
+        "Paper scale",
+    ]
+    assert [h for h in headings if h in wanted] == wanted, headings
+    assert "`make figures`" in readme and "`make test`" in readme
+
+
+_MD_LINK = re.compile(r"\]\(([^)\s#]+\.(?:md|ipynb))(?:#[^)\s]*)?\)")
+
+
+def _linked_pages(name: str) -> list[str]:
+    """The repository pages (``.md``, ``.ipynb``) a document links to, as
+    repository paths, relative links only, code excluded."""
+    text = _blank(_blank((paths.ROOT / name).read_text(), _FENCE), _CODE_SPAN)
+    folder = Path(name).parent
+    pages = []
+    for target in _MD_LINK.findall(text):
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):
+            continue
+        pages.append(Path(os.path.normpath(folder / target)).as_posix())
+    return pages
+
+
+def test_every_page_linked_from_the_readme_exists_and_is_in_the_book():
+    """The README's links to its pages (and the pages' to each other) lead to
+    files that exist and are pages of the book; every page of docs/ is in
+    the book; every headline result links to its page."""
+    from reuseprior.reporting.book import chapter_files
+
+    toc = set(chapter_files())
+    problems = []
+    for name in DOCUMENTS:
+        for page in _linked_pages(name):
+            if not (paths.ROOT / page).is_file():
+                problems.append(f"{name} links to {page}, which does not exist")
+            elif str(Path(page).with_suffix("")) not in toc:
+                problems.append(f"{name} links to {page}, which is not in book/_toc.yml")
+    problems += [f"{name} is not in book/_toc.yml" for name in DOCUMENTS if name.removesuffix(".md") not in toc]
+    unchecked = [f for f in toc if f.startswith("docs/") and f"{f}.md" not in DOCUMENTS]
+    problems += [f"book/_toc.yml lists {f}, which is not a page of docs/" for f in unchecked]
+    readme_links = set(_linked_pages("README.md"))
+    problems += [f"README.md does not link to {name}" for name in DOCUMENTS[1:] if name not in readme_links]
+    headline = (paths.ROOT / "README.md").read_text().split("## Headline results", 1)[1].split("\n## ", 1)[0]
+    rows = [row for row in headline.splitlines() if row.startswith("|") and not re.match(r"^\|[-| :]+\|$", row)][1:]
+    problems += [f"headline row without a link to its page: {row[:80]}" for row in rows if not _MD_LINK.search(row)]
+    assert rows and not problems, "\n".join(problems)
 
 
 # ---------------------------------------------------------------------------
@@ -571,12 +699,13 @@ def test_the_check_passes_a_readme_that_quotes_its_source(tmp_path):
         ("(2 random", "(4 random", "4"),  # a count of rows
     ],
 )
-def test_one_changed_number_fails_the_check_naming_its_line(tmp_path, old, new, reported):
+@pytest.mark.parametrize("name", ["README.md", "docs/demo.md"])  # the README, or a page of docs/
+def test_one_changed_number_fails_the_check_naming_its_line(tmp_path, old, new, reported, name):
     _sources(tmp_path)
-    problems, _ = check_readme(SYNTHETIC.replace(old, new, 1), tmp_path)
+    problems, _ = check_readme(SYNTHETIC.replace(old, new, 1), tmp_path, name)
     line = next(i for i, text in enumerate(SYNTHETIC.splitlines(), 1) if old in text)
     assert len(problems) == 2 and problems[-1] == FIX, problems
-    assert problems[0].startswith(f"README.md:{line}: {reported} is not in ["), problems
+    assert problems[0].startswith(f"{name}:{line}: {reported} is not in ["), problems
 
 
 def test_numbers_outside_a_marker_or_a_given_phrase_fail(tmp_path):

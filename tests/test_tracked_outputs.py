@@ -2,7 +2,7 @@
 notebooks show, is reproducible: a rerun on the same software leaves
 ``figures/`` byte-identical and every compared notebook output text-identical.
 
-Policy (README, "Notebook conventions"; ``RunContext.save_measurement``):
+Policy (``docs/notebook-conventions.md``; ``RunContext.save_measurement``):
 
 * tracked tables (``figures/<notebook>/*.csv|json``) hold no wall-clock time,
   throughput, memory measurement, timestamp or machine path; those go to
@@ -53,7 +53,7 @@ COUNTED_NOT_MEASURED = {
     "GPU hours (est.)",
 }
 #: tables that summarise timings stored under data/ (read, not measured, when
-#: the notebook runs: byte-identical on every rerun), quoted by the README
+#: the notebook runs: byte-identical on every rerun), quoted by docs/predictive-validity.md
 STORED_TIMINGS = {"ch6_predictive_validity/cost_per_architecture"}
 #: values that only a particular machine or moment produces
 ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:home|root|tmp|Users|work|mnt|var|private)/")

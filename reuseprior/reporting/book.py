@@ -14,8 +14,10 @@
   it is emptied at the start of every build, except the screenshot
   ``tests/test_book.py`` leaves there), mirroring the repository's
   layout so that relative links work unchanged: ``README.md`` at the top,
-  the notebooks under ``notebooks/``, and every repository file that a link
-  or image in the README or a notebook's markdown points at (e.g.
+  the notebooks under ``notebooks/``, the repository's markdown pages that
+  ``_toc.yml`` names at their own paths (``CONTRIBUTING.md``, ``docs/*.md``),
+  and every repository file that a link or image in the README, a page or a
+  notebook's markdown points at (e.g.
   ``figures/<notebook>/*.png``) at its own path. A link to a folder becomes
   plain text (a static site cannot list a folder); a link to a file that does
   not exist stops the build, naming the file and the link. In the README, a
@@ -69,7 +71,8 @@ MARKER = ".reuseprior-book"
 #: Written into the book folder by tests/test_book.py (a browser's view of a
 #: chapter), possibly before any build: a folder holding only it is ours too.
 SCREENSHOT = "screenshot.png"
-#: The repository files copied into the book at their own path.
+#: The repository's own pages at its top, copied into the book at their own
+#: path (as are the pages of docs/ that _toc.yml names).
 REPOSITORY_PAGES = ("README.md", "CONTRIBUTING.md")
 
 #: Sphinx warnings that leave every page whole (matched against the message).
@@ -261,7 +264,7 @@ def _page_path(file: str, config_dir: Path, repo_root: Path) -> Path:
 
 
 def _link_chapter_names(markdown: str, pages: dict[str, Path], page: str) -> str:
-    """In a markdown page of the repository (the README), turn a code span
+    """In a markdown page of the repository (the README, a page of docs/), turn a code span
     that is exactly a chapter's name (`` `ch4_contexts` ``, as the README's
     results table names them) into a link to that chapter; fenced code and
     spans that already are link text are left alone."""

@@ -40,7 +40,7 @@ def reading(table: pd.DataFrame, zoo: str) -> str:
 
 def summary_markdown(table: pd.DataFrame, scores: list[str] | None = None) -> str:
     """The correlation table as one Markdown table, a row per score and a
-    column per zoo: ``rho [lo, hi] (n; published rho)``, the form the README
+    column per zoo: ``rho [lo, hi] (n; published rho)``, the form docs/predictive-validity.md
     quotes (so its numbers are pasted from here, not retyped)."""
     if table.empty:
         return ""
