@@ -33,7 +33,6 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 from distributed import Client
-from sklearn.linear_model import LogisticRegression
 
 from reuseprior.chapters import ch4_sharing_training as training
 from reuseprior.chapters.ch4_sharing_training.data import _splits
@@ -43,6 +42,7 @@ from reuseprior.core.precision import within_float32_tolerance
 from reuseprior.core.study import RunStore, Study
 from reuseprior.reporting.reference import load_thesis_table
 from reuseprior.reporting.statistics import NOT_COMPARABLE, paired_summary, verdict
+from reuseprior.training import convergence
 
 __all__ = [
     "CPU_STUDY",
@@ -323,31 +323,20 @@ def with_thesis_direction(differences: pd.DataFrame, dataset: str = "CIFAR-10") 
 
 def linear_floor(study: TrainingStudy = CPU_STUDY) -> pd.DataFrame:
     """The fit criterion of :func:`with_verdicts`: per seed of ``study``, the
-    test accuracy (%) of a multinomial logistic regression
-    (:class:`sklearn.linear_model.LogisticRegression`, its defaults:
-    L2 with C = 1, lbfgs; ``max_iter=1000``) on the same training images as the
-    study's runs (the seed's split, resampled and scaled as they were; one
-    channel of the three equal ones, as 1,024 pixels), scored on the same test
-    images. About 20 s a seed on one CPU thread; stored in :data:`LINEAR_FLOOR`."""
+    training and test accuracy (%) of the linear floor
+    (:func:`reuseprior.training.convergence.linear_floor`: a multinomial
+    logistic regression) on the same training images as the study's runs (the
+    seed's split, resampled as they were; one channel of the three equal ones),
+    scored on the same test images. About 20 s a seed on one CPU thread;
+    stored in :data:`LINEAR_FLOOR`."""
     rows = []
     for seed in study.seeds:
         settings = replace(study.settings, models=(study.models[0],))
         plan = training.make_plan(settings, profile=f"{study.name}-floor", seed=seed)
         splits, _, _ = _splits(plan, training.MODELS[study.models[0]].variant, seed)
-        (x_train, y_train), (x_test, y_test) = (_flat(part) for part in (splits.train, splits.test))
-        model = LogisticRegression(max_iter=1000).fit(x_train, y_train)
-        rows.append(
-            {"study": study.name, "plan": plan_id(study), "seed": seed, "train_images": len(y_train),
-             "test_images": len(y_test), "classifier": "LogisticRegression(max_iter=1000)",
-             "top1_test": round(100 * float(model.score(x_test, y_test)), 2)}
-        )  # fmt: skip
+        floor = convergence.linear_floor(splits.train, splits.test)
+        rows.append({"study": study.name, "plan": plan_id(study), "seed": seed, **floor})
     return pd.DataFrame(rows)
-
-
-def _flat(dataset: Any) -> tuple[np.ndarray, np.ndarray]:
-    """A dataset's first channel as one row of pixels per image, and its labels."""
-    items = [dataset[i] for i in range(len(dataset))]
-    return np.stack([np.asarray(x)[0].ravel() for x, _ in items]), np.array([int(y) for _, y in items])
 
 
 def with_verdicts(differences: pd.DataFrame, runs: pd.DataFrame, floor: pd.DataFrame) -> pd.DataFrame:

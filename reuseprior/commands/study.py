@@ -18,7 +18,8 @@ Actions::
     python -m reuseprior study ch4 status                    # stored / pending runs
     python -m reuseprior study ch4 slice                     # the live slice's reference row
     python -m reuseprior study ch4 probes                    # the width-1.0 recipe probes
-    python -m reuseprior study ch7 fill-scores | rescore | bookkeeping
+    python -m reuseprior study ch7 fill-scores | rescore | bookkeeping | floor
+    python -m reuseprior study ch4 floor                     # the linear floor of the study's images
 
 Each pending run is one Dask task (one thread per worker): a LocalCluster of
 ``--workers N`` (default: one per core) or the cluster at ``--scheduler``.
@@ -41,9 +42,11 @@ from reuseprior.chapters import ch3_population_study as ch3
 from reuseprior.chapters import ch4_real_study as ch4
 from reuseprior.chapters import ch4_recipe_probes as ch4_probes
 from reuseprior.chapters import ch7_sharing_schemes as ch7
+from reuseprior.chapters.ch7_sharing_schemes import criteria as ch7_criteria
 from reuseprior.commands.parsers.study import add_arguments, check_arguments
 from reuseprior.core import study as core_study
 from reuseprior.core.distributed import connect
+from reuseprior.core.files import write_csv
 from reuseprior.core.study import Study
 from reuseprior.reporting.notebook import resolve_device
 
@@ -102,6 +105,15 @@ def _ch4_probes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ch4_floor(_: argparse.Namespace) -> int:
+    """Store the linear floor of the chapter 4 study's images, per seed."""
+    floor = ch4.linear_floor(ch4.CPU_STUDY)
+    write_csv(floor, ch4.LINEAR_FLOOR)
+    print(floor.to_string(index=False))
+    print(f"-> {ch4.LINEAR_FLOOR}")
+    return 0
+
+
 def _ch4_slice(args: argparse.Namespace) -> int:
     stored = ch4.run_study(ch4.LIVE_SLICE, path=_ch4_path(args), progress=not args.no_progress)
     print("stored the live slice" if stored else "the live slice is already stored")
@@ -155,6 +167,14 @@ def _ch7_scores(every_row: bool) -> Callable[[argparse.Namespace], int]:
     return fill
 
 
+def _ch7_floor(args: argparse.Namespace) -> int:
+    """Store the linear floor of each chapter 7 study's images."""
+    for spec in ch7.PROFILES[args.profile].studies:
+        row = ch7_criteria.store_floor(spec, data_dir=args.data_dir)
+        print(f"{spec.name}: {row} -> {ch7_criteria.STORED_FLOOR}")
+    return 0
+
+
 def _ch7_bookkeeping(args: argparse.Namespace) -> int:
     profile = ch7.PROFILES[args.profile]
     table = ch7.store_bookkeeping(profile.bookkeeping_models, progress=not args.no_progress)
@@ -164,12 +184,22 @@ def _ch7_bookkeeping(args: argparse.Namespace) -> int:
 
 STUDIES: dict[str, StudyCommand] = {
     "ch3": StudyCommand(ch3.CPU_STUDY.seeds, _ch3_studies, _ch3_status),
-    "ch4": StudyCommand(ch4.CPU_STUDY.seeds, _ch4_studies, _ch4_status, {"slice": _ch4_slice, "probes": _ch4_probes}),
+    "ch4": StudyCommand(
+        ch4.CPU_STUDY.seeds,
+        _ch4_studies,
+        _ch4_status,
+        {"slice": _ch4_slice, "probes": _ch4_probes, "floor": _ch4_floor},
+    ),
     "ch7": StudyCommand(
         tuple(sorted({s for p in ch7.PROFILES.values() for spec in p.studies for s in spec.seeds})),
         _ch7_studies,
         _ch7_status,
-        {"fill-scores": _ch7_scores(False), "rescore": _ch7_scores(True), "bookkeeping": _ch7_bookkeeping},
+        {
+            "fill-scores": _ch7_scores(False),
+            "rescore": _ch7_scores(True),
+            "bookkeeping": _ch7_bookkeeping,
+            "floor": _ch7_floor,
+        },
     ),
 }
 
