@@ -17,7 +17,7 @@ Actions::
     python -m reuseprior study ch7 run --scheduler tcp://host:8786   # an existing Dask cluster
     python -m reuseprior study ch4 status                    # stored / pending runs
     python -m reuseprior study ch4 slice                     # the live slice's reference row
-    python -m reuseprior study ch7 fill-scores | rescore | bookkeeping
+    python -m reuseprior study ch7 fill-scores | rescore | bookkeeping | sensitivity
 
 Each pending run is one Dask task (one thread per worker): a LocalCluster of
 ``--workers N`` (default: one per core) or the cluster at ``--scheduler``.
@@ -150,6 +150,12 @@ def _ch7_bookkeeping(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ch7_sensitivity(args: argparse.Namespace) -> int:
+    table = ch7.store_generator_sensitivity(progress=not args.no_progress)
+    print(f"{len(table)} rows in {ch7.STORED_SENSITIVITY}")
+    return 0
+
+
 STUDIES: dict[str, StudyCommand] = {
     "ch3": StudyCommand(ch3.CPU_STUDY.seeds, _ch3_studies, _ch3_status),
     "ch4": StudyCommand(ch4.CPU_STUDY.seeds, _ch4_studies, _ch4_status, {"slice": _ch4_slice}),
@@ -157,7 +163,12 @@ STUDIES: dict[str, StudyCommand] = {
         tuple(sorted({s for p in ch7.PROFILES.values() for spec in p.studies for s in spec.seeds})),
         _ch7_studies,
         _ch7_status,
-        {"fill-scores": _ch7_scores(False), "rescore": _ch7_scores(True), "bookkeeping": _ch7_bookkeeping},
+        {
+            "fill-scores": _ch7_scores(False),
+            "rescore": _ch7_scores(True),
+            "bookkeeping": _ch7_bookkeeping,
+            "sensitivity": _ch7_sensitivity,
+        },
     ),
 }
 
