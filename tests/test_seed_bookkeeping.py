@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from reuseprior.chapters import ch7_sharing_schemes as ch7
 from reuseprior.chapters.ch7_sharing_schemes import seeds
 from reuseprior.chapters.ch7_sharing_schemes.seeds import (
     NPAS_TABLE_14_PERCENTS,
@@ -23,7 +24,7 @@ from reuseprior.core.errors import SharingError
 from reuseprior.core.parameters import count_parameters
 from reuseprior.models import available_models, build_model
 from reuseprior.models.cifar_resnets import resnet_cifar, wide_resnet_cifar
-from reuseprior.models.sharing import budgets
+from reuseprior.models.sharing import budgets, stores
 from reuseprior.models.sharing.budgets import (
     budget_table,
     depthwise_convolution_parameters,
@@ -301,3 +302,61 @@ def test_each_transcription_has_a_source_and_consistent_columns(path):
 def test_readme_names_every_transcription():
     readme = (SEEDS_DIR / "README.md").read_text()
     assert all(f"`{path.name}`" in readme for path in SEEDS_DIR.glob("*.csv"))
+
+
+# --------------------------------------------------------------------------- notes and reading conventions (issue 34)
+
+
+def _paper_text(name: str) -> str | None:
+    """A paper's text layer from the checkout's ``shared/papers`` (beside the repository or inside it), if present."""
+    root = SEEDS_DIR.parent.parent
+    for folder in (root / "shared" / "papers", root.parent / "shared" / "papers"):
+        if (folder / name).is_file():
+            return (folder / name).read_text()
+    return None
+
+
+def test_table_14_caption_is_quoted_not_called_missing():
+    source = load_seed_table("npas_table14").attrs["meta"]["source"]
+    caption = re.search(r'caption: "([^"]+)"', source)
+    assert caption and caption.group(1).startswith("Table 14. Performance of SSNs vs. traditional networks")
+    row = next(line for line in (SEEDS_DIR / "README.md").read_text().splitlines() if "`npas_table14.csv`" in line)
+    for text in (source, row):
+        assert not re.search(r"missing|cut from|not in the text layer", text), text
+    paper = _paper_text("plummer-npas-shapeshifter-networks.txt")
+    if paper is None:
+        pytest.skip("the NPAS text layer (shared/papers) is not in this checkout")
+    assert caption.group(1) in " ".join(paper.split())  # quoted as printed
+
+
+def test_the_wrn_class_count_is_chosen_per_table_and_says_so(npas):
+    # every Wide ResNet row says which class count it counts; the other models' rows do not
+    wrn = npas["quantity"].str.contains("WRN-(?:28|40|52|76)-1[02]|Table 1[24]", regex=True)
+    wrn &= ~npas["quantity"].str.startswith("WRN-50-2")
+    assert npas.loc[wrn, "classes"].notna().all() and set(npas.loc[wrn, "classes"]) == {10, 100}
+    assert npas.loc[npas["quantity"].str.startswith(("ResNet-56", "WRN-50-2")), "classes"].isna().all()
+    choices = ch7.class_count_choices(npas).set_index(["source", "number"])
+    adopted = choices["class count adopted"]
+    # Table 12(a) is a CIFAR-100 table, yet its ratios are reproduced only by the 10-class counts
+    assert adopted[("NPAS Table 12(a)", "WRN-40-10 as % of WRN-28-10")] == "10"
+    assert adopted[("NPAS Table 12(a)", "WRN-52-10 as % of WRN-28-10")] == "10"
+    assert adopted[("NPAS Tables 7, 9, 12", "WRN-28-10 parameters")] == "10"
+    assert adopted[("NPAS Table 14", "Table 14 budget 24.6 %")] == "100"
+    assert adopted[("NPAS Table 12(a)", "WRN-76-12 as % of WRN-28-10")] == "neither"
+    # the table is computed from the readings: flip a match and the choice follows
+    flipped = npas.copy()
+    ratio = flipped["quantity"] == "WRN-40-10 as % of WRN-28-10, CIFAR-100"
+    flipped.loc[ratio, "matches"] = True
+    again = ch7.class_count_choices(flipped).set_index(["source", "number"])["class count adopted"]
+    assert again[("NPAS Table 12(a)", "WRN-40-10 as % of WRN-28-10")] == "10 or 100"
+    # and the docstrings where the choice is made say it is per table
+    for doc in (seeds.npas_bookkeeping.__doc__, seeds._table_12_rows.__doc__, ch7.class_count_choices.__doc__):
+        assert "CIFAR-100 table" in " ".join(doc.split())
+    assert "chosen per table" in " ".join(seeds.npas_bookkeeping.__doc__.split())
+
+
+def test_the_ssn_docstring_names_where_the_released_code_differs():
+    doc = " ".join(stores.__doc__.split())
+    section = doc[doc.index("**Differences from the released code.**") :]
+    for point in ("*Inter*", "bilinear", "*Mask*", "1 / (9 m)", "*Store initialisation*", "3x3", "*Round-robin start*"):
+        assert point in section, point

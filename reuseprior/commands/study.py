@@ -18,7 +18,7 @@ Actions::
     python -m reuseprior study ch4 status                    # stored / pending runs
     python -m reuseprior study ch4 slice                     # the live slice's reference row
     python -m reuseprior study ch4 probes                    # the width-1.0 recipe probes
-    python -m reuseprior study ch7 fill-scores | rescore | bookkeeping | floor
+    python -m reuseprior study ch7 fill-scores | rescore | bookkeeping | sensitivity | floor
     python -m reuseprior study ch4 floor                     # the linear floor of the study's images
 
 Each pending run is one Dask task (one thread per worker): a LocalCluster of
@@ -182,6 +182,12 @@ def _ch7_bookkeeping(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ch7_sensitivity(args: argparse.Namespace) -> int:
+    table = ch7.store_generator_sensitivity(progress=not args.no_progress)
+    print(f"{len(table)} rows in {ch7.STORED_SENSITIVITY}")
+    return 0
+
+
 STUDIES: dict[str, StudyCommand] = {
     "ch3": StudyCommand(ch3.CPU_STUDY.seeds, _ch3_studies, _ch3_status),
     "ch4": StudyCommand(
@@ -199,6 +205,7 @@ STUDIES: dict[str, StudyCommand] = {
             "rescore": _ch7_scores(True),
             "bookkeeping": _ch7_bookkeeping,
             "floor": _ch7_floor,
+            "sensitivity": _ch7_sensitivity,
         },
     ),
 }

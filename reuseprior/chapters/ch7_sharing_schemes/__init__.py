@@ -33,7 +33,14 @@ training does? Everything the notebook ``ch7_sharing_schemes`` shows is built he
   seeds' models (WRN-28-10, ResNet-56, EfficientNet-B0, EfficientNetV2-S) at
   matched budgets, with parameters, FLOPs, PG, P'G, ES, H at 32x32, untrained:
   stored in ``data/ch7_bookkeeping.csv`` (about ten minutes of the engine on one
-  CPU core), one row recomputed live (:func:`bookkeeping_live_check`).
+  CPU core), one row recomputed live (:func:`bookkeeping_live_check`);
+* :func:`generator_sensitivity` (:mod:`.sensitivity`) -- the trained study's SSN
+  with every generator (RR, Avg, WAvg, Emb) and upsampler (Repeat, Inter, Mask)
+  at its budgets, counted (parameters, PG, P'G, ES, H, NG) beside the same-budget
+  configurations, with the change against the study's Emb + Mask and the SSN's
+  rank in its budget; stored in ``data/ch7_generator_sensitivity.csv``
+  (:func:`store_generator_sensitivity`), recomputed in full live
+  (:func:`sensitivity_live_check`) and read by :func:`sensitivity_reading`.
 
 Semantics of the runs' columns: ``params`` counts every parameter of the model
 as built (:func:`reuseprior.core.parameters.count_parameters`: stores, batch
@@ -72,6 +79,7 @@ from reuseprior.chapters.ch7_sharing_schemes.bookkeeping import (  # noqa: F401
     bookkeeping_live_check,
     bookkeeping_row,
     bookkeeping_wide,
+    class_count_choices,
     context_mass_shares,
     depthwise_context_shares,
     printed_number,
@@ -152,6 +160,16 @@ from reuseprior.chapters.ch7_sharing_schemes.runs import (  # noqa: F401
     study_status,
     validate_runs,
 )
+from reuseprior.chapters.ch7_sharing_schemes.sensitivity import (  # noqa: F401
+    STORED_SENSITIVITY,
+    counted_against_runs,
+    generator_sensitivity,
+    read_generator_sensitivity,
+    sensitivity_live_check,
+    sensitivity_reading,
+    ssn_budgets,
+    store_generator_sensitivity,
+)
 from reuseprior.reporting.statistics import sign_test  # noqa: F401
 
 __all__ = [
@@ -182,6 +200,7 @@ __all__ = [
     "SSN_OPTIONS",
     "STORED_BOOKKEEPING",
     "STORED_RUNS",
+    "STORED_SENSITIVITY",
     "STUDY_CONFIGS",
     "SchemeConfig",
     "SharingSchemesProfile",
@@ -194,13 +213,16 @@ __all__ = [
     "bookkeeping_wide",
     "build_needs",
     "build_config_model",
+    "class_count_choices",
     "context_mass_shares",
+    "counted_against_runs",
     "depthwise_context_shares",
     "cheapest_runs",
     "data_caption",
     "describe_study",
     "disagreements",
     "fill_scores",
+    "generator_sensitivity",
     "live_check",
     "load_study_data",
     "matched_budget_groups",
@@ -218,6 +240,7 @@ __all__ = [
     "rank_table",
     "ranking_agreement",
     "read_bookkeeping",
+    "read_generator_sensitivity",
     "read_runs",
     "reading",
     "reading_notes",
@@ -226,9 +249,13 @@ __all__ = [
     "run_study",
     "runs_path",
     "scheme_run",
+    "sensitivity_live_check",
+    "sensitivity_reading",
     "sharing_shifts",
     "sign_test",
+    "ssn_budgets",
     "store_bookkeeping",
+    "store_generator_sensitivity",
     "study_budgets",
     "study_rows",
     "study_settings",

@@ -41,7 +41,9 @@ from reuseprior.training.loop import count_flops
 STORED_BOOKKEEPING: Path = paths.DATA_DIR / "ch7_bookkeeping.csv"
 #: the seeds' models at 32x32: classes of the dataset each was trained on by the work that uses it
 #: (WRN-28-10: NPAS, CIFAR-100; ResNet-56: NPAS, CIFAR-10; EfficientNet-B0: Bidart, ImageNet;
-#: EfficientNetV2-S: the thesis, ImageNet)
+#: EfficientNetV2-S: the thesis, ImageNet). WRN-28-10 is counted with 100 classes here, although some of
+#: NPAS's printed WRN numbers are reproduced only by the 10-class count: that class count is chosen per
+#: table (:func:`class_count_choices`), and the model trained on CIFAR-100 has 100)
 BOOKKEEPING_SETTINGS: dict[str, dict[str, Any]] = {
     "resnet56_cifar": {"num_classes": 10},
     "wrn_28_10": {"num_classes": 100},
@@ -284,6 +286,37 @@ def reading_notes(readings: pd.DataFrame) -> pd.DataFrame:
     off = readings.loc[~readings["matches"].astype(bool)].copy()
     off["note"] = [READING_NOTES.get((q, src), "(no note)") for q, src in zip(off["quantity"], off["source"])]
     return off
+
+
+def class_count_choices(readings: pd.DataFrame) -> pd.DataFrame:
+    """The Wide ResNet class count each printed number is read with, where both were tried.
+
+    NPAS's WRN tables are CIFAR-100 tables, but its printed numbers are not all
+    reproduced by the 100-class model: the class count is chosen per table (per
+    printed number), by which reading reproduces it, not once for the paper.
+    Per printed number (source, :func:`printed_number`, printed value, unit) whose
+    readings in ``readings`` (:func:`~.seeds.npas_bookkeeping` rows, column
+    ``classes``) count the 10-class and the 100-class model: ``10 classes`` and
+    ``100 classes`` ("matches" or "does not match") and ``class count adopted``
+    ("10", "100", "10 or 100", "neither"). E.g. Table 12(a)'s ratios 153.1 and
+    206.2 % are adopted with 10 classes although Table 12 is a CIFAR-100 table."""
+    if "classes" not in readings.columns:
+        return pd.DataFrame(columns=["source", "number", "printed", "unit", "10 classes", "100 classes"])
+    wrn = readings[readings["classes"].notna()]
+    wrn = wrn.assign(number=wrn["quantity"].map(printed_number), classes=wrn["classes"].astype(int))
+    keys = ["source", "number", "printed", "unit"]
+    out = []
+    for key, rows in wrn.groupby(keys, sort=False):
+        if set(rows["classes"]) != {10, 100}:
+            continue
+        entry = dict(zip(keys, key))
+        matching = {c: bool(rows.loc[rows["classes"] == c, "matches"].any()) for c in (10, 100)}
+        for classes, match in matching.items():
+            entry[f"{classes} classes"] = "matches" if match else "does not match"
+        adopted = [str(c) for c, match in matching.items() if match]
+        entry["class count adopted"] = " or ".join(adopted) or "neither"
+        out.append(entry)
+    return pd.DataFrame(out)
 
 
 #: the groups of a shared model's parameters in :func:`context_mass_shares` (matched in this order)

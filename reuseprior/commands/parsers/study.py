@@ -46,7 +46,7 @@ STUDIES: dict[str, StudyOptions] = {
     "ch7": StudyOptions(
         "chapter 7: the sharing schemes at matched budgets (data/sharing_study_runs.csv)",
         frozenset({"store", "profile", "device", "threads", "data_dir", "download"}),
-        ("fill-scores", "rescore", "bookkeeping", "floor"),
+        ("fill-scores", "rescore", "bookkeeping", "sensitivity", "floor"),
     ),
 }
 

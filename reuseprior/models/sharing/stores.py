@@ -41,7 +41,9 @@ consecutive layers use consecutive parts of the store, and the first rows are
 not used by every layer ("model order" is the order of ``named_modules``).
 When ``R_j <= P`` the layer takes all its rows ``0 .. R_j - 1`` and the cursor
 stays. When ``n_j > |theta|`` the layer's one template is the whole store,
-upsampled.
+upsampled. (The text does not say where a layer's rows start; the authors'
+released code starts them differently, see "Differences from the released
+code" below.)
 
 **Weight generators** (section 3.2, appendix B.2, :data:`GENERATORS`). A layer
 with one template uses it as it is. With ``P~ > 1`` templates:
@@ -83,13 +85,15 @@ the seed.
   ``align_corners=False`` would clamp, i.e. repeat, the end values). The text
   says "bilinear interpolation"; the store is a flat vector (section 3.1), which
   has one axis to interpolate along, so we read it as linear interpolation of
-  that vector (the same resizing the learned mapping's pretraining uses);
+  that vector (the same resizing the learned mapping's pretraining uses; the
+  released code interpolates a 2-D grid instead, see below);
 * ``"mask"``: the store is repeated as for ``"repeat"``; the first copy is used
   unmodified and copy ``r >= 1`` is multiplied elementwise by its own learned
   mask of ``mask_window`` (9) values, tiled over the windows of 9 consecutive
   parameters of that copy (windows aligned with the copy's start; the last one
   cut at the store's end). A layer has ``(ceil(n / |theta|) - 1) x 9`` mask
-  parameters; masks start at 1 (the first forward equals ``"repeat"``).
+  parameters; masks start at 1 (the first forward equals ``"repeat"``; the
+  released code starts them at ``1 / (9 m)``, see below).
 
 **SSN+.** A budget above the model's size needs nothing special: each layer gets
 up to ``P`` templates, the round robin spreads the layers over the store, and
@@ -100,13 +104,52 @@ inference pays no generator.
 
 **Initialisation.** Each store is drawn from a normal distribution with the mean
 square of the weights it replaces (the model's own initialisation sets the
-scale; the paper does not give the stores' initialisation); biases keep their
-values. A layer that uses one template, RR, or WAvg (unit-norm ``alpha`` over
-independent templates) starts with weights of that scale; Avg and Emb
+scale; the paper does not give the stores' initialisation, and the released
+code's differs, see below); biases keep their values. A layer that uses one
+template, RR, or WAvg (unit-norm ``alpha`` over independent templates) starts
+with weights of that scale; Avg and Emb
 (coefficients that sum to 1, near ``1 / P~`` at the start) average ``P~``
 independent templates and so start about ``sqrt(P~)`` times smaller. All
 randomness (stores, coefficients, ``E``, the random and learned mappings) comes
 from ``seed``, which is required.
+
+**Differences from the released code.** This module is our reading of the
+NPAS text (sections 3.1-3.4, appendix B). The authors' released implementation
+(github.com/BryanPlummer/SSN, ``models/param_bank.py``, read at commit
+4bd5d5c8 to compare, not copied) differs from that reading in four places,
+which the text leaves open (or, for Inter, names only as "bilinear
+interpolation"); we keep our reading, so a result of this module reproduces
+the method as the text describes it, not necessarily the authors' runs:
+
+* *Inter*: the released code does not interpolate the flat store. It reads
+  each template as a 2-D grid of the layer's (output channels) x (input
+  channels x kernel) shape, shrunk by one factor ``p`` on both channel counts
+  (0.95, then down in steps of 0.05 until the shrunken templates fit in the
+  store), and resizes that grid to the layer's full shape by bilinear
+  interpolation (``align_corners=False``). Ours: 1-d linear interpolation of
+  the flat store to ``n`` values, ``align_corners=True``.
+* *Mask*: the released code starts every mask value at ``1 / (9 m)`` (with
+  its default window, one 3x3 kernel), ``m`` being the number of extra copies
+  of the store (``ceil(n / |theta|) - 1``), so the copies start near zero and
+  the first forward is not Repeat's. Ours start at 1.
+* *Store initialisation*: the released code draws the store with Kaiming
+  normal initialisation on the store viewed as 3x3 kernels (fan-in 9), then
+  draws each layer's block again with Kaiming normal initialisation for that
+  layer's shape (the least common shape first, so the most common shape's
+  draw is the one that stays where blocks overlap). Ours: one normal draw
+  with the mean square of the replaced weights.
+* *Round-robin start*: the released code gives each layer one contiguous
+  block of ``P~ n`` parameters and visits the layers shape by shape (the most
+  common shape first, not in model order); the layers of one block size take
+  consecutive blocks from a start block chosen once per block size (from an
+  offset that grows by one block for each new size; block 0 when that index
+  reaches the layer's template count), returning to block 0
+  where the store ends. Ours: one cursor per store, layers in model order
+  (the selector above).
+
+Also seen there, beyond the four: Emb's softmax over ``E``'s outputs is applied
+only when the layer-to-store mapping is learned (section 3.2 applies it always,
+and so do we).
 
 Weights are computed with plain differentiable ops on the stored parameters
 (slicing, view, cat, mul, sum, softmax, linear, repeat, interpolate), so the
