@@ -27,8 +27,11 @@ training does? Everything the notebook ``ch7_sharing_schemes`` shows is built he
   :func:`disagreements` -- the prior's ranking against the trained ranking
   (Spearman and Kendall with bootstrap intervals over seeds, pooled over all
   configurations and within matched budgets) and where they disagree;
-* :func:`live_check` -- the cheapest stored run recomputed and compared with its
-  stored row within :data:`LIVE_TOLERANCE`;
+* :func:`live_check` -- the first epoch of the cheapest stored run recomputed and
+  compared with its stored history (counted columns within :data:`LIVE_TOLERANCE`);
+* :func:`study_floor`, :func:`run_criteria_table`, :func:`decidability` -- the
+  linear floor of the study's images, the per-run convergence and fit criteria
+  (:mod:`reuseprior.training.convergence`) and when a verdict may be computed;
 * :func:`store_bookkeeping` / :func:`read_bookkeeping` -- every scheme on the
   seeds' models (WRN-28-10, ResNet-56, EfficientNet-B0, EfficientNetV2-S) at
   matched budgets, with parameters, FLOPs, PG, P'G, ES, H at 32x32, untrained:
@@ -108,6 +111,18 @@ from reuseprior.chapters.ch7_sharing_schemes.configs import (  # noqa: F401
     SharingSchemesProfile,
     StudySpec,
 )
+from reuseprior.chapters.ch7_sharing_schemes.criteria import (  # noqa: F401
+    MIN_SEEDS_FOR_VERDICT,
+    STORED_FLOOR,
+    complete_seeds,
+    criteria_summary,
+    decidability,
+    read_floor,
+    run_criteria_table,
+    store_floor,
+    study_floor,
+    with_decidability,
+)
 from reuseprior.chapters.ch7_sharing_schemes.models import (  # noqa: F401
     INTEGER_WIDTHS,
     build_config_model,
@@ -173,6 +188,16 @@ from reuseprior.chapters.ch7_sharing_schemes.sensitivity import (  # noqa: F401
 from reuseprior.reporting.statistics import sign_test  # noqa: F401
 
 __all__ = [
+    "MIN_SEEDS_FOR_VERDICT",
+    "STORED_FLOOR",
+    "complete_seeds",
+    "criteria_summary",
+    "decidability",
+    "read_floor",
+    "run_criteria_table",
+    "store_floor",
+    "study_floor",
+    "with_decidability",
     "BIDART_STUDY",
     "BOOKKEEPING_COLUMNS",
     "BOOKKEEPING_INPUT",

@@ -117,13 +117,17 @@ def printed_beside_trained(spec: StudySpec, rows: pd.DataFrame) -> pd.DataFrame:
 PRIOR_ORDER_VERDICT = "verdict on the prior's order"
 
 
-def reading(agreement: pd.DataFrame, rank: pd.DataFrame, disagree: pd.DataFrame, score: str = "PG") -> str:
+def reading(
+    agreement: pd.DataFrame, rank: pd.DataFrame, disagree: pd.DataFrame, score: str = "PG", *, not_comparable: str = ""
+) -> str:
     """The ranking result in words, generated from the tables (so the narrative
     cannot fall behind the stored rows): the pooled and within-budget agreement
     of every score with its seed range, t-interval and verdict
     (:func:`~reuseprior.reporting.statistics.verdict`), the naive baseline's, and the prior's
     largest within-budget mistake. Configurations that tie (accuracy, score or
-    rank) are listed by name."""
+    rank) are listed by name. ``not_comparable``: why no verdict may be given
+    yet (:func:`~reuseprior.chapters.ch7_sharing_schemes.criteria.decidability`),
+    stated first; the rule's verdicts are then shown as what it would say."""
 
     def interval(r: pd.Series, key: str) -> str:
         return (
@@ -132,7 +136,13 @@ def reading(agreement: pd.DataFrame, rank: pd.DataFrame, disagree: pd.DataFrame,
             f"permutation p = {r[f'{key} permutation p']:.2f})"
         )
 
-    lines = [
+    status = (
+        [f"**Not comparable yet**: {not_comparable}. The verdicts below are *not comparable*; what the rule would "
+         "say on these seeds is in the `rule verdict` columns of the table above.", ""]
+        if not_comparable
+        else []
+    )  # fmt: skip
+    lines = status + [
         f"From {int(agreement['configs'].iloc[0])} configurations x {int(agreement['seeds'].iloc[0])} seeds. "
         "Beside each rank correlation of the mean accuracies: the range of the same statistic over the seeds "
         "(a range, not a confidence interval), the 95 % t-interval of the per-seed values and their exact "
