@@ -335,7 +335,11 @@ def linear_floor(study: TrainingStudy = CPU_STUDY) -> pd.DataFrame:
         plan = training.make_plan(settings, profile=f"{study.name}-floor", seed=seed)
         splits, _, _ = _splits(plan, training.MODELS[study.models[0]].variant, seed)
         floor = convergence.linear_floor(splits.train, splits.test)
-        rows.append({"study": study.name, "plan": plan_id(study), "seed": seed, **floor})
+        rows.append(
+            {"study": study.name, "plan": plan_id(study), "seed": seed, "classifier": floor["classifier"],
+             "train_images": floor["train_images"], "test_images": floor["test_images"],
+             "top1_train": floor["train_top1"], "top1_test": floor["test_top1"]}
+        )  # fmt: skip
     return pd.DataFrame(rows)
 
 

@@ -1,0 +1,65 @@
+"""Chapter 4's width-1.0 recipe probes: the schedule settings they add and the rule that picks a recipe."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+
+from reuseprior.chapters import ch4_real_study as real
+from reuseprior.chapters import ch4_recipe_probes as probes
+from reuseprior.chapters import ch4_sharing_training as training
+from reuseprior.chapters.ch4_sharing_training.configs import OFFICIAL_END_FRACTION, compressed_decay_epochs
+
+
+def test_the_compressed_decay_ends_where_the_official_schedule_does():
+    assert compressed_decay_epochs(300, OFFICIAL_END_FRACTION) == pytest.approx(2.4)  # the recipe itself
+    interval = compressed_decay_epochs(30, OFFICIAL_END_FRACTION)
+    assert 0.97 ** (30 / interval) == pytest.approx(OFFICIAL_END_FRACTION) and OFFICIAL_END_FRACTION == pytest.approx(
+        0.0222, abs=1e-4
+    )
+    with pytest.raises(ValueError, match="lr_end_fraction"):
+        compressed_decay_epochs(30, 1.5)
+
+
+def test_a_probe_is_the_beginning_of_the_full_schedule():
+    study = probes.probe_studies()[0]
+    plan = training.make_plan(study.settings, profile="probe")
+    c = plan.config
+    assert c.epochs == probes.PROBE_EPOCHS and plan.width_mult == 1.0 and c.ema_decay == 0.9999
+    assert c.lr_decay_epochs == pytest.approx(compressed_decay_epochs(probes.SCHEDULE_EPOCHS, OFFICIAL_END_FRACTION))
+    steps_per_epoch = 5000 // c.batch_size
+    assert c.lr_warmup_epochs * steps_per_epoch == pytest.approx(117)  # warm-up given in optimisation steps
+    full = training.make_plan(replace(study.settings, epochs=probes.SCHEDULE_EPOCHS), profile="full-run").config
+    assert (full.lr_decay_epochs, full.lr_warmup_epochs, full.peak_lr) == (c.lr_decay_epochs, c.lr_warmup_epochs,
+                                                                           c.peak_lr)  # fmt: skip
+    with pytest.raises(ValueError, match="lr_warmup_steps"):
+        training.make_plan(replace(study.settings, lr_warmup_steps=-3), profile="bad")
+
+
+def test_the_stored_width_025_study_keeps_its_plan_id_after_the_new_settings():
+    assert real.plan_id(real.CPU_STUDY) == "f180b11bcd47"
+    moved = replace(real.CPU_STUDY, settings=replace(real.CPU_STUDY.settings, lr_warmup_steps=39))
+    assert real.plan_id(moved) != real.plan_id(real.CPU_STUDY)
+
+
+def _table(values: dict[tuple[str, str], float]) -> pd.DataFrame:
+    last = f"val top-1 e{probes.PROBE_EPOCHS}"
+    return pd.DataFrame([{"recipe": r, "model": m, last: v} for (r, m), v in values.items()])
+
+
+def test_the_chosen_recipe_is_the_one_whose_worst_model_is_best():
+    a, b, *_ = probes.PROBE_RECIPES
+    models = training.TABLE_4_2_MODELS
+    table = _table({**{(a, m): v for m, v in zip(models, (88.0, 87.0, 40.0))},
+                    **{(b, m): v for m, v in zip(models, (80.0, 79.0, 75.0))}})  # fmt: skip
+    chosen, worst = probes.chosen_recipe(table)
+    assert chosen == b and list(worst["recipe"]) == [b, a]
+    incomplete = table[~((table["recipe"] == b) & (table["model"] == models[2]))]
+    assert probes.chosen_recipe(incomplete)[0] == a  # a recipe with a model missing is not chosen
+    tie = _table({(r, m): 70.0 for r in (a, b) for m in models})
+    assert probes.chosen_recipe(tie)[0] == a  # ties: the grid's order
+    with pytest.raises(ValueError, match="study ch4 probes"):
+        probes.chosen_recipe(_table({(a, models[0]): math.nan}))
