@@ -60,9 +60,10 @@ live_slice = True  # retrain the stored real-image study's live slice (about hal
 
 # %%
 import pandas as pd
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from reuseprior.chapters import ch4_real_study as real
+from reuseprior.chapters import ch4_recipe_probes as probes
 from reuseprior.chapters import ch4_sharing_training as st
 from reuseprior.reporting.notebook import setup
 from reuseprior.reporting.plotting import show
@@ -258,7 +259,7 @@ cost
 # and at depth 0.25 V2-S-shared has more parameters than B0), 10 epochs, batch 128, TensorFlow 1's RMSprop, BN
 # momentum 0.9 (section 4.5.4's 0.99 averages over ~100 steps: a 390-step run evaluated with it stayed near chance).
 # Each seed trains every model with the same split and batch order; the test split is read once per run. The rows
-# come from `python -m reuseprior train-study run` (resumable) in `data/ch4_real_study_runs.csv`; train time and
+# come from `python -m reuseprior study ch4 run` (resumable) in `data/ch4_real_study_runs.csv`; train time and
 # peak memory are measurements of the 2-core CPU that ran them (one thread).
 
 # %%
@@ -291,12 +292,12 @@ ctx.save_table(real_differences, "fashion_mnist_differences")
 real_differences
 
 # %% [markdown]
-# Live slice: V2-B0-shared, seed 0, one epoch on 1,000 images, retrained here from scratch and set beside the
-# row the study command stored (`python -m reuseprior train-study slice`), by one rule on every machine: parameters
-# and FLOPs must be equal; the stored run trained in float32, which other CPU kernels round differently from the
-# first step on, so top-1 is held to 1 point and the losses to a relative 5 % (`reuseprior.core.precision.
-# FLOAT32_ACROSS_KERNELS`, about three times the largest change measured between two CPU kinds). The next cell
-# shows this machine's own numbers.
+# Live slice: V2-B0-original at the study's width, seed 0, two epochs on 2,000 images at batch 32 (125 steps: it
+# learns, far above the 10 % of chance), retrained here from scratch and set beside the row the study command stored
+# (`python -m reuseprior study ch4 slice`), by one rule on every machine: parameters and FLOPs must be equal; the
+# slice trains in float64, so that a run this early in training (where float32 moves by points between CPU kernel
+# sets) is the same run everywhere: top-1 is held to 0.05 points and the losses to a relative 1e-6
+# (`reuseprior.core.precision.FLOAT64_ACROSS_KERNELS`). The next cell shows this machine's own numbers.
 
 # %%
 if live_slice:
@@ -308,6 +309,25 @@ if live_slice:
 # NBVAL_IGNORE_OUTPUT
 # this machine's recomputation: its float32 digits depend on the CPU's kernels (judged above)
 slice_check if live_slice else None
+
+# %% [markdown]
+# ## At the thesis's width: which recipe trains all three models (probes)
+#
+# At width 1.0 and full depth the three models have Table 4.2's CIFAR-10 sizes, and V2-S-shared does not train
+# under the width-0.25 study's recipe (its training loss stays above chance). Before a width-1.0 study is run, the
+# same grid of recipes (warm-up in optimisation steps, peak learning rate) is applied to all three models: the first
+# 5 epochs of a 30-epoch schedule whose decay is compressed to end at the official 0.022 x peak, EMA 0.9999, seed 0
+# (`reuseprior.chapters.ch4_recipe_probes`, `python -m reuseprior study ch4 probes`, resumable;
+# `data/ch4_recipe_probes.csv`). The recipe chosen is the one whose *worst* model reaches the highest validation
+# top-1 at epoch 5 (`chosen_recipe`); until every model of a recipe is probed, none is chosen. The probes are filled
+# across sessions: the status below says how far they are.
+
+# %%
+display(probes.probe_status())
+probe_rows = probes.probe_table()
+ctx.save_table(probe_rows, "recipe_probes")
+display(probe_rows.round(2))
+Markdown(probes.probe_reading(probe_rows))
 
 # %% [markdown]
 # ## Expected GPU time of the paper-scale rows (an estimate)

@@ -24,6 +24,7 @@ trains least well, so no model is favoured.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -125,11 +126,36 @@ def probe_table(path: Path = STORED_PROBES) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def probe_reading(table: pd.DataFrame) -> str:
+    """The probes in words, generated from :func:`probe_table`: how many runs are stored, each model's
+    training loss per epoch under each recipe beside chance (ln 10 = 2.30), and the chosen recipe
+    (:func:`chosen_recipe`) or why none is chosen yet."""
+    total = len(PROBE_RECIPES) * len(TABLE_4_2_MODELS)
+    lines = [f"{len(table)} of {total} probe runs stored (chance: training loss ln 10 = {math.log(10):.2f})."]
+    for _, row in table.iterrows():
+        losses = [row[c] for c in table.columns if c.startswith("train loss e") and pd.notna(row[c])]
+        last = row.get(f"val top-1 e{PROBE_EPOCHS}", math.nan)
+        lines.append(
+            f"- {row['model']}, {row['recipe']}: training loss by epoch "
+            + ", ".join(f"{v:.2f}" for v in losses)
+            + (f"; validation top-1 {last:.1f} % at epoch {PROBE_EPOCHS}" if pd.notna(last) else "")
+        )
+    try:
+        chosen, worst = chosen_recipe(table)
+    except ValueError as err:
+        return "\n".join([*lines, "", f"No recipe is chosen yet: {err}."])
+    best = worst.iloc[0]["worst model's val top-1 (%)"]
+    return "\n".join([*lines, "", f"Chosen recipe: **{chosen}** (its worst model reaches {best:.1f} % at epoch "
+                                   f"{PROBE_EPOCHS}), among {len(worst)} fully probed recipe(s)."])  # fmt: skip
+
+
 def chosen_recipe(table: pd.DataFrame) -> tuple[str, pd.DataFrame]:
     """The recipe whose worst model reaches the highest validation top-1 at the last probe epoch
     (module docstring), among recipes with every model stored; with the per-recipe worst values
     (ties broken by :data:`PROBE_RECIPES` order). Raises ``ValueError`` when no recipe is complete."""
     last = f"val top-1 e{PROBE_EPOCHS}"
+    if table.empty or last not in table.columns:
+        raise ValueError("no recipe has all three models probed yet: run `python -m reuseprior study ch4 probes`")
     order = {label: i for i, label in enumerate(PROBE_RECIPES)}
     complete = table.groupby("recipe").filter(lambda g: len(g) == len(TABLE_4_2_MODELS) and g[last].notna().all())
     if complete.empty:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -109,6 +110,8 @@ class ExperimentPlan:
             "batch_size": "batch",
             "lr_base": "lr_base",
             "lr_warmup_epochs": "warm-up epochs",
+            "lr_decay_epochs": "x0.97 decay every (epochs)",
+            "grad_clip": "gradient clipping",
             "bn_momentum_tf": "BN momentum (TF)",
             "ema_decay": "EMA decay",
             "optimizer": "optimizer",
@@ -118,7 +121,20 @@ class ExperimentPlan:
             mine, theirs = getattr(self.config, field_name), getattr(paper.config, field_name)
             if mine != theirs:
                 out.append(f"{name} {mine} instead of {theirs}")
+        mine_end, paper_end = _end_fraction(self.config), _end_fraction(paper.config)
+        if abs(mine_end - paper_end) > 0.005:
+            out.append(f"the learning rate ends at {mine_end:.3g} x peak (the paper's run: {paper_end:.3g} x peak)")
         return out
+
+
+def _end_fraction(config: TrainConfig) -> float:
+    """The learning rate at the end of a run as a fraction of its peak (the exponential staircase
+    schedule's ``decay_factor ** floor(epochs / decay_epochs)``; 0 for cosine to 0, 1 for constant)."""
+    if config.lr_schedule == "exponential":
+        return config.lr_decay_factor ** math.floor(config.epochs / config.lr_decay_epochs)
+    if config.lr_schedule == "cosine":
+        return config.lr_min / config.peak_lr
+    return 1.0
 
 
 def _validation_split(value: Any, recipe: Recipe) -> float | None:
