@@ -27,12 +27,16 @@
 #
 # *Profiles.* Both profiles compute every row (the whole of Tables 4.3 and 4.4, as published and corrected, plus
 # V2-B2): about 30 s on one CPU core, V2-L counted at 480 px included. `-p profile full` gives the same tables.
+#
+# Run interactively, this notebook writes its tables and figures under `build/figures/interactive/ch4_graph_tables/`;
+# `python -m reuseprior build ch4_graph_tables` (or `make figures`) writes them to the tracked
+# `figures/ch4_graph_tables/`, and the `output_dir` parameter names another folder.
 
 # %% tags=["parameters"]
 profile = "quick"  # "quick": CPU, minutes; "full": paper scale
 seed = 0
 device = "cpu"  # "cpu", "cuda" or "auto" (the counting runs on the CPU either way)
-output_dir = None  # None -> figures/ch4_graph_tables/
+output_dir = None  # None: figures/<notebook>/ in a batch build, build/figures/interactive/<notebook>/ otherwise
 
 # %%
 import pandas as pd

@@ -31,12 +31,16 @@
 # `source` says, row by row, whether a value was computed in this run or read from that stored run.
 # **full** computes every row (depth up to 3600; 31 minutes for the four tables on our shared, loaded 2-core CPU
 # machine) and the whole 40 x 39 grid (depths 1..40, widths 2..40; 3 minutes).
+#
+# Run interactively, this notebook writes its tables and figures under `build/figures/interactive/ch5_depth_width/`;
+# `python -m reuseprior build ch5_depth_width` (or `make figures`) writes them to the tracked
+# `figures/ch5_depth_width/`, and the `output_dir` parameter names another folder.
 
 # %% tags=["parameters"]
 profile = "quick"  # "quick": CPU, minutes; "full": paper scale
 seed = 0
 device = "cpu"  # "cpu", "cuda" or "auto"
-output_dir = None  # None -> figures/<notebook name>/
+output_dir = None  # None: figures/<notebook>/ in a batch build, build/figures/interactive/<notebook>/ otherwise
 
 # %%
 import pandas as pd

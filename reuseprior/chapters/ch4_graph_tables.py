@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from reuseprior.core.progress import progress_bar
 from reuseprior.counting import analyze
 from reuseprior.models import build_model, sharing
 from reuseprior.reporting.digits import round_residuals
@@ -181,11 +182,9 @@ def compute_rows(
     (``cache`` maps ``GraphRow.cache_key`` to reports and can be shared
     between calls).
     """
-    from tqdm.auto import tqdm
-
     cache = {} if cache is None else cache
     out = []
-    for row in tqdm(rows, desc="graph analysis", disable=not progress):
+    for row in progress_bar(rows, desc="graph analysis", disable=not progress):
         if row.cache_key not in cache:
             cache[row.cache_key] = analyze_row(row, num_classes)
         rep = cache[row.cache_key]

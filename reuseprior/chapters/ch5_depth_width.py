@@ -44,6 +44,7 @@ from torch import nn
 
 from reuseprior.core import paths
 from reuseprior.core.ordering import sort_rows
+from reuseprior.core.progress import progress_bar
 from reuseprior.counting import analyze
 from reuseprior.models.cnn import constant_width_cnn
 from reuseprior.models.mlp import constant_width_mlp
@@ -292,9 +293,7 @@ def analyze_config(config: DepthWidthConfig, *, counted_inputs: int | None = Non
 
 def run_configs(configs: Sequence[DepthWidthConfig], *, progress: bool = True, desc: str = "models") -> pd.DataFrame:
     """:func:`analyze_config` over ``configs``; one DataFrame row per model."""
-    from tqdm.auto import tqdm
-
-    rows = [analyze_config(c) for c in tqdm(configs, desc=desc, disable=not progress)]
+    rows = [analyze_config(c) for c in progress_bar(configs, desc=desc, disable=not progress)]
     return pd.DataFrame(rows)
 
 
