@@ -44,6 +44,7 @@ import pandas as pd
 from reuseprior.chapters import ch4_graph_tables as gt
 from reuseprior.reporting.notebook import setup
 from reuseprior.reporting.plotting import show
+from reuseprior.reporting.tables import long_comparison
 
 ctx = setup("ch4_graph_tables", profile=profile, seed=seed, device=device, output_dir=output_dir, profiles=gt.PROFILES)
 pd.set_option("display.width", 200)
@@ -80,13 +81,12 @@ for name in ("table_4_3", "table_4_4"):
     table = gt.compare_with_thesis(published, name, printed_cols[1:])
     if len(table):
         print(f"thesis {name}:")
-        display(table)
+        display(long_comparison(table, ["Model"], printed_cols[1:]))  # one row per (model, quantity)
 
 # %%
-more_digits = gt.compare_with_thesis(
-    published, "graph_tables_more_digits", ["PG", "P'G", "Exp. spread", "Entropy", "NG"]
-)
-more_digits
+more_digits_cols = ["PG", "P'G", "Exp. spread", "Entropy", "NG"]
+more_digits = gt.compare_with_thesis(published, "graph_tables_more_digits", more_digits_cols)
+long_comparison(more_digits, ["Model"], more_digits_cols)
 
 # %% [markdown]
 # Every computed PG, P'G, expected spread and entropy agrees with the printed digits (rounded or truncated)

@@ -25,6 +25,7 @@ from reuseprior.priors import derivations as dv
 from reuseprior.priors import energy as en
 from reuseprior.reporting.digits import RESIDUAL_DECIMALS, round_residuals
 from reuseprior.reporting.notebook import Profile
+from reuseprior.reporting.plotting import readable_fontsize
 from reuseprior.reporting.reference import load_thesis_table
 
 __all__ = [
@@ -455,7 +456,7 @@ def plot_prior_comparison(df: pd.DataFrame, value: str = "PG_prime"):
                 (x, bottom),
                 xytext=(0, 7),
                 textcoords="offset points",
-                fontsize=7,
+                fontsize=readable_fontsize(fig),
                 color=f"C{i}",
                 ha="center",
                 va="bottom",
