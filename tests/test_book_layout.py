@@ -47,10 +47,10 @@ def _table(columns: int, value: str = "12345.67890") -> str:
 
 
 def test_the_width_estimate_counts_the_longest_word_of_each_column() -> None:
-    assert table_min_width(_table(4)) == pytest.approx(4 * (11 * 7.0 + 13.0))  # 12345.67890
-    assert table_min_width(_table(4, "a few short words")) == pytest.approx(4 * (6 * 7.0 + 13.0))  # column
+    assert table_min_width(_table(4)) == pytest.approx(4 * (11 * 7.0 + 10.0))  # 12345.67890
+    assert table_min_width(_table(4, "a few short words")) == pytest.approx(4 * (6 * 7.0 + 10.0))  # column
     snake = "<table><tr><th>total_surprisal_in_bits</th></tr><tr><td>1</td></tr></table>"
-    assert table_min_width(snake) == pytest.approx(len("surprisal_") * 7.0 + 13.0), "a header breaks after _"
+    assert table_min_width(snake) == pytest.approx(len("surprisal_") * 7.0 + 10.0), "a header breaks after _"
     assert table_min_width(_table(2) + _table(20)) == table_min_width(_table(20)), "the widest table counts"
     assert table_min_width("<p>no table</p>") == 0
 

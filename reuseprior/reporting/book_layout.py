@@ -69,8 +69,8 @@ CONTENT_PX = 676
 #: The cell tag MyST-NB turns into the class sphinx-book-theme widens.
 FULL_WIDTH_TAG = "full-width"
 #: Estimated width of one character, and of a cell's padding and border, of
-#: an output table (book/_assets/reuseprior.css: 0.75rem, 0.35rem padding).
-CHAR_PX, CELL_PAD_PX = 7.0, 13.0
+#: an output table (book/_assets/reuseprior.css: 0.75rem type, 0.25rem padding a side).
+CHAR_PX, CELL_PAD_PX = 7.0, 10.0
 #: The query string that makes the test server add the probe to a page.
 PROBE_QUERY = "reuseprior-layout-check"
 #: Id of the element the probe writes its JSON report into.
