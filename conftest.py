@@ -8,6 +8,9 @@
 * Notebooks executed by nbval write their figures and measurements into
   temporary folders (``$REUSEPRIOR_FIGURES_DIR``, ``$REUSEPRIOR_MEASURED_DIR``),
   never into the committed ``figures/`` or ``build/measured/``.
+* nbval re-executes the notebooks as the batch build executed them
+  (``$REUSEPRIOR_BATCH=1``, ``$TQDM_DISABLE=1``: :mod:`reuseprior.core.progress`),
+  so they draw no progress bar, as the committed outputs hold none.
 * Every notebook cell is compared on every machine: nothing is exempt by
   tag or by the CPU that executed the notebook (``# NBVAL_IGNORE_OUTPUT``
   cells show measurements beside a compared verdict).
@@ -40,6 +43,8 @@ def pytest_configure(config: pytest.Config) -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     if "REUSEPRIOR_FIGURES_DIR" not in os.environ:
         os.environ["REUSEPRIOR_FIGURES_DIR"] = tempfile.mkdtemp(prefix="reuseprior-test-figures-")
+    os.environ.setdefault("REUSEPRIOR_BATCH", "1")  # as python -m reuseprior build runs the kernels
+    os.environ.setdefault("TQDM_DISABLE", "1")
     if "REUSEPRIOR_MEASURED_DIR" not in os.environ:  # keep make figures' timings in build/measured/
         os.environ["REUSEPRIOR_MEASURED_DIR"] = tempfile.mkdtemp(prefix="reuseprior-test-measured-")
 

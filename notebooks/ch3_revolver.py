@@ -27,12 +27,16 @@
 # **Data.** `profile="quick"`: scikit-learn's real 8×8 handwritten digits (1,293 train / 144 validation / 360 test; the validation split is a fixed 10% of the training set, the test set is only used for reporting), a population of 8 for 20 generations per search mode, on CPU. `profile="full"`: the appendix C.2 settings (80 individuals, 160 generations, CIFAR-10 through torchvision, `data_dir` + `download`; Random and Evolve train 16 per generation, the warm-up modes 8, as Table 3.2's 160-generation rows), meant for a GPU; `profile="full-mnist"`: appendix C.2's two MNIST commands (batch 512, `--width 2`). The section *On real images* reads a stored study on MNIST and Fashion-MNIST (14×14, CPU) and recomputes a slice of it live.
 #
 # **No GPU was available in the sessions that wrote this notebook**: the paper profiles (`full`, `full-mnist`) have not been run, and no number comes from CIFAR-10. The first part runs the quick profile on 8×8 digits; the real-image numbers come from the stored MNIST/Fashion-MNIST study, each table saying which data produced it. Thesis numbers are shown beside ours with the deviation; the scale differs (see each section), so they are a reference, not a claim of agreement.
+#
+# Run interactively, this notebook writes its tables and figures under `build/figures/interactive/ch3_revolver/`;
+# `python -m reuseprior build ch3_revolver` (or `make figures`) writes them to the tracked `figures/ch3_revolver/`,
+# and the `output_dir` parameter names another folder.
 
 # %% tags=["parameters"]
 profile = "quick"  # "quick": CPU, minutes, digits; "full": appendix C.2 (GPU, CIFAR-10); "full-mnist": its MNIST rows
 seed = 0
 device = "cpu"  # "cpu", "cuda" or "auto"
-output_dir = None  # None -> figures/ch3_revolver/
+output_dir = None  # None: figures/<notebook>/ in a batch build, build/figures/interactive/<notebook>/ otherwise
 dataset = None  # None -> the profile's ("digits" quick, "cifar10" full, "mnist" full-mnist); or "fashion-mnist"
 data_dir = None  # folder holding the torchvision datasets (None -> build/datasets)
 download = False  # download CIFAR-10/MNIST into data_dir if missing

@@ -28,12 +28,16 @@
 # path counting / horizontal unrolling of their neuron-level graphs (`reuseprior.chapters.ch4_contexts`). The thesis numbers are
 # `data/thesis/figures_4_2_4_3.csv` (Figures 4.2a, 4.2b, 4.3a to 4 decimals, values of the authors' library as
 # recorded in the project spec), `data/thesis/appendix_a3.csv` and `appendix_a3_counts.csv` (appendix A.3 as printed).
+#
+# Run interactively, this notebook writes its tables and figures under `build/figures/interactive/ch4_contexts/`;
+# `python -m reuseprior build ch4_contexts` (or `make figures`) writes them to the tracked `figures/ch4_contexts/`,
+# and the `output_dir` parameter names another folder.
 
 # %% tags=["parameters"]
 profile = "quick"  # "quick": CPU, minutes; "full": paper scale
 seed = 0
 device = "cpu"  # "cpu", "cuda" or "auto"
-output_dir = None  # None -> figures/<notebook name>/
+output_dir = None  # None: figures/<notebook>/ in a batch build, build/figures/interactive/<notebook>/ otherwise
 
 # %%
 import pandas as pd

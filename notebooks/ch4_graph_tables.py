@@ -27,12 +27,16 @@
 #
 # *Profiles.* Both profiles compute every row (the whole of Tables 4.3 and 4.4, as published and corrected, plus
 # V2-B2): about 30 s on one CPU core, V2-L counted at 480 px included. `-p profile full` gives the same tables.
+#
+# Run interactively, this notebook writes its tables and figures under `build/figures/interactive/ch4_graph_tables/`;
+# `python -m reuseprior build ch4_graph_tables` (or `make figures`) writes them to the tracked
+# `figures/ch4_graph_tables/`, and the `output_dir` parameter names another folder.
 
 # %% tags=["parameters"]
 profile = "quick"  # "quick": CPU, minutes; "full": paper scale
 seed = 0
 device = "cpu"  # "cpu", "cuda" or "auto" (the counting runs on the CPU either way)
-output_dir = None  # None -> figures/ch4_graph_tables/
+output_dir = None  # None: figures/<notebook>/ in a batch build, build/figures/interactive/<notebook>/ otherwise
 
 # %%
 import pandas as pd
@@ -40,6 +44,7 @@ import pandas as pd
 from reuseprior.chapters import ch4_graph_tables as gt
 from reuseprior.reporting.notebook import setup
 from reuseprior.reporting.plotting import show
+from reuseprior.reporting.tables import long_comparison
 
 ctx = setup("ch4_graph_tables", profile=profile, seed=seed, device=device, output_dir=output_dir, profiles=gt.PROFILES)
 pd.set_option("display.width", 200)
@@ -76,13 +81,12 @@ for name in ("table_4_3", "table_4_4"):
     table = gt.compare_with_thesis(published, name, printed_cols[1:])
     if len(table):
         print(f"thesis {name}:")
-        display(table)
+        display(long_comparison(table, ["Model"], printed_cols[1:]))  # one row per (model, quantity)
 
 # %%
-more_digits = gt.compare_with_thesis(
-    published, "graph_tables_more_digits", ["PG", "P'G", "Exp. spread", "Entropy", "NG"]
-)
-more_digits
+more_digits_cols = ["PG", "P'G", "Exp. spread", "Entropy", "NG"]
+more_digits = gt.compare_with_thesis(published, "graph_tables_more_digits", more_digits_cols)
+long_comparison(more_digits, ["Model"], more_digits_cols)
 
 # %% [markdown]
 # Every computed PG, P'G, expected spread and entropy agrees with the printed digits (rounded or truncated)

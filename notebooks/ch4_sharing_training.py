@@ -38,12 +38,17 @@
 #   V2-B0-shared and V2-S-shared at width 0.25, full depth, over seeds; `python -m reuseprior train-study run`,
 #   rows in `data/ch4_real_study_runs.csv`), a Table 4.2 analogue read beside Table 4.2's direction, with a live
 #   slice retrained here.
+#
+# Run interactively, this notebook writes its tables and figures under
+# `build/figures/interactive/ch4_sharing_training/`; `python -m reuseprior build ch4_sharing_training` (or `make
+# figures`) writes them to the tracked `figures/ch4_sharing_training/`, and the `output_dir` parameter names another
+# folder.
 
 # %% tags=["parameters"]
 profile = "quick"  # "quick": CPU, ~1 min, tiny models on digits; "full": paper scale (GPU)
 seed = 0
 device = "cpu"  # "cpu", "cuda" or "auto"
-output_dir = None  # None -> figures/ch4_sharing_training/
+output_dir = None  # None: figures/<notebook>/ in a batch build, build/figures/interactive/<notebook>/ otherwise
 dataset = None  # None -> profile ("digits" quick, "cifar10" full); or "cifar100", "imagenet", "mnist", "fashion-mnist"
 models = None  # None -> "V2-B0-shared,V2-B0-original,V2-S-shared" (Table 4.2); "V2-S-original" also known
 epochs = None  # None -> profile / section 4.5.4 recipe (quick 3; CIFAR 300; ImageNet 352)

@@ -31,12 +31,16 @@
 # `source` says, row by row, whether a value was computed in this run or read from that stored run.
 # **full** computes every row (depth up to 3600; 31 minutes for the four tables on our shared, loaded 2-core CPU
 # machine) and the whole 40 x 39 grid (depths 1..40, widths 2..40; 3 minutes).
+#
+# Run interactively, this notebook writes its tables and figures under `build/figures/interactive/ch5_depth_width/`;
+# `python -m reuseprior build ch5_depth_width` (or `make figures`) writes them to the tracked
+# `figures/ch5_depth_width/`, and the `output_dir` parameter names another folder.
 
 # %% tags=["parameters"]
 profile = "quick"  # "quick": CPU, minutes; "full": paper scale
 seed = 0
 device = "cpu"  # "cpu", "cuda" or "auto"
-output_dir = None  # None -> figures/<notebook name>/
+output_dir = None  # None: figures/<notebook>/ in a batch build, build/figures/interactive/<notebook>/ otherwise
 
 # %%
 import pandas as pd
@@ -45,6 +49,7 @@ from IPython.display import HTML
 from reuseprior.chapters import ch5_depth_width as dw
 from reuseprior.reporting.notebook import setup
 from reuseprior.reporting.plotting import show as show_figure
+from reuseprior.reporting.tables import long_comparison, styled_html
 
 ctx = setup("ch5_depth_width", profile=profile, seed=seed, device=device, output_dir=output_dir, profiles=dw.PROFILES)
 pd.set_option("display.width", 220)
@@ -62,9 +67,8 @@ def show(name):
     ctx.save_table(cmp, f"{name}_vs_thesis")
     keys = dw.TABLE_KEYS[name]
     display(pd.concat({src: dw.match_summary(part) for src, part in cmp.groupby("source")}))
-    cols = keys + [c for col in dw.table_columns(name) for c in (f"{col} (ours)", f"{col} (thesis)", f"Δ {col}")]
-    # a fixed table id keeps the HTML identical from run to run
-    display(HTML(cmp[cols + ["source"]].style.format(precision=5, na_rep="-").set_uuid(name).to_html()))
+    # one row per (model, quantity): ours, thesis, Δ and match stay in view; a fixed table id keeps the HTML stable
+    display(HTML(styled_html(long_comparison(cmp, keys, dw.table_columns(name), labels=["source"]), name)))
     return ours, cmp
 
 

@@ -34,12 +34,16 @@
 # `full` (`papermill ... -p profile full`, about 20 minutes) goes to **depth 3600**, including the
 # width-2, depth-3600 row of Table 5.1: one engine sweep of that MLP takes about a minute, too slow for CI.
 # The limits in sections 3 and 4 are therefore only approached in `quick`; `full` shows them reached.
+#
+# Run interactively, this notebook writes its tables and figures under `build/figures/interactive/ch5_energy_priors/`;
+# `python -m reuseprior build ch5_energy_priors` (or `make figures`) writes them to the tracked
+# `figures/ch5_energy_priors/`, and the `output_dir` parameter names another folder.
 
 # %% tags=["parameters"]
 profile = "quick"  # "quick": CPU, minutes; "full": paper scale (depth up to 3600)
 seed = 0
 device = "cpu"  # "cpu", "cuda" or "auto" (the counting engine runs on CPU)
-output_dir = None  # None -> figures/ch5_energy_priors/
+output_dir = None  # None: figures/<notebook>/ in a batch build, build/figures/interactive/<notebook>/ otherwise
 
 # %%
 import pandas as pd

@@ -42,12 +42,17 @@
 #
 # **Sample sizes.** Every table states how many architectures of each zoo are scored and how many carry each score
 # (`n`). Nothing is extrapolated to an architecture without a score; correlations carry the bootstrap intervals shown.
+#
+# Run interactively, this notebook writes its tables and figures under
+# `build/figures/interactive/ch6_predictive_validity/`; `python -m reuseprior build ch6_predictive_validity` (or `make
+# figures`) writes them to the tracked `figures/ch6_predictive_validity/`, and the `output_dir` parameter names
+# another folder.
 
 # %% tags=["parameters"]
 profile = "quick"  # "quick": CPU, about a minute; "full": more bootstrap resamples and live rows
 seed = 0
 device = "cpu"  # "cpu", "cuda" or "auto" (scores are computed on CPU)
-output_dir = None  # None -> figures/<notebook name>/
+output_dir = None  # None: figures/<notebook>/ in a batch build, build/figures/interactive/<notebook>/ otherwise
 
 # %%
 import pandas as pd

@@ -41,12 +41,17 @@
 # - **The paper profile** carries the seeds' own settings (WRN-28-10 on CIFAR-100 at NPAS Table 14's budgets;
 #   EfficientNet-B0 on ImageNet as Bidart trained it) for a GPU. CIFAR-100 and ImageNet are not available offline,
 #   so it stops with an error naming the download command; it never trains on other data instead.
+#
+# Run interactively, this notebook writes its tables and figures under
+# `build/figures/interactive/ch7_sharing_schemes/`; `python -m reuseprior build ch7_sharing_schemes` (or `make
+# figures`) writes them to the tracked `figures/ch7_sharing_schemes/`, and the `output_dir` parameter names another
+# folder.
 
 # %% tags=["parameters"]
 profile = "quick"  # "quick": CPU, stored study, one run retrained live; "paper" (or "full"): seeds' settings, GPU
 seed = 0
 device = "cpu"  # "cpu", "cuda" or "auto"
-output_dir = None  # None -> figures/<notebook name>/
+output_dir = None  # None: figures/<notebook>/ in a batch build, build/figures/interactive/<notebook>/ otherwise
 data_dir = None  # None -> build/datasets
 download = False  # the paper profile: let torchvision download CIFAR-100
 

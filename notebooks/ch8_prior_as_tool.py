@@ -39,12 +39,16 @@
 # - **Published numbers**: neither the NASWOT paper's search table nor Abdelfattah et al.'s warm-up curves are
 #   available offline (only their correlations are quoted in `data/published_proxy_correlations.csv`), so no
 #   published column stands beside ours.
+#
+# Run interactively, this notebook writes its tables and figures under `build/figures/interactive/ch8_prior_as_tool/`;
+# `python -m reuseprior build ch8_prior_as_tool` (or `make figures`) writes them to the tracked
+# `figures/ch8_prior_as_tool/`, and the `output_dir` parameter names another folder.
 
 # %% tags=["parameters"]
 profile = "quick"  # "quick": CPU, under a minute; "full": every stored search run recomputed
 seed = 0
 device = "cpu"  # "cpu", "cuda" or "auto" (everything here runs on CPU)
-output_dir = None  # None -> figures/<notebook name>/
+output_dir = None  # None: figures/<notebook>/ in a batch build, build/figures/interactive/<notebook>/ otherwise
 
 # %%
 import pandas as pd

@@ -2,7 +2,8 @@
 (``docs/notebook-conventions.md``): committed executed on the quick profile (outputs
 included, no run metadata, under 2 MB), paired with a percent-format script
 that holds the same source, a first markdown cell naming what it
-reproduces, a ``parameters`` cell of literal assignments including the
+reproduces and saying where the notebook writes (one sentence,
+``reuseprior.reporting.notebook.output_note``), a ``parameters`` cell of literal assignments including the
 common ones, and a call to ``reuseprior.reporting.notebook.setup``."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 
 from reuseprior.core import paths
 from reuseprior.reporting.build import find_notebooks
+from reuseprior.reporting.notebook import output_note
 
 NOTEBOOKS = find_notebooks()
 COMMON_PARAMETERS = {"profile", "seed", "device", "output_dir"}
@@ -30,6 +32,9 @@ def test_notebook_conventions(path):
     cells = nb["cells"]
     assert path.stem.startswith("ch") and "_" in path.stem, "name notebooks ch<N>_<topic>.ipynb"
     assert cells[0]["cell_type"] == "markdown" and "thesis" in "".join(cells[0]["source"]).lower()
+    assert " ".join(output_note(path.stem).split()) in " ".join("".join(cells[0]["source"]).split()), (
+        "the first markdown cell must say where the notebook writes: reuseprior.reporting.notebook.output_note"
+    )
     counts = [cell.get("execution_count") for cell in cells if cell["cell_type"] == "code"]
     assert counts == list(range(1, len(counts) + 1)), "commit notebooks executed top to bottom: run make figures"
     tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]

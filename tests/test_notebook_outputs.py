@@ -196,6 +196,27 @@ def test_committed_notebooks_keep_no_measurement_or_widget_id():
                 assert [o.get("text") for o in cell.outputs] == [MEASUREMENT_NOTE], (path.name, cell.id)
 
 
+#: a tqdm bar's text (``  0%|          | 0/7 [00:00<?, ?it/s]``) in a stored output
+PROGRESS_BAR = re.compile(r"\d+%\|")
+
+
+def test_committed_notebooks_show_no_progress_bar():
+    """A batch build draws no bar (reuseprior.core.progress), so an executed
+    notebook stores none: a stored bar is the frozen 0 % its widget showed
+    when the cell started, above the finished table (the book showed 14)."""
+    found = []
+    for path in sorted(paths.NOTEBOOKS_DIR.glob("ch*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            for output in cell.get("outputs", []):
+                text = output.get("text", "") + str(output.get("data", {}).get("text/plain", ""))
+                found += [
+                    f"{path.name} cell {cell.get('id')}: {line.strip()[:60]}"
+                    for line in text.splitlines()
+                    if PROGRESS_BAR.search(line)
+                ]
+    assert not found, "stored progress bars (rebuild: python -m reuseprior build <notebook>):\n" + "\n".join(found)
+
+
 def test_normalize_executed_replaces_measurements_only_when_asked():
     from reuseprior.reporting.build import MEASUREMENT_NOTE, WIDGET_VIEW
 

@@ -39,12 +39,12 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from reuseprior.baselines.proxies import PROXIES, ProxyBatch, data_dependent_scores
 from reuseprior.baselines.registry import DATA_DEPENDENT, proxy_info
 from reuseprior.core.files import write_csv
 from reuseprior.core.ordering import sort_rows
+from reuseprior.core.progress import progress_bar
 from reuseprior.counting import analyze
 from reuseprior.models.registry import build_model
 
@@ -216,7 +216,7 @@ def compare(
     _check(by, proxies, batch)
     example = torch.zeros((1, *example_input)) if not isinstance(example_input, torch.Tensor) else example_input[:1]
     rows = []
-    bar = tqdm(_named(models), desc="compare", unit="model", disable=not progress)
+    bar = progress_bar(_named(models), desc="compare", unit="model", disable=not progress)
     for name, item in bar:
         bar.set_postfix_str(name)
         row: dict[str, object] = {"model": name}

@@ -45,7 +45,6 @@ import numpy as np
 import pandas as pd
 import torch
 from distributed import Client
-from tqdm.auto import tqdm
 
 from reuseprior.chapters.ch3_revolver import MODE_LABELS, PROFILES, RevolverProfile, table_c_1, top_test_readings
 from reuseprior.core import paths
@@ -53,6 +52,7 @@ from reuseprior.core import study as core_study
 from reuseprior.core.cpu import cpu_kernels
 from reuseprior.core.files import replace_csv_rows
 from reuseprior.core.precision import default_dtype
+from reuseprior.core.progress import progress_bar
 from reuseprior.core.study import RunStore, Study
 from reuseprior.datasets import load_standard_splits
 from reuseprior.reporting.plotting import caption
@@ -367,7 +367,7 @@ def population_run(
     path = key.checkpoint(checkpoint_root)
     path.parent.mkdir(parents=True, exist_ok=True)
     elapsed = float(pop.metadata.get("seconds", 0.0))
-    with tqdm(total=pop.config.epochs, initial=pop.generation, desc=key.label(), disable=not progress) as bar:
+    with progress_bar(total=pop.config.epochs, initial=pop.generation, desc=key.label(), disable=not progress) as bar:
         while pop.generation < pop.config.epochs:
             if deadline is not None and time.time() > deadline:
                 return None

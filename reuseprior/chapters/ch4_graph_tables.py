@@ -31,10 +31,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from reuseprior.core.progress import progress_bar
 from reuseprior.counting import analyze
 from reuseprior.models import build_model, sharing
 from reuseprior.reporting.digits import round_residuals
 from reuseprior.reporting.notebook import Profile
+from reuseprior.reporting.plotting import readable_fontsize
 from reuseprior.reporting.reference import load_thesis_table, select_thesis_rows, side_by_side
 
 __all__ = [
@@ -181,11 +183,9 @@ def compute_rows(
     (``cache`` maps ``GraphRow.cache_key`` to reports and can be shared
     between calls).
     """
-    from tqdm.auto import tqdm
-
     cache = {} if cache is None else cache
     out = []
-    for row in tqdm(rows, desc="graph analysis", disable=not progress):
+    for row in progress_bar(rows, desc="graph analysis", disable=not progress):
         if row.cache_key not in cache:
             cache[row.cache_key] = analyze_row(row, num_classes)
         rep = cache[row.cache_key]
@@ -293,19 +293,22 @@ def plot_predictors_vs_top1(published: pd.DataFrame, corrected: pd.DataFrame):
     """Published top-1 accuracy against the parameter count, PG (eq. 4.7) and
     P'G (eq. 4.8) of the Table 4.3/4.4 models, as published and corrected;
     returns the figure."""
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4), sharey=True)
+    # one panel per row, as wide as the book's column: the point labels stay readable (plotting.readable_fontsize)
+    fig, axes = plt.subplots(3, 1, figsize=(6.8, 10.5))
     units = ["parameters NG (millions)", "PG (bits, eq. 4.7)", "P'G (bits, eq. 4.8)"]
+    label_size = readable_fontsize(fig)
     for ax, col, unit in zip(axes, ["Params (M)", "PG", "P'G"], units):
         for version, df, marker in (("as published", published, "o"), ("corrected", corrected, "x")):
             scored = df.dropna(subset=["Score"])
             ax.scatter(scored[col], scored["Score"], marker=marker, label=version)
             if version == "corrected":
                 for _, r in scored.iterrows():
-                    ax.annotate(r["Model"], (r[col], r["Score"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
-        ax.set_xlabel(unit)
+                    where = (r[col], r["Score"])
+                    ax.annotate(r["Model"], where, fontsize=label_size, xytext=(3, 3), textcoords="offset points")
+        ax.set(xlabel=unit, ylabel="published top-1 (%)")
+        ax.margins(x=0.12, y=0.1)  # room for the labels of the outermost points
     axes[0].set_xscale("log")
-    axes[0].set_ylabel("published ImageNet-1K top-1 accuracy (%)")
     axes[0].legend()
-    fig.suptitle("Tables 4.3/4.4: naive parameter count vs graph-based estimates")
+    fig.suptitle("Tables 4.3/4.4: parameter count vs graph estimates (ImageNet-1K)")
     fig.tight_layout()
     return fig

@@ -44,10 +44,12 @@ from torch import nn
 
 from reuseprior.core import paths
 from reuseprior.core.ordering import sort_rows
+from reuseprior.core.progress import progress_bar
 from reuseprior.counting import analyze
 from reuseprior.models.cnn import constant_width_cnn
 from reuseprior.models.mlp import constant_width_mlp
 from reuseprior.reporting.notebook import Profile
+from reuseprior.reporting.plotting import readable_fontsize
 from reuseprior.reporting.reference import load_thesis_table, side_by_side
 
 __all__ = [
@@ -292,9 +294,7 @@ def analyze_config(config: DepthWidthConfig, *, counted_inputs: int | None = Non
 
 def run_configs(configs: Sequence[DepthWidthConfig], *, progress: bool = True, desc: str = "models") -> pd.DataFrame:
     """:func:`analyze_config` over ``configs``; one DataFrame row per model."""
-    from tqdm.auto import tqdm
-
-    rows = [analyze_config(c) for c in tqdm(configs, desc=desc, disable=not progress)]
+    rows = [analyze_config(c) for c in progress_bar(configs, desc=desc, disable=not progress)]
     return pd.DataFrame(rows)
 
 
@@ -410,7 +410,8 @@ def plot_grid_heatmaps(df: pd.DataFrame, values: Sequence[str] = ("ES", "PG", "P
         "PG": "PG (eq. 4.7), Fig. 5.2",
         "P'G": "P'G (eq. 4.8), Fig. 5.2",
     }
-    fig, axes = plt.subplots(1, len(values), figsize=(5.2 * len(values), 4.4))
+    # one panel per row, as wide as the book's column: cell numbers stay readable (plotting.readable_fontsize)
+    fig, axes = plt.subplots(len(values), 1, figsize=(6.8, 3.6 * len(values)))
     for ax, value in zip(np.atleast_1d(axes), values):
         table = grid_pivot(df, value)
         annotate = table.size <= 64
@@ -420,7 +421,7 @@ def plot_grid_heatmaps(df: pd.DataFrame, values: Sequence[str] = ("ES", "PG", "P
             cmap="viridis",
             annot=annotate,
             fmt=".1f",
-            annot_kws={"size": 7},
+            annot_kws={"size": readable_fontsize(fig)},
             cbar_kws={"label": f"{value} (bits)"},
         )
         ax.set_title(titles.get(value, value))

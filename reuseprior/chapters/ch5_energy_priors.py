@@ -18,12 +18,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from reuseprior.core.progress import progress_bar
 from reuseprior.counting import analyze, count_contexts
 from reuseprior.models.mlp import constant_width_mlp
 from reuseprior.priors import derivations as dv
 from reuseprior.priors import energy as en
 from reuseprior.reporting.digits import RESIDUAL_DECIMALS, round_residuals
 from reuseprior.reporting.notebook import Profile
+from reuseprior.reporting.plotting import readable_fontsize
 from reuseprior.reporting.reference import load_thesis_table
 
 __all__ = [
@@ -201,11 +203,9 @@ def engine_vs_closed_form(
     ``report`` is the engine's own Report (bits; reusability and
     path-discounted priors) against the bits closed form.
     """
-    from tqdm.auto import tqdm
-
     configs = _configs(widths, depths, biases, priors, gammas)
     rows = []
-    for cfg in tqdm(configs, desc="MLPs", disable=not progress):
+    for cfg in progress_bar(configs, desc="MLPs", disable=not progress):
         eng = engine_quantities(cfg["width"], cfg["depth"], bias=cfg["bias"], prior=cfg["prior"], gamma=cfg["gamma"])
         for units in ("nats", "bits", "report"):
             if units not in eng:
@@ -279,11 +279,9 @@ def table_5_1_estimate_forms(max_depth: int | None = None, *, progress: bool = T
     """Thesis Table 5.1 (NI = width, NO = 1, bits): the engine's P'G and PG next
     to the eq. 4.8 and printed-5.19 closed forms. Columns ``Width``, ``Depth``,
     ``P'G``, ``PG`` (engine) are ready for :func:`reuseprior.reporting.reference.side_by_side`."""
-    from tqdm.auto import tqdm
-
     thesis = load_thesis_table("table_5_1")
     rows = []
-    for _, r in tqdm(list(thesis.iterrows()), desc="Table 5.1", disable=not progress):
+    for _, r in progress_bar(list(thesis.iterrows()), desc="Table 5.1", disable=not progress):
         w, depth = int(r["Width"]), int(r["Depth"])
         if max_depth is not None and depth > max_depth:
             continue
@@ -458,7 +456,7 @@ def plot_prior_comparison(df: pd.DataFrame, value: str = "PG_prime"):
                 (x, bottom),
                 xytext=(0, 7),
                 textcoords="offset points",
-                fontsize=7,
+                fontsize=readable_fontsize(fig),
                 color=f"C{i}",
                 ha="center",
                 va="bottom",

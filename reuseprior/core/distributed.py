@@ -51,9 +51,9 @@ from typing import Callable, Iterable, Iterator, Protocol, Sequence
 import dask
 from distributed import Client, Future, KilledWorker, LocalCluster, as_completed
 from distributed.utils import get_mp_context
-from tqdm.auto import tqdm
 
 from reuseprior.core.errors import TaskFailedError
+from reuseprior.core.progress import ProgressBar, progress_bar
 
 __all__ = ["Call", "Job", "Killed", "TaskFailedError", "connect", "default_workers", "run_jobs"]
 
@@ -231,7 +231,7 @@ def run_jobs(
 
     waiting = iter(jobs)
 
-    def start_jobs(bar: tqdm) -> None:
+    def start_jobs(bar: ProgressBar) -> None:
         """Start the next jobs in order until :data:`JOBS_PER_THREAD` per worker thread are open."""
         room = JOBS_PER_THREAD * max(1, sum(client.nthreads().values()))
         while len(open_calls) < room and (job := next(waiting, None)) is not None:
@@ -240,12 +240,12 @@ def run_jobs(
             if not first:
                 finish(job, bar)
 
-    def finish(job: Job, bar: tqdm) -> None:
+    def finish(job: Job, bar: ProgressBar) -> None:
         del open_calls[id(job)]
         on_done(job)
         bar.update()
 
-    with tqdm(total=len(jobs), desc=desc, disable=not progress, unit=unit) as bar:
+    with progress_bar(total=len(jobs), desc=desc, disable=not progress, unit=unit) as bar:
         try:
             start_jobs(bar)
             while running:

@@ -32,6 +32,12 @@ FIGURES_DIR: Path = ROOT / "figures"
 BUILD_DIR: Path = ROOT / "build"
 NOTEBOOKS_DIR: Path = ROOT / "notebooks"
 
+#: Where a notebook run interactively (Jupyter, nbclient without the batch
+#: flag) writes its figures and tables when its ``output_dir`` parameter is
+#: None: ``build/figures/interactive/<notebook>/``, never the tracked
+#: ``figures/`` (``reuseprior.reporting.notebook.default_output_dir``).
+INTERACTIVE_FIGURES_DIR: Path = BUILD_DIR / "figures" / "interactive"
+
 #: Environment variable redirecting notebook outputs (the test suite sets it
 #: so that running the notebooks under nbval never rewrites ``figures/``).
 FIGURES_ENV_VAR = "REUSEPRIOR_FIGURES_DIR"

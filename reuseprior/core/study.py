@@ -34,10 +34,10 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import pandas as pd
 from distributed import Client
 from filelock import FileLock
-from tqdm.auto import tqdm
 
 from reuseprior.core.distributed import Call, Killed, run_jobs
 from reuseprior.core.files import append_csv_row, replace_csv_rows
+from reuseprior.core.progress import progress_bar
 
 __all__ = ["RunStore", "Study", "StudyResult", "pending_runs", "run_study", "status"]
 
@@ -217,7 +217,7 @@ def run_study(
         run_jobs(client, jobs, on_done=lambda job: keep(job.run, job.outcome), desc=study.name, progress=progress,
                  unit="run")  # fmt: skip
         return result
-    bar = tqdm(todo, desc=study.name, unit="run", disable=not progress)
+    bar = progress_bar(todo, desc=study.name, unit="run", disable=not progress)
     for run in bar:
         bar.set_postfix_str(study.label(run))
         outcome = study.run_one(**run, **study.context)

@@ -22,7 +22,12 @@
   plain text (a static site cannot list a folder); a link to a file that does
   not exist stops the build, naming the file and the link. In the README, a
   code span that is exactly a chapter's name (`` `ch4_contexts` ``, as in
-  its results table) becomes a link to that chapter.
+  its results table) becomes a link to that chapter. In the book's copy of a
+  notebook, a table header may break after its underscores and a cell whose
+  table is wider than the content column at 1280 px is tagged ``full-width``
+  (:func:`reuseprior.reporting.book_layout.fit_tables`);
+  ``book/_assets/reuseprior.css`` makes output tables compact and code wrap,
+  and ``python -m reuseprior book --check-layout`` measures the result.
 * **Nothing is loaded from another site**, at build or view time: MathJax 2.7
   is copied from the ``jupyter_server_mathjax`` package into the site's
   ``_static/mathjax/`` and Sphinx's ``mathjax_path`` points at it; after the
@@ -49,6 +54,7 @@ from typing import Iterator
 
 from reuseprior.core import paths
 from reuseprior.core.errors import BookError
+from reuseprior.reporting.book_layout import fit_tables
 
 __all__ = [
     "BOOK_CONFIG_DIR",
@@ -209,6 +215,7 @@ def assemble_book(
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.suffix == ".ipynb":
             nb = json.loads(source.read_text(encoding="utf-8"))
+            fit_tables(nb)
             for cell in nb.get("cells", []):
                 if cell.get("cell_type") == "markdown":
                     text = "".join(cell.get("source", []))

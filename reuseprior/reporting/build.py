@@ -14,6 +14,11 @@ run writes no tracked file.
 Policy for what an executed notebook stores, so that a rerun on the same
 software rewrites it byte for byte:
 
+* the kernels run as a batch run (:func:`reuseprior.core.progress.batch_environment`):
+  no progress bar is drawn, so none is stored (a stored bar is the frozen
+  ``0%|          | 0/7`` it showed when its cell started), and a notebook
+  left to its default ``output_dir`` writes to ``figures/<notebook>/``
+  (an interactive run writes under ``build/``);
 * papermill's and nbclient's run metadata (start and end times, durations,
   input and output paths, widget model state and ids) is removed;
 * in the committed notebooks, cells marked ``# NBVAL_IGNORE_OUTPUT`` (they
@@ -53,6 +58,7 @@ import nbformat
 import papermill
 
 from reuseprior.core import paths
+from reuseprior.core.progress import batch_environment
 
 __all__ = [
     "build_notebooks",
@@ -195,15 +201,16 @@ def execute_notebook(notebook: Path, target: Path, parameters: dict, position: i
     os.umask(umask)
     tmp.chmod(0o666 & ~umask)  # mkstemp makes the file private; the notebook is an ordinary file
     try:
-        executed = papermill.execute_notebook(
-            str(notebook),
-            str(tmp),
-            parameters=parameters,
-            cwd=str(paths.NOTEBOOKS_DIR),
-            kernel_name="python3",
-            progress_bar={"desc": f"{notebook.stem:26s}", "position": position, "leave": True},
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no start-up chatter (TCP transport notice)
-        )
+        with batch_environment():  # the kernel inherits it: no bars, outputs to figures/
+            executed = papermill.execute_notebook(
+                str(notebook),
+                str(tmp),
+                parameters=parameters,
+                cwd=str(paths.NOTEBOOKS_DIR),
+                kernel_name="python3",
+                progress_bar={"desc": f"{notebook.stem:26s}", "position": position, "leave": True},
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no start-up chatter (TCP transport notice)
+            )
         executed_nb = normalize_executed(nbformat.from_dict(executed), keep_measurements=not in_place)
         nbformat.write(executed_nb, str(tmp))
         os.replace(tmp, target)

@@ -1,6 +1,15 @@
 """What every notebook does first: validate its papermill parameters, seed,
 pick the device and the output folder.
 
+Where a notebook writes its tables and figures (:func:`default_output_dir`,
+stated in every notebook's first cell by :func:`output_note`): the
+``output_dir`` parameter when given; else, in a batch build (``python -m
+reuseprior build``, ``make figures``: :func:`reuseprior.core.progress.in_batch_run`),
+the tracked ``figures/<notebook>/``; else (run in Jupyter) under ``build/``,
+``build/figures/interactive/<notebook>/``, so that exploring a notebook never
+rewrites a tracked file. ``$REUSEPRIOR_FIGURES_DIR`` (the test suite sets it)
+redirects both defaults.
+
 Each chapter module defines its typed profiles, a frozen dataclass derived
 from :class:`Profile` and ``PROFILES = {"quick": ..., "full": ...}``; a
 notebook's ``parameters`` cell holds literals only and its next cell is::
@@ -26,12 +35,15 @@ import torch
 
 from reuseprior.core import paths
 from reuseprior.core.errors import NotebookParameterError
+from reuseprior.core.progress import in_batch_run
 from reuseprior.reporting.plotting import apply_style, inline_figures, save_figure
 
 __all__ = [
     "NotebookParameterError",
     "Profile",
     "RunContext",
+    "default_output_dir",
+    "output_note",
     "profile_from_mapping",
     "resolve_device",
     "set_seed",
@@ -192,6 +204,27 @@ def _shown_path(path: Path) -> str:
         return str(path)
 
 
+def default_output_dir(notebook: str) -> Path:
+    """Where ``notebook`` writes its tables and figures when its ``output_dir``
+    parameter is None (see the module docstring): ``figures/<notebook>/`` in a
+    batch build, ``build/figures/interactive/<notebook>/`` otherwise, or
+    ``$REUSEPRIOR_FIGURES_DIR/<notebook>/`` in either when that is set."""
+    if in_batch_run() or paths.FIGURES_ENV_VAR in os.environ:
+        return paths.figures_dir(notebook)
+    return paths.INTERACTIVE_FIGURES_DIR / notebook
+
+
+def output_note(notebook: str) -> str:
+    """The sentence every notebook's first markdown cell holds (checked by
+    ``tests/test_notebook_conventions.py``) saying where it writes."""
+    return (
+        f"Run interactively, this notebook writes its tables and figures under "
+        f"`{_shown_path(paths.INTERACTIVE_FIGURES_DIR / notebook)}/`; `python -m reuseprior build {notebook}` "
+        f"(or `make figures`) writes them to the tracked `{_shown_path(paths.FIGURES_DIR / notebook)}/`, and the "
+        f"`output_dir` parameter names another folder."
+    )
+
+
 def setup(
     notebook: str,
     *,
@@ -205,7 +238,8 @@ def setup(
     """Validate a notebook's parameters and prepare its run.
 
     ``overrides`` replaces individual settings of the chosen profile; an
-    unknown key is an error (a typo would otherwise be silently ignored). In a
+    unknown key is an error (a typo would otherwise be silently ignored).
+    ``output_dir=None`` writes to :func:`default_output_dir`. In a
     Jupyter kernel, figures show inline whatever ``MPLBACKEND`` names
     (:func:`~reuseprior.reporting.plotting.inline_figures`).
     """
@@ -219,7 +253,7 @@ def setup(
     resolved = resolve_device(device)
     if output_dir is not None and not isinstance(output_dir, (str, os.PathLike)):
         raise _bad("output_dir", output_dir, "a folder path as a string (papermill: -r output_dir 42 passes it as one)")
-    out = Path(output_dir) if output_dir is not None else paths.figures_dir(notebook)
+    out = Path(output_dir) if output_dir is not None else default_output_dir(notebook)
     out.mkdir(parents=True, exist_ok=True)
     inline_figures()
     apply_style()

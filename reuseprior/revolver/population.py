@@ -47,11 +47,11 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
-from tqdm.auto import tqdm
 
 from reuseprior.core.errors import CheckpointMismatchError
 from reuseprior.core.parameters import count_parameters
 from reuseprior.core.precision import default_dtype
+from reuseprior.core.progress import progress_bar
 from reuseprior.core.validation import check_integer, entry_problems
 from reuseprior.datasets import load_standard_splits
 from reuseprior.revolver.blocks import Builder
@@ -424,7 +424,7 @@ class Population:
         until = self.config.epochs if until is None else min(until, self.config.epochs)
         gens = range(self.generation, until)
         if progress:
-            gens = tqdm(gens, desc=f"{self.config.search_mode}", leave=False)
+            gens = progress_bar(gens, desc=f"{self.config.search_mode}", leave=False)
         for _ in gens:
             self.step()
             if checkpoint and checkpoint_every and self.generation % checkpoint_every == 0:

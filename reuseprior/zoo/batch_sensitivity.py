@@ -29,11 +29,11 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from reuseprior.baselines.proxies import ProxyBatch, data_dependent_scores, make_batch
 from reuseprior.baselines.registry import proxy_names
 from reuseprior.core import paths
+from reuseprior.core.progress import progress_bar
 from reuseprior.zoo.correlation import bootstrap_rank_correlation
 from reuseprior.zoo.scoring import (
     GRADIENT_PASS_MARKER,
@@ -97,7 +97,9 @@ def score_minibatches(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        for k, arch in enumerate(tqdm(order, desc=f"{zoo_name} on {len(variants)} minibatches", disable=not progress)):
+        for k, arch in enumerate(
+            progress_bar(order, desc=f"{zoo_name} on {len(variants)} minibatches", disable=not progress)
+        ):
             if arch in done:
                 continue
             rows = []

@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from reuseprior.chapters.ch7_sharing_schemes.configs import (
     BOOKKEEPING_MODELS,
@@ -34,6 +33,7 @@ from reuseprior.core.errors import CsvFormatError
 from reuseprior.core.files import write_csv
 from reuseprior.core.ordering import sort_rows
 from reuseprior.core.parameters import count_parameters
+from reuseprior.core.progress import progress_bar
 from reuseprior.counting import count_contexts
 from reuseprior.training.loop import count_flops
 
@@ -151,7 +151,7 @@ def store_bookkeeping(
         have = set(done.loc[done["model"] == model, "config"]) if not done.empty else set()
         budgets = bookkeeping_budgets(model)
         todo = [c for c in bookkeeping_configs(model, budgets) if c.available() and c.label not in have]
-        for config in tqdm(todo, desc=model, unit="row", disable=not progress):
+        for config in progress_bar(todo, desc=model, unit="row", disable=not progress):
             row = bookkeeping_row(model, config, budgets)
             done = read_bookkeeping(path)
             new = pd.DataFrame([{c: row.get(c) for c in BOOKKEEPING_COLUMNS}])

@@ -19,7 +19,6 @@ import pandas as pd
 import torch
 from distributed import Client
 from torch import nn
-from tqdm.auto import tqdm
 
 from reuseprior import datasets as data
 from reuseprior.chapters.ch7_sharing_schemes.configs import (
@@ -37,6 +36,7 @@ from reuseprior.core.errors import CsvFormatError, SharingError
 from reuseprior.core.files import write_csv
 from reuseprior.core.parameters import count_parameters
 from reuseprior.core.precision import within_float32_tolerance
+from reuseprior.core.progress import progress_bar
 from reuseprior.core.study import RunStore, Study
 from reuseprior.counting import analyze
 from reuseprior.training.convergence import history_json, read_history
@@ -364,7 +364,7 @@ def fill_scores(spec: StudySpec, path: str | os.PathLike = STORED_RUNS, *, every
     budgets = study_budgets(spec)
     by_label = {c.label: c for c in spec.configs}
     filled = 0
-    for i in tqdm(todo, desc="prior scores", unit="row"):
+    for i in progress_bar(todo, desc="prior scores", unit="row"):
         config = by_label.get(df.at[i, "config"])
         if config is None:
             continue

@@ -37,7 +37,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from reuseprior.chapters.ch7_sharing_schemes.configs import (
     CPU_STUDY,
@@ -54,6 +53,7 @@ from reuseprior.core import paths
 from reuseprior.core.errors import CsvFormatError
 from reuseprior.core.files import write_csv
 from reuseprior.core.parameters import count_parameters
+from reuseprior.core.progress import progress_bar
 from reuseprior.models.sharing.stores import GENERATORS, UPSAMPLERS, store_summary
 
 __all__ = [
@@ -196,7 +196,7 @@ def generator_sensitivity(
     budgets = study_budgets(spec, seed)
     rows = [
         _count_row(spec, role, fields, budgets, seed, tuple(input_shape))
-        for role, fields in tqdm(
+        for role, fields in progress_bar(
             _variants(spec, budgets, generators, upsamplers),
             desc="generator sensitivity",
             unit="model",

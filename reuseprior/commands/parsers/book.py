@@ -32,3 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the site is <book-dir>/_build/html",
     )
     parser.add_argument("--quiet", action="store_true", help="print only warnings and the result")
+    parser.add_argument(
+        "--check-layout",
+        action="store_true",
+        help="after the build, open every page in headless Chromium at 1280 px and report tables with a "
+        "column out of view and progress bars shown (exit status 1 when there is one; needs Chromium)",
+    )

@@ -15,11 +15,11 @@ from typing import Any, Callable
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from reuseprior.core.errors import CheckpointMismatchError, UnreadableCheckpointError
 from reuseprior.core.parameters import count_parameters
 from reuseprior.core.precision import loss_precision, match_input, model_dtype
+from reuseprior.core.progress import progress_bar
 from reuseprior.core.validation import entry_problems
 from reuseprior.training.loop.checkpoints import (
     _ENTRIES,
@@ -409,7 +409,7 @@ def _train_epoch(
     loader = _loader(
         train_set, c.batch_size, sampler, c, device, drop_last=True, generator_seed=c.seed * 1_000_003 + epoch
     )
-    batches = tqdm(
+    batches = progress_bar(
         loader,
         desc=f"epoch {epoch + 1}",
         unit="batch",
@@ -512,7 +512,7 @@ def fit(
             if not run.history:  # epoch 0: the untrained model
                 _record_untrained(run, val_set)
             last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
-            epochs = tqdm(
+            epochs = progress_bar(
                 range(run.epoch, last_epoch),
                 desc=description,
                 unit="epoch",

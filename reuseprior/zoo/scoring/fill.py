@@ -14,12 +14,12 @@ from typing import Callable, Iterable, Mapping, Sequence
 import pandas as pd
 import torch
 from distributed import Client
-from tqdm.auto import tqdm
 
 from reuseprior.baselines.proxies import PROXIES
 from reuseprior.baselines.registry import DATA_DEPENDENT, ZOO_PROXIES
 from reuseprior.core.cpu import cpu_kernels
 from reuseprior.core.errors import UnknownArchitectureError
+from reuseprior.core.progress import progress_bar
 from reuseprior.zoo.scoring.jobs import ArchJob
 from reuseprior.zoo.scoring.registry import _REUSE, REUSE_SCORES, SCORES_VERSION, Zoo, get_zoo
 from reuseprior.zoo.scoring.results import _meta, scores_path, scores_table
@@ -347,7 +347,7 @@ def archs_with_modules(
     names = set(class_names)
     return [
         arch
-        for arch in tqdm(list(archs), desc=f"looking for {', '.join(sorted(names))}", disable=not progress)
+        for arch in progress_bar(list(archs), desc=f"looking for {', '.join(sorted(names))}", disable=not progress)
         if any(type(m).__name__ in names for m in zoo.build(arch).modules())
     ]
 
