@@ -375,14 +375,14 @@ ranks.round(3)
 # 0.002 at 10).
 
 # %%
-disagree = {score: ch7.disagreements(rows, score) for score in ch7.PRIOR_SCORES}
+disagree = {score: ch7.with_decidability(ch7.disagreements(rows, score), not_decidable) for score in ch7.PRIOR_SCORES}
 for score, table in disagree.items():
     ctx.save_table(table, f"disagreements_{score}")
     print(f"{ch7.SCORE_LABELS[score]}: {len(table)} pairs at a matched budget ordered against training")
     display(table.round(3))
 
 # %%
-pooled = ch7.disagreements(rows, "PG", within_budget=False)
+pooled = ch7.with_decidability(ch7.disagreements(rows, "PG", within_budget=False), not_decidable)
 ctx.save_table(pooled, "disagreements_PG_pooled")
 pooled.round(3)
 

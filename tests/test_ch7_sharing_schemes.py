@@ -323,6 +323,10 @@ def test_no_verdict_below_five_paired_seeds_or_with_runs_that_do_not_count():
     judged = ch7.with_decidability(agreement, "3 paired seeds")
     assert judged.loc[0, "spearman verdict"] == "not comparable"
     assert judged.loc[0, "spearman rule verdict"] == "reproduced" and judged.loc[0, "reason"] == "3 paired seeds"
+    pairs = ch7.with_decidability(pd.DataFrame({"verdict on the prior's order": ["undetermined"]}), "too few")
+    assert pairs.loc[0, "verdict on the prior's order"] == "not comparable"
+    assert pairs.loc[0, "rule verdict on the prior's order"] == "undetermined"
+    assert ch7.with_decidability(agreement, "").loc[0, "spearman verdict"] == "reproduced"
 
 
 @pytest.mark.parametrize(

@@ -115,13 +115,16 @@ def decidability(summary: pd.DataFrame, seeds: list[int], spec: StudySpec) -> st
     return "; ".join(reasons)
 
 
-def with_decidability(agreement: pd.DataFrame, reason: str) -> pd.DataFrame:
-    """``agreement`` (:func:`~reuseprior.chapters.ch7_sharing_schemes.ranking.ranking_agreement`) with
-    every verdict column replaced by *not comparable* when ``reason`` is not empty, and a ``reason``
-    column; the rule's own verdicts are kept as ``... rule verdict``."""
-    out = agreement.copy()
-    for column in [c for c in out.columns if c.endswith(" verdict")]:
-        out[column.replace(" verdict", " rule verdict")] = out[column]
+def with_decidability(table: pd.DataFrame, reason: str) -> pd.DataFrame:
+    """``table`` (the agreement of
+    :func:`~reuseprior.chapters.ch7_sharing_schemes.ranking.ranking_agreement` or the pairs of
+    :func:`~reuseprior.chapters.ch7_sharing_schemes.ranking.disagreements`) with every verdict column
+    replaced by *not comparable* when ``reason`` is not empty, and a ``reason`` column; the rule's own
+    verdicts are kept beside them (``X verdict`` -> ``X rule verdict``, ``verdict on Y`` -> ``rule
+    verdict on Y``)."""
+    out = table.copy()
+    for column in [c for c in out.columns if "verdict" in c and "rule verdict" not in c]:
+        out[column.replace("verdict", "rule verdict", 1)] = out[column]
         if reason:
             out[column] = NOT_COMPARABLE
     out["reason"] = reason

@@ -18,7 +18,7 @@ from reuseprior.chapters.ch7_sharing_schemes.configs import (
     SharingSchemesProfile,
     StudySpec,
 )
-from reuseprior.chapters.ch7_sharing_schemes.ranking import study_rows, summarize
+from reuseprior.chapters.ch7_sharing_schemes.ranking import PRIOR_ORDER_VERDICT, study_rows, summarize
 from reuseprior.chapters.ch7_sharing_schemes.runs import run_study
 from reuseprior.chapters.ch7_sharing_schemes.seeds import load_seed_table
 from reuseprior.core import paths
@@ -113,8 +113,8 @@ def printed_beside_trained(spec: StudySpec, rows: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-#: the column of :func:`disagreements` holding the verdict on the prior's order
-PRIOR_ORDER_VERDICT = "verdict on the prior's order"
+def _seeds(n: int) -> str:
+    return f"{n} paired seed" + ("" if n == 1 else "s")
 
 
 def reading(
@@ -143,7 +143,7 @@ def reading(
         else []
     )  # fmt: skip
     lines = status + [
-        f"From {int(agreement['configs'].iloc[0])} configurations x {int(agreement['seeds'].iloc[0])} seeds. "
+        f"From {int(agreement['configs'].iloc[0])} configurations x {_seeds(int(agreement['seeds'].iloc[0]))}. "
         "Beside each rank correlation of the mean accuracies: the range of the same statistic over the seeds "
         "(a range, not a confidence interval), the 95 % t-interval of the per-seed values and their exact "
         "permutation p; the verdict on the claim that the prior agrees with training is the rule of "

@@ -21,6 +21,9 @@ from reuseprior.reporting.statistics import (
     verdict,
 )
 
+#: the column of :func:`disagreements` holding the verdict on the prior's order
+PRIOR_ORDER_VERDICT = "verdict on the prior's order"
+
 
 def study_rows(spec: StudySpec, path: str | os.PathLike = STORED_RUNS) -> pd.DataFrame:
     """The stored rows of ``spec`` (its plan id), in its configuration order."""
@@ -231,7 +234,7 @@ def disagreements(rows: pd.DataFrame, score: str = "PG", *, within_budget: bool 
                 "t high": paired["t high"],
                 "permutation p": paired["permutation p"],
                 "sign test p": paired["sign test p"],
-                "verdict on the prior's order": verdict(paired, "less"),
+                PRIOR_ORDER_VERDICT: verdict(paired, "less"),
             }
         )
     cols = [
@@ -246,7 +249,7 @@ def disagreements(rows: pd.DataFrame, score: str = "PG", *, within_budget: bool 
         "t high",
         "permutation p",
         "sign test p",
-        "verdict on the prior's order",
+        PRIOR_ORDER_VERDICT,
     ]
     df = pd.DataFrame(out, columns=cols)
     return sort_rows(df, "accuracy gap (pp)", then=["trained better", "prior prefers"], ascending=False).reset_index(
