@@ -12,7 +12,7 @@ import pandas as pd
 from reuseprior.chapters.ch7_sharing_schemes.configs import PRIOR_SCORES, SCORE_LABELS, StudySpec
 from reuseprior.chapters.ch7_sharing_schemes.ranking import summarize
 from reuseprior.chapters.ch7_sharing_schemes.runs import plan_id
-from reuseprior.reporting.plotting import caption
+from reuseprior.reporting.plotting import caption, readable_fontsize
 
 
 def data_caption(spec: StudySpec, rows: pd.DataFrame, source: str) -> str:
@@ -70,7 +70,8 @@ def plot_accuracy_vs_parameters(rows: pd.DataFrame, spec: StudySpec, source: str
         ax.errorbar(x, r["test_top1_mean"], yerr=_seed_range(r), ms=7, capsize=3, label=r["config"], **style)
         seeds = rows.loc[rows["config"] == r["config"], "test_top1"]
         ax.scatter([x] * len(seeds), seeds, s=10, color=style["color"], alpha=0.45, zorder=1)
-    ax.legend(*_legend(*ax.get_legend_handles_labels()), title="configuration", fontsize=7, loc="lower right")
+    ax.legend(*_legend(*ax.get_legend_handles_labels()), title="configuration", fontsize=readable_fontsize(fig),
+              loc="lower right")  # fmt: skip
     ax.set(
         xlabel="parameters of the whole model (thousands)",
         ylabel="test top-1 accuracy (%)",
@@ -91,22 +92,27 @@ def plot_prior_vs_accuracy(rows: pd.DataFrame, spec: StudySpec, source: str) -> 
     budget; every configuration (each SSN budget too) is named in the legend,
     and SSN's points are labelled with their budget in the panels."""
     summary = summarize(rows)
-    fig, axes = plt.subplots(1, len(PRIOR_SCORES), figsize=(4 * len(PRIOR_SCORES), 3.8), sharey=True)
+    fig, grid = plt.subplots(2, 2, figsize=(9.5, 7.6), sharey=True)
+    axes = list(grid.ravel())
+    label_size = readable_fontsize(fig)
     for ax, score in zip(axes, PRIOR_SCORES):
         for _, r in summary.iterrows():
             ax.errorbar(r[score], r["test_top1_mean"], yerr=_seed_range(r), ms=7, capsize=3, label=r["config"],
                         **_style(r))  # fmt: skip
             if r["scheme"] == "ssn":
                 where = (r[score], r["test_top1_mean"])
-                name = r["budget"].replace("channelwise", "cw")
+                generator = "RR" if str(r["config"]).startswith("SSN-RR") else "Emb"
+                name = f"{generator}, " + r["budget"].replace("channelwise", "cw")
                 color = _style(r)["color"]
-                ax.annotate(name, where, xytext=(5, 3), textcoords="offset points", fontsize=6, color=color)
+                ax.annotate(name, where, xytext=(5, 3), textcoords="offset points", fontsize=label_size, color=color)
         ax.set(xlabel=SCORE_LABELS[score], title=score.replace("_prime", "'").replace("_", " "))
-    axes[0].set_ylabel("test top-1 accuracy (%)")
-    fig.legend(*_legend(*axes[0].get_legend_handles_labels()), title="configuration", fontsize=7, loc="center left",
-               bbox_to_anchor=(1.0, 0.5))  # fmt: skip
+    for ax in grid[:, 0]:
+        ax.set_ylabel("test top-1 accuracy (%)")
+    fig.legend(*_legend(*axes[0].get_legend_handles_labels()), title="configuration", fontsize=label_size,
+               loc="center left", bbox_to_anchor=(1.0, 0.5))  # fmt: skip
     fig.tight_layout()
-    caption(fig, data_caption(spec, rows, source) + "; SSN's points carry their budget (cw: channel-wise)")
+    caption(fig, data_caption(spec, rows, source) + "; SSN's points carry their generator and budget "
+            "(cw: channel-wise)")  # fmt: skip
     return fig
 
 
