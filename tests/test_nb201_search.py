@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from reuseprior.chapters import ch8_prior_as_tool as ch8
 from reuseprior.commands import main
 from reuseprior.core.study import pending_runs, run_study
 from reuseprior.zoo import search
@@ -107,3 +108,38 @@ def test_command_status_and_usage_errors(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["search-nb201", "run", "--only", "seed=1"])
     assert exit_info.value.code == 2
+
+
+def test_the_published_naswot_rows_stand_beside_ours_with_the_label_stated() -> None:
+    published = ch8.published_naswot()
+    assert "Table 2(a)" in published.attrs["meta"]["source"]
+    assert set(published["dataset"]) == {"CIFAR-10"} and "AREA" not in set(published["method"])
+    assert len(published) == 2 * 6  # NASWOT N = 10, 100, 1000, Optimal N = 10, 100, Random; validation and test
+    sizes = [10, 100]
+    ours = pd.DataFrame(
+        [
+            {
+                "protocol": "naswot",
+                "label": label,
+                "score": score,
+                "size": n,
+                "repeats": 7,
+                "sd": 0.5,
+                "mean": 90.0 + k + (n == 100),
+            }
+            for label in ("official", "analog")
+            for k, score in enumerate(("naswot", "PG", "oracle", "random"))
+            for n in sizes
+        ]
+    )
+    table = ch8.published_beside_ours(ours, published)
+    first = table[(table["published"] == "NASWOT (N=100)") & (table["our score"] == "PG")]
+    official = first[first["our label"] == "official"].iloc[0]
+    assert official["published column"] == "CIFAR-10 validation" and official["published mean"] == 89.55
+    assert official["our mean"] == 92.0 and official["ours - published"] == pytest.approx(92.0 - 89.55)
+    assert first[first["our label"] == "analog"].iloc[0]["published column"] == "CIFAR-10 test"
+    missing = table[(table["published"] == "NASWOT (N=1000)")]
+    assert missing["our mean"].isna().all() and (missing["our repeats"] == 0).all()  # N = 1000 not in ours
+    rand = table[table["published"] == "Random"]
+    assert set(rand["our score"]) == {"random (floor)"} and set(rand["our N"]) == {10}
+    assert set(table["label difference"]) == {d for _, d in ch8.LABEL_DIFFERENCES.values()}

@@ -8,14 +8,16 @@ searching NAS-Bench-201 with it from the stored scores
 random search and aging evolution), read from ``data/nb201_search_runs.csv``
 (``python -m reuseprior search-nb201 run``) with a live slice recomputed.
 
-Not here yet, the third part of the issue: a prior-screened Revolver training
-study. It would plug into :mod:`reuseprior.core.study` as chapter 3's study
-does (``reuseprior.chapters.ch3_population_study.as_study``): a
-:class:`~reuseprior.core.study.Study` whose key adds a ``screen`` column
-(``none`` / ``PG`` / ``synflow``), whose ``run_one`` scores each generation's
-offspring with the screen before training only the best-scoring fraction, and
-whose rows go through a :class:`~reuseprior.core.study.RunStore`, run by
-``python -m reuseprior study`` like the others.
+The published numbers of the NASWOT protocol (Mellor et al. 2021, Table
+2(a), transcribed in ``data/seeds/naswot_table2a.csv``) stand beside ours in
+:func:`published_beside_ours`, with the label difference stated per row
+(:data:`LABEL_DIFFERENCES`). Abdelfattah et al.'s (2021) warm-up and
+move-proposal results are printed as figures only, so no number of theirs is
+compared (``data/seeds/README.md`` says what was looked for).
+
+The third part of the issue, Revolver with its offspring screened by the
+prior, is a trained study: :mod:`reuseprior.chapters.ch8_screening_study`
+(``python -m reuseprior study ch8 run``).
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ import numpy as np
 import pandas as pd
 
 from reuseprior.analysis.compare import Comparison, compare
+from reuseprior.chapters.ch7_sharing_schemes.seeds import load_seed_table
 from reuseprior.core.ordering import sort_rows
 from reuseprior.reporting.notebook import Profile
 from reuseprior.zoo import search
 from reuseprior.zoo.scoring import load_scores, published_version
 
 __all__ = [
+    "LABEL_DIFFERENCES",
     "PROFILES",
     "SCORE_NAMES",
     "compare_models",
@@ -41,6 +45,8 @@ __all__ = [
     "naswot_figure",
     "naswot_table",
     "pool_cost",
+    "published_beside_ours",
+    "published_naswot",
     "stored_rows",
     "warmup_table",
 ]
@@ -209,3 +215,68 @@ def pool_cost() -> pd.DataFrame:
 def live_slice(rows: pd.DataFrame, settings: PriorAsToolProfile) -> pd.DataFrame:
     """The profile's stored runs recomputed and compared (:func:`reuseprior.zoo.search.live_check`)."""
     return search.live_check(rows, settings.live_runs, search.SearchSettings())
+
+
+#: How each of our labels differs from the published column it stands beside
+#: (NAS-Bench-201's CIFAR-10 ``validation`` and ``test`` columns of Mellor et al.'s Table 2(a)).
+LABEL_DIFFERENCES: dict[str, tuple[str, str]] = {
+    "official": (
+        "validation",
+        "the published column's label (NAS-Bench-201 cifar10-valid, epoch 200: trained on 25k CIFAR-10 images, "
+        "accuracy on the other 25k), but the N cells are drawn from NASLib's 725-cell subset (one of its cells "
+        "disconnected), not from all 15,625; N = 1000 exceeds the subset and is not run",
+    ),
+    "analog": (
+        "test",
+        "analog-nasbench 0.1.3's CIFAR-10 test accuracy of all 15,625 cells, from its own retraining (on the "
+        "725 cells it ranks them like NAS-Bench-201's cifar10-valid label and sits a few points above that label: "
+        "chapter 6), not NAS-Bench-201's own CIFAR-10 test accuracy (trained on the whole training set)",
+    ),
+}
+#: published row (its method without "(N=...)") -> our scores set beside it
+_PUBLISHED_TO_OURS: dict[str, tuple[str, ...]] = {"NASWOT": ("naswot", "PG"), "Optimal": ("oracle",),
+                                                   "Random": ("random",)}  # fmt: skip
+
+
+def published_naswot() -> pd.DataFrame:
+    """Mellor et al.'s Table 2(a) CIFAR-10 rows that have a counterpart here
+    (NASWOT at N = 10, 100, 1000, Optimal at N = 10, 100, Random), from
+    ``data/seeds/naswot_table2a.csv``; ``attrs["meta"]`` holds its source."""
+    table = load_seed_table("naswot_table2a")
+    kept = table[(table["dataset"] == "CIFAR-10") & table["method"].str.split(" ").str[0].isin(_PUBLISHED_TO_OURS)]
+    kept = kept.reset_index(drop=True)
+    kept.attrs = table.attrs
+    return kept
+
+
+def published_beside_ours(rows: pd.DataFrame, published: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The NASWOT protocol's published CIFAR-10 numbers beside ours: per
+    published row and our label (:data:`LABEL_DIFFERENCES`: ``official`` beside
+    the ``validation`` column, ``analog`` beside ``test``), our score(s) of the
+    same role at the same N (NASWOT: NASWOT and PG; Optimal: the oracle;
+    Random: a random pick, which is one uniformly drawn cell at any N, read at
+    our smallest N), with our mean, SD and repeats, the deviation ``ours -
+    published`` (points) and the label difference. A row whose N we do not run
+    (N = 1000 on the 725-cell subset) keeps NaN."""
+    published = published_naswot() if published is None else published
+    mine = rows[rows["protocol"] == "naswot"]
+    out = []
+    for pub in published.itertuples():
+        role = pub.method.split(" ")[0]
+        for label, (split, difference) in LABEL_DIFFERENCES.items():
+            if pub.split != split:
+                continue
+            ours = mine[mine["label"] == label]
+            size = int(pub.sample_size) if role != "Random" else int(ours["size"].min()) if len(ours) else 0
+            for score in _PUBLISHED_TO_OURS[role]:
+                hit = ours[(ours["score"] == score) & (ours["size"] == size)]
+                row = hit.iloc[0] if len(hit) else None
+                mean = float(row["mean"]) if row is not None else float("nan")
+                out.append({"published": pub.method, "published column": f"CIFAR-10 {split}",
+                            "published (printed)": pub.accuracy_printed, "published mean": pub.accuracy_mean,
+                            "published sd": pub.accuracy_std, "published runs": pub.runs, "our label": label,
+                            "our score": SCORE_NAMES[score], "our N": size,
+                            "our repeats": int(row["repeats"]) if row is not None else 0, "our mean": mean,
+                            "our sd": float(row["sd"]) if row is not None else float("nan"),
+                            "ours - published": mean - pub.accuracy_mean, "label difference": difference})  # fmt: skip
+    return pd.DataFrame(out)

@@ -8,6 +8,8 @@ Studies (``NAME``)::
     ch4   EfficientNetV2-B0 / B0-shared / S-shared on Fashion-MNIST over seeds
           -> data/ch4_real_study_runs.csv (a Table 4.2 analogue)
     ch7   the sharing schemes at matched parameter budgets -> data/sharing_study_runs.csv
+    ch8   plain Revolver vs Revolver with its offspring screened by PG, Fashion-MNIST, paired seeds
+          -> data/ch8_screening_*.csv (chapter 8, beyond the thesis)
 
 Actions::
 
@@ -20,13 +22,14 @@ Actions::
     python -m reuseprior study ch4 probes                    # the width-1.0 recipe probes
     python -m reuseprior study ch7 fill-scores | rescore | bookkeeping | sensitivity | floor
     python -m reuseprior study ch4 floor                     # the linear floor of the study's images
+    python -m reuseprior study ch8 run --only arm=pg --seeds 0 --max-minutes 30
 
 Each pending run is one Dask task (one thread per worker): a LocalCluster of
 ``--workers N`` (default: one per core) or the cluster at ``--scheduler``.
 Finished runs are written by this process, each at once and atomically, so
 the command can be stopped at any time and run again: stored runs are
-skipped, the runs in progress resume from their checkpoints (chapters 3 and
-4) or start again (chapter 7). A flag a study does not use is refused.
+skipped, the runs in progress resume from their checkpoints (chapters 3, 4
+and 8) or start again (chapter 7). A flag a study does not use is refused.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from reuseprior.chapters import ch3_population_study as ch3
 from reuseprior.chapters import ch4_real_study as ch4
 from reuseprior.chapters import ch4_recipe_probes as ch4_probes
 from reuseprior.chapters import ch7_sharing_schemes as ch7
+from reuseprior.chapters import ch8_screening_study as ch8
 from reuseprior.chapters.ch7_sharing_schemes import criteria as ch7_criteria
 from reuseprior.commands.parsers.study import add_arguments, check_arguments
 from reuseprior.core import study as core_study
@@ -188,6 +192,19 @@ def _ch7_sensitivity(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- chapter 8
+
+
+def _ch8_studies(args: argparse.Namespace) -> list[Study]:
+    deadline = ch3.deadline_after(args.max_minutes)
+    return [ch8.as_study(ch8.CPU_SCREENING, data_dir=args.data_dir, deadline=deadline)]
+
+
+def _ch8_status(_: argparse.Namespace) -> list[tuple[str, pd.DataFrame]]:
+    spec = ch8.CPU_SCREENING
+    return [(f"study {spec.name}, plan {ch8.plan_id(spec)}", ch8.study_status(spec))]
+
+
 STUDIES: dict[str, StudyCommand] = {
     "ch3": StudyCommand(ch3.CPU_STUDY.seeds, _ch3_studies, _ch3_status),
     "ch4": StudyCommand(
@@ -208,6 +225,7 @@ STUDIES: dict[str, StudyCommand] = {
             "sensitivity": _ch7_sensitivity,
         },
     ),
+    "ch8": StudyCommand(ch8.CPU_SCREENING.seeds, _ch8_studies, _ch8_status),
 }
 
 

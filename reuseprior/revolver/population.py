@@ -61,6 +61,7 @@ from reuseprior.revolver.phenotype import DataFeed, evaluate, phenotype_fitness,
 from reuseprior.revolver.registry import ModuleRegistry
 from reuseprior.revolver.search import (
     SEARCH_MODES,
+    Algorithm,
     SearchSettings,
     SearchSpace,
     SearchState,
@@ -240,6 +241,9 @@ class Population:
         #: JSON-ready facts about the run kept in the checkpoint beside the config
         #: (the CLI stores the dataset name, to refuse resuming on another one)
         self.metadata: dict[str, Any] = {}
+        #: wraps each generation's search algorithm (e.g. :func:`reuseprior.revolver.search.screened`);
+        #: None: Algorithm 1 as the thesis runs it. Not part of the checkpoint: a resumed run sets it again
+        self.screen: Callable[[Algorithm], Algorithm] | None = None
         self.train_feed = DataFeed(splits.train, config.batch_size, self.device, num_workers)
         self.val_feed = DataFeed(splits.val, config.batch_size, self.device, num_workers)
         self.test_feed = DataFeed(splits.test, config.batch_size, self.device, num_workers)
@@ -381,6 +385,8 @@ class Population:
         cfg = self.config
         t0 = time.perf_counter()
         algorithm, warm = algorithm_for(cfg.search_mode, self.generation, cfg.warmup_epoch)
+        if self.screen is not None:
+            algorithm = self.screen(algorithm)
         search = self.search_state()
         replaced = search_pipeline(search, algorithm, adapt=not warm)
         self.coefficient = search.coefficient

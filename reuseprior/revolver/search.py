@@ -18,6 +18,7 @@ reproducible.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Callable, Mapping, MutableSequence, Optional, Protocol
 
@@ -42,6 +43,7 @@ __all__ = [
     "pick_subset",
     "random_blueprint",
     "random_search",
+    "screened",
     "search_pipeline",
     "update_module_scores",
 ]
@@ -398,6 +400,48 @@ def algorithm_for(mode: str, generation: int, warmup_epoch: int) -> tuple[Algori
     if mode == "evolve" or (mode == "random_warmup_evolve" and not warm):
         return evolve, warm
     return random_search, warm
+
+
+def screened(
+    algorithm: Algorithm,
+    score: Callable[[Blueprint], float],
+    candidates: int,
+    record: Callable[[dict[str, Any]], None] | None = None,
+) -> Algorithm:
+    """``algorithm`` with its offspring screened by a training-free ``score``
+    (beyond the thesis: issue 36's prior-screened Revolver).
+
+    Each call, i.e. each slot of Algorithm 1 that search tries to fill, asks
+    ``algorithm`` for ``candidates`` proposals in turn (the genetic algorithm,
+    section 3.4.1.3: each a child, or an immigrant, that already beats the
+    slot's ``target`` in genotype fitness, or ``None``), scores every proposal
+    with ``score`` (higher is better, as the training-free scores of chapter 6
+    are read) and returns the best-scoring one; ties go to the first drawn,
+    a non-finite score ranks below every finite one. ``None`` when no proposal
+    beat the target. Only the returned genotype is ever trained: the others
+    cost their proposal and their score, no batch.
+
+    ``record`` (optional) receives one dict per call: ``proposals`` (asked
+    for), ``found`` (not ``None``), ``best`` (the returned genotype's score,
+    NaN when none) and ``seconds`` (spent in ``score``). Every random draw
+    stays ``algorithm``'s (through ``state.rng``); ``score`` must draw none
+    from it, so a seeded run stays reproducible."""
+    if candidates < 1:
+        raise ValueError(f"candidates={candidates!r}; at least one proposal per slot")
+
+    def choose(state: SearchState, target: float, exclude: list[int]) -> Optional[Blueprint]:
+        found = [bp for bp in (algorithm(state, target, exclude) for _ in range(candidates)) if bp is not None]
+        t0 = time.perf_counter()
+        keys = [float(score(bp)) for bp in found]
+        seconds = time.perf_counter() - t0
+        ranked = [k if math.isfinite(k) else -math.inf for k in keys]
+        best = max(range(len(found)), key=lambda i: (ranked[i], -i)) if found else None
+        if record is not None:
+            record({"proposals": candidates, "found": len(found), "best": keys[best] if found else math.nan,
+                    "seconds": seconds})  # fmt: skip
+        return found[best] if best is not None else None
+
+    return choose
 
 
 # ---------------------------------------------------------------------- pipeline

@@ -48,6 +48,10 @@ STUDIES: dict[str, StudyOptions] = {
         frozenset({"store", "profile", "device", "threads", "data_dir", "download"}),
         ("fill-scores", "rescore", "bookkeeping", "sensitivity", "floor"),
     ),
+    "ch8": StudyOptions(
+        "chapter 8: plain vs PG-screened Revolver on Fashion-MNIST (data/ch8_screening_*.csv)",
+        frozenset({"data_dir", "max_minutes"}),
+    ),
 }
 
 #: every flag with its default (a flag differing from its default was given)
@@ -71,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--only", action="append", default=[], metavar="COLUMN=VALUE",
         help="only runs whose key column has this value, e.g. dataset=mnist, mode=evolve, model=V2-B0-shared, "
-        "config=scope (repeatable; values of one column are alternatives)",
+        "config=scope, arm=pg (repeatable; values of one column are alternatives)",
     )  # fmt: skip
     parser.add_argument("--max-runs", type=positive_int, default=None, help="store at most this many new runs")
     parser.add_argument("--workers", type=positive_int, default=None, help="LocalCluster workers (default: 1/core)")
