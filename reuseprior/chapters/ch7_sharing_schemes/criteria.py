@@ -106,8 +106,8 @@ def decidability(summary: pd.DataFrame, seeds: list[int], spec: StudySpec) -> st
     :data:`MIN_SEEDS_FOR_VERDICT`), or configurations whose runs do not all count."""
     reasons = []
     if len(seeds) < MIN_SEEDS_FOR_VERDICT:
-        reasons.append(f"{len(seeds)} paired seeds of {len(spec.seeds)} stored (a verdict needs "
-                       f"{MIN_SEEDS_FOR_VERDICT})")  # fmt: skip
+        reasons.append(f"{len(seeds)} of the study's {len(spec.seeds)} seeds stored for every configuration "
+                       f"(a verdict needs {MIN_SEEDS_FOR_VERDICT} paired seeds)")  # fmt: skip
     failing = summary[summary["counting"] < summary["runs"]]
     if not failing.empty:
         reasons.append("runs that do not count (not plateaued, underfit, or below the linear floor) in "

@@ -113,6 +113,13 @@ def printed_beside_trained(spec: StudySpec, rows: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def _t_interval(low: float, high: float) -> str:
+    """A t-interval as text; none exists below two paired seeds."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "t-interval: none (fewer than 2 paired seeds)"
+    return f"t-interval [{low:+.2f}, {high:+.2f}]"
+
+
 def _seeds(n: int) -> str:
     return f"{n} paired seed" + ("" if n == 1 else "s")
 
@@ -132,7 +139,7 @@ def reading(
     def interval(r: pd.Series, key: str) -> str:
         return (
             f"{r[key]:+.2f} (seed range [{r[f'{key} seed range low']:+.2f}, {r[f'{key} seed range high']:+.2f}], "
-            f"per-seed t-interval [{r[f'{key} t low']:+.2f}, {r[f'{key} t high']:+.2f}], "
+            f"per-seed {_t_interval(r[f'{key} t low'], r[f'{key} t high'])}, "
             f"permutation p = {r[f'{key} permutation p']:.2f})"
         )
 
@@ -164,8 +171,8 @@ def reading(
             f"The largest within-budget mistake of {score}: it prefers **{worst['prior prefers']}** to "
             f"**{worst['trained better']}**, which trains {worst['accuracy gap (pp)']:.2f} points better "
             f"({worst['seeds agreeing with trained order']} seeds agree in sign, mean paired difference "
-            f"{worst['mean paired difference (pp)']:+.2f} points, t-interval [{worst['t low']:+.2f}, "
-            f"{worst['t high']:+.2f}], permutation p = {worst['permutation p']:.2f}, sign test p = "
+            f"{worst['mean paired difference (pp)']:+.2f} points, {_t_interval(worst['t low'], worst['t high'])}, "
+            f"permutation p = {worst['permutation p']:.2f}, sign test p = "
             f"{worst['sign test p']:.2f}: the prior's order is **{worst[PRIOR_ORDER_VERDICT]}**).",
         ]
     lines += ["", f"Order within each matched budget (best first), by training and by {score}:", ""]
