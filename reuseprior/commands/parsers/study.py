@@ -46,7 +46,7 @@ STUDIES: dict[str, StudyOptions] = {
     "ch7": StudyOptions(
         "chapter 7: the sharing schemes at matched budgets (data/sharing_study_runs.csv)",
         frozenset({"store", "profile", "device", "threads", "data_dir", "download"}),
-        ("fill-scores", "rescore", "bookkeeping", "sensitivity", "floor"),
+        ("fill-scores", "rescore", "bookkeeping", "floor", "sensitivity"),
     ),
     "ch8": StudyOptions(
         "chapter 8: plain vs PG-screened Revolver on Fashion-MNIST (data/ch8_screening_*.csv)",
