@@ -286,8 +286,7 @@ floor_check
 # %%
 criteria = ch7.run_criteria_table(stored_rows, floor)
 criteria_by_config = ch7.criteria_summary(criteria, floor)
-not_decidable = ch7.decidability(ch7.criteria_summary(criteria[criteria["seed"].isin(paired_seeds)], floor)
-                                 if paired_seeds else criteria_by_config, paired_seeds, spec)
+not_decidable = ch7.decidability(criteria, floor, paired_seeds, spec)
 ctx.save_table(criteria, "run_criteria")
 ctx.save_table(criteria_by_config, "criteria_by_config")
 print("every configuration's runs count and enough seeds are paired" if not not_decidable

@@ -287,8 +287,8 @@ def test_the_stored_floor_is_of_the_study_and_recomputes():
 def _criteria_rows(seeds_per_config: dict[str, list[int]], test: float = 90.0, gain: float = 0.0) -> pd.DataFrame:
     """Rows with a 12-epoch history whose last 3 epochs gain ``gain`` points on the 3 before."""
     rows = []
-    for config, seeds in seeds_per_config.items():
-        for seed in seeds:
+    for config, config_seeds in seeds_per_config.items():
+        for seed in config_seeds:
             history = [{"epoch": 0, "val_top1": 10.0}] + [
                 {"epoch": e, "train_loss": 0.1, "train_top1": 99.0, "val_loss": 0.3,
                  "val_top1": 85.0 + (gain if e > 9 else 0.0)} for e in range(1, 13)
@@ -309,13 +309,12 @@ def test_no_verdict_below_five_paired_seeds_or_with_runs_that_do_not_count():
     spec = replace(ch7.CPU_STUDY, configs=ch7.CPU_STUDY.configs[:2])
     a, b = (c.label for c in spec.configs)
     floor = {"train_top1": 95.0, "test_top1": 82.0}
-    good = ch7.criteria_summary(ch7.run_criteria_table(_criteria_rows({a: [0, 1, 2, 3, 4], b: [0, 1, 2, 3, 4]}), floor),
-                                floor)  # fmt: skip
-    assert ch7.decidability(good, [0, 1, 2, 3, 4], spec) == ""
-    assert "4 of the study's 10 seeds" in ch7.decidability(good, [0, 1, 2, 3], spec)
+    good = ch7.run_criteria_table(_criteria_rows({a: [0, 1, 2, 3, 4], b: [0, 1, 2, 3, 4]}), floor)
+    assert ch7.decidability(good, floor, [0, 1, 2, 3, 4], spec) == ""
+    assert "4 of the study's 10 seeds" in ch7.decidability(good, floor, [0, 1, 2, 3], spec)
     below = _criteria_rows({a: [0, 1, 2, 3, 4], b: [0, 1, 2, 3, 4]}, test=80.0)  # under the floor's 82 %
-    assert "below the linear floor" in ch7.decidability(ch7.criteria_summary(ch7.run_criteria_table(below, floor),
-                                                                            floor), [0, 1, 2, 3, 4], spec)  # fmt: skip
+    assert "below the linear floor" in ch7.decidability(ch7.run_criteria_table(below, floor), floor, [0, 1, 2, 3, 4],
+                                                        spec)  # fmt: skip
     rising = _criteria_rows({a: [0, 1, 2, 3, 4], b: [0, 1, 2, 3, 4]}, gain=2.0)  # still gaining 2 points: no plateau
     table = ch7.run_criteria_table(rising, floor)
     assert not table["plateaued"].any() and table["val gain last 3 epochs (pp)"].eq(2.0).all()

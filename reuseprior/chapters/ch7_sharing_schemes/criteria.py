@@ -101,9 +101,12 @@ def criteria_summary(criteria: pd.DataFrame, floor: dict[str, Any]) -> pd.DataFr
     return out
 
 
-def decidability(summary: pd.DataFrame, seeds: list[int], spec: StudySpec) -> str:
-    """Why the study cannot give a verdict yet ("" when it can): too few paired seeds (fewer than
+def decidability(criteria: pd.DataFrame, floor: dict[str, Any], seeds: list[int], spec: StudySpec) -> str:
+    """Why the study cannot give a verdict yet ("" when it can), from the per-run ``criteria``
+    (:func:`run_criteria_table`) of the paired ``seeds``: too few paired seeds (fewer than
     :data:`MIN_SEEDS_FOR_VERDICT`), or configurations whose runs do not all count."""
+    paired = criteria[criteria["seed"].isin(seeds)]
+    summary = criteria_summary(paired if not paired.empty else criteria, floor)
     reasons = []
     if len(seeds) < MIN_SEEDS_FOR_VERDICT:
         reasons.append(f"{len(seeds)} of the study's {len(spec.seeds)} seeds stored for every configuration "
