@@ -63,3 +63,19 @@ def test_the_chosen_recipe_is_the_one_whose_worst_model_is_best():
     assert probes.chosen_recipe(tie)[0] == a  # ties: the grid's order
     with pytest.raises(ValueError, match="study ch4 probes"):
         probes.chosen_recipe(_table({(a, models[0]): math.nan}))
+
+
+def test_stochastic_depth_is_a_setting_listed_as_a_departure():
+    study = probes.probe_studies()[0]
+    plan = training.make_plan(replace(study.settings, stochastic_depth=0.0), profile="probe")
+    assert plan.stochastic_depth == 0.0 and "stochastic depth 0 instead of 0.2" in plan.departures()
+    assert training.make_plan(study.settings, profile="probe").stochastic_depth is None  # the official 0.2
+    with pytest.raises(ValueError, match="stochastic_depth"):
+        training.make_plan(replace(study.settings, stochastic_depth=1.5), profile="bad")
+
+
+def test_the_stored_probes_are_read_under_their_plans():
+    table = probes.probe_table()
+    assert set(table["model"]) <= set(training.TABLE_4_2_MODELS)
+    assert set(table["recipe"]) <= set(probes.PROBE_RECIPES)
+    assert "probe runs stored" in probes.probe_reading(table)

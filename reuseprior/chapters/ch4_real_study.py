@@ -148,6 +148,7 @@ _SETTINGS_ADDED_LATER = {
     "lr_end_fraction": None,
     "schedule_epochs": None,
     "grad_clip": None,
+    "stochastic_depth": None,
 }
 
 

@@ -60,6 +60,10 @@ PROBE_BASE = replace(
 PROBE_RECIPES: dict[str, dict[str, object]] = {
     "lr0.004-warmup117": {"lr_base": 0.004, "lr_warmup_steps": 117},
     "lr0.016-warmup117": {"lr_base": 0.016, "lr_warmup_steps": 117},
+    # the two stored probes left V2-S-shared at chance for three epochs; with every block of a stage tied,
+    # randomly dropped blocks (stochastic depth, up to 0.2) change a shared stage's output far more than an
+    # unshared one's, so the next probe removes it
+    "lr0.004-warmup117-nodroppath": {"lr_base": 0.004, "lr_warmup_steps": 117, "stochastic_depth": 0.0},
     "lr0.004-warmup39": {"lr_base": 0.004, "lr_warmup_steps": 39},
     "lr0.016-warmup39": {"lr_base": 0.016, "lr_warmup_steps": 39},  # the width-0.25 study's recipe
 }

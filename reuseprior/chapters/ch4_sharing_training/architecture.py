@@ -34,14 +34,19 @@ def build_experiment_model(
     width_mult: float = 1.0,
     depth_mult: float = 1.0,
     dropout: float | None = None,
+    stochastic_depth: float | None = None,
 ) -> nn.Module:
     """A Table 4.2 model; ``width_mult``/``depth_mult`` < 1 scale the
     variant's channels and repeats further down (the quick profile's tiny
-    models). Sharing (section 4.5.3) is applied by
+    models); ``stochastic_depth`` (None: the official 0.2, the largest drop
+    probability, reached by the last block) and ``dropout`` (None: the
+    variant's) override the regularisers. Sharing (section 4.5.3) is applied by
     :func:`reuseprior.models.sharing.share_parameters` with the spec's scheme."""
 
     spec = MODELS[model] if isinstance(model, str) else model
     kwargs = {} if dropout is None else {"dropout": dropout}
+    if stochastic_depth is not None:
+        kwargs["stochastic_depth"] = stochastic_depth
     if width_mult == 1.0 and depth_mult == 1.0:
         net = efficientnet_v2(spec.variant, num_classes=num_classes, **kwargs)
     else:
@@ -52,7 +57,7 @@ def build_experiment_model(
             stages,
             num_classes=num_classes,
             head_channels=round_filters(cfg.head_channels, width),
-            dropout=cfg.dropout if dropout is None else dropout,
+            **{"dropout": cfg.dropout, **kwargs},
         )
     if spec.sharing is not None:
         shared = share_parameters(net, scheme=spec.sharing)

@@ -179,6 +179,8 @@ class SharingTrainingProfile(Profile):
     schedule_epochs: int | None = None
     #: gradient-norm clipping (None: none, as the official recipe)
     grad_clip: float | None = None
+    #: the largest stochastic-depth drop probability (None: the official 0.2)
+    stochastic_depth: float | None = None
 
 
 PROFILES: dict[str, SharingTrainingProfile] = {

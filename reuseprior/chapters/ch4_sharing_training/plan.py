@@ -46,6 +46,8 @@ class ExperimentPlan:
     validation_split: float | None = 0.1
     #: the dtype the models train in (:mod:`reuseprior.core.precision`)
     precision: str = "float32"
+    #: the largest stochastic-depth drop probability; None: the official 0.2
+    stochastic_depth: float | None = None
 
     def sizes(self, variant: str) -> tuple[int, int]:
         """``(train, eval)`` resolution of ``variant`` in this plan: the
@@ -121,6 +123,8 @@ class ExperimentPlan:
             mine, theirs = getattr(self.config, field_name), getattr(paper.config, field_name)
             if mine != theirs:
                 out.append(f"{name} {mine} instead of {theirs}")
+        if self.stochastic_depth is not None and self.stochastic_depth != 0.2:
+            out.append(f"stochastic depth {self.stochastic_depth:g} instead of 0.2")
         mine_end, paper_end = _end_fraction(self.config), _end_fraction(paper.config)
         if abs(mine_end - paper_end) > 0.005:
             out.append(f"the learning rate ends at {mine_end:.3g} x peak (the paper's run: {paper_end:.3g} x peak)")
@@ -224,6 +228,7 @@ def make_plan(settings: Mapping[str, Any], *, profile: str = "custom", seed: int
         image_size=size,
         validation_split=validation_split,
         precision=_precision(settings["precision"]),
+        stochastic_depth=_stochastic_depth(settings.get("stochastic_depth")),
     )
 
 
@@ -249,6 +254,13 @@ def _schedule(
     if clip is not None:
         out["grad_clip"] = clip
     return out
+
+
+def _stochastic_depth(value: Any) -> float | None:
+    """``stochastic_depth`` checked: None or a probability in [0, 1)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1):
+        raise ValueError(f"stochastic_depth={value!r} must be None (the official 0.2) or a probability in [0, 1)")
+    return None if value is None else float(value)
 
 
 def _precision(precision: str) -> str:

@@ -295,6 +295,7 @@ def _run_one(
         width_mult=plan.width_mult,
         depth_mult=plan.depth_mult,
         dropout=plan.recipe.dropout,
+        stochastic_depth=plan.stochastic_depth,
     )
     flops = count_flops(model, (3, image_size, image_size))
     macs_nominal = nominal_macs(
