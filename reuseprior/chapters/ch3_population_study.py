@@ -19,7 +19,9 @@ the four CSVs of :data:`STORED` (each whole file replaced atomically under a
 file lock; the summary row, written last, marks the run as stored). An
 interrupted study loses at most the generation in progress: run the command
 again. A stored run whose settings differ from the study's (its ``plan``)
-is reported, never mixed in.
+is reported, never mixed in. The plumbing (checkpoints, resume, writing and
+reading the tables) is :mod:`reuseprior.revolver.population_study`'s, shared
+with chapter 8's screening study.
 
 **Reading.** :func:`mode_table` (Table 3.2 per dataset and mode, mean and
 spread over seeds), :func:`paired_differences` (evolve minus random per
@@ -32,11 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import platform
-import time
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -44,21 +42,25 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from distributed import Client
 
 from reuseprior.chapters.ch3_revolver import MODE_LABELS, PROFILES, RevolverProfile, table_c_1, top_test_readings
 from reuseprior.core import paths
-from reuseprior.core import study as core_study
-from reuseprior.core.cpu import cpu_kernels
 from reuseprior.core.files import replace_csv_rows
 from reuseprior.core.precision import default_dtype
-from reuseprior.core.progress import progress_bar
 from reuseprior.core.study import RunStore, Study
 from reuseprior.datasets import load_standard_splits
 from reuseprior.reporting.plotting import caption
 from reuseprior.reporting.reference import load_thesis_table, select_thesis_rows
 from reuseprior.reporting.statistics import CONFIDENCE, NOT_COMPARABLE, Claim, paired_summary, verdict
-from reuseprior.revolver.population import Population, config_from_settings, load_matching
+from reuseprior.revolver.population import Population, config_from_settings
+from reuseprior.revolver.population_study import (
+    PopulationStudyStore,
+    deadline_after,
+    keyed,
+    load_or_start,
+    read_table,
+    run_provenance,
+)
 
 __all__ = [
     "CLAIMS",
@@ -141,7 +143,7 @@ class RunKey:
     seed: int
 
     def checkpoint(self, root: Path = CHECKPOINT_ROOT) -> Path:
-        return root / self.study / self.dataset / f"{self.mode}-seed{self.seed}.pt"
+        return _STORE.checkpoint(asdict(self), root)
 
     def label(self) -> str:
         return f"{self.dataset}/{self.mode}/seed {self.seed}"
@@ -208,94 +210,40 @@ def plan_id(study: PopulationStudy) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _read(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path) if path.exists() and path.stat().st_size > 0 else pd.DataFrame()
-
-
 def read_stored(kind: str, study: PopulationStudy | None = None, data: Mapping[str, Path] = STORED) -> pd.DataFrame:
     """The stored rows of ``kind`` (a key of :data:`STORED`), those of
     ``study``'s current plan when given."""
-    frame = _read(Path(data[kind]))
-    return _of_plan(frame, study) if study is not None else frame
-
-
-def _of_plan(frame: pd.DataFrame, study: PopulationStudy) -> pd.DataFrame:
-    """The rows of ``frame`` stored for ``study``'s current plan."""
-    if frame.empty:
-        return frame
-    return frame[(frame["study"] == study.name) & (frame["plan"] == plan_id(study))].reset_index(drop=True)
-
-
-def _keyed(frame: pd.DataFrame, key: Mapping[str, Any]) -> pd.DataFrame:
-    frame = frame.drop(columns=[c for c in (*_MEASURED, *key) if c in frame.columns]).reset_index(drop=True)
-    return pd.concat([pd.DataFrame({k: [v] * len(frame) for k, v in key.items()}), frame], axis=1)
+    return _STORE.read(kind, study, data)
 
 
 def run_store(data: Mapping[str, Path] = STORED) -> RunStore:
     """The runs table (its summary row, written last, marks a run as stored)."""
-    return RunStore(Path(data["runs"]), key=("study", "dataset", "mode", "seed"), read=_read)
+    return _STORE.run_store(data)
 
 
-def as_study(
-    study: PopulationStudy = CPU_STUDY,
-    *,
-    data_dir: str | Path | None = None,
-    data: Mapping[str, Path] = STORED,
-    checkpoint_root: Path = CHECKPOINT_ROOT,
-    deadline: float | None = None,
-    progress: bool = False,
-) -> Study:
-    """``study`` as a resumable study of :mod:`reuseprior.core.study`;
-    ``deadline``: a :func:`time.time` after which a run stops between generations."""
-    context = {"spec": study, "data_dir": data_dir, "checkpoint_root": checkpoint_root, "deadline": deadline,
-               "progress": progress}  # fmt: skip
-    return Study(
-        study.name,
-        plan_id(study),
-        run_store(data),
-        tuple(asdict(key) for key in study.runs()),
-        population_run,
-        context,
-        store_result=lambda _, frames: _write(frames, data),
-        live_check=live_check,
-    )
+def as_study(study: PopulationStudy = CPU_STUDY, **options: Any) -> Study:
+    """``study`` as a resumable study of :mod:`reuseprior.core.study`
+    (``options``: ``data_dir``, ``data``, ``checkpoint_root``, ``deadline``, a
+    :func:`time.time` after which a run stops between generations, and
+    ``progress``; :meth:`~reuseprior.revolver.population_study.PopulationStudyStore.as_study`)."""
+    return _STORE.as_study(study, **options)
 
 
 def pending_runs(study: PopulationStudy, data: Mapping[str, Path] = STORED) -> list[RunKey]:
-    return [RunKey(**run) for run in core_study.pending_runs(as_study(study, data=data))]
+    return [RunKey(**run) for run in _STORE.pending(study, data)]
 
 
 def study_status(study: PopulationStudy, data: Mapping[str, Path] = STORED) -> pd.DataFrame:
-    """Stored and pending runs per dataset and mode, plus stored rows of other plans."""
-    stored = read_stored("runs", study, data)
-    everything = read_stored("runs", None, data)
-    rows = []
-    for dataset in study.datasets:
-        for mode in study.modes:
-            mine = stored[(stored["dataset"] == dataset) & (stored["mode"] == mode)] if not stored.empty else stored
-            seeds = sorted(int(s) for s in mine["seed"]) if not mine.empty else []
-            rows.append(
-                {
-                    "dataset": dataset,
-                    "mode": mode,
-                    "stored seeds": seeds,
-                    "pending": len(study.seeds) - len(seeds),
-                    "hours stored": float(mine["seconds"].sum() / 3600) if not mine.empty else 0.0,
-                }
-            )
-    table = pd.DataFrame(rows)
-    table.attrs["other_plans"] = 0 if everything.empty else int(len(everything) - len(stored))
-    return table
+    """Stored and pending runs per dataset and mode, with the hours stored, plus stored rows of other plans."""
+    groups = [{"dataset": d, "mode": m} for d in study.datasets for m in study.modes]
+    return _STORE.status(study, groups, {"hours stored": "seconds"}, data)
 
 
-def _load_or_start(study: PopulationStudy, key: RunKey, splits, root: Path) -> Population:
-    config = _config(study, key, splits)
-    path = key.checkpoint(root)
-    if path.exists():
-        return load_matching(path, config, splits, fix="delete it to start that run afresh")
-    pop = Population(config, splits)
-    pop.metadata.update({"dataset": key.dataset, "study": key.study, "plan": plan_id(study)})
-    return pop
+def _load_or_start(study: PopulationStudy, run: Mapping[str, Any], splits, root: Path) -> Population:
+    """The run's population, resumed from its checkpoint or started anew."""
+    key = RunKey(**run)
+    metadata = {"dataset": key.dataset, "study": key.study, "plan": plan_id(study)}
+    return load_or_start(_config(study, key, splits), splits, key.checkpoint(root), metadata)
 
 
 def _summary(study: PopulationStudy, pop: Population, seconds: float) -> dict[str, Any]:
@@ -315,99 +263,50 @@ def _summary(study: PopulationStudy, pop: Population, seconds: float) -> dict[st
         "best_val_acc": float(results["val_acc"].max()),
         "median_params": float(results["params"].median()),
         "seconds": round(seconds, 1),
-        "finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, 1 thread, "
-        f"CPU kernels {cpu_kernels()}",
+        **run_provenance(),
     }
 
 
-def _frames(study: PopulationStudy, key: RunKey, pop: Population, seconds: float) -> dict[str, pd.DataFrame]:
-    """The rows a finished run stores, per table of :data:`STORED`."""
-    ident = {"study": key.study, "plan": plan_id(study), "dataset": key.dataset, "mode": key.mode, "seed": key.seed}
+def _frames(
+    study: PopulationStudy, run: Mapping[str, Any], pop: Population, seconds: float, _cpu: float
+) -> dict[str, pd.DataFrame]:
+    """The rows a finished run stores, per table of :data:`STORED` (the run's
+    wall ``seconds`` in its summary; its CPU seconds are not stored: the
+    stored columns predate them)."""
+    ident = _STORE.identity(run, plan_id(study))
     modules = table_c_1(pop.registry, top=15).drop(columns=["name"])
     modules.insert(0, "rank", range(1, len(modules) + 1))
     return {
-        "evaluations": _keyed(pop.results_frame(), ident),
-        "generations": _keyed(pop.generations_frame(), ident),
-        "modules": _keyed(modules, ident),
+        "evaluations": keyed(pop.results_frame(), ident, _MEASURED),
+        "generations": keyed(pop.generations_frame(), ident, _MEASURED),
+        "modules": keyed(modules, ident, _MEASURED),
         "runs": pd.DataFrame([{**ident, **_summary(study, pop, seconds)}]),
     }
 
 
-def _write(frames: Mapping[str, pd.DataFrame], data: Mapping[str, Path]) -> None:
-    """Store a run's rows, the summary row last, under the runs file's lock."""
-    store = run_store(data)
-    ident = frames["runs"].iloc[0][["study", "plan", "dataset", "mode", "seed"]].to_dict()
-    with store.lock():
-        for kind in ("evaluations", "generations", "modules", "runs"):
-            replace_csv_rows(data[kind], ident, frames[kind], read=_read)
-
-
 def population_run(
-    *,
-    study: str,
-    dataset: str,
-    mode: str,
-    seed: int,
-    spec: PopulationStudy,
-    data_dir: str | Path | None,
-    checkpoint_root: Path,
-    deadline: float | None,
-    progress: bool,
-) -> dict[str, pd.DataFrame] | None:
-    """One run of ``spec``, checkpointed every generation and resumed from its
-    checkpoint; its rows per table, or None when ``deadline`` (a
-    :func:`time.time`) passed first (checked between generations). One thread
-    (``torch.set_num_threads(1)``): the models are small and the rows then do
-    not depend on the core count."""
-    torch.set_num_threads(1)
+    *, study: str, dataset: str, mode: str, seed: int, spec: PopulationStudy, **place: Any
+) -> Mapping[str, pd.DataFrame] | None:
+    """One run of ``spec`` (the study's ``run_one``), checkpointed every
+    generation and resumed from its checkpoint; its rows per table, or None
+    when ``deadline`` (a :func:`time.time`) passed first (checked between
+    generations). One thread: the models are small and the rows then do not
+    depend on the core count. ``place``: ``data_dir``, ``checkpoint_root``,
+    ``deadline``, ``progress``
+    (:meth:`~reuseprior.revolver.population_study.PopulationStudyStore.run_population`)."""
     key = RunKey(study, dataset, mode, seed)
-    splits = load_standard_splits(dataset, data_dir, seed=seed, image_size=spec.image_size)
-    pop = _load_or_start(spec, key, splits, checkpoint_root)
-    path = key.checkpoint(checkpoint_root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    elapsed = float(pop.metadata.get("seconds", 0.0))
-    with progress_bar(total=pop.config.epochs, initial=pop.generation, desc=key.label(), disable=not progress) as bar:
-        while pop.generation < pop.config.epochs:
-            if deadline is not None and time.time() > deadline:
-                return None
-            t0 = time.perf_counter()
-            pop.step()
-            elapsed += time.perf_counter() - t0
-            pop.metadata["seconds"] = elapsed
-            pop.save(path)
-            bar.update()
-    return _frames(spec, key, pop, elapsed)
+    return _STORE.run_population(spec, asdict(key), start=_load_or_start, frames=_frames, label=key.label(), **place)
 
 
-def deadline_after(minutes: float | None) -> float | None:
-    """The :func:`time.time` ``minutes`` from now (None: no deadline), as :func:`population_run` reads it."""
-    return time.time() + 60 * minutes if minutes is not None else None
-
-
-def run_study(
-    study: PopulationStudy = CPU_STUDY,
-    *,
-    data_dir: str | Path | None = None,
-    data: Mapping[str, Path] = STORED,
-    checkpoint_root: Path = CHECKPOINT_ROOT,
-    max_runs: int | None = None,
-    max_minutes: float | None = None,
-    only: Iterable[RunKey] | None = None,
-    progress: bool = True,
-    client: Client | None = None,
-) -> list[RunKey]:
-    """Run the pending runs of ``study`` (or of ``only``) in order (on the Dask
-    ``client``'s workers when given), each checkpointed every generation and
-    stored when it ends; at most ``max_runs``, and none past ``max_minutes``
-    (checked between generations: a run continues from its checkpoint next
-    time). Returns the runs stored."""
-    deadline = deadline_after(max_minutes)
-    runs = as_study(study, data_dir=data_dir, data=data, checkpoint_root=checkpoint_root, deadline=deadline,
-                    progress=progress and client is None)  # fmt: skip
-    chosen = None if only is None else [asdict(k) for k in only]
-    done = core_study.run_study(runs, only=chosen, max_runs=max_runs, client=client, progress=progress)
-    return [RunKey(**run) for run in done.stored]
+def run_study(study: PopulationStudy = CPU_STUDY, *, data: Mapping[str, Path] = STORED, **options: Any) -> list[RunKey]:
+    """Run the pending runs of ``study`` (or of ``options``' ``only``) in order
+    (on the Dask ``client``'s workers when given), each checkpointed every
+    generation and stored when it ends; at most ``max_runs``, and none past
+    ``max_minutes`` (checked between generations: a run continues from its
+    checkpoint next time); ``data_dir``, ``checkpoint_root``, ``progress``
+    (:meth:`~reuseprior.revolver.population_study.PopulationStudyStore.run`).
+    Returns the runs stored."""
+    return [RunKey(**run) for run in _STORE.run(study, data=data, **options)]
 
 
 # ---------------------------------------------------------------------- reading
@@ -585,7 +484,7 @@ def store_live_reference(
     frame = live_slice(study, key, generations, data_dir=data_dir)
     identity = {"study": study.name, "plan": plan_id(study), "dataset": key.dataset, "mode": key.mode, "seed": key.seed}
     frame = frame.assign(**identity)[[*identity, *frame.columns]]
-    return replace_csv_rows(path, identity, frame, read=_read)
+    return replace_csv_rows(path, identity, frame, read=read_table)
 
 
 def live_check(
@@ -610,7 +509,7 @@ def live_check(
     within :data:`LIVE_REFERENCE_REL` of it. ``live (first)``
     and ``max abs deviation`` (from the reference) are this machine's."""
     stored = _evaluations_of(read_stored("evaluations", study, data), key, generations)
-    expected = _evaluations_of(_of_plan(_read(Path(reference)), study), key, generations)
+    expected = _evaluations_of(_STORE.of_plan(read_table(Path(reference)), study), key, generations)
     if stored.empty or expected.empty:
         raise ValueError(
             f"no stored evaluations or float64 reference of {key.label()} in plan {plan_id(study)}: run the "
@@ -653,3 +552,7 @@ def _evaluations_of(frame: pd.DataFrame, key: RunKey, generations: int) -> pd.Da
         return frame
     same = (frame["dataset"] == key.dataset) & (frame["mode"] == key.mode) & (frame["seed"] == key.seed)
     return frame[same & (frame["generation"] < generations)].reset_index(drop=True)
+
+
+#: the study's storage and resume plumbing (defined last: it names the run and check functions above)
+_STORE = PopulationStudyStore(_KEY_COLUMNS, STORED, CHECKPOINT_ROOT, plan_id, population_run, live_check)

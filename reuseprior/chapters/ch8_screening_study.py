@@ -34,9 +34,10 @@ the last; no decision reads the test set.
 the batches trained in it and in total, the top individual's test accuracy,
 the best validation accuracy so far, the slots filled and the screening's
 proposals; per run (``data/ch8_screening_runs.csv``, through
-:class:`reuseprior.core.study.RunStore`; the summary row, written last,
-marks a run as stored): totals, the peak and final top test accuracy, CPU
-seconds of the run and of its scoring.
+:class:`reuseprior.core.study.RunStore` and
+:mod:`reuseprior.revolver.population_study`, shared with chapter 3's study;
+the summary row, written last, marks a run as stored): totals, the peak and
+final top test accuracy, CPU seconds of the run and of its scoring.
 
 **Matched spend.** Every training session trains the same number of
 batches (``base_batches = min_batches = max_batches``: the thesis's
@@ -89,33 +90,25 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import platform
-import time
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
-from reuseprior.chapters.ch3_population_study import deadline_after
-from reuseprior.chapters.ch3_revolver import PROFILES, RevolverProfile, top_test_readings
+from reuseprior.chapters.ch3_population_study import CPU_STUDY
+from reuseprior.chapters.ch3_revolver import RevolverProfile, top_test_readings
 from reuseprior.core import paths
-from reuseprior.core import study as core_study
-from reuseprior.core.cpu import cpu_kernels
-from reuseprior.core.files import replace_csv_rows
 from reuseprior.core.study import RunStore, Study
 from reuseprior.counting import analyze
-from reuseprior.datasets import load_standard_splits
 from reuseprior.reporting.plotting import caption
 from reuseprior.reporting.statistics import ALPHA, CONFIDENCE, paired_summary, permutation_p, verdict
 from reuseprior.revolver.blueprint import Blueprint
-from reuseprior.revolver.population import Population, PopulationConfig, config_from_settings, load_matching
+from reuseprior.revolver.population import Population, PopulationConfig, config_from_settings
+from reuseprior.revolver.population_study import PopulationStudyStore, keyed, load_or_start, run_provenance
 from reuseprior.revolver.registry import ModuleRegistry
 from reuseprior.revolver.search import Algorithm, screened
 
@@ -154,7 +147,8 @@ STORED: dict[str, Path] = {
 CHECKPOINT_ROOT = paths.BUILD_DIR / "ch8_screening_study"
 #: the claim judged on the ``pg - plain`` differences, and what it says
 CLAIM = ("greater", "screening by PG reaches a higher best test accuracy at the same training spend (batches)")
-_KEY = ("study", "dataset", "arm", "seed")
+#: the identity columns of every stored row, in order
+_IDENT = ("study", "plan", "dataset", "arm", "seed")
 
 
 @dataclass(frozen=True)
@@ -203,7 +197,8 @@ class ScreeningStudy:
 #: base = min = max, so both arms spend the same batches in every generation), the learning rate held for
 #: 9 generations then decayed (chapter 3's CPU study's 19 of 30, scaled), the first 512 validation images
 #: per session, the top individual tested every 2nd generation and at the last; k = 4 proposals per
-#: screened slot.
+#: screened slot. The rest is chapter 3's CPU study's (its warm-up, learning rates 0.35 to 0.00085,
+#: search budget, width 1, float32).
 CPU_SCREENING = ScreeningStudy(
     name="cpu-14px-thesis",
     dataset="fashion-mnist",
@@ -213,29 +208,22 @@ CPU_SCREENING = ScreeningStudy(
     candidates=4,
     val_limit=512,
     settings=replace(
-        PROFILES["quick"],
+        CPU_STUDY.settings,  # its warm-up, learning rates, search budget, width 1 and float32
         population_size=12,
         sample_size=3,
         epochs=14,
-        warmup_x=2,
-        warmup_epoch=0,
-        lr=0.35,
-        min_lr=0.00085,
         decay_start=9,
+        mean_val_last=9,
+        test_every=2,
         batch_size=64,
         base_batches=24,
         min_batches=24,
         max_batches=24,
-        test_every=2,
-        search_budget=10,
-        mean_val_last=9,
         space="thesis",
         base_widths=None,
         growths=None,
         depths=None,
         num_groups=None,
-        width=1,
-        precision="float32",
     ),
 )
 
@@ -292,58 +280,30 @@ def _screen(spec: ScreeningStudy, arm: str, pop: Population) -> Callable[[Algori
 
 
 def _checkpoint(root: Path, run: Mapping[str, Any]) -> Path:
-    return Path(root) / str(run["study"]) / str(run["dataset"]) / f"{run['arm']}-seed{run['seed']}.pt"
+    return _STORE.checkpoint(run, Path(root))
 
 
 def _load_or_start(spec: ScreeningStudy, run: Mapping[str, Any], splits, root: Path) -> Population:
+    """The run's population, resumed from its checkpoint or started anew, with its arm's screen."""
     config = _config(spec, int(run["seed"]), splits.input_shape, splits.num_classes)
-    path = _checkpoint(root, run)
-    if path.exists():
-        pop = load_matching(path, config, splits, fix="delete it to start that run afresh")
-    else:
-        pop = Population(config, splits)
-        pop.metadata.update({"dataset": spec.dataset, "study": spec.name, "plan": plan_id(spec), "arm": run["arm"]})
+    metadata = {"dataset": spec.dataset, "study": spec.name, "plan": plan_id(spec), "arm": run["arm"]}
+    pop = load_or_start(config, splits, _checkpoint(root, run), metadata)
     pop.screen = _screen(spec, str(run["arm"]), pop)
     return pop
 
 
 def screening_run(
-    *,
-    study: str,
-    dataset: str,
-    arm: str,
-    seed: int,
-    spec: ScreeningStudy,
-    data_dir: str | Path | None,
-    checkpoint_root: Path,
-    deadline: float | None,
-    progress: bool,
-) -> dict[str, pd.DataFrame] | None:
+    *, study: str, dataset: str, arm: str, seed: int, spec: ScreeningStudy, **place: Any
+) -> Mapping[str, pd.DataFrame] | None:
     """One run of ``spec`` (the study's ``run_one``), checkpointed every
     generation and resumed from its checkpoint; its rows per table of
     :data:`STORED`, or None when ``deadline`` (a :func:`time.time`) passed
     first (checked between generations). One thread, float32 (chapter 3's
-    CPU study's precision)."""
-    torch.set_num_threads(1)
+    CPU study's precision). ``place``: ``data_dir``, ``checkpoint_root``,
+    ``deadline``, ``progress``
+    (:meth:`~reuseprior.revolver.population_study.PopulationStudyStore.run_population`)."""
     run = {"study": study, "dataset": dataset, "arm": arm, "seed": seed}
-    splits = load_standard_splits(dataset, data_dir, seed=seed, image_size=spec.image_size)
-    pop = _load_or_start(spec, run, splits, checkpoint_root)
-    path = _checkpoint(checkpoint_root, run)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    elapsed = float(pop.metadata.get("seconds", 0.0))
-    cpu = float(pop.metadata.get("cpu_seconds", 0.0))
-    label = f"{arm}/seed {seed}"
-    with tqdm(total=pop.config.epochs, initial=pop.generation, desc=label, disable=not progress) as bar:
-        while pop.generation < pop.config.epochs:
-            if deadline is not None and time.time() > deadline:
-                return None
-            t0, c0 = time.perf_counter(), time.thread_time()
-            pop.step()
-            elapsed, cpu = elapsed + time.perf_counter() - t0, cpu + time.thread_time() - c0
-            pop.metadata.update({"seconds": elapsed, "cpu_seconds": cpu})
-            pop.save(path)
-            bar.update()
-    return _frames(spec, run, pop, elapsed, cpu)
+    return _STORE.run_population(spec, run, start=_load_or_start, frames=_frames, label=f"{arm}/seed {seed}", **place)
 
 
 def _generations(pop: Population) -> pd.DataFrame:
@@ -382,9 +342,7 @@ def _summary(pop: Population, log: pd.DataFrame, seconds: float, cpu: float) -> 
         "seconds": round(seconds, 1),
         "cpu_seconds": round(cpu, 1),
         "screening_seconds": round(float(screening["seconds"].sum()), 1),
-        "finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, 1 thread, "
-        f"CPU kernels {cpu_kernels()}",
+        **run_provenance(),
     }
 
 
@@ -392,91 +350,44 @@ def _frames(
     spec: ScreeningStudy, run: Mapping[str, Any], pop: Population, seconds: float, cpu: float
 ) -> dict[str, pd.DataFrame]:
     """The rows a finished run stores, per table of :data:`STORED`."""
-    ident = {"study": run["study"], "plan": plan_id(spec), "dataset": run["dataset"], "arm": run["arm"],
-             "seed": run["seed"]}  # fmt: skip
+    ident = _STORE.identity(run, plan_id(spec))
     log = _generations(pop)
-    generations = pd.concat([pd.DataFrame({k: [v] * len(log) for k, v in ident.items()}), log], axis=1)
-    return {"generations": generations, "runs": pd.DataFrame([{**ident, **_summary(pop, log, seconds, cpu)}])}
-
-
-def _read(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path) if path.exists() and path.stat().st_size > 0 else pd.DataFrame()
+    return {"generations": keyed(log, ident), "runs": pd.DataFrame([{**ident, **_summary(pop, log, seconds, cpu)}])}
 
 
 def run_store(data: Mapping[str, Path] = STORED) -> RunStore:
     """The runs table (its summary row, written last, marks a run as stored)."""
-    return RunStore(Path(data["runs"]), key=_KEY, read=_read)
-
-
-def _write(frames: Mapping[str, pd.DataFrame], data: Mapping[str, Path]) -> None:
-    """Store a run's rows, the summary row last, under the runs file's lock."""
-    store = run_store(data)
-    ident = frames["runs"].iloc[0][["study", "plan", *_KEY[1:]]].to_dict()
-    with store.lock():
-        for kind in ("generations", "runs"):
-            replace_csv_rows(data[kind], ident, frames[kind], read=_read)
+    return _STORE.run_store(data)
 
 
 def read_stored(kind: str, spec: ScreeningStudy | None = None, data: Mapping[str, Path] = STORED) -> pd.DataFrame:
     """The stored rows of ``kind`` (a key of :data:`STORED`), those of ``spec``'s plan when given."""
-    frame = _read(Path(data[kind]))
-    if spec is None or frame.empty:
-        return frame
-    return frame[(frame["study"] == spec.name) & (frame["plan"] == plan_id(spec))].reset_index(drop=True)
+    return _STORE.read(kind, spec, data)
 
 
-def as_study(
-    spec: ScreeningStudy = CPU_SCREENING,
-    *,
-    data_dir: str | Path | None = None,
-    data: Mapping[str, Path] = STORED,
-    checkpoint_root: Path = CHECKPOINT_ROOT,
-    deadline: float | None = None,
-    progress: bool = False,
-) -> Study:
-    """``spec`` as a resumable study of :mod:`reuseprior.core.study` (``deadline``:
-    a :func:`time.time` after which a run stops between generations)."""
-    context = {"spec": spec, "data_dir": data_dir, "checkpoint_root": checkpoint_root, "deadline": deadline,
-               "progress": progress}  # fmt: skip
-    return Study(spec.name, plan_id(spec), run_store(data), tuple(spec.runs()), screening_run, context,
-                 store_result=lambda _, frames: _write(frames, data))  # fmt: skip
+def as_study(spec: ScreeningStudy = CPU_SCREENING, **options: Any) -> Study:
+    """``spec`` as a resumable study of :mod:`reuseprior.core.study` (``options``:
+    ``data_dir``, ``data``, ``checkpoint_root``, ``deadline``, a :func:`time.time`
+    after which a run stops between generations, and ``progress``;
+    :meth:`~reuseprior.revolver.population_study.PopulationStudyStore.as_study`)."""
+    return _STORE.as_study(spec, **options)
 
 
-def run_study(
-    spec: ScreeningStudy = CPU_SCREENING,
-    *,
-    data_dir: str | Path | None = None,
-    data: Mapping[str, Path] = STORED,
-    checkpoint_root: Path = CHECKPOINT_ROOT,
-    max_runs: int | None = None,
-    max_minutes: float | None = None,
-    only: Iterable[Mapping[str, Any]] | None = None,
-    progress: bool = True,
-) -> list[dict[str, Any]]:
-    """Run the pending runs of ``spec`` (or of ``only``) in this process, each
-    stored when it ends; at most ``max_runs``, none past ``max_minutes``
-    (a run continues from its checkpoint next time). Returns the runs stored."""
-    deadline = deadline_after(max_minutes)
-    study = as_study(spec, data_dir=data_dir, data=data, checkpoint_root=checkpoint_root, deadline=deadline,
-                     progress=progress)  # fmt: skip
-    chosen = None if only is None else [dict(r) for r in only]
-    return [dict(r) for r in core_study.run_study(study, only=chosen, max_runs=max_runs, progress=progress).stored]
+def run_study(spec: ScreeningStudy = CPU_SCREENING, **options: Any) -> list[dict[str, Any]]:
+    """Run the pending runs of ``spec`` (or of ``options``' ``only``) in this
+    process, each stored when it ends; at most ``max_runs``, none past
+    ``max_minutes`` (a run continues from its checkpoint next time);
+    ``data``, ``data_dir``, ``checkpoint_root``, ``progress``
+    (:meth:`~reuseprior.revolver.population_study.PopulationStudyStore.run`).
+    Returns the runs stored."""
+    return _STORE.run(spec, **options)
 
 
 def study_status(spec: ScreeningStudy = CPU_SCREENING, data: Mapping[str, Path] = STORED) -> pd.DataFrame:
     """Stored and pending runs per arm, with the hours stored (CPU of the runs'
     threads, and wall); ``attrs["other_plans"]``: stored rows of other plans in the same file."""
-    stored, everything = read_stored("runs", spec, data), read_stored("runs", None, data)
-    rows = []
-    for arm in spec.arms:
-        mine = stored[stored["arm"] == arm] if not stored.empty else stored
-        seeds = sorted(int(s) for s in mine["seed"]) if not mine.empty else []
-        cpu, wall = (float(mine[c].sum() / 3600) if not mine.empty else 0.0 for c in ("cpu_seconds", "seconds"))
-        rows.append({"arm": arm, "stored seeds": seeds, "pending": len(spec.seeds) - len(seeds),
-                     "CPU hours stored": cpu, "wall hours stored": wall})  # fmt: skip
-    table = pd.DataFrame(rows)
-    table.attrs["other_plans"] = 0 if everything.empty else int(len(everything) - len(stored))
-    return table
+    hours = {"CPU hours stored": "cpu_seconds", "wall hours stored": "seconds"}
+    return _STORE.status(spec, [{"arm": arm} for arm in spec.arms], hours, data)
 
 
 # ---------------------------------------------------------------------- reading
@@ -627,3 +538,7 @@ def spend_figure(generations: pd.DataFrame, spec: ScreeningStudy = CPU_SCREENING
     caption(fig, f"data: {spec.dataset} at {spec.image_size}x{spec.image_size} px, study {spec.name}, plan "
                  f"{plan_id(spec)}: {runs} stored runs (data/ch8_screening_generations.csv)")  # fmt: skip
     return fig
+
+
+#: the study's storage and resume plumbing (defined last: it names the run function above)
+_STORE = PopulationStudyStore(_IDENT, STORED, CHECKPOINT_ROOT, plan_id, screening_run)

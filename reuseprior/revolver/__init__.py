@@ -2,7 +2,8 @@
 scope-name sharing, building blocks (dropout included), training sessions
 (a model blueprint with its optimizer, schedule, loss and batch budget),
 genotype/phenotype fitness, genetic operators, random search and the genetic
-algorithm, and population training with checkpoint/resume.
+algorithm, population training with checkpoint/resume, and paired-seed
+studies of populations stored row by row (:mod:`reuseprior.revolver.population_study`).
 
     from reuseprior.revolver import Population, PopulationConfig
 """
