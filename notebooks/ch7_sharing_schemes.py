@@ -254,8 +254,10 @@ print(ch7.study_settings(spec))
 studies = ch7.profile_rows(ctx.settings, ctx.device, progress=False)
 stored_rows, source = studies[spec.name]
 rows, paired_seeds, partial_seeds = ch7.complete_seeds(stored_rows, spec)
-print(f"{len(stored_rows)} runs of {spec.name} from {source}: {len(paired_seeds)} paired seeds {paired_seeds} "
-      f"(every configuration stored), seeds in progress {partial_seeds}")
+print(
+    f"{len(stored_rows)} runs of {spec.name} from {source}: {len(paired_seeds)} paired seeds {paired_seeds} "
+    f"(every configuration stored), seeds in progress {partial_seeds}"
+)
 design = ch7.describe_study(spec, budgets, stored_rows)
 ctx.save_table(design, "study_design")
 design.round(2)
@@ -276,8 +278,10 @@ design.round(2)
 floor = ch7.read_floor(spec)
 live_floor = ch7.study_floor(spec, data_dir=ctx.settings.data_dir) if ctx.settings.live_rows else floor
 floor_check = pd.DataFrame(
-    [{"quantity": q, "stored": floor[q], "live": live_floor[q], "difference (pp)": live_floor[q] - floor[q]}
-     for q in ("train_top1", "test_top1")]
+    [
+        {"quantity": q, "stored": floor[q], "live": live_floor[q], "difference (pp)": live_floor[q] - floor[q]}
+        for q in ("train_top1", "test_top1")
+    ]
 )
 assert (floor_check["difference (pp)"].abs() <= 0.01).all(), floor_check
 ctx.save_table(floor_check, "linear_floor_check")
@@ -289,8 +293,11 @@ criteria_by_config = ch7.criteria_summary(criteria, floor)
 not_decidable = ch7.decidability(criteria, floor, paired_seeds, spec)
 ctx.save_table(criteria, "run_criteria")
 ctx.save_table(criteria_by_config, "criteria_by_config")
-print("every configuration's runs count and enough seeds are paired" if not not_decidable
-      else f"not comparable yet: {not_decidable}")
+print(
+    "every configuration's runs count and enough seeds are paired"
+    if not not_decidable
+    else f"not comparable yet: {not_decidable}"
+)
 criteria_by_config.round(2)
 
 # %%
