@@ -277,13 +277,8 @@ design.round(2)
 # %%
 floor = ch7.read_floor(spec)
 live_floor = ch7.study_floor(spec, data_dir=ctx.settings.data_dir) if ctx.settings.live_rows else floor
-floor_check = pd.DataFrame(
-    [
-        {"quantity": q, "stored": floor[q], "live": live_floor[q], "difference (pp)": live_floor[q] - floor[q]}
-        for q in ("train_top1", "test_top1")
-    ]
-)
-assert (floor_check["difference (pp)"].abs() <= 0.01).all(), floor_check
+floor_check = ch7.floor_check(floor, live_floor)
+assert floor_check["within tolerance"].all(), floor_check
 ctx.save_table(floor_check, "linear_floor_check")
 floor_check
 

@@ -282,6 +282,8 @@ def test_the_stored_floor_is_of_the_study_and_recomputes():
     assert live["train_images"] == 8000 and live["test_images"] == 10000
     assert live["test_top1"] == pytest.approx(stored["test_top1"], abs=0.01)
     assert live["train_top1"] == pytest.approx(stored["train_top1"], abs=0.01)
+    assert ch7.floor_check(stored, live)["within tolerance"].all()
+    assert not ch7.floor_check(stored, {**live, "test_top1": live["test_top1"] + 0.5})["within tolerance"].all()
 
 
 def _criteria_rows(seeds_per_config: dict[str, list[int]], test: float = 90.0, gain: float = 0.0) -> pd.DataFrame:

@@ -59,6 +59,22 @@ def read_floor(spec: StudySpec, path: Path = STORED_FLOOR) -> dict[str, Any]:
     return mine.iloc[0].to_dict()
 
 
+#: how far a refitted floor may move (points): its fit is float64 and deterministic, so only rounding
+FLOOR_TOLERANCE_PP = 0.01
+
+
+def floor_check(stored: dict[str, Any], live: dict[str, Any]) -> pd.DataFrame:
+    """The stored floor beside one refitted now: training and test top-1, the difference and whether
+    it is within :data:`FLOOR_TOLERANCE_PP`."""
+    rows = [
+        {"quantity": q, "stored": stored[q], "live": live[q], "difference (pp)": live[q] - stored[q]}
+        for q in ("train_top1", "test_top1")
+    ]
+    out = pd.DataFrame(rows)
+    out["within tolerance"] = out["difference (pp)"].abs() <= FLOOR_TOLERANCE_PP
+    return out
+
+
 def complete_seeds(rows: pd.DataFrame, spec: StudySpec) -> tuple[pd.DataFrame, list[int], list[int]]:
     """The rows of the seeds every configuration of ``spec`` has (paired seeds), those seeds, and the
     seeds that are stored only in part (a study still running)."""
