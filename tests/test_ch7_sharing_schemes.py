@@ -260,12 +260,12 @@ def test_the_stored_study_keeps_its_plan_id():
 
 
 def test_stored_rows_are_valid_and_filled_seed_by_seed():
-    # the study is filled across sessions, seed-major: every seed before the last stored one is complete,
-    # every row has its epoch history and the prior's scores
+    # the study is filled across sessions (a worker per core, seed by seed): at least one seed is complete,
+    # every row is of a seed of the study and has its whole epoch history and the prior's scores
     rows = ch7.study_rows(ch7.CPU_STUDY)
     assert not rows.empty, "run: python -m reuseprior study ch7 run"
     _, paired, partial = ch7.complete_seeds(rows, ch7.CPU_STUDY)
-    assert len(partial) <= 1 and all(s < min(partial, default=10**9) for s in paired), (paired, partial)
+    assert paired and set(paired) | set(partial) <= set(ch7.CPU_STUDY.seeds), (paired, partial)
     assert set(rows["config"]) <= {c.label for c in ch7.CPU_STUDY.configs} and len(ch7.CPU_STUDY.configs) == 12
     assert (rows["epochs"] == ch7.CPU_STUDY.train.epochs).all()
     assert rows["epoch_history"].map(lambda h: len(read_history(h))).eq(ch7.CPU_STUDY.train.epochs + 1).all()
