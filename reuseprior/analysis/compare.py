@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence, Union
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
@@ -103,8 +104,6 @@ class Comparison:
     def figure(self, x: str = "params"):
         """``by`` against ``x`` (log scale), one labelled point per scored model;
         the models that failed are named under the axes."""
-        import matplotlib.pyplot as plt
-
         fig, ax = plt.subplots(figsize=(6.4, 4.4))
         ok = self.table[self.table[self.by].notna() & self.table[x].notna()]
         ax.scatter(ok[x], ok[self.by], color="C0")

@@ -45,6 +45,7 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 import torch
+from sklearn.datasets import load_sample_images
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -101,8 +102,6 @@ class ProxyBatch:
 
 
 def _sample_image_crops(n: int, size: int, generator: np.random.Generator) -> np.ndarray:
-    from sklearn.datasets import load_sample_images
-
     images = [np.asarray(im, dtype=np.float32) / 255.0 for im in load_sample_images().images]
     out = np.empty((n, 3, size, size), dtype=np.float32)
     for k in range(n):

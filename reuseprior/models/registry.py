@@ -55,7 +55,7 @@ def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[.
 
 
 def _torchvision_models() -> ModuleType:
-    import torchvision  # heavy (about a second): loaded only when a name is not registered here
+    import torchvision  # noqa: PLC0415 (about a second: only for a name not registered here)
 
     return torchvision.models
 

@@ -143,7 +143,7 @@ def chapter_files(config_dir: Path = BOOK_CONFIG_DIR) -> list[str]:
 
 
 def _read_toc(config_dir: Path) -> dict:
-    import yaml
+    import yaml  # noqa: PLC0415 (the book's tools: requirements-lock.txt, not the package)
 
     toc_path = config_dir / "_toc.yml"
     if not toc_path.is_file():
@@ -291,7 +291,7 @@ def _link_chapter_names(markdown: str, pages: dict[str, Path], page: str) -> str
 
 def _link_targets(markdown: str) -> Iterator[str]:
     """Every link and image address of a markdown text, code excluded."""
-    from markdown_it import MarkdownIt
+    from markdown_it import MarkdownIt  # noqa: PLC0415 (the book's tools: requirements-lock.txt, not the package)
 
     def walk(tokens) -> Iterator[str]:
         for token in tokens:
@@ -367,7 +367,7 @@ def _normalise(path: Path) -> str:
 
 def _copy_mathjax(destination: Path) -> None:
     try:
-        import jupyter_server_mathjax
+        import jupyter_server_mathjax  # noqa: PLC0415 (the book's tools: requirements-lock.txt, not the package)
     except ImportError as err:
         raise BookError(
             "the book serves MathJax itself and copies it from the jupyter-server-mathjax package, "
@@ -416,7 +416,7 @@ def build_book(
     Raises :class:`BookError` when the source cannot be assembled, when
     Sphinx fails or warns of a broken page, or when a page loads anything
     from another site."""
-    from jupyter_book.sphinx import build_sphinx
+    from jupyter_book.sphinx import build_sphinx  # noqa: PLC0415 (the book's tools: requirements-lock.txt, not the package)
 
     start = time.perf_counter()
     book_dir = Path(book_dir).resolve()

@@ -116,7 +116,7 @@ def smallest_text_px(fig: plt.Figure, *, content_px: float = CONTENT_PX) -> floa
 def show(fig: plt.Figure) -> None:
     """Display ``fig`` once in the notebook and close it, so that neither the
     inline backend's end-of-cell flush nor a later ``plt.show()`` shows it again."""
-    from IPython.display import display
+    from IPython.display import display  # noqa: PLC0415 (IPython: the notebooks extra)
 
     display(fig)
     plt.close(fig)

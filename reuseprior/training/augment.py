@@ -47,6 +47,8 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
+from torchvision import transforms as T
+from torchvision.transforms import functional as TF
 
 from reuseprior.datasets import IMAGENET_MEAN, IMAGENET_STD
 
@@ -98,8 +100,6 @@ class CentralCropResize:
         return max(1, int(self.image_size / (self.image_size + CROP_PADDING) * min(height, width)))
 
     def __call__(self, image: Any) -> Any:
-        from torchvision.transforms import functional as TF
-
         width, height = image.size
         side = self.crop_size(height, width)
         if side is not None:
@@ -126,8 +126,6 @@ def build_transforms(
     crop below 320 px, resize). RandAugment's magnitude is on the official
     0-10 scale (11 bins). ``normalization`` is a key of :data:`NORMALIZATIONS`.
     """
-    from torchvision import transforms as T
-
     if augmentation not in AUGMENTATIONS:
         raise ValueError(f"augmentation={augmentation!r} is not known; choose one of {AUGMENTATIONS}")
     eval_size = image_size if eval_size is None else eval_size

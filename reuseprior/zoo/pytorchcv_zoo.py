@@ -94,6 +94,6 @@ def load_pytorchcv_zoo() -> pd.DataFrame:
 def build_pytorchcv(name: str) -> nn.Module:
     """The architecture with random initialisation (``pretrained=False``)."""
     _require_pytorchcv()
-    from pytorchcv.model_provider import get_model
+    from pytorchcv.model_provider import get_model  # noqa: PLC0415 (pytorchcv: the zoo extra)
 
     return get_model(name, pretrained=False)

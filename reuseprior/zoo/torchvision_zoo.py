@@ -25,7 +25,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 import pandas as pd
+import torchvision.models as tvm
 from torch import nn
+from torchvision.models import get_model, get_model_builder, get_model_weights, list_models
 
 __all__ = ["build_at_eval_crop", "build_torchvision", "eval_crop", "load_torchvision_zoo", "pick_recipe"]
 
@@ -45,8 +47,6 @@ _SIZE_ARGUMENTS = {
 
 def pick_recipe(name: str):
     """The weight enum member chosen for ``name`` by the rule in the module docstring."""
-    from torchvision.models import get_model_weights
-
     members = list(get_model_weights(name))
     for m in members:
         if m.name == "IMAGENET1K_V1":
@@ -65,9 +65,6 @@ def load_torchvision_zoo() -> pd.DataFrame:
     ``published_params``, ``published_gflops`` (``_ops``: GFLOPs as torchvision
     states them), ``eval_crop``.
     """
-    import torchvision.models as tvm
-    from torchvision.models import list_models
-
     rows = []
     for name in list_models(module=tvm):
         w = pick_recipe(name)
@@ -95,8 +92,6 @@ def build_torchvision(name: str, num_classes: int = 1000, image_size: int | None
     size as built and ignore it); ``None``: the builder's default (224 px).
     The keyword is passed, never a second model built, so one build draws the
     random numbers of the seeded initialisation."""
-    from torchvision.models import get_model, get_model_builder
-
     kwargs = dict(_BUILD_KWARGS.get(name, {}))
     size_arguments = _SIZE_ARGUMENTS.get(get_model_builder(name).__module__)
     if image_size is not None and size_arguments is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
@@ -83,8 +84,6 @@ def scatter_grid(zoo: str, scores: list[str], ncols: int = 4, df: pd.DataFrame |
     architectures with a finite value. ``df``: the scored rows (default the
     stored ``data/zoo_scores_v1_<zoo>.csv``); a score with no finite value
     gets no panel."""
-    import matplotlib.pyplot as plt
-
     df = load_scores(zoo) if df is None else df
     scores = [s for s in scores if s in df.columns and np.isfinite(df[s].astype(float)).any()]
     nrows = max(1, math.ceil(len(scores) / ncols))
@@ -115,8 +114,6 @@ def correlation_forest(table: pd.DataFrame, scores: list[str] | None = None):
     another; a published Spearman rho of the same proxy, where one exists, is a
     cross. ``scores`` restricts and orders the rows (default: every score).
     """
-    import matplotlib.pyplot as plt
-
     if table.empty:
         raise ValueError(
             "no correlations to plot: score some architectures first (python -m reuseprior score-zoos ...)"

@@ -273,7 +273,7 @@ def learn_store_mapping(
     ``model`` itself is not touched. Returns the groups (stores in the order of
     their first layer, layers in model order) and the coefficient matrix.
     """
-    from sklearn.cluster import KMeans  # optional heavy dependency, needed only by this mapping
+    from sklearn.cluster import KMeans  # noqa: PLC0415 (a slow import, needed only by this mapping)
 
     if generator not in ("wavg", "emb"):
         raise SharingError(f"the learned mapping clusters WAvg or Emb coefficients; got generator={generator!r}")

@@ -109,7 +109,7 @@ def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
             groups, lr=config.peak_lr, alpha=config.rmsprop_decay, eps=config.rmsprop_eps, momentum=config.momentum
         )
     if config.optimizer == "rmsprop_tf":
-        from timm.optim import RMSpropTF  # heavy (timm's model registry): loaded only for this optimizer
+        from timm.optim import RMSpropTF  # noqa: PLC0415 (timm's model registry: only for this optimizer)
 
         return RMSpropTF(
             groups, lr=config.peak_lr, alpha=config.rmsprop_decay, eps=config.rmsprop_eps, momentum=config.momentum

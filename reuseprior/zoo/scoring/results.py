@@ -12,6 +12,7 @@ from typing import Iterable
 
 import pandas as pd
 import torch
+import torchvision
 
 from reuseprior.baselines.proxies import ProxyBatch
 from reuseprior.baselines.registry import ZOO_PROXIES
@@ -127,8 +128,6 @@ def version_complete_on(zoo: str, archs: Iterable[str], data_dir: Path | None = 
 
 
 def _meta(zoo: Zoo, seed: int, batch: ProxyBatch | None, archs_in_zoo: int) -> dict[str, object]:
-    import torchvision  # the version only; a heavy import
-
     return {
         "zoo": zoo.name,
         "description": zoo.description,
