@@ -60,6 +60,15 @@ def test_linear_floor_fits_separable_images_and_ignores_their_scale():
     assert convergence.linear_floor(scaled, scaled) == floor
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_linear_floor_refuses_a_fit_that_stopped_before_converging(monkeypatch):
+    g = torch.Generator().manual_seed(0)
+    data = TensorDataset(torch.rand(60, 1, 4, 4, generator=g), torch.arange(60) % 3)
+    monkeypatch.setattr(convergence, "FLOOR_MAX_ITER", 2)
+    with pytest.raises(RuntimeError, match="did not converge in 2 lbfgs iterations"):
+        convergence.linear_floor(data, data)
+
+
 def test_fit_stops_after_an_epoch_of_the_full_schedule():
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(64, 3, generator=g), torch.randint(0, 2, (64,), generator=g)
