@@ -297,22 +297,24 @@ ctx.save_table(real_differences, "fashion_mnist_differences")
 real_differences
 
 # %% [markdown]
-# Live slice: V2-B0-original at the study's width, seed 0, two epochs on 2,000 images at batch 32 (125 steps: it
-# learns, far above the 10 % of chance), retrained here from scratch and set beside the row the study command stored
-# (`python -m reuseprior study ch4 slice`), by one rule on every machine: parameters and FLOPs must be equal; the
-# slice trains in float64, so that a run this early in training (where float32 moves by points between CPU kernel
-# sets) is the same run everywhere: top-1 is held to 0.05 points and the losses to a relative 1e-6
-# (`reuseprior.core.precision.FLOAT64_ACROSS_KERNELS`). The next cell shows this machine's own numbers.
+# Live slice: V2-B0-original at the study's width, seed 0, two epochs on 2,000 images at batch 32 (125 steps),
+# retrained here from scratch and set beside the row the study command stored (`python -m reuseprior study ch4
+# slice`), by one rule on every machine: parameters and FLOPs must be equal, and the run must learn (validation and
+# test top-1 at least 20 %, twice chance, and a training loss that falls from the first epoch to the last). Its
+# digits are not held: 125 RMSprop steps of this network turn float64 rounding into different runs (measured with one
+# seed and one code: test top-1 52.58 % on an AVX-512/AMX machine's own kernels, 37.74 % there on ATen's default
+# kernels, 31.07 % in the stored row from an AVX2 machine; `reuseprior.chapters.ch4_real_study.live_check`). The next
+# cell shows this machine's numbers and their deviation from the stored row.
 
 # %%
 if live_slice:
     slice_check = real.live_check()
-    assert slice_check["within tolerance"].all(), slice_check
-    display(slice_check[["quantity", "stored", "tolerance", "within tolerance"]])
+    assert slice_check["holds"].all(), slice_check
+    display(slice_check[["quantity", "rule", "holds"]])
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-# this machine's recomputation: its float32 digits depend on the CPU's kernels (judged above)
+# this machine's recomputation: its trained digits depend on the CPU's kernels (the rules above are judged)
 slice_check if live_slice else None
 
 # %% [markdown]

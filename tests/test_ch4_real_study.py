@@ -97,3 +97,14 @@ def test_the_stored_linear_floor_is_of_the_study_and_above_v2_s_shared():
     table = real.with_verdicts(real.with_thesis_direction(real.paired_differences(runs)), runs, floor)
     verdicts = dict(zip(table["model"], table["verdict"]))
     assert verdicts["V2-S-shared"] == "not comparable"  # below a logistic regression of the same images on every seed
+
+
+def test_the_slice_rules_hold_a_run_that_learns_and_catch_one_that_does_not():
+    reference = {"params": 100.0, "flops": 2000.0, "top1_val": 31.0, "top1_test": 31.1,
+                 "train_loss_first_epoch": 2.8, "train_loss_last_epoch": 2.2}  # fmt: skip
+    learned = {**reference, "top1_val": 52.0, "top1_test": 52.6, "train_loss_first_epoch": 2.9}
+    check = real.slice_rules(reference, learned)
+    assert check["holds"].all() and check.set_index("quantity").loc["top1_test", "deviation"] == pytest.approx(21.5)
+    for broken in ({"top1_test": 10.0}, {"train_loss_last_epoch": 3.0}, {"params": 101.0}):
+        failed = real.slice_rules(reference, {**learned, **broken}).set_index("quantity")["holds"]
+        assert list(failed[~failed].index) == [next(iter(broken))]

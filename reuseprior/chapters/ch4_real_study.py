@@ -18,8 +18,8 @@ file replaced atomically under a file lock): what a rerun reproduces, plus
 two measurements of the machine that ran it, ``train_time_s`` and
 ``peak_memory_mb`` (one thread of a 2-core CPU for the stored rows). Rows of other settings (another
 ``plan``) are never read. :func:`live_check` retrains the slice
-:data:`LIVE_SLICE` (one model, one short run) and compares it with the
-stored slice row.
+:data:`LIVE_SLICE` (one model, one short run) and holds it to the stored
+slice row's counts and to learning (its digits depend on the CPU's kernels).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import hashlib
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -38,7 +38,6 @@ from reuseprior.chapters import ch4_sharing_training as training
 from reuseprior.chapters.ch4_sharing_training.data import _splits
 from reuseprior.core import paths
 from reuseprior.core import study as core_study
-from reuseprior.core.precision import within_kernel_tolerance
 from reuseprior.core.study import RunStore, Study
 from reuseprior.reporting.reference import load_thesis_table
 from reuseprior.reporting.statistics import NOT_COMPARABLE, paired_summary, verdict
@@ -51,6 +50,8 @@ __all__ = [
     "TrainingStudy",
     "as_study",
     "live_check",
+    "LIVE_SLICE_LEARNS_PP",
+    "slice_rules",
     "model_table",
     "paired_differences",
     "with_thesis_direction",
@@ -374,16 +375,26 @@ def with_verdicts(differences: pd.DataFrame, runs: pd.DataFrame, floor: pd.DataF
     return out
 
 
-def live_check(path: str | Path = STORED_RUNS, work_dir: Path | None = None) -> pd.DataFrame:
-    """Retrain :data:`LIVE_SLICE` from scratch (in ``work_dir``, a fresh
-    folder by default under ``build/``) and set its row beside the stored
-    slice row: parameters, FLOPs, losses and top-1, with the deviation.
+#: the live slice "learns" when its validation and test top-1 reach this (percent: twice the 10 % of
+#: chance) and its last epoch's training loss is below its first epoch's
+LIVE_SLICE_LEARNS_PP = 20.0
 
-    ``tolerance`` and ``within tolerance`` are the same on every machine:
-    parameters and FLOPs must be equal; the trained quantities of this float64
-    run are held to :data:`~reuseprior.core.precision.FLOAT64_ACROSS_KERNELS`
-    (top-1 in percentage points, losses relatively). ``live`` and
-    ``abs deviation`` are this machine's."""
+
+def live_check(path: str | Path = STORED_RUNS, work_dir: Path | None = None) -> pd.DataFrame:
+    """Retrain :data:`LIVE_SLICE` from scratch (in ``work_dir``, a fresh folder by default under
+    ``build/``) and set its row beside the stored slice row, one quantity per row with the ``rule`` it
+    is held to and whether it ``holds`` here.
+
+    Policy (the same rules on every machine): parameters and FLOPs must equal the stored ones; the
+    trained quantities are held to *learning*, not to the stored digits: validation and test top-1 at
+    least :data:`LIVE_SLICE_LEARNS_PP` and a training loss that falls from the first epoch to the last.
+    The digits cannot be held: 125 RMSprop steps of this network amplify float64 rounding into
+    different runs. Measured with the same seed, data and code on an AVX-512/AMX machine: test top-1
+    52.58 % on its own kernels and 37.74 % with ATen's default kernels, oneDNN at SSE4.1 and OpenBLAS's
+    Nehalem kernels (first-epoch training loss 2.869 and 2.922); the stored row, from an AVX2 machine,
+    has 31.07 % (2.827). Replacing the dropout and drop-path masks by serially drawn ones does not
+    make the kernel sets agree, so rounding, not the random masks, decides. ``stored`` and
+    ``deviation`` are shown for the reader, never judged."""
     stored = read_runs(path, LIVE_SLICE)
     if stored.empty:
         raise ValueError(f"no stored live-slice row in {path}: run `python -m reuseprior study ch4 slice`")
@@ -394,20 +405,26 @@ def live_check(path: str | Path = STORED_RUNS, work_dir: Path | None = None) -> 
     rows = training.run_experiments(
         plan, seed=seed, results_csv=work_dir / "runs.csv", checkpoint_dir=work_dir / "checkpoints", progress=False
     )
-    live = rows[rows["model"] == model].iloc[-1]
-    reference = stored.iloc[-1]
+    return slice_rules(stored.iloc[-1], rows[rows["model"] == model].iloc[-1])
+
+
+def slice_rules(reference: Mapping[str, Any], live: Mapping[str, Any]) -> pd.DataFrame:
+    """The rules of :func:`live_check` applied to a ``live`` slice row beside the ``reference`` row."""
+    learns = f">= {LIVE_SLICE_LEARNS_PP:g} % (learns)"
+    falls = "below the first epoch's training loss (learns)"
+    rules = {
+        "params": ("equal", lambda v: v == float(reference["params"])),
+        "flops": ("equal", lambda v: v == float(reference["flops"])),
+        "top1_val": (learns, lambda v: v >= LIVE_SLICE_LEARNS_PP),
+        "top1_test": (learns, lambda v: v >= LIVE_SLICE_LEARNS_PP),
+        "train_loss_last_epoch": (falls, lambda v: v < float(live["train_loss_first_epoch"])),
+    }
     out = []
-    for column in ("params", "flops", "train_loss_first_epoch", "val_loss_final", "top1_val", "top1_test"):
+    for column, (rule, holds) in rules.items():
         a, b = float(reference[column]), float(live[column])
-        deviation = abs(a - b)
-        if column in ("params", "flops"):
-            tolerance, within = "exact", deviation == 0
-        else:
-            kind = "percent" if column.startswith("top1") else "loss"
-            tolerance, within = within_kernel_tolerance(kind, a, b, LIVE_SLICE.settings.precision)
         out.append(
-            {"quantity": column, "stored": a, "live": b, "abs deviation": deviation, "tolerance": tolerance,
-             "within tolerance": within}
+            {"quantity": column, "stored": a, "live": b, "deviation": b - a, "rule": rule,
+             "holds": bool(holds(b))}
         )  # fmt: skip
     return pd.DataFrame(out)
 

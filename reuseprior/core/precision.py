@@ -95,7 +95,7 @@ def loss_precision(logits: torch.Tensor) -> torch.Tensor:
 
 
 #: How far a float32 training run may move between two CPUs' kernels and still count as the same
-#: run, for the live checks that retrain a stored float32 row (chapters 3, 4 and 7): accuracies within
+#: run, for the live checks that retrain a stored float32 row (chapter 7's): accuracies within
 #: ``accuracy_pp`` percentage points, losses within a relative ``loss_rel``. Measured: chapter 4's
 #: one-epoch live slice moved its first-epoch training loss by 0.047 (1.5 %) between an AVX-512 and an
 #: AVX2 machine, chapter 3's first generation by 4e-10 and chapter 7's accuracies by well under a point
@@ -105,28 +105,12 @@ def loss_precision(logits: torch.Tensor) -> torch.Tensor:
 FLOAT32_ACROSS_KERNELS: dict[str, float] = {"accuracy_pp": 1.0, "loss_rel": 0.05}
 
 
-#: The same for a float64 run (a live slice trained in float64 so that it can learn and still be
-#: checked tightly): float64 training differs between kernel sets in the last digits only (chapter 3's
-#: float64 slice moved by 3.5e-10 relative, measured), so losses are held to a relative 1e-6 and an
-#: accuracy to 0.05 points (a few images of a few thousand, in case a near-tie flips).
-FLOAT64_ACROSS_KERNELS: dict[str, float] = {"accuracy_pp": 0.05, "loss_rel": 1e-6}
-_ACROSS_KERNELS = {"float32": FLOAT32_ACROSS_KERNELS, "float64": FLOAT64_ACROSS_KERNELS}
-
-
 def within_float32_tolerance(kind: str, stored: float, live: float) -> tuple[str, bool]:
     """``(tolerance, within)`` of a trained float32 quantity recomputed on any
     CPU (:data:`FLOAT32_ACROSS_KERNELS`); ``kind`` is ``"percent"`` (an
     accuracy in percent), ``"fraction"`` (an accuracy in [0, 1]) or
     ``"loss"`` (compared relatively)."""
-    return within_kernel_tolerance(kind, stored, live, "float32")
-
-
-def within_kernel_tolerance(kind: str, stored: float, live: float, precision: str) -> tuple[str, bool]:
-    """``(tolerance, within)`` of a trained quantity of a ``precision`` run recomputed on any CPU
-    (:data:`FLOAT32_ACROSS_KERNELS` or :data:`FLOAT64_ACROSS_KERNELS`); ``kind`` as
-    :func:`within_float32_tolerance`'s."""
-    resolve_precision(precision)
-    limits = _ACROSS_KERNELS[precision]
+    limits = FLOAT32_ACROSS_KERNELS
     if kind in ("percent", "fraction"):
         pp = limits["accuracy_pp"]
         return f"{pp:g} pp", abs(stored - live) * (100.0 if kind == "fraction" else 1.0) <= pp
