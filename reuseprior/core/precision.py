@@ -96,13 +96,14 @@ def loss_precision(logits: torch.Tensor) -> torch.Tensor:
 
 #: How far a float32 training run may move between two CPUs' kernels and still count as the same
 #: run, for the live checks that retrain a stored float32 row (chapter 7's): accuracies within
-#: ``accuracy_pp`` percentage points, losses within a relative ``loss_rel``. Measured: chapter 4's
-#: one-epoch live slice moved its first-epoch training loss by 0.047 (1.5 %) between an AVX-512 and an
-#: AVX2 machine, chapter 3's first generation by 4e-10 and chapter 7's accuracies by well under a point
-#: (forced ATen ``default`` against ``avx2`` kernels); the tolerances are about three times that, loose
-#: enough for any x86-64 CPU and tight enough to catch a broken run. Counted quantities (parameters,
-#: FLOPs, the prior's values) are exact whatever the kernels.
-FLOAT32_ACROSS_KERNELS: dict[str, float] = {"accuracy_pp": 1.0, "loss_rel": 0.05}
+#: ``accuracy_pp`` percentage points, losses within a relative ``loss_rel``. Measured: chapter 7's
+#: cheapest run moved its epoch-1 validation top-1 by 2.7 points (72.3 % stored on an AVX2 machine,
+#: 75.0 % retrained on an AVX-512/AMX one) and its epoch-1 training loss by 0.9 %; chapter 4's float32
+#: one-epoch slice once moved its training loss by 1.5 % between such machines. The tolerances are
+#: about twice the largest of these: loose enough for any x86-64 CPU, and still far tighter than the
+#: distance between a run that learns and one that does not (chance is 10 %, epoch 1 above 70 %).
+#: Counted quantities (parameters, FLOPs, the prior's values) are exact whatever the kernels.
+FLOAT32_ACROSS_KERNELS: dict[str, float] = {"accuracy_pp": 5.0, "loss_rel": 0.05}
 
 
 def within_float32_tolerance(kind: str, stored: float, live: float) -> tuple[str, bool]:
