@@ -312,14 +312,22 @@ def test_no_verdict_below_five_paired_seeds_or_with_runs_that_do_not_count():
     a, b = (c.label for c in spec.configs)
     floor = {"train_top1": 95.0, "test_top1": 82.0}
     good = ch7.run_criteria_table(_criteria_rows({a: [0, 1, 2, 3, 4], b: [0, 1, 2, 3, 4]}), floor)
-    assert ch7.decidability(good, floor, [0, 1, 2, 3, 4], spec) == ""
-    assert "4 of the study's 10 seeds" in ch7.decidability(good, floor, [0, 1, 2, 3], spec)
+    assert ch7.decidability(good, [0, 1, 2, 3, 4], spec) == ""
+    assert "4 of the study's 10 seeds" in ch7.decidability(good, [0, 1, 2, 3], spec)
     below = _criteria_rows({a: [0, 1, 2, 3, 4], b: [0, 1, 2, 3, 4]}, test=80.0)  # under the floor's 82 %
-    assert "below the linear floor" in ch7.decidability(ch7.run_criteria_table(below, floor), floor, [0, 1, 2, 3, 4],
-                                                        spec)  # fmt: skip
+    assert "below the linear floor" in ch7.decidability(ch7.run_criteria_table(below, floor), [0, 1, 2, 3, 4], spec)
     rising = _criteria_rows({a: [0, 1, 2, 3, 4], b: [0, 1, 2, 3, 4]}, gain=3.0)  # still gaining 3 points: no plateau
     table = ch7.run_criteria_table(rising, floor)
     assert not table["plateaued"].any() and table["val gain last 3 epochs (pp)"].eq(3.0).all()
+    # one run that has not plateaued removes its seed whole: 6 seeds with one failing leave 5, enough
+    one_rising = _criteria_rows({a: [0, 1, 2, 3, 4, 5], b: [0, 1, 2, 3, 4, 5]})
+    history = [{"epoch": e, "train_top1": 99.0, "val_top1": 85.0 + (3.0 if e > 9 else 0.0)} for e in range(13)]
+    one_rising.loc[(one_rising["config"] == b) & (one_rising["seed"] == 3), "epoch_history"] = history_json(history)
+    judged_runs = ch7.run_criteria_table(one_rising, floor)
+    kept, failing = ch7.counting_seeds(judged_runs, [0, 1, 2, 3, 4, 5])
+    assert kept == [0, 1, 2, 4, 5] and failing[["config", "seed"]].values.tolist() == [[b, 3]]
+    assert ch7.decidability(judged_runs, [0, 1, 2, 3, 4, 5], spec) == ""
+    assert "4 of the study's 10 seeds" in ch7.decidability(judged_runs, [0, 1, 2, 3, 4], spec)
     agreement = pd.DataFrame({"score": ["PG"], "spearman verdict": ["reproduced"]})
     judged = ch7.with_decidability(agreement, "3 paired seeds")
     assert judged.loc[0, "spearman verdict"] == "not comparable"
@@ -328,6 +336,10 @@ def test_no_verdict_below_five_paired_seeds_or_with_runs_that_do_not_count():
     assert pairs.loc[0, "verdict on the prior's order"] == "not comparable"
     assert pairs.loc[0, "rule verdict on the prior's order"] == "undetermined"
     assert ch7.with_decidability(agreement, "").loc[0, "spearman verdict"] == "reproduced"
+    every = pd.DataFrame({"score": ["PG"], "spearman verdict": ["undetermined"]})
+    beside = ch7.verdicts_beside(ch7.with_decidability(agreement, ""), every)
+    assert beside.loc[0, ["statistic", "verdict (seeds whose runs count)", "rule verdict (every paired seed)", "same"]
+                      ].tolist() == ["spearman", "reproduced", "undetermined", False]  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -115,6 +115,7 @@ from reuseprior.chapters.ch7_sharing_schemes.criteria import (  # noqa: F401
     MIN_SEEDS_FOR_VERDICT,
     STORED_FLOOR,
     complete_seeds,
+    counting_seeds,
     criteria_summary,
     decidability,
     floor_check,
@@ -122,6 +123,7 @@ from reuseprior.chapters.ch7_sharing_schemes.criteria import (  # noqa: F401
     run_criteria_table,
     store_floor,
     study_floor,
+    verdicts_beside,
     with_decidability,
 )
 from reuseprior.chapters.ch7_sharing_schemes.models import (  # noqa: F401
@@ -192,6 +194,7 @@ __all__ = [
     "MIN_SEEDS_FOR_VERDICT",
     "STORED_FLOOR",
     "complete_seeds",
+    "counting_seeds",
     "criteria_summary",
     "decidability",
     "floor_check",
@@ -199,6 +202,7 @@ __all__ = [
     "run_criteria_table",
     "store_floor",
     "study_floor",
+    "verdicts_beside",
     "with_decidability",
     "BIDART_STUDY",
     "BOOKKEEPING_COLUMNS",

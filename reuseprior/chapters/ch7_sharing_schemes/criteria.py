@@ -117,21 +117,53 @@ def criteria_summary(criteria: pd.DataFrame, floor: dict[str, Any]) -> pd.DataFr
     return out
 
 
-def decidability(criteria: pd.DataFrame, floor: dict[str, Any], seeds: list[int], spec: StudySpec) -> str:
-    """Why the study cannot give a verdict yet ("" when it can), from the per-run ``criteria``
-    (:func:`run_criteria_table`) of the paired ``seeds``: too few paired seeds (fewer than
-    :data:`MIN_SEEDS_FOR_VERDICT`), or configurations whose runs do not all count."""
+def counting_seeds(criteria: pd.DataFrame, seeds: list[int]) -> tuple[list[int], pd.DataFrame]:
+    """The paired ``seeds`` whose runs all count (:func:`run_criteria_table`), and the runs that do not
+    count with their seed (the seeds left out). Policy: the design is paired, every configuration of
+    a seed shares its data order and initialisation, so a seed stands or falls whole: one run that has
+    not plateaued, underfits or lies below the floor removes its seed from the verdicts, never a
+    single configuration's run (which would compare configurations on different seeds)."""
     paired = criteria[criteria["seed"].isin(seeds)]
-    summary = criteria_summary(paired if not paired.empty else criteria, floor)
-    reasons = []
-    if len(seeds) < MIN_SEEDS_FOR_VERDICT:
-        reasons.append(f"{len(seeds)} of the study's {len(spec.seeds)} seeds stored for every configuration "
-                       f"(a verdict needs {MIN_SEEDS_FOR_VERDICT} paired seeds)")  # fmt: skip
-    failing = summary[summary["counting"] < summary["runs"]]
+    failing = paired[~paired["counts"].astype(bool)]
+    kept = sorted(int(s) for s in seeds if s not in set(failing["seed"]))
+    return kept, failing.sort_values(["seed", "config"], kind="stable").reset_index(drop=True)
+
+
+def decidability(criteria: pd.DataFrame, seeds: list[int], spec: StudySpec) -> str:
+    """Why the study cannot give a verdict yet ("" when it can), from the per-run ``criteria``
+    (:func:`run_criteria_table`) of the paired ``seeds``: fewer than :data:`MIN_SEEDS_FOR_VERDICT`
+    paired seeds whose runs all count (:func:`counting_seeds`)."""
+    kept, failing = counting_seeds(criteria, seeds)
+    if len(kept) >= MIN_SEEDS_FOR_VERDICT:
+        return ""
+    reason = (f"{len(kept)} of the study's {len(spec.seeds)} seeds stored for every configuration with every run "
+              f"counting (a verdict needs {MIN_SEEDS_FOR_VERDICT} paired seeds)")  # fmt: skip
     if not failing.empty:
-        reasons.append("runs that do not count (not plateaued, underfit, or below the linear floor) in "
-                       + ", ".join(failing["config"]))  # fmt: skip
-    return "; ".join(reasons)
+        reason += ("; runs that do not count (not plateaued, underfit, or below the linear floor) in "
+                   + ", ".join(dict.fromkeys(failing["config"])))  # fmt: skip
+    return reason
+
+
+def verdicts_beside(counting: pd.DataFrame, every_seed: pd.DataFrame) -> pd.DataFrame:
+    """Per score and statistic, the verdict on the seeds whose runs all count (``counting``, after
+    :func:`with_decidability`) beside the rule's verdict on every paired seed (``every_seed``, the same
+    table computed with the left-out seeds kept): how much the seeds left out move the answer."""
+    statistics = [c[: -len(" verdict")] for c in counting.columns if c.endswith(" verdict") and "rule" not in c]
+    rows = []
+    for _, row in counting.iterrows():
+        other = every_seed[every_seed["score"] == row["score"]].iloc[0]
+        for stat in statistics:
+            rows.append(
+                {
+                    "score": row["score"],
+                    "statistic": stat,
+                    "verdict (seeds whose runs count)": row[f"{stat} verdict"],
+                    "rule verdict (every paired seed)": other[f"{stat} verdict"],
+                }
+            )
+    out = pd.DataFrame(rows)
+    out["same"] = out["verdict (seeds whose runs count)"] == out["rule verdict (every paired seed)"]
+    return out
 
 
 def with_decidability(table: pd.DataFrame, reason: str) -> pd.DataFrame:
