@@ -18,6 +18,7 @@ from reuseprior.commands import main
 from reuseprior.core import paths
 from reuseprior.core.errors import CsvFormatError, DatasetNotFoundError
 from reuseprior.core.parameters import count_parameters
+from reuseprior.core.precision import FLOAT32_ACROSS_KERNELS
 from reuseprior.datasets import load_digits_splits
 from reuseprior.models import build_model
 from reuseprior.models.compact import Stage, compact_net
@@ -142,7 +143,7 @@ def test_live_check_retrains_the_first_epoch_and_catches_a_changed_history(tmp_p
     assert check["within tolerance"].all(), check[~check["within tolerance"]]
     assert {"val_top1 (epoch 1)", "train_loss (epoch 1)", "params", "PG"} <= set(check["column"])
     history = read_history(rows.loc[0, "epoch_history"])
-    history[1]["val_top1"] += 5.0  # a stored epoch the code no longer reproduces
+    history[1]["val_top1"] += 2 * FLOAT32_ACROSS_KERNELS["accuracy_pp"]  # a stored epoch the code no longer reproduces
     tampered = rows.assign(epoch_history=[history_json(history)])
     bad = ch7.live_check(spec, tampered, splits=digits, epochs=1).set_index("column")
     assert not bad.at["val_top1 (epoch 1)", "within tolerance"]
