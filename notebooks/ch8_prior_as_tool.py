@@ -184,7 +184,7 @@ print(f"{len(check)} stored rows recomputed, all equal to within {search.LIVE_TO
 check
 
 # %% [markdown]
-# ## Screening Revolver's offspring with the prior: the planned study
+# ## Screening Revolver's offspring with the prior: the study
 #
 # Revolver (chapter 3) trains every newcomer that beats its slot's genotype fitness. The screened arm asks the genetic
 # algorithm for k proposals per slot, scores each by PG (no training) and lets only the highest-PG one enter; the
@@ -194,7 +194,8 @@ check
 # individual within a level of spend (fractions of a run's total, fixed by the settings). The runs
 # are scheduled separately (`python -m reuseprior study ch8 run`); this section reads what is stored: the plan, the
 # cost measured on the stored runs (their CPU time, read from `data/ch8_screening_runs.csv`), and the paired
-# differences (no verdict until paired seeds are stored: at least as many as `fewest decisive pairs`).
+# differences of the seeds stored so far (the rule gives *undetermined* while fewer paired seeds are stored than
+# `fewest decisive pairs`).
 
 # %%
 spec = ch8s.CPU_SCREENING
@@ -231,4 +232,5 @@ screening
 #   deviation computed; read each row with its label difference: only the official-label rows share the published
 #   column's label, and they draw from 725 cells, not 15,625.
 # - **Scope.** These are searches on one small cell space with stored labels. The prior's value as a screen for a
-#   real, trained search is the screening study above: planned and costed, its verdict waits for the paired runs.
+#   real, trained search is the screening study above, read from the paired seeds stored so far (its table says how
+#   many, and its verdicts follow the rule).
