@@ -210,6 +210,8 @@ def test_paired_differences_against_hand_computed_values():
     assert (row["t low"], row["t high"]) == (pytest.approx(-1.4675, abs=1e-4), pytest.approx(3.9675, abs=1e-4))
     assert row["permutation p"] == pytest.approx(6 / 16)
     assert row["claim"].startswith("greater") and row["verdict"] == "undetermined"
+    running = pd.concat([matched, matched.iloc[[4]].assign(seed=9)], ignore_index=True)  # seed 9: pg arm only
+    assert st.paired_differences(running, resamples=2000).iloc[0]["pairs"] == 4
     clear = matched.assign(seed=list(range(8)) * 1, arm=["plain"] * 8)  # one arm only: nothing paired
     assert st.paired_differences(clear).iloc[0]["pairs"] == 0
     wide = pd.concat([matched.assign(seed=matched["seed"] + 4 * k) for k in range(2)], ignore_index=True)

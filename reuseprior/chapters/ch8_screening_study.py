@@ -443,8 +443,9 @@ def paired_differences(
     largest = matched["fraction"].max()
     for (fraction, batches), df in matched.groupby(["fraction", "batches"], sort=True):
         wide = df.pivot(index="seed", columns="arm", values=metric)
-        seeds = [s for s in wide.index if treatment in wide and control in wide]
-        diff = 100.0 * (wide.loc[seeds, treatment] - wide.loc[seeds, control]).to_numpy(float) if seeds else []
+        # the seeds with both arms stored at this spend (a seed whose other arm is still running is not a pair)
+        both = wide.reindex(columns=[treatment, control]).dropna()
+        diff = 100.0 * (both[treatment] - both[control]).to_numpy(float)
         summary = paired_summary(diff, confidence=confidence, resamples=resamples, seed=seed)
         rows.append(
             {
