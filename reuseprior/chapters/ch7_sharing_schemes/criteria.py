@@ -125,7 +125,8 @@ def counting_seeds(criteria: pd.DataFrame, seeds: list[int]) -> tuple[list[int],
     single configuration's run (which would compare configurations on different seeds)."""
     paired = criteria[criteria["seed"].isin(seeds)]
     failing = paired[~paired["counts"].astype(bool)]
-    kept = sorted(int(s) for s in seeds if s not in set(failing["seed"]))
+    failed = set(failing["seed"])
+    kept = sorted(int(s) for s in seeds if s not in failed)
     return kept, failing.sort_values(["seed", "config"], kind="stable").reset_index(drop=True)
 
 
