@@ -115,6 +115,7 @@ from reuseprior.revolver.search import Algorithm, screened
 __all__ = [
     "CLAIM",
     "CPU_SCREENING",
+    "PILOT_SCREENING",
     "SCREENS",
     "STORED",
     "ScreeningStudy",
@@ -191,7 +192,7 @@ class ScreeningStudy:
         return replace(self.settings, dataset=self.dataset, image_size=self.image_size, modes=["evolve"])
 
 
-#: The planned CPU study (see the module docstring for its cost): Fashion-MNIST at 14x14, the thesis's
+#: The first plan, stored as the pilot (see the module docstring for its cost): Fashion-MNIST at 14x14, the thesis's
 #: space at width 1, a population of 12 with 3 trained per generation for 14 generations, batch 64,
 #: 24 batches per training session, for every session (the thesis's budget rule, section 3.5.5.2, fixed:
 #: base = min = max, so both arms spend the same batches in every generation), the learning rate held for
@@ -199,7 +200,7 @@ class ScreeningStudy:
 #: per session, the top individual tested every 2nd generation and at the last; k = 4 proposals per
 #: screened slot. The rest is chapter 3's CPU study's (its warm-up, learning rates 0.35 to 0.00085,
 #: search budget, width 1, float32).
-CPU_SCREENING = ScreeningStudy(
+PILOT_SCREENING = ScreeningStudy(
     name="cpu-14px-thesis",
     dataset="fashion-mnist",
     arms=("plain", "pg"),
@@ -224,6 +225,26 @@ CPU_SCREENING = ScreeningStudy(
         growths=None,
         depths=None,
         num_groups=None,
+    ),
+)
+
+
+#: The planned CPU study: the pilot's design at a spend where the searched models can learn the task
+#: (the pilot's top individuals all end below the linear floor on the same images): chapter 3's CPU
+#: study's batch of 128 and 48 batches per session, 18 generations with the decay from the 13th
+#: (chapter 3's 19 of 30, scaled), 2,592 batches of 128 per run (5.1 times the pilot's images).
+CPU_SCREENING = replace(
+    PILOT_SCREENING,
+    name="cpu-14px-thesis-long",
+    settings=replace(
+        PILOT_SCREENING.settings,
+        epochs=18,
+        decay_start=12,
+        mean_val_last=12,
+        batch_size=128,
+        base_batches=48,
+        min_batches=48,
+        max_batches=48,
     ),
 )
 
