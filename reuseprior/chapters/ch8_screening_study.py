@@ -355,6 +355,7 @@ def _summary(pop: Population, log: pd.DataFrame, seconds: float, cpu: float) -> 
         "top_test_acc_peak_generation": int(peak["generation"]),
         "top_test_acc_final": float(final["top_test_acc"]),
         "top_params_final": int(final["top_params"]),
+        "top_train_acc_final": pop.top_train_accuracy(),
         "best_val_acc": float(results["val_acc"].max()),
         "median_params": float(results["params"].median()),
         "slots_screened": len(screening),

@@ -503,6 +503,13 @@ class Population:
             "top_test_acc": evaluate(model, self.test_feed)[1],
         }
 
+    def top_train_accuracy(self) -> float:
+        """The training-set accuracy of :meth:`top_index` as it stands (every
+        training image, eval mode): whether the top individual fits its
+        training images; NaN before any individual was trained."""
+        index = self.top_index()
+        return float("nan") if index is None else evaluate(self.build(index), self.train_feed)[1]
+
     # ------------------------------------------------------------------ checkpoint
     def state_dict(self) -> dict[str, Any]:
         return {
