@@ -45,6 +45,7 @@ from reuseprior.chapters import ch3_population_study as ch3
 from reuseprior.chapters import ch4_real_study as ch4
 from reuseprior.chapters import ch4_recipe_probes as ch4_probes
 from reuseprior.chapters import ch7_sharing_schemes as ch7
+from reuseprior.chapters import ch8_screening_criteria as ch8_criteria
 from reuseprior.chapters import ch8_screening_study as ch8
 from reuseprior.chapters.ch7_sharing_schemes import criteria as ch7_criteria
 from reuseprior.commands.parsers.study import add_arguments, check_arguments
@@ -205,6 +206,16 @@ def _ch8_status(_: argparse.Namespace) -> list[tuple[str, pd.DataFrame]]:
     return [(f"study {spec.name}, plan {ch8.plan_id(spec)}", ch8.study_status(spec))]
 
 
+def _ch8_floor(args: argparse.Namespace) -> int:
+    """Store the linear floor of each seed's images (the seeds not stored yet)."""
+    floors = ch8_criteria.store_floors(
+        ch8.CPU_SCREENING, args.seeds, data_dir=args.data_dir, progress=not args.no_progress
+    )
+    print(floors.to_string(index=False))
+    print(f"-> {ch8_criteria.STORED_FLOOR}")
+    return 0
+
+
 STUDIES: dict[str, StudyCommand] = {
     "ch3": StudyCommand(ch3.CPU_STUDY.seeds, _ch3_studies, _ch3_status),
     "ch4": StudyCommand(
@@ -225,7 +236,7 @@ STUDIES: dict[str, StudyCommand] = {
             "sensitivity": _ch7_sensitivity,
         },
     ),
-    "ch8": StudyCommand(ch8.CPU_SCREENING.seeds, _ch8_studies, _ch8_status),
+    "ch8": StudyCommand(ch8.CPU_SCREENING.seeds, _ch8_studies, _ch8_status, {"floor": _ch8_floor}),
 }
 
 

@@ -20,9 +20,15 @@ from reuseprior.chapters.ch7_sharing_schemes.configs import StudySpec
 from reuseprior.chapters.ch7_sharing_schemes.models import load_study_data
 from reuseprior.chapters.ch7_sharing_schemes.runs import plan_id
 from reuseprior.core import paths
-from reuseprior.core.files import write_csv
-from reuseprior.reporting.statistics import NOT_COMPARABLE
-from reuseprior.training.convergence import linear_floor, read_history, run_criteria
+from reuseprior.reporting.statistics import gated_verdicts
+from reuseprior.training.convergence import (
+    linear_floor,
+    read_floor_rows,
+    read_history,
+    run_criteria,
+    seeds_that_count,
+    store_floor_row,
+)
 
 #: the linear floor of each stored study's images (:func:`study_floor`), tracked
 STORED_FLOOR: Path = paths.DATA_DIR / "ch7_linear_floor.csv"
@@ -40,23 +46,13 @@ def study_floor(spec: StudySpec, *, data_dir: str | os.PathLike | None = None) -
 
 def store_floor(spec: StudySpec, path: Path = STORED_FLOOR, *, data_dir: str | os.PathLike | None = None) -> dict:
     """Compute :func:`study_floor` and store it in ``path`` (its row replaced, the file written atomically)."""
-    row = study_floor(spec, data_dir=data_dir)
-    old = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=list(row))
-    old = old[~((old["study"] == row["study"]) & (old["plan_id"] == row["plan_id"]))]
-    write_csv(pd.concat([old, pd.DataFrame([row])], ignore_index=True), path)
-    return row
+    return store_floor_row(path, study_floor(spec, data_dir=data_dir), ("study", "plan_id"))
 
 
 def read_floor(spec: StudySpec, path: Path = STORED_FLOOR) -> dict[str, Any]:
     """The stored floor of ``spec``'s plan; ``LookupError`` naming the command when it is missing."""
-    frame = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=["study", "plan_id"])
-    mine = frame[(frame["study"] == spec.name) & (frame["plan_id"] == plan_id(spec))]
-    if mine.empty:
-        raise LookupError(
-            f"no linear floor of {spec.name} (plan {plan_id(spec)}) in {path}: "
-            "run `python -m reuseprior study ch7 floor`"
-        )
-    return mine.iloc[0].to_dict()
+    match = {"study": spec.name, "plan_id": plan_id(spec)}
+    return read_floor_rows(path, match, "python -m reuseprior study ch7 floor").iloc[0].to_dict()
 
 
 #: how far a refitted floor may move (points): its fit is float64 and deterministic, so only rounding
@@ -119,14 +115,9 @@ def criteria_summary(criteria: pd.DataFrame, floor: dict[str, Any]) -> pd.DataFr
 
 def counting_seeds(criteria: pd.DataFrame, seeds: list[int]) -> tuple[list[int], pd.DataFrame]:
     """The paired ``seeds`` whose runs all count (:func:`run_criteria_table`), and the runs that do not
-    count with their seed (the seeds left out). Policy: the design is paired, every configuration of
-    a seed shares its data order and initialisation, so a seed stands or falls whole: one run that has
-    not plateaued, underfits or lies below the floor removes its seed from the verdicts, never a
-    single configuration's run (which would compare configurations on different seeds)."""
-    paired = criteria[criteria["seed"].isin(seeds)]
-    failing = paired[~paired["counts"].astype(bool)]
-    failed = set(failing["seed"])
-    kept = sorted(int(s) for s in seeds if s not in failed)
+    count, by seed and configuration: :func:`reuseprior.training.convergence.seeds_that_count` (a seed
+    stands or falls whole, every configuration of a seed sharing its data order and initialisation)."""
+    kept, failing = seeds_that_count(criteria, seeds)
     return kept, failing.sort_values(["seed", "config"], kind="stable").reset_index(drop=True)
 
 
@@ -174,10 +165,4 @@ def with_decidability(table: pd.DataFrame, reason: str) -> pd.DataFrame:
     replaced by *not comparable* when ``reason`` is not empty, and a ``reason`` column; the rule's own
     verdicts are kept beside them (``X verdict`` -> ``X rule verdict``, ``verdict on Y`` -> ``rule
     verdict on Y``)."""
-    out = table.copy()
-    for column in [c for c in out.columns if "verdict" in c and "rule verdict" not in c]:
-        out[column.replace("verdict", "rule verdict", 1)] = out[column]
-        if reason:
-            out[column] = NOT_COMPARABLE
-    out["reason"] = reason
-    return out
+    return gated_verdicts(table, reason)
