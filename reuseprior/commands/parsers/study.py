@@ -51,6 +51,7 @@ STUDIES: dict[str, StudyOptions] = {
     "ch8": StudyOptions(
         "chapter 8: plain vs PG-screened Revolver on Fashion-MNIST (data/ch8_screening_*.csv)",
         frozenset({"data_dir", "max_minutes"}),
+        ("floor",),
     ),
 }
 
