@@ -137,6 +137,7 @@ def test_the_stored_rows_are_what_the_generation_logs_give(stored):
         assert log["top_test_acc"].notna().tolist() == [True, False, True]  # every 2nd generation and the last
         assert run["top_test_acc_peak"] == pytest.approx(log["top_test_acc"].max())
         assert (log["best_val_acc"].diff().dropna() >= 0).all()
+        assert 0.0 <= run["top_train_acc_final"] <= 1.0  # the final top individual on every training image
         if arm == "plain":
             assert run["proposals"] == run["slots_screened"] == log["proposals"].sum() == 0
         else:
@@ -232,15 +233,18 @@ def test_the_study_command_knows_chapter_8(capsys):
         main(["study", "ch8", "run", "--seeds", "99"])
 
 
-def test_stored_study_rows_are_consistent():
+@pytest.mark.parametrize("spec", [st.CPU_SCREENING, st.PILOT_SCREENING], ids=["planned", "pilot"])
+def test_stored_study_rows_are_consistent(spec):
     """The tracked CSVs: every stored run of the plan has its generation log, and its summary is what the log gives."""
-    runs = st.read_stored("runs", st.CPU_SCREENING)
+    runs = st.read_stored("runs", spec)
     if runs.empty:
-        pytest.skip("no run of the screening study is stored yet (python -m reuseprior study ch8 run)")
-    generations = st.read_stored("generations", st.CPU_SCREENING)
+        pytest.skip(f"no run of {spec.name} is stored yet (python -m reuseprior study ch8 run)")
+    generations = st.read_stored("generations", spec)
+    settings = spec.settings
     for run in runs.itertuples():
         log = generations[(generations["arm"] == run.arm) & (generations["seed"] == run.seed)]
-        assert len(log) == run.generations == st.CPU_SCREENING.settings.epochs
-        settings = st.CPU_SCREENING.settings
+        assert len(log) == run.generations == settings.epochs
         assert (log["batches"] == settings.sample_size * settings.min_batches).all()  # the spend matched
         assert log["batches"].sum() == run.batches and run.top_test_acc_peak == pytest.approx(log["top_test_acc"].max())
+        if spec is st.CPU_SCREENING:
+            assert 0.0 <= run.top_train_acc_final <= 1.0

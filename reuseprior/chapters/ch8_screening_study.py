@@ -537,10 +537,13 @@ def plan_cost(spec: ScreeningStudy = CPU_SCREENING, data: Mapping[str, Path] = S
     return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
 
 
-def spend_figure(generations: pd.DataFrame, spec: ScreeningStudy = CPU_SCREENING) -> plt.Figure:
+def spend_figure(
+    generations: pd.DataFrame, spec: ScreeningStudy = CPU_SCREENING, floor: float | None = None
+) -> plt.Figure:
     """Best test accuracy of the top individual so far against batches trained,
     one line per stored run of ``spec`` (colour: arm), the matched-spend levels
-    (:func:`spend_levels`) as dotted lines, captioned with the data."""
+    (:func:`spend_levels`) as dotted lines and, when given, the linear floor's
+    test top-1 (%) as a dashed line, captioned with the data."""
     levels = spend_levels(spec)
     fig, ax = plt.subplots(figsize=(7.0, 4.2))
     colours = {arm: f"C{k}" for k, arm in enumerate(SCREENS)}
@@ -553,6 +556,9 @@ def spend_figure(generations: pd.DataFrame, spec: ScreeningStudy = CPU_SCREENING
         seen.add(arm)
     for batches in levels["batches"]:
         ax.axvline(batches, color="grey", ls=":", lw=1)
+    if floor is not None:
+        ax.axhline(floor, color="k", ls="--", lw=1, label=f"linear floor, test ({floor:.2f} %)")
+        seen.add("floor")
     ax.set(xlabel="batches trained (cumulative)", ylabel="best top-individual test accuracy so far (%)")
     if seen:
         ax.legend(fontsize=8, loc="lower right")

@@ -1,0 +1,122 @@
+"""Chapter 8's criteria: the floor rows, the per-run criteria of a search, a seed standing or falling whole,
+and verdicts gated until enough paired seeds count."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reuseprior.chapters import ch8_screening_criteria as cr
+from reuseprior.chapters import ch8_screening_study as st
+from reuseprior.reporting.statistics import NOT_COMPARABLE, gated_verdicts
+from reuseprior.training import convergence
+from reuseprior.training.convergence import read_floor_rows, seeds_that_count, store_floor_row
+from tests.test_ch8_screening_study import TINY
+
+FLOOR = {"train_top1": 85.0, "test_top1": 83.0}
+#: TINY at 8 generations: long enough for the plateau's two 3-generation windows
+SPEC = replace(TINY, settings=replace(TINY.settings, epochs=8))
+
+
+def _study(seeds: list[int], *, pg_gain: float = 0.01, test: float = 0.88, train: float = 0.92, flat=True):
+    """Stored-like runs and generation logs of SPEC's arms on ``seeds``: every run above the floor, fitting
+    and plateaued unless told; pg better than plain by ``pg_gain`` on every seed."""
+    runs, logs = [], []
+    generations = SPEC.settings.epochs
+    per_gen = SPEC.settings.sample_size * SPEC.settings.min_batches
+    for seed in seeds:
+        for arm, acc in (("plain", test), ("pg", test + pg_gain)):
+            runs.append({"arm": arm, "seed": seed, "top_test_acc_final": acc, "top_train_acc_final": train})
+            val = [0.5, 0.8, 0.84, 0.85, 0.85, 0.85, 0.86, 0.86] if flat else [0.1, 0.2, 0.2, 0.3, 0.3, 0.5, 0.7, 0.85]
+            for g in range(generations):
+                logs.append({"dataset": SPEC.dataset, "arm": arm, "seed": seed, "generation": g,
+                             "batches_total": per_gen * (g + 1), "top_test_acc": acc if g in (0, generations - 1)
+                             else math.nan, "best_val_acc": val[g]})  # fmt: skip
+    return pd.DataFrame(runs), pd.DataFrame(logs)
+
+
+def _floors(seeds):
+    return pd.DataFrame([{"seed": s, **FLOOR} for s in seeds])
+
+
+def test_floor_rows_are_replaced_by_key_and_a_missing_one_names_the_command(tmp_path):
+    path = tmp_path / "floor.csv"
+    store_floor_row(path, {"dataset": "d", "seed": 0, "test_top1": 80.0}, ("dataset", "seed"))
+    store_floor_row(path, {"dataset": "d", "seed": 1, "test_top1": 81.0}, ("dataset", "seed"))
+    store_floor_row(path, {"dataset": "d", "seed": 0, "test_top1": 82.0}, ("dataset", "seed"))
+    rows = read_floor_rows(path, {"dataset": "d"}, "make floor")
+    assert sorted(zip(rows["seed"], rows["test_top1"])) == [(0, 82.0), (1, 81.0)]
+    with pytest.raises(LookupError, match="dataset e.*run `make floor`"):
+        read_floor_rows(path, {"dataset": "e"}, "make floor")
+    with pytest.raises(LookupError, match="study ch8 floor"):
+        cr.read_floors(TINY, tmp_path / "absent.csv")
+
+
+def test_store_floors_fits_only_the_seeds_not_stored(tmp_path, monkeypatch):
+    fitted = []
+    real = cr.seed_floor
+
+    def counting(spec, seed, **kw):
+        fitted.append(seed)
+        return real(spec, seed, **kw)
+
+    monkeypatch.setattr(cr, "seed_floor", counting)
+    path = tmp_path / "floor.csv"
+    first = cr.store_floors(TINY, [0], path, progress=False)
+    both = cr.store_floors(TINY, [0, 1], path, progress=False)
+    assert fitted == [0, 1] and first["seed"].tolist() == [0] and both["seed"].tolist() == [0, 1]
+    assert both["classifier"].iloc[0] == convergence.FLOOR_CLASSIFIER
+    assert (both["train_top1"] > both["test_top1"] - 10).all() and (both["test_top1"] > 50).all()  # digits learn
+
+
+def test_a_seed_stands_or_falls_whole():
+    criteria = pd.DataFrame({"seed": [0, 0, 1, 1, 2, 2], "counts": [True, True, True, False, True, True]})
+    kept, failing = seeds_that_count(criteria, [0, 1, 2])
+    assert kept == [0, 2] and failing["seed"].tolist() == [1]
+    assert seeds_that_count(criteria, [1])[0] == []
+
+
+def test_gated_verdicts_keep_the_rule_verdict_beside():
+    table = pd.DataFrame({"verdict": ["reproduced"], "score": ["PG"]})
+    gated = gated_verdicts(table, "too few seeds")
+    assert gated["verdict"].tolist() == [NOT_COMPARABLE] and gated["rule verdict"].tolist() == ["reproduced"]
+    assert gated["reason"].tolist() == ["too few seeds"]
+    assert gated_verdicts(table, "")["verdict"].tolist() == ["reproduced"]
+
+
+def test_run_criteria_read_the_floor_the_training_reading_and_the_plateau():
+    runs, logs = _study([0, 1])
+    runs.loc[0, "top_test_acc_final"] = 0.80  # plain, seed 0: below the floor's 83 %
+    runs.loc[3, "top_train_acc_final"] = math.nan  # pg, seed 1: stored without a training-set reading
+    criteria = cr.run_criteria_table(runs, logs, _floors([0, 1])).set_index(["seed", "arm"])
+    assert not criteria.loc[(0, "plain"), "above floor"] and not criteria.loc[(0, "plain"), "counts"]
+    assert not criteria.loc[(1, "pg"), "fits training set"] and not criteria.loc[(1, "pg"), "counts"]
+    assert criteria.loc[(0, "pg"), "counts"] and criteria.loc[(1, "plain"), "counts"]
+    _, rising = _study([0], flat=False)  # the best validation accuracy still climbing: not plateaued
+    assert not cr.run_criteria_table(runs[runs["seed"] == 0], rising, _floors([0]))["plateaued"].any()
+    with pytest.raises(LookupError, match=r"seeds \[1\].*study ch8 floor"):
+        cr.run_criteria_table(runs, logs, _floors([0]))
+
+
+def test_verdicts_need_enough_counting_seeds():
+    needed = st.fewest_decisive_pairs()
+    seeds = list(range(needed))
+    runs, logs = _study(seeds)
+    differences, criteria = cr.judged_differences(SPEC, runs, logs, _floors(seeds))
+    primary = differences[differences["primary"]].iloc[0]
+    assert criteria["counts"].all() and primary["verdict"] == "reproduced" and primary["reason"] == ""
+    assert primary["pairs"] == needed and primary["seeds"] == "seeds whose runs count"
+    runs.loc[runs["seed"] == 0, "top_test_acc_final"] = 0.5  # seed 0 below the floor: it leaves whole
+    differences, _ = cr.judged_differences(SPEC, runs, logs, _floors(seeds))
+    primary = differences[differences["primary"]].iloc[0]
+    assert primary["verdict"] == NOT_COMPARABLE and primary["rule verdict"] in ("reproduced", "undetermined")
+    assert primary["pairs"] == needed - 1 and f"{needed - 1} of {needed} paired seeds" in primary["reason"]
+    assert "2 end below the linear floor" in primary["reason"]
+    runs["top_test_acc_final"] = 0.5  # none counts: every paired seed shown, gated
+    differences, _ = cr.judged_differences(SPEC, runs, logs, _floors(seeds))
+    assert set(differences["verdict"]) == {NOT_COMPARABLE} and np.all(differences["pairs"] == needed)
+    assert set(differences["seeds"]) == {"every paired seed (none counts)"}
