@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from reuseprior.reporting import statistics as st
@@ -69,3 +70,14 @@ def test_an_equivalence_claim_needs_a_margin():
         st.verdict(_summary(0, 1, 0.5), "equivalent")
     with pytest.raises(ValueError):
         st.verdict(_summary(0, 1, 0.5), "bigger")
+
+
+def test_paired_by_seed_pairs_only_the_seeds_both_hold():
+    treatment = pd.Series({0: 0.82, 1: 0.81, 2: 0.84, 3: 0.80, 9: 0.99})  # seed 9: the control still running
+    control = pd.Series({3: 0.79, 2: 0.81, 1: 0.82, 0: 0.80, 4: float("nan")})  # seed 4: no treatment, NaN
+    summary = st.paired_by_seed(treatment, control, scale=100.0, resamples=200)
+    direct = st.paired_summary([2.0, -1.0, 3.0, 1.0], resamples=200)
+    assert summary["pairs"] == 4
+    for key in ("mean", "t low", "t high", "permutation p", "sign test p", "wins", "losses"):
+        assert summary[key] == pytest.approx(direct[key])
+    assert st.paired_by_seed(treatment.iloc[:0], control)["pairs"] == 0

@@ -51,7 +51,7 @@ from reuseprior.core.study import RunStore, Study
 from reuseprior.datasets import load_standard_splits
 from reuseprior.reporting.plotting import caption
 from reuseprior.reporting.reference import load_thesis_table, select_thesis_rows
-from reuseprior.reporting.statistics import CONFIDENCE, NOT_COMPARABLE, Claim, paired_summary, verdict
+from reuseprior.reporting.statistics import CONFIDENCE, NOT_COMPARABLE, Claim, paired_by_seed, verdict
 from reuseprior.revolver.population import Population, config_from_settings
 from reuseprior.revolver.population_study import (
     PopulationStudyStore,
@@ -363,7 +363,7 @@ def paired_differences(
 ) -> pd.DataFrame:
     """``treatment`` minus ``control`` per seed (percentage points), per
     dataset and metric, summarised over the paired seeds by
-    :func:`~reuseprior.reporting.statistics.paired_summary` (the mean, the
+    :func:`~reuseprior.reporting.statistics.paired_by_seed` (the mean, the
     paired t-interval at ``confidence``, the t-test, exact permutation and
     sign-test p, how many seeds favour each mode, the seeds' range; the
     percentile bootstrap only from its minimum number of pairs), with the
@@ -375,13 +375,10 @@ def paired_differences(
     rows = []
     for dataset, df in runs.groupby("dataset", sort=False):
         wide = {m: df[df["mode"] == m].set_index("seed") for m in (treatment, control)}
-        seeds = sorted(set(wide[treatment].index) & set(wide[control].index))
         claim, source = CLAIMS.get(dataset, ("greater", "extension (evolve better)"))
         for metric in metrics:
-            diff = 100.0 * (
-                wide[treatment].loc[seeds, metric].to_numpy(float) - wide[control].loc[seeds, metric].to_numpy(float)
-            )
-            summary = paired_summary(diff, confidence=confidence, resamples=resamples, seed=seed)
+            summary = paired_by_seed(wide[treatment][metric], wide[control][metric], scale=100.0,
+                                     confidence=confidence, resamples=resamples, seed=seed)  # fmt: skip
             rule = verdict(summary, claim, alpha=1 - confidence, margin=MNIST_EQUIVALENCE_MARGIN_PP)
             reason = NOT_COMPARABLE_METRICS.get(metric, "")
             rows.append(

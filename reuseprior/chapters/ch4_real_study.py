@@ -40,7 +40,7 @@ from reuseprior.core import paths
 from reuseprior.core import study as core_study
 from reuseprior.core.study import RunStore, Study
 from reuseprior.reporting.reference import load_thesis_table
-from reuseprior.reporting.statistics import NOT_COMPARABLE, paired_summary, verdict
+from reuseprior.reporting.statistics import NOT_COMPARABLE, paired_by_seed, verdict
 from reuseprior.training import convergence
 
 __all__ = [
@@ -282,17 +282,18 @@ def paired_differences(
 ) -> pd.DataFrame:
     """Per pair ``(model, against)``: ``model`` minus ``against`` per seed
     (percentage points of ``metric``, stored in %) summarised by
-    :func:`~reuseprior.reporting.statistics.paired_summary` (the mean, the 95 %
+    :func:`~reuseprior.reporting.statistics.paired_by_seed` (the mean, the 95 %
     paired t-interval, exact permutation and sign-test p, wins and losses, the
     seeds' range; the percentile bootstrap only from its minimum number of
     pairs), and the parameter ratio ``against / model``."""
-    by = runs.set_index(["model", "seed"])
+    by_model = {model: df.set_index("seed") for model, df in runs.groupby("model", sort=False)}
+    empty = pd.DataFrame(columns=[metric, "params"], dtype=float)
     rows = []
     for first, second in pairs:
-        seeds = sorted(set(runs.loc[runs["model"] == first, "seed"]) & set(runs.loc[runs["model"] == second, "seed"]))
-        diff = np.array([by.loc[(first, s), metric] - by.loc[(second, s), metric] for s in seeds], float)
-        summary = paired_summary(diff, seed=seed)
-        ratio = float(by.loc[(second, seeds[0]), "params"] / by.loc[(first, seeds[0]), "params"]) if seeds else np.nan
+        a, b = by_model.get(first, empty), by_model.get(second, empty)
+        summary = paired_by_seed(a[metric], b[metric], seed=seed)
+        seeds = sorted(set(a.index) & set(b.index))
+        ratio = float(b.loc[seeds[0], "params"] / a.loc[seeds[0], "params"]) if seeds else np.nan
         rows.append(
             {
                 "model": first,

@@ -55,7 +55,7 @@ each level, a run's value is the best top-individual test accuracy among its
 tested generations whose cumulative batches are within the level
 (:func:`matched_spend`; at the full spend, the thesis's "Top Test Acc.");
 :func:`paired_differences` summarises ``pg - plain`` per seed with
-:func:`reuseprior.reporting.statistics.paired_summary` and judges the claim
+:func:`reuseprior.reporting.statistics.paired_by_seed` and judges the claim
 "screening reaches a higher best accuracy at the same spend" (``greater``)
 with :func:`reuseprior.reporting.statistics.verdict`; the full spend is the
 primary comparison, the other levels are descriptive.
@@ -105,7 +105,7 @@ from reuseprior.core import paths
 from reuseprior.core.study import RunStore, Study
 from reuseprior.counting import analyze
 from reuseprior.reporting.plotting import caption
-from reuseprior.reporting.statistics import ALPHA, CONFIDENCE, paired_summary, permutation_p, verdict
+from reuseprior.reporting.statistics import ALPHA, CONFIDENCE, paired_by_seed, permutation_p, verdict
 from reuseprior.revolver.blueprint import Blueprint
 from reuseprior.revolver.population import Population, PopulationConfig, config_from_settings
 from reuseprior.revolver.population_study import PopulationStudyStore, keyed, load_or_start, run_provenance
@@ -456,7 +456,7 @@ def paired_differences(
 ) -> pd.DataFrame:
     """``treatment`` minus ``control`` per seed (percentage points) at each
     spend level of ``matched`` (:func:`matched_spend`), summarised over the
-    paired seeds by :func:`~reuseprior.reporting.statistics.paired_summary`,
+    paired seeds by :func:`~reuseprior.reporting.statistics.paired_by_seed`,
     with :data:`CLAIM` and its verdict
     (:func:`~reuseprior.reporting.statistics.verdict`); ``primary`` marks the
     full spend (the largest level)."""
@@ -464,11 +464,9 @@ def paired_differences(
     claim, text = CLAIM
     largest = matched["fraction"].max()
     for (fraction, batches), df in matched.groupby(["fraction", "batches"], sort=True):
-        wide = df.pivot(index="seed", columns="arm", values=metric)
-        # the seeds with both arms stored at this spend (a seed whose other arm is still running is not a pair)
-        both = wide.reindex(columns=[treatment, control]).dropna()
-        diff = 100.0 * (both[treatment] - both[control]).to_numpy(float)
-        summary = paired_summary(diff, confidence=confidence, resamples=resamples, seed=seed)
+        wide = df.pivot(index="seed", columns="arm", values=metric).reindex(columns=[treatment, control])
+        summary = paired_by_seed(wide[treatment], wide[control], scale=100.0, confidence=confidence,
+                                 resamples=resamples, seed=seed)  # fmt: skip
         rows.append(
             {
                 "fraction": fraction,

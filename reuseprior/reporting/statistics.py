@@ -68,6 +68,7 @@ __all__ = [
     "REPRODUCED",
     "UNDETERMINED",
     "Claim",
+    "paired_by_seed",
     "paired_summary",
     "percentile_bootstrap",
     "permutation_p",
@@ -202,6 +203,25 @@ def paired_summary(
         "bootstrap low": boot[0],
         "bootstrap high": boot[1],
     }
+
+
+def paired_by_seed(
+    treatment: pd.Series,
+    control: pd.Series,
+    *,
+    scale: float = 1.0,
+    confidence: float = CONFIDENCE,
+    resamples: int = 9999,
+    seed: int = 0,
+) -> dict[str, float | int]:
+    """:func:`paired_summary` of ``treatment - control`` (times ``scale``: 100 turns fractions into
+    percentage points) over the seeds both hold: the Series are indexed by seed, and a seed missing
+    from either, or NaN in either, is not a pair (a run still going is left out, never compared
+    against nothing)."""
+    both = pd.concat({"treatment": treatment, "control": control}, axis=1, join="inner").dropna()
+    both = both.sort_index(kind="stable")
+    differences = scale * (both["treatment"].to_numpy(float) - both["control"].to_numpy(float))
+    return paired_summary(differences, confidence=confidence, resamples=resamples, seed=seed)
 
 
 def verdict(
