@@ -540,8 +540,8 @@ def spend_figure(
 ) -> plt.Figure:
     """Best test accuracy of the top individual so far against batches trained,
     one line per stored run of ``spec`` (colour: arm), the matched-spend levels
-    (:func:`spend_levels`) as dotted lines and, when given, the linear floor's
-    test top-1 (%) as a dashed line, captioned with the data."""
+    (:func:`spend_levels`) as dotted lines and, when given, ``floor`` (the mean
+    of the seeds' linear-floor test top-1, %) as a dashed line, captioned with the data."""
     levels = spend_levels(spec)
     fig, ax = plt.subplots(figsize=(7.0, 4.2))
     colours = {arm: f"C{k}" for k, arm in enumerate(SCREENS)}
@@ -555,7 +555,7 @@ def spend_figure(
     for batches in levels["batches"]:
         ax.axvline(batches, color="grey", ls=":", lw=1)
     if floor is not None:
-        ax.axhline(floor, color="k", ls="--", lw=1, label=f"linear floor, test ({floor:.2f} %)")
+        ax.axhline(floor, color="k", ls="--", lw=1, label=f"linear floor, test top-1 (seeds' mean, {floor:.2f} %)")
         seen.add("floor")
     ax.set(xlabel="batches trained (cumulative)", ylabel="best top-individual test accuracy so far (%)")
     if seen:
