@@ -37,7 +37,8 @@ proposals; per run (``data/ch8_screening_runs.csv``, through
 :class:`reuseprior.core.study.RunStore` and
 :mod:`reuseprior.revolver.population_study`, shared with chapter 3's study;
 the summary row, written last, marks a run as stored): totals, the peak and
-final top test accuracy, CPU seconds of the run and of its scoring.
+final top test accuracy, the final top individual's accuracy on every
+training image (whether it fits them), CPU seconds of the run and of its scoring.
 
 **Matched spend.** Every training session trains the same number of
 batches (``base_batches = min_batches = max_batches``: the thesis's
@@ -60,29 +61,31 @@ tested generations whose cumulative batches are within the level
 with :func:`reuseprior.reporting.statistics.verdict`; the full spend is the
 primary comparison, the other levels are descriptive.
 
-**Cost and plan** (:data:`CPU_SCREENING`; ``python -m reuseprior study ch8
-run``, each run one thread). Measured on one run, stored as the plan's first
-row (``pg``, seed 0, 2026-11-25, this project's 2-core AVX2 machine shared
-with other jobs, load average 3-8): 665 CPU seconds of the run's thread
-(11.1 CPU minutes; 970 s wall under that load), of which 20 s scoring 184
-proposals by PG; 1,008 batches trained in 14 generations; peak resident
-memory 2.0 GiB. The screened arm favours large genotypes (the run's median
-trained model has 1.1 M parameters), so a ``plain`` run is expected to cost
-no more (not measured); extrapolated at 11.1 CPU minutes a run:
+**Two plans.** The first plan (:data:`PILOT_SCREENING`, 1,008 batches of 64
+per run, 12 runs stored at seeds 0-5) ended every run below a logistic
+regression on the same images (:mod:`reuseprior.chapters.ch8_screening_criteria`):
+its top individuals had not learnt the task, so it cannot decide and is kept
+as the pilot. The planned study (:data:`CPU_SCREENING`) is the same design at
+5.1 times the images per run (chapter 3's batch of 128 and 48 batches a
+session, 18 generations), the spend at which chapter 3's study, in its
+smaller space, ends above the floor.
+
+**Cost** (``python -m reuseprior study ch8 run``, each run one thread). The
+pilot's runs took 125.6-665.2 CPU seconds (median about 4-5 CPU minutes;
+:func:`plan_cost` reads them from the stored rows). At 5.1 times the images,
+a run of the planned study costs about 20-40 CPU minutes (the screened arm's
+larger models the upper end), so 8 seeds x 2 arms = 16 runs take about 6-9
+CPU hours: three to four sessions of two workers (``--workers 2``, 4 GiB),
+resumed where the last stopped (a run checkpoints every generation).
 
 - the verdict rule needs an exact sign-flip permutation p below 0.05, which
   five pairs can never give (2/32 = 0.0625); :func:`fewest_decisive_pairs`
   computes the smallest number of seeds that can (6). The plan takes 8 seeds,
   with which one seed against the direction (the smallest difference) still
-  gives p = 4/256;
-- 8 seeds x 2 arms = 16 runs: about 3.0 CPU hours (2.8 for the 15 left after
-  the stored one), about 1.5 hours of wall time with two workers
-  (``--workers 2``, 4 GiB) on this machine when it runs nothing else, about
-  twice that at the load of the measurement. The smallest decisive plan,
-  6 seeds (``--seeds 0 1 2 3 4 5``), is 12 runs, about 2.2 CPU hours;
-- the ``first`` control arm (not in the plan) would add about 1.5 CPU hours
-  for 8 seeds: worth running if the screened arm wins, to tell the prior's
-  ranking from the extra proposals.
+  gives p = 4/256, and a seed whose runs do not count does not stop a verdict;
+- the ``first`` control arm (not in the plan) would add half the plan's cost:
+  worth running if the screened arm wins, to tell the prior's ranking from
+  the extra proposals.
 """
 
 from __future__ import annotations
