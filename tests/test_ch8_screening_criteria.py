@@ -13,6 +13,7 @@ import pytest
 from reuseprior.chapters import ch8_screening_criteria as cr
 from reuseprior.chapters import ch8_screening_study as st
 from reuseprior.reporting.statistics import NOT_COMPARABLE, gated_verdicts
+from reuseprior.revolver import split_floor
 from reuseprior.training import convergence
 from reuseprior.training.convergence import read_floor_rows, seeds_that_count, store_floor_row
 from tests.test_ch8_screening_study import TINY
@@ -58,13 +59,13 @@ def test_floor_rows_are_replaced_by_key_and_a_missing_one_names_the_command(tmp_
 
 def test_store_floors_fits_only_the_seeds_not_stored(tmp_path, monkeypatch):
     fitted = []
-    real = cr.seed_floor
+    real = split_floor.split_floor
 
-    def counting(spec, seed, **kw):
+    def counting(dataset, image_size, seed, **kw):
         fitted.append(seed)
-        return real(spec, seed, **kw)
+        return real(dataset, image_size, seed, **kw)
 
-    monkeypatch.setattr(cr, "seed_floor", counting)
+    monkeypatch.setattr(split_floor, "split_floor", counting)
     path = tmp_path / "floor.csv"
     first = cr.store_floors(TINY, [0], path, progress=False)
     both = cr.store_floors(TINY, [0, 1], path, progress=False)

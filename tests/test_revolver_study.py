@@ -15,6 +15,7 @@ from reuseprior.chapters import ch3_population_study as st
 from reuseprior.core.errors import CheckpointMismatchError
 from reuseprior.datasets import load_standard_splits
 from reuseprior.revolver.population import Population
+from reuseprior.training.convergence import store_floor_row
 
 torch.set_num_threads(1)
 
@@ -211,3 +212,22 @@ def test_stored_study_rows_are_consistent():
         assert len(log) == st.CPU_STUDY.settings.epochs
         assert run.mean_val_last == pytest.approx(mine["val_acc"].tail(window).mean(), abs=1e-9)
         assert run.top_test_acc_peak == pytest.approx(log["top_test_acc"].max(), abs=1e-9)
+
+
+def test_runs_are_set_beside_the_linear_floor_of_their_images(tmp_path):
+    path = tmp_path / "floor.csv"
+    for seed, test_top1 in ((0, 83.0), (1, 84.0)):
+        row = {"dataset": "fashion-mnist", "image_size": 14, "seed": seed, "train_top1": 85.0, "test_top1": test_top1}
+        store_floor_row(path, row, ("dataset", "image_size", "seed"))
+    runs = pd.DataFrame({"dataset": "fashion-mnist", "mode": ["random", "evolve"] * 2, "seed": [0, 0, 1, 1],
+                         "top_test_acc_final": [0.85, 0.86, 0.839, 0.90]})  # fmt: skip
+    table = st.floor_table(runs, st.CPU_STUDY, path)
+    assert table["above floor"].tolist() == [True, True, True, False]  # evolve 0, 1; random 0, 1
+    assert table["margin (pp)"].iloc[3] == pytest.approx(-0.1)
+    differences = pd.DataFrame({"Dataset": ["Fashion-MNIST", "MNIST"], "verdict": ["reproduced"] * 2,
+                                "rule verdict": ["reproduced"] * 2, "reason": ["", ""]})  # fmt: skip
+    gated = st.gated_by_floor(differences, table)
+    assert gated["verdict"].tolist() == ["not comparable", "reproduced"]
+    assert gated["rule verdict"].tolist() == ["reproduced"] * 2 and "1 of the runs" in gated["reason"].iloc[0]
+    with pytest.raises(LookupError, match="study ch3 floor"):
+        st.floor_table(runs.assign(dataset="mnist"), st.CPU_STUDY, path)

@@ -46,12 +46,14 @@ import torch
 from reuseprior.chapters.ch3_revolver import MODE_LABELS, PROFILES, RevolverProfile, table_c_1, top_test_readings
 from reuseprior.core import paths
 from reuseprior.core.files import replace_csv_rows
+from reuseprior.core.ordering import sort_rows
 from reuseprior.core.precision import default_dtype
 from reuseprior.core.study import RunStore, Study
 from reuseprior.datasets import load_standard_splits
 from reuseprior.reporting.plotting import caption
 from reuseprior.reporting.reference import load_thesis_table, select_thesis_rows
 from reuseprior.reporting.statistics import CONFIDENCE, NOT_COMPARABLE, Claim, paired_by_seed, verdict
+from reuseprior.revolver import split_floor
 from reuseprior.revolver.population import Population, config_from_settings
 from reuseprior.revolver.population_study import (
     PopulationStudyStore,
@@ -65,6 +67,7 @@ from reuseprior.revolver.population_study import (
 __all__ = [
     "CLAIMS",
     "CPU_STUDY",
+    "FLOOR_COMMAND",
     "DATASET_LABELS",
     "MNIST_EQUIVALENCE_MARGIN_PP",
     "NOT_COMPARABLE_METRICS",
@@ -75,6 +78,9 @@ __all__ = [
     "RunKey",
     "as_study",
     "convergence_band",
+    "floor_table",
+    "gated_by_floor",
+    "store_floors",
     "deadline_after",
     "live_check",
     "live_slice",
@@ -310,6 +316,54 @@ def run_study(study: PopulationStudy = CPU_STUDY, *, data: Mapping[str, Path] = 
 
 
 # ---------------------------------------------------------------------- reading
+#: the command that stores the floors of the study's images
+FLOOR_COMMAND = "python -m reuseprior study ch3 floor"
+
+
+def store_floors(study: PopulationStudy, *, data_dir: Any = None, progress: bool = True) -> pd.DataFrame:
+    """Store the linear floor (:mod:`reuseprior.revolver.split_floor`) of every dataset and seed of
+    ``study`` not stored yet; the stored floors of its datasets."""
+    return pd.concat(
+        [split_floor.store_floors(d, study.image_size, study.seeds, data_dir=data_dir, progress=progress)
+         for d in study.datasets],
+        ignore_index=True,
+    )  # fmt: skip
+
+
+def floor_table(runs: pd.DataFrame, study: PopulationStudy, path: Path = split_floor.STORED_FLOOR) -> pd.DataFrame:
+    """Per stored run: the final top individual's test top-1 (%) beside the linear floor's test top-1
+    on the same images (the run's dataset and seed's split at the study's resolution), the margin
+    and whether the run is above it. ``LookupError`` naming :data:`FLOOR_COMMAND` when a floor is missing."""
+    floors = pd.concat(
+        [split_floor.read_floors(d, study.image_size, FLOOR_COMMAND, path) for d in runs["dataset"].unique()]
+    ).set_index(["dataset", "seed"])
+    missing = sorted(set(zip(runs["dataset"], runs["seed"].astype(int))) - set(floors.index))
+    if missing:
+        raise LookupError(f"no linear floor of {missing}: run `{FLOOR_COMMAND}`")
+    out = pd.DataFrame({"Dataset": runs["dataset"].map(lambda d: DATASET_LABELS.get(d, d))})
+    out["mode"] = runs["mode"].to_numpy()
+    out["seed"] = runs["seed"].astype(int).to_numpy()
+    out["final top test top-1"] = 100 * runs["top_test_acc_final"].to_numpy(float)
+    out["floor test top-1"] = [floors.loc[(d, int(s)), "test_top1"] for d, s in zip(runs["dataset"], runs["seed"])]
+    out["margin (pp)"] = out["final top test top-1"] - out["floor test top-1"]
+    out["above floor"] = out["margin (pp)"] > 0
+    return sort_rows(out, ["Dataset", "mode"], then="seed").reset_index(drop=True)
+
+
+def gated_by_floor(differences: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:
+    """``differences`` (:func:`paired_differences`) with the verdict of every dataset some of whose runs
+    end at or below the linear floor (:func:`floor_table`) set to *not comparable*, the reason saying
+    how many; the rule's verdict stays in ``rule verdict``."""
+    out = differences.copy()
+    below = floors[~floors["above floor"]].groupby("Dataset").size()
+    for dataset, count in below.items():
+        rows = out["Dataset"] == dataset
+        out.loc[rows, "verdict"] = NOT_COMPARABLE
+        reason = f"{count} of the runs end at or below the linear floor of their images"
+        out.loc[rows, "reason"] = [f"{r}; {reason}" if r else reason for r in out.loc[rows, "reason"]]
+    return out
+
+
 def mode_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Table 3.2 per dataset and mode over the stored seeds: mean and
     standard deviation of the top individual's peak test accuracy (the

@@ -5,8 +5,8 @@ A search run counts in the comparison when the model it ends with has learnt the
 as a linear classifier of the same images (:mod:`reuseprior.training.convergence`, adapted to a search):
 
 - **Above the floor**: the final top individual's test top-1 exceeds the test top-1 of a logistic
-  regression fitted to the seed's training images (:func:`seed_floor`; the seed fixes the validation
-  split, so the training images, and the floor, are the seed's own).
+  regression fitted to the seed's training images (:mod:`reuseprior.revolver.split_floor`; the seed
+  fixes the validation split, so the training images, and the floor, are the seed's own).
 - **Fit**: the final top individual's top-1 on every training image (``top_train_acc_final``, stored
   by the run) is at least the logistic regression's training top-1. A run stored before that column
   existed has no such reading and does not count.
@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import pandas as pd
 
@@ -40,71 +40,41 @@ from reuseprior.chapters.ch8_screening_study import (
     paired_differences,
     spend_levels,
 )
-from reuseprior.core import paths
-from reuseprior.core.progress import progress_bar
-from reuseprior.datasets import load_standard_splits
 from reuseprior.reporting.statistics import gated_verdicts
-from reuseprior.training.convergence import (
-    linear_floor,
-    plateaued,
-    read_floor_rows,
-    seeds_that_count,
-    store_floor_row,
-)
+from reuseprior.revolver import split_floor
+from reuseprior.training.convergence import plateaued, seeds_that_count
 
 __all__ = [
     "FLOOR_COMMAND",
-    "STORED_FLOOR",
     "decidability",
     "judged_differences",
     "read_floors",
     "run_criteria_table",
-    "seed_floor",
     "store_floors",
 ]
 
-#: the linear floor of each seed's images (:func:`seed_floor`), tracked
-STORED_FLOOR: Path = paths.DATA_DIR / "ch8_linear_floor.csv"
-#: the command that stores them
+#: the command that stores the floors of the study's seeds
 FLOOR_COMMAND = "python -m reuseprior study ch8 floor"
-#: what names a floor: the images depend on the dataset, the resolution and the seed's split, not on the plan
-_FLOOR_KEY = ("dataset", "image_size", "seed")
 
 
-def seed_floor(spec: ScreeningStudy, seed: int, *, data_dir: str | os.PathLike | None = None) -> dict[str, Any]:
-    """The linear floor (:func:`reuseprior.training.convergence.linear_floor`) of the images a run of
-    ``spec`` with ``seed`` trains on (the seed's training split, at the study's resolution), scored on
-    the test images; keyed by dataset, image size and seed."""
-    splits = load_standard_splits(spec.dataset, data_dir, seed=seed, image_size=spec.image_size)
-    key = {"dataset": spec.dataset, "image_size": spec.image_size, "seed": int(seed)}
-    return {**key, **linear_floor(splits.train, splits.test)}
-
-
-def read_floors(spec: ScreeningStudy, path: Path = STORED_FLOOR) -> pd.DataFrame:
-    """The stored floors of ``spec``'s images, one row per seed; ``LookupError`` naming
-    :data:`FLOOR_COMMAND` when none is stored."""
-    match = {"dataset": spec.dataset, "image_size": spec.image_size}
-    return read_floor_rows(path, match, FLOOR_COMMAND).sort_values("seed", kind="stable").reset_index(drop=True)
+def read_floors(spec: ScreeningStudy, path: Path = split_floor.STORED_FLOOR) -> pd.DataFrame:
+    """The stored floors of ``spec``'s images (:mod:`reuseprior.revolver.split_floor`), one row per
+    seed; ``LookupError`` naming :data:`FLOOR_COMMAND` when none is stored."""
+    return split_floor.read_floors(spec.dataset, spec.image_size, FLOOR_COMMAND, path)
 
 
 def store_floors(
     spec: ScreeningStudy,
     seeds: Sequence[int] | None = None,
-    path: Path = STORED_FLOOR,
+    path: Path = split_floor.STORED_FLOOR,
     *,
     data_dir: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Compute and store the floor of every seed of ``seeds`` (default: the study's) that ``path`` does
-    not hold yet, one row at a time (an interrupted call keeps the rows it finished); the stored floors."""
-    try:
-        stored = set(read_floors(spec, path)["seed"].astype(int))
-    except LookupError:
-        stored = set()
-    missing = [int(s) for s in (spec.seeds if seeds is None else seeds) if int(s) not in stored]
-    for seed in progress_bar(missing, desc="linear floors", disable=not progress):
-        store_floor_row(path, seed_floor(spec, seed, data_dir=data_dir), _FLOOR_KEY)
-    return read_floors(spec, path)
+    """Store the floor of every seed of ``seeds`` (default: the study's) not stored yet
+    (:func:`reuseprior.revolver.split_floor.store_floors`); the stored floors."""
+    seeds = spec.seeds if seeds is None else seeds
+    return split_floor.store_floors(spec.dataset, spec.image_size, seeds, path, data_dir=data_dir, progress=progress)
 
 
 def run_criteria_table(runs: pd.DataFrame, generations: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:

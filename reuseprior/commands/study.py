@@ -54,6 +54,7 @@ from reuseprior.core.distributed import connect
 from reuseprior.core.files import write_csv
 from reuseprior.core.study import Study
 from reuseprior.reporting.notebook import resolve_device
+from reuseprior.revolver import split_floor
 
 __all__ = ["STUDIES", "add_arguments", "check_arguments", "check_run_arguments", "run"]
 
@@ -82,6 +83,14 @@ def _ch3_studies(args: argparse.Namespace) -> list[Study]:
 def _ch3_status(_: argparse.Namespace) -> list[tuple[str, pd.DataFrame]]:
     table = ch3.study_status(ch3.CPU_STUDY)
     return [(f"study {ch3.CPU_STUDY.name}, plan {ch3.plan_id(ch3.CPU_STUDY)}", table)]
+
+
+def _ch3_floor(args: argparse.Namespace) -> int:
+    """Store the linear floor of each dataset and seed of the chapter 3 study's images (those not stored yet)."""
+    floors = ch3.store_floors(ch3.CPU_STUDY, data_dir=args.data_dir, progress=not args.no_progress)
+    print(floors.to_string(index=False))
+    print(f"-> {split_floor.STORED_FLOOR}")
+    return 0
 
 
 # ---------------------------------------------------------------- chapter 4
@@ -212,12 +221,12 @@ def _ch8_floor(args: argparse.Namespace) -> int:
         ch8.CPU_SCREENING, args.seeds, data_dir=args.data_dir, progress=not args.no_progress
     )
     print(floors.to_string(index=False))
-    print(f"-> {ch8_criteria.STORED_FLOOR}")
+    print(f"-> {split_floor.STORED_FLOOR}")
     return 0
 
 
 STUDIES: dict[str, StudyCommand] = {
-    "ch3": StudyCommand(ch3.CPU_STUDY.seeds, _ch3_studies, _ch3_status),
+    "ch3": StudyCommand(ch3.CPU_STUDY.seeds, _ch3_studies, _ch3_status, {"floor": _ch3_floor}),
     "ch4": StudyCommand(
         ch4.CPU_STUDY.seeds,
         _ch4_studies,

@@ -37,6 +37,7 @@ STUDIES: dict[str, StudyOptions] = {
     "ch3": StudyOptions(
         "chapter 3: random search vs the genetic algorithm on MNIST/Fashion-MNIST (data/revolver_study_*.csv)",
         frozenset({"data_dir", "max_minutes"}),
+        ("floor",),
     ),
     "ch4": StudyOptions(
         "chapter 4: EfficientNetV2 original vs shared on Fashion-MNIST (data/ch4_real_study_runs.csv)",
