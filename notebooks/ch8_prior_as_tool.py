@@ -259,5 +259,7 @@ for label, spec in plans.items():
 #   deviation computed; read each row with its label difference: only the official-label rows share the published
 #   column's label, and they draw from 725 cells, not 15,625.
 # - **Scope.** These are searches on one small cell space with stored labels. The prior's value as a screen for a
-#   real, trained search is the screening study above, read from the paired seeds stored so far (its table says how
-#   many, and its verdicts follow the rule).
+#   real, trained search is the screening study above. Its pilot cannot tell: every pilot run ends below a logistic
+#   regression of the same images, so its verdict is *not comparable* whatever the statistics say. The planned study
+#   spends 5.1 times the pilot's images per run; its verdict, printed above, stays *not comparable* until 6 paired
+#   seeds have both runs counting.
