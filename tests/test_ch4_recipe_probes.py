@@ -79,3 +79,22 @@ def test_the_stored_probes_are_read_under_their_plans():
     assert set(table["model"]) <= set(training.TABLE_4_2_MODELS)
     assert set(table["recipe"]) <= set(probes.PROBE_RECIPES)
     assert "probe runs stored" in probes.probe_reading(table)
+
+
+def test_a_fit_check_is_the_whole_schedule_of_its_probe_and_is_judged_against_the_floor(tmp_path):
+    check = probes.fit_check_studies()[0]
+    label = check.name.removeprefix(probes.FIT_CHECK_PREFIX)
+    probe = next(s for s in probes.probe_studies() if s.name == probes.PROBE_PREFIX + label)
+    assert replace(probe.settings, epochs=probes.SCHEDULE_EPOCHS) == check.settings
+    assert check.models == probes.PROBE_ORDER[:1] and check.seeds == (0,)
+    stored = pd.read_csv(probes.STORED_PROBES)
+    row = stored[stored["study"] == probe.name].assign(study=check.name, plan=real.plan_id(check))
+    assert len(row) == 1, "the fit check's probe is stored"
+    path = tmp_path / "probes.csv"
+    row.to_csv(path, index=False)
+    table = probes.fit_check_table(path)
+    floor = pd.read_csv(real.LINEAR_FLOOR).set_index("seed").loc[0]
+    assert table["recipe"].tolist() == [label] and table["epochs"].tolist() == [probes.PROBE_EPOCHS]
+    assert table["fits training set"].iloc[0] == (table["train top-1 last epoch"].iloc[0] >= floor["top1_train"])
+    assert table["above floor"].iloc[0] == (row["top1_test"].iloc[0] > floor["top1_test"])
+    assert probes.fit_check_table(tmp_path / "none.csv").empty

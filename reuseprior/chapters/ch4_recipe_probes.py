@@ -38,7 +38,7 @@ from reuseprior.chapters.ch4_sharing_training import TABLE_4_2_MODELS
 from reuseprior.chapters.ch4_sharing_training.configs import OFFICIAL_END_FRACTION
 from reuseprior.core import paths
 from reuseprior.core.ordering import sort_rows
-from reuseprior.training.convergence import read_history
+from reuseprior.training.convergence import fits_training_set, read_history
 
 #: where the probes' rows are stored (one row per recipe and model, the ch4 study's columns)
 STORED_PROBES = paths.DATA_DIR / "ch4_recipe_probes.csv"
@@ -75,6 +75,10 @@ PROBE_RECIPES: dict[str, dict[str, object]] = {
     "lr0.016-warmup39": {"lr_base": 0.016, "lr_warmup_steps": 39},  # the width-0.25 study's recipe
 }
 PROBE_PREFIX = "probe-"
+#: the recipes whose best probe reading is followed for the whole schedule (:func:`fit_check_studies`):
+#: does the hardest model then fit its training images and beat the linear floor?
+FIT_CHECK_RECIPES: tuple[str, ...] = ("w0.5-lr0.016-warmup39",)
+FIT_CHECK_PREFIX = "fit-"
 #: the model probed first: the one the study's recipe does not train at this width
 PROBE_ORDER: tuple[str, ...] = ("V2-S-shared", "V2-B0-original", "V2-B0-shared")
 
@@ -108,6 +112,58 @@ def run_probes(
                                     progress=progress, client=client)  # fmt: skip
             done += [(study.name, m, seed) for m, seed in stored]
     return done
+
+
+def fit_check_studies() -> tuple[real.TrainingStudy, ...]:
+    """One study per recipe of :data:`FIT_CHECK_RECIPES`: the hardest model (the first of
+    :data:`PROBE_ORDER`) trained, seed 0, for the whole :data:`SCHEDULE_EPOCHS`-epoch schedule the
+    probes are the beginning of, stored beside the probes (study name ``fit-<recipe>``)."""
+    return tuple(
+        real.TrainingStudy(
+            name=f"{FIT_CHECK_PREFIX}{label}",
+            models=PROBE_ORDER[:1],
+            seeds=(0,),
+            settings=replace(PROBE_BASE, **PROBE_RECIPES[label], epochs=SCHEDULE_EPOCHS),
+        )
+        for label in FIT_CHECK_RECIPES
+    )
+
+
+def run_fit_checks(
+    path: Path = STORED_PROBES, *, max_runs: int | None = None, progress: bool = True, client: Client | None = None
+) -> list[tuple[str, str, int]]:
+    """Train the pending fit checks (:func:`fit_check_studies`) in order, resumable as the probes are;
+    (study, model, seed) of the runs stored by this call."""
+    done: list[tuple[str, str, int]] = []
+    for study in fit_check_studies():
+        left = None if max_runs is None else max_runs - len(done)
+        if left is not None and left <= 0:
+            break
+        stored = real.run_study(study, path=path, work_dir=WORK_DIR, max_runs=left, progress=progress, client=client)
+        done += [(study.name, m, seed) for m, seed in stored]
+    return done
+
+
+def fit_check_table(path: Path = STORED_PROBES, floor_path: Path = real.LINEAR_FLOOR) -> pd.DataFrame:
+    """Per stored fit check: the model, width and parameters, the training top-1 of the last epoch and
+    the test top-1 (%), beside the linear floor of the same images (chapter 4's study images, seed 0),
+    and whether the run fits its training images and beats the floor
+    (:mod:`reuseprior.training.convergence`)."""
+    floor = pd.read_csv(floor_path).set_index("seed").loc[0]
+    rows = []
+    for study in fit_check_studies():
+        for _, row in real.read_runs(path, study).iterrows():
+            history = [h for h in read_history(row["epoch_history"]) if h["epoch"] >= 1]
+            train_last = history[-1]["train_top1"] if history else math.nan
+            rows.append(
+                {"recipe": study.name.removeprefix(FIT_CHECK_PREFIX), "model": row["model"],
+                 "width": row["width_mult"], "params": row["params"], "epochs": len(history),
+                 "train top-1 last epoch": train_last, "floor train top-1": floor["top1_train"],
+                 "test top-1": row["top1_test"], "floor test top-1": floor["top1_test"],
+                 "fits training set": fits_training_set(train_last, floor["top1_train"]),
+                 "above floor": bool(row["top1_test"] > floor["top1_test"])}
+            )  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def probe_status(path: Path = STORED_PROBES) -> pd.DataFrame:

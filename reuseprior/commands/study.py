@@ -119,6 +119,15 @@ def _ch4_probes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ch4_fit_checks(args: argparse.Namespace) -> int:
+    """Train chapter 4's fit checks (a probed recipe for the whole schedule; resumable), then print them."""
+    path = args.store or ch4_probes.STORED_PROBES
+    done = ch4_probes.run_fit_checks(path, max_runs=args.max_runs, progress=not args.no_progress)
+    print(f"stored {len(done)} fit-check runs")
+    print(ch4_probes.fit_check_table(path).to_string(index=False))
+    return 0
+
+
 def _ch4_floor(_: argparse.Namespace) -> int:
     """Store the linear floor of the chapter 4 study's images, per seed."""
     floor = ch4.linear_floor(ch4.CPU_STUDY)
@@ -231,7 +240,7 @@ STUDIES: dict[str, StudyCommand] = {
         ch4.CPU_STUDY.seeds,
         _ch4_studies,
         _ch4_status,
-        {"slice": _ch4_slice, "probes": _ch4_probes, "floor": _ch4_floor},
+        {"slice": _ch4_slice, "probes": _ch4_probes, "fit-checks": _ch4_fit_checks, "floor": _ch4_floor},
     ),
     "ch7": StudyCommand(
         tuple(sorted({s for p in ch7.PROFILES.values() for spec in p.studies for s in spec.seeds})),

@@ -42,7 +42,7 @@ STUDIES: dict[str, StudyOptions] = {
     "ch4": StudyOptions(
         "chapter 4: EfficientNetV2 original vs shared on Fashion-MNIST (data/ch4_real_study_runs.csv)",
         frozenset({"store"}),
-        ("slice", "probes", "floor"),
+        ("slice", "probes", "fit-checks", "floor"),
     ),
     "ch7": StudyOptions(
         "chapter 7: the sharing schemes at matched budgets (data/sharing_study_runs.csv)",
