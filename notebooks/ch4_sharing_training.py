@@ -337,6 +337,20 @@ display(probe_rows.round(2))
 Markdown(probes.probe_reading(probe_rows))
 
 # %% [markdown]
+# A probe reads 5 epochs; a **fit check** follows a probed recipe for the whole 30-epoch schedule with the hardest
+# model (V2-S-shared, seed 0; `python -m reuseprior study ch4 fit-checks`) and sets it beside the linear floor of the
+# same images (chapter 4's seed-0 floor above): a width and recipe are usable for the study only where V2-S-shared
+# fits its training images at least as well as the floor and beats it on test. The "w0.5" recipes probe the issue's
+# fallback, half the width (0.82M parameters for V2-S-shared, against Table 4.2's 3.03M).
+
+# %%
+fit_checks = probes.fit_check_table()
+ctx.save_table(fit_checks, "recipe_fit_checks")
+if fit_checks.empty:
+    print("no fit check stored yet: python -m reuseprior study ch4 fit-checks")
+fit_checks
+
+# %% [markdown]
 # ## Expected GPU time of the paper-scale rows (an estimate)
 #
 # No GPU was lent to the sessions that wrote this notebook, so these hours are **estimated, not measured**:
