@@ -89,7 +89,7 @@ def run_criteria_table(runs: pd.DataFrame, generations: pd.DataFrame, floors: pd
     rows = []
     for run in runs.itertuples():
         floor = by_seed.loc[int(run.seed)]
-        log = logs.get((run.arm, run.seed), pd.DataFrame({"best_val_acc": []}))
+        log = logs.get((run.arm, run.seed), pd.DataFrame({"generation": [], "best_val_acc": []}))
         val = (100 * log.sort_values("generation")["best_val_acc"]).tolist()
         train = 100 * float(getattr(run, "top_train_acc_final", math.nan))
         test = 100 * float(run.top_test_acc_final)
