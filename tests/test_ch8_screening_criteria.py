@@ -99,6 +99,8 @@ def test_run_criteria_read_the_floor_the_training_reading_and_the_plateau():
     assert criteria.loc[(0, "pg"), "counts"] and criteria.loc[(1, "plain"), "counts"]
     _, rising = _study([0], flat=False)  # the best validation accuracy still climbing: not plateaued
     assert not cr.run_criteria_table(runs[runs["seed"] == 0], rising, _floors([0]))["plateaued"].any()
+    no_log = cr.run_criteria_table(runs, logs[logs["seed"] == 0], _floors([0, 1]))  # seed 1's logs missing
+    assert not no_log[no_log["seed"] == 1]["plateaued"].any() and no_log[no_log["seed"] == 0]["plateaued"].all()
     with pytest.raises(LookupError, match=r"seeds \[1\].*study ch8 floor"):
         cr.run_criteria_table(runs, logs, _floors([0]))
 
