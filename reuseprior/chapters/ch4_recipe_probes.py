@@ -35,7 +35,7 @@ from distributed import Client
 
 from reuseprior.chapters import ch4_real_study as real
 from reuseprior.chapters.ch4_sharing_training import TABLE_4_2_MODELS
-from reuseprior.chapters.ch4_sharing_training.configs import OFFICIAL_END_FRACTION
+from reuseprior.chapters.ch4_sharing_training.configs import OFFICIAL_END_FRACTION, SharingTrainingProfile
 from reuseprior.core import paths
 from reuseprior.core.ordering import sort_rows
 from reuseprior.training.convergence import fits_training_set, read_history
@@ -81,11 +81,24 @@ PROBE_RECIPES: dict[str, dict[str, object]] = {
         "lr_warmup_steps": 39,
         "stochastic_depth": 0.0,
     },
+    # without it, 80 % training top-1 after 30 epochs, still short of the floor's 94 %: does a schedule twice
+    # as long (the decay stretched over 60 epochs) let it fit?
+    "w0.5-lr0.016-warmup39-nodroppath-60": {
+        "width_mult": 0.5,
+        "lr_base": 0.016,
+        "lr_warmup_steps": 39,
+        "stochastic_depth": 0.0,
+        "schedule_epochs": 60,
+    },
 }
 PROBE_PREFIX = "probe-"
 #: the recipes whose best probe reading is followed for the whole schedule (:func:`fit_check_studies`):
 #: does the hardest model then fit its training images and beat the linear floor?
-FIT_CHECK_RECIPES: tuple[str, ...] = ("w0.5-lr0.016-warmup39", "w0.5-lr0.016-warmup39-nodroppath")
+FIT_CHECK_RECIPES: tuple[str, ...] = (
+    "w0.5-lr0.016-warmup39",
+    "w0.5-lr0.016-warmup39-nodroppath",
+    "w0.5-lr0.016-warmup39-nodroppath-60",
+)
 FIT_CHECK_PREFIX = "fit-"
 #: the model probed first: the one the study's recipe does not train at this width
 PROBE_ORDER: tuple[str, ...] = ("V2-S-shared", "V2-B0-original", "V2-B0-shared")
@@ -122,16 +135,22 @@ def run_probes(
     return done
 
 
+def _whole_schedule(settings: SharingTrainingProfile) -> SharingTrainingProfile:
+    """``settings`` run for every epoch of the schedule they are laid out for."""
+    return replace(settings, epochs=settings.schedule_epochs)
+
+
 def fit_check_studies() -> tuple[real.TrainingStudy, ...]:
     """One study per recipe of :data:`FIT_CHECK_RECIPES`: the hardest model (the first of
-    :data:`PROBE_ORDER`) trained, seed 0, for the whole :data:`SCHEDULE_EPOCHS`-epoch schedule the
-    probes are the beginning of, stored beside the probes (study name ``fit-<recipe>``)."""
+    :data:`PROBE_ORDER`) trained, seed 0, for the whole schedule its probe is the beginning of
+    (:data:`SCHEDULE_EPOCHS` epochs unless the recipe lays out another), stored beside the probes
+    (study name ``fit-<recipe>``)."""
     return tuple(
         real.TrainingStudy(
             name=f"{FIT_CHECK_PREFIX}{label}",
             models=PROBE_ORDER[:1],
             seeds=(0,),
-            settings=replace(PROBE_BASE, **PROBE_RECIPES[label], epochs=SCHEDULE_EPOCHS),
+            settings=_whole_schedule(replace(PROBE_BASE, **PROBE_RECIPES[label])),
         )
         for label in FIT_CHECK_RECIPES
     )
