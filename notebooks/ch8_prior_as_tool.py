@@ -201,8 +201,10 @@ check
 # top-1 on every training image at least the regression's, and the search's best validation accuracy plateaued (less
 # than 2 points gained between the mean of the last 3 generations and the 3 before). The floor is refitted per seed
 # (a seed fixes the validation split, hence the training images) by `python -m reuseprior study ch8 floor`, stored in
-# `data/ch8_linear_floor.csv`. A seed counts only when both its runs do, and a verdict needs at least `fewest decisive
-# pairs` counting seeds; otherwise the verdict reads *not comparable*, with the rule's own verdict beside it.
+# `data/population_linear_floor.csv`. **When the study decides**: a search that ends below the floor is a result of
+# its arm, so no seed is dropped (that would select seeds on the outcome); the criteria judge the budget instead. A
+# verdict needs at least `fewest decisive pairs` paired seeds and, in every arm, more than half of the runs counting;
+# otherwise it reads *not comparable*, with the rule's own verdict beside it.
 #
 # **Two plans.** The first plan (the *pilot*, 1,008 batches of 64 per run) ended every run below the floor: its top
 # individuals had seen too few images to learn the task. The planned study (5.1 times the pilot's images per run:
@@ -262,4 +264,4 @@ for label, spec in plans.items():
 #   real, trained search is the screening study above. Its pilot cannot tell: every pilot run ends below a logistic
 #   regression of the same images, so its verdict is *not comparable* whatever the statistics say. The planned study
 #   spends 5.1 times the pilot's images per run; its verdict, printed above, stays *not comparable* until 6 paired
-#   seeds have both runs counting.
+#   seeds are stored with more than half of each arm's runs counting.

@@ -16,12 +16,17 @@ as a linear classifier of the same images (:mod:`reuseprior.training.convergence
   :data:`~reuseprior.training.convergence.PLATEAU_WINDOW` generations to the mean of its last ones
   (:func:`~reuseprior.training.convergence.plateaued`).
 
-The design is paired, so a seed stands or falls whole
-(:func:`~reuseprior.training.convergence.seeds_that_count`), and a verdict needs at least
-:func:`~reuseprior.chapters.ch8_screening_study.fewest_decisive_pairs` counting seeds (the fewest
-whose exact permutation p can fall below 0.05); otherwise every verdict reads *not comparable*
-(:func:`~reuseprior.reporting.statistics.gated_verdicts`) with the reason, the rule's own verdict kept
-beside it.
+**When the study decides.** Chapter 7 drops a seed any of whose runs does not count, because there
+each run trains a fixed configuration and a failed run says nothing about that configuration. Here a
+run's final model *is* the outcome of its arm's search: a search that ends below the floor is a
+result, and dropping its seed would select seeds on the outcome being compared (if one arm failed more
+often, the seeds it lost on would vanish). So no seed is dropped: the paired statistics use every
+paired seed, and the criteria judge the *budget* instead. A verdict needs at least
+:func:`~reuseprior.chapters.ch8_screening_study.fewest_decisive_pairs` paired seeds (the fewest whose
+exact permutation p can fall below 0.05) and, in every arm, more than half of the runs counting
+(:data:`MIN_COUNTING_SHARE`: the budget lets a typical search learn the task); otherwise every verdict
+reads *not comparable* (:func:`~reuseprior.reporting.statistics.gated_verdicts`) with the reason, the
+rule's own verdict kept beside it.
 """
 
 from __future__ import annotations
@@ -42,10 +47,11 @@ from reuseprior.chapters.ch8_screening_study import (
 )
 from reuseprior.reporting.statistics import gated_verdicts
 from reuseprior.revolver import split_floor
-from reuseprior.training.convergence import plateaued, seeds_that_count
+from reuseprior.training.convergence import plateaued
 
 __all__ = [
     "FLOOR_COMMAND",
+    "MIN_COUNTING_SHARE",
     "decidability",
     "judged_differences",
     "read_floors",
@@ -53,6 +59,8 @@ __all__ = [
     "store_floors",
 ]
 
+#: the share of an arm's runs that must count, exceeded, for a verdict (module docstring)
+MIN_COUNTING_SHARE = 0.5
 #: the command that stores the floors of the study's seeds
 FLOOR_COMMAND = "python -m reuseprior study ch8 floor"
 
@@ -106,40 +114,39 @@ def run_criteria_table(runs: pd.DataFrame, generations: pd.DataFrame, floors: pd
     return pd.DataFrame(rows).sort_values(["seed", "arm"], kind="stable").reset_index(drop=True)
 
 
-def decidability(criteria: pd.DataFrame, pairs: Sequence[int]) -> str:
-    """Why the study cannot give a verdict ("" when it can): fewer than
-    :func:`~reuseprior.chapters.ch8_screening_study.fewest_decisive_pairs` of the paired seeds ``pairs``
-    with both runs counting (:func:`run_criteria_table`)."""
-    kept, failing = seeds_that_count(criteria, pairs)
+def decidability(criteria: pd.DataFrame, pairs: Sequence[int], arms: Sequence[str]) -> str:
+    """Why the study cannot give a verdict ("" when it can), from the per-run ``criteria``
+    (:func:`run_criteria_table`) of the paired seeds ``pairs``: fewer pairs than
+    :func:`~reuseprior.chapters.ch8_screening_study.fewest_decisive_pairs`, or an arm of ``arms`` with
+    no more than :data:`MIN_COUNTING_SHARE` of its runs counting (module docstring)."""
+    paired = criteria[criteria["seed"].isin(list(pairs))]
     needed = fewest_decisive_pairs()
-    if len(kept) >= needed:
-        return ""
-    reason = f"{len(kept)} of {len(pairs)} paired seeds have both runs counting (a verdict needs {needed})"
-    if not failing.empty:
-        below = int((~failing["above floor"]).sum())
-        unread = int(failing["final top train top-1"].isna().sum())
-        underfit = int((~failing["fits training set"]).sum()) - unread
-        flat = int((~failing["plateaued"]).sum())
-        reason += (f"; of the {len(failing)} runs that do not count, {below} end below the linear floor, "
-                   f"{underfit} fit their training images worse than it, {unread} have no training-set reading "
-                   f"(stored before the study recorded one), {flat} have not plateaued")  # fmt: skip
-    return reason
+    reasons = [] if len(pairs) >= needed else [f"{len(pairs)} paired seeds stored (a verdict needs {needed})"]
+    for arm in arms:
+        mine = paired[paired["arm"] == arm]
+        counting = int(mine["counts"].sum())
+        if len(mine) and counting > MIN_COUNTING_SHARE * len(mine):
+            continue
+        below = int((~mine["above floor"]).sum())
+        unread = int(mine["final top train top-1"].isna().sum())
+        underfit = int((~mine["fits training set"]).sum()) - unread
+        flat = int((~mine["plateaued"]).sum())
+        reasons.append(
+            f"{arm}: {counting} of {len(mine)} runs count (more than half must); {below} end below the linear "
+            f"floor, {underfit} fit their training images worse than it, {unread} have no training-set reading "
+            f"(stored before the study recorded one), {flat} have not plateaued"
+        )
+    return "; ".join(reasons)
 
 
 def judged_differences(
     spec: ScreeningStudy, runs: pd.DataFrame, generations: pd.DataFrame, floors: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The paired differences of :func:`~reuseprior.chapters.ch8_screening_study.paired_differences`
-    over the seeds whose runs all count, with their verdicts gated by :func:`decidability`
-    (:func:`~reuseprior.reporting.statistics.gated_verdicts`), and the per-run criteria behind them.
-    With no counting seed the differences of every paired seed are shown instead, under the gate; the
-    ``seeds`` column says which."""
+    over every paired seed, with their verdicts gated by :func:`decidability`
+    (:func:`~reuseprior.reporting.statistics.gated_verdicts`), and the per-run criteria behind them."""
     criteria = run_criteria_table(runs, generations, floors)
     arms = criteria.groupby("seed")["arm"].agg(set)
     pairs = sorted(int(s) for s, have in arms.items() if set(spec.arms) <= have)
-    kept, _ = seeds_that_count(criteria, pairs)
-    # no counting seed: the statistics of every paired seed are still shown, under a not-comparable verdict
-    used, label = (kept, "seeds whose runs count") if kept else (pairs, "every paired seed (none counts)")
-    matched = matched_spend(generations[generations["seed"].isin(used)], spend_levels(spec))
-    differences = paired_differences(matched).assign(seeds=label)
-    return gated_verdicts(differences, decidability(criteria, pairs)), criteria
+    matched = matched_spend(generations[generations["seed"].isin(pairs)], spend_levels(spec))
+    return gated_verdicts(paired_differences(matched), decidability(criteria, pairs, spec.arms)), criteria
