@@ -228,6 +228,8 @@ def test_runs_are_set_beside_the_linear_floor_of_their_images(tmp_path):
                                 "rule verdict": ["reproduced"] * 2, "reason": ["", ""]})  # fmt: skip
     gated = st.gated_by_floor(differences, table)
     assert gated["verdict"].tolist() == ["not comparable", "reproduced"]
-    assert gated["rule verdict"].tolist() == ["reproduced"] * 2 and "1 of the runs" in gated["reason"].iloc[0]
+    assert gated["rule verdict"].tolist() == ["reproduced"] * 2
+    assert gated["reason"].iloc[0] == "random: 1 of 2 runs above the linear floor of their images (more than half must)"
+    assert st.gated_by_floor(differences, table[table["seed"] == 0])["verdict"].tolist() == ["reproduced"] * 2
     with pytest.raises(LookupError, match="study ch3 floor"):
         st.floor_table(runs.assign(dataset="mnist"), st.CPU_STUDY, path)

@@ -63,6 +63,7 @@ from reuseprior.revolver.population_study import (
     read_table,
     run_provenance,
 )
+from reuseprior.training.convergence import SEARCH_MIN_COUNTING_SHARE
 
 __all__ = [
     "CLAIMS",
@@ -351,16 +352,22 @@ def floor_table(runs: pd.DataFrame, study: PopulationStudy, path: Path = split_f
 
 
 def gated_by_floor(differences: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:
-    """``differences`` (:func:`paired_differences`) with the verdict of every dataset some of whose runs
-    end at or below the linear floor (:func:`floor_table`) set to *not comparable*, the reason saying
-    how many; the rule's verdict stays in ``rule verdict``."""
+    """``differences`` (:func:`paired_differences`) with the verdict of every dataset where some mode has
+    no more than :data:`~reuseprior.training.convergence.SEARCH_MIN_COUNTING_SHARE` of its runs above the
+    linear floor (:func:`floor_table`) set to *not comparable*, the reason saying how many; the rule's
+    verdict stays in ``rule verdict``. No seed is dropped: a search ending below the floor is a result of
+    its mode."""
     out = differences.copy()
-    below = floors[~floors["above floor"]].groupby("Dataset").size()
-    for dataset, count in below.items():
+    for (dataset, mode), runs in floors.groupby(["Dataset", "mode"], sort=False):
+        above = int(runs["above floor"].sum())
+        if above > SEARCH_MIN_COUNTING_SHARE * len(runs):
+            continue
         rows = out["Dataset"] == dataset
+        reason = f"{mode}: {above} of {len(runs)} runs above the linear floor of their images (more than half must)"
         out.loc[rows, "verdict"] = NOT_COMPARABLE
-        reason = f"{count} of the runs end at or below the linear floor of their images"
-        out.loc[rows, "reason"] = [f"{r}; {reason}" if r else reason for r in out.loc[rows, "reason"]]
+        out.loc[rows, "reason"] = [
+            f"{r}; {reason}" if isinstance(r, str) and r else reason for r in out.loc[rows, "reason"]
+        ]
     return out
 
 

@@ -16,15 +16,15 @@ as a linear classifier of the same images (:mod:`reuseprior.training.convergence
   :data:`~reuseprior.training.convergence.PLATEAU_WINDOW` generations to the mean of its last ones
   (:func:`~reuseprior.training.convergence.plateaued`).
 
-**When the study decides.** Chapter 7 drops a seed any of whose runs does not count, because there
-each run trains a fixed configuration and a failed run says nothing about that configuration. Here a
-run's final model *is* the outcome of its arm's search: a search that ends below the floor is a
+**When the study decides.** Unlike chapter 7, which drops a seed any of whose runs does not count, no
+seed is dropped here. A run's final model *is* the outcome of its arm's search: a search that ends below the floor is a
 result, and dropping its seed would select seeds on the outcome being compared (if one arm failed more
-often, the seeds it lost on would vanish). So no seed is dropped: the paired statistics use every
-paired seed, and the criteria judge the *budget* instead. A verdict needs at least
+often, the seeds it lost on would vanish). So the paired statistics use every paired seed, and the
+criteria judge the *budget* instead. A verdict needs at least
 :func:`~reuseprior.chapters.ch8_screening_study.fewest_decisive_pairs` paired seeds (the fewest whose
 exact permutation p can fall below 0.05) and, in every arm, more than half of the runs counting
-(:data:`MIN_COUNTING_SHARE`: the budget lets a typical search learn the task); otherwise every verdict
+(:data:`~reuseprior.training.convergence.SEARCH_MIN_COUNTING_SHARE`: the budget lets a typical search
+learn the task); otherwise every verdict
 reads *not comparable* (:func:`~reuseprior.reporting.statistics.gated_verdicts`) with the reason, the
 rule's own verdict kept beside it.
 """
@@ -47,11 +47,10 @@ from reuseprior.chapters.ch8_screening_study import (
 )
 from reuseprior.reporting.statistics import gated_verdicts
 from reuseprior.revolver import split_floor
-from reuseprior.training.convergence import plateaued
+from reuseprior.training.convergence import SEARCH_MIN_COUNTING_SHARE, plateaued
 
 __all__ = [
     "FLOOR_COMMAND",
-    "MIN_COUNTING_SHARE",
     "decidability",
     "judged_differences",
     "read_floors",
@@ -59,8 +58,6 @@ __all__ = [
     "store_floors",
 ]
 
-#: the share of an arm's runs that must count, exceeded, for a verdict (module docstring)
-MIN_COUNTING_SHARE = 0.5
 #: the command that stores the floors of the study's seeds
 FLOOR_COMMAND = "python -m reuseprior study ch8 floor"
 
@@ -118,14 +115,15 @@ def decidability(criteria: pd.DataFrame, pairs: Sequence[int], arms: Sequence[st
     """Why the study cannot give a verdict ("" when it can), from the per-run ``criteria``
     (:func:`run_criteria_table`) of the paired seeds ``pairs``: fewer pairs than
     :func:`~reuseprior.chapters.ch8_screening_study.fewest_decisive_pairs`, or an arm of ``arms`` with
-    no more than :data:`MIN_COUNTING_SHARE` of its runs counting (module docstring)."""
+    no more than :data:`~reuseprior.training.convergence.SEARCH_MIN_COUNTING_SHARE` of its runs
+    counting (module docstring)."""
     paired = criteria[criteria["seed"].isin(list(pairs))]
     needed = fewest_decisive_pairs()
     reasons = [] if len(pairs) >= needed else [f"{len(pairs)} paired seeds stored (a verdict needs {needed})"]
     for arm in arms:
         mine = paired[paired["arm"] == arm]
         counting = int(mine["counts"].sum())
-        if len(mine) and counting > MIN_COUNTING_SHARE * len(mine):
+        if len(mine) and counting > SEARCH_MIN_COUNTING_SHARE * len(mine):
             continue
         below = int((~mine["above floor"]).sum())
         unread = int(mine["final top train top-1"].isna().sum())

@@ -54,6 +54,11 @@ HISTORY_DECIMALS = 4
 #: the last steps (measured: test top-1 82.48 on 2 threads against 82.52 on 1). At 1e-8 (about
 #: 1,700 iterations, under a minute) 1 and 2 threads and OpenBLAS's Nehalem kernels agree to the digit.
 FLOOR_TOLERANCE = 1e-8
+#: a comparison of searches (chapters 3 and 8) decides only when more than this share of each arm's runs
+#: count: a search ending below the floor is a result of its arm, never a reason to drop its seed (that
+#: would select seeds on the outcome compared), so the criteria judge whether the budget lets a typical
+#: search learn the task
+SEARCH_MIN_COUNTING_SHARE = 0.5
 FLOOR_MAX_ITER = 10_000
 FLOOR_CLASSIFIER = f"LogisticRegression(max_iter={FLOOR_MAX_ITER}, tol={FLOOR_TOLERANCE:g})"
 
