@@ -271,8 +271,11 @@ real_vs_thesis
 floors = real.floor_table(runs, study)
 ctx.save_table(floors, "runs_against_linear_floor")
 below = floors[~floors["above floor"]]
-print(f"{len(floors) - len(below)} of {len(floors)} runs above the linear floor of their images; smallest margin "
-      f"{floors['margin (pp)'].min():.2f} points (a dataset where half of a mode's runs or more are below it gets no verdict below)")
+print(
+    f"{len(floors) - len(below)} of {len(floors)} runs above the linear floor of their images; smallest margin "
+    f"{floors['margin (pp)'].min():.2f} points (a dataset where half of a mode's runs or more are below it gets no "
+    "verdict below)"
+)
 floors
 
 # %% [markdown]
