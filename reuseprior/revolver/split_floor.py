@@ -62,9 +62,11 @@ def store_floors(
 ) -> pd.DataFrame:
     """Compute and store the floor of every seed of ``seeds`` that ``path`` does not hold yet, one row
     at a time (an interrupted call keeps the rows it finished); the stored floors of the dataset."""
-    stored = pd.read_csv(path) if Path(path).exists() else pd.DataFrame(columns=list(FLOOR_KEY))
-    mine = stored[(stored["dataset"] == dataset) & (stored["image_size"] == int(image_size))]
-    missing = [int(s) for s in seeds if int(s) not in set(mine["seed"].astype(int))]
+    try:
+        stored = set(read_floors(dataset, image_size, "store_floors", path)["seed"].astype(int))
+    except LookupError:  # nothing stored yet for these images
+        stored = set()
+    missing = [int(s) for s in seeds if int(s) not in stored]
     for seed in progress_bar(missing, desc=f"linear floors, {dataset} {image_size}px", disable=not progress):
         store_floor_row(path, split_floor(dataset, image_size, seed, data_dir=data_dir), FLOOR_KEY)
     return read_floors(dataset, image_size, "store_floors", path)
