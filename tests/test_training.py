@@ -205,6 +205,58 @@ def test_weight_decay_skips_biases_and_bn():
     assert decay["weight_decay"] == 1e-5 and no_decay["weight_decay"] == 0.0 and len(no_decay["params"]) == 3
 
 
+def _tied_model() -> nn.Module:
+    """A 3x3 convolution installed at three sites (one module object), BN per site, a linear head."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(4, 4, 3, padding=1, bias=False)
+    body = [m for _ in range(3) for m in (conv, nn.BatchNorm2d(4), nn.ReLU())]
+    return nn.Sequential(nn.Conv2d(1, 4, 1), *body, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 4))
+
+
+def test_parameter_uses_counts_the_sites_of_a_tied_weight():
+    model = _tied_model()
+    uses = loop.parameter_uses(model)
+    assert uses[id(model[1].weight)] == 3  # the tied convolution
+    assert uses[id(model[0].weight)] == 1 and uses[id(model[2].weight)] == 1 and uses[id(model[-1].weight)] == 1
+    # one Parameter assigned to two modules is used twice as well
+    a, b = nn.Linear(3, 3), nn.Linear(3, 3)
+    b.weight = a.weight
+    assert loop.parameter_uses(nn.Sequential(a, b))[id(a.weight)] == 2
+
+
+def test_per_use_step_size_divides_each_rate_by_the_uses():
+    model = _tied_model()
+    groups = _param_groups(model, 1e-5, per_use=True)
+    scale_of = {id(p): (g["lr_scale"], g["weight_decay"]) for g in groups for p in g["params"]}
+    assert scale_of[id(model[1].weight)] == (pytest.approx(1 / 3), 1e-5)
+    assert scale_of[id(model[0].weight)] == (1.0, 1e-5) and scale_of[id(model[2].weight)] == (1.0, 0.0)
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    cfg = replace(CFG, lr_per_use=True)
+    opt = loop._make_optimizer(model, cfg)
+    sched = WarmupExponentialSchedule(opt, cfg, steps_per_epoch=10)
+    for _ in range(25):
+        sched.step()
+    rate = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    assert rate[id(model[1].weight)] == pytest.approx(sched.get_last_lr() / 3)
+    assert rate[id(model[0].weight)] == pytest.approx(sched.get_last_lr()) and sched.get_last_lr() > 0
+    # off (the official recipe): two groups, one rate, no scale
+    plain = _param_groups(model, 1e-5)
+    assert len(plain) == 2 and all("lr_scale" not in g for g in plain)
+
+
+def test_checkpoint_from_before_a_setting_existed_resumes_at_its_default(tmp_path):
+    train, val = _data()
+    path = tmp_path / "old.pt"
+    fit(_model(), train, val, replace(CFG, epochs=1), checkpoint_path=path, progress=False)
+    state = load_checkpoint(path)
+    del state["config"]["lr_per_use"]  # as written before TrainConfig had it
+    save_checkpoint(state, path)
+    with pytest.raises(CheckpointMismatchError, match="lr_per_use: checkpoint False vs now True"):
+        fit(_model(), train, val, replace(CFG, epochs=2, lr_per_use=True), checkpoint_path=path, progress=False)
+    resumed = fit(_model(), train, val, replace(CFG, epochs=2), checkpoint_path=path, progress=False)
+    assert resumed.resumed_from_epoch == 1 and resumed.epochs_completed == 2
+
+
 def test_flops_and_shared_parameters_counted_once():
     lin = nn.Linear(5, 7, bias=False)
     assert count_flops(lin, (5,)) == 2 * 5 * 7

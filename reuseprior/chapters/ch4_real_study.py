@@ -150,6 +150,7 @@ _SETTINGS_ADDED_LATER = {
     "schedule_epochs": None,
     "grad_clip": None,
     "stochastic_depth": None,
+    "lr_per_use": False,
 }
 
 

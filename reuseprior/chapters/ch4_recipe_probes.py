@@ -90,6 +90,18 @@ PROBE_RECIPES: dict[str, dict[str, object]] = {
         "stochastic_depth": 0.0,
         "schedule_epochs": 60,
     },
+    # neither a longer schedule nor dropping stochastic depth lets it fit. Under RMSprop every element of
+    # a tensor steps about lr per update whatever its gradient's size, and a convolution tied at k sites
+    # takes that step at all k of them: the sharing-aware step size divides each tensor's rate by its
+    # uses (TrainConfig.lr_per_use; a listed departure, the identity for an untied model)
+    "w0.5-lr0.016-warmup39-peruse": {"width_mult": 0.5, "lr_base": 0.016, "lr_warmup_steps": 39, "lr_per_use": True},
+    "w0.5-lr0.016-warmup39-nodroppath-peruse": {
+        "width_mult": 0.5,
+        "lr_base": 0.016,
+        "lr_warmup_steps": 39,
+        "stochastic_depth": 0.0,
+        "lr_per_use": True,
+    },
 }
 PROBE_PREFIX = "probe-"
 #: the recipes whose best probe reading is followed for the whole schedule (:func:`fit_check_studies`):
@@ -98,6 +110,8 @@ FIT_CHECK_RECIPES: tuple[str, ...] = (
     "w0.5-lr0.016-warmup39",
     "w0.5-lr0.016-warmup39-nodroppath",
     "w0.5-lr0.016-warmup39-nodroppath-60",
+    "w0.5-lr0.016-warmup39-peruse",
+    "w0.5-lr0.016-warmup39-nodroppath-peruse",
 )
 FIT_CHECK_PREFIX = "fit-"
 #: the model probed first: the one the study's recipe does not train at this width

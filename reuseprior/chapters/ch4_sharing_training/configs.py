@@ -181,6 +181,9 @@ class SharingTrainingProfile(Profile):
     grad_clip: float | None = None
     #: the largest stochastic-depth drop probability (None: the official 0.2)
     stochastic_depth: float | None = None
+    #: each tensor's learning rate divided by the sites that use it (``TrainConfig.lr_per_use``); False:
+    #: the official recipe's one rate
+    lr_per_use: bool = False
 
 
 PROFILES: dict[str, SharingTrainingProfile] = {

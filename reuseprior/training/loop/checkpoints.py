@@ -6,6 +6,7 @@ import os
 import pickle
 import random
 import re
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -233,7 +234,13 @@ _RESUMABLE_CHANGES = {"epochs", "num_workers", "eval_batch_size"}
 
 def _check_config(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
     current = config.to_dict()
-    diff = {k: (saved.get(k), v) for k, v in current.items() if k not in _RESUMABLE_CHANGES and saved.get(k) != v}
+    # a setting that joined TrainConfig after the checkpoint was written had its default there
+    default = {f.name: f.default for f in fields(TrainConfig)}
+    diff = {
+        k: (saved.get(k, default[k]), v)
+        for k, v in current.items()
+        if k not in _RESUMABLE_CHANGES and saved.get(k, default[k]) != v
+    }
     if diff:
         lines = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in sorted(diff.items()))
         raise CheckpointMismatchError(

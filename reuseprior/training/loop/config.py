@@ -53,7 +53,7 @@ _FIELD_CHECKS: tuple[tuple[tuple[str, ...], Callable[[Any], bool], str], ...] = 
     (("grad_clip",), lambda v: v is None or v > 0, "None or a positive number"),
     (("optimizer",), lambda v: v in _OPTIMIZERS, f"one of {_OPTIMIZERS}"),
     (("lr_schedule",), lambda v: v in _SCHEDULES, f"one of {_SCHEDULES}"),
-    (("amp",), lambda v: isinstance(v, bool), "True or False"),
+    (("amp", "lr_per_use"), lambda v: isinstance(v, bool), "True or False"),
 )
 
 
@@ -82,6 +82,10 @@ class TrainConfig:
     bn_momentum_tf: float | None = 0.99
     ema_decay: float | None = None
     grad_clip: float | None = None
+    #: a sharing-aware step size: each parameter's learning rate divided by the number of sites of the
+    #: module tree that hold it (:func:`parameter_uses`), so a weight tied at k sites moves the function
+    #: about as far per step as an untied one; False (the official recipe): one rate for every tensor
+    lr_per_use: bool = False
     amp: bool = False
     num_workers: int = 0
     eval_batch_size: int | None = None
@@ -146,7 +150,7 @@ class WarmupExponentialSchedule:
     def _apply(self) -> None:
         lr = self.lr_at(self.step_count)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
 
     def step(self) -> None:
         self.step_count += 1
@@ -244,6 +248,19 @@ def peak_memory(device: torch.device) -> tuple[int, str]:
     if device.type == "cuda":
         return int(torch.cuda.max_memory_allocated(device)), "cuda_max_memory_allocated"
     return peak_rss_bytes(), "cpu_process_peak_rss"
+
+
+def parameter_uses(model: nn.Module) -> dict[int, int]:
+    """``id(parameter) -> sites``: for every parameter of ``model``, the number of places in its module
+    tree that hold it directly (``named_modules(remove_duplicate=False)``). A weight tied by installing
+    one module at k sites (:func:`reuseprior.models.sharing.share_parameters`) or by assigning one
+    ``nn.Parameter`` to k modules is used k times; an untied one once. A module called repeatedly
+    from one site (a loop in ``forward``) counts once: the count is of the tree, not of a trace."""
+    uses: dict[int, int] = {}
+    for _, module in model.named_modules(remove_duplicate=False):
+        for p in module.parameters(recurse=False):
+            uses[id(p)] = uses.get(id(p), 0) + 1
+    return uses
 
 
 def set_bn_momentum(model: nn.Module, momentum_tf: float) -> int:

@@ -38,6 +38,7 @@ from reuseprior.training.loop.config import (
     TrainConfig,
     TrainResult,
     WarmupExponentialSchedule,
+    parameter_uses,
     peak_memory,
     set_bn_momentum,
 )
@@ -91,19 +92,33 @@ def _autocast(device: torch.device, amp: bool):
     return torch.autocast(device_type="cuda", dtype=torch.float16)
 
 
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+def _param_groups(model: nn.Module, weight_decay: float, per_use: bool = False) -> list[dict[str, Any]]:
     """Weight decay on weights only; biases and BN scales/shifts (every 0-D or
-    1-D tensor) are excluded, as ``weight_decay_exclude='.*(bias|gamma|beta).*'``."""
-    decay, no_decay = [], []
+    1-D tensor) are excluded, as ``weight_decay_exclude='.*(bias|gamma|beta).*'``.
+    With ``per_use`` (``TrainConfig.lr_per_use``) the groups are split further by
+    the uses of their tensors (:func:`parameter_uses`), each with ``lr_scale`` =
+    1 / uses, which the schedule multiplies its rate by; otherwise two groups."""
+    uses = parameter_uses(model) if per_use else {}
+    groups: dict[tuple[bool, int], list[nn.Parameter]] = {}
     for _, p in model.named_parameters():  # unique tensors: shared weights appear once
         if not p.requires_grad:
             continue
-        (no_decay if p.ndim <= 1 else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        groups.setdefault((p.ndim > 1, uses.get(id(p), 1)), []).append(p)
+    out = []
+    for decays in (True, False):
+        for n in sorted(k for d, k in groups if d == decays) or [1]:
+            group: dict[str, Any] = {
+                "params": groups.get((decays, n), []),
+                "weight_decay": weight_decay if decays else 0.0,
+            }
+            if per_use:
+                group["lr_scale"] = 1.0 / n
+            out.append(group)
+    return out
 
 
 def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    groups = _param_groups(model, config.weight_decay)
+    groups = _param_groups(model, config.weight_decay, config.lr_per_use)
     if config.optimizer == "rmsprop":
         return torch.optim.RMSprop(
             groups, lr=config.peak_lr, alpha=config.rmsprop_decay, eps=config.rmsprop_eps, momentum=config.momentum
