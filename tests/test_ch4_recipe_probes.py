@@ -95,6 +95,14 @@ def test_a_fit_check_is_the_whole_schedule_of_its_probe_and_is_judged_against_th
     table = probes.fit_check_table(path)
     floor = pd.read_csv(real.LINEAR_FLOOR).set_index("seed").loc[0]
     assert table["recipe"].tolist() == [label] and table["epochs"].tolist() == [probes.PROBE_EPOCHS]
-    assert table["fits training set"].iloc[0] == (table["train top-1 last epoch"].iloc[0] >= floor["top1_train"])
+    assert table["fits training set"].iloc[0] == (table["train top-1"].iloc[0] >= floor["top1_train"])
     assert table["above floor"].iloc[0] == (row["top1_test"].iloc[0] > floor["top1_test"])
     assert probes.fit_check_table(tmp_path / "none.csv").empty
+    # a row without the eval-mode measurement is judged by its last epoch's running top-1, and says so;
+    # a row with it, by the eval-mode top-1
+    assert table["training top-1 measured"].iloc[0] == "train mode, last epoch"
+    assert table["train top-1"].iloc[0] == table["train top-1 last epoch (train mode)"].iloc[0]
+    row.assign(train_top1_eval=floor["top1_train"] + 0.01).to_csv(path, index=False)
+    clean = probes.fit_check_table(path)
+    assert clean["training top-1 measured"].iloc[0] == "eval mode, after training"
+    assert clean["train top-1"].iloc[0] == floor["top1_train"] + 0.01 and bool(clean["fits training set"].iloc[0])

@@ -101,6 +101,14 @@ def test_training_reduces_loss():
     assert result.peak_memory_kind == "cpu_process_peak_rss" and result.peak_memory_bytes > 0
 
 
+def test_fit_set_is_evaluated_in_eval_mode_once_the_run_completes():
+    train, val = _data()
+    model = _model()
+    result = fit(model, train, val, CFG, fit_set=train, progress=False)
+    assert result.train_top1_eval == pytest.approx(loop.evaluate(model, train)[1])
+    assert math.isnan(fit(_model(), train, val, CFG, progress=False).train_top1_eval)
+
+
 def test_killed_run_resumes_bit_identical(tmp_path):
     train, val = _data()
     reference = _model()

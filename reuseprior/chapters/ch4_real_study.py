@@ -78,6 +78,7 @@ STORED_COLUMNS: tuple[str, ...] = (
     "top1_val", "top1_test", "val_loss_initial", "val_loss_final", "train_loss_first_epoch",
     "train_loss_last_epoch", "train_images", "validation_split", "train_time_s", "peak_memory_mb", "torch_version",
     "ema_decay", "lr_warmup_steps", "lr_decay_epochs", "grad_clip", "train_top1_last_epoch", "epoch_history",
+    "train_top1_eval",
 )  # fmt: skip
 
 

@@ -1,5 +1,5 @@
 """Statistics over a few paired seeds, shared by the trained studies of
-chapters 3, 4 and 7, and the rule that turns them into a verdict.
+chapters 3, 4, 7 and 8, and the rule that turns them into a verdict.
 
 **What is reported** (:func:`paired_summary`, one row per comparison of
 per-seed differences ``treatment - control``): the number of pairs, the mean

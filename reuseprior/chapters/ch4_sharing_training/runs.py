@@ -219,6 +219,7 @@ def _row(
         "lr_decay_epochs": c.lr_decay_epochs,
         "grad_clip": c.grad_clip,
         "train_top1_last_epoch": res.history[-1]["train_top1"] if len(res.history) > 1 else math.nan,
+        "train_top1_eval": res.train_top1_eval,
         "epoch_history": history_json(res.history),
     }
 
@@ -319,6 +320,7 @@ def _run_one(
             config,
             device=device,
             test_set=splits.test,
+            fit_set=splits.train if plan.recipe.grey else None,  # grey images are trained on unaugmented
             checkpoint_path=ckpt,
             resume=plan.resume,
             progress=progress,

@@ -294,6 +294,8 @@ class TrainResult:
     initial_val_loss: float
     test_top1: float = math.nan
     test_loss: float = math.nan
+    #: top-1 (%) on ``fit(fit_set=...)``'s training images in eval mode, once the run completed
+    train_top1_eval: float = math.nan
     checkpoint_path: str | None = None
     resumed_from_epoch: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)

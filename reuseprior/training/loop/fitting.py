@@ -489,6 +489,7 @@ def fit(
     *,
     device: torch.device | str = "cpu",
     test_set: Dataset | None = None,
+    fit_set: Dataset | None = None,
     checkpoint_path: str | os.PathLike | None = None,
     resume: bool = True,
     progress: bool = True,
@@ -501,6 +502,12 @@ def fit(
     ``stop_after_epoch=k`` trains only the first ``k`` epochs of that schedule
     (the learning rate as in the full run; status ``"stopped"``, no test-set
     evaluation): a live check of a stored run's early epochs.
+
+    ``fit_set`` (the training images without augmentation) is evaluated once
+    a run completes, in eval mode with the evaluated weights
+    (``train_top1_eval``): how well the model fits its training images, which
+    the running training top-1 of the history (train mode: dropout, stochastic
+    depth, weights that move during the epoch) understates.
 
     ``history[0]`` is the validation loss/accuracy *before* training (epoch 0);
     each further row is one epoch: train loss/accuracy (label-smoothed loss,
@@ -552,6 +559,8 @@ def fit(
     out = _result(run, "completed")
     if test_set is not None:
         out.test_loss, out.test_top1 = _evaluate_run(run, test_set)
+    if fit_set is not None:
+        _, out.train_top1_eval = _evaluate_run(run, fit_set)
     return out
 
 
