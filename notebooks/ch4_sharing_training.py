@@ -291,7 +291,7 @@ real_table
 
 # %%
 real_differences = real.with_verdicts(
-    real.with_thesis_direction(real.paired_differences(study_runs)), study_runs, pd.read_csv(real.LINEAR_FLOOR)
+    real.with_thesis_direction(real.paired_differences(study_runs)), study_runs, real.read_linear_floor()
 )
 ctx.save_table(real_differences, "fashion_mnist_differences")
 real_differences

@@ -91,7 +91,7 @@ def test_the_thesis_direction_is_read_from_the_transcribed_table(stored):
 
 
 def test_the_stored_linear_floor_is_of_the_study_and_above_v2_s_shared():
-    floor = pd.read_csv(real.LINEAR_FLOOR)
+    floor = real.read_linear_floor()
     assert list(floor["seed"]) == list(real.CPU_STUDY.seeds) and set(floor["plan"]) == {real.plan_id(real.CPU_STUDY)}
     runs = real.read_runs(study=real.CPU_STUDY)
     table = real.with_verdicts(real.with_thesis_direction(real.paired_differences(runs)), runs, floor)

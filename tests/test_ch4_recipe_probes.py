@@ -93,7 +93,7 @@ def test_a_fit_check_is_the_whole_schedule_of_its_probe_and_is_judged_against_th
     path = tmp_path / "probes.csv"
     row.to_csv(path, index=False)
     table = probes.fit_check_table(path)
-    floor = pd.read_csv(real.LINEAR_FLOOR).set_index("seed").loc[0]
+    floor = real.read_linear_floor().set_index("seed").loc[0]
     assert table["recipe"].tolist() == [label] and table["epochs"].tolist() == [probes.PROBE_EPOCHS]
     assert table["fits training set"].iloc[0] == (table["train top-1"].iloc[0] >= floor["top1_train"])
     assert table["above floor"].iloc[0] == (row["top1_test"].iloc[0] > floor["top1_test"])

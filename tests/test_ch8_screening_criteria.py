@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 
 from reuseprior.chapters import ch8_screening_criteria as cr
-from reuseprior.chapters import ch8_screening_study as st
-from reuseprior.reporting.statistics import NOT_COMPARABLE, gated_verdicts
+from reuseprior.reporting.statistics import NOT_COMPARABLE, fewest_decisive_pairs, gated_verdicts
 from reuseprior.revolver import split_floor
 from reuseprior.training import convergence
 from reuseprior.training.convergence import read_floor_rows, seeds_that_count, store_floor_row
@@ -105,7 +104,7 @@ def test_run_criteria_read_the_floor_the_training_reading_and_the_plateau():
 
 
 def test_verdicts_need_enough_pairs_and_a_budget_under_which_most_runs_count():
-    needed = st.fewest_decisive_pairs()
+    needed = fewest_decisive_pairs()
     seeds = list(range(needed))
     runs, logs = _study(seeds)
     differences, criteria = cr.judged_differences(SPEC, runs, logs, _floors(seeds))

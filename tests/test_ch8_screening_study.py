@@ -16,7 +16,6 @@ from reuseprior.chapters import ch8_screening_study as st
 from reuseprior.commands import main
 from reuseprior.counting import analyze
 from reuseprior.datasets import load_standard_splits
-from reuseprior.reporting.statistics import permutation_p
 from reuseprior.revolver.blocks import Builder
 from reuseprior.revolver.registry import ModuleRegistry
 from reuseprior.revolver.search import SearchSpace, random_blueprint, screened
@@ -108,8 +107,6 @@ def test_the_arms_of_a_seed_start_from_the_same_population(tmp_path):
         starts[arm] = [ind.blueprint.to_dict() for ind in pop.individuals]
         assert (pop.screen is None) == (arm == "plain")
     assert starts["plain"] == starts["pg"]
-    assert st.fewest_decisive_pairs() == 6 and permutation_p(np.ones(6)) == pytest.approx(2 / 64)
-    assert permutation_p(np.ones(5)) == pytest.approx(2 / 32)  # five pairs can never reach p < 0.05
 
 
 # ---------------------------------------------------------------------- the study

@@ -32,7 +32,12 @@ def test_run_criteria_read_the_history_and_the_floor():
     floor = {"train_top1": 90.5, "test_top1": 82.0}
     c = convergence.run_criteria(history, 84.0, floor)
     assert c.plateaued and c.fits_training_set and c.above_floor and c.counts
-    assert c.train_top1_last_epoch == pytest.approx(90.6) and c.val_gain_last_window_pp == 0.0
+    assert c.train_top1 == pytest.approx(90.6) and c.val_gain_last_window_pp == 0.0
+    # the eval-mode top-1 on the training images, where stored, is what the fit is judged by
+    clean = convergence.run_criteria(history, 84.0, {"train_top1": 95.0, "test_top1": 82.0}, train_top1=96.0)
+    assert clean.train_top1 == 96.0 and clean.fits_training_set
+    unmeasured = convergence.run_criteria(history, 84.0, floor, train_top1=math.nan)
+    assert unmeasured.train_top1 == pytest.approx(90.6)
     underfit = convergence.run_criteria(history, 84.0, {"train_top1": 95.0, "test_top1": 82.0})
     assert not underfit.fits_training_set and not underfit.counts
     below = convergence.run_criteria(history, 81.0, floor)

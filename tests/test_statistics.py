@@ -81,3 +81,9 @@ def test_paired_by_seed_pairs_only_the_seeds_both_hold():
     for key in ("mean", "t low", "t high", "permutation p", "sign test p", "wins", "losses"):
         assert summary[key] == pytest.approx(direct[key])
     assert st.paired_by_seed(treatment.iloc[:0], control)["pairs"] == 0
+
+
+def test_six_pairs_are_the_fewest_that_can_decide():
+    assert st.fewest_decisive_pairs() == 6 and st.permutation_p(np.ones(6)) == pytest.approx(2 / 64)
+    assert st.permutation_p(np.ones(5)) == pytest.approx(2 / 32)  # five pairs can never reach p < 0.05
+    assert st.fewest_decisive_pairs(alpha=0.1) == 5

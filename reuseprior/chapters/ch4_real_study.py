@@ -58,6 +58,9 @@ __all__ = [
     "with_verdicts",
     "LINEAR_FLOOR",
     "linear_floor",
+    "read_linear_floor",
+    "store_linear_floor",
+    "with_rule_verdicts",
     "pending_runs",
     "plan_id",
     "read_runs",
@@ -352,12 +355,45 @@ def linear_floor(study: TrainingStudy = CPU_STUDY) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+FLOOR_KEY = ("study", "seed")
+
+
+def read_linear_floor(study: TrainingStudy = CPU_STUDY, path: Path = LINEAR_FLOOR) -> pd.DataFrame:
+    """The stored floor rows of ``study`` (one per seed); ``LookupError`` naming the command that
+    stores them when there are none."""
+    return convergence.read_floor_rows(Path(path), {"study": study.name}, "python -m reuseprior study ch4 floor")
+
+
+def store_linear_floor(study: TrainingStudy, path: Path = LINEAR_FLOOR) -> pd.DataFrame:
+    """Fit and store the floor of each seed of ``study`` that ``path`` lacks (rows keyed by
+    :data:`FLOOR_KEY`; the file is replaced atomically after each seed); returns the study's rows."""
+    try:
+        stored = set(read_linear_floor(study, path)["seed"])
+    except LookupError:
+        stored = set()
+    missing = [seed for seed in study.seeds if seed not in stored]
+    if missing:
+        fresh = linear_floor(replace(study, seeds=tuple(missing)))
+        for _, row in fresh.iterrows():
+            convergence.store_floor_row(Path(path), row.to_dict(), FLOOR_KEY)
+    return read_linear_floor(study, path)
+
+
+def with_rule_verdicts(differences: pd.DataFrame) -> pd.DataFrame:
+    """``differences`` (from :func:`with_thesis_direction`) with the thesis's claim (the sign of its
+    CIFAR-10 difference: ``greater`` or ``less``) and the verdict of
+    :func:`~reuseprior.reporting.statistics.verdict` on it (``rule verdict``)."""
+    out = differences.copy()
+    thesis = [c for c in out.columns if c.startswith("thesis ") and c.endswith("difference (pp)")][0]
+    out["claim"] = np.where(out[thesis] > 0, "greater", "less")
+    out["rule verdict"] = [verdict(row, claim) for (_, row), claim in zip(out.iterrows(), out["claim"])]
+    return out
+
+
 def with_verdicts(differences: pd.DataFrame, runs: pd.DataFrame, floor: pd.DataFrame) -> pd.DataFrame:
-    """``differences`` (from :func:`with_thesis_direction`) with the thesis's
-    claim (the sign of its CIFAR-10 difference), the verdict of
-    :func:`~reuseprior.reporting.statistics.verdict` on it (``rule verdict``)
-    and the ``verdict`` shown, with its ``reason``: *not comparable* when either
-    model underfits by the stated fit criterion (its test top-1 below the
+    """``differences`` (from :func:`with_thesis_direction`) with the rule's verdict on the thesis's
+    claim (:func:`with_rule_verdicts`) and the ``verdict`` shown, with its ``reason``: *not comparable*
+    when either model underfits by the stated fit criterion (its test top-1 below the
     linear floor of :func:`linear_floor` on every seed: a linear classifier of
     the same images does better, so the comparison measures underfitting at
     this width, not Table 4.2's claim), otherwise the rule's."""
@@ -366,10 +402,7 @@ def with_verdicts(differences: pd.DataFrame, runs: pd.DataFrame, floor: pd.DataF
         model: bool(len(df)) and all(a < floor_by_seed.get(s, -np.inf) for s, a in zip(df["seed"], df["top1_test"]))
         for model, df in runs.groupby("model")
     }
-    out = differences.copy()
-    thesis = [c for c in out.columns if c.startswith("thesis ") and c.endswith("difference (pp)")][0]
-    out["claim"] = np.where(out[thesis] > 0, "greater", "less")
-    out["rule verdict"] = [verdict(row, claim) for (_, row), claim in zip(out.iterrows(), out["claim"])]
+    out = with_rule_verdicts(differences)
     underfit = [[m for m in (a, b) if below.get(m)] for a, b in zip(out["model"], out["against"])]
     out["reason"] = [
         f"{', '.join(u)} below the linear floor on every seed (underfits at this width)" if u else "" for u in underfit

@@ -192,7 +192,7 @@ def fit_check_table(path: Path = STORED_PROBES, floor_path: Path = real.LINEAR_F
     top-1 is the eval-mode accuracy on the training images once the run completed (``train_top1_eval``)
     where the row has it, else the running top-1 of the last epoch in train mode (rows stored before
     that column existed), which understates the fit; ``training top-1 measured`` says which."""
-    floor = pd.read_csv(floor_path).set_index("seed").loc[0]
+    floor = real.read_linear_floor(real.CPU_STUDY, floor_path).set_index("seed").loc[0]
     rows = []
     for study in fit_check_studies():
         for _, row in real.read_runs(path, study).iterrows():

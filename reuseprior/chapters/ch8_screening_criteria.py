@@ -21,7 +21,7 @@ seed is dropped here. A run's final model *is* the outcome of its arm's search: 
 result, and dropping its seed would select seeds on the outcome being compared (if one arm failed more
 often, the seeds it lost on would vanish). So the paired statistics use every paired seed, and the
 criteria judge the *budget* instead. A verdict needs at least
-:func:`~reuseprior.chapters.ch8_screening_study.fewest_decisive_pairs` paired seeds (the fewest whose
+:func:`~reuseprior.reporting.statistics.fewest_decisive_pairs` paired seeds (the fewest whose
 exact permutation p can fall below 0.05) and, in every arm, more than half of the runs counting
 (:data:`~reuseprior.training.convergence.SEARCH_MIN_COUNTING_SHARE`: the budget lets a typical search
 learn the task); otherwise every verdict
@@ -40,12 +40,11 @@ import pandas as pd
 
 from reuseprior.chapters.ch8_screening_study import (
     ScreeningStudy,
-    fewest_decisive_pairs,
     matched_spend,
     paired_differences,
     spend_levels,
 )
-from reuseprior.reporting.statistics import gated_verdicts
+from reuseprior.reporting.statistics import fewest_decisive_pairs, gated_verdicts
 from reuseprior.revolver import split_floor
 from reuseprior.training.convergence import SEARCH_MIN_COUNTING_SHARE, plateaued
 
@@ -114,7 +113,7 @@ def run_criteria_table(runs: pd.DataFrame, generations: pd.DataFrame, floors: pd
 def decidability(criteria: pd.DataFrame, pairs: Sequence[int], arms: Sequence[str]) -> str:
     """Why the study cannot give a verdict ("" when it can), from the per-run ``criteria``
     (:func:`run_criteria_table`) of the paired seeds ``pairs``: fewer pairs than
-    :func:`~reuseprior.chapters.ch8_screening_study.fewest_decisive_pairs`, or an arm of ``arms`` with
+    :func:`~reuseprior.reporting.statistics.fewest_decisive_pairs`, or an arm of ``arms`` with
     no more than :data:`~reuseprior.training.convergence.SEARCH_MIN_COUNTING_SHARE` of its runs
     counting (module docstring)."""
     paired = criteria[criteria["seed"].isin(list(pairs))]

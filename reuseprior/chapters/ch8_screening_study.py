@@ -108,7 +108,7 @@ from reuseprior.core import paths
 from reuseprior.core.study import RunStore, Study
 from reuseprior.counting import analyze
 from reuseprior.reporting.plotting import caption
-from reuseprior.reporting.statistics import ALPHA, CONFIDENCE, paired_by_seed, permutation_p, verdict
+from reuseprior.reporting.statistics import CONFIDENCE, fewest_decisive_pairs, paired_by_seed, verdict
 from reuseprior.revolver.blueprint import Blueprint
 from reuseprior.revolver.population import Population, PopulationConfig, config_from_settings
 from reuseprior.revolver.population_study import PopulationStudyStore, keyed, load_or_start, run_provenance
@@ -123,7 +123,6 @@ __all__ = [
     "STORED",
     "ScreeningStudy",
     "as_study",
-    "fewest_decisive_pairs",
     "matched_spend",
     "paired_differences",
     "plan_cost",
@@ -484,17 +483,6 @@ def paired_differences(
         )
     names = {"wins": f"seeds {treatment} better", "losses": f"seeds {control} better"}
     return pd.DataFrame(rows).rename(columns=names)
-
-
-def fewest_decisive_pairs(alpha: float = ALPHA, most: int = 64) -> int:
-    """The fewest paired seeds whose verdict can be other than undetermined:
-    the smallest ``n`` for which ``n`` differences of one sign give an exact
-    sign-flip permutation p (:func:`~reuseprior.reporting.statistics.permutation_p`,
-    the smallest it can be) below ``alpha``."""
-    for n in range(1, most + 1):
-        if permutation_p(np.ones(n)) < alpha:
-            return n
-    raise ValueError(f"no number of pairs up to {most} reaches p < {alpha}")
 
 
 def plan_summary(spec: ScreeningStudy = CPU_SCREENING, data: Mapping[str, Path] = STORED) -> pd.DataFrame:

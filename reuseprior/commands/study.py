@@ -42,6 +42,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from reuseprior.chapters import ch3_population_study as ch3
+from reuseprior.chapters import ch4_fit_study as ch4_fit
 from reuseprior.chapters import ch4_real_study as ch4
 from reuseprior.chapters import ch4_recipe_probes as ch4_probes
 from reuseprior.chapters import ch7_sharing_schemes as ch7
@@ -51,7 +52,6 @@ from reuseprior.chapters.ch7_sharing_schemes import criteria as ch7_criteria
 from reuseprior.commands.parsers.study import add_arguments, check_arguments
 from reuseprior.core import study as core_study
 from reuseprior.core.distributed import connect
-from reuseprior.core.files import write_csv
 from reuseprior.core.study import Study
 from reuseprior.reporting.notebook import resolve_device
 from reuseprior.revolver import split_floor
@@ -100,13 +100,25 @@ def _ch4_path(args: argparse.Namespace) -> Path:
     return args.store or ch4.STORED_RUNS
 
 
+#: chapter 4's studies, in the order they run: the width-0.25 study, then the one at a width that fits
+CH4_STUDIES = (ch4.CPU_STUDY, ch4_fit.FIT_STUDY)
+
+
 def _ch4_studies(args: argparse.Namespace) -> list[Study]:
-    return [ch4.as_study(ch4.CPU_STUDY, path=_ch4_path(args))]
+    """Chapter 4's studies that may run: the fit study only once its recipe's fit check passed."""
+    waits = ch4_fit.recipe_check()
+    if waits:
+        print(f"study {ch4_fit.FIT_STUDY.name} waits: {waits}")
+    return [
+        ch4.as_study(spec, path=_ch4_path(args)) for spec in CH4_STUDIES if not (waits and spec is ch4_fit.FIT_STUDY)
+    ]
 
 
 def _ch4_status(args: argparse.Namespace) -> list[tuple[str, pd.DataFrame]]:
-    spec = ch4.CPU_STUDY
-    return [(f"study {spec.name}, plan {ch4.plan_id(spec)}", ch4.study_status(spec, _ch4_path(args)))]
+    return [
+        (f"study {spec.name}, plan {ch4.plan_id(spec)}", ch4.study_status(spec, _ch4_path(args)))
+        for spec in CH4_STUDIES
+    ]
 
 
 def _ch4_probes(args: argparse.Namespace) -> int:
@@ -129,10 +141,9 @@ def _ch4_fit_checks(args: argparse.Namespace) -> int:
 
 
 def _ch4_floor(_: argparse.Namespace) -> int:
-    """Store the linear floor of the chapter 4 study's images, per seed."""
-    floor = ch4.linear_floor(ch4.CPU_STUDY)
-    write_csv(floor, ch4.LINEAR_FLOOR)
-    print(floor.to_string(index=False))
+    """Store the linear floor of each chapter 4 study's images, per seed (the seeds not stored yet)."""
+    for spec in CH4_STUDIES:
+        print(ch4.store_linear_floor(spec).to_string(index=False))
     print(f"-> {ch4.LINEAR_FLOOR}")
     return 0
 
@@ -237,7 +248,7 @@ def _ch8_floor(args: argparse.Namespace) -> int:
 STUDIES: dict[str, StudyCommand] = {
     "ch3": StudyCommand(ch3.CPU_STUDY.seeds, _ch3_studies, _ch3_status, {"floor": _ch3_floor}),
     "ch4": StudyCommand(
-        ch4.CPU_STUDY.seeds,
+        tuple(sorted({seed for spec in CH4_STUDIES for seed in spec.seeds})),
         _ch4_studies,
         _ch4_status,
         {"slice": _ch4_slice, "probes": _ch4_probes, "fit-checks": _ch4_fit_checks, "floor": _ch4_floor},

@@ -64,6 +64,7 @@ __all__ = [
     "MIN_PAIRS_FOR_BOOTSTRAP",
     "MONTE_CARLO_PERMUTATIONS",
     "NOT_COMPARABLE",
+    "fewest_decisive_pairs",
     "gated_verdicts",
     "REPRODUCED",
     "UNDETERMINED",
@@ -222,6 +223,17 @@ def paired_by_seed(
     both = both.sort_index(kind="stable")
     differences = scale * (both["treatment"].to_numpy(float) - both["control"].to_numpy(float))
     return paired_summary(differences, confidence=confidence, resamples=resamples, seed=seed)
+
+
+def fewest_decisive_pairs(alpha: float = ALPHA, most: int = 64) -> int:
+    """The fewest paired seeds whose verdict can be other than undetermined:
+    the smallest ``n`` for which ``n`` differences of one sign give an exact
+    sign-flip permutation p (:func:`permutation_p`,
+    the smallest it can be) below ``alpha``."""
+    for n in range(1, most + 1):
+        if permutation_p(np.ones(n)) < alpha:
+            return n
+    raise ValueError(f"no number of pairs up to {most} reaches p < {alpha}")
 
 
 def verdict(

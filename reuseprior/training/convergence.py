@@ -12,9 +12,11 @@ stored runs):
   0.9 points: 2 points is about two of them, a gain noise alone rarely gives. (A first threshold of 1
   point flagged 4 of 40 runs of chapter 7's study whose last-3 gains were 1.1-1.7 points, within that
   noise.) A run shorter than ``2 * window`` epochs has not shown a plateau.
-- **Fit** (:func:`fits_training_set`): the training top-1 of the last epoch is at least the training
-  top-1 of a linear classifier of the same images (:func:`linear_floor`): a network that fits its own
-  training images worse than a logistic regression does is underfitting, whatever its test score.
+- **Fit** (:func:`fits_training_set`): the training top-1 is at least the training top-1 of a linear
+  classifier of the same images (:func:`linear_floor`): a network that fits its own training images
+  worse than a logistic regression does is underfitting, whatever its test score. Measured in eval
+  mode on the training images after training where a study stores it (as the floor's is), else the
+  running top-1 of the last epoch in train mode (dropout on, weights moving), which understates it.
 - **Above the floor**: its test top-1 exceeds the linear classifier's test top-1 on the same images
   (the floor row every trained table shows).
 
@@ -105,9 +107,9 @@ def plateaued(
     return bool(values[-window:].mean() - values[-2 * window : -window].mean() < tolerance_pp)
 
 
-def fits_training_set(train_top1_last_epoch: float, floor_train_top1: float) -> bool:
+def fits_training_set(train_top1: float, floor_train_top1: float) -> bool:
     """Whether a run fits its training images at least as well as the linear floor (module docstring)."""
-    return bool(train_top1_last_epoch >= floor_train_top1)
+    return bool(train_top1 >= floor_train_top1)
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,7 @@ class RunCriteria:
     fits_training_set: bool
     above_floor: bool
     val_gain_last_window_pp: float  # mean of the last window minus the window before
-    train_top1_last_epoch: float
+    train_top1: float  # the training top-1 the fit is judged by (run_criteria)
 
     @property
     def counts(self) -> bool:
@@ -126,9 +128,18 @@ class RunCriteria:
         return self.plateaued and self.fits_training_set and self.above_floor
 
 
-def run_criteria(history: Sequence[Mapping[str, float]], test_top1: float, floor: Mapping[str, float]) -> RunCriteria:
+def run_criteria(
+    history: Sequence[Mapping[str, float]],
+    test_top1: float,
+    floor: Mapping[str, float],
+    *,
+    train_top1: float | None = None,
+) -> RunCriteria:
     """The criteria of one run from its per-epoch ``history`` (epoch 0 first, as stored), its test
-    top-1 and the ``floor`` of its images (``train_top1`` and ``test_top1`` of :func:`linear_floor`)."""
+    top-1 and the ``floor`` of its images (``train_top1`` and ``test_top1`` of :func:`linear_floor`).
+    The fit is judged by ``train_top1`` when given (the eval-mode top-1 on the training images, the
+    measure that matches the floor's), else by the last epoch's running training top-1 of ``history``
+    (train mode, which understates it)."""
     trained = [h for h in history if h.get("epoch", 0) >= 1]
     val = [h["val_top1"] for h in trained]
     gain = (
@@ -137,12 +148,14 @@ def run_criteria(history: Sequence[Mapping[str, float]], test_top1: float, floor
         else math.nan
     )
     train_last = float(trained[-1]["train_top1"]) if trained else math.nan
+    if train_top1 is not None and math.isfinite(train_top1):
+        train_last = float(train_top1)
     return RunCriteria(
         plateaued=plateaued(val),
         fits_training_set=fits_training_set(train_last, floor["train_top1"]),
         above_floor=bool(test_top1 > floor["test_top1"]),
         val_gain_last_window_pp=gain,
-        train_top1_last_epoch=train_last,
+        train_top1=train_last,
     )
 
 

@@ -44,6 +44,7 @@ def build_experiment_model(
     :func:`reuseprior.models.sharing.share_parameters` with the spec's scheme."""
 
     spec = MODELS[model] if isinstance(model, str) else model
+    width_mult = width_mult * spec.width_scale
     kwargs = {} if dropout is None else {"dropout": dropout}
     if stochastic_depth is not None:
         kwargs["stochastic_depth"] = stochastic_depth
@@ -125,7 +126,10 @@ def architecture_table(
                     "Dataset": recipe.label,
                     "params": count_parameters(net),
                     "macs_nominal": nominal_macs(
-                        spec.variant, recipe.num_classes, width_mult=width_mult, depth_mult=depth_mult
+                        spec.variant,
+                        recipe.num_classes,
+                        width_mult=width_mult * spec.width_scale,
+                        depth_mult=depth_mult,
                     ),
                     "nominal_resolution": NOMINAL_RESOLUTION[spec.variant],
                 }

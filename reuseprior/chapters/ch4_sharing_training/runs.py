@@ -300,7 +300,10 @@ def _run_one(
     )
     flops = count_flops(model, (3, image_size, image_size))
     macs_nominal = nominal_macs(
-        spec.variant, plan.recipe.num_classes, width_mult=plan.width_mult, depth_mult=plan.depth_mult
+        spec.variant,
+        plan.recipe.num_classes,
+        width_mult=plan.width_mult * spec.width_scale,
+        depth_mult=plan.depth_mult,
     )
     measured = dict(
         run_id=run_id,

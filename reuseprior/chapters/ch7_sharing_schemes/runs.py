@@ -10,7 +10,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -64,7 +64,7 @@ def plan_id(spec: StudySpec) -> str:
         "dataset": spec.dataset,
         "model": spec.model,
         "model_kwargs": spec.kwargs,
-        "train": {k: v for k, v in asdict(spec.train).items() if k not in ("seed", "num_workers")},
+        "train": {k: v for k, v in spec.train.plan_settings().items() if k not in ("seed", "num_workers")},
         "train_limit": spec.train_limit,
         "val_limit": spec.val_limit,
         "augment": spec.augment,

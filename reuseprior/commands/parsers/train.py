@@ -32,7 +32,7 @@ same command again to continue.
 
 #: the names of :data:`reuseprior.chapters.ch4_sharing_training.PROFILES`, ``MODELS`` and ``RECIPES``
 PROFILES = ("full", "quick")
-MODELS = ("V2-B0-shared", "V2-B0-original", "V2-S-shared", "V2-S-original")
+MODELS = ("V2-B0-shared", "V2-B0-original", "V2-S-shared", "V2-S-original", "V2-B0-narrow")
 RECIPES = ("cifar10", "cifar100", "digits", "fashion-mnist", "imagenet", "mnist")
 
 

@@ -57,6 +57,10 @@ _FIELD_CHECKS: tuple[tuple[tuple[str, ...], Callable[[Any], bool], str], ...] = 
 )
 
 
+#: TrainConfig fields that joined after studies had stored runs, with the value those runs trained with
+FIELDS_ADDED_LATER: dict[str, Any] = {"lr_per_use": False}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyper-parameters of one training run (defaults: thesis section 4.5.4 /
@@ -108,6 +112,11 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def plan_settings(self) -> dict[str, Any]:
+        """:meth:`to_dict` without the fields of :data:`FIELDS_ADDED_LATER` that hold the value every
+        run had before the field existed: what a study's plan id hashes, so stored runs keep theirs."""
+        return {k: v for k, v in asdict(self).items() if not (k in FIELDS_ADDED_LATER and FIELDS_ADDED_LATER[k] == v)}
 
 
 # ------------------------------------------------------------------ schedule, EMA

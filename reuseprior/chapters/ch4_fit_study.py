@@ -1,0 +1,154 @@
+"""Table 4.2's trained claim at a width where every model can fit its training images: the study that
+can decide what the width-0.25 study (:data:`reuseprior.chapters.ch4_real_study.CPU_STUDY`) cannot.
+
+**Why this study.** Under the compressed official recipe V2-S-shared underfits at widths 0.25 and 0.5
+(its training top-1 stays near 75 %, below a logistic regression of the same 5,000 images), and
+neither a schedule twice as long nor removing stochastic depth changes that
+(:mod:`reuseprior.chapters.ch4_recipe_probes`' fit checks). Sharing all but batch norm ties one
+convolution to up to 14 sites, and under RMSprop every element of a tensor steps about the learning
+rate per update whatever its gradient's size, so a tied tensor takes that step at all of its sites.
+The study therefore trains with the **sharing-aware step size** (``lr_per_use``: each tensor's rate
+divided by the number of sites that hold it; the identity for an unshared model), a departure from
+the official recipe listed in the settings table, applied to every model alike.
+
+**Design.** :data:`FIT_STUDY` is the fit check :data:`FIT_RECIPE` run for every model of Table 4.2 at
+width 0.5 and full depth (V2-S-shared 0.82M parameters, V2-B0-shared 0.45M, V2-B0-original 1.52M),
+plus the control the thesis does not have: an unshared B0 narrowed to V2-S-shared's parameter count
+(``V2-B0-narrow``, 0.84M), which separates "sharing" from "fewer parameters". 30 epochs on the study's
+5,000 Fashion-MNIST images at 32 px, the x0.97 decay compressed to end at the official 0.022 x peak,
+EMA 0.9999, 39 warm-up steps, batch 128. Six seeds: the fewest at which the verdict rule's exact
+permutation test can reach p < 0.05 (:func:`~reuseprior.reporting.statistics.fewest_decisive_pairs`).
+
+**When a run counts** (:func:`criteria_table`, the criteria of :mod:`reuseprior.training.convergence`):
+its validation top-1 has plateaued, it fits its training images at least as well as the seed's linear
+floor (eval-mode top-1 on the training images, ``train_top1_eval``), and its test top-1 beats the
+floor's. A seed stands or falls whole (every model of a seed shares its split, initialisation seed and
+batch order): :func:`~reuseprior.training.convergence.seeds_that_count`. The verdicts on Table 4.2's
+pairs (:func:`verdict_table`) are computed on the counting seeds and read *not comparable* while fewer
+than the fewest decisive seeds count, the rule's own verdict beside them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from reuseprior.chapters import ch4_real_study as real
+from reuseprior.chapters import ch4_recipe_probes as probes
+from reuseprior.chapters.ch4_sharing_training import TABLE_4_2_MODELS
+from reuseprior.reporting.statistics import fewest_decisive_pairs, gated_verdicts
+from reuseprior.training.convergence import read_history, run_criteria, seeds_that_count
+
+__all__ = [
+    "CONTROL_PAIRS",
+    "FIT_RECIPE",
+    "FIT_STUDY",
+    "NARROW_CONTROL",
+    "control_table",
+    "criteria_table",
+    "decidability",
+    "recipe_check",
+    "verdict_table",
+]
+
+#: the fit check whose recipe the study uses (:data:`reuseprior.chapters.ch4_recipe_probes.FIT_CHECK_RECIPES`)
+FIT_RECIPE = "w0.5-lr0.016-warmup39-peruse"
+#: the unshared B0 narrowed to V2-S-shared's parameter count
+NARROW_CONTROL = "V2-B0-narrow"
+FIT_STUDY = real.TrainingStudy(
+    name="fashion-mnist-w05-peruse",
+    models=(*TABLE_4_2_MODELS, NARROW_CONTROL),
+    seeds=tuple(range(6)),
+    settings=next(s for s in probes.fit_check_studies() if s.name == probes.FIT_CHECK_PREFIX + FIT_RECIPE).settings,
+)
+#: the control comparisons (not Table 4.2's, so no thesis direction and no verdict): each shared model
+#: against the unshared B0 of V2-S-shared's parameter count
+CONTROL_PAIRS: tuple[tuple[str, str], ...] = (("V2-S-shared", NARROW_CONTROL), ("V2-B0-shared", NARROW_CONTROL))
+
+
+def recipe_check(path: Path = probes.STORED_PROBES) -> str:
+    """Why :data:`FIT_STUDY` may not be trained yet ("" when it may): a study is run only once its
+    recipe's fit check (:func:`~reuseprior.chapters.ch4_recipe_probes.fit_check_table`) shows the
+    hardest model fitting its training images and beating the linear floor; otherwise the study would
+    again compare a model that underfits."""
+    table = probes.fit_check_table(path)
+    row = table[table["recipe"] == FIT_RECIPE]
+    if row.empty:
+        return (
+            f"the fit check of its recipe {FIT_RECIPE!r} is not stored: run `python -m reuseprior study ch4 fit-checks`"
+        )
+    row = row.iloc[0]
+    if not (row["fits training set"] and row["above floor"]):
+        return (f"under its recipe {FIT_RECIPE!r} {row['model']} does not fit (training top-1 {row['train top-1']:.2f} "
+                f"against the floor's {row['floor train top-1']:.2f}, test {row['test top-1']:.2f} against "
+                f"{row['floor test top-1']:.2f})")  # fmt: skip
+    return ""
+
+
+def criteria_table(runs: pd.DataFrame, floor: pd.DataFrame) -> pd.DataFrame:
+    """Per stored run (``runs``: rows of :func:`~reuseprior.chapters.ch4_real_study.read_runs`): the
+    criteria of :func:`~reuseprior.training.convergence.run_criteria` against its seed's ``floor`` row
+    (:func:`~reuseprior.chapters.ch4_real_study.read_linear_floor`), the fit judged by the eval-mode
+    training top-1 where stored, and the values they read."""
+    by_seed = floor.set_index("seed")
+    rows = []
+    for _, row in runs.iterrows():
+        seed = int(row["seed"])
+        seed_floor = {"train_top1": by_seed.loc[seed, "top1_train"], "test_top1": by_seed.loc[seed, "top1_test"]}
+        clean = row.get("train_top1_eval")
+        c = run_criteria(read_history(row["epoch_history"]), float(row["top1_test"]), seed_floor,
+                         train_top1=None if pd.isna(clean) else float(clean))  # fmt: skip
+        rows.append(
+            {"model": row["model"], "seed": seed, "params": int(row["params"]), "test top-1": row["top1_test"],
+             "floor test top-1": seed_floor["test_top1"], "train top-1": c.train_top1,
+             "floor train top-1": seed_floor["train_top1"], "val gain last 3 epochs (pp)": c.val_gain_last_window_pp,
+             "plateaued": c.plateaued, "fits training set": c.fits_training_set, "above floor": c.above_floor,
+             "counts": c.counts}
+        )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _complete_seeds(runs: pd.DataFrame, study: real.TrainingStudy) -> list[int]:
+    """The seeds of ``study`` stored for every one of its models."""
+    models = set(study.models)
+    return sorted(int(s) for s, df in runs.groupby("seed") if models <= set(df["model"]))
+
+
+def decidability(
+    criteria: pd.DataFrame, runs: pd.DataFrame, study: real.TrainingStudy = FIT_STUDY
+) -> tuple[list[int], str]:
+    """The seeds stored for every model whose runs all count, and why the study cannot give a verdict
+    yet ("" when it can): fewer such seeds than
+    :func:`~reuseprior.reporting.statistics.fewest_decisive_pairs`."""
+    complete = _complete_seeds(runs, study)
+    kept, failing = seeds_that_count(criteria, complete)
+    needed = fewest_decisive_pairs()
+    if len(kept) >= needed:
+        return kept, ""
+    reason = (f"{len(kept)} of the study's {len(study.seeds)} seeds stored for every model with every run counting "
+              f"(a verdict needs {needed})")  # fmt: skip
+    if not failing.empty:
+        reason += "; runs that do not count: " + ", ".join(
+            f"{m} seed {s}" for m, s in zip(failing["model"], failing["seed"])
+        )
+    return kept, reason
+
+
+def verdict_table(runs: pd.DataFrame, floor: pd.DataFrame, study: real.TrainingStudy = FIT_STUDY) -> pd.DataFrame:
+    """Table 4.2's pairs (:data:`~reuseprior.chapters.ch4_real_study.PAIRS`) over the seeds whose runs
+    all count (:func:`decidability`): the paired summary, the thesis's CIFAR-10 difference and sign
+    beside ours, its claim and the rule's verdict, gated to *not comparable* while the counting seeds
+    are too few (the rule's verdict kept beside it)."""
+    kept, reason = decidability(criteria_table(runs, floor), runs, study)
+    counting = runs[runs["seed"].isin(kept)]
+    table = real.with_rule_verdicts(real.with_thesis_direction(real.paired_differences(counting)))
+    table = table.drop(columns="rule verdict").assign(verdict=table["rule verdict"])
+    return gated_verdicts(table, reason)
+
+
+def control_table(runs: pd.DataFrame, floor: pd.DataFrame, study: real.TrainingStudy = FIT_STUDY) -> pd.DataFrame:
+    """The control pairs (:data:`CONTROL_PAIRS`) over the same counting seeds as :func:`verdict_table`:
+    the paired summary only (the thesis makes no claim about a narrowed B0)."""
+    kept, _ = decidability(criteria_table(runs, floor), runs, study)
+    return real.paired_differences(runs[runs["seed"].isin(kept)], CONTROL_PAIRS)
