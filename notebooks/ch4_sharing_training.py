@@ -67,6 +67,7 @@ live_slice = True  # retrain the stored real-image study's live slice (about hal
 import pandas as pd
 from IPython.display import Markdown, display
 
+from reuseprior.chapters import ch4_fit_study as fit_study
 from reuseprior.chapters import ch4_real_study as real
 from reuseprior.chapters import ch4_recipe_probes as probes
 from reuseprior.chapters import ch4_sharing_training as st
@@ -349,6 +350,43 @@ ctx.save_table(fit_checks, "recipe_fit_checks")
 if fit_checks.empty:
     print("no fit check stored yet: python -m reuseprior study ch4 fit-checks")
 fit_checks
+
+# %% [markdown]
+# ## At a width that fits: the study that can decide (`ch4_fit_study`)
+#
+# Table 4.2's pairs are compared only where every model fits its training images. The study below
+# (`reuseprior.chapters.ch4_fit_study.FIT_STUDY`) trains the three models of Table 4.2 at width 0.5 with the recipe of
+# one fit check (`FIT_RECIPE`: the study's recipe over a 30-epoch schedule plus the **sharing-aware step size**, each
+# tensor's learning rate divided by the number of sites that use it, a listed departure that leaves an unshared model
+# unchanged), and beside them an unshared B0 narrowed to V2-S-shared's parameter count (`V2-B0-narrow`): the control
+# that tells sharing from having fewer parameters. Six seeds, the fewest from which the verdict rule can decide. The
+# study is trained (`python -m reuseprior study ch4 run`) only once its recipe's fit check shows V2-S-shared fitting
+# its training images and beating the floor; the first line below says whether it does.
+#
+# A run counts when its validation top-1 has plateaued, its eval-mode top-1 on its own training images reaches the
+# floor's, and its test top-1 beats the floor's (`reuseprior.training.convergence`); a seed counts only when every
+# model's run on it counts. Verdicts read *not comparable* until six seeds count.
+
+# %%
+print(fit_study.recipe_check() or f"its recipe's fit check passes: {fit_study.FIT_RECIPE}")
+display(real.settings_table(fit_study.FIT_STUDY))
+fit_runs = real.read_runs(study=fit_study.FIT_STUDY)
+fit_floor = real.read_linear_floor(fit_study.FIT_STUDY)
+print(f"stored runs: {len(fit_runs)} of {len(fit_study.FIT_STUDY.runs())}")
+real.study_status(fit_study.FIT_STUDY)
+
+# %%
+fit_criteria = fit_study.criteria_table(fit_runs, fit_floor)
+ctx.save_table(fit_criteria, "fit_study_criteria")
+fit_verdicts = fit_study.verdict_table(fit_runs, fit_floor)
+ctx.save_table(fit_verdicts, "fit_study_differences")
+fit_control = fit_study.control_table(fit_runs, fit_floor)
+ctx.save_table(fit_control, "fit_study_control")
+display(real.model_table(fit_runs))
+display(fit_criteria)
+display(fit_verdicts[["model", "against", "seeds", "difference (pp)", "t low", "t high", "permutation p",
+                      "thesis CIFAR-10 difference (pp)", "claim", "rule verdict", "verdict", "reason"]])
+fit_control
 
 # %% [markdown]
 # ## Expected GPU time of the paper-scale rows (an estimate)

@@ -86,6 +86,13 @@ def recipe_check(path: Path = probes.STORED_PROBES) -> str:
     return ""
 
 
+#: the columns of :func:`criteria_table`
+CRITERIA_COLUMNS: tuple[str, ...] = (
+    "model", "seed", "params", "test top-1", "floor test top-1", "train top-1", "floor train top-1",
+    "val gain last 3 epochs (pp)", "plateaued", "fits training set", "above floor", "counts",
+)  # fmt: skip
+
+
 def criteria_table(runs: pd.DataFrame, floor: pd.DataFrame) -> pd.DataFrame:
     """Per stored run (``runs``: rows of :func:`~reuseprior.chapters.ch4_real_study.read_runs`): the
     criteria of :func:`~reuseprior.training.convergence.run_criteria` against its seed's ``floor`` row
@@ -106,7 +113,7 @@ def criteria_table(runs: pd.DataFrame, floor: pd.DataFrame) -> pd.DataFrame:
              "plateaued": c.plateaued, "fits training set": c.fits_training_set, "above floor": c.above_floor,
              "counts": c.counts}
         )  # fmt: skip
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(CRITERIA_COLUMNS))
 
 
 def _complete_seeds(runs: pd.DataFrame, study: real.TrainingStudy) -> list[int]:

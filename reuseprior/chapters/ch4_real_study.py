@@ -329,7 +329,8 @@ def with_thesis_direction(differences: pd.DataFrame, dataset: str = "CIFAR-10") 
         rows.loc[a, "Params (M)"] / rows.loc[m, "Params (M)"] for m, a in zip(out["model"], out["against"])
     ]
     thesis_sign = np.sign(out[f"thesis {dataset} difference (pp)"])
-    out["same sign as the thesis"] = np.sign(out["difference (pp)"]) == thesis_sign
+    ours = out["difference (pp)"].astype(float)
+    out["same sign as the thesis"] = (np.sign(ours) == thesis_sign).astype(object).where(ours.notna())  # no pairs: NaN
     return out
 
 

@@ -114,7 +114,6 @@ class ExperimentPlan:
             "lr_warmup_epochs": "warm-up epochs",
             "lr_decay_epochs": "x0.97 decay every (epochs)",
             "grad_clip": "gradient clipping",
-            "lr_per_use": "learning rate divided by each tensor's uses",
             "bn_momentum_tf": "BN momentum (TF)",
             "ema_decay": "EMA decay",
             "optimizer": "optimizer",
@@ -124,6 +123,8 @@ class ExperimentPlan:
             mine, theirs = getattr(self.config, field_name), getattr(paper.config, field_name)
             if mine != theirs:
                 out.append(f"{name} {mine} instead of {theirs}")
+        if self.config.lr_per_use:
+            out.append("each tensor's learning rate divided by the sites that use it (one rate in the paper recipe)")
         if self.stochastic_depth is not None and self.stochastic_depth != 0.2:
             out.append(f"stochastic depth {self.stochastic_depth:g} instead of 0.2")
         mine_end, paper_end = _end_fraction(self.config), _end_fraction(paper.config)
