@@ -102,3 +102,15 @@ def test_the_study_waits_for_a_fit_check_that_passes(tmp_path):
     assert "does not fit" in fit.recipe_check(path)
     row.assign(train_top1_eval=floor["top1_train"] + 1, top1_test=floor["top1_test"] + 1).to_csv(path, index=False)
     assert fit.recipe_check(path) == ""
+
+
+def test_the_prior_is_read_beside_the_trained_accuracy():
+    table = fit.prior_beside_accuracy(_runs(range(6)), _floor(range(6))).set_index("model")
+    assert set(table.index) == set(fit.FIT_STUDY.models) and (table["counting seeds"] == 6).all()
+    assert table.loc["V2-S-shared", "rank by test top-1"] == 1  # the best synthetic accuracy
+    assert table["PG"].notna().all() and table["P'G"].notna().all()
+    assert table["rank by PG"].tolist() == table["PG"].rank(ascending=False, method="min").astype(int).tolist()
+    shared, original = table.loc["V2-S-shared", "params"], table.loc["V2-B0-original", "params"]
+    assert shared < original  # built at the study's width: 0.82M against 1.52M
+    before = fit.prior_beside_accuracy(_runs(range(6)).iloc[:0], _floor(range(6)))
+    assert before["mean test top-1"].isna().all()

@@ -34,9 +34,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from reuseprior.analysis.compare import compare
 from reuseprior.chapters import ch4_real_study as real
 from reuseprior.chapters import ch4_recipe_probes as probes
 from reuseprior.chapters.ch4_sharing_training import TABLE_4_2_MODELS
+from reuseprior.chapters.ch4_sharing_training.architecture import build_experiment_model
 from reuseprior.reporting.statistics import fewest_decisive_pairs, gated_verdicts
 from reuseprior.training.convergence import read_history, run_criteria, seeds_that_count
 
@@ -48,6 +50,7 @@ __all__ = [
     "control_table",
     "criteria_table",
     "decidability",
+    "prior_beside_accuracy",
     "recipe_check",
     "verdict_table",
 ]
@@ -159,3 +162,28 @@ def control_table(runs: pd.DataFrame, floor: pd.DataFrame, study: real.TrainingS
     the paired summary only (the thesis makes no claim about a narrowed B0)."""
     kept, _ = decidability(criteria_table(runs, floor), runs, study)
     return real.paired_differences(runs[runs["seed"].isin(kept)], CONTROL_PAIRS)
+
+
+def prior_beside_accuracy(
+    runs: pd.DataFrame, floor: pd.DataFrame, study: real.TrainingStudy = FIT_STUDY
+) -> pd.DataFrame:
+    """The prior's prediction and the trained outcome side by side: per model of ``study``, built as its
+    runs are (width, depth, 10 classes) and analysed without training on one image of the study's size
+    (:func:`reuseprior.analysis.compare.compare`: PG, P'G, parameters), its rank by PG, and beside it the
+    mean test top-1 over the counting seeds (:func:`decidability`; NaN before any counts) and its rank."""
+    settings = study.settings
+    models = {
+        m: build_experiment_model(m, 10, width_mult=settings.width_mult, depth_mult=settings.depth_mult)
+        for m in study.models
+    }
+    size = settings.image_size
+    prior = compare(models, (3, size, size), progress=False).table
+    kept, _ = decidability(criteria_table(runs, floor), runs, study)
+    counting = runs[runs["seed"].isin(kept)]
+    accuracy = counting.groupby("model")["top1_test"].mean()
+    out = prior[["model", "params", "PG", "PG_prime"]].rename(columns={"PG_prime": "P'G"})
+    out["rank by PG"] = out["PG"].rank(ascending=False, method="min").astype(int)
+    out["counting seeds"] = len(kept)
+    out["mean test top-1"] = out["model"].map(accuracy)
+    out["rank by test top-1"] = out["mean test top-1"].rank(ascending=False, method="min")
+    return out.reset_index(drop=True)
