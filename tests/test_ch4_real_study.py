@@ -44,6 +44,9 @@ def test_each_model_and_seed_is_stored_once(stored):
     assert set(runs["status"]) == {"completed"} and set(runs["train_images"]) == {
         120
     }  # the limit, after the validation split
+    assert runs["machine"].str.contains("CPU kernels").all()  # the machine whose kernels made the digits
+    # the study's images are grey and unaugmented: their eval-mode top-1 after training is stored
+    assert runs["train_top1_eval"].between(0, 100).all()
     other = replace(TINY, settings=replace(TINY.settings, epochs=2))
     assert real.read_runs(path, other).empty and len(real.pending_runs(other, path)) == 4
 

@@ -45,6 +45,7 @@ import torch
 
 from reuseprior.chapters.ch3_revolver import MODE_LABELS, PROFILES, RevolverProfile, table_c_1, top_test_readings
 from reuseprior.core import paths
+from reuseprior.core.cpu import run_provenance
 from reuseprior.core.files import replace_csv_rows
 from reuseprior.core.ordering import sort_rows
 from reuseprior.core.precision import default_dtype
@@ -61,7 +62,6 @@ from reuseprior.revolver.population_study import (
     keyed,
     load_or_start,
     read_table,
-    run_provenance,
 )
 from reuseprior.training.convergence import SEARCH_MIN_COUNTING_SHARE
 

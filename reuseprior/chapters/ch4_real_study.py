@@ -16,7 +16,9 @@ compared per seed. The test split is read once, at the end of each run.
 resume; a finished run's row is written to :data:`STORED_RUNS` (the whole
 file replaced atomically under a file lock): what a rerun reproduces, plus
 two measurements of the machine that ran it, ``train_time_s`` and
-``peak_memory_mb`` (one thread of a 2-core CPU for the stored rows). Rows of other settings (another
+``peak_memory_mb`` (one thread of a 2-core CPU for the stored rows), and that machine (``machine``: its
+cores, torch and CPU kernels, on which float32 digits depend; empty in rows stored before the column
+existed). Rows of other settings (another
 ``plan``) are never read. :func:`live_check` retrains the slice
 :data:`LIVE_SLICE` (one model, one short run) and holds it to the stored
 slice row's counts and to learning (its digits depend on the CPU's kernels).
@@ -38,6 +40,7 @@ from reuseprior.chapters import ch4_sharing_training as training
 from reuseprior.chapters.ch4_sharing_training.data import _splits
 from reuseprior.core import paths
 from reuseprior.core import study as core_study
+from reuseprior.core.cpu import run_provenance
 from reuseprior.core.study import RunStore, Study
 from reuseprior.reporting.reference import load_thesis_table
 from reuseprior.reporting.statistics import NOT_COMPARABLE, paired_by_seed, verdict
@@ -81,7 +84,7 @@ STORED_COLUMNS: tuple[str, ...] = (
     "top1_val", "top1_test", "val_loss_initial", "val_loss_final", "train_loss_first_epoch",
     "train_loss_last_epoch", "train_images", "validation_split", "train_time_s", "peak_memory_mb", "torch_version",
     "ema_decay", "lr_warmup_steps", "lr_decay_epochs", "grad_clip", "train_top1_last_epoch", "epoch_history",
-    "train_top1_eval",
+    "train_top1_eval", "machine",
 )  # fmt: skip
 
 
@@ -229,7 +232,8 @@ def train_run(*, study: str, model: str, seed: int, spec: TrainingStudy, work_di
     if mine.empty:
         raise RuntimeError(f"{model} seed {seed} did not complete; its partial row is in {log}")
     row = mine.iloc[-1]
-    return {"study": spec.name, "plan": plan_id(spec), **{c: row.get(c) for c in STORED_COLUMNS[2:]}}
+    stored = {"study": spec.name, "plan": plan_id(spec), **{c: row.get(c) for c in STORED_COLUMNS[2:]}}
+    return {**stored, "machine": run_provenance()["machine"]}  # float32 digits depend on the CPU's kernels
 
 
 def run_study(

@@ -105,13 +105,14 @@ import torch
 from reuseprior.chapters.ch3_population_study import CPU_STUDY
 from reuseprior.chapters.ch3_revolver import RevolverProfile, top_test_readings
 from reuseprior.core import paths
+from reuseprior.core.cpu import run_provenance
 from reuseprior.core.study import RunStore, Study
 from reuseprior.counting import analyze
 from reuseprior.reporting.plotting import caption
 from reuseprior.reporting.statistics import CONFIDENCE, fewest_decisive_pairs, paired_by_seed, verdict
 from reuseprior.revolver.blueprint import Blueprint
 from reuseprior.revolver.population import Population, PopulationConfig, config_from_settings
-from reuseprior.revolver.population_study import PopulationStudyStore, keyed, load_or_start, run_provenance
+from reuseprior.revolver.population_study import PopulationStudyStore, keyed, load_or_start
 from reuseprior.revolver.registry import ModuleRegistry
 from reuseprior.revolver.search import Algorithm, screened
 

@@ -16,7 +16,9 @@ from "other kernels, compare within a tolerance".
 from __future__ import annotations
 
 import functools
+import os
 import platform
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -54,3 +56,14 @@ def cpu_kernels() -> str:
                 break
     present = [f for f in SIMD_FLAGS if f in flags]
     return " ".join([platform.machine(), torch.backends.cpu.get_cpu_capability(), *present])
+
+
+def run_provenance() -> dict[str, str]:
+    """When and where a run finished, for its summary row: the UTC time, and the
+    machine (architecture, cores, torch, one thread, the CPU kernels ATen uses,
+    on which float32 rows depend)."""
+    return {
+        "finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, 1 thread, "
+        f"CPU kernels {cpu_kernels()}",
+    }

@@ -36,11 +36,8 @@ Policy:
 
 from __future__ import annotations
 
-import os
-import platform
 import time
 from dataclasses import asdict, dataclass, is_dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
@@ -49,7 +46,6 @@ import torch
 from distributed import Client
 
 from reuseprior.core import study as core_study
-from reuseprior.core.cpu import cpu_kernels
 from reuseprior.core.files import replace_csv_rows
 from reuseprior.core.progress import progress_bar
 from reuseprior.core.study import RunStore, Study, read_csv_or_empty
@@ -65,7 +61,6 @@ __all__ = [
     "keyed",
     "load_or_start",
     "read_table",
-    "run_provenance",
 ]
 
 #: the stored table whose row marks a run as stored (written last)
@@ -142,17 +137,6 @@ def advance(pop: Population, path: Path, *, deadline: float | None, label: str, 
             pop.save(path)
             bar.update()
     return elapsed, cpu
-
-
-def run_provenance() -> dict[str, str]:
-    """When and where a run finished, for its summary row: the UTC time, and the
-    machine (architecture, cores, torch, one thread, the CPU kernels ATen uses,
-    on which float32 rows depend)."""
-    return {
-        "finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, 1 thread, "
-        f"CPU kernels {cpu_kernels()}",
-    }
 
 
 def _as_mapping(run: Any) -> dict[str, Any]:
