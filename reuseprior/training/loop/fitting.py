@@ -556,6 +556,11 @@ def fit(
 
     if run.epoch < config.epochs:
         return _result(run, "stopped")
+    return _completed(run, test_set, fit_set)
+
+
+def _completed(run: _Run, test_set: Dataset | None, fit_set: Dataset | None) -> TrainResult:
+    """The result of a completed run, with its test-set and fit-set evaluations (:func:`fit`)."""
     out = _result(run, "completed")
     if test_set is not None:
         out.test_loss, out.test_top1 = _evaluate_run(run, test_set)
