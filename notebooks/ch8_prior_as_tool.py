@@ -263,5 +263,6 @@ for label, spec in plans.items():
 # - **Scope.** These are searches on one small cell space with stored labels. The prior's value as a screen for a
 #   real, trained search is the screening study above. Its pilot cannot tell: every pilot run ends below a logistic
 #   regression of the same images, so its verdict is *not comparable* whatever the statistics say. The planned study
-#   spends 5.1 times the pilot's images per run; its verdict, printed above, stays *not comparable* until 6 paired
-#   seeds are stored with more than half of each arm's runs counting.
+#   spends 5.1 times the pilot's images per run; its verdict and the reason for it are printed above: with its pairs
+#   stored, the criteria table says how many of each arm's searches learnt the task beyond the floor, and a verdict
+#   needs more than half of each arm. Where that fails, the budget per run, not the prior, is what the study measured.
