@@ -106,9 +106,8 @@ def criteria_table(runs: pd.DataFrame, floor: pd.DataFrame) -> pd.DataFrame:
     for _, row in runs.iterrows():
         seed = int(row["seed"])
         seed_floor = {"train_top1": by_seed.loc[seed, "top1_train"], "test_top1": by_seed.loc[seed, "top1_test"]}
-        clean = row.get("train_top1_eval")
         c = run_criteria(read_history(row["epoch_history"]), float(row["top1_test"]), seed_floor,
-                         train_top1=None if pd.isna(clean) else float(clean))  # fmt: skip
+                         train_top1=row.get("train_top1_eval"))  # fmt: skip
         rows.append(
             {"model": row["model"], "seed": seed, "params": int(row["params"]), "test top-1": row["top1_test"],
              "floor test top-1": seed_floor["test_top1"], "train top-1": c.train_top1,

@@ -38,7 +38,7 @@ from reuseprior.chapters.ch4_sharing_training import TABLE_4_2_MODELS
 from reuseprior.chapters.ch4_sharing_training.configs import OFFICIAL_END_FRACTION, SharingTrainingProfile
 from reuseprior.core import paths
 from reuseprior.core.ordering import sort_rows
-from reuseprior.training.convergence import fits_training_set, read_history
+from reuseprior.training.convergence import read_history, run_criteria
 
 #: where the probes' rows are stored (one row per recipe and model, the ch4 study's columns)
 STORED_PROBES = paths.DATA_DIR / "ch4_recipe_probes.csv"
@@ -193,23 +193,24 @@ def fit_check_table(path: Path = STORED_PROBES, floor_path: Path = real.LINEAR_F
     where the row has it, else the running top-1 of the last epoch in train mode (rows stored before
     that column existed), which understates the fit; ``training top-1 measured`` says which."""
     floor = real.read_linear_floor(real.CPU_STUDY, floor_path).set_index("seed").loc[0]
+    images = {"train_top1": floor["top1_train"], "test_top1": floor["top1_test"]}
     rows = []
     for study in fit_check_studies():
         for _, row in real.read_runs(path, study).iterrows():
-            history = [h for h in read_history(row["epoch_history"]) if h["epoch"] >= 1]
-            train_last = history[-1]["train_top1"] if history else math.nan
-            clean = row.get("train_top1_eval", math.nan)
-            train, measured = (
-                (clean, "eval mode, after training") if pd.notna(clean) else (train_last, "train mode, last epoch")
-            )
+            history = read_history(row["epoch_history"])
+            trained = [h for h in history if h["epoch"] >= 1]
+            clean = row.get("train_top1_eval")
+            measured = "eval mode, after training" if pd.notna(clean) else "train mode, last epoch"
+            c = run_criteria(history, float(row["top1_test"]), images, train_top1=clean)
             rows.append(
                 {"recipe": study.name.removeprefix(FIT_CHECK_PREFIX), "model": row["model"],
-                 "width": row["width_mult"], "params": row["params"], "epochs": len(history),
-                 "train top-1": train, "training top-1 measured": measured,
-                 "train top-1 last epoch (train mode)": train_last, "floor train top-1": floor["top1_train"],
+                 "width": row["width_mult"], "params": row["params"], "epochs": len(trained),
+                 "train top-1": c.train_top1,
+                 "training top-1 measured": measured,
+                 "train top-1 last epoch (train mode)": trained[-1]["train_top1"] if trained else math.nan,
+                 "floor train top-1": floor["top1_train"],
                  "test top-1": row["top1_test"], "floor test top-1": floor["top1_test"],
-                 "fits training set": fits_training_set(train, floor["top1_train"]),
-                 "above floor": bool(row["top1_test"] > floor["top1_test"])}
+                 "fits training set": c.fits_training_set, "above floor": c.above_floor}
             )  # fmt: skip
     return pd.DataFrame(rows)
 

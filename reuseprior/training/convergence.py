@@ -137,9 +137,9 @@ def run_criteria(
 ) -> RunCriteria:
     """The criteria of one run from its per-epoch ``history`` (epoch 0 first, as stored), its test
     top-1 and the ``floor`` of its images (``train_top1`` and ``test_top1`` of :func:`linear_floor`).
-    The fit is judged by ``train_top1`` when given (the eval-mode top-1 on the training images, the
-    measure that matches the floor's), else by the last epoch's running training top-1 of ``history``
-    (train mode, which understates it)."""
+    The fit is judged by ``train_top1`` when given and not missing (the eval-mode top-1 on the training
+    images, the measure that matches the floor's), else by the last epoch's running training top-1 of
+    ``history`` (train mode, which understates it)."""
     trained = [h for h in history if h.get("epoch", 0) >= 1]
     val = [h["val_top1"] for h in trained]
     gain = (
@@ -147,15 +147,16 @@ def run_criteria(
         if len(val) >= 2 * PLATEAU_WINDOW
         else math.nan
     )
-    train_last = float(trained[-1]["train_top1"]) if trained else math.nan
-    if train_top1 is not None and math.isfinite(train_top1):
-        train_last = float(train_top1)
+    if train_top1 is not None and pd.notna(train_top1):
+        train = float(train_top1)
+    else:
+        train = float(trained[-1]["train_top1"]) if trained else math.nan
     return RunCriteria(
         plateaued=plateaued(val),
-        fits_training_set=fits_training_set(train_last, floor["train_top1"]),
+        fits_training_set=fits_training_set(train, floor["train_top1"]),
         above_floor=bool(test_top1 > floor["test_top1"]),
         val_gain_last_window_pp=gain,
-        train_top1=train_last,
+        train_top1=train,
     )
 
 
