@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from reuseprior.chapters import ch4_fit_study as ch4_fit
 from reuseprior.chapters import ch4_real_study as real
+from reuseprior.chapters import ch4_table42_study as table42
 from reuseprior.datasets import DEFAULT_DATA_DIR
 
 pytestmark = pytest.mark.skipif(
@@ -73,7 +75,9 @@ def test_the_stored_live_slice_and_study_rows_are_complete():
     assert len(slice_rows) == 1 and slice_rows.loc[0, "status"] == "completed"
     study = real.read_runs(study=real.CPU_STUDY)
     assert set(study["status"]) <= {"completed"} and set(study["epochs_completed"]) <= {10}
-    assert len(runs) == len(slice_rows) + len(study)  # no rows of stale plans are kept
+    declared = [real.CPU_STUDY, real.LIVE_SLICE, ch4_fit.FIT_STUDY, *table42.protocol_studies()]
+    declared += [table42.decisive_study(r, p) for r in table42.CANDIDATE_RECIPES for p in table42.PROFILES]
+    assert set(runs["plan"]) <= {real.plan_id(s) for s in declared}  # no rows of stale plans are kept
     assert (study.groupby("model")["params"].nunique() <= 1).all()  # one architecture per model
 
 

@@ -3,6 +3,8 @@ on Dask, and the ``study`` command's flags."""
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import pytest
 
@@ -65,10 +67,29 @@ def test_on_dask_every_run_is_a_task_and_this_process_writes_the_rows(tmp_path):
     assert rows["value"].tolist() == [2.0 * s**2 for s in range(6)]
 
 
+@pytest.mark.dask
+def test_several_studies_share_one_set_of_tasks_and_keep_their_own_rows(tmp_path):
+    first = _study(tmp_path / "a.csv", seeds=(0, 1, 2))
+    second = Study("other", "p1", first.store.__class__(tmp_path / "b.csv", key=("name", "seed")),
+                   first.runs[:2], square, {"scale": 1.0})  # fmt: skip
+    with connect(workers=2, processes=False, say=lambda _: None) as client:
+        done = core_study.run_studies([(first, None), (second, [first.runs[0]])], client=client, progress=False)
+    assert [len(d.stored) for d in done] == [3, 1]
+    assert pd.read_csv(tmp_path / "a.csv")["value"].sort_values().tolist() == [0.0, 2.0, 8.0]
+    assert pd.read_csv(tmp_path / "b.csv")["value"].tolist() == [0.0]
+
+
+def test_a_deadline_is_minutes_from_now():
+    assert core_study.deadline_after(None) is None
+    assert abs(core_study.deadline_after(2.0) - (time.time() + 120.0)) < 1.0
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["study", "ch4", "run", "--max-minutes", "5"], "does not use --max-minutes"),
+        (["study", "ch4", "run", "--threads", "5"], "does not use --threads"),
+        (["study", "ch4", "run", "--profile", "paper"], "study ch4 takes --profile cpu or gpu"),
+        (["study", "ch7", "run", "--profile", "gpu"], "--profile gpu is chapter 4's"),
         (["study", "ch3", "run", "--store", "x.csv"], "does not use --store"),
         (["study", "ch4", "run", "--seeds", "99"], "seeds [99] are not in study ch4"),
         (["study", "ch3", "bookkeeping"], "has no action 'bookkeeping'"),

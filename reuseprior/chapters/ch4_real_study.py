@@ -158,6 +158,8 @@ _SETTINGS_ADDED_LATER = {
     "grad_clip": None,
     "stochastic_depth": None,
     "lr_per_use": False,
+    "lr_schedule": None,
+    "weight_decay": None,
 }
 
 
@@ -192,10 +194,13 @@ def as_study(
     path: str | Path = STORED_RUNS,
     work_dir: Path = WORK_DIR,
     progress: bool = False,
+    device: str = "cpu",
+    deadline: float | None = None,
 ) -> Study:
-    """``spec`` as a resumable study of :mod:`reuseprior.core.study` (its runs in ``path``)."""
+    """``spec`` as a resumable study of :mod:`reuseprior.core.study` (its runs in ``path``), trained on
+    ``device``; past ``deadline`` (a :func:`time.time`) a run stops at an epoch boundary and stays pending."""
     runs = tuple({"study": spec.name, "model": model, "seed": seed} for model, seed in spec.runs())
-    context = {"spec": spec, "work_dir": Path(work_dir), "progress": progress}
+    context = {"spec": spec, "work_dir": Path(work_dir), "progress": progress, "device": device, "deadline": deadline}
     return Study(spec.name, plan_id(spec), run_store(path), runs, train_run, context, live_check=live_check)
 
 
@@ -213,9 +218,20 @@ def study_status(study: TrainingStudy, path: str | Path = STORED_RUNS) -> pd.Dat
     return pd.DataFrame(rows)
 
 
-def train_run(*, study: str, model: str, seed: int, spec: TrainingStudy, work_dir: Path, progress: bool) -> dict:
-    """Train one (model, seed) of ``spec`` (named ``study``), resumed from its
-    checkpoint if one exists; returns its row (:data:`STORED_COLUMNS`)."""
+def train_run(
+    *,
+    study: str,
+    model: str,
+    seed: int,
+    spec: TrainingStudy,
+    work_dir: Path,
+    progress: bool,
+    device: str = "cpu",
+    deadline: float | None = None,
+) -> dict | None:
+    """Train one (model, seed) of ``spec`` (named ``study``) on ``device``, resumed from its checkpoint if
+    one exists; returns its row (:data:`STORED_COLUMNS`, ``machine`` naming the device), or None when
+    ``deadline`` stopped it first (its checkpoint is kept for the next call)."""
     if study != spec.name:
         raise ValueError(f"a run of study {study!r} given to {spec.name!r}")
     settings = replace(spec.settings, models=(model,))
@@ -223,17 +239,21 @@ def train_run(*, study: str, model: str, seed: int, spec: TrainingStudy, work_di
     log = work_dir / plan_id(spec) / "runs.csv"
     rows = training.run_experiments(
         plan,
+        device=device,
         seed=seed,
         results_csv=log,
         checkpoint_dir=work_dir / plan_id(spec) / "checkpoints",
         progress=progress,
+        deadline=deadline,
     )
-    mine = rows[(rows["model"] == model) & (rows["seed"] == seed) & (rows["status"] == "completed")]
-    if mine.empty:
+    mine = rows[(rows["model"] == model) & (rows["seed"] == seed)]
+    if mine.empty or mine.iloc[-1]["status"] == "stopped":
+        return None
+    if mine.iloc[-1]["status"] != "completed":
         raise RuntimeError(f"{model} seed {seed} did not complete; its partial row is in {log}")
     row = mine.iloc[-1]
     stored = {"study": spec.name, "plan": plan_id(spec), **{c: row.get(c) for c in STORED_COLUMNS[2:]}}
-    return {**stored, "machine": run_provenance()["machine"]}  # float32 digits depend on the CPU's kernels
+    return {**stored, "machine": run_provenance(device)["machine"]}  # float32 digits depend on the machine
 
 
 def run_study(

@@ -45,6 +45,7 @@ from reuseprior.chapters import ch3_population_study as ch3
 from reuseprior.chapters import ch4_fit_study as ch4_fit
 from reuseprior.chapters import ch4_real_study as ch4
 from reuseprior.chapters import ch4_recipe_probes as ch4_probes
+from reuseprior.chapters import ch4_table42_study as ch4_table42
 from reuseprior.chapters import ch7_sharing_schemes as ch7
 from reuseprior.chapters import ch8_screening_criteria as ch8_criteria
 from reuseprior.chapters import ch8_screening_study as ch8
@@ -104,21 +105,42 @@ def _ch4_path(args: argparse.Namespace) -> Path:
 CH4_STUDIES = (ch4.CPU_STUDY, ch4_fit.FIT_STUDY)
 
 
-def _ch4_studies(args: argparse.Namespace) -> list[Study]:
-    """Chapter 4's studies that may run: the fit study only once its recipe's fit check passed."""
+def _ch4_table42_studies(args: argparse.Namespace) -> list[ch4.TrainingStudy]:
+    """The Table 4.2 study of ``--profile`` (:mod:`reuseprior.chapters.ch4_table42_study`): the recipe
+    protocol (on the cpu profile's settings, whatever the device) until it has chosen a recipe, then the
+    chosen recipe's study over every seed."""
+    recipe = ch4_table42.chosen_recipe(ch4.read_runs(_ch4_path(args)))
+    if recipe is None:
+        return ch4_table42.protocol_studies()
+    return [ch4_table42.decisive_study(recipe, args.profile)]
+
+
+def _ch4_specs(args: argparse.Namespace) -> list[ch4.TrainingStudy]:
+    """Chapter 4's studies of ``--profile`` that may run: on ``cpu`` the width-0.25 study, the fit study
+    (only once its recipe's fit check passed) and the Table 4.2 study; on ``gpu`` the Table 4.2 study."""
+    if args.profile == "gpu":
+        return _ch4_table42_studies(args)
     waits = ch4_fit.recipe_check()
     if waits:
         print(f"study {ch4_fit.FIT_STUDY.name} waits: {waits}")
-    return [
-        ch4.as_study(spec, path=_ch4_path(args)) for spec in CH4_STUDIES if not (waits and spec is ch4_fit.FIT_STUDY)
-    ]
+    older = [spec for spec in CH4_STUDIES if not (waits and spec is ch4_fit.FIT_STUDY)]
+    return [*older, *_ch4_table42_studies(args)]
+
+
+def _ch4_studies(args: argparse.Namespace) -> list[Study]:
+    deadline = core_study.deadline_after(args.max_minutes)
+    device = resolve_device(args.device)
+    return [ch4.as_study(spec, path=_ch4_path(args), device=device, deadline=deadline) for spec in _ch4_specs(args)]
 
 
 def _ch4_status(args: argparse.Namespace) -> list[tuple[str, pd.DataFrame]]:
+    stored = ch4.read_runs(_ch4_path(args))
+    protocol = ch4_table42.protocol_table(stored).drop(columns="plan")
     return [
-        (f"study {spec.name}, plan {ch4.plan_id(spec)}", ch4.study_status(spec, _ch4_path(args)))
-        for spec in CH4_STUDIES
-    ]
+        *((f"study {spec.name}, plan {ch4.plan_id(spec)}", ch4.study_status(spec, _ch4_path(args)))
+          for spec in _ch4_specs(args)),
+        ("the Table 4.2 recipe protocol", protocol),
+    ]  # fmt: skip
 
 
 def _ch4_probes(args: argparse.Namespace) -> int:
@@ -322,13 +344,11 @@ def run(args: argparse.Namespace) -> int:
     with connect(
         scheduler=args.scheduler, workers=args.workers, max_memory_gb=args.max_memory_gb, preload=preload
     ) as client:
-        for study, chosen in todo:
-            done = core_study.run_study(
-                study, only=chosen, max_runs=args.max_runs, client=client, progress=not args.no_progress
-            )
-            left = core_study.pending_runs(study, chosen)
-            again = " (run the command again to continue)" if left else ""
-            print(f"{study.name}: stored {len(done.stored)} runs, {len(left)} pending{again}")
-            for label, message in done.killed.items():
-                print(f"{study.name}: {label} was not stored: {message}")
+        results = core_study.run_studies(todo, client=client, max_runs=args.max_runs, progress=not args.no_progress)
+    for (study, chosen), done in zip(todo, results):
+        left = core_study.pending_runs(study, chosen)
+        again = " (run the command again to continue)" if left else ""
+        print(f"{study.name}: stored {len(done.stored)} runs, {len(left)} pending{again}")
+        for label, message in done.killed.items():
+            print(f"{study.name}: {label} was not stored: {message}")
     return 0

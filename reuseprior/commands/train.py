@@ -24,7 +24,7 @@ from reuseprior.chapters.ch4_sharing_training import (
 )
 from reuseprior.commands.parsers.train import add_arguments
 from reuseprior.reporting.notebook import resolve_device, set_seed
-from reuseprior.training.loop import TrainingInterrupted
+from reuseprior.training.loop import TrainingInterrupted, settling_warnings
 
 __all__ = ["add_arguments", "run"]
 
@@ -85,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     results_csv = args.output_dir / "results.csv" if args.output_dir else default_results_csv()
     results_csv.parent.mkdir(parents=True, exist_ok=True)
     print(plan.describe())
+    for warning in settling_warnings(plan.config, plan.total_steps()):
+        print(f"warning: {warning}")
     _print_gpu_estimate(plan)
     try:
         rows = run_experiments(

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["SIMD_FLAGS", "cpu_kernels"]
+__all__ = ["SIMD_FLAGS", "cpu_kernels", "device_description", "run_provenance"]
 
 #: The instruction-set extensions (Linux ``/proc/cpuinfo`` flag names) that
 #: change which float32 kernels the libraries dispatch to.
@@ -58,12 +58,24 @@ def cpu_kernels() -> str:
     return " ".join([platform.machine(), torch.backends.cpu.get_cpu_capability(), *present])
 
 
-def run_provenance() -> dict[str, str]:
+def device_description(device: torch.device | str = "cpu") -> str:
+    """The machine a run's numbers come from: on CUDA the GPU's name, multiprocessors and memory, the CUDA
+    and torch versions and the host's cores; elsewhere the architecture, cores, torch, one thread and the
+    CPU kernels ATen uses (on which float32 results depend, :func:`cpu_kernels`)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        return (f"{props.name} ({props.multi_processor_count} SMs, {props.total_memory / 2**30:.0f} GiB), "
+                f"CUDA {torch.version.cuda}, torch {torch.__version__}, host {os.cpu_count()} cores")  # fmt: skip
+    return (
+        f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, 1 thread, CPU kernels {cpu_kernels()}"
+    )
+
+
+def run_provenance(device: torch.device | str = "cpu") -> dict[str, str]:
     """When and where a run finished, for its summary row: the UTC time, and the
-    machine (architecture, cores, torch, one thread, the CPU kernels ATen uses,
-    on which float32 rows depend)."""
+    machine (:func:`device_description` of the device it trained on)."""
     return {
         "finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, 1 thread, "
-        f"CPU kernels {cpu_kernels()}",
+        "machine": device_description(device),
     }

@@ -17,6 +17,11 @@ the rest:
   the row, put in :attr:`Study.store`). ``live_check`` is the chapter's check
   of a stored slice, for the notebooks.
 - :func:`pending_runs`, :func:`status` -- what is stored and what is not.
+- :func:`run_studies` -- the pending runs of several studies as one set of
+  tasks on one Dask client (a worker that finishes a run of one study takes
+  the next run of any), each result stored in its own study.
+- :func:`deadline_after` -- the :func:`time.time` a number of minutes from now,
+  which a study's ``run_one`` may take in its context to stop at.
 - :func:`run_study` -- every pending run (or those chosen) once: in this
   process one after the other when no Dask client is given, else each run a
   task of :func:`reuseprior.core.distributed.run_jobs` (one thread per
@@ -27,6 +32,7 @@ the rest:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -39,7 +45,16 @@ from reuseprior.core.distributed import Call, Killed, run_jobs
 from reuseprior.core.files import append_csv_row, replace_csv_rows
 from reuseprior.core.progress import progress_bar
 
-__all__ = ["RunStore", "Study", "StudyResult", "pending_runs", "run_study", "status"]
+__all__ = [
+    "RunStore",
+    "Study",
+    "StudyResult",
+    "deadline_after",
+    "pending_runs",
+    "run_studies",
+    "run_study",
+    "status",
+]
 
 #: a run's key: its key columns and their values (the plan aside)
 Key = Mapping[str, Any]
@@ -186,22 +201,13 @@ class _RunJob:
         return []
 
 
-def run_study(
-    study: Study,
-    *,
-    only: Iterable[Key] | None = None,
-    max_runs: int | None = None,
-    client: Client | None = None,
-    progress: bool = True,
-) -> StudyResult:
-    """Run the pending runs of ``study`` (or of ``only``), at most ``max_runs``
-    of them, and store each result as it arrives (see the module docstring)."""
-    todo = pending_runs(study, only)
-    if max_runs is not None:
-        todo = todo[:max_runs]
-    result = StudyResult()
-    if not todo:
-        return result
+def deadline_after(minutes: float | None) -> float | None:
+    """The :func:`time.time` ``minutes`` from now (None: no deadline)."""
+    return None if minutes is None else time.time() + 60.0 * minutes
+
+
+def _keeper(study: Study, result: StudyResult) -> Callable[[Key, Any], None]:
+    """How an outcome of ``study``'s run is recorded in ``result``: killed, unfinished (None) or stored."""
 
     def keep(run: Key, outcome: Any) -> None:
         if isinstance(outcome, Killed):
@@ -212,11 +218,26 @@ def run_study(
             study.save(run, outcome)
             result.stored.append(run)
 
+    return keep
+
+
+def run_study(
+    study: Study,
+    *,
+    only: Iterable[Key] | None = None,
+    max_runs: int | None = None,
+    client: Client | None = None,
+    progress: bool = True,
+) -> StudyResult:
+    """Run the pending runs of ``study`` (or of ``only``), at most ``max_runs``
+    of them, and store each result as it arrives (see the module docstring)."""
     if client is not None:
-        jobs = [_RunJob(study, run) for run in todo]
-        run_jobs(client, jobs, on_done=lambda job: keep(job.run, job.outcome), desc=study.name, progress=progress,
-                 unit="run")  # fmt: skip
-        return result
+        return run_studies([(study, only)], max_runs=max_runs, client=client, progress=progress)[0]
+    todo = pending_runs(study, only)
+    if max_runs is not None:
+        todo = todo[:max_runs]
+    result = StudyResult()
+    keep = _keeper(study, result)
     bar = progress_bar(todo, desc=study.name, unit="run", disable=not progress)
     for run in bar:
         bar.set_postfix_str(study.label(run))
@@ -225,3 +246,28 @@ def run_study(
         if outcome is None:  # a deadline: the runs after it would stop at once as well
             break
     return result
+
+
+def run_studies(
+    chosen: Sequence[tuple[Study, Iterable[Key] | None]],
+    *,
+    client: Client,
+    max_runs: int | None = None,
+    progress: bool = True,
+) -> list[StudyResult]:
+    """The pending runs of every ``(study, only)`` of ``chosen`` (``only``: its runs to consider, None:
+    all), at most ``max_runs`` of them in all, as one set of tasks on ``client``, in the order given;
+    each result is stored in its study as it arrives. Returns one :class:`StudyResult` per study."""
+    results = [StudyResult() for _ in chosen]
+    jobs: list[_RunJob] = []
+    keepers = {}
+    for (study, only), result in zip(chosen, results):
+        keepers[id(study)] = _keeper(study, result)
+        jobs.extend(_RunJob(study, run) for run in pending_runs(study, only))
+    if max_runs is not None:
+        jobs = jobs[:max_runs]
+    if jobs:
+        desc = chosen[0][0].name if len(chosen) == 1 else f"{len(chosen)} studies"
+        run_jobs(client, jobs, on_done=lambda job: keepers[id(job.study)](job.run, job.outcome), desc=desc,
+                 progress=progress, unit="run")  # fmt: skip
+    return results

@@ -16,6 +16,7 @@ down to it, so such text takes :func:`readable_fontsize`, at least
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -24,7 +25,6 @@ matplotlib.use(matplotlib.get_backend() or "Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
-from IPython import get_ipython  # noqa: E402
 
 from reuseprior.reporting.book_layout import CONTENT_PX  # noqa: E402
 
@@ -51,6 +51,14 @@ MIN_TEXT_PX = 12.0  # as the book's output tables (book/_assets/reuseprior.css: 
 _PNG_METADATA = {"Software": None}
 
 
+def _running_shell():
+    """The IPython shell this process runs in, or None. A Jupyter kernel has imported IPython before any
+    notebook code runs, so it is read from the loaded modules: IPython is not a dependency of the
+    package, and a process without it (a script, a GPU worker) has no shell."""
+    ipython = sys.modules.get("IPython")
+    return ipython.get_ipython() if ipython is not None else None
+
+
 def inline_figures() -> bool:
     """In a Jupyter kernel, show figures inline whatever backend the
     environment names: ``MPLBACKEND=Agg`` (headless servers, many CI set-ups)
@@ -58,7 +66,7 @@ def inline_figures() -> bool:
     as text only (``plt.show()`` shows nothing), so the executed notebook would
     lose its images. Outside a kernel (scripts, tests, a terminal IPython)
     nothing changes. Returns whether the kernel's backend was switched."""
-    shell = get_ipython()
+    shell = _running_shell()
     if shell is None or getattr(shell, "kernel", None) is None:
         return False
     if matplotlib.get_backend() == INLINE_BACKEND:

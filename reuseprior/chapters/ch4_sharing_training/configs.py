@@ -189,6 +189,11 @@ class SharingTrainingProfile(Profile):
     #: each tensor's learning rate divided by the sites that use it (``TrainConfig.lr_per_use``); False:
     #: the official recipe's one rate
     lr_per_use: bool = False
+    #: the schedule after warm-up (``TrainConfig.lr_schedule``: "exponential", the official staircase, or
+    #: "cosine" to zero over the run); None: the official exponential
+    lr_schedule: str | None = None
+    #: weight decay on the weights (biases and batch-norm parameters excluded); None: the official 1e-5
+    weight_decay: float | None = None
 
 
 PROFILES: dict[str, SharingTrainingProfile] = {
@@ -289,7 +294,12 @@ MEASURED_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-_OPTIMIZER_LABELS = {"rmsprop_tf": "RMSprop (TensorFlow 1's)", "rmsprop": "RMSprop (PyTorch's)"}
+_OPTIMIZER_LABELS = {
+    "rmsprop_tf": "RMSprop (TensorFlow 1's)",
+    "rmsprop": "RMSprop (PyTorch's)",
+    "adamw": "AdamW",
+    "sgd": "SGD (Nesterov momentum)",
+}
 #: spellings of dataset names without separators -> RECIPES keys
 _RECIPE_KEYS = {**{key.replace("-", ""): key for key in RECIPES}, "imagenet1k": "imagenet"}
 

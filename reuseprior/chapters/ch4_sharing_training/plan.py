@@ -49,6 +49,15 @@ class ExperimentPlan:
     #: the largest stochastic-depth drop probability; None: the official 0.2
     stochastic_depth: float | None = None
 
+    def train_images(self) -> int:
+        """Training images of a run of this plan: ``train_limit`` when set, else the recipe's training set
+        less the held-out share (the number :func:`_schedule` converts warm-up steps with)."""
+        return self.train_limit or round(self.recipe.train_images * (1 - (self.validation_split or 0.0)))
+
+    def total_steps(self) -> int:
+        """Optimisation steps of a whole run (the last incomplete batch of an epoch dropped, as ``fit``)."""
+        return self.config.epochs * (self.train_images() // self.config.batch_size)
+
     def sizes(self, variant: str) -> tuple[int, int]:
         """``(train, eval)`` resolution of ``variant`` in this plan: the
         plan's ``image_size`` when set, else the recipe's fixed size, else
@@ -114,6 +123,8 @@ class ExperimentPlan:
             "lr_warmup_epochs": "warm-up epochs",
             "lr_decay_epochs": "x0.97 decay every (epochs)",
             "grad_clip": "gradient clipping",
+            "lr_schedule": "schedule",
+            "weight_decay": "weight decay",
             "bn_momentum_tf": "BN momentum (TF)",
             "ema_decay": "EMA decay",
             "optimizer": "optimizer",
@@ -253,9 +264,9 @@ def _schedule(
     if end is not None:
         span = settings.get("schedule_epochs") or epochs
         out["lr_decay_epochs"] = compressed_decay_epochs(span, end, TrainConfig.lr_decay_factor)
-    clip = settings.get("grad_clip")
-    if clip is not None:
-        out["grad_clip"] = clip
+    for name in ("grad_clip", "lr_schedule", "weight_decay"):  # None: TrainConfig's (the official) value
+        if settings.get(name) is not None:
+            out[name] = settings[name]
     return out
 
 

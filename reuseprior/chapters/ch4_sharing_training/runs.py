@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -232,6 +233,7 @@ def run_experiments(
     results_csv: str | os.PathLike | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    deadline: float | None = None,
 ) -> pd.DataFrame:
     """Train every model of ``plan`` and append one row per run to the run
     log ``results_csv`` (default :func:`default_results_csv`; rewritten
@@ -240,7 +242,9 @@ def run_experiments(
     checkpoint lies inside it. Each run checkpoints every epoch to
     ``<checkpoint_dir>/<run_id>.pt`` and, with ``plan.resume``, continues
     from it. Ctrl-C writes the partial row (``status="interrupted"``) before
-    re-raising, so finished runs and the partial one are kept."""
+    re-raising, so finished runs and the partial one are kept. Past
+    ``deadline`` (a :func:`time.time`) a run stops at its next epoch boundary
+    (``status="stopped"``, checkpointed) and the models after it are not started."""
     device = torch.device(device)
     results_csv = Path(results_csv) if results_csv is not None else default_results_csv()
     ckpt_dir = (
@@ -257,6 +261,8 @@ def run_experiments(
     try:
         with default_dtype(plan.precision):
             for label in plan.models:
+                if deadline is not None and time.time() > deadline:
+                    break
                 df = _run_one(
                     plan,
                     MODELS[label],
@@ -265,6 +271,7 @@ def run_experiments(
                     results_csv=results_csv,
                     ckpt_dir=ckpt_dir,
                     progress=progress,
+                    deadline=deadline,
                 )
     finally:
         torch.set_num_threads(threads_before)
@@ -280,6 +287,7 @@ def _run_one(
     results_csv: Path,
     ckpt_dir: Path,
     progress: bool,
+    deadline: float | None = None,
 ) -> pd.DataFrame:
     """One training run of ``run_experiments``; returns the results file's rows."""
 
@@ -328,6 +336,7 @@ def _run_one(
             resume=plan.resume,
             progress=progress,
             description=spec.label,
+            deadline=deadline,
         )
     except TrainingInterrupted as stop:
         _append_row(_row(plan, spec, stop.result, **measured), results_csv)  # partial results are kept

@@ -21,6 +21,8 @@ ACTIONS = ("run", "status")
 COMMON = {"seeds", "only", "max_runs", "workers", "scheduler", "max_memory_gb", "no_progress"}
 #: the names of :data:`reuseprior.chapters.ch7_sharing_schemes.PROFILES`
 PROFILES = ("full", "paper", "quick")
+#: the names of :data:`reuseprior.chapters.ch4_table42_study.PROFILES` (ch4's ``--profile``; its default is cpu)
+CH4_PROFILES = ("cpu", "gpu")
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ STUDIES: dict[str, StudyOptions] = {
     ),
     "ch4": StudyOptions(
         "chapter 4: EfficientNetV2 original vs shared on Fashion-MNIST (data/ch4_real_study_runs.csv)",
-        frozenset({"store"}),
+        frozenset({"store", "profile", "device", "max_minutes"}),
         ("slice", "probes", "fit-checks", "floor"),
     ),
     "ch7": StudyOptions(
@@ -85,14 +87,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-memory-gb", type=positive_float, default=None, help="memory limit per worker (GiB)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--store", type=Path, default=None, help="the runs CSV (default: the study's in data/)")
-    parser.add_argument("--profile", choices=PROFILES, default="quick", help="whose studies (ch7)")
+    parser.add_argument("--profile", choices=sorted({*PROFILES, *CH4_PROFILES}), default="quick",
+                        help="whose studies: ch7 full, paper or quick; ch4 cpu (its default) or gpu")  # fmt: skip
     parser.add_argument("--device", default="cpu", help='"cpu", "cuda" or "auto" (default: cpu)')
     parser.add_argument("--threads", type=positive_int, default=1, help="PyTorch threads per run (default: 1)")
     parser.add_argument("--data-dir", type=Path, default=None, help="datasets folder (default: build/datasets)")
     parser.add_argument("--download", action="store_true", help="let torchvision download a missing dataset")
     parser.add_argument(
-        "--max-minutes", type=positive_float, default=None, help="stop runs between generations after this long"
-    )
+        "--max-minutes", type=positive_float, default=None,
+        help="stop runs after this long: between generations (ch3, ch8), at an epoch boundary (ch4), resumed later",
+    )  # fmt: skip
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -104,6 +108,12 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     if given:
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
         parser.error(f"study {args.name} does not use {flags}")
+    if args.name == "ch4":
+        args.profile = "cpu" if args.profile == "quick" else args.profile
+        if args.profile not in CH4_PROFILES:
+            parser.error(f"study ch4 takes --profile {' or '.join(CH4_PROFILES)}, not {args.profile!r}")
+    elif args.profile in CH4_PROFILES:
+        parser.error(f"--profile {args.profile} is chapter 4's; study {args.name} takes {list(PROFILES)}")
     bad = [o for o in args.only if "=" not in o]
     if bad:
         parser.error(f"--only takes COLUMN=VALUE, got {bad}")

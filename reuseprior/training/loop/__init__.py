@@ -78,6 +78,7 @@ from reuseprior.training.loop.config import (  # noqa: F401  # noqa: F401
     peak_rss_bytes,
     reset_peak_rss,
     set_bn_momentum,
+    settling_warnings,
 )
 from reuseprior.training.loop.fitting import (  # noqa: F401
     StepCallback,  # noqa: F401
@@ -99,6 +100,7 @@ from reuseprior.training.loop.fitting import (  # noqa: F401
     _train_step,
     _write_checkpoint,
     amp_active,
+    checks_each_step,
     config_from_mapping,
     evaluate,
     fit,
@@ -125,4 +127,6 @@ __all__ = [
     "read_checkpoint_file",
     "save_checkpoint",
     "set_bn_momentum",
+    "settling_warnings",
+    "checks_each_step",
 ]

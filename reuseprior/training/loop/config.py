@@ -185,7 +185,10 @@ class WarmupExponentialSchedule:
 class ModelEma:
     """Exponential moving average of a model's parameters and buffers
     (``train.ema_decay``), with TensorFlow's warm-up
-    ``decay_t = min(decay, (1 + t) / (10 + t))``."""
+    ``decay_t = min(decay, (1 + t) / (10 + t))``. The floating-point tensors
+    are averaged with one multi-tensor multiply and one multi-tensor add per
+    update (the same two roundings per element as ``mul_`` then ``add_``);
+    the others (batch-norm counters) are copied."""
 
     def __init__(self, model: nn.Module, decay: float):
         self.decay = decay
@@ -193,22 +196,38 @@ class ModelEma:
         self.module = copy.deepcopy(model).eval()
         for p in self.module.parameters():
             p.requires_grad_(False)
+        #: ``(id(model), its tensor pairs)`` of the model last averaged (:meth:`_tensor_pairs`)
+        self._pairs: tuple[int, tuple[list[torch.Tensor], ...]] | None = None
+
+    def _tensor_pairs(self, model: nn.Module) -> tuple[list[torch.Tensor], ...]:
+        """``(shadow floats, source floats, shadow others, source others)``, matched by name.
+        ``named_parameters``/``named_buffers`` list a shared tensor once (``state_dict`` would list it
+        under every name and average it twice)."""
+        source = dict(model.named_parameters())
+        source.update(model.named_buffers())
+        shadow = dict(self.module.named_parameters())
+        shadow.update(self.module.named_buffers())
+        floats = [name for name, value in source.items() if value.dtype.is_floating_point]
+        others = [name for name, value in source.items() if not value.dtype.is_floating_point]
+        return (
+            [shadow[n] for n in floats],
+            [source[n] for n in floats],
+            [shadow[n] for n in others],
+            [source[n] for n in others],
+        )
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
         self.num_updates += 1
         d = min(self.decay, (1 + self.num_updates) / (10 + self.num_updates))
-        # named_parameters/named_buffers list a shared tensor once (state_dict
-        # would list it under every name and average it twice)
-        source = dict(model.named_parameters())
-        source.update(model.named_buffers())
-        shadow = dict(self.module.named_parameters())
-        shadow.update(self.module.named_buffers())
-        for name, value in source.items():
-            if value.dtype.is_floating_point:
-                shadow[name].mul_(d).add_(value.detach(), alpha=1 - d)
-            else:
-                shadow[name].copy_(value)
+        if self._pairs is None or self._pairs[0] != id(model):  # the same tensor objects while it trains
+            self._pairs = (id(model), self._tensor_pairs(model))
+        shadow, source, shadow_other, source_other = self._pairs[1]
+        if shadow:
+            torch._foreach_mul_(shadow, d)
+            torch._foreach_add_(shadow, source, alpha=1 - d)
+        if shadow_other:
+            torch._foreach_copy_(shadow_other, source_other)
 
     def state_dict(self) -> dict[str, Any]:
         return {"num_updates": self.num_updates, "module": self.module.state_dict()}
@@ -270,6 +289,50 @@ def parameter_uses(model: nn.Module) -> dict[int, int]:
         for p in module.parameters(recurse=False):
             uses[id(p)] = uses.get(id(p), 0) + 1
     return uses
+
+
+#: a run's evaluated model is flagged as unsettled when this share of it still comes from where it
+#: started: the batch-norm running statistics' initial values, or the weights of the run's first half
+#: in the weight average
+UNSETTLED_SHARE = 0.05
+
+
+def ema_share_of_first_half(decay: float, steps: int) -> float:
+    """The share of :class:`ModelEma`'s average after ``steps`` updates that comes from the weights of
+    the first half of the run (TensorFlow's warm-up ``min(decay, (1 + t) / (10 + t))`` included): update
+    t enters with weight ``1 - d_t`` and is then multiplied by every later ``d_s``."""
+    later = 1.0  # product of the decays after the update being weighed
+    first_half = 0.0
+    for t in range(steps, 0, -1):
+        d = min(decay, (1 + t) / (10 + t))
+        if t <= steps // 2:
+            first_half += (1 - d) * later
+        later *= d
+    return first_half + later  # the initial weights belong to the first half
+
+
+def settling_warnings(config: TrainConfig, steps: int) -> list[str]:
+    """Why the evaluated model of a run of ``steps`` optimisation steps under ``config`` may read near
+    chance though it learns: batch-norm running statistics that still hold more than
+    :data:`UNSETTLED_SHARE` of their initial values (``bn_momentum_tf ** steps``), or a weight average
+    (``ema_decay``) more than half of which is the first half of the run (:func:`ema_share_of_first_half`).
+    Empty when neither applies."""
+    out = []
+    if config.bn_momentum_tf is not None and config.bn_momentum_tf**steps > UNSETTLED_SHARE:
+        share = config.bn_momentum_tf**steps
+        out.append(
+            f"the batch-norm running statistics still hold {share:.0%} of their initial values after {steps} "
+            f"steps (bn_momentum_tf={config.bn_momentum_tf}): evaluation-mode accuracy reads near chance "
+            "until they settle; train longer or lower bn_momentum_tf (0.9 settles in about 30 steps)"
+        )
+    if config.ema_decay is not None and steps > 0:
+        early = ema_share_of_first_half(config.ema_decay, steps)
+        if early > 0.5:
+            out.append(
+                f"the weight average (ema_decay={config.ema_decay}) is {early:.0%} the weights of the run's first "
+                f"half after {steps} steps: the evaluated model lags the trained one; train longer or lower ema_decay"
+            )
+    return out
 
 
 def set_bn_momentum(model: nn.Module, momentum_tf: float) -> int:

@@ -21,6 +21,7 @@ from reuseprior.core.parameters import count_parameters
 from reuseprior.core.precision import loss_precision, match_input, model_dtype
 from reuseprior.core.progress import progress_bar
 from reuseprior.core.validation import entry_problems
+from reuseprior.training.loop.batches import DeviceTensors, device_tensors
 from reuseprior.training.loop.checkpoints import (
     _ENTRIES,
     EpochSampler,
@@ -52,30 +53,40 @@ def evaluate(
     batch_size: int = 256,
     amp: bool = False,
     num_workers: int = 0,
+    *,
+    on_device: DeviceTensors | None = None,
 ) -> tuple[float, float]:
     """``(mean cross-entropy, top-1 accuracy in %)`` of ``model`` on ``dataset``
-    (no label smoothing, eval mode)."""
+    (no label smoothing, eval mode). ``on_device``: the dataset's tensors
+    already on ``device`` (:func:`~reuseprior.training.loop.batches.device_tensors`),
+    batched there instead of through a loader; the sums stay on the device
+    until the end (one synchronisation per evaluation)."""
     device = torch.device(device)
     was_training = model.training
     model.eval()
-    loader = DataLoader(
-        dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, pin_memory=device.type == "cuda"
-    )
-    total_loss, correct, count = 0.0, 0, 0
+    if on_device is not None:
+        batches = on_device.batches(torch.arange(len(on_device)), batch_size, drop_last=False)
+    else:
+        batches = DataLoader(
+            dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, pin_memory=device.type == "cuda"
+        )
+    total_loss = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    count = 0
     dtype = model_dtype(model)
     try:
-        for images, labels in loader:
+        for images, labels in batches:
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
             with _autocast(device, amp):
                 logits = model(match_input(images, dtype))
-            total_loss += nn.functional.cross_entropy(loss_precision(logits), labels, reduction="sum").item()
-            correct += (logits.argmax(1) == labels).sum().item()
+            total_loss += nn.functional.cross_entropy(loss_precision(logits), labels, reduction="sum")
+            correct += (logits.argmax(1) == labels).sum()
             count += labels.numel()
     finally:
         model.train(was_training)
     if count == 0:
         raise ValueError("cannot evaluate on an empty dataset")
-    return total_loss / count, 100.0 * correct / count
+    return total_loss.item() / count, 100.0 * correct.item() / count
 
 
 def amp_active(amp: bool, device: torch.device | str) -> bool:
@@ -84,6 +95,21 @@ def amp_active(amp: bool, device: torch.device | str) -> bool:
     bfloat16, measured 20x (V2-B0) to 54x (V2-S) slower per step than
     float32, so ``amp=True`` there trains in float32 (``fit`` prints a note)."""
     return bool(amp) and torch.device(device).type == "cuda"
+
+
+@contextlib.contextmanager
+def _cudnn_autotune(device: torch.device):
+    """On CUDA, cuDNN's algorithm search on (``torch.backends.cudnn.benchmark``) while a run trains: its
+    shapes repeat every step, so the fastest convolution algorithms are found once; restored after."""
+    if device.type != "cuda":
+        yield
+        return
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
 
 
 def _autocast(device: torch.device, amp: bool):
@@ -170,6 +196,31 @@ def _new_partial() -> dict[str, Any]:
     return {"loss_sum": 0.0, "correct": 0, "count": 0, "time_s": 0.0}
 
 
+def checks_each_step(device: torch.device) -> bool:
+    """Whether :func:`fit` checks the training loss for a non-finite value after every step (before the
+    weights change) or once per epoch. Policy: every step except on CUDA, where reading the loss back
+    would make the host wait for the device at every step; there the running sums stay on the device
+    and the check runs when the epoch ends (the last checkpoint then predates the bad epoch)."""
+    return device.type != "cuda"
+
+
+@dataclass
+class _DeviceSums:
+    """The running loss and correct-prediction sums of the epoch in progress, kept on the training
+    device (no host synchronisation per step) and started from the checkpointed partial sums, so that
+    the additions happen in the same order as one running sum of the whole epoch."""
+
+    loss_sum: torch.Tensor
+    correct: torch.Tensor
+
+    @classmethod
+    def starting_from(cls, partial: dict[str, Any], device: torch.device) -> "_DeviceSums":
+        return cls(
+            torch.tensor(float(partial["loss_sum"]), dtype=torch.float64, device=device),
+            torch.tensor(int(partial["correct"]), dtype=torch.int64, device=device),
+        )
+
+
 @dataclass
 class _Run:
     """One call of :func:`fit`: what it trains with, and the progress that a
@@ -193,12 +244,23 @@ class _Run:
     epoch: int = 0  # epochs completed
     step_in_epoch: int = 0  # steps done in the current epoch
     partial: dict[str, Any] = field(default_factory=_new_partial)
+    #: the partial sums while an epoch runs (None between epochs: ``partial`` holds them)
+    sums: _DeviceSums | None = None
     train_time_s: float = 0.0
     train_images: int = 0
     resumed_from: float | None = None
     # --- interrupt bookkeeping
     consistent: bool = True  # False while an optimisation step is half-done
     tick: float | None = None  # start of the timed part of the current epoch
+    #: datasets held on the training device, by ``id`` (:func:`~reuseprior.training.loop.batches.device_tensors`)
+    on_device: dict[int, DeviceTensors | None] = field(default_factory=dict)
+
+    def device_copy(self, dataset: Dataset) -> DeviceTensors | None:
+        """``dataset``'s tensors on the training device (copied once per run), or None: a loader serves it."""
+        key = id(dataset)
+        if key not in self.on_device:
+            self.on_device[key] = device_tensors(dataset, self.device)
+        return self.on_device[key]
 
     def eval_model(self) -> nn.Module:
         """The weights that are evaluated: the EMA copy when there is one."""
@@ -359,7 +421,10 @@ def _result(run: _Run, status: str) -> TrainResult:
 def _evaluate_run(run: _Run, dataset: Dataset) -> tuple[float, float]:
     """:func:`evaluate` of the evaluated weights (:meth:`_Run.eval_model`)."""
     c = run.config
-    return evaluate(run.eval_model(), dataset, run.device, run.eval_batch_size, c.amp, c.num_workers)
+    return evaluate(
+        run.eval_model(), dataset, run.device, run.eval_batch_size, c.amp, c.num_workers,
+        on_device=run.device_copy(dataset),
+    )  # fmt: skip
 
 
 def _record_untrained(run: _Run, val_set: Dataset) -> None:
@@ -380,9 +445,10 @@ def _record_untrained(run: _Run, val_set: Dataset) -> None:
 
 
 def _train_step(run: _Run, images: torch.Tensor, labels: torch.Tensor, epoch: int) -> None:
-    """One optimisation step on a batch, added to the epoch's running sums.
-    ``run.consistent`` is False while the step is half-done; a non-finite
-    loss raises ``FloatingPointError`` before the weights change."""
+    """One optimisation step on a batch, added to the epoch's running sums
+    (:class:`_DeviceSums`). ``run.consistent`` is False while the step is
+    half-done; a non-finite loss raises ``FloatingPointError``, before the
+    weights change where :func:`checks_each_step`, else when the epoch ends."""
     c, device = run.config, run.device
     images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
     run.consistent = False
@@ -390,7 +456,7 @@ def _train_step(run: _Run, images: torch.Tensor, labels: torch.Tensor, epoch: in
     with _autocast(device, c.amp):
         logits = run.model(match_input(images, run.input_dtype))
         loss = run.criterion(loss_precision(logits), labels)
-    if not torch.isfinite(loss):
+    if checks_each_step(device) and not torch.isfinite(loss):
         raise FloatingPointError(
             f"training loss became {loss.item()} at epoch {epoch + 1}, step {run.step_in_epoch + 1}; "
             "lower lr_base or enable grad_clip"
@@ -405,10 +471,38 @@ def _train_step(run: _Run, images: torch.Tensor, labels: torch.Tensor, epoch: in
     if run.ema is not None:
         run.ema.update(run.model)
     run.step_in_epoch += 1
-    run.partial["loss_sum"] += loss.item() * labels.numel()
-    run.partial["correct"] += int((logits.argmax(1) == labels).sum().item())
+    run.sums.loss_sum += loss.detach().to(torch.float64) * labels.numel()
+    run.sums.correct += (logits.argmax(1) == labels).sum()
     run.partial["count"] += labels.numel()
     run.consistent = True
+
+
+def _close_sums(run: _Run, epoch: int) -> None:
+    """Read the device sums back into ``run.partial`` (one synchronisation) and, where the loss is not
+    checked each step, refuse a non-finite one."""
+    if run.sums is None:
+        return
+    run.partial["loss_sum"] = run.sums.loss_sum.item()
+    run.partial["correct"] = int(run.sums.correct.item())
+    run.sums = None
+    if not math.isfinite(run.partial["loss_sum"]):
+        raise FloatingPointError(
+            f"training loss became non-finite during epoch {epoch + 1} (checked at the epoch's end on "
+            f"{run.device}); lower lr_base or enable grad_clip, and resume from the last checkpoint"
+        )
+
+
+def _epoch_batches(run: _Run, train_set: Dataset, epoch: int):
+    """The remaining batches of epoch ``epoch`` in the order :class:`EpochSampler` gives for
+    ``(seed, epoch)``: indexed on the device when the training set is held there, else a loader."""
+    c = run.config
+    sampler = EpochSampler(run.n_train, c.seed, epoch, start=run.step_in_epoch * c.batch_size)
+    held = run.device_copy(train_set)
+    if held is not None:
+        return held.batches(sampler.order()[sampler.start :], c.batch_size, drop_last=True)
+    return _loader(
+        train_set, c.batch_size, sampler, c, run.device, drop_last=True, generator_seed=c.seed * 1_000_003 + epoch
+    )
 
 
 def _train_epoch(
@@ -418,20 +512,17 @@ def _train_epoch(
     the order :class:`EpochSampler` gives for ``(seed, epoch)``; a requested
     Ctrl-C stops at the next batch boundary. The epoch's training time is
     added to ``run.partial``."""
-    c, device = run.config, run.device
+    device = run.device
     run.model.train()
-    sampler = EpochSampler(run.n_train, c.seed, epoch, start=run.step_in_epoch * c.batch_size)
-    loader = _loader(
-        train_set, c.batch_size, sampler, c, device, drop_last=True, generator_seed=c.seed * 1_000_003 + epoch
-    )
     batches = progress_bar(
-        loader,
+        _epoch_batches(run, train_set, epoch),
         desc=f"epoch {epoch + 1}",
         unit="batch",
         leave=False,
         disable=not progress,
         total=run.steps_per_epoch - run.step_in_epoch,
     )
+    run.sums = _DeviceSums.starting_from(run.partial, device)
     run.tick = time.perf_counter()
     for images, labels in batches:
         if sigint.requested:
@@ -441,6 +532,7 @@ def _train_epoch(
             on_step(epoch, run.step_in_epoch)
         if run.step_in_epoch >= run.steps_per_epoch:
             break
+    _close_sums(run, epoch)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     run.partial["time_s"] += time.perf_counter() - run.tick
@@ -478,7 +570,42 @@ def _checkpoint_interrupted(run: _Run) -> None:
     if run.tick is not None:
         run.partial["time_s"] += time.perf_counter() - run.tick
     if run.consistent:
+        _close_sums(run, run.epoch)
         _write_checkpoint(run)
+
+
+def _train_epochs(
+    run: _Run,
+    train_set: Dataset,
+    val_set: Dataset,
+    *,
+    last_epoch: int,
+    deadline: float | None,
+    sigint: _SigintDeferral,
+    progress: bool,
+    description: str,
+    on_step: StepCallback | None,
+) -> None:
+    """Epochs ``run.epoch`` to ``last_epoch`` of :func:`fit`, each evaluated on ``val_set`` and
+    checkpointed; none is started past ``deadline``."""
+    epochs = progress_bar(
+        range(run.epoch, last_epoch),
+        desc=description,
+        unit="epoch",
+        disable=not progress,
+        initial=run.epoch,
+        total=run.config.epochs,
+    )
+    for e in epochs:
+        if deadline is not None and time.time() > deadline:
+            break
+        _train_epoch(run, train_set, e, sigint, progress, on_step)
+        if sigint.requested:
+            raise KeyboardInterrupt
+        _finish_epoch(run, val_set, e)
+        _write_checkpoint(run)
+        last = run.history[-1]
+        epochs.set_postfix(train_loss=f"{last['train_loss']:.3f}", val_top1=f"{last['val_top1']:.1f}")
 
 
 def fit(
@@ -496,12 +623,15 @@ def fit(
     on_step: StepCallback | None = None,
     description: str = "train",
     stop_after_epoch: int | None = None,
+    deadline: float | None = None,
 ) -> TrainResult:
     """Train ``model`` for ``config.epochs`` epochs (thesis section 4.5.4 recipe).
 
     ``stop_after_epoch=k`` trains only the first ``k`` epochs of that schedule
     (the learning rate as in the full run; status ``"stopped"``, no test-set
-    evaluation): a live check of a stored run's early epochs.
+    evaluation): a live check of a stored run's early epochs. ``deadline`` (a
+    :func:`time.time`) stops the run the same way at the first epoch boundary
+    past it, its checkpoint written, so that a later call resumes it.
 
     ``fit_set`` (the training images without augmentation) is evaluated once
     a run completes, in eval mode with the evaluated weights
@@ -529,27 +659,13 @@ def fit(
         _resume(run)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    with _SigintDeferral() as sigint:
+    with _SigintDeferral() as sigint, _cudnn_autotune(device):
         try:
             if not run.history:  # epoch 0: the untrained model
                 _record_untrained(run, val_set)
             last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
-            epochs = progress_bar(
-                range(run.epoch, last_epoch),
-                desc=description,
-                unit="epoch",
-                disable=not progress,
-                initial=run.epoch,
-                total=config.epochs,
-            )
-            for e in epochs:
-                _train_epoch(run, train_set, e, sigint, progress, on_step)
-                if sigint.requested:
-                    raise KeyboardInterrupt
-                _finish_epoch(run, val_set, e)
-                _write_checkpoint(run)
-                last = run.history[-1]
-                epochs.set_postfix(train_loss=f"{last['train_loss']:.3f}", val_top1=f"{last['val_top1']:.1f}")
+            _train_epochs(run, train_set, val_set, last_epoch=last_epoch, deadline=deadline, sigint=sigint,
+                          progress=progress, description=description, on_step=on_step)  # fmt: skip
         except KeyboardInterrupt:
             _checkpoint_interrupted(run)
             raise TrainingInterrupted(_result(run, "interrupted")) from None

@@ -1,0 +1,112 @@
+"""Benchmark: training throughput of the project's ``fit`` for Table 4.2's models, one process and
+several processes sharing one device, in one run.
+
+Each measurement trains one model with :func:`reuseprior.training.loop.fit` under a recipe of
+:mod:`reuseprior.chapters.ch4_table42_study` (RMSprop-TF, EMA, the sharing-aware step size by default)
+on random 32 px grey images served as 3 channels (throughput does not depend on the pixels), at
+``--batch``, for two epochs of ``--steps`` steps each: the first epoch pays for cuDNN's algorithm
+search and allocator warm-up, so the rate reported is the second epoch's (``images_per_s`` of the
+history: training steps only, evaluation excluded). With ``--processes K > 1`` the first model is then
+trained by K processes at once (spawned; each its own CUDA context), and their summed rate is set
+beside the one-process rate: on a GPU that a small model at 32 px leaves idle between kernel launches,
+several processes fill it. Prints a table and writes ``build/benchmarks/fit_throughput.json``
+(``--out``). Usage::
+
+    python benchmarks/bench_fit_throughput.py --device cuda [--batch 512] [--steps 40] [--processes 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from reuseprior.chapters import ch4_table42_study as table42  # noqa: E402
+from reuseprior.chapters.ch4_sharing_training import MODELS, build_experiment_model, make_plan  # noqa: E402
+from reuseprior.core.cpu import device_description  # noqa: E402
+from reuseprior.training.augment import GreyAsRGB  # noqa: E402
+from reuseprior.training.loop import fit  # noqa: E402
+
+
+def measure(model_label: str, recipe: str, batch: int, steps: int, device: str, width: float) -> dict:
+    """Images per second of the second of two epochs of ``fit`` (``steps`` steps each)."""
+    torch.manual_seed(0)
+    settings = table42._settings(table42.PROFILES["gpu"], recipe)
+    plan = make_plan({**settings, "models": (model_label,), "width_mult": width, "batch_size": batch, "epochs": 2})
+    model = build_experiment_model(MODELS[model_label], 10, width_mult=width, depth_mult=1.0)
+    images = torch.randn(batch * steps, 1, 32, 32)
+    labels = torch.randint(0, 10, (batch * steps,))
+    val = GreyAsRGB(images[:batch], labels[:batch])
+    result = fit(model, GreyAsRGB(images, labels), val, plan.config, device=device, progress=False)
+    second = result.history[-1]
+    return {
+        "model": model_label,
+        "recipe": recipe,
+        "batch": batch,
+        "steps": steps,
+        "images_per_s": second["images_per_s"],
+        "step_ms": 1000.0 * second["epoch_time_s"] / steps,
+        "params": result.params,
+    }
+
+
+def _worker(args: tuple) -> dict:
+    torch.set_num_threads(1)
+    return measure(*args)
+
+
+def concurrent(k: int, job: tuple) -> dict:
+    """``job`` (the arguments of :func:`measure`) run by ``k`` spawned processes at once: their summed rate."""
+    start = time.perf_counter()
+    with multiprocessing.get_context("spawn").Pool(k) as pool:
+        rows = pool.map(_worker, [job] * k)
+    return {
+        "processes": k,
+        "model": job[0],
+        "images_per_s_total": sum(r["images_per_s"] for r in rows),
+        "images_per_s_each": [round(r["images_per_s"]) for r in rows],
+        "wall_s": time.perf_counter() - start,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--width", type=float, default=1.0)
+    parser.add_argument("--recipe", default="official-steps-peruse", choices=list(table42.CANDIDATE_RECIPES))
+    parser.add_argument("--models", nargs="+", default=list(table42.MODELS))
+    parser.add_argument("--processes", type=int, nargs="*", default=[])
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "benchmarks" / "fit_throughput.json")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    rows = [measure(m, args.recipe, args.batch, args.steps, args.device, args.width) for m in args.models]
+    for row in rows:
+        print(f"{row['model']:>15}: {row['images_per_s']:9.0f} images/s, {row['step_ms']:6.1f} ms a step "
+              f"(batch {row['batch']}, {row['params']:,} parameters)", flush=True)  # fmt: skip
+    shared = []
+    for k in args.processes:
+        row = concurrent(k, (args.models[0], args.recipe, args.batch, args.steps, args.device, args.width))
+        ratio = row["images_per_s_total"] / rows[0]["images_per_s"]
+        print(f"{k} processes of {row['model']}: {row['images_per_s_total']:9.0f} images/s together "
+              f"({ratio:.2f}x one process; each {row['images_per_s_each']})", flush=True)  # fmt: skip
+        shared.append({**row, "ratio_to_one": ratio})
+    summary = {"device": device_description(args.device), "python": platform.python_version(),
+               "torch": torch.__version__, "single": rows, "shared": shared}  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+"""Table 4.2 decided: a recipe protocol fair to every model, then the study at a width where every model
+fits, on the CPU, and the same study at Table 4.2's sizes on a GPU.
+
+**Why.** Every earlier chapter-4 fit check ran one RMSprop-TF recipe family on one seed and 5,000
+images, with no B0 under the same recipe; on a GPU the same recipe on all 54,000 training images trains
+V2-S-shared at width 1.0, and on 5,000 images it diverges for B0 as well. What failed was the recipe at
+that data size, not the shared model. So the recipe is chosen first, by a protocol applied alike to
+every model, and only then are the models compared.
+
+**Models.** Table 4.2's three (V2-B0-shared, V2-B0-original, V2-S-shared) and the control the thesis
+does not have, ``V2-B0-narrow``: an unshared B0 narrowed to V2-S-shared's parameter count, which
+separates "sharing" from "fewer parameters".
+
+**The recipe protocol** (:data:`CANDIDATE_RECIPES`, :func:`protocol_table`). Each candidate is trained
+for every model on :data:`PROTOCOL_SEEDS` (two seeds), on a profile's images (:data:`PROFILES`). A
+recipe is judged by its *worst* model: per model, the validation top-1 averaged over the last
+:data:`JUDGED_EPOCHS` epochs and over the seeds; the recipe's score is the lowest of these. A recipe
+with a run that diverges (:func:`diverged`: a validation loss after warm-up above
+:data:`DIVERGENCE_FACTOR` times its start, or not finite) is refused. :func:`chosen_recipe` is the
+best-scoring recipe not refused (ties: the first of :data:`CANDIDATE_RECIPES`). The candidates:
+
+* ``official-steps``: section 4.5.4's recipe (TensorFlow 1's RMSprop, decay 0.9, momentum 0.9,
+  epsilon 1e-3, peak 0.016 per 256 images, weight decay 1e-5, label smoothing 0.1, EMA 0.9999,
+  stochastic depth 0.2) with its warm-up counted in steps, :data:`WARMUP_STEPS` (the official 5
+  epochs of 50,000 CIFAR images at batch 512: 490 steps), and the x0.97 staircase compressed to end
+  at the official 0.022 x peak;
+* ``official-steps-peruse``: the same with the sharing-aware step size (``lr_per_use``: each tensor's
+  rate divided by the sites that hold it; the identity for an unshared model), kept only if the
+  protocol shows that it helps;
+* ``adamw-cosine``: a generic stable recipe: AdamW (peak 0.001 per 256 images, decoupled weight
+  decay 0.05), the same warm-up, a cosine decay to zero, gradient-norm clipping at 1.
+
+Every recipe keeps the analogue's fixed choices: Fashion-MNIST at 32 px, 3 channels, scale
+(x - 128) / 128, no augmentation, batch-norm momentum 0.9 (TensorFlow's convention; 0.99 averages
+over ~100 steps, longer than the first epochs of these runs), float32.
+
+**The profiles** (:data:`PROFILES`): ``cpu`` at width 0.5 on :data:`CPU_TRAIN_IMAGES` training
+images at batch 128, the study that must decide on this project's 2-core machine; ``gpu`` at Table
+4.2's sizes (width 1.0, full depth, all 54,000 training images, batch 512, the official), the
+paper-scale column beside it, run where a GPU is lent (``python -m reuseprior study ch4 run --profile
+gpu --device cuda``). The protocol runs on the ``cpu`` profile's settings (on any device: the rows name
+the machine) and its choice is the recipe of both studies (:func:`decisive_study`); the studies' own
+criteria then show whether every model fits.
+
+**The study** (:func:`decisive_study`): the chosen recipe, every model, :data:`STUDY_SEEDS` (eight)
+seeds; every run held to the criteria of :mod:`reuseprior.training.convergence` (plateau, fit at
+least the linear floor's training accuracy, test above the floor), and verdicts from
+:mod:`reuseprior.reporting.statistics` (:mod:`reuseprior.chapters.ch4_fit_study`'s tables).
+A protocol study and the decisive study of the same recipe and profile are one study (one name, one
+plan), so the protocol's two seeds are the study's first two.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from reuseprior.chapters import ch4_real_study as real
+from reuseprior.chapters.ch4_sharing_training import TABLE_4_2_MODELS
+from reuseprior.chapters.ch4_sharing_training.configs import OFFICIAL_END_FRACTION, SharingTrainingProfile
+from reuseprior.training.convergence import read_history
+
+__all__ = [
+    "CANDIDATE_RECIPES",
+    "CPU_TRAIN_IMAGES",
+    "DIVERGENCE_FACTOR",
+    "JUDGED_EPOCHS",
+    "MODELS",
+    "PROFILES",
+    "PROTOCOL_SEEDS",
+    "STUDY_SEEDS",
+    "WARMUP_STEPS",
+    "StudyProfile",
+    "chosen_recipe",
+    "decisive_study",
+    "diverged",
+    "protocol_studies",
+    "protocol_table",
+    "run_summary",
+]
+
+#: Table 4.2's models and the parameter-matched unshared B0
+MODELS: tuple[str, ...] = (*TABLE_4_2_MODELS, "V2-B0-narrow")
+#: seeds of the recipe protocol, and of the decisive study (its first two are the protocol's)
+PROTOCOL_SEEDS: tuple[int, ...] = (0, 1)
+STUDY_SEEDS: tuple[int, ...] = tuple(range(8))
+#: the official warm-up (5 epochs of 50,000 images at batch 512), counted in optimisation steps
+WARMUP_STEPS = 490
+#: epochs at the end of a run whose validation top-1 is averaged to judge a recipe
+JUDGED_EPOCHS = 3
+#: a run diverged when a validation loss after warm-up exceeds this multiple of its start
+DIVERGENCE_FACTOR = 2.0
+#: training images of the CPU study (the first of the seed's 54,000 after the held-out 10 %)
+CPU_TRAIN_IMAGES = 20_000
+
+_OFFICIAL = {
+    "optimizer": "rmsprop_tf",
+    "lr_base": 0.016,
+    "lr_warmup_steps": WARMUP_STEPS,
+    "lr_end_fraction": OFFICIAL_END_FRACTION,
+}
+#: the candidate recipes of the protocol (module docstring), in order of preference on a tie
+CANDIDATE_RECIPES: dict[str, dict[str, object]] = {
+    "official-steps": dict(_OFFICIAL),
+    "official-steps-peruse": {**_OFFICIAL, "lr_per_use": True},
+    "adamw-cosine": {
+        "optimizer": "adamw",
+        "lr_base": 0.001,
+        "lr_warmup_steps": WARMUP_STEPS,
+        "lr_schedule": "cosine",
+        "weight_decay": 0.05,
+        "grad_clip": 1.0,
+    },
+}
+
+
+@dataclass(frozen=True)
+class StudyProfile:
+    """Where a protocol and its study run: the model width, the training images (None: all 54,000 left
+    after the seeded 10 % validation split), the batch, the epochs and the device it is meant for."""
+
+    name: str
+    width_mult: float
+    train_limit: int | None
+    batch_size: int
+    epochs: int
+    device: str
+
+
+PROFILES: dict[str, StudyProfile] = {
+    "cpu": StudyProfile("cpu", width_mult=0.5, train_limit=CPU_TRAIN_IMAGES, batch_size=128, epochs=20, device="cpu"),
+    "gpu": StudyProfile("gpu", width_mult=1.0, train_limit=None, batch_size=512, epochs=30, device="cuda"),
+}
+
+
+def _settings(profile: StudyProfile, recipe: str) -> SharingTrainingProfile:
+    """The chapter-4 settings of ``recipe`` (a key of :data:`CANDIDATE_RECIPES`) on ``profile``."""
+    if recipe not in CANDIDATE_RECIPES:
+        raise ValueError(f"recipe {recipe!r} is not a candidate; choose one of {list(CANDIDATE_RECIPES)}")
+    base = replace(
+        real.CPU_STUDY.settings,
+        width_mult=profile.width_mult,
+        train_limit=profile.train_limit,
+        batch_size=profile.batch_size,
+        epochs=profile.epochs,
+        ema_decay=0.9999,
+        lr_warmup_epochs=0.0,
+    )
+    return replace(base, **CANDIDATE_RECIPES[recipe])
+
+
+def _study(profile: StudyProfile, recipe: str, seeds: tuple[int, ...]) -> real.TrainingStudy:
+    return real.TrainingStudy(
+        name=f"table42-{profile.name}-{recipe}", models=MODELS, seeds=seeds, settings=_settings(profile, recipe)
+    )
+
+
+def protocol_studies(profile: str = "cpu") -> list[real.TrainingStudy]:
+    """The recipe protocol on ``profile``: one study per candidate recipe, every model, two seeds."""
+    return [_study(PROFILES[profile], recipe, PROTOCOL_SEEDS) for recipe in CANDIDATE_RECIPES]
+
+
+def decisive_study(recipe: str, profile: str = "cpu") -> real.TrainingStudy:
+    """The study of ``recipe`` on ``profile`` over :data:`STUDY_SEEDS` (the protocol's study of that recipe
+    with more seeds: the same name and plan)."""
+    return _study(PROFILES[profile], recipe, STUDY_SEEDS)
+
+
+def diverged(history: list[Mapping[str, float]], warmup_epochs: float) -> bool:
+    """Whether a run diverged: a validation loss after warm-up (epochs past ``warmup_epochs``) that is not
+    finite or exceeds :data:`DIVERGENCE_FACTOR` times its start (the untrained model's, at least ln 10)."""
+    start = max(float(history[0]["val_loss"]), math.log(10.0))
+    after = [float(h["val_loss"]) for h in history if h.get("epoch", 0) > warmup_epochs]
+    return any(not math.isfinite(v) or v > DIVERGENCE_FACTOR * start for v in after)
+
+
+def run_summary(row: Mapping[str, object]) -> dict[str, object]:
+    """One stored run read for the protocol: its validation top-1 over the last :data:`JUDGED_EPOCHS`
+    epochs, its final validation and eval-mode training top-1, and whether it diverged."""
+    history = read_history(row["epoch_history"])
+    trained = [h for h in history if h.get("epoch", 0) >= 1]
+    warmup_epochs = float(row["lr_warmup_steps"]) / max(1, int(row["train_images"]) // int(row["batch_size"]))
+    return {
+        "model": row["model"],
+        "seed": int(row["seed"]),
+        "val top-1 last epochs": float(np.mean([h["val_top1"] for h in trained[-JUDGED_EPOCHS:]])),
+        "val top-1": float(row["top1_val"]),
+        "train top-1 (eval)": float(row["train_top1_eval"]),
+        "diverged": diverged(history, warmup_epochs),
+    }
+
+
+def protocol_table(runs: pd.DataFrame, profile: str = "cpu") -> pd.DataFrame:
+    """Per candidate recipe of the protocol on ``profile`` (``runs``: stored rows of
+    :func:`~reuseprior.chapters.ch4_real_study.read_runs`): runs stored of those planned, the runs that
+    diverged, each model's validation top-1 over the last epochs (mean over seeds), the worst model and
+    its score, and whether the recipe is refused or complete."""
+    rows = []
+    for spec in protocol_studies(profile):
+        mine = runs[(runs["study"] == spec.name) & (runs["plan"] == real.plan_id(spec))]
+        mine = mine[mine["seed"].isin(spec.seeds)]
+        summary = pd.DataFrame([run_summary(r) for _, r in mine.iterrows()])
+        per_model = summary.groupby("model")["val top-1 last epochs"].mean() if len(summary) else pd.Series()
+        complete = len(mine) == len(spec.runs())
+        worst = per_model.idxmin() if len(per_model) else None
+        rows.append(
+            {"recipe": spec.name.removeprefix(f"table42-{profile}-"), "plan": real.plan_id(spec),
+             "runs stored": f"{len(mine)} of {len(spec.runs())}",
+             "diverged": ", ".join(f"{m} seed {s}" for m, s in
+                                   summary.loc[summary["diverged"], ["model", "seed"]].itertuples(index=False))
+             if len(summary) else "",
+             **{f"{m} (val top-1, last {JUDGED_EPOCHS})": per_model.get(m, np.nan) for m in MODELS},
+             "worst model": worst, "score (worst model)": per_model.min() if len(per_model) else np.nan,
+             "complete": complete}
+        )  # fmt: skip
+    table = pd.DataFrame(rows)
+    table["refused"] = table["diverged"] != ""
+    return table
+
+
+def chosen_recipe(runs: pd.DataFrame, profile: str = "cpu") -> str | None:
+    """The protocol's choice on ``profile``: the recipe whose worst model scores highest among the complete
+    recipes not refused (ties: the first of :data:`CANDIDATE_RECIPES`); None until every recipe is complete
+    or when all are refused."""
+    table = protocol_table(runs, profile)
+    if not table["complete"].all():
+        return None
+    eligible = table[~table["refused"]]
+    if eligible.empty:
+        return None
+    best = eligible["score (worst model)"].max()
+    return str(eligible.loc[eligible["score (worst model)"] == best, "recipe"].iloc[0])

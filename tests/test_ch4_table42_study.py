@@ -1,0 +1,98 @@
+"""reuseprior.chapters.ch4_table42_study: the recipe protocol's judgement (worst model, divergence,
+refusal, choice) on made-up rows, and the ``study ch4 run --profile gpu`` path on the CPU with a tiny plan."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from reuseprior.chapters import ch4_real_study as real
+from reuseprior.chapters import ch4_table42_study as table42
+from reuseprior.commands import main
+from reuseprior.core import paths
+
+
+def _history(val_top1: list[float], val_loss: list[float]) -> str:
+    rows = [{"epoch": 0, "val_top1": 10.0, "val_loss": 2.3, "train_top1": float("nan")}]
+    rows += [{"epoch": e + 1, "val_top1": a, "val_loss": v, "train_top1": a} for e, (a, v) in
+             enumerate(zip(val_top1, val_loss))]  # fmt: skip
+    return json.dumps(rows)
+
+
+def _rows(scores: dict[str, dict[str, float]], diverging: tuple[str, str] | None = None) -> pd.DataFrame:
+    """Stored rows of every protocol run: ``scores[recipe][model]`` is the model's last validation top-1
+    (the same for the last 3 epochs); ``diverging``: one (recipe, model) whose loss blows up after warm-up."""
+    out = []
+    for spec in table42.protocol_studies():
+        recipe = spec.name.removeprefix("table42-cpu-")
+        for model, seed in spec.runs():
+            top1 = scores[recipe][model]
+            loss = [1.0] * 20
+            if diverging == (recipe, model) and seed == 1:
+                loss[10] = 50.0
+            out.append({"study": spec.name, "plan": real.plan_id(spec), "model": model, "seed": seed,
+                        "epoch_history": _history([top1] * 20, loss), "top1_val": top1, "train_top1_eval": 95.0,
+                        "lr_warmup_steps": 490, "train_images": 20_000, "batch_size": 128})  # fmt: skip
+    return pd.DataFrame(out)
+
+
+SCORES = {
+    "official-steps": {"V2-B0-shared": 88, "V2-B0-original": 89, "V2-S-shared": 70, "V2-B0-narrow": 88},
+    "official-steps-peruse": {"V2-B0-shared": 87, "V2-B0-original": 88, "V2-S-shared": 84, "V2-B0-narrow": 87},
+    "adamw-cosine": {"V2-B0-shared": 90, "V2-B0-original": 90, "V2-S-shared": 86, "V2-B0-narrow": 90},
+}
+
+
+def test_a_recipe_is_judged_by_its_worst_model_and_refused_when_a_run_diverges():
+    table = table42.protocol_table(_rows(SCORES))
+    assert table["complete"].all() and not table["refused"].any()
+    assert table.set_index("recipe")["worst model"].eq("V2-S-shared").all()
+    assert table42.chosen_recipe(_rows(SCORES)) == "adamw-cosine"
+    refused = _rows(SCORES, diverging=("adamw-cosine", "V2-B0-narrow"))
+    assert table42.protocol_table(refused).set_index("recipe").loc["adamw-cosine", "diverged"] == "V2-B0-narrow seed 1"
+    assert table42.chosen_recipe(refused) == "official-steps-peruse"
+
+
+def test_no_recipe_is_chosen_before_every_run_is_stored():
+    rows = _rows(SCORES)
+    assert table42.chosen_recipe(rows.iloc[:-1]) is None
+    assert table42.protocol_table(rows.iloc[:-1]).set_index("recipe").loc["adamw-cosine", "runs stored"] == "7 of 8"
+
+
+def test_divergence_is_a_validation_loss_far_above_its_start_after_warm_up():
+    history = json.loads(_history([50.0] * 6, [1.0, 9.0, 1.0, 1.0, 1.0, 1.0]))
+    assert not table42.diverged(history, warmup_epochs=2.5)  # the spike is inside warm-up
+    assert table42.diverged(history, warmup_epochs=1.0)
+    assert table42.diverged(json.loads(_history([50.0], [float("nan")])), warmup_epochs=0.0)
+
+
+def test_a_protocol_study_and_the_study_of_its_recipe_are_one_plan():
+    first = table42.protocol_studies()[0]
+    study = table42.decisive_study("official-steps", "cpu")
+    assert (first.name, real.plan_id(first)) == (study.name, real.plan_id(study))
+    assert set(first.seeds) < set(study.seeds) and len(study.seeds) == 8
+    assert real.plan_id(table42.decisive_study("official-steps", "gpu")) != real.plan_id(study)
+
+
+@pytest.mark.dask
+@pytest.mark.skipif(not (paths.BUILD_DIR / "datasets" / "FashionMNIST").exists(), reason="make data first")
+def test_the_gpu_profile_runs_the_protocol_then_the_chosen_recipe_on_a_tiny_plan(tmp_path, monkeypatch, capsys):
+    tiny = {"width_mult": 0.25, "train_limit": 256, "batch_size": 64, "epochs": 2, "device": "cpu"}
+    monkeypatch.setattr(table42, "PROFILES", {n: table42.StudyProfile(n, **tiny) for n in ("cpu", "gpu")})
+    monkeypatch.setattr(table42, "MODELS", ("V2-B0-shared",))
+    monkeypatch.setattr(table42, "CANDIDATE_RECIPES", {"adamw-cosine": table42.CANDIDATE_RECIPES["adamw-cosine"]})
+    monkeypatch.setattr(table42, "PROTOCOL_SEEDS", (0,))
+    monkeypatch.setattr(table42, "STUDY_SEEDS", (0, 1))
+    store = tmp_path / "runs.csv"
+    argv = ["study", "ch4", "run", "--profile", "gpu", "--device", "cpu", "--workers", "1", "--store", str(store),
+            "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    assert "table42-cpu-adamw-cosine: stored 1 runs, 0 pending" in capsys.readouterr().out
+    assert table42.chosen_recipe(real.read_runs(store)) == "adamw-cosine"
+    assert main(argv) == 0  # the chosen recipe at the gpu profile's sizes, every study seed
+    rows = real.read_runs(store)
+    assert sorted(rows["study"]) == ["table42-cpu-adamw-cosine", "table42-gpu-adamw-cosine",
+                                     "table42-gpu-adamw-cosine"]  # fmt: skip
+    assert rows["machine"].str.contains("cores, torch").all()
