@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from reuseprior.chapters import ch8_screening_criteria as cr
+from reuseprior.chapters import ch8_screening_study as ss
 from reuseprior.reporting.statistics import NOT_COMPARABLE, fewest_decisive_pairs, gated_verdicts
 from reuseprior.revolver import split_floor
 from reuseprior.training import convergence
@@ -129,3 +130,31 @@ def test_verdicts_need_enough_pairs_and_a_budget_under_which_most_runs_count():
     differences, _ = cr.judged_differences(SPEC, fewer, logs, _floors(seeds))
     assert set(differences["verdict"]) == {NOT_COMPARABLE}
     assert f"{needed - 1} paired seeds stored (a verdict needs {needed})" in differences["reason"].iloc[0]
+
+
+def test_long_texts_leave_the_table_for_notes_below_it():
+    table = pd.DataFrame({"verdict": ["a", "b"], "claim": ["the claim", "the claim"], "reason": ["long", ""]})
+    short, notes = cr.split_long_columns(table)
+    assert list(short.columns) == ["verdict"]
+    assert notes.splitlines() == ["- **claim**: the claim", "- **reason** (rows 0): long"]
+
+
+def test_the_planned_study_states_its_power_and_is_kept_as_a_pilot():
+    spec = ss.CPU_SCREENING
+    runs, generations = ss.read_stored("runs", spec), ss.read_stored("generations", spec)
+    differences, criteria = cr.judged_differences(spec, runs, generations, cr.read_floors(spec))
+    pairs = sorted(set(criteria["seed"]))
+    matched = ss.matched_spend(generations[generations["seed"].isin(pairs)], ss.spend_levels(spec))
+    power = cr.screening_power(spec, differences, matched).set_index("key")["value"]
+    primary = differences[differences["primary"]].iloc[0]
+    assert power["paired sd"] == pytest.approx(primary["sd"]) and power["pairs"] == primary["pairs"]
+    # the paired SD is about what two uncorrelated arms give: pairing removes no variance
+    assert power["paired sd"] ** 2 == pytest.approx(power["sd pg"] ** 2 + power["sd plain"] ** 2, rel=0.15)
+    assert power["detectable planned"] > 5 and power["pairs needed"] > 100
+    near, forgiven = cr.gate_margin(criteria, pairs, spec.arms)
+    assert (near["fit shortfall (pp)"] > 0).all() and (near["fit shortfall (pp)"] < 0.2).all() and forgiven == ""
+    sizes = cr.model_sizes(runs).set_index("arm")
+    assert sizes.at["pg", "median params, smallest run (M)"] > sizes.at["plain", "median params, smallest run (M)"]
+    table = cr.screening_power(spec, differences, matched)
+    text = cr.pilot_reading(differences, table, near, forgiven, cr.model_sizes(runs), cr.pairs_cost(spec, 179))
+    assert "underpowered by design" in text and "kept as a pilot" in text and "CPU hours" in text

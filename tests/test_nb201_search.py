@@ -139,7 +139,36 @@ def test_the_published_naswot_rows_stand_beside_ours_with_the_label_stated() -> 
     assert official["our mean"] == 92.0 and official["ours - published"] == pytest.approx(92.0 - 89.55)
     assert first[first["our label"] == "analog"].iloc[0]["published column"] == "CIFAR-10 test"
     missing = table[(table["published"] == "NASWOT (N=1000)")]
-    assert missing["our mean"].isna().all() and (missing["our repeats"] == 0).all()  # N = 1000 not in ours
+    assert missing["our mean"].isna().all() and (missing["our method"] == "not run").all()  # N = 1000 not in ours
+    assert set(table.loc[table["our mean"].notna(), "our method"]) == {"7 repeats"}
     rand = table[table["published"] == "Random"]
     assert set(rand["our score"]) == {"random (floor)"} and set(rand["our N"]) == {10}
     assert set(table["label difference"]) == {d for _, d in ch8.LABEL_DIFFERENCES.values()}
+
+
+def test_the_exact_naswot_answer_is_the_average_over_every_draw() -> None:
+    # 8 cells with tied, NaN and -inf scores: enumerate every draw of N cells, the pick uniform among its best-scored
+    acc = np.array([50.0, 70.0, 20.0, 90.0, 40.0, 60.0, 80.0, 30.0])
+    s = space(acc, PG=[1.0, 3.0, 3.0, np.nan, 2.0, -np.inf, 1.0, 3.0])
+    for score in ("PG", "random", "oracle"):
+        key = s.key(score)
+        exact = search.naswot_exact(s, score, [1, 3, 5, 8, 9])
+        assert exact["size"].tolist() == [1, 3, 5, 8]  # sizes beyond the space are skipped
+        for size, mean, sd in exact.itertuples(index=False):
+            first, second = [], []
+            for draw in itertools.combinations(range(len(acc)), size):
+                best = [c for c in draw if key[c] == max(key[list(draw)])]
+                first.append(acc[best].mean())
+                second.append((acc[best] ** 2).mean())
+            assert mean == pytest.approx(np.mean(first), abs=1e-9)
+            assert sd == pytest.approx(np.sqrt(np.mean(second) - np.mean(first) ** 2), abs=1e-7)
+    assert search.naswot_exact(s, "random", [3])["mean"].iloc[0] == pytest.approx(acc.mean())  # the mean label
+
+
+def test_the_seeded_repeats_agree_with_the_exact_answer() -> None:
+    rng = np.random.default_rng(3)
+    acc = rng.normal(90, 3, 300)
+    s = space(acc, PG=np.round(acc + rng.normal(0, 2, 300)))  # a noisy score with ties
+    exact = search.naswot_exact(s, "PG", [10, 50]).set_index("size")
+    sampled = search.naswot_protocol(s, "PG", [10, 50], repeats=4000).set_index("size")
+    assert ((sampled["mean"] - exact["mean"]).abs() < 4 * sampled["sem"]).all()

@@ -233,3 +233,20 @@ def test_runs_are_set_beside_the_linear_floor_of_their_images(tmp_path):
     assert st.gated_by_floor(differences, table[table["seed"] == 0])["verdict"].tolist() == ["reproduced"] * 2
     with pytest.raises(LookupError, match="study ch3 floor"):
         st.floor_table(runs.assign(dataset="mnist"), st.CPU_STUDY, path)
+
+
+def test_the_mnist_margin_is_stated_and_its_sensitivity_shown():
+    runs = st.read_stored("runs", st.CPU_STUDY)
+    if runs.empty:
+        pytest.skip("no run of the CPU study is stored yet (python -m reuseprior study ch3 run)")
+    table = st.equivalence_sensitivity(runs).set_index("margin (pp)")
+    assert st.MNIST_EQUIVALENCE_MARGIN_PP in table.index and table.at[st.MNIST_EQUIVALENCE_MARGIN_PP, "ours"]
+    assert "after the study's 5 pairs were stored" in st.MNIST_MARGIN_REASON
+    smallest = table.attrs["smallest margin"]
+    for margin, row in table.iterrows():  # the same interval at every margin; the verdict flips where it fits
+        expected = "reproduced" if margin > smallest and row["equivalence p"] < 0.05 else "undetermined"
+        assert row["rule verdict"] == expected, margin
+    assert table.at[0.25, "rule verdict"] == "undetermined" and table.at[0.3, "rule verdict"] == "reproduced"
+    differences = st.paired_differences(runs, ["top_test_acc_peak"])
+    mnist = differences[differences["Dataset"] == "MNIST"].iloc[0]
+    assert mnist["equivalence margin (pp)"] == st.MNIST_EQUIVALENCE_MARGIN_PP and mnist["equivalence p"] == 1 / 32

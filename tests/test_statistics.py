@@ -42,8 +42,8 @@ def test_bootstrap_only_from_its_minimum():
     assert all(math.isnan(v) for v in st.percentile_bootstrap(d[:-1]))
 
 
-def _summary(low: float, high: float, p: float) -> dict[str, float]:
-    return {"t low": low, "t high": high, "permutation p": p}
+def _summary(low: float, high: float, p: float, equivalence: float = 1 / 32) -> dict[str, float]:
+    return {"t low": low, "t high": high, "permutation p": p, "equivalence margin": 0.5, "equivalence p": equivalence}
 
 
 @pytest.mark.parametrize(
@@ -55,6 +55,7 @@ def _summary(low: float, high: float, p: float) -> dict[str, float]:
         (_summary(0.1, 1.4, 0.0625), "greater", st.UNDETERMINED),  # 5 pairs: the interval alone is not enough
         (_summary(-0.2, 1.4, 0.01), "greater", st.UNDETERMINED),
         (_summary(-0.17, 0.25, 0.69), "equivalent", st.REPRODUCED),
+        (_summary(-0.17, 0.25, 0.69, equivalence=0.0625), "equivalent", st.UNDETERMINED),  # 4 pairs: p >= 1/16
         (_summary(8.3, 24.6, 0.01), "equivalent", st.CONTRADICTED),
         (_summary(8.3, 24.6, 0.0625), "equivalent", st.UNDETERMINED),
         (_summary(-0.2, 0.7, 0.3), "equivalent", st.UNDETERMINED),
@@ -87,3 +88,27 @@ def test_six_pairs_are_the_fewest_that_can_decide():
     assert st.fewest_decisive_pairs() == 6 and st.permutation_p(np.ones(6)) == pytest.approx(2 / 64)
     assert st.permutation_p(np.ones(5)) == pytest.approx(2 / 32)  # five pairs can never reach p < 0.05
     assert st.fewest_decisive_pairs(alpha=0.1) == 5
+
+
+def test_an_equivalence_needs_its_permutation_half_and_so_five_pairs():
+    assert st.fewest_equivalence_pairs() == st.MIN_PAIRS_FOR_EQUIVALENCE == 5
+    two_zeros = st.paired_summary([0.0, 0.0], margin=0.5)
+    assert (two_zeros["t low"], two_zeros["t high"]) == (0.0, 0.0) and two_zeros["equivalence p"] == 0.25
+    assert st.verdict(two_zeros, "equivalent", margin=0.5) == st.UNDETERMINED
+    five = st.paired_summary([0.1, -0.1, 0.05, 0.0, 0.02], margin=0.5)
+    assert five["equivalence p"] == pytest.approx(1 / 32)
+    assert st.verdict(five, "equivalent", margin=0.5) == st.REPRODUCED
+    # one difference beyond the margin: the one-sided test of d - margin no longer puts the observed sum alone
+    assert st.equivalence_p([0.6, -0.1, 0.05, 0.0, 0.02], 0.5) > 1 / 32
+    with pytest.raises(ValueError, match="margin=0.5"):
+        st.verdict(st.paired_summary([0.1] * 6), "equivalent", margin=0.5)  # summary without the margin
+
+
+def test_power_of_the_paired_t_test_against_the_textbook():
+    # Cohen's dz = 0.5 at alpha 0.05 two-sided and power 0.8 needs 34 pairs (G*Power's paired t-test)
+    assert st.pairs_needed(2.0, 1.0) == 34
+    assert st.paired_power(2.0, 33, 1.0) < st.DESIGN_POWER <= st.paired_power(2.0, 34, 1.0)
+    delta = st.detectable_difference(2.0, 34)
+    assert st.paired_power(2.0, 34, delta) == pytest.approx(st.DESIGN_POWER) and delta <= 1.0
+    assert st.paired_power(2.0, 34, -1.0) == pytest.approx(st.paired_power(2.0, 34, 1.0))
+    assert math.isnan(st.detectable_difference(2.0, 1)) and st.paired_power(1.0, 8, 50.0) == pytest.approx(1.0)

@@ -8,6 +8,13 @@ searching NAS-Bench-201 with it from the stored scores
 random search and aging evolution), read from ``data/nb201_search_runs.csv``
 (``python -m reuseprior search-nb201 run``) with a live slice recomputed.
 
+Policy: the NASWOT protocol has an exact answer (:func:`reuseprior.zoo.search.naswot_exact`:
+the expectation and SD of the picked cell's accuracy over every draw), which is what the chapter
+reports (:func:`exact_rows`, :func:`naswot_table`); the stored seeded repeats are its check
+(:func:`naswot_check`). The warm-up searches are reported from the repeats (mean and standard
+error): no closed form is derived here for the best of a score-ranked pool, and aging evolution
+has none.
+
 The published numbers of the NASWOT protocol (Mellor et al. 2021, Table
 2(a), transcribed in ``data/seeds/naswot_table2a.csv``) stand beside ours in
 :func:`published_beside_ours`, with the label difference stated per row
@@ -32,6 +39,7 @@ from reuseprior.analysis.compare import Comparison, compare
 from reuseprior.chapters.ch7_sharing_schemes.seeds import load_seed_table
 from reuseprior.core.ordering import sort_rows
 from reuseprior.reporting.notebook import Profile
+from reuseprior.reporting.plotting import readable_fontsize
 from reuseprior.zoo import search
 from reuseprior.zoo.scoring import load_scores, published_version
 
@@ -41,7 +49,9 @@ __all__ = [
     "SCORE_NAMES",
     "compare_models",
     "curves_figure",
+    "exact_rows",
     "live_slice",
+    "naswot_check",
     "naswot_figure",
     "naswot_table",
     "pool_cost",
@@ -129,11 +139,43 @@ def _wide(mine: pd.DataFrame, name: str, first: tuple[str, ...]) -> pd.DataFrame
     return wide.rename(index=SCORE_NAMES).rename_axis("score").reset_index()
 
 
-def naswot_table(rows: pd.DataFrame, label: str) -> pd.DataFrame:
-    """The NASWOT protocol on ``label``: per score, the picked cell's mean and SD
-    accuracy (%) at each sample size N, one column pair per N."""
-    mine = rows[(rows["protocol"] == "naswot") & (rows["label"] == label)]
-    return _wide(mine, "N={}", ("repeats",))
+def exact_rows(settings: search.SearchSettings | None = None) -> pd.DataFrame:
+    """The exact answer of the NASWOT protocol (:func:`reuseprior.zoo.search.naswot_exact`) for
+    every label, score and sample size of the stored study's settings, in the stored rows' long
+    format (``protocol`` naswot, ``label``, ``score``, ``size``, ``mean``, ``sd``) with ``method``
+    ``exact``."""
+    settings = settings or search.SearchSettings()
+    frames = []
+    for label in search.PROTOCOLS["naswot"]:
+        space = search.load_space(label)
+        for score in settings.scores:
+            exact = search.naswot_exact(space, score, settings.naswot_sizes)
+            frames.append(exact.assign(protocol="naswot", label=label, score=score, method="exact"))
+    columns = ["protocol", "label", "score", "size", "mean", "sd", "method"]
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+def naswot_table(exact: pd.DataFrame, label: str) -> pd.DataFrame:
+    """The NASWOT protocol on ``label``, exact (:func:`exact_rows`): per score, the expected accuracy
+    (%) of the picked cell and its SD at each sample size N, one column pair per N."""
+    mine = exact[(exact["protocol"] == "naswot") & (exact["label"] == label)]
+    return _wide(mine, "N={}", ())
+
+
+def naswot_check(rows: pd.DataFrame, exact: pd.DataFrame, label: str) -> pd.DataFrame:
+    """The stored seeded repeats (``rows``) against the exact answer (``exact``) on ``label``: per
+    score and N, the exact mean and SD, the repeats' mean, SD and standard error, the repeats' miss in
+    standard errors (``(repeats - exact) / SEM``) and the ratio of the SDs (below 1 where the repeats
+    missed a heavy tail)."""
+    keys = ["label", "score", "size"]
+    mine = rows[(rows["protocol"] == "naswot") & (rows["label"] == label)][[*keys, "repeats", "mean", "sd", "sem"]]
+    truth = exact[(exact["protocol"] == "naswot") & (exact["label"] == label)][[*keys, "mean", "sd"]]
+    both = truth.merge(mine, on=keys, suffixes=(" exact", " repeats"), validate="one_to_one")
+    both["(repeats - exact) / SEM"] = (both["mean repeats"] - both["mean exact"]) / both["sem"]
+    both["SD repeats / SD exact"] = both["sd repeats"] / both["sd exact"]
+    both = _order(both).rename(columns={"size": "N"})
+    both["score"] = both["score"].map(SCORE_NAMES)
+    return both.reset_index(drop=True)
 
 
 def warmup_table(rows: pd.DataFrame, protocol: str, label: str, budgets: tuple[int, ...]) -> pd.DataFrame:
@@ -147,23 +189,35 @@ def _styles() -> dict[str, dict[str, object]]:
     return {s: {"color": colours[s], "ls": "--" if s in search.BASELINES else "-"} for s in SCORE_NAMES}
 
 
-def naswot_figure(rows: pd.DataFrame) -> plt.Figure:
-    """The NASWOT protocol: mean accuracy of the picked cell (+- 1 SD) against N, per label."""
-    labels = [lb for lb in search.LABELS if ((rows["protocol"] == "naswot") & (rows["label"] == lb)).any()]
-    fig, axes = plt.subplots(1, len(labels), figsize=(5.2 * len(labels), 4.0), squeeze=False)
-    for ax, label in zip(axes[0], labels):
-        for score, style in _styles().items():
-            r = _order(rows[(rows["protocol"] == "naswot") & (rows["label"] == label) & (rows["score"] == score)])
-            if r.empty:
+def naswot_figure(exact: pd.DataFrame) -> plt.Figure:
+    """The NASWOT protocol, exact (:func:`exact_rows`), one column per label: above, the expected
+    accuracy of the picked cell against N, zoomed to the scores (the random pick, the mean label at
+    every N, far below, is named in the panel's title); below, each score's difference to the
+    oracle (points), where the tenths of a point between the scores show."""
+    labels = [lb for lb in search.LABELS if (exact["label"] == lb).any()]
+    fig, axes = plt.subplots(2, len(labels), figsize=(6.0 * len(labels), 8.0), squeeze=False)
+    styles = _styles()
+    for column, label in enumerate(labels):
+        mine = exact[exact["label"] == label]
+        oracle = _order(mine[mine["score"] == "oracle"]).set_index("size")["mean"]
+        top, bottom = axes[0][column], axes[1][column]
+        for score, style in styles.items():
+            r = _order(mine[mine["score"] == score])
+            if r.empty or score == "random":
                 continue
-            ax.errorbar(r["size"], r["mean"], yerr=r["sd"], capsize=3, marker="o", ms=3, label=SCORE_NAMES[score],
-                        **style)  # fmt: skip
-        ax.set_xscale("log")
-        ax.set_xlabel("N, cells sampled (log scale)")
-        ax.set_ylabel("accuracy of the picked cell (%)")
-        ax.set_title(f"{label} label")
-    axes[0][-1].legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+            top.plot(r["size"], r["mean"], marker="o", ms=4, label=SCORE_NAMES[score], **style)
+            if score != "oracle":
+                gap = r["mean"].to_numpy() - oracle.loc[r["size"]].to_numpy()
+                bottom.plot(r["size"], gap, marker="o", ms=4, label=SCORE_NAMES[score], **style)
+        floor = float(mine.loc[mine["score"] == "random", "mean"].iloc[0])
+        top.set(xscale="log", ylabel="expected accuracy of the picked cell (%)",
+                title=f"{label} label (random pick: {floor:.2f} % at every N, off the scale)")  # fmt: skip
+        bottom.axhline(0.0, color="k", lw=0.8)
+        bottom.set(xscale="log", xlabel="N, cells sampled (log scale)", ylabel="score minus oracle (points)")
+    size = readable_fontsize(fig)
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=4, fontsize=size)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     return fig
 
 
@@ -172,7 +226,7 @@ def curves_figure(rows: pd.DataFrame) -> plt.Figure:
     per protocol and label, every score."""
     panels = [("warmup-rs", "analog"), ("warmup-ae", "analog"), ("warmup-rs", "official")]
     titles = {"warmup-rs": "random search, warm-up", "warmup-ae": "aging evolution, warm-up"}
-    fig, axes = plt.subplots(1, len(panels), figsize=(15.0, 4.2))
+    fig, axes = plt.subplots(1, len(panels), figsize=(15.0, 5.6))
     for ax, (protocol, label) in zip(axes, panels):
         for score, style in _styles().items():
             mask = (rows["protocol"] == protocol) & (rows["label"] == label) & (rows["score"] == score)
@@ -184,8 +238,9 @@ def curves_figure(rows: pd.DataFrame) -> plt.Figure:
         ax.set_ylabel("best accuracy found (%)")
         ax.set_title(f"{titles[protocol]}, {label} label")
         ax.set_ylim(bottom=max(ax.get_ylim()[0], 88.0 if label == "analog" else 86.0))
-    axes[-1].legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=4, fontsize=readable_fontsize(fig))
+    fig.tight_layout(rect=(0, 0.22, 1, 1))
     return fig
 
 
@@ -249,15 +304,24 @@ def published_naswot() -> pd.DataFrame:
     return kept
 
 
+def _method(row: pd.Series | None) -> str:
+    """How one of our rows was computed: ``exact``, ``<n> repeats``, or ``not run``."""
+    if row is None:
+        return "not run"
+    method = row.get("method")
+    return str(method) if isinstance(method, str) else f"{int(row['repeats'])} repeats"
+
+
 def published_beside_ours(rows: pd.DataFrame, published: pd.DataFrame | None = None) -> pd.DataFrame:
     """The NASWOT protocol's published CIFAR-10 numbers beside ours: per
     published row and our label (:data:`LABEL_DIFFERENCES`: ``official`` beside
     the ``validation`` column, ``analog`` beside ``test``), our score(s) of the
     same role at the same N (NASWOT: NASWOT and PG; Optimal: the oracle;
     Random: a random pick, which is one uniformly drawn cell at any N, read at
-    our smallest N), with our mean, SD and repeats, the deviation ``ours -
-    published`` (points) and the label difference. A row whose N we do not run
-    (N = 1000 on the 725-cell subset) keeps NaN."""
+    our smallest N), with our mean and SD, how they were computed (``our
+    method``: ``exact`` for :func:`exact_rows`, else the stored repeats), the
+    deviation ``ours - published`` (points) and the label difference. A row
+    whose N we do not run (N = 1000 on the 725-cell subset) keeps NaN."""
     published = published_naswot() if published is None else published
     mine = rows[rows["protocol"] == "naswot"]
     out = []
@@ -276,7 +340,7 @@ def published_beside_ours(rows: pd.DataFrame, published: pd.DataFrame | None = N
                             "published (printed)": pub.accuracy_printed, "published mean": pub.accuracy_mean,
                             "published sd": pub.accuracy_std, "published runs": pub.runs, "our label": label,
                             "our score": SCORE_NAMES[score], "our N": size,
-                            "our repeats": int(row["repeats"]) if row is not None else 0, "our mean": mean,
+                            "our method": _method(row), "our mean": mean,
                             "our sd": float(row["sd"]) if row is not None else float("nan"),
                             "ours - published": mean - pub.accuracy_mean, "label difference": difference})  # fmt: skip
     return pd.DataFrame(out)

@@ -69,6 +69,11 @@ as the pilot. The planned study (:data:`CPU_SCREENING`) is the same design at
 5.1 times the images per run (chapter 3's batch of 128 and 48 batches a
 session, 18 generations), the spend at which chapter 3's study, in its
 smaller space, ends above the floor.
+Its 6 stored pairs show that it cannot decide either: their paired SD (4.7
+points, the arms uncorrelated over the seeds) lets the plan's 8 seeds detect
+only about 5.5 points with 80 % power, and 1 point would need about 180 pairs
+(:func:`reuseprior.chapters.ch8_screening_criteria.screening_power` computes
+it). So it too is kept as a pilot, not run further.
 
 **Cost** (``python -m reuseprior study ch8 run``, each run one thread). The
 pilot's runs took 125.6-665.2 CPU seconds (median about 4-5 CPU minutes;

@@ -36,10 +36,28 @@ only just (0.927 against 0.925).
   excludes 0 on the other side and the permutation p is below ``ALPHA``;
   *undetermined* otherwise (so with fewer than 6 pairs, where the permutation
   p cannot go below 0.05, every directional claim is undetermined);
-- a claim of no difference (``"equivalent"``, with a stated ``margin``) is
-  *reproduced* when the interval lies inside ``(-margin, margin)``;
-  *contradicted* when it excludes 0 and the permutation p is below ``ALPHA``;
-  *undetermined* otherwise.
+- a claim of no difference (``"equivalent"``, with a stated ``margin``: the
+  caller states it and why, before reading the differences) is *reproduced*
+  when the interval lies inside ``(-margin, margin)`` **and** the exact
+  permutation version of the two one-sided tests (TOST, Schuirmann 1987:
+  :func:`equivalence_p`, the larger of the two one-sided sign-flip
+  permutation p of ``d - margin`` and ``d + margin``) is below ``ALPHA``;
+  *contradicted* when the interval excludes 0 and the permutation p is below
+  ``ALPHA``; *undetermined* otherwise. The permutation half is what a
+  directional claim also needs: it cannot go below ``1 / 2**n``, so an
+  equivalence needs at least :data:`MIN_PAIRS_FOR_EQUIVALENCE` pairs (5 at
+  0.05; :func:`fewest_equivalence_pairs`), and a few equal differences (two
+  zeros give an interval of width 0) are never enough. The t-interval half
+  reads the ``1 - ALPHA`` interval, stricter than TOST's ``1 - 2 ALPHA``, so
+  that the interval printed is the one judged.
+
+**Power** (:func:`paired_power`, :func:`detectable_difference`,
+:func:`pairs_needed`): the two-sided paired t-test's power from the
+noncentral t distribution (:data:`scipy.stats.nct`), the design-stage
+approximation of the rule's power (the rule also needs the permutation p,
+which with 6 pairs or more is about as strict). A study states, from its own
+paired SD, the difference its pairs detect with probability
+:data:`DESIGN_POWER` and the pairs a stated difference needs.
 
 A comparison whose setting cannot answer the claim is *not comparable*
 (:data:`NOT_COMPARABLE`), with its reason: that is the caller's judgement,
@@ -53,7 +71,7 @@ from typing import Literal, Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize, stats
 
 __all__ = [
     "ALPHA",
@@ -64,7 +82,14 @@ __all__ = [
     "MIN_PAIRS_FOR_BOOTSTRAP",
     "MONTE_CARLO_PERMUTATIONS",
     "NOT_COMPARABLE",
+    "DESIGN_POWER",
+    "MIN_PAIRS_FOR_EQUIVALENCE",
+    "detectable_difference",
+    "equivalence_p",
     "fewest_decisive_pairs",
+    "fewest_equivalence_pairs",
+    "paired_power",
+    "pairs_needed",
     "gated_verdicts",
     "REPRODUCED",
     "UNDETERMINED",
@@ -92,6 +117,11 @@ BOOTSTRAP_COVERAGE_TOLERANCE = 0.025
 #: ``benchmarks/bench_interval_coverage.py``'s grid (3, 5, 10, 20) whose measured
 #: nominal-95 % coverage is within :data:`BOOTSTRAP_COVERAGE_TOLERANCE` of 0.95
 MIN_PAIRS_FOR_BOOTSTRAP = 20
+#: the fewest pairs an equivalence can be reproduced from: the smallest n whose exact one-sided
+#: sign-flip permutation p can fall below :data:`ALPHA` (``1 / 2**n``; :func:`fewest_equivalence_pairs`)
+MIN_PAIRS_FOR_EQUIVALENCE = 5
+#: the power a study's detectable difference and needed pairs are stated at (the usual design value)
+DESIGN_POWER = 0.8
 
 REPRODUCED, CONTRADICTED, UNDETERMINED = "reproduced", "contradicted", "undetermined"
 NOT_COMPARABLE = "not comparable"
@@ -115,6 +145,21 @@ def t_interval(differences: np.ndarray | list[float], confidence: float = CONFID
     return float(d.mean() - half), float(d.mean() + half)
 
 
+def _sign_flip_share(d: np.ndarray, reaches, seed: int) -> float:
+    """The share of sign assignments ``s`` for which ``reaches(sum(s * d))`` holds: exact over all
+    ``2**n`` for ``n <=`` :data:`EXACT_PERMUTATION_MAX_PAIRS`, else over
+    :data:`MONTE_CARLO_PERMUTATIONS` drawn with ``numpy.random.default_rng(seed)``, the observed
+    assignment counted in (``(hits + 1) / (draws + 1)``)."""
+    if d.size <= EXACT_PERMUTATION_MAX_PAIRS:
+        sums = np.zeros(1)
+        for value in d:
+            sums = np.concatenate((sums + value, sums - value))
+        return float(np.mean(reaches(sums)))
+    signs = np.random.default_rng(seed).choice((-1.0, 1.0), size=(MONTE_CARLO_PERMUTATIONS, d.size))
+    hits = int(np.sum(reaches(signs @ d)))
+    return (hits + 1) / (MONTE_CARLO_PERMUTATIONS + 1)
+
+
 def permutation_p(differences: np.ndarray | list[float], *, seed: int = 0) -> float:
     """Two-sided sign-flip permutation p of the mean difference: the share of
     sign assignments ``s`` whose ``|sum(s * d)|`` reaches the observed
@@ -127,14 +172,36 @@ def permutation_p(differences: np.ndarray | list[float], *, seed: int = 0) -> fl
     if d.size == 0:
         return math.nan
     observed = abs(d.sum()) * (1 - 1e-9)
-    if d.size <= EXACT_PERMUTATION_MAX_PAIRS:
-        sums = np.zeros(1)
-        for value in d:
-            sums = np.concatenate((sums + value, sums - value))
-        return float(np.mean(np.abs(sums) >= observed))
-    signs = np.random.default_rng(seed).choice((-1.0, 1.0), size=(MONTE_CARLO_PERMUTATIONS, d.size))
-    hits = int(np.sum(np.abs(signs @ d) >= observed))
-    return (hits + 1) / (MONTE_CARLO_PERMUTATIONS + 1)
+    return _sign_flip_share(d, lambda sums: np.abs(sums) >= observed, seed)
+
+
+def _one_sided_p(d: np.ndarray, seed: int) -> float:
+    """One-sided sign-flip permutation p against a mean of 0, alternative "below": the share of
+    sign assignments whose sum is at most the observed one (a relative 1e-9 allowed for rounding)."""
+    observed = d.sum()
+    return _sign_flip_share(d, lambda sums: sums <= observed + 1e-9 * abs(observed), seed)
+
+
+def equivalence_p(differences: np.ndarray | list[float], margin: float, *, seed: int = 0) -> float:
+    """The exact permutation TOST p of a claim that the mean difference lies within ``(-margin,
+    margin)``: the larger of the one-sided sign-flip permutation p of ``d - margin`` (null: the mean
+    is ``margin`` or more) and of ``-(d + margin)`` (null: ``-margin`` or less), exact as
+    :func:`permutation_p`. It cannot go below ``1 / 2**n``. NaN without a pair; ``margin`` must be > 0."""
+    if not margin > 0:
+        raise ValueError(f"an equivalence margin must be > 0, not {margin!r}")
+    d = _finite(differences)
+    if d.size == 0:
+        return math.nan
+    return max(_one_sided_p(d - margin, seed), _one_sided_p(-(d + margin), seed))
+
+
+def fewest_equivalence_pairs(alpha: float = ALPHA, most: int = 64) -> int:
+    """The fewest pairs whose :func:`equivalence_p` can be below ``alpha`` (differences far inside
+    the margin: ``1 / 2**n``): :data:`MIN_PAIRS_FOR_EQUIVALENCE` at 0.05."""
+    for n in range(1, most + 1):
+        if equivalence_p(np.zeros(n), 1.0) < alpha:
+            return n
+    raise ValueError(f"no number of pairs up to {most} reaches p < {alpha}")
 
 
 def sign_test(differences: np.ndarray | list[float]) -> float:
@@ -171,7 +238,12 @@ def percentile_bootstrap(
 
 
 def paired_summary(
-    differences: np.ndarray | list[float], *, confidence: float = CONFIDENCE, resamples: int = 9999, seed: int = 0
+    differences: np.ndarray | list[float],
+    *,
+    confidence: float = CONFIDENCE,
+    resamples: int = 9999,
+    seed: int = 0,
+    margin: float | None = None,
 ) -> dict[str, float | int]:
     """One comparison's columns (non-finite differences dropped): ``pairs``,
     ``mean``, ``sd``, ``t low``/``t high`` (:func:`t_interval` at
@@ -181,12 +253,15 @@ def paired_summary(
     at 0), ``seed range low``/``seed range high`` (the smallest and largest
     difference: a range of the seeds, not a confidence interval) and
     ``bootstrap low``/``bootstrap high`` (:func:`percentile_bootstrap`, NaN
-    below :data:`MIN_PAIRS_FOR_BOOTSTRAP` pairs)."""
+    below :data:`MIN_PAIRS_FOR_BOOTSTRAP` pairs); with an equivalence
+    ``margin`` also ``equivalence margin`` and ``equivalence p``
+    (:func:`equivalence_p`), which an equivalence verdict needs."""
     d = _finite(differences)
     n = int(d.size)
     low, high = t_interval(d, confidence)
     t_p = float(stats.ttest_1samp(d, 0.0).pvalue) if n >= 2 and np.ptp(d) > 0 else math.nan
     boot = percentile_bootstrap(d, confidence, resamples=resamples, seed=seed)
+    equivalence = {} if margin is None else {"equivalence margin": margin, "equivalence p": equivalence_p(d, margin)}
     return {
         "pairs": n,
         "mean": float(d.mean()) if n else math.nan,
@@ -203,6 +278,7 @@ def paired_summary(
         "seed range high": float(d.max()) if n else math.nan,
         "bootstrap low": boot[0],
         "bootstrap high": boot[1],
+        **equivalence,
     }
 
 
@@ -214,6 +290,7 @@ def paired_by_seed(
     confidence: float = CONFIDENCE,
     resamples: int = 9999,
     seed: int = 0,
+    margin: float | None = None,
 ) -> dict[str, float | int]:
     """:func:`paired_summary` of ``treatment - control`` (times ``scale``: 100 turns fractions into
     percentage points) over the seeds both hold: the Series are indexed by seed, and a seed missing
@@ -222,7 +299,7 @@ def paired_by_seed(
     both = pd.concat({"treatment": treatment, "control": control}, axis=1, join="inner").dropna()
     both = both.sort_index(kind="stable")
     differences = scale * (both["treatment"].to_numpy(float) - both["control"].to_numpy(float))
-    return paired_summary(differences, confidence=confidence, resamples=resamples, seed=seed)
+    return paired_summary(differences, confidence=confidence, resamples=resamples, seed=seed, margin=margin)
 
 
 def fewest_decisive_pairs(alpha: float = ALPHA, most: int = 64) -> int:
@@ -244,13 +321,19 @@ def verdict(
     ``confidence = 1 - alpha``: its t-interval ``t low``/``t high`` and its
     exact ``permutation p``. ``claim``: ``"greater"`` or ``"less"`` (the
     claimed sign of the difference), or ``"equivalent"`` (no difference, within
-    ``margin`` either side; required for it). NaN inputs give
+    ``margin`` either side; required for it, and the summary must be computed
+    with the same margin, which gives its ``equivalence p``). NaN inputs give
     :data:`UNDETERMINED`."""
     low, high, p = (float(summary[k]) for k in ("t low", "t high", "permutation p"))
     if claim == "equivalent":
         if margin is None or margin <= 0:
             raise ValueError("an equivalence claim needs a margin > 0")
-        if -margin < low and high < margin:
+        if summary.get("equivalence margin") != margin:
+            raise ValueError(
+                f"an equivalence verdict at margin {margin} needs paired_summary(..., margin={margin}) "
+                "(its equivalence p, the permutation half of the rule)"
+            )
+        if -margin < low and high < margin and float(summary["equivalence p"]) < alpha:
             return REPRODUCED
         return CONTRADICTED if (low > 0 or high < 0) and p < alpha else UNDETERMINED
     if claim not in ("greater", "less"):
@@ -278,3 +361,45 @@ def gated_verdicts(table: pd.DataFrame, reason: str) -> pd.DataFrame:
             out[column] = NOT_COMPARABLE
     out["reason"] = reason
     return out
+
+
+def paired_power(sd: float, pairs: int, difference: float, *, alpha: float = ALPHA) -> float:
+    """The power of the two-sided paired t-test at level ``alpha`` to find a true mean difference
+    ``difference`` with ``pairs`` pairs of standard deviation ``sd``: ``P(|T| > t_crit)`` for ``T``
+    noncentral t with ``pairs - 1`` degrees of freedom and noncentrality ``difference * sqrt(pairs) /
+    sd`` (:data:`scipy.stats.nct`). NaN below 2 pairs or without a positive ``sd``."""
+    if pairs < 2 or not sd > 0:
+        return math.nan
+    df, nc = pairs - 1, abs(difference) * math.sqrt(pairs) / sd  # symmetric in the sign of the difference
+    critical = stats.t.ppf(1 - alpha / 2, df)
+    far_tail = stats.nct.cdf(-critical, df, nc)  # NaN where scipy underflows (nc above about 12): then 0
+    return float(stats.nct.sf(critical, df, nc) + (0.0 if math.isnan(far_tail) else far_tail))
+
+
+def detectable_difference(sd: float, pairs: int, *, power: float = DESIGN_POWER, alpha: float = ALPHA) -> float:
+    """The smallest true mean difference that ``pairs`` pairs of standard deviation ``sd`` find with
+    probability ``power`` (:func:`paired_power`, solved by :func:`scipy.optimize.brentq`). NaN below 2
+    pairs or without a positive ``sd``."""
+    if pairs < 2 or not sd > 0:
+        return math.nan
+    high = sd / math.sqrt(pairs)
+    while paired_power(sd, pairs, high, alpha=alpha) < power:
+        high *= 2
+    return float(optimize.brentq(lambda delta: paired_power(sd, pairs, delta, alpha=alpha) - power, 0.0, high))
+
+
+def pairs_needed(
+    sd: float, difference: float, *, power: float = DESIGN_POWER, alpha: float = ALPHA, most: int = 1_000_000
+) -> int:
+    """The fewest pairs of standard deviation ``sd`` that find a true mean ``difference`` with
+    probability ``power`` (:func:`paired_power`; a bisection over whole pairs, the power rising with
+    them). ``ValueError`` when even ``most`` pairs do not."""
+    if not (sd > 0 and difference != 0):
+        raise ValueError(f"pairs_needed needs sd > 0 and a non-zero difference, not sd={sd}, difference={difference}")
+    low, high = 2, most
+    if paired_power(sd, high, difference, alpha=alpha) < power:
+        raise ValueError(f"{most} pairs do not reach power {power}")
+    while low < high:
+        middle = (low + high) // 2
+        low, high = (middle + 1, high) if paired_power(sd, middle, difference, alpha=alpha) < power else (low, middle)
+    return low

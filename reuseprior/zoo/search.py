@@ -20,7 +20,10 @@ Protocols:
 1. :func:`naswot_protocol` -- Mellor et al. 2021 ("Neural Architecture Search
    without Training", ICML), NAS-Bench-201 setting: sample ``N`` cells
    uniformly without replacement, pick the one with the best score, report the
-   picked cell's accuracy; mean and SD over seeded repeats.
+   picked cell's accuracy; mean and SD over seeded repeats. The protocol has an
+   exact answer, :func:`naswot_exact` (the expectation and SD of the picked
+   accuracy over every draw, in closed form over the score's tie groups), which
+   the chapter reports; the seeded repeats are the check of it.
 2. :func:`warmup_random_search` -- random search with a zero-cost warm-up
    (Abdelfattah et al. 2021, "Zero-Cost Proxies for Lightweight NAS", ICLR,
    section 5): score a pool of ``pool`` uniformly sampled cells, then train
@@ -76,6 +79,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
+from scipy.special import gammaln
 
 from reuseprior.core import paths
 from reuseprior.core.ordering import sort_rows
@@ -93,6 +97,7 @@ __all__ = [
     "aging_evolution",
     "live_check",
     "load_space",
+    "naswot_exact",
     "naswot_protocol",
     "plan_id",
     "run_store",
@@ -255,6 +260,46 @@ def naswot_protocol(
             {"size": size, "pool": size, **_summary(space.accuracy[picks]), "first_pick": space.archs[picks[0]]}
         )
     return pd.DataFrame(rows)
+
+
+def naswot_exact(space: SearchSpace, score: str, sizes: Iterable[int]) -> pd.DataFrame:
+    """The exact answer of :func:`naswot_protocol` (``N`` cells drawn uniformly without replacement,
+    the best by ``score`` picked, ties chosen uniformly: the module's tie policy): per ``N``, the
+    expectation and SD of the picked cell's accuracy over every possible draw.
+
+    Closed form: group the cells by their ranking key (:meth:`SearchSpace.key`), best first. The best
+    group present in a draw is group ``g`` when the draw holds none of the ``a_g`` cells ranked above
+    it but some of its ``s_g`` cells: ``P_g = h(a_g) - h(a_g + s_g)`` with ``h(k) = C(M - k, N) / C(M,
+    N)`` the hypergeometric probability of drawing none of ``k`` marked cells of ``M`` (:func:`_none_drawn`,
+    which equals :data:`scipy.stats.hypergeom`'s ``pmf(0, M, k, N)``). Given ``g``, the
+    pick is uniform over the group's cells in the draw, hence (by symmetry) over the group: its
+    accuracy has the group's mean ``m_g`` and variance ``v_g``. So ``E = sum_g P_g m_g`` and ``Var =
+    sum_g P_g (v_g + (m_g - E)^2)`` (total variance). ``random`` is one group: the mean label at every
+    ``N``. Sizes above the space's size are skipped."""
+    key, accuracy = space.key(score), space.accuracy
+    values, group = np.unique(-key, return_inverse=True)  # groups in descending key order
+    counts = np.bincount(group, minlength=len(values))
+    means = np.bincount(group, weights=accuracy) / counts
+    variances = np.bincount(group, weights=(accuracy - means[group]) ** 2) / counts
+    above = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rows = []
+    for size in [n for n in sizes if n <= len(space)]:
+        p = np.clip(_none_drawn(len(space), above, size) - _none_drawn(len(space), above + counts, size), 0.0, None)
+        mean = float(p @ means)
+        rows.append({"size": size, "mean": mean, "sd": float(np.sqrt(p @ (variances + (means - mean) ** 2)))})
+    return pd.DataFrame(rows, columns=["size", "mean", "sd"])
+
+
+def _none_drawn(total: int, marked: np.ndarray, size: int) -> np.ndarray:
+    """``C(total - marked, size) / C(total, size)``: the probability that ``size`` cells drawn uniformly
+    without replacement from ``total`` hold none of ``marked`` ones (0 where fewer than ``size`` are
+    unmarked), from :func:`scipy.special.gammaln` (vectorised over ``marked``, where
+    :data:`scipy.stats.hypergeom` evaluates element by element)."""
+    free = total - np.asarray(marked, dtype=float)
+    possible = free >= size
+    free = np.where(possible, free, size)
+    logs = gammaln(free + 1) - gammaln(free - size + 1) - gammaln(total + 1) + gammaln(total - size + 1)
+    return np.where(possible, np.exp(logs), 0.0)
 
 
 def _pool(space: SearchSpace, pool: int, repeat: int, seed: int) -> np.ndarray:

@@ -25,8 +25,16 @@ training does? Everything the notebook ``ch7_sharing_schemes`` shows is built he
   data order and base-model initialisation;
 * :func:`summarize`, :func:`ranking_agreement`, :func:`rank_table`,
   :func:`disagreements` -- the prior's ranking against the trained ranking
-  (Spearman and Kendall with bootstrap intervals over seeds, pooled over all
-  configurations and within matched budgets) and where they disagree;
+  (Spearman and Kendall, pooled over all configurations and within matched
+  budgets: each the mean over the seeds of the per-seed statistic with its
+  t-interval) and where they disagree;
+* :mod:`.resolution` -- what the seeds resolve (:func:`resolved_pairs`,
+  :func:`resolved_by_score`), the scores set by the SSN counting convention
+  (:func:`convention_dependence`), the primary test and the secondary family
+  (:func:`verdict_family`), a score against #params
+  (:func:`score_against_params`), the plateau threshold's noise and
+  sensitivity (:func:`plateau_noise`, :func:`plateau_sensitivity`); and
+  :func:`reading` (:mod:`.reading`), the reading generated from them;
 * :func:`live_check` -- the first epoch of the cheapest stored run recomputed and
   compared with its stored history (counted columns within :data:`LIVE_TOLERANCE`);
 * :func:`study_floor`, :func:`run_criteria_table`, :func:`decidability` -- the
@@ -142,6 +150,7 @@ from reuseprior.chapters.ch7_sharing_schemes.plots import (  # noqa: F401
     describe_study,
     plot_accuracy_vs_parameters,
     plot_prior_vs_accuracy,
+    settings_table,
     study_settings,
 )
 from reuseprior.chapters.ch7_sharing_schemes.profile import (  # noqa: F401
@@ -149,16 +158,27 @@ from reuseprior.chapters.ch7_sharing_schemes.profile import (  # noqa: F401
     parameters_to_overrides,
     printed_beside_trained,
     profile_rows,
-    reading,
     runs_path,
 )
 from reuseprior.chapters.ch7_sharing_schemes.ranking import (  # noqa: F401
     disagreements,
     matched_budget_groups,
+    per_seed_agreement,
     rank_table,
     ranking_agreement,
     study_rows,
     summarize,
+)
+from reuseprior.chapters.ch7_sharing_schemes.reading import reading  # noqa: F401
+from reuseprior.chapters.ch7_sharing_schemes.resolution import (  # noqa: F401
+    PRIMARY,
+    convention_dependence,
+    plateau_noise,
+    plateau_sensitivity,
+    resolved_by_score,
+    resolved_pairs,
+    score_against_params,
+    verdict_family,
 )
 from reuseprior.chapters.ch7_sharing_schemes.runs import (  # noqa: F401
     MEASURED_COLUMNS,
@@ -222,6 +242,7 @@ __all__ = [
     "NPAS_STUDY",
     "NPAS_TABLE_14_BUDGETS",
     "PAPER_PROFILE",
+    "PRIMARY",
     "PRIOR_SCORES",
     "PROFILES",
     "READING_NOTES",
@@ -246,6 +267,7 @@ __all__ = [
     "build_config_model",
     "class_count_choices",
     "context_mass_shares",
+    "convention_dependence",
     "counted_against_runs",
     "depthwise_context_shares",
     "cheapest_runs",
@@ -260,6 +282,9 @@ __all__ = [
     "narrow_width",
     "parameters_to_overrides",
     "pending_runs",
+    "per_seed_agreement",
+    "plateau_noise",
+    "plateau_sensitivity",
     "plan_id",
     "plot_accuracy_vs_parameters",
     "plot_prior_vs_accuracy",
@@ -275,13 +300,17 @@ __all__ = [
     "read_runs",
     "reading",
     "reading_notes",
+    "resolved_by_score",
+    "resolved_pairs",
     "run_one",
     "run_store",
     "run_study",
     "runs_path",
     "scheme_run",
+    "score_against_params",
     "sensitivity_live_check",
     "sensitivity_reading",
+    "settings_table",
     "sharing_shifts",
     "sign_test",
     "ssn_budgets",
@@ -293,4 +322,5 @@ __all__ = [
     "study_status",
     "summarize",
     "validate_runs",
+    "verdict_family",
 ]

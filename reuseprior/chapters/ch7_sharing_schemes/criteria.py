@@ -139,20 +139,27 @@ def decidability(criteria: pd.DataFrame, seeds: list[int], spec: StudySpec) -> s
 def verdicts_beside(counting: pd.DataFrame, every_seed: pd.DataFrame) -> pd.DataFrame:
     """Per score and statistic, the verdict on the seeds whose runs all count (``counting``, after
     :func:`with_decidability`) beside the rule's verdict on every paired seed (``every_seed``, the same
-    table computed with the left-out seeds kept): how much the seeds left out move the answer."""
+    table computed with the left-out seeds kept): how much the seeds left out move the answer. Where the
+    tables carry them, also each estimate on both sets of seeds (the mean of the per-seed statistic, the
+    one the verdict judges) and, beside, the statistic of the seed-averaged accuracies (another
+    estimand, without an interval), with how far adding the left-out seeds moves each."""
     statistics = [c[: -len(" verdict")] for c in counting.columns if c.endswith(" verdict") and "rule" not in c]
     rows = []
     for _, row in counting.iterrows():
         other = every_seed[every_seed["score"] == row["score"]].iloc[0]
         for stat in statistics:
-            rows.append(
-                {
-                    "score": row["score"],
-                    "statistic": stat,
-                    "verdict (seeds whose runs count)": row[f"{stat} verdict"],
-                    "rule verdict (every paired seed)": other[f"{stat} verdict"],
-                }
-            )
+            entry = {
+                "score": row["score"],
+                "statistic": stat,
+                "verdict (seeds whose runs count)": row[f"{stat} verdict"],
+                "rule verdict (every paired seed)": other[f"{stat} verdict"],
+            }
+            for key, label in ((stat, "per-seed mean"), (f"{stat} of mean accuracy", "of mean accuracy")):
+                if key in row and key in other:
+                    entry[f"{label} (seeds whose runs count)"] = row[key]
+                    entry[f"{label} (every paired seed)"] = other[key]
+                    entry[f"{label}: change"] = other[key] - row[key]
+            rows.append(entry)
     out = pd.DataFrame(rows)
     out["same"] = out["verdict (seeds whose runs count)"] == out["rule verdict (every paired seed)"]
     return out

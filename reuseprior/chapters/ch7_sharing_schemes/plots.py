@@ -86,31 +86,58 @@ def plot_accuracy_vs_parameters(rows: pd.DataFrame, spec: StudySpec, source: str
     return fig
 
 
+def _ssn_label(r: pd.Series) -> str:
+    generator = "RR" if str(r["config"]).startswith("SSN-RR") else "Emb"
+    return f"{generator}, " + r["budget"].replace("channelwise", "cw")
+
+
+def _spread_labels(ax: plt.Axes, points: list[tuple[float, float, str, str]], size: float) -> None:
+    """Label ``points`` (x, y, text, colour) beside them (right of the point, or left of it in the
+    right half of the panel, so no label leaves it), moving a label down by a line height while it
+    would overlap one placed already, with a leader line to its point: labels of points that coincide,
+    or nearly, stay legible. Call it once the figure's layout is final (it measures in axes fractions)."""
+    fig = ax.get_figure()
+    box = ax.get_window_extent()
+    line = 1.3 * size * fig.dpi / 72 / box.height
+    placed: list[tuple[float, float, float]] = []  # (left, right, bottom) of each label, axes fractions
+    for x, y, text, color in sorted(points, key=lambda p: (-p[1], p[0])):
+        fx, fy = ax.transAxes.inverted().transform(ax.transData.transform((x, y)))
+        wide = 0.62 * size * len(text) * fig.dpi / 72 / box.width
+        left = fx + 0.02 if fx < 0.5 else fx - 0.02 - wide
+        bottom = fy + 0.01
+        while any(abs(bottom - b) < line and left < r and l < left + wide for l, r, b in placed):
+            bottom -= line
+        placed.append((left, left + wide, bottom))
+        ax.annotate(text, (x, y), xytext=(left, bottom), textcoords="axes fraction", fontsize=size, color=color,
+                    arrowprops={"arrowstyle": "-", "color": color, "lw": 0.5, "alpha": 0.6})  # fmt: skip
+
+
 def plot_prior_vs_accuracy(rows: pd.DataFrame, spec: StudySpec, source: str) -> plt.Figure:
     """One panel per prior quantity: the configuration's score against its mean
     test accuracy (bars: seed range), shape and colour by scheme, fill by
-    budget; every configuration (each SSN budget too) is named in the legend,
-    and SSN's points are labelled with their budget in the panels."""
+    budget; every configuration (each SSN budget too) is named in the legend
+    below the panels, and SSN's points are labelled with their generator and
+    budget, labels that would overlap moved apart with a leader line to their
+    point (:func:`_spread_labels`: ES and H give every SSN-Emb budget one value)."""
     summary = summarize(rows)
-    fig, grid = plt.subplots(2, 2, figsize=(9.5, 7.6), sharey=True)
+    fig, grid = plt.subplots(2, 2, figsize=(10.5, 10.5), sharey=True)
     axes = list(grid.ravel())
     label_size = readable_fontsize(fig)
     for ax, score in zip(axes, PRIOR_SCORES):
         for _, r in summary.iterrows():
             ax.errorbar(r[score], r["test_top1_mean"], yerr=_seed_range(r), ms=7, capsize=3, label=r["config"],
                         **_style(r))  # fmt: skip
-            if r["scheme"] == "ssn":
-                where = (r[score], r["test_top1_mean"])
-                generator = "RR" if str(r["config"]).startswith("SSN-RR") else "Emb"
-                name = f"{generator}, " + r["budget"].replace("channelwise", "cw")
-                color = _style(r)["color"]
-                ax.annotate(name, where, xytext=(5, 3), textcoords="offset points", fontsize=label_size, color=color)
+        ax.margins(x=0.08)
         ax.set(xlabel=SCORE_LABELS[score], title=score.replace("_prime", "'").replace("_", " "))
     for ax in grid[:, 0]:
         ax.set_ylabel("test top-1 accuracy (%)")
     fig.legend(*_legend(*axes[0].get_legend_handles_labels()), title="configuration", fontsize=label_size,
-               loc="center left", bbox_to_anchor=(1.0, 0.5))  # fmt: skip
-    fig.tight_layout()
+               loc="lower center", ncol=2, bbox_to_anchor=(0.5, 0.0))  # fmt: skip
+    fig.tight_layout(rect=(0, 0.25, 1, 1))
+    for ax, score in zip(axes, PRIOR_SCORES):
+        ssn = summary[summary["scheme"] == "ssn"]
+        _spread_labels(ax, [(r[score], r["test_top1_mean"], _ssn_label(r), _style(r)["color"])
+                            for _, r in ssn.iterrows()], label_size)  # fmt: skip
     caption(fig, data_caption(spec, rows, source) + "; SSN's points carry their generator and budget "
             "(cw: channel-wise)")  # fmt: skip
     return fig
@@ -152,6 +179,15 @@ def describe_study(spec: StudySpec, budgets: Mapping[str, int], rows: pd.DataFra
     if len(unshared):
         table["FLOPs vs unshared (%)"] = 100 * (table["MFLOPs (built)"] * 1e6 / float(unshared.iloc[0]) - 1)
     return table
+
+
+def settings_table(spec: StudySpec) -> pd.DataFrame:
+    """:func:`study_settings` as a table to read: one row per setting (``part``: the study or its
+    training configuration), values as text."""
+    settings = study_settings(spec)
+    train = settings.pop("train")
+    rows = [("study", k, v) for k, v in settings.items()] + [("training", k, v) for k, v in train.items()]
+    return pd.DataFrame([{"part": part, "setting": k, "value": str(v)} for part, k, v in rows])
 
 
 def study_settings(spec: StudySpec) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Chapter 7's notebook profile: its rows, the paper-scale printed results and the reading."""
+"""Chapter 7's notebook profile: its rows and the paper-scale printed results."""
 
 from __future__ import annotations
 
@@ -13,16 +13,14 @@ from reuseprior.chapters.ch7_sharing_schemes.configs import (
     BIDART_STUDY,
     CPU_STUDY,
     NPAS_STUDY,
-    SCORE_LABELS,
     STORED_RUNS,
     SharingSchemesProfile,
     StudySpec,
 )
-from reuseprior.chapters.ch7_sharing_schemes.ranking import PRIOR_ORDER_VERDICT, study_rows, summarize
+from reuseprior.chapters.ch7_sharing_schemes.ranking import study_rows, summarize
 from reuseprior.chapters.ch7_sharing_schemes.runs import run_study
 from reuseprior.chapters.ch7_sharing_schemes.seeds import load_seed_table
 from reuseprior.core import paths
-from reuseprior.core.ordering import sort_rows
 
 
 def parameters_to_overrides(*, data_dir: str | None = None, download: bool | None = None) -> dict[str, Any]:
@@ -111,82 +109,3 @@ def printed_beside_trained(spec: StudySpec, rows: pd.DataFrame) -> pd.DataFrame:
     if not df.empty:
         df["difference (pp)"] = df["our error (%)"] - df["printed error (%)"]
     return df
-
-
-def _t_interval(low: float, high: float) -> str:
-    """A t-interval as text; none exists below two paired seeds."""
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return "t-interval: none (fewer than 2 paired seeds)"
-    return f"t-interval [{low:+.2f}, {high:+.2f}]"
-
-
-def _seeds(n: int) -> str:
-    return f"{n} paired seed" + ("" if n == 1 else "s")
-
-
-def reading(
-    agreement: pd.DataFrame, rank: pd.DataFrame, disagree: pd.DataFrame, score: str = "PG", *, not_comparable: str = ""
-) -> str:
-    """The ranking result in words, generated from the tables (so the narrative
-    cannot fall behind the stored rows): the pooled and within-budget agreement
-    of every score with its seed range, t-interval and verdict
-    (:func:`~reuseprior.reporting.statistics.verdict`), the naive baseline's, and the prior's
-    largest within-budget mistake. Configurations that tie (accuracy, score or
-    rank) are listed by name. ``not_comparable``: why no verdict may be given
-    yet (:func:`~reuseprior.chapters.ch7_sharing_schemes.criteria.decidability`),
-    stated first; the rule's verdicts are then shown as what it would say."""
-
-    def interval(r: pd.Series, key: str) -> str:
-        return (
-            f"{r[key]:+.2f} (seed range [{r[f'{key} seed range low']:+.2f}, {r[f'{key} seed range high']:+.2f}], "
-            f"per-seed {_t_interval(r[f'{key} t low'], r[f'{key} t high'])}, "
-            f"permutation p = {r[f'{key} permutation p']:.2f})"
-        )
-
-    status = (
-        [f"**Not comparable yet**: {not_comparable}. The verdicts below are *not comparable*; what the rule would "
-         "say on these seeds is in the `rule verdict` columns of the table above.", ""]
-        if not_comparable
-        else []
-    )  # fmt: skip
-    lines = status + [
-        f"From {int(agreement['configs'].iloc[0])} configurations x {_seeds(int(agreement['seeds'].iloc[0]))}. "
-        "Beside each rank correlation of the mean accuracies: the range of the same statistic over the seeds "
-        "(a range, not a confidence interval), the 95 % t-interval of the per-seed values and their exact "
-        "permutation p; the verdict on the claim that the prior agrees with training is the rule of "
-        "`reuseprior.reporting.statistics.verdict` (reproduced only when the interval lies above 0 and p < 0.05):",
-        "",
-    ]
-    for _, r in agreement.iterrows():
-        name = "parameter count (naive baseline)" if r["score"] == "params" else SCORE_LABELS[r["score"]]
-        lines.append(
-            f"- **{name}**: pooled Spearman {interval(r, 'spearman')}, **{r['spearman verdict']}**; "
-            f"within matched budgets Kendall {interval(r, 'kendall within budget')}, "
-            f"**{r['kendall within budget verdict']}**."
-        )
-    if not disagree.empty:
-        worst = disagree.iloc[0]
-        lines += [
-            "",
-            f"The largest within-budget mistake of {score}: it prefers **{worst['prior prefers']}** to "
-            f"**{worst['trained better']}**, which trains {worst['accuracy gap (pp)']:.2f} points better "
-            f"({worst['seeds agreeing with trained order']} seeds agree in sign, mean paired difference "
-            f"{worst['mean paired difference (pp)']:+.2f} points, {_t_interval(worst['t low'], worst['t high'])}, "
-            f"permutation p = {worst['permutation p']:.2f}, sign test p = "
-            f"{worst['sign test p']:.2f}: the prior's order is **{worst[PRIOR_ORDER_VERDICT]}**).",
-        ]
-    lines += ["", f"Order within each matched budget (best first), by training and by {score}:", ""]
-    for group, members in rank.groupby("group", sort=False):
-        if len(members) < 2:
-            continue
-        trained = " > ".join(sort_rows(members, "test_top1_mean", then="config", ascending=False)["config"])
-        prior = " > ".join(sort_rows(members, score, then="config", ascending=False)["config"])
-        lines.append(f"- {group}: trained {trained}; {score} {prior}.")
-    top_trained = sort_rows(rank, "trained rank", then="config").iloc[0]
-    top_prior = sort_rows(rank, "prior rank", then="config").iloc[0]
-    lines += [
-        "",
-        f"Best trained configuration: {top_trained['config']} ({top_trained['test_top1_mean']:.2f} %); "
-        f"the configuration {score} ranks first: {top_prior['config']} ({top_prior['test_top1_mean']:.2f} %).",
-    ]
-    return "\n".join(lines)

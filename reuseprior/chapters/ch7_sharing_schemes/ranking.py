@@ -14,12 +14,7 @@ from scipy import stats
 from reuseprior.chapters.ch7_sharing_schemes.configs import PRIOR_SCORES, STORED_RUNS, StudySpec
 from reuseprior.chapters.ch7_sharing_schemes.runs import plan_id, read_runs
 from reuseprior.core.ordering import sort_rows
-from reuseprior.reporting.statistics import (
-    CONFIDENCE,
-    MIN_PAIRS_FOR_BOOTSTRAP,
-    paired_summary,
-    verdict,
-)
+from reuseprior.reporting.statistics import CONFIDENCE, paired_summary, verdict
 
 #: the column of :func:`disagreements` holding the verdict on the prior's order
 PRIOR_ORDER_VERDICT = "verdict on the prior's order"
@@ -107,6 +102,28 @@ def _agreement(score: np.ndarray, acc: np.ndarray, groups: Sequence[str]) -> tup
     )
 
 
+def per_seed_agreement(
+    rows: pd.DataFrame, scores: Sequence[str] = PRIOR_SCORES
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[int], int]:
+    """Per score (and ``params``, the naive baseline; a score with a missing value is left out): the
+    :data:`AGREEMENT_STATISTICS` of the score against each seed's test accuracies (``(seeds, 3)``)
+    and against the accuracies averaged over the seeds (``(3,)``); the seeds and the number of
+    configurations."""
+    summary = summarize(rows)
+    configs, seeds, acc = _accuracy_matrix(rows)
+    summary = summary.set_index("config").loc[configs].reset_index()
+    groups_map = matched_budget_groups(summary)
+    groups = [groups_map[c] for c in configs]
+    per_seed, of_mean = {}, {}
+    for name in (*scores, "params"):
+        s = summary[name].to_numpy(dtype=float)
+        if not np.isfinite(s).all():
+            continue
+        of_mean[name] = np.array(_agreement(s, np.nanmean(acc, axis=1), groups))
+        per_seed[name] = np.array([_agreement(s, acc[:, j], groups) for j in range(len(seeds))]).reshape(-1, 3)
+    return per_seed, of_mean, seeds, len(configs)
+
+
 def ranking_agreement(
     rows: pd.DataFrame,
     scores: Sequence[str] = PRIOR_SCORES,
@@ -117,61 +134,52 @@ def ranking_agreement(
 ) -> pd.DataFrame:
     """Does the prior rank the configurations the way training does?
 
-    Per score: Spearman rho and Kendall tau-b between the score and the mean test
-    accuracy over seeds, across every configuration (``pooled``: the budgets
-    differ, so size enters), and Kendall's tau over the pairs at a matched budget
-    only (``within budget``, :func:`matched_budget_groups`: the study's
-    question). Beside each, the same statistic on each seed's accuracies alone:
-    their ``seed range`` (smallest and largest: a range, not an interval) and,
-    by :func:`~reuseprior.reporting.statistics.paired_summary` of the per-seed
-    values, the ``ci`` t-interval of their mean and its exact permutation p,
-    and the ``verdict`` of :func:`~reuseprior.reporting.statistics.verdict` on
-    the claim that the prior agrees with training (``"greater"``: a positive
-    rank correlation). The percentile bootstrap over seeds (a resample draws as
-    many seeds as were run, the same draw for every configuration) only from
-    :data:`~reuseprior.reporting.statistics.MIN_PAIRS_FOR_BOOTSTRAP` seeds on;
-    NaN below. Also ``params`` (the naive baseline: more parameters, better)."""
-    summary = summarize(rows)
-    configs, seeds, acc = _accuracy_matrix(rows)
-    summary = summary.set_index("config").loc[configs].reset_index()
-    groups_map = matched_budget_groups(summary)
-    groups = [groups_map[c] for c in configs]
-    rng = np.random.default_rng(seed)
-    draws = [rng.integers(0, len(seeds), size=len(seeds)) for _ in range(n_boot)]
-    if len(seeds) < MIN_PAIRS_FOR_BOOTSTRAP:
-        draws = []
+    Per score, three rank correlations with the test accuracy: Spearman rho and
+    Kendall tau-b across every configuration (``pooled``: the budgets differ, so
+    size enters), and Kendall's tau-a over the pairs at a matched budget only
+    (``within budget``, :func:`matched_budget_groups`: the study's question).
+
+    **The estimand** of each is the mean over the seeds of the statistic computed
+    on each seed's accuracies alone (a seed fixes the data order and
+    initialisation of every configuration): the column named after the
+    statistic, with its ``seed range`` (smallest and largest: a range, not an
+    interval), the ``ci`` t-interval of the per-seed values and their exact
+    permutation p (:func:`~reuseprior.reporting.statistics.paired_summary`), and
+    the ``verdict`` of :func:`~reuseprior.reporting.statistics.verdict` on the
+    claim that the prior agrees with training (``"greater"``: a positive rank
+    correlation). The percentile bootstrap of the per-seed values only from
+    :data:`~reuseprior.reporting.statistics.MIN_PAIRS_FOR_BOOTSTRAP` seeds on
+    (``n_boot`` resamples); NaN below. Beside it, ``of mean accuracy``: the same
+    statistic on the accuracies averaged over the seeds, another estimand
+    (correlations do not average), shown **without** an interval. Also
+    ``params`` (the naive baseline: more parameters, better)."""
+    per_seed, of_mean, seeds, configs = per_seed_agreement(rows, scores)
     out = []
-    for name in (*scores, "params"):
-        s = summary[name].to_numpy(dtype=float)
-        if not np.isfinite(s).all():
-            continue
-        point = _agreement(s, np.nanmean(acc, axis=1), groups)
-        per_seed = np.array([_agreement(s, acc[:, j], groups) for j in range(len(seeds))])
-        boot = np.array([_agreement(s, np.nanmean(acc[:, d], axis=1), groups) for d in draws]).reshape(-1, 3)
-        row = {"score": name, "configs": len(configs), "seeds": len(seeds)}
+    for name, values in per_seed.items():
+        row = {"score": name, "configs": configs, "seeds": len(seeds)}
         for k, label in enumerate(AGREEMENT_STATISTICS):
-            row.update(_agreement_columns(label, point[k], per_seed[:, k], boot[:, k], ci, seed))
+            row.update(_agreement_columns(label, of_mean[name][k], values[:, k], n_boot, ci, seed))
         out.append(row)
     return pd.DataFrame(out)
 
 
 def _agreement_columns(
-    label: str, point: float, per_seed: np.ndarray, boot: np.ndarray, ci: float, seed: int
+    label: str, of_mean: float, per_seed: np.ndarray, resamples: int, ci: float, seed: int
 ) -> dict[str, float | str]:
-    """One statistic's columns in :func:`ranking_agreement`."""
-    summary = paired_summary(per_seed, confidence=ci, seed=seed)
-    finite = boot[np.isfinite(boot)]
-    lo_q, hi_q = (1 - ci) / 2 * 100, (1 + ci) / 2 * 100
+    """One statistic's columns in :func:`ranking_agreement`: the per-seed mean with its own interval
+    and verdict, and the statistic of the mean accuracies beside it."""
+    summary = paired_summary(per_seed, confidence=ci, seed=seed, resamples=resamples)
     return {
-        label: point,
+        label: summary["mean"],
         f"{label} seed range low": summary["seed range low"],
         f"{label} seed range high": summary["seed range high"],
         f"{label} t low": summary["t low"],
         f"{label} t high": summary["t high"],
         f"{label} permutation p": summary["permutation p"],
-        f"{label} bootstrap low": float(np.percentile(finite, lo_q)) if len(finite) else math.nan,
-        f"{label} bootstrap high": float(np.percentile(finite, hi_q)) if len(finite) else math.nan,
+        f"{label} bootstrap low": summary["bootstrap low"],
+        f"{label} bootstrap high": summary["bootstrap high"],
         f"{label} verdict": verdict(summary, "greater", alpha=1 - ci),
+        f"{label} of mean accuracy": of_mean,
     }
 
 
