@@ -83,6 +83,7 @@ def test_the_gpu_profile_runs_the_protocol_then_the_chosen_recipe_on_a_tiny_plan
     monkeypatch.setattr(table42, "PROFILES", {n: table42.StudyProfile(n, **tiny) for n in ("cpu", "gpu")})
     monkeypatch.setattr(table42, "MODELS", ("V2-B0-shared",))
     monkeypatch.setattr(table42, "CANDIDATE_RECIPES", {"adamw-cosine": table42.CANDIDATE_RECIPES["adamw-cosine"]})
+    monkeypatch.setattr(real, "WORK_DIR", tmp_path / "checkpoints")
     monkeypatch.setattr(table42, "PROTOCOL_SEEDS", (0,))
     monkeypatch.setattr(table42, "STUDY_SEEDS", (0, 1))
     store = tmp_path / "runs.csv"

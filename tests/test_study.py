@@ -49,6 +49,17 @@ def test_putting_a_run_again_replaces_its_row(tmp_path):
     assert store.stored_keys("p") == {("a", 0), ("b", 0)}
 
 
+def test_another_copys_new_rows_are_merged_and_stored_rows_kept(tmp_path):
+    here, there = (RunStore(tmp_path / f"{n}.csv", key=("name", "seed")) for n in ("here", "there"))
+    here.put({"plan": "p", "name": "a", "seed": 0, "value": 1})
+    there.put({"plan": "p", "name": "a", "seed": 0, "value": 99})  # the same run, trained elsewhere
+    there.put({"plan": "p", "name": "a", "seed": 1, "value": 2})
+    there.put({"plan": "q", "name": "a", "seed": 0, "value": 3})
+    assert here.merge_from(there.path) == 2 and here.merge_from(there.path) == 0
+    rows = here.rows().sort_values(["plan", "seed"])
+    assert rows[["plan", "seed", "value"]].values.tolist() == [["p", 0, 1], ["p", 1, 2], ["q", 0, 3]]
+
+
 def test_a_deadline_leaves_the_run_pending(tmp_path):
     study = _study(tmp_path / "runs.csv")
     stopped = Study(study.name, study.plan, study.store, study.runs, lambda **_: None)

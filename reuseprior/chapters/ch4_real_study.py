@@ -192,15 +192,17 @@ def as_study(
     spec: TrainingStudy = CPU_STUDY,
     *,
     path: str | Path = STORED_RUNS,
-    work_dir: Path = WORK_DIR,
+    work_dir: Path | None = None,
     progress: bool = False,
     device: str = "cpu",
     deadline: float | None = None,
 ) -> Study:
-    """``spec`` as a resumable study of :mod:`reuseprior.core.study` (its runs in ``path``), trained on
-    ``device``; past ``deadline`` (a :func:`time.time`) a run stops at an epoch boundary and stays pending."""
+    """``spec`` as a resumable study of :mod:`reuseprior.core.study` (its runs in ``path``, their
+    checkpoints under ``work_dir``, default :data:`WORK_DIR`), trained on ``device``; past ``deadline`` (a
+    :func:`time.time`) a run stops at an epoch boundary and stays pending."""
     runs = tuple({"study": spec.name, "model": model, "seed": seed} for model, seed in spec.runs())
-    context = {"spec": spec, "work_dir": Path(work_dir), "progress": progress, "device": device, "deadline": deadline}
+    work_dir = Path(work_dir or WORK_DIR)
+    context = {"spec": spec, "work_dir": work_dir, "progress": progress, "device": device, "deadline": deadline}
     return Study(spec.name, plan_id(spec), run_store(path), runs, train_run, context, live_check=live_check)
 
 
@@ -260,7 +262,7 @@ def run_study(
     study: TrainingStudy = CPU_STUDY,
     *,
     path: str | Path = STORED_RUNS,
-    work_dir: Path = WORK_DIR,
+    work_dir: Path | None = None,
     only: Iterable[tuple[str, int]] | None = None,
     max_runs: int | None = None,
     progress: bool = True,

@@ -52,8 +52,10 @@ plan), so the protocol's two seeds are the study's first two.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Mapping
 
 import numpy as np
@@ -62,6 +64,7 @@ import pandas as pd
 from reuseprior.chapters import ch4_real_study as real
 from reuseprior.chapters.ch4_sharing_training import TABLE_4_2_MODELS
 from reuseprior.chapters.ch4_sharing_training.configs import OFFICIAL_END_FRACTION, SharingTrainingProfile
+from reuseprior.core import paths
 from reuseprior.training.convergence import read_history
 
 __all__ = [
@@ -77,7 +80,11 @@ __all__ = [
     "StudyProfile",
     "chosen_recipe",
     "decisive_study",
+    "device_throughput",
     "diverged",
+    "floor_study",
+    "protocol_reading",
+    "protocol_runs",
     "protocol_studies",
     "protocol_table",
     "run_summary",
@@ -159,6 +166,16 @@ def _study(profile: StudyProfile, recipe: str, seeds: tuple[int, ...]) -> real.T
     )
 
 
+def floor_study(profile: str = "cpu") -> real.TrainingStudy:
+    """The images of ``profile``'s runs, named ``table42-<profile>``, for the linear floor
+    (:func:`~reuseprior.chapters.ch4_real_study.store_linear_floor`): the floor depends on the images
+    alone (the seed's split, the profile's training images), so one serves every recipe of a seed."""
+    first = next(iter(CANDIDATE_RECIPES))
+    return real.TrainingStudy(
+        name=f"table42-{profile}", models=MODELS, seeds=STUDY_SEEDS, settings=_settings(PROFILES[profile], first)
+    )
+
+
 def protocol_studies(profile: str = "cpu") -> list[real.TrainingStudy]:
     """The recipe protocol on ``profile``: one study per candidate recipe, every model, two seeds."""
     return [_study(PROFILES[profile], recipe, PROTOCOL_SEEDS) for recipe in CANDIDATE_RECIPES]
@@ -178,6 +195,10 @@ def diverged(history: list[Mapping[str, float]], warmup_epochs: float) -> bool:
     return any(not math.isfinite(v) or v > DIVERGENCE_FACTOR * start for v in after)
 
 
+#: the columns of :func:`run_summary`
+_SUMMARY_COLUMNS = ("model", "seed", "val top-1 last epochs", "val top-1", "train top-1 (eval)", "diverged")
+
+
 def run_summary(row: Mapping[str, object]) -> dict[str, object]:
     """One stored run read for the protocol: its validation top-1 over the last :data:`JUDGED_EPOCHS`
     epochs, its final validation and eval-mode training top-1, and whether it diverged."""
@@ -194,6 +215,26 @@ def run_summary(row: Mapping[str, object]) -> dict[str, object]:
     }
 
 
+def _protocol_rows(runs: pd.DataFrame, spec: real.TrainingStudy) -> pd.DataFrame:
+    """The stored rows of the protocol study ``spec`` (its plan, its seeds)."""
+    mine = runs[(runs["study"] == spec.name) & (runs["plan"] == real.plan_id(spec))]
+    return mine[mine["seed"].isin(spec.seeds)]
+
+
+def protocol_runs(runs: pd.DataFrame, profile: str = "cpu") -> pd.DataFrame:
+    """Every stored run of the protocol on ``profile``, one row each (:func:`run_summary`), with its recipe,
+    test top-1 and the machine that trained it."""
+    rows = []
+    for spec in protocol_studies(profile):
+        recipe = spec.name.removeprefix(f"table42-{profile}-")
+        for _, row in _protocol_rows(runs, spec).iterrows():
+            summary = run_summary(row)
+            summary.update({"test top-1": float(row["top1_test"]), "machine": row.get("machine")})
+            rows.append({"recipe": recipe, **summary})
+    columns = ["recipe", "model", "seed", "val top-1 last epochs", "val top-1", "test top-1", "train top-1 (eval)"]
+    return pd.DataFrame(rows, columns=[*columns, "diverged", "machine"])
+
+
 def protocol_table(runs: pd.DataFrame, profile: str = "cpu") -> pd.DataFrame:
     """Per candidate recipe of the protocol on ``profile`` (``runs``: stored rows of
     :func:`~reuseprior.chapters.ch4_real_study.read_runs`): runs stored of those planned, the runs that
@@ -201,22 +242,21 @@ def protocol_table(runs: pd.DataFrame, profile: str = "cpu") -> pd.DataFrame:
     its score, and whether the recipe is refused or complete."""
     rows = []
     for spec in protocol_studies(profile):
-        mine = runs[(runs["study"] == spec.name) & (runs["plan"] == real.plan_id(spec))]
-        mine = mine[mine["seed"].isin(spec.seeds)]
-        summary = pd.DataFrame([run_summary(r) for _, r in mine.iterrows()])
-        per_model = summary.groupby("model")["val top-1 last epochs"].mean() if len(summary) else pd.Series()
-        complete = len(mine) == len(spec.runs())
-        worst = per_model.idxmin() if len(per_model) else None
-        rows.append(
-            {"recipe": spec.name.removeprefix(f"table42-{profile}-"), "plan": real.plan_id(spec),
-             "runs stored": f"{len(mine)} of {len(spec.runs())}",
-             "diverged": ", ".join(f"{m} seed {s}" for m, s in
-                                   summary.loc[summary["diverged"], ["model", "seed"]].itertuples(index=False))
-             if len(summary) else "",
-             **{f"{m} (val top-1, last {JUDGED_EPOCHS})": per_model.get(m, np.nan) for m in MODELS},
-             "worst model": worst, "score (worst model)": per_model.min() if len(per_model) else np.nan,
-             "complete": complete}
-        )  # fmt: skip
+        mine = _protocol_rows(runs, spec)
+        summary = pd.DataFrame([run_summary(r) for _, r in mine.iterrows()], columns=_SUMMARY_COLUMNS)
+        per_model = summary.groupby("model")["val top-1 last epochs"].mean()
+        failed = summary.loc[summary["diverged"], ["model", "seed"]].itertuples(index=False)
+        row = {
+            "recipe": spec.name.removeprefix(f"table42-{profile}-"),
+            "plan": real.plan_id(spec),
+            "runs stored": f"{len(mine)} of {len(spec.runs())}",
+            "diverged": ", ".join(f"{m} seed {s}" for m, s in failed),
+        }
+        row.update({f"{m} (val top-1, last {JUDGED_EPOCHS})": per_model.get(m, np.nan) for m in MODELS})
+        row["worst model"] = per_model.idxmin() if len(per_model) else None
+        row["score (worst model)"] = per_model.min() if len(per_model) else np.nan
+        row["complete"] = len(mine) == len(spec.runs())
+        rows.append(row)
     table = pd.DataFrame(rows)
     table["refused"] = table["diverged"] != ""
     return table
@@ -234,3 +274,49 @@ def chosen_recipe(runs: pd.DataFrame, profile: str = "cpu") -> str | None:
         return None
     best = eligible["score (worst model)"].max()
     return str(eligible.loc[eligible["score (worst model)"] == best, "recipe"].iloc[0])
+
+
+def protocol_reading(table: pd.DataFrame) -> str:
+    """What :func:`protocol_table` says, in words: how far the protocol is, which recipes are refused
+    (and why), and the choice with its worst model's score, or why there is none yet."""
+    stored = ", ".join(f"{r} {n}" for r, n in zip(table["recipe"], table["runs stored"]))
+    text = f"Runs stored per recipe: {stored}."
+    refused = table[table["refused"]]
+    if not refused.empty:
+        reasons = "; ".join(f"{r} ({d})" for r, d in zip(refused["recipe"], refused["diverged"]))
+        text += f" Refused (a run diverged): {reasons}."
+    scored = table.dropna(subset=["score (worst model)"])
+    if not scored.empty:
+        worst = zip(scored["recipe"], scored["worst model"], scored["score (worst model)"])
+        text += " So far the worst model of each recipe: " + "; ".join(f"{r}: {m} {v:.2f} %" for r, m, v in worst) + "."
+    if not table["complete"].all():
+        return text + " No recipe is chosen until every run of every recipe is stored."
+    eligible = table[~table["refused"]]
+    if eligible.empty:
+        return text + " Every recipe is refused: none is chosen, and the study does not run."
+    best = eligible.loc[eligible["score (worst model)"].idxmax()]
+    score = best["score (worst model)"]
+    return (
+        f"{text} **Chosen: {best['recipe']}**, whose worst model ({best['worst model']}) reaches {score:.2f} % "
+        f"validation top-1 over the last {JUDGED_EPOCHS} epochs."
+    )
+
+
+#: the measurements of ``benchmarks/bench_fit_throughput.py`` on lent GPUs, one JSON file per run
+DEVICE_MEASUREMENTS = paths.DATA_DIR / "device"
+
+
+def device_throughput(folder: Path = DEVICE_MEASUREMENTS) -> pd.DataFrame:
+    """The stored GPU measurements of ``fit``'s training throughput (``bench_fit_throughput.py``), one
+    row per model and process count: the device, model, width, batch, processes and images per second
+    (summed over the processes). Empty when no device was lent yet."""
+    rows = []
+    for path in sorted(Path(folder).glob("fit_throughput_*.json")):
+        run = json.loads(path.read_text())
+        width = float(path.stem.split("_w")[-1].split("_b")[0])
+        for single in run["single"]:
+            setting = {"device": run["device"], "model": single["model"], "width": width, "batch": single["batch"]}
+            rows.append({**setting, "processes": 1, "images/s": single["images_per_s"]})
+            shared = [s for s in run["shared"] if s["model"] == single["model"]]
+            rows.extend({**setting, "processes": s["processes"], "images/s": s["images_per_s_total"]} for s in shared)
+    return pd.DataFrame(rows, columns=["device", "model", "width", "batch", "processes", "images/s"])

@@ -42,7 +42,7 @@ from distributed import Client
 from filelock import FileLock
 
 from reuseprior.core.distributed import Call, Killed, run_jobs
-from reuseprior.core.files import append_csv_row, replace_csv_rows
+from reuseprior.core.files import append_csv_row, replace_csv_rows, write_csv
 from reuseprior.core.progress import progress_bar
 
 __all__ = [
@@ -114,6 +114,24 @@ class RunStore:
         ident = {c: first[c] for c in (self.plan_column, *self.key)}
         with self.lock():
             return replace_csv_rows(self.path, ident, rows, read=self._read, validate=self._check)
+
+    def merge_from(self, path: str | Path) -> int:
+        """Store the rows of another copy of this store (another machine's, say) whose plan and key this
+        one lacks; a row stored here already is kept as it is. Returns the number of rows added."""
+        theirs = self._read(Path(path))
+        if theirs.empty:
+            return 0
+        with self.lock():
+            mine = self._read(Path(self.path))
+            have = set(zip(*(mine[c].map(_plain) for c in (self.plan_column, *self.key)))) if len(mine) else set()
+            keys = zip(*(theirs[c].map(_plain) for c in (self.plan_column, *self.key)))
+            new = theirs[[k not in have for k in keys]]
+            if not new.empty:
+                columns = list(self.columns or dict.fromkeys([*mine.columns, *new.columns]))
+                merged = pd.concat([mine, new.reindex(columns=columns)], ignore_index=True)[columns]
+                self._check(merged)
+                write_csv(merged, self.path)
+        return len(new)
 
     def append(self, row: Mapping[str, Any]) -> pd.DataFrame:
         """Append one row (a run log that keeps every attempt); atomic, validated."""

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Chapter 4's Table 4.2 study on a lent GPU machine (the `device` tool of this workplace), in one call.
+#
+# Here, before the call (once per session; both folders are git-ignored through .git/info/exclude):
+#   bash ../shared/tools/device-wheels.sh pandas        # .whl/: dask, distributed, their needs, pandas 3
+#   mkdir -p .devcarry && (cd build/datasets && tar -cf - FashionMNIST/raw | xz -9 -T2) > .devcarry/fmnist.tar.xz
+# The call (carry [".whl", ".devcarry"]; the tracked tree plus both must stay under 64 MiB):
+#   W=12 MIN=8 bash scripts/device/ch4_table42.sh [--profile cpu|gpu]
+# It trains what is pending of the study (the recipe protocol first, then the chosen recipe's study) with
+# W Dask workers sharing the GPU, starts no epoch after MIN minutes, and writes the run store to
+# $OUT/ch4_runs.csv. Back here, its new rows join the tracked store (those already stored are kept):
+#   python -c "from reuseprior.chapters import ch4_real_study as r; print(r.run_store().merge_from('FILE'))"
+set -o pipefail
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONUNBUFFERED=1
+W=${W:-12}
+MIN=${MIN:-8}
+if [ ! -d /tmp/site/dask ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+fi
+export PYTHONPATH=/tmp/site:$PWD
+if [ ! -f build/datasets/FashionMNIST/raw/train-images-idx3-ubyte ]; then
+  mkdir -p build/datasets && tar -xJf .devcarry/fmnist.tar.xz -C build/datasets || exit 1
+fi
+cp data/ch4_real_study_runs.csv "$OUT/ch4_runs.csv"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python3 -m reuseprior study ch4 run "$@" --device cuda --workers "$W" --max-minutes "$MIN" \
+  --store "$OUT/ch4_runs.csv" --no-progress 2>&1 | grep -v "^  \|UserWarning\|Perhaps you\|Hosting the HTTP"
+python3 -m reuseprior study ch4 status "$@" --store "$OUT/ch4_runs.csv" 2>&1 | tail -8
