@@ -385,7 +385,7 @@ def test_help_and_argument_errors_import_no_heavy_module():
 
 def test_the_names_the_light_parsers_repeat_are_the_librarys():
     from reuseprior import datasets
-    from reuseprior.analysis.compare import OPTIONAL_PROXIES, QUANTITIES
+    from reuseprior.analysis.compare import OPTIONAL_PROXIES, QUANTITIES, SYMBOLS
     from reuseprior.baselines import registry
     from reuseprior.chapters import ch3_revolver, ch4_sharing_training, ch5_depth_width, ch7_sharing_schemes
     from reuseprior.commands import COMMANDS, parser_module, parsers
@@ -413,6 +413,7 @@ def test_the_names_the_light_parsers_repeat_are_the_librarys():
     for name, entry in study_command.STUDIES.items():
         assert p["study"].STUDIES[name].actions == tuple(entry.actions), name
     assert (p["compare"].QUANTITIES, p["compare"].OPTIONAL_PROXIES) == (QUANTITIES, OPTIONAL_PROXIES)
+    assert p["compare"].SYMBOLS == SYMBOLS
     assert p["compare"].DATA_DEPENDENT == tuple(x for x in OPTIONAL_PROXIES if x in registry.DATA_DEPENDENT)
     assert p["search_nb201"].STORED_RUNS == nb201_search.STORED_RUNS
     assert p["search_nb201"].KEY_COLUMNS == nb201_search.search_study().store.key
