@@ -22,7 +22,8 @@ Policies:
   the model's other scores stand. Ctrl-C is not a failure and stops the run.
 - Ranking: by ``by`` (a column, or the thesis's symbol of a quantity: P'G, ES, H, S), a higher
   value first (the thesis's direction for its quantities; for a proxy, its paper's,
-  :attr:`reuseprior.baselines.registry.ProxyInfo.higher_is_better`); ties by model name; a model without a value has no rank and comes last.
+  :attr:`reuseprior.baselines.registry.ProxyInfo.higher_is_better`); ties by model name; a model
+  without a value has no rank and comes last.
 - Costs: ``cpu_seconds`` is the process CPU time of one model's analysis and
   scores (its build excluded).
 """
