@@ -494,3 +494,12 @@ def test_the_names_the_light_parsers_repeat_are_the_librarys():
     assert p["train"].PROFILES == tuple(sorted(ch4_sharing_training.PROFILES))
     assert p["train"].MODELS == tuple(ch4_sharing_training.MODELS)
     assert p["train"].RECIPES == tuple(sorted(ch4_sharing_training.RECIPES))
+
+
+def test_the_top_level_help_reads_as_text(capsys):
+    """Issue 45, item 9: ``python -m reuseprior --help`` showed the module docstring's first line, reST
+    markup included."""
+    assert main(["--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "``" not in out and ":mod:" not in out
+    assert "reusability prior" in out and "COMMAND --help" in out

@@ -45,6 +45,13 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     errors.UnsupportedOpError,
 )
 
+#: what ``python -m reuseprior --help`` says above the commands (the module docstring is for programmers)
+DESCRIPTION = (
+    "Count the contexts of any PyTorch model and rank models by the reusability prior (PG, P'G, ES, H, S), and "
+    "rebuild the tables, figures and trained studies of Polat's thesis 'The Reusability Prior in Deep Learning "
+    "Models'."
+)
+
 #: command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": (
@@ -119,7 +126,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in ALIASES:
         argv = [*ALIASES[argv[0]], *argv[1:]]
     prog = "reuseprior" if Path(sys.argv[0]).name == "reuseprior" else "python -m reuseprior"  # console script
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=DESCRIPTION,
+        epilog=f"Each command's arguments: {prog} COMMAND --help (e.g. {prog} analyze --help).",
+    )
     sub = parser.add_subparsers(dest="command", metavar="command")
     for name, (_, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
