@@ -154,7 +154,7 @@ def test_the_check_reports_cut_and_scrolled_tables_and_bars(chromium: str, tmp_p
     (tmp_path / "page.html").write_text(page, encoding="utf-8")
     (report,) = check_pages(tmp_path, ["page"], chromium=chromium)
     assert not report.error, report.error
-    assert [t["last_column"] for t in report.tables] == ["fits", "cut match", "scrolled match"]
+    assert [t["last_column"] for t in report.tables] == ["fits", "cut match", "scrolled match", "reason"]
     assert [t["last_column"] for t in report.cut_tables] == ["cut match", "scrolled match"]
     assert report.cut_tables[1]["heading"] == "Scrolls in its box"
     assert report.bars == ["0%|          | 0/7"] and not report.ok
