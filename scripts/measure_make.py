@@ -13,7 +13,7 @@ order and times each:
 4. ``make figures``: whether it left the clone's tree as committed;
 5. ``make book``.
 
-Each step's output goes to ``<clone>/make-<step>.log``. The rows replace the
+Each step's output goes to ``make-<step>.log`` beside the clone. The rows replace the
 whole CSV (one measurement, one machine, one date), and the README and
 ``docs/setup.md`` quote them with ``<!-- source: data/make_timings.csv... -->``
 markers, so ``tests/test_readme.py`` fails until the quoted numbers are the
@@ -71,7 +71,8 @@ def pytest_summary(log: str) -> dict[str, float | int]:
     items = re.findall(r"\[(\d+) items?\]|collected \d+ items? / .*?(\d+) selected|collected (\d+) items?", log)
     if items:  # xdist's count, else the selected ones, else the collected ones
         found["items"] = int(next(x for x in items[-1] if x))
-    summaries = re.findall(r"=+ (.*?) in ([\d.]+)s(?: \([\d:]+\))? =+", log)
+    # "= 2093 passed, 15 skipped in 1440.12s (0:24:00) =", or without the rules under -q
+    summaries = re.findall(r"^=* ?((?:\d+ \w+,? ?)+) in ([\d.]+)s(?: \([\d:]+\))?(?: =*)?$", log, re.M)
     if summaries:
         counts, seconds = summaries[-1]
         for number, what in re.findall(r"(\d+) (passed|skipped|failed|errors?)\b", counts):
@@ -97,7 +98,7 @@ def _size_gb(path: Path) -> float:
 
 def run_step(step: str, clone: Path, env: dict[str, str]) -> dict[str, object]:
     """Run one step in ``clone``, its output into ``make-<step>.log``; its row (without machine and date)."""
-    log_path = clone / f"make-{step}.log"
+    log_path = clone.parent / f"make-{step}.log"
     print(f"{step}: {STEPS[step]} (log: {log_path})", flush=True)
     start = time.monotonic()
     with log_path.open("w") as log:
@@ -111,7 +112,7 @@ def run_step(step: str, clone: Path, env: dict[str, str]) -> dict[str, object]:
     if step == "set-up":
         row["venv_gb"] = _size_gb(clone / ".venv")
     status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True, check=True)
-    row["tree_clean"] = not [line for line in status.stdout.splitlines() if not line.endswith(".log")]
+    row["tree_clean"] = not status.stdout.strip()
     return row
 
 
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.remove:
         shutil.rmtree(work)
     else:
-        print(f"the clone and its logs: {clone}")
+        print(f"the clone: {clone}; the logs beside it")
     return 0
 
 

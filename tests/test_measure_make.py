@@ -34,6 +34,10 @@ collected 1904 items / 52 deselected / 1852 selected
     [
         (XDIST_LOG, {"items": 2108, "passed": 2093, "skipped": 15, "pytest_minutes": 24.0}),
         (PLAIN_LOG, {"items": 1852, "passed": 1849, "failed": 2, "pytest_minutes": 5.0}),
+        (
+            "bringing up nodes...\n....\n1738 passed, 5 skipped in 95.40s (0:01:35)\n",
+            {"passed": 1738, "skipped": 5, "pytest_minutes": 1.6},
+        ),
         ("no pytest here", {}),
     ],
 )
