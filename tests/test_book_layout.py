@@ -5,8 +5,10 @@
   executed them, which draws none);
 * no ``match`` column of any table is out of view, and on chapter 5's pages
   (Tables 5.1-5.4 and the energy priors) every column of every table is;
+* no table cell is cut short by pandas (``...``; issue 45, item 3), in the
+  committed notebooks' outputs and on the pages;
 * the check itself reports a table cut by the content's edge, or scrollable
-  sideways in its own box, and a bar, on a page made to have them.
+  sideways in its own box, a bar and a cut cell, on a page made to have them.
 
 The browser tests need Chromium: without it they are skipped saying so
 (``make browser`` installs it); ``REUSEPRIOR_SKIP_BROWSER=1`` skips them too.
@@ -20,16 +22,20 @@ import os
 import warnings
 from pathlib import Path
 
+import nbformat
+import pandas as pd
 import pytest
 
 from reuseprior.core import paths
 from reuseprior.reporting.book import BookResult, build_book, chapter_files
 from reuseprior.reporting.book_layout import (
     CONTENT_PX,
+    CUT_MARK,
     FULL_WIDTH_TAG,
     LayoutReport,
     breakable_headers,
     check_pages,
+    cut_cells,
     find_chromium,
     fit_tables,
     table_min_width,
@@ -38,6 +44,18 @@ from reuseprior.reporting.book_layout import (
 NOTEBOOKS_DIR = Path(os.environ.get("REUSEPRIOR_BOOK_NOTEBOOKS_DIR", paths.NOTEBOOKS_DIR))
 #: The pages whose every table must be wholly in view (chapter 5: Tables 5.1-5.4, the energy priors).
 ALL_COLUMNS_IN_VIEW = ("notebooks/ch5_depth_width", "notebooks/ch5_energy_priors")
+#: Chapters whose cut cells are fixed on their owners' branches (issue 45, item 3): strict, so that each
+#: entry fails as XPASS once the fix is merged, and is then removed.
+CUT_CELLS_PENDING = ("ch3_revolver", "ch4_sharing_training", "ch7_sharing_schemes")
+
+
+def _chapter_params(prefix: str = "") -> list:
+    """Every chapter notebook, those of :data:`CUT_CELLS_PENDING` marked as expected to fail."""
+    pending = pytest.mark.xfail(strict=True, reason="issue 45, item 3: its cut cells are fixed on another branch")
+    return [
+        pytest.param(prefix + path.stem, marks=[pending] if path.stem in CUT_CELLS_PENDING else [])
+        for path in sorted(paths.NOTEBOOKS_DIR.glob("ch*.ipynb"))
+    ]
 
 
 def _table(columns: int, value: str = "12345.67890") -> str:
@@ -70,6 +88,32 @@ def test_only_a_cell_with_a_table_wider_than_the_column_is_tagged_full_width() -
     assert fit_tables(nb) == [1] and nb["cells"][1]["metadata"]["tags"] == [FULL_WIDTH_TAG], "tagged once"
 
 
+def test_a_cut_cell_is_one_pandas_ended_with_dots() -> None:
+    frame = pd.DataFrame({"model": ["a", "b"], "reason": ["short", "x" * 60]})
+    with pd.option_context("display.max_colwidth", 50):
+        (cut,) = cut_cells(frame._repr_html_())
+    assert cut.endswith(CUT_MARK) and cut.startswith("xxx") and len(cut) <= 50
+    with pd.option_context("display.max_colwidth", None):
+        assert cut_cells(frame._repr_html_()) == []
+    assert cut_cells("<table><tr><th>header...</th></tr></table><p>prose...</p>") == []
+
+
+@pytest.mark.parametrize("notebook", _chapter_params())
+def test_no_committed_table_cell_is_cut_short(notebook: str) -> None:
+    """The committed outputs' HTML tables (what the book shows) hold every cell in full."""
+    nb = nbformat.read(NOTEBOOKS_DIR / f"{notebook}.ipynb", as_version=4)
+    cut = {}
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            html = output.get("data", {}).get("text/html", "")
+            if cut_cells(html):
+                cut[index] = [text[-50:] for text in cut_cells(html)][:3]
+    assert not cut, (
+        f"{notebook}: cells cut short by pandas (show those tables inside "
+        f'pd.option_context("display.max_colwidth", None)), by notebook cell: {cut}'
+    )
+
+
 def test_a_header_may_break_after_its_underscores_and_nothing_else_changes() -> None:
     html = '<table><tr><th class="x">expected_energy</th><td>a_b</td></tr></table>'
     assert breakable_headers(html) == '<table><tr><th class="x">expected_<wbr>energy</th><td>a_b</td></tr></table>'
@@ -96,6 +140,7 @@ body {{ margin: 0; font: 16px sans-serif; }} article {{ width: 600px; padding: 0
 <h2>Cut by the edge</h2>{wide}
 <h2>Scrolls in its box</h2><div class="scroll">{scrolled}</div>
 <pre>table_5_1:   0%|          | 0/7 [00:00&lt;?, ?it/s]</pre>
+<h2>Cut short</h2><table><tr><th>reason</th></tr><tr><td>the run ended below the floor becau...</td></tr></table>
 </article></body></html>"""
 
 
@@ -109,11 +154,13 @@ def test_the_check_reports_cut_and_scrolled_tables_and_bars(chromium: str, tmp_p
     (tmp_path / "page.html").write_text(page, encoding="utf-8")
     (report,) = check_pages(tmp_path, ["page"], chromium=chromium)
     assert not report.error, report.error
-    assert [t["last_column"] for t in report.tables] == ["fits", "cut match", "scrolled match"]
+    assert [t["last_column"] for t in report.tables] == ["fits", "cut match", "scrolled match", "reason"]
     assert [t["last_column"] for t in report.cut_tables] == ["cut match", "scrolled match"]
     assert report.cut_tables[1]["heading"] == "Scrolls in its box"
     assert report.bars == ["0%|          | 0/7"] and not report.ok
     assert any("'cut match'" in line for line in report.problems())
+    assert report.cut == [{"index": 3, "heading": "Cut short", "text": "the run ended below the floor becau..."}]
+    assert any("a cell cut short by pandas" in line for line in report.problems())
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +198,10 @@ def test_every_column_of_chapter_5_is_in_view(reports: dict[str, LayoutReport], 
     report = reports[page]
     assert report.tables, f"{page}: no table measured"
     assert not report.cut_tables, "\n".join(report.problems())
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("page", _chapter_params("notebooks/"))
+def test_no_table_cell_is_cut_short(reports: dict[str, LayoutReport], page: str) -> None:
+    """Issue 45, item 3: the "why" columns (a verdict's reason, a recipe's departures) were cut with "..."."""
+    assert not reports[page].cut, "\n".join(reports[page].problems())

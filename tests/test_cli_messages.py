@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import itertools
+import os
+import re
 import sys
 import textwrap
 from collections import namedtuple
@@ -84,9 +86,9 @@ def test_names_shared_with_torchvision_say_which_builder_and_how_to_get_the_othe
         note = collision_note(name)
         assert note is not None and "reuseprior's model" in note and f"'torchvision.models:{name}'" in note
     assert collision_note("efficientnet_v2_b0") is None and collision_note("resnet18") is None
-    from reuseprior.models.registry import _import_factory
+    from reuseprior.core.factories import import_factory
 
-    assert _import_factory("torchvision.models:efficientnet_v2_s") is torchvision.models.efficientnet_v2_s
+    assert import_factory("torchvision.models:efficientnet_v2_s") is torchvision.models.efficientnet_v2_s
     assert "torchvision.models:efficientnet_v2_s" in _command_parser("analyze").format_help()
 
 
@@ -383,9 +385,81 @@ def test_help_and_argument_errors_import_no_heavy_module():
     assert done.stdout.strip() == "heavy: []", done.stdout + done.stderr
 
 
+# ------------------------------------------------------------ stored model names (issue 45, item 8)
+def test_the_stored_model_names_are_the_librarys_and_the_locked_torchvisions():
+    """A misspelt name and ``--list-models`` took 4.5-8 s (torch and torchvision imported to list names); they
+    answer from :mod:`reuseprior.commands.model_names` now, which must hold the live names."""
+    import importlib.metadata
+
+    from reuseprior.commands import model_names
+    from reuseprior.core import paths
+    from reuseprior.models.registry import torchvision_names
+
+    ours = tuple(available_models())
+    assert model_names.REUSEPRIOR_MODELS == ours, (
+        "a model was registered or renamed: in reuseprior/commands/model_names.py, REUSEPRIOR_MODELS must list "
+        f"{' '.join(ours)}"
+    )
+    locked = re.search(r"^torchvision==(\S+)$", (paths.ROOT / "requirements-lock.txt").read_text(), re.M)
+    assert locked and model_names.TORCHVISION_VERSION == locked.group(1), "the lock moved torchvision: store its names"
+    if importlib.metadata.version("torchvision") == model_names.TORCHVISION_VERSION:
+        live = tuple(sorted(torchvision_names()))
+        assert model_names.TORCHVISION_MODELS == live, f"TORCHVISION_MODELS must list {' '.join(live)}"
+        assert model_names.stored_names() == (ours, live)
+    else:
+        assert model_names.stored_names() is None  # another torchvision: the command asks the libraries
+
+
+def test_the_stored_listing_is_the_live_one(capsys):
+    from reuseprior.commands import analyze as analyze_command
+
+    analyze_command._list_models()
+    live = capsys.readouterr().out
+    assert main(["analyze", "--list-models"]) == 0
+    assert capsys.readouterr().out == live
+
+
+def test_misspelt_names_and_missing_modules_answer_without_torch(tmp_path):
+    """In a fresh interpreter: the library's messages, and neither torch nor torchvision imported."""
+    import subprocess
+
+    from reuseprior.core import paths
+    from reuseprior.core.factories import import_factory
+
+    code = textwrap.dedent(
+        """
+        import contextlib, io, sys
+        from reuseprior.commands import main
+        for argv in (["analyze", "efficientnet_v2_x"], ["analyze", "rp_no_such_pkg.models:build_net"],
+                     ["analyze", "mypkg/models.py:build_net"], ["analyze", "--list-models"]):
+            err = io.StringIO()
+            with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(err):
+                status = main(argv)
+            print(status, err.getvalue().strip() or out.getvalue().splitlines()[0])
+        print("heavy:", [m for m in ("torch", "torchvision", "numpy", "pandas") if m in sys.modules])
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(paths.ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, check=True
+    )
+    lines = done.stdout.splitlines()
+    assert lines[-1] == "heavy: []", done.stdout + done.stderr
+    misspelt, no_module, file_path, listing = lines[:4]
+    with pytest.raises(ValueError) as err:
+        build_model("efficientnet_v2_x")
+    assert misspelt == f"2 error: {err.value}"
+    for line, spec in ((no_module, "rp_no_such_pkg.models:build_net"), (file_path, "mypkg/models.py:build_net")):
+        with pytest.raises(ValueError) as err:
+            import_factory(spec)
+        # the library's words; the working directory and the import path differ between the two interpreters
+        assert line.startswith("2 error: " + str(err.value).split(" (the working directory")[0]), line
+    assert listing == "0 reuseprior models:"
+
+
 def test_the_names_the_light_parsers_repeat_are_the_librarys():
     from reuseprior import datasets
-    from reuseprior.analysis.compare import OPTIONAL_PROXIES, QUANTITIES
+    from reuseprior.analysis.compare import OPTIONAL_PROXIES, QUANTITIES, SYMBOLS
     from reuseprior.baselines import registry
     from reuseprior.chapters import ch3_revolver, ch4_sharing_training, ch5_depth_width, ch7_sharing_schemes
     from reuseprior.commands import COMMANDS, parser_module, parsers
@@ -413,9 +487,19 @@ def test_the_names_the_light_parsers_repeat_are_the_librarys():
     for name, entry in study_command.STUDIES.items():
         assert p["study"].STUDIES[name].actions == tuple(entry.actions), name
     assert (p["compare"].QUANTITIES, p["compare"].OPTIONAL_PROXIES) == (QUANTITIES, OPTIONAL_PROXIES)
+    assert p["compare"].SYMBOLS == SYMBOLS
     assert p["compare"].DATA_DEPENDENT == tuple(x for x in OPTIONAL_PROXIES if x in registry.DATA_DEPENDENT)
     assert p["search_nb201"].STORED_RUNS == nb201_search.STORED_RUNS
     assert p["search_nb201"].KEY_COLUMNS == nb201_search.search_study().store.key
     assert p["train"].PROFILES == tuple(sorted(ch4_sharing_training.PROFILES))
     assert p["train"].MODELS == tuple(ch4_sharing_training.MODELS)
     assert p["train"].RECIPES == tuple(sorted(ch4_sharing_training.RECIPES))
+
+
+def test_the_top_level_help_reads_as_text(capsys):
+    """Issue 45, item 9: ``python -m reuseprior --help`` showed the module docstring's first line, reST
+    markup included."""
+    assert main(["--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "``" not in out and ":mod:" not in out
+    assert "reusability prior" in out and "COMMAND --help" in out

@@ -92,6 +92,20 @@ def test_cli_json_has_one_record_per_model(capsys: pytest.CaptureFixture) -> Non
     assert records[0]["params"] == 3 * 4 * 9 + 4 + 4 * 10 + 10 and records[0]["rank"] == 1 and records[0]["error"] == ""
 
 
+@pytest.mark.parametrize(("symbol", "column"), [("P'G", "PG_prime"), ("ES", "expected_spread"), ("H", "entropy"),
+                                                ("S", "total_surprisal")])  # fmt: skip
+def test_by_takes_the_thesis_symbols_and_the_column_names(symbol, column, capsys) -> None:
+    """Issue 45, item 5: the README's ``--by`` names (P'G, ES, H, S) were refused."""
+    assert compare({"tiny": tiny_net}, (3, 32, 32), by=symbol, progress=False).by == column
+    tables = []
+    for by in (symbol, column):
+        assert main(["compare", "test_compare:tiny_net", "--input", "3,32,32", "--by", by, "--no-progress"]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"ranked by {column}, input 3x32x32\n")
+        tables.append([line.split()[:-1] for line in out.splitlines()[1:]])  # the CPU seconds differ
+    assert tables[0] == tables[1] and column in tables[0][0]
+
+
 def test_figure_labels_every_point_with_units(result: Comparison, tmp_path, capsys: pytest.CaptureFixture) -> None:
     fig = result.figure()
     ax = fig.axes[0]

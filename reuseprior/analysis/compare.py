@@ -20,9 +20,10 @@ Policies:
   ``stage: Type: message`` and its scores are left empty (NaN); a proxy that
   fails on a model is recorded the same way (``synflow: Type: message``) while
   the model's other scores stand. Ctrl-C is not a failure and stops the run.
-- Ranking: by ``by``, a higher value first (the thesis's direction for its
-  quantities; for a proxy, its paper's, :attr:`reuseprior.baselines.registry.ProxyInfo.higher_is_better`);
-  ties by model name; a model without a value has no rank and comes last.
+- Ranking: by ``by`` (a column, or the thesis's symbol of a quantity: P'G, ES, H, S), a higher
+  value first (the thesis's direction for its quantities; for a proxy, its paper's,
+  :attr:`reuseprior.baselines.registry.ProxyInfo.higher_is_better`); ties by model name; a model
+  without a value has no rank and comes last.
 - Costs: ``cpu_seconds`` is the process CPU time of one model's analysis and
   scores (its build excluded).
 """
@@ -49,7 +50,7 @@ from reuseprior.core.progress import progress_bar
 from reuseprior.counting import analyze
 from reuseprior.models.registry import build_model
 
-__all__ = ["QUANTITIES", "SCORE_LABELS", "Comparison", "compare", "score_label"]
+__all__ = ["QUANTITIES", "SCORE_LABELS", "SYMBOLS", "Comparison", "compare", "score_label", "score_column"]
 
 #: The thesis quantities of every row, in column order.
 QUANTITIES: tuple[str, ...] = ("PG", "PG_prime", "expected_spread", "entropy", "total_surprisal")
@@ -61,6 +62,9 @@ SCORE_LABELS: dict[str, tuple[str, str]] = {
     "entropy": ("entropy H", "bits"),
     "total_surprisal": ("total surprisal S", "bits"),
 }
+#: The thesis's symbols of the quantities (as :class:`reuseprior.counting.Report` prints them), which ``by``
+#: takes beside the column names.
+SYMBOLS: dict[str, str] = {"P'G": "PG_prime", "ES": "expected_spread", "H": "entropy", "S": "total_surprisal"}
 #: The proxies ``compare`` can add (those defined on any architecture beside #params and FLOPs).
 OPTIONAL_PROXIES: tuple[str, ...] = tuple(p for p in PROXIES if p not in ("params", "flops", "nn_mass"))
 
@@ -72,6 +76,12 @@ def score_label(score: str) -> str:
     """``"PG (log2 units)"``, ``"#parameters (count)"``: a score's axis label with its unit."""
     label, unit = SCORE_LABELS[score] if score in SCORE_LABELS else (proxy_info(score).label, proxy_info(score).unit)
     return f"{label} ({unit})"
+
+
+def score_column(score: str) -> str:
+    """The column of ``score``: a thesis symbol of :data:`SYMBOLS` (``"P'G"``) as its column name
+    (``"PG_prime"``), any other name as it is."""
+    return SYMBOLS.get(score, score)
 
 
 def _higher_is_better(score: str) -> bool:
@@ -192,7 +202,10 @@ def _check(by: str, proxies: Sequence[str], batch: ProxyBatch | None) -> None:
             f"the data-dependent proxies {[p for p in proxies if p in DATA_DEPENDENT]} need a minibatch: pass batch="
         )
     if by not in (*QUANTITIES, "params", "flops", *proxies):
-        raise ValueError(f"cannot rank by {by!r}: choose one of {[*QUANTITIES, 'params', 'flops', *proxies]}")
+        raise ValueError(
+            f"cannot rank by {by!r}: choose one of {[*QUANTITIES, 'params', 'flops', *proxies]} "
+            f"(or a thesis symbol: {', '.join(SYMBOLS)})"
+        )
 
 
 def compare(
@@ -208,10 +221,11 @@ def compare(
 ) -> Comparison:
     """Analyse every model of ``models`` on ``example_input`` (a tensor with a
     batch dimension, or a shape without it such as ``(3, 32, 32)``) and rank
-    them by ``by`` (see the module docstring for the policies). ``proxies``:
+    them by ``by`` (a column name, or a thesis symbol of :data:`SYMBOLS` such as ``"P'G"``; see the module
+    docstring for the policies). ``proxies``:
     names of :data:`OPTIONAL_PROXIES` to add (``"synflow"``; a data-dependent
     one needs ``batch``, a :class:`~reuseprior.baselines.proxies.ProxyBatch`)."""
-    proxies = list(proxies)
+    proxies, by = list(proxies), score_column(by)
     _check(by, proxies, batch)
     example = torch.zeros((1, *example_input)) if not isinstance(example_input, torch.Tensor) else example_input[:1]
     rows = []

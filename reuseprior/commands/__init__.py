@@ -4,13 +4,17 @@ Each sub-command has two modules. ``reuseprior.commands.parsers.<name>``
 defines its arguments, ``add_arguments(parser)`` and optionally
 ``check_arguments(parser, args)`` for flags that only make sense together,
 and imports nothing heavy (no torch, pandas or chapter module).
-``reuseprior.commands.<name>`` runs it: ``run(args) -> int``, and optionally
-``check_run_arguments(parser, args)`` for checks that need the library.
+Optionally, ``answer(args) -> int | None`` gives what the light module knows
+itself (``analyze``: ``--list-models`` and a misspelt model name, from the
+stored names of :mod:`reuseprior.commands.model_names`): an exit status, or
+``None`` to run the command. ``reuseprior.commands.<name>`` runs it:
+``run(args) -> int``, and optionally ``check_run_arguments(parser, args)`` for
+checks that need the library.
 
 Policy: :func:`main` is the one place that imports a command's running
 module, and only once the arguments have parsed and passed their checks, so
-``--help`` and an argument error (a misspelt flag) answer without waiting
-for torch and the model zoo to import. Errors of
+``--help``, an argument error (a misspelt flag) and what ``answer`` knows
+answer without waiting for torch and the model zoo to import. Errors of
 :mod:`reuseprior.core.errors` (their messages name the problem and the fix)
 are printed without a traceback and exit with 2; Ctrl-C exits with 130 after
 the command has saved its finished work.
@@ -39,6 +43,13 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     errors.StoreError,
     errors.UnknownArchitectureError,
     errors.UnsupportedOpError,
+)
+
+#: what ``python -m reuseprior --help`` says above the commands (the module docstring is for programmers)
+DESCRIPTION = (
+    "Count the contexts of any PyTorch model and rank models by the reusability prior (PG, P'G, ES, H, S), and "
+    "rebuild the tables, figures and trained studies of Polat's thesis 'The Reusability Prior in Deep Learning "
+    "Models'."
 )
 
 #: command name -> (module, one-line help)
@@ -115,7 +126,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in ALIASES:
         argv = [*ALIASES[argv[0]], *argv[1:]]
     prog = "reuseprior" if Path(sys.argv[0]).name == "reuseprior" else "python -m reuseprior"  # console script
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=DESCRIPTION,
+        epilog=f"Each command's arguments: {prog} COMMAND --help (e.g. {prog} analyze --help).",
+    )
     sub = parser.add_subparsers(dest="command", metavar="command")
     for name, (_, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
@@ -133,6 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = cmd_parser.parse_args(rest)
     if hasattr(options, "check_arguments"):  # flags that only make sense together (parser.error: exit 2)
         options.check_arguments(cmd_parser, args)
+    answered = options.answer(args) if hasattr(options, "answer") else None  # from stored names, no torch
+    if answered is not None:
+        return answered
     module = _load(COMMANDS[command][0], command)  # the heavy import, once the arguments are good
     if hasattr(module, "check_run_arguments"):  # checks that need the library (parser.error: exit 2)
         module.check_run_arguments(cmd_parser, args)

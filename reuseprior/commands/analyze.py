@@ -15,23 +15,18 @@ import sys
 
 import torch
 
+from reuseprior.commands.model_names import listing
 from reuseprior.commands.parsers.analyze import add_arguments, add_input_argument, check_arguments
 from reuseprior.counting.capture import refuse_what_cannot_fit
 from reuseprior.counting.quantities import analyze
-from reuseprior.models.registry import available_models, build_model, collision_note
+from reuseprior.models.registry import available_models, build_model, collision_note, torchvision_names
 
 __all__ = ["add_arguments", "add_input_argument", "check_arguments", "run"]
 
 
 def _list_models() -> None:
-    ours = available_models()
-    both = {name for name in ours if collision_note(name)}
-    print("reuseprior models:")
-    for name in ours:
-        print(f"  {name}" + (f"  (torchvision's of this name: torchvision.models:{name})" if name in both else ""))
-    print("torchvision classifiers:")
-    print("\n".join(f"  {name}" for name in available_models(include_torchvision=True) if name not in ours))
-    print("any other model: package.module:factory")
+    """The live listing (the stored one answers first when it is the installed torchvision's)."""
+    print(listing(available_models(), torchvision_names()))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,6 +12,12 @@ pages. Policy:
   column reachable only by scrolling a box sideways counts as *out of view*:
   the last columns of the comparison tables are their verdicts (``match``),
   which a reader must not have to look for.
+* **No table cell is cut short**: pandas ends a cell longer than its
+  ``display.max_colwidth`` with ``...``; a cell whose text ends so is
+  reported (:func:`cut_cells` on a notebook's HTML, the probe on a page), since
+  the cut columns are the ones that say why (a verdict's reason, a recipe's
+  departures). A notebook shows such a table inside
+  ``pd.option_context("display.max_colwidth", None)``.
 * **No progress bar is shown**: a committed notebook's outputs are the
   finished run, so a tqdm bar's text (``0%|          | 0/7``) on a page is
   reported, whatever its percentage.
@@ -55,6 +61,7 @@ __all__ = [
     "find_chromium",
     "format_reports",
     "breakable_headers",
+    "cut_cells",
     "fit_tables",
     "table_min_width",
 ]
@@ -75,11 +82,13 @@ CHAR_PX, CELL_PAD_PX = 7.0, 10.0
 PROBE_QUERY = "reuseprior-layout-check"
 #: Id of the element the probe writes its JSON report into.
 REPORT_ID = "reuseprior-layout-report"
+#: How pandas ends a cell's text cut at ``display.max_colwidth``.
+CUT_MARK = "..."
 #: A tqdm bar as text: ``  0%|          | 0/7 [00:00<?, ?it/s]``.
 BAR_PATTERN = r"\d{1,3}%\|[^|\n]*\|\s*\d+/\d+"
 
 #: Measures the page after load and web fonts, writes ``{width, content_right,
-#: tables: [...], bars: [...]}`` as JSON into ``<pre id=REPORT_ID>``.
+#: tables: [...], bars: [...], cut: [...]}`` as JSON into ``<pre id=REPORT_ID>``.
 PROBE_JS = r"""
 (function () {
   const report = (value) => {
@@ -102,7 +111,12 @@ PROBE_JS = r"""
     const articleRight = Math.min(article.getBoundingClientRect().right, width);
     const headings = Array.from(article.querySelectorAll('h1, h2, h3, h4'));
     const tables = [];
+    const cut = [];
     article.querySelectorAll('table').forEach((table, index) => {
+      table.querySelectorAll('td').forEach((c) => {
+        const text = c.textContent.trim();
+        if (text.endsWith('%(cut)s')) cut.push({index: index, heading: heading(table, headings), text: text});
+      });
       const wide = table.closest('.tag_full-width, .full-width');
       let visible = wide ? Math.min(wide.getBoundingClientRect().right, width) : articleRight;
       for (let el = table.parentElement; el && el !== document.documentElement; el = el.parentElement) {
@@ -135,12 +149,12 @@ PROBE_JS = r"""
     for (let node = walker.nextNode(); node; node = walker.nextNode()) {
       for (const m of node.textContent.matchAll(pattern)) bars.push(m[0]);
     }
-    report({width: width, content_right: Math.round(articleRight), tables: tables, bars: bars});
+    report({width: width, content_right: Math.round(articleRight), tables: tables, bars: bars, cut: cut});
   };
   const start = () => (document.fonts ? document.fonts.ready : Promise.resolve()).then(() => setTimeout(measure, 200));
   if (document.readyState === 'complete') start(); else window.addEventListener('load', start);
 })();
-""" % {"report_id": REPORT_ID, "bar": BAR_PATTERN.replace("\\", "\\\\")}
+""" % {"report_id": REPORT_ID, "bar": BAR_PATTERN.replace("\\", "\\\\"), "cut": CUT_MARK}
 
 
 @dataclass
@@ -153,6 +167,8 @@ class LayoutReport:
     #: every table measured (dicts as :data:`PROBE_JS` writes them)
     tables: list[dict[str, Any]] = field(default_factory=list)
     bars: list[str] = field(default_factory=list)
+    #: table cells whose text ends with :data:`CUT_MARK` (``{index, heading, text}``)
+    cut: list[dict[str, Any]] = field(default_factory=list)
     #: why the page could not be measured (Chromium failed, no report)
     error: str = ""
 
@@ -163,7 +179,7 @@ class LayoutReport:
 
     @property
     def ok(self) -> bool:
-        return not (self.error or self.cut_tables or self.bars)
+        return not (self.error or self.cut_tables or self.bars or self.cut)
 
     def problems(self) -> list[str]:
         """One line per problem, naming the table by its section and columns."""
@@ -175,6 +191,10 @@ class LayoutReport:
                 f"what is in view ({t['visible_right']} px); out of view: {t['hidden_columns']}"
             )
         found += [f"progress bar shown: {bar!r}" for bar in self.bars]
+        found += [
+            f"table {c['index'] + 1} under {c['heading']!r}: a cell cut short by pandas: {c['text'][-60:]!r}"
+            for c in self.cut
+        ]
         return found
 
 
@@ -222,6 +242,14 @@ def table_min_width(table_html: str) -> float:
                 columns[i] = max(columns.get(i, 0), longest)
         widest = max(widest, sum(n * CHAR_PX + CELL_PAD_PX for n in columns.values()))
     return widest
+
+
+def cut_cells(table_html: str) -> list[str]:
+    """The data cells of the tables in ``table_html`` whose text pandas cut short (ending with :data:`CUT_MARK`)."""
+    parser = _TableCells()
+    parser.feed(table_html)
+    cells = [(kind, text.strip()) for rows in parser.tables for row in rows for kind, text in row]
+    return [text for kind, text in cells if kind == "td" and text.endswith(CUT_MARK)]
 
 
 _HEADER_CELL = re.compile(r"(<th\b[^>]*>)([^<]*)(</th>)")
@@ -332,7 +360,7 @@ def _measure(chromium: str, url: str, page: str, width: int, timeout_s: float) -
         tail = (done.stderr or done.stdout)[-500:].strip()
         return LayoutReport(page, error=f"no report in the page Chromium dumped (exit {done.returncode}): {tail}")
     data = json.loads(_unescape(found.group(1)))
-    return LayoutReport(page, data["width"], data["content_right"], data["tables"], data["bars"])
+    return LayoutReport(page, data["width"], data["content_right"], data["tables"], data["bars"], data["cut"])
 
 
 def _unescape(text: str) -> str:

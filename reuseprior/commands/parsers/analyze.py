@@ -1,16 +1,20 @@
 """The arguments of ``python -m reuseprior analyze`` (:mod:`reuseprior.commands.analyze` runs it).
 
-Policy: this module imports nothing heavy (no torch, pandas or chapter module), so that ``--help`` and
-an argument error answer at once; the names and defaults it repeats from the library are checked against
-it by ``tests/test_cli_messages.py``.
+Policy: this module imports nothing heavy (no torch, pandas or chapter module), so that ``--help``, an
+argument error and, from the stored model names (:mod:`reuseprior.commands.model_names`), ``--list-models``,
+a misspelt model name and a ``module:factory`` whose module is not on the import path answer at once;
+the names and defaults it repeats from the library are checked against it by ``tests/test_cli_messages.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from reuseprior.commands.argtypes import positive_float, positive_int
+from reuseprior.commands.model_names import listing, stored_names
+from reuseprior.core.factories import spec_problem, unknown_model_message
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -80,3 +84,25 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     """MODEL is required unless ``--list-models`` is given."""
     if args.model is None and not args.list_models:
         parser.error("MODEL is required: give a model name or package.module:factory (see them all with --list-models)")
+
+
+def answer(args: argparse.Namespace) -> int | None:
+    """What the stored names answer without importing torch: ``--list-models`` (exit 0), a name that is no
+    model, or a ``module:factory`` that cannot import (the library's message, exit 2). ``None``: the command
+    runs (a known name, an importable spec, or stored names that are not the installed torchvision's)."""
+    names = stored_names()
+    if args.list_models:
+        if names is None:
+            return None
+        print(listing(*names))
+        return 0
+    if ":" in args.model:
+        problem = spec_problem(args.model)
+    elif names is not None and args.model not in {*names[0], *names[1]}:
+        problem = unknown_model_message(args.model, {*names[0], *names[1]})
+    else:
+        problem = None
+    if problem is None:
+        return None
+    print(f"error: {problem}", file=sys.stderr)
+    return 2

@@ -36,5 +36,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--check-layout",
         action="store_true",
         help="after the build, open every page in headless Chromium at 1280 px and report tables with a "
-        "column out of view and progress bars shown (exit status 1 when there is one; needs Chromium)",
+        "column out of view, table cells pandas cut short with '...' and progress bars shown (exit status 1 "
+        "when there is one; needs Chromium)",
     )

@@ -14,6 +14,8 @@ from reuseprior.commands.parsers.analyze import add_input_argument
 
 #: :data:`reuseprior.analysis.compare.QUANTITIES`
 QUANTITIES = ("PG", "PG_prime", "expected_spread", "entropy", "total_surprisal")
+#: :data:`reuseprior.analysis.compare.SYMBOLS`: the thesis's symbols ``--by`` takes beside the column names
+SYMBOLS = {"P'G": "PG_prime", "ES": "expected_spread", "H": "entropy", "S": "total_surprisal"}
 #: :data:`reuseprior.analysis.compare.OPTIONAL_PROXIES`
 OPTIONAL_PROXIES = ("synflow", "snip", "grasp", "fisher", "grad_norm", "jacob_cov", "naswot")
 #: those of :data:`OPTIONAL_PROXIES` in :data:`reuseprior.baselines.registry.DATA_DEPENDENT`
@@ -28,8 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--by",
         default="PG",
-        help="rank by this score: PG (default), PG_prime, expected_spread, entropy, total_surprisal, params, flops "
-        "or one of --proxies",
+        help="rank by this score: PG (default), P'G, ES, H, S (the thesis's symbols; also by their column names "
+        "PG_prime, expected_spread, entropy, total_surprisal), params, flops or one of --proxies",
     )
     parser.add_argument(
         "--proxies",
@@ -55,10 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """``--by`` must name a computed score; data-dependent proxies need ``--batch``: exit 2."""
+    """``--by`` must name a computed score (a thesis symbol becomes its column name); data-dependent proxies
+    need ``--batch``: exit 2."""
     scores = [*QUANTITIES, "params", "flops", *args.proxies]
+    args.by = SYMBOLS.get(args.by, args.by)
     if args.by not in scores:
-        parser.error(f"--by {args.by!r} is not computed; choose from {scores}")
+        parser.error(f"--by {args.by!r} is not computed; choose from {[*scores[:1], *SYMBOLS, *scores[1:]]}")
     needing = [p for p in args.proxies if p in DATA_DEPENDENT]
     if needing and args.batch is None:
         parser.error(f"the data-dependent proxies {needing} need --batch FILE (a minibatch saved with torch.save)")
