@@ -33,11 +33,13 @@ from bench_common import write_worker_ratio  # noqa: E402
 
 from reuseprior.core import study as core_study  # noqa: E402
 from reuseprior.core.distributed import connect  # noqa: E402
-from reuseprior.core.study import RunStore, Study  # noqa: E402
+from reuseprior.core.study import RunStore, StudySpec  # noqa: E402
 
 
-def train_run(*, seed: int, steps: int) -> dict:
-    """One run: an MLP of 64-256-10 trained on 512 seeded random examples, full batch."""
+def train_run(*, seed: int, spec: StudySpec) -> dict:
+    """One run: an MLP of 64-256-10 trained on 512 seeded random examples, full batch, for the
+    study's design (its number of steps)."""
+    steps = spec.design
     torch.set_num_threads(1)
     gen = torch.Generator().manual_seed(seed)
     x, y = torch.randn(512, 64, generator=gen), torch.randint(0, 10, (512,), generator=gen)
@@ -49,12 +51,13 @@ def train_run(*, seed: int, steps: int) -> dict:
         loss = torch.nn.functional.cross_entropy(model(x), y)
         loss.backward()
         optimizer.step()
-    return {"plan": "bench", "seed": seed, "loss": loss.item()}
+    return {"plan": spec.plan, "seed": seed, "loss": loss.item()}
 
 
-def _study(path: Path, seeds: range, steps: int) -> Study:
+def _study(path: Path, seeds: range, steps: int) -> StudySpec:
     store = RunStore(path, key=("seed",), columns=("plan", "seed", "loss"))
-    return Study("bench", "bench", store, tuple({"seed": s} for s in seeds), train_run, {"steps": steps})
+    runs = tuple({"seed": s} for s in seeds)
+    return StudySpec("bench", steps, {"steps": steps}, tuple(seeds), runs, train_run, store)
 
 
 def measure(workers: int, runs: int, steps: int) -> tuple[dict[str, float], pd.DataFrame]:

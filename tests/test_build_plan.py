@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from reuseprior import datasets
-from reuseprior.chapters import ch3_population_study, ch3_revolver, ch4_real_study, ch4_sharing_training
+from reuseprior.chapters import ch3_revolver, ch4_real_study, ch4_sharing_training
+from reuseprior.chapters.ch3_revolver import study as ch3_study
 from reuseprior.commands import build as build_command
 from reuseprior.core import paths
 from reuseprior.reporting import build, plan
@@ -94,8 +95,8 @@ def test_a_missing_dataset_stops_the_build_before_any_notebook(fake_build, monke
 
 
 def test_the_live_studies_datasets_are_those_of_the_stored_studies():
-    assert ch3_revolver.LIVE_STUDY_DATASETS == ch3_population_study.CPU_STUDY.datasets
-    assert ch4_sharing_training.LIVE_SLICE_DATASET == ch4_real_study.CPU_STUDY.settings.dataset
+    assert ch3_revolver.LIVE_STUDY_DATASETS == ch3_study.CPU_STUDY.design.datasets
+    assert ch4_sharing_training.LIVE_SLICE_DATASET == ch4_real_study.CPU_STUDY.design.settings.dataset
 
 
 def test_dataset_present_looks_where_the_loaders_look(tmp_path):

@@ -46,11 +46,12 @@ def _floor(seeds: range) -> pd.DataFrame:
 
 def test_the_study_trains_the_fit_checked_recipe_with_a_parameter_matched_control():
     check = next(s for s in probes.fit_check_studies() if s.name.endswith(fit.FIT_RECIPE))
-    assert fit.FIT_STUDY.settings == check.settings and real.plan_id(fit.FIT_STUDY) == real.plan_id(check)
-    assert fit.FIT_STUDY.settings.lr_per_use and fit.FIT_STUDY.settings.width_mult == 0.5
-    assert fit.FIT_STUDY.models == (*TABLE_4_2_MODELS, fit.NARROW_CONTROL)
+    design = fit.FIT_STUDY.design
+    assert design.settings == check.design.settings and fit.FIT_STUDY.plan == check.plan
+    assert design.settings.lr_per_use and design.settings.width_mult == 0.5
+    assert design.models == (*TABLE_4_2_MODELS, fit.NARROW_CONTROL)
     assert len(fit.FIT_STUDY.seeds) == fewest_decisive_pairs()
-    sizes = {m: count_parameters(build_experiment_model(m, 10, width_mult=0.5)) for m in fit.FIT_STUDY.models}
+    sizes = {m: count_parameters(build_experiment_model(m, 10, width_mult=0.5)) for m in design.models}
     assert sizes[fit.NARROW_CONTROL] == pytest.approx(sizes["V2-S-shared"], rel=0.05)
     assert MODELS[fit.NARROW_CONTROL].sharing is None
 
@@ -92,12 +93,12 @@ def test_the_control_compares_each_shared_model_with_the_narrowed_b0():
 def test_the_study_waits_for_a_fit_check_that_passes(tmp_path):
     stored = pd.read_csv(probes.STORED_PROBES)
     check = next(s for s in probes.fit_check_studies() if s.name.endswith(fit.FIT_RECIPE))
-    floor = real.read_linear_floor().set_index("seed").loc[0]
+    floor = real.CPU_STUDY.floor_rows().set_index("seed").loc[0]
     base = stored[stored["study"] == "fit-w0.5-lr0.016-warmup39"].iloc[[0]]
     path = tmp_path / "probes.csv"
     base.to_csv(path, index=False)
     assert "is not stored" in fit.recipe_check(path)
-    row = base.assign(study=check.name, plan=real.plan_id(check))
+    row = base.assign(study=check.name, plan=check.plan)
     row.assign(train_top1_eval=floor["top1_train"] - 1, top1_test=floor["top1_test"] + 1).to_csv(path, index=False)
     assert "does not fit" in fit.recipe_check(path)
     row.assign(train_top1_eval=floor["top1_train"] + 1, top1_test=floor["top1_test"] + 1).to_csv(path, index=False)
@@ -106,7 +107,7 @@ def test_the_study_waits_for_a_fit_check_that_passes(tmp_path):
 
 def test_the_prior_is_read_beside_the_trained_accuracy():
     table = fit.prior_beside_accuracy(_runs(range(6)), _floor(range(6))).set_index("model")
-    assert set(table.index) == set(fit.FIT_STUDY.models) and (table["counting seeds"] == 6).all()
+    assert set(table.index) == set(fit.FIT_STUDY.design.models) and (table["counting seeds"] == 6).all()
     assert table.loc["V2-S-shared", "rank by test top-1"] == 1  # the best synthetic accuracy
     assert table["PG"].notna().all() and table["P'G"].notna().all()
     assert table["rank by PG"].tolist() == table["PG"].rank(ascending=False, method="min").astype(int).tolist()

@@ -12,6 +12,7 @@ import pytest
 from reuseprior.chapters import ch4_fit_study as ch4_fit
 from reuseprior.chapters import ch4_real_study as real
 from reuseprior.chapters import ch4_table42_study as table42
+from reuseprior.core.study import pending_runs, run_study
 from reuseprior.datasets import DEFAULT_DATA_DIR
 
 pytestmark = pytest.mark.skipif(
@@ -19,29 +20,33 @@ pytestmark = pytest.mark.skipif(
     reason="Fashion-MNIST not fetched: run `make data` (python -m reuseprior data fetch fashion-mnist)",
 )
 
-TINY = replace(
-    real.CPU_STUDY,
+TINY_DESIGN = replace(
+    real.CPU_STUDY.design,
     name="tiny",
     models=("V2-B0-shared", "V2-B0-original"),
     seeds=(0, 1),
-    settings=replace(real.CPU_STUDY.settings, depth_mult=0.25, epochs=1, train_limit=120, batch_size=32),
+    settings=replace(real.CPU_STUDY.design.settings, depth_mult=0.25, epochs=1, train_limit=120, batch_size=32),
 )
+
+
+def _run(study, root) -> list[tuple[str, int]]:
+    done = run_study(study, options={"work_dir": root / "work"}, progress=False).stored
+    return [(r["model"], r["seed"]) for r in done]
 
 
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory):
     root = tmp_path_factory.mktemp("ch4study")
-    path = root / "runs.csv"
-    done = real.run_study(TINY, path=path, work_dir=root / "work", progress=False)
-    return root, path, done
+    study = real.training_study(TINY_DESIGN, root / "runs.csv")
+    return root, study, _run(study, root)
 
 
 def test_each_model_and_seed_is_stored_once(stored):
-    root, path, done = stored
+    root, study, done = stored
     assert done == [("V2-B0-shared", 0), ("V2-B0-original", 0), ("V2-B0-shared", 1), ("V2-B0-original", 1)]
-    assert real.pending_runs(TINY, path) == []
-    assert real.run_study(TINY, path=path, work_dir=root / "work", progress=False) == []
-    runs = real.read_runs(path, TINY)
+    assert pending_runs(study) == []
+    assert _run(study, root) == []
+    runs = study.rows()
     assert len(runs) == 4 and list(runs.columns) == list(real.STORED_COLUMNS)
     assert set(runs["status"]) == {"completed"} and set(runs["train_images"]) == {
         120
@@ -49,13 +54,15 @@ def test_each_model_and_seed_is_stored_once(stored):
     assert runs["machine"].str.contains("CPU kernels").all()  # the machine whose kernels made the digits
     # the study's images are grey and unaugmented: their eval-mode top-1 after training is stored
     assert runs["train_top1_eval"].between(0, 100).all()
-    other = replace(TINY, settings=replace(TINY.settings, epochs=2))
-    assert real.read_runs(path, other).empty and len(real.pending_runs(other, path)) == 4
+    other = real.training_study(
+        replace(TINY_DESIGN, settings=replace(TINY_DESIGN.settings, epochs=2)), study.store.path
+    )
+    assert other.rows().empty and len(pending_runs(other)) == 4
 
 
 def test_the_model_table_and_differences_come_from_the_rows(stored):
-    _, path, _ = stored
-    runs = real.read_runs(path, TINY)
+    _, study, _ = stored
+    runs = study.rows()
     table = real.model_table(runs).set_index("Model")
     shared = runs[runs["model"] == "V2-B0-shared"]
     assert table.loc["V2-B0-shared", "Top-1 test (%)"] == pytest.approx(shared["top1_test"].mean())
@@ -71,19 +78,19 @@ def test_the_model_table_and_differences_come_from_the_rows(stored):
 
 def test_the_stored_live_slice_and_study_rows_are_complete():
     runs = real.read_runs()
-    slice_rows = real.read_runs(study=real.LIVE_SLICE)
+    slice_rows = real.LIVE_SLICE.rows()
     assert len(slice_rows) == 1 and slice_rows.loc[0, "status"] == "completed"
-    study = real.read_runs(study=real.CPU_STUDY)
+    study = real.CPU_STUDY.rows()
     assert set(study["status"]) <= {"completed"} and set(study["epochs_completed"]) <= {10}
     declared = [real.CPU_STUDY, real.LIVE_SLICE, ch4_fit.FIT_STUDY, *table42.protocol_studies()]
     declared += [table42.decisive_study(r, p) for r in table42.CANDIDATE_RECIPES for p in table42.PROFILES]
-    assert set(runs["plan"]) <= {real.plan_id(s) for s in declared}  # no rows of stale plans are kept
+    assert set(runs["plan"]) <= {s.plan for s in declared}  # no rows of stale plans are kept
     assert (study.groupby("model")["params"].nunique() <= 1).all()  # one architecture per model
 
 
 def test_the_thesis_direction_is_read_from_the_transcribed_table(stored):
-    _, path, _ = stored
-    runs = real.read_runs(path, TINY)
+    _, study, _ = stored
+    runs = study.rows()
     table = real.with_thesis_direction(real.paired_differences(runs, [("V2-B0-shared", "V2-B0-original")])).iloc[0]
     # Table 4.2, CIFAR-10: V2-B0-shared 95.3 with 1.7 M parameters, V2-B0-original 95.6 with 5.9 M
     assert table["thesis CIFAR-10 difference (pp)"] == pytest.approx(95.3 - 95.6)
@@ -98,9 +105,9 @@ def test_the_thesis_direction_is_read_from_the_transcribed_table(stored):
 
 
 def test_the_stored_linear_floor_is_of_the_study_and_above_v2_s_shared():
-    floor = real.read_linear_floor()
-    assert list(floor["seed"]) == list(real.CPU_STUDY.seeds) and set(floor["plan"]) == {real.plan_id(real.CPU_STUDY)}
-    runs = real.read_runs(study=real.CPU_STUDY)
+    floor = real.CPU_STUDY.floor_rows()
+    assert list(floor["seed"]) == list(real.CPU_STUDY.seeds) and set(floor["plan"]) == {real.CPU_STUDY.plan}
+    runs = real.CPU_STUDY.rows()
     table = real.with_verdicts(real.with_thesis_direction(real.paired_differences(runs)), runs, floor)
     verdicts = dict(zip(table["model"], table["verdict"]))
     assert verdicts["V2-S-shared"] == "not comparable"  # below a logistic regression of the same images on every seed

@@ -26,23 +26,24 @@ def test_the_compressed_decay_ends_where_the_official_schedule_does():
 
 def test_a_probe_is_the_beginning_of_the_full_schedule():
     study = probes.probe_studies()[0]
-    plan = training.make_plan(study.settings, profile="probe")
+    plan = training.make_plan(study.design.settings, profile="probe")
     c = plan.config
     assert c.epochs == probes.PROBE_EPOCHS and plan.width_mult == 1.0 and c.ema_decay == 0.9999
     assert c.lr_decay_epochs == pytest.approx(compressed_decay_epochs(probes.SCHEDULE_EPOCHS, OFFICIAL_END_FRACTION))
     steps_per_epoch = 5000 // c.batch_size
     assert c.lr_warmup_epochs * steps_per_epoch == pytest.approx(117)  # warm-up given in optimisation steps
-    full = training.make_plan(replace(study.settings, epochs=probes.SCHEDULE_EPOCHS), profile="full-run").config
+    full = training.make_plan(replace(study.design.settings, epochs=probes.SCHEDULE_EPOCHS), profile="full-run").config
     assert (full.lr_decay_epochs, full.lr_warmup_epochs, full.peak_lr) == (c.lr_decay_epochs, c.lr_warmup_epochs,
                                                                            c.peak_lr)  # fmt: skip
     with pytest.raises(ValueError, match="lr_warmup_steps"):
-        training.make_plan(replace(study.settings, lr_warmup_steps=-3), profile="bad")
+        training.make_plan(replace(study.design.settings, lr_warmup_steps=-3), profile="bad")
 
 
 def test_the_stored_width_025_study_keeps_its_plan_id_after_the_new_settings():
-    assert real.plan_id(real.CPU_STUDY) == "f180b11bcd47"
-    moved = replace(real.CPU_STUDY, settings=replace(real.CPU_STUDY.settings, lr_warmup_steps=39))
-    assert real.plan_id(moved) != real.plan_id(real.CPU_STUDY)
+    assert real.CPU_STUDY.plan == "f180b11bcd47"
+    design = real.CPU_STUDY.design
+    moved = real.training_study(replace(design, settings=replace(design.settings, lr_warmup_steps=39)))
+    assert moved.plan != real.CPU_STUDY.plan
 
 
 def _table(values: dict[tuple[str, str], float]) -> pd.DataFrame:
@@ -67,11 +68,11 @@ def test_the_chosen_recipe_is_the_one_whose_worst_model_is_best():
 
 def test_stochastic_depth_is_a_setting_listed_as_a_departure():
     study = probes.probe_studies()[0]
-    plan = training.make_plan(replace(study.settings, stochastic_depth=0.0), profile="probe")
+    plan = training.make_plan(replace(study.design.settings, stochastic_depth=0.0), profile="probe")
     assert plan.stochastic_depth == 0.0 and "stochastic depth 0 instead of 0.2" in plan.departures()
-    assert training.make_plan(study.settings, profile="probe").stochastic_depth is None  # the official 0.2
+    assert training.make_plan(study.design.settings, profile="probe").stochastic_depth is None  # the official 0.2
     with pytest.raises(ValueError, match="stochastic_depth"):
-        training.make_plan(replace(study.settings, stochastic_depth=1.5), profile="bad")
+        training.make_plan(replace(study.design.settings, stochastic_depth=1.5), profile="bad")
 
 
 def test_the_stored_probes_are_read_under_their_plans():
@@ -85,15 +86,15 @@ def test_a_fit_check_is_the_whole_schedule_of_its_probe_and_is_judged_against_th
     check = probes.fit_check_studies()[0]
     label = check.name.removeprefix(probes.FIT_CHECK_PREFIX)
     probe = next(s for s in probes.probe_studies() if s.name == probes.PROBE_PREFIX + label)
-    assert replace(probe.settings, epochs=probes.SCHEDULE_EPOCHS) == check.settings
-    assert check.models == probes.PROBE_ORDER[:1] and check.seeds == (0,)
+    assert replace(probe.design.settings, epochs=probes.SCHEDULE_EPOCHS) == check.design.settings
+    assert check.design.models == probes.PROBE_ORDER[:1] and check.seeds == (0,)
     stored = pd.read_csv(probes.STORED_PROBES)
-    row = stored[stored["study"] == probe.name].assign(study=check.name, plan=real.plan_id(check))
+    row = stored[stored["study"] == probe.name].assign(study=check.name, plan=check.plan)
     assert len(row) == 1, "the fit check's probe is stored"
     path = tmp_path / "probes.csv"
     row.to_csv(path, index=False)
     table = probes.fit_check_table(path)
-    floor = real.read_linear_floor().set_index("seed").loc[0]
+    floor = real.CPU_STUDY.floor_rows().set_index("seed").loc[0]
     assert table["recipe"].tolist() == [label] and table["epochs"].tolist() == [probes.PROBE_EPOCHS]
     assert table["fits training set"].iloc[0] == (table["train top-1"].iloc[0] >= floor["top1_train"])
     assert table["above floor"].iloc[0] == (row["top1_test"].iloc[0] > floor["top1_test"])

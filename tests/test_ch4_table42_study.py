@@ -27,12 +27,12 @@ def _rows(scores: dict[str, dict[str, float]], diverging: tuple[str, str] | None
     out = []
     for spec in table42.protocol_studies():
         recipe = spec.name.removeprefix("table42-cpu-")
-        for model, seed in spec.runs():
+        for model, seed in ((run["model"], run["seed"]) for run in spec.runs):
             top1 = scores[recipe][model]
             loss = [1.0] * 20
             if diverging == (recipe, model) and seed == 1:
                 loss[10] = 50.0
-            out.append({"study": spec.name, "plan": real.plan_id(spec), "model": model, "seed": seed,
+            out.append({"study": spec.name, "plan": spec.plan, "model": model, "seed": seed,
                         "epoch_history": _history([top1] * 20, loss), "top1_val": top1, "train_top1_eval": 95.0,
                         "lr_warmup_steps": 490, "train_images": 20_000, "batch_size": 128})  # fmt: skip
     return pd.DataFrame(out)
@@ -71,9 +71,9 @@ def test_divergence_is_a_validation_loss_far_above_its_start_after_warm_up():
 def test_a_protocol_study_and_the_study_of_its_recipe_are_one_plan():
     first = table42.protocol_studies()[0]
     study = table42.decisive_study("official-steps", "cpu")
-    assert (first.name, real.plan_id(first)) == (study.name, real.plan_id(study))
+    assert (first.name, first.plan) == (study.name, study.plan)
     assert set(first.seeds) < set(study.seeds) and len(study.seeds) == 8
-    assert real.plan_id(table42.decisive_study("official-steps", "gpu")) != real.plan_id(study)
+    assert table42.decisive_study("official-steps", "gpu").plan != study.plan
 
 
 @pytest.mark.dask

@@ -52,9 +52,10 @@ def test_a_pair_is_resolved_only_when_its_seeds_decide():
 
 def test_the_study_resolves_six_pairs_all_with_the_copying_ssn():
     spec = ch7.CPU_STUDY
-    stored = ch7.study_rows(spec)
+    study = ch7.sharing_study(spec)
+    stored = ch7.study_rows(study)
     rows, paired, _ = ch7.complete_seeds(stored, spec)
-    criteria = ch7.run_criteria_table(stored, ch7.read_floor(spec))
+    criteria = ch7.run_criteria_table(stored, ch7.read_floor(study))
     counting, _ = ch7.counting_seeds(criteria, paired)
     counted = rows[rows["seed"].isin(counting)]
     by_score = ch7.resolved_by_score(ch7.resolved_pairs(counted)).set_index("score")
@@ -81,6 +82,7 @@ def test_the_study_resolves_six_pairs_all_with_the_copying_ssn():
     plateau = ch7.plateau_sensitivity(rows, criteria, paired).set_index("plateau threshold (pp)")
     assert plateau.at[2.0, "stated rule"] and plateau.at[2.0, "verdicts differing from the stated rule's"] == 0
     assert plateau.at[1.0, "primary verdict"] == "not comparable"  # too few seeds count at 1 point
+    assert plateau.at[1.5, "seeds that count"] == 5 and plateau.at[1.5, "primary verdict"] == "not comparable"
     noise = ch7.plateau_noise(criteria, stored).set_index("quantity")["value"]
     assert noise["SD of the runs' gains (pp)"] < noise["independent binomial SD of a gain (pp)"]
     text = ch7.reading(
@@ -97,6 +99,6 @@ def test_the_study_resolves_six_pairs_all_with_the_copying_ssn():
 
 
 def test_the_settings_are_a_table():
-    table = ch7.settings_table(ch7.CPU_STUDY)
+    table = ch7.settings_table(ch7.sharing_study(ch7.CPU_STUDY))
     assert list(table.columns) == ["part", "setting", "value"] and set(table["part"]) == {"study", "training"}
     assert table.set_index("setting").at["epochs", "value"] == "12"

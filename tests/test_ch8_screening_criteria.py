@@ -9,31 +9,34 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from reuseprior.chapters import ch8_screening_criteria as cr
-from reuseprior.chapters import ch8_screening_study as ss
-from reuseprior.reporting.statistics import NOT_COMPARABLE, fewest_decisive_pairs, gated_verdicts
+from reuseprior.chapters.ch8_prior_as_tool import screening as ss
+from reuseprior.chapters.ch8_prior_as_tool import screening_criteria as cr
+from reuseprior.core.study import FloorStore, store_floors
+from reuseprior.reporting.statistics import NOT_COMPARABLE, fewest_decisive_pairs
+from reuseprior.reporting.verdicts import gated_verdicts
 from reuseprior.revolver import split_floor
 from reuseprior.training import convergence
-from reuseprior.training.convergence import read_floor_rows, seeds_that_count, store_floor_row
-from tests.test_ch8_screening_study import TINY
+from reuseprior.training.convergence import seeds_that_count
+from tests.test_ch8_screening_study import TINY, TINY_DESIGN
 
 FLOOR = {"train_top1": 85.0, "test_top1": 83.0}
 #: TINY at 8 generations: long enough for the plateau's two 3-generation windows
-SPEC = replace(TINY, settings=replace(TINY.settings, epochs=8))
+SPEC = ss.screening_study(replace(TINY_DESIGN, settings=replace(TINY_DESIGN.settings, epochs=8)))
 
 
 def _study(seeds: list[int], *, pg_gain: float = 0.01, test: float = 0.88, train: float = 0.92, flat=True):
     """Stored-like runs and generation logs of SPEC's arms on ``seeds``: every run above the floor, fitting
     and plateaued unless told; pg better than plain by ``pg_gain`` on every seed."""
     runs, logs = [], []
-    generations = SPEC.settings.epochs
-    per_gen = SPEC.settings.sample_size * SPEC.settings.min_batches
+    settings = SPEC.design.settings
+    generations = settings.epochs
+    per_gen = settings.sample_size * settings.min_batches
     for seed in seeds:
         for arm, acc in (("plain", test), ("pg", test + pg_gain)):
             runs.append({"arm": arm, "seed": seed, "top_test_acc_final": acc, "top_train_acc_final": train})
             val = [0.5, 0.8, 0.84, 0.85, 0.85, 0.85, 0.86, 0.86] if flat else [0.1, 0.2, 0.2, 0.3, 0.3, 0.5, 0.7, 0.85]
             for g in range(generations):
-                logs.append({"dataset": SPEC.dataset, "arm": arm, "seed": seed, "generation": g,
+                logs.append({"dataset": SPEC.design.dataset, "arm": arm, "seed": seed, "generation": g,
                              "batches_total": per_gen * (g + 1), "top_test_acc": acc if g in (0, generations - 1)
                              else math.nan, "best_val_acc": val[g]})  # fmt: skip
     return pd.DataFrame(runs), pd.DataFrame(logs)
@@ -44,16 +47,17 @@ def _floors(seeds):
 
 
 def test_floor_rows_are_replaced_by_key_and_a_missing_one_names_the_command(tmp_path):
-    path = tmp_path / "floor.csv"
-    store_floor_row(path, {"dataset": "d", "seed": 0, "test_top1": 80.0}, ("dataset", "seed"))
-    store_floor_row(path, {"dataset": "d", "seed": 1, "test_top1": 81.0}, ("dataset", "seed"))
-    store_floor_row(path, {"dataset": "d", "seed": 0, "test_top1": 82.0}, ("dataset", "seed"))
-    rows = read_floor_rows(path, {"dataset": "d"}, "make floor")
+    floors = FloorStore(tmp_path / "floor.csv", ("dataset", "seed"), "make floor", split_floor.population_floor)
+    floors.put({"dataset": "d", "seed": 0, "test_top1": 80.0})
+    floors.put({"dataset": "d", "seed": 1, "test_top1": 81.0})
+    floors.put({"dataset": "d", "seed": 0, "test_top1": 82.0})
+    rows = floors.rows({"dataset": "d"})
     assert sorted(zip(rows["seed"], rows["test_top1"])) == [(0, 82.0), (1, 81.0)]
     with pytest.raises(LookupError, match="dataset e.*run `make floor`"):
-        read_floor_rows(path, {"dataset": "e"}, "make floor")
+        floors.rows({"dataset": "e"})
+    absent = replace(TINY, floor=split_floor.population_floors(ss.FLOOR_COMMAND, tmp_path / "absent.csv"))
     with pytest.raises(LookupError, match="study ch8 floor"):
-        cr.read_floors(TINY, tmp_path / "absent.csv")
+        cr.read_floors(absent)
 
 
 def test_store_floors_fits_only_the_seeds_not_stored(tmp_path, monkeypatch):
@@ -65,9 +69,9 @@ def test_store_floors_fits_only_the_seeds_not_stored(tmp_path, monkeypatch):
         return real(dataset, image_size, seed, **kw)
 
     monkeypatch.setattr(split_floor, "split_floor", counting)
-    path = tmp_path / "floor.csv"
-    first = cr.store_floors(TINY, [0], path, progress=False)
-    both = cr.store_floors(TINY, [0, 1], path, progress=False)
+    study = replace(TINY, floor=split_floor.population_floors(ss.FLOOR_COMMAND, tmp_path / "floor.csv"))
+    first = store_floors(study, [0], progress=False)
+    both = store_floors(study, [0, 1], progress=False)
     assert fitted == [0, 1] and first["seed"].tolist() == [0] and both["seed"].tolist() == [0, 1]
     assert both["classifier"].iloc[0] == convergence.FLOOR_CLASSIFIER
     assert (both["train_top1"] > both["test_top1"] - 10).all() and (both["test_top1"] > 50).all()  # digits learn
@@ -141,7 +145,7 @@ def test_long_texts_leave_the_table_for_notes_below_it():
 
 def test_the_planned_study_states_its_power_and_is_kept_as_a_pilot():
     spec = ss.CPU_SCREENING
-    runs, generations = ss.read_stored("runs", spec), ss.read_stored("generations", spec)
+    runs, generations = spec.rows(), spec.rows("generations")
     differences, criteria = cr.judged_differences(spec, runs, generations, cr.read_floors(spec))
     pairs = sorted(set(criteria["seed"]))
     matched = ss.matched_spend(generations[generations["seed"].isin(pairs)], ss.spend_levels(spec))
@@ -151,7 +155,7 @@ def test_the_planned_study_states_its_power_and_is_kept_as_a_pilot():
     # the paired SD is about what two uncorrelated arms give: pairing removes no variance
     assert power["paired sd"] ** 2 == pytest.approx(power["sd pg"] ** 2 + power["sd plain"] ** 2, rel=0.15)
     assert power["detectable planned"] > 5 and power["pairs needed"] > 100
-    near, forgiven = cr.gate_margin(criteria, pairs, spec.arms)
+    near, forgiven = cr.gate_margin(criteria, pairs, spec.design.arms)
     assert (near["fit shortfall (pp)"] > 0).all() and (near["fit shortfall (pp)"] < 0.2).all() and forgiven == ""
     sizes = cr.model_sizes(runs).set_index("arm")
     assert sizes.at["pg", "median params, smallest run (M)"] > sizes.at["plain", "median params, smallest run (M)"]

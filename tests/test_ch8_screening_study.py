@@ -12,18 +12,20 @@ import pandas as pd
 import pytest
 import torch
 
-from reuseprior.chapters import ch8_screening_study as st
+from reuseprior.chapters.ch8_prior_as_tool import screening as st
 from reuseprior.commands import main
+from reuseprior.core.study import run_study, status_table
 from reuseprior.counting import analyze
 from reuseprior.datasets import load_standard_splits
 from reuseprior.revolver.blocks import Builder
+from reuseprior.revolver.population_study import checkpoint_path
 from reuseprior.revolver.registry import ModuleRegistry
 from reuseprior.revolver.search import SearchSpace, random_blueprint, screened
 
 torch.set_num_threads(1)
 
-TINY = replace(
-    st.CPU_SCREENING,
+TINY_DESIGN = replace(
+    st.CPU_SCREENING.design,
     name="tiny",
     dataset="digits",
     seeds=(0, 1),
@@ -32,7 +34,7 @@ TINY = replace(
     val_limit=64,
     spend_fractions=(0.5, 1.0),
     settings=replace(
-        st.CPU_SCREENING.settings,
+        st.CPU_SCREENING.design.settings,
         population_size=4,
         sample_size=2,
         epochs=3,
@@ -53,15 +55,22 @@ TINY = replace(
 MEASURED = ["seconds", "cpu_seconds", "screening_seconds", "finished_utc", "machine"]
 
 
-def _data(root):
-    return {kind: root / f"{kind}.csv" for kind in st.STORED}
+TINY = st.screening_study(TINY_DESIGN)
+
+
+def _at(root):
+    """The tiny study with its tables under ``root``."""
+    return TINY.with_store(root / "runs.csv")
+
+
+def _run(study, root, only=None) -> list[dict]:
+    return run_study(study, options={"checkpoint_root": root / "checkpoints"}, only=only, progress=False).stored
 
 
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory):
     root = tmp_path_factory.mktemp("screening")
-    done = st.run_study(TINY, data=_data(root), checkpoint_root=root / "checkpoints", progress=False)
-    return root, done
+    return root, _run(_at(root), root)
 
 
 # ---------------------------------------------------------------------- the wrapper and the score
@@ -102,8 +111,8 @@ def test_the_arms_of_a_seed_start_from_the_same_population(tmp_path):
     splits = load_standard_splits("digits", seed=1, image_size=8)
     starts = {}
     for arm in ("plain", "pg"):
-        run = {"study": TINY.name, "dataset": TINY.dataset, "arm": arm, "seed": 1}
-        pop = st._load_or_start(TINY, run, splits, tmp_path)
+        run = {"study": TINY.name, "dataset": TINY_DESIGN.dataset, "arm": arm, "seed": 1}
+        pop = st._load_or_start(TINY, run, splits, checkpoint_path(tmp_path, run, TINY.store.key))
         starts[arm] = [ind.blueprint.to_dict() for ind in pop.individuals]
         assert (pop.screen is None) == (arm == "plain")
     assert starts["plain"] == starts["pg"]
@@ -115,17 +124,17 @@ def test_the_arms_of_a_seed_start_from_the_same_population(tmp_path):
 def test_every_run_is_stored_once_in_seed_major_order(stored):
     root, done = stored
     assert [(r["seed"], r["arm"]) for r in done] == [(0, "plain"), (0, "pg"), (1, "plain"), (1, "pg")]
-    assert st.run_study(TINY, data=_data(root), checkpoint_root=root / "checkpoints", progress=False) == []
-    runs = st.read_stored("runs", TINY, _data(root))
-    assert len(runs) == 4 and set(runs["plan"]) == {st.plan_id(TINY)}
-    status = st.study_status(TINY, _data(root))
+    assert _run(_at(root), root) == []
+    runs = _at(root).rows()
+    assert len(runs) == 4 and set(runs["plan"]) == {TINY.plan}
+    status = status_table(_at(root))
     assert status["pending"].tolist() == [0, 0] and status["stored seeds"].tolist() == [[0, 1], [0, 1]]
 
 
 def test_the_stored_rows_are_what_the_generation_logs_give(stored):
     root, _ = stored
-    runs = st.read_stored("runs", TINY, _data(root)).set_index(["arm", "seed"])
-    generations = st.read_stored("generations", TINY, _data(root))
+    runs = _at(root).rows().set_index(["arm", "seed"])
+    generations = _at(root).rows("generations")
     for (arm, seed), log in generations.groupby(["arm", "seed"]):
         run = runs.loc[(arm, seed)]
         assert log["batches_total"].tolist() == np.cumsum(log["batches"]).tolist()
@@ -138,36 +147,36 @@ def test_the_stored_rows_are_what_the_generation_logs_give(stored):
         if arm == "plain":
             assert run["proposals"] == run["slots_screened"] == log["proposals"].sum() == 0
         else:
-            assert run["proposals"] == TINY.candidates * run["slots_screened"] == log["proposals"].sum() > 0
+            assert run["proposals"] == TINY_DESIGN.candidates * run["slots_screened"] == log["proposals"].sum() > 0
             assert 0 < run["found"] <= run["proposals"]
 
 
 def test_an_interrupted_run_continues_to_the_same_rows(stored, tmp_path):
     root, _ = stored
-    run = {"study": TINY.name, "dataset": TINY.dataset, "arm": "pg", "seed": 1}
+    run = {"study": TINY.name, "dataset": TINY_DESIGN.dataset, "arm": "pg", "seed": 1}
     splits = load_standard_splits("digits", seed=1, image_size=8)
-    pop = st._load_or_start(TINY, run, splits, tmp_path)
+    path = checkpoint_path(tmp_path / "checkpoints", run, TINY.store.key)
+    pop = st._load_or_start(TINY, run, splits, path)
     pop.run(until=1)  # killed after one generation
-    path = st._checkpoint(tmp_path, run)
     path.parent.mkdir(parents=True)
     pop.save(path)
-    assert st.screening_run(**run, spec=TINY, data_dir=None, checkpoint_root=tmp_path, deadline=time.time() - 1,
-                            progress=False) is None  # fmt: skip
-    fresh = _data(tmp_path)
-    assert st.run_study(TINY, data=fresh, checkpoint_root=tmp_path, only=[run], progress=False) == [run]
+    late = {"checkpoint_root": tmp_path / "checkpoints", "deadline": time.time() - 1}
+    assert st.screening_run(**run, spec=TINY, **late) is None
+    fresh = _at(tmp_path)
+    assert _run(fresh, tmp_path, only=[run]) == [run]
     for kind in ("generations", "runs"):
-        resumed = st.read_stored(kind, TINY, fresh).drop(columns=MEASURED, errors="ignore")
-        straight = st.read_stored(kind, TINY, _data(root))
+        resumed = fresh.rows(kind).drop(columns=MEASURED, errors="ignore")
+        straight = _at(root).rows(kind)
         straight = straight[(straight["arm"] == "pg") & (straight["seed"] == 1)].drop(columns=MEASURED, errors="ignore")
         pd.testing.assert_frame_equal(resumed.reset_index(drop=True), straight.reset_index(drop=True))
 
 
 def test_rows_of_another_plan_are_never_read(stored):
     root, _ = stored
-    other = replace(TINY, candidates=2)
-    assert st.plan_id(other) != st.plan_id(TINY)
-    assert st.read_stored("runs", other, _data(root)).empty
-    assert st.study_status(other, _data(root)).attrs["other_plans"] == 4
+    other = st.screening_study(replace(TINY_DESIGN, candidates=2)).with_store(root / "runs.csv")
+    assert other.plan != TINY.plan
+    assert other.rows().empty
+    assert status_table(other).attrs["other_plans"] == 4
 
 
 # ---------------------------------------------------------------------- reading
@@ -190,11 +199,11 @@ def test_matched_spend_reads_the_best_test_within_each_level():
 
 def test_spend_levels_are_fixed_by_the_settings_and_the_spend_is_matched():
     levels = st.spend_levels(st.CPU_SCREENING)
-    s = st.CPU_SCREENING.settings
+    s = st.CPU_SCREENING.design.settings
     assert levels["batches"].iloc[-1] == s.epochs * s.sample_size * s.min_batches
-    assert levels["fraction"].tolist() == list(st.CPU_SCREENING.spend_fractions)
+    assert levels["fraction"].tolist() == list(st.CPU_SCREENING.design.spend_fractions)
     with pytest.raises(ValueError, match="set all three equal"):
-        replace(TINY, settings=replace(TINY.settings, max_batches=4))  # a fitness-dependent budget
+        replace(TINY_DESIGN, settings=replace(TINY_DESIGN.settings, max_batches=4))  # a fitness-dependent budget
 
 
 def test_paired_differences_against_hand_computed_values():
@@ -223,7 +232,7 @@ def test_paired_differences_against_hand_computed_values():
 def test_the_study_command_knows_chapter_8(capsys):
     assert main(["study", "ch8", "status"]) == 0
     out = capsys.readouterr().out
-    assert f"plan {st.plan_id(st.CPU_SCREENING)}" in out and "pg" in out and "plain" in out
+    assert f"plan {st.CPU_SCREENING.plan}" in out and "pg" in out and "plain" in out
     with pytest.raises(SystemExit):
         main(["study", "ch8", "run", "--profile", "full"])  # a flag chapter 8 does not use
     with pytest.raises(SystemExit):
@@ -233,11 +242,11 @@ def test_the_study_command_knows_chapter_8(capsys):
 @pytest.mark.parametrize("spec", [st.CPU_SCREENING, st.PILOT_SCREENING], ids=["planned", "pilot"])
 def test_stored_study_rows_are_consistent(spec):
     """The tracked CSVs: every stored run of the plan has its generation log, and its summary is what the log gives."""
-    runs = st.read_stored("runs", spec)
+    runs = spec.rows()
     if runs.empty:
         pytest.skip(f"no run of {spec.name} is stored yet (python -m reuseprior study ch8 run)")
-    generations = st.read_stored("generations", spec)
-    settings = spec.settings
+    generations = spec.rows("generations")
+    settings = spec.design.settings
     for run in runs.itertuples():
         log = generations[(generations["arm"] == run.arm) & (generations["seed"] == run.seed)]
         assert len(log) == run.generations == settings.epochs

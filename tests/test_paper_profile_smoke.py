@@ -201,10 +201,10 @@ def test_gpu_time_estimate_of_every_paper_row():
     cifar_b0, cifar_s = by.loc[("V2-B0-original", "CIFAR-10")], by.loc[("V2-S-shared", "CIFAR-10")]
     assert (cifar_b0["train px"], cifar_s["train px"], cifar_b0["train images"]) == (224, 384, 50_000)
     assert by.loc[("V2-B0-shared", "CIFAR-10"), "GPU hours (est.)"] == cifar_b0["GPU hours (est.)"]
-    macs_ratio = st._backbone_macs("s", 1.0, 1.0, 384)[0] / st._backbone_macs("b0", 1.0, 1.0, 224)[0]
+    macs_ratio = st.backbone_macs("s", 1.0, 1.0, 384)[0] / st.backbone_macs("b0", 1.0, 1.0, 224)[0]
     s_over_b0 = cifar_s["GPU hours (est.)"] / cifar_b0["GPU hours (est.)"]
     reference_ratio = st.GPU_REFERENCE_THROUGHPUT["b0"][0] / st.GPU_REFERENCE_THROUGHPUT["s"][0]
-    reference_macs = st._backbone_macs("s", 1.0, 1.0, 300)[0] / st._backbone_macs("b0", 1.0, 1.0, 192)[0]
+    reference_macs = st.backbone_macs("s", 1.0, 1.0, 300)[0] / st.backbone_macs("b0", 1.0, 1.0, 192)[0]
     assert s_over_b0 == pytest.approx(macs_ratio * reference_ratio / reference_macs, rel=1e-9)
     assert (
         1

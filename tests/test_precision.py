@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from reuseprior.chapters import ch3_population_study, ch3_revolver, ch4_real_study, ch4_sharing_training
+from reuseprior.chapters import ch3_revolver, ch4_real_study, ch4_sharing_training
+from reuseprior.chapters.ch3_revolver import study as ch3_study
 from reuseprior.core.precision import (
     FLOAT32_ACROSS_KERNELS,
     default_dtype,
@@ -67,8 +68,8 @@ def test_quick_profiles_train_in_float64_paper_profiles_and_stored_studies_in_fl
     for profile in ("full", "full-mnist"):
         assert ch3_revolver.PROFILES[profile].precision == "float32"
     assert ch4_sharing_training.PROFILES["full"].precision == "float32"
-    assert ch3_population_study.CPU_STUDY.settings.precision == "float32"
-    assert ch4_real_study.CPU_STUDY.settings.precision == "float32"
+    assert ch3_study.CPU_STUDY.design.settings.precision == "float32"
+    assert ch4_real_study.CPU_STUDY.design.settings.precision == "float32"
     plan = ch4_sharing_training.make_plan(ch4_sharing_training.PROFILES["quick"], profile="quick")
     assert plan.precision == "float64" and "float64" in plan.describe()
 
@@ -76,13 +77,12 @@ def test_quick_profiles_train_in_float64_paper_profiles_and_stored_studies_in_fl
 def test_the_stored_studies_keep_their_plan_ids():
     """The precision setting joined the profiles after the studies were
     stored: their plans, hence their stored rows, are unchanged."""
-    assert not ch4_real_study.read_runs(study=ch4_real_study.CPU_STUDY).empty
-    assert not ch3_population_study.read_stored("runs", ch3_population_study.CPU_STUDY).empty
-    float64_study = ch4_real_study.CPU_STUDY.settings.__class__(
-        **{**dict(ch4_real_study.CPU_STUDY.settings), "precision": "float64"}
-    )
-    other = ch4_real_study.TrainingStudy("x", ("V2-B0-shared",), (0,), float64_study)
-    assert ch4_real_study.plan_id(other) != ch4_real_study.plan_id(ch4_real_study.CPU_STUDY)
+    assert not ch4_real_study.CPU_STUDY.rows().empty
+    assert not ch3_study.CPU_STUDY.rows().empty
+    settings = ch4_real_study.CPU_STUDY.design.settings
+    float64_study = settings.__class__(**{**dict(settings), "precision": "float64"})
+    other = ch4_real_study.training_study(ch4_real_study.TrainingDesign("x", ("V2-B0-shared",), (0,), float64_study))
+    assert other.plan != ch4_real_study.CPU_STUDY.plan
 
 
 def test_a_bad_precision_in_a_training_profile_is_refused():

@@ -11,22 +11,24 @@ import pandas as pd
 import pytest
 import torch
 
-from reuseprior.chapters import ch3_population_study as st
+from reuseprior.chapters.ch3_revolver import study as st
 from reuseprior.core.errors import CheckpointMismatchError
+from reuseprior.core.study import pending_runs, run_study, status_table
 from reuseprior.datasets import load_standard_splits
 from reuseprior.revolver.population import Population
-from reuseprior.training.convergence import store_floor_row
+from reuseprior.revolver.population_study import checkpoint_path
+from reuseprior.revolver.split_floor import population_floors
 
 torch.set_num_threads(1)
 
-TINY = replace(
-    st.CPU_STUDY,
+TINY_DESIGN = replace(
+    st.CPU_STUDY.design,
     name="tiny",
     datasets=("digits",),
     seeds=(0, 1),
     image_size=8,
     settings=replace(
-        st.CPU_STUDY.settings,
+        st.CPU_STUDY.design.settings,
         population_size=4,
         sample_size=2,
         epochs=3,
@@ -38,32 +40,47 @@ TINY = replace(
         batch_size=32,
     ),
 )
+TINY = st.population_study(TINY_DESIGN)
+
+
+def _at(root) -> object:
+    """The tiny study with its tables under ``root``."""
+    return TINY.with_store(root / "runs.csv")
+
+
+def _run(study, root, only=None) -> list[dict]:
+    """Run ``study``'s pending runs (or ``only``) in this process, checkpoints under ``root``."""
+    options = {"checkpoint_root": root / "checkpoints"}
+    return run_study(study, options=options, only=only, progress=False).stored
+
+
+def _key(mode: str, seed: int) -> dict:
+    return {"study": "tiny", "dataset": "digits", "mode": mode, "seed": seed}
 
 
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
-    data = {kind: root / f"{kind}.csv" for kind in st.STORED}
-    done = st.run_study(TINY, data=data, checkpoint_root=root / "checkpoints", progress=False)
-    return root, data, done
+    study = _at(root)
+    return root, study, _run(study, root)
 
 
 def test_every_run_is_stored_once_in_seed_major_order(stored):
-    root, data, done = stored
-    assert [(k.seed, k.mode) for k in done] == [(0, "random"), (0, "evolve"), (1, "random"), (1, "evolve")]
-    assert st.pending_runs(TINY, data) == []
-    assert st.run_study(TINY, data=data, checkpoint_root=root / "checkpoints", progress=False) == []
-    runs = st.read_stored("runs", TINY, data)
-    assert len(runs) == 4 and set(runs["plan"]) == {st.plan_id(TINY)}
-    evaluations = st.read_stored("evaluations", TINY, data)
+    root, study, done = stored
+    assert [(k["seed"], k["mode"]) for k in done] == [(0, "random"), (0, "evolve"), (1, "random"), (1, "evolve")]
+    assert pending_runs(study) == []
+    assert _run(study, root) == []
+    runs = study.rows()
+    assert len(runs) == 4 and set(runs["plan"]) == {TINY.plan}
+    evaluations = study.rows("evaluations")
     assert len(evaluations) == 4 * 3 * 2 and "seconds" not in evaluations.columns
 
 
 def test_summaries_are_computed_from_the_stored_rows(stored):
-    _, data, _ = stored
-    runs = st.read_stored("runs", TINY, data)
-    evaluations = st.read_stored("evaluations", TINY, data)
-    generations = st.read_stored("generations", TINY, data)
+    _, study, _ = stored
+    runs = study.rows()
+    evaluations = study.rows("evaluations")
+    generations = study.rows("generations")
     for run in runs.itertuples():
         mine = (evaluations["mode"] == run.mode) & (evaluations["seed"] == run.seed)
         log = generations[(generations["mode"] == run.mode) & (generations["seed"] == run.seed)]
@@ -79,48 +96,49 @@ def test_summaries_are_computed_from_the_stored_rows(stored):
 
 
 def test_an_interrupted_run_continues_to_the_same_rows(stored, tmp_path):
-    _, data, _ = stored
-    key = st.RunKey("tiny", "digits", "evolve", 1)
+    _, study, _ = stored
+    key = _key("evolve", 1)
     splits = load_standard_splits("digits", seed=1, image_size=8)
-    pop = Population(st._config(TINY, key, splits), splits).run(until=1)  # killed after one generation
-    path = key.checkpoint(tmp_path / "checkpoints")
+    config = TINY_DESIGN.config(key, splits.input_shape, splits.num_classes)
+    pop = Population(config, splits).run(until=1)  # killed after one generation
+    path = checkpoint_path(tmp_path / "checkpoints", key, TINY.store.key)
     path.parent.mkdir(parents=True)
     pop.save(path)
-    fresh = {kind: tmp_path / f"{kind}.csv" for kind in st.STORED}
-    assert st.run_study(TINY, data=fresh, checkpoint_root=tmp_path / "checkpoints", only=[key], progress=False)
-    resumed = st.read_stored("evaluations", TINY, fresh).drop(columns="plan")
-    straight = st.read_stored("evaluations", TINY, data)
+    fresh = _at(tmp_path)
+    assert _run(fresh, tmp_path, only=[key])
+    resumed = fresh.rows("evaluations").drop(columns="plan")
+    straight = study.rows("evaluations")
     straight = straight[(straight["mode"] == "evolve") & (straight["seed"] == 1)].drop(columns="plan")
     pd.testing.assert_frame_equal(resumed.reset_index(drop=True), straight.reset_index(drop=True))
 
 
 def test_a_checkpoint_of_other_settings_is_refused(tmp_path):
-    key = st.RunKey("tiny", "digits", "random", 0)
+    key = _key("random", 0)
     splits = load_standard_splits("digits", seed=0, image_size=8)
-    other = replace(TINY, settings=replace(TINY.settings, lr=0.1))
-    path = key.checkpoint(tmp_path)
+    other = replace(TINY_DESIGN, settings=replace(TINY_DESIGN.settings, lr=0.1))
+    path = checkpoint_path(tmp_path / "checkpoints", key, TINY.store.key)
     path.parent.mkdir(parents=True)
-    Population(st._config(other, key, splits), splits).save(path)
-    data = {kind: tmp_path / f"{kind}.csv" for kind in st.STORED}
+    Population(other.config(key, splits.input_shape, splits.num_classes), splits).save(path)
     with pytest.raises(CheckpointMismatchError, match="lr: 0.1 saved, 0.35 now"):
-        st.run_study(TINY, data=data, checkpoint_root=tmp_path, only=[key], progress=False)
+        _run(_at(tmp_path), tmp_path, only=[key])
 
 
 def test_rows_of_another_plan_are_never_read(stored):
-    _, data, _ = stored
-    other = replace(TINY, settings=replace(TINY.settings, lr=0.1))
-    assert st.plan_id(other) != st.plan_id(TINY)
-    assert st.read_stored("runs", other, data).empty and len(st.pending_runs(other, data)) == 4
-    assert st.study_status(other, data).attrs["other_plans"] == 4
+    root, study, _ = stored
+    other = st.population_study(replace(TINY_DESIGN, settings=replace(TINY_DESIGN.settings, lr=0.1)))
+    other = other.with_store(study.store.path)
+    assert other.plan != TINY.plan
+    assert other.rows().empty and len(pending_runs(other)) == 4
+    assert status_table(other).attrs["other_plans"] == 4
 
 
 def test_the_live_check_holds_a_float64_recomputation_to_its_stored_reference(stored, tmp_path):
-    _, data, _ = stored
-    key = st.RunKey("tiny", "digits", "evolve", 0)
+    _, study, _ = stored
+    key = _key("evolve", 0)
     reference = tmp_path / "reference.csv"
-    written = st.store_live_reference(TINY, key, generations=2, path=reference)
-    assert set(written["plan"]) == {st.plan_id(TINY)} and len(written) == 4
-    check = st.live_check(TINY, key, generations=2, data=data, reference=reference)
+    written = st.store_live_reference(study, key, generations=2, path=reference)
+    assert set(written["plan"]) == {TINY.plan} and len(written) == 4
+    check = st.live_check(study, key, generations=2, reference=reference)
     assert list(check["quantity"]) == ["individual", "params", "batches", "train_loss", "val_loss", "val_acc"]
     assert (check["evaluations"] == 4).all() and (check["max abs deviation"] < 1e-8).all()  # the CSV keeps 10 digits
     assert check["within tolerance"].all(), check
@@ -133,22 +151,22 @@ def test_the_live_check_holds_a_float64_recomputation_to_its_stored_reference(st
 
 
 def test_the_live_check_fails_a_recomputation_off_its_reference(stored, tmp_path):
-    _, data, _ = stored
-    key = st.RunKey("tiny", "digits", "evolve", 0)
+    _, study, _ = stored
+    key = _key("evolve", 0)
     reference = tmp_path / "reference.csv"
-    frame = st.store_live_reference(TINY, key, generations=1, path=reference)
+    frame = st.store_live_reference(study, key, generations=1, path=reference)
     frame.loc[0, "val_loss"] *= 1 + 10 * st.LIVE_REFERENCE_REL  # a changed loss, as changed code would give
     frame.loc[1, "batches"] += 1
     frame.to_csv(reference, index=False)
-    check = st.live_check(TINY, key, generations=1, data=data, reference=reference).set_index("quantity")
+    check = st.live_check(study, key, generations=1, reference=reference).set_index("quantity")
     assert not check.loc["val_loss", "within tolerance"] and not check.loc["batches", "within tolerance"]
     assert check.loc[["train_loss", "val_acc", "individual", "params"], "within tolerance"].all()
 
 
 def test_the_live_check_without_a_reference_says_how_to_store_one(stored, tmp_path):
-    _, data, _ = stored
+    _, study, _ = stored
     with pytest.raises(ValueError, match="store_live_reference"):
-        st.live_check(TINY, st.RunKey("tiny", "digits", "evolve", 0), data=data, reference=tmp_path / "none.csv")
+        st.live_check(study, _key("evolve", 0), reference=tmp_path / "none.csv")
 
 
 def test_paired_differences_against_hand_computed_values():
@@ -185,8 +203,8 @@ def test_paired_differences_against_hand_computed_values():
 
 
 def test_the_convergence_band_spans_the_seeds(stored):
-    _, data, _ = stored
-    band = st.convergence_band(st.read_stored("evaluations", TINY, data), window=2)
+    _, study, _ = stored
+    band = st.convergence_band(study.rows("evaluations"), window=2)
     assert set(band["count"]) == {2} and (band["min"] <= band["mean"]).all() and (band["mean"] <= band["max"]).all()
     assert len(band) == 2 * 6  # modes x evaluations per run
 
@@ -194,12 +212,13 @@ def test_the_convergence_band_spans_the_seeds(stored):
 def test_stored_study_rows_are_consistent():
     """The tracked CSVs: every stored run has its evaluations and generation
     log, and its summary is what those rows give."""
-    runs = st.read_stored("runs", st.CPU_STUDY)
+    runs = st.CPU_STUDY.rows()
     if runs.empty:
         pytest.skip("no run of the CPU study is stored yet (python -m reuseprior study ch3 run)")
-    evaluations = st.read_stored("evaluations", st.CPU_STUDY)
-    generations = st.read_stored("generations", st.CPU_STUDY)
-    window = st.CPU_STUDY.settings.mean_val_last
+    evaluations = st.CPU_STUDY.rows("evaluations")
+    generations = st.CPU_STUDY.rows("generations")
+    settings = st.CPU_STUDY.design.settings
+    window = settings.mean_val_last
     for run in runs.itertuples():
         key = (evaluations["dataset"] == run.dataset) & (evaluations["mode"] == run.mode)
         mine = evaluations[key & (evaluations["seed"] == run.seed)]
@@ -208,20 +227,21 @@ def test_stored_study_rows_are_consistent():
             & (generations["mode"] == run.mode)
             & (generations["seed"] == run.seed)
         ]
-        assert len(mine) == run.evaluations == st.CPU_STUDY.settings.epochs * st.CPU_STUDY.settings.sample_size
-        assert len(log) == st.CPU_STUDY.settings.epochs
+        assert len(mine) == run.evaluations == settings.epochs * settings.sample_size
+        assert len(log) == settings.epochs
         assert run.mean_val_last == pytest.approx(mine["val_acc"].tail(window).mean(), abs=1e-9)
         assert run.top_test_acc_peak == pytest.approx(log["top_test_acc"].max(), abs=1e-9)
 
 
 def test_runs_are_set_beside_the_linear_floor_of_their_images(tmp_path):
-    path = tmp_path / "floor.csv"
+    floors = population_floors(st.FLOOR_COMMAND, tmp_path / "floor.csv")
     for seed, test_top1 in ((0, 83.0), (1, 84.0)):
-        row = {"dataset": "fashion-mnist", "image_size": 14, "seed": seed, "train_top1": 85.0, "test_top1": test_top1}
-        store_floor_row(path, row, ("dataset", "image_size", "seed"))
+        floors.put({"dataset": "fashion-mnist", "image_size": 14, "seed": seed, "train_top1": 85.0,
+                    "test_top1": test_top1})  # fmt: skip
+    study = replace(st.CPU_STUDY, floor=floors)
     runs = pd.DataFrame({"dataset": "fashion-mnist", "mode": ["random", "evolve"] * 2, "seed": [0, 0, 1, 1],
                          "top_test_acc_final": [0.85, 0.86, 0.839, 0.90]})  # fmt: skip
-    table = st.floor_table(runs, st.CPU_STUDY, path)
+    table = st.floor_table(runs, study)
     assert table["above floor"].tolist() == [True, True, True, False]  # evolve 0, 1; random 0, 1
     assert table["margin (pp)"].iloc[3] == pytest.approx(-0.1)
     differences = pd.DataFrame({"Dataset": ["Fashion-MNIST", "MNIST"], "verdict": ["reproduced"] * 2,
@@ -232,11 +252,11 @@ def test_runs_are_set_beside_the_linear_floor_of_their_images(tmp_path):
     assert gated["reason"].iloc[0] == "random: 1 of 2 runs above the linear floor of their images (more than half must)"
     assert st.gated_by_floor(differences, table[table["seed"] == 0])["verdict"].tolist() == ["reproduced"] * 2
     with pytest.raises(LookupError, match="study ch3 floor"):
-        st.floor_table(runs.assign(dataset="mnist"), st.CPU_STUDY, path)
+        st.floor_table(runs.assign(dataset="mnist"), study)
 
 
 def test_the_mnist_margin_is_stated_and_its_sensitivity_shown():
-    runs = st.read_stored("runs", st.CPU_STUDY)
+    runs = st.CPU_STUDY.rows()
     if runs.empty:
         pytest.skip("no run of the CPU study is stored yet (python -m reuseprior study ch3 run)")
     table = st.equivalence_sensitivity(runs).set_index("margin (pp)")

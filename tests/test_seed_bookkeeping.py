@@ -14,8 +14,6 @@ from reuseprior.chapters import ch7_sharing_schemes as ch7
 from reuseprior.chapters.ch7_sharing_schemes import seeds
 from reuseprior.chapters.ch7_sharing_schemes.seeds import (
     NPAS_TABLE_14_PERCENTS,
-    SEEDS_DIR,
-    load_seed_table,
     printed_tolerance,
     round_budgets,
     within_printed_precision,
@@ -33,6 +31,7 @@ from reuseprior.models.sharing.budgets import (
     shared_depthwise_convolution_parameters,
     store_budget,
 )
+from reuseprior.reporting.reference import SEEDS_DIR, load_seed_table
 
 # --------------------------------------------------------------------------- independent counts
 

@@ -1,9 +1,10 @@
-"""reuseprior.core.study: the store, pending runs, the run loop in process and
-on Dask, and the ``study`` command's flags."""
+"""reuseprior.core.study: the declared study, the store, its floors, pending runs, the run loop in
+process and on Dask, and the ``study`` command's flags."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -11,18 +12,23 @@ import pytest
 from reuseprior.commands import main
 from reuseprior.core import study as core_study
 from reuseprior.core.distributed import connect
-from reuseprior.core.study import RunStore, Study
+from reuseprior.core.study import FloorStore, RunStore, StudySpec, settings_hash
 
 
-def square(*, name: str, seed: int, scale: float) -> dict:
-    """A run of the toy study (module level, so a Dask worker imports it)."""
-    return {"plan": "p1", "name": name, "seed": seed, "value": scale * seed**2}
+def square(*, name: str, seed: int, spec: StudySpec) -> dict:
+    """A run of the toy study (module level, so a Dask worker imports it): its design is the scale."""
+    return {"plan": spec.plan, "name": name, "seed": seed, "value": spec.design * seed**2}
 
 
-def _study(path, plan="p1", seeds=(0, 1, 2)) -> Study:
+def _study(path, scale=2.0, seeds=(0, 1, 2), run_one=square) -> StudySpec:
     store = RunStore(path, key=("name", "seed"), columns=("plan", "name", "seed", "value"))
     runs = tuple({"name": "toy", "seed": s} for s in seeds)
-    return Study("toy", plan, store, runs, square, {"scale": 2.0})
+    return StudySpec("toy", scale, {"scale": scale}, seeds, runs, run_one, store, status_by=("name",))
+
+
+def test_the_plan_is_the_hash_of_the_settings():
+    assert _study("x").plan == settings_hash({"scale": 2.0}) == _study("y").plan != _study("x", scale=3.0).plan
+    assert len(settings_hash({})) == 12 and settings_hash({}, prefix="p-", digits=4).startswith("p-")
 
 
 def test_runs_are_stored_once_and_skipped_afterwards(tmp_path):
@@ -36,8 +42,48 @@ def test_runs_are_stored_once_and_skipped_afterwards(tmp_path):
     assert list(rows.columns) == ["plan", "name", "seed", "value"]
     assert rows["value"].tolist() == [0.0, 2.0, 8.0]
     assert core_study.run_study(study, progress=False).stored == []
-    other = _study(tmp_path / "runs.csv", plan="p2")
+    other = _study(tmp_path / "runs.csv", scale=3.0)
     assert core_study.status(other) == {"stored": 0, "pending": 3, "other plans": 3}
+    table = core_study.status_table(study)
+    assert table.to_dict("records") == [{"name": "toy", "stored seeds": [0, 1, 2], "pending": 0}]
+    assert core_study.status_table(other).attrs["other_plans"] == 3
+
+
+def test_a_run_gets_the_options_it_names_and_no_other(tmp_path):
+    def scaled(*, name: str, seed: int, spec: StudySpec, factor: float = 1.0) -> dict:
+        return {**square(name=name, seed=seed, spec=spec), "value": factor}
+
+    study = _study(tmp_path / "runs.csv", run_one=scaled)
+    core_study.run_study(study, options={"factor": 5.0, "device": "cuda"}, progress=False)
+    assert set(study.rows()["value"]) == {5.0}
+
+
+def test_a_store_with_side_tables_writes_them_before_the_runs_row(tmp_path):
+    store = RunStore(tmp_path / "runs.csv", key=("name",), tables={"log": tmp_path / "log.csv"})
+    frames = {"log": pd.DataFrame({"plan": ["p", "p"], "name": ["a", "a"], "step": [0, 1]}),
+              "runs": pd.DataFrame({"plan": ["p"], "name": ["a"], "value": [1.0]})}  # fmt: skip
+    store.save(frames)
+    store.save(frames)  # the same run again replaces its rows
+    assert len(store.rows("p", "log")) == 2 and store.stored_keys("p") == {("a",)}
+    moved = store.relocated(tmp_path / "elsewhere" / "runs.csv")
+    assert moved.path_of("log") == tmp_path / "elsewhere" / "log.csv"
+
+
+def floor_of(key, spec, *, offset: float = 0.0) -> dict:
+    """The toy floor of one seed (a FloorStore's compute)."""
+    return {"name": key["name"], "seed": key["seed"], "top1": spec.design + key["seed"] + offset}
+
+
+def test_floors_are_stored_once_per_key_and_read_in_the_studys_order(tmp_path):
+    floors = FloorStore(tmp_path / "floor.csv", ("name", "seed"), "python -m x floor", floor_of)
+    study = replace(_study(tmp_path / "runs.csv"), floor=floors,
+                    floor_keys=tuple({"name": "toy", "seed": s} for s in (2, 0, 1)))  # fmt: skip
+    with pytest.raises(LookupError, match="python -m x floor"):
+        study.floor_rows()
+    core_study.store_floors(study, seeds=[0], offset=0.5, progress=False)
+    assert study.floor_rows()["top1"].tolist() == [2.5]
+    core_study.store_floors(study, progress=False)
+    assert study.floor_rows()["seed"].tolist() == [2, 0, 1] and len(pd.read_csv(floors.path)) == 3
 
 
 def test_putting_a_run_again_replaces_its_row(tmp_path):
@@ -62,7 +108,7 @@ def test_another_copys_new_rows_are_merged_and_stored_rows_kept(tmp_path):
 
 def test_a_deadline_leaves_the_run_pending(tmp_path):
     study = _study(tmp_path / "runs.csv")
-    stopped = Study(study.name, study.plan, study.store, study.runs, lambda **_: None)
+    stopped = replace(study, run_one=lambda **_: None)
     done = core_study.run_study(stopped, progress=False)
     assert done.stored == [] and len(done.unfinished) == 1
     assert len(core_study.pending_runs(study)) == 3
@@ -81,8 +127,7 @@ def test_on_dask_every_run_is_a_task_and_this_process_writes_the_rows(tmp_path):
 @pytest.mark.dask
 def test_several_studies_share_one_set_of_tasks_and_keep_their_own_rows(tmp_path):
     first = _study(tmp_path / "a.csv", seeds=(0, 1, 2))
-    second = Study("other", "p1", first.store.__class__(tmp_path / "b.csv", key=("name", "seed")),
-                   first.runs[:2], square, {"scale": 1.0})  # fmt: skip
+    second = replace(first, name="other", design=1.0, runs=first.runs[:2]).with_store(tmp_path / "b.csv")
     with connect(workers=2, processes=False, say=lambda _: None) as client:
         done = core_study.run_studies([(first, None), (second, [first.runs[0]])], client=client, progress=False)
     assert [len(d.stored) for d in done] == [3, 1]

@@ -494,10 +494,10 @@ def test_validation_split_setting():
     with pytest.raises(ValueError, match="validation_split=1.5"):
         st.make_plan({**st.PROFILES["quick"], "validation_split": 1.5})
     everything = st.make_plan({**st.PROFILES["quick"], "validation_split": None, "train_limit": None})
-    splits, train_px, eval_px = st._splits(everything, "b0", seed=0)
+    splits, train_px, eval_px = st.plan_splits(everything, "b0", seed=0)
     assert (len(splits.train), train_px, eval_px) == (1437, 32, 32)  # 1,797 digits less the 360 test images
     assert splits.val is splits.test and len(splits.test) == 360
-    held_out, _, _ = st._splits(st.make_plan({**st.PROFILES["quick"], "train_limit": None}), "b0", seed=0)
+    held_out, _, _ = st.plan_splits(st.make_plan({**st.PROFILES["quick"], "train_limit": None}), "b0", seed=0)
     assert (len(held_out.train), len(held_out.val)) == (1293, 144)
 
 
@@ -514,7 +514,7 @@ def test_grey_recipes_are_reachable_and_load_as_rgb(tmp_path):
     for prefix, n in (("train", 10), ("t10k", 10)):
         _write_idx(raw / f"{prefix}-images-idx3-ubyte", images[:n])
         _write_idx(raw / f"{prefix}-labels-idx1-ubyte", torch.arange(n) % 10)
-    splits, train_px, eval_px = st._splits(plan, "b0", seed=0)
+    splits, train_px, eval_px = st.plan_splits(plan, "b0", seed=0)
     assert (train_px, eval_px) == (32, 32) and len(splits.train) == 10 and splits.val is splits.test
     image, label = splits.test[1]
     assert image.shape == (3, 32, 32) and label.item() == 1

@@ -39,8 +39,10 @@ from reuseprior.chapters import ch4_real_study as real
 from reuseprior.chapters import ch4_recipe_probes as probes
 from reuseprior.chapters.ch4_sharing_training import TABLE_4_2_MODELS
 from reuseprior.chapters.ch4_sharing_training.architecture import build_experiment_model
-from reuseprior.reporting.statistics import fewest_decisive_pairs, gated_verdicts
-from reuseprior.training.convergence import read_history, run_criteria, seeds_that_count
+from reuseprior.core.study import StudySpec
+from reuseprior.reporting import verdicts
+from reuseprior.reporting.verdicts import gated_verdicts
+from reuseprior.training.convergence import read_history, run_criteria
 
 __all__ = [
     "CONTROL_PAIRS",
@@ -59,11 +61,16 @@ __all__ = [
 FIT_RECIPE = "w0.5-lr0.016-warmup39-peruse"
 #: the unshared B0 narrowed to V2-S-shared's parameter count
 NARROW_CONTROL = "V2-B0-narrow"
-FIT_STUDY = real.TrainingStudy(
-    name="fashion-mnist-w05-peruse",
-    models=(*TABLE_4_2_MODELS, NARROW_CONTROL),
-    seeds=tuple(range(6)),
-    settings=next(s for s in probes.fit_check_studies() if s.name == probes.FIT_CHECK_PREFIX + FIT_RECIPE).settings,
+FIT_STUDY = real.training_study(
+    real.TrainingDesign(
+        name="fashion-mnist-w05-peruse",
+        models=(*TABLE_4_2_MODELS, NARROW_CONTROL),
+        seeds=tuple(range(6)),
+        settings=next(
+            s for s in probes.fit_check_studies() if s.name == probes.FIT_CHECK_PREFIX + FIT_RECIPE
+        ).design.settings,
+    ),
+    floor=True,
 )
 #: the control comparisons (not Table 4.2's, so no thesis direction and no verdict): each shared model
 #: against the unshared B0 of V2-S-shared's parameter count
@@ -99,7 +106,7 @@ CRITERIA_COLUMNS: tuple[str, ...] = (
 def criteria_table(runs: pd.DataFrame, floor: pd.DataFrame) -> pd.DataFrame:
     """Per stored run (``runs``: rows of :func:`~reuseprior.chapters.ch4_real_study.read_runs`): the
     criteria of :func:`~reuseprior.training.convergence.run_criteria` against its seed's ``floor`` row
-    (:func:`~reuseprior.chapters.ch4_real_study.read_linear_floor`), the fit judged by the eval-mode
+    (the study's :meth:`~reuseprior.core.study.StudySpec.floor_rows`), the fit judged by the eval-mode
     training top-1 where stored, and the values they read."""
     by_seed = floor.set_index("seed")
     rows = []
@@ -118,33 +125,22 @@ def criteria_table(runs: pd.DataFrame, floor: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(CRITERIA_COLUMNS))
 
 
-def _complete_seeds(runs: pd.DataFrame, study: real.TrainingStudy) -> list[int]:
+def _complete_seeds(runs: pd.DataFrame, study: StudySpec) -> list[int]:
     """The seeds of ``study`` stored for every one of its models."""
-    models = set(study.models)
+    models = set(study.design.models)
     return sorted(int(s) for s, df in runs.groupby("seed") if models <= set(df["model"]))
 
 
-def decidability(
-    criteria: pd.DataFrame, runs: pd.DataFrame, study: real.TrainingStudy = FIT_STUDY
-) -> tuple[list[int], str]:
+def decidability(criteria: pd.DataFrame, runs: pd.DataFrame, study: StudySpec = FIT_STUDY) -> tuple[list[int], str]:
     """The seeds stored for every model whose runs all count, and why the study cannot give a verdict
-    yet ("" when it can): fewer such seeds than
-    :func:`~reuseprior.reporting.statistics.fewest_decisive_pairs`."""
+    yet ("" when it can): :func:`reuseprior.reporting.verdicts.decidability` of the seeds stored for
+    every model (a seed stands or falls whole; at least
+    :func:`~reuseprior.reporting.statistics.fewest_decisive_pairs` of them)."""
     complete = _complete_seeds(runs, study)
-    kept, failing = seeds_that_count(criteria, complete)
-    needed = fewest_decisive_pairs()
-    if len(kept) >= needed:
-        return kept, ""
-    reason = (f"{len(kept)} of the study's {len(study.seeds)} seeds stored for every model with every run counting "
-              f"(a verdict needs {needed})")  # fmt: skip
-    if not failing.empty:
-        reason += "; runs that do not count: " + ", ".join(
-            f"{m} seed {s}" for m, s in zip(failing["model"], failing["seed"])
-        )
-    return kept, reason
+    return verdicts.decidability(criteria, complete, arm="model", noun="model", planned=len(study.seeds))
 
 
-def verdict_table(runs: pd.DataFrame, floor: pd.DataFrame, study: real.TrainingStudy = FIT_STUDY) -> pd.DataFrame:
+def verdict_table(runs: pd.DataFrame, floor: pd.DataFrame, study: StudySpec = FIT_STUDY) -> pd.DataFrame:
     """Table 4.2's pairs (:data:`~reuseprior.chapters.ch4_real_study.PAIRS`) over the seeds whose runs
     all count (:func:`decidability`): the paired summary, the thesis's CIFAR-10 difference and sign
     beside ours, its claim and the rule's verdict, gated to *not comparable* while the counting seeds
@@ -156,24 +152,22 @@ def verdict_table(runs: pd.DataFrame, floor: pd.DataFrame, study: real.TrainingS
     return gated_verdicts(table, reason)
 
 
-def control_table(runs: pd.DataFrame, floor: pd.DataFrame, study: real.TrainingStudy = FIT_STUDY) -> pd.DataFrame:
+def control_table(runs: pd.DataFrame, floor: pd.DataFrame, study: StudySpec = FIT_STUDY) -> pd.DataFrame:
     """The control pairs (:data:`CONTROL_PAIRS`) over the same counting seeds as :func:`verdict_table`:
     the paired summary only (the thesis makes no claim about a narrowed B0)."""
     kept, _ = decidability(criteria_table(runs, floor), runs, study)
     return real.paired_differences(runs[runs["seed"].isin(kept)], CONTROL_PAIRS)
 
 
-def prior_beside_accuracy(
-    runs: pd.DataFrame, floor: pd.DataFrame, study: real.TrainingStudy = FIT_STUDY
-) -> pd.DataFrame:
+def prior_beside_accuracy(runs: pd.DataFrame, floor: pd.DataFrame, study: StudySpec = FIT_STUDY) -> pd.DataFrame:
     """The prior's prediction and the trained outcome side by side: per model of ``study``, built as its
     runs are (width, depth, 10 classes) and analysed without training on one image of the study's size
     (:func:`reuseprior.analysis.compare.compare`: PG, P'G, parameters), its rank by PG, and beside it the
     mean test top-1 over the counting seeds (:func:`decidability`; NaN before any counts) and its rank."""
-    settings = study.settings
+    settings = study.design.settings
     models = {
         m: build_experiment_model(m, 10, width_mult=settings.width_mult, depth_mult=settings.depth_mult)
-        for m in study.models
+        for m in study.design.models
     }
     size = settings.image_size
     prior = compare(models, (3, size, size), progress=False).table

@@ -3,8 +3,12 @@ V2-B0-shared and V2-S-shared trained on Fashion-MNIST over several seeds,
 stored row by row in ``data/`` (section 4.5.4; the thesis's claim is that
 V2-S-shared, with fewer parameters than B0, scores higher).
 
+The studies are declared (:func:`training_study`: a :class:`~reuseprior.core.study.StudySpec` that
+:mod:`reuseprior.core.study` runs; :data:`CPU_STUDY`, :data:`LIVE_SLICE`, and chapter 4's other
+studies built on :class:`TrainingDesign`).
+
 **Design.** Every (model, seed) is one run of
-:func:`reuseprior.chapters.ch4_sharing_training.run_experiments` with the
+:func:`reuseprior.chapters.ch4_sharing_training.runs.train_model` with the
 study's settings (:data:`CPU_STUDY`). Width is scaled, depth is not: the
 shared variants save parameters by tying the repeated blocks of a stage, and
 a depth multiplier below 1 removes those repeats (at depth 0.25 V2-S-shared
@@ -19,58 +23,55 @@ two measurements of the machine that ran it, ``train_time_s`` and
 ``peak_memory_mb`` (one thread of a 2-core CPU for the stored rows), and that machine (``machine``: its
 cores, torch and CPU kernels, on which float32 digits depend; empty in rows stored before the column
 existed). Rows of other settings (another
-``plan``) are never read. :func:`live_check` retrains the slice
+``plan``) are never read. The floor of each seed's images (:func:`floor_row`) is stored once in
+:data:`LINEAR_FLOOR` (:data:`FLOORS`). :func:`live_check` retrains the slice
 :data:`LIVE_SLICE` (one model, one short run) and holds it to the stored
 slice row's counts and to learning (its digits depend on the CPU's kernels).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
-from distributed import Client
 
 from reuseprior.chapters import ch4_sharing_training as training
-from reuseprior.chapters.ch4_sharing_training.data import _splits
+from reuseprior.chapters.ch4_sharing_training.data import plan_splits
+from reuseprior.chapters.ch4_sharing_training.runs import train_model
 from reuseprior.core import paths
-from reuseprior.core import study as core_study
 from reuseprior.core.cpu import run_provenance
-from reuseprior.core.study import RunStore, Study
+from reuseprior.core.study import FloorStore, RunStore, StudySpec, read_csv_or_empty
+from reuseprior.reporting import verdicts
 from reuseprior.reporting.reference import load_thesis_table
-from reuseprior.reporting.statistics import NOT_COMPARABLE, paired_by_seed, verdict
+from reuseprior.reporting.statistics import NOT_COMPARABLE, verdict
+from reuseprior.reporting.verdicts import Comparison
 from reuseprior.training import convergence
 
 __all__ = [
     "CPU_STUDY",
+    "FLOORS",
+    "LINEAR_FLOOR",
     "LIVE_SLICE",
-    "STORED_RUNS",
-    "TrainingStudy",
-    "as_study",
-    "live_check",
     "LIVE_SLICE_LEARNS_PP",
-    "slice_rules",
+    "PAIRS",
+    "STORED_COLUMNS",
+    "STORED_RUNS",
+    "TrainingDesign",
+    "floor_row",
+    "live_check",
     "model_table",
     "paired_differences",
+    "read_runs",
+    "settings_table",
+    "slice_rules",
+    "train_run",
+    "training_study",
+    "with_rule_verdicts",
     "with_thesis_direction",
     "with_verdicts",
-    "LINEAR_FLOOR",
-    "linear_floor",
-    "read_linear_floor",
-    "store_linear_floor",
-    "with_rule_verdicts",
-    "pending_runs",
-    "plan_id",
-    "read_runs",
-    "run_store",
-    "run_study",
-    "study_status",
-    "train_run",
 ]
 
 STORED_RUNS = paths.DATA_DIR / "ch4_real_study_runs.csv"
@@ -89,18 +90,97 @@ STORED_COLUMNS: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
-class TrainingStudy:
-    """Every model of ``models`` trained once per seed with ``settings``
-    (a section 4.5.4 profile)."""
+class TrainingDesign:
+    """Every model of ``models`` trained once per seed with ``settings`` (a section 4.5.4 profile)."""
 
     name: str
     models: tuple[str, ...]
     seeds: tuple[int, ...]
     settings: training.SharingTrainingProfile
 
-    def runs(self) -> list[tuple[str, int]]:
+    def runs(self) -> tuple[dict[str, Any], ...]:
         """Seed-major order: after k seeds every model has k runs."""
-        return [(model, seed) for seed in self.seeds for model in self.models]
+        return tuple({"study": self.name, "model": model, "seed": seed} for seed in self.seeds for model in self.models)
+
+    def plan_settings(self) -> dict[str, Any]:
+        """The settings the plan id hashes (models and seeds aside; the settings of
+        :data:`_SETTINGS_ADDED_LATER` only where they differ from the value the stored runs had)."""
+        return {
+            k: v
+            for k, v in dict(self.settings).items()
+            if k not in _SETTINGS_ADDED_LATER or _SETTINGS_ADDED_LATER[k] != v
+        }
+
+
+#: settings that joined the profiles after runs were stored, with the value those runs had: a
+#: setting at that value is left out of the plan's hash, so the stored runs keep their plan id
+_SETTINGS_ADDED_LATER = {
+    "precision": "float32",
+    "lr_warmup_steps": None,
+    "lr_end_fraction": None,
+    "schedule_epochs": None,
+    "grad_clip": None,
+    "stochastic_depth": None,
+    "lr_per_use": False,
+    "lr_schedule": None,
+    "weight_decay": None,
+}
+
+
+def read_runs(path: str | Path = STORED_RUNS) -> pd.DataFrame:
+    """Every stored row of the runs file ``path`` (an empty frame of :data:`STORED_COLUMNS` when there is none)."""
+    return read_csv_or_empty(Path(path), STORED_COLUMNS)
+
+
+def training_study(design: TrainingDesign, path: str | Path = STORED_RUNS, *, floor: bool = False) -> StudySpec:
+    """``design`` declared as a study of :mod:`reuseprior.core.study`: one run per (model, seed), seed-major,
+    trained by :func:`train_run` and stored in ``path`` (one row per (study, model, seed) of a plan); with
+    ``floor``, read against the linear floor of each seed's images (:data:`FLOORS`)."""
+    store = RunStore(Path(path), key=("study", "model", "seed"), name_column="study", columns=STORED_COLUMNS,
+                     read=read_runs)  # fmt: skip
+    return StudySpec(
+        name=design.name,
+        design=design,
+        settings=design.plan_settings(),
+        seeds=design.seeds,
+        runs=design.runs(),
+        run_one=train_run,
+        store=store,
+        floor=FLOORS if floor else None,
+        floor_keys=tuple({"study": design.name, "seed": s} for s in design.seeds) if floor else (),
+        live_check=live_check,
+        status_by=("model",),
+    )
+
+
+def train_run(
+    *,
+    study: str,
+    model: str,
+    seed: int,
+    spec: StudySpec,
+    work_dir: Path | None = None,
+    progress: bool = False,
+    device: str = "cpu",
+    deadline: float | None = None,
+) -> dict | None:
+    """Train one (model, seed) of ``spec`` (named ``study``) on ``device``, resumed from its checkpoint (under
+    ``work_dir``, default :data:`WORK_DIR` read at call time) if one exists; returns its row
+    (:data:`STORED_COLUMNS`, ``machine`` naming the device), or None when ``deadline`` stopped it first
+    (its checkpoint is kept for the next call)."""
+    if study != spec.name:
+        raise ValueError(f"a run of study {study!r} given to {spec.name!r}")
+    settings = replace(spec.design.settings, models=(model,))
+    plan = training.make_plan(settings, profile=f"{spec.name}-{spec.plan}", seed=seed)
+    checkpoints = Path(work_dir or WORK_DIR) / spec.plan / "checkpoints"
+    row = train_model(plan, training.MODELS[model], device=device, seed=seed, checkpoint_dir=checkpoints,
+                      progress=progress, deadline=deadline)  # fmt: skip
+    if row["status"] == "stopped":
+        return None
+    if row["status"] != "completed":
+        raise RuntimeError(f"{model} seed {seed} did not complete (status {row['status']})")
+    stored = {"study": spec.name, "plan": spec.plan, **{c: row.get(c) for c in STORED_COLUMNS[2:]}}
+    return {**stored, "machine": run_provenance(device)["machine"]}  # float32 digits depend on the machine
 
 
 #: Fashion-MNIST at 32 px (3 channels, the official (x-128)/128 scale), 5,000
@@ -109,7 +189,7 @@ class TrainingStudy:
 #: 0.25 and full depth, 10 epochs, batch 128, TensorFlow 1's RMSprop, the
 #: recipe's learning rate (0.016 per 256 images), BN momentum 0.9 (TensorFlow's
 #: convention), three seeds.
-CPU_STUDY = TrainingStudy(
+CPU_DESIGN = TrainingDesign(
     name="fashion-mnist-w025",
     models=training.TABLE_4_2_MODELS,
     seeds=(0, 1, 2),
@@ -137,145 +217,38 @@ CPU_STUDY = TrainingStudy(
 #: the live slice: V2-B0-original at the study's width, seed 0, two epochs on 2,000 images at batch 32
 #: (125 steps, enough to learn: about 55 % validation top-1 after them), in **float64** so that a run that
 #: learns is the same run on every CPU (float32 training this early moves by points between kernel sets)
-LIVE_SLICE = replace(
-    CPU_STUDY,
+LIVE_SLICE_DESIGN = replace(
+    CPU_DESIGN,
     name="live-slice",
     models=("V2-B0-original",),
     seeds=(0,),
     settings=replace(
-        CPU_STUDY.settings, epochs=2, train_limit=2000, batch_size=32, lr_warmup_epochs=0.2, precision="float64"
+        CPU_DESIGN.settings, epochs=2, train_limit=2000, batch_size=32, lr_warmup_epochs=0.2, precision="float64"
     ),
 )
 
 
-#: settings that joined the profiles after runs were stored, with the value those runs had: a
-#: setting at that value is left out of the plan's hash, so the stored runs keep their plan id
-_SETTINGS_ADDED_LATER = {
-    "precision": "float32",
-    "lr_warmup_steps": None,
-    "lr_end_fraction": None,
-    "schedule_epochs": None,
-    "grad_clip": None,
-    "stochastic_depth": None,
-    "lr_per_use": False,
-    "lr_schedule": None,
-    "weight_decay": None,
-}
+FLOOR_COMMAND = "python -m reuseprior study ch4 floor"
 
 
-def plan_id(study: TrainingStudy) -> str:
-    """A short hash of the study's settings (models and seeds aside; the
-    settings of :data:`_SETTINGS_ADDED_LATER` only where they differ from the
-    value the stored runs had)."""
-    settings = {
-        k: v for k, v in dict(study.settings).items() if k not in _SETTINGS_ADDED_LATER or _SETTINGS_ADDED_LATER[k] != v
-    }
-    blob = json.dumps(settings, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:12]
+def floor_row(key: Mapping[str, Any], spec: StudySpec) -> dict[str, Any]:
+    """The fit criterion of :func:`with_verdicts` for seed ``key["seed"]`` of ``spec``: the training and
+    test accuracy (%) of the linear floor (:func:`reuseprior.training.convergence.linear_floor`: a
+    multinomial logistic regression) on the same training images as the study's runs (the seed's split,
+    resampled as they were; one channel of the three equal ones), scored on the same test images; keyed
+    by ``key`` (study and seed). About 20 s a seed on one CPU thread."""
+    design, seed = spec.design, int(key["seed"])
+    settings = replace(design.settings, models=(design.models[0],))
+    plan = training.make_plan(settings, profile=f"{design.name}-floor", seed=seed)
+    splits, _, _ = plan_splits(plan, training.MODELS[design.models[0]].variant, seed)
+    floor = convergence.linear_floor(splits.train, splits.test)
+    return {"study": key["study"], "plan": spec.plan, "seed": seed, "classifier": floor["classifier"],
+            "train_images": floor["train_images"], "test_images": floor["test_images"],
+            "top1_train": floor["train_top1"], "top1_test": floor["test_top1"]}  # fmt: skip
 
 
-def read_runs(path: str | Path = STORED_RUNS, study: TrainingStudy | None = None) -> pd.DataFrame:
-    """The stored rows, those of ``study``'s plan when given."""
-    path = Path(path)
-    frame = pd.read_csv(path) if path.exists() and path.stat().st_size > 0 else pd.DataFrame(columns=STORED_COLUMNS)
-    if study is not None:
-        frame = frame[(frame["study"] == study.name) & (frame["plan"] == plan_id(study))].reset_index(drop=True)
-    return frame
-
-
-def run_store(path: str | Path = STORED_RUNS) -> RunStore:
-    """The stored runs: one row per (study, model, seed) of a plan."""
-    return RunStore(Path(path), key=("study", "model", "seed"), columns=STORED_COLUMNS, read=read_runs)
-
-
-def as_study(
-    spec: TrainingStudy = CPU_STUDY,
-    *,
-    path: str | Path = STORED_RUNS,
-    work_dir: Path | None = None,
-    progress: bool = False,
-    device: str = "cpu",
-    deadline: float | None = None,
-) -> Study:
-    """``spec`` as a resumable study of :mod:`reuseprior.core.study` (its runs in ``path``, their
-    checkpoints under ``work_dir``, default :data:`WORK_DIR`), trained on ``device``; past ``deadline`` (a
-    :func:`time.time`) a run stops at an epoch boundary and stays pending."""
-    runs = tuple({"study": spec.name, "model": model, "seed": seed} for model, seed in spec.runs())
-    work_dir = Path(work_dir or WORK_DIR)
-    context = {"spec": spec, "work_dir": work_dir, "progress": progress, "device": device, "deadline": deadline}
-    return Study(spec.name, plan_id(spec), run_store(path), runs, train_run, context, live_check=live_check)
-
-
-def pending_runs(study: TrainingStudy, path: str | Path = STORED_RUNS) -> list[tuple[str, int]]:
-    return [(r["model"], r["seed"]) for r in core_study.pending_runs(as_study(study, path=path))]
-
-
-def study_status(study: TrainingStudy, path: str | Path = STORED_RUNS) -> pd.DataFrame:
-    """Stored seeds and pending runs per model."""
-    stored = read_runs(path, study)
-    rows = []
-    for model in study.models:
-        seeds = sorted(int(s) for s in stored.loc[stored["model"] == model, "seed"])
-        rows.append({"model": model, "stored seeds": seeds, "pending": len(study.seeds) - len(seeds)})
-    return pd.DataFrame(rows)
-
-
-def train_run(
-    *,
-    study: str,
-    model: str,
-    seed: int,
-    spec: TrainingStudy,
-    work_dir: Path,
-    progress: bool,
-    device: str = "cpu",
-    deadline: float | None = None,
-) -> dict | None:
-    """Train one (model, seed) of ``spec`` (named ``study``) on ``device``, resumed from its checkpoint if
-    one exists; returns its row (:data:`STORED_COLUMNS`, ``machine`` naming the device), or None when
-    ``deadline`` stopped it first (its checkpoint is kept for the next call)."""
-    if study != spec.name:
-        raise ValueError(f"a run of study {study!r} given to {spec.name!r}")
-    settings = replace(spec.settings, models=(model,))
-    plan = training.make_plan(settings, profile=f"{spec.name}-{plan_id(spec)}", seed=seed)
-    log = work_dir / plan_id(spec) / "runs.csv"
-    rows = training.run_experiments(
-        plan,
-        device=device,
-        seed=seed,
-        results_csv=log,
-        checkpoint_dir=work_dir / plan_id(spec) / "checkpoints",
-        progress=progress,
-        deadline=deadline,
-    )
-    mine = rows[(rows["model"] == model) & (rows["seed"] == seed)]
-    if mine.empty or mine.iloc[-1]["status"] == "stopped":
-        return None
-    if mine.iloc[-1]["status"] != "completed":
-        raise RuntimeError(f"{model} seed {seed} did not complete; its partial row is in {log}")
-    row = mine.iloc[-1]
-    stored = {"study": spec.name, "plan": plan_id(spec), **{c: row.get(c) for c in STORED_COLUMNS[2:]}}
-    return {**stored, "machine": run_provenance(device)["machine"]}  # float32 digits depend on the machine
-
-
-def run_study(
-    study: TrainingStudy = CPU_STUDY,
-    *,
-    path: str | Path = STORED_RUNS,
-    work_dir: Path | None = None,
-    only: Iterable[tuple[str, int]] | None = None,
-    max_runs: int | None = None,
-    progress: bool = True,
-    client: Client | None = None,
-) -> list[tuple[str, int]]:
-    """Train the pending runs (or those of ``only``), each resumed from its
-    checkpoint if one exists, and store each finished run's row (on the Dask
-    ``client``'s workers when given). Returns the runs stored."""
-    runs = as_study(study, path=path, work_dir=work_dir, progress=progress and client is None)
-    wanted = None if only is None else set(only)
-    chosen = None if wanted is None else [r for r in runs.runs if (r["model"], r["seed"]) in wanted]
-    done = core_study.run_study(runs, only=chosen, max_runs=max_runs, client=client, progress=progress)
-    return [(r["model"], r["seed"]) for r in done.stored]
+#: the floors of chapter 4's studies, one row per study and seed (:func:`floor_row`), tracked in :data:`LINEAR_FLOOR`
+FLOORS = FloorStore(LINEAR_FLOOR, ("study", "seed"), FLOOR_COMMAND, floor_row)
 
 
 def model_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -311,33 +284,26 @@ def paired_differences(
     metric: str = "top1_test",
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Per pair ``(model, against)``: ``model`` minus ``against`` per seed
-    (percentage points of ``metric``, stored in %) summarised by
-    :func:`~reuseprior.reporting.statistics.paired_by_seed` (the mean, the 95 %
-    paired t-interval, exact permutation and sign-test p, wins and losses, the
-    seeds' range; the percentile bootstrap only from its minimum number of
-    pairs), and the parameter ratio ``against / model``."""
-    by_model = {model: df.set_index("seed") for model, df in runs.groupby("model", sort=False)}
-    empty = pd.DataFrame(columns=[metric, "params"], dtype=float)
-    rows = []
+    """Per pair ``(model, against)``: ``model`` minus ``against`` per seed (percentage points of
+    ``metric``, stored in %; :func:`reuseprior.reporting.verdicts.paired_differences`: the mean, the 95 %
+    paired t-interval, exact permutation and sign-test p, wins and losses, the seeds' range; the
+    percentile bootstrap only from its minimum number of pairs), and the parameter ratio
+    ``against / model``."""
+    comparisons = [Comparison(first, second) for first, second in pairs]
+    table = verdicts.paired_differences(runs, comparisons, arm="model", metrics=[metric], seed=seed)
+    params = {model: df.set_index("seed")["params"] for model, df in runs.groupby("model", sort=False)}
+    ratios = []
     for first, second in pairs:
-        a, b = by_model.get(first, empty), by_model.get(second, empty)
-        summary = paired_by_seed(a[metric], b[metric], seed=seed)
+        a, b = params.get(first, pd.Series(dtype=float)), params.get(second, pd.Series(dtype=float))
         seeds = sorted(set(a.index) & set(b.index))
-        ratio = float(b.loc[seeds[0], "params"] / a.loc[seeds[0], "params"]) if seeds else np.nan
-        rows.append(
-            {
-                "model": first,
-                "against": second,
-                "seeds": summary.pop("pairs"),
-                "difference (pp)": summary.pop("mean"),
-                **summary,
-                "seeds model better": summary["wins"],
-                "seeds against better": summary["losses"],
-                "param ratio (against / model)": ratio,
-            }
-        )
-    return pd.DataFrame(rows).drop(columns=["wins", "losses"])
+        ratios.append(float(b.loc[seeds[0]] / a.loc[seeds[0]]) if seeds else np.nan)
+    out = table.drop(columns=["metric", "wins", "losses"]).rename(
+        columns={"treatment": "model", "control": "against", "pairs": "seeds", "difference": "difference (pp)"}
+    )
+    out["seeds model better"] = table["wins"]
+    out["seeds against better"] = table["losses"]
+    out["param ratio (against / model)"] = ratios
+    return out
 
 
 def with_thesis_direction(differences: pd.DataFrame, dataset: str = "CIFAR-10") -> pd.DataFrame:
@@ -358,52 +324,6 @@ def with_thesis_direction(differences: pd.DataFrame, dataset: str = "CIFAR-10") 
     ours = out["difference (pp)"].astype(float)
     out["same sign as the thesis"] = (np.sign(ours) == thesis_sign).astype(object).where(ours.notna())  # no pairs: NaN
     return out
-
-
-def linear_floor(study: TrainingStudy = CPU_STUDY) -> pd.DataFrame:
-    """The fit criterion of :func:`with_verdicts`: per seed of ``study``, the
-    training and test accuracy (%) of the linear floor
-    (:func:`reuseprior.training.convergence.linear_floor`: a multinomial
-    logistic regression) on the same training images as the study's runs (the
-    seed's split, resampled as they were; one channel of the three equal ones),
-    scored on the same test images. About 20 s a seed on one CPU thread;
-    stored in :data:`LINEAR_FLOOR`."""
-    rows = []
-    for seed in study.seeds:
-        settings = replace(study.settings, models=(study.models[0],))
-        plan = training.make_plan(settings, profile=f"{study.name}-floor", seed=seed)
-        splits, _, _ = _splits(plan, training.MODELS[study.models[0]].variant, seed)
-        floor = convergence.linear_floor(splits.train, splits.test)
-        rows.append(
-            {"study": study.name, "plan": plan_id(study), "seed": seed, "classifier": floor["classifier"],
-             "train_images": floor["train_images"], "test_images": floor["test_images"],
-             "top1_train": floor["train_top1"], "top1_test": floor["test_top1"]}
-        )  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-FLOOR_KEY = ("study", "seed")
-
-
-def read_linear_floor(study: TrainingStudy = CPU_STUDY, path: Path = LINEAR_FLOOR) -> pd.DataFrame:
-    """The stored floor rows of ``study`` (one per seed); ``LookupError`` naming the command that
-    stores them when there are none."""
-    return convergence.read_floor_rows(Path(path), {"study": study.name}, "python -m reuseprior study ch4 floor")
-
-
-def store_linear_floor(study: TrainingStudy, path: Path = LINEAR_FLOOR) -> pd.DataFrame:
-    """Fit and store the floor of each seed of ``study`` that ``path`` lacks (rows keyed by
-    :data:`FLOOR_KEY`; the file is replaced atomically after each seed); returns the study's rows."""
-    try:
-        stored = set(read_linear_floor(study, path)["seed"])
-    except LookupError:
-        stored = set()
-    missing = [seed for seed in study.seeds if seed not in stored]
-    if missing:
-        fresh = linear_floor(replace(study, seeds=tuple(missing)))
-        for _, row in fresh.iterrows():
-            convergence.store_floor_row(Path(path), row.to_dict(), FLOOR_KEY)
-    return read_linear_floor(study, path)
 
 
 def with_rule_verdicts(differences: pd.DataFrame) -> pd.DataFrame:
@@ -444,7 +364,7 @@ LIVE_SLICE_LEARNS_PP = 20.0
 
 
 def live_check(path: str | Path = STORED_RUNS, work_dir: Path | None = None) -> pd.DataFrame:
-    """Retrain :data:`LIVE_SLICE` from scratch (in ``work_dir``, a fresh folder by default under
+    """Retrain :data:`LIVE_SLICE` from scratch (its checkpoints in ``work_dir``, by default under
     ``build/``) and set its row beside the stored slice row, one quantity per row with the ``rule`` it
     is held to and whether it ``holds`` here.
 
@@ -458,17 +378,16 @@ def live_check(path: str | Path = STORED_RUNS, work_dir: Path | None = None) -> 
     has 31.07 % (2.827). Replacing the dropout and drop-path masks by serially drawn ones does not
     make the kernel sets agree, so rounding, not the random masks, decides. ``stored`` and
     ``deviation`` are shown for the reader, never judged."""
-    stored = read_runs(path, LIVE_SLICE)
+    stored = LIVE_SLICE.with_store(path).rows()
     if stored.empty:
         raise ValueError(f"no stored live-slice row in {path}: run `python -m reuseprior study ch4 slice`")
     work_dir = work_dir or WORK_DIR / "live"
-    model, seed = LIVE_SLICE.runs()[0]
-    settings = replace(LIVE_SLICE.settings, models=(model,), resume=False, append_results=False)
-    plan = training.make_plan(settings, profile="live-slice", seed=seed)
-    rows = training.run_experiments(
-        plan, seed=seed, results_csv=work_dir / "runs.csv", checkpoint_dir=work_dir / "checkpoints", progress=False
-    )
-    return slice_rules(stored.iloc[-1], rows[rows["model"] == model].iloc[-1])
+    run = LIVE_SLICE.runs[0]
+    settings = replace(LIVE_SLICE.design.settings, models=(run["model"],), resume=False, append_results=False)
+    plan = training.make_plan(settings, profile="live-slice", seed=run["seed"])
+    row = train_model(plan, training.MODELS[run["model"]], seed=run["seed"], checkpoint_dir=work_dir / "checkpoints",
+                      progress=False)  # fmt: skip
+    return slice_rules(stored.iloc[-1], row)
 
 
 def slice_rules(reference: Mapping[str, Any], live: Mapping[str, Any]) -> pd.DataFrame:
@@ -492,16 +411,23 @@ def slice_rules(reference: Mapping[str, Any], live: Mapping[str, Any]) -> pd.Dat
     return pd.DataFrame(out)
 
 
-def settings_table(study: TrainingStudy) -> pd.DataFrame:
+def settings_table(spec: StudySpec) -> pd.DataFrame:
     """The study's settings as a two-column table (for the notebook), then every departure from the
     paper recipe (:meth:`~reuseprior.chapters.ch4_sharing_training.ExperimentPlan.departures`: resolution,
     images, epochs, schedule, warm-up, EMA, BN momentum, optimizer, scale), one row each. Stochastic
     depth (0.2) and dropout are the official variant's in every plan, so they never appear."""
     keys = ("dataset", "width_mult", "depth_mult", "image_size", "epochs", "batch_size", "lr_base", "train_limit")
-    extra: dict[str, Any] = {"models": ", ".join(study.models), "seeds": list(study.seeds), "plan": plan_id(study)}
-    departures = training.make_plan(study.settings, profile=study.name).departures()
+    design = spec.design
+    extra: dict[str, Any] = {"models": ", ".join(design.models), "seeds": list(spec.seeds), "plan": spec.plan}
+    departures = training.make_plan(design.settings, profile=spec.name).departures()
     return pd.DataFrame(
-        [{"setting": k, "value": str(study.settings[k])} for k in keys]
+        [{"setting": k, "value": str(design.settings[k])} for k in keys]
         + [{"setting": k, "value": str(v)} for k, v in extra.items()]
         + [{"setting": "departs from the paper recipe", "value": d} for d in departures]
     )
+
+
+#: the stored studies (declared last: they name the run and check functions above): the width-0.25 study
+#: with the floor of its seeds' images, and the live slice
+CPU_STUDY = training_study(CPU_DESIGN, floor=True)
+LIVE_SLICE = training_study(LIVE_SLICE_DESIGN)

@@ -38,6 +38,7 @@ from reuseprior.chapters.ch4_sharing_training import TABLE_4_2_MODELS
 from reuseprior.chapters.ch4_sharing_training.configs import OFFICIAL_END_FRACTION, SharingTrainingProfile
 from reuseprior.core import paths
 from reuseprior.core.ordering import sort_rows
+from reuseprior.core.study import StudySpec, run_study
 from reuseprior.training.convergence import read_history, run_criteria
 
 #: where the probes' rows are stored (one row per recipe and model, the ch4 study's columns)
@@ -48,7 +49,7 @@ SCHEDULE_EPOCHS = 30
 PROBE_EPOCHS = 5
 #: the study's recipe at the thesis's width, as the probes' common base
 PROBE_BASE = replace(
-    real.CPU_STUDY.settings,
+    real.CPU_DESIGN.settings,
     width_mult=1.0,
     epochs=PROBE_EPOCHS,
     schedule_epochs=SCHEDULE_EPOCHS,
@@ -118,14 +119,18 @@ FIT_CHECK_PREFIX = "fit-"
 PROBE_ORDER: tuple[str, ...] = ("V2-S-shared", "V2-B0-original", "V2-B0-shared")
 
 
-def probe_studies() -> tuple[real.TrainingStudy, ...]:
-    """One :class:`~reuseprior.chapters.ch4_real_study.TrainingStudy` per recipe (all three models, seed 0)."""
+def probe_studies(path: Path = STORED_PROBES) -> tuple[StudySpec, ...]:
+    """One study per recipe (all three models, seed 0), stored in ``path``
+    (:func:`~reuseprior.chapters.ch4_real_study.training_study`)."""
     return tuple(
-        real.TrainingStudy(
-            name=f"{PROBE_PREFIX}{label}",
-            models=TABLE_4_2_MODELS,
-            seeds=(0,),
-            settings=replace(PROBE_BASE, **overrides),
+        real.training_study(
+            real.TrainingDesign(
+                name=f"{PROBE_PREFIX}{label}",
+                models=TABLE_4_2_MODELS,
+                seeds=(0,),
+                settings=replace(PROBE_BASE, **overrides),
+            ),
+            path,
         )
         for label, overrides in PROBE_RECIPES.items()
     )
@@ -139,13 +144,14 @@ def run_probes(
     last epoch's checkpoint). Returns (recipe, model, seed) of the runs stored by this call."""
     done: list[tuple[str, str, int]] = []
     for model in PROBE_ORDER:
-        for study in probe_studies():
+        for study in probe_studies(path):
             left = None if max_runs is None else max_runs - len(done)
             if left is not None and left <= 0:
                 return done
-            stored = real.run_study(study, path=path, work_dir=WORK_DIR, only=[(model, 0)], max_runs=left,
-                                    progress=progress, client=client)  # fmt: skip
-            done += [(study.name, m, seed) for m, seed in stored]
+            only = [{"study": study.name, "model": model, "seed": 0}]
+            result = run_study(study, options={"work_dir": WORK_DIR, "progress": progress and client is None},
+                               only=only, max_runs=left, client=client, progress=progress)  # fmt: skip
+            done += [(study.name, run["model"], run["seed"]) for run in result.stored]
     return done
 
 
@@ -154,17 +160,20 @@ def _whole_schedule(settings: SharingTrainingProfile) -> SharingTrainingProfile:
     return replace(settings, epochs=settings.schedule_epochs)
 
 
-def fit_check_studies() -> tuple[real.TrainingStudy, ...]:
+def fit_check_studies(path: Path = STORED_PROBES) -> tuple[StudySpec, ...]:
     """One study per recipe of :data:`FIT_CHECK_RECIPES`: the hardest model (the first of
     :data:`PROBE_ORDER`) trained, seed 0, for the whole schedule its probe is the beginning of
     (:data:`SCHEDULE_EPOCHS` epochs unless the recipe lays out another), stored beside the probes
     (study name ``fit-<recipe>``)."""
     return tuple(
-        real.TrainingStudy(
-            name=f"{FIT_CHECK_PREFIX}{label}",
-            models=PROBE_ORDER[:1],
-            seeds=(0,),
-            settings=_whole_schedule(replace(PROBE_BASE, **PROBE_RECIPES[label])),
+        real.training_study(
+            real.TrainingDesign(
+                name=f"{FIT_CHECK_PREFIX}{label}",
+                models=PROBE_ORDER[:1],
+                seeds=(0,),
+                settings=_whole_schedule(replace(PROBE_BASE, **PROBE_RECIPES[label])),
+            ),
+            path,
         )
         for label in FIT_CHECK_RECIPES
     )
@@ -176,27 +185,28 @@ def run_fit_checks(
     """Train the pending fit checks (:func:`fit_check_studies`) in order, resumable as the probes are;
     (study, model, seed) of the runs stored by this call."""
     done: list[tuple[str, str, int]] = []
-    for study in fit_check_studies():
+    for study in fit_check_studies(path):
         left = None if max_runs is None else max_runs - len(done)
         if left is not None and left <= 0:
             break
-        stored = real.run_study(study, path=path, work_dir=WORK_DIR, max_runs=left, progress=progress, client=client)
-        done += [(study.name, m, seed) for m, seed in stored]
+        options = {"work_dir": WORK_DIR, "progress": progress and client is None}
+        result = run_study(study, options=options, max_runs=left, client=client, progress=progress)
+        done += [(study.name, run["model"], run["seed"]) for run in result.stored]
     return done
 
 
-def fit_check_table(path: Path = STORED_PROBES, floor_path: Path = real.LINEAR_FLOOR) -> pd.DataFrame:
+def fit_check_table(path: Path = STORED_PROBES) -> pd.DataFrame:
     """Per stored fit check: the model, width and parameters, its training top-1 and test top-1 (%)
     beside the linear floor of the same images (chapter 4's study images, seed 0), and whether the run
     fits its training images and beats the floor (:mod:`reuseprior.training.convergence`). The training
     top-1 is the eval-mode accuracy on the training images once the run completed (``train_top1_eval``)
     where the row has it, else the running top-1 of the last epoch in train mode (rows stored before
     that column existed), which understates the fit; ``training top-1 measured`` says which."""
-    floor = real.read_linear_floor(real.CPU_STUDY, floor_path).set_index("seed").loc[0]
+    floor = real.CPU_STUDY.floor_rows().set_index("seed").loc[0]
     images = {"train_top1": floor["top1_train"], "test_top1": floor["top1_test"]}
     rows = []
-    for study in fit_check_studies():
-        for _, row in real.read_runs(path, study).iterrows():
+    for study in fit_check_studies(path):
+        for _, row in study.rows().iterrows():
             history = read_history(row["epoch_history"])
             trained = [h for h in history if h["epoch"] >= 1]
             clean = row.get("train_top1_eval")
@@ -218,9 +228,9 @@ def fit_check_table(path: Path = STORED_PROBES, floor_path: Path = real.LINEAR_F
 def probe_status(path: Path = STORED_PROBES) -> pd.DataFrame:
     """Per recipe: the models stored and pending."""
     rows = []
-    for study in probe_studies():
-        stored = real.read_runs(path, study)
-        rows.append({"recipe": study.name, "stored": list(stored["model"]), "pending": len(study.runs()) - len(stored)})
+    for study in probe_studies(path):
+        stored = study.rows()
+        rows.append({"recipe": study.name, "stored": list(stored["model"]), "pending": len(study.runs) - len(stored)})
     return pd.DataFrame(rows)
 
 
@@ -228,8 +238,8 @@ def probe_table(path: Path = STORED_PROBES) -> pd.DataFrame:
     """Per recipe and model: the width and parameters, the peak learning rate and warm-up steps, and
     the training loss and training/validation top-1 (%) of every probe epoch (from the stored histories)."""
     out = []
-    for study in probe_studies():
-        for _, row in real.read_runs(path, study).iterrows():
+    for study in probe_studies(path):
+        for _, row in study.rows().iterrows():
             entry = {"recipe": study.name.removeprefix(PROBE_PREFIX), "model": row["model"],
                      "width": row["width_mult"], "params": row["params"], "lr_peak": row["lr_peak"],
                      "warm-up steps": row["lr_warmup_steps"]}  # fmt: skip

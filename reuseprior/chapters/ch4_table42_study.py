@@ -65,6 +65,7 @@ from reuseprior.chapters import ch4_real_study as real
 from reuseprior.chapters.ch4_sharing_training import TABLE_4_2_MODELS
 from reuseprior.chapters.ch4_sharing_training.configs import OFFICIAL_END_FRACTION, SharingTrainingProfile
 from reuseprior.core import paths
+from reuseprior.core.study import StudySpec
 from reuseprior.training.convergence import read_history
 
 __all__ = [
@@ -149,7 +150,7 @@ def _settings(profile: StudyProfile, recipe: str) -> SharingTrainingProfile:
     if recipe not in CANDIDATE_RECIPES:
         raise ValueError(f"recipe {recipe!r} is not a candidate; choose one of {list(CANDIDATE_RECIPES)}")
     base = replace(
-        real.CPU_STUDY.settings,
+        real.CPU_DESIGN.settings,
         width_mult=profile.width_mult,
         train_limit=profile.train_limit,
         batch_size=profile.batch_size,
@@ -160,28 +161,31 @@ def _settings(profile: StudyProfile, recipe: str) -> SharingTrainingProfile:
     return replace(base, **CANDIDATE_RECIPES[recipe])
 
 
-def _study(profile: StudyProfile, recipe: str, seeds: tuple[int, ...]) -> real.TrainingStudy:
-    return real.TrainingStudy(
+def _study(profile: StudyProfile, recipe: str, seeds: tuple[int, ...]) -> StudySpec:
+    design = real.TrainingDesign(
         name=f"table42-{profile.name}-{recipe}", models=MODELS, seeds=seeds, settings=_settings(profile, recipe)
     )
+    return real.training_study(design)
 
 
-def floor_study(profile: str = "cpu") -> real.TrainingStudy:
-    """The images of ``profile``'s runs, named ``table42-<profile>``, for the linear floor
-    (:func:`~reuseprior.chapters.ch4_real_study.store_linear_floor`): the floor depends on the images
-    alone (the seed's split, the profile's training images), so one serves every recipe of a seed."""
+def floor_study(profile: str = "cpu") -> StudySpec:
+    """The images of ``profile``'s runs, named ``table42-<profile>``, for the linear floor (its
+    :attr:`~reuseprior.core.study.StudySpec.floor`, :data:`~reuseprior.chapters.ch4_real_study.FLOORS`):
+    the floor depends on the images alone (the seed's split, the profile's training images), so one
+    serves every recipe of a seed."""
     first = next(iter(CANDIDATE_RECIPES))
-    return real.TrainingStudy(
+    design = real.TrainingDesign(
         name=f"table42-{profile}", models=MODELS, seeds=STUDY_SEEDS, settings=_settings(PROFILES[profile], first)
     )
+    return real.training_study(design, floor=True)
 
 
-def protocol_studies(profile: str = "cpu") -> list[real.TrainingStudy]:
+def protocol_studies(profile: str = "cpu") -> list[StudySpec]:
     """The recipe protocol on ``profile``: one study per candidate recipe, every model, two seeds."""
     return [_study(PROFILES[profile], recipe, PROTOCOL_SEEDS) for recipe in CANDIDATE_RECIPES]
 
 
-def decisive_study(recipe: str, profile: str = "cpu") -> real.TrainingStudy:
+def decisive_study(recipe: str, profile: str = "cpu") -> StudySpec:
     """The study of ``recipe`` on ``profile`` over :data:`STUDY_SEEDS` (the protocol's study of that recipe
     with more seeds: the same name and plan)."""
     return _study(PROFILES[profile], recipe, STUDY_SEEDS)
@@ -215,9 +219,9 @@ def run_summary(row: Mapping[str, object]) -> dict[str, object]:
     }
 
 
-def _protocol_rows(runs: pd.DataFrame, spec: real.TrainingStudy) -> pd.DataFrame:
+def _protocol_rows(runs: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     """The stored rows of the protocol study ``spec`` (its plan, its seeds)."""
-    mine = runs[(runs["study"] == spec.name) & (runs["plan"] == real.plan_id(spec))]
+    mine = runs[(runs["study"] == spec.name) & (runs["plan"] == spec.plan)]
     return mine[mine["seed"].isin(spec.seeds)]
 
 
@@ -248,14 +252,14 @@ def protocol_table(runs: pd.DataFrame, profile: str = "cpu") -> pd.DataFrame:
         failed = summary.loc[summary["diverged"], ["model", "seed"]].itertuples(index=False)
         row = {
             "recipe": spec.name.removeprefix(f"table42-{profile}-"),
-            "plan": real.plan_id(spec),
-            "runs stored": f"{len(mine)} of {len(spec.runs())}",
+            "plan": spec.plan,
+            "runs stored": f"{len(mine)} of {len(spec.runs)}",
             "diverged": ", ".join(f"{m} seed {s}" for m, s in failed),
         }
         row.update({f"{m} (val top-1, last {JUDGED_EPOCHS})": per_model.get(m, np.nan) for m in MODELS})
         row["worst model"] = per_model.idxmin() if len(per_model) else None
         row["score (worst model)"] = per_model.min() if len(per_model) else np.nan
-        row["complete"] = len(mine) == len(spec.runs())
+        row["complete"] = len(mine) == len(spec.runs)
         rows.append(row)
     table = pd.DataFrame(rows)
     table["refused"] = table["diverged"] != ""

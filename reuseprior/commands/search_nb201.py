@@ -21,13 +21,13 @@ import argparse
 import pandas as pd
 
 from reuseprior.commands.parsers.search_nb201 import add_arguments, check_arguments
-from reuseprior.core.study import Study, pending_runs, run_study
+from reuseprior.core.study import StudySpec, pending_runs, run_study
 from reuseprior.zoo import search
 
 __all__ = ["add_arguments", "check_arguments", "run"]
 
 
-def _chosen(study: Study, only: list[str]) -> list[dict[str, str]]:
+def _chosen(study: StudySpec, only: list[str]) -> list[dict[str, str]]:
     wanted: dict[str, set[str]] = {}
     for item in only:
         column, _, value = item.partition("=")
@@ -35,7 +35,7 @@ def _chosen(study: Study, only: list[str]) -> list[dict[str, str]]:
     return [dict(r) for r in study.runs if all(r[c] in values for c, values in wanted.items())]
 
 
-def _status(study: Study) -> pd.DataFrame:
+def _status(study: StudySpec) -> pd.DataFrame:
     done = study.store.stored_keys(study.plan)
     rows = [{**r, "stored": study.store.key_of(r) in done} for r in study.runs]
     table = pd.DataFrame(rows)

@@ -1,39 +1,43 @@
-"""A resumable study: runs identified by a plan id and key columns, each run a
-task, each finished run stored at once by the one process that owns the store.
+"""A declared study and the engine that runs it: runs identified by a plan id and key columns, each run
+a task, each finished run stored at once by the one process that owns the store.
 
-A study needs a configuration and a ``run_one`` function; this module gives it
-the rest:
+A chapter declares a study once, as a :class:`StudySpec`; this module is everything else about it
+(the ``study`` command, the notebooks and the tests call it, no chapter writes its own):
 
-- :class:`RunStore` -- the rows of finished runs in one CSV (under ``data/``
-  for the stored studies). Writing a run replaces the rows with its key (plan
-  and key columns) and rewrites the whole file through
-  :func:`reuseprior.core.files.write_csv` (a temporary file put in place with
-  :func:`os.replace`) under a file lock, so a reader never sees half a file and
-  an interruption loses at most the runs in progress.
-- :class:`Study` -- the plan id, the key of every run in order, ``run_one`` (a
-  module-level function, so that a Dask worker can import it: it gets the key's
-  values and :attr:`Study.context` as keyword arguments and returns the run's
-  result) and ``store_result`` (which writes a result; default: the result is
-  the row, put in :attr:`Study.store`). ``live_check`` is the chapter's check
-  of a stored slice, for the notebooks.
-- :func:`pending_runs`, :func:`status` -- what is stored and what is not.
-- :func:`run_studies` -- the pending runs of several studies as one set of
-  tasks on one Dask client (a worker that finishes a run of one study takes
-  the next run of any), each result stored in its own study.
-- :func:`deadline_after` -- the :func:`time.time` a number of minutes from now,
-  which a study's ``run_one`` may take in its context to stop at.
-- :func:`run_study` -- every pending run (or those chosen) once: in this
-  process one after the other when no Dask client is given, else each run a
-  task of :func:`reuseprior.core.distributed.run_jobs` (one thread per
-  worker); results are stored in this process as they arrive, with a tqdm
-  progress bar over runs. ``run_one`` returning ``None`` means the run stopped
-  before its end (a deadline): nothing is stored and it stays pending.
+- :class:`StudySpec` -- the declaration: its name, seeds and run keys in order, the chapter's design
+  (``design``: the settings object its ``run_one`` reads), the ``settings`` that name its plan (hashed
+  by :func:`settings_hash`, the one plan id of every study), a module-level ``run_one`` (a Dask worker
+  imports it: it gets a run's key, ``spec`` and the options it names as keyword arguments, and returns
+  the run's result), its :class:`RunStore`, and optionally its linear floor (a :class:`FloorStore`
+  and the floors it reads), its per-run criteria and its live check. Its rows
+  (:meth:`StudySpec.rows`) are those of its plan only: rows of other settings are never read as its.
+- :class:`RunStore` -- the rows of finished runs in one CSV (under ``data/`` for the stored studies),
+  and the side tables a run writes before them. Writing a run replaces the rows with its key (plan
+  and key columns) and rewrites each whole file through :func:`reuseprior.core.files.write_csv` (a
+  temporary file put in place with :func:`os.replace`) under a file lock, the runs table last, so a
+  reader never sees half a file, a run's summary row marks it as stored and an interruption loses at
+  most the runs in progress.
+- :class:`FloorStore` -- the linear floors of studies' images (the row a trained model must beat),
+  one row per floor key, stored once and read by every study on those images.
+- :func:`pending_runs`, :func:`status`, :func:`status_table` -- what is stored and what is not.
+- :func:`run_study`, :func:`run_studies` -- every pending run (or those chosen) once: in this process
+  one after the other when no Dask client is given, else each run a task of
+  :func:`reuseprior.core.distributed.run_jobs` (one thread per worker, the runs of several studies one
+  set of tasks); results are stored in this process as they arrive, with a tqdm progress bar over
+  runs. ``run_one`` returning ``None`` means the run stopped before its end (a deadline, see
+  :func:`deadline_after`): nothing is stored and it stays pending.
+- :class:`StudyGroup`, :class:`StudyRequest` -- several studies that one name of the ``study`` command
+  runs, chosen when it runs (by ``--profile``, or by what is stored), with their own reports and
+  actions; the request is what the command was asked.
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -46,18 +50,37 @@ from reuseprior.core.files import append_csv_row, replace_csv_rows, write_csv
 from reuseprior.core.progress import progress_bar
 
 __all__ = [
+    "FloorStore",
     "RunStore",
-    "Study",
+    "StudyGroup",
+    "StudyRequest",
     "StudyResult",
+    "StudySpec",
     "deadline_after",
     "pending_runs",
+    "read_csv_or_empty",
     "run_studies",
     "run_study",
+    "settings_hash",
     "status",
+    "status_table",
+    "store_floors",
 ]
 
 #: a run's key: its key columns and their values (the plan aside)
 Key = Mapping[str, Any]
+#: the table of a store whose row marks a run as stored (written last)
+RUNS = "runs"
+
+
+def settings_hash(settings: Mapping[str, Any], *, prefix: str = "", digits: int = 12) -> str:
+    """The plan id of ``settings``: ``prefix`` and the first ``digits`` hex digits of the SHA-256 of
+    their JSON (keys sorted, a value JSON cannot write by its ``str``). Every study's plan id is this
+    hash of its :attr:`StudySpec.settings`, so two studies share a plan exactly when their settings
+    are equal (the prefix and length are a store's naming: 12 digits and no prefix, except the
+    NAS-Bench-201 search's ``nb201-search-`` and 10, :mod:`reuseprior.zoo.search`)."""
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return prefix + hashlib.sha256(text.encode()).hexdigest()[:digits]
 
 
 def read_csv_or_empty(path: Path, columns: Sequence[str] = ()) -> pd.DataFrame:
@@ -67,33 +90,51 @@ def read_csv_or_empty(path: Path, columns: Sequence[str] = ()) -> pd.DataFrame:
     return pd.DataFrame(columns=list(columns))
 
 
+def _matching(frame: pd.DataFrame, match: Mapping[str, Any]) -> pd.DataFrame:
+    """The rows of ``frame`` equal to ``match`` (``{column: value}``) on its columns."""
+    if frame.empty:
+        return frame
+    same = pd.Series(True, index=frame.index)
+    for column, value in match.items():
+        same &= frame[column] == value
+    return frame[same].reset_index(drop=True)
+
+
 @dataclass(frozen=True)
 class RunStore:
     """The finished runs of one or more studies in the CSV at ``path``.
 
-    ``plan_column`` holds the plan id, ``key`` the columns that name a run
-    within a plan. ``columns``: the stored columns, in order (a row's missing
-    ones empty; None: the row's own). ``read``: how the file is read (default:
-    :func:`read_csv_or_empty`); ``validate``: a check of the whole table
-    before it is written (raises)."""
+    ``plan_column`` holds the plan id, ``key`` the columns that name a run within a plan;
+    ``name_column``, when set, the study's name (rows of another name are not the study's even in the
+    same plan). ``columns``: the stored columns, in order (a row's missing ones empty; None: the row's
+    own). ``read``: how a file is read (default: :func:`read_csv_or_empty`); ``validate``: a check of
+    the whole table before it is written (raises). ``tables``: side tables (kind -> CSV) a run writes
+    besides its row: a run's result is then its frames per kind, :data:`RUNS` among them."""
 
     path: Path
     key: tuple[str, ...]
     plan_column: str = "plan"
+    name_column: str | None = None
     columns: tuple[str, ...] | None = None
     read: Callable[[Path], pd.DataFrame] | None = None
     validate: Callable[[pd.DataFrame, str], None] | None = None
+    tables: Mapping[str, Path] = field(default_factory=dict, hash=False)
 
-    def rows(self, plan: str | None = None) -> pd.DataFrame:
-        """The stored rows (those of ``plan`` when given)."""
-        frame = self._read(Path(self.path))
-        if plan is not None and not frame.empty:
-            frame = frame[frame[self.plan_column] == plan].reset_index(drop=True)
-        return frame
+    def path_of(self, kind: str = RUNS) -> Path:
+        """The CSV of table ``kind`` (:data:`RUNS`: the runs table)."""
+        return Path(self.path if kind == RUNS else self.tables[kind])
 
-    def stored_keys(self, plan: str) -> set[tuple]:
+    def rows(self, plan: str | None = None, kind: str = RUNS, name: str | None = None) -> pd.DataFrame:
+        """The stored rows of table ``kind`` (those of ``plan``, and of study ``name`` when given)."""
+        frame = self._read(self.path_of(kind))
+        match = {} if plan is None else {self.plan_column: plan}
+        if name is not None and self.name_column is not None:
+            match[self.name_column] = name
+        return _matching(frame, match) if match else frame
+
+    def stored_keys(self, plan: str, name: str | None = None) -> set[tuple]:
         """The keys (tuples in the order of :attr:`key`) of the runs of ``plan`` stored."""
-        mine = self.rows(plan)
+        mine = self.rows(plan, name=name)
         if mine.empty:
             return set()
         return set(zip(*(mine[c].map(_plain) for c in self.key)))
@@ -106,14 +147,21 @@ class RunStore:
         return FileLock(str(Path(self.path).with_suffix(".lock")))
 
     def put(self, row: Mapping[str, Any] | pd.DataFrame) -> pd.DataFrame:
-        """Store one run's row(s): the rows with the same plan and key are
-        replaced, the others kept; the file is rewritten atomically. Returns
-        the rows written."""
+        """Store one run's row(s): the rows with the same plan and key are replaced, the others kept;
+        the file is rewritten atomically. Returns the rows written."""
         rows = row if isinstance(row, pd.DataFrame) else self._frame(row)
-        first = rows.iloc[0]
-        ident = {c: first[c] for c in (self.plan_column, *self.key)}
         with self.lock():
-            return replace_csv_rows(self.path, ident, rows, read=self._read, validate=self._check)
+            return self._replace(RUNS, rows)
+
+    def save(self, result: Any) -> None:
+        """Store a run's ``result``: its row (:meth:`put`), or with :attr:`tables` its frames per kind,
+        the side tables first and the runs table last, under one lock."""
+        if not self.tables:
+            self.put(result)
+            return
+        with self.lock():
+            for kind in [*(k for k in result if k != RUNS), RUNS]:
+                self._replace(kind, result[kind])
 
     def merge_from(self, path: str | Path) -> int:
         """Store the rows of another copy of this store (another machine's, say) whose plan and key this
@@ -140,6 +188,17 @@ class RunStore:
                 self.path, dict(row), self.columns or tuple(row), read=self._read, validate=self._check
             )
 
+    def relocated(self, path: Path) -> RunStore:
+        """The same store with its runs table at ``path`` and its side tables beside it (same names)."""
+        path = Path(path)
+        return replace(self, path=path, tables={k: path.parent / Path(p).name for k, p in self.tables.items()})
+
+    def _replace(self, kind: str, rows: pd.DataFrame) -> pd.DataFrame:
+        first = rows.iloc[0]
+        ident = {c: first[c] for c in (self.plan_column, *self.key)}
+        check = self._check if kind == RUNS else None
+        return replace_csv_rows(self.path_of(kind), ident, rows, read=self._read, validate=check)
+
     def _check(self, frame: pd.DataFrame) -> None:
         if self.validate is not None:
             self.validate(frame, str(self.path))
@@ -158,26 +217,117 @@ def _plain(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class Study:
-    """What the run loop needs of a study (see the module docstring)."""
+class FloorStore:
+    """The linear floors of studies' images in the CSV at ``path``: one row per floor key (``key``:
+    its columns), stored once (each row replaced whole, the file written atomically) and read by every
+    study on the same images. ``compute(key, spec, **options)`` (module level) computes one floor row;
+    ``command`` is the command that stores the missing ones, named when a floor is missing."""
+
+    path: Path
+    key: tuple[str, ...]
+    command: str
+    compute: Callable[..., Mapping[str, Any]]
+
+    def rows(self, match: Mapping[str, Any]) -> pd.DataFrame:
+        """The stored rows equal to ``match`` (``{column: value}``), in file order; ``LookupError``
+        naming :attr:`command` when there are none."""
+        mine = _matching(read_csv_or_empty(Path(self.path), tuple(match)), match)
+        if mine.empty:
+            described = ", ".join(f"{k} {v}" for k, v in match.items())
+            raise LookupError(f"no linear floor of {described} in {self.path}: run `{self.command}`")
+        return mine
+
+    def stored(self, key: Key) -> bool:
+        try:
+            self.rows({c: key[c] for c in self.key})
+        except LookupError:
+            return False
+        return True
+
+    def put(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """Store one floor ``row`` in place of the row of its key; returns it."""
+        frame = read_csv_or_empty(Path(self.path), tuple(row))
+        if not frame.empty:
+            same = pd.Series(True, index=frame.index)
+            for column in self.key:
+                same &= frame[column] == row[column]
+            frame = frame[~same]
+        new = pd.DataFrame([dict(row)])
+        write_csv(new if frame.empty else pd.concat([frame, new], ignore_index=True), self.path)
+        return dict(row)
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """One declared study (see the module docstring). ``runs``: every run's key, in the order they run;
+    ``settings`` (JSON-able) name the plan (:attr:`plan`); ``design``: what ``run_one`` reads of the
+    chapter (its settings object). ``floor`` and ``floor_keys``: where the floors of its images are
+    and which of them it reads; ``criteria``: its per-run criteria table; ``live_check``: its check of
+    a stored slice, for the notebooks. ``status_by``: the key columns :func:`status_table` groups by,
+    ``hours``: its columns of seconds summed per group (label -> column); ``plan_prefix`` and
+    ``plan_digits``: how its store names a plan (:func:`settings_hash`)."""
 
     name: str
-    plan: str
-    store: RunStore
-    runs: tuple[Key, ...]
+    design: Any
+    settings: Mapping[str, Any] = field(hash=False)
+    seeds: tuple[int, ...]
+    runs: tuple[Key, ...] = field(hash=False)
     run_one: Callable[..., Any]
-    context: Mapping[str, Any] = field(default_factory=dict)
-    store_result: Callable[[Key, Any], None] | None = None
+    store: RunStore
+    floor: FloorStore | None = None
+    floor_keys: tuple[Key, ...] = field(default=(), hash=False)
+    criteria: Callable[..., pd.DataFrame] | None = None
     live_check: Callable[..., pd.DataFrame] | None = None
+    status_by: tuple[str, ...] = ()
+    hours: Mapping[str, str] = field(default_factory=dict, hash=False)
+    plan_prefix: str = ""
+    plan_digits: int = 12
+
+    @property
+    def plan(self) -> str:
+        """The plan id: :func:`settings_hash` of :attr:`settings` (with :attr:`plan_prefix` and
+        :attr:`plan_digits`)."""
+        return settings_hash(self.settings, prefix=self.plan_prefix, digits=self.plan_digits)
+
+    def rows(self, kind: str = RUNS) -> pd.DataFrame:
+        """The stored rows of table ``kind`` of this study's plan (and name)."""
+        return self.store.rows(self.plan, kind, name=self.name)
+
+    def stored_keys(self) -> set[tuple]:
+        return self.store.stored_keys(self.plan, name=self.name)
 
     def label(self, run: Key) -> str:
         return "/".join(str(v) for v in run.values())
 
-    def save(self, run: Key, result: Any) -> None:
-        if self.store_result is not None:
-            self.store_result(run, result)
-        else:
-            self.store.put(result)
+    def with_store(self, path: Path | None) -> StudySpec:
+        """This study with its runs table at ``path`` (:meth:`RunStore.relocated`; None: unchanged)."""
+        return self if path is None else replace(self, store=self.store.relocated(path))
+
+    def floor_rows(self) -> pd.DataFrame:
+        """The stored floors of :attr:`floor_keys` found, in their order; ``LookupError`` naming the
+        floor's command when none is stored."""
+        if self.floor is None:
+            raise LookupError(f"study {self.name} has no linear floor")
+        found = [self.floor.rows(dict(key)) for key in self.floor_keys if self.floor.stored(key)]
+        if not found:
+            raise LookupError(f"no linear floor of study {self.name} in {self.floor.path}: run `{self.floor.command}`")
+        return pd.concat(found, ignore_index=True)
+
+
+def store_floors(
+    spec: StudySpec, seeds: Iterable[int] | None = None, *, progress: bool = True, **options: Any
+) -> pd.DataFrame:
+    """Compute and store the floors of ``spec`` (of ``seeds`` only, when given and its floor keys have
+    a seed) that its floor store lacks, one row at a time (an interrupted call keeps the rows it
+    finished; ``options``: those ``compute`` names, e.g. ``data_dir``); returns its stored floors."""
+    if spec.floor is None:
+        raise ValueError(f"study {spec.name} has no linear floor to store")
+    chosen = None if seeds is None else {int(s) for s in seeds}
+    keys = [k for k in spec.floor_keys if chosen is None or "seed" not in k or int(k["seed"]) in chosen]
+    missing = [k for k in keys if not spec.floor.stored(k)]
+    for key in progress_bar(missing, desc=f"linear floors, {spec.name}", unit="floor", disable=not progress):
+        spec.floor.put(spec.floor.compute(dict(key), spec, **_named_options(spec.floor.compute, options)))
+    return spec.floor_rows()
 
 
 @dataclass
@@ -189,77 +339,113 @@ class StudyResult:
     unfinished: list[Key] = field(default_factory=list)
 
 
-def pending_runs(study: Study, only: Iterable[Key] | None = None) -> list[Key]:
-    """The runs of ``study`` (or of ``only``, in its order) without a stored row of its plan."""
-    done = study.store.stored_keys(study.plan)
-    runs = study.runs if only is None else list(only)
-    return [run for run in runs if study.store.key_of(run) not in done]
+def pending_runs(spec: StudySpec, only: Iterable[Key] | None = None) -> list[Key]:
+    """The runs of ``spec`` (or of ``only``, in its order) without a stored row of its plan."""
+    done = spec.stored_keys()
+    runs = spec.runs if only is None else list(only)
+    return [run for run in runs if spec.store.key_of(run) not in done]
 
 
-def status(study: Study) -> dict[str, int]:
+def status(spec: StudySpec) -> dict[str, int]:
     """Counts: runs of the plan stored and pending, and stored rows of other plans in the same file."""
-    everything = study.store.rows()
-    mine = study.store.rows(study.plan)
-    pending = len(pending_runs(study))
-    return {"stored": len(study.runs) - pending, "pending": pending, "other plans": len(everything) - len(mine)}
+    everything = spec.store.rows()
+    pending = len(pending_runs(spec))
+    return {"stored": len(spec.runs) - pending, "pending": pending, "other plans": len(everything) - len(spec.rows())}
+
+
+def status_table(spec: StudySpec) -> pd.DataFrame:
+    """Per group of runs (their values of :attr:`StudySpec.status_by`, in the order of the runs): the
+    stored seeds, the runs pending and, per :attr:`StudySpec.hours` label, the hours its column of
+    seconds sums to over the stored runs; ``attrs["other_plans"]``: stored rows of other plans (or
+    studies) in the same file."""
+    stored, everything = spec.rows(), spec.store.rows()
+    pending = pending_runs(spec)
+    groups = list(dict.fromkeys(tuple(run[c] for c in spec.status_by) for run in spec.runs))
+    rows = []
+    for values in groups:
+        group = dict(zip(spec.status_by, values))
+        mine = _matching(stored, group)
+        seeds = sorted(int(s) for s in mine["seed"]) if not mine.empty else []
+        waiting = sum(all(run[c] == v for c, v in group.items()) for run in pending)
+        spent = {label: float(mine[c].sum() / 3600) if not mine.empty else 0.0 for label, c in spec.hours.items()}
+        rows.append({**group, "stored seeds": seeds, "pending": waiting, **spent})
+    table = pd.DataFrame(rows)
+    table.attrs["other_plans"] = int(len(everything) - len(stored))
+    return table
+
+
+def deadline_after(minutes: float | None) -> float | None:
+    """The :func:`time.time` ``minutes`` from now (None: no deadline), the ``deadline`` a study's
+    ``run_one`` may take to stop at (between generations, at an epoch boundary)."""
+    return None if minutes is None else time.time() + 60.0 * minutes
+
+
+def _named_options(function: Callable[..., Any], options: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``options`` that ``function`` names as parameters (all of them when it takes ``**kwargs``):
+    a study's ``run_one`` takes the command's options it uses and is not given the others."""
+    parameters = inspect.signature(function).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return dict(options)
+    return {k: v for k, v in options.items() if k in parameters}
 
 
 class _RunJob:
     """One run as a job of :func:`reuseprior.core.distributed.run_jobs`: one call, its outcome kept."""
 
-    def __init__(self, study: Study, run: Key):
-        self.study, self.run, self.outcome = study, run, None
+    def __init__(self, spec: StudySpec, run: Key, options: Mapping[str, Any]):
+        self.spec, self.run, self.options, self.outcome = spec, run, options, None
 
     def start(self) -> list[Call]:
-        what = f"{self.study.name}-run"
-        return [Call(self.study.run_one, kwargs={**self.run, **self.study.context}, what=what)]
+        return [
+            Call(
+                self.spec.run_one, kwargs={**self.run, "spec": self.spec, **self.options}, what=f"{self.spec.name}-run"
+            )
+        ]
 
     def receive(self, call: Call, outcome: object) -> list[Call]:  # noqa: ARG002 - the protocol's signature
         self.outcome = outcome
         return []
 
 
-def deadline_after(minutes: float | None) -> float | None:
-    """The :func:`time.time` ``minutes`` from now (None: no deadline)."""
-    return None if minutes is None else time.time() + 60.0 * minutes
-
-
-def _keeper(study: Study, result: StudyResult) -> Callable[[Key, Any], None]:
-    """How an outcome of ``study``'s run is recorded in ``result``: killed, unfinished (None) or stored."""
+def _keeper(spec: StudySpec, result: StudyResult) -> Callable[[Key, Any], None]:
+    """How an outcome of ``spec``'s run is recorded in ``result``: killed, unfinished (None) or stored."""
 
     def keep(run: Key, outcome: Any) -> None:
         if isinstance(outcome, Killed):
-            result.killed[study.label(run)] = outcome.message()
+            result.killed[spec.label(run)] = outcome.message()
         elif outcome is None:
             result.unfinished.append(run)
         else:
-            study.save(run, outcome)
+            spec.store.save(outcome)
             result.stored.append(run)
 
     return keep
 
 
 def run_study(
-    study: Study,
+    spec: StudySpec,
     *,
+    options: Mapping[str, Any] | None = None,
     only: Iterable[Key] | None = None,
     max_runs: int | None = None,
     client: Client | None = None,
     progress: bool = True,
 ) -> StudyResult:
-    """Run the pending runs of ``study`` (or of ``only``), at most ``max_runs``
-    of them, and store each result as it arrives (see the module docstring)."""
+    """Run the pending runs of ``spec`` (or of ``only``), at most ``max_runs`` of them, and store each
+    result as it arrives (see the module docstring). ``options``: keyword arguments of ``run_one``
+    (``data_dir``, ``device``, ``deadline``, ...), each given only to a ``run_one`` that names it."""
     if client is not None:
-        return run_studies([(study, only)], max_runs=max_runs, client=client, progress=progress)[0]
-    todo = pending_runs(study, only)
+        return run_studies([(spec, only)], options=options, max_runs=max_runs, client=client, progress=progress)[0]
+    todo = pending_runs(spec, only)
     if max_runs is not None:
         todo = todo[:max_runs]
     result = StudyResult()
-    keep = _keeper(study, result)
-    bar = progress_bar(todo, desc=study.name, unit="run", disable=not progress)
+    keep = _keeper(spec, result)
+    kwargs = _named_options(spec.run_one, options or {})
+    bar = progress_bar(todo, desc=spec.name, unit="run", disable=not progress)
     for run in bar:
-        bar.set_postfix_str(study.label(run))
-        outcome = study.run_one(**run, **study.context)
+        bar.set_postfix_str(spec.label(run))
+        outcome = spec.run_one(**run, spec=spec, **kwargs)
         keep(run, outcome)
         if outcome is None:  # a deadline: the runs after it would stop at once as well
             break
@@ -267,25 +453,60 @@ def run_study(
 
 
 def run_studies(
-    chosen: Sequence[tuple[Study, Iterable[Key] | None]],
+    chosen: Sequence[tuple[StudySpec, Iterable[Key] | None]],
     *,
     client: Client,
+    options: Mapping[str, Any] | None = None,
     max_runs: int | None = None,
     progress: bool = True,
 ) -> list[StudyResult]:
-    """The pending runs of every ``(study, only)`` of ``chosen`` (``only``: its runs to consider, None:
+    """The pending runs of every ``(spec, only)`` of ``chosen`` (``only``: its runs to consider, None:
     all), at most ``max_runs`` of them in all, as one set of tasks on ``client``, in the order given;
     each result is stored in its study as it arrives. Returns one :class:`StudyResult` per study."""
     results = [StudyResult() for _ in chosen]
     jobs: list[_RunJob] = []
     keepers = {}
-    for (study, only), result in zip(chosen, results):
-        keepers[id(study)] = _keeper(study, result)
-        jobs.extend(_RunJob(study, run) for run in pending_runs(study, only))
+    for (spec, only), result in zip(chosen, results):
+        keepers[id(spec)] = _keeper(spec, result)
+        kwargs = _named_options(spec.run_one, options or {})
+        jobs.extend(_RunJob(spec, run, kwargs) for run in pending_runs(spec, only))
     if max_runs is not None:
         jobs = jobs[:max_runs]
     if jobs:
         desc = chosen[0][0].name if len(chosen) == 1 else f"{len(chosen)} studies"
-        run_jobs(client, jobs, on_done=lambda job: keepers[id(job.study)](job.run, job.outcome), desc=desc,
-                 progress=progress, unit="run")  # fmt: skip
+        run_jobs(
+            client,
+            jobs,
+            on_done=lambda job: keepers[id(job.spec)](job.run, job.outcome),
+            desc=desc,
+            progress=progress,
+            unit="run",
+        )
     return results
+
+
+@dataclass(frozen=True)
+class StudyRequest:
+    """What the ``study`` command was asked, as a study's declaration reads it: ``profile`` (which of a
+    chapter's studies), ``store`` (another runs file), ``seeds`` (only these), ``progress`` and the
+    ``options`` given to ``run_one`` (``data_dir``, ``device``, ``threads``, ``download``, ``deadline``)."""
+
+    profile: str | None = None
+    store: Path | None = None
+    seeds: tuple[int, ...] | None = None
+    max_runs: int | None = None
+    progress: bool = True
+    options: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class StudyGroup:
+    """The studies one name of the ``study`` command runs, chosen when it runs: ``choose(request)``
+    gives them (by ``request.profile``, or by what is stored); ``seeds`` are all their seeds;
+    ``reports(request)`` the tables ``status`` prints after theirs (``(title, table)`` pairs);
+    ``actions``: the group's own actions, each ``action(request)`` returning the text it prints."""
+
+    seeds: tuple[int, ...]
+    choose: Callable[[StudyRequest], list[StudySpec]]
+    reports: Callable[[StudyRequest], list[tuple[str, pd.DataFrame]]] | None = None
+    actions: Mapping[str, Callable[[StudyRequest], str]] = field(default_factory=dict, hash=False)

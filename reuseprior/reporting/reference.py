@@ -29,7 +29,19 @@ import pandas as pd
 
 from reuseprior.core import paths
 
-__all__ = ["load_thesis_table", "printed_unit", "select_thesis_rows", "side_by_side", "thesis_table_path"]
+__all__ = [
+    "SEEDS_DIR",
+    "load_seed_table",
+    "load_thesis_table",
+    "printed_unit",
+    "select_thesis_rows",
+    "side_by_side",
+    "thesis_table_path",
+]
+
+
+#: the related works' transcribed tables (NPAS, Bidart, NASWOT, ...), each file naming its source
+SEEDS_DIR = paths.DATA_DIR / "seeds"
 
 
 def thesis_table_path(name: str) -> Path:
@@ -151,3 +163,33 @@ def side_by_side(
         out[f"Δ {c}"] = o - t
         out[f"{c} match"] = [_classify(a, b, u) for a, b, u in zip(o, t, merged[f"__unit {c}"].astype(float))]
     return out.reset_index(drop=True)
+
+
+def load_seed_table(name: str) -> pd.DataFrame:
+    """A transcribed table of ``data/seeds/<name>.csv``: columns ending in ``_printed``
+    (and text columns) as strings, the other columns numeric where every cell parses.
+    ``df.attrs["meta"]`` holds the ``# key: value`` header lines (source, notes)."""
+    path = SEEDS_DIR / f"{name}.csv"
+    if not path.is_file():
+        known = sorted(p.stem for p in SEEDS_DIR.glob("*.csv"))
+        raise FileNotFoundError(f"no transcribed seed table {name!r} at {path}; known tables: {known}")
+    lines = path.read_text().splitlines()
+    meta: dict[str, str] = {}
+    header = 0
+    while header < len(lines) and lines[header].startswith("#"):
+        key, _, value = lines[header][1:].partition(":")
+        meta[key.strip()] = (meta.get(key.strip(), "") + " " + value.strip()).strip()
+        header += 1
+    table = pd.read_csv(path, skiprows=header, dtype=str, keep_default_na=False)
+    for column in table.columns:
+        if column.endswith("_printed"):
+            continue
+        cells = table[column]
+        numeric = pd.to_numeric(cells.where(cells != "", None), errors="coerce")
+        if numeric[cells != ""].notna().all() and (cells != "").any() and column not in {"bold"}:
+            table[column] = numeric
+    if "bold" in table.columns:
+        table["bold"] = table["bold"] == "True"
+    table.attrs["meta"] = meta
+    table.attrs["name"] = name
+    return table

@@ -90,7 +90,6 @@ __all__ = [
     "fewest_equivalence_pairs",
     "paired_power",
     "pairs_needed",
-    "gated_verdicts",
     "REPRODUCED",
     "UNDETERMINED",
     "Claim",
@@ -346,21 +345,6 @@ def verdict(
     if (claim == "greater" and below) or (claim == "less" and above):
         return CONTRADICTED
     return UNDETERMINED
-
-
-def gated_verdicts(table: pd.DataFrame, reason: str) -> pd.DataFrame:
-    """``table`` with every verdict column replaced by :data:`NOT_COMPARABLE` when ``reason`` (why the
-    runs behind it cannot decide: underfit, unconverged, below the linear floor, too few counting
-    pairs) is not empty, and a ``reason`` column. The rule's own verdicts are kept beside them
-    (``X verdict`` -> ``X rule verdict``, ``verdict on Y`` -> ``rule verdict on Y``), so a reader sees
-    what the statistics alone would have said."""
-    out = table.copy()
-    for column in [c for c in out.columns if "verdict" in c and "rule verdict" not in c]:
-        out[column.replace("verdict", "rule verdict", 1)] = out[column]
-        if reason:
-            out[column] = NOT_COMPARABLE
-    out["reason"] = reason
-    return out
 
 
 def paired_power(sd: float, pairs: int, difference: float, *, alpha: float = ALPHA) -> float:

@@ -6,23 +6,21 @@ its seed (the seed draws the validation share), at the study's resolution. The f
 (:func:`reuseprior.training.convergence.linear_floor`: the same images, float64, solved to a tight
 tolerance, so every machine gets the same digits) depends on the dataset, the image size and the seed,
 not on a study's plan: it is stored once per (dataset, image size, seed) in :data:`STORED_FLOOR` and
-shared by every study on those images.
+shared by every study on those images (:func:`population_floors`).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Sequence
-
-import pandas as pd
+from typing import Any, Iterable, Mapping
 
 from reuseprior.core import paths
-from reuseprior.core.progress import progress_bar
+from reuseprior.core.study import FloorStore, StudySpec
 from reuseprior.datasets import load_standard_splits
-from reuseprior.training.convergence import linear_floor, read_floor_rows, store_floor_row
+from reuseprior.training.convergence import linear_floor
 
-__all__ = ["FLOOR_KEY", "STORED_FLOOR", "read_floors", "split_floor", "store_floors"]
+__all__ = ["FLOOR_KEY", "STORED_FLOOR", "floor_keys", "population_floor", "population_floors", "split_floor"]
 
 #: the floors of every population study's images, tracked
 STORED_FLOOR: Path = paths.DATA_DIR / "population_linear_floor.csv"
@@ -44,29 +42,22 @@ def split_floor(
     }
 
 
-def read_floors(dataset: str, image_size: int, command: str, path: Path = STORED_FLOOR) -> pd.DataFrame:
-    """The stored floors of ``dataset`` at ``image_size`` px, one row per seed (ascending);
-    ``LookupError`` naming ``command`` (the one that stores them) when there is none."""
-    match = {"dataset": dataset, "image_size": int(image_size)}
-    return read_floor_rows(path, match, command).sort_values("seed", kind="stable").reset_index(drop=True)
-
-
-def store_floors(
-    dataset: str,
-    image_size: int,
-    seeds: Sequence[int],
-    path: Path = STORED_FLOOR,
+def population_floor(
+    key: Mapping[str, Any],
+    spec: StudySpec,  # noqa: ARG001 - a FloorStore's compute; the floor is the images', not the study's
     *,
     data_dir: str | os.PathLike | None = None,
-    progress: bool = True,
-) -> pd.DataFrame:
-    """Compute and store the floor of every seed of ``seeds`` that ``path`` does not hold yet, one row
-    at a time (an interrupted call keeps the rows it finished); the stored floors of the dataset."""
-    try:
-        stored = set(read_floors(dataset, image_size, "store_floors", path)["seed"].astype(int))
-    except LookupError:  # nothing stored yet for these images
-        stored = set()
-    missing = [int(s) for s in seeds if int(s) not in stored]
-    for seed in progress_bar(missing, desc=f"linear floors, {dataset} {image_size}px", disable=not progress):
-        store_floor_row(path, split_floor(dataset, image_size, seed, data_dir=data_dir), FLOOR_KEY)
-    return read_floors(dataset, image_size, "store_floors", path)
+) -> dict[str, Any]:
+    """The floor of one key of :data:`FLOOR_KEY` (a :class:`~reuseprior.core.study.FloorStore`'s
+    ``compute``)."""
+    return split_floor(key["dataset"], key["image_size"], key["seed"], data_dir=data_dir)
+
+
+def population_floors(command: str, path: Path = STORED_FLOOR) -> FloorStore:
+    """The floors of population studies' images in ``path``; ``command`` stores the missing ones."""
+    return FloorStore(Path(path), FLOOR_KEY, command, population_floor)
+
+
+def floor_keys(datasets: Iterable[str], image_size: int, seeds: Iterable[int]) -> tuple[dict[str, Any], ...]:
+    """The floor keys of every dataset and seed at ``image_size`` px, dataset-major."""
+    return tuple({"dataset": d, "image_size": int(image_size), "seed": int(s)} for d in datasets for s in seeds)

@@ -32,15 +32,12 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from torch.utils.data import Dataset
-
-from reuseprior.core.files import write_csv
 
 #: epochs in each half of the plateau comparison
 PLATEAU_WINDOW = 3
@@ -191,30 +188,6 @@ def linear_floor(train_set: Dataset, test_set: Dataset) -> dict[str, Any]:
         "train_top1": round(100 * float(model.score(x_train, y_train)), 2),
         "test_top1": round(100 * float(model.score(x_test, y_test)), 2),
     }
-
-
-def store_floor_row(path: Path, row: Mapping[str, Any], key: Sequence[str]) -> dict[str, Any]:
-    """Store one floor ``row`` in the CSV at ``path``: the rows equal to it on the ``key`` columns are
-    replaced, the others kept; the file is written atomically. Returns the row."""
-    old = pd.read_csv(path) if Path(path).exists() else pd.DataFrame(columns=list(row))
-    same = np.ones(len(old), dtype=bool)
-    for column in key:
-        same &= (old[column] == row[column]).to_numpy(bool)
-    write_csv(pd.concat([old[~same], pd.DataFrame([dict(row)])], ignore_index=True), path)
-    return dict(row)
-
-
-def read_floor_rows(path: Path, match: Mapping[str, Any], command: str) -> pd.DataFrame:
-    """The stored floor rows of the CSV at ``path`` equal to ``match`` (``{column: value}``);
-    ``LookupError`` naming ``command`` (the one that stores them) when there are none."""
-    frame = pd.read_csv(path) if Path(path).exists() else pd.DataFrame(columns=list(match))
-    mine = np.ones(len(frame), dtype=bool)
-    for column, value in match.items():
-        mine &= (frame[column] == value).to_numpy(bool)
-    if not mine.any():
-        described = ", ".join(f"{k} {v}" for k, v in match.items())
-        raise LookupError(f"no linear floor of {described} in {path}: run `{command}`")
-    return frame[mine].reset_index(drop=True)
 
 
 def seeds_that_count(criteria: pd.DataFrame, seeds: Sequence[int]) -> tuple[list[int], pd.DataFrame]:

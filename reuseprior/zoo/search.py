@@ -70,8 +70,6 @@ atomic rewrites) in ``data/nb201_search_runs.csv``: :func:`search_study`,
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -83,7 +81,7 @@ from scipy.special import gammaln
 
 from reuseprior.core import paths
 from reuseprior.core.ordering import sort_rows
-from reuseprior.core.study import RunStore, Study
+from reuseprior.core.study import RunStore, StudySpec, settings_hash
 from reuseprior.zoo.nasbench201 import NASLIB_SUBSET_CSV, OPS, load_naslib_subset, parse_arch
 from reuseprior.zoo.scoring import load_scores, published_version, version_complete_on
 
@@ -101,6 +99,7 @@ __all__ = [
     "naswot_protocol",
     "plan_id",
     "run_store",
+    "search_rows",
     "search_run",
     "search_study",
     "warmup_random_search",
@@ -423,16 +422,25 @@ class SearchSettings:
         )
 
 
+#: how the search's store names a plan: ``nb201-search-`` and 10 hex digits of the settings' hash
+PLAN_PREFIX, PLAN_DIGITS = "nb201-search-", 10
+
+
 def plan_id(settings: SearchSettings) -> str:
-    """``nb201-search-<hash>`` of the settings (a changed setting is a new plan)."""
-    text = json.dumps(asdict(settings), sort_keys=True)
-    return "nb201-search-" + hashlib.sha256(text.encode()).hexdigest()[:10]
+    """``nb201-search-<hash>`` of the settings (:func:`reuseprior.core.study.settings_hash`; a changed
+    setting is a new plan)."""
+    return settings_hash(asdict(settings), prefix=PLAN_PREFIX, digits=PLAN_DIGITS)
 
 
-def search_run(
-    protocol: str, label: str, score: str, *, settings: SearchSettings, data_dir: str | None = None
+def search_run(*, protocol: str, label: str, score: str, spec: StudySpec, data_dir: str | None = None) -> pd.DataFrame:
+    """One run of the study (its ``run_one``): :func:`search_rows` of ``spec``'s settings."""
+    return search_rows(protocol, label, score, spec.design, data_dir)
+
+
+def search_rows(
+    protocol: str, label: str, score: str, settings: SearchSettings, data_dir: str | None = None
 ) -> pd.DataFrame:
-    """One run of the study: ``protocol`` with ``score`` on ``label``'s space, its stored rows."""
+    """``protocol`` with ``score`` on ``label``'s space, its stored rows."""
     space = load_space(label, Path(data_dir) if data_dir else None)
     s = settings
     if protocol == "naswot":
@@ -467,16 +475,24 @@ def search_study(
     settings: SearchSettings | None = None,
     *,
     path: Path | None = None,
-    data_dir: Path | None = None,
     runs: Iterable[Mapping[str, str]] | None = None,
-) -> Study:
-    """The search as a resumable :class:`reuseprior.core.study.Study`: one run per
-    protocol, label and score (:meth:`SearchSettings.all_runs`, or ``runs``), each
-    stored as it finishes."""
+) -> StudySpec:
+    """The search declared as a resumable study (:class:`reuseprior.core.study.StudySpec`): one run per
+    protocol, label and score (:meth:`SearchSettings.all_runs`, or ``runs``), each stored as it
+    finishes (its ``data_dir`` an option of :func:`reuseprior.core.study.run_study`)."""
     settings = settings or SearchSettings()
     runs = tuple(dict(r) for r in runs) if runs is not None else settings.all_runs()
-    context: dict[str, Any] = {"settings": settings, "data_dir": str(data_dir) if data_dir else None}
-    return Study("nb201-search", plan_id(settings), run_store(path), tuple(runs), search_run, context)
+    return StudySpec(
+        name="nb201-search",
+        design=settings,
+        settings=asdict(settings),
+        seeds=(settings.seed,),
+        runs=tuple(runs),
+        run_one=search_run,
+        store=run_store(path),
+        plan_prefix=PLAN_PREFIX,
+        plan_digits=PLAN_DIGITS,
+    )
 
 
 def live_check(
@@ -491,7 +507,7 @@ def live_check(
     mine = stored[stored["plan"] == plan]
     out = []
     for run in runs:
-        live = search_run(**run, settings=settings, data_dir=str(data_dir) if data_dir else None)
+        live = search_rows(**run, settings=settings, data_dir=str(data_dir) if data_dir else None)
         for row in live.to_dict("records"):
             same = mine[
                 (mine["protocol"] == row["protocol"])

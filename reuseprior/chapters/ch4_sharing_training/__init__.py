@@ -15,7 +15,8 @@ Everything the notebook ``ch4_sharing_training`` does lives here:
   recipe: CIFAR-10/100 or an ImageNet folder at the official resolutions,
   GPU); :meth:`ExperimentPlan.departures` lists where a plan departs from
   the paper recipe;
-* :func:`run_experiments` -- one resumable training run per model, one
+* :func:`run_experiments` -- one resumable training run per model
+  (:func:`~.runs.train_model`, which the trained studies call directly), one
   results row per run appended to a run log (:data:`RESULT_COLUMNS`), by
   default :func:`default_results_csv` under ``build/`` (untracked): the log
   holds what a rerun measures differently (:data:`MEASURED_COLUMNS`: wall
@@ -57,25 +58,19 @@ modified that code, section 4.5.3, and lists its changes in section 4.5.4):
 
 from __future__ import annotations
 
-from reuseprior.chapters.ch4_sharing_training.architecture import (  # noqa: F401
-    ESTIMATED_DATASETS,
+from reuseprior.chapters.ch4_sharing_training.architecture import (
     GPU_REFERENCE_THROUGHPUT,
     H100_SPEEDUP_OVER_RTX3090,
     LIVE_SLICE_DATASET,
-    _backbone_macs,
-    _gpu_estimate,
     architecture_table,
+    backbone_macs,
     build_experiment_model,
     build_needs,
     expected_gpu_hours,
     gpu_time_table,
-    nominal_macs,
 )
-from reuseprior.chapters.ch4_sharing_training.configs import (  # noqa: F401
-    CIFAR_TRAIN_ISIZE,
-    DATASET_LABELS,
+from reuseprior.chapters.ch4_sharing_training.configs import (
     IMAGENET_MINIVAL,
-    IMAGENET_SIZES,
     LATER_COLUMNS,
     MEASURED_COLUMNS,
     MODELS,
@@ -85,31 +80,17 @@ from reuseprior.chapters.ch4_sharing_training.configs import (  # noqa: F401
     RESULT_COLUMNS,
     TABLE_4_2_MODELS,
     THESIS_REFERENCE_DATASET,
-    ModelSpec,
-    Recipe,
     SharingTrainingProfile,
-    _model_label,
-    _models,
-    _recipe,
     official_sizes,
 )
-from reuseprior.chapters.ch4_sharing_training.data import (  # noqa: F401
-    GREY_STATISTICS,
-    _everything_trained,
-    _grey_splits,
-    _splits,
+from reuseprior.chapters.ch4_sharing_training.data import (
+    plan_splits,
 )
-from reuseprior.chapters.ch4_sharing_training.plan import (  # noqa: F401
+from reuseprior.chapters.ch4_sharing_training.plan import (
     ExperimentPlan,
-    _validation_split,
     make_plan,
 )
-from reuseprior.chapters.ch4_sharing_training.runs import (  # noqa: F401
-    _append_row,
-    _portable_path,
-    _resolve_path,
-    _row,
-    _run_one,
+from reuseprior.chapters.ch4_sharing_training.runs import (
     cost_table,
     data_caption,
     default_results_csv,
@@ -117,8 +98,7 @@ from reuseprior.chapters.ch4_sharing_training.runs import (  # noqa: F401
     run_experiments,
     tracked_results,
 )
-from reuseprior.chapters.ch4_sharing_training.tables import (  # noqa: F401
-    _sorted,
+from reuseprior.chapters.ch4_sharing_training.tables import (
     compare_with_thesis,
     history_frame,
     loss_went_down,
@@ -130,28 +110,25 @@ from reuseprior.chapters.ch4_sharing_training.tables import (  # noqa: F401
 )
 
 __all__ = [
-    "plot_training_curves",
-    "DATASET_LABELS",
+    "ExperimentPlan",
     "GPU_REFERENCE_THROUGHPUT",
-    "CIFAR_TRAIN_ISIZE",
-    "GREY_STATISTICS",
     "H100_SPEEDUP_OVER_RTX3090",
     "IMAGENET_MINIVAL",
-    "IMAGENET_SIZES",
     "LATER_COLUMNS",
+    "LIVE_SLICE_DATASET",
+    "MEASURED_COLUMNS",
     "MODELS",
     "NOMINAL_RESOLUTION",
     "PROFILES",
     "RECIPES",
-    "MEASURED_COLUMNS",
     "RESULT_COLUMNS",
+    "SharingTrainingProfile",
     "TABLE_4_2_MODELS",
     "THESIS_REFERENCE_DATASET",
-    "ExperimentPlan",
-    "ModelSpec",
-    "Recipe",
     "architecture_table",
+    "backbone_macs",
     "build_experiment_model",
+    "build_needs",
     "compare_with_thesis",
     "cost_table",
     "data_caption",
@@ -160,12 +137,13 @@ __all__ = [
     "gpu_time_table",
     "history_frame",
     "loss_went_down",
+    "make_plan",
     "official_sizes",
     "paper_scale_table",
     "parameter_ratios",
     "parameters_to_overrides",
-    "make_plan",
-    "nominal_macs",
+    "plan_splits",
+    "plot_training_curves",
     "read_results",
     "run_experiments",
     "table_4_2",

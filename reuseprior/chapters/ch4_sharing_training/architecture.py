@@ -16,8 +16,8 @@ from reuseprior.chapters.ch4_sharing_training.configs import (
     PROFILES,
     TABLE_4_2_MODELS,
     ModelSpec,
-    _model_label,
-    _recipe,
+    model_label,
+    recipe_of,
 )
 from reuseprior.chapters.ch4_sharing_training.plan import make_plan
 from reuseprior.core.parameters import count_parameters
@@ -67,7 +67,7 @@ def build_experiment_model(
 
 
 @functools.lru_cache(maxsize=None)
-def _backbone_macs(variant: str, width_mult: float, depth_mult: float, resolution: int) -> tuple[float, int]:
+def backbone_macs(variant: str, width_mult: float, depth_mult: float, resolution: int) -> tuple[float, int]:
     """(multiply-adds without the classifier, classifier input features) of
     one ``resolution`` x ``resolution`` image, counted on the meta device."""
     # built on the CPU (weight initialisation on "meta" runs through slow
@@ -87,7 +87,7 @@ def nominal_macs(variant: str, num_classes: int, *, width_mult: float = 1.0, dep
     same operations run, only the weights are tied); the backbone is counted
     once per variant and the classifier per class count."""
     resolution = NOMINAL_RESOLUTION[variant]
-    backbone, features = _backbone_macs(variant, float(width_mult), float(depth_mult), resolution)
+    backbone, features = backbone_macs(variant, float(width_mult), float(depth_mult), resolution)
     with torch.device("meta"):
         classifier = nn.Linear(features, num_classes)
     return backbone + count_flops(classifier, (features,), device="meta") / 2
@@ -110,9 +110,9 @@ def architecture_table(
     rows = []
     built: dict[str, nn.Module] = {}
     for key in datasets:
-        recipe = _recipe(key)
+        recipe = recipe_of(key)
         for label in models:
-            spec = MODELS[_model_label(label)]
+            spec = MODELS[model_label(label)]
             if spec.label not in built:
                 built[spec.label] = build_experiment_model(
                     spec, recipe.num_classes, width_mult=width_mult, depth_mult=depth_mult
@@ -161,8 +161,8 @@ def _gpu_estimate(
     speedup: float = H100_SPEEDUP_OVER_RTX3090,
 ) -> dict[str, Any]:
     """One row of :func:`gpu_time_table` (the derivation: :func:`expected_gpu_hours`)."""
-    recipe = _recipe(dataset)
-    spec = MODELS[_model_label(model)]
+    recipe = recipe_of(dataset)
+    spec = MODELS[model_label(model)]
     plan = make_plan(
         {
             **PROFILES["full"],
@@ -181,7 +181,7 @@ def _gpu_estimate(
     reference_ips, reference_px = GPU_REFERENCE_THROUGHPUT[spec.variant]
 
     def macs(px: int) -> float:
-        return _backbone_macs(spec.variant, 1.0, 1.0, px)[0]
+        return backbone_macs(spec.variant, 1.0, 1.0, px)[0]
 
     train_ips = reference_ips * speedup * macs(reference_px) / macs(train_px)
     eval_ips = 3.0 * reference_ips * speedup * macs(reference_px) / macs(eval_px)
@@ -265,7 +265,7 @@ def build_needs(profile: str, parameters: Mapping[str, Any]) -> ChapterNeeds:
     profile, the GPU time is :func:`gpu_time_table`'s estimate summed over the
     models; no CPU estimate."""
     dataset = str(parameters.get("dataset") or PROFILES[profile].dataset)
-    key = _recipe(dataset).dataset
+    key = recipe_of(dataset).dataset
     needs = [] if key == "digits" else [DataNeed(key, data_dir_of(parameters))]
     if parameters.get("live_slice", True):
         needs.append(DataNeed(LIVE_SLICE_DATASET, data.DEFAULT_DATA_DIR))

@@ -132,7 +132,7 @@ def official_sizes(dataset: str, variant: str) -> tuple[int, int]:
     if variant not in IMAGENET_SIZES:
         raise ValueError(f"variant={variant!r} has no official sizes; known: {sorted(IMAGENET_SIZES)}")
     train, evaluation = IMAGENET_SIZES[variant]
-    key = _recipe(dataset).dataset
+    key = recipe_of(dataset).dataset
     if key == "imagenet":
         return train, evaluation
     if key in ("cifar10", "cifar100"):
@@ -294,7 +294,7 @@ MEASURED_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-_OPTIMIZER_LABELS = {
+OPTIMIZER_LABELS = {
     "rmsprop_tf": "RMSprop (TensorFlow 1's)",
     "rmsprop": "RMSprop (PyTorch's)",
     "adamw": "AdamW",
@@ -304,7 +304,9 @@ _OPTIMIZER_LABELS = {
 _RECIPE_KEYS = {**{key.replace("-", ""): key for key in RECIPES}, "imagenet1k": "imagenet"}
 
 
-def _recipe(dataset: str) -> Recipe:
+def recipe_of(dataset: str) -> Recipe:
+    """The recipe of ``dataset`` (any spelling, separators aside: ``Fashion_MNIST``); ``ValueError``
+    naming the known ones."""
     key = str(dataset).strip().lower().replace("-", "").replace("_", "")
     if key not in _RECIPE_KEYS:
         raise ValueError(
@@ -313,7 +315,8 @@ def _recipe(dataset: str) -> Recipe:
     return RECIPES[_RECIPE_KEYS[key]]
 
 
-def _model_label(label: str) -> str:
+def model_label(label: str) -> str:
+    """The Table 4.2 label of ``label`` (any case); ``ValueError`` naming the known models."""
     for known in MODELS:
         if known.lower() == str(label).strip().lower():
             return known
@@ -322,9 +325,10 @@ def _model_label(label: str) -> str:
     )
 
 
-def _models(value: str | Sequence[str]) -> tuple[str, ...]:
+def model_labels(value: str | Sequence[str]) -> tuple[str, ...]:
+    """The labels of ``value``, comma-separated text or a sequence (:func:`model_label` each)."""
     items = [v for v in value.split(",")] if isinstance(value, str) else list(value)
-    labels = tuple(_model_label(v) for v in items if str(v).strip())
+    labels = tuple(model_label(v) for v in items if str(v).strip())
     if not labels:
         raise ValueError(f"models={value!r} names no model; choose from {list(MODELS)}")
     return labels

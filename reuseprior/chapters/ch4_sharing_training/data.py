@@ -63,7 +63,7 @@ def _grey_splits(plan: ExperimentPlan, image_size: int, seed: int) -> data.Datas
     )
 
 
-def _splits(plan: ExperimentPlan, variant: str, seed: int) -> tuple[data.DatasetSplits, int, int]:
+def plan_splits(plan: ExperimentPlan, variant: str, seed: int) -> tuple[data.DatasetSplits, int, int]:
     """The data of one run and its ``(train, eval)`` resolution: digits
     (quick), MNIST/Fashion-MNIST tensors, torchvision CIFAR or an ImageNet
     folder, split as ``plan.validation_split`` says."""

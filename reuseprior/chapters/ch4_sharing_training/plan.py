@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from reuseprior.chapters.ch4_sharing_training.configs import (
-    _OPTIMIZER_LABELS,
     MODELS,
+    OPTIMIZER_LABELS,
     PROFILES,
     THESIS_REFERENCE_DATASET,
     Recipe,
-    _models,
-    _recipe,
     compressed_decay_epochs,
+    model_labels,
     official_sizes,
+    recipe_of,
 )
 from reuseprior.core import paths
 from reuseprior.core.precision import resolve_precision
@@ -83,7 +83,7 @@ class ExperimentPlan:
             f"{self._split_phrase()}; {c.epochs} epochs, batch {c.batch_size}, "
             f"lr_base {c.lr_base} -> peak lr {c.peak_lr:g} (x batch/{c.lr_reference_batch}), "
             f"warm-up {c.lr_warmup_epochs} epochs then x{c.lr_decay_factor} every {c.lr_decay_epochs} epochs, "
-            f"{_OPTIMIZER_LABELS.get(c.optimizer, c.optimizer)}, "
+            f"{OPTIMIZER_LABELS.get(c.optimizer, c.optimizer)}, "
             f"BN momentum {c.bn_momentum_tf} (TF) = {1 - c.bn_momentum_tf:g} (PyTorch), "
             f"EMA {c.ema_decay}, AMP {c.amp}{' (CUDA only)' if c.amp else ''}, "
             f"width x{self.width_mult}, depth x{self.depth_mult}, {self.precision}"
@@ -183,8 +183,8 @@ def make_plan(settings: Mapping[str, Any], *, profile: str = "custom", seed: int
     missing = [k for k in PROFILES["quick"] if k not in settings]
     if missing:
         raise ValueError(f"settings lack {missing}; start from ch4_sharing_training.PROFILES['quick'] or ['full']")
-    recipe = _recipe(settings["dataset"])
-    models = _models(settings["models"])
+    recipe = recipe_of(settings["dataset"])
+    models = model_labels(settings["models"])
     for name in ("width_mult", "depth_mult"):
         v = settings[name]
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v <= 4:

@@ -1,4 +1,6 @@
-"""Section 4.5.4's training runs: the run log (reuseprior.core.study.RunStore) and one run per model."""
+"""Section 4.5.4's training runs: one run of a model (:func:`train_model`, its results row) and the run
+log of a plan's runs (:func:`run_experiments`, a :class:`reuseprior.core.study.RunStore` that keeps every
+attempt)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import os
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable
 
 import pandas as pd
 import torch
@@ -22,7 +24,7 @@ from reuseprior.chapters.ch4_sharing_training.configs import (
     RESULT_COLUMNS,
     ModelSpec,
 )
-from reuseprior.chapters.ch4_sharing_training.data import _splits
+from reuseprior.chapters.ch4_sharing_training.data import plan_splits
 from reuseprior.chapters.ch4_sharing_training.plan import ExperimentPlan
 from reuseprior.core import paths
 from reuseprior.core.precision import default_dtype
@@ -42,7 +44,7 @@ def default_results_csv() -> Path:
     return base / "ch4_sharing_training" / "results.csv"
 
 
-def _portable_path(path: str | os.PathLike | None) -> str | None:
+def portable_path(path: str | os.PathLike | None) -> str | None:
     """``path`` relative to the repository root when it lies inside it (so
     that the log names no machine-specific folder), else absolute."""
     if path is None:
@@ -54,8 +56,8 @@ def _portable_path(path: str | os.PathLike | None) -> str | None:
         return str(p)
 
 
-def _resolve_path(path: str) -> Path:
-    """Inverse of :func:`_portable_path`: relative paths are under the repository root."""
+def resolve_portable_path(path: str) -> Path:
+    """Inverse of :func:`portable_path`: relative paths are under the repository root."""
     p = Path(path)
     return p if p.is_absolute() else paths.ROOT / p
 
@@ -153,10 +155,6 @@ def results_store(path: str | os.PathLike) -> RunStore:
     return RunStore(Path(path), key=("run_id",), plan_column="profile", columns=RESULT_COLUMNS, read=read_results)
 
 
-def _append_row(row: Mapping[str, Any], path: Path) -> pd.DataFrame:
-    return results_store(path).append(row)
-
-
 def _row(
     plan: ExperimentPlan,
     spec: ModelSpec,
@@ -213,7 +211,7 @@ def _row(
         "peak_memory_kind": res.peak_memory_kind,
         "train_images": train_images,
         "validation_split": plan.validation_split if plan.validation_split is not None else 0.0,
-        "checkpoint": _portable_path(res.checkpoint_path),
+        "checkpoint": portable_path(res.checkpoint_path),
         "finished_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "torch_version": torch.__version__,
         "lr_warmup_steps": round(c.lr_warmup_epochs * (train_images // c.batch_size)),
@@ -235,69 +233,88 @@ def run_experiments(
     progress: bool = True,
     deadline: float | None = None,
 ) -> pd.DataFrame:
-    """Train every model of ``plan`` and append one row per run to the run
-    log ``results_csv`` (default :func:`default_results_csv`; rewritten
-    atomically after each run). Returns all rows of the file. The log's
-    ``checkpoint`` column is relative to the repository root when the
-    checkpoint lies inside it. Each run checkpoints every epoch to
-    ``<checkpoint_dir>/<run_id>.pt`` and, with ``plan.resume``, continues
-    from it. Ctrl-C writes the partial row (``status="interrupted"``) before
-    re-raising, so finished runs and the partial one are kept. Past
-    ``deadline`` (a :func:`time.time`) a run stops at its next epoch boundary
-    (``status="stopped"``, checkpointed) and the models after it are not started."""
+    """Train every model of ``plan`` (:func:`train_model`) and append one row per run to the run
+    log ``results_csv`` (default :func:`default_results_csv`; rewritten atomically after each run).
+    Returns all rows of the file. The log's ``checkpoint`` column is relative to the repository root
+    when the checkpoint lies inside it. Ctrl-C writes the partial row (``status="interrupted"``)
+    before re-raising, so finished runs and the partial one are kept. Past ``deadline`` (a
+    :func:`time.time`) a run stops at its next epoch boundary (``status="stopped"``, checkpointed)
+    and the models after it are not started."""
+    log = results_store(Path(results_csv) if results_csv is not None else default_results_csv())
+    if not plan.append_results and log.path.exists():
+        log.path.unlink()
+    df = read_results(log.path)
+    for label in plan.models:
+        if deadline is not None and time.time() > deadline:
+            break
+        row = train_model(plan, MODELS[label], device=device, seed=seed, checkpoint_dir=checkpoint_dir,
+                          progress=progress, deadline=deadline, on_interrupt=log.append)  # fmt: skip
+        df = log.append(row)
+    return df
+
+
+def train_model(
+    plan: ExperimentPlan,
+    spec: ModelSpec,
+    *,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+    checkpoint_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    deadline: float | None = None,
+    on_interrupt: Callable[[dict[str, Any]], Any] | None = None,
+) -> dict[str, Any]:
+    """One training run of ``plan`` (model ``spec``, run seed ``seed``) in the plan's precision and
+    threads; its results row (:data:`RESULT_COLUMNS`). It checkpoints every epoch to
+    ``<checkpoint_dir>/<run_id>.pt`` (default under ``build/checkpoints/``) and, with
+    ``plan.resume``, continues from it; past ``deadline`` it stops at an epoch boundary
+    (``status="stopped"``). Ctrl-C gives the partial row to ``on_interrupt`` before re-raising."""
     device = torch.device(device)
-    results_csv = Path(results_csv) if results_csv is not None else default_results_csv()
+    plan = replace(plan, config=replace(plan.config, seed=seed))
     ckpt_dir = (
         Path(checkpoint_dir) if checkpoint_dir is not None else paths.BUILD_DIR / "checkpoints" / "ch4_sharing_training"
     )
-    if not plan.append_results and results_csv.exists():
-        results_csv.unlink()
-    config = replace(plan.config, seed=seed)
-    plan = replace(plan, config=config)
-    df = read_results(results_csv)
+    run_id = f"{plan.profile}-{plan.recipe.dataset}-{spec.label}-w{plan.width_mult:g}-d{plan.depth_mult:g}-s{seed}"
+    ckpt = ckpt_dir / f"{run_id}.pt"
+    if not plan.resume:
+        discard_checkpoint(ckpt)  # ours only: another file there is refused, not deleted
     threads_before = torch.get_num_threads()
     if plan.torch_threads is not None:
         torch.set_num_threads(plan.torch_threads)
     try:
         with default_dtype(plan.precision):
-            for label in plan.models:
-                if deadline is not None and time.time() > deadline:
-                    break
-                df = _run_one(
-                    plan,
-                    MODELS[label],
+            model, splits, measured = _prepared(plan, spec, run_id=run_id, seed=seed, device=device)
+            try:
+                res = fit(
+                    model,
+                    splits.train,
+                    splits.val,
+                    plan.config,
                     device=device,
-                    seed=seed,
-                    results_csv=results_csv,
-                    ckpt_dir=ckpt_dir,
+                    test_set=splits.test,
+                    fit_set=splits.train if plan.recipe.grey else None,  # grey images are trained on unaugmented
+                    checkpoint_path=ckpt,
+                    resume=plan.resume,
                     progress=progress,
+                    description=spec.label,
                     deadline=deadline,
                 )
+            except TrainingInterrupted as stop:
+                if on_interrupt is not None:
+                    on_interrupt(_row(plan, spec, stop.result, **measured))  # partial results are kept
+                raise
     finally:
         torch.set_num_threads(threads_before)
-    return df
+    return _row(plan, spec, res, **measured)
 
 
-def _run_one(
-    plan: ExperimentPlan,
-    spec: ModelSpec,
-    *,
-    device: torch.device,
-    seed: int,
-    results_csv: Path,
-    ckpt_dir: Path,
-    progress: bool,
-    deadline: float | None = None,
-) -> pd.DataFrame:
-    """One training run of ``run_experiments``; returns the results file's rows."""
-
-    config = plan.config
-    run_id = f"{plan.profile}-{plan.recipe.dataset}-{spec.label}-w{plan.width_mult:g}-d{plan.depth_mult:g}-s{seed}"
-    ckpt = ckpt_dir / f"{run_id}.pt"
-    if not plan.resume:
-        discard_checkpoint(ckpt)  # ours only: another file there is refused, not deleted
-    splits, image_size, eval_image_size = _splits(plan, spec.variant, seed)
-    set_seed(seed)  # identical initialisation whether or not the run resumes
+def _prepared(
+    plan: ExperimentPlan, spec: ModelSpec, *, run_id: str, seed: int, device: torch.device
+) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
+    """The model of one run (seeded: the same initialisation whether or not the run resumes), its data
+    and what its row records besides the training result."""
+    splits, image_size, eval_image_size = plan_splits(plan, spec.variant, seed)
+    set_seed(seed)
     model = build_experiment_model(
         spec,
         plan.recipe.num_classes,
@@ -308,10 +325,7 @@ def _run_one(
     )
     flops = count_flops(model, (3, image_size, image_size))
     macs_nominal = nominal_macs(
-        spec.variant,
-        plan.recipe.num_classes,
-        width_mult=plan.width_mult * spec.width_scale,
-        depth_mult=plan.depth_mult,
+        spec.variant, plan.recipe.num_classes, width_mult=plan.width_mult * spec.width_scale, depth_mult=plan.depth_mult
     )
     measured = dict(
         run_id=run_id,
@@ -323,25 +337,7 @@ def _run_one(
         macs_nominal=macs_nominal,
         train_images=len(splits.train),
     )
-    try:
-        res = fit(
-            model,
-            splits.train,
-            splits.val,
-            config,
-            device=device,
-            test_set=splits.test,
-            fit_set=splits.train if plan.recipe.grey else None,  # grey images are trained on unaugmented
-            checkpoint_path=ckpt,
-            resume=plan.resume,
-            progress=progress,
-            description=spec.label,
-            deadline=deadline,
-        )
-    except TrainingInterrupted as stop:
-        _append_row(_row(plan, spec, stop.result, **measured), results_csv)  # partial results are kept
-        raise
-    return _append_row(_row(plan, spec, res, **measured), results_csv)
+    return model, splits, measured
 
 
 # ---------------------------------------------------------------------- Table 4.2

@@ -10,7 +10,7 @@ import seaborn as sns
 
 from reuseprior.chapters.ch4_sharing_training.configs import MODELS, RECIPES, THESIS_REFERENCE_DATASET
 from reuseprior.chapters.ch4_sharing_training.plan import ExperimentPlan
-from reuseprior.chapters.ch4_sharing_training.runs import LOSS_DECIMALS, _resolve_path, data_caption
+from reuseprior.chapters.ch4_sharing_training.runs import LOSS_DECIMALS, data_caption, resolve_portable_path
 from reuseprior.reporting.digits import round_residuals
 from reuseprior.reporting.plotting import caption
 from reuseprior.reporting.reference import load_thesis_table, select_thesis_rows, side_by_side
@@ -150,7 +150,7 @@ def history_frame(results: pd.DataFrame) -> pd.DataFrame:
 
     frames = []
     for _, row in results[results["status"] == "completed"].iterrows():
-        path = _resolve_path(str(row["checkpoint"]))
+        path = resolve_portable_path(str(row["checkpoint"]))
         if not path.exists():
             continue
         h = pd.DataFrame(load_checkpoint(path)["history"])

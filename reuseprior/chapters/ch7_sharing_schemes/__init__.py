@@ -18,11 +18,12 @@ training does? Everything the notebook ``ch7_sharing_schemes`` shows is built he
   budget scope sharing lands on, the budgets channel-wise sharing lands on, the
   budget of both, and fractions of the model that only the budget-driven schemes
   (SSN, the narrower model) reach (NPAS Table 14's percentages in the paper profile);
-* :func:`run_study` -- the trained study, resumable: one row per (configuration,
-  seed) appended atomically to a CSV (``data/sharing_study_runs.csv`` for the
-  stored study), so an interruption loses at most the running row and a rerun
-  skips the finished ones. A seed gives every configuration the same split,
-  data order and base-model initialisation;
+* :func:`sharing_study` -- the trained study, declared (a
+  :class:`~reuseprior.core.study.StudySpec` that :mod:`reuseprior.core.study` runs, resumable: one
+  row per (configuration, seed) written atomically to a CSV, ``data/sharing_study_runs.csv`` for the
+  stored study, so an interruption loses at most the running rows and a rerun skips the finished
+  ones); ``python -m reuseprior study ch7`` runs a profile's studies (:mod:`.study`). A seed gives
+  every configuration the same split, data order and base-model initialisation;
 * :func:`summarize`, :func:`ranking_agreement`, :func:`rank_table`,
   :func:`disagreements` -- the prior's ranking against the trained ranking
   (Spearman and Kendall, pooled over all configurations and within matched
@@ -37,9 +38,10 @@ training does? Everything the notebook ``ch7_sharing_schemes`` shows is built he
   :func:`reading` (:mod:`.reading`), the reading generated from them;
 * :func:`live_check` -- the first epoch of the cheapest stored run recomputed and
   compared with its stored history (counted columns within :data:`LIVE_TOLERANCE`);
-* :func:`study_floor`, :func:`run_criteria_table`, :func:`decidability` -- the
+* :func:`study_floor`, :func:`run_criteria_table`, :func:`counting_seeds` -- the
   linear floor of the study's images, the per-run convergence and fit criteria
-  (:mod:`reuseprior.training.convergence`) and when a verdict may be computed;
+  (:mod:`reuseprior.training.convergence`) and the seeds whose runs all count (when a verdict may
+  be computed: :func:`reuseprior.reporting.verdicts.decidability`);
 * :func:`store_bookkeeping` / :func:`read_bookkeeping` -- every scheme on the
   seeds' models (WRN-28-10, ResNet-56, EfficientNet-B0, EfficientNetV2-S) at
   matched budgets, with parameters, FLOPs, PG, P'G, ES, H at 32x32, untrained:
@@ -77,18 +79,9 @@ data any other decision sees.
 
 from __future__ import annotations
 
-from reuseprior.chapters.ch7_sharing_schemes.bookkeeping import (  # noqa: F401
-    BOOKKEEPING_COLUMNS,
-    BOOKKEEPING_INPUT,
-    BOOKKEEPING_SETTINGS,
-    MASS_GROUPS,
-    NPAS_TABLE_14_BUDGETS,
+from reuseprior.chapters.ch7_sharing_schemes.bookkeeping import (
     READING_NOTES,
-    STORED_BOOKKEEPING,
-    bookkeeping_budgets,
-    bookkeeping_configs,
     bookkeeping_live_check,
-    bookkeeping_row,
     bookkeeping_wide,
     class_count_choices,
     context_mass_shares,
@@ -100,78 +93,57 @@ from reuseprior.chapters.ch7_sharing_schemes.bookkeeping import (  # noqa: F401
     sharing_shifts,
     store_bookkeeping,
 )
-from reuseprior.chapters.ch7_sharing_schemes.configs import (  # noqa: F401
+from reuseprior.chapters.ch7_sharing_schemes.configs import (
     BIDART_STUDY,
-    BOOKKEEPING_MODELS,
-    BUDGETS,
-    CHANNELWISE_REUSE,
     CPU_STUDY,
-    LIVE_TOLERANCE,
     NPAS_STUDY,
-    PAPER_PROFILE,
     PRIOR_SCORES,
     PROFILES,
     SCORE_LABELS,
     SSN_OPTIONS,
     STORED_RUNS,
-    STUDY_CONFIGS,
-    SchemeConfig,
-    SharingSchemesProfile,
-    StudySpec,
+    SharingDesign,
 )
-from reuseprior.chapters.ch7_sharing_schemes.criteria import (  # noqa: F401
-    MIN_SEEDS_FOR_VERDICT,
-    STORED_FLOOR,
+from reuseprior.chapters.ch7_sharing_schemes.criteria import (
     complete_seeds,
     counting_seeds,
     criteria_summary,
-    decidability,
     floor_check,
     read_floor,
     run_criteria_table,
-    store_floor,
     study_floor,
     verdicts_beside,
-    with_decidability,
 )
-from reuseprior.chapters.ch7_sharing_schemes.models import (  # noqa: F401
-    INTEGER_WIDTHS,
+from reuseprior.chapters.ch7_sharing_schemes.models import (
     build_config_model,
     build_needs,
-    load_study_data,
     narrow_width,
     study_budgets,
 )
-from reuseprior.chapters.ch7_sharing_schemes.plots import (  # noqa: F401
-    BUDGET_FILL,
-    DODGE,
-    SCHEME_STYLE,
-    data_caption,
+from reuseprior.chapters.ch7_sharing_schemes.plots import (
     describe_study,
     plot_accuracy_vs_parameters,
     plot_prior_vs_accuracy,
     settings_table,
-    study_settings,
 )
-from reuseprior.chapters.ch7_sharing_schemes.profile import (  # noqa: F401
+from reuseprior.chapters.ch7_sharing_schemes.profile import (
     NOT_RUN_NARROW_WRN,
     parameters_to_overrides,
     printed_beside_trained,
     profile_rows,
-    runs_path,
 )
-from reuseprior.chapters.ch7_sharing_schemes.ranking import (  # noqa: F401
+from reuseprior.chapters.ch7_sharing_schemes.ranking import (
     disagreements,
-    matched_budget_groups,
     per_seed_agreement,
     rank_table,
     ranking_agreement,
     study_rows,
     summarize,
 )
-from reuseprior.chapters.ch7_sharing_schemes.reading import reading  # noqa: F401
-from reuseprior.chapters.ch7_sharing_schemes.resolution import (  # noqa: F401
-    PRIMARY,
+from reuseprior.chapters.ch7_sharing_schemes.reading import (
+    reading,
+)
+from reuseprior.chapters.ch7_sharing_schemes.resolution import (
     convention_dependence,
     plateau_noise,
     plateau_sensitivity,
@@ -180,147 +152,87 @@ from reuseprior.chapters.ch7_sharing_schemes.resolution import (  # noqa: F401
     score_against_params,
     verdict_family,
 )
-from reuseprior.chapters.ch7_sharing_schemes.runs import (  # noqa: F401
-    MEASURED_COLUMNS,
+from reuseprior.chapters.ch7_sharing_schemes.runs import (
     ROW_COLUMNS,
-    as_study,
-    cheapest_runs,
-    fill_scores,
     live_check,
-    pending_runs,
-    plan_id,
-    prior_scores,
     read_runs,
-    run_one,
-    run_store,
-    run_study,
-    scheme_run,
-    study_status,
+    sharing_study,
     validate_runs,
 )
-from reuseprior.chapters.ch7_sharing_schemes.sensitivity import (  # noqa: F401
-    STORED_SENSITIVITY,
+from reuseprior.chapters.ch7_sharing_schemes.sensitivity import (
     counted_against_runs,
     generator_sensitivity,
     read_generator_sensitivity,
     sensitivity_live_check,
     sensitivity_reading,
     ssn_budgets,
-    store_generator_sensitivity,
 )
-from reuseprior.reporting.statistics import sign_test  # noqa: F401
 
 __all__ = [
-    "MIN_SEEDS_FOR_VERDICT",
-    "STORED_FLOOR",
-    "complete_seeds",
-    "counting_seeds",
-    "criteria_summary",
-    "decidability",
-    "floor_check",
-    "read_floor",
-    "run_criteria_table",
-    "store_floor",
-    "study_floor",
-    "verdicts_beside",
-    "with_decidability",
     "BIDART_STUDY",
-    "BOOKKEEPING_COLUMNS",
-    "BOOKKEEPING_INPUT",
-    "BOOKKEEPING_MODELS",
-    "BOOKKEEPING_SETTINGS",
-    "BUDGETS",
-    "CHANNELWISE_REUSE",
-    "BUDGET_FILL",
     "CPU_STUDY",
-    "DODGE",
-    "INTEGER_WIDTHS",
-    "LIVE_TOLERANCE",
-    "MASS_GROUPS",
-    "MEASURED_COLUMNS",
     "NOT_RUN_NARROW_WRN",
     "NPAS_STUDY",
-    "NPAS_TABLE_14_BUDGETS",
-    "PAPER_PROFILE",
-    "PRIMARY",
     "PRIOR_SCORES",
     "PROFILES",
     "READING_NOTES",
     "ROW_COLUMNS",
-    "SCHEME_STYLE",
     "SCORE_LABELS",
     "SSN_OPTIONS",
-    "STORED_BOOKKEEPING",
     "STORED_RUNS",
-    "STORED_SENSITIVITY",
-    "STUDY_CONFIGS",
-    "SchemeConfig",
-    "SharingSchemesProfile",
-    "StudySpec",
-    "as_study",
-    "bookkeeping_budgets",
-    "bookkeeping_configs",
+    "SharingDesign",
     "bookkeeping_live_check",
-    "bookkeeping_row",
     "bookkeeping_wide",
-    "build_needs",
     "build_config_model",
+    "build_needs",
     "class_count_choices",
+    "complete_seeds",
     "context_mass_shares",
     "convention_dependence",
     "counted_against_runs",
+    "counting_seeds",
+    "criteria_summary",
     "depthwise_context_shares",
-    "cheapest_runs",
-    "data_caption",
     "describe_study",
     "disagreements",
-    "fill_scores",
+    "floor_check",
     "generator_sensitivity",
     "live_check",
-    "load_study_data",
-    "matched_budget_groups",
     "narrow_width",
     "parameters_to_overrides",
-    "pending_runs",
     "per_seed_agreement",
     "plateau_noise",
     "plateau_sensitivity",
-    "plan_id",
     "plot_accuracy_vs_parameters",
     "plot_prior_vs_accuracy",
     "printed_beside_trained",
     "printed_number",
     "printed_numbers",
-    "prior_scores",
     "profile_rows",
     "rank_table",
     "ranking_agreement",
     "read_bookkeeping",
+    "read_floor",
     "read_generator_sensitivity",
     "read_runs",
     "reading",
     "reading_notes",
     "resolved_by_score",
     "resolved_pairs",
-    "run_one",
-    "run_store",
-    "run_study",
-    "runs_path",
-    "scheme_run",
+    "run_criteria_table",
     "score_against_params",
     "sensitivity_live_check",
     "sensitivity_reading",
     "settings_table",
     "sharing_shifts",
-    "sign_test",
+    "sharing_study",
     "ssn_budgets",
     "store_bookkeeping",
-    "store_generator_sensitivity",
     "study_budgets",
+    "study_floor",
     "study_rows",
-    "study_settings",
-    "study_status",
     "summarize",
     "validate_runs",
     "verdict_family",
+    "verdicts_beside",
 ]

@@ -23,7 +23,7 @@ from reuseprior.chapters.ch7_sharing_schemes.configs import (
     PRIOR_SCORES,
     SSN_OPTIONS,
     SchemeConfig,
-    StudySpec,
+    SharingDesign,
     _cfg,
 )
 from reuseprior.chapters.ch7_sharing_schemes.models import _base_model, build_config_model, study_budgets
@@ -83,7 +83,7 @@ def bookkeeping_configs(model: str, budgets: Mapping[str, int]) -> list[SchemeCo
     return configs
 
 
-def _bookkeeping_spec(model: str) -> StudySpec:
+def _bookkeeping_spec(model: str) -> SharingDesign:
     """A study spec that only carries the model (its budgets and configurations are the bookkeeping's)."""
     kwargs = tuple(sorted(BOOKKEEPING_SETTINGS.get(model, {}).items()))
     percents = NPAS_TABLE_14_BUDGETS if model == "wrn_28_10" else ()

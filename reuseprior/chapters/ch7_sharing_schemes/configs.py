@@ -24,7 +24,7 @@ SCORE_LABELS: dict[str, str] = {
     "entropy": "H (eq. 4.4, bits)",
 }
 
-#: the budget names of the study (see :func:`study_budgets`; also ``"<p>%"`` for a StudySpec.percent_budgets entry)
+#: the budget names of the study (see :func:`study_budgets`; also ``"<p>%"`` for a SharingDesign.percent_budgets entry)
 BUDGETS: tuple[str, ...] = (
     "full", "channelwise", "channelwise s=2", "channelwise s=4", "scope", "scope+channelwise", "low",
 )  # fmt: skip
@@ -115,11 +115,11 @@ STUDY_CONFIGS: tuple[SchemeConfig, ...] = (
 
 
 @dataclass(frozen=True)
-class StudySpec:
-    """One trained study: the model family, dataset, configurations, seeds and
-    training settings. Its :func:`plan_id` (a hash of everything but the seeds
-    and the configuration list) keys the stored rows, so rows of other settings
-    are never taken for this study's."""
+class SharingDesign:
+    """One trained study's design: the model family, dataset, configurations, seeds and
+    training settings. Its :meth:`plan_settings` (everything but the seeds and the configuration
+    list) name its plan (:func:`reuseprior.core.study.settings_hash`), which keys the stored rows, so
+    rows of other settings are never taken for this study's."""
 
     name: str
     dataset: str  # "fashion-mnist", "mnist", "cifar10", "cifar100" or "imagenet"
@@ -143,6 +143,20 @@ class StudySpec:
     def kwargs(self) -> dict[str, Any]:
         return dict(self.model_kwargs)
 
+    def plan_settings(self) -> dict[str, Any]:
+        """The settings the plan id hashes: dataset, model, training, subsets and budgets."""
+        return {
+            "dataset": self.dataset,
+            "model": self.model,
+            "model_kwargs": self.kwargs,
+            "train": {k: v for k, v in self.train.plan_settings().items() if k not in ("seed", "num_workers")},
+            "train_limit": self.train_limit,
+            "val_limit": self.val_limit,
+            "augment": self.augment,
+            "split_seed": self.split_seed,
+            "low_budget_fraction": self.low_budget_fraction,
+        }
+
 
 @dataclass(frozen=True)
 class SharingSchemesProfile(Profile):
@@ -157,7 +171,7 @@ class SharingSchemesProfile(Profile):
     ``data_dir``/``download``: where the datasets are (``None``:
     ``build/datasets``) and whether the notebook may download them."""
 
-    studies: tuple[StudySpec, ...]
+    studies: tuple[SharingDesign, ...]
     train_live: bool
     live_rows: int
     n_boot: int
@@ -174,7 +188,7 @@ class SharingSchemesProfile(Profile):
 #: freedom; 12 epochs (1,500 AdamW steps, cosine to 0) bring every configuration to a plateau by
 #: :func:`reuseprior.training.convergence.convergence` (checked per run, not assumed). About an hour of
 #: one CPU thread per seed for the 12 configurations.
-CPU_STUDY = StudySpec(
+CPU_STUDY = SharingDesign(
     name="compact-fashion-mnist",
     dataset="fashion-mnist",
     model="compact_net",
@@ -201,7 +215,7 @@ CPU_STUDY = StudySpec(
 
 #: NPAS's WRN-28-10 on CIFAR-100 (Tables 7-11 and 14). The text names the implementation it adapts
 #: (Savarese et al.'s, with cutout) but not its hyper-parameters; these are the usual WRN CIFAR recipe.
-NPAS_STUDY = StudySpec(
+NPAS_STUDY = SharingDesign(
     name="npas-wrn-28-10-cifar100",
     dataset="cifar100",
     model="wide_resnet_cifar",
@@ -240,7 +254,7 @@ NPAS_STUDY = StudySpec(
 
 #: Bidart's EfficientNet-B0 on ImageNet (thesis section 3.6.3: RMSprop, lr 0.072, batch 120, 550 epochs,
 #: linear warm-up), channel-wise sharing at 50 % / 25 % of the depthwise weights.
-BIDART_STUDY = StudySpec(
+BIDART_STUDY = SharingDesign(
     name="bidart-efficientnet-b0-imagenet",
     dataset="imagenet",
     model="efficientnet_b0",

@@ -1,58 +1,66 @@
 """When chapter 7's trained study can decide: its linear floor, the per-run convergence and fit criteria
 (:mod:`reuseprior.training.convergence`), the seeds every configuration has, and the verdicts they allow.
 
-Policy: a ranking verdict (reproduced / contradicted / undetermined, by
-:func:`reuseprior.reporting.statistics.verdict`) is given only when every configuration's runs count
-(plateaued, fit their training images at least as well as the linear floor, test accuracy above it)
-and the statistics use the seeds every configuration has (paired seeds). Otherwise the verdict is
-*not comparable*, with the reason.
+Policy: the design is paired (a seed fixes the data order and initialisation of every
+configuration), so a seed stands or falls whole (:func:`counting_seeds`); a ranking verdict
+(reproduced / contradicted / undetermined, by :func:`reuseprior.reporting.statistics.verdict`) is given
+only from the paired seeds whose runs all count (plateaued, fit their training images at least as well
+as the linear floor, test accuracy above it), at least
+:func:`~reuseprior.reporting.statistics.fewest_decisive_pairs` of them
+(:func:`reuseprior.reporting.verdicts.decidability`). Otherwise the verdict is *not comparable*, with
+the reason (:func:`reuseprior.reporting.verdicts.gated_verdicts`).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import pandas as pd
 
-from reuseprior.chapters.ch7_sharing_schemes.configs import StudySpec
+from reuseprior.chapters.ch7_sharing_schemes.configs import SharingDesign
 from reuseprior.chapters.ch7_sharing_schemes.models import load_study_data
-from reuseprior.chapters.ch7_sharing_schemes.runs import plan_id
 from reuseprior.core import paths
-from reuseprior.reporting.statistics import gated_verdicts
+from reuseprior.core.study import FloorStore, StudySpec
 from reuseprior.training.convergence import (
     linear_floor,
-    read_floor_rows,
     read_history,
     run_criteria,
     seeds_that_count,
-    store_floor_row,
 )
 
-#: the linear floor of each stored study's images (:func:`study_floor`), tracked
+#: the linear floor of each stored study's images (:func:`floor_row`), tracked
 STORED_FLOOR: Path = paths.DATA_DIR / "ch7_linear_floor.csv"
-#: the smallest number of paired seeds a ranking verdict is computed from
-MIN_SEEDS_FOR_VERDICT = 5
+#: the command that stores the floors of the profile's studies
+FLOOR_COMMAND = "python -m reuseprior study ch7 floor"
 
 
-def study_floor(spec: StudySpec, *, data_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+def floor_row(
+    key: Mapping[str, Any],  # noqa: ARG001 - a FloorStore's compute; the study has one floor, of its plan
+    spec: StudySpec,
+    *,
+    data_dir: str | os.PathLike | None = None,
+) -> dict[str, Any]:
     """The study's linear floor (:func:`reuseprior.training.convergence.linear_floor`): a logistic
     regression on the study's training images (the same fixed subset for every run seed), scored on
     its test images; with the study's name and plan id."""
-    splits = load_study_data(spec, data_dir=data_dir)
-    return {"study": spec.name, "plan_id": plan_id(spec), **linear_floor(splits.train, splits.test)}
+    splits = load_study_data(spec.design, data_dir=data_dir)
+    return {"study": spec.name, "plan_id": spec.plan, **linear_floor(splits.train, splits.test)}
 
 
-def store_floor(spec: StudySpec, path: Path = STORED_FLOOR, *, data_dir: str | os.PathLike | None = None) -> dict:
-    """Compute :func:`study_floor` and store it in ``path`` (its row replaced, the file written atomically)."""
-    return store_floor_row(path, study_floor(spec, data_dir=data_dir), ("study", "plan_id"))
+#: the floors of chapter 7's studies, one row per study and plan
+FLOORS = FloorStore(STORED_FLOOR, ("study", "plan_id"), FLOOR_COMMAND, floor_row)
 
 
-def read_floor(spec: StudySpec, path: Path = STORED_FLOOR) -> dict[str, Any]:
+def study_floor(spec: StudySpec, *, data_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The floor of ``spec`` computed now (:func:`floor_row`), to set beside the stored one."""
+    return floor_row({}, spec, data_dir=data_dir)
+
+
+def read_floor(spec: StudySpec) -> dict[str, Any]:
     """The stored floor of ``spec``'s plan; ``LookupError`` naming the command when it is missing."""
-    match = {"study": spec.name, "plan_id": plan_id(spec)}
-    return read_floor_rows(path, match, "python -m reuseprior study ch7 floor").iloc[0].to_dict()
+    return spec.floor_rows().iloc[0].to_dict()
 
 
 #: how far a refitted floor may move (points): its fit is float64 and deterministic, so only rounding
@@ -71,7 +79,7 @@ def floor_check(stored: dict[str, Any], live: dict[str, Any]) -> pd.DataFrame:
     return out
 
 
-def complete_seeds(rows: pd.DataFrame, spec: StudySpec) -> tuple[pd.DataFrame, list[int], list[int]]:
+def complete_seeds(rows: pd.DataFrame, spec: SharingDesign) -> tuple[pd.DataFrame, list[int], list[int]]:
     """The rows of the seeds every configuration of ``spec`` has (paired seeds), those seeds, and the
     seeds that are stored only in part (a study still running)."""
     labels = {c.label for c in spec.configs}
@@ -121,21 +129,6 @@ def counting_seeds(criteria: pd.DataFrame, seeds: list[int]) -> tuple[list[int],
     return kept, failing.sort_values(["seed", "config"], kind="stable").reset_index(drop=True)
 
 
-def decidability(criteria: pd.DataFrame, seeds: list[int], spec: StudySpec) -> str:
-    """Why the study cannot give a verdict yet ("" when it can), from the per-run ``criteria``
-    (:func:`run_criteria_table`) of the paired ``seeds``: fewer than :data:`MIN_SEEDS_FOR_VERDICT`
-    paired seeds whose runs all count (:func:`counting_seeds`)."""
-    kept, failing = counting_seeds(criteria, seeds)
-    if len(kept) >= MIN_SEEDS_FOR_VERDICT:
-        return ""
-    reason = (f"{len(kept)} of the study's {len(spec.seeds)} seeds stored for every configuration with every run "
-              f"counting (a verdict needs {MIN_SEEDS_FOR_VERDICT} paired seeds)")  # fmt: skip
-    if not failing.empty:
-        reason += ("; runs that do not count (not plateaued, underfit, or below the linear floor) in "
-                   + ", ".join(dict.fromkeys(failing["config"])))  # fmt: skip
-    return reason
-
-
 def verdicts_beside(counting: pd.DataFrame, every_seed: pd.DataFrame) -> pd.DataFrame:
     """Per score and statistic, the verdict on the seeds whose runs all count (``counting``, after
     :func:`with_decidability`) beside the rule's verdict on every paired seed (``every_seed``, the same
@@ -163,13 +156,3 @@ def verdicts_beside(counting: pd.DataFrame, every_seed: pd.DataFrame) -> pd.Data
     out = pd.DataFrame(rows)
     out["same"] = out["verdict (seeds whose runs count)"] == out["rule verdict (every paired seed)"]
     return out
-
-
-def with_decidability(table: pd.DataFrame, reason: str) -> pd.DataFrame:
-    """``table`` (the agreement of
-    :func:`~reuseprior.chapters.ch7_sharing_schemes.ranking.ranking_agreement` or the pairs of
-    :func:`~reuseprior.chapters.ch7_sharing_schemes.ranking.disagreements`) with every verdict column
-    replaced by *not comparable* when ``reason`` is not empty, and a ``reason`` column; the rule's own
-    verdicts are kept beside them (``X verdict`` -> ``X rule verdict``, ``verdict on Y`` -> ``rule
-    verdict on Y``)."""
-    return gated_verdicts(table, reason)

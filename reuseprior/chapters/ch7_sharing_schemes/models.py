@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
 from reuseprior import datasets as data
-from reuseprior.chapters.ch7_sharing_schemes.configs import CHANNELWISE_REUSE, PROFILES, SchemeConfig, StudySpec
+from reuseprior.chapters.ch7_sharing_schemes.configs import CHANNELWISE_REUSE, PROFILES, SchemeConfig, SharingDesign
 from reuseprior.core.errors import SharingError
 from reuseprior.core.parameters import count_parameters
 from reuseprior.models.registry import build_model
@@ -71,7 +71,7 @@ def build_needs(profile: str, parameters: Mapping[str, Any]) -> ChapterNeeds:
 
 
 def load_study_data(
-    spec: StudySpec, *, data_dir: str | os.PathLike | None = None, download: bool = False
+    spec: SharingDesign, *, data_dir: str | os.PathLike | None = None, download: bool = False
 ) -> data.DatasetSplits:
     """The study's train / validation / test splits as in-memory tensors.
 
@@ -124,7 +124,7 @@ def load_study_data(
 # -------------------------------------------------------------------- the models
 
 
-def _base_model(spec: StudySpec, seed: int, **overrides: Any) -> nn.Module:
+def _base_model(spec: SharingDesign, seed: int, **overrides: Any) -> nn.Module:
     """The unshared model of the study, initialised from ``seed`` (its own
     generator state; the caller's global generator is left alone)."""
     kwargs = {**spec.kwargs, **overrides}
@@ -133,7 +133,7 @@ def _base_model(spec: StudySpec, seed: int, **overrides: Any) -> nn.Module:
         return build_model(spec.model, **kwargs)
 
 
-def study_budgets(spec: StudySpec, seed: int = 0) -> dict[str, int]:
+def study_budgets(spec: SharingDesign, seed: int = 0) -> dict[str, int]:
     """The matched budgets (parameter counts of the whole model) of the study:
     ``full`` (the unshared model), ``scope`` (where scope sharing lands),
     ``channelwise`` (where channel-wise sharing with :data:`CHANNELWISE_REUSE`
@@ -169,7 +169,7 @@ INTEGER_WIDTHS = ("width",)
 
 
 @functools.lru_cache(maxsize=64)
-def narrow_width(spec: StudySpec, budget: int, *, tolerance: int = 48) -> float:
+def narrow_width(spec: SharingDesign, budget: int, *, tolerance: int = 48) -> float:
     """The width (``spec.width_option``) of the unshared model whose parameter
     count is nearest to ``budget``. A multiplier (``width_mult``; channels
     rounded to whole numbers, ``channel_divisor=1`` for the compact family):
@@ -198,7 +198,7 @@ def narrow_width(spec: StudySpec, budget: int, *, tolerance: int = 48) -> float:
 
 
 def build_config_model(
-    spec: StudySpec, config: SchemeConfig, seed: int, budgets: Mapping[str, int] | None = None
+    spec: SharingDesign, config: SchemeConfig, seed: int, budgets: Mapping[str, int] | None = None
 ) -> nn.Module:
     """The model of ``config`` for run seed ``seed``: the base model initialised
     from ``seed`` (every configuration of one seed starts from the same draw),

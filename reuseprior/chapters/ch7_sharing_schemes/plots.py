@@ -9,13 +9,13 @@ from typing import Any, Mapping
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from reuseprior.chapters.ch7_sharing_schemes.configs import PRIOR_SCORES, SCORE_LABELS, StudySpec
+from reuseprior.chapters.ch7_sharing_schemes.configs import PRIOR_SCORES, SCORE_LABELS, SharingDesign
 from reuseprior.chapters.ch7_sharing_schemes.ranking import summarize
-from reuseprior.chapters.ch7_sharing_schemes.runs import plan_id
+from reuseprior.core.study import StudySpec
 from reuseprior.reporting.plotting import caption, readable_fontsize
 
 
-def data_caption(spec: StudySpec, rows: pd.DataFrame, source: str) -> str:
+def data_caption(spec: SharingDesign, rows: pd.DataFrame, source: str) -> str:
     """Caption of a trained-study figure: data, model family, runs, seeds, where the rows come from."""
     n_train = int(rows["train_images"].iloc[0]) if not rows.empty else spec.train_limit
     return (
@@ -56,7 +56,7 @@ def _legend(handles_of: Any, labels_of: Any) -> tuple[list[Any], list[str]]:
     return list(unique.values()), list(unique.keys())
 
 
-def plot_accuracy_vs_parameters(rows: pd.DataFrame, spec: StudySpec, source: str) -> plt.Figure:
+def plot_accuracy_vs_parameters(rows: pd.DataFrame, spec: SharingDesign, source: str) -> plt.Figure:
     """Test accuracy against parameters, one marker per configuration (mean over
     seeds, bars from the lowest to the highest seed, the seeds as small dots),
     shape and colour by scheme, fill by budget, the configuration's label in the
@@ -112,7 +112,7 @@ def _spread_labels(ax: plt.Axes, points: list[tuple[float, float, str, str]], si
                     arrowprops={"arrowstyle": "-", "color": color, "lw": 0.5, "alpha": 0.6})  # fmt: skip
 
 
-def plot_prior_vs_accuracy(rows: pd.DataFrame, spec: StudySpec, source: str) -> plt.Figure:
+def plot_prior_vs_accuracy(rows: pd.DataFrame, spec: SharingDesign, source: str) -> plt.Figure:
     """One panel per prior quantity: the configuration's score against its mean
     test accuracy (bars: seed range), shape and colour by scheme, fill by
     budget; every configuration (each SSN budget too) is named in the legend
@@ -146,7 +146,7 @@ def plot_prior_vs_accuracy(rows: pd.DataFrame, spec: StudySpec, source: str) -> 
 # -------------------------------------------------------------- seeds and settings
 
 
-def describe_study(spec: StudySpec, budgets: Mapping[str, int], rows: pd.DataFrame | None = None) -> pd.DataFrame:
+def describe_study(spec: SharingDesign, budgets: Mapping[str, int], rows: pd.DataFrame | None = None) -> pd.DataFrame:
     """The study's configurations with their schemes, options, budgets (count and
     fraction of the unshared model) and whether the scheme is registered; with
     ``rows`` (the stored runs) also the models' actual parameter counts and FLOPs
@@ -192,18 +192,19 @@ def settings_table(spec: StudySpec) -> pd.DataFrame:
 
 def study_settings(spec: StudySpec) -> dict[str, Any]:
     """The study's settings as plain values (the notebook shows them)."""
+    design = spec.design
     return {
         "study": spec.name,
-        "plan_id": plan_id(spec),
-        "dataset": spec.dataset,
-        "model": spec.model,
-        "model kwargs": spec.kwargs,
-        "seeds": list(spec.seeds),
-        "train images": spec.train_limit,
-        "val images": spec.val_limit,
-        "augment": spec.augment,
-        "low budget fraction": spec.low_budget_fraction,
-        "train": {k: v for k, v in asdict(spec.train).items() if k != "seed"},
+        "plan_id": spec.plan,
+        "dataset": design.dataset,
+        "model": design.model,
+        "model kwargs": design.kwargs,
+        "seeds": list(design.seeds),
+        "train images": design.train_limit,
+        "val images": design.val_limit,
+        "augment": design.augment,
+        "low budget fraction": design.low_budget_fraction,
+        "train": {k: v for k, v in asdict(design.train).items() if k != "seed"},
     }
 
 

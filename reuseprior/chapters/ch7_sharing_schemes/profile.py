@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -11,16 +10,15 @@ import torch
 
 from reuseprior.chapters.ch7_sharing_schemes.configs import (
     BIDART_STUDY,
-    CPU_STUDY,
     NPAS_STUDY,
-    STORED_RUNS,
+    SharingDesign,
     SharingSchemesProfile,
-    StudySpec,
 )
 from reuseprior.chapters.ch7_sharing_schemes.ranking import study_rows, summarize
-from reuseprior.chapters.ch7_sharing_schemes.runs import run_study
-from reuseprior.chapters.ch7_sharing_schemes.seeds import load_seed_table
+from reuseprior.chapters.ch7_sharing_schemes.runs import sharing_study
 from reuseprior.core import paths
+from reuseprior.core.study import run_study
+from reuseprior.reporting.reference import load_seed_table
 
 
 def parameters_to_overrides(*, data_dir: str | None = None, download: bool | None = None) -> dict[str, Any]:
@@ -30,37 +28,24 @@ def parameters_to_overrides(*, data_dir: str | None = None, download: bool | Non
     return {k: v for k, v in {"data_dir": data_dir, "download": download}.items() if v is not None}
 
 
-def runs_path(spec: StudySpec) -> Path:
-    """Where a study's rows are: the stored CPU study under ``data/``, any other
-    (the paper profile's) in its own run log under ``build/`` (untracked)."""
-    if spec == CPU_STUDY:
-        return STORED_RUNS
-    return paths.BUILD_DIR / "ch7_sharing_schemes" / f"runs_{spec.name}.csv"
-
-
 def profile_rows(
     settings: SharingSchemesProfile, device: torch.device | str = "cpu", *, progress: bool = True
 ) -> dict[str, tuple[pd.DataFrame, str]]:
     """Per study of the profile: its rows and where they come from. ``train_live``
-    trains the pending runs first (:func:`run_study`, resumable, into
-    :func:`runs_path`); otherwise the stored rows are read. A missing dataset
-    raises :class:`~reuseprior.core.errors.DatasetNotFoundError` with the command
-    that fetches it."""
+    trains the pending runs first (:func:`reuseprior.core.study.run_study`, resumable, into
+    :func:`~reuseprior.chapters.ch7_sharing_schemes.runs.runs_path`); otherwise the stored rows are
+    read. A missing dataset raises :class:`~reuseprior.core.errors.DatasetNotFoundError` with the
+    command that fetches it."""
     out = {}
-    for spec in settings.studies:
-        path = runs_path(spec)
+    for design in settings.studies:
+        spec = sharing_study(design)
         if settings.train_live:
-            run_study(
-                spec,
-                path,
-                data_dir=settings.data_dir,
-                download=settings.download,
-                device=device,
-                threads=None,
-                progress=progress,
-            )
+            options = {"data_dir": settings.data_dir, "download": settings.download, "device": str(device),
+                       "threads": None}  # fmt: skip
+            run_study(spec, options=options, progress=progress)
+        path = spec.store.path
         source = str(path.relative_to(paths.ROOT)) if path.is_relative_to(paths.ROOT) else str(path)
-        out[spec.name] = (study_rows(spec, path), source + (" (trained by this run)" if settings.train_live else ""))
+        out[spec.name] = (study_rows(spec), source + (" (trained by this run)" if settings.train_live else ""))
     return out
 
 
@@ -68,7 +53,7 @@ def profile_rows(
 NOT_RUN_NARROW_WRN = "not run (no fractional-width WRN builder)"
 
 
-def printed_beside_trained(spec: StudySpec, rows: pd.DataFrame) -> pd.DataFrame:
+def printed_beside_trained(spec: SharingDesign, rows: pd.DataFrame) -> pd.DataFrame:
     """The seed's printed errors beside this study's trained ones, where the study
     is a seed's own setting: NPAS Table 14 (WRN-28-10 on CIFAR-100: the reduced
     baseline ``WRN`` and ``SSN-WRN-28-10`` per budget) and Bidart's

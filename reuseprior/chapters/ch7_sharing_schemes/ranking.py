@@ -4,27 +4,25 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from reuseprior.chapters.ch7_sharing_schemes.configs import PRIOR_SCORES, STORED_RUNS, StudySpec
-from reuseprior.chapters.ch7_sharing_schemes.runs import plan_id, read_runs
+from reuseprior.chapters.ch7_sharing_schemes.configs import PRIOR_SCORES
 from reuseprior.core.ordering import sort_rows
+from reuseprior.core.study import StudySpec
 from reuseprior.reporting.statistics import CONFIDENCE, paired_summary, verdict
 
 #: the column of :func:`disagreements` holding the verdict on the prior's order
 PRIOR_ORDER_VERDICT = "verdict on the prior's order"
 
 
-def study_rows(spec: StudySpec, path: str | os.PathLike = STORED_RUNS) -> pd.DataFrame:
-    """The stored rows of ``spec`` (its plan id), in its configuration order."""
-    df = read_runs(path)
-    df = df[df["plan_id"] == plan_id(spec)].copy()
-    order = {c.label: i for i, c in enumerate(spec.configs)}
+def study_rows(spec: StudySpec) -> pd.DataFrame:
+    """The stored rows of ``spec`` (its plan), in its configuration order."""
+    df = spec.rows().copy()
+    order = {c.label: i for i, c in enumerate(spec.design.configs)}
     df["_order"] = df["config"].map(order)
     return df.sort_values(["_order", "seed"], kind="stable").drop(columns="_order").reset_index(drop=True)
 

@@ -32,7 +32,6 @@ import numpy as np
 import pandas as pd
 
 from reuseprior.chapters.ch7_sharing_schemes.configs import PRIOR_SCORES
-from reuseprior.chapters.ch7_sharing_schemes.criteria import MIN_SEEDS_FOR_VERDICT
 from reuseprior.chapters.ch7_sharing_schemes.ranking import (
     AGREEMENT_STATISTICS,
     matched_budget_groups,
@@ -44,6 +43,7 @@ from reuseprior.reporting.statistics import (
     ALPHA,
     NOT_COMPARABLE,
     REPRODUCED,
+    fewest_decisive_pairs,
     paired_summary,
     permutation_p,
     verdict,
@@ -247,14 +247,16 @@ def plateau_sensitivity(
     seeds: Sequence[int],
     thresholds: Sequence[float] = (1.0, 1.5, 2.0, 2.5, 3.0),
     *,
-    min_seeds: int = MIN_SEEDS_FOR_VERDICT,
+    min_seeds: int | None = None,
 ) -> pd.DataFrame:
     """The verdicts at other plateau thresholds: per threshold (points; the stated one is
     :data:`~reuseprior.training.convergence.PLATEAU_TOLERANCE_PP`), the runs whose last-window gain
     reaches it, the paired ``seeds`` whose runs all count with the fit and floor criteria unchanged
     (:func:`~reuseprior.training.convergence.seeds_that_count`), the primary estimate (:data:`PRIMARY`)
     with its 95 % t-interval and verdict, and how many of the other verdicts differ from those at
-    the stated threshold (NaN where fewer than ``min_seeds`` seeds count: no verdict)."""
+    the stated threshold (NaN where fewer than ``min_seeds`` seeds count: no verdict; default
+    :func:`~reuseprior.reporting.statistics.fewest_decisive_pairs`)."""
+    min_seeds = fewest_decisive_pairs() if min_seeds is None else min_seeds
     gain = criteria["val gain last 3 epochs (pp)"]
     judged = {}
     for t in sorted({*thresholds, PLATEAU_TOLERANCE_PP}):

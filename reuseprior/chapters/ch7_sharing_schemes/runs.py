@@ -1,43 +1,44 @@
-"""Chapter 7's trained study: its runs file, one run, the resumable study (reuseprior.core.study) and its status."""
+"""Chapter 7's trained study, declared (:func:`sharing_study`: a :class:`~reuseprior.core.study.StudySpec`
+that :mod:`reuseprior.core.study` runs): its runs file and its validation, one run (:func:`scheme_run`,
+:func:`train_config`), the prior's scores of a stored row and the live check of the cheapest runs."""
 
 from __future__ import annotations
 
 import copy
 import datetime as _dt
 import functools
-import hashlib
-import json
 import math
 import os
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
-from distributed import Client
 from torch import nn
 
 from reuseprior import datasets as data
 from reuseprior.chapters.ch7_sharing_schemes.configs import (
+    CPU_STUDY,
     LIVE_EPOCHS,
     LIVE_TOLERANCE,
     PRIOR_SCORES,
     STORED_RUNS,
     SchemeConfig,
-    StudySpec,
+    SharingDesign,
 )
+from reuseprior.chapters.ch7_sharing_schemes.criteria import FLOORS
 from reuseprior.chapters.ch7_sharing_schemes.models import build_config_model, load_study_data, study_budgets
-from reuseprior.core import study as core_study
+from reuseprior.core import paths
 from reuseprior.core.cpu import cpu_kernels
 from reuseprior.core.errors import CsvFormatError, SharingError
 from reuseprior.core.files import write_csv
 from reuseprior.core.parameters import count_parameters
 from reuseprior.core.precision import within_float32_tolerance
 from reuseprior.core.progress import progress_bar
-from reuseprior.core.study import RunStore, Study
+from reuseprior.core.study import RunStore, StudySpec
 from reuseprior.counting import analyze
 from reuseprior.training.convergence import history_json, read_history
 from reuseprior.training.loop import count_flops, fit, peak_rss_bytes, reset_peak_rss
@@ -57,23 +58,6 @@ MEASURED_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def plan_id(spec: StudySpec) -> str:
-    """A short hash of the study's settings (dataset, model, training, subsets,
-    budgets); rows with another plan id belong to other settings."""
-    settings = {
-        "dataset": spec.dataset,
-        "model": spec.model,
-        "model_kwargs": spec.kwargs,
-        "train": {k: v for k, v in spec.train.plan_settings().items() if k not in ("seed", "num_workers")},
-        "train_limit": spec.train_limit,
-        "val_limit": spec.val_limit,
-        "augment": spec.augment,
-        "split_seed": spec.split_seed,
-        "low_budget_fraction": spec.low_budget_fraction,
-    }
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
 def read_runs(path: str | os.PathLike = STORED_RUNS) -> pd.DataFrame:
     """The stored runs (an empty frame with :data:`ROW_COLUMNS` when the file
     does not exist), validated by :func:`validate_runs`."""
@@ -85,7 +69,7 @@ def read_runs(path: str | os.PathLike = STORED_RUNS) -> pd.DataFrame:
     return df
 
 
-def validate_runs(df: pd.DataFrame, *, source: str = "runs") -> None:
+def validate_runs(df: pd.DataFrame, source: str = "runs") -> None:
     """Check stored rows; raise :class:`~reuseprior.core.errors.CsvFormatError`
     naming the file, the line (header = line 1) and the first problem: missing
     columns, a duplicated (plan, config, seed), a non-positive parameter count,
@@ -129,18 +113,6 @@ def validate_runs(df: pd.DataFrame, *, source: str = "runs") -> None:
     )
 
 
-def run_store(path: str | os.PathLike = STORED_RUNS) -> RunStore:
-    """The runs file: one row per (configuration, seed) of a plan, validated by :func:`validate_runs`."""
-    return RunStore(
-        Path(path),
-        key=("config", "seed"),
-        plan_column="plan_id",
-        columns=ROW_COLUMNS,
-        read=read_runs,
-        validate=lambda df, source: validate_runs(df, source=source),
-    )
-
-
 def prior_scores(model: nn.Module, input_shape: Sequence[int]) -> dict[str, Any]:
     """PG, P'G, ES, H and NG of ``model`` as built (thesis section 4.5.1 engine,
     one input of ``input_shape``, eval mode, on a copy), or NaN with the
@@ -159,7 +131,7 @@ def prior_scores(model: nn.Module, input_shape: Sequence[int]) -> dict[str, Any]
     return out
 
 
-def run_one(
+def train_config(
     spec: StudySpec,
     config: SchemeConfig,
     seed: int,
@@ -170,31 +142,25 @@ def run_one(
     progress: bool = False,
     stop_after_epoch: int | None = None,
 ) -> dict[str, Any]:
-    """Train ``config`` with run seed ``seed`` and return its row (:data:`ROW_COLUMNS`):
+    """Train ``config`` of study ``spec`` with run seed ``seed`` and return its row (:data:`ROW_COLUMNS`):
     the model as built is counted (parameters, FLOPs of one image, the prior's
-    quantities), trained with ``spec.train`` (seed ``seed``: data order), the
+    quantities), trained with the design's ``train`` (seed ``seed``: data order), the
     validation split evaluated after every epoch and the test split once at the
     end. The row keeps the per-epoch history (``epoch_history``, JSON of
     :func:`reuseprior.training.convergence.history_json`) from which the
     convergence criteria are read. ``stop_after_epoch=k``: only the first ``k``
     epochs of the schedule (a live check; no test-set accuracy)."""
+    design = spec.design
     device = torch.device(device)
-    model = build_config_model(spec, config, seed, budgets)
-    params = count_parameters(model)
-    if config.scheme in ("narrow", "ssn") and abs(params / budgets[config.budget] - 1) > 0.03:
-        raise SharingError(
-            f"{config.label}: the model has {params:,} parameters for a budget of {budgets[config.budget]:,} "
-            "(more than 3 % off), so it is not matched; nothing was trained. Give the builder a finer width "
-            f"({spec.width_option}) or drop the configuration"
-        )
-    flops = count_flops(model, splits.input_shape)
+    model = _matched_model(design, config, seed, budgets)
+    counted = {"params": count_parameters(model), "flops": count_flops(model, splits.input_shape)}
     scores = prior_scores(model, splits.input_shape)
     memory_kind = reset_peak_rss() if device.type == "cpu" else "cuda_max_memory_allocated"
     result = fit(
         model,
         splits.train,
         splits.val,
-        replace(spec.train, seed=seed),
+        replace(design.train, seed=seed),
         device=device,
         test_set=splits.test,
         checkpoint_path=None,
@@ -205,23 +171,23 @@ def run_one(
     peak = peak_rss_bytes() / 2**20 if device.type == "cpu" else result.peak_memory_bytes / 2**20
     history = result.history
     return {
-        "plan_id": plan_id(spec),
+        "plan_id": spec.plan,
         "study": spec.name,
-        "dataset": spec.dataset,
-        "model": spec.model,
+        "dataset": design.dataset,
+        "model": design.model,
         "config": config.label,
         "scheme": config.scheme,
         "options": config.options_json(),
         "budget": config.budget,
         "budget_target": int(budgets[config.budget]),
         "seed": seed,
-        "params": params,
-        "params_fraction": params / budgets["full"],
-        "flops": flops,
+        "params": counted["params"],
+        "params_fraction": counted["params"] / budgets["full"],
+        "flops": counted["flops"],
         "input_shape": "x".join(str(s) for s in splits.input_shape),
         **{k: scores[k] for k in (*PRIOR_SCORES, "NG", "engine_error")},
         "epochs": result.epochs_completed,
-        "batch_size": spec.train.batch_size,
+        "batch_size": design.train.batch_size,
         "train_images": len(splits.train),
         "val_images": len(splits.val),
         "test_images": len(splits.test),
@@ -241,47 +207,22 @@ def run_one(
     }
 
 
-def pending_runs(
-    spec: StudySpec, path: str | os.PathLike = STORED_RUNS, configs: Iterable[SchemeConfig] | None = None
-) -> list[tuple[SchemeConfig, int]]:
-    """(configuration, seed) pairs of ``spec`` without a stored row in the
-    runs file ``path`` (:func:`reuseprior.core.study.pending_runs` of
-    :func:`as_study`), seed-major (every configuration of seed 0 first),
-    skipping configurations whose scheme is not registered."""
-    chosen = {c.label: c for c in (configs if configs is not None else spec.configs) if c.available()}
-    only = [{"config": label, "seed": s} for s in spec.seeds for label in chosen]
-    return [(chosen[r["config"]], int(r["seed"])) for r in core_study.pending_runs(as_study(spec, path), only)]
-
-
-def as_study(
-    spec: StudySpec,
-    path: str | os.PathLike = STORED_RUNS,
-    *,
-    splits: data.DatasetSplits | None = None,
-    data_dir: str | os.PathLike | None = None,
-    download: bool = False,
-    device: torch.device | str = "cpu",
-    threads: int | None = 1,
-    on_row: Callable[[dict[str, Any]], None] | None = None,
-) -> Study:
-    """``spec`` as a resumable study of :mod:`reuseprior.core.study`: its runs
-    the (configuration, seed) pairs of registered schemes, seed-major; each
-    row validated and written to ``path`` as it arrives, then given to ``on_row``."""
-    store = run_store(path)
-    runs = tuple({"config": c.label, "seed": s} for s in spec.seeds for c in spec.configs if c.available())
-    context = {"spec": spec, "splits": splits, "data_dir": data_dir, "download": download, "device": str(device),
-               "threads": threads}  # fmt: skip
-
-    def store_row(_: Mapping[str, Any], row: dict[str, Any]) -> None:
-        store.put(row)
-        if on_row is not None:
-            on_row(row)
-
-    return Study(spec.name, plan_id(spec), store, runs, scheme_run, context, store_row, live_check)
+def _matched_model(design: SharingDesign, config: SchemeConfig, seed: int, budgets: Mapping[str, int]) -> nn.Module:
+    """The model of ``config`` as built for seed ``seed``; a matched configuration (``narrow``, ``ssn``)
+    more than 3 % off its budget raises :class:`~reuseprior.core.errors.SharingError` before training."""
+    model = build_config_model(design, config, seed, budgets)
+    params = count_parameters(model)
+    if config.scheme in ("narrow", "ssn") and abs(params / budgets[config.budget] - 1) > 0.03:
+        raise SharingError(
+            f"{config.label}: the model has {params:,} parameters for a budget of {budgets[config.budget]:,} "
+            "(more than 3 % off), so it is not matched; nothing was trained. Give the builder a finer width "
+            f"({design.width_option}) or drop the configuration"
+        )
+    return model
 
 
 @functools.lru_cache(maxsize=2)
-def _cached_study_data(spec: StudySpec, data_dir: str | None, download: bool) -> data.DatasetSplits:
+def _cached_study_data(spec: SharingDesign, data_dir: str | None, download: bool) -> data.DatasetSplits:
     return load_study_data(spec, data_dir=data_dir, download=download)
 
 
@@ -290,86 +231,81 @@ def scheme_run(
     config: str,
     seed: int,
     spec: StudySpec,
-    splits: data.DatasetSplits | None,
-    data_dir: str | os.PathLike | None,
-    download: bool,
-    device: str,
-    threads: int | None,
+    splits: data.DatasetSplits | None = None,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = False,
+    device: str = "cpu",
+    threads: int | None = 1,
 ) -> dict[str, Any]:
-    """One run of the study (:func:`run_one`), as a task: the configuration by
-    its label, the splits loaded once per process when not given, PyTorch's
-    intra-op threads set to ``threads`` for its duration."""
+    """One run of the study (its ``run_one``: :func:`train_config`): the configuration by its label,
+    the splits loaded once per process when not given (``splits`` replaces the study's dataset: tests),
+    PyTorch's intra-op threads set to ``threads`` for its duration (one thread: tiny models train
+    fastest and deterministically on a shared CPU)."""
+    design = spec.design
     if splits is None:
-        splits = _cached_study_data(spec, None if data_dir is None else str(data_dir), download)
-    by_label = {c.label: c for c in spec.configs}
+        splits = _cached_study_data(design, None if data_dir is None else str(data_dir), download)
+    by_label = {c.label: c for c in design.configs}
     before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return run_one(spec, by_label[config], seed, splits, budgets=study_budgets(spec), device=device)
+        return train_config(spec, by_label[config], seed, splits, budgets=study_budgets(design), device=device)
     finally:
         torch.set_num_threads(before)
 
 
-def run_study(
-    spec: StudySpec,
-    path: str | os.PathLike = STORED_RUNS,
-    *,
-    splits: data.DatasetSplits | None = None,
-    data_dir: str | os.PathLike | None = None,
-    download: bool = False,
-    device: torch.device | str = "cpu",
-    max_runs: int | None = None,
-    configs: Iterable[SchemeConfig] | None = None,
-    threads: int | None = 1,
-    progress: bool = True,
-    on_row: Callable[[dict[str, Any]], None] | None = None,
-    client: Client | None = None,
-) -> pd.DataFrame:
-    """Run the study's pending runs (:func:`pending_runs`; on the Dask
-    ``client``'s workers when given) and write each row to ``path`` as soon as
-    it finishes (atomically: the file is always a complete CSV; an
-    interruption loses at most the running rows). Rerunning skips the stored
-    runs. ``max_runs`` stops after that many new rows; ``splits`` replaces the
-    study's dataset (tests); ``threads`` sets PyTorch's intra-op threads of a
-    run (one thread: tiny models train fastest and deterministically on a
-    shared CPU). Returns every row of the file."""
-    path = Path(path)
-    todo = pending_runs(spec, path, configs)
-    if max_runs is not None:
-        todo = todo[:max_runs]
-    if not todo:
-        return read_runs(path)
-    if splits is None and client is None:
-        splits = load_study_data(spec, data_dir=data_dir, download=download)
-    runs = as_study(spec, path, splits=splits, data_dir=data_dir, download=download, device=device, threads=threads,
-                    on_row=on_row)  # fmt: skip
-    only = [{"config": c.label, "seed": s} for c, s in todo]
-    core_study.run_study(runs, only=only, client=client, progress=progress)
-    return read_runs(path)
+def runs_path(design: SharingDesign) -> Path:
+    """Where a study's rows are: the stored CPU study under ``data/``, any other
+    (the paper profile's) in its own run log under ``build/`` (untracked)."""
+    if design == CPU_STUDY:
+        return STORED_RUNS
+    return paths.BUILD_DIR / "ch7_sharing_schemes" / f"runs_{design.name}.csv"
 
 
-def fill_scores(spec: StudySpec, path: str | os.PathLike = STORED_RUNS, *, every_row: bool = False) -> int:
-    """Recompute the prior's quantities of stored rows: those that carry an
+def sharing_study(design: SharingDesign, path: str | os.PathLike | None = None) -> StudySpec:
+    """``design`` declared as a study of :mod:`reuseprior.core.study`: one run per (configuration,
+    seed) of its registered schemes, seed-major (every configuration of seed 0 first), trained by
+    :func:`scheme_run`; each row validated (:func:`validate_runs`) and written to ``path`` (default
+    :func:`runs_path`) as it arrives; read against the linear floor of its images."""
+    runs = tuple({"config": c.label, "seed": s} for s in design.seeds for c in design.configs if c.available())
+    store = RunStore(Path(path or runs_path(design)), key=("config", "seed"), plan_column="plan_id",
+                     columns=ROW_COLUMNS, read=read_runs, validate=validate_runs)  # fmt: skip
+    spec = StudySpec(
+        name=design.name,
+        design=design,
+        settings=design.plan_settings(),
+        seeds=design.seeds,
+        runs=runs,
+        run_one=scheme_run,
+        store=store,
+        floor=FLOORS,
+        live_check=live_check,
+        status_by=("config",),
+    )
+    return replace(spec, floor_keys=({"study": design.name, "plan_id": spec.plan},))
+
+
+def fill_scores(spec: StudySpec, *, every_row: bool = False) -> int:
+    """Recompute the prior's quantities of ``spec``'s stored rows: those that carry an
     engine error, or with ``every_row`` all of them (after a change of the
     engine). They depend on the model as built, not on training, so no run is
     repeated. Returns the number of rows whose scores were written; the file is
     rewritten atomically."""
-    path = Path(path)
+    path, design = spec.store.path, spec.design
     df = read_runs(path)
-    mine = df["plan_id"] == plan_id(spec)
+    mine = df["plan_id"] == spec.plan
     todo = df.index[mine if every_row else mine & df["engine_error"].notna()]
     if not len(todo):
         return 0
-    budgets = study_budgets(spec)
-    by_label = {c.label: c for c in spec.configs}
+    budgets = study_budgets(design)
+    by_label = {c.label: c for c in design.configs}
     filled = 0
     for i in progress_bar(todo, desc="prior scores", unit="row"):
         config = by_label.get(df.at[i, "config"])
         if config is None:
             continue
         shape = tuple(int(v) for v in str(df.at[i, "input_shape"]).split("x"))
-        scores = prior_scores(build_config_model(spec, config, int(df.at[i, "seed"]), budgets), shape)
+        scores = prior_scores(build_config_model(design, config, int(df.at[i, "seed"]), budgets), shape)
         if scores["engine_error"] is None or every_row:
             for k in (*PRIOR_SCORES, "NG", "engine_error", "engine_time_s"):
                 df.at[i, k] = scores[k]
@@ -377,29 +313,6 @@ def fill_scores(spec: StudySpec, path: str | os.PathLike = STORED_RUNS, *, every
     validate_runs(df, source=str(path))
     write_csv(df, path)
     return filled
-
-
-def study_status(spec: StudySpec, path: str | os.PathLike = STORED_RUNS) -> pd.DataFrame:
-    """Per configuration of ``spec``: stored seeds, pending seeds, whether its
-    scheme is registered, and rows with an engine error."""
-    df = read_runs(path)
-    mine = df[df["plan_id"] == plan_id(spec)] if not df.empty else df
-    rows = []
-    for c in spec.configs:
-        got = mine[mine["config"] == c.label] if not mine.empty else mine
-        seeds = sorted(int(s) for s in got["seed"]) if not got.empty else []
-        rows.append(
-            {
-                "config": c.label,
-                "scheme": c.scheme,
-                "budget": c.budget,
-                "registered": c.available(),
-                "stored seeds": seeds,
-                "pending seeds": [s for s in spec.seeds if s not in seeds],
-                "engine errors": int(got["engine_error"].notna().sum()) if not got.empty else 0,
-            }
-        )
-    return pd.DataFrame(rows)
 
 
 # -------------------------------------------------------------------- live check
@@ -432,9 +345,9 @@ def live_check(
     PyTorch versions; the tolerances are the same on every machine). A run that learns: epoch 1 is
     far above chance, so the check tests training, not only determinism."""
     if splits is None:
-        splits = load_study_data(spec, data_dir=data_dir)
-    budgets = study_budgets(spec)
-    by_label = {c.label: c for c in spec.configs}
+        splits = load_study_data(spec.design, data_dir=data_dir)
+    budgets = study_budgets(spec.design)
+    by_label = {c.label: c for c in spec.design.configs}
     before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -447,7 +360,7 @@ def live_check(
                     f"the stored run {stored['config']} (seed {stored['seed']}) has no epoch {epochs} in its "
                     "epoch_history, so it cannot be checked live; rerun the row (python -m reuseprior study ch7 run)"
                 )
-            live = run_one(spec, by_label[stored["config"]], int(stored["seed"]), splits, budgets=budgets,
+            live = train_config(spec, by_label[stored["config"]], int(stored["seed"]), splits, budgets=budgets,
                            stop_after_epoch=epochs)  # fmt: skip
             live_history = {int(h["epoch"]): h for h in read_history(live["epoch_history"])}
             pairs = [(col, float(stored[col]), float(live[col])) for col in ("params", "flops", *PRIOR_SCORES)]

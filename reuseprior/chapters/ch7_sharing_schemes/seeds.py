@@ -16,7 +16,6 @@ from typing import Iterable
 import pandas as pd
 from torch import nn
 
-from reuseprior.core import paths
 from reuseprior.core.parameters import count_parameters
 from reuseprior.models.cifar_resnets import resnet_cifar, wide_resnet_cifar
 from reuseprior.models.registry import build_model
@@ -27,12 +26,11 @@ from reuseprior.models.sharing.budgets import (
     layer_sizes,
     store_budget,
 )
+from reuseprior.reporting.reference import load_seed_table
 
 __all__ = [
     "NPAS_TABLE_14_PERCENTS",
-    "SEEDS_DIR",
     "bidart_bookkeeping",
-    "load_seed_table",
     "npas_bookkeeping",
     "printed_tolerance",
     "round_budgets",
@@ -40,7 +38,6 @@ __all__ = [
 ]
 
 #: the transcribed printed numbers of the related works (see its README.md)
-SEEDS_DIR = paths.DATA_DIR / "seeds"
 #: the budgets of NPAS Table 14 for WRN-28-10 on CIFAR-100, in percent of the original
 NPAS_TABLE_14_PERCENTS = ("1.4", "4.1", "5.5", "16.4", "24.6")
 
@@ -83,36 +80,6 @@ def printed_tolerance(printed: str) -> float:
 def within_printed_precision(value: float, printed: str) -> bool:
     """True when ``value`` rounds to ``printed`` (at most half a unit of its last digit away)."""
     return abs(value - float(printed.strip().rstrip("%"))) <= printed_tolerance(printed) * (1 + 1e-9)
-
-
-def load_seed_table(name: str) -> pd.DataFrame:
-    """A transcribed table of ``data/seeds/<name>.csv``: columns ending in ``_printed``
-    (and text columns) as strings, the other columns numeric where every cell parses.
-    ``df.attrs["meta"]`` holds the ``# key: value`` header lines (source, notes)."""
-    path = SEEDS_DIR / f"{name}.csv"
-    if not path.is_file():
-        known = sorted(p.stem for p in SEEDS_DIR.glob("*.csv"))
-        raise FileNotFoundError(f"no transcribed seed table {name!r} at {path}; known tables: {known}")
-    lines = path.read_text().splitlines()
-    meta: dict[str, str] = {}
-    header = 0
-    while header < len(lines) and lines[header].startswith("#"):
-        key, _, value = lines[header][1:].partition(":")
-        meta[key.strip()] = (meta.get(key.strip(), "") + " " + value.strip()).strip()
-        header += 1
-    table = pd.read_csv(path, skiprows=header, dtype=str, keep_default_na=False)
-    for column in table.columns:
-        if column.endswith("_printed"):
-            continue
-        cells = table[column]
-        numeric = pd.to_numeric(cells.where(cells != "", None), errors="coerce")
-        if numeric[cells != ""].notna().all() and (cells != "").any() and column not in {"bold"}:
-            table[column] = numeric
-    if "bold" in table.columns:
-        table["bold"] = table["bold"] == "True"
-    table.attrs["meta"] = meta
-    table.attrs["name"] = name
-    return table
 
 
 def _text_number(key: str) -> tuple[str, str]:

@@ -44,7 +44,7 @@ from reuseprior.chapters.ch7_sharing_schemes.configs import (
     PRIOR_SCORES,
     SSN_OPTIONS,
     SchemeConfig,
-    StudySpec,
+    SharingDesign,
     _cfg,
 )
 from reuseprior.chapters.ch7_sharing_schemes.models import build_config_model, study_budgets
@@ -90,7 +90,7 @@ SENSITIVITY_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def ssn_budgets(spec: StudySpec = CPU_STUDY) -> tuple[str, ...]:
+def ssn_budgets(spec: SharingDesign = CPU_STUDY) -> tuple[str, ...]:
     """The budgets at which ``spec`` trains an SSN, in configuration order."""
     return tuple(dict.fromkeys(c.budget for c in spec.configs if c.scheme == "ssn"))
 
@@ -101,7 +101,7 @@ def _where(budget: str) -> str:
 
 
 def _variants(
-    spec: StudySpec, budgets: Mapping[str, int], generators: Sequence[str], upsamplers: Sequence[str]
+    spec: SharingDesign, budgets: Mapping[str, int], generators: Sequence[str], upsamplers: Sequence[str]
 ) -> list[tuple[str, dict[str, Any]]]:
     """``(role, row fields)`` of every configuration counted: the unshared model, then per SSN
     budget (largest first) its references (the study's configurations of that budget that are
@@ -121,7 +121,7 @@ def _variants(
     return out
 
 
-def _study_label(spec: StudySpec, config: SchemeConfig) -> str:
+def _study_label(spec: SharingDesign, config: SchemeConfig) -> str:
     """The label of ``spec``'s configuration that builds the same model as ``config`` ('' when none)."""
     for own in spec.configs:
         if (own.scheme, own.budget, own.options_dict) == (config.scheme, config.budget, config.options_dict):
@@ -130,7 +130,7 @@ def _study_label(spec: StudySpec, config: SchemeConfig) -> str:
 
 
 def _count_row(
-    spec: StudySpec, role: str, fields: Mapping[str, Any], budgets: Mapping[str, int], seed: int, input_shape
+    spec: SharingDesign, role: str, fields: Mapping[str, Any], budgets: Mapping[str, int], seed: int, input_shape
 ) -> dict[str, Any]:
     """One row: the configuration built as the study builds it and counted."""
     config: SchemeConfig = fields["config"]
@@ -176,7 +176,7 @@ def _relative_columns(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def generator_sensitivity(
-    spec: StudySpec = CPU_STUDY,
+    spec: SharingDesign = CPU_STUDY,
     *,
     seed: int = 0,
     input_shape: Sequence[int] = SENSITIVITY_INPUT,
@@ -207,7 +207,7 @@ def generator_sensitivity(
 
 
 def store_generator_sensitivity(
-    spec: StudySpec = CPU_STUDY, path: str | os.PathLike = STORED_SENSITIVITY, *, progress: bool = True
+    spec: SharingDesign = CPU_STUDY, path: str | os.PathLike = STORED_SENSITIVITY, *, progress: bool = True
 ) -> pd.DataFrame:
     """Compute :func:`generator_sensitivity` and write it to ``path`` (atomically, whole)."""
     table = generator_sensitivity(spec, progress=progress)

@@ -1,10 +1,14 @@
-"""The arguments of ``python -m reuseprior study NAME ACTION`` (:mod:`reuseprior.commands.study` runs it).
+"""The arguments of ``python -m reuseprior study NAME ACTION`` (:mod:`reuseprior.commands.study` runs it),
+and the one table of the command's studies (:data:`STUDIES`).
 
 Policy: this module imports nothing heavy (no torch, pandas or chapter module), so that ``--help`` and
 an argument error answer at once; the names and defaults it repeats from the library are checked against
-it by ``tests/test_cli_messages.py``. What a study is and which flags and actions it takes are stated
-here (:data:`STUDIES`); how it runs is :data:`reuseprior.commands.study.STUDIES`'s, and the seeds a study
-has are checked there (:func:`reuseprior.commands.study.check_run_arguments`).
+it by ``tests/test_cli_messages.py``. A study of the command is one row of :data:`STUDIES`: where its
+declaration is (``module:NAME``, a :class:`~reuseprior.core.study.StudySpec` or a
+:class:`~reuseprior.core.study.StudyGroup`, imported only when the command runs, as
+:mod:`reuseprior.models.registry` names its factories), what it is, the flags it takes and its own
+actions. The seeds a study has are checked once it is imported
+(:func:`reuseprior.commands.study.check_run_arguments`).
 """
 
 from __future__ import annotations
@@ -27,31 +31,38 @@ CH4_PROFILES = ("cpu", "gpu")
 
 @dataclass(frozen=True)
 class StudyOptions:
-    """What one study of the command is (``chapter``, shown by ``--help``), the flags it takes beyond
-    :data:`COMMON` (``flags``) and the names of its own actions beyond :data:`ACTIONS` (``actions``)."""
+    """One study of the command: ``spec``, where it is declared (``module:NAME``); ``chapter``, what it
+    is (``--help`` shows it); ``flags``, the flags it takes beyond :data:`COMMON`; ``actions``, its own
+    actions beyond :data:`ACTIONS` (``floor``: store the linear floors of its images)."""
 
+    spec: str
     chapter: str
     flags: frozenset[str] = frozenset()
     actions: tuple[str, ...] = ()
 
 
+#: the command's studies: a new study is one row here and its declaration in its chapter
 STUDIES: dict[str, StudyOptions] = {
     "ch3": StudyOptions(
+        "reuseprior.chapters.ch3_revolver.study:CPU_STUDY",
         "chapter 3: random search vs the genetic algorithm on MNIST/Fashion-MNIST (data/revolver_study_*.csv)",
         frozenset({"data_dir", "max_minutes"}),
         ("floor",),
     ),
     "ch4": StudyOptions(
+        "reuseprior.chapters.ch4_sharing_training.studies:STUDIES",
         "chapter 4: EfficientNetV2 original vs shared on Fashion-MNIST (data/ch4_real_study_runs.csv)",
         frozenset({"store", "profile", "device", "max_minutes"}),
         ("slice", "probes", "fit-checks", "floor"),
     ),
     "ch7": StudyOptions(
+        "reuseprior.chapters.ch7_sharing_schemes.study:STUDIES",
         "chapter 7: the sharing schemes at matched budgets (data/sharing_study_runs.csv)",
         frozenset({"store", "profile", "device", "threads", "data_dir", "download"}),
         ("fill-scores", "rescore", "bookkeeping", "floor", "sensitivity"),
     ),
     "ch8": StudyOptions(
+        "reuseprior.chapters.ch8_prior_as_tool.screening:CPU_SCREENING",
         "chapter 8: plain vs PG-screened Revolver on Fashion-MNIST (data/ch8_screening_*.csv)",
         frozenset({"data_dir", "max_minutes"}),
         ("floor",),

@@ -36,10 +36,10 @@ import numpy as np
 import pandas as pd
 
 from reuseprior.analysis.compare import Comparison, compare
-from reuseprior.chapters.ch7_sharing_schemes.seeds import load_seed_table
 from reuseprior.core.ordering import sort_rows
 from reuseprior.reporting.notebook import Profile
 from reuseprior.reporting.plotting import readable_fontsize
+from reuseprior.reporting.reference import load_seed_table
 from reuseprior.zoo import search
 from reuseprior.zoo.scoring import load_scores, published_version
 
@@ -118,7 +118,8 @@ def compare_models(settings: PriorAsToolProfile) -> Comparison:
 
 def stored_rows() -> pd.DataFrame:
     """The stored search rows of the current plan (``data/nb201_search_runs.csv``)."""
-    return search.run_store().rows(search.plan_id(search.SearchSettings()))
+    study = search.search_study()
+    return study.store.rows(study.plan)
 
 
 def _order(rows: pd.DataFrame) -> pd.DataFrame:

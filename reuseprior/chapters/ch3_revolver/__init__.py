@@ -11,7 +11,7 @@ columns of the population logs (:data:`MEASURED_COLUMNS`) are split off by
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -19,20 +19,20 @@ import numpy as np
 import pandas as pd
 
 from reuseprior.datasets import DEFAULT_DATA_DIR
-from reuseprior.reporting.notebook import Profile
 from reuseprior.reporting.plan import ChapterNeeds, DataNeed, data_dir_of
 from reuseprior.reporting.plotting import caption
 from reuseprior.reporting.reference import load_thesis_table, select_thesis_rows
 from reuseprior.revolver.blueprint import Blueprint
 from reuseprior.revolver.population import PopulationConfig
+from reuseprior.revolver.population_study import top_test_readings
 from reuseprior.revolver.registry import ModuleRegistry
 from reuseprior.revolver.search import SEARCH_MODES
+from reuseprior.revolver.settings import RevolverProfile
 
 __all__ = [
     "LIVE_STUDY_DATASETS",
     "PROFILES",
     "build_needs",
-    "RevolverProfile",
     "plot_figure_3_1",
     "DATASET_NAMES",
     "MEASURED_COLUMNS",
@@ -47,54 +47,7 @@ __all__ = [
     "table_3_2",
     "table_c_1",
     "time_per_generation",
-    "top_test_readings",
 ]
-
-
-@dataclass(frozen=True)
-class RevolverProfile(Profile):
-    """Settings of the chapter 3 notebook (and ``python -m reuseprior
-    revolver --profile``): the dataset, the search modes run, and the
-    :class:`~reuseprior.revolver.population.PopulationConfig` and search-space
-    values that differ from their defaults."""
-
-    dataset: str
-    image_size: int | None  # None: the dataset's native size
-    modes: list[str]
-    population_size: int
-    sample_size: int
-    #: a mode's own sample size where it differs (Table 3.2's rows use 8 or 16)
-    sample_sizes: dict[str, int] | None
-    epochs: int  # generations (appendix C.2 ``--epochs``)
-    warmup_x: int
-    warmup_epoch: int
-    genotype_cost: float
-    lr: float
-    min_lr: float
-    decay_start: int
-    batch_size: int
-    base_batches: int
-    min_batches: int
-    max_batches: int | None  # training batches of the best-scored individuals; None: one epoch (section 3.5.5.2)
-    test_every: int
-    search_budget: int
-    mean_val_last: int
-    #: the search-space preset (``SearchSpace.from_settings``): "default" (small, CPU) or "thesis"
-    #: (``SearchSpace.thesis``: models up to ~3M parameters, dropout blocks); the four bounds
-    #: below override the preset, None keeps its value
-    space: str
-    base_widths: list[int] | None
-    growths: list[int] | None
-    depths: list[int] | None
-    num_groups: list[int] | None
-    width: int  # width multiplier of the random generator (appendix C.2 ``--width``)
-    data_dir: str | None  # None: build/datasets
-    download: bool
-    num_workers: int
-    resume: bool  # continue each mode from its checkpoint (written every ``checkpoint_every`` generations)
-    checkpoint_every: int
-    #: "float64": the same numbers on every CPU (quick); "float32": the paper's (reuseprior.core.precision)
-    precision: str
 
 
 #: appendix C.2's CIFAR-10 settings (the defaults of PopulationConfig)
@@ -180,7 +133,7 @@ PROFILES["full-mnist"] = replace(
 )
 
 #: the datasets of the stored real-image study the notebook recomputes live
-#: (:data:`reuseprior.chapters.ch3_population_study.CPU_STUDY`, which imports this module)
+#: (:data:`reuseprior.chapters.ch3_revolver.study.CPU_STUDY`)
 LIVE_STUDY_DATASETS = ("mnist", "fashion-mnist")
 
 
@@ -274,17 +227,6 @@ def _fmt_size(n: float) -> str:
     if n >= 1e3:
         return f"{n / 1e3:.0f}K"
     return str(int(n))
-
-
-def top_test_readings(generations: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """``(peak, final)``: the generation-log rows of one run where its top
-    individual's test accuracy peaked (Table 3.2's "Top Test Acc." and
-    "Gen.") and of its last tested generation. Raises ``ValueError`` when
-    no generation tested its top individual."""
-    tested = generations.dropna(subset=["top_test_acc"])
-    if tested.empty:
-        raise ValueError("no generation tested its top individual; pass the generation log of a run")
-    return tested.loc[tested["top_test_acc"].idxmax()], tested.loc[tested["generation"].idxmax()]
 
 
 def table_3_2(results: pd.DataFrame, generations: pd.DataFrame, dataset: str, last: int = 200) -> pd.DataFrame:

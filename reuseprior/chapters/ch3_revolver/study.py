@@ -1,41 +1,34 @@
-"""Chapter 3 on real images: random search against the genetic algorithm over
-paired seeds, stored row by row in ``data/`` (Table 3.2's MNIST rows,
-Figure 3.1's shape, Table C.1; Fashion-MNIST as a harder stand-in for the
-CIFAR-10 question, an extension of the thesis).
+"""Chapter 3 on real images: random search against the genetic algorithm over paired seeds, stored
+row by row in ``data/`` (Table 3.2's MNIST rows, Figure 3.1's shape, Table C.1; Fashion-MNIST as a
+harder stand-in for the CIFAR-10 question, an extension of the thesis). The study is declared once,
+:data:`CPU_STUDY` (a :class:`~reuseprior.core.study.StudySpec`): ``python -m reuseprior study ch3``
+runs it through :mod:`reuseprior.core.study`, the notebook reads it.
 
-**Design.** A run is one population (thesis Algorithm 1 with the score
-update of Algorithm 3) for one (dataset, search mode, seed). A seed fixes the
-validation split, the initial population and every later draw, and the
-initial population does not depend on the mode, so the two modes of a seed
-start from the same individuals: differences are paired by seed. During a
-run the test set is read only for the population's top individual
-(``Population.test_top_individual``: every ``test_every`` generations and
-at the last); no decision reads it.
+**Design** (:class:`PopulationDesign`). A run is one population (thesis Algorithm 1 with the score
+update of Algorithm 3) for one (dataset, search mode, seed). A seed fixes the validation split, the
+initial population and every later draw, and the initial population does not depend on the mode, so
+the two modes of a seed start from the same individuals: differences are paired by seed. During a run
+the test set is read only for the population's top individual (``Population.test_top_individual``:
+every ``test_every`` generations and at the last); no decision reads it.
 
-**Storage.** :func:`run_study` checkpoints each run every generation under
-``build/revolver_study/`` and, when a run ends, writes its evaluations,
-generation log, top-ranked shared convolutions (Table C.1) and summary to
-the four CSVs of :data:`STORED` (each whole file replaced atomically under a
-file lock; the summary row, written last, marks the run as stored). An
-interrupted study loses at most the generation in progress: run the command
-again. A stored run whose settings differ from the study's (its ``plan``)
-is reported, never mixed in. The plumbing (checkpoints, resume, writing and
-reading the tables) is :mod:`reuseprior.revolver.population_study`'s, shared
-with chapter 8's screening study.
+**Storage.** A run (:func:`population_run`, through :mod:`reuseprior.revolver.population_study`)
+checkpoints every generation under ``build/revolver_study/`` and, when it ends, writes its
+evaluations, generation log, top-ranked shared convolutions (Table C.1) and summary to the four CSVs
+of :data:`STORED` (the summary row, written last, marks the run as stored). An interrupted study loses
+at most the generation in progress: run the command again. Rows of another plan are never read.
 
-**Reading.** :func:`mode_table` (Table 3.2 per dataset and mode, mean and
-spread over seeds), :func:`paired_differences` (evolve minus random per
-seed: paired t-intervals, exact tests and a verdict per claim), :func:`convergence_band` (Figure 3.1: the
-moving average of the validation accuracy, mean and range over seeds) and
-:func:`live_check` (the first generations recomputed against the stored rows).
+**Reading.** :func:`mode_table` (Table 3.2 per dataset and mode, mean and spread over seeds),
+:func:`floor_table` and :func:`gated_by_floor` (every run against the linear floor of its images),
+:func:`paired_differences` (evolve minus random per seed: paired t-intervals, exact tests and a
+verdict per claim, :mod:`reuseprior.reporting.verdicts`), :func:`equivalence_sensitivity`,
+:func:`convergence_band` (Figure 3.1: the moving average of the validation accuracy, mean and range
+over seeds) and :func:`live_check` (the first generations recomputed against the stored rows).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -44,62 +37,58 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reuseprior.chapters.ch3_revolver import MODE_LABELS, PROFILES, RevolverProfile, table_c_1, top_test_readings
+from reuseprior.chapters.ch3_revolver import MODE_LABELS, table_c_1
 from reuseprior.core import paths
 from reuseprior.core.cpu import run_provenance
 from reuseprior.core.files import replace_csv_rows
 from reuseprior.core.ordering import sort_rows
 from reuseprior.core.precision import default_dtype
-from reuseprior.core.study import RunStore, Study
+from reuseprior.core.study import StudySpec, read_csv_or_empty
 from reuseprior.datasets import load_standard_splits
+from reuseprior.reporting import verdicts
 from reuseprior.reporting.plotting import caption
 from reuseprior.reporting.reference import load_thesis_table, select_thesis_rows
-from reuseprior.reporting.statistics import CONFIDENCE, NOT_COMPARABLE, Claim, paired_by_seed, verdict
-from reuseprior.revolver import split_floor
-from reuseprior.revolver.population import Population, config_from_settings
+from reuseprior.reporting.statistics import CONFIDENCE, NOT_COMPARABLE, Claim
+from reuseprior.reporting.verdicts import Comparison
+from reuseprior.revolver.population import Population, PopulationConfig, config_from_settings
 from reuseprior.revolver.population_study import (
-    PopulationStudyStore,
-    deadline_after,
+    identity,
     keyed,
     load_or_start,
-    read_table,
+    population_store,
+    run_population,
+    top_test_readings,
 )
+from reuseprior.revolver.settings import CPU_SEARCH, RevolverProfile
+from reuseprior.revolver.split_floor import floor_keys, population_floors
 from reuseprior.training.convergence import SEARCH_MIN_COUNTING_SHARE
 
 __all__ = [
     "CLAIMS",
     "CPU_STUDY",
-    "FLOOR_COMMAND",
     "DATASET_LABELS",
-    "MNIST_EQUIVALENCE_MARGIN_PP",
-    "MNIST_MARGIN_REASON",
-    "SENSITIVITY_MARGINS_PP",
-    "NOT_COMPARABLE_METRICS",
+    "FLOOR_COMMAND",
     "LIVE_REFERENCE",
     "LIVE_REFERENCE_REL",
+    "MNIST_EQUIVALENCE_MARGIN_PP",
+    "MNIST_MARGIN_REASON",
+    "NOT_COMPARABLE_METRICS",
+    "SENSITIVITY_MARGINS_PP",
     "STORED",
-    "PopulationStudy",
-    "RunKey",
-    "as_study",
+    "PopulationDesign",
     "convergence_band",
+    "equivalence_sensitivity",
     "floor_table",
     "gated_by_floor",
-    "store_floors",
-    "deadline_after",
-    "equivalence_sensitivity",
     "live_check",
     "live_slice",
     "mode_table",
     "paired_differences",
-    "pending_runs",
-    "plan_id",
     "plot_convergence",
     "population_run",
-    "read_stored",
-    "run_store",
-    "run_study",
+    "population_study",
+    "run_label",
     "store_live_reference",
-    "study_status",
     "thesis_mnist_rows",
 ]
 
@@ -117,18 +106,20 @@ LIVE_REFERENCE = paths.DATA_DIR / "revolver_study_live_reference.csv"
 LIVE_REFERENCE_REL = 1e-6
 #: where the runs checkpoint (not tracked)
 CHECKPOINT_ROOT = paths.BUILD_DIR / "revolver_study"
+#: the command that stores the floors of the study's images
+FLOOR_COMMAND = "python -m reuseprior study ch3 floor"
 
 DATASET_LABELS = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
-_KEY_COLUMNS = ("study", "plan", "dataset", "mode", "seed")
+#: the columns that name a run (the plan aside)
+KEY = ("study", "dataset", "mode", "seed")
 #: evaluation columns that a rerun measures differently (kept only in the runs table, as a total)
 _MEASURED = ("seconds",)
 
 
 @dataclass(frozen=True)
-class PopulationStudy:
-    """One paired-seed study: every (dataset, mode, seed) is a run with
-    ``settings`` (a chapter-3 profile; its ``dataset``, ``modes`` and
-    ``image_size`` are replaced by the run's; its ``mean_val_last`` is the
+class PopulationDesign:
+    """One paired-seed study's design: every (dataset, mode, seed) is a run with ``settings`` (its
+    ``dataset``, ``modes`` and ``image_size`` are replaced by the run's; its ``mean_val_last`` is the
     window of Table 3.2's "Mean Val.")."""
 
     name: str
@@ -138,126 +129,62 @@ class PopulationStudy:
     image_size: int
     settings: RevolverProfile
 
-    def runs(self) -> list["RunKey"]:
+    def runs(self) -> tuple[dict[str, Any], ...]:
         """Seed-major order: after k seeds every dataset and mode has k paired runs."""
-        return [RunKey(self.name, d, m, s) for s in self.seeds for d in self.datasets for m in self.modes]
+        return tuple(
+            {"study": self.name, "dataset": d, "mode": m, "seed": s}
+            for s in self.seeds
+            for d in self.datasets
+            for m in self.modes
+        )
 
     def run_settings(self, dataset: str) -> RevolverProfile:
         return replace(self.settings, dataset=dataset, image_size=self.image_size, modes=list(self.modes))
 
+    def config(self, run: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int) -> PopulationConfig:
+        """The population configuration of ``run`` (its dataset, mode and seed)."""
+        settings = self.run_settings(run["dataset"])
+        return config_from_settings(settings, run["mode"], int(run["seed"]), input_shape, num_classes)
 
-@dataclass(frozen=True)
-class RunKey:
-    study: str
-    dataset: str
-    mode: str
-    seed: int
-
-    def checkpoint(self, root: Path = CHECKPOINT_ROOT) -> Path:
-        return _STORE.checkpoint(asdict(self), root)
-
-    def label(self) -> str:
-        return f"{self.dataset}/{self.mode}/seed {self.seed}"
-
-
-#: The stored CPU study: 14x14 images (area-averaged), a population of 16 with
-#: 4 trained per generation for 30 generations (120 evaluations a run),
-#: learning rate 0.35 held for 19 generations then decayed to 0.00085
-#: (appendix C.2's rates and its 100-of-160 split, scaled), batch 128, 48
-#: batches per training session and at most 96 for the best-scored
-#: individuals (appendix C.2: 96, and up to one epoch, here 421 batches:
-#: cut for CPU time, as the best individuals would take most of it),
-#: the default search space at width 1 (the thesis's MNIST runs used width 2
-#: and batch 512: ``PROFILES["full-mnist"]``), the top individual tested
-#: every 5 generations. "Mean Val." averages the last 19 evaluations, the
-#: thesis's 200 of 1,280 (15.6 %) scaled. Random and evolve, the two modes
-#: the thesis ran on MNIST, five paired seeds.
-CPU_STUDY = PopulationStudy(
-    name="cpu-14px",
-    datasets=("mnist", "fashion-mnist"),
-    modes=("random", "evolve"),
-    seeds=(0, 1, 2, 3, 4),
-    image_size=14,
-    settings=replace(
-        PROFILES["quick"],
-        population_size=16,
-        sample_size=4,
-        epochs=30,
-        warmup_x=2,
-        warmup_epoch=0,
-        lr=0.35,
-        min_lr=0.00085,
-        decay_start=19,
-        batch_size=128,
-        base_batches=48,
-        min_batches=48,
-        max_batches=96,
-        test_every=5,
-        search_budget=10,
-        mean_val_last=19,
-        base_widths=[8, 16],
-        growths=[4, 8],
-        depths=[1, 2],
-        num_groups=[2, 3],
-        width=1,
-        precision="float32",  # the thesis's precision; the stored runs depend on the CPU's kernels
-    ),
-)
+    def plan_settings(self) -> dict[str, Any]:
+        """What every run shares (``PopulationConfig`` without its seed and mode), hashed into the plan."""
+        first = {"dataset": self.datasets[0], "mode": "random", "seed": 0}
+        config = self.config(first, (1, self.image_size, self.image_size), 10).to_dict()
+        for varying in ("seed", "search_mode"):
+            config.pop(varying)
+        return config
 
 
-def _config(study: PopulationStudy, key: RunKey, splits) -> Any:
-    settings = study.run_settings(key.dataset)
-    return config_from_settings(settings, key.mode, key.seed, splits.input_shape, splits.num_classes)
+def run_label(run: Mapping[str, Any]) -> str:
+    return f"{run['dataset']}/{run['mode']}/seed {run['seed']}"
 
 
-def plan_id(study: PopulationStudy) -> str:
-    """A short hash of the population configuration every run of ``study``
-    shares (``PopulationConfig`` without its seed and mode): stored runs of
-    another plan are never mixed with this one's."""
-    settings = study.run_settings(study.datasets[0])
-    config = config_from_settings(settings, "random", 0, (1, study.image_size, study.image_size), 10).to_dict()
-    for varying in ("seed", "search_mode"):
-        config.pop(varying)
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+def population_study(design: PopulationDesign) -> StudySpec:
+    """``design`` declared as a study of :mod:`reuseprior.core.study`: its runs by
+    :func:`population_run`, stored in :data:`STORED`, read against the linear floors of its images."""
+    return StudySpec(
+        name=design.name,
+        design=design,
+        settings=design.plan_settings(),
+        seeds=design.seeds,
+        runs=design.runs(),
+        run_one=population_run,
+        store=population_store(STORED["runs"], {k: v for k, v in STORED.items() if k != "runs"}, KEY),
+        floor=population_floors(FLOOR_COMMAND),
+        floor_keys=floor_keys(design.datasets, design.image_size, design.seeds),
+        live_check=live_check,
+        status_by=("dataset", "mode"),
+        hours={"hours stored": "seconds"},
+    )
 
 
-def read_stored(kind: str, study: PopulationStudy | None = None, data: Mapping[str, Path] = STORED) -> pd.DataFrame:
-    """The stored rows of ``kind`` (a key of :data:`STORED`), those of
-    ``study``'s current plan when given."""
-    return _STORE.read(kind, study, data)
-
-
-def run_store(data: Mapping[str, Path] = STORED) -> RunStore:
-    """The runs table (its summary row, written last, marks a run as stored)."""
-    return _STORE.run_store(data)
-
-
-def as_study(study: PopulationStudy = CPU_STUDY, **options: Any) -> Study:
-    """``study`` as a resumable study of :mod:`reuseprior.core.study`
-    (``options``: ``data_dir``, ``data``, ``checkpoint_root``, ``deadline``, a
-    :func:`time.time` after which a run stops between generations, and
-    ``progress``; :meth:`~reuseprior.revolver.population_study.PopulationStudyStore.as_study`)."""
-    return _STORE.as_study(study, **options)
-
-
-def pending_runs(study: PopulationStudy, data: Mapping[str, Path] = STORED) -> list[RunKey]:
-    return [RunKey(**run) for run in _STORE.pending(study, data)]
-
-
-def study_status(study: PopulationStudy, data: Mapping[str, Path] = STORED) -> pd.DataFrame:
-    """Stored and pending runs per dataset and mode, with the hours stored, plus stored rows of other plans."""
-    groups = [{"dataset": d, "mode": m} for d in study.datasets for m in study.modes]
-    return _STORE.status(study, groups, {"hours stored": "seconds"}, data)
-
-
-def _load_or_start(study: PopulationStudy, run: Mapping[str, Any], splits, root: Path) -> Population:
+def _load_or_start(spec: StudySpec, run: Mapping[str, Any], splits, path: Path) -> Population:
     """The run's population, resumed from its checkpoint or started anew."""
-    key = RunKey(**run)
-    metadata = {"dataset": key.dataset, "study": key.study, "plan": plan_id(study)}
-    return load_or_start(_config(study, key, splits), splits, key.checkpoint(root), metadata)
+    config = spec.design.config(run, splits.input_shape, splits.num_classes)
+    return load_or_start(config, splits, path, {"dataset": run["dataset"], "study": run["study"], "plan": spec.plan})
 
 
-def _summary(study: PopulationStudy, pop: Population, seconds: float) -> dict[str, Any]:
+def _summary(design: PopulationDesign, pop: Population, seconds: float) -> dict[str, Any]:
     results = pop.results_frame()
     log = pop.generations_frame()
     peak, final = top_test_readings(log)
@@ -269,8 +196,8 @@ def _summary(study: PopulationStudy, pop: Population, seconds: float) -> dict[st
         "top_params_at_peak": int(peak["top_params"]),
         "top_test_acc_final": float(final["top_test_acc"]),
         "top_params_final": int(final["top_params"]),
-        "mean_val_last": float(results["val_acc"].tail(study.settings.mean_val_last).mean()),
-        "mean_val_window": int(min(study.settings.mean_val_last, len(results))),
+        "mean_val_last": float(results["val_acc"].tail(design.settings.mean_val_last).mean()),
+        "mean_val_window": int(min(design.settings.mean_val_last, len(results))),
         "best_val_acc": float(results["val_acc"].max()),
         "median_params": float(results["params"].median()),
         "seconds": round(seconds, 1),
@@ -279,69 +206,61 @@ def _summary(study: PopulationStudy, pop: Population, seconds: float) -> dict[st
 
 
 def _frames(
-    study: PopulationStudy, run: Mapping[str, Any], pop: Population, seconds: float, _cpu: float
+    spec: StudySpec, run: Mapping[str, Any], pop: Population, seconds: float, _cpu: float
 ) -> dict[str, pd.DataFrame]:
     """The rows a finished run stores, per table of :data:`STORED` (the run's
     wall ``seconds`` in its summary; its CPU seconds are not stored: the
     stored columns predate them)."""
-    ident = _STORE.identity(run, plan_id(study))
+    ident = identity(spec, run)
     modules = table_c_1(pop.registry, top=15).drop(columns=["name"])
     modules.insert(0, "rank", range(1, len(modules) + 1))
     return {
         "evaluations": keyed(pop.results_frame(), ident, _MEASURED),
         "generations": keyed(pop.generations_frame(), ident, _MEASURED),
         "modules": keyed(modules, ident, _MEASURED),
-        "runs": pd.DataFrame([{**ident, **_summary(study, pop, seconds)}]),
+        "runs": pd.DataFrame([{**ident, **_summary(spec.design, pop, seconds)}]),
     }
 
 
 def population_run(
-    *, study: str, dataset: str, mode: str, seed: int, spec: PopulationStudy, **place: Any
+    *,
+    study: str,
+    dataset: str,
+    mode: str,
+    seed: int,
+    spec: StudySpec,
+    data_dir: str | Path | None = None,
+    checkpoint_root: Path = CHECKPOINT_ROOT,
+    deadline: float | None = None,
+    progress: bool = False,
 ) -> Mapping[str, pd.DataFrame] | None:
-    """One run of ``spec`` (the study's ``run_one``), checkpointed every
-    generation and resumed from its checkpoint; its rows per table, or None
-    when ``deadline`` (a :func:`time.time`) passed first (checked between
-    generations). One thread: the models are small and the rows then do not
-    depend on the core count. ``place``: ``data_dir``, ``checkpoint_root``,
-    ``deadline``, ``progress``
-    (:meth:`~reuseprior.revolver.population_study.PopulationStudyStore.run_population`)."""
-    key = RunKey(study, dataset, mode, seed)
-    return _STORE.run_population(spec, asdict(key), start=_load_or_start, frames=_frames, label=key.label(), **place)
-
-
-def run_study(study: PopulationStudy = CPU_STUDY, *, data: Mapping[str, Path] = STORED, **options: Any) -> list[RunKey]:
-    """Run the pending runs of ``study`` (or of ``options``' ``only``) in order
-    (on the Dask ``client``'s workers when given), each checkpointed every
-    generation and stored when it ends; at most ``max_runs``, and none past
-    ``max_minutes`` (checked between generations: a run continues from its
-    checkpoint next time); ``data_dir``, ``checkpoint_root``, ``progress``
-    (:meth:`~reuseprior.revolver.population_study.PopulationStudyStore.run`).
-    Returns the runs stored."""
-    return [RunKey(**run) for run in _STORE.run(study, data=data, **options)]
+    """One run of ``spec`` (its ``run_one``), checkpointed every generation under ``checkpoint_root``
+    and resumed from its checkpoint; its rows per table of :data:`STORED`, or None when ``deadline``
+    (a :func:`time.time`) passed first (checked between generations). One thread: the models are small
+    and the rows then do not depend on the core count."""
+    run = {"study": study, "dataset": dataset, "mode": mode, "seed": seed}
+    return run_population(
+        spec,
+        run,
+        start=_load_or_start,
+        frames=_frames,
+        label=run_label(run),
+        image_size=spec.design.image_size,
+        data_dir=data_dir,
+        checkpoint_root=checkpoint_root,
+        deadline=deadline,
+        progress=progress,
+    )
 
 
 # ---------------------------------------------------------------------- reading
-#: the command that stores the floors of the study's images
-FLOOR_COMMAND = "python -m reuseprior study ch3 floor"
-
-
-def store_floors(study: PopulationStudy, *, data_dir: Any = None, progress: bool = True) -> pd.DataFrame:
-    """Store the linear floor (:mod:`reuseprior.revolver.split_floor`) of every dataset and seed of
-    ``study`` not stored yet; the stored floors of its datasets."""
-    return pd.concat(
-        [split_floor.store_floors(d, study.image_size, study.seeds, data_dir=data_dir, progress=progress)
-         for d in study.datasets],
-        ignore_index=True,
-    )  # fmt: skip
-
-
-def floor_table(runs: pd.DataFrame, study: PopulationStudy, path: Path = split_floor.STORED_FLOOR) -> pd.DataFrame:
+def floor_table(runs: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     """Per stored run: the final top individual's test top-1 (%) beside the linear floor's test top-1
     on the same images (the run's dataset and seed's split at the study's resolution), the margin
     and whether the run is above it. ``LookupError`` naming :data:`FLOOR_COMMAND` when a floor is missing."""
-    floors = pd.concat(
-        [split_floor.read_floors(d, study.image_size, FLOOR_COMMAND, path) for d in runs["dataset"].unique()]
-    ).set_index(["dataset", "seed"])
+    size = spec.design.image_size
+    floors = pd.concat([spec.floor.rows({"dataset": d, "image_size": size}) for d in runs["dataset"].unique()])
+    floors = floors.set_index(["dataset", "seed"])
     missing = sorted(set(zip(runs["dataset"], runs["seed"].astype(int))) - set(floors.index))
     if missing:
         raise LookupError(f"no linear floor of {missing}: run `{FLOOR_COMMAND}`")
@@ -434,46 +353,36 @@ def paired_differences(
     resamples: int = 9999,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """``treatment`` minus ``control`` per seed (percentage points), per
-    dataset and metric, summarised over the paired seeds by
-    :func:`~reuseprior.reporting.statistics.paired_by_seed` (the mean, the
-    paired t-interval at ``confidence``, the t-test, exact permutation and
-    sign-test p, how many seeds favour each mode, the seeds' range; the
-    percentile bootstrap only from its minimum number of pairs), with the
-    dataset's claim (:data:`CLAIMS`), the verdict of
-    :func:`~reuseprior.reporting.statistics.verdict` on it (``rule verdict``;
-    the MNIST claim with :data:`MNIST_EQUIVALENCE_MARGIN_PP`, shown in
-    ``equivalence margin (pp)`` beside its ``equivalence p``, NaN for a
-    directional claim) and the
-    ``verdict`` shown: the rule's, or ``not comparable`` with its ``reason``
-    for :data:`NOT_COMPARABLE_METRICS`."""
-    rows = []
-    for dataset, df in runs.groupby("dataset", sort=False):
-        wide = {m: df[df["mode"] == m].set_index("seed") for m in (treatment, control)}
-        claim, source = CLAIMS.get(dataset, ("greater", "extension (evolve better)"))
+    """``treatment`` minus ``control`` per seed (percentage points), per dataset and metric
+    (:func:`reuseprior.reporting.verdicts.paired_differences`: the mean, the paired t-interval at
+    ``confidence``, the t-test, exact permutation and sign-test p, how many seeds favour each mode, the
+    seeds' range; the percentile bootstrap only from its minimum number of pairs), with the dataset's
+    claim (:data:`CLAIMS`) and the rule's verdict on it (``rule verdict``; the MNIST claim with
+    :data:`MNIST_EQUIVALENCE_MARGIN_PP`, shown in ``equivalence margin (pp)`` beside its ``equivalence
+    p``, NaN for a directional claim) and the ``verdict`` shown: the rule's, or ``not comparable`` with
+    its ``reason`` for :data:`NOT_COMPARABLE_METRICS`."""
+
+    def claimed(group: Mapping[str, Any]) -> list[Comparison]:
+        claim, _ = CLAIMS.get(group["dataset"], ("greater", ""))
         margin = MNIST_EQUIVALENCE_MARGIN_PP if claim == "equivalent" else None
-        for metric in metrics:
-            summary = paired_by_seed(wide[treatment][metric], wide[control][metric], scale=100.0,
-                                     confidence=confidence, resamples=resamples, seed=seed, margin=margin)  # fmt: skip
-            rule = verdict(summary, claim, alpha=1 - confidence, margin=margin)
-            reason = NOT_COMPARABLE_METRICS.get(metric, "")
-            rows.append(
-                {
-                    "Dataset": DATASET_LABELS.get(dataset, dataset),
-                    "metric": metric,
-                    "pairs": summary.pop("pairs"),
-                    f"{treatment} - {control} (pp)": summary.pop("mean"),
-                    **{k: v for k, v in summary.items() if not k.startswith("equivalence")},
-                    "equivalence margin (pp)": summary.get("equivalence margin", math.nan),
-                    "equivalence p": summary.get("equivalence p", math.nan),
-                    "claim": f"{claim}: {source}",
-                    "rule verdict": rule,
-                    "verdict": NOT_COMPARABLE if reason else rule,
-                    "reason": reason,
-                }
-            )
-    names = {"wins": f"seeds {treatment} better", "losses": f"seeds {control} better"}
-    return pd.DataFrame(rows).rename(columns=names)
+        return [Comparison(treatment, control, claim, margin)]
+
+    table = verdicts.paired_differences(runs, claimed, arm="mode", metrics=metrics, by=("dataset",), scale=100.0,
+                               confidence=confidence, resamples=resamples, seed=seed)  # fmt: skip
+    sources = {d: f"{claim}: {source}" for d, (claim, source) in CLAIMS.items()}
+    reasons = table["metric"].map(lambda m: NOT_COMPARABLE_METRICS.get(m, ""))
+    out = table.drop(columns=["dataset", "treatment", "control", "claim"]).rename(
+        columns={"difference": f"{treatment} - {control} (pp)", "wins": f"seeds {treatment} better",
+                 "losses": f"seeds {control} better", "equivalence margin": "equivalence margin (pp)"}
+    )  # fmt: skip
+    for column in ("equivalence margin (pp)", "equivalence p"):
+        out[column] = out[column] if column in out else math.nan
+    out.insert(0, "Dataset", table["dataset"].map(lambda d: DATASET_LABELS.get(d, d)))
+    out["claim"] = table["dataset"].map(lambda d: sources.get(d, "greater: extension (evolve better)"))
+    out["rule verdict"] = out.pop("rule verdict")
+    out["verdict"] = np.where(reasons != "", NOT_COMPARABLE, out["rule verdict"])
+    out["reason"] = reasons
+    return out
 
 
 def equivalence_sensitivity(
@@ -495,19 +404,19 @@ def equivalence_sensitivity(
     the largest magnitude of the interval's ends, the margin the interval just fits in (the verdict is
     reproduced above it when the TOST p is below the level)."""
     df = runs[runs["dataset"] == dataset]
-    wide = {m: df[df["mode"] == m].set_index("seed")[metric] for m in (treatment, control)}
     error = 100 - 100 * float(df[metric].mean())
-    rows = []
-    for margin in sorted({*margins, MNIST_EQUIVALENCE_MARGIN_PP}):
-        summary = paired_by_seed(wide[treatment], wide[control], scale=100.0, confidence=confidence, margin=margin)
-        rows.append(
-            {"Dataset": DATASET_LABELS.get(dataset, dataset), "metric": metric, "margin (pp)": margin,
-             "margin / test error (%)": 100 * margin / error, "pairs": summary["pairs"],
-             f"{treatment} - {control} (pp)": summary["mean"], "t low": summary["t low"], "t high": summary["t high"],
-             "equivalence p": summary["equivalence p"], "ours": margin == MNIST_EQUIVALENCE_MARGIN_PP,
-             "rule verdict": verdict(summary, "equivalent", alpha=1 - confidence, margin=margin)}
-        )  # fmt: skip
-    out = pd.DataFrame(rows)
+    chosen = sorted({*margins, MNIST_EQUIVALENCE_MARGIN_PP})
+    comparisons = [Comparison(treatment, control, "equivalent", margin) for margin in chosen]
+    table = verdicts.paired_differences(
+        df, comparisons, arm="mode", metrics=[metric], scale=100.0, confidence=confidence
+    )
+    out = pd.DataFrame(
+        {"Dataset": DATASET_LABELS.get(dataset, dataset), "metric": metric, "margin (pp)": chosen,
+         "margin / test error (%)": [100 * m / error for m in chosen], "pairs": table["pairs"],
+         f"{treatment} - {control} (pp)": table["difference"], "t low": table["t low"], "t high": table["t high"],
+         "equivalence p": table["equivalence p"], "ours": [m == MNIST_EQUIVALENCE_MARGIN_PP for m in chosen],
+         "rule verdict": table["rule verdict"]}
+    )  # fmt: skip
     out.attrs["smallest margin"] = float(max(abs(out["t low"].iloc[0]), abs(out["t high"].iloc[0])))
     return out
 
@@ -566,9 +475,9 @@ def thesis_mnist_rows() -> pd.DataFrame:
 
 
 def live_slice(
-    study: PopulationStudy, key: RunKey, generations: int = 1, *, data_dir: str | Path | None = None
+    spec: StudySpec, run: Mapping[str, Any], generations: int = 1, *, data_dir: str | Path | None = None
 ) -> pd.DataFrame:
-    """The evaluations of run ``key``'s first ``generations`` generations,
+    """The evaluations of ``run``'s first ``generations`` generations,
     recomputed from scratch in **float64** on one thread (data, models and
     training; :mod:`reuseprior.core.precision`): the same numbers to about
     1e-10 on any CPU, where the float32 study itself is not (its trained
@@ -576,14 +485,17 @@ def live_slice(
     between ATen's ``default`` and ``avx2`` kernels, measured)."""
     torch.set_num_threads(1)
     with default_dtype("float64"):
-        splits = load_standard_splits(key.dataset, data_dir, seed=key.seed, image_size=study.image_size)
-        pop = Population(_config(study, key, splits), splits).run(until=generations)
+        splits = load_standard_splits(
+            run["dataset"], data_dir, seed=int(run["seed"]), image_size=spec.design.image_size
+        )
+        config = spec.design.config(run, splits.input_shape, splits.num_classes)
+        pop = Population(config, splits).run(until=generations)
     return pop.results_frame().drop(columns=list(_MEASURED))
 
 
 def store_live_reference(
-    study: PopulationStudy,
-    key: RunKey,
+    spec: StudySpec,
+    run: Mapping[str, Any],
     generations: int = 1,
     *,
     data_dir: str | Path | None = None,
@@ -592,19 +504,18 @@ def store_live_reference(
     """Compute :func:`live_slice` and store it in ``path`` (atomically, in
     place of an earlier reference of the same run): the float64 reference
     :func:`live_check` holds a recomputation to."""
-    frame = live_slice(study, key, generations, data_dir=data_dir)
-    identity = {"study": study.name, "plan": plan_id(study), "dataset": key.dataset, "mode": key.mode, "seed": key.seed}
-    frame = frame.assign(**identity)[[*identity, *frame.columns]]
-    return replace_csv_rows(path, identity, frame, read=read_table)
+    frame = live_slice(spec, run, generations, data_dir=data_dir)
+    ident = identity(spec, run)
+    frame = frame.assign(**ident)[[*ident, *frame.columns]]
+    return replace_csv_rows(path, ident, frame, read=read_csv_or_empty)
 
 
 def live_check(
-    study: PopulationStudy,
-    key: RunKey,
+    spec: StudySpec,
+    run: Mapping[str, Any],
     generations: int = 1,
     *,
     data_dir: str | Path | None = None,
-    data: Mapping[str, Path] = STORED,
     reference: str | Path = LIVE_REFERENCE,
 ) -> pd.DataFrame:
     """Recompute the first ``generations`` generations of a stored run
@@ -619,17 +530,25 @@ def live_check(
     equal the reference's, and the trained quantities (losses, accuracy) be
     within :data:`LIVE_REFERENCE_REL` of it. ``live (first)``
     and ``max abs deviation`` (from the reference) are this machine's."""
-    stored = _evaluations_of(read_stored("evaluations", study, data), key, generations)
-    expected = _evaluations_of(_STORE.of_plan(read_table(Path(reference)), study), key, generations)
+    stored = _evaluations_of(spec.rows("evaluations"), run, generations)
+    references = read_csv_or_empty(Path(reference))
+    if not references.empty:
+        references = references[(references["study"] == spec.name) & (references["plan"] == spec.plan)]
+    expected = _evaluations_of(references.reset_index(drop=True), run, generations)
     if stored.empty or expected.empty:
         raise ValueError(
-            f"no stored evaluations or float64 reference of {key.label()} in plan {plan_id(study)}: run the "
-            "study first, then store its reference (ch3_population_study.store_live_reference)"
+            f"no stored evaluations or float64 reference of {run_label(run)} in plan {spec.plan}: run the "
+            "study first, then store its reference (ch3_revolver.study.store_live_reference)"
         )
-    live = live_slice(study, key, generations, data_dir=data_dir)
+    live = live_slice(spec, run, generations, data_dir=data_dir)
     if len(live) != len(expected) or len(live) != len(stored):
         counts = f"{len(live)} live evaluations, {len(expected)} in the reference, {len(stored)} stored"
-        raise ValueError(f"{key.label()}: {counts}")
+        raise ValueError(f"{run_label(run)}: {counts}")
+    return _judged_slice(stored, expected, live)
+
+
+def _judged_slice(stored: pd.DataFrame, expected: pd.DataFrame, live: pd.DataFrame) -> pd.DataFrame:
+    """The rule of :func:`live_check` applied to the stored, reference and live evaluations of a slice."""
     first = (stored["generation"] == 0).to_numpy()
     rows = []
     for column in ("individual", "params", "batches", "train_loss", "val_loss", "val_acc"):
@@ -657,13 +576,24 @@ def live_check(
     return pd.DataFrame(rows)
 
 
-def _evaluations_of(frame: pd.DataFrame, key: RunKey, generations: int) -> pd.DataFrame:
-    """The rows of run ``key`` in its first ``generations`` generations."""
+def _evaluations_of(frame: pd.DataFrame, run: Mapping[str, Any], generations: int) -> pd.DataFrame:
+    """The rows of ``run`` in its first ``generations`` generations."""
     if frame.empty:
         return frame
-    same = (frame["dataset"] == key.dataset) & (frame["mode"] == key.mode) & (frame["seed"] == key.seed)
+    same = (frame["dataset"] == run["dataset"]) & (frame["mode"] == run["mode"]) & (frame["seed"] == run["seed"])
     return frame[same & (frame["generation"] < generations)].reset_index(drop=True)
 
 
-#: the study's storage and resume plumbing (defined last: it names the run and check functions above)
-_STORE = PopulationStudyStore(_KEY_COLUMNS, STORED, CHECKPOINT_ROOT, plan_id, population_run, live_check)
+#: The stored CPU study (declared last: it names the run and check functions above): MNIST and
+#: Fashion-MNIST area-averaged to 14x14, searched by :data:`reuseprior.revolver.settings.CPU_SEARCH` (120
+#: evaluations a run), random and evolve, the two modes the thesis ran on MNIST, five paired seeds.
+CPU_STUDY = population_study(
+    PopulationDesign(
+        name="cpu-14px",
+        datasets=("mnist", "fashion-mnist"),
+        modes=("random", "evolve"),
+        seeds=(0, 1, 2, 3, 4),
+        image_size=14,
+        settings=CPU_SEARCH,
+    )
+)

@@ -20,12 +20,12 @@ as a linear classifier of the same images (:mod:`reuseprior.training.convergence
 seed is dropped here. A run's final model *is* the outcome of its arm's search: a search that ends below the floor is a
 result, and dropping its seed would select seeds on the outcome being compared (if one arm failed more
 often, the seeds it lost on would vanish). So the paired statistics use every paired seed, and the
-criteria judge the *budget* instead. A verdict needs at least
-:func:`~reuseprior.reporting.statistics.fewest_decisive_pairs` paired seeds (the fewest whose
+criteria judge the *budget* instead (:func:`reuseprior.reporting.verdicts.search_decidability`). A
+verdict needs at least :func:`~reuseprior.reporting.statistics.fewest_decisive_pairs` paired seeds (the fewest whose
 exact permutation p can fall below 0.05) and, in every arm, more than half of the runs counting
 (:data:`~reuseprior.training.convergence.SEARCH_MIN_COUNTING_SHARE`: the budget lets a typical search
 learn the task); otherwise every verdict
-reads *not comparable* (:func:`~reuseprior.reporting.statistics.gated_verdicts`) with the reason, the
+reads *not comparable* (:func:`~reuseprior.reporting.verdicts.gated_verdicts`) with the reason, the
 rule's own verdict kept beside it.
 
 **What the study can decide at all** (:func:`screening_power`, :func:`gate_margin`,
@@ -41,32 +41,24 @@ the parameter count).
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
 
-from reuseprior.chapters.ch8_screening_study import (
-    ScreeningStudy,
+from reuseprior.chapters.ch8_prior_as_tool.screening import (
+    FLOOR_COMMAND,
     matched_spend,
     paired_differences,
     plan_cost,
     spend_levels,
 )
-from reuseprior.reporting.statistics import (
-    detectable_difference,
-    fewest_decisive_pairs,
-    gated_verdicts,
-    pairs_needed,
-)
-from reuseprior.revolver import split_floor
-from reuseprior.training.convergence import SEARCH_MIN_COUNTING_SHARE, plateaued
+from reuseprior.core.study import StudySpec
+from reuseprior.reporting.statistics import detectable_difference, pairs_needed
+from reuseprior.reporting.verdicts import gated_verdicts, search_decidability
+from reuseprior.training.convergence import plateaued
 
 __all__ = [
-    "FLOOR_COMMAND",
     "LONG_COLUMNS",
-    "decidability",
     "gate_margin",
     "model_sizes",
     "pairs_cost",
@@ -76,31 +68,13 @@ __all__ = [
     "judged_differences",
     "read_floors",
     "run_criteria_table",
-    "store_floors",
 ]
 
-#: the command that stores the floors of the study's seeds
-FLOOR_COMMAND = "python -m reuseprior study ch8 floor"
 
-
-def read_floors(spec: ScreeningStudy, path: Path = split_floor.STORED_FLOOR) -> pd.DataFrame:
+def read_floors(spec: StudySpec) -> pd.DataFrame:
     """The stored floors of ``spec``'s images (:mod:`reuseprior.revolver.split_floor`), one row per
-    seed; ``LookupError`` naming :data:`FLOOR_COMMAND` when none is stored."""
-    return split_floor.read_floors(spec.dataset, spec.image_size, FLOOR_COMMAND, path)
-
-
-def store_floors(
-    spec: ScreeningStudy,
-    seeds: Sequence[int] | None = None,
-    path: Path = split_floor.STORED_FLOOR,
-    *,
-    data_dir: str | os.PathLike | None = None,
-    progress: bool = True,
-) -> pd.DataFrame:
-    """Store the floor of every seed of ``seeds`` (default: the study's) not stored yet
-    (:func:`reuseprior.revolver.split_floor.store_floors`); the stored floors."""
-    seeds = spec.seeds if seeds is None else seeds
-    return split_floor.store_floors(spec.dataset, spec.image_size, seeds, path, data_dir=data_dir, progress=progress)
+    seed; ``LookupError`` naming :data:`~.screening.FLOOR_COMMAND` when none is stored."""
+    return spec.floor_rows()
 
 
 def run_criteria_table(runs: pd.DataFrame, generations: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:
@@ -132,43 +106,19 @@ def run_criteria_table(runs: pd.DataFrame, generations: pd.DataFrame, floors: pd
     return pd.DataFrame(rows).sort_values(["seed", "arm"], kind="stable").reset_index(drop=True)
 
 
-def decidability(criteria: pd.DataFrame, pairs: Sequence[int], arms: Sequence[str]) -> str:
-    """Why the study cannot give a verdict ("" when it can), from the per-run ``criteria``
-    (:func:`run_criteria_table`) of the paired seeds ``pairs``: fewer pairs than
-    :func:`~reuseprior.reporting.statistics.fewest_decisive_pairs`, or an arm of ``arms`` with
-    no more than :data:`~reuseprior.training.convergence.SEARCH_MIN_COUNTING_SHARE` of its runs
-    counting (module docstring)."""
-    paired = criteria[criteria["seed"].isin(list(pairs))]
-    needed = fewest_decisive_pairs()
-    reasons = [] if len(pairs) >= needed else [f"{len(pairs)} paired seeds stored (a verdict needs {needed})"]
-    for arm in arms:
-        mine = paired[paired["arm"] == arm]
-        counting = int(mine["counts"].sum())
-        if len(mine) and counting > SEARCH_MIN_COUNTING_SHARE * len(mine):
-            continue
-        below = int((~mine["above floor"]).sum())
-        unread = int(mine["final top train top-1"].isna().sum())
-        underfit = int((~mine["fits training set"]).sum()) - unread
-        flat = int((~mine["plateaued"]).sum())
-        reasons.append(
-            f"{arm}: {counting} of {len(mine)} runs count (more than half must); {below} end below the linear "
-            f"floor, {underfit} fit their training images worse than it, {unread} have no training-set reading "
-            f"(stored before the study recorded one), {flat} have not plateaued"
-        )
-    return "; ".join(reasons)
-
-
 def judged_differences(
-    spec: ScreeningStudy, runs: pd.DataFrame, generations: pd.DataFrame, floors: pd.DataFrame
+    spec: StudySpec, runs: pd.DataFrame, generations: pd.DataFrame, floors: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The paired differences of :func:`~reuseprior.chapters.ch8_screening_study.paired_differences`
-    over every paired seed, with their verdicts gated by :func:`decidability`
-    (:func:`~reuseprior.reporting.statistics.gated_verdicts`), and the per-run criteria behind them."""
+    """The paired differences of :func:`~.screening.paired_differences` over every paired seed, with
+    their verdicts gated by the search policy
+    (:func:`~reuseprior.reporting.verdicts.search_decidability`,
+    :func:`~reuseprior.reporting.verdicts.gated_verdicts`), and the per-run criteria behind them."""
     criteria = run_criteria_table(runs, generations, floors)
     arms = criteria.groupby("seed")["arm"].agg(set)
-    pairs = sorted(int(s) for s, have in arms.items() if set(spec.arms) <= have)
+    pairs = sorted(int(s) for s, have in arms.items() if set(spec.design.arms) <= have)
     matched = matched_spend(generations[generations["seed"].isin(pairs)], spend_levels(spec))
-    return gated_verdicts(paired_differences(matched), decidability(criteria, pairs, spec.arms)), criteria
+    reason = search_decidability(criteria, pairs, spec.design.arms)
+    return gated_verdicts(paired_differences(matched), reason), criteria
 
 
 #: the columns of a judged table whose text is too long for a table cell: shown as notes below it
@@ -190,7 +140,7 @@ def split_long_columns(table: pd.DataFrame, columns: Sequence[str] = LONG_COLUMN
 
 
 def screening_power(
-    spec: ScreeningStudy, differences: pd.DataFrame, matched: pd.DataFrame, *, difference: float = 1.0
+    spec: StudySpec, differences: pd.DataFrame, matched: pd.DataFrame, *, difference: float = 1.0
 ) -> pd.DataFrame:
     """What the study's design can detect, from its own stored pairs at the full spend (the primary
     comparison of ``differences``; ``matched``: :func:`matched_spend` of the paired seeds), in points:
@@ -206,10 +156,11 @@ def screening_power(
     sd, pairs = float(primary["sd"]), int(primary["pairs"])
     needed = pairs_needed(sd, difference)
     rows = [("pairs", "pairs stored", pairs), ("paired sd", "paired SD of the full-spend difference (pp)", sd)]
-    rows += [(f"sd {arm}", f"SD of the {arm} arm (pp)", float(wide[arm].std(ddof=1))) for arm in spec.arms]
+    arms = spec.design.arms
+    rows += [(f"sd {arm}", f"SD of the {arm} arm (pp)", float(wide[arm].std(ddof=1))) for arm in arms]
     planned = len(spec.seeds)
     rows += [
-        ("correlation", "correlation of the arms over the seeds", float(wide[spec.arms[0]].corr(wide[spec.arms[1]]))),
+        ("correlation", "correlation of the arms over the seeds", float(wide[arms[0]].corr(wide[arms[1]]))),
         ("detectable stored", f"detectable difference, {pairs} pairs (pp)", detectable_difference(sd, pairs)),
         ("planned seeds", "seeds the plan takes", planned),
         ("detectable planned", f"detectable difference, {planned} seeds (pp)", detectable_difference(sd, planned)),
@@ -218,7 +169,7 @@ def screening_power(
     return pd.DataFrame(rows, columns=["key", "quantity", "value"])
 
 
-def pairs_cost(spec: ScreeningStudy, pairs: int) -> float:
+def pairs_cost(spec: StudySpec, pairs: int) -> float:
     """The CPU hours of ``pairs`` pairs of ``spec``'s arms at the stored runs' median CPU minutes per
     run of each arm (:func:`plan_cost`: read from the stored timings, a measurement of the machine that
     ran them, kept out of the tracked tables)."""
@@ -228,13 +179,14 @@ def pairs_cost(spec: ScreeningStudy, pairs: int) -> float:
 
 def gate_margin(criteria: pd.DataFrame, pairs: Sequence[int], arms: Sequence[str]) -> tuple[pd.DataFrame, str]:
     """The runs that fail the fit criterion alone (above the floor on test, plateaued, training top-1
-    below the floor's), with how far (``fit shortfall (pp)``), and :func:`decidability` were they to
-    count: where it is empty, the verdict's gate turns on those shortfalls."""
+    below the floor's), with how far (``fit shortfall (pp)``), and
+    :func:`~reuseprior.reporting.verdicts.search_decidability` were they to count: where it is empty,
+    the verdict's gate turns on those shortfalls."""
     only_fit = criteria["above floor"] & criteria["plateaued"] & ~criteria["fits training set"]
     near = criteria[only_fit].copy()
     near["fit shortfall (pp)"] = near["floor train top-1"] - near["final top train top-1"]
     forgiven = criteria.assign(counts=criteria["counts"] | only_fit)
-    return near.reset_index(drop=True), decidability(forgiven, pairs, arms)
+    return near.reset_index(drop=True), search_decidability(forgiven, pairs, arms)
 
 
 def model_sizes(runs: pd.DataFrame) -> pd.DataFrame:

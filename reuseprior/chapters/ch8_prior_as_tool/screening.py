@@ -1,5 +1,8 @@
 """Chapter 8 (beyond the thesis): Revolver with its offspring screened by the
-reusability prior, against plain Revolver, over paired seeds (issue 36).
+reusability prior, against plain Revolver, over paired seeds (issue 36). The studies are declared
+once, :data:`CPU_SCREENING` and :data:`PILOT_SCREENING` (:class:`~reuseprior.core.study.StudySpec`):
+``python -m reuseprior study ch8`` runs the first through :mod:`reuseprior.core.study`, the notebook
+reads both.
 
 **Question.** Revolver (thesis chapter 3) trains every newcomer that beats
 its slot's genotype fitness. The prior costs no training: does training only
@@ -34,9 +37,8 @@ the last; no decision reads the test set.
 the batches trained in it and in total, the top individual's test accuracy,
 the best validation accuracy so far, the slots filled and the screening's
 proposals; per run (``data/ch8_screening_runs.csv``, through
-:class:`reuseprior.core.study.RunStore` and
-:mod:`reuseprior.revolver.population_study`, shared with chapter 3's study;
-the summary row, written last, marks a run as stored): totals, the peak and
+:mod:`reuseprior.revolver.population_study`, as chapter 3's study; the summary
+row, written last, marks a run as stored): totals, the peak and
 final top test accuracy, the final top individual's accuracy on every
 training image (whether it fits them), CPU seconds of the run and of its scoring.
 
@@ -63,7 +65,7 @@ primary comparison, the other levels are descriptive.
 
 **Two plans.** The first plan (:data:`PILOT_SCREENING`, 1,008 batches of 64
 per run, 12 runs stored at seeds 0-5) ended every run below a logistic
-regression on the same images (:mod:`reuseprior.chapters.ch8_screening_criteria`):
+regression on the same images (:mod:`.screening_criteria`):
 its top individuals had not learnt the task, so it cannot decide and is kept
 as the pilot. The planned study (:data:`CPU_SCREENING`) is the same design at
 5.1 times the images per run (chapter 3's batch of 128 and 48 batches a
@@ -72,7 +74,7 @@ smaller space, ends above the floor.
 Its 6 stored pairs show that it cannot decide either: their paired SD (4.7
 points, the arms uncorrelated over the seeds) lets the plan's 8 seeds detect
 only about 5.5 points with 80 % power, and 1 point would need about 180 pairs
-(:func:`reuseprior.chapters.ch8_screening_criteria.screening_power` computes
+(:func:`.screening_criteria.screening_power` computes
 it). So it too is kept as a pilot, not run further.
 
 **Cost** (``python -m reuseprior study ch8 run``, each run one thread). The
@@ -84,7 +86,7 @@ CPU hours: three to four sessions of two workers (``--workers 2``, 4 GiB),
 resumed where the last stopped (a run checkpoints every generation).
 
 - the verdict rule needs an exact sign-flip permutation p below 0.05, which
-  five pairs can never give (2/32 = 0.0625); :func:`fewest_decisive_pairs`
+  five pairs can never give (2/32 = 0.0625); :func:`~reuseprior.reporting.statistics.fewest_decisive_pairs`
   computes the smallest number of seeds that can (6). The plan takes 8 seeds,
   with which one seed against the direction (the smallest difference) still
   gives p = 4/256, and a seed whose runs do not count does not stop a verdict;
@@ -95,8 +97,6 @@ resumed where the last stopped (a run checkpoints every generation).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -107,41 +107,46 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reuseprior.chapters.ch3_population_study import CPU_STUDY
-from reuseprior.chapters.ch3_revolver import RevolverProfile, top_test_readings
 from reuseprior.core import paths
 from reuseprior.core.cpu import run_provenance
-from reuseprior.core.study import RunStore, Study
+from reuseprior.core.study import StudySpec, status_table
 from reuseprior.counting import analyze
+from reuseprior.reporting import verdicts
 from reuseprior.reporting.plotting import caption
-from reuseprior.reporting.statistics import CONFIDENCE, fewest_decisive_pairs, paired_by_seed, verdict
+from reuseprior.reporting.statistics import CONFIDENCE, fewest_decisive_pairs
+from reuseprior.reporting.verdicts import Comparison
 from reuseprior.revolver.blueprint import Blueprint
 from reuseprior.revolver.population import Population, PopulationConfig, config_from_settings
-from reuseprior.revolver.population_study import PopulationStudyStore, keyed, load_or_start
+from reuseprior.revolver.population_study import (
+    identity,
+    keyed,
+    load_or_start,
+    population_store,
+    run_population,
+    top_test_readings,
+)
 from reuseprior.revolver.registry import ModuleRegistry
 from reuseprior.revolver.search import Algorithm, screened
+from reuseprior.revolver.settings import CPU_SEARCH, RevolverProfile
+from reuseprior.revolver.split_floor import floor_keys, population_floors
 
 __all__ = [
     "CLAIM",
     "CPU_SCREENING",
+    "FLOOR_COMMAND",
     "PILOT_SCREENING",
     "SCREENS",
     "STORED",
-    "ScreeningStudy",
-    "as_study",
+    "ScreeningDesign",
     "matched_spend",
     "paired_differences",
     "plan_cost",
-    "plan_id",
     "plan_summary",
     "prior_score",
-    "read_stored",
-    "run_store",
-    "run_study",
     "screening_run",
+    "screening_study",
     "spend_figure",
     "spend_levels",
-    "study_status",
 ]
 
 #: arm -> the quantity of :class:`reuseprior.counting.quantities.Report` that ranks a slot's proposals
@@ -156,13 +161,15 @@ STORED: dict[str, Path] = {
 CHECKPOINT_ROOT = paths.BUILD_DIR / "ch8_screening_study"
 #: the claim judged on the ``pg - plain`` differences, and what it says
 CLAIM = ("greater", "screening by PG reaches a higher best test accuracy at the same training spend (batches)")
-#: the identity columns of every stored row, in order
-_IDENT = ("study", "plan", "dataset", "arm", "seed")
+#: the columns that name a run (the plan aside)
+KEY = ("study", "dataset", "arm", "seed")
+#: the command that stores the floors of the study's seeds
+FLOOR_COMMAND = "python -m reuseprior study ch8 floor"
 
 
 @dataclass(frozen=True)
-class ScreeningStudy:
-    """One paired-seed study: every (arm, seed) of ``arms`` x ``seeds`` is a
+class ScreeningDesign:
+    """One paired-seed study's design: every (arm, seed) of ``arms`` x ``seeds`` is a
     run on ``dataset`` at ``image_size`` px with ``settings`` (a chapter-3
     profile; its ``dataset``, ``image_size`` and ``modes`` are replaced);
     ``candidates``: the proposals per slot of the screened arms (``k``);
@@ -191,24 +198,61 @@ class ScreeningStudy:
                 "the study matches the arms' spend by training every session for the same batches; set all three equal"
             )
 
-    def runs(self) -> list[dict[str, Any]]:
+    def runs(self) -> tuple[dict[str, Any], ...]:
         """Seed-major order: after k seeds every arm has k paired runs."""
         ident = {"study": self.name, "dataset": self.dataset}
-        return [{**ident, "arm": a, "seed": s} for s in self.seeds for a in self.arms]
+        return tuple({**ident, "arm": a, "seed": s} for s in self.seeds for a in self.arms)
 
     def run_settings(self) -> RevolverProfile:
         return replace(self.settings, dataset=self.dataset, image_size=self.image_size, modes=["evolve"])
 
+    def config(self, seed: int, input_shape: tuple[int, ...], num_classes: int) -> PopulationConfig:
+        """The population configuration of the runs of ``seed`` (every arm's: the screen is not in it)."""
+        return config_from_settings(
+            self.run_settings(), "evolve", seed, input_shape, num_classes, val_limit=self.val_limit
+        )
 
-#: The first plan, stored as the pilot (see the module docstring for its cost): Fashion-MNIST at 14x14, the thesis's
-#: space at width 1, a population of 12 with 3 trained per generation for 14 generations, batch 64,
-#: 24 batches per training session, for every session (the thesis's budget rule, section 3.5.5.2, fixed:
-#: base = min = max, so both arms spend the same batches in every generation), the learning rate held for
-#: 9 generations then decayed (chapter 3's CPU study's 19 of 30, scaled), the first 512 validation images
-#: per session, the top individual tested every 2nd generation and at the last; k = 4 proposals per
-#: screened slot. The rest is chapter 3's CPU study's (its warm-up, learning rates 0.35 to 0.00085,
-#: search budget, width 1, float32).
-PILOT_SCREENING = ScreeningStudy(
+    def plan_settings(self) -> dict[str, Any]:
+        """What every run shares, hashed into the plan: the population configuration without its seed,
+        the dataset, the proposals per slot and the arms' screens."""
+        config = self.config(0, (1, self.image_size, self.image_size), 10).to_dict()
+        config.pop("seed")
+        return {"config": config, "dataset": self.dataset, "candidates": self.candidates,
+                "screens": {a: SCREENS[a] for a in self.arms}}  # fmt: skip
+
+    def spend(self) -> int:
+        """The batches every run trains: ``epochs * sample_size * min_batches``."""
+        return self.settings.epochs * self.settings.sample_size * self.settings.min_batches
+
+
+def screening_study(design: ScreeningDesign) -> StudySpec:
+    """``design`` declared as a study of :mod:`reuseprior.core.study`: its runs by :func:`screening_run`,
+    stored in :data:`STORED`, read against the linear floors of its seeds' images."""
+    return StudySpec(
+        name=design.name,
+        design=design,
+        settings=design.plan_settings(),
+        seeds=design.seeds,
+        runs=design.runs(),
+        run_one=screening_run,
+        store=population_store(STORED["runs"], {"generations": STORED["generations"]}, KEY),
+        floor=population_floors(FLOOR_COMMAND),
+        floor_keys=floor_keys((design.dataset,), design.image_size, design.seeds),
+        status_by=("arm",),
+        hours={"CPU hours stored": "cpu_seconds", "wall hours stored": "seconds"},
+    )
+
+
+#: The first plan's design, stored as the pilot (see the module docstring for its cost): Fashion-MNIST
+#: at 14x14, the thesis's space at width 1, a population of 12 with 3 trained per generation for 14
+#: generations, batch 64, 24 batches per training session, for every session (the thesis's budget rule,
+#: section 3.5.5.2, fixed: base = min = max, so both arms spend the same batches in every generation), the
+#: learning rate held for 9 generations then decayed (chapter 3's CPU study's 19 of 30, scaled), the first
+#: 512 validation images per session, the top individual tested every 2nd generation and at the last;
+#: k = 4 proposals per screened slot. The rest is chapter 3's CPU study's
+#: (:data:`reuseprior.revolver.settings.CPU_SEARCH`: its warm-up, learning rates 0.35 to 0.00085, search
+#: budget, width 1, float32).
+PILOT_DESIGN = ScreeningDesign(
     name="cpu-14px-thesis",
     dataset="fashion-mnist",
     arms=("plain", "pg"),
@@ -217,7 +261,7 @@ PILOT_SCREENING = ScreeningStudy(
     candidates=4,
     val_limit=512,
     settings=replace(
-        CPU_STUDY.settings,  # its warm-up, learning rates, search budget, width 1 and float32
+        CPU_SEARCH,  # its warm-up, learning rates, search budget, width 1 and float32
         population_size=12,
         sample_size=3,
         epochs=14,
@@ -237,15 +281,15 @@ PILOT_SCREENING = ScreeningStudy(
 )
 
 
-#: The planned CPU study: the pilot's design at a spend where the searched models can learn the task
+#: The planned CPU study's design: the pilot's design at a spend where the searched models can learn the task
 #: (the pilot's top individuals all end below the linear floor on the same images): chapter 3's CPU
 #: study's batch of 128 and 48 batches per session, 18 generations with the decay from the 13th
 #: (chapter 3's 19 of 30, scaled), 2,592 batches of 128 per run (5.1 times the pilot's images).
-CPU_SCREENING = replace(
-    PILOT_SCREENING,
+CPU_DESIGN = replace(
+    PILOT_DESIGN,
     name="cpu-14px-thesis-long",
     settings=replace(
-        PILOT_SCREENING.settings,
+        PILOT_DESIGN.settings,
         epochs=18,
         decay_start=12,
         mean_val_last=12,
@@ -255,25 +299,6 @@ CPU_SCREENING = replace(
         max_batches=48,
     ),
 )
-
-
-def _config(spec: ScreeningStudy, seed: int, input_shape: tuple[int, ...], num_classes: int) -> PopulationConfig:
-    extra = {"val_limit": spec.val_limit}
-    return config_from_settings(spec.run_settings(), "evolve", seed, input_shape, num_classes, **extra)
-
-
-def plan_id(spec: ScreeningStudy) -> str:
-    """A short hash of what every run of ``spec`` shares: the population
-    configuration without its seed, the dataset, the proposals per slot and
-    the arms' screens. Stored runs of another plan are never mixed in."""
-    config = _config(spec, 0, (1, spec.image_size, spec.image_size), 10).to_dict()
-    config.pop("seed")
-    text = json.dumps(
-        {"config": config, "dataset": spec.dataset, "candidates": spec.candidates,
-         "screens": {a: SCREENS[a] for a in spec.arms}},
-        sort_keys=True,
-    )  # fmt: skip
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def prior_score(bp: Blueprint, input_shape: tuple[int, ...], quantity: str = "PG", bn_unique: bool = True) -> float:
@@ -290,7 +315,7 @@ def prior_score(bp: Blueprint, input_shape: tuple[int, ...], quantity: str = "PG
     return float(getattr(report, quantity))
 
 
-def _screen(spec: ScreeningStudy, arm: str, pop: Population) -> Callable[[Algorithm], Algorithm] | None:
+def _screen(design: ScreeningDesign, arm: str, pop: Population) -> Callable[[Algorithm], Algorithm] | None:
     """The wrapper :attr:`Population.screen` of ``arm``: its proposals' log goes
     to ``pop.metadata["screening"]`` (kept in the checkpoint)."""
     quantity = SCREENS[arm]
@@ -305,34 +330,39 @@ def _screen(spec: ScreeningStudy, arm: str, pop: Population) -> Callable[[Algori
     def record(entry: dict[str, Any]) -> None:
         log.append({"generation": pop.generation, **entry})
 
-    return lambda algorithm: screened(algorithm, score, spec.candidates, record)
+    return lambda algorithm: screened(algorithm, score, design.candidates, record)
 
 
-def _checkpoint(root: Path, run: Mapping[str, Any]) -> Path:
-    return _STORE.checkpoint(run, Path(root))
-
-
-def _load_or_start(spec: ScreeningStudy, run: Mapping[str, Any], splits, root: Path) -> Population:
+def _load_or_start(spec: StudySpec, run: Mapping[str, Any], splits, path: Path) -> Population:
     """The run's population, resumed from its checkpoint or started anew, with its arm's screen."""
-    config = _config(spec, int(run["seed"]), splits.input_shape, splits.num_classes)
-    metadata = {"dataset": spec.dataset, "study": spec.name, "plan": plan_id(spec), "arm": run["arm"]}
-    pop = load_or_start(config, splits, _checkpoint(root, run), metadata)
-    pop.screen = _screen(spec, str(run["arm"]), pop)
+    design = spec.design
+    config = design.config(int(run["seed"]), splits.input_shape, splits.num_classes)
+    metadata = {"dataset": design.dataset, "study": design.name, "plan": spec.plan, "arm": run["arm"]}
+    pop = load_or_start(config, splits, path, metadata)
+    pop.screen = _screen(design, str(run["arm"]), pop)
     return pop
 
 
 def screening_run(
-    *, study: str, dataset: str, arm: str, seed: int, spec: ScreeningStudy, **place: Any
+    *,
+    study: str,
+    dataset: str,
+    arm: str,
+    seed: int,
+    spec: StudySpec,
+    data_dir: str | Path | None = None,
+    checkpoint_root: Path = CHECKPOINT_ROOT,
+    deadline: float | None = None,
+    progress: bool = False,
 ) -> Mapping[str, pd.DataFrame] | None:
-    """One run of ``spec`` (the study's ``run_one``), checkpointed every
-    generation and resumed from its checkpoint; its rows per table of
-    :data:`STORED`, or None when ``deadline`` (a :func:`time.time`) passed
-    first (checked between generations). One thread, float32 (chapter 3's
-    CPU study's precision). ``place``: ``data_dir``, ``checkpoint_root``,
-    ``deadline``, ``progress``
-    (:meth:`~reuseprior.revolver.population_study.PopulationStudyStore.run_population`)."""
+    """One run of ``spec`` (its ``run_one``), checkpointed every generation under ``checkpoint_root``
+    and resumed from its checkpoint; its rows per table of :data:`STORED`, or None when ``deadline`` (a
+    :func:`time.time`) passed first (checked between generations). One thread, float32 (chapter 3's CPU
+    study's precision)."""
     run = {"study": study, "dataset": dataset, "arm": arm, "seed": seed}
-    return _STORE.run_population(spec, run, start=_load_or_start, frames=_frames, label=f"{arm}/seed {seed}", **place)
+    return run_population(spec, run, start=_load_or_start, frames=_frames, label=f"{arm}/seed {seed}",
+                          image_size=spec.design.image_size, data_dir=data_dir, checkpoint_root=checkpoint_root,
+                          deadline=deadline, progress=progress)  # fmt: skip
 
 
 def _generations(pop: Population) -> pd.DataFrame:
@@ -377,60 +407,22 @@ def _summary(pop: Population, log: pd.DataFrame, seconds: float, cpu: float) -> 
 
 
 def _frames(
-    spec: ScreeningStudy, run: Mapping[str, Any], pop: Population, seconds: float, cpu: float
+    spec: StudySpec, run: Mapping[str, Any], pop: Population, seconds: float, cpu: float
 ) -> dict[str, pd.DataFrame]:
     """The rows a finished run stores, per table of :data:`STORED`."""
-    ident = _STORE.identity(run, plan_id(spec))
+    ident = identity(spec, run)
     log = _generations(pop)
     return {"generations": keyed(log, ident), "runs": pd.DataFrame([{**ident, **_summary(pop, log, seconds, cpu)}])}
 
 
-def run_store(data: Mapping[str, Path] = STORED) -> RunStore:
-    """The runs table (its summary row, written last, marks a run as stored)."""
-    return _STORE.run_store(data)
-
-
-def read_stored(kind: str, spec: ScreeningStudy | None = None, data: Mapping[str, Path] = STORED) -> pd.DataFrame:
-    """The stored rows of ``kind`` (a key of :data:`STORED`), those of ``spec``'s plan when given."""
-    return _STORE.read(kind, spec, data)
-
-
-def as_study(spec: ScreeningStudy = CPU_SCREENING, **options: Any) -> Study:
-    """``spec`` as a resumable study of :mod:`reuseprior.core.study` (``options``:
-    ``data_dir``, ``data``, ``checkpoint_root``, ``deadline``, a :func:`time.time`
-    after which a run stops between generations, and ``progress``;
-    :meth:`~reuseprior.revolver.population_study.PopulationStudyStore.as_study`)."""
-    return _STORE.as_study(spec, **options)
-
-
-def run_study(spec: ScreeningStudy = CPU_SCREENING, **options: Any) -> list[dict[str, Any]]:
-    """Run the pending runs of ``spec`` (or of ``options``' ``only``) in this
-    process, each stored when it ends; at most ``max_runs``, none past
-    ``max_minutes`` (a run continues from its checkpoint next time);
-    ``data``, ``data_dir``, ``checkpoint_root``, ``progress``
-    (:meth:`~reuseprior.revolver.population_study.PopulationStudyStore.run`).
-    Returns the runs stored."""
-    return _STORE.run(spec, **options)
-
-
-def study_status(spec: ScreeningStudy = CPU_SCREENING, data: Mapping[str, Path] = STORED) -> pd.DataFrame:
-    """Stored and pending runs per arm, with the hours stored (CPU of the runs'
-    threads, and wall); ``attrs["other_plans"]``: stored rows of other plans in the same file."""
-    hours = {"CPU hours stored": "cpu_seconds", "wall hours stored": "seconds"}
-    return _STORE.status(spec, [{"arm": arm} for arm in spec.arms], hours, data)
-
-
 # ---------------------------------------------------------------------- reading
-def spend_levels(spec: ScreeningStudy) -> pd.DataFrame:
+def spend_levels(spec: StudySpec) -> pd.DataFrame:
     """The matched-spend levels: ``fraction`` of the total spend of a run
     (``epochs * sample_size * min_batches`` batches, fixed by the settings:
     every run spends exactly that when ``min_batches = max_batches``, at least
     that otherwise) and ``batches``, rounded down to a whole batch."""
-    s = spec.settings
-    total = s.epochs * s.sample_size * s.min_batches
-    return pd.DataFrame(
-        {"fraction": list(spec.spend_fractions), "batches": [int(f * total) for f in spec.spend_fractions]}
-    )
+    fractions, total = spec.design.spend_fractions, spec.design.spend()
+    return pd.DataFrame({"fraction": list(fractions), "batches": [int(f * total) for f in fractions]})
 
 
 def matched_spend(generations: pd.DataFrame, levels: pd.DataFrame) -> pd.DataFrame:
@@ -462,63 +454,52 @@ def paired_differences(
     resamples: int = 9999,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """``treatment`` minus ``control`` per seed (percentage points) at each
-    spend level of ``matched`` (:func:`matched_spend`), summarised over the
-    paired seeds by :func:`~reuseprior.reporting.statistics.paired_by_seed`,
-    with :data:`CLAIM` and its verdict
-    (:func:`~reuseprior.reporting.statistics.verdict`); ``primary`` marks the
-    full spend (the largest level)."""
-    rows = []
+    """``treatment`` minus ``control`` per seed (percentage points) at each spend level of ``matched``
+    (:func:`matched_spend`), summarised over the paired seeds
+    (:func:`reuseprior.reporting.verdicts.paired_differences`), with :data:`CLAIM` and its verdict;
+    ``primary`` marks the full spend (the largest level)."""
     claim, text = CLAIM
-    largest = matched["fraction"].max()
-    for (fraction, batches), df in matched.groupby(["fraction", "batches"], sort=True):
-        wide = df.pivot(index="seed", columns="arm", values=metric).reindex(columns=[treatment, control])
-        summary = paired_by_seed(wide[treatment], wide[control], scale=100.0, confidence=confidence,
-                                 resamples=resamples, seed=seed)  # fmt: skip
-        rows.append(
-            {
-                "fraction": fraction,
-                "batches": batches,
-                "primary": bool(fraction == largest),
-                "pairs": summary.pop("pairs"),
-                f"{treatment} - {control} (pp)": summary.pop("mean"),
-                **summary,
-                "claim": f"{claim}: {text}",
-                "verdict": verdict(summary, claim, alpha=1 - confidence),
-            }
-        )
-    names = {"wins": f"seeds {treatment} better", "losses": f"seeds {control} better"}
-    return pd.DataFrame(rows).rename(columns=names)
+    table = verdicts.paired_differences(matched, [Comparison(treatment, control, claim)], arm="arm", metrics=[metric],
+                                        by=("fraction", "batches"), scale=100.0, confidence=confidence,
+                                        resamples=resamples, seed=seed)  # fmt: skip
+    out = table.drop(columns=["treatment", "control", "metric", "claim", "rule verdict"]).rename(
+        columns={"difference": f"{treatment} - {control} (pp)", "wins": f"seeds {treatment} better",
+                 "losses": f"seeds {control} better"}
+    )  # fmt: skip
+    out.insert(2, "primary", out["fraction"] == matched["fraction"].max())
+    out["claim"] = f"{claim}: {text}"
+    out["verdict"] = table["rule verdict"]
+    return out
 
 
-def plan_summary(spec: ScreeningStudy = CPU_SCREENING, data: Mapping[str, Path] = STORED) -> pd.DataFrame:
+def plan_summary(spec: StudySpec) -> pd.DataFrame:
     """What the study plans and what is stored: per arm the planned seeds, the
     stored and pending runs, the proposals per screened slot, a run's spend
     (batches, the same for every run) and the fewest paired seeds a verdict can come from."""
-    status = study_status(spec, data)
+    status = status_table(spec)
     return pd.DataFrame(
         {
             "arm": status["arm"],
             "screen": [SCREENS[a] or "none (chapter 3's Revolver)" for a in status["arm"]],
-            "proposals per slot": [spec.candidates if SCREENS[a] else 1 for a in status["arm"]],
+            "proposals per slot": [spec.design.candidates if SCREENS[a] else 1 for a in status["arm"]],
             "planned seeds": len(spec.seeds),
             "stored": [len(s) for s in status["stored seeds"]],
             "pending": status["pending"],
-            "batches per run": spec.settings.epochs * spec.settings.sample_size * spec.settings.min_batches,
+            "batches per run": spec.design.spend(),
             "fewest decisive pairs": fewest_decisive_pairs(),
         }
     )
 
 
-def plan_cost(spec: ScreeningStudy = CPU_SCREENING, data: Mapping[str, Path] = STORED) -> pd.DataFrame:
+def plan_cost(spec: StudySpec) -> pd.DataFrame:
     """The CPU cost of the plan from the stored runs' timings (read, not
     measured): per arm the runs timed, the median CPU minutes of a run (its
     thread; wall minutes beside it) and the CPU hours of all the arm's planned
     runs at that median; an arm with no stored run takes the median of all
     stored runs (``from`` says which). A last row totals the plan."""
-    stored = read_stored("runs", spec, data)
+    stored = spec.rows()
     rows = []
-    for arm in spec.arms:
+    for arm in spec.design.arms:
         mine = stored[stored["arm"] == arm] if not stored.empty else stored
         basis = mine if len(mine) else stored
         cpu = float(basis["cpu_seconds"].median() / 60) if len(basis) else math.nan
@@ -532,9 +513,7 @@ def plan_cost(spec: ScreeningStudy = CPU_SCREENING, data: Mapping[str, Path] = S
     return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
 
 
-def spend_figure(
-    generations: pd.DataFrame, spec: ScreeningStudy = CPU_SCREENING, floor: float | None = None
-) -> plt.Figure:
+def spend_figure(generations: pd.DataFrame, spec: StudySpec, floor: float | None = None) -> plt.Figure:
     """Best test accuracy of the top individual so far against batches trained,
     one line per stored run of ``spec`` (colour: arm), the matched-spend levels
     (:func:`spend_levels`) as dotted lines and, when given, ``floor`` (the mean
@@ -559,10 +538,11 @@ def spend_figure(
         ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     runs = generations.groupby(["arm", "seed"]).ngroups if len(generations) else 0
-    caption(fig, f"data: {spec.dataset} at {spec.image_size}x{spec.image_size} px, study {spec.name}, plan "
-                 f"{plan_id(spec)}: {runs} stored runs (data/ch8_screening_generations.csv)")  # fmt: skip
+    caption(fig, f"data: {spec.design.dataset} at {spec.design.image_size}x{spec.design.image_size} px, study "
+                 f"{spec.name}, plan {spec.plan}: {runs} stored runs (data/ch8_screening_generations.csv)")  # fmt: skip
     return fig
 
 
-#: the study's storage and resume plumbing (defined last: it names the run function above)
-_STORE = PopulationStudyStore(_IDENT, STORED, CHECKPOINT_ROOT, plan_id, screening_run)
+#: The pilot and the planned study, declared (last: they name the run function above)
+PILOT_SCREENING = screening_study(PILOT_DESIGN)
+CPU_SCREENING = screening_study(CPU_DESIGN)

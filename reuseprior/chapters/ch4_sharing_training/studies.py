@@ -1,0 +1,95 @@
+"""Chapter 4's studies as ``python -m reuseprior study ch4`` runs them (its row of
+:data:`reuseprior.commands.parsers.study.STUDIES`), chosen by ``--profile``:
+
+- ``cpu`` (the default): the width-0.25 study (:data:`~reuseprior.chapters.ch4_real_study.CPU_STUDY`),
+  the fit study (:data:`~reuseprior.chapters.ch4_fit_study.FIT_STUDY`, only once its recipe's fit
+  check passed: :func:`~reuseprior.chapters.ch4_fit_study.recipe_check`) and the Table 4.2 study;
+- ``gpu``: the Table 4.2 study at Table 4.2's sizes.
+
+The Table 4.2 study (:mod:`reuseprior.chapters.ch4_table42_study`) is its recipe protocol (on the cpu
+profile's settings, whatever the device) until the protocol has chosen a recipe, then the chosen
+recipe's study over every seed. ``status`` adds the protocol's table; the chapter's own actions store
+the live slice (``slice``), the width-1.0 recipe probes (``probes``), their fit checks
+(``fit-checks``) and the linear floors of the studies' images (``floor``: the width-0.25 and fit
+studies' and the Table 4.2 cpu profile's).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from reuseprior.chapters import ch4_fit_study as fit
+from reuseprior.chapters import ch4_real_study as real
+from reuseprior.chapters import ch4_recipe_probes as probes
+from reuseprior.chapters import ch4_table42_study as table42
+from reuseprior.core.study import StudyGroup, StudyRequest, StudySpec, run_study, store_floors
+
+__all__ = ["STUDIES", "chosen_studies"]
+
+#: the studies stored before the Table 4.2 protocol, in the order they run
+EARLIER = (real.CPU_STUDY, fit.FIT_STUDY)
+
+
+def _runs(request: StudyRequest) -> pd.DataFrame:
+    return real.read_runs(request.store or real.STORED_RUNS)
+
+
+def _table42(request: StudyRequest) -> list[StudySpec]:
+    """The recipe protocol until it has chosen a recipe, then the chosen recipe's study on ``--profile``."""
+    recipe = table42.chosen_recipe(_runs(request))
+    if recipe is None:
+        return table42.protocol_studies()
+    return [table42.decisive_study(recipe, request.profile or "cpu")]
+
+
+def chosen_studies(request: StudyRequest) -> list[StudySpec]:
+    """Chapter 4's studies of ``request.profile`` that may run (module docstring); says why the fit study
+    waits, when it does."""
+    if request.profile == "gpu":
+        return _table42(request)
+    waits = fit.recipe_check()
+    if waits:
+        print(f"study {fit.FIT_STUDY.name} waits: {waits}")
+    earlier = [spec for spec in EARLIER if not (waits and spec is fit.FIT_STUDY)]
+    return [*earlier, *_table42(request)]
+
+
+def _protocol(request: StudyRequest) -> list[tuple[str, pd.DataFrame]]:
+    return [("the Table 4.2 recipe protocol", table42.protocol_table(_runs(request)).drop(columns="plan"))]
+
+
+def _slice(request: StudyRequest) -> str:
+    spec = real.LIVE_SLICE.with_store(request.store)
+    stored = run_study(spec, options={"progress": request.progress}, progress=request.progress).stored
+    return "stored the live slice" if stored else "the live slice is already stored"
+
+
+def _probes(request: StudyRequest) -> str:
+    """Probe the recipes of :mod:`reuseprior.chapters.ch4_recipe_probes` (resumable); their status."""
+    path = request.store or probes.STORED_PROBES
+    done = probes.run_probes(path, max_runs=request.max_runs, progress=request.progress)
+    return f"stored {len(done)} probe runs\n" + probes.probe_status(path).to_string(index=False)
+
+
+def _fit_checks(request: StudyRequest) -> str:
+    """Train chapter 4's fit checks (a probed recipe for the whole schedule; resumable); their table."""
+    path = request.store or probes.STORED_PROBES
+    done = probes.run_fit_checks(path, max_runs=request.max_runs, progress=request.progress)
+    return f"stored {len(done)} fit-check runs\n" + probes.fit_check_table(path).to_string(index=False)
+
+
+def _floors(request: StudyRequest) -> str:
+    """Store the linear floor of each study's images, per seed (the seeds not stored yet); the Table 4.2
+    study's floor is its cpu profile's (the gpu profile's 54,000 images take longer: stored once its
+    rows exist)."""
+    tables = [store_floors(spec, progress=request.progress) for spec in (*EARLIER, table42.floor_study("cpu"))]
+    return "\n".join(t.to_string(index=False) for t in tables) + f"\n-> {real.LINEAR_FLOOR}"
+
+
+#: chapter 4's studies and actions, chosen by ``--profile`` (``cpu`` or ``gpu``)
+STUDIES = StudyGroup(
+    seeds=tuple(sorted({seed for spec in EARLIER for seed in spec.seeds} | set(table42.STUDY_SEEDS))),
+    choose=chosen_studies,
+    reports=_protocol,
+    actions={"slice": _slice, "probes": _probes, "fit-checks": _fit_checks, "floor": _floors},
+)

@@ -1,0 +1,59 @@
+"""Chapter 7's studies as ``python -m reuseprior study ch7`` runs them (its row of
+:data:`reuseprior.commands.parsers.study.STUDIES`): the trained studies of a profile
+(``--profile``, :data:`~reuseprior.chapters.ch7_sharing_schemes.configs.PROFILES`), each declared by
+:func:`~reuseprior.chapters.ch7_sharing_schemes.runs.sharing_study`, and the chapter's own actions:
+the prior's scores of stored rows (``fill-scores``: those with an engine error; ``rescore``: all),
+the bookkeeping of the seeds' models (``bookkeeping``) and the generator sensitivity
+(``sensitivity``)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from reuseprior.chapters.ch7_sharing_schemes.bookkeeping import STORED_BOOKKEEPING, store_bookkeeping
+from reuseprior.chapters.ch7_sharing_schemes.configs import PROFILES
+from reuseprior.chapters.ch7_sharing_schemes.runs import fill_scores, sharing_study
+from reuseprior.chapters.ch7_sharing_schemes.sensitivity import STORED_SENSITIVITY, store_generator_sensitivity
+from reuseprior.core.study import StudyGroup, StudyRequest, StudySpec
+
+__all__ = ["STUDIES", "profile_studies"]
+
+
+def profile_studies(request: StudyRequest) -> list[StudySpec]:
+    """The trained studies of ``request.profile`` (default ``quick``), in ``request.store`` when given."""
+    designs = PROFILES[request.profile or "quick"].studies
+    return [sharing_study(design, request.store) for design in designs]
+
+
+def _scores(every_row: bool) -> Callable[[StudyRequest], str]:
+    def fill(request: StudyRequest) -> str:
+        return "\n".join(
+            f"{spec.name}: wrote the prior's quantities of {fill_scores(spec, every_row=every_row)} rows of "
+            f"{spec.store.path}"
+            for spec in profile_studies(request)
+        )
+
+    return fill
+
+
+def _bookkeeping(request: StudyRequest) -> str:
+    table = store_bookkeeping(PROFILES[request.profile or "quick"].bookkeeping_models, progress=request.progress)
+    return f"{len(table)} rows in {STORED_BOOKKEEPING}"
+
+
+def _sensitivity(request: StudyRequest) -> str:
+    table = store_generator_sensitivity(progress=request.progress)
+    return f"{len(table)} rows in {STORED_SENSITIVITY}"
+
+
+#: chapter 7's studies and actions, chosen by ``--profile``
+STUDIES = StudyGroup(
+    seeds=tuple(sorted({s for p in PROFILES.values() for design in p.studies for s in design.seeds})),
+    choose=profile_studies,
+    actions={
+        "fill-scores": _scores(False),
+        "rescore": _scores(True),
+        "bookkeeping": _bookkeeping,
+        "sensitivity": _sensitivity,
+    },
+)

@@ -1,0 +1,168 @@
+"""The verdict pipeline of the trained studies, from stored runs to the verdict shown: paired differences
+judged by the rule of :mod:`reuseprior.reporting.statistics`, when the runs behind them can decide, and
+the verdicts gated accordingly. Every chapter's study goes through these functions; a chapter states
+only its comparisons, claims and labels.
+
+- :func:`paired_differences` -- per comparison (a treatment arm against a control arm of one key
+  column, e.g. ``mode``, ``arm`` or ``model``), per group of ``by`` columns and per metric: the
+  differences over the seeds both arms hold (:func:`~reuseprior.reporting.statistics.paired_by_seed`)
+  and, for a comparison with a claim, the rule's verdict on it (``rule verdict``).
+- :func:`decidability` -- the policy of a **paired design** (chapters 4 and 7): every arm of a seed
+  shares its data order and initialisation, so a seed stands or falls whole
+  (:func:`~reuseprior.training.convergence.seeds_that_count`), and a verdict needs at least
+  :func:`~reuseprior.reporting.statistics.fewest_decisive_pairs` seeds whose runs all count.
+- :func:`search_decidability` -- the policy of a **search** (chapter 8): a run's final model is the
+  outcome of its arm's search, so no seed is dropped (that would select seeds on the outcome); a
+  verdict needs the fewest decisive pairs and, in every arm, more than
+  :data:`~reuseprior.training.convergence.SEARCH_MIN_COUNTING_SHARE` of the runs counting.
+- :func:`gated_verdicts` -- the verdicts shown: *not comparable* with the reason where the runs
+  cannot decide, the rule's own verdicts kept beside them.
+
+The per-run criteria (plateaued, fits its training images, above the linear floor, counts) come from
+:mod:`reuseprior.training.convergence`, the floors from the study's
+:class:`~reuseprior.core.study.FloorStore`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+import pandas as pd
+
+from reuseprior.reporting.statistics import (
+    CONFIDENCE,
+    NOT_COMPARABLE,
+    Claim,
+    fewest_decisive_pairs,
+    paired_by_seed,
+    verdict,
+)
+from reuseprior.training.convergence import SEARCH_MIN_COUNTING_SHARE, seeds_that_count
+
+__all__ = [
+    "Comparison",
+    "decidability",
+    "gated_verdicts",
+    "paired_differences",
+    "search_decidability",
+]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``treatment`` minus ``control`` (two values of the arm column), judged against ``claim`` when
+    given (``"greater"``, ``"less"`` or ``"equivalent"`` within ``margin``; None: described only)."""
+
+    treatment: str
+    control: str
+    claim: Claim | None = None
+    margin: float | None = None
+
+
+def paired_differences(
+    runs: pd.DataFrame,
+    comparisons: Sequence[Comparison] | Callable[[dict[str, Any]], Sequence[Comparison]],
+    *,
+    arm: str,
+    metrics: Iterable[str],
+    by: Sequence[str] = (),
+    scale: float = 1.0,
+    confidence: float = CONFIDENCE,
+    resamples: int = 9999,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """One row per group of ``by`` (in the order of ``runs``), comparison (``comparisons``, or
+    ``comparisons(group)`` for a group's own) and metric: the group's columns, ``treatment``,
+    ``control``, ``metric``, ``pairs``, ``difference`` (the mean of ``scale`` times treatment minus
+    control over the seeds both hold) and the rest of
+    :func:`~reuseprior.reporting.statistics.paired_by_seed`'s summary (at ``confidence``, with the
+    comparison's equivalence ``margin``); a comparison with a claim adds ``claim`` and the ``rule
+    verdict`` of :func:`~reuseprior.reporting.statistics.verdict` at level ``1 - confidence``."""
+    rows = []
+    groups = runs.groupby(list(by), sort=False) if by else [((), runs)]
+    for values, frame in groups:
+        group = dict(zip(by, values if isinstance(values, tuple) else (values,)))
+        chosen = comparisons(group) if callable(comparisons) else comparisons
+        for comparison in chosen:
+            wide = {a: frame[frame[arm] == a].set_index("seed") for a in (comparison.treatment, comparison.control)}
+            for metric in metrics:
+                summary = paired_by_seed(
+                    wide[comparison.treatment][metric],
+                    wide[comparison.control][metric],
+                    scale=scale,
+                    confidence=confidence,
+                    resamples=resamples,
+                    seed=seed,
+                    margin=comparison.margin,
+                )
+                row = {**group, "treatment": comparison.treatment, "control": comparison.control, "metric": metric}
+                row.update(pairs=summary.pop("pairs"), difference=summary.pop("mean"), **summary)
+                if comparison.claim is not None:
+                    row["claim"] = comparison.claim
+                    row["rule verdict"] = verdict(summary, comparison.claim, alpha=1 - confidence,
+                                                  margin=comparison.margin)  # fmt: skip
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def decidability(
+    criteria: pd.DataFrame, seeds: Sequence[int], *, arm: str, noun: str, planned: int
+) -> tuple[list[int], str]:
+    """The paired ``seeds`` whose runs all count (``criteria``: one row per run, its ``seed``, its arm
+    in column ``arm`` and whether it ``counts``), and why a verdict cannot be given yet ("" when it
+    can): fewer such seeds than :func:`~reuseprior.reporting.statistics.fewest_decisive_pairs`, the
+    runs that do not count named. ``noun`` names an arm in the reason (``model``, ``configuration``),
+    ``planned`` is the study's number of seeds."""
+    kept, failing = seeds_that_count(criteria, seeds)
+    needed = fewest_decisive_pairs()
+    if len(kept) >= needed:
+        return kept, ""
+    reason = (f"{len(kept)} of the study's {planned} seeds stored for every {noun} with every run counting "
+              f"(a verdict needs {needed})")  # fmt: skip
+    if not failing.empty:
+        reason += "; runs that do not count: " + ", ".join(
+            f"{a} seed {s}" for a, s in zip(failing[arm], failing["seed"])
+        )
+    return kept, reason
+
+
+def search_decidability(criteria: pd.DataFrame, pairs: Sequence[int], arms: Sequence[str], *, arm: str = "arm") -> str:
+    """Why a search study cannot give a verdict ("" when it can), from the per-run ``criteria`` of the
+    paired seeds ``pairs`` (columns ``seed``, ``arm``, ``counts``, ``above floor``, ``fits training
+    set``, ``plateaued`` and the final top individual's training top-1): fewer pairs than
+    :func:`~reuseprior.reporting.statistics.fewest_decisive_pairs`, or an arm of ``arms`` with no more
+    than :data:`~reuseprior.training.convergence.SEARCH_MIN_COUNTING_SHARE` of its runs counting."""
+    paired = criteria[criteria["seed"].isin(list(pairs))]
+    needed = fewest_decisive_pairs()
+    reasons = [] if len(pairs) >= needed else [f"{len(pairs)} paired seeds stored (a verdict needs {needed})"]
+    for name in arms:
+        mine = paired[paired[arm] == name]
+        counting = int(mine["counts"].sum())
+        if len(mine) and counting > SEARCH_MIN_COUNTING_SHARE * len(mine):
+            continue
+        below = int((~mine["above floor"]).sum())
+        unread = int(mine["final top train top-1"].isna().sum())
+        underfit = int((~mine["fits training set"]).sum()) - unread
+        flat = int((~mine["plateaued"]).sum())
+        reasons.append(
+            f"{name}: {counting} of {len(mine)} runs count (more than half must); {below} end below the linear "
+            f"floor, {underfit} fit their training images worse than it, {unread} have no training-set reading "
+            f"(stored before the study recorded one), {flat} have not plateaued"
+        )
+    return "; ".join(reasons)
+
+
+def gated_verdicts(table: pd.DataFrame, reason: str) -> pd.DataFrame:
+    """``table`` with every verdict column replaced by :data:`~reuseprior.reporting.statistics.NOT_COMPARABLE`
+    when ``reason`` (why the runs behind it cannot decide: underfit, unconverged, below the linear
+    floor, too few counting pairs) is not empty, and a ``reason`` column. The rule's own verdicts are
+    kept beside them (``X verdict`` -> ``X rule verdict``, ``verdict on Y`` -> ``rule verdict on Y``),
+    so a reader sees what the statistics alone would have said."""
+    out = table.copy()
+    for column in [c for c in out.columns if "verdict" in c and "rule verdict" not in c]:
+        out[column.replace("verdict", "rule verdict", 1)] = out[column]
+        if reason:
+            out[column] = NOT_COMPARABLE
+    out["reason"] = reason
+    return out
