@@ -1,11 +1,15 @@
 """The package's layout, checked: four layers with imports pointing one way
 (commands -> chapters -> library -> core), no import cycles, and
 function-local imports only where the line says why (ruff's PLC0415 waived
-with a reason: an optional dependency, or a slow import off the common path).
+with a reason: an optional dependency, or a slow import off the common path);
+no private name imported from another module, no package re-exporting a
+private name or one nothing reads through it, and ``# fmt: skip`` only on
+tables.
 
 The import graph is read from the source (every ``import`` statement, at
-module level or inside a function), so a cycle hidden in a function body is
-found as well as one that would fail at import time.
+module level, inside a function or under ``if TYPE_CHECKING:``), so a cycle
+hidden in a function body or an annotation is found as well as one that would
+fail at import time.
 """
 
 from __future__ import annotations
@@ -90,18 +94,10 @@ def imports(module: str) -> tuple[tuple[str, bool, int], ...]:
                 for alias in child.names:  # `from pkg import submodule` imports the submodule
                     sub = f"{target}.{alias.name}"
                     found.append((sub if sub in MODULES else target, in_function, child.lineno))
-            elif isinstance(child, ast.If) and _is_type_checking(child.test):
-                continue  # annotations only: no import at run time
-            visit(child, local)
+            visit(child, local)  # an import under ``if TYPE_CHECKING:`` counts: the structure is drawn from it
 
     visit(tree, False)
     return tuple(found)
-
-
-def _is_type_checking(test: ast.expr) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
 
 
 def internal_edges() -> dict[str, set[str]]:
@@ -258,3 +254,151 @@ def test_no_function_is_over_80_lines_beyond_the_shrinking_allow_list():
     assert not new, f"functions over {MAX_FUNCTION_LINES} lines (split them): {new}"
     fixed = sorted(LONG_FUNCTIONS_ALLOWED - set(found))
     assert not fixed, f"remove these from LONG_FUNCTIONS_ALLOWED, they are short now (the list only shrinks): {fixed}"
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _imported_module_names(tree: ast.Module, module: str) -> dict[str, str]:
+    """The names ``module`` binds to modules of the package (``import a.b as x``, ``from a import b``)."""
+    bound = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in MODULES:
+                    bound[alias.asname or alias.name.split(".")[0]] = alias.name
+        elif isinstance(node, ast.ImportFrom):
+            for target, _, _ in imports(module):
+                for alias in node.names:
+                    if target.endswith("." + alias.name) and target in MODULES:
+                        bound[alias.asname or alias.name] = target
+    return bound
+
+
+def private_imports() -> list[str]:
+    """``module:line name (from target)`` for every private name (one leading underscore) a module of
+    the package takes from another module of the package: by ``from ... import _name`` or as
+    ``alias._name`` of an imported module."""
+    found = []
+    for module, path in MODULES.items():
+        tree = parsed(path)[0]
+        modules = _imported_module_names(tree, module)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("reuseprior")):
+                found += [f"{module}:{node.lineno} {a.name}" for a in node.names if _private(a.name)]
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and _private(node.attr):
+                if node.value.id in modules and modules[node.value.id] != module:
+                    found.append(f"{module}:{node.lineno} {node.attr} (of {modules[node.value.id]})")
+    return found
+
+
+def test_no_private_name_is_imported_across_modules():
+    """A name another module needs is public (named without a leading underscore, documented); a
+    private one stays in its module."""
+    found = private_imports()
+    assert not found, "private names imported from another module (make them public or keep them home):\n" + "\n".join(
+        found
+    )
+
+
+#: where a package's re-exports are read: the package, its tests, the notebooks' scripts, the benchmarks
+#: and scripts, and the documentation's code
+READERS = [
+    p
+    for pattern in (
+        "reuseprior/**/*.py",
+        "tests/*.py",
+        "notebooks/*.py",
+        "benchmarks/*.py",
+        "scripts/**/*.py",
+        "docs/*.md",
+        "*.md",
+    )  # fmt: skip
+    for p in PACKAGE_DIR.parent.glob(pattern)
+]
+#: names a tool reads from a chapter module by name (``getattr``): ``reuseprior.commands.build``'s
+#: ``build_needs`` and the notebooks' ``PROFILES``
+READ_BY_NAME = frozenset({"build_needs", "PROFILES"})
+
+
+def re_exports() -> dict[str, list[str]]:
+    """``{package: [names]}``: what each package's ``__init__`` imports from its own modules and does not
+    use itself (a submodule imported, or a name the package's own code uses, is no re-export)."""
+    out = {}
+    for module, path in MODULES.items():
+        if path.name != "__init__.py":
+            continue
+        tree = parsed(path)[0]
+        used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}  # names the package itself uses
+        names = []
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith(module + ".")):
+                source = node.module if not node.level else module  # ``from . import x``: a submodule
+                names += [
+                    a.asname or a.name
+                    for a in node.names
+                    if f"{source}.{a.name}" not in MODULES and (a.asname or a.name) not in used
+                ]
+        if names:
+            out[module] = names
+    return out
+
+
+def _read_through(package: str, name: str, texts: dict[pathlib.Path, str]) -> bool:
+    """Whether some reader takes ``name`` through ``package``: ``from package import name``, or
+    ``alias.name`` of an import of the package (``import package as alias``, ``from parent import leaf``)."""
+    parent, _, leaf = package.rpartition(".")
+    direct = re.compile(rf"from {re.escape(package)} import \(?[^)]*?\b{re.escape(name)}\b", re.S)
+    binding = re.compile(
+        rf"(?:import {re.escape(package)} as (\w+))|(?:from {re.escape(parent)} import [^\n]*?\b{re.escape(leaf)}\b"
+        rf"(?: as (\w+))?)"
+    )
+    for path, text in texts.items():
+        if path == MODULES[package]:
+            continue
+        if direct.search(text) or re.search(rf"\b{re.escape(package)}\.{re.escape(name)}\b", text):
+            return True
+        aliases = {a or b or leaf for a, b in binding.findall(text)} if binding.search(text) else set()
+        if any(re.search(rf"\b{re.escape(a)}\.{re.escape(name)}\b", text) for a in aliases):
+            return True
+    return False
+
+
+def test_packages_re_export_no_private_name_and_nothing_unread():
+    """A package's ``__init__`` offers what is read through it: no private name, and no name that
+    nothing (package, tests, notebooks, benchmarks, scripts, documentation) takes from it."""
+    texts = {p: p.read_text() for p in READERS}
+    private = {p: [n for n in names if _private(n)] for p, names in re_exports().items()}
+    assert not any(private.values()), {p: n for p, n in private.items() if n}
+    unread = {
+        package: [n for n in names if n not in READ_BY_NAME and not _read_through(package, n, texts)]
+        for package, names in re_exports().items()
+    }
+    assert not any(unread.values()), {p: n for p, n in unread.items() if n}
+
+
+def fmt_skips_off_tables() -> list[str]:
+    """``module:line`` of every ``# fmt: skip`` that is not on a table: the last line of a module-level
+    assignment of a literal tuple, list, dict or set (a table laid out by hand, row by row)."""
+    found = []
+    for module, path in MODULES.items():
+        tree, lines = parsed(path)
+        tables = {
+            node.end_lineno
+            for node in tree.body
+            if isinstance(node, (ast.Assign, ast.AnnAssign))
+            and isinstance(node.value, (ast.Tuple, ast.List, ast.Dict, ast.Set))
+        }
+        found += [
+            f"{module}:{i}"
+            for i, line in enumerate(lines, 1)
+            if line.rstrip().endswith("# fmt: skip") and i not in tables
+        ]
+    return found
+
+
+def test_fmt_skip_only_on_tables():
+    """Formatting is ruff's everywhere but on hand-laid tables: a long call is split, not compacted."""
+    found = fmt_skips_off_tables()
+    assert not found, "`# fmt: skip` off a table (let ruff format it):\n" + "\n".join(found)

@@ -12,7 +12,7 @@ from torch.utils.data import Subset, TensorDataset
 from reuseprior.training.augment import GreyAsRGB
 from reuseprior.training.loop import TrainConfig, checks_each_step, settling_warnings
 from reuseprior.training.loop.batches import DeviceTensors, _tensors_of, device_tensors
-from reuseprior.training.loop.checkpoints import EpochSampler, _loader
+from reuseprior.training.loop.checkpoints import EpochSampler, data_loader
 from reuseprior.training.loop.config import ema_share_of_first_half
 
 
@@ -28,7 +28,7 @@ def test_device_batches_are_the_loaders_batches_element_for_element():
     for dataset in (grey, Subset(grey, range(7, 43)), TensorDataset(torch.randn(30, 3, 4, 4), torch.arange(30))):
         config = TrainConfig(batch_size=8, epochs=1)
         sampler = EpochSampler(len(dataset), seed=3, epoch=1, start=8)
-        loader = _loader(dataset, 8, sampler, config, torch.device("cpu"), drop_last=True, generator_seed=0)
+        loader = data_loader(dataset, 8, sampler, config, torch.device("cpu"), drop_last=True, generator_seed=0)
         ours = _held(dataset).batches(sampler.order()[sampler.start :], 8, drop_last=True)
         pairs = list(zip(loader, ours, strict=True))
         assert pairs

@@ -35,12 +35,11 @@ from reuseprior.training.loop import (
     CheckpointMismatchError,
     TrainConfig,
     UnreadableCheckpointError,
-    _rng_state,
-    _set_rng_state,
     fit,
     load_checkpoint,
     save_checkpoint,
 )
+from reuseprior.training.loop.checkpoints import rng_state, set_rng_state
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -255,7 +254,7 @@ def test_checkpoints_written_by_fit_load_with_weights_only_and_restore_every_gen
     np.random.seed(6)
     random.gauss(0, 1)  # a cached Gaussian in Python's state
     np.random.standard_normal()
-    save_checkpoint({"format": CHECKPOINT_FORMAT, "rng": _rng_state()}, path)
+    save_checkpoint({"format": CHECKPOINT_FORMAT, "rng": rng_state()}, path)
     expected = (
         random.random(),
         random.gauss(0, 1),
@@ -263,7 +262,7 @@ def test_checkpoints_written_by_fit_load_with_weights_only_and_restore_every_gen
         np.random.standard_normal(),
         torch.rand(1).item(),
     )
-    _set_rng_state(load_checkpoint(path)["rng"])
+    set_rng_state(load_checkpoint(path)["rng"])
     assert (
         random.random(),
         random.gauss(0, 1),

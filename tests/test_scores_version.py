@@ -340,14 +340,14 @@ def test_a_fill_limit_is_a_prefix_of_the_order_and_two_fills_at_once_record_a_ro
     than one uninterrupted fill), and two fills at once each recorded the same rows in the history."""
     scoring.upgrade_scores("tiny", data_dir=tiny, progress=False)
     fill = dict(data_dir=tiny, client=threads_client, progress=False)
-    real_run = scoring_fill._run
+    real_run = scoring_fill.run_arch_jobs
 
     def another_fill_first(jobs, on_done, **kwargs):
-        monkeypatch.setattr(scoring_fill, "_run", real_run)
+        monkeypatch.setattr(scoring_fill, "run_arch_jobs", real_run)
         assert scoring.fill_proxies("tiny", limit=2, **fill) == 2  # the other fill stores the same rows first
         real_run(jobs, on_done, **kwargs)
 
-    monkeypatch.setattr(scoring_fill, "_run", another_fill_first)
+    monkeypatch.setattr(scoring_fill, "run_arch_jobs", another_fill_first)
     assert scoring.fill_proxies("tiny", limit=2, **fill) == 0  # computed, but stored by the other one
     assert scoring.fill_proxies("tiny", limit=2, **fill) == 0  # the same 2 rows: run again, nothing more
     assert scoring.completeness("tiny", NEW, tiny).pending == 3

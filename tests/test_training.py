@@ -32,13 +32,13 @@ from reuseprior.training.loop import (
     TrainConfig,
     TrainingInterrupted,
     WarmupExponentialSchedule,
-    _param_groups,
     count_flops,
     fit,
     load_checkpoint,
     save_checkpoint,
     set_bn_momentum,
 )
+from reuseprior.training.loop.fitting import _param_groups
 
 # ----------------------------------------------------------------- fixtures
 

@@ -23,8 +23,6 @@ from reuseprior.zoo.distributed import connect
 from reuseprior.zoo.pytorchcv_zoo import build_pytorchcv, load_pytorchcv_zoo
 from reuseprior.zoo.scoring import (
     UnknownArchitectureError,
-    _is_out_of_memory,
-    _says_out_of_memory,
     fill_proxies,
     import_scores,
     load_scores,
@@ -35,6 +33,7 @@ from reuseprior.zoo.scoring import (
     stored_columns,
 )
 from reuseprior.zoo.scoring import scores as scoring_scores
+from reuseprior.zoo.scoring.scores import _is_out_of_memory, says_out_of_memory
 from reuseprior.zoo.torchvision_zoo import build_torchvision, load_torchvision_zoo
 
 HAS_ANALOG = importlib.util.find_spec("analognasbench") is not None
@@ -465,7 +464,7 @@ def test_out_of_memory_in_the_shared_pass_drops_grasp_then_computes_each_proxy_a
     ],
 )
 def test_out_of_memory_is_recognised_in_every_form_it_is_recorded(message, out_of_memory):
-    assert _says_out_of_memory(message) is out_of_memory
+    assert says_out_of_memory(message) is out_of_memory
     assert _is_out_of_memory(MemoryError()) and not _is_out_of_memory(ValueError("singular"))
 
 

@@ -4,6 +4,10 @@
   (``reuseprior.compare``, ``python -m reuseprior compare``).
 """
 
-from reuseprior.analysis.compare import Comparison, compare
+from reuseprior.analysis.compare import (
+    compare,
+)
 
-__all__ = ["Comparison", "compare"]
+__all__ = [
+    "compare",
+]

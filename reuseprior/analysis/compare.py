@@ -168,9 +168,13 @@ def _message(stage: str, exc: BaseException) -> str:
 
 
 def _score_model(
-    model: nn.Module, example: torch.Tensor, proxies: Sequence[str], batch: ProxyBatch | None, seed: int,
+    model: nn.Module,
+    example: torch.Tensor,
+    proxies: Sequence[str],
+    batch: ProxyBatch | None,
+    seed: int,
     output_key: str | int | None,
-) -> tuple[dict[str, float], list[str]]:  # fmt: skip
+) -> tuple[dict[str, float], list[str]]:
     """The scores of one built model and the messages of those that failed."""
     values: dict[str, float] = {}
     errors: list[str] = []

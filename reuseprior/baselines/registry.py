@@ -78,8 +78,10 @@ class ProxyInfo:
 
     def __post_init__(self) -> None:
         if self.introduced_in > self.since_version:
-            raise ValueError(f"{self.name}: introduced in version {self.introduced_in}, after its definition's "
-                             f"version {self.since_version}")  # fmt: skip
+            raise ValueError(
+                f"{self.name}: introduced in version {self.introduced_in}, after its definition's "
+                f"version {self.since_version}"
+            )
         if self.kind not in KINDS:
             raise ValueError(f"{self.name}: kind must be one of {KINDS}, got {self.kind!r}")
         if self.needs_labels and not self.data_dependent:

@@ -90,9 +90,11 @@ def recipe_check(path: Path = probes.STORED_PROBES) -> str:
         )
     row = row.iloc[0]
     if not (row["fits training set"] and row["above floor"]):
-        return (f"under its recipe {FIT_RECIPE!r} {row['model']} does not fit (training top-1 {row['train top-1']:.2f} "
-                f"against the floor's {row['floor train top-1']:.2f}, test {row['test top-1']:.2f} against "
-                f"{row['floor test top-1']:.2f})")  # fmt: skip
+        return (
+            f"under its recipe {FIT_RECIPE!r} {row['model']} does not fit (training top-1 {row['train top-1']:.2f} "
+            f"against the floor's {row['floor train top-1']:.2f}, test {row['test top-1']:.2f} against "
+            f"{row['floor test top-1']:.2f})"
+        )
     return ""
 
 
@@ -113,15 +115,28 @@ def criteria_table(runs: pd.DataFrame, floor: pd.DataFrame) -> pd.DataFrame:
     for _, row in runs.iterrows():
         seed = int(row["seed"])
         seed_floor = {"train_top1": by_seed.loc[seed, "top1_train"], "test_top1": by_seed.loc[seed, "top1_test"]}
-        c = run_criteria(read_history(row["epoch_history"]), float(row["top1_test"]), seed_floor,
-                         train_top1=row.get("train_top1_eval"))  # fmt: skip
+        c = run_criteria(
+            read_history(row["epoch_history"]),
+            float(row["top1_test"]),
+            seed_floor,
+            train_top1=row.get("train_top1_eval"),
+        )
         rows.append(
-            {"model": row["model"], "seed": seed, "params": int(row["params"]), "test top-1": row["top1_test"],
-             "floor test top-1": seed_floor["test_top1"], "train top-1": c.train_top1,
-             "floor train top-1": seed_floor["train_top1"], "val gain last 3 epochs (pp)": c.val_gain_last_window_pp,
-             "plateaued": c.plateaued, "fits training set": c.fits_training_set, "above floor": c.above_floor,
-             "counts": c.counts}
-        )  # fmt: skip
+            {
+                "model": row["model"],
+                "seed": seed,
+                "params": int(row["params"]),
+                "test top-1": row["top1_test"],
+                "floor test top-1": seed_floor["test_top1"],
+                "train top-1": c.train_top1,
+                "floor train top-1": seed_floor["train_top1"],
+                "val gain last 3 epochs (pp)": c.val_gain_last_window_pp,
+                "plateaued": c.plateaued,
+                "fits training set": c.fits_training_set,
+                "above floor": c.above_floor,
+                "counts": c.counts,
+            }
+        )
     return pd.DataFrame(rows, columns=list(CRITERIA_COLUMNS))
 
 

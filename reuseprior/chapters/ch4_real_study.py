@@ -136,8 +136,9 @@ def training_study(design: TrainingDesign, path: str | Path = STORED_RUNS, *, fl
     """``design`` declared as a study of :mod:`reuseprior.core.study`: one run per (model, seed), seed-major,
     trained by :func:`train_run` and stored in ``path`` (one row per (study, model, seed) of a plan); with
     ``floor``, read against the linear floor of each seed's images (:data:`FLOORS`)."""
-    store = RunStore(Path(path), key=("study", "model", "seed"), name_column="study", columns=STORED_COLUMNS,
-                     read=read_runs)  # fmt: skip
+    store = RunStore(
+        Path(path), key=("study", "model", "seed"), name_column="study", columns=STORED_COLUMNS, read=read_runs
+    )
     return StudySpec(
         name=design.name,
         design=design,
@@ -173,8 +174,15 @@ def train_run(
     settings = replace(spec.design.settings, models=(model,))
     plan = training.make_plan(settings, profile=f"{spec.name}-{spec.plan}", seed=seed)
     checkpoints = Path(work_dir or WORK_DIR) / spec.plan / "checkpoints"
-    row = train_model(plan, training.MODELS[model], device=device, seed=seed, checkpoint_dir=checkpoints,
-                      progress=progress, deadline=deadline)  # fmt: skip
+    row = train_model(
+        plan,
+        training.MODELS[model],
+        device=device,
+        seed=seed,
+        checkpoint_dir=checkpoints,
+        progress=progress,
+        deadline=deadline,
+    )
     if row["status"] == "stopped":
         return None
     if row["status"] != "completed":
@@ -242,9 +250,16 @@ def floor_row(key: Mapping[str, Any], spec: StudySpec) -> dict[str, Any]:
     plan = training.make_plan(settings, profile=f"{design.name}-floor", seed=seed)
     splits, _, _ = plan_splits(plan, training.MODELS[design.models[0]].variant, seed)
     floor = convergence.linear_floor(splits.train, splits.test)
-    return {"study": key["study"], "plan": spec.plan, "seed": seed, "classifier": floor["classifier"],
-            "train_images": floor["train_images"], "test_images": floor["test_images"],
-            "top1_train": floor["train_top1"], "top1_test": floor["test_top1"]}  # fmt: skip
+    return {
+        "study": key["study"],
+        "plan": spec.plan,
+        "seed": seed,
+        "classifier": floor["classifier"],
+        "train_images": floor["train_images"],
+        "test_images": floor["test_images"],
+        "top1_train": floor["train_top1"],
+        "top1_test": floor["test_top1"],
+    }
 
 
 #: the floors of chapter 4's studies, one row per study and seed (:func:`floor_row`), tracked in :data:`LINEAR_FLOOR`
@@ -385,8 +400,9 @@ def live_check(path: str | Path = STORED_RUNS, work_dir: Path | None = None) -> 
     run = LIVE_SLICE.runs[0]
     settings = replace(LIVE_SLICE.design.settings, models=(run["model"],), resume=False, append_results=False)
     plan = training.make_plan(settings, profile="live-slice", seed=run["seed"])
-    row = train_model(plan, training.MODELS[run["model"]], seed=run["seed"], checkpoint_dir=work_dir / "checkpoints",
-                      progress=False)  # fmt: skip
+    row = train_model(
+        plan, training.MODELS[run["model"]], seed=run["seed"], checkpoint_dir=work_dir / "checkpoints", progress=False
+    )
     return slice_rules(stored.iloc[-1], row)
 
 
@@ -405,9 +421,8 @@ def slice_rules(reference: Mapping[str, Any], live: Mapping[str, Any]) -> pd.Dat
     for column, (rule, holds) in rules.items():
         a, b = float(reference[column]), float(live[column])
         out.append(
-            {"quantity": column, "stored": a, "live": b, "deviation": b - a, "rule": rule,
-             "holds": bool(holds(b))}
-        )  # fmt: skip
+            {"quantity": column, "stored": a, "live": b, "deviation": b - a, "rule": rule, "holds": bool(holds(b))}
+        )
     return pd.DataFrame(out)
 
 

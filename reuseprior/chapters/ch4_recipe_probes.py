@@ -149,8 +149,14 @@ def run_probes(
             if left is not None and left <= 0:
                 return done
             only = [{"study": study.name, "model": model, "seed": 0}]
-            result = run_study(study, options={"work_dir": WORK_DIR, "progress": progress and client is None},
-                               only=only, max_runs=left, client=client, progress=progress)  # fmt: skip
+            result = run_study(
+                study,
+                options={"work_dir": WORK_DIR, "progress": progress and client is None},
+                only=only,
+                max_runs=left,
+                client=client,
+                progress=progress,
+            )
             done += [(study.name, run["model"], run["seed"]) for run in result.stored]
     return done
 
@@ -213,15 +219,22 @@ def fit_check_table(path: Path = STORED_PROBES) -> pd.DataFrame:
             measured = "eval mode, after training" if pd.notna(clean) else "train mode, last epoch"
             c = run_criteria(history, float(row["top1_test"]), images, train_top1=clean)
             rows.append(
-                {"recipe": study.name.removeprefix(FIT_CHECK_PREFIX), "model": row["model"],
-                 "width": row["width_mult"], "params": row["params"], "epochs": len(trained),
-                 "train top-1": c.train_top1,
-                 "training top-1 measured": measured,
-                 "train top-1 last epoch (train mode)": trained[-1]["train_top1"] if trained else math.nan,
-                 "floor train top-1": floor["top1_train"],
-                 "test top-1": row["top1_test"], "floor test top-1": floor["top1_test"],
-                 "fits training set": c.fits_training_set, "above floor": c.above_floor}
-            )  # fmt: skip
+                {
+                    "recipe": study.name.removeprefix(FIT_CHECK_PREFIX),
+                    "model": row["model"],
+                    "width": row["width_mult"],
+                    "params": row["params"],
+                    "epochs": len(trained),
+                    "train top-1": c.train_top1,
+                    "training top-1 measured": measured,
+                    "train top-1 last epoch (train mode)": trained[-1]["train_top1"] if trained else math.nan,
+                    "floor train top-1": floor["top1_train"],
+                    "test top-1": row["top1_test"],
+                    "floor test top-1": floor["top1_test"],
+                    "fits training set": c.fits_training_set,
+                    "above floor": c.above_floor,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -240,9 +253,14 @@ def probe_table(path: Path = STORED_PROBES) -> pd.DataFrame:
     out = []
     for study in probe_studies(path):
         for _, row in study.rows().iterrows():
-            entry = {"recipe": study.name.removeprefix(PROBE_PREFIX), "model": row["model"],
-                     "width": row["width_mult"], "params": row["params"], "lr_peak": row["lr_peak"],
-                     "warm-up steps": row["lr_warmup_steps"]}  # fmt: skip
+            entry = {
+                "recipe": study.name.removeprefix(PROBE_PREFIX),
+                "model": row["model"],
+                "width": row["width_mult"],
+                "params": row["params"],
+                "lr_peak": row["lr_peak"],
+                "warm-up steps": row["lr_warmup_steps"],
+            }
             for h in read_history(row["epoch_history"]):
                 if h["epoch"] >= 1:
                     e = int(h["epoch"])
@@ -273,8 +291,14 @@ def probe_reading(table: pd.DataFrame) -> str:
     except ValueError as err:
         return "\n".join([*lines, "", f"No recipe is chosen yet: {err}."])
     best = worst.iloc[0]["worst model's val top-1 (%)"]
-    return "\n".join([*lines, "", f"Chosen recipe: **{chosen}** (its worst model reaches {best:.1f} % at epoch "
-                                   f"{PROBE_EPOCHS}), among {len(worst)} fully probed recipe(s)."])  # fmt: skip
+    return "\n".join(
+        [
+            *lines,
+            "",
+            f"Chosen recipe: **{chosen}** (its worst model reaches {best:.1f} % at epoch "
+            f"{PROBE_EPOCHS}), among {len(worst)} fully probed recipe(s).",
+        ]
+    )
 
 
 def chosen_recipe(table: pd.DataFrame) -> tuple[str, pd.DataFrame]:

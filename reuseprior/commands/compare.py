@@ -53,9 +53,15 @@ def run(args: argparse.Namespace) -> int:
         return 2
     example = batch.inputs[:1] if batch is not None else torch.zeros((1, *args.input))
     result = compare(
-        args.models, example, by=args.by, proxies=args.proxies, batch=batch, output_key=args.output_key,
-        seed=args.seed, progress=not args.no_progress,
-    )  # fmt: skip
+        args.models,
+        example,
+        by=args.by,
+        proxies=args.proxies,
+        batch=batch,
+        output_key=args.output_key,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
     if args.json:
         print(json.dumps(result.records(), indent=2))
     else:

@@ -65,8 +65,10 @@ def device_description(device: torch.device | str = "cpu") -> str:
     device = torch.device(device)
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
-        return (f"{props.name} ({props.multi_processor_count} SMs, {props.total_memory / 2**30:.0f} GiB), "
-                f"CUDA {torch.version.cuda}, torch {torch.__version__}, host {os.cpu_count()} cores")  # fmt: skip
+        return (
+            f"{props.name} ({props.multi_processor_count} SMs, {props.total_memory / 2**30:.0f} GiB), "
+            f"CUDA {torch.version.cuda}, torch {torch.__version__}, host {os.cpu_count()} cores"
+        )
     return (
         f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, 1 thread, CPU kernels {cpu_kernels()}"
     )

@@ -25,8 +25,8 @@ from reuseprior.datasets.splits import (
     DEFAULT_DATA_DIR,
     FETCHABLE,
     DatasetSplits,
-    _dataset_key,
     data_folder,
+    dataset_key,
     download_command,
     load_torchvision_splits,
 )
@@ -151,7 +151,7 @@ Log = Callable[[str], None]
 
 
 def _fetchable_key(name: str) -> str:
-    key = _dataset_key(name)
+    key = dataset_key(name)
     if key not in FETCHABLE:
         raise ValueError(
             f"dataset {name!r} cannot be fetched: `data fetch` knows {sorted(FETCHABLE)}. CIFAR comes through "
@@ -532,7 +532,7 @@ def dataset_present(name: str, folder: str | Path) -> bool:
     contents), torchvision's extracted CIFAR folder, or ImageNet's ``train/``
     and ``val/``. A cheap look, for planning a run before it starts."""
     root = Path(folder).expanduser()
-    key = "imagenet" if name == "imagenet" else _dataset_key(name)
+    key = "imagenet" if name == "imagenet" else dataset_key(name)
     if key == "imagenet":
         return all((root / d).is_dir() for d in ("train", "val"))
     if key in FETCHABLE:

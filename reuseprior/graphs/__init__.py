@@ -18,7 +18,6 @@ any PyTorch model without building them.
 """
 
 from reuseprior.graphs.neuron_graph import (
-    KINDS,
     NeuronGraphBuilder,
     context_counts,
     paths_to_outputs,
@@ -27,7 +26,6 @@ from reuseprior.graphs.neuron_graph import (
 from reuseprior.graphs.unrolling import horizontal_unroll, uniform_graph, unrolled_counts
 
 __all__ = [
-    "KINDS",
     "NeuronGraphBuilder",
     "context_counts",
     "horizontal_unroll",

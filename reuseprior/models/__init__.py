@@ -2,16 +2,20 @@
 
 # the model modules register their builders on import
 from reuseprior.models import cifar_resnets, cnn, compact, mlp, toy  # noqa: F401
-from reuseprior.models.efficientnet_v2 import EfficientNetV2, efficientnet_v2
-from reuseprior.models.registry import available_models, build_model, register_model
-from reuseprior.models.resnet_keras import ResNetKerasV1, resnet50_keras_v1
+from reuseprior.models.efficientnet_v2 import (
+    efficientnet_v2,
+)
+from reuseprior.models.registry import (
+    available_models,
+    build_model,
+)
+from reuseprior.models.resnet_keras import (
+    resnet50_keras_v1,
+)
 
 __all__ = [
-    "EfficientNetV2",
-    "ResNetKerasV1",
     "available_models",
     "build_model",
     "efficientnet_v2",
-    "register_model",
     "resnet50_keras_v1",
 ]

@@ -100,8 +100,9 @@ def paired_differences(
                 row.update(pairs=summary.pop("pairs"), difference=summary.pop("mean"), **summary)
                 if comparison.claim is not None:
                     row["claim"] = comparison.claim
-                    row["rule verdict"] = verdict(summary, comparison.claim, alpha=1 - confidence,
-                                                  margin=comparison.margin)  # fmt: skip
+                    row["rule verdict"] = verdict(
+                        summary, comparison.claim, alpha=1 - confidence, margin=comparison.margin
+                    )
                 rows.append(row)
     return pd.DataFrame(rows)
 
@@ -118,8 +119,10 @@ def decidability(
     needed = fewest_decisive_pairs()
     if len(kept) >= needed:
         return kept, ""
-    reason = (f"{len(kept)} of the study's {planned} seeds stored for every {noun} with every run counting "
-              f"(a verdict needs {needed})")  # fmt: skip
+    reason = (
+        f"{len(kept)} of the study's {planned} seeds stored for every {noun} with every run counting "
+        f"(a verdict needs {needed})"
+    )
     if not failing.empty:
         reason += "; runs that do not count: " + ", ".join(
             f"{a} seed {s}" for a, s in zip(failing[arm], failing["seed"])

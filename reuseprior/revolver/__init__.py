@@ -8,15 +8,18 @@ studies of populations stored row by row (:mod:`reuseprior.revolver.population_s
     from reuseprior.revolver import Population, PopulationConfig
 """
 
-from reuseprior.revolver.blocks import BlueprintModule, Builder
-from reuseprior.revolver.blueprint import Blueprint
-from reuseprior.revolver.genotype import genotype_fitness, size_stats
-from reuseprior.revolver.operators import copyover, crossover, mutate
+from reuseprior.revolver.blocks import (
+    Builder,
+)
+from reuseprior.revolver.genotype import (
+    genotype_fitness,
+)
 from reuseprior.revolver.phenotype import phenotype_fitness
 from reuseprior.revolver.population import Population, PopulationConfig, config_from_settings, learning_rate
-from reuseprior.revolver.registry import ModuleRegistry, duplicate, enforce_rule4, revoke_uniqueness
+from reuseprior.revolver.registry import (
+    ModuleRegistry,
+)
 from reuseprior.revolver.search import (
-    SEARCH_MODES,
     SearchSettings,
     SearchSpace,
     SearchState,
@@ -25,12 +28,8 @@ from reuseprior.revolver.search import (
     random_search,
     search_pipeline,
 )
-from reuseprior.revolver.session import TrainingSession
 
 __all__ = [
-    "SEARCH_MODES",
-    "Blueprint",
-    "BlueprintModule",
     "Builder",
     "ModuleRegistry",
     "Population",
@@ -38,20 +37,12 @@ __all__ = [
     "SearchSettings",
     "SearchSpace",
     "SearchState",
-    "TrainingSession",
     "config_from_settings",
-    "copyover",
-    "crossover",
-    "duplicate",
-    "enforce_rule4",
     "evolve",
     "genotype_fitness",
     "learning_rate",
-    "mutate",
     "phenotype_fitness",
     "random_blueprint",
     "random_search",
-    "revoke_uniqueness",
     "search_pipeline",
-    "size_stats",
 ]

@@ -437,8 +437,14 @@ def screened(
         ranked = [k if math.isfinite(k) else -math.inf for k in keys]
         best = max(range(len(found)), key=lambda i: (ranked[i], -i)) if found else None
         if record is not None:
-            record({"proposals": candidates, "found": len(found), "best": keys[best] if found else math.nan,
-                    "seconds": seconds})  # fmt: skip
+            record(
+                {
+                    "proposals": candidates,
+                    "found": len(found),
+                    "best": keys[best] if found else math.nan,
+                    "seconds": seconds,
+                }
+            )
         return found[best] if best is not None else None
 
     return choose

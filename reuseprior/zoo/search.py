@@ -343,8 +343,9 @@ def _mutate(code: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return child
 
 
-def _evolve(space: SearchSpace, start: np.ndarray, budget: int, sample_size: int, rng: np.random.Generator,
-            index: np.ndarray) -> np.ndarray:  # fmt: skip
+def _evolve(
+    space: SearchSpace, start: np.ndarray, budget: int, sample_size: int, rng: np.random.Generator, index: np.ndarray
+) -> np.ndarray:
     """Aging evolution from the population ``start`` until ``budget`` cells are
     trained; the accuracies of the trained cells in order."""
     population = deque(int(c) for c in start)

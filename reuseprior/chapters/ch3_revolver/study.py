@@ -367,14 +367,27 @@ def paired_differences(
         margin = MNIST_EQUIVALENCE_MARGIN_PP if claim == "equivalent" else None
         return [Comparison(treatment, control, claim, margin)]
 
-    table = verdicts.paired_differences(runs, claimed, arm="mode", metrics=metrics, by=("dataset",), scale=100.0,
-                               confidence=confidence, resamples=resamples, seed=seed)  # fmt: skip
+    table = verdicts.paired_differences(
+        runs,
+        claimed,
+        arm="mode",
+        metrics=metrics,
+        by=("dataset",),
+        scale=100.0,
+        confidence=confidence,
+        resamples=resamples,
+        seed=seed,
+    )
     sources = {d: f"{claim}: {source}" for d, (claim, source) in CLAIMS.items()}
     reasons = table["metric"].map(lambda m: NOT_COMPARABLE_METRICS.get(m, ""))
     out = table.drop(columns=["dataset", "treatment", "control", "claim"]).rename(
-        columns={"difference": f"{treatment} - {control} (pp)", "wins": f"seeds {treatment} better",
-                 "losses": f"seeds {control} better", "equivalence margin": "equivalence margin (pp)"}
-    )  # fmt: skip
+        columns={
+            "difference": f"{treatment} - {control} (pp)",
+            "wins": f"seeds {treatment} better",
+            "losses": f"seeds {control} better",
+            "equivalence margin": "equivalence margin (pp)",
+        }
+    )
     for column in ("equivalence margin (pp)", "equivalence p"):
         out[column] = out[column] if column in out else math.nan
     out.insert(0, "Dataset", table["dataset"].map(lambda d: DATASET_LABELS.get(d, d)))
@@ -411,12 +424,20 @@ def equivalence_sensitivity(
         df, comparisons, arm="mode", metrics=[metric], scale=100.0, confidence=confidence
     )
     out = pd.DataFrame(
-        {"Dataset": DATASET_LABELS.get(dataset, dataset), "metric": metric, "margin (pp)": chosen,
-         "margin / test error (%)": [100 * m / error for m in chosen], "pairs": table["pairs"],
-         f"{treatment} - {control} (pp)": table["difference"], "t low": table["t low"], "t high": table["t high"],
-         "equivalence p": table["equivalence p"], "ours": [m == MNIST_EQUIVALENCE_MARGIN_PP for m in chosen],
-         "rule verdict": table["rule verdict"]}
-    )  # fmt: skip
+        {
+            "Dataset": DATASET_LABELS.get(dataset, dataset),
+            "metric": metric,
+            "margin (pp)": chosen,
+            "margin / test error (%)": [100 * m / error for m in chosen],
+            "pairs": table["pairs"],
+            f"{treatment} - {control} (pp)": table["difference"],
+            "t low": table["t low"],
+            "t high": table["t high"],
+            "equivalence p": table["equivalence p"],
+            "ours": [m == MNIST_EQUIVALENCE_MARGIN_PP for m in chosen],
+            "rule verdict": table["rule verdict"],
+        }
+    )
     out.attrs["smallest margin"] = float(max(abs(out["t low"].iloc[0]), abs(out["t high"].iloc[0])))
     return out
 

@@ -247,8 +247,16 @@ def run_experiments(
     for label in plan.models:
         if deadline is not None and time.time() > deadline:
             break
-        row = train_model(plan, MODELS[label], device=device, seed=seed, checkpoint_dir=checkpoint_dir,
-                          progress=progress, deadline=deadline, on_interrupt=log.append)  # fmt: skip
+        row = train_model(
+            plan,
+            MODELS[label],
+            device=device,
+            seed=seed,
+            checkpoint_dir=checkpoint_dir,
+            progress=progress,
+            deadline=deadline,
+            on_interrupt=log.append,
+        )
         df = log.append(row)
     return df
 

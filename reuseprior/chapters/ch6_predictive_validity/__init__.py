@@ -14,18 +14,14 @@ live recomputation of the cheapest stored rows.
 from __future__ import annotations
 
 from reuseprior.chapters.ch6_predictive_validity.live import (  # noqa: F401
-    FLOAT32_WEIGHT_SCORES,
     LIVE_CHECK_MEASURED,
     LIVE_TOLERANCE,
-    _grasp_scale,
     live_check,
     live_rows,
     recompute_cost,
     tolerance_kind,
 )
 from reuseprior.chapters.ch6_predictive_validity.nb201 import (  # noqa: F401
-    NASLIB_NAMES,
-    _with_interval,
     nb201_label_agreement,
     nb201_labelled_rows,
     nb201_labels_wide,
@@ -36,8 +32,6 @@ from reuseprior.chapters.ch6_predictive_validity.nb201 import (  # noqa: F401
     version_change,
 )
 from reuseprior.chapters.ch6_predictive_validity.plots import (  # noqa: F401
-    ScatterAxis,
-    _squashed,
     correlation_forest,
     scatter_axis,
     scatter_grid,
@@ -48,34 +42,29 @@ from reuseprior.chapters.ch6_predictive_validity.reading import (  # noqa: F401
     summary_markdown,
 )
 from reuseprior.chapters.ch6_predictive_validity.tables import (  # noqa: F401
-    ACCURACY_LABELS,
     ALL_SCORES,
     DATA_FREE_PROXIES,
     PROFILES,
     PROXY_SCORES,
     SCORE_UNITS,
     THESIS_SCORES,
-    _kind,
     beyond_size,
     correlation_tables,
     cost_table,
     coverage,
     failure_examples,
-    load_published,
     overestimated_rows,
     proxy_coverage_reading,
 )
 from reuseprior.zoo.scoring import load_scores  # noqa: F401
 
 __all__ = [
-    "ACCURACY_LABELS",
     "ALL_SCORES",
     "DATA_FREE_PROXIES",
     "PROFILES",
     "PROXY_SCORES",
     "SCORE_UNITS",
     "THESIS_SCORES",
-    "ScatterAxis",
     "correlation_tables",
     "cost_table",
     "correlation_forest",
@@ -83,12 +72,10 @@ __all__ = [
     "failure_examples",
     "overestimated_rows",
     "LIVE_CHECK_MEASURED",
-    "FLOAT32_WEIGHT_SCORES",
     "LIVE_TOLERANCE",
     "tolerance_kind",
     "live_check",
     "live_rows",
-    "NASLIB_NAMES",
     "NB201_LABELS",
     "nb201_label_agreement",
     "nb201_labelled_rows",
@@ -98,7 +85,6 @@ __all__ = [
     "nb201_reading",
     "nb201_version_change",
     "beyond_size",
-    "load_published",
     "proxy_coverage_reading",
     "reading",
     "recompute_cost",

@@ -128,7 +128,7 @@ def live_check(zoo: str, rows: int, reuse: bool, seed: int = 0) -> pd.DataFrame:
         do_reuse = has_reuse and any(s in comparable for s in thesis)
         # row=None: score_architecture reads the ground-truth row (image size, accuracy) from the catalogue
         live = score_architecture(scored_as, stored["arch"], seed=seed, reuse=do_reuse, proxies=live_names)
-        grasp_scale = _grasp_scale(scored_as, stored["arch"], seed) if "grasp" in live_names else math.nan
+        grasp_scale = grasp_scale_of(scored_as, stored["arch"], seed) if "grasp" in live_names else math.nan
         for s in names + thesis:
             b = float(stored[s])
             if s not in comparable:
@@ -164,7 +164,7 @@ def live_check(zoo: str, rows: int, reuse: bool, seed: int = 0) -> pd.DataFrame:
     return table
 
 
-def _grasp_scale(zoo: Zoo, arch: str, seed: int) -> float:
+def grasp_scale_of(zoo: Zoo, arch: str, seed: int) -> float:
     """:func:`reuseprior.baselines.proxies.grasp_summand_magnitude` of ``arch`` with the
     seed, weights and minibatch :func:`live_check` scores it with (its own passes: on
     a model with dropout other masks, which move the magnitude, not its scale); NaN

@@ -8,7 +8,7 @@ import pandas as pd
 from reuseprior.baselines.registry import DATA_DEPENDENT
 from reuseprior.chapters.ch6_predictive_validity.live import LIVE_TOLERANCE
 from reuseprior.chapters.ch6_predictive_validity.reading import NB201_LABELS
-from reuseprior.chapters.ch6_predictive_validity.tables import ALL_SCORES, SCORE_UNITS, _kind, load_published
+from reuseprior.chapters.ch6_predictive_validity.tables import ALL_SCORES, SCORE_UNITS, load_published, score_kind
 from reuseprior.core.ordering import sort_rows
 from reuseprior.zoo.correlation import bootstrap_rank_correlation, correlation_table
 from reuseprior.zoo.nasbench201 import NASLIB_PROXIES, is_connected, load_naslib_subset, parse_arch
@@ -88,16 +88,16 @@ def nb201_version_change(n_boot: int, seed: int = 0, rows: pd.DataFrame | None =
                 "changed in": f"v{since_version(score)}",
                 "n": int(ok.sum()),
                 "v1 vs reference": agree_old["spearman"],
-                **_with_interval(f"v{version} vs reference", agree_new),
+                **with_interval(f"v{version} vs reference", agree_new),
                 "v1 vs official CIFAR-10": bootstrap_rank_correlation(a[ok], label[ok], n_boot=0)["spearman"],
-                **_with_interval(f"v{version} vs official CIFAR-10", label_new),
+                **with_interval(f"v{version} vs official CIFAR-10", label_new),
                 f"v1 vs v{version} (same cells)": bootstrap_rank_correlation(a[ok], b[ok], n_boot=0)["spearman"],
             }
         )
     return pd.DataFrame(out)
 
 
-def _with_interval(column: str, result: dict[str, float]) -> dict[str, float]:
+def with_interval(column: str, result: dict[str, float]) -> dict[str, float]:
     """A :func:`reuseprior.zoo.correlation.bootstrap_rank_correlation` result's rho and 95%
     interval as the columns ``column``, ``column lo`` and ``column hi``."""
     return {column: result["spearman"], f"{column} lo": result["spearman_lo"], f"{column} hi": result["spearman_hi"]}
@@ -144,7 +144,7 @@ def version_change(zoos: list[str], n_boot: int, seed: int = 0) -> pd.DataFrame:
                     "rows changed": int(changed.sum()),
                     "n": int(both.sum()),
                     "v1 spearman": bootstrap_rank_correlation(a[both], accuracy[both], n_boot=0)["spearman"],
-                    **_with_interval(f"v{version} spearman", rho_new),
+                    **with_interval(f"v{version} spearman", rho_new),
                     f"v1 vs v{version}": bootstrap_rank_correlation(a[both], b[both], n_boot=0)["spearman"],
                 }
             )
@@ -206,7 +206,7 @@ def nb201_scores_both_labels(n_boot: int, seed: int = 0, rows: pd.DataFrame | No
         t = correlation_table(rows, scores, accuracy=column, n_boot=n_boot, seed=seed)
         pub = published[published["dataset"] == dataset]
         t.insert(0, "label", label)
-        t.insert(1, "kind", [_kind(s) for s in t["score"]])
+        t.insert(1, "kind", [score_kind(s) for s in t["score"]])
         t["published spearman"] = t["score"].map(dict(zip(pub["score"], pub["spearman"])))
         t["published n"] = t["score"].map(dict(zip(pub["score"], pub["n_architectures"])))
         frames.append(t)

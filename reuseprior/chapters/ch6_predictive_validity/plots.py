@@ -33,7 +33,10 @@ LOG_DECADES = 2.0
 SQUASHED_IQR, SQUASHED_90 = 0.06, 0.10
 
 
-def _squashed(x: np.ndarray) -> bool:
+def is_squashed(x: np.ndarray) -> bool:
+    """Whether most of ``x`` sits in a small part of its range (the middle half within
+    :data:`SQUASHED_IQR` of it, or the middle 90 % within :data:`SQUASHED_90`): a linear axis would
+    show one clump."""
     span = float(x.max() - x.min())
     if span == 0:
         return False
@@ -68,7 +71,7 @@ def scatter_axis(values, score: str) -> ScatterAxis:
     scale, label, t = "linear", f"{name} ({unit})", f
     if (f > 0).all() and np.log10(f.max()) - np.log10(f.min()) > LOG_DECADES:
         scale, label, t = "log10", f"log10 {name} ({unit})", np.log10(f)
-    if _squashed(t):
+    if is_squashed(t):
         scale, label, t = "rank", f"rank of {name} ({unit}; 1 = lowest of {len(f)})", rankdata(f)
     top = float(np.abs(t).max())
     if scale == "linear" and top > 0 and not 1e-2 <= top < 1e4:

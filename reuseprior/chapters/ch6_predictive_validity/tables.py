@@ -225,12 +225,12 @@ def correlation_tables(
         pub = published[(published["zoo"] == zoo) & (published["dataset"].isin(["CIFAR-10", "ImageNet-1K"]))]
         t["published spearman"] = t["score"].map(dict(zip(pub["score"], pub["spearman"])))
         t["published n"] = t["score"].map(dict(zip(pub["score"], pub["n_architectures"])))
-        t["kind"] = [_kind(s) for s in t["score"]]
+        t["kind"] = [score_kind(s) for s in t["score"]]
         frames.append(t)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _kind(score: str) -> str:
+def score_kind(score: str) -> str:
     """``reusability prior`` for a thesis quantity, else the registry's kind of
     the score (``naive baseline``, ``zero-cost proxy``)."""
     return "reusability prior" if score in THESIS_SCORES else proxy_info(score).kind

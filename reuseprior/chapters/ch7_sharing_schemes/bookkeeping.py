@@ -24,9 +24,9 @@ from reuseprior.chapters.ch7_sharing_schemes.configs import (
     SSN_OPTIONS,
     SchemeConfig,
     SharingDesign,
-    _cfg,
+    scheme_config,
 )
-from reuseprior.chapters.ch7_sharing_schemes.models import _base_model, build_config_model, study_budgets
+from reuseprior.chapters.ch7_sharing_schemes.models import base_model, build_config_model, study_budgets
 from reuseprior.chapters.ch7_sharing_schemes.runs import prior_scores
 from reuseprior.core import paths
 from reuseprior.core.errors import CsvFormatError
@@ -65,21 +65,25 @@ def bookkeeping_configs(model: str, budgets: Mapping[str, int]) -> list[SchemeCo
     channel-wise s in {2, 4, 8} and scope + channel-wise s=8 where the model has
     depthwise convolutions, and SSN at every budget those land on (SSN- below the
     model's size); for WRN-28-10 also SSN at NPAS Table 14's budgets."""
-    configs = [_cfg("unshared", "none", "full"), _cfg("scope", "scope", "scope")]
+    configs = [scheme_config("unshared", "none", "full"), scheme_config("scope", "scope", "scope")]
     if "channelwise" in budgets:
-        configs += [_cfg(f"channel-wise s={s}", "channelwise", f"channelwise s={s}", reuse=s) for s in (2, 4)]
-        configs.append(_cfg(f"channel-wise s={CHANNELWISE_REUSE}", "channelwise", "channelwise", reuse=8))
+        configs += [scheme_config(f"channel-wise s={s}", "channelwise", f"channelwise s={s}", reuse=s) for s in (2, 4)]
+        configs.append(scheme_config(f"channel-wise s={CHANNELWISE_REUSE}", "channelwise", "channelwise", reuse=8))
         configs.append(
-            _cfg(f"scope + channel-wise s={CHANNELWISE_REUSE}", "scope+channelwise", "scope+channelwise", reuse=8)
+            scheme_config(
+                f"scope + channel-wise s={CHANNELWISE_REUSE}", "scope+channelwise", "scope+channelwise", reuse=8
+            )
         )
     for budget in ("scope", "channelwise", "scope+channelwise"):
         if budget in budgets:
             configs.append(
-                _cfg(f"SSN @ {budget.replace('+', ' + ').replace('wise', '-wise')}", "ssn", budget, **SSN_OPTIONS)
+                scheme_config(
+                    f"SSN @ {budget.replace('+', ' + ').replace('wise', '-wise')}", "ssn", budget, **SSN_OPTIONS
+                )
             )
     if model == "wrn_28_10":
         for percent in NPAS_TABLE_14_BUDGETS:
-            configs.append(_cfg(f"SSN @ {percent:g} % (NPAS Table 14)", "ssn", f"{percent:g}%", **SSN_OPTIONS))
+            configs.append(scheme_config(f"SSN @ {percent:g} % (NPAS Table 14)", "ssn", f"{percent:g}%", **SSN_OPTIONS))
     return configs
 
 
@@ -383,7 +387,7 @@ def depthwise_context_shares(models: Iterable[str] = ("efficientnet_b0", "effici
     negligible share leaves ES and H unchanged."""
     out = []
     for name in models:
-        model = _base_model(_bookkeeping_spec(name), 0).eval()
+        model = base_model(_bookkeeping_spec(name), 0).eval()
         depthwise = [
             (n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and m.groups == m.in_channels > 1
         ]

@@ -77,7 +77,8 @@ class SchemeConfig:
         return all(name in SCHEMES for name in self.needs())
 
 
-def _cfg(label: str, scheme: str, budget: str, **options: Any) -> SchemeConfig:
+def scheme_config(label: str, scheme: str, budget: str, **options: Any) -> SchemeConfig:
+    """A :class:`SchemeConfig` with ``options`` given as keywords (stored sorted, hashable)."""
     return SchemeConfig(label, scheme, budget, tuple(sorted(options.items())))
 
 
@@ -94,23 +95,23 @@ SSN_OPTIONS: dict[str, Any] = {"generator": "emb", "upsampler": "mask", "mapping
 SSN_COPY_OPTIONS: dict[str, Any] = {"generator": "rr", "upsampler": "repeat", "mapping": "single"}
 
 STUDY_CONFIGS: tuple[SchemeConfig, ...] = (
-    _cfg("unshared", "none", "full"),
-    _cfg(f"channel-wise s={CHANNELWISE_REUSE}", "channelwise", "channelwise", reuse=CHANNELWISE_REUSE),
-    _cfg("SSN @ channel-wise", "ssn", "channelwise", **SSN_OPTIONS),
-    _cfg("SSN-RR @ channel-wise", "ssn", "channelwise", **SSN_COPY_OPTIONS),
-    _cfg("narrower @ channel-wise", "narrow", "channelwise"),
-    _cfg("scope", "scope", "scope"),
-    _cfg(
+    scheme_config("unshared", "none", "full"),
+    scheme_config(f"channel-wise s={CHANNELWISE_REUSE}", "channelwise", "channelwise", reuse=CHANNELWISE_REUSE),
+    scheme_config("SSN @ channel-wise", "ssn", "channelwise", **SSN_OPTIONS),
+    scheme_config("SSN-RR @ channel-wise", "ssn", "channelwise", **SSN_COPY_OPTIONS),
+    scheme_config("narrower @ channel-wise", "narrow", "channelwise"),
+    scheme_config("scope", "scope", "scope"),
+    scheme_config(
         f"scope + channel-wise s={CHANNELWISE_REUSE}",
         "scope+channelwise",
         "scope+channelwise",
         reuse=CHANNELWISE_REUSE,
     ),
-    _cfg("SSN @ scope + channel-wise", "ssn", "scope+channelwise", **SSN_OPTIONS),
-    _cfg("SSN-RR @ scope + channel-wise", "ssn", "scope+channelwise", **SSN_COPY_OPTIONS),
-    _cfg("narrower @ scope + channel-wise", "narrow", "scope+channelwise"),
-    _cfg("SSN @ scope", "ssn", "scope", **SSN_OPTIONS),
-    _cfg("narrower @ scope", "narrow", "scope"),
+    scheme_config("SSN @ scope + channel-wise", "ssn", "scope+channelwise", **SSN_OPTIONS),
+    scheme_config("SSN-RR @ scope + channel-wise", "ssn", "scope+channelwise", **SSN_COPY_OPTIONS),
+    scheme_config("narrower @ scope + channel-wise", "narrow", "scope+channelwise"),
+    scheme_config("SSN @ scope", "ssn", "scope", **SSN_OPTIONS),
+    scheme_config("narrower @ scope", "narrow", "scope"),
 )
 
 
@@ -222,12 +223,12 @@ NPAS_STUDY = SharingDesign(
     model_kwargs=(("depth", 28), ("num_classes", 100), ("width", 10)),
     # no "narrower" (NPAS's reduced baseline) yet: wide_resnet_cifar takes whole widths, and no WRN-28-k is within
     # 3 % of these budgets (WRN-28-1 has 0.38 M parameters against 0.51 M at 1.4 %); add
-    # _cfg(f"narrower @ {p:g}%", "narrow", f"{p:g}%") once the builder accepts fractional widths
+    # scheme_config(f"narrower @ {p:g}%", "narrow", f"{p:g}%") once the builder accepts fractional widths
     configs=(
-        _cfg("unshared", "none", "full"),
-        _cfg("scope", "scope", "scope"),
-        _cfg("SSN @ scope", "ssn", "scope", **SSN_OPTIONS),
-        *(_cfg(f"SSN @ {p:g}%", "ssn", f"{p:g}%", **SSN_OPTIONS) for p in (1.4, 4.1, 5.5, 16.4, 24.6)),
+        scheme_config("unshared", "none", "full"),
+        scheme_config("scope", "scope", "scope"),
+        scheme_config("SSN @ scope", "ssn", "scope", **SSN_OPTIONS),
+        *(scheme_config(f"SSN @ {p:g}%", "ssn", f"{p:g}%", **SSN_OPTIONS) for p in (1.4, 4.1, 5.5, 16.4, 24.6)),
     ),
     seeds=(0, 1, 2),
     low_budget_fraction=0.041,  # 4.1 % of WRN-28-10, a Table 14 budget
@@ -260,11 +261,11 @@ BIDART_STUDY = SharingDesign(
     model="efficientnet_b0",
     model_kwargs=(("num_classes", 1000),),
     configs=(
-        _cfg("unshared", "none", "full"),
-        _cfg("channel-wise s=2", "channelwise", "channelwise s=2", reuse=2),
-        _cfg("channel-wise s=4", "channelwise", "channelwise s=4", reuse=4),
-        _cfg("SSN @ channel-wise s=2", "ssn", "channelwise s=2", **SSN_OPTIONS),
-        _cfg("SSN @ channel-wise s=4", "ssn", "channelwise s=4", **SSN_OPTIONS),
+        scheme_config("unshared", "none", "full"),
+        scheme_config("channel-wise s=2", "channelwise", "channelwise s=2", reuse=2),
+        scheme_config("channel-wise s=4", "channelwise", "channelwise s=4", reuse=4),
+        scheme_config("SSN @ channel-wise s=2", "ssn", "channelwise s=2", **SSN_OPTIONS),
+        scheme_config("SSN @ channel-wise s=4", "ssn", "channelwise s=4", **SSN_OPTIONS),
     ),
     seeds=(0,),
     low_budget_fraction=0.5,

@@ -96,11 +96,18 @@ def run_criteria_table(rows: pd.DataFrame, floor: dict[str, Any]) -> pd.DataFram
     for _, row in rows.iterrows():
         c = run_criteria(read_history(row["epoch_history"]), float(row["test_top1"]), floor)
         out.append(
-            {"config": row["config"], "seed": int(row["seed"]), "test_top1": row["test_top1"],
-             "train top-1 last epoch": c.train_top1, "val gain last 3 epochs (pp)":
-             c.val_gain_last_window_pp, "plateaued": c.plateaued, "fits training set": c.fits_training_set,
-             "above floor": c.above_floor, "counts": c.counts}
-        )  # fmt: skip
+            {
+                "config": row["config"],
+                "seed": int(row["seed"]),
+                "test_top1": row["test_top1"],
+                "train top-1 last epoch": c.train_top1,
+                "val gain last 3 epochs (pp)": c.val_gain_last_window_pp,
+                "plateaued": c.plateaued,
+                "fits training set": c.fits_training_set,
+                "above floor": c.above_floor,
+                "counts": c.counts,
+            }
+        )
     return pd.DataFrame(out)
 
 

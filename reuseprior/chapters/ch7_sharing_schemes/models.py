@@ -124,7 +124,7 @@ def load_study_data(
 # -------------------------------------------------------------------- the models
 
 
-def _base_model(spec: SharingDesign, seed: int, **overrides: Any) -> nn.Module:
+def base_model(spec: SharingDesign, seed: int, **overrides: Any) -> nn.Module:
     """The unshared model of the study, initialised from ``seed`` (its own
     generator state; the caller's global generator is left alone)."""
     kwargs = {**spec.kwargs, **overrides}
@@ -141,7 +141,7 @@ def study_budgets(spec: SharingDesign, seed: int = 0) -> dict[str, int]:
     ``scope+channelwise`` (both), ``low`` (``spec.low_budget_fraction`` of
     ``full``) and ``"<p>%"`` for each of ``spec.percent_budgets``. A budget whose
     scheme is not registered (or does not apply) is left out."""
-    base = _base_model(spec, seed)
+    base = base_model(spec, seed)
     full = count_parameters(base)
     budgets = {"full": full}
     if "scope" in SCHEMES:
@@ -215,8 +215,8 @@ def build_config_model(
     if config.scheme == "narrow":
         extra = {"channel_divisor": 1} if spec.model == "compact_net" else {}
         extra[spec.width_option] = narrow_width(spec, budgets[config.budget])
-        return _base_model(spec, seed, **extra)
-    base = _base_model(spec, seed)
+        return base_model(spec, seed, **extra)
+    base = base_model(spec, seed)
     if config.scheme == "none":
         return base
     if config.scheme == "scope":

@@ -70,8 +70,12 @@ def plot_accuracy_vs_parameters(rows: pd.DataFrame, spec: SharingDesign, source:
         ax.errorbar(x, r["test_top1_mean"], yerr=_seed_range(r), ms=7, capsize=3, label=r["config"], **style)
         seeds = rows.loc[rows["config"] == r["config"], "test_top1"]
         ax.scatter([x] * len(seeds), seeds, s=10, color=style["color"], alpha=0.45, zorder=1)
-    ax.legend(*_legend(*ax.get_legend_handles_labels()), title="configuration", fontsize=readable_fontsize(fig),
-              loc="lower right")  # fmt: skip
+    ax.legend(
+        *_legend(*ax.get_legend_handles_labels()),
+        title="configuration",
+        fontsize=readable_fontsize(fig),
+        loc="lower right",
+    )
     ax.set(
         xlabel="parameters of the whole model (thousands)",
         ylabel="test top-1 accuracy (%)",
@@ -108,8 +112,15 @@ def _spread_labels(ax: plt.Axes, points: list[tuple[float, float, str, str]], si
         while any(abs(bottom - b) < line and left < r and l < left + wide for l, r, b in placed):
             bottom -= line
         placed.append((left, left + wide, bottom))
-        ax.annotate(text, (x, y), xytext=(left, bottom), textcoords="axes fraction", fontsize=size, color=color,
-                    arrowprops={"arrowstyle": "-", "color": color, "lw": 0.5, "alpha": 0.6})  # fmt: skip
+        ax.annotate(
+            text,
+            (x, y),
+            xytext=(left, bottom),
+            textcoords="axes fraction",
+            fontsize=size,
+            color=color,
+            arrowprops={"arrowstyle": "-", "color": color, "lw": 0.5, "alpha": 0.6},
+        )
 
 
 def plot_prior_vs_accuracy(rows: pd.DataFrame, spec: SharingDesign, source: str) -> plt.Figure:
@@ -125,21 +136,32 @@ def plot_prior_vs_accuracy(rows: pd.DataFrame, spec: SharingDesign, source: str)
     label_size = readable_fontsize(fig)
     for ax, score in zip(axes, PRIOR_SCORES):
         for _, r in summary.iterrows():
-            ax.errorbar(r[score], r["test_top1_mean"], yerr=_seed_range(r), ms=7, capsize=3, label=r["config"],
-                        **_style(r))  # fmt: skip
+            ax.errorbar(
+                r[score], r["test_top1_mean"], yerr=_seed_range(r), ms=7, capsize=3, label=r["config"], **_style(r)
+            )
         ax.margins(x=0.08)
         ax.set(xlabel=SCORE_LABELS[score], title=score.replace("_prime", "'").replace("_", " "))
     for ax in grid[:, 0]:
         ax.set_ylabel("test top-1 accuracy (%)")
-    fig.legend(*_legend(*axes[0].get_legend_handles_labels()), title="configuration", fontsize=label_size,
-               loc="lower center", ncol=2, bbox_to_anchor=(0.5, 0.0))  # fmt: skip
+    fig.legend(
+        *_legend(*axes[0].get_legend_handles_labels()),
+        title="configuration",
+        fontsize=label_size,
+        loc="lower center",
+        ncol=2,
+        bbox_to_anchor=(0.5, 0.0),
+    )
     fig.tight_layout(rect=(0, 0.25, 1, 1))
     for ax, score in zip(axes, PRIOR_SCORES):
         ssn = summary[summary["scheme"] == "ssn"]
-        _spread_labels(ax, [(r[score], r["test_top1_mean"], _ssn_label(r), _style(r)["color"])
-                            for _, r in ssn.iterrows()], label_size)  # fmt: skip
-    caption(fig, data_caption(spec, rows, source) + "; SSN's points carry their generator and budget "
-            "(cw: channel-wise)")  # fmt: skip
+        _spread_labels(
+            ax,
+            [(r[score], r["test_top1_mean"], _ssn_label(r), _style(r)["color"]) for _, r in ssn.iterrows()],
+            label_size,
+        )
+    caption(
+        fig, data_caption(spec, rows, source) + "; SSN's points carry their generator and budget (cw: channel-wise)"
+    )
     return fig
 
 

@@ -40,8 +40,12 @@ def profile_rows(
     for design in settings.studies:
         spec = sharing_study(design)
         if settings.train_live:
-            options = {"data_dir": settings.data_dir, "download": settings.download, "device": str(device),
-                       "threads": None}  # fmt: skip
+            options = {
+                "data_dir": settings.data_dir,
+                "download": settings.download,
+                "device": str(device),
+                "threads": None,
+            }
             run_study(spec, options=options, progress=progress)
         path = spec.store.path
         source = str(path.relative_to(paths.ROOT)) if path.is_relative_to(paths.ROOT) else str(path)

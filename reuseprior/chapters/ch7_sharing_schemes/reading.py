@@ -226,11 +226,14 @@ def reading(
     rule's verdicts are then shown as what it would say. Configurations are listed by name where
     they tie."""
     status = (
-        [f"**Not comparable yet**: {not_comparable}. The verdicts below are *not comparable*; what the rule would "
-         "say on these seeds is in the `rule verdict` columns of the table above.", ""]
+        [
+            f"**Not comparable yet**: {not_comparable}. The verdicts below are *not comparable*; what the rule would "
+            "say on these seeds is in the `rule verdict` columns of the table above.",
+            "",
+        ]
         if not_comparable
         else []
-    )  # fmt: skip
+    )
     lines = status + [
         f"From {int(agreement['configs'].iloc[0])} configurations x {_seeds(int(agreement['seeds'].iloc[0]))}; "
         "inference is conditional on these configurations. Each agreement below is one estimand: the mean over "

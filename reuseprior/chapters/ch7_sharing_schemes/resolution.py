@@ -91,11 +91,17 @@ def resolved_pairs(rows: pd.DataFrame, scores: Sequence[str] = ORDER_SCORES, *, 
             continue
         better, other = (a, b) if summary.at[a, "test_top1_mean"] >= summary.at[b, "test_top1_mean"] else (b, a)
         paired = paired_summary((per_seed.loc[better] - per_seed.loc[other]).dropna().to_numpy(dtype=float))
-        row = {"group": groups[a], "trained better": better, "other": other,
-               "mean paired difference (pp)": paired["mean"], "t low": paired["t low"], "t high": paired["t high"],
-               "permutation p": paired["permutation p"],
-               "seeds agreeing": f"{paired['wins']} of {paired['pairs']}",
-               "resolved": verdict(paired, "greater", alpha=alpha) == REPRODUCED}  # fmt: skip
+        row = {
+            "group": groups[a],
+            "trained better": better,
+            "other": other,
+            "mean paired difference (pp)": paired["mean"],
+            "t low": paired["t low"],
+            "t high": paired["t high"],
+            "permutation p": paired["permutation p"],
+            "seeds agreeing": f"{paired['wins']} of {paired['pairs']}",
+            "resolved": verdict(paired, "greater", alpha=alpha) == REPRODUCED,
+        }
         for score in scores:
             row[f"{score} order"] = _order(summary.at[better, score] - summary.at[other, score], 1.0)
         out.append(row)
@@ -118,11 +124,17 @@ def resolved_by_score(pairs: pd.DataFrame, scores: Sequence[str] = ORDER_SCORES)
     for score in scores:
         orders = resolved[f"{score} order"].value_counts()
         out.append(
-            {"score": score, "pairs": len(pairs), "resolved": len(resolved),
-             "as trained": int(orders.get("as trained", 0)), "reversed": int(orders.get("reversed", 0)),
-             "tied": int(orders.get("tied", 0)), "unresolved": len(pairs) - len(resolved),
-             "every resolved pair involves": common}
-        )  # fmt: skip
+            {
+                "score": score,
+                "pairs": len(pairs),
+                "resolved": len(resolved),
+                "as trained": int(orders.get("as trained", 0)),
+                "reversed": int(orders.get("reversed", 0)),
+                "tied": int(orders.get("tied", 0)),
+                "unresolved": len(pairs) - len(resolved),
+                "every resolved pair involves": common,
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -147,10 +159,17 @@ def convention_dependence(rows: pd.DataFrame, scores: Sequence[str] = PRIOR_SCOR
             reference = float(unshared[score].iloc[0]) if len(unshared) else math.nan
             equal = bool(np.allclose(values, reference, rtol=SAME_VALUE_REL, atol=0))
             out.append(
-                {"score": score, "SSN configurations": ", ".join(members["config"]), "options": option,
-                 "budgets": len(values), "min": float(values.min()), "max": float(values.max()),
-                 "same at every budget": same, "equal to the unshared model": equal}
-            )  # fmt: skip
+                {
+                    "score": score,
+                    "SSN configurations": ", ".join(members["config"]),
+                    "options": option,
+                    "budgets": len(values),
+                    "min": float(values.min()),
+                    "max": float(values.max()),
+                    "same at every budget": same,
+                    "equal to the unshared model": equal,
+                }
+            )
     table = pd.DataFrame(out)
     flagged = table.groupby("score")[["same at every budget", "equal to the unshared model"]].any().any(axis=1)
     table["depends on the SSN counting convention"] = table["score"].map(flagged)
@@ -183,11 +202,20 @@ def verdict_family(
         plain = paired_summary(values, confidence=1 - alpha)
         at_level = paired_summary(values, confidence=1 - level)
         out.append(
-            {"score": name, "statistic": label, "role": role, "mean of per-seed": plain["mean"],
-             "t low": plain["t low"], "t high": plain["t high"], "permutation p": plain["permutation p"],
-             "verdict": verdict(plain, "greater", alpha=alpha), "level": level, "smallest p": smallest,
-             "verdict at its level": verdict(at_level, "greater", alpha=level)}
-        )  # fmt: skip
+            {
+                "score": name,
+                "statistic": label,
+                "role": role,
+                "mean of per-seed": plain["mean"],
+                "t low": plain["t low"],
+                "t high": plain["t high"],
+                "permutation p": plain["permutation p"],
+                "verdict": verdict(plain, "greater", alpha=alpha),
+                "level": level,
+                "smallest p": smallest,
+                "verdict at its level": verdict(at_level, "greater", alpha=level),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -204,11 +232,18 @@ def score_against_params(
         for k, label in enumerate(AGREEMENT_STATISTICS):
             summary = paired_summary(per_seed[name][:, k] - per_seed["params"][:, k], confidence=1 - alpha)
             out.append(
-                {"score": name, "statistic": label, "score - params": summary["mean"], "t low": summary["t low"],
-                 "t high": summary["t high"], "permutation p": summary["permutation p"],
-                 "seeds score ahead": summary["wins"], "seeds params ahead": summary["losses"],
-                 "verdict (score agrees more)": verdict(summary, "greater", alpha=alpha)}
-            )  # fmt: skip
+                {
+                    "score": name,
+                    "statistic": label,
+                    "score - params": summary["mean"],
+                    "t low": summary["t low"],
+                    "t high": summary["t high"],
+                    "permutation p": summary["permutation p"],
+                    "seeds score ahead": summary["wins"],
+                    "seeds params ahead": summary["losses"],
+                    "verdict (score agrees more)": verdict(summary, "greater", alpha=alpha),
+                }
+            )
     return pd.DataFrame(out)
 
 

@@ -268,8 +268,14 @@ def sharing_study(design: SharingDesign, path: str | os.PathLike | None = None) 
     :func:`scheme_run`; each row validated (:func:`validate_runs`) and written to ``path`` (default
     :func:`runs_path`) as it arrives; read against the linear floor of its images."""
     runs = tuple({"config": c.label, "seed": s} for s in design.seeds for c in design.configs if c.available())
-    store = RunStore(Path(path or runs_path(design)), key=("config", "seed"), plan_column="plan_id",
-                     columns=ROW_COLUMNS, read=read_runs, validate=validate_runs)  # fmt: skip
+    store = RunStore(
+        Path(path or runs_path(design)),
+        key=("config", "seed"),
+        plan_column="plan_id",
+        columns=ROW_COLUMNS,
+        read=read_runs,
+        validate=validate_runs,
+    )
     spec = StudySpec(
         name=design.name,
         design=design,
@@ -360,21 +366,32 @@ def live_check(
                     f"the stored run {stored['config']} (seed {stored['seed']}) has no epoch {epochs} in its "
                     "epoch_history, so it cannot be checked live; rerun the row (python -m reuseprior study ch7 run)"
                 )
-            live = train_config(spec, by_label[stored["config"]], int(stored["seed"]), splits, budgets=budgets,
-                           stop_after_epoch=epochs)  # fmt: skip
+            live = train_config(
+                spec, by_label[stored["config"]], int(stored["seed"]), splits, budgets=budgets, stop_after_epoch=epochs
+            )
             live_history = {int(h["epoch"]): h for h in read_history(live["epoch_history"])}
             pairs = [(col, float(stored[col]), float(live[col])) for col in ("params", "flops", *PRIOR_SCORES)]
-            pairs += [(f"{q} (epoch {epochs})", history[epochs][q], live_history[epochs][q])
-                      for q in ("val_top1", "train_loss")]  # fmt: skip
+            pairs += [
+                (f"{q} (epoch {epochs})", history[epochs][q], live_history[epochs][q])
+                for q in ("val_top1", "train_loss")
+            ]
             for column, a, b in pairs:
                 ok, tol = _within_live_tolerance(column, a, b)
                 out.append(
-                    {"config": stored["config"], "seed": int(stored["seed"]), "column": column, "stored": a,
-                     "live": b, "difference": b - a, "tolerance": tol, "within tolerance": ok,
-                     "stored software": f"torch {stored['torch_version']}, {int(stored['threads'])} thread(s)",
-                     "live software": f"torch {live['torch_version']}, {int(live['threads'])} thread(s), "
-                     f"CPU kernels {cpu_kernels()}"}
-                )  # fmt: skip
+                    {
+                        "config": stored["config"],
+                        "seed": int(stored["seed"]),
+                        "column": column,
+                        "stored": a,
+                        "live": b,
+                        "difference": b - a,
+                        "tolerance": tol,
+                        "within tolerance": ok,
+                        "stored software": f"torch {stored['torch_version']}, {int(stored['threads'])} thread(s)",
+                        "live software": f"torch {live['torch_version']}, {int(live['threads'])} thread(s), "
+                        f"CPU kernels {cpu_kernels()}",
+                    }
+                )
     finally:
         torch.set_num_threads(before)
     return pd.DataFrame(out)

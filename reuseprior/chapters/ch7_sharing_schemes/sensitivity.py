@@ -45,7 +45,7 @@ from reuseprior.chapters.ch7_sharing_schemes.configs import (
     SSN_OPTIONS,
     SchemeConfig,
     SharingDesign,
-    _cfg,
+    scheme_config,
 )
 from reuseprior.chapters.ch7_sharing_schemes.models import build_config_model, study_budgets
 from reuseprior.chapters.ch7_sharing_schemes.runs import prior_scores
@@ -116,7 +116,7 @@ def _variants(
         for generator in generators:
             for upsampler in upsamplers:
                 label = f"SSN {GENERATOR_NAMES[generator]}+{UPSAMPLER_NAMES[upsampler]} @ {_where(budget)}"
-                config = _cfg(label, "ssn", budget, generator=generator, upsampler=upsampler, mapping=mapping)
+                config = scheme_config(label, "ssn", budget, generator=generator, upsampler=upsampler, mapping=mapping)
                 out.append(("SSN", {"config": config, "generator": generator, "upsampler": upsampler}))
     return out
 
@@ -237,8 +237,11 @@ def read_generator_sensitivity(path: str | os.PathLike = STORED_SENSITIVITY) -> 
 
 
 def _numeric_columns() -> list[str]:
-    return [c for c in SENSITIVITY_COLUMNS if c not in ("budget", "config", "role", "scheme", "generator",
-                                                        "upsampler", "study config")]  # fmt: skip
+    return [
+        c
+        for c in SENSITIVITY_COLUMNS
+        if c not in ("budget", "config", "role", "scheme", "generator", "upsampler", "study config")
+    ]
 
 
 def sensitivity_live_check(stored: pd.DataFrame, live: pd.DataFrame) -> pd.DataFrame:
@@ -285,8 +288,9 @@ def counted_against_runs(table: pd.DataFrame, runs: pd.DataFrame, *, seed: int =
                     "within tolerance": bool(abs(a - b) <= tolerance * max(1.0, abs(a))),
                 }
             )
-    return pd.DataFrame(out, columns=["config", "study config", "column", "stored run", "sensitivity",
-                                      "within tolerance"])  # fmt: skip
+    return pd.DataFrame(
+        out, columns=["config", "study config", "column", "stored run", "sensitivity", "within tolerance"]
+    )
 
 
 # ------------------------------------------------------------------- the reading

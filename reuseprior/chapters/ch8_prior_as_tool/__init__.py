@@ -211,8 +211,11 @@ def naswot_figure(exact: pd.DataFrame) -> plt.Figure:
                 gap = r["mean"].to_numpy() - oracle.loc[r["size"]].to_numpy()
                 bottom.plot(r["size"], gap, marker="o", ms=4, label=SCORE_NAMES[score], **style)
         floor = float(mine.loc[mine["score"] == "random", "mean"].iloc[0])
-        top.set(xscale="log", ylabel="expected accuracy of the picked cell (%)",
-                title=f"{label} label (random pick: {floor:.2f} % at every N, off the scale)")  # fmt: skip
+        top.set(
+            xscale="log",
+            ylabel="expected accuracy of the picked cell (%)",
+            title=f"{label} label (random pick: {floor:.2f} % at every N, off the scale)",
+        )
         bottom.axhline(0.0, color="k", lw=0.8)
         bottom.set(xscale="log", xlabel="N, cells sampled (log scale)", ylabel="score minus oracle (points)")
     size = readable_fontsize(fig)
@@ -263,8 +266,15 @@ def pool_cost() -> pd.DataFrame:
         values = scores[column].astype(float).to_numpy() if column in scores else np.array([])
         values = values[np.isfinite(values)]
         median = float(np.median(values)) if values.size else float("nan")
-        out.append({"score": name, "cells timed": int(values.size), "median CPU s / cell": median,
-                    f"CPU h / pool of {pool}": median * pool / 3600, "scores version": version})  # fmt: skip
+        out.append(
+            {
+                "score": name,
+                "cells timed": int(values.size),
+                "median CPU s / cell": median,
+                f"CPU h / pool of {pool}": median * pool / 3600,
+                "scores version": version,
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -337,11 +347,22 @@ def published_beside_ours(rows: pd.DataFrame, published: pd.DataFrame | None = N
                 hit = ours[(ours["score"] == score) & (ours["size"] == size)]
                 row = hit.iloc[0] if len(hit) else None
                 mean = float(row["mean"]) if row is not None else float("nan")
-                out.append({"published": pub.method, "published column": f"CIFAR-10 {split}",
-                            "published (printed)": pub.accuracy_printed, "published mean": pub.accuracy_mean,
-                            "published sd": pub.accuracy_std, "published runs": pub.runs, "our label": label,
-                            "our score": SCORE_NAMES[score], "our N": size,
-                            "our method": _method(row), "our mean": mean,
-                            "our sd": float(row["sd"]) if row is not None else float("nan"),
-                            "ours - published": mean - pub.accuracy_mean, "label difference": difference})  # fmt: skip
+                out.append(
+                    {
+                        "published": pub.method,
+                        "published column": f"CIFAR-10 {split}",
+                        "published (printed)": pub.accuracy_printed,
+                        "published mean": pub.accuracy_mean,
+                        "published sd": pub.accuracy_std,
+                        "published runs": pub.runs,
+                        "our label": label,
+                        "our score": SCORE_NAMES[score],
+                        "our N": size,
+                        "our method": _method(row),
+                        "our mean": mean,
+                        "our sd": float(row["sd"]) if row is not None else float("nan"),
+                        "ours - published": mean - pub.accuracy_mean,
+                        "label difference": difference,
+                    }
+                )
     return pd.DataFrame(out)

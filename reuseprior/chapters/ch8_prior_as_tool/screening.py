@@ -217,8 +217,12 @@ class ScreeningDesign:
         the dataset, the proposals per slot and the arms' screens."""
         config = self.config(0, (1, self.image_size, self.image_size), 10).to_dict()
         config.pop("seed")
-        return {"config": config, "dataset": self.dataset, "candidates": self.candidates,
-                "screens": {a: SCREENS[a] for a in self.arms}}  # fmt: skip
+        return {
+            "config": config,
+            "dataset": self.dataset,
+            "candidates": self.candidates,
+            "screens": {a: SCREENS[a] for a in self.arms},
+        }
 
     def spend(self) -> int:
         """The batches every run trains: ``epochs * sample_size * min_batches``."""
@@ -360,9 +364,18 @@ def screening_run(
     :func:`time.time`) passed first (checked between generations). One thread, float32 (chapter 3's CPU
     study's precision)."""
     run = {"study": study, "dataset": dataset, "arm": arm, "seed": seed}
-    return run_population(spec, run, start=_load_or_start, frames=_frames, label=f"{arm}/seed {seed}",
-                          image_size=spec.design.image_size, data_dir=data_dir, checkpoint_root=checkpoint_root,
-                          deadline=deadline, progress=progress)  # fmt: skip
+    return run_population(
+        spec,
+        run,
+        start=_load_or_start,
+        frames=_frames,
+        label=f"{arm}/seed {seed}",
+        image_size=spec.design.image_size,
+        data_dir=data_dir,
+        checkpoint_root=checkpoint_root,
+        deadline=deadline,
+        progress=progress,
+    )
 
 
 def _generations(pop: Population) -> pd.DataFrame:
@@ -377,8 +390,13 @@ def _generations(pop: Population) -> pd.DataFrame:
     screening = pd.DataFrame(pop.metadata.get("screening", []), columns=["generation", "proposals", "found"])
     counts = screening.groupby("generation")[["proposals", "found"]].sum()
     counts = counts.reindex(log["generation"], fill_value=0).to_numpy()
-    return log.assign(batches=batches, batches_total=np.cumsum(batches), best_val_acc=best_val,
-                      proposals=counts[:, 0], found=counts[:, 1])  # fmt: skip
+    return log.assign(
+        batches=batches,
+        batches_total=np.cumsum(batches),
+        best_val_acc=best_val,
+        proposals=counts[:, 0],
+        found=counts[:, 1],
+    )
 
 
 def _summary(pop: Population, log: pd.DataFrame, seconds: float, cpu: float) -> dict[str, Any]:
@@ -438,9 +456,17 @@ def matched_spend(generations: pd.DataFrame, levels: pd.DataFrame) -> pd.DataFra
         for level in levels.itertuples():
             within = log[log["batches_total"] <= level.batches]
             tested = within["top_test_acc"].dropna()
-            out.append({"dataset": dataset, "arm": arm, "seed": seed, "fraction": level.fraction,
-                        "batches": level.batches, "best_test_acc": float(tested.max()) if len(tested) else math.nan,
-                        "best_val_acc": float(within["best_val_acc"].max()) if len(within) else math.nan})  # fmt: skip
+            out.append(
+                {
+                    "dataset": dataset,
+                    "arm": arm,
+                    "seed": seed,
+                    "fraction": level.fraction,
+                    "batches": level.batches,
+                    "best_test_acc": float(tested.max()) if len(tested) else math.nan,
+                    "best_val_acc": float(within["best_val_acc"].max()) if len(within) else math.nan,
+                }
+            )
     return pd.DataFrame(out, columns=columns)
 
 
@@ -459,13 +485,24 @@ def paired_differences(
     (:func:`reuseprior.reporting.verdicts.paired_differences`), with :data:`CLAIM` and its verdict;
     ``primary`` marks the full spend (the largest level)."""
     claim, text = CLAIM
-    table = verdicts.paired_differences(matched, [Comparison(treatment, control, claim)], arm="arm", metrics=[metric],
-                                        by=("fraction", "batches"), scale=100.0, confidence=confidence,
-                                        resamples=resamples, seed=seed)  # fmt: skip
+    table = verdicts.paired_differences(
+        matched,
+        [Comparison(treatment, control, claim)],
+        arm="arm",
+        metrics=[metric],
+        by=("fraction", "batches"),
+        scale=100.0,
+        confidence=confidence,
+        resamples=resamples,
+        seed=seed,
+    )
     out = table.drop(columns=["treatment", "control", "metric", "claim", "rule verdict"]).rename(
-        columns={"difference": f"{treatment} - {control} (pp)", "wins": f"seeds {treatment} better",
-                 "losses": f"seeds {control} better"}
-    )  # fmt: skip
+        columns={
+            "difference": f"{treatment} - {control} (pp)",
+            "wins": f"seeds {treatment} better",
+            "losses": f"seeds {control} better",
+        }
+    )
     out.insert(2, "primary", out["fraction"] == matched["fraction"].max())
     out["claim"] = f"{claim}: {text}"
     out["verdict"] = table["rule verdict"]
@@ -504,12 +541,23 @@ def plan_cost(spec: StudySpec) -> pd.DataFrame:
         basis = mine if len(mine) else stored
         cpu = float(basis["cpu_seconds"].median() / 60) if len(basis) else math.nan
         wall = float(basis["seconds"].median() / 60) if len(basis) else math.nan
-        rows.append({"arm": arm, "runs timed": len(mine), "from": arm if len(mine) else "all stored runs",
-                     "CPU min / run (median)": cpu, "wall min / run (median)": wall,
-                     "CPU h, planned runs": cpu * len(spec.seeds) / 60})  # fmt: skip
+        rows.append(
+            {
+                "arm": arm,
+                "runs timed": len(mine),
+                "from": arm if len(mine) else "all stored runs",
+                "CPU min / run (median)": cpu,
+                "wall min / run (median)": wall,
+                "CPU h, planned runs": cpu * len(spec.seeds) / 60,
+            }
+        )
     table = pd.DataFrame(rows)
-    total = {"arm": "plan", "runs timed": len(stored), "from": "the rows above",
-             "CPU h, planned runs": table["CPU h, planned runs"].sum()}  # fmt: skip
+    total = {
+        "arm": "plan",
+        "runs timed": len(stored),
+        "from": "the rows above",
+        "CPU h, planned runs": table["CPU h, planned runs"].sum(),
+    }
     return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
 
 
@@ -525,8 +573,14 @@ def spend_figure(generations: pd.DataFrame, spec: StudySpec, floor: float | None
     for (arm, _), log in generations.groupby(["arm", "seed"], sort=True):
         tested = log.dropna(subset=["top_test_acc"])
         best = 100 * tested["top_test_acc"].cummax()
-        ax.step(tested["batches_total"], best, where="post", color=colours.get(arm, "k"), alpha=0.8,
-                label=None if arm in seen else f"{arm} (one line per seed)")  # fmt: skip
+        ax.step(
+            tested["batches_total"],
+            best,
+            where="post",
+            color=colours.get(arm, "k"),
+            alpha=0.8,
+            label=None if arm in seen else f"{arm} (one line per seed)",
+        )
         seen.add(arm)
     for batches in levels["batches"]:
         ax.axvline(batches, color="grey", ls=":", lw=1)
@@ -538,8 +592,11 @@ def spend_figure(generations: pd.DataFrame, spec: StudySpec, floor: float | None
         ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     runs = generations.groupby(["arm", "seed"]).ngroups if len(generations) else 0
-    caption(fig, f"data: {spec.design.dataset} at {spec.design.image_size}x{spec.design.image_size} px, study "
-                 f"{spec.name}, plan {spec.plan}: {runs} stored runs (data/ch8_screening_generations.csv)")  # fmt: skip
+    caption(
+        fig,
+        f"data: {spec.design.dataset} at {spec.design.image_size}x{spec.design.image_size} px, study "
+        f"{spec.name}, plan {spec.plan}: {runs} stored runs (data/ch8_screening_generations.csv)",
+    )
     return fig
 
 

@@ -99,10 +99,17 @@ def run_criteria_table(runs: pd.DataFrame, generations: pd.DataFrame, floors: pd
             "above floor": bool(test > floor["test_top1"]),
         }
         rows.append(
-            {"arm": run.arm, "seed": int(run.seed), "final top test top-1": test,
-             "floor test top-1": floor["test_top1"], "final top train top-1": train,
-             "floor train top-1": floor["train_top1"], **criteria, "counts": all(criteria.values())}
-        )  # fmt: skip
+            {
+                "arm": run.arm,
+                "seed": int(run.seed),
+                "final top test top-1": test,
+                "floor test top-1": floor["test_top1"],
+                "final top train top-1": train,
+                "floor train top-1": floor["train_top1"],
+                **criteria,
+                "counts": all(criteria.values()),
+            }
+        )
     return pd.DataFrame(rows).sort_values(["seed", "arm"], kind="stable").reset_index(drop=True)
 
 

@@ -22,10 +22,13 @@ STORED_RUNS = paths.DATA_DIR / "nb201_search_runs.csv"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("run", "status"), help="run the pending runs, or show what is stored")
     parser.add_argument(
-        "--only", action="append", default=[], metavar="COLUMN=VALUE",
+        "--only",
+        action="append",
+        default=[],
+        metavar="COLUMN=VALUE",
         help=f"only runs whose key column ({', '.join(KEY_COLUMNS)}) has this value, e.g. protocol=naswot "
         "(repeatable; values of one column are alternatives)",
-    )  # fmt: skip
+    )
     parser.add_argument("--max-runs", type=positive_int, default=None, help="store at most this many new runs")
     parser.add_argument(
         "--store", type=Path, default=None, help=f"the runs CSV (default: {STORED_RUNS.relative_to(paths.ROOT)})"

@@ -82,32 +82,42 @@ DEFAULTS: dict[str, Any] = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", choices=sorted(STUDIES), help="the study: " + "; ".join(
-        f"{k}: {v.chapter}" for k, v in STUDIES.items()))  # fmt: skip
+    parser.add_argument(
+        "name", choices=sorted(STUDIES), help="the study: " + "; ".join(f"{k}: {v.chapter}" for k, v in STUDIES.items())
+    )
     actions = sorted({*ACTIONS, *(a for s in STUDIES.values() for a in s.actions)})
     parser.add_argument("action", choices=actions, help="run, status, or the study's own (see the module help)")
     parser.add_argument("--seeds", type=int, nargs="+", help="only these seeds (of the study's)")
     parser.add_argument(
-        "--only", action="append", default=[], metavar="COLUMN=VALUE",
+        "--only",
+        action="append",
+        default=[],
+        metavar="COLUMN=VALUE",
         help="only runs whose key column has this value, e.g. dataset=mnist, mode=evolve, model=V2-B0-shared, "
         "config=scope, arm=pg (repeatable; values of one column are alternatives)",
-    )  # fmt: skip
+    )
     parser.add_argument("--max-runs", type=positive_int, default=None, help="store at most this many new runs")
     parser.add_argument("--workers", type=positive_int, default=None, help="LocalCluster workers (default: 1/core)")
     parser.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (instead)")
     parser.add_argument("--max-memory-gb", type=positive_float, default=None, help="memory limit per worker (GiB)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--store", type=Path, default=None, help="the runs CSV (default: the study's in data/)")
-    parser.add_argument("--profile", choices=sorted({*PROFILES, *CH4_PROFILES}), default="quick",
-                        help="whose studies: ch7 full, paper or quick; ch4 cpu (its default) or gpu")  # fmt: skip
+    parser.add_argument(
+        "--profile",
+        choices=sorted({*PROFILES, *CH4_PROFILES}),
+        default="quick",
+        help="whose studies: ch7 full, paper or quick; ch4 cpu (its default) or gpu",
+    )
     parser.add_argument("--device", default="cpu", help='"cpu", "cuda" or "auto" (default: cpu)')
     parser.add_argument("--threads", type=positive_int, default=1, help="PyTorch threads per run (default: 1)")
     parser.add_argument("--data-dir", type=Path, default=None, help="datasets folder (default: build/datasets)")
     parser.add_argument("--download", action="store_true", help="let torchvision download a missing dataset")
     parser.add_argument(
-        "--max-minutes", type=positive_float, default=None,
+        "--max-minutes",
+        type=positive_float,
+        default=None,
         help="stop runs after this long: between generations (ch3, ch8), at an epoch boundary (ch4), resumed later",
-    )  # fmt: skip
+    )
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

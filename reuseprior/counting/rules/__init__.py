@@ -61,7 +61,8 @@ Adding a rule::
         yield x, cout.map(lambda m: ...)   # count for operand x
 
 ``cout`` is a :class:`~reuseprior.counting.scaled.Scaled` (or a list of them, one per
-output, for multi-output ops); ``ctx`` is the :class:`~reuseprior.counting.sweep.SweepContext`.
+output, for multi-output ops); ``ctx`` is the sweep's
+:class:`~reuseprior.counting.rules.helpers.RuleContext` (a :class:`~reuseprior.counting.sweep.SweepContext`).
 """
 
 from __future__ import annotations
@@ -82,7 +83,13 @@ from reuseprior.counting.rules import (
     reduction,
     views,
 )
-from reuseprior.counting.rules.helpers import RuleFn, aten, carries_counts, shape_of, sum_to_shape, val
+from reuseprior.counting.rules.helpers import (
+    RuleFn,
+    aten,
+    carries_counts,
+    shape_of,
+    sum_to_shape,
+)
 from reuseprior.counting.rules.indexing import NO_COUNT_OPS
 from reuseprior.counting.rules.views import VIEW_LIKE
 
@@ -97,7 +104,6 @@ __all__ = [
     "carries_counts",
     "shape_of",
     "sum_to_shape",
-    "val",
 ]
 
 

@@ -4,19 +4,18 @@ shape of the operand it is delivered to."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 import torch
 import torch.fx as fx
 
+from reuseprior.counting.capture import CapturedGraph
 from reuseprior.counting.scaled import Scaled
-
-if TYPE_CHECKING:  # the sweep imports the rules: annotation only
-    from reuseprior.counting.sweep import SweepContext
 
 aten = torch.ops.aten
 
 __all__ = [
+    "RuleContext",
     "RuleFn",
     "RuleTable",
     "aten",
@@ -29,8 +28,32 @@ __all__ = [
     "val",
 ]
 
+
+class RuleContext(Protocol):
+    """What a rule reads of the sweep it runs in (:class:`reuseprior.counting.sweep.SweepContext` is
+    one): the captured graph, the discount ``gamma``, which nodes carry counts back to the parameters
+    (:meth:`needs`), which operands are weights (:meth:`is_weight`), and where a batch norm's channel
+    counts go (:meth:`record_batch_norm`). The rules depend on this interface, not on the sweep, which
+    imports them."""
+
+    graph: CapturedGraph
+    gamma: float
+
+    def needs(self, node: Any) -> bool:
+        """Whether ``node`` has a parameter among its ancestors (a count delivered to it reaches one)."""
+        ...
+
+    def is_weight(self, node: Any, consumer: fx.Node | None = None) -> bool:
+        """Whether ``node`` is a weight rather than a feature (for the discount)."""
+        ...
+
+    def record_batch_norm(self, node: fx.Node, chan: Scaled) -> None:
+        """Record a batch norm's per-channel count for its affine parameters."""
+        ...
+
+
 #: ``rule(node, cout, ctx)`` yields ``(operand node, count delivered to it)`` pairs
-RuleFn = Callable[[fx.Node, Any, "SweepContext"], Iterable[tuple[fx.Node, Scaled]]]
+RuleFn = Callable[[fx.Node, Any, RuleContext], Iterable[tuple[fx.Node, Scaled]]]
 
 
 class RuleTable:

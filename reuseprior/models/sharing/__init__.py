@@ -42,14 +42,11 @@ from reuseprior.models.sharing.generated import (
     CONTAINERS,
     GeneratedLayer,
     SharedContainer,
-    WeightSource,
     generated_layers,
     materialize_layers,
-    replace_modules,
     weight_sources,
 )
 from reuseprior.models.sharing.scope import (
-    TABLE_4_2_PUBLISHED,
     ModuleKey,
     as_published_share_key,
     conv_scope_key,
@@ -62,11 +59,9 @@ from reuseprior.models.sharing.stores import share_stores
 
 __all__ = [
     "SCHEMES",
-    "TABLE_4_2_PUBLISHED",
     "GeneratedLayer",
     "SharedContainer",
     "ModuleKey",
-    "WeightSource",
     "as_published_share_key",
     "conv_scope_key",
     "corrected_share_key",
@@ -75,7 +70,6 @@ __all__ = [
     "materialize",
     "parameter_count_table",
     "register_scheme",
-    "replace_modules",
     "resolve_budget",
     "share",
     "share_parameters",

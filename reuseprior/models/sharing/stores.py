@@ -554,9 +554,8 @@ def share_stores(
         ``model`` with one :class:`ParameterStore` per store under
         ``model.weight_sources`` (``ssn_store0``, ``ssn_store1``, ...).
     """
-    _check_options(unknown, generator, upsampler, mapping, seed,
-                   max_templates=max_templates, embedding_size=embedding_size, mask_window=mask_window,
-                   mapping_templates=mapping_templates)  # fmt: skip
+    knobs = {"max_templates": max_templates, "embedding_size": embedding_size, "mask_window": mask_window}
+    _check_options(unknown, generator, upsampler, mapping, seed, **knobs, mapping_templates=mapping_templates)
     layers = _shared_layers(model, exclude)
     if not layers:
         raise SharingError("the model has no nn.Conv2d or nn.Linear left to share (after exclude)")
@@ -579,15 +578,22 @@ def share_stores(
         embedding_size=embedding_size,
     )
     shapes = {name: tuple(m.weight.shape) for name, m in layers}
-    layout = _StoreLayout([[(key, shapes[key]) for key in group] for group in groups], generator, upsampler,
-                          max_templates, embedding_size, mask_window)  # fmt: skip
-    weights = [sum(sizes_of[key] for key in group) for group in groups]
-    if budget is None:
-        sizes = [max(sizes_of[key] for key in group) for group in groups]
-    else:
-        sizes = _sizes_for_budget(layout, budget, unshared, weights)
+    groups_of_shapes = [[(key, shapes[key]) for key in group] for group in groups]
+    layout = _StoreLayout(groups_of_shapes, generator, upsampler, max_templates, embedding_size, mask_window)
+    sizes = _store_sizes(layout, groups, sizes_of, budget, unshared)
     _install_stores(model, layout, sizes, seed=int(seed))
     return model
+
+
+def _store_sizes(
+    layout: _StoreLayout, groups: list[list[str]], sizes_of: Mapping[str, int], budget: int | None, unshared: int
+) -> list[int]:
+    """Each store's size: its largest layer's without a budget (Table 12(c)), else the sizes that meet
+    ``budget`` with the ``unshared`` parameters (:func:`_sizes_for_budget`)."""
+    if budget is None:
+        return [max(sizes_of[key] for key in group) for group in groups]
+    weights = [sum(sizes_of[key] for key in group) for group in groups]
+    return _sizes_for_budget(layout, budget, unshared, weights)
 
 
 def store_summary(model: nn.Module) -> pd.DataFrame:

@@ -29,76 +29,34 @@ not hidden, in the returned :class:`Step` objects):
 
 from __future__ import annotations
 
-from reuseprior.priors.derivations.hypothetical import (  # noqa: F401
-    hypothetical_closed_forms,
-    hypothetical_prior,
-    mirror_identity,
-    path_discounted_mlp,
-)
 from reuseprior.priors.derivations.steps import (  # noqa: F401
-    G_BIAS,
-    G_NO_BIAS,
-    N_I,
-    N_O,
-    SYMBOLS,
     D,
     Derivation,
-    E_sym,
-    Step,
-    _equal,
-    _estimates,
-    _gt1,
-    _simplify,
-    a,
-    b,
-    beta,
-    d,
-    differs,
-    g,
-    gamma,
     identity,
-    j,
     limit_step,
     mlp_closed_forms,
     omega,
-    u,
 )
 from reuseprior.priors.derivations.table import (  # noqa: F401
-    _NUMERIC_CACHE,
-    _fraction,
     all_derivations,
     evaluate,
     proof_table,
 )
 from reuseprior.priors.derivations.theorems import (  # noqa: F401
-    approximation_5_20,
-    corollary2_entropy,
     evaluate_constant,
-    lemma3_partition_function,
-    limit_constants,
     performance_estimate,
-    theorem3_expected_energy,
     theorem4_energy_limit,
     theorem5_entropy_limit,
 )
 
 __all__ = [
     "Derivation",
-    "Step",
     "all_derivations",
-    "approximation_5_20",
-    "corollary2_entropy",
     "evaluate",
     "evaluate_constant",
-    "limit_constants",
-    "hypothetical_prior",
-    "lemma3_partition_function",
-    "mirror_identity",
     "mlp_closed_forms",
-    "path_discounted_mlp",
     "performance_estimate",
     "proof_table",
-    "theorem3_expected_energy",
     "theorem4_energy_limit",
     "theorem5_entropy_limit",
 ]

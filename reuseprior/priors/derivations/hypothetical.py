@@ -8,11 +8,8 @@ from reuseprior.priors.derivations.steps import (
     D,
     Derivation,
     Step,
-    _equal,
-    _estimates,
-    _gt1,
-    _simplify,
     a,
+    above_one,
     b,
     d,
     g,
@@ -21,6 +18,9 @@ from reuseprior.priors.derivations.steps import (
     limit_step,
     mlp_closed_forms,
     omega,
+    prior_estimates,
+    simplified,
+    sympy_equal,
     u,
 )
 
@@ -42,16 +42,16 @@ def hypothetical_prior() -> Derivation:
     q = 1 / (1 + u)  # 1/ω written as a base of its own: sympy sums q**j far faster than ω**(-j)
 
     def _sum(expr: sp.Expr) -> sp.Expr:
-        return sp.summation(sp.powsimp(_gt1(expr)).subs((1 + u) ** (-j), q**j), (j, 0, D - 1))
+        return sp.summation(sp.powsimp(above_one(expr)).subs((1 + u) ** (-j), q**j), (j, 0, D - 1))
 
     z_sum = _sum(g * sp.exp(-bet * j))
-    E_sum = _sum(j * omega ** (-j) * g) / _gt1(hc["z"])
+    E_sum = _sum(j * omega ** (-j) * g) / above_one(hc["z"])
     p = hc["p_j"]
     # ln p_j is linear in j (sympy computes it); sum g ω^{-j} (c0 + c1 j) with symbolic c0, c1, then substitute
     logp = sp.expand_log(sp.log(p), force=True)
     c0, c1 = logp.subs(j, 0), sp.diff(logp, j)
     C0, C1 = sp.symbols("C0 C1", real=True)
-    gibbs = -(_sum(g * omega ** (-j) * (C0 + C1 * j)) / _gt1(hc["z"])).subs({C0: _gt1(c0), C1: _gt1(c1)})
+    gibbs = -(_sum(g * omega ** (-j) * (C0 + C1 * j)) / above_one(hc["z"])).subs({C0: above_one(c0), C1: above_one(c1)})
     steps = [
         identity("probability: e^{-βE_j}/z = ω^{-j}/z with E_j = j, β = ln ω", sp.exp(-bet * j) / hc["z"], p),
         identity("ln p_j is linear in j: ln p_j = c0 + c1 j", logp, c0 + c1 * j),
@@ -60,24 +60,24 @@ def hypothetical_prior() -> Derivation:
             "identity",
             sp.Sum(g * omega ** (-j), (j, 0, D - 1)),
             hc["z"],
-            _simplify(z_sum - _gt1(hc["z"])),
-            _simplify(z_sum - _gt1(hc["z"])) == 0,
+            simplified(z_sum - above_one(hc["z"])),
+            simplified(z_sum - above_one(hc["z"])) == 0,
         ),
         Step(
             "expected energy Σ_j j ω^{-j} g / z (sympy summation)",
             "identity",
             sp.Sum(j * omega ** (-j) * g, (j, 0, D - 1)) / hc["z"],
             hc["E"],
-            _simplify(E_sum - _gt1(hc["E"])),
-            _simplify(E_sum - _gt1(hc["E"])) == 0,
+            simplified(E_sum - above_one(hc["E"])),
+            simplified(E_sum - above_one(hc["E"])) == 0,
         ),
         Step(
             "entropy ln z + β<E> = -Σ g p ln p (sympy summation)",
             "identity",
             -sp.Sum(g * p * sp.log(p), (j, 0, D - 1)),
             hc["H"],
-            _simplify(gibbs - _gt1(hc["H"])),
-            _simplify(gibbs - _gt1(hc["H"])) == 0,
+            simplified(gibbs - above_one(hc["H"])),
+            simplified(gibbs - above_one(hc["H"])) == 0,
         ),
         limit_step("z → g ω/(ω-1)", hc["z"], g * omega / (omega - 1)),
         limit_step("<E> → 1/(ω-1)", hc["E"], 1 / (omega - 1)),
@@ -88,11 +88,11 @@ def hypothetical_prior() -> Derivation:
         ),
         limit_step(
             "P'G (NI = NO = ω) → ln(ω²/(ω-1)): no reward for depth",
-            _estimates(hc["E"], hc["S"], g, omega, omega)["PG_prime"],
+            prior_estimates(hc["E"], hc["S"], g, omega, omega)["PG_prime"],
             sp.log(omega**2 / (omega - 1)),
         ),
     ]
-    est = _estimates(hc["E"], hc["S"], g, omega, omega)
+    est = prior_estimates(hc["E"], hc["S"], g, omega, omega)
     return Derivation(
         "Hypothetical prior",
         "section 5.4.1",
@@ -131,14 +131,14 @@ def path_discounted_mlp() -> Derivation:
     """
     cf = mlp_closed_forms(b, params_per_layer=g, offset=a)
     z, E, H = cf["z"], cf["E"], cf["H"]
-    z_sum = sp.summation(_gt1(g * sp.exp(a) * b**d, b), (d, 0, D - 1))
-    E_sum = sp.summation(_gt1(g * sp.exp(a) * b**d / z * (a + d * sp.log(b)), b), (d, 0, D - 1))
+    z_sum = sp.summation(above_one(g * sp.exp(a) * b**d, b), (d, 0, D - 1))
+    E_sum = sp.summation(above_one(g * sp.exp(a) * b**d / z * (a + d * sp.log(b)), b), (d, 0, D - 1))
     binv = 1 / (1 + u)  # b < 1
     E_small = sp.limit(E.subs(b, binv), D, sp.oo)
     H_small = sp.limit(H.subs(b, binv), D, sp.oo)
     E_small_expected = a + b * sp.log(b) / (1 - b)
     H_small_expected = sp.log(g / (1 - b)) - b * sp.log(b) / (1 - b)
-    est = _estimates(E, cf["S"], g, omega, omega)
+    est = prior_estimates(E, cf["S"], g, omega, omega)
     P_small = sp.limit(est["PG_prime"].subs(b, binv), D, sp.oo)
     P_small_expected = sp.log((E_small_expected + 1) * omega)
     steps = [
@@ -147,16 +147,16 @@ def path_discounted_mlp() -> Derivation:
             "identity",
             sp.Sum(g * sp.exp(a) * b**d, (d, 0, D - 1)),
             z,
-            _simplify(z_sum - _gt1(z, b)),
-            _simplify(z_sum - _gt1(z, b)) == 0,
+            simplified(z_sum - above_one(z, b)),
+            simplified(z_sum - above_one(z, b)) == 0,
         ),
         Step(
             "<E> = Σ_d g p_d (a + d ln b) (b>1, summation)",
             "identity",
             sp.Sum(g * sp.exp(a) * b**d / z * (a + d * sp.log(b)), (d, 0, D - 1)),
             E,
-            _simplify(E_sum - _gt1(E, b)),
-            _simplify(E_sum - _gt1(E, b)) == 0,
+            simplified(E_sum - above_one(E, b)),
+            simplified(E_sum - above_one(E, b)) == 0,
         ),
         identity("γ = 1 (b = ω, a = 0) is Theorem 3", E.subs({b: omega, a: 0}), mlp_closed_forms()["E"]),
         limit_step(
@@ -168,7 +168,7 @@ def path_discounted_mlp() -> Derivation:
             sp.Limit(E, D, sp.oo),
             E_small_expected,
             E_small,
-            _equal(E_small, E_small_expected.subs(b, binv)),
+            sympy_equal(E_small, E_small_expected.subs(b, binv)),
         ),
         Step(
             "b < 1: H → ln(g/(1-b)) - b ln b/(1-b)",
@@ -176,7 +176,7 @@ def path_discounted_mlp() -> Derivation:
             sp.Limit(H, D, sp.oo),
             H_small_expected,
             H_small,
-            _equal(H_small, H_small_expected.subs(b, binv)),
+            sympy_equal(H_small, H_small_expected.subs(b, binv)),
         ),
         Step(
             "b < 1: P'G (NI = NO = ω) → ln((<E>_∞ + 1) ω): no reward for depth",
@@ -184,7 +184,7 @@ def path_discounted_mlp() -> Derivation:
             sp.Limit(est["PG_prime"], D, sp.oo),
             P_small_expected,
             P_small,
-            _equal(P_small, P_small_expected.subs(b, binv)),
+            sympy_equal(P_small, P_small_expected.subs(b, binv)),
         ),
     ]
     return Derivation(

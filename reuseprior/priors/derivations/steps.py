@@ -87,12 +87,14 @@ class Derivation:
         return self.latex()
 
 
-def _gt1(expr: sp.Expr, var: sp.Symbol = omega) -> sp.Expr:
+def above_one(expr: sp.Expr, var: sp.Symbol = omega) -> sp.Expr:
     """Substitute ``var = 1 + u`` (``u > 0``) so sympy knows ``var > 1``."""
     return sp.sympify(expr).subs(var, 1 + u)
 
 
-def _simplify(expr: sp.Expr) -> sp.Expr:
+def simplified(expr: sp.Expr) -> sp.Expr:
+    """``expr`` simplified as far as the derivations need: logarithms expanded, then sympy's simplify,
+    powers and sums combined, and rational constants made exact."""
     expr = sp.expand_log(sp.sympify(expr), force=False)
     out = sp.simplify(expr)
     if out != 0:
@@ -102,12 +104,12 @@ def _simplify(expr: sp.Expr) -> sp.Expr:
     return out
 
 
-def _equal(x: sp.Expr, y: sp.Expr) -> bool:
+def sympy_equal(x: sp.Expr, y: sp.Expr) -> bool:
     """``x == y`` by ``simplify(x - y) == 0``, or ``exp(x) == exp(y)`` (exp is
     injective on the reals; helps sympy with differences of logarithms)."""
-    if _simplify(x - y) == 0:
+    if simplified(x - y) == 0:
         return True
-    return _simplify(sp.exp(x) - sp.exp(y)) == 0
+    return simplified(sp.exp(x) - sp.exp(y)) == 0
 
 
 def identity(description: str, lhs: sp.Expr, rhs: sp.Expr, *, over: tuple[sp.Symbol, ...] = (omega,)) -> Step:
@@ -115,8 +117,8 @@ def identity(description: str, lhs: sp.Expr, rhs: sp.Expr, *, over: tuple[sp.Sym
     ``over`` taken ``> 1``)."""
     diff = sp.sympify(lhs) - sp.sympify(rhs)
     for var in over:
-        diff = _gt1(diff, var)
-    res = _simplify(diff)
+        diff = above_one(diff, var)
+    res = simplified(diff)
     return Step(description, "identity", lhs, rhs, res, res == 0)
 
 
@@ -134,9 +136,9 @@ def limit_step(
     e = sp.sympify(expr)
     exp_ = sp.sympify(expected)
     for v in over:
-        e, exp_ = _gt1(e, v), _gt1(exp_, v)
+        e, exp_ = above_one(e, v), above_one(exp_, v)
     res = sp.limit(e, var, point)
-    ok = _equal(res, exp_)
+    ok = sympy_equal(res, exp_)
     lhs = sp.Limit(show if show is not None else expr, var, point)
     back = sp.simplify(res.subs(u, omega - 1)) if over else res
     return Step(description, "limit", lhs, expected, back, ok)
@@ -168,7 +170,7 @@ def mlp_closed_forms(
     return {"z": z, "E": E, "H": H, "S": S, "p_d": p}
 
 
-def _estimates(
+def prior_estimates(
     E: sp.Expr, S: sp.Expr, gg: sp.Expr, n_in: sp.Expr, n_out: sp.Expr, units: Literal["nats", "bits"] = "nats"
 ) -> dict[str, sp.Expr]:
     """Eqs. 4.7, 4.8 and the printed 5.19 for ``NG = gD``, ``|G| = NI + NO + gD``.

@@ -22,11 +22,11 @@ from reuseprior.priors.derivations.steps import (
     N_O,
     D,
     Derivation,
-    _estimates,
     a,
     gamma,
     mlp_closed_forms,
     omega,
+    prior_estimates,
 )
 from reuseprior.priors.derivations.theorems import (
     approximation_5_20,
@@ -120,7 +120,7 @@ def evaluate(
             cf = mlp_closed_forms(gamma * omega, params_per_layer=gg, offset=a)
         else:
             raise ValueError(f"prior must be 'reusability', 'hypothetical' or 'path_discounted', got {prior!r}")
-        est = _estimates(cf["E"], cf["S"], gg, N_I, N_O, units)
+        est = prior_estimates(cf["E"], cf["S"], gg, N_I, N_O, units)
         k = 1 if units == "nats" else 1 / sp.log(2)
         _NUMERIC_CACHE[key] = {
             "log_z": sp.log(cf["z"]),

@@ -11,9 +11,7 @@ from reuseprior.priors.derivations.steps import (
     Derivation,
     E_sym,
     Step,
-    _estimates,
-    _gt1,
-    _simplify,
+    above_one,
     beta,
     d,
     differs,
@@ -23,6 +21,8 @@ from reuseprior.priors.derivations.steps import (
     limit_step,
     mlp_closed_forms,
     omega,
+    prior_estimates,
+    simplified,
 )
 
 
@@ -33,7 +33,7 @@ def lemma3_partition_function(params_per_layer: sp.Expr = g) -> Derivation:
     cf = mlp_closed_forms(omega, params_per_layer=gg)
     z = cf["z"]
     z_sum = sp.summation(gg * omega**d, (d, 0, D - 1))
-    z_sum_gt1 = sp.summation(_gt1(gg * omega**d), (d, 0, D - 1))
+    z_sum_gt1 = sp.summation(above_one(gg * omega**d), (d, 0, D - 1))
     boltz = sp.exp(-(-1) * d * sp.log(omega)) / z  # eq. 5.7 with E_d = d ln ω, β = -1  # noqa: B002 - sympy expression -(-1), not a decrement
     steps = [
         identity("eq. 5.9: NC = Σ_d g ω^d (sympy summation) equals the closed form", z_sum, z)
@@ -43,8 +43,8 @@ def lemma3_partition_function(params_per_layer: sp.Expr = g) -> Derivation:
             "identity",
             sp.Sum(gg * omega**d, (d, 0, D - 1)),
             z,
-            _simplify(z_sum_gt1 - _gt1(z)),
-            _simplify(z_sum_gt1 - _gt1(z)) == 0,
+            simplified(z_sum_gt1 - above_one(z)),
+            simplified(z_sum_gt1 - above_one(z)) == 0,
         ),
         identity(
             "Lemma 2: Σ g e^{-βE_d} with β=-1, E_d=d ln ω is the same sum (summand)",
@@ -56,15 +56,15 @@ def lemma3_partition_function(params_per_layer: sp.Expr = g) -> Derivation:
         ),
         identity("eq. 5.10 from the Boltzmann distribution 5.7", boltz, cf["p_d"]),
     ]
-    norm = sp.summation(_gt1(gg * cf["p_d"]), (d, 0, D - 1))
+    norm = sp.summation(above_one(gg * cf["p_d"]), (d, 0, D - 1))
     steps.append(
         Step(
             "normalisation Σ_d g p_d = 1",
             "identity",
             sp.Sum(gg * cf["p_d"], (d, 0, D - 1)),
             sp.Integer(1),
-            _simplify(norm - 1),
-            _simplify(norm - 1) == 0,
+            simplified(norm - 1),
+            simplified(norm - 1) == 0,
         )
     )
     return Derivation("Lemma 3", "eqs. 5.9-5.11", {"z": z, r"p(w_i)": cf["p_d"]}, steps)
@@ -83,8 +83,8 @@ def theorem3_expected_energy() -> Derivation:
     # 5.14 by induction on D: F(D) = Σ_{j=1}^{D} (j-1) ω^{j-2}; F(1) = 0, F(D+1) - F(D) = D ω^{D-1}
     base_case = dz.subs(D, 1)
     step_case = dz.subs(D, D + 1) - dz - D * omega ** (D - 1)
-    direct = sp.summation(_gt1((j - 1) * omega ** (j - 2)), (j, 1, D))
-    expected_direct = sp.summation(_gt1(g * omega**d / z * d * sp.log(omega)), (d, 0, D - 1))
+    direct = sp.summation(above_one((j - 1) * omega ** (j - 2)), (j, 1, D))
+    expected_direct = sp.summation(above_one(g * omega**d / z * d * sp.log(omega)), (d, 0, D - 1))
     steps = [
         identity("eq. 5.13: summand of Σ p_i ln|C_i| rewritten", sp.expand_log(summand_def, force=True), summand_513),
         identity("eq. 5.14 base case D=1: ∂(z/g)/∂ω = 0 = Σ_{j=1}^{1} (j-1)ω^{j-2}", base_case, 0),
@@ -94,8 +94,8 @@ def theorem3_expected_energy() -> Derivation:
             "identity",
             sp.Sum((j - 1) * omega ** (j - 2), (j, 1, D)),
             dz,
-            _simplify(direct - _gt1(dz)),
-            _simplify(direct - _gt1(dz)) == 0,
+            simplified(direct - above_one(dz)),
+            simplified(direct - above_one(dz)) == 0,
         ),
         identity("printed form of ∂(z/g)/∂ω", dz, dz_printed),
         identity("eq. 5.12: plugging 5.14 into 5.13", plugged, E),
@@ -104,8 +104,8 @@ def theorem3_expected_energy() -> Derivation:
             "identity",
             sp.Sum(g * omega**d / z * d * sp.log(omega), (d, 0, D - 1)),
             E,
-            _simplify(expected_direct - _gt1(E)),
-            _simplify(expected_direct - _gt1(E)) == 0,
+            simplified(expected_direct - above_one(E)),
+            simplified(expected_direct - above_one(E)) == 0,
         ),
         Step(
             "<E> does not depend on g (bias leaves it unchanged)",
@@ -172,15 +172,15 @@ def corollary2_entropy(levels: int = 3) -> Derivation:
     ) * omega * sp.log(omega)
     steps.append(identity("eq. 5.17 = ln z(5.9) + β<E>(5.12) with β = -1", cf["H"], H517))
     p = cf["p_d"]
-    gib_mlp = -sp.summation(_gt1(g * p * sp.expand_log(sp.log(p), force=True)), (d, 0, D - 1))
+    gib_mlp = -sp.summation(above_one(g * p * sp.expand_log(sp.log(p), force=True)), (d, 0, D - 1))
     steps.append(
         Step(
             "eq. 5.17 = -Σ_d g p_d ln p_d (sympy summation)",
             "identity",
             -sp.Sum(g * p * sp.log(p), (d, 0, D - 1)),
             H517,
-            _simplify(gib_mlp - _gt1(H517)),
-            _simplify(gib_mlp - _gt1(H517)) == 0,
+            simplified(gib_mlp - above_one(H517)),
+            simplified(gib_mlp - above_one(H517)) == 0,
         )
     )
     steps.append(
@@ -278,7 +278,7 @@ def performance_estimate() -> Derivation:
     E = cf["E"]
     NG, NI, G = g * D, omega, 2 * omega + g * D
     definition = sp.log(NG * (E_sym + 1) * NI / G)  # 4.8 with E[ln|C| + 1] = <E> + 1
-    est = _estimates(E, cf["S"], g, omega, omega)
+    est = prior_estimates(E, cf["S"], g, omega, omega)
     derived, printed = est["PG_prime"], est["PG_prime_printed_5_19"]
     steps = [
         identity("eq. 4.8 with NG = gD, NI = NO = ω, <E> from 5.12", definition.subs(E_sym, E), derived),
@@ -298,7 +298,7 @@ def performance_estimate() -> Derivation:
 def approximation_5_20() -> Derivation:
     """Eq. 5.20: ``P'G ≈ ln D + ln ω + ln ln ω`` for deep MLPs (both forms)."""
     cf = mlp_closed_forms()
-    est = _estimates(cf["E"], cf["S"], g, omega, omega)
+    est = prior_estimates(cf["E"], cf["S"], g, omega, omega)
     target = sp.log(D) + sp.log(omega) + sp.log(sp.log(omega))
     middle = sp.log((g * D * (D - 1) * sp.log(omega) + 1) * omega / (2 * omega + g * D))
     steps = [

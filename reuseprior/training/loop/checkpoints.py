@@ -37,7 +37,7 @@ class EpochSampler(Sampler[int]):
         return self.n - self.start
 
 
-def _loader(
+def data_loader(
     dataset: Dataset,
     batch_size: int,
     sampler: Sampler | None,
@@ -47,6 +47,9 @@ def _loader(
     drop_last: bool,
     generator_seed: int,
 ) -> DataLoader:
+    """The loader ``fit`` draws batches from: ``sampler``'s order (None: the dataset's), ``config``'s
+    workers, pinned memory on CUDA, and its own generator seeded by ``generator_seed`` (workers' random
+    augmentations repeat on a resumed run)."""
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -74,7 +77,7 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.result = result
 
 
-def _rng_state() -> dict[str, Any]:
+def rng_state() -> dict[str, Any]:
     """Python's, NumPy's (legacy global), torch's and CUDA's generator states as
     tensors and plain numbers: what ``torch.load(weights_only=True)`` reads back."""
     py_version, py_internal, py_gauss = random.getstate()
@@ -99,7 +102,8 @@ def _rng_state() -> dict[str, Any]:
     return state
 
 
-def _set_rng_state(state: dict[str, Any]) -> None:
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the Python, NumPy, torch (and CUDA) generators from :func:`rng_state`'s ``state``."""
     py, npy = state["python"], state["numpy"]
     random.setstate((py["version"], tuple(int(v) for v in py["internal"].tolist()), py["gauss_next"]))
     np.random.set_state(
@@ -193,7 +197,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 
 #: The entries of a training checkpoint (format :data:`CHECKPOINT_FORMAT`) and their types.
-_ENTRIES: dict[str, type | tuple[type, ...]] = {
+CHECKPOINT_ENTRIES: dict[str, type | tuple[type, ...]] = {
     "config": dict,
     "model": dict,
     "optimizer": dict,
@@ -232,7 +236,10 @@ def discard_checkpoint(path: str | os.PathLike) -> None:
 _RESUMABLE_CHANGES = {"epochs", "num_workers", "eval_batch_size"}
 
 
-def _check_config(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
+def check_resumed_config(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
+    """Refuse to resume the checkpoint at ``path`` (:class:`CheckpointMismatchError`, naming every
+    difference) when its ``saved`` configuration differs from ``config`` in a setting a resumed run may
+    not change (every one but ``_RESUMABLE_CHANGES``)."""
     current = config.to_dict()
     # a setting that joined TrainConfig after the checkpoint was written had its default there
     default = {f.name: f.default for f in fields(TrainConfig)}

@@ -23,15 +23,15 @@ from reuseprior.core.progress import progress_bar
 from reuseprior.core.validation import entry_problems
 from reuseprior.training.loop.batches import DeviceTensors, device_tensors
 from reuseprior.training.loop.checkpoints import (
-    _ENTRIES,
+    CHECKPOINT_ENTRIES,
     EpochSampler,
     TrainingInterrupted,
-    _check_config,
-    _loader,
-    _rng_state,
-    _set_rng_state,
+    check_resumed_config,
+    data_loader,
     load_checkpoint,
+    rng_state,
     save_checkpoint,
+    set_rng_state,
 )
 from reuseprior.training.loop.config import (
     CHECKPOINT_FORMAT,
@@ -334,17 +334,17 @@ def _prepare(
 
 def _resume(run: _Run) -> None:
     """Continue from the checkpoint at ``run.checkpoint_path``: the settings
-    must match (:func:`_check_config`) and so must the model; every state and
+    must match (:func:`check_resumed_config`) and so must the model; every state and
     random-number generator is restored, so the run goes on bit for bit."""
     path = run.checkpoint_path
     state = load_checkpoint(path)
-    problems = entry_problems(state, _ENTRIES, non_negative=("epoch", "step_in_epoch", "train_images"))
+    problems = entry_problems(state, CHECKPOINT_ENTRIES, non_negative=("epoch", "step_in_epoch", "train_images"))
     if problems:
         raise UnreadableCheckpointError(
             f"{path} is a reuseprior training checkpoint whose entries are damaged ({'; '.join(problems)}) "
             "and cannot be resumed: start a fresh run (resume=False, or delete the file)"
         )
-    _check_config(state["config"], run.config, path)
+    check_resumed_config(state["config"], run.config, path)
     try:
         run.model.load_state_dict(state["model"])
     except (RuntimeError, ValueError) as err:  # shape/key mismatch, or tied entries that differ
@@ -358,7 +358,7 @@ def _resume(run: _Run) -> None:
         run.scaler.load_state_dict(state["scaler"])
         if run.ema is not None:
             run.ema.load_state_dict(state["ema"])
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
     except (KeyError, TypeError, AttributeError) as err:
         raise UnreadableCheckpointError(
             f"{path} is a reuseprior training checkpoint whose entries are damaged ({type(err).__name__}: {err}) "
@@ -384,7 +384,7 @@ def _write_checkpoint(run: _Run) -> None:
             "schedule": run.schedule.state_dict(),
             "scaler": run.scaler.state_dict(),
             "ema": run.ema.state_dict() if run.ema is not None else None,
-            "rng": _rng_state(),
+            "rng": rng_state(),
             "epoch": run.epoch,
             "step_in_epoch": run.step_in_epoch,
             "partial": dict(run.partial),
@@ -422,9 +422,14 @@ def _evaluate_run(run: _Run, dataset: Dataset) -> tuple[float, float]:
     """:func:`evaluate` of the evaluated weights (:meth:`_Run.eval_model`)."""
     c = run.config
     return evaluate(
-        run.eval_model(), dataset, run.device, run.eval_batch_size, c.amp, c.num_workers,
+        run.eval_model(),
+        dataset,
+        run.device,
+        run.eval_batch_size,
+        c.amp,
+        c.num_workers,
         on_device=run.device_copy(dataset),
-    )  # fmt: skip
+    )
 
 
 def _record_untrained(run: _Run, val_set: Dataset) -> None:
@@ -500,7 +505,7 @@ def _epoch_batches(run: _Run, train_set: Dataset, epoch: int):
     held = run.device_copy(train_set)
     if held is not None:
         return held.batches(sampler.order()[sampler.start :], c.batch_size, drop_last=True)
-    return _loader(
+    return data_loader(
         train_set, c.batch_size, sampler, c, run.device, drop_last=True, generator_seed=c.seed * 1_000_003 + epoch
     )
 
@@ -664,8 +669,17 @@ def fit(
             if not run.history:  # epoch 0: the untrained model
                 _record_untrained(run, val_set)
             last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
-            _train_epochs(run, train_set, val_set, last_epoch=last_epoch, deadline=deadline, sigint=sigint,
-                          progress=progress, description=description, on_step=on_step)  # fmt: skip
+            _train_epochs(
+                run,
+                train_set,
+                val_set,
+                last_epoch=last_epoch,
+                deadline=deadline,
+                sigint=sigint,
+                progress=progress,
+                description=description,
+                on_step=on_step,
+            )
         except KeyboardInterrupt:
             _checkpoint_interrupted(run)
             raise TrainingInterrupted(_result(run, "interrupted")) from None

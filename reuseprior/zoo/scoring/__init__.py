@@ -54,40 +54,24 @@ from __future__ import annotations
 from reuseprior.baselines.proxies import data_dependent_scores  # noqa: F401
 from reuseprior.core.errors import UnknownArchitectureError  # noqa: F401
 from reuseprior.zoo.scoring.fill import (  # noqa: F401
-    _rows_for,
-    _stored_archs,
-    _stored_rows,
-    _write_filled,
     fill_proxies,
     rescore_proxies,
     upgrade_scores,
 )
 from reuseprior.zoo.scoring.jobs import (  # noqa: F401
-    _BATCHES,
     ArchJob,
-    _score_task,
-    _sigterm_as_interrupt,
 )
 from reuseprior.zoo.scoring.registry import (  # noqa: F401
-    _PENDING_SINCE_VERSION,
-    _REUSE,
     EARLIER_ZOOS,
     GRADIENT_PASS_MARKER,
     REUSE_SCORES,
-    REUSE_SINCE_VERSION,
     SCORES_VERSION,
     ZOOS,
     Zoo,
-    _by_params,
-    _eval_crop,
-    _img_size,
-    _nb201_order,
     get_zoo,
     init_seed,
 )
 from reuseprior.zoo.scoring.results import (  # noqa: F401
-    _completeness,
-    _meta,
     completeness,
     default_store_path,
     export_scores,
@@ -99,28 +83,13 @@ from reuseprior.zoo.scoring.results import (  # noqa: F401
     version_complete_on,
 )
 from reuseprior.zoo.scoring.runs import (  # noqa: F401
-    _quiet,
-    _rewrite_csv,
-    _run,
-    _Session,
-    _session,
     append_rows,
     score_zoo,
 )
 from reuseprior.zoo.scoring.scores import (  # noqa: F401
-    _catalogue_row,
-    _error_messages,
-    _is_out_of_memory,
-    _message,
-    _pending_cell,
-    _plain,
-    _ran_out_of_memory,
-    _says_out_of_memory,
-    _score_columns,
     changed_scores,
     comparable_scores,
     pending_scores,
-    reusability_scores,
     score_architecture,
     shared_pass,
     since_version,
@@ -135,7 +104,6 @@ from reuseprior.zoo.store import (
 __all__ = [
     "GRADIENT_PASS_MARKER",
     "REUSE_SCORES",
-    "REUSE_SINCE_VERSION",
     "ArchJob",
     "SCORES_VERSION",
     "ZOOS",
@@ -158,7 +126,6 @@ __all__ = [
     "pending_scores",
     "published_version",
     "rescore_proxies",
-    "reusability_scores",
     "score_architecture",
     "score_zoo",
     "shared_pass",

@@ -21,17 +21,17 @@ from reuseprior.core.cpu import cpu_kernels
 from reuseprior.core.errors import UnknownArchitectureError
 from reuseprior.core.progress import progress_bar
 from reuseprior.zoo.scoring.jobs import ArchJob
-from reuseprior.zoo.scoring.registry import _REUSE, REUSE_SCORES, SCORES_VERSION, Zoo, get_zoo
-from reuseprior.zoo.scoring.results import _meta, scores_path, scores_table
-from reuseprior.zoo.scoring.runs import _run, _Session, _session
+from reuseprior.zoo.scoring.registry import REUSE_COLUMN, REUSE_SCORES, SCORES_VERSION, Zoo, get_zoo
+from reuseprior.zoo.scoring.results import scores_meta, scores_path, scores_table
+from reuseprior.zoo.scoring.runs import ScoringSession, run_arch_jobs, scoring_session
 from reuseprior.zoo.scoring.scores import (
-    _catalogue_row,
-    _error_messages,
-    _pending_cell,
-    _ran_out_of_memory,
-    _score_columns,
+    catalogue_row,
     changed_scores,
+    error_messages,
+    pending_cell,
     pending_scores,
+    ran_out_of_memory,
+    score_columns,
 )
 from reuseprior.zoo.store import (
     StoreError,
@@ -44,7 +44,7 @@ def _resized_archs(old_zoo: Zoo, zoo: Zoo, by_arch: pd.DataFrame, old_rows: list
     resized: dict[str, list[int]] = {}
     for old in old_rows if old_zoo.image_size != zoo.image_size else []:
         if old["arch"] in by_arch.index:
-            row = pd.Series(_catalogue_row(by_arch, old["arch"]))
+            row = pd.Series(catalogue_row(by_arch, old["arch"]))
             sizes = [old_zoo.size_of(row), zoo.size_of(row)]
             if sizes[0] != sizes[1]:
                 resized[old["arch"]] = sizes
@@ -57,13 +57,13 @@ def _upgraded_row(
     """A previous version's row in the new table: its identity and every score pending when its input
     was ``resized``, else every column but the ``blank`` ones of the ``recomputed`` scores (pending)."""
     if resized:
-        return {c: old[c] for c in identity} | {"pending": _pending_cell([*ZOO_PROXIES, _REUSE])}
+        return {c: old[c] for c in identity} | {"pending": pending_cell([*ZOO_PROXIES, REUSE_COLUMN])}
     row = {c: old[c] for c in names if c in old and c not in blank}
-    errors = _error_messages(old["errors"])
+    errors = error_messages(old["errors"])
     if set(errors) & set(recomputed):  # the old definitions' messages go; the text is kept where none does
         errors = {k: v for k, v in errors.items() if k not in recomputed}
         row["errors"] = json.dumps(errors) if errors else None
-    return row | {"pending": _pending_cell(recomputed)}
+    return row | {"pending": pending_cell(recomputed)}
 
 
 def upgrade_scores(
@@ -106,8 +106,8 @@ def upgrade_scores(
     by_arch = cat.set_index("arch")
     resized = _resized_archs(old_zoo, zoo, by_arch, old_rows)
     changed = changed_scores(SCORES_VERSION)
-    recomputed = [p for p in ZOO_PROXIES if p in changed] + ([_REUSE] if set(changed) & set(REUSE_SCORES) else [])
-    blank = {c for name in recomputed for c in _score_columns(name)}
+    recomputed = [p for p in ZOO_PROXIES if p in changed] + ([REUSE_COLUMN] if set(changed) & set(REUSE_SCORES) else [])
+    blank = {c for name in recomputed for c in score_columns(name)}
     identity = ["order", "arch", "accuracy"]
     rows = [_upgraded_row(old, spec.names, identity, blank, recomputed, old["arch"] in resized) for old in old_rows]
     record = {
@@ -128,8 +128,8 @@ def upgrade_scores(
         "not_in_previous": len(set(by_arch.index) - {r["arch"] for r in old_rows}),
         "rescored_in_previous": old_meta.get("rescored", []),  # where carried values were replaced there
     }
-    meta = _meta(zoo, seed, zoo.fixed_batch(seed), len(cat)) | {"upgraded_from": record}
-    with _session(zoo_name, data_dir, store, progress) as run:
+    meta = scores_meta(zoo, seed, zoo.fixed_batch(seed), len(cat)) | {"upgraded_from": record}
+    with scoring_session(zoo_name, data_dir, store, progress) as run:
         held = run.store.count(run.spec)
         if held or run.store.meta(run.spec) is not None:
             raise StoreError(
@@ -203,23 +203,44 @@ def fill_proxies(
         )
     zoo = get_zoo(zoo_name)
     wants = functools.partial(_wanted, proxies=[p for p in PROXIES if p in DATA_DEPENDENT], retry=retry_out_of_memory)
-    with _session(zoo_name, data_dir, store, progress) as run:
+    with scoring_session(zoo_name, data_dir, store, progress) as run:
         stored = _stored_rows(run, zoo_name)
         names = _fill_candidates(stored, zoo_name, every, limit, archs, wants)
-        todo = [arch for arch, wanted in names.items() if wanted]
-        rows = _rows_for(zoo, stored, todo)
-        jobs = [
-            ArchJob(zoo, arch, rows[arch], seed, [p for p in ZOO_PROXIES if p in names[arch]],
-                    reuse=_REUSE in names[arch], each_alone=not isolate)
-            for arch in todo
-        ]  # fmt: skip
         filled: list[str] = []
-        _run(jobs, _write_filled(run, timing=True, wants=wants, filled=filled), desc=f"filling {zoo_name}",
-             progress=progress, client=client, scheduler=scheduler, workers=workers,
-             max_memory_gb=max_memory_gb)  # fmt: skip
+        run_arch_jobs(
+            _fill_jobs(zoo, stored, names, seed, each_alone=not isolate),
+            _write_filled(run, timing=True, wants=wants, filled=filled),
+            desc=f"filling {zoo_name}",
+            progress=progress,
+            client=client,
+            scheduler=scheduler,
+            workers=workers,
+            max_memory_gb=max_memory_gb,
+        )
         if filled and "pending" in run.spec.names:  # the CSV's history: what was computed later, when, with what
             _record_fill(run, len(filled), set().union(*(names[arch] for arch in filled)))
     return len(filled)
+
+
+def _fill_jobs(
+    zoo: Zoo, stored: pd.DataFrame, names: dict[str, set[str]], seed: int, *, each_alone: bool
+) -> list[ArchJob]:
+    """One :class:`ArchJob` per architecture of ``names`` that wants a score: its stored row, the zoo
+    proxies it wants and whether it wants the prior's reuse columns."""
+    todo = [arch for arch, wanted in names.items() if wanted]
+    rows = _rows_for(zoo, stored, todo)
+    return [
+        ArchJob(
+            zoo,
+            arch,
+            rows[arch],
+            seed,
+            [p for p in ZOO_PROXIES if p in names[arch]],
+            reuse=REUSE_COLUMN in names[arch],
+            each_alone=each_alone,
+        )
+        for arch in todo
+    ]
 
 
 def _fill_candidates(
@@ -245,15 +266,15 @@ def _wanted(row: Mapping[str, object], *, proxies: list[str], retry: bool) -> se
     """What a fill computes on a stored row (a committed row, or a row of the stored frame): the scores in
     its ``pending``, and ``proxies`` (the data-dependent ones) when it has none of them or, with ``retry``,
     when one of them ran out of memory."""
-    lacking = all(pd.isna(row.get(p)) for p in proxies) or (retry and _ran_out_of_memory(row.get("errors"), proxies))
+    lacking = all(pd.isna(row.get(p)) for p in proxies) or (retry and ran_out_of_memory(row.get("errors"), proxies))
     return set(pending_scores(row.get("pending"))) | (set(proxies) if lacking else set())
 
 
-def _record_fill(run: _Session, rows: int, scores: set[str]) -> None:
+def _record_fill(run: ScoringSession, rows: int, scores: set[str]) -> None:
     """The CSV's history in its ``.meta.json``: what a fill computed later, when, with what."""
     entry = {
         "rows": rows,
-        "scores": _pending_cell(scores),
+        "scores": pending_cell(scores),
         "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "torch": torch.__version__,
         "cpu_kernels": cpu_kernels(),
@@ -307,14 +328,14 @@ def rescore_proxies(
             "(the reusability quantities are recomputed by a new scores version: upgrade_scores)"
         )
     zoo = get_zoo(zoo_name)
-    with _session(zoo_name, data_dir, store, progress) as run:
+    with scoring_session(zoo_name, data_dir, store, progress) as run:
         stored = _stored_rows(run, zoo_name)
         todo = stored.sort_values("order")["arch"].tolist() if archs is None else _stored_archs(stored, zoo_name, archs)
         if with_modules is not None:
             todo = archs_with_modules(zoo, todo, with_modules, progress=progress)
         rows = _rows_for(zoo, stored, todo)
         jobs = [ArchJob(zoo, arch, rows[arch], seed, proxies, reuse=False, each_alone=True) for arch in todo]
-        _run(
+        run_arch_jobs(
             jobs,
             _write_filled(run, timing=False),
             desc=f"rescoring {', '.join(proxies)} of {zoo_name}",
@@ -353,7 +374,7 @@ def archs_with_modules(
 
 
 def _write_filled(
-    run: _Session,
+    run: ScoringSession,
     *,
     timing: bool,
     wants: Callable[[Mapping[str, object]], set[str]] | None = None,
@@ -376,9 +397,9 @@ def _write_filled(
 
     def change(job: ArchJob) -> Callable[[dict[str, object]], dict[str, object]]:
         rec = job.rec
-        done = [*job.names, *([_REUSE] if job.reuse else [])]
+        done = [*job.names, *([REUSE_COLUMN] if job.reuse else [])]
         columns = [*job.names, *(REUSE_SCORES if job.reuse else ())]
-        columns += [c for p in job.names if p not in DATA_DEPENDENT for c in _score_columns(p)[1:]]
+        columns += [c for p in job.names if p not in DATA_DEPENDENT for c in score_columns(p)[1:]]
         if timing:
             if set(job.proxies) == DATA_DEPENDENT:
                 columns += ["data_dependent_seconds", "data_dependent_cpu_seconds"]
@@ -388,13 +409,13 @@ def _write_filled(
         def new_values(current: dict[str, object]) -> dict[str, object]:
             if wants is not None and not wants(current) & set(done):
                 return {}  # stored meanwhile by another fill
-            errors = {k: v for k, v in _error_messages(current["errors"]).items() if k not in done}
-            errors |= _error_messages(rec["errors"])
+            errors = {k: v for k, v in error_messages(current["errors"]).items() if k not in done}
+            errors |= error_messages(rec["errors"])
             values = {c: rec.get(c, math.nan) for c in columns} | {"errors": json.dumps(errors) if errors else None}
             if timing and current.get("build_seconds") is None:
                 values["build_seconds"] = rec.get("build_seconds", math.nan)
             if "pending" in current:
-                values["pending"] = _pending_cell(set(pending_scores(current["pending"])) - set(done))
+                values["pending"] = pending_cell(set(pending_scores(current["pending"])) - set(done))
             if "scored_at" in current and current["scored_at"] is None:
                 values["scored_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
             return values
@@ -420,7 +441,7 @@ def _write_filled(
     return on_done
 
 
-def _stored_rows(run: _Session, zoo_name: str) -> pd.DataFrame:
+def _stored_rows(run: ScoringSession, zoo_name: str) -> pd.DataFrame:
     """The rows of a zoo's stored scores, which must exist."""
     stored = run.store.rows(run.spec)
     if stored.empty:
@@ -438,7 +459,7 @@ def _rows_for(zoo: Zoo, stored: pd.DataFrame, archs: list[str]) -> dict[str, dic
     cat = zoo.catalogue().set_index("arch")
     by_arch = stored.set_index("arch")
     return {
-        arch: _catalogue_row(cat, arch)
+        arch: catalogue_row(cat, arch)
         if arch in cat.index
         else {"arch": arch, "accuracy": by_arch.at[arch, "accuracy"]}
         for arch in archs

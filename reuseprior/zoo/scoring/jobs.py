@@ -15,7 +15,7 @@ from reuseprior.baselines.proxies import ProxyBatch
 from reuseprior.baselines.registry import DATA_DEPENDENT, SECOND_ORDER, proxy_info
 from reuseprior.zoo.distributed import Call, Killed
 from reuseprior.zoo.scoring.registry import Zoo
-from reuseprior.zoo.scoring.scores import _error_messages, _says_out_of_memory, score_architecture
+from reuseprior.zoo.scoring.scores import error_messages, says_out_of_memory, score_architecture
 
 #: Minibatches built in this worker process, by (zoo, batch size, image size, classes, seed).
 _BATCHES: dict[tuple, ProxyBatch] = {}
@@ -109,7 +109,7 @@ class ArchJob:
         if isinstance(outcome, Killed):
             return self._after_kill(call.tag, outcome.message())
         rec = dict(outcome)
-        errors = _error_messages(rec["errors"])
+        errors = error_messages(rec["errors"])
         if self.second_order and call.tag == self.without_second_order:
             for p in self.second_order:
                 rec[p] = math.nan
@@ -147,23 +147,23 @@ class ArchJob:
         proxies = self.proxies
         if len(proxies) < 2:
             return []
-        errors = _error_messages(self.rec["errors"])
+        errors = error_messages(self.rec["errors"])
         killed = {p for p, m in errors.items() if self.killed and m.startswith(self.killed)}
         # with each_alone the task already tried the others one by one: only the killed ones are left
-        again = [p for p in proxies if _says_out_of_memory(errors.get(p, "")) and (not self.each_alone or p in killed)]
+        again = [p for p in proxies if says_out_of_memory(errors.get(p, "")) and (not self.each_alone or p in killed)]
         return [self._call([p], "alone", reuse=False, each_alone=False) for p in again]
 
     def _take_alone(self, proxy: str, outcome: object) -> None:
         if isinstance(outcome, Killed):  # killed again: the earlier message stands
             return
-        errors = _error_messages(self.rec["errors"])
+        errors = error_messages(self.rec["errors"])
         errors.pop(proxy, None)
-        errors |= {p: f"{m} (alone, in a follow-up task)" for p, m in _error_messages(outcome["errors"]).items()}
+        errors |= {p: f"{m} (alone, in a follow-up task)" for p, m in error_messages(outcome["errors"]).items()}
         self.rec = self.rec | {proxy: outcome[proxy], "errors": json.dumps(errors) if errors else ""}
 
 
 @contextmanager
-def _sigterm_as_interrupt():
+def sigterm_as_interrupt():
     """SIGTERM raises KeyboardInterrupt while active (main thread only), so
     ``finally`` blocks run when a batch job is stopped politely."""
     if threading.current_thread() is not threading.main_thread():

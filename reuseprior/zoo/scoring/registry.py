@@ -21,9 +21,9 @@ SCORES_VERSION = 2
 #: The version from which the definition of the reusability quantities (:data:`REUSE_SCORES`) holds.
 REUSE_SINCE_VERSION = 1
 #: The first version whose tables have the ``pending`` column.
-_PENDING_SINCE_VERSION = 2
+PENDING_SINCE_VERSION = 2
 #: How ``pending`` names the reusability quantities (all computed by one ``analyze`` call).
-_REUSE = "reuse"
+REUSE_COLUMN = "reuse"
 
 #: Chapter-4 quantities from :func:`reuseprior.counting.analyze` stored per architecture.
 REUSE_QUANTITIES = ("PG", "PG_prime", "expected_spread", "entropy", "total_surprisal")

@@ -127,7 +127,9 @@ def version_complete_on(zoo: str, archs: Iterable[str], data_dir: Path | None = 
     return 1
 
 
-def _meta(zoo: Zoo, seed: int, batch: ProxyBatch | None, archs_in_zoo: int) -> dict[str, object]:
+def scores_meta(zoo: Zoo, seed: int, batch: ProxyBatch | None, archs_in_zoo: int) -> dict[str, object]:
+    """The ``.meta.json`` of a zoo's scores: what they were computed with (zoo, version, seed, batch,
+    initialisation, software and CPU kernels of this process)."""
     return {
         "zoo": zoo.name,
         "description": zoo.description,

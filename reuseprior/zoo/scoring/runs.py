@@ -14,10 +14,10 @@ from distributed import Client
 from reuseprior.baselines.registry import DATA_DEPENDENT, ZOO_PROXIES
 from reuseprior.core.files import atomic_write
 from reuseprior.zoo.distributed import connect, run_jobs
-from reuseprior.zoo.scoring.jobs import ArchJob, _sigterm_as_interrupt
-from reuseprior.zoo.scoring.registry import _REUSE, get_zoo
-from reuseprior.zoo.scoring.results import _meta, default_store_path, scores_path, scores_table
-from reuseprior.zoo.scoring.scores import _catalogue_row, _pending_cell
+from reuseprior.zoo.scoring.jobs import ArchJob, sigterm_as_interrupt
+from reuseprior.zoo.scoring.registry import REUSE_COLUMN, get_zoo
+from reuseprior.zoo.scoring.results import default_store_path, scores_meta, scores_path, scores_table
+from reuseprior.zoo.scoring.scores import catalogue_row, pending_cell
 from reuseprior.zoo.store import (
     ScoreStore,
     TableSpec,
@@ -25,7 +25,7 @@ from reuseprior.zoo.store import (
 
 
 @dataclass
-class _Session:
+class ScoringSession:
     """A run's store, table and CSV; ``changed`` once it wrote something."""
 
     store: ScoreStore
@@ -36,16 +36,18 @@ class _Session:
 
 
 @contextmanager
-def _session(zoo_name: str, data_dir: Path | None, store: Path | None, progress: bool) -> Iterator[_Session]:
+def scoring_session(
+    zoo_name: str, data_dir: Path | None, store: Path | None, progress: bool
+) -> Iterator[ScoringSession]:
     """Open the store, bring in the zoo's CSV (:meth:`ScoreStore.attach`) and,
-    when the run ends (also by Ctrl-C or SIGTERM: :func:`_sigterm_as_interrupt`),
+    when the run ends (also by Ctrl-C or SIGTERM: :func:`sigterm_as_interrupt`),
     export the table to the CSV if the run stored anything."""
     csv = scores_path(zoo_name, data_dir=data_dir)
     say = print if progress else _quiet
-    with ScoreStore(store or default_store_path(data_dir)) as db, _sigterm_as_interrupt():
+    with ScoreStore(store or default_store_path(data_dir)) as db, sigterm_as_interrupt():
         spec = scores_table(zoo_name)
         db.attach(spec, csv, say=say)
-        session = _Session(db, spec, csv, say)
+        session = ScoringSession(db, spec, csv, say)
         try:
             yield session
         finally:
@@ -58,7 +60,7 @@ def _quiet(message: str) -> None:
     """``say`` of a run without progress output."""
 
 
-def _run(
+def run_arch_jobs(
     jobs: list[ArchJob],
     on_done: Callable[[ArchJob], None],
     *,
@@ -81,7 +83,7 @@ def _run(
         run_jobs(started, jobs, on_done=on_done, desc=desc, progress=progress)
 
 
-def _store_scored(run: _Session, everything: list[str], reuse: bool) -> Callable[[ArchJob], None]:
+def _store_scored(run: ScoringSession, everything: list[str], reuse: bool) -> Callable[[ArchJob], None]:
     """How :func:`score_zoo` stores a finished job's row (with what it left ``pending``)."""
 
     def store_row(job: ArchJob) -> None:
@@ -89,8 +91,8 @@ def _store_scored(run: _Session, everything: list[str], reuse: bool) -> Callable
             run.say(f"{job.arch}: not stored ({job.failure}); the next run tries it again")
             return
         rec = job.rec | {"order": job.order, "scored_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        skipped = [p for p in everything if p not in job.names] + ([] if reuse else [_REUSE])
-        rec["pending"] = _pending_cell(skipped)  # stored from version 2 on: what --fill-proxies computes later
+        skipped = [p for p in everything if p not in job.names] + ([] if reuse else [REUSE_COLUMN])
+        rec["pending"] = pending_cell(skipped)  # stored from version 2 on: what --fill-proxies computes later
         run.changed |= run.store.insert(run.spec, rec)
 
     return store_row
@@ -142,16 +144,16 @@ def score_zoo(
     everything = list(ZOO_PROXIES)
     data_free = [p for p in everything if p not in DATA_DEPENDENT]
     rows = cat.set_index("arch")
-    with _session(zoo_name, data_dir, store, progress) as run:
+    with scoring_session(zoo_name, data_dir, store, progress) as run:
         if run.store.meta(run.spec) is None:
-            run.store.set_meta(run.spec, _meta(zoo, seed, zoo.fixed_batch(seed), len(cat)))
+            run.store.set_meta(run.spec, scores_meta(zoo, seed, zoo.fixed_batch(seed), len(cat)))
             run.changed = True
         done = run.store.keys(run.spec)
         jobs = [
             ArchJob(
                 zoo,
                 arch,
-                _catalogue_row(rows, arch),
+                catalogue_row(rows, arch),
                 seed,
                 everything if k % full_every == 0 else data_free,
                 reuse=reuse,
@@ -162,7 +164,7 @@ def score_zoo(
             if arch not in done
         ]
 
-        _run(
+        run_arch_jobs(
             jobs,
             _store_scored(run, everything, reuse),
             desc=f"scoring {zoo_name}",

@@ -15,8 +15,8 @@ from reuseprior.baselines.proxies import PROXIES, ProxyBatch, data_dependent_sco
 from reuseprior.baselines.registry import DATA_DEPENDENT, SECOND_ORDER, ZOO_PROXIES, proxy_info
 from reuseprior.counting import analyze
 from reuseprior.zoo.scoring.registry import (
-    _PENDING_SINCE_VERSION,
-    _REUSE,
+    PENDING_SINCE_VERSION,
+    REUSE_COLUMN,
     REUSE_QUANTITIES,
     REUSE_SCORES,
     REUSE_SINCE_VERSION,
@@ -135,7 +135,7 @@ def score_architecture(
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
-    return _says_out_of_memory(_message(exc))
+    return says_out_of_memory(_message(exc))
 
 
 def _message(exc: BaseException) -> str:
@@ -143,15 +143,15 @@ def _message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _error_messages(cell: object) -> dict[str, str]:
+def error_messages(cell: object) -> dict[str, str]:
     """``{score: message}`` of an ``errors`` field: JSON, or empty (``""``, or
     NaN as pandas reads an empty CSV cell) when nothing failed."""
     return json.loads(cell) if isinstance(cell, str) and cell else {}
 
 
-def _ran_out_of_memory(errors: object, proxies: list[str]) -> bool:
+def ran_out_of_memory(errors: object, proxies: list[str]) -> bool:
     """Whether a stored ``errors`` cell records an out-of-memory failure of one of ``proxies``."""
-    return any(p in proxies and _says_out_of_memory(m) for p, m in _error_messages(errors).items())
+    return any(p in proxies and says_out_of_memory(m) for p, m in error_messages(errors).items())
 
 
 #: How an allocation failure reads in a recorded message: PyTorch's CPU
@@ -162,7 +162,8 @@ def _ran_out_of_memory(errors: object, proxies: list[str]) -> bool:
 OUT_OF_MEMORY_SIGNS = ("can't allocate memory", "out of memory", "memoryerror:", "could not create a primitive")
 
 
-def _says_out_of_memory(message: str) -> bool:
+def says_out_of_memory(message: str) -> bool:
+    """Whether an error ``message`` is an out-of-memory one (:data:`OUT_OF_MEMORY_SIGNS`)."""
     text = message.lower()
     return any(sign in text for sign in OUT_OF_MEMORY_SIGNS)
 
@@ -226,12 +227,12 @@ def stored_columns(version: int = SCORES_VERSION) -> list[str]:
         cols += [p, f"{p}_seconds", f"{p}_cpu_seconds"]
     cols += ["data_dependent_seconds", "data_dependent_cpu_seconds"]
     cols += [*REUSE_SCORES, "reuse_seconds", "reuse_cpu_seconds", "errors"]
-    return cols + (["pending", "scored_at"] if version >= _PENDING_SINCE_VERSION else ["scored_at"])
+    return cols + (["pending", "scored_at"] if version >= PENDING_SINCE_VERSION else ["scored_at"])
 
 
-def _score_columns(name: str) -> list[str]:
+def score_columns(name: str) -> list[str]:
     """The stored columns of one entry of ``pending``: a score with its timing, or every reusability quantity."""
-    if name == _REUSE:
+    if name == REUSE_COLUMN:
         return [*REUSE_SCORES, "reuse_seconds", "reuse_cpu_seconds"]
     return [name, f"{name}_seconds", f"{name}_cpu_seconds"]
 
@@ -246,10 +247,10 @@ def pending_scores(cell: object) -> list[str]:
     return cell.split() if isinstance(cell, str) else []
 
 
-def _pending_cell(names: Iterable[str]) -> str | None:
+def pending_cell(names: Iterable[str]) -> str | None:
     """``pending`` of a row lacking ``names`` (in column order), ``None`` (empty) for none."""
     names = set(names)
-    ordered = [p for p in ZOO_PROXIES if p in names] + ([_REUSE] if _REUSE in names else [])
+    ordered = [p for p in ZOO_PROXIES if p in names] + ([REUSE_COLUMN] if REUSE_COLUMN in names else [])
     return " ".join(ordered) or None
 
 
@@ -257,6 +258,6 @@ def _plain(value: object) -> object:
     return value.item() if hasattr(value, "item") else value
 
 
-def _catalogue_row(rows: pd.DataFrame, arch: str) -> dict[str, object]:
+def catalogue_row(rows: pd.DataFrame, arch: str) -> dict[str, object]:
     """The catalogue row of ``arch`` (accuracy, image size, ...) as the task receives it."""
     return {"arch": arch, **{k: _plain(v) for k, v in rows.loc[arch].items()}}
