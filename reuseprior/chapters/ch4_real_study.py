@@ -392,17 +392,16 @@ def read_linear_floor(study: TrainingStudy = CPU_STUDY, path: Path = LINEAR_FLOO
 
 
 def store_linear_floor(study: TrainingStudy, path: Path = LINEAR_FLOOR) -> pd.DataFrame:
-    """Fit and store the floor of each seed of ``study`` that ``path`` lacks (rows keyed by
-    :data:`FLOOR_KEY`; the file is replaced atomically after each seed); returns the study's rows."""
+    """Fit and store the floor of each seed of ``study`` that ``path`` lacks, one seed at a time (rows
+    keyed by :data:`FLOOR_KEY`; the file is replaced atomically after each, so an interruption loses at
+    most the seed in progress); returns the study's rows."""
     try:
         stored = set(read_linear_floor(study, path)["seed"])
     except LookupError:
         stored = set()
-    missing = [seed for seed in study.seeds if seed not in stored]
-    if missing:
-        fresh = linear_floor(replace(study, seeds=tuple(missing)))
-        for _, row in fresh.iterrows():
-            convergence.store_floor_row(Path(path), row.to_dict(), FLOOR_KEY)
+    for seed in [seed for seed in study.seeds if seed not in stored]:
+        fresh = linear_floor(replace(study, seeds=(seed,)))
+        convergence.store_floor_row(Path(path), fresh.iloc[0].to_dict(), FLOOR_KEY)
     return read_linear_floor(study, path)
 
 

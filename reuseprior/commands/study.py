@@ -35,7 +35,7 @@ and 8) or start again (chapter 7). A flag a study does not use is refused.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -162,12 +162,13 @@ def _ch4_fit_checks(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ch4_floor(_: argparse.Namespace) -> int:
-    """Store the linear floor of each chapter 4 study's images, per seed (the seeds not stored yet); the
-    Table 4.2 study's floor is its cpu profile's (the gpu profile's 54,000 images take longer: stored once
-    its rows exist)."""
+def _ch4_floor(args: argparse.Namespace) -> int:
+    """Store the linear floor of each chapter 4 study's images, per seed (the seeds not stored yet, of
+    ``--seeds`` when given); the Table 4.2 study's floor is its cpu profile's (the gpu profile's 54,000
+    images take longer: stored once its rows exist)."""
     for spec in (*CH4_STUDIES, ch4_table42.floor_study("cpu")):
-        print(ch4.store_linear_floor(spec).to_string(index=False))
+        seeds = tuple(s for s in spec.seeds if not args.seeds or s in args.seeds)
+        print(ch4.store_linear_floor(replace(spec, seeds=seeds)).to_string(index=False))
     print(f"-> {ch4.LINEAR_FLOOR}")
     return 0
 
