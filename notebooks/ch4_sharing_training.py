@@ -358,9 +358,9 @@ fit_checks
 # **What the probes and fit checks measured, and what they do not show.** Every one of them ran one recipe family
 # (TensorFlow 1's RMSprop with the official rate, compressed schedules) on **one seed** and the study's **5,000
 # images**, and trained **no B0 under the same recipe** as a control. So they show that this recipe at this data size
-# leaves V2-S-shared below the floor; they do not show that V2-S-shared cannot fit. On a GPU the same recipe on all
-# 54,000 training images does train V2-S-shared at width 1.0, and on 5,000 images it diverges after warm-up for B0 as
-# well: what failed is the recipe at that data size. The study that decides therefore chooses its recipe first, by a
+# leaves V2-S-shared below the floor; they do not show that V2-S-shared cannot fit. In runs on an H100 reported in
+# issue 44 (not stored here) the same recipe on all 54,000 training images trained V2-S-shared at width 1.0, and on
+# 5,000 images it diverged after warm-up for B0 as well: what failed is the recipe at that data size. The study that decides therefore chooses its recipe first, by a
 # protocol fair to every model, on four times the images (the sections after the next).
 #
 # ## The fit study at width 0.5 (`ch4_fit_study`; kept for its design, superseded)
