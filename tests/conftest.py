@@ -33,6 +33,7 @@ import pytest
 HEAVY_SECONDS = 5.0
 #: tests (``file::test``, every parametrization) that take over :data:`HEAVY_SECONDS`, and why
 HEAVY_TESTS: dict[str, str] = {
+    "tests/test_device_batches.py::test_the_package_imports_without_ipython": "every module imported in a subprocess",
     "tests/test_counting_zoo.py::test_full_torchvision_zoo_at_eval_crop": "80 classifiers at their eval crops",
     "tests/test_proxy_definitions.py::test_torchvision_flops_at_eval_crop_are_twice_the_published_multiply_adds": (
         "80 classifiers' FLOPs at their eval crops"

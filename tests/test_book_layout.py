@@ -44,18 +44,11 @@ from reuseprior.reporting.book_layout import (
 NOTEBOOKS_DIR = Path(os.environ.get("REUSEPRIOR_BOOK_NOTEBOOKS_DIR", paths.NOTEBOOKS_DIR))
 #: The pages whose every table must be wholly in view (chapter 5: Tables 5.1-5.4, the energy priors).
 ALL_COLUMNS_IN_VIEW = ("notebooks/ch5_depth_width", "notebooks/ch5_energy_priors")
-#: Chapters whose cut cells are fixed on their owners' branches (issue 45, item 3): strict, so that each
-#: entry fails as XPASS once the fix is merged, and is then removed.
-CUT_CELLS_PENDING = ("ch3_revolver", "ch4_sharing_training", "ch7_sharing_schemes")
 
 
-def _chapter_params(prefix: str = "") -> list:
-    """Every chapter notebook, those of :data:`CUT_CELLS_PENDING` marked as expected to fail."""
-    pending = pytest.mark.xfail(strict=True, reason="issue 45, item 3: its cut cells are fixed on another branch")
-    return [
-        pytest.param(prefix + path.stem, marks=[pending] if path.stem in CUT_CELLS_PENDING else [])
-        for path in sorted(paths.NOTEBOOKS_DIR.glob("ch*.ipynb"))
-    ]
+def _chapter_params(prefix: str = "") -> list[str]:
+    """Every chapter notebook's name (with ``prefix``)."""
+    return [prefix + path.stem for path in sorted(paths.NOTEBOOKS_DIR.glob("ch*.ipynb"))]
 
 
 def _table(columns: int, value: str = "12345.67890") -> str:

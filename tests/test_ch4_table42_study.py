@@ -97,3 +97,23 @@ def test_the_gpu_profile_runs_the_protocol_then_the_chosen_recipe_on_a_tiny_plan
     assert sorted(rows["study"]) == ["table42-cpu-adamw-cosine", "table42-gpu-adamw-cosine",
                                      "table42-gpu-adamw-cosine"]  # fmt: skip
     assert rows["machine"].str.contains("cores, torch").all()
+
+
+def test_the_reading_says_what_the_table_says():
+    complete = table42.protocol_table(_rows(SCORES))
+    assert "**Chosen: adamw-cosine**" in table42.protocol_reading(complete)
+    assert "86.00 %" in table42.protocol_reading(complete)
+    partial = table42.protocol_table(_rows(SCORES).iloc[:-1])
+    assert "No recipe is chosen until every run of every recipe is stored" in table42.protocol_reading(partial)
+    refused = table42.protocol_table(_rows(SCORES, diverging=("adamw-cosine", "V2-B0-narrow")))
+    assert "Refused (a run diverged): adamw-cosine (V2-B0-narrow seed 1)" in table42.protocol_reading(refused)
+
+
+def test_costs_and_the_stored_gpu_measurements_are_read_from_their_files():
+    rows = real.read_runs()
+    costs = table42.run_costs(rows)
+    mine = rows[rows["study"].str.startswith("table42-")]
+    assert costs["runs"].sum() == len(mine)
+    throughput = table42.device_throughput()
+    assert set(throughput["processes"]) >= {1} and (throughput["images/s"] > 0).all()
+    assert throughput["device"].str.contains("NVIDIA").all()

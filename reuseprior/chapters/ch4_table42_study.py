@@ -88,6 +88,7 @@ __all__ = [
     "protocol_runs",
     "protocol_studies",
     "protocol_table",
+    "run_costs",
     "run_summary",
 ]
 
@@ -324,3 +325,18 @@ def device_throughput(folder: Path = DEVICE_MEASUREMENTS) -> pd.DataFrame:
             shared = [s for s in run["shared"] if s["model"] == single["model"]]
             rows.extend({**setting, "processes": s["processes"], "images/s": s["images_per_s_total"]} for s in shared)
     return pd.DataFrame(rows, columns=["device", "model", "width", "batch", "processes", "images/s"])
+
+
+def run_costs(runs: pd.DataFrame) -> pd.DataFrame:
+    """What the stored Table 4.2 study runs cost, per machine and model: runs, the median training time
+    (seconds of the training loop, evaluation excluded) and training images per second. The time is wall
+    time on the machine named, shared with whatever else ran there (a measurement, not a setting)."""
+    mine = runs[runs["study"].astype(str).str.startswith("table42-")]
+    columns = ["machine", "model", "runs", "median train s", "train images/s"]
+    if mine.empty:
+        return pd.DataFrame(columns=columns)
+    images = mine["train_images"].astype(float) * mine["epochs_completed"].astype(float)
+    mine = mine.assign(rate=images / mine["train_time_s"].astype(float))
+    grouped = mine.groupby(["machine", "model"], sort=True)
+    out = grouped.agg(runs=("seed", "size"), median_s=("train_time_s", "median"), rate=("rate", "median"))
+    return out.reset_index().set_axis(columns, axis=1)

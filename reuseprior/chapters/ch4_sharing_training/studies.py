@@ -79,10 +79,11 @@ def _fit_checks(request: StudyRequest) -> str:
 
 
 def _floors(request: StudyRequest) -> str:
-    """Store the linear floor of each study's images, per seed (the seeds not stored yet); the Table 4.2
-    study's floor is its cpu profile's (the gpu profile's 54,000 images take longer: stored once its
-    rows exist)."""
-    tables = [store_floors(spec, progress=request.progress) for spec in (*EARLIER, table42.floor_study("cpu"))]
+    """Store the linear floor of each study's images, per seed (the seeds not stored yet, of ``--seeds``
+    when given); the Table 4.2 study's floor is its cpu profile's (the gpu profile's 54,000 images take
+    longer: stored once its rows exist)."""
+    specs = (*EARLIER, table42.floor_study("cpu"))
+    tables = [store_floors(spec, request.seeds, progress=request.progress) for spec in specs]
     return "\n".join(t.to_string(index=False) for t in tables) + f"\n-> {real.LINEAR_FLOOR}"
 
 
