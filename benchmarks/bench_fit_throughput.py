@@ -2,7 +2,7 @@
 several processes sharing one device, in one run.
 
 Each measurement trains one model with :func:`reuseprior.training.loop.fit` under a recipe of
-:mod:`reuseprior.chapters.ch4_table42_study` (RMSprop-TF, EMA, the sharing-aware step size by default)
+:mod:`reuseprior.chapters.ch4_sharing_training.table42_study` (RMSprop-TF, EMA, the sharing-aware step size by default)
 on random 32 px grey images served as 3 channels (throughput does not depend on the pixels), at
 ``--batch``, for two epochs of ``--steps`` steps each: the first epoch pays for cuDNN's algorithm
 search and allocator warm-up, so the rate reported is the second epoch's (``images_per_s`` of the
@@ -30,8 +30,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reuseprior.chapters import ch4_table42_study as table42  # noqa: E402
 from reuseprior.chapters.ch4_sharing_training import MODELS, build_experiment_model, make_plan  # noqa: E402
+from reuseprior.chapters.ch4_sharing_training import table42_study as table42  # noqa: E402
 from reuseprior.core.cpu import device_description  # noqa: E402
 from reuseprior.training.augment import GreyAsRGB  # noqa: E402
 from reuseprior.training.loop import fit  # noqa: E402

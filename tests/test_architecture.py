@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import importlib
 import pathlib
 import re
 import subprocess
@@ -402,3 +403,26 @@ def test_fmt_skip_only_on_tables():
     """Formatting is ruff's everywhere but on hand-laid tables: a long call is split, not compacted."""
     found = fmt_skips_off_tables()
     assert not found, "`# fmt: skip` off a table (let ruff format it):\n" + "\n".join(found)
+
+
+def _chapter_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[2] if len(parts) > 2 and parts[1] == "chapters" else None
+
+
+def test_a_chapter_imports_no_other_chapter_and_each_notebook_has_one_driver():
+    """What two chapters share lives in the library; the chapters package holds one driver (a module or a
+    package) per notebook, named like it (:data:`reuseprior.chapters.CHAPTERS`)."""
+    crossing = [
+        f"{module}:{line} imports {target}"
+        for module in MODULES
+        if _chapter_of(module)
+        for target, _, line in imports(module)
+        if _chapter_of(target) and _chapter_of(target) != _chapter_of(module)
+    ]
+    assert not crossing, "chapters importing other chapters:\n" + "\n".join(crossing)
+    chapters = importlib.import_module("reuseprior.chapters").CHAPTERS
+    entries = {
+        p.stem for p in (PACKAGE_DIR / "chapters").iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()
+    }
+    assert entries - {"__init__"} == set(chapters)

@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 
 from reuseprior import datasets
-from reuseprior.chapters import ch3_revolver, ch4_real_study, ch4_sharing_training
+from reuseprior.chapters import ch3_revolver, ch4_sharing_training
 from reuseprior.chapters.ch3_revolver import study as ch3_study
+from reuseprior.chapters.ch4_sharing_training import real_study as ch4_real_study
 from reuseprior.commands import build as build_command
 from reuseprior.core import paths
 from reuseprior.reporting import build, plan

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from reuseprior.chapters import ch4_fit_study as fit
-from reuseprior.chapters import ch4_real_study as real
-from reuseprior.chapters import ch4_recipe_probes as probes
 from reuseprior.chapters.ch4_sharing_training import MODELS, TABLE_4_2_MODELS
+from reuseprior.chapters.ch4_sharing_training import fit_study as fit
+from reuseprior.chapters.ch4_sharing_training import real_study as real
+from reuseprior.chapters.ch4_sharing_training import recipe_probes as probes
 from reuseprior.chapters.ch4_sharing_training.architecture import build_experiment_model
 from reuseprior.core.parameters import count_parameters
 from reuseprior.reporting.statistics import NOT_COMPARABLE, REPRODUCED, fewest_decisive_pairs

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reuseprior.chapters import ch4_fit_study as ch4_fit
-from reuseprior.chapters import ch4_real_study as real
-from reuseprior.chapters import ch4_table42_study as table42
+from reuseprior.chapters.ch4_sharing_training import fit_study as ch4_fit
+from reuseprior.chapters.ch4_sharing_training import real_study as real
+from reuseprior.chapters.ch4_sharing_training import table42_study as table42
 from reuseprior.core.study import pending_runs, run_study
 from reuseprior.datasets import DEFAULT_DATA_DIR
 

@@ -8,9 +8,9 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from reuseprior.chapters import ch4_real_study as real
-from reuseprior.chapters import ch4_recipe_probes as probes
 from reuseprior.chapters import ch4_sharing_training as training
+from reuseprior.chapters.ch4_sharing_training import real_study as real
+from reuseprior.chapters.ch4_sharing_training import recipe_probes as probes
 from reuseprior.chapters.ch4_sharing_training.configs import OFFICIAL_END_FRACTION, compressed_decay_epochs
 
 

@@ -1,4 +1,4 @@
-"""reuseprior.chapters.ch4_table42_study: the recipe protocol's judgement (worst model, divergence,
+"""reuseprior.chapters.ch4_sharing_training.table42_study: the recipe protocol's judgement (worst model, divergence,
 refusal, choice) on made-up rows, and the ``study ch4 run --profile gpu`` path on the CPU with a tiny plan."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import json
 import pandas as pd
 import pytest
 
-from reuseprior.chapters import ch4_real_study as real
-from reuseprior.chapters import ch4_table42_study as table42
+from reuseprior.chapters.ch4_sharing_training import real_study as real
+from reuseprior.chapters.ch4_sharing_training import table42_study as table42
 from reuseprior.commands import main
 from reuseprior.core import paths
 

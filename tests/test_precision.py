@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from reuseprior.chapters import ch3_revolver, ch4_real_study, ch4_sharing_training
+from reuseprior.chapters import ch3_revolver, ch4_sharing_training
 from reuseprior.chapters.ch3_revolver import study as ch3_study
+from reuseprior.chapters.ch4_sharing_training import real_study as ch4_real_study
 from reuseprior.core.precision import (
     FLOAT32_ACROSS_KERNELS,
     default_dtype,

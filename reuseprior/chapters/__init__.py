@@ -1,21 +1,23 @@
-"""Chapter drivers: one module per notebook, named like it. Each holds the
-notebook's typed profiles (``PROFILES``: ``quick`` for a CPU in minutes,
-``full`` for the paper's scale) and the functions that compute its tables
-and draw its figures; the notebook holds parameters, calls, side-by-side
-tables and narrative.
+"""Chapter drivers: one module per notebook, named like it, or a package of that name where the
+chapter has several roles (a trained study is one: it lives in its chapter's package, declared
+once as a :class:`reuseprior.core.study.StudySpec`). Each holds the notebook's typed profiles
+(``PROFILES``: ``quick`` for a CPU in minutes, ``full`` for the paper's scale) and the functions
+that compute its tables and draw its figures; the notebook holds parameters, calls, side-by-side
+tables and narrative. A chapter imports no other chapter: what two chapters share lives in the
+library.
 
 ========================  ==========================================
 module                    thesis
 ========================  ==========================================
-``ch3_revolver``          chapter 3, appendix C (Revolver)
+``ch3_revolver``          chapter 3, appendix C (Revolver); ``.study``: on real images
 ``ch4_contexts``          chapter 4, contexts on toy graphs
 ``ch4_graph_tables``      Tables 4.3/4.4, appendix A
-``ch4_sharing_training``  section 4.5.4 (EfficientNetV2 shared)
+``ch4_sharing_training``  section 4.5.4 (EfficientNetV2 shared); its studies
 ``ch5_energy_priors``     chapter 5, energy priors
 ``ch5_depth_width``       section 5.2, Tables 5.1-5.4
 ``ch6_predictive_validity``  chapter 6 (beyond the thesis): zoos
 ``ch7_sharing_schemes``   chapter 7 (beyond the thesis): sharing schemes
-``ch8_prior_as_tool``     beyond the thesis: compare, NB201 search
+``ch8_prior_as_tool``     beyond the thesis: compare, NB201 search; ``.screening``
 ========================  ==========================================
 
 The notebooks on disk are the one list of chapters: :data:`CHAPTERS` and the

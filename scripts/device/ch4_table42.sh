@@ -9,7 +9,7 @@
 # It trains what is pending of the study (the recipe protocol first, then the chosen recipe's study) with
 # W Dask workers sharing the GPU, starts no epoch after MIN minutes, and writes the run store to
 # $OUT/ch4_runs.csv. Back here, its new rows join the tracked store (those already stored are kept):
-#   python -c "from reuseprior.chapters import ch4_real_study as r; print(r.run_store().merge_from('FILE'))"
+#   python -c "from reuseprior.chapters.ch4_sharing_training import real_study as r; print(r.CPU_STUDY.store.merge_from('FILE'))"
 set -o pipefail
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONUNBUFFERED=1
 W=${W:-12}

@@ -251,7 +251,7 @@ def gpu_time_table(
 
 
 #: the dataset of the stored real-image study whose slice the notebook retrains live
-#: (:data:`reuseprior.chapters.ch4_real_study.CPU_STUDY`, which imports this module)
+#: (:data:`reuseprior.chapters.ch4_sharing_training.real_study.CPU_STUDY`, which imports this module)
 LIVE_SLICE_DATASET = "fashion-mnist"
 #: the datasets :func:`gpu_time_table` has a recipe and a measured throughput for
 ESTIMATED_DATASETS = ("cifar10", "cifar100", "imagenet")

@@ -1,12 +1,12 @@
 """Chapter 4's studies as ``python -m reuseprior study ch4`` runs them (its row of
 :data:`reuseprior.commands.parsers.study.STUDIES`), chosen by ``--profile``:
 
-- ``cpu`` (the default): the width-0.25 study (:data:`~reuseprior.chapters.ch4_real_study.CPU_STUDY`),
-  the fit study (:data:`~reuseprior.chapters.ch4_fit_study.FIT_STUDY`, only once its recipe's fit
-  check passed: :func:`~reuseprior.chapters.ch4_fit_study.recipe_check`) and the Table 4.2 study;
+- ``cpu`` (the default): the width-0.25 study (:data:`~reuseprior.chapters.ch4_sharing_training.real_study.CPU_STUDY`),
+  the fit study (:data:`~reuseprior.chapters.ch4_sharing_training.fit_study.FIT_STUDY`, only once its recipe's fit
+  check passed: :func:`~reuseprior.chapters.ch4_sharing_training.fit_study.recipe_check`) and the Table 4.2 study;
 - ``gpu``: the Table 4.2 study at Table 4.2's sizes.
 
-The Table 4.2 study (:mod:`reuseprior.chapters.ch4_table42_study`) is its recipe protocol (on the cpu
+The Table 4.2 study (:mod:`reuseprior.chapters.ch4_sharing_training.table42_study`) is its recipe protocol (on the cpu
 profile's settings, whatever the device) until the protocol has chosen a recipe, then the chosen
 recipe's study over every seed. ``status`` adds the protocol's table; the chapter's own actions store
 the live slice (``slice``), the width-1.0 recipe probes (``probes``), their fit checks
@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from reuseprior.chapters import ch4_fit_study as fit
-from reuseprior.chapters import ch4_real_study as real
-from reuseprior.chapters import ch4_recipe_probes as probes
-from reuseprior.chapters import ch4_table42_study as table42
+from reuseprior.chapters.ch4_sharing_training import fit_study as fit
+from reuseprior.chapters.ch4_sharing_training import real_study as real
+from reuseprior.chapters.ch4_sharing_training import recipe_probes as probes
+from reuseprior.chapters.ch4_sharing_training import table42_study as table42
 from reuseprior.core.study import StudyGroup, StudyRequest, StudySpec, run_study, store_floors
 
 __all__ = ["STUDIES", "chosen_studies"]
@@ -65,7 +65,7 @@ def _slice(request: StudyRequest) -> str:
 
 
 def _probes(request: StudyRequest) -> str:
-    """Probe the recipes of :mod:`reuseprior.chapters.ch4_recipe_probes` (resumable); their status."""
+    """Probe the recipes of :mod:`reuseprior.chapters.ch4_sharing_training.recipe_probes` (resumable); their status."""
     path = request.store or probes.STORED_PROBES
     done = probes.run_probes(path, max_runs=request.max_runs, progress=request.progress)
     return f"stored {len(done)} probe runs\n" + probes.probe_status(path).to_string(index=False)

@@ -25,7 +25,8 @@ ACTIONS = ("run", "status")
 COMMON = {"seeds", "only", "max_runs", "workers", "scheduler", "max_memory_gb", "no_progress"}
 #: the names of :data:`reuseprior.chapters.ch7_sharing_schemes.PROFILES`
 PROFILES = ("full", "paper", "quick")
-#: the names of :data:`reuseprior.chapters.ch4_table42_study.PROFILES` (ch4's ``--profile``; its default is cpu)
+#: the names of :data:`reuseprior.chapters.ch4_sharing_training.table42_study.PROFILES` (ch4's ``--profile``,
+#: its default cpu)
 CH4_PROFILES = ("cpu", "gpu")
 
 

@@ -33,8 +33,8 @@ from pathlib import Path
 import pandas as pd
 from distributed import Client
 
-from reuseprior.chapters import ch4_real_study as real
 from reuseprior.chapters.ch4_sharing_training import TABLE_4_2_MODELS
+from reuseprior.chapters.ch4_sharing_training import real_study as real
 from reuseprior.chapters.ch4_sharing_training.configs import OFFICIAL_END_FRACTION, SharingTrainingProfile
 from reuseprior.core import paths
 from reuseprior.core.ordering import sort_rows
@@ -121,7 +121,7 @@ PROBE_ORDER: tuple[str, ...] = ("V2-S-shared", "V2-B0-original", "V2-B0-shared")
 
 def probe_studies(path: Path = STORED_PROBES) -> tuple[StudySpec, ...]:
     """One study per recipe (all three models, seed 0), stored in ``path``
-    (:func:`~reuseprior.chapters.ch4_real_study.training_study`)."""
+    (:func:`~reuseprior.chapters.ch4_sharing_training.real_study.training_study`)."""
     return tuple(
         real.training_study(
             real.TrainingDesign(

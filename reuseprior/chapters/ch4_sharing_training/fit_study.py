@@ -1,10 +1,10 @@
 """Table 4.2's trained claim at a width where every model can fit its training images: the study that
-can decide what the width-0.25 study (:data:`reuseprior.chapters.ch4_real_study.CPU_STUDY`) cannot.
+can decide what the width-0.25 study (:data:`reuseprior.chapters.ch4_sharing_training.real_study.CPU_STUDY`) cannot.
 
 **Why this study.** Under the compressed official recipe V2-S-shared underfits at widths 0.25 and 0.5
 (its training top-1 stays near 75 %, below a logistic regression of the same 5,000 images), and
 neither a schedule twice as long nor removing stochastic depth changes that
-(:mod:`reuseprior.chapters.ch4_recipe_probes`' fit checks). Sharing all but batch norm ties one
+(:mod:`reuseprior.chapters.ch4_sharing_training.recipe_probes`' fit checks). Sharing all but batch norm ties one
 convolution to up to 14 sites, and under RMSprop every element of a tensor steps about the learning
 rate per update whatever its gradient's size, so a tied tensor takes that step at all of its sites.
 The study therefore trains with the **sharing-aware step size** (``lr_per_use``: each tensor's rate
@@ -35,9 +35,9 @@ from pathlib import Path
 import pandas as pd
 
 from reuseprior.analysis.compare import compare
-from reuseprior.chapters import ch4_real_study as real
-from reuseprior.chapters import ch4_recipe_probes as probes
 from reuseprior.chapters.ch4_sharing_training import TABLE_4_2_MODELS
+from reuseprior.chapters.ch4_sharing_training import real_study as real
+from reuseprior.chapters.ch4_sharing_training import recipe_probes as probes
 from reuseprior.chapters.ch4_sharing_training.architecture import build_experiment_model
 from reuseprior.core.study import StudySpec
 from reuseprior.reporting import verdicts
@@ -57,7 +57,7 @@ __all__ = [
     "verdict_table",
 ]
 
-#: the fit check whose recipe the study uses (:data:`reuseprior.chapters.ch4_recipe_probes.FIT_CHECK_RECIPES`)
+#: the fit check whose recipe the study uses (:data:`.recipe_probes.FIT_CHECK_RECIPES`)
 FIT_RECIPE = "w0.5-lr0.016-warmup39-peruse"
 #: the unshared B0 narrowed to V2-S-shared's parameter count
 NARROW_CONTROL = "V2-B0-narrow"
@@ -79,7 +79,7 @@ CONTROL_PAIRS: tuple[tuple[str, str], ...] = (("V2-S-shared", NARROW_CONTROL), (
 
 def recipe_check(path: Path = probes.STORED_PROBES) -> str:
     """Why :data:`FIT_STUDY` may not be trained yet ("" when it may): a study is run only once its
-    recipe's fit check (:func:`~reuseprior.chapters.ch4_recipe_probes.fit_check_table`) shows the
+    recipe's fit check (:func:`~reuseprior.chapters.ch4_sharing_training.recipe_probes.fit_check_table`) shows the
     hardest model fitting its training images and beating the linear floor; otherwise the study would
     again compare a model that underfits."""
     table = probes.fit_check_table(path)
@@ -106,7 +106,7 @@ CRITERIA_COLUMNS: tuple[str, ...] = (
 
 
 def criteria_table(runs: pd.DataFrame, floor: pd.DataFrame) -> pd.DataFrame:
-    """Per stored run (``runs``: rows of :func:`~reuseprior.chapters.ch4_real_study.read_runs`): the
+    """Per stored run (``runs``: rows of :func:`~reuseprior.chapters.ch4_sharing_training.real_study.read_runs`): the
     criteria of :func:`~reuseprior.training.convergence.run_criteria` against its seed's ``floor`` row
     (the study's :meth:`~reuseprior.core.study.StudySpec.floor_rows`), the fit judged by the eval-mode
     training top-1 where stored, and the values they read."""
@@ -156,7 +156,7 @@ def decidability(criteria: pd.DataFrame, runs: pd.DataFrame, study: StudySpec = 
 
 
 def verdict_table(runs: pd.DataFrame, floor: pd.DataFrame, study: StudySpec = FIT_STUDY) -> pd.DataFrame:
-    """Table 4.2's pairs (:data:`~reuseprior.chapters.ch4_real_study.PAIRS`) over the seeds whose runs
+    """Table 4.2's pairs (:data:`~reuseprior.chapters.ch4_sharing_training.real_study.PAIRS`) over the seeds whose runs
     all count (:func:`decidability`): the paired summary, the thesis's CIFAR-10 difference and sign
     beside ours, its claim and the rule's verdict, gated to *not comparable* while the counting seeds
     are too few (the rule's verdict kept beside it)."""

@@ -45,7 +45,7 @@ criteria then show whether every model fits.
 **The study** (:func:`decisive_study`): the chosen recipe, every model, :data:`STUDY_SEEDS` (eight)
 seeds; every run held to the criteria of :mod:`reuseprior.training.convergence` (plateau, fit at
 least the linear floor's training accuracy, test above the floor), and verdicts from
-:mod:`reuseprior.reporting.statistics` (:mod:`reuseprior.chapters.ch4_fit_study`'s tables).
+:mod:`reuseprior.reporting.statistics` (:mod:`reuseprior.chapters.ch4_sharing_training.fit_study`'s tables).
 A protocol study and the decisive study of the same recipe and profile are one study (one name, one
 plan), so the protocol's two seeds are the study's first two.
 """
@@ -61,8 +61,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from reuseprior.chapters import ch4_real_study as real
 from reuseprior.chapters.ch4_sharing_training import TABLE_4_2_MODELS
+from reuseprior.chapters.ch4_sharing_training import real_study as real
 from reuseprior.chapters.ch4_sharing_training.configs import OFFICIAL_END_FRACTION, SharingTrainingProfile
 from reuseprior.core import paths
 from reuseprior.core.study import StudySpec
@@ -171,7 +171,7 @@ def _study(profile: StudyProfile, recipe: str, seeds: tuple[int, ...]) -> StudyS
 
 def floor_study(profile: str = "cpu") -> StudySpec:
     """The images of ``profile``'s runs, named ``table42-<profile>``, for the linear floor (its
-    :attr:`~reuseprior.core.study.StudySpec.floor`, :data:`~reuseprior.chapters.ch4_real_study.FLOORS`):
+    :attr:`~reuseprior.core.study.StudySpec.floor`, :data:`.real_study.FLOORS`):
     the floor depends on the images alone (the seed's split, the profile's training images), so one
     serves every recipe of a seed."""
     first = next(iter(CANDIDATE_RECIPES))
@@ -242,7 +242,7 @@ def protocol_runs(runs: pd.DataFrame, profile: str = "cpu") -> pd.DataFrame:
 
 def protocol_table(runs: pd.DataFrame, profile: str = "cpu") -> pd.DataFrame:
     """Per candidate recipe of the protocol on ``profile`` (``runs``: stored rows of
-    :func:`~reuseprior.chapters.ch4_real_study.read_runs`): runs stored of those planned, the runs that
+    :func:`~reuseprior.chapters.ch4_sharing_training.real_study.read_runs`): runs stored of those planned, the runs that
     diverged, each model's validation top-1 over the last epochs (mean over seeds), the worst model and
     its score, and whether the recipe is refused or complete."""
     rows = []
