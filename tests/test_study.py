@@ -3,6 +3,8 @@ process and on Dask, and the ``study`` command's flags."""
 
 from __future__ import annotations
 
+import functools
+import re
 import time
 from dataclasses import replace
 
@@ -10,9 +12,13 @@ import pandas as pd
 import pytest
 
 from reuseprior.commands import main
+from reuseprior.commands import study as study_command
+from reuseprior.commands.parsers import study as study_parsers
+from reuseprior.commands.parsers.study import StudyOptions
 from reuseprior.core import study as core_study
 from reuseprior.core.distributed import connect
 from reuseprior.core.study import FloorStore, RunStore, StudySpec, settings_hash
+from tests import toy_study
 
 
 def square(*, name: str, seed: int, spec: StudySpec) -> dict:
@@ -161,3 +167,21 @@ def test_the_study_command_refuses_flags_its_study_does_not_use(argv, message, c
 def test_the_former_commands_are_spellings_of_study(tmp_path, capsys):
     assert main(["sharing-study", "status", "--store", str(tmp_path / "none.csv")]) == 0
     assert "compact-fashion-mnist" in capsys.readouterr().out
+
+
+@pytest.mark.dask
+def test_a_new_study_is_one_file_and_one_row_of_the_table(tmp_path, monkeypatch, capsys):
+    """CONTRIBUTING.md's recipe followed once: ``tests/toy_study.py`` declares the study, one row adds it
+    to the study table, and the command runs it, resumes it and says what is stored."""
+    row = StudyOptions("tests.toy_study:STUDY", "a toy study (CONTRIBUTING.md's recipe)", frozenset({"store"}))
+    monkeypatch.setitem(study_parsers.STUDIES, "toy", row)
+    monkeypatch.setattr(study_command, "connect", functools.partial(connect, processes=False, say=lambda _: None))
+    store = ["--store", str(tmp_path / "toy.csv"), "--no-progress"]
+    assert main(["study", "toy", "run", "--seeds", "0", "1", *store]) == 0
+    assert "toy: stored 4 runs, 0 pending" in capsys.readouterr().out
+    assert main(["study", "toy", "run", *store]) == 0
+    assert "toy: stored 2 runs, 0 pending" in capsys.readouterr().out
+    assert main(["study", "toy", "status", *store]) == 0
+    assert re.search(r"large +\[0, 1, 2\] +0", capsys.readouterr().out)
+    rows = pd.read_csv(tmp_path / "toy.csv")
+    assert len(rows) == 6 and set(rows["plan"]) == {toy_study.STUDY.plan}
