@@ -39,7 +39,7 @@ import json
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 import pandas as pd
 from distributed import Client
@@ -50,6 +50,7 @@ from reuseprior.core.files import append_csv_row, replace_csv_rows, write_csv
 from reuseprior.core.progress import progress_bar
 
 __all__ = [
+    "Design",
     "FloorStore",
     "RunStore",
     "StudyGroup",
@@ -257,6 +258,18 @@ class FloorStore:
         return dict(row)
 
 
+class Design(Protocol):
+    """What :meth:`StudySpec.of` reads of a chapter's design: its name and seeds, its run keys in order
+    and the settings that name its plan."""
+
+    name: str
+    seeds: tuple[int, ...]
+
+    def runs(self) -> Sequence[Key]: ...
+
+    def plan_settings(self) -> Mapping[str, Any]: ...
+
+
 @dataclass(frozen=True)
 class StudySpec:
     """One declared study (see the module docstring). ``runs``: every run's key, in the order they run;
@@ -282,6 +295,21 @@ class StudySpec:
     hours: Mapping[str, str] = field(default_factory=dict, hash=False)
     plan_prefix: str = ""
     plan_digits: int = 12
+
+    @classmethod
+    def of(cls, design: Design, *, run_one: Callable[..., Any], store: RunStore, **declared: Any) -> StudySpec:
+        """The study of ``design`` (its name, seeds, runs and plan settings), run by ``run_one`` and
+        stored in ``store``; ``declared``: the other fields (floor, live check, status groups, ...)."""
+        return cls(
+            name=design.name,
+            design=design,
+            settings=design.plan_settings(),
+            seeds=tuple(design.seeds),
+            runs=tuple(design.runs()),
+            run_one=run_one,
+            store=store,
+            **declared,
+        )
 
     @property
     def plan(self) -> str:

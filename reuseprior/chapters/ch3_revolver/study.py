@@ -162,12 +162,8 @@ def run_label(run: Mapping[str, Any]) -> str:
 def population_study(design: PopulationDesign) -> StudySpec:
     """``design`` declared as a study of :mod:`reuseprior.core.study`: its runs by
     :func:`population_run`, stored in :data:`STORED`, read against the linear floors of its images."""
-    return StudySpec(
-        name=design.name,
-        design=design,
-        settings=design.plan_settings(),
-        seeds=design.seeds,
-        runs=design.runs(),
+    return StudySpec.of(
+        design,
         run_one=population_run,
         store=population_store(STORED["runs"], {k: v for k, v in STORED.items() if k != "runs"}, KEY),
         floor=population_floors(FLOOR_COMMAND),

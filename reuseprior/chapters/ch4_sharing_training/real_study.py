@@ -139,12 +139,8 @@ def training_study(design: TrainingDesign, path: str | Path = STORED_RUNS, *, fl
     store = RunStore(
         Path(path), key=("study", "model", "seed"), name_column="study", columns=STORED_COLUMNS, read=read_runs
     )
-    return StudySpec(
-        name=design.name,
-        design=design,
-        settings=design.plan_settings(),
-        seeds=design.seeds,
-        runs=design.runs(),
+    return StudySpec.of(
+        design,
         run_one=train_run,
         store=store,
         floor=FLOORS if floor else None,

@@ -144,6 +144,11 @@ class SharingDesign:
     def kwargs(self) -> dict[str, Any]:
         return dict(self.model_kwargs)
 
+    def runs(self) -> tuple[dict[str, Any], ...]:
+        """One run per (configuration, seed) of the registered schemes, seed-major (every configuration
+        of seed 0 first)."""
+        return tuple({"config": c.label, "seed": s} for s in self.seeds for c in self.configs if c.available())
+
     def plan_settings(self) -> dict[str, Any]:
         """The settings the plan id hashes: dataset, model, training, subsets and budgets."""
         return {

@@ -267,7 +267,6 @@ def sharing_study(design: SharingDesign, path: str | os.PathLike | None = None) 
     seed) of its registered schemes, seed-major (every configuration of seed 0 first), trained by
     :func:`scheme_run`; each row validated (:func:`validate_runs`) and written to ``path`` (default
     :func:`runs_path`) as it arrives; read against the linear floor of its images."""
-    runs = tuple({"config": c.label, "seed": s} for s in design.seeds for c in design.configs if c.available())
     store = RunStore(
         Path(path or runs_path(design)),
         key=("config", "seed"),
@@ -276,17 +275,8 @@ def sharing_study(design: SharingDesign, path: str | os.PathLike | None = None) 
         read=read_runs,
         validate=validate_runs,
     )
-    spec = StudySpec(
-        name=design.name,
-        design=design,
-        settings=design.plan_settings(),
-        seeds=design.seeds,
-        runs=runs,
-        run_one=scheme_run,
-        store=store,
-        floor=FLOORS,
-        live_check=live_check,
-        status_by=("config",),
+    spec = StudySpec.of(
+        design, run_one=scheme_run, store=store, floor=FLOORS, live_check=live_check, status_by=("config",)
     )
     return replace(spec, floor_keys=({"study": design.name, "plan_id": spec.plan},))
 

@@ -232,12 +232,8 @@ class ScreeningDesign:
 def screening_study(design: ScreeningDesign) -> StudySpec:
     """``design`` declared as a study of :mod:`reuseprior.core.study`: its runs by :func:`screening_run`,
     stored in :data:`STORED`, read against the linear floors of its seeds' images."""
-    return StudySpec(
-        name=design.name,
-        design=design,
-        settings=design.plan_settings(),
-        seeds=design.seeds,
-        runs=design.runs(),
+    return StudySpec.of(
+        design,
         run_one=screening_run,
         store=population_store(STORED["runs"], {"generations": STORED["generations"]}, KEY),
         floor=population_floors(FLOOR_COMMAND),
