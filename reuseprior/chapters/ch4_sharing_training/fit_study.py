@@ -19,13 +19,14 @@ plus the control the thesis does not have: an unshared B0 narrowed to V2-S-share
 EMA 0.9999, 39 warm-up steps, batch 128. Six seeds: the fewest at which the verdict rule's exact
 permutation test can reach p < 0.05 (:func:`~reuseprior.reporting.statistics.fewest_decisive_pairs`).
 
-**When a run counts** (:func:`criteria_table`, the criteria of :mod:`reuseprior.training.convergence`):
-its validation top-1 has plateaued, it fits its training images at least as well as the seed's linear
-floor (eval-mode top-1 on the training images, ``train_top1_eval``), and its test top-1 beats the
-floor's. A seed stands or falls whole (every model of a seed shares its split, initialisation seed and
-batch order): :func:`~reuseprior.training.convergence.seeds_that_count`. The verdicts on Table 4.2's
-pairs (:func:`verdict_table`) are computed on the counting seeds and read *not comparable* while fewer
-than the fewest decisive seeds count, the rule's own verdict beside them.
+**When a run counts** (:func:`~.real_study.criteria_table`, the study's ``criteria``: those of
+:mod:`reuseprior.training.convergence`): its validation top-1 has plateaued, it fits its training images
+at least as well as the seed's linear floor (eval-mode top-1 on the training images,
+``train_top1_eval``), and its test top-1 beats the floor's. A seed stands or falls whole (every model of
+a seed shares its split, initialisation seed and batch order):
+:func:`~reuseprior.training.convergence.seeds_that_count`. The verdicts on Table 4.2's pairs
+(:func:`verdict_table`) are computed on the counting seeds and read *not comparable* while fewer than
+the fewest decisive seeds count, the rule's own verdict beside them.
 """
 
 from __future__ import annotations
@@ -39,10 +40,10 @@ from reuseprior.chapters.ch4_sharing_training import TABLE_4_2_MODELS
 from reuseprior.chapters.ch4_sharing_training import real_study as real
 from reuseprior.chapters.ch4_sharing_training import recipe_probes as probes
 from reuseprior.chapters.ch4_sharing_training.architecture import build_experiment_model
+from reuseprior.chapters.ch4_sharing_training.real_study import criteria_table
 from reuseprior.core.study import StudySpec
 from reuseprior.reporting import verdicts
 from reuseprior.reporting.verdicts import gated_verdicts
-from reuseprior.training.convergence import read_history, run_criteria
 
 __all__ = [
     "CONTROL_PAIRS",
@@ -50,7 +51,6 @@ __all__ = [
     "FIT_STUDY",
     "NARROW_CONTROL",
     "control_table",
-    "criteria_table",
     "decidability",
     "prior_beside_accuracy",
     "recipe_check",
@@ -96,48 +96,6 @@ def recipe_check(path: Path = probes.STORED_PROBES) -> str:
             f"{row['floor test top-1']:.2f})"
         )
     return ""
-
-
-#: the columns of :func:`criteria_table`
-CRITERIA_COLUMNS: tuple[str, ...] = (
-    "model", "seed", "params", "test top-1", "floor test top-1", "train top-1", "floor train top-1",
-    "val gain last 3 epochs (pp)", "plateaued", "fits training set", "above floor", "counts",
-)  # fmt: skip
-
-
-def criteria_table(runs: pd.DataFrame, floor: pd.DataFrame) -> pd.DataFrame:
-    """Per stored run (``runs``: rows of :func:`~reuseprior.chapters.ch4_sharing_training.real_study.read_runs`): the
-    criteria of :func:`~reuseprior.training.convergence.run_criteria` against its seed's ``floor`` row
-    (the study's :meth:`~reuseprior.core.study.StudySpec.floor_rows`), the fit judged by the eval-mode
-    training top-1 where stored, and the values they read."""
-    by_seed = floor.set_index("seed")
-    rows = []
-    for _, row in runs.iterrows():
-        seed = int(row["seed"])
-        seed_floor = {"train_top1": by_seed.loc[seed, "top1_train"], "test_top1": by_seed.loc[seed, "top1_test"]}
-        c = run_criteria(
-            read_history(row["epoch_history"]),
-            float(row["top1_test"]),
-            seed_floor,
-            train_top1=row.get("train_top1_eval"),
-        )
-        rows.append(
-            {
-                "model": row["model"],
-                "seed": seed,
-                "params": int(row["params"]),
-                "test top-1": row["top1_test"],
-                "floor test top-1": seed_floor["test_top1"],
-                "train top-1": c.train_top1,
-                "floor train top-1": seed_floor["train_top1"],
-                "val gain last 3 epochs (pp)": c.val_gain_last_window_pp,
-                "plateaued": c.plateaued,
-                "fits training set": c.fits_training_set,
-                "above floor": c.above_floor,
-                "counts": c.counts,
-            }
-        )
-    return pd.DataFrame(rows, columns=list(CRITERIA_COLUMNS))
 
 
 def _complete_seeds(runs: pd.DataFrame, study: StudySpec) -> list[int]:

@@ -49,6 +49,7 @@ from reuseprior.reporting.reference import load_thesis_table
 from reuseprior.reporting.statistics import NOT_COMPARABLE, verdict
 from reuseprior.reporting.verdicts import Comparison
 from reuseprior.training import convergence
+from reuseprior.training.convergence import read_history, run_criteria
 
 __all__ = [
     "CPU_STUDY",
@@ -59,7 +60,9 @@ __all__ = [
     "PAIRS",
     "STORED_COLUMNS",
     "STORED_RUNS",
+    "CRITERIA_COLUMNS",
     "TrainingDesign",
+    "criteria_table",
     "floor_row",
     "live_check",
     "model_table",
@@ -144,6 +147,7 @@ def training_study(design: TrainingDesign, path: str | Path = STORED_RUNS, *, fl
         run_one=train_run,
         store=store,
         floor=FLOORS if floor else None,
+        criteria=criteria_table,
         floor_keys=tuple({"study": design.name, "seed": s} for s in design.seeds) if floor else (),
         live_check=live_check,
         status_by=("model",),
@@ -367,6 +371,48 @@ def with_verdicts(differences: pd.DataFrame, runs: pd.DataFrame, floor: pd.DataF
     ]
     out["verdict"] = np.where(out["reason"] != "", NOT_COMPARABLE, out["rule verdict"])
     return out
+
+
+#: the columns of :func:`criteria_table`
+CRITERIA_COLUMNS: tuple[str, ...] = (
+    "model", "seed", "params", "test top-1", "floor test top-1", "train top-1", "floor train top-1",
+    "val gain last 3 epochs (pp)", "plateaued", "fits training set", "above floor", "counts",
+)  # fmt: skip
+
+
+def criteria_table(runs: pd.DataFrame, floor: pd.DataFrame) -> pd.DataFrame:
+    """Per stored run (``runs``: rows of :func:`~reuseprior.chapters.ch4_sharing_training.real_study.read_runs`): the
+    criteria of :func:`~reuseprior.training.convergence.run_criteria` against its seed's ``floor`` row
+    (the study's :meth:`~reuseprior.core.study.StudySpec.floor_rows`), the fit judged by the eval-mode
+    training top-1 where stored, and the values they read."""
+    by_seed = floor.set_index("seed")
+    rows = []
+    for _, row in runs.iterrows():
+        seed = int(row["seed"])
+        seed_floor = {"train_top1": by_seed.loc[seed, "top1_train"], "test_top1": by_seed.loc[seed, "top1_test"]}
+        c = run_criteria(
+            read_history(row["epoch_history"]),
+            float(row["top1_test"]),
+            seed_floor,
+            train_top1=row.get("train_top1_eval"),
+        )
+        rows.append(
+            {
+                "model": row["model"],
+                "seed": seed,
+                "params": int(row["params"]),
+                "test top-1": row["top1_test"],
+                "floor test top-1": seed_floor["test_top1"],
+                "train top-1": c.train_top1,
+                "floor train top-1": seed_floor["train_top1"],
+                "val gain last 3 epochs (pp)": c.val_gain_last_window_pp,
+                "plateaued": c.plateaued,
+                "fits training set": c.fits_training_set,
+                "above floor": c.above_floor,
+                "counts": c.counts,
+            }
+        )
+    return pd.DataFrame(rows, columns=list(CRITERIA_COLUMNS))
 
 
 #: the live slice "learns" when its validation and test top-1 reach this (percent: twice the 10 % of

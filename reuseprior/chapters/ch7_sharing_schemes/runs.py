@@ -29,7 +29,7 @@ from reuseprior.chapters.ch7_sharing_schemes.configs import (
     SchemeConfig,
     SharingDesign,
 )
-from reuseprior.chapters.ch7_sharing_schemes.criteria import FLOORS
+from reuseprior.chapters.ch7_sharing_schemes.criteria import FLOORS, run_criteria_table
 from reuseprior.chapters.ch7_sharing_schemes.models import build_config_model, load_study_data, study_budgets
 from reuseprior.core import paths
 from reuseprior.core.cpu import cpu_kernels
@@ -276,7 +276,13 @@ def sharing_study(design: SharingDesign, path: str | os.PathLike | None = None) 
         validate=validate_runs,
     )
     spec = StudySpec.of(
-        design, run_one=scheme_run, store=store, floor=FLOORS, live_check=live_check, status_by=("config",)
+        design,
+        run_one=scheme_run,
+        store=store,
+        floor=FLOORS,
+        criteria=run_criteria_table,
+        live_check=live_check,
+        status_by=("config",),
     )
     return replace(spec, floor_keys=({"study": design.name, "plan_id": spec.plan},))
 

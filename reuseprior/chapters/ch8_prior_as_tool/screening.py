@@ -129,6 +129,7 @@ from reuseprior.revolver.registry import ModuleRegistry
 from reuseprior.revolver.search import Algorithm, screened
 from reuseprior.revolver.settings import CPU_SEARCH, RevolverProfile
 from reuseprior.revolver.split_floor import floor_keys, population_floors
+from reuseprior.training.convergence import plateaued
 
 __all__ = [
     "CLAIM",
@@ -143,6 +144,7 @@ __all__ = [
     "plan_cost",
     "plan_summary",
     "prior_score",
+    "run_criteria_table",
     "screening_run",
     "screening_study",
     "spend_figure",
@@ -237,6 +239,7 @@ def screening_study(design: ScreeningDesign) -> StudySpec:
         run_one=screening_run,
         store=population_store(STORED["runs"], {"generations": STORED["generations"]}, KEY),
         floor=population_floors(FLOOR_COMMAND),
+        criteria=run_criteria_table,
         floor_keys=floor_keys((design.dataset,), design.image_size, design.seeds),
         status_by=("arm",),
         hours={"CPU hours stored": "cpu_seconds", "wall hours stored": "seconds"},
@@ -594,6 +597,42 @@ def spend_figure(generations: pd.DataFrame, spec: StudySpec, floor: float | None
         f"{spec.name}, plan {spec.plan}: {runs} stored runs (data/ch8_screening_generations.csv)",
     )
     return fig
+
+
+def run_criteria_table(runs: pd.DataFrame, generations: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:
+    """Per stored run (arm, seed): the criteria of the module docstring against its seed's floor and the
+    values they read (percent), and whether the run ``counts``. ``LookupError`` naming
+    :data:`FLOOR_COMMAND` for a seed whose floor is not stored."""
+    by_seed = floors.set_index("seed")
+    missing = sorted(set(runs["seed"].astype(int)) - set(by_seed.index.astype(int)))
+    if missing:
+        raise LookupError(f"no linear floor of seeds {missing}: run `{FLOOR_COMMAND}`")
+    logs = {key: log for key, log in generations.groupby(["arm", "seed"], sort=False)}
+    rows = []
+    for run in runs.itertuples():
+        floor = by_seed.loc[int(run.seed)]
+        log = logs.get((run.arm, run.seed), pd.DataFrame({"generation": [], "best_val_acc": []}))
+        val = (100 * log.sort_values("generation")["best_val_acc"]).tolist()
+        train = 100 * float(getattr(run, "top_train_acc_final", math.nan))
+        test = 100 * float(run.top_test_acc_final)
+        criteria = {
+            "plateaued": plateaued(val),
+            "fits training set": bool(train >= floor["train_top1"]),
+            "above floor": bool(test > floor["test_top1"]),
+        }
+        rows.append(
+            {
+                "arm": run.arm,
+                "seed": int(run.seed),
+                "final top test top-1": test,
+                "floor test top-1": floor["test_top1"],
+                "final top train top-1": train,
+                "floor train top-1": floor["train_top1"],
+                **criteria,
+                "counts": all(criteria.values()),
+            }
+        )
+    return pd.DataFrame(rows).sort_values(["seed", "arm"], kind="stable").reset_index(drop=True)
 
 
 #: The pilot and the planned study, declared (last: they name the run function above)

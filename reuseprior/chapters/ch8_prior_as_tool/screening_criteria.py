@@ -46,16 +46,15 @@ from typing import Sequence
 import pandas as pd
 
 from reuseprior.chapters.ch8_prior_as_tool.screening import (
-    FLOOR_COMMAND,
     matched_spend,
     paired_differences,
     plan_cost,
+    run_criteria_table,
     spend_levels,
 )
 from reuseprior.core.study import StudySpec
 from reuseprior.reporting.statistics import detectable_difference, pairs_needed
 from reuseprior.reporting.verdicts import gated_verdicts, search_decidability
-from reuseprior.training.convergence import plateaued
 
 __all__ = [
     "LONG_COLUMNS",
@@ -67,7 +66,6 @@ __all__ = [
     "split_long_columns",
     "judged_differences",
     "read_floors",
-    "run_criteria_table",
 ]
 
 
@@ -75,42 +73,6 @@ def read_floors(spec: StudySpec) -> pd.DataFrame:
     """The stored floors of ``spec``'s images (:mod:`reuseprior.revolver.split_floor`), one row per
     seed; ``LookupError`` naming :data:`~.screening.FLOOR_COMMAND` when none is stored."""
     return spec.floor_rows()
-
-
-def run_criteria_table(runs: pd.DataFrame, generations: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:
-    """Per stored run (arm, seed): the criteria of the module docstring against its seed's floor and the
-    values they read (percent), and whether the run ``counts``. ``LookupError`` naming
-    :data:`FLOOR_COMMAND` for a seed whose floor is not stored."""
-    by_seed = floors.set_index("seed")
-    missing = sorted(set(runs["seed"].astype(int)) - set(by_seed.index.astype(int)))
-    if missing:
-        raise LookupError(f"no linear floor of seeds {missing}: run `{FLOOR_COMMAND}`")
-    logs = {key: log for key, log in generations.groupby(["arm", "seed"], sort=False)}
-    rows = []
-    for run in runs.itertuples():
-        floor = by_seed.loc[int(run.seed)]
-        log = logs.get((run.arm, run.seed), pd.DataFrame({"generation": [], "best_val_acc": []}))
-        val = (100 * log.sort_values("generation")["best_val_acc"]).tolist()
-        train = 100 * float(getattr(run, "top_train_acc_final", math.nan))
-        test = 100 * float(run.top_test_acc_final)
-        criteria = {
-            "plateaued": plateaued(val),
-            "fits training set": bool(train >= floor["train_top1"]),
-            "above floor": bool(test > floor["test_top1"]),
-        }
-        rows.append(
-            {
-                "arm": run.arm,
-                "seed": int(run.seed),
-                "final top test top-1": test,
-                "floor test top-1": floor["test_top1"],
-                "final top train top-1": train,
-                "floor train top-1": floor["train_top1"],
-                **criteria,
-                "counts": all(criteria.values()),
-            }
-        )
-    return pd.DataFrame(rows).sort_values(["seed", "arm"], kind="stable").reset_index(drop=True)
 
 
 def judged_differences(
