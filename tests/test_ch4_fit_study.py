@@ -63,7 +63,7 @@ def test_a_run_fits_by_its_eval_mode_training_top1_and_a_failing_run_drops_its_s
     underfit = runs.copy()
     underfit.loc[(underfit["seed"] == 2) & (underfit["model"] == "V2-B0-narrow"), "train_top1_eval"] = 93.0
     criteria = fit.criteria_table(underfit, _floor(range(6)))
-    kept, reason = fit.decidability(criteria, underfit)
+    kept, reason = fit.counting_seeds(criteria, underfit)
     assert kept == [0, 1, 3, 4, 5] and "5 of the study's 6 seeds" in reason and "V2-B0-narrow seed 2" in reason
     # without the eval-mode measurement the last epoch's running top-1 (90 here) is the fit's measure
     unmeasured = runs.assign(train_top1_eval=float("nan"))

@@ -67,7 +67,7 @@ def test_the_model_table_and_differences_come_from_the_rows(stored):
     shared = runs[runs["model"] == "V2-B0-shared"]
     assert table.loc["V2-B0-shared", "Top-1 test (%)"] == pytest.approx(shared["top1_test"].mean())
     assert table.loc["V2-B0-shared", "Params"] < table.loc["V2-B0-original", "Params"]
-    diff = real.paired_differences(runs, [("V2-B0-shared", "V2-B0-original")]).iloc[0]
+    diff = real.model_differences(runs, [("V2-B0-shared", "V2-B0-original")]).iloc[0]
     by = runs.set_index(["model", "seed"])["top1_test"]
     expected = np.mean([by[("V2-B0-shared", s)] - by[("V2-B0-original", s)] for s in (0, 1)])
     assert diff["difference (pp)"] == pytest.approx(expected) and diff["seeds"] == 2
@@ -91,7 +91,7 @@ def test_the_stored_live_slice_and_study_rows_are_complete():
 def test_the_thesis_direction_is_read_from_the_transcribed_table(stored):
     _, study, _ = stored
     runs = study.rows()
-    table = real.with_thesis_direction(real.paired_differences(runs, [("V2-B0-shared", "V2-B0-original")])).iloc[0]
+    table = real.with_thesis_direction(real.model_differences(runs, [("V2-B0-shared", "V2-B0-original")])).iloc[0]
     # Table 4.2, CIFAR-10: V2-B0-shared 95.3 with 1.7 M parameters, V2-B0-original 95.6 with 5.9 M
     assert table["thesis CIFAR-10 difference (pp)"] == pytest.approx(95.3 - 95.6)
     assert table["thesis CIFAR-10 param ratio"] == pytest.approx(5.9 / 1.7)
@@ -108,7 +108,7 @@ def test_the_stored_linear_floor_is_of_the_study_and_above_v2_s_shared():
     floor = real.CPU_STUDY.floor_rows()
     assert list(floor["seed"]) == list(real.CPU_STUDY.seeds) and set(floor["plan"]) == {real.CPU_STUDY.plan}
     runs = real.CPU_STUDY.rows()
-    table = real.with_verdicts(real.with_thesis_direction(real.paired_differences(runs)), runs, floor)
+    table = real.with_verdicts(real.with_thesis_direction(real.model_differences(runs)), runs, floor)
     verdicts = dict(zip(table["model"], table["verdict"]))
     assert verdicts["V2-S-shared"] == "not comparable"  # below a logistic regression of the same images on every seed
 

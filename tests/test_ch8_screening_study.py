@@ -206,11 +206,11 @@ def test_spend_levels_are_fixed_by_the_settings_and_the_spend_is_matched():
         replace(TINY_DESIGN, settings=replace(TINY_DESIGN.settings, max_batches=4))  # a fitness-dependent budget
 
 
-def test_paired_differences_against_hand_computed_values():
+def test_spend_differences_against_hand_computed_values():
     plain, pg = [0.80, 0.82, 0.81, 0.79], [0.82, 0.81, 0.84, 0.80]
     matched = pd.DataFrame({"dataset": "d", "arm": ["plain"] * 4 + ["pg"] * 4, "seed": [0, 1, 2, 3] * 2,
                             "fraction": 1.0, "batches": 40, "best_test_acc": plain + pg})  # fmt: skip
-    row = st.paired_differences(matched, resamples=2000).iloc[0]
+    row = st.spend_differences(matched, resamples=2000).iloc[0]
     diffs = 100 * (np.array(pg) - np.array(plain))  # 2, -1, 3, 1
     assert row["pg - plain (pp)"] == pytest.approx(diffs.mean()) and row["primary"]
     assert row["pairs"] == 4 and row["seeds pg better"] == 3 and row["seeds plain better"] == 1
@@ -218,12 +218,12 @@ def test_paired_differences_against_hand_computed_values():
     assert row["permutation p"] == pytest.approx(6 / 16)
     assert row["claim"].startswith("greater") and row["verdict"] == "undetermined"
     running = pd.concat([matched, matched.iloc[[4]].assign(seed=9)], ignore_index=True)  # seed 9: pg arm only
-    assert st.paired_differences(running, resamples=2000).iloc[0]["pairs"] == 4
+    assert st.spend_differences(running, resamples=2000).iloc[0]["pairs"] == 4
     clear = matched.assign(seed=list(range(8)) * 1, arm=["plain"] * 8)  # one arm only: nothing paired
-    assert st.paired_differences(clear).iloc[0]["pairs"] == 0
+    assert st.spend_differences(clear).iloc[0]["pairs"] == 0
     wide = pd.concat([matched.assign(seed=matched["seed"] + 4 * k) for k in range(2)], ignore_index=True)
     wide.loc[wide["arm"] == "pg", "best_test_acc"] = wide.loc[wide["arm"] == "plain", "best_test_acc"].to_numpy() + 0.01
-    assert st.paired_differences(wide).iloc[0]["verdict"] == "reproduced"  # 8 pairs, all +1 point
+    assert st.spend_differences(wide).iloc[0]["verdict"] == "reproduced"  # 8 pairs, all +1 point
 
 
 # ---------------------------------------------------------------------- the command

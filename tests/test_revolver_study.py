@@ -169,7 +169,7 @@ def test_the_live_check_without_a_reference_says_how_to_store_one(stored, tmp_pa
         st.live_check(study, _key("evolve", 0), reference=tmp_path / "none.csv")
 
 
-def test_paired_differences_against_hand_computed_values():
+def test_mode_differences_against_hand_computed_values():
     seeds = [0, 1, 2, 3]
     random_acc = [0.90, 0.91, 0.92, 0.93]
     evolve_acc = [0.92, 0.90, 0.95, 0.94]
@@ -181,7 +181,7 @@ def test_paired_differences_against_hand_computed_values():
             "top_test_acc_final": random_acc + evolve_acc,
         }
     )
-    table = st.paired_differences(runs, ["top_test_acc_final"], resamples=2000)
+    table = st.mode_differences(runs, ["top_test_acc_final"], resamples=2000)
     row = table.iloc[0]
     diffs = 100 * (np.array(evolve_acc) - np.array(random_acc))  # 2, -1, 3, 1
     assert row["evolve - random (pp)"] == pytest.approx(diffs.mean())
@@ -194,11 +194,11 @@ def test_paired_differences_against_hand_computed_values():
     assert np.isnan(row["bootstrap low"])  # 4 pairs: below MIN_PAIRS_FOR_BOOTSTRAP, no bootstrap
     # MNIST: no difference claimed; the interval is neither inside +-0.5 points nor clear of 0
     assert row["claim"].startswith("equivalent") and row["verdict"] == row["rule verdict"] == "undetermined"
-    mean_val = st.paired_differences(runs.assign(mean_val_last=runs["top_test_acc_final"]), ["mean_val_last"])
+    mean_val = st.mode_differences(runs.assign(mean_val_last=runs["top_test_acc_final"]), ["mean_val_last"])
     assert mean_val.iloc[0]["verdict"] == "not comparable" and mean_val.iloc[0]["reason"]
-    two = st.paired_differences(runs[runs["seed"] < 2], ["top_test_acc_final"])
+    two = st.mode_differences(runs[runs["seed"] < 2], ["top_test_acc_final"])
     assert np.isfinite(two.iloc[0]["t low"]) and np.isnan(two.iloc[0]["bootstrap low"])
-    ties = st.paired_differences(runs.assign(top_test_acc_final=0.5), ["top_test_acc_final"]).iloc[0]
+    ties = st.mode_differences(runs.assign(top_test_acc_final=0.5), ["top_test_acc_final"]).iloc[0]
     assert np.isnan(ties["sign test p"])  # every pair tied: no sign to test
 
 
@@ -267,6 +267,6 @@ def test_the_mnist_margin_is_stated_and_its_sensitivity_shown():
         expected = "reproduced" if margin > smallest and row["equivalence p"] < 0.05 else "undetermined"
         assert row["rule verdict"] == expected, margin
     assert table.at[0.25, "rule verdict"] == "undetermined" and table.at[0.3, "rule verdict"] == "reproduced"
-    differences = st.paired_differences(runs, ["top_test_acc_peak"])
+    differences = st.mode_differences(runs, ["top_test_acc_peak"])
     mnist = differences[differences["Dataset"] == "MNIST"].iloc[0]
     assert mnist["equivalence margin (pp)"] == st.MNIST_EQUIVALENCE_MARGIN_PP and mnist["equivalence p"] == 1 / 32

@@ -81,7 +81,7 @@ from scipy.special import gammaln
 
 from reuseprior.core import paths
 from reuseprior.core.ordering import sort_rows
-from reuseprior.core.study import RunStore, StudySpec, settings_hash
+from reuseprior.core.study import RunStore, StudySpec
 from reuseprior.zoo.nasbench201 import NASLIB_SUBSET_CSV, OPS, load_naslib_subset, parse_arch
 from reuseprior.zoo.scoring import load_scores, published_version, version_complete_on
 
@@ -97,8 +97,6 @@ __all__ = [
     "load_space",
     "naswot_exact",
     "naswot_protocol",
-    "plan_id",
-    "run_store",
     "search_rows",
     "search_run",
     "search_study",
@@ -423,25 +421,15 @@ class SearchSettings:
         )
 
 
-#: how the search's store names a plan: ``nb201-search-`` and 10 hex digits of the settings' hash
-PLAN_PREFIX, PLAN_DIGITS = "nb201-search-", 10
-
-
-def plan_id(settings: SearchSettings) -> str:
-    """``nb201-search-<hash>`` of the settings (:func:`reuseprior.core.study.settings_hash`; a changed
-    setting is a new plan)."""
-    return settings_hash(asdict(settings), prefix=PLAN_PREFIX, digits=PLAN_DIGITS)
-
-
 def search_run(*, protocol: str, label: str, score: str, spec: StudySpec, data_dir: str | None = None) -> pd.DataFrame:
-    """One run of the study (its ``run_one``): :func:`search_rows` of ``spec``'s settings."""
-    return search_rows(protocol, label, score, spec.design, data_dir)
+    """One run of the study (its ``run_one``): :func:`search_rows` of ``spec``'s settings and plan."""
+    return search_rows(protocol, label, score, spec.design, spec.plan, data_dir)
 
 
 def search_rows(
-    protocol: str, label: str, score: str, settings: SearchSettings, data_dir: str | None = None
+    protocol: str, label: str, score: str, settings: SearchSettings, plan: str, data_dir: str | None = None
 ) -> pd.DataFrame:
-    """``protocol`` with ``score`` on ``label``'s space, its stored rows."""
+    """``protocol`` with ``score`` on ``label``'s space, its stored rows (of ``plan``)."""
     space = load_space(label, Path(data_dir) if data_dir else None)
     s = settings
     if protocol == "naswot":
@@ -462,14 +450,13 @@ def search_rows(
         )
     else:
         raise ValueError(f"unknown protocol {protocol!r}; choose from {sorted(PROTOCOLS)}")
-    ident = {"plan": plan_id(s), "protocol": protocol, "label": label, "score": score}
+    ident = {"plan": plan, "protocol": protocol, "label": label, "score": score}
     extra = {"best_in_space": float(space.accuracy.max()), "scores_version": space.scores_version, "seed": s.seed}
     return pd.DataFrame([{**ident, **row, **extra} for row in rows.to_dict("records")], columns=list(COLUMNS))
 
 
-def run_store(path: Path | None = None) -> RunStore:
-    """The store of the search rows (default ``data/nb201_search_runs.csv``)."""
-    return RunStore(path or STORED_RUNS, key=("protocol", "label", "score"), columns=COLUMNS)
+#: how the search's store names a plan: ``nb201-search-`` and 10 hex digits of the settings' hash
+PLAN_PREFIX, PLAN_DIGITS = "nb201-search-", 10
 
 
 def search_study(
@@ -490,7 +477,7 @@ def search_study(
         seeds=(settings.seed,),
         runs=tuple(runs),
         run_one=search_run,
-        store=run_store(path),
+        store=RunStore(path or STORED_RUNS, key=("protocol", "label", "score"), columns=COLUMNS),
         plan_prefix=PLAN_PREFIX,
         plan_digits=PLAN_DIGITS,
     )
@@ -504,11 +491,11 @@ def live_check(
     draws are seeded, so a recomputed row is the stored row; the CSV keeps 10
     significant digits (:func:`reuseprior.core.files.write_csv`), so ``match``
     allows :data:`LIVE_TOLERANCE` relative)."""
-    plan = plan_id(settings)
+    plan = search_study(settings).plan
     mine = stored[stored["plan"] == plan]
     out = []
     for run in runs:
-        live = search_rows(**run, settings=settings, data_dir=str(data_dir) if data_dir else None)
+        live = search_rows(**run, settings=settings, plan=plan, data_dir=str(data_dir) if data_dir else None)
         for row in live.to_dict("records"):
             same = mine[
                 (mine["protocol"] == row["protocol"])

@@ -19,7 +19,7 @@ at most the generation in progress: run the command again. Rows of another plan 
 
 **Reading.** :func:`mode_table` (Table 3.2 per dataset and mode, mean and spread over seeds),
 :func:`floor_table` and :func:`gated_by_floor` (every run against the linear floor of its images),
-:func:`paired_differences` (evolve minus random per seed: paired t-intervals, exact tests and a
+:func:`mode_differences` (evolve minus random per seed: paired t-intervals, exact tests and a
 verdict per claim, :mod:`reuseprior.reporting.verdicts`), :func:`equivalence_sensitivity`,
 :func:`convergence_band` (Figure 3.1: the moving average of the validation accuracy, mean and range
 over seeds) and :func:`live_check` (the first generations recomputed against the stored rows).
@@ -83,7 +83,7 @@ __all__ = [
     "live_check",
     "live_slice",
     "mode_table",
-    "paired_differences",
+    "mode_differences",
     "plot_convergence",
     "population_run",
     "population_study",
@@ -271,7 +271,7 @@ def floor_table(runs: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
 
 
 def gated_by_floor(differences: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:
-    """``differences`` (:func:`paired_differences`) with the verdict of every dataset where some mode has
+    """``differences`` (:func:`mode_differences`) with the verdict of every dataset where some mode has
     no more than :data:`~reuseprior.training.convergence.SEARCH_MIN_COUNTING_SHARE` of its runs above the
     linear floor (:func:`floor_table`) set to *not comparable*, the reason saying how many; the rule's
     verdict stays in ``rule verdict``. No seed is dropped: a search ending below the floor is a result of
@@ -339,7 +339,7 @@ NOT_COMPARABLE_METRICS: dict[str, str] = {
 }
 
 
-def paired_differences(
+def mode_differences(
     runs: pd.DataFrame,
     metrics: Iterable[str] = ("top_test_acc_final", "top_test_acc_peak", "mean_val_last", "best_val_acc"),
     *,

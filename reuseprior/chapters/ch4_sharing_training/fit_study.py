@@ -51,7 +51,7 @@ __all__ = [
     "FIT_STUDY",
     "NARROW_CONTROL",
     "control_table",
-    "decidability",
+    "counting_seeds",
     "prior_beside_accuracy",
     "recipe_check",
     "verdict_table",
@@ -104,7 +104,7 @@ def _complete_seeds(runs: pd.DataFrame, study: StudySpec) -> list[int]:
     return sorted(int(s) for s, df in runs.groupby("seed") if models <= set(df["model"]))
 
 
-def decidability(criteria: pd.DataFrame, runs: pd.DataFrame, study: StudySpec = FIT_STUDY) -> tuple[list[int], str]:
+def counting_seeds(criteria: pd.DataFrame, runs: pd.DataFrame, study: StudySpec = FIT_STUDY) -> tuple[list[int], str]:
     """The seeds stored for every model whose runs all count, and why the study cannot give a verdict
     yet ("" when it can): :func:`reuseprior.reporting.verdicts.decidability` of the seeds stored for
     every model (a seed stands or falls whole; at least
@@ -115,12 +115,12 @@ def decidability(criteria: pd.DataFrame, runs: pd.DataFrame, study: StudySpec = 
 
 def verdict_table(runs: pd.DataFrame, floor: pd.DataFrame, study: StudySpec = FIT_STUDY) -> pd.DataFrame:
     """Table 4.2's pairs (:data:`~reuseprior.chapters.ch4_sharing_training.real_study.PAIRS`) over the seeds whose runs
-    all count (:func:`decidability`): the paired summary, the thesis's CIFAR-10 difference and sign
+    all count (:func:`counting_seeds`): the paired summary, the thesis's CIFAR-10 difference and sign
     beside ours, its claim and the rule's verdict, gated to *not comparable* while the counting seeds
     are too few (the rule's verdict kept beside it)."""
-    kept, reason = decidability(criteria_table(runs, floor), runs, study)
+    kept, reason = counting_seeds(criteria_table(runs, floor), runs, study)
     counting = runs[runs["seed"].isin(kept)]
-    table = real.with_rule_verdicts(real.with_thesis_direction(real.paired_differences(counting)))
+    table = real.with_rule_verdicts(real.with_thesis_direction(real.model_differences(counting)))
     table = table.drop(columns="rule verdict").assign(verdict=table["rule verdict"])
     return gated_verdicts(table, reason)
 
@@ -128,15 +128,15 @@ def verdict_table(runs: pd.DataFrame, floor: pd.DataFrame, study: StudySpec = FI
 def control_table(runs: pd.DataFrame, floor: pd.DataFrame, study: StudySpec = FIT_STUDY) -> pd.DataFrame:
     """The control pairs (:data:`CONTROL_PAIRS`) over the same counting seeds as :func:`verdict_table`:
     the paired summary only (the thesis makes no claim about a narrowed B0)."""
-    kept, _ = decidability(criteria_table(runs, floor), runs, study)
-    return real.paired_differences(runs[runs["seed"].isin(kept)], CONTROL_PAIRS)
+    kept, _ = counting_seeds(criteria_table(runs, floor), runs, study)
+    return real.model_differences(runs[runs["seed"].isin(kept)], CONTROL_PAIRS)
 
 
 def prior_beside_accuracy(runs: pd.DataFrame, floor: pd.DataFrame, study: StudySpec = FIT_STUDY) -> pd.DataFrame:
     """The prior's prediction and the trained outcome side by side: per model of ``study``, built as its
     runs are (width, depth, 10 classes) and analysed without training on one image of the study's size
     (:func:`reuseprior.analysis.compare.compare`: PG, P'G, parameters), its rank by PG, and beside it the
-    mean test top-1 over the counting seeds (:func:`decidability`; NaN before any counts) and its rank."""
+    mean test top-1 over the counting seeds (:func:`counting_seeds`; NaN before any counts) and its rank."""
     settings = study.design.settings
     models = {
         m: build_experiment_model(m, 10, width_mult=settings.width_mult, depth_mult=settings.depth_mult)
@@ -144,7 +144,7 @@ def prior_beside_accuracy(runs: pd.DataFrame, floor: pd.DataFrame, study: StudyS
     }
     size = settings.image_size
     prior = compare(models, (3, size, size), progress=False).table
-    kept, _ = decidability(criteria_table(runs, floor), runs, study)
+    kept, _ = counting_seeds(criteria_table(runs, floor), runs, study)
     counting = runs[runs["seed"].isin(kept)]
     accuracy = counting.groupby("model")["top1_test"].mean()
     out = prior[["model", "params", "PG", "PG_prime"]].rename(columns={"PG_prime": "P'G"})

@@ -66,7 +66,7 @@ __all__ = [
     "floor_row",
     "live_check",
     "model_table",
-    "paired_differences",
+    "model_differences",
     "read_runs",
     "settings_table",
     "slice_rules",
@@ -292,7 +292,7 @@ def model_table(runs: pd.DataFrame) -> pd.DataFrame:
 PAIRS: tuple[tuple[str, str], ...] = (("V2-S-shared", "V2-B0-original"), ("V2-B0-shared", "V2-B0-original"))
 
 
-def paired_differences(
+def model_differences(
     runs: pd.DataFrame,
     pairs: Iterable[tuple[str, str]] = PAIRS,
     *,
@@ -322,7 +322,7 @@ def paired_differences(
 
 
 def with_thesis_direction(differences: pd.DataFrame, dataset: str = "CIFAR-10") -> pd.DataFrame:
-    """``differences`` (from :func:`paired_differences`) with Table 4.2's own
+    """``differences`` (from :func:`model_differences`) with Table 4.2's own
     values for the same pairs on ``dataset`` beside them, read from the
     transcribed table: the printed score difference (points) and parameter
     ratio, and whether our difference has the thesis's sign."""

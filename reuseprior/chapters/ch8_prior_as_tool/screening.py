@@ -57,7 +57,7 @@ sample_size * min_batches`` batches, fixed by the settings before any run. At
 each level, a run's value is the best top-individual test accuracy among its
 tested generations whose cumulative batches are within the level
 (:func:`matched_spend`; at the full spend, the thesis's "Top Test Acc.");
-:func:`paired_differences` summarises ``pg - plain`` per seed with
+:func:`spend_differences` summarises ``pg - plain`` per seed with
 :func:`reuseprior.reporting.statistics.paired_by_seed` and judges the claim
 "screening reaches a higher best accuracy at the same spend" (``greater``)
 with :func:`reuseprior.reporting.statistics.verdict`; the full spend is the
@@ -140,7 +140,7 @@ __all__ = [
     "STORED",
     "ScreeningDesign",
     "matched_spend",
-    "paired_differences",
+    "spend_differences",
     "plan_cost",
     "plan_summary",
     "prior_score",
@@ -469,7 +469,7 @@ def matched_spend(generations: pd.DataFrame, levels: pd.DataFrame) -> pd.DataFra
     return pd.DataFrame(out, columns=columns)
 
 
-def paired_differences(
+def spend_differences(
     matched: pd.DataFrame,
     *,
     treatment: str = "pg",

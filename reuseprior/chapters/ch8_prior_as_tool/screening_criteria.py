@@ -47,9 +47,9 @@ import pandas as pd
 
 from reuseprior.chapters.ch8_prior_as_tool.screening import (
     matched_spend,
-    paired_differences,
     plan_cost,
     run_criteria_table,
+    spend_differences,
     spend_levels,
 )
 from reuseprior.core.study import StudySpec
@@ -87,7 +87,7 @@ def judged_differences(
     pairs = sorted(int(s) for s, have in arms.items() if set(spec.design.arms) <= have)
     matched = matched_spend(generations[generations["seed"].isin(pairs)], spend_levels(spec))
     reason = search_decidability(criteria, pairs, spec.design.arms)
-    return gated_verdicts(paired_differences(matched), reason), criteria
+    return gated_verdicts(spend_differences(matched), reason), criteria
 
 
 #: the columns of a judged table whose text is too long for a table cell: shown as notes below it
