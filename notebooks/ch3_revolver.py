@@ -50,10 +50,11 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from reuseprior.chapters import ch3_population_study as real
 from reuseprior.chapters import ch3_revolver as analysis
+from reuseprior.chapters.ch3_revolver import study as real
 from reuseprior.core import paths
 from reuseprior.core.precision import default_dtype
+from reuseprior.core.study import status_table
 from reuseprior.reporting.notebook import setup
 from reuseprior.reporting.plotting import show
 from reuseprior.reporting.reference import side_by_side
@@ -234,15 +235,15 @@ if not histories.empty:
 #
 # The thesis found **no advantage of the genetic algorithm on MNIST** (Table 3.2: top test accuracy 99.6 for both modes, mean validation 99.4 Evolve vs. 99.5 Random); the advantage is a CIFAR-10 result. CIFAR-10 cannot be had on this machine, so the study below runs the two MNIST modes on **MNIST** (Table 3.2's rows) and on **Fashion-MNIST**, a harder stand-in for the CIFAR-10 question (an extension, not a thesis result).
 #
-# **Design** (`reuseprior.chapters.ch3_population_study.CPU_STUDY`): images area-averaged to 14×14; a population of 16, 4 trained per generation, 30 generations (120 evaluations per run), learning rate 0.35 held for 19 generations then decayed to 0.00085, batch 128, 48 batches per training session, the default search space at width 1. A **seed** fixes the validation split, the initial population (the same for both modes) and every later draw, so each seed gives a *pair* of runs; differences are evolve minus random per seed, summarised over the pairs by `reuseprior.reporting.statistics` (paired t-interval, exact tests, verdict). The test set is read for the top individual only. The runs are stored by `python -m reuseprior revolver-study run` (resumable; hours of CPU) in `data/revolver_study_*.csv`; this notebook reads those rows and recomputes the first `live_generations` generation(s) of one stored run to check them.
+# **Design** (`reuseprior.chapters.ch3_revolver.study.CPU_STUDY`): images area-averaged to 14×14; a population of 16, 4 trained per generation, 30 generations (120 evaluations per run), learning rate 0.35 held for 19 generations then decayed to 0.00085, batch 128, 48 batches per training session, the default search space at width 1. A **seed** fixes the validation split, the initial population (the same for both modes) and every later draw, so each seed gives a *pair* of runs; differences are evolve minus random per seed, summarised over the pairs by `reuseprior.reporting.statistics` (paired t-interval, exact tests, verdict). The test set is read for the top individual only. The runs are stored by `python -m reuseprior study ch3 run` (resumable; hours of CPU) in `data/revolver_study_*.csv`; this notebook reads those rows and recomputes the first `live_generations` generation(s) of one stored run to check them.
 #
 # **Scale against the thesis**: 16 individuals × 30 generations × 4 trained at 14×14 and 48 batches per session, against 80 × 160 × 8 at 28×28 with 96 batches (and width 2, batch 512). Our accuracies are therefore lower than the thesis's; the question the study can answer is the direction of evolve minus random at equal budget.
 
 # %%
 study = real.CPU_STUDY
-runs = real.read_stored("runs", study)
-status = real.study_status(study)
-print(f"study {study.name!r}, plan {real.plan_id(study)}: {len(runs)} of {len(study.runs())} runs stored")
+runs = study.rows()
+status = status_table(study)
+print(f"study {study.name!r}, plan {study.plan}: {len(runs)} of {len(study.runs)} runs stored")
 status
 
 # %% [markdown]
@@ -289,7 +290,7 @@ floors
 # `verdict` follows one stated rule (`reuseprior.reporting.statistics.verdict`), the claim in `claim`: on **MNIST** the thesis claims no difference (Table 3.2), *reproduced* when the t-interval lies inside ±0.5 points (`equivalence margin (pp)`, with its reason below the table) and the exact permutation version of the two one-sided tests at that margin (`equivalence p`, at least 1/2^n with n pairs, so five pairs at the least) is below 0.05, *contradicted* when the interval excludes 0 and the permutation p < 0.05, *undetermined* otherwise; on **Fashion-MNIST** (an extension) the claim is the direction of the thesis's CIFAR-10 finding, evolve better: *reproduced* when the interval lies above 0 and p < 0.05, *contradicted* when below 0 with p < 0.05, else *undetermined*, which is all five pairs can give. `Mean Val.` is **not comparable** under this schedule (`reason`); `rule verdict` shows what the rule alone gives.
 
 # %%
-differences = real.gated_by_floor(real.paired_differences(runs), floors)
+differences = real.gated_by_floor(real.mode_differences(runs), floors)
 ctx.save_table(differences, "evolve_minus_random")
 display(differences)
 print(f"the MNIST margin, {real.MNIST_EQUIVALENCE_MARGIN_PP} points: {real.MNIST_MARGIN_REASON}")
@@ -311,11 +312,11 @@ sensitivity
 # Per run, the moving average of the last 20 evaluations' validation accuracy (the thesis: 700 of its 1,280), in evaluation order; the line is the mean over the seeds, the band their range.
 
 # %%
-evaluations = real.read_stored("evaluations", study)
+evaluations = study.rows("evaluations")
 band = real.convergence_band(evaluations, window=20)
 real_caption = (
-    f"data: stored study {study.name} ({', '.join(real.DATASET_LABELS[d] for d in study.datasets)} at "
-    f"{study.image_size}x{study.image_size}), {len(runs)} runs, seeds {sorted(set(runs['seed']))}"
+    f"data: stored study {study.name} ({', '.join(real.DATASET_LABELS[d] for d in study.design.datasets)} at "
+    f"{study.design.image_size}x{study.design.image_size}), {len(runs)} runs, seeds {sorted(set(runs['seed']))}"
 )
 fig = real.plot_convergence(band, 20, real_caption)
 ctx.save_figure(fig, "figure_3_1_real_images")
@@ -337,7 +338,7 @@ show(fig)
 # The top-scoring shared convolutions of the run whose top individual ends with the best test accuracy, per dataset (scores: lower is better; the thesis's come from a CIFAR-10 population).
 
 # %%
-modules = real.read_stored("modules", study)
+modules = study.rows("modules")
 best_runs = runs.loc[runs.groupby("dataset", sort=False)["top_test_acc_final"].idxmax()]
 for run in best_runs.itertuples():
     same_run = (modules["dataset"] == run.dataset) & (modules["mode"] == run.mode) & (modules["seed"] == run.seed)
@@ -360,8 +361,8 @@ for run in best_runs.itertuples():
 # %%
 if live_generations > 0 and not runs.empty:
     stored_keys = set(zip(runs["dataset"], runs["mode"], runs["seed"]))
-    first = next(k for k in study.runs() if (k.dataset, k.mode, k.seed) in stored_keys)
-    print(f"live check of {first.label()}")
+    first = next(k for k in study.runs if (k["dataset"], k["mode"], k["seed"]) in stored_keys)
+    print(f"live check of {real.run_label(first)}")
     live = real.live_check(study, first, generations=live_generations)
     assert live["within tolerance"].all(), live
     verdict_columns = ["quantity", "evaluations", "stored float32 (first)", "reference float64 (first)", "tolerance"]

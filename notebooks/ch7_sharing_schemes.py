@@ -61,6 +61,7 @@ from IPython.display import Markdown, display
 
 from reuseprior.chapters import ch7_sharing_schemes as ch7
 from reuseprior.chapters.ch7_sharing_schemes import seeds
+from reuseprior.reporting import verdicts
 from reuseprior.reporting.notebook import setup
 from reuseprior.reporting.plotting import show
 from reuseprior.reporting.statistics import permutation_p
@@ -251,7 +252,8 @@ depthwise_mass
 # %%
 spec = ctx.settings.studies[0]
 budgets = ch7.study_budgets(spec)
-display(ch7.settings_table(spec))
+study = ch7.sharing_study(spec)
+display(ch7.settings_table(study))
 studies = ch7.profile_rows(ctx.settings, ctx.device, progress=False)
 stored_rows, source = studies[spec.name]
 rows, paired_seeds, partial_seeds = ch7.complete_seeds(stored_rows, spec)
@@ -275,14 +277,16 @@ design.round(2)
 # logistic regression's). The floor row is recomputed here (a float64 fit on the same images) and compared with the
 # stored one (`data/ch7_linear_floor.csv`). The design is paired (a seed fixes the data order and initialisation of
 # every configuration), so a seed stands or falls whole: a run that does not count removes its seed from the
-# verdicts (`ch7.counting_seeds`), and a ranking verdict needs at least 5 paired seeds whose runs all count;
-# otherwise it is *not comparable*, with the reason. This seed rule was set when the study was complete (120 runs),
-# after the earlier rule (every run must count) had left one run 0.17 points over the plateau threshold deciding
-# everything; the verdicts on every paired seed are therefore shown beside, so that the change can be judged.
+# verdicts (`ch7.counting_seeds`), and a ranking verdict needs at least 6 paired seeds whose runs all count (the
+# fewest whose exact permutation p can fall below 0.05, `reuseprior.reporting.statistics.fewest_decisive_pairs`);
+# otherwise it is *not comparable*, with the reason (`reuseprior.reporting.verdicts`). This seed rule was set when
+# the study was complete (120 runs), after the earlier rule (every run must count) had left one run 0.17 points over
+# the plateau threshold deciding everything; the verdicts on every paired seed are therefore shown beside, so that the
+# change can be judged.
 
 # %%
-floor = ch7.read_floor(spec)
-live_floor = ch7.study_floor(spec, data_dir=ctx.settings.data_dir) if ctx.settings.live_rows else floor
+floor = ch7.read_floor(study)
+live_floor = ch7.study_floor(study, data_dir=ctx.settings.data_dir) if ctx.settings.live_rows else floor
 floor_check = ch7.floor_check(floor, live_floor)
 assert floor_check["within tolerance"].all(), floor_check
 ctx.save_table(floor_check, "linear_floor_check")
@@ -292,7 +296,9 @@ floor_check
 criteria = ch7.run_criteria_table(stored_rows, floor)
 criteria_by_config = ch7.criteria_summary(criteria, floor)
 counting, left_out = ch7.counting_seeds(criteria, paired_seeds)
-not_decidable = ch7.decidability(criteria, paired_seeds, spec)
+_, not_decidable = verdicts.decidability(
+    criteria, paired_seeds, arm="config", noun="configuration", planned=len(spec.seeds)
+)
 ctx.save_table(criteria, "run_criteria")
 ctx.save_table(criteria_by_config, "criteria_by_config")
 print(
@@ -338,7 +344,7 @@ summary.round(3)
 
 # %%
 if ctx.settings.live_rows:
-    live = ch7.live_check(spec, stored_rows, k=ctx.settings.live_rows, data_dir=ctx.settings.data_dir)
+    live = ch7.live_check(study, stored_rows, k=ctx.settings.live_rows, data_dir=ctx.settings.data_dir)
     assert live["within tolerance"].all(), live[~live["within tolerance"]]
     verdict = live[["config", "seed", "column", "stored", "tolerance", "within tolerance"]]
     ctx.save_table(verdict, "live_check")
@@ -388,7 +394,7 @@ show(fig)
 
 # %%
 counted_rows = rows[rows["seed"].isin(counting)].reset_index(drop=True)
-agreement = ch7.with_decidability(
+agreement = verdicts.gated_verdicts(
     ch7.ranking_agreement(counted_rows, n_boot=ctx.settings.n_boot, seed=ctx.seed), not_decidable
 )
 ctx.save_table(agreement, "ranking_agreement")
@@ -401,7 +407,7 @@ agreement.round(3)
 # gives each at the Bonferroni level (0.05 / 14, its interval at the same level) and the smallest p the seeds allow.
 
 # %%
-family = ch7.with_decidability(ch7.verdict_family(counted_rows), not_decidable)
+family = verdicts.gated_verdicts(ch7.verdict_family(counted_rows), not_decidable)
 ctx.save_table(family, "verdict_family")
 family.round(4)
 
@@ -464,7 +470,7 @@ ranks.round(3)
 
 # %%
 disagree = {
-    score: ch7.with_decidability(ch7.disagreements(counted_rows, score), not_decidable) for score in ch7.PRIOR_SCORES
+    score: verdicts.gated_verdicts(ch7.disagreements(counted_rows, score), not_decidable) for score in ch7.PRIOR_SCORES
 }
 for score, table in disagree.items():
     ctx.save_table(table, f"disagreements_{score}")
@@ -472,7 +478,7 @@ for score, table in disagree.items():
     display(table.round(3))
 
 # %%
-pooled = ch7.with_decidability(ch7.disagreements(counted_rows, "PG", within_budget=False), not_decidable)
+pooled = verdicts.gated_verdicts(ch7.disagreements(counted_rows, "PG", within_budget=False), not_decidable)
 ctx.save_table(pooled, "disagreements_PG_pooled")
 pooled.round(3)
 

@@ -30,9 +30,10 @@
 #
 # A third use needs training, run as a resumable study whose stored runs this notebook reads:
 #
-# 3. **Screening Revolver's offspring with the prior** (a trained study, `reuseprior.chapters.ch8_screening_study`,
-#    `python -m reuseprior study ch8 run`): its plan, its cost measured on the stored runs, the criteria a run must
-#    meet to count (a linear floor on the same images) and the verdict they allow.
+# 3. **Screening Revolver's offspring with the prior** (a trained study,
+#    `reuseprior.chapters.ch8_prior_as_tool.screening`, `python -m reuseprior study ch8 run`): its plan, its cost
+#    measured on the stored runs, the criteria a run must meet to count (a linear floor on the same images) and the
+#    verdict they allow.
 #
 # Where the numbers come from:
 # - **Search results**: `data/nb201_search_runs.csv`, written by `python -m reuseprior search-nb201 run`
@@ -64,8 +65,8 @@ import pandas as pd
 from IPython.display import HTML, Markdown, display
 
 from reuseprior.chapters import ch8_prior_as_tool as ch8
-from reuseprior.chapters import ch8_screening_criteria as ch8c
-from reuseprior.chapters import ch8_screening_study as ch8s
+from reuseprior.chapters.ch8_prior_as_tool import screening as ch8s
+from reuseprior.chapters.ch8_prior_as_tool import screening_criteria as ch8c
 from reuseprior.reporting.notebook import setup
 from reuseprior.reporting.plotting import show
 from reuseprior.zoo import search
@@ -215,11 +216,11 @@ check
 # individual within a level of spend (fractions of a run's total, fixed by the settings). The runs
 # are scheduled separately (`python -m reuseprior study ch8 run`); this section reads what is stored.
 #
-# **When a run counts** (`reuseprior.chapters.ch8_screening_criteria`): the model a search ends with must have learnt
-# the task at least as well as a logistic regression on the same images: its test top-1 above the regression's, its
-# top-1 on every training image at least the regression's, and the search's best validation accuracy plateaued (less
-# than 2 points gained between the mean of the last 3 generations and the 3 before). The floor is refitted per seed
-# (a seed fixes the validation split, hence the training images) by `python -m reuseprior study ch8 floor`, stored in
+# **When a run counts** (`reuseprior.chapters.ch8_prior_as_tool.screening_criteria`): the model a search ends with
+# must have learnt the task at least as well as a logistic regression on the same images: its test top-1 above the
+# regression's, its top-1 on every training image at least the regression's, and the search's best validation accuracy
+# plateaued (less than 2 points gained between the mean of the last 3 generations and the 3 before). The floor is
+# refitted per seed (a seed fixes the validation split, hence the training images) by `python -m reuseprior study ch8 floor`, stored in
 # `data/population_linear_floor.csv`. **When the study decides**: a search that ends below the floor is a result of
 # its arm, so no seed is dropped (that would select seeds on the outcome); the criteria judge the budget instead. A
 # verdict needs at least `fewest decisive pairs` paired seeds and, in every arm, more than half of the runs counting;
@@ -240,7 +241,7 @@ floors
 # %%
 plans = {"planned study": ch8s.CPU_SCREENING, "pilot": ch8s.PILOT_SCREENING}
 for label, spec in plans.items():
-    plan = ch8s.plan_summary(spec).assign(plan=f"{label}: {spec.name} ({ch8s.plan_id(spec)})")
+    plan = ch8s.plan_summary(spec).assign(plan=f"{label}: {spec.name} ({spec.plan})")
     ctx.save_table(plan, f"screening_plan_{spec.name}")
     cost = ch8s.plan_cost(spec)
     ctx.save_measurement(cost, f"screening_cost_{spec.name}")
@@ -250,7 +251,7 @@ for label, spec in plans.items():
 # %%
 judged = {}
 for label, spec in plans.items():
-    runs, generations = ch8s.read_stored("runs", spec), ch8s.read_stored("generations", spec)
+    runs, generations = spec.rows(), spec.rows("generations")
     if runs.empty:
         print(f"{label}: no run stored yet")
         continue
@@ -258,7 +259,7 @@ for label, spec in plans.items():
     judged[label] = (spec, runs, generations, differences, criteria)
     ctx.save_table(criteria, f"screening_criteria_{spec.name}")
     ctx.save_table(differences, f"screening_paired_differences_{spec.name}")
-    print(f"{label}: {spec.name}, plan {ch8s.plan_id(spec)}")
+    print(f"{label}: {spec.name}, plan {spec.plan}")
     display(criteria.round(2))
     short, notes = ch8c.split_long_columns(differences)
     display(short.round(3))
@@ -282,7 +283,7 @@ spec, runs, generations, differences, criteria = judged["planned study"]
 pairs = sorted(set(criteria["seed"]))
 matched = ch8s.matched_spend(generations[generations["seed"].isin(pairs)], ch8s.spend_levels(spec))
 power = ch8c.screening_power(spec, differences, matched)
-near, forgiven = ch8c.gate_margin(criteria, pairs, spec.arms)
+near, forgiven = ch8c.gate_margin(criteria, pairs, spec.design.arms)
 sizes = ch8c.model_sizes(runs)
 needed = int(power.set_index("key").at["pairs needed", "value"])
 cpu_hours = ch8c.pairs_cost(spec, needed)
