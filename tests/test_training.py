@@ -240,7 +240,7 @@ def test_per_use_step_size_divides_each_rate_by_the_uses():
     assert scale_of[id(model[0].weight)] == (1.0, 1e-5) and scale_of[id(model[2].weight)] == (1.0, 0.0)
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
     cfg = replace(CFG, lr_per_use=True)
-    opt = loop._make_optimizer(model, cfg)
+    opt = loop.make_optimizer(model, cfg)
     sched = WarmupExponentialSchedule(opt, cfg, steps_per_epoch=10)
     for _ in range(25):
         sched.step()
@@ -647,7 +647,7 @@ def _one_weight_steps(optimizer: str, grads: list[float]) -> list[float]:
     model = nn.Module()
     model.weight = weight
     config = TrainConfig(optimizer=optimizer, weight_decay=0.0, batch_size=256, lr_base=0.016)
-    opt = loop._make_optimizer(model, config)
+    opt = loop.make_optimizer(model, config)
     values = []
     for g in grads:
         weight.grad = torch.tensor([[g]])

@@ -77,6 +77,7 @@ from reuseprior.training.loop.fitting import (  # noqa: F401
     checks_each_step,
     evaluate,
     fit,
+    make_optimizer,
 )
 
 __all__ = [
@@ -93,6 +94,7 @@ __all__ = [
     "discard_checkpoint",
     "evaluate",
     "fit",
+    "make_optimizer",
     "load_checkpoint",
     "parameter_uses",
     "read_checkpoint_file",

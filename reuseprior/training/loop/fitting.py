@@ -143,7 +143,10 @@ def _param_groups(model: nn.Module, weight_decay: float, per_use: bool = False) 
     return out
 
 
-def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizer ``config`` names (PyTorch's RMSprop, TensorFlow 1's, AdamW or SGD with Nesterov
+    momentum) over ``model``'s parameter groups (weight decay where it applies; with ``lr_per_use``
+    each tensor's rate divided by the sites that use it), at the peak learning rate."""
     groups = _param_groups(model, config.weight_decay, config.lr_per_use)
     if config.optimizer == "rmsprop":
         return torch.optim.RMSprop(
@@ -304,7 +307,7 @@ def _prepare(
     if config.bn_momentum_tf is not None:
         set_bn_momentum(model, config.bn_momentum_tf)
     params = count_parameters(model)
-    optimizer = _make_optimizer(model, config)
+    optimizer = make_optimizer(model, config)
     schedule = WarmupExponentialSchedule(optimizer, config, steps_per_epoch)
     use_scaler = amp_active(config.amp, device)
     if config.amp and not use_scaler:
