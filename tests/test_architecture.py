@@ -356,7 +356,7 @@ def _read_through(package: str, name: str, texts: dict[pathlib.Path, str]) -> bo
         rf"(?: as (\w+))?)"
     )
     for path, text in texts.items():
-        if path == MODULES[package]:
+        if path == MODULES[package] or name not in text:
             continue
         if direct.search(text) or re.search(rf"\b{re.escape(package)}\.{re.escape(name)}\b", text):
             return True
