@@ -68,11 +68,12 @@ live_slice = True  # retrain the stored real-image study's live slice (about hal
 import pandas as pd
 from IPython.display import Markdown, display
 
-from reuseprior.chapters import ch4_fit_study as fit_study
-from reuseprior.chapters import ch4_real_study as real
-from reuseprior.chapters import ch4_recipe_probes as probes
 from reuseprior.chapters import ch4_sharing_training as st
-from reuseprior.chapters import ch4_table42_study as table42
+from reuseprior.chapters.ch4_sharing_training import fit_study
+from reuseprior.chapters.ch4_sharing_training import real_study as real
+from reuseprior.chapters.ch4_sharing_training import recipe_probes as probes
+from reuseprior.chapters.ch4_sharing_training import table42_study as table42
+from reuseprior.core.study import status_table
 from reuseprior.reporting.notebook import setup
 from reuseprior.reporting.plotting import show
 
@@ -272,10 +273,10 @@ cost
 # peak memory are measurements of the 2-core CPU that ran them (one thread).
 
 # %%
-study_runs = real.read_runs(study=real.CPU_STUDY)
+study_runs = real.CPU_STUDY.rows()
 display(real.settings_table(real.CPU_STUDY))
-print(f"stored runs: {len(study_runs)} of {len(real.CPU_STUDY.runs())}")
-real.study_status(real.CPU_STUDY)
+print(f"stored runs: {len(study_runs)} of {len(real.CPU_STUDY.runs)}")
+status_table(real.CPU_STUDY)
 
 # %%
 real_table = real.model_table(study_runs)
@@ -290,12 +291,12 @@ real_table
 # (`data/thesis/table_4_2.csv`) and whether ours has the thesis's sign. `verdict`: the rule of
 # `reuseprior.reporting.statistics.verdict` on the thesis's sign (`rule verdict`), or **not comparable** when a model
 # of the pair underfits by a stated fit criterion: its test top-1 below, on every seed, that of a logistic regression
-# trained on the same 5,000 images (`data/ch4_real_study_linear_floor.csv`, `ch4_real_study.linear_floor`). V2-S-shared
+# trained on the same 5,000 images (`data/ch4_real_study_linear_floor.csv`, `real_study.floor_row`). V2-S-shared
 # at width 0.25 is such a model: that is a finding about this width, not a verdict on Table 4.2.
 
 # %%
 real_differences = real.with_verdicts(
-    real.with_thesis_direction(real.paired_differences(study_runs)), study_runs, real.read_linear_floor()
+    real.with_thesis_direction(real.model_differences(study_runs)), study_runs, real.CPU_STUDY.floor_rows()
 )
 ctx.save_table(real_differences, "fashion_mnist_differences")
 real_differences
@@ -307,7 +308,7 @@ real_differences
 # test top-1 at least 20 %, twice chance, and a training loss that falls from the first epoch to the last). Its
 # digits are not held: 125 RMSprop steps of this network turn float64 rounding into different runs (measured with one
 # seed and one code: test top-1 52.58 % on an AVX-512/AMX machine's own kernels, 37.74 % there on ATen's default
-# kernels, 31.07 % in the stored row from an AVX2 machine; `reuseprior.chapters.ch4_real_study.live_check`). The next
+# kernels, 31.07 % in the stored row from an AVX2 machine; `reuseprior.chapters.ch4_sharing_training.real_study.live_check`). The next
 # cell shows this machine's numbers and their deviation from the stored row.
 
 # %%
@@ -328,7 +329,7 @@ slice_check if live_slice else None
 # under the width-0.25 study's recipe (its training loss stays above chance). Before a width-1.0 study is run, the
 # same grid of recipes (warm-up in optimisation steps, peak learning rate) is applied to all three models: the first
 # 5 epochs of a 30-epoch schedule whose decay is compressed to end at the official 0.022 x peak, EMA 0.9999, seed 0
-# (`reuseprior.chapters.ch4_recipe_probes`, `python -m reuseprior study ch4 probes`, resumable;
+# (`reuseprior.chapters.ch4_sharing_training.recipe_probes`, `python -m reuseprior study ch4 probes`, resumable;
 # `data/ch4_recipe_probes.csv`). The recipe chosen is the one whose *worst* model reaches the highest validation
 # top-1 at epoch 5 (`chosen_recipe`); until every model of a recipe is probed, none is chosen. The probes are filled
 # across sessions: the status below says how far they are.
@@ -363,7 +364,7 @@ fit_checks
 # 5,000 images it diverged after warm-up for B0 as well: what failed is the recipe at that data size. The study that decides therefore chooses its recipe first, by a
 # protocol fair to every model, on four times the images (the sections after the next).
 #
-# ## The fit study at width 0.5 (`ch4_fit_study`; kept for its design, superseded)
+# ## The fit study at width 0.5 (`ch4_sharing_training.fit_study`; kept for its design, superseded)
 #
 # Built before the recipe protocol: Table 4.2's three models at width 0.5 with the recipe of one fit check
 # (`FIT_RECIPE`, with the sharing-aware step size) and an unshared B0 narrowed to V2-S-shared's parameter count
@@ -376,12 +377,12 @@ fit_checks
 # %%
 print(fit_study.recipe_check() or f"its recipe's fit check passes: {fit_study.FIT_RECIPE}")
 display(real.settings_table(fit_study.FIT_STUDY))
-fit_runs = real.read_runs(study=fit_study.FIT_STUDY)
-print(f"stored runs: {len(fit_runs)} of {len(fit_study.FIT_STUDY.runs())}")
-real.study_status(fit_study.FIT_STUDY)
+fit_runs = fit_study.FIT_STUDY.rows()
+print(f"stored runs: {len(fit_runs)} of {len(fit_study.FIT_STUDY.runs)}")
+status_table(fit_study.FIT_STUDY)
 
 # %% [markdown]
-# ## Table 4.2 decided, step 1: a recipe protocol fair to every model (`ch4_table42_study`)
+# ## Table 4.2 decided, step 1: a recipe protocol fair to every model (`ch4_sharing_training.table42_study`)
 #
 # Three candidate recipes (`table42.CANDIDATE_RECIPES`) are each applied alike to the four models (Table 4.2's three
 # and `V2-B0-narrow`) on two seeds, on the study's data: Fashion-MNIST at 32 px, width 0.5, full depth,
@@ -430,7 +431,7 @@ table42.run_costs(stored_runs)
 chosen = table42.chosen_recipe(stored_runs)
 table42_floor = table42.floor_study("cpu")
 try:
-    study_floor = real.read_linear_floor(table42_floor)
+    study_floor = table42_floor.floor_rows()
 except LookupError as missing:
     study_floor = None
     print(missing)
@@ -439,9 +440,9 @@ if chosen is None:
 else:
     decisive = table42.decisive_study(chosen, "cpu")
     display(real.settings_table(decisive))
-    decisive_runs = real.read_runs(study=decisive)
-    print(f"stored runs: {len(decisive_runs)} of {len(decisive.runs())}")
-    display(real.study_status(decisive))
+    decisive_runs = decisive.rows()
+    print(f"stored runs: {len(decisive_runs)} of {len(decisive.runs)}")
+    display(status_table(decisive))
     if study_floor is not None and len(decisive_runs):
         decisive_criteria = fit_study.criteria_table(decisive_runs, study_floor)
         ctx.save_table(decisive_criteria, "table42_study_criteria")
@@ -462,7 +463,7 @@ if study_floor is not None:
 # %%
 prior_study = table42.decisive_study(chosen, "cpu") if chosen else table42.protocol_studies()[0]
 if study_floor is not None:
-    prior_table = fit_study.prior_beside_accuracy(real.read_runs(study=prior_study), study_floor, prior_study)
+    prior_table = fit_study.prior_beside_accuracy(prior_study.rows(), study_floor, prior_study)
     ctx.save_table(prior_table, "table42_prior_beside_accuracy")
     display(prior_table)
 
@@ -482,7 +483,7 @@ if study_floor is not None:
 display(table42.device_throughput().round({"images/s": 0}))
 if chosen is not None:
     paper_column = table42.decisive_study(chosen, "gpu")
-    display(real.study_status(paper_column))
+    display(status_table(paper_column))
 else:
     print("the gpu profile's study waits for the protocol's choice")
 
