@@ -696,11 +696,14 @@ def test_sigterm_stops_the_run_and_exports_the_rows_it_finished(tmp_path, thread
         return real(*args, **kwargs)
 
     monkeypatch.setattr(scoring_jobs, "score_architecture", stopped_on_third_row)
+    # the handler in place before the run (SIG_DFL in a fresh process; in a pytest-xdist worker that
+    # executed notebooks first, whatever the notebook machinery left): the run must put it back
+    before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt):
         scoring.score_zoo("tiny", data_dir=tmp_path, client=threads_client, progress=False)
     exported = pd.read_csv(scoring.scores_path("tiny", data_dir=tmp_path))
     assert exported["arch"].tolist() == calls[:2]  # finished before the signal: stored and exported
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler restored
+    assert signal.getsignal(signal.SIGTERM) is before  # handler restored
 
 
 def test_the_export_at_the_end_of_a_run_never_overwrites_a_csv_changed_during_it(tmp_path):
