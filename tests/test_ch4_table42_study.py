@@ -83,12 +83,11 @@ def test_the_gpu_profile_runs_the_protocol_then_the_chosen_recipe_on_a_tiny_plan
     monkeypatch.setattr(table42, "PROFILES", {n: table42.StudyProfile(n, **tiny) for n in ("cpu", "gpu")})
     monkeypatch.setattr(table42, "MODELS", ("V2-B0-shared",))
     monkeypatch.setattr(table42, "CANDIDATE_RECIPES", {"adamw-cosine": table42.CANDIDATE_RECIPES["adamw-cosine"]})
-    monkeypatch.setattr(real, "WORK_DIR", tmp_path / "checkpoints")
     monkeypatch.setattr(table42, "PROTOCOL_SEEDS", (0,))
     monkeypatch.setattr(table42, "STUDY_SEEDS", (0, 1))
     store = tmp_path / "runs.csv"
     argv = ["study", "ch4", "run", "--profile", "gpu", "--device", "cpu", "--workers", "1", "--store", str(store),
-            "--no-progress"]  # fmt: skip
+            "--work-dir", str(tmp_path / "checkpoints"), "--no-progress"]  # fmt: skip
     assert main(argv) == 0
     assert "table42-cpu-adamw-cosine: stored 1 runs, 0 pending" in capsys.readouterr().out
     assert table42.chosen_recipe(real.read_runs(store)) == "adamw-cosine"
@@ -97,6 +96,7 @@ def test_the_gpu_profile_runs_the_protocol_then_the_chosen_recipe_on_a_tiny_plan
     assert sorted(rows["study"]) == ["table42-cpu-adamw-cosine", "table42-gpu-adamw-cosine",
                                      "table42-gpu-adamw-cosine"]  # fmt: skip
     assert rows["machine"].str.contains("cores, torch").all()
+    assert len(list((tmp_path / "checkpoints").rglob("*.pt"))) == 3  # in --work-dir, none under build/
 
 
 def test_the_reading_says_what_the_table_says():

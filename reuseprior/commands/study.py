@@ -82,7 +82,7 @@ def _request(args: argparse.Namespace) -> StudyRequest:
     options: dict[str, Any] = {"deadline": core_study.deadline_after(args.max_minutes)}
     if "device" in flags:
         options["device"] = str(resolve_device(args.device))
-    options.update({k: getattr(args, k) for k in ("data_dir", "threads", "download") if k in flags})
+    options.update({k: getattr(args, k) for k in ("data_dir", "threads", "download", "work_dir") if k in flags})
     return StudyRequest(
         profile=args.profile if "profile" in flags else None,
         store=args.store,

@@ -53,7 +53,7 @@ STUDIES: dict[str, StudyOptions] = {
     "ch4": StudyOptions(
         "reuseprior.chapters.ch4_sharing_training.studies:STUDIES",
         "chapter 4: EfficientNetV2 original vs shared on Fashion-MNIST (data/ch4_real_study_runs.csv)",
-        frozenset({"store", "profile", "device", "max_minutes"}),
+        frozenset({"store", "profile", "device", "max_minutes", "work_dir"}),
         ("slice", "probes", "fit-checks", "floor"),
     ),
     "ch7": StudyOptions(
@@ -79,6 +79,7 @@ DEFAULTS: dict[str, Any] = {
     "data_dir": None,
     "download": False,
     "max_minutes": None,
+    "work_dir": None,
 }
 
 
@@ -113,6 +114,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=positive_int, default=1, help="PyTorch threads per run (default: 1)")
     parser.add_argument("--data-dir", type=Path, default=None, help="datasets folder (default: build/datasets)")
     parser.add_argument("--download", action="store_true", help="let torchvision download a missing dataset")
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="where unfinished runs keep their checkpoints (ch4; default: build/ch4_real_study)",
+    )
     parser.add_argument(
         "--max-minutes",
         type=positive_float,
