@@ -92,17 +92,28 @@ def main() -> None:
     torch.set_num_threads(1)
     rows = [measure(m, args.recipe, args.batch, args.steps, args.device, args.width) for m in args.models]
     for row in rows:
-        print(f"{row['model']:>15}: {row['images_per_s']:9.0f} images/s, {row['step_ms']:6.1f} ms a step "
-              f"(batch {row['batch']}, {row['params']:,} parameters)", flush=True)  # fmt: skip
+        print(
+            f"{row['model']:>15}: {row['images_per_s']:9.0f} images/s, {row['step_ms']:6.1f} ms a step "
+            f"(batch {row['batch']}, {row['params']:,} parameters)",
+            flush=True,
+        )
     shared = []
     for k in args.processes:
         row = concurrent(k, (args.models[0], args.recipe, args.batch, args.steps, args.device, args.width))
         ratio = row["images_per_s_total"] / rows[0]["images_per_s"]
-        print(f"{k} processes of {row['model']}: {row['images_per_s_total']:9.0f} images/s together "
-              f"({ratio:.2f}x one process; each {row['images_per_s_each']})", flush=True)  # fmt: skip
+        print(
+            f"{k} processes of {row['model']}: {row['images_per_s_total']:9.0f} images/s together "
+            f"({ratio:.2f}x one process; each {row['images_per_s_each']})",
+            flush=True,
+        )
         shared.append({**row, "ratio_to_one": ratio})
-    summary = {"device": device_description(args.device), "python": platform.python_version(),
-               "torch": torch.__version__, "single": rows, "shared": shared}  # fmt: skip
+    summary = {
+        "device": device_description(args.device),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "single": rows,
+        "shared": shared,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=1) + "\n")
     print(f"wrote {args.out}")

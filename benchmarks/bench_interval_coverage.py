@@ -61,8 +61,10 @@ def main() -> None:
         print(f"{r['pairs']:>6} {r['bootstrap']:>10.3f} {r['t-interval']:>11.3f} {r['standard error']:>16.3f}")
     enough = [r["pairs"] for r in rows if r["bootstrap"] >= st.CONFIDENCE - st.BOOTSTRAP_COVERAGE_TOLERANCE]
     first = min(enough) if enough else None
-    print(f"first n with bootstrap coverage >= {st.CONFIDENCE - st.BOOTSTRAP_COVERAGE_TOLERANCE:.3f}: {first}; "
-          f"MIN_PAIRS_FOR_BOOTSTRAP = {st.MIN_PAIRS_FOR_BOOTSTRAP}")  # fmt: skip
+    print(
+        f"first n with bootstrap coverage >= {st.CONFIDENCE - st.BOOTSTRAP_COVERAGE_TOLERANCE:.3f}: {first}; "
+        f"MIN_PAIRS_FOR_BOOTSTRAP = {st.MIN_PAIRS_FOR_BOOTSTRAP}"
+    )
     out = ROOT / "build" / "benchmarks" / "interval_coverage.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"settings": vars(args), "rows": rows, "first_n": first}, indent=1))

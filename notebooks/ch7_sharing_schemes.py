@@ -315,7 +315,7 @@ criteria_by_config.round(2)
 # per-image predictions, so that paired SD cannot be computed; it is at most the spread of the runs' own gains, which
 # also holds their real differences. So the threshold is not a noise bound but a stated tolerance, and what it
 # decides is shown instead: the verdicts at other thresholds (fit and floor criteria unchanged; `not comparable`
-# where fewer than 5 paired seeds would count).
+# where fewer than 6 paired seeds would count: `reporting.statistics.fewest_decisive_pairs`).
 
 # %%
 noise = ch7.plateau_noise(criteria, stored_rows)

@@ -315,7 +315,7 @@ READERS = [
         "scripts/**/*.py",
         "docs/*.md",
         "*.md",
-    )  # fmt: skip
+    )
     for p in PACKAGE_DIR.parent.glob(pattern)
 ]
 #: names a tool reads from a chapter module by name (``getattr``): ``reuseprior.commands.build``'s
@@ -380,10 +380,13 @@ def test_packages_re_export_no_private_name_and_nothing_unread():
 
 
 def fmt_skips_off_tables() -> list[str]:
-    """``module:line`` of every ``# fmt: skip`` that is not on a table: the last line of a module-level
-    assignment of a literal tuple, list, dict or set (a table laid out by hand, row by row)."""
+    """``module:line`` of every ``# fmt: skip`` in the package, the tests, the benchmarks, the scripts
+    and the notebooks' scripts that is not on a table: the last line of a module-level assignment of a
+    literal tuple, list, dict or set (a table laid out by hand, row by row)."""
     found = []
-    for module, path in MODULES.items():
+    others = [PACKAGE_DIR.parent / p for p in ("tests", "benchmarks", "scripts", "notebooks")]
+    files = {**MODULES, **{str(f.relative_to(PACKAGE_DIR.parent)): f for d in others for f in sorted(d.rglob("*.py"))}}
+    for module, path in files.items():
         tree, lines = parsed(path)
         tables = {
             node.end_lineno

@@ -34,9 +34,18 @@ def _runs(seeds: range, *, shift: dict[int, float] | None = None, clean_train: f
     for seed in seeds:
         for model, acc in ACCURACY.items():
             acc = acc + (shift or {}).get(seed, 0.0) * (model == "V2-S-shared") + seed * 0.01
-            rows.append({"study": fit.FIT_STUDY.name, "model": model, "seed": seed, "params": 800_000,
-                         "top1_test": acc, "top1_val": acc, "train_top1_eval": clean_train,
-                         "epoch_history": _history(acc, 90.0)})  # fmt: skip
+            rows.append(
+                {
+                    "study": fit.FIT_STUDY.name,
+                    "model": model,
+                    "seed": seed,
+                    "params": 800_000,
+                    "top1_test": acc,
+                    "top1_val": acc,
+                    "train_top1_eval": clean_train,
+                    "epoch_history": _history(acc, 90.0),
+                }
+            )
     return pd.DataFrame(rows)
 
 

@@ -114,8 +114,14 @@ def test_the_stored_linear_floor_is_of_the_study_and_above_v2_s_shared():
 
 
 def test_the_slice_rules_hold_a_run_that_learns_and_catch_one_that_does_not():
-    reference = {"params": 100.0, "flops": 2000.0, "top1_val": 31.0, "top1_test": 31.1,
-                 "train_loss_first_epoch": 2.8, "train_loss_last_epoch": 2.2}  # fmt: skip
+    reference = {
+        "params": 100.0,
+        "flops": 2000.0,
+        "top1_val": 31.0,
+        "top1_test": 31.1,
+        "train_loss_first_epoch": 2.8,
+        "train_loss_last_epoch": 2.2,
+    }
     learned = {**reference, "top1_val": 52.0, "top1_test": 52.6, "train_loss_first_epoch": 2.9}
     check = real.slice_rules(reference, learned)
     assert check["holds"].all() and check.set_index("quantity").loc["top1_test", "deviation"] == pytest.approx(21.5)

@@ -33,8 +33,11 @@ def test_a_probe_is_the_beginning_of_the_full_schedule():
     steps_per_epoch = 5000 // c.batch_size
     assert c.lr_warmup_epochs * steps_per_epoch == pytest.approx(117)  # warm-up given in optimisation steps
     full = training.make_plan(replace(study.design.settings, epochs=probes.SCHEDULE_EPOCHS), profile="full-run").config
-    assert (full.lr_decay_epochs, full.lr_warmup_epochs, full.peak_lr) == (c.lr_decay_epochs, c.lr_warmup_epochs,
-                                                                           c.peak_lr)  # fmt: skip
+    assert (full.lr_decay_epochs, full.lr_warmup_epochs, full.peak_lr) == (
+        c.lr_decay_epochs,
+        c.lr_warmup_epochs,
+        c.peak_lr,
+    )
     with pytest.raises(ValueError, match="lr_warmup_steps"):
         training.make_plan(replace(study.design.settings, lr_warmup_steps=-3), profile="bad")
 
@@ -54,8 +57,12 @@ def _table(values: dict[tuple[str, str], float]) -> pd.DataFrame:
 def test_the_chosen_recipe_is_the_one_whose_worst_model_is_best():
     a, b, *_ = probes.PROBE_RECIPES
     models = training.TABLE_4_2_MODELS
-    table = _table({**{(a, m): v for m, v in zip(models, (88.0, 87.0, 40.0))},
-                    **{(b, m): v for m, v in zip(models, (80.0, 79.0, 75.0))}})  # fmt: skip
+    table = _table(
+        {
+            **{(a, m): v for m, v in zip(models, (88.0, 87.0, 40.0))},
+            **{(b, m): v for m, v in zip(models, (80.0, 79.0, 75.0))},
+        }
+    )
     chosen, worst = probes.chosen_recipe(table)
     assert chosen == b and list(worst["recipe"]) == [b, a]
     incomplete = table[~((table["recipe"] == b) & (table["model"] == models[2]))]

@@ -16,8 +16,10 @@ from reuseprior.core import paths
 
 def _history(val_top1: list[float], val_loss: list[float]) -> str:
     rows = [{"epoch": 0, "val_top1": 10.0, "val_loss": 2.3, "train_top1": float("nan")}]
-    rows += [{"epoch": e + 1, "val_top1": a, "val_loss": v, "train_top1": a} for e, (a, v) in
-             enumerate(zip(val_top1, val_loss))]  # fmt: skip
+    rows += [
+        {"epoch": e + 1, "val_top1": a, "val_loss": v, "train_top1": a}
+        for e, (a, v) in enumerate(zip(val_top1, val_loss))
+    ]
     return json.dumps(rows)
 
 
@@ -32,9 +34,20 @@ def _rows(scores: dict[str, dict[str, float]], diverging: tuple[str, str] | None
             loss = [1.0] * 20
             if diverging == (recipe, model) and seed == 1:
                 loss[10] = 50.0
-            out.append({"study": spec.name, "plan": spec.plan, "model": model, "seed": seed,
-                        "epoch_history": _history([top1] * 20, loss), "top1_val": top1, "train_top1_eval": 95.0,
-                        "lr_warmup_steps": 490, "train_images": 20_000, "batch_size": 128})  # fmt: skip
+            out.append(
+                {
+                    "study": spec.name,
+                    "plan": spec.plan,
+                    "model": model,
+                    "seed": seed,
+                    "epoch_history": _history([top1] * 20, loss),
+                    "top1_val": top1,
+                    "train_top1_eval": 95.0,
+                    "lr_warmup_steps": 490,
+                    "train_images": 20_000,
+                    "batch_size": 128,
+                }
+            )
     return pd.DataFrame(out)
 
 
@@ -86,15 +99,28 @@ def test_the_gpu_profile_runs_the_protocol_then_the_chosen_recipe_on_a_tiny_plan
     monkeypatch.setattr(table42, "PROTOCOL_SEEDS", (0,))
     monkeypatch.setattr(table42, "STUDY_SEEDS", (0, 1))
     store = tmp_path / "runs.csv"
-    argv = ["study", "ch4", "run", "--profile", "gpu", "--device", "cpu", "--workers", "1", "--store", str(store),
-            "--work-dir", str(tmp_path / "checkpoints"), "--no-progress"]  # fmt: skip
+    argv = [
+        "study",
+        "ch4",
+        "run",
+        "--profile",
+        "gpu",
+        "--device",
+        "cpu",
+        "--workers",
+        "1",
+        "--store",
+        str(store),
+        "--work-dir",
+        str(tmp_path / "checkpoints"),
+        "--no-progress",
+    ]
     assert main(argv) == 0
     assert "table42-cpu-adamw-cosine: stored 1 runs, 0 pending" in capsys.readouterr().out
     assert table42.chosen_recipe(real.read_runs(store)) == "adamw-cosine"
     assert main(argv) == 0  # the chosen recipe at the gpu profile's sizes, every study seed
     rows = real.read_runs(store)
-    assert sorted(rows["study"]) == ["table42-cpu-adamw-cosine", "table42-gpu-adamw-cosine",
-                                     "table42-gpu-adamw-cosine"]  # fmt: skip
+    assert sorted(rows["study"]) == ["table42-cpu-adamw-cosine", "table42-gpu-adamw-cosine", "table42-gpu-adamw-cosine"]
     assert rows["machine"].str.contains("cores, torch").all()
     assert len(list((tmp_path / "checkpoints").rglob("*.pt"))) == 3  # in --work-dir, none under build/
 

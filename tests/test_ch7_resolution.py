@@ -21,11 +21,23 @@ def _rows(seeds: int = 6) -> pd.DataFrame:
         accuracy = {"a": 80.0, "b": 81.0 + rng.uniform(), "c": 85.0 + rng.normal(), "d": 85.0 + rng.normal()}
         for k, (config, acc) in enumerate(accuracy.items()):
             rows.append(
-                {"config": config, "scheme": config, "budget": "x" if config in "ab" else "y", "seed": seed,
-                 "params": 100 if config in "ab" else 50, "params_fraction": 1.0, "flops": 1, "PG": float(k),
-                 "PG_prime": -float(k), "expected_spread": 0.0, "entropy": 1.0 if config in "cd" else float(k),
-                 "test_top1": acc, "val_top1": acc, "options": "{}"}
-            )  # fmt: skip
+                {
+                    "config": config,
+                    "scheme": config,
+                    "budget": "x" if config in "ab" else "y",
+                    "seed": seed,
+                    "params": 100 if config in "ab" else 50,
+                    "params_fraction": 1.0,
+                    "flops": 1,
+                    "PG": float(k),
+                    "PG_prime": -float(k),
+                    "expected_spread": 0.0,
+                    "entropy": 1.0 if config in "cd" else float(k),
+                    "test_top1": acc,
+                    "val_top1": acc,
+                    "options": "{}",
+                }
+            )
     return pd.DataFrame(rows)
 
 

@@ -165,9 +165,20 @@ def test_rows_of_other_settings_are_not_taken_for_this_study(tmp_path, digits):
 def _valid_row(**changes) -> dict:
     row = {c: None for c in ch7.ROW_COLUMNS}
     row.update(
-        plan_id="p", config="narrower @ scope", scheme="narrow", budget="scope", budget_target=1000, seed=0,
-        params=1010, val_top1=80.0, test_top1=79.5, PG=1.0, PG_prime=1.0, expected_spread=1.0, entropy=1.0,
-    )  # fmt: skip
+        plan_id="p",
+        config="narrower @ scope",
+        scheme="narrow",
+        budget="scope",
+        budget_target=1000,
+        seed=0,
+        params=1010,
+        val_top1=80.0,
+        test_top1=79.5,
+        PG=1.0,
+        PG_prime=1.0,
+        expected_spread=1.0,
+        entropy=1.0,
+    )
     row.update(changes)
     return row
 
@@ -210,12 +221,21 @@ def _hand_made_rows() -> pd.DataFrame:
         for seed, acc in enumerate(accs):
             rows.append(
                 {
-                    "config": config, "scheme": config, "budget": budget[config], "seed": seed,
-                    "params": params[config], "params_fraction": params[config] / 100, "flops": 1,
-                    "PG": score[config], "PG_prime": -score[config], "expected_spread": 0.0, "entropy": 0.0,
-                    "test_top1": float(acc), "val_top1": float(acc),
+                    "config": config,
+                    "scheme": config,
+                    "budget": budget[config],
+                    "seed": seed,
+                    "params": params[config],
+                    "params_fraction": params[config] / 100,
+                    "flops": 1,
+                    "PG": score[config],
+                    "PG_prime": -score[config],
+                    "expected_spread": 0.0,
+                    "entropy": 0.0,
+                    "test_top1": float(acc),
+                    "val_top1": float(acc),
                 }
-            )  # fmt: skip
+            )
     return pd.DataFrame(rows)
 
 
@@ -296,9 +316,15 @@ def _criteria_rows(seeds_per_config: dict[str, list[int]], test: float = 90.0, g
     for config, config_seeds in seeds_per_config.items():
         for seed in config_seeds:
             history = [{"epoch": 0, "val_top1": 10.0}] + [
-                {"epoch": e, "train_loss": 0.1, "train_top1": 99.0, "val_loss": 0.3,
-                 "val_top1": 85.0 + (gain if e > 9 else 0.0)} for e in range(1, 13)
-            ]  # fmt: skip
+                {
+                    "epoch": e,
+                    "train_loss": 0.1,
+                    "train_top1": 99.0,
+                    "val_loss": 0.3,
+                    "val_top1": 85.0 + (gain if e > 9 else 0.0),
+                }
+                for e in range(1, 13)
+            ]
             rows.append({"config": config, "seed": seed, "test_top1": test, "epoch_history": history_json(history)})
     return pd.DataFrame(rows)
 
@@ -349,8 +375,9 @@ def test_no_verdict_below_six_paired_seeds_or_with_runs_that_do_not_count():
     assert gated_verdicts(agreement, "").loc[0, "spearman verdict"] == "reproduced"
     every = pd.DataFrame({"score": ["PG"], "spearman verdict": ["undetermined"]})
     beside = ch7.verdicts_beside(gated_verdicts(agreement, ""), every)
-    assert beside.loc[0, ["statistic", "verdict (seeds whose runs count)", "rule verdict (every paired seed)", "same"]
-                      ].tolist() == ["spearman", "reproduced", "undetermined", False]  # fmt: skip
+    assert beside.loc[
+        0, ["statistic", "verdict (seeds whose runs count)", "rule verdict (every paired seed)", "same"]
+    ].tolist() == ["spearman", "reproduced", "undetermined", False]
 
 
 @pytest.mark.parametrize(

@@ -36,9 +36,17 @@ def _study(seeds: list[int], *, pg_gain: float = 0.01, test: float = 0.88, train
             runs.append({"arm": arm, "seed": seed, "top_test_acc_final": acc, "top_train_acc_final": train})
             val = [0.5, 0.8, 0.84, 0.85, 0.85, 0.85, 0.86, 0.86] if flat else [0.1, 0.2, 0.2, 0.3, 0.3, 0.5, 0.7, 0.85]
             for g in range(generations):
-                logs.append({"dataset": SPEC.design.dataset, "arm": arm, "seed": seed, "generation": g,
-                             "batches_total": per_gen * (g + 1), "top_test_acc": acc if g in (0, generations - 1)
-                             else math.nan, "best_val_acc": val[g]})  # fmt: skip
+                logs.append(
+                    {
+                        "dataset": SPEC.design.dataset,
+                        "arm": arm,
+                        "seed": seed,
+                        "generation": g,
+                        "batches_total": per_gen * (g + 1),
+                        "top_test_acc": acc if g in (0, generations - 1) else math.nan,
+                        "best_val_acc": val[g],
+                    }
+                )
     return pd.DataFrame(runs), pd.DataFrame(logs)
 
 

@@ -183,9 +183,17 @@ def test_rows_of_another_plan_are_never_read(stored):
 
 
 def _log(arm, seed, batches, tests):
-    return pd.DataFrame({"dataset": "d", "arm": arm, "seed": seed, "generation": range(len(batches)),
-                         "batches_total": np.cumsum(batches), "top_test_acc": tests,
-                         "best_val_acc": np.maximum.accumulate(np.nan_to_num(tests))})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "dataset": "d",
+            "arm": arm,
+            "seed": seed,
+            "generation": range(len(batches)),
+            "batches_total": np.cumsum(batches),
+            "top_test_acc": tests,
+            "best_val_acc": np.maximum.accumulate(np.nan_to_num(tests)),
+        }
+    )
 
 
 def test_matched_spend_reads_the_best_test_within_each_level():
@@ -208,8 +216,16 @@ def test_spend_levels_are_fixed_by_the_settings_and_the_spend_is_matched():
 
 def test_spend_differences_against_hand_computed_values():
     plain, pg = [0.80, 0.82, 0.81, 0.79], [0.82, 0.81, 0.84, 0.80]
-    matched = pd.DataFrame({"dataset": "d", "arm": ["plain"] * 4 + ["pg"] * 4, "seed": [0, 1, 2, 3] * 2,
-                            "fraction": 1.0, "batches": 40, "best_test_acc": plain + pg})  # fmt: skip
+    matched = pd.DataFrame(
+        {
+            "dataset": "d",
+            "arm": ["plain"] * 4 + ["pg"] * 4,
+            "seed": [0, 1, 2, 3] * 2,
+            "fraction": 1.0,
+            "batches": 40,
+            "best_test_acc": plain + pg,
+        }
+    )
     row = st.spend_differences(matched, resamples=2000).iloc[0]
     diffs = 100 * (np.array(pg) - np.array(plain))  # 2, -1, 3, 1
     assert row["pg - plain (pp)"] == pytest.approx(diffs.mean()) and row["primary"]

@@ -92,8 +92,9 @@ def test_cli_json_has_one_record_per_model(capsys: pytest.CaptureFixture) -> Non
     assert records[0]["params"] == 3 * 4 * 9 + 4 + 4 * 10 + 10 and records[0]["rank"] == 1 and records[0]["error"] == ""
 
 
-@pytest.mark.parametrize(("symbol", "column"), [("P'G", "PG_prime"), ("ES", "expected_spread"), ("H", "entropy"),
-                                                ("S", "total_surprisal")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("symbol", "column"), [("P'G", "PG_prime"), ("ES", "expected_spread"), ("H", "entropy"), ("S", "total_surprisal")]
+)
 def test_by_takes_the_thesis_symbols_and_the_column_names(symbol, column, capsys) -> None:
     """Issue 45, item 5: the README's ``--by`` names (P'G, ES, H, S) were refused."""
     assert compare({"tiny": tiny_net}, (3, 32, 32), by=symbol, progress=False).by == column

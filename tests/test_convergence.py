@@ -78,8 +78,16 @@ def test_fit_stops_after_an_epoch_of_the_full_schedule():
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(64, 3, generator=g), torch.randint(0, 2, (64,), generator=g)
     data = TensorDataset(x, y)
-    config = TrainConfig(epochs=4, batch_size=16, lr_schedule="cosine", lr_warmup_epochs=0.0, optimizer="adamw",
-                         lr_base=0.1, bn_momentum_tf=None, label_smoothing=0.0)  # fmt: skip
+    config = TrainConfig(
+        epochs=4,
+        batch_size=16,
+        lr_schedule="cosine",
+        lr_warmup_epochs=0.0,
+        optimizer="adamw",
+        lr_base=0.1,
+        bn_momentum_tf=None,
+        label_smoothing=0.0,
+    )
     torch.manual_seed(0)
     full = fit(torch.nn.Linear(3, 2), data, data, config, progress=False)
     torch.manual_seed(0)

@@ -22,8 +22,9 @@ def space(accuracy: list[float] | np.ndarray, **scores: list[float] | np.ndarray
     n = len(accuracy)
     codes = np.array(list(itertools.islice(itertools.product(range(len(OPS)), repeat=6), n)))
     values = {s: np.asarray(scores.get(s, np.zeros(n)), dtype=float) for s in search.SEARCH_SCORES}
-    return search.SearchSpace("test", np.array([f"c{i}" for i in range(n)]), np.asarray(accuracy, float), values,
-                              codes, 2)  # fmt: skip
+    return search.SearchSpace(
+        "test", np.array([f"c{i}" for i in range(n)]), np.asarray(accuracy, float), values, codes, 2
+    )
 
 
 def test_naswot_picks_the_best_score_and_ranks_non_finite_last() -> None:
@@ -63,8 +64,9 @@ def test_warmup_random_search_trains_the_pool_in_score_order() -> None:
 
 def test_aging_evolution_needs_the_whole_space_and_is_seeded() -> None:
     with pytest.raises(ValueError, match="needs every cell"):
-        search.aging_evolution(space(np.arange(10.0)), "PG", pool=5, population=3, sample_size=2, budgets=[5],
-                               repeats=1)  # fmt: skip
+        search.aging_evolution(
+            space(np.arange(10.0)), "PG", pool=5, population=3, sample_size=2, budgets=[5], repeats=1
+        )
     rng = np.random.default_rng(0)
     acc = rng.random(len(OPS) ** 6)
     full = space(acc, PG=acc + rng.normal(0, 0.1, acc.size))
@@ -78,8 +80,10 @@ def test_aging_evolution_needs_the_whole_space_and_is_seeded() -> None:
 
 def test_the_study_is_resumable_and_its_rows_recompute(tmp_path) -> None:
     settings = search.SearchSettings(naswot_repeats=20, rs_repeats=10, budgets=(1, 5))
-    runs = [{"protocol": "naswot", "label": "official", "score": "PG"},
-            {"protocol": "warmup-rs", "label": "official", "score": "random"}]  # fmt: skip
+    runs = [
+        {"protocol": "naswot", "label": "official", "score": "PG"},
+        {"protocol": "warmup-rs", "label": "official", "score": "random"},
+    ]
     study = search.search_study(settings, path=tmp_path / "runs.csv", runs=runs)
     assert len(run_study(study, max_runs=1, progress=False).stored) == 1
     assert pending_runs(study) == [runs[1]]
@@ -97,8 +101,9 @@ def test_the_stored_rows_are_complete_and_recompute() -> None:
         "run `python -m reuseprior search-nb201 run` and commit data/nb201_search_runs.csv"
     )
     stored = study.store.rows(study.plan)
-    check = search.live_check(stored, [{"protocol": "naswot", "label": "official", "score": "synflow"}],
-                              search.SearchSettings())  # fmt: skip
+    check = search.live_check(
+        stored, [{"protocol": "naswot", "label": "official", "score": "synflow"}], search.SearchSettings()
+    )
     assert check["match"].all(), check
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import ast
 import json
 import re
+from dataclasses import dataclass
 
 import pytest
 
 from reuseprior.core import paths
 from reuseprior.reporting.build import find_notebooks
-from reuseprior.reporting.notebook import output_note
+from reuseprior.reporting.notebook import output_note, shown_setting
 
 NOTEBOOKS = find_notebooks()
 COMMON_PARAMETERS = {"profile", "seed", "device", "output_dir"}
@@ -117,3 +118,18 @@ def test_paired_script_holds_the_notebook_source(path):
     assert script.exists(), f"missing {script.name}: run 'jupytext --sync {path}'"
     expected = jupytext.writes(jupytext.read(path), fmt="py:percent")
     assert script.read_text() == expected, f"{script.name} differs from {path.name}: run 'jupytext --sync {path}'"
+
+
+def test_a_study_design_in_the_settings_is_named_not_dumped():
+    """A notebook's settings print a dataclass (a study's whole design) by its type and name, inside a
+    tuple too; every other value as its repr."""
+
+    @dataclass(frozen=True)
+    class Design:
+        name: str
+        seeds: tuple[int, ...] = (0, 1, 2)
+
+    assert shown_setting(Design("toy")) == "Design('toy')"
+    assert shown_setting((Design("a"), Design("b"))) == "(Design('a'), Design('b'))"
+    assert shown_setting((Design("a"),)) == "(Design('a'),)"
+    assert shown_setting(("x", 1)) == "('x', 1)" and shown_setting(None) == "None"

@@ -170,11 +170,34 @@ def test_cli_trains_the_fashion_mnist_analogue_on_the_paper_recipe(tmp_path, dat
     parser = argparse.ArgumentParser()
     train_command.add_arguments(parser)
     args = parser.parse_args(
-        ["--profile", "full", "--dataset", "fashion-mnist", "--device", "cpu", "--data-dir", str(data_dir),
-         "--width-mult", "0.25", "--depth-mult", "0.25", "--epochs", "1", "--batch-size", "4", "--num-workers", "0",
-         "--models", "V2-B0-original,V2-S-shared", "--no-progress",
-         "--output-dir", str(tmp_path), "--checkpoint-dir", str(tmp_path / "ckpt")]
-    )  # fmt: skip
+        [
+            "--profile",
+            "full",
+            "--dataset",
+            "fashion-mnist",
+            "--device",
+            "cpu",
+            "--data-dir",
+            str(data_dir),
+            "--width-mult",
+            "0.25",
+            "--depth-mult",
+            "0.25",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--num-workers",
+            "0",
+            "--models",
+            "V2-B0-original,V2-S-shared",
+            "--no-progress",
+            "--output-dir",
+            str(tmp_path),
+            "--checkpoint-dir",
+            str(tmp_path / "ckpt"),
+        ]
+    )
     assert train_command.run(args) == 0
     out = capsys.readouterr().out
     assert "Fashion-MNIST stands in for CIFAR-10" in out and "beside the thesis" in out

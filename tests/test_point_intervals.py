@@ -9,7 +9,8 @@ without one.
   and ``spearman bootstrap low`` are intervals of ``spearman``; ``seed range low`` is a range, whose
   point must lie in it too), or the one other column whose name starts with ``X`` (``partial_lo`` of
   ``partial_spearman``);
-- an interval without a name of its own (``t low``, ``bootstrap low``, ``seed range low``: the paired
+- an interval without a name of its own (``t low``, ``bootstrap low``, ``seed range low``, ``t at its
+  level low`` (a Bonferroni level): the paired
   tables of :mod:`reuseprior.reporting.statistics`) belongs to the table's mean difference: the one
   column named in :data:`UNNAMED_POINTS`, or named like ``evolve - random (pp)``.
 
@@ -31,7 +32,10 @@ FIGURES = paths.ROOT / "figures"
 #: how an interval's end columns are spelt: (low suffix, high suffix)
 ENDS: tuple[tuple[str, str], ...] = ((" low", " high"), (" lo", " hi"), ("_lo", "_hi"))
 #: the kinds of interval a name may carry before its end (taken off to find the point)
-KINDS: tuple[str, ...] = (" t", " bootstrap", " seed range", "t", "bootstrap", "seed range")
+KINDS: tuple[str, ...] = (
+    *(" t", " bootstrap", " seed range"),
+    *("t at its level", "t", "bootstrap", "seed range"),
+)
 #: the mean-difference columns an unnamed interval belongs to
 UNNAMED_POINTS: tuple[str, ...] = (
     "mean",
@@ -84,8 +88,13 @@ def _with_intervals() -> list[str]:
 
 def test_the_convention_finds_the_tables_with_intervals():
     tables = _with_intervals()
-    for chapter in ("ch3_revolver", "ch4_sharing_training", "ch6_predictive_validity", "ch7_sharing_schemes",
-                    "ch8_prior_as_tool"):  # fmt: skip
+    for chapter in (
+        "ch3_revolver",
+        "ch4_sharing_training",
+        "ch6_predictive_validity",
+        "ch7_sharing_schemes",
+        "ch8_prior_as_tool",
+    ):
         assert any(t.startswith(f"figures/{chapter}/") for t in tables), chapter
     assert "figures/ch7_sharing_schemes/ranking_agreement.csv" in tables
 

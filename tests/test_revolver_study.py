@@ -236,16 +236,29 @@ def test_stored_study_rows_are_consistent():
 def test_runs_are_set_beside_the_linear_floor_of_their_images(tmp_path):
     floors = population_floors(st.FLOOR_COMMAND, tmp_path / "floor.csv")
     for seed, test_top1 in ((0, 83.0), (1, 84.0)):
-        floors.put({"dataset": "fashion-mnist", "image_size": 14, "seed": seed, "train_top1": 85.0,
-                    "test_top1": test_top1})  # fmt: skip
+        floors.put(
+            {"dataset": "fashion-mnist", "image_size": 14, "seed": seed, "train_top1": 85.0, "test_top1": test_top1}
+        )
     study = replace(st.CPU_STUDY, floor=floors)
-    runs = pd.DataFrame({"dataset": "fashion-mnist", "mode": ["random", "evolve"] * 2, "seed": [0, 0, 1, 1],
-                         "top_test_acc_final": [0.85, 0.86, 0.839, 0.90]})  # fmt: skip
+    runs = pd.DataFrame(
+        {
+            "dataset": "fashion-mnist",
+            "mode": ["random", "evolve"] * 2,
+            "seed": [0, 0, 1, 1],
+            "top_test_acc_final": [0.85, 0.86, 0.839, 0.90],
+        }
+    )
     table = st.floor_table(runs, study)
     assert table["above floor"].tolist() == [True, True, True, False]  # evolve 0, 1; random 0, 1
     assert table["margin (pp)"].iloc[3] == pytest.approx(-0.1)
-    differences = pd.DataFrame({"Dataset": ["Fashion-MNIST", "MNIST"], "verdict": ["reproduced"] * 2,
-                                "rule verdict": ["reproduced"] * 2, "reason": ["", ""]})  # fmt: skip
+    differences = pd.DataFrame(
+        {
+            "Dataset": ["Fashion-MNIST", "MNIST"],
+            "verdict": ["reproduced"] * 2,
+            "rule verdict": ["reproduced"] * 2,
+            "reason": ["", ""],
+        }
+    )
     gated = st.gated_by_floor(differences, table)
     assert gated["verdict"].tolist() == ["not comparable", "reproduced"]
     assert gated["rule verdict"].tolist() == ["reproduced"] * 2

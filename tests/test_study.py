@@ -66,8 +66,10 @@ def test_a_run_gets_the_options_it_names_and_no_other(tmp_path):
 
 def test_a_store_with_side_tables_writes_them_before_the_runs_row(tmp_path):
     store = RunStore(tmp_path / "runs.csv", key=("name",), tables={"log": tmp_path / "log.csv"})
-    frames = {"log": pd.DataFrame({"plan": ["p", "p"], "name": ["a", "a"], "step": [0, 1]}),
-              "runs": pd.DataFrame({"plan": ["p"], "name": ["a"], "value": [1.0]})}  # fmt: skip
+    frames = {
+        "log": pd.DataFrame({"plan": ["p", "p"], "name": ["a", "a"], "step": [0, 1]}),
+        "runs": pd.DataFrame({"plan": ["p"], "name": ["a"], "value": [1.0]}),
+    }
     store.save(frames)
     store.save(frames)  # the same run again replaces its rows
     assert len(store.rows("p", "log")) == 2 and store.stored_keys("p") == {("a",)}
@@ -82,8 +84,9 @@ def floor_of(key, spec, *, offset: float = 0.0) -> dict:
 
 def test_floors_are_stored_once_per_key_and_read_in_the_studys_order(tmp_path):
     floors = FloorStore(tmp_path / "floor.csv", ("name", "seed"), "python -m x floor", floor_of)
-    study = replace(_study(tmp_path / "runs.csv"), floor=floors,
-                    floor_keys=tuple({"name": "toy", "seed": s} for s in (2, 0, 1)))  # fmt: skip
+    study = replace(
+        _study(tmp_path / "runs.csv"), floor=floors, floor_keys=tuple({"name": "toy", "seed": s} for s in (2, 0, 1))
+    )
     with pytest.raises(LookupError, match="python -m x floor"):
         study.floor_rows()
     core_study.store_floors(study, seeds=[0], offset=0.5, progress=False)

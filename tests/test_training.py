@@ -567,9 +567,27 @@ def test_sigkilled_process_resumes_bit_identical(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(paths.ROOT)}
 
     def command(name: str) -> list[str]:
-        return [sys.executable, "-m", "reuseprior", "train", "--models", "V2-B0-original", "--epochs", "3",
-                "--train-limit", "128", "--device", "cpu", "--resume", "true", "--no-progress",
-                "--output-dir", str(tmp_path / name), "--checkpoint-dir", str(tmp_path / name / "ckpt")]  # fmt: skip
+        return [
+            sys.executable,
+            "-m",
+            "reuseprior",
+            "train",
+            "--models",
+            "V2-B0-original",
+            "--epochs",
+            "3",
+            "--train-limit",
+            "128",
+            "--device",
+            "cpu",
+            "--resume",
+            "true",
+            "--no-progress",
+            "--output-dir",
+            str(tmp_path / name),
+            "--checkpoint-dir",
+            str(tmp_path / name / "ckpt"),
+        ]
 
     subprocess.run(command("whole"), env=env, check=True, capture_output=True)
     proc = subprocess.Popen(command("killed"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import os
 import random
-from dataclasses import dataclass, field, fields, make_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass, make_dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -189,10 +189,22 @@ class RunContext:
                 "seed": self.seed,
                 "device": str(self.device),
                 "output_dir": _shown_path(self.output_dir),
-                "settings": {k: repr(v) for k, v in self.settings.items()},
+                "settings": {k: shown_setting(v) for k, v in self.settings.items()},
             },
             indent=1,
         )
+
+
+def shown_setting(value: Any) -> str:
+    """A setting as :meth:`RunContext.describe` prints it: its ``repr``, except a dataclass instance
+    (a study's whole design), which is named by its type and ``name`` (its fields are the notebook's
+    design table), also inside a tuple or list."""
+    if is_dataclass(value) and not isinstance(value, type):
+        name = getattr(value, "name", None)
+        return f"{type(value).__name__}({name!r})" if name is not None else f"{type(value).__name__}(...)"
+    if isinstance(value, (tuple, list)) and any(is_dataclass(v) for v in value):
+        return "(" + ", ".join(shown_setting(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return repr(value)
 
 
 def _shown_path(path: Path) -> str:

@@ -24,7 +24,7 @@ from reuseprior.chapters.ch4_sharing_training import recipe_probes as probes
 from reuseprior.chapters.ch4_sharing_training import table42_study as table42
 from reuseprior.core.study import StudyGroup, StudyRequest, StudySpec, run_study, store_floors
 
-__all__ = ["STUDIES", "chosen_studies"]
+__all__ = ["STUDY_GROUP", "chosen_studies"]
 
 #: the studies stored before the Table 4.2 protocol, in the order they run
 EARLIER = (real.CPU_STUDY, fit.FIT_STUDY)
@@ -88,7 +88,7 @@ def _floors(request: StudyRequest) -> str:
 
 
 #: chapter 4's studies and actions, chosen by ``--profile`` (``cpu`` or ``gpu``)
-STUDIES = StudyGroup(
+STUDY_GROUP = StudyGroup(
     seeds=tuple(sorted({seed for spec in EARLIER for seed in spec.seeds} | set(table42.STUDY_SEEDS))),
     choose=chosen_studies,
     reports=_protocol,

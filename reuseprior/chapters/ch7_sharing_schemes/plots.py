@@ -140,7 +140,7 @@ def plot_prior_vs_accuracy(rows: pd.DataFrame, spec: SharingDesign, source: str)
                 r[score], r["test_top1_mean"], yerr=_seed_range(r), ms=7, capsize=3, label=r["config"], **_style(r)
             )
         ax.margins(x=0.08)
-        ax.set(xlabel=SCORE_LABELS[score], title=score.replace("_prime", "'").replace("_", " "))
+        ax.set(xlabel=SCORE_LABELS[score], title=SCORE_LABELS[score].split(" (")[0])  # PG, P'G, ES, H
     for ax in grid[:, 0]:
         ax.set_ylabel("test top-1 accuracy (%)")
     fig.legend(

@@ -187,7 +187,8 @@ def verdict_family(
     (score x statistic: the mean of the per-seed statistic, its 95 % t-interval, permutation p and the
     rule's verdict on agreement with training) with its ``role``: ``primary`` (the one test the study
     is read by) or ``secondary``. The secondaries are also judged at the Bonferroni level ``alpha / m``
-    (``m`` secondaries; the interval at ``1 - alpha / m``): ``verdict at its level``. ``smallest p``:
+    (``m`` secondaries; the interval at ``1 - alpha / m``, ``t at its level low``/``high``; the
+    primary's is its 95 % interval): ``verdict at its level``. ``smallest p``:
     the least exact permutation p the seeds allow (``2 / 2**n``): where it is not below the
     Bonferroni level, no secondary can be anything but undetermined there."""
     per_seed, _, seeds, _ = per_seed_agreement(rows, scores)
@@ -212,6 +213,8 @@ def verdict_family(
                 "permutation p": plain["permutation p"],
                 "verdict": verdict(plain, "greater", alpha=alpha),
                 "level": level,
+                "t at its level low": at_level["t low"],
+                "t at its level high": at_level["t high"],
                 "smallest p": smallest,
                 "verdict at its level": verdict(at_level, "greater", alpha=level),
             }

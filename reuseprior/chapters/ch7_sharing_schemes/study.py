@@ -16,7 +16,7 @@ from reuseprior.chapters.ch7_sharing_schemes.runs import fill_scores, sharing_st
 from reuseprior.chapters.ch7_sharing_schemes.sensitivity import STORED_SENSITIVITY, store_generator_sensitivity
 from reuseprior.core.study import StudyGroup, StudyRequest, StudySpec
 
-__all__ = ["STUDIES", "profile_studies"]
+__all__ = ["STUDY_GROUP", "profile_studies"]
 
 
 def profile_studies(request: StudyRequest) -> list[StudySpec]:
@@ -47,7 +47,7 @@ def _sensitivity(request: StudyRequest) -> str:
 
 
 #: chapter 7's studies and actions, chosen by ``--profile``
-STUDIES = StudyGroup(
+STUDY_GROUP = StudyGroup(
     seeds=tuple(sorted({s for p in PROFILES.values() for design in p.studies for s in design.seeds})),
     choose=profile_studies,
     actions={

@@ -78,7 +78,7 @@ def read_floors(spec: StudySpec) -> pd.DataFrame:
 def judged_differences(
     spec: StudySpec, runs: pd.DataFrame, generations: pd.DataFrame, floors: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The paired differences of :func:`~.screening.paired_differences` over every paired seed, with
+    """The paired differences of :func:`~.screening.spend_differences` over every paired seed, with
     their verdicts gated by the search policy
     (:func:`~reuseprior.reporting.verdicts.search_decidability`,
     :func:`~reuseprior.reporting.verdicts.gated_verdicts`), and the per-run criteria behind them."""

@@ -51,13 +51,13 @@ STUDIES: dict[str, StudyOptions] = {
         ("floor",),
     ),
     "ch4": StudyOptions(
-        "reuseprior.chapters.ch4_sharing_training.studies:STUDIES",
+        "reuseprior.chapters.ch4_sharing_training.studies:STUDY_GROUP",
         "chapter 4: EfficientNetV2 original vs shared on Fashion-MNIST (data/ch4_real_study_runs.csv)",
         frozenset({"store", "profile", "device", "max_minutes", "work_dir"}),
         ("slice", "probes", "fit-checks", "floor"),
     ),
     "ch7": StudyOptions(
-        "reuseprior.chapters.ch7_sharing_schemes.study:STUDIES",
+        "reuseprior.chapters.ch7_sharing_schemes.study:STUDY_GROUP",
         "chapter 7: the sharing schemes at matched budgets (data/sharing_study_runs.csv)",
         frozenset({"store", "profile", "device", "threads", "data_dir", "download"}),
         ("fill-scores", "rescore", "bookkeeping", "floor", "sensitivity"),
