@@ -132,4 +132,5 @@ def test_a_study_design_in_the_settings_is_named_not_dumped():
     assert shown_setting(Design("toy")) == "Design('toy')"
     assert shown_setting((Design("a"), Design("b"))) == "(Design('a'), Design('b'))"
     assert shown_setting((Design("a"),)) == "(Design('a'),)"
+    assert shown_setting([Design("a")]) == "[Design('a')]"  # a list stays a list
     assert shown_setting(("x", 1)) == "('x', 1)" and shown_setting(None) == "None"
