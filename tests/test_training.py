@@ -21,6 +21,7 @@ from torch.utils.data import TensorDataset
 from reuseprior.chapters import ch4_sharing_training as st
 from reuseprior.chapters.ch4_sharing_training import runs as st_runs
 from reuseprior.core import paths
+from reuseprior.core.cpu import device_description
 from reuseprior.core.parameters import count_parameters
 from reuseprior.datasets import DatasetNotFoundError
 from reuseprior.training import loop
@@ -263,6 +264,23 @@ def test_checkpoint_from_before_a_setting_existed_resumes_at_its_default(tmp_pat
         fit(_model(), train, val, replace(CFG, epochs=2, lr_per_use=True), checkpoint_path=path, progress=False)
     resumed = fit(_model(), train, val, replace(CFG, epochs=2), checkpoint_path=path, progress=False)
     assert resumed.resumed_from_epoch == 1 and resumed.epochs_completed == 2
+
+
+def test_a_run_resumed_on_another_machine_names_both_with_their_epochs(tmp_path):
+    train, val = _data()
+    path = tmp_path / "moved.pt"
+    alone = fit(_model(), train, val, replace(CFG, epochs=1), checkpoint_path=path, progress=False)
+    here = device_description("cpu")
+    assert alone.trained_on == ((here, 1),) and alone.machine == here
+    state = load_checkpoint(path)
+    assert state["trained_on"] == [[here, 1]]
+    state["trained_on"] = [["NVIDIA H100 (132 SMs, 79 GiB)", 1]]  # as if epoch 1 trained on a lent GPU
+    save_checkpoint(state, path)
+    moved = fit(_model(), train, val, replace(CFG, epochs=3), checkpoint_path=path, progress=False)
+    assert moved.machine == f"NVIDIA H100 (132 SMs, 79 GiB) (epochs 1-1), then {here} (epochs 2-3)"
+    del state["trained_on"]  # a checkpoint written before machines were recorded: the resuming one is named
+    save_checkpoint(state, path)
+    assert fit(_model(), train, val, replace(CFG, epochs=2), checkpoint_path=path, progress=False).machine == here
 
 
 def test_flops_and_shared_parameters_counted_once():

@@ -8,8 +8,12 @@
 #   W=12 MIN=8 bash scripts/device/ch4_table42.sh [--profile cpu|gpu]
 # It trains what is pending of the study (the recipe protocol first, then the chosen recipe's study) with
 # W Dask workers sharing the GPU, starts no epoch after MIN minutes, and writes the run store to
-# $OUT/ch4_runs.csv. Back here, its new rows join the tracked store (those already stored are kept):
+# $OUT/ch4_runs.csv; every minute, and once more at the end, the unfinished runs' checkpoints that the
+# device tool can return are copied beside it (scripts/device/return_checkpoints.py). Back here, its new
+# rows join the tracked store (those already stored are kept):
 #   python -c "from reuseprior.chapters.ch4_sharing_training import real_study as r; print(r.CPU_STUDY.store.merge_from('FILE'))"
+# and each returned checkpoint goes into build/ch4_real_study/<plan>/checkpoints/ (the plan is in its
+# name), where `study ch4 run` on the CPU resumes it; its row then names both machines and their epochs.
 set -o pipefail
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONUNBUFFERED=1
 W=${W:-12}
@@ -22,7 +26,14 @@ if [ ! -f build/datasets/FashionMNIST/raw/train-images-idx3-ubyte ]; then
   mkdir -p build/datasets && tar -xJf .devcarry/fmnist.tar.xz -C build/datasets || exit 1
 fi
 cp data/ch4_real_study_runs.csv "$OUT/ch4_runs.csv"
+WORK=/tmp/ch4_work
+mkdir -p "$WORK"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-python3 -m reuseprior study ch4 run "$@" --device cuda --workers "$W" --max-minutes "$MIN" \
-  --store "$OUT/ch4_runs.csv" --no-progress 2>&1 | grep -v "^  \|UserWarning\|Perhaps you\|Hosting the HTTP"
+(while sleep 60; do python3 scripts/device/return_checkpoints.py "$WORK" "$OUT" >/dev/null 2>&1; done) &
+RETURNER=$!
+timeout $(( ${MIN%.*} * 60 + 90 )) python3 -m reuseprior study ch4 run "$@" --device cuda --workers "$W" \
+  --max-minutes "$MIN" --work-dir "$WORK" --store "$OUT/ch4_runs.csv" --no-progress 2>&1 \
+  | grep -v "^  \|UserWarning\|Perhaps you\|Hosting the HTTP"
+kill "$RETURNER"
+python3 scripts/device/return_checkpoints.py "$WORK" "$OUT"
 python3 -m reuseprior study ch4 status "$@" --store "$OUT/ch4_runs.csv" 2>&1 | tail -8

@@ -42,7 +42,6 @@ from reuseprior.chapters import ch4_sharing_training as training
 from reuseprior.chapters.ch4_sharing_training.data import plan_splits
 from reuseprior.chapters.ch4_sharing_training.runs import train_model
 from reuseprior.core import paths
-from reuseprior.core.cpu import run_provenance
 from reuseprior.core.study import FloorStore, RunStore, StudySpec, read_csv_or_empty
 from reuseprior.reporting import verdicts
 from reuseprior.reporting.reference import load_thesis_table
@@ -188,7 +187,7 @@ def train_run(
     if row["status"] != "completed":
         raise RuntimeError(f"{model} seed {seed} did not complete (status {row['status']})")
     stored = {"study": spec.name, "plan": spec.plan, **{c: row.get(c) for c in STORED_COLUMNS[2:]}}
-    return {**stored, "machine": run_provenance(device)["machine"]}  # float32 digits depend on the machine
+    return {**stored, "machine": row["machine"]}  # float32 digits depend on the machine(s) that trained it
 
 
 #: Fashion-MNIST at 32 px (3 channels, the official (x-128)/128 scale), 5,000

@@ -193,6 +193,7 @@ def _row(
         "optimizer": c.optimizer,
         "seed": seed,
         "device": str(device),
+        "machine": res.machine,
         "amp": amp_active(c.amp, device),  # what the run used: mixed precision only on CUDA
         "params": res.params,
         "flops": flops,

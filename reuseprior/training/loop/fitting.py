@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from reuseprior.core.cpu import device_description
 from reuseprior.core.errors import CheckpointMismatchError, UnreadableCheckpointError
 from reuseprior.core.parameters import count_parameters
 from reuseprior.core.precision import loss_precision, match_input, model_dtype
@@ -251,6 +252,8 @@ class _Run:
     sums: _DeviceSums | None = None
     train_time_s: float = 0.0
     train_images: int = 0
+    #: (machine, first epoch it trained) for each machine that trained the run (:attr:`TrainResult.trained_on`)
+    trained_on: list[tuple[str, int]] = field(default_factory=list)
     resumed_from: float | None = None
     # --- interrupt bookkeeping
     consistent: bool = True  # False while an optimisation step is half-done
@@ -371,7 +374,16 @@ def _resume(run: _Run) -> None:
     run.epoch, run.step_in_epoch = state["epoch"], state["step_in_epoch"]
     run.partial = state["partial"]
     run.train_time_s, run.train_images = state["train_time_s"], state["train_images"]
+    run.trained_on = [(str(machine), int(first)) for machine, first in state.get("trained_on", [])]
     run.resumed_from = run.epoch + run.step_in_epoch / run.steps_per_epoch
+
+
+def _note_machine(run: _Run) -> None:
+    """Record the machine that trains the run from here on (:func:`device_description`), unless it is
+    the one that trained its last epochs: a checkpoint that moves between machines names each."""
+    machine = device_description(run.device)
+    if not run.trained_on or run.trained_on[-1][0] != machine:
+        run.trained_on.append((machine, run.epoch + 1))
 
 
 def _write_checkpoint(run: _Run) -> None:
@@ -394,6 +406,7 @@ def _write_checkpoint(run: _Run) -> None:
             "history": list(run.history),
             "train_time_s": run.train_time_s,
             "train_images": run.train_images,
+            "trained_on": [list(entry) for entry in run.trained_on],
         },
         run.checkpoint_path,
     )
@@ -418,6 +431,7 @@ def _result(run: _Run, status: str) -> TrainResult:
         initial_val_loss=history[0]["val_loss"] if history else math.nan,
         checkpoint_path=str(run.checkpoint_path) if run.checkpoint_path is not None else None,
         resumed_from_epoch=run.resumed_from,
+        trained_on=tuple(run.trained_on),
     )
 
 
@@ -665,6 +679,7 @@ def fit(
     run = _prepare(model, len(train_set), config, device, steps_per_epoch, checkpoint_path, description)
     if run.checkpoint_path is not None and resume and run.checkpoint_path.exists():
         _resume(run)
+    _note_machine(run)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     with _SigintDeferral() as sigint, _cudnn_autotune(device):
