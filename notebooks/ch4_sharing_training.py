@@ -398,9 +398,11 @@ status_table(fit_study.FIT_STUDY)
 #
 # A recipe is judged by its **worst** model (validation top-1 averaged over the last 3 epochs and the two seeds) and
 # refused if any run diverges (a validation loss after warm-up above twice its start); the best recipe not refused is
-# chosen (`table42.chosen_recipe`). The rows name the machine that trained them: the protocol's first runs were
-# trained on a lent H200 GPU (12 at a time), the rest on the project's CPU; a run is the same computation on both,
-# in float32, with other rounding. `python -m reuseprior study ch4 run` trains what is pending.
+# chosen (`table42.chosen_recipe`). The rows name the machine that trained them: most of the protocol's runs were
+# trained on lent GPUs (an H200, 12 at a time; an H100, 15 at a time), the others on the project's CPU, and a run
+# begun on a GPU and finished on the CPU from its checkpoint names both, with the epochs each trained. A run is the
+# same computation on every machine, in float32, with other rounding. `python -m reuseprior study ch4 run` trains
+# what is pending.
 
 # %%
 stored_runs = real.read_runs()
@@ -490,7 +492,7 @@ else:
 # %% [markdown]
 # ## Expected GPU time of the paper-scale rows (an estimate)
 #
-# No GPU was lent to the sessions that wrote this notebook, so these hours are **estimated, not measured**:
+# No paper-scale run has been trained on a lent GPU yet, so these hours are **estimated, not measured**:
 # multiply-adds per image counted here at the official resolutions, scaled by a published RTX 3090 throughput of
 # the same models (timm's benchmark, mixed precision) and an assumed H100/RTX 3090 ratio of 3.58 (memory
 # bandwidth); evaluation at a third of a training image's cost; data loading excluded. Right within about a factor

@@ -129,6 +129,12 @@ def test_the_reading_says_what_the_table_says():
     complete = table42.protocol_table(_rows(SCORES))
     assert "**Chosen: adamw-cosine**" in table42.protocol_reading(complete)
     assert "86.00 %" in table42.protocol_reading(complete)
+    assert (
+        "The sharing-aware step size raises the worst model's score (official-steps-peruse 84.00 % against "
+        "official-steps 70.00 %)" in table42.protocol_reading(complete)
+    )
+    no_help = {**SCORES, "official-steps-peruse": {**SCORES["official-steps-peruse"], "V2-S-shared": 60}}
+    assert "step size does not raise" in table42.protocol_reading(table42.protocol_table(_rows(no_help)))
     partial = table42.protocol_table(_rows(SCORES).iloc[:-1])
     assert "No recipe is chosen until every run of every recipe is stored" in table42.protocol_reading(partial)
     refused = table42.protocol_table(_rows(SCORES, diverging=("adamw-cosine", "V2-B0-narrow")))

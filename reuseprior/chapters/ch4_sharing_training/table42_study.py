@@ -281,6 +281,24 @@ def chosen_recipe(runs: pd.DataFrame, profile: str = "cpu") -> str | None:
     return str(eligible.loc[eligible["score (worst model)"] == best, "recipe"].iloc[0])
 
 
+#: the recipe that adds the sharing-aware step size, and the recipe it is compared with
+PER_USE_PAIR = ("official-steps-peruse", "official-steps")
+
+
+def _per_use_reading(table: pd.DataFrame) -> str:
+    """Whether the sharing-aware step size (``lr_per_use``) helps: the worst-model scores of the two recipes
+    of :data:`PER_USE_PAIR`, which differ in it alone (empty when either is missing)."""
+    scores = table.set_index("recipe")["score (worst model)"]
+    with_it, without = PER_USE_PAIR
+    if with_it not in scores.index or without not in scores.index:
+        return ""
+    verb = "raises" if scores[with_it] > scores[without] else "does not raise"
+    return (
+        f" The sharing-aware step size {verb} the worst model's score ({with_it} {scores[with_it]:.2f} % against "
+        f"{without} {scores[without]:.2f} %), so it is kept only if the chosen recipe is {with_it}."
+    )
+
+
 def protocol_reading(table: pd.DataFrame) -> str:
     """What :func:`protocol_table` says, in words: how far the protocol is, which recipes are refused
     (and why), and the choice with its worst model's score, or why there is none yet."""
@@ -296,6 +314,7 @@ def protocol_reading(table: pd.DataFrame) -> str:
         text += " So far the worst model of each recipe: " + "; ".join(f"{r}: {m} {v:.2f} %" for r, m, v in worst) + "."
     if not table["complete"].all():
         return text + " No recipe is chosen until every run of every recipe is stored."
+    text += _per_use_reading(table)
     eligible = table[~table["refused"]]
     if eligible.empty:
         return text + " Every recipe is refused: none is chosen, and the study does not run."
