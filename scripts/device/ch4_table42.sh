@@ -5,7 +5,9 @@
 #   bash ../shared/tools/device-wheels.sh pandas        # .whl/: dask, distributed, their needs, pandas 3
 #   mkdir -p .devcarry && (cd build/datasets && tar -cf - FashionMNIST/raw | xz -9 -T2) > .devcarry/fmnist.tar.xz
 # The call (carry [".whl", ".devcarry"]; the tracked tree plus both must stay under 64 MiB):
-#   W=12 MIN=8 bash scripts/device/ch4_table42.sh [--profile cpu|gpu]
+#   W=12 MIN=8 bash scripts/device/ch4_table42.sh [--profile cpu|gpu] [--only model=V2-S-shared]
+# (--only, and any other `study ch4 run` filter, gives the GPU the runs that cost the CPU most: a V2-S-shared
+# run at width 0.5 takes about 8 minutes there with 15 runs sharing an H100, and 3 hours on the 2-core CPU.)
 # It trains what is pending of the study (the recipe protocol first, then the chosen recipe's study) with
 # W Dask workers sharing the GPU, starts no epoch after MIN minutes, and writes the run store to
 # $OUT/ch4_runs.csv; every minute, and once more at the end, the unfinished runs' checkpoints that the
