@@ -477,11 +477,12 @@ if study_floor is not None:
 # --profile gpu --device cuda --workers 4 --max-minutes 8` trains as many runs as end before the deadline and
 # resumes the rest in the next call on a machine that keeps its checkpoints (Dask workers share one GPU: one process
 # alone leaves it mostly idle between kernel launches). A width-1.0 checkpoint (weights, their average and the
-# optimizer's two states: four copies of millions of parameters) is more than a lent machine of this workplace can send back,
-# so there a call should start only runs that end within it: few workers. It is the column beside the CPU study, not a substitute for it; its rows name the GPU. Below, the
-# throughput of the project's `fit` measured on the lent GPU (`benchmarks/bench_fit_throughput.py`, stored under
-# `data/device/`): one process of V2-S-shared at width 1.0 and batch 512 falls short of 10,000 images/s, and 12
-# processes at width 0.5 and batch 128 reach several times one process's rate.
+# optimizer's two states: four copies of millions of parameters) is more than a lent machine of this workplace can
+# send back, so there a call should start only runs that end within it: few workers. It is the column beside the CPU
+# study, not a substitute for it; its rows name the GPU. Below, the throughput of the project's `fit` measured on
+# the lent GPU (`benchmarks/bench_fit_throughput.py`, stored under `data/device/`): one process of V2-S-shared at
+# width 1.0 and batch 512 falls short of 10,000 images/s, and 12 processes at width 0.5 and batch 128 reach several
+# times one process's rate.
 
 # %%
 display(table42.device_throughput().round({"images/s": 0}))
