@@ -279,18 +279,19 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "train_loss_last_epoch", "train_images_per_s", "train_time_s", "peak_memory_mb", "peak_memory_kind",
     "train_images", "validation_split", "checkpoint", "finished_utc", "torch_version",
     "lr_warmup_steps", "lr_decay_epochs", "grad_clip", "train_top1_last_epoch", "epoch_history",
-    "train_top1_eval",
+    "train_top1_eval", "machine",
 )  # fmt: skip
 #: columns added after the first run logs were written: an older log reads with them empty
 LATER_COLUMNS: tuple[str, ...] = (
     "eval_image_size", "optimizer", "validation_split",
     "lr_warmup_steps", "lr_decay_epochs", "grad_clip", "train_top1_last_epoch", "epoch_history",
-    "train_top1_eval",
+    "train_top1_eval", "machine",
 )  # fmt: skip
 #: columns of the run log that a rerun measures differently or that name this
 #: machine's files: kept in the log (``build/``), out of tracked tables
 MEASURED_COLUMNS: tuple[str, ...] = (
     "train_images_per_s", "train_time_s", "peak_memory_mb", "peak_memory_kind", "checkpoint", "finished_utc",
+    "machine",
 )  # fmt: skip
 
 
