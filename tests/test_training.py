@@ -278,6 +278,9 @@ def test_a_run_resumed_on_another_machine_names_both_with_their_epochs(tmp_path)
     save_checkpoint(state, path)
     moved = fit(_model(), train, val, replace(CFG, epochs=3), checkpoint_path=path, progress=False)
     assert moved.machine == f"NVIDIA H100 (132 SMs, 79 GiB) (epochs 1-1), then {here} (epochs 2-3)"
+    state["trained_on"] = [[here, 1], ["NVIDIA H100 (132 SMs, 79 GiB)", 2]]  # stopped there before epoch 2 ended
+    save_checkpoint(state, path)
+    assert fit(_model(), train, val, replace(CFG, epochs=2), checkpoint_path=path, progress=False).machine == here
     del state["trained_on"]  # a checkpoint written before machines were recorded: the resuming one is named
     save_checkpoint(state, path)
     assert fit(_model(), train, val, replace(CFG, epochs=2), checkpoint_path=path, progress=False).machine == here

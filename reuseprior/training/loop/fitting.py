@@ -380,8 +380,11 @@ def _resume(run: _Run) -> None:
 
 def _note_machine(run: _Run) -> None:
     """Record the machine that trains the run from here on (:func:`device_description`), unless it is
-    the one that trained its last epochs: a checkpoint that moves between machines names each."""
+    the one that trained its last epochs: a checkpoint that moves between machines names each. An epoch
+    is credited to the machine that finishes it, so a machine that finished none is dropped."""
     machine = device_description(run.device)
+    if run.trained_on and run.trained_on[-1][1] > run.epoch:
+        run.trained_on.pop()
     if not run.trained_on or run.trained_on[-1][0] != machine:
         run.trained_on.append((machine, run.epoch + 1))
 
