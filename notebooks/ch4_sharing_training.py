@@ -400,9 +400,9 @@ status_table(fit_study.FIT_STUDY)
 # refused if any run diverges (a validation loss after warm-up above twice its start); the best recipe not refused is
 # chosen (`table42.chosen_recipe`). The rows name the machine that trained them: most of the protocol's runs were
 # trained on lent GPUs (an H200, 12 at a time; an H100, 15 at a time), the others on the project's CPU, and a run
-# begun on a GPU and finished on the CPU from its checkpoint names both, with the epochs each trained. A run is the
-# same computation on every machine, in float32, with other rounding. `python -m reuseprior study ch4 run` trains
-# what is pending.
+# begun on a GPU and finished on the CPU from its checkpoint names both, with the epochs each finished. A run is the
+# same computation on every machine, in float32 with other rounding (convolutions in TF32 on a GPU, PyTorch's
+# default). `python -m reuseprior study ch4 run` trains what is pending.
 
 # %%
 stored_runs = real.read_runs()

@@ -131,7 +131,7 @@ def test_the_reading_says_what_the_table_says():
     assert "86.00 %" in table42.protocol_reading(complete)
     assert (
         "The sharing-aware step size raises the worst model's score (official-steps-peruse 84.00 % against "
-        "official-steps 70.00 %)" in table42.protocol_reading(complete)
+        "official-steps 70.00 %); the chosen recipe does not use it." in table42.protocol_reading(complete)
     )
     no_help = {**SCORES, "official-steps-peruse": {**SCORES["official-steps-peruse"], "V2-S-shared": 60}}
     assert "step size does not raise" in table42.protocol_reading(table42.protocol_table(_rows(no_help)))

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from reuseprior.training.loop import TrainConfig
@@ -50,3 +51,22 @@ def test_only_unfinished_checkpoints_come_back_costliest_model_first(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == sorted([names["v2s"], names["b0"]])
     assert printed.index(names["v2s"]) < printed.index(names["b0"])  # the costlier model first
     assert read_checkpoint_file(out / names["v2s"])["epoch"] == 15
+
+
+@pytest.mark.parametrize(("pad_mib", "expected"), [(0, 6), (11, 5)])
+def test_the_tool_s_file_count_and_total_size_bound_what_comes_back(tmp_path, pad_mib, expected):
+    """8 unfinished V2-S-shared runs, epoch = seed: small ones stop at the file count (6), 11 MiB ones at the
+    60 MiB left for checkpoints (a 6th would pass it); the furthest along come back."""
+    work, out = tmp_path / "work", tmp_path / "out"
+    folder = work / "6ee88e37251d" / "checkpoints"
+    folder.mkdir(parents=True)
+    out.mkdir()
+    for seed in range(8):
+        name = f"t-6ee88e37251d-fashion-mnist-V2-S-shared-w0.5-d1-s{seed}.pt"
+        _checkpoint(folder / name, epoch=seed, pad_bytes=pad_mib * 2**20)
+
+    printed = _return(work, out)
+
+    back = sorted(out.glob("*.pt"))
+    assert sorted(read_checkpoint_file(p)["epoch"] for p in back) == list(range(8 - expected, 8))
+    assert "left on the machine" in printed and "-s0.pt" in printed

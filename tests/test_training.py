@@ -32,6 +32,7 @@ from reuseprior.training.loop import (
     ModelEma,
     TrainConfig,
     TrainingInterrupted,
+    UnreadableCheckpointError,
     WarmupExponentialSchedule,
     count_flops,
     fit,
@@ -269,21 +270,35 @@ def test_checkpoint_from_before_a_setting_existed_resumes_at_its_default(tmp_pat
 def test_a_run_resumed_on_another_machine_names_both_with_their_epochs(tmp_path):
     train, val = _data()
     path = tmp_path / "moved.pt"
+    gpu = "NVIDIA H100 (132 SMs, 79 GiB)"
     alone = fit(_model(), train, val, replace(CFG, epochs=1), checkpoint_path=path, progress=False)
     here = device_description("cpu")
     assert alone.trained_on == ((here, 1),) and alone.machine == here
     state = load_checkpoint(path)
     assert state["trained_on"] == [[here, 1]]
-    state["trained_on"] = [["NVIDIA H100 (132 SMs, 79 GiB)", 1]]  # as if epoch 1 trained on a lent GPU
+
+    state["trained_on"] = [[gpu, 1]]  # as if epoch 1 trained on a lent GPU
     save_checkpoint(state, path)
     moved = fit(_model(), train, val, replace(CFG, epochs=3), checkpoint_path=path, progress=False)
-    assert moved.machine == f"NVIDIA H100 (132 SMs, 79 GiB) (epochs 1-1), then {here} (epochs 2-3)"
-    state["trained_on"] = [[here, 1], ["NVIDIA H100 (132 SMs, 79 GiB)", 2]]  # stopped there before epoch 2 ended
+    assert moved.machine == f"{gpu} (epoch 1), then {here} (epochs 2-3)"
+    assert fit(_model(), train, val, replace(CFG, epochs=3), checkpoint_path=path, progress=False).machine == (
+        moved.machine  # resuming a finished run trains nothing and credits nothing
+    )
+
     save_checkpoint(state, path)
-    assert fit(_model(), train, val, replace(CFG, epochs=2), checkpoint_path=path, progress=False).machine == here
-    del state["trained_on"]  # a checkpoint written before machines were recorded: the resuming one is named
+    late = fit(_model(), train, val, replace(CFG, epochs=3), checkpoint_path=path, progress=False, deadline=0.0)
+    assert late.status == "stopped" and late.machine == gpu  # stopped before an epoch: this machine is not named
+
+    del state["trained_on"]  # written before checkpoints recorded their machines
     save_checkpoint(state, path)
-    assert fit(_model(), train, val, replace(CFG, epochs=2), checkpoint_path=path, progress=False).machine == here
+    old = fit(_model(), train, val, replace(CFG, epochs=2), checkpoint_path=path, progress=False)
+    assert old.machine == f"machine not recorded (epoch 1), then {here} (epoch 2)"
+    damaged = {**state, "trained_on": [["one entry without its epoch"]]}
+    save_checkpoint(damaged, path)
+    with pytest.raises(UnreadableCheckpointError, match="entries are damaged"):
+        fit(_model(), train, val, replace(CFG, epochs=2), checkpoint_path=path, progress=False)
+    fresh = fit(_model(), train, val, replace(CFG, epochs=1), progress=False, deadline=0.0)
+    assert fresh.trained_on == () and fresh.machine == ""
 
 
 def test_flops_and_shared_parameters_counted_once():

@@ -5,7 +5,7 @@
 #   bash ../shared/tools/device-wheels.sh pandas        # .whl/: dask, distributed, their needs, pandas 3
 #   mkdir -p .devcarry && (cd build/datasets && tar -cf - FashionMNIST/raw | xz -9 -T2) > .devcarry/fmnist.tar.xz
 # The call (carry [".whl", ".devcarry"]; the tracked tree plus both must stay under 64 MiB):
-#   W=12 MIN=8 bash scripts/device/ch4_table42.sh [--profile cpu|gpu] [--only model=V2-S-shared]
+#   W=12 MIN=8 LIMIT=600 bash scripts/device/ch4_table42.sh [--profile cpu|gpu] [--only model=V2-S-shared]
 # (--only, and any other `study ch4 run` filter, gives the GPU the runs that cost the CPU most: a V2-S-shared
 # run at width 0.5 takes about 8 minutes there with 15 runs sharing an H100, and 3 hours on the 2-core CPU.)
 # It trains what is pending of the study (the recipe protocol first, then the chosen recipe's study) with
@@ -31,9 +31,12 @@ cp data/ch4_real_study_runs.csv "$OUT/ch4_runs.csv"
 WORK=/tmp/ch4_work
 mkdir -p "$WORK"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-(while sleep 60; do python3 scripts/device/return_checkpoints.py "$WORK" "$OUT" >/dev/null 2>&1; done) &
+(while sleep 60; do python3 scripts/device/return_checkpoints.py "$WORK" "$OUT"; done) >/dev/null 2>&1 &
 RETURNER=$!
-timeout $(( ${MIN%.*} * 60 + 90 )) python3 -m reuseprior study ch4 run "$@" --device cuda --workers "$W" \
+# stop the study in time for the last copy and the status, within the call's LIMIT seconds (the timeout_s given)
+STOP=$(( ${MIN%.*} * 60 + 90 ))
+LEFT=$(( ${LIMIT:-600} - SECONDS - 60 ))
+timeout $(( STOP < LEFT ? STOP : LEFT )) python3 -m reuseprior study ch4 run "$@" --device cuda --workers "$W" \
   --max-minutes "$MIN" --work-dir "$WORK" --store "$OUT/ch4_runs.csv" --no-progress 2>&1 \
   | grep -v "^  \|UserWarning\|Perhaps you\|Hosting the HTTP"
 kill "$RETURNER"

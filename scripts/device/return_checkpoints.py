@@ -4,32 +4,34 @@ Usage: python scripts/device/return_checkpoints.py WORK_DIR OUT_DIR
 
 The device tool returns at most 8 files of 16 MiB each and 64 MiB together, from at most two folders
 down; a study's checkpoints live three down (WORK_DIR/<plan>/checkpoints/<run>.pt). This picks the
-unfinished ones (epoch below the configured epochs) that fit, the costliest model first and then the
-furthest along (V2-S-shared costs the CPU most to finish), copies each atomically (a copy, then a
-rename) and deletes earlier copies that are no longer unfinished. Back here, each file goes into
-build/ch4_real_study/<plan>/checkpoints/ (its name holds the plan) and `study ch4 run` resumes it.
+unfinished ones (epoch below the configured epochs) of at most 16 MiB, the costliest model first and
+then the furthest along (V2-S-shared costs the CPU most to finish), within MAX_FILES and
+MAX_TOTAL_BYTES: the tool's limits less the runs CSV and its lock file. Each is copied atomically (a
+copy, then a rename) and earlier copies that are no longer chosen are deleted; a lock in WORK_DIR keeps
+two passes (the periodic one and the last) from overlapping. What is left out is named. Back here, each
+file goes into build/ch4_real_study/<plan>/checkpoints/ (its name holds the plan), unless a checkpoint
+there has more epochs, and `study ch4 run` resumes it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import sys
 from pathlib import Path
 
 from reuseprior.training.loop.checkpoints import read_checkpoint_file
 
-MAX_FILES = 6  # the runs CSV is the 7th
+MAX_FILES = 6  # of the tool's 8: the runs CSV and its lock file come back too
 MAX_FILE_BYTES = 16 * 2**20
-MAX_TOTAL_BYTES = 56 * 2**20
+MAX_TOTAL_BYTES = 60 * 2**20  # of the tool's 64 MiB: room for the runs CSV
 COST_ORDER = ("V2-S-shared", "V2-B0-original", "V2-B0-shared", "V2-B0-narrow")
 
 
 def unfinished(work: Path) -> list[tuple[int, int, Path]]:
-    """(cost rank, -epochs done, path) of every unfinished checkpoint under ``work`` small enough to return."""
+    """(cost rank, -epochs done, path) of every unfinished checkpoint under ``work``, in that order."""
     found = []
     for path in sorted(work.glob("*/checkpoints/*.pt")):
-        if path.stat().st_size > MAX_FILE_BYTES:
-            continue
         state = read_checkpoint_file(path)
         if state["epoch"] >= int(state["config"]["epochs"]):
             continue
@@ -38,20 +40,32 @@ def unfinished(work: Path) -> list[tuple[int, int, Path]]:
     return sorted(found)
 
 
-def main(work: Path, out: Path) -> None:
-    chosen, total = [], 0
-    for _, _, path in unfinished(work):
+def choose(candidates: list[Path]) -> tuple[list[Path], list[Path]]:
+    """The candidates, in order, that fit the limits, and those left out."""
+    chosen, left_out, total = [], [], 0
+    for path in candidates:
         size = path.stat().st_size
-        if len(chosen) < MAX_FILES and total + size <= MAX_TOTAL_BYTES:
+        if size <= MAX_FILE_BYTES and len(chosen) < MAX_FILES and total + size <= MAX_TOTAL_BYTES:
             chosen.append(path)
             total += size
-    for path in chosen:
-        partial = out / f".{path.name}.part"
-        shutil.copyfile(path, partial)
-        partial.replace(out / path.name)
-    for stale in set(out.glob("*.pt")) - {out / p.name for p in chosen}:
-        stale.unlink()
-    print(f"returning {len(chosen)} unfinished checkpoints ({total / 2**20:.1f} MiB): {[p.name for p in chosen]}")
+        else:
+            left_out.append(path)
+    return chosen, left_out
+
+
+def main(work: Path, out: Path) -> None:
+    with open(work / ".return.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        chosen, left_out = choose([path for _, _, path in unfinished(work)])
+        for path in chosen:
+            partial = out / f".{path.name}.part"
+            shutil.copyfile(path, partial)
+            partial.replace(out / path.name)
+        for stale in set(out.glob("*.pt")) - {out / p.name for p in chosen}:
+            stale.unlink()
+    print(f"returning {len(chosen)} unfinished checkpoints: {[p.name for p in chosen]}")
+    if left_out:
+        print(f"left on the machine (over the tool's limits): {[p.name for p in left_out]}")
 
 
 if __name__ == "__main__":

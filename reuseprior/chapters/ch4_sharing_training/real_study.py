@@ -186,8 +186,8 @@ def train_run(
         return None
     if row["status"] != "completed":
         raise RuntimeError(f"{model} seed {seed} did not complete (status {row['status']})")
-    stored = {"study": spec.name, "plan": spec.plan, **{c: row.get(c) for c in STORED_COLUMNS[2:]}}
-    return {**stored, "machine": row["machine"]}  # float32 digits depend on the machine(s) that trained it
+    # ``machine``, among the stored columns, names the machines that trained it: float32 digits depend on them
+    return {"study": spec.name, "plan": spec.plan, **{c: row.get(c) for c in STORED_COLUMNS[2:]}}
 
 
 #: Fashion-MNIST at 32 px (3 channels, the official (x-128)/128 scale), 5,000

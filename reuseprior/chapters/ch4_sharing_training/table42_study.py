@@ -285,17 +285,19 @@ def chosen_recipe(runs: pd.DataFrame, profile: str = "cpu") -> str | None:
 PER_USE_PAIR = ("official-steps-peruse", "official-steps")
 
 
-def _per_use_reading(table: pd.DataFrame) -> str:
+def _per_use_reading(table: pd.DataFrame, chosen: str | None) -> str:
     """Whether the sharing-aware step size (``lr_per_use``) helps: the worst-model scores of the two recipes
-    of :data:`PER_USE_PAIR`, which differ in it alone (empty when either is missing)."""
-    scores = table.set_index("recipe")["score (worst model)"]
-    with_it, without = PER_USE_PAIR
-    if with_it not in scores.index or without not in scores.index:
+    of :data:`PER_USE_PAIR`, which differ in it alone, and whether ``chosen`` (the chosen recipe) uses it.
+    Empty unless both recipes are scored and neither is refused."""
+    rows = table.set_index("recipe").reindex(list(PER_USE_PAIR))
+    if rows["score (worst model)"].isna().any() or rows["refused"].fillna(True).astype(bool).any():
         return ""
-    verb = "raises" if scores[with_it] > scores[without] else "does not raise"
+    (with_it, score_with), (without, score_without) = rows["score (worst model)"].items()
+    verb = "raises" if score_with > score_without else "does not raise"
+    kept = "uses it" if chosen is not None and CANDIDATE_RECIPES[chosen].get("lr_per_use") else "does not use it"
     return (
-        f" The sharing-aware step size {verb} the worst model's score ({with_it} {scores[with_it]:.2f} % against "
-        f"{without} {scores[without]:.2f} %), so it is kept only if the chosen recipe is {with_it}."
+        f" The sharing-aware step size {verb} the worst model's score ({with_it} {score_with:.2f} % against "
+        f"{without} {score_without:.2f} %); the chosen recipe {kept}."
     )
 
 
@@ -314,11 +316,11 @@ def protocol_reading(table: pd.DataFrame) -> str:
         text += " So far the worst model of each recipe: " + "; ".join(f"{r}: {m} {v:.2f} %" for r, m, v in worst) + "."
     if not table["complete"].all():
         return text + " No recipe is chosen until every run of every recipe is stored."
-    text += _per_use_reading(table)
     eligible = table[~table["refused"]]
     if eligible.empty:
         return text + " Every recipe is refused: none is chosen, and the study does not run."
     best = eligible.loc[eligible["score (worst model)"].idxmax()]
+    text += _per_use_reading(table, str(best["recipe"]))
     score = best["score (worst model)"]
     return (
         f"{text} **Chosen: {best['recipe']}**, whose worst model ({best['worst model']}) reaches {score:.2f} % "

@@ -370,21 +370,20 @@ class TrainResult:
     train_top1_eval: float = math.nan
     checkpoint_path: str | None = None
     resumed_from_epoch: float | None = None
-    #: the machines that trained the run, in order: (``device_description``, first epoch it trained)
+    #: the machines that trained the run, in order: (``device_description``, the first epoch it finished)
     trained_on: tuple[tuple[str, int], ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def machine(self) -> str:
         """The machine the run's numbers come from: the one machine that trained it, or each of them
-        with the epochs it trained (``"A (epochs 1-14), then B (epochs 15-20)"``) when a checkpoint
+        with the epochs it finished (``"A (epochs 1-15), then B (epochs 16-20)"``) when a checkpoint
         moved between machines; empty when no epoch was trained."""
         if len(self.trained_on) <= 1:
             return self.trained_on[0][0] if self.trained_on else ""
         ends = [first - 1 for _, first in self.trained_on[1:]] + [self.epochs_completed]
-        return ", then ".join(
-            f"{machine} (epochs {first}-{end})" for (machine, first), end in zip(self.trained_on, ends, strict=True)
-        )
+        spans = [f"epoch {a}" if a == b else f"epochs {a}-{b}" for (_, a), b in zip(self.trained_on, ends, strict=True)]
+        return ", then ".join(f"{machine} ({span})" for (machine, _), span in zip(self.trained_on, spans, strict=True))
 
     @property
     def final_train_loss(self) -> float:

@@ -252,7 +252,7 @@ class _Run:
     sums: _DeviceSums | None = None
     train_time_s: float = 0.0
     train_images: int = 0
-    #: (machine, first epoch it trained) for each machine that trained the run (:attr:`TrainResult.trained_on`)
+    #: (machine, first epoch it finished) for each machine that trained the run (:attr:`TrainResult.trained_on`)
     trained_on: list[tuple[str, int]] = field(default_factory=list)
     resumed_from: float | None = None
     # --- interrupt bookkeeping
@@ -365,7 +365,8 @@ def _resume(run: _Run) -> None:
         if run.ema is not None:
             run.ema.load_state_dict(state["ema"])
         set_rng_state(state["rng"])
-    except (KeyError, TypeError, AttributeError) as err:
+        run.trained_on = _trained_on(state)
+    except (KeyError, TypeError, AttributeError, ValueError) as err:
         raise UnreadableCheckpointError(
             f"{path} is a reuseprior training checkpoint whose entries are damaged ({type(err).__name__}: {err}) "
             "and cannot be resumed: start a fresh run (resume=False, or delete the file)"
@@ -374,19 +375,19 @@ def _resume(run: _Run) -> None:
     run.epoch, run.step_in_epoch = state["epoch"], state["step_in_epoch"]
     run.partial = state["partial"]
     run.train_time_s, run.train_images = state["train_time_s"], state["train_images"]
-    run.trained_on = [(str(machine), int(first)) for machine, first in state.get("trained_on", [])]
     run.resumed_from = run.epoch + run.step_in_epoch / run.steps_per_epoch
 
 
-def _note_machine(run: _Run) -> None:
-    """Record the machine that trains the run from here on (:func:`device_description`), unless it is
-    the one that trained its last epochs: a checkpoint that moves between machines names each. An epoch
-    is credited to the machine that finishes it, so a machine that finished none is dropped."""
-    machine = device_description(run.device)
-    if run.trained_on and run.trained_on[-1][1] > run.epoch:
-        run.trained_on.pop()
-    if not run.trained_on or run.trained_on[-1][0] != machine:
-        run.trained_on.append((machine, run.epoch + 1))
+#: the machine credited with the epochs of a checkpoint written before checkpoints recorded their machines
+MACHINE_NOT_RECORDED = "machine not recorded"
+
+
+def _trained_on(state: dict[str, Any]) -> list[tuple[str, int]]:
+    """A checkpoint's machines (:attr:`TrainResult.trained_on`); one written before checkpoints recorded
+    them credits its epochs to :data:`MACHINE_NOT_RECORDED`."""
+    if "trained_on" not in state:
+        return [(MACHINE_NOT_RECORDED, 1)] if state["epoch"] > 0 else []
+    return [(str(machine), int(first)) for machine, first in state["trained_on"]]
 
 
 def _write_checkpoint(run: _Run) -> None:
@@ -586,6 +587,16 @@ def _finish_epoch(run: _Run, val_set: Dataset, epoch: int) -> None:
     )
     run.epoch, run.step_in_epoch = epoch + 1, 0
     run.partial = _new_partial()
+    _credit_epoch(run)
+
+
+def _credit_epoch(run: _Run) -> None:
+    """Credit the epoch just finished to this machine (:func:`device_description`) in ``run.trained_on``,
+    whose entries name each machine that trained the run and the first epoch it finished: an epoch
+    belongs to the machine that finishes it, and a checkpoint that moves between machines names each."""
+    machine = device_description(run.device)
+    if not run.trained_on or run.trained_on[-1][0] != machine:
+        run.trained_on.append((machine, run.epoch))
 
 
 def _checkpoint_interrupted(run: _Run) -> None:
@@ -682,7 +693,6 @@ def fit(
     run = _prepare(model, len(train_set), config, device, steps_per_epoch, checkpoint_path, description)
     if run.checkpoint_path is not None and resume and run.checkpoint_path.exists():
         _resume(run)
-    _note_machine(run)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     with _SigintDeferral() as sigint, _cudnn_autotune(device):
