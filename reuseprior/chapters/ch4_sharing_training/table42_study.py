@@ -313,7 +313,12 @@ def protocol_reading(table: pd.DataFrame) -> str:
     scored = table.dropna(subset=["score (worst model)"])
     if not scored.empty:
         worst = zip(scored["recipe"], scored["worst model"], scored["score (worst model)"])
-        text += " So far the worst model of each recipe: " + "; ".join(f"{r}: {m} {v:.2f} %" for r, m, v in worst) + "."
+        lead = (
+            " The worst model of each recipe: "
+            if table["complete"].all()
+            else " So far the worst model of each recipe: "
+        )
+        text += lead + "; ".join(f"{r}: {m} {v:.2f} %" for r, m, v in worst) + "."
     if not table["complete"].all():
         return text + " No recipe is chosen until every run of every recipe is stored."
     eligible = table[~table["refused"]]
