@@ -6,11 +6,11 @@ The device tool returns at most 8 files of 16 MiB each and 64 MiB together, from
 down; a study's checkpoints live three down (WORK_DIR/<plan>/checkpoints/<run>.pt). This picks the
 unfinished ones (epoch below the configured epochs) of at most 16 MiB, the costliest model first and
 then the furthest along (V2-S-shared costs the CPU most to finish), within MAX_FILES and
-MAX_TOTAL_BYTES: the tool's limits less the runs CSV and its lock file. Each is copied atomically (a
-copy, then a rename) and earlier copies that are no longer chosen are deleted; a lock in WORK_DIR keeps
-two passes (the periodic one and the last) from overlapping. What is left out is named. Back here, each
-file goes into build/ch4_real_study/<plan>/checkpoints/ (its name holds the plan), unless a checkpoint
-there has more epochs, and `study ch4 run` resumes it.
+MAX_TOTAL_BYTES: the tool's limits less the runs CSV and its lock file. Each is copied atomically
+(:func:`reuseprior.core.files.atomic_write`) and earlier copies that are no longer chosen are deleted; a
+lock in WORK_DIR keeps two passes (the periodic one and the last) from overlapping. What is left out is
+named. Back here, each file goes into build/ch4_real_study/<plan>/checkpoints/ (its name holds the
+plan), unless a checkpoint there has more epochs, and `study ch4 run` resumes it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from reuseprior.core.files import atomic_write
 from reuseprior.training.loop.checkpoints import read_checkpoint_file
 
 MAX_FILES = 6  # of the tool's 8: the runs CSV and its lock file come back too
@@ -58,9 +59,8 @@ def main(work: Path, out: Path) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         chosen, left_out = choose([path for _, _, path in unfinished(work)])
         for path in chosen:
-            partial = out / f".{path.name}.part"
-            shutil.copyfile(path, partial)
-            partial.replace(out / path.name)
+            with open(path, "rb") as source, atomic_write(out / path.name) as copy:
+                shutil.copyfileobj(source, copy)
         for stale in set(out.glob("*.pt")) - {out / p.name for p in chosen}:
             stale.unlink()
     print(f"returning {len(chosen)} unfinished checkpoints: {[p.name for p in chosen]}")
