@@ -202,10 +202,9 @@ def shown_setting(value: Any) -> str:
     if is_dataclass(value) and not isinstance(value, type):
         name = getattr(value, "name", None)
         return f"{type(value).__name__}({name!r})" if name is not None else f"{type(value).__name__}(...)"
-    if isinstance(value, list) and any(is_dataclass(v) for v in value):
-        return "[" + ", ".join(shown_setting(v) for v in value) + "]"
-    if isinstance(value, tuple) and any(is_dataclass(v) for v in value):
-        return "(" + ", ".join(shown_setting(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, (list, tuple)) and any(is_dataclass(v) for v in value):
+        items = ", ".join(shown_setting(v) for v in value)
+        return f"[{items}]" if isinstance(value, list) else f"({items}{',' if len(value) == 1 else ''})"
     return repr(value)
 
 

@@ -310,16 +310,13 @@ def protocol_reading(table: pd.DataFrame) -> str:
     if not refused.empty:
         reasons = "; ".join(f"{r} ({d})" for r, d in zip(refused["recipe"], refused["diverged"]))
         text += f" Refused (a run diverged): {reasons}."
+    complete = bool(table["complete"].all())
     scored = table.dropna(subset=["score (worst model)"])
     if not scored.empty:
         worst = zip(scored["recipe"], scored["worst model"], scored["score (worst model)"])
-        lead = (
-            " The worst model of each recipe: "
-            if table["complete"].all()
-            else " So far the worst model of each recipe: "
-        )
+        lead = " The worst model of each recipe: " if complete else " So far the worst model of each recipe: "
         text += lead + "; ".join(f"{r}: {m} {v:.2f} %" for r, m, v in worst) + "."
-    if not table["complete"].all():
+    if not complete:
         return text + " No recipe is chosen until every run of every recipe is stored."
     eligible = table[~table["refused"]]
     if eligible.empty:
