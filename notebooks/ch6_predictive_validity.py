@@ -24,7 +24,7 @@
 # Where the numbers come from:
 # - **NN-Mass Table 1**: closed form (`reuseprior.baselines.nnmass`, paper eqs. 1-3) and networks built by `build_nnmass`, computed
 #   here; the paper's printed values are in `data/nnmass_table1.csv`.
-# - **Zoo scores**: read from `data/zoo_scores_v<N>_<zoo>.csv` of the newest complete scores version (per zoo: the
+# - **Zoo scores**: read from `data/zoo_scores_v<N>_<zoo>.csv` (`.csv.xz` for NAS-Bench-201) of the newest complete scores version (per zoo: the
 #   coverage table's `scores version` column; the
 #   NAS-Bench-201 section on the 725 officially labelled cells reads the newest version complete on those cells),
 #   written by `python -m reuseprior score-zoos` (seeded initialisation

@@ -41,7 +41,7 @@
 #   **recomputed live** below and compared with the stored rows.
 # - **Labels**: analog-nasbench's CIFAR-10 test accuracy for all cells (its own retraining) and NAS-Bench-201's official
 #   `cifar10-valid` accuracy on NASLib's 725-cell subset, as in chapter 6.
-# - **Scores**: the published version of `data/zoo_scores_v<N>_nb201.csv` (chapter 6); NASWOT was computed on a stand-in
+# - **Scores**: the published version of `data/zoo_scores_v<N>_nb201.csv.xz` (chapter 6); NASWOT was computed on a stand-in
 #   minibatch (scikit-learn's sample photographs), not CIFAR-10 images, so it is weaker here than in its paper.
 # - **Published numbers**: the NASWOT paper's NAS-Bench-201 table (Mellor, Turner, Storkey, Crowley, "Neural
 #   Architecture Search without Training", ICML 2021, PMLR 139, Table 2(a): the cell picked from N = 10, 100, 1000, a

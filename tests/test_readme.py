@@ -24,7 +24,8 @@ value is only checked against the values it could be confused with:
 followed by row filters ``[COLUMN=VALUE]`` (exactly; nothing after ``=`` for an
 empty cell), ``[COLUMN!=VALUE]`` or ``[COLUMN~REGEX]`` (``re.search``), all of
 which must hold; quote a part holding spaces: ``PATH:"max rel. diff"``,
-``[minibatch="photos, seed 1"]``. Paths are relative to the repository; the
+``[minibatch="photos, seed 1"]``. Paths are relative to the repository (a CSV may be
+xz-compressed, ``.csv.xz``); the
 CSVs' ``#`` comment lines are skipped and the trailing ``+`` of the thesis's
 lower bounds is dropped. Keys:
 
@@ -92,6 +93,7 @@ import csv
 import importlib
 import io
 import json
+import lzma
 import math
 import os
 import re
@@ -316,9 +318,10 @@ def _json_numbers(obj) -> list[float]:
 
 @lru_cache(maxsize=None)
 def _cells(path: Path) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
-    """Header and rows of a CSV, ``#`` comment lines skipped (cached: the
-    chapter 6 zoo tables are read by several markers)."""
-    lines = [ln for ln in path.read_text().splitlines() if not ln.startswith("#")]
+    """Header and rows of a CSV (``.csv``, or xz-compressed ``.csv.xz``), ``#`` comment lines skipped
+    (cached: the chapter 6 zoo tables are read by several markers)."""
+    text = lzma.decompress(path.read_bytes()).decode() if path.suffix == ".xz" else path.read_text()
+    lines = [ln for ln in text.splitlines() if not ln.startswith("#")]
     rows = [tuple(row) for row in csv.reader(io.StringIO("\n".join(lines)))]
     return (rows[0], tuple(rows[1:])) if rows else ((), ())
 
@@ -351,7 +354,7 @@ def select(term: str, root: Path) -> tuple[int | None, list[float]]:
     path = root / name
     if not path.is_file():
         raise TermError(f"{name} does not exist")
-    if path.suffix != ".csv":
+    if not path.name.endswith((".csv", ".csv.xz")):
         if column or filters:
             raise TermError(f"{term!r}: columns and filters select from a CSV only")
         return None, list(_text_values(path))

@@ -29,7 +29,7 @@ from reuseprior.zoo import batch_sensitivity as bs
 from reuseprior.zoo import scoring
 from reuseprior.zoo.distributed import connect
 from reuseprior.zoo.scoring import fill as scoring_fill
-from reuseprior.zoo.store import StoreError
+from reuseprior.zoo.store import StoreError, meta_path
 from reuseprior.zoo.torchvision_zoo import build_torchvision, eval_crop, load_torchvision_zoo
 
 OLD, NEW = scoring.SCORES_VERSION - 1, scoring.SCORES_VERSION
@@ -86,7 +86,7 @@ def tiny(monkeypatch, tmp_path) -> Path:
     frame.loc[2, "errors"] = json.dumps({"grasp": "ValueError: kept as written"})
     frame.to_csv(scoring.scores_path("tiny", OLD, tmp_path), index=False, float_format="%.17g")
     meta = {"zoo": "tiny", "scores_version": OLD, "seed": 0}
-    scoring.scores_path("tiny", OLD, tmp_path).with_suffix(".meta.json").write_text(json.dumps(meta))
+    meta_path(scoring.scores_path("tiny", OLD, tmp_path)).write_text(json.dumps(meta))
     return tmp_path
 
 
@@ -133,7 +133,7 @@ def test_the_upgrade_copies_unchanged_columns_bit_for_bit_and_blanks_the_changed
                 assert new[arch][column] == old[arch][column], (arch, column)  # the text as written: bit for bit
     assert json.loads(new["tiny1"]["errors"]) == {"grasp": "RuntimeError: out of memory"}  # not changed_proxy's
     assert json.loads(old["tiny1"]["errors"])[changed_proxy] == "ValueError: old"
-    meta = json.loads(scoring.scores_path("tiny", NEW, tiny).with_suffix(".meta.json").read_text())
+    meta = json.loads(meta_path(scoring.scores_path("tiny", NEW, tiny)).read_text())
     assert meta["scores_version"] == NEW and meta["upgraded_from"] == record and meta["archs_in_zoo"] == len(ARCHS)
     with pytest.raises(StoreError, match="already holds 5 rows .* --fill-proxies"):
         scoring.upgrade_scores("tiny", data_dir=tiny, progress=False)  # a fill in progress is never started over
@@ -155,7 +155,7 @@ def test_the_chapter_reads_the_old_version_until_the_fill_completes_the_new_one(
     assert scoring.completeness("tiny", NEW, tiny).complete and scoring.published_version("tiny", tiny) == NEW
     new = scoring.load_scores("tiny", data_dir=tiny).set_index("arch")
     assert new["pending"].isna().all()
-    filled = json.loads(scoring.scores_path("tiny", NEW, tiny).with_suffix(".meta.json").read_text())["filled"]
+    filled = json.loads(meta_path(scoring.scores_path("tiny", NEW, tiny)).read_text())["filled"]
     assert [f["rows"] for f in filled] == [2, 3] and filled[1]["scores"].split() == [*ZOO_PROXIES, "reuse"]
     assert all(f["cpu_kernels"] == cpu_kernels() for f in filled)  # which float32 kernels computed them
 
@@ -352,5 +352,5 @@ def test_a_fill_limit_is_a_prefix_of_the_order_and_two_fills_at_once_record_a_ro
     assert scoring.fill_proxies("tiny", limit=2, **fill) == 0  # the same 2 rows: run again, nothing more
     assert scoring.completeness("tiny", NEW, tiny).pending == 3
     assert scoring.fill_proxies("tiny", limit=4, **fill) == 2
-    filled = json.loads(scoring.scores_path("tiny", NEW, tiny).with_suffix(".meta.json").read_text())["filled"]
+    filled = json.loads(meta_path(scoring.scores_path("tiny", NEW, tiny)).read_text())["filled"]
     assert [f["rows"] for f in filled] == [2, 2]

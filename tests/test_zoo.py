@@ -34,6 +34,7 @@ from reuseprior.zoo.scoring import (
 )
 from reuseprior.zoo.scoring import scores as scoring_scores
 from reuseprior.zoo.scoring.scores import _is_out_of_memory, says_out_of_memory
+from reuseprior.zoo.store import meta_path
 from reuseprior.zoo.torchvision_zoo import build_torchvision, load_torchvision_zoo
 
 HAS_ANALOG = importlib.util.find_spec("analognasbench") is not None
@@ -155,7 +156,7 @@ def test_score_zoo_stores_fixed_columns_and_resumes(tmp_path, dask_client):
     assert df["order"].tolist() == [0, 1] and df["snip"].isna().tolist() == [False, True] and df["PG"].notna().all()
     score_zoo("nb201", limit=2, data_dir=tmp_path, progress=False, full_every=2, client=dask_client)
     assert len(pd.read_csv(path)) == 2  # nothing rescored
-    meta = json.loads(path.with_suffix(".meta.json").read_text())
+    meta = json.loads(meta_path(path).read_text())
     assert meta["batch_size"] == 64 and "sample photographs" in meta["batch"]
 
 
@@ -232,7 +233,7 @@ def test_rescore_replaces_only_the_named_proxies_of_the_selected_rows(tmp_path, 
     assert json.loads(after["errors"][0]) == {"reuse": "kept"}  # its old message goes, other messages stay
     assert after["data_dependent_seconds"][0] == scored["data_dependent_seconds"][0]  # the shared pass's timing stays
     pd.testing.assert_series_equal(after.loc[1], scored.loc[1], check_dtype=False)  # the other row is untouched
-    history = json.loads(path.with_suffix(".meta.json").read_text())["rescored"]
+    history = json.loads(meta_path(path).read_text())["rescored"]
     assert [(h["proxies"], h["archs"]) for h in history] == [(["naswot"], [first])]
     assert (
         rescore_proxies(

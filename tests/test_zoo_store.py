@@ -38,7 +38,7 @@ from reuseprior.zoo.distributed import (
     run_jobs,
 )
 from reuseprior.zoo.scoring import jobs as scoring_jobs
-from reuseprior.zoo.store import CsvFormatError, OutOfSyncError, ScoreStore, TableSpec
+from reuseprior.zoo.store import CsvFormatError, OutOfSyncError, ScoreStore, TableSpec, meta_path
 
 pytestmark = pytest.mark.dask  # make test-fast leaves these out
 
@@ -172,7 +172,7 @@ def test_import_then_export_reproduces_every_committed_csv_byte_for_byte(tmp_pat
             out = tmp_path / source.name
             store.export_csv(spec, out)
             assert out.read_bytes() == source.read_bytes(), zoo
-            assert out.with_suffix(".meta.json").read_bytes() == source.with_suffix(".meta.json").read_bytes(), zoo
+            assert meta_path(out).read_bytes() == meta_path(source).read_bytes(), zoo
             assert (out.stat().st_mode & 0o777) == 0o644  # not the temporary file's private mode
         source = paths.DATA_DIR / "torchvision_zoo_analysis.csv"
         store.import_csv(ANALYSIS, source)

@@ -5,6 +5,7 @@ limit and history of a fill."""
 
 from __future__ import annotations
 
+import lzma
 import shutil
 from pathlib import Path
 
@@ -13,20 +14,29 @@ import pytest
 
 from reuseprior.commands import main
 from reuseprior.zoo import scoring
-from reuseprior.zoo.store import CsvFormatError, ScoreStore
+from reuseprior.zoo.store import CsvFormatError, ScoreStore, fingerprint, meta_path
 
 #: The first rows of the committed NAS-Bench-201 CSV of the current version.
 ROWS = 12
+
+
+def _read(path: Path) -> bytes:
+    """The CSV's bytes as a reader sees them (the nb201 CSV is stored xz-compressed)."""
+    return lzma.decompress(path.read_bytes()) if path.suffix == ".xz" else path.read_bytes()
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.write_bytes(lzma.compress(data) if path.suffix == ".xz" else data)
 
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     """A data folder holding the first ``ROWS`` rows of the current nb201 CSV (no store yet)."""
     source = scoring.scores_path("nb201")
-    lines = source.read_text().splitlines(keepends=True)[: ROWS + 1]
+    lines = _read(source).splitlines(keepends=True)[: ROWS + 1]
     folder = tmp_path / "data"
     folder.mkdir()
-    (folder / source.name).write_text("".join(lines))
+    _write(folder / source.name, b"".join(lines))
     return folder
 
 
@@ -70,13 +80,34 @@ def test_a_store_that_cannot_be_opened_names_the_folder_and_store_flag(data_dir,
 
 def test_a_csv_that_is_not_utf8_is_refused_naming_its_line(data_dir, capsys):
     path = _csv(data_dir)
-    raw = path.read_bytes().splitlines(keepends=True)
+    raw = _read(path).splitlines(keepends=True)
     raw[3] = raw[3].replace(b"|", "\N{LATIN SMALL LETTER E WITH ACUTE}".encode("latin-1"), 1)
-    path.write_bytes(b"".join(raw))
+    _write(path, b"".join(raw))
     with pytest.raises(CsvFormatError, match=r"line 4: byte 0xe9 is not UTF-8 .* save the file as UTF-8"):
         scoring.import_scores("nb201", data_dir=data_dir)
     assert _import(data_dir) == 2
     assert "line 4: byte 0xe9 is not UTF-8" in capsys.readouterr().err
+
+
+def test_a_compressed_csv_cut_short_is_refused_with_how_to_restore_it(data_dir, capsys):
+    path = _csv(data_dir)
+    assert path.name.endswith(".csv.xz")  # NAS-Bench-201's table is stored compressed
+    path.write_bytes(path.read_bytes()[:-40])  # a copy cut short
+    with pytest.raises(CsvFormatError, match=r"line 1: the file is not a whole xz stream .* restore it from git"):
+        scoring.load_scores("nb201", scoring.SCORES_VERSION, data_dir)
+    assert _import(data_dir) == 2
+    assert "not a whole xz stream" in capsys.readouterr().err
+
+
+def test_compressing_a_csv_keeps_its_store_in_sync(data_dir, tmp_path):
+    """The fingerprint is of the text, so a store that imported the plain CSV accepts it compressed."""
+    compressed = _csv(data_dir)
+    plain_dir = tmp_path / "plain"
+    plain_dir.mkdir()
+    plain = plain_dir / compressed.name.removesuffix(".xz")
+    plain.write_bytes(_read(compressed))
+    assert fingerprint(plain) == fingerprint(compressed) != fingerprint(compressed.with_name("absent.csv.xz"))
+    assert meta_path(compressed).name == meta_path(plain).name == compressed.name.removesuffix(".csv.xz") + ".meta.json"
 
 
 # --- item 4: a data folder copied or moved with its store
@@ -97,9 +128,9 @@ def test_a_data_folder_moved_with_its_store_is_still_in_sync(data_dir, tmp_path,
 
 def _glue_rows(path: Path, line: int) -> None:
     """Two rows run together (the line end of ``line`` lost), as an interrupted write leaves them."""
-    lines = path.read_text().splitlines(keepends=True)
-    lines[line - 1] = lines[line - 1].rstrip("\n")
-    path.write_text("".join(lines))
+    lines = _read(path).splitlines(keepends=True)
+    lines[line - 1] = lines[line - 1].rstrip(b"\n")
+    _write(path, b"".join(lines))
 
 
 def test_status_and_readers_refuse_a_csv_that_import_refuses(data_dir, capsys):

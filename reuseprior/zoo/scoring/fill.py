@@ -35,6 +35,7 @@ from reuseprior.zoo.scoring.scores import (
 )
 from reuseprior.zoo.store import (
     StoreError,
+    meta_path,
     read_csv_rows,
 )
 
@@ -99,7 +100,7 @@ def upgrade_scores(
     zoo, old_zoo = get_zoo(zoo_name), get_zoo(zoo_name, old_version)
     old_spec, spec = scores_table(zoo_name, old_version), scores_table(zoo_name)
     old_rows = [dict(zip(old_spec.names, values)) for values in read_csv_rows(old_spec, source)]
-    old_meta_path = source.with_suffix(".meta.json")
+    old_meta_path = meta_path(source)
     old_meta = json.loads(old_meta_path.read_text()) if old_meta_path.exists() else {}
     seed = int(old_meta.get("seed", 0))
     cat = zoo.catalogue()

@@ -55,6 +55,8 @@ class Zoo:
     image_size: Callable[[pd.Series], int] | int
     num_classes: int
     order: Callable[[pd.DataFrame, int], list[str]]  # (catalogue, seed) -> scoring order
+    #: its CSV is stored xz-compressed (``.csv.xz``): a catalogue of thousands of architectures
+    compressed_csv: bool = False
 
     def batch(self, image_size: int, seed: int) -> ProxyBatch:
         return make_batch(self.batch_size, image_size, self.num_classes, source="sample_images", seed=seed)
@@ -104,6 +106,7 @@ ZOOS: dict[str, Zoo] = {
         image_size=32,
         num_classes=10,
         order=_nb201_order,
+        compressed_csv=True,
     ),
     "torchvision": Zoo(
         "torchvision",

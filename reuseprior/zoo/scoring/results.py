@@ -25,12 +25,21 @@ from reuseprior.zoo.store import (
     ScoreStore,
     StoreError,
     TableSpec,
+    meta_path,
     read_checked_csv,
 )
 
 
 def scores_path(zoo: str, version: int = SCORES_VERSION, data_dir: Path | None = None) -> Path:
-    return (data_dir or paths.DATA_DIR) / f"zoo_scores_v{version}_{zoo}.csv"
+    """``data_dir``'s CSV of ``zoo``'s scores at ``version``: ``zoo_scores_v<version>_<zoo>.csv``, with
+    ``.xz`` after it for a zoo stored compressed (:attr:`Zoo.compressed_csv`)."""
+    compressed = zoo in ZOOS and ZOOS[zoo].compressed_csv
+    return (data_dir or paths.DATA_DIR) / (_table_name(zoo, version) + (".csv.xz" if compressed else ".csv"))
+
+
+def _table_name(zoo: str, version: int) -> str:
+    """The store's table of ``zoo``'s scores at ``version``, named like its CSV without the extension."""
+    return f"zoo_scores_v{version}_{zoo}"
 
 
 def load_scores(zoo: str, version: int | None = None, data_dir: Path | None = None) -> pd.DataFrame:
@@ -89,8 +98,8 @@ def _completeness(zoo: str, version: int, path: Path, state: tuple[int, int, int
     try:
         archs = set(get_zoo(zoo, version).catalogue()["arch"])
     except Exception:  # noqa: BLE001 - an optional package missing; the recorded size stands in
-        meta_path = path.with_suffix(".meta.json")
-        size_in_meta = json.loads(meta_path.read_text()).get("archs_in_zoo") if meta_path.exists() else None
+        sidecar = meta_path(path)
+        size_in_meta = json.loads(sidecar.read_text()).get("archs_in_zoo") if sidecar.exists() else None
         missing = None if size_in_meta is None else max(int(size_in_meta) - len(stored), 0)
     else:
         missing = len(archs - set(stored["arch"]))
@@ -162,7 +171,7 @@ def scores_table(zoo: str, version: int = SCORES_VERSION) -> TableSpec:
     # a file without the scores of its version is never filled (a proxy introduced later is not a column of it)
     required = tuple(c for c in ("order", "arch", "accuracy", *ZOO_PROXIES, *REUSE_SCORES) if c in dict(columns))
     return TableSpec(
-        scores_path(zoo, version).stem,
+        _table_name(zoo, version),
         columns,
         "arch",
         required=required,
