@@ -188,3 +188,8 @@ def test_a_new_study_is_one_file_and_one_row_of_the_table(tmp_path, monkeypatch,
     assert re.search(r"large +\[0, 1, 2\] +0", capsys.readouterr().out)
     rows = pd.read_csv(tmp_path / "toy.csv")
     assert len(rows) == 6 and set(rows["plan"]) == {toy_study.STUDY.plan}
+    pd.concat([rows, rows.tail(1).assign(plan="another")]).to_csv(tmp_path / "toy.csv", index=False)
+    assert main(["study", "toy", "status", *store]) == 0
+    table, note = capsys.readouterr().out.rsplit("\n", 2)[:2]
+    assert re.search(r"large +\[0, 1, 2\] +0$", table)  # the note follows the table of the study it concerns
+    assert note == f"  (toy.csv also holds 1 row of other studies or plans than {toy_study.STUDY.plan})"
