@@ -10,7 +10,10 @@ evaluation crop do."""
 from __future__ import annotations
 
 import csv
+import dataclasses
+import hashlib
 import json
+import lzma
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +32,7 @@ from reuseprior.zoo import batch_sensitivity as bs
 from reuseprior.zoo import scoring
 from reuseprior.zoo.distributed import connect
 from reuseprior.zoo.scoring import fill as scoring_fill
-from reuseprior.zoo.store import StoreError, meta_path
+from reuseprior.zoo.store import StoreError, csv_bytes, meta_path
 from reuseprior.zoo.torchvision_zoo import build_torchvision, eval_crop, load_torchvision_zoo
 
 OLD, NEW = scoring.SCORES_VERSION - 1, scoring.SCORES_VERSION
@@ -308,6 +311,26 @@ def test_torchvision_models_get_their_recipes_crop_from_this_version_on():
         efficientnet = build_torchvision("efficientnet_b7", image_size=600)  # takes any input as built
     assert vit.image_size == 518 and sum(p.numel() for p in vit.parameters()) == cat.at["vit_h_14", "published_params"]
     assert sum(p.numel() for p in efficientnet.parameters()) == cat.at["efficientnet_b7", "published_params"]
+
+
+def test_a_compressed_table_is_upgraded_as_its_plain_text_would_be(tiny, monkeypatch):
+    """The upgrade of a zoo stored xz-compressed reads and writes ``.csv.xz``, records the SHA-256 of the
+    old table's text, and writes the text a plain table's upgrade writes."""
+    old_text = scoring.scores_path("tiny", OLD, tiny).read_bytes()
+    scoring.upgrade_scores("tiny", data_dir=tiny, progress=False)
+    plain_new = scoring.scores_path("tiny", NEW, tiny).read_bytes()
+    packed = tiny / "packed"
+    packed.mkdir()
+    monkeypatch.setitem(scoring.ZOOS, "tiny", dataclasses.replace(scoring.ZOOS["tiny"], compressed_csv=True))
+    old = scoring.scores_path("tiny", OLD, packed)
+    assert old.name.endswith(".csv.xz")
+    old.write_bytes(lzma.compress(old_text))
+    meta_path(old).write_text(json.dumps({"zoo": "tiny", "scores_version": OLD, "seed": 0}))
+    record = scoring.upgrade_scores("tiny", data_dir=packed, progress=False)
+    new = scoring.scores_path("tiny", NEW, packed)
+    assert new.name.endswith(".csv.xz") and csv_bytes(new) == plain_new
+    assert record["sha256"] == json.loads(meta_path(new).read_text())["upgraded_from"]["sha256"]
+    assert record["sha256"] == hashlib.sha256(old_text).hexdigest()
 
 
 def test_cli_upgrades_exports_imports_and_reports_the_status(tmp_path, capsys):

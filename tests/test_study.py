@@ -188,8 +188,19 @@ def test_a_new_study_is_one_file_and_one_row_of_the_table(tmp_path, monkeypatch,
     assert re.search(r"large +\[0, 1, 2\] +0", capsys.readouterr().out)
     rows = pd.read_csv(tmp_path / "toy.csv")
     assert len(rows) == 6 and set(rows["plan"]) == {toy_study.STUDY.plan}
-    pd.concat([rows, rows.tail(1).assign(plan="another")]).to_csv(tmp_path / "toy.csv", index=False)
-    assert main(["study", "toy", "status", *store]) == 0
-    table, note = capsys.readouterr().out.rsplit("\n", 2)[:2]
-    assert re.search(r"large +\[0, 1, 2\] +0$", table)  # the note follows the table of the study it concerns
-    assert note == f"  (toy.csv also holds 1 row of other studies or plans than {toy_study.STUDY.plan})"
+
+
+@pytest.mark.dask
+def test_status_notes_the_rows_of_other_plans_under_each_study_of_a_group(tmp_path, monkeypatch, capsys):
+    row = StudyOptions("tests.toy_study:PAIR", "two toy studies sharing a store", frozenset({"store"}))
+    monkeypatch.setitem(study_parsers.STUDIES, "toys", row)
+    monkeypatch.setattr(study_command, "connect", functools.partial(connect, processes=False, say=lambda _: None))
+    store = ["--store", str(tmp_path / "toys.csv"), "--no-progress"]
+    assert main(["study", "toys", "run", "--seeds", "0", *store]) == 0
+    capsys.readouterr()
+    assert main(["study", "toys", "status", *store]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    plans = [toy_study.STUDY.plan, toy_study.PAIR.choose(None)[1].plan]
+    titles = [lines.index(f"study {name}, plan {plan}:") for name, plan in zip(("toy", "toy-quiet"), plans)]
+    notes = [lines.index(f"  (toys.csv also holds 2 rows of other studies or plans than {plan})") for plan in plans]
+    assert titles[0] < notes[0] < titles[1] < notes[1]  # each note under the table of the study it concerns

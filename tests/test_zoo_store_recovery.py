@@ -14,7 +14,8 @@ import pytest
 
 from reuseprior.commands import main
 from reuseprior.zoo import scoring
-from reuseprior.zoo.store import CsvFormatError, ScoreStore, fingerprint, meta_path
+from reuseprior.zoo import store as store_module
+from reuseprior.zoo.store import CsvFormatError, OutOfSyncError, ScoreStore, StoreError, fingerprint, meta_path
 
 #: The first rows of the committed NAS-Bench-201 CSV of the current version.
 ROWS = 12
@@ -26,6 +27,7 @@ def _read(path: Path) -> bytes:
 
 
 def _write(path: Path, data: bytes) -> None:
+    """Write the CSV's bytes as a reader expects them (compressed for a ``.csv.xz``)."""
     path.write_bytes(lzma.compress(data) if path.suffix == ".xz" else data)
 
 
@@ -89,25 +91,60 @@ def test_a_csv_that_is_not_utf8_is_refused_naming_its_line(data_dir, capsys):
     assert "line 4: byte 0xe9 is not UTF-8" in capsys.readouterr().err
 
 
-def test_a_compressed_csv_cut_short_is_refused_with_how_to_restore_it(data_dir, capsys):
+@pytest.mark.parametrize(
+    "damage, problem",
+    [
+        (lambda raw, text: raw[:-40], "the xz stream is cut short"),  # a copy cut short
+        (lambda raw, text: raw + b"extra", "5 bytes follow the end of the xz stream"),
+        (lambda raw, text: raw[:40] + bytes(64) + raw[104:], "the xz stream is damaged"),
+        (lambda raw, text: text, "the file is not xz-compressed, as its name says"),  # saved plain under the name
+    ],
+)
+def test_a_compressed_csv_that_is_not_one_whole_xz_stream_is_refused_saying_which(data_dir, damage, problem, capsys):
     path = _csv(data_dir)
     assert path.name.endswith(".csv.xz")  # NAS-Bench-201's table is stored compressed
-    path.write_bytes(path.read_bytes()[:-40])  # a copy cut short
-    with pytest.raises(CsvFormatError, match=r"line 1: the file is not a whole xz stream .* restore it from git"):
+    good = fingerprint(path)
+    path.write_bytes(damage(path.read_bytes(), _read(path)))
+    with pytest.raises(CsvFormatError, match=rf"{path.name}: {problem}.*(compress it|restore it from git)"):
         scoring.load_scores("nb201", scoring.SCORES_VERSION, data_dir)
     assert _import(data_dir) == 2
-    assert "not a whole xz stream" in capsys.readouterr().err
+    assert problem in capsys.readouterr().err
+    assert fingerprint(path) not in (None, good)  # counted by its bytes: never in sync with a store
+
+
+def test_the_plain_form_beside_a_compressed_table_is_refused_with_the_command_that_restores_it(data_dir, capsys):
+    compressed = _csv(data_dir)
+    plain = compressed.with_name(compressed.name.removesuffix(".xz"))
+    plain.write_bytes(_read(compressed))  # xz -dk: decompressed to be edited
+    for read in (scoring.load_scores, scoring.completeness):
+        with pytest.raises(StoreError, match=rf"{plain} is nb201's score table in the wrong form.*xz -9f {plain}"):
+            read("nb201", scoring.SCORES_VERSION, data_dir)
+    assert main(["score-zoos", "nb201", "--status", "--data-dir", str(data_dir)]) == 2
+    assert f"xz -9f {plain}" in capsys.readouterr().err
+    _write(compressed, plain.read_bytes())  # what xz -9f does: the edited text compressed, the plain file gone
+    plain.unlink()
+    assert len(scoring.load_scores("nb201", scoring.SCORES_VERSION, data_dir)) == ROWS
 
 
 def test_compressing_a_csv_keeps_its_store_in_sync(data_dir, tmp_path):
-    """The fingerprint is of the text, so a store that imported the plain CSV accepts it compressed."""
+    """The fingerprint is of the text, so a store that imported the plain CSV attaches it compressed
+    (and refuses it once its text changed)."""
     compressed = _csv(data_dir)
+    meta_path(compressed).write_text('{"seed": 0}\n')
     plain_dir = tmp_path / "plain"
     plain_dir.mkdir()
     plain = plain_dir / compressed.name.removesuffix(".xz")
     plain.write_bytes(_read(compressed))
-    assert fingerprint(plain) == fingerprint(compressed) != fingerprint(compressed.with_name("absent.csv.xz"))
+    meta_path(plain).write_text('{"seed": 0}\n')
     assert meta_path(compressed).name == meta_path(plain).name == compressed.name.removesuffix(".csv.xz") + ".meta.json"
+    spec = scoring.scores_table("nb201")
+    with ScoreStore(tmp_path / "store.sqlite") as store:
+        assert store.import_csv(spec, plain) == ROWS
+        store.attach(spec, compressed, say=lambda _: None)  # no OutOfSyncError
+        lines = _read(compressed).splitlines(keepends=True)
+        _write(compressed, b"".join(lines[:-1]))  # a row fewer: another text
+        with pytest.raises(OutOfSyncError):
+            store.attach(spec, compressed, say=lambda _: None)
 
 
 # --- item 4: a data folder copied or moved with its store
@@ -190,8 +227,6 @@ def test_import_refuses_a_header_without_the_score_columns(data_dir, capsys):
 def test_a_data_folder_that_cannot_be_written_says_the_rows_are_in_the_store(data_dir, monkeypatch, capsys):
     """Issue 35, item 3: an unwritable data folder ended in a bare traceback (as root, permissions do not
     stop a write, so the write itself is made to fail)."""
-    from reuseprior.zoo import store as store_module
-
     assert _import(data_dir) == 0
 
     def denied(path, text):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reuseprior.core import paths
-from reuseprior.core.study import RunStore, StudySpec
+from reuseprior.core.study import RunStore, StudyGroup, StudySpec
 
 
 @dataclass(frozen=True)
@@ -28,17 +28,24 @@ def run_one(*, model: str, seed: int, spec: StudySpec) -> dict:
     return {"plan": spec.plan, "model": model, "seed": seed, "score": score}
 
 
-DESIGN = ToyDesign(offsets=(("small", 0.0), ("large", 1.0)), noise=0.5)
+def toy_study(name: str, noise: float) -> StudySpec:
+    """The toy study named ``name`` with runs of ``noise``; every toy study shares one store file."""
+    design = ToyDesign(offsets=(("small", 0.0), ("large", 1.0)), noise=noise)
+    return StudySpec(
+        name=name,
+        design=design,
+        settings={"offsets": dict(design.offsets), "noise": design.noise},
+        seeds=SEEDS,
+        runs=tuple({"model": m, "seed": s} for s in SEEDS for m, _ in design.offsets),
+        run_one=run_one,
+        store=RunStore(
+            paths.BUILD_DIR / "toy_study_runs.csv", key=("model", "seed"), columns=("plan", "model", "seed", "score")
+        ),
+        status_by=("model",),
+    )
+
+
 SEEDS = (0, 1, 2)
-STUDY = StudySpec(
-    name="toy",
-    design=DESIGN,
-    settings={"offsets": dict(DESIGN.offsets), "noise": DESIGN.noise},
-    seeds=SEEDS,
-    runs=tuple({"model": m, "seed": s} for s in SEEDS for m, _ in DESIGN.offsets),
-    run_one=run_one,
-    store=RunStore(
-        paths.BUILD_DIR / "toy_study_runs.csv", key=("model", "seed"), columns=("plan", "model", "seed", "score")
-    ),
-    status_by=("model",),
-)
+STUDY = toy_study("toy", noise=0.5)
+#: two toy studies under one name, sharing a store file (as chapter 4's protocol and study do)
+PAIR = StudyGroup(seeds=SEEDS, choose=lambda _: [STUDY, toy_study("toy-quiet", noise=0.1)])

@@ -1,10 +1,10 @@
 """``python -m reuseprior score-zoos``: score model zoos on Dask into a crash-safe
-store, exported to data/zoo_scores_v<N>_<zoo>.csv (resumable; N is the
+store, exported to data/zoo_scores_v<N>_<zoo>.csv (``.csv.xz`` for nb201; resumable; N is the
 scores version, :data:`reuseprior.zoo.scoring.SCORES_VERSION`).
 
 One Dask task per architecture (a LocalCluster of one worker per core, or
 ``--scheduler ADDRESS``); each finished row is committed to the store
-(``build/zoo_scores.sqlite``) and ``data/zoo_scores_v<N>_<zoo>.csv`` is exported
+(``build/zoo_scores.sqlite``) and ``data/zoo_scores_v<N>_<zoo>.csv[.xz]`` is exported
 when the run ends. Stored architectures are skipped, so the command can be
 stopped (or killed) at any time and run again. Examples::
 

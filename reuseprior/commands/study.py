@@ -111,28 +111,21 @@ def _chosen(spec: StudySpec, args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _print_status(group: StudyGroup, specs: list[StudySpec], request: StudyRequest) -> None:
-    """Each study's table of stored and pending runs (with a note when its store file also holds rows of
-    other plans), then the group's reports."""
-    tables = [
-        (f"study {spec.name}, plan {spec.plan}", core_study.status_table(spec), _other_plans(spec)) for spec in specs
-    ]
+    """Each study's table of stored and pending runs, with a note under it when its store file also
+    holds rows of other plans, then the group's reports."""
+    tables = [(f"study {spec.name}, plan {spec.plan}", core_study.status_table(spec), spec) for spec in specs]
     if group.reports is not None:
-        tables += [(title, table, "") for title, table in group.reports(request)]
+        tables += [(title, table, None) for title, table in group.reports(request)]
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60):
-        for title, table, note in tables:
+        for title, table, spec in tables:
             print(f"{title}:")
             print(table.to_string(index=False))
-            if note:
-                print(note)
-
-
-def _other_plans(spec: StudySpec) -> str:
-    """The note that ``spec``'s store file also holds rows that are not of its plan ("" when not)."""
-    others = core_study.status(spec)["other plans"]
-    if not others:
-        return ""
-    rows = "row" if others == 1 else "rows"
-    return f"  ({spec.store.path.name} also holds {others} {rows} of other studies or plans than {spec.plan})"
+            others = table.attrs.get("other_plans", 0) if spec is not None else 0
+            if others:
+                rows = "row" if others == 1 else "rows"
+                print(
+                    f"  ({spec.store.path.name} also holds {others} {rows} of other studies or plans than {spec.plan})"
+                )
 
 
 def _store_floors(specs: list[StudySpec], request: StudyRequest) -> None:

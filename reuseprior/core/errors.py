@@ -123,11 +123,13 @@ class OutOfSyncError(StoreError):
 
 
 class CsvFormatError(ValueError):
-    """A malformed CSV: the message names the file, the line and the fix."""
+    """A malformed CSV: the message names the file, the line (``None``: the file as a whole, e.g. a
+    compressed stream that cannot be read) and the fix."""
 
-    def __init__(self, path: Path, line: int, problem: str, fix: str = "") -> None:
+    def __init__(self, path: Path, line: int | None, problem: str, fix: str = "") -> None:
         self.path, self.line = path, line
-        super().__init__(f"{path}, line {line}: {problem}" + (f"; {fix}" if fix else ""))
+        where = f"{path}, line {line}" if line is not None else f"{path}"
+        super().__init__(f"{where}: {problem}" + (f"; {fix}" if fix else ""))
 
 
 # Distributed scoring (reuseprior.zoo.distributed)

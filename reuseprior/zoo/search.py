@@ -1,7 +1,7 @@
 """Searching NAS-Bench-201 with the reusability prior, from the stored scores (no training).
 
 Every cell's scores are read from the stored zoo scores
-(``data/zoo_scores_v<N>_nb201.csv``, :func:`reuseprior.zoo.scoring.load_scores`)
+(``data/zoo_scores_v<N>_nb201.csv.xz``, :func:`reuseprior.zoo.scoring.load_scores`)
 and every "trained" cell's accuracy from a stored label, so a search costs
 no training and no scoring: it only chooses which cells' accuracies to look
 up. Two labels (:data:`LABELS`), as chapter 6 reads them:

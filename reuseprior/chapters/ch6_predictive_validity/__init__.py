@@ -1,7 +1,7 @@
 """Chapter 6 (predictive validity of training-free scores): the analysis
 behind ``notebooks/ch6_predictive_validity.ipynb``.
 
-Reads the stored per-architecture scores (``data/zoo_scores_v<N>_<zoo>.csv``,
+Reads the stored per-architecture scores (``data/zoo_scores_v<N>_<zoo>.csv``, ``.csv.xz`` for NAS-Bench-201,
 written by ``python -m reuseprior score-zoos``; per zoo the published version
 N, :func:`reuseprior.zoo.scoring.published_version`: the newest whose CSV is
 complete, so a new version being filled is not read before it is whole),

@@ -34,7 +34,7 @@ NASLIB_NAMES: dict[str, str] = {
 
 
 def nb201_labelled_rows(version: int | None = None) -> pd.DataFrame:
-    """The stored NAS-Bench-201 scores (``data/zoo_scores_v<version>_nb201.csv``,
+    """The stored NAS-Bench-201 scores (``data/zoo_scores_v<version>_nb201.csv.xz``,
     whose ``accuracy`` is analog-nasbench's label) of the cells of the NASLib
     subset (``data/nasbench201_naslib_subset.csv``: NAS-Bench-201's official
     validation accuracies ``val_acc_<dataset>`` and the reference

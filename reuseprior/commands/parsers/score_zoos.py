@@ -75,9 +75,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--upgrade",
         action="store_true",
-        help=f"instead, start the version-{SCORES_VERSION} table from data/zoo_scores_v{SCORES_VERSION - 1}_<zoo>.csv:"
-        " the scores whose definition is unchanged copied, the changed ones (and every score of a model whose "
-        "input size changed) left pending for --fill-proxies; exported at once",
+        help=f"instead, start the version-{SCORES_VERSION} table from "
+        f"data/zoo_scores_v{SCORES_VERSION - 1}_<zoo>.csv[.xz]: the scores whose definition is unchanged "
+        "copied, the changed ones (and every score of a model whose input size changed) left pending for "
+        "--fill-proxies; exported at once",
     )
     parser.add_argument(
         "--status",
@@ -141,15 +142,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sync.add_argument(
         "--export",
         action="store_true",
-        help=f"instead, write the store's rows to data/zoo_scores_v{SCORES_VERSION}_<zoo>.csv (and .meta.json), "
-        "atomically (also a partial table: the chapter reads it only once complete)",
+        help=f"instead, write the store's rows to data/zoo_scores_v{SCORES_VERSION}_<zoo>.csv "
+        "(.csv.xz for nb201; and .meta.json), atomically (also a partial table: the chapter reads it only "
+        "once complete)",
     )
     sync.add_argument(
         "--import",
         dest="import_csv",
         action="store_true",
-        help=f"instead, replace the store's rows by data/zoo_scores_v{SCORES_VERSION}_<zoo>.csv (refused, with the "
-        "line number, when the file is malformed)",
+        help=f"instead, replace the store's rows by data/zoo_scores_v{SCORES_VERSION}_<zoo>.csv[.xz] "
+        "(refused, with the line number, when the file is malformed)",
     )
 
 

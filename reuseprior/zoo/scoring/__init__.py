@@ -7,8 +7,8 @@ by default, or an existing cluster) and commits each finished row to an
 SQLite store (:mod:`reuseprior.zoo.store`, default ``build/zoo_scores.sqlite``)
 in one transaction, so a run can be stopped, or killed, and resumed. When a
 run ends the store is exported to ``data/zoo_scores_v<VERSION>_<zoo>.csv``
-(``.csv.xz``, xz-compressed, for a zoo stored so: :attr:`Zoo.compressed_csv`,
-:func:`scores_path`; the diffable, citable copy the notebooks read with :func:`load_scores`) with
+(``.csv.xz``, xz-compressed, for a zoo of thousands of architectures:
+:func:`scores_path`), the citable copy the notebooks read with :func:`load_scores`, with
 a ``.meta.json`` sidecar recording the batch, seeds and package versions.
 
 Versions (policy):

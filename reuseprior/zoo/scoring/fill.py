@@ -35,6 +35,7 @@ from reuseprior.zoo.scoring.scores import (
 )
 from reuseprior.zoo.store import (
     StoreError,
+    csv_bytes,
     meta_path,
     read_csv_rows,
 )
@@ -114,7 +115,7 @@ def upgrade_scores(
     record = {
         "version": old_version,
         "csv": source.name,
-        "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+        "sha256": hashlib.sha256(csv_bytes(source)).hexdigest(),  # of its text, compressed or not
         "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "carried_over": [c for c in spec.names if c in old_spec.names and c not in blank and c not in identity],
         "recomputed": {

@@ -32,9 +32,24 @@ from reuseprior.zoo.store import (
 
 def scores_path(zoo: str, version: int = SCORES_VERSION, data_dir: Path | None = None) -> Path:
     """``data_dir``'s CSV of ``zoo``'s scores at ``version``: ``zoo_scores_v<version>_<zoo>.csv``, with
-    ``.xz`` after it for a zoo stored compressed (:attr:`Zoo.compressed_csv`)."""
+    ``.xz`` after it for a zoo stored compressed (:attr:`Zoo.compressed_csv`).
+
+    Policy: a table is read and written in its zoo's form only, so the other form in the folder (the
+    plain ``.csv`` of a compressed table, decompressed to be edited, or the reverse) is refused with
+    :class:`StoreError` saying how to restore the expected one: it would otherwise be ignored, and its
+    edits overwritten by the next export."""
     compressed = zoo in ZOOS and ZOOS[zoo].compressed_csv
-    return (data_dir or paths.DATA_DIR) / (_table_name(zoo, version) + (".csv.xz" if compressed else ".csv"))
+    folder = data_dir or paths.DATA_DIR
+    path = folder / (_table_name(zoo, version) + (".csv.xz" if compressed else ".csv"))
+    other = folder / (_table_name(zoo, version) + (".csv" if compressed else ".csv.xz"))
+    if other.exists():
+        restore = f"xz -9f {other}" if compressed else f"xz -df {other}"
+        raise StoreError(
+            f"{other} is {zoo}'s score table in the wrong form: the chapters and the store read {path.name} "
+            f"only. Put it in that form ({restore}: the edits in {other.name} replace {path.name}), or "
+            f"delete {other.name}"
+        )
+    return path
 
 
 def _table_name(zoo: str, version: int) -> str:
@@ -78,7 +93,7 @@ class Completeness:
 
 
 def completeness(zoo: str, version: int = SCORES_VERSION, data_dir: Path | None = None) -> Completeness:
-    """:class:`Completeness` of ``data_dir``'s ``zoo_scores_v<version>_<zoo>.csv``
+    """:class:`Completeness` of ``data_dir``'s ``zoo_scores_v<version>_<zoo>.csv[.xz]``
     (read once per state of the file). The catalogue is :func:`get_zoo`'s; when
     it cannot be read (an optional package missing) the size recorded in the
     ``.meta.json`` (``archs_in_zoo``) stands in, else ``missing`` is unknown
@@ -159,7 +174,7 @@ def scores_meta(zoo: Zoo, seed: int, batch: ProxyBatch | None, archs_in_zoo: int
 
 def scores_table(zoo: str, version: int = SCORES_VERSION) -> TableSpec:
     """The store's table of a zoo's scores: :func:`stored_columns`, key ``arch``,
-    exported as ``zoo_scores_v<version>_<zoo>.csv`` (pandas, ``%.17g``)."""
+    exported as :func:`scores_path` (pandas, ``%.17g``)."""
     types: dict[str, ColumnType] = {
         "order": "INTEGER",
         "arch": "TEXT",
