@@ -15,15 +15,18 @@ import pytest
 from reuseprior.commands import main
 from reuseprior.zoo import scoring
 from reuseprior.zoo import store as store_module
-from reuseprior.zoo.store import CsvFormatError, OutOfSyncError, ScoreStore, StoreError, fingerprint, meta_path
+from reuseprior.zoo.store import (
+    CsvFormatError,
+    OutOfSyncError,
+    ScoreStore,
+    StoreError,
+    csv_bytes,
+    fingerprint,
+    meta_path,
+)
 
 #: The first rows of the committed NAS-Bench-201 CSV of the current version.
 ROWS = 12
-
-
-def _read(path: Path) -> bytes:
-    """The CSV's bytes as a reader sees them (the nb201 CSV is stored xz-compressed)."""
-    return lzma.decompress(path.read_bytes()) if path.suffix == ".xz" else path.read_bytes()
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -35,7 +38,7 @@ def _write(path: Path, data: bytes) -> None:
 def data_dir(tmp_path: Path) -> Path:
     """A data folder holding the first ``ROWS`` rows of the current nb201 CSV (no store yet)."""
     source = scoring.scores_path("nb201")
-    lines = _read(source).splitlines(keepends=True)[: ROWS + 1]
+    lines = csv_bytes(source).splitlines(keepends=True)[: ROWS + 1]
     folder = tmp_path / "data"
     folder.mkdir()
     _write(folder / source.name, b"".join(lines))
@@ -82,7 +85,7 @@ def test_a_store_that_cannot_be_opened_names_the_folder_and_store_flag(data_dir,
 
 def test_a_csv_that_is_not_utf8_is_refused_naming_its_line(data_dir, capsys):
     path = _csv(data_dir)
-    raw = _read(path).splitlines(keepends=True)
+    raw = csv_bytes(path).splitlines(keepends=True)
     raw[3] = raw[3].replace(b"|", "\N{LATIN SMALL LETTER E WITH ACUTE}".encode("latin-1"), 1)
     _write(path, b"".join(raw))
     with pytest.raises(CsvFormatError, match=r"line 4: byte 0xe9 is not UTF-8 .* save the file as UTF-8"):
@@ -104,7 +107,7 @@ def test_a_compressed_csv_that_is_not_one_whole_xz_stream_is_refused_saying_whic
     path = _csv(data_dir)
     assert path.name.endswith(".csv.xz")  # NAS-Bench-201's table is stored compressed
     good = fingerprint(path)
-    path.write_bytes(damage(path.read_bytes(), _read(path)))
+    path.write_bytes(damage(path.read_bytes(), csv_bytes(path)))
     with pytest.raises(CsvFormatError, match=rf"{path.name}: {problem}.*(compress it|restore it from git)"):
         scoring.load_scores("nb201", scoring.SCORES_VERSION, data_dir)
     assert _import(data_dir) == 2
@@ -115,7 +118,7 @@ def test_a_compressed_csv_that_is_not_one_whole_xz_stream_is_refused_saying_whic
 def test_the_plain_form_beside_a_compressed_table_is_refused_with_the_command_that_restores_it(data_dir, capsys):
     compressed = _csv(data_dir)
     plain = compressed.with_name(compressed.name.removesuffix(".xz"))
-    plain.write_bytes(_read(compressed))  # xz -dk: decompressed to be edited
+    plain.write_bytes(csv_bytes(compressed))  # xz -dk: decompressed to be edited
     for read in (scoring.load_scores, scoring.completeness):
         with pytest.raises(StoreError, match=rf"{plain} is nb201's score table in the wrong form.*xz -9f {plain}"):
             read("nb201", scoring.SCORES_VERSION, data_dir)
@@ -134,14 +137,14 @@ def test_compressing_a_csv_keeps_its_store_in_sync(data_dir, tmp_path):
     plain_dir = tmp_path / "plain"
     plain_dir.mkdir()
     plain = plain_dir / compressed.name.removesuffix(".xz")
-    plain.write_bytes(_read(compressed))
+    plain.write_bytes(csv_bytes(compressed))
     meta_path(plain).write_text('{"seed": 0}\n')
     assert meta_path(compressed).name == meta_path(plain).name == compressed.name.removesuffix(".csv.xz") + ".meta.json"
     spec = scoring.scores_table("nb201")
     with ScoreStore(tmp_path / "store.sqlite") as store:
         assert store.import_csv(spec, plain) == ROWS
         store.attach(spec, compressed, say=lambda _: None)  # no OutOfSyncError
-        lines = _read(compressed).splitlines(keepends=True)
+        lines = csv_bytes(compressed).splitlines(keepends=True)
         _write(compressed, b"".join(lines[:-1]))  # a row fewer: another text
         with pytest.raises(OutOfSyncError):
             store.attach(spec, compressed, say=lambda _: None)
@@ -165,7 +168,7 @@ def test_a_data_folder_moved_with_its_store_is_still_in_sync(data_dir, tmp_path,
 
 def _glue_rows(path: Path, line: int) -> None:
     """Two rows run together (the line end of ``line`` lost), as an interrupted write leaves them."""
-    lines = _read(path).splitlines(keepends=True)
+    lines = csv_bytes(path).splitlines(keepends=True)
     lines[line - 1] = lines[line - 1].rstrip(b"\n")
     _write(path, b"".join(lines))
 

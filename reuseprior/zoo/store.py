@@ -70,7 +70,6 @@ __all__ = [
     "StoreError",
     "TableSpec",
     "csv_bytes",
-    "is_compressed",
     "meta_path",
     "read_checked_csv",
     "read_csv_rows",
@@ -153,11 +152,11 @@ def fingerprint(csv_path: Path) -> str | None:
 
 def meta_path(csv_path: Path) -> Path:
     """The ``.meta.json`` sidecar of a CSV: ``t.csv`` and ``t.csv.xz`` both have ``t.meta.json``."""
-    plain = csv_path.with_suffix("") if is_compressed(csv_path) else csv_path
+    plain = csv_path.with_suffix("") if _is_compressed(csv_path) else csv_path
     return plain.with_suffix(".meta.json")
 
 
-def is_compressed(csv_path: Path) -> bool:
+def _is_compressed(csv_path: Path) -> bool:
     """Whether ``csv_path`` names an xz-compressed CSV (``.csv.xz``)."""
     return csv_path.suffix == ".xz"
 
@@ -167,7 +166,7 @@ def csv_bytes(csv_path: Path) -> bytes:
     named that is not xz, or is an xz stream cut short or followed by other bytes, is refused with
     :class:`CsvFormatError` saying which."""
     raw = csv_path.read_bytes()
-    if not is_compressed(csv_path):
+    if not _is_compressed(csv_path):
         return raw
     restore = "restore it from git (or write the store's rows again with --export), then import again"
     if not raw.startswith(_XZ_MAGIC):
@@ -547,7 +546,7 @@ def _write_atomically(path: Path, text: str) -> None:
     file, never part of one)."""
     data = text.encode("utf-8")
     with atomic_write(path, "wb") as fh:
-        fh.write(lzma.compress(data, preset=9) if is_compressed(path) else data)
+        fh.write(lzma.compress(data, preset=9) if _is_compressed(path) else data)
 
 
 def read_checked_csv(spec: TableSpec, csv_path: Path, **read_csv: object) -> pd.DataFrame:
