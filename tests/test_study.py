@@ -167,11 +167,6 @@ def test_the_study_command_refuses_flags_its_study_does_not_use(argv, message, c
     assert exit_.value.code == 2 and message in capsys.readouterr().err
 
 
-def test_the_former_commands_are_spellings_of_study(tmp_path, capsys):
-    assert main(["sharing-study", "status", "--store", str(tmp_path / "none.csv")]) == 0
-    assert "compact-fashion-mnist" in capsys.readouterr().out
-
-
 @pytest.mark.dask
 def test_a_new_study_is_one_file_and_one_row_of_the_table(tmp_path, monkeypatch, capsys):
     """CONTRIBUTING.md's recipe followed once: ``tests/toy_study.py`` declares the study, one row adds it

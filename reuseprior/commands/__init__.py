@@ -101,14 +101,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-#: former commands, now spellings of ``study NAME``
-ALIASES: dict[str, tuple[str, ...]] = {
-    "revolver-study": ("study", "ch3"),
-    "train-study": ("study", "ch4"),
-    "sharing-study": ("study", "ch7"),
-}
-
-
 def _load(module_name: str, command: str):
     try:
         return importlib.import_module(module_name)
@@ -123,8 +115,6 @@ def parser_module(command: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ALIASES:
-        argv = [*ALIASES[argv[0]], *argv[1:]]
     prog = "reuseprior" if Path(sys.argv[0]).name == "reuseprior" else "python -m reuseprior"  # console script
     parser = argparse.ArgumentParser(
         prog=prog,
