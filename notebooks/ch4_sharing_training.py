@@ -382,7 +382,7 @@ print(f"stored runs: {len(fit_runs)} of {len(fit_study.FIT_STUDY.runs)}")
 status_table(fit_study.FIT_STUDY)
 
 # %% [markdown]
-# ## Table 4.2 decided, step 1: a recipe protocol fair to every model (`ch4_sharing_training.table42_study`)
+# ## Deciding Table 4.2, step 1: a recipe protocol fair to every model (`ch4_sharing_training.table42_study`)
 #
 # Three candidate recipes (`table42.CANDIDATE_RECIPES`) are each applied alike to the four models (Table 4.2's three
 # and `V2-B0-narrow`) on two seeds, on the study's data: Fashion-MNIST at 32 px, width 0.5, full depth,
@@ -415,7 +415,7 @@ display(protocol_runs)
 Markdown(table42.protocol_reading(protocol))
 
 # %% [markdown]
-# ## Table 4.2 decided, step 2: the study (cpu profile: 8 paired seeds at width 0.5)
+# ## Deciding Table 4.2, step 2: the study (cpu profile: 8 paired seeds at width 0.5)
 #
 # The chosen recipe trains every model on 8 seeds (`table42.STUDY_SEEDS`; the protocol's two seeds are its first
 # two: one name, one plan), each run held to the criteria above against the logistic-regression floor of the same

@@ -1,4 +1,4 @@
-"""Table 4.2 decided: a recipe protocol fair to every model, then the study at a width where every model
+"""Deciding Table 4.2: a recipe protocol fair to every model, then the study at a width where every model
 fits, on the CPU, and the same study at Table 4.2's sizes on a GPU.
 
 **Why.** Every earlier chapter-4 fit check ran one RMSprop-TF recipe family on one seed and 5,000
