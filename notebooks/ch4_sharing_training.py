@@ -450,9 +450,11 @@ else:
         ctx.save_table(decisive_criteria, "table42_study_criteria")
         decisive_verdicts = fit_study.verdict_table(decisive_runs, study_floor, decisive)
         ctx.save_table(decisive_verdicts, "table42_study_differences")
+        decisive_controls = fit_study.control_table(decisive_runs, study_floor, decisive)
+        ctx.save_table(decisive_controls, "table42_study_controls")
         display(decisive_criteria)
         display(decisive_verdicts)
-        display(fit_study.control_table(decisive_runs, study_floor, decisive))
+        display(decisive_controls)
 if study_floor is not None:
     display(study_floor)
 
