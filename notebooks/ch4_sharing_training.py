@@ -462,7 +462,8 @@ if study_floor is not None:
 # The prior's prediction beside the trained outcome, per model built as the study trains it (width 0.5, 32 px,
 # 10 classes) and analysed without training (`reuseprior.compare`: PG, P'G), with the mean test top-1 over the
 # counting seeds once there are any. Where the prior ranks V2-S-shared at this input size is in the table; Table 4.3
-# scores V2-S-shared at 384 px and B0 at 224 px.
+# scores V2-S-shared at 384 px and B0 at 224 px. Below it, the study's tables in words (`table42.study_reading`):
+# each Table 4.2 pair with its verdict, the controls against the narrowed B0, and the two rankings.
 
 # %%
 prior_study = table42.decisive_study(chosen, "cpu") if chosen else table42.protocol_studies()[0]
@@ -470,6 +471,8 @@ if study_floor is not None:
     prior_table = fit_study.prior_beside_accuracy(prior_study.rows(), study_floor, prior_study)
     ctx.save_table(prior_table, "table42_prior_beside_accuracy")
     display(prior_table)
+    if chosen is not None and study_floor is not None and len(decisive_runs):
+        display(Markdown(table42.study_reading(decisive_verdicts, decisive_controls, prior_table)))
 
 # %% [markdown]
 # ## The paper-scale column (gpu profile: Table 4.2's sizes on a GPU)

@@ -149,3 +149,68 @@ def test_costs_and_the_stored_gpu_measurements_are_read_from_their_files():
     throughput = table42.device_throughput()
     assert set(throughput["processes"]) >= {1} and (throughput["images/s"] > 0).all()
     assert throughput["device"].str.contains("NVIDIA").all()
+
+
+def _pair(model: str, against: str, seeds: int, diff: float, **extra) -> dict:
+    return {
+        "model": model,
+        "against": against,
+        "seeds": seeds,
+        "difference (pp)": diff,
+        "t low": diff - 0.3,
+        "t high": diff + 0.3,
+        "permutation p": 0.0234375,
+        "seeds model better": seeds - 1,
+        "seeds against better": 1,
+        **extra,
+    }
+
+
+def test_the_study_reading_says_what_its_tables_say():
+    verdicts = pd.DataFrame(
+        [
+            _pair(
+                "V2-S-shared",
+                "V2-B0-original",
+                8,
+                0.37,
+                **{"thesis CIFAR-10 difference (pp)": 0.4},
+                verdict="reproduced",
+                reason=float("nan"),
+            ),
+            _pair(
+                "V2-B0-shared",
+                "V2-B0-original",
+                2,
+                -0.2,
+                **{"thesis CIFAR-10 difference (pp)": -0.3},
+                verdict="not comparable",
+                reason="2 of the study's 8 seeds counting (a verdict needs 6)",
+            ),
+        ]
+    )
+    controls = pd.DataFrame([_pair("V2-S-shared", "V2-B0-narrow", 8, 0.75)])
+    prior = pd.DataFrame(
+        {
+            "model": ["V2-B0-original", "V2-S-shared"],
+            "rank by PG": [1, 2],
+            "mean test top-1": [87.8, 88.2],
+            "rank by test top-1": [2, 1],
+        }
+    )
+    text = table42.study_reading(verdicts, controls, prior)
+    assert "**reproduced**." in table42.study_reading(verdicts.assign(reason=""), controls, prior)  # no "()"
+    assert (
+        "- V2-S-shared - V2-B0-original: +0.37 points over 8 seeds (95 % t-interval [0.07, 0.67], permutation "
+        "p 0.0234; better on 7, worse on 1); the thesis's CIFAR-10 difference +0.4: **reproduced**." in text
+    )
+    assert "**not comparable** (2 of the study's 8 seeds counting (a verdict needs 6))." in text
+    assert "- V2-S-shared - V2-B0-narrow (control, no claim): +0.75 points over 8 seeds" in text
+    assert (
+        "ranks V2-B0-original > V2-S-shared; the mean test top-1 ranks V2-S-shared > V2-B0-original: a different"
+        in text
+    )
+    same = prior.assign(**{"rank by test top-1": [1, 2]})
+    assert "the same order" in table42.study_reading(verdicts, controls, same)
+    no_seed = prior.assign(**{"mean test top-1": float("nan")})
+    assert "ranks" not in table42.study_reading(verdicts.iloc[:0], controls.iloc[:0], no_seed)

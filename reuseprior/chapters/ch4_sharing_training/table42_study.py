@@ -66,6 +66,7 @@ from reuseprior.chapters.ch4_sharing_training import real_study as real
 from reuseprior.chapters.ch4_sharing_training.configs import OFFICIAL_END_FRACTION, SharingTrainingProfile
 from reuseprior.core import paths
 from reuseprior.core.study import StudySpec
+from reuseprior.reporting.statistics import CONFIDENCE
 from reuseprior.training.convergence import read_history
 
 __all__ = [
@@ -328,6 +329,48 @@ def protocol_reading(table: pd.DataFrame) -> str:
         f"{text} **Chosen: {best['recipe']}**, whose worst model ({best['worst model']}) reaches {score:.2f} % "
         f"validation top-1 over the last {JUDGED_EPOCHS} epochs."
     )
+
+
+def _pair_summary(row: pd.Series) -> str:
+    """One paired comparison's summary: the mean difference (pp), its t-interval, the exact permutation
+    p, and the seeds on each side (columns of :func:`reuseprior.reporting.statistics.paired_summary`)."""
+    return (
+        f"{row['difference (pp)']:+.2f} points over {int(row['seeds'])} seeds "
+        f"({100 * CONFIDENCE:.0f} % t-interval [{row['t low']:.2f}, {row['t high']:.2f}], permutation p "
+        f"{row['permutation p']:.3g}; better on {int(row['seeds model better'])}, worse on "
+        f"{int(row['seeds against better'])})"
+    )
+
+
+def study_reading(verdicts: pd.DataFrame, controls: pd.DataFrame, prior: pd.DataFrame) -> str:
+    """What the study's tables say, in words (Markdown): per Table 4.2 pair of
+    :func:`~reuseprior.chapters.ch4_sharing_training.fit_study.verdict_table` its paired summary beside
+    the thesis's CIFAR-10 difference and the verdict shown (the rule's on the thesis's sign, or *not
+    comparable* with the reason); per control pair of
+    :func:`~reuseprior.chapters.ch4_sharing_training.fit_study.control_table` the summary alone (the
+    thesis makes no claim about a narrowed B0); and the models in the order the prior ranks them (PG)
+    beside the order of their mean test top-1
+    (:func:`~reuseprior.chapters.ch4_sharing_training.fit_study.prior_beside_accuracy`)."""
+    lines = []
+    for _, row in verdicts.iterrows():
+        pair = f"{row['model']} - {row['against']}"
+        if row["seeds"] < 2:
+            lines.append(f"- {pair}: **{row['verdict']}** ({row['reason']}).")
+            continue
+        reason = str(row["reason"]).strip() if pd.notna(row["reason"]) else ""
+        verdict = f"**{row['verdict']}**" + (f" ({reason})" if reason else "")
+        thesis = row["thesis CIFAR-10 difference (pp)"]
+        lines.append(f"- {pair}: {_pair_summary(row)}; the thesis's CIFAR-10 difference {thesis:+.1f}: {verdict}.")
+    for _, row in controls.iterrows():
+        if row["seeds"] >= 2:
+            lines.append(f"- {row['model']} - {row['against']} (control, no claim): {_pair_summary(row)}.")
+    ranked = prior.dropna(subset=["mean test top-1"])
+    if not ranked.empty:
+        by_prior = " > ".join(ranked.sort_values(["rank by PG", "model"])["model"])
+        by_accuracy = " > ".join(ranked.sort_values(["rank by test top-1", "model"])["model"])
+        agree = "the same order" if by_prior == by_accuracy else "a different order"
+        lines.append(f"\nThe prior (PG) ranks {by_prior}; the mean test top-1 ranks {by_accuracy}: {agree}.")
+    return "\n".join(lines) if lines else "No seed counts yet: nothing to compare."
 
 
 #: the measurements of ``benchmarks/bench_fit_throughput.py`` on lent GPUs, one JSON file per run
