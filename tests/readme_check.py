@@ -44,11 +44,14 @@ lower bounds is dropped. Keys:
   ``... match`` columns (the README's "all N printed values match").
 - ``len: module.attribute``: the length of an importable object (the rule
   registry whose size the README states).
-- ``verdict: TERM ...``: the verdicts the text names. Every verdict word set
-  in emphasis in the scope (``*undetermined*``, ``**reproduced**``; also
-  *contradicted* and *not comparable*) must be a cell of the selection (a
-  verdict column, as a notebook computed it), and a scope with this key must
-  name one. Verdict words under no ``verdict`` key are not checked.
+- ``verdict: TERM ...``: the verdicts the text names, one term per verdict
+  word, in order. A verdict word is *reproduced*, *contradicted*,
+  *undetermined* or *not comparable* (not "not reproduced") standing inside
+  emphasis (``*...*`` or ``**...**``, alone or among other words); each term
+  selects cells of a verdict column (its name holds "verdict") that all hold
+  one value, and the word must be that value. A scope with this key names as
+  many verdict words as it has terms. Verdict words under no ``verdict`` key
+  are not checked.
 - ``given: PHRASE; PHRASE``: the numbers inside these literal phrases are
   not results but inputs: settings of a run ("8 individuals"), hardware,
   versions, citations, thresholds, formulas. Each phrase must occur in its
@@ -109,8 +112,9 @@ FIX = (
 
 _MARKER = re.compile(r"<!--(.*?)-->", re.S)
 _KEYS = ("source", "range", "largest", "sum", "rows", "matched", "len", "verdict", "given", "measured")
-#: the verdict words of ``reuseprior.reporting.statistics``, as a page emphasises them
-_VERDICT = re.compile(r"(\*{1,2})(reproduced|contradicted|undetermined|not comparable)\1", re.I)
+#: emphasis (``*...*``, ``**...**``) and the verdict words of ``reuseprior.reporting.statistics`` inside it
+_EMPHASIS = re.compile(r"(\*\*|\*)(?=\S)(.+?)(?<=\S)\1", re.S)
+_VERDICT = re.compile(r"\bnot\s+comparable\b|(?<!\bnot )\b(?:reproduced|contradicted|undetermined)\b", re.I)
 _KEY = re.compile(r"\b(" + "|".join(_KEYS) + r"):")
 _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+]|\d+\.)[ \t]", re.M)
 _DATE = re.compile(r"\b\d{4}-\d{2}\b")
@@ -318,31 +322,41 @@ def select(term: str, root: Path) -> tuple[int | None, list[float]]:
     return n, [v for cell in cells if (v := _as_float(cell)) is not None]
 
 
+def verdict_words(text: str) -> list[str]:
+    """The verdict words of ``text`` (docstring), in order, lower case, one space inside."""
+    masked = _blank(_blank(text, _MARKER), _CODE_SPAN)
+    return [" ".join(w.lower().split()) for m in _EMPHASIS.finditer(masked) for w in _VERDICT.findall(m.group(2))]
+
+
+def checked_verdicts(text: str, name: str = "README.md") -> int:
+    """How many verdict words of ``text`` stand in a scope with a ``verdict`` key (and so are checked)."""
+    scopes, _ = parse_markers(text, name)
+    return sum(len(verdict_words(text[s.start : s.end])) for s in scopes if "verdict" in s.keys)
+
+
 def _verdict_problems(scope: Scope, scope_text: str, root: Path, name: str) -> list[str]:
-    """The problems of a scope's ``verdict`` key (docstring): a term that selects no CSV cells, no
-    emphasised verdict word in the scope, or one that no selected cell holds."""
-    problems, allowed = [], set()
-    for term in _TERM_PART.findall(scope.keys["verdict"]):
-        try:
-            selected = _selected_cells(term, root)
-        except TermError as err:
-            problems.append(f"{name}:{scope.line}: verdict: {err}")
-            continue
-        if selected is None or not selected[1]:
-            problems.append(f"{name}:{scope.line}: verdict: {term} selects no cell of a CSV")
-            continue
-        allowed |= {cell.lower() for cell in selected[1]}
-    words = [m.group(2).lower() for m in _VERDICT.finditer(scope_text)]
-    if not words:
+    """The problems of a scope's ``verdict`` key (docstring): words and terms that do not pair up, a
+    term that is not one value of a verdict column, and a word that is not its term's value."""
+    terms, words = _TERM_PART.findall(scope.keys["verdict"]), verdict_words(scope_text)
+    where = f"{name}:{scope.line}: verdict:"
+    problems = []
+    if len(words) != len(terms):
         problems.append(
-            f"{name}:{scope.line}: this marker's verdict key ties no *verdict* word; emphasise it, or drop the key"
+            f"{where} the text names {len(words)} verdict word(s) {words} and the key {len(terms)} term(s); "
+            "give one term per emphasised verdict word, in order"
         )
-    problems += [
-        f"{name}:{scope.line}: verdict *{word}* is not in [verdict: {scope.keys['verdict']}] (it holds "
-        f"{', '.join(sorted(allowed)) or 'nothing'})"
-        for word in words
-        if allowed and word not in allowed
-    ]
+    for word, term in zip(words, terms):
+        column = (_TERM.fullmatch(term.replace('"', "")) or [None, None, None])[2] or ""
+        try:
+            selected = _selected_cells(term, root) if "verdict" in column else None
+        except TermError as err:
+            problems.append(f"{where} {err}")
+            continue
+        values = sorted(set(selected[1])) if selected else []
+        if len(values) != 1:
+            problems.append(f"{where} {term} must select one value of a verdict column (it selects {values})")
+        elif word != values[0].lower():
+            problems.append(f"{where} *{word}* is not the verdict {term} holds, {values[0]!r}")
     return problems
 
 
@@ -461,7 +475,7 @@ def _check(text: str, root: Path, name: str) -> tuple[list[str], list[Quoted]]:
         exempt, missing = _given_spans(scope, scope_text, name)
         problems += missing
         inside = [q for q in inside if not any(a <= q.start and q.end <= b for a, b in exempt)]
-        if scope.keys.get("verdict"):
+        if "verdict" in scope.keys:
             problems += _verdict_problems(scope, scope_text, root, name)
         tied = [k for k in _KEYS if k not in ("verdict", "given", "measured") and scope.keys.get(k)]
         if "measured" in scope.keys:

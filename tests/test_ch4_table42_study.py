@@ -185,7 +185,7 @@ def test_the_study_reading_says_what_its_tables_say():
                 -0.2,
                 **{"thesis CIFAR-10 difference (pp)": -0.3},
                 verdict="not comparable",
-                reason="2 of the study's 8 seeds counting (a verdict needs 6)",
+                reason="2 of the study's 8 seeds counting, a verdict needs 6",
             ),
         ]
     )
@@ -199,18 +199,25 @@ def test_the_study_reading_says_what_its_tables_say():
         }
     )
     text = table42.study_reading(verdicts, controls, prior)
-    assert "**reproduced**." in table42.study_reading(verdicts.assign(reason=""), controls, prior)  # no "()"
     assert (
-        "- V2-S-shared - V2-B0-original: +0.37 points over 8 seeds (95 % t-interval [0.07, 0.67], permutation "
-        "p 0.0234; better on 7, worse on 1); the thesis's CIFAR-10 difference +0.4: **reproduced**." in text
+        "- V2-S-shared minus V2-B0-original: +0.37 points over 8 seeds (95 % t-interval [0.07, 0.67], permutation "
+        "p 0.0234; better on 7, worse on 1); the thesis's CIFAR-10 difference +0.4; verdict **reproduced**." in text
     )
-    assert "**not comparable** (2 of the study's 8 seeds counting (a verdict needs 6))." in text
-    assert "- V2-S-shared - V2-B0-narrow (control, no claim): +0.75 points over 8 seeds" in text
+    assert "verdict **reproduced**." in table42.study_reading(verdicts.assign(reason=""), controls, prior)  # no "()"
+    assert "verdict **not comparable** (2 of the study's 8 seeds counting, a verdict needs 6)." in text
+    assert "- V2-S-shared minus V2-B0-narrow (control, no claim): +0.75 points over 8 seeds" in text
     assert (
         "ranks V2-B0-original > V2-S-shared; the mean test top-1 ranks V2-S-shared > V2-B0-original: a different"
         in text
     )
     same = prior.assign(**{"rank by test top-1": [1, 2]})
     assert "the same order" in table42.study_reading(verdicts, controls, same)
-    no_seed = prior.assign(**{"mean test top-1": float("nan")})
-    assert "ranks" not in table42.study_reading(verdicts.iloc[:0], controls.iloc[:0], no_seed)
+    one_seed = verdicts.assign(seeds=1, reason=["1 seed counting", float("nan")])
+    lines = table42.study_reading(one_seed, controls.assign(seeds=1), prior.assign(**{"mean test top-1": float("nan")}))
+    assert lines == (
+        "- V2-S-shared minus V2-B0-original: verdict **reproduced** (1 seed counting).\n"
+        "- V2-B0-shared minus V2-B0-original: verdict **not comparable**."
+    )
+    assert table42.study_reading(verdicts.iloc[:0], controls.iloc[:0], prior.iloc[:0]) == (
+        "No seed counts yet: nothing to compare."
+    )

@@ -25,8 +25,10 @@ from tests.readme_check import (
     _blank,
     _check,
     check_readme,
+    checked_verdicts,
     matches,
     quoted_numbers,
+    verdict_words,
 )
 
 FIGURES = paths.ROOT / "figures" / "ch6_predictive_validity"
@@ -317,24 +319,36 @@ def test_counts_rows_and_verdicts(tmp_path):
     assert any('sum: b.csv:"jacob_cov"[arch!=m2] selects no number' in p for p in problems), problems
 
 
-def test_a_verdict_word_must_be_the_computed_verdict(tmp_path):
+def test_each_verdict_word_must_be_its_terms_computed_verdict(tmp_path):
     _write(tmp_path, "v.csv", "model,difference,verdict\nS,0.37,reproduced\nB,-0.13,undetermined\n")
     text = (
-        "<!-- source: v.csv:difference[model=S] verdict: v.csv:verdict[model=S] -->"
-        "S leads by 0.37: **reproduced** (a word outside emphasis, undetermined, is prose).\n"
+        "<!-- source: v.csv:difference[model=S] verdict: v.csv:verdict[model=S] v.csv:verdict[model=B] -->"
+        "S leads by 0.37: **reproduced** (undetermined, not emphasised, is prose; so is **not reproduced**);\n"
+        "B: *undetermined at two\npairs*.\n"
     )
     assert check_readme(text, tmp_path) == ([], 1)
     problems, _ = check_readme(text.replace("**reproduced**", "*contradicted*"), tmp_path)
     assert (
         problems[0]
-        == "README.md:1: verdict *contradicted* is not in [verdict: v.csv:verdict[model=S]] (it holds reproduced)"
+        == "README.md:1: verdict: *contradicted* is not the verdict v.csv:verdict[model=S] holds, 'reproduced'"
     )
-    problems, _ = check_readme(text.replace("[model=S] -->", "[model=B] -->"), tmp_path)
-    assert "verdict *reproduced* is not in" in problems[0], problems
+    swapped = text.replace("[model=S] v.csv:verdict[model=B]", "[model=B] v.csv:verdict[model=S]")
+    assert len(check_readme(swapped, tmp_path)[0]) == 3  # both words, and the fix line
     problems, _ = check_readme(text.replace("**reproduced**", "reproduced"), tmp_path)
-    assert "verdict key ties no *verdict* word" in problems[0], problems
-    problems, _ = check_readme(text.replace("v.csv:verdict[model=S]", "v.csv:verdict[model=X]"), tmp_path)
-    assert "verdict: v.csv:verdict[model=X] selects no cell of a CSV" in problems[0], problems
+    assert "the text names 1 verdict word(s) ['undetermined'] and the key 2 term(s)" in problems[0], problems
+    for term in ("v.csv:verdict[model=X]", "v.csv:verdict", "v.csv[model=S]", "v.csv:difference[model=S]"):
+        problems, _ = check_readme(text.replace("v.csv:verdict[model=S]", term), tmp_path)
+        assert f"{term} must select one value of a verdict column" in problems[0], (term, problems)
+    assert verdict_words("*not\ncomparable*, **reproduced by the rule**, **not reproduced**, `*undetermined*`") == [
+        "not comparable",
+        "reproduced",
+    ]
+
+
+def test_the_pages_check_their_verdicts():
+    """The verdict keys were not lost: the pages tie verdict words to the columns computing them."""
+    counts = {name: checked_verdicts((paths.ROOT / name).read_text()) for name in DOCUMENTS}
+    assert counts["README.md"] >= 9 and counts["docs/trained-studies.md"] >= 8 and sum(counts.values()) >= 25, counts
 
 
 @pytest.mark.parametrize(

@@ -342,28 +342,36 @@ def _pair_summary(row: pd.Series) -> str:
     )
 
 
+def _shown_verdict(row: pd.Series) -> str:
+    """The verdict shown for one pair, in bold, with its reason when it has one (*not comparable*)."""
+    reason = str(row["reason"]).strip() if pd.notna(row["reason"]) else ""
+    return f"**{row['verdict']}**" + (f" ({reason})" if reason else "")
+
+
 def study_reading(verdicts: pd.DataFrame, controls: pd.DataFrame, prior: pd.DataFrame) -> str:
     """What the study's tables say, in words (Markdown): per Table 4.2 pair of
-    :func:`~reuseprior.chapters.ch4_sharing_training.fit_study.verdict_table` its paired summary beside
-    the thesis's CIFAR-10 difference and the verdict shown (the rule's on the thesis's sign, or *not
-    comparable* with the reason); per control pair of
-    :func:`~reuseprior.chapters.ch4_sharing_training.fit_study.control_table` the summary alone (the
-    thesis makes no claim about a narrowed B0); and the models in the order the prior ranks them (PG)
-    beside the order of their mean test top-1
-    (:func:`~reuseprior.chapters.ch4_sharing_training.fit_study.prior_beside_accuracy`)."""
+    :func:`~reuseprior.chapters.ch4_sharing_training.fit_study.verdict_table` its paired summary
+    (from 2 counting seeds on) beside the thesis's CIFAR-10 difference, and the verdict shown (the
+    rule's on the thesis's sign, or *not comparable* with the reason); per control pair of
+    :func:`~reuseprior.chapters.ch4_sharing_training.fit_study.control_table` with 2 counting seeds or
+    more the summary alone (the thesis makes no claim about a narrowed B0); and, once a seed counts, the
+    models in the order the prior ranks them (PG) beside the order of their mean test top-1
+    (:func:`~reuseprior.chapters.ch4_sharing_training.fit_study.prior_beside_accuracy`). With no pair
+    at all it says that nothing is compared yet."""
     lines = []
     for _, row in verdicts.iterrows():
-        pair = f"{row['model']} - {row['against']}"
+        pair = f"{row['model']} minus {row['against']}"
         if row["seeds"] < 2:
-            lines.append(f"- {pair}: **{row['verdict']}** ({row['reason']}).")
+            lines.append(f"- {pair}: verdict {_shown_verdict(row)}.")
             continue
-        reason = str(row["reason"]).strip() if pd.notna(row["reason"]) else ""
-        verdict = f"**{row['verdict']}**" + (f" ({reason})" if reason else "")
         thesis = row["thesis CIFAR-10 difference (pp)"]
-        lines.append(f"- {pair}: {_pair_summary(row)}; the thesis's CIFAR-10 difference {thesis:+.1f}: {verdict}.")
+        lines.append(
+            f"- {pair}: {_pair_summary(row)}; the thesis's CIFAR-10 difference {thesis:+.1f}; "
+            f"verdict {_shown_verdict(row)}."
+        )
     for _, row in controls.iterrows():
         if row["seeds"] >= 2:
-            lines.append(f"- {row['model']} - {row['against']} (control, no claim): {_pair_summary(row)}.")
+            lines.append(f"- {row['model']} minus {row['against']} (control, no claim): {_pair_summary(row)}.")
     ranked = prior.dropna(subset=["mean test top-1"])
     if not ranked.empty:
         by_prior = " > ".join(ranked.sort_values(["rank by PG", "model"])["model"])
