@@ -280,9 +280,9 @@ class TermError(ValueError):
     """A marker term that names no existing selection."""
 
 
-def _selected_cells(term: str, root: Path) -> tuple[int, list[str]] | None:
-    """``(rows, cells)`` of one term (docstring) over a CSV: how many rows its filters keep and the
-    cells of its column (of every column without one); None for a file that is not a CSV."""
+def _resolve(term: str, root: Path) -> tuple[Path, str | None, list[tuple[str, str, str]]]:
+    """The file, column and row filters one term names (docstring), checked: the file exists and, when a
+    column or filter is given, is a CSV holding those columns."""
     m = _TERM.fullmatch(term.replace('"', ""))
     if m is None:
         raise TermError(f"{term!r} is not PATH[:COLUMN][FILTER...]")
@@ -292,14 +292,23 @@ def _selected_cells(term: str, root: Path) -> tuple[int, list[str]] | None:
     path = root / name
     if not path.is_file():
         raise TermError(f"{name} does not exist")
-    if not path.name.endswith((".csv", ".csv.xz")):
-        if column or filters:
-            raise TermError(f"{term!r}: columns and filters select from a CSV only")
-        return None
-    header, rows = _cells(path)
+    if (column or filters) and not _is_csv(path):
+        raise TermError(f"{term!r}: columns and filters select from a CSV only")
+    header = _cells(path)[0] if _is_csv(path) else ()
     for col in [column] * bool(column) + [c for c, _, _ in filters]:
         if col not in header:
             raise TermError(f"{name} has no column {col!r} (it has {', '.join(header)})")
+    return path, column, filters
+
+
+def _is_csv(path: Path) -> bool:
+    return path.name.endswith((".csv", ".csv.xz"))
+
+
+def _csv_selection(path: Path, column: str | None, filters: list[tuple[str, str, str]]) -> tuple[int, list[str]]:
+    """``(rows, cells)`` of a CSV whose term :func:`_resolve` checked: how many rows the filters keep and the
+    cells of ``column`` in them (of every column without one)."""
+    header, rows = _cells(path)
     for col, op, value in filters:
         i = header.index(col)
         keep = {
@@ -315,10 +324,10 @@ def _selected_cells(term: str, root: Path) -> tuple[int, list[str]] | None:
 def select(term: str, root: Path) -> tuple[int | None, list[float]]:
     """``(rows, values)`` of one term (docstring): how many rows it selects
     (None for a file that is not a CSV, which has no rows) and its numbers."""
-    selected = _selected_cells(term, root)
-    if selected is None:
-        return None, list(_text_values(root / _TERM.fullmatch(term.replace('"', "")).group(1)))
-    n, cells = selected
+    path, column, filters = _resolve(term, root)
+    if not _is_csv(path):
+        return None, list(_text_values(path))
+    n, cells = _csv_selection(path, column, filters)
     return n, [v for cell in cells if (v := _as_float(cell)) is not None]
 
 
@@ -346,13 +355,13 @@ def _verdict_problems(scope: Scope, scope_text: str, root: Path, name: str) -> l
             "give one term per emphasised verdict word, in order"
         )
     for word, term in zip(words, terms):
-        column = (_TERM.fullmatch(term.replace('"', "")) or [None, None, None])[2] or ""
         try:
-            selected = _selected_cells(term, root) if "verdict" in column else None
+            path, column, filters = _resolve(term, root)
+            cells = _csv_selection(path, column, filters)[1] if column and "verdict" in column else []
         except TermError as err:
             problems.append(f"{where} {err}")
             continue
-        values = sorted(set(selected[1])) if selected else []
+        values = sorted(set(cells))
         if len(values) != 1:
             problems.append(f"{where} {term} must select one value of a verdict column (it selects {values})")
         elif word != values[0].lower():
