@@ -9,7 +9,9 @@ search and allocator warm-up, so the rate reported is the second epoch's (``imag
 history: training steps only, evaluation excluded). With ``--processes K > 1`` the first model is then
 trained by K processes at once (spawned; each its own CUDA context), and their summed rate is set
 beside the one-process rate: on a GPU that a small model at 32 px leaves idle between kernel launches,
-several processes fill it. Prints a table and writes ``build/benchmarks/fit_throughput.json``
+several processes fill it. Each row says whether the optimizer updated its tensors one at a time
+(:func:`reuseprior.training.loop.updates_one_tensor_at_a_time`: timm's RMSpropTF before 1.0.31 on
+CUDA), and the summary names timm's version. Prints a table and writes ``build/benchmarks/fit_throughput.json``
 (``--out``). Usage::
 
     python benchmarks/bench_fit_throughput.py --device cuda [--batch 512] [--steps 40] [--processes 4]
@@ -25,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+import timm
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +37,7 @@ from reuseprior.chapters.ch4_sharing_training import MODELS, build_experiment_mo
 from reuseprior.chapters.ch4_sharing_training import table42_study as table42  # noqa: E402
 from reuseprior.core.cpu import device_description  # noqa: E402
 from reuseprior.training.augment import GreyAsRGB  # noqa: E402
-from reuseprior.training.loop import fit  # noqa: E402
+from reuseprior.training.loop import fit, make_optimizer, updates_one_tensor_at_a_time  # noqa: E402
 
 
 def measure(model_label: str, recipe: str, batch: int, steps: int, device: str, width: float) -> dict:
@@ -56,6 +59,9 @@ def measure(model_label: str, recipe: str, batch: int, steps: int, device: str, 
         "images_per_s": second["images_per_s"],
         "step_ms": 1000.0 * second["epoch_time_s"] / steps,
         "params": result.params,
+        "optimizer_one_tensor_at_a_time": updates_one_tensor_at_a_time(
+            make_optimizer(model, plan.config), torch.device(device)
+        ),
     }
 
 
@@ -94,7 +100,8 @@ def main() -> None:
     for row in rows:
         print(
             f"{row['model']:>15}: {row['images_per_s']:9.0f} images/s, {row['step_ms']:6.1f} ms a step "
-            f"(batch {row['batch']}, {row['params']:,} parameters)",
+            f"(batch {row['batch']}, {row['params']:,} parameters, timm {timm.__version__}"
+            f"{'; the optimizer updated one tensor at a time' if row['optimizer_one_tensor_at_a_time'] else ''})",
             flush=True,
         )
     shared = []
@@ -111,6 +118,7 @@ def main() -> None:
         "device": device_description(args.device),
         "python": platform.python_version(),
         "torch": torch.__version__,
+        "timm": timm.__version__,
         "single": rows,
         "shared": shared,
     }

@@ -488,9 +488,19 @@ if study_floor is not None:
 # the lent GPU (`benchmarks/bench_fit_throughput.py`, stored under `data/device/`): one process of V2-S-shared at
 # width 1.0 and batch 512 falls short of 10,000 images/s, and 12 processes at width 0.5 and batch 128 reach several
 # times one process's rate.
+#
+# Why one process falls short: on a GPU these models at 32 px are launch-bound, so a step costs what it launches.
+# The second table counts, on this CPU, the ATen calls that do work in one step (`benchmarks/bench_fit_launches.py`,
+# stored under `data/benchmarks/`; each launches at least one kernel): `fit`'s step is close to a plain step when its
+# optimizer updates all tensors with multi-tensor calls, and several times it when RMSprop-TF updates them one at a
+# time, as timm's does before 1.0.31 on every device. The GPU measurement above did not record timm's version; the
+# project now requires 1.0.31, and `fit` prints a note when an optimizer without a multi-tensor path trains on CUDA.
 
 # %%
 display(table42.device_throughput().round({"images/s": 0}))
+step_calls = table42.step_calls_table()
+ctx.save_table(step_calls, "table42_step_calls")
+display(step_calls.round(2))
 if chosen is not None:
     paper_column = table42.decisive_study(chosen, "gpu")
     display(status_table(paper_column))

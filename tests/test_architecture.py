@@ -350,7 +350,8 @@ def _read_through(package: str, name: str, texts: dict[pathlib.Path, str]) -> bo
     """Whether some reader takes ``name`` through ``package``: ``from package import name``, or
     ``alias.name`` of an import of the package (``import package as alias``, ``from parent import leaf``)."""
     parent, _, leaf = package.rpartition(".")
-    direct = re.compile(rf"from {re.escape(package)} import \(?[^)]*?\b{re.escape(name)}\b", re.S)
+    # a parenthesised import list up to its ")", or one line: never the imports that follow
+    direct = re.compile(rf"from {re.escape(package)} import (?:\([^)]*?|[^\n(]*?)\b{re.escape(name)}\b")
     binding = re.compile(
         rf"(?:import {re.escape(package)} as (\w+))|(?:from {re.escape(parent)} import [^\n]*?\b{re.escape(leaf)}\b"
         rf"(?: as (\w+))?)"

@@ -1,5 +1,6 @@
 """reuseprior.training.loop.batches: a tensor dataset's batches indexed on the device are the loader's,
-element for element; and the package imports without IPython (it is not a dependency)."""
+element for element; every recipe's optimizer has a multi-tensor path on CUDA; and the package imports
+without IPython (it is not a dependency)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,16 @@ import torch
 from torch.utils.data import Subset, TensorDataset
 
 from reuseprior.training.augment import GreyAsRGB
-from reuseprior.training.loop import TrainConfig, checks_each_step, settling_warnings
+from reuseprior.training.loop import (
+    EpochSampler,
+    TrainConfig,
+    checks_each_step,
+    data_loader,
+    make_optimizer,
+    settling_warnings,
+    updates_one_tensor_at_a_time,
+)
 from reuseprior.training.loop.batches import DeviceTensors, _tensors_of, device_tensors
-from reuseprior.training.loop.checkpoints import EpochSampler, data_loader
 from reuseprior.training.loop.config import ema_share_of_first_half
 
 
@@ -41,6 +49,26 @@ def test_only_cuda_and_tensor_datasets_take_the_device_path():
     assert device_tensors(grey, torch.device("cpu")) is None
     assert _tensors_of(torch.utils.data.ConcatDataset([grey])) is None
     assert checks_each_step(torch.device("cpu")) and not checks_each_step(torch.device("cuda"))
+
+
+class _PerTensorOptimizer(torch.optim.Optimizer):
+    """An optimizer class without a ``foreach`` option, as timm's RMSpropTF before 1.0.31."""
+
+    def __init__(self, params):
+        super().__init__(params, {"lr": 0.1})
+
+
+def test_every_recipe_optimizer_has_a_multi_tensor_path_on_cuda():
+    """The installed timm's RMSpropTF takes one multi-tensor call per group on CUDA, as PyTorch's own
+    optimizers do; an optimizer class without the option is named (``fit`` prints a note for it)."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    for name in ("rmsprop_tf", "rmsprop", "adamw", "sgd"):
+        optimizer = make_optimizer(model, TrainConfig(optimizer=name, lr_per_use=True))
+        assert not updates_one_tensor_at_a_time(optimizer, cuda), name
+    per_tensor = _PerTensorOptimizer(model.parameters())
+    assert updates_one_tensor_at_a_time(per_tensor, cuda)
+    assert not updates_one_tensor_at_a_time(per_tensor, cpu)
 
 
 def test_settling_warnings_name_unsettled_batch_norm_statistics_not_the_warmed_up_average():

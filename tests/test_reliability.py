@@ -22,9 +22,13 @@ from torch.utils.data import TensorDataset
 
 from reuseprior.commands import main
 from reuseprior.commands import revolver as cli
-from reuseprior.counting import CaptureError, analyze, count_contexts
-from reuseprior.counting.capture import DataDependentShapeError
-from reuseprior.counting.sweep import DataDependentCountWarning
+from reuseprior.counting import (
+    CaptureError,
+    DataDependentCountWarning,
+    DataDependentShapeError,
+    analyze,
+    count_contexts,
+)
 from reuseprior.datasets import load_digits_splits
 from reuseprior.priors.energy import PathDiscountedPrior
 from reuseprior.revolver.population import CHECKPOINT_FORMAT as POPULATION_FORMAT

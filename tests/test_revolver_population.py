@@ -20,21 +20,27 @@ from reuseprior.chapters.ch3_revolver import PROFILES
 from reuseprior.commands import revolver as cli
 from reuseprior.core.errors import CheckpointMismatchError
 from reuseprior.datasets import load_digits_splits
-from reuseprior.revolver import population, search
-from reuseprior.revolver.blocks import Builder, validate_shapes
-from reuseprior.revolver.genotype import genotype_fitness
-from reuseprior.revolver.phenotype import DataFeed, batch_budget, evaluate, phenotype_fitness, train_batches
-from reuseprior.revolver.population import Population, PopulationConfig, config_from_settings, learning_rate
-from reuseprior.revolver.registry import ModuleRegistry
-from reuseprior.revolver.search import (
+from reuseprior.revolver import (  # the package's public names
+    Builder,
+    ModuleRegistry,
+    Population,
+    PopulationConfig,
     SearchSettings,
     SearchSpace,
     SearchState,
+    config_from_settings,
     evolve,
+    genotype_fitness,
+    learning_rate,
+    phenotype_fitness,
+    population,
     random_blueprint,
     random_search,
+    search,
     search_pipeline,
 )
+from reuseprior.revolver.blocks import validate_shapes
+from reuseprior.revolver.phenotype import DataFeed, batch_budget, evaluate, train_batches
 
 torch.set_num_threads(1)
 

@@ -88,6 +88,7 @@ __all__ = [
     "equivalence_p",
     "fewest_decisive_pairs",
     "fewest_equivalence_pairs",
+    "p_value_text",
     "paired_power",
     "pairs_needed",
     "REPRODUCED",
@@ -98,6 +99,7 @@ __all__ = [
     "percentile_bootstrap",
     "permutation_p",
     "sign_test",
+    "t_interval_text",
     "t_interval",
     "verdict",
 ]
@@ -387,3 +389,17 @@ def pairs_needed(
         middle = (low + high) // 2
         low, high = (middle + 1, high) if paired_power(sd, middle, difference, alpha=alpha) < power else (low, middle)
     return low
+
+
+def t_interval_text(low: float, high: float) -> str:
+    """A t-interval as the trained studies' readings print it: signed, at two decimals; none exists
+    below two paired seeds (NaN bounds)."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "t-interval: none (fewer than 2 paired seeds)"
+    return f"t-interval [{low:+.2f}, {high:+.2f}]"
+
+
+def p_value_text(p: float) -> str:
+    """A p-value as the readings print it: at two decimals, or at two significant digits below 0.01
+    (never printed as 0.00)."""
+    return f"{p:.2f}" if p >= 0.01 else f"{p:.2g}"

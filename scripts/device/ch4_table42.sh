@@ -2,10 +2,13 @@
 # Chapter 4's Table 4.2 study on a lent GPU machine (the `device` tool of this workplace), in one call.
 #
 # Here, before the call (once per session; both folders are git-ignored through .git/info/exclude):
-#   bash ../shared/tools/device-wheels.sh pandas        # .whl/: dask, distributed, their needs, pandas 3
+#   bash ../shared/tools/device-wheels.sh pandas timm   # .whl/: dask, distributed, their needs, pandas 3, timm
 #   mkdir -p .devcarry && (cd build/datasets && tar -cf - FashionMNIST/raw | xz -9 -T2) > .devcarry/fmnist.tar.xz
+# (timm 1.0.31 or later: the device's own timm may predate RMSpropTF's multi-tensor path, and one tensor at a
+# time the optimizer makes a step of V2-S-shared 2.7 times the kernel launches of a plain step; see
+# benchmarks/bench_fit_launches.py. The script refuses to train without it.)
 # The call (carry [".whl", ".devcarry"]; the tracked tree plus both must stay under 64 MiB: measured
-# 2026-11-26, the tracked tree 22.2 MB, the wheels 15.2 MB, the data 26.5 MB, 63.9 MB = 60.9 MiB in all):
+# 2026-11-26, the tracked tree 22.3 MB, the wheels 18.0 MB, the data 26.5 MB, 66.8 MB = 63.7 MiB in all):
 #   W=12 MIN=8 LIMIT=600 bash scripts/device/ch4_table42.sh [--profile cpu|gpu] [--only model=V2-S-shared]
 # (--only, and any other `study ch4 run` filter, gives the GPU the runs that cost the CPU most: a V2-S-shared
 # run at width 0.5 takes about 8 minutes there with 15 runs sharing an H100, and 3 hours on the 2-core CPU.)
@@ -25,6 +28,10 @@ if [ ! -d /tmp/site/dask ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 fi
 export PYTHONPATH=/tmp/site:$PWD
+python3 -c "import torch, timm; from timm.optim import RMSpropTF; from reuseprior.training.loop import updates_one_tensor_at_a_time as one
+slow = one(RMSpropTF([torch.zeros(1, requires_grad=True)]), torch.device('cuda'))
+print('timm', timm.__version__, '(RMSpropTF one tensor at a time)' if slow else '(RMSpropTF multi-tensor)'); raise SystemExit(slow)" \
+  || { echo "no timm 1.0.31 or later imports on the device: carry its wheel (device-wheels.sh pandas timm)"; exit 1; }
 if [ ! -f build/datasets/FashionMNIST/raw/train-images-idx3-ubyte ]; then
   mkdir -p build/datasets && tar -xJf .devcarry/fmnist.tar.xz -C build/datasets || exit 1
 fi

@@ -60,14 +60,18 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
+import torch
 
-from reuseprior.chapters.ch4_sharing_training import TABLE_4_2_MODELS
+from reuseprior.chapters.ch4_sharing_training import MODELS as BUILDERS
+from reuseprior.chapters.ch4_sharing_training import TABLE_4_2_MODELS, build_experiment_model, make_plan
 from reuseprior.chapters.ch4_sharing_training import real_study as real
 from reuseprior.chapters.ch4_sharing_training.configs import OFFICIAL_END_FRACTION, SharingTrainingProfile
 from reuseprior.core import paths
 from reuseprior.core.study import StudySpec
-from reuseprior.reporting.statistics import CONFIDENCE
+from reuseprior.reporting.statistics import CONFIDENCE, p_value_text, t_interval_text
+from reuseprior.training.augment import GreyAsRGB
 from reuseprior.training.convergence import read_history
+from reuseprior.training.step_calls import fit_step_calls, plain_step_calls
 
 __all__ = [
     "CANDIDATE_RECIPES",
@@ -81,6 +85,7 @@ __all__ = [
     "WARMUP_STEPS",
     "StudyProfile",
     "chosen_recipe",
+    "count_step_calls",
     "decisive_study",
     "device_throughput",
     "diverged",
@@ -91,6 +96,7 @@ __all__ = [
     "protocol_table",
     "run_costs",
     "run_summary",
+    "step_calls_table",
 ]
 
 #: Table 4.2's models and the parameter-matched unshared B0
@@ -336,8 +342,8 @@ def _pair_summary(row: pd.Series) -> str:
     p, and the seeds on each side (columns of :func:`reuseprior.reporting.statistics.paired_summary`)."""
     return (
         f"{row['difference (pp)']:+.2f} points over {int(row['seeds'])} seeds "
-        f"({100 * CONFIDENCE:.0f} % t-interval [{row['t low']:.2f}, {row['t high']:.2f}], permutation p "
-        f"{row['permutation p']:.3g}; better on {int(row['seeds model better'])}, worse on "
+        f"({100 * CONFIDENCE:.0f} % {t_interval_text(row['t low'], row['t high'])}, permutation p = "
+        f"{p_value_text(row['permutation p'])}; better on {int(row['seeds model better'])}, worse on "
         f"{int(row['seeds against better'])})"
     )
 
@@ -414,3 +420,44 @@ def run_costs(runs: pd.DataFrame) -> pd.DataFrame:
     grouped = mine.groupby(["machine", "model"], sort=True)
     out = grouped.agg(runs=("seed", "size"), median_s=("train_time_s", "median"), rate=("rate", "median"))
     return out.reset_index().set_axis(columns, axis=1)
+
+
+#: the stored counts of ``benchmarks/bench_fit_launches.py`` (:func:`count_step_calls` per model)
+STEP_CALLS = paths.DATA_DIR / "benchmarks" / "fit_launches_cpu.json"
+#: the batch of :func:`count_step_calls` (a count does not depend on it)
+COUNTED_BATCH = 8
+
+
+def count_step_calls(label: str, recipe: str = "official-steps-peruse") -> dict[str, int]:
+    """The ATen calls that do work in one training step of ``label`` at width 1.0 (the ``gpu`` profile's
+    settings of ``recipe``), as :mod:`reuseprior.training.step_calls` counts them on the CPU: a plain
+    step, and ``fit``'s step with its optimizer updating one tensor at a time (RMSprop-TF on a CPU, and
+    on CUDA with timm before 1.0.31) and with multi-tensor calls (CUDA with timm 1.0.31 or later)."""
+    settings = _settings(PROFILES["gpu"], recipe)
+    plan = make_plan({**settings, "models": (label,), "batch_size": COUNTED_BATCH, "epochs": 1})
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(3 * COUNTED_BATCH, 1, 32, 32, generator=generator)
+    labels = torch.randint(0, 10, (3 * COUNTED_BATCH,), generator=generator)
+    train, val = GreyAsRGB(images, labels), GreyAsRGB(images[:COUNTED_BATCH], labels[:COUNTED_BATCH])
+
+    def model() -> torch.nn.Module:
+        torch.manual_seed(0)
+        return build_experiment_model(BUILDERS[label], 10, width_mult=1.0, depth_mult=1.0)
+
+    batch = images[:COUNTED_BATCH].expand(-1, 3, -1, -1)
+    counts = {
+        "plain step": plain_step_calls(model(), batch, labels[:COUNTED_BATCH]),
+        "fit, one tensor at a time": fit_step_calls(model(), train, val, plan.config, multi_tensor=False),
+        "fit, multi-tensor": fit_step_calls(model(), train, val, plan.config, multi_tensor=True),
+    }
+    return {name: sum(calls.values()) for name, calls in counts.items()}
+
+
+def step_calls_table(path: Path = STEP_CALLS) -> pd.DataFrame:
+    """The stored step counts (:func:`count_step_calls`, one row per model) with each ``fit`` step's
+    ratio to the plain step: on a GPU, where these models are launch-bound, the ratio of step times."""
+    stored = json.loads(Path(path).read_text())
+    table = pd.DataFrame([{"model": row["model"], **row["calls"]} for row in stored["rows"]])
+    for column in ("fit, one tensor at a time", "fit, multi-tensor"):
+        table[f"{column} / plain"] = table[column] / table["plain step"]
+    return table

@@ -15,14 +15,13 @@ are set by the SSN counting convention is labelled so
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
 from reuseprior.chapters.ch7_sharing_schemes.configs import SCORE_LABELS
 from reuseprior.chapters.ch7_sharing_schemes.ranking import PRIOR_ORDER_VERDICT
 from reuseprior.chapters.ch7_sharing_schemes.resolution import PRIMARY
 from reuseprior.core.ordering import sort_rows
+from reuseprior.reporting.statistics import p_value_text, t_interval_text
 
 __all__ = ["reading"]
 
@@ -32,28 +31,16 @@ NAMES: dict[str, str] = {**SCORE_LABELS, "params": "parameter count (naive basel
 SHORT: dict[str, str] = {"PG": "PG", "PG_prime": "P'G", "expected_spread": "ES", "entropy": "H", "params": "#params"}
 
 
-def _t_interval(low: float, high: float) -> str:
-    """A t-interval as text; none exists below two paired seeds."""
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return "t-interval: none (fewer than 2 paired seeds)"
-    return f"t-interval [{low:+.2f}, {high:+.2f}]"
-
-
 def _seeds(n: int) -> str:
     return f"{n} paired seed" + ("" if n == 1 else "s")
-
-
-def _p(p: float) -> str:
-    """A p-value at two decimals, or at two significant digits below 0.01 (never printed as 0.00)."""
-    return f"{p:.2f}" if p >= 0.01 else f"{p:.2g}"
 
 
 def _estimate(r: pd.Series, key: str) -> str:
     """A per-seed mean with its own interval, seed range and permutation p."""
     return (
-        f"{r[key]:+.2f} ({_t_interval(r[f'{key} t low'], r[f'{key} t high'])}, seed range "
+        f"{r[key]:+.2f} ({t_interval_text(r[f'{key} t low'], r[f'{key} t high'])}, seed range "
         f"[{r[f'{key} seed range low']:+.2f}, {r[f'{key} seed range high']:+.2f}], "
-        f"permutation p = {_p(r[f'{key} permutation p'])})"
+        f"permutation p = {p_value_text(r[f'{key} permutation p'])})"
     )
 
 
@@ -165,8 +152,9 @@ def _against_params(table: pd.DataFrame, score: str = "PG") -> list[str]:
     return [
         "",
         f"Over all configurations {score} agrees with training less than the parameter count does: per-seed "
-        f"Spearman difference {score} - #params {r['score - params']:+.3f} ({_t_interval(r['t low'], r['t high'])}, "
-        f"permutation p = {_p(r['permutation p'])}, {r['seeds params ahead']} of "
+        f"Spearman difference {score} - #params {r['score - params']:+.3f} "
+        f"({t_interval_text(r['t low'], r['t high'])}, "
+        f"permutation p = {p_value_text(r['permutation p'])}, {r['seeds params ahead']} of "
         f"{r['seeds score ahead'] + r['seeds params ahead']} seeds favour #params; the claim that {score} agrees "
         f"more is **{r['verdict (score agrees more)']}**).",
     ]
@@ -181,9 +169,9 @@ def _largest_mistake(disagree: pd.DataFrame, score: str) -> list[str]:
         f"The largest within-budget mistake of {score}: it prefers **{worst['prior prefers']}** to "
         f"**{worst['trained better']}**, which trains {worst['accuracy gap (pp)']:.2f} points better "
         f"({worst['seeds agreeing with trained order']} seeds agree in sign, mean paired difference "
-        f"{worst['mean paired difference (pp)']:+.2f} points, {_t_interval(worst['t low'], worst['t high'])}, "
-        f"permutation p = {_p(worst['permutation p'])}, sign test p = "
-        f"{_p(worst['sign test p'])}: the prior's order is **{worst[PRIOR_ORDER_VERDICT]}**).",
+        f"{worst['mean paired difference (pp)']:+.2f} points, {t_interval_text(worst['t low'], worst['t high'])}, "
+        f"permutation p = {p_value_text(worst['permutation p'])}, sign test p = "
+        f"{p_value_text(worst['sign test p'])}: the prior's order is **{worst[PRIOR_ORDER_VERDICT]}**).",
     ]
 
 

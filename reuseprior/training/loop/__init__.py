@@ -78,6 +78,7 @@ from reuseprior.training.loop.fitting import (  # noqa: F401
     evaluate,
     fit,
     make_optimizer,
+    updates_one_tensor_at_a_time,
 )
 
 __all__ = [
@@ -102,4 +103,5 @@ __all__ = [
     "set_bn_momentum",
     "settling_warnings",
     "checks_each_step",
+    "updates_one_tensor_at_a_time",
 ]

@@ -164,6 +164,15 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     return torch.optim.AdamW(groups, lr=config.peak_lr)
 
 
+def updates_one_tensor_at_a_time(optimizer: torch.optim.Optimizer, device: torch.device) -> bool:
+    """Whether ``optimizer`` updates ``device``'s parameters one tensor at a time where the rule is one
+    multi-tensor call per group: on CUDA, an optimizer class without a ``foreach`` option (timm's
+    RMSpropTF before 1.0.31). Each tensor then costs some ten kernel launches a step, which for
+    Table 4.2's models at 32 px (launch-bound on a GPU) makes a step of V2-S-shared 2.7 times the ATen
+    calls of a plain step instead of 1.1 times (``benchmarks/bench_fit_launches.py``)."""
+    return device.type == "cuda" and "foreach" not in optimizer.defaults
+
+
 class _SigintDeferral:
     """While active, the first SIGINT only sets ``requested``; the training
     loop stops at the next batch boundary. A second SIGINT raises at once."""
@@ -317,6 +326,12 @@ def _prepare(
         print(
             f"note: amp=True asks for mixed precision, which is used only on CUDA; {description} trains in "
             f"float32 on {device} (bfloat16 autocast on a CPU is 20-54x slower per step)"
+        )
+    if updates_one_tensor_at_a_time(optimizer, device):
+        print(
+            f"note: {type(optimizer).__module__}.{type(optimizer).__name__} has no multi-tensor path, so {description} "
+            f"updates its parameters one tensor at a time on {device}, a step of launches per tensor; "
+            "for RMSprop-TF install timm 1.0.31 or later (pip install -U 'timm>=1.0.31')"
         )
     scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
     ema = ModelEma(model, config.ema_decay) if config.ema_decay is not None else None

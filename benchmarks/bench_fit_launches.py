@@ -1,0 +1,59 @@
+"""Benchmark: the ATen calls that do work in one training step of the project's ``fit``, beside a
+plain step, with the optimizer updating its tensors one at a time and with multi-tensor calls, in one run.
+
+Why it is counted, not timed: on a GPU, Table 4.2's models at 32 px are launch-bound (a V2-S-shared
+step costs about the same at any batch up to 2,048), so a step's time follows the kernels it launches,
+and each ATen call that computes launches at least one. The count is a property of the step, not of
+the machine, so this CPU measures what a GPU pays for (:mod:`reuseprior.training.step_calls`); the
+GPU's own rate is ``benchmarks/bench_fit_throughput.py``.
+
+For each model at width 1.0 under ``--recipe``'s settings of Table 4.2's study (RMSprop-TF, the weight
+average and the sharing-aware step size by default),
+:func:`reuseprior.chapters.ch4_sharing_training.table42_study.count_step_calls` counts a plain step
+(forward, cross-entropy, backward, SGD's multi-tensor step), ``fit``'s step with the optimizer one
+tensor at a time (RMSprop-TF on a CPU, and on CUDA with timm before 1.0.31, whose RMSpropTF has no
+multi-tensor path) and with multi-tensor calls (CUDA with timm 1.0.31 or later). Prints each ``fit``
+step's ratio to the plain step and writes ``build/benchmarks/fit_launches.json`` (``--out``; the
+stored copy the notebook shows is ``data/benchmarks/fit_launches_cpu.json``). Usage::
+
+    python benchmarks/bench_fit_launches.py [--models V2-S-shared V2-B0-original]  (default: every model of the study)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+
+import timm
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from reuseprior.chapters.ch4_sharing_training import table42_study as table42  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=list(table42.MODELS), choices=list(table42.MODELS))
+    parser.add_argument("--recipe", default="official-steps-peruse", choices=list(table42.CANDIDATE_RECIPES))
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "benchmarks" / "fit_launches.json")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    rows = [{"model": m, "recipe": args.recipe, "calls": table42.count_step_calls(m, args.recipe)} for m in args.models]
+    print(f"ATen calls that do work in one training step (width 1.0, {args.recipe}):")
+    for row in rows:
+        plain = row["calls"]["plain step"]
+        ratios = "; ".join(f"{name} {n:5d} ({n / plain:.2f}x plain)" for name, n in row["calls"].items())
+        print(f"{row['model']:>15}: {ratios}", flush=True)
+    summary = {"python": platform.python_version(), "torch": torch.__version__, "timm": timm.__version__, "rows": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""The ATen calls that do work in one training step: what a step launches on a GPU, counted on any device.
+
+A small model at a small input (Table 4.2's at 32 px) is launch-bound on a GPU: the device waits on the
+host's kernel launches, and a step costs about the same at any batch up to thousands. Its time then
+follows the number of kernels it launches, and each ATen call that computes launches at least one, so
+the count below, a property of the step and not of the machine, says on a CPU what a GPU pays for.
+
+Counted: every ATen call below autograd (a ``TorchDispatchMode``), leaving out views (recognised by
+their schema) and the calls that only allocate or bookkeep (:data:`NO_KERNEL`). A multi-tensor call
+(``_foreach_*``) counts once, though CUDA splits it into a few launches (chunks of tensors).
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim.optimizer import register_optimizer_step_pre_hook
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.data import Dataset
+
+from reuseprior.training.loop import TrainConfig, fit
+
+#: ATen calls that allocate or bookkeep without a kernel
+NO_KERNEL = frozenset(
+    {
+        "empty",
+        "new_empty",
+        "empty_like",
+        "empty_strided",
+        "lift_fresh",
+        "_record_function_enter_new",
+        "_record_function_exit",
+    }
+)
+
+
+class WorkCounter(TorchDispatchMode):
+    """Counts, by name, the ATen calls that do work while :attr:`counting` is on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: collections.Counter[str] = collections.Counter()
+        self.counting = False
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ARG002 (the mode's protocol)
+        name = func.overloadpacket.__name__
+        if self.counting and not func.is_view and name not in NO_KERNEL:
+            self.calls[name] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def plain_step_calls(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> collections.Counter[str]:
+    """The calls of a plain training step of ``model`` on one batch (forward, cross-entropy, backward,
+    SGD with momentum in one multi-tensor call per group): the second of two, as the first creates the
+    momentum buffers."""
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, foreach=True)
+    counter = WorkCounter()
+    with counter:
+        for step in range(2):
+            counter.counting = step == 1
+            optimizer.zero_grad(set_to_none=True)
+            nn.functional.cross_entropy(model(images), labels).backward()
+            optimizer.step()
+    return counter.calls
+
+
+def _force_multi_tensor(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:  # noqa: ARG001
+    """An optimizer step pre-hook: every group takes its optimizer's multi-tensor path, as on CUDA."""
+    for group in optimizer.param_groups:
+        group["foreach"] = True
+
+
+def fit_step_calls(
+    model: nn.Module, train_set: Dataset, val_set: Dataset, config: TrainConfig, *, multi_tensor: bool
+) -> collections.Counter[str]:
+    """The calls of the second step of :func:`~reuseprior.training.loop.fit` under ``config`` on the
+    CPU (``train_set`` must hold at least two batches; the step's batch fetch included), its optimizer
+    on its multi-tensor path when ``multi_tensor`` (what CUDA takes where the optimizer has one) and
+    otherwise as the CPU runs it (RMSprop-TF: one tensor at a time)."""
+    counter = WorkCounter()
+    boundaries: list[collections.Counter[str]] = []
+
+    def on_step(epoch: int, step: int) -> None:  # noqa: ARG001 (fit's callback signature)
+        boundaries.append(counter.calls.copy())
+        counter.calls.clear()
+        counter.counting = True
+
+    hook = register_optimizer_step_pre_hook(_force_multi_tensor) if multi_tensor else None
+    try:
+        with counter:
+            fit(model, train_set, val_set, config, device="cpu", progress=False, on_step=on_step)
+    finally:
+        if hook is not None:
+            hook.remove()
+    if len(boundaries) < 2:
+        raise ValueError(f"fit took {len(boundaries)} step(s); give train_set at least two batches to count the second")
+    return boundaries[1]

@@ -1,0 +1,48 @@
+"""reuseprior.training.step_calls: the ATen calls of a training step, as a GPU would launch them."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from reuseprior.training.augment import GreyAsRGB
+from reuseprior.training.loop import TrainConfig
+from reuseprior.training.step_calls import fit_step_calls, plain_step_calls
+
+
+def _model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10)
+    )
+
+
+def _data(n: int) -> GreyAsRGB:
+    g = torch.Generator().manual_seed(0)
+    return GreyAsRGB(torch.randn(n, 1, 8, 8, generator=g), torch.randint(0, 10, (n,), generator=g))
+
+
+def _multi_tensor_calls(calls) -> int:
+    return sum(n for name, n in calls.items() if name.startswith("_foreach_"))
+
+
+def test_a_per_tensor_optimizer_costs_calls_per_tensor_and_the_multi_tensor_one_does_not():
+    config = TrainConfig(optimizer="rmsprop_tf", batch_size=4, epochs=1, ema_decay=0.999, lr_warmup_epochs=0)
+    one = fit_step_calls(_model(), _data(12), _data(4), config, multi_tensor=False)
+    multi = fit_step_calls(_model(), _data(12), _data(4), config, multi_tensor=True)
+    tensors = sum(1 for _ in _model().parameters())  # 6: two per layer with weights
+    # the weight average is multi-tensor either way; the optimizer's calls join it on the multi-tensor path
+    assert _multi_tensor_calls(multi) > _multi_tensor_calls(one) > 0
+    # RMSprop-TF one tensor at a time: several calls per tensor; multi-tensor: a few per group
+    assert sum(one.values()) - sum(multi.values()) >= 3 * tensors
+    images = torch.randn(4, 3, 8, 8)
+    plain = plain_step_calls(_model(), images, torch.arange(4))
+    assert plain["convolution"] == multi["convolution"] == 1
+    assert sum(plain.values()) < sum(multi.values()) < sum(one.values())
+
+
+def test_counting_needs_a_second_step():
+    config = TrainConfig(optimizer="sgd", batch_size=4, epochs=1, lr_warmup_epochs=0)
+    with pytest.raises(ValueError, match="at least two batches"):
+        fit_step_calls(_model(), _data(4), _data(4), config, multi_tensor=True)
