@@ -446,13 +446,13 @@ else:
     print(f"stored runs: {len(decisive_runs)} of {len(decisive.runs)}")
     display(status_table(decisive))
     if study_floor is not None and len(decisive_runs):
-        decisive_criteria = fit_study.criteria_table(decisive_runs, study_floor)
-        ctx.save_table(decisive_criteria, "table42_study_criteria")
-        decisive_verdicts = fit_study.verdict_table(decisive_runs, study_floor, decisive)
+        judged = fit_study.judge(decisive_runs, study_floor, decisive)
+        ctx.save_table(judged.criteria, "table42_study_criteria")
+        decisive_verdicts = fit_study.verdict_table(judged)
         ctx.save_table(decisive_verdicts, "table42_study_differences")
-        decisive_controls = fit_study.control_table(decisive_runs, study_floor, decisive)
+        decisive_controls = fit_study.control_table(judged)
         ctx.save_table(decisive_controls, "table42_study_controls")
-        display(decisive_criteria)
+        display(judged.criteria)
         display(decisive_verdicts)
         display(decisive_controls)
 if study_floor is not None:
@@ -468,7 +468,7 @@ if study_floor is not None:
 # %%
 prior_study = table42.decisive_study(chosen, "cpu") if chosen else table42.protocol_studies()[0]
 if study_floor is not None:
-    prior_table = fit_study.prior_beside_accuracy(prior_study.rows(), study_floor, prior_study)
+    prior_table = fit_study.prior_beside_accuracy(fit_study.judge(prior_study.rows(), study_floor, prior_study))
     ctx.save_table(prior_table, "table42_prior_beside_accuracy")
     display(prior_table)
     if chosen is not None and study_floor is not None and len(decisive_runs):
@@ -489,12 +489,13 @@ if study_floor is not None:
 # width 1.0 and batch 512 falls short of 10,000 images/s, and 12 processes at width 0.5 and batch 128 reach several
 # times one process's rate.
 #
-# Why one process falls short: on a GPU these models at 32 px are launch-bound, so a step costs what it launches.
-# The second table counts, on this CPU, the ATen calls that do work in one step (`benchmarks/bench_fit_launches.py`,
-# stored under `data/benchmarks/`; each launches at least one kernel): `fit`'s step is close to a plain step when its
-# optimizer updates all tensors with multi-tensor calls, and several times it when RMSprop-TF updates them one at a
-# time, as timm's does before 1.0.31 on every device. The GPU measurement above did not record timm's version; the
-# project now requires 1.0.31, and `fit` prints a note when an optimizer without a multi-tensor path trains on CUDA.
+# A likely cause, not yet measured on a GPU: these models at 32 px are launch-bound there, so a step costs what it
+# launches. The second table counts, on this CPU, the ATen calls that do work in one step
+# (`benchmarks/bench_fit_launches.py`, stored under `data/benchmarks/`; a close proxy of a GPU's launches, not their
+# number): `fit`'s step is close to a plain step when its optimizer updates all tensors with multi-tensor calls, and
+# several times it when RMSprop-TF updates them one at a time, as timm's does before 1.0.31 on every device. The GPU
+# measurement above did not record timm's version. The project requires timm 1.0.31 or later, and `fit` prints a
+# note when an optimizer without a multi-tensor path trains on CUDA.
 
 # %%
 display(table42.device_throughput().round({"images/s": 0}))

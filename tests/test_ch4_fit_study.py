@@ -74,26 +74,29 @@ def test_a_run_fits_by_its_eval_mode_training_top1_and_a_failing_run_drops_its_s
     criteria = fit.criteria_table(underfit, _floor(range(6)))
     kept, reason = fit.counting_seeds(criteria, underfit)
     assert kept == [0, 1, 3, 4, 5] and "5 of the study's 6 seeds" in reason and "V2-B0-narrow seed 2" in reason
+    judged = fit.judge(underfit, _floor(range(6)))  # what the tables read: the same judgement, made once
+    assert (judged.kept, judged.reason) == (kept, reason) and judged.criteria.equals(criteria)
+    assert sorted(set(judged.counting["seed"])) == kept
     # without the eval-mode measurement the last epoch's running top-1 (90 here) is the fit's measure
     unmeasured = runs.assign(train_top1_eval=float("nan"))
     assert not fit.criteria_table(unmeasured, _floor(range(6)))["fits training set"].any()
 
 
 def test_verdicts_are_gated_until_enough_seeds_count_and_computed_after():
-    table = fit.verdict_table(_runs(range(6)), _floor(range(6))).set_index("model")
+    table = fit.verdict_table(fit.judge(_runs(range(6)), _floor(range(6)))).set_index("model")
     # Table 4.2 (CIFAR-10): V2-S-shared 96.0 against V2-B0-original 95.6: the claim is "greater"
     assert table.loc["V2-S-shared", "claim"] == "greater" and table.loc["V2-S-shared", "seeds"] == 6
     assert table.loc["V2-S-shared", "verdict"] == REPRODUCED and table.loc["V2-S-shared", "reason"] == ""
-    few = fit.verdict_table(_runs(range(5)), _floor(range(5))).set_index("model")
+    few = fit.verdict_table(fit.judge(_runs(range(5)), _floor(range(5)))).set_index("model")
     assert (few["verdict"] == NOT_COMPARABLE).all() and "5 of the study's 6 seeds" in few.loc["V2-S-shared", "reason"]
     assert few.loc["V2-S-shared", "rule verdict"] == "undetermined"  # five pairs: p >= 2/32
     partial = _runs(range(6))
     partial = partial[~((partial["seed"] == 5) & (partial["model"] == "V2-B0-narrow"))]  # seed 5 still running
-    assert fit.verdict_table(partial, _floor(range(6)))["verdict"].eq(NOT_COMPARABLE).all()
+    assert fit.verdict_table(fit.judge(partial, _floor(range(6))))["verdict"].eq(NOT_COMPARABLE).all()
 
 
 def test_the_control_compares_each_shared_model_with_the_narrowed_b0():
-    control = fit.control_table(_runs(range(6)), _floor(range(6))).set_index("model")
+    control = fit.control_table(fit.judge(_runs(range(6)), _floor(range(6)))).set_index("model")
     assert list(control["against"]) == [fit.NARROW_CONTROL] * 2
     assert control.loc["V2-S-shared", "difference (pp)"] == pytest.approx(88.0 - 85.0)
     assert "verdict" not in control.columns
@@ -115,12 +118,12 @@ def test_the_study_waits_for_a_fit_check_that_passes(tmp_path):
 
 
 def test_the_prior_is_read_beside_the_trained_accuracy():
-    table = fit.prior_beside_accuracy(_runs(range(6)), _floor(range(6))).set_index("model")
+    table = fit.prior_beside_accuracy(fit.judge(_runs(range(6)), _floor(range(6)))).set_index("model")
     assert set(table.index) == set(fit.FIT_STUDY.design.models) and (table["counting seeds"] == 6).all()
     assert table.loc["V2-S-shared", "rank by test top-1"] == 1  # the best synthetic accuracy
     assert table["PG"].notna().all() and table["P'G"].notna().all()
     assert table["rank by PG"].tolist() == table["PG"].rank(ascending=False, method="min").astype(int).tolist()
     shared, original = table.loc["V2-S-shared", "params"], table.loc["V2-B0-original", "params"]
     assert shared < original  # built at the study's width: 0.82M against 1.52M
-    before = fit.prior_beside_accuracy(_runs(range(6)).iloc[:0], _floor(range(6)))
+    before = fit.prior_beside_accuracy(fit.judge(_runs(range(6)).iloc[:0], _floor(range(6))))
     assert before["mean test top-1"].isna().all()

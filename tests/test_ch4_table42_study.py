@@ -158,10 +158,10 @@ def test_the_stored_step_counts_are_recomputed_for_one_model():
     assert set(stored.index) == set(table42.MODELS)
     assert table42.count_step_calls("V2-B0-original") == {
         name: int(stored.loc["V2-B0-original", name])
-        for name in ("plain step", "fit, one tensor at a time", "fit, multi-tensor")
+        for name in ("plain step", "fit, per-tensor optimizer", "fit, multi-tensor optimizer")
     }
-    assert (stored["fit, multi-tensor / plain"] < 1.2).all()
-    assert (stored["fit, one tensor at a time / plain"] > 2).all()
+    assert (stored["fit, multi-tensor optimizer / plain"] < 1.2).all()
+    assert (stored["fit, per-tensor optimizer / plain"] > 2).all()
 
 
 def _pair(model: str, against: str, seeds: int, diff: float, **extra) -> dict:

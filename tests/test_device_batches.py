@@ -1,5 +1,5 @@
 """reuseprior.training.loop.batches: a tensor dataset's batches indexed on the device are the loader's,
-element for element; every recipe's optimizer has a multi-tensor path on CUDA; and the package imports
+element for element; every recipe's optimizer offers a multi-tensor path on CUDA; and the package imports
 without IPython (it is not a dependency)."""
 
 from __future__ import annotations
@@ -58,9 +58,11 @@ class _PerTensorOptimizer(torch.optim.Optimizer):
         super().__init__(params, {"lr": 0.1})
 
 
-def test_every_recipe_optimizer_has_a_multi_tensor_path_on_cuda():
-    """The installed timm's RMSpropTF takes one multi-tensor call per group on CUDA, as PyTorch's own
-    optimizers do; an optimizer class without the option is named (``fit`` prints a note for it)."""
+def test_every_recipe_optimizer_offers_a_multi_tensor_path_on_cuda():
+    """Every recipe's optimizer has the ``foreach`` option that CUDA's default resolves to one
+    multi-tensor call per group (for RMSprop-TF: the installed timm is 1.0.31 or later); an optimizer
+    class without it is named (``fit`` prints a note for it). Which path a step takes on CUDA is not
+    checked here (no GPU)."""
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
     for name in ("rmsprop_tf", "rmsprop", "adamw", "sgd"):

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from reuseprior.training.augment import GreyAsRGB
-from reuseprior.training.loop import TrainConfig
+from reuseprior.training.loop import TrainConfig, fitting
 from reuseprior.training.step_calls import fit_step_calls, plain_step_calls
 
 
@@ -46,3 +46,19 @@ def test_counting_needs_a_second_step():
     config = TrainConfig(optimizer="sgd", batch_size=4, epochs=1, lr_warmup_epochs=0)
     with pytest.raises(ValueError, match="at least two batches"):
         fit_step_calls(_model(), _data(4), _data(4), config, multi_tensor=True)
+
+
+class _PerTensorSGD(torch.optim.SGD):
+    """SGD as an optimizer without a ``foreach`` option looks (timm's RMSpropTF before 1.0.31)."""
+
+    def __init__(self, params):
+        super().__init__(params, lr=0.1)
+        del self.defaults["foreach"]
+
+
+def test_an_optimizer_without_a_multi_tensor_path_is_refused_not_counted_as_one(monkeypatch):
+    monkeypatch.setattr(fitting, "make_optimizer", lambda model, config: _PerTensorSGD(model.parameters()))
+    config = TrainConfig(optimizer="sgd", batch_size=4, epochs=1, lr_warmup_epochs=0)
+    with pytest.raises(ValueError, match="no multi-tensor path"):
+        fit_step_calls(_model(), _data(12), _data(4), config, multi_tensor=True)
+    assert sum(fit_step_calls(_model(), _data(12), _data(4), config, multi_tensor=False).values()) > 0

@@ -69,7 +69,13 @@ def plain_step_calls(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
 
 
 def _force_multi_tensor(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:  # noqa: ARG001
-    """An optimizer step pre-hook: every group takes its optimizer's multi-tensor path, as on CUDA."""
+    """An optimizer step pre-hook: every group takes its optimizer's multi-tensor path, as on CUDA; an
+    optimizer without one (no ``foreach`` option) is refused rather than counted under that name."""
+    if "foreach" not in optimizer.defaults:
+        raise ValueError(
+            f"{type(optimizer).__module__}.{type(optimizer).__name__} has no multi-tensor path (no 'foreach' "
+            "option) to count; for timm's RMSpropTF install timm 1.0.31 or later"
+        )
     for group in optimizer.param_groups:
         group["foreach"] = True
 
@@ -80,14 +86,21 @@ def fit_step_calls(
     """The calls of the second step of :func:`~reuseprior.training.loop.fit` under ``config`` on the
     CPU (``train_set`` must hold at least two batches; the step's batch fetch included), its optimizer
     on its multi-tensor path when ``multi_tensor`` (what CUDA takes where the optimizer has one) and
-    otherwise as the CPU runs it (RMSprop-TF: one tensor at a time)."""
+    otherwise as the CPU runs it (RMSprop-TF: one tensor at a time).
+
+    What differs from the same step on CUDA: on the CPU ``fit`` checks the loss after every step (one
+    ``isfinite`` and a read-back; on CUDA once per epoch) and batches through a loader (on CUDA by
+    indexing the tensors it holds there); a per-tensor optimizer's step counters are CPU tensors on
+    either device (counted here, no kernel there); and one call may launch several kernels
+    (a convolution's backward, a multi-tensor call split into chunks). The count is the host's work
+    per step, a close proxy of a GPU's launches, not their number."""
     counter = WorkCounter()
     boundaries: list[collections.Counter[str]] = []
 
     def on_step(epoch: int, step: int) -> None:  # noqa: ARG001 (fit's callback signature)
         boundaries.append(counter.calls.copy())
         counter.calls.clear()
-        counter.counting = True
+        counter.counting = len(boundaries) == 1  # from the end of the first step to the end of the second
 
     hook = register_optimizer_step_pre_hook(_force_multi_tensor) if multi_tensor else None
     try:

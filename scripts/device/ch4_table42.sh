@@ -5,11 +5,14 @@
 #   bash ../shared/tools/device-wheels.sh pandas timm   # .whl/: dask, distributed, their needs, pandas 3, timm
 #   mkdir -p .devcarry && (cd build/datasets && tar -cf - FashionMNIST/raw | xz -9 -T2) > .devcarry/fmnist.tar.xz
 # (timm 1.0.31 or later: the device's own timm may predate RMSpropTF's multi-tensor path, and one tensor at a
-# time the optimizer makes a step of V2-S-shared 2.7 times the kernel launches of a plain step; see
+# time the optimizer makes a step of V2-S-shared about 2.7 times the ATen calls of a plain step; see
 # benchmarks/bench_fit_launches.py. The script refuses to train without it.)
 # The call (carry [".whl", ".devcarry"]; the tracked tree plus both must stay under 64 MiB: measured
 # 2026-11-26, the tracked tree 22.3 MB, the wheels 18.0 MB, the data 26.5 MB, 66.8 MB = 63.7 MiB in all):
-#   W=12 MIN=8 LIMIT=600 bash scripts/device/ch4_table42.sh [--profile cpu|gpu] [--only model=V2-S-shared]
+#   W=12 MIN=8 LIMIT=600 [BENCH=1] bash scripts/device/ch4_table42.sh [--profile cpu|gpu] [--only model=V2-S-shared]
+# (BENCH=1 first measures fit's throughput for V2-S-shared at width 1.0 and batch 512 with
+# benchmarks/bench_fit_throughput.py into $OUT/fit_throughput_w1.0_b512.json, about a minute of the call; stored
+# here as data/device/fit_throughput_<gpu>_w1.0_b512.json, it joins the notebook's throughput table.)
 # (--only, and any other `study ch4 run` filter, gives the GPU the runs that cost the CPU most: a V2-S-shared
 # run at width 0.5 takes about 8 minutes there with 15 runs sharing an H100, and 3 hours on the 2-core CPU.)
 # It trains what is pending of the study (the recipe protocol first, then the chosen recipe's study) with
@@ -24,7 +27,7 @@ set -o pipefail
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONUNBUFFERED=1
 W=${W:-12}
 MIN=${MIN:-8}
-if [ ! -d /tmp/site/dask ]; then
+if [ ! -d /tmp/site/dask ] || [ ! -d /tmp/site/timm ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 fi
 export PYTHONPATH=/tmp/site:$PWD
@@ -39,6 +42,10 @@ cp data/ch4_real_study_runs.csv "$OUT/ch4_runs.csv"
 WORK=/tmp/ch4_work
 mkdir -p "$WORK"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+if [ "${BENCH:-0}" = 1 ]; then
+  python3 benchmarks/bench_fit_throughput.py --device cuda --models V2-S-shared --width 1.0 --batch 512 --steps 25 \
+    --out "$OUT/fit_throughput_w1.0_b512.json" 2>&1 | grep -v "UserWarning"
+fi
 (while sleep 60; do python3 scripts/device/return_checkpoints.py "$WORK" "$OUT"; done) >/dev/null 2>&1 &
 RETURNER=$!
 # stop the study in time for the last copy and the status, within the call's LIMIT seconds (the timeout_s given)

@@ -25,12 +25,14 @@ at least as well as the seed's linear floor (eval-mode top-1 on the training ima
 ``train_top1_eval``), and its test top-1 beats the floor's. A seed stands or falls whole (every model of
 a seed shares its split, initialisation seed and batch order):
 :func:`~reuseprior.training.convergence.seeds_that_count`. The verdicts on Table 4.2's pairs
-(:func:`verdict_table`) are computed on the counting seeds and read *not comparable* while fewer than
-the fewest decisive seeds count, the rule's own verdict beside them.
+(:func:`verdict_table`) are computed on the counting seeds of the runs judged once (:func:`judge`)
+and read *not comparable* while fewer than the fewest decisive seeds count, the rule's own verdict
+beside them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -49,9 +51,11 @@ __all__ = [
     "CONTROL_PAIRS",
     "FIT_RECIPE",
     "FIT_STUDY",
+    "JudgedRuns",
     "NARROW_CONTROL",
     "control_table",
     "counting_seeds",
+    "judge",
     "prior_beside_accuracy",
     "recipe_check",
     "verdict_table",
@@ -113,30 +117,48 @@ def counting_seeds(criteria: pd.DataFrame, runs: pd.DataFrame, study: StudySpec 
     return verdicts.decidability(criteria, complete, arm="model", noun="model", planned=len(study.seeds))
 
 
-def verdict_table(runs: pd.DataFrame, floor: pd.DataFrame, study: StudySpec = FIT_STUDY) -> pd.DataFrame:
+@dataclass(frozen=True)
+class JudgedRuns:
+    """A study's stored runs judged once: every run's criteria (:func:`~.real_study.criteria_table`), the
+    seeds whose runs all count (:func:`counting_seeds`), their runs, and why a verdict must wait ("" when
+    it need not). The verdicts, the controls and the prior's table all read this one judgement."""
+
+    study: StudySpec
+    criteria: pd.DataFrame
+    kept: list[int]
+    reason: str
+    counting: pd.DataFrame
+
+
+def judge(runs: pd.DataFrame, floor: pd.DataFrame, study: StudySpec = FIT_STUDY) -> JudgedRuns:
+    """``study``'s stored ``runs`` held to its criteria against the linear ``floor`` of their images."""
+    criteria = criteria_table(runs, floor)
+    kept, reason = counting_seeds(criteria, runs, study)
+    return JudgedRuns(study, criteria, kept, reason, runs[runs["seed"].isin(kept)])
+
+
+def verdict_table(judged: JudgedRuns) -> pd.DataFrame:
     """Table 4.2's pairs (:data:`~reuseprior.chapters.ch4_sharing_training.real_study.PAIRS`) over the seeds whose runs
-    all count (:func:`counting_seeds`): the paired summary, the thesis's CIFAR-10 difference and sign
-    beside ours, its claim and the rule's verdict, gated to *not comparable* while the counting seeds
-    are too few (the rule's verdict kept beside it)."""
-    kept, reason = counting_seeds(criteria_table(runs, floor), runs, study)
-    counting = runs[runs["seed"].isin(kept)]
-    table = real.with_rule_verdicts(real.with_thesis_direction(real.model_differences(counting)))
+    all count: the paired summary, the thesis's CIFAR-10 difference and sign beside ours, its claim and
+    the rule's verdict, gated to *not comparable* while the counting seeds are too few (the rule's
+    verdict kept beside it)."""
+    table = real.with_rule_verdicts(real.with_thesis_direction(real.model_differences(judged.counting)))
     table = table.drop(columns="rule verdict").assign(verdict=table["rule verdict"])
-    return gated_verdicts(table, reason)
+    return gated_verdicts(table, judged.reason)
 
 
-def control_table(runs: pd.DataFrame, floor: pd.DataFrame, study: StudySpec = FIT_STUDY) -> pd.DataFrame:
+def control_table(judged: JudgedRuns) -> pd.DataFrame:
     """The control pairs (:data:`CONTROL_PAIRS`) over the same counting seeds as :func:`verdict_table`:
     the paired summary only (the thesis makes no claim about a narrowed B0)."""
-    kept, _ = counting_seeds(criteria_table(runs, floor), runs, study)
-    return real.model_differences(runs[runs["seed"].isin(kept)], CONTROL_PAIRS)
+    return real.model_differences(judged.counting, CONTROL_PAIRS)
 
 
-def prior_beside_accuracy(runs: pd.DataFrame, floor: pd.DataFrame, study: StudySpec = FIT_STUDY) -> pd.DataFrame:
-    """The prior's prediction and the trained outcome side by side: per model of ``study``, built as its
-    runs are (width, depth, 10 classes) and analysed without training on one image of the study's size
-    (:func:`reuseprior.analysis.compare.compare`: PG, P'G, parameters), its rank by PG, and beside it the
-    mean test top-1 over the counting seeds (:func:`counting_seeds`; NaN before any counts) and its rank."""
+def prior_beside_accuracy(judged: JudgedRuns) -> pd.DataFrame:
+    """The prior's prediction and the trained outcome side by side: per model of the judged study, built
+    as its runs are (width, depth, 10 classes) and analysed without training on one image of the study's
+    size (:func:`reuseprior.analysis.compare.compare`: PG, P'G, parameters), its rank by PG, and beside it
+    the mean test top-1 over the counting seeds (NaN before any counts) and its rank."""
+    study = judged.study
     settings = study.design.settings
     models = {
         m: build_experiment_model(m, 10, width_mult=settings.width_mult, depth_mult=settings.depth_mult)
@@ -144,12 +166,10 @@ def prior_beside_accuracy(runs: pd.DataFrame, floor: pd.DataFrame, study: StudyS
     }
     size = settings.image_size
     prior = compare(models, (3, size, size), progress=False).table
-    kept, _ = counting_seeds(criteria_table(runs, floor), runs, study)
-    counting = runs[runs["seed"].isin(kept)]
-    accuracy = counting.groupby("model")["top1_test"].mean()
+    accuracy = judged.counting.groupby("model")["top1_test"].mean()
     out = prior[["model", "params", "PG", "PG_prime"]].rename(columns={"PG_prime": "P'G"})
     out["rank by PG"] = out["PG"].rank(ascending=False, method="min").astype(int)
-    out["counting seeds"] = len(kept)
+    out["counting seeds"] = len(judged.kept)
     out["mean test top-1"] = out["model"].map(accuracy)
     out["rank by test top-1"] = out["mean test top-1"].rank(ascending=False, method="min")
     return out.reset_index(drop=True)

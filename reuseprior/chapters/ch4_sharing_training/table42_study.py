@@ -62,7 +62,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reuseprior.chapters.ch4_sharing_training import MODELS as BUILDERS
 from reuseprior.chapters.ch4_sharing_training import TABLE_4_2_MODELS, build_experiment_model, make_plan
 from reuseprior.chapters.ch4_sharing_training import real_study as real
 from reuseprior.chapters.ch4_sharing_training.configs import OFFICIAL_END_FRACTION, SharingTrainingProfile
@@ -442,13 +441,13 @@ def count_step_calls(label: str, recipe: str = "official-steps-peruse") -> dict[
 
     def model() -> torch.nn.Module:
         torch.manual_seed(0)
-        return build_experiment_model(BUILDERS[label], 10, width_mult=1.0, depth_mult=1.0)
+        return build_experiment_model(label, 10, width_mult=1.0, depth_mult=1.0)
 
     batch = images[:COUNTED_BATCH].expand(-1, 3, -1, -1)
     counts = {
         "plain step": plain_step_calls(model(), batch, labels[:COUNTED_BATCH]),
-        "fit, one tensor at a time": fit_step_calls(model(), train, val, plan.config, multi_tensor=False),
-        "fit, multi-tensor": fit_step_calls(model(), train, val, plan.config, multi_tensor=True),
+        "fit, per-tensor optimizer": fit_step_calls(model(), train, val, plan.config, multi_tensor=False),
+        "fit, multi-tensor optimizer": fit_step_calls(model(), train, val, plan.config, multi_tensor=True),
     }
     return {name: sum(calls.values()) for name, calls in counts.items()}
 
@@ -458,6 +457,6 @@ def step_calls_table(path: Path = STEP_CALLS) -> pd.DataFrame:
     ratio to the plain step: on a GPU, where these models are launch-bound, the ratio of step times."""
     stored = json.loads(Path(path).read_text())
     table = pd.DataFrame([{"model": row["model"], **row["calls"]} for row in stored["rows"]])
-    for column in ("fit, one tensor at a time", "fit, multi-tensor"):
+    for column in ("fit, per-tensor optimizer", "fit, multi-tensor optimizer"):
         table[f"{column} / plain"] = table[column] / table["plain step"]
     return table

@@ -167,9 +167,8 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
 def updates_one_tensor_at_a_time(optimizer: torch.optim.Optimizer, device: torch.device) -> bool:
     """Whether ``optimizer`` updates ``device``'s parameters one tensor at a time where the rule is one
     multi-tensor call per group: on CUDA, an optimizer class without a ``foreach`` option (timm's
-    RMSpropTF before 1.0.31). Each tensor then costs some ten kernel launches a step, which for
-    Table 4.2's models at 32 px (launch-bound on a GPU) makes a step of V2-S-shared 2.7 times the ATen
-    calls of a plain step instead of 1.1 times (``benchmarks/bench_fit_launches.py``)."""
+    RMSpropTF before 1.0.31). Each tensor then costs several kernel launches a step, which a model
+    that is launch-bound on a GPU pays in time (``benchmarks/bench_fit_launches.py`` counts them)."""
     return device.type == "cuda" and "foreach" not in optimizer.defaults
 
 
