@@ -2,8 +2,9 @@
 
 A small model at a small input (Table 4.2's at 32 px) is launch-bound on a GPU: the device waits on the
 host's kernel launches, and a step costs about the same at any batch up to thousands. Its time then
-follows the number of kernels it launches, and each ATen call that computes launches at least one, so
-the count below, a property of the step and not of the machine, says on a CPU what a GPU pays for.
+follows the host's work per step: every ATen call that computes is dispatched by the host and, on GPU
+tensors, launches at least one kernel. The count below, a property of the step and not of the machine,
+approximates on a CPU what a GPU pays for (:func:`fit_step_calls` names where the two differ).
 
 Counted: every ATen call below autograd (a ``TorchDispatchMode``), leaving out views (recognised by
 their schema) and the calls that only allocate or bookkeep (:data:`NO_KERNEL`). A multi-tensor call
