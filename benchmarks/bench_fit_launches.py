@@ -2,10 +2,11 @@
 plain step, with the optimizer updating its tensors one at a time and with multi-tensor calls, in one run.
 
 Why it is counted, not timed: on a GPU, Table 4.2's models at 32 px are launch-bound (a V2-S-shared
-step costs about the same at any batch up to 2,048), so a step's time follows the kernels it launches,
-and each ATen call that computes launches at least one. The count is a property of the step, not of
-the machine, so this CPU measures what a GPU pays for (:mod:`reuseprior.training.step_calls`); the
-GPU's own rate is ``benchmarks/bench_fit_throughput.py``.
+step costs about the same at any batch up to 2,048), so a step's time follows the host's work per
+step: every ATen call that computes is dispatched by the host and, on GPU tensors, launches at least one
+kernel. The count is a property of the step, not of the machine, so this CPU approximates what a GPU
+pays for (:mod:`reuseprior.training.step_calls` names where the two differ); the GPU's own rate is
+``benchmarks/bench_fit_throughput.py``.
 
 For each model at width 1.0 under ``--recipe``'s settings of Table 4.2's study (RMSprop-TF, the weight
 average and the sharing-aware step size by default),
@@ -44,14 +45,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = [{"model": m, "recipe": args.recipe, "calls": table42.count_step_calls(m, args.recipe)} for m in args.models]
-    print(f"ATen calls that do work in one training step (width 1.0, {args.recipe}):")
-    for row in rows:
-        plain = row["calls"]["plain step"]
-        ratios = "; ".join(f"{name} {n:5d} ({n / plain:.2f}x plain)" for name, n in row["calls"].items())
-        print(f"{row['model']:>15}: {ratios}", flush=True)
     summary = {"python": platform.python_version(), "torch": torch.__version__, "timm": timm.__version__, "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"ATen calls that do work in one training step (width 1.0, {args.recipe}), and each fit step's ratio:")
+    print(table42.step_calls_table(args.out).round(2).to_string(index=False))
     print(f"wrote {args.out}")
 
 
