@@ -32,7 +32,7 @@ help:
 	@echo "make lab       open the chapters in JupyterLab"
 	@echo "make test-fast the check between commits: the package's tests without the heavy ones, the wheel, the book, Dask and nbval"
 	@echo "make timings   time the README's commands in a fresh clone into data/make_timings.csv (the README quotes it)"
-	@echo "make bench     benchmarks (analyze vs a SynFlow pass; shared vs separate proxy passes; a proxy's peak memory; zoo rows/min and study runs/hour on 1 vs 2 Dask workers; CPU per cell in a Dask worker vs Dask's allocator defaults; the ATen calls of a fit step vs a plain step)"
+	@echo "make bench     benchmarks (analyze vs a SynFlow pass; shared vs separate proxy passes; a proxy's peak memory; zoo rows/min and study runs/hour on 1 vs 2 Dask workers; CPU per cell in a Dask worker vs Dask's allocator defaults; the ATen calls and the host's Python of a fit step vs a plain step)"
 
 env: $(STAMP) package
 

@@ -15,7 +15,14 @@ average and the sharing-aware step size by default),
 tensor at a time (RMSprop-TF on a CPU, and on CUDA with timm before 1.0.31, whose RMSpropTF has no
 multi-tensor path) and with multi-tensor calls (CUDA with timm 1.0.31 or later). Prints each ``fit``
 step's ratio to the plain step and writes ``build/benchmarks/fit_launches.json`` (``--out``; the
-stored copy the notebook shows is ``data/benchmarks/fit_launches_cpu.json``). Usage::
+stored copy the notebook shows is ``data/benchmarks/fit_launches_cpu.json``).
+
+The ATen count does not see the Python that runs between those calls (walking the module tree,
+per-tensor bookkeeping), which costs host time on a GPU as well. So the same run also counts, per model,
+the Python function calls of a plain step and of ``fit``'s multi-tensor step
+(:func:`reuseprior.chapters.ch4_sharing_training.table42_study.step_python_calls`, cProfile's counts over
+``--steps`` steps; built-in and C functions, ATen's calls among them, left out). Counted, not timed:
+profiled times vary by tens of percent from run to run on a shared machine, the counts do not. Usage::
 
     python benchmarks/bench_fit_launches.py [--models V2-S-shared V2-B0-original]  (default: every model of the study)
 """
@@ -41,15 +48,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=list(table42.MODELS), choices=list(table42.MODELS))
     parser.add_argument("--recipe", default="official-steps-peruse", choices=list(table42.CANDIDATE_RECIPES))
+    parser.add_argument("--steps", type=int, default=3, help="profiled steps for the Python calls per step")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "benchmarks" / "fit_launches.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    rows = [{"model": m, "recipe": args.recipe, "calls": table42.count_step_calls(m, args.recipe)} for m in args.models]
+    rows = [
+        {
+            "model": m,
+            "recipe": args.recipe,
+            "calls": table42.count_step_calls(m, args.recipe),
+            "python_calls": table42.step_python_calls(m, args.recipe, args.steps),
+        }
+        for m in args.models
+    ]
     summary = {"python": platform.python_version(), "torch": torch.__version__, "timm": timm.__version__, "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=1) + "\n")
     print(f"ATen calls that do work in one training step (width 1.0, {args.recipe}), and each fit step's ratio:")
     print(table42.step_calls_table(args.out).round(2).to_string(index=False))
+    print(f"Python function calls per step ({args.steps} steps counted), and fit's ratio:")
+    print(table42.python_calls_table(args.out).round(2).to_string(index=False))
     print(f"wrote {args.out}")
 
 

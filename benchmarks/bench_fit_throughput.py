@@ -43,7 +43,7 @@ from reuseprior.training.loop import fit, make_optimizer, updates_one_tensor_at_
 def measure(model_label: str, recipe: str, batch: int, steps: int, device: str, width: float) -> dict:
     """Images per second of the second of two epochs of ``fit`` (``steps`` steps each)."""
     torch.manual_seed(0)
-    settings = table42._settings(table42.PROFILES["gpu"], recipe)
+    settings = table42.recipe_settings(recipe, "gpu")
     plan = make_plan({**settings, "models": (model_label,), "width_mult": width, "batch_size": batch, "epochs": 2})
     model = build_experiment_model(MODELS[model_label], 10, width_mult=width, depth_mult=1.0)
     images = torch.randn(batch * steps, 1, 32, 32)

@@ -28,8 +28,8 @@
 #   trained for a few epochs on the CPU on the real 8x8 scikit-learn digits (upsampled to 32x32, 3 channels). They
 #   show that the pipeline trains (the loss goes down, asserted below); they are **not** the paper-scale scores.
 #   The paper-scale scores need the `full` profile (CIFAR-10/100 via torchvision, ImageNet-1K from a folder)
-#   on a GPU: **that GPU comparison was not run in this session** (no GPU was available); see the last section
-#   for the commands.
+#   on a GPU: **no full-profile run is stored** (CIFAR and ImageNet cannot be had on this project's offline
+#   machines); see the last section for the commands.
 # * **Params and FLOPs at paper scale**: computed here without training, from the real-size models built on
 #   PyTorch's `meta` device (`reuseprior.models.efficientnet_v2` + `reuseprior.models.sharing.share_parameters`), FLOPs
 #   counted by `torch.utils.flop_counter` at the published resolution (B0 224 px, S 384 px).
@@ -437,24 +437,20 @@ try:
 except LookupError as missing:
     study_floor = None
     print(missing)
+judged = None
 if chosen is None:
     print("no recipe chosen yet: the study waits for the protocol (above)")
 else:
     decisive = table42.decisive_study(chosen, "cpu")
     display(real.settings_table(decisive))
-    decisive_runs = decisive.rows()
-    print(f"stored runs: {len(decisive_runs)} of {len(decisive.runs)}")
+    print(f"stored runs: {len(decisive.rows())} of {len(decisive.runs)}")
     display(status_table(decisive))
-    if study_floor is not None and len(decisive_runs):
-        judged = fit_study.judge(decisive_runs, study_floor, decisive)
-        ctx.save_table(judged.criteria, "table42_study_criteria")
-        decisive_verdicts = fit_study.verdict_table(judged)
-        ctx.save_table(decisive_verdicts, "table42_study_differences")
-        decisive_controls = fit_study.control_table(judged)
-        ctx.save_table(decisive_controls, "table42_study_controls")
-        display(judged.criteria)
-        display(decisive_verdicts)
-        display(decisive_controls)
+    if study_floor is not None and len(decisive.rows()):
+        judged = table42.judged_study(chosen, "cpu")
+        decisive_tables = table42.judged_tables(judged)
+        for name, table in decisive_tables.items():
+            ctx.save_table(table, f"table42_study_{name}")
+            display(table)
 if study_floor is not None:
     display(study_floor)
 
@@ -466,13 +462,16 @@ if study_floor is not None:
 # each Table 4.2 pair with its verdict, the controls against the narrowed B0, and the two rankings.
 
 # %%
-prior_study = table42.decisive_study(chosen, "cpu") if chosen else table42.protocol_studies()[0]
-if study_floor is not None:
-    prior_table = fit_study.prior_beside_accuracy(fit_study.judge(prior_study.rows(), study_floor, prior_study))
+prior_judged = judged
+if prior_judged is None and study_floor is not None:
+    first_protocol = table42.protocol_studies()[0]
+    prior_judged = fit_study.judge(first_protocol.rows(), study_floor, first_protocol)
+if prior_judged is not None:
+    prior_table = fit_study.prior_beside_accuracy(prior_judged)
     ctx.save_table(prior_table, "table42_prior_beside_accuracy")
     display(prior_table)
-    if chosen is not None and study_floor is not None and len(decisive_runs):
-        display(Markdown(table42.study_reading(decisive_verdicts, decisive_controls, prior_table)))
+if judged is not None:
+    display(Markdown(table42.study_reading(decisive_tables["differences"], decisive_tables["controls"], prior_table)))
 
 # %% [markdown]
 # ## The paper-scale column (gpu profile: Table 4.2's sizes on a GPU)
@@ -484,34 +483,48 @@ if study_floor is not None:
 # alone leaves it mostly idle between kernel launches). A width-1.0 checkpoint (weights, their average and the
 # optimizer's two states: four copies of millions of parameters) is more than a lent machine of this workplace can
 # send back, so there a call should start only runs that end within it: few workers. It is the column beside the CPU
-# study, not a substitute for it; its rows name the GPU. Below, the throughput of the project's `fit` measured on
-# the lent GPU (`benchmarks/bench_fit_throughput.py`, stored under `data/device/`): one process of V2-S-shared at
-# width 1.0 and batch 512 falls short of 10,000 images/s, and 12 processes at width 0.5 and batch 128 reach several
-# times one process's rate.
+# study, not a substitute for it; its rows name the GPU, and they are held to the same criteria against the linear
+# floor of their own 54,000 images (`python -m reuseprior study ch4 floor --profile gpu`). Its verdicts stay *not
+# comparable* until six paired seeds count.
 #
-# A likely cause, not yet measured on a GPU: these models at 32 px are launch-bound there, so a step costs what it
-# launches. The second table counts, on this CPU, the ATen calls that do work in one step
-# (`benchmarks/bench_fit_launches.py`, stored under `data/benchmarks/`; a close proxy of a GPU's launches, not their
-# number): `fit`'s step is close to a plain step when its optimizer updates all tensors with multi-tensor calls, and
-# several times it when RMSprop-TF updates them one at a time, as timm's does before 1.0.31 on every device. The GPU
-# measurement above did not record timm's version. The project requires timm 1.0.31 or later, and `fit` prints a
-# note when an optimizer without a multi-tensor path trains on CUDA.
+# Below, first the throughput of the project's `fit` measured on lent GPUs (`benchmarks/bench_fit_throughput.py`,
+# stored under `data/device/`, each row with timm's version where it was recorded), then the ATen calls that do work
+# in one step, counted on this CPU (`benchmarks/bench_fit_launches.py`, stored under `data/benchmarks/`; a close
+# proxy of a GPU's launches, not their number). These models at 32 px are launch-bound on a GPU, so a step costs
+# roughly what it launches: `fit`'s step is close to a plain step when its optimizer updates all tensors with
+# multi-tensor calls, and several times it when RMSprop-TF updates them one at a time, as timm's does before 1.0.31.
+# The project requires timm 1.0.31 or later, and `fit` prints a note when an optimizer without a multi-tensor path
+# trains on CUDA. The third table counts the Python function calls per step (cProfile; built-in and C functions,
+# ATen's among them, left out), the host work between ATen calls that the second does not see: `fit`'s step makes
+# no more than a plain one. `docs/paper-scale.md` compares the GPU measurements and says what remains open.
 
 # %%
 display(table42.device_throughput().round({"images/s": 0}))
 step_calls = table42.step_calls_table()
 ctx.save_table(step_calls, "table42_step_calls")
 display(step_calls.round(2))
-if chosen is not None:
-    paper_column = table42.decisive_study(chosen, "gpu")
-    display(status_table(paper_column))
-else:
+python_calls = table42.python_calls_table()
+ctx.save_table(python_calls, "table42_step_python_calls")
+display(python_calls.round(2))
+if chosen is None:
     print("the gpu profile's study waits for the protocol's choice")
+else:
+    paper_column = table42.decisive_study(chosen, "gpu")
+    display(real.settings_table(paper_column))
+    display(status_table(paper_column))
+    try:
+        paper_tables = table42.judged_tables(table42.judged_study(chosen, "gpu")) if len(paper_column.rows()) else {}
+    except LookupError as missing:
+        paper_tables = {}
+        print(missing)
+    for name, table in paper_tables.items():
+        ctx.save_table(table, f"table42_gpu_study_{name}")
+        display(table)
 
 # %% [markdown]
 # ## Expected GPU time of the paper-scale rows (an estimate)
 #
-# No paper-scale run has been trained on a lent GPU yet, so these hours are **estimated, not measured**:
+# No full-profile run (CIFAR-10/100, ImageNet-1K) has been trained, so these hours are **estimated, not measured**:
 # multiply-adds per image counted here at the official resolutions, scaled by a published RTX 3090 throughput of
 # the same models (timm's benchmark, mixed precision) and an assumed H100/RTX 3090 ratio of 3.58 (memory
 # bandwidth); evaluation at a third of a training image's cost; data loading excluded. Right within about a factor
@@ -523,12 +536,13 @@ ctx.save_table(gpu, "gpu_time_estimate")
 gpu
 
 # %% [markdown]
-# ## The paper-scale runs (GPU; not run in this session)
+# ## The paper-scale runs on CIFAR and ImageNet (GPU; not run here)
 #
-# The paper-scale GPU comparison was not run in the session that wrote this notebook (no GPU was available there),
-# so no paper-scale Score is stored in this repository; on the `quick` profile the Score column above comes from
-# the tiny runs only. To reproduce the paper-scale rows, run once per dataset (each run appends to the same
-# run log, `build/measured/ch4_sharing_training/results.csv`, resumes from its checkpoints if interrupted, and the summary above then rebuilds all nine rows):
+# The full profile's runs were not trained: CIFAR and ImageNet cannot be had on this project's offline machines,
+# so no paper-scale Score of Table 4.2's datasets is stored in this repository; on the `quick` profile the Score
+# column above comes from the tiny runs only. To reproduce the paper-scale rows, run once per dataset (each run
+# appends to the same run log, `build/measured/ch4_sharing_training/results.csv`, resumes from its checkpoints if
+# interrupted, and the summary above then rebuilds all nine rows):
 #
 # ```bash
 # papermill notebooks/ch4_sharing_training.ipynb build/ch4_sharing_cifar10.ipynb \

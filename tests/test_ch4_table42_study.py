@@ -8,6 +8,7 @@ import json
 import pandas as pd
 import pytest
 
+from reuseprior.chapters.ch4_sharing_training import fit_study
 from reuseprior.chapters.ch4_sharing_training import real_study as real
 from reuseprior.chapters.ch4_sharing_training import table42_study as table42
 from reuseprior.commands import main
@@ -125,6 +126,14 @@ def test_the_gpu_profile_runs_the_protocol_then_the_chosen_recipe_on_a_tiny_plan
     assert len(list((tmp_path / "checkpoints").rglob("*.pt"))) == 3  # in --work-dir, none under build/
 
 
+def test_the_floor_action_of_the_gpu_profile_reads_the_floors_of_its_own_images(capsys):
+    """``study ch4 floor --profile gpu`` serves the gpu profile's 54,000-image floors alone (those of the
+    seeds asked for are stored, so nothing is computed); the cpu profile keeps the earlier studies'."""
+    assert main(["study", "ch4", "floor", "--profile", "gpu", "--seeds", "0", "1", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "table42-gpu" in out and "54000" in out and "table42-cpu" not in out and "fashion-mnist-w025" not in out
+
+
 def test_the_reading_says_what_the_table_says():
     complete = table42.protocol_table(_rows(SCORES))
     assert "**Chosen: adamw-cosine**" in table42.protocol_reading(complete)
@@ -149,11 +158,40 @@ def test_costs_and_the_stored_gpu_measurements_are_read_from_their_files():
     throughput = table42.device_throughput()
     assert set(throughput["processes"]) >= {1} and (throughput["images/s"] > 0).all()
     assert throughput["device"].str.contains("NVIDIA").all()
+    # a measurement that recorded timm's version and the optimizer's path shows both; an older one says so
+    h100 = throughput[throughput["device"].str.contains("H100")].iloc[0]
+    assert h100["timm"] == "1.0.31" and h100["one tensor at a time"] == False  # noqa: E712 (object column)
+    older = throughput[throughput["device"].str.contains("H200")]
+    assert (older["timm"] == "not recorded").all() and older["one tensor at a time"].isna().all()
+
+
+def test_a_judged_study_is_the_fit_studys_judgement_against_the_floor_of_its_own_images():
+    recipe = table42.chosen_recipe(real.read_runs())
+    judged = table42.judged_study(recipe, "cpu")
+    study = table42.decisive_study(recipe, "cpu")
+    again = fit_study.judge(study.rows(), table42.floor_study("cpu").floor_rows(), study)
+    assert judged.kept == again.kept and judged.criteria.equals(again.criteria)
+    tables = table42.judged_tables(judged)
+    assert list(tables) == ["criteria", "differences", "controls"] and tables["criteria"] is judged.criteria
+
+
+def test_a_judged_study_names_the_floor_command_of_its_profile_for_a_seed_without_a_floor(tmp_path, monkeypatch):
+    """A gpu-profile run of a seed whose 54,000-image floor is not stored: the error names the gpu floor's
+    command with that seed, not the cpu profile's floor."""
+    recipe = table42.chosen_recipe(real.read_runs())
+    decisive = table42.decisive_study
+    gpu = decisive(recipe, "gpu")
+    store = tmp_path / "runs.csv"
+    decisive(recipe, "cpu").rows().iloc[[0]].assign(study=gpu.name, plan=gpu.plan, seed=7).to_csv(store, index=False)
+    monkeypatch.setattr(table42, "decisive_study", lambda r, p="cpu": decisive(r, p).with_store(store))
+    with pytest.raises(LookupError, match=r"study ch4 floor --profile gpu( --seeds 7)?`"):
+        table42.judged_study(recipe, "gpu")
 
 
 def test_the_stored_step_counts_are_recomputed_for_one_model():
-    """The benchmark's stored ATen-call counts (what the notebook shows) are what ``count_step_calls``
-    computes now for V2-B0-original; the multi-tensor step stays within 20 % of a plain one."""
+    """The benchmark's stored ATen-call and Python-call counts (what the notebook shows) are what
+    ``count_step_calls`` and ``step_python_calls`` compute now for V2-B0-original; the multi-tensor step
+    stays within 20 % of a plain one's ATen calls and makes no more Python calls than it."""
     stored = table42.step_calls_table().set_index("model")
     assert set(stored.index) == set(table42.MODELS)
     assert table42.count_step_calls("V2-B0-original") == {
@@ -162,6 +200,12 @@ def test_the_stored_step_counts_are_recomputed_for_one_model():
     }
     assert (stored["fit, multi-tensor optimizer / plain"] < 1.2).all()
     assert (stored["fit, per-tensor optimizer / plain"] > 2).all()
+    # the Python between those calls: recomputed too, and fit's bookkeeping adds none beyond a plain step's
+    python = table42.python_calls_table().set_index("model")
+    assert table42.step_python_calls("V2-B0-original") == {
+        name: float(python.loc["V2-B0-original", name]) for name in ("plain step", "fit, multi-tensor optimizer")
+    }
+    assert (python["fit, multi-tensor optimizer / plain"] <= 1.0).all()
 
 
 def _pair(model: str, against: str, seeds: int, diff: float, **extra) -> dict:

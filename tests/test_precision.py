@@ -46,6 +46,18 @@ def test_a_float64_model_reads_float32_batches_and_keeps_its_labels():
     assert model_dtype(nn.ReLU()) == torch.get_default_dtype()
 
 
+class _BuffersUnread(nn.Linear):
+    """A model whose buffers must not be listed: reading them raises."""
+
+    def buffers(self, recurse: bool = True):  # noqa: ARG002 (nn.Module's signature)
+        raise AssertionError("model_dtype listed the buffers after finding a floating parameter")
+        yield  # a generator, as nn.Module's: it raises when listed
+
+
+def test_the_model_dtype_is_read_from_the_first_floating_tensor_without_listing_the_rest():
+    assert model_dtype(_BuffersUnread(2, 2)) == torch.get_default_dtype()
+
+
 def test_losses_are_computed_at_least_in_float32():
     assert loss_precision(torch.ones(2, dtype=torch.float16)).dtype == torch.float32
     assert loss_precision(torch.ones(2, dtype=torch.float64)).dtype == torch.float64

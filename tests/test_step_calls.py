@@ -8,7 +8,12 @@ from torch import nn
 
 from reuseprior.training.augment import GreyAsRGB
 from reuseprior.training.loop import TrainConfig, fitting
-from reuseprior.training.step_calls import fit_step_calls, plain_step_calls
+from reuseprior.training.step_calls import (
+    fit_step_calls,
+    fit_step_python_calls,
+    plain_step_calls,
+    plain_step_python_calls,
+)
 
 
 def _model() -> nn.Module:
@@ -62,3 +67,14 @@ def test_an_optimizer_without_a_multi_tensor_path_is_refused_not_counted_as_one(
     with pytest.raises(ValueError, match="no multi-tensor path"):
         fit_step_calls(_model(), _data(12), _data(4), config, multi_tensor=True)
     assert sum(fit_step_calls(_model(), _data(12), _data(4), config, multi_tensor=False).values()) > 0
+
+
+def test_the_python_calls_of_a_step_are_counted_on_profiled_steps_before_the_epochs_evaluation():
+    config = TrainConfig(optimizer="rmsprop_tf", batch_size=4, epochs=1, ema_decay=0.999, lr_warmup_epochs=0)
+    with pytest.raises(ValueError, match="more than 5 batches of 4"):
+        fit_step_python_calls(_model(), _data(20), _data(4), config, steps=3)
+    fit_calls = fit_step_python_calls(_model(), _data(24), _data(4), config, steps=3)
+    plain_calls = plain_step_python_calls(_model(), torch.randn(4, 3, 8, 8), torch.arange(4), steps=3)
+    # every step makes the same calls (a whole number per step), and fit's bookkeeping adds to the plain step's
+    assert fit_calls == int(fit_calls) and plain_calls == int(plain_calls)
+    assert fit_calls > plain_calls > 0

@@ -26,6 +26,7 @@ data and optimizer state created inside it share the precision;
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Iterator
 
 import torch
@@ -75,8 +76,10 @@ def default_dtype(precision: str | torch.dtype) -> Iterator[torch.dtype]:
 
 def model_dtype(model: nn.Module) -> torch.dtype:
     """The dtype of ``model``'s first floating parameter or buffer (PyTorch's
-    default dtype for a model that has none)."""
-    for tensor in (*model.parameters(), *model.buffers()):
+    default dtype for a model that has none). It stops at that tensor rather
+    than listing them all: ``fit`` asks once per step, and listing the 600
+    tensors of a Table 4.2 model costs milliseconds of host time a step."""
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
         if tensor.is_floating_point():
             return tensor.dtype
     return torch.get_default_dtype()

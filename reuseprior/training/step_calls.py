@@ -9,11 +9,21 @@ approximates on a CPU what a GPU pays for (:func:`fit_step_calls` names where th
 Counted: every ATen call below autograd (a ``TorchDispatchMode``), leaving out views (recognised by
 their schema) and the calls that only allocate or bookkeep (:data:`NO_KERNEL`). A multi-tensor call
 (``_foreach_*``) counts once, though CUDA splits it into a few launches (chunks of tensors).
+
+Beside it, the Python function calls per step (:func:`plain_step_python_calls`, :func:`fit_step_python_calls`,
+counted by cProfile, built-in and C functions left out), which the ATen count does not see: Python that
+runs between ATen calls (walking a model's module tree, per-tensor bookkeeping) costs host time on a GPU
+too. Counted, not timed: the count is the same on every run, where profiled times vary by tens of
+percent from run to run on a shared machine.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
+import cProfile
+import pstats
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -81,6 +91,17 @@ def _force_multi_tensor(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any
         group["foreach"] = True
 
 
+@contextlib.contextmanager
+def multi_tensor_optimizers() -> Iterator[None]:
+    """Inside the block every optimizer step takes its optimizer's multi-tensor path, as on CUDA
+    (an optimizer without one is refused: :func:`_force_multi_tensor`)."""
+    hook = register_optimizer_step_pre_hook(_force_multi_tensor)
+    try:
+        yield
+    finally:
+        hook.remove()
+
+
 def fit_step_calls(
     model: nn.Module, train_set: Dataset, val_set: Dataset, config: TrainConfig, *, multi_tensor: bool
 ) -> collections.Counter[str]:
@@ -103,13 +124,53 @@ def fit_step_calls(
         counter.calls.clear()
         counter.counting = len(boundaries) == 1  # from the end of the first step to the end of the second
 
-    hook = register_optimizer_step_pre_hook(_force_multi_tensor) if multi_tensor else None
-    try:
-        with counter:
-            fit(model, train_set, val_set, config, device="cpu", progress=False, on_step=on_step)
-    finally:
-        if hook is not None:
-            hook.remove()
+    with multi_tensor_optimizers() if multi_tensor else contextlib.nullcontext(), counter:
+        fit(model, train_set, val_set, config, device="cpu", progress=False, on_step=on_step)
     if len(boundaries) < 2:
         raise ValueError(f"fit took {len(boundaries)} step(s); give train_set at least two batches to count the second")
     return boundaries[1]
+
+
+def python_calls(profile: cProfile.Profile) -> int:
+    """The calls ``profile`` recorded of Python functions (their primitive calls: a recursion counts
+    once per entry from outside), leaving out built-in and C functions, ATen's calls among them."""
+    entries = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    return sum(v[0] for (filename, _, _), v in entries.items() if filename != "~")
+
+
+def plain_step_python_calls(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, steps: int = 3) -> float:
+    """Python function calls per plain training step (as :func:`plain_step_calls`'s), over ``steps``
+    steps after two (:func:`python_calls`)."""
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, foreach=True)
+    profile = cProfile.Profile()
+    for step in range(2 + steps):
+        if step == 2:
+            profile.enable()
+        optimizer.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(model(images), labels).backward()
+        optimizer.step()
+    profile.disable()
+    return python_calls(profile) / steps
+
+
+def fit_step_python_calls(
+    model: nn.Module, train_set: Dataset, val_set: Dataset, config: TrainConfig, steps: int = 3
+) -> float:
+    """Python function calls per step of :func:`~reuseprior.training.loop.fit` under ``config`` on the
+    CPU, its optimizer on its multi-tensor path, over ``steps`` steps after two (``train_set`` must hold
+    more than ``steps + 2`` batches, so that the epoch's evaluation is not profiled)."""
+    if len(train_set) // config.batch_size <= steps + 2:
+        raise ValueError(f"give train_set more than {steps + 2} batches of {config.batch_size}")
+    profile = cProfile.Profile()
+
+    def on_step(epoch: int, step: int) -> None:
+        if epoch == 0 and step == 2:
+            profile.enable()
+        elif epoch == 0 and step == 2 + steps:
+            profile.disable()
+
+    with multi_tensor_optimizers():
+        fit(model, train_set, val_set, config, device="cpu", progress=False, on_step=on_step)
+    profile.disable()
+    return python_calls(profile) / steps

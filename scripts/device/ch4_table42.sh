@@ -2,14 +2,19 @@
 # Chapter 4's Table 4.2 study on a lent GPU machine (the `device` tool of this workplace), in one call.
 #
 # Here, before the call (once per session; both folders are git-ignored through .git/info/exclude):
-#   bash ../shared/tools/device-wheels.sh pandas timm   # .whl/: dask, distributed, their needs, pandas 3, timm
+#   bash ../shared/tools/device-wheels.sh timm   # .whl/: dask, distributed, their needs, timm
 #   mkdir -p .devcarry && (cd build/datasets && tar -cf - FashionMNIST/raw | xz -9 -T2) > .devcarry/fmnist.tar.xz
 # (timm 1.0.31 or later: the device's own timm may predate RMSpropTF's multi-tensor path, and one tensor at a
 # time the optimizer makes a step of V2-S-shared about 2.7 times the ATen calls of a plain step; see
-# benchmarks/bench_fit_launches.py. The script refuses to train without it.)
-# The call (carry [".whl", ".devcarry"]; the tracked tree plus both must stay under 64 MiB: measured
-# 2026-11-26, the tracked tree 22.3 MB, the wheels 18.0 MB, the data 26.5 MB, 66.8 MB = 63.7 MiB in all):
-#   W=12 MIN=8 LIMIT=600 [BENCH=1] bash scripts/device/ch4_table42.sh [--profile cpu|gpu] [--only model=V2-S-shared]
+# benchmarks/bench_fit_launches.py. The script refuses to train without it. The device's own pandas serves:
+# 3.0.6 there on 2026-11-26.)
+# The call (carry [".whl", ".devcarry"]; the tracked tree plus both must stay under 64 MiB as the tool counts
+# them, which is more than their bytes: on 2026-11-26 it refused the tracked tree's 22.3 MB, 18.0 MB of wheels
+# with pandas's and the data's 26.5 MB, and took them without pandas's 12.0 MB wheel):
+#   W=4 MIN=6 LIMIT=570 [BENCH=1] bash scripts/device/ch4_table42.sh [--profile cpu|gpu] [--only model=V2-S-shared]
+# (On an H100 on 2026-11-26, --profile gpu with W=4: a B0 run took about 200 s of training, V2-S-shared about
+# 430 s, four sharing the GPU. A machine still warm keeps /tmp/ch4_work, so a second call made at once resumes
+# the runs the first left unfinished there.)
 # (BENCH=1 first measures fit's throughput for V2-S-shared at width 1.0 and batch 512 with
 # benchmarks/bench_fit_throughput.py into $OUT/fit_throughput_w1.0_b512.json, about a minute of the call; stored
 # here as data/device/fit_throughput_<gpu>_w1.0_b512.json, it joins the notebook's throughput table.)

@@ -10,8 +10,8 @@ The Table 4.2 study (:mod:`reuseprior.chapters.ch4_sharing_training.table42_stud
 profile's settings, whatever the device) until the protocol has chosen a recipe, then the chosen
 recipe's study over every seed. ``status`` adds the protocol's table; the chapter's own actions store
 the live slice (``slice``), the width-1.0 recipe probes (``probes``), their fit checks
-(``fit-checks``) and the linear floors of the studies' images (``floor``: the width-0.25 and fit
-studies' and the Table 4.2 cpu profile's).
+(``fit-checks``) and the linear floors of the studies' images (``floor``: on the ``cpu`` profile the
+width-0.25 and fit studies' and the Table 4.2 study's; on ``gpu`` the Table 4.2 study's 54,000 images).
 """
 
 from __future__ import annotations
@@ -79,10 +79,11 @@ def _fit_checks(request: StudyRequest) -> str:
 
 
 def _floors(request: StudyRequest) -> str:
-    """Store the linear floor of each study's images, per seed (the seeds not stored yet, of ``--seeds``
-    when given); the Table 4.2 study's floor is its cpu profile's (the gpu profile's 54,000 images take
-    longer: stored once its rows exist)."""
-    specs = (*EARLIER, table42.floor_study("cpu"))
+    """Store the linear floor of each study's images of ``--profile``, per seed (the seeds not stored yet,
+    of ``--seeds`` when given): on ``cpu`` the earlier studies' and the Table 4.2 study's, on ``gpu`` the
+    Table 4.2 study's (all 54,000 training images)."""
+    table42_floor = table42.floor_study(request.profile or "cpu")
+    specs = (table42_floor,) if request.profile == "gpu" else (*EARLIER, table42_floor)
     tables = [store_floors(spec, request.seeds, progress=request.progress) for spec in specs]
     return "\n".join(t.to_string(index=False) for t in tables) + f"\n-> {real.LINEAR_FLOOR}"
 

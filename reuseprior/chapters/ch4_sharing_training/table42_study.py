@@ -62,7 +62,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reuseprior.chapters.ch4_sharing_training import TABLE_4_2_MODELS, build_experiment_model, make_plan
+from reuseprior.chapters.ch4_sharing_training import TABLE_4_2_MODELS, build_experiment_model, fit_study, make_plan
 from reuseprior.chapters.ch4_sharing_training import real_study as real
 from reuseprior.chapters.ch4_sharing_training.configs import OFFICIAL_END_FRACTION, SharingTrainingProfile
 from reuseprior.core import paths
@@ -70,7 +70,13 @@ from reuseprior.core.study import StudySpec
 from reuseprior.reporting.statistics import CONFIDENCE, p_value_text, t_interval_text
 from reuseprior.training.augment import GreyAsRGB
 from reuseprior.training.convergence import read_history
-from reuseprior.training.step_calls import fit_step_calls, plain_step_calls
+from reuseprior.training.loop import TrainConfig
+from reuseprior.training.step_calls import (
+    fit_step_calls,
+    fit_step_python_calls,
+    plain_step_calls,
+    plain_step_python_calls,
+)
 
 __all__ = [
     "CANDIDATE_RECIPES",
@@ -89,13 +95,18 @@ __all__ = [
     "device_throughput",
     "diverged",
     "floor_study",
+    "judged_study",
+    "judged_tables",
     "protocol_reading",
     "protocol_runs",
     "protocol_studies",
     "protocol_table",
+    "python_calls_table",
+    "recipe_settings",
     "run_costs",
     "run_summary",
     "step_calls_table",
+    "step_python_calls",
 ]
 
 #: Table 4.2's models and the parameter-matched unshared B0
@@ -152,16 +163,20 @@ PROFILES: dict[str, StudyProfile] = {
 }
 
 
-def _settings(profile: StudyProfile, recipe: str) -> SharingTrainingProfile:
-    """The chapter-4 settings of ``recipe`` (a key of :data:`CANDIDATE_RECIPES`) on ``profile``."""
+def recipe_settings(recipe: str, profile: str = "cpu") -> SharingTrainingProfile:
+    """The chapter-4 settings of ``recipe`` (a key of :data:`CANDIDATE_RECIPES`) on ``profile`` (a key of
+    :data:`PROFILES`): what the study's runs of that recipe train with."""
     if recipe not in CANDIDATE_RECIPES:
         raise ValueError(f"recipe {recipe!r} is not a candidate; choose one of {list(CANDIDATE_RECIPES)}")
+    if profile not in PROFILES:
+        raise ValueError(f"profile {profile!r} is not one of {list(PROFILES)}")
+    sizes = PROFILES[profile]
     base = replace(
         real.CPU_DESIGN.settings,
-        width_mult=profile.width_mult,
-        train_limit=profile.train_limit,
-        batch_size=profile.batch_size,
-        epochs=profile.epochs,
+        width_mult=sizes.width_mult,
+        train_limit=sizes.train_limit,
+        batch_size=sizes.batch_size,
+        epochs=sizes.epochs,
         ema_decay=0.9999,
         lr_warmup_epochs=0.0,
     )
@@ -169,9 +184,8 @@ def _settings(profile: StudyProfile, recipe: str) -> SharingTrainingProfile:
 
 
 def _study(profile: StudyProfile, recipe: str, seeds: tuple[int, ...]) -> StudySpec:
-    design = real.TrainingDesign(
-        name=f"table42-{profile.name}-{recipe}", models=MODELS, seeds=seeds, settings=_settings(profile, recipe)
-    )
+    settings = recipe_settings(recipe, profile.name)
+    design = real.TrainingDesign(name=f"table42-{profile.name}-{recipe}", models=MODELS, seeds=seeds, settings=settings)
     return real.training_study(design)
 
 
@@ -182,9 +196,10 @@ def floor_study(profile: str = "cpu") -> StudySpec:
     serves every recipe of a seed."""
     first = next(iter(CANDIDATE_RECIPES))
     design = real.TrainingDesign(
-        name=f"table42-{profile}", models=MODELS, seeds=STUDY_SEEDS, settings=_settings(PROFILES[profile], first)
+        name=f"table42-{profile}", models=MODELS, seeds=STUDY_SEEDS, settings=recipe_settings(first, profile)
     )
-    return real.training_study(design, floor=True)
+    spec = real.training_study(design, floor=True)
+    return replace(spec, floor=replace(spec.floor, command=f"{real.FLOOR_COMMAND} --profile {profile}"))
 
 
 def protocol_studies(profile: str = "cpu") -> list[StudySpec]:
@@ -196,6 +211,33 @@ def decisive_study(recipe: str, profile: str = "cpu") -> StudySpec:
     """The study of ``recipe`` on ``profile`` over :data:`STUDY_SEEDS` (the protocol's study of that recipe
     with more seeds: the same name and plan)."""
     return _study(PROFILES[profile], recipe, STUDY_SEEDS)
+
+
+def judged_study(recipe: str, profile: str = "cpu") -> fit_study.JudgedRuns:
+    """The stored runs of ``recipe``'s study on ``profile`` (:func:`decisive_study`) judged once
+    (:func:`~reuseprior.chapters.ch4_sharing_training.fit_study.judge`) against the linear floor of the same
+    images (:func:`floor_study` of ``profile``). ``LookupError`` naming the floor's command when a seed
+    with stored runs has no stored floor."""
+    study, floors = decisive_study(recipe, profile), floor_study(profile)
+    runs = study.rows()
+    floor = floors.floor_rows()
+    missing = sorted(set(runs["seed"].astype(int)) - set(floor["seed"].astype(int)))
+    if missing:
+        seeds = " ".join(str(s) for s in missing)
+        command = f"{floors.floor.command} --seeds {seeds}"
+        raise LookupError(f"no linear floor of seeds {missing} of {floors.name}: run `{command}`")
+    return fit_study.judge(runs, floor, study)
+
+
+def judged_tables(judged: fit_study.JudgedRuns) -> dict[str, pd.DataFrame]:
+    """The tables a judged study is read by, in reading order: every run's ``criteria``, Table 4.2's pairs
+    with their verdicts (``differences``: :func:`~reuseprior.chapters.ch4_sharing_training.fit_study.verdict_table`)
+    and the controls against the narrowed B0 (``controls``)."""
+    return {
+        "criteria": judged.criteria,
+        "differences": fit_study.verdict_table(judged),
+        "controls": fit_study.control_table(judged),
+    }
 
 
 def diverged(history: list[Mapping[str, float]], warmup_epochs: float) -> bool:
@@ -392,18 +434,32 @@ DEVICE_MEASUREMENTS = paths.DATA_DIR / "device"
 
 def device_throughput(folder: Path = DEVICE_MEASUREMENTS) -> pd.DataFrame:
     """The stored GPU measurements of ``fit``'s training throughput (``bench_fit_throughput.py``), one
-    row per model and process count: the device, model, width, batch, processes and images per second
-    (summed over the processes). Empty when no device was lent yet."""
+    row per model and process count: the device, timm's version ("not recorded" where the measurement
+    predates that field), the recipe, model, width, batch, processes, images per second (summed over the
+    processes) and whether the optimizer updated its tensors one at a time (None where not recorded).
+    Empty when no device was lent yet."""
+    columns = ["device", "timm", "recipe", "model", "width", "batch", "processes", "images/s", "one tensor at a time"]
     rows = []
     for path in sorted(Path(folder).glob("fit_throughput_*.json")):
         run = json.loads(path.read_text())
         width = float(path.stem.split("_w")[-1].split("_b")[0])
         for single in run["single"]:
-            setting = {"device": run["device"], "model": single["model"], "width": width, "batch": single["batch"]}
-            rows.append({**setting, "processes": 1, "images/s": single["images_per_s"]})
+            setting = {
+                "device": run["device"],
+                "timm": run.get("timm", "not recorded"),
+                "recipe": single["recipe"],
+                "model": single["model"],
+                "width": width,
+                "batch": single["batch"],
+            }
+            per_tensor = {"one tensor at a time": single.get("optimizer_one_tensor_at_a_time")}
+            rows.append({**setting, "processes": 1, "images/s": single["images_per_s"], **per_tensor})
             shared = [s for s in run["shared"] if s["model"] == single["model"]]
-            rows.extend({**setting, "processes": s["processes"], "images/s": s["images_per_s_total"]} for s in shared)
-    return pd.DataFrame(rows, columns=["device", "model", "width", "batch", "processes", "images/s"])
+            rows.extend(
+                {**setting, "processes": s["processes"], "images/s": s["images_per_s_total"], **per_tensor}
+                for s in shared
+            )
+    return pd.DataFrame(rows, columns=columns)
 
 
 def run_costs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -427,29 +483,60 @@ STEP_CALLS = paths.DATA_DIR / "benchmarks" / "fit_launches_cpu.json"
 COUNTED_BATCH = 8
 
 
+@dataclass(frozen=True)
+class _MeasuredStep:
+    """What a step of ``label`` is measured on: the ``gpu`` profile's settings of a recipe at width 1.0,
+    random 32 px images (``batches`` batches of :data:`COUNTED_BATCH`), one batch for a plain step."""
+
+    label: str
+    config: TrainConfig
+    train: GreyAsRGB
+    val: GreyAsRGB
+    batch: torch.Tensor
+    labels: torch.Tensor
+
+    @classmethod
+    def of(cls, label: str, recipe: str, batches: int) -> _MeasuredStep:
+        settings = recipe_settings(recipe, "gpu")
+        plan = make_plan({**settings, "models": (label,), "batch_size": COUNTED_BATCH, "epochs": 1})
+        generator = torch.Generator().manual_seed(0)
+        images = torch.randn(batches * COUNTED_BATCH, 1, 32, 32, generator=generator)
+        labels = torch.randint(0, 10, (batches * COUNTED_BATCH,), generator=generator)
+        train, val = GreyAsRGB(images, labels), GreyAsRGB(images[:COUNTED_BATCH], labels[:COUNTED_BATCH])
+        batch = images[:COUNTED_BATCH].expand(-1, 3, -1, -1)
+        return cls(label, plan.config, train, val, batch, labels[:COUNTED_BATCH])
+
+    def model(self) -> torch.nn.Module:
+        """A fresh model, the same weights every time."""
+        torch.manual_seed(0)
+        return build_experiment_model(self.label, 10, width_mult=1.0, depth_mult=1.0)
+
+
 def count_step_calls(label: str, recipe: str = "official-steps-peruse") -> dict[str, int]:
     """The ATen calls that do work in one training step of ``label`` at width 1.0 (the ``gpu`` profile's
     settings of ``recipe``), as :mod:`reuseprior.training.step_calls` counts them on the CPU: a plain
     step, and ``fit``'s step with its optimizer updating one tensor at a time (RMSprop-TF on a CPU, and
     on CUDA with timm before 1.0.31) and with multi-tensor calls (CUDA with timm 1.0.31 or later)."""
-    settings = _settings(PROFILES["gpu"], recipe)
-    plan = make_plan({**settings, "models": (label,), "batch_size": COUNTED_BATCH, "epochs": 1})
-    generator = torch.Generator().manual_seed(0)
-    images = torch.randn(3 * COUNTED_BATCH, 1, 32, 32, generator=generator)
-    labels = torch.randint(0, 10, (3 * COUNTED_BATCH,), generator=generator)
-    train, val = GreyAsRGB(images, labels), GreyAsRGB(images[:COUNTED_BATCH], labels[:COUNTED_BATCH])
-
-    def model() -> torch.nn.Module:
-        torch.manual_seed(0)
-        return build_experiment_model(label, 10, width_mult=1.0, depth_mult=1.0)
-
-    batch = images[:COUNTED_BATCH].expand(-1, 3, -1, -1)
+    step = _MeasuredStep.of(label, recipe, batches=3)
+    data = (step.train, step.val, step.config)
     counts = {
-        "plain step": plain_step_calls(model(), batch, labels[:COUNTED_BATCH]),
-        "fit, per-tensor optimizer": fit_step_calls(model(), train, val, plan.config, multi_tensor=False),
-        "fit, multi-tensor optimizer": fit_step_calls(model(), train, val, plan.config, multi_tensor=True),
+        "plain step": plain_step_calls(step.model(), step.batch, step.labels),
+        "fit, per-tensor optimizer": fit_step_calls(step.model(), *data, multi_tensor=False),
+        "fit, multi-tensor optimizer": fit_step_calls(step.model(), *data, multi_tensor=True),
     }
     return {name: sum(calls.values()) for name, calls in counts.items()}
+
+
+def step_python_calls(label: str, recipe: str = "official-steps-peruse", steps: int = 3) -> dict[str, float]:
+    """Python function calls per training step of ``label`` (the settings of :func:`count_step_calls`),
+    over ``steps`` steps, counted with cProfile on the CPU
+    (:func:`reuseprior.training.step_calls.plain_step_python_calls` and ``fit_step_python_calls``): a
+    plain step, and ``fit``'s with multi-tensor calls. Python that the ATen count does not see."""
+    step = _MeasuredStep.of(label, recipe, batches=steps + 4)
+    return {
+        "plain step": plain_step_python_calls(step.model(), step.batch, step.labels, steps),
+        "fit, multi-tensor optimizer": fit_step_python_calls(step.model(), step.train, step.val, step.config, steps),
+    }
 
 
 def step_calls_table(path: Path = STEP_CALLS) -> pd.DataFrame:
@@ -459,4 +546,13 @@ def step_calls_table(path: Path = STEP_CALLS) -> pd.DataFrame:
     table = pd.DataFrame([{"model": row["model"], **row["calls"]} for row in stored["rows"]])
     for column in ("fit, per-tensor optimizer", "fit, multi-tensor optimizer"):
         table[f"{column} / plain"] = table[column] / table["plain step"]
+    return table
+
+
+def python_calls_table(path: Path = STEP_CALLS) -> pd.DataFrame:
+    """The stored Python function calls per step (:func:`step_python_calls`, one row per model) with
+    ``fit``'s ratio to the plain step: the host's Python that :func:`step_calls_table` does not see."""
+    stored = json.loads(Path(path).read_text())
+    table = pd.DataFrame([{"model": row["model"], **row["python_calls"]} for row in stored["rows"]])
+    table["fit, multi-tensor optimizer / plain"] = table["fit, multi-tensor optimizer"] / table["plain step"]
     return table

@@ -251,6 +251,9 @@ class _Run:
     scaler: torch.amp.GradScaler
     ema: ModelEma | None
     criterion: nn.Module
+    #: ``model.parameters()`` listed once (gradient clipping reads them every step; listing them walks
+    #: the module tree)
+    parameters: list[torch.Tensor]
     # --- progress: what a checkpoint carries
     history: list[dict[str, float]] = field(default_factory=list)
     epoch: int = 0  # epochs completed
@@ -349,6 +352,7 @@ def _prepare(
         scaler=scaler,
         ema=ema,
         criterion=criterion,
+        parameters=list(model.parameters()),
     )
 
 
@@ -504,7 +508,7 @@ def _train_step(run: _Run, images: torch.Tensor, labels: torch.Tensor, epoch: in
     run.scaler.scale(loss).backward()
     if c.grad_clip is not None:
         run.scaler.unscale_(run.optimizer)
-        nn.utils.clip_grad_norm_(run.model.parameters(), c.grad_clip)
+        nn.utils.clip_grad_norm_(run.parameters, c.grad_clip)
     run.scaler.step(run.optimizer)
     run.scaler.update()
     run.schedule.step()
