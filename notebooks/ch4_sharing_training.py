@@ -490,13 +490,15 @@ if judged is not None:
 # Below, first the throughput of the project's `fit` measured on lent GPUs (`benchmarks/bench_fit_throughput.py`,
 # stored under `data/device/`, each row with timm's version where it was recorded), then the ATen calls that do work
 # in one step, counted on this CPU (`benchmarks/bench_fit_launches.py`, stored under `data/benchmarks/`; a close
-# proxy of a GPU's launches, not their number). These models at 32 px are launch-bound on a GPU, so a step costs
-# roughly what it launches: `fit`'s step is close to a plain step when its optimizer updates all tensors with
-# multi-tensor calls, and several times it when RMSprop-TF updates them one at a time, as timm's does before 1.0.31.
-# The project requires timm 1.0.31 or later, and `fit` prints a note when an optimizer without a multi-tensor path
-# trains on CUDA. The third table counts the Python function calls per step (cProfile; built-in and C functions,
-# ATen's among them, left out), the host work between ATen calls that the second does not see: `fit`'s step makes
-# no more than a plain one. `docs/paper-scale.md` compares the GPU measurements and says what remains open.
+# proxy of a GPU's launches, not their number). These models at 32 px are launch-bound on a GPU, so a step is
+# expected to cost roughly what it launches (a likely cause of `fit`'s shortfall, not a measured one: the H100's
+# step exceeds a plain step by more than the count does): `fit`'s step is close to a plain step when its optimizer
+# updates all tensors with multi-tensor calls, and several times it when RMSprop-TF updates them one at a time, as
+# timm's does before 1.0.31. The project requires timm 1.0.31 or later, and `fit` prints a note when an optimizer
+# without a multi-tensor path trains on CUDA. The third table counts the Python function calls per step (cProfile;
+# built-in and C functions, ATen's among them, left out), host work between ATen calls that the second does not
+# see: `fit`'s step makes no more than a plain one (whose optimizer is SGD; on the CPU `fit` also batches through a
+# loader). `docs/paper-scale.md` compares the GPU measurements and says what remains open.
 
 # %%
 display(table42.device_throughput().round({"images/s": 0}))

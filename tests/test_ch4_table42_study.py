@@ -4,9 +4,12 @@ refusal, choice) on made-up rows, and the ``study ch4 run --profile gpu`` path o
 from __future__ import annotations
 
 import json
+import platform
 
 import pandas as pd
 import pytest
+import timm
+import torch
 
 from reuseprior.chapters.ch4_sharing_training import fit_study
 from reuseprior.chapters.ch4_sharing_training import real_study as real
@@ -184,7 +187,7 @@ def test_a_judged_study_names_the_floor_command_of_its_profile_for_a_seed_withou
     store = tmp_path / "runs.csv"
     decisive(recipe, "cpu").rows().iloc[[0]].assign(study=gpu.name, plan=gpu.plan, seed=7).to_csv(store, index=False)
     monkeypatch.setattr(table42, "decisive_study", lambda r, p="cpu": decisive(r, p).with_store(store))
-    with pytest.raises(LookupError, match=r"study ch4 floor --profile gpu( --seeds 7)?`"):
+    with pytest.raises(LookupError, match=r"study ch4 floor --profile gpu --seeds 7`"):
         table42.judged_study(recipe, "gpu")
 
 
@@ -200,12 +203,15 @@ def test_the_stored_step_counts_are_recomputed_for_one_model():
     }
     assert (stored["fit, multi-tensor optimizer / plain"] < 1.2).all()
     assert (stored["fit, per-tensor optimizer / plain"] > 2).all()
-    # the Python between those calls: recomputed too, and fit's bookkeeping adds none beyond a plain step's
+    # the Python between those calls: the same count where Python, torch and timm are those that stored it
+    # (cProfile's counts change with Python's version), and fit's bookkeeping adds none beyond a plain step's
     python = table42.python_calls_table().set_index("model")
-    assert table42.step_python_calls("V2-B0-original") == {
-        name: float(python.loc["V2-B0-original", name]) for name in ("plain step", "fit, multi-tensor optimizer")
-    }
-    assert (python["fit, multi-tensor optimizer / plain"] <= 1.0).all()
+    now = table42.step_python_calls("V2-B0-original")
+    recorded = json.loads(table42.STEP_CALLS.read_text())
+    here = (platform.python_version(), torch.__version__, timm.__version__)
+    if (recorded["python"], recorded["torch"], recorded["timm"]) == here:
+        assert now == {name: float(python.loc["V2-B0-original", name]) for name in now}
+    assert now["fit, multi-tensor optimizer"] <= now["plain step"]
 
 
 def _pair(model: str, against: str, seeds: int, diff: float, **extra) -> dict:

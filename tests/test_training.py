@@ -738,3 +738,26 @@ def test_official_normalization_maps_pixels_to_minus_one_one():
     assert imagenet(black)[0, 0, 0].item() == pytest.approx((0 - 0.485) / 0.229, abs=1e-6)
     with pytest.raises(ValueError, match="normalization='caffe' is not known"):
         build_transforms("none", 32, normalization="caffe")
+
+
+def _clipped_gradient_norms(grad_clip: float | None) -> list[float]:
+    """The total gradient norm of a small model's parameters after each of ``fit``'s steps."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 3))
+    data = TensorDataset(torch.randn(24, 12), torch.randint(0, 3, (24,)))
+    config = TrainConfig(optimizer="sgd", batch_size=4, epochs=1, lr_warmup_epochs=0, grad_clip=grad_clip)
+    norms: list[float] = []
+
+    def on_step(epoch: int, step: int) -> None:  # noqa: ARG001 (fit's callback signature)
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        norms.append(float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))))
+
+    val = TensorDataset(torch.randn(4, 12), torch.zeros(4, dtype=torch.long))
+    fit(model, data, val, config, progress=False, on_step=on_step)
+    return norms
+
+
+def test_gradient_clipping_bounds_every_steps_gradient_norm():
+    assert min(_clipped_gradient_norms(None)) > 1e-3
+    clipped = _clipped_gradient_norms(1e-3)
+    assert len(clipped) == 6 and max(clipped) <= 1e-3 * (1 + 1e-5)

@@ -78,7 +78,8 @@ def model_dtype(model: nn.Module) -> torch.dtype:
     """The dtype of ``model``'s first floating parameter or buffer (PyTorch's
     default dtype for a model that has none). It stops at that tensor rather
     than listing them all: ``fit`` asks once per step, and listing the 600
-    tensors of a Table 4.2 model costs milliseconds of host time a step."""
+    tensors of V2-S-shared (270 parameters, 330 buffers) costs milliseconds
+    of host time a step."""
     for tensor in itertools.chain(model.parameters(), model.buffers()):
         if tensor.is_floating_point():
             return tensor.dtype

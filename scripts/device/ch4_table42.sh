@@ -39,7 +39,7 @@ export PYTHONPATH=/tmp/site:$PWD
 python3 -c "import torch, timm; from timm.optim import RMSpropTF; from reuseprior.training.loop import updates_one_tensor_at_a_time as one
 slow = one(RMSpropTF([torch.zeros(1, requires_grad=True)]), torch.device('cuda'))
 print('timm', timm.__version__, '(RMSpropTF one tensor at a time)' if slow else '(RMSpropTF multi-tensor)'); raise SystemExit(slow)" \
-  || { echo "no timm 1.0.31 or later imports on the device: carry its wheel (device-wheels.sh pandas timm)"; exit 1; }
+  || { echo "no timm 1.0.31 or later imports on the device: carry its wheel (device-wheels.sh timm)"; exit 1; }
 if [ ! -f build/datasets/FashionMNIST/raw/train-images-idx3-ubyte ]; then
   mkdir -p build/datasets && tar -xJf .devcarry/fmnist.tar.xz -C build/datasets || exit 1
 fi

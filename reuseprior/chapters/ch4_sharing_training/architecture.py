@@ -212,7 +212,7 @@ def expected_gpu_hours(
     speedup: float = H100_SPEEDUP_OVER_RTX3090,
 ) -> float:
     """**Estimated** hours of one H100 for one ``full``-profile run (one row
-    of Table 4.2), not a measurement: no GPU was available to time it.
+    of Table 4.2), not a measurement: no full-profile run has been trained to time it.
 
     Derivation: the multiply-adds of one image of the paper-scale variant
     are counted here (``torch.utils.flop_counter`` on the ``meta`` device,

@@ -253,7 +253,7 @@ class _Run:
     criterion: nn.Module
     #: ``model.parameters()`` listed once (gradient clipping reads them every step; listing them walks
     #: the module tree)
-    parameters: list[torch.Tensor]
+    parameter_list: list[torch.Tensor]
     # --- progress: what a checkpoint carries
     history: list[dict[str, float]] = field(default_factory=list)
     epoch: int = 0  # epochs completed
@@ -352,7 +352,7 @@ def _prepare(
         scaler=scaler,
         ema=ema,
         criterion=criterion,
-        parameters=list(model.parameters()),
+        parameter_list=list(model.parameters()),
     )
 
 
@@ -508,7 +508,7 @@ def _train_step(run: _Run, images: torch.Tensor, labels: torch.Tensor, epoch: in
     run.scaler.scale(loss).backward()
     if c.grad_clip is not None:
         run.scaler.unscale_(run.optimizer)
-        nn.utils.clip_grad_norm_(run.parameters, c.grad_clip)
+        nn.utils.clip_grad_norm_(run.parameter_list, c.grad_clip)
     run.scaler.step(run.optimizer)
     run.scaler.update()
     run.schedule.step()
