@@ -31,6 +31,7 @@ STORED_PLANS: dict[str, str] = {
     "table42-cpu-adamw-cosine": "e9dad811b691",
     "table42-cpu-official-steps": "a9fab84a6bda",
     "table42-cpu-official-steps-peruse": "6ee88e37251d",
+    "table42-gpu-adamw-cosine": "7500d160606d",
     "fit-w0.5-lr0.016-warmup39": "807ba9b738a0",
     "fit-w0.5-lr0.016-warmup39-nodroppath": "055e1b5df77a",
     "fit-w0.5-lr0.016-warmup39-nodroppath-60": "208dc103e10b",
