@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import platform
 import sys
 import time
@@ -25,6 +24,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from reuseprior.core.files import write_json  # noqa: E402
 from reuseprior.counting import analyze  # noqa: E402
 
 
@@ -82,8 +82,7 @@ def main(argv=None) -> int:
         "PG": quantities["PG"],
         "PG_prime": quantities["PG_prime"],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result, indent=2)
     print(
         f"analyze({args.model}, {args.size}px): {t_analyze:.2f} s; float64 SynFlow fwd+bwd: {t_syn:.2f} s; "
         f"ratio {ratio:.3f} ({'faster' if ratio <= 1 else 'slower'} than SynFlow)"

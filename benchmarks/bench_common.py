@@ -3,11 +3,11 @@ rates, printed and written with the measurements to a JSON file."""
 
 from __future__ import annotations
 
-import json
 import platform
 from pathlib import Path
 
 from reuseprior.core.distributed import default_workers
+from reuseprior.core.files import write_json
 
 
 def write_worker_ratio(results: list[dict], rate: str, out: Path, *, note: str = "") -> float:
@@ -18,8 +18,7 @@ def write_worker_ratio(results: list[dict], rate: str, out: Path, *, note: str =
         f"ratio {results[-1]['workers']} vs {results[0]['workers']} workers: {ratio:.2f}x "
         f"({note}this machine: {default_workers()} cores; rows identical)"
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
     summary = {"results": results, "ratio": ratio, "cores": default_workers(), "python": platform.python_version()}
-    out.write_text(json.dumps(summary, indent=1) + "\n")
+    write_json(out, summary)
     print(f"wrote {out}")
     return ratio

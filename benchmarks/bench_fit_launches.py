@@ -30,7 +30,6 @@ profiled times vary by tens of percent from run to run on a shared machine, the 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 from pathlib import Path
@@ -42,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from reuseprior.chapters.ch4_sharing_training import table42_study as table42  # noqa: E402
+from reuseprior.core.files import write_json  # noqa: E402
 
 
 def main() -> None:
@@ -62,8 +62,7 @@ def main() -> None:
         for m in args.models
     ]
     summary = {"python": platform.python_version(), "torch": torch.__version__, "timm": timm.__version__, "rows": rows}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(summary, indent=1) + "\n")
+    write_json(args.out, summary)
     print(f"ATen calls that do work in one training step (width 1.0, {args.recipe}), and each fit step's ratio:")
     print(table42.step_calls_table(args.out).round(2).to_string(index=False))
     print(f"Python function calls per step ({args.steps} steps counted), and fit's ratio:")

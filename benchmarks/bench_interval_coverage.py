@@ -20,7 +20,6 @@ must equal. Writes ``build/benchmarks/interval_coverage.json``. Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from reuseprior.core.files import write_json  # noqa: E402
 from reuseprior.reporting import statistics as st  # noqa: E402
 
 
@@ -66,8 +66,7 @@ def main() -> None:
         f"MIN_PAIRS_FOR_BOOTSTRAP = {st.MIN_PAIRS_FOR_BOOTSTRAP}"
     )
     out = ROOT / "build" / "benchmarks" / "interval_coverage.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"settings": vars(args), "rows": rows, "first_n": first}, indent=1))
+    write_json(out, {"settings": vars(args), "rows": rows, "first_n": first})
 
 
 if __name__ == "__main__":

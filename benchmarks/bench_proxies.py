@@ -12,7 +12,6 @@ values are identical, and prints the CPU-time ratio; writes
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -25,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from reuseprior.baselines.proxies import PROXIES, data_dependent_scores  # noqa: E402
 from reuseprior.baselines.registry import proxy_names  # noqa: E402
+from reuseprior.core.files import write_json  # noqa: E402
 from reuseprior.core.ordering import sort_rows  # noqa: E402
 from reuseprior.zoo.scoring import get_zoo, load_scores  # noqa: E402
 
@@ -91,8 +91,7 @@ def main(argv=None) -> int:
         "torch": torch.__version__,
         "machine": platform.processor() or platform.machine(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result, indent=2)
     print(f"all cells: shared {total_sh:.2f} s vs separate {total_sep:.2f} s CPU, ratio {total_sh / total_sep:.3f}")
     return 0 if all(r["identical_values"] for r in rows) else 1
 

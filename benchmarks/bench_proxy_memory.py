@@ -21,7 +21,6 @@ peak and this machine's total memory. Writes
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import signal
 import sys
@@ -36,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from reuseprior.baselines.proxies import data_dependent_scores, make_batch  # noqa: E402
 from reuseprior.baselines.registry import DATA_DEPENDENT  # noqa: E402
+from reuseprior.core.files import write_json  # noqa: E402
 from reuseprior.zoo.distributed import Killed, connect  # noqa: E402
 from reuseprior.zoo.scoring import get_zoo  # noqa: E402
 
@@ -153,19 +153,15 @@ def main(argv=None) -> int:
                 f"batch {zoo.batch_size}: about {predicted:5.1f} GiB peak (machine: {total_gib:.1f} GiB)",
                 flush=True,
             )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                "zoo": args.zoo,
-                "seed": args.seed,
-                "machine_gib": total_gib,
-                "python": platform.python_version(),
-                "results": results,
-            },
-            indent=1,
-        )
-        + "\n"
+    write_json(
+        args.out,
+        {
+            "zoo": args.zoo,
+            "seed": args.seed,
+            "machine_gib": total_gib,
+            "python": platform.python_version(),
+            "results": results,
+        },
     )
     print(f"wrote {args.out}")
     return 0

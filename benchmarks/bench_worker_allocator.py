@@ -18,7 +18,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -30,6 +29,7 @@ from distributed import Client, LocalCluster
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from reuseprior.core.files import write_json  # noqa: E402
 from reuseprior.zoo.distributed import connect  # noqa: E402
 from reuseprior.zoo.scoring import get_zoo, score_architecture  # noqa: E402
 
@@ -94,8 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
     }
     out = ROOT / "build" / "benchmarks" / "worker_allocator.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out, result, indent=2)
     for name, seconds in result["cpu_seconds_per_cell"].items():
         print(f"{name:>26}: {seconds:.3f} CPU s per cell")
     print(f"{VARIABLE} in the worker: {result[f'{VARIABLE} in the worker']}")

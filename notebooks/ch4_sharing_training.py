@@ -488,7 +488,8 @@ if judged is not None:
 # comparable* until six paired seeds count.
 #
 # Below, first the throughput of the project's `fit` measured on lent GPUs (`benchmarks/bench_fit_throughput.py`,
-# stored under `data/device/`, each row with timm's version where it was recorded), then the ATen calls that do work
+# stored under `data/device/`, each row with timm's version where it was recorded, and, in measurements made since the
+# benchmark times it, a plain step of the same model on the same card and `fit`'s step divided by it), then the ATen calls that do work
 # in one step, counted on this CPU (`benchmarks/bench_fit_launches.py`, stored under `data/benchmarks/`; a close
 # proxy of a GPU's launches, not their number). These models at 32 px are launch-bound on a GPU, so a step is
 # expected to cost roughly what it launches (a likely cause of `fit`'s shortfall, not a measured one: the H100's

@@ -16,6 +16,7 @@ from reuseprior.chapters.ch4_sharing_training import real_study as real
 from reuseprior.chapters.ch4_sharing_training import table42_study as table42
 from reuseprior.commands import main
 from reuseprior.core import paths
+from reuseprior.core.files import write_json
 
 
 def _history(val_top1: list[float], val_loss: list[float]) -> str:
@@ -166,6 +167,35 @@ def test_costs_and_the_stored_gpu_measurements_are_read_from_their_files():
     assert h100["timm"] == "1.0.31" and h100["one tensor at a time"] == False  # noqa: E712 (object column)
     older = throughput[throughput["device"].str.contains("H200")]
     assert (older["timm"] == "not recorded").all() and older["one tensor at a time"].isna().all()
+
+
+def test_a_throughput_measurement_shows_its_plain_step_baseline_and_an_older_one_says_it_has_none(tmp_path):
+    """``bench_fit_throughput`` now stores each row's width and the same run's plain step; a file written
+    before those fields shows None, and a several-process row joins the recipe it measured."""
+
+    def single(recipe: str, **extra) -> dict:
+        return {"model": "V2-S-shared", "recipe": recipe, "batch": 512, "images_per_s": 9000.0, **extra}
+
+    new = {
+        "device": "NVIDIA H100",
+        "timm": "1.0.31",
+        "single": [
+            single("official-steps-peruse", width=1.0, plain_step_ms=40.0, fit_to_plain=1.4),
+            single("adamw-cosine", width=1.0, plain_step_ms=40.0, fit_to_plain=1.5),
+        ],
+        "shared": [{"model": "V2-S-shared", "recipe": "adamw-cosine", "processes": 4, "images_per_s_total": 2e4}],
+    }
+    old = {"device": "NVIDIA H200", "single": [single("official-steps-peruse")], "shared": []}
+    write_json(tmp_path / "fit_throughput_h100_w1.0_b512.json", new)
+    write_json(tmp_path / "fit_throughput_h200_w0.5_b128.json", old)
+    table = table42.device_throughput(tmp_path)
+    one = table[table["processes"] == 1].set_index(["device", "recipe"])
+    assert one.loc[("NVIDIA H100", "adamw-cosine"), "fit / plain"] == 1.5
+    assert one.loc[("NVIDIA H100", "adamw-cosine"), "plain step ms"] == 40.0
+    assert one.loc[("NVIDIA H200", "official-steps-peruse"), ["plain step ms", "fit / plain"]].isna().all()
+    assert one.loc[("NVIDIA H200", "official-steps-peruse"), "width"] == 0.5  # from the file's name
+    shared = table[table["processes"] == 4]
+    assert list(shared["recipe"]) == ["adamw-cosine"] and shared["fit / plain"].isna().all()
 
 
 def test_a_judged_study_is_the_fit_studys_judgement_against_the_floor_of_its_own_images():

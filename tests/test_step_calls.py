@@ -11,8 +11,11 @@ from reuseprior.training.loop import TrainConfig, fitting
 from reuseprior.training.step_calls import (
     fit_step_calls,
     fit_step_python_calls,
+    plain_optimizer,
+    plain_step,
     plain_step_calls,
     plain_step_python_calls,
+    plain_step_seconds,
 )
 
 
@@ -80,3 +83,30 @@ def test_the_python_calls_of_a_step_are_counted_on_profiled_steps_before_the_epo
     plain_calls = plain_step_python_calls(_model(), images, torch.arange(4), steps=3)
     assert plain_step_python_calls(_model(), images, torch.arange(4), steps=1) == plain_calls
     assert fit_calls > 0 and plain_calls > 0
+
+
+def test_a_plain_step_is_timed_after_its_warm_up_and_trains_the_model_it_is_given():
+    model, images, labels = _model(), torch.randn(4, 3, 8, 8), torch.arange(4)
+    before = model[-1].weight.detach().clone()
+    seconds = plain_step_seconds(model, images, labels, steps=2, warmup=1)
+    assert seconds > 0 and model.training
+    assert not torch.equal(before, model[-1].weight)
+    with pytest.raises(ValueError, match="time at least one step after one"):
+        plain_step_seconds(model, images, labels, steps=0)
+    with pytest.raises(ValueError, match="time at least one step after one"):
+        plain_step_seconds(model, images, labels, steps=1, warmup=0)
+
+
+def test_the_plain_step_is_one_sgd_step_on_the_cross_entropy():
+    """What the yardstick computes: the same update as SGD with momentum 0.9 and rate 0.01 written out."""
+    model, images, labels = _model(), torch.randn(4, 3, 8, 8), torch.arange(4)
+    twin = _model()
+    twin.load_state_dict(model.state_dict())
+    plain_step(model, plain_optimizer(model), images, labels)
+    twin.train()
+    nn.functional.cross_entropy(twin(images), labels).backward()
+    with torch.no_grad():
+        for p in twin.parameters():
+            p -= 0.01 * p.grad  # the first step: the momentum buffer is the gradient
+    for ours, written in zip(model.parameters(), twin.parameters()):
+        torch.testing.assert_close(ours, written)

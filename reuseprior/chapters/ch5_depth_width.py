@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from reuseprior.core import paths
+from reuseprior.core.files import write_text
 from reuseprior.core.ordering import sort_rows
 from reuseprior.core.progress import progress_bar
 from reuseprior.counting import analyze
@@ -492,7 +493,7 @@ def save_stored_run(tables: dict[str, pd.DataFrame], path=None) -> None:
         "# note: computed by the counting engine, not typed in; "
         "seconds = wall time of analyze on a shared, loaded 2-core CPU machine\n"
     )
-    path.write_text(header + out[cols].to_csv(index=False, float_format="%.12g"))
+    write_text(path, header + out[cols].to_csv(index=False, float_format="%.12g"))
 
 
 def load_stored_run(name: str, path=None) -> pd.DataFrame:

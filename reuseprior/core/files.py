@@ -12,6 +12,7 @@ file and leaves the target as it was.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import tempfile
@@ -22,7 +23,15 @@ from typing import IO, Any, Callable, Mapping
 
 import pandas as pd
 
-__all__ = ["append_csv_row", "atomic_write", "fsync_directory", "replace_csv_rows", "write_csv"]
+__all__ = [
+    "append_csv_row",
+    "atomic_write",
+    "fsync_directory",
+    "replace_csv_rows",
+    "write_csv",
+    "write_json",
+    "write_text",
+]
 
 
 def fsync_directory(folder: str | os.PathLike) -> None:
@@ -75,11 +84,24 @@ def atomic_write(
     fsync_directory(path.parent)
 
 
-def write_csv(frame: pd.DataFrame, path: str | os.PathLike, *, float_format: str = "%.10g") -> None:
-    """Write ``frame`` to ``path`` as CSV (no index) through :func:`atomic_write`."""
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Replace ``path`` by ``text`` (UTF-8, line ends as given) through :func:`atomic_write`."""
+    with atomic_write(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+
+
+def write_json(path: str | os.PathLike, data: Any, *, indent: int = 1) -> None:
+    """Replace ``path`` by ``data`` as indented JSON ending in a newline, through :func:`write_text`."""
+    write_text(path, json.dumps(data, indent=indent) + "\n")
+
+
+def write_csv(
+    frame: pd.DataFrame, path: str | os.PathLike, *, float_format: str = "%.10g", index: bool = False
+) -> None:
+    """Write ``frame`` to ``path`` as CSV (its index only when ``index``) through :func:`atomic_write`."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path, "w", newline="") as fh:
-        frame.to_csv(fh, index=False, float_format=float_format)
+        frame.to_csv(fh, index=index, float_format=float_format)
 
 
 def append_csv_row(

@@ -35,6 +35,7 @@ import torch
 
 from reuseprior.core import paths
 from reuseprior.core.errors import NotebookParameterError
+from reuseprior.core.files import write_csv, write_text
 from reuseprior.core.progress import in_batch_run
 from reuseprior.reporting.plotting import apply_style, inline_figures, save_figure
 
@@ -149,11 +150,7 @@ class RunContext:
     def save_table(self, df, name: str, *, index: bool = False) -> Path:
         """Write a pandas DataFrame as ``<name>.csv`` and ``<name>.json``."""
         csv_path = self.output_dir / f"{name}.csv"
-        df.to_csv(csv_path, index=index, float_format="%.10g")
-        frame = df.reset_index() if index else df
-        (self.output_dir / f"{name}.json").write_text(
-            frame.to_json(orient="records", indent=1, double_precision=10) + "\n"
-        )
+        _write_table(df, csv_path, index=index)
         self.written.append(csv_path)
         return csv_path
 
@@ -169,15 +166,13 @@ class RunContext:
         out = Path(os.environ.get(paths.MEASURED_ENV_VAR, paths.BUILD_DIR / "measured")) / self.notebook
         out.mkdir(parents=True, exist_ok=True)
         csv_path = out / f"{name}.csv"
-        df.to_csv(csv_path, index=index, float_format="%.10g")
-        frame = df.reset_index() if index else df
-        (out / f"{name}.json").write_text(frame.to_json(orient="records", indent=1, double_precision=10) + "\n")
+        _write_table(df, csv_path, index=index)
         return csv_path
 
     def save_text(self, text: str, name: str) -> Path:
         """Write ``text`` (e.g. a Markdown table) to ``<output_dir>/<name>``."""
         path = self.output_dir / name
-        path.write_text(text.rstrip("\n") + "\n")
+        write_text(path, text.rstrip("\n") + "\n")
         self.written.append(path)
         return path
 
@@ -193,6 +188,14 @@ class RunContext:
             },
             indent=1,
         )
+
+
+def _write_table(df, csv_path: Path, *, index: bool) -> None:
+    """``df`` as ``csv_path`` and, beside it, as a JSON list of records (the index as a column when
+    ``index``), each written whole (:mod:`reuseprior.core.files`)."""
+    write_csv(df, csv_path, index=index)
+    frame = df.reset_index() if index else df
+    write_text(csv_path.with_suffix(".json"), frame.to_json(orient="records", indent=1, double_precision=10) + "\n")
 
 
 def shown_setting(value: Any) -> str:

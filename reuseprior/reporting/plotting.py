@@ -26,6 +26,7 @@ matplotlib.use(matplotlib.get_backend() or "Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from reuseprior.core.files import atomic_write  # noqa: E402
 from reuseprior.reporting.book_layout import CONTENT_PX  # noqa: E402
 
 __all__ = [
@@ -82,10 +83,11 @@ def apply_style() -> None:
 
 
 def save_figure(fig: plt.Figure, path: Path) -> Path:
-    """Write ``fig`` as a deterministic PNG (no timestamps) and return the path."""
+    """Write ``fig`` as a deterministic PNG (no timestamps), whole (:func:`~reuseprior.core.files.atomic_write`),
+    and return the path."""
     path = Path(path).with_suffix(".png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, bbox_inches="tight", metadata=_PNG_METADATA)
+    with atomic_write(path, "wb") as fh:
+        fig.savefig(fh, format="png", bbox_inches="tight", metadata=_PNG_METADATA)
     return path
 
 

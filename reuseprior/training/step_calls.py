@@ -24,6 +24,7 @@ import contextlib
 import cProfile
 import gc
 import pstats
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,7 +34,7 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data import Dataset
 
-from reuseprior.training.loop import TrainConfig, fit
+from reuseprior.training.loop import TrainConfig, cudnn_autotune, fit
 
 #: ATen calls that allocate or bookkeep without a kernel
 NO_KERNEL = frozenset(
@@ -64,20 +65,60 @@ class WorkCounter(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def plain_step_calls(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> collections.Counter[str]:
-    """The calls of a plain training step of ``model`` on one batch (forward, cross-entropy, backward,
-    SGD with momentum in one multi-tensor call per group): the second of two, as the first creates the
-    momentum buffers."""
+def plain_optimizer(model: nn.Module) -> torch.optim.SGD:
+    """The plain step's optimizer over ``model`` (put in training mode): SGD with momentum 0.9 (learning
+    rate 0.01), one multi-tensor call per group."""
     model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, foreach=True)
+    return torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, foreach=True)
+
+
+def plain_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor) -> None:
+    """One plain training step, the yardstick ``fit``'s step is set beside: forward, cross-entropy,
+    backward and ``optimizer``'s step (:func:`plain_optimizer`'s), nothing else."""
+    optimizer.zero_grad(set_to_none=True)
+    nn.functional.cross_entropy(model(images), labels).backward()
+    optimizer.step()
+
+
+def plain_step_calls(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> collections.Counter[str]:
+    """The calls of a plain training step (:func:`plain_step`) of ``model`` on one batch: the second of
+    two, as the first creates the momentum buffers."""
+    optimizer = plain_optimizer(model)
     counter = WorkCounter()
     with counter:
         for step in range(2):
             counter.counting = step == 1
-            optimizer.zero_grad(set_to_none=True)
-            nn.functional.cross_entropy(model(images), labels).backward()
-            optimizer.step()
+            plain_step(model, optimizer, images, labels)
     return counter.calls
+
+
+def plain_step_seconds(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, steps: int, warmup: int = 3
+) -> float:
+    """Seconds per plain training step (:func:`plain_step`) of ``model`` on the device that holds it and
+    ``images``: the mean over ``steps`` steps after ``warmup`` (the first pays for the momentum buffers,
+    and on CUDA for cuDNN's algorithm search, on as in ``fit``), timed between two synchronisations of
+    the device. A benchmark's baseline: on a GPU, where Table 4.2's models are launch-bound, it is what a
+    step with nothing but forward, backward and a multi-tensor update costs on that card."""
+    if steps < 1 or warmup < 1:
+        raise ValueError(f"steps={steps!r} and warmup={warmup!r} must be positive: time at least one step after one")
+    device = images.device
+    optimizer = plain_optimizer(model)
+    with cudnn_autotune(device):
+        for _ in range(warmup):
+            plain_step(model, optimizer, images, labels)
+        _synchronize(device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            plain_step(model, optimizer, images, labels)
+        _synchronize(device)
+    return (time.perf_counter() - start) / steps
+
+
+def _synchronize(device: torch.device) -> None:
+    """Wait for ``device``'s queued work (a CPU's is done when its call returns)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _force_multi_tensor(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:  # noqa: ARG001
@@ -152,18 +193,15 @@ def python_calls(profile: cProfile.Profile) -> int:
 
 
 def plain_step_python_calls(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, steps: int = 3) -> float:
-    """Python function calls per plain training step (as :func:`plain_step_calls`'s), over ``steps``
-    steps after two (:func:`python_calls`)."""
-    model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, foreach=True)
+    """Python function calls per plain training step (:func:`plain_step`, itself counted as one), over
+    ``steps`` steps after two (:func:`python_calls`)."""
+    optimizer = plain_optimizer(model)
     profile = cProfile.Profile()
     with _collector_paused():
         for step in range(2 + steps):
             if step == 2:
                 profile.enable()
-            optimizer.zero_grad(set_to_none=True)
-            nn.functional.cross_entropy(model(images), labels).backward()
-            optimizer.step()
+            plain_step(model, optimizer, images, labels)
         profile.disable()
     return python_calls(profile) / steps
 

@@ -62,6 +62,7 @@ import torch
 from torch import nn
 
 from reuseprior.core import paths
+from reuseprior.core.files import write_text
 
 __all__ = [
     "ANALOG_EDGE_ORDER",
@@ -478,7 +479,7 @@ def write_naslib_subset(df: pd.DataFrame, path: Path | None = None) -> Path:
     (shortest round-trip form)."""
     path = paths.DATA_DIR / NASLIB_SUBSET_CSV if path is None else Path(path)
     header = "".join(f"# {line}\n" for line in NASLIB_SUBSET_HEADER)
-    path.write_text(header + df.to_csv(index=False, lineterminator="\n"))
+    write_text(path, header + df.to_csv(index=False, lineterminator="\n"))
     return path
 
 

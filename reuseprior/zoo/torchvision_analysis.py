@@ -30,6 +30,7 @@ import torch
 import torchvision
 
 from reuseprior.core import paths
+from reuseprior.core.files import write_text
 from reuseprior.counting import analyze
 from reuseprior.zoo.distributed import Call, Killed, connect, run_jobs
 from reuseprior.zoo.scoring import default_store_path
@@ -191,5 +192,5 @@ def analyze_torchvision_zoo(
         finally:
             if stored or not out.exists():
                 db.export_csv(spec, out)
-            failures_path(out).write_text("".join(f"{name},{message!r}\n" for name, message in failures))
+            write_text(failures_path(out), "".join(f"{name},{message!r}\n" for name, message in failures))
     return failures

@@ -15,9 +15,10 @@
 # (On an H100 on 2026-11-26, --profile gpu with W=4: a B0 run took about 200 s of training, V2-S-shared about
 # 430 s, four sharing the GPU. A machine still warm keeps /tmp/ch4_work, so a second call made at once resumes
 # the runs the first left unfinished there.)
-# (BENCH=1 first measures fit's throughput for V2-S-shared at width 1.0 and batch 512 with
-# benchmarks/bench_fit_throughput.py into $OUT/fit_throughput_w1.0_b512.json, about a minute of the call; stored
-# here as data/device/fit_throughput_<gpu>_w1.0_b512.json, it joins the notebook's throughput table.)
+# (BENCH=1 first measures fit's throughput for V2-S-shared at width 1.0 and batch 512, under the recipe the
+# 10,000 img/s goal was set on and the one the study trains, beside a plain step of the same model on the same
+# GPU, with benchmarks/bench_fit_throughput.py into $OUT/fit_throughput_w1.0_b512.json, about two minutes of
+# the call; stored here as data/device/fit_throughput_<gpu>_w1.0_b512.json, it joins the notebook's table.)
 # (--only, and any other `study ch4 run` filter, gives the GPU the runs that cost the CPU most: a V2-S-shared
 # run at width 0.5 takes about 8 minutes there with 15 runs sharing an H100, and 3 hours on the 2-core CPU.)
 # It trains what is pending of the study (the recipe protocol first, then the chosen recipe's study) with
@@ -49,7 +50,7 @@ mkdir -p "$WORK"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 if [ "${BENCH:-0}" = 1 ]; then
   python3 benchmarks/bench_fit_throughput.py --device cuda --models V2-S-shared --width 1.0 --batch 512 --steps 25 \
-    --out "$OUT/fit_throughput_w1.0_b512.json" 2>&1 | grep -v "UserWarning"
+    --recipes official-steps-peruse adamw-cosine --out "$OUT/fit_throughput_w1.0_b512.json" 2>&1 | grep -v "UserWarning"
 fi
 (while sleep 60; do python3 scripts/device/return_checkpoints.py "$WORK" "$OUT"; done) >/dev/null 2>&1 &
 RETURNER=$!

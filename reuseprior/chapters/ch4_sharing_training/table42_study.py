@@ -432,29 +432,39 @@ def study_reading(verdicts: pd.DataFrame, controls: pd.DataFrame, prior: pd.Data
 DEVICE_MEASUREMENTS = paths.DATA_DIR / "device"
 
 
+#: the columns of :func:`device_throughput` that say what was measured
+THROUGHPUT_SETTING = ("device", "timm", "recipe", "model", "width", "batch")
+
+
 def device_throughput(folder: Path = DEVICE_MEASUREMENTS) -> pd.DataFrame:
     """The stored GPU measurements of ``fit``'s training throughput (``bench_fit_throughput.py``), one
     row per model and process count: the device, timm's version ("not recorded" where the measurement
     predates that field), the recipe, model, width, batch, processes, images per second (summed over the
-    processes) and whether the optimizer updated its tensors one at a time (None where not recorded).
-    Empty when no device was lent yet."""
-    columns = ["device", "timm", "recipe", "model", "width", "batch", "processes", "images/s", "one tensor at a time"]
+    processes), whether the optimizer updated its tensors one at a time, and, for one process, the same
+    model's plain step on that device in that run (milliseconds) and ``fit``'s step time divided by it
+    (None where a measurement predates a field). Empty when no device was lent yet."""
+    columns = [*THROUGHPUT_SETTING, "processes", "images/s", "one tensor at a time", "plain step ms", "fit / plain"]
     rows = []
     for path in sorted(Path(folder).glob("fit_throughput_*.json")):
         run = json.loads(path.read_text())
-        width = float(path.stem.split("_w")[-1].split("_b")[0])
+        width_in_name = float(path.stem.split("_w")[-1].split("_b")[0])
         for single in run["single"]:
             setting = {
                 "device": run["device"],
                 "timm": run.get("timm", "not recorded"),
                 "recipe": single["recipe"],
                 "model": single["model"],
-                "width": width,
+                "width": single.get("width", width_in_name),
                 "batch": single["batch"],
             }
             per_tensor = {"one tensor at a time": single.get("optimizer_one_tensor_at_a_time")}
-            rows.append({**setting, "processes": 1, "images/s": single["images_per_s"], **per_tensor})
-            shared = [s for s in run["shared"] if s["model"] == single["model"]]
+            baseline = {"plain step ms": single.get("plain_step_ms"), "fit / plain": single.get("fit_to_plain")}
+            rows.append({**setting, "processes": 1, "images/s": single["images_per_s"], **per_tensor, **baseline})
+            shared = [
+                s
+                for s in run["shared"]
+                if s["model"] == single["model"] and s.get("recipe", single["recipe"]) == single["recipe"]
+            ]
             rows.extend(
                 {**setting, "processes": s["processes"], "images/s": s["images_per_s_total"], **per_tensor}
                 for s in shared

@@ -75,6 +75,7 @@ from reuseprior.training.loop.config import (  # noqa: F401
 from reuseprior.training.loop.fitting import (  # noqa: F401
     amp_active,
     checks_each_step,
+    cudnn_autotune,
     evaluate,
     fit,
     make_optimizer,
@@ -92,6 +93,7 @@ __all__ = [
     "WarmupExponentialSchedule",
     "amp_active",
     "count_flops",
+    "cudnn_autotune",
     "discard_checkpoint",
     "evaluate",
     "fit",

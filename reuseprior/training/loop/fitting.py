@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
@@ -99,7 +100,7 @@ def amp_active(amp: bool, device: torch.device | str) -> bool:
 
 
 @contextlib.contextmanager
-def _cudnn_autotune(device: torch.device):
+def cudnn_autotune(device: torch.device) -> Iterator[None]:
     """On CUDA, cuDNN's algorithm search on (``torch.backends.cudnn.benchmark``) while a run trains: its
     shapes repeat every step, so the fastest convolution algorithms are found once; restored after."""
     if device.type != "cuda":
@@ -713,7 +714,7 @@ def fit(
         _resume(run)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    with _SigintDeferral() as sigint, _cudnn_autotune(device):
+    with _SigintDeferral() as sigint, cudnn_autotune(device):
         try:
             if not run.history:  # epoch 0: the untrained model
                 _record_untrained(run, val_set)

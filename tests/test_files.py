@@ -1,0 +1,55 @@
+"""reuseprior.core.files: every file the package writes in place is replaced whole or not at all."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+
+from reuseprior.core.files import atomic_write, write_csv, write_json, write_text
+from reuseprior.reporting.plotting import save_figure
+
+
+def _leftovers(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_an_error_inside_the_block_leaves_the_old_file_and_no_temporary_one(tmp_path):
+    target = tmp_path / "rows.csv"
+    write_text(target, "old\n")
+    with pytest.raises(RuntimeError, match="stopped"):
+        with atomic_write(target, "w") as fh:
+            fh.write("half of the new")
+            raise RuntimeError("stopped")
+    assert target.read_text() == "old\n" and _leftovers(tmp_path) == []
+
+
+def test_text_json_and_csv_are_written_as_given(tmp_path):
+    write_text(tmp_path / "a.txt", "x\r\ny\n")
+    assert (tmp_path / "a.txt").read_bytes() == b"x\r\ny\n"  # line ends as given
+    write_json(tmp_path / "deep" / "b.json", {"rate": 1.5, "rows": [1, 2]})
+    assert (tmp_path / "deep" / "b.json").read_text().endswith("\n")
+    assert json.loads((tmp_path / "deep" / "b.json").read_text()) == {"rate": 1.5, "rows": [1, 2]}
+    frame = pd.DataFrame({"v": [0.1, 2.0]}, index=pd.Index(["a", "b"], name="k"))
+    write_csv(frame, tmp_path / "c.csv", index=True)
+    assert (tmp_path / "c.csv").read_text() == "k,v\na,0.1\nb,2\n"
+
+
+def test_a_figure_that_fails_to_render_leaves_the_previous_png(tmp_path, monkeypatch):
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    path = save_figure(fig, tmp_path / "curve")
+    before = path.read_bytes()
+    assert before.startswith(b"\x89PNG")
+
+    def half_then_fail(fh, **_):
+        fh.write(b"\x89PNG half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(fig, "savefig", half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        save_figure(fig, tmp_path / "curve")
+    plt.close(fig)
+    assert path.read_bytes() == before and _leftovers(tmp_path) == []
