@@ -50,8 +50,12 @@ lower bounds is dropped. Keys:
   emphasis (``*...*`` or ``**...**``, alone or among other words); each term
   selects cells of a verdict column (its name holds "verdict") that all hold
   one value, and the word must be that value. A scope with this key names as
-  many verdict words as it has terms. Verdict words under no ``verdict`` key
-  are not checked.
+  many verdict words as it has terms. An emphasised verdict word under no
+  ``verdict`` key is a problem: a verdict is computed, never typed. A rule or
+  a possibility that names a verdict ("reads 'not comparable' until six seeds
+  count") writes it without emphasis; the one exception is a table's
+  ``status`` column (the chapter map's status of a chapter, whose printed
+  values the row's other keys check), where **reproduced** alone is a status.
 - ``given: PHRASE; PHRASE``: the numbers inside these literal phrases are
   not results but inputs: settings of a run ("8 individuals"), hardware,
   versions, citations, thresholds, formulas. Each phrase must occur in its
@@ -343,6 +347,39 @@ def checked_verdicts(text: str, name: str = "README.md") -> int:
     return sum(len(verdict_words(text[s.start : s.end])) for s in scopes if "verdict" in s.keys)
 
 
+def _table_column(text: str, offset: int) -> str | None:
+    """The header, lower case, of the table column ``offset`` stands in (None outside a table); ``text``
+    with its markers and code spans blanked, so that a ``|`` inside them does not count."""
+    start = text.rfind("\n", 0, offset) + 1
+    if not text.startswith("|", start):
+        return None
+    column = text.count("|", start, offset) - 1
+    while start > 0 and text.startswith("|", text.rfind("\n", 0, start - 1) + 1):
+        start = text.rfind("\n", 0, start - 1) + 1  # up to the table's header row
+    header = text[start : text.find("\n", start)].strip().strip("|").split("|")
+    return header[column].strip().lower() if 0 <= column < len(header) else None
+
+
+def _unkeyed_verdict_problems(text: str, scopes: list[Scope], name: str) -> list[str]:
+    """A problem for each emphasised verdict word under no ``verdict`` key, but *reproduced* in a table's
+    ``status`` column (docstring)."""
+    keyed = [(s.start, s.end) for s in scopes if "verdict" in s.keys]
+    masked = _blank(_blank(text, _MARKER), _CODE_SPAN)
+    problems = []
+    for emphasis in _EMPHASIS.finditer(masked):
+        for word in _VERDICT.finditer(emphasis.group(2)):
+            at = emphasis.start(2) + word.start()
+            status = word.group(0).lower() == "reproduced" and _table_column(masked, at) == "status"
+            if status or any(a <= at < b for a, b in keyed):
+                continue
+            problems.append(
+                f"{name}:{text.count(chr(10), 0, at) + 1}: *{' '.join(word.group(0).split())}* is a verdict "
+                "word under no `verdict` key; tie it to the column it was computed into (`verdict: "
+                "PATH:COLUMN[...]`), or, where it names a rule or a possibility, write it without emphasis"
+            )
+    return problems
+
+
 def _verdict_problems(scope: Scope, scope_text: str, root: Path, name: str) -> list[str]:
     """The problems of a scope's ``verdict`` key (docstring): words and terms that do not pair up, a
     term that is not one value of a verdict column, and a word that is not its term's value."""
@@ -521,6 +558,7 @@ def _check(text: str, root: Path, name: str) -> tuple[list[str], list[Quoted]]:
                     f"{name}:{line_of(q.start)}: {q.text}{'%' if q.percent else ''} is not in "
                     f"[{where}] at its printed precision ({_nearest(q, candidates)})"
                 )
+    problems += _unkeyed_verdict_problems(text, scopes, name)
     covered = [(s.start, s.end) for s in scopes]
     for q in numbers:
         if not any(a <= q.start < b for a, b in covered):

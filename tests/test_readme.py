@@ -345,6 +345,22 @@ def test_each_verdict_word_must_be_its_terms_computed_verdict(tmp_path):
     ]
 
 
+def test_an_emphasised_verdict_word_needs_a_verdict_key_but_a_status_or_a_rule_does_not(tmp_path):
+    _write(tmp_path, "v.csv", "model,verdict\nS,not comparable\n")
+    typed = "The study is **not comparable** here.\n"
+    problems, _ = check_readme(typed, tmp_path, "docs/p.md")
+    assert problems[0].startswith("docs/p.md:1: *not comparable* is a verdict word under no `verdict` key"), problems
+    keyed = "<!-- verdict: v.csv:verdict[model=S] -->The study is **not comparable** here.\n"
+    rule = 'A verdict needs six seeds; otherwise it reads "not comparable".\n'
+    status = "| chapter | status |\n|---|---|\n| four | **reproduced**: all of it |\n"
+    assert check_readme(keyed + "\n" + rule + "\n" + status, tmp_path) == ([], 0)
+    # in the status column a status is *reproduced* alone; another verdict word there is a verdict
+    problems, _ = check_readme(status.replace("all of it", "the trained part *undetermined*"), tmp_path)
+    assert problems[0].startswith("README.md:3: *undetermined* is a verdict word under no"), problems
+    problems, _ = check_readme(status.replace("| chapter | status |", "| chapter | result |"), tmp_path)
+    assert problems[0].startswith("README.md:3: *reproduced* is a verdict word under no"), problems
+
+
 def test_the_pages_check_their_verdicts():
     """The verdict keys were not lost: the pages tie verdict words to the columns computing them."""
     counts = {name: checked_verdicts((paths.ROOT / name).read_text()) for name in DOCUMENTS}
