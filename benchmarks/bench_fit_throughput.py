@@ -74,11 +74,12 @@ def measure(model_label: str, recipe: str, batch: int, steps: int, device: str, 
 
 def plain_step_ms(model_label: str, batch: int, steps: int, device: str, width: float) -> float:
     """Milliseconds per plain training step (:func:`reuseprior.training.step_calls.plain_step`) of a fresh
-    ``model_label`` on ``device``, at the batch and 32 px grey-as-RGB images :func:`measure` trains on:
-    the baseline that ``fit``'s step is divided by, on the same card in the same run."""
+    ``model_label`` on ``device``, at the batch and 32 px grey images :func:`measure` trains on, served
+    as ``fit`` serves them on a GPU (the grey channel repeated as a view): the baseline that ``fit``'s
+    step is divided by, on the same card in the same run."""
     torch.manual_seed(0)
     model = build_experiment_model(MODELS[model_label], 10, width_mult=width, depth_mult=1.0).to(device)
-    images = torch.randn(batch, 1, 32, 32, device=device).expand(-1, 3, -1, -1).contiguous()
+    images = torch.randn(batch, 1, 32, 32, device=device).expand(-1, 3, -1, -1)
     labels = torch.randint(0, 10, (batch,), device=device)
     return 1000.0 * plain_step_seconds(model, images, labels, steps)
 
@@ -103,7 +104,7 @@ def concurrent(k: int, job: tuple) -> dict:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--batch", type=int, default=512)
@@ -119,7 +120,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(table42.MODELS))
     parser.add_argument("--processes", type=int, nargs="*", default=[])
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "benchmarks" / "fit_throughput.json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     rows = []
     for model in args.models:
@@ -155,7 +156,8 @@ def main() -> None:
     }
     write_json(args.out, summary)
     print(f"wrote {args.out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

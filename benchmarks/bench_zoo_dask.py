@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench_common import write_worker_ratio  # noqa: E402
 
+from reuseprior.core.files import write_csv  # noqa: E402
 from reuseprior.zoo.distributed import connect  # noqa: E402
 from reuseprior.zoo.scoring import load_scores, score_zoo, scores_path  # noqa: E402
 
@@ -52,7 +53,7 @@ def _seed_rows(data_dir: Path, last: int = 0) -> None:
     """Store positions 0..``last`` of the order (the committed rows): position 0,
     which ``full_every`` would score with every proxy, and any not to be scored."""
     stored = load_scores("nb201")
-    stored[stored["order"] <= last].to_csv(scores_path("nb201", data_dir=data_dir), index=False, float_format="%.17g")
+    write_csv(stored[stored["order"] <= last], scores_path("nb201", data_dir=data_dir), float_format="%.17g")
 
 
 def measure(workers: int, cells: int) -> tuple[dict[str, float], pd.DataFrame]:

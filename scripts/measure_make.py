@@ -117,13 +117,22 @@ def run_step(step: str, clone: Path, env: dict[str, str]) -> dict[str, object]:
 
 
 def write_rows(rows: list[dict[str, object]], path: Path = OUT) -> None:
-    """``rows`` as the whole CSV, under the comment header, written atomically."""
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as f:
-        f.write(HEADER)
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows({c: row.get(c, "") for c in COLUMNS} for row in rows)
+    """``rows`` as the whole CSV, under the comment header, written whole: into a temporary file of a
+    unique name beside ``path``, flushed to disk and renamed over it; removed on any error (the policy of
+    ``reuseprior.core.files.atomic_write``, here with the standard library only)."""
+    with tempfile.NamedTemporaryFile("w", newline="", dir=path.parent, prefix=f".{path.name}.", delete=False) as f:
+        tmp = Path(f.name)
+        try:
+            f.write(HEADER)
+            writer = csv.DictWriter(f, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows({c: row.get(c, "") for c in COLUMNS} for row in rows)
+            f.flush()
+            os.fsync(f.fileno())
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    tmp.chmod(0o644)
     tmp.replace(path)
 
 

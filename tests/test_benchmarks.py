@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from reuseprior.chapters.ch4_sharing_training import table42_study as table42
 from reuseprior.zoo.scoring import get_zoo
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -50,3 +51,22 @@ def test_study_benchmark_stores_the_same_rows_on_1_and_2_workers(tmp_path, monke
     result = json.loads(out.read_text())
     assert [r["workers"] for r in result["results"]] == [1, 2] and result["ratio"] > 0
     assert "rows identical" in capsys.readouterr().out
+
+
+def test_fit_throughput_benchmark_stores_the_fields_the_notebooks_table_reads(tmp_path, monkeypatch, capsys):
+    """On the CPU, a tiny case: each recipe's row carries its width, the same run's plain step and the
+    ratio, and ``device_throughput`` reads them back from the file as the device script stores it."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import bench_fit_throughput
+
+    out = tmp_path / "fit_throughput_cpu_w0.25_b8.json"
+    argv = ["--device", "cpu", "--models", "V2-B0-original", "--width", "0.25", "--batch", "8", "--steps", "3"]
+    assert (
+        bench_fit_throughput.main([*argv, "--recipes", "official-steps-peruse", "adamw-cosine", "--out", str(out)]) == 0
+    )
+    table = table42.device_throughput(tmp_path)
+    assert list(table["recipe"]) == ["official-steps-peruse", "adamw-cosine"] and (table["width"] == 0.25).all()
+    assert (table["plain step ms"] > 0).all() and table["plain step ms"].nunique() == 1  # one baseline per model
+    stored = json.loads(out.read_text())["single"]
+    assert [round(r["step_ms"] / r["plain_step_ms"], 9) for r in stored] == [round(v, 9) for v in table["fit / plain"]]
+    assert "x the plain step" in capsys.readouterr().out

@@ -180,8 +180,8 @@ def test_a_throughput_measurement_shows_its_plain_step_baseline_and_an_older_one
         "device": "NVIDIA H100",
         "timm": "1.0.31",
         "single": [
-            single("official-steps-peruse", width=1.0, plain_step_ms=40.0, fit_to_plain=1.4),
-            single("adamw-cosine", width=1.0, plain_step_ms=40.0, fit_to_plain=1.5),
+            single("official-steps-peruse", width=0.75, plain_step_ms=40.0, fit_to_plain=1.4),
+            single("adamw-cosine", width=0.75, plain_step_ms=40.0, fit_to_plain=1.5),
         ],
         "shared": [{"model": "V2-S-shared", "recipe": "adamw-cosine", "processes": 4, "images_per_s_total": 2e4}],
     }
@@ -192,6 +192,7 @@ def test_a_throughput_measurement_shows_its_plain_step_baseline_and_an_older_one
     one = table[table["processes"] == 1].set_index(["device", "recipe"])
     assert one.loc[("NVIDIA H100", "adamw-cosine"), "fit / plain"] == 1.5
     assert one.loc[("NVIDIA H100", "adamw-cosine"), "plain step ms"] == 40.0
+    assert one.loc[("NVIDIA H100", "adamw-cosine"), "width"] == 0.75  # the row's, not the file name's 1.0
     assert one.loc[("NVIDIA H200", "official-steps-peruse"), ["plain step ms", "fit / plain"]].isna().all()
     assert one.loc[("NVIDIA H200", "official-steps-peruse"), "width"] == 0.5  # from the file's name
     shared = table[table["processes"] == 4]

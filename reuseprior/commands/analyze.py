@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
 import sys
+from pathlib import Path
 
 import torch
 
 from reuseprior.commands.model_names import listing
 from reuseprior.commands.parsers.analyze import add_arguments, add_input_argument, check_arguments
+from reuseprior.core.files import write_text
 from reuseprior.counting.capture import refuse_what_cannot_fit
 from reuseprior.counting.quantities import analyze
 from reuseprior.models.registry import available_models, build_model, collision_note, torchvision_names
@@ -74,11 +77,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(rep)
     if args.csv is not None:
-        new = not args.csv.exists()
-        args.csv.parent.mkdir(parents=True, exist_ok=True)
-        with args.csv.open("a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(row))
-            if new:
-                w.writeheader()
-            w.writerow(row)
+        _append_row(args.csv, row)
     return 0
+
+
+def _append_row(path: Path, row: dict) -> None:
+    """``row`` appended to the CSV at ``path`` (its header first when the file is new), the file
+    rewritten whole (:func:`reuseprior.core.files.write_text`): an interruption leaves the old rows."""
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(row))
+    if not old:
+        writer.writeheader()
+    writer.writerow(row)
+    write_text(path, old + out.getvalue())

@@ -26,6 +26,7 @@ import torch
 from reuseprior.analysis.compare import compare
 from reuseprior.baselines.proxies import ProxyBatch
 from reuseprior.commands.parsers.compare import add_arguments, check_arguments
+from reuseprior.reporting.plotting import save_figure
 
 __all__ = ["add_arguments", "check_arguments", "run"]
 
@@ -75,7 +76,5 @@ def run(args: argparse.Namespace) -> int:
     if args.csv is not None:
         result.to_csv(args.csv)
     if args.figure is not None:
-        fig = result.figure()
-        args.figure.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(args.figure.with_suffix(".png"), bbox_inches="tight", metadata={"Software": None})
+        save_figure(result.figure(), args.figure)
     return 1 if (result.table["error"] != "").any() else 0

@@ -100,7 +100,7 @@ def write_csv(
 ) -> None:
     """Write ``frame`` to ``path`` as CSV (its index only when ``index``) through :func:`atomic_write`."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path, "w", newline="") as fh:
+    with atomic_write(path, "w", encoding="utf-8", newline="") as fh:
         frame.to_csv(fh, index=index, float_format=float_format)
 
 

@@ -54,6 +54,7 @@ from typing import Iterator
 
 from reuseprior.core import paths
 from reuseprior.core.errors import BookError
+from reuseprior.core.files import write_text
 from reuseprior.reporting.book_layout import fit_tables
 
 __all__ = [
@@ -222,14 +223,15 @@ def assemble_book(
                     new = _resolve_links(text, rel, book_dir, repo_root, set(pages), unlinked)
                     if new != text:
                         cell["source"] = new
-            target.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            write_text(target, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
         else:
             text = _link_chapter_names(source.read_text(encoding="utf-8"), pages, rel)
-            target.write_text(_resolve_links(text, rel, book_dir, repo_root, set(pages), unlinked), encoding="utf-8")
+            write_text(target, _resolve_links(text, rel, book_dir, repo_root, set(pages), unlinked))
     for page in config_dir.glob("*.md"):
         text = page.read_text(encoding="utf-8")
-        (book_dir / page.name).write_text(
-            _resolve_links(text, page.name, book_dir, repo_root, set(pages) | {page.name}, unlinked), encoding="utf-8"
+        write_text(
+            book_dir / page.name,
+            _resolve_links(text, page.name, book_dir, repo_root, set(pages) | {page.name}, unlinked),
         )
 
     _copy_mathjax(book_dir / "_assets" / "mathjax")  # html_static_path in _config.yml: served as _static/mathjax
@@ -254,7 +256,7 @@ def _prepare_folder(book_dir: Path) -> None:
             else:
                 entry.unlink()
     book_dir.mkdir(parents=True, exist_ok=True)
-    (book_dir / MARKER).write_text("built by python -m reuseprior book; emptied by every build\n")
+    write_text(book_dir / MARKER, "built by python -m reuseprior book; emptied by every build\n")
 
 
 def _page_path(file: str, config_dir: Path, repo_root: Path) -> Path:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import numpy as np
+import pandas as pd
 import torch
 
 from reuseprior.core import paths
@@ -147,14 +148,14 @@ class RunContext:
         self.written.append(path)
         return path
 
-    def save_table(self, df, name: str, *, index: bool = False) -> Path:
+    def save_table(self, df: pd.DataFrame, name: str, *, index: bool = False) -> Path:
         """Write a pandas DataFrame as ``<name>.csv`` and ``<name>.json``."""
         csv_path = self.output_dir / f"{name}.csv"
         _write_table(df, csv_path, index=index)
         self.written.append(csv_path)
         return csv_path
 
-    def save_measurement(self, df, name: str, *, index: bool = False) -> Path:
+    def save_measurement(self, df: pd.DataFrame, name: str, *, index: bool = False) -> Path:
         """Write a table of machine-dependent measurements (wall-clock times,
         peak memory, throughput) as ``<name>.csv``/``.json`` under
         ``build/measured/<notebook>/``, outside the tracked ``figures/`` tree.
@@ -190,9 +191,10 @@ class RunContext:
         )
 
 
-def _write_table(df, csv_path: Path, *, index: bool) -> None:
+def _write_table(df: pd.DataFrame, csv_path: Path, *, index: bool) -> None:
     """``df`` as ``csv_path`` and, beside it, as a JSON list of records (the index as a column when
-    ``index``), each written whole (:mod:`reuseprior.core.files`)."""
+    ``index``). Each file is written whole (:mod:`reuseprior.core.files`), one after the other: an
+    interruption between them leaves the new CSV beside the old JSON, which the next run replaces."""
     write_csv(df, csv_path, index=index)
     frame = df.reset_index() if index else df
     write_text(csv_path.with_suffix(".json"), frame.to_json(orient="records", indent=1, double_precision=10) + "\n")

@@ -15,6 +15,11 @@ counted by cProfile, built-in and C functions left out), which the ATen count do
 runs between ATen calls (walking a model's module tree, per-tensor bookkeeping) costs host time on a GPU
 too. Counted, not timed: the count is the same on every run, where profiled times vary by tens of
 percent from run to run on a shared machine.
+
+The yardstick of both counts is one plain step (:func:`plain_step`: forward, cross-entropy, backward,
+SGD's multi-tensor update). A benchmark on a device also times it (:func:`plain_step_seconds`), so that
+``fit``'s step is divided by a plain step measured on the same card in the same run; a time is a
+measurement of that machine, kept out of tests.
 """
 
 from __future__ import annotations

@@ -438,11 +438,12 @@ THROUGHPUT_SETTING = ("device", "timm", "recipe", "model", "width", "batch")
 
 def device_throughput(folder: Path = DEVICE_MEASUREMENTS) -> pd.DataFrame:
     """The stored GPU measurements of ``fit``'s training throughput (``bench_fit_throughput.py``), one
-    row per model and process count: the device, timm's version ("not recorded" where the measurement
-    predates that field), the recipe, model, width, batch, processes, images per second (summed over the
-    processes), whether the optimizer updated its tensors one at a time, and, for one process, the same
-    model's plain step on that device in that run (milliseconds) and ``fit``'s step time divided by it
-    (None where a measurement predates a field). Empty when no device was lent yet."""
+    row per measurement file, model, recipe and process count: the device, timm's version ("not
+    recorded" where the measurement predates that field), the recipe, model, width, batch, processes,
+    images per second (summed over the processes), whether the optimizer updated its tensors one at a
+    time, and, for one process, the same model's plain step on that device in that run (milliseconds)
+    and ``fit``'s step time divided by it (missing, shown NaN, where a measurement predates the field).
+    Empty when no device was lent yet."""
     columns = [*THROUGHPUT_SETTING, "processes", "images/s", "one tensor at a time", "plain step ms", "fit / plain"]
     rows = []
     for path in sorted(Path(folder).glob("fit_throughput_*.json")):

@@ -12,7 +12,7 @@ import pandas as pd
 from distributed import Client
 
 from reuseprior.baselines.registry import DATA_DEPENDENT, ZOO_PROXIES
-from reuseprior.core.files import atomic_write
+from reuseprior.core.files import write_csv
 from reuseprior.zoo.distributed import connect, run_jobs
 from reuseprior.zoo.scoring.jobs import ArchJob, sigterm_as_interrupt
 from reuseprior.zoo.scoring.registry import REUSE_COLUMN, get_zoo
@@ -196,7 +196,6 @@ def append_rows(path: Path, frame: pd.DataFrame) -> None:
 
 
 def _rewrite_csv(path: Path, df: pd.DataFrame) -> None:
-    """Replace the CSV at ``path`` by ``df`` atomically (a temporary file, then a
-    rename: readers see the old or the new file, never half of one)."""
-    with atomic_write(path, "w", newline="") as fh:
-        df.to_csv(fh, index=False, float_format="%.17g")
+    """Replace the CSV at ``path`` by ``df`` with every float's shortest exact digits, whole
+    (:func:`reuseprior.core.files.write_csv`: readers see the old or the new file, never half of one)."""
+    write_csv(df, path, float_format="%.17g")
