@@ -3,11 +3,11 @@
 Policy of :func:`atomic_write`, used by every file the package, its commands
 and its benchmarks write (checkpoints, the stored score and run CSVs and their
 metadata, run logs, fetched datasets, the notebooks' tables, texts and
-figures, the book's pages, the benchmarks' JSON): the content goes to a temporary file with a unique name
-in the target's folder (two writers never share one), is flushed and
-fsynced, may be checked by the caller, and is then renamed over the target
-with :func:`os.replace`; the folder is fsynced so that the rename itself
-survives a crash. An error or an interruption anywhere removes the temporary
+figures, the book's pages, the benchmarks' JSON): the content goes to a
+temporary file with a unique name in the target's folder (two writers never
+share one), is flushed and fsynced, may be checked by the caller, and is then
+renamed over the target with :func:`os.replace`; the folder is fsynced so that
+the rename itself survives a crash. An error or an interruption anywhere removes the temporary
 file and leaves the target as it was.
 """
 
