@@ -104,6 +104,7 @@ import json
 import lzma
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -335,10 +336,22 @@ def select(term: str, root: Path) -> tuple[int | None, list[float]]:
     return n, [v for cell in cells if (v := _as_float(cell)) is not None]
 
 
+def _prose(text: str) -> str:
+    """``text`` with its markers and code spans blanked (offsets kept): where verdict words are read."""
+    return _blank(_blank(text, _MARKER), _CODE_SPAN)
+
+
+def _verdict_word_matches(prose: str) -> Iterator[tuple[int, str]]:
+    """``(offset, word)`` of each verdict word of ``prose`` (:func:`_prose`'s; docstring), in order,
+    the word lower case with one space inside."""
+    for emphasis in _EMPHASIS.finditer(prose):
+        for word in _VERDICT.finditer(emphasis.group(2)):
+            yield emphasis.start(2) + word.start(), " ".join(word.group(0).lower().split())
+
+
 def verdict_words(text: str) -> list[str]:
     """The verdict words of ``text`` (docstring), in order, lower case, one space inside."""
-    masked = _blank(_blank(text, _MARKER), _CODE_SPAN)
-    return [" ".join(w.lower().split()) for m in _EMPHASIS.finditer(masked) for w in _VERDICT.findall(m.group(2))]
+    return [word for _, word in _verdict_word_matches(_prose(text))]
 
 
 def checked_verdicts(text: str, name: str = "README.md") -> int:
@@ -364,19 +377,17 @@ def _unkeyed_verdict_problems(text: str, scopes: list[Scope], name: str) -> list
     """A problem for each emphasised verdict word under no ``verdict`` key, but *reproduced* in a table's
     ``status`` column (docstring)."""
     keyed = [(s.start, s.end) for s in scopes if "verdict" in s.keys]
-    masked = _blank(_blank(text, _MARKER), _CODE_SPAN)
+    prose = _prose(text)
     problems = []
-    for emphasis in _EMPHASIS.finditer(masked):
-        for word in _VERDICT.finditer(emphasis.group(2)):
-            at = emphasis.start(2) + word.start()
-            status = word.group(0).lower() == "reproduced" and _table_column(masked, at) == "status"
-            if status or any(a <= at < b for a, b in keyed):
-                continue
-            problems.append(
-                f"{name}:{text.count(chr(10), 0, at) + 1}: *{' '.join(word.group(0).split())}* is a verdict "
-                "word under no `verdict` key; tie it to the column it was computed into (`verdict: "
-                "PATH:COLUMN[...]`), or, where it names a rule or a possibility, write it without emphasis"
-            )
+    for at, word in _verdict_word_matches(prose):
+        status = word == "reproduced" and _table_column(prose, at) == "status"
+        if status or any(a <= at < b for a, b in keyed):
+            continue
+        problems.append(
+            f"{name}:{text.count(chr(10), 0, at) + 1}: *{word}* is a verdict word under no `verdict` key; "
+            "tie it to the column it was computed into (`verdict: PATH:COLUMN[...]`), or, where it names a "
+            "rule or a possibility, write it without emphasis"
+        )
     return problems
 
 

@@ -39,7 +39,7 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data import Dataset
 
-from reuseprior.training.loop import TrainConfig, cudnn_autotune, fit
+from reuseprior.training.loop import TrainConfig, cudnn_autotune, fit, synchronize
 
 #: ATen calls that allocate or bookkeep without a kernel
 NO_KERNEL = frozenset(
@@ -112,18 +112,12 @@ def plain_step_seconds(
     with cudnn_autotune(device):
         for _ in range(warmup):
             plain_step(model, optimizer, images, labels)
-        _synchronize(device)
+        synchronize(device)
         start = time.perf_counter()
         for _ in range(steps):
             plain_step(model, optimizer, images, labels)
-        _synchronize(device)
+        synchronize(device)
     return (time.perf_counter() - start) / steps
-
-
-def _synchronize(device: torch.device) -> None:
-    """Wait for ``device``'s queued work (a CPU's is done when its call returns)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _force_multi_tensor(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:  # noqa: ARG001

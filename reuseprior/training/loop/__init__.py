@@ -79,6 +79,7 @@ from reuseprior.training.loop.fitting import (  # noqa: F401
     evaluate,
     fit,
     make_optimizer,
+    synchronize,
     updates_one_tensor_at_a_time,
 )
 
@@ -104,6 +105,7 @@ __all__ = [
     "save_checkpoint",
     "set_bn_momentum",
     "settling_warnings",
+    "synchronize",
     "checks_each_step",
     "updates_one_tensor_at_a_time",
 ]

@@ -99,6 +99,13 @@ def amp_active(amp: bool, device: torch.device | str) -> bool:
     return bool(amp) and torch.device(device).type == "cuda"
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for ``device``'s queued work, so that a clock read next times it (a CPU's work is done when
+    its call returns)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 @contextlib.contextmanager
 def cudnn_autotune(device: torch.device) -> Iterator[None]:
     """On CUDA, cuDNN's algorithm search on (``torch.backends.cudnn.benchmark``) while a run trains: its
@@ -578,8 +585,7 @@ def _train_epoch(
         if run.step_in_epoch >= run.steps_per_epoch:
             break
     _close_sums(run, epoch)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    synchronize(device)
     run.partial["time_s"] += time.perf_counter() - run.tick
     run.tick = None
 
