@@ -269,7 +269,7 @@ real_vs_thesis
 # `python -m reuseprior study ch3 floor`), scored on the same test images. The runs do not record their top
 # individual's training accuracy, so the fit criterion of chapters 4, 7 and 8 is not applied here. A search ending below
 # the floor is a result of its mode, so no seed is dropped; a dataset where a mode has no more than half of its runs
-# above the floor gets no verdict in the paired table below (*not comparable*, with the reason).
+# above the floor gets no verdict in the paired table below ("not comparable", with the reason).
 
 # %%
 floors = real.floor_table(runs, study)
@@ -287,7 +287,7 @@ floors
 #
 # Percentage points, per dataset and metric (`reuseprior.reporting.statistics.paired_by_seed`): the mean difference, the 95 % paired t-interval (`t low`, `t high`) and t-test p, the exact sign-flip permutation p over all 2^5 sign assignments, the exact two-sided sign test p, how many pairs favour each mode, and the **seed range** (smallest and largest difference: a range, not a confidence interval). The percentile bootstrap is left empty: over five pairs its nominal-95 % interval covers the mean about 84 % of the time (`benchmarks/bench_interval_coverage.py`), so it is given only from 20 pairs on. With five pairs neither exact p can go below 1/16 = 0.0625.
 #
-# `verdict` follows one stated rule (`reuseprior.reporting.statistics.verdict`), the claim in `claim`: on **MNIST** the thesis claims no difference (Table 3.2), *reproduced* when the t-interval lies inside ±0.5 points (`equivalence margin (pp)`, with its reason below the table) and the exact permutation version of the two one-sided tests at that margin (`equivalence p`, at least 1/2^n with n pairs, so five pairs at the least) is below 0.05, *contradicted* when the interval excludes 0 and the permutation p < 0.05, *undetermined* otherwise; on **Fashion-MNIST** (an extension) the claim is the direction of the thesis's CIFAR-10 finding, evolve better: *reproduced* when the interval lies above 0 and p < 0.05, *contradicted* when below 0 with p < 0.05, else *undetermined*, which is all five pairs can give. `Mean Val.` is **not comparable** under this schedule (`reason`); `rule verdict` shows what the rule alone gives.
+# `verdict` follows one stated rule (`reuseprior.reporting.statistics.verdict`), the claim in `claim`: on **MNIST** the thesis claims no difference (Table 3.2), "reproduced" when the t-interval lies inside ±0.5 points (`equivalence margin (pp)`, with its reason below the table) and the exact permutation version of the two one-sided tests at that margin (`equivalence p`, at least 1/2^n with n pairs, so five pairs at the least) is below 0.05, "contradicted" when the interval excludes 0 and the permutation p < 0.05, "undetermined" otherwise; on **Fashion-MNIST** (an extension) the claim is the direction of the thesis's CIFAR-10 finding, evolve better: "reproduced" when the interval lies above 0 and p < 0.05, "contradicted" when below 0 with p < 0.05, else "undetermined", which is all five pairs can give. Where this schedule cannot compare a metric (`Mean Val.`), the `verdict` column says so and `reason` says why; `rule verdict` shows what the rule alone gives.
 
 # %%
 differences = real.gated_by_floor(real.mode_differences(runs), floors)

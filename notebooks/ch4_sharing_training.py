@@ -289,7 +289,7 @@ real_table
 # p (neither can go below 0.25 with three seeds), the seed range (a range, not a confidence interval; no bootstrap
 # below 20 pairs), and the parameter ratio, beside the same differences and ratios in Table 4.2's CIFAR-10 rows
 # (`data/thesis/table_4_2.csv`) and whether ours has the thesis's sign. `verdict`: the rule of
-# `reuseprior.reporting.statistics.verdict` on the thesis's sign (`rule verdict`), or **not comparable** when a model
+# `reuseprior.reporting.statistics.verdict` on the thesis's sign (`rule verdict`), or "not comparable" when a model
 # of the pair underfits by a stated fit criterion: its test top-1 below, on every seed, that of a logistic regression
 # trained on the same 5,000 images (`data/ch4_real_study_linear_floor.csv`, `real_study.floor_row`). V2-S-shared
 # at width 0.25 is such a model: that is a finding about this width, not a verdict on Table 4.2.
@@ -421,7 +421,7 @@ Markdown(table42.protocol_reading(protocol))
 # two: one name, one plan), each run held to the criteria above against the logistic-regression floor of the same
 # 20,000 images (`python -m reuseprior study ch4 floor`, `data/ch4_real_study_linear_floor.csv`), and Table 4.2's
 # pairs compared per seed over the seeds whose runs all count (`reuseprior.reporting.statistics`: the paired
-# t-interval, the exact permutation p, the verdict on the thesis's sign; *not comparable* while fewer than six seeds
+# t-interval, the exact permutation p, the verdict on the thesis's sign; "not comparable" while fewer than six seeds
 # count). The study runs across sessions (`python -m reuseprior study ch4 run`, resumable, rows committed as they
 # land) and on any device: the same plan trained on a GPU gives rows of the same study, each naming its machine. What
 # the stored runs cost, per machine and model (wall time of the training loop, shared with whatever else ran there):
@@ -484,8 +484,8 @@ if judged is not None:
 # optimizer's two states: four copies of millions of parameters) is more than a lent machine of this workplace can
 # send back, so there a call should start only runs that end within it: few workers. It is the column beside the CPU
 # study, not a substitute for it; its rows name the GPU, and they are held to the same criteria against the linear
-# floor of their own 54,000 images (`python -m reuseprior study ch4 floor --profile gpu`). Its verdicts stay *not
-# comparable* until six paired seeds count.
+# floor of their own 54,000 images (`python -m reuseprior study ch4 floor --profile gpu`). Its verdicts read "not
+# comparable" until six paired seeds count.
 #
 # Below, first the throughput of the project's `fit` measured on lent GPUs (`benchmarks/bench_fit_throughput.py`,
 # stored under `data/device/`, each row with timm's version where it was recorded, and, in measurements made since the

@@ -279,7 +279,7 @@ design.round(2)
 # every configuration), so a seed stands or falls whole: a run that does not count removes its seed from the
 # verdicts (`ch7.counting_seeds`), and a ranking verdict needs at least 6 paired seeds whose runs all count (the
 # fewest whose exact permutation p can fall below 0.05, `reuseprior.reporting.statistics.fewest_decisive_pairs`);
-# otherwise it is *not comparable*, with the reason (`reuseprior.reporting.verdicts`). This seed rule was set when
+# otherwise it is "not comparable", with the reason (`reuseprior.reporting.verdicts`). This seed rule was set when
 # the study was complete (120 runs), after the earlier rule (every run must count) had left one run 0.17 points over
 # the plateau threshold deciding everything; the verdicts on every paired seed are therefore shown beside, so that the
 # change can be judged.
@@ -386,7 +386,7 @@ show(fig)
 # the 95 % t-interval of the per-seed values, their `seed range` (a range, not a confidence interval) and exact
 # permutation p (it cannot go below 2 / 2^n with n seeds: printed below), and the `verdict` on the claim that the
 # prior agrees with training, by the rule of `reuseprior.reporting.statistics.verdict` (reproduced only when the
-# interval lies above 0 and p < 0.05), shown as *not comparable* while the study cannot decide (too few paired seeds,
+# interval lies above 0 and p < 0.05), shown as "not comparable" while the study cannot decide (too few paired seeds,
 # or runs that do not count; the rule's own answer is kept in the `rule verdict` columns). The `of mean accuracy`
 # columns hold another estimand, the statistic of the seed-averaged accuracies (rank correlations do not average),
 # shown without an interval. No bootstrap below 20 seeds (its coverage: `benchmarks/bench_interval_coverage.py`).

@@ -224,7 +224,7 @@ check
 # `data/population_linear_floor.csv`. **When the study decides**: a search that ends below the floor is a result of
 # its arm, so no seed is dropped (that would select seeds on the outcome); the criteria judge the budget instead. A
 # verdict needs at least `fewest decisive pairs` paired seeds and, in every arm, more than half of the runs counting;
-# otherwise it reads *not comparable*, with the rule's own verdict beside it.
+# otherwise it reads "not comparable", with the rule's own verdict beside it.
 #
 # **Two plans.** The first plan (the *pilot*, 1,008 batches of 64 per run) ended every run below the floor: its top
 # individuals had seen too few images to learn the task. The planned study (5.1 times the pilot's images per run:
@@ -313,5 +313,5 @@ Markdown(ch8c.pilot_reading(differences, power, near, forgiven, sizes, cpu_hours
 #   column's label, and they draw from 725 cells, not 15,625.
 # - **Scope.** These are searches on one small cell space with stored labels. The prior's value as a screen for a
 #   real, trained search is the screening study above, and it cannot tell: every run of the first pilot ends below a
-#   logistic regression of the same images (*not comparable*), and the planned study, at 5.1 times the images per run,
-#   is undetermined and underpowered by design (its power, above, from its own pairs): it is kept as a pilot.
+#   logistic regression of the same images, and the planned study, at 5.1 times the images per run, cannot decide at
+#   any size it could afford (its power, above, from its own pairs; its verdicts, above): it is kept as a pilot.

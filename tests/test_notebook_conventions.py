@@ -18,6 +18,7 @@ import pytest
 from reuseprior.core import paths
 from reuseprior.reporting.build import find_notebooks
 from reuseprior.reporting.notebook import output_note, shown_setting
+from tests.readme_check import verdict_words
 
 NOTEBOOKS = find_notebooks()
 COMMON_PARAMETERS = {"profile", "seed", "device", "output_dir"}
@@ -106,6 +107,21 @@ def test_notebook_is_committed_executed_without_run_metadata(path):
         assert any("image/png" in o.get("data", {}) for o in outputs), (
             f"{path.name} saves figures but shows none inline (does it call setup() and show(fig)?)"
         )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_narrative_types_no_verdict(path):
+    """A verdict (reproduced, contradicted, undetermined, not comparable) is what a cell computes and
+    prints: the markdown around it never emphasises one, as if it were a result. A rule or a
+    possibility names the word without emphasis (``tests/readme_check.py`` reads the words)."""
+    cells = json.loads(path.read_text())["cells"]
+    typed = [
+        (cell.get("id"), word)
+        for cell in cells
+        if cell["cell_type"] == "markdown"
+        for word in verdict_words("".join(cell["source"]))
+    ]
+    assert not typed, f"{path.name}: emphasised verdict words in markdown (cell id, word): {typed}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
