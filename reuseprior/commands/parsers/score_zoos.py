@@ -28,6 +28,16 @@ def _no_shard(text: str) -> tuple[int, int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command's flags, in the groups ``--help`` shows: what to score and where its rows go, the
+    Dask cluster, the jobs done instead of scoring, and which stored rows a fill or a rescoring takes."""
+    _add_scoring_arguments(parser)
+    _add_cluster_arguments(parser)
+    _add_job_arguments(parser)
+    _add_selection_arguments(parser)
+
+
+def _add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
+    """The zoos, which of their architectures, the seed, and where the rows go."""
     parser.add_argument("zoos", nargs="+", choices=sorted(ZOOS), help="zoos to score")
     parser.add_argument(
         "--limit", type=positive_int, default=None, help="score only the first N architectures of the zoo's order"
@@ -50,78 +60,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the SQLite store every finished row is committed to (default: build/zoo_scores.sqlite "
         "for data/, else zoo_scores.sqlite in --data-dir); keep it on a local disk",
     )
-    cluster = parser.add_argument_group("Dask (one task per architecture)")
-    cluster.add_argument(
+
+
+def _add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    """The LocalCluster started here, or an existing cluster's address."""
+    group = parser.add_argument_group("Dask (one task per architecture)")
+    group.add_argument(
         "--workers",
         type=positive_int,
         default=None,
         help="LocalCluster: single-threaded worker processes (default: one per core)",
     )
-    cluster.add_argument(
+    group.add_argument(
         "--scheduler",
         default=None,
         metavar="ADDRESS",
         help="run on an existing Dask cluster instead (e.g. tcp://10.0.0.1:8786, or a dask-jobqueue "
         "SLURMCluster's scheduler_address)",
     )
-    parser.add_argument(
-        "--fill-proxies",
-        action="store_true",
-        help="instead of scoring new architectures, compute what stored rows lack: the scores in their "
-        "'pending' column (after --upgrade: the scores whose definition changed) and the data-dependent "
-        "proxies of rows that have none (rows at order %% FULL_EVERY == 0, in the zoo's order; with --limit, "
-        "the first LIMIT of them, as for scoring: a fill stopped and run again fills the same rows)",
-    )
-    parser.add_argument(
-        "--upgrade",
-        action="store_true",
-        help=f"instead, start the version-{SCORES_VERSION} table from "
-        f"data/zoo_scores_v{SCORES_VERSION - 1}_<zoo>.csv[.xz]: the scores whose definition is unchanged "
-        "copied, the changed ones (and every score of a model whose input size changed) left pending for "
-        "--fill-proxies; exported at once",
-    )
-    parser.add_argument(
-        "--status",
-        action="store_true",
-        help="instead, print how complete each version's CSV is and which version the chapter reads",
-    )
-    parser.add_argument(
-        "--isolate",
-        action="store_true",
-        help="with --fill-proxies: score alone, each in its own task, the proxies that ran out of "
-        "memory in the shared pass (a model that kills its worker is always followed up: GraSP "
-        "dropped, then each proxy alone)",
-    )
-    parser.add_argument(
-        "--retry-out-of-memory",
-        action="store_true",
-        help="with --fill-proxies: also rescore the stored rows where some proxy ran out of memory "
-        "(e.g. with a higher --max-memory-gb, the machine to itself)",
-    )
-    parser.add_argument(
-        "--rescore",
-        nargs="+",
-        default=None,
-        choices=list(ZOO_PROXIES),
-        metavar="PROXY",
-        help="instead, score these proxies again on the stored rows (all, or --arch, --with-module) and "
-        "replace their values: after a proxy's definition changed, or its counter learned an op it failed on",
-    )
-    parser.add_argument(
-        "--arch",
-        nargs="+",
-        default=None,
-        metavar="NAME",
-        help="with --fill-proxies or --rescore and one zoo: only these stored architectures",
-    )
-    parser.add_argument(
-        "--with-module",
-        nargs="+",
-        default=None,
-        metavar="CLASS",
-        help="with --rescore: only the models holding a module of one of these class names (e.g. Swish HSwish)",
-    )
-    parser.add_argument(
+    group.add_argument(
         "--max-memory-gb",
         type=positive_float,
         default=None,
@@ -130,7 +87,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "restarted by its nanny and the proxies it was scoring are recorded as out of memory, naming "
         "the limit (in a fill: then GraSP dropped, then each proxy alone)",
     )
-    parser.add_argument(
+
+
+def _add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    """Jobs on the stored rows, each done instead of scoring."""
+    group = parser.add_argument_group("instead of scoring new architectures (one job at a time)")
+    group.add_argument(
+        "--fill-proxies",
+        action="store_true",
+        help="instead of scoring new architectures, compute what stored rows lack: the scores in their "
+        "'pending' column (after --upgrade: the scores whose definition changed) and the data-dependent "
+        "proxies of rows that have none (rows at order %% FULL_EVERY == 0, in the zoo's order; with --limit, "
+        "the first LIMIT of them, as for scoring: a fill stopped and run again fills the same rows)",
+    )
+    group.add_argument(
+        "--upgrade",
+        action="store_true",
+        help=f"instead, start the version-{SCORES_VERSION} table from "
+        f"data/zoo_scores_v{SCORES_VERSION - 1}_<zoo>.csv[.xz]: the scores whose definition is unchanged "
+        "copied, the changed ones (and every score of a model whose input size changed) left pending for "
+        "--fill-proxies; exported at once",
+    )
+    group.add_argument(
+        "--status",
+        action="store_true",
+        help="instead, print how complete each version's CSV is and which version the chapter reads",
+    )
+    group.add_argument(
+        "--rescore",
+        nargs="+",
+        default=None,
+        choices=list(ZOO_PROXIES),
+        metavar="PROXY",
+        help="instead, score these proxies again on the stored rows (all, or --arch, --with-module) and "
+        "replace their values: after a proxy's definition changed, or its counter learned an op it failed on",
+    )
+    group.add_argument(
         "--minibatch-sensitivity",
         type=positive_int,
         default=None,
@@ -138,7 +130,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="instead, rescore the data-dependent proxies of the first N architectures on other "
         f"minibatches (another photo seed, noise): data/zoo_batch_sensitivity_v{SCORES_VERSION}_<zoo>.csv",
     )
-    sync = parser.add_mutually_exclusive_group()
+    sync = group.add_mutually_exclusive_group()
     sync.add_argument(
         "--export",
         action="store_true",
@@ -152,6 +144,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help=f"instead, replace the store's rows by data/zoo_scores_v{SCORES_VERSION}_<zoo>.csv[.xz] "
         "(refused, with the line number, when the file is malformed)",
+    )
+
+
+def _add_selection_arguments(parser: argparse.ArgumentParser) -> None:
+    """The stored rows a fill or a rescoring takes, and how it isolates what ran out of memory."""
+    group = parser.add_argument_group("which stored rows a fill or a rescoring takes")
+    group.add_argument(
+        "--isolate",
+        action="store_true",
+        help="with --fill-proxies: score alone, each in its own task, the proxies that ran out of "
+        "memory in the shared pass (a model that kills its worker is always followed up: GraSP "
+        "dropped, then each proxy alone)",
+    )
+    group.add_argument(
+        "--retry-out-of-memory",
+        action="store_true",
+        help="with --fill-proxies: also rescore the stored rows where some proxy ran out of memory "
+        "(e.g. with a higher --max-memory-gb, the machine to itself)",
+    )
+    group.add_argument(
+        "--arch",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="with --fill-proxies or --rescore and one zoo: only these stored architectures",
+    )
+    group.add_argument(
+        "--with-module",
+        nargs="+",
+        default=None,
+        metavar="CLASS",
+        help="with --rescore: only the models holding a module of one of these class names (e.g. Swish HSwish)",
     )
 
 
