@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
+from reuseprior.training import step_calls
 from reuseprior.training.augment import GreyAsRGB
-from reuseprior.training.loop import TrainConfig, fitting
+from reuseprior.training.loop import TrainConfig, fitting, synchronize
 from reuseprior.training.step_calls import (
     fit_step_calls,
     fit_step_python_calls,
@@ -95,6 +96,24 @@ def test_a_plain_step_is_timed_after_its_warm_up_and_trains_the_model_it_is_give
         plain_step_seconds(model, images, labels, steps=0)
     with pytest.raises(ValueError, match="time at least one step after one"):
         plain_step_seconds(model, images, labels, steps=1, warmup=0)
+
+
+def test_the_clock_reads_between_two_synchronisations_of_the_device(monkeypatch):
+    """No GPU here: what a CUDA device would be asked is recorded instead. ``synchronize`` waits for a
+    CUDA device and nothing else; the plain step's timing synchronises its images' device after the
+    warm-up and after the timed steps, so that the clock includes the work they queued."""
+    waited = []
+    monkeypatch.setattr(torch.cuda, "synchronize", waited.append)
+    synchronize(torch.device("cpu"))
+    assert waited == []
+    synchronize(torch.device("cuda", 1))
+    assert waited == [torch.device("cuda", 1)]
+
+    calls = []
+    monkeypatch.setattr(step_calls, "synchronize", calls.append)
+    monkeypatch.setattr(step_calls, "plain_step", lambda *args: calls.append("step"))
+    plain_step_seconds(_model(), torch.randn(4, 3, 8, 8), torch.arange(4), steps=2, warmup=1)
+    assert calls == ["step", torch.device("cpu"), "step", "step", torch.device("cpu")]
 
 
 def test_the_plain_step_is_one_sgd_step_on_the_cross_entropy():
