@@ -235,7 +235,7 @@ if not histories.empty:
 #
 # The thesis found **no advantage of the genetic algorithm on MNIST** (Table 3.2: top test accuracy 99.6 for both modes, mean validation 99.4 Evolve vs. 99.5 Random); the advantage is a CIFAR-10 result. CIFAR-10 cannot be had on this machine, so the study below runs the two MNIST modes on **MNIST** (Table 3.2's rows) and on **Fashion-MNIST**, a harder stand-in for the CIFAR-10 question (an extension, not a thesis result).
 #
-# **Design** (`reuseprior.chapters.ch3_revolver.study.CPU_STUDY`): images area-averaged to 14×14; a population of 16, 4 trained per generation, 30 generations (120 evaluations per run), learning rate 0.35 held for 19 generations then decayed to 0.00085, batch 128, 48 batches per training session, the default search space at width 1. A **seed** fixes the validation split, the initial population (the same for both modes) and every later draw, so each seed gives a *pair* of runs; differences are evolve minus random per seed, summarised over the pairs by `reuseprior.reporting.statistics` (paired t-interval, exact tests, verdict). The test set is read for the top individual only. The runs are stored by `python -m reuseprior study ch3 run` (resumable; hours of CPU) in `data/revolver_study_*.csv`; this notebook reads those rows and recomputes the first `live_generations` generation(s) of one stored run to check them.
+# **Design** (`reuseprior.chapters.ch3_revolver.study.CPU_STUDY`): images area-averaged to 14×14; a population of 16, 4 trained per generation, 30 generations (120 evaluations per run), learning rate 0.35 up to generation 19 (of 0-29) then decayed to 0.00085, batch 128, 48 batches per training session, the default search space at width 1. A **seed** fixes the validation split, the initial population (the same for both modes) and every later draw, so each seed gives a *pair* of runs; differences are evolve minus random per seed, summarised over the pairs by `reuseprior.reporting.statistics` (paired t-interval, exact tests, verdict). The test set is read for the top individual only. The runs are stored by `python -m reuseprior study ch3 run` (resumable; hours of CPU) in `data/revolver_study_*.csv`; this notebook reads those rows and recomputes the first `live_generations` generation(s) of one stored run to check them.
 #
 # **Scale against the thesis**: 16 individuals × 30 generations × 4 trained at 14×14 and 48 batches per session, against 80 × 160 × 8 at 28×28 with 96 batches (and width 2, batch 512). Our accuracies are therefore lower than the thesis's; the question the study can answer is the direction of evolve minus random at equal budget.
 
@@ -324,7 +324,7 @@ show(fig)
 
 # %% [markdown]
 # **Reading the curves and "Mean Val."** Under random search the moving average rises while the learning rate is
-# 0.35 and falls in the last generations, when it decays towards 0.00085 (from generation 19): the new random
+# 0.35 and falls in the last generations, when it decays towards 0.00085 (after generation 19): the new random
 # genotypes, half or more of the four trained per generation, get their first training session at a learning rate
 # too small to train them, and their low validation accuracy enters the average. The genetic algorithm's average
 # holds: its newcomers are offspring assembled from their parents' modules, which are shared and already trained

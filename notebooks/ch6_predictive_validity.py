@@ -92,7 +92,7 @@ cmp.round(4)
 
 # %% [markdown]
 # All five masses match the printed values exactly. Parameter counts agree to within one unit of the last printed digit
-# (0.01M, at most 0.22%), so two rows are flagged "off" at the printed precision: the paper does not say whether its convolutions carry biases, how the feature map is halved between
+# (0.01M, at most 0.21%), so two rows are flagged "off" at the printed precision: the paper does not say whether its convolutions carry biases, how the feature map is halved between
 # cells, or what the two extra layers of the `3 d_c + 4` depth are; our builder uses bias-free conv-BN-ReLU layers,
 # halves the map in the first layer of cells 2 and 3, and has no transition layers. The FLOPs (2 per multiply-add,
 # `torch.utils.flop_counter`, one 32x32 image) come out about 1% above the printed values under the same assumptions
@@ -174,8 +174,9 @@ for zoo in ctx.settings.zoos:
 # torchvision model at its recipe's evaluation crop (README, "Scores v2"). Per zoo, every score whose stored values moved
 # between version 1 and the version read, with the rows it moved on (float32 proxies beyond 1e-2: below that a row
 # scored again on another CPU differs by rounding, see the live recomputation) and its rho with accuracy under both
-# versions on the same rows. The crop moves every score of the 16 torchvision models it changes, #params only on
-# ViT-H/14, whose position embedding grows with the input.
+# versions on the same rows. The crop changes the input of 16 torchvision models; `rows changed` says on how many
+# rows each score moved (all 16 for PG, P'G and ES; fewer for a score the larger input leaves unchanged, or moves by
+# less than the float32 threshold), #params only on ViT-H/14, whose position embedding grows with the input.
 
 # %%
 changes = pv.version_change(ctx.settings.zoos, n_boot=ctx.settings.n_boot, seed=ctx.seed)
@@ -343,10 +344,10 @@ for zoo in ctx.settings.zoos:
 #
 # For each score, the architectures it over-rates most (score percentile minus accuracy percentile), computed from
 # the stored rows. On NAS-Bench-201 two patterns stand out. #params and FLOPs over-rate cells whose output is cut off
-# from the cell input by `none` edges (chance accuracy, 10%) although they hold several 3x3 convolutions. SynFlow, `PG`
-# and the total surprisal over-rate cells in which every path from the cell input starts with an `avg_pool_3x3`
-# (`|avg_pool_3x3~0|+|avg_pool_3x3~0|nor_conv_3x3~1|+...`): plenty of weights, each reused in many contexts, that only
-# ever see blurred features. Counting contexts cannot tell a pooled input from a raw one. The per-parameter
+# from the cell input by `none` edges (chance accuracy, 10%) although they hold several 3x3 convolutions. SynFlow, `PG`,
+# `P'G`, the expected spread and the total surprisal over-rate cells whose every convolution sees the cell input only
+# through an `avg_pool_3x3` (`|avg_pool_3x3~0|+|avg_pool_3x3~0|nor_conv_3x3~1|+...`; some also pass it unchanged to the
+# output by a skip connection): plenty of weights, each reused in many contexts, that only ever see blurred features. Counting contexts cannot tell a pooled input from a raw one. The per-parameter
 # efficiencies (`PE`, `CE`, `PG_per_param`) over-rate tiny cells, disconnected ones included.
 #
 
@@ -393,8 +394,8 @@ cost.round(3)
 # - **SNIP, Fisher, grad-norm, jacob_cov and NASWOT** (float32): 1e-2. PyTorch and oneDNN pick their float32 kernels
 #   per CPU instruction set (AVX2 or AVX-512), which sum in different orders, and the stored rows were scored over many
 #   sessions on machines of both kinds. On the 15 cheapest rows of each zoo the largest difference was 2.2e-3 (Fisher,
-#   pytorchcv); recomputing with oneDNN limited to AVX2 (`ONEDNN_MAX_CPU_ISA=AVX2`) reproduced rows scored on such a
-#   machine exactly.
+#   pytorchcv; measured 2026-11 against the stored rows, not stored); recomputing with oneDNN limited to AVX2
+#   (`ONEDNN_MAX_CPU_ISA=AVX2`) reproduced rows scored on such a machine exactly.
 # - **GraSP**: 1e-4 of the magnitude of its summands, `sum |theta * H g|` (`scale` in its rows). GraSP is a signed sum
 #   whose terms cancel. On the same 45 rows, |GraSP| was 4e-8 to 2e-4 of that magnitude on the BatchNorm networks of
 #   the ImageNet zoos (0.08-0.09 on AlexNet and SqueezeNet, which have no BatchNorm; 6e-4 to 9e-3 on NAS-Bench-201),

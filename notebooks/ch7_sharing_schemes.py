@@ -153,8 +153,8 @@ ctx.save_table(wide, "bookkeeping_matched_budgets")
 wide.round(4)
 
 # %% [markdown]
-# The whole table takes the engine about ten minutes on one CPU core (SSN's stores on WRN-28-10 and the EfficientNets
-# take one to three minutes each), so it is stored; one row is recomputed now, the cheapest (of the smallest model,
+# The whole table took the engine about 13 minutes on one CPU core (the stored `engine_time_s`; SSN's stores from 8
+# seconds to 2.5 minutes each), so it is stored; one row is recomputed now, the cheapest (of the smallest model,
 # the configuration the engine counted fastest): parameters, FLOPs and the prior's quantities must agree to a relative
 # 1e-9.
 
@@ -545,5 +545,5 @@ for other in ctx.settings.studies if ctx.settings.train_live else (ch7.NPAS_STUD
 # **What training shows.** The reading of the trained study is the generated one above (`ch7.reading`): it is written
 # from the stored rows, the run criteria and the verdict rule, so it cannot fall behind the study as seeds are added.
 # The 2-epoch, 3-seed pilot (`data/sharing_study_runs_pilot.csv`) could not decide anything: every configuration was
-# below the linear floor of its images, within-budget gaps were 0.1-1.1 points, and 3 seeds cannot take a sign test
+# below the linear floor of its images, the configurations' mean test top-1 within a budget spread over 0.14-0.95 points, and 3 seeds cannot take a sign test
 # below p = 0.25. That is why the study is now 12 epochs and 10 paired seeds, held to the run criteria above.

@@ -302,8 +302,9 @@ Markdown(ch8c.pilot_reading(differences, power, near, forgiven, sizes, cpu_hours
 # - **NASWOT protocol** (exact). Every training-free score picks far better cells than a random choice (the mean
 #   label, pulled down by the disconnected cells at chance accuracy), and none reaches the oracle. The scores differ
 #   little: at N = 100 on the analog label PG, P'G, S, SynFlow and #params lie within a tenth of a point of each other,
-#   PG lowest of them; on the official subset SynFlow, P'G and PG lead. The prior is as good a picker as the proxies
-#   here, not better. NASWOT is the weakest, computed on stand-in images.
+#   PG lowest of them; on the official subset SynFlow, P'G and PG lead. At N = 10 the order is another: on the
+#   official subset PG and P'G pick the two lowest, NASWOT lies mid-pack. The prior is as good a picker as the proxies
+#   here, not better. From N = 100 on, NASWOT is the weakest, computed on stand-in images.
 # - **Warm-up.** Starting random search or aging evolution from the best-scoring cells of a pool gains about a point
 #   over plain random search after 10 trained cells; over the first 10 cells the prior stays within about 0.1 point of
 #   SynFlow and above #params and NASWOT. By 200 trained cells aging evolution from any start is within 0.05 points of

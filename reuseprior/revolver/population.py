@@ -183,7 +183,7 @@ class PopulationConfig:
 
 
 def learning_rate(config: PopulationConfig, generation: int) -> float:
-    """Constant ``lr`` for ``decay_start`` generations, then exponential decay
+    """Constant ``lr`` up to generation ``decay_start`` (counted from 0), then exponential decay
     reaching ``min_lr`` at the last generation (section 3.5.1;
     :func:`reuseprior.revolver.session.constant_then_exponential`)."""
     return constant_then_exponential(generation, config.lr, config.min_lr, config.decay_start, config.epochs)

@@ -61,9 +61,9 @@ SCHEDULES = ("constant", "constant_then_exponential")
 
 
 def constant_then_exponential(generation: float, lr: float, min_lr: float, decay_start: int, generations: int) -> float:
-    """Section 3.5.1's schedule: ``lr`` for ``decay_start`` generations, then
-    exponential decay reaching ``min_lr`` at the last generation
-    (``generations - 1``); constant when the run ends before the decay."""
+    """Section 3.5.1's schedule: ``lr`` up to generation ``decay_start`` (counted from 0; the
+    decay's curve starts there at ``lr``), then exponential decay reaching ``min_lr`` at the last
+    generation (``generations - 1``); constant when the run ends before the decay."""
     last = generations - 1
     if generation < decay_start or last <= decay_start:
         return lr

@@ -64,7 +64,7 @@ class RevolverProfile(Profile):
 
 #: The search of chapter 3's stored CPU study (``reuseprior.chapters.ch3_revolver.study``), which chapter 8's
 #: screening study starts from: a population of 16 with 4 trained per generation for 30 generations,
-#: learning rate 0.35 held for 19 generations then decayed to 0.00085 (appendix C.2's rates and its
+#: learning rate 0.35 up to generation 19 (of 0-29) then decayed to 0.00085 (appendix C.2's rates and its
 #: 100-of-160 split, scaled), batch 128, 48 batches per training session and at most 96 for the
 #: best-scored individuals (appendix C.2: 96, and up to one epoch: cut for CPU time, as the best
 #: individuals would take most of it), the default search space at width 1 (the thesis's MNIST runs used

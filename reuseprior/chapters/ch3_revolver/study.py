@@ -334,7 +334,7 @@ MNIST_MARGIN_REASON = (
 SENSITIVITY_MARGINS_PP: tuple[float, ...] = (0.1, 0.2, 0.25, 0.3, 0.4, 0.5)
 #: metrics whose difference does not answer the thesis's claim under the CPU study's schedule, with the reason
 NOT_COMPARABLE_METRICS: dict[str, str] = {
-    "mean_val_last": "the learning rate decays from generation 19 of 30, so random search's last newcomers are "
+    "mean_val_last": "the learning rate decays after generation 19 (of 0-29), so random search's last newcomers are "
     "hardly trained (Figure 3.1 analogue); the thesis's schedule decays after generation 100 of 160",
 }
 

@@ -356,8 +356,8 @@ def with_verdicts(differences: pd.DataFrame, runs: pd.DataFrame, floor: pd.DataF
     claim (:func:`with_rule_verdicts`) and the ``verdict`` shown, with its ``reason``: *not comparable*
     when either model underfits by the stated fit criterion (its test top-1 below the
     linear floor of :func:`linear_floor` on every seed: a linear classifier of
-    the same images does better, so the comparison measures underfitting at
-    this width, not Table 4.2's claim), otherwise the rule's."""
+    the same images does better, so the comparison measures underfitting under
+    the study's recipe and images, not Table 4.2's claim), otherwise the rule's."""
     floor_by_seed = dict(zip(floor["seed"], floor["top1_test"]))
     below = {
         model: bool(len(df)) and all(a < floor_by_seed.get(s, -np.inf) for s, a in zip(df["seed"], df["top1_test"]))
@@ -366,7 +366,10 @@ def with_verdicts(differences: pd.DataFrame, runs: pd.DataFrame, floor: pd.DataF
     out = with_rule_verdicts(differences)
     underfit = [[m for m in (a, b) if below.get(m)] for a, b in zip(out["model"], out["against"])]
     out["reason"] = [
-        f"{', '.join(u)} below the linear floor on every seed (underfits at this width)" if u else "" for u in underfit
+        f"{', '.join(u)} below the linear floor on every seed (underfits under this recipe and these images)"
+        if u
+        else ""
+        for u in underfit
     ]
     out["verdict"] = np.where(out["reason"] != "", NOT_COMPARABLE, out["rule verdict"])
     return out

@@ -115,7 +115,7 @@ FIT_CHECK_RECIPES: tuple[str, ...] = (
     "w0.5-lr0.016-warmup39-nodroppath-peruse",
 )
 FIT_CHECK_PREFIX = "fit-"
-#: the model probed first: the one the study's recipe does not train at this width
+#: the model probed first: the one the width-0.25 study's recipe left furthest below the linear floor
 PROBE_ORDER: tuple[str, ...] = ("V2-S-shared", "V2-B0-original", "V2-B0-shared")
 
 

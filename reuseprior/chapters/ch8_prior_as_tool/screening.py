@@ -250,7 +250,7 @@ def screening_study(design: ScreeningDesign) -> StudySpec:
 #: at 14x14, the thesis's space at width 1, a population of 12 with 3 trained per generation for 14
 #: generations, batch 64, 24 batches per training session, for every session (the thesis's budget rule,
 #: section 3.5.5.2, fixed: base = min = max, so both arms spend the same batches in every generation), the
-#: learning rate held for 9 generations then decayed (chapter 3's CPU study's 19 of 30, scaled), the first
+#: learning rate held up to generation 9 then decayed (chapter 3's CPU study's 19 of 0-29, scaled), the first
 #: 512 validation images per session, the top individual tested every 2nd generation and at the last;
 #: k = 4 proposals per screened slot. The rest is chapter 3's CPU study's
 #: (:data:`reuseprior.revolver.settings.CPU_SEARCH`: its warm-up, learning rates 0.35 to 0.00085, search
