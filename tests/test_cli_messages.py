@@ -185,6 +185,87 @@ def test_cli_prints_import_errors_without_a_traceback(user_package, capsys):
     assert "raised RuntimeError: no GPU configured" in err and "Traceback" not in err
 
 
+def test_a_factory_that_raises_or_needs_arguments_is_named_without_a_traceback(user_package, capsys):
+    pkg = user_package(
+        {
+            "models": """
+            import torch.nn as nn
+            def broken():
+                raise RuntimeError('boom in factory')
+            def sized(n):
+                return nn.Linear(n, n)
+            """
+        }
+    )
+    with pytest.raises(ValueError) as err:
+        build_model(f"{pkg}.models:broken")
+    msg = str(err.value)
+    assert f"calling factory '{pkg}.models:broken' raised RuntimeError: boom in factory" in msg
+    assert "models.py, line 4" in msg and "Fix that error in the factory" in msg
+    with pytest.raises(ValueError, match=r"cannot be called with no arguments: missing a required argument: 'n'"):
+        build_model(f"{pkg}.models:sized")
+    assert main(["analyze", f"{pkg}.models:broken", "--input", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "raised RuntimeError: boom in factory" in err and "Traceback" not in err
+
+
+def test_output_files_are_checked_before_any_work(tmp_path, capsys):
+    """A folder, a file standing where a folder should be, or a figure that is no PNG: exit 2 at once."""
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    cases = [
+        (["analyze", "resnet18", "--csv", str(tmp_path)], "is a folder; name a file in it"),
+        (["analyze", "resnet18", "--csv", str(a_file / "rows.csv")], "is a file, not a folder"),
+        (["compare", "resnet18", "--csv", str(tmp_path)], "is a folder; name a file in it"),
+        (["compare", "resnet18", "--figure", str(tmp_path / "fig.txt")], "the figure is written as PNG"),
+        (["analyze-torchvision", "--out", str(tmp_path)], "is a folder; name a file in it"),
+        (["analyze", "resnet18", "--bn-params", "-3"], "must be an integer >= 0, got '-3'"),
+    ]
+    for argv, message in cases:
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2 and message in capsys.readouterr().err, argv
+
+
+def test_a_file_that_cannot_be_written_is_named_without_a_traceback(monkeypatch, tmp_path, capsys):
+    """An error of the system while writing (here: no temporary file can be made) names the file asked
+    for, not the temporary one, and the command exits 1."""
+
+    def refuse(*args, **kwargs):
+        raise FileNotFoundError(2, "No such file or directory", str(tmp_path / ".rows.csv.x.tmp"))
+
+    monkeypatch.setattr("tempfile.mkstemp", refuse)
+    rows = tmp_path / "rows.csv"
+    assert main(["analyze", "squeezenet1_1", "--input", "3,32,32", "--csv", str(rows)]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot create a file in {tmp_path}: No such file or directory: '{rows}'" in err
+    assert "Traceback" not in err and ".tmp" not in err
+
+
+def test_analyze_csv_records_the_settings_and_refuses_a_file_of_other_columns(tmp_path, capsys):
+    rows = tmp_path / "rows.csv"
+    argv = ["analyze", "squeezenet1_1", "--input", "3,32,32", "--csv", str(rows)]
+    assert main([*argv, "--discount", "0.5"]) == 0
+    assert main([*argv, "--bn-params", "2"]) == 0
+    header, first, second = (line.split(",") for line in rows.read_text().splitlines())
+    assert header[-3:] == ["discount", "bn_params", "output_key"]
+    assert first[-3:] == ["0.5", "4", ""] and second[-3:] == ["1.0", "2", ""]
+    other = tmp_path / "other.csv"
+    other.write_text("rank,model,PG\n1,x,2\n")
+    capsys.readouterr()
+    assert main(["analyze", "squeezenet1_1", "--input", "3,32,32", "--csv", str(other)]) == 2
+    assert "holds other columns (rank, model, PG, ...)" in capsys.readouterr().err
+    assert other.read_text() == "rank,model,PG\n1,x,2\n"
+
+
+def test_analyze_torchvision_refuses_a_name_that_is_no_classifier(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["analyze-torchvision", "--models", "resnet19"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "['resnet19'] are not torchvision classifiers; did you mean" in err
+    assert "resnet18" in err
+
+
 # ------------------------------------------------------------------------------ model outputs
 class _Trunk(nn.Module):
     def __init__(self):

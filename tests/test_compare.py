@@ -133,7 +133,10 @@ def test_a_factory_that_raises_is_reported(capsys: pytest.CaptureFixture) -> Non
     )
     captured = capsys.readouterr()
     assert rc == 1
-    assert "test_compare:broken_factory: build: RuntimeError: this factory always fails" in captured.err
+    assert (
+        "test_compare:broken_factory: build: ValueError: calling factory 'test_compare:broken_factory' raised "
+        "RuntimeError: this factory always fails (at " in captured.err
+    )
     assert "ranked by PG" in captured.out
 
 
@@ -172,6 +175,37 @@ def test_data_dependent_proxies_on_a_user_minibatch(tmp_path, capsys: pytest.Cap
     rc = main([*args, "--json", "--by", "snip", "--no-progress"])
     record = json.loads(capsys.readouterr().out)[0]
     assert rc == 0 and record["snip"] > 0 and record["naswot"] is not None
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ({"inputs": [[1.0]], "targets": torch.tensor([0])}, "'inputs' and 'targets' must be tensors"),
+        ({"inputs": torch.randn(4, 3, 8, 8), "targets": torch.tensor([0, 1])}, "'targets' (2,); it must hold"),
+        ({"inputs": torch.randn(0, 3, 8, 8), "targets": torch.zeros(0, dtype=torch.long)}, "B >= 1"),
+        ({"inputs": torch.randn(2, 3, 8, 8), "targets": torch.tensor([0.5, 1.0])}, "must be class indices"),
+        ({"images": torch.randn(2, 3, 8, 8)}, "must hold a dict {'inputs'"),
+        (b"not a torch file", "is not a file saved with torch.save"),
+    ],
+    ids=["list", "sizes", "empty", "float targets", "keys", "not torch"],
+)
+def test_a_malformed_minibatch_is_named_with_what_it_must_hold(tmp_path, capsys, content, message) -> None:
+    path = tmp_path / "batch.pt"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        torch.save(content, path)
+    assert main(["compare", "test_compare:tiny_net", "--batch", str(path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: --batch: {path}" in err and message in err and "Traceback" not in err
+
+
+def test_input_is_refused_beside_a_minibatch_that_sets_the_shape(tmp_path, capsys) -> None:
+    path = tmp_path / "batch.pt"
+    torch.save({"inputs": torch.randn(2, 3, 8, 8), "targets": torch.tensor([0, 1])}, path)
+    with pytest.raises(SystemExit) as stop:
+        main(["compare", "test_compare:tiny_net", "--batch", str(path), "--input", "3,64,64"])
+    assert stop.value.code == 2 and "--input and --batch both set the example's shape" in capsys.readouterr().err
 
 
 def test_ties_are_broken_by_model_name() -> None:

@@ -115,9 +115,22 @@ class _InplaceOnViews(nn.Module):
         return h
 
 
-@pytest.mark.parametrize("name, size", [("resnet18", 32), ("mobilenet_v3_small", 32), ("inplace", 4)])
+def _sequential() -> nn.Module:
+    """A top-level ``nn.Sequential``: its parameters are named ``0.weight``, ``1.bias``, ..."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10)
+    )
+
+
+@pytest.mark.parametrize(
+    "name, size", [("resnet18", 32), ("mobilenet_v3_small", 32), ("inplace", 4), ("sequential", 8)]
+)
 def test_meta_and_make_fx_capture_agree(name, size):
-    model = _InplaceOnViews() if name == "inplace" else torchvision.models.get_model(name, weights=None)
+    """Both tracers give the same counts; the fast one also takes a top-level ``nn.Sequential``, whose
+    parameter names begin with a digit (its placeholders must still compile as Python arguments)."""
+    models = {"inplace": _InplaceOnViews, "sequential": _sequential}
+    model = models[name]() if name in models else torchvision.models.get_model(name, weights=None)
     x = torch.zeros(1, 4) if name == "inplace" else torch.zeros(1, 3, size, size)
     a = run_sweep(capture(model, x, method="meta")).param_counts
     b = run_sweep(capture(model, x, method="make_fx")).param_counts

@@ -159,12 +159,28 @@ def test_a_deadline_is_minutes_from_now():
         (["study", "ch4", "run", "--seeds", "99"], "seeds [99] are not in study ch4"),
         (["study", "ch3", "bookkeeping"], "has no action 'bookkeeping'"),
         (["study", "ch7", "run", "--only", "config"], "--only takes COLUMN=VALUE"),
+        (["study", "ch4", "status", "--only", "model=V2-S-shared"], "'status' does not take it"),
+        (["study", "ch4", "status", "--seeds", "1"], "'status' does not take it"),
+        (["study", "ch3", "run", "--workers", "2", "--scheduler", "tcp://host:8786"], "an existing cluster"),
     ],
 )
 def test_the_study_command_refuses_flags_its_study_does_not_use(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(argv)
     assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_an_only_value_that_matches_no_run_names_the_values_there_are(tmp_path, monkeypatch):
+    row = StudyOptions("tests.toy_study:STUDY", "a toy study", frozenset({"store"}))
+    monkeypatch.setitem(study_parsers.STUDIES, "toy", row)
+    column = next(c for c in toy_study.STUDY.runs[0] if c != "seed")
+    values = sorted({str(run[column]) for run in toy_study.STUDY.runs})
+    with pytest.raises(SystemExit) as exit_:
+        main(["study", "toy", "run", "--only", f"{column}=no-such-value", "--store", str(tmp_path / "toy.csv")])
+    assert str(exit_.value) == (
+        f"reuseprior study: --only {column}=no-such-value matches no run; the {column} values: {values}"
+    )
+    assert not (tmp_path / "toy.csv").exists()
 
 
 @pytest.mark.dask

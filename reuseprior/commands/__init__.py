@@ -16,7 +16,8 @@ module, and only once the arguments have parsed and passed their checks, so
 ``--help``, an argument error (a misspelt flag) and what ``answer`` knows
 answer without waiting for torch and the model zoo to import. Errors of
 :mod:`reuseprior.core.errors` (their messages name the problem and the fix)
-are printed without a traceback and exit with 2; Ctrl-C exits with 130 after
+are printed without a traceback and exit with 2, a file that cannot be read
+or written (``OSError``, naming the file) with 1; Ctrl-C exits with 130 after
 the command has saved its finished work.
 """
 
@@ -149,6 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as err:  # a message that names the problem and the fix; no traceback
         print(f"{prog} {command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a file that cannot be read or written: its name and the system's reason
+        print(f"{prog} {command}: error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the commands save finished work before this reaches here
         print(
             f"{prog} {command}: interrupted; finished work is saved, run the same command to resume",

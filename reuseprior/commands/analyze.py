@@ -2,7 +2,8 @@
 
 MODEL is a name registered in reuseprior, a torchvision classifier name, or
 ``package.module:factory``.  Prints the chapter-4 quantities (PG, P'G, ES, H, ...) as a
-table, or as JSON with ``--json``; ``--csv PATH`` appends one row.
+table, or as JSON with ``--json``; ``--csv PATH`` appends one row (the quantities and the settings
+that change them: :data:`CSV_COLUMNS`; a file with other columns is refused before any work).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from reuseprior.commands.model_names import listing
 from reuseprior.commands.parsers.analyze import add_arguments, add_input_argument, check_arguments
 from reuseprior.core.files import write_text
 from reuseprior.counting.capture import refuse_what_cannot_fit
-from reuseprior.counting.quantities import analyze
+from reuseprior.counting.quantities import REPORT_KEYS, analyze
 from reuseprior.models.registry import available_models, build_model, collision_note, torchvision_names
 
 __all__ = ["add_arguments", "add_input_argument", "check_arguments", "run"]
@@ -41,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
             "error: MODEL is required: give a model name or package.module:factory (see them all with --list-models)",
             file=sys.stderr,
         )
+        return 2
+    problem = _csv_problem(args.csv) if args.csv is not None else None
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
         model = build_model(args.model)
@@ -66,7 +71,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     rep.model_name = args.model
-    row = {"model": args.model, "input": ",".join(map(str, args.input)), **rep.to_dict()}
+    row = {
+        "model": args.model,
+        "input": ",".join(map(str, args.input)),
+        **rep.to_dict(),
+        "discount": args.discount,
+        "bn_params": args.bn_params,
+        "output_key": args.output_key or "",
+    }
     if args.json:
         print(
             json.dumps(
@@ -81,12 +93,30 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the columns of ``--csv``: the model and its input, the quantities, and the settings that change them
+CSV_COLUMNS: tuple[str, ...] = ("model", "input", *REPORT_KEYS, "discount", "bn_params", "output_key")
+
+
+def _csv_problem(path: Path) -> str | None:
+    """Why ``--csv`` cannot take the rows of this command (a file with other columns), or None."""
+    if not path.exists() or not path.stat().st_size:
+        return None
+    with path.open(encoding="utf-8", newline="") as fh:
+        header = next(csv.reader(fh), [])
+    if tuple(header) != CSV_COLUMNS:
+        return (
+            f"--csv {path} holds other columns ({', '.join(header[:4])}, ...) than this command writes "
+            f"({', '.join(CSV_COLUMNS[:4])}, ...); give a new file, or one this command wrote"
+        )
+    return None
+
+
 def _append_row(path: Path, row: dict) -> None:
     """``row`` appended to the CSV at ``path`` (its header first when the file is new), the file
     rewritten whole (:func:`reuseprior.core.files.write_text`): an interruption leaves the old rows."""
     old = path.read_text(encoding="utf-8") if path.exists() else ""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(row))
+    writer = csv.DictWriter(out, fieldnames=list(CSV_COLUMNS))
     if not old:
         writer.writeheader()
     writer.writerow(row)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+from pathlib import Path
 
-__all__ = ["positive_float", "positive_int"]
+__all__ = ["non_negative_int", "output_file", "png_file", "positive_float", "positive_int"]
 
 
 def positive_float(text: str) -> float:
@@ -29,3 +31,39 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
     return value
+
+
+def non_negative_int(text: str) -> int:
+    """``type=`` of a flag that takes an integer >= 0 (argparse prints the message)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
+def output_file(text: str) -> Path:
+    """``type=`` of a flag naming a file the command writes, checked before any work: refused when it
+    names a folder, when a part of its folder is a file, or when the folder it would be made in cannot
+    be written (missing folders are made when the file is written)."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder; name a file in it, e.g. {path / 'out.csv'}")
+    folder = path.absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: no permission to write in {folder}")
+    return path
+
+
+def png_file(text: str) -> Path:
+    """``type=`` of a flag naming a PNG the command writes: :func:`output_file` ending in ``.png``."""
+    path = output_file(text)
+    if path.suffix.lower() != ".png":
+        raise argparse.ArgumentTypeError(f"{text!r}: the figure is written as PNG; name a .png file")
+    return path

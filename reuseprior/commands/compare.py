@@ -10,7 +10,7 @@ that cannot be built or analysed is reported in the table (``error``) and
 does not stop the others; the exit status is 1 when any failure is recorded
 (0 when every score of every model was computed, 2 for a usage error). With
 ``--batch`` the example input is the minibatch's first image (``--input`` is
-not used). See :mod:`reuseprior.analysis.compare`.
+refused beside it). See :mod:`reuseprior.analysis.compare`.
 """
 
 from __future__ import annotations
@@ -31,12 +31,32 @@ from reuseprior.reporting.plotting import save_figure
 __all__ = ["add_arguments", "check_arguments", "run"]
 
 
+#: what ``--batch`` must hold, for the messages
+BATCH_FORMAT = "a dict {'inputs': (B, C, H, W) tensor, 'targets': (B,) tensor of class indices >= 0}, B >= 1"
+
+
 def _load_batch(path: Path) -> ProxyBatch:
-    """The user's minibatch (see ``--batch``); ``num_classes`` is the largest target + 1 (at least 2)."""
-    data = torch.load(path, map_location="cpu", weights_only=True)
+    """The user's minibatch (see ``--batch``), checked against :data:`BATCH_FORMAT`; ``num_classes`` is
+    the largest target + 1 (at least 2)."""
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:
+        raise
+    except Exception as err:  # noqa: BLE001 (pickle's many errors: the file is not what --batch takes)
+        raise ValueError(f"{path} is not a file saved with torch.save ({type(err).__name__}: {err})") from err
     if not isinstance(data, dict) or not {"inputs", "targets"} <= set(data):
-        raise ValueError(f"{path} must hold a dict with 'inputs' and 'targets' tensors")
-    inputs, targets = data["inputs"].float(), data["targets"].long()
+        raise ValueError(f"{path} must hold {BATCH_FORMAT}")
+    inputs, targets = data["inputs"], data["targets"]
+    if not (isinstance(inputs, torch.Tensor) and isinstance(targets, torch.Tensor)):
+        raise ValueError(f"{path}: 'inputs' and 'targets' must be tensors; it must hold {BATCH_FORMAT}")
+    if inputs.dim() != 4 or targets.dim() != 1 or len(targets) != len(inputs) or not len(inputs):
+        raise ValueError(
+            f"{path}: 'inputs' has shape {tuple(inputs.shape)} and 'targets' {tuple(targets.shape)}; "
+            f"it must hold {BATCH_FORMAT}"
+        )
+    if targets.is_floating_point() or targets.is_complex() or int(targets.min()) < 0:
+        raise ValueError(f"{path}: 'targets' must be class indices (integers >= 0), not {targets.dtype} {targets[:5]}")
+    inputs, targets = inputs.float(), targets.long()
     classes = max(int(targets.max()) + 1, 2)
     return ProxyBatch(inputs, targets, classes, f"user minibatch {path.name} ({len(inputs)} examples)")
 

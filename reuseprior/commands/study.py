@@ -136,7 +136,17 @@ def _store_floors(specs: list[StudySpec], request: StudyRequest) -> None:
         print(f"-> {spec.floor.path}")
 
 
+def _check_only(specs: list[StudySpec], args: argparse.Namespace) -> None:
+    """An ``--only`` value that no run of the chosen studies has: exit with the values there are."""
+    for item in args.only:
+        column, value = item.split("=", 1)
+        known = sorted({str(run[column]) for spec in specs for run in spec.runs if column in run})
+        if known and value not in known:
+            raise SystemExit(f"reuseprior study: --only {item} matches no run; the {column} values: {known}")
+
+
 def _run(specs: list[StudySpec], args: argparse.Namespace, request: StudyRequest) -> None:
+    _check_only(specs, args)
     todo = [(spec, _chosen(spec, args)) for spec in specs]
     if not any(core_study.pending_runs(spec, chosen) for spec, chosen in todo):
         print("nothing to run: every chosen run is stored")

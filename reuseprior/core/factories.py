@@ -20,13 +20,14 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
+import inspect
 import os
 import sys
 import traceback
 from types import ModuleType
 from typing import Any, Callable, Iterable
 
-__all__ = ["LIST_HINT", "import_factory", "spec_problem", "unknown_model_message"]
+__all__ = ["LIST_HINT", "call_factory", "import_factory", "spec_problem", "unknown_model_message"]
 
 #: how a user lists every name that ``build_model`` accepts
 LIST_HINT = (
@@ -165,3 +166,26 @@ def import_factory(spec: str) -> Callable[..., Any]:
             f"'{module_name}:FUNCTION' with a function (or class) that builds the model"
         )
     return factory
+
+
+def call_factory(spec: str, factory: Callable[..., Any], **kwargs: Any) -> Any:
+    """``factory(**kwargs)`` (the callable ``spec`` names), its problems as a ``ValueError`` that says
+    the fix: a factory that cannot be called with ``kwargs`` (none, from the command line), or one that
+    raises, named with the exception and the line of the user's code it came from."""
+    try:
+        inspect.signature(factory).bind(**kwargs)
+    except TypeError as err:
+        given = ", ".join(kwargs) or "no arguments"
+        raise ValueError(
+            f"factory {spec!r} cannot be called with {given}: {err}. Fix: give a factory whose arguments all "
+            "have defaults (it is called as factory()) and that returns the model."
+        ) from None
+    except ValueError:  # a builtin without a signature: let the call say
+        pass
+    try:
+        return factory(**kwargs)
+    except Exception as err:  # noqa: BLE001 - any error of the user's factory, re-raised with its name and place
+        raise ValueError(
+            f"calling factory {spec!r} raised {type(err).__name__}: {err}{_where_raised(err)}. "
+            "Fix that error in the factory, then run again."
+        ) from err

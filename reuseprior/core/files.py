@@ -69,7 +69,10 @@ def atomic_write(
     path.parent.mkdir(parents=True, exist_ok=True)
     if file_mode is None:
         file_mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    except OSError as err:  # named by the file asked for, not the temporary one
+        raise type(err)(err.errno, f"cannot create a file in {path.parent}: {err.strerror}", str(path)) from err
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -23,7 +23,9 @@ model itself refuses is not counted.
 from __future__ import annotations
 
 import contextlib
+import keyword
 import operator
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -343,6 +345,14 @@ _CONSTANT_PACKETS = {
 }
 
 
+def _identifier(name: str) -> str:
+    """``name`` (a parameter's or buffer's) as a Python identifier: FX compiles placeholders into the
+    arguments of a generated ``forward``. Non-word characters become ``_``, and a name that still is no
+    identifier (a top-level ``nn.Sequential``'s ``0.weight``) gets a ``p_`` prefix: ``p_0_weight``."""
+    ident = re.sub(r"\W", "_", name)
+    return ident if ident.isidentifier() and not keyword.iskeyword(ident) else f"p_{ident}"
+
+
 class _MetaGraphBuilder:
     """The state of one recording on meta tensors: the FX graph being built, the node
     of every tensor seen so far (by ``id``), the real tensors behind the placeholders,
@@ -360,7 +370,7 @@ class _MetaGraphBuilder:
     def add_placeholder(self, name: str, real: torch.Tensor, is_param: bool) -> torch.Tensor:
         """Add a placeholder for ``real`` (a parameter, a buffer or the input); returns
         the meta tensor that stands for it in the forward."""
-        n = self.graph.placeholder(name.replace(".", "_"))
+        n = self.graph.placeholder(_identifier(name))
         meta_t = torch.empty(real.shape, dtype=real.dtype, device="meta")
         n.meta["val"] = meta_t
         self.node_of[id(meta_t)] = n

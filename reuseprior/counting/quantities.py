@@ -41,7 +41,7 @@ from reuseprior.counting.capture import CapturedGraph, capture
 from reuseprior.counting.scaled import Scaled
 from reuseprior.counting.sweep import SweepResult, check_discount, check_example_input, run_sweep
 
-__all__ = ["WeightUse", "Report", "analyze", "count_contexts", "quantities_from_log2_counts"]
+__all__ = ["REPORT_KEYS", "WeightUse", "Report", "analyze", "count_contexts", "quantities_from_log2_counts"]
 
 aten = torch.ops.aten
 
@@ -62,7 +62,8 @@ class WeightUse:
     use_index: int = 0
 
 
-_KEYS = [
+#: the model-level quantities of a :class:`Report`, in the order of :meth:`Report.to_dict`
+REPORT_KEYS = [
     "PG",
     "PG_prime",
     "expected_spread",
@@ -102,7 +103,7 @@ class Report:
     per_parameter: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, float | int]:
-        return {k: getattr(self, k) for k in _KEYS}
+        return {k: getattr(self, k) for k in REPORT_KEYS}
 
     def to_series(self):
 
@@ -135,7 +136,7 @@ class Report:
         if self.discount != 1.0:
             head += f" (discount {self.discount:g})"
         lines = [head, "-" * len(head)]
-        for k in _KEYS:
+        for k in REPORT_KEYS:
             v = getattr(self, k)
             s = f"{v:,}" if isinstance(v, int) else (f"{v:.6g}" if abs(v) < 1e-3 else f"{v:,.4f}")
             lines.append(f"{labels[k]:<32} {s:>20}")

@@ -27,7 +27,7 @@ from typing import Callable
 
 from torch import nn
 
-from reuseprior.core.factories import LIST_HINT, import_factory, unknown_model_message
+from reuseprior.core.factories import LIST_HINT, call_factory, import_factory, unknown_model_message
 
 __all__ = ["LIST_HINT", "available_models", "build_model", "collision_note", "register_model", "torchvision_names"]
 
@@ -83,13 +83,14 @@ def build_model(spec: str, **kwargs) -> nn.Module:
     """Build a model from a registered name, a torchvision name or ``module:factory``.
 
     Raises ``ValueError`` naming the problem and the fix when ``spec`` resolves
-    to nothing, and ``TypeError`` when a factory returns something other than an
-    ``nn.Module``.
+    to nothing or its factory cannot be called or raises
+    (:func:`~reuseprior.core.factories.call_factory`), and ``TypeError`` when a
+    factory returns something other than an ``nn.Module``.
     """
     if spec in _BUILDERS:
         return _BUILDERS[spec](**kwargs)
     if ":" in spec:
-        model = import_factory(spec)(**kwargs)
+        model = call_factory(spec, import_factory(spec), **kwargs)
         if not isinstance(model, nn.Module):
             raise TypeError(
                 f"{spec!r} returned {type(model).__name__}, not a torch.nn.Module; "

@@ -62,4 +62,13 @@ timeout $(( STOP < LEFT ? STOP : LEFT )) python3 -m reuseprior study ch4 run "$@
   | grep -v "^  \|UserWarning\|Perhaps you\|Hosting the HTTP"
 kill "$RETURNER"
 python3 scripts/device/return_checkpoints.py "$WORK" "$OUT"
-python3 -m reuseprior study ch4 status "$@" --store "$OUT/ch4_runs.csv" 2>&1 | tail -8
+# status shows every run of the profile: it takes --profile alone (--only and --seeds select what run trains)
+STATUS_ARGS=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --profile) STATUS_ARGS=(--profile "$2"); shift 2 ;;
+    --profile=*) STATUS_ARGS=("$1"); shift ;;
+    *) shift ;;
+  esac
+done
+python3 -m reuseprior study ch4 status "${STATUS_ARGS[@]}" --store "$OUT/ch4_runs.csv" 2>&1 | tail -8

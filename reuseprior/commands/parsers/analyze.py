@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from reuseprior.commands.argtypes import positive_float, positive_int
+from reuseprior.commands.argtypes import non_negative_int, output_file, positive_float, positive_int
 from reuseprior.commands.model_names import listing, stored_names
 from reuseprior.core.factories import spec_problem, unknown_model_message
 
@@ -28,12 +27,17 @@ def _shape(text: str) -> tuple[int, ...]:
     return dims
 
 
-def add_input_argument(parser: argparse.ArgumentParser) -> None:
-    """``--input C,H,W``: the example's shape without the batch dimension (``analyze`` and ``compare``)."""
+#: the example's shape when ``--input`` is not given
+DEFAULT_INPUT = (3, 224, 224)
+
+
+def add_input_argument(parser: argparse.ArgumentParser, *, default: tuple[int, ...] | None = DEFAULT_INPUT) -> None:
+    """``--input C,H,W``: the example's shape without the batch dimension (``analyze`` and ``compare``;
+    ``default`` None: the command fills it in, knowing whether it was given)."""
     parser.add_argument(
         "--input",
         type=_shape,
-        default=(3, 224, 224),
+        default=default,
         help="input shape without the batch dimension (default 3,224,224)",
     )
 
@@ -69,7 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--outputs", type=positive_int, default=None, help="NO (default: output elements)")
     parser.add_argument("--inputs", type=positive_int, default=None, help="NI (default: input elements)")
-    parser.add_argument("--bn-params", type=int, default=4, help="weights per batch-norm channel (default 4)")
+    parser.add_argument(
+        "--bn-params", type=non_negative_int, default=4, help="weights per batch-norm channel (default 4)"
+    )
     parser.add_argument(
         "--discount",
         type=positive_float,
@@ -77,7 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="path-length discount gamma, a finite number > 0 such as 0.5 (default 1: plain counts)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--csv", type=Path, default=None, help="append a row to this CSV file")
+    parser.add_argument("--csv", type=output_file, default=None, help="append a row to this CSV file")
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

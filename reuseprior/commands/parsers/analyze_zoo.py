@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from reuseprior.commands.argtypes import positive_int
+from reuseprior.commands.argtypes import output_file, positive_int
 from reuseprior.core import paths
 
 #: :data:`reuseprior.zoo.torchvision_analysis.DEFAULT_OUT`
@@ -19,7 +19,10 @@ DEFAULT_OUT = paths.DATA_DIR / "torchvision_zoo_analysis.csv"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--out", type=Path, default=DEFAULT_OUT, help="the CSV of the rows (default: data/torchvision_zoo_analysis.csv)"
+        "--out",
+        type=output_file,
+        default=DEFAULT_OUT,
+        help="the CSV of the rows (default: data/torchvision_zoo_analysis.csv)",
     )
     parser.add_argument("--models", nargs="*", help="subset of model names (default: all classifiers)")
     parser.add_argument("--threads", type=positive_int, default=1, help="torch threads per task")

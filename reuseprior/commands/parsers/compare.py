@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from reuseprior.commands.parsers.analyze import add_input_argument
+from reuseprior.commands.argtypes import output_file, png_file
+from reuseprior.commands.parsers.analyze import DEFAULT_INPUT, add_input_argument
 
 #: :data:`reuseprior.analysis.compare.QUANTITIES`
 QUANTITIES = ("PG", "PG_prime", "expected_spread", "entropy", "total_surprisal")
@@ -26,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "models", nargs="+", metavar="MODEL", help="reuseprior or torchvision model names, or package.module:factory"
     )
-    add_input_argument(parser)
+    add_input_argument(parser, default=None)
     parser.add_argument(
         "--by",
         default="PG",
@@ -46,19 +47,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="a minibatch for the data-dependent proxies: a file saved with torch.save holding "
-        "{'inputs': (B, C, H, W) tensor, 'targets': (B,) class indices}",
+        "{'inputs': (B, C, H, W) tensor, 'targets': (B,) class indices}; the example is its first image, "
+        "so --input is not given with it",
     )
     parser.add_argument("--output-key", default=None, metavar="KEY", help="for a forward returning a dict/tuple/list")
     parser.add_argument("--seed", type=int, default=0, help="torch.manual_seed before each model is built (default 0)")
     parser.add_argument("--json", action="store_true", help="print JSON records instead of a table")
-    parser.add_argument("--csv", type=Path, default=None, help="write the table to this CSV file")
-    parser.add_argument("--figure", type=Path, default=None, help="write a PNG: the score against #parameters")
+    parser.add_argument("--csv", type=output_file, default=None, help="write the table to this CSV file")
+    parser.add_argument(
+        "--figure", type=png_file, default=None, help="write a PNG (a .png file): the score against #parameters"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """``--by`` must name a computed score (a thesis symbol becomes its column name); data-dependent proxies
-    need ``--batch``: exit 2."""
+    need ``--batch``, which sets the example's shape, so ``--input`` is refused beside it (and is 3,224,224
+    when neither is given): exit 2."""
+    if args.batch is not None and args.input is not None:
+        parser.error(
+            "--input and --batch both set the example's shape; give one (with --batch the example is its first image)"
+        )
+    if args.batch is None and args.input is None:
+        args.input = DEFAULT_INPUT
     scores = [*QUANTITIES, "params", "flops", *args.proxies]
     args.by = SYMBOLS.get(args.by, args.by)
     if args.by not in scores:

@@ -146,3 +146,12 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     bad = [o for o in args.only if "=" not in o]
     if bad:
         parser.error(f"--only takes COLUMN=VALUE, got {bad}")
+    if args.only and args.action != "run":
+        parser.error(f"--only selects the runs that 'run' trains; '{args.action}' does not take it")
+    if args.seeds and args.action not in ("run", "floor"):
+        parser.error(f"--seeds selects what 'run' trains and 'floor' stores; '{args.action}' does not take it")
+    if args.scheduler is not None and (args.workers is not None or args.max_memory_gb is not None):
+        parser.error(
+            "--workers and --max-memory-gb shape the LocalCluster started here; an existing cluster "
+            "(--scheduler) has its own"
+        )
