@@ -258,6 +258,14 @@ def test_analyze_csv_records_the_settings_and_refuses_a_file_of_other_columns(tm
     assert other.read_text() == "rank,model,PG\n1,x,2\n"
 
 
+@pytest.mark.parametrize("command", [["train"], ["revolver"], ["study", "ch7", "run"]])
+def test_a_device_that_is_no_device_is_refused_by_the_flag(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([*command, "--device", "banana"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and 'argument --device: must be "cpu", "cuda", "cuda:N"' in err
+
+
 def test_analyze_torchvision_refuses_a_name_that_is_no_classifier(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["analyze-torchvision", "--models", "resnet19"])

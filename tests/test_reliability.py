@@ -383,6 +383,12 @@ def test_revolver_refuses_to_resume_with_other_flags(tmp_path, capsys):
     assert "resumed" in capsys.readouterr().out
 
 
+def test_revolver_refuses_to_resume_a_folder_holding_no_run(tmp_path, capsys):
+    assert _revolver(tmp_path, "--epochs", "1", "--resume") == 2
+    assert "holds no run to continue (no checkpoint.pt)" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # nothing started
+
+
 def test_revolver_refuses_to_overwrite_a_run_without_overwrite(tmp_path, capsys):
     assert _revolver(tmp_path, "--epochs", "1") == 0
     before = (tmp_path / "run" / "results.csv").read_bytes()

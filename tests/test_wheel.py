@@ -79,6 +79,7 @@ def test_wheel_carries_the_data_and_the_console_script(installed):
     tracked = subprocess.run(["git", "ls-files", "data"], cwd=ROOT, capture_output=True, text=True, check=True)
     data = {f"reuseprior/_data/{line[len('data/') :]}" for line in tracked.stdout.splitlines()}
     assert data and data <= names, f"data files missing from the wheel: {sorted(data - names)}"
+    assert "reuseprior/py.typed" in names  # PEP 561: type checkers read the package's hints
     assert (venv / "bin" / "reuseprior").is_file()
     usage = subprocess.run([str(venv / "bin" / "reuseprior"), "--help"], capture_output=True, text=True, env=env)
     assert usage.returncode == 0 and usage.stdout.startswith("usage: reuseprior ")

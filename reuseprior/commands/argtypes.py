@@ -6,9 +6,13 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 from pathlib import Path
 
-__all__ = ["non_negative_int", "output_file", "png_file", "positive_float", "positive_int"]
+__all__ = ["device_name", "non_negative_int", "output_file", "png_file", "positive_float", "positive_int"]
+
+#: the devices a command trains on (whether CUDA is present is checked when the command runs)
+DEVICE_NAMES = re.compile(r"cpu|auto|mps|cuda(:\d+)?")
 
 
 def positive_float(text: str) -> float:
@@ -67,3 +71,10 @@ def png_file(text: str) -> Path:
     if path.suffix.lower() != ".png":
         raise argparse.ArgumentTypeError(f"{text!r}: the figure is written as PNG; name a .png file")
     return path
+
+
+def device_name(text: str) -> str:
+    """``type=`` of ``--device``: ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto`` (CUDA when present)."""
+    if not DEVICE_NAMES.fullmatch(text):
+        raise argparse.ArgumentTypeError(f'must be "cpu", "cuda", "cuda:N", "mps" or "auto", got {text!r}')
+    return text

@@ -15,7 +15,8 @@ Policy for an ``--output-dir`` that already holds a run: without ``--resume``
 or ``--overwrite`` the command refuses to touch it; ``--resume`` continues it
 only with the settings it was started with (the differing flags are named,
 with the checkpoint's value and the new one); ``--overwrite`` deletes its
-checkpoint and result files and starts afresh.
+checkpoint and result files and starts afresh. ``--resume`` on a folder that
+holds no run is refused (a mistyped folder must not start a long run).
 """
 
 from __future__ import annotations
@@ -63,8 +64,14 @@ def _flag(field: str) -> str:
 
 
 def _existing_run(args: argparse.Namespace, out: Path) -> list[str]:
-    """The run files already in ``out``; raises when the flags do not say what to do with them."""
+    """The run files already in ``out``; raises when the flags do not say what to do with them, or when
+    ``--resume`` finds no run to continue (a mistyped folder must not start a long run)."""
     existing = [name for name in RUN_FILES if (out / name).exists()]
+    if args.resume and not existing:
+        raise CheckpointMismatchError(
+            f"--resume: {out} holds no run to continue (no checkpoint.pt); give the --output-dir of the run, "
+            "or leave --resume out to start one"
+        )
     if existing and not args.overwrite and not (args.resume and (out / "checkpoint.pt").exists()):
         why = (
             "holds results but no checkpoint.pt to resume from"
@@ -147,8 +154,6 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"resumed {ckpt} at generation {pop.generation}")
     else:
-        if args.resume:
-            print(f"no checkpoint at {ckpt}: starting a fresh run")
         for name in existing:  # --overwrite: the old run's files go before the new run writes any
             (out / name).unlink()
         pop = Population(config, splits, device, workers)

@@ -85,8 +85,9 @@ def resolve_device(device: str | torch.device) -> torch.device:
         raise _bad("device", device, '"cpu", "cuda", "cuda:N" or "auto"') from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise NotebookParameterError(
-            f"device={device!r} was requested but PyTorch sees no CUDA GPU on this machine. "
-            "Run with -p device cpu (or auto), or on a machine with a GPU and a CUDA build of torch."
+            f"device={device!r} was requested but PyTorch sees no CUDA GPU on this machine. Ask for cpu or auto "
+            "(--device cpu on the command line, -p device cpu with papermill), or run on a machine with a GPU "
+            "and a CUDA build of torch."
         )
     if resolved.type not in {"cpu", "cuda", "mps"}:
         raise _bad("device", device, '"cpu", "cuda", "cuda:N" or "auto"')

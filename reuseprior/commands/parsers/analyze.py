@@ -71,8 +71,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY",
         help="for a forward that returns a dict, tuple or list: the key (or index) of the output tensor to analyse",
     )
-    parser.add_argument("--outputs", type=positive_int, default=None, help="NO (default: output elements)")
-    parser.add_argument("--inputs", type=positive_int, default=None, help="NI (default: input elements)")
+    parser.add_argument(
+        "--outputs",
+        type=positive_int,
+        default=None,
+        help="NO, the number of output nodes (default: the output's elements)",
+    )
+    parser.add_argument(
+        "--inputs",
+        type=positive_int,
+        default=None,
+        help="NI, the number of input nodes (default: the input's elements; the shape is --input)",
+    )
     parser.add_argument(
         "--bn-params", type=non_negative_int, default=4, help="weights per batch-norm channel (default 4)"
     )

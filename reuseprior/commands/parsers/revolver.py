@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from reuseprior.commands.argtypes import device_name
+
 #: the names of :data:`reuseprior.chapters.ch3_revolver.PROFILES`
 PROFILES = ("full", "full-mnist", "quick")
 #: :data:`reuseprior.revolver.search.SEARCH_MODES`
@@ -47,20 +49,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     _option(p, "data_dir", help="folder of the torchvision datasets")
     _option(p, "download", action="store_true", help="download MNIST/CIFAR10 into --data-dir if missing")
-    _option(p, "search_mode", choices=SEARCH_MODES, default="evolve")
-    _option(p, "population_size", type=int)
+    _option(
+        p,
+        "search_mode",
+        choices=SEARCH_MODES,
+        default="evolve",
+        help="random search, the genetic algorithm (evolve) or their warm-up variants (default: evolve)",
+    )
+    _option(p, "population_size", type=int, help="individuals kept (default: the profile's)")
     _option(p, "sample_size", type=int, help="individuals trained per generation")
     _option(p, "epochs", type=int, help="number of generations")
     _option(p, "warmup_x", type=int, help="initial candidates = warmup-x * population-size")
     _option(p, "warmup_epoch", type=int, help="genotype-only generations of the *_warmup* modes")
     _option(p, "genotype_cost", type=float, help="initial genotype fitness coefficient")
-    _option(p, "lr", type=float)
-    _option(p, "min_lr", type=float)
-    _option(p, "batch_size", type=int)
+    _option(p, "lr", type=float, help="learning rate before the decay (default: the profile's)")
+    _option(p, "min_lr", type=float, help="learning rate at the last generation (default: the profile's)")
+    _option(p, "batch_size", type=int, help="images per training step (default: the profile's)")
     _option(p, "width", type=int, help="width multiplier of the random generator (default: the profile's)")
-    _option(p, "seed", type=int, default=0)
-    _option(p, "device", default="auto", help="cpu, cuda or auto")
-    _option(p, "num_workers", type=int)
+    _option(p, "seed", type=int, default=0, help="seed of the split, the population and every draw (default 0)")
+    _option(p, "device", type=device_name, default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    _option(p, "num_workers", type=int, help="data-loader worker processes (default: the profile's)")
     _option(p, "output_dir", default="build/revolver", help="results, tables and checkpoint go here")
     _option(p, "checkpoint_every", type=int, default=10, help="generations between checkpoints")
     _option(

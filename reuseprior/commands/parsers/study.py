@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reuseprior.commands.argtypes import positive_float, positive_int
+from reuseprior.commands.argtypes import device_name, positive_float, positive_int
 
 ACTIONS = ("run", "status")
 #: flags every study takes
@@ -110,7 +110,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="quick",
         help="whose studies: ch7 full, paper or quick; ch4 cpu (its default) or gpu",
     )
-    parser.add_argument("--device", default="cpu", help='"cpu", "cuda" or "auto" (default: cpu)')
+    parser.add_argument(
+        "--device", type=device_name, default="cpu", help='"cpu", "cuda", "cuda:N" or "auto" (default: cpu)'
+    )
     parser.add_argument("--threads", type=positive_int, default=1, help="PyTorch threads per run (default: 1)")
     parser.add_argument("--data-dir", type=Path, default=None, help="datasets folder (default: build/datasets)")
     parser.add_argument("--download", action="store_true", help="let torchvision download a missing dataset")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from reuseprior.commands.argtypes import device_name
+
 #: shown by ``--help`` after the one-line description
 EXAMPLES = """Examples::
 
@@ -73,7 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="rmsprop_tf: TensorFlow 1's (official, full profile); rmsprop: PyTorch's (quick profile)",
     )
     parser.add_argument("--train-limit", type=int, help="keep only the first N training images")
-    parser.add_argument("--device", default="auto", help='"cpu", "cuda", "cuda:N" or "auto" (default)')
+    parser.add_argument(
+        "--device", type=device_name, default="auto", help='"cpu", "cuda", "cuda:N" or "auto" (default)'
+    )
     parser.add_argument("--amp", type=_bool, help="mixed precision true/false (full profile: true)")
     parser.add_argument("--num-workers", type=int, help="data-loader worker processes")
     parser.add_argument("--data-dir", help="folder of the torchvision datasets / ImageNet (default build/datasets)")
