@@ -46,6 +46,7 @@ _EXPORTS: dict[str, str] = {
     "Report": "reuseprior.counting.quantities",
     "compare": "reuseprior.analysis.compare",
     "Comparison": "reuseprior.analysis.compare",
+    "ProxyBatch": "reuseprior.baselines.proxies",
     "WeightUse": "reuseprior.counting.quantities",
     "UnsupportedOpError": "reuseprior.core.errors",
     "build_model": "reuseprior.models.registry",

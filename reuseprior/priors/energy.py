@@ -478,7 +478,7 @@ def compare_priors(
     *,
     units: Units = "nats",
     rank_by: str = "PG_prime",
-):
+) -> pd.DataFrame:
     """One row per (model, prior) with the prior's quantities and the rank of
     each model under each prior (1 = highest ``rank_by``).
 
