@@ -10,6 +10,7 @@ import torch
 
 from reuseprior.commands import analyze as cli_analyze
 from reuseprior.commands.parsers.analyze import _shape as parse_shape
+from reuseprior.core.errors import CommandInputError
 
 
 def _parse(argv):
@@ -32,8 +33,8 @@ def test_cli_json_and_csv(tmp_path, capsys):
 def test_cli_table_and_errors(capsys):
     assert cli_analyze.run(_parse(["squeezenet1_1", "--input", "3,32,32"])) == 0
     assert "P'G (eq. 4.8)" in capsys.readouterr().out
-    assert cli_analyze.run(_parse(["no_such_model_xyz"])) == 2
-    assert "unknown model" in capsys.readouterr().err
+    with pytest.raises(CommandInputError, match="unknown model 'no_such_model_xyz'"):  # main: exit 2
+        cli_analyze.run(_parse(["no_such_model_xyz"]))
     assert cli_analyze.run(_parse(["squeezenet1_1", "--input", "5,32,32"])) == 1
     assert "does not accept an input of shape" in capsys.readouterr().err
 

@@ -170,15 +170,15 @@ def test_the_study_command_refuses_flags_its_study_does_not_use(argv, message, c
     assert exit_.value.code == 2 and message in capsys.readouterr().err
 
 
-def test_an_only_value_that_matches_no_run_names_the_values_there_are(tmp_path, monkeypatch):
+def test_an_only_value_that_matches_no_run_names_the_values_there_are(tmp_path, monkeypatch, capsys):
     row = StudyOptions("tests.toy_study:STUDY", "a toy study", frozenset({"store"}))
     monkeypatch.setitem(study_parsers.STUDIES, "toy", row)
     column = next(c for c in toy_study.STUDY.runs[0] if c != "seed")
     values = sorted({str(run[column]) for run in toy_study.STUDY.runs})
-    with pytest.raises(SystemExit) as exit_:
-        main(["study", "toy", "run", "--only", f"{column}=no-such-value", "--store", str(tmp_path / "toy.csv")])
-    assert str(exit_.value) == (
-        f"reuseprior study: --only {column}=no-such-value matches no run; the {column} values: {values}"
+    assert main(["study", "toy", "run", "--only", f"{column}=no-such-value", "--store", str(tmp_path / "toy.csv")]) == 2
+    assert capsys.readouterr().err == (
+        f"python -m reuseprior study: error: --only {column}=no-such-value matches no run; the {column} values: "
+        f"{values}\n"
     )
     assert not (tmp_path / "toy.csv").exists()
 

@@ -37,6 +37,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     errors.BookError,
     errors.CaptureError,
     errors.CheckpointMismatchError,
+    errors.CommandInputError,
     errors.DatasetDownloadError,
     errors.DatasetNotFoundError,
     errors.DatasetVerificationError,

@@ -20,6 +20,7 @@ import torch
 
 from reuseprior.commands.model_names import listing
 from reuseprior.commands.parsers.analyze import add_arguments, add_input_argument, check_arguments
+from reuseprior.core.errors import CommandInputError
 from reuseprior.core.files import write_text
 from reuseprior.counting.capture import refuse_what_cannot_fit
 from reuseprior.counting.quantities import REPORT_KEYS, analyze
@@ -45,13 +46,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     problem = _csv_problem(args.csv) if args.csv is not None else None
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
+        raise CommandInputError(problem)
     try:
         model = build_model(args.model)
     except (ValueError, TypeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        raise CommandInputError(str(err)) from None
     note = collision_note(args.model)
     if note:
         print(f"note: {note}", file=sys.stderr)

@@ -26,6 +26,7 @@ import torch
 from reuseprior.analysis.compare import compare
 from reuseprior.baselines.proxies import ProxyBatch
 from reuseprior.commands.parsers.compare import add_arguments, check_arguments
+from reuseprior.core.errors import CommandInputError
 from reuseprior.reporting.plotting import save_figure
 
 __all__ = ["add_arguments", "check_arguments", "run"]
@@ -70,8 +71,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         batch = _load_batch(args.batch) if args.batch is not None else None
     except (OSError, ValueError, RuntimeError) as err:
-        print(f"error: --batch: {err}", file=sys.stderr)
-        return 2
+        raise CommandInputError(f"--batch: {err}") from None
     example = batch.inputs[:1] if batch is not None else torch.zeros((1, *args.input))
     result = compare(
         args.models,

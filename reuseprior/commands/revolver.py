@@ -22,13 +22,12 @@ holds no run is refused (a mistyped folder must not start a long run).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 from reuseprior.chapters.ch3_revolver import PROFILES, table_3_2
 from reuseprior.commands.parsers.revolver import add_arguments, check_arguments
-from reuseprior.core.errors import CheckpointMismatchError
+from reuseprior.core.errors import CheckpointMismatchError, CommandInputError
 from reuseprior.core.files import write_csv
 from reuseprior.datasets import load_standard_splits
 from reuseprior.reporting.notebook import resolve_device, set_seed
@@ -136,8 +135,7 @@ def run(args: argparse.Namespace) -> int:
         )
         config = config_from_settings(settings, args.search_mode, args.seed, splits.input_shape, splits.num_classes)
     except (ValueError, FileNotFoundError) as err:  # bad flag value or missing dataset: say which, no traceback
-        print(f"reuseprior revolver: {err}", file=sys.stderr)
-        return 2
+        raise CommandInputError(str(err)) from None
     out.mkdir(parents=True, exist_ok=True)
     workers = int(settings.get("num_workers", 0))
     if args.resume and ckpt.exists():

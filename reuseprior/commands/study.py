@@ -49,6 +49,7 @@ import pandas as pd
 from reuseprior.commands.parsers.study import STUDIES, add_arguments, check_arguments
 from reuseprior.core import study as core_study
 from reuseprior.core.distributed import connect
+from reuseprior.core.errors import CommandInputError
 from reuseprior.core.study import StudyGroup, StudyRequest, StudySpec
 from reuseprior.reporting.notebook import resolve_device
 
@@ -101,7 +102,7 @@ def _chosen(spec: StudySpec, args: argparse.Namespace) -> list[dict[str, Any]]:
         only.setdefault(column, set()).add(value)
     unknown = [c for c in only if spec.runs and c not in spec.runs[0]]
     if unknown:
-        raise SystemExit(f"reuseprior study: --only {unknown}: the key columns are {list(spec.runs[0])}")
+        raise CommandInputError(f"--only {unknown}: the key columns are {list(spec.runs[0])}")
     return [
         dict(run)
         for run in spec.runs
@@ -142,7 +143,7 @@ def _check_only(specs: list[StudySpec], args: argparse.Namespace) -> None:
         column, value = item.split("=", 1)
         known = sorted({str(run[column]) for spec in specs for run in spec.runs if column in run})
         if known and value not in known:
-            raise SystemExit(f"reuseprior study: --only {item} matches no run; the {column} values: {known}")
+            raise CommandInputError(f"--only {item} matches no run; the {column} values: {known}")
 
 
 def _run(specs: list[StudySpec], args: argparse.Namespace, request: StudyRequest) -> None:

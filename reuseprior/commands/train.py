@@ -23,6 +23,7 @@ from reuseprior.chapters.ch4_sharing_training import (
     table_4_2,
 )
 from reuseprior.commands.parsers.train import add_arguments
+from reuseprior.core.errors import CommandInputError
 from reuseprior.reporting.notebook import resolve_device, set_seed
 from reuseprior.training.loop import TrainingInterrupted, settling_warnings
 
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         device = resolve_device(args.device)
         plan = make_plan(settings, profile=args.profile, seed=args.seed)
     except ValueError as err:
-        raise SystemExit(f"reuseprior train: {err}") from None
+        raise CommandInputError(str(err)) from None
     results_csv = args.output_dir / "results.csv" if args.output_dir else default_results_csv()
     results_csv.parent.mkdir(parents=True, exist_ok=True)
     print(plan.describe())

@@ -13,6 +13,7 @@ __all__ = [
     "BookError",
     "CaptureError",
     "CheckpointMismatchError",
+    "CommandInputError",
     "CsvFormatError",
     "DataDependentCountWarning",
     "DataDependentShapeError",
@@ -76,6 +77,14 @@ class DatasetDownloadError(RuntimeError):
 class DatasetVerificationError(ValueError):
     """A dataset file is there but is not the pinned one (wrong hash, bad idx
     header, wrong image count, truncated). Nothing is loaded from it."""
+
+
+# The commands (reuseprior.commands)
+
+
+class CommandInputError(ValueError):
+    """What a command was given cannot be used (a flag's value, a file, a model): the message names it
+    and the fix; ``python -m reuseprior`` prints it in one line and exits with 2."""
 
 
 # Training checkpoints (reuseprior.training.loop)
