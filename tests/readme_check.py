@@ -47,7 +47,7 @@ lower bounds is dropped. Keys:
 - ``verdict: TERM ...``: the verdicts the text names, one term per verdict
   word, in order. A verdict word is *reproduced*, *contradicted*,
   *undetermined* or *not comparable* (not "not reproduced") standing inside
-  emphasis (``*...*`` or ``**...**``, alone or among other words); each term
+  emphasis (``*...*``, ``**...**``, ``_..._`` or ``__...__``, alone or among other words); each term
   selects cells of a verdict column (its name holds "verdict") that all hold
   one value, and the word must be that value. A scope with this key names as
   many verdict words as it has terms. An emphasised verdict word under no
@@ -117,8 +117,12 @@ FIX = (
 
 _MARKER = re.compile(r"<!--(.*?)-->", re.S)
 _KEYS = ("source", "range", "largest", "sum", "rows", "matched", "len", "verdict", "given", "measured")
-#: emphasis (``*...*``, ``**...**``) and the verdict words of ``reuseprior.reporting.statistics`` inside it
-_EMPHASIS = re.compile(r"(\*\*|\*)(?=\S)(.+?)(?<=\S)\1", re.S)
+#: emphasis with asterisks, and with underscores outside a word (``snake_case`` is no emphasis), and the
+#: verdict words of ``reuseprior.reporting.statistics`` inside it
+_EMPHASES = (
+    re.compile(r"(\*\*|\*)(?=\S)(.+?)(?<=\S)\1", re.S),
+    re.compile(r"(?<!\w)(__|_)(?=\S)(.+?)(?<=\S)\1(?!\w)", re.S),
+)
 _VERDICT = re.compile(r"\bnot\s+comparable\b|(?<!\bnot )\b(?:reproduced|contradicted|undetermined)\b", re.I)
 _KEY = re.compile(r"\b(" + "|".join(_KEYS) + r"):")
 _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+]|\d+\.)[ \t]", re.M)
@@ -344,9 +348,12 @@ def _prose(text: str) -> str:
 def _verdict_word_matches(prose: str) -> Iterator[tuple[int, str]]:
     """``(offset, word)`` of each verdict word of ``prose`` (:func:`_prose`'s; docstring), in order,
     the word lower case with one space inside."""
-    for emphasis in _EMPHASIS.finditer(prose):
-        for word in _VERDICT.finditer(emphasis.group(2)):
-            yield emphasis.start(2) + word.start(), " ".join(word.group(0).lower().split())
+    found = []
+    for pattern in _EMPHASES:
+        for emphasis in pattern.finditer(prose):
+            for word in _VERDICT.finditer(emphasis.group(2)):
+                found.append((emphasis.start(2) + word.start(), " ".join(word.group(0).lower().split())))
+    yield from sorted(found)
 
 
 def verdict_words(text: str) -> list[str]:

@@ -200,10 +200,12 @@ def test_a_factory_that_raises_or_needs_arguments_is_named_without_a_traceback(u
     with pytest.raises(ValueError) as err:
         build_model(f"{pkg}.models:broken")
     msg = str(err.value)
-    assert f"calling factory '{pkg}.models:broken' raised RuntimeError: boom in factory" in msg
+    assert f"calling factory '{pkg}.models:broken' as factory() raised RuntimeError: boom in factory" in msg
     assert "models.py, line 4" in msg and "Fix that error in the factory" in msg
-    with pytest.raises(ValueError, match=r"cannot be called with no arguments: missing a required argument: 'n'"):
+    with pytest.raises(ValueError, match=r"cannot be called as factory\(\): missing a required argument: 'n'"):
         build_model(f"{pkg}.models:sized")
+    with pytest.raises(ValueError, match=r"cannot be called as factory\(width=3\): missing a required argument: 'n'"):
+        build_model(f"{pkg}.models:sized", width=3)
     assert main(["analyze", f"{pkg}.models:broken", "--input", "3"]) == 2
     err = capsys.readouterr().err
     assert "raised RuntimeError: boom in factory" in err and "Traceback" not in err
@@ -254,8 +256,22 @@ def test_analyze_csv_records_the_settings_and_refuses_a_file_of_other_columns(tm
     other.write_text("rank,model,PG\n1,x,2\n")
     capsys.readouterr()
     assert main(["analyze", "squeezenet1_1", "--input", "3,32,32", "--csv", str(other)]) == 2
-    assert "holds other columns (rank, model, PG, ...)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "is not a table of this command (columns it does not write: ['rank']; columns it lacks: ['input'," in err
     assert other.read_text() == "rank,model,PG\n1,x,2\n"
+
+
+def test_analyze_csv_of_an_earlier_version_gains_the_settings_columns(tmp_path):
+    """A table written before the settings were recorded keeps its rows, the new columns empty there."""
+    rows = tmp_path / "rows.csv"
+    assert main(["analyze", "squeezenet1_1", "--input", "3,32,32", "--csv", str(rows)]) == 0
+    header, row = rows.read_text().splitlines()
+    old_columns = header.split(",")[:-3]
+    old_row = ",".join(row.split(",")[:-3])
+    rows.write_text(",".join(old_columns) + "\n" + old_row + "\n")
+    assert main(["analyze", "squeezenet1_1", "--input", "3,32,32", "--csv", str(rows), "--discount", "0.5"]) == 0
+    lines = rows.read_text().splitlines()
+    assert lines[0] == header and lines[1] == old_row + ",,," and lines[2].endswith(",0.5,4,")
 
 
 @pytest.mark.parametrize("command", [["train"], ["revolver"], ["study", "ch7", "run"]])
@@ -368,7 +384,7 @@ def test_cli_output_key(user_package, capsys):
     """
         }
     )
-    assert main(["analyze", f"{pkg}.nets:build", "--input", "3"]) == 1
+    assert main(["analyze", f"{pkg}.nets:build", "--input", "3"]) == 2  # a usage error: the fix is --output-key
     err = capsys.readouterr().err
     assert "returns a dict {'logits': tensor (1, 2), 'features': tensor (1, 4)}, not one tensor" in err
     assert "--output-key KEY" in err

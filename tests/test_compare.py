@@ -134,8 +134,8 @@ def test_a_factory_that_raises_is_reported(capsys: pytest.CaptureFixture) -> Non
     captured = capsys.readouterr()
     assert rc == 1
     assert (
-        "test_compare:broken_factory: build: ValueError: calling factory 'test_compare:broken_factory' raised "
-        "RuntimeError: this factory always fails (at " in captured.err
+        "test_compare:broken_factory: build: ValueError: calling factory 'test_compare:broken_factory' as factory() "
+        "raised RuntimeError: this factory always fails (at " in captured.err
     )
     assert "ranked by PG" in captured.out
 

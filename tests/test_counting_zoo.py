@@ -123,15 +123,32 @@ def _sequential() -> nn.Module:
     )
 
 
+class _AlikeNames(nn.Module):
+    """Parameters whose names read alike as identifiers (``a_b.c`` and ``a.b_c``; ``input``, the name of
+    the input's placeholder): each must still be its own argument of the compiled graph."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.a_b, self.a = nn.Module(), nn.Module()
+        self.a_b.c = nn.Parameter(torch.randn(4, 4))
+        self.a.b_c = nn.Parameter(torch.randn(4, 4))
+        self.input = nn.Parameter(torch.randn(4))
+
+    def forward(self, x):
+        return torch.relu(x @ self.a_b.c) @ self.a.b_c + self.input
+
+
 @pytest.mark.parametrize(
-    "name, size", [("resnet18", 32), ("mobilenet_v3_small", 32), ("inplace", 4), ("sequential", 8)]
+    "name, size",
+    [("resnet18", 32), ("mobilenet_v3_small", 32), ("inplace", 4), ("sequential", 8), ("alike names", 4)],
 )
 def test_meta_and_make_fx_capture_agree(name, size):
     """Both tracers give the same counts; the fast one also takes a top-level ``nn.Sequential``, whose
     parameter names begin with a digit (its placeholders must still compile as Python arguments)."""
-    models = {"inplace": _InplaceOnViews, "sequential": _sequential}
+    models = {"inplace": _InplaceOnViews, "sequential": _sequential, "alike names": _AlikeNames}
     model = models[name]() if name in models else torchvision.models.get_model(name, weights=None)
-    x = torch.zeros(1, 4) if name == "inplace" else torch.zeros(1, 3, size, size)
+    x = torch.zeros(1, 4) if name in ("inplace", "alike names") else torch.zeros(1, 3, size, size)
     a = run_sweep(capture(model, x, method="meta")).param_counts
     b = run_sweep(capture(model, x, method="make_fx")).param_counts
     for k in a:

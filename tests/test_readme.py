@@ -359,6 +359,10 @@ def test_an_emphasised_verdict_word_needs_a_verdict_key_but_a_status_or_a_rule_d
     assert problems[0].startswith("README.md:3: *undetermined* is a verdict word under no"), problems
     problems, _ = check_readme(status.replace("| chapter | status |", "| chapter | result |"), tmp_path)
     assert problems[0].startswith("README.md:3: *reproduced* is a verdict word under no"), problems
+    # underscores emphasise too, but not inside a word
+    problems, _ = check_readme("The study is _not comparable_ here.\n", tmp_path, "docs/p.md")
+    assert problems[0].startswith("docs/p.md:1: *not comparable* is a verdict word under no"), problems
+    assert check_readme("See figures/ch3_revolver/evolve_reproduced_metric.csv.\n", tmp_path) == ([], 0)
 
 
 def test_the_pages_check_their_verdicts():

@@ -555,7 +555,7 @@ def test_an_input_too_large_to_count_is_refused_with_the_figure_before_it_is_all
     monkeypatch.setattr(sys.modules["reuseprior.counting.capture"], "physical_memory_bytes", lambda: 2**27)
     allocated = []
     monkeypatch.setattr(cli_analyze, "torch", SimpleNamespace(zeros=lambda *a, **k: allocated.append(a)))
-    assert main(["analyze", "resnet18", "--input", "3,1000,1000"]) == 1
+    assert main(["analyze", "resnet18", "--input", "3,1000,1000"]) == 2  # a usage error: the fix is a smaller --input
     err = capsys.readouterr().err
     assert "cannot count ResNet on an input of shape (1, 3, 1000, 1000): it needs at least 0.2 GiB" in err
     assert "this machine has 0.1 GiB; give a smaller input" in err and not allocated

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from torch import nn
@@ -112,8 +114,10 @@ def test_the_clock_reads_between_two_synchronisations_of_the_device(monkeypatch)
     calls = []
     monkeypatch.setattr(step_calls, "synchronize", calls.append)
     monkeypatch.setattr(step_calls, "plain_step", lambda *args: calls.append("step"))
+    monkeypatch.setattr(step_calls, "time", SimpleNamespace(perf_counter=lambda: calls.append("clock") or 0.0))
     plain_step_seconds(_model(), torch.randn(4, 3, 8, 8), torch.arange(4), steps=2, warmup=1)
-    assert calls == ["step", torch.device("cpu"), "step", "step", torch.device("cpu")]
+    cpu = torch.device("cpu")
+    assert calls == ["step", cpu, "clock", "step", "step", cpu, "clock"]
 
 
 def test_the_plain_step_is_one_sgd_step_on_the_cross_entropy():

@@ -39,11 +39,9 @@ def run(args: argparse.Namespace) -> int:
         _list_models()
         return 0
     if args.model is None:
-        print(
-            "error: MODEL is required: give a model name or package.module:factory (see them all with --list-models)",
-            file=sys.stderr,
+        raise CommandInputError(
+            "MODEL is required: give a model name or package.module:factory (see them all with --list-models)"
         )
-        return 2
     problem = _csv_problem(args.csv) if args.csv is not None else None
     if problem:
         raise CommandInputError(problem)
@@ -66,9 +64,8 @@ def run(args: argparse.Namespace) -> int:
             discount=args.discount,
             output_key=args.output_key,
         )
-    except (ValueError, RuntimeError, NotImplementedError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    except (ValueError, RuntimeError, NotImplementedError) as err:  # the model, at this input and these settings
+        raise CommandInputError(str(err)) from None
     rep.model_name = args.model
     row = {
         "model": args.model,
@@ -92,31 +89,51 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-#: the columns of ``--csv``: the model and its input, the quantities, and the settings that change them
-CSV_COLUMNS: tuple[str, ...] = ("model", "input", *REPORT_KEYS, "discount", "bn_params", "output_key")
+#: the settings that change the quantities, the last columns of ``--csv``
+SETTING_COLUMNS: tuple[str, ...] = ("discount", "bn_params", "output_key")
+#: the columns of ``--csv``: the model and its input, the quantities, and the settings
+CSV_COLUMNS: tuple[str, ...] = ("model", "input", *REPORT_KEYS, *SETTING_COLUMNS)
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The header of the CSV at ``path`` (empty for a missing or empty file)."""
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8", newline="") as fh:
+        return next(csv.reader(fh), [])
 
 
 def _csv_problem(path: Path) -> str | None:
-    """Why ``--csv`` cannot take the rows of this command (a file with other columns), or None."""
-    if not path.exists() or not path.stat().st_size:
+    """Why ``--csv`` cannot take the rows of this command, or None. It takes a new file and one of
+    :data:`CSV_COLUMNS`, or of those without :data:`SETTING_COLUMNS` (as this command wrote it before
+    it recorded them: :func:`_append_row` adds them, empty in the old rows)."""
+    header = _csv_header(path)
+    if not header or tuple(header) in (CSV_COLUMNS, CSV_COLUMNS[: -len(SETTING_COLUMNS)]):
         return None
-    with path.open(encoding="utf-8", newline="") as fh:
-        header = next(csv.reader(fh), [])
-    if tuple(header) != CSV_COLUMNS:
-        return (
-            f"--csv {path} holds other columns ({', '.join(header[:4])}, ...) than this command writes "
-            f"({', '.join(CSV_COLUMNS[:4])}, ...); give a new file, or one this command wrote"
-        )
-    return None
+    extra = [c for c in header if c not in CSV_COLUMNS]
+    missing = [c for c in CSV_COLUMNS if c not in header]
+    differences = []
+    if extra:
+        differences.append(f"columns it does not write: {extra}")
+    if missing:
+        differences.append(f"columns it lacks: {missing}")
+    return (
+        f"--csv {path} is not a table of this command ({'; '.join(differences) or 'its columns in another order'}); "
+        "give a new file, or one this command wrote"
+    )
 
 
 def _append_row(path: Path, row: dict) -> None:
-    """``row`` appended to the CSV at ``path`` (its header first when the file is new), the file
-    rewritten whole (:func:`reuseprior.core.files.write_text`): an interruption leaves the old rows."""
+    """``row`` appended to the CSV at ``path`` (its header first when the file is new; a file without
+    the settings columns gains them, empty in its old rows), the file rewritten whole
+    (:func:`reuseprior.core.files.write_text`): an interruption leaves the old rows."""
     old = path.read_text(encoding="utf-8") if path.exists() else ""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(CSV_COLUMNS))
-    if not old:
+    if tuple(_csv_header(path)) == CSV_COLUMNS:
+        out.write(old)
+    else:
         writer.writeheader()
+        writer.writerows(csv.DictReader(io.StringIO(old)))
     writer.writerow(row)
-    write_text(path, old + out.getvalue())
+    write_text(path, out.getvalue())

@@ -12,7 +12,7 @@ from pathlib import Path
 __all__ = ["device_name", "non_negative_int", "output_file", "png_file", "positive_float", "positive_int"]
 
 #: the devices a command trains on (whether CUDA is present is checked when the command runs)
-DEVICE_NAMES = re.compile(r"cpu|auto|mps|cuda(:\d+)?")
+DEVICE_NAMES = re.compile(r"(cpu|mps|cuda)(:\d+)?|auto")
 
 
 def positive_float(text: str) -> float:
@@ -74,7 +74,8 @@ def png_file(text: str) -> Path:
 
 
 def device_name(text: str) -> str:
-    """``type=`` of ``--device``: ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto`` (CUDA when present)."""
+    """``type=`` of ``--device``: ``cpu``, ``cuda``, ``mps`` (each with an optional ``:N``) or ``auto``
+    (CUDA when present)."""
     if not DEVICE_NAMES.fullmatch(text):
         raise argparse.ArgumentTypeError(f'must be "cpu", "cuda", "cuda:N", "mps" or "auto", got {text!r}')
     return text

@@ -172,20 +172,20 @@ def call_factory(spec: str, factory: Callable[..., Any], **kwargs: Any) -> Any:
     """``factory(**kwargs)`` (the callable ``spec`` names), its problems as a ``ValueError`` that says
     the fix: a factory that cannot be called with ``kwargs`` (none, from the command line), or one that
     raises, named with the exception and the line of the user's code it came from."""
+    call = f"factory({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
     try:
         inspect.signature(factory).bind(**kwargs)
     except TypeError as err:
-        given = ", ".join(kwargs) or "no arguments"
         raise ValueError(
-            f"factory {spec!r} cannot be called with {given}: {err}. Fix: give a factory whose arguments all "
-            "have defaults (it is called as factory()) and that returns the model."
+            f"factory {spec!r} cannot be called as {call}: {err}. Fix: give a factory that can (its other "
+            "arguments with defaults) and returns the model."
         ) from None
-    except ValueError:  # a builtin without a signature: let the call say
+    except ValueError:  # no signature to read (some builtins): the call below says what is wrong
         pass
     try:
         return factory(**kwargs)
     except Exception as err:  # noqa: BLE001 - any error of the user's factory, re-raised with its name and place
         raise ValueError(
-            f"calling factory {spec!r} raised {type(err).__name__}: {err}{_where_raised(err)}. "
-            "Fix that error in the factory, then run again."
+            f"calling factory {spec!r} as {call} raised {type(err).__name__}: {err}{_where_raised(err)}. "
+            "Fix that error in the factory (or give one that builds the model when called so), then run again."
         ) from err

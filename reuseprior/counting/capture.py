@@ -366,11 +366,16 @@ class _MetaGraphBuilder:
         self.real_inputs: dict[fx.Node, torch.Tensor] = {}
         self.param_dep: set[fx.Node] = set()
         self.n_const = 0
+        self.arguments: set[str] = set()  # the placeholders' targets: the generated forward's argument names
 
     def add_placeholder(self, name: str, real: torch.Tensor, is_param: bool) -> torch.Tensor:
         """Add a placeholder for ``real`` (a parameter, a buffer or the input); returns
         the meta tensor that stands for it in the forward."""
-        n = self.graph.placeholder(_identifier(name))
+        target = _identifier(name)
+        while target in self.arguments:  # two names that read alike as identifiers (``a_b.c``, ``a.b_c``)
+            target += "_"
+        self.arguments.add(target)
+        n = self.graph.placeholder(target)
         meta_t = torch.empty(real.shape, dtype=real.dtype, device="meta")
         n.meta["val"] = meta_t
         self.node_of[id(meta_t)] = n

@@ -66,7 +66,7 @@ python3 scripts/device/return_checkpoints.py "$WORK" "$OUT"
 STATUS_ARGS=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --profile) STATUS_ARGS=(--profile "$2"); shift 2 ;;
+    --profile) STATUS_ARGS=(--profile "${2:-}"); shift; [ $# -gt 0 ] && shift ;;
     --profile=*) STATUS_ARGS=("$1"); shift ;;
     *) shift ;;
   esac

@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _option(p, "batch_size", type=int, help="images per training step (default: the profile's)")
     _option(p, "width", type=int, help="width multiplier of the random generator (default: the profile's)")
     _option(p, "seed", type=int, default=0, help="seed of the split, the population and every draw (default 0)")
-    _option(p, "device", type=device_name, default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    _option(p, "device", type=device_name, default="auto", help="cpu, cuda, cuda:N, mps or auto (default)")
     _option(p, "num_workers", type=int, help="data-loader worker processes (default: the profile's)")
     _option(p, "output_dir", default="build/revolver", help="results, tables and checkpoint go here")
     _option(p, "checkpoint_every", type=int, default=10, help="generations between checkpoints")

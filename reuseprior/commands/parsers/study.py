@@ -111,7 +111,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="whose studies: ch7 full, paper or quick; ch4 cpu (its default) or gpu",
     )
     parser.add_argument(
-        "--device", type=device_name, default="cpu", help='"cpu", "cuda", "cuda:N" or "auto" (default: cpu)'
+        "--device", type=device_name, default="cpu", help='"cpu", "cuda", "cuda:N", "mps" or "auto" (default: cpu)'
     )
     parser.add_argument("--threads", type=positive_int, default=1, help="PyTorch threads per run (default: 1)")
     parser.add_argument("--data-dir", type=Path, default=None, help="datasets folder (default: build/datasets)")

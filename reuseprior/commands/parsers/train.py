@@ -76,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--train-limit", type=int, help="keep only the first N training images")
     parser.add_argument(
-        "--device", type=device_name, default="auto", help='"cpu", "cuda", "cuda:N" or "auto" (default)'
+        "--device", type=device_name, default="auto", help='"cpu", "cuda", "cuda:N", "mps" or "auto" (default)'
     )
     parser.add_argument("--amp", type=_bool, help="mixed precision true/false (full profile: true)")
     parser.add_argument("--num-workers", type=int, help="data-loader worker processes")
