@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import platform
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -211,13 +212,20 @@ def test_a_judged_study_is_the_fit_studys_judgement_against_the_floor_of_its_own
 
 def test_a_judged_study_names_the_floor_command_of_its_profile_for_a_seed_without_a_floor(tmp_path, monkeypatch):
     """A gpu-profile run of a seed whose 54,000-image floor is not stored: the error names the gpu floor's
-    command with that seed, not the cpu profile's floor."""
+    command with that seed, not the cpu profile's floor. (The floors are read from a copy of the stored
+    ones without seed 7's.)"""
     recipe = table42.chosen_recipe(real.read_runs())
-    decisive = table42.decisive_study
+    decisive, floors = table42.decisive_study, table42.floor_study
     gpu = decisive(recipe, "gpu")
-    store = tmp_path / "runs.csv"
+    store, floor_store = tmp_path / "runs.csv", tmp_path / "floors.csv"
     decisive(recipe, "cpu").rows().iloc[[0]].assign(study=gpu.name, plan=gpu.plan, seed=7).to_csv(store, index=False)
+    stored_floors = pd.read_csv(floors("gpu").floor.path)
+    seed7 = (stored_floors["study"] == floors("gpu").name) & (stored_floors["seed"] == 7)
+    stored_floors[~seed7].to_csv(floor_store, index=False)
     monkeypatch.setattr(table42, "decisive_study", lambda r, p="cpu": decisive(r, p).with_store(store))
+    monkeypatch.setattr(
+        table42, "floor_study", lambda p="cpu": replace(floors(p), floor=replace(floors(p).floor, path=floor_store))
+    )
     with pytest.raises(LookupError, match=r"study ch4 floor --profile gpu --seeds 7`"):
         table42.judged_study(recipe, "gpu")
 
