@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import ast
 import math
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,7 +19,7 @@ from torch.utils.data import Subset
 from reuseprior.chapters import ch3_revolver as analysis
 from reuseprior.chapters.ch3_revolver import PROFILES
 from reuseprior.commands import revolver as cli
-from reuseprior.core.errors import CheckpointMismatchError
+from reuseprior.core.errors import CheckpointMismatchError, CommandInputError
 from reuseprior.datasets import load_digits_splits
 from reuseprior.revolver import (  # the package's public names
     Builder,
@@ -257,13 +258,14 @@ def test_cli_accepts_the_appendix_c2_flags(splits, tmp_path):
         ("--dataset mnist --data-dir {empty}", "data fetch mnist"),
     ],
 )
-def test_cli_rejects_bad_flags_with_a_message(flags, message, tmp_path, capsys):
+def test_cli_rejects_bad_flags_with_a_message(flags, message, tmp_path):
+    """A bad setting is a CommandInputError (``python -m reuseprior`` prints it, exit 2) before any file."""
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
     flags = flags.format(empty=tmp_path / "no-datasets-here")
     args = parser.parse_args(f"{flags} --device cpu --output_dir {tmp_path / 'run'}".split())
-    assert cli.run(args) == 2
-    assert message in capsys.readouterr().err
+    with pytest.raises(CommandInputError, match=re.escape(message)):
+        cli.run(args)
     assert not (tmp_path / "run").exists()  # nothing written for a run that never started
 
 

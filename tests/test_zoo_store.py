@@ -25,6 +25,7 @@ from torch import nn
 
 from reuseprior.baselines.proxies import DATA_DEPENDENT
 from reuseprior.chapters.ch6_predictive_validity import LIVE_TOLERANCE
+from reuseprior.commands import analyze_zoo as analyze_zoo_command
 from reuseprior.commands import main
 from reuseprior.core import paths
 from reuseprior.zoo import scoring, torchvision_analysis
@@ -280,10 +281,14 @@ def test_cli_exports_imports_and_refuses_the_removed_shard_flag(tmp_path, capsys
     assert "an existing cluster" in capsys.readouterr().err
 
 
-def test_analyze_torchvision_stores_the_committed_rows_and_lists_the_failures(tmp_path):
+def test_analyze_torchvision_stores_the_committed_rows_and_lists_the_failures(tmp_path, monkeypatch):
     """``python -m reuseprior analyze-torchvision``: one Dask task per model, the
     committed row's values (all but the seconds), a failure listed and the exit
-    status 1; a second run skips the stored model and tries the failure again."""
+    status 1; a second run skips the stored model and tries the failure again. (The
+    command refuses a name that is no classifier before any work; here it is let
+    through, so that its worker fails.)"""
+    names = torchvision_analysis.classifier_names()
+    monkeypatch.setattr(analyze_zoo_command, "classifier_names", lambda: [*names, "no_such_net"])
     out = tmp_path / "torchvision_zoo_analysis.csv"
     args = ["analyze-torchvision", "--models", "squeezenet1_1", "no_such_net", "--out", str(out), "--workers", "1"]
     assert main(args) == 1
