@@ -282,6 +282,13 @@ def test_a_device_that_is_no_device_is_refused_by_the_flag(command, capsys):
     assert stop.value.code == 2 and 'argument --device: must be "cpu", "cuda", "cuda:N"' in err
 
 
+def test_version_is_the_package_s(capsys):
+    import reuseprior
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"reuseprior {reuseprior.__version__}\n"
+
+
 def test_analyze_torchvision_refuses_a_name_that_is_no_classifier(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["analyze-torchvision", "--models", "resnet19"])

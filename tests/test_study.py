@@ -154,6 +154,7 @@ def test_a_deadline_is_minutes_from_now():
     [
         (["study", "ch4", "run", "--threads", "5"], "does not use --threads"),
         (["study", "ch4", "run", "--profile", "paper"], "study ch4 takes --profile cpu or gpu"),
+        (["study", "ch4", "status", "--profile", "quick"], "study ch4 takes --profile cpu or gpu, not 'quick'"),
         (["study", "ch7", "run", "--profile", "gpu"], "--profile gpu is chapter 4's"),
         (["study", "ch3", "run", "--store", "x.csv"], "does not use --store"),
         (["study", "ch4", "run", "--seeds", "99"], "seeds [99] are not in study ch4"),

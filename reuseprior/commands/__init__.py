@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib
+import importlib.metadata
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -126,8 +127,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", metavar="command")
     for name, (_, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
     if not argv or argv[0] in {"-h", "--help"}:
         parser.print_help()
+        return 0
+    if argv[0] == "--version":  # the installed distribution's (make env installs the checkout)
+        try:
+            print(f"reuseprior {importlib.metadata.version('reuseprior')}")
+        except importlib.metadata.PackageNotFoundError:
+            print("reuseprior (not installed, so no version: pip install -e . or make env)")
         return 0
     if argv[0] not in COMMANDS:
         close = difflib.get_close_matches(argv[0], list(COMMANDS), n=1)

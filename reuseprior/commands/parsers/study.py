@@ -73,7 +73,7 @@ STUDIES: dict[str, StudyOptions] = {
 #: every flag with its default (a flag differing from its default was given)
 DEFAULTS: dict[str, Any] = {
     "store": None,
-    "profile": "quick",
+    "profile": None,
     "device": "cpu",
     "threads": 1,
     "data_dir": None,
@@ -107,8 +107,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile",
         choices=sorted({*PROFILES, *CH4_PROFILES}),
-        default="quick",
-        help="whose studies: ch7 full, paper or quick; ch4 cpu (its default) or gpu",
+        default=None,
+        help="whose studies: ch7 full, paper or quick (its default); ch4 cpu (its default) or gpu",
     )
     parser.add_argument(
         "--device", type=device_name, default="cpu", help='"cpu", "cuda", "cuda:N", "mps" or "auto" (default: cpu)'
@@ -140,11 +140,13 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
         parser.error(f"study {args.name} does not use {flags}")
     if args.name == "ch4":
-        args.profile = "cpu" if args.profile == "quick" else args.profile
+        args.profile = args.profile or CH4_PROFILES[0]
         if args.profile not in CH4_PROFILES:
             parser.error(f"study ch4 takes --profile {' or '.join(CH4_PROFILES)}, not {args.profile!r}")
     elif args.profile in CH4_PROFILES:
         parser.error(f"--profile {args.profile} is chapter 4's; study {args.name} takes {list(PROFILES)}")
+    else:
+        args.profile = args.profile or "quick"
     bad = [o for o in args.only if "=" not in o]
     if bad:
         parser.error(f"--only takes COLUMN=VALUE, got {bad}")
