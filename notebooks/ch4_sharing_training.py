@@ -400,8 +400,8 @@ status_table(fit_study.FIT_STUDY)
 #   images at batch 512), and the x0.97 staircase compressed to end at the official 0.022 x peak;
 # * `official-steps-peruse`: the same with the sharing-aware step size, kept only if the protocol shows it helps;
 # * `adamw-cosine`: a generic stable recipe (AdamW, 0.001 per 256 images, weight decay 0.05, the same warm-up, cosine
-#   to zero, gradient-norm clipping at 1), keeping the official label smoothing, EMA and stochastic depth: the
-#   candidates differ in the optimiser and its schedule only.
+#   to zero, gradient-norm clipping at 1), keeping the official label smoothing, EMA and stochastic depth: it differs
+#   from the official recipe in the optimiser (with its weight decay), the schedule and the clipping.
 #
 # A recipe is judged by its **worst** model (validation top-1 averaged over the last 3 epochs and the two seeds) and
 # refused if any run diverges (a validation loss after warm-up above twice its start); the best recipe not refused is

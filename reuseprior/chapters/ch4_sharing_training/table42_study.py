@@ -29,8 +29,8 @@ best-scoring recipe not refused (ties: the first of :data:`CANDIDATE_RECIPES`). 
   protocol shows that it helps;
 * ``adamw-cosine``: a generic stable recipe: AdamW (peak 0.001 per 256 images, decoupled weight
   decay 0.05), the same warm-up, a cosine decay to zero, gradient-norm clipping at 1; the official
-  recipe's label smoothing 0.1, EMA 0.9999 and stochastic depth 0.2 are kept, so that the candidates
-  differ in the optimiser and its schedule only.
+  recipe's label smoothing 0.1, EMA 0.9999 and stochastic depth 0.2 are kept: it differs from the
+  official recipe in the optimiser (with its weight decay), the schedule and the clipping.
 
 Every recipe keeps the analogue's fixed choices: Fashion-MNIST at 32 px, 3 channels, scale
 (x - 128) / 128, no augmentation, batch-norm momentum 0.9 (TensorFlow's convention; 0.99 averages
