@@ -1,5 +1,6 @@
 """Argument types of the command line (``type=`` of argparse flags): each
-rejects a bad value with a message argparse prints next to the flag."""
+rejects a bad value with a message argparse prints next to the flag; and the
+checks of flags that several commands share (:func:`check_cluster_flags`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["device_name", "non_negative_int", "output_file", "png_file", "positive_float", "positive_int"]
+__all__ = [
+    "check_cluster_flags",
+    "device_name",
+    "non_negative_int",
+    "output_file",
+    "png_file",
+    "positive_float",
+    "positive_int",
+]
 
 #: the devices a command trains on (whether CUDA is present is checked when the command runs)
 DEVICE_NAMES = re.compile(r"(cpu|mps|cuda)(:\d+)?|auto")
@@ -79,3 +88,17 @@ def device_name(text: str) -> str:
     if not DEVICE_NAMES.fullmatch(text):
         raise argparse.ArgumentTypeError(f'must be "cpu", "cuda", "cuda:N", "mps" or "auto", got {text!r}')
     return text
+
+
+def check_cluster_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--workers`` and ``--max-memory-gb`` (where a command has them) shape the LocalCluster a command
+    starts, so they are refused beside ``--scheduler``, an existing cluster (exit 2)."""
+    given = [
+        f"--{flag.replace('_', '-')}" for flag in ("workers", "max_memory_gb") if getattr(args, flag, None) is not None
+    ]
+    if args.scheduler is not None and given:
+        parser.error(
+            f"{' and '.join(given)} {'shapes' if len(given) == 1 else 'shape'} the LocalCluster started here; "
+            "an existing cluster (--scheduler) has "
+            "its own (dask worker --nworkers N --memory-limit 16GiB)"
+        )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from reuseprior.commands.argtypes import output_file, positive_int
+from reuseprior.commands.argtypes import check_cluster_flags, output_file, positive_int
 from reuseprior.core import paths
 
 #: :data:`reuseprior.zoo.torchvision_analysis.DEFAULT_OUT`
@@ -41,5 +41,4 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """``--workers`` shapes a LocalCluster, so it is refused beside ``--scheduler``."""
-    if args.scheduler is not None and args.workers is not None:
-        parser.error("--workers shapes the LocalCluster started here; an existing cluster (--scheduler) has its own")
+    check_cluster_flags(parser, args)

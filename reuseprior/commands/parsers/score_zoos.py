@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from reuseprior.baselines.registry import ZOO_PROXIES
-from reuseprior.commands.argtypes import positive_float, positive_int
+from reuseprior.commands.argtypes import check_cluster_flags, positive_float, positive_int
 
 #: :data:`reuseprior.zoo.scoring.SCORES_VERSION`
 SCORES_VERSION = 2
@@ -198,11 +198,7 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error("--rescore and --fill-proxies are two different jobs; give one of them")
     if args.with_module is not None and args.rescore is None:
         parser.error("--with-module selects the rows of --rescore; add --rescore PROXY")
-    if args.scheduler is not None and (args.workers is not None or args.max_memory_gb is not None):
-        parser.error(
-            "--workers and --max-memory-gb shape the LocalCluster started here; an existing cluster "
-            "(--scheduler) has its own (dask worker --nworkers N --memory-limit 16GiB)"
-        )
+    check_cluster_flags(parser, args)
     jobs = [
         args.fill_proxies,
         args.rescore is not None,

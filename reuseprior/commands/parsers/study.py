@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reuseprior.commands.argtypes import device_name, positive_float, positive_int
+from reuseprior.commands.argtypes import check_cluster_flags, device_name, positive_float, positive_int
 
 ACTIONS = ("run", "status")
 #: flags every study takes
@@ -154,8 +154,4 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error(f"--only selects the runs that 'run' trains; '{args.action}' does not take it")
     if args.seeds and args.action not in ("run", "floor"):
         parser.error(f"--seeds selects what 'run' trains and 'floor' stores; '{args.action}' does not take it")
-    if args.scheduler is not None and (args.workers is not None or args.max_memory_gb is not None):
-        parser.error(
-            "--workers and --max-memory-gb shape the LocalCluster started here; an existing cluster "
-            "(--scheduler) has its own"
-        )
+    check_cluster_flags(parser, args)
