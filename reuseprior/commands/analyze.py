@@ -95,19 +95,21 @@ SETTING_COLUMNS: tuple[str, ...] = ("discount", "bn_params", "output_key")
 CSV_COLUMNS: tuple[str, ...] = ("model", "input", *REPORT_KEYS, *SETTING_COLUMNS)
 
 
-def _csv_header(path: Path) -> list[str]:
-    """The header of the CSV at ``path`` (empty for a missing or empty file)."""
-    if not path.exists():
-        return []
-    with path.open(encoding="utf-8", newline="") as fh:
-        return next(csv.reader(fh), [])
+def _csv_header(text: str) -> list[str]:
+    """The header of a CSV's ``text`` (empty for an empty file)."""
+    return next(csv.reader(io.StringIO(text)), [])
+
+
+def _csv_text(path: Path) -> str:
+    """The CSV at ``path`` (empty when there is none)."""
+    return path.read_text(encoding="utf-8") if path.exists() else ""
 
 
 def _csv_problem(path: Path) -> str | None:
     """Why ``--csv`` cannot take the rows of this command, or None. It takes a new file and one of
     :data:`CSV_COLUMNS`, or of those without :data:`SETTING_COLUMNS` (as this command wrote it before
     it recorded them: :func:`_append_row` adds them, empty in the old rows)."""
-    header = _csv_header(path)
+    header = _csv_header(_csv_text(path))
     if not header or tuple(header) in (CSV_COLUMNS, CSV_COLUMNS[: -len(SETTING_COLUMNS)]):
         return None
     extra = [c for c in header if c not in CSV_COLUMNS]
@@ -127,10 +129,10 @@ def _append_row(path: Path, row: dict) -> None:
     """``row`` appended to the CSV at ``path`` (its header first when the file is new; a file without
     the settings columns gains them, empty in its old rows), the file rewritten whole
     (:func:`reuseprior.core.files.write_text`): an interruption leaves the old rows."""
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    old = _csv_text(path)
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(CSV_COLUMNS))
-    if tuple(_csv_header(path)) == CSV_COLUMNS:
+    if tuple(_csv_header(old)) == CSV_COLUMNS:
         out.write(old)
     else:
         writer.writeheader()

@@ -94,12 +94,18 @@ def _request(args: argparse.Namespace) -> StudyRequest:
     )
 
 
-def _chosen(spec: StudySpec, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """The runs of ``spec`` that ``--seeds`` and ``--only`` select (all when neither is given)."""
+def _only(args: argparse.Namespace) -> dict[str, set[str]]:
+    """``--only COLUMN=VALUE ...`` as the values each column may take."""
     only: dict[str, set[str]] = {}
     for item in args.only:
         column, value = item.split("=", 1)
         only.setdefault(column, set()).add(value)
+    return only
+
+
+def _chosen(spec: StudySpec, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The runs of ``spec`` that ``--seeds`` and ``--only`` select (all when neither is given)."""
+    only = _only(args)
     unknown = [c for c in only if spec.runs and c not in spec.runs[0]]
     if unknown:
         raise CommandInputError(f"--only {unknown}: the key columns are {list(spec.runs[0])}")
@@ -139,11 +145,11 @@ def _store_floors(specs: list[StudySpec], request: StudyRequest) -> None:
 
 def _check_only(specs: list[StudySpec], args: argparse.Namespace) -> None:
     """An ``--only`` value that no run of the chosen studies has: exit with the values there are."""
-    for item in args.only:
-        column, value = item.split("=", 1)
+    for column, values in _only(args).items():
         known = sorted({str(run[column]) for spec in specs for run in spec.runs if column in run})
-        if known and value not in known:
-            raise CommandInputError(f"--only {item} matches no run; the {column} values: {known}")
+        unknown = sorted(values - set(known))
+        if known and unknown:
+            raise CommandInputError(f"--only {column}={unknown[0]} matches no run; the {column} values: {known}")
 
 
 def _run(specs: list[StudySpec], args: argparse.Namespace, request: StudyRequest) -> None:
