@@ -3,6 +3,7 @@ process and on Dask, and the ``study`` command's flags."""
 
 from __future__ import annotations
 
+import argparse
 import functools
 import re
 import time
@@ -216,3 +217,20 @@ def test_status_notes_the_rows_of_other_plans_under_each_study_of_a_group(tmp_pa
     titles = [lines.index(f"study {name}, plan {plan}:") for name, plan in zip(("toy", "toy-quiet"), plans)]
     notes = [lines.index(f"  (toys.csv also holds 2 rows of other studies or plans than {plan})") for plan in plans]
     assert titles[0] < notes[0] < titles[1] < notes[1]  # each note under the table of the study it concerns
+
+
+def test_the_help_says_which_study_takes_which_action_and_what_it_does():
+    parser = argparse.ArgumentParser()
+    study_parsers.add_arguments(parser)
+    text = next(a.help for a in parser._actions if a.dest == "action")
+    common, *own = text.split(". ")
+    assert common.startswith("every study: ")
+    for action, what in {**study_parsers.ACTIONS, **study_parsers.FLOOR}.items():
+        assert f"{action} ({what})" in common
+    by_study = {part.split(" also: ")[0]: part for part in own}
+    for name, row in study_parsers.STUDIES.items():
+        extra = {a: what for a, what in row.actions.items() if a not in study_parsers.FLOOR}
+        assert all(f"{a} ({what})" in by_study[name] for a, what in extra.items()), name
+    assert set(by_study) == {
+        name for name, row in study_parsers.STUDIES.items() if set(row.actions) - set(study_parsers.FLOOR)
+    }

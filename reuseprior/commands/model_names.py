@@ -1,5 +1,5 @@
 """The model names ``analyze`` accepts, stored, so that a misspelt name and ``--list-models`` answer without
-importing torch and torchvision (issue 45, item 8: 4.5-8 s, nearly all of it those imports).
+importing torch and torchvision (4.5-8 s of a 2-core machine's, nearly all of it those imports).
 
 Policy: the stored names answer only where they are the live ones. reuseprior's own names are checked
 against :func:`reuseprior.models.registry.available_models` by ``tests/test_cli_messages.py`` (which prints

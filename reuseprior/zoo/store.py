@@ -1,6 +1,6 @@
 """A store of computed rows that a crash cannot corrupt: SQLite, one table per CSV.
 
-Policy (issue 16, "a store that cannot be corrupted"):
+Policy: a crash cannot corrupt the store, and a committed row is never lost:
 
 - Rows live in an embedded transactional database (:mod:`sqlite3` of the
   standard library; one file, default ``build/zoo_scores.sqlite``), one table

@@ -4,19 +4,23 @@ peak learning rate on Fashion-MNIST at width 1.0 (section 4.5.4's recipe, compre
 At width 1.0 and full depth the three models have Table 4.2's CIFAR-10 sizes (B0 5.9M, B0-shared,
 V2-S-shared 3.0M parameters). Sharing all but batch norm (section 4.5.3) ties every block of a stage
 to one set of weights (up to 15 uses in V2-S), so one update moves the function many times as far as
-in B0. With the study recipe (one warm-up epoch of 39 steps, peak 0.008 at batch 128), V2-S-shared
-does not train at that width: its training loss stays above chance for the first epochs. The official
+in B0. A trial of 2026-11 (not stored) ran V2-S-shared at that width under the study recipe (one warm-up
+epoch of 39 steps, peak 0.008 at batch 128, 5,000 images) and its training loss stayed above chance for
+the first epochs; no B0 ran under that recipe, so it showed a recipe failing at that data size, not a
+model that cannot fit (the Table 4.2 study, :mod:`~reuseprior.chapters.ch4_sharing_training.table42_study`,
+chooses its recipe by a protocol applied alike to all four models on 20,000 images). The official
 recipe warms up for 5 epochs of 50,000 images at batch 512 (about 490 steps).
 
-**Protocol.** Every recipe of :data:`PROBE_RECIPES` is applied alike to all three models (the same
-grid, one seed, so every model gets the same tuning budget): the first :data:`PROBE_EPOCHS` epochs of a
+**Protocol.** Every recipe of :data:`PROBE_RECIPES` is planned alike for all three models (the same
+grid, one seed, so every model gets the same tuning budget; the stored rows are V2-S-shared's alone,
+superseded by the Table 4.2 study before any B0 ran): the first :data:`PROBE_EPOCHS` epochs of a
 :data:`SCHEDULE_EPOCHS`-epoch schedule whose exponential decay is compressed to end at the official
 0.022 x peak (:func:`~reuseprior.chapters.ch4_sharing_training.configs.compressed_decay_epochs`), on
 the study's 5,000 Fashion-MNIST images at 32 px, EMA at the official decay 0.9999 (for runs of about
 1,200 steps TensorFlow's EMA warm-up ``min(decay, (1 + t) / (10 + t))`` governs throughout: 0.992 at
 the end). Each row keeps its per-epoch history. :func:`chosen_recipe` picks the recipe whose *worst*
 model has the highest validation top-1 at the probe's last epoch: a recipe is judged by the model it
-trains least well, so no model is favoured. The "w0.5" recipes probe the issue's fallback, half the
+trains least well, so no model is favoured. The "w0.5" recipes probe the fallback of half the
 width (a quarter of the cost, smaller models than Table 4.2's): a width is usable only where V2-S-shared
 fits its training images.
 
@@ -68,7 +72,7 @@ PROBE_RECIPES: dict[str, dict[str, object]] = {
     # randomly dropped blocks (stochastic depth, up to 0.2) change a shared stage's output far more than an
     # unshared one's, so the next probe removes it
     "lr0.004-warmup117-nodroppath": {"lr_base": 0.004, "lr_warmup_steps": 117, "stochastic_depth": 0.0},
-    # the issue's fallback: at half the width (a quarter of the cost) does the study's own recipe, or the
+    # the fallback: at half the width (a quarter of the cost) does the study's own recipe, or the
     # gentler one, train V2-S-shared? (width 0.25 underfits: about 75 % training top-1 after 30 epochs)
     "w0.5-lr0.016-warmup39": {"width_mult": 0.5, "lr_base": 0.016, "lr_warmup_steps": 39},
     "w0.5-lr0.004-warmup117": {"width_mult": 0.5, "lr_base": 0.004, "lr_warmup_steps": 117},

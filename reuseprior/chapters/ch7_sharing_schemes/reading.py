@@ -1,7 +1,7 @@
 """Chapter 7's trained reading in words, generated from its tables so that it cannot fall behind the
 stored rows.
 
-Policy (issue 42): every number is one estimand printed with its own interval. The agreement of a
+Policy: every number is one estimand printed with its own interval. The agreement of a
 score with training is the mean over the seeds of the rank correlation computed on each seed's
 accuracies, with the 95 % t-interval of the per-seed values; the study's **primary** test is PG within
 matched budgets (:data:`~reuseprior.chapters.ch7_sharing_schemes.resolution.PRIMARY`), every other

@@ -1,6 +1,6 @@
 """What chapter 7's paired seeds can resolve, and how far its trained reading may go.
 
-Every reading here is of one estimand with its own interval (issue 42):
+Every reading here is of one estimand with its own interval:
 
 * :func:`resolved_pairs` / :func:`resolved_by_score` -- each pair of configurations at a matched
   budget tested by its paired seed differences, and which way each score orders the pairs the

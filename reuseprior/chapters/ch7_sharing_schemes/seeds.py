@@ -357,7 +357,7 @@ def bidart_bookkeeping() -> pd.DataFrame:
     """Bidart's EfficientNet-B0 numbers recomputed: the model's size ("5.3 million
     parameters", section 3.6.3) and the depthwise weights remaining per reuse
     (the "% of Weights Remaining in Separable Convolution" of the section 3.6.3
-    table), from the model shared by :func:`~.channelwise.share_channelwise`."""
+    table), from the model shared by :func:`~reuseprior.models.sharing.channelwise.share_channelwise`."""
     table = load_seed_table("bidart_efficientnet_b0_imagenet")
     model = build_model("efficientnet_b0")
     printed, phrase = _text_number("bidart_efficientnet_b0_params")

@@ -1,7 +1,7 @@
 """Chapter 7's generator sensitivity: how the prior of a Shapeshifter network moves with
 its weight generator and upsampler, counted on the trained study's model (no training).
 
-Why (issue 34): the trained study's SSN uses NPAS's own methods, the Emb generator and
+Why: the trained study's SSN uses NPAS's own methods, the Emb generator and
 the Mask upsampler (:data:`~.configs.SSN_OPTIONS`; NPAS sections 3.2-3.3). Under path
 counting, Emb's linear layer ``E`` and the per-layer embeddings carry almost all of an
 SSN model's contexts (the notebook's ``ssn_context_mass`` table), so "the prior ranks

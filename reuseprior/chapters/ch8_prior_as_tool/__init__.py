@@ -22,8 +22,8 @@ The published numbers of the NASWOT protocol (Mellor et al. 2021, Table
 move-proposal results are printed as figures only, so no number of theirs is
 compared (``data/seeds/README.md`` says what was looked for).
 
-The third part of the issue, Revolver with its offspring screened by the
-prior, is a trained study: :mod:`reuseprior.chapters.ch8_screening_study`
+The third use, Revolver with its offspring screened by the prior, is a
+trained study: :mod:`reuseprior.chapters.ch8_prior_as_tool.screening`
 (``python -m reuseprior study ch8 run``).
 """
 

@@ -1,5 +1,5 @@
 """Chapter 8 (beyond the thesis): Revolver with its offspring screened by the
-reusability prior, against plain Revolver, over paired seeds (issue 36). The studies are declared
+reusability prior, against plain Revolver, over paired seeds. The studies are declared
 once, :data:`CPU_SCREENING` and :data:`PILOT_SCREENING` (:class:`~reuseprior.core.study.StudySpec`):
 ``python -m reuseprior study ch8`` runs the first through :mod:`reuseprior.core.study`, the notebook
 reads both.

@@ -1,5 +1,5 @@
 """When chapter 8's screening study can decide: the linear floor of each seed's images, the criteria a
-run must meet to count, and the verdicts gated by them (issue 36).
+run must meet to count, and the verdicts gated by them.
 
 A search run counts in the comparison when the model it ends with has learnt the task at least as well
 as a linear classifier of the same images (:mod:`reuseprior.training.convergence`, adapted to a search):

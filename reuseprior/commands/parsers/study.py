@@ -14,13 +14,20 @@ actions. The seeds a study has are checked once it is imported
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from reuseprior.commands.argtypes import check_cluster_flags, device_name, positive_float, positive_int
 
-ACTIONS = ("run", "status")
+#: every study's actions, with what each does (``--help`` shows them)
+ACTIONS = {
+    "run": "train and store the runs not stored yet, resumable",
+    "status": "how many runs are stored, and the study's tables",
+}
+#: the engine's action for a study that declares a floor (:func:`reuseprior.core.study.store_floors`)
+FLOOR = {"floor": "store the logistic-regression floor of its images, per seed"}
 #: flags every study takes
 COMMON = {"seeds", "only", "max_runs", "workers", "scheduler", "max_memory_gb", "no_progress"}
 #: the names of :data:`reuseprior.chapters.ch7_sharing_schemes.PROFILES`
@@ -34,12 +41,12 @@ CH4_PROFILES = ("cpu", "gpu")
 class StudyOptions:
     """One study of the command: ``spec``, where it is declared (``module:NAME``); ``chapter``, what it
     is (``--help`` shows it); ``flags``, the flags it takes beyond :data:`COMMON`; ``actions``, its own
-    actions beyond :data:`ACTIONS` (``floor``: store the linear floors of its images)."""
+    actions beyond :data:`ACTIONS`, each with what it does (``--help`` shows them)."""
 
     spec: str
     chapter: str
     flags: frozenset[str] = frozenset()
-    actions: tuple[str, ...] = ()
+    actions: Mapping[str, str] = field(default_factory=dict)
 
 
 #: the command's studies: a new study is one row here and its declaration in its chapter
@@ -48,25 +55,36 @@ STUDIES: dict[str, StudyOptions] = {
         "reuseprior.chapters.ch3_revolver.study:CPU_STUDY",
         "chapter 3: random search vs the genetic algorithm on MNIST/Fashion-MNIST (data/revolver_study_*.csv)",
         frozenset({"data_dir", "max_minutes"}),
-        ("floor",),
+        FLOOR,
     ),
     "ch4": StudyOptions(
         "reuseprior.chapters.ch4_sharing_training.studies:STUDY_GROUP",
         "chapter 4: EfficientNetV2 original vs shared on Fashion-MNIST (data/ch4_real_study_runs.csv)",
         frozenset({"store", "profile", "device", "max_minutes", "work_dir"}),
-        ("slice", "probes", "fit-checks", "floor"),
+        {
+            "slice": "store the live slice that the notebook retrains",
+            "probes": "train the width-1.0 recipe probes on 5,000 images, resumable",
+            "fit-checks": "train the fit checks, a probed recipe for its whole schedule, resumable",
+            **FLOOR,
+        },
     ),
     "ch7": StudyOptions(
         "reuseprior.chapters.ch7_sharing_schemes.study:STUDY_GROUP",
         "chapter 7: the sharing schemes at matched budgets (data/sharing_study_runs.csv)",
         frozenset({"store", "profile", "device", "threads", "data_dir", "download"}),
-        ("fill-scores", "rescore", "bookkeeping", "floor", "sensitivity"),
+        {
+            "fill-scores": "compute the prior's quantities of stored rows that lack them",
+            "rescore": "recompute the prior's quantities of every stored row",
+            "bookkeeping": "store the parameter bookkeeping of the profile's models",
+            **FLOOR,
+            "sensitivity": "store the generator-sensitivity table",
+        },
     ),
     "ch8": StudyOptions(
         "reuseprior.chapters.ch8_prior_as_tool.screening:CPU_SCREENING",
         "chapter 8: plain vs PG-screened Revolver on Fashion-MNIST (data/ch8_screening_*.csv)",
         frozenset({"data_dir", "max_minutes"}),
-        ("floor",),
+        FLOOR,
     ),
 }
 
@@ -83,12 +101,27 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+def action_help() -> str:
+    """The actions' help: those every study takes, then each study's own, each with what it does."""
+    own = {study: dict(entry.actions) for study, entry in STUDIES.items()}
+    everywhere = {
+        **ACTIONS,
+        **{a: what for a, what in next(iter(own.values())).items() if all(a in o for o in own.values())},
+    }
+    listed = (
+        f"{study} also: " + "; ".join(f"{a} ({what})" for a, what in actions.items() if a not in everywhere)
+        for study, actions in own.items()
+        if set(actions) - set(everywhere)
+    )
+    return ". ".join(["every study: " + "; ".join(f"{a} ({what})" for a, what in everywhere.items()), *listed])
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "name", choices=sorted(STUDIES), help="the study: " + "; ".join(f"{k}: {v.chapter}" for k, v in STUDIES.items())
     )
     actions = sorted({*ACTIONS, *(a for s in STUDIES.values() for a in s.actions)})
-    parser.add_argument("action", choices=actions, help="run, status, or the study's own (see the module help)")
+    parser.add_argument("action", choices=actions, help=action_help())
     parser.add_argument("--seeds", type=int, nargs="+", help="only these seeds (of the study's)")
     parser.add_argument(
         "--only",
