@@ -351,7 +351,7 @@ for run in best_runs.itertuples():
 #
 # The first stored run (in the study's order) is rerun for `live_generations` generation(s) from scratch and judged by
 # one rule on every machine. The study trained in float32, which no other CPU reproduces (its first generation's
-# losses move by up to 4.6 and its accuracies by 18 points between two kernel sets, measured), so the recomputation
+# losses move by up to 4.6 and its accuracies by 18 points between two kernel sets, measured 2026-11, not stored), so the recomputation
 # runs in **float64** (`real.live_slice`) and is held to a stored float64 reference of the same slice
 # (`data/revolver_study_live_reference.csv`, `real.store_live_reference`): trained quantities to a relative 1e-6,
 # counted ones exactly: the individuals and their parameters equal to the float32 study's generation 0 as well, the

@@ -337,7 +337,7 @@ summary.round(3)
 # seed, one CPU thread and the stored run's learning-rate schedule, and compared with the same epoch of its stored
 # history: the counted columns (parameters, FLOPs, PG, P'G, ES, H) to a relative 1e-9; the epoch's validation top-1 to
 # 5 points and its training loss to a relative 5 % (`reuseprior.core.precision.FLOAT32_ACROSS_KERNELS`: float32
-# training rounds differently on another CPU's kernels; measured, this run's epoch-1 validation top-1 moved by 2.7
+# training rounds differently on another CPU's kernels; measured 2026-11 and not stored, this run's epoch-1 validation top-1 moved by 2.7
 # points between the AVX2 machine that stored it and an AVX-512/AMX one). After one epoch the run is far above chance,
 # so the check tests that the model learns, not only that the code is deterministic. The cell after the verdict shows
 # the live run's own numbers and software.
