@@ -10,6 +10,7 @@ import pytest
 
 from reuseprior.core.files import atomic_write, write_csv, write_json, write_text
 from reuseprior.reporting.plotting import save_figure
+from reuseprior.zoo.scoring.runs import append_rows
 
 
 def _leftovers(folder) -> list[str]:
@@ -53,3 +54,24 @@ def test_a_figure_that_fails_to_render_leaves_the_previous_png(tmp_path, monkeyp
         save_figure(fig, tmp_path / "curve")
     plt.close(fig)
     assert path.read_bytes() == before and _leftovers(tmp_path) == []
+
+
+def test_appended_sensitivity_rows_land_whole_and_keep_every_stored_column(tmp_path, monkeypatch):
+    path = tmp_path / "sensitivity.csv"
+    append_rows(path, pd.DataFrame({"arch": ["a", "a"], "minibatch": ["x", "y"], "old": [1.5, 2.5]}))
+    append_rows(path, pd.DataFrame({"arch": ["b"], "minibatch": ["x"], "new": [0.1]}))
+    rows = pd.read_csv(path)
+    assert list(rows.columns) == ["arch", "minibatch", "new", "old"]
+    assert rows["old"].tolist()[:2] == [1.5, 2.5] and rows["new"].tolist()[2] == 0.1
+    before = path.read_text()
+
+    to_csv = pd.DataFrame.to_csv
+
+    def stopped(frame, fh, **kwargs):
+        fh.write(to_csv(frame, index=False)[:40])  # part of the rows, then the interruption
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        append_rows(path, pd.DataFrame({"arch": ["c"], "minibatch": ["x"], "new": [0.2]}))
+    assert path.read_text() == before and not [p for p in _leftovers(tmp_path) if p.endswith(".tmp")]

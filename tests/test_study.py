@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import functools
 import re
+import threading
 import time
 from dataclasses import replace
 
@@ -56,6 +57,15 @@ def test_runs_are_stored_once_and_skipped_afterwards(tmp_path):
     assert core_study.status_table(other).attrs["other_plans"] == 3
 
 
+def test_rows_come_in_the_order_of_the_declared_runs_whatever_order_they_finished_in(tmp_path):
+    study = _study(tmp_path / "runs.csv")
+    for seed in (2, 0, 1):  # as a cluster might finish them
+        study.store.put(square(name="toy", seed=seed, spec=study))
+    study.store.put({"plan": study.plan, "name": "stray", "seed": 0, "value": -1.0})
+    assert pd.read_csv(study.store.path)["seed"].tolist() == [2, 0, 1, 0]
+    assert study.rows()[["name", "seed"]].values.tolist() == [["toy", 0], ["toy", 1], ["toy", 2], ["stray", 0]]
+
+
 def test_a_run_gets_the_options_it_names_and_no_other(tmp_path):
     def scaled(*, name: str, seed: int, spec: StudySpec, factor: float = 1.0) -> dict:
         return {**square(name=name, seed=seed, spec=spec), "value": factor}
@@ -103,6 +113,20 @@ def test_putting_a_run_again_replaces_its_row(tmp_path):
     store.put({"plan": "p", "name": "a", "seed": 0, "value": 3})
     assert store.rows("p")[["name", "value"]].values.tolist() == [["b", 2], ["a", 3]]
     assert store.stored_keys("p") == {("a", 0), ("b", 0)}
+
+
+@pytest.mark.parametrize("plan", ["4545749399e3", "012345678901", "123456789012"])
+def test_a_plan_id_that_looks_like_a_number_is_kept_as_written(tmp_path, plan):
+    """A hex digest of digits (and one ``e``) read as a number would match no plan: the run would be
+    trained again and its second row would turn the first's plan into ``4545749399000.0``."""
+    store = RunStore(tmp_path / "runs.csv", key=("name", "seed"))
+    store.put({"plan": plan, "name": "a", "seed": 0, "value": 1})
+    assert store.stored_keys(plan) == {("a", 0)}
+    store.put({"plan": plan, "name": "a", "seed": 1, "value": 2})
+    assert pd.read_csv(store.path, dtype=str)["plan"].tolist() == [plan, plan]
+    floors = FloorStore(tmp_path / "floors.csv", key=("plan_id", "seed"), command="make floors", compute=dict)
+    floors.put({"plan_id": plan, "seed": 0, "floor": 0.5})
+    assert floors.stored({"plan_id": plan, "seed": 0})
 
 
 def test_another_copys_new_rows_are_merged_and_stored_rows_kept(tmp_path):
@@ -234,3 +258,19 @@ def test_the_help_says_which_study_takes_which_action_and_what_it_does():
     assert set(by_study) == {
         name for name, row in study_parsers.STUDIES.items() if set(row.actions) - set(study_parsers.FLOOR)
     }
+
+
+def test_floors_stored_at_once_by_two_writers_are_all_kept(tmp_path):
+    """Chapters 3 and 8 share one floor file; each put reads and rewrites it under its lock."""
+    floors = FloorStore(tmp_path / "floors.csv", key=("study", "seed"), command="make floors", compute=dict)
+
+    def store(study: str) -> None:
+        for seed in range(15):
+            floors.put({"study": study, "seed": seed, "floor": 0.5})
+
+    writers = [threading.Thread(target=store, args=(s,)) for s in ("ch3", "ch8")]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    assert len(pd.read_csv(floors.path)) == 30

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
+import numpy as np
 import pandas as pd
 from distributed import Client
 from filelock import FileLock
@@ -50,6 +51,8 @@ from reuseprior.core.files import append_csv_row, replace_csv_rows, write_csv
 from reuseprior.core.progress import progress_bar
 
 __all__ = [
+    "PLAN_COLUMNS",
+    "PLAN_DTYPES",
     "Design",
     "FloorStore",
     "RunStore",
@@ -74,6 +77,13 @@ Key = Mapping[str, Any]
 RUNS = "runs"
 
 
+#: the columns of a store that hold plan ids (:func:`settings_hash`), read as text: a hex digest may
+#: look like a number ("4545749399e3", "012345678901"), and read as one it would no longer match its plan
+PLAN_COLUMNS = ("plan", "plan_id")
+#: :data:`PLAN_COLUMNS` as ``pandas.read_csv``'s ``dtype`` (a column a file lacks is ignored)
+PLAN_DTYPES = dict.fromkeys(PLAN_COLUMNS, str)
+
+
 def settings_hash(settings: Mapping[str, Any], *, prefix: str = "", digits: int = 12) -> str:
     """The plan id of ``settings``: ``prefix`` and the first ``digits`` hex digits of the SHA-256 of
     their JSON (keys sorted, a value JSON cannot write by its ``str``). Every study's plan id is this
@@ -85,9 +95,10 @@ def settings_hash(settings: Mapping[str, Any], *, prefix: str = "", digits: int 
 
 
 def read_csv_or_empty(path: Path, columns: Sequence[str] = ()) -> pd.DataFrame:
-    """The CSV at ``path``, or an empty frame of ``columns`` when it is absent or empty."""
+    """The CSV at ``path``, or an empty frame of ``columns`` when it is absent or empty. The plan
+    columns (:data:`PLAN_COLUMNS`) are read as text whatever they look like."""
     if path.exists() and path.stat().st_size > 0:
-        return pd.read_csv(path)
+        return pd.read_csv(path, dtype=PLAN_DTYPES)
     return pd.DataFrame(columns=list(columns))
 
 
@@ -246,15 +257,17 @@ class FloorStore:
         return True
 
     def put(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        """Store one floor ``row`` in place of the row of its key; returns it."""
-        frame = read_csv_or_empty(Path(self.path), tuple(row))
-        if not frame.empty:
-            same = pd.Series(True, index=frame.index)
-            for column in self.key:
-                same &= frame[column] == row[column]
-            frame = frame[~same]
-        new = pd.DataFrame([dict(row)])
-        write_csv(new if frame.empty else pd.concat([frame, new], ignore_index=True), self.path)
+        """Store one floor ``row`` in place of the row of its key, read and rewritten under the file's
+        lock (studies on the same images share the file); returns it."""
+        with FileLock(str(Path(self.path).with_suffix(".lock"))):
+            frame = read_csv_or_empty(Path(self.path), tuple(row))
+            if not frame.empty:
+                same = pd.Series(True, index=frame.index)
+                for column in self.key:
+                    same &= frame[column] == row[column]
+                frame = frame[~same]
+            new = pd.DataFrame([dict(row)])
+            write_csv(new if frame.empty else pd.concat([frame, new], ignore_index=True), self.path)
         return dict(row)
 
 
@@ -318,8 +331,13 @@ class StudySpec:
         return settings_hash(self.settings, prefix=self.plan_prefix, digits=self.plan_digits)
 
     def rows(self, kind: str = RUNS) -> pd.DataFrame:
-        """The stored rows of table ``kind`` of this study's plan (and name)."""
-        return self.store.rows(self.plan, kind, name=self.name)
+        """The stored rows of table ``kind`` of this study's plan (and name), in the order of
+        :attr:`runs` (a run's own rows in the order stored; a row of no declared run last). The order
+        the runs finished in, which differs from cluster to cluster, never reaches a table of them."""
+        frame = self.store.rows(self.plan, kind, name=self.name)
+        position = {self.store.key_of(run): i for i, run in enumerate(self.runs)}
+        order = [position.get(key, len(position)) for key in zip(*(frame[c].map(_plain) for c in self.store.key))]
+        return frame.iloc[np.argsort(np.asarray(order, dtype=int), kind="stable")].reset_index(drop=True)
 
     def stored_keys(self) -> set[tuple]:
         return self.store.stored_keys(self.plan, name=self.name)

@@ -166,11 +166,11 @@ def plot_training_curves(history: pd.DataFrame, plan: ExperimentPlan, seed: int,
     figure, captioned with the data it was trained on."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     trained = history[history["epoch"] >= 1]
-    sns.lineplot(data=trained, x="epoch", y="train_loss", hue="model", marker="o", ax=axes[0])
+    sns.lineplot(data=trained, x="epoch", y="train_loss", hue="model", marker="o", errorbar=None, ax=axes[0])
     axes[0].set(
         xlabel="epoch", ylabel="training loss (nats, label-smoothed)", title=f"training loss ({plan.recipe.label})"
     )
-    sns.lineplot(data=history, x="epoch", y="val_top1", hue="model", marker="o", ax=axes[1])
+    sns.lineplot(data=history, x="epoch", y="val_top1", hue="model", marker="o", errorbar=None, ax=axes[1])
     axes[1].set(
         xlabel="epoch (0 = untrained)", ylabel="validation top-1 (%)", title=f"validation top-1 ({plan.recipe.label})"
     )

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import torch
+from filelock import FileLock
 from torch import nn
 
 from reuseprior.chapters.ch7_sharing_schemes.configs import (
@@ -30,7 +31,7 @@ from reuseprior.chapters.ch7_sharing_schemes.models import base_model, build_con
 from reuseprior.chapters.ch7_sharing_schemes.runs import prior_scores
 from reuseprior.core import paths
 from reuseprior.core.errors import CsvFormatError
-from reuseprior.core.files import write_csv
+from reuseprior.core.files import append_csv_row
 from reuseprior.core.ordering import sort_rows
 from reuseprior.core.parameters import count_parameters
 from reuseprior.core.progress import progress_bar
@@ -147,8 +148,8 @@ def store_bookkeeping(
     progress: bool = True,
 ) -> pd.DataFrame:
     """Compute the missing bookkeeping rows of ``models`` and append each to
-    ``path`` as it finishes (atomically; a rerun skips stored rows). Returns
-    every stored row."""
+    ``path`` as it finishes (atomically, under the file's lock; a rerun skips
+    stored rows). Returns every stored row."""
     path = Path(path)
     for model in models:
         done = read_bookkeeping(path)
@@ -157,9 +158,8 @@ def store_bookkeeping(
         todo = [c for c in bookkeeping_configs(model, budgets) if c.available() and c.label not in have]
         for config in progress_bar(todo, desc=model, unit="row", disable=not progress):
             row = bookkeeping_row(model, config, budgets)
-            done = read_bookkeeping(path)
-            new = pd.DataFrame([{c: row.get(c) for c in BOOKKEEPING_COLUMNS}])
-            write_csv(new if done.empty else pd.concat([done, new], ignore_index=True), path)
+            with FileLock(str(path.with_suffix(".lock"))):
+                append_csv_row(path, row, BOOKKEEPING_COLUMNS, read=read_bookkeeping)
     return read_bookkeeping(path)
 
 

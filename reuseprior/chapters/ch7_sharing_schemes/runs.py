@@ -38,7 +38,7 @@ from reuseprior.core.files import write_csv
 from reuseprior.core.parameters import count_parameters
 from reuseprior.core.precision import within_float32_tolerance
 from reuseprior.core.progress import progress_bar
-from reuseprior.core.study import RunStore, StudySpec
+from reuseprior.core.study import PLAN_DTYPES, RunStore, StudySpec
 from reuseprior.counting import analyze
 from reuseprior.training.convergence import history_json, read_history
 from reuseprior.training.loop import count_flops, fit, peak_rss_bytes, reset_peak_rss
@@ -64,7 +64,7 @@ def read_runs(path: str | os.PathLike = STORED_RUNS) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         return pd.DataFrame(columns=list(ROW_COLUMNS))
-    df = pd.read_csv(path, keep_default_na=True)
+    df = pd.read_csv(path, keep_default_na=True, dtype=PLAN_DTYPES)
     validate_runs(df, source=str(path))
     return df
 

@@ -10,6 +10,7 @@ from typing import Callable, Iterator
 
 import pandas as pd
 from distributed import Client
+from filelock import FileLock
 
 from reuseprior.baselines.registry import DATA_DEPENDENT, ZOO_PROXIES
 from reuseprior.core.files import write_csv
@@ -177,22 +178,17 @@ def score_zoo(
 
 
 def append_rows(path: Path, frame: pd.DataFrame) -> None:
-    """Append ``frame`` to the CSV at ``path`` (header only for a new file),
-    for tables that have no store (the minibatch-sensitivity rows): the rows go
-    in one ``write`` to a file opened in append mode, so appends of other
-    processes land before or after them, not inside. A file whose header
-    differs from ``frame``'s columns (written before a column was added) is
-    first rewritten, atomically, in ``frame``'s column order, new columns empty."""
-    if path.exists() and path.stat().st_size > 0:
-        with open(path) as fh:
-            header = fh.readline().rstrip("\n").split(",")
-        if header != list(frame.columns):
-            _rewrite_csv(path, pd.read_csv(path).reindex(columns=frame.columns))
-        text = frame.to_csv(index=False, header=False, float_format="%.17g", lineterminator="\n")
-    else:
-        text = frame.to_csv(index=False, float_format="%.17g", lineterminator="\n")
-    with open(path, "a") as fh:
-        fh.write(text)
+    """Append ``frame`` to the CSV at ``path``, for tables that have no store (the minibatch-sensitivity
+    rows): under the file's lock the stored rows are read and the file rewritten whole, atomically
+    (:func:`_rewrite_csv`), so an interruption leaves the old rows or the old rows and all of these,
+    never part of a row. The columns are ``frame``'s, then any the file has beyond them (a stored
+    column is never dropped); a column one side lacks is empty in its rows."""
+    with FileLock(str(path.with_suffix(".lock"))):
+        if path.exists() and path.stat().st_size > 0:
+            stored = pd.read_csv(path)
+            columns = [*frame.columns, *(c for c in stored.columns if c not in frame.columns)]
+            frame = pd.concat([stored.reindex(columns=columns), frame.reindex(columns=columns)], ignore_index=True)
+        _rewrite_csv(path, frame)
 
 
 def _rewrite_csv(path: Path, df: pd.DataFrame) -> None:
