@@ -27,6 +27,8 @@ DATA_MOVEMENT_OPS = [
     "narrow",
     "split",
     "split_with_sizes",
+    "unsafe_split",
+    "unsafe_split_with_sizes",
     "chunk",
     "unbind",
     "cat",
