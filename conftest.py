@@ -1,7 +1,9 @@
 """Test-suite wide settings.
 
-* ``--runslow`` enables tests marked ``@pytest.mark.slow`` (full model zoos,
-  paper-scale checks); they are skipped by default to keep CI short.
+* ``--runslow`` enables the tests marked ``@pytest.mark.slow``: the two that
+  ``make test`` cannot afford or cannot run offline (Tables 5.1-5.4 to full
+  depth, about half an hour; a fetch from the package index). Every other
+  check runs in ``make test``.
 * Figures show inline in the notebooks nbval runs, whatever ``MPLBACKEND``
   names (the notebooks' ``setup`` switches a kernel to the inline backend);
   the test processes themselves draw with Agg.
@@ -36,7 +38,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: long-running checks (run with --runslow)")
+    config.addinivalue_line(
+        "markers", "slow: the checks make test leaves out: half an hour of engine, or the network (run with --runslow)"
+    )
     # Agg in the test processes (an MPLBACKEND variable would also reach the
     # kernels nbval starts, where setup() switches back to the inline backend).
     matplotlib.use("Agg")

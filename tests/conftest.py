@@ -65,6 +65,11 @@ HEAVY_TESTS: dict[str, str] = {
     "tests/test_ch4_fit_study.py::test_the_prior_is_read_beside_the_trained_accuracy": "models trained",
     "tests/test_ch7_generator_sensitivity.py::test_a_live_slice_equals_the_stored_table": "a live slice counted",
     "tests/test_zoo.py::test_minibatch_sensitivity_reproduces_the_stored_minibatch_and_resumes": "proxies rescored",
+    "tests/test_training.py::test_sigkilled_process_resumes_bit_identical": "two train processes, one killed",
+    "tests/test_sharing.py::test_tie_survives_torch_compile_with_inductor": "inductor compiles the model",
+    "tests/test_ch7_sharing_schemes.py::test_the_quick_profiles_live_slice_matches_its_stored_row": (
+        "an epoch of the study retrained"
+    ),
 }
 #: ``file -> module fixture``: the tests of that file that use the fixture are heavy (it runs a study, or
 #: computes every row once for all of them)

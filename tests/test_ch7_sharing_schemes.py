@@ -422,10 +422,9 @@ def test_the_npas_comparison_says_the_narrower_wrn_was_not_run():
     assert (table.loc[~table.index.isin(narrower.index), "ours"].str.startswith("SSN @")).all()
 
 
-@pytest.mark.slow
 def test_the_quick_profiles_live_slice_matches_its_stored_row():
-    # the first epoch of the cheapest run: slow-marked to keep this file near a minute; the committed
-    # notebook runs and asserts the same check (live_check cell) under nbval on every `make test`
+    # the first epoch of the cheapest run (heavy: tests/conftest.py); the committed notebook runs and
+    # asserts the same check (live_check cell) under nbval on every `make test`
     study = ch7.sharing_study(ch7.CPU_STUDY)
     rows = ch7.study_rows(study)
     if rows.empty:

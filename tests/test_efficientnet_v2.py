@@ -40,15 +40,12 @@ def test_parameter_counts_match_the_published_graphs(variant, ng):
     assert _ng(efficientnet_v2(variant)) == ng
 
 
-@pytest.mark.slow
 def test_published_sizes_of_m_and_l_round_to_table_4_4():
     assert round(_ng(efficientnet_v2("m")) / 1e6, 1) == 54.4
     assert round(_ng(efficientnet_v2("l")) / 1e6, 1) == 119.0
 
 
-@pytest.mark.parametrize(
-    "variant", ["s", pytest.param("m", marks=pytest.mark.slow), pytest.param("l", marks=pytest.mark.slow)]
-)
+@pytest.mark.parametrize("variant", ["s", "m", "l"])
 def test_s_m_l_have_torchvisions_parameter_shapes_in_order(variant):
     ours = efficientnet_v2(variant)
     theirs = getattr(torchvision.models, f"efficientnet_v2_{variant}")()

@@ -596,7 +596,6 @@ def test_missing_cifar_gives_download_hint(tmp_path):
         st.run_experiments(plan, results_csv=tmp_path / "r.csv", checkpoint_dir=tmp_path, progress=False)
 
 
-@pytest.mark.slow
 def test_sigkilled_process_resumes_bit_identical(tmp_path):
     """A real ``kill -9`` of ``python -m reuseprior train`` after its first
     checkpoint; the resumed run ends in exactly the uninterrupted run's state."""
