@@ -17,8 +17,8 @@ module, and only once the arguments have parsed and passed their checks, so
 answer without waiting for torch and the model zoo to import. Errors of
 :mod:`reuseprior.core.errors` (their messages name the problem and the fix)
 are printed without a traceback and exit with 2, a file that cannot be read
-or written (``OSError``, naming the file) with 1; Ctrl-C exits with 130 after
-the command has saved its finished work.
+or written (``OSError``, naming the file) with 1; Ctrl-C exits with 130 and a
+line that says what the command saved, no more (:func:`interrupt_note`).
 """
 
 from __future__ import annotations
@@ -47,6 +47,36 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     errors.UnknownArchitectureError,
     errors.UnsupportedOpError,
 )
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised by a command that was interrupted (Ctrl-C, or SIGTERM turned into one) and has saved what it
+    could; its message says what was saved and how to continue, and :func:`main` prints it."""
+
+
+#: what an interrupted command has kept, for the commands that store their finished work as they go
+#: (``revolver`` and ``depth-width --store`` say it themselves, by raising :class:`Interrupted`)
+KEPT_WHEN_INTERRUPTED: dict[str, str] = {
+    "study": "the finished runs are stored: run the same command to resume (runs in progress continue from "
+    "their checkpoints where the study checkpoints, or start again)",
+    "score-zoos": "the finished architectures are stored: run the same command to resume",
+    "search-nb201": "the finished runs are stored: run the same command to resume",
+    "analyze-torchvision": "the finished models are stored: run the same command to resume",
+    "train": "the finished runs are in its results CSV and the training checkpoints: run the same command to "
+    "resume (unless it was given --resume false)",
+}
+
+
+def interrupt_note(command: str, err: KeyboardInterrupt) -> str:
+    """What :func:`main` says of an interrupted ``command``: what it saved, and how to go on.
+
+    Policy: it claims only what is true of that command. An :class:`Interrupted` says it itself; a command of
+    :data:`KEPT_WHEN_INTERRUPTED` kept what its entry says; any other keeps nothing of the unfinished work
+    (what it had written before stays)."""
+    if isinstance(err, Interrupted):
+        return str(err)
+    return KEPT_WHEN_INTERRUPTED.get(command, "the unfinished work is lost: run the same command to start it again")
+
 
 #: what ``python -m reuseprior --help`` says above the commands (the module docstring is for programmers)
 DESCRIPTION = (
@@ -162,9 +192,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:  # a file that cannot be read or written: its name and the system's reason
         print(f"{prog} {command}: error: {err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the commands save finished work before this reaches here
-        print(
-            f"{prog} {command}: interrupted; finished work is saved, run the same command to resume",
-            file=sys.stderr,
-        )
+    except KeyboardInterrupt as err:  # Ctrl-C (or SIGTERM, where a command turns it into one)
+        print(f"{prog} {command}: interrupted; {interrupt_note(command, err)}", file=sys.stderr)
         return 130

@@ -11,6 +11,14 @@ as hidden aliases. Writes ``results.csv`` (one row per evaluation),
 ``generations.csv``, ``table_3_2.csv`` and a checkpoint; ``--resume`` continues
 an interrupted run from its checkpoint exactly where it stopped.
 
+Policy on an interruption: the checkpoint and the result files are written
+together, atomically, every ``--checkpoint-every`` generations (default 1:
+after each), at the end, and when the run is interrupted (Ctrl-C or SIGTERM),
+then with the last finished generation (the unfinished one is dropped), so
+``--resume`` loses no finished generation; a larger ``--checkpoint-every``
+writes less often and only risks a hard kill (SIGKILL, a power cut) losing
+up to that many generations less one.
+
 Policy for an ``--output-dir`` that already holds a run: without ``--resume``
 or ``--overwrite`` the command refuses to touch it; ``--resume`` continues it
 only with the settings it was started with (the differing flags are named,
@@ -25,10 +33,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from reuseprior.chapters.ch3_revolver import PROFILES, table_3_2
+from reuseprior.commands import Interrupted
 from reuseprior.commands.parsers.revolver import add_arguments, check_arguments
 from reuseprior.core.errors import CheckpointMismatchError, CommandInputError
 from reuseprior.core.files import write_csv
+from reuseprior.core.interrupts import sigterm_as_interrupt
 from reuseprior.datasets import load_standard_splits
 from reuseprior.reporting.notebook import resolve_device, set_seed
 from reuseprior.revolver.population import Population, config_from_settings, load_matching
@@ -106,19 +118,44 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     return settings
 
 
-def _write_results(pop: Population, out: Path, dataset: str) -> None:
+def _write_results(pop: Population, out: Path, dataset: str) -> pd.DataFrame | None:
+    """Write ``results.csv``, ``generations.csv`` and, once a top individual was tested, ``table_3_2.csv``
+    (returned; None before) for the generations ``pop`` has finished, each atomically."""
     results = pop.results_frame()
     generations = pop.generations_frame()
     write_csv(results, out / "results.csv")
     write_csv(generations, out / "generations.csv")
-    if not results.empty and generations["top_test_acc"].notna().any():
-        table = table_3_2(results, generations, dataset)
-        write_csv(table, out / "table_3_2.csv")
-        print(table.to_string(index=False))
-    print(f"wrote {out}/results.csv ({len(results)} evaluations)")
+    if results.empty or not generations["top_test_acc"].notna().any():
+        return None
+    table = table_3_2(results, generations, dataset)
+    write_csv(table, out / "table_3_2.csv")
+    return table
+
+
+def _interrupted(pop: Population, args: argparse.Namespace, out: Path, started_at: int) -> Interrupted:
+    """What an interrupted run says: the generation saved in ``out`` (the population has rolled back to it,
+    :meth:`Population.run`) and how to continue it."""
+    again = "run the same command" if args.resume else "run the same command with --resume"
+    if args.overwrite:
+        again += " instead of --overwrite"
+    total = pop.config.epochs
+    if pop.generation == 0:
+        return Interrupted(f"no generation had finished, nothing was saved in {out}; run the same command to start")
+    if pop.generation == started_at:
+        return Interrupted(
+            f"no generation finished since the resume; {out}/checkpoint.pt still holds {pop.generation} of "
+            f"{total} generations: {again} to continue it"
+        )
+    return Interrupted(
+        f"{pop.generation} of {total} generations finished and are saved in {out} (checkpoint.pt, results.csv, "
+        f"generations.csv; the unfinished one is dropped): {again} to continue from them"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run (or continue) the population; Ctrl-C or SIGTERM saves the last finished generation
+    (:meth:`Population.run`) and its results, then ends with :class:`~reuseprior.commands.Interrupted`
+    saying what was saved and how to continue."""
     out = Path(args.output_dir)
     ckpt = out / "checkpoint.pt"
     existing = _existing_run(args, out)
@@ -157,6 +194,19 @@ def run(args: argparse.Namespace) -> int:
         pop = Population(config, splits, device, workers)
     pop.metadata.setdefault("dataset", settings["dataset"])
     print(splits.description)
-    pop.run(checkpoint=ckpt, checkpoint_every=args.checkpoint_every, progress=True)
-    _write_results(pop, out, settings["dataset"])
+    started_at = pop.generation
+    try:
+        with sigterm_as_interrupt():
+            pop.run(
+                checkpoint=ckpt,
+                checkpoint_every=args.checkpoint_every,
+                progress=True,
+                on_save=lambda saved: _write_results(saved, out, settings["dataset"]),
+            )
+    except KeyboardInterrupt:
+        raise _interrupted(pop, args, out, started_at) from None
+    table = _write_results(pop, out, settings["dataset"])
+    if table is not None:
+        print(table.to_string(index=False))
+    print(f"wrote {out}/results.csv ({len(pop.rows)} evaluations)")
     return 0

@@ -424,20 +424,54 @@ class Population:
         checkpoint: str | Path | None = None,
         checkpoint_every: int = 0,
         progress: bool = False,
+        on_save: Callable[["Population"], None] | None = None,
     ) -> "Population":
-        """Run generations up to ``until`` (default ``config.epochs``),
-        checkpointing every ``checkpoint_every`` generations."""
+        """Run generations up to ``until`` (default ``config.epochs``).
+
+        With a ``checkpoint`` path the population is saved there every
+        ``checkpoint_every`` generations (0: only at the end) and at the end,
+        and ``on_save(self)`` is called after each write (the ``revolver``
+        command writes its result tables there, so they always match the
+        checkpoint).
+
+        Policy on an interruption (``KeyboardInterrupt``; a caller that wants
+        SIGTERM handled the same turns it into one): a generation is all or
+        nothing. The population rolls back to the end of its last finished
+        generation (a copy of that state is kept after every generation),
+        which, with a ``checkpoint`` and when it is newer than the file, is
+        saved there (and ``on_save`` called) before the interrupt propagates;
+        so every finished generation is resumable, whatever ``checkpoint_every``
+        (which only bounds what a hard kill, SIGKILL or a power cut, loses).
+        The rolled-back population can also be continued in memory (``run``
+        again) exactly as the uninterrupted run would have gone on."""
+        check_integer("checkpoint_every", checkpoint_every, minimum=0)
         until = self.config.epochs if until is None else min(until, self.config.epochs)
         gens = range(self.generation, until)
         if progress:
             gens = progress_bar(gens, desc=f"{self.config.search_mode}", leave=False)
-        for _ in gens:
-            self.step()
-            if checkpoint and checkpoint_every and self.generation % checkpoint_every == 0:
-                self.save(checkpoint)
-        if checkpoint:
-            self.save(checkpoint)
+        start = self.generation
+        finished, saved = self.state_dict(), start  # the state to roll back to; the generation last saved
+        try:
+            for _ in gens:
+                self.step()
+                finished = self.state_dict()
+                if checkpoint and checkpoint_every and self.generation % checkpoint_every == 0:
+                    self._checkpoint(checkpoint, on_save)
+                    saved = self.generation
+            if checkpoint and not (saved == self.generation > start):  # unless the loop has just saved it
+                self._checkpoint(checkpoint, on_save)
+        except KeyboardInterrupt:
+            self._set_state(finished)
+            if checkpoint and self.generation > saved:
+                self._checkpoint(checkpoint, on_save)
+            raise
         return self
+
+    def _checkpoint(self, path: str | Path, on_save: Callable[["Population"], None] | None) -> None:
+        """:meth:`save` to ``path``, then ``on_save(self)`` when given."""
+        self.save(path)
+        if on_save is not None:
+            on_save(self)
 
     # ------------------------------------------------------------------ results
     def results_frame(self) -> pd.DataFrame:
@@ -569,17 +603,21 @@ class Population:
         """The population of a checkpoint's entries (their types checked by :meth:`load`)."""
         config = PopulationConfig.from_dict(json.loads(state["config"]))
         pop = cls(config, splits, device, num_workers, _initialise=False)
-        pop.rng.bit_generator.state = json.loads(state["rng"])
-        pop.coefficient = state["coefficient"]
-        pop.generation = state["generation"]
-        pop.next_uid = state["next_uid"]
-        pop.individuals = [Individual.from_dict(d) for d in json.loads(state["individuals"])]
-        pop.rows = json.loads(state["rows"])
-        pop.generation_log = json.loads(state["generation_log"])
-        pop.registry = ModuleRegistry.from_state_dict(state["registry"], device=pop.device)
-        torch.set_rng_state(state["torch_rng"])
-        pop.metadata = json.loads(state.get("metadata", "{}"))
+        pop._set_state(state)
         return pop
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        """Put this population (of the same configuration) in the state of :meth:`state_dict`'s ``state``."""
+        self.rng.bit_generator.state = json.loads(state["rng"])
+        self.coefficient = state["coefficient"]
+        self.generation = state["generation"]
+        self.next_uid = state["next_uid"]
+        self.individuals = [Individual.from_dict(d) for d in json.loads(state["individuals"])]
+        self.rows = json.loads(state["rows"])
+        self.generation_log = json.loads(state["generation_log"])
+        self.registry = ModuleRegistry.from_state_dict(state["registry"], device=self.device)
+        torch.set_rng_state(state["torch_rng"])
+        self.metadata = json.loads(state.get("metadata", "{}"))
 
 
 def config_changes(saved: PopulationConfig, current: PopulationConfig) -> dict[str, tuple[Any, Any]]:

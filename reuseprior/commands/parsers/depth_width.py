@@ -28,11 +28,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store",
         action="store_true",
-        help=f"rewrite the stored full run {STORED_RUN.relative_to(paths.ROOT)} (needs all tables, no --max-depth)",
+        help=f"rewrite the stored full run {STORED_RUN.relative_to(paths.ROOT)} (needs all tables, no --max-depth; "
+        "resumable: each row is kept under build/ as it is done, and an interrupted run continues)",
     )
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """``--store`` replaces the stored run: it needs every table and every row."""
-    if args.store and (args.max_depth is not None or len(args.table or TABLES) != len(TABLES)):
-        parser.error("--store needs every table and no --max-depth (it replaces the stored full run)")
+    """``--store`` replaces the stored run: it needs every table (the set of ``--table``, however often
+    each is given) and every row."""
+    missing = sorted(set(TABLES) - set(args.table or TABLES))
+    if args.store and (args.max_depth is not None or missing):
+        left_out = f" (left out: --table {', --table '.join(missing)})" if missing else ""
+        parser.error(
+            f"--store needs every table and no --max-depth (it replaces the stored full run){left_out}; "
+            "leave out --table and --max-depth"
+        )

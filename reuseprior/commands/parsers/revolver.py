@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from reuseprior.commands.argtypes import device_name
+from reuseprior.commands.argtypes import device_name, positive_int
 
 #: the names of :data:`reuseprior.chapters.ch3_revolver.PROFILES`
 PROFILES = ("full", "full-mnist", "quick")
@@ -70,7 +70,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _option(p, "device", type=device_name, default="auto", help="cpu, cuda, cuda:N, mps or auto (default)")
     _option(p, "num_workers", type=int, help="data-loader worker processes (default: the profile's)")
     _option(p, "output_dir", default="build/revolver", help="results, tables and checkpoint go here")
-    _option(p, "checkpoint_every", type=int, default=10, help="generations between checkpoints")
+    _option(
+        p,
+        "checkpoint_every",
+        type=positive_int,
+        default=1,
+        help="write the checkpoint and results every N generations (default 1: after each); Ctrl-C or SIGTERM "
+        "saves the last finished generation anyway, so a larger N only risks a hard kill losing up to N-1",
+    )
     _option(
         p,
         "resume",

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import signal
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
@@ -160,21 +157,3 @@ class ArchJob:
         errors.pop(proxy, None)
         errors |= {p: f"{m} (alone, in a follow-up task)" for p, m in error_messages(outcome["errors"]).items()}
         self.rec = self.rec | {proxy: outcome[proxy], "errors": json.dumps(errors) if errors else ""}
-
-
-@contextmanager
-def sigterm_as_interrupt():
-    """SIGTERM raises KeyboardInterrupt while active (main thread only), so
-    ``finally`` blocks run when a batch job is stopped politely."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):  # noqa: ARG001
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

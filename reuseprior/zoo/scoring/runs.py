@@ -14,8 +14,9 @@ from filelock import FileLock
 
 from reuseprior.baselines.registry import DATA_DEPENDENT, ZOO_PROXIES
 from reuseprior.core.files import write_csv
+from reuseprior.core.interrupts import sigterm_as_interrupt
 from reuseprior.zoo.distributed import connect, run_jobs
-from reuseprior.zoo.scoring.jobs import ArchJob, sigterm_as_interrupt
+from reuseprior.zoo.scoring.jobs import ArchJob
 from reuseprior.zoo.scoring.registry import REUSE_COLUMN, get_zoo
 from reuseprior.zoo.scoring.results import default_store_path, scores_meta, scores_path, scores_table
 from reuseprior.zoo.scoring.scores import catalogue_row, pending_cell
