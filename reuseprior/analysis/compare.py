@@ -178,8 +178,8 @@ def _score_model(
     """The scores of one built model and the messages of those that failed."""
     values: dict[str, float] = {}
     errors: list[str] = []
-    rep = analyze(model, example, output_key=output_key).to_dict()
-    values.update({q: float(rep[q]) for q in QUANTITIES})
+    report = analyze(model, example, output_key=output_key)
+    values.update({q: float(getattr(report, q)) for q in QUANTITIES})
     shape_batch = ProxyBatch(example, torch.zeros(1, dtype=torch.long), 2, "the example input (shape only)")
     for name in ("params", "flops", *[p for p in proxies if p not in DATA_DEPENDENT]):
         torch.manual_seed(seed)

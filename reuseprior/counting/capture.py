@@ -17,13 +17,25 @@ Dropout and stochastic depth disappear in eval mode.
 Before a graph is returned, two policies hold: a graph whose counting cannot fit in
 this machine's memory is refused with the figure (nothing real has been computed
 yet), and the model runs once eagerly on the example input, so that an input the
-model itself refuses is not counted.
+model itself refuses is not counted (a ``ValueError`` with the model's own error,
+and nothing else: the tracers' logs of a failed attempt are silenced).
+
+What is captured (:func:`eager_module`): an ``nn.Module`` that runs eagerly.  A
+``torch.compile`` d model (``OptimizedModule``) is captured as the module it wraps
+(``_orig_mod``: compiling does not change the ops, only how they run), under that
+module's name and parameter names; a TorchScript module (``torch.jit.script`` or
+``torch.jit.trace``) is refused with :class:`CaptureError` (pass the eager module).
+The example input is one tensor: a shape, a NumPy array or several tensors are
+refused with a ``TypeError`` naming the fix, and a model whose forward needs more
+than one input with a ``ValueError`` naming the wrapper that splits one tensor.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import keyword
+import logging
 import operator
 import re
 from dataclasses import dataclass, field
@@ -44,6 +56,7 @@ __all__ = [
     "CapturedGraph",
     "DataDependentShapeError",
     "capture",
+    "eager_module",
     "least_memory",
     "refuse_what_cannot_fit",
 ]
@@ -134,46 +147,140 @@ def capture(model: nn.Module, example_input: torch.Tensor, *, method: str = "aut
     functionalised ``make_fx`` fake tracing (slower, handles mutation through views);
     ``"auto"`` (default) tries ``"meta"`` and falls back to ``"make_fx"``.
 
+    ``model`` goes through :func:`eager_module` first (a compiled model is captured as
+    the module it wraps; a TorchScript module is refused).
+
     Raises
     ------
+    TypeError
+        if ``model`` is no ``nn.Module`` or ``example_input`` no tensor (a shape, an
+        array, several tensors), naming the fix.
     ValueError
-        if ``example_input`` has the wrong shape/dtype for the model.
+        if ``example_input`` has the wrong shape/dtype for the model, or the model's
+        forward needs more than one input.
     CaptureError
-        if the model cannot be traced (data-dependent Python control flow, ...).
+        if the model cannot be traced (data-dependent Python control flow, a
+        TorchScript module, ...).
     """
-    if not isinstance(model, nn.Module):
-        hint = f"; for a model by name use reuseprior.models.build_model({model!r})" if isinstance(model, str) else ""
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}{hint}")
-    if not isinstance(example_input, torch.Tensor):
-        hint = (
-            (
-                "; a model with several inputs can be analysed through a wrapper module whose forward takes one "
-                "tensor and splits it"
-            )
-            if isinstance(example_input, (tuple, list, dict))
-            else ""
-        )
-        raise TypeError(
-            "example_input must be a torch.Tensor with a batch dimension of 1, "
-            f"got {type(example_input).__name__}{hint}"
-        )
+    model = eager_module(model)
+    _check_example_input_type(example_input)
     if method not in ("auto", "meta", "make_fx"):
         raise ValueError(f"method must be 'auto', 'meta' or 'make_fx', got {method!r}")
+    _refuse_forwards_of_several_inputs(model)
     graph = _trace(model, example_input, method)
     _refuse_what_cannot_fit(graph)
     _refuse_inputs_the_model_refuses(model, example_input)
     return graph
 
 
+def eager_module(model: object) -> nn.Module:
+    """The eager ``nn.Module`` that :func:`capture` traces for ``model``: ``model`` itself,
+    or, for a ``torch.compile`` d model (``OptimizedModule``), the module it wraps
+    (``_orig_mod``; compiling changes how the ops run, not which ops run), so that it is
+    counted under its own name and parameter names without being compiled.
+
+    Raises ``TypeError`` for anything but an ``nn.Module`` (naming ``build_model`` for a
+    name) and :class:`CaptureError` for a TorchScript module, whose forward cannot be
+    traced at the ATen level nor hooked: pass the eager module it was scripted from."""
+    if not isinstance(model, nn.Module):
+        hint = f"; for a model by name use reuseprior.models.build_model({model!r})" if isinstance(model, str) else ""
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}{hint}")
+    while type(model).__name__ == "OptimizedModule" and isinstance(getattr(model, "_orig_mod", None), nn.Module):
+        model = model._orig_mod
+    if isinstance(model, torch.jit.ScriptModule):
+        raise CaptureError(
+            f"cannot capture the TorchScript module {type(model).__name__} ({getattr(model, 'original_name', '?')}): "
+            "torch.jit.script and torch.jit.trace compile the forward into TorchScript, which is neither traced at "
+            "the ATen level nor hooked; pass the eager nn.Module it was made from (the model before "
+            "torch.jit.script(model) or torch.jit.trace(model, x))"
+        )
+    return model
+
+
+def _check_example_input_type(example_input: object) -> None:
+    """Policy: ``example_input`` is one tensor; anything else is refused with a ``TypeError`` that names
+    what was given and the fix: a shape (ints, ``torch.Size``) is no tensor (``torch.zeros(1, *shape)``),
+    a NumPy array is converted with ``torch.from_numpy``, one tensor in a list is passed alone, and
+    several tensors are the inputs of a model analysed through a wrapper that splits one tensor."""
+    if isinstance(example_input, torch.Tensor):
+        return
+    given = type(example_input).__name__
+    head = f"example_input must be one torch.Tensor with a leading batch dimension of 1, got {given}"
+    items = list(example_input.values()) if isinstance(example_input, dict) else example_input
+    if isinstance(items, (tuple, list)) and items and all(isinstance(d, int) for d in items):
+        shape = tuple(items)
+        fix = f"torch.zeros{(1, *shape)} (torch.zeros(1, *shape)) if it is the shape of one example"
+        if shape[0] == 1 and len(shape) > 1:
+            fix += f", or torch.zeros{shape} if it already starts with the batch dimension"
+        raise TypeError(f"{head}, the shape {shape}, not a tensor: pass a tensor, {fix}")
+    if type(example_input).__module__ == "numpy":
+        raise TypeError(f"{head}: convert it with torch.from_numpy(x) (and add a batch dimension of 1 if it has none)")
+    if isinstance(items, (tuple, list)) and len(items) == 1 and isinstance(items[0], torch.Tensor):
+        raise TypeError(f"{head} of one tensor: pass the tensor itself, example_input=x[0]")
+    if isinstance(items, (tuple, list)) and len(items) > 1 and all(isinstance(t, torch.Tensor) for t in items):
+        raise TypeError(
+            f"{head} of {len(items)} tensors: a model with several inputs is analysed through a wrapper module "
+            "whose forward takes one tensor and splits it into the inputs (e.g. forward(self, z): return "
+            "self.model(z[:, :n], z[:, n:])), given torch.cat of the inputs along dimension 1"
+        )
+    raise TypeError(f"{head}: pass one tensor, e.g. torch.zeros(1, 3, 224, 224) for an image model")
+
+
+def _required_inputs(model: nn.Module) -> list[str]:
+    """The arguments of ``model``'s forward that a call must give (positional ones without a default and
+    keyword-only ones without a default); empty where the signature cannot be read."""
+    try:
+        params = inspect.signature(model.forward).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C forward: nothing to read
+        return []
+    needed = (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.KEYWORD_ONLY,
+    )
+    return [p.name for p in params if p.kind in needed and p.default is inspect.Parameter.empty]
+
+
+def _refuse_forwards_of_several_inputs(model: nn.Module) -> None:
+    """Policy: the model is called with one tensor, so a forward that needs more than one argument is
+    refused (``ValueError``) before anything runs, naming its arguments and the wrapper that splits one
+    tensor into them."""
+    needed = [] if model._forward_pre_hooks else _required_inputs(model)  # a pre-hook may add the others
+    if len(needed) > 1:
+        raise ValueError(
+            f"the forward of {_model_name(model)} needs {len(needed)} inputs ({', '.join(needed)}), but it is "
+            "called with one example_input tensor: analyse it through a wrapper module whose forward takes one "
+            "tensor and splits it into the inputs (e.g. forward(self, z): return self.model(z[:, :n], z[:, n:])), "
+            "or one that fixes the other inputs (forward(self, x): return self.model(x, self.y))"
+        )
+
+
 def _trace(model: nn.Module, example_input: torch.Tensor, method: str) -> CapturedGraph:
-    """The graph of ``method`` (``"auto"``: meta, else ``make_fx``); nothing real is computed."""
+    """The graph of ``method`` (``"auto"``: meta, else ``make_fx``); nothing real is computed unless a
+    tracer fails, when the model runs eagerly to tell an input it refuses (``ValueError``, its own
+    error) from a forward that cannot be traced."""
     if method in ("auto", "meta"):
         try:
             return _capture_meta(model, example_input)
         except Exception:  # noqa: BLE001 - fall back to the robust tracer
             if method == "meta":
+                _refuse_inputs_the_model_refuses(model, example_input)
                 raise
     return _capture_make_fx(model, example_input)
+
+
+@contextlib.contextmanager
+def _quiet_fake_tensors():
+    """Silence the error log of fake-tensor dispatch while ``make_fx`` traces: an op that fails on fake
+    tensors (an input of the wrong shape) is logged with a traceback before it is raised, and the
+    failure is re-raised here with what to do."""
+    logger = logging.getLogger("torch._subclasses.fake_tensor")
+    was_disabled = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = was_disabled
 
 
 def _elements(value: object) -> int:
@@ -212,8 +319,8 @@ def _refuse_what_cannot_fit(graph: CapturedGraph) -> None:
     raise CaptureError(
         f"cannot count {_model_name(graph.model)} on an input of shape {shape}: it needs at least {gib(needed)} of "
         f"memory (node {where.name}, {where.target}: {_elements(where.meta.get('val')):,} elements and its operands, "
-        f"8 bytes each) and this machine has {gib(memory)}; give a smaller input (e.g. --input 3,224,224; the "
-        "memory grows with the number of input elements)"
+        f"8 bytes each) and this machine has {gib(memory)}; give a smaller input (e.g. 3 x 224 x 224 per example "
+        "for an image model; the memory grows with the number of input elements)"
     )
 
 
@@ -222,7 +329,7 @@ def refuse_what_cannot_fit(model: nn.Module, input_shape: tuple[int, ...], dtype
     yet: the model is traced on a meta input (nothing allocated) and refused with :class:`CaptureError`
     when counting it cannot fit. A model that cannot be traced so is left to :func:`capture`."""
     try:
-        graph = _capture_meta(model, torch.empty(input_shape, dtype=dtype, device="meta"))
+        graph = _capture_meta(eager_module(model), torch.empty(input_shape, dtype=dtype, device="meta"))
     except Exception:  # noqa: BLE001 - capture() names what is wrong with the model
         return
     _refuse_what_cannot_fit(graph)
@@ -268,21 +375,11 @@ def _capture_make_fx(model: nn.Module, example_input: torch.Tensor) -> CapturedG
     flat_inputs = [t.detach() for t in params.values()] + [t.detach() for t in buffers.values()]
     flat_inputs.append(example_input.detach())
     try:
-        with _kept_parameters(model):
+        with _kept_parameters(model), _quiet_fake_tensors():
             gm = make_fx(torch.func.functionalize(f), tracing_mode="fake")(*flat_inputs)
     except Exception as exc:  # noqa: BLE001 - re-raised with context
         msg = str(exc).split("\n")[0]
-        # diagnose: does the plain model run on this input at all?
-        try:
-            with torch.no_grad():
-                model(example_input)
-        except Exception as real_exc:  # noqa: BLE001
-            raise ValueError(
-                f"{_model_name(model)} does not accept an input of shape {tuple(example_input.shape)} "
-                f"(dtype {example_input.dtype}): {type(real_exc).__name__}: {str(real_exc).splitlines()[0]}. "
-                "Pass an example_input with batch dimension 1 and the channel/spatial sizes the model "
-                "expects (e.g. --input 3,224,224)."
-            ) from exc
+        _refuse_inputs_the_model_refuses(model, example_input)  # does the plain model run on this input at all?
         raise CaptureError(
             f"could not capture {_model_name(model)} as an ATen graph: {type(exc).__name__}: {msg}. "
             "Possible fixes: make the forward free of data-dependent Python control flow, "

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from reuseprior.core.validation import check_integer
-from reuseprior.counting.capture import CapturedGraph, capture
+from reuseprior.counting.capture import CapturedGraph, capture, eager_module
 from reuseprior.counting.scaled import Scaled
 from reuseprior.counting.sweep import SweepResult, check_discount, check_example_input, run_sweep
 
@@ -82,7 +82,13 @@ REPORT_KEYS = [
 
 @dataclass
 class Report:
-    """Model-level quantities of chapter 4 (bits).  See the module docstring."""
+    """Model-level quantities of chapter 4 (bits).  See the module docstring.
+
+    The attributes hold the values as computed, ``-inf`` included: a model with one
+    merged weight (``NG = 1``) has ``S = 0``, so ``PG = log2 0 = -inf`` and so are
+    ``PE`` and ``CE``.  :meth:`to_dict` is the JSON-ready record (a non-finite value
+    becomes ``None``, as in :meth:`reuseprior.analysis.compare.Comparison.records`);
+    :meth:`to_series` keeps the numbers."""
 
     PG: float
     PG_prime: float
@@ -102,14 +108,19 @@ class Report:
     discount: float = 1.0
     per_parameter: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
-    def to_dict(self) -> dict[str, float | int]:
-        return {k: getattr(self, k) for k in REPORT_KEYS}
+    def to_dict(self) -> dict[str, float | int | None]:
+        """The quantities of :data:`REPORT_KEYS` as a JSON-ready dict: ``json.dumps`` writes it as strict
+        JSON, with a non-finite value (``PG``, ``PE``, ``CE`` of a model with ``NG = 1``: ``-inf``) as
+        ``None`` (``null``), the policy of :meth:`reuseprior.analysis.compare.Comparison.records`.  The numbers
+        themselves, ``-inf`` included, are the attributes and :meth:`to_series`."""
+        return {k: _json_number(getattr(self, k)) for k in REPORT_KEYS}
 
-    def to_series(self):
+    def to_series(self) -> pd.Series:
+        """The quantities of :data:`REPORT_KEYS` as numbers (``-inf`` kept; counts stay integers, so the
+        dtype is ``object``), named after the model."""
+        return pd.Series({k: getattr(self, k) for k in REPORT_KEYS}, name=self.model_name or None, dtype=object)
 
-        return pd.Series(self.to_dict(), name=self.model_name or None, dtype=object)
-
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         """Per-parameter summary as a DataFrame (numel, elements with a context, log2 counts)."""
 
         return pd.DataFrame.from_dict(self.per_parameter, orient="index")
@@ -144,6 +155,11 @@ class Report:
 
     def _repr_html_(self) -> str:
         return self.to_series().to_frame("value").to_html()
+
+
+def _json_number(value: float | int) -> float | int | None:
+    """``value`` as a JSON number: a non-finite float as ``None``."""
+    return None if isinstance(value, (float, np.floating)) and not math.isfinite(value) else value
 
 
 # ------------------------------------------------------------------------------ quantities
@@ -235,8 +251,7 @@ def _capture_one_output(
                 "output_key selects an output of an nn.Module's forward; pass the module, not a CapturedGraph"
             )
         return model
-    if not isinstance(model, nn.Module):
-        return capture(model, example_input)  # raises TypeError naming what it needs
+    model = eager_module(model)  # a compiled model's own module; TypeError / CaptureError naming the fix
     seen: dict[str, object] = {}
 
     def select(module: nn.Module, args: tuple, out: object) -> object:  # noqa: ARG001 - the signature every proxy / hook / builder of its kind takes
@@ -414,11 +429,13 @@ def analyze(
     end at, so that choice is the caller's.
 
     ``example_input`` is one example: a real tensor with a leading batch dimension of
-    1, whose outputs keep it.  A batch of several examples is refused with a
-    ``ValueError`` (the counts are per example: a batch would sum them over its
-    examples while NI and NO count one; pass ``x[:1]``), and so are an empty (batch
-    0) and a complex input.  ``discount`` must be a number with ``0 < discount < inf``
-    (``ValueError`` otherwise, naming it).
+    1, whose outputs keep it.  A batch of several is refused with a ``ValueError``
+    (the counts are per example; the message names ``x[:1]``, ``x.unsqueeze(0)`` for
+    an unbatched example, ``batch_first=True``), and so are an empty or complex input,
+    one the model does not run on, and a ``discount`` outside ``0 < discount < inf``;
+    :func:`~reuseprior.counting.capture.capture` names more (a shape for a tensor, a
+    forward of several inputs, a TorchScript module; a compiled model counts as its
+    module), and ``NG = 0`` (no weight reaches the output) is refused naming the model.
 
     Counts follow the graph's structure, so they normally depend only on the input's
     shape.  Two exceptions:
@@ -450,6 +467,7 @@ def analyze(
     per_param = _per_parameter_summary(mdl, res)
     NI, NO = _input_output_nodes(example_input, res, num_inputs, num_outputs)
     del res, entries  # the counts, before the concatenated copies (a store of 36 M values: 0.3 GB each)
+    _refuse_nothing_to_analyse(mdl, mults, output_key, bn_params_per_channel)
     q = quantities_from_log2_counts(*_joined(logs, mults), NI=NI, NO=NO, WG=WG)
     return Report(
         **q,
@@ -461,6 +479,34 @@ def analyze(
 
 
 # ------------------------------------------------------------------------------ analyze, step by step
+def _refuse_nothing_to_analyse(
+    mdl: nn.Module, mults: list[np.ndarray], output_key: str | int | None, bn_params_per_channel: int
+) -> None:
+    """Policy: a model none of whose weights has a context (``NG = 0``) is refused with a ``ValueError``
+    that names it and the likely cause: it has no parameters, or its output does not depend on them
+    (a parameter-free head chosen by ``output_key``, a ``.detach()`` or a constant on the way, batch
+    norm left out by ``bn_params_per_channel=0``)."""
+    if any(len(m) for m in mults):
+        return
+    name = type(mdl).__name__
+    size = sum(p.numel() for p in mdl.parameters())
+    if size == 0:
+        raise ValueError(
+            f"{name} has no parameters, so no weight has a context: nothing to analyse; the quantities are those "
+            "of a model's weights, so pass a model with parameters (nn.ReLU, nn.Identity and other "
+            "parameter-free modules have none)"
+        )
+    causes = ["its output does not depend on them (a .detach(), a constant or a parameter-free branch returned)"]
+    if output_key is not None:
+        causes.insert(0, f"output_key={output_key!r} chooses an output that no parameter reaches: choose another")
+    if bn_params_per_channel == 0:
+        causes.append("bn_params_per_channel=0 leaves out the weights of batch norm, which may be its only ones")
+    raise ValueError(
+        f"no weight of {name} has a context (its {size:,} parameter elements have no path to the output): nothing "
+        "to analyse. Likely: " + "; or ".join(causes)
+    )
+
+
 def _check_sizes(num_inputs: int | None, num_outputs: int | None, bn_params_per_channel: int) -> None:
     """Refuse a ``num_inputs``/``num_outputs`` below 1 and a ``bn_params_per_channel``
     below 0, or any of them not an integer (NumPy integers, as in table rows, count)."""

@@ -542,14 +542,34 @@ def _refuse_selections_by_input_values(graph: CapturedGraph, dependent: set[fx.N
 
 
 def _refuse_batches(graph: CapturedGraph, batch: int) -> None:
-    """Policy: the counts are per example, so a batch of several is refused."""
-    if graph.example_input.dim() > 0 and batch > 1:
-        shape = tuple(graph.example_input.shape)
-        raise ValueError(
-            f"example_input is a batch of {batch} examples (shape {shape}); the counts are per example: a batch "
-            f"would sum them over its {batch} examples while NI and NO count one, changing ES, H, PG and P'G. "
-            "Pass a batch of 1, e.g. x[:1]"
+    """Policy: the counts are per example, so an input whose leading dimension (kept by the outputs) is
+    above 1 is refused. The message gives the fix for each way to get there: ``x[:1]`` of a batch,
+    ``x.unsqueeze(0)`` of one example without a batch dimension (which torch's layers also take), and
+    ``batch_first=True`` for a sequence-first module, whose dimension 0 is the sequence."""
+    x = graph.example_input
+    if x.dim() == 0 or batch <= 1:
+        return
+    shape = tuple(x.shape)
+    fixes = [
+        f"x[:1] if it is a batch of {batch} examples",
+        f"x.unsqueeze(0) (shape {(1, *shape)}) if it is one example without a batch dimension",
+    ]
+    seq_first = [(n, m) for n, m in graph.model.named_modules() if getattr(m, "batch_first", None) is False]
+    if seq_first and x.dim() >= 2:
+        path, module = seq_first[0]
+        where = f"{path} ({type(module).__name__}) of " if path else ""
+        fixes.insert(
+            0,
+            f"x.transpose(0, 1) (shape {(shape[1], shape[0], *shape[2:])}) to the model rebuilt with "
+            f"batch_first=True if dimension 0 is a sequence: {where}{type(graph.model).__name__} is sequence-first "
+            "(batch_first=False), so its batch is dimension 1",
         )
+    raise ValueError(
+        f"example_input is a batch of {batch} examples (shape {shape}) to the counting, which takes the leading "
+        f"dimension (kept by the outputs) for the batch; the counts are per example: a batch would sum them over "
+        f"its {batch} examples while NI and NO count one, changing ES, H, PG and P'G. Pass one example with a "
+        "leading batch dimension of 1: " + "; ".join(fixes)
+    )
 
 
 def _warn_value_dependent_counts(graph: CapturedGraph) -> None:

@@ -46,11 +46,11 @@ def comparable_scores(version: int) -> list[str]:
 def reusability_scores(model: nn.Module, example: torch.Tensor) -> dict[str, float]:
     """The thesis quantities of ``model`` (``reuseprior.counting.analyze``, eqs.
     4.2-4.8) and their values per trainable parameter."""
-    rep = analyze(model, example).to_dict()
+    report = analyze(model, example)
     n = num_params(model)
-    out = {q: float(rep[q]) for q in REUSE_QUANTITIES}
-    out.update({f"{q}_per_param": float(rep[q]) / n for q in REUSE_QUANTITIES})
-    out["PE"], out["CE"] = float(rep["PE"]), float(rep["CE"])
+    out = {q: float(getattr(report, q)) for q in REUSE_QUANTITIES}
+    out.update({f"{q}_per_param": float(getattr(report, q)) / n for q in REUSE_QUANTITIES})
+    out["PE"], out["CE"] = float(report.PE), float(report.CE)
     return out
 
 
