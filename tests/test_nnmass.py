@@ -19,6 +19,7 @@ from reuseprior.baselines.nnmass import (
     printed_mass,
     table1_ours,
 )
+from reuseprior.reporting.reference import printed_unit
 
 
 def test_appendix_d_example_mass_28_density_078():
@@ -39,11 +40,40 @@ def test_table1_masses_are_reproduced_exactly_as_printed():
     assert ours == paper["NN-Mass"].tolist() == [1126, 622, 755, 813, 856]
 
 
-def test_table1_parameter_counts_within_a_quarter_percent():
+#: Table 1 rows whose parameter count (in M) is off the printed value by more than half a unit of
+#: its last printed digit (0.005M), with our count minus the printed one. The paper does not say
+#: whether its convolutions carry biases, how cells halve the feature map or what the two extra
+#: layers of the ``3 d_c + 4`` depth are (our builder: bias-free conv-BN-ReLU, stride 2 in the
+#: first layer of cells 2 and 3, no transition layers), so counts within a unit or so are what
+#: these guesses allow. Rows 40/60-130-170 (+0.0023) and 37/70-140-180 (+0.0041) round to the
+#: printed values.
+TABLE1_PARAMS_DEVIATING = {
+    (64, "90-170-300"): -0.0086,  # ours 11.8814M, printed 11.89
+    (64, "50-100-150"): -0.0051,  # ours 8.1449M, printed 8.15
+    (31, "70-140-200"): +0.0080,  # ours 3.8280M, printed 3.82 (as if cut, not rounded)
+}
+
+
+def test_table1_parameter_counts_round_to_the_printed_values_but_for_the_listed_rows():
+    """Each count rounds to the printed value (within half a unit of its last printed digit)
+    unless its row is listed in :data:`TABLE1_PARAMS_DEVIATING`; a listed row must still
+    deviate by more than that, by the listed amount (to its 4 decimals: within 50 parameters),
+    so that the list cannot go stale."""
     paper = load_table1()
     ours = table1_ours(count_flops=False)
-    rel = (ours["Params (M)"] - paper["Params (M)"]).abs() / paper["Params (M)"]
-    assert (rel < 0.0025).all(), rel.tolist()
+    assert ours[["Layers", "t_c"]].values.tolist() == paper[["Layers", "t_c"]].values.tolist()
+    seen = set()
+    for i, (layers, t_c) in enumerate(zip(paper["Layers"], paper["t_c"])):
+        key = (int(layers), t_c)
+        deviation = ours["Params (M)"][i] - paper["Params (M)"][i]
+        half_unit = printed_unit(paper.attrs["printed"]["Params (M)"][i]) / 2
+        if key in TABLE1_PARAMS_DEVIATING:
+            seen.add(key)
+            assert abs(deviation) > half_unit, (key, deviation, "now rounds to the printed value: unlist it")
+            assert deviation == pytest.approx(TABLE1_PARAMS_DEVIATING[key], abs=5e-5), (key, deviation)
+        else:
+            assert abs(deviation) <= half_unit, (key, deviation)
+    assert seen == set(TABLE1_PARAMS_DEVIATING)
     # the compressed models really are smaller, in the paper's order
     assert ours["Params (M)"].is_monotonic_decreasing
 

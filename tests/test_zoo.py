@@ -132,7 +132,15 @@ def test_rank_correlation_and_bootstrap_interval():
 
 
 def test_stored_scores_are_reproduced_live():
-    """Recompute the cheapest stored NAS-Bench-201 row and compare with the CSV."""
+    """Recompute the cheapest stored NAS-Bench-201 row and compare with the CSV, each score
+    held to the cross-kernel tolerance chapter 6's live check holds it to
+    (:data:`~reuseprior.chapters.ch6_predictive_validity.LIVE_TOLERANCE`, as a fraction of the
+    larger magnitude): #params and FLOPs exactly (1e-9), SynFlow 1e-6 (float64 sums of float32
+    initial weights whose last bit depends on fused multiply-adds) and NASWOT 1e-2 (float32
+    kernels chosen per instruction set). Rows stored on AVX-512 and AVX2 machines must be
+    reproduced on either, and on ATen's ``default`` kernels (measured: with
+    ``ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41`` SynFlow moved by 3.4e-9 of its
+    value, past a 1e-9 tolerance)."""
     version = scoring.published_version("nb201")
     stored = load_scores("nb201", version)
     if stored.empty:
@@ -142,8 +150,11 @@ def test_stored_scores_are_reproduced_live():
     names = [n for n in ("params", "flops", "synflow", "naswot") if n in same and pd.notna(row.get(n))]
     assert "params" in names and "naswot" in names
     live = score_architecture(scoring.get_zoo("nb201", version), row["arch"], proxies=names, reuse=False, row=row)
+    assert pv.tolerance_kind("params") == pv.tolerance_kind("flops") == "exact"
     for name in names:
-        assert live[name] == pytest.approx(row[name], rel=1e-9), name
+        a, b = float(live[name]), float(row[name])
+        tolerance = pv.LIVE_TOLERANCE[pv.tolerance_kind(name)]
+        assert abs(a - b) <= tolerance * max(abs(a), abs(b)), (name, a, b, tolerance)
     meta = json.loads((paths.DATA_DIR / "zoo_scores_v1_nb201.meta.json").read_text())
     assert meta["seed"] == 0 and meta["batch_size"] == 64
 
