@@ -19,6 +19,7 @@ from reuseprior.commands.parsers import study as study_parsers
 from reuseprior.commands.parsers.study import StudyOptions
 from reuseprior.core import study as core_study
 from reuseprior.core.distributed import connect
+from reuseprior.core.errors import CsvFormatError
 from reuseprior.core.study import FloorStore, RunStore, StudySpec, settings_hash
 from tests import toy_study
 
@@ -274,3 +275,20 @@ def test_floors_stored_at_once_by_two_writers_are_all_kept(tmp_path):
     for writer in writers:
         writer.join()
     assert len(pd.read_csv(floors.path)) == 30
+
+
+def test_a_store_with_a_row_that_names_no_run_is_refused_before_it_is_rewritten(tmp_path):
+    study = _study(tmp_path / "runs.csv")
+    study.store.put(square(name="toy", seed=0, spec=study))
+    with open(study.store.path, "a") as fh:
+        fh.write("<<<<<<< HEAD\n")
+    before = study.store.path.read_text()
+    with pytest.raises(CsvFormatError, match=r"runs.csv, line 3: this row has no name, seed; mend or delete the line"):
+        study.rows()
+    with pytest.raises(CsvFormatError):
+        study.store.put(square(name="toy", seed=1, spec=study))
+    assert study.store.path.read_text() == before
+    other = tmp_path / "other.csv"
+    pd.DataFrame({"plan": ["p"], "model": ["m"]}).to_csv(other, index=False)
+    with pytest.raises(CsvFormatError, match=r"other.csv, line 1: the header has no column \['name', 'seed'\]"):
+        study.with_store(other).rows()

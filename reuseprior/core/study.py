@@ -47,6 +47,7 @@ from distributed import Client
 from filelock import FileLock
 
 from reuseprior.core.distributed import Call, Killed, run_jobs
+from reuseprior.core.errors import CsvFormatError
 from reuseprior.core.files import append_csv_row, replace_csv_rows, write_csv
 from reuseprior.core.progress import progress_bar
 
@@ -216,11 +217,37 @@ class RunStore:
             self.validate(frame, str(self.path))
 
     def _read(self, path: Path) -> pd.DataFrame:
-        return self.read(path) if self.read is not None else read_csv_or_empty(path, self.columns or ())
+        frame = self.read(path) if self.read is not None else read_csv_or_empty(path, self.columns or ())
+        _check_identities(frame, path, (self.plan_column, *self.key))
+        return frame
 
     def _frame(self, row: Mapping[str, Any]) -> pd.DataFrame:
         columns = self.columns or tuple(row)
         return pd.DataFrame([{c: row.get(c) for c in columns}])
+
+
+def _check_identities(frame: pd.DataFrame, path: Path, columns: Sequence[str]) -> None:
+    """Policy: every stored row names its plan and its run (``columns``), or the file is refused with
+    :class:`~reuseprior.core.errors.CsvFormatError` naming the file, the line and the fix, before
+    anything is written back: a row without them (a merge conflict's markers, a line cut short, a
+    file of another table) would be counted as no run's, then carried into the next rewrite."""
+    if frame.empty:
+        return
+    absent = [c for c in columns if c not in frame.columns]
+    if absent:
+        raise CsvFormatError(
+            path, 1, f"the header has no column {absent}", "it is not a store of this study: name the study's own file"
+        )
+    blank = frame[list(columns)].isna().any(axis=1).to_numpy()
+    if blank.any():
+        row = int(np.flatnonzero(blank)[0])
+        empty = [c for c in columns if pd.isna(frame.iloc[row][c])]
+        raise CsvFormatError(
+            path,
+            row + 2,
+            f"this row has no {', '.join(empty)}",
+            "mend or delete the line (a merge conflict's markers or a line cut short), or restore the file from git",
+        )
 
 
 def _plain(value: Any) -> Any:
