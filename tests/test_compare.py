@@ -211,3 +211,23 @@ def test_input_is_refused_beside_a_minibatch_that_sets_the_shape(tmp_path, capsy
 def test_ties_are_broken_by_model_name() -> None:
     result = compare({"b": tiny_net, "a": tiny_net, "c": tiny_net}, (3, 32, 32), progress=False)
     assert list(result.table["model"]) == ["a", "b", "c"] and list(result.table["rank"]) == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    "example, message",
+    [
+        (4, r"got 4: for one dimension write \(4,\)"),
+        ("3,32,32", r"such as \(3, 32, 32\), got '3,32,32'"),
+        ((3, 0, 32), r"got \(3, 0, 32\)"),
+    ],
+)
+def test_an_example_input_that_is_neither_a_tensor_nor_a_shape_is_refused(example, message) -> None:
+    with pytest.raises(TypeError, match=message):
+        compare({"tiny": tiny_net}, example, progress=False)
+
+
+def test_a_shape_and_a_batch_give_the_same_example() -> None:
+    by_shape = compare({"tiny": tiny_net}, torch.Size([3, 8, 8]), progress=False)
+    by_batch = compare({"tiny": tiny_net}, torch.zeros(5, 3, 8, 8), progress=False)
+    assert by_shape.input_shape == by_batch.input_shape == (3, 8, 8)
+    assert by_shape.table["PG"].tolist() == by_batch.table["PG"].tolist()

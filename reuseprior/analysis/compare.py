@@ -231,7 +231,7 @@ def compare(
     one needs ``batch``, a :class:`~reuseprior.baselines.proxies.ProxyBatch`)."""
     proxies, by = list(proxies), score_column(by)
     _check(by, proxies, batch)
-    example = torch.zeros((1, *example_input)) if not isinstance(example_input, torch.Tensor) else example_input[:1]
+    example = _example(example_input)
     rows = []
     bar = progress_bar(_named(models), desc="compare", unit="model", disable=not progress)
     for name, item in bar:
@@ -253,6 +253,21 @@ def compare(
     table[columns[1:-1]] = table[columns[1:-1]].astype(float)
     table["error"] = table["error"].fillna("")
     return Comparison(_ranked(table, by), by, tuple(example.shape[1:]))
+
+
+def _example(example_input: torch.Tensor | Sequence[int]) -> torch.Tensor:
+    """The one example every model is analysed on: the first of a tensor's batch, or zeros of a shape
+    given without its batch dimension; anything else is refused with a ``TypeError`` naming both forms."""
+    if isinstance(example_input, torch.Tensor):
+        return example_input[:1]
+    shape = tuple(example_input) if isinstance(example_input, (tuple, list, torch.Size)) else None
+    if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+        raise TypeError(
+            f"example_input must be a tensor with a batch dimension or the shape of one example, such as "
+            f"(3, 32, 32), got {example_input!r}"
+            + (f": for one dimension write ({example_input},)" if isinstance(example_input, int) else "")
+        )
+    return torch.zeros((1, *shape))
 
 
 def _ranked(table: pd.DataFrame, by: str) -> pd.DataFrame:
