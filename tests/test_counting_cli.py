@@ -35,8 +35,9 @@ def test_cli_table_and_errors(capsys):
     assert "P'G (eq. 4.8)" in capsys.readouterr().out
     with pytest.raises(CommandInputError, match="unknown model 'no_such_model_xyz'"):  # main: exit 2
         cli_analyze.run(_parse(["no_such_model_xyz"]))
-    with pytest.raises(CommandInputError, match="does not accept an input of shape"):  # main: exit 2
+    with pytest.raises(CommandInputError, match="does not accept an input of shape") as err:  # main: exit 2
         cli_analyze.run(_parse(["squeezenet1_1", "--input", "5,32,32"]))
+    assert "Here the input was built from --input 5,32,32: give the sizes of one example" in str(err.value)
 
 
 def test_input_shape_parsing_rejects_malformed_sizes():

@@ -34,6 +34,18 @@ def _list_models() -> None:
     print(listing(available_models(), torchvision_names()))
 
 
+def _with_input_flag(message: str, sizes: list[int]) -> str:
+    """An error about the input, in the command's terms: the tensor it built is ``--input``'s sizes with a
+    batch dimension of 1 in front, so the fix is another ``--input``."""
+    if "input" not in message:
+        return message
+    given = ",".join(map(str, sizes))
+    return (
+        f"{message}. Here the input was built from --input {given}: give the sizes of one example, without the "
+        "batch dimension (e.g. --input 3,224,224)"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     if args.list_models:
         _list_models()
@@ -65,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             output_key=args.output_key,
         )
     except (ValueError, RuntimeError, NotImplementedError) as err:  # the model, at this input and these settings
-        raise CommandInputError(str(err)) from None
+        raise CommandInputError(_with_input_flag(str(err), args.input)) from None
     rep.model_name = args.model
     row = {
         "model": args.model,
