@@ -50,6 +50,7 @@ _EXPORTS: dict[str, str] = {
     "WeightUse": "reuseprior.counting.quantities",
     "UnsupportedOpError": "reuseprior.core.errors",
     "CaptureError": "reuseprior.core.errors",
+    "InputRefusedError": "reuseprior.core.errors",
     "DataDependentShapeError": "reuseprior.core.errors",
     "DataDependentCountWarning": "reuseprior.core.errors",
     "build_model": "reuseprior.models.registry",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import matplotlib
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -227,7 +228,7 @@ def test_an_example_input_that_is_neither_a_tensor_nor_a_shape_is_refused(exampl
 
 
 def test_a_shape_and_a_batch_give_the_same_example() -> None:
-    by_shape = compare({"tiny": tiny_net}, torch.Size([3, 8, 8]), progress=False)
+    by_shape = compare({"tiny": tiny_net}, (np.int64(3), 8, 8), progress=False)
     by_batch = compare({"tiny": tiny_net}, torch.zeros(5, 3, 8, 8), progress=False)
     assert by_shape.input_shape == by_batch.input_shape == (3, 8, 8)
     assert by_shape.table["PG"].tolist() == by_batch.table["PG"].tolist()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+import pandas as pd
 import pytest
 import torch
 
@@ -67,3 +68,18 @@ def test_help_records_the_name_and_output_policies():
     assert "efficientnet_v2_l build reuseprior's EfficientNetV2" in text
     assert "torchvision.models:efficientnet_v2_s" in text
     assert "--output-key names the entry to analyse; without it such a model is refused" in text
+
+
+def one_weight() -> torch.nn.Module:
+    """A model with one merged weight (NG = 1): S = 0, so PG = log2 0 = -inf (``test_counting_cli:one_weight``)."""
+    return torch.nn.Linear(1, 1, bias=False)
+
+
+def test_a_non_finite_quantity_is_null_in_json_and_a_number_in_csv(tmp_path, capsys):
+    csv_path = tmp_path / "rows.csv"
+    argv = ["test_counting_cli:one_weight", "--input", "1", "--json", "--csv", str(csv_path)]
+    assert cli_analyze.run(_parse(argv)) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["NG"] == 1 and record["PG"] is None and record["PE"] is None
+    row = pd.read_csv(csv_path).iloc[0]
+    assert row["PG"] == float("-inf") and row["NG"] == 1

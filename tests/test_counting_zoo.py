@@ -55,7 +55,7 @@ def _small_vit():
 def test_torchvision_subset_has_finite_quantities(name, size):
     model = _small_vit() if name == "small_vit" else torchvision.models.get_model(name, weights=None)
     rep = analyze(model, torch.zeros(1, 3, size, size))
-    for k, v in rep.to_dict().items():
+    for k, v in rep.to_series().items():
         assert math.isfinite(v), (name, k, v)
     # every parameter outside the eval-inactive auxiliary heads has a context
     missing = [n for n, info in rep.per_parameter.items() if info["with_context"] == 0 and "aux" not in n]
@@ -167,5 +167,5 @@ def test_meta_and_make_fx_capture_agree(name, size):
 def test_full_torchvision_zoo_at_eval_crop(name):
     model, size = build_at_eval_crop(name)  # vit_h_14: rebuilt for its weights' 518 px
     rep = analyze(model, torch.zeros(1, 3, size, size))
-    for k, v in rep.to_dict().items():
+    for k, v in rep.to_series().items():
         assert math.isfinite(v), (name, k, v)

@@ -60,8 +60,15 @@ def test_jacob_cov_equals_the_hand_computed_score_of_a_tiny_relu_network():
 
 def test_jacob_cov_penalises_correlated_jacobians():
     """More correlated Jacobians (eigenvalues spread away from 1) score lower: the score
-    ``-sum(log(v + k) + 1/(v + k))`` is largest when every eigenvalue is 1 (``-n``)."""
+    ``-sum(log(v + k) + 1/(v + k))`` is largest when every eigenvalue is 1 (``-n``), and a batch
+    whose last examples repeat its first (Jacobians identical, so correlated 1) scores below the
+    batch of distinct examples."""
     model, batch = _tiny_network_and_batch()
     score = proxies.jacob_cov(model, batch)
     n = len(batch.inputs)
     assert score < -n * (np.log(1 + K) + 1 / (1 + K))
+    repeated = batch.inputs.clone()
+    repeated[2:] = repeated[0]
+    same = proxies.jacob_cov(model, proxies.ProxyBatch(repeated, batch.targets, 3, "repeated examples"))
+    assert same < score
+    assert same == pytest.approx(_hand_jacob_cov(model, proxies.ProxyBatch(repeated, batch.targets, 3, "r"))[0])

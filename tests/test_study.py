@@ -292,3 +292,12 @@ def test_a_store_with_a_row_that_names_no_run_is_refused_before_it_is_rewritten(
     pd.DataFrame({"plan": ["p"], "model": ["m"]}).to_csv(other, index=False)
     with pytest.raises(CsvFormatError, match=r"other.csv, line 1: the header has no column \['name', 'seed'\]"):
         study.with_store(other).rows()
+
+
+def test_a_store_not_written_yet_has_no_rows_and_no_pending_error(tmp_path):
+    """A store that declares no columns (the population studies') reads an absent file as an empty frame
+    without key columns: no rows, not a KeyError."""
+    store = RunStore(tmp_path / "runs.csv", key=("name", "seed"), tables={"log": tmp_path / "log.csv"})
+    study = replace(_study(tmp_path / "runs.csv"), store=store)
+    assert study.rows().empty and study.rows("log").empty
+    assert core_study.status(study) == {"stored": 0, "pending": 3, "other plans": 0}

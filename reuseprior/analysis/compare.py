@@ -31,6 +31,7 @@ Policies:
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,13 +262,13 @@ def _example(example_input: torch.Tensor | Sequence[int]) -> torch.Tensor:
     if isinstance(example_input, torch.Tensor):
         return example_input[:1]
     shape = tuple(example_input) if isinstance(example_input, (tuple, list, torch.Size)) else None
-    if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+    if not shape or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0 for d in shape):
         raise TypeError(
             f"example_input must be a tensor with a batch dimension or the shape of one example, such as "
             f"(3, 32, 32), got {example_input!r}"
             + (f": for one dimension write ({example_input},)" if isinstance(example_input, int) else "")
         )
-    return torch.zeros((1, *shape))
+    return torch.zeros((1, *map(int, shape)))
 
 
 def _ranked(table: pd.DataFrame, by: str) -> pd.DataFrame:

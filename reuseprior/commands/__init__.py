@@ -57,8 +57,9 @@ class Interrupted(KeyboardInterrupt):
 #: what an interrupted command has kept, for the commands that store their finished work as they go
 #: (``revolver`` and ``depth-width --store`` say it themselves, by raising :class:`Interrupted`)
 KEPT_WHEN_INTERRUPTED: dict[str, str] = {
-    "study": "the finished runs are stored: run the same command to resume (runs in progress continue from "
-    "their checkpoints where the study checkpoints, or start again)",
+    "study": "run, floor, slice, probes, fit-checks and bookkeeping store each run or row as it finishes (runs in "
+    "progress continue from their checkpoints where the study checkpoints, or start again); fill-scores, rescore "
+    "and sensitivity write their table at the end and keep nothing: run the same command to resume or restart",
     "score-zoos": "the finished architectures are stored: run the same command to resume",
     "search-nb201": "the finished runs are stored: run the same command to resume",
     "analyze-torchvision": "the finished models are stored: run the same command to resume",

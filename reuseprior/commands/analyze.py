@@ -12,7 +12,6 @@ import argparse
 import csv
 import io
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import torch
 
 from reuseprior.commands.model_names import listing
 from reuseprior.commands.parsers.analyze import add_arguments, add_input_argument, check_arguments
-from reuseprior.core.errors import CommandInputError
+from reuseprior.core.errors import CommandInputError, InputRefusedError
 from reuseprior.core.files import write_text
 from reuseprior.counting.capture import refuse_what_cannot_fit
 from reuseprior.counting.quantities import REPORT_KEYS, analyze
@@ -35,10 +34,8 @@ def _list_models() -> None:
 
 
 def _with_input_flag(message: str, sizes: list[int]) -> str:
-    """An error about the input, in the command's terms: the tensor it built is ``--input``'s sizes with a
-    batch dimension of 1 in front, so the fix is another ``--input``."""
-    if "input" not in message:
-        return message
+    """The error of a model that does not run on the input, in the command's terms: the tensor the command
+    built is ``--input``'s sizes with a batch dimension of 1 in front, so the fix is another ``--input``."""
     given = ",".join(map(str, sizes))
     return (
         f"{message}. Here the input was built from --input {given}: give the sizes of one example, without the "
@@ -76,28 +73,19 @@ def run(args: argparse.Namespace) -> int:
             discount=args.discount,
             output_key=args.output_key,
         )
-    except (ValueError, RuntimeError, NotImplementedError) as err:  # the model, at this input and these settings
+    except InputRefusedError as err:  # the model does not run on the tensor built from --input
         raise CommandInputError(_with_input_flag(str(err), args.input)) from None
+    except (ValueError, RuntimeError, NotImplementedError) as err:  # the model, at these settings
+        raise CommandInputError(str(err)) from None
     rep.model_name = args.model
-    row = {
-        "model": args.model,
-        "input": ",".join(map(str, args.input)),
-        **rep.to_dict(),
-        "discount": args.discount,
-        "bn_params": args.bn_params,
-        "output_key": args.output_key or "",
-    }
-    if args.json:
-        print(
-            json.dumps(
-                {k: (v if not (isinstance(v, float) and not math.isfinite(v)) else str(v)) for k, v in row.items()},
-                indent=2,
-            )
-        )
+    head = {"model": args.model, "input": ",".join(map(str, args.input))}
+    settings = {"discount": args.discount, "bn_params": args.bn_params, "output_key": args.output_key or ""}
+    if args.json:  # strict JSON: a non-finite quantity (PG of a model with NG = 1) is null (Report.to_dict)
+        print(json.dumps({**head, **rep.to_dict(), **settings}, indent=2))
     else:
         print(rep)
-    if args.csv is not None:
-        _append_row(args.csv, row)
+    if args.csv is not None:  # the numbers themselves, -inf included
+        _append_row(args.csv, {**head, **{k: getattr(rep, k) for k in REPORT_KEYS}, **settings})
     return 0
 
 

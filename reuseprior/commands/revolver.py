@@ -11,8 +11,8 @@ as hidden aliases. Writes ``results.csv`` (one row per evaluation),
 ``generations.csv``, ``table_3_2.csv`` and a checkpoint; ``--resume`` continues
 an interrupted run from its checkpoint exactly where it stopped.
 
-Policy on an interruption: the checkpoint and the result files are written
-together, atomically, every ``--checkpoint-every`` generations (default 1:
+Policy on an interruption: the checkpoint, then the result files, each
+written atomically, are written every ``--checkpoint-every`` generations (default 1:
 after each), at the end, and when the run is interrupted (Ctrl-C or SIGTERM),
 then with the last finished generation (the unfinished one is dropped), so
 ``--resume`` loses no finished generation; a larger ``--checkpoint-every``

@@ -20,6 +20,7 @@ __all__ = [
     "DatasetDownloadError",
     "DatasetNotFoundError",
     "DatasetVerificationError",
+    "InputRefusedError",
     "NotebookParameterError",
     "OutOfSyncError",
     "SharingError",
@@ -37,6 +38,11 @@ __all__ = [
 
 class CaptureError(RuntimeError):
     """The model could not be traced into an ATen graph."""
+
+
+class InputRefusedError(ValueError):
+    """The model does not run on the example input (a wrong shape or dtype): its counts would mean
+    nothing. The message carries the model's own error and the form of an input it runs on."""
 
 
 class DataDependentShapeError(CaptureError):

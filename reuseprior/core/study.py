@@ -229,8 +229,8 @@ class RunStore:
 def _check_identities(frame: pd.DataFrame, path: Path, columns: Sequence[str]) -> None:
     """Policy: every stored row names its plan and its run (``columns``), or the file is refused with
     :class:`~reuseprior.core.errors.CsvFormatError` naming the file, the line and the fix, before
-    anything is written back: a row without them (a merge conflict's markers, a line cut short, a
-    file of another table) would be counted as no run's, then carried into the next rewrite."""
+    anything is written back: a row without them (a merge conflict's markers, a line cut short before
+    its key, a file of another table) would be counted as no run's, then carried into the next rewrite."""
     if frame.empty:
         return
     absent = [c for c in columns if c not in frame.columns]
@@ -362,6 +362,8 @@ class StudySpec:
         :attr:`runs` (a run's own rows in the order stored; a row of no declared run last). The order
         the runs finished in, which differs from cluster to cluster, never reaches a table of them."""
         frame = self.store.rows(self.plan, kind, name=self.name)
+        if frame.empty:  # an absent file of a store without declared columns has no key columns either
+            return frame
         position = {self.store.key_of(run): i for i, run in enumerate(self.runs)}
         order = [position.get(key, len(position)) for key in zip(*(frame[c].map(_plain) for c in self.store.key))]
         return frame.iloc[np.argsort(np.asarray(order, dtype=int), kind="stable")].reset_index(drop=True)

@@ -48,7 +48,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
-from reuseprior.core.errors import CaptureError, DataDependentShapeError
+from reuseprior.core.errors import CaptureError, DataDependentShapeError, InputRefusedError
 from reuseprior.core.memory import gib, physical_memory_bytes
 
 __all__ = [
@@ -348,7 +348,7 @@ def _refuse_inputs_the_model_refuses(model: nn.Module, example_input: torch.Tens
             model(example_input.to(device))
     except Exception as err:  # noqa: BLE001 - re-raised with what to do
         reason = str(err).splitlines()[0] if str(err) else ""
-        raise ValueError(
+        raise InputRefusedError(
             f"{_model_name(model)} does not accept an input of shape {tuple(example_input.shape)} (dtype "
             f"{example_input.dtype}), it does not run on it: {type(err).__name__}: {reason}. Counts "
             "of a model that cannot run on its input mean nothing: pass an input it runs on (batch dimension 1, "

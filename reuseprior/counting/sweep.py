@@ -545,7 +545,7 @@ def _refuse_batches(graph: CapturedGraph, batch: int) -> None:
     """Policy: the counts are per example, so an input whose leading dimension (kept by the outputs) is
     above 1 is refused. The message gives the fix for each way to get there: ``x[:1]`` of a batch,
     ``x.unsqueeze(0)`` of one example without a batch dimension (which torch's layers also take), and
-    ``batch_first=True`` for a sequence-first module, whose dimension 0 is the sequence."""
+    ``batch_first=True`` for a sequence-first module given a 3-D input, whose dimension 0 is the sequence."""
     x = graph.example_input
     if x.dim() == 0 or batch <= 1:
         return
@@ -555,7 +555,7 @@ def _refuse_batches(graph: CapturedGraph, batch: int) -> None:
         f"x.unsqueeze(0) (shape {(1, *shape)}) if it is one example without a batch dimension",
     ]
     seq_first = [(n, m) for n, m in graph.model.named_modules() if getattr(m, "batch_first", None) is False]
-    if seq_first and x.dim() >= 2:
+    if seq_first and x.dim() == 3:  # (sequence, batch, features): what a sequence-first module takes
         path, module = seq_first[0]
         where = f"{path} ({type(module).__name__}) of " if path else ""
         fixes.insert(

@@ -23,8 +23,7 @@ Per generation:
    without fine-tuning (section 3.5.1). Nothing else touches the test set
    and no decision reads it. The generation log records the top
    individual's uid, parameters, score and test accuracy; Table 3.2's "Top
-   Test Acc." is the peak of that series and "Gen." its generation
-   (``reuseprior.chapters.ch3_revolver.table_3_2``).
+   Test Acc." is the peak of that series and "Gen." its generation.
 
 An interrupted run resumes bit-identically from :meth:`Population.save` /
 :meth:`Population.load`: the checkpoint holds the blueprints, the registry's
@@ -430,9 +429,8 @@ class Population:
 
         With a ``checkpoint`` path the population is saved there every
         ``checkpoint_every`` generations (0: only at the end) and at the end,
-        and ``on_save(self)`` is called after each write (the ``revolver``
-        command writes its result tables there, so they always match the
-        checkpoint).
+        and ``on_save(self)`` is called after each write (a caller writes its
+        result tables there, so that they always match the checkpoint).
 
         Policy on an interruption (``KeyboardInterrupt``; a caller that wants
         SIGTERM handled the same turns it into one): a generation is all or
@@ -456,20 +454,23 @@ class Population:
                 self.step()
                 finished = self.state_dict()
                 if checkpoint and checkpoint_every and self.generation % checkpoint_every == 0:
-                    self._checkpoint(checkpoint, on_save)
+                    self._checkpoint(checkpoint, finished, on_save)
                     saved = self.generation
             if checkpoint and not (saved == self.generation > start):  # unless the loop has just saved it
-                self._checkpoint(checkpoint, on_save)
+                self._checkpoint(checkpoint, finished, on_save)
         except KeyboardInterrupt:
             self._set_state(finished)
             if checkpoint and self.generation > saved:
-                self._checkpoint(checkpoint, on_save)
+                self._checkpoint(checkpoint, finished, on_save)
             raise
         return self
 
-    def _checkpoint(self, path: str | Path, on_save: Callable[["Population"], None] | None) -> None:
-        """:meth:`save` to ``path``, then ``on_save(self)`` when given."""
-        self.save(path)
+    def _checkpoint(
+        self, path: str | Path, state: dict[str, Any], on_save: Callable[["Population"], None] | None
+    ) -> None:
+        """Write ``state``, this population's :meth:`state_dict` (taken once per generation), as :meth:`save`
+        does, then call ``on_save(self)`` when given."""
+        save_checkpoint(state, path)
         if on_save is not None:
             on_save(self)
 
@@ -701,8 +702,7 @@ def run_search_modes(
     ``settings["sample_sizes"]`` (optional) maps a mode to its own sample
     size (Table 3.2's rows use 8 or 16). With ``checkpoint_dir`` each mode
     is checkpointed to ``<checkpoint_dir>/<mode>.pt`` every
-    ``checkpoint_every`` generations and at its end, as the ``revolver``
-    command does; with ``resume`` an existing checkpoint is continued
+    ``checkpoint_every`` generations and at its end; with ``resume`` an existing checkpoint is continued
     exactly where it stopped, provided it was started with these settings
     (otherwise :class:`~reuseprior.core.errors.CheckpointMismatchError`
     names each differing setting). Without ``resume`` a run starts afresh

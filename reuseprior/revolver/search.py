@@ -409,7 +409,7 @@ def screened(
     record: Callable[[dict[str, Any]], None] | None = None,
 ) -> Algorithm:
     """``algorithm`` with its offspring screened by a training-free ``score``
-    (beyond the thesis: chapter 8's prior-screened Revolver).
+    (beyond the thesis: Revolver with its offspring screened by the prior).
 
     Each call, i.e. each slot of Algorithm 1 that search tries to fill, asks
     ``algorithm`` for ``candidates`` proposals in turn (the genetic algorithm,

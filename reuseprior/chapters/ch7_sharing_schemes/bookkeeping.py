@@ -158,8 +158,10 @@ def store_bookkeeping(
         todo = [c for c in bookkeeping_configs(model, budgets) if c.available() and c.label not in have]
         for config in progress_bar(todo, desc=model, unit="row", disable=not progress):
             row = bookkeeping_row(model, config, budgets)
-            with FileLock(str(path.with_suffix(".lock"))):
-                append_csv_row(path, row, BOOKKEEPING_COLUMNS, read=read_bookkeeping)
+            with FileLock(str(path.with_suffix(".lock"))):  # another writer may have stored it meanwhile
+                stored = read_bookkeeping(path)
+                if not ((stored["model"] == model) & (stored["config"] == config.label)).any():
+                    append_csv_row(path, row, BOOKKEEPING_COLUMNS, read=read_bookkeeping)
     return read_bookkeeping(path)
 
 

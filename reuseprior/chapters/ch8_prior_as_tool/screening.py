@@ -324,14 +324,14 @@ def _screen(design: ScreeningDesign, arm: str, pop: Population) -> Callable[[Alg
     quantity = SCREENS[arm]
     if quantity is None:
         return None
-    log = pop.metadata.setdefault("screening", [])
+    pop.metadata.setdefault("screening", [])
     shape, unique = tuple(pop.space.input_shape), pop.config.bn_unique
 
     def score(bp: Blueprint) -> float:
         return 0.0 if quantity == "first" else prior_score(bp, shape, quantity, unique)
 
-    def record(entry: dict[str, Any]) -> None:
-        log.append({"generation": pop.generation, **entry})
+    def record(entry: dict[str, Any]) -> None:  # looked up each time: a rolled-back population has a new list
+        pop.metadata.setdefault("screening", []).append({"generation": pop.generation, **entry})
 
     return lambda algorithm: screened(algorithm, score, design.candidates, record)
 

@@ -27,7 +27,7 @@ ACTIONS = {
     "status": "how many runs are stored, and the study's tables",
 }
 #: the engine's action for a study that declares a floor (:func:`reuseprior.core.study.store_floors`)
-FLOOR = {"floor": "store the logistic-regression floor of its images, per seed"}
+FLOOR = {"floor": "store the logistic-regression floors of the images its runs train on"}
 #: flags every study takes
 COMMON = {"seeds", "only", "max_runs", "workers", "scheduler", "max_memory_gb", "no_progress"}
 #: the names of :data:`reuseprior.chapters.ch7_sharing_schemes.PROFILES`
