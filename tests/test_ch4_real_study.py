@@ -128,3 +128,14 @@ def test_the_slice_rules_hold_a_run_that_learns_and_catch_one_that_does_not():
     for broken in ({"top1_test": 10.0}, {"train_loss_last_epoch": 3.0}, {"params": 101.0}):
         failed = real.slice_rules(reference, {**learned, **broken}).set_index("quantity")["holds"]
         assert list(failed[~failed].index) == [next(iter(broken))]
+
+
+def test_a_run_that_starts_after_its_deadline_stops_before_it_prepares_anything(tmp_path, monkeypatch):
+    def prepare(*args, **kwargs):
+        raise AssertionError("the run was prepared after its deadline")
+
+    monkeypatch.setattr(real, "train_model", prepare)
+    study = real.training_study(TINY_DESIGN, tmp_path / "runs.csv")
+    late = real.train_run(study="tiny", model="V2-B0-shared", seed=0, spec=study, work_dir=tmp_path, deadline=0.0)
+    assert late is None and not (tmp_path / study.plan).exists()
+    assert pending_runs(study) == list(study.runs)

@@ -53,14 +53,24 @@ def test_only_unfinished_checkpoints_come_back_costliest_model_first(tmp_path):
     assert read_checkpoint_file(out / names["v2s"])["epoch"] == 15
 
 
-@pytest.mark.parametrize(("pad_mib", "expected"), [(0, 6), (11, 5)])
-def test_the_tool_s_file_count_and_total_size_bound_what_comes_back(tmp_path, pad_mib, expected):
-    """8 unfinished V2-S-shared runs, epoch = seed: small ones stop at the file count (6), 11 MiB ones at the
-    60 MiB left for checkpoints (a 6th would pass it); the furthest along come back."""
+@pytest.mark.parametrize(
+    ("pad_mib", "others", "expected"),
+    [
+        (0, ("ch4_runs.csv", "ch4_runs.lock"), 6),
+        (0, ("ch4_runs.csv", "ch4_runs.lock", "study.log", "fit_throughput_h100_w1.0_b512.json"), 4),
+        (11, ("ch4_runs.csv", "ch4_runs.lock"), 5),
+    ],
+)
+def test_the_tool_s_file_count_and_total_size_bound_what_comes_back(tmp_path, pad_mib, others, expected):
+    """8 unfinished V2-S-shared runs, epoch = seed, beside the other files the call returns: small ones stop
+    at the tool's 8 files less those, 11 MiB ones at its 64 MiB less a margin (a 6th would pass it); the
+    furthest along come back."""
     work, out = tmp_path / "work", tmp_path / "out"
     folder = work / "6ee88e37251d" / "checkpoints"
     folder.mkdir(parents=True)
     out.mkdir()
+    for name in others:
+        (out / name).write_text("returned beside the checkpoints\n")
     for seed in range(8):
         name = f"t-6ee88e37251d-fashion-mnist-V2-S-shared-w0.5-d1-s{seed}.pt"
         _checkpoint(folder / name, epoch=seed, pad_bytes=pad_mib * 2**20)

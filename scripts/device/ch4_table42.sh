@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Chapter 4's Table 4.2 study on a lent GPU machine (the `device` tool of this workplace), in one call.
 #
-# Here, before the call (once per session; both folders are git-ignored through .git/info/exclude):
+# Here, before the call (once per session; both folders git-ignored through .git/info/exclude, so that a call
+# carries them only when asked to):
 #   bash ../shared/tools/device-wheels.sh timm   # .whl/: dask, distributed, their needs, timm
 #   mkdir -p .devcarry && (cd build/datasets && tar -cf - FashionMNIST/raw | xz -9 -T2) > .devcarry/fmnist.tar.xz
+#   grep -qx '/.devcarry/' .git/info/exclude || echo '/.devcarry/' >> .git/info/exclude
 # (timm 1.0.31 or later: the device's own timm may predate RMSpropTF's multi-tensor path, and one tensor at a
 # time the optimizer makes a step of V2-S-shared about 2.7 times the ATen calls of a plain step; see
 # benchmarks/bench_fit_launches.py. The script refuses to train without it. The device's own pandas serves:
@@ -11,28 +13,39 @@
 # The call (carry [".whl", ".devcarry"]; the tracked tree plus both must stay under 64 MiB as the tool counts
 # them, which is more than their bytes: on 2026-11-26 it refused the tracked tree's 22.3 MB, 18.0 MB of wheels
 # with pandas's and the data's 26.5 MB, and took them without pandas's 12.0 MB wheel):
-#   W=4 MIN=6 LIMIT=570 [BENCH=1] bash scripts/device/ch4_table42.sh [--profile cpu|gpu] [--only model=V2-S-shared]
+#   W=4 LIMIT=570 [BENCH=1] [MAXRUNS=N] bash scripts/device/ch4_table42.sh [--profile cpu|gpu] [--only model=...]
+# W (Dask workers sharing the GPU) and LIMIT (the call's timeout_s) must be given: the cpu profile's many small
+# runs and the gpu profile's few large ones want different W. The study starts one wave, MAXRUNS runs (default
+# W), and no epoch after the time left: LIMIT less the set-up, the benchmark and 90 s for the last copies.
 # (On an H100 on 2026-11-26, --profile gpu with W=4: a B0 run took about 200 s of training, V2-S-shared about
-# 430 s, four sharing the GPU. A machine still warm keeps /tmp/ch4_work, so a second call made at once resumes
-# the runs the first left unfinished there.)
+# 430 s, four sharing the GPU: with BENCH=1 (about two minutes) a V2-S-shared run does not fit a 570 s call, so
+# give that call --only model=V2-B0-original --only model=V2-B0-shared --only model=V2-B0-narrow. A gpu
+# checkpoint is over the tool's 16 MiB a file and stays on the machine: a machine still warm keeps
+# /tmp/ch4_work, so only a second call made at once resumes the runs the first left unfinished there.)
 # (BENCH=1 first measures fit's throughput for V2-S-shared at width 1.0 and batch 512, under the recipe the
 # 10,000 img/s goal was set on and the one the study trains, beside a plain step of the same model on the same
-# GPU, with benchmarks/bench_fit_throughput.py into $OUT/fit_throughput_w1.0_b512.json, about two minutes of
-# the call; stored here as data/device/fit_throughput_<gpu>_w1.0_b512.json, it joins the notebook's table.)
+# GPU, with benchmarks/bench_fit_throughput.py into $OUT/fit_throughput_<gpu>-<date>_w1.0_b512.json, about
+# two minutes of the call; stored as it is in data/device/ (an earlier measurement keeps its file), it joins
+# the notebook's table.)
 # (--only, and any other `study ch4 run` filter, gives the GPU the runs that cost the CPU most: a V2-S-shared
 # run at width 0.5 takes about 8 minutes there with 15 runs sharing an H100, and 3 hours on the 2-core CPU.)
 # It trains what is pending of the study (the recipe protocol first, then the chosen recipe's study) with
-# W Dask workers sharing the GPU, starts no epoch after MIN minutes, and writes the run store to
-# $OUT/ch4_runs.csv; every minute, and once more at the end, the unfinished runs' checkpoints that the
-# device tool can return are copied beside it (scripts/device/return_checkpoints.py). Back here, its new
-# rows join the tracked store (those already stored are kept):
+# W Dask workers sharing the GPU, at most MAXRUNS runs, no epoch started in the last 90 s of its share, and
+# writes the run store to $OUT/ch4_runs.csv, its whole output to $OUT/study.log; every minute, and once more at the end, the
+# unfinished runs' checkpoints that the device tool can return are copied beside it
+# (scripts/device/return_checkpoints.py). Back here, before any later call (a fresh machine starts from the
+# tracked store), its new rows join the tracked store (those already stored are kept):
 #   python -c "from reuseprior.chapters.ch4_sharing_training import real_study as r; print(r.CPU_STUDY.store.merge_from('FILE'))"
 # and each returned checkpoint goes into build/ch4_real_study/<plan>/checkpoints/ (the plan is in its
 # name), where `study ch4 run` on the CPU resumes it; its row then names both machines and their epochs.
+# Then: `python -m reuseprior build ch4_sharing_training`, and the numbers docs/trained-studies.md and
+# docs/paper-scale.md quote of the gpu column and of the throughput (`make test` names any that moved).
 set -o pipefail
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONUNBUFFERED=1
-W=${W:-12}
-MIN=${MIN:-8}
+if [ -z "${W:-}" ] || [ -z "${LIMIT:-}" ]; then
+  echo "give W (workers sharing the GPU, e.g. 4 for --profile gpu) and LIMIT (the call's timeout_s), as the header says"
+  exit 2
+fi
 if [ ! -d /tmp/site/dask ] || [ ! -d /tmp/site/timm ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 fi
@@ -48,18 +61,24 @@ cp data/ch4_real_study_runs.csv "$OUT/ch4_runs.csv"
 WORK=/tmp/ch4_work
 mkdir -p "$WORK"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+GPU=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | awk '{print tolower($2)}')
 if [ "${BENCH:-0}" = 1 ]; then
   python3 benchmarks/bench_fit_throughput.py --device cuda --models V2-S-shared --width 1.0 --batch 512 --steps 25 \
-    --recipes official-steps-peruse adamw-cosine --out "$OUT/fit_throughput_w1.0_b512.json" 2>&1 | grep -v "UserWarning"
+    --recipes official-steps-peruse adamw-cosine --out "$OUT/fit_throughput_${GPU:-gpu}-$(date -u +%Y%m%d)_w1.0_b512.json" \
+    2>&1 | grep -v "UserWarning"
 fi
 (while sleep 60; do python3 scripts/device/return_checkpoints.py "$WORK" "$OUT"; done) >/dev/null 2>&1 &
 RETURNER=$!
-# stop the study in time for the last copy and the status, within the call's LIMIT seconds (the timeout_s given)
-STOP=$(( ${MIN%.*} * 60 + 90 ))
-LEFT=$(( ${LIMIT:-600} - SECONDS - 60 ))
-timeout $(( STOP < LEFT ? STOP : LEFT )) python3 -m reuseprior study ch4 run "$@" --device cuda --workers "$W" \
-  --max-minutes "$MIN" --work-dir "$WORK" --store "$OUT/ch4_runs.csv" --no-progress 2>&1 \
-  | grep -v "^  \|UserWarning\|Perhaps you\|Hosting the HTTP"
+# the study's share of the call's LIMIT seconds: what is left less 60 s for the last copy and the status; it
+# starts no epoch in its last 90 s (an epoch of a gpu run is under that) and is cut at the end of its share
+LEFT=$(( LIMIT - SECONDS - 60 ))
+if [ "$LEFT" -lt 120 ]; then
+  echo "only $LEFT s left of LIMIT=$LIMIT after the set-up: no study this call"
+else
+  timeout "$LEFT" python3 -m reuseprior study ch4 run "$@" --device cuda --workers "$W" --max-runs "${MAXRUNS:-$W}" \
+    --max-minutes "$(awk "BEGIN {print ($LEFT - 90) / 60}")" --work-dir "$WORK" --store "$OUT/ch4_runs.csv" \
+    --no-progress 2>&1 | tee "$OUT/study.log" | grep -v "^  \|UserWarning\|Perhaps you\|Hosting the HTTP"
+fi
 kill "$RETURNER"
 python3 scripts/device/return_checkpoints.py "$WORK" "$OUT"
 # status shows every run of the profile: it takes --profile alone (--only and --seeds select what run trains)

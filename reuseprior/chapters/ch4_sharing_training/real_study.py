@@ -31,6 +31,7 @@ slice row's counts and to learning (its digits depend on the CPU's kernels).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -167,9 +168,13 @@ def train_run(
     """Train one (model, seed) of ``spec`` (named ``study``) on ``device``, resumed from its checkpoint (under
     ``work_dir``, default :data:`WORK_DIR` read at call time) if one exists; returns its row
     (:data:`STORED_COLUMNS`, ``machine`` naming the device), or None when ``deadline`` stopped it first
-    (its checkpoint is kept for the next call)."""
+    (its checkpoint is kept for the next call). A run that starts after ``deadline`` returns None at once,
+    before its images are loaded and its model built (a cluster's later tasks, on a machine lent by the
+    minute, would otherwise spend it preparing runs that stop before their first epoch)."""
     if study != spec.name:
         raise ValueError(f"a run of study {study!r} given to {spec.name!r}")
+    if deadline is not None and time.time() >= deadline:
+        return None
     settings = replace(spec.design.settings, models=(model,))
     plan = training.make_plan(settings, profile=f"{spec.name}-{spec.plan}", seed=seed)
     checkpoints = Path(work_dir or WORK_DIR) / spec.plan / "checkpoints"
