@@ -243,3 +243,20 @@ def test_the_interrupt_line_claims_only_what_the_command_saved():
     assert "run the same command to resume" in interrupt_note("study", KeyboardInterrupt())
     assert "lost" in interrupt_note("analyze", KeyboardInterrupt())
     assert "saved" not in interrupt_note("depth-width", KeyboardInterrupt())  # without --store: nothing kept
+
+
+@pytest.mark.parametrize(("profile", "dtype"), [("quick", torch.float64), ("full", torch.float32)])
+def test_the_command_trains_in_its_profiles_precision(tmp_path, monkeypatch, profile, dtype):
+    """The quick profile trains in float64, so the command's numbers are those of every CPU and of the
+    notebook; the full profile in float32, the thesis's."""
+    seen = []
+    evaluate = Population._evaluate
+
+    def recorded(self, *args, **kwargs):
+        seen.append(torch.get_default_dtype())
+        return evaluate(self, *args, **kwargs)
+
+    monkeypatch.setattr(Population, "_evaluate", recorded)
+    flags = [*_TINY[:-4], "--epochs", "1", "--device", "cpu", "--output-dir", str(tmp_path)]
+    assert main(["revolver", "--profile", profile, *flags]) == 0
+    assert seen and set(seen) == {dtype} and torch.get_default_dtype() == torch.float32

@@ -9,7 +9,10 @@ Options are spelt with hyphens like every other command; the underscore
 spellings of appendix C.2 (``--batch_size``, ``--data_dir``, ...) are accepted
 as hidden aliases. Writes ``results.csv`` (one row per evaluation),
 ``generations.csv``, ``table_3_2.csv`` and a checkpoint; ``--resume`` continues
-an interrupted run from its checkpoint exactly where it stopped.
+an interrupted run from its checkpoint exactly where it stopped. The population
+trains in its profile's precision (:mod:`reuseprior.core.precision`): float64 on
+``quick``, so the command computes the notebook's numbers on every CPU; float32,
+the thesis's, on the others.
 
 Policy on an interruption: the checkpoint, then the result files, each
 written atomically, are written every ``--checkpoint-every`` generations (default 1:
@@ -34,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 
 from reuseprior.chapters.ch3_revolver import PROFILES, table_3_2
 from reuseprior.commands import Interrupted
@@ -41,9 +45,10 @@ from reuseprior.commands.parsers.revolver import add_arguments, check_arguments
 from reuseprior.core.errors import CheckpointMismatchError, CommandInputError
 from reuseprior.core.files import write_csv
 from reuseprior.core.interrupts import sigterm_as_interrupt
-from reuseprior.datasets import load_standard_splits
+from reuseprior.core.precision import default_dtype
+from reuseprior.datasets import DatasetSplits, load_standard_splits
 from reuseprior.reporting.notebook import resolve_device, set_seed
-from reuseprior.revolver.population import Population, config_from_settings, load_matching
+from reuseprior.revolver.population import Population, PopulationConfig, config_from_settings, load_matching
 
 __all__ = ["add_arguments", "check_arguments", "run"]
 
@@ -157,7 +162,6 @@ def run(args: argparse.Namespace) -> int:
     (:meth:`Population.run`) and its results, then ends with :class:`~reuseprior.commands.Interrupted`
     saying what was saved and how to continue."""
     out = Path(args.output_dir)
-    ckpt = out / "checkpoint.pt"
     existing = _existing_run(args, out)
     settings = _settings(args)
     set_seed(args.seed)
@@ -174,6 +178,21 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError) as err:  # bad flag value or missing dataset: say which, no traceback
         raise CommandInputError(str(err)) from None
     out.mkdir(parents=True, exist_ok=True)
+    with default_dtype(settings.get("precision", "float32")):  # the profile's: float64 on quick, as the notebook
+        return _search(args, settings, splits, config, device, existing)
+
+
+def _search(
+    args: argparse.Namespace,
+    settings: dict[str, Any],
+    splits: DatasetSplits,
+    config: PopulationConfig,
+    device: torch.device,
+    existing: list[str],
+) -> int:
+    """Start or resume the population in ``--output-dir``, run it, and write its results."""
+    out = Path(args.output_dir)
+    ckpt = out / "checkpoint.pt"
     workers = int(settings.get("num_workers", 0))
     if args.resume and ckpt.exists():
         pop = load_matching(
