@@ -64,7 +64,7 @@ KEPT_WHEN_INTERRUPTED: dict[str, str] = {
     "search-nb201": "the finished runs are stored: run the same command to resume",
     "analyze-torchvision": "the finished models are stored: run the same command to resume",
     "train": "the finished runs are in its results CSV and the training checkpoints: run the same command to "
-    "resume (unless it was given --resume false)",
+    "resume (with --resume true where it was given --resume false)",
 }
 
 
