@@ -48,7 +48,7 @@ from filelock import FileLock
 
 from reuseprior.core.distributed import Call, Killed, run_jobs
 from reuseprior.core.errors import CsvFormatError
-from reuseprior.core.files import append_csv_row, replace_csv_rows, write_csv
+from reuseprior.core.files import append_csv_row, file_lock, replace_csv_rows, write_csv
 from reuseprior.core.progress import progress_bar
 
 __all__ = [
@@ -157,7 +157,7 @@ class RunStore:
 
     def lock(self) -> FileLock:
         """The lock every writer of this file holds while it rewrites it."""
-        return FileLock(str(Path(self.path).with_suffix(".lock")))
+        return file_lock(self.path)
 
     def put(self, row: Mapping[str, Any] | pd.DataFrame) -> pd.DataFrame:
         """Store one run's row(s): the rows with the same plan and key are replaced, the others kept;
@@ -286,15 +286,13 @@ class FloorStore:
     def put(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """Store one floor ``row`` in place of the row of its key, read and rewritten under the file's
         lock (studies on the same images share the file); returns it."""
-        with FileLock(str(Path(self.path).with_suffix(".lock"))):
-            frame = read_csv_or_empty(Path(self.path), tuple(row))
-            if not frame.empty:
-                same = pd.Series(True, index=frame.index)
-                for column in self.key:
-                    same &= frame[column] == row[column]
-                frame = frame[~same]
-            new = pd.DataFrame([dict(row)])
-            write_csv(new if frame.empty else pd.concat([frame, new], ignore_index=True), self.path)
+        with file_lock(self.path):
+            replace_csv_rows(
+                self.path,
+                {c: row[c] for c in self.key},
+                pd.DataFrame([dict(row)]),
+                read=lambda path: read_csv_or_empty(path, tuple(row)),
+            )
         return dict(row)
 
 

@@ -13,7 +13,6 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from filelock import FileLock
 from torch import nn
 
 from reuseprior.chapters.ch7_sharing_schemes.configs import (
@@ -31,7 +30,7 @@ from reuseprior.chapters.ch7_sharing_schemes.models import base_model, build_con
 from reuseprior.chapters.ch7_sharing_schemes.runs import prior_scores
 from reuseprior.core import paths
 from reuseprior.core.errors import CsvFormatError
-from reuseprior.core.files import append_csv_row
+from reuseprior.core.files import append_csv_row, file_lock
 from reuseprior.core.ordering import sort_rows
 from reuseprior.core.parameters import count_parameters
 from reuseprior.core.progress import progress_bar
@@ -158,10 +157,10 @@ def store_bookkeeping(
         todo = [c for c in bookkeeping_configs(model, budgets) if c.available() and c.label not in have]
         for config in progress_bar(todo, desc=model, unit="row", disable=not progress):
             row = bookkeeping_row(model, config, budgets)
-            with FileLock(str(path.with_suffix(".lock"))):  # another writer may have stored it meanwhile
+            with file_lock(path):  # another writer may have stored it meanwhile
                 stored = read_bookkeeping(path)
                 if not ((stored["model"] == model) & (stored["config"] == config.label)).any():
-                    append_csv_row(path, row, BOOKKEEPING_COLUMNS, read=read_bookkeeping)
+                    append_csv_row(path, row, BOOKKEEPING_COLUMNS, read=lambda _path, frame=stored: frame)
     return read_bookkeeping(path)
 
 

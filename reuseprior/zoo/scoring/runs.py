@@ -10,10 +10,9 @@ from typing import Callable, Iterator
 
 import pandas as pd
 from distributed import Client
-from filelock import FileLock
 
 from reuseprior.baselines.registry import DATA_DEPENDENT, ZOO_PROXIES
-from reuseprior.core.files import write_csv
+from reuseprior.core.files import file_lock, write_csv
 from reuseprior.core.interrupts import sigterm_as_interrupt
 from reuseprior.zoo.distributed import connect, run_jobs
 from reuseprior.zoo.scoring.jobs import ArchJob
@@ -184,7 +183,7 @@ def append_rows(path: Path, frame: pd.DataFrame) -> None:
     (:func:`_rewrite_csv`), so an interruption leaves the old rows or the old rows and all of these,
     never part of a row. The columns are ``frame``'s, then any the file has beyond them (a stored
     column is never dropped); a column one side lacks is empty in its rows."""
-    with FileLock(str(path.with_suffix(".lock"))):
+    with file_lock(path):
         if path.exists() and path.stat().st_size > 0:
             stored = pd.read_csv(path)
             columns = [*frame.columns, *(c for c in stored.columns if c not in frame.columns)]
