@@ -214,18 +214,17 @@ def _search(
     pop.metadata.setdefault("dataset", settings["dataset"])
     print(splits.description)
     started_at = pop.generation
+    written: dict[str, pd.DataFrame | None] = {}  # the table of the last save: Population.run saves at its end
+
+    def save(saved: Population) -> None:
+        written["table"] = _write_results(saved, out, settings["dataset"])
+
     try:
         with sigterm_as_interrupt():
-            pop.run(
-                checkpoint=ckpt,
-                checkpoint_every=args.checkpoint_every,
-                progress=True,
-                on_save=lambda saved: _write_results(saved, out, settings["dataset"]),
-            )
+            pop.run(checkpoint=ckpt, checkpoint_every=args.checkpoint_every, progress=True, on_save=save)
     except KeyboardInterrupt:
         raise _interrupted(pop, args, out, started_at) from None
-    table = _write_results(pop, out, settings["dataset"])
-    if table is not None:
-        print(table.to_string(index=False))
+    if written.get("table") is not None:
+        print(written["table"].to_string(index=False))
     print(f"wrote {out}/results.csv ({len(pop.rows)} evaluations)")
     return 0
