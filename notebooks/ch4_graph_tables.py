@@ -136,8 +136,8 @@ comparison
 # The thesis's claim: ranking models by parameter count (the naive prediction) disagrees with the published
 # top-1 accuracies, while PG and P'G rank them correctly (V2-S-shared above V2-B0 in Table 4.3; ResNet-50 below
 # V2-B3 and V2-S in Table 4.4). Spearman's rho and Kendall's tau between each predictor and the top-1 accuracy,
-# per thesis table (Table 4.3 scores come from the thesis's own training, Table 4.4 from Tan & Le 2021, so the
-# tables are not pooled).
+# per thesis table (Table 4.3 scores come from the thesis's own training, Table 4.4's from Tan & Le 2021 but for
+# V2-S's 83.2, the thesis's own, where Tan & Le report 83.6-83.9 (footnote 6); so the tables are not pooled).
 
 # %%
 agreement = gt.rank_agreement_by_table({"as published": published, "corrected": corrected})

@@ -350,7 +350,8 @@ Markdown(probes.probe_reading(probe_rows))
 # model (V2-S-shared, seed 0; `python -m reuseprior study ch4 fit-checks`) and sets it beside the linear floor of the
 # same images (chapter 4's seed-0 floor above): a width and recipe are usable for the study only where V2-S-shared
 # fits its training images at least as well as the floor and beats it on test. The "w0.5" recipes probe the
-# fallback of half the width (0.82M parameters for V2-S-shared, against Table 4.2's 3.03M).
+# fallback of half the width (0.82M parameters for V2-S-shared, against 3.03M at width 1.0, which Table 4.2
+# prints as 3.1M).
 
 # %%
 fit_checks = probes.fit_check_table()

@@ -110,8 +110,9 @@ bidart
 # (a number is reproduced when one of its readings is) and readings. The readings that do not reproduce their number,
 # each with why (`ch7.READING_NOTES`), follow. The class count each table's reading adopts is chosen per table, not
 # once for the paper (the last table below, `ch7.class_count_choices`, for every printed number counted with both):
-# NPAS Tables 7, 9 and 12's "36 M" and Table 12(a)'s ratios 153.1 and 206.2 read as the 10-class (CIFAR-10) WRN
-# counts, **although these are CIFAR-100 tables**; Table 14's percentages as the 100-class (CIFAR-100) count (the
+# NPAS's "36 M" (legible in Table 12; Tables 7 and 9 print it in one cell for their CIFAR-10 and CIFAR-100 rows,
+# garbled in the text layer) and Table 12(a)'s ratios 153.1 and 206.2 read as the 10-class (CIFAR-10) WRN counts,
+# **although Table 12 is a CIFAR-100 table**; Table 14's percentages as the 100-class (CIFAR-100) count (the
 # count the NPAS study's budgets use); Zagoruyko & Komodakis's 36.5 M and Table 12(a)'s sizes fit both; Table
 # 12(a)'s 449.6 fits neither. ResNet-56 has option A shortcuts; Table 12(c) counts the classifier as a second store.
 
@@ -441,7 +442,8 @@ convention.round(6)
 # %% [markdown]
 # **Each score against the parameter count**, seed by seed: the per-seed difference of each statistic (the score's
 # minus #params', on the same seed's accuracies), its mean and 95 % t-interval, and the rule's verdict on the claim
-# that the score agrees with training more than #params does.
+# that the score agrees with training more than #params does; these comparisons stand outside the family above, so
+# each is also judged at their own Bonferroni level (`verdict at its level`).
 
 # %%
 against_params = ch7.score_against_params(counted_rows)

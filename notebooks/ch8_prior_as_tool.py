@@ -273,7 +273,8 @@ for label, spec in plans.items():
 #
 # From its own stored pairs at the full spend: the paired SD, each arm's SD and their correlation over the seeds
 # (pairing removes variance only as far as the arms co-vary), the difference the stored pairs and the plan's seeds
-# detect with 80 % power (two-sided paired t-test at 0.05, `reuseprior.reporting.statistics.detectable_difference`),
+# detect with 80 % power (two-sided paired t-test at 0.05, `reuseprior.reporting.statistics.detectable_difference`;
+# an upper bound on the verdict rule's power, which also needs the permutation p: `benchmarks/bench_rule_power.py`),
 # the pairs 1 point needs (their CPU hours at the stored runs' median timings, a measurement, are in the reading and
 # under `build/measured/`); the runs that miss only the fit criterion,
 # and by how much; and the models each arm trains.

@@ -1,5 +1,6 @@
 """The package's layout, checked: four layers with imports pointing one way
-(commands -> chapters -> library -> core), no import cycles, and
+(commands -> chapters -> library -> core), a library and core that never name
+a chapter or command module (not even in a docstring), no import cycles, and
 function-local imports only where the line says why (ruff's PLC0415 waived
 with a reason: an optional dependency, or a slow import off the common path);
 no private name imported from another module, no package re-exporting a
@@ -149,6 +150,52 @@ def test_imports_point_down_the_layers():
             elif target in MODULES and RANK[layer_of(target)] > RANK[layer_of(module)]:
                 upward.append(f"{module}:{line} ({layer_of(module)}) imports {target} ({layer_of(target)})")
     assert not upward, "imports that point up the layers:\n" + "\n".join(upward)
+
+
+#: the text by which a source file names a module of the two upper layers
+UPPER_LAYER_TEXT = ("reuseprior.chapters", "reuseprior.commands")
+
+
+def library_files(package_dir: pathlib.Path = PACKAGE_DIR) -> list[pathlib.Path]:
+    """The source files of the library and core layers: every ``.py`` under ``package_dir`` but those
+    of ``chapters/`` and ``commands/``, and ``__main__.py`` (which dispatches to the commands)."""
+    return [
+        p
+        for p in sorted(package_dir.rglob("*.py"))
+        if p.relative_to(package_dir).parts[0] not in ("chapters", "commands", "__main__.py")
+    ]
+
+
+def upper_layer_mentions(package_dir: pathlib.Path = PACKAGE_DIR) -> list[str]:
+    """``file:line`` (from the repository root) of every line of a library or core file that names a
+    chapter or command module: in an import, a docstring, a comment or a string."""
+    return [
+        f"{path.relative_to(package_dir.parent)}:{number}"
+        for path in library_files(package_dir)
+        for number, line in enumerate(parsed(path)[1], 1)
+        if any(text in line for text in UPPER_LAYER_TEXT)
+    ]
+
+
+def test_library_names_no_chapter_or_command_module():
+    """The library and core know nothing of the layers above them: their docstrings say what the code
+    does and which thesis section it implements, not which chapter or command calls it."""
+    found = upper_layer_mentions()
+    assert not found, (
+        "library files naming a chapter or command module (state the policy instead, "
+        "or cite the thesis or the stored data):\n" + "\n".join(found)
+    )
+
+
+def test_upper_layer_mentions_finds_them(tmp_path):
+    package = tmp_path / "reuseprior"
+    for folder in ("chapters", "commands", "models"):
+        (package / folder).mkdir(parents=True)
+    (package / "models" / "m.py").write_text('"""Read by reuseprior.chapters.ch3."""\n\nX = 1  # reuseprior.commands\n')
+    (package / "chapters" / "c.py").write_text('"""reuseprior.chapters.c"""\n')
+    (package / "commands" / "k.py").write_text('"""reuseprior.commands.k"""\n')
+    (package / "__main__.py").write_text("from reuseprior.commands import main\n")
+    assert upper_layer_mentions(package) == ["reuseprior/models/m.py:1", "reuseprior/models/m.py:3"]
 
 
 def test_no_import_cycle_between_modules():

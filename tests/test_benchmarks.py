@@ -70,3 +70,17 @@ def test_fit_throughput_benchmark_stores_the_fields_the_notebooks_table_reads(tm
     stored = json.loads(out.read_text())["single"]
     assert [round(r["step_ms"] / r["plain_step_ms"], 9) for r in stored] == [round(v, 9) for v in table["fit / plain"]]
     assert "x the plain step" in capsys.readouterr().out
+
+
+def test_rule_power_benchmark_never_finds_the_rule_deciding_more_often_than_its_t_interval(tmp_path, monkeypatch):
+    """The rule reproduces a "greater" claim only where the t-interval excludes 0, so its measured power
+    is at most the t-test's on the same samples; both are shares of the samples drawn."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import bench_rule_power
+
+    out = tmp_path / "power.json"
+    assert bench_rule_power.main(["--pairs", "3", "6", "--samples", "200", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["pairs"] for r in rows] == [3, 6]
+    assert all(0 <= r["rule"] <= r["t-test"] <= 1 for r in rows)
+    assert rows[0]["rule"] == 0  # 3 pairs: the permutation p cannot go below 0.25

@@ -139,3 +139,10 @@ def test_a_run_that_starts_after_its_deadline_stops_before_it_prepares_anything(
     late = real.train_run(study="tiny", model="V2-B0-shared", seed=0, spec=study, work_dir=tmp_path, deadline=0.0)
     assert late is None and not (tmp_path / study.plan).exists()
     assert pending_runs(study) == list(study.runs)
+
+
+def test_a_printed_difference_of_zero_claims_no_direction():
+    """Table 4.2 prints no tie, but a 0 would be no "less" claim: the rule is not asked to judge one."""
+    differences = pd.DataFrame({"thesis CIFAR-10 difference (pp)": [0.0], "t low": [-1.0], "t high": [1.0]})
+    with pytest.raises(ValueError, match="claims no direction"):
+        real.with_rule_verdicts(differences)

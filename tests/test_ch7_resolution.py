@@ -108,6 +108,12 @@ def test_the_study_resolves_six_pairs_all_with_the_copying_ssn():
     )
     assert "**Primary test**" in text and "depends on the SSN counting convention" in text
     assert "the seeds resolve 6" in text and "Bonferroni" in text
+    # the score-against-#params verdicts are uncorrected, and 9 pairs cannot reach their Bonferroni level
+    assert (against["pairs"] == len(counting)).all() and (against["level"] == 0.05 / len(against)).all()
+    assert against.at[("PG", "spearman"), "verdict at its level"] == "undetermined"  # p 0.0078 > 0.05 / 12
+    kept = against["verdict at its level"].isin(["reproduced", "contradicted"]).sum()
+    assert f"These {len(against)} comparisons of a score with #params" in text
+    assert f"0.05 / {len(against)} = {0.05 / len(against):.4f}, {kept or 'none'} of them keep their verdict" in text
 
 
 def test_the_settings_are_a_table():

@@ -560,12 +560,13 @@ def test_misspelt_names_and_missing_modules_answer_without_torch(tmp_path):
     misspelt, no_module, file_path, listing = lines[:4]
     with pytest.raises(ValueError) as err:
         build_model("efficientnet_v2_x")
-    assert misspelt == f"2 error: {err.value}"
+    assert misspelt == f"2 python -m reuseprior analyze: error: {err.value}"
     for line, spec in ((no_module, "rp_no_such_pkg.models:build_net"), (file_path, "mypkg/models.py:build_net")):
         with pytest.raises(ValueError) as err:
             import_factory(spec)
         # the library's words; the working directory and the import path differ between the two interpreters
-        assert line.startswith("2 error: " + str(err.value).split(" (the working directory")[0]), line
+        expected = "2 python -m reuseprior analyze: error: " + str(err.value).split(" (the working directory")[0]
+        assert line.startswith(expected), line
     assert listing == "0 reuseprior models:"
 
 

@@ -91,13 +91,25 @@ def test_cli_json_has_one_record_per_model(capsys: pytest.CaptureFixture) -> Non
     assert rc == 0
     assert [r["model"] for r in records] == ["test_compare:tiny_net"]
     assert records[0]["params"] == 3 * 4 * 9 + 4 + 4 * 10 + 10 and records[0]["rank"] == 1 and records[0]["error"] == ""
+    # counts are integers in JSON, as analyze --json writes them
+    assert isinstance(records[0]["params"], int) and isinstance(records[0]["flops"], int)
+
+
+def test_no_models_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one model"):
+        compare([], (3, 32, 32))
+
+
+def test_the_csv_keeps_every_digit(tmp_path) -> None:
+    result = Comparison(pd.DataFrame({"model": ["m"], "PG": [1 / 3], "rank": [1]}), "PG", (3, 4, 4))
+    assert float(pd.read_csv(result.to_csv(tmp_path / "c.csv"))["PG"].iloc[0]) == 1 / 3
 
 
 @pytest.mark.parametrize(
     ("symbol", "column"), [("P'G", "PG_prime"), ("ES", "expected_spread"), ("H", "entropy"), ("S", "total_surprisal")]
 )
 def test_by_takes_the_thesis_symbols_and_the_column_names(symbol, column, capsys) -> None:
-    """Issue 45, item 5: the README's ``--by`` names (P'G, ES, H, S) were refused."""
+    """The README's ``--by`` names (P'G, ES, H, S) are taken as well as the column names."""
     assert compare({"tiny": tiny_net}, (3, 32, 32), by=symbol, progress=False).by == column
     tables = []
     for by in (symbol, column):
@@ -232,3 +244,19 @@ def test_a_shape_and_a_batch_give_the_same_example() -> None:
     by_batch = compare({"tiny": tiny_net}, torch.zeros(5, 3, 8, 8), progress=False)
     assert by_shape.input_shape == by_batch.input_shape == (3, 8, 8)
     assert by_shape.table["PG"].tolist() == by_batch.table["PG"].tolist()
+
+
+def test_readme_python_block_runs_as_written(tmp_path, monkeypatch) -> None:
+    """The README's Python ``compare`` block, run as written (in a scratch folder, where its CSV lands)."""
+    import re
+
+    from reuseprior.core import paths
+
+    section = (paths.ROOT / "README.md").read_text().split("## Comparing models", 1)[1]
+    block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    result = namespace["result"]
+    assert result.by == "PG" and list(result.table["model"]) == ["mobilenet_v3_small", "resnet18"]
+    assert result.failed.empty and pd.read_csv(tmp_path / "build" / "compare.csv").shape[0] == 2

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from reuseprior.core.files import atomic_write, write_csv, write_json, write_text
+from reuseprior.core.files import atomic_path, atomic_write, write_csv, write_json, write_text
 from reuseprior.reporting.plotting import save_figure
 from reuseprior.zoo.scoring.runs import append_rows
 
@@ -25,6 +25,23 @@ def test_an_error_inside_the_block_leaves_the_old_file_and_no_temporary_one(tmp_
             fh.write("half of the new")
             raise RuntimeError("stopped")
     assert target.read_text() == "old\n" and _leftovers(tmp_path) == []
+
+
+def test_a_path_writer_fills_a_scratch_temporary_and_a_failure_keeps_it_where_asked(tmp_path):
+    """atomic_path: the temporary stands in ``scratch`` (not beside the target); on success it replaces
+    the target, on an error it moves to ``keep_failed`` and the target is untouched."""
+    target, scratch, failed = tmp_path / "out" / "nb.ipynb", tmp_path / "scratch", tmp_path / "failed" / "nb.ipynb"
+    write_text(target, "old")
+    with atomic_path(target, scratch=scratch, keep_failed=failed) as tmp:
+        assert tmp.parent == scratch
+        tmp.write_text("new")
+    assert target.read_text() == "new" and list(scratch.iterdir()) == []
+    with pytest.raises(RuntimeError, match="kernel died"):
+        with atomic_path(target, scratch=scratch, keep_failed=failed) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("kernel died")
+    assert target.read_text() == "new" and failed.read_text() == "half" and list(scratch.iterdir()) == []
+    assert _leftovers(target.parent) == []
 
 
 def test_text_json_and_csv_are_written_as_given(tmp_path):

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from reuseprior.core import paths
+from reuseprior.core import paths, runtime
+from reuseprior.core.errors import RunSettingError
 from reuseprior.datasets import load_digits_splits, split_indices
 from reuseprior.models import build_model
 from reuseprior.reporting import notebook, reference
@@ -32,16 +33,21 @@ def test_setup_applies_profile_overrides_and_seed(tmp_path):
     ctx = notebook.setup("t", profile="full", seed=3, output_dir=tmp_path, profiles=profiles, overrides={"epochs": 5})
     assert (ctx.settings.epochs, ctx.settings.width, ctx.seed) == (5, 64, 3)
     first = torch.rand(3)
-    notebook.set_seed(3)
+    runtime.set_seed(3)
     assert torch.equal(first, torch.rand(3))
 
 
 def test_cuda_request_without_gpu_is_a_clear_error():
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    with pytest.raises(notebook.NotebookParameterError, match="no CUDA GPU"):
-        notebook.resolve_device("cuda")
-    assert notebook.resolve_device("auto").type == "cpu"
+    with pytest.raises(RunSettingError, match="no CUDA GPU"):
+        runtime.resolve_device("cuda")
+    assert runtime.resolve_device("auto").type == "cpu"
+    # a notebook names the papermill flag that fixes it
+    with pytest.raises(notebook.NotebookParameterError, match="no CUDA GPU.*-p device"):
+        notebook.setup("t", profile="quick", seed=0, device="cuda", profiles={"quick": {"epochs": 1}})
+    with pytest.raises(notebook.NotebookParameterError, match="seed=-1.*non-negative"):
+        notebook.setup("t", profile="quick", seed=-1, profiles={"quick": {"epochs": 1}})
 
 
 def test_save_table_and_figure_are_deterministic(tmp_path):

@@ -69,12 +69,13 @@ def test_notebooks_live_in_the_notebooks_folder():
 
 
 def test_build_rejects_a_parameter_no_notebook_declares_and_routes_the_others():
+    from reuseprior.core.errors import NotebookParameterError
     from reuseprior.reporting.build import build_notebooks, check_parameters
 
     notebooks = find_notebooks(["ch3_revolver", "ch4_contexts"])
     declared = check_parameters(notebooks, {"profile": "quick", "data_dir": "/data"})
     assert "data_dir" in declared["ch3_revolver"] and "data_dir" not in declared["ch4_contexts"]
-    with pytest.raises(SystemExit, match=r"unknown notebook parameter\(s\) \['nosuch'\].*'seed'"):
+    with pytest.raises(NotebookParameterError, match=r"unknown notebook parameter\(s\) \['nosuch'\].*'seed'"):
         build_notebooks(notebooks, parameters={"nosuch": 1})  # stops before any kernel starts
 
 

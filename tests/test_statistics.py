@@ -30,6 +30,9 @@ def test_permutation_p_exact_and_monte_carlo():
     # [1, 2, 3, -1]: sum 5; of the 16 sign assignments |sum| >= 5 for +-(1+2+3-1)=5, +-(1+2+3+1)=7, +-(-1+2+3+1)=5
     assert st.permutation_p([1, 2, 3, -1]) == pytest.approx(6 / 16)
     assert st.permutation_p([1.0] * 5) == pytest.approx(2 / 32)
+    # differences that cancel exactly: every assignment reaches |sum| = 0, whatever the float rounding
+    assert st.permutation_p([0.1, 0.2, -0.3] * 4) == 1.0
+    assert st.permutation_p([0.1, 0.7, -0.3, 0.2, -0.7, 0.4, -0.1, -0.2, -0.1]) == 1.0
     big = np.random.default_rng(0).normal(0.5, 1, 25)
     p = st.permutation_p(big)
     assert 0 < p < 1 and p == st.permutation_p(big)  # seeded
@@ -58,6 +61,10 @@ def _summary(low: float, high: float, p: float, equivalence: float = 1 / 32) -> 
         (_summary(-0.17, 0.25, 0.69, equivalence=0.0625), "equivalent", st.UNDETERMINED),  # 4 pairs: p >= 1/16
         (_summary(8.3, 24.6, 0.01), "equivalent", st.CONTRADICTED),
         (_summary(8.3, 24.6, 0.0625), "equivalent", st.UNDETERMINED),
+        (_summary(-24.6, -0.5, 0.01), "equivalent", st.CONTRADICTED),  # wholly below -margin
+        # significantly non-zero yet possibly inside the margin: neither shown equal nor shown to differ by the margin
+        (_summary(0.05, 0.65, 0.01, equivalence=0.156), "equivalent", st.UNDETERMINED),
+        (_summary(0.3, 0.7, 0.01, equivalence=0.6), "equivalent", st.UNDETERMINED),
         (_summary(-0.2, 0.7, 0.3), "equivalent", st.UNDETERMINED),
         (_summary(math.nan, math.nan, math.nan), "greater", st.UNDETERMINED),
     ],

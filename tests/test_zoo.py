@@ -258,10 +258,31 @@ def test_rescore_replaces_only_the_named_proxies_of_the_selected_rows(tmp_path, 
         )
         == scored["arch"].tolist()
     )
-    with pytest.raises(ValueError, match=r"\['PG'\] are not stored proxies; choose from"):
+    with pytest.raises(ValueError, match=r"\['PG'\] are not stored scores; choose from .*'reuse'"):
         rescore_proxies("nb201", ["PG"], data_dir=tmp_path, progress=False)
     with pytest.raises(ValueError, match="max_memory_gb=0: give a positive memory limit in GiB"):
         rescore_proxies("nb201", ["naswot"], data_dir=tmp_path, progress=False, max_memory_gb=0)
+
+
+@pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
+def test_rescoring_the_reusability_quantities_replaces_them_alone(tmp_path, dask_client):
+    """``reuse``: the quantities of one analyze call, recounted on the named row (as after the engine
+    learned to count a layer it miscounted); the proxies and the other row stay as stored."""
+    path = score_zoo("nb201", limit=2, data_dir=tmp_path, progress=False, client=dask_client)
+    scored = pd.read_csv(path).sort_values("order").reset_index(drop=True)
+    first = scored["arch"][0]
+    stale = scored.copy()
+    stale.loc[0, ["PG", "entropy", "naswot"]] = [1.0, 2.0, 3.0]
+    stale.to_csv(path, index=False, float_format="%.17g")
+    import_scores("nb201", data_dir=tmp_path)
+    assert rescore_proxies(
+        "nb201", ["reuse"], archs=[first], data_dir=tmp_path, progress=False, client=dask_client
+    ) == [first]
+    after = pd.read_csv(path).sort_values("order").reset_index(drop=True)
+    assert after["PG"][0] == pytest.approx(scored["PG"][0], rel=1e-12)
+    assert after["entropy"][0] == pytest.approx(scored["entropy"][0], rel=1e-12) and after["naswot"][0] == 3.0
+    pd.testing.assert_series_equal(after.loc[1], scored.loc[1], check_dtype=False)
+    assert json.loads(meta_path(path).read_text())["rescored"][-1]["proxies"] == ["reuse"]
 
 
 @pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
@@ -368,13 +389,15 @@ def test_summary_markdown_quotes_each_zoo_beside_the_published_value():
             "spearman_lo": [0.4, 0.6, -0.3],
             "spearman_hi": [0.6, 0.7, -0.1],
             "n": [10, 9, 5],
-            "published spearman": [0.74, np.nan, np.nan],
+            "published spearman": [0.74, 0.596, np.nan],
+            "published approximate": [True, False, np.nan],
         }
     )
     lines = pv.summary_markdown(table).splitlines()
     assert lines[0] == "| score | a (n) | b (n) |"
-    assert lines[2] == "| params | 0.500 [0.400, 0.600] (10; published 0.740) | - |"
-    assert lines[3] == "| PG | 0.612 [0.600, 0.700] (9) | -0.200 [-0.300, -0.100] (5) |"
+    # an approximate published value keeps its source's two decimals; an exact one gets three
+    assert lines[2] == "| params | 0.500 [0.400, 0.600] (10; published about 0.74) | - |"
+    assert lines[3] == "| PG | 0.612 [0.600, 0.700] (9; published 0.596) | -0.200 [-0.300, -0.100] (5) |"
     assert pv.summary_markdown(pd.DataFrame()) == ""
 
 
@@ -605,3 +628,10 @@ def test_bootstrap_correlations_from_multiplicities_equal_ranking_each_resample(
     part = correlation.partial_rank_correlation(score, accuracy, size, n_boot=300, seed=0)
     assert part["partial_lo"] == pytest.approx(np.percentile(partials, 2.5), abs=1e-12)
     assert part["partial_hi"] == pytest.approx(np.percentile(partials, 97.5), abs=1e-12)
+
+
+def test_the_rescore_flag_names_the_reusability_quantities_as_the_store_does():
+    from reuseprior.commands.parsers.score_zoos import RESCORE_REUSE
+    from reuseprior.zoo.scoring.registry import REUSE_COLUMN
+
+    assert RESCORE_REUSE == REUSE_COLUMN

@@ -1,7 +1,7 @@
 """Tools built on the counting engine and the baselines for a user's own models:
 
 - :mod:`.compare`: several models analysed and ranked by the prior beside #params, FLOPs and the proxies
-  (``reuseprior.compare``, ``python -m reuseprior compare``).
+  (also ``reuseprior.compare``).
 """
 
 from reuseprior.analysis.compare import (

@@ -51,10 +51,21 @@ from reuseprior.core.progress import progress_bar
 from reuseprior.counting import analyze
 from reuseprior.models.registry import build_model
 
-__all__ = ["QUANTITIES", "SCORE_LABELS", "SYMBOLS", "Comparison", "compare", "score_label", "score_column"]
+__all__ = [
+    "COUNT_COLUMNS",
+    "QUANTITIES",
+    "SCORE_LABELS",
+    "SYMBOLS",
+    "Comparison",
+    "compare",
+    "score_label",
+    "score_column",
+]
 
 #: The thesis quantities of every row, in column order.
 QUANTITIES: tuple[str, ...] = ("PG", "PG_prime", "expected_spread", "entropy", "total_surprisal")
+#: the columns that count something (parameters, floating-point operations): integers in the records
+COUNT_COLUMNS: tuple[str, ...] = ("params", "flops")
 #: Axis label and unit of the thesis quantities (log2 of count ratios, or bits; eqs. 4.2-4.8).
 SCORE_LABELS: dict[str, tuple[str, str]] = {
     "PG": ("PG", "log2 units"),
@@ -104,12 +115,14 @@ class Comparison:
         return self.table[self.table[self.by].isna()]
 
     def records(self) -> list[dict[str, object]]:
-        """One JSON-ready record per model, in rank order (NaN -> ``None``)."""
-        return [{k: _plain(v) for k, v in row.items()} for row in self.table.to_dict("records")]
+        """One JSON-ready record per model, in rank order (NaN -> ``None``; the counts of
+        :data:`COUNT_COLUMNS` as integers, as :meth:`reuseprior.counting.Report.to_dict` gives them)."""
+        return [{k: _plain(v, k in COUNT_COLUMNS) for k, v in row.items()} for row in self.table.to_dict("records")]
 
     def to_csv(self, path: str | Path) -> Path:
-        """Write the table to ``path`` atomically (:func:`reuseprior.core.files.write_csv`)."""
-        write_csv(self.table, path)
+        """Write the table to ``path`` atomically, every float in full
+        (:func:`reuseprior.core.files.write_csv` with ``float_format=None``)."""
+        write_csv(self.table, path, float_format=None)
         return Path(path)
 
     def figure(self, x: str = "params"):
@@ -133,11 +146,13 @@ class Comparison:
         return fig
 
 
-def _plain(value: object) -> object:
-    """A cell as a JSON value: NumPy scalars as Python ones, a missing or non-finite value as ``None``."""
+def _plain(value: object, count: bool = False) -> object:
+    """A cell as a JSON value: NumPy scalars as Python ones, a missing or non-finite value as ``None``,
+    a ``count`` (held as a float beside missing values) as an integer."""
     if value is pd.NA or (isinstance(value, (float, np.floating)) and not math.isfinite(value)):
         return None
-    return value.item() if isinstance(value, np.generic) else value
+    value = value.item() if isinstance(value, np.generic) else value
+    return int(value) if count and isinstance(value, float) and value.is_integer() else value
 
 
 def _named(models: Mapping[str, ModelLike] | Sequence[ModelLike]) -> list[tuple[str, ModelLike]]:
@@ -232,6 +247,8 @@ def compare(
     one needs ``batch``, a :class:`~reuseprior.baselines.proxies.ProxyBatch`)."""
     proxies, by = list(proxies), score_column(by)
     _check(by, proxies, batch)
+    if not _named(models):
+        raise ValueError("compare needs at least one model: give names, modules or factories")
     example = _example(example_input)
     rows = []
     bar = progress_bar(_named(models), desc="compare", unit="model", disable=not progress)

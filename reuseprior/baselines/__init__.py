@@ -1,4 +1,4 @@
-"""Training-free baselines that chapter 6 compares the reusability prior with:
+"""Training-free baselines that thesis chapter 6 compares the reusability prior with:
 
 - :mod:`.registry`: what each score is (label, unit, requirements, source paper), as data;
 - :mod:`.complexity`: #parameters and FLOPs, the naive baselines;

@@ -1,4 +1,4 @@
-"""Model size and compute, the naive baselines of chapter 6: #parameters and FLOPs.
+"""Model size and compute, the naive baselines of thesis chapter 6: #parameters and FLOPs.
 
 Policy:
 

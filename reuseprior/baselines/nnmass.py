@@ -1,6 +1,6 @@
 """NN-Mass and NN-Density (Bhardwaj et al., "Towards Unifying Neural
 Architecture Space Exploration and Generalization", ICLR 2020 submission),
-a training-free baseline for chapter 6.
+a training-free baseline for thesis chapter 6.
 
 The model family: an initial 3x3 convolution, then ``N_c`` cells (three in
 the paper); cell ``c`` has ``d_c`` 3x3 convolution layers of ``w_c``

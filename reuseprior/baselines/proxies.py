@@ -1,4 +1,4 @@
-"""Training-free baselines for chapter 6 with one common signature.
+"""Training-free baselines for thesis chapter 6 with one common signature.
 
 Every score is ``score(model, batch) -> float`` where ``batch`` is a
 :class:`ProxyBatch` (inputs, integer targets, a seed). A score never
@@ -288,8 +288,8 @@ def grasp_summand_magnitude(model: nn.Module, batch: ProxyBatch) -> float:
     GraSP is a signed sum whose terms cancel: on BatchNorm networks its value
     can be a small fraction of this magnitude, so the float32 rounding of its
     terms, a fraction of their magnitude, can be as large as GraSP itself.
-    Agreement of two GraSP values is therefore judged relative to this, not to
-    GraSP (chapter 6's live recomputation)."""
+    Agreement of two GraSP values (a stored one and its live recomputation) is
+    therefore judged relative to this, not to GraSP."""
     return float(sum(term.abs().sum() for term in _grasp_terms(model, batch)))
 
 

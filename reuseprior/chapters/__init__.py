@@ -36,3 +36,9 @@ CHAPTERS: tuple[str, ...] = (
     "ch7_sharing_schemes",
     "ch8_prior_as_tool",
 )
+
+
+def study_command(group: str, action: str) -> str:
+    """How a user runs ``action`` of a chapter's trained studies (``group``: ``ch3``, ``ch4``, ``ch7``,
+    ``ch8``) from the command line, as the chapters' messages name it."""
+    return f"python -m reuseprior study {group} {action}"

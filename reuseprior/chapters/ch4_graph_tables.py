@@ -67,7 +67,8 @@ SHARE_KEYS: dict[str | None, Callable | None] = {
 }
 
 #: Published ImageNet top-1 accuracy (%) as printed in Tables 4.3 and 4.4
-#: (Table 4.3: the thesis's own training; Table 4.4: Tan & Le 2021, ResNet-50 from [1]).
+#: (Table 4.3: the thesis's own training; Table 4.4: Tan & Le 2021 [1], ResNet-50 included, except V2-S,
+#: whose 83.2 is the thesis's own training as in Table 4.3; its footnote 6 gives Tan & Le's 83.6-83.9).
 PUBLISHED_TOP1: dict[str, float] = {
     "V2-B0-shared": 73.7,
     "V2-B0": 76.9,

@@ -7,7 +7,8 @@ and imports nothing heavy (no torch, pandas or chapter module).
 Optionally, ``answer(args) -> int | None`` gives what the light module knows
 itself (``analyze``: ``--list-models`` and a misspelt model name, from the
 stored names of :mod:`reuseprior.commands.model_names`): an exit status, or
-``None`` to run the command. ``reuseprior.commands.<name>`` runs it:
+``None`` to run the command; an error of :mod:`reuseprior.core.errors` it
+raises is printed as the command's are. ``reuseprior.commands.<name>`` runs it:
 ``run(args) -> int``, and optionally ``check_run_arguments(parser, args)`` for
 checks that need the library.
 
@@ -18,7 +19,10 @@ answer without waiting for torch and the model zoo to import. Errors of
 :mod:`reuseprior.core.errors` (their messages name the problem and the fix)
 are printed without a traceback and exit with 2, a file that cannot be read
 or written (``OSError``, naming the file) with 1; Ctrl-C exits with 130 and a
-line that says what the command saved, no more (:func:`interrupt_note`).
+line that says what the command saved, no more (:func:`interrupt_note`); a
+standard output closed by its reader (``| head``) ends quietly (:func:`main`).
+Usage errors, whether argparse's or the checks', read ``PROG COMMAND: error:
+...`` and exit with 2; options are spelt in full (no abbreviations).
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ import argparse
 import difflib
 import importlib
 import importlib.metadata
+import os
+import select
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from reuseprior.core import errors
 
@@ -42,7 +48,9 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     errors.DatasetDownloadError,
     errors.DatasetNotFoundError,
     errors.DatasetVerificationError,
+    errors.NotebookNotFoundError,
     errors.NotebookParameterError,
+    errors.RunSettingError,
     errors.StoreError,
     errors.UnknownArchitectureError,
     errors.UnsupportedOpError,
@@ -147,13 +155,70 @@ def parser_module(command: str) -> str:
     return COMMANDS[command][0].replace("reuseprior.commands.", "reuseprior.commands.parsers.", 1)
 
 
+#: the exit status of a command whose standard output was closed before it finished (``... | head``): a shell's
+#: for a process that SIGPIPE ended (128 + 13), as ``cat`` or ``yes`` give there
+STDOUT_CLOSED_STATUS = 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run ``python -m reuseprior COMMAND ...`` (``argv``: without the program name) and return its exit status.
+
+    Policy: a standard output closed by its reader (``... | head -3``) ends the command quietly, with
+    :data:`STDOUT_CLOSED_STATUS`: no traceback, no error line. The one place for it is here, around every
+    command (what a command would still print goes to the null device; see the Python documentation's note
+    on SIGPIPE)."""
+    try:
+        try:
+            status = _dispatch(list(sys.argv[1:] if argv is None else argv))
+        finally:  # what is buffered fails here, not at exit
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
+        return STDOUT_CLOSED_STATUS
+    return status
+
+
+def _stdout_closed() -> bool:
+    """Whether the standard output's reader has gone: flushing it fails as a closed pipe does, or
+    (nothing left to flush) its descriptor is a pipe whose read end is closed (``POLLERR``). A broken
+    pipe elsewhere (a worker's, a subprocess's) is not this."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return True
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    if not hasattr(select, "poll"):  # no poll (Windows): take the broken pipe for the output's
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
+def _discard_stdout() -> None:
+    """Point the standard output's descriptor at the null device, so that the interpreter's last flush of
+    what is still buffered does not fail again (a stream without a descriptor, as tests give, is left)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _parser(prog: str, description: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """A parser of the command line. Policy: options are spelt in full (``allow_abbrev=False``): an abbreviation
+    would take a misspelt option for another one (``study ... --seed 0`` for ``--seeds``)."""
+    return argparse.ArgumentParser(prog=prog, description=description, allow_abbrev=False, **kwargs)
+
+
+def _dispatch(argv: list[str]) -> int:
     prog = "reuseprior" if Path(sys.argv[0]).name == "reuseprior" else "python -m reuseprior"  # console script
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description=DESCRIPTION,
-        epilog=f"Each command's arguments: {prog} COMMAND --help (e.g. {prog} analyze --help).",
+    parser = _parser(
+        prog, DESCRIPTION, epilog=f"Each command's arguments: {prog} COMMAND --help (e.g. {prog} analyze --help)."
     )
     sub = parser.add_subparsers(dest="command", metavar="command")
     for name, (_, help_text) in COMMANDS.items():
@@ -174,19 +239,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unknown command {argv[0]!r}; {guess}choose from {', '.join(COMMANDS)}")
     command, rest = argv[0], argv[1:]
     options = _load(parser_module(command), command)
-    cmd_parser = argparse.ArgumentParser(prog=f"{prog} {command}", description=COMMANDS[command][1])
+    cmd_parser = _parser(f"{prog} {command}", COMMANDS[command][1])
     options.add_arguments(cmd_parser)
     args = cmd_parser.parse_args(rest)
     if hasattr(options, "check_arguments"):  # flags that only make sense together (parser.error: exit 2)
         options.check_arguments(cmd_parser, args)
-    answered = options.answer(args) if hasattr(options, "answer") else None  # from stored names, no torch
-    if answered is not None:
-        return answered
-    module = _load(COMMANDS[command][0], command)  # the heavy import, once the arguments are good
-    if hasattr(module, "check_run_arguments"):  # checks that need the library (parser.error: exit 2)
-        module.check_run_arguments(cmd_parser, args)
     try:
-        return int(module.run(args) or 0)
+        return _answer_or_run(options, command, cmd_parser, args)
+    except BrokenPipeError as err:
+        if _stdout_closed():  # main's: the reader closed the output
+            raise
+        print(f"{prog} {command}: error: {err}", file=sys.stderr)  # another pipe (a worker's, a subprocess's)
+        return 1
     except USER_ERRORS as err:  # a message that names the problem and the fix; no traceback
         print(f"{prog} {command}: error: {err}", file=sys.stderr)
         return 2
@@ -196,3 +260,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as err:  # Ctrl-C (or SIGTERM, where a command turns it into one)
         print(f"{prog} {command}: interrupted; {interrupt_note(command, err)}", file=sys.stderr)
         return 130
+
+
+def _answer_or_run(options: Any, command: str, parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """What the light module answers (its errors are the command's: :func:`_dispatch` prints them with the
+    command's name), else the command's run, its module imported now."""
+    answered = options.answer(args) if hasattr(options, "answer") else None  # from stored names, no torch
+    if answered is not None:
+        return answered
+    module = _load(COMMANDS[command][0], command)  # the heavy import, once the arguments are good
+    if hasattr(module, "check_run_arguments"):  # checks that need the library (parser.error: exit 2)
+        module.check_run_arguments(parser, args)
+    return int(module.run(args) or 0)

@@ -1,6 +1,8 @@
 """Argument types of the command line (``type=`` of argparse flags): each
 rejects a bad value with a message argparse prints next to the flag; and the
-checks of flags that several commands share (:func:`check_cluster_flags`)."""
+checks of flags that several commands share (:func:`check_cluster_flags`, and
+``--only COLUMN=VALUE`` of ``study`` and ``search-nb201``: :func:`check_only_flag`
+when the arguments parse, :func:`only_problem` once the runs are known)."""
 
 from __future__ import annotations
 
@@ -8,12 +10,17 @@ import argparse
 import math
 import os
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "check_cluster_flags",
+    "check_only_flag",
     "device_name",
     "non_negative_int",
+    "only_problem",
+    "only_values",
     "output_file",
     "png_file",
     "positive_float",
@@ -102,3 +109,35 @@ def check_cluster_flags(parser: argparse.ArgumentParser, args: argparse.Namespac
             "an existing cluster (--scheduler) has "
             "its own (dask worker --nworkers N --memory-limit 16GiB)"
         )
+
+
+def only_values(items: Sequence[str]) -> dict[str, set[str]]:
+    """``--only COLUMN=VALUE ...`` (checked by :func:`check_only_flag`) as the values each column may take."""
+    only: dict[str, set[str]] = {}
+    for item in items:
+        column, _, value = item.partition("=")
+        only.setdefault(column, set()).add(value)
+    return only
+
+
+def check_only_flag(parser: argparse.ArgumentParser, args: argparse.Namespace, *, verb: str = "trains") -> None:
+    """``--only`` (``args.only``, a list) takes ``COLUMN=VALUE`` and selects the runs of the ``run`` action
+    (``args.action``), which ``verb``; a malformed item, or ``--only`` beside another action, is refused
+    rather than ignored (exit 2). Which columns and values there are is :func:`only_problem`'s."""
+    bad = [item for item in args.only if "=" not in item]
+    if bad:
+        parser.error(f"--only takes COLUMN=VALUE, got {bad}")
+    if args.only and args.action != "run":
+        parser.error(f"--only selects the runs that 'run' {verb}; '{args.action}' does not take it")
+
+
+def only_problem(runs: Iterable[Mapping[str, Any]], only: Mapping[str, set[str]]) -> str | None:
+    """Why ``only`` (:func:`only_values`) selects nothing that it names, or None: a value of a column that no
+    run has, with the values there are (a column no run has is the caller's to name)."""
+    runs = list(runs)
+    for column, values in only.items():
+        known = sorted({str(run[column]) for run in runs if column in run})
+        unknown = sorted(values - set(known))
+        if known and unknown:
+            return f"--only {column}={unknown[0]} matches no run; the {column} values: {known}"
+    return None

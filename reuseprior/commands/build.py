@@ -20,6 +20,7 @@ from typing import Any
 
 from reuseprior.commands.parsers.build import CHAPTER_PROFILES, PATH_PARAMETERS, add_arguments, check_arguments
 from reuseprior.core import paths
+from reuseprior.core.errors import NotebookNotFoundError, NotebookParameterError
 from reuseprior.reporting.build import build_notebooks, check_parameters, figures_root, find_notebooks, parameter_value
 from reuseprior.reporting.plan import ChapterNeeds, missing_data, plan_lines
 
@@ -28,6 +29,7 @@ __all__ = [
     "add_arguments",
     "chapter_needs",
     "check_arguments",
+    "check_run_arguments",
     "notebook_parameter",
     "plan_or_stop",
     "run",
@@ -69,6 +71,16 @@ def plan_or_stop(args: argparse.Namespace, notebooks: list[Path], parameters: di
     lines.append("  (or let torchvision download MNIST/Fashion-MNIST/CIFAR: -p download True, make full DOWNLOAD=True)")
     print("\n".join(lines), file=sys.stderr)
     return False
+
+
+def check_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A notebook glob that matches no notebook, or a ``-p`` parameter that no selected notebook declares, is
+    a usage error (exit 2, the library's message naming what there is), before any notebook runs."""
+    try:
+        notebooks = find_notebooks(args.notebooks)
+        check_parameters(notebooks, {name: notebook_parameter(name, value) for name, value in args.parameter})
+    except (NotebookNotFoundError, NotebookParameterError) as err:
+        parser.error(str(err))
 
 
 def run(args: argparse.Namespace) -> int:

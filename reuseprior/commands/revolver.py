@@ -46,8 +46,8 @@ from reuseprior.core.errors import CheckpointMismatchError, CommandInputError
 from reuseprior.core.files import write_csv
 from reuseprior.core.interrupts import sigterm_as_interrupt
 from reuseprior.core.precision import default_dtype
+from reuseprior.core.runtime import resolve_device, set_seed
 from reuseprior.datasets import DatasetSplits, load_standard_splits
-from reuseprior.reporting.notebook import resolve_device, set_seed
 from reuseprior.revolver.population import Population, PopulationConfig, config_from_settings, load_matching
 
 __all__ = ["add_arguments", "check_arguments", "run"]

@@ -20,7 +20,9 @@ import argparse
 
 import pandas as pd
 
+from reuseprior.commands.argtypes import only_problem, only_values
 from reuseprior.commands.parsers.search_nb201 import add_arguments, check_arguments
+from reuseprior.core.errors import CommandInputError
 from reuseprior.core.study import StudySpec, pending_runs, run_study
 from reuseprior.zoo import search
 
@@ -28,11 +30,13 @@ __all__ = ["add_arguments", "check_arguments", "run"]
 
 
 def _chosen(study: StudySpec, only: list[str]) -> list[dict[str, str]]:
-    wanted: dict[str, set[str]] = {}
-    for item in only:
-        column, _, value = item.partition("=")
-        wanted.setdefault(column, set()).add(value)
-    return [dict(r) for r in study.runs if all(r[c] in values for c, values in wanted.items())]
+    """The runs that ``--only`` selects (all without it); a value no run has is refused with the values there
+    are, as ``study`` refuses it (:func:`~reuseprior.commands.argtypes.only_problem`)."""
+    wanted = only_values(only)
+    problem = only_problem(study.runs, wanted)
+    if problem:
+        raise CommandInputError(problem)
+    return [dict(r) for r in study.runs if all(str(r[c]) in values for c, values in wanted.items())]
 
 
 def _status(study: StudySpec) -> pd.DataFrame:
@@ -44,12 +48,12 @@ def _status(study: StudySpec) -> pd.DataFrame:
 
 def run(args: argparse.Namespace) -> int:
     study = search.search_study(path=args.store)
+    chosen = _chosen(study, args.only)  # an --only value no run has: refused before anything is printed
     print(f"plan {study.plan}, store {study.store.path}")
     if args.action == "status":
         with pd.option_context("display.width", 160):
             print(_status(study).rename(columns={"sum": "stored", "size": "runs"}).to_string(index=False))
         return 0
-    chosen = _chosen(study, args.only)
     todo = pending_runs(study, chosen)
     print(f"{len(chosen) - len(todo)} of {len(chosen)} chosen runs stored, {len(todo)} to run")
     result = run_study(study, only=chosen, max_runs=args.max_runs, progress=not args.no_progress)

@@ -46,12 +46,13 @@ from typing import Any
 
 import pandas as pd
 
+from reuseprior.commands.argtypes import only_problem, only_values
 from reuseprior.commands.parsers.study import STUDIES, add_arguments, check_arguments
 from reuseprior.core import study as core_study
 from reuseprior.core.distributed import connect
 from reuseprior.core.errors import CommandInputError
+from reuseprior.core.runtime import resolve_device
 from reuseprior.core.study import StudyGroup, StudyRequest, StudySpec
-from reuseprior.reporting.notebook import resolve_device
 
 __all__ = ["add_arguments", "check_arguments", "check_run_arguments", "declared", "run"]
 
@@ -96,11 +97,7 @@ def _request(args: argparse.Namespace) -> StudyRequest:
 
 def _only(args: argparse.Namespace) -> dict[str, set[str]]:
     """``--only COLUMN=VALUE ...`` as the values each column may take."""
-    only: dict[str, set[str]] = {}
-    for item in args.only:
-        column, value = item.split("=", 1)
-        only.setdefault(column, set()).add(value)
-    return only
+    return only_values(args.only)
 
 
 def _chosen(spec: StudySpec, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -145,11 +142,9 @@ def _store_floors(specs: list[StudySpec], request: StudyRequest) -> None:
 
 def _check_only(specs: list[StudySpec], args: argparse.Namespace) -> None:
     """An ``--only`` value that no run of the chosen studies has: exit with the values there are."""
-    for column, values in _only(args).items():
-        known = sorted({str(run[column]) for spec in specs for run in spec.runs if column in run})
-        unknown = sorted(values - set(known))
-        if known and unknown:
-            raise CommandInputError(f"--only {column}={unknown[0]} matches no run; the {column} values: {known}")
+    problem = only_problem((run for spec in specs for run in spec.runs), _only(args))
+    if problem:
+        raise CommandInputError(problem)
 
 
 def _run(specs: list[StudySpec], args: argparse.Namespace, request: StudyRequest) -> None:

@@ -24,7 +24,7 @@ from reuseprior.chapters.ch4_sharing_training import (
 )
 from reuseprior.commands.parsers.train import add_arguments
 from reuseprior.core.errors import CommandInputError
-from reuseprior.reporting.notebook import resolve_device, set_seed
+from reuseprior.core.runtime import resolve_device, set_seed
 from reuseprior.training.loop import TrainingInterrupted, settling_warnings
 
 __all__ = ["add_arguments", "run"]

@@ -6,8 +6,9 @@ extensions), and kernels for different instruction sets sum in different
 orders. A computation repeated with the same software on the same kind of CPU
 is bit for bit the same; on another kind its float32 results differ in the
 last bits, and a training run, which feeds every rounding back into the next
-step, follows another trajectory (measured: the quick profiles of chapters 3
-and 4 differ by several accuracy points after a few epochs).
+step, follows another trajectory (measured: the quick Revolver population
+runs and the tiny EfficientNets of the Table 4.2 sharing runs differ by
+several accuracy points after a few epochs, :mod:`reuseprior.core.precision`).
 :func:`cpu_kernels` names the kind, so that stored results and executed
 notebooks can record it and a check can tell "same kernels, must be equal"
 from "other kernels, compare within a tolerance".

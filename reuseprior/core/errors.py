@@ -1,7 +1,7 @@
 """Every error and warning the package raises on purpose, in one place.
 
-Policy: each message names the problem and the fix, so that the command line
-(:mod:`reuseprior.commands`) prints it without a traceback and exits with 2.
+Policy: each message names the problem and the fix, so that a command-line
+entry point can print it without a traceback and exit with 2.
 The modules that raise them re-export them under their old names.
 """
 
@@ -21,8 +21,10 @@ __all__ = [
     "DatasetNotFoundError",
     "DatasetVerificationError",
     "InputRefusedError",
+    "NotebookNotFoundError",
     "NotebookParameterError",
     "OutOfSyncError",
+    "RunSettingError",
     "SharingError",
     "StoreError",
     "TaskFailedError",
@@ -85,12 +87,25 @@ class DatasetVerificationError(ValueError):
     header, wrong image count, truncated). Nothing is loaded from it."""
 
 
-# The commands (reuseprior.commands)
+# Command-line input
 
 
 class CommandInputError(ValueError):
     """What a command was given cannot be used (a flag's value, a file, a model): the message names it
-    and the fix; ``python -m reuseprior`` prints it in one line and exits with 2."""
+    and the fix, to be printed in one line with exit status 2."""
+
+
+# A run's seed and device (reuseprior.core.runtime)
+
+
+class RunSettingError(ValueError):
+    """A run's seed or device has a value that cannot be used here: names the setting, the value and
+    what is accepted (``setting``, ``value`` and ``expected`` are kept for a caller that spells the
+    setting its own way)."""
+
+    def __init__(self, setting: str, value: object, expected: str):
+        self.setting, self.value, self.expected = setting, value, expected
+        super().__init__(f"{setting}={value!r} cannot be used: expected {expected}")
 
 
 # Training checkpoints (reuseprior.training.loop)
@@ -109,7 +124,11 @@ class UnreadableCheckpointError(CheckpointMismatchError, ValueError):
 
 
 class NotebookParameterError(ValueError):
-    """A papermill parameter has an invalid value."""
+    """A papermill parameter has an invalid value, or names no parameter the notebooks declare."""
+
+
+class NotebookNotFoundError(LookupError):
+    """No notebook matches the names asked for; the message lists the notebooks there are."""
 
 
 # The book (reuseprior.reporting.book)

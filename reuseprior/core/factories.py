@@ -1,9 +1,9 @@
 """``package.module:factory`` specs and model names: the import, and the messages that say the fix.
 
 :func:`reuseprior.models.registry.build_model` resolves a name or a spec with
-these; the ``analyze`` command's light module (``reuseprior.commands.model_names``)
-uses :func:`unknown_model_message` and :func:`spec_problem` to answer a misspelt
-name or an unimportable spec before torch is imported, with the same words.
+these; :func:`unknown_model_message` and :func:`spec_problem` also let a caller
+that must answer before torch is imported reject a misspelt name or an
+unimportable spec with the same words.
 
 Policies: every failure is a ``ValueError`` whose message names what was not
 found and how to fix it (close names for a misspelt model, the import path for

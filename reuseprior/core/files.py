@@ -1,7 +1,8 @@
 """Writing files so that no reader and no crash ever sees half of one.
 
-Policy of :func:`atomic_write`, used by every file the package, its commands
-and its benchmarks write (checkpoints, the stored score and run CSVs and their
+Policy of :func:`atomic_write` (:func:`atomic_path` for a writer that takes
+a path), used by every file the package, its commands and its benchmarks
+write (checkpoints, the stored score and run CSVs and their
 metadata, run logs, fetched datasets, the notebooks' tables, texts and
 figures, the book's pages, the benchmarks' JSON): the content goes to a
 temporary file with a unique name in the target's folder (two writers never
@@ -27,6 +28,7 @@ from filelock import FileLock
 
 __all__ = [
     "append_csv_row",
+    "atomic_path",
     "atomic_write",
     "file_lock",
     "fsync_directory",
@@ -58,6 +60,51 @@ def fsync_directory(folder: str | os.PathLike) -> None:
 
 
 @contextmanager
+def atomic_path(
+    path: str | os.PathLike,
+    *,
+    suffix: str = ".tmp",
+    file_mode: int | None = None,
+    scratch: str | os.PathLike | None = None,
+    keep_failed: str | os.PathLike | None = None,
+) -> Iterator[Path]:
+    """A temporary path for ``path`` that a writer which takes a path (not a file handle) fills; it
+    is fsynced and put in place when the block ends without an error (see the module docstring).
+
+    ``scratch``: the folder of the temporary file (default the target's own; it must be on the same
+    file system, so the rename stays atomic), for a writer whose temporary must not stand beside the
+    target. ``keep_failed``: where an error moves the temporary file, to read what went wrong (default:
+    it is removed). ``file_mode``: the permission bits of the result (default: those of the file it
+    replaces, else ``0o644``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(scratch) if scratch is not None else path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    if file_mode is None:
+        file_mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=folder)
+    except OSError as err:  # named by the file asked for, not the temporary one
+        raise type(err)(err.errno, f"cannot create a file in {folder}: {err.strerror}", str(path)) from err
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, file_mode)  # mkstemp makes the file private (0600)
+        os.replace(tmp, path)
+    except BaseException:
+        if keep_failed is not None and tmp.exists():
+            Path(keep_failed).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, keep_failed)
+        else:
+            tmp.unlink(missing_ok=True)
+        raise
+    fsync_directory(path.parent)
+
+
+@contextmanager
 def atomic_write(
     path: str | os.PathLike,
     mode: str = "wb",
@@ -68,32 +115,13 @@ def atomic_write(
 ) -> Iterator[IO]:
     """Open a temporary file for ``path`` (``mode`` ``"wb"`` or ``"w"``, with
     ``open_kwargs`` such as ``newline=""``) and put it in place when the block
-    ends without an error (see the module docstring).
+    ends without an error (:func:`atomic_path`; see the module docstring).
 
     The yielded file's ``name`` is the temporary path, so the block can check
     what it wrote and raise to abandon it. ``file_mode``: the permission bits
     of the result (default: those of the file it replaces, else ``0o644``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if file_mode is None:
-        file_mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    except OSError as err:  # named by the file asked for, not the temporary one
-        raise type(err)(err.errno, f"cannot create a file in {path.parent}: {err.strerror}", str(path)) from err
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        with open(tmp, mode, **open_kwargs) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, file_mode)  # mkstemp makes the file private (0600)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_directory(path.parent)
+    with atomic_path(path, suffix=suffix, file_mode=file_mode) as tmp, open(tmp, mode, **open_kwargs) as fh:
+        yield fh
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
@@ -108,9 +136,11 @@ def write_json(path: str | os.PathLike, data: Any, *, indent: int = 1) -> None:
 
 
 def write_csv(
-    frame: pd.DataFrame, path: str | os.PathLike, *, float_format: str = "%.10g", index: bool = False
+    frame: pd.DataFrame, path: str | os.PathLike, *, float_format: str | None = "%.10g", index: bool = False
 ) -> None:
-    """Write ``frame`` to ``path`` as CSV (its index only when ``index``) through :func:`atomic_write`."""
+    """Write ``frame`` to ``path`` as CSV (its index only when ``index``) through :func:`atomic_write`;
+    floats to 10 significant digits (stable across CPUs' last-bit differences), or with
+    ``float_format=None`` in full (the shortest text that reads back as the same float)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path, "w", encoding="utf-8", newline="") as fh:
         frame.to_csv(fh, index=index, float_format=float_format)

@@ -1,6 +1,6 @@
 """Every path the project uses, in one place.
 
-Notebooks, commands and tests import from here, so they work from any
+Code that takes its paths from here works from any
 working directory (a notebook executed by papermill runs with ``notebooks/``
 or a build folder as its working directory).
 

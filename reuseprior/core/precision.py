@@ -5,14 +5,15 @@ computes. PyTorch, oneDNN and MKL choose their CPU kernels by instruction set
 (AVX2, AVX-512, AMX), and kernels for different instruction sets sum in
 different orders, so a float32 training run on one CPU follows another
 trajectory than on another: measured on the quick profiles (one thread,
-ATen's ``default`` against its ``avx2`` kernels), chapter 4's tiny
-EfficientNets end 5-17 accuracy points apart after three epochs and chapter
-3's populations choose other individuals. In float64 the same runs differ
-by about 1e-13 (losses) and print the same digits, so:
+ATen's ``default`` against its ``avx2`` kernels), the tiny EfficientNets of
+the Table 4.2 sharing runs end 5-17 accuracy points apart after three epochs
+and Revolver populations (Table 3.2) choose other individuals. In float64
+the same runs differ by about 1e-13 (losses) and print the same digits, so:
 
 * the **quick profiles train in float64** (``precision="float64"``): their
-  models are tiny, so the cost is small (measured: chapter 3's quick run
-  48 s instead of 39 s), and their committed numbers hold on every x86-64 CPU;
+  models are tiny, so the cost is small (measured: the quick Revolver
+  population run, 48 s instead of 39 s), and their committed numbers hold
+  on every x86-64 CPU;
 * the **paper-scale profiles and the stored CPU studies train in float32**,
   as the thesis did; their numbers depend on the machine's kernels, and
   their live checks compare within stated tolerances.
@@ -99,13 +100,15 @@ def loss_precision(logits: torch.Tensor) -> torch.Tensor:
 
 
 #: How far a float32 training run may move between two CPUs' kernels and still count as the same
-#: run, for the live checks that retrain a stored float32 row (chapter 7's): accuracies within
-#: ``accuracy_pp`` percentage points, losses within a relative ``loss_rel``. Measured: chapter 7's
-#: cheapest run moved its epoch-1 validation top-1 by 2.7 points (72.3 % stored on an AVX2 machine,
-#: 75.0 % retrained on an AVX-512/AMX one) and its epoch-1 training loss by 0.9 %; chapter 4's float32
-#: one-epoch slice once moved its training loss by 1.5 % between such machines. The tolerances are
-#: about twice the largest of these: loose enough for any x86-64 CPU, and still far tighter than the
-#: distance between a run that learns and one that does not (chance is 10 %, epoch 1 above 70 %).
+#: run, for the live checks that retrain a stored float32 row: accuracies within ``accuracy_pp``
+#: percentage points, losses within a relative ``loss_rel``. Measured: the cheapest run of the stored
+#: sharing study (``data/sharing_study_runs.csv``) moved its epoch-1 validation top-1 by 2.7 points
+#: (72.3 % stored on an AVX2 machine, 75.0 % retrained on an AVX-512/AMX one) and its epoch-1 training
+#: loss by 0.9 %; a float32 one-epoch retraining of a run of the stored EfficientNet studies
+#: (``data/ch4_real_study_runs.csv``) moved its training loss by 1.5 % between such machines. The
+#: tolerances are about twice the largest of these: loose enough for any x86-64 CPU, and still far
+#: tighter than the distance between a run that learns and one that does not (chance is 10 %, epoch 1
+#: above 70 %).
 #: Counted quantities (parameters, FLOPs, the prior's values) are exact whatever the kernels.
 FLOAT32_ACROSS_KERNELS: dict[str, float] = {"accuracy_pp": 5.0, "loss_rel": 0.05}
 

@@ -2,8 +2,8 @@
 
 Policy:
 
-* **A batch run shows no progress bar.** ``python -m reuseprior build``
-  (``make figures``, ``make full``) executes the notebooks with
+* **A batch run shows no progress bar.** The notebook build (``make
+  figures``, ``make full``) executes the notebooks with
   ``$REUSEPRIOR_BATCH=1`` in the environment their kernels inherit
   (:func:`batch_environment`), and ``make test`` re-executes them the same way
   (``conftest.py``). An executed notebook is committed and rendered in the
@@ -12,8 +12,8 @@ Policy:
   Every bar of the package comes from :func:`progress_bar`, which is
   disabled in a batch run whatever its caller asks; ``$TQDM_DISABLE=1`` is set
   too, for other libraries' bars.
-* **An interactive run keeps its bars** (Jupyter, a terminal, a command such
-  as ``score-zoos``): nothing changes there.
+* **An interactive run keeps its bars** (Jupyter, a terminal, a command-line
+  run): nothing changes there.
 * The same flag decides where an interactive notebook writes its tables and
   figures (:func:`reuseprior.reporting.notebook.setup`): ``build/``, not the
   tracked ``figures/``.

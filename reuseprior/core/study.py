@@ -1,10 +1,10 @@
 """A declared study and the engine that runs it: runs identified by a plan id and key columns, each run
 a task, each finished run stored at once by the one process that owns the store.
 
-A chapter declares a study once, as a :class:`StudySpec`; this module is everything else about it
-(the ``study`` command, the notebooks and the tests call it, no chapter writes its own):
+A study is declared once, as a :class:`StudySpec`; this module is everything else about it (running
+it, storing its rows, reporting its status: no study writes its own):
 
-- :class:`StudySpec` -- the declaration: its name, seeds and run keys in order, the chapter's design
+- :class:`StudySpec` -- the declaration: its name, seeds and run keys in order, the study's design
   (``design``: the settings object its ``run_one`` reads), the ``settings`` that name its plan (hashed
   by :func:`settings_hash`, the one plan id of every study), a module-level ``run_one`` (a Dask worker
   imports it: it gets a run's key, ``spec`` and the options it names as keyword arguments, and returns
@@ -26,9 +26,9 @@ A chapter declares a study once, as a :class:`StudySpec`; this module is everyth
   set of tasks); results are stored in this process as they arrive, with a tqdm progress bar over
   runs. ``run_one`` returning ``None`` means the run stopped before its end (a deadline, see
   :func:`deadline_after`): nothing is stored and it stays pending.
-- :class:`StudyGroup`, :class:`StudyRequest` -- several studies that one name of the ``study`` command
-  runs, chosen when it runs (by ``--profile``, or by what is stored), with their own reports and
-  actions; the request is what the command was asked.
+- :class:`StudyGroup`, :class:`StudyRequest` -- several studies that a caller running studies by name
+  runs under one name, chosen when they run (by a profile, or by what is stored), with their own
+  reports and actions; the request is what the caller asked for.
 """
 
 from __future__ import annotations
@@ -297,7 +297,7 @@ class FloorStore:
 
 
 class Design(Protocol):
-    """What :meth:`StudySpec.of` reads of a chapter's design: its name and seeds, its run keys in order
+    """What :meth:`StudySpec.of` reads of a study's design: its name and seeds, its run keys in order
     and the settings that name its plan."""
 
     name: str
@@ -311,10 +311,10 @@ class Design(Protocol):
 @dataclass(frozen=True)
 class StudySpec:
     """One declared study (see the module docstring). ``runs``: every run's key, in the order they run;
-    ``settings`` (JSON-able) name the plan (:attr:`plan`); ``design``: what ``run_one`` reads of the
-    chapter (its settings object). ``floor`` and ``floor_keys``: where the floors of its images are
-    and which of them it reads; ``criteria``: its per-run criteria table; ``live_check``: its check of
-    a stored slice, for the notebooks. ``status_by``: the key columns :func:`status_table` groups by,
+    ``settings`` (JSON-able) name the plan (:attr:`plan`); ``design``: the settings object ``run_one``
+    reads. ``floor`` and ``floor_keys``: where the floors of its images are and which of them it
+    reads; ``criteria``: its per-run criteria table; ``live_check``: its check of a stored slice,
+    retrained live. ``status_by``: the key columns :func:`status_table` groups by,
     ``hours``: its columns of seconds summed per group (label -> column); ``plan_prefix`` and
     ``plan_digits``: how its store names a plan (:func:`settings_hash`)."""
 
@@ -455,7 +455,7 @@ def deadline_after(minutes: float | None) -> float | None:
 
 def _named_options(function: Callable[..., Any], options: Mapping[str, Any]) -> dict[str, Any]:
     """The ``options`` that ``function`` names as parameters (all of them when it takes ``**kwargs``):
-    a study's ``run_one`` takes the command's options it uses and is not given the others."""
+    a study's ``run_one`` takes the options it uses and is not given the others."""
     parameters = inspect.signature(function).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return dict(options)
@@ -560,8 +560,8 @@ def run_studies(
 
 @dataclass(frozen=True)
 class StudyRequest:
-    """What the ``study`` command was asked, as a study's declaration reads it: ``profile`` (which of a
-    chapter's studies), ``store`` (another runs file), ``seeds`` (only these), ``progress`` and the
+    """What a caller that runs studies by name asked for, as a study's declaration reads it: ``profile``
+    (which of a group's studies), ``store`` (another runs file), ``seeds`` (only these), ``progress`` and the
     ``options`` given to ``run_one`` (``data_dir``, ``device``, ``threads``, ``download``, ``deadline``)."""
 
     profile: str | None = None
@@ -574,9 +574,9 @@ class StudyRequest:
 
 @dataclass(frozen=True)
 class StudyGroup:
-    """The studies one name of the ``study`` command runs, chosen when it runs: ``choose(request)``
-    gives them (by ``request.profile``, or by what is stored); ``seeds`` are all their seeds;
-    ``reports(request)`` the tables ``status`` prints after theirs (``(title, table)`` pairs);
+    """The studies that a caller running studies by name runs under one name, chosen when they run:
+    ``choose(request)`` gives them (by ``request.profile``, or by what is stored); ``seeds`` are all
+    their seeds; ``reports(request)`` the tables a status report shows after theirs (``(title, table)`` pairs);
     ``actions``: the group's own actions, each ``action(request)`` returning the text it prints."""
 
     seeds: tuple[int, ...]

@@ -9,7 +9,9 @@ an explicit edge):
   ``functional_call(model, (params, buffers), (x,))`` on *meta* tensors under a
   ``TorchDispatchMode`` that records every ATen op (no arithmetic, no proxies).
   In-place ops become new nodes; in-place ops on slice/select views are functionalised
-  into ``slice_scatter``/``select_scatter``.
+  into ``slice_scatter``/``select_scatter``.  ``F.scaled_dot_product_attention`` is
+  recorded as one ``aten.scaled_dot_product_attention`` op (:func:`_fused_attention`),
+  as ``make_fx`` keeps it fused, so that its rule reads ``is_causal`` and ``attn_mask``.
 * ``"make_fx"`` (fallback): functionalised ``make_fx`` fake-tensor tracing.
 
 Dropout and stochastic depth disappear in eval mode.
@@ -18,7 +20,10 @@ Before a graph is returned, two policies hold: a graph whose counting cannot fit
 this machine's memory is refused with the figure (nothing real has been computed
 yet), and the model runs once eagerly on the example input, so that an input the
 model itself refuses is not counted (a ``ValueError`` with the model's own error,
-and nothing else: the tracers' logs of a failed attempt are silenced).
+and nothing else: the tracers' logs of a failed attempt are silenced), nor an example
+whose sequence a sequence-first module reads as its batch
+(:mod:`reuseprior.counting.sequence_first`).  Capturing leaves the model as it was:
+every module's train/eval mode, and its parameters and buffers bit for bit.
 
 What is captured (:func:`eager_module`): an ``nn.Module`` that runs eagerly.  A
 ``torch.compile`` d model (``OptimizedModule``) is captured as the module it wraps
@@ -38,6 +43,8 @@ import keyword
 import logging
 import operator
 import re
+import threading
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,11 +52,13 @@ import torch
 import torch.fx as fx
 from torch import nn
 from torch.fx.experimental.proxy_tensor import make_fx
-from torch.utils._python_dispatch import TorchDispatchMode
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes
 from torch.utils._pytree import tree_flatten, tree_map
 
 from reuseprior.core.errors import CaptureError, DataDependentShapeError, InputRefusedError
 from reuseprior.core.memory import gib, physical_memory_bytes
+from reuseprior.counting.sequence_first import refuse_sequence_read_as_batch, sequence_first_inputs
 
 __all__ = [
     "CaptureError",
@@ -84,7 +93,8 @@ class CapturedGraph:
         """Evaluate ``node`` on the real parameters/buffers/input (lazily, memoised).
 
         Used only for non-count operands such as integer index tensors (Swin relative
-        position indices, gather/index arguments), which fake tracing does not keep.
+        position indices, gather/index arguments) and attention masks, whose values
+        fake tracing does not keep.
         The node (or each node of a list) is recorded in :attr:`read_nodes`.
         """
         for a in node if isinstance(node, (list, tuple)) else (node,):
@@ -107,6 +117,8 @@ class CapturedGraph:
         elif node.op == "call_function":
             args = torch.fx.node.map_arg(node.args, self._evaluate)
             kwargs = torch.fx.node.map_arg(node.kwargs, self._evaluate)
+            if isinstance(kwargs.get("device"), torch.device) and kwargs["device"].type == "meta":
+                kwargs = {**kwargs, "device": torch.device("cpu")}  # ``.to(x.device)`` traced on meta tensors
             with torch.no_grad():
                 val = node.target(*args, **kwargs)
         else:  # pragma: no cover - make_fx graphs have no call_module/call_method
@@ -135,6 +147,55 @@ def _kept_parameters(model: nn.Module):
             m._buffers.update(buffers)
 
 
+@contextlib.contextmanager
+def _in_eval_mode(model: nn.Module):
+    """Run the body with every module of ``model`` in eval mode, and give each module
+    back the mode it had (a model in training with one frozen submodule keeps it)."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+#: modules whose eval-mode forward changes their own weights in place: an embedding with
+#: ``max_norm`` renormalises the rows it reads
+_RENORMALISING = (nn.Embedding, nn.EmbeddingBag)
+
+
+@contextlib.contextmanager
+def _values_kept(model: nn.Module):
+    """Give back, on exit, the weights that the body's forward changed in place.
+
+    Policy: the weights of the modules known to change them in an eval-mode forward
+    (:data:`_RENORMALISING` with ``max_norm`` set) are copied before and put back after,
+    so they are bit-identical; any other parameter or buffer whose version counter moved
+    (a model's own in-place update) is named in a warning, since copying every weight of
+    every model beforehand would cost a copy of the whole model on each call. Inference
+    tensors, which keep no version counter, cannot be changed in place and are skipped."""
+    renormalised = {
+        id(m.weight): m.weight for m in model.modules() if isinstance(m, _RENORMALISING) and m.max_norm is not None
+    }
+    kept = [(t, t.detach().clone()) for t in renormalised.values()]
+    named = [(n, t) for n, t in [*model.named_parameters(), *model.named_buffers()] if not t.is_inference()]
+    versions = [(n, t, t._version) for n, t in named if id(t) not in renormalised]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for t, copy in kept:
+                t.copy_(copy)
+        changed = [n for n, t, version in versions if t._version != version]
+        if changed:
+            warnings.warn(
+                f"{_model_name(model)}'s forward changed {', '.join(changed)} in place while analyze ran it; "
+                "their values are not given back",
+                stacklevel=2,
+            )
+
+
 def _model_name(model: nn.Module) -> str:
     return type(model).__name__
 
@@ -156,8 +217,9 @@ def capture(model: nn.Module, example_input: torch.Tensor, *, method: str = "aut
         if ``model`` is no ``nn.Module`` or ``example_input`` no tensor (a shape, an
         array, several tensors), naming the fix.
     ValueError
-        if ``example_input`` has the wrong shape/dtype for the model, or the model's
-        forward needs more than one input.
+        if ``example_input`` has the wrong shape/dtype for the model, the model's
+        forward needs more than one input, or a sequence-first module reads the example's
+        sequence as its batch.
     CaptureError
         if the model cannot be traced (data-dependent Python control flow, a
         TorchScript module, ...).
@@ -339,14 +401,13 @@ def _refuse_inputs_the_model_refuses(model: nn.Module, example_input: torch.Tens
     """Policy: the model runs once, eagerly (eval mode, no gradients, on its parameters' device), on the
     example input before it is counted, so that an input it refuses (a wrong shape, an integer or bool
     input to a float model) is refused here with the model's own error instead of being counted. The
-    model's mode is restored."""
-    was_training = model.training
-    model.eval()
+    model is left as it was: every module's mode, and its weights as :func:`_values_kept` gives them
+    back. The run also shows what each sequence-first module receives: one whose sequence it would
+    read as the batch is refused (:func:`~reuseprior.counting.sequence_first.refuse_sequence_read_as_batch`)."""
     device = next(model.parameters(), example_input).device  # the model's (counting itself runs on the CPU)
-    try:
-        with torch.no_grad():
-            model(example_input.to(device))
-    except Exception as err:  # noqa: BLE001 - re-raised with what to do
+    with torch.no_grad(), _in_eval_mode(model), _values_kept(model), sequence_first_inputs(model) as seen:
+        err = _error_of_run(model, example_input.to(device))
+    if err is not None:
         reason = str(err).splitlines()[0] if str(err) else ""
         raise InputRefusedError(
             f"{_model_name(model)} does not accept an input of shape {tuple(example_input.shape)} (dtype "
@@ -354,14 +415,21 @@ def _refuse_inputs_the_model_refuses(model: nn.Module, example_input: torch.Tens
             "of a model that cannot run on its input mean nothing: pass an input it runs on (batch dimension 1, "
             "the sizes and dtype it expects: a float tensor such as torch.zeros(1, 3, 224, 224) for float weights)"
         ) from err
-    finally:
-        model.train(was_training)
+    refuse_sequence_read_as_batch(model, example_input, seen)
+
+
+def _error_of_run(model: nn.Module, x: torch.Tensor) -> Exception | None:
+    """The error ``model(x)`` raises, or None when it runs (the set-up around the run is not in it)."""
+    try:
+        model(x)
+    except Exception as err:  # noqa: BLE001 - the caller re-raises it with what to do
+        return err
+    return None
 
 
 def _capture_make_fx(model: nn.Module, example_input: torch.Tensor) -> CapturedGraph:
-    """Functionalised ``make_fx`` fake-tensor tracing of ``model(example_input)``."""
-    was_training = model.training
-    model.eval()
+    """Functionalised ``make_fx`` fake-tensor tracing of ``model(example_input)`` (every module in
+    eval mode, each given its own mode back)."""
     params = dict(model.named_parameters())
     buffers = dict(model.named_buffers())
     p_names, b_names = list(params), list(buffers)
@@ -375,7 +443,7 @@ def _capture_make_fx(model: nn.Module, example_input: torch.Tensor) -> CapturedG
     flat_inputs = [t.detach() for t in params.values()] + [t.detach() for t in buffers.values()]
     flat_inputs.append(example_input.detach())
     try:
-        with _kept_parameters(model), _quiet_fake_tensors():
+        with _in_eval_mode(model), _kept_parameters(model), _quiet_fake_tensors():
             gm = make_fx(torch.func.functionalize(f), tracing_mode="fake")(*flat_inputs)
     except Exception as exc:  # noqa: BLE001 - re-raised with context
         msg = str(exc).split("\n")[0]
@@ -386,8 +454,6 @@ def _capture_make_fx(model: nn.Module, example_input: torch.Tensor) -> CapturedG
             "call the model on the example input once to check it runs, or wrap the "
             "problematic part in a module whose forward uses only tensor operations."
         ) from exc
-    finally:
-        model.train(was_training)
 
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     if len(placeholders) != len(flat_inputs):  # pragma: no cover - defensive
@@ -591,18 +657,87 @@ class _Recorder(TorchDispatchMode):
         return out
 
 
+#: held while ``torch.nn.functional.scaled_dot_product_attention`` is replaced (:func:`_fused_attention`)
+_ATTENTION_PATCH_LOCK = threading.RLock()
+#: the attention function that the meta tracer records as one op (:func:`_fused_attention`)
+_SDPA_FUNCTION = torch._C._nn.scaled_dot_product_attention
+
+
+def _record_attention(builder: _MetaGraphBuilder, args: tuple, kwargs: dict) -> Any:
+    """``F.scaled_dot_product_attention(*args, **kwargs)`` on meta tensors, recorded as
+    one ``aten.scaled_dot_product_attention`` node with its arguments as given (the
+    math kernel's own ops are not recorded); attention on tensors none of which is a
+    meta tensor (constants) runs as usual."""
+    kwargs = dict(kwargs)
+    positional = [*args, *(kwargs.pop(name) for name in ("query", "key", "value")[len(args) :] if name in kwargs)]
+    args = tuple(positional)  # query, key and value by position, as the rule reads them
+    if not any(isinstance(t, torch.Tensor) and t.device.type == "meta" for t in args[:3]):
+        return _SDPA_FUNCTION(*args, **kwargs)
+
+    def on_meta(t):
+        return t.to("meta") if isinstance(t, torch.Tensor) else t
+
+    with torch._C.DisableTorchFunction(), _disable_current_modes():  # no mode sees the math kernel
+        out = _SDPA_FUNCTION(*tree_map(on_meta, args), **tree_map(on_meta, kwargs))
+    builder.record(_aten.scaled_dot_product_attention.default, tuple(args), dict(kwargs), out)
+    return out
+
+
+class _AttentionCalls(TorchFunctionMode):
+    """Sends the calls of ``F.scaled_dot_product_attention`` made from the model's own
+    code to :func:`_record_attention`; every other function runs as usual."""
+
+    def __init__(self, builder: _MetaGraphBuilder) -> None:
+        super().__init__()
+        self.builder = builder
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func is _SDPA_FUNCTION:
+            return _record_attention(self.builder, tuple(args), kwargs or {})
+        return func(*args, **(kwargs or {}))
+
+
+@contextlib.contextmanager
+def _fused_attention(builder: _MetaGraphBuilder):
+    """Record scaled dot-product attention as one op while the meta forward runs.
+
+    Policy: both tracers hand attention to the counting rule as one fused op, whose
+    rule reads ``is_causal`` and ``attn_mask``.  On meta tensors the dispatcher picks
+    the math kernel, which :class:`_Recorder` would see only as its decomposition
+    (matrix products, an additive mask, a softmax), where the mask is a value that no
+    rule reads; ``make_fx`` keeps the fused kernel it picks on the CPU.  A call from the
+    model's code is caught by :class:`_AttentionCalls`; a call from inside a function of
+    ``torch.nn.functional`` that handles torch functions itself
+    (``F.multi_head_attention_forward``, which ``nn.MultiheadAttention`` and the
+    ``nn.Transformer`` layers run) is not seen by a function mode, so that module's
+    ``scaled_dot_product_attention`` is replaced for the forward's duration. The
+    replacement is process-wide, so meta forwards hold :data:`_ATTENTION_PATCH_LOCK`:
+    two threads' captures run one after the other, and each puts back what it found; a
+    call in another thread on real tensors runs the original function."""
+    functional = torch.nn.functional
+
+    def recorded(*args, **kwargs):
+        return _record_attention(builder, args, kwargs)
+
+    with _ATTENTION_PATCH_LOCK:
+        original = functional.scaled_dot_product_attention
+        functional.scaled_dot_product_attention = recorded
+        try:
+            with _AttentionCalls(builder):
+                yield
+        finally:
+            functional.scaled_dot_product_attention = original
+
+
 def _forward_on_meta(
     model: nn.Module, builder: _MetaGraphBuilder, p_meta: dict, b_meta: dict, x_meta: torch.Tensor
 ) -> Any:
     """One eval-mode forward of ``functional_call(model, (params, buffers), (x,))`` on
-    the meta stand-ins, recorded by ``builder``; the model's mode is restored."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), _kept_parameters(model), _Recorder(builder):
+    the meta stand-ins, recorded by ``builder`` (attention as one op,
+    :func:`_fused_attention`); every module's mode is restored."""
+    with torch.no_grad(), _in_eval_mode(model), _kept_parameters(model), _Recorder(builder):
+        with _fused_attention(builder):
             return torch.func.functional_call(model, (p_meta, b_meta), (x_meta,))
-    finally:
-        model.train(was_training)
 
 
 def _capture_meta(model: nn.Module, example_input: torch.Tensor) -> CapturedGraph:

@@ -435,7 +435,7 @@ def analyze(
     one the model does not run on, and a ``discount`` outside ``0 < discount < inf``;
     :func:`~reuseprior.counting.capture.capture` names more (a shape for a tensor, a
     forward of several inputs, a TorchScript module; a compiled model counts as its
-    module), and ``NG = 0`` (no weight reaches the output) is refused naming the model.
+    module, a sequence read as a batch), and ``NG = 0`` (no weight reaches the output) is refused.
 
     Counts follow the graph's structure, so they normally depend only on the input's
     shape.  Two exceptions:

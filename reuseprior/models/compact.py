@@ -1,8 +1,8 @@
 """A compact MNIST/CIFAR-resolution CNN family built from depthwise-separable blocks,
 on which every sharing scheme of :mod:`reuseprior.models.sharing` applies.
 
-It is the study model of chapter 7 (the sharing schemes at matched parameter
-budgets, trained on Fashion-MNIST on one CPU core). Layout of
+It is a study model for comparing the sharing schemes at matched parameter
+budgets, small enough to train on Fashion-MNIST on one CPU core. Layout of
 ``compact_net(...)``::
 
     x (in_channels, H, W)
@@ -209,7 +209,7 @@ def compact_net(
     stages: Sequence[Stage] = DEFAULT_STAGES,
     seed: int | None = None,
 ) -> CompactNet:
-    """The compact family of chapter 7 (module docstring): ``stages`` scaled by
+    """The compact family (module docstring): ``stages`` scaled by
     ``width_mult`` (channels, stem included, rounded to ``channel_divisor``)
     and ``depth_mult`` (blocks per stage, rounded up). ``in_channels`` 1
     (MNIST, Fashion-MNIST) or 3 (CIFAR). ``seed`` (optional) seeds the

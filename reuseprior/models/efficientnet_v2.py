@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from typing import Literal, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -300,7 +300,7 @@ class EfficientNetV2(nn.Module):
         return self.classifier(self.dropout(x))
 
 
-def efficientnet_v2(variant: str, num_classes: int = 1000, **kwargs) -> EfficientNetV2:
+def efficientnet_v2(variant: str, num_classes: int = 1000, **kwargs: Any) -> EfficientNetV2:
     """EfficientNetV2 ``variant`` in ``b0``, ``b1``, ``b2``, ``b3``, ``s``, ``m``, ``l``.
 
     Extra keyword arguments (``dropout``, ``stochastic_depth``) go to

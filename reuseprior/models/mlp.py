@@ -16,7 +16,7 @@ layers, i.e. ``nn.Linear`` modules)::
   ``3 width + (depth-1) width^2 + 4 width depth``). The thesis tables were
   analysed with ``NO = 1`` in ``|G|`` although the last layer has ``width``
   output nodes; pass ``num_outputs=1`` to :func:`reuseprior.counting.analyze`
-  for that (see :mod:`reuseprior.chapters.ch5_depth_width`).
+  for that (the Table 5.1-5.2 convention).
 * ``batch_norm=True`` puts a ``BatchNorm1d`` after *every* linear layer,
   including the last one (Table 5.2: ``depth`` BN layers, 4 counted
   parameters per channel).

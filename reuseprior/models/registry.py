@@ -23,7 +23,7 @@ are :mod:`reuseprior.core.factories`', shared with the commands' light check).
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Callable
+from typing import Any, Callable
 
 from torch import nn
 
@@ -79,7 +79,7 @@ def collision_note(spec: str) -> str | None:
     )
 
 
-def build_model(spec: str, **kwargs) -> nn.Module:
+def build_model(spec: str, **kwargs: Any) -> nn.Module:
     """Build a model from a registered name, a torchvision name or ``module:factory``.
 
     Raises ``ValueError`` naming the problem and the fix when ``spec`` resolves

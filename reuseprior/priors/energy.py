@@ -396,7 +396,7 @@ class ReusabilityPrior:
     analyze_kwargs: Mapping[str, Any] = field(default_factory=dict)
     name: str = "reusability (β=-1, E=ln|C|)"
 
-    def __call__(self, model: Any, example_input: Any) -> Energies:
+    def __call__(self, model: nn.Module, example_input: Any) -> Energies:
         e = _engine_energies(model, example_input, 1.0, self.analyze_kwargs)
         ni, G = _graph_sizes(model, example_input, self.analyze_kwargs)
         return Energies(e, -1.0, None, ni, G, {"prior": self.name})
@@ -422,7 +422,7 @@ class PathDiscountedPrior:
     def name(self) -> str:
         return f"path-discounted (γ={self.gamma:g})"
 
-    def __call__(self, model: Any, example_input: Any) -> Energies:
+    def __call__(self, model: nn.Module, example_input: Any) -> Energies:
         e = _engine_energies(model, example_input, self.gamma, self.analyze_kwargs)
         ni, G = _graph_sizes(model, example_input, self.analyze_kwargs)
         return Energies(e, -1.0, None, ni, G, {"prior": self.name, "gamma": self.gamma})
@@ -455,7 +455,7 @@ class HypotheticalPrior:
     analyze_kwargs: Mapping[str, Any] = field(default_factory=dict)
     name: str = "hypothetical 5.4.1 (β=ln ω, E=j)"
 
-    def __call__(self, model: Any, example_input: Any) -> Energies:
+    def __call__(self, model: nn.Module, example_input: Any) -> Energies:
         width = self.width if self.width is not None else _constant_width(model)
         if width <= 1:
             raise ValueError(f"the hypothetical prior needs width ω > 1 (β = ln ω > 0), got {width}")

@@ -1,11 +1,11 @@
-"""``python -m reuseprior book``: the executed chapters as a static site.
+"""The executed chapter notebooks as a static site (Jupyter Book).
 
 ``make book`` builds ``build/book/_build/html/index.html`` with Jupyter Book 1
 (Sphinx + MyST-NB). Policy:
 
 * **Nothing is executed.** The notebooks are rendered with the outputs they
   hold (``execute_notebooks: off``): the committed ones, executed on the quick
-  profile by ``make figures``, or the copies in ``--notebooks-dir``. A
+  profile by ``make figures``, or the copies in ``notebooks_dir``. A
   notebook without outputs still renders (code and narrative only).
 * **The committed configuration lives in** ``book/`` at the repository root:
   ``_config.yml`` (site settings), ``_toc.yml`` (the chapters, in thesis
@@ -21,13 +21,13 @@
   ``figures/<notebook>/*.png``) at its own path. A link to a folder becomes
   plain text (a static site cannot list a folder); a link to a file that does
   not exist stops the build, naming the file and the link. In the README, a
-  code span that is exactly a chapter's name (`` `ch4_contexts` ``, as in
-  its results table) becomes a link to that chapter. In the book's copy of a
+  code span that is exactly a chapter notebook's name (`` `ch<N>_<topic>` ``,
+  as in its results table) becomes a link to that chapter. In the book's copy of a
   notebook, a table header may break after its underscores and a cell whose
   table is wider than the content column at 1280 px is tagged ``full-width``
   (:func:`reuseprior.reporting.book_layout.fit_tables`);
   ``book/_assets/reuseprior.css`` makes output tables compact and code wrap,
-  and ``python -m reuseprior book --check-layout`` measures the result.
+  and :func:`reuseprior.reporting.book_layout.check_pages` measures the result.
 * **Nothing is loaded from another site**, at build or view time: MathJax 2.7
   is copied from the ``jupyter_server_mathjax`` package into the site's
   ``_static/mathjax/`` and Sphinx's ``mathjax_path`` points at it; after the
@@ -118,16 +118,16 @@ class BookResult:
 
 def notebook_chapters(notebooks_dir: Path | None = None) -> list[str]:
     """The chapters, as the notebooks on disk name them (the one list of
-    chapters: ``_toc.yml`` and ``reuseprior.chapters.CHAPTERS`` are checked
-    against it): ``notebooks/<name>`` of every ``ch*.ipynb``, in name order,
-    which is the thesis's order."""
+    chapters: ``_toc.yml`` and any other list of them are checked against
+    it): ``notebooks/<name>`` of every ``ch*.ipynb``, in name order, which is
+    the thesis's order."""
     folder = notebooks_dir if notebooks_dir is not None else paths.NOTEBOOKS_DIR
     return [f"notebooks/{p.stem}" for p in sorted(folder.glob("ch*.ipynb"))]
 
 
 def chapter_files(config_dir: Path = BOOK_CONFIG_DIR) -> list[str]:
     """Every ``file:`` of ``_toc.yml`` after the root, in order (e.g. ``README``,
-    ``notebooks/ch3_revolver``): the pages of the book besides the landing page."""
+    ``notebooks/<name>``): the pages of the book besides the landing page."""
     toc = _read_toc(config_dir)
     files: list[str] = []
 
@@ -274,7 +274,7 @@ def _page_path(file: str, config_dir: Path, repo_root: Path) -> Path:
 
 def _link_chapter_names(markdown: str, pages: dict[str, Path], page: str) -> str:
     """In a markdown page of the repository (the README, a page of docs/), turn a code span
-    that is exactly a chapter's name (`` `ch4_contexts` ``, as the README's
+    that is exactly a chapter notebook's name (`` `ch<N>_<topic>` ``, as the README's
     results table names them) into a link to that chapter; fenced code and
     spans that already are link text are left alone."""
     depth = len(Path(page).parts) - 1

@@ -1,9 +1,8 @@
 """What a reader of the built book sees at a given window width, measured
 in headless Chromium: tables cut at the content's edge, and progress bars.
 
-``python -m reuseprior book --check-layout`` builds the book and runs this
-check on every page; ``tests/test_book_layout.py`` runs it on the chapter
-pages. Policy:
+:func:`check_pages` runs this check on the pages of a built book (every page,
+or the chapter pages only). Policy:
 
 * **Every column of every table is in view** at 1280 px (a common laptop
   window): a table is reported when the right edge of its last column lies
@@ -370,7 +369,7 @@ def _unescape(text: str) -> str:
 def check_pages(
     html_dir: Path, pages: list[str], *, width: int = WINDOW[0], chromium: str | None = None, timeout_s: float = 90
 ) -> list[LayoutReport]:
-    """Measure each of ``pages`` (docnames such as ``notebooks/ch5_depth_width``)
+    """Measure each of ``pages`` (docnames such as ``notebooks/<name>``)
     of the built site ``html_dir`` at ``width`` px in headless Chromium.
 
     Raises ``FileNotFoundError`` when no Chromium is found (``make browser``

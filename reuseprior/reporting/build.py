@@ -1,10 +1,10 @@
 """Regenerate every chapter: execute each notebook with papermill.
 
-``python -m reuseprior build`` runs ``notebooks/ch*.ipynb`` on the quick
+:func:`build_notebooks` runs ``notebooks/ch*.ipynb`` on the quick
 profile **in place**: the committed notebooks are the executed ones (outputs
 included), figures and tables go to ``figures/<notebook>/`` (written by the
 notebooks themselves), and nbval compares every stored output on rerun.
-Any other run (``--profile full``, ``-p name value``, ``--output-dir``)
+Any other run (another profile, a parameter given, an output folder)
 writes its executed copies to ``build/notebooks/<profile>/`` and each
 notebook's figures and tables to ``build/figures/<profile>/<notebook>/``
 (its ``output_dir`` parameter, unless given) instead, so the committed
@@ -36,10 +36,10 @@ software rewrites it byte for byte:
   interrupted or failed run leaves the previous notebook intact (a failed
   run's partly executed copy is kept in ``build/notebooks/failed/``).
 
-Notebooks run ``--jobs`` at a time (default 2, one per core; each kernel
+Notebooks run ``jobs`` at a time (default 2, one per core; each kernel
 uses one thread, set by the Makefile), each with a progress bar counting its
-cells. A failing notebook does not stop the others; the command exits
-non-zero listing the failures.
+cells. A failing notebook does not stop the others: its error is returned in
+place of its seconds, beside the others' results.
 """
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ from __future__ import annotations
 import ast
 import fnmatch
 import os
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -58,6 +57,8 @@ import nbformat
 import papermill
 
 from reuseprior.core import paths
+from reuseprior.core.errors import NotebookNotFoundError, NotebookParameterError
+from reuseprior.core.files import atomic_path
 from reuseprior.core.progress import batch_environment
 
 __all__ = [
@@ -86,14 +87,16 @@ MEASUREMENT_NOTE = (
 
 
 def find_notebooks(patterns: list[str] | None = None) -> list[Path]:
-    """The chapter notebooks, in chapter order, optionally filtered by glob."""
+    """The chapter notebooks, in chapter order, optionally filtered by glob (none matching raises
+    :class:`~reuseprior.core.errors.NotebookNotFoundError`)."""
     found = sorted(p for p in paths.NOTEBOOKS_DIR.glob("ch*.ipynb") if ".ipynb_checkpoints" not in p.parts)
     if patterns:
         found = [
             p for p in found if any(fnmatch.fnmatch(p.stem, pat) or fnmatch.fnmatch(p.name, pat) for pat in patterns)
         ]
         if not found:
-            raise SystemExit(f"no notebook matches {patterns}; available: {[p.stem for p in find_notebooks()]}")
+            available = [p.stem for p in find_notebooks()]
+            raise NotebookNotFoundError(f"no notebook matches {patterns}; available: {available}")
     return found
 
 
@@ -131,12 +134,12 @@ def _assigned_literals(source: str) -> dict[str, Any]:
 def check_parameters(notebooks: list[Path], parameters: dict) -> dict[str, set[str]]:
     """Which of ``parameters`` each notebook declares. A parameter that no
     selected notebook declares is a typo, not something to pass silently:
-    raises ``SystemExit`` naming it and the parameters that exist."""
+    raises :class:`~reuseprior.core.errors.NotebookParameterError` naming it and the parameters that exist."""
     declared = {nb.stem: notebook_parameters(nb) for nb in notebooks}
     known = set().union(*declared.values()) if declared else set()
     unknown = sorted(set(parameters) - known)
     if unknown:
-        raise SystemExit(
+        raise NotebookParameterError(
             f"unknown notebook parameter(s) {unknown}: none of {sorted(declared)} declares them; "
             f"the parameters cells declare {sorted(known)}"
         )
@@ -191,16 +194,9 @@ def execute_notebook(notebook: Path, target: Path, parameters: dict, position: i
     defaults = _parameter_defaults(nbformat.read(str(notebook), as_version=4))
     missing = object()
     parameters = {k: v for k, v in parameters.items() if defaults.get(k, missing) != v}
-    target.parent.mkdir(parents=True, exist_ok=True)
     scratch = paths.BUILD_DIR / "notebooks" / "tmp"  # same file system as the target, never collected by nbval
-    scratch.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f"{target.stem}.", suffix=".ipynb", dir=scratch)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o666 & ~umask)  # mkstemp makes the file private; the notebook is an ordinary file
-    try:
+    failed = paths.BUILD_DIR / "notebooks" / "failed" / notebook.name  # the partly executed copy, to read the error
+    with atomic_path(target, suffix=".ipynb", scratch=scratch, keep_failed=failed) as tmp:
         with batch_environment():  # the kernel inherits it: no bars, outputs to figures/
             executed = papermill.execute_notebook(
                 str(notebook),
@@ -213,15 +209,8 @@ def execute_notebook(notebook: Path, target: Path, parameters: dict, position: i
             )
         executed_nb = normalize_executed(nbformat.from_dict(executed), keep_measurements=not in_place)
         nbformat.write(executed_nb, str(tmp))
-        os.replace(tmp, target)
-        if in_place:
-            sync_paired_script(target)
-    except BaseException:
-        if tmp.exists():  # keep the partly executed copy for reading the error; the target is untouched
-            failed = paths.BUILD_DIR / "notebooks" / "failed" / notebook.name
-            failed.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, failed)
-        raise
+    if in_place:
+        sync_paired_script(target)
     return time.perf_counter() - start
 
 

@@ -10,12 +10,12 @@ the tracked ``figures/<notebook>/``; else (run in Jupyter) under ``build/``,
 rewrites a tracked file. ``$REUSEPRIOR_FIGURES_DIR`` (the test suite sets it)
 redirects both defaults.
 
-Each chapter module defines its typed profiles, a frozen dataclass derived
-from :class:`Profile` and ``PROFILES = {"quick": ..., "full": ...}``; a
-notebook's ``parameters`` cell holds literals only and its next cell is::
+A notebook's driver module defines its typed profiles, a frozen dataclass
+derived from :class:`Profile` and ``PROFILES = {"quick": ..., "full": ...}``;
+a notebook's ``parameters`` cell holds literals only and its next cell is::
 
-    ctx = setup("ch5_depth_width", profile=profile, seed=seed, device=device,
-                output_dir=output_dir, profiles=ch5_depth_width.PROFILES)
+    ctx = setup("my_notebook", profile=profile, seed=seed, device=device,
+                output_dir=output_dir, profiles=my_driver.PROFILES)
 
 Bad parameters raise :class:`NotebookParameterError` naming the parameter,
 the value received, the accepted values and the papermill flag to fix it.
@@ -25,19 +25,18 @@ from __future__ import annotations
 
 import json
 import os
-import random
 from dataclasses import dataclass, field, fields, is_dataclass, make_dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-import numpy as np
 import pandas as pd
 import torch
 
 from reuseprior.core import paths
-from reuseprior.core.errors import NotebookParameterError
+from reuseprior.core.errors import NotebookParameterError, RunSettingError
 from reuseprior.core.files import write_csv, write_text
 from reuseprior.core.progress import in_batch_run
+from reuseprior.core.runtime import resolve_device, set_seed
 from reuseprior.reporting.plotting import apply_style, inline_figures, save_figure
 
 __all__ = [
@@ -47,8 +46,6 @@ __all__ = [
     "default_output_dir",
     "output_note",
     "profile_from_mapping",
-    "resolve_device",
-    "set_seed",
     "setup",
 ]
 
@@ -60,43 +57,9 @@ def _bad(name: str, value: Any, expected: str) -> NotebookParameterError:
     )
 
 
-def set_seed(seed: int) -> None:
-    """Seed Python, NumPy and PyTorch (CPU and CUDA) from one integer."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise _bad("seed", seed, "a non-negative integer")
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` picks CUDA when present; asking for CUDA without one is an error."""
-    if isinstance(device, torch.device):
-        device = str(device)
-    if not isinstance(device, str):
-        raise _bad("device", device, '"cpu", "cuda", "cuda:N" or "auto"')
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        raise _bad("device", device, '"cpu", "cuda", "cuda:N" or "auto"') from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise NotebookParameterError(
-            f"device={device!r} was requested but PyTorch sees no CUDA GPU on this machine. Ask for cpu or auto "
-            "(--device cpu on the command line, -p device cpu with papermill), or run on a machine with a GPU "
-            "and a CUDA build of torch."
-        )
-    if resolved.type not in {"cpu", "cuda", "mps"}:
-        raise _bad("device", device, '"cpu", "cuda", "cuda:N" or "auto"')
-    return resolved
-
-
 @dataclass(frozen=True)
 class Profile(Mapping[str, Any]):
-    """Base of the chapters' typed profiles: a frozen dataclass whose fields
+    """Base of the notebooks' typed profiles: a frozen dataclass whose fields
     are the settings (``ctx.settings.epochs``), also readable as a mapping
     (``settings["epochs"]``, ``dict(settings)``) in field order."""
 
@@ -268,8 +231,11 @@ def setup(
     if not isinstance(chosen, Profile):
         chosen = profile_from_mapping(chosen)
     settings = chosen.with_overrides(overrides or {})
-    set_seed(seed)
-    resolved = resolve_device(device)
+    try:
+        set_seed(seed)
+        resolved = resolve_device(device)
+    except RunSettingError as err:
+        raise _bad(err.setting, err.value, err.expected) from None
     if output_dir is not None and not isinstance(output_dir, (str, os.PathLike)):
         raise _bad("output_dir", output_dir, "a folder path as a string (papermill: -r output_dir 42 passes it as one)")
     out = Path(output_dir) if output_dir is not None else default_output_dir(notebook)

@@ -1,11 +1,11 @@
-"""What a build needs before it starts: the plan ``python -m reuseprior build``
-prints for a profile other than quick (``make full``).
+"""What a build needs before it starts: the plan a build prints for a profile
+other than quick (:func:`plan_lines`).
 
-A chapter module may define ``build_needs(profile, parameters) ->
-ChapterNeeds``: the datasets its notebook reads on that profile with those
-papermill parameters (each with the folder its loader looks in) and the
-time the code estimates for it; a chapter without one reads no dataset and
-has no estimate ("unknown").
+A chapter may state, for a profile and papermill parameters, a
+:class:`ChapterNeeds`: the datasets its notebook reads on that profile with
+those parameters (each with the folder its loader looks in) and the time the
+code estimates for it; a chapter that states none reads no dataset and has
+no estimate ("unknown").
 
 Policy: the build stops at once, before any notebook runs, when a dataset
 that some chapter needs is missing, and prints the command that fetches it

@@ -1,17 +1,18 @@
 """The verdict pipeline of the trained studies, from stored runs to the verdict shown: paired differences
 judged by the rule of :mod:`reuseprior.reporting.statistics`, when the runs behind them can decide, and
-the verdicts gated accordingly. Every chapter's study goes through these functions; a chapter states
-only its comparisons, claims and labels.
+the verdicts gated accordingly. A study states only its comparisons, claims and labels.
+
+- :func:`paired_seeds` -- the seeds stored for every arm (the pairs) and those stored in part.
 
 - :func:`paired_differences` -- per comparison (a treatment arm against a control arm of one key
   column, e.g. ``mode``, ``arm`` or ``model``), per group of ``by`` columns and per metric: the
   differences over the seeds both arms hold (:func:`~reuseprior.reporting.statistics.paired_by_seed`)
   and, for a comparison with a claim, the rule's verdict on it (``rule verdict``).
-- :func:`decidability` -- the policy of a **paired design** (chapters 4 and 7): every arm of a seed
+- :func:`decidability` -- the policy of a **paired design**: every arm of a seed
   shares its data order and initialisation, so a seed stands or falls whole
   (:func:`~reuseprior.training.convergence.seeds_that_count`), and a verdict needs at least
   :func:`~reuseprior.reporting.statistics.fewest_decisive_pairs` seeds whose runs all count.
-- :func:`search_decidability` -- the policy of a **search** (chapter 8): a run's final model is the
+- :func:`search_decidability` -- the policy of a **search comparison**: a run's final model is the
   outcome of its arm's search, so no seed is dropped (that would select seeds on the outcome); a
   verdict needs the fewest decisive pairs and, in every arm, more than
   :data:`~reuseprior.training.convergence.SEARCH_MIN_COUNTING_SHARE` of the runs counting.
@@ -45,6 +46,7 @@ __all__ = [
     "decidability",
     "gated_verdicts",
     "paired_differences",
+    "paired_seeds",
     "search_decidability",
 ]
 
@@ -105,6 +107,17 @@ def paired_differences(
                     )
                 rows.append(row)
     return pd.DataFrame(rows)
+
+
+def paired_seeds(rows: pd.DataFrame, arms: Iterable[str], *, arm: str) -> tuple[list[int], list[int]]:
+    """The seeds of ``rows`` (one row per stored run: its ``seed`` and its arm in column ``arm``)
+    stored for every one of ``arms`` (the paired seeds), and those stored for only some of them (a
+    study still running), each sorted."""
+    wanted = set(arms)
+    held = rows.groupby("seed")[arm].agg(lambda stored: wanted <= set(stored))
+    full = sorted(int(s) for s, every in held.items() if every)
+    partial = sorted(int(s) for s, every in held.items() if not every)
+    return full, partial
 
 
 def decidability(

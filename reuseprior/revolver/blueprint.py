@@ -80,10 +80,12 @@ class Blueprint:
     # ----------------------------------------------------------------- names
     @property
     def unique(self) -> bool:
+        """Whether the blueprint carries a unique id, so no other blueprint shares its module (rule 2)."""
         return self.uid is not None
 
     @property
     def suffix(self) -> str:
+        """Its arguments as the name's bracketed part (:func:`args_suffix`)."""
         return args_suffix(self.args)
 
     @property
@@ -103,6 +105,7 @@ class Blueprint:
 
     @property
     def is_leaf(self) -> bool:
+        """Whether it has no children (a layer, built directly, not a block of blueprints)."""
         return not self.children
 
     # ------------------------------------------------------------ traversal
@@ -113,6 +116,7 @@ class Blueprint:
             yield from child.walk(path + (role,))
 
     def get(self, path: tuple[str, ...]) -> "Blueprint":
+        """The blueprint at ``path`` (a tuple of roles; empty: this one)."""
         node = self
         for role in path:
             node = node.children[role]
@@ -142,6 +146,7 @@ class Blueprint:
 
     # -------------------------------------------------------- serialisation
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values, children nested; :meth:`from_dict` reads it back."""
         return {
             "kind": self.kind,
             "name": self.name,
@@ -178,10 +183,12 @@ class Blueprint:
         return bp
 
     def to_json(self, **kwargs: Any) -> str:
+        """:meth:`to_dict` as JSON (``kwargs`` go to :func:`json.dumps`)."""
         return json.dumps(self.to_dict(), **kwargs)
 
     @classmethod
     def from_json(cls, text: str) -> "Blueprint":
+        """The blueprint :meth:`to_json` wrote (:meth:`from_dict`, which checks its name)."""
         return cls.from_dict(json.loads(text))
 
     def __repr__(self) -> str:  # short, the full form is to_json()

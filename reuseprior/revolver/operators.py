@@ -19,25 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from reuseprior.revolver.blocks import Builder, conv_output_hw
+from reuseprior.revolver.blocks import CONV_REPLACEMENTS, Builder, conv_output_hw
 from reuseprior.revolver.blueprint import Blueprint, new_uid
 from reuseprior.revolver.registry import duplicate, enforce_rule4, revoke_uniqueness
 
 __all__ = ["SWAPPABLE_KINDS", "copyover", "crossover", "mutate", "mutate_blueprint"]
 
-#: kinds that crossover may exchange when their input and output shapes match
-SWAPPABLE_KINDS = {
-    "conv2d",
-    "conv_unit",
-    "residual",
-    "bottleneck",
-    "ensemble_mean",
-    "separable_conv",
-    "conv_deconv",
-    "group",
-    "dense_concat",
-    "dense_sum",
-}
+#: kinds that crossover may exchange when their input and output shapes match: what a convolution may
+#: mutate into, and the group and dense blocks
+SWAPPABLE_KINDS = {*CONV_REPLACEMENTS, "group", "dense_concat", "dense_sum"}
 MAX_LEVEL = 6
 
 

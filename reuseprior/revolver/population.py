@@ -52,7 +52,7 @@ from reuseprior.core.parameters import count_parameters
 from reuseprior.core.precision import default_dtype
 from reuseprior.core.progress import progress_bar
 from reuseprior.core.validation import check_integer, entry_problems
-from reuseprior.datasets import load_standard_splits
+from reuseprior.datasets import DatasetSplits, load_standard_splits
 from reuseprior.revolver.blocks import Builder
 from reuseprior.revolver.blueprint import Blueprint
 from reuseprior.revolver.genotype import genotype_fitness, leaf_parameter_count, leaves
@@ -86,8 +86,8 @@ __all__ = [
     "run_search_modes",
 ]
 
-#: the datasets of the population runs; the loader lives in :mod:`reuseprior.datasets`
-#: (``load_standard_splits``), this name is what the chapter 3 notebook calls
+#: the datasets of the population runs, under this module's name for them; the loader lives in
+#: :mod:`reuseprior.datasets` (``load_standard_splits``)
 dataset_splits = load_standard_splits
 
 #: the ``format`` entry of a population checkpoint
@@ -213,12 +213,12 @@ class Individual:
 
 
 class Population:
-    """A population of blueprints trained with shared modules (chapter 3)."""
+    """A population of blueprints trained with shared modules (thesis chapter 3)."""
 
     def __init__(
         self,
         config: PopulationConfig,
-        splits,
+        splits: DatasetSplits,
         device: torch.device | str = "cpu",
         num_workers: int = 0,
         _initialise: bool = True,
@@ -252,6 +252,7 @@ class Population:
     # ------------------------------------------------------------------ setup
     @property
     def builder(self) -> Builder:
+        """A blueprint builder drawing from the population's generator, with its config's options."""
         return Builder(
             self.rng, aggressive=self.config.aggressive, bn_unique=self.config.bn_unique, toggle_p=self.config.toggle_p
         )
@@ -286,6 +287,7 @@ class Population:
         self.individuals[index] = self._new_individual(bp, score, bp.meta.get("origin", "search"))
 
     def build(self, index: int) -> nn.Module:
+        """The model of individual ``index``, its modules shared through the registry."""
         return self.registry.build(self.individuals[index].blueprint)
 
     # ------------------------------------------------------------------ one generation
@@ -480,6 +482,8 @@ class Population:
         return pd.DataFrame(self.rows)
 
     def generations_frame(self) -> pd.DataFrame:
+        """One row per finished generation: its mode, learning rate, individuals replaced and trained, best
+        and mean score, the top individual's test columns where it was tested, and its seconds."""
         return pd.DataFrame(self.generation_log)
 
     def sharing_stats(self) -> dict[str, float]:
@@ -547,6 +551,7 @@ class Population:
 
     # ------------------------------------------------------------------ checkpoint
     def state_dict(self) -> dict[str, Any]:
+        """Everything :meth:`load` needs to continue the run bit-identically (checkpoint format tagged)."""
         return {
             "format": CHECKPOINT_FORMAT,
             "config": json.dumps(self.config.to_dict()),
@@ -569,7 +574,9 @@ class Population:
         return save_checkpoint(self.state_dict(), path)
 
     @classmethod
-    def load(cls, path: str | Path, splits, device: torch.device | str = "cpu", num_workers: int = 0) -> "Population":
+    def load(
+        cls, path: str | Path, splits: DatasetSplits, device: torch.device | str = "cpu", num_workers: int = 0
+    ) -> "Population":
         """Continue a run from a checkpoint written by :meth:`save`.
 
         The file is read with ``torch.load(weights_only=True)``: one holding
@@ -676,7 +683,7 @@ def _dataset_key(name: str) -> str:
 
 
 def config_from_settings(settings, mode: str, seed: int, input_shape, num_classes: int, **extra) -> PopulationConfig:
-    """A :class:`PopulationConfig` from a notebook/CLI profile."""
+    """A :class:`PopulationConfig` from a profile's settings."""
     s = dict(settings)
     space = SearchSpace.from_settings(s, tuple(input_shape), num_classes)
     keys = {f.name for f in fields(PopulationConfig)} - {"space", "search_mode", "seed"}

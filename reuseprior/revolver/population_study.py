@@ -1,11 +1,11 @@
 """A paired-seed study of Revolver populations: what every such study's ``run_one`` does, on top of the
-engine of :mod:`reuseprior.core.study` (chapters 3 and 8 declare their studies with it).
+engine of :mod:`reuseprior.core.study` (a study of populations is declared with it).
 
 Policy:
 
 - **A run** is one :class:`~reuseprior.revolver.population.Population` for one key of the study (its
   key columns, e.g. study, dataset, mode and seed); a study's run keys are in the order they run.
-  Every stored row starts with the run's identity columns (:func:`identity`: the study's name, its
+  Every stored row starts with the run's identity columns (:func:`run_identity`: the study's name, its
   plan, then the rest of the key).
 - **Storage** (:func:`population_store`): the runs table (one summary row a run, written last: it
   marks the run as stored) and the side tables a run writes before it (evaluations, generation log,
@@ -39,12 +39,12 @@ from reuseprior.revolver.population import Population, PopulationConfig, load_ma
 __all__ = [
     "advance",
     "checkpoint_path",
-    "identity",
-    "keyed",
     "load_or_start",
     "population_store",
+    "run_identity",
     "run_population",
     "top_test_readings",
+    "with_identity_columns",
 ]
 
 
@@ -54,14 +54,14 @@ def population_store(runs: Path, tables: Mapping[str, Path], key: tuple[str, ...
     return RunStore(Path(runs), key=key, name_column=key[0], read=read_csv_or_empty, tables=dict(tables))
 
 
-def identity(spec: StudySpec, run: Mapping[str, Any]) -> dict[str, Any]:
+def run_identity(spec: StudySpec, run: Mapping[str, Any]) -> dict[str, Any]:
     """The identity columns of ``run``'s rows, in their stored order: the study's name, the plan, then
     the rest of the key."""
     name, *rest = spec.store.key
     return {name: run[name], spec.store.plan_column: spec.plan, **{c: run[c] for c in rest}}
 
 
-def keyed(frame: pd.DataFrame, ident: Mapping[str, Any], drop: Iterable[str] = ()) -> pd.DataFrame:
+def with_identity_columns(frame: pd.DataFrame, ident: Mapping[str, Any], drop: Iterable[str] = ()) -> pd.DataFrame:
     """``frame`` with the run's ``ident`` columns in front (its own columns of
     those names, and those of ``drop``, removed)."""
     gone = [c for c in (*drop, *ident) if c in frame.columns]

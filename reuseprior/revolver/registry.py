@@ -124,9 +124,11 @@ class ModuleRegistry:
         return len(self._modules)
 
     def names(self) -> list[str]:
+        """The scope names of the modules held, in the order they were registered."""
         return list(self._modules)
 
     def get(self, name: str) -> nn.Module:
+        """The module of scope name ``name``; a name not held raises KeyError."""
         try:
             return self._modules[name]
         except KeyError:
@@ -220,6 +222,7 @@ class ModuleRegistry:
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any], device: torch.device | str = "cpu") -> "ModuleRegistry":
+        """The registry :meth:`state_dict` describes, its modules rebuilt on ``device`` with their weights."""
         reg = cls(seed=state["seed"], device=device, always_unique=state["always_unique"])
         for name, rec in state["blueprints"].items():
             if rec["children"]:

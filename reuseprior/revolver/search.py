@@ -68,7 +68,7 @@ class SearchSpace:
     ``SearchSpace()`` is the small space of the quick CPU profile; without
     dropout rates it draws exactly what it drew before dropout existed.
     :meth:`thesis` gives the thesis-scale space and :meth:`from_settings`
-    reads a notebook/CLI profile.
+    reads a profile's settings.
     """
 
     input_shape: tuple[int, int, int] = (1, 8, 8)
@@ -129,9 +129,9 @@ class SearchSpace:
         ===========  =====  ======  =====  ======  ===============
 
         For comparison, ``SearchSpace()`` gives 9K / 41K / 0.16M / 92
-        channels at width 1 (33K / 162K / 0.65M / 184 at width 2) and the
-        base widths 16/32, growths 8/12, depths 1-3, 3 groups of the
-        chapter's former full profile 69K / 253K / 0.71M / 212 (width 1).
+        channels at width 1 (33K / 162K / 0.65M / 184 at width 2), and a
+        space of base widths 16/32, growths 8/12, depths 1-3 and 3 groups
+        gives 69K / 253K / 0.71M / 212 (width 1).
         Keeping the better half of twice the population by genotype fitness
         (Algorithm 2 favours larger models) leaves initial CIFAR-10
         populations with medians of 230-250K; models above 16M weights are
@@ -154,7 +154,7 @@ class SearchSpace:
     def from_settings(
         cls, settings: Mapping[str, Any], input_shape: tuple[int, int, int], num_classes: int
     ) -> "SearchSpace":
-        """The space a notebook/CLI profile names: ``settings["space"]`` picks
+        """The space a profile's settings name: ``settings["space"]`` picks
         the preset (``"default"``, the default, or ``"thesis"``, whose
         ``settings["width"]`` is the largest width multiplier, see
         :meth:`thesis`); any other key that is a field of this class
@@ -415,8 +415,8 @@ def screened(
     ``algorithm`` for ``candidates`` proposals in turn (the genetic algorithm,
     section 3.4.1.3: each a child, or an immigrant, that already beats the
     slot's ``target`` in genotype fitness, or ``None``), scores every proposal
-    with ``score`` (higher is better, as the training-free scores of chapter 6
-    are read) and returns the best-scoring one; ties go to the first drawn,
+    with ``score`` (higher is better, as the training-free scores of thesis
+    chapter 6 are read) and returns the best-scoring one; ties go to the first drawn,
     a non-finite score ranks below every finite one. ``None`` when no proposal
     beat the target. Only the returned genotype is ever trained: the others
     cost their proposal and their score, no batch.

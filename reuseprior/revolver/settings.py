@@ -1,10 +1,9 @@
 """The settings of a Revolver population search (thesis chapter 3, appendix C.2), as a profile, and the
-search of the stored CPU studies that chapters 3 and 8 share.
+search that the stored CPU population studies share.
 
 :func:`reuseprior.revolver.population.config_from_settings` turns such settings into a
-:class:`~reuseprior.revolver.population.PopulationConfig` for one search mode and seed; the chapter 3
-notebook's profiles (``reuseprior.chapters.ch3_revolver.PROFILES``) and the stored studies of chapters 3
-and 8 are :class:`RevolverProfile` values.
+:class:`~reuseprior.revolver.population.PopulationConfig` for one search mode and seed; named profiles
+and the designs of stored population studies are :class:`RevolverProfile` values.
 """
 
 from __future__ import annotations
@@ -18,10 +17,9 @@ __all__ = ["CPU_SEARCH", "RevolverProfile"]
 
 @dataclass(frozen=True)
 class RevolverProfile(Profile):
-    """Settings of a Revolver search (the chapter 3 notebook's profiles, ``python -m reuseprior
-    revolver --profile`` and the stored population studies): the dataset, the search modes run, and the
-    :class:`~reuseprior.revolver.population.PopulationConfig` and search-space
-    values that differ from their defaults."""
+    """Settings of a Revolver search (a named profile, or the design of a stored population study): the
+    dataset, the search modes run, and the :class:`~reuseprior.revolver.population.PopulationConfig` and
+    search-space values that differ from their defaults."""
 
     dataset: str
     image_size: int | None  # None: the dataset's native size
@@ -62,8 +60,8 @@ class RevolverProfile(Profile):
     precision: str
 
 
-#: The search of chapter 3's stored CPU study (``reuseprior.chapters.ch3_revolver.study``), which chapter 8's
-#: screening study starts from: a population of 16 with 4 trained per generation for 30 generations,
+#: The search of the stored CPU population studies, and the start of the screening studies built on
+#: them: a population of 16 with 4 trained per generation for 30 generations,
 #: learning rate 0.35 up to generation 19 (of 0-29) then decayed to 0.00085 (appendix C.2's rates and its
 #: 100-of-160 split, scaled), batch 128, 48 batches per training session and at most 96 for the
 #: best-scored individuals (appendix C.2: 96, and up to one epoch: cut for CPU time, as the best

@@ -1,5 +1,5 @@
 """The linear floor of a population study's images: a logistic regression on the training split a
-seed gives, the row every Revolver search on those images must beat (chapters 3 and 8).
+seed gives, the row every Revolver search on those images must beat.
 
 A population run trains on :func:`reuseprior.datasets.load_standard_splits` of its dataset, split by
 its seed (the seed draws the validation share), at the study's resolution. The floor of those images

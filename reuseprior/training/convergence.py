@@ -2,8 +2,8 @@
 linear floor they are measured against.
 
 A trained comparison decides something only between models that have *converged* and *fit* their
-training images. This module is the one home of those criteria (chapters 4 and 7 apply them to their
-stored runs):
+training images. This module is the one home of those criteria, which a study applies to its stored
+runs:
 
 - **Plateau** (:func:`plateaued`): the mean validation top-1 of the last ``window`` epochs exceeds the
   mean of the ``window`` epochs before by less than ``tolerance_pp`` percentage points (default: 3
@@ -13,8 +13,8 @@ stored runs):
   their difference varies only through the images whose prediction changes, which per-image
   predictions (not stored) would measure. That bound is therefore an upper one, and the threshold is
   held to what the runs show instead: a study applying it reports the spread of its runs' last-window
-  gains and its verdicts at other thresholds (chapter 7 does). A run shorter than ``2 * window``
-  epochs has not shown a plateau.
+  gains and its verdicts at other thresholds. A run shorter than ``2 * window`` epochs has not shown a
+  plateau.
 - **Fit** (:func:`fits_training_set`): the training top-1 is at least the training top-1 of a linear
   classifier of the same images (:func:`linear_floor`): a network that fits its own training images
   worse than a logistic regression does is underfitting, whatever its test score. Measured in eval
@@ -51,15 +51,16 @@ HISTORY_KEYS: tuple[str, ...] = ("epoch", "train_loss", "train_top1", "val_loss"
 HISTORY_DECIMALS = 4
 #: the linear classifier of :func:`linear_floor`: scikit-learn's L2 logistic regression (C = 1, lbfgs)
 #: solved to a tight tolerance. Its objective is strictly convex, so the solution is unique and every
-#: machine reaches the same one; at lbfgs's default tolerance (1e-4, about 380 iterations on
-#: chapter 7's 8,000 images) the fit stops early, where the BLAS kernels and their thread count decide
-#: the last steps (measured: test top-1 82.48 on 2 threads against 82.52 on 1). At 1e-8 (about
-#: 1,700 iterations, under a minute) 1 and 2 threads and OpenBLAS's Nehalem kernels agree to the digit.
+#: machine reaches the same one; at lbfgs's default tolerance (1e-4, about 380 iterations on 8,000
+#: Fashion-MNIST training images, the floor of ``data/ch7_linear_floor.csv``) the fit stops early, where
+#: the BLAS kernels and their thread count decide the last steps (measured: test top-1 82.48 on 2 threads
+#: against 82.52 on 1). At 1e-8 (about 1,700 iterations, under a minute) 1 and 2 threads and OpenBLAS's
+#: Nehalem kernels agree to the digit.
 FLOOR_TOLERANCE = 1e-8
-#: a comparison of searches (chapters 3 and 8) decides only when more than this share of each arm's runs
-#: count: a search ending below the floor is a result of its arm, never a reason to drop its seed (that
-#: would select seeds on the outcome compared), so the criteria judge whether the budget lets a typical
-#: search learn the task
+#: a comparison of searches (e.g. of Revolver population searches) decides only when more than this
+#: share of each arm's runs count: a search ending below the floor is a result of its arm, never a
+#: reason to drop its seed (that would select seeds on the outcome compared), so the criteria judge
+#: whether the budget lets a typical search learn the task
 SEARCH_MIN_COUNTING_SHARE = 0.5
 FLOOR_MAX_ITER = 10_000
 FLOOR_CLASSIFIER = f"LogisticRegression(max_iter={FLOOR_MAX_ITER}, tol={FLOOR_TOLERANCE:g})"

@@ -1,12 +1,11 @@
-"""Model zoos with real accuracies for chapter 6 (predictive validity):
+"""Model zoos with real accuracies, for measuring predictive validity (thesis chapter 6):
 
 - :mod:`.nasbench201`: our NAS-Bench-201 cell space + analog-nasbench CIFAR-10 accuracies;
 - :mod:`.torchvision_zoo`, :mod:`.pytorchcv_zoo`: ImageNet-1K classifiers + published accuracies;
 - :mod:`.correlation`: Spearman/Kendall with bootstrap intervals;
-- :mod:`.scoring`: scoring any zoo into versioned CSVs (``python -m reuseprior score-zoos``);
+- :mod:`.scoring`: scoring any zoo into versioned CSVs;
 - :mod:`.batch_sensitivity`: the data-dependent proxies on other minibatches;
-- :mod:`.torchvision_analysis`: every torchvision classifier analysed at its eval crop
-  (``python -m reuseprior analyze-torchvision``);
+- :mod:`.torchvision_analysis`: every torchvision classifier analysed at its eval crop;
 - :mod:`.distributed`: one Dask task per architecture (a LocalCluster, or an existing cluster);
 - :mod:`.store`: the SQLite store every finished row is committed to, and its CSV import/export.
 

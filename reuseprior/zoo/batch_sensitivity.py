@@ -16,8 +16,8 @@ and reports, per proxy and minibatch, the Spearman rho with accuracy and the
 rank agreement (Spearman) with the stored scores. Rows are appended to
 ``data/zoo_batch_sensitivity_v<SCORES_VERSION>_<zoo>.csv`` as each
 architecture finishes (resumable, like :func:`reuseprior.zoo.scoring.score_zoo`);
-by default :func:`sensitivity_path` names the file of the scores version the
-chapter reads (:func:`reuseprior.zoo.scoring.published_version`), whose
+by default :func:`sensitivity_path` names the file of the published scores
+version (:func:`reuseprior.zoo.scoring.published_version`), whose
 stored rows :func:`reference_matches_stored` compares with.
 """
 
@@ -66,7 +66,7 @@ _PROXIES = list(proxy_names(data_dependent=True))
 
 
 def sensitivity_path(zoo: str, data_dir: Path | None = None, version: int | None = None) -> Path:
-    """The CSV of ``version`` (default: the published version of the zoo's scores, the one the chapter reads)."""
+    """The CSV of ``version`` (default: the published version of the zoo's scores, the one reported)."""
     version = published_version(zoo, data_dir) if version is None else version
     return (data_dir or paths.DATA_DIR) / f"zoo_batch_sensitivity_v{version}_{zoo}.csv"
 

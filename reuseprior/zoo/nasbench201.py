@@ -279,7 +279,7 @@ def load_analog_nasbench() -> pd.DataFrame:
 
     Columns: ``arch`` (benchmark string), ``analog_code`` (the package's
     tuple as a string), ``connected``, ``accuracy`` (``baseline_accuracy``:
-    digital training and test, the ground truth used in chapter 6), and the
+    digital training and test, the ground truth the scores are compared with), and the
     package's analog-hardware variants (``ptq_accuracy``, ``qat_accuracy``,
     ``noisy_accuracy``, ``analog_accuracy``) kept for reference.
     """

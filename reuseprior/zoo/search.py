@@ -4,7 +4,7 @@ Every cell's scores are read from the stored zoo scores
 (``data/zoo_scores_v<N>_nb201.csv.xz``, :func:`reuseprior.zoo.scoring.load_scores`)
 and every "trained" cell's accuracy from a stored label, so a search costs
 no training and no scoring: it only chooses which cells' accuracies to look
-up. Two labels (:data:`LABELS`), as chapter 6 reads them:
+up. Two labels (:data:`LABELS`):
 
 - ``analog``: analog-nasbench 0.1.3's CIFAR-10 test accuracy of all 15,625
   cells, with the scores of the published version
@@ -23,7 +23,7 @@ Protocols:
    picked cell's accuracy; mean and SD over seeded repeats. The protocol has an
    exact answer, :func:`naswot_exact` (the expectation and SD of the picked
    accuracy over every draw, in closed form over the score's tie groups), which
-   the chapter reports; the seeded repeats are the check of it.
+   is the value reported; the seeded repeats are the check of it.
 2. :func:`warmup_random_search` -- random search with a zero-cost warm-up
    (Abdelfattah et al. 2021, "Zero-Cost Proxies for Lightweight NAS", ICLR,
    section 5): score a pool of ``pool`` uniformly sampled cells, then train
@@ -41,7 +41,8 @@ Protocols:
 The protocols 2 and 3 report the best accuracy found against the number of
 trained cells (every look-up counts, the initial population's included, a
 cell visited twice counts twice); the warm-up pool's scores are not counted
-(zero-cost, though not free: the notebook states their stored CPU cost).
+(zero-cost, though not free: their CPU cost is stored with the scores, in
+the ``<score>_cpu_seconds`` columns).
 
 Policies:
 
@@ -63,8 +64,7 @@ Policies:
 
 Results are stored through :class:`reuseprior.core.study.RunStore` (one run =
 one protocol, label and score; its rows one per sample size or budget;
-atomic rewrites) in ``data/nb201_search_runs.csv``: :func:`search_study`,
-``python -m reuseprior search-nb201 run``.
+atomic rewrites) in ``data/nb201_search_runs.csv``: :func:`search_study`.
 """
 
 from __future__ import annotations

@@ -552,7 +552,7 @@ def _write_atomically(path: Path, text: str) -> None:
 def read_checked_csv(spec: TableSpec, csv_path: Path, **read_csv: object) -> pd.DataFrame:
     """``pandas.read_csv(csv_path, **read_csv)`` of a file that :func:`read_csv_rows` accepts, else its
     :class:`CsvFormatError`: the one reader of a stored table's CSV, so that every reader (a run's status,
-    the chapters) refuses what an import refuses instead of counting a broken line as a row. The check is
+    a report) refuses what an import refuses instead of counting a broken line as a row. The check is
     made once per state of the file (its inode, modification time and size)."""
     stat = csv_path.stat()
     _check_once(spec, csv_path, (stat.st_ino, stat.st_mtime_ns, stat.st_size))

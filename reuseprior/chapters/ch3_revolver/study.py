@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from reuseprior.chapters import study_command
 from reuseprior.chapters.ch3_revolver import MODE_LABELS, table_c_1
 from reuseprior.core import paths
 from reuseprior.core.cpu import run_provenance
@@ -52,12 +53,12 @@ from reuseprior.reporting.statistics import CONFIDENCE, NOT_COMPARABLE, Claim
 from reuseprior.reporting.verdicts import Comparison
 from reuseprior.revolver.population import Population, PopulationConfig, config_from_settings
 from reuseprior.revolver.population_study import (
-    identity,
-    keyed,
     load_or_start,
     population_store,
+    run_identity,
     run_population,
     top_test_readings,
+    with_identity_columns,
 )
 from reuseprior.revolver.settings import CPU_SEARCH, RevolverProfile
 from reuseprior.revolver.split_floor import floor_keys, population_floors
@@ -107,7 +108,7 @@ LIVE_REFERENCE_REL = 1e-6
 #: where the runs checkpoint (not tracked)
 CHECKPOINT_ROOT = paths.BUILD_DIR / "revolver_study"
 #: the command that stores the floors of the study's images
-FLOOR_COMMAND = "python -m reuseprior study ch3 floor"
+FLOOR_COMMAND = study_command("ch3", "floor")
 
 DATASET_LABELS = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 #: the columns that name a run (the plan aside)
@@ -207,13 +208,13 @@ def _frames(
     """The rows a finished run stores, per table of :data:`STORED` (the run's
     wall ``seconds`` in its summary; its CPU seconds are not stored: the
     stored columns predate them)."""
-    ident = identity(spec, run)
+    ident = run_identity(spec, run)
     modules = table_c_1(pop.registry, top=15).drop(columns=["name"])
     modules.insert(0, "rank", range(1, len(modules) + 1))
     return {
-        "evaluations": keyed(pop.results_frame(), ident, _MEASURED),
-        "generations": keyed(pop.generations_frame(), ident, _MEASURED),
-        "modules": keyed(modules, ident, _MEASURED),
+        "evaluations": with_identity_columns(pop.results_frame(), ident, _MEASURED),
+        "generations": with_identity_columns(pop.generations_frame(), ident, _MEASURED),
+        "modules": with_identity_columns(modules, ident, _MEASURED),
         "runs": pd.DataFrame([{**ident, **_summary(spec.design, pop, seconds)}]),
     }
 
@@ -522,7 +523,7 @@ def store_live_reference(
     place of an earlier reference of the same run): the float64 reference
     :func:`live_check` holds a recomputation to."""
     frame = live_slice(spec, run, generations, data_dir=data_dir)
-    ident = identity(spec, run)
+    ident = run_identity(spec, run)
     frame = frame.assign(**ident)[[*ident, *frame.columns]]
     return replace_csv_rows(path, ident, frame, read=read_csv_or_empty)
 

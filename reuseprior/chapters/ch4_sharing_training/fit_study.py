@@ -102,18 +102,12 @@ def recipe_check(path: Path = probes.STORED_PROBES) -> str:
     return ""
 
 
-def _complete_seeds(runs: pd.DataFrame, study: StudySpec) -> list[int]:
-    """The seeds of ``study`` stored for every one of its models."""
-    models = set(study.design.models)
-    return sorted(int(s) for s, df in runs.groupby("seed") if models <= set(df["model"]))
-
-
 def counting_seeds(criteria: pd.DataFrame, runs: pd.DataFrame, study: StudySpec = FIT_STUDY) -> tuple[list[int], str]:
     """The seeds stored for every model whose runs all count, and why the study cannot give a verdict
     yet ("" when it can): :func:`reuseprior.reporting.verdicts.decidability` of the seeds stored for
     every model (a seed stands or falls whole; at least
     :func:`~reuseprior.reporting.statistics.fewest_decisive_pairs` of them)."""
-    complete = _complete_seeds(runs, study)
+    complete, _ = verdicts.paired_seeds(runs, study.design.models, arm="model")
     return verdicts.decidability(criteria, complete, arm="model", noun="model", planned=len(study.seeds))
 
 

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from reuseprior.chapters import ch4_sharing_training as training
+from reuseprior.chapters import study_command
 from reuseprior.chapters.ch4_sharing_training.data import plan_splits
 from reuseprior.chapters.ch4_sharing_training.runs import train_model
 from reuseprior.core import paths
@@ -240,7 +241,7 @@ LIVE_SLICE_DESIGN = replace(
 )
 
 
-FLOOR_COMMAND = "python -m reuseprior study ch4 floor"
+FLOOR_COMMAND = study_command("ch4", "floor")
 
 
 def floor_row(key: Mapping[str, Any], spec: StudySpec) -> dict[str, Any]:
@@ -348,9 +349,14 @@ def with_thesis_direction(differences: pd.DataFrame, dataset: str = "CIFAR-10") 
 def with_rule_verdicts(differences: pd.DataFrame) -> pd.DataFrame:
     """``differences`` (from :func:`with_thesis_direction`) with the thesis's claim (the sign of its
     CIFAR-10 difference: ``greater`` or ``less``) and the verdict of
-    :func:`~reuseprior.reporting.statistics.verdict` on it (``rule verdict``)."""
+    :func:`~reuseprior.reporting.statistics.verdict` on it (``rule verdict``). A printed difference of
+    0 makes no directional claim: refused, since an equivalence claim would need a stated margin."""
     out = differences.copy()
     thesis = [c for c in out.columns if c.startswith("thesis ") and c.endswith("difference (pp)")][0]
+    if (out[thesis] == 0).any():
+        raise ValueError(
+            f"a thesis difference of 0 ({thesis}) claims no direction; judge it as 'equivalent' with a stated margin"
+        )
     out["claim"] = np.where(out[thesis] > 0, "greater", "less")
     out["rule verdict"] = [verdict(row, claim) for (_, row), claim in zip(out.iterrows(), out["claim"])]
     return out

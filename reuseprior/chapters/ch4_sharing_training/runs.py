@@ -28,9 +28,9 @@ from reuseprior.chapters.ch4_sharing_training.data import plan_splits
 from reuseprior.chapters.ch4_sharing_training.plan import ExperimentPlan
 from reuseprior.core import paths
 from reuseprior.core.precision import default_dtype
+from reuseprior.core.runtime import set_seed
 from reuseprior.core.study import RunStore
 from reuseprior.reporting.digits import round_residuals
-from reuseprior.reporting.notebook import set_seed
 from reuseprior.training.convergence import history_json
 from reuseprior.training.loop import TrainingInterrupted, amp_active, count_flops, discard_checkpoint, fit
 

@@ -26,8 +26,8 @@ from reuseprior.core.study import StudyGroup, StudyRequest, StudySpec, run_study
 
 __all__ = ["STUDY_GROUP", "chosen_studies"]
 
-#: the studies stored before the Table 4.2 protocol, in the order they run
-EARLIER = (real.CPU_STUDY, fit.FIT_STUDY)
+#: the width-0.25 study and the fit checks, in the order they run (before the Table 4.2 protocol's studies)
+WIDTH_025_AND_FIT_STUDIES = (real.CPU_STUDY, fit.FIT_STUDY)
 
 
 def _runs(request: StudyRequest) -> pd.DataFrame:
@@ -50,7 +50,7 @@ def chosen_studies(request: StudyRequest) -> list[StudySpec]:
     waits = fit.recipe_check()
     if waits:
         print(f"study {fit.FIT_STUDY.name} waits: {waits}")
-    earlier = [spec for spec in EARLIER if not (waits and spec is fit.FIT_STUDY)]
+    earlier = [spec for spec in WIDTH_025_AND_FIT_STUDIES if not (waits and spec is fit.FIT_STUDY)]
     return [*earlier, *_table42(request)]
 
 
@@ -83,14 +83,14 @@ def _floors(request: StudyRequest) -> str:
     of ``--seeds`` when given): on ``cpu`` the earlier studies' and the Table 4.2 study's, on ``gpu`` the
     Table 4.2 study's (all 54,000 training images)."""
     table42_floor = table42.floor_study(request.profile or "cpu")
-    specs = (table42_floor,) if request.profile == "gpu" else (*EARLIER, table42_floor)
+    specs = (table42_floor,) if request.profile == "gpu" else (*WIDTH_025_AND_FIT_STUDIES, table42_floor)
     tables = [store_floors(spec, request.seeds, progress=request.progress) for spec in specs]
     return "\n".join(t.to_string(index=False) for t in tables) + f"\n-> {real.LINEAR_FLOOR}"
 
 
 #: chapter 4's studies and actions, chosen by ``--profile`` (``cpu`` or ``gpu``)
 STUDY_GROUP = StudyGroup(
-    seeds=tuple(sorted({seed for spec in EARLIER for seed in spec.seeds} | set(table42.STUDY_SEEDS))),
+    seeds=tuple(sorted({seed for spec in WIDTH_025_AND_FIT_STUDIES for seed in spec.seeds} | set(table42.STUDY_SEEDS))),
     choose=chosen_studies,
     reports=_protocol,
     actions={"slice": _slice, "probes": _probes, "fit-checks": _fit_checks, "floor": _floors},

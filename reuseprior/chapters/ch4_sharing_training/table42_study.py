@@ -1,11 +1,12 @@
 """Deciding Table 4.2: a recipe protocol fair to every model, then the study at a width where every model
 fits, on the CPU, and the same study at Table 4.2's sizes on a GPU.
 
-**Why.** Every earlier chapter-4 fit check ran one RMSprop-TF recipe family on one seed and 5,000
-images, with no B0 under the same recipe; on a GPU the same recipe on all 54,000 training images trains
-V2-S-shared at width 1.0, and on 5,000 images it diverges for B0 as well. What failed was the recipe at
-that data size, not the shared model. So the recipe is chosen first, by a protocol applied alike to
-every model, and only then are the models compared.
+**Policy.** A model is called unable to learn only against a control trained under the same recipe on
+the same images, so the recipe is chosen first, by a protocol applied alike to every model (several
+seeds each, the worst model's score deciding, a diverging run refusing its recipe), and only then are
+the models compared. The stored fit checks and probes (:mod:`.recipe_probes`, one recipe family, one
+seed, 5,000 images, no B0) are read as evidence about that recipe at that data size, not about a
+model.
 
 **Models.** Table 4.2's three (V2-B0-shared, V2-B0-original, V2-S-shared) and the control the thesis
 does not have, ``V2-B0-narrow``: an unshared B0 narrowed to V2-S-shared's parameter count, which

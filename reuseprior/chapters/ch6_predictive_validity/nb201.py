@@ -8,7 +8,14 @@ import pandas as pd
 from reuseprior.baselines.registry import DATA_DEPENDENT
 from reuseprior.chapters.ch6_predictive_validity.live import LIVE_TOLERANCE
 from reuseprior.chapters.ch6_predictive_validity.reading import NB201_LABELS
-from reuseprior.chapters.ch6_predictive_validity.tables import ALL_SCORES, SCORE_UNITS, load_published, score_kind
+from reuseprior.chapters.ch6_predictive_validity.tables import (
+    ALL_SCORES,
+    SCORE_UNITS,
+    load_published,
+    published_rho_text,
+    score_kind,
+    with_published,
+)
 from reuseprior.core.ordering import sort_rows
 from reuseprior.zoo.correlation import bootstrap_rank_correlation, correlation_table
 from reuseprior.zoo.nasbench201 import NASLIB_PROXIES, is_connected, load_naslib_subset, parse_arch
@@ -207,9 +214,7 @@ def nb201_scores_both_labels(n_boot: int, seed: int = 0, rows: pd.DataFrame | No
         pub = published[published["dataset"] == dataset]
         t.insert(0, "label", label)
         t.insert(1, "kind", [score_kind(s) for s in t["score"]])
-        t["published spearman"] = t["score"].map(dict(zip(pub["score"], pub["spearman"])))
-        t["published n"] = t["score"].map(dict(zip(pub["score"], pub["n_architectures"])))
-        frames.append(t)
+        frames.append(with_published(t, pub))
     out = pd.concat(frames, ignore_index=True)
     return out[["score", *[c for c in out.columns if c != "score"]]]
 
@@ -293,7 +298,11 @@ def nb201_reading(
         return f"{r['spearman']:.3f}" + (f" [{r['spearman_lo']:.3f}, {r['spearman_hi']:.3f}]" if interval else "")
 
     published = official[official["published spearman"].notna()]
-    like = ", ".join(f"{SCORE_UNITS[s][0]} {rho(s)} ({r['published spearman']:.3f})" for s, r in published.iterrows())
+
+    def published_text(r: pd.Series) -> str:
+        return published_rho_text(r["published spearman"], r["published approximate"])
+
+    like = ", ".join(f"{SCORE_UNITS[s][0]} {rho(s)} ({published_text(r)})" for s, r in published.iterrows())
     ours = reference[reference["score"] != ""].set_index("score")  # the reference's proxies we also compute
     reference_rho = ours["reference vs official CIFAR-10"]
 
@@ -303,7 +312,7 @@ def nb201_reading(
         return f"; the reference implementation's own score gives {reference_rho[score]:.3f} on these cells"
 
     outside = [
-        f"{SCORE_UNITS[s][0]} ({rho(s, interval=True)} vs {r['published spearman']:.3f}{beside_reference(s)})"
+        f"{SCORE_UNITS[s][0]} ({rho(s, interval=True)} vs {published_text(r)}{beside_reference(s)})"
         for s, r in published.iterrows()
         if not r["spearman_lo"] <= r["published spearman"] <= r["spearman_hi"]
     ]

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pandas as pd
 
 from reuseprior.baselines.registry import proxy_names
-from reuseprior.chapters.ch6_predictive_validity.tables import ALL_SCORES, PROXY_SCORES, THESIS_SCORES
+from reuseprior.chapters.ch6_predictive_validity.tables import (
+    ALL_SCORES,
+    PROXY_SCORES,
+    THESIS_SCORES,
+    published_rho_text,
+)
 
 
 def reading(table: pd.DataFrame, zoo: str) -> str:
@@ -56,7 +61,7 @@ def summary_markdown(table: pd.DataFrame, scores: list[str] | None = None) -> st
                 continue
             r = cells.loc[(score, zoo)]
             pub = r.get("published spearman")
-            extra = f"; published {pub:.3f}" if pd.notna(pub) else ""
+            extra = f"; published {published_rho_text(pub, r['published approximate'])}" if pd.notna(pub) else ""
             row.append(f"{r['spearman']:.3f} [{r['spearman_lo']:.3f}, {r['spearman_hi']:.3f}] ({int(r['n'])}{extra})")
         lines.append(f"| {score} | " + " | ".join(row) + " |")
     return "\n".join(lines)

@@ -192,7 +192,26 @@ def proxy_coverage_reading(cov: pd.DataFrame) -> str:
 
 
 def load_published() -> pd.DataFrame:
+    """The published Spearman rho of each score per zoo and dataset
+    (``data/published_proxy_correlations.csv``); ``approximate`` marks a value
+    its source gives only approximately ("about 0.79")."""
     return pd.read_csv(paths.DATA_DIR / "published_proxy_correlations.csv", comment="#")
+
+
+def with_published(table: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (one row per score) with the published rho, its ``n`` and
+    whether the source gives it approximately, from the rows of ``published``
+    (one zoo and dataset) of the same score."""
+    by_score = published.set_index("score")
+    for column, source in (("spearman", "spearman"), ("n", "n_architectures"), ("approximate", "approximate")):
+        table[f"published {column}"] = table["score"].map(by_score[source])
+    return table
+
+
+def published_rho_text(rho: float, approximate: bool) -> str:
+    """A published rho with the digits its source gives: ``about 0.79`` for an
+    approximate value (the source's two decimals), else three decimals."""
+    return f"about {rho:.2f}" if approximate else f"{rho:.3f}"
 
 
 def correlation_tables(
@@ -223,8 +242,7 @@ def correlation_tables(
         )
         t.insert(0, "zoo", zoo)
         pub = published[(published["zoo"] == zoo) & (published["dataset"].isin(["CIFAR-10", "ImageNet-1K"]))]
-        t["published spearman"] = t["score"].map(dict(zip(pub["score"], pub["spearman"])))
-        t["published n"] = t["score"].map(dict(zip(pub["score"], pub["n_architectures"])))
+        t = with_published(t, pub)
         t["kind"] = [score_kind(s) for s in t["score"]]
         frames.append(t)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

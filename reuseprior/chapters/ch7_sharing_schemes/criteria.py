@@ -19,10 +19,12 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from reuseprior.chapters import study_command
 from reuseprior.chapters.ch7_sharing_schemes.configs import SharingDesign
 from reuseprior.chapters.ch7_sharing_schemes.models import load_study_data
 from reuseprior.core import paths
 from reuseprior.core.study import FloorStore, StudySpec
+from reuseprior.reporting.verdicts import paired_seeds
 from reuseprior.training.convergence import (
     linear_floor,
     read_history,
@@ -33,7 +35,7 @@ from reuseprior.training.convergence import (
 #: the linear floor of each stored study's images (:func:`floor_row`), tracked
 STORED_FLOOR: Path = paths.DATA_DIR / "ch7_linear_floor.csv"
 #: the command that stores the floors of the profile's studies
-FLOOR_COMMAND = "python -m reuseprior study ch7 floor"
+FLOOR_COMMAND = study_command("ch7", "floor")
 
 
 def floor_row(
@@ -82,10 +84,7 @@ def floor_check(stored: dict[str, Any], live: dict[str, Any]) -> pd.DataFrame:
 def complete_seeds(rows: pd.DataFrame, spec: SharingDesign) -> tuple[pd.DataFrame, list[int], list[int]]:
     """The rows of the seeds every configuration of ``spec`` has (paired seeds), those seeds, and the
     seeds that are stored only in part (a study still running)."""
-    labels = {c.label for c in spec.configs}
-    per_seed = rows.groupby("seed")["config"].agg(lambda c: labels <= set(c))
-    full = sorted(int(s) for s, ok in per_seed.items() if ok)
-    partial = sorted(int(s) for s, ok in per_seed.items() if not ok)
+    full, partial = paired_seeds(rows, (c.label for c in spec.configs), arm="config")
     return rows[rows["seed"].isin(full)].reset_index(drop=True), full, partial
 
 

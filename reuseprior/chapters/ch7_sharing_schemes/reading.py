@@ -156,8 +156,29 @@ def _against_params(table: pd.DataFrame, score: str = "PG") -> list[str]:
         f"({t_interval_text(r['t low'], r['t high'])}, "
         f"permutation p = {p_value_text(r['permutation p'])}, {r['seeds params ahead']} of "
         f"{r['seeds score ahead'] + r['seeds params ahead']} seeds favour #params; the claim that {score} agrees "
-        f"more is **{r['verdict (score agrees more)']}**).",
+        f"more is **{r['verdict (score agrees more)']}** at {_level_of(table):g}). "
+        + _against_params_multiplicity(table),
     ]
+
+
+def _level_of(table: pd.DataFrame) -> float:
+    """The level the scores-against-#params table judged each comparison at: its Bonferroni level
+    times the number of comparisons (:func:`~.resolution.score_against_params`)."""
+    return round(float(table["level"].iloc[0]) * len(table), 12)
+
+
+def _against_params_multiplicity(table: pd.DataFrame) -> str:
+    """The multiplicity of the scores-against-#params comparisons, which stand outside the primary and
+    secondary family: how many there are, each judged at the table's level, and how many keep their
+    verdict at their Bonferroni level."""
+    m, level, alpha = len(table), float(table["level"].iloc[0]), _level_of(table)
+    decided = int(table["verdict (score agrees more)"].isin(["reproduced", "contradicted"]).sum())
+    kept = int(table["verdict at its level"].isin(["reproduced", "contradicted"]).sum())
+    return (
+        f"These {m} comparisons of a score with #params stand outside the family above and are each taken at "
+        f"{alpha:g}, uncorrected ({decided} decided); at their Bonferroni level {alpha:g} / {m} = {level:.4f}, "
+        f"{kept or 'none'} of them keep their verdict."
+    )
 
 
 def _largest_mistake(disagree: pd.DataFrame, score: str) -> list[str]:

@@ -79,7 +79,7 @@ def _order(score_difference: float, accuracy_difference: float) -> str:
 def resolved_pairs(rows: pd.DataFrame, scores: Sequence[str] = ORDER_SCORES, *, alpha: float = ALPHA) -> pd.DataFrame:
     """Every pair of configurations at a matched budget (:func:`matched_budget_groups`), ``trained
     better`` the one with the higher mean test top-1: the paired differences over the seeds both
-    hold (:func:`~reuseprior.reporting.statistics.paired_summary`: mean, 95 % t-interval, exact
+    hold (:func:`~reuseprior.reporting.statistics.paired_summary`: mean, t-interval at ``1 - alpha`` (95 %), exact
     permutation p, how many seeds agree in sign), ``resolved`` (the rule of the module docstring) and,
     per score, whether it orders the pair ``as trained``, ``reversed`` or ``tied`` (``<score> order``)."""
     summary = summarize(rows).set_index("config")
@@ -90,7 +90,8 @@ def resolved_pairs(rows: pd.DataFrame, scores: Sequence[str] = ORDER_SCORES, *, 
         if groups[a] != groups[b]:
             continue
         better, other = (a, b) if summary.at[a, "test_top1_mean"] >= summary.at[b, "test_top1_mean"] else (b, a)
-        paired = paired_summary((per_seed.loc[better] - per_seed.loc[other]).dropna().to_numpy(dtype=float))
+        differences = (per_seed.loc[better] - per_seed.loc[other]).dropna().to_numpy(dtype=float)
+        paired = paired_summary(differences, confidence=1 - alpha)
         row = {
             "group": groups[a],
             "trained better": better,
@@ -228,25 +229,34 @@ def score_against_params(
     """Per score and statistic: the per-seed difference ``score's statistic - params'`` (both on the
     same seed's accuracies, so paired), its mean, 95 % t-interval and exact permutation p, and the
     rule's verdict on the claim that the score agrees with training more than the parameter count
-    does (``"greater"``; contradicted where it agrees significantly less)."""
+    does (``"greater"``; contradicted where it agrees significantly less). These ``m`` comparisons
+    stand outside :func:`verdict_family`'s primary and secondaries, so each is also judged at its own
+    Bonferroni level ``alpha / m`` (``level``; the interval at ``1 - alpha / m``): ``verdict at its
+    level``."""
     per_seed, _, _, _ = per_seed_agreement(rows, scores)
+    tests = [(name, k, label) for name in per_seed if name != "params" for k, label in enumerate(AGREEMENT_STATISTICS)]
+    level = alpha / max(len(tests), 1)
     out = []
-    for name in [s for s in per_seed if s != "params"]:
-        for k, label in enumerate(AGREEMENT_STATISTICS):
-            summary = paired_summary(per_seed[name][:, k] - per_seed["params"][:, k], confidence=1 - alpha)
-            out.append(
-                {
-                    "score": name,
-                    "statistic": label,
-                    "score - params": summary["mean"],
-                    "t low": summary["t low"],
-                    "t high": summary["t high"],
-                    "permutation p": summary["permutation p"],
-                    "seeds score ahead": summary["wins"],
-                    "seeds params ahead": summary["losses"],
-                    "verdict (score agrees more)": verdict(summary, "greater", alpha=alpha),
-                }
-            )
+    for name, k, label in tests:
+        differences = per_seed[name][:, k] - per_seed["params"][:, k]
+        summary = paired_summary(differences, confidence=1 - alpha)
+        at_level = paired_summary(differences, confidence=1 - level)
+        out.append(
+            {
+                "score": name,
+                "statistic": label,
+                "pairs": summary["pairs"],
+                "score - params": summary["mean"],
+                "t low": summary["t low"],
+                "t high": summary["t high"],
+                "permutation p": summary["permutation p"],
+                "seeds score ahead": summary["wins"],
+                "seeds params ahead": summary["losses"],
+                "verdict (score agrees more)": verdict(summary, "greater", alpha=alpha),
+                "level": level,
+                "verdict at its level": verdict(at_level, "greater", alpha=level),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -327,7 +337,9 @@ def _plateau_row(
         return row
     first = agreement.set_index("score").loc[score]
     columns = [f"{s} verdict" for s in AGREEMENT_STATISTICS]
-    differing = int((agreement[columns].to_numpy() != stated[columns].to_numpy()).sum()) if stated is not None else 0
+    differing = (
+        int((agreement[columns].to_numpy() != stated[columns].to_numpy()).sum()) if stated is not None else math.nan
+    )
     row.update(
         {
             f"{score} within budget": first[label],

@@ -336,9 +336,10 @@ def npas_bookkeeping() -> pd.DataFrame:
     The WRN class count is **chosen per table, not once**, by which reading
     reproduces the printed number
     (:func:`~reuseprior.chapters.ch7_sharing_schemes.bookkeeping.class_count_choices`
-    tabulates the choice): Tables 7, 9 and 12's "36 M" and Table 12(a)'s ratios
-    (153.1, 206.2 %) only with the 10-class (CIFAR-10) counts, although these are
-    CIFAR-100 tables; Table 14's percentages with the 100-class (CIFAR-100) count;
+    tabulates the choice): the "36 M" of Tables 7, 9 and 12 (one cell for the
+    CIFAR-10 and CIFAR-100 rows in Tables 7 and 9) and Table 12(a)'s ratios
+    (153.1, 206.2 %) only with the 10-class (CIFAR-10) counts, although Table 12 is
+    a CIFAR-100 table; Table 14's percentages with the 100-class (CIFAR-100) count;
     Zagoruyko & Komodakis's 36.5 M and Table 12(a)'s sizes with either. The
     models that are trained or counted elsewhere in chapter 7 (the NPAS study,
     the bookkeeping table) are the CIFAR-100 ones.

@@ -107,6 +107,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from reuseprior.chapters import study_command
 from reuseprior.core import paths
 from reuseprior.core.cpu import run_provenance
 from reuseprior.core.study import StudySpec, status_table
@@ -118,12 +119,12 @@ from reuseprior.reporting.verdicts import Comparison
 from reuseprior.revolver.blueprint import Blueprint
 from reuseprior.revolver.population import Population, PopulationConfig, config_from_settings
 from reuseprior.revolver.population_study import (
-    identity,
-    keyed,
     load_or_start,
     population_store,
+    run_identity,
     run_population,
     top_test_readings,
+    with_identity_columns,
 )
 from reuseprior.revolver.registry import ModuleRegistry
 from reuseprior.revolver.search import Algorithm, screened
@@ -166,7 +167,7 @@ CLAIM = ("greater", "screening by PG reaches a higher best test accuracy at the 
 #: the columns that name a run (the plan aside)
 KEY = ("study", "dataset", "arm", "seed")
 #: the command that stores the floors of the study's seeds
-FLOOR_COMMAND = "python -m reuseprior study ch8 floor"
+FLOOR_COMMAND = study_command("ch8", "floor")
 
 
 @dataclass(frozen=True)
@@ -427,9 +428,12 @@ def _frames(
     spec: StudySpec, run: Mapping[str, Any], pop: Population, seconds: float, cpu: float
 ) -> dict[str, pd.DataFrame]:
     """The rows a finished run stores, per table of :data:`STORED`."""
-    ident = identity(spec, run)
+    ident = run_identity(spec, run)
     log = _generations(pop)
-    return {"generations": keyed(log, ident), "runs": pd.DataFrame([{**ident, **_summary(pop, log, seconds, cpu)}])}
+    return {
+        "generations": with_identity_columns(log, ident),
+        "runs": pd.DataFrame([{**ident, **_summary(pop, log, seconds, cpu)}]),
+    }
 
 
 # ---------------------------------------------------------------------- reading

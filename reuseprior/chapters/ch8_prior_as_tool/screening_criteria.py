@@ -201,7 +201,7 @@ def pilot_reading(
         else ""
     )
     return (
-        f"**The planned study is undetermined, and underpowered by design.** At the full spend, {treatment} - "
+        f"**The planned study cannot decide: it is underpowered by design.** At the full spend, {treatment} - "
         f"{control} is {primary[f'{treatment} - {control} (pp)']:+.3f} points (95 % t-interval "
         f"[{primary['t low']:.2f}, {primary['t high']:.2f}], {int(primary['pairs'])} pairs); the verdict shown is "
         f"*{primary['verdict']}*, the rule's alone *{primary['rule verdict']}*. {gate}Either way the design cannot "

@@ -9,10 +9,10 @@ the names and defaults it repeats from the library are checked against it by ``t
 from __future__ import annotations
 
 import argparse
-import sys
 
 from reuseprior.commands.argtypes import non_negative_int, output_file, positive_float, positive_int
 from reuseprior.commands.model_names import listing, stored_names
+from reuseprior.core.errors import CommandInputError
 from reuseprior.core.factories import spec_problem, unknown_model_message
 
 
@@ -25,6 +25,19 @@ def _shape(text: str) -> tuple[int, ...]:
     if any(d <= 0 for d in dims):
         raise argparse.ArgumentTypeError(f"--input must be positive sizes like 3,224,224, got {text!r}")
     return dims
+
+
+def _node_count(text: str) -> int:
+    """``type=`` of ``--inputs`` (NI, a count): :func:`positive_int`, and a shape given to it (``3,32,32``,
+    ``--inputs`` for ``--input``) is told apart, with the flag that takes it."""
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        if any(sep in text for sep in ",x"):
+            raise argparse.ArgumentTypeError(
+                f"NI, the number of input nodes, is an integer >= 1, got {text!r}; the input's shape is --input {text}"
+            ) from None
+        raise
 
 
 #: the example's shape when ``--input`` is not given
@@ -79,7 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--inputs",
-        type=positive_int,
+        type=_node_count,
         default=None,
         help="NI, the number of input nodes (default: the input's elements; the shape is --input)",
     )
@@ -104,8 +117,9 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 def answer(args: argparse.Namespace) -> int | None:
     """What the stored names answer without importing torch: ``--list-models`` (exit 0), a name that is no
-    model, or a ``module:factory`` that cannot import (the library's message, exit 2). ``None``: the command
-    runs (a known name, an importable spec, or stored names that are not the installed torchvision's)."""
+    model, or a ``module:factory`` that cannot import (the library's message, raised as the command's error:
+    printed as the run's are, exit 2). ``None``: the command runs (a known name, an importable spec, or stored
+    names that are not the installed torchvision's)."""
     names = stored_names()
     if args.list_models:
         if names is None:
@@ -120,5 +134,4 @@ def answer(args: argparse.Namespace) -> int | None:
         problem = None
     if problem is None:
         return None
-    print(f"error: {problem}", file=sys.stderr)
-    return 2
+    raise CommandInputError(problem)

@@ -24,8 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_OUT,
         help="the CSV of the rows (default: data/torchvision_zoo_analysis.csv)",
     )
-    parser.add_argument("--models", nargs="*", help="subset of model names (default: all classifiers)")
-    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads per task")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        metavar="NAME",
+        help="only these torchvision classifiers, one name or more (leave the flag out for all of them)",
+    )
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads per task (default 1)")
     parser.add_argument(
         "--store",
         type=Path,

@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--profile",
         default="quick",
         choices=["quick", "full", *CHAPTER_PROFILES],
-        help="parameter profile ("
+        help="parameter profile (default quick; "
         + "; ".join(f"{name}: {', '.join(chapters)} only" for name, chapters in CHAPTER_PROFILES.items())
         + "); a profile other than quick first prints its plan (data, estimated time per chapter) and stops "
         "before any notebook runs when a chapter's dataset is missing, naming the command that fetches it",

@@ -23,6 +23,17 @@ OPTIONAL_PROXIES = ("synflow", "snip", "grasp", "fisher", "grad_norm", "jacob_co
 DATA_DEPENDENT = ("snip", "grasp", "fisher", "grad_norm", "jacob_cov", "naswot")
 
 
+def _proxy(text: str) -> str:
+    """``type=`` of ``--proxies``: a word that is no proxy is most often a model written after the list
+    (``--proxies synflow resnet18``), so the message says where the models go."""
+    if text not in OPTIONAL_PROXIES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is no proxy (choose from {', '.join(OPTIONAL_PROXIES)}); --proxies takes every word up to "
+            "the next flag, so give the models before it: compare MODEL ... --proxies PROXY ..."
+        )
+    return text
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "models", nargs="+", metavar="MODEL", help="reuseprior or torchvision model names, or package.module:factory"
@@ -38,9 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--proxies",
         nargs="+",
         default=[],
+        type=_proxy,
         choices=OPTIONAL_PROXIES,
         metavar="PROXY",
-        help=f"zero-cost proxies to add: {', '.join(OPTIONAL_PROXIES)} (the data-dependent ones need --batch)",
+        help=f"zero-cost proxies to add: {', '.join(OPTIONAL_PROXIES)} (the data-dependent ones need --batch); "
+        "it takes every word up to the next flag, so give the models before it",
     )
     parser.add_argument(
         "--batch",
@@ -61,7 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """``--by`` must name a computed score (a thesis symbol becomes its column name); data-dependent proxies
+    """``--by`` must name a computed score (a thesis symbol becomes its column name; a proxy not given to
+    ``--proxies`` is named with the flag that adds it); data-dependent proxies
     need ``--batch``, which sets the example's shape, so ``--input`` is refused beside it (and is 3,224,224
     when neither is given): exit 2."""
     if args.batch is not None and args.input is not None:
@@ -72,6 +86,8 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         args.input = DEFAULT_INPUT
     scores = [*QUANTITIES, "params", "flops", *args.proxies]
     args.by = SYMBOLS.get(args.by, args.by)
+    if args.by in OPTIONAL_PROXIES and args.by not in scores:
+        parser.error(f"--by {args.by!r} is a proxy that is not computed unless asked for: add --proxies {args.by}")
     if args.by not in scores:
         parser.error(f"--by {args.by!r} is not computed; choose from {[*scores[:1], *SYMBOLS, *scores[1:]]}")
     needing = [p for p in args.proxies if p in DATA_DEPENDENT]

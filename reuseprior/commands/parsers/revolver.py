@@ -40,14 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="quick",
         help="defaults for every flag below (quick: digits on CPU; full: appendix C.2 CIFAR-10; full-mnist: its MNIST)",
     )
-    _option(p, "dataset", help="digits, MNIST, fashion-mnist or CIFAR10")
+    _option(p, "dataset", help="digits, MNIST, fashion-mnist or CIFAR10 (default: the profile's)")
     _option(
         p,
         "image_size",
         type=int,
         help="digits: upsample to this size; MNIST/fashion-mnist: area-average down to it (default: native size)",
     )
-    _option(p, "data_dir", help="folder of the torchvision datasets")
+    _option(p, "data_dir", help="folder of the torchvision datasets (default: build/datasets)")
     _option(p, "download", action="store_true", help="download MNIST/CIFAR10 into --data-dir if missing")
     _option(
         p,
@@ -57,11 +57,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="random search, the genetic algorithm (evolve) or their warm-up variants (default: evolve)",
     )
     _option(p, "population_size", type=int, help="individuals kept (default: the profile's)")
-    _option(p, "sample_size", type=int, help="individuals trained per generation")
-    _option(p, "epochs", type=int, help="number of generations")
-    _option(p, "warmup_x", type=int, help="initial candidates = warmup-x * population-size")
-    _option(p, "warmup_epoch", type=int, help="genotype-only generations of the *_warmup* modes")
-    _option(p, "genotype_cost", type=float, help="initial genotype fitness coefficient")
+    _option(p, "sample_size", type=int, help="individuals trained per generation (default: the profile's)")
+    _option(p, "epochs", type=int, help="number of generations (default: the profile's)")
+    _option(p, "warmup_x", type=int, help="initial candidates = warmup-x * population-size (default: the profile's)")
+    _option(
+        p, "warmup_epoch", type=int, help="genotype-only generations of the *_warmup* modes (default: the profile's)"
+    )
+    _option(p, "genotype_cost", type=float, help="initial genotype fitness coefficient (default: the profile's)")
     _option(p, "lr", type=float, help="learning rate before the decay (default: the profile's)")
     _option(p, "min_lr", type=float, help="learning rate at the last generation (default: the profile's)")
     _option(p, "batch_size", type=int, help="images per training step (default: the profile's)")
@@ -69,7 +71,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _option(p, "seed", type=int, default=0, help="seed of the split, the population and every draw (default 0)")
     _option(p, "device", type=device_name, default="auto", help="cpu, cuda, cuda:N, mps or auto (default)")
     _option(p, "num_workers", type=int, help="data-loader worker processes (default: the profile's)")
-    _option(p, "output_dir", default="build/revolver", help="results, tables and checkpoint go here")
+    _option(
+        p,
+        "output_dir",
+        default="build/revolver",
+        help="results, tables and checkpoint go here (default: build/revolver)",
+    )
     _option(
         p,
         "checkpoint_every",

@@ -13,6 +13,10 @@ from pathlib import Path
 from reuseprior.baselines.registry import ZOO_PROXIES
 from reuseprior.commands.argtypes import check_cluster_flags, positive_float, positive_int
 
+#: ``--rescore``'s name for the reusability quantities, the store's ``REUSE_COLUMN``
+#: (reuseprior.zoo.scoring.registry, not imported here: this module must stay light)
+RESCORE_REUSE = "reuse"
+
 #: :data:`reuseprior.zoo.scoring.SCORES_VERSION`
 SCORES_VERSION = 2
 #: the names of :data:`reuseprior.zoo.scoring.ZOOS`
@@ -42,12 +46,22 @@ def _add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--limit", type=positive_int, default=None, help="score only the first N architectures of the zoo's order"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the order, the initialisations and the minibatch")
     parser.add_argument(
-        "--max-params", type=float, default=None, help="ImageNet zoos: skip models with more published parameters"
+        "--seed", type=int, default=0, help="seed of the order, the initialisations and the minibatch (default 0)"
     )
     parser.add_argument(
-        "--full-every", type=positive_int, default=1, help="data-dependent proxies only for every M-th architecture"
+        "--max-params",
+        type=positive_float,
+        default=None,
+        metavar="COUNT",
+        help="ImageNet zoos: skip models with more published parameters than COUNT, a number of parameters "
+        "(e.g. 5e7: 50 million; default: no limit)",
+    )
+    parser.add_argument(
+        "--full-every",
+        type=positive_int,
+        default=1,
+        help="data-dependent proxies only for every M-th architecture (default 1: for every one)",
     )
     parser.add_argument("--shard", type=_no_shard, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--no-reuse", action="store_true", help="skip the reusability-prior quantities (analyze)")
@@ -117,10 +131,12 @@ def _add_job_arguments(parser: argparse.ArgumentParser) -> None:
         "--rescore",
         nargs="+",
         default=None,
-        choices=list(ZOO_PROXIES),
+        choices=[*ZOO_PROXIES, RESCORE_REUSE],
         metavar="PROXY",
         help="instead, score these proxies again on the stored rows (all, or --arch, --with-module) and "
-        "replace their values: after a proxy's definition changed, or its counter learned an op it failed on",
+        "replace their values: after a proxy's definition changed, or its counter learned an op it failed on; "
+        f"{RESCORE_REUSE!r}: the reusability quantities (PG, P'G, ES, H, S), after the counting engine learned to "
+        "count a layer it miscounted",
     )
     group.add_argument(
         "--minibatch-sensitivity",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from reuseprior.commands.argtypes import positive_int
+from reuseprior.commands.argtypes import check_only_flag, positive_int
 from reuseprior.core import paths
 
 #: the key columns of a run of :func:`reuseprior.zoo.search.search_study` (besides ``plan``)
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="COLUMN=VALUE",
         help=f"only runs whose key column ({', '.join(KEY_COLUMNS)}) has this value, e.g. protocol=naswot "
-        "(repeatable; values of one column are alternatives)",
+        "(repeatable; values of one column are alternatives; 'run' only)",
     )
     parser.add_argument("--max-runs", type=positive_int, default=None, help="store at most this many new runs")
     parser.add_argument(
@@ -37,7 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """A malformed ``--only`` or an unknown key column: exit 2."""
+    """``--only`` as ``study`` checks it (:func:`~reuseprior.commands.argtypes.check_only_flag`: COLUMN=VALUE,
+    refused beside ``status``), of a key column: exit 2. Its values are checked against the runs when the
+    command runs (:func:`~reuseprior.commands.argtypes.only_problem`)."""
+    check_only_flag(parser, args, verb="searches")
     for item in args.only:
         column, sep, _ = item.partition("=")
         if not sep or column not in KEY_COLUMNS:

@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reuseprior.commands.argtypes import check_cluster_flags, device_name, positive_float, positive_int
+from reuseprior.commands.argtypes import (
+    check_cluster_flags,
+    check_only_flag,
+    device_name,
+    positive_float,
+    positive_int,
+)
 
 #: every study's actions, with what each does (``--help`` shows them)
 ACTIONS = {
@@ -180,11 +186,7 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error(f"--profile {args.profile} is chapter 4's; study {args.name} takes {list(PROFILES)}")
     else:
         args.profile = args.profile or "quick"
-    bad = [o for o in args.only if "=" not in o]
-    if bad:
-        parser.error(f"--only takes COLUMN=VALUE, got {bad}")
-    if args.only and args.action != "run":
-        parser.error(f"--only selects the runs that 'run' trains; '{args.action}' does not take it")
+    check_only_flag(parser, args)
     if args.seeds and args.action not in ("run", "floor"):
         parser.error(f"--seeds selects what 'run' trains and 'floor' stores; '{args.action}' does not take it")
     check_cluster_flags(parser, args)

@@ -52,10 +52,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (parser.description or "") + "\n\n" + EXAMPLES
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick", help="settings preset (default quick)")
-    parser.add_argument("--models", help=f"comma-separated Table 4.2 models, from {', '.join(MODELS)}")
-    parser.add_argument("--dataset", choices=sorted(RECIPES), help="dataset (its section 4.5.4 recipe)")
+    parser.add_argument(
+        "--models",
+        help=f"comma-separated Table 4.2 models, from {', '.join(MODELS)} (default: the profile's, the four "
+        "Table 4.2 models)",
+    )
+    parser.add_argument(
+        "--dataset",
+        choices=sorted(RECIPES),
+        help="dataset, trained with its section 4.5.4 recipe (default: the profile's, quick digits, full cifar10)",
+    )
     parser.add_argument("--epochs", type=int, help="epochs (default: the recipe's / profile's)")
-    parser.add_argument("--batch-size", type=int, help="batch size; the learning rate scales with it")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help="batch size; the learning rate scales with it (default: the profile's, quick 32, full the recipe's)",
+    )
     parser.add_argument(
         "--lr-base", type=float, help="base learning rate per 256 images (default 0.016; 0.025 ImageNet)"
     )
@@ -79,7 +91,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--device", type=device_name, default="auto", help='"cpu", "cuda", "cuda:N", "mps" or "auto" (default)'
     )
     parser.add_argument("--amp", type=_bool, help="mixed precision true/false (full profile: true)")
-    parser.add_argument("--num-workers", type=int, help="data-loader worker processes")
+    parser.add_argument(
+        "--num-workers", type=int, help="data-loader worker processes (default: the profile's, quick 0, full 8)"
+    )
     parser.add_argument("--data-dir", help="folder of the torchvision datasets / ImageNet (default build/datasets)")
     parser.add_argument("--download", action="store_true", help="download CIFAR if missing (never implicit)")
     parser.add_argument(
@@ -89,7 +103,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="continue from the run's checkpoint, true (default, every profile) or false (start afresh; "
         "only a checkpoint of ours is deleted)",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the random seed of every run (default 0)")
     parser.add_argument(
         "--output-dir",
         type=Path,

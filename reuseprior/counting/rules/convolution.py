@@ -3,7 +3,11 @@
 A kernel element ``W[co, ci, ky, kx]`` gets the sum of the output counts
 ``c_out[co]`` over the output positions whose tap ``(ky, kx)`` lands inside the input:
 padding taps read no input element and contribute nothing, so a tap that lands in the
-padding for every output position (a 3x3 corner on a 1x1 map) has no context.  An
+padding for every output position (a 3x3 corner on a 1x1 map) has no context.  A
+zero border padded explicitly just before the convolution (``nn.ZeroPad2d``, ``F.pad``
+or ``nn.ConstantPad1d`` with the value 0, ``padding="same"`` with an even kernel, which
+PyTorch pads so) is padding too: a convolution of any dimension, transposed or not,
+counts its taps as it counts its own padding's; a border of another value is input.  An
 input element gets, per group, the output counts summed over the group's output
 channels and over every tap that reads it (a depthwise convolution gives each input
 channel only its own channel's counts), discounted by ``gamma``.  The bias gets, per
@@ -14,11 +18,12 @@ from __future__ import annotations
 
 import torch
 import torch.fx as fx
+import torch.nn.functional as F
 
 from reuseprior.counting.rules.generic import generic_multilinear
 from reuseprior.counting.rules.helpers import RuleTable, aten, shape_of
 
-__all__ = ["TABLE"]
+__all__ = ["TABLE", "tap_matrices"]
 
 TABLE = RuleTable()
 
@@ -32,7 +37,7 @@ def _valid_taps(n_in, n_out, k, s, p, d, device=None):
     return pos, valid
 
 
-def _tap_matrices(n_in, n_out, k, s, p, d):
+def tap_matrices(n_in, n_out, k, s, p, d):
     """(V, M) along one axis: ``V[ky, oy]`` = 1 if tap ky of output oy lands inside the
     input, ``M[py, oy]`` = the number of taps of output oy that read input py."""
     pos, valid = _valid_taps(n_in, n_out, k, s, p, d)
@@ -43,6 +48,43 @@ def _tap_matrices(n_in, n_out, k, s, p, d):
     return V, M
 
 
+def _zero_border(x) -> list[int] | None:
+    """The pads of ``x`` where it is padded with zeros (``constant_pad_nd`` of value 0:
+    ``nn.ZeroPad*d``, ``F.pad`` in ``"constant"`` mode, ``padding="same"`` with an even
+    kernel) along its spatial dimensions only (those after batch and channel), by amounts
+    >= 0, in ``F.pad``'s order (last dimension first); ``None`` for any other ``x``. A
+    border of another value is read like any input element: a tap on it multiplies a
+    number."""
+    if not (isinstance(x, fx.Node) and x.op == "call_function" and x.target is aten.constant_pad_nd.default):
+        return None
+    pad = list(x.args[1])
+    value = x.args[2] if len(x.args) > 2 else x.kwargs.get("value", 0)
+    if value != 0 or any(p < 0 for p in pad) or len(pad) > 2 * (len(shape_of(x.args[0])) - 2):
+        return None
+    return pad
+
+
+def _constant_border(x) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """``((top, height), (left, width))`` of the region of an image ``x`` that is not a zero
+    border (:func:`_zero_border`); ``None`` where ``x`` has none."""
+    pad = _zero_border(x)
+    if pad is None:
+        return None
+    pad += [0] * (4 - len(pad))
+    h, w = shape_of(x.args[0])[-2:]
+    return (pad[2], h), (pad[0], w)
+
+
+def _border_stand_in(x) -> dict:
+    """``{x: stand-in}`` for the generic rule where ``x`` has a zero border
+    (:func:`_zero_border`): ones inside, zeros on the border, so that a weight's taps on
+    the border read nothing; ``{}`` for any other ``x``."""
+    pad = _zero_border(x)
+    if pad is None:
+        return {}
+    return {x: F.pad(torch.ones(shape_of(x.args[0]), dtype=torch.float64), pad)}
+
+
 @TABLE.rule(aten.convolution, aten.conv2d, aten.conv1d, aten.conv3d)
 def _convolution(node, cout, ctx):
     """Convolution (see the module docstring): W[co,ci,ky,kx] gets the sum of
@@ -50,7 +92,7 @@ def _convolution(node, cout, ctx):
     per group, the channel-summed counts spread back through a ones kernel (closed
     forms: separable tap-validity matrices instead of a full transposed convolution).
     Transposed convolutions and inputs that are not 2-D images use the generic
-    multilinear VJP."""
+    multilinear VJP, with an explicitly padded input's border read as zeros."""
     x, w = node.args[0], node.args[1]
     b = node.args[2] if len(node.args) > 2 else None
     if node.target in (aten.convolution.default,):
@@ -60,7 +102,7 @@ def _convolution(node, cout, ctx):
         transposed = False
     xs, ws = shape_of(x), shape_of(w)
     if transposed or len(xs) != 4:
-        yield from generic_multilinear(node, cout, ctx, weights=(w, b))
+        yield from generic_multilinear(node, cout, ctx, weights=(w, b), stand_ins=_border_stand_in(x))
         return
 
     def _pair(v):
@@ -70,8 +112,13 @@ def _convolution(node, cout, ctx):
     N, Ci, H, W = xs
     Co, Cig, kh, kw = ws
     Ho, Wo = tuple(cout.shape[2:])
-    Vy, My = _tap_matrices(H, Ho, kh, stride[0], padding[0], dilation[0])
-    Vx, Mx = _tap_matrices(W, Wo, kw, stride[1], padding[1], dilation[1])
+    Vy, My = tap_matrices(H, Ho, kh, stride[0], padding[0], dilation[0])
+    Vx, Mx = tap_matrices(W, Wo, kw, stride[1], padding[1], dilation[1])
+    inner = _constant_border(x)
+    if inner is not None:  # taps on an explicit zero border read no element either
+        (top, h), (left, w_) = inner
+        Vy, _ = tap_matrices(h, Ho, kh, stride[0], padding[0] + top, dilation[0])
+        Vx, _ = tap_matrices(w_, Wo, kw, stride[1], padding[1] + left, dilation[1])
     if isinstance(w, fx.Node) and ctx.needs(w):
         # independent of ci: keep it as a stride-0 broadcast (see Scaled.collapsed)
         wc = cout.map(lambda m: torch.einsum("nchw,ah,bw->cab", m, Vy, Vx)[:, None])

@@ -28,7 +28,14 @@ TABLE = RuleTable()
 def pointwise(node, cout, ctx):
     """Elementwise ops (activations, add, mul, div, where, ...): every operand element
     receives the counts of the output elements it feeds (sum over broadcast dims).
-    The rule of every op that PyTorch tags ``pointwise`` and that has no rule of its own."""
+    The rule of every op that PyTorch tags ``pointwise`` and that has no rule of its own.
+
+    Values are not read (every operand counts as ones): a mask applied by arithmetic
+    connects every element.  Adding an ``-inf`` mask to attention scores,
+    ``torch.where(M, s, -inf)`` and a 0/1 factor (on the scores or on the
+    probabilities) leave every query/key pair connected, so hand-written masked
+    attention counts as full attention; ``torch.where``'s condition carries no count.
+    The fused ``F.scaled_dot_product_attention`` reads its mask (:mod:`.attention`)."""
     cout = single(cout)
     # an operand used twice (x + x, x * x) receives the count once per occurrence
     for a in tensor_nodes((node.args, node.kwargs)):

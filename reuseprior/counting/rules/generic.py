@@ -25,17 +25,20 @@ from reuseprior.counting.scaled import Scaled, ldexp_tensor
 __all__ = ["generic_linear", "generic_multilinear", "structural_call"]
 
 
-def structural_call(node, ctx, operands, fill):
+def structural_call(node, ctx, operands, fill, stand_ins=None):
     """Re-run ``node``'s op on float64 stand-ins (``fill``: ``torch.zeros`` or
-    ``torch.ones``) for its floating operands, leaves of autograd where they are
-    in ``operands``; returns (output, {node: leaf})."""
+    ``torch.ones``; ``stand_ins`` gives some operands' own) for its floating operands,
+    leaves of autograd where they are in ``operands``; returns (output, {node: leaf})."""
     leaves: dict[fx.Node, torch.Tensor] = {}
+    stand_ins = stand_ins or {}
 
     def sub(a):
         if isinstance(a, fx.Node):
             v = val(a)
             if isinstance(v, torch.Tensor) and v.is_floating_point():
-                if a not in leaves:
+                if a not in leaves and a in stand_ins:
+                    leaves[a] = stand_ins[a].to(torch.float64).requires_grad_(a in operands)
+                elif a not in leaves:
                     leaves[a] = fill(v.shape, dtype=torch.float64, requires_grad=a in operands)
                 return leaves[a]
             return ctx.graph.real_value(a)
@@ -78,9 +81,10 @@ def generic_linear(node, cout, ctx):
             yield a, Scaled(g.detach(), e).normalized()
 
 
-def generic_multilinear(node, cout, ctx, weights=()):
-    """VJP with every floating operand replaced by ones (exact for multilinear ops).
-    Operands in ``weights``, and weights in the sense of
+def generic_multilinear(node, cout, ctx, weights=(), stand_ins=None):
+    """VJP with every floating operand replaced by ones (exact for multilinear ops), or
+    by its tensor in ``stand_ins`` (a padded input's border of zeros: see
+    :mod:`.convolution`).  Operands in ``weights``, and weights in the sense of
     :meth:`~reuseprior.counting.sweep.SweepContext.is_weight` (parameters reached
     through views only, generated weights), get the count undiscounted; every other
     (feature) operand gets it times ``gamma``."""
@@ -89,7 +93,7 @@ def generic_multilinear(node, cout, ctx, weights=()):
     if not operands:
         return
     with torch.enable_grad():
-        out, leaves = structural_call(node, ctx, operands, torch.ones)
+        out, leaves = structural_call(node, ctx, operands, torch.ones, stand_ins)
         grads = torch.autograd.grad(
             [out], [leaves[a] for a in operands], [cout.mantissa.to(out.dtype)], allow_unused=True
         )

@@ -7,11 +7,22 @@ output element was read from (concatenation splits the counts back to its operan
 with 0/1 coefficients, so the generic VJP rule is exact for them.  An op whose output
 does not depend on an operand's values (``zeros_like``, ``x.fill_(0)``) delivers it
 no count, and creation ops (:data:`NO_COUNT_OPS`) have no counting operand at all.
+
+``x.masked_fill(M, value)`` is data movement too: the positions where ``M`` holds get
+the fill value and give ``x`` no count, the others give it theirs.  What the fill
+value does further on is not read: after ``scores.masked_fill(~causal, -inf)`` the
+softmax still couples every position of its row, so the masked pairs' probabilities
+(0 in value) pass counts to ``v`` through ``P @ v``, though not to ``q`` and ``k``;
+such attention counts between causal and full.  The fused
+``F.scaled_dot_product_attention`` with ``is_causal`` or an ``attn_mask`` is counted
+by its pairs (:mod:`.attention`).
 """
 
 from __future__ import annotations
 
 import operator
+
+import torch
 
 from reuseprior.counting.rules.generic import generic_linear
 from reuseprior.counting.rules.helpers import RuleTable, aten, optional_ops, shape_of, single, sum_to_shape
@@ -42,7 +53,6 @@ DATA_MOVEMENT_OPS = [
     "index",
     "gather",
     "index_select",
-    "embedding",
     "repeat",
     "unfold",
     "pixel_shuffle",
@@ -70,6 +80,26 @@ DATA_MOVEMENT_OPS = [
     "repeat_interleave",
 ]
 TABLE.rule(*optional_ops(*DATA_MOVEMENT_OPS))(generic_linear)
+
+
+@TABLE.rule(aten.embedding)
+def _embedding(node, cout, ctx):
+    """``nn.Embedding``: output row ``i`` reads weight row ``ids[i]``, so a weight row gets the
+    summed counts of the output rows that read it (one use per occurrence of its id).  The
+    options that shape the embedding's gradient change nothing: ``scale_grad_by_freq``
+    scales gradients, not uses, and the ``padding_idx`` row, which PyTorch leaves out of
+    the gradient, is still a parameter that the output reads, so it is counted where the
+    ids pick it."""
+    w, ids = node.args[0], node.args[1]
+    if not ctx.needs(w):
+        return
+    rows = ctx.graph.real_value(ids).reshape(-1).to(torch.int64)
+    n, d = shape_of(w)
+
+    def gather_back(m):
+        return torch.zeros(n, d, dtype=m.dtype).index_add_(0, rows, m.reshape(-1, d))
+
+    yield w, single(cout).map(gather_back)
 
 
 @TABLE.rule(aten.slice)

@@ -6,7 +6,10 @@ shift.  Batch norm also reports each channel's summed count to the sweep
 (:meth:`~reuseprior.counting.sweep.SweepContext.record_batch_norm`): the analysis
 counts it as ``bn_params_per_channel`` weights per channel, each with that count and
 never merged with other weights (by default 4: weight, bias, running mean and running
-variance, the convention that reproduces thesis Tables 4.3 and 4.4).
+variance, the convention that reproduces thesis Tables 4.3 and 4.4).  Instance norm runs
+as batch norm (its affine parameters repeated once per example) and is counted as batch
+norm: its weight and bias are the batch norm's, counted by ``bn_params_per_channel``
+only.
 """
 
 from __future__ import annotations

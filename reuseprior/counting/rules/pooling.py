@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from reuseprior.core.errors import UnsupportedOpError
+from reuseprior.counting.rules.convolution import tap_matrices
 from reuseprior.counting.rules.helpers import RuleTable, aten, optional_ops, shape_of, single
 
 __all__ = ["TABLE"]
@@ -65,27 +66,30 @@ def _pool_args(node) -> tuple[Any, Any, Any, Any, bool]:
 
 @TABLE.rule(aten.max_pool2d_with_indices, aten.max_pool2d, aten.avg_pool2d)
 def _pool2d(node, cout, ctx):
-    """Local max/avg pooling -> sum pooling: every in-bounds window position gets c_out."""
+    """Local max/avg pooling -> sum pooling: every in-bounds window position gets c_out.
+    A dilated window reads the positions ``o * stride - padding + k * dilation`` of the
+    output position ``o`` (the output size, and so ``ceil_mode``'s extra windows, read
+    off the output): the convolution's tap matrices, one per axis."""
     c0 = single(cout)
     x = node.args[0]
     if not ctx.needs(x):
         return
     kernel, stride, padding, dilation, ceil_mode = _pool_args(node)
-    dil = [dilation] * 2 if isinstance(dilation, int) else list(dilation)
-    if len(dil) == 1:
-        dil = dil * 2
     xs = shape_of(x)
-    if dil == [1, 1]:
+    if all(d == 1 for d in _pair(dilation)):
         yield x, c0.map(lambda m: _sum_pool_vjp(m, xs, kernel, stride, padding, ceil_mode))
-    else:
+        return
+    k, s, p, d = _pair(kernel), _pair(stride), _pair(padding), _pair(dilation)
+    Ho, Wo = c0.shape[-2:]
+    _, My = tap_matrices(xs[-2], Ho, k[0], s[0], p[0], d[0])
+    _, Mx = tap_matrices(xs[-1], Wo, k[1], s[1], p[1], d[1])
+    yield x, c0.map(lambda m: torch.einsum("...ij,hi,wj->...hw", m, My.to(m.dtype), Mx.to(m.dtype)).reshape(xs))
 
-        def f(m):
-            N, C, H, W = xs
-            k = list(kernel) * (2 // len(kernel))
-            cols = m.reshape(N * C, 1, -1).expand(N * C, k[0] * k[1], m.shape[-2] * m.shape[-1])
-            return F.fold(cols, (H, W), k, dilation=dil, padding=padding, stride=stride).reshape(xs)
 
-        yield x, c0.map(f)
+def _pair(v) -> list[int]:
+    """A pooling size (an int, or a list of one or two) as ``[height, width]``."""
+    v = [v] if isinstance(v, int) else list(v)
+    return v * 2 if len(v) == 1 else v
 
 
 def _adaptive_matrix(n_in, n_out):

@@ -88,7 +88,10 @@ def _reduction(node, cout, ctx):
 
 @TABLE.rule(aten._softmax, aten._log_softmax, aten.softmax, aten.log_softmax, *optional_ops("_safe_softmax"))
 def _softmax(node, cout, ctx):
-    """Each softmax output along ``dim`` depends on every input along ``dim``."""
+    """Each softmax output along ``dim`` depends on every input along ``dim``.  Values
+    are not read: an input element fixed at ``-inf`` (a masked score) still couples its
+    row, and its output (a probability that is 0) still passes counts on (to ``v``
+    through ``P @ v``)."""
     a = node.args[0]
     if ctx.needs(a):
         d = node.args[1]

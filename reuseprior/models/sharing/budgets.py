@@ -25,9 +25,9 @@ generates for it (the ``weight`` of a convolution or linear layer, no bias):
   weights" (section 4.3): the 640 -> 640 3x3 convolutions, 3,686,400;
 * :func:`budget_table`: budgets given as fractions, as parameter counts;
 * :func:`store_budget`: the Table 12(c) rule, a store holds as many parameters
-  as its largest layer needs, and a model's budget is the sum over its stores;
-The comparisons of these numbers with the printed ones (``data/seeds/``) are
-chapter 7's: :mod:`reuseprior.chapters.ch7_sharing_schemes.seeds`.
+  as its largest layer needs, and a model's budget is the sum over its stores.
+
+The printed values these numbers are compared with are in ``data/seeds/``.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ SQLite store (:mod:`reuseprior.zoo.store`, default ``build/zoo_scores.sqlite``)
 in one transaction, so a run can be stopped, or killed, and resumed. When a
 run ends the store is exported to ``data/zoo_scores_v<VERSION>_<zoo>.csv``
 (``.csv.xz``, xz-compressed, for a zoo of thousands of architectures:
-:func:`scores_path`), the citable copy the notebooks read with :func:`load_scores`, with
+:func:`scores_path`), the citable copy, read with :func:`load_scores`, with
 a ``.meta.json`` sidecar recording the batch, seeds and package versions.
 
 Versions (policy):
@@ -24,7 +24,7 @@ Versions (policy):
   version: the torchvision zoo at 224 px in version 1, at each model's
   evaluation crop from version 2 on). New scoring writes
   :data:`SCORES_VERSION`'s CSV; older CSVs are never rewritten.
-- Carried over (:func:`upgrade_scores`, ``score-zoos ZOO --upgrade``): the
+- Carried over (:func:`upgrade_scores`): the
   new version's table starts as a copy of the previous version's CSV, every
   column of a score whose definition holds in both (with its timing columns,
   the build time, the shared pass's timing and the messages of the carried
@@ -32,21 +32,21 @@ Versions (policy):
   left empty on every row, and a row whose input size changed is left empty
   entirely (every score depends on the input). What a row still lacks is
   listed in its ``pending`` column (:func:`pending_scores`, from version 2 on),
-  which the resumable fill (:func:`fill_proxies`, ``--fill-proxies``)
+  which the resumable fill (:func:`fill_proxies`)
   computes, one Dask task per row, each committed as it finishes; the
   ``.meta.json`` records what was carried over and what is recomputed.
-- Published (:func:`published_version`): the chapter reads, per zoo, the
-  newest version whose CSV is complete (:func:`completeness`: every
+- Published (:func:`published_version`): the version reported is, per zoo,
+  the newest version whose CSV is complete (:func:`completeness`: every
   architecture of the zoo's catalogue has a row and no row has a pending
   score, i.e. every recomputed score holds a value or the message of its
   failure), else version 1. A partial CSV of a new version can be exported
   and committed while the fill continues over several sessions; the
-  chapter's tables stay those of the older version until it is complete.
+  reported tables stay those of the older version until it is complete.
   :func:`load_scores` without a version reads the published one.
 
 Determinism: the weights of architecture ``a`` are initialised from
 ``torch.manual_seed(init_seed(seed, a))`` and every score is computed with
-one CPU thread, so the notebook can recompute stored rows exactly, and a row
+one CPU thread, so a stored row can be recomputed exactly, and a row
 computed by any Dask worker is the row this process would compute.
 """
 

@@ -300,9 +300,10 @@ def rescore_proxies(
     workers: int | None = None,
     max_memory_gb: float | None = None,
 ) -> list[str]:
-    """Score ``proxies`` (any of :data:`reuseprior.baselines.registry.ZOO_PROXIES`)
-    again on stored rows and replace their stored values (and messages);
-    returns the architectures rescored.
+    """Score ``proxies`` (any of :data:`reuseprior.baselines.registry.ZOO_PROXIES`,
+    and :data:`REUSE_COLUMN` for the reusability quantities of one ``analyze``
+    call, :data:`REUSE_SCORES`) again on stored rows and replace their stored
+    values (and messages); returns the architectures rescored.
 
     For a proxy whose definition changed, on the models it changes: say,
     after a module class is added to
@@ -315,7 +316,10 @@ def rescore_proxies(
     scoring; the shared pass's timing columns are kept (a proxy rescored alone
     is not the pass they timed), a data-free score's own timing is replaced.
     Also for a score whose counter once failed on some models and now counts
-    them (``rescore_proxies("pytorchcv", ["flops"], archs=[...])``). One Dask task per architecture, each row
+    them (``rescore_proxies("pytorchcv", ["flops"], archs=[...])``), or for the reusability
+    quantities of the models whose graph the counting engine once miscounted, within the convention
+    the version states (``rescore_proxies("pytorchcv", ["reuse"], archs=[...])``); a change of the
+    convention itself is a new scores version (:func:`upgrade_scores`). One Dask task per architecture, each row
     committed as it finishes, like :func:`fill_proxies`; a finished rescoring
     is recorded under ``rescored`` in the ``.meta.json``. ``max_memory_gb`` is
     the memory limit of each worker of the LocalCluster started for it
@@ -323,12 +327,11 @@ def rescore_proxies(
     more than that share alone, the machine otherwise idle (checked by
     :func:`reuseprior.zoo.distributed.connect`)."""
     proxies = list(proxies)
-    unknown = set(proxies) - set(ZOO_PROXIES)
+    unknown = set(proxies) - {*ZOO_PROXIES, REUSE_COLUMN}
     if unknown:
-        raise ValueError(
-            f"{sorted(unknown)} are not stored proxies; choose from {list(ZOO_PROXIES)} "
-            "(the reusability quantities are recomputed by a new scores version: upgrade_scores)"
-        )
+        raise ValueError(f"{sorted(unknown)} are not stored scores; choose from {[*ZOO_PROXIES, REUSE_COLUMN]}")
+    reuse = REUSE_COLUMN in proxies
+    proxies = [p for p in proxies if p != REUSE_COLUMN]
     zoo = get_zoo(zoo_name)
     with scoring_session(zoo_name, data_dir, store, progress) as run:
         stored = _stored_rows(run, zoo_name)
@@ -336,11 +339,11 @@ def rescore_proxies(
         if with_modules is not None:
             todo = archs_with_modules(zoo, todo, with_modules, progress=progress)
         rows = _rows_for(zoo, stored, todo)
-        jobs = [ArchJob(zoo, arch, rows[arch], seed, proxies, reuse=False, each_alone=True) for arch in todo]
+        jobs = [ArchJob(zoo, arch, rows[arch], seed, proxies, reuse=reuse, each_alone=True) for arch in todo]
         run_arch_jobs(
             jobs,
             _write_filled(run, timing=False),
-            desc=f"rescoring {', '.join(proxies)} of {zoo_name}",
+            desc=f"rescoring {', '.join([*proxies, *([REUSE_COLUMN] if reuse else [])])} of {zoo_name}",
             progress=progress,
             client=client,
             scheduler=scheduler,
@@ -349,7 +352,7 @@ def rescore_proxies(
         )
         if todo:  # the CSV's history: which values were replaced, when
             entry = {
-                "proxies": proxies,
+                "proxies": [*proxies, *([REUSE_COLUMN] if reuse else [])],
                 "rows": len(todo),
                 "with_modules": sorted(with_modules) if with_modules else None,
                 "archs": todo if archs is not None or with_modules is not None else "all",

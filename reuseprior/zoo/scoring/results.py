@@ -59,7 +59,7 @@ def _table_name(zoo: str, version: int) -> str:
 
 def load_scores(zoo: str, version: int | None = None, data_dir: Path | None = None) -> pd.DataFrame:
     """Stored rows of a zoo at ``version`` (default: :func:`published_version`,
-    the version the chapter reads); an empty frame when nothing is scored yet."""
+    the version reported); an empty frame when nothing is scored yet."""
     version = published_version(zoo, data_dir) if version is None else version
     path = scores_path(zoo, version, data_dir)
     if not path.exists():
@@ -122,7 +122,7 @@ def _completeness(zoo: str, version: int, path: Path, state: tuple[int, int, int
 
 
 def published_version(zoo: str, data_dir: Path | None = None) -> int:
-    """The version of ``zoo``'s scores that the chapter reads: the newest
+    """The version of ``zoo``'s scores that is reported (read by default): the newest
     version up to :data:`SCORES_VERSION` whose CSV is complete
     (:func:`completeness`), else version 1 (the first published one, whatever
     its state). A newer version's partial CSV is never read by default."""
