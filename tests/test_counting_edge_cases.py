@@ -4,14 +4,17 @@ pooling with ``ceil_mode``, embedding options, instance norm, sequence-first mod
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
 import torch
 from torch import nn
+from torch.nn.utils import parametrizations, parametrize
 
 from reuseprior.core.errors import DataDependentCountWarning
 from reuseprior.counting import analyze, capture, count_contexts
+from reuseprior.counting.rules import UnsupportedOpError
 
 
 class _PerPixel(nn.Module):
@@ -226,3 +229,21 @@ def test_same_padding_with_an_even_kernel_counts_only_the_taps_inside():
     counts = count_contexts(nn.Conv2d(1, 1, 4, padding="same"), torch.randn(1, 1, 5, 5))["weight"].exp2()
     per_tap = torch.tensor([4.0, 5.0, 4.0, 3.0], dtype=torch.float64)
     assert torch.allclose(counts[0, 0], torch.outer(per_tap, per_tap))
+
+
+# ------------------------------------------------------------------ weights computed from parameters
+def test_a_weight_normalised_layer_is_refused_with_the_way_to_count_its_plain_copy():
+    """Weight and spectral normalisation compute the weight a layer uses: refused by the op, naming
+    the function that makes the weight plain, and the plain copy counts as the same layer would."""
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    parametrizations.weight_norm(model[0])
+    with pytest.raises(UnsupportedOpError, match=r"remove_parametrizations\(module, 'weight'\)"):
+        analyze(model, torch.zeros(1, 4))
+    plain = copy.deepcopy(model)
+    parametrize.remove_parametrizations(plain[0], "weight")
+    assert analyze(plain, torch.zeros(1, 4)).NG == 4 * 3 + 3 + 3 * 2 + 2
+    legacy = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    with pytest.warns(FutureWarning):
+        torch.nn.utils.weight_norm(legacy[0])
+    with pytest.raises(UnsupportedOpError, match="remove_weight_norm"):
+        analyze(legacy, torch.zeros(1, 4))

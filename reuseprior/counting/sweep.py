@@ -86,6 +86,7 @@ from torch import nn
 
 from reuseprior.core.errors import DataDependentCountWarning
 from reuseprior.counting.capture import CapturedGraph, DataDependentShapeError, capture
+from reuseprior.counting.messages import feeding_parameters, reparametrised_hint
 from reuseprior.counting.rules import NO_COUNT_OPS, VIEW_LIKE, UnsupportedOpError, carries_counts, lookup_rule
 from reuseprior.counting.scaled import Scaled, SliceCount, SliceSum
 from reuseprior.counting.sequence_first import batch_first_fix
@@ -490,7 +491,8 @@ def _refuse_data_dependent_shapes(graph: CapturedGraph, needs: set[fx.Node], ctx
     source = "" if origin is bad else f" (the size comes from {_describe_target(origin)}, node {origin.name})"
     raise DataDependentShapeError(
         f"cannot count {type(graph.model).__name__}: the output shape of {_describe_target(bad)} (node {bad.name}, "
-        f"fed by parameters {_module_path_hint(bad, ctx)}) depends on the values of the data{source}, so the graph "
+        f"fed by parameters {feeding_parameters(bad, ctx.param_of_node)}) depends on the values of the "
+        f"data{source}, so the graph "
         "has no fixed set of nodes to count paths on. Ops whose output size depends on the data (boolean-mask "
         "indexing x[mask], masked_select, nonzero, unique) cannot be counted; rewrite them with a fixed shape: "
         "torch.where(mask, x, 0) or x * mask keeps every element and zeroes the others (then reduce, e.g. .sum(), "
@@ -646,23 +648,6 @@ def _add(a, b):
     return a + b
 
 
-def _module_path_hint(node: fx.Node, ctx: SweepContext) -> str:
-    """Names of parameters feeding ``node`` (for error messages)."""
-    names = set()
-    stack, seen = [node], set()
-    while stack and len(names) < 3:
-        n = stack.pop()
-        if n in seen:
-            continue
-        seen.add(n)
-        if n in ctx.param_of_node:
-            names.add(ctx.param_of_node[n])
-        stack.extend(n.all_input_nodes)
-        if len(seen) > 200:
-            break
-    return ", ".join(sorted(names)) or "unknown"
-
-
 def _seed_outputs(graph: CapturedGraph, counts: dict[fx.Node, object]) -> int:
     """Count 1 on every element of every floating-point output; returns NO per example."""
     batch = int(graph.example_input.shape[0]) if graph.example_input.dim() > 0 else 1
@@ -713,12 +698,13 @@ class _Propagation:
         if rule is None:
             if _base(node.target) in NO_COUNT_OPS:
                 return
+            feeding = feeding_parameters(node, self.ctx.param_of_node)
             raise UnsupportedOpError(
                 f"no counting rule for ATen op {node.target} (node {node.name}, fed by parameters "
-                f"{_module_path_hint(node, self.ctx)}) in {type(self.graph.model).__name__}. Register one from your "
-                "code with @reuseprior.counting.register(torch.ops.aten.<op>), mapping the output count to "
-                "operand counts (README, 'Analysing your own model'; reuseprior/counting/rules/ has the built-in ones, "
-                "one module per op family)."
+                f"{feeding}) in {type(self.graph.model).__name__}. {reparametrised_hint(feeding)}Register one "
+                "from your code with @reuseprior.counting.register(torch.ops.aten.<op>), mapping the output count "
+                "to operand counts (README, 'Analysing your own model'; reuseprior/counting/rules/ has the built-in "
+                "ones, one module per op family)."
             )
         try:
             for a, s in rule(node, c, self.ctx):

@@ -21,7 +21,14 @@ from reuseprior.core.cpu import cpu_kernels
 from reuseprior.core.errors import UnknownArchitectureError
 from reuseprior.core.progress import progress_bar
 from reuseprior.zoo.scoring.jobs import ArchJob
-from reuseprior.zoo.scoring.registry import REUSE_COLUMN, REUSE_SCORES, SCORES_VERSION, Zoo, get_zoo
+from reuseprior.zoo.scoring.registry import (
+    REUSE_COLUMN,
+    REUSE_SCORES,
+    SCORES_VERSION,
+    Zoo,
+    get_zoo,
+    scoring_command,
+)
 from reuseprior.zoo.scoring.results import scores_meta, scores_path, scores_table
 from reuseprior.zoo.scoring.runs import ScoringSession, run_arch_jobs, scoring_session
 from reuseprior.zoo.scoring.scores import (
@@ -137,7 +144,7 @@ def upgrade_scores(
             raise StoreError(
                 f"the store {run.store.path} already holds {held} rows of {zoo_name} version {SCORES_VERSION} "
                 f"({run.spec.name}: upgraded or scored before); compute what they lack with "
-                f"python -m reuseprior score-zoos {zoo_name} --fill-proxies"
+                f"{scoring_command(zoo_name, '--fill-proxies')}"
             )
         run.store.create_with_rows(run.spec, rows, meta)
         run.changed = True
@@ -452,7 +459,7 @@ def _stored_rows(run: ScoringSession, zoo_name: str) -> pd.DataFrame:
     if stored.empty:
         raise FileNotFoundError(
             f"no stored rows for {zoo_name} at {run.csv} (store {run.store.path}); score the zoo "
-            f"first (python -m reuseprior score-zoos {zoo_name})"
+            f"first ({scoring_command(zoo_name)})"
         )
     return stored
 
@@ -479,10 +486,6 @@ def _stored_archs(stored: pd.DataFrame, zoo_name: str, archs: Iterable[str]) -> 
     for arch in archs:
         if arch not in known:
             close = difflib.get_close_matches(arch, sorted(known), n=3)
-            hint = (
-                f"; did you mean {', '.join(close)}?"
-                if close
-                else f"; score it first (python -m reuseprior score-zoos {zoo_name})"
-            )
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; score it first ({scoring_command(zoo_name)})"
             raise UnknownArchitectureError(f"{arch!r} is not a stored {zoo_name} row{hint}")
     return archs

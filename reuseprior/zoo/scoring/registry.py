@@ -25,6 +25,13 @@ PENDING_SINCE_VERSION = 2
 #: How ``pending`` names the reusability quantities (all computed by one ``analyze`` call).
 REUSE_COLUMN = "reuse"
 
+
+def scoring_command(zoo_name: str, *flags: str) -> str:
+    """How a user scores ``zoo_name`` from the command line (with ``flags``), as the store's messages
+    name the remedy."""
+    return " ".join(["python -m reuseprior score-zoos", zoo_name, *flags])
+
+
 #: Chapter-4 quantities from :func:`reuseprior.counting.analyze` stored per architecture.
 REUSE_QUANTITIES = ("PG", "PG_prime", "expected_spread", "entropy", "total_surprisal")
 #: Stored reusability-prior columns (quantities, their per-parameter efficiencies, PE/CE).

@@ -18,7 +18,7 @@ from reuseprior.baselines.proxies import ProxyBatch
 from reuseprior.baselines.registry import ZOO_PROXIES
 from reuseprior.core import paths
 from reuseprior.core.cpu import cpu_kernels
-from reuseprior.zoo.scoring.registry import REUSE_SCORES, SCORES_VERSION, ZOOS, Zoo, get_zoo
+from reuseprior.zoo.scoring.registry import REUSE_SCORES, SCORES_VERSION, ZOOS, Zoo, get_zoo, scoring_command
 from reuseprior.zoo.scoring.scores import pending_scores, stored_columns
 from reuseprior.zoo.store import (
     ColumnType,
@@ -230,7 +230,7 @@ def export_scores(zoo_name: str, *, data_dir: Path | None = None, store: Path | 
         if not db.has_table(spec):
             raise StoreError(
                 f"the store {db.path} holds no {zoo_name} rows to export; score them first "
-                f"(python -m reuseprior score-zoos {zoo_name})"
+                f"({scoring_command(zoo_name)})"
             )
         db.export_csv(spec, path)
     return path
