@@ -13,14 +13,13 @@ import signal
 import pandas as pd
 import pytest
 import torch
+from tiny_population import tiny_population
 
 from reuseprior.chapters import ch5_depth_width as dw
 from reuseprior.commands import Interrupted, interrupt_note, main
 from reuseprior.commands import depth_width as dw_cli
 from reuseprior.commands.parsers import depth_width as dw_parser
-from reuseprior.datasets import load_digits_splits
-from reuseprior.revolver.population import Population, PopulationConfig
-from reuseprior.revolver.search import SearchSpace
+from reuseprior.revolver.population import Population
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -96,19 +95,7 @@ def test_checkpoint_every_must_be_positive(capsys):
 
 
 def _tiny(epochs: int = 4) -> Population:
-    config = PopulationConfig(
-        population_size=2,
-        sample_size=1,
-        epochs=epochs,
-        warmup_x=1,
-        warmup_epoch=0,
-        base_batches=2,
-        min_batches=2,
-        test_every=1,
-        seed=3,
-        space=SearchSpace(base_widths=(4,), growths=(4,), num_groups=(2,), depths=(1,)),
-    )
-    return Population(config, load_digits_splits(seed=0))
+    return tiny_population(epochs, seed=3, warmup_epoch=0, base_batches=2, min_batches=2, test_every=1)
 
 
 def test_an_interrupted_population_rolls_back_to_its_last_finished_generation(tmp_path, monkeypatch):

@@ -17,6 +17,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from tiny_population import tiny_population
 from torch import nn
 from torch.utils.data import TensorDataset
 
@@ -29,11 +30,9 @@ from reuseprior.counting import (
     analyze,
     count_contexts,
 )
-from reuseprior.datasets import load_digits_splits
 from reuseprior.priors.energy import PathDiscountedPrior
 from reuseprior.revolver.population import CHECKPOINT_FORMAT as POPULATION_FORMAT
-from reuseprior.revolver.population import Population, PopulationConfig
-from reuseprior.revolver.search import SearchSpace
+from reuseprior.revolver.population import Population
 from reuseprior.training.loop import (
     CHECKPOINT_FORMAT,
     CheckpointMismatchError,
@@ -321,21 +320,8 @@ def test_training_checkpoints_are_written_atomically(tmp_path, monkeypatch):
     assert torch.equal(load_checkpoint(path)["x"], torch.arange(4))  # the old checkpoint is intact
 
 
-def _tiny_population() -> Population:
-    """A population of two tiny networks on the digits, one generation long."""
-    config = PopulationConfig(
-        population_size=2,
-        sample_size=1,
-        epochs=1,
-        warmup_x=1,
-        seed=1,
-        space=SearchSpace(base_widths=(4,), growths=(4,), num_groups=(2,), depths=(1,)),
-    )
-    return Population(config, load_digits_splits(seed=0))
-
-
 def test_population_checkpoints_are_written_atomically(tmp_path, monkeypatch):
-    pop = _tiny_population()
+    pop = tiny_population()
     replaced, synced = _record_writes(monkeypatch)
     path = tmp_path / "ck.pt"
     pop.save(path)
@@ -450,7 +436,7 @@ def _damage(path, damage) -> None:
 
 
 def _population(tmp_path):
-    pop = _tiny_population()
+    pop = tiny_population()
     return pop, pop.save(tmp_path / "ck.pt")
 
 

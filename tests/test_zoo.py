@@ -225,17 +225,26 @@ def test_fill_proxies_of_named_architectures_only(tmp_path, dask_client):
     assert isinstance(filled.at[lacking[0], "pending"], str) and pd.isna(filled.at[lacking[1], "pending"])
 
 
-@pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
-def test_rescore_replaces_only_the_named_proxies_of_the_selected_rows(tmp_path, dask_client):
-    path = score_zoo("nb201", limit=2, data_dir=tmp_path, progress=False, reuse=False, client=dask_client)
+def _scored_then_made_stale(tmp_path, client, stale_values: dict, *, reuse: bool = True):
+    """Two NAS-Bench-201 rows scored, then ``stale_values`` (column -> value) written into the first, as
+    if stored by an older definition, and imported back into the store: the CSV's path, the rows as
+    scored and the first row's architecture."""
+    path = score_zoo("nb201", limit=2, data_dir=tmp_path, progress=False, reuse=reuse, client=client)
     scored = pd.read_csv(path).sort_values("order").reset_index(drop=True)
-    first = scored["arch"][0]
     stale = scored.copy()
     stale["errors"] = stale["errors"].astype(object)
-    stale.loc[0, ["naswot", "snip"]] = [1.0, 2.0]  # as if stored by an older definition
-    stale.loc[0, "errors"] = json.dumps({"naswot": "ValueError: NASWOT undefined", "reuse": "kept"})
+    stale.loc[0, list(stale_values)] = list(stale_values.values())
     stale.to_csv(path, index=False, float_format="%.17g")
     import_scores("nb201", data_dir=tmp_path)
+    return path, scored, scored["arch"][0]
+
+
+@pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
+def test_rescore_replaces_only_the_named_proxies_of_the_selected_rows(tmp_path, dask_client):
+    message = json.dumps({"naswot": "ValueError: NASWOT undefined", "reuse": "kept"})
+    path, scored, first = _scored_then_made_stale(
+        tmp_path, dask_client, {"naswot": 1.0, "snip": 2.0, "errors": message}, reuse=False
+    )
     assert rescore_proxies(
         "nb201", ["naswot"], archs=[first], data_dir=tmp_path, progress=False, client=dask_client
     ) == [first]
@@ -268,13 +277,7 @@ def test_rescore_replaces_only_the_named_proxies_of_the_selected_rows(tmp_path, 
 def test_rescoring_the_reusability_quantities_replaces_them_alone(tmp_path, dask_client):
     """``reuse``: the quantities of one analyze call, recounted on the named row (as after the engine
     learned to count a layer it miscounted); the proxies and the other row stay as stored."""
-    path = score_zoo("nb201", limit=2, data_dir=tmp_path, progress=False, client=dask_client)
-    scored = pd.read_csv(path).sort_values("order").reset_index(drop=True)
-    first = scored["arch"][0]
-    stale = scored.copy()
-    stale.loc[0, ["PG", "entropy", "naswot"]] = [1.0, 2.0, 3.0]
-    stale.to_csv(path, index=False, float_format="%.17g")
-    import_scores("nb201", data_dir=tmp_path)
+    path, scored, first = _scored_then_made_stale(tmp_path, dask_client, {"PG": 1.0, "entropy": 2.0, "naswot": 3.0})
     assert rescore_proxies(
         "nb201", ["reuse"], archs=[first], data_dir=tmp_path, progress=False, client=dask_client
     ) == [first]
@@ -290,15 +293,10 @@ def test_rescoring_a_data_free_score_replaces_its_value_message_and_timing(tmp_p
     """A FLOP count that once failed (an op its counter did not know) is
     counted again on the named row; its message and its own timing go with
     the old value, every other column stays."""
-    path = score_zoo("nb201", limit=2, data_dir=tmp_path, progress=False, reuse=False, client=dask_client)
-    scored = pd.read_csv(path).sort_values("order").reset_index(drop=True)
-    first = scored["arch"][0]
-    failed = scored.copy()
-    failed["errors"] = failed["errors"].astype(object)
-    failed.loc[0, ["flops", "flops_seconds"]] = [np.nan, -1.0]
-    failed.loc[0, "errors"] = json.dumps({"flops": "UncountedOpError: ops without a FLOP formula ran"})
-    failed.to_csv(path, index=False, float_format="%.17g")
-    import_scores("nb201", data_dir=tmp_path)
+    message = json.dumps({"flops": "UncountedOpError: ops without a FLOP formula ran"})
+    path, scored, first = _scored_then_made_stale(
+        tmp_path, dask_client, {"flops": np.nan, "flops_seconds": -1.0, "errors": message}, reuse=False
+    )
     done = rescore_proxies("nb201", ["flops"], archs=[first], data_dir=tmp_path, progress=False, client=dask_client)
     assert done == [first]
     after = pd.read_csv(path).sort_values("order").reset_index(drop=True)

@@ -247,11 +247,12 @@ def compare(
     one needs ``batch``, a :class:`~reuseprior.baselines.proxies.ProxyBatch`)."""
     proxies, by = list(proxies), score_column(by)
     _check(by, proxies, batch)
-    if not _named(models):
+    named = _named(models)
+    if not named:
         raise ValueError("compare needs at least one model: give names, modules or factories")
     example = _example(example_input)
     rows = []
-    bar = progress_bar(_named(models), desc="compare", unit="model", disable=not progress)
+    bar = progress_bar(named, desc="compare", unit="model", disable=not progress)
     for name, item in bar:
         bar.set_postfix_str(name)
         row: dict[str, object] = {"model": name}

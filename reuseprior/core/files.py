@@ -77,9 +77,9 @@ def atomic_path(
     it is removed). ``file_mode``: the permission bits of the result (default: those of the file it
     replaces, else ``0o644``)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     folder = Path(scratch) if scratch is not None else path.parent
-    folder.mkdir(parents=True, exist_ok=True)
+    for made in {path.parent, folder}:
+        made.mkdir(parents=True, exist_ok=True)
     if file_mode is None:
         file_mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
     try:
@@ -141,7 +141,6 @@ def write_csv(
     """Write ``frame`` to ``path`` as CSV (its index only when ``index``) through :func:`atomic_write`;
     floats to 10 significant digits (stable across CPUs' last-bit differences), or with
     ``float_format=None`` in full (the shortest text that reads back as the same float)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path, "w", encoding="utf-8", newline="") as fh:
         frame.to_csv(fh, index=index, float_format=float_format)
 

@@ -668,9 +668,11 @@ def _record_attention(builder: _MetaGraphBuilder, args: tuple, kwargs: dict) -> 
     one ``aten.scaled_dot_product_attention`` node with its arguments as given (the
     math kernel's own ops are not recorded); attention on tensors none of which is a
     meta tensor (constants) runs as usual."""
-    kwargs = dict(kwargs)
-    positional = [*args, *(kwargs.pop(name) for name in ("query", "key", "value")[len(args) :] if name in kwargs)]
-    args = tuple(positional)  # query, key and value by position, as the rule reads them
+    args, kwargs = list(args), dict(kwargs)
+    for name in ("query", "key", "value")[len(args) :]:  # by position, as the rule reads them
+        if name in kwargs:
+            args.append(kwargs.pop(name))
+    args = tuple(args)
     if not any(isinstance(t, torch.Tensor) and t.device.type == "meta" for t in args[:3]):
         return _SDPA_FUNCTION(*args, **kwargs)
 
@@ -735,9 +737,8 @@ def _forward_on_meta(
     """One eval-mode forward of ``functional_call(model, (params, buffers), (x,))`` on
     the meta stand-ins, recorded by ``builder`` (attention as one op,
     :func:`_fused_attention`); every module's mode is restored."""
-    with torch.no_grad(), _in_eval_mode(model), _kept_parameters(model), _Recorder(builder):
-        with _fused_attention(builder):
-            return torch.func.functional_call(model, (p_meta, b_meta), (x_meta,))
+    with torch.no_grad(), _in_eval_mode(model), _kept_parameters(model), _Recorder(builder), _fused_attention(builder):
+        return torch.func.functional_call(model, (p_meta, b_meta), (x_meta,))
 
 
 def _capture_meta(model: nn.Module, example_input: torch.Tensor) -> CapturedGraph:

@@ -174,10 +174,16 @@ def _sign_flip_share(d: np.ndarray, reaches, seed: int) -> float:
 _TIE_TOLERANCE = 1e-12
 
 
+def _tie_slack(d: np.ndarray) -> float:
+    """How far a sign-flipped sum of ``d`` may fall short of the observed sum and still tie with it: a
+    relative 1e-9 of the observed sum and :data:`_TIE_TOLERANCE` of ``sum(|d|)``, for float rounding."""
+    return 1e-9 * abs(d.sum()) + _TIE_TOLERANCE * np.abs(d).sum()
+
+
 def permutation_p(differences: np.ndarray | list[float], *, seed: int = 0) -> float:
     """Two-sided sign-flip permutation p of the mean difference: the share of
     sign assignments ``s`` whose ``|sum(s * d)|`` reaches the observed
-    ``|sum(d)|`` (a relative 1e-9 and 1e-12 of ``sum(|d|)`` allowed for rounding). Exact, over all
+    ``|sum(d)|`` (within :func:`_tie_slack`, for rounding). Exact, over all
     ``2**n`` assignments, for ``n <=`` :data:`EXACT_PERMUTATION_MAX_PAIRS`;
     above, :data:`MONTE_CARLO_PERMUTATIONS` assignments drawn with
     ``numpy.random.default_rng(seed)``, the observed one counted in
@@ -185,18 +191,15 @@ def permutation_p(differences: np.ndarray | list[float], *, seed: int = 0) -> fl
     d = _finite(differences)
     if d.size == 0:
         return math.nan
-    observed = abs(d.sum()) * (1 - 1e-9) - _TIE_TOLERANCE * np.abs(d).sum()
-    return _sign_flip_share(d, lambda sums: np.abs(sums) >= observed, seed)
+    reached = abs(d.sum()) - _tie_slack(d)
+    return _sign_flip_share(d, lambda sums: np.abs(sums) >= reached, seed)
 
 
 def _one_sided_p(d: np.ndarray, seed: int) -> float:
     """One-sided sign-flip permutation p against a mean of 0, alternative "below": the share of
-    sign assignments whose sum is at most the observed one (a relative 1e-9 and 1e-12 of ``sum(|d|)``
-    allowed for rounding)."""
-    observed = d.sum()
-    return _sign_flip_share(
-        d, lambda sums: sums <= observed + 1e-9 * abs(observed) + _TIE_TOLERANCE * np.abs(d).sum(), seed
-    )
+    sign assignments whose sum is at most the observed one (within :func:`_tie_slack`, for rounding)."""
+    reached = d.sum() + _tie_slack(d)
+    return _sign_flip_share(d, lambda sums: sums <= reached, seed)
 
 
 def equivalence_p(differences: np.ndarray | list[float], margin: float, *, seed: int = 0) -> float:

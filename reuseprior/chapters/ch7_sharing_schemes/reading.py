@@ -21,7 +21,7 @@ from reuseprior.chapters.ch7_sharing_schemes.configs import SCORE_LABELS
 from reuseprior.chapters.ch7_sharing_schemes.ranking import PRIOR_ORDER_VERDICT
 from reuseprior.chapters.ch7_sharing_schemes.resolution import PRIMARY
 from reuseprior.core.ordering import sort_rows
-from reuseprior.reporting.statistics import p_value_text, t_interval_text
+from reuseprior.reporting.statistics import CONTRADICTED, REPRODUCED, p_value_text, t_interval_text
 
 __all__ = ["reading"]
 
@@ -79,8 +79,7 @@ def _multiplicity(family: pd.DataFrame) -> list[str]:
     if secondary.empty:
         return []
     level, smallest = float(secondary["level"].iloc[0]), float(secondary["smallest p"].iloc[0])
-    decided = int(secondary["verdict"].isin(["reproduced", "contradicted"]).sum())
-    kept = int(secondary["verdict at its level"].isin(["reproduced", "contradicted"]).sum())
+    decided, kept = _decided(secondary["verdict"]), _decided(secondary["verdict at its level"])
     why = (
         f"the seeds cannot give an exact permutation p below {smallest:.4f}, which is not below that level"
         if smallest >= level
@@ -161,6 +160,11 @@ def _against_params(table: pd.DataFrame, score: str = "PG") -> list[str]:
     ]
 
 
+def _decided(verdicts: pd.Series) -> int:
+    """How many of ``verdicts`` decide the claim either way (reproduced or contradicted)."""
+    return int(verdicts.isin([REPRODUCED, CONTRADICTED]).sum())
+
+
 def _level_of(table: pd.DataFrame) -> float:
     """The level the scores-against-#params table judged each comparison at: its Bonferroni level
     times the number of comparisons (:func:`~.resolution.score_against_params`)."""
@@ -172,8 +176,7 @@ def _against_params_multiplicity(table: pd.DataFrame) -> str:
     secondary family: how many there are, each judged at the table's level, and how many keep their
     verdict at their Bonferroni level."""
     m, level, alpha = len(table), float(table["level"].iloc[0]), _level_of(table)
-    decided = int(table["verdict (score agrees more)"].isin(["reproduced", "contradicted"]).sum())
-    kept = int(table["verdict at its level"].isin(["reproduced", "contradicted"]).sum())
+    decided, kept = _decided(table["verdict (score agrees more)"]), _decided(table["verdict at its level"])
     return (
         f"These {m} comparisons of a score with #params stand outside the family above and are each taken at "
         f"{alpha:g}, uncorrected ({decided} decided); at their Bonferroni level {alpha:g} / {m} = {level:.4f}, "

@@ -21,7 +21,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 
 from reuseprior.counting.rules.generic import generic_multilinear
-from reuseprior.counting.rules.helpers import RuleTable, aten, shape_of
+from reuseprior.counting.rules.helpers import RuleTable, aten, per_axis, shape_of
 
 __all__ = ["TABLE", "tap_matrices"]
 
@@ -64,7 +64,7 @@ def _zero_border(x) -> list[int] | None:
     return pad
 
 
-def _constant_border(x) -> tuple[tuple[int, int], tuple[int, int]] | None:
+def _unpadded_region(x) -> tuple[tuple[int, int], tuple[int, int]] | None:
     """``((top, height), (left, width))`` of the region of an image ``x`` that is not a zero
     border (:func:`_zero_border`); ``None`` where ``x`` has none."""
     pad = _zero_border(x)
@@ -105,16 +105,13 @@ def _convolution(node, cout, ctx):
         yield from generic_multilinear(node, cout, ctx, weights=(w, b), stand_ins=_border_stand_in(x))
         return
 
-    def _pair(v):
-        return list(v) * 2 if len(v) == 1 else list(v)
-
-    stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+    stride, padding, dilation = per_axis(stride), per_axis(padding), per_axis(dilation)
     N, Ci, H, W = xs
     Co, Cig, kh, kw = ws
     Ho, Wo = tuple(cout.shape[2:])
     Vy, My = tap_matrices(H, Ho, kh, stride[0], padding[0], dilation[0])
     Vx, Mx = tap_matrices(W, Wo, kw, stride[1], padding[1], dilation[1])
-    inner = _constant_border(x)
+    inner = _unpadded_region(x)
     if inner is not None:  # taps on an explicit zero border read no element either
         (top, h), (left, w_) = inner
         Vy, _ = tap_matrices(h, Ho, kh, stride[0], padding[0] + top, dilation[0])

@@ -36,10 +36,9 @@ def structural_call(node, ctx, operands, fill, stand_ins=None):
         if isinstance(a, fx.Node):
             v = val(a)
             if isinstance(v, torch.Tensor) and v.is_floating_point():
-                if a not in leaves and a in stand_ins:
-                    leaves[a] = stand_ins[a].to(torch.float64).requires_grad_(a in operands)
-                elif a not in leaves:
-                    leaves[a] = fill(v.shape, dtype=torch.float64, requires_grad=a in operands)
+                if a not in leaves:
+                    stand_in = stand_ins[a].to(torch.float64) if a in stand_ins else fill(v.shape, dtype=torch.float64)
+                    leaves[a] = stand_in.requires_grad_(a in operands)
                 return leaves[a]
             return ctx.graph.real_value(a)
         return a

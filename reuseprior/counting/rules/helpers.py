@@ -21,6 +21,7 @@ __all__ = [
     "aten",
     "carries_counts",
     "optional_ops",
+    "per_axis",
     "shape_of",
     "single",
     "sum_to_shape",
@@ -91,6 +92,13 @@ def val(node) -> Any:
 
 def shape_of(node) -> tuple[int, ...]:
     return tuple(val(node).shape)
+
+
+def per_axis(v) -> list[int]:
+    """A 2-D convolution's or pooling's size argument (an int, or a list of one or two) as
+    ``[height, width]``."""
+    v = [v] if isinstance(v, int) else list(v)
+    return v * 2 if len(v) == 1 else v
 
 
 def sum_to_shape(m: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:

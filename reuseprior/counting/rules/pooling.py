@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from reuseprior.core.errors import UnsupportedOpError
 from reuseprior.counting.rules.convolution import tap_matrices
-from reuseprior.counting.rules.helpers import RuleTable, aten, optional_ops, shape_of, single
+from reuseprior.counting.rules.helpers import RuleTable, aten, optional_ops, per_axis, shape_of, single
 
 __all__ = ["TABLE"]
 
@@ -76,20 +76,14 @@ def _pool2d(node, cout, ctx):
         return
     kernel, stride, padding, dilation, ceil_mode = _pool_args(node)
     xs = shape_of(x)
-    if all(d == 1 for d in _pair(dilation)):
+    if all(d == 1 for d in per_axis(dilation)):
         yield x, c0.map(lambda m: _sum_pool_vjp(m, xs, kernel, stride, padding, ceil_mode))
         return
-    k, s, p, d = _pair(kernel), _pair(stride), _pair(padding), _pair(dilation)
+    k, s, p, d = per_axis(kernel), per_axis(stride), per_axis(padding), per_axis(dilation)
     Ho, Wo = c0.shape[-2:]
     _, My = tap_matrices(xs[-2], Ho, k[0], s[0], p[0], d[0])
     _, Mx = tap_matrices(xs[-1], Wo, k[1], s[1], p[1], d[1])
     yield x, c0.map(lambda m: torch.einsum("...ij,hi,wj->...hw", m, My.to(m.dtype), Mx.to(m.dtype)).reshape(xs))
-
-
-def _pair(v) -> list[int]:
-    """A pooling size (an int, or a list of one or two) as ``[height, width]``."""
-    v = [v] if isinstance(v, int) else list(v)
-    return v * 2 if len(v) == 1 else v
 
 
 def _adaptive_matrix(n_in, n_out):

@@ -333,12 +333,12 @@ def rescore_proxies(
     (default: Dask's share of the machine per worker): a model that needs
     more than that share alone, the machine otherwise idle (checked by
     :func:`reuseprior.zoo.distributed.connect`)."""
-    proxies = list(proxies)
-    unknown = set(proxies) - {*ZOO_PROXIES, REUSE_COLUMN}
+    asked = list(proxies)
+    unknown = set(asked) - {*ZOO_PROXIES, REUSE_COLUMN}
     if unknown:
         raise ValueError(f"{sorted(unknown)} are not stored scores; choose from {[*ZOO_PROXIES, REUSE_COLUMN]}")
-    reuse = REUSE_COLUMN in proxies
-    proxies = [p for p in proxies if p != REUSE_COLUMN]
+    reuse = REUSE_COLUMN in asked
+    proxies = [p for p in asked if p != REUSE_COLUMN]
     zoo = get_zoo(zoo_name)
     with scoring_session(zoo_name, data_dir, store, progress) as run:
         stored = _stored_rows(run, zoo_name)
@@ -350,7 +350,7 @@ def rescore_proxies(
         run_arch_jobs(
             jobs,
             _write_filled(run, timing=False),
-            desc=f"rescoring {', '.join([*proxies, *([REUSE_COLUMN] if reuse else [])])} of {zoo_name}",
+            desc=f"rescoring {', '.join(asked)} of {zoo_name}",
             progress=progress,
             client=client,
             scheduler=scheduler,
@@ -359,7 +359,7 @@ def rescore_proxies(
         )
         if todo:  # the CSV's history: which values were replaced, when
             entry = {
-                "proxies": [*proxies, *([REUSE_COLUMN] if reuse else [])],
+                "proxies": asked,
                 "rows": len(todo),
                 "with_modules": sorted(with_modules) if with_modules else None,
                 "archs": todo if archs is not None or with_modules is not None else "all",
