@@ -24,7 +24,17 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["SIMD_FLAGS", "cpu_kernels", "device_description", "run_provenance"]
+__all__ = [
+    "PINNED_CPU_KERNELS",
+    "PINNED_CPU_KIND",
+    "SIMD_FLAGS",
+    "cpu_kernels",
+    "device_description",
+    "kernels_pinned",
+    "machine_kind",
+    "machine_kinds",
+    "run_provenance",
+]
 
 #: The instruction-set extensions (Linux ``/proc/cpuinfo`` flag names) that
 #: change which float32 kernels the libraries dispatch to.
@@ -70,9 +80,54 @@ def device_description(device: torch.device | str = "cpu") -> str:
             f"{props.name} ({props.multi_processor_count} SMs, {props.total_memory / 2**30:.0f} GiB), "
             f"CUDA {torch.version.cuda}, torch {torch.__version__}, host {os.cpu_count()} cores"
         )
+    pinned = ", AVX2 kernels pinned" if kernels_pinned() else ""
     return (
-        f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, 1 thread, CPU kernels {cpu_kernels()}"
+        f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, 1 thread, "
+        f"CPU kernels {cpu_kernels()}{pinned}"
     )
+
+
+#: the environment that makes ATen, oneDNN and MKL run their AVX2 kernels on any x86-64 CPU that has AVX2
+#: (AVX-512 and AMX machines included), set before the process starts: MKL_CBWR is MKL's conditional
+#: numerical reproducibility, the same results on every processor of that branch
+PINNED_CPU_KERNELS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
+
+
+def kernels_pinned() -> bool:
+    """Whether this process runs the pinned AVX2 kernels (:data:`PINNED_CPU_KERNELS` in its environment,
+    and ATen's capability AVX2)."""
+    environment = all(os.environ.get(k, "").upper() == v.upper() for k, v in PINNED_CPU_KERNELS.items())
+    return environment and torch.backends.cpu.get_cpu_capability() == "AVX2"
+
+
+#: the kind of CPU machine of :func:`machine_kind` whose kernels are pinned (any AVX2 CPU)
+PINNED_CPU_KIND = "CPU, pinned AVX2 kernels"
+
+
+def machine_kind(description: str) -> str:
+    """The kind of machine one :func:`device_description` names: on CUDA the GPU's model (its name), on a
+    CPU with pinned kernels :data:`PINNED_CPU_KIND` (every such CPU runs the same kernels), on any other
+    CPU ``"CPU, "`` and its kernels (:func:`cpu_kernels`). Runs of one kind run the same kernels."""
+    if " CPU kernels " not in description:
+        return description.split(" (", 1)[0]
+    if description.endswith(", AVX2 kernels pinned"):
+        return PINNED_CPU_KIND
+    return "CPU, " + description.split(" CPU kernels ", 1)[1]
+
+
+def machine_kinds(machine: str | None) -> list[str]:
+    """The kinds (:func:`machine_kind`) of the machines a stored run's ``machine`` names, in order, each
+    once: one description, or several joined as ``"A (epochs 1-15), then B (epochs 16-20)"`` when a
+    checkpoint moved between machines. Empty for an empty text or none (a row that names no machine)."""
+    kinds: list[str] = []
+    if not isinstance(machine, str):
+        return kinds
+    for part in filter(None, str(machine).split(", then ")):
+        described = part.rsplit(" (epoch", 1)[0] if part.endswith(")") and " (epoch" in part else part
+        kind = machine_kind(described)
+        if kind not in kinds:
+            kinds.append(kind)
+    return kinds
 
 
 def run_provenance(device: torch.device | str = "cpu") -> dict[str, str]:

@@ -69,12 +69,17 @@ def build_experiment_model(
 @functools.lru_cache(maxsize=None)
 def backbone_macs(variant: str, width_mult: float, depth_mult: float, resolution: int) -> tuple[float, int]:
     """(multiply-adds without the classifier, classifier input features) of
-    one ``resolution`` x ``resolution`` image, counted on the meta device."""
-    # built on the CPU (weight initialisation on "meta" runs through slow
-    # Python reference kernels), then moved to "meta" for the count
-    net = build_experiment_model(ModelSpec("count", variant, None), 1, width_mult=width_mult, depth_mult=depth_mult).to(
-        "meta"
-    )
+    one ``resolution`` x ``resolution`` image, counted on the meta device.
+
+    Policy: a count draws nothing from the global random generators. The model
+    is built on the CPU (weight initialisation on "meta" runs through slow
+    Python reference kernels) inside :func:`torch.random.fork_rng`, so its
+    initialisation leaves the caller's torch generator as it found it; the
+    result is cached, so without that a run's random stream would depend on
+    whether its process had counted this variant before."""
+    with torch.random.fork_rng(devices=[]):
+        net = build_experiment_model(ModelSpec("count", variant, None), 1, width_mult=width_mult, depth_mult=depth_mult)
+    net = net.to("meta")
     total = count_flops(net, (3, resolution, resolution), device="meta") / 2
     classifier = count_flops(net.classifier, (net.classifier.in_features,), device="meta") / 2
     return total - classifier, net.classifier.in_features

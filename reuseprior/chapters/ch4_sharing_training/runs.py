@@ -321,7 +321,9 @@ def _prepared(
     plan: ExperimentPlan, spec: ModelSpec, *, run_id: str, seed: int, device: torch.device
 ) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
     """The model of one run (seeded: the same initialisation whether or not the run resumes), its data
-    and what its row records besides the training result."""
+    and what its row records besides the training result. Policy: a run draws only from the generators
+    its seed sets here, so its numbers do not depend on what its process ran before; what its row
+    measures (FLOPs) leaves those generators as it found them."""
     splits, image_size, eval_image_size = plan_splits(plan, spec.variant, seed)
     set_seed(seed)
     model = build_experiment_model(
@@ -332,10 +334,14 @@ def _prepared(
         dropout=plan.recipe.dropout,
         stochastic_depth=plan.stochastic_depth,
     )
-    flops = count_flops(model, (3, image_size, image_size))
-    macs_nominal = nominal_macs(
-        spec.variant, plan.recipe.num_classes, width_mult=plan.width_mult * spec.width_scale, depth_mult=plan.depth_mult
-    )
+    with torch.random.fork_rng(devices=[]):  # measuring draws nothing from the run's seeded stream
+        flops = count_flops(model, (3, image_size, image_size))
+        macs_nominal = nominal_macs(
+            spec.variant,
+            plan.recipe.num_classes,
+            width_mult=plan.width_mult * spec.width_scale,
+            depth_mult=plan.depth_mult,
+        )
     measured = dict(
         run_id=run_id,
         seed=seed,

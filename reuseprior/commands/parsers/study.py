@@ -74,6 +74,12 @@ STUDIES: dict[str, StudyOptions] = {
             **FLOOR,
         },
     ),
+    "ch4-confirm": StudyOptions(
+        "reuseprior.chapters.ch4_sharing_training.confirmatory:STUDY",
+        "chapter 4: Table 4.2 confirmed on 12 fresh seeds, declared before its runs (data/ch4_real_study_runs.csv)",
+        frozenset({"store", "device", "max_minutes", "work_dir"}),
+        FLOOR,
+    ),
     "ch7": StudyOptions(
         "reuseprior.chapters.ch7_sharing_schemes.study:STUDY_GROUP",
         "chapter 7: the sharing schemes at matched budgets (data/sharing_study_runs.csv)",

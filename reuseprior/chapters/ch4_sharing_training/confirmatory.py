@@ -1,0 +1,193 @@
+"""Table 4.2 confirmed: the study declared before its first run, on seeds that chose nothing.
+
+**Policy.** The exploratory Table 4.2 study (:func:`.table42_study.decisive_study`) counts the two
+seeds that chose its recipe (:data:`.table42_study.PROTOCOL_SEEDS`), and some of its pairs were
+trained on two machine kinds. This study repeats it under the recipe the protocol chose
+(:data:`RECIPE`, the stored protocol's choice, checked by the tests) at the same width, images and
+epochs (the ``cpu`` profile of :data:`.table42_study.PROFILES`) on :data:`SEEDS`, twelve seeds that
+no protocol or earlier chapter-4 study used, and everything that decides it is fixed here before the
+first run:
+
+- **the family** (:data:`FAMILY`): Table 4.2's two differences, each claimed in the sign of the
+  thesis's CIFAR-10 difference (V2-S-shared above V2-B0-original, V2-B0-shared below it), and the
+  two parameter-matched controls, each claiming the shared model above the unshared B0 narrowed to
+  V2-S-shared's parameter count;
+- **the correction**: Bonferroni over the family, each comparison judged by the rule of
+  :mod:`reuseprior.reporting.statistics` at ``ALPHA / 4`` = 0.0125 with its ``1 - 0.0125``
+  t-interval (:data:`FAMILY_ALPHA`);
+- **one machine kind per seed**: all four runs of a seed train on one kind of machine
+  (:func:`reuseprior.core.cpu.machine_kind`: one GPU model, or any CPU running the pinned AVX2
+  kernels of :data:`reuseprior.core.cpu.PINNED_CPU_KERNELS`, so that every x86-64 machine of this
+  project computes the same kernels), and a run is never resumed on another kind: its checkpoints
+  are kept per kind, and :func:`confirmatory_run` refuses, before loading anything, a CPU process
+  without the pinned kernels, a seed whose stored runs name another kind, and a run whose
+  checkpoint another kind began;
+- **seeds**: a seed of :data:`USED_SEEDS` is refused when the study is declared
+  (:func:`confirmatory_study`).
+
+These settings are part of the plan (:attr:`~reuseprior.core.study.StudySpec.settings`), so a
+change to the family, its correction or the seeds' rule is another plan, whose rows are never read
+as this one's. **Cost** (the stored ``train_time_s`` of the exploratory study on a 2-core CPU, one
+thread a run): about 0.8, 1.5, 1.8 and 3.1 hours for V2-B0-original, V2-B0-shared, V2-B0-narrow
+and V2-S-shared, 7.3 CPU-hours a seed, about 44 hours for the twelve seeds on two cores; trained in
+the background at low priority, each finished run stored at once (``python -m reuseprior study
+ch4-confirm run``), over several sessions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from reuseprior.chapters import study_command
+from reuseprior.chapters.ch4_sharing_training import real_study as real
+from reuseprior.chapters.ch4_sharing_training.fit_study import NARROW_CONTROL
+from reuseprior.chapters.ch4_sharing_training.table42_study import (
+    MODELS,
+    PROTOCOL_SEEDS,
+    STUDY_SEEDS,
+    recipe_settings,
+)
+from reuseprior.core.cpu import PINNED_CPU_KERNELS, device_description, kernels_pinned, machine_kind, machine_kinds
+from reuseprior.core.errors import RunSettingError
+from reuseprior.core.study import StudySpec
+from reuseprior.reporting.statistics import ALPHA
+from reuseprior.reporting.verdicts import Comparison
+
+__all__ = [
+    "FAMILY",
+    "FAMILY_ALPHA",
+    "MachineKindError",
+    "RECIPE",
+    "SEEDS",
+    "STUDY",
+    "USED_SEEDS",
+    "confirmatory_run",
+    "confirmatory_study",
+]
+
+#: the recipe the protocol chose on the ``cpu`` profile (:func:`.table42_study.chosen_recipe`)
+RECIPE = "adamw-cosine"
+#: the profile whose width, images, batch and epochs the study keeps
+PROFILE = "cpu"
+#: twelve seeds no protocol or earlier chapter-4 study used
+SEEDS: tuple[int, ...] = tuple(range(100, 112))
+#: the seeds of the recipe protocol and of every earlier chapter-4 study (width 0.25: 0-2; fit: 0-5)
+USED_SEEDS: frozenset[int] = frozenset(PROTOCOL_SEEDS) | frozenset(STUDY_SEEDS)
+#: the family judged, in order: Table 4.2's two differences (the thesis's CIFAR-10 signs), then the controls
+FAMILY: tuple[Comparison, ...] = (
+    Comparison("V2-S-shared", "V2-B0-original", "greater"),
+    Comparison("V2-B0-shared", "V2-B0-original", "less"),
+    Comparison("V2-S-shared", NARROW_CONTROL, "greater"),
+    Comparison("V2-B0-shared", NARROW_CONTROL, "greater"),
+)
+#: the Bonferroni level of each comparison of :data:`FAMILY`
+FAMILY_ALPHA = ALPHA / len(FAMILY)
+#: the study's name in the runs table and its linear floors
+NAME = f"table42-confirm-{PROFILE}-{RECIPE}"
+
+
+class MachineKindError(RunSettingError):
+    """A run would mix machine kinds within a seed of the confirmatory study, or train on a CPU whose
+    kernels are not pinned: names the kinds and the fix."""
+
+    def __init__(self, message: str):
+        ValueError.__init__(self, message)
+
+
+def _declared(seeds: tuple[int, ...]) -> dict[str, Any]:
+    """What the plan hashes beyond the training settings: the family, its correction and the rules."""
+    return {
+        "confirmatory": {
+            "family": [[c.treatment, c.control, c.claim] for c in FAMILY],
+            "correction": "bonferroni",
+            "family alpha": FAMILY_ALPHA,
+            "machine kinds": "one per seed; never resumed on another",
+            "cpu kernels": dict(PINNED_CPU_KERNELS),
+            "seeds": list(seeds),
+        }
+    }
+
+
+def confirmatory_study(seeds: tuple[int, ...] = SEEDS, path: str | Path = real.STORED_RUNS) -> StudySpec:
+    """The confirmatory study over ``seeds`` (module docstring), stored in ``path``; a seed that chose the
+    recipe or served an earlier study (:data:`USED_SEEDS`) is refused, naming them."""
+    used = sorted(set(seeds) & USED_SEEDS)
+    if used:
+        raise RunSettingError(
+            "seeds", used, f"seeds no protocol or earlier study used (not {sorted(USED_SEEDS)}): they chose nothing"
+        )
+    design = real.TrainingDesign(NAME, MODELS, tuple(seeds), recipe_settings(RECIPE, PROFILE))
+    spec = real.training_study(design, path, floor=True)
+    floor = replace(spec.floor, command=study_command("ch4-confirm", "floor"))
+    return replace(spec, settings={**spec.settings, **_declared(tuple(seeds))}, run_one=confirmatory_run, floor=floor)
+
+
+def _kind_here(device: str) -> str:
+    """This process's machine kind on ``device``; a CPU process without the pinned kernels is refused."""
+    if device.startswith("cuda") or kernels_pinned():
+        return machine_kind(device_description(device))
+    prefix = " ".join(f"{k}={v}" for k, v in PINNED_CPU_KERNELS.items())
+    raise MachineKindError(
+        f"the confirmatory study trains on a CPU only with its AVX2 kernels pinned, so that every CPU of the "
+        f"study computes alike: start the command as `{prefix} python -m reuseprior study ch4-confirm run`"
+    )
+
+
+def check_machine_kind(spec: StudySpec, model: str, seed: int, kind: str, work_dir: Path) -> None:
+    """Refuse (``MachineKindError``) a run of ``model`` and ``seed`` on a machine of ``kind`` when the seed's
+    stored runs name another kind, or another kind's folder under ``work_dir`` holds a checkpoint of it."""
+    stored = spec.rows()
+    mine = stored[stored["seed"] == seed] if not stored.empty else stored
+    others = sorted({k for m in mine.get("machine", []) for k in machine_kinds(m)} - {kind})
+    if others:
+        raise MachineKindError(
+            f"seed {seed} of {spec.name} has runs trained on {others}; its {model} run would train on {kind!r}: "
+            "every run of a seed trains on one machine kind, so train it where its other runs trained"
+        )
+    pattern = f"*/{spec.plan}/checkpoints/*-{model}-*-s{seed}.pt"
+    started = sorted({p.parents[2].name for p in work_dir.glob(pattern)} - {_slug(kind)})
+    if started:
+        raise MachineKindError(
+            f"the {model} run of seed {seed} was begun on {started} (its checkpoint under {work_dir}); it is never "
+            f"resumed on {kind!r}: finish it there, or delete the checkpoint to start it afresh"
+        )
+
+
+def _slug(kind: str) -> str:
+    """A folder name for a machine kind."""
+    return "".join(c if c.isalnum() else "-" for c in kind).strip("-")
+
+
+def confirmatory_run(
+    *,
+    study: str,
+    model: str,
+    seed: int,
+    spec: StudySpec,
+    work_dir: Path | None = None,
+    progress: bool = False,
+    device: str = "cpu",
+    deadline: float | None = None,
+) -> dict | None:
+    """One run of the confirmatory study: :func:`.real_study.train_run` with its checkpoints kept per
+    machine kind (under ``work_dir``, a folder per kind), after the checks of :func:`check_machine_kind`
+    (module docstring)."""
+    kind = _kind_here(str(device))
+    root = Path(work_dir or real.WORK_DIR)
+    check_machine_kind(spec, model, seed, kind, root)
+    return real.train_run(
+        study=study,
+        model=model,
+        seed=seed,
+        spec=spec,
+        work_dir=root / _slug(kind),
+        progress=progress,
+        device=device,
+        deadline=deadline,
+    )
+
+
+#: the declared study (:func:`confirmatory_study`)
+STUDY = confirmatory_study()

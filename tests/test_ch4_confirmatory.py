@@ -1,0 +1,75 @@
+"""The confirmatory Table 4.2 study: declared before its runs (recipe, seeds, family and correction in
+its plan), seeds that chose nothing, one machine kind per seed, never resumed on another kind."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from reuseprior.chapters.ch4_sharing_training import confirmatory as confirm
+from reuseprior.chapters.ch4_sharing_training import real_study as real
+from reuseprior.chapters.ch4_sharing_training import table42_study as table42
+from reuseprior.core import cpu
+from reuseprior.core.errors import RunSettingError
+
+
+def test_the_declared_recipe_is_the_one_the_stored_protocol_chose():
+    assert confirm.RECIPE == table42.chosen_recipe(real.read_runs(real.STORED_RUNS))
+
+
+def test_its_seeds_are_twelve_that_chose_nothing_and_a_used_seed_is_refused():
+    assert len(confirm.SEEDS) >= 12 and not set(confirm.SEEDS) & confirm.USED_SEEDS
+    assert set(table42.PROTOCOL_SEEDS) <= confirm.USED_SEEDS
+    with pytest.raises(RunSettingError, match=r"seeds=\[0, 1\].*chose nothing"):
+        confirm.confirmatory_study((0, 1, 100))
+
+
+def test_the_family_and_its_correction_are_part_of_the_plan():
+    declared = confirm.STUDY.settings["confirmatory"]
+    assert declared["correction"] == "bonferroni" and declared["family alpha"] == 0.05 / 4
+    assert len(declared["family"]) == 4 == len(confirm.FAMILY)
+    other = confirm.confirmatory_study(confirm.SEEDS[:-1])
+    assert other.plan != confirm.STUDY.plan
+
+
+def test_a_cpu_process_without_the_pinned_kernels_is_refused_before_anything_loads(monkeypatch, tmp_path):
+    monkeypatch.setattr(confirm, "kernels_pinned", lambda: False)
+    with pytest.raises(confirm.MachineKindError, match="ATEN_CPU_CAPABILITY=avx2"):
+        confirm.confirmatory_run(
+            study=confirm.NAME, model="V2-B0-original", seed=100, spec=confirm.STUDY, work_dir=tmp_path
+        )
+
+
+def _stored(tmp_path, machine: str):
+    spec = confirm.confirmatory_study(path=tmp_path / "runs.csv")
+    row = {c: None for c in real.STORED_COLUMNS}
+    row.update(study=spec.name, plan=spec.plan, model="V2-B0-original", seed=100, machine=machine)
+    spec.store.put(row)
+    return spec
+
+
+def test_a_seed_whose_runs_trained_on_another_kind_is_refused(tmp_path):
+    spec = _stored(tmp_path, "NVIDIA H100 80GB HBM3 (132 SMs, 79 GiB), CUDA 13.0, torch 2.11.0, host 16 cores")
+    with pytest.raises(confirm.MachineKindError, match=r"seed 100 .*\['NVIDIA H100 80GB HBM3'\]"):
+        confirm.check_machine_kind(spec, "V2-S-shared", 100, cpu.PINNED_CPU_KIND, tmp_path)
+    confirm.check_machine_kind(spec, "V2-S-shared", 101, cpu.PINNED_CPU_KIND, tmp_path)  # another seed: free
+    confirm.check_machine_kind(spec, "V2-S-shared", 100, "NVIDIA H100 80GB HBM3", tmp_path)  # the same kind
+
+
+def test_a_run_begun_on_another_kind_is_not_resumed(tmp_path):
+    spec = confirm.confirmatory_study(path=tmp_path / "runs.csv")
+    begun = tmp_path / "NVIDIA-H100-80GB-HBM3" / spec.plan / "checkpoints"
+    begun.mkdir(parents=True)
+    (begun / f"{spec.name}-{spec.plan}-fashion-mnist-V2-S-shared-w0.5-d1-s100.pt").write_bytes(b"")
+    with pytest.raises(confirm.MachineKindError, match="never resumed"):
+        confirm.check_machine_kind(spec, "V2-S-shared", 100, cpu.PINNED_CPU_KIND, tmp_path)
+    confirm.check_machine_kind(spec, "V2-S-shared", 100, "NVIDIA H100 80GB HBM3", tmp_path)
+
+
+def test_machine_kinds_read_every_machine_a_stored_run_names():
+    stored = pd.read_csv(real.STORED_RUNS)
+    mixed = stored[stored["machine"].fillna("").str.contains(", then ")]["machine"].iloc[0]
+    assert len(cpu.machine_kinds(mixed)) == 2
+    assert cpu.machine_kinds(None) == []
+    here = cpu.machine_kind(cpu.device_description("cpu"))
+    assert here == (cpu.PINNED_CPU_KIND if cpu.kernels_pinned() else "CPU, " + cpu.cpu_kernels())
