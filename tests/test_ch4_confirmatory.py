@@ -73,3 +73,44 @@ def test_machine_kinds_read_every_machine_a_stored_run_names():
     assert cpu.machine_kinds(None) == []
     here = cpu.machine_kind(cpu.device_description("cpu"))
     assert here == (cpu.PINNED_CPU_KIND if cpu.kernels_pinned() else "CPU, " + cpu.cpu_kernels())
+
+
+def test_the_family_is_judged_at_its_bonferroni_level_with_robustness_and_compute():
+    judged = confirm.judged_studies()
+    table = confirm.family_table(judged["exploratory"], "exploratory")
+    headline = table[(table["model"] == "V2-S-shared") & (table["against"] == "V2-B0-original")].iloc[0]
+    # the exploratory p 6/256 passes 0.05 and fails 0.0125: two steps of 2/256 above the family's level
+    assert headline["permutation p"] == pytest.approx(6 / 256)
+    assert headline["verdict"] == "undetermined" and headline["permutation steps to the level"] == -2
+    assert headline["t low"] < 0 < headline["t high"]  # the 98.75 % interval, wider than the 95 % one
+    narrow = table[(table["model"] == "V2-S-shared") & (table["against"] == "V2-B0-narrow")].iloc[0]
+    assert narrow["compute ratio (model / against)"] == pytest.approx(32.91488 / 3.888064)
+    assert narrow["leave-one-seed-out agreement"] == 0.0  # 7 pairs cannot reach 0.0125 (2/128)
+    assert set(table["role"]) == {"Table 4.2", "control"} and (table["family level"] == 0.0125).all()
+
+
+def test_with_no_stored_seed_every_comparison_is_not_comparable_with_the_reason(tmp_path):
+    empty = confirm.STUDY.with_store(tmp_path / "runs.csv")
+    floor = pd.DataFrame(columns=["seed", "top1_train", "top1_test"])
+    table = confirm.family_table(confirm.family_judgement(empty.rows(), floor, empty), "confirmatory")
+    assert len(table) == 4 and (table["seeds"] == 0).all()
+    assert (table["verdict"] == "not comparable").all() and table["reason"].str.contains("a verdict needs 8").all()
+
+
+def test_the_recipe_table_shows_the_order_reversing_under_the_official_recipes():
+    recipes = confirm.recipe_dependence(real.read_runs(real.STORED_RUNS), table42.floor_study().floor_rows())
+    headline = recipes[
+        (recipes["model"] == "V2-S-shared")
+        & (recipes["against"] == "V2-B0-original")
+        & (recipes["metric"] == "val top-1 last epochs")
+    ].set_index("recipe")["difference (pp)"]
+    assert headline["adamw-cosine"] > 0 > headline["official-steps"] and headline["official-steps-peruse"] < 0
+    assert (recipes["seeds"] == 2).all()
+    official = recipes[(recipes["recipe"] == "official-steps") & (recipes["model"] == "V2-S-shared")].iloc[0]
+    assert official["train top-1 (model)"] < official["floor train top-1"]  # V2-S-shared underfits there
+
+
+def test_the_seeds_that_mix_machine_kinds_are_named():
+    kinds = confirm.seed_machine_kinds(table42.decisive_study(confirm.RECIPE).rows())
+    assert kinds.loc[kinds["mixed"], "seed"].tolist() == [0, 3, 6, 7]  # an H100 with an H200; a GPU with the CPU
+    assert not kinds.loc[kinds["seed"] == 2, "mixed"].item()

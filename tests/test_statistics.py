@@ -119,3 +119,24 @@ def test_power_of_the_paired_t_test_against_the_textbook():
     assert st.paired_power(2.0, 34, delta) == pytest.approx(st.DESIGN_POWER) and delta <= 1.0
     assert st.paired_power(2.0, 34, -1.0) == pytest.approx(st.paired_power(2.0, 34, 1.0))
     assert math.isnan(st.detectable_difference(2.0, 1)) and st.paired_power(1.0, 8, 50.0) == pytest.approx(1.0)
+
+
+def test_permutation_steps_count_the_exact_p_values_between_a_p_and_its_level():
+    # 8 pairs: the two-sided exact p moves in steps of 2/256
+    assert st.permutation_steps_to_level(6 / 256, 8, 0.025) == 0  # passes; the next possible p, 8/256, fails
+    assert st.permutation_steps_to_level(6 / 256, 8, 0.05) == 3  # 8, 10 and 12/256 still pass; 14/256 fails
+    assert st.permutation_steps_to_level(8 / 256, 8, 0.025) == -1  # one step down would pass
+    assert st.permutation_steps_to_level(6 / 256, 8, 0.0125) == -2  # 2/256 is the first below 0.0125
+    assert np.isnan(st.permutation_steps_to_level(0.01, 30, 0.05))  # a Monte Carlo p has no exact steps
+
+
+def test_leave_one_out_agreement_is_the_share_of_subsets_that_keep_the_verdict():
+    steady = [0.9, 1.1, 1.0, 0.95, 1.05, 1.0, 0.98, 1.02]
+    assert st.leave_one_out_agreement(steady, "greater") == 1.0
+    # 6 pairs of one sign reach p = 2/64 < 0.05; 5 cannot (2/32 = 0.0625): no subset keeps "reproduced"
+    assert st.leave_one_out_agreement(steady[:6], "greater") == 0.0
+    # 6 seeds for and 1 against: p = 4/128, reproduced; only the subset without the seed against keeps it
+    one_against = [1.0, 0.8, 1.2, 0.9, 1.1, 1.0, -0.5]
+    assert st.verdict(st.paired_summary(one_against), "greater") == st.REPRODUCED
+    assert st.leave_one_out_agreement(one_against, "greater") == pytest.approx(1 / 7)
+    assert np.isnan(st.leave_one_out_agreement([1.0, 2.0], "greater"))

@@ -95,8 +95,10 @@ __all__ = [
     "equivalence_p",
     "fewest_decisive_pairs",
     "fewest_equivalence_pairs",
+    "leave_one_out_agreement",
     "p_value_text",
     "paired_power",
+    "permutation_steps_to_level",
     "pairs_needed",
     "REPRODUCED",
     "UNDETERMINED",
@@ -408,6 +410,39 @@ def pairs_needed(
         middle = (low + high) // 2
         low, high = (middle + 1, high) if paired_power(sd, middle, difference, alpha=alpha) < power else (low, middle)
     return low
+
+
+def permutation_steps_to_level(p: float, pairs: int, alpha: float = ALPHA) -> float:
+    """How far an exact permutation p (:func:`permutation_p` over ``pairs`` pairs, at most
+    :data:`EXACT_PERMUTATION_MAX_PAIRS`) is from ``alpha``, in the steps its values move by (``2 / 2**n``,
+    the sign flips of a two-sided test coming in pairs): for ``p < alpha`` the steps ``p`` could rise
+    and still pass (0: the next possible p fails; e.g. 6/256 at 0.025), for ``p >= alpha`` minus the
+    steps it would have to fall to pass. NaN without an exact p."""
+    if not (math.isfinite(p) and 1 <= pairs <= EXACT_PERMUTATION_MAX_PAIRS):
+        return math.nan
+    step = 2.0 / 2**pairs
+    slack = 1e-9 * step
+    if p < alpha:
+        return float(math.ceil((alpha - p) / step - slack) - 1)
+    return -float(math.floor((p - alpha) / step + slack) + 1)
+
+
+def leave_one_out_agreement(
+    differences: np.ndarray | list[float], claim: Claim, *, alpha: float = ALPHA, margin: float | None = None
+) -> float:
+    """The share of the ``n`` subsets that leave one pair out whose verdict (:func:`verdict` at ``alpha``,
+    from :func:`paired_summary` at ``1 - alpha``) equals the verdict of all ``n`` pairs: 1 when no single
+    seed decides it. NaN below 3 pairs."""
+    d = _finite(differences)
+    if d.size < 3:
+        return math.nan
+
+    def judged(values: np.ndarray) -> str:
+        summary = paired_summary(values, confidence=1 - alpha, margin=margin)
+        return verdict(summary, claim, alpha=alpha, margin=margin)
+
+    full = judged(d)
+    return float(np.mean([judged(np.delete(d, i)) == full for i in range(d.size)]))
 
 
 def t_interval_text(low: float, high: float) -> str:

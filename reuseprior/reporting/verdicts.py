@@ -32,21 +32,28 @@ from typing import Any, Callable, Iterable, Sequence
 import pandas as pd
 
 from reuseprior.reporting.statistics import (
+    ALPHA,
     CONFIDENCE,
     NOT_COMPARABLE,
     Claim,
     fewest_decisive_pairs,
+    leave_one_out_agreement,
     paired_by_seed,
+    permutation_p,
+    permutation_steps_to_level,
     verdict,
 )
 from reuseprior.training.convergence import SEARCH_MIN_COUNTING_SHARE, seeds_that_count
 
 __all__ = [
+    "ROBUSTNESS_COLUMNS",
     "Comparison",
     "decidability",
     "gated_verdicts",
     "paired_differences",
+    "paired_robustness",
     "paired_seeds",
+    "per_seed_differences",
     "search_decidability",
 ]
 
@@ -109,6 +116,63 @@ def paired_differences(
     return pd.DataFrame(rows)
 
 
+#: the columns :func:`paired_robustness` adds to a comparison's permutation p
+ROBUSTNESS_COLUMNS = ("permutation steps to the level", "leave-one-seed-out agreement")
+
+
+def per_seed_differences(
+    runs: pd.DataFrame, comparisons: Sequence[Comparison], *, arm: str, metric: str, scale: float = 1.0
+) -> pd.DataFrame:
+    """One row per comparison and seed both of its arms hold (a seed missing from either, or NaN in
+    either, is no pair): ``treatment``, ``control``, ``seed`` and ``difference`` (``scale`` times
+    treatment minus control of ``metric``), seeds ascending within a comparison."""
+    rows = []
+    for comparison in comparisons:
+        sides = {a: runs[runs[arm] == a].set_index("seed")[metric] for a in (comparison.treatment, comparison.control)}
+        both = pd.concat(sides, axis=1, join="inner").dropna().sort_index(kind="stable")
+        for seed, (treated, control) in zip(both.index, both.to_numpy(float)):
+            rows.append(
+                {
+                    "treatment": comparison.treatment,
+                    "control": comparison.control,
+                    "seed": int(seed),
+                    "difference": scale * (treated - control),
+                }
+            )
+    return pd.DataFrame(rows, columns=["treatment", "control", "seed", "difference"])
+
+
+def paired_robustness(
+    runs: pd.DataFrame, comparisons: Sequence[Comparison], *, arm: str, metric: str, alpha: float = ALPHA
+) -> pd.DataFrame:
+    """How firmly each claimed comparison's verdict at ``alpha`` stands, one row per comparison with a
+    claim: its ``permutation p``, the ``permutation steps to the level``
+    (:func:`~reuseprior.reporting.statistics.permutation_steps_to_level`: 0 when the next possible p
+    would cross it) and the ``leave-one-seed-out agreement``
+    (:func:`~reuseprior.reporting.statistics.leave_one_out_agreement`: the share of the subsets without
+    one seed whose verdict is the same)."""
+    claimed = [c for c in comparisons if c.claim is not None]
+    differences = per_seed_differences(runs, claimed, arm=arm, metric=metric)
+    rows = []
+    for comparison in claimed:
+        mine = differences[
+            (differences["treatment"] == comparison.treatment) & (differences["control"] == comparison.control)
+        ]["difference"].to_numpy(float)
+        p = permutation_p(mine)
+        rows.append(
+            {
+                "treatment": comparison.treatment,
+                "control": comparison.control,
+                "permutation p": p,
+                "permutation steps to the level": permutation_steps_to_level(p, len(mine), alpha),
+                "leave-one-seed-out agreement": leave_one_out_agreement(
+                    mine, comparison.claim, alpha=alpha, margin=comparison.margin
+                ),
+            }
+        )
+    return pd.DataFrame(rows, columns=["treatment", "control", "permutation p", *ROBUSTNESS_COLUMNS])
+
+
 def paired_seeds(rows: pd.DataFrame, arms: Iterable[str], *, arm: str) -> tuple[list[int], list[int]]:
     """The seeds of ``rows`` (one row per stored run: its ``seed`` and its arm in column ``arm``)
     stored for every one of ``arms`` (the paired seeds), and those stored for only some of them (a
@@ -121,15 +185,15 @@ def paired_seeds(rows: pd.DataFrame, arms: Iterable[str], *, arm: str) -> tuple[
 
 
 def decidability(
-    criteria: pd.DataFrame, seeds: Sequence[int], *, arm: str, noun: str, planned: int
+    criteria: pd.DataFrame, seeds: Sequence[int], *, arm: str, noun: str, planned: int, alpha: float = ALPHA
 ) -> tuple[list[int], str]:
     """The paired ``seeds`` whose runs all count (``criteria``: one row per run, its ``seed``, its arm
     in column ``arm`` and whether it ``counts``), and why a verdict cannot be given yet ("" when it
-    can): fewer such seeds than :func:`~reuseprior.reporting.statistics.fewest_decisive_pairs`, the
-    runs that do not count named. ``noun`` names an arm in the reason (``model``, ``configuration``),
-    ``planned`` is the study's number of seeds."""
+    can): fewer such seeds than :func:`~reuseprior.reporting.statistics.fewest_decisive_pairs` at
+    ``alpha`` (the level the verdicts are judged at), the runs that do not count named. ``noun`` names
+    an arm in the reason (``model``, ``configuration``), ``planned`` is the study's number of seeds."""
     kept, failing = seeds_that_count(criteria, seeds)
-    needed = fewest_decisive_pairs()
+    needed = fewest_decisive_pairs(alpha)
     if len(kept) >= needed:
         return kept, ""
     reason = (
