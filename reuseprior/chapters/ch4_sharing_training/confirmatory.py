@@ -25,7 +25,7 @@ first run:
 - **seeds**: a seed of :data:`USED_SEEDS` is refused when the study is declared
   (:func:`confirmatory_study`).
 
-These settings are part of the plan (:attr:`~reuseprior.core.study.StudySpec.settings`), so a
+These settings are part of the plan (the settings :class:`~reuseprior.core.study.StudySpec` hashes), so a
 change to the family, its correction or the seeds' rule is another plan, whose rows are never read
 as this one's. **Cost** (the stored ``train_time_s`` of the exploratory study on a 2-core CPU, one
 thread a run): about 0.8, 1.5, 1.8 and 3.1 hours for V2-B0-original, V2-B0-shared, V2-B0-narrow
