@@ -9,6 +9,7 @@ import pytest
 from reuseprior.chapters.ch4_sharing_training import confirmatory as confirm
 from reuseprior.chapters.ch4_sharing_training import real_study as real
 from reuseprior.chapters.ch4_sharing_training import table42_study as table42
+from reuseprior.commands import main
 from reuseprior.core import cpu
 from reuseprior.core.errors import RunSettingError
 
@@ -114,3 +115,10 @@ def test_the_seeds_that_mix_machine_kinds_are_named():
     kinds = confirm.seed_machine_kinds(table42.decisive_study(confirm.RECIPE).rows())
     assert kinds.loc[kinds["mixed"], "seed"].tolist() == [0, 3, 6, 7]  # an H100 with an H200; a GPU with the CPU
     assert not kinds.loc[kinds["seed"] == 2, "mixed"].item()
+
+
+def test_the_command_refuses_a_used_seed_with_the_reason(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["study", "ch4-confirm", "run", "--seeds", "0", "1"])
+    assert stopped.value.code == 2
+    assert "chose the recipe or served an earlier study" in capsys.readouterr().err

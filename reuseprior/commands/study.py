@@ -64,17 +64,18 @@ def declared(name: str) -> StudyGroup:
     module, _, attribute = STUDIES[name].spec.partition(":")
     target = getattr(importlib.import_module(module), attribute)
     if isinstance(target, StudySpec):
-        return StudyGroup(seeds=target.seeds, choose=lambda _: [target])
+        return StudyGroup(seeds=target.seeds, choose=lambda _: [target], seed_policy=target.seed_policy)
     return target
 
 
 def check_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Seeds the study does not have: exit 2 (the other flags are checked by
     :func:`reuseprior.commands.parsers.study.check_arguments`)."""
-    seeds = declared(args.name).seeds
-    unknown = sorted(set(args.seeds or ()) - set(seeds))
+    study = declared(args.name)
+    unknown = sorted(set(args.seeds or ()) - set(study.seeds))
     if unknown:
-        parser.error(f"seeds {unknown} are not in study {args.name}'s {list(seeds)}")
+        why = f": {study.seed_policy}" if study.seed_policy else ""
+        parser.error(f"seeds {unknown} are not in study {args.name}'s {list(study.seeds)}{why}")
 
 
 def _request(args: argparse.Namespace) -> StudyRequest:

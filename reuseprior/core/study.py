@@ -316,7 +316,8 @@ class StudySpec:
     reads; ``criteria``: its per-run criteria table; ``live_check``: its check of a stored slice,
     retrained live. ``status_by``: the key columns :func:`status_table` groups by,
     ``hours``: its columns of seconds summed per group (label -> column); ``plan_prefix`` and
-    ``plan_digits``: how its store names a plan (:func:`settings_hash`)."""
+    ``plan_digits``: how its store names a plan (:func:`settings_hash`); ``seed_policy``: why it has
+    the seeds it has, said when a caller asks for others."""
 
     name: str
     design: Any
@@ -333,6 +334,7 @@ class StudySpec:
     hours: Mapping[str, str] = field(default_factory=dict, hash=False)
     plan_prefix: str = ""
     plan_digits: int = 12
+    seed_policy: str = ""
 
     @classmethod
     def of(cls, design: Design, *, run_one: Callable[..., Any], store: RunStore, **declared: Any) -> StudySpec:
@@ -577,9 +579,11 @@ class StudyGroup:
     """The studies that a caller running studies by name runs under one name, chosen when they run:
     ``choose(request)`` gives them (by ``request.profile``, or by what is stored); ``seeds`` are all
     their seeds; ``reports(request)`` the tables a status report shows after theirs (``(title, table)`` pairs);
-    ``actions``: the group's own actions, each ``action(request)`` returning the text it prints."""
+    ``actions``: the group's own actions, each ``action(request)`` returning the text it prints;
+    ``seed_policy``: why it has the seeds it has, said when a caller asks for others."""
 
     seeds: tuple[int, ...]
     choose: Callable[[StudyRequest], list[StudySpec]]
     reports: Callable[[StudyRequest], list[tuple[str, pd.DataFrame]]] | None = None
     actions: Mapping[str, Callable[[StudyRequest], str]] = field(default_factory=dict, hash=False)
+    seed_policy: str = ""

@@ -137,7 +137,9 @@ def confirmatory_study(seeds: tuple[int, ...] = SEEDS, path: str | Path = real.S
     design = real.TrainingDesign(NAME, MODELS, tuple(seeds), recipe_settings(RECIPE, PROFILE))
     spec = real.training_study(design, path, floor=True)
     floor = replace(spec.floor, command=study_command("ch4-confirm", "floor"))
-    return replace(spec, settings={**spec.settings, **_declared(tuple(seeds))}, run_one=confirmatory_run, floor=floor)
+    policy = f"its seeds chose nothing; seeds {sorted(USED_SEEDS)} chose the recipe or served an earlier study"
+    settings = {**spec.settings, **_declared(tuple(seeds))}
+    return replace(spec, settings=settings, run_one=confirmatory_run, floor=floor, seed_policy=policy)
 
 
 def _kind_here(device: str) -> str:
