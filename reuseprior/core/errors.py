@@ -24,6 +24,7 @@ __all__ = [
     "NotebookNotFoundError",
     "NotebookParameterError",
     "OutOfSyncError",
+    "MachineKindError",
     "RunSettingError",
     "SharingError",
     "StoreError",
@@ -106,6 +107,12 @@ class RunSettingError(ValueError):
     def __init__(self, setting: str, value: object, expected: str):
         self.setting, self.value, self.expected = setting, value, expected
         super().__init__(f"{setting}={value!r} cannot be used: expected {expected}")
+
+
+class MachineKindError(ValueError):
+    """A run would train on another kind of machine than its study allows: a seed whose runs must share
+    one machine kind, a checkpoint begun on another kind, or a CPU whose kernels are not pinned where the
+    study pins them (:func:`reuseprior.core.cpu.machine_kind`); names the kinds and the fix."""
 
 
 # Training checkpoints (reuseprior.training.loop)

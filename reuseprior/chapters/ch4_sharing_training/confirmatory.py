@@ -57,7 +57,7 @@ from reuseprior.chapters.ch4_sharing_training.table42_study import (
     recipe_settings,
 )
 from reuseprior.core.cpu import PINNED_CPU_KERNELS, device_description, kernels_pinned, machine_kind, machine_kinds
-from reuseprior.core.errors import RunSettingError
+from reuseprior.core.errors import MachineKindError, RunSettingError
 from reuseprior.core.study import StudySpec
 from reuseprior.reporting import verdicts
 from reuseprior.reporting.reference import load_thesis_table
@@ -102,14 +102,6 @@ FAMILY: tuple[Comparison, ...] = (
 FAMILY_ALPHA = ALPHA / len(FAMILY)
 #: the study's name in the runs table and its linear floors
 NAME = f"table42-confirm-{PROFILE}-{RECIPE}"
-
-
-class MachineKindError(RunSettingError):
-    """A run would mix machine kinds within a seed of the confirmatory study, or train on a CPU whose
-    kernels are not pinned: names the kinds and the fix."""
-
-    def __init__(self, message: str):
-        ValueError.__init__(self, message)
 
 
 def _declared(seeds: tuple[int, ...]) -> dict[str, Any]:
