@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import random
 from dataclasses import fields
@@ -184,6 +185,25 @@ CHECKPOINT_ENTRIES: dict[str, type | tuple[type, ...]] = {
     "train_time_s": (float, int),
     "train_images": int,
 }
+
+
+def progress_problems(state: dict[str, Any], epochs: int, steps_per_epoch: int) -> list[str]:
+    """What makes a training checkpoint's progress impossible for a run of ``epochs`` epochs of
+    ``steps_per_epoch`` steps (empty: none). Policy: a checkpoint is checked against the run it resumes
+    and against its own history before anything of it is used: its ``epoch`` within ``epochs``, its step
+    within an epoch, its history one row per finished epoch after the untrained model's (``history[0]``),
+    and its totals finite; a checkpoint that fails is refused, so no result is stored from it."""
+    problems = []
+    epoch, step, history = state["epoch"], state["step_in_epoch"], state["history"]
+    if epoch > epochs:
+        problems.append(f"epoch {epoch} is beyond the run's {epochs} epochs")
+    if step >= steps_per_epoch:
+        problems.append(f"step_in_epoch {step} is not within an epoch of {steps_per_epoch} steps")
+    if history and len(history) != epoch + 1:
+        problems.append(f"its history has {len(history)} rows where epoch {epoch} has {epoch + 1}")
+    if not math.isfinite(state["train_time_s"]):
+        problems.append(f"train_time_s is {state['train_time_s']}")
+    return problems
 
 
 def discard_checkpoint(path: str | os.PathLike) -> None:
