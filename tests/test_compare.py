@@ -6,6 +6,10 @@ torchvision models at 32x32 (under a second each) and factories defined here."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -16,6 +20,7 @@ from torch import nn
 
 from reuseprior import compare
 from reuseprior.analysis.compare import Comparison
+from reuseprior.baselines.proxies import PROXIES
 from reuseprior.commands import main
 from reuseprior.counting import analyze
 
@@ -198,7 +203,7 @@ def test_data_dependent_proxies_on_a_user_minibatch(tmp_path, capsys: pytest.Cap
         ({"inputs": torch.randn(0, 3, 8, 8), "targets": torch.zeros(0, dtype=torch.long)}, "B >= 1"),
         ({"inputs": torch.randn(2, 3, 8, 8), "targets": torch.tensor([0.5, 1.0])}, "must be class indices"),
         ({"images": torch.randn(2, 3, 8, 8)}, "must hold a dict {'inputs'"),
-        (b"not a torch file", "is not a file saved with torch.save"),
+        (b"not a torch file", "is not a minibatch file: torch.load cannot read it"),
     ],
     ids=["list", "sizes", "empty", "float targets", "keys", "not torch"],
 )
@@ -260,3 +265,42 @@ def test_readme_python_block_runs_as_written(tmp_path, monkeypatch) -> None:
     result = namespace["result"]
     assert result.by == "PG" and list(result.table["model"]) == ["mobilenet_v3_small", "resnet18"]
     assert result.failed.empty and pd.read_csv(tmp_path / "build" / "compare.csv").shape[0] == 2
+
+
+def test_a_minibatch_holding_a_pickled_object_is_refused_without_torchs_advice(tmp_path, capsys) -> None:
+    """Our policy is weights_only=True always: the refusal never quotes torch's advice to load otherwise."""
+    path = tmp_path / "batch.pt"
+    torch.save({"inputs": np.zeros((2, 3, 8, 8)), "targets": torch.tensor([0, 1])}, path)
+    assert main(["compare", "test_compare:tiny_net", "--batch", str(path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: --batch: {path} was not loaded: it holds a pickled numpy" in err and "refused unread" in err
+    assert "weights_only" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_input_that_cannot_fit_is_refused_in_one_line_before_it_is_allocated(capsys) -> None:
+    """As analyze refuses it: the input alone needs 447 GiB (3 x 200,000 x 200,000 float32)."""
+    assert main(["compare", "test_compare:tiny_net", "--input", "3,200000,200000", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error: cannot count on an input of shape (1, 3, 200000, 200000)" in err
+    assert "the input alone needs 447.0 GiB of memory" in err and "give a smaller input" in err
+
+
+def test_a_nan_score_is_named_with_its_model_and_proxy(monkeypatch) -> None:
+    monkeypatch.setitem(PROXIES, "synflow", lambda model, batch: float("nan"))
+    table = compare({"tiny": tiny_net}, (3, 32, 32), proxies=["synflow"], progress=False).table
+    assert table.loc[0, "error"] == "synflow: tiny scored NaN (no value to rank it by)"
+
+
+def test_the_files_are_written_behind_a_closed_pipe(tmp_path) -> None:
+    """``compare ... --csv out.csv --figure f.png | head -c 0``: the reader has gone before the table is
+    printed; the files are written first, and the command ends quietly (141, as a SIGPIPE'd command)."""
+    csv, figure = tmp_path / "out.csv", tmp_path / "f.png"
+    args = ["compare", "test_compare:tiny_net", "--input", "3,32,32", "--no-progress", "--csv", str(csv)]
+    command = [sys.executable, "-m", "reuseprior", *args, "--figure", str(figure)]
+    env = {"PYTHONPATH": f"{Path(__file__).parent}:{Path(__file__).parents[1]}", "MPLBACKEND": "Agg"}
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **env})
+    proc.stdout.close()  # the reader goes before anything is printed
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 141, err
+    assert "Traceback" not in err and pd.read_csv(csv)["model"].tolist() == ["test_compare:tiny_net"]
+    assert figure.stat().st_size > 0

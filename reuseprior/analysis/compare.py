@@ -19,7 +19,11 @@ Policies:
   built or analysed is recorded in its ``error`` column as
   ``stage: Type: message`` and its scores are left empty (NaN); a proxy that
   fails on a model is recorded the same way (``synflow: Type: message``) while
-  the model's other scores stand. Ctrl-C is not a failure and stops the run.
+  the model's other scores stand; a score that comes out NaN is recorded so too
+  (``synflow: MODEL scored NaN``), never left empty without a word. Ctrl-C is not a failure and stops the run.
+- Memory: an example given as a shape is refused before it is allocated when it alone needs more than
+  this machine's memory (:func:`reuseprior.counting.capture.refuse_input_that_cannot_fit`, a
+  :class:`~reuseprior.core.errors.CaptureError` for the whole call: no model can be counted on it).
 - Ranking: by ``by`` (a column, or the thesis's symbol of a quantity: P'G, ES, H, S), a higher
   value first (the thesis's direction for its quantities; for a proxy, its paper's,
   :attr:`reuseprior.baselines.registry.ProxyInfo.higher_is_better`); ties by model name; a model
@@ -49,6 +53,7 @@ from reuseprior.core.files import write_csv
 from reuseprior.core.ordering import sort_rows
 from reuseprior.core.progress import progress_bar
 from reuseprior.counting import analyze
+from reuseprior.counting.capture import refuse_input_that_cannot_fit
 from reuseprior.models.registry import build_model
 
 __all__ = [
@@ -184,6 +189,7 @@ def _message(stage: str, exc: BaseException) -> str:
 
 
 def _score_model(
+    name: str,
     model: nn.Module,
     example: torch.Tensor,
     proxies: Sequence[str],
@@ -191,25 +197,30 @@ def _score_model(
     seed: int,
     output_key: str | int | None,
 ) -> tuple[dict[str, float], list[str]]:
-    """The scores of one built model and the messages of those that failed."""
+    """The scores of model ``name`` and the messages of those that failed or came out NaN."""
     values: dict[str, float] = {}
     errors: list[str] = []
     report = analyze(model, example, output_key=output_key)
     values.update({q: float(getattr(report, q)) for q in QUANTITIES})
     shape_batch = ProxyBatch(example, torch.zeros(1, dtype=torch.long), 2, "the example input (shape only)")
-    for name in ("params", "flops", *[p for p in proxies if p not in DATA_DEPENDENT]):
+    failed: set[str] = set()
+    for score in ("params", "flops", *[p for p in proxies if p not in DATA_DEPENDENT]):
         torch.manual_seed(seed)
         try:
-            values[name] = float(PROXIES[name](model, shape_batch))
+            values[score] = float(PROXIES[score](model, shape_batch))
         except Exception as exc:  # noqa: BLE001 - recorded per score; the model's other scores stand
-            values[name] = math.nan
-            errors.append(_message(name, exc))
+            values[score] = math.nan
+            errors.append(_message(score, exc))
+            failed.add(score)
     wanted = [p for p in proxies if p in DATA_DEPENDENT]
     if wanted:
         torch.manual_seed(seed)
         shared = data_dependent_scores(model, batch, wanted)
         values.update({p: float(shared[p]) for p in wanted})
         errors.extend(f"{p}: {shared[p + '_error']}" for p in wanted if p + "_error" in shared)
+        failed.update(p for p in wanted if p + "_error" in shared)
+    nan = [score for score, value in values.items() if math.isnan(value) and score not in failed]
+    errors.extend(f"{score}: {name} scored NaN (no value to rank it by)" for score in nan)
     return values, errors
 
 
@@ -263,7 +274,7 @@ def compare(
             continue
         c0 = time.process_time()
         try:
-            values, errors = _score_model(model, example, proxies, batch, seed, output_key)
+            values, errors = _score_model(name, model, example, proxies, batch, seed, output_key)
         except Exception as exc:  # noqa: BLE001 - the analysis (graph capture, counting) failed
             values, errors = {}, [_message("analyze", exc)]
         rows.append({**row, **values, "cpu_seconds": time.process_time() - c0, "error": "; ".join(errors)})
@@ -286,6 +297,7 @@ def _example(example_input: torch.Tensor | Sequence[int]) -> torch.Tensor:
             f"(3, 32, 32), got {example_input!r}"
             + (f": for one dimension write ({example_input},)" if isinstance(example_input, int) else "")
         )
+    refuse_input_that_cannot_fit((1, *map(int, shape)))
     return torch.zeros((1, *map(int, shape)))
 
 

@@ -5,7 +5,8 @@ Each MODEL is resolved as ``analyze`` resolves it (reuseprior's names,
 torchvision's, ``package.module:factory``). Prints one table ranked by
 ``--by`` (PG by default) with PG, P'G, ES, H, S, #parameters, FLOPs and the
 ``--proxies`` asked for, or with ``--json`` one record per model; ``--csv``
-writes the table, ``--figure`` a PNG of the score against #parameters. A model
+writes the table, ``--figure`` a PNG of the score against #parameters, both before anything is printed
+(a reader that closes the output early, ``| head``, does not cost them). A model
 that cannot be built or analysed is reported in the table (``error``) and
 does not stop the others; the exit status is 1 when any failure is recorded
 (0 when every score of every model was computed, 2 for a usage error). With
@@ -23,10 +24,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from reuseprior.analysis.compare import compare
+from reuseprior.analysis.compare import Comparison, compare
 from reuseprior.baselines.proxies import ProxyBatch
 from reuseprior.commands.parsers.compare import add_arguments, check_arguments
 from reuseprior.core.errors import CommandInputError
+from reuseprior.core.torch_files import load_weights_only
 from reuseprior.reporting.plotting import save_figure
 
 __all__ = ["add_arguments", "check_arguments", "run"]
@@ -39,12 +41,7 @@ BATCH_FORMAT = "a dict {'inputs': (B, C, H, W) tensor, 'targets': (B,) tensor of
 def _load_batch(path: Path) -> ProxyBatch:
     """The user's minibatch (see ``--batch``), checked against :data:`BATCH_FORMAT`; ``num_classes`` is
     the largest target + 1 (at least 2)."""
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except OSError:
-        raise
-    except Exception as err:  # noqa: BLE001 (pickle's many errors: the file is not what --batch takes)
-        raise ValueError(f"{path} is not a file saved with torch.save ({type(err).__name__}: {err})") from err
+    data = load_weights_only(path, "minibatch file", f"save {BATCH_FORMAT} with torch.save")
     if not isinstance(data, dict) or not {"inputs", "targets"} <= set(data):
         raise ValueError(f"{path} must hold {BATCH_FORMAT}")
     inputs, targets = data["inputs"], data["targets"]
@@ -67,12 +64,20 @@ def _count(value: float) -> str:
     return f"{value:.0f}" if value == value else "NaN"
 
 
+def _write_files(result: Comparison, args: argparse.Namespace) -> None:
+    """``--csv`` and ``--figure``, each written whole (atomically)."""
+    if args.csv is not None:
+        result.to_csv(args.csv)
+    if args.figure is not None:
+        save_figure(result.figure(), args.figure)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         batch = _load_batch(args.batch) if args.batch is not None else None
     except (OSError, ValueError, RuntimeError) as err:
         raise CommandInputError(f"--batch: {err}") from None
-    example = batch.inputs[:1] if batch is not None else torch.zeros((1, *args.input))
+    example = batch.inputs[:1] if batch is not None else tuple(args.input)  # a shape: checked before it is allocated
     result = compare(
         args.models,
         example,
@@ -83,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.no_progress,
     )
+    _write_files(result, args)  # first: a closed standard output must not cost them
     if args.json:
         print(json.dumps(result.records(), indent=2))
     else:
@@ -93,8 +99,4 @@ def run(args: argparse.Namespace) -> int:
             print(shown.to_string(index=False, float_format=lambda v: f"{v:.6g}", formatters=counts))
         for _, row in result.table[result.table["error"] != ""].iterrows():
             print(f"{row['model']}: {row['error']}", file=sys.stderr)
-    if args.csv is not None:
-        result.to_csv(args.csv)
-    if args.figure is not None:
-        save_figure(result.figure(), args.figure)
     return 1 if (result.table["error"] != "").any() else 0

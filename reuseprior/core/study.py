@@ -50,6 +50,7 @@ from reuseprior.core.distributed import Call, Killed, run_jobs
 from reuseprior.core.errors import CsvFormatError
 from reuseprior.core.files import append_csv_row, file_lock, replace_csv_rows, write_csv
 from reuseprior.core.progress import progress_bar
+from reuseprior.core.stored_rows import NO_KINDS, ColumnKinds, check_stored_rows, read_stored_csv, record_lines
 
 __all__ = [
     "PLAN_COLUMNS",
@@ -95,11 +96,13 @@ def settings_hash(settings: Mapping[str, Any], *, prefix: str = "", digits: int 
     return prefix + hashlib.sha256(text.encode()).hexdigest()[:digits]
 
 
-def read_csv_or_empty(path: Path, columns: Sequence[str] = ()) -> pd.DataFrame:
+def read_csv_or_empty(path: Path, columns: Sequence[str] = (), kinds: ColumnKinds = NO_KINDS) -> pd.DataFrame:
     """The CSV at ``path``, or an empty frame of ``columns`` when it is absent or empty. The plan
-    columns (:data:`PLAN_COLUMNS`) are read as text whatever they look like."""
+    columns (:data:`PLAN_COLUMNS`) are read as text whatever they look like. Every row is checked
+    whole and of ``kinds`` (:func:`reuseprior.core.stored_rows.check_stored_rows`), else
+    :class:`~reuseprior.core.errors.CsvFormatError`."""
     if path.exists() and path.stat().st_size > 0:
-        return pd.read_csv(path, dtype=PLAN_DTYPES)
+        return read_stored_csv(path, kinds, dtype=PLAN_DTYPES)
     return pd.DataFrame(columns=list(columns))
 
 
@@ -122,7 +125,10 @@ class RunStore:
     same plan). ``columns``: the stored columns, in order (a row's missing ones empty; None: the row's
     own). ``read``: how a file is read (default: :func:`read_csv_or_empty`); ``validate``: a check of
     the whole table before it is written (raises). ``tables``: side tables (kind -> CSV) a run writes
-    besides its row: a run's result is then its frames per kind, :data:`RUNS` among them."""
+    besides its row: a run's result is then its frames per kind, :data:`RUNS` among them. ``kinds``:
+    the kinds of each table's values (kind -> :class:`~reuseprior.core.stored_rows.ColumnKinds`; the
+    plan and key columns are required in every table): every read refuses a row cut short or a value
+    not of its kind, before anything is written back."""
 
     path: Path
     key: tuple[str, ...]
@@ -132,6 +138,7 @@ class RunStore:
     read: Callable[[Path], pd.DataFrame] | None = None
     validate: Callable[[pd.DataFrame, str], None] | None = None
     tables: Mapping[str, Path] = field(default_factory=dict, hash=False)
+    kinds: Mapping[str, ColumnKinds] = field(default_factory=dict, hash=False)
 
     def path_of(self, kind: str = RUNS) -> Path:
         """The CSV of table ``kind`` (:data:`RUNS`: the runs table)."""
@@ -139,7 +146,7 @@ class RunStore:
 
     def rows(self, plan: str | None = None, kind: str = RUNS, name: str | None = None) -> pd.DataFrame:
         """The stored rows of table ``kind`` (those of ``plan``, and of study ``name`` when given)."""
-        frame = self._read(self.path_of(kind))
+        frame = self._read(self.path_of(kind), kind)
         match = {} if plan is None else {self.plan_column: plan}
         if name is not None and self.name_column is not None:
             match[self.name_column] = name
@@ -210,15 +217,24 @@ class RunStore:
         first = rows.iloc[0]
         ident = {c: first[c] for c in (self.plan_column, *self.key)}
         check = self._check if kind == RUNS else None
-        return replace_csv_rows(self.path_of(kind), ident, rows, read=self._read, validate=check)
+        return replace_csv_rows(
+            self.path_of(kind), ident, rows, read=lambda path: self._read(path, kind), validate=check
+        )
 
     def _check(self, frame: pd.DataFrame) -> None:
         if self.validate is not None:
             self.validate(frame, str(self.path))
 
-    def _read(self, path: Path) -> pd.DataFrame:
-        frame = self.read(path) if self.read is not None else read_csv_or_empty(path, self.columns or ())
-        _check_identities(frame, path, (self.plan_column, *self.key))
+    def _read(self, path: Path, kind: str = RUNS) -> pd.DataFrame:
+        identity = (self.plan_column, *self.key)
+        kinds = self.kinds.get(kind, NO_KINDS).with_required(identity)
+        if self.read is None:
+            frame = read_csv_or_empty(path, self.columns or (), kinds)
+        else:
+            starts = record_lines(path)  # first: a reader may fail on a row cut inside quotes
+            frame = self.read(path)
+            check_stored_rows(path, frame, kinds, starts)
+        _check_identities(frame, path, identity)
         return frame
 
     def _frame(self, row: Mapping[str, Any]) -> pd.DataFrame:
@@ -227,26 +243,14 @@ class RunStore:
 
 
 def _check_identities(frame: pd.DataFrame, path: Path, columns: Sequence[str]) -> None:
-    """Policy: every stored row names its plan and its run (``columns``), or the file is refused with
-    :class:`~reuseprior.core.errors.CsvFormatError` naming the file, the line and the fix, before
-    anything is written back: a row without them (a merge conflict's markers, a line cut short before
-    its key, a file of another table) would be counted as no run's, then carried into the next rewrite."""
-    if frame.empty:
-        return
+    """Policy: a store's file has its plan and key columns (``columns``), or it is refused with
+    :class:`~reuseprior.core.errors.CsvFormatError` naming the file and the fix (a file of another
+    table); a row whose values in them are empty is refused by the read's check of kinds, in which they
+    are required (:func:`reuseprior.core.stored_rows.check_stored_rows`)."""
     absent = [c for c in columns if c not in frame.columns]
-    if absent:
+    if absent and not frame.empty:
         raise CsvFormatError(
             path, 1, f"the header has no column {absent}", "it is not a store of this study: name the study's own file"
-        )
-    blank = frame[list(columns)].isna().any(axis=1).to_numpy()
-    if blank.any():
-        row = int(np.flatnonzero(blank)[0])
-        empty = [c for c in columns if pd.isna(frame.iloc[row][c])]
-        raise CsvFormatError(
-            path,
-            row + 2,
-            f"this row has no {', '.join(empty)}",
-            "mend or delete the line (a merge conflict's markers or a line cut short), or restore the file from git",
         )
 
 
@@ -260,17 +264,19 @@ class FloorStore:
     """The linear floors of studies' images in the CSV at ``path``: one row per floor key (``key``:
     its columns), stored once (each row replaced whole, the file written atomically) and read by every
     study on the same images. ``compute(key, spec, **options)`` (module level) computes one floor row;
-    ``command`` is the command that stores the missing ones, named when a floor is missing."""
+    ``command`` is the command that stores the missing ones, named when a floor is missing; ``kinds``:
+    the kinds of its values (its key columns required), checked on every read as a run store's are."""
 
     path: Path
     key: tuple[str, ...]
     command: str
     compute: Callable[..., Mapping[str, Any]]
+    kinds: ColumnKinds = NO_KINDS
 
     def rows(self, match: Mapping[str, Any]) -> pd.DataFrame:
         """The stored rows equal to ``match`` (``{column: value}``), in file order; ``LookupError``
         naming :attr:`command` when there are none."""
-        mine = _matching(read_csv_or_empty(Path(self.path), tuple(match)), match)
+        mine = _matching(self._read(Path(self.path), tuple(match)), match)
         if mine.empty:
             described = ", ".join(f"{k} {v}" for k, v in match.items())
             raise LookupError(f"no linear floor of {described} in {self.path}: run `{self.command}`")
@@ -291,9 +297,12 @@ class FloorStore:
                 self.path,
                 {c: row[c] for c in self.key},
                 pd.DataFrame([dict(row)]),
-                read=lambda path: read_csv_or_empty(path, tuple(row)),
+                read=lambda path: self._read(path, tuple(row)),
             )
         return dict(row)
+
+    def _read(self, path: Path, columns: Sequence[str]) -> pd.DataFrame:
+        return read_csv_or_empty(path, columns, self.kinds.with_required(self.key))
 
 
 class Design(Protocol):

@@ -600,11 +600,32 @@ class Population:
             pop = cls._from_state(state, splits, device, num_workers)
         except (KeyError, TypeError, ValueError, AttributeError) as err:  # JSON or nested entries
             raise UnreadableCheckpointError(f"{damaged} ({type(err).__name__}: {err}); {fresh}") from err
-        if pop.generation > pop.config.epochs:
-            raise UnreadableCheckpointError(
-                f"{damaged} (generation {pop.generation} of a run of {pop.config.epochs} generations); {fresh}"
-            )
+        problems = pop._progress_problems()
+        if problems:
+            raise UnreadableCheckpointError(f"{damaged} ({'; '.join(problems)}); {fresh}")
         return pop
+
+    def _progress_problems(self) -> list[str]:
+        """What makes a loaded checkpoint's progress impossible (empty: none). Policy: a checkpoint is
+        checked against its plan and its own history before anything of it is used, so no result is
+        written from one that fails: its generation within the run's generations, its generation log one
+        row per finished generation (0, 1, ...), every evaluation row with :data:`EVALUATION_COLUMNS` as
+        numbers (``origin`` as text) of a finished generation, and its coefficient finite."""
+        problems = []
+        if self.generation > self.config.epochs:
+            problems.append(f"generation {self.generation} of a run of {self.config.epochs} generations")
+        logged = [row.get("generation") if isinstance(row, dict) else row for row in self.generation_log]
+        if logged != list(range(self.generation)):
+            problems.append(
+                f"its generation log holds generations {logged[:8]} where generation {self.generation} "
+                f"has 0 to {self.generation - 1}"
+            )
+        bad = next((row for row in self.rows if _row_problem(row, self.generation)), None)
+        if bad is not None:
+            problems.append(f"an evaluation row {str(bad)[:120]}: {_row_problem(bad, self.generation)}")
+        if not math.isfinite(self.coefficient):
+            problems.append(f"its coefficient is {self.coefficient}")
+        return problems
 
     @classmethod
     def _from_state(cls, state: dict[str, Any], splits, device: torch.device | str, num_workers: int) -> "Population":
@@ -626,6 +647,32 @@ class Population:
         self.registry = ModuleRegistry.from_state_dict(state["registry"], device=self.device)
         torch.set_rng_state(state["torch_rng"])
         self.metadata = json.loads(state.get("metadata", "{}"))
+
+
+#: the columns of an evaluation row (:meth:`Population._evaluate`): numbers, ``origin`` text
+EVALUATION_COLUMNS = (
+    "generation", "individual", "index", "origin", "params", "shared_params", "batches", "lr", "train_loss",
+    "val_loss", "val_acc", "score", "seconds",
+)  # fmt: skip
+
+
+def _row_problem(row: object, generation: int) -> str | None:
+    """What is wrong with a checkpoint's evaluation ``row`` of a run at ``generation`` (None: nothing)."""
+    if not isinstance(row, dict):
+        return "not a row"
+    lacking = [c for c in EVALUATION_COLUMNS if c not in row]
+    if lacking:
+        return f"no {', '.join(lacking)}"
+    text = [c for c in EVALUATION_COLUMNS if c != "origin" and not _is_number(row[c])]
+    if text or not isinstance(row["origin"], str):
+        return f"{', '.join(text) or 'origin'} of the wrong kind"
+    if not 0 <= row["generation"] < generation:
+        return f"generation {row['generation']} is not a finished one (0 to {generation - 1})"
+    return None
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def config_changes(saved: PopulationConfig, current: PopulationConfig) -> dict[str, tuple[Any, Any]]:

@@ -32,11 +32,14 @@ import pandas as pd
 import torch
 
 from reuseprior.core.progress import progress_bar
-from reuseprior.core.study import RunStore, StudySpec, read_csv_or_empty
+from reuseprior.core.stored_rows import ColumnKinds
+from reuseprior.core.study import RunStore, StudySpec
 from reuseprior.datasets import load_standard_splits
 from reuseprior.revolver.population import Population, PopulationConfig, load_matching
 
 __all__ = [
+    "EVALUATION_KINDS",
+    "GENERATION_KINDS",
     "advance",
     "checkpoint_path",
     "load_or_start",
@@ -48,10 +51,63 @@ __all__ = [
 ]
 
 
-def population_store(runs: Path, tables: Mapping[str, Path], key: tuple[str, ...]) -> RunStore:
+#: the kinds of a population's generation log (one row a generation; the top individual's columns
+#: are empty in a generation that has none)
+GENERATION_KINDS = ColumnKinds(
+    required=("generation", "warmup", "lr", "coefficient", "replaced", "trained", "best_score", "mean_score"),
+    numeric=(
+        "generation",
+        "lr",
+        "coefficient",
+        "replaced",
+        "trained",
+        "best_score",
+        "mean_score",
+        "top_individual",
+        "top_params",
+        "top_score",
+        "top_test_acc",
+    ),
+)
+#: the kinds of a population's evaluations (one row a trained individual)
+EVALUATION_KINDS = ColumnKinds(
+    required=(
+        "generation",
+        "individual",
+        "index",
+        "origin",
+        "params",
+        "shared_params",
+        "batches",
+        "lr",
+        "train_loss",
+        "val_loss",
+        "val_acc",
+        "score",
+    ),
+    numeric=(
+        "generation",
+        "individual",
+        "index",
+        "params",
+        "shared_params",
+        "batches",
+        "lr",
+        "train_loss",
+        "val_loss",
+        "val_acc",
+        "score",
+    ),
+)
+
+
+def population_store(
+    runs: Path, tables: Mapping[str, Path], key: tuple[str, ...], kinds: Mapping[str, ColumnKinds]
+) -> RunStore:
     """The store of a population study: its runs table at ``runs`` (one summary row a run, keyed by
-    ``key``, whose first column is the study's name), and the side ``tables`` a run writes first."""
-    return RunStore(Path(runs), key=key, name_column=key[0], read=read_csv_or_empty, tables=dict(tables))
+    ``key``, whose first column is the study's name), and the side ``tables`` a run writes first;
+    ``kinds``: the kinds of each table's values ("runs" and each side table's name)."""
+    return RunStore(Path(runs), key=key, name_column=key[0], tables=dict(tables), kinds=dict(kinds))
 
 
 def run_identity(spec: StudySpec, run: Mapping[str, Any]) -> dict[str, Any]:

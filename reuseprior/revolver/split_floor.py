@@ -16,16 +16,27 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from reuseprior.core import paths
+from reuseprior.core.stored_rows import ColumnKinds
 from reuseprior.core.study import FloorStore, StudySpec
 from reuseprior.datasets import load_standard_splits
-from reuseprior.training.convergence import linear_floor
+from reuseprior.training.convergence import LINEAR_FLOOR_KINDS, linear_floor
 
-__all__ = ["FLOOR_KEY", "STORED_FLOOR", "floor_keys", "population_floor", "population_floors", "split_floor"]
+__all__ = [
+    "FLOOR_KEY",
+    "FLOOR_KINDS",
+    "STORED_FLOOR",
+    "floor_keys",
+    "population_floor",
+    "population_floors",
+    "split_floor",
+]
 
 #: the floors of every population study's images, tracked
 STORED_FLOOR: Path = paths.DATA_DIR / "population_linear_floor.csv"
 #: what names a floor
 FLOOR_KEY = ("dataset", "image_size", "seed")
+#: the kinds of a stored floor's values
+FLOOR_KINDS = ColumnKinds(LINEAR_FLOOR_KINDS.required, ("image_size", "seed", *LINEAR_FLOOR_KINDS.numeric))
 
 
 def split_floor(
@@ -55,7 +66,7 @@ def population_floor(
 
 def population_floors(command: str, path: Path = STORED_FLOOR) -> FloorStore:
     """The floors of population studies' images in ``path``; ``command`` stores the missing ones."""
-    return FloorStore(Path(path), FLOOR_KEY, command, population_floor)
+    return FloorStore(Path(path), FLOOR_KEY, command, population_floor, FLOOR_KINDS)
 
 
 def floor_keys(datasets: Iterable[str], image_size: int, seeds: Iterable[int]) -> tuple[dict[str, Any], ...]:

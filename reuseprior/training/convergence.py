@@ -42,6 +42,8 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from torch.utils.data import Dataset
 
+from reuseprior.core.stored_rows import ColumnKinds
+
 #: epochs in each half of the plateau comparison
 PLATEAU_WINDOW = 3
 #: the most the last window may gain on the one before, in percentage points
@@ -166,6 +168,13 @@ def flat_images(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
     equal copies of one grey image, as the studies' resampled MNIST-like images are) and its labels."""
     items = [dataset[i] for i in range(len(dataset))]
     return np.stack([np.asarray(x)[0].ravel() for x, _ in items]), np.array([int(y) for _, y in items])
+
+
+#: the kinds of the values :func:`linear_floor` stores (a floor store's columns beside its key)
+LINEAR_FLOOR_KINDS = ColumnKinds(
+    required=("classifier", "train_images", "test_images", "train_top1", "test_top1"),
+    numeric=("train_images", "test_images", "train_top1", "test_top1"),
+)
 
 
 def linear_floor(train_set: Dataset, test_set: Dataset) -> dict[str, Any]:

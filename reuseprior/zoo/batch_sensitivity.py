@@ -34,6 +34,7 @@ from reuseprior.baselines.proxies import ProxyBatch, data_dependent_scores, make
 from reuseprior.baselines.registry import proxy_names
 from reuseprior.core import paths
 from reuseprior.core.progress import progress_bar
+from reuseprior.core.stored_rows import ColumnKinds, read_stored_csv
 from reuseprior.zoo.correlation import bootstrap_rank_correlation
 from reuseprior.zoo.scoring import (
     GRADIENT_PASS_MARKER,
@@ -47,6 +48,8 @@ from reuseprior.zoo.scoring import (
 __all__ = [
     "MINIBATCHES",
     "REFERENCE",
+    "SENSITIVITY_KINDS",
+    "read_minibatch_scores",
     "reference_matches_stored",
     "score_minibatches",
     "sensitivity_path",
@@ -63,12 +66,22 @@ MINIBATCHES: dict[str, dict[str, object]] = {
 REFERENCE = "photos, seed 0"
 #: The data-dependent proxies, in column order (the data-free scores do not read the minibatch).
 _PROXIES = list(proxy_names(data_dependent=True))
+#: the kinds of a stored row's values (a proxy's score is empty where it failed on that model)
+SENSITIVITY_KINDS = ColumnKinds(
+    required=("order", "arch", "minibatch", "batch"), numeric=("order", "accuracy", *_PROXIES)
+)
 
 
 def sensitivity_path(zoo: str, data_dir: Path | None = None, version: int | None = None) -> Path:
     """The CSV of ``version`` (default: the published version of the zoo's scores, the one reported)."""
     version = published_version(zoo, data_dir) if version is None else version
     return (data_dir or paths.DATA_DIR) / f"zoo_batch_sensitivity_v{version}_{zoo}.csv"
+
+
+def read_minibatch_scores(path: Path) -> pd.DataFrame:
+    """The stored rows at ``path``, each whole and of :data:`SENSITIVITY_KINDS` (else
+    :class:`~reuseprior.core.errors.CsvFormatError` naming the line and the fix)."""
+    return read_stored_csv(path, SENSITIVITY_KINDS)
 
 
 def score_minibatches(
@@ -93,7 +106,7 @@ def score_minibatches(
     cat = cat.set_index("arch", drop=False)
     batches: dict[tuple[str, int], ProxyBatch] = {}  # (minibatch, input size) -> built on first use
     path = sensitivity_path(zoo_name, data_dir, SCORES_VERSION)
-    done = set(pd.read_csv(path)["arch"]) if path.exists() else set()
+    done = set(read_minibatch_scores(path)["arch"]) if path.exists() else set()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -122,7 +135,7 @@ def score_minibatches(
                         "scored_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     }
                 )
-            append_rows(path, pd.DataFrame(rows))
+            append_rows(path, pd.DataFrame(rows), SENSITIVITY_KINDS)
     finally:
         torch.set_num_threads(threads)
     return path

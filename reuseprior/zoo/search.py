@@ -81,6 +81,7 @@ from scipy.special import gammaln
 
 from reuseprior.core import paths
 from reuseprior.core.ordering import sort_rows
+from reuseprior.core.stored_rows import ColumnKinds
 from reuseprior.core.study import RunStore, StudySpec
 from reuseprior.zoo.nasbench201 import NASLIB_SUBSET_CSV, OPS, load_naslib_subset, parse_arch
 from reuseprior.zoo.scoring import load_scores, published_version, version_complete_on
@@ -140,6 +141,9 @@ COLUMNS: tuple[str, ...] = (
     "scores_version",
     "seed",
 )
+#: the kinds of the stored values (``first_pick``: the first pick's cell string, text)
+_MEASURES = ("size", "pool", "repeats", "mean", "sd", "sem", "median", "worst", "best_in_space", "scores_version")
+COLUMN_KINDS = ColumnKinds(required=_MEASURES, numeric=(*_MEASURES, "seed"))
 #: Relative tolerance of :func:`live_check`: the stored CSV's 10 significant digits.
 LIVE_TOLERANCE = 1e-9
 #: SeedSequence stream ids of the protocols' draws.
@@ -477,7 +481,9 @@ def search_study(
         seeds=(settings.seed,),
         runs=tuple(runs),
         run_one=search_run,
-        store=RunStore(path or STORED_RUNS, key=("protocol", "label", "score"), columns=COLUMNS),
+        store=RunStore(
+            path or STORED_RUNS, key=("protocol", "label", "score"), columns=COLUMNS, kinds={"runs": COLUMN_KINDS}
+        ),
         plan_prefix=PLAN_PREFIX,
         plan_digits=PLAN_DIGITS,
     )

@@ -44,6 +44,7 @@ from reuseprior.core.cpu import run_provenance
 from reuseprior.core.files import replace_csv_rows
 from reuseprior.core.ordering import sort_rows
 from reuseprior.core.precision import default_dtype
+from reuseprior.core.stored_rows import ColumnKinds
 from reuseprior.core.study import StudySpec, read_csv_or_empty
 from reuseprior.datasets import load_standard_splits
 from reuseprior.reporting import verdicts
@@ -53,6 +54,8 @@ from reuseprior.reporting.statistics import CONFIDENCE, NOT_COMPARABLE, Claim
 from reuseprior.reporting.verdicts import Comparison
 from reuseprior.revolver.population import Population, PopulationConfig, config_from_settings
 from reuseprior.revolver.population_study import (
+    EVALUATION_KINDS,
+    GENERATION_KINDS,
     load_or_start,
     population_store,
     run_identity,
@@ -113,6 +116,27 @@ FLOOR_COMMAND = study_command("ch3", "floor")
 DATASET_LABELS = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 #: the columns that name a run (the plan aside)
 KEY = ("study", "dataset", "mode", "seed")
+#: the kinds of each stored table's values (the key and plan are required in every table)
+KINDS: dict[str, ColumnKinds] = {
+    "runs": ColumnKinds(
+        required=(
+            "evaluations", "generations", "top_test_acc_peak", "top_test_acc_peak_generation",
+            "top_params_at_peak", "top_test_acc_final", "top_params_final", "mean_val_last", "mean_val_window",
+            "best_val_acc", "median_params", "seconds",
+        ),
+        numeric=(
+            "seed", "evaluations", "generations", "top_test_acc_peak", "top_test_acc_peak_generation",
+            "top_params_at_peak", "top_test_acc_final", "top_params_final", "mean_val_last", "mean_val_window",
+            "best_val_acc", "median_params", "seconds",
+        ),
+    ),
+    "evaluations": EVALUATION_KINDS,
+    "generations": GENERATION_KINDS,
+    "modules": ColumnKinds(
+        required=("rank", "Input Channels", "Output Channels", "Kernel Size", "Stride", "Groups", "Score", "Updates"),
+        numeric=("rank", "Input Channels", "Output Channels", "Stride", "Groups", "Score", "Updates"),
+    ),
+}  # fmt: skip
 #: evaluation columns that a rerun measures differently (kept only in the runs table, as a total)
 _MEASURED = ("seconds",)
 
@@ -166,7 +190,7 @@ def population_study(design: PopulationDesign) -> StudySpec:
     return StudySpec.of(
         design,
         run_one=population_run,
-        store=population_store(STORED["runs"], {k: v for k, v in STORED.items() if k != "runs"}, KEY),
+        store=population_store(STORED["runs"], {k: v for k, v in STORED.items() if k != "runs"}, KEY, KINDS),
         floor=population_floors(FLOOR_COMMAND),
         floor_keys=floor_keys(design.datasets, design.image_size, design.seeds),
         live_check=live_check,

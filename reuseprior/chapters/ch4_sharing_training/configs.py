@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
+from reuseprior.core.stored_rows import ColumnKinds
 from reuseprior.reporting.notebook import Profile
 
 # ------------------------------------------------------------------- definitions
@@ -287,6 +288,45 @@ LATER_COLUMNS: tuple[str, ...] = (
     "lr_warmup_steps", "lr_decay_epochs", "grad_clip", "train_top1_last_epoch", "epoch_history",
     "train_top1_eval", "machine",
 )  # fmt: skip
+#: the kinds of a run row's values (the run log's and the stored study's, which holds a subset of its
+#: columns): an interrupted run's row has its identity, its epochs and its status, the rest may be empty
+RESULT_KINDS = ColumnKinds(
+    required=("model", "variant", "sharing", "dataset", "seed", "epochs", "epochs_completed", "status"),
+    numeric=(
+        "width_mult",
+        "depth_mult",
+        "image_size",
+        "eval_image_size",
+        "epochs",
+        "epochs_completed",
+        "batch_size",
+        "lr_base",
+        "lr_peak",
+        "ema_decay",
+        "seed",
+        "params",
+        "flops",
+        "flops_resolution",
+        "macs_nominal",
+        "nominal_resolution",
+        "top1_val",
+        "top1_test",
+        "val_loss_initial",
+        "val_loss_final",
+        "train_loss_first_epoch",
+        "train_loss_last_epoch",
+        "train_images_per_s",
+        "train_time_s",
+        "peak_memory_mb",
+        "train_images",
+        "validation_split",
+        "lr_warmup_steps",
+        "lr_decay_epochs",
+        "grad_clip",
+        "train_top1_last_epoch",
+        "train_top1_eval",
+    ),
+)
 #: columns of the run log that a rerun measures differently or that name this
 #: machine's files: kept in the log (``build/``), out of tracked tables
 MEASURED_COLUMNS: tuple[str, ...] = (

@@ -41,9 +41,11 @@ import pandas as pd
 
 from reuseprior.chapters import ch4_sharing_training as training
 from reuseprior.chapters import study_command
+from reuseprior.chapters.ch4_sharing_training.configs import RESULT_KINDS
 from reuseprior.chapters.ch4_sharing_training.data import plan_splits
 from reuseprior.chapters.ch4_sharing_training.runs import train_model
 from reuseprior.core import paths
+from reuseprior.core.stored_rows import ColumnKinds
 from reuseprior.core.study import FloorStore, RunStore, StudySpec, read_csv_or_empty
 from reuseprior.reporting import verdicts
 from reuseprior.reporting.reference import load_thesis_table
@@ -133,7 +135,7 @@ _SETTINGS_ADDED_LATER = {
 
 def read_runs(path: str | Path = STORED_RUNS) -> pd.DataFrame:
     """Every stored row of the runs file ``path`` (an empty frame of :data:`STORED_COLUMNS` when there is none)."""
-    return read_csv_or_empty(Path(path), STORED_COLUMNS)
+    return read_csv_or_empty(Path(path), STORED_COLUMNS, RESULT_KINDS)
 
 
 def training_study(design: TrainingDesign, path: str | Path = STORED_RUNS, *, floor: bool = False) -> StudySpec:
@@ -141,7 +143,11 @@ def training_study(design: TrainingDesign, path: str | Path = STORED_RUNS, *, fl
     trained by :func:`train_run` and stored in ``path`` (one row per (study, model, seed) of a plan); with
     ``floor``, read against the linear floor of each seed's images (:data:`FLOORS`)."""
     store = RunStore(
-        Path(path), key=("study", "model", "seed"), name_column="study", columns=STORED_COLUMNS, read=read_runs
+        Path(path),
+        key=("study", "model", "seed"),
+        name_column="study",
+        columns=STORED_COLUMNS,
+        kinds={"runs": RESULT_KINDS},
     )
     return StudySpec.of(
         design,
@@ -267,8 +273,13 @@ def floor_row(key: Mapping[str, Any], spec: StudySpec) -> dict[str, Any]:
     }
 
 
+#: the kinds of a stored floor's values (:func:`floor_row`)
+FLOOR_KINDS = ColumnKinds(
+    required=("classifier", "train_images", "test_images", "top1_train", "top1_test"),
+    numeric=("seed", "train_images", "test_images", "top1_train", "top1_test"),
+)
 #: the floors of chapter 4's studies, one row per study and seed (:func:`floor_row`), tracked in :data:`LINEAR_FLOOR`
-FLOORS = FloorStore(LINEAR_FLOOR, ("study", "seed"), FLOOR_COMMAND, floor_row)
+FLOORS = FloorStore(LINEAR_FLOOR, ("study", "seed"), FLOOR_COMMAND, floor_row, FLOOR_KINDS)
 
 
 def model_table(runs: pd.DataFrame) -> pd.DataFrame:

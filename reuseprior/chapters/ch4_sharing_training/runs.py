@@ -22,6 +22,7 @@ from reuseprior.chapters.ch4_sharing_training.configs import (
     MODELS,
     NOMINAL_RESOLUTION,
     RESULT_COLUMNS,
+    RESULT_KINDS,
     ModelSpec,
 )
 from reuseprior.chapters.ch4_sharing_training.data import plan_splits
@@ -29,6 +30,7 @@ from reuseprior.chapters.ch4_sharing_training.plan import ExperimentPlan
 from reuseprior.core import paths
 from reuseprior.core.precision import default_dtype
 from reuseprior.core.runtime import set_seed
+from reuseprior.core.stored_rows import read_stored_csv
 from reuseprior.core.study import RunStore
 from reuseprior.reporting.digits import round_residuals
 from reuseprior.training.convergence import history_json
@@ -139,7 +141,7 @@ def read_results(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         return pd.DataFrame(columns=list(RESULT_COLUMNS))
-    df = pd.read_csv(path)
+    df = read_stored_csv(path, RESULT_KINDS)
     unknown = [c for c in RESULT_COLUMNS if c not in df.columns and c not in LATER_COLUMNS]
     if unknown:
         raise ValueError(f"{path} is not a sharing-training results file (missing columns {unknown})")
@@ -152,7 +154,14 @@ def read_results(path: str | os.PathLike) -> pd.DataFrame:
 def results_store(path: str | os.PathLike) -> RunStore:
     """The run log as a :class:`~reuseprior.core.study.RunStore`: every attempt
     appended (an interrupted run's partial row too), one row per ``run_id`` and attempt."""
-    return RunStore(Path(path), key=("run_id",), plan_column="profile", columns=RESULT_COLUMNS, read=read_results)
+    return RunStore(
+        Path(path),
+        key=("run_id",),
+        plan_column="profile",
+        columns=RESULT_COLUMNS,
+        read=read_results,
+        kinds={"runs": RESULT_KINDS},
+    )
 
 
 def _row(

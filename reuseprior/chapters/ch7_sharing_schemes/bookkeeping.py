@@ -34,6 +34,7 @@ from reuseprior.core.files import append_csv_row, file_lock
 from reuseprior.core.ordering import sort_rows
 from reuseprior.core.parameters import count_parameters
 from reuseprior.core.progress import progress_bar
+from reuseprior.core.stored_rows import ColumnKinds, read_stored_csv
 from reuseprior.counting import count_contexts
 from reuseprior.training.loop import count_flops
 
@@ -58,6 +59,22 @@ BOOKKEEPING_COLUMNS: tuple[str, ...] = (
     "model", "config", "scheme", "options", "budget", "budget_target", "params", "params_fraction", "flops",
     "PG", "PG_prime", "expected_spread", "entropy", "NG", "engine_error", "engine_time_s",
 )  # fmt: skip
+#: the kinds of a stored row's values (the prior's scores are empty in a row with an engine error)
+BOOKKEEPING_KINDS = ColumnKinds(
+    required=("model", "config", "scheme", "budget", "params", "params_fraction", "flops"),
+    numeric=(
+        "budget_target",
+        "params",
+        "params_fraction",
+        "flops",
+        "PG",
+        "PG_prime",
+        "expected_spread",
+        "entropy",
+        "NG",
+        "engine_time_s",
+    ),
+)
 
 
 def bookkeeping_configs(model: str, budgets: Mapping[str, int]) -> list[SchemeConfig]:
@@ -125,11 +142,12 @@ def bookkeeping_row(model: str, config: SchemeConfig, budgets: Mapping[str, int]
 
 
 def read_bookkeeping(path: str | os.PathLike = STORED_BOOKKEEPING) -> pd.DataFrame:
-    """The stored bookkeeping rows (empty with :data:`BOOKKEEPING_COLUMNS` when absent)."""
+    """The stored bookkeeping rows (empty with :data:`BOOKKEEPING_COLUMNS` when absent), each whole and of
+    :data:`BOOKKEEPING_KINDS`."""
     path = Path(path)
     if not path.exists():
         return pd.DataFrame(columns=list(BOOKKEEPING_COLUMNS))
-    df = pd.read_csv(path)
+    df = read_stored_csv(path, BOOKKEEPING_KINDS)
     missing = [c for c in BOOKKEEPING_COLUMNS if c not in df.columns]
     if missing:
         raise CsvFormatError(path, 1, f"missing columns {missing}", "it is not a chapter 7 bookkeeping table")

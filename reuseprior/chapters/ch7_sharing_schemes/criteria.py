@@ -26,6 +26,7 @@ from reuseprior.core import paths
 from reuseprior.core.study import FloorStore, StudySpec
 from reuseprior.reporting.verdicts import paired_seeds
 from reuseprior.training.convergence import (
+    LINEAR_FLOOR_KINDS,
     linear_floor,
     read_history,
     run_criteria,
@@ -52,7 +53,7 @@ def floor_row(
 
 
 #: the floors of chapter 7's studies, one row per study and plan
-FLOORS = FloorStore(STORED_FLOOR, ("study", "plan_id"), FLOOR_COMMAND, floor_row)
+FLOORS = FloorStore(STORED_FLOOR, ("study", "plan_id"), FLOOR_COMMAND, floor_row, LINEAR_FLOOR_KINDS)
 
 
 def study_floor(spec: StudySpec, *, data_dir: str | os.PathLike | None = None) -> dict[str, Any]:

@@ -38,7 +38,8 @@ from reuseprior.core.files import write_csv
 from reuseprior.core.parameters import count_parameters
 from reuseprior.core.precision import within_float32_tolerance
 from reuseprior.core.progress import progress_bar
-from reuseprior.core.study import PLAN_DTYPES, RunStore, StudySpec
+from reuseprior.core.stored_rows import ColumnKinds
+from reuseprior.core.study import RunStore, StudySpec, read_csv_or_empty
 from reuseprior.counting import analyze
 from reuseprior.training.convergence import history_json, read_history
 from reuseprior.training.loop import count_flops, fit, peak_rss_bytes, reset_peak_rss
@@ -52,6 +53,50 @@ ROW_COLUMNS: tuple[str, ...] = (
     "val_top1", "test_top1", "test_loss", "train_loss_last_epoch", "train_top1_last_epoch", "epoch_history",
     "train_time_s", "engine_time_s", "peak_memory_mb", "peak_memory_kind", "threads", "torch_version", "finished_utc",
 )  # fmt: skip
+#: the kinds of a stored row's values (the prior's scores are empty in a row with an engine error)
+ROW_KINDS = ColumnKinds(
+    required=(
+        "study",
+        "dataset",
+        "model",
+        "scheme",
+        "budget",
+        "params",
+        "epochs",
+        "batch_size",
+        "train_images",
+        "val_images",
+        "test_images",
+        "val_top1",
+        "test_top1",
+    ),
+    numeric=(
+        "budget_target",
+        "seed",
+        "params",
+        "params_fraction",
+        "flops",
+        "PG",
+        "PG_prime",
+        "expected_spread",
+        "entropy",
+        "NG",
+        "epochs",
+        "batch_size",
+        "train_images",
+        "val_images",
+        "test_images",
+        "val_top1",
+        "test_top1",
+        "test_loss",
+        "train_loss_last_epoch",
+        "train_top1_last_epoch",
+        "train_time_s",
+        "engine_time_s",
+        "peak_memory_mb",
+        "threads",
+    ),
+)
 #: columns a rerun measures differently (kept in the CSV, out of tracked tables)
 MEASURED_COLUMNS: tuple[str, ...] = (
     "train_time_s", "engine_time_s", "peak_memory_mb", "peak_memory_kind", "threads", "finished_utc",
@@ -60,11 +105,11 @@ MEASURED_COLUMNS: tuple[str, ...] = (
 
 def read_runs(path: str | os.PathLike = STORED_RUNS) -> pd.DataFrame:
     """The stored runs (an empty frame with :data:`ROW_COLUMNS` when the file
-    does not exist), validated by :func:`validate_runs`."""
+    does not exist), each row whole and of :data:`ROW_KINDS`, validated by :func:`validate_runs`."""
     path = Path(path)
     if not path.exists():
         return pd.DataFrame(columns=list(ROW_COLUMNS))
-    df = pd.read_csv(path, keep_default_na=True, dtype=PLAN_DTYPES)
+    df = read_csv_or_empty(path, ROW_COLUMNS, ROW_KINDS)
     validate_runs(df, source=str(path))
     return df
 
@@ -274,6 +319,7 @@ def sharing_study(design: SharingDesign, path: str | os.PathLike | None = None) 
         columns=ROW_COLUMNS,
         read=read_runs,
         validate=validate_runs,
+        kinds={"runs": ROW_KINDS},
     )
     spec = StudySpec.of(
         design,

@@ -54,6 +54,7 @@ from reuseprior.core.errors import CsvFormatError
 from reuseprior.core.files import write_csv
 from reuseprior.core.parameters import count_parameters
 from reuseprior.core.progress import progress_bar
+from reuseprior.core.stored_rows import read_stored_csv
 from reuseprior.models.sharing.stores import GENERATORS, UPSAMPLERS, store_summary
 
 __all__ = [
@@ -216,10 +217,10 @@ def store_generator_sensitivity(
 
 
 def read_generator_sensitivity(path: str | os.PathLike = STORED_SENSITIVITY) -> pd.DataFrame:
-    """The stored table; :class:`~reuseprior.core.errors.CsvFormatError` when it lacks a column or
-    a configuration is stored twice."""
+    """The stored table; :class:`~reuseprior.core.errors.CsvFormatError` when a row is cut short, it
+    lacks a column or a configuration is stored twice."""
     path = Path(path)
-    table = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    table = read_stored_csv(path, keep_default_na=False, na_values=[""])
     missing = [c for c in SENSITIVITY_COLUMNS if c not in table.columns]
     if missing:
         raise CsvFormatError(path, 1, f"missing columns {missing}", "python -m reuseprior study ch7 sensitivity")

@@ -110,6 +110,7 @@ import torch
 from reuseprior.chapters import study_command
 from reuseprior.core import paths
 from reuseprior.core.cpu import run_provenance
+from reuseprior.core.stored_rows import ColumnKinds
 from reuseprior.core.study import StudySpec, status_table
 from reuseprior.counting import analyze
 from reuseprior.reporting import verdicts
@@ -119,6 +120,7 @@ from reuseprior.reporting.verdicts import Comparison
 from reuseprior.revolver.blueprint import Blueprint
 from reuseprior.revolver.population import Population, PopulationConfig, config_from_settings
 from reuseprior.revolver.population_study import (
+    GENERATION_KINDS,
     load_or_start,
     population_store,
     run_identity,
@@ -166,6 +168,25 @@ CHECKPOINT_ROOT = paths.BUILD_DIR / "ch8_screening_study"
 CLAIM = ("greater", "screening by PG reaches a higher best test accuracy at the same training spend (batches)")
 #: the columns that name a run (the plan aside)
 KEY = ("study", "dataset", "arm", "seed")
+#: the kinds of each stored table's values (the key and plan are required in every table)
+KINDS: dict[str, ColumnKinds] = {
+    "runs": ColumnKinds(
+        required=(
+            "generations", "evaluations", "batches", "top_test_acc_peak", "top_test_acc_peak_generation",
+            "top_test_acc_final", "top_params_final", "best_val_acc", "median_params", "slots_screened",
+            "proposals", "found", "seconds", "cpu_seconds", "screening_seconds",
+        ),
+        numeric=(
+            "seed", "generations", "evaluations", "batches", "top_test_acc_peak", "top_test_acc_peak_generation",
+            "top_test_acc_final", "top_params_final", "best_val_acc", "median_params", "slots_screened",
+            "proposals", "found", "seconds", "cpu_seconds", "screening_seconds", "top_train_acc_final",
+        ),
+    ),
+    "generations": ColumnKinds(
+        (*GENERATION_KINDS.required, "batches", "batches_total", "best_val_acc", "proposals", "found"),
+        (*GENERATION_KINDS.numeric, "batches", "batches_total", "best_val_acc", "proposals", "found"),
+    ),
+}  # fmt: skip
 #: the command that stores the floors of the study's seeds
 FLOOR_COMMAND = study_command("ch8", "floor")
 
@@ -238,7 +259,7 @@ def screening_study(design: ScreeningDesign) -> StudySpec:
     return StudySpec.of(
         design,
         run_one=screening_run,
-        store=population_store(STORED["runs"], {"generations": STORED["generations"]}, KEY),
+        store=population_store(STORED["runs"], {"generations": STORED["generations"]}, KEY, KINDS),
         floor=population_floors(FLOOR_COMMAND),
         criteria=run_criteria_table,
         floor_keys=floor_keys((design.dataset,), design.image_size, design.seeds),

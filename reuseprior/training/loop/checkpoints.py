@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
-import pickle
 import random
-import re
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Iterator
@@ -16,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from reuseprior.core.errors import CheckpointMismatchError, UnreadableCheckpointError
 from reuseprior.core.files import atomic_write
+from reuseprior.core.torch_files import load_weights_only
 from reuseprior.training.loop.config import CHECKPOINT_FORMAT, TrainConfig, TrainResult
 
 
@@ -131,44 +131,17 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
 
 
 def read_checkpoint_file(path: str | os.PathLike, what: str = "reuseprior checkpoint") -> dict[str, Any]:
-    """``torch.load(path, weights_only=True)`` on the CPU, for checkpoints that
-    are resumed from (training here, Revolver populations).
-
-    Policy: a checkpoint holds tensors, numbers, strings and containers of
-    them only; a file with any other pickled object (an older reuseprior
-    checkpoint, or a crafted file whose unpickling would run code) is refused
-    *without* unpickling it, and so is a file that is not a torch checkpoint
-    dictionary at all: :class:`UnreadableCheckpointError` says what the file is
-    and what to do. A missing file raises ``FileNotFoundError`` as usual."""
-    path = Path(path)
+    """The checkpoint dictionary at ``path`` (on the CPU), for checkpoints that are resumed from
+    (training here, Revolver populations): :func:`reuseprior.core.torch_files.load_weights_only`, whose
+    policy it follows (a pickled object refused unread, as an older reuseprior checkpoint's), and
+    :class:`UnreadableCheckpointError` too when the file holds no dictionary. A missing file raises
+    ``FileNotFoundError`` as usual."""
     fresh = "start a fresh run: delete the file or choose another checkpoint path"
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except OSError:
-        raise
-    except pickle.UnpicklingError as err:
-        if "weights only load failed" not in str(err).lower():
-            raise UnreadableCheckpointError(
-                f"{path} is not a {what}: torch.load cannot read it ({err}); {fresh}"
-            ) from None
-        found = re.search(r"GLOBAL ([\w.]+)", str(err))
-        if found is None:  # no pickled object named: bytes that are no pickle at all
-            raise UnreadableCheckpointError(
-                f"{path} is not a {what}: torch.load cannot read it; it is truncated, corrupt or another kind of "
-                f"file; {fresh}"
-            ) from None
-        raise UnreadableCheckpointError(
-            f"{path} was not loaded: it holds a pickled {found.group(1)}, which a {what} of this version never "
-            "contains and whose "
-            "unpickling could run arbitrary code, so it is refused unread. It is a checkpoint of an older reuseprior "
-            f"(training checkpoints before format {CHECKPOINT_FORMAT} pickled NumPy's random state) or a file from "
-            f"elsewhere; {fresh}"
-        ) from None
-    except Exception as err:  # noqa: BLE001 - truncated, corrupt or another kind of file
-        raise UnreadableCheckpointError(
-            f"{path} is not a {what}: torch.load cannot read it ({type(err).__name__}: {err}); it is truncated, "
-            f"corrupt or another kind of file; {fresh}"
-        ) from None
+    older = (
+        f"a checkpoint of an older reuseprior (training checkpoints before format {CHECKPOINT_FORMAT} pickled "
+        "NumPy's random state) or a file from elsewhere"
+    )
+    state = load_weights_only(path, what, fresh, older)
     if not isinstance(state, dict):
         raise UnreadableCheckpointError(
             f"{path} is not a {what}: it holds a {type(state).__name__}, not a checkpoint dictionary; {fresh}"
@@ -212,6 +185,25 @@ CHECKPOINT_ENTRIES: dict[str, type | tuple[type, ...]] = {
     "train_time_s": (float, int),
     "train_images": int,
 }
+
+
+def progress_problems(state: dict[str, Any], epochs: int, steps_per_epoch: int) -> list[str]:
+    """What makes a training checkpoint's progress impossible for a run of ``epochs`` epochs of
+    ``steps_per_epoch`` steps (empty: none). Policy: a checkpoint is checked against the run it resumes
+    and against its own history before anything of it is used: its ``epoch`` within ``epochs``, its step
+    within an epoch, its history one row per finished epoch after the untrained model's (``history[0]``),
+    and its totals finite; a checkpoint that fails is refused, so no result is stored from it."""
+    problems = []
+    epoch, step, history = state["epoch"], state["step_in_epoch"], state["history"]
+    if epoch > epochs:
+        problems.append(f"epoch {epoch} is beyond the run's {epochs} epochs")
+    if step >= steps_per_epoch:
+        problems.append(f"step_in_epoch {step} is not within an epoch of {steps_per_epoch} steps")
+    if history and len(history) != epoch + 1:
+        problems.append(f"its history has {len(history)} rows where epoch {epoch} has {epoch + 1}")
+    if not math.isfinite(state["train_time_s"]):
+        problems.append(f"train_time_s is {state['train_time_s']}")
+    return problems
 
 
 def discard_checkpoint(path: str | os.PathLike) -> None:

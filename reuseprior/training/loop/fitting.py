@@ -31,6 +31,7 @@ from reuseprior.training.loop.checkpoints import (
     check_resumed_config,
     data_loader,
     load_checkpoint,
+    progress_problems,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -371,6 +372,7 @@ def _resume(run: _Run) -> None:
     path = run.checkpoint_path
     state = load_checkpoint(path)
     problems = entry_problems(state, CHECKPOINT_ENTRIES, non_negative=("epoch", "step_in_epoch", "train_images"))
+    problems = problems or progress_problems(state, run.config.epochs, run.steps_per_epoch)
     if problems:
         raise UnreadableCheckpointError(
             f"{path} is a reuseprior training checkpoint whose entries are damaged ({'; '.join(problems)}) "

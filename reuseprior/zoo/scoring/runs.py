@@ -14,6 +14,7 @@ from distributed import Client
 from reuseprior.baselines.registry import DATA_DEPENDENT, ZOO_PROXIES
 from reuseprior.core.files import file_lock, write_csv
 from reuseprior.core.interrupts import sigterm_as_interrupt
+from reuseprior.core.stored_rows import NO_KINDS, ColumnKinds, read_stored_csv
 from reuseprior.zoo.distributed import connect, run_jobs
 from reuseprior.zoo.scoring.jobs import ArchJob
 from reuseprior.zoo.scoring.registry import REUSE_COLUMN, get_zoo
@@ -177,15 +178,17 @@ def score_zoo(
     return run.csv
 
 
-def append_rows(path: Path, frame: pd.DataFrame) -> None:
+def append_rows(path: Path, frame: pd.DataFrame, kinds: ColumnKinds = NO_KINDS) -> None:
     """Append ``frame`` to the CSV at ``path``, for tables that have no store (the minibatch-sensitivity
     rows): under the file's lock the stored rows are read and the file rewritten whole, atomically
     (:func:`_rewrite_csv`), so an interruption leaves the old rows or the old rows and all of these,
     never part of a row. The columns are ``frame``'s, then any the file has beyond them (a stored
-    column is never dropped); a column one side lacks is empty in its rows."""
+    column is never dropped); a column one side lacks is empty in its rows. The stored rows are checked
+    whole and of ``kinds`` first (:func:`reuseprior.core.stored_rows.read_stored_csv`): a cut row is
+    refused, never rewritten as a whole one."""
     with file_lock(path):
         if path.exists() and path.stat().st_size > 0:
-            stored = pd.read_csv(path)
+            stored = read_stored_csv(path, kinds)
             columns = [*frame.columns, *(c for c in stored.columns if c not in frame.columns)]
             frame = pd.concat([stored.reindex(columns=columns), frame.reindex(columns=columns)], ignore_index=True)
         _rewrite_csv(path, frame)
