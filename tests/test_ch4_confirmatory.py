@@ -43,7 +43,7 @@ def test_a_cpu_process_without_the_pinned_kernels_is_refused_before_anything_loa
 
 def _stored(tmp_path, machine: str):
     spec = confirm.confirmatory_study(path=tmp_path / "runs.csv")
-    row = {c: None for c in real.STORED_COLUMNS}
+    row = real.read_runs(real.STORED_RUNS).iloc[0].to_dict()  # a stored run, renamed as one of the study's
     row.update(study=spec.name, plan=spec.plan, model="V2-B0-original", seed=100, machine=machine)
     spec.store.put(row)
     return spec
