@@ -42,15 +42,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from reuseprior.commands.argtypes import only_problem, only_values
+from reuseprior.commands.argtypes import only_problem, only_values, write_problem
 from reuseprior.commands.parsers.study import STUDIES, add_arguments, check_arguments
 from reuseprior.core import study as core_study
 from reuseprior.core.distributed import connect
-from reuseprior.core.errors import CommandInputError
+from reuseprior.core.errors import CommandInputError, RunSettingError
 from reuseprior.core.runtime import resolve_device
 from reuseprior.core.study import StudyGroup, StudyRequest, StudySpec
 
@@ -77,13 +79,14 @@ def check_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespac
         parser.error(f"seeds {unknown} are not in study {args.name}'s {list(seeds)}")
 
 
-def _request(args: argparse.Namespace) -> StudyRequest:
+def _request(args: argparse.Namespace, device: str | None = None) -> StudyRequest:
     """What the command was asked, as the declarations read it: only the flags the study takes are
-    passed on (the others are at their defaults: the parser refuses them)."""
+    passed on (the others are at their defaults: the parser refuses them); ``device`` in place of
+    ``--device``'s."""
     flags = STUDIES[args.name].flags
     options: dict[str, Any] = {"deadline": core_study.deadline_after(args.max_minutes)}
     if "device" in flags:
-        options["device"] = str(resolve_device(args.device))
+        options["device"] = str(resolve_device(device or args.device))
     options.update({k: getattr(args, k) for k in ("data_dir", "threads", "download", "work_dir") if k in flags})
     return StudyRequest(
         profile=args.profile if "profile" in flags else None,
@@ -147,38 +150,110 @@ def _check_only(specs: list[StudySpec], args: argparse.Namespace) -> None:
         raise CommandInputError(problem)
 
 
-def _run(specs: list[StudySpec], args: argparse.Namespace, request: StudyRequest) -> None:
-    _check_only(specs, args)
-    todo = [(spec, _chosen(spec, args)) for spec in specs]
-    if not any(core_study.pending_runs(spec, chosen) for spec, chosen in todo):
-        print("nothing to run: every chosen run is stored")
-        return
-    preload = sorted({spec.run_one.__module__ for spec in specs})
-    with connect(
-        scheduler=args.scheduler, workers=args.workers, max_memory_gb=args.max_memory_gb, preload=preload
-    ) as client:
-        results = core_study.run_studies(
-            todo, client=client, options=request.options, max_runs=args.max_runs, progress=request.progress
-        )
+def _check_writable(specs: list[StudySpec], args: argparse.Namespace) -> None:
+    """The files a run writes (each study's runs file and side tables, ch4's ``--work-dir``) in folders that
+    cannot be written: refused before any work, naming the folder."""
+    problems = [write_problem(path) for path in _stored_files(specs)]
+    if getattr(args, "work_dir", None) is not None:
+        problems.append(write_problem(args.work_dir, folder=True))
+    problem = next((p for p in problems if p), None)
+    if problem:
+        raise CommandInputError(f"{problem}; give --store (or --work-dir) in a folder this user can write")
+
+
+def _report(todo: list[tuple[StudySpec, list[dict[str, Any]]]], results: list[core_study.StudyResult]) -> int:
+    """What ``run`` did, per study: runs stored and pending, then each run that failed and why, each run
+    another command holds; 1 when a run failed or the cluster lost its workers, else 0."""
+    failed = False
     for (spec, chosen), done in zip(todo, results):
         left = core_study.pending_runs(spec, chosen)
         again = " (run the command again to continue)" if left else ""
         print(f"{spec.name}: stored {len(done.stored)} runs, {len(left)} pending{again}")
+        for label, holder in done.claimed.items():
+            print(f"{spec.name}: {label} skipped: {holder}")
         for label, message in done.killed.items():
-            print(f"{spec.name}: {label} was not stored: {message}")
+            print(f"{spec.name}: {label} failed, not stored: {message}", file=sys.stderr)
+        failed = failed or bool(done.killed) or done.stopped is not None
+    stopped = next((done.stopped for done in results if done.stopped), None)
+    if stopped:
+        print(f"python -m reuseprior study: error: {stopped}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _run(specs: list[StudySpec], args: argparse.Namespace, request: StudyRequest) -> int:
+    _check_only(specs, args)
+    todo = [(spec, _chosen(spec, args)) for spec in specs]
+    if not any(core_study.pending_runs(spec, chosen) for spec, chosen in todo):
+        print("nothing to run: every chosen run is stored")
+        return 0
+    _check_writable(specs, args)
+    preload = sorted({spec.run_one.__module__ for spec in specs})
+    with connect(
+        scheduler=args.scheduler,
+        workers=args.workers,
+        max_memory_gb=args.max_memory_gb,
+        preload=preload,
+        dashboard=args.dashboard,
+    ) as client:
+        results = core_study.run_studies(
+            todo, client=client, options=request.options, max_runs=args.max_runs, progress=request.progress
+        )
+    return _report(todo, results)
+
+
+def _check_device(group: StudyGroup, args: argparse.Namespace) -> None:
+    """A device this machine does not have (ch4 ``--profile gpu`` trains on ``cuda`` unless told): refused
+    before any work, with what the chosen runs would cost here (the group's :attr:`StudyGroup.cost`)."""
+    try:
+        resolve_device(args.device)
+    except RunSettingError:
+        cost = group.cost(_request(args, device="cpu")) if group.cost is not None else ""
+        profile = f" --profile {args.profile}" if "profile" in STUDIES[args.name].flags else ""
+        raise CommandInputError(
+            f"study {args.name}{profile} trains on {args.device}, and PyTorch sees no CUDA GPU here"
+            + (f"; {cost}" if cost else "")
+            + "; run it on a machine with a GPU, or give --device cpu to train on this CPU anyway"
+        ) from None
+
+
+def _stored_files(specs: list[StudySpec]) -> list[Path]:
+    """The runs file and side tables of each study, once each."""
+    kinds = [(spec, kind) for spec in specs for kind in (core_study.RUNS, *spec.store.tables)]
+    return list(dict.fromkeys(Path(spec.store.path_of(kind)) for spec, kind in kinds))
+
+
+def _undecodable(paths: list[Path]) -> str:
+    """The first of ``paths`` that is not UTF-8, with where and the fix."""
+    for path in paths:
+        try:
+            Path(path).read_bytes().decode("utf-8")
+        except UnicodeDecodeError as err:
+            return (
+                f"{path}: byte 0x{err.object[err.start]:02x} at offset {err.start} is not UTF-8; re-save the file "
+                f"as UTF-8 (e.g. iconv -f latin1 -t utf-8), or restore it (git checkout -- {path})"
+            )
+        except OSError:
+            continue
+    return "a stored file of the study is not UTF-8; re-save it as UTF-8"
 
 
 def run(args: argparse.Namespace) -> int:
     group = declared(args.name)
+    if args.action == "run":
+        _check_device(group, args)
     request = _request(args)
-    if args.action in group.actions:
-        print(group.actions[args.action](request))
-        return 0
-    specs = [spec.with_store(request.store) for spec in group.choose(request)]
-    if args.action == "status":
-        _print_status(group, specs, request)
-    elif args.action == "floor":
-        _store_floors(specs, request)
-    else:
-        _run(specs, args, request)
+    specs: list[StudySpec] = []
+    try:
+        if args.action in group.actions:
+            print(group.actions[args.action](request))
+            return 0
+        specs = [spec.with_store(request.store) for spec in group.choose(request)]
+        if args.action == "status":
+            _print_status(group, specs, request)
+        elif args.action == "floor":
+            _store_floors(specs, request)
+        else:
+            return _run(specs, args, request)
+    except UnicodeDecodeError:  # a stored file edited in another encoding: name it
+        raise CommandInputError(_undecodable(_stored_files(specs) or [p for p in [request.store] if p])) from None
     return 0

@@ -41,8 +41,10 @@ trained studies of :mod:`reuseprior.core.study`).
 from __future__ import annotations
 
 import importlib.util
+import logging
 import multiprocessing
-import os
+import re
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -52,7 +54,8 @@ import dask
 from distributed import Client, Future, KilledWorker, LocalCluster, as_completed
 from distributed.utils import get_mp_context
 
-from reuseprior.core.errors import TaskFailedError
+from reuseprior.core.errors import ClusterError, NoWorkersError, TaskFailedError
+from reuseprior.core.memory import usable_cores
 from reuseprior.core.progress import ProgressBar, progress_bar
 
 __all__ = ["Call", "Job", "Killed", "TaskFailedError", "connect", "default_workers", "run_jobs"]
@@ -64,6 +67,16 @@ ALLOWED_FAILURES = 1
 JOBS_PER_THREAD = 2
 #: Dask's configuration of the environment variables a nanny sets before it starts its worker.
 PRE_SPAWN_ENVIRON = "distributed.nanny.pre-spawn-environ"
+#: The share of its memory limit above which a LocalCluster worker's nanny restarts it (Dask's
+#: ``distributed.worker.memory.terminate``, set by :func:`connect`).
+NANNY_RESTART_FRACTION = 0.95
+#: Seconds :func:`run_jobs` waits for a worker when the cluster has none left before it gives up.
+NO_WORKER_GRACE_S = 60.0
+#: Seconds between two looks at the cluster while :func:`run_jobs` waits for a task.
+POLL_S = 0.5
+#: Where a LocalCluster started by :func:`connect` serves its dashboard (``--dashboard``): the loopback
+#: only, never every interface (Dask's default ``:8787``); port 8787, or a free one if it is taken.
+DASHBOARD_ADDRESS = "127.0.0.1:8787"
 
 
 @dataclass(frozen=True)
@@ -79,15 +92,31 @@ class Call:
 
 @dataclass(frozen=True)
 class Killed:
-    """The outcome of a task whose worker died every time it ran it."""
+    """The outcome of a task whose worker died every time it ran it. ``memory_kills``: how many of
+    those deaths were its nanny's restart above :data:`NANNY_RESTART_FRACTION` of the memory limit
+    (a LocalCluster's nannies report them; None where that is not known: an existing cluster)."""
 
     memory_limit: int | None  # bytes, of the last worker that ran it (None: unlimited or unknown)
     attempts: int
+    memory_kills: int | None = None
 
     def message(self) -> str:
-        """How the failure is recorded: out of memory, naming the limit."""
+        """Why the task failed, in one line: out of memory, naming the limit and the memory at which the
+        nanny restarted the worker, or a death that was not the memory limit's."""
         limit = f"worker limit {self.memory_limit / GIB:.3g} GiB" if self.memory_limit else "no worker memory limit"
         times = "once" if self.attempts == 1 else f"{self.attempts} times"
+        if self.memory_kills == 0:
+            return (
+                f"its Dask worker died {times} while running it, not at the memory limit ({limit}): "
+                "killed from outside (the kernel's out-of-memory killer, a signal) or crashed"
+            )
+        if self.memory_kills and self.memory_limit:
+            used = NANNY_RESTART_FRACTION * self.memory_limit / GIB
+            return (
+                f"out of memory ({limit}): its worker used more than {used:.3g} GiB "
+                f"({NANNY_RESTART_FRACTION:.0%} of the limit) and was restarted by its nanny, {times}; "
+                "give a larger --max-memory-gb (with fewer --workers)"
+            )
         return f"out of memory ({limit}): the Dask worker running it was killed, {times}"
 
 
@@ -103,7 +132,7 @@ class Job(Protocol):
 
 def default_workers() -> int:
     """One worker per core this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return usable_cores()
 
 
 @contextmanager
@@ -115,6 +144,7 @@ def connect(
     processes: bool = True,
     allowed_failures: int = ALLOWED_FAILURES,
     preload: Sequence[str] = (),
+    dashboard: bool = False,
     say: Callable[[str], None] = print,
 ) -> Iterator[Client]:
     """A client of an existing cluster (``scheduler``: its address) or of a
@@ -123,7 +153,11 @@ def connect(
     ``"auto"``, the machine's memory shared out). ``processes=False`` runs
     the workers as threads of this process (tests: no memory limit, no
     kill). ``preload``: modules the workers import before their first task
-    (with :data:`FORKSERVER_PRELOAD`). Closed, with its cluster, on leaving the block."""
+    (with :data:`FORKSERVER_PRELOAD`). ``dashboard``: serve the LocalCluster's
+    dashboard at :data:`DASHBOARD_ADDRESS` (the loopback; without it, no
+    dashboard, and the scheduler's own HTTP endpoints listen on the loopback
+    too). A scheduler that does not answer, or workers that do not start, raise
+    :class:`ClusterError`. Closed, with its cluster, on leaving the block."""
     if max_memory_gb is not None and not max_memory_gb > 0:
         raise ValueError(f"max_memory_gb={max_memory_gb!r}: give a positive memory limit in GiB")
     if scheduler is not None:
@@ -132,14 +166,30 @@ def connect(
                 "--workers and --max-memory-gb shape the LocalCluster started here; an existing cluster "
                 "(--scheduler) has its own workers and limits (dask worker --nworkers, --memory-limit)"
             )
-        with Client(scheduler) as client:
+        with _existing(scheduler) as client:
             info = client.scheduler_info()["workers"]
             say(f"Dask: connected to {scheduler} ({len(info)} workers); dashboard {client.dashboard_link}")
             yield client
         return
     n = workers or default_workers()
     limit = f"{max_memory_gb}GiB" if max_memory_gb is not None else "auto"
-    config = {
+    with (
+        dask.config.set(_local_config(allowed_failures, processes)),
+        _preloaded_forkserver(preload),
+        _local_cluster(n, processes, limit if processes else None, dashboard) as cluster,
+        _NANNY_KILLS.watching(),
+        Client(cluster) as client,
+    ):
+        gib = {w["memory_limit"] / GIB for w in client.scheduler_info()["workers"].values()}
+        kind = ("process" if processes else "thread") + ("" if n == 1 else "es" if processes else "s")
+        memory = f", memory limit {min(gib):.3g} GiB each" if processes and gib and min(gib) > 0 else ""
+        say(f"Dask LocalCluster: {n} single-threaded worker {kind}{memory}; {_dashboard_note(cluster, dashboard)}")
+        yield client
+
+
+def _local_config(allowed_failures: int, processes: bool) -> dict[str, object]:
+    """The Dask configuration of a LocalCluster of :func:`connect` (see the module docstring)."""
+    config: dict[str, object] = {
         "distributed.scheduler.allowed-failures": allowed_failures,
         "distributed.scheduler.worker-saturation": 1.0,
         # a task keeps no data on its worker: nothing to spill, and a worker paused above 80% of its
@@ -147,27 +197,103 @@ def connect(
         "distributed.worker.memory.target": False,
         "distributed.worker.memory.spill": False,
         "distributed.worker.memory.pause": False,
+        "distributed.worker.memory.terminate": NANNY_RESTART_FRACTION,
         # glibc's dynamic mmap threshold (see the module docstring); None unsets Dask's default
         f"{PRE_SPAWN_ENVIRON}.MALLOC_TRIM_THRESHOLD_": None,
     }
     if processes and "forkserver" in multiprocessing.get_all_start_methods():
         config["distributed.worker.multiprocessing-method"] = "forkserver"
-    with (
-        dask.config.set(config),
-        _preloaded_forkserver(preload),
-        LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=processes, memory_limit=limit if processes else None
-        ) as cluster,
-    ):
-        with Client(cluster) as client:
-            gib = {w["memory_limit"] / GIB for w in client.scheduler_info()["workers"].values()}
-            kind = ("process" if processes else "thread") + ("" if n == 1 else "es" if processes else "s")
-            memory = f", memory limit {min(gib):.3g} GiB each" if processes and gib and min(gib) > 0 else ""
-            dashboard = cluster.dashboard_link
-            if importlib.util.find_spec("bokeh") is None:
-                dashboard += " (served once bokeh is installed: pip install bokeh)"
-            say(f"Dask LocalCluster: {n} single-threaded worker {kind}{memory}; dashboard {dashboard}")
-            yield client
+    return config
+
+
+@contextmanager
+def _existing(scheduler: str) -> Iterator[Client]:
+    """A client of the cluster at ``scheduler``; an address that is malformed or does not answer within
+    Dask's connect timeout is :class:`ClusterError`."""
+    try:
+        client = Client(scheduler)
+    except (OSError, ValueError, TypeError) as err:  # TimeoutError is an OSError
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise ClusterError(
+            f"--scheduler {scheduler}: no Dask scheduler answers there ({reason}); give the address "
+            "`dask scheduler` prints, e.g. tcp://host:8786, or leave --scheduler out for a LocalCluster"
+        ) from None
+    with client:
+        yield client
+
+
+@contextmanager
+def _local_cluster(n: int, processes: bool, limit: str | None, dashboard: bool) -> Iterator[LocalCluster]:
+    """A LocalCluster of ``n`` single-threaded workers; workers that fail to start (a nanny's worker died
+    while it started: a memory limit below what importing torch takes, the machine out of memory or
+    processes) are :class:`ClusterError`."""
+    try:
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=processes,
+            memory_limit=limit,
+            dashboard_address=DASHBOARD_ADDRESS if dashboard else None,
+        )
+    except RuntimeError as err:
+        if "failed to start" not in str(err):
+            raise
+        memory = f" (memory limit {limit} each)" if limit else ""
+        raise ClusterError(
+            f"the LocalCluster's {n} Dask workers{memory} did not start: a worker died while starting "
+            "(a memory limit below what a worker takes to import torch, or the machine out of memory); "
+            "give fewer --workers or a larger --max-memory-gb"
+        ) from None
+    with cluster:
+        yield cluster
+
+
+def _dashboard_note(cluster: LocalCluster, dashboard: bool) -> str:
+    """What the connection message says of the dashboard: where it is served (the address it listens on),
+    or that it is off."""
+    if not dashboard:
+        return "dashboard off (--dashboard serves it on 127.0.0.1)"
+    link = cluster.dashboard_link
+    if importlib.util.find_spec("bokeh") is None:
+        link += " (served once bokeh is installed: pip install bokeh)"
+    return f"dashboard {link}"
+
+
+class _NannyKills(logging.Handler):
+    """The workers a LocalCluster's nannies restarted for memory (the address of each, as their log
+    record names it), recorded while :meth:`watching`: a killed task is then known to have died at the
+    memory limit, or not."""
+
+    PATTERN = re.compile(r"Worker (\S+) \(pid=\d+\) exceeded")
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.addresses: dict[str, int] = {}
+        self.active = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = self.PATTERN.search(record.getMessage())
+        if found:
+            self.addresses[found.group(1)] = self.addresses.get(found.group(1), 0) + 1
+
+    @contextmanager
+    def watching(self) -> Iterator[None]:
+        logger = logging.getLogger("distributed.nanny.memory")
+        self.addresses.clear()
+        self.active = True
+        logger.addHandler(self)
+        try:
+            yield
+        finally:
+            logger.removeHandler(self)
+            self.active = False
+
+    def kills(self, address: str | None) -> int | None:
+        """The memory restarts of the worker at ``address`` (None: not watched, or no address)."""
+        return self.addresses.get(address, 0) if self.active and address else None
+
+
+_NANNY_KILLS = _NannyKills()
 
 
 #: Modules the LocalCluster's fork server imports once, before it forks any
@@ -206,7 +332,10 @@ def run_jobs(
     place, so an interrupted run has done about a prefix of them; follow-up
     calls are submitted as their job's outcomes arrive, so a slow job holds up
     no other. An exception of a task raises :class:`TaskFailedError` (the
-    futures still pending are released, which cancels them)."""
+    futures still pending are released, which cancels them). A cluster left
+    without any worker for :data:`NO_WORKER_GRACE_S` seconds (every worker
+    dead and none restarted) raises :class:`NoWorkersError` naming the jobs
+    started and not finished: its tasks could never run."""
     jobs = list(jobs)
     running: dict[Future, tuple[Job, Call]] = {}
     open_calls: dict[int, int] = {}
@@ -249,7 +378,7 @@ def run_jobs(
         try:
             start_jobs(bar)
             while running:
-                future = next(done)
+                future = _next_finished(done, client, {id(job): job for job, _ in running.values()})
                 job, call = running.pop(future)
                 outcome = _outcome(future, call, limits)
                 future.release()
@@ -263,6 +392,37 @@ def run_jobs(
             for future in running:
                 future.release()
     return len(jobs)
+
+
+def _next_finished(done: as_completed, client: Client, open_jobs: dict[int, Job]) -> Future:
+    """The next finished future of ``done``; :class:`NoWorkersError` when the cluster has had no worker for
+    :data:`NO_WORKER_GRACE_S` seconds while ``open_jobs`` wait (a nanny restarts a dead worker within
+    seconds; one that cannot start again never comes back)."""
+    since = None
+    while not done.has_ready():
+        if client.nthreads():
+            since = None
+        elif since is None:
+            since = time.monotonic()
+        elif time.monotonic() - since > NO_WORKER_GRACE_S:
+            raise NoWorkersError(_no_workers_message(len(open_jobs)), list(open_jobs.values()))
+        time.sleep(POLL_S)
+    return next(done)
+
+
+def _no_workers_message(unfinished: int) -> str:
+    """Why :func:`run_jobs` stopped with tasks open and no worker: what the nannies reported, if anything."""
+    restarts = sum(_NANNY_KILLS.addresses.values()) if _NANNY_KILLS.active else 0
+    cause = (
+        f"their nannies restarted them {restarts} times above {NANNY_RESTART_FRACTION:.0%} of their memory limit "
+        "until they no longer started: give a larger --max-memory-gb (with fewer --workers)"
+        if restarts
+        else "they died (killed from outside, or crashed) and none came back"
+    )
+    return (
+        f"no Dask worker left for {NO_WORKER_GRACE_S:g} s, {unfinished} started tasks unfinished: {cause}; "
+        "what finished is stored, run the command again to continue"
+    )
 
 
 def _memory_limits(client: Client) -> int | None:
@@ -280,6 +440,8 @@ def _outcome(future: Future, call: Call, limit: int | None) -> object:
     if isinstance(error, KilledWorker):
         worker = error.last_worker
         worker_limit = getattr(worker, "memory_limit", None) or limit
-        return Killed(memory_limit=worker_limit, attempts=error.allowed_failures + 1)
+        kills = _NANNY_KILLS.kills(getattr(worker, "address", None))
+        return Killed(memory_limit=worker_limit, attempts=error.allowed_failures + 1, memory_kills=kills)
     reason = f"{type(error).__name__}: {error}" if error is not None else f"the task was {future.status}"
+    reason = " ".join(reason.split())  # one line, whatever the exception's message holds
     raise TaskFailedError(f"{call.what} failed on a Dask worker: {reason}") from error
