@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import sys
 from pathlib import Path
 from typing import Any
@@ -222,19 +223,21 @@ def _stored_files(specs: list[StudySpec]) -> list[Path]:
     return list(dict.fromkeys(Path(spec.store.path_of(kind)) for spec, kind in kinds))
 
 
-def _undecodable(paths: list[Path]) -> str:
-    """The first of ``paths`` that is not UTF-8, with where and the fix."""
+def _unreadable(paths: list[Path]) -> str:
+    """The first of ``paths`` that is not UTF-8 or not a CSV table, with where and the fix."""
     for path in paths:
         try:
-            Path(path).read_bytes().decode("utf-8")
+            pd.read_csv(io.StringIO(path.read_bytes().decode("utf-8")))
         except UnicodeDecodeError as err:
             return (
-                f"{path}: byte 0x{err.object[err.start]:02x} at offset {err.start} is not UTF-8; re-save the file "
-                f"as UTF-8 (e.g. iconv -f latin1 -t utf-8), or restore it (git checkout -- {path})"
+                f"{path}: byte 0x{err.object[err.start]:02x} at offset {err.start} is not UTF-8; re-save it as "
+                "UTF-8 (e.g. iconv -f latin1 -t utf-8), or restore it from version control or a copy"
             )
-        except OSError:
+        except pd.errors.ParserError as err:
+            return f"{path}: {' '.join(str(err).split())}; mend that line (two rows run together?) or restore the file"
+        except (OSError, pd.errors.EmptyDataError):
             continue
-    return "a stored file of the study is not UTF-8; re-save it as UTF-8"
+    return f"a stored file of the study is not a UTF-8 CSV table ({', '.join(map(str, paths))}); mend or restore it"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -254,6 +257,6 @@ def run(args: argparse.Namespace) -> int:
             _store_floors(specs, request)
         else:
             return _run(specs, args, request)
-    except UnicodeDecodeError:  # a stored file edited in another encoding: name it
-        raise CommandInputError(_undecodable(_stored_files(specs) or [p for p in [request.store] if p])) from None
+    except (UnicodeDecodeError, pd.errors.ParserError):  # a stored file edited by hand: name it
+        raise CommandInputError(_unreadable(_stored_files(specs) or [p for p in [request.store] if p])) from None
     return 0

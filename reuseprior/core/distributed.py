@@ -76,7 +76,8 @@ NO_WORKER_GRACE_S = 60.0
 POLL_S = 0.5
 #: Where a LocalCluster started by :func:`connect` serves its dashboard (``--dashboard``): the loopback
 #: only, never every interface (Dask's default ``:8787``); port 8787, or a free one if it is taken.
-DASHBOARD_ADDRESS = "127.0.0.1:8787"
+LOOPBACK = "127.0.0.1"
+DASHBOARD_ADDRESS = f"{LOOPBACK}:8787"
 
 
 @dataclass(frozen=True)
@@ -154,9 +155,9 @@ def connect(
     the workers as threads of this process (tests: no memory limit, no
     kill). ``preload``: modules the workers import before their first task
     (with :data:`FORKSERVER_PRELOAD`). ``dashboard``: serve the LocalCluster's
-    dashboard at :data:`DASHBOARD_ADDRESS` (the loopback; without it, no
-    dashboard, and the scheduler's own HTTP endpoints listen on the loopback
-    too). A scheduler that does not answer, or workers that do not start, raise
+    dashboard; with it or without, the scheduler's HTTP endpoints listen at
+    :data:`DASHBOARD_ADDRESS`, the loopback (another port if that one is
+    taken), never on every interface. A scheduler that does not answer, or workers that do not start, raise
     :class:`ClusterError`. Closed, with its cluster, on leaving the block."""
     if max_memory_gb is not None and not max_memory_gb > 0:
         raise ValueError(f"max_memory_gb={max_memory_gb!r}: give a positive memory limit in GiB")
@@ -233,12 +234,16 @@ def _local_cluster(n: int, processes: bool, limit: str | None, dashboard: bool) 
             threads_per_worker=1,
             processes=processes,
             memory_limit=limit,
-            dashboard_address=DASHBOARD_ADDRESS if dashboard else None,
+            # the scheduler's HTTP endpoints, on the loopback either way (without a dashboard, on a free port)
+            dashboard_address=DASHBOARD_ADDRESS if dashboard else f"{LOOPBACK}:0",
+            scheduler_kwargs={"dashboard": dashboard},
+            # a worker in this process (threads) has no loopback address of its own to listen on
+            **({} if processes else {"worker_dashboard_address": f"{LOOPBACK}:0"}),
         )
     except RuntimeError as err:
         if "failed to start" not in str(err):
             raise
-        memory = f" (memory limit {limit} each)" if limit else ""
+        memory = f" of {limit} each" if limit not in (None, "auto") else ""
         raise ClusterError(
             f"the LocalCluster's {n} Dask workers{memory} did not start: a worker died while starting "
             "(a memory limit below what a worker takes to import torch, or the machine out of memory); "
@@ -252,8 +257,8 @@ def _dashboard_note(cluster: LocalCluster, dashboard: bool) -> str:
     """What the connection message says of the dashboard: where it is served (the address it listens on),
     or that it is off."""
     if not dashboard:
-        return "dashboard off (--dashboard serves it on 127.0.0.1)"
-    link = cluster.dashboard_link
+        return f"dashboard off (--dashboard serves it on {LOOPBACK})"
+    link = f"http://{LOOPBACK}:{cluster.scheduler_info['services']['dashboard']}/status"  # where it listens
     if importlib.util.find_spec("bokeh") is None:
         link += " (served once bokeh is installed: pip install bokeh)"
     return f"dashboard {link}"
