@@ -126,7 +126,7 @@ def test_workers_that_fail_to_start_are_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(distributed, "LocalCluster", nanny_fails)
     assert main(["study", "toy", "run", "--store", str(tmp_path / "t.csv"), "--workers", "1"]) == 2
     line = _one_error_line(capsys.readouterr().err)
-    assert "the LocalCluster's 1 Dask workers did not start: a worker died while starting" in line
+    assert "the LocalCluster's 1 Dask workers did not start (a worker died while starting" in line
 
 
 @pytest.mark.dask

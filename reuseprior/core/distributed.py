@@ -225,9 +225,10 @@ def _existing(scheduler: str) -> Iterator[Client]:
 
 @contextmanager
 def _local_cluster(n: int, processes: bool, limit: str | None, dashboard: bool) -> Iterator[LocalCluster]:
-    """A LocalCluster of ``n`` single-threaded workers; workers that fail to start (a nanny's worker died
+    """A LocalCluster of ``n`` single-threaded workers; a cluster that fails to start (a nanny's worker died
     while it started: a memory limit below what importing torch takes, the machine out of memory or
-    processes) are :class:`ClusterError`."""
+    processes; Dask's event loop or a worker not up within its timeouts on a loaded machine) is
+    :class:`ClusterError`."""
     try:
         cluster = LocalCluster(
             n_workers=n,
@@ -240,14 +241,17 @@ def _local_cluster(n: int, processes: bool, limit: str | None, dashboard: bool) 
             # a worker in this process (threads) has no loopback address of its own to listen on
             **({} if processes else {"worker_dashboard_address": f"{LOOPBACK}:0"}),
         )
-    except RuntimeError as err:
-        if "failed to start" not in str(err):
-            raise
+    except (RuntimeError, AssertionError, OSError) as err:  # Dask's start-up failures (TimeoutError: an OSError)
         memory = f" of {limit} each" if limit not in (None, "auto") else ""
+        reason = " ".join(str(err).split()) or type(err).__name__
+        if "failed to start" in str(err):
+            reason = (
+                "a worker died while starting: a memory limit below what a worker takes to import torch, "
+                "or the machine out of memory"
+            )
         raise ClusterError(
-            f"the LocalCluster's {n} Dask workers{memory} did not start: a worker died while starting "
-            "(a memory limit below what a worker takes to import torch, or the machine out of memory); "
-            "give fewer --workers or a larger --max-memory-gb"
+            f"the LocalCluster's {n} Dask workers{memory} did not start ({reason}); "
+            "give fewer --workers or a larger --max-memory-gb, or wait for a less loaded machine"
         ) from None
     with cluster:
         yield cluster
