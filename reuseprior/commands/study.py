@@ -31,6 +31,14 @@ the command can be stopped at any time and run again: stored runs are
 skipped, the runs in progress resume from their checkpoints (chapters 3, 4
 and 8) or start again (chapter 7). A flag a study does not use is refused.
 
+Policy when something goes wrong: a run whose worker died (out of memory, or killed) is named with
+its cause and the command exits with 1, what finished stored; a cluster left without workers ends
+the run (:func:`reuseprior.core.distributed.run_jobs`) the same way; each run is claimed before it
+trains (:mod:`reuseprior.core.claims`), so a second command skips the runs another holds and says
+so. What cannot work is refused before any work, in one line: a device the machine lacks (with what
+the runs would cost, the group's ``cost``), a folder it cannot write, a stored file that is not a
+UTF-8 CSV table, more workers than the machine holds (the parser), a scheduler that does not answer.
+
 Nothing here is a chapter's: a row of the table names a study's declaration
 (:class:`~reuseprior.core.study.StudySpec`, or a
 :class:`~reuseprior.core.study.StudyGroup` of several), imported when the

@@ -72,6 +72,8 @@ PRE_SPAWN_ENVIRON = "distributed.nanny.pre-spawn-environ"
 NANNY_RESTART_FRACTION = 0.95
 #: Seconds :func:`run_jobs` waits for a worker when the cluster has none left before it gives up.
 NO_WORKER_GRACE_S = 60.0
+#: Seconds without a nanny's memory restart after which a worker counts as up (:func:`run_jobs`).
+STABLE_S = 5.0
 #: Seconds between two looks at the cluster while :func:`run_jobs` waits for a task.
 POLL_S = 0.5
 #: Where a LocalCluster started by :func:`connect` serves its dashboard (``--dashboard``): the loopback
@@ -297,6 +299,10 @@ class _NannyKills(logging.Handler):
             logger.removeHandler(self)
             self.active = False
 
+    def total(self) -> int:
+        """The memory restarts recorded while watching."""
+        return sum(self.addresses.values())
+
     def kills(self, address: str | None) -> int | None:
         """The memory restarts of the worker at ``address`` (None: not watched, or no address)."""
         return self.addresses.get(address, 0) if self.active and address else None
@@ -404,16 +410,22 @@ def run_jobs(
 
 
 def _next_finished(done: as_completed, client: Client, open_jobs: dict[int, Job]) -> Future:
-    """The next finished future of ``done``; :class:`NoWorkersError` when the cluster has had no worker for
-    :data:`NO_WORKER_GRACE_S` seconds while ``open_jobs`` wait (a nanny restarts a dead worker within
-    seconds; one that cannot start again never comes back)."""
+    """The next finished future of ``done``; :class:`NoWorkersError` when the cluster has had no worker that
+    stays up for :data:`NO_WORKER_GRACE_S` seconds while ``open_jobs`` wait: none at all (a nanny
+    restarts a dead worker within seconds; one that cannot start again never comes back), or only
+    workers that their nannies keep restarting for memory (none lasting :data:`STABLE_S` seconds: a
+    memory limit below what an idle worker holds)."""
     since = None
+    kills, last_kill = _NANNY_KILLS.total(), time.monotonic()
     while not done.has_ready():
-        if client.nthreads():
+        now = time.monotonic()
+        if _NANNY_KILLS.total() != kills:
+            kills, last_kill = _NANNY_KILLS.total(), now
+        if client.nthreads() and now - last_kill > STABLE_S:
             since = None
         elif since is None:
-            since = time.monotonic()
-        elif time.monotonic() - since > NO_WORKER_GRACE_S:
+            since = now
+        elif now - since > NO_WORKER_GRACE_S:
             raise NoWorkersError(_no_workers_message(len(open_jobs)), list(open_jobs.values()))
         time.sleep(POLL_S)
     return next(done)
@@ -421,7 +433,7 @@ def _next_finished(done: as_completed, client: Client, open_jobs: dict[int, Job]
 
 def _no_workers_message(unfinished: int) -> str:
     """Why :func:`run_jobs` stopped with tasks open and no worker: what the nannies reported, if anything."""
-    restarts = sum(_NANNY_KILLS.addresses.values()) if _NANNY_KILLS.active else 0
+    restarts = _NANNY_KILLS.total() if _NANNY_KILLS.active else 0
     cause = (
         f"their nannies restarted them {restarts} times above {NANNY_RESTART_FRACTION:.0%} of their memory limit "
         "until they no longer started: give a larger --max-memory-gb (with fewer --workers)"
