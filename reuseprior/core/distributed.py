@@ -304,8 +304,12 @@ class _NannyKills(logging.Handler):
         return sum(self.addresses.values())
 
     def kills(self, address: str | None) -> int | None:
-        """The memory restarts of the worker at ``address`` (None: not watched, or no address)."""
-        return self.addresses.get(address, 0) if self.active and address else None
+        """The memory restarts of the worker at ``address``: 0 only when no worker was restarted for memory
+        at all (a worker restarted in a storm of them may come back at another address); None when that is
+        not known (not watched, no address, or restarts at other addresses)."""
+        if not self.active or not address:
+            return None
+        return self.addresses.get(address) or (0 if not self.addresses else None)
 
 
 _NANNY_KILLS = _NannyKills()
@@ -350,7 +354,8 @@ def run_jobs(
     futures still pending are released, which cancels them). A cluster left
     without any worker for :data:`NO_WORKER_GRACE_S` seconds (every worker
     dead and none restarted) raises :class:`NoWorkersError` naming the jobs
-    started and not finished: its tasks could never run."""
+    started and not finished: its tasks could never run. A task whose result
+    was lost with its worker before this process read it runs again."""
     jobs = list(jobs)
     running: dict[Future, tuple[Job, Call]] = {}
     open_calls: dict[int, int] = {}
@@ -395,6 +400,11 @@ def run_jobs(
             while running:
                 future = _next_finished(done, client, {id(job): job for job, _ in running.values()})
                 job, call = running.pop(future)
+                if future.status == "lost":  # its result died with its worker before it was read: again
+                    future.release()
+                    open_calls[id(job)] -= 1
+                    submit(job, [call])
+                    continue
                 outcome = _outcome(future, call, limits)
                 future.release()
                 follow = job.receive(call, outcome)
