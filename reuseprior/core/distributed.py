@@ -367,14 +367,7 @@ def run_jobs(
     def submit(job: Job, calls: list[Call]) -> None:
         open_calls[id(job)] = open_calls.get(id(job), 0) + len(calls)
         for call in calls:  # in the jobs' order (Dask runs the higher priority first), follow-ups with their job
-            future = client.submit(
-                call.fn,
-                *call.args,
-                key=f"{call.what}-{uuid.uuid4().hex[:8]}",
-                pure=False,
-                priority=-rank[id(job)],
-                **call.kwargs,
-            )
+            future = _submit(client, call, priority=-rank[id(job)])
             running[future] = (job, call)
             done.add(future)
 
@@ -394,29 +387,34 @@ def run_jobs(
         on_done(job)
         bar.update()
 
+    def receive(future: Future, bar: ProgressBar) -> None:
+        """A finished task's outcome to its job, its follow-ups submitted (a result lost with its worker
+        before it was read: the call again), the job finished when none is left."""
+        job, call = running.pop(future)
+        lost = future.status == "lost"
+        follow = [call] if lost else job.receive(call, _outcome(future, call, limits))
+        future.release()
+        open_calls[id(job)] -= 1
+        submit(job, follow)
+        if open_calls[id(job)] == 0:
+            finish(job, bar)
+            start_jobs(bar)
+
     with progress_bar(total=len(jobs), desc=desc, disable=not progress, unit=unit) as bar:
         try:
             start_jobs(bar)
             while running:
-                future = _next_finished(done, client, {id(job): job for job, _ in running.values()})
-                job, call = running.pop(future)
-                if future.status == "lost":  # its result died with its worker before it was read: again
-                    future.release()
-                    open_calls[id(job)] -= 1
-                    submit(job, [call])
-                    continue
-                outcome = _outcome(future, call, limits)
-                future.release()
-                follow = job.receive(call, outcome)
-                open_calls[id(job)] -= 1
-                submit(job, follow)
-                if open_calls[id(job)] == 0:
-                    finish(job, bar)
-                    start_jobs(bar)
+                receive(_next_finished(done, client, {id(job): job for job, _ in running.values()}), bar)
         finally:
             for future in running:
                 future.release()
     return len(jobs)
+
+
+def _submit(client: Client, call: Call, *, priority: int) -> Future:
+    """``call`` as a task of its own (``pure=False``: a key named after ``call.what``, never shared)."""
+    key = f"{call.what}-{uuid.uuid4().hex[:8]}"
+    return client.submit(call.fn, *call.args, key=key, pure=False, priority=priority, **call.kwargs)
 
 
 def _next_finished(done: as_completed, client: Client, open_jobs: dict[int, Job]) -> Future:
