@@ -34,6 +34,9 @@ HEAVY_SECONDS = 5.0
 #: tests (``file::test``, every parametrization) that take over :data:`HEAVY_SECONDS`, and why
 HEAVY_TESTS: dict[str, str] = {
     "tests/test_compare.py::test_the_files_are_written_behind_a_closed_pipe": "the command in a subprocess",
+    "tests/test_study_runner.py::test_runs_whose_workers_die_are_named_with_the_cause_and_the_command_fails": (
+        "a LocalCluster of worker processes, four of them killed"
+    ),
     "tests/test_ch4_table42_study.py::test_the_stored_step_counts_are_recomputed_for_one_model": (
         "three steps of V2-B0 at width 1.0, three times"
     ),

@@ -5,7 +5,9 @@ offset, so the rows are the same on every machine."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import signal
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -49,3 +51,36 @@ SEEDS = (0, 1, 2)
 STUDY = toy_study("toy", noise=0.5)
 #: two toy studies under one name, sharing a store file (as chapter 4's protocol and study do)
 PAIR = StudyGroup(seeds=SEEDS, choose=lambda _: [STUDY, toy_study("toy-quiet", noise=0.1)])
+
+
+def risky_run(*, model: str, seed: int, spec: StudySpec) -> dict:
+    """A run of the risky toy study: ``hungry`` takes memory 64 MiB at a time (touched, so that it is
+    resident) until its worker's nanny restarts it, ``doomed`` kills its own worker, ``broken`` raises;
+    any other model is a toy run."""
+    if model == "hungry":
+        chunks = [np.ones(2**23) for _ in range(64)]  # 4 GiB at most, far above the test's limit
+        return {"plan": spec.plan, "model": model, "seed": seed, "score": float(len(chunks))}
+    if model == "doomed":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if model == "broken":
+        raise ValueError("no such layer\nin the toy model")
+    return run_one(model=model, seed=seed, spec=spec)
+
+
+def risky_study(models: tuple[str, ...]) -> StudySpec:
+    """The toy study of ``models`` (risky ones among them) run by :func:`risky_run`, one seed."""
+    design = ToyDesign(offsets=tuple((m, 0.0) for m in models), noise=0.5)
+    return replace(
+        toy_study("toy-risky", noise=0.5),
+        design=design,
+        settings={"offsets": dict(design.offsets), "noise": design.noise},
+        seeds=(0,),
+        runs=tuple({"model": m, "seed": 0} for m in models),
+        run_one=risky_run,
+    )
+
+
+#: a toy run, one that kills its worker (before any worker is restarted for memory), one that outgrows its memory
+RISKY = risky_study(("small", "doomed", "hungry"))
+#: a run that raises on its worker
+BROKEN = risky_study(("broken",))

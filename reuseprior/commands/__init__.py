@@ -44,7 +44,9 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     errors.BookError,
     errors.CaptureError,
     errors.CheckpointMismatchError,
+    errors.ClusterError,
     errors.CommandInputError,
+    errors.CsvFormatError,
     errors.DatasetDownloadError,
     errors.DatasetNotFoundError,
     errors.DatasetVerificationError,
@@ -52,6 +54,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     errors.NotebookParameterError,
     errors.RunSettingError,
     errors.StoreError,
+    errors.TaskFailedError,
     errors.UnknownArchitectureError,
     errors.UnsupportedOpError,
 )

@@ -14,7 +14,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from reuseprior.core.memory import oversubscription
+
 __all__ = [
+    "add_oversubscribe_flag",
     "check_cluster_flags",
     "check_only_flag",
     "device_name",
@@ -25,6 +28,7 @@ __all__ = [
     "png_file",
     "positive_float",
     "positive_int",
+    "write_problem",
 ]
 
 #: the devices a command trains on (whether CUDA is present is checked when the command runs)
@@ -64,21 +68,32 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def write_problem(path: Path, *, folder: bool = False) -> str | None:
+    """Why the command cannot write the file ``path`` (``folder``: the folder ``path``, or files in it),
+    or None: a file that names a folder (or a folder that names a file), a part of its folder that is a
+    file, or a folder it would be made in that cannot be written (missing folders are made when it is
+    written)."""
+    text = str(path)
+    if path.is_dir() and not folder:
+        return f"{text!r} is a folder; name a file in it, e.g. {path / 'out.csv'}"
+    if path.exists() and not path.is_dir() and folder:
+        return f"cannot write in {text!r}: it is a file, not a folder"
+    parent = path.absolute() if folder else path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot write {text!r}: {parent} is a file, not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot write {text!r}: no permission to write in {parent}"
+    return None
+
+
 def output_file(text: str) -> Path:
-    """``type=`` of a flag naming a file the command writes, checked before any work: refused when it
-    names a folder, when a part of its folder is a file, or when the folder it would be made in cannot
-    be written (missing folders are made when the file is written)."""
-    path = Path(text)
-    if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text!r} is a folder; name a file in it, e.g. {path / 'out.csv'}")
-    folder = path.absolute().parent
-    while not folder.exists():
-        folder = folder.parent
-    if not folder.is_dir():
-        raise argparse.ArgumentTypeError(f"cannot write {text!r}: {folder} is a file, not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise argparse.ArgumentTypeError(f"cannot write {text!r}: no permission to write in {folder}")
-    return path
+    """``type=`` of a flag naming a file the command writes, checked before any work (:func:`write_problem`)."""
+    problem = write_problem(Path(text))
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return Path(text)
 
 
 def png_file(text: str) -> Path:
@@ -97,9 +112,21 @@ def device_name(text: str) -> str:
     return text
 
 
+def add_oversubscribe_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--allow-oversubscribe``, beside a command's ``--workers`` (:func:`check_cluster_flags` reads it)."""
+    parser.add_argument(
+        "--allow-oversubscribe",
+        action="store_true",
+        help="start the --workers asked for even beyond the cores, or the memory at --max-memory-gb each",
+    )
+
+
 def check_cluster_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """``--workers`` and ``--max-memory-gb`` (where a command has them) shape the LocalCluster a command
-    starts, so they are refused beside ``--scheduler``, an existing cluster (exit 2)."""
+    starts, so they are refused beside ``--scheduler``, an existing cluster; and more workers than the
+    machine's cores, or than its memory holds at ``--max-memory-gb`` each
+    (:func:`reuseprior.core.memory.oversubscription`), are refused with the numbers unless
+    ``--allow-oversubscribe`` asks for them (exit 2)."""
     given = [
         f"--{flag.replace('_', '-')}" for flag in ("workers", "max_memory_gb") if getattr(args, flag, None) is not None
     ]
@@ -109,6 +136,10 @@ def check_cluster_flags(parser: argparse.ArgumentParser, args: argparse.Namespac
             "an existing cluster (--scheduler) has "
             "its own (dask worker --nworkers N --memory-limit 16GiB)"
         )
+    workers = getattr(args, "workers", None)
+    too_many = oversubscription(workers, getattr(args, "max_memory_gb", None)) if workers else None
+    if too_many and not getattr(args, "allow_oversubscribe", False):
+        parser.error(f"--workers {workers}: {too_many}; give fewer, or --allow-oversubscribe to start them anyway")
 
 
 def only_values(items: Sequence[str]) -> dict[str, set[str]]:

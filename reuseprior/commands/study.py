@@ -31,6 +31,14 @@ the command can be stopped at any time and run again: stored runs are
 skipped, the runs in progress resume from their checkpoints (chapters 3, 4
 and 8) or start again (chapter 7). A flag a study does not use is refused.
 
+Policy when something goes wrong: a run whose worker died (out of memory, or killed) is named with
+its cause and the command exits with 1, what finished stored; a cluster left without workers ends
+the run (:func:`reuseprior.core.distributed.run_jobs`) the same way; each run is claimed before it
+trains (:mod:`reuseprior.core.claims`), so a second command skips the runs another holds and says
+so. What cannot work is refused before any work, in one line: a device the machine lacks (with what
+the runs would cost, the group's ``cost``), a folder it cannot write, a stored file that is not a
+UTF-8 CSV table, more workers than the machine holds (the parser), a scheduler that does not answer.
+
 Nothing here is a chapter's: a row of the table names a study's declaration
 (:class:`~reuseprior.core.study.StudySpec`, or a
 :class:`~reuseprior.core.study.StudyGroup` of several), imported when the
@@ -42,15 +50,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
+import sys
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from reuseprior.commands.argtypes import only_problem, only_values
+from reuseprior.commands.argtypes import only_problem, only_values, write_problem
 from reuseprior.commands.parsers.study import STUDIES, add_arguments, check_arguments
 from reuseprior.core import study as core_study
 from reuseprior.core.distributed import connect
-from reuseprior.core.errors import CommandInputError
+from reuseprior.core.errors import CommandInputError, RunSettingError
 from reuseprior.core.runtime import resolve_device
 from reuseprior.core.study import StudyGroup, StudyRequest, StudySpec
 
@@ -78,13 +89,14 @@ def check_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespac
         parser.error(f"seeds {unknown} are not in study {args.name}'s {list(study.seeds)}{why}")
 
 
-def _request(args: argparse.Namespace) -> StudyRequest:
+def _request(args: argparse.Namespace, device: str | None = None) -> StudyRequest:
     """What the command was asked, as the declarations read it: only the flags the study takes are
-    passed on (the others are at their defaults: the parser refuses them)."""
+    passed on (the others are at their defaults: the parser refuses them); ``device`` in place of
+    ``--device``'s."""
     flags = STUDIES[args.name].flags
     options: dict[str, Any] = {"deadline": core_study.deadline_after(args.max_minutes)}
     if "device" in flags:
-        options["device"] = str(resolve_device(args.device))
+        options["device"] = str(resolve_device(device or args.device))
     options.update({k: getattr(args, k) for k in ("data_dir", "threads", "download", "work_dir") if k in flags})
     return StudyRequest(
         profile=args.profile if "profile" in flags else None,
@@ -148,38 +160,112 @@ def _check_only(specs: list[StudySpec], args: argparse.Namespace) -> None:
         raise CommandInputError(problem)
 
 
-def _run(specs: list[StudySpec], args: argparse.Namespace, request: StudyRequest) -> None:
-    _check_only(specs, args)
-    todo = [(spec, _chosen(spec, args)) for spec in specs]
-    if not any(core_study.pending_runs(spec, chosen) for spec, chosen in todo):
-        print("nothing to run: every chosen run is stored")
-        return
-    preload = sorted({spec.run_one.__module__ for spec in specs})
-    with connect(
-        scheduler=args.scheduler, workers=args.workers, max_memory_gb=args.max_memory_gb, preload=preload
-    ) as client:
-        results = core_study.run_studies(
-            todo, client=client, options=request.options, max_runs=args.max_runs, progress=request.progress
-        )
+def _check_writable(specs: list[StudySpec], args: argparse.Namespace) -> None:
+    """The files a run writes (each study's runs file and side tables, ch4's ``--work-dir``) in folders that
+    cannot be written: refused before any work, naming the folder."""
+    problems = [write_problem(path) for path in _stored_files(specs)]
+    if getattr(args, "work_dir", None) is not None:
+        problems.append(write_problem(args.work_dir, folder=True))
+    problem = next((p for p in problems if p), None)
+    if problem:
+        raise CommandInputError(f"{problem}; give --store (or --work-dir) in a folder this user can write")
+
+
+def _report(todo: list[tuple[StudySpec, list[dict[str, Any]]]], results: list[core_study.StudyResult]) -> int:
+    """What ``run`` did, per study: runs stored and pending, then each run that failed and why, each run
+    another command holds; 1 when a run failed or the cluster lost its workers, else 0."""
+    failed = False
     for (spec, chosen), done in zip(todo, results):
         left = core_study.pending_runs(spec, chosen)
         again = " (run the command again to continue)" if left else ""
         print(f"{spec.name}: stored {len(done.stored)} runs, {len(left)} pending{again}")
+        for label, holder in done.claimed.items():
+            print(f"{spec.name}: {label} skipped: {holder}")
         for label, message in done.killed.items():
-            print(f"{spec.name}: {label} was not stored: {message}")
+            print(f"{spec.name}: {label} failed, not stored: {message}", file=sys.stderr)
+        failed = failed or bool(done.killed) or done.stopped is not None
+    stopped = next((done.stopped for done in results if done.stopped), None)
+    if stopped:
+        print(f"python -m reuseprior study: error: {stopped}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _run(specs: list[StudySpec], args: argparse.Namespace, request: StudyRequest) -> int:
+    _check_only(specs, args)
+    todo = [(spec, _chosen(spec, args)) for spec in specs]
+    if not any(core_study.pending_runs(spec, chosen) for spec, chosen in todo):
+        print("nothing to run: every chosen run is stored")
+        return 0
+    _check_writable(specs, args)
+    preload = sorted({spec.run_one.__module__ for spec in specs})
+    with connect(
+        scheduler=args.scheduler,
+        workers=args.workers,
+        max_memory_gb=args.max_memory_gb,
+        preload=preload,
+        dashboard=args.dashboard,
+    ) as client:
+        results = core_study.run_studies(
+            todo, client=client, options=request.options, max_runs=args.max_runs, progress=request.progress
+        )
+    return _report(todo, results)
+
+
+def _check_device(group: StudyGroup, args: argparse.Namespace) -> None:
+    """A device this machine does not have (ch4 ``--profile gpu`` trains on ``cuda`` unless told): refused
+    before any work, with what the chosen runs would cost here (the group's :attr:`StudyGroup.cost`)."""
+    try:
+        resolve_device(args.device)
+    except RunSettingError:
+        cost = group.cost(_request(args, device="cpu")) if group.cost is not None else ""
+        profile = f" --profile {args.profile}" if "profile" in STUDIES[args.name].flags else ""
+        raise CommandInputError(
+            f"study {args.name}{profile} trains on {args.device}, and PyTorch sees no CUDA GPU here"
+            + (f"; {cost}" if cost else "")
+            + "; run it on a machine with a GPU, or give --device cpu to train on this CPU anyway"
+        ) from None
+
+
+def _stored_files(specs: list[StudySpec]) -> list[Path]:
+    """The runs file and side tables of each study, once each."""
+    kinds = [(spec, kind) for spec in specs for kind in (core_study.RUNS, *spec.store.tables)]
+    return list(dict.fromkeys(Path(spec.store.path_of(kind)) for spec, kind in kinds))
+
+
+def _unreadable(paths: list[Path]) -> str:
+    """The first of ``paths`` that is not UTF-8 or not a CSV table, with where and the fix."""
+    for path in paths:
+        try:
+            pd.read_csv(io.StringIO(path.read_bytes().decode("utf-8")))
+        except UnicodeDecodeError as err:
+            return (
+                f"{path}: byte 0x{err.object[err.start]:02x} at offset {err.start} is not UTF-8; re-save it as "
+                "UTF-8 (e.g. iconv -f latin1 -t utf-8), or restore it from version control or a copy"
+            )
+        except pd.errors.ParserError as err:
+            return f"{path}: {' '.join(str(err).split())}; mend that line (two rows run together?) or restore the file"
+        except (OSError, pd.errors.EmptyDataError):
+            continue
+    return f"a stored file of the study is not a UTF-8 CSV table ({', '.join(map(str, paths))}); mend or restore it"
 
 
 def run(args: argparse.Namespace) -> int:
     group = declared(args.name)
+    if args.action == "run":
+        _check_device(group, args)
     request = _request(args)
-    if args.action in group.actions:
-        print(group.actions[args.action](request))
-        return 0
-    specs = [spec.with_store(request.store) for spec in group.choose(request)]
-    if args.action == "status":
-        _print_status(group, specs, request)
-    elif args.action == "floor":
-        _store_floors(specs, request)
-    else:
-        _run(specs, args, request)
+    specs: list[StudySpec] = []
+    try:
+        if args.action in group.actions:
+            print(group.actions[args.action](request))
+            return 0
+        specs = [spec.with_store(request.store) for spec in group.choose(request)]
+        if args.action == "status":
+            _print_status(group, specs, request)
+        elif args.action == "floor":
+            _store_floors(specs, request)
+        else:
+            return _run(specs, args, request)
+    except (UnicodeDecodeError, pd.errors.ParserError):  # a stored file edited by hand: name it
+        raise CommandInputError(_unreadable(_stored_files(specs) or [p for p in [request.store] if p])) from None
     return 0

@@ -41,8 +41,10 @@ trained studies of :mod:`reuseprior.core.study`).
 from __future__ import annotations
 
 import importlib.util
+import logging
 import multiprocessing
-import os
+import re
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -52,7 +54,8 @@ import dask
 from distributed import Client, Future, KilledWorker, LocalCluster, as_completed
 from distributed.utils import get_mp_context
 
-from reuseprior.core.errors import TaskFailedError
+from reuseprior.core.errors import ClusterError, NoWorkersError, TaskFailedError
+from reuseprior.core.memory import usable_cores
 from reuseprior.core.progress import ProgressBar, progress_bar
 
 __all__ = ["Call", "Job", "Killed", "TaskFailedError", "connect", "default_workers", "run_jobs"]
@@ -64,6 +67,19 @@ ALLOWED_FAILURES = 1
 JOBS_PER_THREAD = 2
 #: Dask's configuration of the environment variables a nanny sets before it starts its worker.
 PRE_SPAWN_ENVIRON = "distributed.nanny.pre-spawn-environ"
+#: The share of its memory limit above which a LocalCluster worker's nanny restarts it (Dask's
+#: ``distributed.worker.memory.terminate``, set by :func:`connect`).
+NANNY_RESTART_FRACTION = 0.95
+#: Seconds :func:`run_jobs` waits for a worker when the cluster has none left before it gives up.
+NO_WORKER_GRACE_S = 60.0
+#: Seconds without a nanny's memory restart after which a worker counts as up (:func:`run_jobs`).
+STABLE_S = 5.0
+#: Seconds between two looks at the cluster while :func:`run_jobs` waits for a task.
+POLL_S = 0.5
+#: Where a LocalCluster started by :func:`connect` serves its dashboard (``--dashboard``): the loopback
+#: only, never every interface (Dask's default ``:8787``); port 8787, or a free one if it is taken.
+LOOPBACK = "127.0.0.1"
+DASHBOARD_ADDRESS = f"{LOOPBACK}:8787"
 
 
 @dataclass(frozen=True)
@@ -79,15 +95,31 @@ class Call:
 
 @dataclass(frozen=True)
 class Killed:
-    """The outcome of a task whose worker died every time it ran it."""
+    """The outcome of a task whose worker died every time it ran it. ``memory_kills``: how many of
+    those deaths were its nanny's restart above :data:`NANNY_RESTART_FRACTION` of the memory limit
+    (a LocalCluster's nannies report them; None where that is not known: an existing cluster)."""
 
     memory_limit: int | None  # bytes, of the last worker that ran it (None: unlimited or unknown)
     attempts: int
+    memory_kills: int | None = None
 
     def message(self) -> str:
-        """How the failure is recorded: out of memory, naming the limit."""
+        """Why the task failed, in one line: out of memory, naming the limit and the memory at which the
+        nanny restarted the worker, or a death that was not the memory limit's."""
         limit = f"worker limit {self.memory_limit / GIB:.3g} GiB" if self.memory_limit else "no worker memory limit"
         times = "once" if self.attempts == 1 else f"{self.attempts} times"
+        if self.memory_kills == 0:
+            return (
+                f"its Dask worker died {times} while running it, not at the memory limit ({limit}): "
+                "killed from outside (the kernel's out-of-memory killer, a signal) or crashed"
+            )
+        if self.memory_kills and self.memory_limit:
+            used = NANNY_RESTART_FRACTION * self.memory_limit / GIB
+            return (
+                f"out of memory ({limit}): its worker used more than {used:.3g} GiB "
+                f"({NANNY_RESTART_FRACTION:.0%} of the limit) and was restarted by its nanny, {times}; "
+                "give a larger --max-memory-gb (with fewer --workers)"
+            )
         return f"out of memory ({limit}): the Dask worker running it was killed, {times}"
 
 
@@ -103,7 +135,7 @@ class Job(Protocol):
 
 def default_workers() -> int:
     """One worker per core this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return usable_cores()
 
 
 @contextmanager
@@ -115,6 +147,7 @@ def connect(
     processes: bool = True,
     allowed_failures: int = ALLOWED_FAILURES,
     preload: Sequence[str] = (),
+    dashboard: bool = False,
     say: Callable[[str], None] = print,
 ) -> Iterator[Client]:
     """A client of an existing cluster (``scheduler``: its address) or of a
@@ -123,7 +156,11 @@ def connect(
     ``"auto"``, the machine's memory shared out). ``processes=False`` runs
     the workers as threads of this process (tests: no memory limit, no
     kill). ``preload``: modules the workers import before their first task
-    (with :data:`FORKSERVER_PRELOAD`). Closed, with its cluster, on leaving the block."""
+    (with :data:`FORKSERVER_PRELOAD`). ``dashboard``: serve the LocalCluster's
+    dashboard; with it or without, the scheduler's HTTP endpoints listen at
+    :data:`DASHBOARD_ADDRESS`, the loopback (another port if that one is
+    taken), never on every interface. A scheduler that does not answer, or workers that do not start, raise
+    :class:`ClusterError`. Closed, with its cluster, on leaving the block."""
     if max_memory_gb is not None and not max_memory_gb > 0:
         raise ValueError(f"max_memory_gb={max_memory_gb!r}: give a positive memory limit in GiB")
     if scheduler is not None:
@@ -132,14 +169,30 @@ def connect(
                 "--workers and --max-memory-gb shape the LocalCluster started here; an existing cluster "
                 "(--scheduler) has its own workers and limits (dask worker --nworkers, --memory-limit)"
             )
-        with Client(scheduler) as client:
+        with _existing(scheduler) as client:
             info = client.scheduler_info()["workers"]
             say(f"Dask: connected to {scheduler} ({len(info)} workers); dashboard {client.dashboard_link}")
             yield client
         return
     n = workers or default_workers()
     limit = f"{max_memory_gb}GiB" if max_memory_gb is not None else "auto"
-    config = {
+    with (
+        dask.config.set(_local_config(allowed_failures, processes)),
+        _preloaded_forkserver(preload),
+        _local_cluster(n, processes, limit if processes else None, dashboard) as cluster,
+        _NANNY_KILLS.watching(),
+        Client(cluster) as client,
+    ):
+        gib = {w["memory_limit"] / GIB for w in client.scheduler_info()["workers"].values()}
+        kind = ("process" if processes else "thread") + ("" if n == 1 else "es" if processes else "s")
+        memory = f", memory limit {min(gib):.3g} GiB each" if processes and gib and min(gib) > 0 else ""
+        say(f"Dask LocalCluster: {n} single-threaded worker {kind}{memory}; {_dashboard_note(cluster, dashboard)}")
+        yield client
+
+
+def _local_config(allowed_failures: int, processes: bool) -> dict[str, object]:
+    """The Dask configuration of a LocalCluster of :func:`connect` (see the module docstring)."""
+    config: dict[str, object] = {
         "distributed.scheduler.allowed-failures": allowed_failures,
         "distributed.scheduler.worker-saturation": 1.0,
         # a task keeps no data on its worker: nothing to spill, and a worker paused above 80% of its
@@ -147,27 +200,119 @@ def connect(
         "distributed.worker.memory.target": False,
         "distributed.worker.memory.spill": False,
         "distributed.worker.memory.pause": False,
+        "distributed.worker.memory.terminate": NANNY_RESTART_FRACTION,
         # glibc's dynamic mmap threshold (see the module docstring); None unsets Dask's default
         f"{PRE_SPAWN_ENVIRON}.MALLOC_TRIM_THRESHOLD_": None,
     }
     if processes and "forkserver" in multiprocessing.get_all_start_methods():
         config["distributed.worker.multiprocessing-method"] = "forkserver"
-    with (
-        dask.config.set(config),
-        _preloaded_forkserver(preload),
-        LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=processes, memory_limit=limit if processes else None
-        ) as cluster,
-    ):
-        with Client(cluster) as client:
-            gib = {w["memory_limit"] / GIB for w in client.scheduler_info()["workers"].values()}
-            kind = ("process" if processes else "thread") + ("" if n == 1 else "es" if processes else "s")
-            memory = f", memory limit {min(gib):.3g} GiB each" if processes and gib and min(gib) > 0 else ""
-            dashboard = cluster.dashboard_link
-            if importlib.util.find_spec("bokeh") is None:
-                dashboard += " (served once bokeh is installed: pip install bokeh)"
-            say(f"Dask LocalCluster: {n} single-threaded worker {kind}{memory}; dashboard {dashboard}")
-            yield client
+    return config
+
+
+@contextmanager
+def _existing(scheduler: str) -> Iterator[Client]:
+    """A client of the cluster at ``scheduler``; an address that is malformed or does not answer within
+    Dask's connect timeout is :class:`ClusterError`."""
+    try:
+        client = Client(scheduler)
+    except (OSError, ValueError, TypeError) as err:  # TimeoutError is an OSError
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise ClusterError(
+            f"--scheduler {scheduler}: no Dask scheduler answers there ({reason}); give the address "
+            "`dask scheduler` prints, e.g. tcp://host:8786, or leave --scheduler out for a LocalCluster"
+        ) from None
+    with client:
+        yield client
+
+
+@contextmanager
+def _local_cluster(n: int, processes: bool, limit: str | None, dashboard: bool) -> Iterator[LocalCluster]:
+    """A LocalCluster of ``n`` single-threaded workers; a cluster that fails to start (a nanny's worker died
+    while it started: a memory limit below what importing torch takes, the machine out of memory or
+    processes; Dask's event loop or a worker not up within its timeouts on a loaded machine) is
+    :class:`ClusterError`."""
+    try:
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=processes,
+            memory_limit=limit,
+            # the scheduler's HTTP endpoints, on the loopback either way (without a dashboard, on a free port)
+            dashboard_address=DASHBOARD_ADDRESS if dashboard else f"{LOOPBACK}:0",
+            scheduler_kwargs={"dashboard": dashboard},
+            # a worker in this process (threads) has no loopback address of its own to listen on
+            **({} if processes else {"worker_dashboard_address": f"{LOOPBACK}:0"}),
+        )
+    except (RuntimeError, AssertionError, OSError) as err:  # Dask's start-up failures (TimeoutError: an OSError)
+        memory = f" of {limit} each" if limit not in (None, "auto") else ""
+        reason = " ".join(str(err).split()) or type(err).__name__
+        if "failed to start" in str(err):
+            reason = (
+                "a worker died while starting: a memory limit below what a worker takes to import torch, "
+                "or the machine out of memory"
+            )
+        raise ClusterError(
+            f"the LocalCluster's {n} Dask workers{memory} did not start ({reason}); "
+            "give fewer --workers or a larger --max-memory-gb, or wait for a less loaded machine"
+        ) from None
+    with cluster:
+        yield cluster
+
+
+def _dashboard_note(cluster: LocalCluster, dashboard: bool) -> str:
+    """What the connection message says of the dashboard: where it is served (the address it listens on),
+    or that it is off."""
+    if not dashboard:
+        return f"dashboard off (--dashboard serves it on {LOOPBACK})"
+    link = f"http://{LOOPBACK}:{cluster.scheduler_info['services']['dashboard']}/status"  # where it listens
+    if importlib.util.find_spec("bokeh") is None:
+        link += " (served once bokeh is installed: pip install bokeh)"
+    return f"dashboard {link}"
+
+
+class _NannyKills(logging.Handler):
+    """The workers a LocalCluster's nannies restarted for memory (the address of each, as their log
+    record names it), recorded while :meth:`watching`: a killed task is then known to have died at the
+    memory limit, or not."""
+
+    PATTERN = re.compile(r"Worker (\S+) \(pid=\d+\) exceeded")
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.addresses: dict[str, int] = {}
+        self.active = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = self.PATTERN.search(record.getMessage())
+        if found:
+            self.addresses[found.group(1)] = self.addresses.get(found.group(1), 0) + 1
+
+    @contextmanager
+    def watching(self) -> Iterator[None]:
+        logger = logging.getLogger("distributed.nanny.memory")
+        self.addresses.clear()
+        self.active = True
+        logger.addHandler(self)
+        try:
+            yield
+        finally:
+            logger.removeHandler(self)
+            self.active = False
+
+    def total(self) -> int:
+        """The memory restarts recorded while watching."""
+        return sum(self.addresses.values())
+
+    def kills(self, address: str | None) -> int | None:
+        """The memory restarts of the worker at ``address``: 0 only when no worker was restarted for memory
+        at all (a worker restarted in a storm of them may come back at another address); None when that is
+        not known (not watched, no address, or restarts at other addresses)."""
+        if not self.active or not address:
+            return None
+        return self.addresses.get(address) or (0 if not self.addresses else None)
+
+
+_NANNY_KILLS = _NannyKills()
 
 
 #: Modules the LocalCluster's fork server imports once, before it forks any
@@ -206,7 +351,11 @@ def run_jobs(
     place, so an interrupted run has done about a prefix of them; follow-up
     calls are submitted as their job's outcomes arrive, so a slow job holds up
     no other. An exception of a task raises :class:`TaskFailedError` (the
-    futures still pending are released, which cancels them)."""
+    futures still pending are released, which cancels them). A cluster left
+    without any worker for :data:`NO_WORKER_GRACE_S` seconds (every worker
+    dead and none restarted) raises :class:`NoWorkersError` naming the jobs
+    started and not finished: its tasks could never run. A task whose result
+    was lost with its worker before this process read it runs again."""
     jobs = list(jobs)
     running: dict[Future, tuple[Job, Call]] = {}
     open_calls: dict[int, int] = {}
@@ -218,14 +367,7 @@ def run_jobs(
     def submit(job: Job, calls: list[Call]) -> None:
         open_calls[id(job)] = open_calls.get(id(job), 0) + len(calls)
         for call in calls:  # in the jobs' order (Dask runs the higher priority first), follow-ups with their job
-            future = client.submit(
-                call.fn,
-                *call.args,
-                key=f"{call.what}-{uuid.uuid4().hex[:8]}",
-                pure=False,
-                priority=-rank[id(job)],
-                **call.kwargs,
-            )
+            future = _submit(client, call, priority=-rank[id(job)])
             running[future] = (job, call)
             done.add(future)
 
@@ -245,24 +387,71 @@ def run_jobs(
         on_done(job)
         bar.update()
 
+    def receive(future: Future, bar: ProgressBar) -> None:
+        """A finished task's outcome to its job, its follow-ups submitted (a result lost with its worker
+        before it was read: the call again), the job finished when none is left."""
+        job, call = running.pop(future)
+        lost = future.status == "lost"
+        follow = [call] if lost else job.receive(call, _outcome(future, call, limits))
+        future.release()
+        open_calls[id(job)] -= 1
+        submit(job, follow)
+        if open_calls[id(job)] == 0:
+            finish(job, bar)
+            start_jobs(bar)
+
     with progress_bar(total=len(jobs), desc=desc, disable=not progress, unit=unit) as bar:
         try:
             start_jobs(bar)
             while running:
-                future = next(done)
-                job, call = running.pop(future)
-                outcome = _outcome(future, call, limits)
-                future.release()
-                follow = job.receive(call, outcome)
-                open_calls[id(job)] -= 1
-                submit(job, follow)
-                if open_calls[id(job)] == 0:
-                    finish(job, bar)
-                    start_jobs(bar)
+                receive(_next_finished(done, client, {id(job): job for job, _ in running.values()}), bar)
         finally:
             for future in running:
                 future.release()
     return len(jobs)
+
+
+def _submit(client: Client, call: Call, *, priority: int) -> Future:
+    """``call`` as a task of its own (``pure=False``: a key named after ``call.what``, never shared)."""
+    key = f"{call.what}-{uuid.uuid4().hex[:8]}"
+    return client.submit(call.fn, *call.args, key=key, pure=False, priority=priority, **call.kwargs)
+
+
+def _next_finished(done: as_completed, client: Client, open_jobs: dict[int, Job]) -> Future:
+    """The next finished future of ``done``; :class:`NoWorkersError` when the cluster has had no worker that
+    stays up for :data:`NO_WORKER_GRACE_S` seconds while ``open_jobs`` wait: none at all (a nanny
+    restarts a dead worker within seconds; one that cannot start again never comes back), or only
+    workers that their nannies keep restarting for memory (none lasting :data:`STABLE_S` seconds: a
+    memory limit below what an idle worker holds)."""
+    since = None
+    kills, last_kill = _NANNY_KILLS.total(), time.monotonic()
+    while not done.has_ready():
+        now = time.monotonic()
+        if _NANNY_KILLS.total() != kills:
+            kills, last_kill = _NANNY_KILLS.total(), now
+        if client.nthreads() and now - last_kill > STABLE_S:
+            since = None
+        elif since is None:
+            since = now
+        elif now - since > NO_WORKER_GRACE_S:
+            raise NoWorkersError(_no_workers_message(len(open_jobs)), list(open_jobs.values()))
+        time.sleep(POLL_S)
+    return next(done)
+
+
+def _no_workers_message(unfinished: int) -> str:
+    """Why :func:`run_jobs` stopped with tasks open and no worker: what the nannies reported, if anything."""
+    restarts = _NANNY_KILLS.total() if _NANNY_KILLS.active else 0
+    cause = (
+        f"their nannies restarted them {restarts} times above {NANNY_RESTART_FRACTION:.0%} of their memory limit "
+        "until they no longer started: give a larger --max-memory-gb (with fewer --workers)"
+        if restarts
+        else "they died (killed from outside, or crashed) and none came back"
+    )
+    return (
+        f"no Dask worker left for {NO_WORKER_GRACE_S:g} s, {unfinished} started tasks unfinished: {cause}; "
+        "what finished is stored, run the command again to continue"
+    )
 
 
 def _memory_limits(client: Client) -> int | None:
@@ -280,6 +469,8 @@ def _outcome(future: Future, call: Call, limit: int | None) -> object:
     if isinstance(error, KilledWorker):
         worker = error.last_worker
         worker_limit = getattr(worker, "memory_limit", None) or limit
-        return Killed(memory_limit=worker_limit, attempts=error.allowed_failures + 1)
+        kills = _NANNY_KILLS.kills(getattr(worker, "address", None))
+        return Killed(memory_limit=worker_limit, attempts=error.allowed_failures + 1, memory_kills=kills)
     reason = f"{type(error).__name__}: {error}" if error is not None else f"the task was {future.status}"
+    reason = " ".join(reason.split())  # one line, whatever the exception's message holds
     raise TaskFailedError(f"{call.what} failed on a Dask worker: {reason}") from error

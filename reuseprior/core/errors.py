@@ -7,12 +7,14 @@ The modules that raise them re-export them under their old names.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = [
     "BookError",
     "CaptureError",
     "CheckpointMismatchError",
+    "ClusterError",
     "CommandInputError",
     "CsvFormatError",
     "DataDependentCountWarning",
@@ -21,6 +23,7 @@ __all__ = [
     "DatasetNotFoundError",
     "DatasetVerificationError",
     "InputRefusedError",
+    "NoWorkersError",
     "NotebookNotFoundError",
     "NotebookParameterError",
     "OutOfSyncError",
@@ -177,7 +180,22 @@ class CsvFormatError(ValueError):
 
 
 class TaskFailedError(RuntimeError):
-    """A task raised an exception on its worker (not a killed worker): the run stops."""
+    """A task raised an exception on its worker (not a killed worker): the run stops. The message names
+    the task and the exception, in one line."""
+
+
+class ClusterError(RuntimeError):
+    """The Dask cluster cannot be used: a scheduler address that does not answer, workers that do not
+    start, more workers than the machine holds; the message names the problem and the fix."""
+
+
+class NoWorkersError(ClusterError):
+    """Every worker of the cluster is gone and none came back within the grace period: the tasks still
+    open cannot finish. ``unfinished`` holds the jobs that had started and not finished."""
+
+    def __init__(self, message: str, unfinished: Sequence[object] = ()) -> None:
+        super().__init__(message)
+        self.unfinished = list(unfinished)
 
 
 # Model complexity (reuseprior.baselines.complexity)

@@ -46,8 +46,9 @@ import pandas as pd
 from distributed import Client
 from filelock import FileLock
 
+from reuseprior.core.claims import RunClaims
 from reuseprior.core.distributed import Call, Killed, run_jobs
-from reuseprior.core.errors import CsvFormatError
+from reuseprior.core.errors import CsvFormatError, NoWorkersError
 from reuseprior.core.files import append_csv_row, file_lock, replace_csv_rows, write_csv
 from reuseprior.core.progress import progress_bar
 from reuseprior.core.stored_rows import NO_KINDS, ColumnKinds, check_stored_rows, read_stored_csv, record_lines
@@ -416,11 +417,22 @@ def store_floors(
 
 @dataclass
 class StudyResult:
-    """What :func:`run_study` did: the runs stored, those a worker's death killed, those left unfinished."""
+    """What :func:`run_study` did: the runs stored, those that failed (a worker's death, or no worker
+    left: label -> why), those left unfinished, those skipped because another process claimed them
+    (label -> by whom), and why the run stopped early (``stopped``: no worker left), if it did."""
 
     stored: list[Key] = field(default_factory=list)
     killed: dict[str, str] = field(default_factory=dict)
     unfinished: list[Key] = field(default_factory=list)
+    claimed: dict[str, str] = field(default_factory=dict)
+    stopped: str | None = None
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    """The outcome of a run that another process holds a claim on (``holder``), or stored meanwhile."""
+
+    holder: str
 
 
 def pending_runs(spec: StudySpec, only: Iterable[Key] | None = None) -> list[Key]:
@@ -473,35 +485,56 @@ def _named_options(function: Callable[..., Any], options: Mapping[str, Any]) -> 
     return {k: v for k, v in options.items() if k in parameters}
 
 
-class _RunJob:
-    """One run as a job of :func:`reuseprior.core.distributed.run_jobs`: one call, its outcome kept."""
+def _claim(spec: StudySpec, run: Key, claims: RunClaims) -> _Claimed | None:
+    """Claim ``run`` before it trains (:mod:`reuseprior.core.claims`): None when this process may train
+    it, else why not (another live process holds it, or it was stored since the pending runs were read)."""
+    key = spec.store.key_of(run)
+    holder = claims.claim(key, spec.label(run))
+    if holder is not None:
+        return _Claimed(holder)
+    if key in spec.stored_keys():
+        claims.release(key)
+        return _Claimed("stored by another command meanwhile")
+    return None
 
-    def __init__(self, spec: StudySpec, run: Key, options: Mapping[str, Any]):
-        self.spec, self.run, self.options, self.outcome = spec, run, options, None
+
+class _RunJob:
+    """One run as a job of :func:`reuseprior.core.distributed.run_jobs`: one call, its outcome kept; a run
+    claimed elsewhere (:func:`_claim`) has no call."""
+
+    def __init__(self, spec: StudySpec, run: Key, options: Mapping[str, Any], claims: RunClaims):
+        self.spec, self.run, self.options, self.claims, self.outcome = spec, run, options, claims, None
 
     def start(self) -> list[Call]:
-        return [
-            Call(
-                self.spec.run_one, kwargs={**self.run, "spec": self.spec, **self.options}, what=f"{self.spec.name}-run"
-            )
-        ]
+        self.outcome = _claim(self.spec, self.run, self.claims)
+        if self.outcome is not None:
+            return []
+        kwargs = {**self.run, "spec": self.spec, **self.options}
+        return [Call(self.spec.run_one, kwargs=kwargs, what=f"{self.spec.name} run {self.spec.label(self.run)}")]
 
     def receive(self, call: Call, outcome: object) -> list[Call]:  # noqa: ARG002 - the protocol's signature
         self.outcome = outcome
         return []
 
 
-def _keeper(spec: StudySpec, result: StudyResult) -> Callable[[Key, Any], None]:
-    """How an outcome of ``spec``'s run is recorded in ``result``: killed, unfinished (None) or stored."""
+def _keeper(spec: StudySpec, result: StudyResult, claims: RunClaims) -> Callable[[Key, Any], None]:
+    """How an outcome of ``spec``'s run is recorded in ``result``: claimed elsewhere, killed, unfinished
+    (None) or stored; then its claim is released."""
 
     def keep(run: Key, outcome: Any) -> None:
-        if isinstance(outcome, Killed):
-            result.killed[spec.label(run)] = outcome.message()
-        elif outcome is None:
-            result.unfinished.append(run)
-        else:
-            spec.store.save(outcome)
-            result.stored.append(run)
+        if isinstance(outcome, _Claimed):
+            result.claimed[spec.label(run)] = outcome.holder
+            return
+        try:
+            if isinstance(outcome, Killed):
+                result.killed[spec.label(run)] = outcome.message()
+            elif outcome is None:
+                result.unfinished.append(run)
+            else:
+                spec.store.save(outcome)
+                result.stored.append(run)
+        finally:
+            claims.release(spec.store.key_of(run))
 
     return keep
 
@@ -524,15 +557,19 @@ def run_study(
     if max_runs is not None:
         todo = todo[:max_runs]
     result = StudyResult()
-    keep = _keeper(spec, result)
+    claims = RunClaims(spec.store.path, spec.plan)
+    keep = _keeper(spec, result, claims)
     kwargs = _named_options(spec.run_one, options or {})
     bar = progress_bar(todo, desc=spec.name, unit="run", disable=not progress)
-    for run in bar:
-        bar.set_postfix_str(spec.label(run))
-        outcome = spec.run_one(**run, spec=spec, **kwargs)
-        keep(run, outcome)
-        if outcome is None:  # a deadline: the runs after it would stop at once as well
-            break
+    try:
+        for run in bar:
+            bar.set_postfix_str(spec.label(run))
+            outcome = _claim(spec, run, claims) or spec.run_one(**run, spec=spec, **kwargs)
+            keep(run, outcome)
+            if outcome is None:  # a deadline: the runs after it would stop at once as well
+                break
+    finally:
+        claims.release_all()
     return result
 
 
@@ -546,18 +583,23 @@ def run_studies(
 ) -> list[StudyResult]:
     """The pending runs of every ``(spec, only)`` of ``chosen`` (``only``: its runs to consider, None:
     all), at most ``max_runs`` of them in all, as one set of tasks on ``client``, in the order given;
-    each result is stored in its study as it arrives. Returns one :class:`StudyResult` per study."""
+    each result is stored in its study as it arrives; each run is claimed before it starts and skipped
+    when another process holds it (:mod:`reuseprior.core.claims`). A cluster left without workers
+    (:class:`~reuseprior.core.errors.NoWorkersError`) ends the run: the runs in progress are recorded
+    as failed with its reason, and every result's ``stopped`` says why. Returns one
+    :class:`StudyResult` per study."""
     results = [StudyResult() for _ in chosen]
     jobs: list[_RunJob] = []
-    keepers = {}
+    keepers, claims = {}, []
     for (spec, only), result in zip(chosen, results):
-        keepers[id(spec)] = _keeper(spec, result)
+        claims.append(RunClaims(spec.store.path, spec.plan))
+        keepers[id(spec)] = _keeper(spec, result, claims[-1])
         kwargs = _named_options(spec.run_one, options or {})
-        jobs.extend(_RunJob(spec, run, kwargs) for run in pending_runs(spec, only))
+        jobs.extend(_RunJob(spec, run, kwargs, claims[-1]) for run in pending_runs(spec, only))
     if max_runs is not None:
         jobs = jobs[:max_runs]
-    if jobs:
-        desc = chosen[0][0].name if len(chosen) == 1 else f"{len(chosen)} studies"
+    desc = chosen[0][0].name if len(chosen) == 1 else f"{len(chosen)} studies"
+    try:
         run_jobs(
             client,
             jobs,
@@ -566,6 +608,15 @@ def run_studies(
             progress=progress,
             unit="run",
         )
+    except NoWorkersError as err:
+        index = {id(spec): i for i, (spec, _) in enumerate(chosen)}
+        for job in err.unfinished:
+            results[index[id(job.spec)]].killed[job.spec.label(job.run)] = "no Dask worker left to finish it"
+        for result in results:
+            result.stopped = str(err)
+    finally:
+        for held in claims:
+            held.release_all()
     return results
 
 
@@ -589,10 +640,13 @@ class StudyGroup:
     ``choose(request)`` gives them (by ``request.profile``, or by what is stored); ``seeds`` are all
     their seeds; ``reports(request)`` the tables a status report shows after theirs (``(title, table)`` pairs);
     ``actions``: the group's own actions, each ``action(request)`` returning the text it prints;
-    ``seed_policy``: why it has the seeds it has, said when a caller asks for others."""
+    ``seed_policy``: why it has the seeds it has, said when a caller asks for others;
+    ``cost(request)``: what the chosen studies' pending runs would take on the request's device (a
+    sentence a refusal quotes, empty when unknown)."""
 
     seeds: tuple[int, ...]
     choose: Callable[[StudyRequest], list[StudySpec]]
     reports: Callable[[StudyRequest], list[tuple[str, pd.DataFrame]]] | None = None
     actions: Mapping[str, Callable[[StudyRequest], str]] = field(default_factory=dict, hash=False)
     seed_policy: str = ""
+    cost: Callable[[StudyRequest], str] | None = None

@@ -168,12 +168,15 @@ def train_run(
     seed: int,
     spec: StudySpec,
     work_dir: Path | None = None,
+    data_dir: Path | None = None,
     progress: bool = False,
     device: str = "cpu",
     deadline: float | None = None,
 ) -> dict | None:
     """Train one (model, seed) of ``spec`` (named ``study``) on ``device``, resumed from its checkpoint (under
-    ``work_dir``, default :data:`WORK_DIR` read at call time) if one exists; returns its row
+    ``work_dir``, default :data:`WORK_DIR` read at call time) if one exists, its images read from
+    ``data_dir`` (default: the design's, ``build/datasets``; where the files are is no part of the plan);
+    returns its row
     (:data:`STORED_COLUMNS`, ``machine`` naming the device), or None when ``deadline`` stopped it first
     (its checkpoint is kept for the next call). A run that starts after ``deadline`` returns None at once,
     before its images are loaded and its model built (a cluster's later tasks, on a machine lent by the
@@ -183,6 +186,8 @@ def train_run(
     if deadline is not None and time.time() >= deadline:
         return None
     settings = replace(spec.design.settings, models=(model,))
+    if data_dir is not None:
+        settings = replace(settings, data_dir=str(data_dir))
     plan = training.make_plan(settings, profile=f"{spec.name}-{spec.plan}", seed=seed)
     checkpoints = Path(work_dir or WORK_DIR) / spec.plan / "checkpoints"
     row = train_model(

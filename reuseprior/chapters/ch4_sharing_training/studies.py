@@ -22,7 +22,7 @@ from reuseprior.chapters.ch4_sharing_training import fit_study as fit
 from reuseprior.chapters.ch4_sharing_training import real_study as real
 from reuseprior.chapters.ch4_sharing_training import recipe_probes as probes
 from reuseprior.chapters.ch4_sharing_training import table42_study as table42
-from reuseprior.core.study import StudyGroup, StudyRequest, StudySpec, run_study, store_floors
+from reuseprior.core.study import StudyGroup, StudyRequest, StudySpec, pending_runs, run_study, store_floors
 
 __all__ = ["STUDY_GROUP", "chosen_studies"]
 
@@ -88,10 +88,47 @@ def _floors(request: StudyRequest) -> str:
     return "\n".join(t.to_string(index=False) for t in tables) + f"\n-> {real.LINEAR_FLOOR}"
 
 
+def _mean_seconds(runs: pd.DataFrame, prefix: str, machine: str) -> tuple[float, pd.Series] | None:
+    """The mean ``train_time_s`` of the stored runs of the studies named ``prefix...`` trained wholly on a
+    machine whose description starts with ``machine`` (a run resumed on another machine is left out), and
+    the sizes of the first of them (``train_images``, ``epochs``, ``width_mult``); None when there is none."""
+    mine = runs[runs["study"].astype(str).str.startswith(prefix) & runs["machine"].astype(str).str.startswith(machine)]
+    mine = mine[~mine["machine"].astype(str).str.contains(" then ", regex=False)].dropna(subset=["train_time_s"])
+    if mine.empty:
+        return None
+    return float(mine["train_time_s"].mean()), mine.iloc[0]
+
+
+def _cost(request: StudyRequest) -> str:
+    """What the ``gpu`` profile's pending runs would take (the sentence a refusal of ``--profile gpu`` on a
+    machine without CUDA quotes): per run, the GPU minutes its stored runs took, and the hours on this
+    project's 2-core CPU: the ``cpu`` profile's runs trained there, scaled by training images x epochs x
+    width squared (a convolution's multiply-adds grow with the square of the width), read from the
+    committed runs (:data:`.real_study.STORED_RUNS`) whatever ``--store`` is; empty on ``cpu``."""
+    if request.profile != "gpu":
+        return ""
+    runs = real.read_runs(real.STORED_RUNS)
+    pending = sum(len(pending_runs(spec.with_store(request.store))) for spec in chosen_studies(request))
+    gpu, cpu = _mean_seconds(runs, "table42-gpu-", "NVIDIA"), _mean_seconds(runs, "table42-cpu-", "x86_64")
+    sizes = "Table 4.2's sizes (width 1.0, every training image, 30 epochs)"
+    if gpu is None or cpu is None:
+        return f"{pending} runs pending at {sizes}: no stored runs to estimate their hours from"
+    (gpu_s, big), (cpu_s, small) = gpu, cpu
+    scale = (big["train_images"] * big["epochs"]) / (small["train_images"] * small["epochs"])
+    scale *= (big["width_mult"] / small["width_mult"]) ** 2
+    hours = cpu_s * scale / 3600
+    return (
+        f"{pending} runs pending at {sizes}: about {gpu_s / 60:.0f} GPU minutes each (the stored GPU runs), about "
+        f"{hours:,.0f} hours each on a 2-core CPU (the cpu profile's CPU runs, {cpu_s / 3600:.1f} h, scaled by "
+        f"images x epochs x width squared), {pending * hours:,.0f} CPU hours in all: impractical"
+    )
+
+
 #: chapter 4's studies and actions, chosen by ``--profile`` (``cpu`` or ``gpu``)
 STUDY_GROUP = StudyGroup(
     seeds=tuple(sorted({seed for spec in WIDTH_025_AND_FIT_STUDIES for seed in spec.seeds} | set(table42.STUDY_SEEDS))),
     choose=chosen_studies,
     reports=_protocol,
     actions={"slice": _slice, "probes": _probes, "fit-checks": _fit_checks, "floor": _floors},
+    cost=_cost,
 )

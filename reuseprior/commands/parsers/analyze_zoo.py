@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from reuseprior.commands.argtypes import check_cluster_flags, output_file, positive_int
+from reuseprior.commands.argtypes import add_oversubscribe_flag, check_cluster_flags, output_file, positive_int
 from reuseprior.core import paths
 
 #: :data:`reuseprior.zoo.torchvision_analysis.DEFAULT_OUT`
@@ -41,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=positive_int, default=None, help="LocalCluster worker processes (default: one per core)"
     )
+    add_oversubscribe_flag(parser)
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS", help="an existing Dask cluster instead")
 
 

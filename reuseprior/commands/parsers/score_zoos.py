@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from reuseprior.baselines.registry import ZOO_PROXIES
-from reuseprior.commands.argtypes import check_cluster_flags, positive_float, positive_int
+from reuseprior.commands.argtypes import add_oversubscribe_flag, check_cluster_flags, positive_float, positive_int
 
 #: ``--rescore``'s name for the reusability quantities, the store's ``REUSE_COLUMN``
 #: (reuseprior.zoo.scoring.registry, not imported here: this module must stay light)
@@ -85,6 +85,7 @@ def _add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="LocalCluster: single-threaded worker processes (default: one per core)",
     )
+    add_oversubscribe_flag(group)
     group.add_argument(
         "--scheduler",
         default=None,

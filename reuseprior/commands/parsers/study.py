@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from reuseprior.commands.argtypes import (
+    add_oversubscribe_flag,
     check_cluster_flags,
     check_only_flag,
     device_name,
@@ -36,11 +37,20 @@ ACTIONS = {
 FLOOR = {"floor": "store the logistic-regression floors of the images its runs train on"}
 #: flags every study takes
 COMMON = {"seeds", "only", "max_runs", "workers", "scheduler", "max_memory_gb", "no_progress"}
+#: the flags that shape the Dask cluster, which only ``run`` starts (with the value each is unset at)
+CLUSTER_FLAGS: dict[str, Any] = {
+    "workers": None,
+    "scheduler": None,
+    "max_memory_gb": None,
+    "dashboard": False,
+    "allow_oversubscribe": False,
+}
 #: the names of :data:`reuseprior.chapters.ch7_sharing_schemes.PROFILES`
 PROFILES = ("full", "paper", "quick")
 #: the names of :data:`reuseprior.chapters.ch4_sharing_training.table42_study.PROFILES` (ch4's ``--profile``,
-#: its default cpu)
+#: its default cpu) with the device each is meant for (the ``--device`` it trains on unless told)
 CH4_PROFILES = ("cpu", "gpu")
+CH4_PROFILE_DEVICES = {"cpu": "cpu", "gpu": "cuda"}
 
 
 @dataclass(frozen=True)
@@ -66,7 +76,7 @@ STUDIES: dict[str, StudyOptions] = {
     "ch4": StudyOptions(
         "reuseprior.chapters.ch4_sharing_training.studies:STUDY_GROUP",
         "chapter 4: EfficientNetV2 original vs shared on Fashion-MNIST (data/ch4_real_study_runs.csv)",
-        frozenset({"store", "profile", "device", "max_minutes", "work_dir"}),
+        frozenset({"store", "profile", "device", "max_minutes", "work_dir", "data_dir"}),
         {
             "slice": "store the live slice that the notebook retrains",
             "probes": "train the width-1.0 recipe probes on 5,000 images, resumable",
@@ -104,7 +114,7 @@ STUDIES: dict[str, StudyOptions] = {
 DEFAULTS: dict[str, Any] = {
     "store": None,
     "profile": None,
-    "device": "cpu",
+    "device": None,
     "threads": 1,
     "data_dir": None,
     "download": False,
@@ -144,9 +154,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "config=scope, arm=pg (repeatable; values of one column are alternatives)",
     )
     parser.add_argument("--max-runs", type=positive_int, default=None, help="store at most this many new runs")
-    parser.add_argument("--workers", type=positive_int, default=None, help="LocalCluster workers (default: 1/core)")
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="LocalCluster workers of 'run' (default: 1/core; more than the cores, or than the memory holds at "
+        "--max-memory-gb each, is refused without --allow-oversubscribe)",
+    )
     parser.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (instead)")
     parser.add_argument("--max-memory-gb", type=positive_float, default=None, help="memory limit per worker (GiB)")
+    add_oversubscribe_flag(parser)
+    parser.add_argument(
+        "--dashboard",
+        action="store_true",
+        help="serve the LocalCluster's Dask dashboard on 127.0.0.1 (default: off; never on other interfaces)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--store", type=Path, default=None, help="the runs CSV (default: the study's in data/)")
     parser.add_argument(
@@ -156,10 +178,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="whose studies: ch7 full, paper or quick (its default); ch4 cpu (its default) or gpu",
     )
     parser.add_argument(
-        "--device", type=device_name, default="cpu", help='"cpu", "cuda", "cuda:N", "mps" or "auto" (default: cpu)'
+        "--device",
+        type=device_name,
+        default=None,
+        help='"cpu", "cuda", "cuda:N", "mps" or "auto" (default: cpu; ch4 --profile gpu: cuda, refused with the '
+        "estimated hours where there is none: --device cpu trains on the CPU anyway)",
     )
     parser.add_argument("--threads", type=positive_int, default=1, help="PyTorch threads per run (default: 1)")
-    parser.add_argument("--data-dir", type=Path, default=None, help="datasets folder (default: build/datasets)")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="datasets folder (ch3, ch4, ch7, ch8; default: build/datasets)"
+    )
     parser.add_argument("--download", action="store_true", help="let torchvision download a missing dataset")
     parser.add_argument(
         "--work-dir",
@@ -188,6 +216,7 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         args.profile = args.profile or CH4_PROFILES[0]
         if args.profile not in CH4_PROFILES:
             parser.error(f"study ch4 takes --profile {' or '.join(CH4_PROFILES)}, not {args.profile!r}")
+        args.device = args.device or CH4_PROFILE_DEVICES[args.profile]
     elif args.profile in CH4_PROFILES:
         parser.error(f"--profile {args.profile} is chapter 4's; study {args.name} takes {list(PROFILES)}")
     else:
@@ -195,4 +224,9 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     check_only_flag(parser, args)
     if args.seeds and args.action not in ("run", "floor"):
         parser.error(f"--seeds selects what 'run' trains and 'floor' stores; '{args.action}' does not take it")
+    cluster = [k for k, unset in CLUSTER_FLAGS.items() if getattr(args, k) != unset]
+    if cluster and args.action != "run":
+        flags = ", ".join("--" + k.replace("_", "-") for k in cluster)
+        parser.error(f"{flags}: only 'run' starts a Dask cluster; '{args.action}' does not take them")
+    args.device = args.device or "cpu"
     check_cluster_flags(parser, args)
