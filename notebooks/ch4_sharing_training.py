@@ -506,7 +506,7 @@ family_tables = pd.concat(family.values(), ignore_index=True)
 ctx.save_table(family_tables, "table42_confirmatory_family")
 display(family_tables)
 display(Markdown(confirmatory.family_reading(family)))
-kinds = {label: confirmatory.seed_machine_kinds(judged_runs.study.rows()) for label, judged_runs in family_judged.items()}
+kinds = {label: confirmatory.seed_machine_kinds(judged.study.rows()) for label, judged in family_judged.items()}
 machine_kinds = pd.concat(kinds, names=["study", "row"]).reset_index(level="row", drop=True).reset_index()
 ctx.save_table(machine_kinds, "table42_machine_kinds")
 machine_kinds
