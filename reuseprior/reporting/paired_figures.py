@@ -25,6 +25,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from reuseprior.reporting.plotting import readable_fontsize
+
 __all__ = ["PER_SEED_COLUMNS", "SUMMARY_COLUMNS", "paired_differences_figure"]
 
 #: the columns :func:`paired_differences_figure` reads from its ``summary`` table
@@ -77,7 +79,7 @@ def _draw_study(ax: plt.Axes, x: float, row: pd.Series, seeds: pd.DataFrame) -> 
         ax.plot(x + 0.32, mean, "D", color=_MEAN_COLOUR, label="mean (no interval)", zorder=4)
 
 
-def _draw_panel(ax: plt.Axes, title: str, rows: pd.DataFrame, per_seed: pd.DataFrame, unit: str) -> None:
+def _draw_panel(ax: plt.Axes, title: str, rows: pd.DataFrame, per_seed: pd.DataFrame, unit: str, size: float) -> None:
     ax.axhline(0.0, color=_ZERO_COLOUR, linewidth=1.0, label="no difference")
     thesis = pd.to_numeric(rows["thesis"], errors="coerce").dropna()
     if len(thesis):
@@ -91,8 +93,9 @@ def _draw_panel(ax: plt.Axes, title: str, rows: pd.DataFrame, per_seed: pd.DataF
         labels.append(f"{row['study']}\n{len(seeds)} seed{'' if len(seeds) == 1 else 's'}\n{row['verdict']}")
     ax.set_xticks(range(len(labels)), labels)
     ax.set_xlim(-0.6, len(labels) - 0.4)
-    ax.set_title(textwrap.fill(title, _TITLE_CHARACTERS))
-    ax.set_ylabel(textwrap.fill(f"difference ({unit})", _LABEL_CHARACTERS))
+    ax.tick_params(labelsize=size)
+    ax.set_title(textwrap.fill(title, _TITLE_CHARACTERS), fontsize=size * 1.1)
+    ax.set_ylabel(textwrap.fill(f"difference ({unit})", _LABEL_CHARACTERS), fontsize=size)
 
 
 def paired_differences_figure(
@@ -101,7 +104,8 @@ def paired_differences_figure(
     """One panel per ``panel`` of ``summary`` (in its order, at most ``columns`` a row), each study
     of it at its own position: its per-seed differences as points (from ``per_seed``), the mean with
     its interval, zero and the thesis's difference marked, the y axis labelled ``difference (unit)``
-    and each study's tick with its number of seeds and verdict. Returns the figure."""
+    and each study's tick with its number of seeds and verdict; text sized to stay readable where the
+    book scales the figure down (:func:`~reuseprior.reporting.plotting.readable_fontsize`). Returns the figure."""
     _check_columns(summary, SUMMARY_COLUMNS, "summary")
     _check_columns(per_seed, PER_SEED_COLUMNS, "per_seed")
     if summary.empty:
@@ -112,16 +116,17 @@ def paired_differences_figure(
     studies = summary.groupby("panel", sort=False)["study"].count().max()
     width = max(_PANEL_INCHES, _STUDY_INCHES * studies)
     fig, axes = plt.subplots(down, across, figsize=(width * across, 4.4 * down), squeeze=False)
+    size = readable_fontsize(fig)  # the book scales a wide figure down to its column
     for ax, panel in zip(axes.flat, panels):
-        _draw_panel(ax, str(panel), summary[summary["panel"] == panel], per_seed, unit)
+        _draw_panel(ax, str(panel), summary[summary["panel"] == panel], per_seed, unit, size)
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     named: dict[str, object] = {}
     for ax in axes.flat[: len(panels)]:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             named.setdefault(label, handle)
-    fig.legend(named.values(), named.keys(), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(named))
+    fig.legend(named.values(), named.keys(), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=size)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=size * 1.2)
     fig.tight_layout()
     return fig
