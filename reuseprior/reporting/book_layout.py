@@ -341,7 +341,7 @@ def findings_first(notebook: dict[str, Any]) -> str:
     if not heading < table < FINDINGS_WITHIN:
         where = f"cells {heading} and {table}"
         return f"the findings are {where}: they must be among the first {FINDINGS_WITHIN} cells, heading first"
-    if table > shown:
+    if shown <= table:
         return f"cell {shown} shows its code above the findings (tag it hide-input, or move the findings up)"
     return ""
 
