@@ -99,7 +99,7 @@ def _draw_panel(ax: plt.Axes, title: str, rows: pd.DataFrame, per_seed: pd.DataF
 
 
 def paired_differences_figure(
-    summary: pd.DataFrame, per_seed: pd.DataFrame, *, unit: str, columns: int = 2, title: str | None = None
+    summary: pd.DataFrame, per_seed: pd.DataFrame, *, unit: str, columns: int = 2
 ) -> plt.Figure:
     """One panel per ``panel`` of ``summary`` (in its order, at most ``columns`` a row), each study
     of it at its own position: its per-seed differences as points (from ``per_seed``), the mean with
@@ -125,8 +125,7 @@ def paired_differences_figure(
     for ax in axes.flat[: len(panels)]:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             named.setdefault(label, handle)
-    fig.legend(named.values(), named.keys(), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=size)
-    if title:
-        fig.suptitle(title, fontsize=size * 1.2)
     fig.tight_layout()
+    # above the panels: the space under them is the caption's (reuseprior.reporting.plotting.caption)
+    fig.legend(named.values(), named.keys(), loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=size)
     return fig
