@@ -110,3 +110,62 @@ def test_text_stays_readable_in_the_book() -> None:
 def test_a_table_without_what_the_figure_needs_is_refused(summary, per_seed, message) -> None:
     with pytest.raises(ValueError, match=message):
         paired_differences_figure(summary, per_seed, unit="points")
+
+
+# ---------------------------------------------------------------- the chapters' figures
+
+
+def _consistent(summary: pd.DataFrame, per_seed: pd.DataFrame) -> None:
+    """Each panel's points average to the mean its verdict's table states."""
+    means = per_seed.groupby(["panel", "study"], sort=False)["difference"].mean()
+    for row in summary.itertuples():
+        assert means[(row.panel, row.study)] == pytest.approx(row.mean, abs=1e-9), row.panel
+
+
+def test_chapter_3_draws_evolve_minus_random_from_its_stored_pairs() -> None:
+    from reuseprior.chapters.ch3_revolver import study as real  # noqa: PLC0415 (the chapter's stored study)
+
+    runs = real.CPU_STUDY.rows()
+    differences = real.mode_differences(runs)
+    summary, per_seed = real.paired_figure_tables(runs, differences)
+    assert summary["panel"].tolist() == ["MNIST", "Fashion-MNIST"]
+    assert summary["thesis"].iloc[0] == 0.0 and np.isnan(summary["thesis"].iloc[1]), "Table 3.2 prints MNIST only"
+    _consistent(summary, per_seed)
+
+
+def test_chapter_4_draws_table_4_2s_pairs_and_controls_for_each_study() -> None:
+    from reuseprior.chapters.ch4_sharing_training import fit_study  # noqa: PLC0415 (the chapter's stored study)
+    from reuseprior.chapters.ch4_sharing_training import table42_study as table42  # noqa: PLC0415
+
+    judged = table42.judged_study("adamw-cosine", "cpu")
+    summary, per_seed = fit_study.paired_figure_tables({"first": judged, "second": judged})
+    assert summary["study"].tolist() == ["first"] * 4 + ["second"] * 4, "studies side by side, in the order given"
+    assert summary["panel"].nunique() == 4
+    assert summary.loc[0, "thesis"] == pytest.approx(0.4) and np.isnan(summary.loc[2, "thesis"]), "Table 4.2 prints no control"
+    assert summary["verdict"].iloc[2] == "control: no claim"
+    _consistent(summary, per_seed)
+
+
+def test_chapter_7_draws_the_resolved_pairs_only() -> None:
+    from reuseprior.chapters.ch7_sharing_schemes import resolved_figure_tables  # noqa: PLC0415 (a chapter's)
+
+    rows = pd.DataFrame(
+        {
+            "config": ["a", "b", "c"] * 3,
+            "seed": [0, 0, 0, 1, 1, 1, 2, 2, 2],
+            "test_top1": [90, 89, 88, 91, 89, 90, 92, 90, 91],
+        }
+    )
+    pairs = pd.DataFrame(
+        {
+            "trained better": ["a", "c"],
+            "other": ["b", "b"],
+            "mean paired difference (pp)": [5 / 3, 1 / 3],
+            "t low": [1.0, -1.0],
+            "t high": [2.5, 1.5],
+            "resolved": [True, False],
+        }
+    )
+    summary, per_seed = resolved_figure_tables(rows, pairs)
+    assert summary["panel"].tolist() == ["a minus b"] and per_seed["difference"].tolist() == [1.0, 2.0, 2.0]
+    _consistent(summary, per_seed)
