@@ -141,7 +141,9 @@ def test_chapter_4_draws_table_4_2s_pairs_and_controls_for_each_study() -> None:
     summary, per_seed = fit_study.paired_figure_tables({"first": judged, "second": judged})
     assert summary["study"].tolist() == ["first"] * 4 + ["second"] * 4, "studies side by side, in the order given"
     assert summary["panel"].nunique() == 4
-    assert summary.loc[0, "thesis"] == pytest.approx(0.4) and np.isnan(summary.loc[2, "thesis"]), "Table 4.2 prints no control"
+    assert summary.loc[0, "thesis"] == pytest.approx(0.4) and np.isnan(summary.loc[2, "thesis"]), (
+        "Table 4.2 prints no control"
+    )
     assert summary["verdict"].iloc[2] == "control: no claim"
     _consistent(summary, per_seed)
 
