@@ -12,7 +12,7 @@ Policy:
   (:func:`reuseprior.reporting.verdicts.paired_differences` and the tables built on it), selected by
   column values; its ``verdict`` column (the gated verdict of
   :func:`reuseprior.reporting.verdicts.gated_verdicts`, one of
-  :data:`~reuseprior.reporting.statistics.VERDICTS`), its mean difference, its 95 % t-interval and
+  :data:`VERDICTS`), its mean difference, its 95 % t-interval and
   its number of paired seeds.
 * **Printed values against ours** (:class:`MatchFinding`): the ``<quantity> match`` columns of
   :func:`reuseprior.reporting.reference.side_by_side` tables; *reproduced* when every printed value
