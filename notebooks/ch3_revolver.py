@@ -26,11 +26,22 @@
 #
 # **Data.** `profile="quick"`: scikit-learn's real 8×8 handwritten digits (1,293 train / 144 validation / 360 test; the validation split is a fixed 10% of the training set, the test set is only used for reporting), a population of 8 for 20 generations per search mode, on CPU. `profile="full"`: the appendix C.2 settings (80 individuals, 160 generations, CIFAR-10 through torchvision, `data_dir` + `download`; Random and Evolve train 16 per generation, the warm-up modes 8, as Table 3.2's 160-generation rows), meant for a GPU; `profile="full-mnist"`: appendix C.2's two MNIST commands (batch 512, `--width 2`). The section *On real images* reads a stored study on MNIST and Fashion-MNIST (14×14, CPU) and recomputes a slice of it live.
 #
-# **No GPU was available in the sessions that wrote this notebook**: the paper profiles (`full`, `full-mnist`) have not been run, and no number comes from CIFAR-10. The first part runs the quick profile on 8×8 digits; the real-image numbers come from the stored MNIST/Fashion-MNIST study, each table saying which data produced it. Thesis numbers are shown beside ours with the deviation; the scale differs (see each section), so they are a reference, not a claim of agreement.
+# **No GPU was available in the sessions that wrote this notebook**: the paper profiles (`full`, `full-mnist`) have not been run, and no number comes from CIFAR-10. The real-image numbers, first after the findings, come from the stored MNIST/Fashion-MNIST study; the sections after them run the quick profile on 8×8 digits, each table saying which data produced it. Thesis numbers are shown beside ours with the deviation; the scale differs (see each section), so they are a reference, not a claim of agreement.
 #
 # Run interactively, this notebook writes its tables and figures under `build/figures/interactive/ch3_revolver/`;
 # `python -m reuseprior build ch3_revolver` (or `make figures`) writes them to the tracked `figures/ch3_revolver/`,
 # and the `output_dir` parameter names another folder.
+
+# %% [markdown]
+# ## Findings
+#
+# Each claim this chapter tests, the verdict on it and what supports it, read from the tables this notebook writes (the ones the README's status table quotes, from the last batch build): the estimate with its 95 % t-interval and paired seeds for a trained comparison, the printed values that match ours for a table. The last column links to the section that shows it.
+
+# %% tags=["hide-input"]
+from reuseprior.chapters import ch3_revolver
+from reuseprior.reporting.findings import show_findings
+
+show_findings(ch3_revolver.FINDINGS, "ch3_revolver")
 
 # %% tags=["parameters"]
 profile = "quick"  # "quick": CPU, minutes, digits; "full": appendix C.2 (GPU, CIFAR-10); "full-mnist": its MNIST rows
@@ -45,7 +56,7 @@ width = None  # None -> the profile's width multiplier (appendix C.2: 1 CIFAR-10
 resume = None  # None -> the profile's (quick: start afresh; full: continue each mode from its checkpoint)
 live_generations = 1  # generations of the stored real-image study recomputed live (0: none)
 
-# %%
+# %% tags=["hide-output"]
 import pandas as pd
 import torch
 from IPython.display import display
@@ -56,7 +67,8 @@ from reuseprior.core import paths
 from reuseprior.core.precision import default_dtype
 from reuseprior.core.study import status_table
 from reuseprior.reporting.notebook import setup
-from reuseprior.reporting.plotting import show
+from reuseprior.reporting.paired_figures import paired_differences_figure
+from reuseprior.reporting.plotting import caption, show
 from reuseprior.reporting.reference import side_by_side
 from reuseprior.revolver import population
 
@@ -81,6 +93,162 @@ pd.set_option("display.max_colwidth", None)  # every claim and reason in full, n
 pd.set_option("display.max_columns", None)  # nor a table's middle columns
 pd.set_option("display.width", 220)
 print(ctx.describe())
+
+# %% [markdown]
+# ## On real images: random search against the genetic algorithm (stored study)
+#
+# The thesis found **no advantage of the genetic algorithm on MNIST** (Table 3.2: top test accuracy 99.6 for both modes, mean validation 99.4 Evolve vs. 99.5 Random); the advantage is a CIFAR-10 result. CIFAR-10 cannot be had on this machine, so the study below runs the two MNIST modes on **MNIST** (Table 3.2's rows) and on **Fashion-MNIST**, a harder stand-in for the CIFAR-10 question (an extension, not a thesis result).
+#
+# **Design** (`reuseprior.chapters.ch3_revolver.study.CPU_STUDY`): images area-averaged to 14×14; a population of 16, 4 trained per generation, 30 generations (120 evaluations per run), learning rate 0.35 up to generation 19 (of 0-29) then decayed to 0.00085, batch 128, 48 batches per training session, the default search space at width 1. A **seed** fixes the validation split, the initial population (the same for both modes) and every later draw, so each seed gives a *pair* of runs; differences are evolve minus random per seed, summarised over the pairs by `reuseprior.reporting.statistics` (paired t-interval, exact tests, verdict). The test set is read for the top individual only. The runs are stored by `python -m reuseprior study ch3 run` (resumable; hours of CPU) in `data/revolver_study_*.csv`; this notebook reads those rows and recomputes the first `live_generations` generation(s) of one stored run to check them.
+#
+# **Scale against the thesis**: 16 individuals × 30 generations × 4 trained at 14×14 and 48 batches per session, against 80 × 160 × 8 at 28×28 with 96 batches (and width 2, batch 512). Our accuracies are therefore lower than the thesis's; the question the study can answer is the direction of evolve minus random at equal budget.
+
+# %% tags=["hide-output"]
+study = real.CPU_STUDY
+runs = study.rows()
+status = status_table(study)
+print(f"study {study.name!r}, plan {study.plan}: {len(runs)} of {len(study.runs)} runs stored")
+status
+
+# %% [markdown]
+# ### Table 3.2 on real images (mean and standard deviation over the stored seeds)
+#
+# `Top Test Acc.` is the thesis's measure (the peak of the top individual's test readings, every 5 generations and the last), `Final Test Acc.` the last generation's top individual (test set read once). Below it, our MNIST rows beside the thesis's printed MNIST rows, with the deviation.
+
+# %%
+study_table = real.mode_table(runs)
+ctx.save_table(study_table, "table_3_2_real_images")
+display(study_table)
+mnist_rows = study_table[study_table["Dataset"] == "MNIST"]
+real_vs_thesis = side_by_side(mnist_rows, real.thesis_mnist_rows(), on=["Mode"], columns=["Top Test Acc.", "Mean Val."])
+ctx.save_table(real_vs_thesis, "table_3_2_mnist_vs_thesis")
+real_vs_thesis
+
+# %% [markdown]
+# ### Against a linear classifier of the same images
+#
+# A search comparison decides something only between models that learnt the task: every run's final top individual is
+# set beside a logistic regression fitted to the same training images (the seed's split at 14x14,
+# `reuseprior.revolver.split_floor`, stored in `data/population_linear_floor.csv` by
+# `python -m reuseprior study ch3 floor`), scored on the same test images. The runs do not record their top
+# individual's training accuracy, so the fit criterion of chapters 4, 7 and 8 is not applied here. A search ending below
+# the floor is a result of its mode, so no seed is dropped; a dataset where a mode has no more than half of its runs
+# above the floor gets no verdict in the paired table below ("not comparable", with the reason).
+
+# %%
+floors = real.floor_table(runs, study)
+ctx.save_table(floors, "runs_against_linear_floor")
+below = floors[~floors["above floor"]]
+print(
+    f"{len(floors) - len(below)} of {len(floors)} runs above the linear floor of their images; smallest margin "
+    f"{floors['margin (pp)'].min():.2f} points (a dataset where half of a mode's runs or more are below it gets no "
+    "verdict below)"
+)
+floors
+
+# %% [markdown]
+# <a id="findings-evolve-minus-random-paired-by-seed"></a>
+#
+# ### Evolve minus random, paired by seed
+#
+# Percentage points, per dataset and metric (`reuseprior.reporting.statistics.paired_by_seed`): the mean difference, the 95 % paired t-interval (`t low`, `t high`) and t-test p, the exact sign-flip permutation p over all 2^5 sign assignments, the exact two-sided sign test p, how many pairs favour each mode, and the **seed range** (smallest and largest difference: a range, not a confidence interval). The percentile bootstrap is left empty: over five pairs its nominal-95 % interval covers the mean about 84 % of the time (`benchmarks/bench_interval_coverage.py`), so it is given only from 20 pairs on. With five pairs neither exact p can go below 1/16 = 0.0625.
+#
+# `verdict` follows one stated rule (`reuseprior.reporting.statistics.verdict`), the claim in `claim`: on **MNIST** the thesis claims no difference (Table 3.2), "reproduced" when the t-interval lies inside ±0.5 points (`equivalence margin (pp)`, with its reason below the table) and the exact permutation version of the two one-sided tests at that margin (`equivalence p`, at least 1/2^n with n pairs, so five pairs at the least) is below 0.05, "contradicted" when the interval excludes 0 and the permutation p < 0.05, "undetermined" otherwise; on **Fashion-MNIST** (an extension) the claim is the direction of the thesis's CIFAR-10 finding, evolve better: "reproduced" when the interval lies above 0 and p < 0.05, "contradicted" when below 0 with p < 0.05, else "undetermined", which is all five pairs can give. Where this schedule cannot compare a metric (`Mean Val.`), the `verdict` column says so and `reason` says why; `rule verdict` shows what the rule alone gives.
+
+# %%
+differences = real.gated_by_floor(real.mode_differences(runs), floors)
+ctx.save_table(differences, "evolve_minus_random")
+display(differences)
+print(f"the MNIST margin, {real.MNIST_EQUIVALENCE_MARGIN_PP} points: {real.MNIST_MARGIN_REASON}")
+
+# %% [markdown]
+# The same paired differences seed by seed (`Top Test Acc.`, the thesis's measure): one point per seed, the mean with its 95 % t-interval, zero (no difference) and, on MNIST, Table 3.2's own difference (99.6 for both modes); each dataset's tick names its verdict from the table above.
+
+# %%
+summary, per_seed = real.paired_figure_tables(runs, differences)
+fig = paired_differences_figure(summary, per_seed, unit="points of top test accuracy")
+seeds_drawn = sorted(set(per_seed["seed"]))
+caption(fig, f"data: stored study {study.name}, top individual's peak test accuracy; seeds {seeds_drawn}")
+ctx.save_figure(fig, "evolve_minus_random_by_seed")
+show(fig)
+
+# %% [markdown]
+# **How the MNIST verdict moves with the margin.** The same five paired differences (`Top Test Acc.`, the thesis's measure), judged
+# at margins from Table 3.2's printed resolution (0.1 point) to ours; `margin / test error` sets each margin beside
+# MNIST's test error here (100 minus the mean accuracy of both modes).
+
+# %%
+sensitivity = real.equivalence_sensitivity(runs)
+ctx.save_table(sensitivity, "mnist_equivalence_margin")
+print(f"the interval lies inside ±m for every margin m above {sensitivity.attrs['smallest margin']:.3f} points")
+sensitivity
+
+# %% [markdown]
+# ### Figure 3.1 on real images: the moving average of the validation accuracy over seeds
+#
+# Per run, the moving average of the last 20 evaluations' validation accuracy (the thesis: 700 of its 1,280), in evaluation order; the line is the mean over the seeds, the band their range.
+
+# %%
+evaluations = study.rows("evaluations")
+band = real.convergence_band(evaluations, window=20)
+real_caption = (
+    f"data: stored study {study.name} ({', '.join(real.DATASET_LABELS[d] for d in study.design.datasets)} at "
+    f"{study.design.image_size}x{study.design.image_size}), {len(runs)} runs, seeds {sorted(set(runs['seed']))}"
+)
+fig = real.plot_convergence(band, 20, real_caption)
+ctx.save_figure(fig, "figure_3_1_real_images")
+show(fig)
+
+# %% [markdown]
+# **Reading the curves and "Mean Val."** Under random search the moving average rises while the learning rate is
+# 0.35 and falls in the last generations, when it decays towards 0.00085 (after generation 19): the new random
+# genotypes, half or more of the four trained per generation, get their first training session at a learning rate
+# too small to train them, and their low validation accuracy enters the average. The genetic algorithm's average
+# holds: its newcomers are offspring assembled from their parents' modules, which are shared and already trained
+# (our reading; the study does not isolate it). So random search's "Mean Val." (the last 19 evaluations) lies far
+# below its top individual's test accuracy, while the thesis's two are within about half a point for both modes;
+# the top individuals of both modes, trained earlier, are unaffected.
+
+# %% [markdown]
+# ### Table C.1 from the real-image populations
+#
+# The top-scoring shared convolutions of the run whose top individual ends with the best test accuracy, per dataset (scores: lower is better; the thesis's come from a CIFAR-10 population).
+
+# %%
+modules = study.rows("modules")
+best_runs = runs.loc[runs.groupby("dataset", sort=False)["top_test_acc_final"].idxmax()]
+for run in best_runs.itertuples():
+    same_run = (modules["dataset"] == run.dataset) & (modules["mode"] == run.mode) & (modules["seed"] == run.seed)
+    picked = modules[same_run]
+    print(f"{real.DATASET_LABELS[run.dataset]}: {run.mode}, seed {run.seed}")
+    display(picked.drop(columns=["study", "plan"]).head(10))
+
+# %% [markdown]
+# ### Live check: the first generation(s) recomputed
+#
+# The first stored run (in the study's order) is rerun for `live_generations` generation(s) from scratch and judged by
+# one rule on every machine. The study trained in float32, which no other CPU reproduces (its first generation's
+# losses move by up to 4.6 and its accuracies by 18 points between two kernel sets, measured 2026-11, not stored), so the recomputation
+# runs in **float64** (`real.live_slice`) and is held to a stored float64 reference of the same slice
+# (`data/revolver_study_live_reference.csv`, `real.store_live_reference`): trained quantities to a relative 1e-6,
+# counted ones exactly: the individuals and their parameters equal to the float32 study's generation 0 as well, the
+# training batches (set by the trained scores) to the reference's.
+# The next cell shows this machine's own numbers.
+
+# %%
+if live_generations > 0 and not runs.empty:
+    stored_keys = set(zip(runs["dataset"], runs["mode"], runs["seed"]))
+    first = next(k for k in study.runs if (k["dataset"], k["mode"], k["seed"]) in stored_keys)
+    print(f"live check of {real.run_label(first)}")
+    live = real.live_check(study, first, generations=live_generations)
+    assert live["within tolerance"].all(), live
+    verdict_columns = ["quantity", "evaluations", "stored float32 (first)", "reference float64 (first)", "tolerance"]
+    display(live[[*verdict_columns, "within tolerance"]])
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# this machine's recomputation: float64 digits beyond the tolerance depend on the CPU's kernels (judged above)
+live if live_generations > 0 and not runs.empty else None
 
 # %% [markdown]
 # ## Data and the four search modes
@@ -229,149 +397,6 @@ if not histories.empty:
     node = owner.blueprint.get(tuple(first["path"].split("/")))
     print(f"{first['path']}: was {first['was']} {first['was_args']}, now:")
     print(pop.registry.build(node))
-
-# %% [markdown]
-# ## On real images: random search against the genetic algorithm (stored study)
-#
-# The thesis found **no advantage of the genetic algorithm on MNIST** (Table 3.2: top test accuracy 99.6 for both modes, mean validation 99.4 Evolve vs. 99.5 Random); the advantage is a CIFAR-10 result. CIFAR-10 cannot be had on this machine, so the study below runs the two MNIST modes on **MNIST** (Table 3.2's rows) and on **Fashion-MNIST**, a harder stand-in for the CIFAR-10 question (an extension, not a thesis result).
-#
-# **Design** (`reuseprior.chapters.ch3_revolver.study.CPU_STUDY`): images area-averaged to 14×14; a population of 16, 4 trained per generation, 30 generations (120 evaluations per run), learning rate 0.35 up to generation 19 (of 0-29) then decayed to 0.00085, batch 128, 48 batches per training session, the default search space at width 1. A **seed** fixes the validation split, the initial population (the same for both modes) and every later draw, so each seed gives a *pair* of runs; differences are evolve minus random per seed, summarised over the pairs by `reuseprior.reporting.statistics` (paired t-interval, exact tests, verdict). The test set is read for the top individual only. The runs are stored by `python -m reuseprior study ch3 run` (resumable; hours of CPU) in `data/revolver_study_*.csv`; this notebook reads those rows and recomputes the first `live_generations` generation(s) of one stored run to check them.
-#
-# **Scale against the thesis**: 16 individuals × 30 generations × 4 trained at 14×14 and 48 batches per session, against 80 × 160 × 8 at 28×28 with 96 batches (and width 2, batch 512). Our accuracies are therefore lower than the thesis's; the question the study can answer is the direction of evolve minus random at equal budget.
-
-# %%
-study = real.CPU_STUDY
-runs = study.rows()
-status = status_table(study)
-print(f"study {study.name!r}, plan {study.plan}: {len(runs)} of {len(study.runs)} runs stored")
-status
-
-# %% [markdown]
-# ### Table 3.2 on real images (mean and standard deviation over the stored seeds)
-#
-# `Top Test Acc.` is the thesis's measure (the peak of the top individual's test readings, every 5 generations and the last), `Final Test Acc.` the last generation's top individual (test set read once). Below it, our MNIST rows beside the thesis's printed MNIST rows, with the deviation.
-
-# %%
-study_table = real.mode_table(runs)
-ctx.save_table(study_table, "table_3_2_real_images")
-display(study_table)
-mnist_rows = study_table[study_table["Dataset"] == "MNIST"]
-real_vs_thesis = side_by_side(mnist_rows, real.thesis_mnist_rows(), on=["Mode"], columns=["Top Test Acc.", "Mean Val."])
-ctx.save_table(real_vs_thesis, "table_3_2_mnist_vs_thesis")
-real_vs_thesis
-
-# %% [markdown]
-# ### Against a linear classifier of the same images
-#
-# A search comparison decides something only between models that learnt the task: every run's final top individual is
-# set beside a logistic regression fitted to the same training images (the seed's split at 14x14,
-# `reuseprior.revolver.split_floor`, stored in `data/population_linear_floor.csv` by
-# `python -m reuseprior study ch3 floor`), scored on the same test images. The runs do not record their top
-# individual's training accuracy, so the fit criterion of chapters 4, 7 and 8 is not applied here. A search ending below
-# the floor is a result of its mode, so no seed is dropped; a dataset where a mode has no more than half of its runs
-# above the floor gets no verdict in the paired table below ("not comparable", with the reason).
-
-# %%
-floors = real.floor_table(runs, study)
-ctx.save_table(floors, "runs_against_linear_floor")
-below = floors[~floors["above floor"]]
-print(
-    f"{len(floors) - len(below)} of {len(floors)} runs above the linear floor of their images; smallest margin "
-    f"{floors['margin (pp)'].min():.2f} points (a dataset where half of a mode's runs or more are below it gets no "
-    "verdict below)"
-)
-floors
-
-# %% [markdown]
-# ### Evolve minus random, paired by seed
-#
-# Percentage points, per dataset and metric (`reuseprior.reporting.statistics.paired_by_seed`): the mean difference, the 95 % paired t-interval (`t low`, `t high`) and t-test p, the exact sign-flip permutation p over all 2^5 sign assignments, the exact two-sided sign test p, how many pairs favour each mode, and the **seed range** (smallest and largest difference: a range, not a confidence interval). The percentile bootstrap is left empty: over five pairs its nominal-95 % interval covers the mean about 84 % of the time (`benchmarks/bench_interval_coverage.py`), so it is given only from 20 pairs on. With five pairs neither exact p can go below 1/16 = 0.0625.
-#
-# `verdict` follows one stated rule (`reuseprior.reporting.statistics.verdict`), the claim in `claim`: on **MNIST** the thesis claims no difference (Table 3.2), "reproduced" when the t-interval lies inside ±0.5 points (`equivalence margin (pp)`, with its reason below the table) and the exact permutation version of the two one-sided tests at that margin (`equivalence p`, at least 1/2^n with n pairs, so five pairs at the least) is below 0.05, "contradicted" when the interval excludes 0 and the permutation p < 0.05, "undetermined" otherwise; on **Fashion-MNIST** (an extension) the claim is the direction of the thesis's CIFAR-10 finding, evolve better: "reproduced" when the interval lies above 0 and p < 0.05, "contradicted" when below 0 with p < 0.05, else "undetermined", which is all five pairs can give. Where this schedule cannot compare a metric (`Mean Val.`), the `verdict` column says so and `reason` says why; `rule verdict` shows what the rule alone gives.
-
-# %%
-differences = real.gated_by_floor(real.mode_differences(runs), floors)
-ctx.save_table(differences, "evolve_minus_random")
-display(differences)
-print(f"the MNIST margin, {real.MNIST_EQUIVALENCE_MARGIN_PP} points: {real.MNIST_MARGIN_REASON}")
-
-# %% [markdown]
-# **How the MNIST verdict moves with the margin.** The same five paired differences (`Top Test Acc.`, the thesis's measure), judged
-# at margins from Table 3.2's printed resolution (0.1 point) to ours; `margin / test error` sets each margin beside
-# MNIST's test error here (100 minus the mean accuracy of both modes).
-
-# %%
-sensitivity = real.equivalence_sensitivity(runs)
-ctx.save_table(sensitivity, "mnist_equivalence_margin")
-print(f"the interval lies inside ±m for every margin m above {sensitivity.attrs['smallest margin']:.3f} points")
-sensitivity
-
-# %% [markdown]
-# ### Figure 3.1 on real images: the moving average of the validation accuracy over seeds
-#
-# Per run, the moving average of the last 20 evaluations' validation accuracy (the thesis: 700 of its 1,280), in evaluation order; the line is the mean over the seeds, the band their range.
-
-# %%
-evaluations = study.rows("evaluations")
-band = real.convergence_band(evaluations, window=20)
-real_caption = (
-    f"data: stored study {study.name} ({', '.join(real.DATASET_LABELS[d] for d in study.design.datasets)} at "
-    f"{study.design.image_size}x{study.design.image_size}), {len(runs)} runs, seeds {sorted(set(runs['seed']))}"
-)
-fig = real.plot_convergence(band, 20, real_caption)
-ctx.save_figure(fig, "figure_3_1_real_images")
-show(fig)
-
-# %% [markdown]
-# **Reading the curves and "Mean Val."** Under random search the moving average rises while the learning rate is
-# 0.35 and falls in the last generations, when it decays towards 0.00085 (after generation 19): the new random
-# genotypes, half or more of the four trained per generation, get their first training session at a learning rate
-# too small to train them, and their low validation accuracy enters the average. The genetic algorithm's average
-# holds: its newcomers are offspring assembled from their parents' modules, which are shared and already trained
-# (our reading; the study does not isolate it). So random search's "Mean Val." (the last 19 evaluations) lies far
-# below its top individual's test accuracy, while the thesis's two are within about half a point for both modes;
-# the top individuals of both modes, trained earlier, are unaffected.
-
-# %% [markdown]
-# ### Table C.1 from the real-image populations
-#
-# The top-scoring shared convolutions of the run whose top individual ends with the best test accuracy, per dataset (scores: lower is better; the thesis's come from a CIFAR-10 population).
-
-# %%
-modules = study.rows("modules")
-best_runs = runs.loc[runs.groupby("dataset", sort=False)["top_test_acc_final"].idxmax()]
-for run in best_runs.itertuples():
-    same_run = (modules["dataset"] == run.dataset) & (modules["mode"] == run.mode) & (modules["seed"] == run.seed)
-    picked = modules[same_run]
-    print(f"{real.DATASET_LABELS[run.dataset]}: {run.mode}, seed {run.seed}")
-    display(picked.drop(columns=["study", "plan"]).head(10))
-
-# %% [markdown]
-# ### Live check: the first generation(s) recomputed
-#
-# The first stored run (in the study's order) is rerun for `live_generations` generation(s) from scratch and judged by
-# one rule on every machine. The study trained in float32, which no other CPU reproduces (its first generation's
-# losses move by up to 4.6 and its accuracies by 18 points between two kernel sets, measured 2026-11, not stored), so the recomputation
-# runs in **float64** (`real.live_slice`) and is held to a stored float64 reference of the same slice
-# (`data/revolver_study_live_reference.csv`, `real.store_live_reference`): trained quantities to a relative 1e-6,
-# counted ones exactly: the individuals and their parameters equal to the float32 study's generation 0 as well, the
-# training batches (set by the trained scores) to the reference's.
-# The next cell shows this machine's own numbers.
-
-# %%
-if live_generations > 0 and not runs.empty:
-    stored_keys = set(zip(runs["dataset"], runs["mode"], runs["seed"]))
-    first = next(k for k in study.runs if (k["dataset"], k["mode"], k["seed"]) in stored_keys)
-    print(f"live check of {real.run_label(first)}")
-    live = real.live_check(study, first, generations=live_generations)
-    assert live["within tolerance"].all(), live
-    verdict_columns = ["quantity", "evaluations", "stored float32 (first)", "reference float64 (first)", "tolerance"]
-    display(live[[*verdict_columns, "within tolerance"]])
-
-# %%
-# NBVAL_IGNORE_OUTPUT
-# this machine's recomputation: float64 digits beyond the tolerance depend on the CPU's kernels (judged above)
-live if live_generations > 0 and not runs.empty else None
 
 # %% [markdown]
 # ## Deviations from the thesis

@@ -33,13 +33,24 @@
 # `python -m reuseprior build ch4_contexts` (or `make figures`) writes them to the tracked `figures/ch4_contexts/`,
 # and the `output_dir` parameter names another folder.
 
+# %% [markdown]
+# ## Findings
+#
+# Each claim this chapter tests, the verdict on it and what supports it, read from the tables this notebook writes (the ones the README's status table quotes, from the last batch build): the estimate with its 95 % t-interval and paired seeds for a trained comparison, the printed values that match ours for a table. The last column links to the section that shows it.
+
+# %% tags=["hide-input"]
+from reuseprior.chapters import ch4_contexts
+from reuseprior.reporting.findings import show_findings
+
+show_findings(ch4_contexts.FINDINGS, "ch4_contexts")
+
 # %% tags=["parameters"]
 profile = "quick"  # "quick": CPU, minutes; "full": paper scale
 seed = 0
 device = "cpu"  # "cpu", "cuda" or "auto"
 output_dir = None  # None: figures/<notebook>/ in a batch build, build/figures/interactive/<notebook>/ otherwise
 
-# %%
+# %% tags=["hide-output"]
 import pandas as pd
 
 from reuseprior.chapters import ch4_contexts as contexts
@@ -78,6 +89,8 @@ ctx.save_figure(fig, "toy_graphs_and_unrolled")
 show(fig)
 
 # %% [markdown]
+# <a id="findings-quantities-of-the-toy-graphs-vs-the-thesis"></a>
+#
 # ## Quantities of the toy graphs vs the thesis
 #
 # The counting engine on the `nn.Module`s (input shape `(1, 2)`), side by side with the published values
@@ -101,6 +114,8 @@ display(
 )
 
 # %% [markdown]
+# <a id="findings-appendix-a-3-step-by-step"></a>
+#
 # ## Appendix A.3 step by step
 #
 # Steps 1-3: unroll Figure 4.3a (`horizontal_unroll`), count the repetitions of every parameter and turn them

@@ -32,13 +32,24 @@
 # `python -m reuseprior build ch4_graph_tables` (or `make figures`) writes them to the tracked
 # `figures/ch4_graph_tables/`, and the `output_dir` parameter names another folder.
 
+# %% [markdown]
+# ## Findings
+#
+# Each claim this chapter tests, the verdict on it and what supports it, read from the tables this notebook writes (the ones the README's status table quotes, from the last batch build): the estimate with its 95 % t-interval and paired seeds for a trained comparison, the printed values that match ours for a table. The last column links to the section that shows it.
+
+# %% tags=["hide-input"]
+from reuseprior.chapters import ch4_graph_tables
+from reuseprior.reporting.findings import show_findings
+
+show_findings(ch4_graph_tables.FINDINGS, "ch4_graph_tables")
+
 # %% tags=["parameters"]
 profile = "quick"  # "quick": CPU, minutes; "full": paper scale
 seed = 0
 device = "cpu"  # "cpu", "cuda" or "auto" (the counting runs on the CPU either way)
 output_dir = None  # None: figures/<notebook>/ in a batch build, build/figures/interactive/<notebook>/ otherwise
 
-# %%
+# %% tags=["hide-output"]
 import pandas as pd
 
 from reuseprior.chapters import ch4_graph_tables as gt
@@ -54,6 +65,8 @@ cache = {}  # rows with identical settings are analysed once
 print(ctx.describe())
 
 # %% [markdown]
+# <a id="findings-as-published-rows"></a>
+#
 # ## "As published" rows
 #
 # These rows reproduce how the published numbers were produced, quirks included (`gt.AS_PUBLISHED`):
@@ -80,6 +93,7 @@ printed_cols = ["Score", "PG", "P'G", "Exp. spread", "Entropy", "Params (M)"]
 for name in ("table_4_3", "table_4_4"):
     table = gt.compare_with_thesis(published, name, printed_cols[1:])
     if len(table):
+        ctx.save_table(table, f"{name}_vs_thesis")
         print(f"thesis {name}:")
         display(long_comparison(table, ["Model"], printed_cols[1:]))  # one row per (model, quantity)
 

@@ -36,13 +36,24 @@
 # `python -m reuseprior build ch5_depth_width` (or `make figures`) writes them to the tracked
 # `figures/ch5_depth_width/`, and the `output_dir` parameter names another folder.
 
+# %% [markdown]
+# ## Findings
+#
+# Each claim this chapter tests, the verdict on it and what supports it, read from the tables this notebook writes (the ones the README's status table quotes, from the last batch build): the estimate with its 95 % t-interval and paired seeds for a trained comparison, the printed values that match ours for a table. The last column links to the section that shows it.
+
+# %% tags=["hide-input"]
+from reuseprior.chapters import ch5_depth_width
+from reuseprior.reporting.findings import show_findings
+
+show_findings(ch5_depth_width.FINDINGS, "ch5_depth_width")
+
 # %% tags=["parameters"]
 profile = "quick"  # "quick": CPU, minutes; "full": paper scale
 seed = 0
 device = "cpu"  # "cpu", "cuda" or "auto"
 output_dir = None  # None: figures/<notebook>/ in a batch build, build/figures/interactive/<notebook>/ otherwise
 
-# %%
+# %% tags=["hide-output"]
 import pandas as pd
 from IPython.display import HTML
 
@@ -73,6 +84,8 @@ def show(name):
 
 
 # %% [markdown]
+# <a id="findings-table-5-1-mlp-depth-vs-width-14400-parameters"></a>
+#
 # ## Table 5.1: MLP depth vs. width, 14400 parameters
 #
 # Semantics (verified on every row): all layers are `width x width` (`Params = width^2 * depth`), no bias or batch
@@ -83,6 +96,8 @@ def show(name):
 t51, c51 = show("table_5_1")
 
 # %% [markdown]
+# <a id="findings-table-5-2-cross-layer-parameter-sharing-in-mlps-with-batch-norm"></a>
+#
 # ## Table 5.2: cross-layer parameter sharing in MLPs with batch norm
 #
 # Semantics: 3 inputs (`NI = 3`), first layer `3 -> width`, then `width x width` layers; batch norm after every
@@ -95,6 +110,8 @@ t51, c51 = show("table_5_1")
 t52, c52 = show("table_5_2")
 
 # %% [markdown]
+# <a id="findings-table-5-3-cnn-depth-vs-width-129600-parameters"></a>
+#
 # ## Table 5.3: CNN depth vs. width, 129600 parameters
 #
 # Semantics: 8x8 input, 3x3 convolutions with symmetric padding 1, stride 1, `channels -> channels` everywhere, no
@@ -118,6 +135,8 @@ caption = pd.DataFrame(
 display(caption)
 
 # %% [markdown]
+# <a id="findings-table-5-4-cross-layer-parameter-sharing-in-cnns-with-batch-norm"></a>
+#
 # ## Table 5.4: cross-layer parameter sharing in CNNs with batch norm
 #
 # Semantics: 3 input channels (the caption's "NI = 3" is the channel count: `NI = 3 * 8 * 8 = 192` nodes), first conv

@@ -39,13 +39,24 @@
 # `python -m reuseprior build ch5_energy_priors` (or `make figures`) writes them to the tracked
 # `figures/ch5_energy_priors/`, and the `output_dir` parameter names another folder.
 
+# %% [markdown]
+# ## Findings
+#
+# Each claim this chapter tests, the verdict on it and what supports it, read from the tables this notebook writes (the ones the README's status table quotes, from the last batch build): the estimate with its 95 % t-interval and paired seeds for a trained comparison, the printed values that match ours for a table. The last column links to the section that shows it.
+
+# %% tags=["hide-input"]
+from reuseprior.chapters import ch5_energy_priors
+from reuseprior.reporting.findings import show_findings
+
+show_findings(ch5_energy_priors.FINDINGS, "ch5_energy_priors")
+
 # %% tags=["parameters"]
 profile = "quick"  # "quick": CPU, minutes; "full": paper scale (depth up to 3600)
 seed = 0
 device = "cpu"  # "cpu", "cuda" or "auto" (the counting engine runs on CPU)
 output_dir = None  # None: figures/<notebook>/ in a batch build, build/figures/interactive/<notebook>/ otherwise
 
-# %%
+# %% tags=["hide-output"]
 import pandas as pd
 from IPython.display import Markdown, display
 
@@ -62,6 +73,8 @@ pd.set_option("display.float_format", lambda v: f"{v:.6g}")
 S
 
 # %% [markdown]
+# <a id="findings-1-the-energy-module-on-the-thesis-s-worked-example-lemma-2-theorem-2-corollary-1"></a>
+#
 # ## 1. The energy module on the thesis's worked example (Lemma 2, Theorem 2, Corollary 1)
 #
 # A prior gives every parameter an energy $E_i$ and the system an inverse temperature $\beta$;
@@ -263,6 +276,8 @@ deepest[
 ]
 
 # %% [markdown]
+# <a id="findings-4-eq-5-19-as-printed-vs-eq-4-8-which-one-the-engine-computes"></a>
+#
 # ## 4. Eq. 5.19 as printed vs. eq. 4.8: which one the engine computes
 #
 # The engine's $P'_G$ (from its counts through `reuseprior.priors.energy`, nats, and its own `Report`, bits) next to

@@ -48,13 +48,24 @@
 # figures`) writes them to the tracked `figures/ch6_predictive_validity/`, and the `output_dir` parameter names
 # another folder.
 
+# %% [markdown]
+# ## Findings
+#
+# Each claim this chapter tests, the verdict on it and what supports it, read from the tables this notebook writes (the ones the README's status table quotes, from the last batch build): the estimate with its 95 % t-interval and paired seeds for a trained comparison, the printed values that match ours for a table. The last column links to the section that shows it.
+
+# %% tags=["hide-input"]
+from reuseprior.chapters import ch6_predictive_validity
+from reuseprior.reporting.findings import show_findings
+
+show_findings(ch6_predictive_validity.FINDINGS, "ch6_predictive_validity")
+
 # %% tags=["parameters"]
 profile = "quick"  # "quick": CPU, about a minute; "full": more bootstrap resamples and live rows
 seed = 0
 device = "cpu"  # "cpu", "cuda" or "auto" (scores are computed on CPU)
 output_dir = None  # None: figures/<notebook>/ in a batch build, build/figures/interactive/<notebook>/ otherwise
 
-# %%
+# %% tags=["hide-output"]
 import pandas as pd
 
 from reuseprior.baselines import nnmass
@@ -73,6 +84,8 @@ pd.set_option("display.max_colwidth", None)  # nor a long architecture string
 print(ctx.describe())
 
 # %% [markdown]
+# <a id="findings-nn-mass-table-1-bhardwaj-et-al"></a>
+#
 # ## NN-Mass Table 1 (Bhardwaj et al.)
 #
 # The family: an initial conv, three cells of `d_c` 3x3 conv layers (`w_c` = [16, 32, 64] x width multiplier 2), layer `i`

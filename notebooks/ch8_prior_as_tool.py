@@ -54,13 +54,24 @@
 # `python -m reuseprior build ch8_prior_as_tool` (or `make figures`) writes them to the tracked
 # `figures/ch8_prior_as_tool/`, and the `output_dir` parameter names another folder.
 
+# %% [markdown]
+# ## Findings
+#
+# Each claim this chapter tests, the verdict on it and what supports it, read from the tables this notebook writes (the ones the README's status table quotes, from the last batch build): the estimate with its 95 % t-interval and paired seeds for a trained comparison, the printed values that match ours for a table. The last column links to the section that shows it.
+
+# %% tags=["hide-input"]
+from reuseprior.chapters import ch8_prior_as_tool
+from reuseprior.reporting.findings import show_findings
+
+show_findings(ch8_prior_as_tool.FINDINGS, "ch8_prior_as_tool")
+
 # %% tags=["parameters"]
 profile = "quick"  # "quick": CPU, under a minute; "full": every stored search run recomputed
 seed = 0
 device = "cpu"  # "cpu", "cuda" or "auto" (everything here runs on CPU)
 output_dir = None  # None: figures/<notebook>/ in a batch build, build/figures/interactive/<notebook>/ otherwise
 
-# %%
+# %% tags=["hide-output"]
 import pandas as pd
 from IPython.display import HTML, Markdown, display
 
@@ -206,6 +217,8 @@ print(f"{len(check)} stored rows recomputed, all equal to within {search.LIVE_TO
 check
 
 # %% [markdown]
+# <a id="findings-screening-revolver-s-offspring-with-the-prior-the-study"></a>
+#
 # ## Screening Revolver's offspring with the prior: the study
 #
 # Revolver (chapter 3) trains every newcomer that beats its slot's genotype fitness. The screened arm asks the genetic

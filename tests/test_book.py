@@ -17,6 +17,8 @@ headless Chromium through Selenium. Policy:
   a missing page, file or anchor, no raw ``$$``, TeX error,
   traceback, error output or Sphinx error box is shown, and the table of
   contents and the previous/next links follow ``book/_toc.yml`` (thesis order).
+* **Every chapter page opens with its findings**: its "Findings" section and table stand above the
+  first code cell it shows, on screen and (without a browser) in the built page's HTML.
 * A screenshot of one chapter page (the first showing equations, tables and
   figures, around its first equation) is saved to ``build/book/screenshot.png``.
 
@@ -49,6 +51,7 @@ import pytest
 from reuseprior import chapters
 from reuseprior.core import paths
 from reuseprior.reporting.book import BookResult, build_book, chapter_files, external_resources, notebook_chapters
+from reuseprior.reporting.book_layout import FINDINGS_CLASS, FINDINGS_SECTION_ID, page_findings_first
 
 pytestmark = pytest.mark.book  # make test-fast leaves these out
 
@@ -343,12 +346,46 @@ def _docname(pathname: str) -> str:
 # ---------------------------------------------------------------- tests
 
 
+def _findings_on_screen(driver: Any) -> list[str]:
+    """The page's findings section and table stand above the first code cell it shows (its input not
+    hidden by a ``hide-input`` or ``remove-input`` tag), as laid out on screen."""
+    at = driver.execute_script(
+        """
+        const [SECTION, TABLE] = arguments;
+        const top = (el) => (el ? el.getBoundingClientRect().top + window.scrollY : null);
+        const hidden = (cell) => ['tag_hide-input', 'tag_remove-input', 'tag_hide-cell', 'tag_remove-cell']
+          .some((t) => cell.classList.contains(t));
+        const code = Array.from(document.querySelectorAll('main div.cell'))
+          .find((cell) => !hidden(cell) && cell.querySelector('.cell_input'));
+        return {section: top(document.getElementById(SECTION)), table: top(document.querySelector('table.' + TABLE)),
+                code: code ? top(code.querySelector('.cell_input')) : null};""",
+        FINDINGS_SECTION_ID,
+        FINDINGS_CLASS,
+    )
+    if at["section"] is None or at["table"] is None:
+        return [f"no findings {'section' if at['section'] is None else 'table'} on the page"]
+    if at["code"] is not None and not at["section"] < at["table"] < at["code"]:
+        return [
+            f"the findings (section at {at['section']:.0f} px, table at {at['table']:.0f} px) are not above "
+            f"the first code shown ({at['code']:.0f} px)"
+        ]
+    return []
+
+
 def test_book_builds_offline(book: BookResult) -> None:
     assert book.index.is_file(), f"no {book.index}"
     for page in ["intro", *PAGES]:
         assert (book.html_dir / f"{page}.html").is_file(), f"the book has no page {page}.html"
     assert (book.html_dir / "_static" / "mathjax" / "MathJax.js").is_file(), "MathJax is not served by the site"
     assert external_resources(book.html_dir) == []
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_each_chapter_page_opens_with_its_findings(chapter: str, book: BookResult) -> None:
+    """Without a browser: the built page holds its findings section and table before any cell that shows
+    its code (:func:`reuseprior.reporting.book_layout.page_findings_first`); the browser test measures it."""
+    page = (book.html_dir / f"{chapter}.html").read_text(encoding="utf-8")
+    assert page_findings_first(page) == "", f"{chapter}: {page_findings_first(page)}"
 
 
 def test_toc_lists_the_chapters_in_thesis_order() -> None:
@@ -412,6 +449,8 @@ def test_chapter_page(chapter: str, browser: Any, site: str, book: BookResult) -
             problems.append(f"MathJax did not typeset the page ({seen.math})")
         if counts["typeset"] == 0 or counts["untypeset"]:
             problems.append(f"{counts['untypeset']} of {counts['math']} equations not typeset by MathJax")
+
+    problems += _findings_on_screen(browser)
 
     index = PAGES.index(chapter)
     previous, following = (["intro", *PAGES])[index], (PAGES + [None])[index + 1]

@@ -31,13 +31,16 @@ from reuseprior.reporting.book import BookResult, build_book, chapter_files
 from reuseprior.reporting.book_layout import (
     CONTENT_PX,
     CUT_MARK,
+    FINDINGS_CLASS,
     FULL_WIDTH_TAG,
     LayoutReport,
     breakable_headers,
     check_pages,
     cut_cells,
     find_chromium,
+    findings_first,
     fit_tables,
+    page_findings_first,
     table_min_width,
 )
 
@@ -198,3 +201,39 @@ def test_every_column_of_chapter_5_is_in_view(reports: dict[str, LayoutReport], 
 def test_no_table_cell_is_cut_short(reports: dict[str, LayoutReport], page: str) -> None:
     """Issue 45, item 3: the "why" columns (a verdict's reason, a recipe's departures) were cut with "..."."""
     assert not reports[page].cut, "\n".join(reports[page].problems())
+
+
+# ---------------------------------------------------------------- findings first (issue 63, item 4)
+
+
+def _cell(kind: str, source: str, tags: tuple[str, ...] = (), html: str = "") -> dict:
+    cell = {"cell_type": kind, "source": source, "metadata": {"tags": list(tags)}}
+    if kind == "code":
+        cell["outputs"] = [{"output_type": "display_data", "data": {"text/html": html}}] if html else []
+    return cell
+
+
+FINDINGS_TABLE = f'<table class="dataframe {FINDINGS_CLASS}"><tr><td>claim</td></tr></table>'
+
+
+def test_a_notebook_opens_with_its_findings_above_any_code_it_shows() -> None:
+    title = _cell("markdown", "# Chapter 9\n\nintro")
+    heading = _cell("markdown", "## Findings\n\nread from the tables")
+    table = _cell("code", "show_findings(...)", ("hide-input",), FINDINGS_TABLE)
+    parameters = _cell("code", "profile = 'quick'", ("parameters",))
+    assert findings_first({"cells": [title, heading, table, parameters]}) == ""
+    shown = _cell("code", "show_findings(...)", (), FINDINGS_TABLE)
+    assert "shows its code above the findings" in findings_first({"cells": [title, heading, shown, parameters]})
+    late = [title, _cell("markdown", "more"), _cell("markdown", "more"), heading, table]
+    assert "among the first 3" in findings_first({"cells": late})
+    assert "no '## Findings'" in findings_first({"cells": [title, table]})
+    assert "findings table" in findings_first({"cells": [title, heading, parameters]})
+
+
+def test_a_built_page_shows_its_findings_above_its_first_shown_code() -> None:
+    hidden = f'<div class="cell tag_hide-input docutils container">{FINDINGS_TABLE}</div>'
+    findings = f'<section id="findings"><h2>Findings</h2>{hidden}</section>'
+    code = '<div class="cell tag_parameters docutils container"><div class="cell_input">x</div></div>'
+    assert page_findings_first(f"<h1>Chapter</h1>{findings}{code}") == ""
+    assert "above the findings" in page_findings_first(f"<h1>Chapter</h1>{code}{findings}")
+    assert "no findings section" in page_findings_first(f"<h1>Chapter</h1>{code}")

@@ -34,9 +34,11 @@ from reuseprior.models.cnn import constant_width_cnn
 from reuseprior.models.mlp import constant_width_mlp
 from reuseprior.models.toy import TOY_GRAPHS, toy_graph, toy_model
 from reuseprior.reporting.digits import round_residuals
+from reuseprior.reporting.findings import MatchFinding
 from reuseprior.reporting.notebook import Profile
 
 __all__ = [
+    "FINDINGS",
     "plot_graphs_and_unrolled",
     "plot_theorem_1",
     "context_counts",
@@ -412,3 +414,14 @@ def plot_theorem_1(theorem: pd.DataFrame):
     ax.set_title("Theorem 1: same NC, more spread, less entropy")
     ax.legend(loc="lower right")
     return fig
+
+
+#: The thesis's claims this chapter tests, each read from the table the notebook writes (the findings it opens with).
+FINDINGS: tuple[MatchFinding, ...] = (
+    MatchFinding(
+        "The quantities of the toy graphs of Figures 4.2a, 4.2b and 4.3a",
+        "Quantities of the toy graphs vs the thesis",
+        ("toy_graphs_vs_thesis.csv",),
+    ),
+    MatchFinding("The worked example of appendix A.3", "Appendix A.3 step by step", ("appendix_a3_vs_thesis.csv",)),
+)

@@ -36,11 +36,13 @@ from reuseprior.core.progress import progress_bar
 from reuseprior.counting import analyze
 from reuseprior.models import build_model, sharing
 from reuseprior.reporting.digits import round_residuals
+from reuseprior.reporting.findings import MatchFinding
 from reuseprior.reporting.notebook import Profile
 from reuseprior.reporting.plotting import readable_fontsize
 from reuseprior.reporting.reference import load_thesis_table, select_thesis_rows, side_by_side
 
 __all__ = [
+    "FINDINGS",
     "AS_PUBLISHED",
     "CORRECTED",
     "GraphRow",
@@ -312,3 +314,20 @@ def plot_predictors_vs_top1(published: pd.DataFrame, corrected: pd.DataFrame):
     fig.suptitle("Tables 4.3/4.4: parameter count vs graph estimates (ImageNet-1K)")
     fig.tight_layout()
     return fig
+
+
+#: The thesis's claims this chapter tests, each read from the table the notebook writes (the findings it opens with).
+FINDINGS: tuple[MatchFinding, ...] = (
+    MatchFinding(
+        "PG, P'G and the expected spread of Tables 4.3 and 4.4, as published",
+        '"As published" rows',
+        ("table_4_3_vs_thesis.csv", "table_4_4_vs_thesis.csv"),
+        ("PG", "P'G", "Exp. spread"),
+    ),
+    MatchFinding(
+        "The entropy H of Tables 4.3 and 4.4, as published",
+        '"As published" rows',
+        ("table_4_3_vs_thesis.csv", "table_4_4_vs_thesis.csv"),
+        ("Entropy",),
+    ),
+)

@@ -49,11 +49,13 @@ from reuseprior.core.progress import progress_bar
 from reuseprior.counting import analyze
 from reuseprior.models.cnn import constant_width_cnn
 from reuseprior.models.mlp import constant_width_mlp
+from reuseprior.reporting.findings import MatchFinding
 from reuseprior.reporting.notebook import Profile
 from reuseprior.reporting.plotting import readable_fontsize
 from reuseprior.reporting.reference import load_thesis_table, side_by_side
 
 __all__ = [
+    "FINDINGS",
     "MEASURED_COLUMNS",
     "PROFILES",
     "DepthWidthConfig",
@@ -518,3 +520,28 @@ def table_with_stored_rows(name: str, *, max_depth: int | None, progress: bool =
     stored = load_stored_run(name)
     deep = stored[stored["Depth"] > max_depth].assign(source=f"stored full run ({STORED_RUN.name})")
     return pd.concat([ours, deep], ignore_index=True)
+
+
+#: The thesis's claims this chapter tests, each read from the table the notebook writes (the findings it opens with).
+FINDINGS: tuple[MatchFinding, ...] = (
+    MatchFinding(
+        "Table 5.1: MLP depth against width",
+        "Table 5.1: MLP depth vs. width, 14400 parameters",
+        ("table_5_1_vs_thesis.csv",),
+    ),
+    MatchFinding(
+        "Table 5.2: cross-layer sharing in MLPs",
+        "Table 5.2: cross-layer parameter sharing in MLPs with batch norm",
+        ("table_5_2_vs_thesis.csv",),
+    ),
+    MatchFinding(
+        "Table 5.3: CNN depth against width",
+        "Table 5.3: CNN depth vs. width, 129600 parameters",
+        ("table_5_3_vs_thesis.csv",),
+    ),
+    MatchFinding(
+        "Table 5.4: cross-layer sharing in CNNs",
+        "Table 5.4: cross-layer parameter sharing in CNNs with batch norm",
+        ("table_5_4_vs_thesis.csv",),
+    ),
+)

@@ -25,11 +25,13 @@ from reuseprior.models.mlp import constant_width_mlp
 from reuseprior.priors import derivations as dv
 from reuseprior.priors import energy as en
 from reuseprior.reporting.digits import RESIDUAL_DECIMALS, round_residuals
+from reuseprior.reporting.findings import MatchFinding
 from reuseprior.reporting.notebook import Profile
 from reuseprior.reporting.plotting import readable_fontsize
 from reuseprior.reporting.reference import load_thesis_table
 
 __all__ = [
+    "FINDINGS",
     "PROFILES",
     "QUANTITIES",
     "budget_mlps",
@@ -466,3 +468,18 @@ def plot_prior_comparison(df: pd.DataFrame, value: str = "PG_prime"):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+#: The thesis's claims this chapter tests, each read from the table the notebook writes (the findings it opens with).
+FINDINGS: tuple[MatchFinding, ...] = (
+    MatchFinding(
+        "The energy module reproduces the worked example's S, H, ES, PG and P'G (appendix A.3)",
+        "1. The energy module on the thesis's worked example (Lemma 2, Theorem 2, Corollary 1)",
+        ("appendix_a3_energy_module.csv",),
+    ),
+    MatchFinding(
+        "Table 5.1's PG and P'G follow from the eq. 4.8 form of the performance estimate",
+        "4. Eq. 5.19 as printed vs. eq. 4.8: which one the engine computes",
+        ("table_5_1_estimate_forms.csv",),
+    ),
+)

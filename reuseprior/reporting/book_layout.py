@@ -28,6 +28,10 @@ or the chapter pages only). Policy:
   contents while one is in view), from an estimate of the table's narrowest
   width (:func:`table_min_width`). The check counts a full-width cell's own
   right edge as the edge of its content.
+* **A chapter opens with its findings**: the section headed "Findings" and its table of verdicts
+  (:mod:`reuseprior.reporting.findings`) stand above the first code cell whose input the page shows,
+  checked on the notebook (:func:`findings_first`) and on a built page without a browser
+  (:func:`page_findings_first`); the browser test measures the same on screen.
 * **Nothing but Chromium is needed**: the site is served on 127.0.0.1 by a
   handler that adds a small measuring script (:data:`PROBE_JS`) to the page
   asked for; ``chromium --headless --dump-dom`` loads it, the script writes
@@ -59,12 +63,23 @@ __all__ = [
     "check_pages",
     "find_chromium",
     "format_reports",
+    "FINDINGS_CLASS",
+    "FINDINGS_SECTION_ID",
     "breakable_headers",
+    "findings_first",
+    "page_findings_first",
     "cut_cells",
     "fit_tables",
     "table_min_width",
 ]
 
+#: The id Sphinx gives the section headed "Findings", and the class of the findings table
+#: (:func:`reuseprior.reporting.findings.findings_html`).
+FINDINGS_SECTION_ID, FINDINGS_CLASS = "findings", "reuseprior-findings"
+#: Cell tags under which the book shows no code of the cell.
+HIDDEN_INPUT_TAGS = frozenset({"hide-input", "remove-input", "remove-cell", "hide-cell"})
+#: How many cells a chapter notebook may hold before its findings cell.
+FINDINGS_WITHIN = 3
 #: Where Chromium is looked for (Debian's name first, then others' and Chrome).
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 #: The window the check opens (width in CSS pixels; the height only sets the first screen).
@@ -283,6 +298,73 @@ def fit_tables(notebook: dict[str, Any], content_px: float = CONTENT_PX) -> list
                 tags.append(FULL_WIDTH_TAG)
             marked.append(index)
     return marked
+
+
+def _source(cell: dict[str, Any]) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def _holds_findings_table(cell: dict[str, Any]) -> bool:
+    for output in cell.get("outputs", []):
+        html = output.get("data", {}).get("text/html", "")
+        if FINDINGS_CLASS in ("".join(html) if isinstance(html, list) else str(html)):
+            return True
+    return False
+
+
+def findings_first(notebook: dict[str, Any]) -> str:
+    """Why ``notebook`` (nbformat JSON) does not open with its findings, "" when it does: among its first
+    :data:`FINDINGS_WITHIN` cells a markdown cell headed ``## Findings`` and, after it, a code cell whose
+    output holds the findings table, both before the first code cell whose input the book shows (one
+    not tagged with any of :data:`HIDDEN_INPUT_TAGS`)."""
+    cells = notebook.get("cells", [])
+    heading = next(
+        (
+            i
+            for i, c in enumerate(cells)
+            if c.get("cell_type") == "markdown" and re.search(r"(?m)^##\s+Findings\s*$", _source(c))
+        ),
+        None,
+    )
+    table = next((i for i, c in enumerate(cells) if c.get("cell_type") == "code" and _holds_findings_table(c)), None)
+    shown = next(
+        (
+            i
+            for i, c in enumerate(cells)
+            if c.get("cell_type") == "code" and not HIDDEN_INPUT_TAGS & set(c.get("metadata", {}).get("tags", []))
+        ),
+        len(cells),
+    )
+    if heading is None or table is None:
+        return "no '## Findings' markdown cell" if heading is None else "no cell whose output is the findings table"
+    if not heading < table < FINDINGS_WITHIN:
+        where = f"cells {heading} and {table}"
+        return f"the findings are {where}: they must be among the first {FINDINGS_WITHIN} cells, heading first"
+    if shown <= table:
+        return f"cell {shown} shows its code above the findings (tag it hide-input, or move the findings up)"
+    return ""
+
+
+_CELL_DIV = re.compile(r'<div class="cell\b([^"]*)"')
+
+
+def page_findings_first(page_html: str) -> str:
+    """Why a built chapter page does not show its findings above its first shown code, "" when it does:
+    the findings section (id :data:`FINDINGS_SECTION_ID`) and table (class :data:`FINDINGS_CLASS`) must
+    come before the first cell whose input is not hidden (MyST-NB marks a cell's tags as ``tag_<tag>``
+    classes)."""
+    section = page_html.find(f'id="{FINDINGS_SECTION_ID}"')
+    table = page_html.find(FINDINGS_CLASS)
+    if section < 0 or table < 0:
+        return "the page has no findings section" if section < 0 else "the page has no findings table"
+    for cell in _CELL_DIV.finditer(page_html):
+        classes = set(cell.group(1).split())
+        if not {f"tag_{tag}" for tag in HIDDEN_INPUT_TAGS} & classes:
+            if cell.start() < table:
+                return "a cell shows its code above the findings table"
+            break
+    return ""
 
 
 def find_chromium() -> str | None:

@@ -104,6 +104,7 @@ __all__ = [
     "UNDETERMINED",
     "Claim",
     "paired_by_seed",
+    "paired_seed_differences",
     "paired_summary",
     "percentile_bootstrap",
     "permutation_p",
@@ -304,6 +305,15 @@ def paired_summary(
     }
 
 
+def paired_seed_differences(treatment: pd.Series, control: pd.Series, *, scale: float = 1.0) -> pd.Series:
+    """``scale`` times ``treatment - control`` over the seeds both hold, by seed in ascending order:
+    the Series are indexed by seed, and a seed missing from either, or NaN in either, is not a pair
+    (a run still going is left out, never compared against nothing)."""
+    both = pd.concat({"treatment": treatment, "control": control}, axis=1, join="inner").dropna()
+    both = both.sort_index(kind="stable")
+    return scale * (both["treatment"].astype(float) - both["control"].astype(float))
+
+
 def paired_by_seed(
     treatment: pd.Series,
     control: pd.Series,
@@ -314,13 +324,9 @@ def paired_by_seed(
     seed: int = 0,
     margin: float | None = None,
 ) -> dict[str, float | int]:
-    """:func:`paired_summary` of ``treatment - control`` (times ``scale``: 100 turns fractions into
-    percentage points) over the seeds both hold: the Series are indexed by seed, and a seed missing
-    from either, or NaN in either, is not a pair (a run still going is left out, never compared
-    against nothing)."""
-    both = pd.concat({"treatment": treatment, "control": control}, axis=1, join="inner").dropna()
-    both = both.sort_index(kind="stable")
-    differences = scale * (both["treatment"].to_numpy(float) - both["control"].to_numpy(float))
+    """:func:`paired_summary` of the :func:`paired_seed_differences` of ``treatment`` and ``control``
+    (``scale`` 100 turns fractions into percentage points)."""
+    differences = paired_seed_differences(treatment, control, scale=scale).to_numpy(float)
     return paired_summary(differences, confidence=confidence, resamples=resamples, seed=seed, margin=margin)
 
 

@@ -8,6 +8,7 @@ the verdicts gated accordingly. A study states only its comparisons, claims and 
   column, e.g. ``mode``, ``arm`` or ``model``), per group of ``by`` columns and per metric: the
   differences over the seeds both arms hold (:func:`~reuseprior.reporting.statistics.paired_by_seed`)
   and, for a comparison with a claim, the rule's verdict on it (``rule verdict``).
+- :func:`per_seed_differences` -- the same differences seed by seed (what a figure of a verdict draws).
 - :func:`decidability` -- the policy of a **paired design**: every arm of a seed
   shares its data order and initialisation, so a seed stands or falls whole
   (:func:`~reuseprior.training.convergence.seeds_that_count`), and a verdict needs at least
@@ -27,7 +28,7 @@ The per-run criteria (plateaued, fits its training images, above the linear floo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import pandas as pd
 
@@ -39,6 +40,7 @@ from reuseprior.reporting.statistics import (
     fewest_decisive_pairs,
     leave_one_out_agreement,
     paired_by_seed,
+    paired_seed_differences,
     permutation_p,
     permutation_steps_to_level,
     verdict,
@@ -69,6 +71,26 @@ class Comparison:
     margin: float | None = None
 
 
+def _compared_groups(
+    runs: pd.DataFrame,
+    comparisons: Sequence[Comparison] | Callable[[dict[str, Any]], Sequence[Comparison]],
+    *,
+    arm: str,
+    by: Sequence[str],
+) -> Iterator[tuple[dict[str, Any], Comparison, pd.DataFrame, pd.DataFrame]]:
+    """Per group of ``by`` (in the order of ``runs``) and comparison: the group's columns, the
+    comparison, and its treatment's and control's runs indexed by seed."""
+    groups = runs.groupby(list(by), sort=False) if by else [((), runs)]
+    for values, frame in groups:
+        group = dict(zip(by, values if isinstance(values, tuple) else (values,)))
+        chosen = comparisons(group) if callable(comparisons) else comparisons
+        for comparison in chosen:
+            treated, control = (
+                frame[frame[arm] == a].set_index("seed") for a in (comparison.treatment, comparison.control)
+            )
+            yield group, comparison, treated, control
+
+
 def paired_differences(
     runs: pd.DataFrame,
     comparisons: Sequence[Comparison] | Callable[[dict[str, Any]], Sequence[Comparison]],
@@ -89,57 +111,52 @@ def paired_differences(
     comparison's equivalence ``margin``); a comparison with a claim adds ``claim`` and the ``rule
     verdict`` of :func:`~reuseprior.reporting.statistics.verdict` at level ``1 - confidence``."""
     rows = []
-    groups = runs.groupby(list(by), sort=False) if by else [((), runs)]
-    for values, frame in groups:
-        group = dict(zip(by, values if isinstance(values, tuple) else (values,)))
-        chosen = comparisons(group) if callable(comparisons) else comparisons
-        for comparison in chosen:
-            wide = {a: frame[frame[arm] == a].set_index("seed") for a in (comparison.treatment, comparison.control)}
-            for metric in metrics:
-                summary = paired_by_seed(
-                    wide[comparison.treatment][metric],
-                    wide[comparison.control][metric],
-                    scale=scale,
-                    confidence=confidence,
-                    resamples=resamples,
-                    seed=seed,
-                    margin=comparison.margin,
-                )
-                row = {**group, "treatment": comparison.treatment, "control": comparison.control, "metric": metric}
-                row.update(pairs=summary.pop("pairs"), difference=summary.pop("mean"), **summary)
-                if comparison.claim is not None:
-                    row["claim"] = comparison.claim
-                    row["rule verdict"] = verdict(
-                        summary, comparison.claim, alpha=1 - confidence, margin=comparison.margin
-                    )
-                rows.append(row)
+    metrics = list(metrics)
+    for group, comparison, treated, control in _compared_groups(runs, comparisons, arm=arm, by=by):
+        for metric in metrics:
+            summary = paired_by_seed(
+                treated[metric],
+                control[metric],
+                scale=scale,
+                confidence=confidence,
+                resamples=resamples,
+                seed=seed,
+                margin=comparison.margin,
+            )
+            row = {**group, "treatment": comparison.treatment, "control": comparison.control, "metric": metric}
+            row.update(pairs=summary.pop("pairs"), difference=summary.pop("mean"), **summary)
+            if comparison.claim is not None:
+                row["claim"] = comparison.claim
+                row["rule verdict"] = verdict(summary, comparison.claim, alpha=1 - confidence, margin=comparison.margin)
+            rows.append(row)
     return pd.DataFrame(rows)
+
+
+def per_seed_differences(
+    runs: pd.DataFrame,
+    comparisons: Sequence[Comparison] | Callable[[dict[str, Any]], Sequence[Comparison]],
+    *,
+    arm: str,
+    metrics: Iterable[str],
+    by: Sequence[str] = (),
+    scale: float = 1.0,
+) -> pd.DataFrame:
+    """The differences :func:`paired_differences` summarises, one row per group, comparison, metric
+    and paired seed (:func:`~reuseprior.reporting.statistics.paired_seed_differences`, by seed):
+    the group's columns, ``treatment``, ``control``, ``metric``, ``seed`` and ``difference``."""
+    columns = [*by, "treatment", "control", "metric", "seed", "difference"]
+    rows = []
+    metrics = list(metrics)
+    for group, comparison, treated, control in _compared_groups(runs, comparisons, arm=arm, by=by):
+        for metric in metrics:
+            differences = paired_seed_differences(treated[metric], control[metric], scale=scale)
+            base = {**group, "treatment": comparison.treatment, "control": comparison.control, "metric": metric}
+            rows += [{**base, "seed": int(s), "difference": float(d)} for s, d in differences.items()]
+    return pd.DataFrame(rows, columns=columns)
 
 
 #: the columns :func:`paired_robustness` adds to a comparison's permutation p
 ROBUSTNESS_COLUMNS = ("permutation steps to the level", "leave-one-seed-out agreement")
-
-
-def per_seed_differences(
-    runs: pd.DataFrame, comparisons: Sequence[Comparison], *, arm: str, metric: str, scale: float = 1.0
-) -> pd.DataFrame:
-    """One row per comparison and seed both of its arms hold (a seed missing from either, or NaN in
-    either, is no pair): ``treatment``, ``control``, ``seed`` and ``difference`` (``scale`` times
-    treatment minus control of ``metric``), seeds ascending within a comparison."""
-    rows = []
-    for comparison in comparisons:
-        sides = {a: runs[runs[arm] == a].set_index("seed")[metric] for a in (comparison.treatment, comparison.control)}
-        both = pd.concat(sides, axis=1, join="inner").dropna().sort_index(kind="stable")
-        for seed, (treated, control) in zip(both.index, both.to_numpy(float)):
-            rows.append(
-                {
-                    "treatment": comparison.treatment,
-                    "control": comparison.control,
-                    "seed": int(seed),
-                    "difference": scale * (treated - control),
-                }
-            )
-    return pd.DataFrame(rows, columns=["treatment", "control", "seed", "difference"])
 
 
 def paired_robustness(
@@ -152,7 +169,7 @@ def paired_robustness(
     (:func:`~reuseprior.reporting.statistics.leave_one_out_agreement`: the share of the subsets without
     one seed whose verdict is the same)."""
     claimed = [c for c in comparisons if c.claim is not None]
-    differences = per_seed_differences(runs, claimed, arm=arm, metric=metric)
+    differences = per_seed_differences(runs, claimed, arm=arm, metrics=[metric])
     rows = []
     for comparison in claimed:
         mine = differences[

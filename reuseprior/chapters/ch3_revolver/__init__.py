@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from reuseprior.datasets import DEFAULT_DATA_DIR
+from reuseprior.reporting.findings import PairedFinding
 from reuseprior.reporting.plan import ChapterNeeds, DataNeed, data_dir_of
 from reuseprior.reporting.plotting import caption
 from reuseprior.reporting.reference import load_thesis_table, select_thesis_rows
@@ -30,6 +31,7 @@ from reuseprior.revolver.search import SEARCH_MODES
 from reuseprior.revolver.settings import RevolverProfile
 
 __all__ = [
+    "FINDINGS",
     "LIVE_STUDY_DATASETS",
     "PROFILES",
     "build_needs",
@@ -429,3 +431,24 @@ def plot_figure_3_1(results: pd.DataFrame, best: pd.DataFrame, window: int, capt
     fig.tight_layout()
     caption(fig, caption_text)
     return fig
+
+
+#: The thesis's claims this chapter tests, each read from the table the notebook writes (the findings it opens with).
+FINDINGS: tuple[PairedFinding, ...] = (
+    PairedFinding(
+        "On MNIST the genetic algorithm and random search reach the same top test accuracy (Table 3.2: 99.6 for both)",
+        "Evolve minus random, paired by seed",
+        "evolve_minus_random.csv",
+        {"Dataset": "MNIST", "metric": "top_test_acc_peak"},
+        estimate="evolve - random (pp)",
+        seeds="pairs",
+    ),
+    PairedFinding(
+        "On a harder task the genetic algorithm beats random search (the thesis's CIFAR-10 result; here Fashion-MNIST)",
+        "Evolve minus random, paired by seed",
+        "evolve_minus_random.csv",
+        {"Dataset": "Fashion-MNIST", "metric": "top_test_acc_peak"},
+        estimate="evolve - random (pp)",
+        seeds="pairs",
+    ),
+)

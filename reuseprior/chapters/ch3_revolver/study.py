@@ -71,6 +71,7 @@ __all__ = [
     "CLAIMS",
     "CPU_STUDY",
     "DATASET_LABELS",
+    "paired_figure_tables",
     "FLOOR_COMMAND",
     "LIVE_REFERENCE",
     "LIVE_REFERENCE_REL",
@@ -417,6 +418,42 @@ def mode_differences(
     out["verdict"] = np.where(reasons != "", NOT_COMPARABLE, out["rule verdict"])
     out["reason"] = reasons
     return out
+
+
+def paired_figure_tables(
+    runs: pd.DataFrame, differences: pd.DataFrame, metric: str = "top_test_acc_peak", *, study: str = "CPU study, 14x14"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The figure of evolve minus random (:func:`reuseprior.reporting.paired_figures.paired_differences_figure`):
+    one panel per dataset of ``differences`` (:func:`mode_differences`, gated), its row of ``metric``
+    (Table 3.2's top test accuracy by default) as the summary, labelled ``study``, the per-seed differences
+    of ``runs`` in percentage points, and the thesis's own difference where Table 3.2 prints both modes
+    (MNIST; evolve minus random of its top test accuracy). Returns ``(summary, per_seed)``."""
+    chosen = differences[differences["metric"] == metric].reset_index(drop=True)
+    thesis = thesis_mnist_rows().set_index("Mode")["Top Test Acc."].astype(float)
+    thesis_difference = float(thesis[MODE_LABELS["evolve"]] - thesis[MODE_LABELS["random"]])
+    summary = pd.DataFrame(
+        {
+            "panel": chosen["Dataset"],
+            "study": study,
+            "mean": chosen["evolve - random (pp)"],
+            "low": chosen["t low"],
+            "high": chosen["t high"],
+            "verdict": chosen["verdict"],
+            "thesis": np.where(chosen["Dataset"] == DATASET_LABELS["mnist"], thesis_difference, np.nan),
+        }
+    )
+    seeds = verdicts.per_seed_differences(
+        runs, [Comparison("evolve", "random")], arm="mode", metrics=[metric], by=("dataset",), scale=100.0
+    )
+    per_seed = pd.DataFrame(
+        {
+            "panel": seeds["dataset"].map(lambda d: DATASET_LABELS.get(d, d)),
+            "study": study,
+            "seed": seeds["seed"],
+            "difference": seeds["difference"],
+        }
+    )
+    return summary, per_seed
 
 
 def equivalence_sensitivity(

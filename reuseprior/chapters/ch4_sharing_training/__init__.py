@@ -108,8 +108,10 @@ from reuseprior.chapters.ch4_sharing_training.tables import (
     plot_training_curves,
     table_4_2,
 )
+from reuseprior.reporting.findings import PairedFinding
 
 __all__ = [
+    "FINDINGS",
     "ExperimentPlan",
     "GPU_REFERENCE_THROUGHPUT",
     "H100_SPEEDUP_OVER_RTX3090",
@@ -149,3 +151,39 @@ __all__ = [
     "table_4_2",
     "tracked_results",
 ]
+
+
+#: The thesis's claims this chapter tests (Table 4.2's differences), each read from the table the notebook writes
+#: (the findings it opens with): the deciding study first, then the paper-scale column and the width-0.25 pilot.
+FINDINGS: tuple[PairedFinding, ...] = (
+    PairedFinding(
+        "V2-S-shared is more accurate than V2-B0-original (Table 4.2: +0.4 points on CIFAR-10)",
+        "Deciding Table 4.2, step 2: the study",
+        "table42_study_differences.csv",
+        {"model": "V2-S-shared"},
+    ),
+    PairedFinding(
+        "V2-B0-shared is less accurate than V2-B0-original (Table 4.2: -0.3 points on CIFAR-10)",
+        "Deciding Table 4.2, step 2: the study",
+        "table42_study_differences.csv",
+        {"model": "V2-B0-shared"},
+    ),
+    PairedFinding(
+        "V2-S-shared against V2-B0-original at Table 4.2's sizes (width 1.0, all training images)",
+        "The paper-scale column",
+        "table42_gpu_study_differences.csv",
+        {"model": "V2-S-shared"},
+    ),
+    PairedFinding(
+        "V2-S-shared against V2-B0-original at width 0.25 (the first analogue)",
+        "On real images: a Table 4.2 analogue on Fashion-MNIST",
+        "fashion_mnist_differences.csv",
+        {"model": "V2-S-shared"},
+    ),
+    PairedFinding(
+        "V2-B0-shared against V2-B0-original at width 0.25 (the first analogue)",
+        "On real images: a Table 4.2 analogue on Fashion-MNIST",
+        "fashion_mnist_differences.csv",
+        {"model": "V2-B0-shared"},
+    ),
+)

@@ -34,7 +34,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
+import numpy as np
 import pandas as pd
 
 from reuseprior.analysis.compare import compare
@@ -45,7 +47,7 @@ from reuseprior.chapters.ch4_sharing_training.architecture import build_experime
 from reuseprior.chapters.ch4_sharing_training.real_study import criteria_table
 from reuseprior.core.study import StudySpec
 from reuseprior.reporting import verdicts
-from reuseprior.reporting.verdicts import gated_verdicts
+from reuseprior.reporting.verdicts import Comparison, gated_verdicts, per_seed_differences
 
 __all__ = [
     "CONTROL_PAIRS",
@@ -56,6 +58,7 @@ __all__ = [
     "control_table",
     "counting_seeds",
     "judge",
+    "paired_figure_tables",
     "prior_beside_accuracy",
     "recipe_check",
     "verdict_table",
@@ -145,6 +148,45 @@ def control_table(judged: JudgedRuns) -> pd.DataFrame:
     """The control pairs (:data:`CONTROL_PAIRS`) over the same counting seeds as :func:`verdict_table`:
     the paired summary only (the thesis makes no claim about a narrowed B0)."""
     return real.model_differences(judged.counting, CONTROL_PAIRS)
+
+
+def _figure_rows(table: pd.DataFrame, study: str) -> pd.DataFrame:
+    """The rows of a pairs table (:func:`verdict_table`, :func:`control_table`) as a figure's summary."""
+    return pd.DataFrame(
+        {
+            "panel": table["model"] + " minus " + table["against"],
+            "study": study,
+            "mean": table["difference (pp)"],
+            "low": table["t low"],
+            "high": table["t high"],
+            "verdict": table["verdict"] if "verdict" in table else "control: no claim",
+            "thesis": table.get("thesis CIFAR-10 difference (pp)", pd.Series(np.nan, index=table.index)),
+        }
+    )
+
+
+def paired_figure_tables(studies: Mapping[str, JudgedRuns]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table 4.2's pairs and the controls against the narrowed B0 of each judged study (``studies``:
+    label to judged runs, in the order drawn side by side), as the summary and per-seed tables of
+    :func:`reuseprior.reporting.paired_figures.paired_differences_figure`: one panel per pair (``model
+    minus against``, test top-1 in percentage points), the per-seed differences over each study's
+    counting seeds, and Table 4.2's CIFAR-10 difference where it prints one. Returns ``(summary, per_seed)``."""
+    summaries, seeds = [], []
+    for study, judged in studies.items():
+        summaries += [_figure_rows(verdict_table(judged), study), _figure_rows(control_table(judged), study)]
+        comparisons = [Comparison(model, against) for model, against in (*real.PAIRS, *CONTROL_PAIRS)]
+        differences = per_seed_differences(judged.counting, comparisons, arm="model", metrics=["top1_test"])
+        seeds.append(
+            pd.DataFrame(
+                {
+                    "panel": differences["treatment"] + " minus " + differences["control"],
+                    "study": study,
+                    "seed": differences["seed"],
+                    "difference": differences["difference"],
+                }
+            )
+        )
+    return pd.concat(summaries, ignore_index=True), pd.concat(seeds, ignore_index=True)
 
 
 def prior_beside_accuracy(judged: JudgedRuns) -> pd.DataFrame:

@@ -56,9 +56,11 @@ from reuseprior.chapters.ch6_predictive_validity.tables import (  # noqa: F401
     overestimated_rows,
     proxy_coverage_reading,
 )
+from reuseprior.reporting.findings import MatchFinding
 from reuseprior.zoo.scoring import load_scores  # noqa: F401
 
 __all__ = [
+    "FINDINGS",
     "ALL_SCORES",
     "DATA_FREE_PROXIES",
     "PROFILES",
@@ -93,3 +95,15 @@ __all__ = [
     "version_change",
     "summary_markdown",
 ]
+
+
+#: The claims this chapter tests, each read from the table the notebook writes (the findings it opens with); the
+#: rank correlations with accuracy are measurements beyond the thesis, read in the chapter.
+FINDINGS: tuple[MatchFinding, ...] = (
+    MatchFinding(
+        "NN-Mass of the five models of Bhardwaj et al.'s Table 1",
+        "NN-Mass Table 1 (Bhardwaj et al.)",
+        ("nnmass_table1_vs_paper.csv",),
+        ("NN-Mass",),
+    ),
+)

@@ -30,7 +30,7 @@ training does? Everything the notebook ``ch7_sharing_schemes`` shows is built he
   budgets: each the mean over the seeds of the per-seed statistic with its
   t-interval) and where they disagree;
 * :mod:`.resolution` -- what the seeds resolve (:func:`resolved_pairs`,
-  :func:`resolved_by_score`), the scores set by the SSN counting convention
+  :func:`resolved_by_score`, :func:`resolved_figure_tables`), the scores set by the SSN counting convention
   (:func:`convention_dependence`), the primary test and the secondary family
   (:func:`verdict_family`), a score against #params
   (:func:`score_against_params`), the plateau threshold's noise and
@@ -148,6 +148,7 @@ from reuseprior.chapters.ch7_sharing_schemes.resolution import (
     plateau_noise,
     plateau_sensitivity,
     resolved_by_score,
+    resolved_figure_tables,
     resolved_pairs,
     score_against_params,
     verdict_family,
@@ -167,8 +168,10 @@ from reuseprior.chapters.ch7_sharing_schemes.sensitivity import (
     sensitivity_reading,
     ssn_budgets,
 )
+from reuseprior.reporting.findings import PairedFinding
 
 __all__ = [
+    "FINDINGS",
     "BIDART_STUDY",
     "CPU_STUDY",
     "NOT_RUN_NARROW_WRN",
@@ -218,6 +221,7 @@ __all__ = [
     "reading",
     "reading_notes",
     "resolved_by_score",
+    "resolved_figure_tables",
     "resolved_pairs",
     "run_criteria_table",
     "score_against_params",
@@ -236,3 +240,31 @@ __all__ = [
     "verdict_family",
     "verdicts_beside",
 ]
+
+
+#: The claims this chapter tests, each read from the table the notebook writes (the findings it opens with): the
+#: primary test first (PG within matched budgets), then PG over all configurations.
+FINDINGS: tuple[PairedFinding, ...] = (
+    PairedFinding(
+        "The prior (PG) ranks sharing schemes at a matched budget as training does (Kendall tau above 0)",
+        "Does the prior rank the schemes the way training does?",
+        "ranking_agreement.csv",
+        {"score": "PG"},
+        estimate="kendall within budget",
+        unit="Kendall tau",
+        low="kendall within budget t low",
+        high="kendall within budget t high",
+        verdict="kendall within budget verdict",
+    ),
+    PairedFinding(
+        "The prior (PG) ranks all configurations as training does (Spearman rho above 0)",
+        "Does the prior rank the schemes the way training does?",
+        "ranking_agreement.csv",
+        {"score": "PG"},
+        estimate="spearman",
+        unit="Spearman rho",
+        low="spearman t low",
+        high="spearman t high",
+        verdict="spearman verdict",
+    ),
+)

@@ -56,6 +56,7 @@ __all__ = [
     "plateau_noise",
     "plateau_sensitivity",
     "resolved_by_score",
+    "resolved_figure_tables",
     "resolved_pairs",
     "score_against_params",
     "verdict_family",
@@ -76,6 +77,11 @@ def _order(score_difference: float, accuracy_difference: float) -> str:
     return "as trained" if np.sign(score_difference) == np.sign(accuracy_difference) else "reversed"
 
 
+def _seed_accuracies(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each configuration's test top-1 (%) by seed: configurations as rows, seeds as columns."""
+    return rows.pivot_table(index="config", columns="seed", values="test_top1", aggfunc="mean")
+
+
 def resolved_pairs(rows: pd.DataFrame, scores: Sequence[str] = ORDER_SCORES, *, alpha: float = ALPHA) -> pd.DataFrame:
     """Every pair of configurations at a matched budget (:func:`matched_budget_groups`), ``trained
     better`` the one with the higher mean test top-1: the paired differences over the seeds both
@@ -84,7 +90,7 @@ def resolved_pairs(rows: pd.DataFrame, scores: Sequence[str] = ORDER_SCORES, *, 
     per score, whether it orders the pair ``as trained``, ``reversed`` or ``tied`` (``<score> order``)."""
     summary = summarize(rows).set_index("config")
     groups = matched_budget_groups(summary.reset_index())
-    per_seed = rows.pivot_table(index="config", columns="seed", values="test_top1", aggfunc="mean")
+    per_seed = _seed_accuracies(rows)
     out = []
     for a, b in itertools.combinations(summary.index, 2):
         if groups[a] != groups[b]:
@@ -107,6 +113,38 @@ def resolved_pairs(rows: pd.DataFrame, scores: Sequence[str] = ORDER_SCORES, *, 
             row[f"{score} order"] = _order(summary.at[better, score] - summary.at[other, score], 1.0)
         out.append(row)
     return pd.DataFrame(out)
+
+
+def resolved_figure_tables(
+    rows: pd.DataFrame, pairs: pd.DataFrame, *, study: str = "trained study"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The pairs the seeds resolve (``pairs``: :func:`resolved_pairs`, its ``resolved`` rows, in its
+    order) as the summary and per-seed tables of
+    :func:`reuseprior.reporting.paired_figures.paired_differences_figure`: one panel per pair (``trained
+    better minus other``, test top-1 in percentage points), the per-seed differences of ``rows`` and the
+    pair's interval, labelled ``study``; no thesis difference (the thesis compares no sharing schemes).
+    Returns ``(summary, per_seed)``."""
+    resolved = pairs[pairs["resolved"].astype(bool)].reset_index(drop=True)
+    panels = resolved["trained better"] + " minus " + resolved["other"]
+    summary = pd.DataFrame(
+        {
+            "panel": panels,
+            "study": study,
+            "mean": resolved["mean paired difference (pp)"],
+            "low": resolved["t low"],
+            "high": resolved["t high"],
+            "verdict": "resolved",
+            "thesis": np.nan,
+        }
+    )
+    per_seed = _seed_accuracies(rows)
+    seeds = []
+    for panel, better, other in zip(panels, resolved["trained better"], resolved["other"]):
+        differences = (per_seed.loc[better] - per_seed.loc[other]).dropna().sort_index()
+        seeds += [
+            {"panel": panel, "study": study, "seed": int(s), "difference": float(d)} for s, d in differences.items()
+        ]
+    return summary, pd.DataFrame(seeds, columns=["panel", "study", "seed", "difference"])
 
 
 def _family(config: str) -> str:

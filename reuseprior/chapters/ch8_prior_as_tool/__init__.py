@@ -37,6 +37,7 @@ import pandas as pd
 
 from reuseprior.analysis.compare import Comparison, compare
 from reuseprior.core.ordering import sort_rows
+from reuseprior.reporting.findings import PairedFinding
 from reuseprior.reporting.notebook import Profile
 from reuseprior.reporting.plotting import readable_fontsize
 from reuseprior.reporting.reference import load_seed_table
@@ -44,6 +45,7 @@ from reuseprior.zoo import search
 from reuseprior.zoo.scoring import load_scores, published_version
 
 __all__ = [
+    "FINDINGS",
     "LABEL_DIFFERENCES",
     "PROFILES",
     "SCORE_NAMES",
@@ -366,3 +368,25 @@ def published_beside_ours(rows: pd.DataFrame, published: pd.DataFrame | None = N
                     }
                 )
     return pd.DataFrame(out)
+
+
+#: The claims this chapter tests, each read from the table the notebook writes (the findings it opens with): the
+#: planned screening study, then its first pilot.
+FINDINGS: tuple[PairedFinding, ...] = (
+    PairedFinding(
+        "Screening Revolver's offspring by PG finds more accurate models than the plain search (planned study)",
+        "Screening Revolver's offspring with the prior: the study",
+        "screening_paired_differences_cpu-14px-thesis-long.csv",
+        {"primary": "True"},
+        estimate="pg - plain (pp)",
+        seeds="pairs",
+    ),
+    PairedFinding(
+        "The same at the first pilot's budget",
+        "Screening Revolver's offspring with the prior: the study",
+        "screening_paired_differences_cpu-14px-thesis.csv",
+        {"primary": "True"},
+        estimate="pg - plain (pp)",
+        seeds="pairs",
+    ),
+)

@@ -1,0 +1,231 @@
+"""A chapter's findings, read from the tables its notebook wrote: what each chapter opens with.
+
+A chapter declares its claims once (a tuple of :class:`PairedFinding` and :class:`MatchFinding`);
+:func:`read_findings` reads each claim's verdict, estimate, interval and seeds from the CSV the
+notebook saved (the same files the README's status table quotes), and :func:`findings_html` shows
+them as one table, each claim linked to the section of the notebook that shows it. Nothing of a
+finding is typed: its words are the claim and where it is shown, its values come from the table.
+
+Policy:
+
+* **A paired verdict** (:class:`PairedFinding`): one row of a paired-differences table
+  (:func:`reuseprior.reporting.verdicts.paired_differences` and the tables built on it), selected by
+  column values; its ``verdict`` column (the gated verdict of
+  :func:`reuseprior.reporting.verdicts.gated_verdicts`, one of
+  :data:`VERDICTS`), its mean difference, its 95 % t-interval and
+  its number of paired seeds.
+* **Printed values against ours** (:class:`MatchFinding`): the ``<quantity> match`` columns of
+  :func:`reuseprior.reporting.reference.side_by_side` tables; *reproduced* when every printed value
+  compared is ours rounded or truncated at its printed digit, *contradicted* when any is ``off``
+  (``missing``: no printed value, not compared), shown with how many match.
+* **Links**: a section is linked by an anchor (:func:`anchor`) that the notebook's markdown cell
+  of that section holds as ``<a id="..."></a>`` (:func:`anchor_tag`): one id for the book and
+  for Jupyter, whatever either makes of the heading's text.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+from reuseprior.core import paths
+from reuseprior.reporting.statistics import CONTRADICTED, NOT_COMPARABLE, REPRODUCED, UNDETERMINED
+
+__all__ = [
+    "FINDINGS_HEADING",
+    "Finding",
+    "FindingResult",
+    "MatchFinding",
+    "PairedFinding",
+    "VERDICTS",
+    "anchor",
+    "anchor_tag",
+    "findings_html",
+    "findings_table",
+    "read_findings",
+    "show_findings",
+]
+
+#: the verdicts a finding can hold (:mod:`reuseprior.reporting.statistics`)
+VERDICTS: tuple[str, ...] = (REPRODUCED, CONTRADICTED, UNDETERMINED, NOT_COMPARABLE)
+#: the heading of the section every chapter notebook opens with
+FINDINGS_HEADING = "Findings"
+#: what a side-by-side ``match`` cell says when the printed value agrees with ours
+_MATCHING = ("rounded", "truncated")
+_NOT_COMPARED = "missing"
+
+
+def anchor(section: str) -> str:
+    """The link target of the section headed ``section``: ``findings-`` and its words in lower
+    case, joined by hyphens (letters and digits only)."""
+    words = re.findall(r"[a-z0-9]+", section.lower())
+    if not words:
+        raise ValueError(f"a section heading needs letters or digits to be linked to, got {section!r}")
+    return "findings-" + "-".join(words)
+
+
+def anchor_tag(section: str) -> str:
+    """The HTML anchor a notebook's markdown cell of ``section`` holds (:func:`anchor`)."""
+    return f'<a id="{anchor(section)}"></a>'
+
+
+@dataclass(frozen=True)
+class PairedFinding:
+    """A claim judged by one row of a paired-differences table ``table`` (a CSV name under the
+    chapter's figures folder), the row whose columns hold the values of ``where``; ``estimate`` its
+    mean difference in ``unit``, ``low``/``high`` its t-interval, ``seeds`` its number of pairs.
+    ``section``: the heading of the notebook section that shows it."""
+
+    claim: str
+    section: str
+    table: str
+    where: Mapping[str, str] = field(default_factory=dict)
+    estimate: str = "difference (pp)"
+    unit: str = "points"
+    low: str = "t low"
+    high: str = "t high"
+    seeds: str = "seeds"
+    verdict: str = "verdict"
+
+    def term(self, notebook: str) -> str:
+        """The finding's verdict cell as the README's markers name one (``tests/readme_check.py``):
+        ``figures/<notebook>/TABLE:COLUMN[column=value]...``."""
+        filters = "".join(f"[{_quoted(c)}={v}]" for c, v in self.where.items())
+        return f"figures/{notebook}/{self.table}:{_quoted(self.verdict)}{filters}"
+
+
+@dataclass(frozen=True)
+class MatchFinding:
+    """A claim of printed values: every ``<quantity> match`` column of the side-by-side ``tables``
+    (CSV names under the chapter's figures folder), or only those of ``quantities`` when given."""
+
+    claim: str
+    section: str
+    tables: tuple[str, ...]
+    quantities: tuple[str, ...] = ()
+
+
+Finding = PairedFinding | MatchFinding
+
+
+@dataclass(frozen=True)
+class FindingResult:
+    """A finding as read: its claim, verdict, what supports it (the estimate and interval in words,
+    or how many printed values match), its number of seeds (None where it has none) and its link."""
+
+    claim: str
+    verdict: str
+    evidence: str
+    seeds: int | None
+    section: str
+
+
+def _quoted(column: str) -> str:
+    return f'"{column}"' if re.search(r"[\s\[\]=:]", column) else column
+
+
+def _select(frame: pd.DataFrame, where: Mapping[str, str], source: Path) -> pd.Series:
+    missing = [c for c in where if c not in frame.columns]
+    if missing:
+        raise KeyError(f"{source} has no column(s) {missing} (its columns: {list(frame.columns)})")
+    chosen = frame
+    for column, value in where.items():
+        chosen = chosen[chosen[column].astype(str) == str(value)]
+    if len(chosen) != 1:
+        raise LookupError(f"{source}: {dict(where)} selects {len(chosen)} rows, a finding needs exactly one")
+    return chosen.iloc[0]
+
+
+def _number(value: object) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.2f}"
+
+
+def _read_paired(finding: PairedFinding, folder: Path) -> FindingResult:
+    source = folder / finding.table
+    row = _select(pd.read_csv(source), finding.where, source)
+    verdict = str(row[finding.verdict])
+    if verdict not in VERDICTS:
+        raise ValueError(f"{source}: {finding.verdict} holds {verdict!r}, not one of {VERDICTS}")
+    mean, low, high = (_number(row[c]) for c in (finding.estimate, finding.low, finding.high))
+    evidence = f"{_signed(mean)} {finding.unit}"
+    evidence += f", 95 % t-interval [{low:.2f}, {high:.2f}]" if math.isfinite(low) else ", no interval"
+    seeds = _number(row[finding.seeds])
+    return FindingResult(
+        finding.claim, verdict, evidence, int(seeds) if math.isfinite(seeds) else None, finding.section
+    )
+
+
+def _read_match(finding: MatchFinding, folder: Path) -> FindingResult:
+    cells: list[str] = []
+    for name in finding.tables:
+        frame = pd.read_csv(folder / name)
+        columns = [c for c in frame.columns if c.endswith(" match")]
+        if finding.quantities:
+            columns = [c for c in columns if c.removesuffix(" match") in finding.quantities]
+        if not columns:
+            raise KeyError(f"{folder / name} has no '<quantity> match' column of {finding.quantities or 'any'}")
+        cells += [str(v) for v in frame[columns].to_numpy().ravel()]
+    compared = [c for c in cells if c != _NOT_COMPARED]
+    matching = sum(c in _MATCHING for c in compared)
+    verdict = REPRODUCED if compared and matching == len(compared) else CONTRADICTED
+    evidence = f"{matching} of {len(compared)} printed values match"
+    return FindingResult(finding.claim, verdict, evidence, None, finding.section)
+
+
+def read_findings(findings: Sequence[Finding], folder: Path) -> list[FindingResult]:
+    """Each of ``findings`` read from the tables under ``folder`` (a notebook's figures folder).
+    A missing table, a selection that is not one row or a verdict outside :data:`VERDICTS` is an
+    error naming the file."""
+    return [
+        _read_paired(f, Path(folder)) if isinstance(f, PairedFinding) else _read_match(f, Path(folder))
+        for f in findings
+    ]
+
+
+def findings_table(results: Sequence[FindingResult]) -> pd.DataFrame:
+    """The findings as a table: claim, verdict, evidence, seeds (empty where none) and section."""
+    return pd.DataFrame(
+        {
+            "claim": [r.claim for r in results],
+            "verdict": [r.verdict for r in results],
+            "evidence": [r.evidence for r in results],
+            "seeds": [str(r.seeds) if r.seeds is not None else "" for r in results],
+            "shown in": [r.section for r in results],
+        }
+    )
+
+
+def findings_html(results: Sequence[FindingResult], source: str) -> str:
+    """The findings as an HTML table (:func:`findings_table`), each section a link to its anchor
+    (:func:`anchor`), and a line naming the folder ``source`` they were read from."""
+    frame = findings_table(results)
+    frame["shown in"] = [f'<a href="#{anchor(r.section)}">{html.escape(r.section)}</a>' for r in results]
+    for column in ("claim", "evidence"):
+        frame[column] = frame[column].map(html.escape)
+    table = frame.to_html(index=False, escape=False, classes="reuseprior-findings", border=0)
+    note = f"<p>Read from <code>{html.escape(source)}</code>, the tables this notebook writes.</p>"
+    return table + "\n" + note
+
+
+def show_findings(findings: Sequence[Finding], notebook: str, folder: Path | None = None):
+    """The findings a chapter notebook opens with, as a displayable HTML object: ``findings`` read
+    from ``folder``, by default the tracked ``figures/<notebook>/`` (the tables the README's status
+    table quotes, written by the notebook's last batch build), whatever folder this run writes to."""
+    from IPython.display import HTML  # noqa: PLC0415 (IPython: the notebooks extra)
+
+    folder = Path(folder) if folder is not None else paths.FIGURES_DIR / notebook
+    shown = folder.relative_to(paths.ROOT) if folder.is_relative_to(paths.ROOT) else folder
+    return HTML(findings_html(read_findings(findings, folder), f"{shown}/"))

@@ -1,0 +1,198 @@
+"""The findings each chapter opens with (issue 63; :mod:`reuseprior.reporting.findings`):
+
+* a finding is read from its table, never typed: a paired verdict's row (verdict, mean, t-interval,
+  seeds), or the ``match`` columns of a side-by-side table; a selection that is not one row, a verdict
+  outside the four and a missing column are errors naming the file;
+* every chapter declares its findings (``FINDINGS`` of its driver), each read from the tracked tables
+  its notebook writes and linked to a section its notebook holds (an ``<a id>`` anchor);
+* every chapter notebook opens with them (:func:`reuseprior.reporting.book_layout.findings_first`),
+  and the committed findings table is what the tables give now;
+* the README's status tables cannot disagree with them: every verdict the README names from a
+  chapter's tables is a declared finding of that chapter, with the same verdict, and where the
+  README quotes that finding's interval it quotes the finding's.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from reuseprior.chapters import CHAPTERS
+from reuseprior.core import paths
+from reuseprior.reporting.book_layout import findings_first
+from reuseprior.reporting.findings import (
+    VERDICTS,
+    FindingResult,
+    MatchFinding,
+    PairedFinding,
+    anchor,
+    anchor_tag,
+    findings_html,
+    read_findings,
+)
+from tests.readme_check import _TERM_PART, _resolve, parse_markers, verdict_words
+
+
+def _findings(chapter: str):
+    return importlib.import_module(f"reuseprior.chapters.{chapter}").FINDINGS
+
+
+def _notebook(chapter: str) -> dict:
+    return json.loads((paths.NOTEBOOKS_DIR / f"{chapter}.ipynb").read_text())
+
+
+def _write(folder: Path, name: str, frame: pd.DataFrame) -> None:
+    frame.to_csv(folder / name, index=False)
+
+
+PAIRS = pd.DataFrame(
+    {
+        "model": ["A", "B"],
+        "seeds": [8, 8],
+        "difference (pp)": [0.37375, -0.13375],
+        "t low": [0.090385, -0.465609],
+        "t high": [0.657115, 0.198109],
+        "verdict": ["reproduced", "undetermined"],
+    }
+)
+
+
+def test_a_paired_finding_is_read_from_its_row(tmp_path: Path) -> None:
+    _write(tmp_path, "pairs.csv", PAIRS)
+    (a, b) = read_findings(
+        [
+            PairedFinding("A wins", "Study", "pairs.csv", {"model": "A"}),
+            PairedFinding("B", "Study", "pairs.csv", {"model": "B"}),
+        ],
+        tmp_path,
+    )
+    assert a == FindingResult("A wins", "reproduced", "+0.37 points, 95 % t-interval [0.09, 0.66]", 8, "Study")
+    assert b.verdict == "undetermined" and b.evidence == "-0.13 points, 95 % t-interval [-0.47, 0.20]"
+    _write(tmp_path, "pairs.csv", PAIRS.assign(verdict=["not comparable", "undetermined"]))
+    assert (
+        read_findings([PairedFinding("A", "S", "pairs.csv", {"model": "A"})], tmp_path)[0].verdict == "not comparable"
+    )
+
+
+def test_a_single_pair_has_no_interval(tmp_path: Path) -> None:
+    _write(tmp_path, "pairs.csv", PAIRS.assign(seeds=[1, 1], **{"t low": [math.nan] * 2, "t high": [math.nan] * 2}))
+    (result,) = read_findings([PairedFinding("A", "S", "pairs.csv", {"model": "A"})], tmp_path)
+    assert result.evidence == "+0.37 points, no interval" and result.seeds == 1
+
+
+@pytest.mark.parametrize(
+    ("frame", "where", "error", "message"),
+    [
+        (PAIRS, {"model": "C"}, LookupError, "selects 0 rows"),
+        (pd.concat([PAIRS, PAIRS]), {"model": "A"}, LookupError, "selects 2 rows"),
+        (PAIRS, {"arm": "A"}, KeyError, "no column"),
+        (PAIRS.assign(verdict=["maybe", "x"]), {"model": "A"}, ValueError, "'maybe', not one of"),
+    ],
+)
+def test_a_finding_that_is_not_one_row_with_a_verdict_is_refused(tmp_path, frame, where, error, message) -> None:
+    _write(tmp_path, "pairs.csv", frame)
+    with pytest.raises(error, match=message) as raised:
+        read_findings([PairedFinding("A", "S", "pairs.csv", where)], tmp_path)
+    assert "pairs.csv" in str(raised.value)
+
+
+def test_printed_values_are_reproduced_only_when_every_compared_one_matches(tmp_path: Path) -> None:
+    table = pd.DataFrame({"PG match": ["rounded", "truncated", "missing"], "H match": ["rounded", "off", "rounded"]})
+    _write(tmp_path, "vs.csv", table)
+    (pg, both) = read_findings(
+        [MatchFinding("PG", "T", ("vs.csv",), ("PG",)), MatchFinding("all", "T", ("vs.csv",))], tmp_path
+    )
+    assert (pg.verdict, pg.evidence, pg.seeds) == ("reproduced", "2 of 2 printed values match", None)
+    assert (both.verdict, both.evidence) == ("contradicted", "4 of 5 printed values match")
+    with pytest.raises(KeyError, match="no '<quantity> match' column"):
+        read_findings([MatchFinding("S", "T", ("vs.csv",), ("S",))], tmp_path)
+
+
+def test_the_findings_table_links_each_claim_to_its_section_and_escapes_text() -> None:
+    shown = findings_html([FindingResult("a < b", "reproduced", "1 of 1", None, "Table 5.1: MLP, 14400")], "figures/x/")
+    assert f'<a href="#{anchor("Table 5.1: MLP, 14400")}">' in shown and "a &lt; b" in shown
+    assert anchor("Table 5.1: MLP, 14400") == "findings-table-5-1-mlp-14400"
+    assert "figures/x/" in shown and "reuseprior-findings" in shown
+    with pytest.raises(ValueError, match="letters or digits"):
+        anchor("...")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_every_chapter_declares_findings_read_from_its_tables(chapter: str) -> None:
+    findings = _findings(chapter)
+    assert findings, f"{chapter} declares no findings"
+    results = read_findings(findings, paths.FIGURES_DIR / chapter)
+    assert all(r.verdict in VERDICTS for r in results)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_each_finding_links_to_a_section_its_notebook_holds(chapter: str) -> None:
+    markdown = ["".join(c["source"]) for c in _notebook(chapter)["cells"] if c["cell_type"] == "markdown"]
+    for section in {f.section for f in _findings(chapter)}:
+        holding = [m for m in markdown if re.search(rf"(?m)^#+ {re.escape(section)}", m)]
+        assert holding, f"{chapter}: no markdown cell headed {section!r}"
+        assert anchor_tag(section) in holding[0], f"{chapter}: the cell headed {section!r} lacks {anchor_tag(section)}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_each_notebook_opens_with_its_findings_as_its_tables_give_them(chapter: str) -> None:
+    notebook = _notebook(chapter)
+    assert findings_first(notebook) == "", f"{chapter}: {findings_first(notebook)}"
+    cell = next(c for c in notebook["cells"] if c["cell_type"] == "code" and "show_findings(" in "".join(c["source"]))
+    assert f"show_findings({chapter}.FINDINGS" in "".join(cell["source"])
+    (shown,) = [o["data"]["text/html"] for o in cell["outputs"] if "text/html" in o.get("data", {})]
+    now = findings_html(read_findings(_findings(chapter), paths.FIGURES_DIR / chapter), f"figures/{chapter}/")
+    assert "".join(shown) == now, f"{chapter}: the committed findings are not what its tables give (rerun it)"
+
+
+def _readme_verdicts() -> list[tuple[str, str, str]]:
+    """``(term, word, scope text)`` of every verdict the README names."""
+    text = (paths.ROOT / "README.md").read_text()
+    scopes, _ = parse_markers(text)
+    named = []
+    for scope in scopes:
+        if "verdict" in scope.keys:
+            scope_text = text[scope.start : scope.end]
+            terms = _TERM_PART.findall(scope.keys["verdict"])
+            named += [(term, word, scope_text) for term, word in zip(terms, verdict_words(scope_text))]
+    return named
+
+
+def _declared(term: str) -> list[tuple[PairedFinding, FindingResult]]:
+    """The declared findings the README term selects: same file and verdict column, filters agreeing."""
+    path, column, filters = _resolve(term, paths.ROOT)
+    chapter = path.parent.name
+    found = []
+    for finding in (f for f in _findings(chapter) if isinstance(f, PairedFinding)):
+        if paths.FIGURES_DIR / chapter / finding.table != path or finding.verdict != column:
+            continue
+        if all(op == "=" and finding.where.get(c, v) == v for c, op, v in filters):
+            found.append((finding, read_findings([finding], path.parent)[0]))
+    return found
+
+
+def test_the_readme_names_no_verdict_of_a_chapter_that_its_findings_do_not_hold() -> None:
+    named = _readme_verdicts()
+    assert len(named) >= 8, "the README's status tables name the verdicts of chapters 3, 4, 7 and 8"
+    problems = []
+    for term, word, scope_text in named:
+        if not term.replace('"', "").startswith("figures/ch"):
+            continue
+        declared = _declared(term)
+        if not declared:
+            problems.append(f"README names {term} ({word}), which no chapter's FINDINGS declares")
+        for finding, result in declared:
+            if result.verdict != word:
+                problems.append(f"README says {word} for {term}, the chapter's findings {result.verdict}")
+            interval = re.search(r"\[[^\]]+\]", result.evidence)
+            quoted = re.findall(r"\[-?\d+\.\d+, -?\d+\.\d+\]", scope_text)
+            near = f"{result.evidence.split()[0].lstrip('+')}" in scope_text
+            if interval and near and interval.group(0) not in quoted:
+                problems.append(f"README quotes {finding.claim!r} without its interval {interval.group(0)}")
+    assert not problems, "\n".join(problems)
