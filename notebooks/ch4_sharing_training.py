@@ -206,11 +206,11 @@ if judged is not None:
     show(fig)
 
 # %% [markdown]
-# <a id="findings-the-confirmatory-study"></a>
+# <a id="findings-deciding-table-4-2-step-3-the-confirmatory-study"></a>
 #
-# ## Deciding Table 4.2, step 3: the confirmatory study (12 seeds that chose nothing)
+# ## Deciding Table 4.2, step 3: the confirmatory study
 #
-# The study above counts seeds 0 and 1, which also chose its recipe, and some of its pairs trained on two machine
+# Twelve seeds that chose nothing. The study above counts seeds 0 and 1, which also chose its recipe, and some of its pairs trained on two machine
 # kinds. The confirmatory study (`confirmatory.STUDY`, `python -m reuseprior study ch4-confirm run`) was declared
 # before its first run: the protocol's recipe, the same width, images and epochs, twelve fresh seeds
 # (`confirmatory.SEEDS`), all four runs of a seed on one machine kind (CPU runs with pinned AVX2 kernels), and the
