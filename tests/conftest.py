@@ -33,6 +33,9 @@ import pytest
 HEAVY_SECONDS = 5.0
 #: tests (``file::test``, every parametrization) that take over :data:`HEAVY_SECONDS`, and why
 HEAVY_TESTS: dict[str, str] = {
+    "tests/test_counting_zoo_recount.py::test_stored_zoo_rows_are_recounted_to_the_stored_quantities": (
+        "seven zoo models built and counted again"
+    ),
     "tests/test_ch4_table42_study.py::test_the_stored_step_counts_are_recomputed_for_one_model": (
         "three steps of V2-B0 at width 1.0, three times"
     ),
