@@ -37,6 +37,9 @@ HEAVY_TESTS: dict[str, str] = {
     "tests/test_study_runner.py::test_runs_whose_workers_die_are_named_with_the_cause_and_the_command_fails": (
         "a LocalCluster of worker processes, four of them killed"
     ),
+    "tests/test_counting_zoo_recount.py::test_stored_zoo_rows_are_recounted_to_the_stored_quantities": (
+        "seven zoo models built and counted again"
+    ),
     "tests/test_ch4_table42_study.py::test_the_stored_step_counts_are_recomputed_for_one_model": (
         "three steps of V2-B0 at width 1.0, three times"
     ),

@@ -59,6 +59,7 @@ from torch.utils._pytree import tree_flatten, tree_map
 
 from reuseprior.core.errors import CaptureError, DataDependentShapeError, InputRefusedError
 from reuseprior.core.memory import gib, physical_memory_bytes
+from reuseprior.counting.meta_shortcuts import META_SHORTCUTS
 from reuseprior.counting.sequence_first import refuse_sequence_read_as_batch, sequence_first_inputs
 
 __all__ = [
@@ -666,7 +667,9 @@ class _MetaGraphBuilder:
 
 class _Recorder(TorchDispatchMode):
     """Runs every ATen op of the forward (on meta tensors: no arithmetic) and records
-    it with a :class:`_MetaGraphBuilder`."""
+    it with a :class:`_MetaGraphBuilder`; an op of
+    :data:`~reuseprior.counting.meta_shortcuts.META_SHORTCUTS` gets its result from its
+    shortcut where that answers."""
 
     def __init__(self, builder: _MetaGraphBuilder) -> None:
         super().__init__()
@@ -674,7 +677,10 @@ class _Recorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
+        shortcut = META_SHORTCUTS.get(func)  # a result known without the op's Python meta kernel
+        out = shortcut(args, kwargs) if shortcut is not None else None
+        if out is None:
+            out = func(*args, **kwargs)
         self.builder.record(func, args, kwargs, out)
         return out
 

@@ -16,6 +16,8 @@ output channel, the sum over every position.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.fx as fx
 import torch.nn.functional as F
@@ -37,9 +39,13 @@ def _valid_taps(n_in, n_out, k, s, p, d, device=None):
     return pos, valid
 
 
+@functools.lru_cache(maxsize=1024)
 def tap_matrices(n_in, n_out, k, s, p, d):
     """(V, M) along one axis: ``V[ky, oy]`` = 1 if tap ky of output oy lands inside the
-    input, ``M[py, oy]`` = the number of taps of output oy that read input py."""
+    input, ``M[py, oy]`` = the number of taps of output oy that read input py.
+
+    Memoised by the six sizes (a network repeats a few geometries hundreds of times);
+    the returned tensors are shared, so callers read them and never write into them."""
     pos, valid = _valid_taps(n_in, n_out, k, s, p, d)
     V = valid.to(torch.float64)  # (k, n_out)
     M = torch.zeros(n_in, n_out, dtype=torch.float64)  # M[py, oy] = #taps of oy hitting py
@@ -125,9 +131,13 @@ def _convolution(node, cout, ctx):
     if ctx.needs(x):
         g = groups
 
-        def xf(m):
+        def spread(m):  # per group: the channel-summed counts spread back over the input positions
             cg = m.reshape(N, g, Co // g, Ho, Wo).sum(2)
-            r = torch.einsum("nghw,ph,qw->ngpq", cg, My, Mx)
-            return r[:, :, None].expand(N, g, Ci // g, H, W).reshape(N, Ci, H, W)
+            return My @ cg @ Mx.T  # r[n, g, p, q] = sum_hw My[p, h] cg[n, g, h, w] Mx[q, w]
 
-        yield x, cout.map(xf).scale(ctx.gamma)
+        def per_channel(r):  # each group's count, the same for every input channel of the group
+            # (renormalised before it is copied out: a pass over the groups, not the channels; stored
+            # contiguous, as the rules downstream sum it in the order of a contiguous tensor)
+            return r[:, :, None].expand(N, g, Ci // g, H, W).reshape(N, Ci, H, W).contiguous()
+
+        yield x, cout.map(spread).map_raw(per_channel).scale(ctx.gamma)
