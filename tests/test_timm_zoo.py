@@ -1,0 +1,174 @@
+"""timm's zoo: the published files, the rules that choose a row per architecture and its pretraining data,
+the builder (no weights, no download), and the scoring run that records a refused architecture and goes on."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+import pandas as pd
+import pytest
+import timm
+import torch
+from torch import nn
+
+from reuseprior.commands.parsers.score_zoos import add_arguments, check_arguments
+from reuseprior.core.errors import ArchitectureRefusedError, UnknownArchitectureError
+from reuseprior.zoo import scoring, timm_zoo
+from reuseprior.zoo.distributed import connect
+
+# --- the rules, on hand-made rows
+
+
+def test_pretraining_reads_the_metadata_by_legacy_name_then_by_default_tag_then_the_tag():
+    metadata = {"old_name": "in21k", "net": "in1k-dist", "adv": "in1k-adv"}
+    legacy = {"vit_x.augreg_in21k_ft_in1k": "old_name"}
+    first_tag = {"net": "fb_in1k", "adv": "tf_adv_in1k"}
+    assert timm_zoo.pretraining(
+        "vit_x.augreg_in21k_ft_in1k", "vit_x", "augreg_in21k_ft_in1k", metadata, legacy, {}
+    ) == (
+        "in21k",
+        False,
+    )
+    # the bare name meant the first-listed weights: a distilled student is not ImageNet-1k alone
+    assert timm_zoo.pretraining("net.fb_in1k", "net", "fb_in1k", metadata, legacy, first_tag) == ("in1k-dist", False)
+    assert timm_zoo.pretraining("adv.tf_adv_in1k", "adv", "tf_adv_in1k", metadata, legacy, first_tag)[1]
+    # other weights of the same architecture are read from their tag
+    assert timm_zoo.pretraining("net.a1_in1k", "net", "a1_in1k", metadata, legacy, first_tag) == ("tag:a1_in1k", True)
+    for tag in ("fb_in22k_ft_in1k", "laion2b_ft_in1k", "fb_swsl_ig1b_ft_in1k", "dist_in1k", "in12k"):
+        assert not timm_zoo.pretraining(f"net.{tag}", "net", tag, metadata, legacy, first_tag)[1], tag
+
+
+def test_one_row_per_architecture_prefers_imagenet1k_only_weights_timms_first_tag_and_the_native_size():
+    rows = pd.DataFrame(
+        [
+            ("a.in22k_ft_in1k", "a", "in22k_ft_in1k", 384, 90.0, False),  # best, but more data
+            ("a.b_in1k", "a", "b_in1k", 224, 80.0, True),
+            ("a.b_in1k", "a", "b_in1k", 288, 81.0, True),
+            ("a.c_in1k", "a", "c_in1k", 224, 82.0, True),  # better, but listed after b_in1k
+            ("z.in22k_ft_in1k", "z", "in22k_ft_in1k", 224, 70.0, False),
+        ],
+        columns=["model", "arch", "tag", "img_size", "top1", "in1k_only"],
+    )
+    order = {"a": ["in22k_ft_in1k", "b_in1k", "c_in1k"], "z": ["in22k_ft_in1k"]}
+    chosen = timm_zoo.choose_rows(rows, order, native={"a.b_in1k": 288}).set_index("arch")
+    assert chosen.loc["a", ["tag", "img_size", "top1"]].tolist() == ["b_in1k", 288, 81.0]
+    assert chosen.loc["z", "tag"] == "in22k_ft_in1k"  # no ImageNet-1k-only weights: all of them
+    smallest = timm_zoo.choose_rows(rows, order, native={}).set_index("arch")
+    assert smallest.loc["a", "img_size"] == 224  # no native size in the file: the smallest
+
+
+def test_every_family_rule_names_a_family_and_an_unknown_module_is_refused():
+    assert set(timm_zoo.FAMILY_OF_MODULE.values()) <= set(timm_zoo.FAMILIES)
+    assert timm_zoo.family("caformer_s18", "metaformer") == "hybrid"
+    assert timm_zoo.family("poolformer_s12", "metaformer") == "convolutional"
+    assert timm_zoo.family("vit_small_patch16_224", "vision_transformer") == "transformer"
+    with pytest.raises(KeyError, match="add it to FAMILY_OF_MODULE"):
+        timm_zoo.family("new_net", "new_module")
+
+
+# --- the published files, read by the installed timm
+
+
+@pytest.fixture(scope="module")
+def zoo() -> pd.DataFrame:
+    return timm_zoo.load_timm_zoo()
+
+
+def test_the_catalogue_has_one_row_per_architecture_with_the_published_top1_of_its_chosen_row(zoo):
+    results = pd.read_csv(timm_zoo.paths.DATA_DIR / "timm" / timm_zoo.RESULTS_FILE)
+    assert zoo["arch"].is_unique and len(zoo) == results["model"].str.split(".").str[0].nunique()
+    published = results.set_index(["model", "img_size"])["top1"]
+    keys = list(zip(zoo["arch"] + "." + zoo["tag"], zoo["img_size"]))
+    assert (published.loc[keys].to_numpy() == zoo["accuracy"].to_numpy()).all()
+    assert zoo["family"].isin(timm_zoo.FAMILIES).all() and zoo["in1k_only"].any() and not zoo["in1k_only"].all()
+    assert timm_zoo.unbuildable().empty  # the pinned timm builds every architecture of the file
+
+
+def test_the_scoring_order_puts_the_headline_subset_first_each_by_size(zoo):
+    order = scoring.get_zoo("timm").order(zoo, 0)
+    flags = zoo.set_index("arch").loc[order, "in1k_only"].tolist()
+    assert flags == sorted(flags, reverse=True)
+    head = zoo.set_index("arch").loc[order[: int(zoo["in1k_only"].sum())], "published_params"]
+    assert head.is_monotonic_increasing
+
+
+# --- the builder
+
+
+def test_build_passes_pretrained_false_with_the_hub_offline(monkeypatch):
+    seen = {}
+
+    def create_model(name, **kwargs):
+        seen.update(kwargs, name=name)
+        return nn.Linear(1, 1)
+
+    monkeypatch.setattr(timm, "create_model", create_model)
+    timm_zoo.build_timm("resnet18.a1_in1k", image_size=160)
+    assert seen == {"name": "resnet18.a1_in1k", "pretrained": False, "num_classes": 1000, "img_size": 160}
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+def test_a_misspelt_name_gets_the_closest_ones_and_a_failing_constructor_one_line():
+    with pytest.raises(UnknownArchitectureError, match="closest: .*convnext_tiny"):
+        timm_zoo.build_timm("convnext_tiy")
+    with pytest.raises(ArchitectureRefusedError, match="timm cannot build test_vit without weights: ") as err:
+        timm_zoo.build_timm("test_vit", image_size=-3)
+    assert "\n" not in str(err.value)
+
+
+def test_a_size_the_constructor_takes_builds_that_size():
+    model = timm_zoo.build_timm("test_vit", image_size=64)
+    assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 1000)
+
+
+def test_a_model_needing_more_memory_than_available_is_refused_saying_how_much(monkeypatch, zoo):
+    monkeypatch.setattr(timm_zoo, "available_gib", lambda: 0.001)
+    with pytest.raises(
+        ArchitectureRefusedError,
+        match=r"needs at least 0\.004\d* GiB \(0\.27 M parameters x 16 B\) and 0\.001 GiB is available",
+    ):
+        timm_zoo.build_zoo_model("test_convnext")
+
+
+# --- a run records a refused architecture and goes on
+
+
+def _refusing_build(arch: str) -> nn.Module:
+    if arch == "needs_weights":
+        raise ArchitectureRefusedError("timm cannot build needs_weights without weights: RuntimeError: no file")
+    return nn.Sequential(nn.Conv2d(3, 2, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 10))
+
+
+def _refusing_catalogue() -> pd.DataFrame:
+    return pd.DataFrame({"arch": ["a", "needs_weights", "b"], "accuracy": [10.0, 20.0, 30.0]})
+
+
+def _as_listed(cat: pd.DataFrame, seed: int) -> list[str]:
+    return cat["arch"].tolist()
+
+
+def test_a_scoring_run_stores_a_refused_architecture_with_its_reason_and_goes_on(tmp_path, monkeypatch):
+    zoo = scoring.Zoo("refusing", "test", _refusing_catalogue, _refusing_build, 4, 8, 10, _as_listed)
+    monkeypatch.setitem(scoring.ZOOS, "refusing", zoo)
+    with connect(workers=1, processes=False, say=lambda _: None) as client:
+        path = scoring.score_zoo("refusing", data_dir=tmp_path, client=client, progress=False)
+    rows = pd.read_csv(path).set_index("arch")
+    assert rows.index.tolist() == ["a", "needs_weights", "b"]
+    refused = rows.loc["needs_weights"]
+    assert json.loads(refused["errors"]) == {
+        "build": "timm cannot build needs_weights without weights: RuntimeError: no file"
+    }
+    assert pd.isna(refused["PG"]) and pd.isna(refused["pending"]) and refused["accuracy"] == 20.0
+    assert rows.loc[["a", "b"], "PG"].notna().all()
+
+
+def test_a_scoring_run_takes_a_worker_memory_limit_and_a_plain_fill_still_refuses_it():
+    parser = argparse.ArgumentParser(prog="score-zoos")
+    add_arguments(parser)
+    args = parser.parse_args(["timm", "--workers", "1", "--max-memory-gb", "8"])
+    check_arguments(parser, args)
+    assert args.zoos == ["timm"] and args.max_memory_gb == 8.0
+    with pytest.raises(SystemExit):
+        check_arguments(parser, parser.parse_args(["timm", "--fill-proxies", "--max-memory-gb", "8"]))
