@@ -4,8 +4,12 @@ the builder (no weights, no download), and the scoring run that records a refuse
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
+import re
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -13,8 +17,13 @@ import timm
 import torch
 from torch import nn
 
+from reuseprior import compare
+from reuseprior.commands import main, model_names
 from reuseprior.commands.parsers.score_zoos import add_arguments, check_arguments
-from reuseprior.core.errors import ArchitectureRefusedError, UnknownArchitectureError
+from reuseprior.core import paths
+from reuseprior.core.errors import ArchitectureRefusedError
+from reuseprior.models.registry import build_model
+from reuseprior.models.timm_models import build_timm
 from reuseprior.zoo import scoring, timm_zoo
 from reuseprior.zoo.distributed import connect
 
@@ -77,7 +86,7 @@ def zoo() -> pd.DataFrame:
 
 
 def test_the_catalogue_has_one_row_per_architecture_with_the_published_top1_of_its_chosen_row(zoo):
-    results = pd.read_csv(timm_zoo.paths.DATA_DIR / "timm" / timm_zoo.RESULTS_FILE)
+    results = pd.read_csv(paths.DATA_DIR / "timm" / timm_zoo.RESULTS_FILE)
     assert zoo["arch"].is_unique and len(zoo) == results["model"].str.split(".").str[0].nunique()
     published = results.set_index(["model", "img_size"])["top1"]
     keys = list(zip(zoo["arch"] + "." + zoo["tag"], zoo["img_size"]))
@@ -105,21 +114,21 @@ def test_build_passes_pretrained_false_with_the_hub_offline(monkeypatch):
         return nn.Linear(1, 1)
 
     monkeypatch.setattr(timm, "create_model", create_model)
-    timm_zoo.build_timm("resnet18.a1_in1k", image_size=160)
+    build_timm("resnet18.a1_in1k", image_size=160)
     assert seen == {"name": "resnet18.a1_in1k", "pretrained": False, "num_classes": 1000, "img_size": 160}
     assert os.environ["HF_HUB_OFFLINE"] == "1"
 
 
 def test_a_misspelt_name_gets_the_closest_ones_and_a_failing_constructor_one_line():
-    with pytest.raises(UnknownArchitectureError, match="closest: .*convnext_tiny"):
-        timm_zoo.build_timm("convnext_tiy")
+    with pytest.raises(ValueError, match="did you mean timm:convnext_tiny"):
+        build_timm("convnext_tiy")
     with pytest.raises(ArchitectureRefusedError, match="timm cannot build test_vit without weights: ") as err:
-        timm_zoo.build_timm("test_vit", image_size=-3)
+        build_timm("test_vit", image_size=-3)
     assert "\n" not in str(err.value)
 
 
 def test_a_size_the_constructor_takes_builds_that_size():
-    model = timm_zoo.build_timm("test_vit", image_size=64)
+    model = build_timm("test_vit", image_size=64)
     assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 1000)
 
 
@@ -172,3 +181,49 @@ def test_a_scoring_run_takes_a_worker_memory_limit_and_a_plain_fill_still_refuse
     assert args.zoos == ["timm"] and args.max_memory_gb == 8.0
     with pytest.raises(SystemExit):
         check_arguments(parser, parser.parse_args(["timm", "--fill-proxies", "--max-memory-gb", "8"]))
+
+
+# --- analyze and compare take timm:NAME
+
+
+def test_build_model_takes_timm_names_without_weights_and_names_the_closest_for_a_misspelt_one():
+    model = build_model("timm:test_vit")
+    assert isinstance(model, nn.Module)
+    with pytest.raises(ValueError, match=r"unknown timm model 'convnext_tiy'; did you mean timm:convnext_tiny"):
+        build_model("timm:convnext_tiy")
+
+
+def test_analyze_counts_a_timm_model_and_refuses_a_misspelt_one_in_one_line(capsys):
+    assert main(["analyze", "timm:test_convnext", "--input", "3,32,32", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"] == "timm:test_convnext" and report["PG"] > 0
+    assert main(["analyze", "timm:convnext_tiy"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("python -m reuseprior analyze: error: unknown timm model 'convnext_tiy'; did you mean")
+    assert "\n" not in err
+
+
+def test_compare_ranks_timm_models_and_records_a_misspelt_one():
+    result = compare(["timm:test_vit", "timm:test_convnext", "timm:no_such_net"], (3, 32, 32), progress=False)
+    table = result.table.set_index("model")
+    assert table.loc[["timm:test_vit", "timm:test_convnext"], "PG"].notna().all()
+    assert "unknown timm model 'no_such_net'" in table.loc["timm:no_such_net", "error"]
+
+
+def test_the_stored_timm_names_are_the_locked_timms_and_answer_without_torch(tmp_path):
+    locked = re.search(r"^timm==(\S+)$", (paths.ROOT / "requirements-lock.txt").read_text(), re.M)
+    assert locked and model_names.TIMM_VERSION == locked.group(1), "the lock moved timm: store its names"
+    if importlib.metadata.version("timm") == model_names.TIMM_VERSION:
+        assert model_names.TIMM_MODELS == tuple(sorted(timm.list_models()))
+    code = (
+        "import contextlib, io, sys\nfrom reuseprior.commands import main\nerr = io.StringIO()\n"
+        "with contextlib.redirect_stderr(err): status = main(['analyze', 'timm:convnext_tiy'])\n"
+        "print(status, err.getvalue().strip())\n"
+        "print([m for m in ('torch', 'timm') if m in sys.modules])"
+    )
+    env = {**os.environ, "PYTHONPATH": str(paths.ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
+    status_line, heavy = done.stdout.splitlines()
+    assert heavy == "[]", done.stdout + done.stderr
+    assert status_line.startswith("2 python -m reuseprior analyze: error: unknown timm model 'convnext_tiy'")
+    assert "timm:convnext_tiny" in status_line

@@ -33,8 +33,6 @@ embeddings, attention windows) and scored at it. Families (:func:`family`) follo
 
 from __future__ import annotations
 
-import difflib
-import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -42,18 +40,17 @@ import pandas as pd
 from torch import nn
 
 from reuseprior.core import paths
-from reuseprior.core.errors import ArchitectureRefusedError, UnknownArchitectureError
+from reuseprior.core.errors import ArchitectureRefusedError
+from reuseprior.models.timm_models import build_timm
 
 __all__ = [
     "FAMILIES",
     "OTHER_DATA_TOKENS",
-    "build_timm",
     "choose_rows",
     "family",
     "load_timm_results",
     "load_timm_zoo",
     "pretraining",
-    "timm_names",
 ]
 
 #: where the two published files are kept
@@ -216,47 +213,6 @@ def unbuildable(data_dir: Path | None = None) -> pd.DataFrame:
     import timm  # noqa: PLC0415 (timm: imported where a timm model is named)
 
     return missing.assign(reason=f"timm {timm.__version__} has no architecture of this name")[["model", "reason"]]
-
-
-def timm_names() -> list[str]:
-    """The architectures the installed timm builds (``timm.list_models()``)."""
-    import timm  # noqa: PLC0415 (timm: imported where a timm model is named)
-
-    return list(timm.list_models())
-
-
-def check_timm_name(name: str) -> None:
-    """Refuse a name the installed timm does not build, with the closest ones it does."""
-    names = timm_names()
-    if name not in names:
-        close = difflib.get_close_matches(name, names, n=5, cutoff=0.6)
-        hint = f"; closest: {', '.join(close)}" if close else "; python -m reuseprior analyze --list-models lists them"
-        raise UnknownArchitectureError(f"timm has no architecture {name!r}{hint}")
-
-
-def build_timm(name: str, image_size: int | None = None, num_classes: int = 1000) -> nn.Module:
-    """``name`` (an architecture, or ``architecture.tag``) with random initialisation (``pretrained=False``;
-    the download hub is put offline, so nothing is fetched). ``image_size`` is given to a constructor
-    that takes ``img_size`` (position embeddings, windows); the others take any size as built. A name
-    timm does not know is refused with the closest ones; a constructor that fails is refused with
-    its error (:class:`ArchitectureRefusedError`)."""
-    import timm  # noqa: PLC0415 (timm: imported where a timm model is named)
-
-    check_timm_name(name.split(".", 1)[0])
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    kwargs: dict[str, object] = {"pretrained": False, "num_classes": num_classes}
-    try:
-        if image_size is not None:
-            try:
-                return timm.create_model(name, img_size=image_size, **kwargs)
-            except TypeError as err:
-                if "img_size" not in str(err):
-                    raise
-        return timm.create_model(name, **kwargs)
-    except Exception as err:  # noqa: BLE001 - any constructor failure refuses this architecture alone
-        raise ArchitectureRefusedError(
-            f"timm cannot build {name} without weights: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
-        ) from err
 
 
 def memory_needed_gib(params: float) -> float:
