@@ -18,6 +18,14 @@ import torch
 from torch import nn
 
 from reuseprior import compare
+from reuseprior.chapters.ch6_predictive_validity.timm import (
+    headline_markdown,
+    timm_beyond_size,
+    timm_ceiling,
+    timm_correlations,
+    timm_refusals,
+    timm_rows,
+)
 from reuseprior.commands import main, model_names
 from reuseprior.commands.parsers.score_zoos import add_arguments, check_arguments
 from reuseprior.core import paths
@@ -162,6 +170,10 @@ def test_a_scoring_run_stores_a_refused_architecture_with_its_reason_and_goes_on
     zoo = scoring.Zoo("refusing", "test", _refusing_catalogue, _refusing_build, 4, 8, 10, _as_listed)
     monkeypatch.setitem(scoring.ZOOS, "refusing", zoo)
     with connect(workers=1, processes=False, say=lambda _: None) as client:
+        scoring.score_zoo("refusing", data_dir=tmp_path, client=client, progress=False, limit=2)
+        # a zoo first scored at this version is read partial, at that version, while it is filled
+        assert scoring.published_version("refusing", tmp_path) == scoring.SCORES_VERSION
+        assert len(scoring.load_scores("refusing", data_dir=tmp_path)) == 2
         path = scoring.score_zoo("refusing", data_dir=tmp_path, client=client, progress=False)
     rows = pd.read_csv(path).set_index("arch")
     assert rows.index.tolist() == ["a", "needs_weights", "b"]
@@ -227,3 +239,58 @@ def test_the_stored_timm_names_are_the_locked_timms_and_answer_without_torch(tmp
     assert heavy == "[]", done.stdout + done.stderr
     assert status_line.startswith("2 python -m reuseprior analyze: error: unknown timm model 'convnext_tiy'")
     assert "timm:convnext_tiny" in status_line
+
+
+# --- the chapter's analysis, on stored rows
+
+
+def _stored(zoo: pd.DataFrame, archs: list[str]) -> pd.DataFrame:
+    """Rows as the store holds them: PG ranks top-1 exactly, #params by the reverse of the name order."""
+    rows = zoo.set_index("arch").loc[archs, ["accuracy"]].reset_index()
+    rows["PG"] = rows["accuracy"] * 2.0
+    rows["params"] = range(len(rows), 0, -1)
+    rows["flops"] = rows["accuracy"].rank() + 0.5 * (rows.index % 2)
+    rows["errors"] = ""
+    return rows
+
+
+def test_the_timm_tables_come_from_the_stored_rows_with_their_count(zoo):
+    archs = zoo.sort_values("arch")["arch"].tolist()[:60]
+    rows = timm_rows(_stored(zoo, archs))
+    assert rows["family"].notna().all() and len(rows) == 60
+    table = timm_correlations(rows, n_boot=50, min_rows=5).set_index(["subset", "score"])
+    headline = int(zoo.set_index("arch").loc[archs, "in1k_only"].sum())
+    assert table.loc[("ImageNet-1K only", "PG"), "n"] == headline
+    assert table.loc[("all", "PG"), "n"] == 60 and table.loc[("all", "PG"), "spearman"] == pytest.approx(1.0)
+    assert table.loc[("all", "PG"), "kendall"] == pytest.approx(1.0)
+    partial = timm_beyond_size(rows, n_boot=50, min_rows=5).set_index(["subset", "score", "given"])
+    assert ("all", "PG", "params") in partial.index and ("all", "PG", "flops") in partial.index
+    assert partial.loc[("all", "PG", "params"), "partial_spearman"] == pytest.approx(1.0)
+    text = headline_markdown(timm_correlations(rows, n_boot=50, min_rows=5), ["PG"])
+    assert text.splitlines()[1].startswith("all: PG 1.00 [1.00, 1.00] (n=60)")
+
+
+def test_the_ceiling_is_the_spread_of_top1_among_an_architectures_weights():
+    ceiling = timm_ceiling().set_index("arch")
+    results = pd.read_csv(paths.DATA_DIR / "timm" / timm_zoo.RESULTS_FILE)
+    atto = results[results["model"].str.startswith("convnext_atto.")]["top1"]
+    assert ceiling.loc["convnext_atto", "spread"] == pytest.approx(atto.max() - atto.min())
+    assert (ceiling["rows"] >= 2).all() and (ceiling["spread"] >= 0).all()
+
+
+def test_refusals_are_read_from_the_stored_errors_one_line_each():
+    rows = pd.DataFrame(
+        {
+            "arch": ["a", "b", "c"],
+            "errors": [
+                json.dumps({"build": "a needs at least 40 GiB"}),
+                json.dumps({"reuse": "UnsupportedOpError: aten.foo has no counting rule\nmore"}),
+                "",
+            ],
+        }
+    )
+    refused = timm_refusals(rows)
+    assert refused.values.tolist() == [
+        ["a", "build", "a needs at least 40 GiB"],
+        ["b", "reuse", "UnsupportedOpError: aten.foo has no counting rule"],
+    ]

@@ -83,6 +83,7 @@ ACCURACY_LABELS = {
     "nb201": "CIFAR-10 test accuracy (%)",
     "torchvision": "ImageNet-1K top-1 accuracy (%)",
     "pytorchcv": "ImageNet-1K top-1 accuracy (%)",
+    "timm": "ImageNet-1K top-1 accuracy (%)",
 }
 
 
