@@ -20,6 +20,7 @@ from torch import nn
 from reuseprior import compare
 from reuseprior.chapters.ch6_predictive_validity.timm import (
     headline_markdown,
+    stored_count,
     timm_beyond_size,
     timm_ceiling,
     timm_correlations,
@@ -258,8 +259,9 @@ def test_the_timm_tables_come_from_the_stored_rows_with_their_count(zoo):
     archs = zoo.sort_values("arch")["arch"].tolist()[:60]
     rows = timm_rows(_stored(zoo, archs))
     assert rows["family"].notna().all() and len(rows) == 60
-    table = timm_correlations(rows, n_boot=50, min_rows=5).set_index(["subset", "score"])
     headline = int(zoo.set_index("arch").loc[archs, "in1k_only"].sum())
+    assert stored_count(rows).startswith(f"timm: 60 of 900 architectures stored, {headline} of the ")
+    table = timm_correlations(rows, n_boot=50, min_rows=5).set_index(["subset", "score"])
     assert table.loc[("ImageNet-1K only", "PG"), "n"] == headline
     assert table.loc[("all", "PG"), "n"] == 60 and table.loc[("all", "PG"), "spearman"] == pytest.approx(1.0)
     assert table.loc[("all", "PG"), "kendall"] == pytest.approx(1.0)

@@ -61,6 +61,7 @@ from reuseprior.chapters.ch6_predictive_validity.tables import (  # noqa: F401
 from reuseprior.chapters.ch6_predictive_validity.timm import (  # noqa: F401
     TIMM_SCORES,
     headline_markdown,
+    stored_count,
     timm_beyond_size,
     timm_ceiling,
     timm_correlations,
@@ -106,6 +107,7 @@ __all__ = [
     "summary_markdown",
     "TIMM_SCORES",
     "headline_markdown",
+    "stored_count",
     "timm_beyond_size",
     "timm_ceiling",
     "timm_correlations",

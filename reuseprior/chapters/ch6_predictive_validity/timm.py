@@ -21,6 +21,7 @@ __all__ = [
     "HEADLINE",
     "TIMM_SCORES",
     "headline_markdown",
+    "stored_count",
     "timm_beyond_size",
     "timm_ceiling",
     "timm_correlations",
@@ -58,6 +59,15 @@ def timm_rows(scores: pd.DataFrame | None = None) -> pd.DataFrame:
     scores = load_scores("timm") if scores is None else scores
     columns = ["arch", "in1k_only", "family", "tag", "img_size", "pretrain", "weights_rows"]
     return scores.merge(load_timm_zoo()[columns], on="arch", how="left", validate="one_to_one")
+
+
+def stored_count(rows: pd.DataFrame) -> str:
+    """How much of the zoo ``rows`` (:func:`timm_rows`) hold, in words: of all and of the headline subset."""
+    zoo = load_timm_zoo()
+    return (
+        f"timm: {len(rows)} of {len(zoo)} architectures stored, {int(rows['in1k_only'].sum())} of the "
+        f"{int(zoo['in1k_only'].sum())} of the ImageNet-1K-only subset"
+    )
 
 
 def timm_subsets(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
