@@ -296,3 +296,10 @@ def test_refusals_are_read_from_the_stored_errors_one_line_each():
         ["a", "build", "a needs at least 40 GiB"],
         ["b", "reuse", "UnsupportedOpError: aten.foo has no counting rule"],
     ]
+
+
+def test_the_stored_top1_of_every_timm_row_is_the_published_one(zoo):
+    stored = scoring.load_scores("timm")
+    assert len(stored) > 0
+    published = zoo.set_index("arch").loc[stored["arch"], "accuracy"].to_numpy()
+    assert (stored["accuracy"].to_numpy() == published).all()
