@@ -59,15 +59,12 @@ from reuseprior.chapters.ch6_predictive_validity.tables import (  # noqa: F401
     proxy_coverage_reading,
 )
 from reuseprior.chapters.ch6_predictive_validity.timm import (  # noqa: F401
-    TIMM_SCORES,
-    headline_markdown,
     stored_count,
     timm_beyond_size,
     timm_ceiling,
     timm_correlations,
     timm_refusals,
     timm_rows,
-    timm_subsets,
 )
 from reuseprior.zoo.scoring import load_scores  # noqa: F401
 
@@ -105,13 +102,10 @@ __all__ = [
     "scatter_grid",
     "version_change",
     "summary_markdown",
-    "TIMM_SCORES",
-    "headline_markdown",
     "stored_count",
     "timm_beyond_size",
     "timm_ceiling",
     "timm_correlations",
     "timm_refusals",
     "timm_rows",
-    "timm_subsets",
 ]
