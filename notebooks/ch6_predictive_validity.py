@@ -395,6 +395,52 @@ ctx.save_table(cost, "cost_per_architecture")
 cost.round(3)
 
 # %% [markdown]
+# ## timm: the prior against the published ImageNet-1K accuracy of about 900 architectures
+#
+# timm's repository publishes the ImageNet-1K validation top-1 of 1,556 weights of 900 architectures
+# (`data/timm/results-imagenet.csv`, commit named in `data/THIRD_PARTY.md`) and the pretraining data of 521 of them
+# (`data/timm/model_metadata-in1k.csv`). `python -m reuseprior score-zoos timm` scores each architecture built without
+# weights (`pretrained=False`), at the image size of one result row chosen without looking at accuracy
+# (`reuseprior.zoo.timm_zoo`): its ImageNet-1K-only weights if it has any, timm's first-listed tag among them, at that
+# tag's native evaluation size. The **headline subset** is the architectures whose chosen weights saw ImageNet-1K
+# alone (the metadata file; a tag it does not cover is read from its tokens; a distilled student is not in it); the
+# full set stands beside it, since extra pretraining data is not in the architecture. Families: convolutional,
+# transformer, hybrid, mlp, by timm's model module (`reuseprior.zoo.timm_zoo.FAMILY_OF_MODULE`).
+#
+# The zoo is scored over several sessions, ImageNet-1K-only architectures first, each subset by parameter count: a
+# partly scored zoo is the smaller models of the headline subset, and every table shows its `n`.
+
+# %%
+timm_rows = pv.timm_rows()
+print(pv.stored_count(timm_rows))
+timm_table = pv.timm_correlations(timm_rows, n_boot=ctx.settings.n_boot, min_rows=ctx.settings.min_rows, seed=ctx.seed)
+ctx.save_table(timm_table, "timm_correlations")
+timm_table.round(3) if not timm_table.empty else "too few timm architectures stored yet"
+
+# %% [markdown]
+# Beyond size: the partial Spearman correlation of each score with top-1 given #params and given FLOPs (with its
+# bootstrap interval), on the headline subset and on all.
+
+# %%
+timm_beyond = pv.timm_beyond_size(timm_rows, n_boot=ctx.settings.n_boot, min_rows=ctx.settings.min_rows, seed=ctx.seed)
+ctx.save_table(timm_beyond, "timm_partial_correlations")
+timm_beyond.round(3) if not timm_beyond.empty else "too few timm architectures stored yet"
+
+# %% [markdown]
+# The ceiling: the spread of published top-1 among the weights of one architecture (its tags and image sizes), which
+# no score of the architecture alone can explain; and the architectures refused or not counted, each with its reason.
+
+# %%
+ceiling = pv.timm_ceiling()
+ctx.save_table(ceiling, "timm_ceiling")
+print(
+    f"{len(ceiling)} architectures with two or more result rows: median spread {ceiling['spread'].median():.2f} "
+    f"points (90th percentile {ceiling['spread'].quantile(0.9):.2f}); among ImageNet-1K-only weights "
+    f"{ceiling['spread_in1k_only'].median():.2f} (n={int(ceiling['spread_in1k_only'].notna().sum())})"
+)
+pv.timm_refusals(timm_rows)
+
+# %% [markdown]
 # ## Live recomputation of stored rows
 #
 # Per zoo, the cheapest stored architectures by their stored cost (`pv.live_rows`: CPU seconds of the build, the

@@ -1,9 +1,10 @@
 """``python -m reuseprior analyze MODEL --input 3,224,224``: context-count analysis (ch. 4).
 
-MODEL is a name registered in reuseprior, a torchvision classifier name, or
-``package.module:factory``.  Prints the chapter-4 quantities (PG, P'G, ES, H, ...) as a
-table, or as JSON with ``--json``; ``--csv PATH`` appends one row (the quantities and the settings
-that change them: :data:`CSV_COLUMNS`; a file with other columns is refused before any work).
+MODEL is a name registered in reuseprior, a torchvision classifier name, ``timm:NAME`` (a timm
+architecture, built without weights), or ``package.module:factory``.  Prints the chapter-4
+quantities (PG, P'G, ES, H, ...) as a table, or as JSON with ``--json``; ``--csv PATH`` appends one
+row (the quantities and the settings that change them: :data:`CSV_COLUMNS`; a file with other columns is
+refused before any work).
 """
 
 from __future__ import annotations
@@ -19,18 +20,19 @@ import torch
 
 from reuseprior.commands.model_names import listing
 from reuseprior.commands.parsers.analyze import add_arguments, add_input_argument, check_arguments
-from reuseprior.core.errors import CommandInputError, InputRefusedError
+from reuseprior.core.errors import ArchitectureRefusedError, CommandInputError, InputRefusedError
 from reuseprior.core.files import write_text
 from reuseprior.counting.capture import refuse_what_cannot_fit
 from reuseprior.counting.quantities import REPORT_KEYS, analyze
 from reuseprior.models.registry import available_models, build_model, collision_note, torchvision_names
+from reuseprior.models.timm_models import timm_names
 
 __all__ = ["add_arguments", "add_input_argument", "check_arguments", "run"]
 
 
 def _list_models() -> None:
     """The live listing (the stored one answers first when it is the installed torchvision's)."""
-    print(listing(available_models(), torchvision_names()))
+    print(listing(available_models(), torchvision_names(), timm_names()))
 
 
 def _with_input_flag(message: str, sizes: list[int]) -> str:
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandInputError(problem)
     try:
         model = build_model(args.model)
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, ArchitectureRefusedError) as err:
         raise CommandInputError(str(err)) from None
     note = collision_note(args.model)
     if note:

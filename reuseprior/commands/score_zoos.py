@@ -154,6 +154,7 @@ def _run_one(zoo: str, args: argparse.Namespace, cluster: dict[str, object]) -> 
         reuse=not args.no_reuse,
         max_params=args.max_params,
         full_every=args.full_every,
+        max_memory_gb=args.max_memory_gb,
         **where,
         **cluster,
     )

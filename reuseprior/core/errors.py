@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = [
+    "ArchitectureRefusedError",
     "BookError",
     "CaptureError",
     "CheckpointMismatchError",
@@ -153,6 +154,12 @@ class BookError(RuntimeError):
 
 class UnknownArchitectureError(LookupError):
     """An architecture name that the zoo's stored scores do not hold."""
+
+
+class ArchitectureRefusedError(RuntimeError):
+    """A zoo's architecture that cannot be scored here (its constructor fails without weights, or it
+    needs more memory than the machine has): the message says why and how much. A scoring run
+    stores the row with this reason and goes on."""
 
 
 # The score store (reuseprior.zoo.store)

@@ -27,7 +27,15 @@ import traceback
 from types import ModuleType
 from typing import Any, Callable, Iterable
 
-__all__ = ["LIST_HINT", "call_factory", "import_factory", "spec_problem", "unknown_model_message"]
+__all__ = [
+    "LIST_HINT",
+    "TIMM_PREFIX",
+    "call_factory",
+    "import_factory",
+    "spec_problem",
+    "unknown_model_message",
+    "unknown_timm_message",
+]
 
 #: how a user lists every name that ``build_model`` accepts
 LIST_HINT = (
@@ -44,6 +52,17 @@ def unknown_model_message(spec: str, names: Iterable[str]) -> str:
         f"unknown model {spec!r}: neither registered in reuseprior nor a torchvision classifier{guess} "
         f"Every accepted name: {LIST_HINT}. Any other model: give 'package.module:factory'."
     )
+
+
+#: how a model name says it is timm's (``timm:convnext_tiny``), built without weights
+TIMM_PREFIX = "timm:"
+
+
+def unknown_timm_message(name: str, names: Iterable[str]) -> str:
+    """The message for a timm name that is not one of ``names``: the closest ones and where to list them."""
+    close = difflib.get_close_matches(name, sorted(set(names)), n=5, cutoff=0.6)
+    guess = f"; did you mean {', '.join(TIMM_PREFIX + c for c in close)}?" if close else "."
+    return f"unknown timm model {name!r}{guess} Every accepted name: {LIST_HINT}."
 
 
 def _import_path_text() -> str:

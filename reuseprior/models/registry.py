@@ -5,7 +5,9 @@
 1. a name registered in reuseprior with :func:`register_model`
    (e.g. ``"efficientnet_v2_b0"``);
 2. a torchvision classification model name (built without weights);
-3. ``"package.module:factory"``, any importable callable returning an
+3. ``"timm:NAME"``, a timm architecture (built without weights:
+   :mod:`reuseprior.models.timm_models`);
+4. ``"package.module:factory"``, any importable callable returning an
    ``nn.Module``.
 
 A reuseprior name that torchvision also uses (``efficientnet_v2_s``, ``_m``,
@@ -28,6 +30,7 @@ from typing import Any, Callable
 from torch import nn
 
 from reuseprior.core.factories import LIST_HINT, call_factory, import_factory, unknown_model_message
+from reuseprior.models.timm_models import TIMM_PREFIX, build_timm
 
 __all__ = ["LIST_HINT", "available_models", "build_model", "collision_note", "register_model", "torchvision_names"]
 
@@ -80,7 +83,7 @@ def collision_note(spec: str) -> str | None:
 
 
 def build_model(spec: str, **kwargs: Any) -> nn.Module:
-    """Build a model from a registered name, a torchvision name or ``module:factory``.
+    """Build a model from a registered name, a torchvision name, ``timm:NAME`` or ``module:factory``.
 
     Raises ``ValueError`` naming the problem and the fix when ``spec`` resolves
     to nothing or its factory cannot be called or raises
@@ -89,6 +92,8 @@ def build_model(spec: str, **kwargs: Any) -> nn.Module:
     """
     if spec in _BUILDERS:
         return _BUILDERS[spec](**kwargs)
+    if spec.startswith(TIMM_PREFIX):
+        return build_timm(spec.removeprefix(TIMM_PREFIX), **kwargs)
     if ":" in spec:
         model = call_factory(spec, import_factory(spec), **kwargs)
         if not isinstance(model, nn.Module):

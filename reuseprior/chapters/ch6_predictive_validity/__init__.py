@@ -8,7 +8,9 @@ complete, so a new version being filled is not read before it is whole),
 and builds the tables and figures of the notebook: coverage (how many architectures of each zoo are scored),
 rank correlations with bootstrap intervals beside the published proxy
 correlations, scatter plots, failure examples, cost per architecture, and a
-live recomputation of the cheapest stored rows.
+live recomputation of the cheapest stored rows; for timm's zoo also the headline subset
+(ImageNet-1K-only weights), the families, the partial correlations given #params and FLOPs and the
+ceiling (:mod:`~reuseprior.chapters.ch6_predictive_validity.timm`).
 """
 
 from __future__ import annotations
@@ -56,6 +58,14 @@ from reuseprior.chapters.ch6_predictive_validity.tables import (  # noqa: F401
     overestimated_rows,
     proxy_coverage_reading,
 )
+from reuseprior.chapters.ch6_predictive_validity.timm import (  # noqa: F401
+    stored_count,
+    timm_beyond_size,
+    timm_ceiling,
+    timm_correlations,
+    timm_refusals,
+    timm_rows,
+)
 from reuseprior.reporting.findings import MatchFinding
 from reuseprior.zoo.scoring import load_scores  # noqa: F401
 
@@ -94,6 +104,12 @@ __all__ = [
     "scatter_grid",
     "version_change",
     "summary_markdown",
+    "stored_count",
+    "timm_beyond_size",
+    "timm_ceiling",
+    "timm_correlations",
+    "timm_refusals",
+    "timm_rows",
 ]
 
 

@@ -41,11 +41,11 @@ class PredictiveValidityProfile(Profile):
 PROFILES: dict[str, PredictiveValidityProfile] = {
     # quick: CPU, about a minute; recomputes the cheapest fully scored row of each zoo live (live_rows)
     "quick": PredictiveValidityProfile(
-        zoos=["nb201", "torchvision", "pytorchcv"], n_boot=200, live_rows=1, live_reuse=True, min_rows=10
+        zoos=["nb201", "torchvision", "pytorchcv", "timm"], n_boot=200, live_rows=1, live_reuse=True, min_rows=10
     ),
     # full: the same analysis with more bootstrap resamples and more live rows
     "full": PredictiveValidityProfile(
-        zoos=["nb201", "torchvision", "pytorchcv"], n_boot=2000, live_rows=5, live_reuse=True, min_rows=10
+        zoos=["nb201", "torchvision", "pytorchcv", "timm"], n_boot=2000, live_rows=5, live_reuse=True, min_rows=10
     ),
 }
 
@@ -83,6 +83,7 @@ ACCURACY_LABELS = {
     "nb201": "CIFAR-10 test accuracy (%)",
     "torchvision": "ImageNet-1K top-1 accuracy (%)",
     "pytorchcv": "ImageNet-1K top-1 accuracy (%)",
+    "timm": "ImageNet-1K top-1 accuracy (%)",
 }
 
 

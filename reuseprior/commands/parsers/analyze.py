@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 
 from reuseprior.commands.argtypes import non_negative_int, output_file, positive_float, positive_int
-from reuseprior.commands.model_names import listing, stored_names
+from reuseprior.commands.model_names import listing, stored_names, stored_timm_names
 from reuseprior.core.errors import CommandInputError
-from reuseprior.core.factories import spec_problem, unknown_model_message
+from reuseprior.core.factories import TIMM_PREFIX, spec_problem, unknown_model_message, unknown_timm_message
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -70,12 +70,14 @@ EPILOG = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.add_argument(
-        "model", nargs="?", help="a reuseprior or torchvision model name (see --list-models) or package.module:factory"
+        "model",
+        nargs="?",
+        help="a reuseprior or torchvision model name, timm:NAME (see --list-models) or package.module:factory",
     )
     parser.add_argument(
         "--list-models",
         action="store_true",
-        help="print every model name that MODEL accepts (reuseprior's, then torchvision's) and exit",
+        help="print every model name that MODEL accepts (reuseprior's, then torchvision's, then timm's) and exit",
     )
     add_input_argument(parser)
     parser.add_argument(
@@ -120,13 +122,16 @@ def answer(args: argparse.Namespace) -> int | None:
     model, or a ``module:factory`` that cannot import (the library's message, raised as the command's error:
     printed as the run's are, exit 2). ``None``: the command runs (a known name, an importable spec, or stored
     names that are not the installed torchvision's)."""
-    names = stored_names()
+    names, timm = stored_names(), stored_timm_names()
     if args.list_models:
-        if names is None:
+        if names is None or timm is None:
             return None
-        print(listing(*names))
+        print(listing(*names, timm))
         return 0
-    if ":" in args.model:
+    if args.model.startswith(TIMM_PREFIX):
+        name = args.model.removeprefix(TIMM_PREFIX)
+        problem = None if timm is None or name.split(".", 1)[0] in timm else unknown_timm_message(name, timm)
+    elif ":" in args.model:
         problem = spec_problem(args.model)
     elif names is not None and args.model not in {*names[0], *names[1]}:
         problem = unknown_model_message(args.model, {*names[0], *names[1]})

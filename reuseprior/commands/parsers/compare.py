@@ -36,7 +36,10 @@ def _proxy(text: str) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "models", nargs="+", metavar="MODEL", help="reuseprior or torchvision model names, or package.module:factory"
+        "models",
+        nargs="+",
+        metavar="MODEL",
+        help="reuseprior or torchvision model names, timm:NAME, or package.module:factory",
     )
     add_input_argument(parser, default=None)
     parser.add_argument(

@@ -20,7 +20,7 @@ RESCORE_REUSE = "reuse"
 #: :data:`reuseprior.zoo.scoring.SCORES_VERSION`
 SCORES_VERSION = 2
 #: the names of :data:`reuseprior.zoo.scoring.ZOOS`
-ZOOS = ("nb201", "pytorchcv", "torchvision")
+ZOOS = ("nb201", "pytorchcv", "timm", "torchvision")
 
 
 def _no_shard(text: str) -> tuple[int, int]:
@@ -98,7 +98,8 @@ def _add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
         type=positive_float,
         default=None,
         metavar="GIB",
-        help="with --isolate or --rescore: the memory limit of each LocalCluster worker; a worker beyond it is "
+        help="when scoring, with --isolate or --rescore: the memory limit of each LocalCluster worker; a worker "
+        "beyond it is "
         "restarted by its nanny and the proxies it was scoring are recorded as out of memory, naming "
         "the limit (in a fill: then GraSP dropped, then each proxy alone)",
     )
@@ -200,10 +201,10 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     """Flags that only act together with another are refused without it, not ignored."""
     if args.isolate and not args.fill_proxies:
         parser.error("--isolate applies to --fill-proxies only; add --fill-proxies")
-    if args.max_memory_gb is not None and not (args.isolate or args.rescore):
+    if args.max_memory_gb is not None and args.fill_proxies and not args.isolate:
         parser.error(
-            "--max-memory-gb limits the workers of an isolated fill or a rescoring; "
-            "add --fill-proxies --isolate, or --rescore PROXY"
+            "--max-memory-gb limits the workers of a scoring run, an isolated fill or a rescoring; "
+            "add --isolate to the fill"
         )
     if args.retry_out_of_memory and not args.fill_proxies:
         parser.error("--retry-out-of-memory applies to --fill-proxies only; add --fill-proxies")

@@ -39,9 +39,12 @@ Versions (policy):
   the newest version whose CSV is complete (:func:`completeness`: every
   architecture of the zoo's catalogue has a row and no row has a pending
   score, i.e. every recomputed score holds a value or the message of its
-  failure), else version 1. A partial CSV of a new version can be exported
-  and committed while the fill continues over several sessions; the
-  reported tables stay those of the older version until it is complete.
+  failure), else the zoo's first published version (:func:`first_version`:
+  version 1 for the zoos scored since then; a zoo added later is read at the
+  version it was first scored at, partial as it is, with its count shown).
+  A partial CSV of a new version can be exported and committed while the fill
+  continues over several sessions; the reported tables stay those of the
+  older version until it is complete.
   :func:`load_scores` without a version reads the published one.
 
 Determinism: the weights of architecture ``a`` are initialised from
@@ -76,6 +79,7 @@ from reuseprior.zoo.scoring.results import (  # noqa: F401
     completeness,
     default_store_path,
     export_scores,
+    first_version,
     import_scores,
     load_scores,
     published_version,
@@ -120,6 +124,7 @@ __all__ = [
     "default_store_path",
     "export_scores",
     "fill_proxies",
+    "first_version",
     "get_zoo",
     "import_scores",
     "init_seed",

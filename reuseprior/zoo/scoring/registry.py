@@ -14,6 +14,7 @@ from reuseprior.baselines.proxies import ProxyBatch, make_batch
 from reuseprior.baselines.registry import proxy_names
 from reuseprior.zoo.nasbench201 import build_nb201, load_analog_nasbench, sample_archs
 from reuseprior.zoo.pytorchcv_zoo import build_pytorchcv, load_pytorchcv_zoo
+from reuseprior.zoo.timm_zoo import build_zoo_model, load_timm_zoo
 from reuseprior.zoo.torchvision_zoo import build_at_eval_crop, build_torchvision, load_torchvision_zoo
 
 #: The version of the scores that scoring writes now (see "Versions" in the module docstring).
@@ -101,6 +102,19 @@ def _img_size(row: pd.Series) -> int:
     return int(row["img_size"])
 
 
+def _headline_then_params(cat: pd.DataFrame, seed: int) -> list[str]:  # noqa: ARG001 - the signature every proxy / hook / builder of its kind takes
+    """timm's scoring order: the ImageNet-1K-only architectures (the headline subset) first, then the
+    others, each by published parameter count (then name). The order depends on the catalogue alone,
+    never on an accuracy or a score, so a partly scored zoo is a size-ordered prefix of each subset:
+    its correlations are those of the smaller models, and are reported with their count."""
+    return cat.sort_values(["in1k_only", "published_params", "arch"], ascending=[False, True, True])["arch"].tolist()
+
+
+def _timm_build(arch: str) -> nn.Module:
+    """A timm zoo model: its chosen weights' configuration at its image size, without weights."""
+    return build_zoo_model(arch)
+
+
 #: The zoos as :data:`SCORES_VERSION` scores them (:func:`get_zoo` gives them at an older version).
 ZOOS: dict[str, Zoo] = {
     "nb201": Zoo(
@@ -135,6 +149,18 @@ ZOOS: dict[str, Zoo] = {
         image_size=_img_size,
         num_classes=1000,
         order=_by_params,
+    ),
+    "timm": Zoo(
+        "timm",
+        "timm ImageNet-1K classifiers, published top-1 of one result row per architecture (ImageNet-1K-only "
+        "weights first, timm's first-listed tag, its native evaluation size: reuseprior.zoo.timm_zoo), "
+        "each scored at that size",
+        load_timm_zoo,
+        _timm_build,
+        batch_size=16,
+        image_size=_img_size,
+        num_classes=1000,
+        order=_headline_then_params,
     ),
 }
 

@@ -124,10 +124,21 @@ def _completeness(zoo: str, version: int, path: Path, state: tuple[int, int, int
 def published_version(zoo: str, data_dir: Path | None = None) -> int:
     """The version of ``zoo``'s scores that is reported (read by default): the newest
     version up to :data:`SCORES_VERSION` whose CSV is complete
-    (:func:`completeness`), else version 1 (the first published one, whatever
-    its state). A newer version's partial CSV is never read by default."""
+    (:func:`completeness`), else the zoo's first published version, whatever its
+    state (:func:`first_version`). A newer version's partial CSV is never read by
+    default, while an older one exists."""
     for version in range(SCORES_VERSION, 1, -1):
         if completeness(zoo, version, data_dir).complete:
+            return version
+    return first_version(zoo, data_dir)
+
+
+def first_version(zoo: str, data_dir: Path | None = None) -> int:
+    """The oldest version of which ``zoo`` has a CSV: 1 for the zoos scored since version 1, the
+    version a zoo added later was first scored at, whose rows are read while it is
+    partial; 1 when no CSV exists."""
+    for version in range(1, SCORES_VERSION + 1):
+        if scores_path(zoo, version, data_dir).exists():
             return version
     return 1
 
@@ -137,8 +148,8 @@ def version_complete_on(zoo: str, archs: Iterable[str], data_dir: Path | None = 
     reads: the newest version up to :data:`SCORES_VERSION` whose CSV has a row
     for every one of ``archs`` and no pending score on those rows, else version
     1. The same rule as :func:`published_version`, applied to the rows the
-    analysis uses: a version being filled is read on a subset once that subset
-    is whole, and never mixed with an older one."""
+    analysis uses (else :func:`first_version`): a version being filled is read on a
+    subset once that subset is whole, and never mixed with an older one."""
     wanted = set(archs)
     for version in range(SCORES_VERSION, 1, -1):
         path = scores_path(zoo, version, data_dir)
@@ -148,7 +159,7 @@ def version_complete_on(zoo: str, archs: Iterable[str], data_dir: Path | None = 
         rows = stored[stored["arch"].isin(wanted)]
         if len(rows) == len(wanted) and not rows["pending"].map(pending_scores).map(bool).any():
             return version
-    return 1
+    return first_version(zoo, data_dir)
 
 
 def scores_meta(zoo: Zoo, seed: int, batch: ProxyBatch | None, archs_in_zoo: int) -> dict[str, object]:

@@ -114,6 +114,7 @@ def score_zoo(
     client: Client | None = None,
     scheduler: str | None = None,
     workers: int | None = None,
+    max_memory_gb: float | None = None,
 ) -> Path:
     """Score the next architectures of ``zoo_name`` (in its fixed order) that
     are not stored yet, one Dask task per architecture, and store each row in
@@ -130,7 +131,8 @@ def score_zoo(
     computes them later), a cheaper sample when time is short.
     ``store`` is the SQLite file (default :func:`default_store_path`);
     ``client`` a Dask client to use, else one of ``scheduler`` (an address)
-    or of a LocalCluster of ``workers`` processes (:func:`connect`). Two runs
+    or of a LocalCluster of ``workers`` processes, each limited to ``max_memory_gb`` GiB
+    (:func:`connect`). Two runs
     at once never store a row twice (the first one stored wins), but each
     computes the rows the other has not stored yet: give one run more workers.
     A model that kills its worker is retried as :class:`ArchJob` says.
@@ -174,6 +176,7 @@ def score_zoo(
             client=client,
             scheduler=scheduler,
             workers=workers,
+            max_memory_gb=max_memory_gb,
         )
     return run.csv
 

@@ -13,6 +13,7 @@ from torch import nn
 
 from reuseprior.baselines.proxies import PROXIES, ProxyBatch, data_dependent_scores, num_params
 from reuseprior.baselines.registry import DATA_DEPENDENT, SECOND_ORDER, ZOO_PROXIES, proxy_info
+from reuseprior.core.errors import ArchitectureRefusedError
 from reuseprior.counting import analyze
 from reuseprior.zoo.scoring.registry import (
     PENDING_SINCE_VERSION,
@@ -24,6 +25,9 @@ from reuseprior.zoo.scoring.registry import (
     Zoo,
     get_zoo,
 )
+
+#: the ``errors`` key of an architecture refused before any score (:func:`refused_row`)
+BUILD_ERROR = "build"
 
 
 def since_version(score: str) -> int:
@@ -89,7 +93,10 @@ def score_architecture(
     torch.set_num_threads(1)
     try:
         t0 = time.perf_counter()
-        model = zoo.build_seeded(arch, seed)
+        try:
+            model = zoo.build_seeded(arch, seed)
+        except ArchitectureRefusedError as err:  # stored with the reason; the run goes on
+            return refused_row(arch, row, time.perf_counter() - t0, err)
         out: dict[str, object] = {
             "arch": arch,
             "accuracy": float(row["accuracy"]),
@@ -98,17 +105,7 @@ def score_architecture(
         errors: dict[str, str] = {}
         batch = batch or zoo.batch(zoo.size_of(row), seed)
         names = list(proxies) if proxies is not None else list(ZOO_PROXIES)
-        for name in [p for p in names if p not in DATA_DEPENDENT]:
-            torch.manual_seed(seed)
-            t0, c0 = time.perf_counter(), time.process_time()
-            try:
-                value = PROXIES[name](model, batch)
-            except Exception as exc:  # recorded, not fatal: some proxies fail on some models
-                value = math.nan
-                errors[name] = _message(exc)[:300]
-            out[name] = value
-            out[f"{name}_seconds"] = time.perf_counter() - t0
-            out[f"{name}_cpu_seconds"] = time.process_time() - c0
+        out |= _data_free_scores(model, batch, [p for p in names if p not in DATA_DEPENDENT], seed, errors)
         shared = [p for p in names if p in DATA_DEPENDENT]
         if shared:  # one forward pass for all of them (same values as one pass each)
             t0, c0 = time.perf_counter(), time.process_time()
@@ -132,6 +129,37 @@ def score_architecture(
         return out
     finally:
         torch.set_num_threads(threads)
+
+
+def _data_free_scores(
+    model: nn.Module, batch: ProxyBatch, names: list[str], seed: int, errors: dict[str, str]
+) -> dict[str, object]:
+    """Each of ``names`` (scores that need no gradient pass of the minibatch) with its wall-clock and CPU
+    seconds, from the seed; a failure is NaN with its message added to ``errors``."""
+    out: dict[str, object] = {}
+    for name in names:
+        torch.manual_seed(seed)
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            value = PROXIES[name](model, batch)
+        except Exception as exc:  # recorded, not fatal: some proxies fail on some models
+            value = math.nan
+            errors[name] = _message(exc)[:300]
+        out[name] = value
+        out[f"{name}_seconds"] = time.perf_counter() - t0
+        out[f"{name}_cpu_seconds"] = time.process_time() - c0
+    return out
+
+
+def refused_row(arch: str, row: pd.Series, seconds: float, err: ArchitectureRefusedError) -> dict[str, object]:
+    """The stored row of an architecture the zoo refuses to build: its accuracy, the time the refusal
+    took and the reason under ``errors["build"]``; every score empty."""
+    return {
+        "arch": arch,
+        "accuracy": float(row["accuracy"]),
+        "build_seconds": seconds,
+        "errors": json.dumps({BUILD_ERROR: str(err)[:300]}),
+    }
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
