@@ -340,11 +340,16 @@ beyond.round(3) if not beyond.empty else "no zoo has enough scored architectures
 # value when every value is positive and they span more than two decades (computed from the stored value, so a SynFlow
 # near the float64 limit does not overflow the axis as a log axis would); the rank (1 = lowest) when a few extreme
 # values or mixed signs over many orders of magnitude would still squash the rest onto a line (the rank is the scale
-# Spearman's rho is computed on). The axis label names the scale and the unit.
+# Spearman's rho is computed on). The axis label names the scale and the unit. A zoo still being scored (the coverage
+# table's `fraction` below 1) is drawn once it is complete: its stored rows are its smallest architectures first, a
+# sample the plot would show as if it were the zoo.
 
 # %%
+complete = set(cov.loc[cov["fraction"] >= 1.0, "zoo"])
 for zoo in ctx.settings.zoos:
-    if len(pv.load_scores(zoo)) >= ctx.settings.min_rows:
+    if zoo not in complete:
+        print(f"{zoo}: {int(cov.set_index('zoo').loc[zoo, 'scored'])} of its architectures stored; drawn once complete")
+    elif len(pv.load_scores(zoo)) >= ctx.settings.min_rows:
         fig = pv.scatter_grid(
             zoo,
             pv.PROXY_SCORES + ["PG", "PG_prime", "expected_spread", "entropy", "total_surprisal", "PG_per_param", "PE"],

@@ -46,7 +46,7 @@ def documents() -> list[str]:
 
 
 DOCUMENTS = documents()
-HEADER = "| score | nb201 (n) | torchvision (n) | pytorchcv (n) |"
+HEADER = "| score | nb201 (n) | torchvision (n) | pytorchcv (n) | timm (n) |"
 
 
 def _tables_with_header(text: str, header: str) -> list[list[str]]:
