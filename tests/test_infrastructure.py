@@ -204,7 +204,7 @@ def test_score_zoos_rejects_bad_flag_values_before_doing_anything(flags, capsys)
     [
         (["--isolate"], "add --fill-proxies"),
         (["--retry-out-of-memory"], "add --fill-proxies"),
-        (["--fill-proxies", "--max-memory-gb", "8"], "add --fill-proxies --isolate, or --rescore PROXY"),
+        (["--fill-proxies", "--max-memory-gb", "8"], "add --isolate to the fill"),
         (["--arch", "x"], "give one zoo and --fill-proxies or --rescore"),
         (["--rescore", "naswot", "--fill-proxies"], "give one of them"),
         (["--with-module", "Swish"], "add --rescore PROXY"),

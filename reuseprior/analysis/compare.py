@@ -22,7 +22,7 @@ Policies:
   the model's other scores stand; a score that comes out NaN is recorded so too
   (``synflow: MODEL scored NaN``), never left empty without a word. Ctrl-C is not a failure and stops the run.
 - Memory: an example given as a shape is refused before it is allocated when it alone needs more than
-  this machine's memory (:func:`reuseprior.counting.capture.refuse_input_that_cannot_fit`, a
+  this machine's memory (:func:`reuseprior.counting.input_memory.refuse_input_that_cannot_fit`, a
   :class:`~reuseprior.core.errors.CaptureError` for the whole call: no model can be counted on it).
 - Ranking: by ``by`` (a column, or the thesis's symbol of a quantity: P'G, ES, H, S), a higher
   value first (the thesis's direction for its quantities; for a proxy, its paper's,
@@ -53,7 +53,7 @@ from reuseprior.core.files import write_csv
 from reuseprior.core.ordering import sort_rows
 from reuseprior.core.progress import progress_bar
 from reuseprior.counting import analyze
-from reuseprior.counting.capture import refuse_input_that_cannot_fit
+from reuseprior.counting.input_memory import refuse_input_that_cannot_fit
 from reuseprior.models.registry import build_model
 
 __all__ = [

@@ -41,7 +41,6 @@ import contextlib
 import inspect
 import keyword
 import logging
-import math
 import operator
 import re
 import threading
@@ -59,6 +58,7 @@ from torch.utils._pytree import tree_flatten, tree_map
 
 from reuseprior.core.errors import CaptureError, DataDependentShapeError, InputRefusedError
 from reuseprior.core.memory import gib, physical_memory_bytes
+from reuseprior.counting.input_memory import SMALLER_INPUT
 from reuseprior.counting.meta_shortcuts import META_SHORTCUTS
 from reuseprior.counting.sequence_first import refuse_sequence_read_as_batch, sequence_first_inputs
 
@@ -69,7 +69,6 @@ __all__ = [
     "capture",
     "eager_module",
     "least_memory",
-    "refuse_input_that_cannot_fit",
     "refuse_what_cannot_fit",
 ]
 
@@ -373,13 +372,6 @@ def least_memory(graph: CapturedGraph) -> tuple[int, fx.Node | None]:
     return 8 * most, where
 
 
-#: the fix of an input too large to count
-SMALLER_INPUT = (
-    "give a smaller input (e.g. 3 x 224 x 224 per example for an image model; the memory grows with the number of "
-    "input elements)"
-)
-
-
 def _refuse_what_cannot_fit(graph: CapturedGraph) -> None:
     """Policy: before anything real is computed, a graph whose counting needs more than this machine's
     physical memory (:func:`least_memory`, a lower bound) is refused with both figures."""
@@ -393,20 +385,6 @@ def _refuse_what_cannot_fit(graph: CapturedGraph) -> None:
         f"memory (node {where.name}, {where.target}: {_elements(where.meta.get('val')):,} elements and its operands, "
         f"8 bytes each) and this machine has {gib(memory)}; {SMALLER_INPUT}"
     )
-
-
-def refuse_input_that_cannot_fit(input_shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> None:
-    """The memory policy of :func:`capture` for an input that is not allocated yet and that no model is
-    given with (several to come, as ``compare`` counts): an input that alone needs more than this
-    machine's physical memory is refused with :class:`CaptureError`, both figures and the fix, before it
-    is allocated; counting needs more still (:func:`refuse_what_cannot_fit`)."""
-    needed = math.prod(input_shape) * torch.empty((), dtype=dtype).element_size()
-    memory = physical_memory_bytes()
-    if memory is not None and needed > memory:
-        raise CaptureError(
-            f"cannot count on an input of shape {tuple(input_shape)}: the input alone needs {gib(needed)} of memory "
-            f"and this machine has {gib(memory)}; {SMALLER_INPUT}"
-        )
 
 
 def refuse_what_cannot_fit(model: nn.Module, input_shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> None:

@@ -216,7 +216,8 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         args.profile = args.profile or CH4_PROFILES[0]
         if args.profile not in CH4_PROFILES:
             parser.error(f"study ch4 takes --profile {' or '.join(CH4_PROFILES)}, not {args.profile!r}")
-        args.device = args.device or CH4_PROFILE_DEVICES[args.profile]
+        # the profile's device is the one its runs train on; the other actions (floors, status) read or fit on the CPU
+        args.device = args.device or (CH4_PROFILE_DEVICES[args.profile] if args.action == "run" else "cpu")
     elif args.profile in CH4_PROFILES:
         parser.error(f"--profile {args.profile} is chapter 4's; study {args.name} takes {list(PROFILES)}")
     else:
