@@ -86,6 +86,17 @@ def test_a_single_pair_has_no_interval(tmp_path: Path) -> None:
     assert result.evidence == "+0.37 points, no interval" and result.seeds == 1
 
 
+def test_a_finding_judged_at_its_own_level_names_its_interval_and_one_without_seeds_says_so(tmp_path: Path) -> None:
+    family = PAIRS.assign(**{"family level": [0.0125, 0.0125]})
+    family.loc[1, ["difference (pp)", "t low", "t high"]] = math.nan
+    _write(tmp_path, "pairs.csv", family)
+    a, b = read_findings(
+        [PairedFinding(m, "S", "pairs.csv", {"model": m}, level="family level") for m in ("A", "B")], tmp_path
+    )
+    assert a.evidence == "+0.37 points, 98.75 % t-interval [0.09, 0.66]"
+    assert b.evidence == "no paired seed yet"
+
+
 @pytest.mark.parametrize(
     ("frame", "where", "error", "message"),
     [
@@ -112,6 +123,22 @@ def test_printed_values_are_reproduced_only_when_every_compared_one_matches(tmp_
     assert (both.verdict, both.evidence) == ("contradicted", "4 of 5 printed values match")
     with pytest.raises(KeyError, match="no '<quantity> match' column"):
         read_findings([MatchFinding("S", "T", ("vs.csv",), ("S",))], tmp_path)
+
+
+def test_a_value_the_chapter_shows_to_be_a_misprint_is_named_and_does_not_contradict(tmp_path: Path) -> None:
+    table = pd.DataFrame({"Model": ["X", "Y"], "H match": ["rounded", "off"], "PG match": ["off", "rounded"]})
+    _write(tmp_path, "vs.csv", table)
+    misprint = (("Y", "H", "Y's H, printed 13.3 where its graph gives 13.247"),)
+    (h, every) = read_findings(
+        [MatchFinding("H", "T", ("vs.csv",), ("H",), misprint), MatchFinding("all", "T", ("vs.csv",), (), misprint)],
+        tmp_path,
+    )
+    assert h.verdict == "reproduced"
+    assert (
+        h.evidence
+        == "1 of 2 printed values match; the other is a misprint: Y's H, printed 13.3 where its graph gives 13.247"
+    )
+    assert every.verdict == "contradicted"  # X's PG is off and no misprint explains it
 
 
 def test_the_findings_table_links_each_claim_to_its_section_and_escapes_text() -> None:

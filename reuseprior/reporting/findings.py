@@ -35,7 +35,7 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from reuseprior.core import paths
-from reuseprior.reporting.statistics import CONTRADICTED, NOT_COMPARABLE, REPRODUCED, UNDETERMINED
+from reuseprior.reporting.statistics import ALPHA, CONTRADICTED, NOT_COMPARABLE, REPRODUCED, UNDETERMINED
 
 __all__ = [
     "FINDINGS_HEADING",
@@ -80,7 +80,9 @@ class PairedFinding:
     """A claim judged by one row of a paired-differences table ``table`` (a CSV name under the
     chapter's figures folder), the row whose columns hold the values of ``where``; ``estimate`` its
     mean difference in ``unit``, ``low``/``high`` its t-interval, ``seeds`` its number of pairs.
-    ``section``: the heading of the notebook section that shows it."""
+    ``section``: the heading of the notebook section that shows it; ``level``: the column holding the
+    level the row's verdict and interval are judged at (its interval is ``1 - level``; None: the
+    rule's :data:`~reuseprior.reporting.statistics.ALPHA`)."""
 
     claim: str
     section: str
@@ -92,6 +94,7 @@ class PairedFinding:
     high: str = "t high"
     seeds: str = "seeds"
     verdict: str = "verdict"
+    level: str | None = None
 
     def term(self, notebook: str) -> str:
         """The finding's verdict cell as the README's markers name one (``tests/readme_check.py``):
@@ -103,12 +106,15 @@ class PairedFinding:
 @dataclass(frozen=True)
 class MatchFinding:
     """A claim of printed values: every ``<quantity> match`` column of the side-by-side ``tables``
-    (CSV names under the chapter's figures folder), or only those of ``quantities`` when given."""
+    (CSV names under the chapter's figures folder), or only those of ``quantities`` when given.
+    ``misprints``: printed values the chapter shows to be misprints, each ``(model, quantity, why)``
+    (the row's ``Model``): reproduced when every other value matches, the misprint named beside it."""
 
     claim: str
     section: str
     tables: tuple[str, ...]
     quantities: tuple[str, ...] = ()
+    misprints: tuple[tuple[str, str, str], ...] = ()
 
 
 Finding = PairedFinding | MatchFinding
@@ -160,8 +166,11 @@ def _read_paired(finding: PairedFinding, folder: Path) -> FindingResult:
     if verdict not in VERDICTS:
         raise ValueError(f"{source}: {finding.verdict} holds {verdict!r}, not one of {VERDICTS}")
     mean, low, high = (_number(row[c]) for c in (finding.estimate, finding.low, finding.high))
-    evidence = f"{_signed(mean)} {finding.unit}"
-    evidence += f", 95 % t-interval [{low:.2f}, {high:.2f}]" if math.isfinite(low) else ", no interval"
+    level = ALPHA if finding.level is None else _number(row[finding.level])
+    evidence = f"{_signed(mean)} {finding.unit}" if math.isfinite(mean) else "no paired seed yet"
+    if math.isfinite(mean):
+        interval = f", {100 * (1 - level):g} % t-interval [{low:.2f}, {high:.2f}]"
+        evidence += interval if math.isfinite(low) else ", no interval"
     seeds = _number(row[finding.seeds])
     return FindingResult(
         finding.claim, verdict, evidence, int(seeds) if math.isfinite(seeds) else None, finding.section
@@ -169,7 +178,7 @@ def _read_paired(finding: PairedFinding, folder: Path) -> FindingResult:
 
 
 def _read_match(finding: MatchFinding, folder: Path) -> FindingResult:
-    cells: list[str] = []
+    cells: list[tuple[str, str, str]] = []  # (model, quantity, match)
     for name in finding.tables:
         frame = pd.read_csv(folder / name)
         columns = [c for c in frame.columns if c.endswith(" match")]
@@ -177,11 +186,19 @@ def _read_match(finding: MatchFinding, folder: Path) -> FindingResult:
             columns = [c for c in columns if c.removesuffix(" match") in finding.quantities]
         if not columns:
             raise KeyError(f"{folder / name} has no '<quantity> match' column of {finding.quantities or 'any'}")
-        cells += [str(v) for v in frame[columns].to_numpy().ravel()]
-    compared = [c for c in cells if c != _NOT_COMPARED]
-    matching = sum(c in _MATCHING for c in compared)
-    verdict = REPRODUCED if compared and matching == len(compared) else CONTRADICTED
+        models = frame["Model"].astype(str) if "Model" in frame.columns else pd.Series([""] * len(frame))
+        cells += [(m, c.removesuffix(" match"), str(v)) for c in columns for m, v in zip(models, frame[c])]
+    compared = [cell for cell in cells if cell[2] != _NOT_COMPARED]
+    matching = sum(match in _MATCHING for _, _, match in compared)
+    misprinted = {(m, q): why for m, q, why in finding.misprints}
+    off = [(m, q) for m, q, match in compared if match not in _MATCHING]
+    explained = [misprinted[cell] for cell in off if cell in misprinted]
+    verdict = REPRODUCED if compared and len(explained) == len(off) else CONTRADICTED
     evidence = f"{matching} of {len(compared)} printed values match"
+    if explained:
+        evidence += (
+            "; the other" + ("s are misprints: " if len(explained) > 1 else " is a misprint: ") + "; ".join(explained)
+        )
     return FindingResult(finding.claim, verdict, evidence, None, finding.section)
 
 

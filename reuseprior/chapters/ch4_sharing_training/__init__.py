@@ -162,18 +162,21 @@ FINDINGS: tuple[PairedFinding, ...] = (
         "Deciding Table 4.2, step 3: the confirmatory study",
         "table42_confirmatory_family.csv",
         {"study": "confirmatory", "model": "V2-S-shared", "against": "V2-B0-original"},
+        level="family level",
     ),
     PairedFinding(
         "V2-B0-shared is less accurate than V2-B0-original (Table 4.2: -0.3 points on CIFAR-10), confirmatory study",
         "Deciding Table 4.2, step 3: the confirmatory study",
         "table42_confirmatory_family.csv",
         {"study": "confirmatory", "model": "V2-B0-shared", "against": "V2-B0-original"},
+        level="family level",
     ),
     PairedFinding(
         "V2-S-shared is more accurate than V2-B0-original, exploratory study at the confirmatory family's level",
         "Deciding Table 4.2, step 3: the confirmatory study",
         "table42_confirmatory_family.csv",
         {"study": "exploratory", "model": "V2-S-shared", "against": "V2-B0-original"},
+        level="family level",
     ),
     PairedFinding(
         "V2-S-shared is more accurate than V2-B0-original (Table 4.2: +0.4 points on CIFAR-10)",
