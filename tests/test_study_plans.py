@@ -14,7 +14,7 @@ import pytest
 
 from reuseprior.chapters import ch7_sharing_schemes as ch7
 from reuseprior.chapters.ch3_revolver import study as ch3
-from reuseprior.chapters.ch4_sharing_training import fit_study, real_study, recipe_probes, table42_study
+from reuseprior.chapters.ch4_sharing_training import confirmatory, fit_study, real_study, recipe_probes, table42_study
 from reuseprior.chapters.ch8_prior_as_tool import screening
 from reuseprior.core.study import StudySpec
 from reuseprior.zoo import search
@@ -32,6 +32,7 @@ STORED_PLANS: dict[str, str] = {
     "table42-cpu-official-steps": "a9fab84a6bda",
     "table42-cpu-official-steps-peruse": "6ee88e37251d",
     "table42-gpu-adamw-cosine": "7500d160606d",
+    "table42-confirm-cpu-adamw-cosine": "9a2569a25883",
     "fit-w0.5-lr0.016-warmup39": "807ba9b738a0",
     "fit-w0.5-lr0.016-warmup39-nodroppath": "055e1b5df77a",
     "fit-w0.5-lr0.016-warmup39-nodroppath-60": "208dc103e10b",
@@ -51,7 +52,7 @@ def declared() -> list[StudySpec]:
     NAS-Bench-201 the ``search-nb201`` command runs."""
     specs = [ch3.CPU_STUDY, screening.PILOT_SCREENING, screening.CPU_SCREENING, search.search_study()]
     specs += [ch7.sharing_study(design) for profile in ch7.PROFILES.values() for design in profile.studies]
-    specs += [real_study.CPU_STUDY, real_study.LIVE_SLICE, fit_study.FIT_STUDY]
+    specs += [real_study.CPU_STUDY, real_study.LIVE_SLICE, fit_study.FIT_STUDY, confirmatory.STUDY]
     specs += [*recipe_probes.probe_studies(), *recipe_probes.fit_check_studies()]
     for profile in table42_study.PROFILES:
         specs += table42_study.protocol_studies(profile)
