@@ -337,11 +337,11 @@ def recipe_dependence(runs: pd.DataFrame, floor: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for recipe in CANDIDATE_RECIPES:
         mine = protocol[protocol["recipe"] == recipe]
+        fit = mine.groupby("model")["train top-1 (eval)"].mean()
         for metric in ("val top-1 last epochs", "test top-1"):
             per_seed = verdicts.per_seed_differences(mine, FAMILY, arm="model", metrics=[metric])
             for c in FAMILY:
                 d = per_seed[(per_seed["treatment"] == c.treatment) & (per_seed["control"] == c.control)]
-                fit = mine.groupby("model")["train top-1 (eval)"].mean()
                 rows.append(
                     {
                         "recipe": recipe,
