@@ -34,6 +34,7 @@ __all__ = [
     "StoreError",
     "TaskFailedError",
     "UnknownArchitectureError",
+    "UnknownEntryError",
     "UncountedOpError",
     "UnreadableCheckpointError",
     "UnsupportedOpError",
@@ -147,6 +148,14 @@ class NotebookNotFoundError(LookupError):
 
 class BookError(RuntimeError):
     """The book cannot be built as asked; the message names the problem and the fix."""
+
+
+# Registries (reuseprior.core.registry)
+
+
+class UnknownEntryError(LookupError, ValueError):
+    """A name no registry entry has (a study, chapter or zoo): the message names the closest
+    registered names and how to list them all."""
 
 
 # Zoo scores (reuseprior.zoo.scoring)
