@@ -1,55 +1,47 @@
-"""``python -m reuseprior study NAME ACTION``: the trained studies of the chapters,
-resumable, with the same flags for every study.
+"""``python -m reuseprior study NAME ACTION``: the declared studies, resumable, with the same flags for
+every study; ``python -m reuseprior study --list`` names them all, with what each is.
 
-Studies (``NAME``, the rows of :data:`reuseprior.commands.parsers.study.STUDIES`)::
+A study is what its declaration registers (:func:`reuseprior.chapters.get_study`, a
+:class:`~reuseprior.core.declared_study.DeclaredStudy`): its name and aliases, what it is, the flags it
+reads, its actions and profiles. This module and its parser know none of them: a new study is its
+declaration. Actions::
 
-    ch3   random search vs the genetic algorithm on MNIST/Fashion-MNIST over paired seeds
-          -> data/revolver_study_*.csv (chapter 3 on real images)
-    ch4   EfficientNetV2-B0 / B0-shared / S-shared on Fashion-MNIST over seeds
-          -> data/ch4_real_study_runs.csv (a Table 4.2 analogue)
-    ch7   the sharing schemes at matched parameter budgets -> data/sharing_study_runs.csv
-    ch8   plain Revolver vs Revolver with its offspring screened by PG, Fashion-MNIST, paired seeds
-          -> data/ch8_screening_*.csv (chapter 8, beyond the thesis)
-
-Actions::
-
+    python -m reuseprior study --list                        # every study, its actions and profiles
+    python -m reuseprior study --list 'table42-*'            # those matching a shell wildcard
     python -m reuseprior study ch3 run                       # every pending run, on a LocalCluster
     python -m reuseprior study ch3 run --workers 2 --max-runs 4
     python -m reuseprior study ch3 run --only dataset=mnist --seeds 0 1
     python -m reuseprior study ch7 run --scheduler tcp://host:8786   # an existing Dask cluster
-    python -m reuseprior study ch4 status                    # stored / pending runs
-    python -m reuseprior study ch4 slice                     # the live slice's reference row
-    python -m reuseprior study ch4 probes                    # the width-1.0 recipe probes
-    python -m reuseprior study ch7 fill-scores | rescore | bookkeeping | sensitivity | floor
+    python -m reuseprior study ch4 status                    # stored / pending runs, the runs' criteria
     python -m reuseprior study ch4 floor                     # the linear floor of the study's images
-    python -m reuseprior study ch8 run --only arm=pg --seeds 0 --max-minutes 30
+    python -m reuseprior study ch3 check                     # its live check: a short slice recomputed here
+    python -m reuseprior study ch4 slice                     # a study's own action
+
+``run``, ``status``, ``floor`` and ``check`` are :mod:`reuseprior.core.study`'s; ``floor`` where a study
+declares a linear floor, ``check`` where it declares a live check (it prints the check's table and exits
+with 1 when a row does not hold); a group's own actions are its own. ``status`` prints, per study, its
+stored and pending runs and, where it declares criteria, the criteria of its stored runs.
 
 Each pending run is one Dask task (one thread per worker): a LocalCluster of
 ``--workers N`` (default: one per core) or the cluster at ``--scheduler``.
 Finished runs are written by this process, each at once and atomically, so
 the command can be stopped at any time and run again: stored runs are
-skipped, the runs in progress resume from their checkpoints (chapters 3, 4
-and 8) or start again (chapter 7). A flag a study does not use is refused.
+skipped, the runs in progress resume from their checkpoints where the study
+checkpoints, or start again. A flag a study does not read is refused.
 
 Policy when something goes wrong: a run whose worker died (out of memory, or killed) is named with
 its cause and the command exits with 1, what finished stored; a cluster left without workers ends
 the run (:func:`reuseprior.core.distributed.run_jobs`) the same way; each run is claimed before it
 trains (:mod:`reuseprior.core.claims`), so a second command skips the runs another holds and says
-so. What cannot work is refused before any work, in one line: a device the machine lacks (with what
+so. What cannot work is refused before any work, in one line: an unknown study (with the closest
+names), an action, flag or profile the study does not take, a device the machine lacks (with what
 the runs would cost, the group's ``cost``), a folder it cannot write, a stored file that is not a
 UTF-8 CSV table, more workers than the machine holds (the parser), a scheduler that does not answer.
-
-Nothing here is a chapter's: a row of the table names a study's declaration
-(:class:`~reuseprior.core.study.StudySpec`, or a
-:class:`~reuseprior.core.study.StudyGroup` of several), imported when the
-command runs; ``run``, ``status`` and ``floor`` are
-:mod:`reuseprior.core.study`'s, a group's own actions its own.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import io
 import sys
 from pathlib import Path
@@ -57,49 +49,83 @@ from typing import Any
 
 import pandas as pd
 
+from reuseprior.chapters import get_study, list_studies
 from reuseprior.commands.argtypes import only_problem, only_values, write_problem
-from reuseprior.commands.parsers.study import STUDIES, add_arguments, check_arguments
+from reuseprior.commands.parsers.study import DEFAULTS, REQUEST_PART, add_arguments, check_arguments
 from reuseprior.core import study as core_study
+from reuseprior.core.declared_study import DeclaredStudy
 from reuseprior.core.distributed import connect
-from reuseprior.core.errors import CommandInputError, RunSettingError
+from reuseprior.core.errors import CommandInputError, RunSettingError, UnknownEntryError
 from reuseprior.core.runtime import resolve_device
 from reuseprior.core.study import StudyGroup, StudyRequest, StudySpec
 
-__all__ = ["add_arguments", "check_arguments", "check_run_arguments", "declared", "run"]
+__all__ = ["add_arguments", "check_arguments", "check_run_arguments", "run", "study_listing"]
 
 
-def declared(name: str) -> StudyGroup:
-    """The declaration of study ``name`` (the ``module:NAME`` of its row of
-    :data:`~reuseprior.commands.parsers.study.STUDIES`, imported now), as a group: a single
-    :class:`~reuseprior.core.study.StudySpec` is a group of one."""
-    module, _, attribute = STUDIES[name].spec.partition(":")
-    target = getattr(importlib.import_module(module), attribute)
-    if isinstance(target, StudySpec):
-        return StudyGroup(seeds=target.seeds, choose=lambda _: [target], seed_policy=target.seed_policy)
-    return target
+def _either(choices: list[str]) -> str:
+    """``a``, ``a or b``, ``a, b or c``."""
+    return " or ".join([", ".join(choices[:-1]), choices[-1]] if len(choices) > 1 else choices)
 
 
 def check_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Seeds the study does not have: exit 2 (the other flags are checked by
-    :func:`reuseprior.commands.parsers.study.check_arguments`)."""
-    study = declared(args.name)
+    """What the study named does not take, read off its declaration: an unknown name (with the closest
+    names), an action, a flag or a profile it does not take, seeds it does not have: exit 2. Sets the
+    default profile and the device (the profile's for ``run``, else cpu)."""
+    if args.list is not None:
+        return
+    try:
+        entry = get_study(args.name)
+    except UnknownEntryError as err:
+        parser.error(str(err))
+    actions = entry.all_actions
+    if args.action not in actions:
+        parser.error(f"study {args.name} has no action {args.action!r}; choose from {list(actions)}")
+    given = [k for k, default in DEFAULTS.items() if getattr(args, k) != default and REQUEST_PART[k] not in entry.reads]
+    if given:
+        parser.error(f"study {args.name} does not use {', '.join('--' + k.replace('_', '-') for k in given)}")
+    if entry.profiles:
+        args.profile = args.profile or entry.default_profile
+        if args.profile not in entry.profiles:
+            parser.error(f"study {args.name} takes --profile {_either(list(entry.profiles))}, not {args.profile!r}")
+    run_device = entry.profiles.get(args.profile, "cpu") if args.action == "run" else "cpu"
+    args.device = args.device or run_device
+    study = entry.group
     unknown = sorted(set(args.seeds or ()) - set(study.seeds))
     if unknown:
         why = f": {study.seed_policy}" if study.seed_policy else ""
         parser.error(f"seeds {unknown} are not in study {args.name}'s {list(study.seeds)}{why}")
 
 
-def _request(args: argparse.Namespace, device: str | None = None) -> StudyRequest:
-    """What the command was asked, as the declarations read it: only the flags the study takes are
-    passed on (the others are at their defaults: the parser refuses them); ``device`` in place of
-    ``--device``'s."""
-    flags = STUDIES[args.name].flags
+def study_listing(pattern: str = "*") -> str:
+    """Every registered study matching ``pattern``: its name and what it is, then its actions, its profiles
+    (the first the default, each with the device its runs train on) and its other names."""
+    lines = []
+    for name in list_studies(pattern):
+        entry = get_study(name)
+        lines.append(f"{name}: {entry.description}")
+        details = [f"actions {', '.join(entry.all_actions)}"]
+        if entry.profiles:
+            details.append("profiles " + ", ".join(f"{p} ({device})" for p, device in entry.profiles.items()))
+        others = [n for n in entry.names if n != name]
+        if others:
+            details.append(f"also named {', '.join(others)}")
+        lines.append("    " + "; ".join(details))
+    if not lines:
+        raise CommandInputError(f"no study matches {pattern!r}; list them all with python -m reuseprior study --list")
+    return "\n".join(lines)
+
+
+def _request(args: argparse.Namespace, entry: DeclaredStudy, device: str | None = None) -> StudyRequest:
+    """What the command was asked, as the declarations read it: only the parts of a request the study reads
+    are passed on (the others are at their defaults: :func:`check_run_arguments` refuses them); ``device``
+    in place of ``--device``'s."""
+    reads = entry.reads
     options: dict[str, Any] = {"deadline": core_study.deadline_after(args.max_minutes)}
-    if "device" in flags:
+    if "device" in reads:
         options["device"] = str(resolve_device(device or args.device))
-    options.update({k: getattr(args, k) for k in ("data_dir", "threads", "download", "work_dir") if k in flags})
+    options.update({k: getattr(args, k) for k in ("data_dir", "threads", "download", "work_dir") if k in reads})
     return StudyRequest(
-        profile=args.profile if "profile" in flags else None,
+        profile=args.profile if "profile" in reads else None,
         store=args.store,
         seeds=tuple(args.seeds) if args.seeds else None,
         max_runs=args.max_runs,
@@ -129,20 +155,52 @@ def _chosen(spec: StudySpec, args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def _print_status(group: StudyGroup, specs: list[StudySpec], request: StudyRequest) -> None:
     """Each study's table of stored and pending runs, with a note under it when its store file also
-    holds rows of other plans, then the group's reports."""
-    tables = [(f"study {spec.name}, plan {spec.plan}", core_study.status_table(spec), spec) for spec in specs]
-    if group.reports is not None:
-        tables += [(title, table, None) for title, table in group.reports(request)]
+    holds rows of other plans, and the criteria of its stored runs where it declares them; then the
+    group's reports."""
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60):
-        for title, table, spec in tables:
-            print(f"{title}:")
-            print(table.to_string(index=False))
-            others = table.attrs.get("other_plans", 0) if spec is not None else 0
-            if others:
-                rows = "row" if others == 1 else "rows"
-                print(
-                    f"  ({spec.store.path.name} also holds {others} {rows} of other studies or plans than {spec.plan})"
-                )
+        for spec in specs:
+            _print_table(f"study {spec.name}, plan {spec.plan}", core_study.status_table(spec), spec)
+            _print_criteria(spec)
+        for title, table in group.reports(request) if group.reports is not None else []:
+            _print_table(title, table)
+
+
+def _print_table(title: str, table: pd.DataFrame, spec: StudySpec | None = None) -> None:
+    print(f"{title}:")
+    print(table.to_string(index=False))
+    others = table.attrs.get("other_plans", 0) if spec is not None else 0
+    if others:
+        rows = "row" if others == 1 else "rows"
+        print(f"  ({spec.store.path.name} also holds {others} {rows} of other studies or plans than {spec.plan})")
+
+
+def _print_criteria(spec: StudySpec) -> None:
+    """The criteria of ``spec``'s stored runs (:func:`reuseprior.core.study.criteria_of`), or why they cannot
+    be read yet (a floor not stored: the command that stores it)."""
+    try:
+        criteria = core_study.criteria_of(spec)
+    except LookupError as err:
+        print(f"criteria of study {spec.name}: not read: {str(err).strip(chr(39))}")
+        return
+    if criteria is not None:
+        _print_table(f"criteria of study {spec.name}'s stored runs", criteria)
+
+
+def _check(specs: list[StudySpec], args: argparse.Namespace, request: StudyRequest) -> int:
+    """Each chosen study's live check (:func:`reuseprior.core.study.check_live`): its table, and whether it
+    passed; 1 when one did not."""
+    checked = [spec for spec in specs if spec.live_check is not None]
+    if not checked:
+        profile = f" --profile {args.profile}" if args.profile else ""
+        raise CommandInputError(f"no study of {args.name}{profile} declares a live check")
+    failed = False
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60):
+        for spec in checked:
+            check = core_study.check_live(spec, request)
+            _print_table(f"live check of study {spec.name}, plan {spec.plan}", check.table)
+            print(f"{spec.name}: {'every row holds' if check.passed else 'a row does not hold'} ({check.verdict})")
+            failed = failed or not check.passed
+    return 1 if failed else 0
 
 
 def _store_floors(specs: list[StudySpec], request: StudyRequest) -> None:
@@ -211,14 +269,15 @@ def _run(specs: list[StudySpec], args: argparse.Namespace, request: StudyRequest
     return _report(todo, results)
 
 
-def _check_device(group: StudyGroup, args: argparse.Namespace) -> None:
+def _check_device(entry: DeclaredStudy, args: argparse.Namespace) -> None:
     """A device this machine does not have (ch4 ``--profile gpu`` trains on ``cuda`` unless told): refused
     before any work, with what the chosen runs would cost here (the group's :attr:`StudyGroup.cost`)."""
     try:
         resolve_device(args.device)
     except RunSettingError:
-        cost = group.cost(_request(args, device="cpu")) if group.cost is not None else ""
-        profile = f" --profile {args.profile}" if "profile" in STUDIES[args.name].flags else ""
+        group = entry.group
+        cost = group.cost(_request(args, entry, device="cpu")) if group.cost is not None else ""
+        profile = f" --profile {args.profile}" if "profile" in entry.reads else ""
         raise CommandInputError(
             f"study {args.name}{profile} trains on {args.device}, and PyTorch sees no CUDA GPU here"
             + (f"; {cost}" if cost else "")
@@ -250,10 +309,14 @@ def _unreadable(paths: list[Path]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    group = declared(args.name)
+    if args.list is not None:
+        print(study_listing(args.list))
+        return 0
+    entry = get_study(args.name)
+    group = entry.group
     if args.action == "run":
-        _check_device(group, args)
-    request = _request(args)
+        _check_device(entry, args)
+    request = _request(args, entry)
     specs: list[StudySpec] = []
     try:
         if args.action in group.actions:
@@ -264,6 +327,8 @@ def run(args: argparse.Namespace) -> int:
             _print_status(group, specs, request)
         elif args.action == "floor":
             _store_floors(specs, request)
+        elif args.action == "check":
+            return _check(specs, args, request)
         else:
             return _run(specs, args, request)
     except (UnicodeDecodeError, pd.errors.ParserError):  # a stored file edited by hand: name it

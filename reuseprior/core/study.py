@@ -9,8 +9,11 @@ it, storing its rows, reporting its status: no study writes its own):
   by :func:`settings_hash`, the one plan id of every study), a module-level ``run_one`` (a Dask worker
   imports it: it gets a run's key, ``spec`` and the options it names as keyword arguments, and returns
   the run's result), its :class:`RunStore`, and optionally its linear floor (a :class:`FloorStore`
-  and the floors it reads), its per-run criteria and its live check. Its rows
-  (:meth:`StudySpec.rows`) are those of its plan only: rows of other settings are never read as its.
+  and the floors it reads), its per-run criteria (:func:`criteria_of`: ``criteria(spec)``, a table of
+  its stored runs, which a status report shows) and its live check (:func:`check_live`:
+  ``live_check(spec, request)``, a short slice of the study recomputed here and judged against its
+  stored rows, a :class:`LiveCheck`). Its rows (:meth:`StudySpec.rows`) are those of its plan only:
+  rows of other settings are never read as its.
 - :class:`RunStore` -- the rows of finished runs in one CSV (under ``data/`` for the stored studies),
   and the side tables a run writes before them. Writing a run replaces the rows with its key (plan
   and key columns) and rewrites each whole file through :func:`reuseprior.core.files.write_csv` (a
@@ -58,11 +61,14 @@ __all__ = [
     "PLAN_DTYPES",
     "Design",
     "FloorStore",
+    "LiveCheck",
     "RunStore",
     "StudyGroup",
     "StudyRequest",
     "StudyResult",
     "StudySpec",
+    "check_live",
+    "criteria_of",
     "deadline_after",
     "pending_runs",
     "read_csv_or_empty",
@@ -306,6 +312,20 @@ class FloorStore:
         return read_csv_or_empty(path, columns, self.kinds.with_required(self.key))
 
 
+@dataclass(frozen=True)
+class LiveCheck:
+    """What a study's live check found: ``table``, one row per quantity compared (the stored value, the
+    one recomputed here, the rule or tolerance), and ``verdict``, the name of its boolean column that
+    says whether each row holds. The check passes when every row holds."""
+
+    table: pd.DataFrame
+    verdict: str
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.table[self.verdict].astype(bool).all())
+
+
 class Design(Protocol):
     """What :meth:`StudySpec.of` reads of a study's design: its name and seeds, its run keys in order
     and the settings that name its plan."""
@@ -323,11 +343,13 @@ class StudySpec:
     """One declared study (see the module docstring). ``runs``: every run's key, in the order they run;
     ``settings`` (JSON-able) name the plan (:attr:`plan`); ``design``: the settings object ``run_one``
     reads. ``floor`` and ``floor_keys``: where the floors of its images are and which of them it
-    reads; ``criteria``: its per-run criteria table; ``live_check``: its check of a stored slice,
-    retrained live. ``status_by``: the key columns :func:`status_table` groups by,
-    ``hours``: its columns of seconds summed per group (label -> column); ``plan_prefix`` and
-    ``plan_digits``: how its store names a plan (:func:`settings_hash`); ``seed_policy``: why it has
-    the seeds it has, said when a caller asks for others."""
+    reads; ``criteria(spec)``: the table of its stored runs' criteria (:func:`criteria_of`);
+    ``live_check(spec, request)``: its check of a stored slice recomputed here (:func:`check_live`,
+    a :class:`LiveCheck`; the request gives its ``data_dir``, ``work_dir``, ``store``, ...).
+    ``status_by``: the key columns :func:`status_table` groups by, ``hours``: its columns of seconds
+    summed per group (label -> column); ``plan_prefix`` and ``plan_digits``: how its store names a plan
+    (:func:`settings_hash`); ``seed_policy``: why it has the seeds it has, said when a caller asks for
+    others."""
 
     name: str
     design: Any
@@ -338,8 +360,8 @@ class StudySpec:
     store: RunStore
     floor: FloorStore | None = None
     floor_keys: tuple[Key, ...] = field(default=(), hash=False)
-    criteria: Callable[..., pd.DataFrame] | None = None
-    live_check: Callable[..., pd.DataFrame] | None = None
+    criteria: Callable[[StudySpec], pd.DataFrame] | None = None
+    live_check: Callable[[StudySpec, StudyRequest], LiveCheck] | None = None
     status_by: tuple[str, ...] = ()
     hours: Mapping[str, str] = field(default_factory=dict, hash=False)
     plan_prefix: str = ""
@@ -468,6 +490,23 @@ def status_table(spec: StudySpec) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     table.attrs["other_plans"] = int(len(everything) - len(stored))
     return table
+
+
+def criteria_of(spec: StudySpec) -> pd.DataFrame | None:
+    """The criteria of ``spec``'s stored runs (its :attr:`StudySpec.criteria`; None when it declares none
+    or stores no run yet). A criterion that reads the linear floor raises ``LookupError`` naming the
+    command that stores it when the floor is missing."""
+    if spec.criteria is None or spec.rows().empty:
+        return None
+    return spec.criteria(spec)
+
+
+def check_live(spec: StudySpec, request: StudyRequest) -> LiveCheck:
+    """Run ``spec``'s live check (:attr:`StudySpec.live_check`) with what ``request`` gives; a study that
+    declares none is refused naming it (``ValueError``)."""
+    if spec.live_check is None:
+        raise ValueError(f"study {spec.name} declares no live check")
+    return spec.live_check(spec, request)
 
 
 def deadline_after(minutes: float | None) -> float | None:

@@ -82,7 +82,7 @@ from scipy.special import gammaln
 from reuseprior.core import paths
 from reuseprior.core.ordering import sort_rows
 from reuseprior.core.stored_rows import ColumnKinds
-from reuseprior.core.study import RunStore, StudySpec
+from reuseprior.core.study import LiveCheck, RunStore, StudyRequest, StudySpec
 from reuseprior.zoo.nasbench201 import NASLIB_SUBSET_CSV, OPS, load_naslib_subset, parse_arch
 from reuseprior.zoo.scoring import load_scores, published_version, version_complete_on
 
@@ -94,6 +94,7 @@ __all__ = [
     "SearchSettings",
     "SearchSpace",
     "aging_evolution",
+    "check_stored",
     "live_check",
     "load_space",
     "naswot_exact",
@@ -486,7 +487,25 @@ def search_study(
         ),
         plan_prefix=PLAN_PREFIX,
         plan_digits=PLAN_DIGITS,
+        live_check=check_stored,
     )
+
+
+#: the runs :func:`check_stored` recomputes: the NASWOT protocol's (an exact expectation, seconds) for PG
+LIVE_RUNS = ({"protocol": "naswot", "score": "PG"},)
+
+
+def check_stored(spec: StudySpec, request: StudyRequest) -> LiveCheck:
+    """The search's live check (the study's ``check``): :func:`live_check` of its stored runs of
+    :data:`LIVE_RUNS` (every label), recomputed from the stored scores (``data_dir`` from the request)."""
+    done = spec.stored_keys()
+    runs = [
+        r for r in spec.runs if spec.store.key_of(r) in done and any(r.items() >= live.items() for live in LIVE_RUNS)
+    ]
+    if not runs:
+        raise ValueError(f"study {spec.name} has no stored run of {list(LIVE_RUNS)} to check: run it first")
+    table = live_check(spec.rows(), runs, spec.design, request.options.get("data_dir"))
+    return LiveCheck(table, "match")
 
 
 def live_check(

@@ -37,15 +37,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reuseprior.chapters import study_command
+from reuseprior.chapters import register_study, study_command
 from reuseprior.chapters.ch3_revolver import MODE_LABELS, table_c_1
 from reuseprior.core import paths
 from reuseprior.core.cpu import run_provenance
+from reuseprior.core.declared_study import DeclaredStudy
 from reuseprior.core.files import replace_csv_rows
 from reuseprior.core.ordering import sort_rows
 from reuseprior.core.precision import default_dtype
 from reuseprior.core.stored_rows import ColumnKinds
-from reuseprior.core.study import StudySpec, read_csv_or_empty
+from reuseprior.core.study import LiveCheck, StudyRequest, StudySpec, read_csv_or_empty
 from reuseprior.datasets import load_standard_splits
 from reuseprior.reporting import verdicts
 from reuseprior.reporting.plotting import caption
@@ -85,6 +86,7 @@ __all__ = [
     "equivalence_sensitivity",
     "floor_table",
     "gated_by_floor",
+    "check_first_generation",
     "live_check",
     "live_slice",
     "mode_table",
@@ -194,7 +196,7 @@ def population_study(design: PopulationDesign) -> StudySpec:
         store=population_store(STORED["runs"], {k: v for k, v in STORED.items() if k != "runs"}, KEY, KINDS),
         floor=population_floors(FLOOR_COMMAND),
         floor_keys=floor_keys(design.datasets, design.image_size, design.seeds),
-        live_check=live_check,
+        live_check=check_first_generation,
         status_by=("dataset", "mode"),
         hours={"hours stored": "seconds"},
     )
@@ -626,6 +628,18 @@ def live_check(
     return _judged_slice(stored, expected, live)
 
 
+def check_first_generation(spec: StudySpec, request: StudyRequest) -> LiveCheck:
+    """The study's live check as ``study ch3 check`` runs it: :func:`live_check` of the first generation
+    of its first stored run (in the study's order; ``data_dir`` from the request)."""
+    stored = spec.rows()
+    have = set(zip(stored["dataset"], stored["mode"], stored["seed"])) if not stored.empty else set()
+    first = next((run for run in spec.runs if (run["dataset"], run["mode"], run["seed"]) in have), None)
+    if first is None:
+        raise ValueError(f"study {spec.name} has no stored run to check: run it first")
+    table = live_check(spec, first, generations=1, data_dir=request.options.get("data_dir"))
+    return LiveCheck(table, "within tolerance")
+
+
 def _judged_slice(stored: pd.DataFrame, expected: pd.DataFrame, live: pd.DataFrame) -> pd.DataFrame:
     """The rule of :func:`live_check` applied to the stored, reference and live evaluations of a slice."""
     first = (stored["generation"] == 0).to_numpy()
@@ -674,5 +688,13 @@ CPU_STUDY = population_study(
         seeds=(0, 1, 2, 3, 4),
         image_size=14,
         settings=CPU_SEARCH,
+    )
+)
+register_study(
+    DeclaredStudy.of(
+        CPU_STUDY,
+        "chapter 3: random search vs the genetic algorithm on MNIST/Fashion-MNIST (data/revolver_study_*.csv)",
+        aliases=("ch3",),
+        reads=frozenset({"data_dir", "deadline"}),
     )
 )

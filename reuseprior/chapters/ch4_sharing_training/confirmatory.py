@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reuseprior.chapters import study_command
+from reuseprior.chapters import register_study, study_command
 from reuseprior.chapters.ch4_sharing_training import real_study as real
 from reuseprior.chapters.ch4_sharing_training.fit_study import NARROW_CONTROL, JudgedRuns
 from reuseprior.chapters.ch4_sharing_training.table42_study import (
@@ -57,6 +57,7 @@ from reuseprior.chapters.ch4_sharing_training.table42_study import (
     recipe_settings,
 )
 from reuseprior.core.cpu import PINNED_CPU_KERNELS, device_description, kernels_pinned, machine_kind, machine_kinds
+from reuseprior.core.declared_study import DeclaredStudy
 from reuseprior.core.errors import MachineKindError, RunSettingError
 from reuseprior.core.study import StudySpec
 from reuseprior.reporting import verdicts
@@ -201,6 +202,14 @@ def confirmatory_run(
 
 #: the declared study (:func:`confirmatory_study`)
 STUDY = confirmatory_study()
+register_study(
+    DeclaredStudy.of(
+        STUDY,
+        "chapter 4: Table 4.2 confirmed on 12 fresh seeds, declared before its runs (data/ch4_real_study_runs.csv)",
+        aliases=("ch4-confirm",),
+        reads=frozenset({"store", "device", "deadline", "work_dir"}),
+    )
+)
 
 
 # ------------------------------------------------------------------------------------------- reading it

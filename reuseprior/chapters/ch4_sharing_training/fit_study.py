@@ -40,11 +40,13 @@ import numpy as np
 import pandas as pd
 
 from reuseprior.analysis.compare import compare
+from reuseprior.chapters import register_study
 from reuseprior.chapters.ch4_sharing_training import TABLE_4_2_MODELS
 from reuseprior.chapters.ch4_sharing_training import real_study as real
 from reuseprior.chapters.ch4_sharing_training import recipe_probes as probes
 from reuseprior.chapters.ch4_sharing_training.architecture import build_experiment_model
 from reuseprior.chapters.ch4_sharing_training.real_study import criteria_table
+from reuseprior.core.declared_study import DeclaredStudy
 from reuseprior.core.study import StudySpec
 from reuseprior.reporting import verdicts
 from reuseprior.reporting.verdicts import Comparison, gated_verdicts, per_seed_differences
@@ -78,6 +80,13 @@ FIT_STUDY = real.training_study(
         ).design.settings,
     ),
     floor=True,
+)
+register_study(
+    DeclaredStudy.of(
+        FIT_STUDY,
+        "chapter 4: the fit study, width 0.5 with a fitted recipe and a narrowed B0 control "
+        "(data/ch4_real_study_runs.csv)",
+    )
 )
 #: the control comparisons (not Table 4.2's, so no thesis direction and no verdict): each shared model
 #: against the unshared B0 of V2-S-shared's parameter count

@@ -40,13 +40,14 @@ import numpy as np
 import pandas as pd
 
 from reuseprior.chapters import ch4_sharing_training as training
-from reuseprior.chapters import study_command
+from reuseprior.chapters import register_study, study_command
 from reuseprior.chapters.ch4_sharing_training.configs import RESULT_KINDS
 from reuseprior.chapters.ch4_sharing_training.data import plan_splits
 from reuseprior.chapters.ch4_sharing_training.runs import train_model
 from reuseprior.core import paths
+from reuseprior.core.declared_study import DeclaredStudy
 from reuseprior.core.stored_rows import ColumnKinds
-from reuseprior.core.study import FloorStore, RunStore, StudySpec, read_csv_or_empty
+from reuseprior.core.study import FloorStore, LiveCheck, RunStore, StudyRequest, StudySpec, read_csv_or_empty
 from reuseprior.reporting import verdicts
 from reuseprior.reporting.reference import load_thesis_table
 from reuseprior.reporting.statistics import NOT_COMPARABLE, verdict
@@ -65,6 +66,7 @@ __all__ = [
     "STORED_RUNS",
     "CRITERIA_COLUMNS",
     "TrainingDesign",
+    "check_live_slice",
     "criteria_table",
     "floor_row",
     "live_check",
@@ -73,6 +75,7 @@ __all__ = [
     "read_runs",
     "settings_table",
     "slice_rules",
+    "stored_criteria",
     "train_run",
     "training_study",
     "with_rule_verdicts",
@@ -138,10 +141,13 @@ def read_runs(path: str | Path = STORED_RUNS) -> pd.DataFrame:
     return read_csv_or_empty(Path(path), STORED_COLUMNS, RESULT_KINDS)
 
 
-def training_study(design: TrainingDesign, path: str | Path = STORED_RUNS, *, floor: bool = False) -> StudySpec:
+def training_study(
+    design: TrainingDesign, path: str | Path = STORED_RUNS, *, floor: bool = False, live: bool = False
+) -> StudySpec:
     """``design`` declared as a study of :mod:`reuseprior.core.study`: one run per (model, seed), seed-major,
     trained by :func:`train_run` and stored in ``path`` (one row per (study, model, seed) of a plan); with
-    ``floor``, read against the linear floor of each seed's images (:data:`FLOORS`)."""
+    ``floor``, read against the linear floor of each seed's images (:data:`FLOORS`) by its criteria
+    (:func:`stored_criteria`); with ``live``, checked by retraining the live slice (:func:`check_live_slice`)."""
     store = RunStore(
         Path(path),
         key=("study", "model", "seed"),
@@ -154,9 +160,9 @@ def training_study(design: TrainingDesign, path: str | Path = STORED_RUNS, *, fl
         run_one=train_run,
         store=store,
         floor=FLOORS if floor else None,
-        criteria=criteria_table,
+        criteria=stored_criteria if floor else None,
         floor_keys=tuple({"study": design.name, "seed": s} for s in design.seeds) if floor else (),
-        live_check=live_check,
+        live_check=check_live_slice if live else None,
         status_by=("model",),
     )
 
@@ -444,6 +450,11 @@ def criteria_table(runs: pd.DataFrame, floor: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(CRITERIA_COLUMNS))
 
 
+def stored_criteria(spec: StudySpec) -> pd.DataFrame:
+    """:func:`criteria_table` of ``spec``'s stored runs against its stored floors (what ``status`` shows)."""
+    return criteria_table(spec.rows(), spec.floor_rows())
+
+
 #: the live slice "learns" when its validation and test top-1 reach this (percent: twice the 10 % of
 #: chance) and its last epoch's training loss is below its first epoch's
 LIVE_SLICE_LEARNS_PP = 20.0
@@ -475,6 +486,15 @@ def live_check(path: str | Path = STORED_RUNS, work_dir: Path | None = None) -> 
         plan, training.MODELS[run["model"]], seed=run["seed"], checkpoint_dir=work_dir / "checkpoints", progress=False
     )
     return slice_rules(stored.iloc[-1], row)
+
+
+def check_live_slice(spec: StudySpec, request: StudyRequest) -> LiveCheck:  # noqa: ARG001 - the check's signature
+    """The live check of the width-0.25 study and its slice (``study NAME check``): :func:`live_check` of the
+    slice row in the request's runs file (``--store``; default :data:`STORED_RUNS`), its checkpoints under
+    the request's ``work_dir`` when given."""
+    work_dir = request.options.get("work_dir")
+    table = live_check(request.store or STORED_RUNS, Path(work_dir) / "live" if work_dir else None)
+    return LiveCheck(table, "holds")
 
 
 def slice_rules(reference: Mapping[str, Any], live: Mapping[str, Any]) -> pd.DataFrame:
@@ -515,5 +535,16 @@ def settings_table(spec: StudySpec) -> pd.DataFrame:
 
 #: the stored studies (declared last: they name the run and check functions above): the width-0.25 study
 #: with the floor of its seeds' images, and the live slice
-CPU_STUDY = training_study(CPU_DESIGN, floor=True)
-LIVE_SLICE = training_study(LIVE_SLICE_DESIGN)
+CPU_STUDY = training_study(CPU_DESIGN, floor=True, live=True)
+LIVE_SLICE = training_study(LIVE_SLICE_DESIGN, live=True)
+register_study(
+    DeclaredStudy.of(
+        CPU_STUDY, "chapter 4: the width-0.25 Table 4.2 analogue on Fashion-MNIST (data/ch4_real_study_runs.csv)"
+    )
+)
+register_study(
+    DeclaredStudy.of(
+        LIVE_SLICE,
+        "chapter 4: the live slice, V2-B0-original for two epochs on 2,000 images (data/ch4_real_study_runs.csv)",
+    )
+)

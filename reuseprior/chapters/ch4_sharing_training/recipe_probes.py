@@ -37,10 +37,12 @@ from pathlib import Path
 import pandas as pd
 from distributed import Client
 
+from reuseprior.chapters import register_study
 from reuseprior.chapters.ch4_sharing_training import TABLE_4_2_MODELS
 from reuseprior.chapters.ch4_sharing_training import real_study as real
 from reuseprior.chapters.ch4_sharing_training.configs import OFFICIAL_END_FRACTION, SharingTrainingProfile
 from reuseprior.core import paths
+from reuseprior.core.declared_study import DeclaredStudy
 from reuseprior.core.ordering import sort_rows
 from reuseprior.core.study import StudySpec, run_study
 from reuseprior.training.convergence import read_history, run_criteria
@@ -186,6 +188,19 @@ def fit_check_studies(path: Path = STORED_PROBES) -> tuple[StudySpec, ...]:
             path,
         )
         for label in FIT_CHECK_RECIPES
+    )
+
+
+for _probe in probe_studies():
+    register_study(
+        DeclaredStudy.of(_probe, f"chapter 4: the width-1.0 recipe probe {_probe.name} (data/{STORED_PROBES.name})")
+    )
+for _check in fit_check_studies():
+    register_study(
+        DeclaredStudy.of(
+            _check,
+            f"chapter 4: the fit check {_check.name}, a probed recipe's whole schedule (data/{STORED_PROBES.name})",
+        )
     )
 
 

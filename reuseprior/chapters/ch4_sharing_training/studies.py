@@ -1,5 +1,5 @@
-"""Chapter 4's studies as ``python -m reuseprior study ch4`` runs them (its row of
-:data:`reuseprior.commands.parsers.study.STUDIES`), chosen by ``--profile``:
+"""Chapter 4's studies as ``python -m reuseprior study ch4`` runs them (registered as ``ch4``,
+:func:`reuseprior.chapters.register_study`), chosen by ``--profile``:
 
 - ``cpu`` (the default): the width-0.25 study (:data:`~reuseprior.chapters.ch4_sharing_training.real_study.CPU_STUDY`),
   the fit study (:data:`~reuseprior.chapters.ch4_sharing_training.fit_study.FIT_STUDY`, only once its recipe's fit
@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from reuseprior.chapters import register_study
 from reuseprior.chapters.ch4_sharing_training import fit_study as fit
 from reuseprior.chapters.ch4_sharing_training import real_study as real
 from reuseprior.chapters.ch4_sharing_training import recipe_probes as probes
 from reuseprior.chapters.ch4_sharing_training import table42_study as table42
+from reuseprior.core.declared_study import FLOOR_ACTION, DeclaredStudy
 from reuseprior.core.study import StudyGroup, StudyRequest, StudySpec, pending_runs, run_study, store_floors
 
 __all__ = ["STUDY_GROUP", "chosen_studies"]
@@ -131,4 +133,20 @@ STUDY_GROUP = StudyGroup(
     reports=_protocol,
     actions={"slice": _slice, "probes": _probes, "fit-checks": _fit_checks, "floor": _floors},
     cost=_cost,
+)
+register_study(
+    DeclaredStudy.of(
+        STUDY_GROUP,
+        "chapter 4: EfficientNetV2 original vs shared on Fashion-MNIST (data/ch4_real_study_runs.csv)",
+        aliases=("ch4",),
+        reads=frozenset({"store", "profile", "device", "deadline", "work_dir", "data_dir"}),
+        actions={
+            "slice": "store the live slice that the notebook retrains",
+            "probes": "train the width-1.0 recipe probes on 5,000 images, resumable",
+            "fit-checks": "train the fit checks, a probed recipe for its whole schedule, resumable",
+            **FLOOR_ACTION,
+            "check": "retrain the live slice here and hold it to the stored slice row (minutes)",
+        },
+        profiles={"cpu": "cpu", "gpu": "cuda"},
+    )
 )

@@ -65,10 +65,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from reuseprior.chapters import register_study
 from reuseprior.chapters.ch4_sharing_training import TABLE_4_2_MODELS, build_experiment_model, fit_study, make_plan
 from reuseprior.chapters.ch4_sharing_training import real_study as real
 from reuseprior.chapters.ch4_sharing_training.configs import OFFICIAL_END_FRACTION, SharingTrainingProfile
 from reuseprior.core import paths
+from reuseprior.core.declared_study import DeclaredStudy
 from reuseprior.core.study import StudySpec
 from reuseprior.reporting.statistics import CONFIDENCE, p_value_text, t_interval_text
 from reuseprior.training.augment import GreyAsRGB
@@ -214,6 +216,18 @@ def decisive_study(recipe: str, profile: str = "cpu") -> StudySpec:
     """The study of ``recipe`` on ``profile`` over :data:`STUDY_SEEDS` (the protocol's study of that recipe
     with more seeds: the same name and plan)."""
     return _study(PROFILES[profile], recipe, STUDY_SEEDS)
+
+
+# every recipe's study on every profile (the protocol's study of a recipe is the same study with fewer seeds)
+for _profile in PROFILES:
+    for _recipe in CANDIDATE_RECIPES:
+        register_study(
+            DeclaredStudy.of(
+                decisive_study(_recipe, _profile),
+                f"chapter 4: Table 4.2 with recipe {_recipe} on the {_profile} profile's sizes "
+                "(data/ch4_real_study_runs.csv)",
+            )
+        )
 
 
 def judged_study(recipe: str, profile: str = "cpu") -> fit_study.JudgedRuns:

@@ -111,6 +111,11 @@ def run_criteria_table(rows: pd.DataFrame, floor: dict[str, Any]) -> pd.DataFram
     return pd.DataFrame(out)
 
 
+def stored_criteria(spec: StudySpec) -> pd.DataFrame:
+    """:func:`run_criteria_table` of ``spec``'s stored rows against its stored floor (what ``status`` shows)."""
+    return run_criteria_table(spec.rows(), read_floor(spec))
+
+
 def criteria_summary(criteria: pd.DataFrame, floor: dict[str, Any]) -> pd.DataFrame:
     """Per configuration: runs, runs that plateaued / fit / beat the floor / count, mean test top-1 and
     its margin over the floor's test top-1 (points), in the rows' order."""

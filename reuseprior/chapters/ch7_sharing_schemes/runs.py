@@ -29,7 +29,7 @@ from reuseprior.chapters.ch7_sharing_schemes.configs import (
     SchemeConfig,
     SharingDesign,
 )
-from reuseprior.chapters.ch7_sharing_schemes.criteria import FLOORS, run_criteria_table
+from reuseprior.chapters.ch7_sharing_schemes.criteria import FLOORS, stored_criteria
 from reuseprior.chapters.ch7_sharing_schemes.models import build_config_model, load_study_data, study_budgets
 from reuseprior.core import paths
 from reuseprior.core.cpu import cpu_kernels
@@ -39,7 +39,7 @@ from reuseprior.core.parameters import count_parameters
 from reuseprior.core.precision import within_float32_tolerance
 from reuseprior.core.progress import progress_bar
 from reuseprior.core.stored_rows import ColumnKinds
-from reuseprior.core.study import RunStore, StudySpec, read_csv_or_empty
+from reuseprior.core.study import LiveCheck, RunStore, StudyRequest, StudySpec, read_csv_or_empty
 from reuseprior.counting import analyze
 from reuseprior.training.convergence import history_json, read_history
 from reuseprior.training.loop import count_flops, fit, peak_rss_bytes, reset_peak_rss
@@ -326,8 +326,8 @@ def sharing_study(design: SharingDesign, path: str | os.PathLike | None = None) 
         run_one=scheme_run,
         store=store,
         floor=FLOORS,
-        criteria=run_criteria_table,
-        live_check=live_check,
+        criteria=stored_criteria,
+        live_check=check_first_epoch,
         status_by=("config",),
     )
     return replace(spec, floor_keys=({"study": design.name, "plan_id": spec.plan},))
@@ -437,6 +437,18 @@ def live_check(
     finally:
         torch.set_num_threads(before)
     return pd.DataFrame(out)
+
+
+def check_first_epoch(spec: StudySpec, request: StudyRequest) -> LiveCheck:
+    """The study's live check as ``study NAME check`` runs it: :func:`live_check` of its cheapest stored run
+    (``data_dir``, ``download`` and ``threads`` from the request)."""
+    rows = spec.rows()
+    if rows.empty:
+        raise ValueError(f"study {spec.name} has no stored run to check: run it first")
+    options = request.options
+    splits = load_study_data(spec.design, data_dir=options.get("data_dir"), download=bool(options.get("download")))
+    table = live_check(spec, rows, k=1, splits=splits, threads=options.get("threads", 1))
+    return LiveCheck(table, "within tolerance")
 
 
 def _within_live_tolerance(column: str, stored: float, live: float) -> tuple[bool, str]:

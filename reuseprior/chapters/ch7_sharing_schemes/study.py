@@ -1,5 +1,5 @@
-"""Chapter 7's studies as ``python -m reuseprior study ch7`` runs them (its row of
-:data:`reuseprior.commands.parsers.study.STUDIES`): the trained studies of a profile
+"""Chapter 7's studies as ``python -m reuseprior study ch7`` runs them (registered as ``ch7``, and each
+trained study under its own name, :func:`reuseprior.chapters.register_study`): the trained studies of a profile
 (``--profile``, :data:`~reuseprior.chapters.ch7_sharing_schemes.configs.PROFILES`), each declared by
 :func:`~reuseprior.chapters.ch7_sharing_schemes.runs.sharing_study`, and the chapter's own actions:
 the prior's scores of stored rows (``fill-scores``: those with an engine error; ``rescore``: all),
@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Callable
 
+from reuseprior.chapters import register_study
 from reuseprior.chapters.ch7_sharing_schemes.bookkeeping import STORED_BOOKKEEPING, store_bookkeeping
 from reuseprior.chapters.ch7_sharing_schemes.configs import PROFILES
-from reuseprior.chapters.ch7_sharing_schemes.runs import fill_scores, sharing_study
+from reuseprior.chapters.ch7_sharing_schemes.runs import fill_scores, runs_path, sharing_study
 from reuseprior.chapters.ch7_sharing_schemes.sensitivity import STORED_SENSITIVITY, store_generator_sensitivity
+from reuseprior.core.declared_study import CHECK_ACTION, FLOOR_ACTION, DeclaredStudy
 from reuseprior.core.study import StudyGroup, StudyRequest, StudySpec
 
 __all__ = ["STUDY_GROUP", "profile_studies"]
@@ -57,3 +59,27 @@ STUDY_GROUP = StudyGroup(
         "sensitivity": _sensitivity,
     },
 )
+register_study(
+    DeclaredStudy.of(
+        STUDY_GROUP,
+        "chapter 7: the sharing schemes at matched budgets (data/sharing_study_runs.csv)",
+        aliases=("ch7",),
+        reads=frozenset({"store", "profile", "device", "threads", "data_dir", "download"}),
+        actions={
+            "fill-scores": "compute the prior's quantities of stored rows that lack them",
+            "rescore": "recompute the prior's quantities of every stored row",
+            "bookkeeping": "store the parameter bookkeeping of the profile's models",
+            **FLOOR_ACTION,
+            "sensitivity": "store the generator-sensitivity table",
+            **CHECK_ACTION,
+        },
+        profiles={"quick": "cpu", "paper": "cpu", "full": "cpu"},
+    )
+)
+# each trained study of every profile under its own name (a study in several profiles once)
+for _design in {design.name: design for profile in PROFILES.values() for design in profile.studies}.values():
+    register_study(
+        DeclaredStudy.of(
+            sharing_study(_design), f"chapter 7: the sharing schemes of {_design.name} ({runs_path(_design).name})"
+        )
+    )

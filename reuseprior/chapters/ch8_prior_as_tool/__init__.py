@@ -36,6 +36,8 @@ import numpy as np
 import pandas as pd
 
 from reuseprior.analysis.compare import Comparison, compare
+from reuseprior.chapters import register_study
+from reuseprior.core.declared_study import DeclaredStudy
 from reuseprior.core.ordering import sort_rows
 from reuseprior.reporting.findings import PairedFinding
 from reuseprior.reporting.notebook import Profile
@@ -389,4 +391,15 @@ FINDINGS: tuple[PairedFinding, ...] = (
         estimate="pg - plain (pp)",
         seeds="pairs",
     ),
+)
+
+
+# the NAS-Bench-201 search: declared by the library (reuseprior.zoo.search.search_study), which imports no
+# chapter, so registered by the chapter that reads it
+register_study(
+    DeclaredStudy.of(
+        search.search_study(),
+        "beyond the thesis: NAS-Bench-201 searched with the prior and the zero-cost proxies, from the stored "
+        "scores, no training (data/nb201_search_runs.csv)",
+    )
 )

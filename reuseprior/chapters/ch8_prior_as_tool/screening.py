@@ -107,9 +107,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reuseprior.chapters import study_command
+from reuseprior.chapters import register_study, study_command
 from reuseprior.core import paths
 from reuseprior.core.cpu import run_provenance
+from reuseprior.core.declared_study import DeclaredStudy
 from reuseprior.core.stored_rows import ColumnKinds
 from reuseprior.core.study import StudySpec, status_table
 from reuseprior.counting import analyze
@@ -148,6 +149,7 @@ __all__ = [
     "plan_summary",
     "prior_score",
     "run_criteria_table",
+    "stored_criteria",
     "screening_run",
     "screening_study",
     "spend_figure",
@@ -261,7 +263,7 @@ def screening_study(design: ScreeningDesign) -> StudySpec:
         run_one=screening_run,
         store=population_store(STORED["runs"], {"generations": STORED["generations"]}, KEY, KINDS),
         floor=population_floors(FLOOR_COMMAND),
-        criteria=run_criteria_table,
+        criteria=stored_criteria,
         floor_keys=floor_keys((design.dataset,), design.image_size, design.seeds),
         status_by=("arm",),
         hours={"CPU hours stored": "cpu_seconds", "wall hours stored": "seconds"},
@@ -624,6 +626,11 @@ def spend_figure(generations: pd.DataFrame, spec: StudySpec, floor: float | None
     return fig
 
 
+def stored_criteria(spec: StudySpec) -> pd.DataFrame:
+    """:func:`run_criteria_table` of ``spec``'s stored runs, generation logs and floors (what ``status`` shows)."""
+    return run_criteria_table(spec.rows(), spec.rows("generations"), spec.floor_rows())
+
+
 def run_criteria_table(runs: pd.DataFrame, generations: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:
     """Per stored run (arm, seed): the criteria of the module docstring against its seed's floor and the
     values they read (percent), and whether the run ``counts``. ``LookupError`` naming
@@ -663,3 +670,18 @@ def run_criteria_table(runs: pd.DataFrame, generations: pd.DataFrame, floors: pd
 #: The pilot and the planned study, declared (last: they name the run function above)
 PILOT_SCREENING = screening_study(PILOT_DESIGN)
 CPU_SCREENING = screening_study(CPU_DESIGN)
+register_study(
+    DeclaredStudy.of(
+        PILOT_SCREENING,
+        "chapter 8's pilot (its first plan): plain vs PG-screened Revolver, 14 generations (data/ch8_screening_*.csv)",
+        reads=frozenset({"data_dir", "deadline"}),
+    )
+)
+register_study(
+    DeclaredStudy.of(
+        CPU_SCREENING,
+        "chapter 8: plain vs PG-screened Revolver on Fashion-MNIST (data/ch8_screening_*.csv)",
+        aliases=("ch8",),
+        reads=frozenset({"data_dir", "deadline"}),
+    )
+)
