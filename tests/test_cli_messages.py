@@ -574,10 +574,9 @@ def test_the_names_the_light_parsers_repeat_are_the_librarys():
     from reuseprior import datasets
     from reuseprior.analysis.compare import OPTIONAL_PROXIES, QUANTITIES, SYMBOLS
     from reuseprior.baselines import registry
-    from reuseprior.chapters import ch3_revolver, ch4_sharing_training, ch5_depth_width, ch7_sharing_schemes
+    from reuseprior.chapters import ch3_revolver, ch4_sharing_training, ch5_depth_width
     from reuseprior.commands import COMMANDS, parser_module, parsers
-    from reuseprior.commands import study as study_command
-    from reuseprior.core.study import StudyRequest
+    from reuseprior.core.declared_study import REQUEST_PARTS
     from reuseprior.reporting import book
     from reuseprior.revolver import search
     from reuseprior.zoo import scoring, torchvision_analysis
@@ -596,14 +595,7 @@ def test_the_names_the_light_parsers_repeat_are_the_librarys():
     assert p["revolver"].SEARCH_MODES == search.SEARCH_MODES
     assert p["score_zoos"].SCORES_VERSION == scoring.SCORES_VERSION
     assert p["score_zoos"].ZOOS == tuple(sorted(scoring.ZOOS))
-    assert p["study"].PROFILES == tuple(sorted(ch7_sharing_schemes.PROFILES))
-    for name, row in p["study"].STUDIES.items():  # the one table: each row's declaration and its actions
-        group = study_command.declared(name)
-        own = tuple(a for a in row.actions if a not in group.actions)
-        assert set(group.actions) <= set(row.actions) and own in ((), ("floor",)), name
-        if own:  # the engine's floor action: a study of the row declares a floor
-            request = StudyRequest(profile="cpu" if name == "ch4" else "quick")
-            assert any(spec.floor is not None for spec in group.choose(request)), name
+    assert set(p["study"].REQUEST_PART.values()) == REQUEST_PARTS  # each flag a part of a request a study reads
     assert (p["compare"].QUANTITIES, p["compare"].OPTIONAL_PROXIES) == (QUANTITIES, OPTIONAL_PROXIES)
     assert p["compare"].SYMBOLS == SYMBOLS
     assert p["compare"].DATA_DEPENDENT == tuple(x for x in OPTIONAL_PROXIES if x in registry.DATA_DEPENDENT)

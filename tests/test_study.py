@@ -3,7 +3,6 @@ process and on Dask, and the ``study`` command's flags."""
 
 from __future__ import annotations
 
-import argparse
 import functools
 import re
 import threading
@@ -13,10 +12,9 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
+from reuseprior.chapters import get_study, list_studies
 from reuseprior.commands import main
 from reuseprior.commands import study as study_command
-from reuseprior.commands.parsers import study as study_parsers
-from reuseprior.commands.parsers.study import StudyOptions
 from reuseprior.core import study as core_study
 from reuseprior.core.distributed import connect
 from reuseprior.core.errors import CsvFormatError
@@ -181,7 +179,11 @@ def test_a_deadline_is_minutes_from_now():
         (["study", "ch4", "run", "--threads", "5"], "does not use --threads"),
         (["study", "ch4", "run", "--profile", "paper"], "study ch4 takes --profile cpu or gpu"),
         (["study", "ch4", "status", "--profile", "quick"], "study ch4 takes --profile cpu or gpu, not 'quick'"),
-        (["study", "ch7", "run", "--profile", "gpu"], "--profile gpu is chapter 4's"),
+        (["study", "ch7", "run", "--profile", "gpu"], "study ch7 takes --profile quick, paper or full, not 'gpu'"),
+        (["study", "ch3", "check", "--profile", "quick"], "study ch3 does not use --profile"),
+        (["study", "ch33", "run"], "unknown study 'ch33': did you mean 'ch3'"),
+        (["study", "ch3"], "give a study and an action"),
+        (["study", "ch3", "--list"], "--list prints every study: give it alone"),
         (["study", "ch3", "run", "--store", "x.csv"], "does not use --store"),
         (["study", "ch4", "run", "--seeds", "99"], "seeds [99] are not in study ch4"),
         (["study", "ch3", "bookkeeping"], "has no action 'bookkeeping'"),
@@ -198,8 +200,6 @@ def test_the_study_command_refuses_flags_its_study_does_not_use(argv, message, c
 
 
 def test_an_only_value_that_matches_no_run_names_the_values_there_are(tmp_path, monkeypatch, capsys):
-    row = StudyOptions("tests.toy_study:STUDY", "a toy study", frozenset({"store"}))
-    monkeypatch.setitem(study_parsers.STUDIES, "toy", row)
     column = next(c for c in toy_study.STUDY.runs[0] if c != "seed")
     values = sorted({str(run[column]) for run in toy_study.STUDY.runs})
     assert main(["study", "toy", "run", "--only", f"{column}=no-such-value", "--store", str(tmp_path / "toy.csv")]) == 2
@@ -211,11 +211,12 @@ def test_an_only_value_that_matches_no_run_names_the_values_there_are(tmp_path, 
 
 
 @pytest.mark.dask
-def test_a_new_study_is_one_file_and_one_row_of_the_table(tmp_path, monkeypatch, capsys):
-    """CONTRIBUTING.md's recipe followed once: ``tests/toy_study.py`` declares the study, one row adds it
-    to the study table, and the command runs it, resumes it and says what is stored."""
-    row = StudyOptions("tests.toy_study:STUDY", "a toy study (CONTRIBUTING.md's recipe)", frozenset({"store"}))
-    monkeypatch.setitem(study_parsers.STUDIES, "toy", row)
+def test_a_new_study_is_its_declaration_alone(tmp_path, monkeypatch, capsys):
+    """CONTRIBUTING.md's recipe followed once: ``tests/toy_study.py`` declares the study and registers it
+    next to the declaration; with no edit to a command, a parser or a list, the command lists it, runs it,
+    resumes it and says what is stored."""
+    assert main(["study", "--list", "toy*"]) == 0
+    assert "toy: a toy study (CONTRIBUTING.md's recipe)\n    actions run, status\n" in capsys.readouterr().out
     monkeypatch.setattr(study_command, "connect", functools.partial(connect, processes=False, say=lambda _: None))
     store = ["--store", str(tmp_path / "toy.csv"), "--no-progress"]
     assert main(["study", "toy", "run", "--seeds", "0", "1", *store]) == 0
@@ -230,8 +231,6 @@ def test_a_new_study_is_one_file_and_one_row_of_the_table(tmp_path, monkeypatch,
 
 @pytest.mark.dask
 def test_status_notes_the_rows_of_other_plans_under_each_study_of_a_group(tmp_path, monkeypatch, capsys):
-    row = StudyOptions("tests.toy_study:PAIR", "two toy studies sharing a store", frozenset({"store"}))
-    monkeypatch.setitem(study_parsers.STUDIES, "toys", row)
     monkeypatch.setattr(study_command, "connect", functools.partial(connect, processes=False, say=lambda _: None))
     store = ["--store", str(tmp_path / "toys.csv"), "--no-progress"]
     assert main(["study", "toys", "run", "--seeds", "0", *store]) == 0
@@ -244,21 +243,36 @@ def test_status_notes_the_rows_of_other_plans_under_each_study_of_a_group(tmp_pa
     assert titles[0] < notes[0] < titles[1] < notes[1]  # each note under the table of the study it concerns
 
 
-def test_the_help_says_which_study_takes_which_action_and_what_it_does():
-    parser = argparse.ArgumentParser()
-    study_parsers.add_arguments(parser)
-    text = next(a.help for a in parser._actions if a.dest == "action")
-    common, *own = text.split(". ")
-    assert common.startswith("every study: ")
-    for action, what in {**study_parsers.ACTIONS, **study_parsers.FLOOR}.items():
-        assert f"{action} ({what})" in common
-    by_study = {part.split(" also: ")[0]: part for part in own}
-    for name, row in study_parsers.STUDIES.items():
-        extra = {a: what for a, what in row.actions.items() if a not in study_parsers.FLOOR}
-        assert all(f"{a} ({what})" in by_study[name] for a, what in extra.items()), name
-    assert set(by_study) == {
-        name for name, row in study_parsers.STUDIES.items() if set(row.actions) - set(study_parsers.FLOOR)
-    }
+@pytest.mark.dask
+def test_status_shows_the_declared_criteria_and_check_judges_the_live_slice(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(study_command, "connect", functools.partial(connect, processes=False, say=lambda _: None))
+    store = tmp_path / "checked.csv"
+    assert main(["study", "toy-checked", "run", "--seeds", "0", "--store", str(store), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["study", "toy-checked", "status", "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "criteria of study toy-checked's stored runs:" in out and "above zero" in out
+    assert main(["study", "toy-checked", "check", "--store", str(store)]) == 0
+    assert "toy-checked: every row holds (equal)" in capsys.readouterr().out
+    rows = pd.read_csv(store)
+    rows.loc[0, "score"] += 1.0
+    rows.to_csv(store, index=False)
+    assert main(["study", "toy-checked", "check", "--store", str(store)]) == 1
+    assert "toy-checked: a row does not hold (equal)" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:
+        main(["study", "toy", "check"])  # a study that declares no live check has no check action
+    assert exit_.value.code == 2 and "study toy has no action 'check'" in capsys.readouterr().err
+
+
+def test_the_list_names_every_study_with_what_it_is_its_actions_and_profiles(capsys):
+    assert main(["study", "--list"]) == 0
+    out = capsys.readouterr().out
+    for name in list_studies():
+        entry = get_study(name)
+        assert f"{name}: {entry.description}\n    actions {', '.join(entry.all_actions)}" in out, name
+    assert "ch4: " in out and "profiles cpu (cpu), gpu (cuda)" in out and "also named cpu-14px" in out
+    assert main(["study", "--list", "zzz*"]) == 2
+    assert "no study matches 'zzz*'" in capsys.readouterr().err
 
 
 def test_floors_stored_at_once_by_two_writers_are_all_kept(tmp_path):

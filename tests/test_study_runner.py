@@ -19,11 +19,11 @@ import psutil
 import pytest
 import torch
 
+from reuseprior.chapters import get_study
 from reuseprior.chapters.ch4_sharing_training import real_study, table42_study
 from reuseprior.commands import main
 from reuseprior.commands import study as study_command
 from reuseprior.commands.parsers import study as study_parsers
-from reuseprior.commands.parsers.study import StudyOptions
 from reuseprior.core import distributed
 from reuseprior.core import files as core_files
 from reuseprior.core import study as core_study
@@ -32,10 +32,6 @@ from reuseprior.core.distributed import connect
 from tests import toy_study
 
 PROG = "python -m reuseprior study"
-
-
-def _toy_row(monkeypatch: pytest.MonkeyPatch, name: str = "toy", spec: str = "tests.toy_study:STUDY") -> None:
-    monkeypatch.setitem(study_parsers.STUDIES, name, StudyOptions(spec, "a toy study", frozenset({"store"})))
 
 
 def _threads(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -83,7 +79,6 @@ def test_runs_whose_workers_die_are_named_with_the_cause_and_the_command_fails(t
     """A run above its worker's memory limit, one that kills its worker: each named with why (the limit and
     the memory at which the nanny restarted the worker; a death that was not the memory's), the toy run
     stored, exit 1."""
-    _toy_row(monkeypatch, "toy-risky", "tests.toy_study:RISKY")
     store = tmp_path / "risky.csv"
     argv = ["study", "toy-risky", "run", "--store", str(store), "--workers", "1", "--max-memory-gb", "0.75"]
     assert main([*argv, "--no-progress"]) == 1
@@ -102,17 +97,15 @@ def test_runs_whose_workers_die_are_named_with_the_cause_and_the_command_fails(t
 
 @pytest.mark.dask
 def test_a_runs_exception_on_its_worker_is_one_line_naming_the_run(tmp_path, monkeypatch, capsys):
-    _toy_row(monkeypatch, "toy-broken", "tests.toy_study:BROKEN")
     _threads(monkeypatch)
     assert main(["study", "toy-broken", "run", "--store", str(tmp_path / "b.csv"), "--no-progress"]) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert line == (
-        f"{PROG}: error: toy-risky run broken/0 failed on a Dask worker: ValueError: no such layer in the toy model"
+        f"{PROG}: error: toy-broken run broken/0 failed on a Dask worker: ValueError: no such layer in the toy model"
     )
 
 
 def test_a_scheduler_address_that_does_not_answer_is_one_line(tmp_path, monkeypatch, capsys):
-    _toy_row(monkeypatch)
     assert main(["study", "toy", "run", "--store", str(tmp_path / "t.csv"), "--scheduler", "notanaddress"]) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert line.startswith(f"{PROG}: error: --scheduler notanaddress: no Dask scheduler answers there")
@@ -122,7 +115,6 @@ def test_workers_that_fail_to_start_are_one_line(tmp_path, monkeypatch, capsys):
     def nanny_fails(**_):
         raise RuntimeError("Nanny failed to start.")
 
-    _toy_row(monkeypatch)
     monkeypatch.setattr(distributed, "LocalCluster", nanny_fails)
     assert main(["study", "toy", "run", "--store", str(tmp_path / "t.csv"), "--workers", "1"]) == 2
     line = _one_error_line(capsys.readouterr().err)
@@ -141,7 +133,6 @@ def test_workers_that_fail_to_start_are_one_line(tmp_path, monkeypatch, capsys):
 def test_a_runs_file_with_glued_rows_or_a_latin1_byte_is_one_line_naming_it(
     tmp_path, monkeypatch, capsys, text, problem, action
 ):
-    _toy_row(monkeypatch)
     _threads(monkeypatch)
     store = tmp_path / "toy.csv"
     store.write_bytes(text)
@@ -153,7 +144,6 @@ def test_a_runs_file_with_glued_rows_or_a_latin1_byte_is_one_line_naming_it(
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes in read-only folders")
 def test_a_store_in_a_read_only_folder_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
-    _toy_row(monkeypatch)
     monkeypatch.setattr(study_command, "connect", lambda **_: pytest.fail("a cluster was started"))
     folder = tmp_path / "ro"
     folder.mkdir()
@@ -167,7 +157,6 @@ def test_a_store_in_a_read_only_folder_is_refused_before_any_work(tmp_path, monk
 
 def test_a_store_in_a_folder_that_is_a_file_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
     """What a read-only folder gives an unprivileged user, as this (root-proof) case shows: refused up front."""
-    _toy_row(monkeypatch)
     monkeypatch.setattr(study_command, "connect", lambda **_: pytest.fail("a cluster was started"))
     (tmp_path / "plain").write_text("")
     assert main(["study", "toy", "run", "--store", str(tmp_path / "plain" / "toy.csv")]) == 2
@@ -176,7 +165,6 @@ def test_a_store_in_a_folder_that_is_a_file_is_refused_before_any_work(tmp_path,
 
 @pytest.mark.dask
 def test_a_full_disk_while_a_row_is_stored_is_one_line_and_keeps_the_rows_stored(tmp_path, monkeypatch, capsys):
-    _toy_row(monkeypatch)
     _threads(monkeypatch)
     store = tmp_path / "toy.csv"
     assert main(["study", "toy", "run", "--store", str(store), "--seeds", "0", "--no-progress"]) == 0
@@ -200,6 +188,7 @@ def _checked(argv: list[str]) -> argparse.Namespace:
     study_parsers.add_arguments(parser)
     args = parser.parse_args(argv)
     study_parsers.check_arguments(parser, args)
+    study_command.check_run_arguments(parser, args)
     return args
 
 
@@ -245,7 +234,6 @@ def test_a_run_claimed_by_a_live_command_is_skipped_and_a_dead_ones_claim_taken_
 
 @pytest.mark.dask
 def test_a_second_command_skips_the_runs_the_first_holds_and_says_so(tmp_path, monkeypatch, capsys):
-    _toy_row(monkeypatch)
     _threads(monkeypatch)
     store = tmp_path / "toy.csv"
     study = toy_study.STUDY.with_store(store)
@@ -306,7 +294,7 @@ def test_status_refuses_the_cluster_flags_it_would_ignore(flags, capsys):
 
 def test_ch4_reads_its_images_from_the_data_dir_given(tmp_path, monkeypatch):
     args = _checked(["ch4", "run", "--data-dir", str(tmp_path)])
-    assert study_command._request(args).options["data_dir"] == tmp_path
+    assert study_command._request(args, get_study("ch4")).options["data_dir"] == tmp_path
     seen = {}
 
     def train_model(plan, *_, **__):
@@ -331,5 +319,5 @@ def test_ch4_gpu_profile_without_a_gpu_is_refused_with_the_hours_before_any_work
     assert line.endswith("give --device cpu to train on this CPU anyway") and not Path(tmp_path / "r.csv").exists()
 
 
-def test_the_light_parsers_ch4_devices_are_the_profiles():
-    assert study_parsers.CH4_PROFILE_DEVICES == {name: p.device for name, p in table42_study.PROFILES.items()}
+def test_ch4s_declared_profiles_train_on_the_devices_of_its_table42_profiles():
+    assert get_study("ch4").profiles == {name: p.device for name, p in table42_study.PROFILES.items()}

@@ -1,7 +1,9 @@
 """The recipe of CONTRIBUTING.md's "A trained study", followed once: this file is the chapter file of a
-toy study (what ``reuseprior/chapters/chN_name/study.py`` would hold), and ``tests/test_study.py`` adds
-its one row to the study table. A run "trains" a model: its score is a seeded draw plus the model's
-offset, so the rows are the same on every machine."""
+toy study (what ``reuseprior/chapters/chN_name/study.py`` would hold): it declares the studies and
+registers each next to its declaration (:func:`reuseprior.chapters.register_study`), and the ``study``
+command lists and runs them once this module is imported, with no edit to a command, a parser or a list.
+A run "trains" a model: its score is a seeded draw plus the model's offset, so the rows are the same on
+every machine."""
 
 from __future__ import annotations
 
@@ -10,9 +12,12 @@ import signal
 from dataclasses import dataclass, replace
 
 import numpy as np
+import pandas as pd
 
+from reuseprior.chapters import register_study
 from reuseprior.core import paths
-from reuseprior.core.study import RunStore, StudyGroup, StudySpec
+from reuseprior.core.declared_study import DeclaredStudy
+from reuseprior.core.study import LiveCheck, RunStore, StudyGroup, StudyRequest, StudySpec
 
 
 @dataclass(frozen=True)
@@ -48,9 +53,34 @@ def toy_study(name: str, noise: float) -> StudySpec:
 
 
 SEEDS = (0, 1, 2)
-STUDY = toy_study("toy", noise=0.5)
+STUDY = register_study(DeclaredStudy.of(toy_study("toy", noise=0.5), "a toy study (CONTRIBUTING.md's recipe)")).spec
+QUIET = register_study(DeclaredStudy.of(toy_study("toy-quiet", noise=0.1), "a quieter toy study")).spec
 #: two toy studies under one name, sharing a store file (as chapter 4's protocol and study do)
-PAIR = StudyGroup(seeds=SEEDS, choose=lambda _: [STUDY, toy_study("toy-quiet", noise=0.1)])
+PAIR = StudyGroup(seeds=SEEDS, choose=lambda _: [STUDY, QUIET])
+register_study(DeclaredStudy.of(PAIR, "two toy studies sharing a store", aliases=("toys",), reads=frozenset({"store"})))
+
+
+def score_above_zero(spec: StudySpec) -> pd.DataFrame:
+    """The toy's criteria: per stored run, whether its score is above zero."""
+    rows = spec.rows()
+    return rows[["model", "seed", "score"]].assign(**{"above zero": rows["score"] > 0})
+
+
+def first_run_recomputed(spec: StudySpec, request: StudyRequest) -> LiveCheck:  # noqa: ARG001 - the signature
+    """The toy's live check: its first stored run recomputed here, its score equal to the stored one."""
+    first = spec.rows().iloc[0]
+    live = run_one(model=first["model"], seed=int(first["seed"]), spec=spec)
+    row = {"model": first["model"], "seed": int(first["seed"]), "stored": first["score"], "live": live["score"]}
+    return LiveCheck(pd.DataFrame([{**row, "equal": bool(abs(row["stored"] - row["live"]) <= 1e-9)}]), "equal")
+
+
+#: a toy study that declares criteria and a live check
+CHECKED = register_study(
+    DeclaredStudy.of(
+        replace(toy_study("toy-checked", noise=0.5), criteria=score_above_zero, live_check=first_run_recomputed),
+        "a toy study with criteria and a live check",
+    )
+).spec
 
 
 def risky_run(*, model: str, seed: int, spec: StudySpec) -> dict:
@@ -67,11 +97,11 @@ def risky_run(*, model: str, seed: int, spec: StudySpec) -> dict:
     return run_one(model=model, seed=seed, spec=spec)
 
 
-def risky_study(models: tuple[str, ...]) -> StudySpec:
-    """The toy study of ``models`` (risky ones among them) run by :func:`risky_run`, one seed."""
+def risky_study(name: str, models: tuple[str, ...]) -> StudySpec:
+    """The toy study ``name`` of ``models`` (risky ones among them) run by :func:`risky_run`, one seed."""
     design = ToyDesign(offsets=tuple((m, 0.0) for m in models), noise=0.5)
     return replace(
-        toy_study("toy-risky", noise=0.5),
+        toy_study(name, noise=0.5),
         design=design,
         settings={"offsets": dict(design.offsets), "noise": design.noise},
         seeds=(0,),
@@ -81,6 +111,10 @@ def risky_study(models: tuple[str, ...]) -> StudySpec:
 
 
 #: a toy run, one that kills its worker (before any worker is restarted for memory), one that outgrows its memory
-RISKY = risky_study(("small", "doomed", "hungry"))
+RISKY = register_study(
+    DeclaredStudy.of(
+        risky_study("toy-risky", ("small", "doomed", "hungry")), "toy runs that kill or outgrow their worker"
+    )
+).spec
 #: a run that raises on its worker
-BROKEN = risky_study(("broken",))
+BROKEN = register_study(DeclaredStudy.of(risky_study("toy-broken", ("broken",)), "a toy run that raises")).spec

@@ -473,7 +473,7 @@ def status(spec: StudySpec) -> dict[str, int]:
 
 def status_table(spec: StudySpec) -> pd.DataFrame:
     """Per group of runs (their values of :attr:`StudySpec.status_by`, in the order of the runs): the
-    stored seeds, the runs pending and, per :attr:`StudySpec.hours` label, the hours its column of
+    stored seeds (each once), the runs pending and, per :attr:`StudySpec.hours` label, the hours its column of
     seconds sums to over the stored runs; ``attrs["other_plans"]``: stored rows of other plans (or
     studies) in the same file."""
     stored, everything = spec.rows(), spec.store.rows()
@@ -483,7 +483,7 @@ def status_table(spec: StudySpec) -> pd.DataFrame:
     for values in groups:
         group = dict(zip(spec.status_by, values))
         mine = _matching(stored, group)
-        seeds = sorted(int(s) for s in mine["seed"]) if not mine.empty else []
+        seeds = sorted({int(s) for s in mine["seed"]}) if not mine.empty else []
         waiting = sum(all(run[c] == v for c, v in group.items()) for run in pending)
         spent = {label: float(mine[c].sum() / 3600) if not mine.empty else 0.0 for label, c in spec.hours.items()}
         rows.append({**group, "stored seeds": seeds, "pending": waiting, **spent})

@@ -488,6 +488,7 @@ def search_study(
         plan_prefix=PLAN_PREFIX,
         plan_digits=PLAN_DIGITS,
         live_check=check_stored,
+        status_by=("protocol", "label"),
     )
 
 

@@ -147,6 +147,6 @@ register_study(
             **FLOOR_ACTION,
             "check": "retrain the live slice here and hold it to the stored slice row (minutes)",
         },
-        profiles={"cpu": "cpu", "gpu": "cuda"},
+        profiles={name: profile.device for name, profile in table42.PROFILES.items()},
     )
 )

@@ -73,7 +73,7 @@ register_study(
             "sensitivity": "store the generator-sensitivity table",
             **CHECK_ACTION,
         },
-        profiles={"quick": "cpu", "paper": "cpu", "full": "cpu"},
+        profiles=dict.fromkeys(["quick", *PROFILES], "cpu"),  # quick first: the default
     )
 )
 # each trained study of every profile under its own name (a study in several profiles once)
