@@ -11,7 +11,8 @@ profile's settings, whatever the device) until the protocol has chosen a recipe,
 recipe's study over every seed. ``status`` adds the protocol's table; the chapter's own actions store
 the live slice (``slice``), the width-1.0 recipe probes (``probes``), their fit checks
 (``fit-checks``) and the linear floors of the studies' images (``floor``: on the ``cpu`` profile the
-width-0.25 and fit studies' and the Table 4.2 study's; on ``gpu`` the Table 4.2 study's 54,000 images).
+width-0.25 and fit studies' and the Table 4.2 study's; on ``gpu`` the Table 4.2 study's 54,000 images);
+the engine's ``check`` retrains the live slice (the width-0.25 study's live check).
 """
 
 from __future__ import annotations
