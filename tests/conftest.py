@@ -25,6 +25,7 @@ and of ``test_wheel.py`` last). A run without workers keeps pytest's order.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -146,3 +147,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         terminalreporter.line("name them in tests/conftest.py (HEAVY_TESTS, HEAVY_FIXTURES) if always this slow:")
         for seconds, nodeid in slow:
             terminalreporter.line(f"{seconds:6.1f} s  {nodeid}")
+
+
+@pytest.fixture
+def register():
+    """``register(REGISTRY, name, entry)``: a toy entry in a registry (:class:`reuseprior.core.registry.Registry`)
+    for this test only; the registry is restored when the test ends."""
+    with contextlib.ExitStack() as stack:
+        yield lambda registry, name, entry: stack.enter_context(registry.registered(name, entry))

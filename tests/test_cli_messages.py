@@ -595,7 +595,6 @@ def test_the_names_the_light_parsers_repeat_are_the_librarys():
     assert p["revolver"].PROFILES == tuple(sorted(ch3_revolver.PROFILES))
     assert p["revolver"].SEARCH_MODES == search.SEARCH_MODES
     assert p["score_zoos"].SCORES_VERSION == scoring.SCORES_VERSION
-    assert p["score_zoos"].ZOOS == tuple(sorted(scoring.ZOOS))
     assert p["study"].PROFILES == tuple(sorted(ch7_sharing_schemes.PROFILES))
     for name, row in p["study"].STUDIES.items():  # the one table: each row's declaration and its actions
         group = study_command.declared(name)
