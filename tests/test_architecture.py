@@ -463,7 +463,7 @@ def _chapter_of(module: str) -> str | None:
 
 def test_a_chapter_imports_no_other_chapter_and_each_notebook_has_one_driver():
     """What two chapters share lives in the library; the chapters package holds one driver (a module or a
-    package) per notebook, named like it (:data:`reuseprior.chapters.CHAPTERS`)."""
+    package) per notebook, named like it (:func:`reuseprior.chapters.list_chapters`)."""
     crossing = [
         f"{module}:{line} imports {target}"
         for module in MODULES
@@ -472,7 +472,7 @@ def test_a_chapter_imports_no_other_chapter_and_each_notebook_has_one_driver():
         if _chapter_of(target) and _chapter_of(target) != _chapter_of(module)
     ]
     assert not crossing, "chapters importing other chapters:\n" + "\n".join(crossing)
-    chapters = importlib.import_module("reuseprior.chapters").CHAPTERS
+    chapters = importlib.import_module("reuseprior.chapters").list_chapters()
     entries = {
         p.stem for p in (PACKAGE_DIR / "chapters").iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()
     }

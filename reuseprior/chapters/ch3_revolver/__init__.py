@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from reuseprior.chapters import register_chapter
 from reuseprior.datasets import DEFAULT_DATA_DIR
 from reuseprior.reporting.findings import PairedFinding
 from reuseprior.reporting.plan import ChapterNeeds, DataNeed, data_dir_of
@@ -29,6 +30,13 @@ from reuseprior.revolver.population_study import top_test_readings
 from reuseprior.revolver.registry import ModuleRegistry
 from reuseprior.revolver.search import SEARCH_MODES
 from reuseprior.revolver.settings import RevolverProfile
+
+#: this chapter, as the book and the build command list it (reuseprior.chapters.CHAPTERS)
+CHAPTER = register_chapter(
+    __name__,
+    part="Chapter 3: Revolver",
+    title="Chapter 3 — Revolver: searching for reusable modules while training a population",
+)
 
 __all__ = [
     "FINDINGS",

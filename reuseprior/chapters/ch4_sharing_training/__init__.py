@@ -58,6 +58,7 @@ modified that code, section 4.5.3, and lists its changes in section 4.5.4):
 
 from __future__ import annotations
 
+from reuseprior.chapters import register_chapter
 from reuseprior.chapters.ch4_sharing_training.architecture import (
     GPU_REFERENCE_THROUGHPUT,
     H100_SPEEDUP_OVER_RTX3090,
@@ -109,6 +110,13 @@ from reuseprior.chapters.ch4_sharing_training.tables import (
     table_4_2,
 )
 from reuseprior.reporting.findings import PairedFinding
+
+#: this chapter, as the book and the build command list it (reuseprior.chapters.CHAPTERS)
+CHAPTER = register_chapter(
+    __name__,
+    part="Chapter 4: contexts and the reusability prior",
+    title="Chapter 4: aggressive parameter sharing, trained (thesis Table 4.2)",
+)
 
 __all__ = [
     "FINDINGS",

@@ -79,6 +79,7 @@ data any other decision sees.
 
 from __future__ import annotations
 
+from reuseprior.chapters import register_chapter
 from reuseprior.chapters.ch7_sharing_schemes.bookkeeping import (
     READING_NOTES,
     bookkeeping_live_check,
@@ -169,6 +170,13 @@ from reuseprior.chapters.ch7_sharing_schemes.sensitivity import (
     ssn_budgets,
 )
 from reuseprior.reporting.findings import PairedFinding
+
+#: this chapter, as the book and the build command list it (reuseprior.chapters.CHAPTERS)
+CHAPTER = register_chapter(
+    __name__,
+    part="Beyond the thesis",
+    title="Chapter 7: sharing schemes at matched budgets, counted, trained and ranked by the reusability prior",
+)
 
 __all__ = [
     "FINDINGS",
