@@ -249,10 +249,10 @@ class PopulationRecord:
     docstring). ``summary``: the runs table's columns in their stored order, each a reading of
     :data:`SUMMARY_READINGS` or of ``readings`` (the study's own, which take precedence); ``tables``:
     each side table's frame of the finished run; ``log``: the generation log the readings and tables
-    read (the population's own by default); ``screen``: the wrapper of the run's search
-    (:attr:`~reuseprior.revolver.population.Population.screen`) given the design, the run and its
-    population, set on the population whether it starts or resumes (None: the search unwrapped).
-    ``ValueError`` names a summary column without a reading."""
+    read (the population's own by default); ``screen``: the wrapper of the run's search (the
+    population's ``screen``) given the design, the run and its population, set on the population
+    whether it starts or resumes (None: the search unwrapped). ``ValueError`` names a summary column
+    without a reading, or a side table named as the runs table."""
 
     summary: tuple[str, ...]
     tables: Mapping[str, Callable[[FinishedRun], pd.DataFrame]] = field(default_factory=dict)
