@@ -379,7 +379,8 @@ def test_the_stand_in_batch_is_normalised_with_the_package_imagenet_statistics()
 
 
 class _LatentQuery(nn.Module):
-    """A parameter handed to a submodule as its argument, as attention pooling passes its latent query."""
+    """A view of a parameter handed to a submodule as its argument, as attention pooling passes its latent
+    query (``latent.expand(B, ...)``)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -388,7 +389,7 @@ class _LatentQuery(nn.Module):
         self.head = nn.Linear(4, 3, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(x + self.q(self.latent))
+        return self.head(x + self.q(self.latent.expand(x.shape[0], -1)))
 
 
 def test_flops_of_a_model_that_hands_a_parameter_to_a_submodule():
