@@ -39,7 +39,7 @@ import pandas as pd
 import torch
 
 from reuseprior.chapters import study_command
-from reuseprior.chapters.ch3_revolver import MODE_LABELS, table_c_1
+from reuseprior.chapters.ch3_revolver.tables import MODE_LABELS, table_c_1
 from reuseprior.core import paths
 from reuseprior.core.files import replace_csv_rows
 from reuseprior.core.ordering import sort_rows
