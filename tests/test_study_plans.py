@@ -14,7 +14,14 @@ import pytest
 
 from reuseprior.chapters import ch7_sharing_schemes as ch7
 from reuseprior.chapters.ch3_revolver import study as ch3
-from reuseprior.chapters.ch4_sharing_training import confirmatory, fit_study, real_study, recipe_probes, table42_study
+from reuseprior.chapters.ch4_sharing_training import (
+    confirmatory,
+    designs,
+    fit_study,
+    real_study,
+    recipe_probes,
+    table42_study,
+)
 from reuseprior.chapters.ch8_prior_as_tool import screening
 from reuseprior.core.study import StudySpec
 from reuseprior.zoo import search
@@ -54,9 +61,9 @@ def declared() -> list[StudySpec]:
     specs += [ch7.sharing_study(design) for profile in ch7.PROFILES.values() for design in profile.studies]
     specs += [real_study.CPU_STUDY, real_study.LIVE_SLICE, fit_study.FIT_STUDY, confirmatory.STUDY]
     specs += [*recipe_probes.probe_studies(), *recipe_probes.fit_check_studies()]
-    for profile in table42_study.PROFILES:
+    for profile in designs.STUDY_PROFILES:
         specs += table42_study.protocol_studies(profile)
-        specs += [table42_study.decisive_study(recipe, profile) for recipe in table42_study.CANDIDATE_RECIPES]
+        specs += [table42_study.decisive_study(recipe, profile) for recipe in designs.CANDIDATE_RECIPES]
     return specs
 
 

@@ -95,9 +95,9 @@ from reuseprior.chapters.ch7_sharing_schemes.bookkeeping import (
     store_bookkeeping,
 )
 from reuseprior.chapters.ch7_sharing_schemes.configs import (
-    BIDART_STUDY,
-    CPU_STUDY,
-    NPAS_STUDY,
+    BIDART_DESIGN,
+    CPU_DESIGN,
+    NPAS_DESIGN,
     PRIOR_SCORES,
     PROFILES,
     SCORE_LABELS,
@@ -180,10 +180,10 @@ CHAPTER = register_chapter(
 
 __all__ = [
     "FINDINGS",
-    "BIDART_STUDY",
-    "CPU_STUDY",
+    "BIDART_DESIGN",
+    "CPU_DESIGN",
     "NOT_RUN_NARROW_WRN",
-    "NPAS_STUDY",
+    "NPAS_DESIGN",
     "PRIOR_SCORES",
     "PROFILES",
     "READING_NOTES",

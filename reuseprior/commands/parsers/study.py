@@ -47,7 +47,7 @@ CLUSTER_FLAGS: dict[str, Any] = {
 }
 #: the names of :data:`reuseprior.chapters.ch7_sharing_schemes.PROFILES`
 PROFILES = ("full", "paper", "quick")
-#: the names of :data:`reuseprior.chapters.ch4_sharing_training.table42_study.PROFILES` (ch4's ``--profile``,
+#: the names of :data:`reuseprior.chapters.ch4_sharing_training.designs.STUDY_PROFILES` (ch4's ``--profile``,
 #: its default cpu) with the device each is meant for (the ``--device`` it trains on unless told)
 CH4_PROFILES = ("cpu", "gpu")
 CH4_PROFILE_DEVICES = {"cpu": "cpu", "gpu": "cuda"}
