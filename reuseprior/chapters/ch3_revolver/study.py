@@ -46,11 +46,11 @@ from reuseprior.core.ordering import sort_rows
 from reuseprior.core.precision import default_dtype
 from reuseprior.core.stored_rows import ColumnKinds
 from reuseprior.core.study import StudySpec, read_csv_or_empty
+from reuseprior.core.verdict_policy import CONFIDENCE, NOT_COMPARABLE, SEARCH_MIN_COUNTING_SHARE, Claim
 from reuseprior.datasets import load_standard_splits
 from reuseprior.reporting import verdicts
 from reuseprior.reporting.plotting import caption
 from reuseprior.reporting.reference import load_thesis_table, select_thesis_rows
-from reuseprior.reporting.statistics import CONFIDENCE, NOT_COMPARABLE, Claim
 from reuseprior.reporting.verdicts import Comparison
 from reuseprior.revolver.population import Population, PopulationConfig, config_from_settings
 from reuseprior.revolver.population_study import (
@@ -65,7 +65,6 @@ from reuseprior.revolver.population_study import (
 )
 from reuseprior.revolver.settings import CPU_SEARCH, RevolverProfile
 from reuseprior.revolver.split_floor import floor_keys, population_floors
-from reuseprior.training.convergence import SEARCH_MIN_COUNTING_SHARE
 
 __all__ = [
     "CLAIMS",

@@ -24,13 +24,13 @@ from reuseprior.chapters.ch7_sharing_schemes.configs import SharingDesign
 from reuseprior.chapters.ch7_sharing_schemes.models import load_study_data
 from reuseprior.core import paths
 from reuseprior.core.study import FloorStore, StudySpec
+from reuseprior.core.verdict_policy import seeds_that_count
 from reuseprior.reporting.verdicts import paired_seeds
 from reuseprior.training.convergence import (
     LINEAR_FLOOR_KINDS,
     linear_floor,
     read_history,
     run_criteria,
-    seeds_that_count,
 )
 
 #: the linear floor of each stored study's images (:func:`floor_row`), tracked

@@ -111,6 +111,7 @@ from reuseprior.chapters import study_command
 from reuseprior.core import paths
 from reuseprior.core.stored_rows import ColumnKinds
 from reuseprior.core.study import StudySpec, status_table
+from reuseprior.core.verdict_policy import plateaued
 from reuseprior.counting import analyze
 from reuseprior.reporting import verdicts
 from reuseprior.reporting.plotting import caption
@@ -129,7 +130,6 @@ from reuseprior.revolver.registry import ModuleRegistry
 from reuseprior.revolver.search import Algorithm, screened
 from reuseprior.revolver.settings import CPU_SEARCH, RevolverProfile
 from reuseprior.revolver.split_floor import floor_keys, population_floors
-from reuseprior.training.convergence import plateaued
 
 __all__ = [
     "CLAIM",
