@@ -36,7 +36,7 @@ from reuseprior.chapters.ch4_sharing_training.configs import (
 )
 from reuseprior.core import paths
 from reuseprior.core.study import read_csv_or_empty
-from reuseprior.reporting.statistics import ALPHA
+from reuseprior.core.verdict_policy import ALPHA
 from reuseprior.reporting.verdicts import Comparison
 from reuseprior.training.convergence import read_history, run_criteria
 

@@ -35,9 +35,10 @@ from reuseprior.chapters.ch4_sharing_training.designs import (
 from reuseprior.chapters.ch4_sharing_training.plan import make_plan
 from reuseprior.core.cpu import machine_kinds
 from reuseprior.core.study import StudySpec
+from reuseprior.core.verdict_policy import NOT_COMPARABLE, verdict
 from reuseprior.reporting import verdicts
 from reuseprior.reporting.reference import load_thesis_table
-from reuseprior.reporting.statistics import NOT_COMPARABLE, p_value_text, t_interval_text, verdict
+from reuseprior.reporting.statistics import p_value_text, t_interval_text
 from reuseprior.reporting.verdicts import Comparison, gated_verdicts, per_seed_differences
 
 # ------------------------------------------------------------------------------------- Table 4.2's pairs

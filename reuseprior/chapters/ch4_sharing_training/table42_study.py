@@ -83,7 +83,8 @@ from reuseprior.chapters.ch4_sharing_training.readings import JudgedRuns, contro
 from reuseprior.chapters.ch4_sharing_training.runs import FLOOR_COMMAND, training_study
 from reuseprior.core import paths
 from reuseprior.core.study import StudySpec
-from reuseprior.reporting.statistics import CONFIDENCE, p_value_text, t_interval_text
+from reuseprior.core.verdict_policy import CONFIDENCE
+from reuseprior.reporting.statistics import p_value_text, t_interval_text
 from reuseprior.training.augment import GreyAsRGB
 from reuseprior.training.convergence import read_history
 from reuseprior.training.loop import TrainConfig

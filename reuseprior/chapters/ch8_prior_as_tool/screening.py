@@ -111,11 +111,11 @@ from reuseprior.chapters import study_command
 from reuseprior.core import paths
 from reuseprior.core.stored_rows import ColumnKinds
 from reuseprior.core.study import StudySpec, status_table
-from reuseprior.core.verdict_policy import plateaued
+from reuseprior.core.verdict_policy import CONFIDENCE, plateaued
 from reuseprior.counting import analyze
 from reuseprior.reporting import verdicts
 from reuseprior.reporting.plotting import caption
-from reuseprior.reporting.statistics import CONFIDENCE, fewest_decisive_pairs
+from reuseprior.reporting.statistics import fewest_decisive_pairs
 from reuseprior.reporting.verdicts import Comparison
 from reuseprior.revolver.blueprint import Blueprint
 from reuseprior.revolver.population import Population, PopulationConfig, config_from_settings
