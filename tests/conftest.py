@@ -44,6 +44,9 @@ HEAVY_TESTS: dict[str, str] = {
     "tests/test_ch4_table42_study.py::test_the_stored_step_counts_are_recomputed_for_one_model": (
         "three steps of V2-B0 at width 1.0, three times"
     ),
+    "tests/test_ch4_table42_study.py::test_the_gpu_profile_runs_the_protocol_then_the_chosen_recipe_on_a_tiny_plan": (
+        "the recipe protocol and the chosen recipe trained on a tiny plan"
+    ),
     "tests/test_device_batches.py::test_the_package_imports_without_ipython": "every module imported in a subprocess",
     "tests/test_counting_zoo.py::test_full_torchvision_zoo_at_eval_crop": "80 classifiers at their eval crops",
     "tests/test_proxy_definitions.py::test_torchvision_flops_at_eval_crop_are_twice_the_published_multiply_adds": (
