@@ -40,14 +40,15 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from reuseprior.chapters.ch4_sharing_training import designs  # noqa: E402
 from reuseprior.chapters.ch4_sharing_training import table42_study as table42  # noqa: E402
 from reuseprior.core.files import write_json  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", default=list(table42.MODELS), choices=list(table42.MODELS))
-    parser.add_argument("--recipe", default="official-steps-peruse", choices=list(table42.CANDIDATE_RECIPES))
+    parser.add_argument("--models", nargs="+", default=list(designs.STUDY_MODELS), choices=list(designs.STUDY_MODELS))
+    parser.add_argument("--recipe", default="official-steps-peruse", choices=list(designs.CANDIDATE_RECIPES))
     parser.add_argument("--steps", type=int, default=3, help="profiled steps for the Python calls per step")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "benchmarks" / "fit_launches.json")
     args = parser.parse_args()

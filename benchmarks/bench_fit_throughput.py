@@ -37,8 +37,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reuseprior.chapters.ch4_sharing_training import MODELS, build_experiment_model, make_plan  # noqa: E402
-from reuseprior.chapters.ch4_sharing_training import table42_study as table42  # noqa: E402
+from reuseprior.chapters.ch4_sharing_training import MODELS, build_experiment_model, designs, make_plan  # noqa: E402
 from reuseprior.core.cpu import device_description  # noqa: E402
 from reuseprior.core.files import write_json  # noqa: E402
 from reuseprior.training.augment import GreyAsRGB  # noqa: E402
@@ -49,7 +48,7 @@ from reuseprior.training.step_calls import plain_step_seconds  # noqa: E402
 def measure(model_label: str, recipe: str, batch: int, steps: int, device: str, width: float) -> dict:
     """Images per second of the second of two epochs of ``fit`` (``steps`` steps each)."""
     torch.manual_seed(0)
-    settings = table42.recipe_settings(recipe, "gpu")
+    settings = designs.recipe_settings(recipe, "gpu")
     plan = make_plan({**settings, "models": (model_label,), "width_mult": width, "batch_size": batch, "epochs": 2})
     model = build_experiment_model(MODELS[model_label], 10, width_mult=width, depth_mult=1.0)
     images = torch.randn(batch * steps, 1, 32, 32)
@@ -114,10 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         "--recipes",
         nargs="+",
         default=["official-steps-peruse"],
-        choices=list(table42.CANDIDATE_RECIPES),
+        choices=list(designs.CANDIDATE_RECIPES),
         help="fit's recipes to measure (the study trains adamw-cosine; the 10,000 img/s goal was set on the default)",
     )
-    parser.add_argument("--models", nargs="+", default=list(table42.MODELS))
+    parser.add_argument("--models", nargs="+", default=list(designs.STUDY_MODELS))
     parser.add_argument("--processes", type=int, nargs="*", default=[])
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "benchmarks" / "fit_throughput.json")
     args = parser.parse_args(argv)

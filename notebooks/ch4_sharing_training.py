@@ -60,9 +60,11 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from reuseprior.chapters import ch4_sharing_training as st
-from reuseprior.chapters.ch4_sharing_training import confirmatory, fit_study
+from reuseprior.chapters.ch4_sharing_training import confirmatory, designs, fit_study, readings
 from reuseprior.chapters.ch4_sharing_training import real_study as real
 from reuseprior.chapters.ch4_sharing_training import recipe_probes as probes
+from reuseprior.chapters.ch4_sharing_training import runs as ch4_runs
+from reuseprior.chapters.ch4_sharing_training import studies as ch4_studies
 from reuseprior.chapters.ch4_sharing_training import table42_study as table42
 from reuseprior.core.study import status_table
 from reuseprior.reporting.notebook import setup
@@ -101,7 +103,7 @@ print(plan.describe())
 # %% [markdown]
 # ## Deciding Table 4.2, step 1: a recipe protocol fair to every model (`ch4_sharing_training.table42_study`)
 #
-# Three candidate recipes (`table42.CANDIDATE_RECIPES`) are each applied alike to the four models (Table 4.2's three
+# Three candidate recipes (`designs.CANDIDATE_RECIPES`) are each applied alike to the four models (Table 4.2's three
 # and `V2-B0-narrow`) on two seeds, on the study's data: Fashion-MNIST at 32 px, width 0.5, full depth,
 # **20,000 training images** (the first of the seed's 54,000 after a seeded 10 % is held out for validation), batch
 # 128, 20 epochs, EMA 0.9999, BN momentum 0.9 (TensorFlow's convention):
@@ -123,7 +125,7 @@ print(plan.describe())
 # default). `python -m reuseprior study ch4 run` trains what is pending.
 
 # %%
-stored_runs = real.read_runs()
+stored_runs = designs.read_runs()
 protocol = table42.protocol_table(stored_runs)
 protocol_runs = table42.protocol_runs(stored_runs)
 ctx.save_table(protocol, "table42_protocol")
@@ -137,7 +139,7 @@ Markdown(table42.protocol_reading(protocol))
 #
 # ## Deciding Table 4.2, step 2: the study (cpu profile: 8 paired seeds at width 0.5)
 #
-# The chosen recipe trains every model on 8 seeds (`table42.STUDY_SEEDS`; the protocol's two seeds are its first
+# The chosen recipe trains every model on 8 seeds (`designs.STUDY_SEEDS`; the protocol's two seeds are its first
 # two: one name, one plan), each run held to the run criteria (set out with the width-0.25 study below) against the
 # logistic-regression floor of the same 20,000 images (`python -m reuseprior study ch4 floor`, `data/ch4_real_study_linear_floor.csv`), and Table 4.2's
 # pairs compared per seed over the seeds whose runs all count (`reuseprior.reporting.statistics`: the paired
@@ -162,7 +164,7 @@ if chosen is None:
     print("no recipe chosen yet: the study waits for the protocol (above)")
 else:
     decisive = table42.decisive_study(chosen, "cpu")
-    display(real.settings_table(decisive))
+    display(readings.settings_table(decisive))
     print(f"stored runs: {len(decisive.rows())} of {len(decisive.runs)}")
     display(status_table(decisive))
     if study_floor is not None and len(decisive.rows()):
@@ -185,9 +187,9 @@ if study_floor is not None:
 prior_judged = judged
 if prior_judged is None and study_floor is not None:
     first_protocol = table42.protocol_studies()[0]
-    prior_judged = fit_study.judge(first_protocol.rows(), study_floor, first_protocol)
+    prior_judged = readings.judge(first_protocol.rows(), study_floor, first_protocol)
 if prior_judged is not None:
-    prior_table = fit_study.prior_beside_accuracy(prior_judged)
+    prior_table = readings.prior_beside_accuracy(prior_judged)
     ctx.save_table(prior_table, "table42_prior_beside_accuracy")
     display(prior_table)
 if judged is not None:
@@ -198,7 +200,7 @@ if judged is not None:
 
 # %%
 if judged is not None:
-    table42_summary, table42_seeds = fit_study.paired_figure_tables({"exploratory study": judged})
+    table42_summary, table42_seeds = readings.paired_figure_tables({"exploratory study": judged})
     fig = paired_differences_figure(table42_summary, table42_seeds, unit="points of test top-1")
     counted = len(judged.kept)
     caption(fig, f"data: stored study {judged.study.name} (Fashion-MNIST), its {counted} seeds whose runs all count")
@@ -226,13 +228,13 @@ if judged is not None:
 confirm_study = confirmatory.STUDY
 print(f"stored runs: {len(confirm_study.rows())} of {len(confirm_study.runs)}")
 display(status_table(confirm_study))
-family_judged = confirmatory.judged_studies()
-family = {label: confirmatory.family_table(judged_runs, label) for label, judged_runs in family_judged.items()}
+family_judged = ch4_studies.judged_studies()
+family = {label: readings.family_table(judged_runs, label) for label, judged_runs in family_judged.items()}
 family_tables = pd.concat(family.values(), ignore_index=True)
 ctx.save_table(family_tables, "table42_confirmatory_family")
 display(family_tables)
-display(Markdown(confirmatory.family_reading(family)))
-kinds = {label: confirmatory.seed_machine_kinds(judged.study.rows()) for label, judged in family_judged.items()}
+display(Markdown(readings.family_reading(family)))
+kinds = {label: readings.seed_machine_kinds(judged.study.rows()) for label, judged in family_judged.items()}
 machine_kinds = pd.concat(kinds, names=["study", "row"]).reset_index(level="row", drop=True).reset_index()
 ctx.save_table(machine_kinds, "table42_machine_kinds")
 machine_kinds
@@ -245,7 +247,7 @@ machine_kinds
 # model's eval-mode training top-1 beside the linear floor's on the same images (whether it fits them).
 
 # %%
-recipes = confirmatory.recipe_dependence(stored_runs, table42_floor.floor_rows())
+recipes = ch4_studies.recipe_dependence(stored_runs, table42_floor.floor_rows())
 ctx.save_table(recipes, "table42_recipe_dependence")
 recipes
 
@@ -291,7 +293,7 @@ if chosen is None:
     print("the gpu profile's study waits for the protocol's choice")
 else:
     paper_column = table42.decisive_study(chosen, "gpu")
-    display(real.settings_table(paper_column))
+    display(readings.settings_table(paper_column))
     display(status_table(paper_column))
     try:
         paper_tables = table42.judged_tables(table42.judged_study(chosen, "gpu")) if len(paper_column.rows()) else {}
@@ -320,12 +322,12 @@ else:
 
 # %% tags=["hide-output"]
 study_runs = real.CPU_STUDY.rows()
-display(real.settings_table(real.CPU_STUDY))
+display(readings.settings_table(real.CPU_STUDY))
 print(f"stored runs: {len(study_runs)} of {len(real.CPU_STUDY.runs)}")
 status_table(real.CPU_STUDY)
 
 # %%
-real_table = real.model_table(study_runs)
+real_table = readings.model_table(study_runs)
 ctx.save_table(real_table, "table_4_2_fashion_mnist")
 real_table
 
@@ -337,14 +339,14 @@ real_table
 # (`data/thesis/table_4_2.csv`) and whether ours has the thesis's sign. `verdict`: the rule of
 # `reuseprior.reporting.statistics.verdict` on the thesis's sign (`rule verdict`), or "not comparable" when a model
 # of the pair underfits by a stated fit criterion: its test top-1 below, on every seed, that of a logistic regression
-# trained on the same 5,000 images (`data/ch4_real_study_linear_floor.csv`, `real_study.floor_row`). Both shared
+# trained on the same 5,000 images (`data/ch4_real_study_linear_floor.csv`, `runs.floor_row`). Both shared
 # models are such models here, and the unshared B0 beats the floor on one seed of three: under this recipe, on these
 # 5,000 images, no model learns much beyond a linear classifier. That is a finding about the recipe at this data size
 # (at width 0.5 the fit checks below leave V2-S-shared under the floor as well), not a verdict on Table 4.2.
 
 # %%
-real_differences = real.with_verdicts(
-    real.with_thesis_direction(real.model_differences(study_runs)), study_runs, real.CPU_STUDY.floor_rows()
+real_differences = readings.with_verdicts(
+    readings.with_thesis_direction(readings.model_differences(study_runs)), study_runs, real.CPU_STUDY.floor_rows()
 )
 ctx.save_table(real_differences, "fashion_mnist_differences")
 real_differences
@@ -356,12 +358,12 @@ real_differences
 # test top-1 at least 20 %, twice chance, and a training loss that falls from the first epoch to the last). Its
 # digits are not held: 125 RMSprop steps of this network turn float64 rounding into different runs (measured with one
 # seed and one code: test top-1 52.58 % on an AVX-512/AMX machine's own kernels, 37.74 % there on ATen's default
-# kernels, 31.07 % in the stored row from an AVX2 machine; `reuseprior.chapters.ch4_sharing_training.real_study.live_check`). The next
+# kernels, 31.07 % in the stored row from an AVX2 machine; `reuseprior.chapters.ch4_sharing_training.runs.live_check`). The next
 # cell shows this machine's numbers and their deviation from the stored row.
 
 # %%
 if live_slice:
-    slice_check = real.live_check()
+    slice_check = ch4_runs.live_check()
     assert slice_check["holds"].all(), slice_check
     display(slice_check[["quantity", "rule", "holds"]])
 
@@ -399,7 +401,7 @@ Markdown(probes.probe_reading(probe_rows))
 # prints as 3.1M).
 
 # %%
-fit_checks = probes.fit_check_table()
+fit_checks = ch4_studies.fit_check_table()
 ctx.save_table(fit_checks, "recipe_fit_checks")
 if fit_checks.empty:
     print("no fit check stored yet: python -m reuseprior study ch4 fit-checks")
@@ -427,8 +429,8 @@ fit_checks
 # (`reuseprior.training.convergence`); a seed counts only when every model's run on it counts.
 
 # %% tags=["hide-output"]
-print(fit_study.recipe_check() or f"its recipe's fit check passes: {fit_study.FIT_RECIPE}")
-display(real.settings_table(fit_study.FIT_STUDY))
+print(ch4_studies.recipe_check() or f"its recipe's fit check passes: {designs.FIT_RECIPE}")
+display(readings.settings_table(fit_study.FIT_STUDY))
 fit_runs = fit_study.FIT_STUDY.rows()
 print(f"stored runs: {len(fit_runs)} of {len(fit_study.FIT_STUDY.runs)}")
 status_table(fit_study.FIT_STUDY)

@@ -110,20 +110,20 @@ print(ctx.describe())
 # keep the unshared model's computation), 9-48 % fewer FLOPs: a confound of every comparison with them.
 
 # %%
-spec = ctx.settings.studies[0]
-budgets = ch7.study_budgets(spec)
-study = ch7.sharing_study(spec)
+design = ctx.settings.studies[0]
+budgets = ch7.study_budgets(design)
+study = ch7.sharing_study(design)
 display(ch7.settings_table(study))
 studies = ch7.profile_rows(ctx.settings, ctx.device, progress=False)
-stored_rows, source = studies[spec.name]
-rows, paired_seeds, partial_seeds = ch7.complete_seeds(stored_rows, spec)
+stored_rows, source = studies[design.name]
+rows, paired_seeds, partial_seeds = ch7.complete_seeds(stored_rows, design)
 print(
-    f"{len(stored_rows)} runs of {spec.name} from {source}: {len(paired_seeds)} paired seeds {paired_seeds} "
+    f"{len(stored_rows)} runs of {design.name} from {source}: {len(paired_seeds)} paired seeds {paired_seeds} "
     f"(every configuration stored), seeds in progress {partial_seeds}"
 )
-design = ch7.describe_study(spec, budgets, stored_rows)
-ctx.save_table(design, "study_design")
-design.round(2)
+design_table = ch7.describe_study(design, budgets, stored_rows)
+ctx.save_table(design_table, "study_design")
+design_table.round(2)
 
 # %% [markdown]
 # ### When a run counts
@@ -157,7 +157,7 @@ criteria = ch7.run_criteria_table(stored_rows, floor)
 criteria_by_config = ch7.criteria_summary(criteria, floor)
 counting, left_out = ch7.counting_seeds(criteria, paired_seeds)
 _, not_decidable = verdicts.decidability(
-    criteria, paired_seeds, arm="config", noun="configuration", planned=len(spec.seeds)
+    criteria, paired_seeds, arm="config", noun="configuration", planned=len(design.seeds)
 )
 ctx.save_table(criteria, "run_criteria")
 ctx.save_table(criteria_by_config, "criteria_by_config")
@@ -227,12 +227,12 @@ live if ctx.settings.live_rows else None
 # points carry their budget.
 
 # %%
-fig = ch7.plot_accuracy_vs_parameters(rows, spec, source)
+fig = ch7.plot_accuracy_vs_parameters(rows, design, source)
 ctx.save_figure(fig, "accuracy_vs_parameters")
 show(fig)
 
 # %%
-fig = ch7.plot_prior_vs_accuracy(rows, spec, source)
+fig = ch7.plot_prior_vs_accuracy(rows, design, source)
 ctx.save_figure(fig, "prior_vs_accuracy")
 show(fig)
 
@@ -294,7 +294,7 @@ by_score
 # %%
 resolved_summary, resolved_seeds = ch7.resolved_figure_tables(counted_rows, pairs)
 fig = paired_differences_figure(resolved_summary, resolved_seeds, unit="points of test top-1")
-caption(fig, f"data: stored study {spec.name} (Fashion-MNIST), its {len(counting)} seeds whose runs all count")
+caption(fig, f"data: stored study {design.name} (Fashion-MNIST), its {len(counting)} seeds whose runs all count")
 ctx.save_figure(fig, "resolved_pairs_by_seed")
 show(fig)
 
@@ -484,8 +484,8 @@ shifts.round(4)
 # 28x28 input; computed now):
 
 # %%
-ssn_config = {c.label: c for c in ch7.CPU_STUDY.configs}["SSN @ scope"]
-ssn_model = ch7.build_config_model(ch7.CPU_STUDY, ssn_config, 0, ch7.study_budgets(ch7.CPU_STUDY))
+ssn_config = {c.label: c for c in ch7.CPU_DESIGN.configs}["SSN @ scope"]
+ssn_model = ch7.build_config_model(ch7.CPU_DESIGN, ssn_config, 0, ch7.study_budgets(ch7.CPU_DESIGN))
 mass = ch7.context_mass_shares(ssn_model, (1, 28, 28))
 ctx.save_table(mass, "ssn_context_mass")
 mass.round(4)
@@ -546,7 +546,7 @@ depthwise_mass
 # and no WRN-28-k lies within 3 % of these budgets.
 
 # %%
-for other in ctx.settings.studies if ctx.settings.train_live else (ch7.NPAS_STUDY, ch7.BIDART_STUDY):
+for other in ctx.settings.studies if ctx.settings.train_live else (ch7.NPAS_DESIGN, ch7.BIDART_DESIGN):
     other_rows = studies[other.name][0] if other.name in studies else pd.DataFrame(columns=list(ch7.ROW_COLUMNS))
     printed = ch7.printed_beside_trained(other, other_rows)
     ctx.save_table(printed, f"printed_beside_trained_{other.name}")

@@ -14,8 +14,12 @@ the layers below it (``tests/test_architecture.py`` checks it)::
 
     commands  ->  chapters  ->  library  ->  core
 
-* ``core``: errors, atomic file writes, paths, argument validation, the
-  parameter counter; nothing else of the package.
+* ``core``: what every layer shares and which imports nothing above it:
+  errors, paths, atomic files and stores, the study engine (a declared
+  study's runs, stored one by one) and the Dask runner, the registries that
+  list what is declared (studies, chapters, zoos), ``module:factory`` specs,
+  the verdict policy, typed profiles, argument validation and the parameter
+  counter (:mod:`reuseprior.core` lists them).
 * library: ``counting`` (graph capture, per-op count rules, the thesis
   quantities), ``graphs`` (neuron-level graphs, horizontal unrolling),
   ``priors`` (chapter 5 energy priors and sympy derivations), ``models``

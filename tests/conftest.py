@@ -25,6 +25,7 @@ and of ``test_wheel.py`` last). A run without workers keeps pytest's order.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -42,6 +43,9 @@ HEAVY_TESTS: dict[str, str] = {
     ),
     "tests/test_ch4_table42_study.py::test_the_stored_step_counts_are_recomputed_for_one_model": (
         "three steps of V2-B0 at width 1.0, three times"
+    ),
+    "tests/test_ch4_table42_study.py::test_the_gpu_profile_runs_the_protocol_then_the_chosen_recipe_on_a_tiny_plan": (
+        "the recipe protocol and the chosen recipe trained on a tiny plan"
     ),
     "tests/test_device_batches.py::test_the_package_imports_without_ipython": "every module imported in a subprocess",
     "tests/test_counting_zoo.py::test_full_torchvision_zoo_at_eval_crop": "80 classifiers at their eval crops",
@@ -146,3 +150,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         terminalreporter.line("name them in tests/conftest.py (HEAVY_TESTS, HEAVY_FIXTURES) if always this slow:")
         for seconds, nodeid in slow:
             terminalreporter.line(f"{seconds:6.1f} s  {nodeid}")
+
+
+@pytest.fixture
+def register():
+    """``register(REGISTRY, name, entry)``: a toy entry in a registry (:class:`reuseprior.core.registry.Registry`)
+    for this test only; the registry is restored when the test ends."""
+    with contextlib.ExitStack() as stack:
+        yield lambda registry, name, entry: stack.enter_context(registry.registered(name, entry))

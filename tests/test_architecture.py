@@ -463,7 +463,7 @@ def _chapter_of(module: str) -> str | None:
 
 def test_a_chapter_imports_no_other_chapter_and_each_notebook_has_one_driver():
     """What two chapters share lives in the library; the chapters package holds one driver (a module or a
-    package) per notebook, named like it (:data:`reuseprior.chapters.CHAPTERS`)."""
+    package) per notebook, named like it (:func:`reuseprior.chapters.list_chapters`)."""
     crossing = [
         f"{module}:{line} imports {target}"
         for module in MODULES
@@ -472,8 +472,78 @@ def test_a_chapter_imports_no_other_chapter_and_each_notebook_has_one_driver():
         if _chapter_of(target) and _chapter_of(target) != _chapter_of(module)
     ]
     assert not crossing, "chapters importing other chapters:\n" + "\n".join(crossing)
-    chapters = importlib.import_module("reuseprior.chapters").CHAPTERS
+    chapters = importlib.import_module("reuseprior.chapters").list_chapters()
     entries = {
         p.stem for p in (PACKAGE_DIR / "chapters").iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()
     }
     assert entries - {"__init__"} == set(chapters)
+
+
+#: the most floors a chapter package stands on: its longest chain of imports between its own modules
+#: (the package's ``__init__`` counted as one of them)
+CHAPTER_FLOORS = 6
+
+
+def _chapter_packages() -> list[str]:
+    return [m for m, p in MODULES.items() if p.name == "__init__.py" and _chapter_of(m) and m.count(".") == 2]
+
+
+def package_floors(package: str) -> dict[str, int]:
+    """``{module: floor}`` of ``package``'s own modules (its ``__init__`` included): 1 for a module that
+    imports none of the others, else one more than the highest it imports (the graph has no cycle)."""
+    edges = internal_edges()
+    own = {m for m in MODULES if m == package or m.startswith(package + ".")}
+
+    @functools.cache
+    def floor(module: str) -> int:
+        return 1 + max((floor(t) for t in edges[module] if t in own), default=0)
+
+    return {m: floor(m) for m in sorted(own)}
+
+
+def longest_chain(package: str) -> list[str]:
+    """One longest chain of imports between ``package``'s own modules, from the top module down."""
+    floors, edges = package_floors(package), internal_edges()
+    module = max(floors, key=lambda m: (floors[m], m))
+    chain = [module]
+    while floors[module] > 1:
+        module = max((t for t in edges[module] if t in floors and floors[t] == floors[module] - 1))
+        chain.append(module)
+    return chain
+
+
+def test_chapter_packages_stand_on_few_floors_and_no_submodule_imports_its_package():
+    """A chapter package is organised by concept (settings, training, studies, readings), not as the
+    history of its attempts: its longest chain of imports between its own modules is at most
+    :data:`CHAPTER_FLOORS` modules, and no submodule imports its own package's ``__init__`` (whose
+    names come from the submodules: a submodule reads them where they are defined)."""
+    packages = _chapter_packages()
+    assert "reuseprior.chapters.ch4_sharing_training" in packages
+    tall = {p: longest_chain(p) for p in packages if len(longest_chain(p)) > CHAPTER_FLOORS}
+    assert not tall, "chapter packages on more floors than {}: {}".format(
+        CHAPTER_FLOORS, {p: " -> ".join(m.rpartition(".")[2] for m in c) for p, c in tall.items()}
+    )
+    upward = [
+        f"{module}:{line} imports its package {target}"
+        for package in packages
+        for module in MODULES
+        if module.startswith(package + ".")
+        for target, _, line in imports(module)
+        if target == package
+    ]
+    assert not upward, "submodules importing their own package's __init__:\n" + "\n".join(upward)
+
+
+def test_longest_chain_measures_a_tower(monkeypatch):
+    """The measure itself: a package of three modules importing one another in a row stands on 3 floors,
+    and 4 with an ``__init__`` that imports the top one."""
+    fake = {
+        "reuseprior.chapters.chx": {"reuseprior.chapters.chx.c"},
+        "reuseprior.chapters.chx.a": set(),
+        "reuseprior.chapters.chx.b": {"reuseprior.chapters.chx.a"},
+        "reuseprior.chapters.chx.c": {"reuseprior.chapters.chx.b", "reuseprior.chapters.chx.a"},
+    }
+    monkeypatch.setitem(globals(), "MODULES", {**MODULES, **{m: pathlib.Path(m) for m in fake}})
+    monkeypatch.setitem(globals(), "internal_edges", lambda: fake)
+    assert package_floors("reuseprior.chapters.chx")["reuseprior.chapters.chx.c"] == 3
+    assert [m.rpartition(".")[2] for m in longest_chain("reuseprior.chapters.chx")] == ["chx", "c", "b", "a"]

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import importlib
 import json
 import os
 import re
@@ -391,9 +390,8 @@ def test_each_chapter_page_opens_with_its_findings(chapter: str, book: BookResul
 def test_toc_lists_the_chapters_in_thesis_order() -> None:
     """The notebooks on disk are the one list of chapters: the book lists every one, in name (thesis) order."""
     assert CHAPTERS == notebook_chapters(), "book/_toc.yml must list exactly the notebooks/ch*.ipynb, in name order"
-    assert [f"notebooks/{name}" for name in chapters.CHAPTERS] == CHAPTERS, "reuseprior.chapters.CHAPTERS"
-    for name in chapters.CHAPTERS:
-        importlib.import_module(f"reuseprior.chapters.{name}")  # one driver module per notebook, named like it
+    declared = [chapters.get_chapter(name).page for name in chapters.list_chapters()]
+    assert declared == CHAPTERS, "reuseprior.chapters.list_chapters(): the registered chapters"
     assert PAGES[0] == "README", "the README's results come first, before the chapters"
 
 

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from reuseprior.chapters.ch4_sharing_training import confirmatory as confirm
-from reuseprior.chapters.ch4_sharing_training import real_study as real
+from reuseprior.chapters.ch4_sharing_training import designs, readings
+from reuseprior.chapters.ch4_sharing_training import studies as ch4_studies
 from reuseprior.chapters.ch4_sharing_training import table42_study as table42
 from reuseprior.commands import main
 from reuseprior.core import cpu
@@ -15,12 +16,12 @@ from reuseprior.core.errors import RunSettingError
 
 
 def test_the_declared_recipe_is_the_one_the_stored_protocol_chose():
-    assert confirm.RECIPE == table42.chosen_recipe(real.read_runs(real.STORED_RUNS))
+    assert confirm.RECIPE == table42.chosen_recipe(designs.read_runs(designs.STORED_RUNS))
 
 
 def test_its_seeds_are_twelve_that_chose_nothing_and_a_used_seed_is_refused():
     assert len(confirm.SEEDS) >= 12 and not set(confirm.SEEDS) & confirm.USED_SEEDS
-    assert set(table42.PROTOCOL_SEEDS) <= confirm.USED_SEEDS
+    assert set(designs.PROTOCOL_SEEDS) <= confirm.USED_SEEDS
     with pytest.raises(RunSettingError, match=r"seeds=\[0, 1\].*chose nothing"):
         confirm.confirmatory_study((0, 1, 100))
 
@@ -28,7 +29,7 @@ def test_its_seeds_are_twelve_that_chose_nothing_and_a_used_seed_is_refused():
 def test_the_family_and_its_correction_are_part_of_the_plan():
     declared = confirm.STUDY.settings["confirmatory"]
     assert declared["correction"] == "bonferroni" and declared["family alpha"] == 0.05 / 4
-    assert len(declared["family"]) == 4 == len(confirm.FAMILY)
+    assert len(declared["family"]) == 4 == len(designs.FAMILY)
     other = confirm.confirmatory_study(confirm.SEEDS[:-1])
     assert other.plan != confirm.STUDY.plan
 
@@ -43,7 +44,7 @@ def test_a_cpu_process_without_the_pinned_kernels_is_refused_before_anything_loa
 
 def _stored(tmp_path, machine: str):
     spec = confirm.confirmatory_study(path=tmp_path / "runs.csv")
-    row = real.read_runs(real.STORED_RUNS).iloc[0].to_dict()  # a stored run, renamed as one of the study's
+    row = designs.read_runs(designs.STORED_RUNS).iloc[0].to_dict()  # a stored run, renamed as one of the study's
     row.update(study=spec.name, plan=spec.plan, model="V2-B0-original", seed=100, machine=machine)
     spec.store.put(row)
     return spec
@@ -68,7 +69,7 @@ def test_a_run_begun_on_another_kind_is_not_resumed(tmp_path):
 
 
 def test_machine_kinds_read_every_machine_a_stored_run_names():
-    stored = pd.read_csv(real.STORED_RUNS)
+    stored = pd.read_csv(designs.STORED_RUNS)
     mixed = stored[stored["machine"].fillna("").str.contains(", then ")]["machine"].iloc[0]
     assert len(cpu.machine_kinds(mixed)) == 2
     assert cpu.machine_kinds(None) == []
@@ -77,8 +78,8 @@ def test_machine_kinds_read_every_machine_a_stored_run_names():
 
 
 def test_the_family_is_judged_at_its_bonferroni_level_with_robustness_and_compute():
-    judged = confirm.judged_studies()
-    table = confirm.family_table(judged["exploratory"], "exploratory")
+    judged = ch4_studies.judged_studies()
+    table = readings.family_table(judged["exploratory"], "exploratory")
     headline = table[(table["model"] == "V2-S-shared") & (table["against"] == "V2-B0-original")].iloc[0]
     # the exploratory p 6/256 passes 0.05 and fails 0.0125: two steps of 2/256 above the family's level
     assert headline["permutation p"] == pytest.approx(6 / 256)
@@ -93,13 +94,13 @@ def test_the_family_is_judged_at_its_bonferroni_level_with_robustness_and_comput
 def test_with_no_stored_seed_every_comparison_is_not_comparable_with_the_reason(tmp_path):
     empty = confirm.STUDY.with_store(tmp_path / "runs.csv")
     floor = pd.DataFrame(columns=["seed", "top1_train", "top1_test"])
-    table = confirm.family_table(confirm.family_judgement(empty.rows(), floor, empty), "confirmatory")
+    table = readings.family_table(readings.family_judgement(empty.rows(), floor, empty), "confirmatory")
     assert len(table) == 4 and (table["seeds"] == 0).all()
     assert (table["verdict"] == "not comparable").all() and table["reason"].str.contains("a verdict needs 8").all()
 
 
 def test_the_recipe_table_shows_the_order_reversing_under_the_official_recipes():
-    recipes = confirm.recipe_dependence(real.read_runs(real.STORED_RUNS), table42.floor_study().floor_rows())
+    recipes = ch4_studies.recipe_dependence(designs.read_runs(designs.STORED_RUNS), table42.floor_study().floor_rows())
     headline = recipes[
         (recipes["model"] == "V2-S-shared")
         & (recipes["against"] == "V2-B0-original")
@@ -112,7 +113,7 @@ def test_the_recipe_table_shows_the_order_reversing_under_the_official_recipes()
 
 
 def test_the_seeds_that_mix_machine_kinds_are_named():
-    kinds = confirm.seed_machine_kinds(table42.decisive_study(confirm.RECIPE).rows())
+    kinds = readings.seed_machine_kinds(table42.decisive_study(confirm.RECIPE).rows())
     assert kinds.loc[kinds["mixed"], "seed"].tolist() == [0, 3, 6, 7]  # an H100 with an H200; a GPU with the CPU
     assert not kinds.loc[kinds["seed"] == 2, "mixed"].item()
 

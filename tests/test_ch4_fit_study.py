@@ -6,10 +6,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from reuseprior.chapters.ch4_sharing_training import MODELS, TABLE_4_2_MODELS
+from reuseprior.chapters.ch4_sharing_training import MODELS, TABLE_4_2_MODELS, designs, readings
 from reuseprior.chapters.ch4_sharing_training import fit_study as fit
 from reuseprior.chapters.ch4_sharing_training import real_study as real
 from reuseprior.chapters.ch4_sharing_training import recipe_probes as probes
+from reuseprior.chapters.ch4_sharing_training import studies as ch4_studies
 from reuseprior.chapters.ch4_sharing_training.architecture import build_experiment_model
 from reuseprior.core.parameters import count_parameters
 from reuseprior.reporting.statistics import NOT_COMPARABLE, REPRODUCED, fewest_decisive_pairs
@@ -54,76 +55,86 @@ def _floor(seeds: range) -> pd.DataFrame:
 
 
 def test_the_study_trains_the_fit_checked_recipe_with_a_parameter_matched_control():
-    check = next(s for s in probes.fit_check_studies() if s.name.endswith(fit.FIT_RECIPE))
+    check = next(s for s in probes.fit_check_studies() if s.name.endswith(designs.FIT_RECIPE))
     design = fit.FIT_STUDY.design
     assert design.settings == check.design.settings and fit.FIT_STUDY.plan == check.plan
     assert design.settings.lr_per_use and design.settings.width_mult == 0.5
-    assert design.models == (*TABLE_4_2_MODELS, fit.NARROW_CONTROL)
+    assert design.models == (*TABLE_4_2_MODELS, designs.NARROW_CONTROL)
     assert len(fit.FIT_STUDY.seeds) == fewest_decisive_pairs()
     sizes = {m: count_parameters(build_experiment_model(m, 10, width_mult=0.5)) for m in design.models}
-    assert sizes[fit.NARROW_CONTROL] == pytest.approx(sizes["V2-S-shared"], rel=0.05)
-    assert MODELS[fit.NARROW_CONTROL].sharing is None
+    assert sizes[designs.NARROW_CONTROL] == pytest.approx(sizes["V2-S-shared"], rel=0.05)
+    assert MODELS[designs.NARROW_CONTROL].sharing is None
 
 
 def test_a_run_fits_by_its_eval_mode_training_top1_and_a_failing_run_drops_its_seed():
     runs = _runs(range(6))
-    criteria = fit.criteria_table(runs, _floor(range(6)))
+    criteria = designs.criteria_table(runs, _floor(range(6)))
     assert criteria["counts"].all() and (criteria["train top-1"] == 97.0).all()
     underfit = runs.copy()
     underfit.loc[(underfit["seed"] == 2) & (underfit["model"] == "V2-B0-narrow"), "train_top1_eval"] = 93.0
-    criteria = fit.criteria_table(underfit, _floor(range(6)))
-    kept, reason = fit.counting_seeds(criteria, underfit)
+    criteria = designs.criteria_table(underfit, _floor(range(6)))
+    kept, reason = readings.counting_seeds(criteria, underfit, fit.FIT_STUDY)
     assert kept == [0, 1, 3, 4, 5] and "5 of the study's 6 seeds" in reason and "V2-B0-narrow seed 2" in reason
-    judged = fit.judge(underfit, _floor(range(6)))  # what the tables read: the same judgement, made once
+    judged = readings.judge(
+        underfit, _floor(range(6)), fit.FIT_STUDY
+    )  # what the tables read: the same judgement, made once
     assert (judged.kept, judged.reason) == (kept, reason) and judged.criteria.equals(criteria)
     assert sorted(set(judged.counting["seed"])) == kept
     # without the eval-mode measurement the last epoch's running top-1 (90 here) is the fit's measure
     unmeasured = runs.assign(train_top1_eval=float("nan"))
-    assert not fit.criteria_table(unmeasured, _floor(range(6)))["fits training set"].any()
+    assert not designs.criteria_table(unmeasured, _floor(range(6)))["fits training set"].any()
 
 
 def test_verdicts_are_gated_until_enough_seeds_count_and_computed_after():
-    table = fit.verdict_table(fit.judge(_runs(range(6)), _floor(range(6)))).set_index("model")
+    table = readings.verdict_table(readings.judge(_runs(range(6)), _floor(range(6)), fit.FIT_STUDY)).set_index("model")
     # Table 4.2 (CIFAR-10): V2-S-shared 96.0 against V2-B0-original 95.6: the claim is "greater"
     assert table.loc["V2-S-shared", "claim"] == "greater" and table.loc["V2-S-shared", "seeds"] == 6
     assert table.loc["V2-S-shared", "verdict"] == REPRODUCED and table.loc["V2-S-shared", "reason"] == ""
-    few = fit.verdict_table(fit.judge(_runs(range(5)), _floor(range(5)))).set_index("model")
+    few = readings.verdict_table(readings.judge(_runs(range(5)), _floor(range(5)), fit.FIT_STUDY)).set_index("model")
     assert (few["verdict"] == NOT_COMPARABLE).all() and "5 of the study's 6 seeds" in few.loc["V2-S-shared", "reason"]
     assert few.loc["V2-S-shared", "rule verdict"] == "undetermined"  # five pairs: p >= 2/32
     partial = _runs(range(6))
     partial = partial[~((partial["seed"] == 5) & (partial["model"] == "V2-B0-narrow"))]  # seed 5 still running
-    assert fit.verdict_table(fit.judge(partial, _floor(range(6))))["verdict"].eq(NOT_COMPARABLE).all()
+    assert (
+        readings.verdict_table(readings.judge(partial, _floor(range(6)), fit.FIT_STUDY))["verdict"]
+        .eq(NOT_COMPARABLE)
+        .all()
+    )
 
 
 def test_the_control_compares_each_shared_model_with_the_narrowed_b0():
-    control = fit.control_table(fit.judge(_runs(range(6)), _floor(range(6)))).set_index("model")
-    assert list(control["against"]) == [fit.NARROW_CONTROL] * 2
+    control = readings.control_table(readings.judge(_runs(range(6)), _floor(range(6)), fit.FIT_STUDY)).set_index(
+        "model"
+    )
+    assert list(control["against"]) == [designs.NARROW_CONTROL] * 2
     assert control.loc["V2-S-shared", "difference (pp)"] == pytest.approx(88.0 - 85.0)
     assert "verdict" not in control.columns
 
 
 def test_the_study_waits_for_a_fit_check_that_passes(tmp_path):
     stored = pd.read_csv(probes.STORED_PROBES)
-    check = next(s for s in probes.fit_check_studies() if s.name.endswith(fit.FIT_RECIPE))
+    check = next(s for s in probes.fit_check_studies() if s.name.endswith(designs.FIT_RECIPE))
     floor = real.CPU_STUDY.floor_rows().set_index("seed").loc[0]
     base = stored[stored["study"] == "fit-w0.5-lr0.016-warmup39"].iloc[[0]]
     path = tmp_path / "probes.csv"
     base.to_csv(path, index=False)
-    assert "is not stored" in fit.recipe_check(path)
+    assert "is not stored" in ch4_studies.recipe_check(path)
     row = base.assign(study=check.name, plan=check.plan)
     row.assign(train_top1_eval=floor["top1_train"] - 1, top1_test=floor["top1_test"] + 1).to_csv(path, index=False)
-    assert "does not fit" in fit.recipe_check(path)
+    assert "does not fit" in ch4_studies.recipe_check(path)
     row.assign(train_top1_eval=floor["top1_train"] + 1, top1_test=floor["top1_test"] + 1).to_csv(path, index=False)
-    assert fit.recipe_check(path) == ""
+    assert ch4_studies.recipe_check(path) == ""
 
 
 def test_the_prior_is_read_beside_the_trained_accuracy():
-    table = fit.prior_beside_accuracy(fit.judge(_runs(range(6)), _floor(range(6)))).set_index("model")
+    table = readings.prior_beside_accuracy(readings.judge(_runs(range(6)), _floor(range(6)), fit.FIT_STUDY)).set_index(
+        "model"
+    )
     assert set(table.index) == set(fit.FIT_STUDY.design.models) and (table["counting seeds"] == 6).all()
     assert table.loc["V2-S-shared", "rank by test top-1"] == 1  # the best synthetic accuracy
     assert table["PG"].notna().all() and table["P'G"].notna().all()
     assert table["rank by PG"].tolist() == table["PG"].rank(ascending=False, method="min").astype(int).tolist()
     shared, original = table.loc["V2-S-shared", "params"], table.loc["V2-B0-original", "params"]
     assert shared < original  # built at the study's width: 0.82M against 1.52M
-    before = fit.prior_beside_accuracy(fit.judge(_runs(range(6)).iloc[:0], _floor(range(6))))
+    before = readings.prior_beside_accuracy(readings.judge(_runs(range(6)).iloc[:0], _floor(range(6)), fit.FIT_STUDY))
     assert before["mean test top-1"].isna().all()

@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from reuseprior.chapters import get_study, list_studies
+from reuseprior.chapters.ch4_sharing_training import designs, readings
 from reuseprior.chapters.ch4_sharing_training import real_study as real
+from reuseprior.chapters.ch4_sharing_training import runs as ch4_runs
 from reuseprior.core.study import pending_runs, run_study
 from reuseprior.datasets import DEFAULT_DATA_DIR
 
@@ -36,7 +38,7 @@ def _run(study, root) -> list[tuple[str, int]]:
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory):
     root = tmp_path_factory.mktemp("ch4study")
-    study = real.training_study(TINY_DESIGN, root / "runs.csv")
+    study = ch4_runs.training_study(TINY_DESIGN, root / "runs.csv")
     return root, study, _run(study, root)
 
 
@@ -46,14 +48,14 @@ def test_each_model_and_seed_is_stored_once(stored):
     assert pending_runs(study) == []
     assert _run(study, root) == []
     runs = study.rows()
-    assert len(runs) == 4 and list(runs.columns) == list(real.STORED_COLUMNS)
+    assert len(runs) == 4 and list(runs.columns) == list(designs.STORED_COLUMNS)
     assert set(runs["status"]) == {"completed"} and set(runs["train_images"]) == {
         120
     }  # the limit, after the validation split
     assert runs["machine"].str.contains("CPU kernels").all()  # the machine whose kernels made the digits
     # the study's images are grey and unaugmented: their eval-mode top-1 after training is stored
     assert runs["train_top1_eval"].between(0, 100).all()
-    other = real.training_study(
+    other = ch4_runs.training_study(
         replace(TINY_DESIGN, settings=replace(TINY_DESIGN.settings, epochs=2)), study.store.path
     )
     assert other.rows().empty and len(pending_runs(other)) == 4
@@ -62,11 +64,11 @@ def test_each_model_and_seed_is_stored_once(stored):
 def test_the_model_table_and_differences_come_from_the_rows(stored):
     _, study, _ = stored
     runs = study.rows()
-    table = real.model_table(runs).set_index("Model")
+    table = readings.model_table(runs).set_index("Model")
     shared = runs[runs["model"] == "V2-B0-shared"]
     assert table.loc["V2-B0-shared", "Top-1 test (%)"] == pytest.approx(shared["top1_test"].mean())
     assert table.loc["V2-B0-shared", "Params"] < table.loc["V2-B0-original", "Params"]
-    diff = real.model_differences(runs, [("V2-B0-shared", "V2-B0-original")]).iloc[0]
+    diff = readings.model_differences(runs, [("V2-B0-shared", "V2-B0-original")]).iloc[0]
     by = runs.set_index(["model", "seed"])["top1_test"]
     expected = np.mean([by[("V2-B0-shared", s)] - by[("V2-B0-original", s)] for s in (0, 1)])
     assert diff["difference (pp)"] == pytest.approx(expected) and diff["seeds"] == 2
@@ -76,7 +78,7 @@ def test_the_model_table_and_differences_come_from_the_rows(stored):
 
 
 def test_the_stored_live_slice_and_study_rows_are_complete():
-    runs = real.read_runs()
+    runs = designs.read_runs()
     slice_rows = real.LIVE_SLICE.rows()
     assert len(slice_rows) == 1 and slice_rows.loc[0, "status"] == "completed"
     study = real.CPU_STUDY.rows()
@@ -89,16 +91,18 @@ def test_the_stored_live_slice_and_study_rows_are_complete():
 def test_the_thesis_direction_is_read_from_the_transcribed_table(stored):
     _, study, _ = stored
     runs = study.rows()
-    table = real.with_thesis_direction(real.model_differences(runs, [("V2-B0-shared", "V2-B0-original")])).iloc[0]
+    table = readings.with_thesis_direction(readings.model_differences(runs, [("V2-B0-shared", "V2-B0-original")])).iloc[
+        0
+    ]
     # Table 4.2, CIFAR-10: V2-B0-shared 95.3 with 1.7 M parameters, V2-B0-original 95.6 with 5.9 M
     assert table["thesis CIFAR-10 difference (pp)"] == pytest.approx(95.3 - 95.6)
     assert table["thesis CIFAR-10 param ratio"] == pytest.approx(5.9 / 1.7)
     assert table["same sign as the thesis"] == (np.sign(table["difference (pp)"]) == -1)
     floor = pd.DataFrame({"seed": [0, 1], "top1_test": [101.0, 101.0]})  # above every model: all underfit
-    judged = real.with_verdicts(table.to_frame().T, runs, floor).iloc[0]
+    judged = readings.with_verdicts(table.to_frame().T, runs, floor).iloc[0]
     assert judged["claim"] == "less" and judged["rule verdict"] == "undetermined"  # two seeds: p >= 0.5
     assert judged["verdict"] == "not comparable" and "V2-B0-shared" in judged["reason"]
-    fits = real.with_verdicts(table.to_frame().T, runs, floor.assign(top1_test=0.0)).iloc[0]
+    fits = readings.with_verdicts(table.to_frame().T, runs, floor.assign(top1_test=0.0)).iloc[0]
     assert fits["verdict"] == fits["rule verdict"] and fits["reason"] == ""
 
 
@@ -106,7 +110,7 @@ def test_the_stored_linear_floor_is_of_the_study_and_above_v2_s_shared():
     floor = real.CPU_STUDY.floor_rows()
     assert list(floor["seed"]) == list(real.CPU_STUDY.seeds) and set(floor["plan"]) == {real.CPU_STUDY.plan}
     runs = real.CPU_STUDY.rows()
-    table = real.with_verdicts(real.with_thesis_direction(real.model_differences(runs)), runs, floor)
+    table = readings.with_verdicts(readings.with_thesis_direction(readings.model_differences(runs)), runs, floor)
     verdicts = dict(zip(table["model"], table["verdict"]))
     assert verdicts["V2-S-shared"] == "not comparable"  # below a logistic regression of the same images on every seed
 
@@ -121,10 +125,10 @@ def test_the_slice_rules_hold_a_run_that_learns_and_catch_one_that_does_not():
         "train_loss_last_epoch": 2.2,
     }
     learned = {**reference, "top1_val": 52.0, "top1_test": 52.6, "train_loss_first_epoch": 2.9}
-    check = real.slice_rules(reference, learned)
+    check = ch4_runs.slice_rules(reference, learned)
     assert check["holds"].all() and check.set_index("quantity").loc["top1_test", "deviation"] == pytest.approx(21.5)
     for broken in ({"top1_test": 10.0}, {"train_loss_last_epoch": 3.0}, {"params": 101.0}):
-        failed = real.slice_rules(reference, {**learned, **broken}).set_index("quantity")["holds"]
+        failed = ch4_runs.slice_rules(reference, {**learned, **broken}).set_index("quantity")["holds"]
         assert list(failed[~failed].index) == [next(iter(broken))]
 
 
@@ -132,9 +136,9 @@ def test_a_run_that_starts_after_its_deadline_stops_before_it_prepares_anything(
     def prepare(*args, **kwargs):
         raise AssertionError("the run was prepared after its deadline")
 
-    monkeypatch.setattr(real, "train_model", prepare)
-    study = real.training_study(TINY_DESIGN, tmp_path / "runs.csv")
-    late = real.train_run(study="tiny", model="V2-B0-shared", seed=0, spec=study, work_dir=tmp_path, deadline=0.0)
+    monkeypatch.setattr(ch4_runs, "train_model", prepare)
+    study = ch4_runs.training_study(TINY_DESIGN, tmp_path / "runs.csv")
+    late = ch4_runs.train_run(study="tiny", model="V2-B0-shared", seed=0, spec=study, work_dir=tmp_path, deadline=0.0)
     assert late is None and not (tmp_path / study.plan).exists()
     assert pending_runs(study) == list(study.runs)
 
@@ -143,4 +147,4 @@ def test_a_printed_difference_of_zero_claims_no_direction():
     """Table 4.2 prints no tie, but a 0 would be no "less" claim: the rule is not asked to judge one."""
     differences = pd.DataFrame({"thesis CIFAR-10 difference (pp)": [0.0], "t low": [-1.0], "t high": [1.0]})
     with pytest.raises(ValueError, match="claims no direction"):
-        real.with_rule_verdicts(differences)
+        readings.with_rule_verdicts(differences)

@@ -9,8 +9,11 @@ import pandas as pd
 import pytest
 
 from reuseprior.chapters import ch4_sharing_training as training
+from reuseprior.chapters.ch4_sharing_training import designs
 from reuseprior.chapters.ch4_sharing_training import real_study as real
 from reuseprior.chapters.ch4_sharing_training import recipe_probes as probes
+from reuseprior.chapters.ch4_sharing_training import runs as ch4_runs
+from reuseprior.chapters.ch4_sharing_training import studies as ch4_studies
 from reuseprior.chapters.ch4_sharing_training.configs import OFFICIAL_END_FRACTION, compressed_decay_epochs
 
 
@@ -28,11 +31,11 @@ def test_a_probe_is_the_beginning_of_the_full_schedule():
     study = probes.probe_studies()[0]
     plan = training.make_plan(study.design.settings, profile="probe")
     c = plan.config
-    assert c.epochs == probes.PROBE_EPOCHS and plan.width_mult == 1.0 and c.ema_decay == 0.9999
-    assert c.lr_decay_epochs == pytest.approx(compressed_decay_epochs(probes.SCHEDULE_EPOCHS, OFFICIAL_END_FRACTION))
+    assert c.epochs == designs.PROBE_EPOCHS and plan.width_mult == 1.0 and c.ema_decay == 0.9999
+    assert c.lr_decay_epochs == pytest.approx(compressed_decay_epochs(designs.SCHEDULE_EPOCHS, OFFICIAL_END_FRACTION))
     steps_per_epoch = 5000 // c.batch_size
     assert c.lr_warmup_epochs * steps_per_epoch == pytest.approx(117)  # warm-up given in optimisation steps
-    full = training.make_plan(replace(study.design.settings, epochs=probes.SCHEDULE_EPOCHS), profile="full-run").config
+    full = training.make_plan(replace(study.design.settings, epochs=designs.SCHEDULE_EPOCHS), profile="full-run").config
     assert (full.lr_decay_epochs, full.lr_warmup_epochs, full.peak_lr) == (
         c.lr_decay_epochs,
         c.lr_warmup_epochs,
@@ -45,17 +48,17 @@ def test_a_probe_is_the_beginning_of_the_full_schedule():
 def test_the_stored_width_025_study_keeps_its_plan_id_after_the_new_settings():
     assert real.CPU_STUDY.plan == "f180b11bcd47"
     design = real.CPU_STUDY.design
-    moved = real.training_study(replace(design, settings=replace(design.settings, lr_warmup_steps=39)))
+    moved = ch4_runs.training_study(replace(design, settings=replace(design.settings, lr_warmup_steps=39)))
     assert moved.plan != real.CPU_STUDY.plan
 
 
 def _table(values: dict[tuple[str, str], float]) -> pd.DataFrame:
-    last = f"val top-1 e{probes.PROBE_EPOCHS}"
+    last = f"val top-1 e{designs.PROBE_EPOCHS}"
     return pd.DataFrame([{"recipe": r, "model": m, last: v} for (r, m), v in values.items()])
 
 
 def test_the_chosen_recipe_is_the_one_whose_worst_model_is_best():
-    a, b, *_ = probes.PROBE_RECIPES
+    a, b, *_ = designs.PROBE_RECIPES
     models = training.TABLE_4_2_MODELS
     table = _table(
         {
@@ -85,7 +88,7 @@ def test_stochastic_depth_is_a_setting_listed_as_a_departure():
 def test_the_stored_probes_are_read_under_their_plans():
     table = probes.probe_table()
     assert set(table["model"]) <= set(training.TABLE_4_2_MODELS)
-    assert set(table["recipe"]) <= set(probes.PROBE_RECIPES)
+    assert set(table["recipe"]) <= set(designs.PROBE_RECIPES)
     assert "probe runs stored" in probes.probe_reading(table)
 
 
@@ -93,24 +96,24 @@ def test_a_fit_check_is_the_whole_schedule_of_its_probe_and_is_judged_against_th
     check = probes.fit_check_studies()[0]
     label = check.name.removeprefix(probes.FIT_CHECK_PREFIX)
     probe = next(s for s in probes.probe_studies() if s.name == probes.PROBE_PREFIX + label)
-    assert replace(probe.design.settings, epochs=probes.SCHEDULE_EPOCHS) == check.design.settings
+    assert replace(probe.design.settings, epochs=designs.SCHEDULE_EPOCHS) == check.design.settings
     assert check.design.models == probes.PROBE_ORDER[:1] and check.seeds == (0,)
     stored = pd.read_csv(probes.STORED_PROBES)
     row = stored[stored["study"] == probe.name].assign(study=check.name, plan=check.plan)
     assert len(row) == 1, "the fit check's probe is stored"
     path = tmp_path / "probes.csv"
     row.to_csv(path, index=False)
-    table = probes.fit_check_table(path)
+    table = ch4_studies.fit_check_table(path)
     floor = real.CPU_STUDY.floor_rows().set_index("seed").loc[0]
-    assert table["recipe"].tolist() == [label] and table["epochs"].tolist() == [probes.PROBE_EPOCHS]
+    assert table["recipe"].tolist() == [label] and table["epochs"].tolist() == [designs.PROBE_EPOCHS]
     assert table["fits training set"].iloc[0] == (table["train top-1"].iloc[0] >= floor["top1_train"])
     assert table["above floor"].iloc[0] == (row["top1_test"].iloc[0] > floor["top1_test"])
-    assert probes.fit_check_table(tmp_path / "none.csv").empty
+    assert ch4_studies.fit_check_table(tmp_path / "none.csv").empty
     # a row without the eval-mode measurement is judged by its last epoch's running top-1, and says so;
     # a row with it, by the eval-mode top-1
     assert table["training top-1 measured"].iloc[0] == "train mode, last epoch"
     assert table["train top-1"].iloc[0] == table["train top-1 last epoch (train mode)"].iloc[0]
     row.assign(train_top1_eval=floor["top1_train"] + 0.01).to_csv(path, index=False)
-    clean = probes.fit_check_table(path)
+    clean = ch4_studies.fit_check_table(path)
     assert clean["training top-1 measured"].iloc[0] == "eval mode, after training"
     assert clean["train top-1"].iloc[0] == floor["top1_train"] + 0.01 and bool(clean["fits training set"].iloc[0])

@@ -12,8 +12,7 @@ import pytest
 import timm
 import torch
 
-from reuseprior.chapters.ch4_sharing_training import fit_study
-from reuseprior.chapters.ch4_sharing_training import real_study as real
+from reuseprior.chapters.ch4_sharing_training import designs, readings
 from reuseprior.chapters.ch4_sharing_training import table42_study as table42
 from reuseprior.commands import main
 from reuseprior.core import paths
@@ -99,11 +98,16 @@ def test_a_protocol_study_and_the_study_of_its_recipe_are_one_plan():
 @pytest.mark.skipif(not (paths.BUILD_DIR / "datasets" / "FashionMNIST").exists(), reason="make data first")
 def test_the_gpu_profile_runs_the_protocol_then_the_chosen_recipe_on_a_tiny_plan(tmp_path, monkeypatch, capsys):
     tiny = {"width_mult": 0.25, "train_limit": 256, "batch_size": 64, "epochs": 2, "device": "cpu"}
-    monkeypatch.setattr(table42, "PROFILES", {n: table42.StudyProfile(n, **tiny) for n in ("cpu", "gpu")})
-    monkeypatch.setattr(table42, "MODELS", ("V2-B0-shared",))
-    monkeypatch.setattr(table42, "CANDIDATE_RECIPES", {"adamw-cosine": table42.CANDIDATE_RECIPES["adamw-cosine"]})
-    monkeypatch.setattr(table42, "PROTOCOL_SEEDS", (0,))
-    monkeypatch.setattr(table42, "STUDY_SEEDS", (0, 1))
+    tiny_designs = {
+        "STUDY_PROFILES": {n: designs.StudyProfile(n, **tiny) for n in ("cpu", "gpu")},
+        "STUDY_MODELS": ("V2-B0-shared",),
+        "CANDIDATE_RECIPES": {"adamw-cosine": designs.CANDIDATE_RECIPES["adamw-cosine"]},
+        "PROTOCOL_SEEDS": (0,),
+        "STUDY_SEEDS": (0, 1),
+    }
+    for module in (designs, table42):  # the designs, and the names the Table 4.2 study reads from them
+        for name, value in tiny_designs.items():
+            monkeypatch.setattr(module, name, value)
     store = tmp_path / "runs.csv"
     argv = [
         "study",
@@ -123,9 +127,9 @@ def test_the_gpu_profile_runs_the_protocol_then_the_chosen_recipe_on_a_tiny_plan
     ]
     assert main(argv) == 0
     assert "table42-cpu-adamw-cosine: stored 1 runs, 0 pending" in capsys.readouterr().out
-    assert table42.chosen_recipe(real.read_runs(store)) == "adamw-cosine"
+    assert table42.chosen_recipe(designs.read_runs(store)) == "adamw-cosine"
     assert main(argv) == 0  # the chosen recipe at the gpu profile's sizes, every study seed
-    rows = real.read_runs(store)
+    rows = designs.read_runs(store)
     assert sorted(rows["study"]) == ["table42-cpu-adamw-cosine", "table42-gpu-adamw-cosine", "table42-gpu-adamw-cosine"]
     assert rows["machine"].str.contains("cores, torch").all()
     assert len(list((tmp_path / "checkpoints").rglob("*.pt"))) == 3  # in --work-dir, none under build/
@@ -156,7 +160,7 @@ def test_the_reading_says_what_the_table_says():
 
 
 def test_costs_and_the_stored_gpu_measurements_are_read_from_their_files():
-    rows = real.read_runs()
+    rows = designs.read_runs()
     costs = table42.run_costs(rows)
     mine = rows[rows["study"].str.startswith("table42-")]
     assert costs["runs"].sum() == len(mine)
@@ -201,10 +205,10 @@ def test_a_throughput_measurement_shows_its_plain_step_baseline_and_an_older_one
 
 
 def test_a_judged_study_is_the_fit_studys_judgement_against_the_floor_of_its_own_images():
-    recipe = table42.chosen_recipe(real.read_runs())
+    recipe = table42.chosen_recipe(designs.read_runs())
     judged = table42.judged_study(recipe, "cpu")
     study = table42.decisive_study(recipe, "cpu")
-    again = fit_study.judge(study.rows(), table42.floor_study("cpu").floor_rows(), study)
+    again = readings.judge(study.rows(), table42.floor_study("cpu").floor_rows(), study)
     assert judged.kept == again.kept and judged.criteria.equals(again.criteria)
     tables = table42.judged_tables(judged)
     assert list(tables) == ["criteria", "differences", "controls"] and tables["criteria"] is judged.criteria
@@ -214,7 +218,7 @@ def test_a_judged_study_names_the_floor_command_of_its_profile_for_a_seed_withou
     """A gpu-profile run of a seed whose 54,000-image floor is not stored: the error names the gpu floor's
     command with that seed, not the cpu profile's floor. (The floors are read from a copy of the stored
     ones without seed 7's.)"""
-    recipe = table42.chosen_recipe(real.read_runs())
+    recipe = table42.chosen_recipe(designs.read_runs())
     decisive, floors = table42.decisive_study, table42.floor_study
     gpu = decisive(recipe, "gpu")
     store, floor_store = tmp_path / "runs.csv", tmp_path / "floors.csv"
@@ -235,7 +239,7 @@ def test_the_stored_step_counts_are_recomputed_for_one_model():
     ``count_step_calls`` and ``step_python_calls`` compute now for V2-B0-original; the multi-tensor step
     stays within 20 % of a plain one's ATen calls and makes no more Python calls than it."""
     stored = table42.step_calls_table().set_index("model")
-    assert set(stored.index) == set(table42.MODELS)
+    assert set(stored.index) == set(designs.STUDY_MODELS)
     assert table42.count_step_calls("V2-B0-original") == {
         name: int(stored.loc["V2-B0-original", name])
         for name in ("plain step", "fit, per-tensor optimizer", "fit, multi-tensor optimizer")

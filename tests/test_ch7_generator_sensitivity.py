@@ -26,15 +26,15 @@ def _study_runs() -> pd.DataFrame:
     for path in (ch7.STORED_RUNS, ch7.STORED_RUNS.with_name("sharing_study_runs_pilot.csv")):
         if path.exists():
             runs = pd.read_csv(path)
-            runs = runs[(runs["model"] == ch7.CPU_STUDY.model) & (runs["dataset"] == ch7.CPU_STUDY.dataset)]
+            runs = runs[(runs["model"] == ch7.CPU_DESIGN.model) & (runs["dataset"] == ch7.CPU_DESIGN.dataset)]
             if not runs.empty:
                 return runs
     pytest.skip("no stored runs of the CPU study: python -m reuseprior study ch7 run")
 
 
 def test_stored_table_has_every_variant_at_every_ssn_budget_with_finite_values(stored):
-    budgets = ch7.ssn_budgets(ch7.CPU_STUDY)
-    assert set(budgets) == {c.budget for c in ch7.CPU_STUDY.configs if c.scheme == "ssn"} and len(budgets) == 3
+    budgets = ch7.ssn_budgets(ch7.CPU_DESIGN)
+    assert set(budgets) == {c.budget for c in ch7.CPU_DESIGN.configs if c.scheme == "ssn"} and len(budgets) == 3
     ssn = stored[stored["role"] == "SSN"]
     assert len(ssn) == len(budgets) * len(GENERATORS) * len(UPSAMPLERS)
     assert set(zip(ssn["budget"], ssn["generator"], ssn["upsampler"])) == {
@@ -55,8 +55,8 @@ def test_stored_table_has_every_variant_at_every_ssn_budget_with_finite_values(s
 
 def test_the_references_are_the_studys_configurations_of_each_budget(stored):
     refs = stored[stored["role"] == "reference"]
-    for budget in ch7.ssn_budgets(ch7.CPU_STUDY):
-        expected = {c.label for c in ch7.CPU_STUDY.configs if c.budget == budget and c.scheme != "ssn"}
+    for budget in ch7.ssn_budgets(ch7.CPU_DESIGN):
+        expected = {c.label for c in ch7.CPU_DESIGN.configs if c.budget == budget and c.scheme != "ssn"}
         assert set(refs.loc[refs["budget"] == budget, "config"]) == expected
         assert {"narrow"} < set(refs.loc[refs["budget"] == budget, "scheme"])  # the narrower model is among them
 
@@ -104,7 +104,7 @@ def test_the_studys_configurations_count_as_their_stored_runs(stored):
     # the Emb + Mask rows are the study's "SSN @ ..." and RR + Repeat its "SSN-RR @ ...": their counted
     # columns must equal those the trained runs recorded for the same model (seed 0)
     assert set(stored.loc[(stored["generator"] == "emb") & (stored["upsampler"] == "mask"), "study config"]) == {
-        c.label for c in ch7.CPU_STUDY.configs if c.scheme == "ssn" and c.options_dict == ch7.SSN_OPTIONS
+        c.label for c in ch7.CPU_DESIGN.configs if c.scheme == "ssn" and c.options_dict == ch7.SSN_OPTIONS
     }
     runs = _study_runs()
     assert set(runs["input_shape"]) == {"x".join(map(str, sensitivity.SENSITIVITY_INPUT))}

@@ -63,10 +63,10 @@ def test_a_pair_is_resolved_only_when_its_seeds_decide():
 
 
 def test_the_study_resolves_six_pairs_all_with_the_copying_ssn():
-    spec = ch7.CPU_STUDY
-    study = ch7.sharing_study(spec)
+    design = ch7.CPU_DESIGN
+    study = ch7.sharing_study(design)
     stored = ch7.study_rows(study)
-    rows, paired, _ = ch7.complete_seeds(stored, spec)
+    rows, paired, _ = ch7.complete_seeds(stored, design)
     criteria = ch7.run_criteria_table(stored, ch7.read_floor(study))
     counting, _ = ch7.counting_seeds(criteria, paired)
     counted = rows[rows["seed"].isin(counting)]
@@ -117,6 +117,6 @@ def test_the_study_resolves_six_pairs_all_with_the_copying_ssn():
 
 
 def test_the_settings_are_a_table():
-    table = ch7.settings_table(ch7.sharing_study(ch7.CPU_STUDY))
+    table = ch7.settings_table(ch7.sharing_study(ch7.CPU_DESIGN))
     assert list(table.columns) == ["part", "setting", "value"] and set(table["part"]) == {"study", "training"}
     assert table.set_index("setting").at["epochs", "value"] == "12"

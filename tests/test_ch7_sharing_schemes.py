@@ -66,8 +66,8 @@ def test_compact_net_refuses_bad_options():
 
 
 def test_study_budgets_are_where_the_schemes_land():
-    spec = ch7.CPU_STUDY
-    budgets = ch7.study_budgets(spec)
+    design = ch7.CPU_DESIGN
+    budgets = ch7.study_budgets(design)
     base = build_model("compact_net", in_channels=1, num_classes=10)
     assert budgets["full"] == count_parameters(base)
     assert budgets["scope"] == count_parameters(share(base, "scope")) < budgets["full"]
@@ -79,9 +79,9 @@ def test_study_budgets_are_where_the_schemes_land():
 
 
 def test_narrow_width_is_the_nearest_unshared_model_to_the_budget():
-    spec = ch7.CPU_STUDY
+    design = ch7.CPU_DESIGN
     budget = 20_000
-    w = ch7.narrow_width(spec, budget)
+    w = ch7.narrow_width(design, budget)
 
     def params_at(width: float) -> int:
         return count_parameters(compact_net(10, in_channels=1, channel_divisor=1, width_mult=width))
@@ -95,12 +95,12 @@ def test_narrow_width_is_the_nearest_unshared_model_to_the_budget():
 # ---------------------------------------------------------- the resumable runner
 
 
-def _tiny_spec() -> ch7.SharingDesign:
+def _tiny_design() -> ch7.SharingDesign:
     return replace(
-        ch7.CPU_STUDY,
+        ch7.CPU_DESIGN,
         name="tiny",
         model_kwargs=(("in_channels", 1), ("num_classes", 10), ("stem_stride", 1)),
-        configs=tuple(c for c in ch7.CPU_STUDY.configs if c.label in {"unshared", "scope", "narrower @ scope"}),
+        configs=tuple(c for c in ch7.CPU_DESIGN.configs if c.label in {"unshared", "scope", "narrower @ scope"}),
         seeds=(0,),
         train=TrainConfig(epochs=1, batch_size=64, optimizer="adamw", lr_base=0.05, lr_warmup_epochs=0.0),
         train_limit=256,
@@ -119,8 +119,8 @@ def _run(study, digits, max_runs=None) -> list[dict]:
 
 
 def test_runner_resumes_after_an_interruption_without_redoing_finished_runs(tmp_path, digits):
-    spec = _tiny_spec()
-    study = ch7.sharing_study(spec, tmp_path / "runs.csv")
+    design = _tiny_design()
+    study = ch7.sharing_study(design, tmp_path / "runs.csv")
     assert [r["config"] for r in _run(study, digits, max_runs=1)] == ["unshared"]  # stopped after the first row
     first = ch7.read_runs(study.store.path)
     assert list(first["config"]) == ["unshared"]
@@ -130,14 +130,14 @@ def test_runner_resumes_after_an_interruption_without_redoing_finished_runs(tmp_
     pd.testing.assert_series_equal(rows.iloc[0], first.iloc[0], check_names=False)  # kept as written
     assert _run(study, digits) == [] and ch7.read_runs(study.store.path).equals(rows)  # nothing left to do
     # the counted columns are the model's own: the scope row has scope sharing's parameter count
-    budgets = ch7.study_budgets(spec)
+    budgets = ch7.study_budgets(design)
     assert rows.set_index("config").at["scope", "params"] == budgets["scope"]
     assert abs(rows.set_index("config").at["narrower @ scope", "params"] / budgets["scope"] - 1) < 0.03
 
 
 def test_live_check_retrains_the_first_epoch_and_catches_a_changed_history(tmp_path, digits):
-    spec = replace(_tiny_spec(), train=replace(_tiny_spec().train, epochs=2))
-    study = ch7.sharing_study(spec, tmp_path / "runs.csv")
+    design = replace(_tiny_design(), train=replace(_tiny_design().train, epochs=2))
+    study = ch7.sharing_study(design, tmp_path / "runs.csv")
     _run(study, digits, max_runs=1)
     rows = ch7.read_runs(study.store.path)
     check = ch7.live_check(study, rows, splits=digits, epochs=1)
@@ -153,10 +153,10 @@ def test_live_check_retrains_the_first_epoch_and_catches_a_changed_history(tmp_p
 
 
 def test_rows_of_other_settings_are_not_taken_for_this_study(tmp_path, digits):
-    spec, path = _tiny_spec(), tmp_path / "runs.csv"
-    study = ch7.sharing_study(spec, path)
+    design, path = _tiny_design(), tmp_path / "runs.csv"
+    study = ch7.sharing_study(design, path)
     _run(study, digits, max_runs=1)
-    other = ch7.sharing_study(replace(spec, train=replace(spec.train, epochs=2)), path)
+    other = ch7.sharing_study(replace(design, train=replace(design.train, epochs=2)), path)
     assert other.plan != study.plan
     assert len(pending_runs(other)) == 3
     assert len(pending_runs(study)) == 2
@@ -279,25 +279,25 @@ def test_disagreements_and_rank_table_name_the_swapped_pair():
 def test_the_stored_study_keeps_its_plan_id():
     # the stored rows are keyed by this hash of the CPU study's settings: changing a setting
     # orphans them (rerun `python -m reuseprior study ch7 run` after changing one on purpose)
-    assert ch7.sharing_study(ch7.CPU_STUDY).plan == "423f03fd742f"
+    assert ch7.sharing_study(ch7.CPU_DESIGN).plan == "423f03fd742f"
 
 
 def test_stored_rows_are_valid_and_filled_seed_by_seed():
     # the study is filled across sessions (a worker per core, seed by seed): at least one seed is complete,
     # every row is of a seed of the study and has its whole epoch history and the prior's scores
-    rows = ch7.study_rows(ch7.sharing_study(ch7.CPU_STUDY))
+    rows = ch7.study_rows(ch7.sharing_study(ch7.CPU_DESIGN))
     assert not rows.empty, "run: python -m reuseprior study ch7 run"
-    _, paired, partial = ch7.complete_seeds(rows, ch7.CPU_STUDY)
-    assert paired and set(paired) | set(partial) <= set(ch7.CPU_STUDY.seeds), (paired, partial)
-    assert set(rows["config"]) <= {c.label for c in ch7.CPU_STUDY.configs} and len(ch7.CPU_STUDY.configs) == 12
-    assert (rows["epochs"] == ch7.CPU_STUDY.train.epochs).all()
-    assert rows["epoch_history"].map(lambda h: len(read_history(h))).eq(ch7.CPU_STUDY.train.epochs + 1).all()
+    _, paired, partial = ch7.complete_seeds(rows, ch7.CPU_DESIGN)
+    assert paired and set(paired) | set(partial) <= set(ch7.CPU_DESIGN.seeds), (paired, partial)
+    assert set(rows["config"]) <= {c.label for c in ch7.CPU_DESIGN.configs} and len(ch7.CPU_DESIGN.configs) == 12
+    assert (rows["epochs"] == ch7.CPU_DESIGN.train.epochs).all()
+    assert rows["epoch_history"].map(lambda h: len(read_history(h))).eq(ch7.CPU_DESIGN.train.epochs + 1).all()
     assert rows["engine_error"].isna().all(), "fill them: python -m reuseprior study ch7 fill-scores"
 
 
 def test_the_stored_floor_is_of_the_study_and_recomputes():
     # the floor is a float64 logistic regression of the study's own images: recomputed, it is the stored row
-    study = ch7.sharing_study(ch7.CPU_STUDY)
+    study = ch7.sharing_study(ch7.CPU_DESIGN)
     stored = ch7.read_floor(study)
     try:
         live = ch7.study_floor(study)
@@ -330,10 +330,10 @@ def _criteria_rows(seeds_per_config: dict[str, list[int]], test: float = 90.0, g
 
 
 def test_complete_seeds_keeps_only_seeds_every_configuration_has():
-    spec = replace(ch7.CPU_STUDY, configs=ch7.CPU_STUDY.configs[:2])
-    a, b = (c.label for c in spec.configs)
+    design = replace(ch7.CPU_DESIGN, configs=ch7.CPU_DESIGN.configs[:2])
+    a, b = (c.label for c in design.configs)
     rows = _criteria_rows({a: [0, 1, 2], b: [0, 2]})
-    kept, paired, partial = ch7.complete_seeds(rows, spec)
+    kept, paired, partial = ch7.complete_seeds(rows, design)
     assert paired == [0, 2] and partial == [1] and set(kept["seed"]) == {0, 2}
 
 
@@ -343,8 +343,8 @@ def _reason(criteria: pd.DataFrame, seeds: list[int]) -> str:
 
 
 def test_no_verdict_below_six_paired_seeds_or_with_runs_that_do_not_count():
-    spec = replace(ch7.CPU_STUDY, configs=ch7.CPU_STUDY.configs[:2])
-    a, b = (c.label for c in spec.configs)
+    design = replace(ch7.CPU_DESIGN, configs=ch7.CPU_DESIGN.configs[:2])
+    a, b = (c.label for c in design.configs)
     six = [0, 1, 2, 3, 4, 5]
     floor = {"train_top1": 95.0, "test_top1": 82.0}
     good = ch7.run_criteria_table(_criteria_rows({a: six, b: six}), floor)
@@ -416,7 +416,7 @@ def test_every_non_matching_seed_reading_has_a_note():
 
 
 def test_the_npas_comparison_says_the_narrower_wrn_was_not_run():
-    table = ch7.printed_beside_trained(ch7.NPAS_STUDY, pd.DataFrame(columns=list(ch7.ROW_COLUMNS)))
+    table = ch7.printed_beside_trained(ch7.NPAS_DESIGN, pd.DataFrame(columns=list(ch7.ROW_COLUMNS)))
     narrower = table[table["setting"].str.startswith("WRN")]
     assert len(narrower) == 5 and (narrower["ours"] == ch7.NOT_RUN_NARROW_WRN).all()
     assert (table.loc[~table.index.isin(narrower.index), "ours"].str.startswith("SSN @")).all()
@@ -425,7 +425,7 @@ def test_the_npas_comparison_says_the_narrower_wrn_was_not_run():
 def test_the_quick_profiles_live_slice_matches_its_stored_row():
     # the first epoch of the cheapest run (heavy: tests/conftest.py); the committed notebook runs and
     # asserts the same check (live_check cell) under nbval on every `make test`
-    study = ch7.sharing_study(ch7.CPU_STUDY)
+    study = ch7.sharing_study(ch7.CPU_DESIGN)
     rows = ch7.study_rows(study)
     if rows.empty:
         pytest.skip("no stored runs yet: python -m reuseprior study ch7 run")
@@ -445,7 +445,7 @@ def test_the_paper_profile_needs_cifar100_and_says_how_to_get_it(tmp_path):
 def test_command_status_lists_every_configuration(tmp_path, capsys):
     assert main(["study", "ch7", "status", "--store", str(tmp_path / "none.csv")]) == 0
     out = capsys.readouterr().out
-    assert all(c.label in out for c in ch7.CPU_STUDY.configs)
+    assert all(c.label in out for c in ch7.CPU_DESIGN.configs)
 
 
 def test_reading_notes_quote_only_computed_or_printed_values():

@@ -112,7 +112,7 @@ def test_the_arms_of_a_seed_start_from_the_same_population(tmp_path):
     starts = {}
     for arm in ("plain", "pg"):
         run = {"study": TINY.name, "dataset": TINY_DESIGN.dataset, "arm": arm, "seed": 1}
-        pop = st._load_or_start(TINY, run, splits, checkpoint_path(tmp_path, run, TINY.store.key))
+        pop = st.RECORD.start(TINY, run, splits, checkpoint_path(tmp_path, run, TINY.store.key))
         starts[arm] = [ind.blueprint.to_dict() for ind in pop.individuals]
         assert (pop.screen is None) == (arm == "plain")
     assert starts["plain"] == starts["pg"]
@@ -156,7 +156,7 @@ def test_an_interrupted_run_continues_to_the_same_rows(stored, tmp_path):
     run = {"study": TINY.name, "dataset": TINY_DESIGN.dataset, "arm": "pg", "seed": 1}
     splits = load_standard_splits("digits", seed=1, image_size=8)
     path = checkpoint_path(tmp_path / "checkpoints", run, TINY.store.key)
-    pop = st._load_or_start(TINY, run, splits, path)
+    pop = st.RECORD.start(TINY, run, splits, path)
     pop.run(until=1)  # killed after one generation
     path.parent.mkdir(parents=True)
     pop.save(path)

@@ -594,7 +594,6 @@ def test_the_names_the_light_parsers_repeat_are_the_librarys():
     assert p["revolver"].PROFILES == tuple(sorted(ch3_revolver.PROFILES))
     assert p["revolver"].SEARCH_MODES == search.SEARCH_MODES
     assert p["score_zoos"].SCORES_VERSION == scoring.SCORES_VERSION
-    assert p["score_zoos"].ZOOS == tuple(sorted(scoring.ZOOS))
     assert set(p["study"].REQUEST_PART.values()) == REQUEST_PARTS  # each flag a part of a request a study reads
     assert (p["compare"].QUANTITIES, p["compare"].OPTIONAL_PROXIES) == (QUANTITIES, OPTIONAL_PROXIES)
     assert p["compare"].SYMBOLS == SYMBOLS

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from reuseprior.chapters import CHAPTERS
+from reuseprior.chapters import get_chapter, list_chapters
 from reuseprior.core import paths
 from reuseprior.reporting.book_layout import findings_first
 from reuseprior.reporting.findings import (
@@ -40,11 +40,11 @@ from tests.readme_check import _TERM_PART, _resolve, parse_markers, verdict_word
 
 
 def _findings(chapter: str):
-    return importlib.import_module(f"reuseprior.chapters.{chapter}").FINDINGS
+    return importlib.import_module(get_chapter(chapter).module).FINDINGS
 
 
 def _notebook(chapter: str) -> dict:
-    return json.loads((paths.NOTEBOOKS_DIR / f"{chapter}.ipynb").read_text())
+    return json.loads(get_chapter(chapter).notebook.read_text())
 
 
 def _write(folder: Path, name: str, frame: pd.DataFrame) -> None:
@@ -150,7 +150,7 @@ def test_the_findings_table_links_each_claim_to_its_section_and_escapes_text() -
         anchor("...")
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS)
+@pytest.mark.parametrize("chapter", list_chapters())
 def test_every_chapter_declares_findings_read_from_its_tables(chapter: str) -> None:
     findings = _findings(chapter)
     assert findings, f"{chapter} declares no findings"
@@ -158,7 +158,7 @@ def test_every_chapter_declares_findings_read_from_its_tables(chapter: str) -> N
     assert all(r.verdict in VERDICTS for r in results)
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS)
+@pytest.mark.parametrize("chapter", list_chapters())
 def test_each_finding_links_to_a_section_its_notebook_holds(chapter: str) -> None:
     markdown = ["".join(c["source"]) for c in _notebook(chapter)["cells"] if c["cell_type"] == "markdown"]
     for section in {f.section for f in _findings(chapter)}:
@@ -167,7 +167,7 @@ def test_each_finding_links_to_a_section_its_notebook_holds(chapter: str) -> Non
         assert anchor_tag(section) in holding[0], f"{chapter}: the cell headed {section!r} lacks {anchor_tag(section)}"
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS)
+@pytest.mark.parametrize("chapter", list_chapters())
 def test_each_notebook_opens_with_its_findings_as_its_tables_give_them(chapter: str) -> None:
     notebook = _notebook(chapter)
     assert findings_first(notebook) == "", f"{chapter}: {findings_first(notebook)}"

@@ -134,11 +134,11 @@ def test_chapter_3_draws_evolve_minus_random_from_its_stored_pairs() -> None:
 
 
 def test_chapter_4_draws_table_4_2s_pairs_and_controls_for_each_study() -> None:
-    from reuseprior.chapters.ch4_sharing_training import fit_study  # noqa: PLC0415 (the chapter's stored study)
+    from reuseprior.chapters.ch4_sharing_training import readings  # noqa: PLC0415 (the chapter's stored study)
     from reuseprior.chapters.ch4_sharing_training import table42_study as table42  # noqa: PLC0415
 
     judged = table42.judged_study("adamw-cosine", "cpu")
-    summary, per_seed = fit_study.paired_figure_tables({"first": judged, "second": judged})
+    summary, per_seed = readings.paired_figure_tables({"first": judged, "second": judged})
     assert summary["study"].tolist() == ["first"] * 4 + ["second"] * 4, "studies side by side, in the order given"
     assert summary["panel"].nunique() == 4
     assert summary.loc[0, "thesis"] == pytest.approx(0.4) and np.isnan(summary.loc[2, "thesis"]), (

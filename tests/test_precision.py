@@ -8,7 +8,9 @@ from torch import nn
 
 from reuseprior.chapters import ch3_revolver, ch4_sharing_training
 from reuseprior.chapters.ch3_revolver import study as ch3_study
+from reuseprior.chapters.ch4_sharing_training import designs
 from reuseprior.chapters.ch4_sharing_training import real_study as ch4_real_study
+from reuseprior.chapters.ch4_sharing_training import runs as ch4_runs
 from reuseprior.core.precision import (
     FLOAT32_ACROSS_KERNELS,
     default_dtype,
@@ -94,7 +96,7 @@ def test_the_stored_studies_keep_their_plan_ids():
     assert not ch3_study.CPU_STUDY.rows().empty
     settings = ch4_real_study.CPU_STUDY.design.settings
     float64_study = settings.__class__(**{**dict(settings), "precision": "float64"})
-    other = ch4_real_study.training_study(ch4_real_study.TrainingDesign("x", ("V2-B0-shared",), (0,), float64_study))
+    other = ch4_runs.training_study(designs.TrainingDesign("x", ("V2-B0-shared",), (0,), float64_study))
     assert other.plan != ch4_real_study.CPU_STUDY.plan
 
 

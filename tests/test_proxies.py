@@ -376,3 +376,23 @@ def test_the_stand_in_batch_is_normalised_with_the_package_imagenet_statistics()
     assert proxies._IMAGENET_MEAN.dtype == proxies._IMAGENET_STD.dtype == np.float32
     assert proxies._IMAGENET_MEAN.ravel().tolist() == np.float32(datasets.IMAGENET_MEAN).tolist()
     assert proxies._IMAGENET_STD.ravel().tolist() == np.float32(datasets.IMAGENET_STD).tolist()
+
+
+class _LatentQuery(nn.Module):
+    """A view of a parameter handed to a submodule as its argument, as attention pooling passes its latent
+    query (``latent.expand(B, ...)``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.latent = nn.Parameter(torch.ones(1, 4))
+        self.q = nn.Linear(4, 4, bias=False)
+        self.head = nn.Linear(4, 3, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(x + self.q(self.latent.expand(x.shape[0], -1)))
+
+
+def test_flops_of_a_model_that_hands_a_parameter_to_a_submodule():
+    model = _LatentQuery()
+    assert complexity.count_flops(model, torch.zeros(1, 4)) == 2 * (4 * 4 + 4 * 3)
+    assert all(p.requires_grad for p in model.parameters())  # the flags are given back

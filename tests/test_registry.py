@@ -32,6 +32,14 @@ def test_a_taken_name_is_refused_unless_it_is_the_same_entry():
         registry.register("", object())
 
 
+def test_a_registered_block_adds_or_replaces_an_entry_and_restores_the_registry():
+    registry: Registry[int] = Registry("toy", "toy --list")
+    registry.register("kept", 1)
+    with registry.registered("kept", 10), registry.registered("extra", 2):
+        assert registry.get("kept") == 10 and registry.names() == ["extra", "kept"]
+    assert registry.get("kept") == 1 and registry.names() == ["kept"]
+
+
 def test_an_unknown_name_names_the_closest_and_the_list_command():
     registry: Registry[int] = Registry("study", "python -m reuseprior study --list")
     registry.register("ch4-confirm", 1)

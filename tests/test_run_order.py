@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from reuseprior.chapters.ch4_sharing_training import real_study as real
+from reuseprior.chapters.ch4_sharing_training import runs as ch4_runs
 from reuseprior.chapters.ch4_sharing_training.architecture import backbone_macs, nominal_macs
 from reuseprior.core.runtime import set_seed
 from reuseprior.core.study import run_study
@@ -44,7 +45,7 @@ def test_a_plan_run_in_two_orders_stores_the_same_rows(tmp_path):
     rows = []
     for order in (design.models, design.models[::-1]):
         backbone_macs.cache_clear()  # each order as a fresh worker process would run it
-        study = real.training_study(design, tmp_path / f"{order[0]}.csv")
+        study = ch4_runs.training_study(design, tmp_path / f"{order[0]}.csv")
         only = [run for model in order for run in study.runs if run["model"] == model]
         run_study(study, only=only, options={"work_dir": tmp_path / order[0]}, progress=False)
         stored = study.rows()

@@ -69,10 +69,10 @@ def _zoo() -> scoring.Zoo:
 
 
 @pytest.fixture
-def tiny(monkeypatch, tmp_path) -> Path:
+def tiny(monkeypatch, register, tmp_path) -> Path:
     """The tiny zoo (8 px for every model at version 1) and a data folder holding its
     version-1 CSV: real values of the unchanged scores, stand-ins (x 3) for the changed ones."""
-    monkeypatch.setitem(scoring.ZOOS, "tiny", _zoo())
+    register(scoring.ZOOS, "tiny", _zoo())
     monkeypatch.setitem(scoring.EARLIER_ZOOS, OLD, {**scoring.EARLIER_ZOOS.get(OLD, {}), "tiny": {"image_size": 8}})
     old_zoo = scoring.get_zoo("tiny", OLD)
     rows = []
@@ -313,7 +313,7 @@ def test_torchvision_models_get_their_recipes_crop_from_this_version_on():
     assert sum(p.numel() for p in efficientnet.parameters()) == cat.at["efficientnet_b7", "published_params"]
 
 
-def test_a_compressed_table_is_upgraded_as_its_plain_text_would_be(tiny, monkeypatch):
+def test_a_compressed_table_is_upgraded_as_its_plain_text_would_be(tiny, monkeypatch, register):
     """The upgrade of a zoo stored xz-compressed reads and writes ``.csv.xz``, records the SHA-256 of the
     old table's text, and writes the text a plain table's upgrade writes."""
     old_text = scoring.scores_path("tiny", OLD, tiny).read_bytes()
@@ -321,7 +321,7 @@ def test_a_compressed_table_is_upgraded_as_its_plain_text_would_be(tiny, monkeyp
     plain_new = scoring.scores_path("tiny", NEW, tiny).read_bytes()
     packed = tiny / "packed"
     packed.mkdir()
-    monkeypatch.setitem(scoring.ZOOS, "tiny", dataclasses.replace(scoring.ZOOS["tiny"], compressed_csv=True))
+    register(scoring.ZOOS, "tiny", dataclasses.replace(scoring.ZOOS.get("tiny"), compressed_csv=True))
     old = scoring.scores_path("tiny", OLD, packed)
     assert old.name.endswith(".csv.xz")
     old.write_bytes(lzma.compress(old_text))

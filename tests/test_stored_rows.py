@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from reuseprior.chapters.ch3_revolver import study as ch3
-from reuseprior.chapters.ch4_sharing_training import real_study as ch4
+from reuseprior.chapters.ch4_sharing_training import designs
+from reuseprior.chapters.ch4_sharing_training import runs as ch4_runs
 from reuseprior.chapters.ch4_sharing_training.configs import RESULT_COLUMNS
 from reuseprior.chapters.ch4_sharing_training.runs import results_store
 from reuseprior.chapters.ch7_sharing_schemes import criteria as ch7_criteria
@@ -119,7 +120,7 @@ def test_floor_stores_refuse_a_cut_row_before_they_write(tmp_path):
     path = _copy("ch4_real_study_linear_floor.csv", tmp_path)
     line = _cut_into_last_row(path, 40)
     with pytest.raises(CsvFormatError, match=rf"ch4_real_study_linear_floor.csv, line {line}: "):
-        ch4.FLOORS.__class__(path, ch4.FLOORS.key, "x", ch4.floor_row, ch4.FLOOR_KINDS).rows({})
+        ch4_runs.FLOORS.__class__(path, ch4_runs.FLOORS.key, "x", ch4_runs.floor_row, ch4_runs.FLOOR_KINDS).rows({})
 
 
 def test_chapter_4_and_7_runs_refuse_a_cut_row(tmp_path):
@@ -127,7 +128,7 @@ def test_chapter_4_and_7_runs_refuse_a_cut_row(tmp_path):
     shutil.copy(DATA / "ch4_recipe_probes.csv", path)  # the stored study's columns, not the live file
     line = _cut_into_last_row(path, 60)
     with pytest.raises(CsvFormatError, match=rf"ch4_runs.csv, line {line}: "):
-        ch4.read_runs(path)
+        designs.read_runs(path)
     path = _copy("sharing_study_runs.csv", tmp_path)
     line = _cut_into_last_row(path, 60)
     with pytest.raises(CsvFormatError, match=rf"sharing_study_runs.csv, line {line}: "):
@@ -189,12 +190,12 @@ def test_every_stored_file_reads_through_its_store():
     for spec in (ch3.CPU_STUDY, ch8.CPU_SCREENING):
         for kind in ("runs", *spec.store.tables):
             read[spec.store.path_of(kind).name] = len(spec.store.rows(kind=kind))
-    for path in (ch4.STORED_RUNS, DATA / "ch4_recipe_probes.csv"):
-        read[path.name] = len(ch4.read_runs(path))
+    for path in (designs.STORED_RUNS, DATA / "ch4_recipe_probes.csv"):
+        read[path.name] = len(designs.read_runs(path))
     read["sharing_study_runs.csv"] = len(ch7.read_runs())
     pilot = DATA / "sharing_study_runs_pilot.csv"  # a record read by no code: read with the study's kinds
     read[pilot.name] = len(read_csv_or_empty(pilot, (), ch7.ROW_KINDS))
-    for floors in (ch4.FLOORS, ch7_criteria.FLOORS, population_floors("x")):
+    for floors in (ch4_runs.FLOORS, ch7_criteria.FLOORS, population_floors("x")):
         read[floors.path.name] = len(floors.rows({}))
     read["nb201_search_runs.csv"] = len(search.search_study().rows())
     for path in sorted(DATA.glob("zoo_batch_sensitivity_*.csv")):

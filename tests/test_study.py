@@ -12,10 +12,11 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from reuseprior.chapters import get_study, list_studies
+from reuseprior.chapters import STUDIES, get_study, list_studies
 from reuseprior.commands import main
 from reuseprior.commands import study as study_command
 from reuseprior.core import study as core_study
+from reuseprior.core.declared_study import DeclaredStudy
 from reuseprior.core.distributed import connect
 from reuseprior.core.errors import CsvFormatError
 from reuseprior.core.study import FloorStore, RunStore, StudySpec, settings_hash
@@ -211,12 +212,17 @@ def test_an_only_value_that_matches_no_run_names_the_values_there_are(tmp_path, 
 
 
 @pytest.mark.dask
-def test_a_new_study_is_its_declaration_alone(tmp_path, monkeypatch, capsys):
+def test_a_new_study_is_its_declaration_alone(tmp_path, monkeypatch, capsys, register):
     """CONTRIBUTING.md's recipe followed once: ``tests/toy_study.py`` declares the study and registers it
     next to the declaration; with no edit to a command, a parser or a list, the command lists it, runs it,
-    resumes it and says what is stored."""
+    resumes it and says what is stored. A study registered by a test alone is listed and run the same way."""
     assert main(["study", "--list", "toy*"]) == 0
     assert "toy: a toy study (CONTRIBUTING.md's recipe)\n    actions run, status\n" in capsys.readouterr().out
+    fresh = toy_study.toy_study("toy-fresh", noise=0.2)
+    register(STUDIES, "toy-fresh", DeclaredStudy.of(fresh, "a toy study this test registers"))
+    assert "toy-fresh" in list_studies("toy-*") and main(["study", "--list", "toy-fresh"]) == 0
+    assert capsys.readouterr().out == "toy-fresh: a toy study this test registers\n    actions run, status\n"
+    fresh_store = ["--store", str(tmp_path / "fresh.csv"), "--no-progress"]
     monkeypatch.setattr(study_command, "connect", functools.partial(connect, processes=False, say=lambda _: None))
     store = ["--store", str(tmp_path / "toy.csv"), "--no-progress"]
     assert main(["study", "toy", "run", "--seeds", "0", "1", *store]) == 0
@@ -227,6 +233,10 @@ def test_a_new_study_is_its_declaration_alone(tmp_path, monkeypatch, capsys):
     assert re.search(r"large +\[0, 1, 2\] +0", capsys.readouterr().out)
     rows = pd.read_csv(tmp_path / "toy.csv")
     assert len(rows) == 6 and set(rows["plan"]) == {toy_study.STUDY.plan}
+    assert main(["study", "toy-fresh", "run", "--seeds", "0", *fresh_store]) == 0
+    assert "toy-fresh: stored 2 runs, 0 pending" in capsys.readouterr().out
+    assert main(["study", "toy-fresh", "status", *fresh_store]) == 0
+    assert re.search(r"small +\[0\] +2", capsys.readouterr().out)
 
 
 @pytest.mark.dask

@@ -20,7 +20,8 @@ import pytest
 import torch
 
 from reuseprior.chapters import get_study
-from reuseprior.chapters.ch4_sharing_training import real_study, table42_study
+from reuseprior.chapters.ch4_sharing_training import designs, real_study
+from reuseprior.chapters.ch4_sharing_training import runs as ch4_runs
 from reuseprior.commands import main
 from reuseprior.commands import study as study_command
 from reuseprior.commands.parsers import study as study_parsers
@@ -301,10 +302,10 @@ def test_ch4_reads_its_images_from_the_data_dir_given(tmp_path, monkeypatch):
         seen["data_dir"] = plan.data_dir
         return {"status": "stopped"}
 
-    monkeypatch.setattr(real_study, "train_model", train_model)
+    monkeypatch.setattr(ch4_runs, "train_model", train_model)
     spec = real_study.CPU_STUDY
     run = spec.runs[0]
-    assert real_study.train_run(**run, spec=spec, work_dir=tmp_path, data_dir=tmp_path / "datasets") is None
+    assert ch4_runs.train_run(**run, spec=spec, work_dir=tmp_path, data_dir=tmp_path / "datasets") is None
     assert seen["data_dir"] == tmp_path / "datasets"
 
 
@@ -320,4 +321,4 @@ def test_ch4_gpu_profile_without_a_gpu_is_refused_with_the_hours_before_any_work
 
 
 def test_ch4s_declared_profiles_train_on_the_devices_of_its_table42_profiles():
-    assert get_study("ch4").profiles == {name: p.device for name, p in table42_study.PROFILES.items()}
+    assert get_study("ch4").profiles == {name: p.device for name, p in designs.STUDY_PROFILES.items()}

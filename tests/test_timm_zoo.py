@@ -167,9 +167,9 @@ def _as_listed(cat: pd.DataFrame, seed: int) -> list[str]:
     return cat["arch"].tolist()
 
 
-def test_a_scoring_run_stores_a_refused_architecture_with_its_reason_and_goes_on(tmp_path, monkeypatch):
+def test_a_scoring_run_stores_a_refused_architecture_with_its_reason_and_goes_on(tmp_path, monkeypatch, register):
     zoo = scoring.Zoo("refusing", "test", _refusing_catalogue, _refusing_build, 4, 8, 10, _as_listed)
-    monkeypatch.setitem(scoring.ZOOS, "refusing", zoo)
+    register(scoring.ZOOS, "refusing", zoo)
     with connect(workers=1, processes=False, say=lambda _: None) as client:
         scoring.score_zoo("refusing", data_dir=tmp_path, client=client, progress=False, limit=2)
         # a zoo first scored at this version is read partial, at that version, while it is filled

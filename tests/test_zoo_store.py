@@ -104,7 +104,7 @@ def tiny_zoo() -> scoring.Zoo:
 
 def _client_main(data_dir: str, workers: int, processes: bool = True, limit: int | None = None) -> None:
     """A scoring client, run as its own process by the tests (``python -c``)."""
-    scoring.ZOOS["tiny"] = tiny_zoo()
+    scoring.register_zoo(tiny_zoo())
     if processes:
         scoring.score_zoo("tiny", data_dir=Path(data_dir), workers=workers, progress=False, limit=limit)
         return
@@ -241,9 +241,9 @@ def test_a_truncated_middle_row_is_refused_and_so_are_other_malformed_rows(tmp_p
 
 
 def test_a_csv_changed_since_the_last_export_is_refused_until_imported_or_overwritten(
-    tmp_path, threads_client, monkeypatch
+    tmp_path, threads_client, monkeypatch, register
 ):
-    monkeypatch.setitem(scoring.ZOOS, "tiny", tiny_zoo())
+    register(scoring.ZOOS, "tiny", tiny_zoo())
     path = scoring.score_zoo("tiny", limit=3, data_dir=tmp_path, client=threads_client, progress=False)
     assert (tmp_path / "zoo_scores.sqlite").exists()  # the store beside a data folder of one's own
     edited = pd.read_csv(path).iloc[:2]
@@ -382,7 +382,9 @@ def test_kill_9_of_a_writer_at_any_point_leaves_no_partial_or_duplicate_row(tmp_
 
 @pytest.mark.skipif(sys.platform != "linux", reason="kills worker processes by pid")
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # jacob_cov of a tiny model, here
-def test_a_local_cluster_run_survives_kill_9_of_a_worker_and_of_the_client(tmp_path, threads_client, monkeypatch):
+def test_a_local_cluster_run_survives_kill_9_of_a_worker_and_of_the_client(
+    tmp_path, threads_client, monkeypatch, register
+):
     """The run goes on when a worker is killed (its nanny restarts it, the task
     is retried); a killed client loses only the rows in flight; the next run
     (here, in this process: the quickest to start) completes the zoo with every
@@ -407,7 +409,7 @@ def test_a_local_cluster_run_survives_kill_9_of_a_worker_and_of_the_client(tmp_p
     assert committed <= survivors and len(survivors) < TINY_SIZE  # nothing committed is lost; the run was cut short
     pids = {int(p) for p in log.read_text().split()}
     _wait_for(lambda: not any(_alive(p) for p in pids), "the killed client's workers to exit", timeout=60)
-    monkeypatch.setitem(scoring.ZOOS, "tiny", tiny_zoo())
+    register(scoring.ZOOS, "tiny", tiny_zoo())
     scoring.score_zoo("tiny", data_dir=tmp_path, client=threads_client, progress=False)
     rows = _stored(store)
     assert sorted(rows["arch"]) == _tiny_catalogue()["arch"].tolist() and rows["arch"].is_unique
@@ -546,7 +548,7 @@ def _fragile_build(arch: str) -> nn.Module:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="needs worker processes that can be killed")
-def test_a_task_that_kills_its_worker_is_recorded_as_out_of_memory_naming_the_limit(tmp_path, monkeypatch):
+def test_a_task_that_kills_its_worker_is_recorded_as_out_of_memory_naming_the_limit(tmp_path, monkeypatch, register):
     zoo = scoring.Zoo(
         "fragile",
         "test zoo",
@@ -562,7 +564,7 @@ def test_a_task_that_kills_its_worker_is_recorded_as_out_of_memory_naming_the_li
     rows.reindex(columns=scoring.stored_columns()).to_csv(
         scoring.scores_path("fragile", data_dir=tmp_path), index=False
     )
-    monkeypatch.setitem(scoring.ZOOS, "fragile", zoo)
+    register(scoring.ZOOS, "fragile", zoo)
     with connect(workers=1, max_memory_gb=1, allowed_failures=0, say=lambda _: None) as client:
         assert scoring.fill_proxies("fragile", data_dir=tmp_path, client=client, progress=False, archs=["fragile"]) == 1
         # killed in every pass: NaN, and each proxy alone next (two here, to keep the test short)
@@ -672,7 +674,7 @@ def _broken_build(arch: str) -> nn.Module:
 
 
 def test_a_task_that_raises_stops_the_run_naming_the_architecture_and_keeps_the_finished_rows(
-    tmp_path, threads_client, monkeypatch
+    tmp_path, threads_client, monkeypatch, register
 ):
     zoo = scoring.Zoo(
         "tiny",
@@ -684,7 +686,7 @@ def test_a_task_that_raises_stops_the_run_naming_the_architecture_and_keeps_the_
         num_classes=10,
         order=_tiny_order,
     )
-    monkeypatch.setitem(scoring.ZOOS, "tiny", zoo)
+    register(scoring.ZOOS, "tiny", zoo)
     with pytest.raises(TaskFailedError, match="scoring tiny002 .* failed on a Dask worker: ValueError: cannot build"):
         scoring.score_zoo("tiny", limit=4, data_dir=tmp_path, client=threads_client, progress=False)
     assert pd.read_csv(scoring.scores_path("tiny", data_dir=tmp_path))["arch"].tolist() == ["tiny000", "tiny001"]
@@ -692,8 +694,8 @@ def test_a_task_that_raises_stops_the_run_naming_the_architecture_and_keeps_the_
         scoring.fill_proxies("tiny", max_memory_gb=8, data_dir=tmp_path)
 
 
-def test_sigterm_stops_the_run_and_exports_the_rows_it_finished(tmp_path, threads_client, monkeypatch):
-    monkeypatch.setitem(scoring.ZOOS, "tiny", tiny_zoo())
+def test_sigterm_stops_the_run_and_exports_the_rows_it_finished(tmp_path, threads_client, monkeypatch, register):
+    register(scoring.ZOOS, "tiny", tiny_zoo())
     real, calls = scoring.score_architecture, []
 
     def stopped_on_third_row(*args, **kwargs):

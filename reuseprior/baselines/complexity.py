@@ -27,6 +27,7 @@ per pooling edge while ranking the cells almost alike.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Callable
 
@@ -123,6 +124,24 @@ class _OpsSeen(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
+@contextlib.contextmanager
+def _parameters_frozen(model: nn.Module):
+    """Run the body with no parameter of ``model`` requiring gradients, and give each its flag back.
+
+    ``FlopCounterMode`` tracks modules by hooking the gradients of their tensor arguments that
+    require them; a parameter handed to a submodule as an argument (a latent query, a class token)
+    has no gradient function under ``no_grad``, and the hook fails on it. With the flags off there
+    is nothing to hook, and the ops and their FLOPs are the same."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
 def count_flops(model: nn.Module, example: torch.Tensor) -> float:
     """FLOPs of one forward pass of ``model`` on ``example`` (2 per multiply-add;
     the policy is the module's)."""
@@ -131,7 +150,7 @@ def count_flops(model: nn.Module, example: torch.Tensor) -> float:
     ops = _OpsSeen()
     try:
         counter = FlopCounterMode(display=False, custom_mapping=EXTRA_FLOP_FORMULAS)
-        with torch.no_grad(), counter, ops:
+        with torch.no_grad(), _parameters_frozen(model), counter, ops:
             model(example)
     finally:
         model.train(was_training)

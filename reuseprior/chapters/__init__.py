@@ -6,55 +6,88 @@ that compute its tables and draw its figures; the notebook holds parameters, cal
 tables and narrative. A chapter imports no other chapter: what two chapters share lives in the
 library.
 
-========================  ==========================================
-module                    thesis
-========================  ==========================================
-``ch3_revolver``          chapter 3, appendix C (Revolver); ``.study``: on real images
-``ch4_contexts``          chapter 4, contexts on toy graphs
-``ch4_graph_tables``      Tables 4.3/4.4, appendix A
-``ch4_sharing_training``  section 4.5.4 (EfficientNetV2 shared); its studies
-``ch5_energy_priors``     chapter 5, energy priors
-``ch5_depth_width``       section 5.2, Tables 5.1-5.4
-``ch6_predictive_validity``  chapter 6 (beyond the thesis): zoos
-``ch7_sharing_schemes``   chapter 7 (beyond the thesis): sharing schemes
-``ch8_prior_as_tool``     beyond the thesis: compare, NB201 search; ``.screening``
-========================  ==========================================
+Each driver declares its chapter where it is declared, once (:func:`register_chapter`: its book part
+and its title), into :data:`CHAPTERS`, a :class:`reuseprior.core.registry.Registry` that imports every
+driver before its first listing; :func:`list_chapters` names them in name order (the thesis's order)
+and :func:`get_chapter` gives one. The ``build`` command, its ``--list`` and the tests read it instead
+of a copy; ``tests/test_chapter_registry.py`` checks every entry against one schema (its notebook, its
+paired script, its title heading, its part of the book's ``_toc.yml``).
 
-The notebooks on disk are the one list of chapters: :data:`CHAPTERS` and the
-book's ``_toc.yml`` are checked against them (``tests/test_book.py``).
-
-**The study registry.** :data:`STUDIES` holds every declared study (a
-:class:`~reuseprior.core.declared_study.DeclaredStudy`), read through :func:`list_studies` and
-:func:`get_study` by the ``study`` command, its help and the tests. It lives here, not in core, because
-its discovery names this package: the first listing or lookup imports every chapter module, and each
-registers its studies next to their declarations (:func:`register_study`). A study the library
-declares (the NAS-Bench-201 search of :mod:`reuseprior.zoo.search`) cannot import a chapter, so the
-chapter that reads it registers it (``ch8_prior_as_tool``).
+The studies likewise: each declaration registers its study next to it (:func:`register_study`, a
+:class:`~reuseprior.core.declared_study.DeclaredStudy`) into :data:`STUDIES`, which imports every module
+of this package before its first listing; :func:`list_studies` and :func:`get_study` read it (the
+``study`` command, its ``--list``, the tests). It lives here, not in core, because its discovery names
+this package. A study the library declares (the NAS-Bench-201 search of :mod:`reuseprior.zoo.search`)
+cannot import a chapter, so the chapter that reads it registers it (``ch8_prior_as_tool``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reuseprior.core import paths
 from reuseprior.core.registry import Registry
 
 if TYPE_CHECKING:  # the entries' type only: this package's import stays light
     from reuseprior.core.declared_study import DeclaredStudy
 
-__all__ = ["CHAPTERS", "STUDIES", "get_study", "list_studies", "register_study", "study_command"]
 
-#: the chapter driver modules, one per notebook (``notebooks/<name>.ipynb``), in thesis order
-CHAPTERS: tuple[str, ...] = (
-    "ch3_revolver",
-    "ch4_contexts",
-    "ch4_graph_tables",
-    "ch4_sharing_training",
-    "ch5_depth_width",
-    "ch5_energy_priors",
-    "ch6_predictive_validity",
-    "ch7_sharing_schemes",
-    "ch8_prior_as_tool",
-)
+@dataclass(frozen=True)
+class Chapter:
+    """One chapter: ``name`` is its driver's module name and its notebook's stem (``ch4_contexts``),
+    ``part`` the caption of the book part it is listed under (``book/_toc.yml``), ``title`` its notebook's
+    title heading (the first ``# `` of its markdown)."""
+
+    name: str
+    part: str
+    title: str
+
+    @property
+    def module(self) -> str:
+        """Its driver: ``reuseprior.chapters.<name>`` (a module, or a package of that name)."""
+        return f"{__name__}.{self.name}"
+
+    @property
+    def notebook(self) -> Path:
+        """Its notebook, ``notebooks/<name>.ipynb``."""
+        return paths.NOTEBOOKS_DIR / f"{self.name}.ipynb"
+
+    @property
+    def script(self) -> Path:
+        """The notebook's paired script (jupytext percent format), ``notebooks/<name>.py``: the file edited."""
+        return self.notebook.with_suffix(".py")
+
+    @property
+    def page(self) -> str:
+        """Its page of the book, as ``book/_toc.yml`` names it: ``notebooks/<name>``."""
+        return f"notebooks/{self.name}"
+
+
+#: the chapters, each registered by its driver (:func:`register_chapter`)
+CHAPTERS: Registry[Chapter] = Registry("chapter", "python -m reuseprior build --list", (__name__,))
+
+
+def register_chapter(module: str, *, part: str, title: str) -> Chapter:
+    """Declare the chapter whose driver is ``module`` (its ``__name__``: the chapter is named like its driver),
+    listed in the book under ``part`` and titled ``title``, and return it."""
+    prefix = f"{__name__}."
+    if not module.startswith(prefix) or "." in module[len(prefix) :]:
+        raise ValueError(f"a chapter is registered by its driver, a module {prefix}<name>, not {module!r}")
+    name = module[len(prefix) :]
+    return CHAPTERS.register(name, Chapter(name, part, title))
+
+
+def list_chapters(pattern: str | None = None) -> list[str]:
+    """The chapters' names in name order, which is the thesis's; only those matching the shell wildcard
+    ``pattern`` if given."""
+    return CHAPTERS.names(pattern)
+
+
+def get_chapter(name: str) -> Chapter:
+    """The chapter ``name``; an unknown name is refused with the closest chapters' names."""
+    return CHAPTERS.get(name)
 
 
 def study_command(group: str, action: str) -> str:
@@ -64,7 +97,7 @@ def study_command(group: str, action: str) -> str:
 
 
 #: every declared study by name (its spec's name and its aliases), filled by the chapter modules
-STUDIES: Registry[DeclaredStudy] = Registry("study", "python -m reuseprior study --list", ("reuseprior.chapters",))
+STUDIES: Registry[DeclaredStudy] = Registry("study", "python -m reuseprior study --list", (__name__,))
 
 
 def register_study(entry: DeclaredStudy) -> DeclaredStudy:

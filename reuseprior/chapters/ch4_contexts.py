@@ -28,6 +28,7 @@ import torch
 from matplotlib.colors import to_rgb
 from matplotlib.lines import Line2D
 
+from reuseprior.chapters import register_chapter
 from reuseprior.counting import analyze, count_contexts, quantities_from_log2_counts
 from reuseprior.graphs import context_counts, horizontal_unroll, random_neuron_graph, unrolled_counts
 from reuseprior.models.cnn import constant_width_cnn
@@ -36,6 +37,13 @@ from reuseprior.models.toy import TOY_GRAPHS, toy_graph, toy_model
 from reuseprior.reporting.digits import round_residuals
 from reuseprior.reporting.findings import MatchFinding
 from reuseprior.reporting.notebook import Profile
+
+#: this chapter, as the book and the build command list it (reuseprior.chapters.CHAPTERS)
+CHAPTER = register_chapter(
+    __name__,
+    part="Chapter 4: contexts and the reusability prior",
+    title="Chapter 4: contexts, horizontal unrolling and the model-level quantities on toy graphs",
+)
 
 __all__ = [
     "FINDINGS",

@@ -32,6 +32,7 @@ import pandas as pd
 import torch
 from scipy.stats import kendalltau, spearmanr
 
+from reuseprior.chapters import register_chapter
 from reuseprior.core.progress import progress_bar
 from reuseprior.counting import analyze
 from reuseprior.models import build_model, sharing
@@ -40,6 +41,13 @@ from reuseprior.reporting.findings import MatchFinding
 from reuseprior.reporting.notebook import Profile
 from reuseprior.reporting.plotting import readable_fontsize
 from reuseprior.reporting.reference import load_thesis_table, select_thesis_rows, side_by_side
+
+#: this chapter, as the book and the build command list it (reuseprior.chapters.CHAPTERS)
+CHAPTER = register_chapter(
+    __name__,
+    part="Chapter 4: contexts and the reusability prior",
+    title="Chapter 4: graph analysis without training (thesis Tables 4.3 and 4.4)",
+)
 
 __all__ = [
     "FINDINGS",

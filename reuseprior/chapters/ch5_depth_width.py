@@ -42,6 +42,7 @@ import seaborn as sns
 import torch
 from torch import nn
 
+from reuseprior.chapters import register_chapter
 from reuseprior.core import paths
 from reuseprior.core.files import write_text
 from reuseprior.core.ordering import sort_rows
@@ -53,6 +54,13 @@ from reuseprior.reporting.findings import MatchFinding
 from reuseprior.reporting.notebook import Profile
 from reuseprior.reporting.plotting import readable_fontsize
 from reuseprior.reporting.reference import load_thesis_table, side_by_side
+
+#: this chapter, as the book and the build command list it (reuseprior.chapters.CHAPTERS)
+CHAPTER = register_chapter(
+    __name__,
+    part="Chapter 5: depth, width and energy priors",
+    title="Chapter 5.2: depth vs. width",
+)
 
 __all__ = [
     "FINDINGS",

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from reuseprior.chapters import register_chapter
 from reuseprior.core.progress import progress_bar
 from reuseprior.counting import analyze, count_contexts
 from reuseprior.models.mlp import constant_width_mlp
@@ -29,6 +30,13 @@ from reuseprior.reporting.findings import MatchFinding
 from reuseprior.reporting.notebook import Profile
 from reuseprior.reporting.plotting import readable_fontsize
 from reuseprior.reporting.reference import load_thesis_table
+
+#: this chapter, as the book and the build command list it (reuseprior.chapters.CHAPTERS)
+CHAPTER = register_chapter(
+    __name__,
+    part="Chapter 5: depth, width and energy priors",
+    title="Chapter 5: energy priors — sympy derivations checked against the counting engine",
+)
 
 __all__ = [
     "FINDINGS",

@@ -126,7 +126,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "score-zoos": (
         "reuseprior.commands.score_zoos",
-        "score model zoos (NAS-Bench-201, torchvision, pytorchcv) into data/ (resumable; beyond the thesis)",
+        "score the declared model zoos (score-zoos --list names them) into data/ (resumable; beyond the thesis)",
     ),
     "search-nb201": (
         "reuseprior.commands.search_nb201",

@@ -7,17 +7,21 @@ chapters, where their outputs go (under ``build/``, no tracked file), the
 datasets each reads and whether they are present, and the estimated CPU and
 GPU time where the chapter's code has one (:mod:`reuseprior.reporting.plan`).
 When a dataset is missing it stops there, before any notebook runs, with the
-command that fetches it."""
+command that fetches it.
+
+The chapters built are the registered ones (:func:`reuseprior.chapters.list_chapters`, each declared by
+its driver): the command keeps no list of them, reads each chapter's notebook and driver from its entry,
+and ``--list`` names them."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
 
+from reuseprior.chapters import get_chapter, list_chapters
 from reuseprior.commands.parsers.build import CHAPTER_PROFILES, PATH_PARAMETERS, add_arguments, check_arguments
 from reuseprior.core import paths
 from reuseprior.core.errors import NotebookNotFoundError, NotebookParameterError
@@ -28,6 +32,7 @@ __all__ = [
     "CHAPTER_PROFILES",
     "add_arguments",
     "chapter_needs",
+    "chapter_notebooks",
     "check_arguments",
     "check_run_arguments",
     "notebook_parameter",
@@ -42,15 +47,20 @@ def notebook_parameter(name: str, text: str) -> object:
     return text if name in PATH_PARAMETERS else parameter_value(text)
 
 
+def chapter_notebooks(patterns: list[str] | None = None) -> list[Path]:
+    """The notebooks of the registered chapters, in chapter order, those matching a glob of ``patterns`` if
+    given (:func:`reuseprior.reporting.build.find_notebooks`: none matching is refused, naming them all)."""
+    return find_notebooks(patterns, [get_chapter(name).notebook for name in list_chapters()])
+
+
 def chapter_needs(notebooks: list[Path], profile: str, parameters: dict[str, Any]) -> dict[str, ChapterNeeds]:
-    """Per notebook, its chapter module's ``build_needs(profile, parameters)``
-    with the parameters that notebook declares; a notebook without such a
-    module or hook needs no dataset and has no time estimate."""
+    """Per notebook, its chapter driver's ``build_needs(profile, parameters)``
+    with the parameters that notebook declares; a notebook whose driver has
+    no such hook needs no dataset and has no time estimate."""
     declared = check_parameters(notebooks, {"profile": profile, **parameters})
     out = {}
     for nb in notebooks:
-        name = f"reuseprior.chapters.{nb.stem}"
-        hook = getattr(importlib.import_module(name), "build_needs", None) if importlib.util.find_spec(name) else None
+        hook = getattr(importlib.import_module(get_chapter(nb.stem).module), "build_needs", None)
         own = {k: v for k, v in parameters.items() if k in declared[nb.stem]}
         out[nb.stem] = hook(profile, own) if hook is not None else ChapterNeeds()
     return out
@@ -77,14 +87,19 @@ def check_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespac
     """A notebook glob that matches no notebook, or a ``-p`` parameter that no selected notebook declares, is
     a usage error (exit 2, the library's message naming what there is), before any notebook runs."""
     try:
-        notebooks = find_notebooks(args.notebooks)
+        notebooks = chapter_notebooks(args.notebooks)
         check_parameters(notebooks, {name: notebook_parameter(name, value) for name, value in args.parameter})
     except (NotebookNotFoundError, NotebookParameterError) as err:
         parser.error(str(err))
 
 
 def run(args: argparse.Namespace) -> int:
-    notebooks = find_notebooks(args.notebooks)
+    if args.list:
+        for name in list_chapters():
+            chapter = get_chapter(name)
+            print(f"{name}: {chapter.title} ({chapter.part})")
+        return 0
+    notebooks = chapter_notebooks(args.notebooks)
     params = {name: notebook_parameter(name, value) for name, value in args.parameter}
     if args.profile != "quick" and not plan_or_stop(args, notebooks, params):
         return 2

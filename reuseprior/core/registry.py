@@ -17,10 +17,13 @@ Policy:
   registered names and how to list them all.
 - ``names(pattern)`` filters with shell wildcards (``fnmatch``, as ``timm.list_models``) and
   returns the names sorted.
+- A test's toy entry is registered for a ``with`` block only (:meth:`Registry.registered`): the
+  registry is as before once the block ends, so no test leaves an entry behind for the next.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 import importlib
@@ -61,6 +64,21 @@ class Registry(Generic[T]):
             )
         self._entries[name] = entry
         return entry
+
+    @contextlib.contextmanager
+    def registered(self, name: str, entry: T) -> Iterator[T]:
+        """``entry`` under ``name`` for the ``with`` block only (a test's toy entry, or a variant of a
+        declared one); whatever was registered under ``name`` before is restored when the block ends."""
+        self.discover()  # the declared entries first, so that the one restored is the declared one
+        before = self._entries.get(name)
+        self._entries[name] = entry
+        try:
+            yield entry
+        finally:
+            if before is None:
+                self._entries.pop(name, None)
+            else:
+                self._entries[name] = before
 
     def discover(self) -> None:
         """Import every module of :attr:`packages` once, so that each registers its entries."""

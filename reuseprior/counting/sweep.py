@@ -219,7 +219,7 @@ class SweepContext:
         self.batch_norms: list[BatchNormUse] = []
         # nodes that have a parameter among their ancestors and floating output
         needs: set[fx.Node] = set()
-        for n in graph.gm.graph.nodes:
+        for n in graph.graph.nodes:
             if n.op == "placeholder":
                 if n in self.param_of_node:
                     needs.add(n)
@@ -234,7 +234,7 @@ class SweepContext:
         #: (consumer, operand) pairs where a convolution or matrix product of the
         #: input-dependent computation takes a weight generated from parameters
         self.generated_operands: set[tuple[fx.Node, fx.Node]] = set()
-        for n in graph.gm.graph.nodes:
+        for n in graph.graph.nodes:
             if n.op == "call_function" and n in self.input_dependent and _base(n.target) in WEIGHTED_OPS:
                 for a in _weight_operands(n):
                     if self.is_generated(a):
@@ -280,7 +280,7 @@ class SweepContext:
         position bias is added to the attention logits) is not internal: the
         parameter edges into it stay weight nodes, as for any parameter use."""
         internal: set[fx.Node] = set()
-        for n in reversed(list(self.graph.gm.graph.nodes)):
+        for n in reversed(list(self.graph.graph.nodes)):
             if n.op != "call_function" or not self.is_parameter_only(n):
                 continue
             ok = True
@@ -442,7 +442,7 @@ def _input_dependent_nodes(graph: CapturedGraph) -> set[fx.Node]:
     their ancestors; an op that reads only its first operand's shape, such as
     ``zeros_like``, does not pass the dependence on)."""
     dependent = {graph.input_node}
-    for n in graph.gm.graph.nodes:
+    for n in graph.graph.nodes:
         if n.op != "call_function":
             continue
         operands = n.all_input_nodes
@@ -476,7 +476,7 @@ def _refuse_data_dependent_shapes(graph: CapturedGraph, needs: set[fx.Node], ctx
     data-dependent size came from, and the fixed-shape rewrite."""
     outputs = set(graph.output_nodes)
     bad = next(
-        (n for n in graph.gm.graph.nodes if (n in needs or n in outputs) and _has_symbolic_shape(n.meta.get("val"))),
+        (n for n in graph.graph.nodes if (n in needs or n in outputs) and _has_symbolic_shape(n.meta.get("val"))),
         None,
     )
     if bad is None:
@@ -487,7 +487,7 @@ def _refuse_data_dependent_shapes(graph: CapturedGraph, needs: set[fx.Node], ctx
         if n not in ancestors:
             ancestors.add(n)
             stack.extend(n.all_input_nodes)
-    origin = next(n for n in graph.gm.graph.nodes if n in ancestors and _has_symbolic_shape(n.meta.get("val")))
+    origin = next(n for n in graph.graph.nodes if n in ancestors and _has_symbolic_shape(n.meta.get("val")))
     source = "" if origin is bad else f" (the size comes from {_describe_target(origin)}, node {origin.name})"
     raise DataDependentShapeError(
         f"cannot count {type(graph.model).__name__}: the output shape of {_describe_target(bad)} (node {bad.name}, "
@@ -530,7 +530,7 @@ def _refuse_selections_by_input_values(graph: CapturedGraph, dependent: set[fx.N
         if n not in on_the_way:
             on_the_way.add(n)
             stack.extend(n.all_input_nodes)
-    bad = next((n for n in graph.gm.graph.nodes if n in on_the_way and _selects_by_values(n, dependent)), None)
+    bad = next((n for n in graph.graph.nodes if n in on_the_way and _selects_by_values(n, dependent)), None)
     if bad is not None:
         raise DataDependentShapeError(
             f"cannot count {type(graph.model).__name__}: {bad.target} (node {bad.name}) selects elements by a mask "
@@ -572,7 +572,7 @@ def _warn_value_dependent_counts(graph: CapturedGraph) -> None:
     if not graph.read_nodes:
         return
     from_input = {graph.input_node}
-    for n in graph.gm.graph.nodes:
+    for n in graph.graph.nodes:
         if n.op != "call_function":
             continue
         operands = n.all_input_nodes
@@ -746,7 +746,7 @@ def run_sweep(
     ctx = SweepContext(graph, discount)
     flow = _Propagation(graph, ctx, discount)
     num_outputs = _seed_outputs(graph, flow.counts)
-    for node in reversed(list(graph.gm.graph.nodes)):
+    for node in reversed(list(graph.graph.nodes)):
         if node.op == "call_function":
             flow.step(node)
     param_counts: dict[str, Scaled | None] = {}

@@ -50,7 +50,7 @@ import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import jupytext.cli
 import nbformat
@@ -86,17 +86,21 @@ MEASUREMENT_NOTE = (
 )
 
 
-def find_notebooks(patterns: list[str] | None = None) -> list[Path]:
+def find_notebooks(patterns: list[str] | None = None, notebooks: Sequence[Path] | None = None) -> list[Path]:
     """The chapter notebooks, in chapter order, optionally filtered by glob (none matching raises
-    :class:`~reuseprior.core.errors.NotebookNotFoundError`)."""
-    found = sorted(p for p in paths.NOTEBOOKS_DIR.glob("ch*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    :class:`~reuseprior.core.errors.NotebookNotFoundError`). ``notebooks`` are those to choose from (the
+    ``build`` command gives the registered chapters'); by default every ``ch*.ipynb`` of the notebooks
+    folder."""
+    if notebooks is None:
+        notebooks = [p for p in paths.NOTEBOOKS_DIR.glob("ch*.ipynb") if ".ipynb_checkpoints" not in p.parts]
+    every = sorted(notebooks)
+    found = every
     if patterns:
         found = [
-            p for p in found if any(fnmatch.fnmatch(p.stem, pat) or fnmatch.fnmatch(p.name, pat) for pat in patterns)
+            p for p in every if any(fnmatch.fnmatch(p.stem, pat) or fnmatch.fnmatch(p.name, pat) for pat in patterns)
         ]
         if not found:
-            available = [p.stem for p in find_notebooks()]
-            raise NotebookNotFoundError(f"no notebook matches {patterns}; available: {available}")
+            raise NotebookNotFoundError(f"no notebook matches {patterns}; available: {[p.stem for p in every]}")
     return found
 
 

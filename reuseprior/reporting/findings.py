@@ -35,7 +35,7 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from reuseprior.core import paths
-from reuseprior.reporting.statistics import ALPHA, CONTRADICTED, NOT_COMPARABLE, REPRODUCED, UNDETERMINED
+from reuseprior.core.verdict_policy import ALPHA, CONTRADICTED, REPRODUCED, VERDICTS
 
 __all__ = [
     "FINDINGS_HEADING",
@@ -52,8 +52,6 @@ __all__ = [
     "show_findings",
 ]
 
-#: the verdicts a finding can hold (:mod:`reuseprior.reporting.statistics`)
-VERDICTS: tuple[str, ...] = (REPRODUCED, CONTRADICTED, UNDETERMINED, NOT_COMPARABLE)
 #: the heading of the section every chapter notebook opens with
 FINDINGS_HEADING = "Findings"
 #: what a side-by-side ``match`` cell says when the printed value agrees with ours

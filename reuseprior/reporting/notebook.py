@@ -11,8 +11,8 @@ rewrites a tracked file. ``$REUSEPRIOR_FIGURES_DIR`` (the test suite sets it)
 redirects both defaults.
 
 A notebook's driver module defines its typed profiles, a frozen dataclass
-derived from :class:`Profile` and ``PROFILES = {"quick": ..., "full": ...}``;
-a notebook's ``parameters`` cell holds literals only and its next cell is::
+derived from :class:`Profile` (:mod:`reuseprior.core.profiles`, re-exported here) and
+``PROFILES = {"quick": ..., "full": ...}``; a notebook's ``parameters`` cell holds literals only and its next cell is::
 
     ctx = setup("my_notebook", profile=profile, seed=seed, device=device,
                 output_dir=output_dir, profiles=my_driver.PROFILES)
@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field, fields, is_dataclass, make_dataclass, replace
+from dataclasses import dataclass, field, is_dataclass, make_dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import pandas as pd
 import torch
@@ -35,6 +35,7 @@ import torch
 from reuseprior.core import paths
 from reuseprior.core.errors import NotebookParameterError, RunSettingError
 from reuseprior.core.files import write_csv, write_text
+from reuseprior.core.profiles import Profile
 from reuseprior.core.progress import in_batch_run
 from reuseprior.core.runtime import resolve_device, set_seed
 from reuseprior.reporting.plotting import apply_style, inline_figures, save_figure
@@ -55,36 +56,6 @@ def _bad(name: str, value: Any, expected: str) -> NotebookParameterError:
         f"invalid notebook parameter {name}={value!r}: expected {expected}. "
         f"Fix it in the 'parameters' cell or pass it with papermill: -p {name} <value>"
     )
-
-
-@dataclass(frozen=True)
-class Profile(Mapping[str, Any]):
-    """Base of the notebooks' typed profiles: a frozen dataclass whose fields
-    are the settings (``ctx.settings.epochs``), also readable as a mapping
-    (``settings["epochs"]``, ``dict(settings)``) in field order."""
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in self._names():
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names())
-
-    def __len__(self) -> int:
-        return len(self._names())
-
-    @classmethod
-    def _names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))
-
-    def with_overrides(self, overrides: Mapping[str, Any]) -> "Profile":
-        """A copy with some settings replaced; an unknown name is an error (a
-        typo would otherwise be ignored)."""
-        for key, value in overrides.items():
-            if key not in self._names():
-                raise _bad(key, value, f"one of the profile's settings {sorted(self._names())}")
-        return replace(self, **overrides)
 
 
 def profile_from_mapping(values: Mapping[str, Any], name: str = "Profile") -> Profile:

@@ -27,32 +27,13 @@ about 0.002): nominal-95 % coverage 0.749 at 3 pairs, 0.840 at 5, 0.908 at
 within :data:`BOOTSTRAP_COVERAGE_TOLERANCE` of its nominal level: 20, and
 only just (0.927 against 0.925).
 
-**The verdict rule** (:func:`verdict`), at level :data:`ALPHA`, with the
-``1 - ALPHA`` t-interval and the exact permutation p of the differences:
-
-- a directional claim (``"greater"``: the treatment is better, or
-  ``"less"``) is *reproduced* when the interval excludes 0 on the claimed side
-  and the permutation p is below ``ALPHA``; *contradicted* when the interval
-  excludes 0 on the other side and the permutation p is below ``ALPHA``;
-  *undetermined* otherwise (so with fewer than 6 pairs, where the permutation
-  p cannot go below 0.05, every directional claim is undetermined);
-- a claim of no difference (``"equivalent"``, with a stated ``margin``: the
-  caller states it and why, before reading the differences) is *reproduced*
-  when the interval lies inside ``(-margin, margin)`` **and** the exact
-  permutation version of the two one-sided tests (TOST, Schuirmann 1987:
-  :func:`equivalence_p`, the larger of the two one-sided sign-flip
-  permutation p of ``d - margin`` and ``d + margin``) is below ``ALPHA``;
-  *contradicted* when the interval lies wholly outside the margin (a
-  difference of at least ``margin``: ``t low >= margin`` or
-  ``t high <= -margin``) and the permutation p is below ``ALPHA``;
-  *undetermined* otherwise, a difference that is significantly non-zero but
-  may lie inside the margin included. The permutation half is what a
-  directional claim also needs: it cannot go below ``1 / 2**n``, so an
-  equivalence needs at least :data:`MIN_PAIRS_FOR_EQUIVALENCE` pairs (5 at
-  0.05; :func:`fewest_equivalence_pairs`), and a few equal differences (two
-  zeros give an interval of width 0) are never enough. The t-interval half
-  reads the ``1 - ALPHA`` interval, stricter than TOST's ``1 - 2 ALPHA``, so
-  that the interval printed is the one judged.
+**The verdict rule** (:func:`verdict`), its words (reproduced, contradicted, undetermined, not
+comparable), its level (:data:`ALPHA`) and the design power live in
+:mod:`reuseprior.core.verdict_policy`, the one home of the verdict policy; this module computes what
+the rule reads (the ``1 - ALPHA`` t-interval, the exact permutation p, the equivalence p) and re-exports
+the policy's names for its callers. The permutation half of the rule cannot go below ``1 / 2**n``, so an
+equivalence needs at least :data:`MIN_PAIRS_FOR_EQUIVALENCE` pairs (5 at 0.05;
+:func:`fewest_equivalence_pairs`) and a directional claim :func:`fewest_decisive_pairs` (6 at 0.05).
 
 **Power** (:func:`paired_power`, :func:`detectable_difference`,
 :func:`pairs_needed`): the two-sided paired t-test's power from the
@@ -65,20 +46,27 @@ error about 0.006): the rule decides 0.607 of them at 6 pairs, 0.773 at 8 and
 0.779 at 10, the t-test 0.794, 0.809 and 0.797 (measured 2026-11). A study states, from its own
 paired SD, the difference its pairs detect with probability
 :data:`DESIGN_POWER` and the pairs a stated difference needs.
-
-A comparison whose setting cannot answer the claim is *not comparable*
-(:data:`NOT_COMPARABLE`), with its reason: that is the caller's judgement,
-stated where it is made, never this rule's.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Literal, Mapping
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
+
+from reuseprior.core.verdict_policy import (
+    ALPHA,
+    CONFIDENCE,
+    CONTRADICTED,
+    DESIGN_POWER,
+    NOT_COMPARABLE,
+    REPRODUCED,
+    UNDETERMINED,
+    Claim,
+    verdict,
+)
 
 __all__ = [
     "ALPHA",
@@ -114,9 +102,6 @@ __all__ = [
     "verdict",
 ]
 
-#: the level of every verdict; the intervals reported are ``1 - ALPHA`` intervals
-ALPHA = 0.05
-CONFIDENCE = 1 - ALPHA
 #: the exact permutation p enumerates all 2**n sign assignments up to this many pairs (2**20 sums)
 EXACT_PERMUTATION_MAX_PAIRS = 20
 #: sign assignments drawn (seeded) above :data:`EXACT_PERMUTATION_MAX_PAIRS` pairs
@@ -131,13 +116,6 @@ MIN_PAIRS_FOR_BOOTSTRAP = 20
 #: the fewest pairs an equivalence can be reproduced from: the smallest n whose exact one-sided
 #: sign-flip permutation p can fall below :data:`ALPHA` (``1 / 2**n``; :func:`fewest_equivalence_pairs`)
 MIN_PAIRS_FOR_EQUIVALENCE = 5
-#: the power a study's detectable difference and needed pairs are stated at (the usual design value)
-DESIGN_POWER = 0.8
-
-REPRODUCED, CONTRADICTED, UNDETERMINED = "reproduced", "contradicted", "undetermined"
-NOT_COMPARABLE = "not comparable"
-
-Claim = Literal["greater", "less", "equivalent"]
 
 
 def _finite(differences: np.ndarray | list[float]) -> np.ndarray:
@@ -339,41 +317,6 @@ def fewest_decisive_pairs(alpha: float = ALPHA, most: int = 64) -> int:
         if permutation_p(np.ones(n)) < alpha:
             return n
     raise ValueError(f"no number of pairs up to {most} reaches p < {alpha}")
-
-
-def verdict(
-    summary: Mapping[str, float | int], claim: Claim, *, alpha: float = ALPHA, margin: float | None = None
-) -> str:
-    """The verdict of the module's rule (see the module docstring) on a claim
-    about the mean difference, from a :func:`paired_summary` computed at
-    ``confidence = 1 - alpha``: its t-interval ``t low``/``t high`` and its
-    exact ``permutation p``. ``claim``: ``"greater"`` or ``"less"`` (the
-    claimed sign of the difference), or ``"equivalent"`` (no difference, within
-    ``margin`` either side; required for it, and the summary must be computed
-    with the same margin, which gives its ``equivalence p``). NaN inputs give
-    :data:`UNDETERMINED`."""
-    low, high, p = (float(summary[k]) for k in ("t low", "t high", "permutation p"))
-    if claim == "equivalent":
-        if margin is None or margin <= 0:
-            raise ValueError("an equivalence claim needs a margin > 0")
-        if summary.get("equivalence margin") != margin:
-            raise ValueError(
-                f"an equivalence verdict at margin {margin} needs paired_summary(..., margin={margin}) "
-                "(its equivalence p, the permutation half of the rule)"
-            )
-        if -margin < low and high < margin and float(summary["equivalence p"]) < alpha:
-            return REPRODUCED
-        return CONTRADICTED if (low >= margin or high <= -margin) and p < alpha else UNDETERMINED
-    if claim not in ("greater", "less"):
-        raise ValueError(f"claim must be 'greater', 'less' or 'equivalent', not {claim!r}")
-    if not p < alpha:
-        return UNDETERMINED
-    above, below = low > 0, high < 0
-    if (claim == "greater" and above) or (claim == "less" and below):
-        return REPRODUCED
-    if (claim == "greater" and below) or (claim == "less" and above):
-        return CONTRADICTED
-    return UNDETERMINED
 
 
 def paired_power(sd: float, pairs: int, difference: float, *, alpha: float = ALPHA) -> float:

@@ -1,6 +1,8 @@
 """The verdict pipeline of the trained studies, from stored runs to the verdict shown: paired differences
-judged by the rule of :mod:`reuseprior.reporting.statistics`, when the runs behind them can decide, and
-the verdicts gated accordingly. A study states only its comparisons, claims and labels.
+(:mod:`reuseprior.reporting.statistics`) judged by the rule of the verdict policy
+(:mod:`reuseprior.core.verdict_policy`, the one home of the verdict words, the level, the rule and the
+run criteria), when the runs behind them can decide, and the verdicts gated accordingly. A study
+states only its comparisons, claims and labels.
 
 - :func:`paired_seeds` -- the seeds stored for every arm (the pairs) and those stored in part.
 
@@ -11,17 +13,17 @@ the verdicts gated accordingly. A study states only its comparisons, claims and 
 - :func:`per_seed_differences` -- the same differences seed by seed (what a figure of a verdict draws).
 - :func:`decidability` -- the policy of a **paired design**: every arm of a seed
   shares its data order and initialisation, so a seed stands or falls whole
-  (:func:`~reuseprior.training.convergence.seeds_that_count`), and a verdict needs at least
+  (:func:`~reuseprior.core.verdict_policy.seeds_that_count`), and a verdict needs at least
   :func:`~reuseprior.reporting.statistics.fewest_decisive_pairs` seeds whose runs all count.
 - :func:`search_decidability` -- the policy of a **search comparison**: a run's final model is the
   outcome of its arm's search, so no seed is dropped (that would select seeds on the outcome); a
   verdict needs the fewest decisive pairs and, in every arm, more than
-  :data:`~reuseprior.training.convergence.SEARCH_MIN_COUNTING_SHARE` of the runs counting.
+  :data:`~reuseprior.core.verdict_policy.SEARCH_MIN_COUNTING_SHARE` of the runs counting.
 - :func:`gated_verdicts` -- the verdicts shown: *not comparable* with the reason where the runs
   cannot decide, the rule's own verdicts kept beside them.
 
-The per-run criteria (plateaued, fits its training images, above the linear floor, counts) come from
-:mod:`reuseprior.training.convergence`, the floors from the study's
+The per-run criteria (plateaued, fits its training images, above the linear floor, counts) are the
+policy's, read from a stored run by :mod:`reuseprior.training.convergence`; the floors come from the study's
 :class:`~reuseprior.core.study.FloorStore`.
 """
 
@@ -32,20 +34,23 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import pandas as pd
 
-from reuseprior.reporting.statistics import (
+from reuseprior.core.verdict_policy import (
     ALPHA,
     CONFIDENCE,
     NOT_COMPARABLE,
+    SEARCH_MIN_COUNTING_SHARE,
     Claim,
+    seeds_that_count,
+    verdict,
+)
+from reuseprior.reporting.statistics import (
     fewest_decisive_pairs,
     leave_one_out_agreement,
     paired_by_seed,
     paired_seed_differences,
     permutation_p,
     permutation_steps_to_level,
-    verdict,
 )
-from reuseprior.training.convergence import SEARCH_MIN_COUNTING_SHARE, seeds_that_count
 
 __all__ = [
     "ROBUSTNESS_COLUMNS",
@@ -109,7 +114,7 @@ def paired_differences(
     control over the seeds both hold) and the rest of
     :func:`~reuseprior.reporting.statistics.paired_by_seed`'s summary (at ``confidence``, with the
     comparison's equivalence ``margin``); a comparison with a claim adds ``claim`` and the ``rule
-    verdict`` of :func:`~reuseprior.reporting.statistics.verdict` at level ``1 - confidence``."""
+    verdict`` of :func:`~reuseprior.core.verdict_policy.verdict` at level ``1 - confidence``."""
     rows = []
     metrics = list(metrics)
     for group, comparison, treated, control in _compared_groups(runs, comparisons, arm=arm, by=by):
@@ -229,7 +234,7 @@ def search_decidability(criteria: pd.DataFrame, pairs: Sequence[int], arms: Sequ
     paired seeds ``pairs`` (columns ``seed``, ``arm``, ``counts``, ``above floor``, ``fits training
     set``, ``plateaued`` and the final top individual's training top-1): fewer pairs than
     :func:`~reuseprior.reporting.statistics.fewest_decisive_pairs`, or an arm of ``arms`` with no more
-    than :data:`~reuseprior.training.convergence.SEARCH_MIN_COUNTING_SHARE` of its runs counting."""
+    than :data:`~reuseprior.core.verdict_policy.SEARCH_MIN_COUNTING_SHARE` of its runs counting."""
     paired = criteria[criteria["seed"].isin(list(pairs))]
     needed = fewest_decisive_pairs()
     reasons = [] if len(pairs) >= needed else [f"{len(pairs)} paired seeds stored (a verdict needs {needed})"]
@@ -251,9 +256,10 @@ def search_decidability(criteria: pd.DataFrame, pairs: Sequence[int], arms: Sequ
 
 
 def gated_verdicts(table: pd.DataFrame, reason: str) -> pd.DataFrame:
-    """``table`` with every verdict column replaced by :data:`~reuseprior.reporting.statistics.NOT_COMPARABLE`
-    when ``reason`` (why the runs behind it cannot decide: underfit, unconverged, below the linear
-    floor, too few counting pairs) is not empty, and a ``reason`` column. The rule's own verdicts are
+    """``table`` with every verdict column replaced by
+    :data:`~reuseprior.core.verdict_policy.NOT_COMPARABLE` when ``reason`` (why the runs behind it cannot
+    decide: underfit, unconverged, below the linear floor, too few counting pairs) is not empty, and a
+    ``reason`` column. The rule's own verdicts are
     kept beside them (``X verdict`` -> ``X rule verdict``, ``verdict on Y`` -> ``rule verdict on Y``),
     so a reader sees what the statistics alone would have said."""
     out = table.copy()

@@ -5,8 +5,15 @@ Policy:
 
 - **A run** is one :class:`~reuseprior.revolver.population.Population` for one key of the study (its
   key columns, e.g. study, dataset, mode and seed); a study's run keys are in the order they run.
-  Every stored row starts with the run's identity columns (:func:`run_identity`: the study's name, its
-  plan, then the rest of the key).
+  Its population is the design's configuration of the run (:class:`PopulationStudyDesign`), its
+  checkpoint's metadata the run's identity. Every stored row starts with the run's identity columns
+  (:func:`run_identity`: the study's name, its plan, then the rest of the key).
+- **What a study stores of a finished run** is declared by its columns (:class:`PopulationRecord`):
+  the runs table's summary columns in their stored order, each a reading of the finished run
+  (:class:`FinishedRun`; the readings every study may name are :data:`SUMMARY_READINGS`, a study adds
+  its own), followed by the run's provenance (:func:`reuseprior.core.cpu.run_provenance`); and its side
+  tables, each a frame of the finished run, stored without the columns a rerun measures anew
+  (:data:`RERUN_MEASURED`: the runs table keeps their total).
 - **Storage** (:func:`population_store`): the runs table (one summary row a run, written last: it
   marks the run as stored) and the side tables a run writes before it (evaluations, generation log,
   ...), each file replaced atomically under the runs file's lock
@@ -25,21 +32,29 @@ Policy:
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 import pandas as pd
 import torch
 
+from reuseprior.core.cpu import run_provenance
 from reuseprior.core.progress import progress_bar
 from reuseprior.core.stored_rows import ColumnKinds
-from reuseprior.core.study import RunStore, StudySpec
-from reuseprior.datasets import load_standard_splits
+from reuseprior.core.study import RUNS, RunStore, StudySpec
+from reuseprior.datasets import DatasetSplits, load_standard_splits
 from reuseprior.revolver.population import Population, PopulationConfig, load_matching
+from reuseprior.revolver.search import Algorithm
 
 __all__ = [
     "EVALUATION_KINDS",
     "GENERATION_KINDS",
+    "RERUN_MEASURED",
+    "SUMMARY_READINGS",
+    "FinishedRun",
+    "PopulationRecord",
+    "PopulationStudyDesign",
     "advance",
     "checkpoint_path",
     "load_or_start",
@@ -163,32 +178,145 @@ def advance(pop: Population, path: Path, *, deadline: float | None, label: str, 
     return elapsed, cpu
 
 
+class PopulationStudyDesign(Protocol):
+    """What the runs of a population study read of its design: the size its images are read at and
+    each run's population configuration."""
+
+    image_size: int
+
+    def config(self, run: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int) -> PopulationConfig: ...
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """A run at its end, as its stored rows read it: the study's ``design``, the population ``pop``, its
+    generation log ``log`` (:attr:`PopulationRecord.log`), its evaluations ``results`` (one row a trained
+    individual) and the run's wall and CPU seconds, accumulated over resumes."""
+
+    design: Any
+    pop: Population
+    log: pd.DataFrame
+    results: pd.DataFrame
+    seconds: float
+    cpu_seconds: float
+
+    @property
+    def peak(self) -> pd.Series:
+        """The generation-log row where the top individual's test accuracy peaked (:func:`top_test_readings`)."""
+        return top_test_readings(self.log)[0]
+
+    @property
+    def final(self) -> pd.Series:
+        """The generation-log row of the last tested generation (:func:`top_test_readings`)."""
+        return top_test_readings(self.log)[1]
+
+
+#: a summary column's value, read off the finished run
+Reading = Callable[[FinishedRun], Any]
+
+#: the summary columns any population study may store, by name: the evaluations and generations run, the
+#: batches trained, the top individual's peak test accuracy (its generation and parameters) and its final
+#: one (its parameters, and its accuracy on every training image), the best validation accuracy, the
+#: evaluations' median parameters, and the run's wall and CPU seconds (to 0.1 s)
+SUMMARY_READINGS: dict[str, Reading] = {
+    "evaluations": lambda run: len(run.results),
+    "generations": lambda run: int(run.log["generation"].max()) + 1,
+    "batches": lambda run: int(run.results["batches"].sum()),
+    "top_test_acc_peak": lambda run: float(run.peak["top_test_acc"]),
+    "top_test_acc_peak_generation": lambda run: int(run.peak["generation"]),
+    "top_params_at_peak": lambda run: int(run.peak["top_params"]),
+    "top_test_acc_final": lambda run: float(run.final["top_test_acc"]),
+    "top_params_final": lambda run: int(run.final["top_params"]),
+    "top_train_acc_final": lambda run: run.pop.top_train_accuracy(),
+    "best_val_acc": lambda run: float(run.results["val_acc"].max()),
+    "median_params": lambda run: float(run.results["params"].median()),
+    "seconds": lambda run: round(run.seconds, 1),
+    "cpu_seconds": lambda run: round(run.cpu_seconds, 1),
+}
+
+#: the columns a rerun measures anew (wall seconds): no side table stores them, the runs table keeps
+#: the run's total
+RERUN_MEASURED: tuple[str, ...] = ("seconds",)
+
+
+def _population_log(pop: Population) -> pd.DataFrame:
+    return pop.generations_frame()
+
+
+@dataclass(frozen=True)
+class PopulationRecord:
+    """What a population study stores of a finished run, declared by its columns (see the module
+    docstring). ``summary``: the runs table's columns in their stored order, each a reading of
+    :data:`SUMMARY_READINGS` or of ``readings`` (the study's own, which take precedence); ``tables``:
+    each side table's frame of the finished run; ``log``: the generation log the readings and tables
+    read (the population's own by default); ``screen``: the wrapper of the run's search (the
+    population's ``screen``) given the design, the run and its population, set on the population
+    whether it starts or resumes (None: the search unwrapped). ``ValueError`` names a summary column
+    without a reading, or a side table named as the runs table."""
+
+    summary: tuple[str, ...]
+    tables: Mapping[str, Callable[[FinishedRun], pd.DataFrame]] = field(default_factory=dict)
+    readings: Mapping[str, Reading] = field(default_factory=dict)
+    log: Callable[[Population], pd.DataFrame] = _population_log
+    screen: Callable[[Any, Mapping[str, Any], Population], Callable[[Algorithm], Algorithm] | None] | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.summary if c not in self.readings and c not in SUMMARY_READINGS]
+        if unknown:
+            raise ValueError(
+                f"summary columns {unknown} have no reading: name one of {sorted(SUMMARY_READINGS)} "
+                "or give the study's own in readings"
+            )
+        if RUNS in self.tables:
+            raise ValueError(f"{RUNS!r} is the summary's table; name the side tables only")
+
+    def start(self, spec: StudySpec, run: Mapping[str, Any], splits: DatasetSplits, path: Path) -> Population:
+        """``run``'s population: resumed from its checkpoint at ``path`` (refused unless started with
+        the design's configuration of the run) or started anew with the run's identity as its metadata,
+        with the record's screen."""
+        config = spec.design.config(run, splits.input_shape, splits.num_classes)
+        pop = load_or_start(config, splits, path, run_identity(spec, run))
+        if self.screen is not None:
+            pop.screen = self.screen(spec.design, run, pop)
+        return pop
+
+    def frames(
+        self, spec: StudySpec, run: Mapping[str, Any], pop: Population, seconds: float, cpu_seconds: float
+    ) -> dict[str, pd.DataFrame]:
+        """The rows ``run`` of ``spec`` stores, finished as ``pop`` after ``seconds`` (wall) and
+        ``cpu_seconds``: each side table's, then the runs table's one summary row."""
+        ident = run_identity(spec, run)
+        finished = FinishedRun(spec.design, pop, self.log(pop), pop.results_frame(), seconds, cpu_seconds)
+        tables = {k: with_identity_columns(frame(finished), ident, RERUN_MEASURED) for k, frame in self.tables.items()}
+        summary = {c: self.readings.get(c, SUMMARY_READINGS.get(c))(finished) for c in self.summary}
+        return {**tables, RUNS: pd.DataFrame([{**ident, **summary, **run_provenance()}])}
+
+
 def run_population(
     spec: StudySpec,
     run: Mapping[str, Any],
+    record: PopulationRecord,
     *,
-    start: Callable[[StudySpec, Mapping[str, Any], Any, Path], Population],
-    frames: Callable[[StudySpec, Mapping[str, Any], Population, float, float], Mapping[str, pd.DataFrame]],
     label: str,
-    image_size: int,
     data_dir: str | Path | None,
     checkpoint_root: Path,
     deadline: float | None,
     progress: bool,
 ) -> Mapping[str, pd.DataFrame] | None:
-    """The body of a population study's ``run_one``: run ``run`` of ``spec`` to its end on its
-    dataset at ``image_size`` px, its population from ``start(spec, run, splits, checkpoint)`` (resumed
-    or new), checkpointed every generation under ``checkpoint_root``; its ``frames(spec, run, pop,
-    seconds, cpu_seconds)`` per table (:data:`~reuseprior.core.study.RUNS` among them), or None past
-    ``deadline``."""
+    """The body of a population study's ``run_one``: run ``run`` of ``spec`` (a study of a
+    :class:`PopulationStudyDesign`) to its end on its dataset, its population resumed or started by
+    ``record`` (:meth:`PopulationRecord.start`) and checkpointed every generation under
+    ``checkpoint_root``; the rows ``record`` declares per table (:meth:`PopulationRecord.frames`), or
+    None past ``deadline``. ``label``: the run's name on its progress bar."""
     torch.set_num_threads(1)
+    image_size = spec.design.image_size
     splits = load_standard_splits(run["dataset"], data_dir, seed=int(run["seed"]), image_size=image_size)
     path = checkpoint_path(Path(checkpoint_root), run, spec.store.key)
-    pop = start(spec, run, splits, path)
+    pop = record.start(spec, run, splits, path)
     spent = advance(pop, path, deadline=deadline, label=label, progress=progress)
     if spent is None:
         return None
-    return frames(spec, run, pop, *spent)
+    return record.frames(spec, run, pop, *spent)
 
 
 def top_test_readings(generations: pd.DataFrame) -> tuple[pd.Series, pd.Series]:

@@ -3,14 +3,16 @@ search that the stored CPU population studies share.
 
 :func:`reuseprior.revolver.population.config_from_settings` turns such settings into a
 :class:`~reuseprior.revolver.population.PopulationConfig` for one search mode and seed; named profiles
-and the designs of stored population studies are :class:`RevolverProfile` values.
+and the designs of stored population studies are :class:`RevolverProfile` values. Their base,
+:class:`reuseprior.core.profiles.Profile` (typed settings read as a mapping), is core's: the search's
+settings depend on no notebook set-up.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reuseprior.reporting.notebook import Profile
+from reuseprior.core.profiles import Profile
 
 __all__ = ["CPU_SEARCH", "RevolverProfile"]
 

@@ -2,8 +2,10 @@
 linear floor they are measured against.
 
 A trained comparison decides something only between models that have *converged* and *fit* their
-training images. This module is the one home of those criteria, which a study applies to its stored
-runs:
+training images. The criteria are the verdict policy's (:mod:`reuseprior.core.verdict_policy`, their
+one home, re-exported here for the callers of this module); this module applies them to a study's
+stored runs (:func:`run_criteria`) and fits the linear floor they are measured against
+(:func:`linear_floor`). Why the thresholds are what they are:
 
 - **Plateau** (:func:`plateaued`): the mean validation top-1 of the last ``window`` epochs exceeds the
   mean of the ``window`` epochs before by less than ``tolerance_pp`` percentage points (default: 3
@@ -34,7 +36,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -43,11 +44,38 @@ from sklearn.linear_model import LogisticRegression
 from torch.utils.data import Dataset
 
 from reuseprior.core.stored_rows import ColumnKinds
+from reuseprior.core.verdict_policy import (
+    PLATEAU_TOLERANCE_PP,
+    PLATEAU_WINDOW,
+    SEARCH_MIN_COUNTING_SHARE,
+    RunCriteria,
+    fits_training_set,
+    plateaued,
+    seeds_that_count,
+)
 
-#: epochs in each half of the plateau comparison
-PLATEAU_WINDOW = 3
-#: the most the last window may gain on the one before, in percentage points
-PLATEAU_TOLERANCE_PP = 2.0
+__all__ = [
+    "FLOOR_CLASSIFIER",
+    "FLOOR_MAX_ITER",
+    "FLOOR_TOLERANCE",
+    "HISTORY_DECIMALS",
+    "HISTORY_KEYS",
+    "LINEAR_FLOOR_KINDS",
+    # the verdict policy's criteria (reuseprior.core.verdict_policy), for this module's callers
+    "PLATEAU_TOLERANCE_PP",
+    "PLATEAU_WINDOW",
+    "SEARCH_MIN_COUNTING_SHARE",
+    "RunCriteria",
+    "fits_training_set",
+    "flat_images",
+    "history_json",
+    "linear_floor",
+    "plateaued",
+    "read_history",
+    "run_criteria",
+    "seeds_that_count",
+]
+
 #: the per-epoch quantities kept in a stored history (rounded to :data:`HISTORY_DECIMALS`)
 HISTORY_KEYS: tuple[str, ...] = ("epoch", "train_loss", "train_top1", "val_loss", "val_top1")
 HISTORY_DECIMALS = 4
@@ -59,11 +87,6 @@ HISTORY_DECIMALS = 4
 #: against 82.52 on 1). At 1e-8 (about 1,700 iterations, under a minute) 1 and 2 threads and OpenBLAS's
 #: Nehalem kernels agree to the digit.
 FLOOR_TOLERANCE = 1e-8
-#: a comparison of searches (e.g. of Revolver population searches) decides only when more than this
-#: share of each arm's runs count: a search ending below the floor is a result of its arm, never a
-#: reason to drop its seed (that would select seeds on the outcome compared), so the criteria judge
-#: whether the budget lets a typical search learn the task
-SEARCH_MIN_COUNTING_SHARE = 0.5
 FLOOR_MAX_ITER = 10_000
 FLOOR_CLASSIFIER = f"LogisticRegression(max_iter={FLOOR_MAX_ITER}, tol={FLOOR_TOLERANCE:g})"
 
@@ -94,41 +117,6 @@ def read_history(text: Any) -> list[dict[str, float]]:
             "or restore the file from git"
         ) from None
     return [{k: math.nan if v is None else float(v) for k, v in row.items()} for row in rows]
-
-
-def plateaued(
-    val_top1: Sequence[float], *, window: int = PLATEAU_WINDOW, tolerance_pp: float = PLATEAU_TOLERANCE_PP
-) -> bool:
-    """Whether the validation top-1 (%, one value per trained epoch, epoch 1 first) has plateaued:
-    the mean of the last ``window`` epochs exceeds the mean of the ``window`` before by less than
-    ``tolerance_pp`` points (module docstring). False for fewer than ``2 * window`` epochs."""
-    values = np.asarray(list(val_top1), dtype=float)
-    if window < 1:
-        raise ValueError(f"window={window} must be at least 1 epoch")
-    if len(values) < 2 * window or not np.isfinite(values[-2 * window :]).all():
-        return False
-    return bool(values[-window:].mean() - values[-2 * window : -window].mean() < tolerance_pp)
-
-
-def fits_training_set(train_top1: float, floor_train_top1: float) -> bool:
-    """Whether a run fits its training images at least as well as the linear floor (module docstring)."""
-    return bool(train_top1 >= floor_train_top1)
-
-
-@dataclass(frozen=True)
-class RunCriteria:
-    """The three criteria of one run (module docstring) and the values they read."""
-
-    plateaued: bool
-    fits_training_set: bool
-    above_floor: bool
-    val_gain_last_window_pp: float  # mean of the last window minus the window before
-    train_top1: float  # the training top-1 the fit is judged by (run_criteria)
-
-    @property
-    def counts(self) -> bool:
-        """Whether the run counts in a comparison: all three criteria hold."""
-        return self.plateaued and self.fits_training_set and self.above_floor
 
 
 def run_criteria(
@@ -201,15 +189,3 @@ def linear_floor(train_set: Dataset, test_set: Dataset) -> dict[str, Any]:
         "train_top1": round(100 * float(model.score(x_train, y_train)), 2),
         "test_top1": round(100 * float(model.score(x_test, y_test)), 2),
     }
-
-
-def seeds_that_count(criteria: pd.DataFrame, seeds: Sequence[int]) -> tuple[list[int], pd.DataFrame]:
-    """The paired ``seeds`` all of whose runs count (``criteria``: one row per run with its ``seed`` and a
-    boolean ``counts``), and the runs of those seeds that do not count. Policy: in a paired design every
-    arm of a seed shares its data order and initialisation, so a seed stands or falls whole: a run that
-    does not count removes its seed from the verdicts, never that run alone (which would compare the
-    arms on different seeds)."""
-    paired = criteria[criteria["seed"].isin(list(seeds))]
-    failing = paired[~paired["counts"].astype(bool)]
-    failed = set(failing["seed"])
-    return sorted(int(s) for s in seeds if s not in failed), failing.reset_index(drop=True)

@@ -18,6 +18,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from reuseprior.chapters import register_chapter
+from reuseprior.chapters.ch3_revolver.tables import MODE_LABELS, table_c_1
 from reuseprior.datasets import DEFAULT_DATA_DIR
 from reuseprior.reporting.findings import PairedFinding
 from reuseprior.reporting.plan import ChapterNeeds, DataNeed, data_dir_of
@@ -26,9 +28,15 @@ from reuseprior.reporting.reference import load_thesis_table, select_thesis_rows
 from reuseprior.revolver.blueprint import Blueprint
 from reuseprior.revolver.population import PopulationConfig
 from reuseprior.revolver.population_study import top_test_readings
-from reuseprior.revolver.registry import ModuleRegistry
 from reuseprior.revolver.search import SEARCH_MODES
 from reuseprior.revolver.settings import RevolverProfile
+
+#: this chapter, as the book and the build command list it (reuseprior.chapters.CHAPTERS)
+CHAPTER = register_chapter(
+    __name__,
+    part="Chapter 3: Revolver",
+    title="Chapter 3 — Revolver: searching for reusable modules while training a population",
+)
 
 __all__ = [
     "FINDINGS",
@@ -151,14 +159,6 @@ def build_needs(profile: str, parameters: Mapping[str, Any]) -> ChapterNeeds:
         needs += [DataNeed(name, DEFAULT_DATA_DIR) for name in LIVE_STUDY_DATASETS]
     return ChapterNeeds(tuple(needs))
 
-
-#: search modes as Table 3.2 labels them
-MODE_LABELS = {
-    "random": "Random",
-    "evolve": "Evolve",
-    "random_warmup": "RandWarmup",
-    "random_warmup_evolve": "RandWarmEvolve",
-}
 
 #: columns of ``Population.results_frame`` / ``generations_frame`` that a rerun
 #: measures differently (wall-clock seconds); kept out of tracked tables
@@ -297,39 +297,6 @@ def best_by_generation(results: pd.DataFrame) -> pd.DataFrame:
     g = results.groupby(["mode", "generation"], sort=False)["val_acc"].max().reset_index(name="best_val_acc")
     g["running_best"] = g.groupby("mode", sort=False)["best_val_acc"].cummax()
     return g
-
-
-def table_c_1(
-    registry: ModuleRegistry, top: int = 15, kinds: tuple[str, ...] = ("conv2d",), min_updates: int = 1
-) -> pd.DataFrame:
-    """Table C.1: the top-scoring (lower is better) shared modules of the
-    given kinds with their registry scores."""
-    rows = []
-    for name, score in registry.scores.items():
-        if name not in registry or registry.score_counts.get(name, 0) < min_updates:
-            continue
-        rec = registry.record(name)
-        if rec["kind"] not in kinds or rec["uid"] is not None:
-            continue
-        a = rec["args"]
-        k = a.get("kernel_size", "")
-        rows.append(
-            {
-                "Input Channels": a.get("in_channels"),
-                "Output Channels": a.get("out_channels"),
-                "Kernel Size": f"{k}x{k}",
-                "Stride": a.get("stride"),
-                "Groups": a.get("groups", 1),
-                "Score": score,
-                "Updates": registry.score_counts.get(name, 0),
-                "name": name,
-            }
-        )
-    df = pd.DataFrame(
-        rows,
-        columns=["Input Channels", "Output Channels", "Kernel Size", "Stride", "Groups", "Score", "Updates", "name"],
-    )
-    return df.sort_values(["Score", "name"]).head(top).reset_index(drop=True)
 
 
 def _elide(d: dict[str, Any], depth: int, max_depth: int) -> dict[str, Any]:

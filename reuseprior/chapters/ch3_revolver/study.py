@@ -13,9 +13,10 @@ every ``test_every`` generations and at the last); no decision reads it.
 
 **Storage.** A run (:func:`population_run`, through :mod:`reuseprior.revolver.population_study`)
 checkpoints every generation under ``build/revolver_study/`` and, when it ends, writes its
-evaluations, generation log, top-ranked shared convolutions (Table C.1) and summary to the four CSVs
-of :data:`STORED` (the summary row, written last, marks the run as stored). An interrupted study loses
-at most the generation in progress: run the command again. Rows of another plan are never read.
+evaluations, generation log, top-ranked shared convolutions (Table C.1) and summary, declared by
+:data:`RECORD`, to the four CSVs of :data:`STORED` (the summary row, written last, marks the run as
+stored). An interrupted study loses at most the generation in progress: run the command again. Rows
+of another plan are never read.
 
 **Reading.** :func:`mode_table` (Table 3.2 per dataset and mode, mean and spread over seeds),
 :func:`floor_table` and :func:`gated_by_floor` (every run against the linear floor of its images),
@@ -38,35 +39,33 @@ import pandas as pd
 import torch
 
 from reuseprior.chapters import register_study, study_command
-from reuseprior.chapters.ch3_revolver import MODE_LABELS, table_c_1
+from reuseprior.chapters.ch3_revolver.tables import MODE_LABELS, table_c_1
 from reuseprior.core import paths
-from reuseprior.core.cpu import run_provenance
 from reuseprior.core.declared_study import DeclaredStudy
 from reuseprior.core.files import replace_csv_rows
 from reuseprior.core.ordering import sort_rows
 from reuseprior.core.precision import default_dtype
 from reuseprior.core.stored_rows import ColumnKinds
 from reuseprior.core.study import LiveCheck, StudyRequest, StudySpec, read_csv_or_empty
+from reuseprior.core.verdict_policy import CONFIDENCE, NOT_COMPARABLE, SEARCH_MIN_COUNTING_SHARE, Claim
 from reuseprior.datasets import load_standard_splits
 from reuseprior.reporting import verdicts
 from reuseprior.reporting.plotting import caption
 from reuseprior.reporting.reference import load_thesis_table, select_thesis_rows
-from reuseprior.reporting.statistics import CONFIDENCE, NOT_COMPARABLE, Claim
 from reuseprior.reporting.verdicts import Comparison
 from reuseprior.revolver.population import Population, PopulationConfig, config_from_settings
 from reuseprior.revolver.population_study import (
     EVALUATION_KINDS,
     GENERATION_KINDS,
-    load_or_start,
+    RERUN_MEASURED,
+    FinishedRun,
+    PopulationRecord,
     population_store,
     run_identity,
     run_population,
-    top_test_readings,
-    with_identity_columns,
 )
 from reuseprior.revolver.settings import CPU_SEARCH, RevolverProfile
 from reuseprior.revolver.split_floor import floor_keys, population_floors
-from reuseprior.training.convergence import SEARCH_MIN_COUNTING_SHARE
 
 __all__ = [
     "CLAIMS",
@@ -79,6 +78,7 @@ __all__ = [
     "MNIST_EQUIVALENCE_MARGIN_PP",
     "MNIST_MARGIN_REASON",
     "NOT_COMPARABLE_METRICS",
+    "RECORD",
     "SENSITIVITY_MARGINS_PP",
     "STORED",
     "PopulationDesign",
@@ -119,20 +119,18 @@ FLOOR_COMMAND = study_command("ch3", "floor")
 DATASET_LABELS = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 #: the columns that name a run (the plan aside)
 KEY = ("study", "dataset", "mode", "seed")
+#: the columns of a run's summary row, in their stored order (after the key and plan, before the run's
+#: provenance; :data:`RECORD` reads them): Table 3.2's readings (its "Mean Val." is ``mean_val_last``, the
+#: mean validation accuracy of the last ``settings.mean_val_last`` evaluations, their number in
+#: ``mean_val_window``) and the run's wall seconds, not its CPU seconds (the stored columns predate them)
+SUMMARY = (
+    "evaluations", "generations", "top_test_acc_peak", "top_test_acc_peak_generation", "top_params_at_peak",
+    "top_test_acc_final", "top_params_final", "mean_val_last", "mean_val_window", "best_val_acc", "median_params",
+    "seconds",
+)  # fmt: skip
 #: the kinds of each stored table's values (the key and plan are required in every table)
 KINDS: dict[str, ColumnKinds] = {
-    "runs": ColumnKinds(
-        required=(
-            "evaluations", "generations", "top_test_acc_peak", "top_test_acc_peak_generation",
-            "top_params_at_peak", "top_test_acc_final", "top_params_final", "mean_val_last", "mean_val_window",
-            "best_val_acc", "median_params", "seconds",
-        ),
-        numeric=(
-            "seed", "evaluations", "generations", "top_test_acc_peak", "top_test_acc_peak_generation",
-            "top_params_at_peak", "top_test_acc_final", "top_params_final", "mean_val_last", "mean_val_window",
-            "best_val_acc", "median_params", "seconds",
-        ),
-    ),
+    "runs": ColumnKinds(required=SUMMARY, numeric=("seed", *SUMMARY)),
     "evaluations": EVALUATION_KINDS,
     "generations": GENERATION_KINDS,
     "modules": ColumnKinds(
@@ -140,8 +138,6 @@ KINDS: dict[str, ColumnKinds] = {
         numeric=("rank", "Input Channels", "Output Channels", "Stride", "Groups", "Score", "Updates"),
     ),
 }  # fmt: skip
-#: evaluation columns that a rerun measures differently (kept only in the runs table, as a total)
-_MEASURED = ("seconds",)
 
 
 @dataclass(frozen=True)
@@ -202,48 +198,23 @@ def population_study(design: PopulationDesign) -> StudySpec:
     )
 
 
-def _load_or_start(spec: StudySpec, run: Mapping[str, Any], splits, path: Path) -> Population:
-    """The run's population, resumed from its checkpoint or started anew."""
-    config = spec.design.config(run, splits.input_shape, splits.num_classes)
-    return load_or_start(config, splits, path, {"dataset": run["dataset"], "study": run["study"], "plan": spec.plan})
-
-
-def _summary(design: PopulationDesign, pop: Population, seconds: float) -> dict[str, Any]:
-    results = pop.results_frame()
-    log = pop.generations_frame()
-    peak, final = top_test_readings(log)
-    return {
-        "evaluations": len(results),
-        "generations": int(log["generation"].max()) + 1,
-        "top_test_acc_peak": float(peak["top_test_acc"]),
-        "top_test_acc_peak_generation": int(peak["generation"]),
-        "top_params_at_peak": int(peak["top_params"]),
-        "top_test_acc_final": float(final["top_test_acc"]),
-        "top_params_final": int(final["top_params"]),
-        "mean_val_last": float(results["val_acc"].tail(design.settings.mean_val_last).mean()),
-        "mean_val_window": int(min(design.settings.mean_val_last, len(results))),
-        "best_val_acc": float(results["val_acc"].max()),
-        "median_params": float(results["params"].median()),
-        "seconds": round(seconds, 1),
-        **run_provenance(),
-    }
-
-
-def _frames(
-    spec: StudySpec, run: Mapping[str, Any], pop: Population, seconds: float, _cpu: float
-) -> dict[str, pd.DataFrame]:
-    """The rows a finished run stores, per table of :data:`STORED` (the run's
-    wall ``seconds`` in its summary; its CPU seconds are not stored: the
-    stored columns predate them)."""
-    ident = run_identity(spec, run)
-    modules = table_c_1(pop.registry, top=15).drop(columns=["name"])
+def _table_c_1(run: FinishedRun) -> pd.DataFrame:
+    """The run's top-ranked shared convolutions (Table C.1), ranked from 1."""
+    modules = table_c_1(run.pop.registry, top=15).drop(columns=["name"])
     modules.insert(0, "rank", range(1, len(modules) + 1))
-    return {
-        "evaluations": with_identity_columns(pop.results_frame(), ident, _MEASURED),
-        "generations": with_identity_columns(pop.generations_frame(), ident, _MEASURED),
-        "modules": with_identity_columns(modules, ident, _MEASURED),
-        "runs": pd.DataFrame([{**ident, **_summary(spec.design, pop, seconds)}]),
-    }
+    return modules
+
+
+#: what a finished run stores (:class:`~reuseprior.revolver.population_study.PopulationRecord`): its
+#: evaluations, generation log and Table C.1, and its :data:`SUMMARY`
+RECORD = PopulationRecord(
+    summary=SUMMARY,
+    readings={
+        "mean_val_last": lambda run: float(run.results["val_acc"].tail(run.design.settings.mean_val_last).mean()),
+        "mean_val_window": lambda run: int(min(run.design.settings.mean_val_last, len(run.results))),
+    },
+    tables={"evaluations": lambda run: run.results, "generations": lambda run: run.log, "modules": _table_c_1},
+)
 
 
 def population_run(
@@ -259,17 +230,15 @@ def population_run(
     progress: bool = False,
 ) -> Mapping[str, pd.DataFrame] | None:
     """One run of ``spec`` (its ``run_one``), checkpointed every generation under ``checkpoint_root``
-    and resumed from its checkpoint; its rows per table of :data:`STORED`, or None when ``deadline``
-    (a :func:`time.time`) passed first (checked between generations). One thread: the models are small
-    and the rows then do not depend on the core count."""
+    and resumed from its checkpoint; its rows per table of :data:`STORED` (:data:`RECORD`), or None
+    when ``deadline`` (a :func:`time.time`) passed first (checked between generations). One thread: the
+    models are small and the rows then do not depend on the core count."""
     run = {"study": study, "dataset": dataset, "mode": mode, "seed": seed}
     return run_population(
         spec,
         run,
-        start=_load_or_start,
-        frames=_frames,
+        RECORD,
         label=run_label(run),
-        image_size=spec.design.image_size,
         data_dir=data_dir,
         checkpoint_root=checkpoint_root,
         deadline=deadline,
@@ -571,7 +540,7 @@ def live_slice(
         )
         config = spec.design.config(run, splits.input_shape, splits.num_classes)
         pop = Population(config, splits).run(until=generations)
-    return pop.results_frame().drop(columns=list(_MEASURED))
+    return pop.results_frame().drop(columns=list(RERUN_MEASURED))
 
 
 def store_live_reference(

@@ -29,6 +29,29 @@ Everything the notebook ``ch4_sharing_training`` does lives here:
 * :func:`expected_gpu_hours` / :func:`gpu_time_table` -- an *estimate* of the
   GPU time of each paper-profile row (how it is derived: there).
 
+The trained studies on Fashion-MNIST (the notebook's sections on real images) are declared in their
+own modules, below. The package stands on **six floors**: a module imports only modules of the floors
+below its own, none imports this ``__init__``, and the studies' declarations import none of each other
+(``tests/test_architecture.py`` measures the longest chain):
+
+1. :mod:`.configs` -- the models, the recipes per dataset, the notebook's profiles, the run log's columns;
+2. :mod:`.plan` -- a profile resolved against its dataset's recipe (:class:`ExperimentPlan`);
+   :mod:`.designs` -- the trained studies' designs: their stored rows, when a run counts, and each
+   study's models, seeds, recipes and profiles;
+3. :mod:`.architecture` -- the models as built (parameters, FLOPs, GPU time); :mod:`.data` -- a plan's splits;
+4. :mod:`.runs` -- training: one run of a model, the run log, and a study's runs (a design declared as a
+   study, the linear floor of a seed's images, the live slice's check); :mod:`.readings` -- stored runs
+   read (Table 4.2's pairs, a study judged once, the confirmatory family), importing no training code;
+5. the declarations: :mod:`.real_study` (the width-0.25 study and the live slice), :mod:`.recipe_probes`
+   (the width-1.0 probes and fit checks), :mod:`.fit_study`, :mod:`.table42_study` (the recipe protocol
+   and the decisive study) and :mod:`.confirmatory`; and :mod:`.tables` (Table 4.2 of the notebook's
+   own runs, the training curves);
+6. :mod:`.studies` -- the studies side by side (the ``study ch4`` command's group, the fit study's
+   recipe check, the confirmatory study beside the exploratory one); and this ``__init__``, which
+   gathers the names of :mod:`.configs` ... :mod:`.tables` that the notebook and the commands read.
+
+The longest chain: configs -> plan -> data -> runs -> table42_study (or any declaration) -> studies.
+
 The paper recipe as the official EfficientNetV2 code runs it (the thesis
 modified that code, section 4.5.3, and lists its changes in section 4.5.4):
 
@@ -58,6 +81,7 @@ modified that code, section 4.5.3, and lists its changes in section 4.5.4):
 
 from __future__ import annotations
 
+from reuseprior.chapters import register_chapter
 from reuseprior.chapters.ch4_sharing_training.architecture import (
     GPU_REFERENCE_THROUGHPUT,
     H100_SPEEDUP_OVER_RTX3090,
@@ -80,7 +104,6 @@ from reuseprior.chapters.ch4_sharing_training.configs import (
     RESULT_COLUMNS,
     TABLE_4_2_MODELS,
     THESIS_REFERENCE_DATASET,
-    SharingTrainingProfile,
     official_sizes,
 )
 from reuseprior.chapters.ch4_sharing_training.data import (
@@ -110,6 +133,13 @@ from reuseprior.chapters.ch4_sharing_training.tables import (
 )
 from reuseprior.reporting.findings import PairedFinding
 
+#: this chapter, as the book and the build command list it (reuseprior.chapters.CHAPTERS)
+CHAPTER = register_chapter(
+    __name__,
+    part="Chapter 4: contexts and the reusability prior",
+    title="Chapter 4: aggressive parameter sharing, trained (thesis Table 4.2)",
+)
+
 __all__ = [
     "FINDINGS",
     "ExperimentPlan",
@@ -124,7 +154,6 @@ __all__ = [
     "PROFILES",
     "RECIPES",
     "RESULT_COLUMNS",
-    "SharingTrainingProfile",
     "TABLE_4_2_MODELS",
     "THESIS_REFERENCE_DATASET",
     "architecture_table",

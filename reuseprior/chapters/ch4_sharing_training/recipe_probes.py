@@ -38,78 +38,25 @@ import pandas as pd
 from distributed import Client
 
 from reuseprior.chapters import register_study
-from reuseprior.chapters.ch4_sharing_training import TABLE_4_2_MODELS
-from reuseprior.chapters.ch4_sharing_training import real_study as real
-from reuseprior.chapters.ch4_sharing_training.configs import OFFICIAL_END_FRACTION, SharingTrainingProfile
+from reuseprior.chapters.ch4_sharing_training.configs import TABLE_4_2_MODELS
+from reuseprior.chapters.ch4_sharing_training.designs import (
+    PROBE_BASE,
+    PROBE_EPOCHS,
+    PROBE_RECIPES,
+    TrainingDesign,
+    whole_schedule,
+)
+from reuseprior.chapters.ch4_sharing_training.runs import training_study
 from reuseprior.core import paths
 from reuseprior.core.declared_study import DeclaredStudy
 from reuseprior.core.ordering import sort_rows
 from reuseprior.core.study import StudySpec, run_study
-from reuseprior.training.convergence import read_history, run_criteria
+from reuseprior.training.convergence import read_history
 
 #: where the probes' rows are stored (one row per recipe and model, the ch4 study's columns)
 STORED_PROBES = paths.DATA_DIR / "ch4_recipe_probes.csv"
 WORK_DIR = paths.BUILD_DIR / "ch4_recipe_probes"
-#: the epochs of the schedule every probe is the beginning of, and the epochs a probe trains
-SCHEDULE_EPOCHS = 30
-PROBE_EPOCHS = 5
-#: the study's recipe at the thesis's width, as the probes' common base
-PROBE_BASE = replace(
-    real.CPU_DESIGN.settings,
-    width_mult=1.0,
-    epochs=PROBE_EPOCHS,
-    schedule_epochs=SCHEDULE_EPOCHS,
-    lr_end_fraction=OFFICIAL_END_FRACTION,
-    ema_decay=0.9999,
-)
-#: the probed recipes, most promising first: warm-up in optimisation steps (39 = one epoch of 5,000
-#: images at batch 128; 117 = three, a tenth of the 30-epoch schedule) and the peak rate (lr_base
-#: 0.016 per 256 images = 0.008 at batch 128, the recipe's; 0.004 = a quarter of it); a "w0.5" recipe
-#: also halves the width (the models are then smaller than Table 4.2's, which its rows say). Keys name
-#: the stored study (file-name safe).
-PROBE_RECIPES: dict[str, dict[str, object]] = {
-    "lr0.004-warmup117": {"lr_base": 0.004, "lr_warmup_steps": 117},
-    "lr0.016-warmup117": {"lr_base": 0.016, "lr_warmup_steps": 117},
-    # the two stored probes left V2-S-shared at chance for three epochs; with every block of a stage tied,
-    # randomly dropped blocks (stochastic depth, up to 0.2) change a shared stage's output far more than an
-    # unshared one's, so the next probe removes it
-    "lr0.004-warmup117-nodroppath": {"lr_base": 0.004, "lr_warmup_steps": 117, "stochastic_depth": 0.0},
-    # the fallback: at half the width (a quarter of the cost) does the study's own recipe, or the
-    # gentler one, train V2-S-shared? (width 0.25 underfits: about 75 % training top-1 after 30 epochs)
-    "w0.5-lr0.016-warmup39": {"width_mult": 0.5, "lr_base": 0.016, "lr_warmup_steps": 39},
-    "w0.5-lr0.004-warmup117": {"width_mult": 0.5, "lr_base": 0.004, "lr_warmup_steps": 117},
-    "lr0.004-warmup39": {"lr_base": 0.004, "lr_warmup_steps": 39},
-    "lr0.016-warmup39": {"lr_base": 0.016, "lr_warmup_steps": 39},  # the width-0.25 study's recipe
-    # the 30-epoch fit check of "w0.5-lr0.016-warmup39" left V2-S-shared at a training loss of 1.05 (75 %
-    # training top-1), as width 0.25 did: is it stochastic depth through the tied blocks that keeps it there?
-    "w0.5-lr0.016-warmup39-nodroppath": {
-        "width_mult": 0.5,
-        "lr_base": 0.016,
-        "lr_warmup_steps": 39,
-        "stochastic_depth": 0.0,
-    },
-    # without it, 80 % training top-1 after 30 epochs, still short of the floor's 94 %: does a schedule twice
-    # as long (the decay stretched over 60 epochs) let it fit?
-    "w0.5-lr0.016-warmup39-nodroppath-60": {
-        "width_mult": 0.5,
-        "lr_base": 0.016,
-        "lr_warmup_steps": 39,
-        "stochastic_depth": 0.0,
-        "schedule_epochs": 60,
-    },
-    # neither a longer schedule nor dropping stochastic depth lets it fit. Under RMSprop every element of
-    # a tensor steps about lr per update whatever its gradient's size, and a convolution tied at k sites
-    # takes that step at all k of them: the sharing-aware step size divides each tensor's rate by its
-    # uses (TrainConfig.lr_per_use; a listed departure, the identity for an untied model)
-    "w0.5-lr0.016-warmup39-peruse": {"width_mult": 0.5, "lr_base": 0.016, "lr_warmup_steps": 39, "lr_per_use": True},
-    "w0.5-lr0.016-warmup39-nodroppath-peruse": {
-        "width_mult": 0.5,
-        "lr_base": 0.016,
-        "lr_warmup_steps": 39,
-        "stochastic_depth": 0.0,
-        "lr_per_use": True,
-    },
-}
+
 PROBE_PREFIX = "probe-"
 #: the recipes whose best probe reading is followed for the whole schedule (:func:`fit_check_studies`):
 #: does the hardest model then fit its training images and beat the linear floor?
@@ -127,10 +74,10 @@ PROBE_ORDER: tuple[str, ...] = ("V2-S-shared", "V2-B0-original", "V2-B0-shared")
 
 def probe_studies(path: Path = STORED_PROBES) -> tuple[StudySpec, ...]:
     """One study per recipe (all three models, seed 0), stored in ``path``
-    (:func:`~reuseprior.chapters.ch4_sharing_training.real_study.training_study`)."""
+    (:func:`~reuseprior.chapters.ch4_sharing_training.runs.training_study`)."""
     return tuple(
-        real.training_study(
-            real.TrainingDesign(
+        training_study(
+            TrainingDesign(
                 name=f"{PROBE_PREFIX}{label}",
                 models=TABLE_4_2_MODELS,
                 seeds=(0,),
@@ -167,23 +114,18 @@ def run_probes(
     return done
 
 
-def _whole_schedule(settings: SharingTrainingProfile) -> SharingTrainingProfile:
-    """``settings`` run for every epoch of the schedule they are laid out for."""
-    return replace(settings, epochs=settings.schedule_epochs)
-
-
 def fit_check_studies(path: Path = STORED_PROBES) -> tuple[StudySpec, ...]:
     """One study per recipe of :data:`FIT_CHECK_RECIPES`: the hardest model (the first of
     :data:`PROBE_ORDER`) trained, seed 0, for the whole schedule its probe is the beginning of
-    (:data:`SCHEDULE_EPOCHS` epochs unless the recipe lays out another), stored beside the probes
+    (:data:`.designs.SCHEDULE_EPOCHS` epochs unless the recipe lays out another), stored beside the probes
     (study name ``fit-<recipe>``)."""
     return tuple(
-        real.training_study(
-            real.TrainingDesign(
+        training_study(
+            TrainingDesign(
                 name=f"{FIT_CHECK_PREFIX}{label}",
                 models=PROBE_ORDER[:1],
                 seeds=(0,),
-                settings=_whole_schedule(replace(PROBE_BASE, **PROBE_RECIPES[label])),
+                settings=whole_schedule(replace(PROBE_BASE, **PROBE_RECIPES[label])),
             ),
             path,
         )
@@ -218,43 +160,6 @@ def run_fit_checks(
         result = run_study(study, options=options, max_runs=left, client=client, progress=progress)
         done += [(study.name, run["model"], run["seed"]) for run in result.stored]
     return done
-
-
-def fit_check_table(path: Path = STORED_PROBES) -> pd.DataFrame:
-    """Per stored fit check: the model, width and parameters, its training top-1 and test top-1 (%)
-    beside the linear floor of the same images (chapter 4's study images, seed 0), and whether the run
-    fits its training images and beats the floor (:mod:`reuseprior.training.convergence`). The training
-    top-1 is the eval-mode accuracy on the training images once the run completed (``train_top1_eval``)
-    where the row has it, else the running top-1 of the last epoch in train mode (rows stored before
-    that column existed), which understates the fit; ``training top-1 measured`` says which."""
-    floor = real.CPU_STUDY.floor_rows().set_index("seed").loc[0]
-    images = {"train_top1": floor["top1_train"], "test_top1": floor["top1_test"]}
-    rows = []
-    for study in fit_check_studies(path):
-        for _, row in study.rows().iterrows():
-            history = read_history(row["epoch_history"])
-            trained = [h for h in history if h["epoch"] >= 1]
-            clean = row.get("train_top1_eval")
-            measured = "eval mode, after training" if pd.notna(clean) else "train mode, last epoch"
-            c = run_criteria(history, float(row["top1_test"]), images, train_top1=clean)
-            rows.append(
-                {
-                    "recipe": study.name.removeprefix(FIT_CHECK_PREFIX),
-                    "model": row["model"],
-                    "width": row["width_mult"],
-                    "params": row["params"],
-                    "epochs": len(trained),
-                    "train top-1": c.train_top1,
-                    "training top-1 measured": measured,
-                    "train top-1 last epoch (train mode)": trained[-1]["train_top1"] if trained else math.nan,
-                    "floor train top-1": floor["top1_train"],
-                    "test top-1": row["top1_test"],
-                    "floor test top-1": floor["top1_test"],
-                    "fits training set": c.fits_training_set,
-                    "above floor": c.above_floor,
-                }
-            )
-    return pd.DataFrame(rows)
 
 
 def probe_status(path: Path = STORED_PROBES) -> pd.DataFrame:

@@ -1,6 +1,10 @@
-"""Section 4.5.4's training runs: one run of a model (:func:`train_model`, its results row) and the run
+"""Section 4.5.4's training runs: one run of a model (:func:`train_model`, its results row), the run
 log of a plan's runs (:func:`run_experiments`, a :class:`reuseprior.core.study.RunStore` that keeps every
-attempt)."""
+attempt), and a study's runs: a :class:`.designs.TrainingDesign` declared as a
+:class:`~reuseprior.core.study.StudySpec` (:func:`training_study`), one run of it (:func:`train_run`),
+the linear floor of a seed's images (:func:`floor_row`, stored in :data:`FLOORS`), the criteria of a
+study's stored runs (:func:`stored_criteria`) and the live slice retrained (:func:`live_check`, judged by
+:func:`slice_rules`; :func:`check_live_slice`, a study's live check)."""
 
 from __future__ import annotations
 
@@ -10,11 +14,12 @@ import os
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import pandas as pd
 import torch
 
+from reuseprior.chapters import study_command
 from reuseprior.chapters.ch4_sharing_training.architecture import build_experiment_model, nominal_macs
 from reuseprior.chapters.ch4_sharing_training.configs import (
     LATER_COLUMNS,
@@ -26,13 +31,23 @@ from reuseprior.chapters.ch4_sharing_training.configs import (
     ModelSpec,
 )
 from reuseprior.chapters.ch4_sharing_training.data import plan_splits
-from reuseprior.chapters.ch4_sharing_training.plan import ExperimentPlan
+from reuseprior.chapters.ch4_sharing_training.designs import (
+    LINEAR_FLOOR,
+    LIVE_SLICE_DESIGN,
+    STORED_COLUMNS,
+    STORED_RUNS,
+    WORK_DIR,
+    TrainingDesign,
+    criteria_table,
+)
+from reuseprior.chapters.ch4_sharing_training.plan import ExperimentPlan, make_plan
 from reuseprior.core import paths
 from reuseprior.core.precision import default_dtype
 from reuseprior.core.runtime import set_seed
-from reuseprior.core.stored_rows import read_stored_csv
-from reuseprior.core.study import RunStore
+from reuseprior.core.stored_rows import ColumnKinds, read_stored_csv
+from reuseprior.core.study import FloorStore, LiveCheck, RunStore, StudyRequest, StudySpec
 from reuseprior.reporting.digits import round_residuals
+from reuseprior.training import convergence
 from reuseprior.training.convergence import history_json
 from reuseprior.training.loop import TrainingInterrupted, amp_active, count_flops, discard_checkpoint, fit
 
@@ -364,4 +379,181 @@ def _prepared(
     return model, splits, measured
 
 
-# ---------------------------------------------------------------------- Table 4.2
+# ------------------------------------------------------------------------------------ a study's runs
+
+
+def training_study(
+    design: TrainingDesign, path: str | Path = STORED_RUNS, *, floor: bool = False, live: bool = False
+) -> StudySpec:
+    """``design`` declared as a study of :mod:`reuseprior.core.study`: one run per (model, seed), seed-major,
+    trained by :func:`train_run` and stored in ``path`` (one row per (study, model, seed) of a plan); with
+    ``floor``, read against the linear floor of each seed's images (:data:`FLOORS`) by its criteria
+    (:func:`stored_criteria`); with ``live``, checked by retraining the live slice (:func:`check_live_slice`)."""
+    store = RunStore(
+        Path(path),
+        key=("study", "model", "seed"),
+        name_column="study",
+        columns=STORED_COLUMNS,
+        kinds={"runs": RESULT_KINDS},
+    )
+    return StudySpec.of(
+        design,
+        run_one=train_run,
+        store=store,
+        floor=FLOORS if floor else None,
+        criteria=stored_criteria if floor else None,
+        floor_keys=tuple({"study": design.name, "seed": s} for s in design.seeds) if floor else (),
+        live_check=check_live_slice if live else None,
+        status_by=("model",),
+    )
+
+
+def train_run(
+    *,
+    study: str,
+    model: str,
+    seed: int,
+    spec: StudySpec,
+    work_dir: Path | None = None,
+    data_dir: Path | None = None,
+    progress: bool = False,
+    device: str = "cpu",
+    deadline: float | None = None,
+) -> dict | None:
+    """Train one (model, seed) of ``spec`` (named ``study``) on ``device``, resumed from its checkpoint (under
+    ``work_dir``, default :data:`.designs.WORK_DIR`) if one exists, its images read from
+    ``data_dir`` (default: the design's, ``build/datasets``; where the files are is no part of the plan);
+    returns its row
+    (:data:`STORED_COLUMNS`, ``machine`` naming the device), or None when ``deadline`` stopped it first
+    (its checkpoint is kept for the next call). A run that starts after ``deadline`` returns None at once,
+    before its images are loaded and its model built (a cluster's later tasks, on a machine lent by the
+    minute, would otherwise spend it preparing runs that stop before their first epoch)."""
+    if study != spec.name:
+        raise ValueError(f"a run of study {study!r} given to {spec.name!r}")
+    if deadline is not None and time.time() >= deadline:
+        return None
+    settings = replace(spec.design.settings, models=(model,))
+    if data_dir is not None:
+        settings = replace(settings, data_dir=str(data_dir))
+    plan = make_plan(settings, profile=f"{spec.name}-{spec.plan}", seed=seed)
+    checkpoints = Path(work_dir or WORK_DIR) / spec.plan / "checkpoints"
+    row = train_model(
+        plan,
+        MODELS[model],
+        device=device,
+        seed=seed,
+        checkpoint_dir=checkpoints,
+        progress=progress,
+        deadline=deadline,
+    )
+    if row["status"] == "stopped":
+        return None
+    if row["status"] != "completed":
+        raise RuntimeError(f"{model} seed {seed} did not complete (status {row['status']})")
+    # ``machine``, among the stored columns, names the machines that trained it: float32 digits depend on them
+    return {"study": spec.name, "plan": spec.plan, **{c: row.get(c) for c in STORED_COLUMNS[2:]}}
+
+
+FLOOR_COMMAND = study_command("ch4", "floor")
+
+
+def floor_row(key: Mapping[str, Any], spec: StudySpec) -> dict[str, Any]:
+    """The fit criterion of :func:`with_verdicts` for seed ``key["seed"]`` of ``spec``: the training and
+    test accuracy (%) of the linear floor (:func:`reuseprior.training.convergence.linear_floor`: a
+    multinomial logistic regression) on the same training images as the study's runs (the seed's split,
+    resampled as they were; one channel of the three equal ones), scored on the same test images; keyed
+    by ``key`` (study and seed). About 20 s a seed on one CPU thread."""
+    design, seed = spec.design, int(key["seed"])
+    settings = replace(design.settings, models=(design.models[0],))
+    plan = make_plan(settings, profile=f"{design.name}-floor", seed=seed)
+    splits, _, _ = plan_splits(plan, MODELS[design.models[0]].variant, seed)
+    floor = convergence.linear_floor(splits.train, splits.test)
+    return {
+        "study": key["study"],
+        "plan": spec.plan,
+        "seed": seed,
+        "classifier": floor["classifier"],
+        "train_images": floor["train_images"],
+        "test_images": floor["test_images"],
+        "top1_train": floor["train_top1"],
+        "top1_test": floor["test_top1"],
+    }
+
+
+#: the kinds of a stored floor's values (:func:`floor_row`)
+FLOOR_KINDS = ColumnKinds(
+    required=("classifier", "train_images", "test_images", "top1_train", "top1_test"),
+    numeric=("seed", "train_images", "test_images", "top1_train", "top1_test"),
+)
+#: the floors of chapter 4's studies, one row per study and seed (:func:`floor_row`), tracked in :data:`LINEAR_FLOOR`
+FLOORS = FloorStore(LINEAR_FLOOR, ("study", "seed"), FLOOR_COMMAND, floor_row, FLOOR_KINDS)
+
+
+def stored_criteria(spec: StudySpec) -> pd.DataFrame:
+    """:func:`~.designs.criteria_table` of ``spec``'s stored runs against its stored floors (what ``status``
+    shows)."""
+    return criteria_table(spec.rows(), spec.floor_rows())
+
+
+#: the live slice "learns" when its validation and test top-1 reach this (percent: twice the 10 % of
+#: chance) and its last epoch's training loss is below its first epoch's
+LIVE_SLICE_LEARNS_PP = 20.0
+
+
+def live_check(path: str | Path = STORED_RUNS, work_dir: Path | None = None) -> pd.DataFrame:
+    """Retrain the live slice (:data:`.designs.LIVE_SLICE_DESIGN`, stored in ``path``) from scratch (its
+    checkpoints in ``work_dir``, by default under ``build/``) and set its row beside the stored slice row,
+    one quantity per row with the ``rule`` it
+    is held to and whether it ``holds`` here.
+
+    Policy (the same rules on every machine): parameters and FLOPs must equal the stored ones; the
+    trained quantities are held to *learning*, not to the stored digits: validation and test top-1 at
+    least :data:`LIVE_SLICE_LEARNS_PP` and a training loss that falls from the first epoch to the last.
+    The digits cannot be held: 125 RMSprop steps of this network amplify float64 rounding into
+    different runs. Measured with the same seed, data and code on an AVX-512/AMX machine: test top-1
+    52.58 % on its own kernels and 37.74 % with ATen's default kernels, oneDNN at SSE4.1 and OpenBLAS's
+    Nehalem kernels (first-epoch training loss 2.869 and 2.922); the stored row, from an AVX2 machine,
+    has 31.07 % (2.827). Replacing the dropout and drop-path masks by serially drawn ones does not
+    make the kernel sets agree, so rounding, not the random masks, decides. ``stored`` and
+    ``deviation`` are shown for the reader, never judged."""
+    live_slice = training_study(LIVE_SLICE_DESIGN, path)
+    stored = live_slice.rows()
+    if stored.empty:
+        raise ValueError(f"no stored live-slice row in {path}: run `python -m reuseprior study ch4 slice`")
+    work_dir = work_dir or WORK_DIR / "live"
+    run = live_slice.runs[0]
+    settings = replace(LIVE_SLICE_DESIGN.settings, models=(run["model"],), resume=False, append_results=False)
+    plan = make_plan(settings, profile="live-slice", seed=run["seed"])
+    row = train_model(
+        plan, MODELS[run["model"]], seed=run["seed"], checkpoint_dir=work_dir / "checkpoints", progress=False
+    )
+    return slice_rules(stored.iloc[-1], row)
+
+
+def check_live_slice(spec: StudySpec, request: StudyRequest) -> LiveCheck:  # noqa: ARG001 - the check's signature
+    """The live check of the width-0.25 study and its slice (``study NAME check``): :func:`live_check` of the
+    slice row in the request's runs file (``--store``; default :data:`.designs.STORED_RUNS`), its
+    checkpoints under the request's ``work_dir`` when given."""
+    work_dir = request.options.get("work_dir")
+    table = live_check(request.store or STORED_RUNS, Path(work_dir) / "live" if work_dir else None)
+    return LiveCheck(table, "holds")
+
+
+def slice_rules(reference: Mapping[str, Any], live: Mapping[str, Any]) -> pd.DataFrame:
+    """The rules of :func:`live_check` applied to a ``live`` slice row beside the ``reference`` row."""
+    learns = f">= {LIVE_SLICE_LEARNS_PP:g} % (learns)"
+    falls = "below the first epoch's training loss (learns)"
+    rules = {
+        "params": ("equal", lambda v: v == float(reference["params"])),
+        "flops": ("equal", lambda v: v == float(reference["flops"])),
+        "top1_val": (learns, lambda v: v >= LIVE_SLICE_LEARNS_PP),
+        "top1_test": (learns, lambda v: v >= LIVE_SLICE_LEARNS_PP),
+        "train_loss_last_epoch": (falls, lambda v: v < float(live["train_loss_first_epoch"])),
+    }
+    out = []
+    for column, (rule, holds) in rules.items():
+        a, b = float(reference[column]), float(live[column])
+        out.append(
+            {"quantity": column, "stored": a, "live": b, "deviation": b - a, "rule": rule, "holds": bool(holds(b))}
+        )
+    return pd.DataFrame(out)

@@ -12,17 +12,18 @@ model.
 does not have, ``V2-B0-narrow``: an unshared B0 narrowed to V2-S-shared's parameter count, which
 separates "sharing" from "fewer parameters".
 
-**The recipe protocol** (:data:`CANDIDATE_RECIPES`, :func:`protocol_table`). Each candidate is trained
-for every model on :data:`PROTOCOL_SEEDS` (two seeds), on a profile's images (:data:`PROFILES`). A
-recipe is judged by its *worst* model: per model, the validation top-1 averaged over the last
+**The recipe protocol** (:data:`.designs.CANDIDATE_RECIPES`, :func:`protocol_table`). Each candidate is trained
+for every model on :data:`.designs.PROTOCOL_SEEDS` (two seeds), on a profile's images
+(:data:`.designs.STUDY_PROFILES`). A recipe is judged by its *worst* model: per model, the validation top-1
+averaged over the last
 :data:`JUDGED_EPOCHS` epochs and over the seeds; the recipe's score is the lowest of these. A recipe
 with a run that diverges (:func:`diverged`: a validation loss after warm-up above
 :data:`DIVERGENCE_FACTOR` times its start, or not finite) is refused. :func:`chosen_recipe` is the
-best-scoring recipe not refused (ties: the first of :data:`CANDIDATE_RECIPES`). The candidates:
+best-scoring recipe not refused (ties: the first of :data:`.designs.CANDIDATE_RECIPES`). The candidates:
 
 * ``official-steps``: section 4.5.4's recipe (TensorFlow 1's RMSprop, decay 0.9, momentum 0.9,
   epsilon 1e-3, peak 0.016 per 256 images, weight decay 1e-5, label smoothing 0.1, EMA 0.9999,
-  stochastic depth 0.2) with its warm-up counted in steps, :data:`WARMUP_STEPS` (the official 5
+  stochastic depth 0.2) with its warm-up counted in steps, :data:`.designs.WARMUP_STEPS` (the official 5
   epochs of 50,000 CIFAR images at batch 512: 490 steps), and the x0.97 staircase compressed to end
   at the official 0.022 x peak;
 * ``official-steps-peruse``: the same with the sharing-aware step size (``lr_per_use``: each tensor's
@@ -37,7 +38,7 @@ Every recipe keeps the analogue's fixed choices: Fashion-MNIST at 32 px, 3 chann
 (x - 128) / 128, no augmentation, batch-norm momentum 0.9 (TensorFlow's convention; 0.99 averages
 over ~100 steps, longer than the first epochs of these runs), float32.
 
-**The profiles** (:data:`PROFILES`): ``cpu`` at width 0.5 on :data:`CPU_TRAIN_IMAGES` training
+**The profiles** (:data:`.designs.STUDY_PROFILES`): ``cpu`` at width 0.5 on :data:`.designs.CPU_TRAIN_IMAGES` training
 images at batch 128, the study that must decide on this project's 2-core machine; ``gpu`` at Table
 4.2's sizes (width 1.0, full depth, all 54,000 training images, batch 512, the official), the
 paper-scale column beside it, run where a GPU is lent (``python -m reuseprior study ch4 run --profile
@@ -45,12 +46,13 @@ gpu --device cuda``). The protocol runs on the ``cpu`` profile's settings (on an
 the machine) and its choice is the recipe of both studies (:func:`decisive_study`); the studies' own
 criteria then show whether every model fits.
 
-**The study** (:func:`decisive_study`): the chosen recipe, every model, :data:`STUDY_SEEDS` (eight)
+**The study** (:func:`decisive_study`): the chosen recipe, every model, :data:`.designs.STUDY_SEEDS` (eight)
 seeds; every run held to the criteria of :mod:`reuseprior.training.convergence` (plateau, fit at
 least the linear floor's training accuracy, test above the floor), and verdicts from
-:mod:`reuseprior.reporting.statistics` (:mod:`reuseprior.chapters.ch4_sharing_training.fit_study`'s tables).
+:mod:`reuseprior.reporting.statistics` (:mod:`.readings`' tables of a judged study).
 A protocol study and the decisive study of the same recipe and profile are one study (one name, one
-plan), so the protocol's two seeds are the study's first two.
+plan), so the protocol's two seeds are the study's first two. The models, seeds, recipes and profiles
+are :mod:`.designs`'; declared here are the studies on them.
 """
 
 from __future__ import annotations
@@ -66,13 +68,25 @@ import pandas as pd
 import torch
 
 from reuseprior.chapters import register_study
-from reuseprior.chapters.ch4_sharing_training import TABLE_4_2_MODELS, build_experiment_model, fit_study, make_plan
-from reuseprior.chapters.ch4_sharing_training import real_study as real
-from reuseprior.chapters.ch4_sharing_training.configs import OFFICIAL_END_FRACTION, SharingTrainingProfile
+from reuseprior.chapters.ch4_sharing_training.architecture import build_experiment_model
+from reuseprior.chapters.ch4_sharing_training.designs import (
+    CANDIDATE_RECIPES,
+    PROTOCOL_SEEDS,
+    STUDY_MODELS,
+    STUDY_PROFILES,
+    STUDY_SEEDS,
+    StudyProfile,
+    TrainingDesign,
+    recipe_settings,
+)
+from reuseprior.chapters.ch4_sharing_training.plan import make_plan
+from reuseprior.chapters.ch4_sharing_training.readings import JudgedRuns, control_table, judge, verdict_table
+from reuseprior.chapters.ch4_sharing_training.runs import FLOOR_COMMAND, training_study
 from reuseprior.core import paths
 from reuseprior.core.declared_study import DeclaredStudy
 from reuseprior.core.study import StudySpec
-from reuseprior.reporting.statistics import CONFIDENCE, p_value_text, t_interval_text
+from reuseprior.core.verdict_policy import CONFIDENCE
+from reuseprior.reporting.statistics import p_value_text, t_interval_text
 from reuseprior.training.augment import GreyAsRGB
 from reuseprior.training.convergence import read_history
 from reuseprior.training.loop import TrainConfig
@@ -84,16 +98,8 @@ from reuseprior.training.step_calls import (
 )
 
 __all__ = [
-    "CANDIDATE_RECIPES",
-    "CPU_TRAIN_IMAGES",
     "DIVERGENCE_FACTOR",
     "JUDGED_EPOCHS",
-    "MODELS",
-    "PROFILES",
-    "PROTOCOL_SEEDS",
-    "STUDY_SEEDS",
-    "WARMUP_STEPS",
-    "StudyProfile",
     "chosen_recipe",
     "count_step_calls",
     "decisive_study",
@@ -107,119 +113,53 @@ __all__ = [
     "protocol_studies",
     "protocol_table",
     "python_calls_table",
-    "recipe_settings",
     "run_costs",
     "run_summary",
     "step_calls_table",
     "step_python_calls",
+    "study_reading",
 ]
 
-#: Table 4.2's models and the parameter-matched unshared B0
-MODELS: tuple[str, ...] = (*TABLE_4_2_MODELS, "V2-B0-narrow")
-#: seeds of the recipe protocol, and of the decisive study (its first two are the protocol's)
-PROTOCOL_SEEDS: tuple[int, ...] = (0, 1)
-STUDY_SEEDS: tuple[int, ...] = tuple(range(8))
-#: the official warm-up (5 epochs of 50,000 images at batch 512), counted in optimisation steps
-WARMUP_STEPS = 490
 #: epochs at the end of a run whose validation top-1 is averaged to judge a recipe
 JUDGED_EPOCHS = 3
 #: a run diverged when a validation loss after warm-up exceeds this multiple of its start
 DIVERGENCE_FACTOR = 2.0
-#: training images of the CPU study (the first of the seed's 54,000 after the held-out 10 %)
-CPU_TRAIN_IMAGES = 20_000
-
-_OFFICIAL = {
-    "optimizer": "rmsprop_tf",
-    "lr_base": 0.016,
-    "lr_warmup_steps": WARMUP_STEPS,
-    "lr_end_fraction": OFFICIAL_END_FRACTION,
-}
-#: the candidate recipes of the protocol (module docstring), in order of preference on a tie
-CANDIDATE_RECIPES: dict[str, dict[str, object]] = {
-    "official-steps": dict(_OFFICIAL),
-    "official-steps-peruse": {**_OFFICIAL, "lr_per_use": True},
-    "adamw-cosine": {
-        "optimizer": "adamw",
-        "lr_base": 0.001,
-        "lr_warmup_steps": WARMUP_STEPS,
-        "lr_schedule": "cosine",
-        "weight_decay": 0.05,
-        "grad_clip": 1.0,
-    },
-}
-
-
-@dataclass(frozen=True)
-class StudyProfile:
-    """Where a protocol and its study run: the model width, the training images (None: all 54,000 left
-    after the seeded 10 % validation split), the batch, the epochs and the device it is meant for."""
-
-    name: str
-    width_mult: float
-    train_limit: int | None
-    batch_size: int
-    epochs: int
-    device: str
-
-
-PROFILES: dict[str, StudyProfile] = {
-    "cpu": StudyProfile("cpu", width_mult=0.5, train_limit=CPU_TRAIN_IMAGES, batch_size=128, epochs=20, device="cpu"),
-    "gpu": StudyProfile("gpu", width_mult=1.0, train_limit=None, batch_size=512, epochs=30, device="cuda"),
-}
-
-
-def recipe_settings(recipe: str, profile: str = "cpu") -> SharingTrainingProfile:
-    """The chapter-4 settings of ``recipe`` (a key of :data:`CANDIDATE_RECIPES`) on ``profile`` (a key of
-    :data:`PROFILES`): what the study's runs of that recipe train with."""
-    if recipe not in CANDIDATE_RECIPES:
-        raise ValueError(f"recipe {recipe!r} is not a candidate; choose one of {list(CANDIDATE_RECIPES)}")
-    if profile not in PROFILES:
-        raise ValueError(f"profile {profile!r} is not one of {list(PROFILES)}")
-    sizes = PROFILES[profile]
-    base = replace(
-        real.CPU_DESIGN.settings,
-        width_mult=sizes.width_mult,
-        train_limit=sizes.train_limit,
-        batch_size=sizes.batch_size,
-        epochs=sizes.epochs,
-        ema_decay=0.9999,
-        lr_warmup_epochs=0.0,
-    )
-    return replace(base, **CANDIDATE_RECIPES[recipe])
 
 
 def _study(profile: StudyProfile, recipe: str, seeds: tuple[int, ...]) -> StudySpec:
     settings = recipe_settings(recipe, profile.name)
-    design = real.TrainingDesign(name=f"table42-{profile.name}-{recipe}", models=MODELS, seeds=seeds, settings=settings)
-    return real.training_study(design)
+    design = TrainingDesign(
+        name=f"table42-{profile.name}-{recipe}", models=STUDY_MODELS, seeds=seeds, settings=settings
+    )
+    return training_study(design)
 
 
 def floor_study(profile: str = "cpu") -> StudySpec:
     """The images of ``profile``'s runs, named ``table42-<profile>``, for the linear floor (its
-    :attr:`~reuseprior.core.study.StudySpec.floor`, :data:`.real_study.FLOORS`):
+    :attr:`~reuseprior.core.study.StudySpec.floor`, :data:`.runs.FLOORS`):
     the floor depends on the images alone (the seed's split, the profile's training images), so one
     serves every recipe of a seed."""
     first = next(iter(CANDIDATE_RECIPES))
-    design = real.TrainingDesign(
-        name=f"table42-{profile}", models=MODELS, seeds=STUDY_SEEDS, settings=recipe_settings(first, profile)
+    design = TrainingDesign(
+        name=f"table42-{profile}", models=STUDY_MODELS, seeds=STUDY_SEEDS, settings=recipe_settings(first, profile)
     )
-    spec = real.training_study(design, floor=True)
-    return replace(spec, floor=replace(spec.floor, command=f"{real.FLOOR_COMMAND} --profile {profile}"))
+    spec = training_study(design, floor=True)
+    return replace(spec, floor=replace(spec.floor, command=f"{FLOOR_COMMAND} --profile {profile}"))
 
 
 def protocol_studies(profile: str = "cpu") -> list[StudySpec]:
     """The recipe protocol on ``profile``: one study per candidate recipe, every model, two seeds."""
-    return [_study(PROFILES[profile], recipe, PROTOCOL_SEEDS) for recipe in CANDIDATE_RECIPES]
+    return [_study(STUDY_PROFILES[profile], recipe, PROTOCOL_SEEDS) for recipe in CANDIDATE_RECIPES]
 
 
 def decisive_study(recipe: str, profile: str = "cpu") -> StudySpec:
-    """The study of ``recipe`` on ``profile`` over :data:`STUDY_SEEDS` (the protocol's study of that recipe
+    """The study of ``recipe`` on ``profile`` over :data:`.designs.STUDY_SEEDS` (the protocol's study of that recipe
     with more seeds: the same name and plan)."""
-    return _study(PROFILES[profile], recipe, STUDY_SEEDS)
+    return _study(STUDY_PROFILES[profile], recipe, STUDY_SEEDS)
 
 
 # every recipe's study on every profile (the protocol's study of a recipe is the same study with fewer seeds)
-for _profile in PROFILES:
+for _profile in STUDY_PROFILES:
     for _recipe in CANDIDATE_RECIPES:
         register_study(
             DeclaredStudy.of(
@@ -230,9 +170,9 @@ for _profile in PROFILES:
         )
 
 
-def judged_study(recipe: str, profile: str = "cpu") -> fit_study.JudgedRuns:
+def judged_study(recipe: str, profile: str = "cpu") -> JudgedRuns:
     """The stored runs of ``recipe``'s study on ``profile`` (:func:`decisive_study`) judged once
-    (:func:`~reuseprior.chapters.ch4_sharing_training.fit_study.judge`) against the linear floor of the same
+    (:func:`~reuseprior.chapters.ch4_sharing_training.readings.judge`) against the linear floor of the same
     images (:func:`floor_study` of ``profile``). ``LookupError`` naming the floor's command when a seed
     with stored runs has no stored floor."""
     study, floors = decisive_study(recipe, profile), floor_study(profile)
@@ -243,17 +183,17 @@ def judged_study(recipe: str, profile: str = "cpu") -> fit_study.JudgedRuns:
         seeds = " ".join(str(s) for s in missing)
         command = f"{floors.floor.command} --seeds {seeds}"
         raise LookupError(f"no linear floor of seeds {missing} of {floors.name}: run `{command}`")
-    return fit_study.judge(runs, floor, study)
+    return judge(runs, floor, study)
 
 
-def judged_tables(judged: fit_study.JudgedRuns) -> dict[str, pd.DataFrame]:
+def judged_tables(judged: JudgedRuns) -> dict[str, pd.DataFrame]:
     """The tables a judged study is read by, in reading order: every run's ``criteria``, Table 4.2's pairs
-    with their verdicts (``differences``: :func:`~reuseprior.chapters.ch4_sharing_training.fit_study.verdict_table`)
+    with their verdicts (``differences``: :func:`~reuseprior.chapters.ch4_sharing_training.readings.verdict_table`)
     and the controls against the narrowed B0 (``controls``)."""
     return {
         "criteria": judged.criteria,
-        "differences": fit_study.verdict_table(judged),
-        "controls": fit_study.control_table(judged),
+        "differences": verdict_table(judged),
+        "controls": control_table(judged),
     }
 
 
@@ -307,7 +247,7 @@ def protocol_runs(runs: pd.DataFrame, profile: str = "cpu") -> pd.DataFrame:
 
 def protocol_table(runs: pd.DataFrame, profile: str = "cpu") -> pd.DataFrame:
     """Per candidate recipe of the protocol on ``profile`` (``runs``: stored rows of
-    :func:`~reuseprior.chapters.ch4_sharing_training.real_study.read_runs`): runs stored of those planned, the runs that
+    :func:`~reuseprior.chapters.ch4_sharing_training.designs.read_runs`): runs stored of those planned, the runs that
     diverged, each model's validation top-1 over the last epochs (mean over seeds), the worst model and
     its score, and whether the recipe is refused or complete."""
     rows = []
@@ -322,7 +262,7 @@ def protocol_table(runs: pd.DataFrame, profile: str = "cpu") -> pd.DataFrame:
             "runs stored": f"{len(mine)} of {len(spec.runs)}",
             "diverged": ", ".join(f"{m} seed {s}" for m, s in failed),
         }
-        row.update({f"{m} (val top-1, last {JUDGED_EPOCHS})": per_model.get(m, np.nan) for m in MODELS})
+        row.update({f"{m} (val top-1, last {JUDGED_EPOCHS})": per_model.get(m, np.nan) for m in STUDY_MODELS})
         row["worst model"] = per_model.idxmin() if len(per_model) else None
         row["score (worst model)"] = per_model.min() if len(per_model) else np.nan
         row["complete"] = len(mine) == len(spec.runs)
@@ -334,7 +274,7 @@ def protocol_table(runs: pd.DataFrame, profile: str = "cpu") -> pd.DataFrame:
 
 def chosen_recipe(runs: pd.DataFrame, profile: str = "cpu") -> str | None:
     """The protocol's choice on ``profile``: the recipe whose worst model scores highest among the complete
-    recipes not refused (ties: the first of :data:`CANDIDATE_RECIPES`); None until every recipe is complete
+    recipes not refused (ties: the first of :data:`.designs.CANDIDATE_RECIPES`); None until every recipe is complete
     or when all are refused."""
     table = protocol_table(runs, profile)
     if not table["complete"].all():
@@ -414,13 +354,13 @@ def _shown_verdict(row: pd.Series) -> str:
 
 def study_reading(verdicts: pd.DataFrame, controls: pd.DataFrame, prior: pd.DataFrame) -> str:
     """What the study's tables say, in words (Markdown): per Table 4.2 pair of
-    :func:`~reuseprior.chapters.ch4_sharing_training.fit_study.verdict_table` its paired summary
+    :func:`~reuseprior.chapters.ch4_sharing_training.readings.verdict_table` its paired summary
     (from 2 counting seeds on) beside the thesis's CIFAR-10 difference, and the verdict shown (the
     rule's on the thesis's sign, or *not comparable* with the reason); per control pair of
-    :func:`~reuseprior.chapters.ch4_sharing_training.fit_study.control_table` with 2 counting seeds or
+    :func:`~reuseprior.chapters.ch4_sharing_training.readings.control_table` with 2 counting seeds or
     more the summary alone (the thesis makes no claim about a narrowed B0); and, once a seed counts, the
     models in the order the prior ranks them (PG) beside the order of their mean test top-1
-    (:func:`~reuseprior.chapters.ch4_sharing_training.fit_study.prior_beside_accuracy`). With no pair
+    (:func:`~reuseprior.chapters.ch4_sharing_training.readings.prior_beside_accuracy`). With no pair
     at all it says that nothing is compared yet."""
     lines = []
     for _, row in verdicts.iterrows():

@@ -15,6 +15,7 @@ ceiling (:mod:`~reuseprior.chapters.ch6_predictive_validity.timm`).
 
 from __future__ import annotations
 
+from reuseprior.chapters import register_chapter
 from reuseprior.chapters.ch6_predictive_validity.live import (  # noqa: F401
     LIVE_CHECK_MEASURED,
     LIVE_TOLERANCE,
@@ -68,6 +69,13 @@ from reuseprior.chapters.ch6_predictive_validity.timm import (  # noqa: F401
 )
 from reuseprior.reporting.findings import MatchFinding
 from reuseprior.zoo.scoring import load_scores  # noqa: F401
+
+#: this chapter, as the book and the build command list it (reuseprior.chapters.CHAPTERS)
+CHAPTER = register_chapter(
+    __name__,
+    part="Beyond the thesis",
+    title="Chapter 6: predictive validity of the reusability prior against training-free baselines",
+)
 
 __all__ = [
     "FINDINGS",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +17,6 @@ from reuseprior.zoo.correlation import correlation_table, partial_rank_correlati
 from reuseprior.zoo.scoring import (
     GRADIENT_PASS_MARKER,
     REUSE_SCORES,
-    ZOOS,
     get_zoo,
     load_scores,
     published_version,
@@ -38,15 +38,14 @@ class PredictiveValidityProfile(Profile):
     min_rows: int
 
 
+#: The zoos the chapter presents, in its order (each a declared zoo: :func:`reuseprior.zoo.scoring.list_zoos`).
+CHAPTER_ZOOS = ("nb201", "torchvision", "pytorchcv", "timm")
+
 PROFILES: dict[str, PredictiveValidityProfile] = {
     # quick: CPU, about a minute; recomputes the cheapest fully scored row of each zoo live (live_rows)
-    "quick": PredictiveValidityProfile(
-        zoos=["nb201", "torchvision", "pytorchcv", "timm"], n_boot=200, live_rows=1, live_reuse=True, min_rows=10
-    ),
+    "quick": PredictiveValidityProfile(zoos=list(CHAPTER_ZOOS), n_boot=200, live_rows=1, live_reuse=True, min_rows=10),
     # full: the same analysis with more bootstrap resamples and more live rows
-    "full": PredictiveValidityProfile(
-        zoos=["nb201", "torchvision", "pytorchcv", "timm"], n_boot=2000, live_rows=5, live_reuse=True, min_rows=10
-    ),
+    "full": PredictiveValidityProfile(zoos=list(CHAPTER_ZOOS), n_boot=2000, live_rows=5, live_reuse=True, min_rows=10),
 }
 
 #: Baselines and zero-cost proxies, in table order: the registry's scores defined on any architecture.
@@ -87,8 +86,8 @@ ACCURACY_LABELS = {
 }
 
 
-def coverage() -> pd.DataFrame:
-    """Architectures scored / in the zoo, per zoo (never extrapolated): ``scored``
+def coverage(zoos: Sequence[str] = CHAPTER_ZOOS) -> pd.DataFrame:
+    """Architectures scored / in the zoo, per zoo of ``zoos`` (never extrapolated): ``scored``
     have the data-free scores (#params, FLOPs, SynFlow, the reusability
     quantities), ``with data-dependent proxies`` also at least one of SNIP
     ... NASWOT (a proxy that ran out of memory or failed leaves a gap), ``with
@@ -96,7 +95,7 @@ def coverage() -> pd.DataFrame:
     zoo reads (:func:`reuseprior.zoo.scoring.published_version`: zoos being
     rescored read their previous version until the new one is complete)."""
     rows = []
-    for name in ZOOS:
+    for name in zoos:
         version = published_version(name)
         zoo = get_zoo(name, version)  # as the rows read were scored
         try:

@@ -79,6 +79,7 @@ data any other decision sees.
 
 from __future__ import annotations
 
+from reuseprior.chapters import register_chapter
 from reuseprior.chapters.ch7_sharing_schemes.bookkeeping import (
     READING_NOTES,
     bookkeeping_live_check,
@@ -94,9 +95,9 @@ from reuseprior.chapters.ch7_sharing_schemes.bookkeeping import (
     store_bookkeeping,
 )
 from reuseprior.chapters.ch7_sharing_schemes.configs import (
-    BIDART_STUDY,
-    CPU_STUDY,
-    NPAS_STUDY,
+    BIDART_DESIGN,
+    CPU_DESIGN,
+    NPAS_DESIGN,
     PRIOR_SCORES,
     PROFILES,
     SCORE_LABELS,
@@ -170,12 +171,19 @@ from reuseprior.chapters.ch7_sharing_schemes.sensitivity import (
 )
 from reuseprior.reporting.findings import PairedFinding
 
+#: this chapter, as the book and the build command list it (reuseprior.chapters.CHAPTERS)
+CHAPTER = register_chapter(
+    __name__,
+    part="Beyond the thesis",
+    title="Chapter 7: sharing schemes at matched budgets, counted, trained and ranked by the reusability prior",
+)
+
 __all__ = [
     "FINDINGS",
-    "BIDART_STUDY",
-    "CPU_STUDY",
+    "BIDART_DESIGN",
+    "CPU_DESIGN",
     "NOT_RUN_NARROW_WRN",
-    "NPAS_STUDY",
+    "NPAS_DESIGN",
     "PRIOR_SCORES",
     "PROFILES",
     "READING_NOTES",

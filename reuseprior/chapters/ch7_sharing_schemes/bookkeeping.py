@@ -18,7 +18,7 @@ from torch import nn
 from reuseprior.chapters.ch7_sharing_schemes.configs import (
     BOOKKEEPING_MODELS,
     CHANNELWISE_REUSE,
-    CPU_STUDY,
+    CPU_DESIGN,
     LIVE_TOLERANCE,
     PRIOR_SCORES,
     SSN_OPTIONS,
@@ -104,18 +104,18 @@ def bookkeeping_configs(model: str, budgets: Mapping[str, int]) -> list[SchemeCo
     return configs
 
 
-def _bookkeeping_spec(model: str) -> SharingDesign:
-    """A study spec that only carries the model (its budgets and configurations are the bookkeeping's)."""
+def _bookkeeping_design(model: str) -> SharingDesign:
+    """A study design that only carries the model (its budgets and configurations are the bookkeeping's)."""
     kwargs = tuple(sorted(BOOKKEEPING_SETTINGS.get(model, {}).items()))
     percents = NPAS_TABLE_14_BUDGETS if model == "wrn_28_10" else ()
     return replace(
-        CPU_STUDY, name=f"bookkeeping-{model}", model=model, model_kwargs=kwargs, configs=(), percent_budgets=percents
+        CPU_DESIGN, name=f"bookkeeping-{model}", model=model, model_kwargs=kwargs, configs=(), percent_budgets=percents
     )
 
 
 def bookkeeping_budgets(model: str) -> dict[str, int]:
     """:func:`study_budgets` of ``model`` (without ``low``); for WRN-28-10 with NPAS Table 14's percentages."""
-    budgets = study_budgets(_bookkeeping_spec(model))
+    budgets = study_budgets(_bookkeeping_design(model))
     budgets.pop("low", None)
     return budgets
 
@@ -123,8 +123,8 @@ def bookkeeping_budgets(model: str) -> dict[str, int]:
 def bookkeeping_row(model: str, config: SchemeConfig, budgets: Mapping[str, int]) -> dict[str, Any]:
     """One bookkeeping row: ``config`` on ``model`` as built (seed 0), its
     parameters, FLOPs of one 32x32 image and the prior's quantities."""
-    spec = _bookkeeping_spec(model)
-    built = build_config_model(spec, config, 0, budgets)
+    design = _bookkeeping_design(model)
+    built = build_config_model(design, config, 0, budgets)
     scores = prior_scores(built, BOOKKEEPING_INPUT)
     params = count_parameters(built)
     return {
@@ -406,7 +406,7 @@ def depthwise_context_shares(models: Iterable[str] = ("efficientnet_b0", "effici
     negligible share leaves ES and H unchanged."""
     out = []
     for name in models:
-        model = base_model(_bookkeeping_spec(name), 0).eval()
+        model = base_model(_bookkeeping_design(name), 0).eval()
         depthwise = [
             (n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and m.groups == m.in_channels > 1
         ]

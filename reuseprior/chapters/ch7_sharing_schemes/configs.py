@@ -187,14 +187,15 @@ class SharingSchemesProfile(Profile):
     download: bool
 
 
-#: the stored CPU study: compact_net (reuseprior.models.compact) on Fashion-MNIST, 10 paired seeds, 12 epochs.
+#: the design of the stored CPU study: compact_net (reuseprior.models.compact) on Fashion-MNIST, 10 paired seeds,
+#: 12 epochs.
 #: Sized to decide (measured on the 2-epoch, 3-seed pilot, ``data/sharing_study_runs_pilot.csv``: every
 #: configuration was below the logistic-regression floor of the same images and the configurations' mean test
 #: top-1 within a budget spread over 0.14-0.95 points): 10 seeds let an exact sign test reach p = 0.002 and a
 #: t-interval have 9 degrees of freedom; 12 epochs (1,500 AdamW steps, cosine to 0) bring every configuration
 #: to a plateau by :func:`reuseprior.training.convergence.plateaued` (checked per run, not assumed). About an hour of
 #: one CPU thread per seed for the 12 configurations.
-CPU_STUDY = SharingDesign(
+CPU_DESIGN = SharingDesign(
     name="compact-fashion-mnist",
     dataset="fashion-mnist",
     model="compact_net",
@@ -221,7 +222,7 @@ CPU_STUDY = SharingDesign(
 
 #: NPAS's WRN-28-10 on CIFAR-100 (Tables 7-11 and 14). The text names the implementation it adapts
 #: (Savarese et al.'s, with cutout) but not its hyper-parameters; these are the usual WRN CIFAR recipe.
-NPAS_STUDY = SharingDesign(
+NPAS_DESIGN = SharingDesign(
     name="npas-wrn-28-10-cifar100",
     dataset="cifar100",
     model="wide_resnet_cifar",
@@ -260,7 +261,7 @@ NPAS_STUDY = SharingDesign(
 
 #: Bidart's EfficientNet-B0 on ImageNet (thesis section 3.6.3: RMSprop, lr 0.072, batch 120, 550 epochs,
 #: linear warm-up), channel-wise sharing at 50 % / 25 % of the depthwise weights.
-BIDART_STUDY = SharingDesign(
+BIDART_DESIGN = SharingDesign(
     name="bidart-efficientnet-b0-imagenet",
     dataset="imagenet",
     model="efficientnet_b0",
@@ -293,7 +294,7 @@ BOOKKEEPING_MODELS: tuple[str, ...] = ("resnet56_cifar", "wrn_28_10", "efficient
 
 #: the seeds' own settings on a GPU (CIFAR-100 under ``data_dir``, ImageNet under ``data_dir/imagenet``)
 PAPER_PROFILE = SharingSchemesProfile(
-    studies=(NPAS_STUDY, BIDART_STUDY),
+    studies=(NPAS_DESIGN, BIDART_DESIGN),
     train_live=True,
     live_rows=0,
     n_boot=2000,
@@ -307,7 +308,7 @@ PROFILES: dict[str, SharingSchemesProfile] = {
     # quick: CPU; reads data/sharing_study_runs.csv and data/ch7_bookkeeping.csv, retrains the cheapest run
     # and recounts the cheapest bookkeeping row live (about two minutes on one core)
     "quick": SharingSchemesProfile(
-        studies=(CPU_STUDY,),
+        studies=(CPU_DESIGN,),
         train_live=False,
         live_rows=1,
         n_boot=1000,

@@ -24,13 +24,13 @@ from reuseprior.chapters.ch7_sharing_schemes.configs import SharingDesign
 from reuseprior.chapters.ch7_sharing_schemes.models import load_study_data
 from reuseprior.core import paths
 from reuseprior.core.study import FloorStore, StudySpec
+from reuseprior.core.verdict_policy import seeds_that_count
 from reuseprior.reporting.verdicts import paired_seeds
 from reuseprior.training.convergence import (
     LINEAR_FLOOR_KINDS,
     linear_floor,
     read_history,
     run_criteria,
-    seeds_that_count,
 )
 
 #: the linear floor of each stored study's images (:func:`floor_row`), tracked
@@ -82,10 +82,10 @@ def floor_check(stored: dict[str, Any], live: dict[str, Any]) -> pd.DataFrame:
     return out
 
 
-def complete_seeds(rows: pd.DataFrame, spec: SharingDesign) -> tuple[pd.DataFrame, list[int], list[int]]:
-    """The rows of the seeds every configuration of ``spec`` has (paired seeds), those seeds, and the
+def complete_seeds(rows: pd.DataFrame, design: SharingDesign) -> tuple[pd.DataFrame, list[int], list[int]]:
+    """The rows of the seeds every configuration of ``design`` has (paired seeds), those seeds, and the
     seeds that are stored only in part (a study still running)."""
-    full, partial = paired_seeds(rows, (c.label for c in spec.configs), arm="config")
+    full, partial = paired_seeds(rows, (c.label for c in design.configs), arm="config")
     return rows[rows["seed"].isin(full)].reset_index(drop=True), full, partial
 
 

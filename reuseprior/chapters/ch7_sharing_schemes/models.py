@@ -64,20 +64,20 @@ def build_needs(profile: str, parameters: Mapping[str, Any]) -> ChapterNeeds:
     The code has no time estimate for the studies."""
     root = data_dir_of(parameters)
     needs = {
-        spec.dataset: DataNeed(spec.dataset, root / "imagenet" if spec.dataset == "imagenet" else root)
-        for spec in PROFILES[profile].studies
+        design.dataset: DataNeed(design.dataset, root / "imagenet" if design.dataset == "imagenet" else root)
+        for design in PROFILES[profile].studies
     }
     return ChapterNeeds(tuple(needs.values()))
 
 
 def load_study_data(
-    spec: SharingDesign, *, data_dir: str | os.PathLike | None = None, download: bool = False
+    design: SharingDesign, *, data_dir: str | os.PathLike | None = None, download: bool = False
 ) -> data.DatasetSplits:
     """The study's train / validation / test splits as in-memory tensors.
 
     The validation split is :func:`reuseprior.datasets.load_torchvision_splits`'s
-    (10 % of the training files, ``spec.split_seed``); the training subset is the
-    first ``spec.train_limit`` images of a ``split_seed`` permutation of the rest
+    (10 % of the training files, ``design.split_seed``); the training subset is the
+    first ``design.train_limit`` images of a ``split_seed`` permutation of the rest
     (the same images for every run seed); the test set is the official one.
     Images are scaled to [0, 1] and standardised per channel with the training
     subset's mean and standard deviation. A missing dataset raises
@@ -85,17 +85,17 @@ def load_study_data(
     fetches it; nothing else is substituted. ImageNet: the folder of
     :func:`reuseprior.datasets.load_imagenet_folder` (streamed, not in memory)."""
     root = Path(data_dir) if data_dir is not None else data.DEFAULT_DATA_DIR
-    if spec.dataset == "imagenet":
-        return data.load_imagenet_folder(root / "imagenet", seed=spec.split_seed)
-    splits = data.load_torchvision_splits(spec.dataset, root, download=download, seed=spec.split_seed)
+    if design.dataset == "imagenet":
+        return data.load_imagenet_folder(root / "imagenet", seed=design.split_seed)
+    splits = data.load_torchvision_splits(design.dataset, root, download=download, seed=design.split_seed)
     train_images, train_labels = _as_tensors(splits.train.dataset)
     test_images, test_labels = _as_tensors(splits.test)
     train_idx = torch.as_tensor(splits.train.indices)
     val_idx = torch.as_tensor(splits.val.indices)
-    order = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(spec.split_seed))
-    train_idx = train_idx[order[: spec.train_limit] if spec.train_limit is not None else order]
-    if spec.val_limit is not None:
-        val_idx = val_idx[: spec.val_limit]
+    order = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(design.split_seed))
+    train_idx = train_idx[order[: design.train_limit] if design.train_limit is not None else order]
+    if design.val_limit is not None:
+        val_idx = val_idx[: design.val_limit]
     train_x = train_images[train_idx]
     mean = train_x.mean(dim=(0, 2, 3), keepdim=True)
     std = train_x.std(dim=(0, 2, 3), keepdim=True)
@@ -105,7 +105,7 @@ def load_study_data(
 
     train_set: Dataset = (
         _AugmentedImages(norm(train_x), train_labels[train_idx])
-        if spec.augment
+        if design.augment
         else TensorDataset(norm(train_x), train_labels[train_idx])
     )
     return data.DatasetSplits(
@@ -115,8 +115,8 @@ def load_study_data(
         num_classes=splits.num_classes,
         input_shape=splits.input_shape,
         description=(
-            f"{spec.dataset} (torchvision files), train/val/test = {len(train_idx)}/{len(val_idx)}/"
-            f"{len(test_labels)} images (split seed {spec.split_seed})"
+            f"{design.dataset} (torchvision files), train/val/test = {len(train_idx)}/{len(val_idx)}/"
+            f"{len(test_labels)} images (split seed {design.split_seed})"
         ),
     )
 
@@ -124,24 +124,24 @@ def load_study_data(
 # -------------------------------------------------------------------- the models
 
 
-def base_model(spec: SharingDesign, seed: int, **overrides: Any) -> nn.Module:
+def base_model(design: SharingDesign, seed: int, **overrides: Any) -> nn.Module:
     """The unshared model of the study, initialised from ``seed`` (its own
     generator state; the caller's global generator is left alone)."""
-    kwargs = {**spec.kwargs, **overrides}
+    kwargs = {**design.kwargs, **overrides}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return build_model(spec.model, **kwargs)
+        return build_model(design.model, **kwargs)
 
 
-def study_budgets(spec: SharingDesign, seed: int = 0) -> dict[str, int]:
+def study_budgets(design: SharingDesign, seed: int = 0) -> dict[str, int]:
     """The matched budgets (parameter counts of the whole model) of the study:
     ``full`` (the unshared model), ``scope`` (where scope sharing lands),
     ``channelwise`` (where channel-wise sharing with :data:`CHANNELWISE_REUSE`
     lands; ``channelwise s=2`` and ``s=4`` for the other reuses),
-    ``scope+channelwise`` (both), ``low`` (``spec.low_budget_fraction`` of
-    ``full``) and ``"<p>%"`` for each of ``spec.percent_budgets``. A budget whose
+    ``scope+channelwise`` (both), ``low`` (``design.low_budget_fraction`` of
+    ``full``) and ``"<p>%"`` for each of ``design.percent_budgets``. A budget whose
     scheme is not registered (or does not apply) is left out."""
-    base = base_model(spec, seed)
+    base = base_model(design, seed)
     full = count_parameters(base)
     budgets = {"full": full}
     if "scope" in SCHEMES:
@@ -158,8 +158,8 @@ def study_budgets(spec: SharingDesign, seed: int = 0) -> dict[str, int]:
                 budgets["scope+channelwise"] = count_parameters(
                     share(share(base, "scope"), "channelwise", reuse=CHANNELWISE_REUSE)
                 )
-    budgets["low"] = max(1, round(spec.low_budget_fraction * full))
-    for percent in spec.percent_budgets:
+    budgets["low"] = max(1, round(design.low_budget_fraction * full))
+    for percent in design.percent_budgets:
         budgets[f"{percent:g}%"] = round(percent / 100 * full)
     return budgets
 
@@ -169,18 +169,18 @@ INTEGER_WIDTHS = ("width",)
 
 
 @functools.lru_cache(maxsize=64)
-def narrow_width(spec: SharingDesign, budget: int, *, tolerance: int = 48) -> float:
-    """The width (``spec.width_option``) of the unshared model whose parameter
+def narrow_width(design: SharingDesign, budget: int, *, tolerance: int = 48) -> float:
+    """The width (``design.width_option``) of the unshared model whose parameter
     count is nearest to ``budget``. A multiplier (``width_mult``; channels
     rounded to whole numbers, ``channel_divisor=1`` for the compact family):
     bisection (the count grows with it), ``tolerance`` steps, then the nearer of
     the two counts around the budget. A whole width (:data:`INTEGER_WIDTHS`):
-    the nearest of 1, 2, 3, ... Cached per (spec, budget)."""
-    extra = {"channel_divisor": 1} if spec.model == "compact_net" else {}
-    option = spec.width_option
+    the nearest of 1, 2, 3, ... Cached per (design, budget)."""
+    extra = {"channel_divisor": 1} if design.model == "compact_net" else {}
+    option = design.width_option
 
     def params(w: float) -> int:
-        return count_parameters(build_model(spec.model, **{**spec.kwargs, **extra, option: w}))
+        return count_parameters(build_model(design.model, **{**design.kwargs, **extra, option: w}))
 
     if option in INTEGER_WIDTHS:
         width, below = 1, params(1)
@@ -198,25 +198,25 @@ def narrow_width(spec: SharingDesign, budget: int, *, tolerance: int = 48) -> fl
 
 
 def build_config_model(
-    spec: SharingDesign, config: SchemeConfig, seed: int, budgets: Mapping[str, int] | None = None
+    design: SharingDesign, config: SchemeConfig, seed: int, budgets: Mapping[str, int] | None = None
 ) -> nn.Module:
     """The model of ``config`` for run seed ``seed``: the base model initialised
     from ``seed`` (every configuration of one seed starts from the same draw),
     then shared by the configuration's scheme at its budget; ``narrow`` builds
     the unshared model at :func:`narrow_width` instead (its own architecture, so
     its own draw from the same seed)."""
-    budgets = dict(budgets) if budgets is not None else study_budgets(spec)
+    budgets = dict(budgets) if budgets is not None else study_budgets(design)
     if config.budget not in budgets:
         raise SharingError(
-            f"{config.label}: budget {config.budget!r} is not defined for {spec.name} (known: {sorted(budgets)}); "
+            f"{config.label}: budget {config.budget!r} is not defined for {design.name} (known: {sorted(budgets)}); "
             "its scheme is not registered or does not apply to this model"
         )
     options = config.options_dict
     if config.scheme == "narrow":
-        extra = {"channel_divisor": 1} if spec.model == "compact_net" else {}
-        extra[spec.width_option] = narrow_width(spec, budgets[config.budget])
-        return base_model(spec, seed, **extra)
-    base = base_model(spec, seed)
+        extra = {"channel_divisor": 1} if design.model == "compact_net" else {}
+        extra[design.width_option] = narrow_width(design, budgets[config.budget])
+        return base_model(design, seed, **extra)
+    base = base_model(design, seed)
     if config.scheme == "none":
         return base
     if config.scheme == "scope":

@@ -15,12 +15,12 @@ from reuseprior.core.study import StudySpec
 from reuseprior.reporting.plotting import caption, readable_fontsize
 
 
-def data_caption(spec: SharingDesign, rows: pd.DataFrame, source: str) -> str:
+def data_caption(design: SharingDesign, rows: pd.DataFrame, source: str) -> str:
     """Caption of a trained-study figure: data, model family, runs, seeds, where the rows come from."""
-    n_train = int(rows["train_images"].iloc[0]) if not rows.empty else spec.train_limit
+    n_train = int(rows["train_images"].iloc[0]) if not rows.empty else design.train_limit
     return (
-        f"data: {spec.dataset} ({n_train} training images, test set once per run); {spec.model}, "
-        f"{spec.train.epochs} epochs, batch {spec.train.batch_size}; {rows['config'].nunique()} configurations x "
+        f"data: {design.dataset} ({n_train} training images, test set once per run); {design.model}, "
+        f"{design.train.epochs} epochs, batch {design.train.batch_size}; {rows['config'].nunique()} configurations x "
         f"{rows['seed'].nunique()} seeds; rows: {source}"
     )
 
@@ -56,7 +56,7 @@ def _legend(handles_of: Any, labels_of: Any) -> tuple[list[Any], list[str]]:
     return list(unique.values()), list(unique.keys())
 
 
-def plot_accuracy_vs_parameters(rows: pd.DataFrame, spec: SharingDesign, source: str) -> plt.Figure:
+def plot_accuracy_vs_parameters(rows: pd.DataFrame, design: SharingDesign, source: str) -> plt.Figure:
     """Test accuracy against parameters, one marker per configuration (mean over
     seeds, bars from the lowest to the highest seed, the seeds as small dots),
     shape and colour by scheme, fill by budget, the configuration's label in the
@@ -84,7 +84,7 @@ def plot_accuracy_vs_parameters(rows: pd.DataFrame, spec: SharingDesign, source:
     fig.tight_layout()
     caption(
         fig,
-        data_caption(spec, rows, source) + "; markers of one budget are offset sideways by 0.3 thousand "
+        data_caption(design, rows, source) + "; markers of one budget are offset sideways by 0.3 thousand "
         "parameters for legibility (narrower model right, scope / channel-wise left, SSN at the exact count)",
     )
     return fig
@@ -123,7 +123,7 @@ def _spread_labels(ax: plt.Axes, points: list[tuple[float, float, str, str]], si
         )
 
 
-def plot_prior_vs_accuracy(rows: pd.DataFrame, spec: SharingDesign, source: str) -> plt.Figure:
+def plot_prior_vs_accuracy(rows: pd.DataFrame, design: SharingDesign, source: str) -> plt.Figure:
     """One panel per prior quantity: the configuration's score against its mean
     test accuracy (bars: seed range), shape and colour by scheme, fill by
     budget; every configuration (each SSN budget too) is named in the legend
@@ -160,7 +160,7 @@ def plot_prior_vs_accuracy(rows: pd.DataFrame, spec: SharingDesign, source: str)
             label_size,
         )
     caption(
-        fig, data_caption(spec, rows, source) + "; SSN's points carry their generator and budget (cw: channel-wise)"
+        fig, data_caption(design, rows, source) + "; SSN's points carry their generator and budget (cw: channel-wise)"
     )
     return fig
 
@@ -168,7 +168,7 @@ def plot_prior_vs_accuracy(rows: pd.DataFrame, spec: SharingDesign, source: str)
 # -------------------------------------------------------------- seeds and settings
 
 
-def describe_study(spec: SharingDesign, budgets: Mapping[str, int], rows: pd.DataFrame | None = None) -> pd.DataFrame:
+def describe_study(design: SharingDesign, budgets: Mapping[str, int], rows: pd.DataFrame | None = None) -> pd.DataFrame:
     """The study's configurations with their schemes, options, budgets (count and
     fraction of the unshared model) and whether the scheme is registered; with
     ``rows`` (the stored runs) also the models' actual parameter counts and FLOPs
@@ -188,7 +188,7 @@ def describe_study(spec: SharingDesign, budgets: Mapping[str, int], rows: pd.Dat
                 "budget fraction": budgets.get(c.budget, math.nan) / full,
                 "registered": c.available(),
             }
-            for c in spec.configs
+            for c in design.configs
         ]
     )
     if rows is None or rows.empty:
@@ -197,7 +197,7 @@ def describe_study(spec: SharingDesign, budgets: Mapping[str, int], rows: pd.Dat
     table["params (built)"] = table["config"].map(built["params"])
     table["params vs budget (%)"] = 100 * (table["params (built)"] / table["budget params"] - 1)
     table["MFLOPs (built)"] = table["config"].map(built["flops"]) / 1e6
-    unshared = built.loc[[c.label for c in spec.configs if c.scheme == "none"], "flops"]
+    unshared = built.loc[[c.label for c in design.configs if c.scheme == "none"], "flops"]
     if len(unshared):
         table["FLOPs vs unshared (%)"] = 100 * (table["MFLOPs (built)"] * 1e6 / float(unshared.iloc[0]) - 1)
     return table

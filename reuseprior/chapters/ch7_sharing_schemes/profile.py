@@ -9,8 +9,8 @@ import pandas as pd
 import torch
 
 from reuseprior.chapters.ch7_sharing_schemes.configs import (
-    BIDART_STUDY,
-    NPAS_STUDY,
+    BIDART_DESIGN,
+    NPAS_DESIGN,
     SharingDesign,
     SharingSchemesProfile,
 )
@@ -57,7 +57,7 @@ def profile_rows(
 NOT_RUN_NARROW_WRN = "not run (no fractional-width WRN builder)"
 
 
-def printed_beside_trained(spec: SharingDesign, rows: pd.DataFrame) -> pd.DataFrame:
+def printed_beside_trained(design: SharingDesign, rows: pd.DataFrame) -> pd.DataFrame:
     """The seed's printed errors beside this study's trained ones, where the study
     is a seed's own setting: NPAS Table 14 (WRN-28-10 on CIFAR-100: the reduced
     baseline ``WRN`` and ``SSN-WRN-28-10`` per budget) and Bidart's
@@ -66,10 +66,10 @@ def printed_beside_trained(spec: SharingDesign, rows: pd.DataFrame) -> pd.DataFr
     summary = summarize(rows) if not rows.empty else pd.DataFrame(columns=["config", "test_top1_mean"])
     ours = dict(zip(summary["config"], 100 - summary["test_top1_mean"]))
     out = []
-    if spec.name == NPAS_STUDY.name:
+    if design.name == NPAS_DESIGN.name:
         printed = load_seed_table("npas_table14")
         printed = printed[printed["group"] == "wrn"]
-        run = {c.label for c in spec.configs}
+        run = {c.label for c in design.configs}
         for _, r in printed.iterrows():
             label = f"SSN @ {r['percent']:g}%" if r["method"].startswith("SSN") else f"narrower @ {r['percent']:g}%"
             out.append(
@@ -81,7 +81,7 @@ def printed_beside_trained(spec: SharingDesign, rows: pd.DataFrame) -> pd.DataFr
                     "our error (%)": ours.get(label, math.nan) if label in run else math.nan,
                 }
             )
-    elif spec.name == BIDART_STUDY.name:
+    elif design.name == BIDART_DESIGN.name:
         printed = load_seed_table("bidart_efficientnet_b0_imagenet")
         for _, r in printed.iterrows():
             label = "unshared" if int(r["reuse"]) == 1 else f"channel-wise s={int(r['reuse'])}"

@@ -13,7 +13,8 @@ from scipy import stats
 from reuseprior.chapters.ch7_sharing_schemes.configs import PRIOR_SCORES
 from reuseprior.core.ordering import sort_rows
 from reuseprior.core.study import StudySpec
-from reuseprior.reporting.statistics import CONFIDENCE, paired_summary, verdict
+from reuseprior.core.verdict_policy import CONFIDENCE, verdict
+from reuseprior.reporting.statistics import paired_summary
 
 #: the column of :func:`disagreements` holding the verdict on the prior's order
 PRIOR_ORDER_VERDICT = "verdict on the prior's order"

@@ -21,7 +21,8 @@ from reuseprior.chapters.ch7_sharing_schemes.configs import SCORE_LABELS
 from reuseprior.chapters.ch7_sharing_schemes.ranking import PRIOR_ORDER_VERDICT
 from reuseprior.chapters.ch7_sharing_schemes.resolution import PRIMARY
 from reuseprior.core.ordering import sort_rows
-from reuseprior.reporting.statistics import CONTRADICTED, REPRODUCED, p_value_text, t_interval_text
+from reuseprior.core.verdict_policy import CONTRADICTED, REPRODUCED
+from reuseprior.reporting.statistics import p_value_text, t_interval_text
 
 __all__ = ["reading"]
 

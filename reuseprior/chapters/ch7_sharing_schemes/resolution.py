@@ -39,16 +39,16 @@ from reuseprior.chapters.ch7_sharing_schemes.ranking import (
     ranking_agreement,
     summarize,
 )
-from reuseprior.reporting.statistics import (
+from reuseprior.core.verdict_policy import (
     ALPHA,
     NOT_COMPARABLE,
+    PLATEAU_TOLERANCE_PP,
+    PLATEAU_WINDOW,
     REPRODUCED,
-    fewest_decisive_pairs,
-    paired_summary,
-    permutation_p,
+    seeds_that_count,
     verdict,
 )
-from reuseprior.training.convergence import PLATEAU_TOLERANCE_PP, PLATEAU_WINDOW, seeds_that_count
+from reuseprior.reporting.statistics import fewest_decisive_pairs, paired_summary, permutation_p
 
 __all__ = [
     "PRIMARY",

@@ -21,7 +21,7 @@ from torch import nn
 
 from reuseprior import datasets as data
 from reuseprior.chapters.ch7_sharing_schemes.configs import (
-    CPU_STUDY,
+    CPU_DESIGN,
     LIVE_EPOCHS,
     LIVE_TOLERANCE,
     PRIOR_SCORES,
@@ -267,8 +267,8 @@ def _matched_model(design: SharingDesign, config: SchemeConfig, seed: int, budge
 
 
 @functools.lru_cache(maxsize=2)
-def _cached_study_data(spec: SharingDesign, data_dir: str | None, download: bool) -> data.DatasetSplits:
-    return load_study_data(spec, data_dir=data_dir, download=download)
+def _cached_study_data(design: SharingDesign, data_dir: str | None, download: bool) -> data.DatasetSplits:
+    return load_study_data(design, data_dir=data_dir, download=download)
 
 
 def scheme_run(
@@ -302,7 +302,7 @@ def scheme_run(
 def runs_path(design: SharingDesign) -> Path:
     """Where a study's rows are: the stored CPU study under ``data/``, any other
     (the paper profile's) in its own run log under ``build/`` (untracked)."""
-    if design == CPU_STUDY:
+    if design == CPU_DESIGN:
         return STORED_RUNS
     return paths.BUILD_DIR / "ch7_sharing_schemes" / f"runs_{design.name}.csv"
 

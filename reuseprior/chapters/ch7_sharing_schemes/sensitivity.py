@@ -13,7 +13,7 @@ budget the study trains SSN at; RR with Repeat is pure copying (no coefficient o
 embedding of its own), the other end of the range from Emb.
 
 Policy: each model is the study's own (:func:`~.models.build_config_model` of
-``spec`` at run seed ``seed``, counted on one zero image of :data:`SENSITIVITY_INPUT`
+``design`` at run seed ``seed``, counted on one zero image of :data:`SENSITIVITY_INPUT`
 by :func:`~.runs.prior_scores`: PG eq. 4.7, P'G eq. 4.8, ES eq. 4.2, H eq. 4.4 of
 the thesis, and NG), so a row whose configuration the study trains equals that row's
 counted columns (:func:`counted_against_runs`). The counts depend on the architecture
@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from reuseprior.chapters.ch7_sharing_schemes.configs import (
-    CPU_STUDY,
+    CPU_DESIGN,
     LIVE_TOLERANCE,
     PRIOR_SCORES,
     SSN_OPTIONS,
@@ -91,9 +91,9 @@ SENSITIVITY_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def ssn_budgets(spec: SharingDesign = CPU_STUDY) -> tuple[str, ...]:
-    """The budgets at which ``spec`` trains an SSN, in configuration order."""
-    return tuple(dict.fromkeys(c.budget for c in spec.configs if c.scheme == "ssn"))
+def ssn_budgets(design: SharingDesign = CPU_DESIGN) -> tuple[str, ...]:
+    """The budgets at which ``design`` trains an SSN, in configuration order."""
+    return tuple(dict.fromkeys(c.budget for c in design.configs if c.scheme == "ssn"))
 
 
 def _where(budget: str) -> str:
@@ -102,18 +102,18 @@ def _where(budget: str) -> str:
 
 
 def _variants(
-    spec: SharingDesign, budgets: Mapping[str, int], generators: Sequence[str], upsamplers: Sequence[str]
+    design: SharingDesign, budgets: Mapping[str, int], generators: Sequence[str], upsamplers: Sequence[str]
 ) -> list[tuple[str, dict[str, Any]]]:
     """``(role, row fields)`` of every configuration counted: the unshared model, then per SSN
     budget (largest first) its references (the study's configurations of that budget that are
     not SSN) and the SSN of every generator and upsampler."""
     mapping = SSN_OPTIONS["mapping"]
     out: list[tuple[str, dict[str, Any]]] = []
-    for config in spec.configs:
+    for config in design.configs:
         if config.scheme == "none":
             out.append(("unshared", {"config": config}))
-    for budget in sorted(ssn_budgets(spec), key=lambda b: (-budgets[b], b)):
-        out += [("reference", {"config": c}) for c in spec.configs if c.budget == budget and c.scheme != "ssn"]
+    for budget in sorted(ssn_budgets(design), key=lambda b: (-budgets[b], b)):
+        out += [("reference", {"config": c}) for c in design.configs if c.budget == budget and c.scheme != "ssn"]
         for generator in generators:
             for upsampler in upsamplers:
                 label = f"SSN {GENERATOR_NAMES[generator]}+{UPSAMPLER_NAMES[upsampler]} @ {_where(budget)}"
@@ -122,20 +122,20 @@ def _variants(
     return out
 
 
-def _study_label(spec: SharingDesign, config: SchemeConfig) -> str:
-    """The label of ``spec``'s configuration that builds the same model as ``config`` ('' when none)."""
-    for own in spec.configs:
+def _study_label(design: SharingDesign, config: SchemeConfig) -> str:
+    """The label of ``design``'s configuration that builds the same model as ``config`` ('' when none)."""
+    for own in design.configs:
         if (own.scheme, own.budget, own.options_dict) == (config.scheme, config.budget, config.options_dict):
             return own.label
     return ""
 
 
 def _count_row(
-    spec: SharingDesign, role: str, fields: Mapping[str, Any], budgets: Mapping[str, int], seed: int, input_shape
+    design: SharingDesign, role: str, fields: Mapping[str, Any], budgets: Mapping[str, int], seed: int, input_shape
 ) -> dict[str, Any]:
     """One row: the configuration built as the study builds it and counted."""
     config: SchemeConfig = fields["config"]
-    model = build_config_model(spec, config, seed, budgets)
+    model = build_config_model(design, config, seed, budgets)
     scores = prior_scores(model, input_shape)
     if scores["engine_error"] is not None:
         raise RuntimeError(f"{config.label}: the engine failed: {scores['engine_error']}")
@@ -147,7 +147,7 @@ def _count_row(
         "scheme": config.scheme,
         "generator": fields.get("generator", ""),
         "upsampler": fields.get("upsampler", ""),
-        "study config": _study_label(spec, config),
+        "study config": _study_label(design, config),
         "budget_target": int(budgets[config.budget]),
         "params": count_parameters(model),
         **{k: scores[k] for k in (*PRIOR_SCORES, "NG")},
@@ -177,7 +177,7 @@ def _relative_columns(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def generator_sensitivity(
-    spec: SharingDesign = CPU_STUDY,
+    design: SharingDesign = CPU_DESIGN,
     *,
     seed: int = 0,
     input_shape: Sequence[int] = SENSITIVITY_INPUT,
@@ -185,8 +185,8 @@ def generator_sensitivity(
     upsamplers: Sequence[str] = UPSAMPLERS,
     progress: bool = False,
 ) -> pd.DataFrame:
-    """The sensitivity table of ``spec`` (:data:`SENSITIVITY_COLUMNS`; see the module
-    docstring): the unshared model, then per SSN budget of ``spec`` its references and
+    """The sensitivity table of ``design`` (:data:`SENSITIVITY_COLUMNS`; see the module
+    docstring): the unshared model, then per SSN budget of ``design`` its references and
     the SSN of every generator x upsampler, each with its parameters, PG, P'G, ES, H,
     NG and the number of its layers that are upsampled (a layer larger than the store;
     the upsampler acts on those only), and the SSN rows' changes and ranks. ``generators``
@@ -194,11 +194,11 @@ def generator_sensitivity(
     the changes are taken against it)."""
     if DEFAULT_VARIANT[0] not in generators or DEFAULT_VARIANT[1] not in upsamplers:
         raise ValueError(f"the variants must include the study's default {DEFAULT_VARIANT} (the changes' reference)")
-    budgets = study_budgets(spec, seed)
+    budgets = study_budgets(design, seed)
     rows = [
-        _count_row(spec, role, fields, budgets, seed, tuple(input_shape))
+        _count_row(design, role, fields, budgets, seed, tuple(input_shape))
         for role, fields in progress_bar(
-            _variants(spec, budgets, generators, upsamplers),
+            _variants(design, budgets, generators, upsamplers),
             desc="generator sensitivity",
             unit="model",
             disable=not progress,
@@ -208,10 +208,10 @@ def generator_sensitivity(
 
 
 def store_generator_sensitivity(
-    spec: SharingDesign = CPU_STUDY, path: str | os.PathLike = STORED_SENSITIVITY, *, progress: bool = True
+    design: SharingDesign = CPU_DESIGN, path: str | os.PathLike = STORED_SENSITIVITY, *, progress: bool = True
 ) -> pd.DataFrame:
     """Compute :func:`generator_sensitivity` and write it to ``path`` (atomically, whole)."""
-    table = generator_sensitivity(spec, progress=progress)
+    table = generator_sensitivity(design, progress=progress)
     write_csv(table, path)
     return read_generator_sensitivity(path)
 

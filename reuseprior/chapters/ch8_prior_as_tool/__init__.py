@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from reuseprior.analysis.compare import Comparison, compare
-from reuseprior.chapters import register_study
+from reuseprior.chapters import register_chapter, register_study
 from reuseprior.core.declared_study import DeclaredStudy
 from reuseprior.core.ordering import sort_rows
 from reuseprior.reporting.findings import PairedFinding
@@ -45,6 +45,13 @@ from reuseprior.reporting.plotting import readable_fontsize
 from reuseprior.reporting.reference import load_seed_table
 from reuseprior.zoo import search
 from reuseprior.zoo.scoring import load_scores, published_version
+
+#: this chapter, as the book and the build command list it (reuseprior.chapters.CHAPTERS)
+CHAPTER = register_chapter(
+    __name__,
+    part="Beyond the thesis",
+    title="Chapter 8: the reusability prior as a tool",
+)
 
 __all__ = [
     "FINDINGS",

@@ -109,37 +109,35 @@ import torch
 
 from reuseprior.chapters import register_study, study_command
 from reuseprior.core import paths
-from reuseprior.core.cpu import run_provenance
 from reuseprior.core.declared_study import DeclaredStudy
 from reuseprior.core.stored_rows import ColumnKinds
 from reuseprior.core.study import StudySpec, status_table
+from reuseprior.core.verdict_policy import CONFIDENCE, plateaued
 from reuseprior.counting import analyze
 from reuseprior.reporting import verdicts
 from reuseprior.reporting.plotting import caption
-from reuseprior.reporting.statistics import CONFIDENCE, fewest_decisive_pairs
+from reuseprior.reporting.statistics import fewest_decisive_pairs
 from reuseprior.reporting.verdicts import Comparison
 from reuseprior.revolver.blueprint import Blueprint
 from reuseprior.revolver.population import Population, PopulationConfig, config_from_settings
 from reuseprior.revolver.population_study import (
     GENERATION_KINDS,
-    load_or_start,
+    FinishedRun,
+    PopulationRecord,
     population_store,
-    run_identity,
     run_population,
-    top_test_readings,
-    with_identity_columns,
 )
 from reuseprior.revolver.registry import ModuleRegistry
 from reuseprior.revolver.search import Algorithm, screened
 from reuseprior.revolver.settings import CPU_SEARCH, RevolverProfile
 from reuseprior.revolver.split_floor import floor_keys, population_floors
-from reuseprior.training.convergence import plateaued
 
 __all__ = [
     "CLAIM",
     "CPU_SCREENING",
     "FLOOR_COMMAND",
     "PILOT_SCREENING",
+    "RECORD",
     "SCREENS",
     "STORED",
     "ScreeningDesign",
@@ -170,19 +168,21 @@ CHECKPOINT_ROOT = paths.BUILD_DIR / "ch8_screening_study"
 CLAIM = ("greater", "screening by PG reaches a higher best test accuracy at the same training spend (batches)")
 #: the columns that name a run (the plan aside)
 KEY = ("study", "dataset", "arm", "seed")
-#: the kinds of each stored table's values (the key and plan are required in every table)
+#: the columns of a run's summary row, in their stored order (after the key and plan, before the run's
+#: provenance; :data:`RECORD` reads them): totals, the peak and final top test accuracy, the final top
+#: individual's accuracy on every training image, the screening's slots, proposals and genotypes found,
+#: and the seconds of the run (wall and CPU) and of its scoring
+SUMMARY = (
+    "generations", "evaluations", "batches", "top_test_acc_peak", "top_test_acc_peak_generation",
+    "top_test_acc_final", "top_params_final", "top_train_acc_final", "best_val_acc", "median_params",
+    "slots_screened", "proposals", "found", "seconds", "cpu_seconds", "screening_seconds",
+)  # fmt: skip
+#: the kinds of each stored table's values (the key and plan are required in every table; a run stored
+#: before ``top_train_acc_final`` was measured lacks it)
 KINDS: dict[str, ColumnKinds] = {
     "runs": ColumnKinds(
-        required=(
-            "generations", "evaluations", "batches", "top_test_acc_peak", "top_test_acc_peak_generation",
-            "top_test_acc_final", "top_params_final", "best_val_acc", "median_params", "slots_screened",
-            "proposals", "found", "seconds", "cpu_seconds", "screening_seconds",
-        ),
-        numeric=(
-            "seed", "generations", "evaluations", "batches", "top_test_acc_peak", "top_test_acc_peak_generation",
-            "top_test_acc_final", "top_params_final", "best_val_acc", "median_params", "slots_screened",
-            "proposals", "found", "seconds", "cpu_seconds", "screening_seconds", "top_train_acc_final",
-        ),
+        required=tuple(c for c in SUMMARY if c != "top_train_acc_final"),
+        numeric=("seed", *SUMMARY),
     ),
     "generations": ColumnKinds(
         (*GENERATION_KINDS.required, "batches", "batches_total", "best_val_acc", "proposals", "found"),
@@ -232,16 +232,16 @@ class ScreeningDesign:
     def run_settings(self) -> RevolverProfile:
         return replace(self.settings, dataset=self.dataset, image_size=self.image_size, modes=["evolve"])
 
-    def config(self, seed: int, input_shape: tuple[int, ...], num_classes: int) -> PopulationConfig:
-        """The population configuration of the runs of ``seed`` (every arm's: the screen is not in it)."""
+    def config(self, run: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int) -> PopulationConfig:
+        """The population configuration of ``run``: its seed's (every arm's: the screen is not in it)."""
         return config_from_settings(
-            self.run_settings(), "evolve", seed, input_shape, num_classes, val_limit=self.val_limit
+            self.run_settings(), "evolve", int(run["seed"]), input_shape, num_classes, val_limit=self.val_limit
         )
 
     def plan_settings(self) -> dict[str, Any]:
         """What every run shares, hashed into the plan: the population configuration without its seed,
         the dataset, the proposals per slot and the arms' screens."""
-        config = self.config(0, (1, self.image_size, self.image_size), 10).to_dict()
+        config = self.config({"seed": 0}, (1, self.image_size, self.image_size), 10).to_dict()
         config.pop("seed")
         return {
             "config": config,
@@ -342,10 +342,12 @@ def prior_score(bp: Blueprint, input_shape: tuple[int, ...], quantity: str = "PG
     return float(getattr(report, quantity))
 
 
-def _screen(design: ScreeningDesign, arm: str, pop: Population) -> Callable[[Algorithm], Algorithm] | None:
-    """The wrapper :attr:`Population.screen` of ``arm``: its proposals' log goes
+def _screen(
+    design: ScreeningDesign, run: Mapping[str, Any], pop: Population
+) -> Callable[[Algorithm], Algorithm] | None:
+    """The wrapper :attr:`Population.screen` of ``run``'s arm: its proposals' log goes
     to ``pop.metadata["screening"]`` (kept in the checkpoint)."""
-    quantity = SCREENS[arm]
+    quantity = SCREENS[str(run["arm"])]
     if quantity is None:
         return None
     pop.metadata.setdefault("screening", [])
@@ -358,16 +360,6 @@ def _screen(design: ScreeningDesign, arm: str, pop: Population) -> Callable[[Alg
         pop.metadata.setdefault("screening", []).append({"generation": pop.generation, **entry})
 
     return lambda algorithm: screened(algorithm, score, design.candidates, record)
-
-
-def _load_or_start(spec: StudySpec, run: Mapping[str, Any], splits, path: Path) -> Population:
-    """The run's population, resumed from its checkpoint or started anew, with its arm's screen."""
-    design = spec.design
-    config = design.config(int(run["seed"]), splits.input_shape, splits.num_classes)
-    metadata = {"dataset": design.dataset, "study": design.name, "plan": spec.plan, "arm": run["arm"]}
-    pop = load_or_start(config, splits, path, metadata)
-    pop.screen = _screen(design, str(run["arm"]), pop)
-    return pop
 
 
 def screening_run(
@@ -383,17 +375,15 @@ def screening_run(
     progress: bool = False,
 ) -> Mapping[str, pd.DataFrame] | None:
     """One run of ``spec`` (its ``run_one``), checkpointed every generation under ``checkpoint_root``
-    and resumed from its checkpoint; its rows per table of :data:`STORED`, or None when ``deadline`` (a
-    :func:`time.time`) passed first (checked between generations). One thread, float32 (chapter 3's CPU
-    study's precision)."""
+    and resumed from its checkpoint; its rows per table of :data:`STORED` (:data:`RECORD`), or None when
+    ``deadline`` (a :func:`time.time`) passed first (checked between generations). One thread, float32
+    (chapter 3's CPU study's precision)."""
     run = {"study": study, "dataset": dataset, "arm": arm, "seed": seed}
     return run_population(
         spec,
         run,
-        start=_load_or_start,
-        frames=_frames,
+        RECORD,
         label=f"{arm}/seed {seed}",
-        image_size=spec.design.image_size,
         data_dir=data_dir,
         checkpoint_root=checkpoint_root,
         deadline=deadline,
@@ -422,41 +412,26 @@ def _generations(pop: Population) -> pd.DataFrame:
     )
 
 
-def _summary(pop: Population, log: pd.DataFrame, seconds: float, cpu: float) -> dict[str, Any]:
-    results = pop.results_frame()
-    peak, final = top_test_readings(log)
-    screening = pd.DataFrame(pop.metadata.get("screening", []), columns=["proposals", "found", "seconds"])
-    return {
-        "generations": int(log["generation"].max()) + 1,
-        "evaluations": len(results),
-        "batches": int(results["batches"].sum()),
-        "top_test_acc_peak": float(peak["top_test_acc"]),
-        "top_test_acc_peak_generation": int(peak["generation"]),
-        "top_test_acc_final": float(final["top_test_acc"]),
-        "top_params_final": int(final["top_params"]),
-        "top_train_acc_final": pop.top_train_accuracy(),
-        "best_val_acc": float(results["val_acc"].max()),
-        "median_params": float(results["params"].median()),
-        "slots_screened": len(screening),
-        "proposals": int(screening["proposals"].sum()),
-        "found": int(screening["found"].sum()),
-        "seconds": round(seconds, 1),
-        "cpu_seconds": round(cpu, 1),
-        "screening_seconds": round(float(screening["seconds"].sum()), 1),
-        **run_provenance(),
-    }
+def _screening(run: FinishedRun) -> pd.DataFrame:
+    """The screening's log of the run, one row a screened slot (empty for an unscreened arm)."""
+    return pd.DataFrame(run.pop.metadata.get("screening", []), columns=["proposals", "found", "seconds"])
 
 
-def _frames(
-    spec: StudySpec, run: Mapping[str, Any], pop: Population, seconds: float, cpu: float
-) -> dict[str, pd.DataFrame]:
-    """The rows a finished run stores, per table of :data:`STORED`."""
-    ident = run_identity(spec, run)
-    log = _generations(pop)
-    return {
-        "generations": with_identity_columns(log, ident),
-        "runs": pd.DataFrame([{**ident, **_summary(pop, log, seconds, cpu)}]),
-    }
+#: what a finished run stores (:class:`~reuseprior.revolver.population_study.PopulationRecord`): its
+#: generation log (:func:`_generations`) and a summary, the screening's slots, proposals, genotypes found
+#: and seconds among its columns; each run's arm screened (:func:`_screen`)
+RECORD = PopulationRecord(
+    summary=SUMMARY,
+    readings={
+        "slots_screened": lambda run: len(_screening(run)),
+        "proposals": lambda run: int(_screening(run)["proposals"].sum()),
+        "found": lambda run: int(_screening(run)["found"].sum()),
+        "screening_seconds": lambda run: round(float(_screening(run)["seconds"].sum()), 1),
+    },
+    tables={"generations": lambda run: run.log},
+    log=_generations,
+    screen=_screen,
+)
 
 
 # ---------------------------------------------------------------------- reading

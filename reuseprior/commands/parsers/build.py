@@ -2,7 +2,10 @@
 
 Policy: this module imports nothing heavy (no torch, pandas or chapter module), so that ``--help`` and
 an argument error answer at once; the names and defaults it repeats from the library are checked against
-it by ``tests/test_cli_messages.py``.
+it by ``tests/test_cli_messages.py``. It keeps no list of the chapters: they are registered by their
+drivers (:func:`reuseprior.chapters.list_chapters`, which imports every chapter), so a notebook glob is
+checked once the arguments have parsed (:func:`reuseprior.commands.build.check_run_arguments`) and
+``--list`` names the chapters.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ PATH_PARAMETERS = ("output_dir", "data_dir")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("notebooks", nargs="*", help="glob(s) of notebook names to run (default: all ch*.ipynb)")
+    parser.add_argument(
+        "notebooks", nargs="*", help="glob(s) of chapter names to run (default: every chapter; --list names them)"
+    )
+    parser.add_argument("--list", action="store_true", help="name every chapter, its title and its part, and exit")
     parser.add_argument(
         "--profile",
         default="quick",
@@ -54,7 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """A chapter's own profile is refused for a selection holding other chapters (they would fail one by one)."""
+    """A chapter's own profile is refused for a selection holding other chapters (they would fail one by one);
+    ``--list`` takes no chapter."""
+    if args.list and args.notebooks:
+        parser.error("--list names every chapter; give it without chapter names")
     chapters = CHAPTER_PROFILES.get(args.profile)
     if chapters is not None and not (
         args.notebooks and all(any(fnmatch.fnmatch(c, glob) for c in chapters) for glob in args.notebooks)

@@ -2,7 +2,11 @@
 
 Policy: this module imports nothing heavy (no torch, pandas or chapter module), so that ``--help`` and
 an argument error answer at once; the names and defaults it repeats from the library are checked against
-it by ``tests/test_cli_messages.py``.
+it by ``tests/test_cli_messages.py``. It keeps no list of the zoos: they are declared, each in its module,
+in the zoo registry (:func:`reuseprior.zoo.scoring.list_zoos`), which imports torch. So a zoo's name is
+checked once the arguments have parsed, by the command
+(:func:`reuseprior.commands.score_zoos.check_run_arguments`: an unknown name is refused in one line
+naming the closest declared zoos), and ``--list`` names them all.
 """
 
 from __future__ import annotations
@@ -19,8 +23,6 @@ RESCORE_REUSE = "reuse"
 
 #: :data:`reuseprior.zoo.scoring.SCORES_VERSION`
 SCORES_VERSION = 2
-#: the names of :data:`reuseprior.zoo.scoring.ZOOS`
-ZOOS = ("nb201", "pytorchcv", "timm", "torchvision")
 
 
 def _no_shard(text: str) -> tuple[int, int]:
@@ -42,7 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
     """The zoos, which of their architectures, the seed, and where the rows go."""
-    parser.add_argument("zoos", nargs="+", choices=sorted(ZOOS), help="zoos to score")
+    parser.add_argument(
+        "zoos",
+        nargs="*",
+        metavar="ZOO",
+        help="zoos to score (the declared zoos: --list; a name is checked once the arguments have parsed)",
+    )
+    parser.add_argument("--list", action="store_true", help="name every declared zoo and what it holds, and exit")
     parser.add_argument(
         "--limit", type=positive_int, default=None, help="score only the first N architectures of the zoo's order"
     )
@@ -198,7 +206,12 @@ def _add_selection_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Flags that only act together with another are refused without it, not ignored."""
+    """Flags that only act together with another are refused without it, not ignored; a run names its
+    zoos, ``--list`` none."""
+    if args.list and args.zoos:
+        parser.error("--list names every declared zoo; give it without zoos")
+    if not args.list and not args.zoos:
+        parser.error("name the zoos to score (python -m reuseprior score-zoos --list names them)")
     if args.isolate and not args.fill_proxies:
         parser.error("--isolate applies to --fill-proxies only; add --fill-proxies")
     if args.max_memory_gb is not None and args.fill_proxies and not args.isolate:

@@ -54,6 +54,25 @@ def tap_matrices(n_in, n_out, k, s, p, d):
     return V, M
 
 
+def _all_taps_valid(V: torch.Tensor) -> bool:
+    """Whether every tap of every output lands inside the input along the axis of ``V``."""
+    return bool(V.all())
+
+
+def _is_identity(M: torch.Tensor) -> bool:
+    """Whether the tap-count matrix ``M`` reads input ``p`` from output ``p`` only, once."""
+    return M.shape[0] == M.shape[1] and bool(torch.equal(M, torch.eye(M.shape[0], dtype=M.dtype)))
+
+
+def _weight_counts(m: torch.Tensor, Vy: torch.Tensor, Vx: torch.Tensor) -> torch.Tensor:
+    """``r[c, a, b] = sum over n, h, w of m[n, c, h, w] Vy[a, h] Vx[b, w]``: the count of weight tap
+    ``(a, b)`` of output channel ``c``. Where every tap is valid (a 1x1 kernel, a convolution
+    without padding) it is the same sum for every tap, taken once."""
+    if _all_taps_valid(Vy) and _all_taps_valid(Vx):
+        return m.sum(dim=(0, 2, 3))[:, None, None].expand(m.shape[1], Vy.shape[0], Vx.shape[0])
+    return torch.einsum("nchw,ah,bw->cab", m, Vy, Vx)
+
+
 def _zero_border(x) -> list[int] | None:
     """The pads of ``x`` where it is padded with zeros (``constant_pad_nd`` of value 0:
     ``nn.ZeroPad*d``, ``F.pad`` in ``"constant"`` mode, ``padding="same"`` with an even
@@ -124,16 +143,18 @@ def _convolution(node, cout, ctx):
         Vx, _ = tap_matrices(w_, Wo, kw, stride[1], padding[1] + left, dilation[1])
     if isinstance(w, fx.Node) and ctx.needs(w):
         # independent of ci: keep it as a stride-0 broadcast (see Scaled.collapsed)
-        wc = cout.map(lambda m: torch.einsum("nchw,ah,bw->cab", m, Vy, Vx)[:, None])
+        wc = cout.map(lambda m: _weight_counts(m, Vy, Vx)[:, None])
         yield w, wc.map_raw(lambda r: r.expand(Co, Cig, kh, kw))
     if isinstance(b, fx.Node) and ctx.needs(b):
         yield b, cout.map(lambda m: m.sum(dim=(0, 2, 3)))
     if ctx.needs(x):
         g = groups
 
+        one_to_one = _is_identity(My) and _is_identity(Mx)  # a 1x1 kernel of stride 1: each output reads its input
+
         def spread(m):  # per group: the channel-summed counts spread back over the input positions
             cg = m.reshape(N, g, Co // g, Ho, Wo).sum(2)
-            return My @ cg @ Mx.T  # r[n, g, p, q] = sum_hw My[p, h] cg[n, g, h, w] Mx[q, w]
+            return cg if one_to_one else My @ cg @ Mx.T  # r[n, g, p, q] = sum_hw My[p, h] cg[n, g, h, w] Mx[q, w]
 
         def per_channel(r):  # each group's count, the same for every input channel of the group
             # (renormalised before it is copied out: a pass over the groups, not the channels; stored

@@ -74,6 +74,8 @@ from reuseprior.zoo.scoring.registry import (  # noqa: F401
     Zoo,
     get_zoo,
     init_seed,
+    list_zoos,
+    register_zoo,
 )
 from reuseprior.zoo.scoring.results import (  # noqa: F401
     completeness,
@@ -128,9 +130,11 @@ __all__ = [
     "get_zoo",
     "import_scores",
     "init_seed",
+    "list_zoos",
     "load_scores",
     "pending_scores",
     "published_version",
+    "register_zoo",
     "rescore_proxies",
     "score_architecture",
     "score_zoo",

@@ -1,4 +1,12 @@
-"""The scores versions and the registry of zoos."""
+"""The scores versions and the registry of zoos (:data:`ZOOS`, read by :func:`list_zoos` / :func:`get_zoo`).
+
+Policy: a zoo is declared once, in its own module of :mod:`reuseprior.zoo.scoring.zoos`
+(``register_zoo(Zoo(...))`` beside the functions only it uses); the registry imports that package
+before its first listing or lookup (:class:`reuseprior.core.registry.Registry`), so the command
+``score-zoos``, its ``--list``, the chapters and the tests read every declared zoo and a new zoo
+touches none of them. How a zoo was scored at an older version of the scores, where it differs, is
+:data:`EARLIER_ZOOS`.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +20,8 @@ from torch import nn
 
 from reuseprior.baselines.proxies import ProxyBatch, make_batch
 from reuseprior.baselines.registry import proxy_names
-from reuseprior.zoo.nasbench201 import build_nb201, load_analog_nasbench, sample_archs
-from reuseprior.zoo.pytorchcv_zoo import build_pytorchcv, load_pytorchcv_zoo
-from reuseprior.zoo.timm_zoo import build_zoo_model, load_timm_zoo
-from reuseprior.zoo.torchvision_zoo import build_at_eval_crop, build_torchvision, load_torchvision_zoo
+from reuseprior.core.registry import Registry
+from reuseprior.zoo.torchvision_zoo import build_torchvision
 
 #: The version of the scores that scoring writes now (see "Versions" in the module docstring).
 SCORES_VERSION = 2
@@ -50,10 +56,12 @@ def init_seed(seed: int, arch: str) -> int:
 
 @dataclass(frozen=True)
 class Zoo:
-    """A zoo as one version of the scores scores it (:func:`get_zoo`): its
-    catalogue (``arch``, ``accuracy`` and what the builder and the image size
-    read), the seeded builder, the minibatch size, the input size (one for
-    every model, or read from the catalogue row) and the scoring order."""
+    """A zoo as one version of the scores scores it (:func:`get_zoo`): its name (how the command
+    and the stored tables name it), a one-line description (what it holds and which published
+    accuracy), its catalogue (``arch``, ``accuracy`` and what the builder and the image size read),
+    the seeded builder, the minibatch size, the input size (one for every model, or read from the
+    catalogue row), the number of classes and the scoring order (a function of the catalogue and
+    the seed alone, never of a score)."""
 
     name: str
     description: str
@@ -84,85 +92,19 @@ class Zoo:
         return self.image_size if isinstance(self.image_size, int) else int(self.image_size(row))
 
 
-def _nb201_order(cat: pd.DataFrame, seed: int) -> list[str]:
-    return sample_archs(len(cat), seed=seed, df=cat)
+#: The zoos as :data:`SCORES_VERSION` scores them (:func:`get_zoo` gives them at an older version), each
+#: registered by its module of :mod:`reuseprior.zoo.scoring.zoos`.
+ZOOS: Registry[Zoo] = Registry("zoo", "python -m reuseprior score-zoos --list", ("reuseprior.zoo.scoring.zoos",))
 
 
-def _by_params(cat: pd.DataFrame, seed: int) -> list[str]:  # noqa: ARG001 - the signature every proxy / hook / builder of its kind takes
-    return cat.sort_values(["published_params", "arch"])["arch"].tolist()
+def register_zoo(zoo: Zoo) -> Zoo:
+    """Declare ``zoo`` under its name (``NB201 = register_zoo(Zoo("nb201", ...))``) and return it."""
+    return ZOOS.register(zoo.name, zoo)
 
 
-def _eval_crop(row: pd.Series) -> int:
-    """A torchvision model's input size from version 2 on: its recipe's evaluation crop."""
-    return int(row["eval_crop"])
-
-
-def _img_size(row: pd.Series) -> int:
-    """A pytorchcv model's input size: its ``img_size``."""
-    return int(row["img_size"])
-
-
-def _headline_then_params(cat: pd.DataFrame, seed: int) -> list[str]:  # noqa: ARG001 - the signature every proxy / hook / builder of its kind takes
-    """timm's scoring order: the ImageNet-1K-only architectures (the headline subset) first, then the
-    others, each by published parameter count (then name). The order depends on the catalogue alone,
-    never on an accuracy or a score, so a partly scored zoo is a size-ordered prefix of each subset:
-    its correlations are those of the smaller models, and are reported with their count."""
-    return cat.sort_values(["in1k_only", "published_params", "arch"], ascending=[False, True, True])["arch"].tolist()
-
-
-def _timm_build(arch: str) -> nn.Module:
-    """A timm zoo model: its chosen weights' configuration at its image size, without weights."""
-    return build_zoo_model(arch)
-
-
-#: The zoos as :data:`SCORES_VERSION` scores them (:func:`get_zoo` gives them at an older version).
-ZOOS: dict[str, Zoo] = {
-    "nb201": Zoo(
-        "nb201",
-        "NAS-Bench-201 cells (own implementation), "
-        "CIFAR-10 test accuracy from analog-nasbench 0.1.3 (baseline_accuracy)",
-        load_analog_nasbench,
-        build_nb201,
-        batch_size=64,
-        image_size=32,
-        num_classes=10,
-        order=_nb201_order,
-        compressed_csv=True,
-    ),
-    "torchvision": Zoo(
-        "torchvision",
-        "torchvision ImageNet-1K classifiers, published acc@1 of one recipe per architecture (IMAGENET1K_V1 rule), "
-        "each scored at that recipe's evaluation crop",
-        load_torchvision_zoo,
-        build_at_eval_crop,
-        batch_size=16,
-        image_size=_eval_crop,
-        num_classes=1000,
-        order=_by_params,
-    ),
-    "pytorchcv": Zoo(
-        "pytorchcv",
-        "pytorchcv ImageNet-1K models, 100 - published top-1 error (package README / metainfo)",
-        load_pytorchcv_zoo,
-        build_pytorchcv,
-        batch_size=16,
-        image_size=_img_size,
-        num_classes=1000,
-        order=_by_params,
-    ),
-    "timm": Zoo(
-        "timm",
-        "timm ImageNet-1K classifiers, published top-1 of one result row per architecture (ImageNet-1K-only "
-        "weights first, timm's first-listed tag, its native evaluation size: reuseprior.zoo.timm_zoo), "
-        "each scored at that size",
-        load_timm_zoo,
-        _timm_build,
-        batch_size=16,
-        image_size=_img_size,
-        num_classes=1000,
-        order=_headline_then_params,
-    ),
-}
+def list_zoos(pattern: str | None = None) -> list[str]:
+    """The names of the declared zoos, sorted; only those matching the shell wildcard ``pattern`` if given."""
+    return ZOOS.names(pattern)
 
 
 #: How a zoo was scored at an older version, where it differs from the next version: version -> zoo -> the
@@ -182,12 +124,11 @@ EARLIER_ZOOS: dict[int, dict[str, dict[str, object]]] = {
 
 def get_zoo(name: str, version: int = SCORES_VERSION) -> Zoo:
     """The zoo ``name`` as version ``version`` of the scores scored it
-    (:data:`ZOOS` with the differences of :data:`EARLIER_ZOOS` applied, newest first)."""
-    if name not in ZOOS:
-        raise KeyError(f"unknown zoo {name!r}; known: {sorted(ZOOS)}")
+    (:data:`ZOOS` with the differences of :data:`EARLIER_ZOOS` applied, newest first). An unknown name
+    is refused (:class:`~reuseprior.core.errors.UnknownEntryError`) with the closest declared names."""
+    zoo = ZOOS.get(name)
     if not 1 <= version <= SCORES_VERSION:
         raise ValueError(f"no version {version} of the scores; versions 1 to {SCORES_VERSION}")
-    zoo = ZOOS[name]
     for older in range(SCORES_VERSION - 1, version - 1, -1):
         changes = EARLIER_ZOOS.get(older, {}).get(name)
         if changes:

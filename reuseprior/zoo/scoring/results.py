@@ -38,7 +38,7 @@ def scores_path(zoo: str, version: int = SCORES_VERSION, data_dir: Path | None =
     plain ``.csv`` of a compressed table, decompressed to be edited, or the reverse) is refused with
     :class:`StoreError` saying how to restore the expected one: it would otherwise be ignored, and its
     edits overwritten by the next export."""
-    compressed = zoo in ZOOS and ZOOS[zoo].compressed_csv
+    compressed = zoo in ZOOS and ZOOS.get(zoo).compressed_csv
     folder = data_dir or paths.DATA_DIR
     path = folder / (_table_name(zoo, version) + (".csv.xz" if compressed else ".csv"))
     other = folder / (_table_name(zoo, version) + (".csv" if compressed else ".csv.xz"))
@@ -102,7 +102,8 @@ def completeness(zoo: str, version: int = SCORES_VERSION, data_dir: Path | None 
     if not path.exists():
         return Completeness(zoo, version, 0, None, 0)
     stat = path.stat()
-    return _completeness(zoo, version, path, (stat.st_ino, stat.st_mtime_ns, stat.st_size), id(ZOOS.get(zoo)))
+    declared = id(ZOOS.get(zoo)) if zoo in ZOOS else 0  # a zoo registered again is read again
+    return _completeness(zoo, version, path, (stat.st_ino, stat.st_mtime_ns, stat.st_size), declared)
 
 
 @functools.lru_cache(maxsize=32)
