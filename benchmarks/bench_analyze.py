@@ -321,7 +321,9 @@ def main(argv=None) -> int:
             "minimum of the interleaved repetitions (analyze, SynFlow, analyze, ...); the machine is shared "
             "(a background job at nice 19, other users), so the load average is stored and the minimum is read"
         ),
-        "peak_memory": "resident set (VmHWM) above its value at the stage's start, MiB, last repetition",
+        "peak_memory": (
+            "resident set (VmHWM) above its value at the stage's start, MiB, one extra repetition after the timed ones"
+        ),
         "rows": rows,
         **({"growth": grown} if grown else {}),
     }
