@@ -133,17 +133,22 @@ def fit_check_studies(path: Path = STORED_PROBES) -> tuple[StudySpec, ...]:
     )
 
 
-for _probe in probe_studies():
-    register_study(
-        DeclaredStudy.of(_probe, f"chapter 4: the width-1.0 recipe probe {_probe.name} (data/{STORED_PROBES.name})")
-    )
-for _check in fit_check_studies():
-    register_study(
-        DeclaredStudy.of(
-            _check,
-            f"chapter 4: the fit check {_check.name}, a probed recipe's whole schedule (data/{STORED_PROBES.name})",
+def _register_probes_and_fit_checks() -> None:
+    """Register every probe and fit check under its own name (:func:`reuseprior.chapters.register_study`)."""
+    for probe in probe_studies():
+        register_study(
+            DeclaredStudy.of(probe, f"chapter 4: the width-1.0 recipe probe {probe.name} (data/{STORED_PROBES.name})")
         )
-    )
+    for check in fit_check_studies():
+        register_study(
+            DeclaredStudy.of(
+                check,
+                f"chapter 4: the fit check {check.name}, a probed recipe's whole schedule (data/{STORED_PROBES.name})",
+            )
+        )
+
+
+_register_probes_and_fit_checks()
 
 
 def run_fit_checks(

@@ -158,16 +158,21 @@ def decisive_study(recipe: str, profile: str = "cpu") -> StudySpec:
     return _study(STUDY_PROFILES[profile], recipe, STUDY_SEEDS)
 
 
-# every recipe's study on every profile (the protocol's study of a recipe is the same study with fewer seeds)
-for _profile in STUDY_PROFILES:
-    for _recipe in CANDIDATE_RECIPES:
-        register_study(
-            DeclaredStudy.of(
-                decisive_study(_recipe, _profile),
-                f"chapter 4: Table 4.2 with recipe {_recipe} on the {_profile} profile's sizes "
-                "(data/ch4_real_study_runs.csv)",
+def _register_decisive_studies() -> None:
+    """Register every recipe's study on every profile (the protocol's study of a recipe is the same study
+    with fewer seeds)."""
+    for profile in STUDY_PROFILES:
+        for recipe in CANDIDATE_RECIPES:
+            register_study(
+                DeclaredStudy.of(
+                    decisive_study(recipe, profile),
+                    f"chapter 4: Table 4.2 with recipe {recipe} on the {profile} profile's sizes "
+                    "(data/ch4_real_study_runs.csv)",
+                )
             )
-        )
+
+
+_register_decisive_studies()
 
 
 def judged_study(recipe: str, profile: str = "cpu") -> JudgedRuns:

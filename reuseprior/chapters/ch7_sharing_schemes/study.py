@@ -76,10 +76,16 @@ register_study(
         profiles=dict.fromkeys(["quick", *PROFILES], "cpu"),  # quick first: the default
     )
 )
-# each trained study of every profile under its own name (a study in several profiles once)
-for _design in {design.name: design for profile in PROFILES.values() for design in profile.studies}.values():
-    register_study(
-        DeclaredStudy.of(
-            sharing_study(_design), f"chapter 7: the sharing schemes of {_design.name} ({runs_path(_design).name})"
+
+
+def _register_design_studies() -> None:
+    """Register each trained study of every profile under its own name (a study in several profiles once)."""
+    for design in {design.name: design for profile in PROFILES.values() for design in profile.studies}.values():
+        register_study(
+            DeclaredStudy.of(
+                sharing_study(design), f"chapter 7: the sharing schemes of {design.name} ({runs_path(design).name})"
+            )
         )
-    )
+
+
+_register_design_studies()
