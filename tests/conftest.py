@@ -30,6 +30,8 @@ import os
 
 import pytest
 
+from tests import toy_study
+
 #: what makes a check heavy on the 2-core machine (seconds of set-up and call)
 HEAVY_SECONDS = 5.0
 #: tests (``file::test``, every parametrization) that take over :data:`HEAVY_SECONDS`, and why
@@ -158,3 +160,11 @@ def register():
     for this test only; the registry is restored when the test ends."""
     with contextlib.ExitStack() as stack:
         yield lambda registry, name, entry: stack.enter_context(registry.registered(name, entry))
+
+
+@pytest.fixture
+def toy_studies():
+    """The toy studies of ``tests/toy_study.py`` registered for this test only (the modules that run them
+    use it for every test: ``pytestmark = pytest.mark.usefixtures("toy_studies")``)."""
+    with toy_study.registered() as entries:
+        yield entries

@@ -22,6 +22,9 @@ from reuseprior.core.errors import CsvFormatError
 from reuseprior.core.study import FloorStore, RunStore, StudySpec, settings_hash
 from tests import toy_study
 
+#: the toy studies are registered for each test of this module only
+pytestmark = pytest.mark.usefixtures("toy_studies")
+
 
 def square(*, name: str, seed: int, spec: StudySpec) -> dict:
     """A run of the toy study (module level, so a Dask worker imports it): its design is the scale."""
@@ -263,12 +266,12 @@ def test_status_shows_the_declared_criteria_and_check_judges_the_live_slice(tmp_
     out = capsys.readouterr().out
     assert "criteria of study toy-checked's stored runs:" in out and "above zero" in out
     assert main(["study", "toy-checked", "check", "--store", str(store)]) == 0
-    assert "toy-checked: every row holds (equal)" in capsys.readouterr().out
+    assert "toy-checked: every row holds (column 'equal')" in capsys.readouterr().out
     rows = pd.read_csv(store)
     rows.loc[0, "score"] += 1.0
     rows.to_csv(store, index=False)
     assert main(["study", "toy-checked", "check", "--store", str(store)]) == 1
-    assert "toy-checked: a row does not hold (equal)" in capsys.readouterr().out
+    assert "toy-checked: a row does not hold (column 'equal')" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exit_:
         main(["study", "toy", "check"])  # a study that declares no live check has no check action
     assert exit_.value.code == 2 and "study toy has no action 'check'" in capsys.readouterr().err

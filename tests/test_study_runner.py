@@ -32,6 +32,9 @@ from reuseprior.core.claims import RunClaims
 from reuseprior.core.distributed import connect
 from tests import toy_study
 
+#: the toy studies are registered for each test of this module only
+pytestmark = pytest.mark.usefixtures("toy_studies")
+
 PROG = "python -m reuseprior study"
 
 

@@ -1,7 +1,9 @@
 """The recipe of CONTRIBUTING.md's "A trained study", followed once: this file is the chapter file of a
-toy study (what ``reuseprior/chapters/chN_name/study.py`` would hold): it declares the studies and
-registers each next to its declaration (:func:`reuseprior.chapters.register_study`), and the ``study``
-command lists and runs them once this module is imported, with no edit to a command, a parser or a list.
+toy study (what ``reuseprior/chapters/chN_name/study.py`` would hold): it declares the studies, each as
+the entry a chapter registers next to its declaration (:func:`reuseprior.chapters.register_study`), and
+the ``study`` command lists and runs them while they are registered, with no edit to a command, a parser
+or a list. Unlike a chapter's, these entries are registered for one test at a time (:func:`registered`,
+the ``toy_studies`` fixture), so that the real registry holds no toy outside the tests that use them.
 A run "trains" a model: its score is a seeded draw plus the model's offset, so the rows are the same on
 every machine."""
 
@@ -9,12 +11,14 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from reuseprior.chapters import register_study
+from reuseprior.chapters import STUDIES
 from reuseprior.core import paths
 from reuseprior.core.declared_study import DeclaredStudy
 from reuseprior.core.study import LiveCheck, RunStore, StudyGroup, StudyRequest, StudySpec
@@ -53,11 +57,13 @@ def toy_study(name: str, noise: float) -> StudySpec:
 
 
 SEEDS = (0, 1, 2)
-STUDY = register_study(DeclaredStudy.of(toy_study("toy", noise=0.5), "a toy study (CONTRIBUTING.md's recipe)")).spec
-QUIET = register_study(DeclaredStudy.of(toy_study("toy-quiet", noise=0.1), "a quieter toy study")).spec
+STUDY_ENTRY = DeclaredStudy.of(toy_study("toy", noise=0.5), "a toy study (CONTRIBUTING.md's recipe)")
+STUDY = STUDY_ENTRY.spec
+QUIET_ENTRY = DeclaredStudy.of(toy_study("toy-quiet", noise=0.1), "a quieter toy study")
+QUIET = QUIET_ENTRY.spec
 #: two toy studies under one name, sharing a store file (as chapter 4's protocol and study do)
 PAIR = StudyGroup(seeds=SEEDS, choose=lambda _: [STUDY, QUIET])
-register_study(DeclaredStudy.of(PAIR, "two toy studies sharing a store", aliases=("toys",), reads=frozenset({"store"})))
+PAIR_ENTRY = DeclaredStudy.of(PAIR, "two toy studies sharing a store", aliases=("toys",), reads=frozenset({"store"}))
 
 
 def score_above_zero(spec: StudySpec) -> pd.DataFrame:
@@ -75,12 +81,11 @@ def first_run_recomputed(spec: StudySpec, request: StudyRequest) -> LiveCheck:  
 
 
 #: a toy study that declares criteria and a live check
-CHECKED = register_study(
-    DeclaredStudy.of(
-        replace(toy_study("toy-checked", noise=0.5), criteria=score_above_zero, live_check=first_run_recomputed),
-        "a toy study with criteria and a live check",
-    )
-).spec
+CHECKED_ENTRY = DeclaredStudy.of(
+    replace(toy_study("toy-checked", noise=0.5), criteria=score_above_zero, live_check=first_run_recomputed),
+    "a toy study with criteria and a live check",
+)
+CHECKED = CHECKED_ENTRY.spec
 
 
 def risky_run(*, model: str, seed: int, spec: StudySpec) -> dict:
@@ -111,10 +116,24 @@ def risky_study(name: str, models: tuple[str, ...]) -> StudySpec:
 
 
 #: a toy run, one that kills its worker (before any worker is restarted for memory), one that outgrows its memory
-RISKY = register_study(
-    DeclaredStudy.of(
-        risky_study("toy-risky", ("small", "doomed", "hungry")), "toy runs that kill or outgrow their worker"
-    )
-).spec
+RISKY_ENTRY = DeclaredStudy.of(
+    risky_study("toy-risky", ("small", "doomed", "hungry")), "toy runs that kill or outgrow their worker"
+)
+RISKY = RISKY_ENTRY.spec
 #: a run that raises on its worker
-BROKEN = register_study(DeclaredStudy.of(risky_study("toy-broken", ("broken",)), "a toy run that raises")).spec
+BROKEN_ENTRY = DeclaredStudy.of(risky_study("toy-broken", ("broken",)), "a toy run that raises")
+BROKEN = BROKEN_ENTRY.spec
+
+#: every toy entry, as a chapter would register them
+ENTRIES = (STUDY_ENTRY, QUIET_ENTRY, PAIR_ENTRY, CHECKED_ENTRY, RISKY_ENTRY, BROKEN_ENTRY)
+
+
+@contextmanager
+def registered() -> Iterator[tuple[DeclaredStudy, ...]]:
+    """Every toy entry in the study registry under each of its names for the ``with`` block only
+    (:meth:`reuseprior.core.registry.Registry.registered`)."""
+    with ExitStack() as stack:
+        for entry in ENTRIES:
+            for name in entry.names:
+                stack.enter_context(STUDIES.registered(name, entry))
+        yield ENTRIES

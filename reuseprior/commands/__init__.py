@@ -121,8 +121,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "revolver": ("reuseprior.commands.revolver", "run a Revolver population search (thesis ch. 3, appendix C.2 flags)"),
     "study": (
         "reuseprior.commands.study",
-        "the trained studies of chapters 3, 4, 7 and 8 into data/ (resumable, one Dask task per run): "
-        "study ch3|ch4|ch7|ch8 run|status ...",
+        "the chapters' declared trained studies into data/ (resumable, one Dask task per run): "
+        "study NAME run|status|... (study --list names them)",
     ),
     "score-zoos": (
         "reuseprior.commands.score_zoos",

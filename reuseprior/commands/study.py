@@ -192,13 +192,16 @@ def _check(specs: list[StudySpec], args: argparse.Namespace, request: StudyReque
     checked = [spec for spec in specs if spec.live_check is not None]
     if not checked:
         profile = f" --profile {args.profile}" if args.profile else ""
-        raise CommandInputError(f"no study of {args.name}{profile} declares a live check")
+        raise CommandInputError(
+            f"no study of {args.name}{profile} declares a live check; python -m reuseprior study --list names "
+            "each study's actions"
+        )
     failed = False
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60):
         for spec in checked:
             check = core_study.check_live(spec, request)
             _print_table(f"live check of study {spec.name}, plan {spec.plan}", check.table)
-            print(f"{spec.name}: {'every row holds' if check.passed else 'a row does not hold'} ({check.verdict})")
+            print(f"{spec.name}: {'every row holds' if check.passed else 'a row does not hold'} (column {check.holds_column!r})")
             failed = failed or not check.passed
     return 1 if failed else 0
 
@@ -219,7 +222,7 @@ def _check_only(specs: list[StudySpec], args: argparse.Namespace) -> None:
 
 
 def _check_writable(specs: list[StudySpec], args: argparse.Namespace) -> None:
-    """The files a run writes (each study's runs file and side tables, ch4's ``--work-dir``) in folders that
+    """The files a run writes (each study's runs file and side tables, its ``--work-dir``) in folders that
     cannot be written: refused before any work, naming the folder."""
     problems = [write_problem(path) for path in _stored_files(specs)]
     if getattr(args, "work_dir", None) is not None:
@@ -270,7 +273,7 @@ def _run(specs: list[StudySpec], args: argparse.Namespace, request: StudyRequest
 
 
 def _check_device(entry: DeclaredStudy, args: argparse.Namespace) -> None:
-    """A device this machine does not have (ch4 ``--profile gpu`` trains on ``cuda`` unless told): refused
+    """A device this machine does not have (a profile meant for a GPU trains on ``cuda`` unless told): refused
     before any work, with what the chosen runs would cost here (the group's :attr:`StudyGroup.cost`)."""
     try:
         resolve_device(args.device)

@@ -12,7 +12,9 @@
   (:mod:`.interrupts`), progress bars and batch runs (:mod:`.progress`), a run's seed and device
   (:mod:`.runtime`).
 - Declarations: registries that list themselves (:mod:`.registry`: one per kind of declared thing,
-  filled where each is declared: studies, chapters, zoos), ``module:factory`` specs and their
+  filled where each is declared: studies, chapters, zoos, models), a study's entry in its registry
+  (:mod:`.declared_study`: its description, actions, profiles and what it reads of a request),
+  ``module:factory`` specs and their
   messages (:mod:`.factories`), typed settings read as a mapping (:mod:`.profiles`: the profiles'
   base).
 - Small shared rules: argument validation (:mod:`.validation`), the one parameter counter

@@ -13,7 +13,7 @@ Policy:
 
 - Every study takes the engine's actions :data:`ENGINE_ACTIONS` (``run``, ``status``); ``floor`` when a
   study of it declares a linear floor, ``check`` when one declares a live check (:data:`FLOOR_ACTION`,
-  :data:`CHECK_ACTION`); a group's own actions (:attr:`~reuseprior.core.study.StudyGroup.actions`) are
+  :data:`CHECK_ACTION`); a group's own actions (``actions`` of :class:`~reuseprior.core.study.StudyGroup`) are
   described in :attr:`DeclaredStudy.actions` (one of them may replace ``floor``).
 - What a study reads of a request is a subset of :data:`REQUEST_PARTS`: for a single study, by default,
   its store and the options its ``run_one`` names; a group says it.

@@ -2,7 +2,7 @@
 chapters, zoos), filled where each entry is declared, read through ``list_*`` / ``get_*``.
 
 The pattern is torchvision's ``list_models()`` / ``get_model()``: a declaration module registers
-its entry next to the declaration (``STUDIES.register(name, spec)``), and whoever needs the list
+its entry next to the declaration (``register_study(DeclaredStudy.of(spec, ...))``, ``register_zoo(Zoo(...))``), and whoever needs the list
 (a command, its parser's choices, a test) asks the registry instead of keeping a copy.
 
 Policy:
@@ -54,7 +54,7 @@ class Registry(Generic[T]):
 
     def register(self, name: str, entry: T) -> T:
         """Add ``entry`` under ``name`` and return it (so a declaration reads
-        ``SPEC = REGISTRY.register("name", StudySpec(...))``)."""
+        ``CHAPTER = CHAPTERS.register(name, Chapter(...))``)."""
         if not name or not isinstance(name, str):
             raise ValueError(f"a {self.kind} is registered under a non-empty string name, not {name!r}")
         taken = self._entries.get(name)

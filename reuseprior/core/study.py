@@ -315,15 +315,15 @@ class FloorStore:
 @dataclass(frozen=True)
 class LiveCheck:
     """What a study's live check found: ``table``, one row per quantity compared (the stored value, the
-    one recomputed here, the rule or tolerance), and ``verdict``, the name of its boolean column that
+    one recomputed here, the rule or tolerance), and ``holds_column``, the name of its boolean column that
     says whether each row holds. The check passes when every row holds."""
 
     table: pd.DataFrame
-    verdict: str
+    holds_column: str
 
     @property
     def passed(self) -> bool:
-        return bool(self.table[self.verdict].astype(bool).all())
+        return bool(self.table[self.holds_column].astype(bool).all())
 
 
 class Design(Protocol):

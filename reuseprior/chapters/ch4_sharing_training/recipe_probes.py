@@ -137,7 +137,11 @@ def _register_probes_and_fit_checks() -> None:
     """Register every probe and fit check under its own name (:func:`reuseprior.chapters.register_study`)."""
     for probe in probe_studies():
         register_study(
-            DeclaredStudy.of(probe, f"chapter 4: the width-1.0 recipe probe {probe.name} (data/{STORED_PROBES.name})")
+            DeclaredStudy.of(
+                probe,
+                f"chapter 4: the width-{probe.design.settings.width_mult} recipe probe {probe.name} "
+                f"(data/{STORED_PROBES.name})",
+            )
         )
     for check in fit_check_studies():
         register_study(
