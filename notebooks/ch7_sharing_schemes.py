@@ -110,7 +110,7 @@ print(ctx.describe())
 # keep the unshared model's computation), 9-48 % fewer FLOPs: a confound of every comparison with them.
 
 # %%
-design = ctx.settings.studies[0]
+design = ctx.settings.designs[0]
 budgets = ch7.study_budgets(design)
 study = ch7.sharing_study(design)
 display(ch7.settings_table(study))
@@ -546,7 +546,7 @@ depthwise_mass
 # and no WRN-28-k lies within 3 % of these budgets.
 
 # %%
-for other in ctx.settings.studies if ctx.settings.train_live else (ch7.NPAS_DESIGN, ch7.BIDART_DESIGN):
+for other in ctx.settings.designs if ctx.settings.train_live else (ch7.NPAS_DESIGN, ch7.BIDART_DESIGN):
     other_rows = studies[other.name][0] if other.name in studies else pd.DataFrame(columns=list(ch7.ROW_COLUMNS))
     printed = ch7.printed_beside_trained(other, other_rows)
     ctx.save_table(printed, f"printed_beside_trained_{other.name}")

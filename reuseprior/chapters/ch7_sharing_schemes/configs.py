@@ -168,7 +168,7 @@ class SharingDesign:
 class SharingSchemesProfile(Profile):
     """Settings of the chapter 7 notebook.
 
-    ``studies``: the trained studies; ``train_live``: whether the notebook trains
+    ``designs``: the designs of the trained studies; ``train_live``: whether the notebook trains
     them (the paper profile, on a GPU) or reads the stored rows and recomputes
     ``live_rows`` of the cheapest ones (the quick profile); ``n_boot``: bootstrap
     resamples of every interval; ``bookkeeping_models``: the models of the
@@ -177,7 +177,7 @@ class SharingSchemesProfile(Profile):
     ``data_dir``/``download``: where the datasets are (``None``:
     ``build/datasets``) and whether the notebook may download them."""
 
-    studies: tuple[SharingDesign, ...]
+    designs: tuple[SharingDesign, ...]
     train_live: bool
     live_rows: int
     n_boot: int
@@ -294,7 +294,7 @@ BOOKKEEPING_MODELS: tuple[str, ...] = ("resnet56_cifar", "wrn_28_10", "efficient
 
 #: the seeds' own settings on a GPU (CIFAR-100 under ``data_dir``, ImageNet under ``data_dir/imagenet``)
 PAPER_PROFILE = SharingSchemesProfile(
-    studies=(NPAS_DESIGN, BIDART_DESIGN),
+    designs=(NPAS_DESIGN, BIDART_DESIGN),
     train_live=True,
     live_rows=0,
     n_boot=2000,
@@ -308,7 +308,7 @@ PROFILES: dict[str, SharingSchemesProfile] = {
     # quick: CPU; reads data/sharing_study_runs.csv and data/ch7_bookkeeping.csv, retrains the cheapest run
     # and recounts the cheapest bookkeeping row live (about two minutes on one core)
     "quick": SharingSchemesProfile(
-        studies=(CPU_DESIGN,),
+        designs=(CPU_DESIGN,),
         train_live=False,
         live_rows=1,
         n_boot=1000,

@@ -65,7 +65,7 @@ def build_needs(profile: str, parameters: Mapping[str, Any]) -> ChapterNeeds:
     root = data_dir_of(parameters)
     needs = {
         design.dataset: DataNeed(design.dataset, root / "imagenet" if design.dataset == "imagenet" else root)
-        for design in PROFILES[profile].studies
+        for design in PROFILES[profile].designs
     }
     return ChapterNeeds(tuple(needs.values()))
 

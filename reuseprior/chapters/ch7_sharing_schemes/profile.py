@@ -37,7 +37,7 @@ def profile_rows(
     read. A missing dataset raises :class:`~reuseprior.core.errors.DatasetNotFoundError` with the
     command that fetches it."""
     out = {}
-    for design in settings.studies:
+    for design in settings.designs:
         spec = sharing_study(design)
         if settings.train_live:
             options = {

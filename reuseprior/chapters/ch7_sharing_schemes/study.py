@@ -23,7 +23,7 @@ __all__ = ["STUDY_GROUP", "profile_studies"]
 
 def profile_studies(request: StudyRequest) -> list[StudySpec]:
     """The trained studies of ``request.profile`` (default ``quick``), in ``request.store`` when given."""
-    designs = PROFILES[request.profile or "quick"].studies
+    designs = PROFILES[request.profile or "quick"].designs
     return [sharing_study(design, request.store) for design in designs]
 
 
@@ -50,7 +50,7 @@ def _sensitivity(request: StudyRequest) -> str:
 
 #: chapter 7's studies and actions, chosen by ``--profile``
 STUDY_GROUP = StudyGroup(
-    seeds=tuple(sorted({s for p in PROFILES.values() for design in p.studies for s in design.seeds})),
+    seeds=tuple(sorted({s for p in PROFILES.values() for design in p.designs for s in design.seeds})),
     choose=profile_studies,
     actions={
         "fill-scores": _scores(False),
@@ -80,7 +80,7 @@ register_study(
 
 def _register_design_studies() -> None:
     """Register each trained study of every profile under its own name (a study in several profiles once)."""
-    for design in {design.name: design for profile in PROFILES.values() for design in profile.studies}.values():
+    for design in {design.name: design for profile in PROFILES.values() for design in profile.designs}.values():
         register_study(
             DeclaredStudy.of(
                 sharing_study(design), f"chapter 7: the sharing schemes of {design.name} ({runs_path(design).name})"
