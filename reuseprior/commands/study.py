@@ -201,7 +201,8 @@ def _check(specs: list[StudySpec], args: argparse.Namespace, request: StudyReque
         for spec in checked:
             check = core_study.check_live(spec, request)
             _print_table(f"live check of study {spec.name}, plan {spec.plan}", check.table)
-            print(f"{spec.name}: {'every row holds' if check.passed else 'a row does not hold'} (column {check.holds_column!r})")
+            held = "every row holds" if check.passed else "a row does not hold"
+            print(f"{spec.name}: {held} (column {check.holds_column!r})")
             failed = failed or not check.passed
     return 1 if failed else 0
 

@@ -1,9 +1,10 @@
 """Registries that list themselves: one :class:`Registry` per kind of declared thing (studies,
-chapters, zoos), filled where each entry is declared, read through ``list_*`` / ``get_*``.
+chapters, zoos, models), filled where each entry is declared, read through ``list_*`` / ``get_*``.
 
 The pattern is torchvision's ``list_models()`` / ``get_model()``: a declaration module registers
-its entry next to the declaration (``register_study(DeclaredStudy.of(spec, ...))``, ``register_zoo(Zoo(...))``), and whoever needs the list
-(a command, its parser's choices, a test) asks the registry instead of keeping a copy.
+its entry next to the declaration (``register_study(DeclaredStudy.of(spec, ...))``,
+``register_zoo(Zoo(...))``), and whoever needs the list (a command, a test) asks the registry
+instead of keeping a copy.
 
 Policy:
 
