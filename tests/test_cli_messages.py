@@ -415,14 +415,18 @@ def test_build_takes_a_chapters_own_profile_for_that_chapter_only(capsys):
 
     parser = _command_parser("build")
     args = parser.parse_args(["ch3_revolver", "--profile", "full-mnist"])
-    cli_build.check_arguments(parser, args)  # accepted
+    cli_build.check_run_arguments(parser, args)  # accepted
     with pytest.raises(SystemExit):
-        cli_build.check_arguments(parser, parser.parse_args(["--profile", "full-mnist"]))
+        cli_build.check_run_arguments(parser, parser.parse_args(["--profile", "full-mnist"]))
     assert "build ch3_revolver --profile full-mnist" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli_build.check_run_arguments(parser, parser.parse_args(["ch3_revolver", "--profile", "ful"]))
+    err = capsys.readouterr().err
+    assert "unknown profile 'ful'" in err and "full-mnist" in err and "build --list" in err
 
 
 def test_build_knows_every_chapters_own_profiles():
-    from reuseprior.commands.build import CHAPTER_PROFILES
+    from reuseprior.commands.build import chapter_profiles
     from reuseprior.core import paths
 
     own: dict[str, set[str]] = {}
@@ -430,7 +434,7 @@ def test_build_knows_every_chapters_own_profiles():
         profiles = getattr(importlib.import_module(f"reuseprior.chapters.{path.stem}"), "PROFILES", {})
         for name in set(profiles) - {"quick", "full"}:
             own.setdefault(name, set()).add(path.stem)
-    assert {name: set(chapters) for name, chapters in CHAPTER_PROFILES.items()} == own
+    assert {name: set(chapters) for name, chapters in chapter_profiles().items()} == own
 
 
 def test_build_takes_path_parameters_as_written_and_setup_names_a_bad_output_dir():

@@ -16,29 +16,35 @@ and ``--list`` names them."""
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import importlib
 import sys
 from pathlib import Path
 from typing import Any
 
 from reuseprior.chapters import get_chapter, list_chapters
-from reuseprior.commands.parsers.build import CHAPTER_PROFILES, PATH_PARAMETERS, add_arguments, check_arguments
+from reuseprior.commands.parsers.build import PATH_PARAMETERS, add_arguments, check_arguments
 from reuseprior.core import paths
 from reuseprior.core.errors import NotebookNotFoundError, NotebookParameterError
 from reuseprior.reporting.build import build_notebooks, check_parameters, figures_root, find_notebooks, parameter_value
 from reuseprior.reporting.plan import ChapterNeeds, missing_data, plan_lines
 
 __all__ = [
-    "CHAPTER_PROFILES",
+    "COMMON_PROFILES",
     "add_arguments",
     "chapter_needs",
     "chapter_notebooks",
     "check_arguments",
     "check_run_arguments",
     "notebook_parameter",
+    "chapter_profiles",
     "plan_or_stop",
+    "profile_problem",
     "run",
 ]
+
+#: the profiles every chapter has
+COMMON_PROFILES = ("quick", "full")
 
 
 def notebook_parameter(name: str, text: str) -> object:
@@ -51,6 +57,37 @@ def chapter_notebooks(patterns: list[str] | None = None) -> list[Path]:
     """The notebooks of the registered chapters, in chapter order, those matching a glob of ``patterns`` if
     given (:func:`reuseprior.reporting.build.find_notebooks`: none matching is refused, naming them all)."""
     return find_notebooks(patterns, [get_chapter(name).notebook for name in list_chapters()])
+
+
+def chapter_profiles() -> dict[str, tuple[str, ...]]:
+    """The profiles that only some chapters have -> those chapters, in chapter order: each registered
+    chapter driver's ``PROFILES`` beyond :data:`COMMON_PROFILES`."""
+    own: dict[str, list[str]] = {}
+    for name in list_chapters():
+        for profile in getattr(importlib.import_module(get_chapter(name).module), "PROFILES", {}):
+            if profile not in COMMON_PROFILES:
+                own.setdefault(profile, []).append(name)
+    return {profile: tuple(chapters) for profile, chapters in own.items()}
+
+
+def profile_problem(profile: str, patterns: list[str] | None) -> str | None:
+    """Why ``--profile profile`` cannot build the chapters ``patterns`` select, or None: a profile no chapter
+    has, or a chapter's own profile for a selection holding other chapters (they would fail one by one)."""
+    if profile in COMMON_PROFILES:
+        return None
+    own = chapter_profiles()
+    if profile not in own:
+        return (
+            f"unknown profile {profile!r}: quick, full, or a chapter's own ({', '.join(sorted(own))}); "
+            "build --list names each chapter's profiles"
+        )
+    chapters = own[profile]
+    if patterns and all(any(fnmatch.fnmatch(c, glob) for c in chapters) for glob in patterns):
+        return None
+    return (
+        f"--profile {profile} is a profile of {', '.join(chapters)} only; "
+        f"name the notebook: build {' '.join(chapters)} --profile {profile}"
+    )
 
 
 def chapter_needs(notebooks: list[Path], profile: str, parameters: dict[str, Any]) -> dict[str, ChapterNeeds]:
@@ -84,8 +121,12 @@ def plan_or_stop(args: argparse.Namespace, notebooks: list[Path], parameters: di
 
 
 def check_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """A notebook glob that matches no notebook, or a ``-p`` parameter that no selected notebook declares, is
-    a usage error (exit 2, the library's message naming what there is), before any notebook runs."""
+    """A notebook glob that matches no notebook, a ``-p`` parameter that no selected notebook declares, or a
+    profile the selected chapters do not all have (:func:`profile_problem`) is a usage error (exit 2, the
+    message naming what there is), before any notebook runs."""
+    problem = None if args.list else profile_problem(args.profile, args.notebooks)
+    if problem:
+        parser.error(problem)
     try:
         notebooks = chapter_notebooks(args.notebooks)
         check_parameters(notebooks, {name: notebook_parameter(name, value) for name, value in args.parameter})
@@ -95,9 +136,11 @@ def check_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespac
 
 def run(args: argparse.Namespace) -> int:
     if args.list:
+        own = {name: [p for p, chapters in chapter_profiles().items() if name in chapters] for name in list_chapters()}
         for name in list_chapters():
             chapter = get_chapter(name)
-            print(f"{name}: {chapter.title} ({chapter.part})")
+            profiles = ", ".join([*COMMON_PROFILES, *own[name]])
+            print(f"{name}: {chapter.title} ({chapter.part}; profiles {profiles})")
         return 0
     notebooks = chapter_notebooks(args.notebooks)
     params = {name: notebook_parameter(name, value) for name, value in args.parameter}

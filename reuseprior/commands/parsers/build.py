@@ -5,21 +5,17 @@ an argument error answer at once; the names and defaults it repeats from the lib
 it by ``tests/test_cli_messages.py``. It keeps no list of the chapters: they are registered by their
 drivers (:func:`reuseprior.chapters.list_chapters`, which imports every chapter), so a notebook glob is
 checked once the arguments have parsed (:func:`reuseprior.commands.build.check_run_arguments`) and
-``--list`` names the chapters.
+``--list`` names the chapters. Likewise a profile that only some chapters have (each chapter driver's
+``PROFILES`` beyond quick and full) is checked against the registered chapters after parsing
+(:func:`reuseprior.commands.build.profile_problem`).
 """
 
 from __future__ import annotations
 
 import argparse
-import fnmatch
 from pathlib import Path
 
 from reuseprior.commands.argtypes import positive_int
-
-#: Profiles that only some chapters have -> those chapters (each chapter module's ``PROFILES``;
-#: ``tests/test_cli_messages.py`` checks this against them).
-CHAPTER_PROFILES: dict[str, tuple[str, ...]] = {"full-mnist": ("ch3_revolver",), "paper": ("ch7_sharing_schemes",)}
-
 
 #: Parameters that are paths: their values are taken as written (``-p output_dir 42`` is the folder ``42``).
 PATH_PARAMETERS = ("output_dir", "data_dir")
@@ -33,10 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile",
         default="quick",
-        choices=["quick", "full", *CHAPTER_PROFILES],
-        help="parameter profile (default quick; "
-        + "; ".join(f"{name}: {', '.join(chapters)} only" for name, chapters in CHAPTER_PROFILES.items())
-        + "); a profile other than quick first prints its plan (data, estimated time per chapter) and stops "
+        help="parameter profile: quick (the default), full, or a chapter's own profile (--list names each "
+        "chapter's); a profile other than quick first prints its plan (data, estimated time per chapter) and stops "
         "before any notebook runs when a chapter's dataset is missing, naming the command that fetches it",
     )
     parser.add_argument(
@@ -60,15 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """A chapter's own profile is refused for a selection holding other chapters (they would fail one by one);
-    ``--list`` takes no chapter."""
+    """``--list`` takes no chapter (the profile is checked against the chapters once they are imported:
+    :func:`reuseprior.commands.build.check_run_arguments`)."""
     if args.list and args.notebooks:
         parser.error("--list names every chapter; give it without chapter names")
-    chapters = CHAPTER_PROFILES.get(args.profile)
-    if chapters is not None and not (
-        args.notebooks and all(any(fnmatch.fnmatch(c, glob) for c in chapters) for glob in args.notebooks)
-    ):
-        parser.error(
-            f"--profile {args.profile} is a profile of {', '.join(chapters)} only; "
-            f"name the notebook: build {' '.join(chapters)} --profile {args.profile}"
-        )
