@@ -70,7 +70,7 @@ def test_build_lists_the_registered_chapters_and_names_them_for_a_glob_that_matc
     listed = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in listed] == NAMES
     chapter = chapters.get_chapter(NAMES[0])
-    assert listed[0] == f"{chapter.name}: {chapter.title} ({chapter.part})"
+    assert listed[0] == f"{chapter.name}: {chapter.title} ({chapter.part}; profiles quick, full, full-mnist)"
     with pytest.raises(SystemExit):
         main(["build", "ch9_*"])
     err = capsys.readouterr().err
