@@ -530,12 +530,12 @@ def live_check(path: str | Path = STORED_RUNS, work_dir: Path | None = None) -> 
     return slice_rules(stored.iloc[-1], row)
 
 
-def check_live_slice(spec: StudySpec, request: StudyRequest) -> LiveCheck:  # noqa: ARG001 - the check's signature
+def check_live_slice(spec: StudySpec, request: StudyRequest) -> LiveCheck:
     """The live check of the width-0.25 study and its slice (``study NAME check``): :func:`live_check` of the
-    slice row in the request's runs file (``--store``; default :data:`.designs.STORED_RUNS`), its
-    checkpoints under the request's ``work_dir`` when given."""
+    slice row in the study's runs file (the command gives it ``--store`` when told; by default
+    :data:`.designs.STORED_RUNS`), its checkpoints under the request's ``work_dir`` when given."""
     work_dir = request.options.get("work_dir")
-    table = live_check(request.store or STORED_RUNS, Path(work_dir) / "live" if work_dir else None)
+    table = live_check(spec.store.path, Path(work_dir) / "live" if work_dir else None)
     return LiveCheck(table, "holds")
 
 
