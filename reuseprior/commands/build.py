@@ -136,10 +136,10 @@ def check_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespac
 
 def run(args: argparse.Namespace) -> int:
     if args.list:
-        own = {name: [p for p, chapters in chapter_profiles().items() if name in chapters] for name in list_chapters()}
+        own = chapter_profiles()
         for name in list_chapters():
             chapter = get_chapter(name)
-            profiles = ", ".join([*COMMON_PROFILES, *own[name]])
+            profiles = ", ".join([*COMMON_PROFILES, *(p for p, chapters in own.items() if name in chapters)])
             print(f"{name}: {chapter.title} ({chapter.part}; profiles {profiles})")
         return 0
     notebooks = chapter_notebooks(args.notebooks)

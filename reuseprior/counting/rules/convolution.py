@@ -59,11 +59,6 @@ def _all_taps_valid(V: torch.Tensor) -> bool:
     return bool(V.all())
 
 
-def _is_identity(M: torch.Tensor) -> bool:
-    """Whether the tap-count matrix ``M`` reads input ``p`` from output ``p`` only, once."""
-    return M.shape[0] == M.shape[1] and bool(torch.equal(M, torch.eye(M.shape[0], dtype=M.dtype)))
-
-
 def _weight_counts(m: torch.Tensor, Vy: torch.Tensor, Vx: torch.Tensor) -> torch.Tensor:
     """``r[c, a, b] = sum over n, h, w of m[n, c, h, w] Vy[a, h] Vx[b, w]``: the count of weight tap
     ``(a, b)`` of output channel ``c``. Where every tap is valid (a 1x1 kernel, a convolution
@@ -150,7 +145,8 @@ def _convolution(node, cout, ctx):
     if ctx.needs(x):
         g = groups
 
-        one_to_one = _is_identity(My) and _is_identity(Mx)  # a 1x1 kernel of stride 1: each output reads its input
+        # a 1x1 kernel of stride 1 without padding: each output reads its own input position once (My, Mx identity)
+        one_to_one = (kh, kw) == (1, 1) and stride == [1, 1] and padding == [0, 0]
 
         def spread(m):  # per group: the channel-summed counts spread back over the input positions
             cg = m.reshape(N, g, Co // g, Ho, Wo).sum(2)
