@@ -9,7 +9,8 @@ a shared machine (a background job, other users) does not decide it. The ratio i
 ``min analyze / min SynFlow``. Each ``analyze`` is split into its stages:
 
 * ``capture``: the ATen graph (:func:`reuseprior.counting.capture.capture`: the meta
-  recording, the memory check and the model's own eager run on the example);
+  recording, the memory check and the input check, which runs the model eagerly on the
+  example only where the trace cannot settle it, :mod:`reuseprior.counting.input_check`);
 * ``sweep set-up``: what the sweep reads of the graph before counting
   (:class:`reuseprior.counting.sweep.SweepContext`);
 * ``rules``: the time spent inside the counting rules, summed over every op;
@@ -318,7 +319,7 @@ def main(argv=None) -> int:
         "load_average_after": _load(),
         "repeats": args.repeats,
         "note": (
-            "minimum of the interleaved repetitions (analyze, SynFlow, analyze, ...); the machine is shared "
+            "minimum of the interleaved repetitions (analyze, SynFlow, analyze, ...); the machine may be shared "
             "(a background job at nice 19, other users), so the load average is stored and the minimum is read"
         ),
         "peak_memory": (

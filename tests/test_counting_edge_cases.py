@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from torch.nn.utils import parametrizations, parametrize
 
 from reuseprior.core.errors import DataDependentCountWarning
 from reuseprior.counting import analyze, capture, count_contexts
+from reuseprior.counting.input_check import meta_trace_settles_input
 from reuseprior.counting.rules import UnsupportedOpError
 
 
@@ -70,21 +72,73 @@ def test_analyze_leaves_parameters_bit_identical_under_an_in_place_renorm():
 
 
 class _Counter(nn.Module):
-    """A model whose own forward updates a buffer in place (a running count)."""
+    """A model whose own forward updates a buffer in place (a running count); with ``vocabulary``,
+    its input is token ids read by an embedding."""
 
-    def __init__(self):
+    def __init__(self, vocabulary: int = 0):
         super().__init__()
+        self.embedding = nn.Embedding(vocabulary, 3) if vocabulary else None
         self.lin = nn.Linear(3, 2)
         self.register_buffer("calls", torch.zeros(()))
 
     def forward(self, x):
         self.calls += 1
-        return self.lin(x)
+        return self.lin(self.embedding(x) if self.embedding is not None else x)
 
 
 def test_an_in_place_change_of_the_model_s_own_is_named_in_a_warning():
+    """Token ids are checked by the model's eager run (an id beyond the embedding is refused only
+    when it runs), which changes the model's buffer: the warning names it."""
     with pytest.warns(UserWarning, match=r"_Counter's forward changed calls in place"):
-        analyze(_Counter(), torch.zeros(1, 3))
+        analyze(_Counter(vocabulary=5), torch.tensor([[1, 2, 3]]))
+
+
+def test_a_float_input_the_meta_trace_settles_leaves_the_model_unrun():
+    """Every op of the trace checks its operands by shape and the dtypes agree: the eager run is
+    spared, so the model's own in-place update never happens."""
+    model = _Counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        analyze(model, torch.zeros(1, 3))
+    assert model.calls.item() == 0
+
+
+class _Gather(nn.Module):
+    """Reads a table at positions computed from its float input."""
+
+    def __init__(self):
+        super().__init__()
+        self.table = nn.Parameter(torch.randn(4, 3))
+
+    def forward(self, x):
+        return self.table[x.long()].sum(1)
+
+
+def test_an_index_computed_from_the_input_is_checked_by_the_eager_run():
+    with pytest.warns(DataDependentCountWarning):  # the rows counted are the ones the input picks
+        analyze(_Gather(), torch.tensor([[0.0, 3.0]]))
+    with pytest.raises(ValueError, match=r"_Gather does not accept an input of shape \(1, 2\)"):
+        analyze(_Gather(), torch.tensor([[0.0, 9.0]]))  # index 9 of a table of 4 rows
+
+
+def test_an_op_outside_the_shape_checked_ops_sends_the_model_through_its_eager_run():
+    """``torch.linalg.cholesky`` refuses a matrix for its values, which a meta trace cannot see."""
+
+    class Factorise(nn.Module):
+        def forward(self, x):
+            return torch.linalg.cholesky(x.reshape(2, 2))[None]
+
+    graph = capture(Factorise(), torch.eye(2).reshape(1, 4))
+    assert not meta_trace_settles_input(graph.graph, graph.input_node, graph.example_input)
+    with pytest.raises(ValueError, match="Factorise does not accept an input"):
+        capture(Factorise(), -torch.eye(2).reshape(1, 4))
+
+
+def test_an_input_of_another_dtype_than_the_model_s_is_checked_by_the_eager_run():
+    graph = capture(nn.Linear(3, 2), torch.zeros(1, 3))
+    assert meta_trace_settles_input(graph.graph, graph.input_node, graph.example_input)
+    with pytest.raises(ValueError, match="does not accept an input of shape"):
+        capture(nn.Linear(3, 2), torch.zeros(1, 3, dtype=torch.float16))
 
 
 def test_a_model_built_under_inference_mode_is_counted():

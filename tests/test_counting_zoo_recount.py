@@ -1,5 +1,5 @@
 """The stored zoo rows are recounted: a sample of each stored zoo's rows (the cheapest to count of
-torchvision and pytorchcv, and NAS-Bench-201 cells) analysed again from its seed gives the
+torchvision, pytorchcv and timm, and NAS-Bench-201 cells) analysed again from its seed gives the
 reusability quantities the table stores (``data/zoo_scores_v<N>_<zoo>.csv``), so that a change to
 the counting engine that moves a count is caught against every zoo."""
 
@@ -16,8 +16,8 @@ from reuseprior.zoo.scoring import load_scores, score_architecture
 from reuseprior.zoo.scoring.registry import REUSE_SCORES
 
 #: per zoo, how many rows are recounted, the cheapest first (the stored ``reuse_seconds``)
-SAMPLE = {"torchvision": 2, "pytorchcv": 2, "nb201": 3}
-NEEDS = {"pytorchcv": "pytorchcv"}
+SAMPLE = {"torchvision": 2, "pytorchcv": 2, "nb201": 3, "timm": 2}
+NEEDS = {"pytorchcv": "pytorchcv", "timm": "timm"}
 
 
 def _sample(zoo: str) -> list[tuple[str, pd.Series]]:

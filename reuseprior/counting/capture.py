@@ -18,8 +18,9 @@ Dropout and stochastic depth disappear in eval mode.
 
 Before a graph is returned, two policies hold: a graph whose counting cannot fit in
 this machine's memory is refused with the figure (nothing real has been computed
-yet), and the model runs once eagerly on the example input, so that an input the
-model itself refuses is not counted (a ``ValueError`` with the model's own error,
+yet), and an input the model itself refuses is not counted
+(:mod:`reuseprior.counting.input_check`: the model runs once eagerly on the example
+unless the meta trace already settles it; a ``ValueError`` with the model's own error,
 and nothing else: the tracers' logs of a failed attempt are silenced), nor an example
 whose sequence a sequence-first module reads as its batch
 (:mod:`reuseprior.counting.sequence_first`).  Capturing leaves the model as it was:
@@ -45,7 +46,6 @@ import logging
 import operator
 import re
 import threading
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,8 +57,9 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes
 from torch.utils._pytree import tree_flatten, tree_map
 
-from reuseprior.core.errors import CaptureError, DataDependentShapeError, InputRefusedError
+from reuseprior.core.errors import CaptureError, DataDependentShapeError
 from reuseprior.core.memory import gib, physical_memory_bytes
+from reuseprior.counting.input_check import in_eval_mode, meta_trace_settles_input, refuse_inputs_the_model_refuses
 from reuseprior.counting.input_memory import SMALLER_INPUT
 from reuseprior.counting.meta_shortcuts import META_SHORTCUTS
 from reuseprior.counting.sequence_first import refuse_sequence_read_as_batch, sequence_first_inputs
@@ -96,6 +97,10 @@ class CapturedGraph:
     #: which are evaluated on the way): the sweep warns when one of them depends
     #: on the values of the example input
     read_nodes: set[fx.Node] = field(default_factory=set, repr=False)
+    #: the shape of the first tensor each sequence-first module received in the meta forward
+    #: (:func:`~reuseprior.counting.sequence_first.sequence_first_inputs`); ``None`` for a graph
+    #: that ``make_fx`` traced, whose input the model's eager run checks
+    sequence_first_shapes: dict[str, tuple[int, ...]] | None = field(default=None, repr=False)
 
     @functools.cached_property
     def gm(self) -> fx.GraphModule:
@@ -160,55 +165,6 @@ def _kept_parameters(model: nn.Module):
             m._buffers.update(buffers)
 
 
-@contextlib.contextmanager
-def _in_eval_mode(model: nn.Module):
-    """Run the body with every module of ``model`` in eval mode, and give each module
-    back the mode it had (a model in training with one frozen submodule keeps it)."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for m, training in modes:
-            m.training = training
-
-
-#: modules whose eval-mode forward changes their own weights in place: an embedding with
-#: ``max_norm`` renormalises the rows it reads
-_RENORMALISING = (nn.Embedding, nn.EmbeddingBag)
-
-
-@contextlib.contextmanager
-def _values_kept(model: nn.Module):
-    """Give back, on exit, the weights that the body's forward changed in place.
-
-    Policy: the weights of the modules known to change them in an eval-mode forward
-    (:data:`_RENORMALISING` with ``max_norm`` set) are copied before and put back after,
-    so they are bit-identical; any other parameter or buffer whose version counter moved
-    (a model's own in-place update) is named in a warning, since copying every weight of
-    every model beforehand would cost a copy of the whole model on each call. Inference
-    tensors, which keep no version counter, cannot be changed in place and are skipped."""
-    renormalised = {
-        id(m.weight): m.weight for m in model.modules() if isinstance(m, _RENORMALISING) and m.max_norm is not None
-    }
-    kept = [(t, t.detach().clone()) for t in renormalised.values()]
-    named = [(n, t) for n, t in [*model.named_parameters(), *model.named_buffers()] if not t.is_inference()]
-    versions = [(n, t, t._version) for n, t in named if id(t) not in renormalised]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for t, copy in kept:
-                t.copy_(copy)
-        changed = [n for n, t, version in versions if t._version != version]
-        if changed:
-            warnings.warn(
-                f"{_model_name(model)}'s forward changed {', '.join(changed)} in place while analyze ran it; "
-                "their values are not given back",
-                stacklevel=2,
-            )
-
-
 def _model_name(model: nn.Module) -> str:
     return type(model).__name__
 
@@ -244,8 +200,20 @@ def capture(model: nn.Module, example_input: torch.Tensor, *, method: str = "aut
     _refuse_forwards_of_several_inputs(model)
     graph = _trace(model, example_input, method)
     _refuse_what_cannot_fit(graph)
-    _refuse_inputs_the_model_refuses(model, example_input)
+    _refuse_inputs_the_graph_cannot_settle(graph)
     return graph
+
+
+def _refuse_inputs_the_graph_cannot_settle(graph: CapturedGraph) -> None:
+    """The input policy of :mod:`reuseprior.counting.input_check`: a meta-traced graph that
+    settles the example (:func:`~reuseprior.counting.input_check.meta_trace_settles_input`) is
+    checked by the shapes its sequence-first modules received; any other runs the model eagerly."""
+    model, example_input = graph.model, graph.example_input
+    shapes = graph.sequence_first_shapes
+    if shapes is not None and meta_trace_settles_input(graph.graph, graph.input_node, example_input):
+        refuse_sequence_read_as_batch(model, example_input, shapes)
+    else:
+        refuse_inputs_the_model_refuses(model, example_input)
 
 
 def eager_module(model: object) -> nn.Module:
@@ -339,7 +307,7 @@ def _trace(model: nn.Module, example_input: torch.Tensor, method: str) -> Captur
             return _capture_meta(model, example_input)
         except Exception:  # noqa: BLE001 - fall back to the robust tracer
             if method == "meta":
-                _refuse_inputs_the_model_refuses(model, example_input)
+                refuse_inputs_the_model_refuses(model, example_input)
                 raise
     return _capture_make_fx(model, example_input)
 
@@ -409,36 +377,6 @@ def refuse_what_cannot_fit(model: nn.Module, input_shape: tuple[int, ...], dtype
     _refuse_what_cannot_fit(graph)
 
 
-def _refuse_inputs_the_model_refuses(model: nn.Module, example_input: torch.Tensor) -> None:
-    """Policy: the model runs once, eagerly (eval mode, no gradients, on its parameters' device), on the
-    example input before it is counted, so that an input it refuses (a wrong shape, an integer or bool
-    input to a float model) is refused here with the model's own error instead of being counted. The
-    model is left as it was: every module's mode, and its weights as :func:`_values_kept` gives them
-    back. The run also shows what each sequence-first module receives: one whose sequence it would
-    read as the batch is refused (:func:`~reuseprior.counting.sequence_first.refuse_sequence_read_as_batch`)."""
-    device = next(model.parameters(), example_input).device  # the model's (counting itself runs on the CPU)
-    with torch.no_grad(), _in_eval_mode(model), _values_kept(model), sequence_first_inputs(model) as seen:
-        err = _error_of_run(model, example_input.to(device))
-    if err is not None:
-        reason = str(err).splitlines()[0] if str(err) else ""
-        raise InputRefusedError(
-            f"{_model_name(model)} does not accept an input of shape {tuple(example_input.shape)} (dtype "
-            f"{example_input.dtype}), it does not run on it: {type(err).__name__}: {reason}. Counts "
-            "of a model that cannot run on its input mean nothing: pass an input it runs on (batch dimension 1, "
-            "the sizes and dtype it expects: a float tensor such as torch.zeros(1, 3, 224, 224) for float weights)"
-        ) from err
-    refuse_sequence_read_as_batch(model, example_input, seen)
-
-
-def _error_of_run(model: nn.Module, x: torch.Tensor) -> Exception | None:
-    """The error ``model(x)`` raises, or None when it runs (the set-up around the run is not in it)."""
-    try:
-        model(x)
-    except Exception as err:  # noqa: BLE001 - the caller re-raises it with what to do
-        return err
-    return None
-
-
 def _capture_make_fx(model: nn.Module, example_input: torch.Tensor) -> CapturedGraph:
     """Functionalised ``make_fx`` fake-tensor tracing of ``model(example_input)`` (every module in
     eval mode, each given its own mode back)."""
@@ -455,11 +393,11 @@ def _capture_make_fx(model: nn.Module, example_input: torch.Tensor) -> CapturedG
     flat_inputs = [t.detach() for t in params.values()] + [t.detach() for t in buffers.values()]
     flat_inputs.append(example_input.detach())
     try:
-        with _in_eval_mode(model), _kept_parameters(model), _quiet_fake_tensors():
+        with in_eval_mode(model), _kept_parameters(model), _quiet_fake_tensors():
             gm = make_fx(torch.func.functionalize(f), tracing_mode="fake")(*flat_inputs)
     except Exception as exc:  # noqa: BLE001 - re-raised with context
         msg = str(exc).split("\n")[0]
-        _refuse_inputs_the_model_refuses(model, example_input)  # does the plain model run on this input at all?
+        refuse_inputs_the_model_refuses(model, example_input)  # does the plain model run on this input at all?
         raise CaptureError(
             f"could not capture {_model_name(model)} as an ATen graph: {type(exc).__name__}: {msg}. "
             "Possible fixes: make the forward free of data-dependent Python control flow, "
@@ -529,6 +467,13 @@ def _identifier(name: str) -> str:
     return ident if ident.isidentifier() and not keyword.iskeyword(ident) else f"p_{ident}"
 
 
+@functools.lru_cache(maxsize=None)
+def _writes_into_an_argument(func) -> bool:
+    """Whether the op's schema marks an argument as written (an in-place or ``out=`` op)."""
+    schema = getattr(func, "_schema", None)
+    return schema is not None and any(a.alias_info is not None and a.alias_info.is_write for a in schema.arguments)
+
+
 class _MetaGraphBuilder:
     """The state of one recording on meta tensors: the FX graph being built, the node
     of every tensor seen so far (by ``id``), the real tensors behind the placeholders,
@@ -579,35 +524,44 @@ class _MetaGraphBuilder:
             return n
         return a
 
+    def _nodes_of(self, value: Any, operands: list[fx.Node]) -> Any:
+        """``value`` (an op's argument: a tensor, a list or tuple of arguments, or anything else)
+        with every tensor replaced by its node (:meth:`to_node`), each node also appended to
+        ``operands``; ATen arguments nest no deeper than lists, so no pytree walk is needed."""
+        if isinstance(value, torch.Tensor):
+            node = self.to_node(value)
+            operands.append(node)
+            return node
+        if isinstance(value, (list, tuple)):
+            return type(value)(self._nodes_of(v, operands) for v in value)
+        return value
+
     def record(self, func, args: tuple, kwargs: dict, out: Any) -> None:
         """Add the node of one dispatched op call ``out = func(*args, **kwargs)``."""
-        n_args = tree_map(self.to_node, args)
-        n_kwargs = tree_map(self.to_node, kwargs)
-        node = self.graph.call_function(func, tuple(n_args), dict(n_kwargs))
+        operands: list[fx.Node] = []
+        n_args = tuple(self._nodes_of(a, operands) for a in args)
+        n_kwargs = {k: self._nodes_of(v, operands) for k, v in kwargs.items()}
+        node = self.graph.call_function(func, n_args, n_kwargs)
         node.meta["val"] = out
         self.keep.append(out)
-        deps = self._depends_on_params(func, n_args, n_kwargs)
+        deps = self._depends_on_params(func, operands)
         if deps:
             self.param_dep.add(node)
         self._functionalise_view_mutation(func, args, n_args, node, deps)
         self._bind_outputs(node, out, deps)
 
-    def _depends_on_params(self, func, n_args, n_kwargs) -> bool:
+    def _depends_on_params(self, func, operands: list[fx.Node]) -> bool:
         """Whether the op's values depend on a parameter: an operand does, and the op
         reads its operands' values (not only their shapes, see ``_CONSTANT_PACKETS``)."""
         return getattr(func, "overloadpacket", None) not in _CONSTANT_PACKETS and any(
-            isinstance(a, fx.Node) and a in self.param_dep for a in tree_flatten((n_args, n_kwargs))[0]
+            a in self.param_dep for a in operands
         )
 
     def _functionalise_view_mutation(self, func, args: tuple, n_args, node: fx.Node, deps: bool) -> None:
         """An op that writes into a view of a tensor (``y[:, :2] += 1``) changes the
         viewed tensor too: when either depends on a parameter, scatter the new values
         back up the view chain (:meth:`_write_back`)."""
-        schema = getattr(func, "_schema", None)
-        mutates = schema is not None and any(
-            a.alias_info is not None and a.alias_info.is_write for a in schema.arguments
-        )
-        if mutates and isinstance(args[0], torch.Tensor) and args[0]._base is not None:
+        if _writes_into_an_argument(func) and isinstance(args[0], torch.Tensor) and args[0]._base is not None:
             base = args[0]._base
             base_node = self.node_of.get(id(base))
             if deps or (base_node is not None and base_node in self.param_dep):
@@ -751,12 +705,14 @@ def _fused_attention(builder: _MetaGraphBuilder):
 
 def _forward_on_meta(
     model: nn.Module, builder: _MetaGraphBuilder, p_meta: dict, b_meta: dict, x_meta: torch.Tensor
-) -> Any:
+) -> tuple[Any, dict[str, tuple[int, ...]]]:
     """One eval-mode forward of ``functional_call(model, (params, buffers), (x,))`` on
     the meta stand-ins, recorded by ``builder`` (attention as one op,
-    :func:`_fused_attention`); every module's mode is restored."""
-    with torch.no_grad(), _in_eval_mode(model), _kept_parameters(model), _Recorder(builder), _fused_attention(builder):
-        return torch.func.functional_call(model, (p_meta, b_meta), (x_meta,))
+    :func:`_fused_attention`); every module's mode is restored. Returns the output and the
+    shape each sequence-first module received (:func:`sequence_first_inputs`)."""
+    with torch.no_grad(), in_eval_mode(model), _kept_parameters(model), sequence_first_inputs(model) as seen:
+        with _Recorder(builder), _fused_attention(builder):
+            return torch.func.functional_call(model, (p_meta, b_meta), (x_meta,)), seen
 
 
 def _capture_meta(model: nn.Module, example_input: torch.Tensor) -> CapturedGraph:
@@ -779,7 +735,7 @@ def _capture_meta(model: nn.Module, example_input: torch.Tensor) -> CapturedGrap
     param_nodes = {k: builder.node_of[id(v)] for k, v in p_meta.items()}
     buffer_nodes = {k: builder.node_of[id(v)] for k, v in b_meta.items()}
     input_node = builder.node_of[id(x_meta)]
-    y = _forward_on_meta(model, builder, p_meta, b_meta, x_meta)
+    y, sequence_first_shapes = _forward_on_meta(model, builder, p_meta, b_meta, x_meta)
     leaves = [builder.to_node(t) for t in tree_flatten(y)[0] if isinstance(t, torch.Tensor)]
     builder.graph.output(tuple(leaves))
     return CapturedGraph(
@@ -792,4 +748,5 @@ def _capture_meta(model: nn.Module, example_input: torch.Tensor) -> CapturedGrap
         output_nodes=leaves,
         real_inputs=builder.real_inputs,
         example_input=example_input,
+        sequence_first_shapes=sequence_first_shapes,
     )

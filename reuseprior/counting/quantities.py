@@ -680,14 +680,14 @@ def _per_parameter_summary(mdl: nn.Module, res: SweepResult) -> dict[str, dict[s
             }
             continue
         mc, mult = s.collapsed()
-        l = torch.log2(mc) + float(s.exponent)
-        fin = l[torch.isfinite(l)]
-        tot = float((mc.sum() * mult)) if mc.numel() else 0.0
+        counts = mc.numpy()  # a small array for most parameters: NumPy's calls cost less than torch's
+        with_context = counts[counts > 0]  # log2 is monotonic: the extremes' log2 are the log2s' extremes
+        tot = float(counts.sum() * mult) if counts.size else 0.0
         per_param[name] = {
             "numel": p.numel(),
-            "with_context": int(fin.numel()) * mult,
+            "with_context": int(with_context.size) * mult,
             "log2_total": (math.log2(tot) + s.exponent) if tot > 0 else float("-inf"),
-            "log2_min": float(fin.min()) if fin.numel() else float("-inf"),
-            "log2_max": float(fin.max()) if fin.numel() else float("-inf"),
+            "log2_min": math.log2(with_context.min()) + s.exponent if with_context.size else float("-inf"),
+            "log2_max": math.log2(with_context.max()) + s.exponent if with_context.size else float("-inf"),
         }
     return per_param

@@ -84,7 +84,7 @@ def refuse_sequence_read_as_batch(
     above 1) is refused with a ``ValueError`` naming the module and the fixes: it would be
     counted as that many examples of length 1. Sequences of length above 1 are what the model
     gives the module (windows folded into its batch), and are counted."""
-    if example_input.dim() == 0 or example_input.shape[0] != 1:
+    if not seen or example_input.dim() == 0 or example_input.shape[0] != 1:
         return  # a batch of several is refused once the outputs show it (batch_first_fix)
     modules = dict(model.named_modules())
     for path, shape in seen.items():

@@ -65,7 +65,8 @@ def _weight_counts(m: torch.Tensor, Vy: torch.Tensor, Vx: torch.Tensor) -> torch
     without padding) it is the same sum for every tap, taken once."""
     if _all_taps_valid(Vy) and _all_taps_valid(Vx):
         return m.sum(dim=(0, 2, 3))[:, None, None].expand(m.shape[1], Vy.shape[0], Vx.shape[0])
-    return torch.einsum("nchw,ah,bw->cab", m, Vy, Vx)
+    per_image = m[0] if m.shape[0] == 1 else m.sum(0)  # (c, h, w)
+    return Vy @ (per_image @ Vx.T)  # (a, h) @ (c, h, b): two products, no permuted copy of m
 
 
 def _zero_border(x) -> list[int] | None:
