@@ -4,17 +4,12 @@ Context counts grow like ``width ** depth`` (thesis section 4.4.3: exponentially
 depth), far beyond the float64 range of ``2**1024``: the expected spread of
 EfficientNetV2-L, the count-weighted mean of ``log2`` of its counts, is 3095.4 bits
 or more (thesis Table 4.4).  A :class:`Scaled` value stores ``mantissa * 2**exponent``
-where ``mantissa`` is a float64 tensor whose largest magnitude is kept within
-``[2**-64, 2**64)`` (:data:`RESCALE_BEYOND`: after an operation that takes it outside,
-it is renormalised into ``[0.5, 1)``) and ``exponent`` is an arbitrary Python ``int``.
+where ``mantissa`` is a float64 tensor whose largest magnitude is renormalised into
+``[0.5, 1)`` after every operation and ``exponent`` is an arbitrary Python ``int``.
 Relative precision is float64's (about 1e-16 per operation); the range is unbounded.
-Rescaling by a power of two is exact, so where it happens changes no value; it is
-skipped inside the window because it costs a pass over the tensor, and a linear count
-map grows the largest magnitude by at most the number of terms it sums (far below
-``2**900``, the headroom the window leaves to ``2**1024``).
 
 Limitation: elements of *one* tensor whose ratio to the tensor's largest element is
-below about ``2**-1010`` (``2**-1074`` less the window) underflow to zero.
+below ``2**-1074`` underflow to zero.
 """
 
 from __future__ import annotations
@@ -24,11 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["RESCALE_BEYOND", "Scaled", "SliceCount", "SliceSum", "ldexp_tensor"]
-
-#: a mantissa whose largest magnitude is ``2**e`` with ``-RESCALE_BEYOND < e <= RESCALE_BEYOND``
-#: (frexp's exponent) is left as it is; one outside is renormalised into ``[0.5, 1)``
-RESCALE_BEYOND = 64
+__all__ = ["Scaled", "SliceCount", "SliceSum", "ldexp_tensor"]
 
 
 def ldexp_tensor(m: torch.Tensor, shift: int) -> torch.Tensor:
@@ -57,8 +48,7 @@ class Scaled:
         return cls(torch.ones(shape, dtype=torch.float64, device=device), 0)
 
     def normalized(self) -> "Scaled":
-        """Renormalise so that ``max |mantissa|`` lies in ``[0.5, 1)`` where it has left the
-        window of :data:`RESCALE_BEYOND` bits; inside the window the value is returned as it is."""
+        """Renormalise so that ``max |mantissa|`` lies in ``[0.5, 1)``."""
         m = self.mantissa
         if m.numel() == 0:
             return self
@@ -69,7 +59,7 @@ class Scaled:
                 raise FloatingPointError("count mantissa overflowed; renormalise more often")
             return Scaled(m, 0)
         _, e = math.frexp(mx)
-        if -RESCALE_BEYOND < e <= RESCALE_BEYOND:
+        if e == 0:
             return self
         return Scaled(ldexp_tensor(m, -e), self.exponent + e)
 
@@ -83,7 +73,8 @@ class Scaled:
         d = b.exponent - a.exponent  # <= 0
         if d >= -1000:  # 2**d is a float64: one fused pass, exact (a power-of-two multiple of b is)
             return Scaled(torch.add(a.mantissa, b.mantissa, alpha=2.0**d), a.exponent).normalized()
-        return Scaled(a.mantissa + ldexp_tensor(b.mantissa, d), a.exponent).normalized()
+        bm = ldexp_tensor(b.mantissa, d) if d > -1100 else torch.zeros_like(b.mantissa)
+        return Scaled(a.mantissa + bm, a.exponent).normalized()
 
     __radd__ = __add__
 
