@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from reuseprior.core.files import write_json  # noqa: E402
+from reuseprior.core.verdict_policy import CONFIDENCE  # noqa: E402
 from reuseprior.reporting import statistics as st  # noqa: E402
 
 
@@ -54,15 +55,15 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    rows = [coverage(n, args.samples, args.resamples, st.CONFIDENCE, args.seed + n) for n in args.pairs]
-    print(f"nominal {st.CONFIDENCE:.0%}, {args.samples} samples of N(0, 1) differences, {args.resamples} resamples")
+    rows = [coverage(n, args.samples, args.resamples, CONFIDENCE, args.seed + n) for n in args.pairs]
+    print(f"nominal {CONFIDENCE:.0%}, {args.samples} samples of N(0, 1) differences, {args.resamples} resamples")
     print(f"{'pairs':>6} {'bootstrap':>10} {'t-interval':>11} {'s.e. at nominal':>16}")
     for r in rows:
         print(f"{r['pairs']:>6} {r['bootstrap']:>10.3f} {r['t-interval']:>11.3f} {r['standard error']:>16.3f}")
-    enough = [r["pairs"] for r in rows if r["bootstrap"] >= st.CONFIDENCE - st.BOOTSTRAP_COVERAGE_TOLERANCE]
+    enough = [r["pairs"] for r in rows if r["bootstrap"] >= CONFIDENCE - st.BOOTSTRAP_COVERAGE_TOLERANCE]
     first = min(enough) if enough else None
     print(
-        f"first n with bootstrap coverage >= {st.CONFIDENCE - st.BOOTSTRAP_COVERAGE_TOLERANCE:.3f}: {first}; "
+        f"first n with bootstrap coverage >= {CONFIDENCE - st.BOOTSTRAP_COVERAGE_TOLERANCE:.3f}: {first}; "
         f"MIN_PAIRS_FOR_BOOTSTRAP = {st.MIN_PAIRS_FOR_BOOTSTRAP}"
     )
     out = ROOT / "build" / "benchmarks" / "interval_coverage.json"

@@ -1,11 +1,11 @@
-"""Benchmark: how often the verdict rule of :mod:`reuseprior.reporting.statistics`
+"""Benchmark: how often the verdict rule (:func:`~reuseprior.core.verdict_policy.verdict`)
 decides a true difference, beside the paired t-test whose power
 (:func:`~reuseprior.reporting.statistics.paired_power`) the studies' design
 tables quote.
 
 Per number of pairs ``n``: the true difference is the one the two-sided paired
-t-test at :data:`~reuseprior.reporting.statistics.ALPHA` finds with
-:data:`~reuseprior.reporting.statistics.DESIGN_POWER`
+t-test at :data:`~reuseprior.core.verdict_policy.ALPHA` finds with
+:data:`~reuseprior.core.verdict_policy.DESIGN_POWER`
 (:func:`~reuseprior.reporting.statistics.detectable_difference` at SD 1);
 ``--samples`` seeded samples of ``n`` differences drawn from N(that, 1), each
 given the t-interval and the exact permutation p. Prints the share of samples
@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from reuseprior.core.files import write_json  # noqa: E402
+from reuseprior.core.verdict_policy import DESIGN_POWER, REPRODUCED, verdict  # noqa: E402
 from reuseprior.reporting import statistics as st  # noqa: E402
 
 
@@ -45,8 +46,8 @@ def decided(n: int, samples: int, seed: int) -> dict[str, float]:
         low, high = st.t_interval(d)
         t_test += low > 0 or high < 0
         summary = {"t low": low, "t high": high, "permutation p": st.permutation_p(d)}
-        rule += st.verdict(summary, "greater") == st.REPRODUCED
-    se = math.sqrt(st.DESIGN_POWER * (1 - st.DESIGN_POWER) / samples)
+        rule += verdict(summary, "greater") == REPRODUCED
+    se = math.sqrt(DESIGN_POWER * (1 - DESIGN_POWER) / samples)
     return {"pairs": n, "difference (SD)": difference, "t-test": t_test / samples, "rule": rule / samples, "se": se}
 
 
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "benchmarks" / "rule_power.json")
     args = parser.parse_args(argv)
     rows = [decided(n, args.samples, args.seed + n) for n in args.pairs]
-    print(f"true difference: what the paired t-test finds with {st.DESIGN_POWER:.0%} power; {args.samples} samples")
+    print(f"true difference: what the paired t-test finds with {DESIGN_POWER:.0%} power; {args.samples} samples")
     print(f"{'pairs':>6} {'difference (SD)':>16} {'t-test':>7} {'rule':>6} {'s.e.':>6}")
     for r in rows:
         print(f"{r['pairs']:>6} {r['difference (SD)']:>16.3f} {r['t-test']:>7.3f} {r['rule']:>6.3f} {r['se']:>6.3f}")

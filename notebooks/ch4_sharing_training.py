@@ -337,7 +337,7 @@ real_table
 # p (neither can go below 0.25 with three seeds), the seed range (a range, not a confidence interval; no bootstrap
 # below 20 pairs), and the parameter ratio, beside the same differences and ratios in Table 4.2's CIFAR-10 rows
 # (`data/thesis/table_4_2.csv`) and whether ours has the thesis's sign. `verdict`: the rule of
-# `reuseprior.reporting.statistics.verdict` on the thesis's sign (`rule verdict`), or "not comparable" when a model
+# `reuseprior.core.verdict_policy.verdict` on the thesis's sign (`rule verdict`), or "not comparable" when a model
 # of the pair underfits by a stated fit criterion: its test top-1 below, on every seed, that of a logistic regression
 # trained on the same 5,000 images (`data/ch4_real_study_linear_floor.csv`, `runs.floor_row`). Both shared
 # models are such models here, and the unshared B0 beats the floor on one seed of three: under this recipe, on these

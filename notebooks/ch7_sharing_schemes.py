@@ -247,7 +247,7 @@ show(fig)
 # statistic computed on one seed's accuracies (the column named after the statistic), printed with its own interval:
 # the 95 % t-interval of the per-seed values, their `seed range` (a range, not a confidence interval) and exact
 # permutation p (it cannot go below 2 / 2^n with n seeds: printed below), and the `verdict` on the claim that the
-# prior agrees with training, by the rule of `reuseprior.reporting.statistics.verdict` (reproduced only when the
+# prior agrees with training, by the rule of `reuseprior.core.verdict_policy.verdict` (reproduced only when the
 # interval lies above 0 and p < 0.05), shown as "not comparable" while the study cannot decide (too few paired seeds,
 # or runs that do not count; the rule's own answer is kept in the `rule verdict` columns). The `of mean accuracy`
 # columns hold another estimand, the statistic of the seed-averaged accuracies (rank correlations do not average),

@@ -13,7 +13,8 @@ from reuseprior.chapters.ch4_sharing_training import recipe_probes as probes
 from reuseprior.chapters.ch4_sharing_training import studies as ch4_studies
 from reuseprior.chapters.ch4_sharing_training.architecture import build_experiment_model
 from reuseprior.core.parameters import count_parameters
-from reuseprior.reporting.statistics import NOT_COMPARABLE, REPRODUCED, fewest_decisive_pairs
+from reuseprior.core.verdict_policy import NOT_COMPARABLE, REPRODUCED
+from reuseprior.reporting.statistics import fewest_decisive_pairs
 from reuseprior.training.convergence import history_json
 
 #: a test top-1 per model, V2-S-shared the best (Table 4.2's direction on CIFAR-10: 96.0 against B0's 95.6)

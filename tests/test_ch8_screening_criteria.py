@@ -12,11 +12,11 @@ import pytest
 from reuseprior.chapters.ch8_prior_as_tool import screening as ss
 from reuseprior.chapters.ch8_prior_as_tool import screening_criteria as cr
 from reuseprior.core.study import FloorStore, store_floors
-from reuseprior.reporting.statistics import NOT_COMPARABLE, fewest_decisive_pairs
+from reuseprior.core.verdict_policy import NOT_COMPARABLE, seeds_that_count
+from reuseprior.reporting.statistics import fewest_decisive_pairs
 from reuseprior.reporting.verdicts import gated_verdicts
 from reuseprior.revolver import split_floor
 from reuseprior.training import convergence
-from reuseprior.training.convergence import seeds_that_count
 from tests.test_ch8_screening_study import TINY, TINY_DESIGN
 
 FLOOR = {"train_top1": 85.0, "test_top1": 83.0}

@@ -8,20 +8,21 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
+from reuseprior.core.verdict_policy import plateaued
 from reuseprior.training import convergence
 from reuseprior.training.loop import TrainConfig, fit
 
 
 def test_plateau_compares_the_last_window_with_the_one_before():
     flat = [84.8, 85, 85.1, 85.5, 85.2, 85.4]
-    assert convergence.plateaued(flat)  # 85.37 - 84.97 = 0.4 < 2
-    assert convergence.plateaued([84.0, 84.2, 84.1, 85.6, 85.8, 85.7])  # 1.6 points: within the noise of 1,000 images
+    assert plateaued(flat)  # 85.37 - 84.97 = 0.4 < 2
+    assert plateaued([84.0, 84.2, 84.1, 85.6, 85.8, 85.7])  # 1.6 points: within the noise of 1,000 images
     rising = [80, 81, 82, 83, 84, 85]  # still gaining 3 points per window
-    assert not convergence.plateaued(rising)
-    assert not convergence.plateaued(flat[:5])  # fewer than two windows: no plateau shown
-    assert not convergence.plateaued([84.8, 85, 85.1, math.nan, 85.2, 85.4])
+    assert not plateaued(rising)
+    assert not plateaued(flat[:5])  # fewer than two windows: no plateau shown
+    assert not plateaued([84.8, 85, 85.1, math.nan, 85.2, 85.4])
     with pytest.raises(ValueError, match="window"):
-        convergence.plateaued(flat, window=0)
+        plateaued(flat, window=0)
 
 
 def test_run_criteria_read_the_history_and_the_floor():

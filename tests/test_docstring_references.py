@@ -1,5 +1,5 @@
 """Docstrings point at objects that exist: every Sphinx role with a qualified target
-(``:func:`reuseprior.training.convergence.plateaued``` or, relative to the module's package,
+(``:func:`reuseprior.training.convergence.linear_floor``` or, relative to the module's package,
 ``:data:`~.configs.SSN_OPTIONS```) names a module and attributes that import. A name moved or
 renamed leaves no reference to the old one behind. Bare names (``:meth:`step```) are left to
 Sphinx's context rules and not checked here.
@@ -62,7 +62,8 @@ def test_every_qualified_reference_in_a_docstring_resolves(path):
 
 
 def test_a_moved_name_is_found(tmp_path):
-    assert resolves("reuseprior.training.convergence.plateaued")
+    assert resolves("reuseprior.training.convergence.linear_floor")
+    assert not resolves("reuseprior.training.convergence.seeds_that_count")  # its home: core.verdict_policy
     assert not resolves("reuseprior.training.convergence.convergence")
     assert not resolves("reuseprior.chapters.ch8_screening_study")
     module = tmp_path / "reuseprior" / "chapters" / "ch7_sharing_schemes" / "seeds.py"

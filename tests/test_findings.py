@@ -25,9 +25,9 @@ import pytest
 
 from reuseprior.chapters import get_chapter, list_chapters
 from reuseprior.core import paths
+from reuseprior.core.verdict_policy import VERDICTS
 from reuseprior.reporting.book_layout import findings_first
 from reuseprior.reporting.findings import (
-    VERDICTS,
     FindingResult,
     MatchFinding,
     PairedFinding,

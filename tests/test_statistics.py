@@ -1,5 +1,5 @@
-"""The few-seed statistics and the verdict rule of reuseprior.reporting.statistics,
-against hand-computed values."""
+"""The few-seed statistics of reuseprior.reporting.statistics and the verdict rule they feed
+(reuseprior.core.verdict_policy), against hand-computed values."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from reuseprior.core.verdict_policy import CONTRADICTED, DESIGN_POWER, REPRODUCED, UNDETERMINED, verdict
 from reuseprior.reporting import statistics as st
 
 #: chapter 4's three V2-S-shared minus B0 differences (points), issue 33's example
@@ -52,32 +53,32 @@ def _summary(low: float, high: float, p: float, equivalence: float = 1 / 32) -> 
 @pytest.mark.parametrize(
     "summary, claim, expected",
     [
-        (_summary(0.1, 1.4, 0.01), "greater", st.REPRODUCED),
-        (_summary(-1.4, -0.1, 0.01), "greater", st.CONTRADICTED),
-        (_summary(-1.4, -0.1, 0.01), "less", st.REPRODUCED),
-        (_summary(0.1, 1.4, 0.0625), "greater", st.UNDETERMINED),  # 5 pairs: the interval alone is not enough
-        (_summary(-0.2, 1.4, 0.01), "greater", st.UNDETERMINED),
-        (_summary(-0.17, 0.25, 0.69), "equivalent", st.REPRODUCED),
-        (_summary(-0.17, 0.25, 0.69, equivalence=0.0625), "equivalent", st.UNDETERMINED),  # 4 pairs: p >= 1/16
-        (_summary(8.3, 24.6, 0.01), "equivalent", st.CONTRADICTED),
-        (_summary(8.3, 24.6, 0.0625), "equivalent", st.UNDETERMINED),
-        (_summary(-24.6, -0.5, 0.01), "equivalent", st.CONTRADICTED),  # wholly below -margin
+        (_summary(0.1, 1.4, 0.01), "greater", REPRODUCED),
+        (_summary(-1.4, -0.1, 0.01), "greater", CONTRADICTED),
+        (_summary(-1.4, -0.1, 0.01), "less", REPRODUCED),
+        (_summary(0.1, 1.4, 0.0625), "greater", UNDETERMINED),  # 5 pairs: the interval alone is not enough
+        (_summary(-0.2, 1.4, 0.01), "greater", UNDETERMINED),
+        (_summary(-0.17, 0.25, 0.69), "equivalent", REPRODUCED),
+        (_summary(-0.17, 0.25, 0.69, equivalence=0.0625), "equivalent", UNDETERMINED),  # 4 pairs: p >= 1/16
+        (_summary(8.3, 24.6, 0.01), "equivalent", CONTRADICTED),
+        (_summary(8.3, 24.6, 0.0625), "equivalent", UNDETERMINED),
+        (_summary(-24.6, -0.5, 0.01), "equivalent", CONTRADICTED),  # wholly below -margin
         # significantly non-zero yet possibly inside the margin: neither shown equal nor shown to differ by the margin
-        (_summary(0.05, 0.65, 0.01, equivalence=0.156), "equivalent", st.UNDETERMINED),
-        (_summary(0.3, 0.7, 0.01, equivalence=0.6), "equivalent", st.UNDETERMINED),
-        (_summary(-0.2, 0.7, 0.3), "equivalent", st.UNDETERMINED),
-        (_summary(math.nan, math.nan, math.nan), "greater", st.UNDETERMINED),
+        (_summary(0.05, 0.65, 0.01, equivalence=0.156), "equivalent", UNDETERMINED),
+        (_summary(0.3, 0.7, 0.01, equivalence=0.6), "equivalent", UNDETERMINED),
+        (_summary(-0.2, 0.7, 0.3), "equivalent", UNDETERMINED),
+        (_summary(math.nan, math.nan, math.nan), "greater", UNDETERMINED),
     ],
 )
 def test_every_verdict_branch(summary, claim, expected):
-    assert st.verdict(summary, claim, margin=0.5 if claim == "equivalent" else None) == expected
+    assert verdict(summary, claim, margin=0.5 if claim == "equivalent" else None) == expected
 
 
 def test_an_equivalence_claim_needs_a_margin():
     with pytest.raises(ValueError):
-        st.verdict(_summary(0, 1, 0.5), "equivalent")
+        verdict(_summary(0, 1, 0.5), "equivalent")
     with pytest.raises(ValueError):
-        st.verdict(_summary(0, 1, 0.5), "bigger")
+        verdict(_summary(0, 1, 0.5), "bigger")
 
 
 def test_paired_by_seed_pairs_only_the_seeds_both_hold():
@@ -101,22 +102,22 @@ def test_an_equivalence_needs_its_permutation_half_and_so_five_pairs():
     assert st.fewest_equivalence_pairs() == st.MIN_PAIRS_FOR_EQUIVALENCE == 5
     two_zeros = st.paired_summary([0.0, 0.0], margin=0.5)
     assert (two_zeros["t low"], two_zeros["t high"]) == (0.0, 0.0) and two_zeros["equivalence p"] == 0.25
-    assert st.verdict(two_zeros, "equivalent", margin=0.5) == st.UNDETERMINED
+    assert verdict(two_zeros, "equivalent", margin=0.5) == UNDETERMINED
     five = st.paired_summary([0.1, -0.1, 0.05, 0.0, 0.02], margin=0.5)
     assert five["equivalence p"] == pytest.approx(1 / 32)
-    assert st.verdict(five, "equivalent", margin=0.5) == st.REPRODUCED
+    assert verdict(five, "equivalent", margin=0.5) == REPRODUCED
     # one difference beyond the margin: the one-sided test of d - margin no longer puts the observed sum alone
     assert st.equivalence_p([0.6, -0.1, 0.05, 0.0, 0.02], 0.5) > 1 / 32
     with pytest.raises(ValueError, match="margin=0.5"):
-        st.verdict(st.paired_summary([0.1] * 6), "equivalent", margin=0.5)  # summary without the margin
+        verdict(st.paired_summary([0.1] * 6), "equivalent", margin=0.5)  # summary without the margin
 
 
 def test_power_of_the_paired_t_test_against_the_textbook():
     # Cohen's dz = 0.5 at alpha 0.05 two-sided and power 0.8 needs 34 pairs (G*Power's paired t-test)
     assert st.pairs_needed(2.0, 1.0) == 34
-    assert st.paired_power(2.0, 33, 1.0) < st.DESIGN_POWER <= st.paired_power(2.0, 34, 1.0)
+    assert st.paired_power(2.0, 33, 1.0) < DESIGN_POWER <= st.paired_power(2.0, 34, 1.0)
     delta = st.detectable_difference(2.0, 34)
-    assert st.paired_power(2.0, 34, delta) == pytest.approx(st.DESIGN_POWER) and delta <= 1.0
+    assert st.paired_power(2.0, 34, delta) == pytest.approx(DESIGN_POWER) and delta <= 1.0
     assert st.paired_power(2.0, 34, -1.0) == pytest.approx(st.paired_power(2.0, 34, 1.0))
     assert math.isnan(st.detectable_difference(2.0, 1)) and st.paired_power(1.0, 8, 50.0) == pytest.approx(1.0)
 
@@ -137,6 +138,6 @@ def test_leave_one_out_agreement_is_the_share_of_subsets_that_keep_the_verdict()
     assert st.leave_one_out_agreement(steady[:6], "greater") == 0.0
     # 6 seeds for and 1 against: p = 4/128, reproduced; only the subset without the seed against keeps it
     one_against = [1.0, 0.8, 1.2, 0.9, 1.1, 1.0, -0.5]
-    assert st.verdict(st.paired_summary(one_against), "greater") == st.REPRODUCED
+    assert verdict(st.paired_summary(one_against), "greater") == REPRODUCED
     assert st.leave_one_out_agreement(one_against, "greater") == pytest.approx(1 / 7)
     assert np.isnan(st.leave_one_out_agreement([1.0, 2.0], "greater"))

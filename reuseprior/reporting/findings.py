@@ -12,7 +12,7 @@ Policy:
   (:func:`reuseprior.reporting.verdicts.paired_differences` and the tables built on it), selected by
   column values; its ``verdict`` column (the gated verdict of
   :func:`reuseprior.reporting.verdicts.gated_verdicts`, one of
-  :data:`VERDICTS`), its mean difference, its 95 % t-interval and
+  :data:`~reuseprior.core.verdict_policy.VERDICTS`), its mean difference, its 95 % t-interval and
   its number of paired seeds.
 * **Printed values against ours** (:class:`MatchFinding`): the ``<quantity> match`` columns of
   :func:`reuseprior.reporting.reference.side_by_side` tables; *reproduced* when every printed value
@@ -43,7 +43,6 @@ __all__ = [
     "FindingResult",
     "MatchFinding",
     "PairedFinding",
-    "VERDICTS",
     "anchor",
     "anchor_tag",
     "findings_html",
@@ -80,7 +79,7 @@ class PairedFinding:
     mean difference in ``unit``, ``low``/``high`` its t-interval, ``seeds`` its number of pairs.
     ``section``: the heading of the notebook section that shows it; ``level``: the column holding the
     level the row's verdict and interval are judged at (its interval is ``1 - level``; None: the
-    rule's :data:`~reuseprior.reporting.statistics.ALPHA`)."""
+    rule's :data:`~reuseprior.core.verdict_policy.ALPHA`)."""
 
     claim: str
     section: str
@@ -202,8 +201,8 @@ def _read_match(finding: MatchFinding, folder: Path) -> FindingResult:
 
 def read_findings(findings: Sequence[Finding], folder: Path) -> list[FindingResult]:
     """Each of ``findings`` read from the tables under ``folder`` (a notebook's figures folder).
-    A missing table, a selection that is not one row or a verdict outside :data:`VERDICTS` is an
-    error naming the file."""
+    A missing table, a selection that is not one row or a verdict outside
+    :data:`~reuseprior.core.verdict_policy.VERDICTS` is an error naming the file."""
     return [
         _read_paired(f, Path(folder)) if isinstance(f, PairedFinding) else _read_match(f, Path(folder))
         for f in findings

@@ -27,12 +27,12 @@ about 0.002): nominal-95 % coverage 0.749 at 3 pairs, 0.840 at 5, 0.908 at
 within :data:`BOOTSTRAP_COVERAGE_TOLERANCE` of its nominal level: 20, and
 only just (0.927 against 0.925).
 
-**The verdict rule** (:func:`verdict`), its words (reproduced, contradicted, undetermined, not
-comparable), its level (:data:`ALPHA`) and the design power live in
-:mod:`reuseprior.core.verdict_policy`, the one home of the verdict policy; this module computes what
-the rule reads (the ``1 - ALPHA`` t-interval, the exact permutation p, the equivalence p) and re-exports
-the policy's names for its callers. The permutation half of the rule cannot go below ``1 / 2**n``, so an
-equivalence needs at least :data:`MIN_PAIRS_FOR_EQUIVALENCE` pairs (5 at 0.05;
+**The verdict rule** (:func:`~reuseprior.core.verdict_policy.verdict`), its words (reproduced,
+contradicted, undetermined, not comparable), its level (:data:`~reuseprior.core.verdict_policy.ALPHA`)
+and the design power live in :mod:`reuseprior.core.verdict_policy`, the one home of the verdict policy,
+where its callers import them; this module computes what the rule reads (the ``1 - ALPHA`` t-interval,
+the exact permutation p, the equivalence p). The permutation half of the rule cannot go below
+``1 / 2**n``, so an equivalence needs at least :data:`MIN_PAIRS_FOR_EQUIVALENCE` pairs (5 at 0.05;
 :func:`fewest_equivalence_pairs`) and a directional claim :func:`fewest_decisive_pairs` (6 at 0.05).
 
 **Power** (:func:`paired_power`, :func:`detectable_difference`,
@@ -45,7 +45,7 @@ finds with 80 % power (normal differences, 4,000 samples per ``n``, standard
 error about 0.006): the rule decides 0.607 of them at 6 pairs, 0.773 at 8 and
 0.779 at 10, the t-test 0.794, 0.809 and 0.797 (measured 2026-11). A study states, from its own
 paired SD, the difference its pairs detect with probability
-:data:`DESIGN_POWER` and the pairs a stated difference needs.
+:data:`~reuseprior.core.verdict_policy.DESIGN_POWER` and the pairs a stated difference needs.
 """
 
 from __future__ import annotations
@@ -56,28 +56,13 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from reuseprior.core.verdict_policy import (
-    ALPHA,
-    CONFIDENCE,
-    CONTRADICTED,
-    DESIGN_POWER,
-    NOT_COMPARABLE,
-    REPRODUCED,
-    UNDETERMINED,
-    Claim,
-    verdict,
-)
+from reuseprior.core.verdict_policy import ALPHA, CONFIDENCE, DESIGN_POWER, Claim, verdict
 
 __all__ = [
-    "ALPHA",
     "BOOTSTRAP_COVERAGE_TOLERANCE",
-    "CONFIDENCE",
-    "CONTRADICTED",
     "EXACT_PERMUTATION_MAX_PAIRS",
     "MIN_PAIRS_FOR_BOOTSTRAP",
     "MONTE_CARLO_PERMUTATIONS",
-    "NOT_COMPARABLE",
-    "DESIGN_POWER",
     "MIN_PAIRS_FOR_EQUIVALENCE",
     "detectable_difference",
     "equivalence_p",
@@ -88,9 +73,6 @@ __all__ = [
     "paired_power",
     "permutation_steps_to_level",
     "pairs_needed",
-    "REPRODUCED",
-    "UNDETERMINED",
-    "Claim",
     "paired_by_seed",
     "paired_seed_differences",
     "paired_summary",
@@ -99,7 +81,6 @@ __all__ = [
     "sign_test",
     "t_interval_text",
     "t_interval",
-    "verdict",
 ]
 
 #: the exact permutation p enumerates all 2**n sign assignments up to this many pairs (2**20 sums)
@@ -114,7 +95,8 @@ BOOTSTRAP_COVERAGE_TOLERANCE = 0.025
 #: nominal-95 % coverage is within :data:`BOOTSTRAP_COVERAGE_TOLERANCE` of 0.95
 MIN_PAIRS_FOR_BOOTSTRAP = 20
 #: the fewest pairs an equivalence can be reproduced from: the smallest n whose exact one-sided
-#: sign-flip permutation p can fall below :data:`ALPHA` (``1 / 2**n``; :func:`fewest_equivalence_pairs`)
+#: sign-flip permutation p can fall below :data:`~reuseprior.core.verdict_policy.ALPHA` (``1 / 2**n``;
+#: :func:`fewest_equivalence_pairs`)
 MIN_PAIRS_FOR_EQUIVALENCE = 5
 
 
@@ -379,9 +361,10 @@ def permutation_steps_to_level(p: float, pairs: int, alpha: float = ALPHA) -> fl
 def leave_one_out_agreement(
     differences: np.ndarray | list[float], claim: Claim, *, alpha: float = ALPHA, margin: float | None = None
 ) -> float:
-    """The share of the ``n`` subsets that leave one pair out whose verdict (:func:`verdict` at ``alpha``,
-    from :func:`paired_summary` at ``1 - alpha``) equals the verdict of all ``n`` pairs: 1 when no single
-    seed decides it. NaN below 3 pairs."""
+    """The share of the ``n`` subsets that leave one pair out whose verdict
+    (:func:`~reuseprior.core.verdict_policy.verdict` at ``alpha``, from :func:`paired_summary` at
+    ``1 - alpha``) equals the verdict of all ``n`` pairs: 1 when no single seed decides it. NaN below 3
+    pairs."""
     d = _finite(differences)
     if d.size < 3:
         return math.nan

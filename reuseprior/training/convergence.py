@@ -3,29 +3,31 @@ linear floor they are measured against.
 
 A trained comparison decides something only between models that have *converged* and *fit* their
 training images. The criteria are the verdict policy's (:mod:`reuseprior.core.verdict_policy`, their
-one home, re-exported here for the callers of this module); this module applies them to a study's
-stored runs (:func:`run_criteria`) and fits the linear floor they are measured against
-(:func:`linear_floor`). Why the thresholds are what they are:
+one home, where their callers import them); this module applies them to a study's stored runs
+(:func:`run_criteria`) and fits the linear floor they are measured against (:func:`linear_floor`). Why
+the thresholds are what they are:
 
-- **Plateau** (:func:`plateaued`): the mean validation top-1 of the last ``window`` epochs exceeds the
-  mean of the ``window`` epochs before by less than ``tolerance_pp`` percentage points (default: 3
-  epochs, 2 points). Treating the two windows as independent binomial samples of a 1,000-image
-  validation accuracy near 85 % (``sqrt(0.85 * 0.15 / 1000) = 1.1`` points an epoch, about 0.9 for the
-  difference of two 3-epoch means) overstates the noise: both windows score the *same* images, so
-  their difference varies only through the images whose prediction changes, which per-image
-  predictions (not stored) would measure. That bound is therefore an upper one, and the threshold is
-  held to what the runs show instead: a study applying it reports the spread of its runs' last-window
-  gains and its verdicts at other thresholds. A run shorter than ``2 * window`` epochs has not shown a
-  plateau.
-- **Fit** (:func:`fits_training_set`): the training top-1 is at least the training top-1 of a linear
-  classifier of the same images (:func:`linear_floor`): a network that fits its own training images
-  worse than a logistic regression does is underfitting, whatever its test score. Measured in eval
-  mode on the training images after training where a study stores it (as the floor's is), else the
-  running top-1 of the last epoch in train mode (dropout on, weights moving), which understates it.
+- **Plateau** (:func:`~reuseprior.core.verdict_policy.plateaued`): the mean validation top-1 of the last
+  ``window`` epochs exceeds the mean of the ``window`` epochs before by less than ``tolerance_pp``
+  percentage points (default: 3 epochs, 2 points). Treating the two windows as independent binomial
+  samples of a 1,000-image validation accuracy near 85 % (``sqrt(0.85 * 0.15 / 1000) = 1.1`` points an
+  epoch, about 0.9 for the difference of two 3-epoch means) overstates the noise: both windows score
+  the *same* images, so their difference varies only through the images whose prediction changes,
+  which per-image predictions (not stored) would measure. That bound is therefore an upper one, and the
+  threshold is held to what the runs show instead: a study applying it reports the spread of its runs'
+  last-window gains and its verdicts at other thresholds. A run shorter than ``2 * window`` epochs has
+  not shown a plateau.
+- **Fit** (:func:`~reuseprior.core.verdict_policy.fits_training_set`): the training top-1 is at least
+  the training top-1 of a linear classifier of the same images (:func:`linear_floor`): a network that
+  fits its own training images worse than a logistic regression does is underfitting, whatever its
+  test score. Measured in eval mode on the training images after training where a study stores it (as
+  the floor's is), else the running top-1 of the last epoch in train mode (dropout on, weights moving),
+  which understates it.
 - **Above the floor**: its test top-1 exceeds the linear classifier's test top-1 on the same images
   (the floor row every trained table shows).
 
-:func:`seeds_that_count` applies the pairing policy: a seed stands or falls whole.
+:func:`~reuseprior.core.verdict_policy.seeds_that_count` applies the pairing policy: a seed stands or
+falls whole.
 
 :func:`run_criteria` applies all three to one run's per-epoch history (the ``history`` of
 :class:`reuseprior.training.loop.TrainResult`, as stored by the studies in an ``epoch_history`` column:
@@ -44,15 +46,7 @@ from sklearn.linear_model import LogisticRegression
 from torch.utils.data import Dataset
 
 from reuseprior.core.stored_rows import ColumnKinds
-from reuseprior.core.verdict_policy import (
-    PLATEAU_TOLERANCE_PP,
-    PLATEAU_WINDOW,
-    SEARCH_MIN_COUNTING_SHARE,
-    RunCriteria,
-    fits_training_set,
-    plateaued,
-    seeds_that_count,
-)
+from reuseprior.core.verdict_policy import PLATEAU_WINDOW, RunCriteria, fits_training_set, plateaued
 
 __all__ = [
     "FLOOR_CLASSIFIER",
@@ -61,19 +55,11 @@ __all__ = [
     "HISTORY_DECIMALS",
     "HISTORY_KEYS",
     "LINEAR_FLOOR_KINDS",
-    # the verdict policy's criteria (reuseprior.core.verdict_policy), for this module's callers
-    "PLATEAU_TOLERANCE_PP",
-    "PLATEAU_WINDOW",
-    "SEARCH_MIN_COUNTING_SHARE",
-    "RunCriteria",
-    "fits_training_set",
     "flat_images",
     "history_json",
     "linear_floor",
-    "plateaued",
     "read_history",
     "run_criteria",
-    "seeds_that_count",
 ]
 
 #: the per-epoch quantities kept in a stored history (rounded to :data:`HISTORY_DECIMALS`)

@@ -269,7 +269,7 @@ def floor_table(runs: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
 
 def gated_by_floor(differences: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:
     """``differences`` (:func:`mode_differences`) with the verdict of every dataset where some mode has
-    no more than :data:`~reuseprior.training.convergence.SEARCH_MIN_COUNTING_SHARE` of its runs above the
+    no more than :data:`~reuseprior.core.verdict_policy.SEARCH_MIN_COUNTING_SHARE` of its runs above the
     linear floor (:func:`floor_table`) set to *not comparable*, the reason saying how many; the rule's
     verdict stays in ``rule verdict``. No seed is dropped: a search ending below the floor is a result of
     its mode."""

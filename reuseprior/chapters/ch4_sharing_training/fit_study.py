@@ -25,7 +25,7 @@ permutation test can reach p < 0.05 (:func:`~reuseprior.reporting.statistics.few
 at least as well as the seed's linear floor (eval-mode top-1 on the training images,
 ``train_top1_eval``), and its test top-1 beats the floor's. A seed stands or falls whole (every model of
 a seed shares its split, initialisation seed and batch order):
-:func:`~reuseprior.training.convergence.seeds_that_count`. The verdicts on Table 4.2's pairs
+:func:`~reuseprior.core.verdict_policy.seeds_that_count`. The verdicts on Table 4.2's pairs
 (:func:`.readings.verdict_table`) are computed on the counting seeds of the runs judged once (:func:`.readings.judge`)
 and read *not comparable* while fewer than the fewest decisive seeds count, the rule's own verdict
 beside them. The study is trained only once its recipe's fit check passes

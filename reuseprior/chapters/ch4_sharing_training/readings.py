@@ -118,7 +118,7 @@ def with_thesis_direction(differences: pd.DataFrame, dataset: str = "CIFAR-10") 
 def with_rule_verdicts(differences: pd.DataFrame) -> pd.DataFrame:
     """``differences`` (from :func:`with_thesis_direction`) with the thesis's claim (the sign of its
     CIFAR-10 difference: ``greater`` or ``less``) and the verdict of
-    :func:`~reuseprior.reporting.statistics.verdict` on it (``rule verdict``). A printed difference of
+    :func:`~reuseprior.core.verdict_policy.verdict` on it (``rule verdict``). A printed difference of
     0 makes no directional claim: refused, since an equivalence claim would need a stated margin."""
     out = differences.copy()
     thesis = [c for c in out.columns if c.startswith("thesis ") and c.endswith("difference (pp)")][0]

@@ -193,7 +193,7 @@ class SharingSchemesProfile(Profile):
 #: configuration was below the logistic-regression floor of the same images and the configurations' mean test
 #: top-1 within a budget spread over 0.14-0.95 points): 10 seeds let an exact sign test reach p = 0.002 and a
 #: t-interval have 9 degrees of freedom; 12 epochs (1,500 AdamW steps, cosine to 0) bring every configuration
-#: to a plateau by :func:`reuseprior.training.convergence.plateaued` (checked per run, not assumed). About an hour of
+#: to a plateau by :func:`reuseprior.core.verdict_policy.plateaued` (checked per run, not assumed). About an hour of
 #: one CPU thread per seed for the 12 configurations.
 CPU_DESIGN = SharingDesign(
     name="compact-fashion-mnist",

@@ -3,7 +3,7 @@
 
 Policy: the design is paired (a seed fixes the data order and initialisation of every
 configuration), so a seed stands or falls whole (:func:`counting_seeds`); a ranking verdict
-(reproduced / contradicted / undetermined, by :func:`reuseprior.reporting.statistics.verdict`) is given
+(reproduced / contradicted / undetermined, by :func:`reuseprior.core.verdict_policy.verdict`) is given
 only from the paired seeds whose runs all count (plateaued, fit their training images at least as well
 as the linear floor, test accuracy above it), at least
 :func:`~reuseprior.reporting.statistics.fewest_decisive_pairs` of them
@@ -135,7 +135,7 @@ def criteria_summary(criteria: pd.DataFrame, floor: dict[str, Any]) -> pd.DataFr
 
 def counting_seeds(criteria: pd.DataFrame, seeds: list[int]) -> tuple[list[int], pd.DataFrame]:
     """The paired ``seeds`` whose runs all count (:func:`run_criteria_table`), and the runs that do not
-    count, by seed and configuration: :func:`reuseprior.training.convergence.seeds_that_count` (a seed
+    count, by seed and configuration: :func:`reuseprior.core.verdict_policy.seeds_that_count` (a seed
     stands or falls whole, every configuration of a seed sharing its data order and initialisation)."""
     kept, failing = seeds_that_count(criteria, seeds)
     return kept, failing.sort_values(["seed", "config"], kind="stable").reset_index(drop=True)

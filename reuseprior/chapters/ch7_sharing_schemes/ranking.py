@@ -144,7 +144,7 @@ def ranking_agreement(
     statistic, with its ``seed range`` (smallest and largest: a range, not an
     interval), the ``ci`` t-interval of the per-seed values and their exact
     permutation p (:func:`~reuseprior.reporting.statistics.paired_summary`), and
-    the ``verdict`` of :func:`~reuseprior.reporting.statistics.verdict` on the
+    the ``verdict`` of :func:`~reuseprior.core.verdict_policy.verdict` on the
     claim that the prior agrees with training (``"greater"``: a positive rank
     correlation). The percentile bootstrap of the per-seed values only from
     :data:`~reuseprior.reporting.statistics.MIN_PAIRS_FOR_BOOTSTRAP` seeds on
@@ -209,7 +209,7 @@ def disagreements(rows: pd.DataFrame, score: str = "PG", *, within_budget: bool 
     t-interval, the exact permutation p and the two-sided sign test's p
     (:func:`~reuseprior.reporting.statistics.paired_summary`; with 3 seeds
     neither p can go below 0.25), and the verdict of
-    :func:`~reuseprior.reporting.statistics.verdict` on the prior's order (the
+    :func:`~reuseprior.core.verdict_policy.verdict` on the prior's order (the
     claim that the configuration it prefers trains better, i.e. a negative
     difference). Sorted by the accuracy gap, largest first (the prior's worst
     mistakes on top), equal gaps by the two names."""

@@ -16,7 +16,7 @@ Every reading here is of one estimand with its own interval:
   plateau rule's threshold, and the verdicts at other thresholds.
 
 Policy: a pair is *resolved* when the verdict rule
-(:func:`reuseprior.reporting.statistics.verdict`) finds its mean paired difference non-zero
+(:func:`reuseprior.core.verdict_policy.verdict`) finds its mean paired difference non-zero
 (the 95 % t-interval excludes 0 and the exact permutation p is below 0.05); the order of a pair's
 means is otherwise not read as a result. Inference is conditional on the study's 12
 configurations: the configurations are not a sample of sharing schemes.
@@ -336,9 +336,9 @@ def plateau_sensitivity(
     min_seeds: int | None = None,
 ) -> pd.DataFrame:
     """The verdicts at other plateau thresholds: per threshold (points; the stated one is
-    :data:`~reuseprior.training.convergence.PLATEAU_TOLERANCE_PP`), the runs whose last-window gain
+    :data:`~reuseprior.core.verdict_policy.PLATEAU_TOLERANCE_PP`), the runs whose last-window gain
     reaches it, the paired ``seeds`` whose runs all count with the fit and floor criteria unchanged
-    (:func:`~reuseprior.training.convergence.seeds_that_count`), the primary estimate (:data:`PRIMARY`)
+    (:func:`~reuseprior.core.verdict_policy.seeds_that_count`), the primary estimate (:data:`PRIMARY`)
     with its 95 % t-interval and verdict, and how many of the other verdicts differ from those at
     the stated threshold (NaN where fewer than ``min_seeds`` seeds count: no verdict; default
     :func:`~reuseprior.reporting.statistics.fewest_decisive_pairs`)."""

@@ -60,7 +60,7 @@ tested generations whose cumulative batches are within the level
 :func:`spend_differences` summarises ``pg - plain`` per seed with
 :func:`reuseprior.reporting.statistics.paired_by_seed` and judges the claim
 "screening reaches a higher best accuracy at the same spend" (``greater``)
-with :func:`reuseprior.reporting.statistics.verdict`; the full spend is the
+with :func:`reuseprior.core.verdict_policy.verdict`; the full spend is the
 primary comparison, the other levels are descriptive.
 
 **Two plans.** The first plan (:data:`PILOT_SCREENING`, 1,008 batches of 64

@@ -12,9 +12,9 @@ as a linear classifier of the same images (:mod:`reuseprior.training.convergence
   existed has no such reading and does not count.
 - **Plateau**: the search's best validation top-1 so far (``best_val_acc`` of the generation log, 512
   images a session) gained less than
-  :data:`~reuseprior.training.convergence.PLATEAU_TOLERANCE_PP` points from the mean of its previous
-  :data:`~reuseprior.training.convergence.PLATEAU_WINDOW` generations to the mean of its last ones
-  (:func:`~reuseprior.training.convergence.plateaued`).
+  :data:`~reuseprior.core.verdict_policy.PLATEAU_TOLERANCE_PP` points from the mean of its previous
+  :data:`~reuseprior.core.verdict_policy.PLATEAU_WINDOW` generations to the mean of its last ones
+  (:func:`~reuseprior.core.verdict_policy.plateaued`).
 
 **When the study decides.** Unlike chapter 7, which drops a seed any of whose runs does not count, no
 seed is dropped here. A run's final model *is* the outcome of its arm's search: a search that ends below the floor is a
@@ -23,7 +23,7 @@ often, the seeds it lost on would vanish). So the paired statistics use every pa
 criteria judge the *budget* instead (:func:`reuseprior.reporting.verdicts.search_decidability`). A
 verdict needs at least :func:`~reuseprior.reporting.statistics.fewest_decisive_pairs` paired seeds (the fewest whose
 exact permutation p can fall below 0.05) and, in every arm, more than half of the runs counting
-(:data:`~reuseprior.training.convergence.SEARCH_MIN_COUNTING_SHARE`: the budget lets a typical search
+(:data:`~reuseprior.core.verdict_policy.SEARCH_MIN_COUNTING_SHARE`: the budget lets a typical search
 learn the task); otherwise every verdict
 reads *not comparable* (:func:`~reuseprior.reporting.verdicts.gated_verdicts`) with the reason, the
 rule's own verdict kept beside it.
@@ -31,7 +31,7 @@ rule's own verdict kept beside it.
 **What the study can decide at all** (:func:`screening_power`, :func:`gate_margin`,
 :func:`model_sizes`): from its own pairs, the paired SD of the primary difference, the arms' SDs
 (pairing helps only where the arms co-vary), the difference its stored and planned pairs detect with
-power :data:`~reuseprior.reporting.statistics.DESIGN_POWER` and the pairs a 1-point difference needs
+power :data:`~reuseprior.core.verdict_policy.DESIGN_POWER` and the pairs a 1-point difference needs
 (:mod:`reuseprior.reporting.statistics`, paired t-test), with their CPU cost at the stored runs'
 median; how far the runs that fail only the fit criterion are from it (the gate turns on them); and
 the screened and plain arms' model sizes (the PG screen favours larger models, and no arm screens by
