@@ -12,8 +12,9 @@ such refusal can happen: the example and every floating tensor of the graph have
 floating dtype, every op is one whose kernel refuses operands only for their shapes
 and dtypes (:data:`SHAPE_CHECKED_OPS`), and every op that reads its operands as indices
 (:data:`INDEX_READING_OPS`) reads none that depends on the example.  The eager run is a
-full forward of the model, a third to a half of what capturing costs, which is why it
-is spent only where the trace cannot answer.
+full forward of the model, about half of what capturing cost with it
+(``benchmarks/bench_analyze.py``), which is why it is spent only where the trace cannot
+answer.
 """
 
 from __future__ import annotations
