@@ -396,3 +396,32 @@ def test_flops_of_a_model_that_hands_a_parameter_to_a_submodule():
     model = _LatentQuery()
     assert complexity.count_flops(model, torch.zeros(1, 4)) == 2 * (4 * 4 + 4 * 3)
     assert all(p.requires_grad for p in model.parameters())  # the flags are given back
+
+
+class _Recurrent(nn.Module):
+    """A recurrent layer (batch first) whose output sequence is the model's output."""
+
+    def __init__(self, layer: type[nn.RNNBase], **options) -> None:
+        super().__init__()
+        self.rnn = layer(8, 16, batch_first=True, **options)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rnn(x)[0]
+
+
+@pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN")  # torch.backends.mkldnn.flags says it
+@pytest.mark.parametrize(
+    ("layer", "options"),
+    [(nn.LSTM, {}), (nn.GRU, {}), (nn.RNN, {}), (nn.LSTM, {"num_layers": 2, "bidirectional": True})],
+)
+def test_recurrent_flops_on_onednn_equal_those_of_the_decomposed_layer(layer, options):
+    """oneDNN's fused layer (``aten.mkldnn_rnn_layer``, a formula of ours) counts what the same layer counts
+    decomposed into matrix products (the stock registry's formulas), and for one LSTM layer what the hand
+    count gives: 4 gates, each ``16 x 8`` and ``16 x 16`` weights used once per example and step."""
+    model, x = _Recurrent(layer, **options).eval(), torch.zeros(3, 5, 8)
+    fused = complexity.count_flops(model, x)
+    with torch.backends.mkldnn.flags(enabled=False):
+        decomposed = complexity.count_flops(model, x)
+    assert fused == decomposed
+    if layer is nn.LSTM and not options:
+        assert fused == 2 * 3 * 5 * 4 * 16 * (8 + 16)

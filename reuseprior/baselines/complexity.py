@@ -13,7 +13,8 @@ Policy:
   counted by :class:`torch.utils.flop_counter.FlopCounterMode` with formulas
   for the fused ops that PyTorch runs in eval mode without autograd and that
   its registry lacks (:data:`EXTRA_FLOP_FORMULAS`: ``nn.MultiheadAttention``'s
-  and ``nn.TransformerEncoderLayer``'s fast paths). A compute-heavy op that
+  and ``nn.TransformerEncoderLayer``'s fast paths, and the oneDNN layer that
+  runs ``nn.LSTM``, ``nn.GRU`` and ``nn.RNN`` on the CPU). A compute-heavy op that
   runs without a formula (a matrix product, convolution, attention or
   recurrent op) raises :class:`~reuseprior.core.errors.UncountedOpError`
   instead of counting as zero. The model's train/eval mode is restored
@@ -100,10 +101,23 @@ def _transformer_encoder_layer_flop(
     return attention + 2 * batch * length * 2 * int(embed_dim) * int(ffn_weight_1[0])
 
 
+def _mkldnn_rnn_layer_flop(input, weight0, weight1, *args, out_shape=None, **kwargs) -> int:
+    """``aten.mkldnn_rnn_layer``: one direction of one layer of ``nn.LSTM``, ``nn.GRU`` or ``nn.RNN``
+    on the CPU (arguments arrive as shapes). Every weight of the input projection (``weight0``: gates x
+    input features) and of the hidden one (``weight1``: gates x hidden size) multiplies once per example
+    and step, as the products of the layer run without oneDNN count: 2 per multiply-add."""
+    examples_times_steps = 1
+    for size in input[:-1]:
+        examples_times_steps *= int(size)
+    weights = int(weight0[0]) * int(weight0[1]) + int(weight1[0]) * int(weight1[1])
+    return 2 * examples_times_steps * weights
+
+
 #: formulas of fused ops the stock registry lacks, keyed by overload packet as the registry is
 EXTRA_FLOP_FORMULAS: dict[object, Callable[..., int]] = {
     aten._native_multi_head_attention: _native_multi_head_attention_flop,
     aten._transformer_encoder_layer_fwd: _transformer_encoder_layer_flop,
+    aten.mkldnn_rnn_layer: _mkldnn_rnn_layer_flop,
 }
 
 #: names of ops that do multiply-add work: one of them without a formula is an error
