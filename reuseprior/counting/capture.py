@@ -59,7 +59,12 @@ from torch.utils._pytree import tree_flatten, tree_map
 
 from reuseprior.core.errors import CaptureError, DataDependentShapeError
 from reuseprior.core.memory import gib, physical_memory_bytes
-from reuseprior.counting.input_check import in_eval_mode, meta_trace_settles_input, refuse_inputs_the_model_refuses
+from reuseprior.counting.input_check import (
+    MADE_FROM_SIZES,
+    in_eval_mode,
+    meta_trace_settles_input,
+    refuse_inputs_the_model_refuses,
+)
 from reuseprior.counting.input_memory import SMALLER_INPUT
 from reuseprior.counting.meta_shortcuts import META_SHORTCUTS
 from reuseprior.counting.sequence_first import refuse_sequence_read_as_batch, sequence_first_inputs
@@ -433,30 +438,6 @@ class _Unsafe(RuntimeError):
 
 
 _aten = torch.ops.aten
-# ops whose output values do not depend on their tensor operands (only on shapes)
-_CONSTANT_PACKETS = {
-    getattr(_aten, n)
-    for n in (
-        "new_zeros",
-        "new_ones",
-        "new_full",
-        "new_empty",
-        "zeros_like",
-        "ones_like",
-        "full_like",
-        "empty_like",
-        "fill",
-        "fill_",
-        "zero",
-        "zero_",
-        "empty",
-        "zeros",
-        "ones",
-        "full",
-        "arange",
-    )
-    if hasattr(_aten, n)
-}
 
 
 def _identifier(name: str) -> str:
@@ -552,8 +533,8 @@ class _MetaGraphBuilder:
 
     def _depends_on_params(self, func, operands: list[fx.Node]) -> bool:
         """Whether the op's values depend on a parameter: an operand does, and the op
-        reads its operands' values (not only their shapes, see ``_CONSTANT_PACKETS``)."""
-        return getattr(func, "overloadpacket", None) not in _CONSTANT_PACKETS and any(
+        reads its operands' values (not only their shapes, see ``MADE_FROM_SIZES``)."""
+        return getattr(func, "overloadpacket", None) not in MADE_FROM_SIZES and any(
             a in self.param_dep for a in operands
         )
 

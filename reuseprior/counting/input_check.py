@@ -32,6 +32,7 @@ from reuseprior.counting.sequence_first import refuse_sequence_read_as_batch, se
 
 __all__ = [
     "INDEX_READING_OPS",
+    "MADE_FROM_SIZES",
     "SHAPE_CHECKED_OPS",
     "in_eval_mode",
     "meta_trace_settles_input",
@@ -48,41 +49,48 @@ def _packets(*groups: str) -> frozenset:
     return frozenset(getattr(_aten, n) for group in groups for n in group.split() if hasattr(_aten, n))
 
 
+#: ATen ops whose output values depend on their tensor operands' shapes only, never on their values
+#: (tensors made from sizes alone): they refuse nothing for its values, and pass no count dependence on
+MADE_FROM_SIZES = _packets(
+    "empty zeros ones full arange new_zeros new_ones new_full new_empty",
+    "zeros_like ones_like full_like empty_like fill fill_ zero zero_",
+)
+
 #: ATen ops whose eager kernels refuse an operand only for its shape or its dtype: the meta
 #: trace has run their shape checks, and the one-dtype condition of
 #: :func:`meta_trace_settles_input` stands in for the dtype checks that meta kernels skip.
 #: An op not listed sends the model through its eager run.
-SHAPE_CHECKED_OPS = _packets(
-    # products and convolutions
-    "convolution conv1d conv2d conv3d mm addmm bmm baddbmm matmul linear",
-    "addcmul addcdiv scaled_dot_product_attention im2col col2im",
-    # elementwise arithmetic and activations
-    "add add_ sub sub_ rsub mul mul_ div div_ neg pow sqrt rsqrt",
-    "exp log abs sin cos erf reciprocal clamp clamp_ clamp_min clamp_min_",
-    "clamp_max relu relu_ relu6 gelu gelu_ silu silu_ sigmoid sigmoid_",
-    "tanh tanh_ hardswish hardswish_ hardsigmoid hardsigmoid_ hardtanh hardtanh_",
-    "leaky_relu leaky_relu_ elu elu_ mish mish_ softplus prelu _prelu_kernel",
-    "where masked_fill masked_fill_ eq ne lt le gt ge bitwise_not",
-    "logical_not maximum minimum lerp",
-    # normalisation, reductions, softmax
-    "native_batch_norm _native_batch_norm_legit_no_training _native_batch_norm_legit batch_norm",
-    "native_layer_norm layer_norm native_group_norm group_norm rms_norm _fused_rms_norm",
-    "mean sum amax amin max min var std var_mean linalg_vector_norm norm",
-    "cumsum _softmax softmax _log_softmax log_softmax",
-    # pooling and resampling
-    "max_pool2d_with_indices max_pool1d max_pool2d max_pool3d_with_indices avg_pool1d",
-    "avg_pool2d avg_pool3d adaptive_avg_pool1d adaptive_avg_pool2d _adaptive_avg_pool2d",
-    "adaptive_max_pool2d upsample_nearest2d upsample_bilinear2d upsample_bicubic2d",
-    "_upsample_nearest_exact2d pixel_shuffle pixel_unshuffle constant_pad_nd reflection_pad2d",
-    "replication_pad2d",
-    # views, copies and layout
-    "view _unsafe_view reshape permute transpose t expand squeeze unsqueeze",
-    "flatten slice select split split_with_sizes unsafe_split chunk unbind",
-    "contiguous clone alias detach as_strided as_strided_ cat stack repeat",
-    "roll flip _to_copy copy_ slice_scatter select_scatter",
-    # tensors made from sizes alone
-    "empty zeros ones full arange new_zeros new_ones new_full new_empty",
-    "zeros_like ones_like full_like empty_like fill fill_ zero_",
+SHAPE_CHECKED_OPS = (
+    _packets(
+        # products and convolutions
+        "convolution conv1d conv2d conv3d mm addmm bmm baddbmm matmul linear",
+        "addcmul addcdiv scaled_dot_product_attention im2col col2im",
+        # elementwise arithmetic and activations
+        "add add_ sub sub_ rsub mul mul_ div div_ neg pow sqrt rsqrt",
+        "exp log abs sin cos erf reciprocal clamp clamp_ clamp_min clamp_min_",
+        "clamp_max relu relu_ relu6 gelu gelu_ silu silu_ sigmoid sigmoid_",
+        "tanh tanh_ hardswish hardswish_ hardsigmoid hardsigmoid_ hardtanh hardtanh_",
+        "leaky_relu leaky_relu_ elu elu_ mish mish_ softplus prelu _prelu_kernel",
+        "where masked_fill masked_fill_ eq ne lt le gt ge bitwise_not",
+        "logical_not maximum minimum lerp",
+        # normalisation, reductions, softmax
+        "native_batch_norm _native_batch_norm_legit_no_training _native_batch_norm_legit batch_norm",
+        "native_layer_norm layer_norm native_group_norm group_norm rms_norm _fused_rms_norm",
+        "mean sum amax amin max min var std var_mean linalg_vector_norm norm",
+        "cumsum _softmax softmax _log_softmax log_softmax",
+        # pooling and resampling
+        "max_pool2d_with_indices max_pool1d max_pool2d max_pool3d_with_indices avg_pool1d",
+        "avg_pool2d avg_pool3d adaptive_avg_pool1d adaptive_avg_pool2d _adaptive_avg_pool2d",
+        "adaptive_max_pool2d upsample_nearest2d upsample_bilinear2d upsample_bicubic2d",
+        "_upsample_nearest_exact2d pixel_shuffle pixel_unshuffle constant_pad_nd reflection_pad2d",
+        "replication_pad2d",
+        # views, copies and layout
+        "view _unsafe_view reshape permute transpose t expand squeeze unsqueeze",
+        "flatten slice select split split_with_sizes unsafe_split chunk unbind",
+        "contiguous clone alias detach as_strided as_strided_ cat stack repeat",
+        "roll flip _to_copy copy_ slice_scatter select_scatter",
+    )
+    | MADE_FROM_SIZES
 )
 
 #: ATen ops that read an operand's values as indices: an index out of range is refused only
