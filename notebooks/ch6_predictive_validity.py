@@ -67,6 +67,7 @@ output_dir = None  # None: figures/<notebook>/ in a batch build, build/figures/i
 
 # %% tags=["hide-output"]
 import pandas as pd
+from IPython.display import Markdown, display
 
 from reuseprior.baselines import nnmass
 from reuseprior.chapters import ch6_predictive_validity as pv
@@ -143,8 +144,6 @@ if not table.empty:
     show(fig)
 
 # %%
-from IPython.display import Markdown
-
 # the same table as Markdown (rho [95% interval] (n; published rho)): the README quotes this file
 summary = pv.summary_markdown(table, pv.ALL_SCORES)
 ctx.save_text(summary, "correlations_summary.md")
@@ -160,8 +159,6 @@ Markdown(summary)
 # same architectures.
 
 # %%
-from IPython.display import Markdown
-
 # generated from the coverage numbers, so the narrative follows the stored rows
 Markdown(pv.proxy_coverage_reading(cov))
 
@@ -433,7 +430,10 @@ timm_beyond.round(3) if not timm_beyond.empty else "too few timm architectures s
 
 # %% [markdown]
 # The ceiling: the spread of published top-1 among the weights of one architecture (its tags and image sizes), which
-# no score of the architecture alone can explain; and the architectures refused or not counted, each with its reason.
+# no score of the architecture alone can explain; the architectures refused or not counted, each with its reason; and
+# why each score is missing where it is (`pv.timm_missing_scores`): not yet computed, the architecture refused, out of
+# memory, undefined on the model (SynFlow's float64 pass leaving float64's range, NASWOT without an activation module
+# it reads), or another failure, each with its stored message in the row's `errors`.
 
 # %%
 ceiling = pv.timm_ceiling()
@@ -443,7 +443,10 @@ print(
     f"points (90th percentile {ceiling['spread'].quantile(0.9):.2f}); among ImageNet-1K-only weights "
     f"{ceiling['spread_in1k_only'].median():.2f} (n={int(ceiling['spread_in1k_only'].notna().sum())})"
 )
-pv.timm_refusals(timm_rows)
+display(pv.timm_refusals(timm_rows))
+timm_missing = pv.timm_missing_scores(timm_rows)
+ctx.save_table(timm_missing, "timm_missing_scores")
+timm_missing
 
 # %% [markdown]
 # ## Live recomputation of stored rows

@@ -22,6 +22,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.collections import PathCollection  # noqa: E402
 
+from reuseprior.chapters.ch4_sharing_training import readings, studies  # noqa: E402
 from reuseprior.reporting.paired_figures import paired_differences_figure  # noqa: E402
 from reuseprior.reporting.plotting import MIN_TEXT_PX, apply_style, save_figure, smallest_text_px  # noqa: E402
 from reuseprior.reporting.verdicts import Comparison, paired_differences, per_seed_differences  # noqa: E402
@@ -133,19 +134,30 @@ def test_chapter_3_draws_evolve_minus_random_from_its_stored_pairs() -> None:
     _consistent(summary, per_seed)
 
 
-def test_chapter_4_draws_table_4_2s_pairs_and_controls_for_each_study() -> None:
-    from reuseprior.chapters.ch4_sharing_training import readings  # noqa: PLC0415 (the chapter's stored study)
-    from reuseprior.chapters.ch4_sharing_training import table42_study as table42  # noqa: PLC0415
-
-    judged = table42.judged_study("adamw-cosine", "cpu")
-    summary, per_seed = readings.paired_figure_tables({"first": judged, "second": judged})
-    assert summary["study"].tolist() == ["first"] * 4 + ["second"] * 4, "studies side by side, in the order given"
-    assert summary["panel"].nunique() == 4
-    assert summary.loc[0, "thesis"] == pytest.approx(0.4) and np.isnan(summary.loc[2, "thesis"]), (
-        "Table 4.2 prints no control"
+def test_chapter_4_draws_each_study_of_the_family_at_the_familys_level() -> None:
+    judged = studies.judged_studies()
+    family = {label: readings.family_table(runs, label) for label, runs in judged.items()}
+    summary, per_seed = readings.family_figure_tables(family, judged)
+    assert summary["study"].tolist() == ["confirmatory"] * 4 + ["exploratory"] * 4
+    exploratory = summary[summary["study"] == "exploratory"].reset_index(drop=True)
+    headline = "V2-S-shared minus V2-B0-original"
+    at_family = exploratory.set_index("panel").loc[headline]
+    at_own = (
+        readings.verdict_table(judged["exploratory"])
+        .set_index(["model", "against"])
+        .loc[tuple(headline.split(" minus "))]
     )
-    assert summary["verdict"].iloc[2] == "control: no claim"
-    _consistent(summary, per_seed)
+    # the stored exploratory study: p = 6/256 passes its own level (0.025), not the family's (0.0125),
+    # and the family's 98.75 % interval is wider than the 95 % one
+    assert (at_own["verdict"], at_family["verdict"]) == ("reproduced", "undetermined")
+    assert at_family["low"] < at_own["t low"] and at_family["high"] > at_own["t high"]
+    assert at_family["thesis"] == pytest.approx(0.4)
+    controls = exploratory["panel"].str.endswith("minus V2-B0-narrow")
+    assert controls.sum() == 2 and exploratory.loc[controls, "thesis"].isna().all(), "Table 4.2 prints no control"
+    assert exploratory["verdict"].tolist() == family["exploratory"]["verdict"].tolist()
+    _consistent(exploratory, per_seed[per_seed["study"] == "exploratory"])
+    with pytest.raises(ValueError, match="must name the same studies"):
+        readings.family_figure_tables(family, {"exploratory": judged["exploratory"]})
 
 
 def test_chapter_7_draws_the_resolved_pairs_only() -> None:

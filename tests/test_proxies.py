@@ -425,3 +425,42 @@ def test_recurrent_flops_on_onednn_equal_those_of_the_decomposed_layer(layer, op
     assert fused == decomposed
     if layer is nn.LSTM and not options:
         assert fused == 2 * 3 * 5 * 4 * 16 * (8 + 16)
+
+
+class _Doubling(nn.Module):
+    """``x -> 2^1100 x``: finite in float32 for a zero input, beyond float64's range for ones."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 2.0**600 * 2.0**500
+
+
+def test_synflow_out_of_float64_range_is_undefined_with_the_module_named(batch):
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 4), _Doubling(), nn.Linear(4, 10))
+    with pytest.raises(ValueError, match=r"SynFlow undefined: R = inf .*first non-finite output: '2' \(_Doubling\)"):
+        proxies.synflow(model, batch)
+    stored = proxies.score_all(model, batch, ["synflow"])
+    assert math.isnan(stored["synflow"]) and "'2' (_Doubling)" in stored["synflow_error"]
+
+
+class _Sqrt(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sqrt(x)
+
+
+def test_synflow_whose_backward_is_not_finite_is_undefined(batch):
+    # a zero first layer: R = 0 is finite, but d sqrt(u)/du at u = 0 is inf, so theta * dR/dtheta is 0 * inf
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 4, bias=False), _Sqrt(), nn.Linear(4, 10))
+    with torch.no_grad():
+        model[1].weight.zero_()
+    with pytest.raises(ValueError, match=r"SynFlow undefined: R = .* is finite but sum .* = nan"):
+        proxies.synflow(model, batch)
+
+
+def test_jacob_cov_of_constant_input_gradients_is_undefined(batch):
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 10))
+    with torch.no_grad():
+        model[1].weight.zero_()  # a zero-initialised classifier: every input gradient is 0
+    with pytest.raises(ValueError, match="8 of 8 examples' input gradients are constant \\(8 all zero"):
+        proxies.jacob_cov(model, batch)
+    shared = proxies.data_dependent_scores(model, batch, ["jacob_cov"])
+    assert math.isnan(shared["jacob_cov"]) and "constant" in shared["jacob_cov_error"]

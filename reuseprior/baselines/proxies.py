@@ -39,6 +39,7 @@ scored in train mode (batch statistics) for the data-dependent proxies.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
@@ -223,7 +224,12 @@ def synflow(model: nn.Module, batch: ProxyBatch) -> float:
     BatchNorm layers are removed. Biases, normalisation scales and embeddings
     take part in ``R`` but are not summed, as in the reference implementation
     of the zero-cost proxies; the absolute value keeps layers whose gradient
-    changes sign (a LayerNorm subtracts its mean) from cancelling others."""
+    changes sign (a LayerNorm subtracts its mean) from cancelling others.
+
+    Where the pass leaves float64's range (deep stacks without normalisation
+    grow ``R`` geometrically) the score is undefined: a ``ValueError`` names
+    the first module whose output is not finite, or says that the backward
+    pass overflowed; the scorers store that reason beside the missing value."""
     clone = copy.deepcopy(model).double()
     _replace_modules(clone, _BatchNorm, nn.Identity)
     clone.eval()
@@ -232,12 +238,46 @@ def synflow(model: nn.Module, batch: ProxyBatch) -> float:
             p.abs_()
     clone.zero_grad(set_to_none=True)
     ones = torch.ones((1, *batch.inputs.shape[1:]), dtype=torch.float64)
-    torch.sum(_logits(clone(ones))).backward()
+    total_output = torch.sum(_logits(clone(ones)))
+    if not torch.isfinite(total_output):
+        raise ValueError(
+            f"SynFlow undefined: R = {total_output.item()} (the float64 all-ones pass with |weights| and no "
+            f"BatchNorm leaves float64's range; first non-finite output: {_first_non_finite_output(clone, ones)})"
+        )
+    total_output.backward()
     total = 0.0
     for m in _weighted_layers(clone):
         if m.weight.grad is not None:
             total += float((m.weight.detach() * m.weight.grad).abs().sum())
+    if not math.isfinite(total):
+        raise ValueError(
+            f"SynFlow undefined: R = {total_output.item():.3g} is finite but sum |theta * dR/dtheta| = {total} "
+            "(the backward pass leaves float64's range)"
+        )
     return total
+
+
+def _first_non_finite_output(model: nn.Module, inputs: torch.Tensor) -> str:
+    """The first module, in forward order, whose tensor output has an inf or NaN
+    on ``inputs``: ``'name' (Class)``, or a note that only functional ops did."""
+    found: list[str] = []
+
+    def check(name: str, module: nn.Module, output: object) -> None:
+        if not found and isinstance(output, torch.Tensor) and not bool(torch.isfinite(output).all()):
+            found.append(f"{name!r} ({type(module).__name__})")
+
+    handles = [
+        m.register_forward_hook(lambda mod, _inp, out, name=name: check(name, mod, out))
+        for name, m in model.named_modules()
+        if name
+    ]
+    try:
+        with torch.no_grad():
+            model(inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    return found[0] if found else "none of the modules' outputs (a functional op of the top-level forward)"
 
 
 def snip(model: nn.Module, batch: ProxyBatch) -> float:
@@ -353,9 +393,18 @@ def jacob_cov(model: nn.Module, batch: ProxyBatch, k: float = 1e-5) -> float:
 def _jacobian_score(input_grad: torch.Tensor, k: float) -> float:
     """jacob_cov's eigenvalue score of the per-example input-gradient correlations."""
     jac = input_grad.reshape(input_grad.shape[0], -1).double().numpy()
+    if not np.all(np.isfinite(jac)):
+        raise ValueError("jacob_cov undefined: the input gradients are not finite")
+    constant = int(np.sum(jac.std(axis=1) == 0))
+    if constant:
+        zero = int(np.sum(~jac.any(axis=1)))
+        raise ValueError(
+            f"jacob_cov undefined: {constant} of {jac.shape[0]} examples' input gradients are constant "
+            f"({zero} all zero, as behind a zero-initialised classifier), so their correlations are 0/0"
+        )
     corr = np.corrcoef(jac)
     if not np.all(np.isfinite(corr)):
-        return float("nan")
+        raise ValueError("jacob_cov undefined: the input gradients' correlation matrix is not finite")
     v = np.linalg.eigvalsh(corr)
     return float(-np.sum(np.log(v + k) + 1.0 / (v + k)))
 

@@ -7,9 +7,9 @@ here trains or declares a study (the declarations and the code that runs them si
   by the linear floor :func:`with_verdicts`) and a study's settings (:func:`settings_table`);
 * a study's runs judged once (:class:`JudgedRuns`, :func:`judge`: the criteria of
   :func:`.designs.criteria_table` and the seeds that count, :func:`counting_seeds`) and read by
-  :func:`verdict_table`, :func:`control_table`, :func:`paired_figure_tables` and
-  :func:`prior_beside_accuracy`;
-* the confirmatory family (:func:`family_judgement`, :func:`family_table`, :func:`family_reading`) and
+  :func:`verdict_table`, :func:`control_table` and :func:`prior_beside_accuracy`;
+* the confirmatory family (:func:`family_judgement`, :func:`family_table`, :func:`family_reading`,
+  :func:`family_figure_tables`) and
   the machine kinds of a study's seeds (:func:`seed_machine_kinds`).
 """
 
@@ -234,16 +234,26 @@ def _figure_rows(table: pd.DataFrame, study: str) -> pd.DataFrame:
     )
 
 
-def paired_figure_tables(studies: Mapping[str, JudgedRuns]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Table 4.2's pairs and the controls against the narrowed B0 of each judged study (``studies``:
-    label to judged runs, in the order drawn side by side), as the summary and per-seed tables of
-    :func:`reuseprior.reporting.paired_figures.paired_differences_figure`: one panel per pair (``model
-    minus against``, test top-1 in percentage points), the per-seed differences over each study's
-    counting seeds, and Table 4.2's CIFAR-10 difference where it prints one. Returns ``(summary, per_seed)``."""
-    summaries, seeds = [], []
+def family_figure_tables(
+    family: Mapping[str, pd.DataFrame], studies: Mapping[str, JudgedRuns]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The family of four (:func:`family_table` of each study, ``family``: label to table) as the tables of
+    :func:`reuseprior.reporting.paired_figures.paired_differences_figure`: every comparison with its
+    ``1 - FAMILY_ALPHA`` t-interval and its verdict at the family's level, as the family table prints them,
+    and the per-seed differences over the counting seeds of the same judged study (``studies``, same
+    labels). Returns ``(summary, per_seed)``."""
+    if list(family) != list(studies):
+        raise ValueError(f"family tables {list(family)} and judged studies {list(studies)} must name the same studies")
+    summary = pd.concat([_figure_rows(table, study) for study, table in family.items()], ignore_index=True)
+    return summary, _seed_differences(studies)
+
+
+def _seed_differences(studies: Mapping[str, JudgedRuns]) -> pd.DataFrame:
+    """Each study's per-seed test top-1 differences of Table 4.2's pairs and the controls, over its counting
+    seeds, in the per-seed table's columns (``panel``, ``study``, ``seed``, ``difference``)."""
+    comparisons = [Comparison(model, against) for model, against in (*PAIRS, *CONTROL_PAIRS)]
+    seeds = []
     for study, judged in studies.items():
-        summaries += [_figure_rows(verdict_table(judged), study), _figure_rows(control_table(judged), study)]
-        comparisons = [Comparison(model, against) for model, against in (*PAIRS, *CONTROL_PAIRS)]
         differences = per_seed_differences(judged.counting, comparisons, arm="model", metrics=["top1_test"])
         seeds.append(
             pd.DataFrame(
@@ -255,7 +265,7 @@ def paired_figure_tables(studies: Mapping[str, JudgedRuns]) -> tuple[pd.DataFram
                 }
             )
         )
-    return pd.concat(summaries, ignore_index=True), pd.concat(seeds, ignore_index=True)
+    return pd.concat(seeds, ignore_index=True)
 
 
 def prior_beside_accuracy(judged: JudgedRuns) -> pd.DataFrame:

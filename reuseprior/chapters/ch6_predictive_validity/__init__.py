@@ -64,6 +64,7 @@ from reuseprior.chapters.ch6_predictive_validity.timm import (  # noqa: F401
     timm_beyond_size,
     timm_ceiling,
     timm_correlations,
+    timm_missing_scores,
     timm_refusals,
     timm_rows,
 )

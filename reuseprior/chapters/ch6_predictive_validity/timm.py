@@ -13,7 +13,7 @@ import pandas as pd
 
 from reuseprior.zoo.correlation import correlation_table, partial_rank_correlation
 from reuseprior.zoo.scoring import load_scores
-from reuseprior.zoo.scoring.scores import BUILD_ERROR, error_messages
+from reuseprior.zoo.scoring.scores import BUILD_ERROR, error_messages, missing_score_reasons
 from reuseprior.zoo.timm_zoo import FAMILIES, load_timm_results, load_timm_zoo
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "timm_beyond_size",
     "timm_ceiling",
     "timm_correlations",
+    "timm_missing_scores",
     "timm_refusals",
     "timm_rows",
     "timm_subsets",
@@ -145,6 +146,13 @@ def timm_refusals(rows: pd.DataFrame) -> pd.DataFrame:
             if key in errors:
                 out.append({"arch": arch, "stage": key, "reason": errors[key].splitlines()[0]})
     return pd.DataFrame(out, columns=["arch", "stage", "reason"])
+
+
+def timm_missing_scores(rows: pd.DataFrame) -> pd.DataFrame:
+    """Why each score of :data:`TIMM_SCORES` is missing on the stored ``rows`` where it is (each score's ``n``
+    in the correlation tables is the stored rows less these): :func:`missing_score_reasons`, per score and
+    reason, with a count and the first architecture."""
+    return missing_score_reasons(rows, [s for s in TIMM_SCORES if s in rows.columns])
 
 
 def headline_markdown(table: pd.DataFrame, scores: list[str]) -> str:

@@ -270,8 +270,8 @@ def pending_scores(cell: object) -> list[str]:
     :data:`reuseprior.baselines.registry.ZOO_PROXIES`, and ``reuse`` for the
     reusability quantities (computed together); empty (``""``, NaN as pandas
     reads an empty cell, or no such column) when the row is complete. A score
-    leaves the list once computed, whether it got a value (NaN where it is
-    undefined on the model) or the message of its failure in ``errors``."""
+    leaves the list once computed, whether it got a value or NaN with the
+    reason in ``errors`` (undefined on the model, out of memory, a failure)."""
     return cell.split() if isinstance(cell, str) else []
 
 
@@ -280,6 +280,55 @@ def pending_cell(names: Iterable[str]) -> str | None:
     names = set(names)
     ordered = [p for p in ZOO_PROXIES if p in names] + ([REUSE_COLUMN] if REUSE_COLUMN in names else [])
     return " ".join(ordered) or None
+
+
+#: Why a stored score is missing (:func:`missing_score_reasons`), in the order they are checked.
+MISSING_REASONS = (
+    "not yet computed",
+    "architecture refused",
+    "out of memory",
+    "undefined on the model",
+    "failed",
+    "no reason recorded",
+)
+
+
+def _missing_reason(score: str, errors: dict[str, str], pending: list[str]) -> str:
+    """The :data:`MISSING_REASONS` entry of one missing ``score`` of a row."""
+    reuse = score in REUSE_SCORES
+    if (REUSE_COLUMN if reuse else score) in pending:
+        return "not yet computed"
+    message = errors.get(REUSE_COLUMN if reuse else score)
+    if BUILD_ERROR in errors or (reuse and message):
+        return "architecture refused"
+    if message is None:
+        return "no reason recorded"
+    if says_out_of_memory(message):
+        return "out of memory"
+    return "undefined on the model" if "undefined" in message else "failed"
+
+
+def missing_score_reasons(rows: pd.DataFrame, scores: Iterable[str]) -> pd.DataFrame:
+    """Why each of ``scores`` is missing where it is, over stored ``rows`` (``arch``, ``errors``,
+    ``pending`` where stored, and the scores): one row per score and reason (:data:`MISSING_REASONS`: listed in
+    ``pending``; the architecture refused before scoring, or by the counting engine for the prior's
+    quantities; out of memory; undefined on the model, e.g. SynFlow's float64 pass overflowing; another
+    failure; none recorded, which the scorer never leaves) with the count and the first architecture.
+    A score given as ``-inf`` or ``inf`` is a value, not a gap."""
+    pending = rows["pending"] if "pending" in rows else pd.Series(None, index=rows.index, dtype=object)
+    out = []
+    for score in scores:
+        missing = rows[score].isna()
+        reasons = [
+            _missing_reason(score, error_messages(cell), pending_scores(waiting))
+            for cell, waiting in zip(rows.loc[missing, "errors"], pending[missing])
+        ]
+        archs = rows.loc[missing, "arch"].tolist()
+        for reason in MISSING_REASONS:
+            hits = [arch for arch, why in zip(archs, reasons) if why == reason]
+            if hits:
+                out.append({"score": score, "reason": reason, "rows": len(hits), "for example": hits[0]})
+    return pd.DataFrame(out, columns=["score", "reason", "rows", "for example"])
 
 
 def _plain(value: object) -> object:
