@@ -586,6 +586,51 @@ def test_a_task_that_kills_its_worker_is_recorded_as_out_of_memory_naming_the_li
     )
 
 
+def _hungry_catalogue() -> pd.DataFrame:
+    return pd.DataFrame({"arch": ["hungry"], "accuracy": [60.0]})
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs worker processes that can be killed")
+def test_a_model_out_of_memory_in_every_task_is_stored_refused_and_retried_under_a_higher_limit(
+    tmp_path, register
+) -> None:
+    zoo = scoring.Zoo(
+        "hungry",
+        "test zoo",
+        _hungry_catalogue,
+        _fragile_build,
+        batch_size=4,
+        image_size=8,
+        num_classes=10,
+        order=_tiny_order,
+    )
+    register(scoring.ZOOS, "hungry", zoo)
+    data_free = ["params", "flops"]
+
+    def score(limit_gib: float, retry: bool = False) -> pd.Series:
+        with connect(workers=1, max_memory_gb=limit_gib, allowed_failures=0, say=lambda _: None) as client:
+            scoring.score_zoo(
+                "hungry",
+                data_dir=tmp_path,
+                client=client,
+                progress=False,
+                reuse=False,
+                full_every=10**6,
+                retry_out_of_memory=retry,
+            )
+        return pd.read_csv(scoring.scores_path("hungry", data_dir=tmp_path)).set_index("arch").loc["hungry"]
+
+    refused = score(1)  # the 1.5 GiB forward (FLOPs are counted on a real forward) kills every task
+    message = json.loads(refused["errors"])["build"]
+    assert message.startswith("out of memory while scoring, in every task: out of memory (worker limit 1 GiB)")
+    assert refused["accuracy"] == 60.0 and refused[data_free].isna().all()
+    assert scoring.refused_for_memory(refused["errors"])
+    assert score(4)["errors"] == refused["errors"], "a stored refusal is not scored again by default"
+    retried = score(4, retry=True)
+    assert "build" not in json.loads(retried["errors"]) and retried["params"] == 3 * 4 * 9 + 4 + 4 * 10 + 10
+    assert retried["flops"] > 0
+
+
 def _echo(i: int) -> int:
     return i
 

@@ -177,6 +177,7 @@ def _run_one(zoo: str, args: argparse.Namespace, cluster: dict[str, object]) -> 
         max_params=args.max_params,
         full_every=args.full_every,
         max_memory_gb=args.max_memory_gb,
+        retry_out_of_memory=args.retry_out_of_memory,
         **where,
         **cluster,
     )

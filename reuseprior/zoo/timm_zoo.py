@@ -241,7 +241,8 @@ def build_zoo_model(arch: str, data_dir: Path | None = None) -> nn.Module:
     needed, free = memory_needed_gib(float(row["published_params"])), available_gib()
     if needed > free:
         raise ArchitectureRefusedError(
-            f"{arch} needs at least {needed:.3g} GiB ({row['published_params'] / 1e6:.3g} M parameters x "
-            f"{BYTES_PER_PARAMETER} B) and {free:.3g} GiB is available: score it on a larger machine"
+            f"out of memory before building: {arch} needs at least {needed:.3g} GiB "
+            f"({row['published_params'] / 1e6:.3g} M parameters x {BYTES_PER_PARAMETER} B) and {free:.3g} GiB "
+            "is available: score it on a larger machine"
         )
     return build_timm(f"{arch}.{row['tag']}", image_size=int(row["img_size"]))

@@ -186,7 +186,8 @@ def _add_selection_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--retry-out-of-memory",
         action="store_true",
-        help="with --fill-proxies: also rescore the stored rows where some proxy ran out of memory "
+        help="with --fill-proxies: also rescore the stored rows where some proxy ran out of memory; in a "
+        "scoring run: also score again the architectures stored as refused for memory, replacing their rows "
         "(e.g. with a higher --max-memory-gb, the machine to itself)",
     )
     group.add_argument(
@@ -219,8 +220,8 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             "--max-memory-gb limits the workers of a scoring run, an isolated fill or a rescoring; "
             "add --isolate to the fill"
         )
-    if args.retry_out_of_memory and not args.fill_proxies:
-        parser.error("--retry-out-of-memory applies to --fill-proxies only; add --fill-proxies")
+    if args.retry_out_of_memory and args.rescore is not None:
+        parser.error("--retry-out-of-memory applies to a scoring run or --fill-proxies; --rescore recomputes anyway")
     if args.arch is not None and not ((args.fill_proxies or args.rescore) and len(args.zoos) == 1):
         parser.error(
             "--arch names architectures of one zoo to fill or rescore; give one zoo and --fill-proxies or --rescore"

@@ -91,6 +91,7 @@ from reuseprior.zoo.scoring.results import (  # noqa: F401
 )
 from reuseprior.zoo.scoring.runs import (  # noqa: F401
     append_rows,
+    refused_for_memory,
     score_zoo,
 )
 from reuseprior.zoo.scoring.scores import (  # noqa: F401
@@ -137,6 +138,7 @@ __all__ = [
     "register_zoo",
     "rescore_proxies",
     "score_architecture",
+    "refused_for_memory",
     "score_zoo",
     "shared_pass",
     "scores_path",

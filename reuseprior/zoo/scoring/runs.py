@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -19,7 +20,13 @@ from reuseprior.zoo.distributed import connect, run_jobs
 from reuseprior.zoo.scoring.jobs import ArchJob
 from reuseprior.zoo.scoring.registry import REUSE_COLUMN, get_zoo
 from reuseprior.zoo.scoring.results import default_store_path, scores_meta, scores_path, scores_table
-from reuseprior.zoo.scoring.scores import catalogue_row, pending_cell
+from reuseprior.zoo.scoring.scores import (
+    BUILD_ERROR,
+    catalogue_row,
+    error_messages,
+    pending_cell,
+    says_out_of_memory,
+)
 from reuseprior.zoo.store import (
     ScoreStore,
     TableSpec,
@@ -86,18 +93,42 @@ def run_arch_jobs(
 
 
 def _store_scored(run: ScoringSession, everything: list[str], reuse: bool) -> Callable[[ArchJob], None]:
-    """How :func:`score_zoo` stores a finished job's row (with what it left ``pending``)."""
+    """How :func:`score_zoo` stores a finished job's row (with what it left ``pending``). A job that
+    ran out of memory in every task is stored as refused (:func:`_refused_for_memory`); a job that
+    failed otherwise is not stored and the next run tries it again. The row of an architecture
+    stored before as refused for memory (a retry) is replaced whole."""
 
     def store_row(job: ArchJob) -> None:
-        if job.rec is None:
+        stamp = {"order": job.order, "scored_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        if job.rec is None and not says_out_of_memory(job.failure):
             run.say(f"{job.arch}: not stored ({job.failure}); the next run tries it again")
             return
-        rec = job.rec | {"order": job.order, "scored_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        skipped = [p for p in everything if p not in job.names] + ([] if reuse else [REUSE_COLUMN])
-        rec["pending"] = pending_cell(skipped)  # stored from version 2 on: what --fill-proxies computes later
-        run.changed |= run.store.insert(run.spec, rec)
+        if job.rec is None:
+            run.say(f"{job.arch}: stored as refused ({job.failure})")
+            rec = _refused_for_memory(job) | stamp
+        else:
+            skipped = [p for p in everything if p not in job.names] + ([] if reuse else [REUSE_COLUMN])
+            rec = job.rec | stamp | {"pending": pending_cell(skipped)}  # what --fill-proxies computes later
+        whole = {name: rec.get(name) for name in run.spec.names}
+        run.changed |= run.store.insert(run.spec, rec) or run.store.modify(
+            run.spec, job.arch, lambda current: whole if refused_for_memory(current["errors"]) else {}
+        )
 
     return store_row
+
+
+def _refused_for_memory(job: ArchJob) -> dict[str, object]:
+    """The stored row of an architecture whose every scoring task exhausted its worker's memory: its
+    accuracy and, under ``errors["build"]``, the message naming the worker's limit (it needs more); every
+    score empty. ``score_zoo(retry_out_of_memory=True)`` scores it again, say under a higher limit."""
+    message = f"out of memory while scoring, in every task: {job.failure}"
+    return {"arch": job.arch, "accuracy": job.row.get("accuracy"), "errors": json.dumps({BUILD_ERROR: message[:300]})}
+
+
+def refused_for_memory(errors: object) -> bool:
+    """Whether a stored ``errors`` cell refuses its architecture for memory: before building (more memory
+    needed than available) or after every scoring task ran out of it (:func:`_refused_for_memory`)."""
+    return says_out_of_memory(error_messages(errors).get(BUILD_ERROR, ""))
 
 
 def score_zoo(
@@ -115,6 +146,7 @@ def score_zoo(
     scheduler: str | None = None,
     workers: int | None = None,
     max_memory_gb: float | None = None,
+    retry_out_of_memory: bool = False,
 ) -> Path:
     """Score the next architectures of ``zoo_name`` (in its fixed order) that
     are not stored yet, one Dask task per architecture, and store each row in
@@ -135,7 +167,10 @@ def score_zoo(
     (:func:`connect`). Two runs
     at once never store a row twice (the first one stored wins), but each
     computes the rows the other has not stored yet: give one run more workers.
-    A model that kills its worker is retried as :class:`ArchJob` says.
+    A model that kills its worker is retried as :class:`ArchJob` says; one whose every task ran out of
+    memory is stored as refused, naming the limit (:func:`_store_scored`), and
+    ``retry_out_of_memory=True`` scores the architectures stored so refused again (say, the machine to
+    itself with a higher ``max_memory_gb``), replacing their rows.
     """
     zoo = get_zoo(zoo_name)
     cat = zoo.catalogue()
@@ -153,6 +188,9 @@ def score_zoo(
             run.store.set_meta(run.spec, scores_meta(zoo, seed, zoo.fixed_batch(seed), len(cat)))
             run.changed = True
         done = run.store.keys(run.spec)
+        if retry_out_of_memory:
+            stored = run.store.rows(run.spec)
+            done -= set(stored.loc[stored["errors"].map(refused_for_memory), "arch"])
         jobs = [
             ArchJob(
                 zoo,
