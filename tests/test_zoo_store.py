@@ -96,10 +96,15 @@ def _tiny_order(cat: pd.DataFrame, seed: int) -> list[str]:
     return cat["arch"].tolist()
 
 
-def tiny_zoo() -> scoring.Zoo:
+def _test_zoo(name: str, catalogue, build) -> scoring.Zoo:
+    """A test zoo of ``catalogue``'s architectures in their listed order, 8 px images, 4 a minibatch, 10 classes."""
     return scoring.Zoo(
-        "tiny", "test zoo", _tiny_catalogue, _tiny_build, batch_size=4, image_size=8, num_classes=10, order=_tiny_order
+        name, "test zoo", catalogue, build, batch_size=4, image_size=8, num_classes=10, order=_tiny_order
     )
+
+
+def tiny_zoo() -> scoring.Zoo:
+    return _test_zoo("tiny", _tiny_catalogue, _tiny_build)
 
 
 def _client_main(data_dir: str, workers: int, processes: bool = True, limit: int | None = None) -> None:
@@ -549,16 +554,7 @@ def _fragile_build(arch: str) -> nn.Module:
 
 @pytest.mark.skipif(sys.platform != "linux", reason="needs worker processes that can be killed")
 def test_a_task_that_kills_its_worker_is_recorded_as_out_of_memory_naming_the_limit(tmp_path, monkeypatch, register):
-    zoo = scoring.Zoo(
-        "fragile",
-        "test zoo",
-        _fragile_catalogue,
-        _fragile_build,
-        batch_size=4,
-        image_size=8,
-        num_classes=10,
-        order=_tiny_order,
-    )
+    zoo = _test_zoo("fragile", _fragile_catalogue, _fragile_build)
     names = sorted(DATA_DEPENDENT)
     rows = pd.DataFrame({"order": [0, 1], "arch": ["fragile", "hungry"], "accuracy": [50.0, 60.0]})
     rows.reindex(columns=scoring.stored_columns()).to_csv(
@@ -594,16 +590,7 @@ def _hungry_catalogue() -> pd.DataFrame:
 def test_a_model_out_of_memory_in_every_task_is_stored_refused_and_retried_under_a_higher_limit(
     tmp_path, register
 ) -> None:
-    zoo = scoring.Zoo(
-        "hungry",
-        "test zoo",
-        _hungry_catalogue,
-        _fragile_build,
-        batch_size=4,
-        image_size=8,
-        num_classes=10,
-        order=_tiny_order,
-    )
+    zoo = _test_zoo("hungry", _hungry_catalogue, _fragile_build)
     register(scoring.ZOOS, "hungry", zoo)
     data_free = ["params", "flops"]
 
@@ -721,16 +708,7 @@ def _broken_build(arch: str) -> nn.Module:
 def test_a_task_that_raises_stops_the_run_naming_the_architecture_and_keeps_the_finished_rows(
     tmp_path, threads_client, monkeypatch, register
 ):
-    zoo = scoring.Zoo(
-        "tiny",
-        "test zoo",
-        _tiny_catalogue,
-        _broken_build,
-        batch_size=4,
-        image_size=8,
-        num_classes=10,
-        order=_tiny_order,
-    )
+    zoo = _test_zoo("tiny", _tiny_catalogue, _broken_build)
     register(scoring.ZOOS, "tiny", zoo)
     with pytest.raises(TaskFailedError, match="scoring tiny002 .* failed on a Dask worker: ValueError: cannot build"):
         scoring.score_zoo("tiny", limit=4, data_dir=tmp_path, client=threads_client, progress=False)
