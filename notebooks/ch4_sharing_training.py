@@ -235,7 +235,8 @@ machine_kinds
 
 # %%
 family_summary, family_seeds = readings.family_figure_tables(family, family_judged)
-fig = paired_differences_figure(family_summary, family_seeds, unit="points of test top-1")
+family_interval = f"{100 * (1 - designs.FAMILY_ALPHA):g} % t-interval (the family's level)"
+fig = paired_differences_figure(family_summary, family_seeds, unit="points of test top-1", interval=family_interval)
 seeds_drawn = ", ".join(f"{label} {len(judged.kept)}" for label, judged in family_judged.items())
 caption(
     fig,

@@ -69,6 +69,8 @@ def test_one_panel_per_comparison_with_seeds_mean_zero_and_thesis() -> None:
     assert "points of test top-1" in first.get_ylabel().replace("\n", " ")
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "the thesis's difference" in legend and "mean, 95 % t-interval" in legend
+    family = paired_differences_figure(SUMMARY, PER_SEED, unit="points", interval="98.75 % t-interval")
+    assert "mean, 98.75 % t-interval" in [t.get_text() for t in family.legends[0].get_texts()], "the level drawn, named"
 
 
 def test_the_points_are_the_differences_the_verdict_averages() -> None:

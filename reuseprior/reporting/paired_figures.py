@@ -1,7 +1,8 @@
 """Every paired verdict as a picture: the per-seed differences behind it, their mean and interval.
 
 :func:`paired_differences_figure` draws, one panel per comparison, each study's paired differences
-(treatment minus control, one point per seed), their mean with its 95 % t-interval, zero (no
+(treatment minus control, one point per seed), their mean with its t-interval (95 % unless the caller
+names another level: a family's Bonferroni level), zero (no
 difference) and, where the thesis printed one, the thesis's own difference. Several studies of one
 comparison (an exploratory and a confirmatory study, or two data sizes) stand side by side in its
 panel, each labelled with its verdict, so that a reader compares them on one axis.
@@ -52,7 +53,7 @@ def _offsets(count: int) -> np.ndarray:
     return np.zeros(count) if count <= 1 else np.linspace(-_SPREAD, _SPREAD, count)
 
 
-def _draw_study(ax: plt.Axes, x: float, row: pd.Series, seeds: pd.DataFrame) -> None:
+def _draw_study(ax: plt.Axes, x: float, row: pd.Series, seeds: pd.DataFrame, interval: str) -> None:
     ordered = seeds.sort_values("seed", kind="stable")
     ax.scatter(
         x + _offsets(len(ordered)),
@@ -72,14 +73,16 @@ def _draw_study(ax: plt.Axes, x: float, row: pd.Series, seeds: pd.DataFrame) -> 
             fmt="D",
             color=_MEAN_COLOUR,
             capsize=4,
-            label="mean, 95 % t-interval",
+            label=f"mean, {interval}",
             zorder=4,
         )
     else:
         ax.plot(x + 0.32, mean, "D", color=_MEAN_COLOUR, label="mean (no interval)", zorder=4)
 
 
-def _draw_panel(ax: plt.Axes, title: str, rows: pd.DataFrame, per_seed: pd.DataFrame, unit: str, size: float) -> None:
+def _draw_panel(
+    ax: plt.Axes, title: str, rows: pd.DataFrame, per_seed: pd.DataFrame, unit: str, size: float, interval: str
+) -> None:
     ax.axhline(0.0, color=_ZERO_COLOUR, linewidth=1.0, label="no difference")
     thesis = pd.to_numeric(rows["thesis"], errors="coerce").dropna()
     if len(thesis):
@@ -89,7 +92,7 @@ def _draw_panel(ax: plt.Axes, title: str, rows: pd.DataFrame, per_seed: pd.DataF
     labels = []
     for x, (_, row) in enumerate(rows.iterrows()):
         seeds = per_seed[(per_seed["panel"] == row["panel"]) & (per_seed["study"] == row["study"])]
-        _draw_study(ax, float(x), row, seeds)
+        _draw_study(ax, float(x), row, seeds, interval)
         labels.append(f"{row['study']}\n{len(seeds)} seed{'' if len(seeds) == 1 else 's'}\n{row['verdict']}")
     ax.set_xticks(range(len(labels)), labels)
     ax.set_xlim(-0.6, len(labels) - 0.4)
@@ -99,11 +102,17 @@ def _draw_panel(ax: plt.Axes, title: str, rows: pd.DataFrame, per_seed: pd.DataF
 
 
 def paired_differences_figure(
-    summary: pd.DataFrame, per_seed: pd.DataFrame, *, unit: str, columns: int = 2
+    summary: pd.DataFrame,
+    per_seed: pd.DataFrame,
+    *,
+    unit: str,
+    columns: int = 2,
+    interval: str = "95 % t-interval",
 ) -> plt.Figure:
     """One panel per ``panel`` of ``summary`` (in its order, at most ``columns`` a row), each study
     of it at its own position: its per-seed differences as points (from ``per_seed``), the mean with
-    its interval, zero and the thesis's difference marked, the y axis labelled ``difference (unit)``
+    its interval (named ``interval`` in the legend: what ``low`` and ``high`` are), zero and the thesis's
+    difference marked, the y axis labelled ``difference (unit)``
     and each study's tick with its number of seeds and verdict; text sized to stay readable where the
     book scales the figure down (:func:`~reuseprior.reporting.plotting.readable_fontsize`). Returns the figure."""
     _check_columns(summary, SUMMARY_COLUMNS, "summary")
@@ -118,7 +127,7 @@ def paired_differences_figure(
     fig, axes = plt.subplots(down, across, figsize=(width * across, 4.4 * down), squeeze=False)
     size = readable_fontsize(fig)  # the book scales a wide figure down to its column
     for ax, panel in zip(axes.flat, panels):
-        _draw_panel(ax, str(panel), summary[summary["panel"] == panel], per_seed, unit, size)
+        _draw_panel(ax, str(panel), summary[summary["panel"] == panel], per_seed, unit, size, interval)
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     named: dict[str, object] = {}
