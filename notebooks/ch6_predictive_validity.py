@@ -409,8 +409,10 @@ cost.round(3)
 # full set stands beside it, since extra pretraining data is not in the architecture. Families: convolutional,
 # transformer, hybrid, mlp, by timm's model module (`reuseprior.zoo.timm_zoo.FAMILY_OF_MODULE`).
 #
-# The zoo is scored over several sessions, ImageNet-1K-only architectures first, each subset by parameter count: a
-# partly scored zoo is the smaller models of the headline subset, and every table shows its `n`.
+# The zoo is scored over several sessions, ImageNet-1K-only architectures first, each subset by parameter count, the
+# data-free scores (#params, FLOPs, SynFlow and the thesis quantities) of every architecture first and the
+# data-dependent proxies later (`--fill-proxies`): every table shows each score's `n`, and a proxy stored on part of
+# the zoo describes the architectures it is stored on (the table of missing scores below says which and why).
 
 # %%
 timm_rows = pv.timm_rows()

@@ -84,6 +84,8 @@ def test_a_run_fits_by_its_eval_mode_training_top1_and_a_failing_run_drops_its_s
     # without the eval-mode measurement the last epoch's running top-1 (90 here) is the fit's measure
     unmeasured = runs.assign(train_top1_eval=float("nan"))
     assert not designs.criteria_table(unmeasured, _floor(range(6)))["fits training set"].any()
+    with pytest.raises(ValueError, match=r"seed\(s\) \[4, 5\] have no linear floor .* study NAME floor"):
+        designs.criteria_table(runs, _floor(range(4)))
 
 
 def test_verdicts_are_gated_until_enough_seeds_count_and_computed_after():

@@ -7,6 +7,7 @@ is a silent gap: the scorer never stores one, and the stored tables hold none.
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -14,7 +15,7 @@ import pandas as pd
 import pytest
 
 from reuseprior.baselines.registry import ZOO_PROXIES
-from reuseprior.zoo.scoring import load_scores
+from reuseprior.zoo.scoring import fill, load_scores
 from reuseprior.zoo.scoring.registry import REUSE_SCORES
 from reuseprior.zoo.scoring.scores import MISSING_REASONS, missing_score_reasons
 
@@ -34,7 +35,7 @@ def test_each_gap_is_read_as_its_reason() -> None:
         [
             _row("a", 1.0, 2.0),
             _row("b", np.nan, 2.0, pending="synflow"),
-            _row("c", np.nan, np.nan, {"build": "needs 40 GiB"}),
+            _row("c", np.nan, np.nan, {"build": "needs 40 GiB"}, pending="synflow"),
             _row("d", np.nan, 2.0, {"synflow": "out of memory (worker limit 8 GiB)"}),
             _row("e", np.nan, 2.0, {"synflow": "ValueError: SynFlow undefined: R = inf"}),
             _row("f", np.nan, 2.0, {"synflow": "RuntimeError: modified by an inplace operation"}),
@@ -66,3 +67,12 @@ def test_no_stored_score_is_missing_without_a_reason(zoo: str) -> None:
     table = missing_score_reasons(rows, scores)
     silent = table[table["reason"] == "no reason recorded"]
     assert silent.empty, f"{zoo}: scores missing with no reason in errors:\n{silent.to_string()}"
+
+
+def test_a_fill_leaves_a_refused_architecture_alone() -> None:
+    """A refused row lists its proxies in ``pending`` (the scoring run skipped them) but a fill does not try to
+    build it again: that is the scoring run's, with ``--retry-out-of-memory``."""
+    wants = functools.partial(fill._wanted, proxies=["snip", "naswot"], retry=True)
+    refused = _row("big", np.nan, np.nan, {"build": "out of memory before building: big needs 40 GiB"}, "snip naswot")
+    assert wants(refused) == set()
+    assert wants(_row("small", 1.0, 2.0, pending="snip naswot")) == {"snip", "naswot"}

@@ -229,7 +229,7 @@ def synflow(model: nn.Module, batch: ProxyBatch) -> float:
     Where the pass leaves float64's range (deep stacks without normalisation
     grow ``R`` geometrically) the score is undefined: a ``ValueError`` names
     the first module whose output is not finite, or says that the backward
-    pass overflowed; the scorers store that reason beside the missing value."""
+    pass is not finite; the scorers store that reason beside the missing value."""
     clone = copy.deepcopy(model).double()
     _replace_modules(clone, _BatchNorm, nn.Identity)
     clone.eval()
@@ -252,7 +252,8 @@ def synflow(model: nn.Module, batch: ProxyBatch) -> float:
     if not math.isfinite(total):
         raise ValueError(
             f"SynFlow undefined: R = {total_output.item():.3g} is finite but sum |theta * dR/dtheta| = {total} "
-            "(the backward pass leaves float64's range)"
+            "(the backward pass is not finite: it leaves float64's range, or meets an op whose derivative is "
+            "infinite where the pass evaluates it)"
         )
     return total
 

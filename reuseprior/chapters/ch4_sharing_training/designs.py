@@ -160,8 +160,15 @@ def criteria_table(runs: pd.DataFrame, floor: pd.DataFrame) -> pd.DataFrame:
     """Per stored run (``runs``: rows of :func:`read_runs`): the
     criteria of :func:`~reuseprior.training.convergence.run_criteria` against its seed's ``floor`` row
     (the study's :meth:`~reuseprior.core.study.StudySpec.floor_rows`), the fit judged by the eval-mode
-    training top-1 where stored, and the values they read."""
+    training top-1 where stored, and the values they read. A run whose seed has no floor row is refused,
+    naming the seeds and the command that computes their floors."""
     by_seed = floor.set_index("seed")
+    missing = sorted(set(runs["seed"].astype(int)) - set(by_seed.index.astype(int)))
+    if missing:
+        raise ValueError(
+            f"stored runs of seed(s) {missing} have no linear floor to be judged against: compute it with "
+            "the study's floor action (python -m reuseprior study NAME floor; study --list names the studies)"
+        )
     rows = []
     for _, row in runs.iterrows():
         seed = int(row["seed"])

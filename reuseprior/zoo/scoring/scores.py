@@ -282,7 +282,8 @@ def pending_cell(names: Iterable[str]) -> str | None:
     return " ".join(ordered) or None
 
 
-#: Why a stored score is missing (:func:`missing_score_reasons`), in the order they are checked.
+#: Why a stored score is missing (:func:`missing_score_reasons`); a refused architecture's scores are refused,
+#: whatever its ``pending`` lists.
 MISSING_REASONS = (
     "not yet computed",
     "architecture refused",
@@ -296,11 +297,11 @@ MISSING_REASONS = (
 def _missing_reason(score: str, errors: dict[str, str], pending: list[str]) -> str:
     """The :data:`MISSING_REASONS` entry of one missing ``score`` of a row."""
     reuse = score in REUSE_SCORES
-    if (REUSE_COLUMN if reuse else score) in pending:
-        return "not yet computed"
     message = errors.get(REUSE_COLUMN if reuse else score)
     if BUILD_ERROR in errors or (reuse and message):
         return "architecture refused"
+    if (REUSE_COLUMN if reuse else score) in pending:
+        return "not yet computed"
     if message is None:
         return "no reason recorded"
     if says_out_of_memory(message):
