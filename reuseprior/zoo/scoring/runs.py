@@ -94,7 +94,7 @@ def run_arch_jobs(
 
 def _store_scored(run: ScoringSession, everything: list[str], reuse: bool) -> Callable[[ArchJob], None]:
     """How :func:`score_zoo` stores a finished job's row (with what it left ``pending``). A job that
-    ran out of memory in every task is stored as refused (:func:`_refused_for_memory`); a job that
+    ran out of memory in every task is stored as refused (:func:`_memory_refusal_row`); a job that
     failed otherwise is not stored and the next run tries it again. The row of an architecture
     stored before as refused for memory (a retry) is replaced whole."""
 
@@ -105,7 +105,7 @@ def _store_scored(run: ScoringSession, everything: list[str], reuse: bool) -> Ca
             return
         if job.rec is None:
             run.say(f"{job.arch}: stored as refused ({job.failure})")
-            rec = _refused_for_memory(job) | stamp
+            rec = _memory_refusal_row(job) | stamp
         else:
             skipped = [p for p in everything if p not in job.names] + ([] if reuse else [REUSE_COLUMN])
             rec = job.rec | stamp | {"pending": pending_cell(skipped)}  # what --fill-proxies computes later
@@ -117,7 +117,7 @@ def _store_scored(run: ScoringSession, everything: list[str], reuse: bool) -> Ca
     return store_row
 
 
-def _refused_for_memory(job: ArchJob) -> dict[str, object]:
+def _memory_refusal_row(job: ArchJob) -> dict[str, object]:
     """The stored row of an architecture whose every scoring task exhausted its worker's memory: its
     accuracy and, under ``errors["build"]``, the message naming the worker's limit (it needs more); every
     score empty. ``score_zoo(retry_out_of_memory=True)`` scores it again, say under a higher limit."""
@@ -127,7 +127,7 @@ def _refused_for_memory(job: ArchJob) -> dict[str, object]:
 
 def refused_for_memory(errors: object) -> bool:
     """Whether a stored ``errors`` cell refuses its architecture for memory: before building (more memory
-    needed than available) or after every scoring task ran out of it (:func:`_refused_for_memory`)."""
+    needed than available) or after every scoring task ran out of it (:func:`_memory_refusal_row`)."""
     return says_out_of_memory(error_messages(errors).get(BUILD_ERROR, ""))
 
 
