@@ -238,11 +238,8 @@ family_summary, family_seeds = readings.family_figure_tables(family, family_judg
 family_interval = f"{100 * (1 - designs.FAMILY_ALPHA):g} % t-interval (the family's level)"
 fig = paired_differences_figure(family_summary, family_seeds, unit="points of test top-1", interval=family_interval)
 seeds_drawn = ", ".join(f"{label} {len(judged.kept)}" for label, judged in family_judged.items())
-caption(
-    fig,
-    f"data: stored studies {family_judged['confirmatory'].study.name} and {family_judged['exploratory'].study.name}"
-    f" (Fashion-MNIST); counting seeds: {seeds_drawn}",
-)
+studies_drawn = " and ".join(judged.study.name for judged in family_judged.values())
+caption(fig, f"data: stored studies {studies_drawn} (Fashion-MNIST); counting seeds: {seeds_drawn}")
 ctx.save_figure(fig, "table42_paired_differences")
 show(fig)
 

@@ -27,14 +27,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from reuseprior.core import paths  # noqa: E402
-from reuseprior.reporting.plotting import (  # noqa: E402
-    CONTENT_PX,
-    INLINE_PIXELS_PER_PX,
-    MIN_TEXT_PX,
-    readable_fontsize,
-    show,
-    smallest_text_px,
-)
+from reuseprior.reporting.plotting import MIN_TEXT_PX, readable_fontsize, smallest_text_px  # noqa: E402
 from reuseprior.reporting.reference import side_by_side  # noqa: E402
 from reuseprior.reporting.tables import PARTS, integers_as_int, long_comparison, styled_html  # noqa: E402
 
@@ -142,18 +135,3 @@ def test_the_graph_table_scatter_labels_are_readable_in_the_book() -> None:
         assert smallest_text_px(fig) >= MIN_TEXT_PX - 1e-9
     finally:
         plt.close(fig)
-
-
-def test_a_wide_figure_is_shown_at_the_width_the_book_gives_it(monkeypatch) -> None:
-    """``show`` displays a figure wider than 1.5 book columns at 1.5 columns (the book scales it down to one
-    anyway) and a narrower one as it is; text keeps its on-screen size, since the book shows both at the
-    same width."""
-    shown: list[tuple[float, float]] = []
-    monkeypatch.setattr("IPython.display.display", lambda fig: shown.append((fig.get_figwidth() * fig.dpi, fig.dpi)))
-    wide, narrow = plt.figure(figsize=(20, 4)), plt.figure(figsize=(4, 3))
-    wide.text(0.5, 0.5, "label", fontsize=readable_fontsize(wide))
-    before = smallest_text_px(wide)
-    show(wide)
-    assert smallest_text_px(wide) == pytest.approx(before) and before >= MIN_TEXT_PX
-    show(narrow)
-    assert shown[0][0] == pytest.approx(INLINE_PIXELS_PER_PX * CONTENT_PX) and shown[1] == (400.0, 100.0)

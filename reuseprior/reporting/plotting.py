@@ -31,7 +31,6 @@ from reuseprior.reporting.book_layout import CONTENT_PX  # noqa: E402
 
 __all__ = [
     "INLINE_BACKEND",
-    "INLINE_PIXELS_PER_PX",
     "MIN_TEXT_PX",
     "apply_style",
     "caption",
@@ -124,20 +123,10 @@ def smallest_text_px(fig: plt.Figure, *, content_px: float = CONTENT_PX) -> floa
     return min(sizes, default=float("inf")) * fig.dpi / 72.0 * _screen_scale(fig, content_px)
 
 
-#: How many image pixels an inline figure keeps per CSS px of the book's column (1.5: finer than the column,
-#: at about half the bytes of a HiDPI screen's 2).
-INLINE_PIXELS_PER_PX = 1.5
-
-
 def show(fig: plt.Figure) -> None:
     """Display ``fig`` once in the notebook and close it, so that neither the
-    inline backend's end-of-cell flush nor a later ``plt.show()`` shows it again.
-    A figure wider than :data:`INLINE_PIXELS_PER_PX` times the book's column
-    (:data:`CONTENT_PX`) is displayed at that width: the book scales it down to
-    the column anyway, so the notebook carries no pixels a reader cannot see
-    (the file ``ctx.save_figure`` wrote keeps its own resolution)."""
+    inline backend's end-of-cell flush nor a later ``plt.show()`` shows it again."""
     from IPython.display import display  # noqa: PLC0415 (IPython: the notebooks extra)
 
-    fig.set_dpi(min(fig.dpi, INLINE_PIXELS_PER_PX * CONTENT_PX / fig.get_figwidth()))
     display(fig)
     plt.close(fig)

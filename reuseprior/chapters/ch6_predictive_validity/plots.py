@@ -81,6 +81,13 @@ def scatter_axis(values, score: str) -> ScatterAxis:
     return ScatterAxis(out, scale, label)
 
 
+#: The scatter grids' resolution on screen (the saved PNG keeps ``savefig.dpi``): a grid four panels wide
+#: (13.6 in) shows at about 1,000 px, 1.5 times the book's column, which scales it down to the column
+#: anyway; at the default 100 dpi the four zoos' grids alone would take chapter 6's notebook past its
+#: size cap.
+GRID_DPI = 75
+
+
 def scatter_grid(zoo: str, scores: list[str], ncols: int = 4, df: pd.DataFrame | None = None):
     """Accuracy against each score, one panel per score with its own x scale
     (:func:`scatter_axis`: linear, log10 or rank) and the number of
@@ -90,7 +97,7 @@ def scatter_grid(zoo: str, scores: list[str], ncols: int = 4, df: pd.DataFrame |
     df = load_scores(zoo) if df is None else df
     scores = [s for s in scores if s in df.columns and np.isfinite(df[s].astype(float)).any()]
     nrows = max(1, math.ceil(len(scores) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 3.0 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 3.0 * nrows), squeeze=False, dpi=GRID_DPI)
     accuracy = df["accuracy"].astype(float).to_numpy()
     for ax, s in zip(axes.flat, scores):
         axis = scatter_axis(df[s], s)

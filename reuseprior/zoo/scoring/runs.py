@@ -187,23 +187,12 @@ def score_zoo(
         if run.store.meta(run.spec) is None:
             run.store.set_meta(run.spec, scores_meta(zoo, seed, zoo.fixed_batch(seed), len(cat)))
             run.changed = True
-        done = run.store.keys(run.spec)
-        if retry_out_of_memory:
-            stored = run.store.rows(run.spec)
-            done -= set(stored.loc[stored["errors"].map(refused_for_memory), "arch"])
+        done = _skipped(run, retry_out_of_memory)
         jobs = [
-            ArchJob(
-                zoo,
-                arch,
-                catalogue_row(rows, arch),
-                seed,
-                everything if k % full_every == 0 else data_free,
-                reuse=reuse,
-                each_alone=True,
-                order=k,
-            )
+            ArchJob(zoo, arch, catalogue_row(rows, arch), seed, names, reuse=reuse, each_alone=True, order=k)
             for k, arch in enumerate(order)
             if arch not in done
+            for names in [everything if k % full_every == 0 else data_free]
         ]
 
         run_arch_jobs(
@@ -217,6 +206,16 @@ def score_zoo(
             max_memory_gb=max_memory_gb,
         )
     return run.csv
+
+
+def _skipped(run: ScoringSession, retry_out_of_memory: bool) -> set[str]:
+    """The architectures a scoring run leaves alone: every stored one, less, with ``retry_out_of_memory``,
+    those stored as refused for memory (:func:`refused_for_memory`)."""
+    done = run.store.keys(run.spec)
+    if retry_out_of_memory:
+        stored = run.store.rows(run.spec)
+        done -= set(stored.loc[stored["errors"].map(refused_for_memory), "arch"])
+    return done
 
 
 def append_rows(path: Path, frame: pd.DataFrame, kinds: ColumnKinds = NO_KINDS) -> None:
