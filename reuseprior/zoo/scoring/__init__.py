@@ -91,13 +91,13 @@ from reuseprior.zoo.scoring.results import (  # noqa: F401
 )
 from reuseprior.zoo.scoring.runs import (  # noqa: F401
     append_rows,
-    refused_for_memory,
     score_zoo,
 )
 from reuseprior.zoo.scoring.scores import (  # noqa: F401
     changed_scores,
     comparable_scores,
     pending_scores,
+    refused_for_memory,
     score_architecture,
     shared_pass,
     since_version,

@@ -32,13 +32,13 @@ from reuseprior.zoo.scoring.registry import (
 from reuseprior.zoo.scoring.results import scores_meta, scores_path, scores_table
 from reuseprior.zoo.scoring.runs import ScoringSession, run_arch_jobs, scoring_session
 from reuseprior.zoo.scoring.scores import (
-    BUILD_ERROR,
     catalogue_row,
     changed_scores,
     error_messages,
     pending_cell,
     pending_scores,
     ran_out_of_memory,
+    refused,
     score_columns,
 )
 from reuseprior.zoo.store import (
@@ -277,7 +277,7 @@ def _wanted(row: Mapping[str, object], *, proxies: list[str], retry: bool) -> se
     its ``pending``, and ``proxies`` (the data-dependent ones) when it has none of them or, with ``retry``,
     when one of them ran out of memory; nothing on a refused architecture (``errors["build"]``: scoring it
     again is the scoring run's, :func:`~reuseprior.zoo.scoring.runs.score_zoo` with ``retry_out_of_memory``)."""
-    if BUILD_ERROR in error_messages(row.get("errors")):
+    if refused(row.get("errors")):
         return set()
     lacking = all(pd.isna(row.get(p)) for p in proxies) or (retry and ran_out_of_memory(row.get("errors"), proxies))
     return set(pending_scores(row.get("pending"))) | (set(proxies) if lacking else set())

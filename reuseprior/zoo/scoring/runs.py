@@ -23,8 +23,8 @@ from reuseprior.zoo.scoring.results import default_store_path, scores_meta, scor
 from reuseprior.zoo.scoring.scores import (
     BUILD_ERROR,
     catalogue_row,
-    error_messages,
     pending_cell,
+    refused_for_memory,
     says_out_of_memory,
 )
 from reuseprior.zoo.store import (
@@ -123,12 +123,6 @@ def _memory_refusal_row(job: ArchJob) -> dict[str, object]:
     score empty. ``score_zoo(retry_out_of_memory=True)`` scores it again, say under a higher limit."""
     message = f"out of memory while scoring, in every task: {job.failure}"
     return {"arch": job.arch, "accuracy": job.row.get("accuracy"), "errors": json.dumps({BUILD_ERROR: message[:300]})}
-
-
-def refused_for_memory(errors: object) -> bool:
-    """Whether a stored ``errors`` cell refuses its architecture for memory: before building (more memory
-    needed than available) or after every scoring task ran out of it (:func:`_memory_refusal_row`)."""
-    return says_out_of_memory(error_messages(errors).get(BUILD_ERROR, ""))
 
 
 def score_zoo(

@@ -196,6 +196,18 @@ def says_out_of_memory(message: str) -> bool:
     return any(sign in text for sign in OUT_OF_MEMORY_SIGNS)
 
 
+def refused(errors: object) -> bool:
+    """Whether a stored ``errors`` cell refuses its architecture (``errors["build"]``: before any score,
+    or after every scoring task ran out of memory)."""
+    return BUILD_ERROR in error_messages(errors)
+
+
+def refused_for_memory(errors: object) -> bool:
+    """Whether a stored ``errors`` cell refuses its architecture for memory: before building (more memory
+    needed than available) or after every scoring task ran out of it."""
+    return says_out_of_memory(error_messages(errors).get(BUILD_ERROR, ""))
+
+
 def shared_pass(
     model: nn.Module, batch: ProxyBatch, names: list[str], seed: int, *, each_alone: bool = True
 ) -> dict[str, object]:
