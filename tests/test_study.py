@@ -17,7 +17,7 @@ from reuseprior.commands import main
 from reuseprior.commands import study as study_command
 from reuseprior.core import study as core_study
 from reuseprior.core.declared_study import DeclaredStudy
-from reuseprior.core.distributed import connect
+from reuseprior.core.distributed import JOBS_PER_THREAD, connect
 from reuseprior.core.errors import CsvFormatError
 from reuseprior.core.study import FloorStore, RunStore, StudySpec, settings_hash
 from tests import toy_study
@@ -159,6 +159,27 @@ def test_on_dask_every_run_is_a_task_and_this_process_writes_the_rows(tmp_path):
     assert sorted(r["seed"] for r in done.stored) == list(range(6))
     rows = pd.read_csv(tmp_path / "runs.csv").sort_values("seed")
     assert rows["value"].tolist() == [2.0 * s**2 for s in range(6)]
+
+
+def square_storing_the_last(*, name: str, seed: int, spec: StudySpec) -> dict:
+    """A toy run whose first seed also stores the last seed's row, as a merged copy of the store would."""
+    if seed == spec.seeds[0]:
+        spec.store.put({"plan": spec.plan, "name": name, "seed": spec.seeds[-1], "value": -1.0})
+    return square(name=name, seed=seed, spec=spec)
+
+
+@pytest.mark.dask
+def test_a_run_stored_meanwhile_by_another_command_is_skipped_when_its_task_comes(tmp_path):
+    """A cluster's runs are claimed as they are queued, before their turn (two per worker thread); a run that
+    another command stored after that (a lent machine's rows merged) is skipped on its worker, not trained
+    again or refused."""
+    assert JOBS_PER_THREAD >= 2  # both runs queued at once on the one thread
+    study = _study(tmp_path / "runs.csv", seeds=(0, 1), run_one=square_storing_the_last)
+    with connect(workers=1, processes=False, say=lambda _: None) as client:
+        done = core_study.run_study(study, client=client, progress=False)
+    assert [r["seed"] for r in done.stored] == [0]
+    assert done.claimed == {"toy/1": "stored by another command meanwhile"}
+    assert pd.read_csv(tmp_path / "runs.csv").set_index("seed")["value"].to_dict() == {1: -1.0, 0: 0.0}
 
 
 @pytest.mark.dask

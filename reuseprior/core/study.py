@@ -193,7 +193,15 @@ class RunStore:
     def merge_from(self, path: str | Path) -> int:
         """Store the rows of another copy of this store (another machine's, say) whose plan and key this
         one lacks; a row stored here already is kept as it is. Returns the number of rows added."""
-        theirs = self._read(Path(path))
+        return self.merge_rows(self.read_copy(path))
+
+    def read_copy(self, path: str | Path) -> pd.DataFrame:
+        """The runs table of another copy of this store at ``path``, read and checked as this one is."""
+        return self._read(Path(path))
+
+    def merge_rows(self, theirs: pd.DataFrame) -> int:
+        """Store the rows of ``theirs`` (read by :meth:`read_copy`) whose plan and key this store lacks; a
+        row stored here already is kept as it is. Returns the number of rows added."""
         if theirs.empty:
             return 0
         with self.lock():
@@ -537,6 +545,15 @@ def _claim(spec: StudySpec, run: Key, claims: RunClaims) -> _Claimed | None:
     return None
 
 
+def _run_unless_stored(spec: StudySpec, run: Key, options: Mapping[str, Any]) -> Any:
+    """A run's task, on its worker when its turn comes: ``spec.run_one`` on ``run``, unless another command
+    stored the run after this one claimed it (a cluster's runs are all claimed when the command starts, and a
+    copy of the store merged meanwhile may hold them)."""
+    if spec.store.key_of(run) in spec.stored_keys():
+        return _Claimed("stored by another command meanwhile")
+    return spec.run_one(**run, spec=spec, **options)
+
+
 class _RunJob:
     """One run as a job of :func:`reuseprior.core.distributed.run_jobs`: one call, its outcome kept; a run
     claimed elsewhere (:func:`_claim`) has no call."""
@@ -548,8 +565,8 @@ class _RunJob:
         self.outcome = _claim(self.spec, self.run, self.claims)
         if self.outcome is not None:
             return []
-        kwargs = {**self.run, "spec": self.spec, **self.options}
-        return [Call(self.spec.run_one, kwargs=kwargs, what=f"{self.spec.name} run {self.spec.label(self.run)}")]
+        kwargs = {"spec": self.spec, "run": self.run, "options": self.options}
+        return [Call(_run_unless_stored, kwargs=kwargs, what=f"{self.spec.name} run {self.spec.label(self.run)}")]
 
     def receive(self, call: Call, outcome: object) -> list[Call]:  # noqa: ARG002 - the protocol's signature
         self.outcome = outcome
