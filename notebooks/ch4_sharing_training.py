@@ -203,14 +203,15 @@ if judged is not None:
 # Twelve seeds that chose nothing. The study above counts seeds 0 and 1, which also chose its recipe, and some of its pairs trained on two machine
 # kinds. The confirmatory study (`confirmatory.STUDY`, `python -m reuseprior study ch4-confirm run`) was declared
 # before its first run: the protocol's recipe, the same width, images and epochs, twelve fresh seeds
-# (`confirmatory.SEEDS`), all four runs of a seed on one machine kind (CPU runs with pinned AVX2 kernels), and the
+# (`confirmatory.SEEDS`), all four runs of a seed on one machine kind (CPU runs with pinned AVX2 kernels, or one
+# GPU model: a lent GPU's rows join only for the seeds it trained whole, `confirmatory.merge_whole_seeds`), and the
 # family of four comparisons (Table 4.2's two differences, each claimed in the thesis's direction, and the two
 # parameter-matched controls) judged at its Bonferroni level, each with its `1 - level` t-interval and exact
 # permutation p. Every verdict carries its robustness: how many permutation steps its p could move before crossing
 # the level (0: the next possible p fails) and the share of leave-one-seed-out subsets that keep it. The exploratory
 # study is read under the same rules beside it, as context; below the verdicts, the machine kinds each seed of the
 # two studies trained on (a seed that mixes kinds is what the confirmatory study refuses). It costs about 7.3 CPU-hours a seed (44 hours for
-# twelve on two cores); the rows land over several sessions.
+# twelve on two cores), or about six minutes of a lent H200 for three seeds at once; the rows land over several sessions.
 
 # %%
 confirm_study = confirmatory.STUDY

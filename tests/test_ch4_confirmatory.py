@@ -58,6 +58,30 @@ def test_a_seed_whose_runs_trained_on_another_kind_is_refused(tmp_path):
     confirm.check_machine_kind(spec, "V2-S-shared", 100, "NVIDIA H100 80GB HBM3", tmp_path)  # the same kind
 
 
+H200 = "NVIDIA H200 (132 SMs, 140 GiB), CUDA 13.0, torch 2.11.0+cu130, host 16 cores"
+CPU = "x86_64 2 cores, torch 2.15.0, 1 thread, CPU kernels x86_64 AVX2 avx2 fma, AVX2 kernels pinned"
+
+
+def test_a_lent_machine_s_rows_are_stored_only_for_seeds_it_trained_whole(tmp_path):
+    """Seed 103 whole on the H200, seed 106 three of four there, seed 100's missing run there while its other
+    run trained on the CPU: only seed 103 joins, and the rule never looks at accuracy."""
+    home = _stored(tmp_path, CPU)  # seed 100, V2-B0-original, on the CPU
+    lent = confirm.confirmatory_study(path=tmp_path / "lent" / "runs.csv")
+    template = home.rows().iloc[0].to_dict()
+    models = [run["model"] for run in home.runs if run["seed"] == 100]
+    for seed, names in [(103, models), (106, models[:3]), (100, [m for m in models if m != "V2-B0-original"])]:
+        for model in names:
+            lent.store.put({**template, "model": model, "seed": seed, "machine": H200, "top1_test": 99.0})
+
+    merged = confirm.merge_whole_seeds(lent.store.path, home)
+
+    assert merged == {"stored": [103], "left out": [100, 106]}
+    stored = home.rows()
+    assert sorted(stored["seed"].unique()) == [100, 103]
+    assert len(stored[stored["seed"] == 103]) == len(models) and len(stored[stored["seed"] == 100]) == 1
+    assert confirm.merge_whole_seeds(lent.store.path, home) == {"stored": [], "left out": [100, 106]}
+
+
 def test_a_run_begun_on_another_kind_is_not_resumed(tmp_path):
     spec = confirm.confirmatory_study(path=tmp_path / "runs.csv")
     begun = tmp_path / "NVIDIA-H100-80GB-HBM3" / spec.plan / "checkpoints"

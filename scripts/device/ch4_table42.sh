@@ -13,7 +13,15 @@
 # The call (carry [".whl", ".devcarry"]; the tracked tree plus both must stay under 64 MiB as the tool counts
 # them, which is more than their bytes: on 2026-11-26 it refused the tracked tree's 22.3 MB, 18.0 MB of wheels
 # with pandas's and the data's 26.5 MB, and took them without pandas's 12.0 MB wheel):
-#   W=4 LIMIT=570 [BENCH=1] [MAXRUNS=N] bash scripts/device/ch4_table42.sh [--profile cpu|gpu] [--only model=...]
+#   W=4 LIMIT=570 [BENCH=1] [MAXRUNS=N] [MARGIN=S] [STUDY=ch4|ch4-confirm] bash scripts/device/ch4_table42.sh [--profile cpu|gpu] [--only model=...]
+# STUDY (default ch4) names the declared study: ch4-confirm trains the confirmatory Table 4.2 study, whose
+# runs are never resumed on another machine kind, so no checkpoint of it comes back; give it whole seeds
+# (--seeds, four runs each, W = MAXRUNS = 4 x the seeds) so that no seed is left half trained on the GPU.
+# (On an H200 on 2026-11-26, 12 processes sharing it trained V2-S-shared at width 0.5 and batch 128 at about
+# 1,250 images/s each: data/device/fit_throughput_h200_w0.5_b128.json.)
+# (On an H200 on 2026-11-28, LIMIT=585 MARGIN=30 W=12 --seeds 103 104 105 stored all 12 runs, 203 to 347 s
+# each, in a 476 s call; LIMIT=345 W=4 --seeds 106 on the machine still warm left V2-S-shared unfinished: give
+# a seed's call at least 420 s.)
 # W (Dask workers sharing the GPU) and LIMIT (the call's timeout_s) must be given: the cpu profile's many small
 # runs and the gpu profile's few large ones want different W. The study starts one wave, MAXRUNS runs (default
 # W), and no epoch after the time left: LIMIT less the set-up, the benchmark and 90 s for the last copies.
@@ -36,6 +44,8 @@
 # (scripts/device/return_checkpoints.py). Back here, before any later call (a fresh machine starts from the
 # tracked store), its new rows join the tracked store (those already stored are kept):
 #   python -c "from reuseprior.chapters.ch4_sharing_training import real_study as r; print(r.CPU_STUDY.store.merge_from('FILE'))"
+# (STUDY=ch4-confirm: `python -c "from reuseprior.chapters.ch4_sharing_training import confirmatory as c;
+# print(c.merge_whole_seeds('FILE', c.STUDY))"` instead, which stores only the seeds the call trained whole)
 # and each returned checkpoint goes into build/ch4_real_study/<plan>/checkpoints/ (the plan is in its
 # name), where `study ch4 run` on the CPU resumes it; its row then names both machines and their epochs.
 # Then: `python -m reuseprior build ch4_sharing_training`, and the numbers docs/trained-studies.md and
@@ -67,20 +77,28 @@ if [ "${BENCH:-0}" = 1 ]; then
     --recipes official-steps-peruse adamw-cosine --out "$OUT/fit_throughput_${GPU:-gpu}-$(date -u +%Y%m%d)_w1.0_b512.json" \
     2>&1 | grep -v "UserWarning"
 fi
-(while sleep 60; do python3 scripts/device/return_checkpoints.py "$WORK" "$OUT"; done) >/dev/null 2>&1 &
-RETURNER=$!
+STUDY=${STUDY:-ch4}
+RETURN=1
+[ "$STUDY" = ch4-confirm ] && RETURN=0   # its runs resume only on the machine kind that began them
+if [ "$RETURN" = 1 ]; then
+  (while sleep 60; do python3 scripts/device/return_checkpoints.py "$WORK" "$OUT"; done) >/dev/null 2>&1 &
+  RETURNER=$!
+fi
 # the study's share of the call's LIMIT seconds: what is left less 60 s for the last copy and the status; it
-# starts no epoch in its last 90 s (an epoch of a gpu run is under that) and is cut at the end of its share
+# starts no epoch in its last MARGIN s (default 90: an epoch of a gpu run is under that; a cpu-profile epoch
+# takes about 20 s with 12 runs sharing an H200, so 30 serves it) and is cut at the end of its share
 LEFT=$(( LIMIT - SECONDS - 60 ))
 if [ "$LEFT" -lt 120 ]; then
   echo "only $LEFT s left of LIMIT=$LIMIT after the set-up: no study this call"
 else
-  timeout "$LEFT" python3 -m reuseprior study ch4 run "$@" --device cuda --workers "$W" --max-runs "${MAXRUNS:-$W}" \
-    --max-minutes "$(awk "BEGIN {print ($LEFT - 90) / 60}")" --work-dir "$WORK" --store "$OUT/ch4_runs.csv" \
+  timeout "$LEFT" python3 -m reuseprior study "$STUDY" run "$@" --device cuda --workers "$W" --max-runs "${MAXRUNS:-$W}" \
+    --max-minutes "$(awk "BEGIN {print ($LEFT - ${MARGIN:-90}) / 60}")" --work-dir "$WORK" --store "$OUT/ch4_runs.csv" \
     --no-progress 2>&1 | tee "$OUT/study.log" | grep -v "^  \|UserWarning\|Perhaps you\|Hosting the HTTP"
 fi
-kill "$RETURNER"
-python3 scripts/device/return_checkpoints.py "$WORK" "$OUT"
+if [ "$RETURN" = 1 ]; then
+  kill "$RETURNER"
+  python3 scripts/device/return_checkpoints.py "$WORK" "$OUT"
+fi
 # status shows every run of the profile: it takes --profile alone (--only and --seeds select what run trains)
 STATUS_ARGS=()
 while [ $# -gt 0 ]; do
@@ -90,4 +108,4 @@ while [ $# -gt 0 ]; do
     *) shift ;;
   esac
 done
-python3 -m reuseprior study ch4 status "${STATUS_ARGS[@]}" --store "$OUT/ch4_runs.csv" 2>&1 | tail -8
+python3 -m reuseprior study "$STUDY" status "${STATUS_ARGS[@]}" --store "$OUT/ch4_runs.csv" 2>&1 | tail -8

@@ -41,6 +41,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from reuseprior.chapters import register_study, study_command
 from reuseprior.chapters.ch4_sharing_training.designs import (
     FAMILY,
@@ -70,6 +72,7 @@ __all__ = [
     "check_machine_kind",
     "confirmatory_run",
     "confirmatory_study",
+    "merge_whole_seeds",
 ]
 
 #: the recipe the protocol chose on the ``cpu`` profile (:func:`.table42_study.chosen_recipe`, checked by the tests)
@@ -178,6 +181,34 @@ def confirmatory_run(
         device=device,
         deadline=deadline,
     )
+
+
+def merge_whole_seeds(path: str | Path, spec: StudySpec) -> dict[str, list[int]]:
+    """Store the runs of ``spec`` that another copy of its store at ``path`` holds (a lent GPU's), seed by seed.
+
+    Policy: a seed's new rows join the stored study only when, with them, the seed has every model of the
+    study, all trained on one machine kind. A seed left part-trained on a lent machine is not stored: its
+    unfinished run cannot be resumed once that machine is given back, and its stored rows would bind the seed
+    to that kind, so the seed trains afresh on the machine that trains the rest. The rule reads which runs
+    finished and where, never their accuracy. Returns the seeds stored and those left out.
+    """
+    store = spec.store
+    theirs = store.read_copy(path)
+    if theirs.empty:
+        return {"stored": [], "left out": []}
+    theirs = theirs[(theirs[store.plan_column] == spec.plan) & (theirs["study"] == spec.name)]
+    mine = spec.rows()
+    have = {store.key_of(row) for row in mine.to_dict("records")}
+    new = theirs[[store.key_of(row) not in have for row in theirs.to_dict("records")]]
+    models = {run["model"] for run in spec.runs}
+    stored, left_out = [], []
+    for seed, rows in new.groupby("seed", sort=True):
+        seed_rows = pd.concat([mine[mine["seed"] == seed], rows]) if not mine.empty else rows
+        kinds = {k for machine in seed_rows["machine"] for k in machine_kinds(machine)}
+        whole = set(seed_rows["model"]) == models and len(kinds) == 1
+        (stored if whole else left_out).append(int(seed))
+    store.merge_rows(new[new["seed"].isin(stored)])
+    return {"stored": stored, "left out": left_out}
 
 
 #: the declared study (:func:`confirmatory_study`)
