@@ -72,3 +72,22 @@ def test_jacob_cov_penalises_correlated_jacobians():
     same = proxies.jacob_cov(model, proxies.ProxyBatch(repeated, batch.targets, 3, "repeated examples"))
     assert same < score
     assert same == pytest.approx(_hand_jacob_cov(model, proxies.ProxyBatch(repeated, batch.targets, 3, "r"))[0])
+
+
+class _IgnoresItsInput(nn.Module):
+    """Logits from a parameter alone, as a NAS-Bench-201 cell whose every path from the input is ``none``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.arange(3, dtype=torch.float64))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bias.expand(len(x), 3)
+
+
+def test_jacob_cov_is_undefined_on_a_model_whose_output_ignores_its_input():
+    _, batch = _tiny_network_and_batch()
+    with pytest.raises(ValueError, match="undefined: the output does not depend on the input"):
+        proxies.jacob_cov(_IgnoresItsInput(), batch)
+    shared = proxies.data_dependent_scores(_IgnoresItsInput(), batch, ["jacob_cov"])
+    assert "undefined: the output does not depend on the input" in shared["jacob_cov_error"]

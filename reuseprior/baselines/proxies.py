@@ -391,8 +391,12 @@ def jacob_cov(model: nn.Module, batch: ProxyBatch, k: float = 1e-5) -> float:
     return _jacobian_score(x.grad, k)
 
 
-def _jacobian_score(input_grad: torch.Tensor, k: float) -> float:
-    """jacob_cov's eigenvalue score of the per-example input-gradient correlations."""
+def _jacobian_score(input_grad: torch.Tensor | None, k: float) -> float:
+    """jacob_cov's eigenvalue score of the per-example input-gradient correlations; undefined (``ValueError``)
+    where no gradient reaches the input (``None``: an output that ignores its input, as a NAS-Bench-201 cell
+    whose every path from the input is ``none``) or the correlations are not finite."""
+    if input_grad is None:
+        raise ValueError("jacob_cov undefined: the output does not depend on the input, so no gradient reaches it")
     jac = input_grad.reshape(input_grad.shape[0], -1).double().numpy()
     if not np.all(np.isfinite(jac)):
         raise ValueError("jacob_cov undefined: the input gradients are not finite")
@@ -631,7 +635,9 @@ SHARED_READINGS: dict[str, SharedReading] = {
     "fisher": SharedReading(lambda p: _fisher_sum(p.acts, p.a_grads), records="activations"),
     "grad_norm": SharedReading(lambda p: float(sum(g.norm() for _, g in p.pairs))),
     "jacob_cov": SharedReading(
-        lambda p: _jacobian_score(torch.autograd.grad(p.logits.sum(), p.x, retain_graph=True)[0], p.k),
+        lambda p: _jacobian_score(
+            torch.autograd.grad(p.logits.sum(), p.x, retain_graph=True, allow_unused=True)[0], p.k
+        ),
         records="input_gradient",
     ),
     "naswot": SharedReading(lambda p: _naswot_logdet(p.kernel, p.code_handles), records="activation_codes"),
