@@ -252,7 +252,7 @@ def reading(
         "inference is conditional on these configurations. Each agreement below is one estimand: the mean over "
         "the seeds of a rank correlation computed on each seed's accuracies, with the 95 % t-interval of the "
         "per-seed values (its own interval), their range and exact permutation p, and the verdict of "
-        "`reuseprior.reporting.statistics.verdict` on the claim that the score agrees with training.",
+        "`reuseprior.core.verdict_policy.verdict` on the claim that the score agrees with training.",
         "",
     ]
     if PRIMARY[0] in set(agreement["score"]):
