@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -440,6 +441,21 @@ def test_synflow_out_of_float64_range_is_undefined_with_the_module_named(batch):
         proxies.synflow(model, batch)
     stored = proxies.score_all(model, batch, ["synflow"])
     assert math.isnan(stored["synflow"]) and "'2' (_Doubling)" in stored["synflow_error"]
+
+
+def test_synflow_of_in_place_activations_around_a_removed_batchnorm_is_their_out_of_place_value(batch):
+    """DPN's pre-activation order (ReLU, BatchNorm, in-place ReLU): SynFlow drops the BatchNorm, and the second
+    ReLU would overwrite the first's output, which the first's backward reads; the copy computes out of place."""
+
+    torch.manual_seed(0)
+    in_place = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.ReLU(inplace=True), nn.BatchNorm2d(4), nn.ReLU(inplace=True),
+        nn.Flatten(), nn.Linear(4 * 14 * 14, 10),
+    )  # fmt: skip
+    out_of_place = copy.deepcopy(in_place)
+    out_of_place[1].inplace = out_of_place[3].inplace = False
+    assert proxies.synflow(in_place, batch) == proxies.synflow(out_of_place, batch) > 0
+    assert in_place[1].inplace and in_place[3].inplace  # the model itself is left as it was
 
 
 class _Sqrt(nn.Module):

@@ -191,6 +191,13 @@ def _clone_for_grad(model: nn.Module) -> nn.Module:
     return clone
 
 
+def _out_of_place(model: nn.Module) -> None:
+    """Make every module of ``model`` with an ``inplace`` flag (ReLU, Hardswish, Dropout, ...) compute out of place."""
+    for module in model.modules():
+        if isinstance(getattr(module, "inplace", None), bool):
+            module.inplace = False
+
+
 def _replace_modules(module: nn.Module, kind: type | tuple[type, ...], make: Callable[[], nn.Module]) -> None:
     """Replace, in place, every submodule of type ``kind`` by ``make()``."""
     for name, child in module.named_children():
@@ -229,9 +236,12 @@ def synflow(model: nn.Module, batch: ProxyBatch) -> float:
     Where the pass leaves float64's range (deep stacks without normalisation
     grow ``R`` geometrically) the score is undefined: a ``ValueError`` names
     the first module whose output is not finite, or says that the backward
-    pass is not finite; the scorers store that reason beside the missing value."""
+    pass is not finite; the scorers store that reason beside the missing value. The copy's in-place
+    activations compute out of place (the same values): without its BatchNorm, a ``ReLU(inplace=True)``
+    that followed one would overwrite a tensor the backward pass still reads (DPN's, FishNet's)."""
     clone = copy.deepcopy(model).double()
     _replace_modules(clone, _BatchNorm, nn.Identity)
+    _out_of_place(clone)
     clone.eval()
     with torch.no_grad():
         for p in clone.parameters():
