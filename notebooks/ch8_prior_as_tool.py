@@ -36,7 +36,7 @@
 #    verdict they allow.
 #
 # Where the numbers come from:
-# - **Search results**: `data/nb201_search_runs.csv`, written by `python -m reuseprior search-nb201 run`
+# - **Search results**: `data/nb201_search_runs.csv`, written by `python -m reuseprior study nb201-search run`
 #   (`reuseprior.zoo.search`: seeded draws shared by every score, ties broken by draw order). A slice is
 #   **recomputed live** below and compared with the stored rows.
 # - **Labels**: analog-nasbench's CIFAR-10 test accuracy for all cells (its own retraining) and NAS-Bench-201's official

@@ -584,7 +584,6 @@ def test_the_names_the_light_parsers_repeat_are_the_librarys():
     from reuseprior.reporting import book
     from reuseprior.revolver import search
     from reuseprior.zoo import scoring, torchvision_analysis
-    from reuseprior.zoo import search as nb201_search
 
     assert {f"reuseprior.commands.parsers.{name}" for name in parsers.__all__} == set(map(parser_module, COMMANDS))
 
@@ -602,8 +601,6 @@ def test_the_names_the_light_parsers_repeat_are_the_librarys():
     assert (p["compare"].QUANTITIES, p["compare"].OPTIONAL_PROXIES) == (QUANTITIES, OPTIONAL_PROXIES)
     assert p["compare"].SYMBOLS == SYMBOLS
     assert p["compare"].DATA_DEPENDENT == tuple(x for x in OPTIONAL_PROXIES if x in registry.DATA_DEPENDENT)
-    assert p["search_nb201"].STORED_RUNS == nb201_search.STORED_RUNS
-    assert p["search_nb201"].KEY_COLUMNS == nb201_search.search_study().store.key
     assert p["train"].PROFILES == tuple(sorted(ch4_sharing_training.PROFILES))
     assert p["train"].MODELS == tuple(ch4_sharing_training.MODELS)
     assert p["train"].RECIPES == tuple(sorted(ch4_sharing_training.RECIPES))

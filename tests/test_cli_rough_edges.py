@@ -1,4 +1,4 @@
-"""Command-line rough edges: a closed standard output, ``--only`` of ``search-nb201``, a flag given without
+"""Command-line rough edges: a closed standard output, ``--only`` of ``study nb201-search``, a flag given without
 its names, defaults that ``--help`` did not show, usage errors without the command's name or with the wrong
 exit status, a proxy ``--by`` names but ``--proxies`` does not, and abbreviated options."""
 
@@ -87,13 +87,13 @@ def test_a_closed_stdout_leaves_no_traceback_in_a_fresh_interpreter(tmp_path):
     assert (done.returncode, done.stderr) == (STDOUT_CLOSED_STATUS, "")
 
 
-# ------------------------------------------------------------------------------ search-nb201 --only
-def test_search_nb201_refuses_an_only_value_no_run_has_with_the_values_there_are(tmp_path, capsys):
+# ------------------------------------------------------------------------------ study nb201-search --only
+def test_the_nb201_search_refuses_an_only_value_no_run_has_with_the_values_there_are(tmp_path, capsys):
     store = tmp_path / "runs.csv"
-    assert main(["search-nb201", "run", "--only", "protocol=bogus", "--store", str(store)]) == 2
+    assert main(["study", "nb201-search", "run", "--only", "protocol=bogus", "--store", str(store)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(
-        "python -m reuseprior search-nb201: error: --only protocol=bogus matches no run; the protocol values: ["
+        "python -m reuseprior study: error: --only protocol=bogus matches no run; the protocol values: ["
     ), err
     assert "'naswot'" in err and not store.exists()
 
@@ -101,13 +101,18 @@ def test_search_nb201_refuses_an_only_value_no_run_has_with_the_values_there_are
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["search-nb201", "status", "--only", "protocol=naswot"], "'status' does not take it"),
-        (["search-nb201", "run", "--only", "protocol"], "--only takes COLUMN=VALUE, got ['protocol']"),
-        (["search-nb201", "run", "--only", "seed=1"], "--only takes protocol=..., label=... or score=..."),
+        (["study", "nb201-search", "status", "--only", "protocol=naswot"], "'status' does not take it"),
+        (["study", "nb201-search", "run", "--only", "protocol"], "--only takes COLUMN=VALUE, got ['protocol']"),
+        (["search-nb201", "run"], "'search-nb201'; it is now `python -m reuseprior study nb201-search`"),
     ],
 )
-def test_search_nb201_checks_only_as_study_does(argv, message, capsys):
+def test_the_nb201_search_checks_only_as_every_study_does(argv, message, capsys):
     assert message in _usage_error(argv, capsys)
+
+
+def test_the_nb201_search_names_its_key_columns_for_an_only_column_it_lacks(capsys):
+    assert main(["study", "nb201-search", "run", "--only", "seed=1"]) == 2
+    assert "the key columns are ['protocol', 'label', 'score']" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------ analyze-torchvision --models

@@ -98,7 +98,7 @@ def test_the_study_is_resumable_and_its_rows_recompute(tmp_path) -> None:
 def test_the_stored_rows_are_complete_and_recompute() -> None:
     study = search.search_study()
     assert pending_runs(study) == [], (
-        "run `python -m reuseprior search-nb201 run` and commit data/nb201_search_runs.csv"
+        "run `python -m reuseprior study nb201-search run` and commit data/nb201_search_runs.csv"
     )
     stored = study.store.rows(study.plan)
     check = search.live_check(
@@ -108,11 +108,9 @@ def test_the_stored_rows_are_complete_and_recompute() -> None:
 
 
 def test_command_status_and_usage_errors(capsys: pytest.CaptureFixture) -> None:
-    assert main(["search-nb201", "status"]) == 0
+    assert main(["study", "nb201-search", "status"]) == 0
     assert "warmup-ae" in capsys.readouterr().out
-    with pytest.raises(SystemExit) as exit_info:
-        main(["search-nb201", "run", "--only", "seed=1"])
-    assert exit_info.value.code == 2
+    assert main(["study", "nb201-search", "run", "--only", "seed=1"]) == 2
 
 
 def test_the_published_naswot_rows_stand_beside_ours_with_the_label_stated() -> None:

@@ -449,9 +449,13 @@ def test_synflow_of_in_place_activations_around_a_removed_batchnorm_is_their_out
 
     torch.manual_seed(0)
     in_place = nn.Sequential(
-        nn.Conv2d(3, 4, 3), nn.ReLU(inplace=True), nn.BatchNorm2d(4), nn.ReLU(inplace=True),
-        nn.Flatten(), nn.Linear(4 * 14 * 14, 10),
-    )  # fmt: skip
+        nn.Conv2d(3, 4, 3),
+        nn.ReLU(inplace=True),
+        nn.BatchNorm2d(4),
+        nn.ReLU(inplace=True),
+        nn.Flatten(),
+        nn.Linear(4 * 14 * 14, 10),
+    )
     out_of_place = copy.deepcopy(in_place)
     out_of_place[1].inplace = out_of_place[3].inplace = False
     assert proxies.synflow(in_place, batch) == proxies.synflow(out_of_place, batch) > 0

@@ -72,7 +72,6 @@ KEPT_WHEN_INTERRUPTED: dict[str, str] = {
     "progress continue from their checkpoints where the study checkpoints, or start again); fill-scores, rescore "
     "and sensitivity write their table at the end and keep nothing: run the same command to resume or restart",
     "score-zoos": "the finished architectures are stored: run the same command to resume",
-    "search-nb201": "the finished runs are stored: run the same command to resume",
     "analyze-torchvision": "the finished models are stored: run the same command to resume",
     "train": "the finished runs are in its results CSV and the training checkpoints: run the same command to "
     "resume (with --resume true where it was given --resume false)",
@@ -128,11 +127,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "reuseprior.commands.score_zoos",
         "score the declared model zoos (score-zoos --list names them) into data/ (resumable; beyond the thesis)",
     ),
-    "search-nb201": (
-        "reuseprior.commands.search_nb201",
-        "search NAS-Bench-201 with the prior and the zero-cost proxies from the stored scores, no training "
-        "(NASWOT protocol, zero-cost warm-up) into data/nb201_search_runs.csv (resumable; beyond the thesis)",
-    ),
     "analyze-torchvision": (
         "reuseprior.commands.analyze_zoo",
         "analyse every torchvision classifier at its eval crop into data/torchvision_zoo_analysis.csv "
@@ -144,6 +138,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "book": ("reuseprior.commands.book", "static site of the executed chapters, as committed (build/book/_build/html)"),
 }
+
+#: commands that became declared studies of ``study``: a call of the old name is told the new one
+MERGED_INTO_STUDY: dict[str, str] = {"search-nb201": "nb201-search"}
 
 
 def _load(module_name: str, command: str):
@@ -239,6 +236,8 @@ def _dispatch(argv: list[str]) -> int:
     if argv[0] not in COMMANDS:
         close = difflib.get_close_matches(argv[0], list(COMMANDS), n=1)
         guess = f"did you mean {close[0]!r}? " if close else ""
+        if argv[0] in MERGED_INTO_STUDY:
+            guess = f"it is now `{prog} study {MERGED_INTO_STUDY[argv[0]]}` (the same actions and flags); "
         parser.error(f"unknown command {argv[0]!r}; {guess}choose from {', '.join(COMMANDS)}")
     command, rest = argv[0], argv[1:]
     options = _load(parser_module(command), command)

@@ -1,7 +1,7 @@
 """Argument types of the command line (``type=`` of argparse flags): each
 rejects a bad value with a message argparse prints next to the flag; and the
 checks of flags that several commands share (:func:`check_cluster_flags`, and
-``--only COLUMN=VALUE`` of ``study`` and ``search-nb201``: :func:`check_only_flag`
+``--only COLUMN=VALUE`` of ``study``: :func:`check_only_flag`
 when the arguments parse, :func:`only_problem` once the runs are known)."""
 
 from __future__ import annotations

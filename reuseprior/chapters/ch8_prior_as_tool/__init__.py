@@ -6,7 +6,7 @@ Two uses of the prior that need no training: ranking a user's models
 searching NAS-Bench-201 with it from the stored scores
 (:mod:`reuseprior.zoo.search`: the NASWOT protocol and a zero-cost warm-up of
 random search and aging evolution), read from ``data/nb201_search_runs.csv``
-(``python -m reuseprior search-nb201 run``) with a live slice recomputed.
+(``python -m reuseprior study nb201-search run``) with a live slice recomputed.
 
 Policy: the NASWOT protocol has an exact answer (:func:`reuseprior.zoo.search.naswot_exact`:
 the expectation and SD of the picked cell's accuracy over every draw), which is what the chapter

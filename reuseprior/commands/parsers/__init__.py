@@ -10,7 +10,6 @@ __all__ = [
     "depth_width",
     "revolver",
     "score_zoos",
-    "search_nb201",
     "study",
     "train",
 ]
