@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import psutil
 import pytest
 import timm
 import torch
@@ -141,13 +142,18 @@ def test_a_size_the_constructor_takes_builds_that_size():
     assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 1000)
 
 
-def test_a_model_needing_more_memory_than_available_is_refused_saying_how_much(monkeypatch, zoo):
-    monkeypatch.setattr(timm_zoo, "available_gib", lambda: 0.001)
+def test_a_model_needing_more_memory_than_its_budget_is_refused_saying_how_much(monkeypatch, zoo):
+    monkeypatch.setattr(timm_zoo, "memory_budget_gib", lambda: 0.001)
     with pytest.raises(
         ArchitectureRefusedError,
-        match=r"needs at least 0\.004\d* GiB \(0\.27 M parameters x 16 B\) and 0\.001 GiB is available",
+        match=r"needs at least 0\.004\d* GiB \(0\.27 M parameters x 16 B\) and its budget is 0\.001 GiB",
     ):
         timm_zoo.build_zoo_model("test_convnext")
+
+
+def test_the_memory_budget_is_the_machine_s_not_what_is_free_at_the_moment():
+    """Outside a worker the budget is the machine's total memory, whatever else holds memory now."""
+    assert timm_zoo.memory_budget_gib() == psutil.virtual_memory().total / 2**30
 
 
 # --- a run records a refused architecture and goes on

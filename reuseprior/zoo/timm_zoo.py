@@ -220,29 +220,34 @@ def memory_needed_gib(params: float) -> float:
     return params * BYTES_PER_PARAMETER / 2**30
 
 
-def available_gib() -> float:
-    """The memory this process could still take: the machine's available memory, or the memory limit
-    of the Dask worker running it where that is lower."""
+def memory_budget_gib() -> float:
+    """The memory a model may take to be scored: the memory limit of the Dask worker running it
+    (``--max-memory-gb``), capped by the machine's total memory; outside a worker, that total. Policy: a
+    budget fixed by the machine and the command, not by what else runs at the moment, so that a rerun
+    refuses the same models; a model within it that still runs out of memory kills its worker, and the
+    runner stores it as refused for memory after its retries."""
     import psutil  # noqa: PLC0415 (psutil: a dependency of Dask, read only where a model is refused)
     from distributed import get_worker  # noqa: PLC0415 (Dask: read only where a model is refused)
 
-    free = psutil.virtual_memory().available
+    total = psutil.virtual_memory().total
     try:
         limit = get_worker().memory_manager.memory_limit
     except ValueError:  # not in a worker
         limit = None
-    return min(free, limit or free) / 2**30
+    return min(total, limit or total) / 2**30
 
 
 def build_zoo_model(arch: str, data_dir: Path | None = None) -> nn.Module:
     """The zoo's ``arch``: its chosen weights' configuration at its image size (:func:`load_timm_zoo`),
-    refused (:class:`ArchitectureRefusedError`) when it needs more memory than is available."""
+    refused (:class:`ArchitectureRefusedError`) when it needs more memory than its budget
+    (:func:`memory_budget_gib`)."""
     row = load_timm_zoo(data_dir).set_index("arch").loc[arch]
-    needed, free = memory_needed_gib(float(row["published_params"])), available_gib()
-    if needed > free:
+    needed, budget = memory_needed_gib(float(row["published_params"])), memory_budget_gib()
+    if needed > budget:
         raise ArchitectureRefusedError(
             f"out of memory before building: {arch} needs at least {needed:.3g} GiB "
-            f"({row['published_params'] / 1e6:.3g} M parameters x {BYTES_PER_PARAMETER} B) and {free:.3g} GiB "
-            "is available: score it on a larger machine"
+            f"({row['published_params'] / 1e6:.3g} M parameters x {BYTES_PER_PARAMETER} B) and its budget is "
+            f"{budget:.3g} GiB (the worker's --max-memory-gb, at most the machine's memory): score it on a "
+            "larger machine"
         )
     return build_timm(f"{arch}.{row['tag']}", image_size=int(row["img_size"]))

@@ -204,7 +204,7 @@ def refused(errors: object) -> bool:
 
 def refused_for_memory(errors: object) -> bool:
     """Whether a stored ``errors`` cell refuses its architecture for memory: before building (more memory
-    needed than available) or after every scoring task ran out of it."""
+    needed than its budget) or after every scoring task ran out of it."""
     return says_out_of_memory(error_messages(errors).get(BUILD_ERROR, ""))
 
 
