@@ -82,6 +82,23 @@ def test_a_lent_machine_s_rows_are_stored_only_for_seeds_it_trained_whole(tmp_pa
     assert confirm.merge_whole_seeds(lent.store.path, home) == {"stored": [], "left out": [100, 106]}
 
 
+def test_a_seed_with_a_run_that_names_no_machine_is_left_out_and_another_study_s_copy_adds_nothing(tmp_path):
+    home = confirm.confirmatory_study(path=tmp_path / "runs.csv")
+    lent = confirm.confirmatory_study(path=tmp_path / "lent" / "runs.csv")
+    template = designs.read_runs(designs.STORED_RUNS).iloc[0].to_dict()
+    models = [run["model"] for run in home.runs if run["seed"] == 107]
+    for model in models:  # seed 107 whole on the H200 but for one run whose machine is not recorded
+        machine = None if model == models[-1] else H200
+        lent.store.put(
+            {**template, "study": lent.name, "plan": lent.plan, "model": model, "seed": 107, "machine": machine}
+        )
+    assert confirm.merge_whole_seeds(lent.store.path, home) == {"stored": [], "left out": [107]}
+    other = tmp_path / "other.csv"
+    designs.read_runs(designs.STORED_RUNS).head(3).to_csv(other, index=False)  # exploratory rows only
+    assert confirm.merge_whole_seeds(other, home) == {"stored": [], "left out": []}
+    assert not home.store.path.exists()  # nothing of this study to store, so nothing written
+
+
 def test_a_run_begun_on_another_kind_is_not_resumed(tmp_path):
     spec = confirm.confirmatory_study(path=tmp_path / "runs.csv")
     begun = tmp_path / "NVIDIA-H100-80GB-HBM3" / spec.plan / "checkpoints"

@@ -219,7 +219,7 @@ def test_the_readme_names_no_verdict_of_a_chapter_that_its_findings_do_not_hold(
                 problems.append(f"README says {word} for {term}, the chapter's findings {result.verdict}")
             interval = re.search(r"\[[^\]]+\]", result.evidence)
             quoted = re.findall(r"\[-?\d+\.\d+, -?\d+\.\d+\]", scope_text)
-            outside_intervals = re.sub(r"\[[^\]]*\]", "", scope_text)  # an interval's bound is not the estimate
+            outside_intervals = re.sub(r"\[-?\d+\.\d+, -?\d+\.\d+\]", "", scope_text)  # a bound is no estimate
             near = f"{result.evidence.split()[0].lstrip('+')}" in outside_intervals
             if interval and near and interval.group(0) not in quoted:
                 problems.append(f"README quotes {finding.claim!r} without its interval {interval.group(0)}")

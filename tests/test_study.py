@@ -351,3 +351,21 @@ def test_a_store_not_written_yet_has_no_rows_and_no_pending_error(tmp_path):
     study = replace(_study(tmp_path / "runs.csv"), store=store)
     assert study.rows().empty and study.rows("log").empty
     assert core_study.status(study) == {"stored": 0, "pending": 3, "other plans": 0}
+
+
+def test_a_merged_copy_takes_this_store_s_key_types_and_a_selection_under_its_lock(tmp_path):
+    study = _study(tmp_path / "runs.csv")
+    study.store.put(square(name="toy", seed=0, spec=study))
+    copy = tmp_path / "copy.csv"
+    pd.DataFrame({"plan": [study.plan] * 2, "name": ["toy"] * 2, "seed": [1.0, 2.0], "value": [2.0, 8.0]}).to_csv(
+        copy, index=False
+    )
+    seen = []
+
+    def only_seed_two(new: pd.DataFrame, mine: pd.DataFrame) -> pd.DataFrame:
+        seen.append(mine["seed"].tolist())
+        return new[new["seed"] == 2]
+
+    assert study.store.merge_rows(study.store.read_copy(copy), select=only_seed_two) == 1
+    assert seen == [[0]]
+    assert open(tmp_path / "runs.csv").read().splitlines()[1:] == [f"{study.plan},toy,0,0", f"{study.plan},toy,2,8"]

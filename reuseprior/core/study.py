@@ -199,16 +199,27 @@ class RunStore:
         """The runs table of another copy of this store at ``path``, read and checked as this one is."""
         return self._read(Path(path))
 
-    def merge_rows(self, theirs: pd.DataFrame) -> int:
+    def merge_rows(
+        self,
+        theirs: pd.DataFrame,
+        select: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame] | None = None,
+    ) -> int:
         """Store the rows of ``theirs`` (read by :meth:`read_copy`) whose plan and key this store lacks; a
-        row stored here already is kept as it is. Returns the number of rows added."""
+        row stored here already is kept as it is. ``select(new, mine)``, where given, chooses among those
+        new rows, under the same lock as the write, so that no other writer changes ``mine`` (every stored
+        row) in between. Key columns take this store's types. Returns the number of rows added."""
         if theirs.empty:
             return 0
         with self.lock():
             mine = self._read(Path(self.path))
-            have = set(zip(*(mine[c].map(_plain) for c in (self.plan_column, *self.key)))) if len(mine) else set()
-            keys = zip(*(theirs[c].map(_plain) for c in (self.plan_column, *self.key)))
-            new = theirs[[k not in have for k in keys]]
+            identity = (self.plan_column, *self.key)
+            have = set(zip(*(mine[c].map(_plain) for c in identity))) if len(mine) else set()
+            keys = zip(*(theirs[c].map(_plain) for c in identity))
+            new = theirs[pd.Series([k not in have for k in keys], index=theirs.index, dtype=bool)]
+            if len(mine):
+                new = new.astype({c: mine[c].dtype for c in identity})
+            if select is not None:
+                new = select(new, mine)
             if not new.empty:
                 columns = list(self.columns or dict.fromkeys([*mine.columns, *new.columns]))
                 merged = pd.concat([mine, new.reindex(columns=columns)], ignore_index=True)[columns]
@@ -547,8 +558,9 @@ def _claim(spec: StudySpec, run: Key, claims: RunClaims) -> _Claimed | None:
 
 def _run_unless_stored(spec: StudySpec, run: Key, options: Mapping[str, Any]) -> Any:
     """A run's task, on its worker when its turn comes: ``spec.run_one`` on ``run``, unless another command
-    stored the run after this one claimed it (a cluster's runs are all claimed when the command starts, and a
-    copy of the store merged meanwhile may hold them)."""
+    stored the run after this one claimed it (runs are claimed as they are queued, :data:`JOBS_PER_THREAD`
+    per worker thread ahead of their turn, and a copy of the store merged meanwhile may hold them). The
+    worker reads ``spec.store.path``: a cluster on other machines needs the store at that path there too."""
     if spec.store.key_of(run) in spec.stored_keys():
         return _Claimed("stored by another command meanwhile")
     return spec.run_one(**run, spec=spec, **options)
@@ -574,15 +586,14 @@ class _RunJob:
 
 
 def _keeper(spec: StudySpec, result: StudyResult, claims: RunClaims) -> Callable[[Key, Any], None]:
-    """How an outcome of ``spec``'s run is recorded in ``result``: claimed elsewhere, killed, unfinished
-    (None) or stored; then its claim is released."""
+    """How an outcome of ``spec``'s run is recorded in ``result``: claimed elsewhere or stored meanwhile,
+    killed, unfinished (None) or stored; then this process's claim on it, if it holds one, is released."""
 
     def keep(run: Key, outcome: Any) -> None:
-        if isinstance(outcome, _Claimed):
-            result.claimed[spec.label(run)] = outcome.holder
-            return
         try:
-            if isinstance(outcome, Killed):
+            if isinstance(outcome, _Claimed):
+                result.claimed[spec.label(run)] = outcome.holder
+            elif isinstance(outcome, Killed):
                 result.killed[spec.label(run)] = outcome.message()
             elif outcome is None:
                 result.unfinished.append(run)

@@ -222,10 +222,10 @@ def memory_needed_gib(params: float) -> float:
 
 def memory_budget_gib() -> float:
     """The memory a model may take to be scored: the memory limit of the Dask worker running it
-    (``--max-memory-gb``), capped by the machine's total memory; outside a worker, that total. Policy: a
-    budget fixed by the machine and the command, not by what else runs at the moment, so that a rerun
-    refuses the same models; a model within it that still runs out of memory kills its worker, and the
-    runner stores it as refused for memory after its retries."""
+    (``--max-memory-gb``, else Dask's automatic share), capped by the machine's total memory; outside a
+    worker, that total. Policy: a budget fixed by the machine and the command, not by what else runs at
+    the moment, so that a rerun refuses the same models; a model within it that still runs out of memory
+    kills its worker, and the runner stores it as refused for memory after its retries."""
     import psutil  # noqa: PLC0415 (psutil: a dependency of Dask, read only where a model is refused)
     from distributed import get_worker  # noqa: PLC0415 (Dask: read only where a model is refused)
 

@@ -24,7 +24,8 @@
 # a seed's call at least 420 s.)
 # W (Dask workers sharing the GPU) and LIMIT (the call's timeout_s) must be given: the cpu profile's many small
 # runs and the gpu profile's few large ones want different W. The study starts one wave, MAXRUNS runs (default
-# W), and no epoch after the time left: LIMIT less the set-up, the benchmark and 90 s for the last copies.
+# W), and no epoch after the time left: LIMIT less the set-up, the benchmark, 60 s for the last copies and
+# MARGIN (default 90 s).
 # (On an H100 on 2026-11-26, --profile gpu with W=4: a B0 run took about 200 s of training, V2-S-shared about
 # 430 s, four sharing the GPU: with BENCH=1 (about two minutes) a V2-S-shared run does not fit a 570 s call, so
 # give that call --only model=V2-B0-original --only model=V2-B0-shared --only model=V2-B0-narrow. A gpu
@@ -38,7 +39,7 @@
 # (--only, and any other `study ch4 run` filter, gives the GPU the runs that cost the CPU most: a V2-S-shared
 # run at width 0.5 takes about 8 minutes there with 15 runs sharing an H100, and 3 hours on the 2-core CPU.)
 # It trains what is pending of the study (the recipe protocol first, then the chosen recipe's study) with
-# W Dask workers sharing the GPU, at most MAXRUNS runs, no epoch started in the last 90 s of its share, and
+# W Dask workers sharing the GPU, at most MAXRUNS runs, no epoch started in the last MARGIN s of its share, and
 # writes the run store to $OUT/ch4_runs.csv, its whole output to $OUT/study.log; every minute, and once more at the end, the
 # unfinished runs' checkpoints that the device tool can return are copied beside it
 # (scripts/device/return_checkpoints.py). Back here, before any later call (a fresh machine starts from the
@@ -88,7 +89,9 @@ fi
 # starts no epoch in its last MARGIN s (default 90: an epoch of a gpu run is under that; a cpu-profile epoch
 # takes about 20 s with 12 runs sharing an H200, so 30 serves it) and is cut at the end of its share
 LEFT=$(( LIMIT - SECONDS - 60 ))
-if [ "$LEFT" -lt 120 ]; then
+if [ "${MARGIN:-90}" -ge $(( LEFT - 30 )) ]; then
+  echo "MARGIN=${MARGIN:-90} leaves the study under 30 s of the $LEFT s left of LIMIT=$LIMIT: give a smaller MARGIN or a larger LIMIT"
+elif [ "$LEFT" -lt 120 ]; then
   echo "only $LEFT s left of LIMIT=$LIMIT after the set-up: no study this call"
 else
   timeout "$LEFT" python3 -m reuseprior study "$STUDY" run "$@" --device cuda --workers "$W" --max-runs "${MAXRUNS:-$W}" \

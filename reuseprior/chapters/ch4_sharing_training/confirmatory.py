@@ -187,28 +187,36 @@ def merge_whole_seeds(path: str | Path, spec: StudySpec) -> dict[str, list[int]]
     """Store the runs of ``spec`` that another copy of its store at ``path`` holds (a lent GPU's), seed by seed.
 
     Policy: a seed's new rows join the stored study only when, with them, the seed has every model of the
-    study, all trained on one machine kind. A seed left part-trained on a lent machine is not stored: its
-    unfinished run cannot be resumed once that machine is given back, and its stored rows would bind the seed
-    to that kind, so the seed trains afresh on the machine that trains the rest. The rule reads which runs
-    finished and where, never their accuracy. Returns the seeds stored and those left out.
+    study, each run naming the one machine kind they all share. A seed left part-trained on a lent machine
+    is not stored: its unfinished run cannot be resumed once that machine is given back, and its stored
+    rows would bind the seed to that kind, so the seed trains afresh on the machine that trains the rest.
+    The rule reads which runs finished and where, never their accuracy, and decides under the store's lock
+    (:meth:`~reuseprior.core.study.RunStore.merge_rows`). Returns the seeds stored and those left out.
     """
-    store = spec.store
-    theirs = store.read_copy(path)
-    if theirs.empty:
-        return {"stored": [], "left out": []}
-    theirs = theirs[(theirs[store.plan_column] == spec.plan) & (theirs["study"] == spec.name)]
-    mine = spec.rows()
-    have = {store.key_of(row) for row in mine.to_dict("records")}
-    new = theirs[[store.key_of(row) not in have for row in theirs.to_dict("records")]]
-    models = {run["model"] for run in spec.runs}
-    stored, left_out = [], []
-    for seed, rows in new.groupby("seed", sort=True):
-        seed_rows = pd.concat([mine[mine["seed"] == seed], rows]) if not mine.empty else rows
-        kinds = {k for machine in seed_rows["machine"] for k in machine_kinds(machine)}
-        whole = set(seed_rows["model"]) == models and len(kinds) == 1
-        (stored if whole else left_out).append(int(seed))
-    store.merge_rows(new[new["seed"].isin(stored)])
-    return {"stored": stored, "left out": left_out}
+    decided: dict[str, list[int]] = {"stored": [], "left out": []}
+
+    def whole_seeds(new: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
+        new, mine = _of_study(new, spec), _of_study(stored, spec)
+        models = {run["model"] for run in spec.runs}
+        for seed in sorted(set(new["seed"])):
+            seed_rows = pd.concat([new[new["seed"] == seed], *([mine[mine["seed"] == seed]] if len(mine) else [])])
+            kinds = [machine_kinds(machine) for machine in seed_rows["machine"]]
+            whole = set(seed_rows["model"]) == models and all(kinds) and len({k for ks in kinds for k in ks}) == 1
+            decided["stored" if whole else "left out"].append(int(seed))
+        return new[new["seed"].isin(decided["stored"])]
+
+    spec.store.merge_rows(spec.store.read_copy(path), select=whole_seeds)
+    return decided
+
+
+def _of_study(rows: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
+    """The rows of ``spec``'s plan (and name, where its store keeps one) among ``rows``."""
+    if rows.empty:
+        return rows
+    mask = rows[spec.store.plan_column] == spec.plan
+    if spec.store.name_column is not None:
+        mask &= rows[spec.store.name_column] == spec.name
+    return rows[mask]
 
 
 #: the declared study (:func:`confirmatory_study`)
