@@ -18,7 +18,7 @@ from reuseprior.commands import study as study_command
 from reuseprior.core import study as core_study
 from reuseprior.core.declared_study import DeclaredStudy
 from reuseprior.core.distributed import JOBS_PER_THREAD, connect
-from reuseprior.core.errors import CsvFormatError
+from reuseprior.core.errors import CsvFormatError, MachineKindError
 from reuseprior.core.study import FloorStore, RunStore, StudySpec, settings_hash
 from tests import toy_study
 
@@ -180,6 +180,37 @@ def test_a_run_stored_meanwhile_by_another_command_is_skipped_when_its_task_come
     assert [r["seed"] for r in done.stored] == [0]
     assert done.claimed == {"toy/1": "stored by another command meanwhile"}
     assert pd.read_csv(tmp_path / "runs.csv").set_index("seed")["value"].to_dict() == {1: -1.0, 0: 0.0}
+
+
+def square_refusing_seed_one(*, name: str, seed: int, spec: StudySpec) -> dict:
+    """A toy run that refuses seed 1 for its machine kind, as the confirmatory study refuses a seed begun elsewhere."""
+    if seed == 1:
+        raise MachineKindError("seed 1 has runs trained on another kind")
+    return square(name=name, seed=seed, spec=spec)
+
+
+def square_failing_seed_one(*, name: str, seed: int, spec: StudySpec) -> dict:
+    """A toy run with a bug on seed 1."""
+    if seed == 1:
+        raise ZeroDivisionError("a bug")
+    return square(name=name, seed=seed, spec=spec)
+
+
+@pytest.mark.dask
+def test_a_refused_run_is_recorded_failed_with_its_reason_and_the_others_go_on(tmp_path):
+    """A refusal of one run (core.study.RUN_REFUSALS) is that run's outcome; any other exception ends the command."""
+    study = _study(tmp_path / "runs.csv", seeds=(0, 1, 2), run_one=square_refusing_seed_one)
+    with connect(workers=1, processes=False, say=lambda _: None) as client:
+        done = core_study.run_study(study, client=client, progress=False)
+    assert [r["seed"] for r in done.stored] == [0, 2]
+    assert done.killed == {
+        "toy/1": "refused before training: MachineKindError: seed 1 has runs trained on another kind"
+    }
+    serial = core_study.run_study(study, progress=False)  # in process as on Dask
+    assert serial.stored == [] and serial.killed == done.killed
+    buggy = replace(study, run_one=square_failing_seed_one)
+    with pytest.raises(ZeroDivisionError, match="a bug"):
+        core_study.run_study(buggy, progress=False)
 
 
 @pytest.mark.dask

@@ -51,7 +51,7 @@ from filelock import FileLock
 
 from reuseprior.core.claims import RunClaims
 from reuseprior.core.distributed import Call, Killed, run_jobs
-from reuseprior.core.errors import CsvFormatError, NoWorkersError
+from reuseprior.core.errors import CsvFormatError, MachineKindError, NoWorkersError, RunSettingError
 from reuseprior.core.files import append_csv_row, file_lock, replace_csv_rows, write_csv
 from reuseprior.core.progress import progress_bar
 from reuseprior.core.stored_rows import NO_KINDS, ColumnKinds, check_stored_rows, read_stored_csv, record_lines
@@ -458,15 +458,28 @@ def store_floors(
 
 @dataclass
 class StudyResult:
-    """What :func:`run_study` did: the runs stored, those that failed (a worker's death, or no worker
-    left: label -> why), those left unfinished, those skipped because another process claimed them
-    (label -> by whom), and why the run stopped early (``stopped``: no worker left), if it did."""
+    """What :func:`run_study` did: the runs stored, those that failed (a worker's death, no worker left,
+    or a refusal of the run before it trained: label -> why), those left unfinished, those skipped because
+    another process claimed them (label -> by whom), and why the run stopped early (``stopped``: no worker
+    left), if it did."""
 
     stored: list[Key] = field(default_factory=list)
     killed: dict[str, str] = field(default_factory=dict)
     unfinished: list[Key] = field(default_factory=list)
     claimed: dict[str, str] = field(default_factory=dict)
     stopped: str | None = None
+
+
+#: the refusals of one run before it trains, for its own settings (its seed, device or machine kind): the
+#: run is recorded as failed with the reason and the others go on; any other exception ends the command
+RUN_REFUSALS: tuple[type[Exception], ...] = (MachineKindError, RunSettingError)
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """The outcome of a run refused before it trained (:data:`RUN_REFUSALS`), with the refusal's message."""
+
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -560,10 +573,14 @@ def _run_unless_stored(spec: StudySpec, run: Key, options: Mapping[str, Any]) ->
     """A run's task, on its worker when its turn comes: ``spec.run_one`` on ``run``, unless another command
     stored the run after this one claimed it (runs are claimed as they are queued, :data:`JOBS_PER_THREAD`
     per worker thread ahead of their turn, and a copy of the store merged meanwhile may hold them). The
-    worker reads ``spec.store.path``: a cluster on other machines needs the store at that path there too."""
+    worker reads ``spec.store.path``: a cluster on other machines needs the store at that path there too.
+    A refusal of the run (:data:`RUN_REFUSALS`) is its outcome, not the command's end."""
     if spec.store.key_of(run) in spec.stored_keys():
         return _Claimed("stored by another command meanwhile")
-    return spec.run_one(**run, spec=spec, **options)
+    try:
+        return spec.run_one(**run, spec=spec, **options)
+    except RUN_REFUSALS as refusal:
+        return _Refused(f"refused before training: {type(refusal).__name__}: {refusal}")
 
 
 class _RunJob:
@@ -587,7 +604,7 @@ class _RunJob:
 
 def _keeper(spec: StudySpec, result: StudyResult, claims: RunClaims) -> Callable[[Key, Any], None]:
     """How an outcome of ``spec``'s run is recorded in ``result``: claimed elsewhere or stored meanwhile,
-    killed, unfinished (None) or stored; then this process's claim on it, if it holds one, is released."""
+    killed or refused, unfinished (None) or stored; then this process's claim on it, if it holds one, is released."""
 
     def keep(run: Key, outcome: Any) -> None:
         try:
@@ -595,6 +612,8 @@ def _keeper(spec: StudySpec, result: StudyResult, claims: RunClaims) -> Callable
                 result.claimed[spec.label(run)] = outcome.holder
             elif isinstance(outcome, Killed):
                 result.killed[spec.label(run)] = outcome.message()
+            elif isinstance(outcome, _Refused):
+                result.killed[spec.label(run)] = outcome.reason
             elif outcome is None:
                 result.unfinished.append(run)
             else:
@@ -631,7 +650,7 @@ def run_study(
     try:
         for run in bar:
             bar.set_postfix_str(spec.label(run))
-            outcome = _claim(spec, run, claims) or spec.run_one(**run, spec=spec, **kwargs)
+            outcome = _claim(spec, run, claims) or _run_unless_stored(spec, run, kwargs)
             keep(run, outcome)
             if outcome is None:  # a deadline: the runs after it would stop at once as well
                 break
