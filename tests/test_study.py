@@ -397,6 +397,6 @@ def test_a_merged_copy_takes_this_store_s_key_types_and_a_selection_under_its_lo
         seen.append(mine["seed"].tolist())
         return new[new["seed"] == 2]
 
-    assert study.store.merge_rows(study.store.read_copy(copy), select=only_seed_two) == 1
+    assert study.store.merge_from(copy, select=only_seed_two) == 1
     assert seen == [[0]]
     assert open(tmp_path / "runs.csv").read().splitlines()[1:] == [f"{study.plan},toy,0,0", f"{study.plan},toy,2,8"]

@@ -234,10 +234,11 @@ def _dispatch(argv: list[str]) -> int:
             print("reuseprior (not installed, so no version: pip install -e . or make env)")
         return 0
     if argv[0] not in COMMANDS:
-        close = difflib.get_close_matches(argv[0], list(COMMANDS), n=1)
-        guess = f"did you mean {close[0]!r}? " if close else ""
         if argv[0] in MERGED_INTO_STUDY:
             guess = f"it is now `{prog} study {MERGED_INTO_STUDY[argv[0]]}` (the same actions and flags); "
+        else:
+            close = difflib.get_close_matches(argv[0], list(COMMANDS), n=1)
+            guess = f"did you mean {close[0]!r}? " if close else ""
         parser.error(f"unknown command {argv[0]!r}; {guess}choose from {', '.join(COMMANDS)}")
     command, rest = argv[0], argv[1:]
     options = _load(parser_module(command), command)

@@ -153,7 +153,10 @@ class RunStore:
 
     def rows(self, plan: str | None = None, kind: str = RUNS, name: str | None = None) -> pd.DataFrame:
         """The stored rows of table ``kind`` (those of ``plan``, and of study ``name`` when given)."""
-        frame = self._read(self.path_of(kind), kind)
+        return self.select_rows(self._read(self.path_of(kind), kind), plan, name)
+
+    def select_rows(self, frame: pd.DataFrame, plan: str | None = None, name: str | None = None) -> pd.DataFrame:
+        """The rows of ``frame`` (a table of this store) of ``plan``, and of study ``name`` when given."""
         match = {} if plan is None else {self.plan_column: plan}
         if name is not None and self.name_column is not None:
             match[self.name_column] = name
@@ -190,24 +193,14 @@ class RunStore:
             for kind in [*(k for k in result if k != RUNS), RUNS]:
                 self._replace(kind, result[kind])
 
-    def merge_from(self, path: str | Path) -> int:
-        """Store the rows of another copy of this store (another machine's, say) whose plan and key this
-        one lacks; a row stored here already is kept as it is. Returns the number of rows added."""
-        return self.merge_rows(self.read_copy(path))
-
-    def read_copy(self, path: str | Path) -> pd.DataFrame:
-        """The runs table of another copy of this store at ``path``, read and checked as this one is."""
-        return self._read(Path(path))
-
-    def merge_rows(
-        self,
-        theirs: pd.DataFrame,
-        select: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame] | None = None,
+    def merge_from(
+        self, path: str | Path, select: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame] | None = None
     ) -> int:
-        """Store the rows of ``theirs`` (read by :meth:`read_copy`) whose plan and key this store lacks; a
-        row stored here already is kept as it is. ``select(new, mine)``, where given, chooses among those
-        new rows, under the same lock as the write, so that no other writer changes ``mine`` (every stored
-        row) in between. Key columns take this store's types. Returns the number of rows added."""
+        """Store the rows of another copy of this store at ``path`` (another machine's, say) whose plan and key
+        this one lacks; a row stored here already is kept as it is. ``select(new, mine)``, where given, chooses
+        among those new rows, under the same lock as the write, so that no other writer changes ``mine``
+        (every stored row) in between. Key columns take this store's types. Returns the number of rows added."""
+        theirs = self._read(Path(path))
         if theirs.empty:
             return 0
         with self.lock():
@@ -573,10 +566,15 @@ def _run_unless_stored(spec: StudySpec, run: Key, options: Mapping[str, Any]) ->
     """A run's task, on its worker when its turn comes: ``spec.run_one`` on ``run``, unless another command
     stored the run after this one claimed it (runs are claimed as they are queued, :data:`JOBS_PER_THREAD`
     per worker thread ahead of their turn, and a copy of the store merged meanwhile may hold them). The
-    worker reads ``spec.store.path``: a cluster on other machines needs the store at that path there too.
-    A refusal of the run (:data:`RUN_REFUSALS`) is its outcome, not the command's end."""
+    worker reads ``spec.store.path``: a cluster on other machines needs the store at that path there too."""
     if spec.store.key_of(run) in spec.stored_keys():
         return _Claimed("stored by another command meanwhile")
+    return _run_or_refusal(spec, run, options)
+
+
+def _run_or_refusal(spec: StudySpec, run: Key, options: Mapping[str, Any]) -> Any:
+    """``spec.run_one`` on ``run``; a refusal of the run (:data:`RUN_REFUSALS`) is its outcome
+    (:class:`_Refused`), not the command's end."""
     try:
         return spec.run_one(**run, spec=spec, **options)
     except RUN_REFUSALS as refusal:
@@ -650,7 +648,7 @@ def run_study(
     try:
         for run in bar:
             bar.set_postfix_str(spec.label(run))
-            outcome = _claim(spec, run, claims) or _run_unless_stored(spec, run, kwargs)
+            outcome = _claim(spec, run, claims) or _run_or_refusal(spec, run, kwargs)  # _claim read the store
             keep(run, outcome)
             if outcome is None:  # a deadline: the runs after it would stop at once as well
                 break

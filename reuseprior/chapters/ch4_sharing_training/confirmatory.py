@@ -191,12 +191,12 @@ def merge_whole_seeds(path: str | Path, spec: StudySpec) -> dict[str, list[int]]
     is not stored: its unfinished run cannot be resumed once that machine is given back, and its stored
     rows would bind the seed to that kind, so the seed trains afresh on the machine that trains the rest.
     The rule reads which runs finished and where, never their accuracy, and decides under the store's lock
-    (:meth:`~reuseprior.core.study.RunStore.merge_rows`). Returns the seeds stored and those left out.
+    (:meth:`~reuseprior.core.study.RunStore.merge_from`). Returns the seeds stored and those left out.
     """
     decided: dict[str, list[int]] = {"stored": [], "left out": []}
 
     def whole_seeds(new: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
-        new, mine = _of_study(new, spec), _of_study(stored, spec)
+        new, mine = (spec.store.select_rows(rows, spec.plan, spec.name) for rows in (new, stored))
         models = {run["model"] for run in spec.runs}
         for seed in sorted(set(new["seed"])):
             seed_rows = pd.concat([new[new["seed"] == seed], *([mine[mine["seed"] == seed]] if len(mine) else [])])
@@ -205,18 +205,8 @@ def merge_whole_seeds(path: str | Path, spec: StudySpec) -> dict[str, list[int]]
             decided["stored" if whole else "left out"].append(int(seed))
         return new[new["seed"].isin(decided["stored"])]
 
-    spec.store.merge_rows(spec.store.read_copy(path), select=whole_seeds)
+    spec.store.merge_from(path, select=whole_seeds)
     return decided
-
-
-def _of_study(rows: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
-    """The rows of ``spec``'s plan (and name, where its store keeps one) among ``rows``."""
-    if rows.empty:
-        return rows
-    mask = rows[spec.store.plan_column] == spec.plan
-    if spec.store.name_column is not None:
-        mask &= rows[spec.store.name_column] == spec.name
-    return rows[mask]
 
 
 #: the declared study (:func:`confirmatory_study`)
