@@ -3,6 +3,8 @@ its plan), seeds that chose nothing, one machine kind per seed, never resumed on
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import pytest
 
@@ -137,7 +139,21 @@ def test_with_no_stored_seed_every_comparison_is_not_comparable_with_the_reason(
     floor = pd.DataFrame(columns=["seed", "top1_train", "top1_test"])
     table = readings.family_table(readings.family_judgement(empty.rows(), floor, empty), "confirmatory")
     assert len(table) == 4 and (table["seeds"] == 0).all()
-    assert (table["verdict"] == "not comparable").all() and table["reason"].str.contains("a verdict needs 8").all()
+    assert (table["verdict"] == "not comparable").all()
+    assert table["reason"].str.contains("read once, when all 12 are").all()
+
+
+def test_the_family_is_read_once_at_every_declared_seed_never_at_an_interim_count():
+    # the exploratory study's 8 counting seeds decide when 8 are declared, and wait when 12 are
+    exploratory = table42.decisive_study(confirm.RECIPE, confirm.PROFILE)
+    runs, floor = exploratory.rows(), table42.floor_study(confirm.PROFILE).floor_rows()
+    assert len(exploratory.seeds) == 8
+    assert readings.family_judgement(runs, floor, exploratory).reason == ""
+    twelve = replace(exploratory, seeds=tuple(range(12)))
+    judged = readings.family_judgement(runs, floor, twelve)
+    assert len(judged.kept) == 8 and "8 of the study's 12 declared seeds" in judged.reason
+    table = readings.family_table(judged, "interim")
+    assert (table["verdict"] == "not comparable").all() and (table["seeds"] == 8).all()
 
 
 def test_the_recipe_table_shows_the_order_reversing_under_the_official_recipes():
@@ -164,3 +180,15 @@ def test_the_command_refuses_a_used_seed_with_the_reason(capsys):
         main(["study", "ch4-confirm", "run", "--seeds", "0", "1"])
     assert stopped.value.code == 2
     assert "chose the recipe or served an earlier study" in capsys.readouterr().err
+
+
+def test_the_family_by_machine_kind_splits_each_comparison_by_the_kind_its_seeds_trained_on():
+    judged = ch4_studies.judged_studies()["exploratory"]
+    table = readings.family_by_machine_kind(judged)
+    headline = table[(table["model"] == "V2-S-shared") & (table["against"] == "V2-B0-original")]
+    assert headline["seeds"].sum() == len(judged.kept)  # every counting seed in exactly one kind's row
+    pooled = readings.family_table(judged, "exploratory").iloc[0]
+    weighted = (headline["seeds"] * headline["mean difference (pp)"]).sum() / headline["seeds"].sum()
+    assert weighted == pytest.approx(pooled["difference (pp)"])
+    kinds = readings.seed_machine_kinds(judged.study.rows())
+    assert kinds["torch"].str.match(r"^\d+\.\d+").all()

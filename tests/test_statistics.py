@@ -129,6 +129,9 @@ def test_permutation_steps_count_the_exact_p_values_between_a_p_and_its_level():
     assert st.permutation_steps_to_level(8 / 256, 8, 0.025) == -1  # one step down would pass
     assert st.permutation_steps_to_level(6 / 256, 8, 0.0125) == -2  # 2/256 is the first below 0.0125
     assert np.isnan(st.permutation_steps_to_level(0.01, 30, 0.05))  # a Monte Carlo p has no exact steps
+    # 6 pairs at 0.0125: the smallest p, 2/64, fails, so no steps reach the level; 8 pairs can (2/256)
+    assert np.isnan(st.permutation_steps_to_level(2 / 64, 6, 0.0125))
+    assert st.permutation_steps_to_level(2 / 256, 8, 0.0125) == 0
 
 
 def test_leave_one_out_agreement_is_the_share_of_subsets_that_keep_the_verdict():

@@ -348,8 +348,10 @@ def permutation_steps_to_level(p: float, pairs: int, alpha: float = ALPHA) -> fl
     :data:`EXACT_PERMUTATION_MAX_PAIRS`) is from ``alpha``, in the steps its values move by (``2 / 2**n``,
     the sign flips of a two-sided test coming in pairs): for ``p < alpha`` the steps ``p`` could rise
     and still pass (0: the next possible p fails; e.g. 6/256 at 0.025), for ``p >= alpha`` minus the
-    steps it would have to fall to pass. NaN without an exact p."""
-    if not (math.isfinite(p) and 1 <= pairs <= EXACT_PERMUTATION_MAX_PAIRS):
+    steps it would have to fall to pass. NaN without an exact p, and below
+    :func:`fewest_decisive_pairs` pairs, where no p can pass (the smallest, ``2 / 2**n``, is not below
+    ``alpha``), so no number of steps would."""
+    if not (math.isfinite(p) and 1 <= pairs <= EXACT_PERMUTATION_MAX_PAIRS) or pairs < fewest_decisive_pairs(alpha):
         return math.nan
     step = 2.0 / 2**pairs
     slack = 1e-9 * step

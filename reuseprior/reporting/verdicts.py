@@ -14,7 +14,9 @@ states only its comparisons, claims and labels.
 - :func:`decidability` -- the policy of a **paired design**: every arm of a seed
   shares its data order and initialisation, so a seed stands or falls whole
   (:func:`~reuseprior.core.verdict_policy.seeds_that_count`), and a verdict needs at least
-  :func:`~reuseprior.reporting.statistics.fewest_decisive_pairs` seeds whose runs all count.
+  :func:`~reuseprior.reporting.statistics.fewest_decisive_pairs` seeds whose runs all count; a
+  confirmatory reading (``one_look=True``) also waits for every declared seed, so that its verdict is
+  read once, at the seeds declared before the runs, and never at an interim count that happens to decide.
 - :func:`search_decidability` -- the policy of a **search comparison**: a run's final model is the
   outcome of its arm's search, so no seed is dropped (that would select seeds on the outcome); a
   verdict needs the fewest decisive pairs and, in every arm, more than
@@ -207,21 +209,37 @@ def paired_seeds(rows: pd.DataFrame, arms: Iterable[str], *, arm: str) -> tuple[
 
 
 def decidability(
-    criteria: pd.DataFrame, seeds: Sequence[int], *, arm: str, noun: str, planned: int, alpha: float = ALPHA
+    criteria: pd.DataFrame,
+    seeds: Sequence[int],
+    *,
+    arm: str,
+    noun: str,
+    planned: int,
+    alpha: float = ALPHA,
+    one_look: bool = False,
 ) -> tuple[list[int], str]:
     """The paired ``seeds`` whose runs all count (``criteria``: one row per run, its ``seed``, its arm
     in column ``arm`` and whether it ``counts``), and why a verdict cannot be given yet ("" when it
     can): fewer such seeds than :func:`~reuseprior.reporting.statistics.fewest_decisive_pairs` at
     ``alpha`` (the level the verdicts are judged at), the runs that do not count named. ``noun`` names
-    an arm in the reason (``model``, ``configuration``), ``planned`` is the study's number of seeds."""
+    an arm in the reason (``model``, ``configuration``), ``planned`` is the study's number of seeds.
+    With ``one_look`` (a confirmatory study) the verdict also waits until all ``planned`` seeds are
+    stored for every arm: looking at each interim count and stopping at the first that decides would
+    raise the chance of a false verdict above the level (optional stopping)."""
     kept, failing = seeds_that_count(criteria, seeds)
     needed = fewest_decisive_pairs(alpha)
-    if len(kept) >= needed:
+    waiting = one_look and len(seeds) < planned
+    if len(kept) >= needed and not waiting:
         return kept, ""
     reason = (
         f"{len(kept)} of the study's {planned} seeds stored for every {noun} with every run counting "
         f"(a verdict needs {needed})"
     )
+    if waiting:
+        reason = (
+            f"{len(seeds)} of the study's {planned} declared seeds stored for every {noun}: its verdict is "
+            f"read once, when all {planned} are (at least {needed} of them with every run counting)"
+        )
     if not failing.empty:
         reason += "; runs that do not count: " + ", ".join(
             f"{a} seed {s}" for a, s in zip(failing[arm], failing["seed"])

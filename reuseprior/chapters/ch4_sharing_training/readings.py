@@ -10,11 +10,12 @@ here trains or declares a study (the declarations and the code that runs them si
   :func:`verdict_table`, :func:`control_table` and :func:`prior_beside_accuracy`;
 * the confirmatory family (:func:`family_judgement`, :func:`family_table`, :func:`family_reading`,
   :func:`family_figure_tables`) and
-  the machine kinds of a study's seeds (:func:`seed_machine_kinds`).
+  the machine kinds of a study's seeds (:func:`seed_machine_kinds`, :func:`family_by_machine_kind`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -38,8 +39,13 @@ from reuseprior.core.study import StudySpec
 from reuseprior.core.verdict_policy import NOT_COMPARABLE, verdict
 from reuseprior.reporting import verdicts
 from reuseprior.reporting.reference import load_thesis_table
-from reuseprior.reporting.statistics import p_value_text, t_interval_text
+from reuseprior.reporting.statistics import fewest_decisive_pairs, p_value_text, t_interval_text
 from reuseprior.reporting.verdicts import Comparison, gated_verdicts, per_seed_differences
+
+#: the rule verdict of an interim reading (:attr:`JudgedRuns.interim`): withheld until every declared seed is stored
+INTERIM = "withheld (interim)"
+#: a torch version as a stored run's ``machine`` names it ("torch 2.11.0+cu130,")
+_TORCH_VERSION = re.compile(r"torch ([^\s,]+)")
 
 # ------------------------------------------------------------------------------------- Table 4.2's pairs
 
@@ -187,13 +193,16 @@ def counting_seeds(criteria: pd.DataFrame, runs: pd.DataFrame, study: StudySpec)
 class JudgedRuns:
     """A study's stored runs judged once: every run's criteria (:func:`~.designs.criteria_table`), the
     seeds whose runs all count (:func:`counting_seeds`), their runs, and why a verdict must wait ("" when
-    it need not). The verdicts, the controls and the prior's table all read this one judgement."""
+    it need not). The verdicts, the controls and the prior's table all read this one judgement.
+    ``interim``: a reading that waits for declared seeds (:func:`family_judgement`), whose rule
+    verdicts are withheld, not only gated."""
 
     study: StudySpec
     criteria: pd.DataFrame
     kept: list[int]
     reason: str
     counting: pd.DataFrame
+    interim: bool = False
 
 
 def judge(runs: pd.DataFrame, floor: pd.DataFrame, study: StudySpec) -> JudgedRuns:
@@ -296,14 +305,19 @@ def prior_beside_accuracy(judged: JudgedRuns) -> pd.DataFrame:
 def family_judgement(runs: pd.DataFrame, floor: pd.DataFrame, spec: StudySpec) -> JudgedRuns:
     """``spec``'s stored ``runs`` held to the run criteria against the linear ``floor`` of their images,
     with the seeds that decide at the family's level: every run of a seed counting, and at least
-    :func:`~reuseprior.reporting.statistics.fewest_decisive_pairs` at :data:`FAMILY_ALPHA` of them (8)."""
+    :func:`~reuseprior.reporting.statistics.fewest_decisive_pairs` at :data:`FAMILY_ALPHA` of them (8).
+    The family is read once, when every declared seed of ``spec`` is stored for all four models
+    (``one_look`` of :func:`~reuseprior.reporting.verdicts.decidability`): until then its verdicts are
+    *not comparable*, its rule verdicts withheld and its differences interim. A stored seed ``spec`` does
+    not declare is never read."""
     criteria = criteria_table(runs, floor) if len(runs) else pd.DataFrame(columns=list(CRITERIA_COLUMNS))
     complete, _ = verdicts.paired_seeds(runs, spec.design.models, arm="model") if len(runs) else ([], [])
+    declared = [s for s in complete if s in spec.seeds]
     kept, reason = verdicts.decidability(
-        criteria, complete, arm="model", noun="model", planned=len(spec.seeds), alpha=FAMILY_ALPHA
+        criteria, declared, arm="model", noun="model", planned=len(spec.seeds), alpha=FAMILY_ALPHA, one_look=True
     )
     counting = runs[runs["seed"].isin(kept)] if len(runs) else pd.DataFrame(columns=list(STORED_COLUMNS))
-    return JudgedRuns(spec, criteria, kept, reason, counting)
+    return JudgedRuns(spec, criteria, kept, reason, counting, interim=len(declared) < len(spec.seeds))
 
 
 def _thesis_differences() -> dict[tuple[str, str], float]:
@@ -354,14 +368,33 @@ def family_table(judged: JudgedRuns, study: str) -> pd.DataFrame:
     table.insert(3, "role", ["Table 4.2" if (c.treatment, c.control) in thesis else "control" for c in FAMILY])
     table["thesis CIFAR-10 difference (pp)"] = [thesis.get((c.treatment, c.control), np.nan) for c in FAMILY]
     table["family level"] = FAMILY_ALPHA
-    table = pd.concat([table, _cost_columns(counting)], axis=1)
-    return verdicts.gated_verdicts(table, judged.reason)
+    table = verdicts.gated_verdicts(pd.concat([table, _cost_columns(counting)], axis=1), judged.reason)
+    if judged.interim:
+        table["rule verdict"] = INTERIM
+    return table
+
+
+def _robustness_text(row: pd.Series) -> str:
+    """A family row's robustness in words: the permutation steps to the level and the leave-one-seed-out
+    agreement, each said to be unreachable where too few seeds could pass the level at all."""
+    seeds, needed = int(row["seeds"]), fewest_decisive_pairs(FAMILY_ALPHA)
+    steps = row["permutation steps to the level"]
+    if np.isnan(steps):
+        steps_text = f"no p of {seeds} seeds can pass the level (that needs {needed})"
+    else:
+        steps_text = f"{steps:g} permutation steps to the level"
+    if seeds - 1 < needed:
+        subsets_text = f"no {seeds - 1} seeds can pass it, so every leave-one-seed-out subset reads undetermined"
+    else:
+        subsets_text = f"{row['leave-one-seed-out agreement']:.0%} of leave-one-seed-out subsets agree"
+    return f"{steps_text}, {subsets_text}"
 
 
 def family_reading(tables: dict[str, pd.DataFrame]) -> str:
     """The headline in words (Markdown): per comparison of the confirmatory study its verdict at the
-    family's level with the interval, the seeds and the robustness, then the exploratory study's under
-    the same rules, as context (its seeds 0-1 chose the recipe)."""
+    family's level with the interval, the two-sided exact permutation p, the seeds and the robustness
+    (:func:`_robustness_text`), an interim reading labelled so, then the exploratory study's under the
+    same rules, as context (its seeds 0-1 chose the recipe)."""
     lines = []
     for label, table in tables.items():
         role = "" if label == "confirmatory" else " (context: its seeds 0-1 chose the recipe)"
@@ -374,11 +407,11 @@ def family_reading(tables: dict[str, pd.DataFrame]) -> str:
             interval = t_interval_text(row["t low"], row["t high"]).replace(
                 "t-interval", f"{100 * (1 - FAMILY_ALPHA):g} % t-interval"
             )
+            interim = "interim, " if row.get("rule verdict") == INTERIM else ""
             lines.append(
-                f"- {pair}: {row['difference (pp)']:+.2f} points over {int(row['seeds'])} seeds ({interval}, "
-                f"permutation p {p_value_text(row['permutation p'])}, "
-                f"{row['permutation steps to the level']:g} permutation steps to the level, "
-                f"{row['leave-one-seed-out agreement']:.0%} of leave-one-seed-out subsets agree); "
+                f"- {pair}: {interim}{row['difference (pp)']:+.2f} points over {int(row['seeds'])} seeds "
+                f"({interval}, two-sided permutation p {p_value_text(row['permutation p'])}; "
+                f"{_robustness_text(row)}); "
                 f"**{row['verdict']}**" + (f" ({row['reason']})" if row["verdict"] == NOT_COMPARABLE else "") + "."
             )
     return "\n".join(lines)
@@ -386,10 +419,37 @@ def family_reading(tables: dict[str, pd.DataFrame]) -> str:
 
 def seed_machine_kinds(runs: pd.DataFrame) -> pd.DataFrame:
     """Per seed of ``runs`` (one study's stored rows): the machine kinds its runs trained on
-    (:func:`reuseprior.core.cpu.machine_kinds` of each row, a run moved between machines naming each)
-    and whether they mix kinds, which the confirmatory study refuses."""
+    (:func:`reuseprior.core.cpu.machine_kinds` of each row, a run moved between machines naming each),
+    whether they mix kinds, which the confirmatory study refuses, and the torch versions the runs
+    name (a machine kind pins the hardware and its kernels, not the library)."""
     rows = []
     for seed, mine in runs.groupby("seed", sort=True):
         kinds = sorted({k for machine in mine["machine"] for k in machine_kinds(machine)})
-        rows.append({"seed": int(seed), "runs": len(mine), "machine kinds": "; ".join(kinds), "mixed": len(kinds) > 1})
-    return pd.DataFrame(rows, columns=["seed", "runs", "machine kinds", "mixed"])
+        torch_versions = sorted({v for machine in mine["machine"] for v in _TORCH_VERSION.findall(str(machine))})
+        rows.append(
+            {
+                "seed": int(seed),
+                "runs": len(mine),
+                "machine kinds": "; ".join(kinds),
+                "mixed": len(kinds) > 1,
+                "torch": "; ".join(torch_versions),
+            }
+        )
+    return pd.DataFrame(rows, columns=["seed", "runs", "machine kinds", "mixed", "torch"])
+
+
+def family_by_machine_kind(judged: JudgedRuns) -> pd.DataFrame:
+    """Per comparison of :data:`FAMILY` and machine kind (:func:`seed_machine_kinds`): the counting seeds
+    of ``judged`` that trained on that kind and their mean paired difference of test top-1 (points), so
+    that a reader sees whether the kinds a study pools differ. A description, not a test: the verdict
+    pools the kinds, every pair within one."""
+    columns = ["model", "against", "machine kinds", "torch", "seeds", "mean difference (pp)"]
+    if judged.counting.empty:
+        return pd.DataFrame(columns=columns)
+    kinds = seed_machine_kinds(judged.counting).set_index("seed")
+    differences = per_seed_differences(judged.counting, FAMILY, arm="model", metrics=["top1_test"])
+    differences = differences.join(kinds[["machine kinds", "torch"]], on="seed")
+    grouped = differences.groupby(["treatment", "control", "machine kinds", "torch"], sort=False)["difference"]
+    table = grouped.agg(seeds="size", mean="mean").reset_index()
+    table = table.rename(columns={"treatment": "model", "control": "against", "mean": "mean difference (pp)"})
+    return table[columns]
