@@ -192,3 +192,13 @@ def test_the_family_by_machine_kind_splits_each_comparison_by_the_kind_its_seeds
     assert weighted == pytest.approx(pooled["difference (pp)"])
     kinds = readings.seed_machine_kinds(judged.study.rows())
     assert kinds["torch"].str.match(r"^\d+\.\d+").all()
+
+
+def test_a_stored_seed_the_study_does_not_declare_is_never_read():
+    # seed 3 is stored but not declared, seed 50 declared but not stored: 7 of 8, so the reading waits
+    exploratory = table42.decisive_study(confirm.RECIPE, confirm.PROFILE)
+    runs, floor = exploratory.rows(), table42.floor_study(confirm.PROFILE).floor_rows()
+    declared = replace(exploratory, seeds=(0, 1, 2, 4, 5, 6, 7, 50))
+    judged = readings.family_judgement(runs, floor, declared)
+    assert 3 in set(runs["seed"]) and 3 not in judged.kept and judged.interim
+    assert "7 of the study's 8 declared seeds" in judged.reason
