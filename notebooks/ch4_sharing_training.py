@@ -208,7 +208,7 @@ if judged is not None:
 # family of four comparisons (Table 4.2's two differences, each claimed in the thesis's direction, and the two
 # parameter-matched controls) judged at its Bonferroni level, each with its `1 - level` t-interval and exact
 # permutation p. The family is read once, when all twelve seeds are stored (never at an interim count that happens to
-# decide); until then its differences are interim and its verdicts *not comparable*. Every verdict carries its robustness: how many permutation steps its p could move before crossing
+# decide); until then its differences are interim and the rule gives no verdict. Every verdict carries its robustness: how many permutation steps its p could move before crossing
 # the level (0: the next possible p fails) and the share of leave-one-seed-out subsets that keep it. The exploratory
 # study is read under the same rules beside it, as context; below the verdicts, the machine kinds each seed of the
 # two studies trained on (a seed that mixes kinds is what the confirmatory study refuses). It costs about 7.3 CPU-hours a seed (44 hours for
