@@ -224,8 +224,9 @@ def decidability(
     ``alpha`` (the level the verdicts are judged at), the runs that do not count named. ``noun`` names
     an arm in the reason (``model``, ``configuration``), ``planned`` is the study's number of seeds.
     With ``one_look`` (a confirmatory study) the verdict also waits until all ``planned`` seeds are
-    stored for every arm (``seeds`` then holds declared seeds only): looking at each interim count and stopping at the first that decides would
-    raise the chance of a false verdict above the level (optional stopping)."""
+    stored for every arm (``seeds`` then holds declared seeds only): looking at each interim count
+    and stopping at the first that decides would raise the chance of a false verdict above the level
+    (optional stopping)."""
     kept, failing = seeds_that_count(criteria, seeds)
     needed = fewest_decisive_pairs(alpha)
     waiting = one_look and len(seeds) < planned
