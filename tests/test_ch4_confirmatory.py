@@ -116,6 +116,8 @@ def test_machine_kinds_read_every_machine_a_stored_run_names():
     mixed = stored[stored["machine"].fillna("").str.contains(", then ")]["machine"].iloc[0]
     assert len(cpu.machine_kinds(mixed)) == 2
     assert cpu.machine_kinds(None) == []
+    assert cpu.torch_versions(mixed) == ["2.11.0+cu130", "2.15.0+cu132"]  # a GPU's torch, then this CPU's
+    assert cpu.torch_versions(None) == []
     here = cpu.machine_kind(cpu.device_description("cpu"))
     assert here == (cpu.PINNED_CPU_KIND if cpu.kernels_pinned() else "CPU, " + cpu.cpu_kernels())
 

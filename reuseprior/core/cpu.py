@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import os
 import platform
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -34,6 +35,7 @@ __all__ = [
     "machine_kind",
     "machine_kinds",
     "run_provenance",
+    "torch_versions",
 ]
 
 #: The instruction-set extensions (Linux ``/proc/cpuinfo`` flag names) that
@@ -128,6 +130,17 @@ def machine_kinds(machine: str | None) -> list[str]:
         if kind not in kinds:
             kinds.append(kind)
     return kinds
+
+
+#: a torch version as :func:`device_description` writes it ("torch 2.11.0+cu130,")
+_TORCH_VERSION = re.compile(r"torch ([^\s,]+)")
+
+
+def torch_versions(machine: str | None) -> list[str]:
+    """The torch versions the machines of a stored run's ``machine`` name (:func:`machine_kinds` reads the
+    same text), sorted, each once: a kind pins the hardware and its kernels, not the library. Empty for
+    none."""
+    return sorted(set(_TORCH_VERSION.findall(machine))) if isinstance(machine, str) else []
 
 
 def run_provenance(device: torch.device | str = "cpu") -> dict[str, str]:

@@ -15,7 +15,6 @@ here trains or declares a study (the declarations and the code that runs them si
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -34,7 +33,7 @@ from reuseprior.chapters.ch4_sharing_training.designs import (
     criteria_table,
 )
 from reuseprior.chapters.ch4_sharing_training.plan import make_plan
-from reuseprior.core.cpu import machine_kinds
+from reuseprior.core.cpu import machine_kinds, torch_versions
 from reuseprior.core.study import StudySpec
 from reuseprior.core.verdict_policy import NOT_COMPARABLE, verdict
 from reuseprior.reporting import verdicts
@@ -44,8 +43,6 @@ from reuseprior.reporting.verdicts import Comparison, gated_verdicts, per_seed_d
 
 #: the rule verdict of an interim reading (:attr:`JudgedRuns.interim`): withheld until every declared seed is stored
 INTERIM = "withheld (interim)"
-#: a torch version as a stored run's ``machine`` names it ("torch 2.11.0+cu130,")
-_TORCH_VERSION = re.compile(r"torch ([^\s,]+)")
 
 # ------------------------------------------------------------------------------------- Table 4.2's pairs
 
@@ -421,18 +418,18 @@ def seed_machine_kinds(runs: pd.DataFrame) -> pd.DataFrame:
     """Per seed of ``runs`` (one study's stored rows): the machine kinds its runs trained on
     (:func:`reuseprior.core.cpu.machine_kinds` of each row, a run moved between machines naming each),
     whether they mix kinds, which the confirmatory study refuses, and the torch versions the runs
-    name (a machine kind pins the hardware and its kernels, not the library)."""
+    name (:func:`reuseprior.core.cpu.torch_versions`)."""
     rows = []
     for seed, mine in runs.groupby("seed", sort=True):
         kinds = sorted({k for machine in mine["machine"] for k in machine_kinds(machine)})
-        torch_versions = sorted({v for machine in mine["machine"] for v in _TORCH_VERSION.findall(str(machine))})
+        versions = sorted({v for machine in mine["machine"] for v in torch_versions(machine)})
         rows.append(
             {
                 "seed": int(seed),
                 "runs": len(mine),
                 "machine kinds": "; ".join(kinds),
                 "mixed": len(kinds) > 1,
-                "torch": "; ".join(torch_versions),
+                "torch": "; ".join(versions),
             }
         )
     return pd.DataFrame(rows, columns=["seed", "runs", "machine kinds", "mixed", "torch"])
