@@ -19,6 +19,7 @@ import nbformat
 import pytest
 
 from reuseprior.core import paths
+from reuseprior.core.errors import InputsChangedError
 from reuseprior.core.progress import BATCH_ENV_VAR, TQDM_ENV_VAR, batch_environment, in_batch_run, progress_bar
 from reuseprior.reporting.build import execute_notebook
 from reuseprior.reporting.notebook import default_output_dir, output_note, setup
@@ -119,3 +120,26 @@ def test_the_output_note_names_both_folders() -> None:
     note = output_note("ch5_depth_width")
     assert "`build/figures/interactive/ch5_depth_width/`" in note
     assert "`figures/ch5_depth_width/`" in note and "python -m reuseprior build ch5_depth_width" in note
+
+
+def test_a_notebook_whose_stored_inputs_change_while_it_runs_is_not_kept(interactive: None, tmp_path: Path) -> None:
+    """A row landing in the watched ``inputs`` folder during the run (here written by the notebook
+    itself, as a study's worker would) refuses the executed copy, naming the file and the command
+    to run again; the same notebook over an unchanged folder is kept."""
+    inputs = tmp_path / "data"
+    inputs.mkdir()
+    (inputs / "runs.csv").write_text("seed\n0\n")
+    (inputs / "runs.lock").write_text("")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(f"open({str(inputs / 'runs.lock')!r}, 'w').close()\nprint('read')")]
+    quiet = tmp_path / "quiet.ipynb"
+    nbformat.write(nb, quiet)
+    execute_notebook(quiet, tmp_path / "kept.ipynb", {}, inputs=inputs)  # a file rewritten unchanged is no change
+    assert (tmp_path / "kept.ipynb").exists()
+    nb.cells.append(nbformat.v4.new_code_cell(f"open({str(inputs / 'runs.csv')!r}, 'a').write('1\\n')"))
+    busy = tmp_path / "busy.ipynb"
+    nbformat.write(nb, busy)
+    with pytest.raises(InputsChangedError, match=r"runs\.csv changed while busy ran.*reuseprior build busy"):
+        execute_notebook(busy, tmp_path / "refused.ipynb", {}, inputs=inputs)
+    assert not (tmp_path / "refused.ipynb").exists()

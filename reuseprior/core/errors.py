@@ -24,6 +24,7 @@ __all__ = [
     "DatasetNotFoundError",
     "DatasetVerificationError",
     "InputRefusedError",
+    "InputsChangedError",
     "NoWorkersError",
     "NotebookNotFoundError",
     "NotebookParameterError",
@@ -137,6 +138,12 @@ class UnreadableCheckpointError(CheckpointMismatchError, ValueError):
 
 class NotebookParameterError(ValueError):
     """A papermill parameter has an invalid value, or names no parameter the notebooks declare."""
+
+
+class InputsChangedError(RuntimeError):
+    """The stored results a notebook reads changed while it ran (a study storing a row meanwhile): its
+    outputs may read two states of them, so the executed copy is not kept. The message names the files
+    and the command that runs the notebook again."""
 
 
 class NotebookNotFoundError(LookupError):

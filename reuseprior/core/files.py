@@ -14,6 +14,7 @@ file and leaves the target as it was.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -30,7 +31,9 @@ __all__ = [
     "append_csv_row",
     "atomic_path",
     "atomic_write",
+    "changed_files",
     "file_lock",
+    "folder_state",
     "fsync_directory",
     "replace_csv_rows",
     "write_csv",
@@ -43,6 +46,20 @@ def file_lock(path: str | os.PathLike) -> FileLock:
     """The lock every writer of the file at ``path`` holds while it reads and rewrites it (``name.lock``
     beside ``name.csv``), so that two writers' rows both land."""
     return FileLock(str(Path(path).with_suffix(".lock")))
+
+
+def folder_state(folder: str | os.PathLike) -> dict[str, str]:
+    """The SHA-256 of every file under ``folder``, by path relative to it; empty for a missing folder.
+    Two states differ where a file's content changed, or a file was added or removed, between them
+    (:func:`changed_files`); a file rewritten with the same bytes is no change."""
+    root = Path(folder)
+    files = sorted(path for path in root.rglob("*") if path.is_file()) if root.is_dir() else []
+    return {path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest() for path in files}
+
+
+def changed_files(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
+    """The files changed, added or removed between two :func:`folder_state` of one folder, sorted."""
+    return sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
 
 
 def fsync_directory(folder: str | os.PathLike) -> None:

@@ -31,6 +31,11 @@ software rewrites it byte for byte:
   :mod:`reuseprior.core.precision`), and the outputs that stay CPU-dependent
   (live recomputations of stored float32 values) are shown in cells marked
   ``# NBVAL_IGNORE_OUTPUT`` beside a verdict cell that is compared;
+* the stored results under ``data/`` (what the notebooks read) must not change
+  while a notebook runs: a study storing a row meanwhile would leave outputs
+  that read two states of them, so the executed copy is then not kept
+  (:class:`~reuseprior.core.errors.InputsChangedError`, naming the files and
+  the command that runs the notebook again);
 * the executed copy is written to a temporary file (``build/notebooks/tmp/``)
   and moved over the target only when execution and clean-up have finished, so an
   interrupted or failed run leaves the previous notebook intact (a failed
@@ -57,8 +62,8 @@ import nbformat
 import papermill
 
 from reuseprior.core import paths
-from reuseprior.core.errors import NotebookNotFoundError, NotebookParameterError
-from reuseprior.core.files import atomic_path
+from reuseprior.core.errors import InputsChangedError, NotebookNotFoundError, NotebookParameterError
+from reuseprior.core.files import atomic_path, changed_files, folder_state
 from reuseprior.core.progress import batch_environment
 
 __all__ = [
@@ -184,12 +189,18 @@ def sync_paired_script(notebook: Path) -> None:
     jupytext.cli.jupytext(["--sync", "--quiet", str(notebook)])
 
 
-def execute_notebook(notebook: Path, target: Path, parameters: dict, position: int = 0) -> float:
+def execute_notebook(
+    notebook: Path, target: Path, parameters: dict, position: int = 0, *, inputs: Path | None = None
+) -> float:
     """Execute ``notebook`` with ``parameters`` into ``target`` (atomically) and
     return the seconds it took. The kernel runs in ``notebooks/``. In place,
     the paired script is synced first (an edited ``.py`` is what runs) and
-    after (it matches the executed notebook)."""
+    after (it matches the executed notebook). A file under ``inputs`` (default
+    ``data/``) that changes during the run refuses the executed copy
+    (:func:`_refuse_changed_inputs`)."""
     start = time.perf_counter()
+    inputs = paths.DATA_DIR if inputs is None else inputs
+    inputs_before = folder_state(inputs)
     in_place = target.resolve() == notebook.resolve()
     if in_place:
         sync_paired_script(notebook)
@@ -213,9 +224,22 @@ def execute_notebook(notebook: Path, target: Path, parameters: dict, position: i
             )
         executed_nb = normalize_executed(nbformat.from_dict(executed), keep_measurements=not in_place)
         nbformat.write(executed_nb, str(tmp))
+        _refuse_changed_inputs(notebook, inputs, inputs_before)
     if in_place:
         sync_paired_script(target)
     return time.perf_counter() - start
+
+
+def _refuse_changed_inputs(notebook: Path, inputs: Path, before: dict[str, str]) -> None:
+    """Raise :class:`~reuseprior.core.errors.InputsChangedError` when a file under ``inputs`` differs
+    from its state ``before`` the run of ``notebook`` (:func:`~reuseprior.core.files.folder_state`)."""
+    changed = changed_files(before, folder_state(inputs))
+    if changed:
+        raise InputsChangedError(
+            f"{', '.join(str(inputs / name) for name in changed)} changed while {notebook.stem} ran (a study "
+            "storing rows meanwhile): its outputs may read two states of them, so the executed notebook was "
+            f"not kept; run `python -m reuseprior build {notebook.stem}` again once the rows have landed"
+        )
 
 
 def figures_root(profile: str) -> Path:
