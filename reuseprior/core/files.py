@@ -33,6 +33,7 @@ __all__ = [
     "atomic_write",
     "changed_files",
     "file_lock",
+    "file_sha256",
     "folder_state",
     "fsync_directory",
     "replace_csv_rows",
@@ -48,13 +49,22 @@ def file_lock(path: str | os.PathLike) -> FileLock:
     return FileLock(str(Path(path).with_suffix(".lock")))
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of the file at ``path`` (hex), read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def folder_state(folder: str | os.PathLike) -> dict[str, str]:
-    """The SHA-256 of every file under ``folder``, by path relative to it; empty for a missing folder.
-    Two states differ where a file's content changed, or a file was added or removed, between them
+    """The :func:`file_sha256` of every file under ``folder``, by path relative to it; empty for a missing
+    folder. Two states differ where a file's content changed, or a file was added or removed, between them
     (:func:`changed_files`); a file rewritten with the same bytes is no change."""
     root = Path(folder)
     files = sorted(path for path in root.rglob("*") if path.is_file()) if root.is_dir() else []
-    return {path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest() for path in files}
+    return {path.relative_to(root).as_posix(): file_sha256(path) for path in files}
 
 
 def changed_files(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:

