@@ -6,7 +6,11 @@ limit and history of a fill."""
 from __future__ import annotations
 
 import lzma
+import multiprocessing
+import multiprocessing.synchronize
 import shutil
+import sqlite3
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -240,3 +244,65 @@ def test_a_data_folder_that_cannot_be_written_says_the_rows_are_in_the_store(dat
     err = capsys.readouterr().err
     assert f"cannot write {_csv(data_dir)} (Permission denied); every finished row is in the store" in err
     assert f"score-zoos nb201 --export --data-dir {data_dir}" in err and "Traceback" not in err
+
+
+def test_a_store_another_process_holds_past_the_timeout_is_named_locked_not_damaged(tmp_path):
+    path = tmp_path / "held.sqlite"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError) as refused:
+            ScoreStore(path, timeout=0.2)
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    assert "locked by another process" in str(refused.value) and "damaged" not in str(refused.value)
+    with ScoreStore(path, timeout=0.2):  # the lock released, the same file opens
+        pass
+
+
+class _SwitchAnsweredLocked:
+    """A connection whose journal-mode switch SQLite answers "database is locked" ``times`` times at once."""
+
+    def __init__(self, times: int) -> None:
+        self.times, self.calls = times, 0
+
+    def execute(self, sql: str) -> None:
+        self.calls += 1
+        if self.calls <= self.times:
+            raise sqlite3.OperationalError("database is locked")
+
+
+def test_a_journal_switch_answered_locked_is_retried_until_the_timeout():
+    switch = _SwitchAnsweredLocked(times=3)
+    store_module._write_ahead_log(switch, timeout=5.0)
+    assert switch.calls == 4
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        store_module._write_ahead_log(_SwitchAnsweredLocked(times=10**6), timeout=0.2)
+
+
+def _open_store(path: str, start: multiprocessing.synchronize.Barrier, answers: multiprocessing.Queue) -> None:
+    start.wait()
+    try:
+        with ScoreStore(path, timeout=10):
+            answers.put("opened")
+    except StoreError as err:
+        answers.put(str(err))
+
+
+def test_a_new_store_opened_by_three_processes_at_once_opens_in_each():
+    """Three score runs starting together on a new store file (each switching it to the write-ahead log)."""
+    context = multiprocessing.get_context("fork")
+    answers = []
+    for _ in range(20):
+        path = Path(tempfile.mkdtemp()) / "zoo_scores.sqlite"
+        start, queue = context.Barrier(3), context.Queue()
+        openers = [context.Process(target=_open_store, args=(str(path), start, queue)) for _ in range(3)]
+        for opener in openers:
+            opener.start()
+        for opener in openers:
+            opener.join(timeout=60)
+        answers += [queue.get(timeout=10) for _ in openers]
+        shutil.rmtree(path.parent)
+    assert answers == ["opened"] * 60, [a for a in answers if a != "opened"][:3]

@@ -52,6 +52,7 @@ import lzma
 import math
 import re
 import sqlite3
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -205,7 +206,7 @@ class ScoreStore:
         except (OSError, sqlite3.Error) as err:
             raise unusable_store(self.path, err) from err
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
+            _write_ahead_log(self._db, timeout)
             self._db.execute("PRAGMA synchronous=FULL")
             with self._transaction() as db:
                 db.execute("CREATE TABLE IF NOT EXISTS _meta (tbl TEXT PRIMARY KEY, json TEXT NOT NULL)")
@@ -482,16 +483,43 @@ class ScoreStore:
         return len(rows)
 
 
+def _write_ahead_log(db: sqlite3.Connection, timeout: float) -> None:
+    """Switch ``db`` to the write-ahead log (``journal_mode=WAL``), waiting up to ``timeout`` seconds for
+    other processes. SQLite answers a journal-mode switch "database is locked" at once, without its busy
+    handler, when another connection is switching the same new file at that moment (two score runs
+    started together), so the switch is retried every 50 ms until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if not _is_lock(err) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _is_lock(err: BaseException) -> bool:
+    """Whether ``err`` is SQLite saying another connection holds the database (busy or locked)."""
+    return isinstance(err, sqlite3.OperationalError) and ("locked" in str(err) or "busy" in str(err))
+
+
 def unusable_store(path: Path, err: BaseException) -> StoreError:
     """The :class:`StoreError` of a store file that SQLite cannot open or read, saying how to recover.
 
     Policy: a damaged store is never repaired in place or deleted by the package; the message says
     to move it aside, that the next run imports each zoo's CSV again, and what is lost (the rows
-    stored since the last export: the CSVs hold every exported row)."""
+    stored since the last export: the CSVs hold every exported row). A store another process holds past
+    the timeout is not damaged, and its message says to wait for that process."""
     if isinstance(err, OSError) or "unable to open" in str(err) or "readonly" in str(err):
         return StoreError(
             f"cannot open or write the store {path} ({err}): its folder must exist and be writable; "
             f"make it so, or give another file on a writable local disk with --store FILE"
+        )
+    if _is_lock(err):
+        return StoreError(
+            f"the store {path} stayed locked by another process past the timeout ({err}): another score run "
+            f"or export holds it; wait for it to end (or stop it) and run the command again. The store is intact"
         )
     return StoreError(
         f"the store {path} is damaged ({err}); move it aside (mv {path} {path}.damaged) and run the command "
