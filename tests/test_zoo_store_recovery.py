@@ -10,7 +10,6 @@ import multiprocessing
 import multiprocessing.synchronize
 import shutil
 import sqlite3
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -291,12 +290,12 @@ def _open_store(path: str, start: multiprocessing.synchronize.Barrier, answers: 
         answers.put(str(err))
 
 
-def test_a_new_store_opened_by_three_processes_at_once_opens_in_each():
+def test_a_new_store_opened_by_three_processes_at_once_opens_in_each(tmp_path):
     """Three score runs starting together on a new store file (each switching it to the write-ahead log)."""
     context = multiprocessing.get_context("fork")
     answers = []
-    for _ in range(20):
-        path = Path(tempfile.mkdtemp()) / "zoo_scores.sqlite"
+    for attempt in range(20):
+        path = tmp_path / str(attempt) / "zoo_scores.sqlite"
         start, queue = context.Barrier(3), context.Queue()
         openers = [context.Process(target=_open_store, args=(str(path), start, queue)) for _ in range(3)]
         for opener in openers:
@@ -304,5 +303,4 @@ def test_a_new_store_opened_by_three_processes_at_once_opens_in_each():
         for opener in openers:
             opener.join(timeout=60)
         answers += [queue.get(timeout=10) for _ in openers]
-        shutil.rmtree(path.parent)
     assert answers == ["opened"] * 60, [a for a in answers if a != "opened"][:3]
