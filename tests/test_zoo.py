@@ -451,10 +451,10 @@ def test_out_of_memory_in_the_shared_pass_drops_grasp_then_computes_each_proxy_a
     def passes_that_fit(fits):
         """data_dependent_scores on a machine where only the passes ``fits(wanted)`` fit in memory."""
 
-        def scores(model, batch, wanted):
+        def scores(model, batch, wanted, device=None):
             if not fits(wanted):
                 raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB")
-            return real(model, batch, wanted)
+            return real(model, batch, wanted, device=device)
 
         return scores
 
@@ -476,7 +476,7 @@ def test_out_of_memory_in_the_shared_pass_drops_grasp_then_computes_each_proxy_a
     others = [p for p in names if p not in ("naswot", "grasp")]
     assert all(np.isnan(out[p]) and "can't allocate memory" in out[f"{p}_error"] for p in others)
 
-    def broken(model, batch, wanted):
+    def broken(model, batch, wanted, device=None):
         raise ValueError("not a memory problem")
 
     monkeypatch.setattr(scoring_scores, "data_dependent_scores", broken)

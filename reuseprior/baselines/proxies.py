@@ -101,6 +101,10 @@ class ProxyBatch:
         """The first input with batch dimension 1 (for FLOPs and counting)."""
         return self.inputs[:1]
 
+    def to(self, device: torch.device | str) -> ProxyBatch:
+        """The same minibatch on ``device`` (the same values: a copy, never a new draw)."""
+        return ProxyBatch(self.inputs.to(device), self.targets.to(device), self.num_classes, self.description)
+
 
 def _sample_image_crops(n: int, size: int, generator: np.random.Generator) -> np.ndarray:
     images = [np.asarray(im, dtype=np.float32) / 255.0 for im in load_sample_images().images]
@@ -456,7 +460,7 @@ def naswot(model: nn.Module, batch: ProxyBatch) -> float:
     clone = copy.deepcopy(model)
     clone.train()
     n = batch.inputs.shape[0]
-    kernel = torch.zeros(n, n, dtype=torch.float64)
+    kernel = torch.zeros(n, n, dtype=torch.float64, device=batch.inputs.device)
 
     handles = _hook_activation_codes(clone, kernel)
     try:
@@ -565,7 +569,7 @@ def _shared_forward(clone: nn.Module, batch: ProxyBatch, wanted: list[str], k: f
     """The forward pass of the clone, recording what the readings of ``wanted`` need."""
     records = {SHARED_READINGS[p].records for p in wanted}
     n = batch.inputs.shape[0]
-    kernel = torch.zeros(n, n, dtype=torch.float64)
+    kernel = torch.zeros(n, n, dtype=torch.float64, device=batch.inputs.device)
     acts: list[tuple[torch.Tensor, int]] = []
 
     def keep(m, _inp, out):
@@ -585,7 +589,12 @@ def _shared_forward(clone: nn.Module, batch: ProxyBatch, wanted: list[str], k: f
 
 
 def data_dependent_scores(
-    model: nn.Module, batch: ProxyBatch, names: Iterable[str] | None = None, *, k: float = 1e-5
+    model: nn.Module,
+    batch: ProxyBatch,
+    names: Iterable[str] | None = None,
+    *,
+    k: float = 1e-5,
+    device: torch.device | str | None = None,
 ) -> dict[str, float]:
     """Every data-dependent proxy (:data:`DATA_DEPENDENT`) from one shared forward pass.
 
@@ -608,7 +617,14 @@ def data_dependent_scores(
     When GraSP fails because an op of the model has no double backward (fused
     attention, hardsigmoid), it alone is computed again by :func:`grasp`,
     which replaces them by twice-differentiable equivalents.
+
+    ``device`` (default: where ``batch`` is) computes them on a copy of ``model`` and ``batch`` moved
+    there, say a GPU: the same initialisation and minibatch, float32 arithmetic whose rounding (and, on
+    CUDA, the order of its reductions) is the device's, so a value agrees with the CPU's to float32
+    rounding, not bit for bit; the caller records the device with the values.
     """
+    if device is not None and torch.device(device) != batch.inputs.device:
+        model, batch = copy.deepcopy(model).to(device), batch.to(device)
     wanted = [p for p in PROXIES if p in DATA_DEPENDENT] if names is None else list(names)
     unknown = set(wanted) - DATA_DEPENDENT
     if unknown:

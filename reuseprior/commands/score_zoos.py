@@ -39,6 +39,7 @@ import torch
 
 from reuseprior.commands.parsers.score_zoos import add_arguments, check_arguments
 from reuseprior.core.errors import UnknownEntryError
+from reuseprior.core.runtime import resolve_device
 from reuseprior.zoo.batch_sensitivity import score_minibatches
 from reuseprior.zoo.distributed import TaskFailedError
 from reuseprior.zoo.scoring import (
@@ -149,6 +150,7 @@ def _run_one(zoo: str, args: argparse.Namespace, cluster: dict[str, object]) -> 
             with_modules=args.with_module,
             seed=args.seed,
             max_memory_gb=args.max_memory_gb,
+            device=str(resolve_device(args.device)),
             **where,
             **cluster,
         )
@@ -164,6 +166,7 @@ def _run_one(zoo: str, args: argparse.Namespace, cluster: dict[str, object]) -> 
             max_memory_gb=args.max_memory_gb,
             retry_out_of_memory=args.retry_out_of_memory,
             archs=args.arch,
+            device=str(resolve_device(args.device)),
             **where,
             **cluster,
         )

@@ -17,7 +17,7 @@ import torch
 
 from reuseprior.core.errors import RunSettingError
 
-__all__ = ["DEVICE_CHOICES", "resolve_device", "set_seed"]
+__all__ = ["DEVICE_CHOICES", "full_float32", "resolve_device", "set_seed"]
 
 #: the device names :func:`resolve_device` accepts, as its messages spell them
 DEVICE_CHOICES = '"cpu", "cuda", "cuda:N", "mps" or "auto"'
@@ -57,3 +57,12 @@ def resolve_device(device: str | torch.device) -> torch.device:
             "CUDA build of torch)",
         )
     return resolved
+
+
+def full_float32(device: str | torch.device) -> None:
+    """Float32 arithmetic on ``device`` as the CPU computes it: on CUDA, TensorFloat-32 (10-bit
+    mantissas in matrix products and cuDNN convolutions, cuDNN's default) turned off for this process,
+    so that a score computed there differs from the CPU's by float32 rounding only; nothing elsewhere."""
+    if torch.device(device).type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False

@@ -15,7 +15,13 @@ import argparse
 from pathlib import Path
 
 from reuseprior.baselines.registry import ZOO_PROXIES
-from reuseprior.commands.argtypes import add_oversubscribe_flag, check_cluster_flags, positive_float, positive_int
+from reuseprior.commands.argtypes import (
+    add_oversubscribe_flag,
+    check_cluster_flags,
+    device_name,
+    positive_float,
+    positive_int,
+)
 
 #: ``--rescore``'s name for the reusability quantities, the store's ``REUSE_COLUMN``
 #: (reuseprior.zoo.scoring.registry, not imported here: this module must stay light)
@@ -73,6 +79,14 @@ def _add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--shard", type=_no_shard, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--no-reuse", action="store_true", help="skip the reusability-prior quantities (analyze)")
+    parser.add_argument(
+        "--device",
+        type=device_name,
+        default="cpu",
+        help='with --fill-proxies or --rescore: where the data-dependent proxies\' shared pass runs, "cpu" '
+        '(default) or a GPU ("cuda", "cuda:N"; shared by the workers, full float32, the device recorded in the '
+        ".meta.json); models are built and every other score computed on the CPU",
+    )
     parser.add_argument("--data-dir", type=Path, default=None, help="where the CSVs go (default: data/)")
     parser.add_argument(
         "--store",
@@ -228,6 +242,11 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         )
     if args.rescore is not None and args.fill_proxies:
         parser.error("--rescore and --fill-proxies are two different jobs; give one of them")
+    if args.device != "cpu" and not (args.fill_proxies or args.rescore):
+        parser.error(
+            f"--device {args.device} moves the data-dependent proxies of --fill-proxies or --rescore; a scoring "
+            "run computes every score on the CPU: add --fill-proxies (or --rescore PROXY)"
+        )
     if args.with_module is not None and args.rescore is None:
         parser.error("--with-module selects the rows of --rescore; add --rescore PROXY")
     check_cluster_flags(parser, args)

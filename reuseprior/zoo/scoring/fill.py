@@ -17,7 +17,7 @@ from distributed import Client
 
 from reuseprior.baselines.proxies import PROXIES
 from reuseprior.baselines.registry import DATA_DEPENDENT, ZOO_PROXIES
-from reuseprior.core.cpu import cpu_kernels
+from reuseprior.core.cpu import cpu_kernels, device_description
 from reuseprior.core.errors import UnknownArchitectureError
 from reuseprior.core.progress import progress_bar
 from reuseprior.zoo.scoring.jobs import ArchJob
@@ -168,6 +168,7 @@ def fill_proxies(
     client: Client | None = None,
     scheduler: str | None = None,
     workers: int | None = None,
+    device: str = "cpu",
 ) -> int:
     """Compute what stored rows lack: the scores listed in their ``pending``
     column (:func:`pending_scores`: after :func:`upgrade_scores`, the scores
@@ -205,6 +206,12 @@ def fill_proxies(
     ``.meta.json``'s ``filled`` what it computed, when and with which torch;
     a row that another fill running at once stored first is neither written
     again nor counted (:func:`_write_filled`).
+
+    ``device`` (default the CPU) is where the data-dependent proxies' shared pass runs: a GPU
+    (``"cuda"``) shared by the workers computes them in full float32 on a copy of the CPU-built,
+    seeded model (:func:`~reuseprior.baselines.proxies.data_dependent_scores`); the ``filled`` entry
+    then names the device (:func:`~reuseprior.core.cpu.device_description`) and the architectures it
+    filled, so that every value's device is on record.
     """
     if max_memory_gb is not None and not (isolate and max_memory_gb > 0):
         raise ValueError(
@@ -218,7 +225,7 @@ def fill_proxies(
         names = _fill_candidates(stored, zoo_name, every, limit, archs, wants)
         filled: list[str] = []
         run_arch_jobs(
-            _fill_jobs(zoo, stored, names, seed, each_alone=not isolate),
+            _fill_jobs(zoo, stored, names, seed, each_alone=not isolate, device=device),
             _write_filled(run, timing=True, wants=wants, filled=filled),
             desc=f"filling {zoo_name}",
             progress=progress,
@@ -228,12 +235,12 @@ def fill_proxies(
             max_memory_gb=max_memory_gb,
         )
         if filled and "pending" in run.spec.names:  # the CSV's history: what was computed later, when, with what
-            _record_fill(run, len(filled), set().union(*(names[arch] for arch in filled)))
+            _record_fill(run, filled, set().union(*(names[arch] for arch in filled)), device)
     return len(filled)
 
 
 def _fill_jobs(
-    zoo: Zoo, stored: pd.DataFrame, names: dict[str, set[str]], seed: int, *, each_alone: bool
+    zoo: Zoo, stored: pd.DataFrame, names: dict[str, set[str]], seed: int, *, each_alone: bool, device: str
 ) -> list[ArchJob]:
     """One :class:`ArchJob` per architecture of ``names`` that wants a score: its stored row, the zoo
     proxies it wants and whether it wants the prior's reuse columns."""
@@ -248,6 +255,7 @@ def _fill_jobs(
             [p for p in ZOO_PROXIES if p in names[arch]],
             reuse=REUSE_COLUMN in names[arch],
             each_alone=each_alone,
+            device=device,
         )
         for arch in todo
     ]
@@ -283,14 +291,17 @@ def _wanted(row: Mapping[str, object], *, proxies: list[str], retry: bool) -> se
     return set(pending_scores(row.get("pending"))) | (set(proxies) if lacking else set())
 
 
-def _record_fill(run: ScoringSession, rows: int, scores: set[str]) -> None:
-    """The CSV's history in its ``.meta.json``: what a fill computed later, when, with what."""
+def _record_fill(run: ScoringSession, archs: list[str], scores: set[str], device: str) -> None:
+    """The CSV's history in its ``.meta.json``: what a fill computed later, on which rows, when, with
+    what, and on which device (:func:`~reuseprior.core.cpu.device_description`)."""
     entry = {
-        "rows": rows,
+        "rows": len(archs),
         "scores": pending_cell(scores),
         "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "torch": torch.__version__,
         "cpu_kernels": cpu_kernels(),
+        "device": device_description(device),
+        "archs": sorted(archs),
     }
     run.store.set_meta(run.spec, update=lambda meta: meta | {"filled": [*meta.get("filled", []), entry]})
     run.changed = True
@@ -310,6 +321,7 @@ def rescore_proxies(
     scheduler: str | None = None,
     workers: int | None = None,
     max_memory_gb: float | None = None,
+    device: str = "cpu",
 ) -> list[str]:
     """Score ``proxies`` (any of :data:`reuseprior.baselines.registry.ZOO_PROXIES`,
     and :data:`REUSE_COLUMN` for the reusability quantities of one ``analyze``
@@ -336,7 +348,8 @@ def rescore_proxies(
     the memory limit of each worker of the LocalCluster started for it
     (default: Dask's share of the machine per worker): a model that needs
     more than that share alone, the machine otherwise idle (checked by
-    :func:`reuseprior.zoo.distributed.connect`)."""
+    :func:`reuseprior.zoo.distributed.connect`). ``device``: where the data-dependent proxies' pass
+    runs, as for :func:`fill_proxies`; the ``rescored`` entry names it."""
     asked = list(proxies)
     unknown = set(asked) - {*ZOO_PROXIES, REUSE_COLUMN}
     if unknown:
@@ -350,7 +363,9 @@ def rescore_proxies(
         if with_modules is not None:
             todo = archs_with_modules(zoo, todo, with_modules, progress=progress)
         rows = _rows_for(zoo, stored, todo)
-        jobs = [ArchJob(zoo, arch, rows[arch], seed, proxies, reuse=reuse, each_alone=True) for arch in todo]
+        jobs = [
+            ArchJob(zoo, arch, rows[arch], seed, proxies, reuse=reuse, each_alone=True, device=device) for arch in todo
+        ]
         run_arch_jobs(
             jobs,
             _write_filled(run, timing=False),
@@ -370,6 +385,7 @@ def rescore_proxies(
                 "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "torch": torch.__version__,
                 "cpu_kernels": cpu_kernels(),
+                "device": device_description(device),
             }
             run.store.set_meta(run.spec, update=lambda meta: meta | {"rescored": [*meta.get("rescored", []), entry]})
             run.changed = True

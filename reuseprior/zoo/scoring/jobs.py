@@ -10,6 +10,7 @@ import pandas as pd
 
 from reuseprior.baselines.proxies import ProxyBatch
 from reuseprior.baselines.registry import DATA_DEPENDENT, SECOND_ORDER, proxy_info
+from reuseprior.core.runtime import full_float32
 from reuseprior.zoo.distributed import Call, Killed
 from reuseprior.zoo.scoring.registry import Zoo
 from reuseprior.zoo.scoring.scores import error_messages, says_out_of_memory, score_architecture
@@ -19,17 +20,34 @@ _BATCHES: dict[tuple, ProxyBatch] = {}
 
 
 def _score_task(
-    zoo: Zoo, arch: str, row: dict[str, object], seed: int, names: list[str], reuse: bool, each_alone: bool
+    zoo: Zoo,
+    arch: str,
+    row: dict[str, object],
+    seed: int,
+    names: list[str],
+    reuse: bool,
+    each_alone: bool,
+    device: str,
 ) -> dict[str, object]:
     """One Dask task: :func:`score_architecture` of ``arch`` (scores ``names``)
-    with the zoo's seeded minibatch, built once per worker process."""
+    with the zoo's seeded minibatch, built once per worker process; the data-dependent proxies on
+    ``device`` in full float32 (:func:`~reuseprior.core.runtime.full_float32`)."""
+    full_float32(device)
     series = pd.Series(row)
     size = zoo.size_of(series)
     key = (zoo.name, zoo.batch_size, size, zoo.num_classes, seed)
     if key not in _BATCHES:
         _BATCHES[key] = zoo.batch(size, seed)
     return score_architecture(
-        zoo, arch, seed=seed, proxies=names, reuse=reuse, batch=_BATCHES[key], row=series, each_alone=each_alone
+        zoo,
+        arch,
+        seed=seed,
+        proxies=names,
+        reuse=reuse,
+        batch=_BATCHES[key],
+        row=series,
+        each_alone=each_alone,
+        device=device,
     )
 
 
@@ -58,7 +76,8 @@ class ArchJob:
     ``rec`` is the finished row (``None`` when not even the data-free scores
     survived: nothing is stored, ``failure`` says why). Every task computes
     what the client would (same seeds, one thread), so follow-ups change which
-    values exist, never their value."""
+    values exist, never their value. ``device``: where the data-dependent proxies' pass runs
+    (``"cpu"``, or a GPU such as ``"cuda"``, shared by the workers)."""
 
     zoo: Zoo
     arch: str
@@ -67,6 +86,7 @@ class ArchJob:
     names: list[str]
     reuse: bool
     each_alone: bool
+    device: str = "cpu"
     order: int = -1
     rec: dict[str, object] | None = None
     failure: str = ""
@@ -91,7 +111,7 @@ class ArchJob:
         each_alone = self.each_alone if each_alone is None else each_alone
         return Call(
             _score_task,
-            (self.zoo, self.arch, self.row, self.seed, names, reuse, each_alone),
+            (self.zoo, self.arch, self.row, self.seed, names, reuse, each_alone, self.device),
             what=f"scoring {self.arch} ({self.zoo.name}, {tag})",
             tag=tag,
         )

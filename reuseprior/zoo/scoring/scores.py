@@ -68,6 +68,7 @@ def score_architecture(
     batch: ProxyBatch | None = None,
     row: pd.Series | None = None,
     each_alone: bool = True,
+    device: torch.device | str = "cpu",
 ) -> dict[str, object]:
     """Build ``arch`` with its seeded initialisation and compute every score.
 
@@ -83,7 +84,8 @@ def score_architecture(
     (``None``: those defined on any architecture,
     :data:`reuseprior.baselines.registry.ZOO_PROXIES`; ``[]``: none, say for
     the reusability quantities alone). ``each_alone`` is passed to :func:`shared_pass`
-    (out-of-memory fallback).
+    (out-of-memory fallback). ``device``: where the shared pass of the data-dependent proxies runs
+    (:func:`shared_pass`); the model is built, and every other score computed, on the CPU.
     """
     zoo = get_zoo(zoo) if isinstance(zoo, str) else zoo
     if row is None:
@@ -109,7 +111,7 @@ def score_architecture(
         shared = [p for p in names if p in DATA_DEPENDENT]
         if shared:  # one forward pass for all of them (same values as one pass each)
             t0, c0 = time.perf_counter(), time.process_time()
-            values = shared_pass(model, batch, shared, seed, each_alone=each_alone)
+            values = shared_pass(model, batch, shared, seed, each_alone=each_alone, device=device)
             for p in shared:
                 out[p] = values[p]
                 if f"{p}_error" in values:
@@ -209,7 +211,13 @@ def refused_for_memory(errors: object) -> bool:
 
 
 def shared_pass(
-    model: nn.Module, batch: ProxyBatch, names: list[str], seed: int, *, each_alone: bool = True
+    model: nn.Module,
+    batch: ProxyBatch,
+    names: list[str],
+    seed: int,
+    *,
+    each_alone: bool = True,
+    device: torch.device | str = "cpu",
 ) -> dict[str, object]:
     """:func:`data_dependent_scores` with fallbacks when the shared pass runs
     out of memory: first the second-order proxies
@@ -226,24 +234,32 @@ def shared_pass(
     ``each_alone=False`` stops before the one-by-one passes (the second-order
     proxies' included) and leaves the proxies NaN with the out-of-memory message: for a
     task of an isolated fill, whose follow-up tasks score each of them alone
-    (:class:`ArchJob`; in the failed process the memory may stay held)."""
+    (:class:`ArchJob`; in the failed process the memory may stay held).
+
+    ``device``: where the pass runs (:func:`data_dependent_scores` on a copy moved there); on CUDA the
+    memory a failed pass held is returned to the device before the next attempt, and CUDA's "out of
+    memory" reads as the CPU's does (:data:`OUT_OF_MEMORY_SIGNS`)."""
     torch.manual_seed(seed)
     try:
-        return data_dependent_scores(model, batch, names)
+        return data_dependent_scores(model, batch, names, device=device)
     except Exception as exc:  # noqa: BLE001 - recorded per row, not fatal
         failure = (_is_out_of_memory(exc), _message(exc))
     # outside the except block, so that the failed pass's tensors are freed first
+    if torch.device(device).type == "cuda":
+        torch.cuda.empty_cache()
     out_of_memory, message = failure
     heavy = [p for p in names if p in SECOND_ORDER]
     if heavy and out_of_memory and len(heavy) < len(names):
-        values = shared_pass(model, batch, [p for p in names if p not in heavy], seed, each_alone=each_alone)
+        values = shared_pass(
+            model, batch, [p for p in names if p not in heavy], seed, each_alone=each_alone, device=device
+        )
         for p in heavy:
             reason = (
                 f"out of memory in {proxy_info(p).label}'s double backward (batch {batch.inputs.shape[0]}); "
                 "the other proxies computed without it"
             )
             if each_alone:
-                alone = shared_pass(model, batch, [p], seed)
+                alone = shared_pass(model, batch, [p], seed, device=device)
                 if f"{p}_error" not in alone:
                     values |= alone
                     continue
@@ -254,7 +270,7 @@ def shared_pass(
         return {p: math.nan for p in names} | {f"{p}_error": message for p in names}
     alone: dict[str, object] = {}
     for name in names:
-        alone |= shared_pass(model, batch, [name], seed)
+        alone |= shared_pass(model, batch, [name], seed, device=device)
     return alone
 
 
