@@ -85,7 +85,9 @@ def score_architecture(
     :data:`reuseprior.baselines.registry.ZOO_PROXIES`; ``[]``: none, say for
     the reusability quantities alone). ``each_alone`` is passed to :func:`shared_pass`
     (out-of-memory fallback). ``device``: where the shared pass of the data-dependent proxies runs
-    (:func:`shared_pass`); the model is built, and every other score computed, on the CPU.
+    (:func:`shared_pass`); the model is built, and every other score computed, on the CPU. On CUDA the
+    memory this process's allocator kept is returned when the scoring ends, so that workers sharing
+    the GPU do not hold each other's memory.
     """
     zoo = get_zoo(zoo) if isinstance(zoo, str) else zoo
     if row is None:
@@ -131,6 +133,8 @@ def score_architecture(
         return out
     finally:
         torch.set_num_threads(threads)
+        if torch.device(device).type == "cuda":  # a GPU shared by workers: its cache goes back to the others
+            torch.cuda.empty_cache()
 
 
 def _data_free_scores(
