@@ -28,6 +28,7 @@ from reuseprior.chapters.ch6_predictive_validity import LIVE_TOLERANCE
 from reuseprior.commands import analyze_zoo as analyze_zoo_command
 from reuseprior.commands import main
 from reuseprior.core import paths
+from reuseprior.core.cpu import device_description
 from reuseprior.zoo import scoring, torchvision_analysis
 from reuseprior.zoo.distributed import (
     JOBS_PER_THREAD,
@@ -757,3 +758,24 @@ def test_the_export_at_the_end_of_a_run_never_overwrites_a_csv_changed_during_it
         assert "teammate" in csv.read_text() and store.count(spec) == 2
         store.export_csv(spec, csv)
         assert "teammate" not in csv.read_text() and "b," in csv.read_text()
+
+
+def test_a_fill_cut_short_records_the_rows_it_stored_in_the_history(tmp_path, threads_client, monkeypatch, register):
+    register(scoring.ZOOS, "tiny", tiny_zoo())
+    scoring.score_zoo("tiny", data_dir=tmp_path, client=threads_client, progress=False, full_every=10**6)
+    real, calls = scoring.score_architecture, []
+
+    def stopped_on_third_row(*args, **kwargs):
+        calls.append(args[1])
+        if len(calls) == 3:
+            time.sleep(1)  # the client stores the second row meanwhile
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(2)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scoring_jobs, "score_architecture", stopped_on_third_row)
+    with pytest.raises(KeyboardInterrupt):
+        scoring.fill_proxies("tiny", data_dir=tmp_path, client=threads_client, progress=False)
+    meta = json.loads(meta_path(scoring.scores_path("tiny", data_dir=tmp_path)).read_text())
+    assert [sorted(entry["archs"]) for entry in meta["filled"]] == [sorted(calls[:2])]
+    assert meta["filled"][0]["device"] == device_description("cpu")

@@ -408,10 +408,11 @@ def jacob_cov(model: nn.Module, batch: ProxyBatch, k: float = 1e-5) -> float:
 def _jacobian_score(input_grad: torch.Tensor | None, k: float) -> float:
     """jacob_cov's eigenvalue score of the per-example input-gradient correlations; undefined (``ValueError``)
     where no gradient reaches the input (``None``: an output that ignores its input, as a NAS-Bench-201 cell
-    whose every path from the input is ``none``) or the correlations are not finite."""
+    whose every path from the input is ``none``) or the correlations are not finite. The gradient may lie on
+    any device; the score is computed in float64 on the CPU from it."""
     if input_grad is None:
         raise ValueError("jacob_cov undefined: the output does not depend on the input, so no gradient reaches it")
-    jac = input_grad.reshape(input_grad.shape[0], -1).double().numpy()
+    jac = input_grad.detach().reshape(input_grad.shape[0], -1).double().cpu().numpy()  # from any device
     if not np.all(np.isfinite(jac)):
         raise ValueError("jacob_cov undefined: the input gradients are not finite")
     constant = int(np.sum(jac.std(axis=1) == 0))

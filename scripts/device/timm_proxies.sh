@@ -9,10 +9,14 @@
 # The call (carry [".whl"]):
 #   LIMIT=590 W=12 bash scripts/device/timm_proxies.sh
 # LIMIT is the call's timeout_s; W the Dask workers sharing the GPU (each a host core; 16 cores there).
+# (On an H200 on 2026-11-28, W=13: about one row a second, bound by building the models on the host's cores,
+# not by the GPU; 432 rows in about 8 minutes of fills over two calls. That call ran the test below without
+# gating on it, and jacob_cov failed on every row through a defect since fixed (its gradient was read into
+# NumPy without leaving the GPU): merge_zoo_table.py --requeue put it back into those rows' pending.)
 #
 # In order, each stage cut so that the next still runs and the export at the end always does:
 #   1. the GPU path's own test (tests/test_zoo_device.py: CPU and GPU values of every proxy agree to float32
-#      rounding), printed, never fatal;
+#      rounding): a gate, the call stops when it fails (values of a broken path are never stored);
 #   2. the systematic one-in-ten sample of the zoo's order (`--full-every 10`: spread over the sizes of both
 #      subsets), first, so that a call cut short still leaves a sample that represents the zoo;
 #   3. the rows the CPU filled, rescored on the GPU in a copy of the table (/tmp/agree): the agreement of the
@@ -49,7 +53,11 @@ stage() {  # stage NAME SECONDS COMMAND...: the command cut after SECONDS (then 
   echo "== $name: ended at $SECONDS s" | tee -a "$LOG"
 }
 
-stage "GPU agreement test" 60 python3 -m pytest tests/test_zoo_device.py -q -p no:cacheprovider
+echo "== GPU agreement test (a gate: no fill runs when it fails)" | tee -a "$LOG"
+if ! timeout 90 python3 -m pytest tests/test_zoo_device.py -q -p no:cacheprovider -k "gpu or batch" 2>&1 | tee -a "$LOG"; then
+  echo "the GPU path's values disagree with the CPU's (above): no fill this call" | tee -a "$LOG"
+  exit 1
+fi
 stage "import" 60 python3 -m reuseprior score-zoos timm --import
 stage "one-in-ten sample" 150 python3 -m reuseprior score-zoos timm --fill-proxies --full-every 10 "${CLUSTER[@]}"
 
@@ -63,7 +71,6 @@ cp /tmp/agree/zoo_scores_v2_timm.csv "$OUT/timm_gpu_rescored_cpu_rows.csv"
 cp /tmp/agree/zoo_scores_v2_timm.meta.json "$OUT/timm_gpu_rescored_cpu_rows.meta.json"
 
 stage "every other row" "$(left 50)" python3 -m reuseprior score-zoos timm --fill-proxies "${CLUSTER[@]}"
-pkill -f "distributed" 2>/dev/null
 python3 -m reuseprior score-zoos timm --export 2>&1 | tee -a "$LOG"
 cp data/zoo_scores_v2_timm.csv data/zoo_scores_v2_timm.meta.json "$OUT/"
 python3 -m reuseprior score-zoos timm --status 2>&1 | tail -3 | tee -a "$LOG"

@@ -202,8 +202,9 @@ def fill_proxies(
     of memory before (say, under a lower limit); not by default, since such a
     row usually fails again and costs minutes each time. ``archs`` restricts
     the fill to these stored architectures (say, the models to retry under a
-    higher limit). A fill that ends (not interrupted) appends to the
-    ``.meta.json``'s ``filled`` what it computed, when and with which torch;
+    higher limit). A fill appends to the ``.meta.json``'s ``filled`` what it
+    computed, when and with which torch, also when it is interrupted (Ctrl-C, SIGTERM, a time limit: the
+    rows it stored by then);
     a row that another fill running at once stored first is neither written
     again nor counted (:func:`_write_filled`).
 
@@ -224,18 +225,20 @@ def fill_proxies(
         stored = _stored_rows(run, zoo_name)
         names = _fill_candidates(stored, zoo_name, every, limit, archs, wants)
         filled: list[str] = []
-        run_arch_jobs(
-            _fill_jobs(zoo, stored, names, seed, each_alone=not isolate, device=device),
-            _write_filled(run, timing=True, wants=wants, filled=filled),
-            desc=f"filling {zoo_name}",
-            progress=progress,
-            client=client,
-            scheduler=scheduler,
-            workers=workers,
-            max_memory_gb=max_memory_gb,
-        )
-        if filled and "pending" in run.spec.names:  # the CSV's history: what was computed later, when, with what
-            _record_fill(run, filled, set().union(*(names[arch] for arch in filled)), device)
+        try:
+            run_arch_jobs(
+                _fill_jobs(zoo, stored, names, seed, each_alone=not isolate, device=device),
+                _write_filled(run, timing=True, wants=wants, filled=filled),
+                desc=f"filling {zoo_name}",
+                progress=progress,
+                client=client,
+                scheduler=scheduler,
+                workers=workers,
+                max_memory_gb=max_memory_gb,
+            )
+        finally:  # the CSV's history, also of a fill cut short: what was computed later, when, with what
+            if filled and "pending" in run.spec.names:
+                _record_fill(run, filled, set().union(*(names[arch] for arch in filled)), device)
     return len(filled)
 
 
