@@ -330,13 +330,20 @@ def test_status_shows_the_declared_criteria_and_check_judges_the_live_slice(tmp_
     assert exit_.value.code == 2 and "study toy has no action 'check'" in capsys.readouterr().err
 
 
-def test_the_list_names_every_study_with_what_it_is_its_actions_and_profiles(capsys):
+def test_the_list_names_every_study_once_with_its_other_names_what_it_is_its_actions_and_profiles(capsys):
+    """One row per study (issue 74: aliases were listed as studies of their own), its other names beside it."""
     assert main(["study", "--list"]) == 0
     out = capsys.readouterr().out
-    for name in list_studies():
-        entry = get_study(name)
-        assert f"{name}: {entry.description}\n    actions {', '.join(entry.all_actions)}" in out, name
-    assert "ch4: " in out and "profiles cpu (cpu), gpu (cuda)" in out and "also named cpu-14px" in out
+    entries = {id(get_study(name)): get_study(name) for name in list_studies()}.values()
+    titles = [line for line in out.splitlines() if not line.startswith("    ")]
+    assert len(titles) == len(entries) < len(list_studies())
+    for entry in entries:
+        name, *others = entry.names
+        also = f" (also {', '.join(others)})" if others else ""
+        assert f"{name}{also}: {entry.description}\n    actions {', '.join(entry.all_actions)}" in out, name
+    assert "\nch4: " in out and "profiles cpu (cpu), gpu (cuda)" in out and "\nch3 (also cpu-14px): " in out
+    assert main(["study", "--list", "cpu-14px"]) == 0  # a study is found by any of its names
+    assert capsys.readouterr().out.startswith("ch3 (also cpu-14px): ")
     assert main(["study", "--list", "zzz*"]) == 2
     assert "no study matches 'zzz*'" in capsys.readouterr().err
 

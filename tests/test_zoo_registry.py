@@ -81,6 +81,17 @@ def test_an_unknown_zoo_is_refused_in_one_line_naming_the_closest(capsys):
     assert "name the zoos to score" in capsys.readouterr().err
 
 
+def test_a_zoo_whose_name_cannot_name_its_tables_is_refused_when_it_registers(register):
+    """Issue 74: ``toy-mlps`` registered and passed the schema test, then ``score-zoos`` failed with a traceback
+    (a zoo's name becomes its SQLite tables' names). The registry refuses it, naming the form a name has."""
+    for name in ("toy-mlps", "Toy", "2toy", "toy mlps"):
+        with pytest.raises(ValueError, match=rf"zoo name '{name}' is refused: .*letters, digits and '_'.*SQLite"):
+            scoring.register_zoo(dataclasses.replace(TOY, name=name))
+        with pytest.raises(ValueError, match="is refused"):
+            register(scoring.ZOOS, name, TOY)
+        assert name not in scoring.list_zoos()
+
+
 @pytest.mark.dask
 @pytest.mark.filterwarnings("ignore:invalid value encountered in divide:RuntimeWarning")  # NASWOT of a 1-channel net
 def test_a_toy_zoo_declared_here_is_listed_scored_and_stored_by_score_zoos(tmp_path, register, capsys):

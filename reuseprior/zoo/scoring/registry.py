@@ -94,7 +94,15 @@ class Zoo:
 
 #: The zoos as :data:`SCORES_VERSION` scores them (:func:`get_zoo` gives them at an older version), each
 #: registered by its module of :mod:`reuseprior.zoo.scoring.zoos`.
-ZOOS: Registry[Zoo] = Registry("zoo", "python -m reuseprior score-zoos --list", ("reuseprior.zoo.scoring.zoos",))
+ZOOS: Registry[Zoo] = Registry(
+    "zoo",
+    "python -m reuseprior score-zoos --list",
+    ("reuseprior.zoo.scoring.zoos",),
+    name_form=(
+        r"[a-z][a-z0-9_]*",
+        "lower-case letters, digits and '_', starting with a letter (it names the zoo's SQLite tables and CSV files)",
+    ),
+)
 
 
 def register_zoo(zoo: Zoo) -> Zoo:
