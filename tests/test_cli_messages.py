@@ -599,8 +599,14 @@ def test_listings_and_misspelt_names_answer_from_the_snapshot_without_the_declar
 
     from reuseprior.core import paths
 
-    asked = (["study", "--list"], ["score-zoos", "--list"], ["build", "--list"], ["study", "ch44", "status"],
-             ["score-zoos", "nb2O1"], ["study", "--list", "table42-gpu-*"])  # fmt: skip
+    asked = (
+        ["study", "--list"],
+        ["score-zoos", "--list"],
+        ["build", "--list"],
+        ["study", "ch44", "status"],
+        ["score-zoos", "nb2O1"],
+        ["study", "--list", "table42-gpu-*"],
+    )
     code = textwrap.dedent(
         f"""
         import contextlib, io, json, sys

@@ -348,6 +348,20 @@ def test_the_list_names_every_study_once_with_its_other_names_what_it_is_its_act
     assert "no study matches 'zzz*'" in capsys.readouterr().err
 
 
+def test_what_an_interrupted_study_keeps_names_every_declared_action_once():
+    """Issue 74: the note printed on Ctrl-C named the chapters' actions by hand. Every action a declared study
+    takes is in exactly one group of :data:`reuseprior.commands.STUDY_ACTIONS_KEEPING`, and the note names
+    those that store anything."""
+    from reuseprior.commands import KEPT_WHEN_INTERRUPTED, STUDY_ACTIONS_KEEPING
+
+    declared = {action for name in list_studies() for action in get_study(name).all_actions}
+    grouped = [action for actions in STUDY_ACTIONS_KEEPING.values() for action in actions]
+    assert sorted(grouped) == sorted(set(grouped)) and set(grouped) == declared
+    note = KEPT_WHEN_INTERRUPTED["study"]
+    kept = [*STUDY_ACTIONS_KEEPING["as they finish"], *STUDY_ACTIONS_KEEPING["at the end"]]
+    assert all(re.search(rf"(?<![\w-]){re.escape(action)}(?![\w-])", note) for action in kept), note
+
+
 def test_floors_stored_at_once_by_two_writers_are_all_kept(tmp_path):
     """Chapters 3 and 8 share one floor file; each put reads and rewrites it under its lock."""
     floors = FloorStore(tmp_path / "floors.csv", key=("study", "seed"), command="make floors", compute=dict)

@@ -23,10 +23,9 @@ Policy:
   returns the names sorted.
 - A test's toy entry is registered for a ``with`` block only (:meth:`Registry.registered`): the
   registry is as before once the block ends, so no test leaves an entry behind for the next.
-- A registry says whether it has discovered its entries (:attr:`Registry.discovered`), so a light
-  caller (a command's parser, which must not import the declarations) can read the live entries where
-  this process has already imported them and stored names otherwise
-  (:mod:`reuseprior.commands.listings`).
+- A registry says whether it has discovered its entries (:attr:`Registry.discovered`), so a caller that
+  must not import the declarations (a command-line parser) can read the live entries where this process
+  has already imported them, and a stored copy of them otherwise.
 """
 
 from __future__ import annotations
