@@ -6,7 +6,10 @@ defines its arguments, ``add_arguments(parser)`` and optionally
 and imports nothing heavy (no torch, pandas or chapter module).
 Optionally, ``answer(args) -> int | None`` gives what the light module knows
 itself (``analyze``: ``--list-models`` and a misspelt model name, from the
-stored names of :mod:`reuseprior.commands.model_names`): an exit status, or
+stored names of :mod:`reuseprior.commands.model_names`; ``study``,
+``score-zoos`` and ``build``: ``--list``, from the registries' records of
+:mod:`reuseprior.commands.listings`, which also name a misspelt study or zoo
+to ``check_arguments``): an exit status, or
 ``None`` to run the command; an error of :mod:`reuseprior.core.errors` it
 raises is printed as the command's are. ``reuseprior.commands.<name>`` runs it:
 ``run(args) -> int``, and optionally ``check_run_arguments(parser, args)`` for

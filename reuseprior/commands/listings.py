@@ -145,14 +145,14 @@ def study_listing(pattern: str = "*") -> str:
 
 
 def chapter_listing() -> str:
-    """Every chapter in name order: its title, its part and its profiles; a chapter whose notebook is missing is
-    named with the file it lacks."""
+    """Every chapter in name order: its title, its part and its profiles; in a checkout, a chapter whose notebook
+    is missing is named with the file it lacks."""
     lines = []
     for record in records("chapters")["entries"]:
         profiles = ", ".join([*COMMON_PROFILES, *record["profiles"]])
         line = f"{record['name']}: {record['title']} ({record['part']}; profiles {profiles})"
         notebook = paths.NOTEBOOKS_DIR / f"{record['name']}.ipynb"
-        if not notebook.is_file():
+        if paths.IN_CHECKOUT and not notebook.is_file():  # an installed wheel has no notebooks to build
             line += f"; its notebook {notebook} is missing (CONTRIBUTING.md, 'A chapter', makes it)"
         lines.append(line)
     return "\n".join(lines)
