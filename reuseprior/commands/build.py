@@ -71,12 +71,13 @@ def chapter_notebooks(patterns: list[str] | None = None) -> list[Path]:
 
 def chapter_profiles() -> dict[str, tuple[str, ...]]:
     """The profiles that only some chapters have -> those chapters, in chapter order: each registered
-    chapter driver's ``PROFILES`` beyond :data:`COMMON_PROFILES`."""
+    chapter driver's ``PROFILES`` beyond :data:`COMMON_PROFILES`, as the listing reads them
+    (:func:`reuseprior.commands.listings.chapter_record`)."""
+    list_chapters()  # every driver imported: the records are the live registry's
     own: dict[str, list[str]] = {}
-    for name in list_chapters():
-        for profile in getattr(importlib.import_module(get_chapter(name).module), "PROFILES", {}):
-            if profile not in COMMON_PROFILES:
-                own.setdefault(profile, []).append(name)
+    for record in listings.records("chapters")["entries"]:
+        for profile in record["profiles"]:
+            own.setdefault(profile, []).append(record["name"])
     return {profile: tuple(chapters) for profile, chapters in own.items()}
 
 
