@@ -132,6 +132,7 @@ bench: env
 	$(PY) benchmarks/bench_study_dask.py
 	$(PY) benchmarks/bench_worker_allocator.py
 	$(PY) benchmarks/bench_fit_launches.py
+	$(PY) benchmarks/bench_registry_listing.py
 
 # The README's times: the set-up, make test, make test-fast, make figures and make book timed in a fresh
 # clone of HEAD with an empty HOME, into data/make_timings.csv (about 45 min on 2 cores; pip and make data

@@ -240,7 +240,7 @@ if live_generations > 0 and not runs.empty:
     stored_keys = set(zip(runs["dataset"], runs["mode"], runs["seed"]))
     first = next(k for k in study.runs if (k["dataset"], k["mode"], k["seed"]) in stored_keys)
     print(f"live check of {real.run_label(first)}")
-    live = real.live_check(study, first, generations=live_generations)
+    live = real.recompute_first_generations(study, first, generations=live_generations)
     assert live["within tolerance"].all(), live
     verdict_columns = ["quantity", "evaluations", "stored float32 (first)", "reference float64 (first)", "tolerance"]
     display(live[[*verdict_columns, "within tolerance"]])

@@ -375,12 +375,12 @@ real_differences
 # test top-1 at least 20 %, twice chance, and a training loss that falls from the first epoch to the last). Its
 # digits are not held: 125 RMSprop steps of this network turn float64 rounding into different runs (measured with one
 # seed and one code: test top-1 52.58 % on an AVX-512/AMX machine's own kernels, 37.74 % there on ATen's default
-# kernels, 31.07 % in the stored row from an AVX2 machine; `reuseprior.chapters.ch4_sharing_training.runs.live_check`). The next
+# kernels, 31.07 % in the stored row from an AVX2 machine; `reuseprior.chapters.ch4_sharing_training.runs.retrain_live_slice`). The next
 # cell shows this machine's numbers and their deviation from the stored row.
 
 # %%
 if live_slice:
-    slice_check = ch4_runs.live_check()
+    slice_check = ch4_runs.retrain_live_slice()
     assert slice_check["holds"].all(), slice_check
     display(slice_check[["quantity", "rule", "holds"]])
 

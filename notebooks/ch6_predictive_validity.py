@@ -481,7 +481,7 @@ timm_missing
 # %%
 live = pd.concat(
     [
-        pv.live_check(z, ctx.settings.live_rows, ctx.settings.live_reuse, seed=ctx.seed).assign(zoo=z)
+        pv.rescore_stored_rows(z, ctx.settings.live_rows, ctx.settings.live_reuse, seed=ctx.seed).assign(zoo=z)
         for z in ctx.settings.zoos
         if not pv.load_scores(z).empty
     ]

@@ -204,7 +204,7 @@ summary.round(3)
 
 # %%
 if ctx.settings.live_rows:
-    live = ch7.live_check(study, stored_rows, k=ctx.settings.live_rows, data_dir=ctx.settings.data_dir)
+    live = ch7.retrain_cheapest_runs(study, stored_rows, k=ctx.settings.live_rows, data_dir=ctx.settings.data_dir)
     assert live["within tolerance"].all(), live[~live["within tolerance"]]
     verdict = live[["config", "seed", "column", "stored", "tolerance", "within tolerance"]]
     ctx.save_table(verdict, "live_check")

@@ -69,6 +69,9 @@ HEAVY_TESTS: dict[str, str] = {
     ),
     "tests/test_paper_profile_smoke.py::test_paper_profile_runs_every_path_on_cpu": "paper recipes trained briefly",
     "tests/test_stable_order.py::test_failure_examples_equal_without_simd_sort_kernels": "a subprocess per kernel set",
+    "tests/test_benchmarks.py::test_registry_listing_benchmark_times_each_answer_against_the_torch_import": (
+        "five fresh interpreters, torch imported in one"
+    ),
     "tests/test_benchmarks.py::test_proxy_memory_benchmark_measures_each_batch_in_its_own_process_and_extrapolates": (
         "a process per batch"
     ),

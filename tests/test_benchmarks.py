@@ -41,6 +41,22 @@ def test_proxy_memory_benchmark_measures_each_batch_in_its_own_process_and_extra
     assert "batch 64: about" in capsys.readouterr().out
 
 
+def test_registry_listing_benchmark_times_each_answer_against_the_torch_import(tmp_path, monkeypatch, capsys):
+    """One round: every answer of issue 74 and the torch import timed in a fresh interpreter, their ratios
+    printed and written with the machine and the date (measured, not asserted)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import bench_registry_listing
+
+    out = tmp_path / "listing.json"
+    assert bench_registry_listing.main(["--rounds", "1", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    answers = [name for name in bench_registry_listing.COMMANDS if name != "import torch"]
+    assert list(result["ratio_to_import_torch"]) == answers and result["machine"]["cores"] and result["date"]
+    assert all(len(times) == 1 and times[0] > 0 for times in result["seconds"].values())
+    printed = capsys.readouterr().out
+    assert all(f"{name} " in printed for name in answers) and "x import torch" in printed
+
+
 @pytest.mark.dask
 def test_study_benchmark_stores_the_same_rows_on_1_and_2_workers(tmp_path, monkeypatch, capsys):
     monkeypatch.syspath_prepend(str(BENCHMARKS))

@@ -13,6 +13,7 @@ from reuseprior.chapters.ch4_sharing_training import recipe_probes as probes
 from reuseprior.chapters.ch4_sharing_training import studies as ch4_studies
 from reuseprior.chapters.ch4_sharing_training.architecture import build_experiment_model
 from reuseprior.core.parameters import count_parameters
+from reuseprior.core.study import StudyRequest
 from reuseprior.core.verdict_policy import NOT_COMPARABLE, REPRODUCED
 from reuseprior.reporting.statistics import fewest_decisive_pairs
 from reuseprior.training.convergence import history_json
@@ -127,6 +128,22 @@ def test_the_study_waits_for_a_fit_check_that_passes(tmp_path):
     assert "does not fit" in ch4_studies.recipe_check(path)
     row.assign(train_top1_eval=floor["top1_train"] + 1, top1_test=floor["top1_test"] + 1).to_csv(path, index=False)
     assert ch4_studies.recipe_check(path) == ""
+
+
+def test_a_waiting_fit_study_is_left_out_quietly_and_status_says_why(monkeypatch, capsys):
+    """Issue 74: choosing chapter 4's studies printed why the fit study waits. The choice prints nothing; the
+    group's status reports carry the reason, on the cpu profile (the default) only."""
+    monkeypatch.setattr(ch4_studies, "recipe_check", lambda: "its fit check is not stored")
+    for profile in ("cpu", None):
+        chosen = ch4_studies.chosen_studies(StudyRequest(profile=profile))
+        assert real.CPU_STUDY in chosen and fit.FIT_STUDY not in chosen
+        reports = dict(ch4_studies.STUDY_GROUP.reports(StudyRequest(profile=profile)))
+        assert reports[f"study {fit.FIT_STUDY.name} waits"]["why"].tolist() == ["its fit check is not stored"]
+    assert capsys.readouterr().out == ""
+    gpu = dict(ch4_studies.STUDY_GROUP.reports(StudyRequest(profile="gpu")))
+    assert list(gpu) == ["the Table 4.2 recipe protocol"]
+    monkeypatch.setattr(ch4_studies, "recipe_check", lambda: "")
+    assert fit.FIT_STUDY in ch4_studies.chosen_studies(StudyRequest(profile="cpu"))
 
 
 def test_the_prior_is_read_beside_the_trained_accuracy():

@@ -140,16 +140,16 @@ def test_live_check_retrains_the_first_epoch_and_catches_a_changed_history(tmp_p
     study = ch7.sharing_study(design, tmp_path / "runs.csv")
     _run(study, digits, max_runs=1)
     rows = ch7.read_runs(study.store.path)
-    check = ch7.live_check(study, rows, splits=digits, epochs=1)
+    check = ch7.retrain_cheapest_runs(study, rows, splits=digits, epochs=1)
     assert check["within tolerance"].all(), check[~check["within tolerance"]]
     assert {"val_top1 (epoch 1)", "train_loss (epoch 1)", "params", "PG"} <= set(check["column"])
     history = read_history(rows.loc[0, "epoch_history"])
     history[1]["val_top1"] += 2 * FLOAT32_ACROSS_KERNELS["accuracy_pp"]  # a stored epoch the code no longer reproduces
     tampered = rows.assign(epoch_history=[history_json(history)])
-    bad = ch7.live_check(study, tampered, splits=digits, epochs=1).set_index("column")
+    bad = ch7.retrain_cheapest_runs(study, tampered, splits=digits, epochs=1).set_index("column")
     assert not bad.at["val_top1 (epoch 1)", "within tolerance"]
     with pytest.raises(ValueError, match="no epoch 3"):
-        ch7.live_check(study, rows, splits=digits, epochs=3)
+        ch7.retrain_cheapest_runs(study, rows, splits=digits, epochs=3)
 
 
 def test_rows_of_other_settings_are_not_taken_for_this_study(tmp_path, digits):
@@ -430,7 +430,7 @@ def test_the_quick_profiles_live_slice_matches_its_stored_row():
     if rows.empty:
         pytest.skip("no stored runs yet: python -m reuseprior study ch7 run")
     try:
-        check = ch7.live_check(study, rows, k=ch7.PROFILES["quick"].live_rows)
+        check = ch7.retrain_cheapest_runs(study, rows, k=ch7.PROFILES["quick"].live_rows)
     except DatasetNotFoundError as err:
         pytest.skip(str(err))
     assert check["within tolerance"].all(), check[~check["within tolerance"]]

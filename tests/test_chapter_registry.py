@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
+import types
 
 import pytest
 
 from reuseprior import chapters
+from reuseprior.commands import main
 from reuseprior.core.errors import UnknownEntryError
 from reuseprior.reporting.book import BOOK_CONFIG_DIR, notebook_chapters
 
@@ -64,14 +67,39 @@ def test_an_unknown_chapter_names_the_closest_and_a_chapter_is_registered_by_its
 
 
 def test_build_lists_the_registered_chapters_and_names_them_for_a_glob_that_matches_none(capsys):
-    from reuseprior.commands import main
-
     assert main(["build", "--list"]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in listed] == NAMES
     chapter = chapters.get_chapter(NAMES[0])
     assert listed[0] == f"{chapter.name}: {chapter.title} ({chapter.part}; profiles quick, full, full-mnist)"
+    unmatched = "no_chapter_is_named_so_*"
     with pytest.raises(SystemExit):
+        main(["build", unmatched])
+    err = capsys.readouterr().err
+    assert f"no notebook matches [{unmatched!r}]; available: [" in err and NAMES[-1] in err
+
+
+def test_a_registered_chapter_without_its_notebook_is_named_by_build_with_the_missing_file(
+    capsys, monkeypatch, register
+):
+    """Issue 74: a chapter 9 whose driver registers it before its notebook exists; ``build --list`` named
+    no chapter ("No such file"). Its listing line and a build of it now name the chapter and the file."""
+    toy = chapters.Chapter("ch9_toy", part="Beyond the thesis", title="Chapter 9: a toy")
+    driver = types.ModuleType(toy.module)
+    driver.PROFILES = {"quick": None, "full": None, "tiny": None}
+    monkeypatch.setitem(sys.modules, toy.module, driver)
+    register(chapters.CHAPTERS, toy.name, toy)
+    assert main(["build", "--list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[-1] == (
+        f"ch9_toy: Chapter 9: a toy (Beyond the thesis; profiles quick, full, tiny); its notebook {toy.notebook} "
+        "is missing (CONTRIBUTING.md, 'A chapter', makes it)"
+    )
+    assert [line.split(":")[0] for line in listed] == [*NAMES, "ch9_toy"]
+    with pytest.raises(SystemExit) as stop:
         main(["build", "ch9_*"])
     err = capsys.readouterr().err
-    assert "no notebook matches ['ch9_*']; available: [" in err and NAMES[-1] in err
+    assert stop.value.code == 2 and "Traceback" not in err
+    assert f"chapter ch9_toy is registered by its driver {toy.module}, but its notebook {toy.notebook} is" in err
+    with pytest.raises(ValueError, match="chapter name 'ch9-toy' is refused: a chapter's name is chN_name"):
+        register(chapters.CHAPTERS, "ch9-toy", toy)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import itertools
+import json
 import os
 import re
 import sys
@@ -17,10 +18,12 @@ import pytest
 import torch
 from torch import nn
 
+from reuseprior.chapters import list_chapters, list_studies
 from reuseprior.commands import COMMANDS, main
 from reuseprior.counting import analyze, count_contexts
 from reuseprior.models import build_model
 from reuseprior.models.registry import available_models, collision_note
+from reuseprior.zoo import scoring
 
 
 def _command_parser(command: str) -> argparse.ArgumentParser:
@@ -572,6 +575,67 @@ def test_misspelt_names_and_missing_modules_answer_without_torch(tmp_path):
         expected = "2 python -m reuseprior analyze: error: " + str(err.value).split(" (the working directory")[0]
         assert line.startswith(expected), line
     assert listing == "0 reuseprior models:"
+
+
+# ------------------------------------------------- the registries' stored snapshot (issue 74, item 1)
+def test_the_stored_registry_snapshot_is_the_live_registries():
+    """``study --list``, ``score-zoos --list``, ``build --list`` and a misspelt study or zoo answer from the
+    stored snapshot of the registries in a fresh process (:mod:`reuseprior.commands.listings`): it must hold
+    every declared study, chapter and zoo as the live registries do."""
+    from reuseprior.commands import listings, registry_snapshot
+
+    live = registry_snapshot.live_snapshot()
+    assert listings.stored_snapshot() == live, (
+        f"a study, chapter or zoo was declared, renamed or described anew: run {registry_snapshot.REFRESH}"
+    )
+    assert {record["name"] for record in live["zoos"]["entries"]} == set(scoring.list_zoos())
+    assert {name for record in live["studies"]["entries"] for name in record["names"]} == set(list_studies())
+
+
+def test_listings_and_misspelt_names_answer_from_the_snapshot_without_the_declarations(capsys):
+    """In a fresh interpreter (the registries not imported): the four answers of issue 74 are those the live
+    registries give here, and neither torch, pandas, a chapter nor a zoo was imported."""
+    import subprocess
+
+    from reuseprior.core import paths
+
+    asked = (
+        ["study", "--list"],
+        ["score-zoos", "--list"],
+        ["build", "--list"],
+        ["study", "ch44", "status"],
+        ["score-zoos", "nb2O1"],
+        ["study", "--list", "table42-gpu-*"],
+    )
+    code = textwrap.dedent(
+        f"""
+        import contextlib, io, json, sys
+        from reuseprior.commands import main
+        answers = []
+        for argv in {asked!r}:
+            out, err = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    status = main(argv)
+                except SystemExit as done:
+                    status = done.code
+            answers.append([status, out.getvalue(), err.getvalue()])
+        heavy = ("torch", "pandas", "numpy", "reuseprior.chapters", "reuseprior.zoo")
+        print(json.dumps({{"answers": answers, "heavy": [m for m in heavy if m in sys.modules]}}))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=paths.ROOT, check=True)
+    stored = json.loads(done.stdout)
+    assert stored["heavy"] == [], done.stderr
+    assert list_studies() and list_chapters() and scoring.list_zoos()  # here the live registries answer
+    for argv, answer in zip(asked, stored["answers"]):
+        try:
+            status = main(list(argv))  # this process: the live registries
+        except SystemExit as stop:
+            status = stop.code
+        captured = capsys.readouterr()
+        assert answer == [status, captured.out, captured.err], argv
+    assert "did you mean 'ch4'" in stored["answers"][3][2] and "did you mean 'nb201'" in stored["answers"][4][2]
 
 
 def test_the_names_the_light_parsers_repeat_are_the_librarys():

@@ -91,7 +91,7 @@ def test_the_study_is_resumable_and_its_rows_recompute(tmp_path) -> None:
     assert pending_runs(study) == []
     stored = study.store.rows(study.plan)
     assert sorted(stored["size"].tolist()) == [1, 5, 10, 100]
-    check = search.live_check(stored, runs, settings)
+    check = search.recompute_searches(stored, runs, settings)
     assert check["match"].all() and len(check) == 4
 
 
@@ -101,7 +101,7 @@ def test_the_stored_rows_are_complete_and_recompute() -> None:
         "run `python -m reuseprior study nb201-search run` and commit data/nb201_search_runs.csv"
     )
     stored = study.store.rows(study.plan)
-    check = search.live_check(
+    check = search.recompute_searches(
         stored, [{"protocol": "naswot", "label": "official", "score": "synflow"}], search.SearchSettings()
     )
     assert check["match"].all(), check

@@ -32,6 +32,17 @@ def test_a_taken_name_is_refused_unless_it_is_the_same_entry():
         registry.register("", object())
 
 
+def test_a_name_of_another_form_than_the_registry_declares_is_refused_when_it_registers():
+    registry: Registry[int] = Registry("toy", "toy --list", name_form=(r"[a-z]+", "lower-case letters"))
+    registry.register("good", 1)
+    for bad in ("bad-name", "Bad", "good2"):
+        with pytest.raises(ValueError, match=rf"toy name '{bad}' is refused: a toy's name is lower-case letters"):
+            registry.register(bad, 2)
+        with pytest.raises(ValueError, match="is refused"), registry.registered(bad, 2):
+            pass
+    assert registry.names() == ["good"]
+
+
 def test_a_registered_block_adds_or_replaces_an_entry_and_restores_the_registry():
     registry: Registry[int] = Registry("toy", "toy --list")
     registry.register("kept", 1)

@@ -138,7 +138,7 @@ def test_the_live_check_holds_a_float64_recomputation_to_its_stored_reference(st
     reference = tmp_path / "reference.csv"
     written = st.store_live_reference(study, key, generations=2, path=reference)
     assert set(written["plan"]) == {TINY.plan} and len(written) == 4
-    check = st.live_check(study, key, generations=2, reference=reference)
+    check = st.recompute_first_generations(study, key, generations=2, reference=reference)
     assert list(check["quantity"]) == ["individual", "params", "batches", "train_loss", "val_loss", "val_acc"]
     assert (check["evaluations"] == 4).all() and (check["max abs deviation"] < 1e-8).all()  # the CSV keeps 10 digits
     assert check["within tolerance"].all(), check
@@ -158,7 +158,7 @@ def test_the_live_check_fails_a_recomputation_off_its_reference(stored, tmp_path
     frame.loc[0, "val_loss"] *= 1 + 10 * st.LIVE_REFERENCE_REL  # a changed loss, as changed code would give
     frame.loc[1, "batches"] += 1
     frame.to_csv(reference, index=False)
-    check = st.live_check(study, key, generations=1, reference=reference).set_index("quantity")
+    check = st.recompute_first_generations(study, key, generations=1, reference=reference).set_index("quantity")
     assert not check.loc["val_loss", "within tolerance"] and not check.loc["batches", "within tolerance"]
     assert check.loc[["train_loss", "val_acc", "individual", "params"], "within tolerance"].all()
 
@@ -166,7 +166,7 @@ def test_the_live_check_fails_a_recomputation_off_its_reference(stored, tmp_path
 def test_the_live_check_without_a_reference_says_how_to_store_one(stored, tmp_path):
     _, study, _ = stored
     with pytest.raises(ValueError, match="store_live_reference"):
-        st.live_check(study, _key("evolve", 0), reference=tmp_path / "none.csv")
+        st.recompute_first_generations(study, _key("evolve", 0), reference=tmp_path / "none.csv")
 
 
 def test_mode_differences_against_hand_computed_values():

@@ -69,11 +69,10 @@ def _zoo() -> scoring.Zoo:
 
 
 @pytest.fixture
-def tiny(monkeypatch, register, tmp_path) -> Path:
+def tiny(register, tmp_path) -> Path:
     """The tiny zoo (8 px for every model at version 1) and a data folder holding its
     version-1 CSV: real values of the unchanged scores, stand-ins (x 3) for the changed ones."""
-    register(scoring.ZOOS, "tiny", _zoo())
-    monkeypatch.setitem(scoring.EARLIER_ZOOS, OLD, {**scoring.EARLIER_ZOOS.get(OLD, {}), "tiny": {"image_size": 8}})
+    register(scoring.ZOOS, "tiny", dataclasses.replace(_zoo(), earlier={OLD: {"image_size": 8}}))
     old_zoo = scoring.get_zoo("tiny", OLD)
     rows = []
     for k, arch in enumerate(ARCHS):
@@ -203,7 +202,7 @@ def test_a_subset_reads_the_new_version_once_its_own_rows_are_filled(tiny, threa
 def test_the_live_check_compares_only_the_definitions_the_table_was_stored_with(tiny, monkeypatch):
     monkeypatch.setattr(paths, "DATA_DIR", tiny)
     assert scoring.published_version("tiny") == OLD
-    live = pv.live_check("tiny", 1, reuse=True)
+    live = pv.rescore_stored_rows("tiny", 1, reuse=True)
     changed = set(scoring.changed_scores(NEW))
     compared = live[live["note"] == ""]
     skipped = live[live["note"] != ""]
@@ -230,7 +229,7 @@ def test_the_live_check_holds_each_score_to_its_tolerance(tiny, monkeypatch, sco
     frame = pd.read_csv(path)
     frame[score] = frame[score] * change
     frame.to_csv(path, index=False, float_format="%.17g")
-    live = pv.live_check("tiny", 1, reuse=True).set_index("score")
+    live = pv.rescore_stored_rows("tiny", 1, reuse=True).set_index("score")
     assert bool(live.loc[score, "within tolerance"]) is agrees
     assert live.loc[score, "tolerance"] == pv.LIVE_TOLERANCE["float32" if score in DATA_DEPENDENT else "exact"]
     assert pv.tolerance_kind(score) == ("float32" if score in DATA_DEPENDENT else "exact")
@@ -247,7 +246,7 @@ def test_synflow_is_held_to_the_tolerance_of_float32_initial_weights():
 def test_the_live_check_judges_grasp_against_the_magnitude_of_its_summands(tiny, monkeypatch):
     """GraSP cancels: its rounding is a fraction of sum |theta * H g|, not of GraSP."""
     monkeypatch.setattr(paths, "DATA_DIR", tiny)
-    live = pv.live_check("tiny", 1, reuse=True).set_index("score")
+    live = pv.rescore_stored_rows("tiny", 1, reuse=True).set_index("score")
     magnitude = live.loc["grasp", "scale"]
     assert magnitude > abs(live.loc["grasp", "live"])  # the summands are larger than their sum
     path = scoring.scores_path("tiny", OLD, tiny)
@@ -256,7 +255,7 @@ def test_the_live_check_judges_grasp_against_the_magnitude_of_its_summands(tiny,
     for shift, agrees in ((0.5e-4, True), (2e-4, False)):
         frame.loc[frame["arch"] == arch, "grasp"] = live.loc["grasp", "live"] + shift * magnitude
         frame.to_csv(path, index=False, float_format="%.17g")
-        again = pv.live_check("tiny", 1, reuse=True).set_index("score")
+        again = pv.rescore_stored_rows("tiny", 1, reuse=True).set_index("score")
         assert bool(again.loc["grasp", "within tolerance"]) is agrees
         assert again.loc["grasp", "difference / scale"] == pytest.approx(shift, rel=1e-3)
 

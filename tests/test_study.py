@@ -330,15 +330,36 @@ def test_status_shows_the_declared_criteria_and_check_judges_the_live_slice(tmp_
     assert exit_.value.code == 2 and "study toy has no action 'check'" in capsys.readouterr().err
 
 
-def test_the_list_names_every_study_with_what_it_is_its_actions_and_profiles(capsys):
+def test_the_list_names_every_study_once_with_its_other_names_what_it_is_its_actions_and_profiles(capsys):
+    """One row per study (issue 74: aliases were listed as studies of their own), its other names beside it."""
     assert main(["study", "--list"]) == 0
     out = capsys.readouterr().out
-    for name in list_studies():
-        entry = get_study(name)
-        assert f"{name}: {entry.description}\n    actions {', '.join(entry.all_actions)}" in out, name
-    assert "ch4: " in out and "profiles cpu (cpu), gpu (cuda)" in out and "also named cpu-14px" in out
+    entries = {id(get_study(name)): get_study(name) for name in list_studies()}.values()
+    titles = [line for line in out.splitlines() if not line.startswith("    ")]
+    assert len(titles) == len(entries) < len(list_studies())
+    for entry in entries:
+        name, *others = entry.names
+        also = f" (also {', '.join(others)})" if others else ""
+        assert f"{name}{also}: {entry.description}\n    actions {', '.join(entry.all_actions)}" in out, name
+    assert "\nch4: " in out and "profiles cpu (cpu), gpu (cuda)" in out and "\nch3 (also cpu-14px): " in out
+    assert main(["study", "--list", "cpu-14px"]) == 0  # a study is found by any of its names
+    assert capsys.readouterr().out.startswith("ch3 (also cpu-14px): ")
     assert main(["study", "--list", "zzz*"]) == 2
     assert "no study matches 'zzz*'" in capsys.readouterr().err
+
+
+def test_what_an_interrupted_study_keeps_names_every_declared_action_once():
+    """Issue 74: the note printed on Ctrl-C named the chapters' actions by hand. Every action a declared study
+    takes is in exactly one group of :data:`reuseprior.commands.STUDY_ACTIONS_KEEPING`, and the note names
+    those that store anything."""
+    from reuseprior.commands import KEPT_WHEN_INTERRUPTED, STUDY_ACTIONS_KEEPING
+
+    declared = {action for name in list_studies() for action in get_study(name).all_actions}
+    grouped = [action for actions in STUDY_ACTIONS_KEEPING.values() for action in actions]
+    assert sorted(grouped) == sorted(set(grouped)) and set(grouped) == declared
+    note = KEPT_WHEN_INTERRUPTED["study"]
+    kept = [*STUDY_ACTIONS_KEEPING["as they finish"], *STUDY_ACTIONS_KEEPING["at the end"]]
+    assert all(re.search(rf"(?<![\w-]){re.escape(action)}(?![\w-])", note) for action in kept), note
 
 
 def test_floors_stored_at_once_by_two_writers_are_all_kept(tmp_path):

@@ -63,10 +63,9 @@ def test_every_declared_zoo_fits_one_schema():
         assert isinstance(zoo.compressed_csv, bool), name
         for version in range(1, scoring.SCORES_VERSION + 1):
             assert scoring.get_zoo(name, version).name == name
-    fields = {f.name for f in dataclasses.fields(scoring.Zoo)}
-    for version, changes in scoring.EARLIER_ZOOS.items():
-        assert 1 <= version < scoring.SCORES_VERSION and set(changes) <= set(names)
-        assert all(set(fields_of_zoo) <= fields - {"name"} for fields_of_zoo in changes.values())
+        fields = {f.name for f in dataclasses.fields(scoring.Zoo)} - {"name", "earlier"}
+        assert all(1 <= version < scoring.SCORES_VERSION for version in zoo.earlier), name
+        assert all(set(changes) <= fields for changes in zoo.earlier.values()), name
 
 
 def test_an_unknown_zoo_is_refused_in_one_line_naming_the_closest(capsys):
@@ -79,6 +78,17 @@ def test_an_unknown_zoo_is_refused_in_one_line_naming_the_closest(capsys):
     with pytest.raises(SystemExit):
         main(["score-zoos"])
     assert "name the zoos to score" in capsys.readouterr().err
+
+
+def test_a_zoo_whose_name_cannot_name_its_tables_is_refused_when_it_registers(register):
+    """Issue 74: ``toy-mlps`` registered and passed the schema test, then ``score-zoos`` failed with a traceback
+    (a zoo's name becomes its SQLite tables' names). The registry refuses it, naming the form a name has."""
+    for name in ("toy-mlps", "Toy", "2toy", "toy mlps"):
+        with pytest.raises(ValueError, match=rf"zoo name '{name}' is refused: .*letters, digits and '_'.*SQLite"):
+            scoring.register_zoo(dataclasses.replace(TOY, name=name))
+        with pytest.raises(ValueError, match="is refused"):
+            register(scoring.ZOOS, name, TOY)
+        assert name not in scoring.list_zoos()
 
 
 @pytest.mark.dask

@@ -66,7 +66,12 @@ class Chapter:
 
 
 #: the chapters, each registered by its driver (:func:`register_chapter`)
-CHAPTERS: Registry[Chapter] = Registry("chapter", "python -m reuseprior build --list", (__name__,))
+CHAPTERS: Registry[Chapter] = Registry(
+    "chapter",
+    "python -m reuseprior build --list",
+    (__name__,),
+    name_form=(r"ch[0-9]+_[a-z0-9_]+", "chN_name in lower case: its driver's module and its notebook's stem"),
+)
 
 
 def register_chapter(module: str, *, part: str, title: str) -> Chapter:
@@ -97,7 +102,15 @@ def study_command(group: str, action: str) -> str:
 
 
 #: every declared study by name (its spec's name and its aliases), filled by the chapter modules
-STUDIES: Registry[DeclaredStudy] = Registry("study", "python -m reuseprior study --list", (__name__,))
+STUDIES: Registry[DeclaredStudy] = Registry(
+    "study",
+    "python -m reuseprior study --list",
+    (__name__,),
+    name_form=(
+        r"[a-z0-9]+(?:[-.][a-z0-9]+)*",
+        "lower-case letters and digits, joined by single '-' or '.' (one shell word, part of a file name)",
+    ),
+)
 
 
 def register_study(entry: DeclaredStudy) -> DeclaredStudy:

@@ -6,7 +6,10 @@ defines its arguments, ``add_arguments(parser)`` and optionally
 and imports nothing heavy (no torch, pandas or chapter module).
 Optionally, ``answer(args) -> int | None`` gives what the light module knows
 itself (``analyze``: ``--list-models`` and a misspelt model name, from the
-stored names of :mod:`reuseprior.commands.model_names`): an exit status, or
+stored names of :mod:`reuseprior.commands.model_names`; ``study``,
+``score-zoos`` and ``build``: ``--list``, from the registries' records of
+:mod:`reuseprior.commands.listings`, which also name a misspelt study or zoo
+to ``check_arguments``): an exit status, or
 ``None`` to run the command; an error of :mod:`reuseprior.core.errors` it
 raises is printed as the command's are. ``reuseprior.commands.<name>`` runs it:
 ``run(args) -> int``, and optionally ``check_run_arguments(parser, args)`` for
@@ -65,12 +68,28 @@ class Interrupted(KeyboardInterrupt):
     could; its message says what was saved and how to continue, and :func:`main` prints it."""
 
 
+#: the actions of the declared studies (``study NAME ACTION``) by what an interrupted one keeps: each run or row
+#: stored as it finishes, its table written at the end (nothing kept), nothing stored at all; every declared
+#: action is in one of them (``tests/test_study.py`` holds them to the study registry)
+STUDY_ACTIONS_KEEPING: dict[str, tuple[str, ...]] = {
+    "as they finish": ("run", "floor", "slice", "probes", "fit-checks", "bookkeeping"),
+    "at the end": ("fill-scores", "rescore", "sensitivity"),
+    "nothing": ("status", "check"),
+}
+
+
+def _either(names: tuple[str, ...]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
 #: what an interrupted command has kept, for the commands that store their finished work as they go
 #: (``revolver`` and ``depth-width --store`` say it themselves, by raising :class:`Interrupted`)
 KEPT_WHEN_INTERRUPTED: dict[str, str] = {
-    "study": "run, floor, slice, probes, fit-checks and bookkeeping store each run or row as it finishes (runs in "
-    "progress continue from their checkpoints where the study checkpoints, or start again); fill-scores, rescore "
-    "and sensitivity write their table at the end and keep nothing: run the same command to resume or restart",
+    "study": f"{_either(STUDY_ACTIONS_KEEPING['as they finish'])} store each run or row as it finishes (runs in "
+    "progress continue from their checkpoints where the study checkpoints, or start again); "
+    f"{_either(STUDY_ACTIONS_KEEPING['at the end'])} write their table at the end and keep nothing: run the same "
+    "command to resume or restart",
     "score-zoos": "the finished architectures are stored: run the same command to resume",
     "analyze-torchvision": "the finished models are stored: run the same command to resume",
     "train": "the finished runs are in its results CSV and the training checkpoints: run the same command to "

@@ -10,8 +10,9 @@ When a dataset is missing it stops there, before any notebook runs, with the
 command that fetches it.
 
 The chapters built are the registered ones (:func:`reuseprior.chapters.list_chapters`, each declared by
-its driver): the command keeps no list of them, reads each chapter's notebook and driver from its entry,
-and ``--list`` names them."""
+its driver): the command keeps no list of them and reads each chapter's notebook and driver from its
+entry; ``--list`` is answered by its parser (:mod:`reuseprior.commands.parsers.build`) from the registry's
+records."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from reuseprior.chapters import get_chapter, list_chapters
+from reuseprior.commands import listings
 from reuseprior.commands.parsers.build import PATH_PARAMETERS, add_arguments, check_arguments
 from reuseprior.core import paths
 from reuseprior.core.errors import NotebookNotFoundError, NotebookParameterError
@@ -44,7 +46,7 @@ __all__ = [
 ]
 
 #: the profiles every chapter has
-COMMON_PROFILES = ("quick", "full")
+COMMON_PROFILES = listings.COMMON_PROFILES
 
 
 def notebook_parameter(name: str, text: str) -> object:
@@ -55,18 +57,27 @@ def notebook_parameter(name: str, text: str) -> object:
 
 def chapter_notebooks(patterns: list[str] | None = None) -> list[Path]:
     """The notebooks of the registered chapters, in chapter order, those matching a glob of ``patterns`` if
-    given (:func:`reuseprior.reporting.build.find_notebooks`: none matching is refused, naming them all)."""
-    return find_notebooks(patterns, [get_chapter(name).notebook for name in list_chapters()])
+    given (:func:`reuseprior.reporting.build.find_notebooks`: none matching is refused, naming them all). A
+    chosen chapter whose notebook is missing is refused, naming the chapter and the file."""
+    chosen = find_notebooks(patterns, [get_chapter(name).notebook for name in list_chapters()])
+    missing = next((notebook for notebook in chosen if not notebook.is_file()), None)
+    if missing is not None:
+        raise NotebookNotFoundError(
+            f"chapter {missing.stem} is registered by its driver {get_chapter(missing.stem).module}, but its "
+            f"notebook {missing} is missing: make it from its paired script (CONTRIBUTING.md, 'A chapter')"
+        )
+    return chosen
 
 
 def chapter_profiles() -> dict[str, tuple[str, ...]]:
     """The profiles that only some chapters have -> those chapters, in chapter order: each registered
-    chapter driver's ``PROFILES`` beyond :data:`COMMON_PROFILES`."""
+    chapter driver's ``PROFILES`` beyond :data:`COMMON_PROFILES`, as the listing reads them
+    (:func:`reuseprior.commands.listings.chapter_record`)."""
+    list_chapters()  # every driver imported: the records are the live registry's
     own: dict[str, list[str]] = {}
-    for name in list_chapters():
-        for profile in getattr(importlib.import_module(get_chapter(name).module), "PROFILES", {}):
-            if profile not in COMMON_PROFILES:
-                own.setdefault(profile, []).append(name)
+    for record in listings.records("chapters")["entries"]:
+        for profile in record["profiles"]:
+            own.setdefault(profile, []).append(record["name"])
     return {profile: tuple(chapters) for profile, chapters in own.items()}
 
 
@@ -135,13 +146,6 @@ def check_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespac
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.list:
-        own = chapter_profiles()
-        for name in list_chapters():
-            chapter = get_chapter(name)
-            profiles = ", ".join([*COMMON_PROFILES, *(p for p, chapters in own.items() if name in chapters)])
-            print(f"{name}: {chapter.title} ({chapter.part}; profiles {profiles})")
-        return 0
     notebooks = chapter_notebooks(args.notebooks)
     params = {name: notebook_parameter(name, value) for name, value in args.parameter}
     if args.profile != "quick" and not plan_or_stop(args, notebooks, params):

@@ -18,8 +18,9 @@ stopped (or killed) at any time and run again. Examples::
     python -m reuseprior score-zoos nb201 --status                    # each version's completeness
 
 The zoos are those declared in the zoo registry (:func:`reuseprior.zoo.scoring.list_zoos`, each in its
-module of :mod:`reuseprior.zoo.scoring.zoos`): the command keeps no list of them, and refuses an unknown
-name before any work with the closest declared ones (:func:`check_run_arguments`).
+module of :mod:`reuseprior.zoo.scoring.zoos`): the command keeps no list of them; ``--list`` and an
+unknown name (refused before any work with the closest declared ones) are answered by its parser
+(:mod:`reuseprior.commands.parsers.score_zoos`) from the registry's records.
 
 A new version of the scores (a definition changed) starts from the previous
 version's CSV, then fills what changed; the chapter reads the previous
@@ -38,7 +39,6 @@ import sys
 import torch
 
 from reuseprior.commands.parsers.score_zoos import add_arguments, check_arguments
-from reuseprior.core.errors import UnknownEntryError
 from reuseprior.core.runtime import resolve_device
 from reuseprior.zoo.batch_sensitivity import score_minibatches
 from reuseprior.zoo.distributed import TaskFailedError
@@ -50,9 +50,7 @@ from reuseprior.zoo.scoring import (
     default_store_path,
     export_scores,
     fill_proxies,
-    get_zoo,
     import_scores,
-    list_zoos,
     published_version,
     rescore_proxies,
     score_zoo,
@@ -60,24 +58,10 @@ from reuseprior.zoo.scoring import (
 )
 from reuseprior.zoo.store import unusable_store
 
-__all__ = ["add_arguments", "check_arguments", "check_run_arguments", "run"]
-
-
-def check_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Each zoo named is a declared one (the light parser cannot import the registry): an unknown name is
-    refused before any work, in one line naming the closest declared zoos and ``--list``."""
-    for zoo in args.zoos:
-        try:
-            get_zoo(zoo)
-        except UnknownEntryError as err:
-            parser.error(str(err))
+__all__ = ["add_arguments", "check_arguments", "run"]
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.list:
-        for zoo in list_zoos():
-            print(f"{zoo}: {get_zoo(zoo).description}")
-        return 0
     torch.set_num_threads(1)
     cluster = {"scheduler": args.scheduler, "workers": args.workers}
     for zoo in args.zoos:

@@ -51,7 +51,7 @@ from typing import Any
 
 import pandas as pd
 
-from reuseprior.chapters import get_study, list_studies
+from reuseprior.chapters import get_study
 from reuseprior.commands.argtypes import only_problem, only_values, write_problem
 from reuseprior.commands.parsers.study import DEFAULTS, REQUEST_PART, add_arguments, check_arguments
 from reuseprior.core import study as core_study
@@ -61,7 +61,7 @@ from reuseprior.core.errors import CommandInputError, RunSettingError, UnknownEn
 from reuseprior.core.runtime import resolve_device
 from reuseprior.core.study import StudyGroup, StudyRequest, StudySpec
 
-__all__ = ["add_arguments", "check_arguments", "check_run_arguments", "run", "study_listing"]
+__all__ = ["add_arguments", "check_arguments", "check_run_arguments", "run"]
 
 
 def _either(choices: list[str]) -> str:
@@ -72,9 +72,8 @@ def _either(choices: list[str]) -> str:
 def check_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """What the study named does not take, read off its declaration: an unknown name (with the closest
     names), an action, a flag or a profile it does not take, seeds it does not have: exit 2. Sets the
-    default profile and the device (the profile's for ``run``, else cpu)."""
-    if args.list is not None:
-        return
+    default profile and the device (the profile's for ``run``, else cpu). (``--list`` is answered before:
+    :func:`reuseprior.commands.parsers.study.answer`.)"""
     try:
         entry = get_study(args.name)
     except UnknownEntryError as err:
@@ -96,25 +95,6 @@ def check_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespac
     if unknown:
         why = f": {study.seed_policy}" if study.seed_policy else ""
         parser.error(f"seeds {unknown} are not in study {args.name}'s {list(study.seeds)}{why}")
-
-
-def study_listing(pattern: str = "*") -> str:
-    """Every registered study matching ``pattern``: its name and what it is, then its actions, its profiles
-    (the first the default, each with the device its runs train on) and its other names."""
-    lines = []
-    for name in list_studies(pattern):
-        entry = get_study(name)
-        lines.append(f"{name}: {entry.description}")
-        details = [f"actions {', '.join(entry.all_actions)}"]
-        if entry.profiles:
-            details.append("profiles " + ", ".join(f"{p} ({device})" for p, device in entry.profiles.items()))
-        others = [n for n in entry.names if n != name]
-        if others:
-            details.append(f"also named {', '.join(others)}")
-        lines.append("    " + "; ".join(details))
-    if not lines:
-        raise CommandInputError(f"no study matches {pattern!r}; list them all with python -m reuseprior study --list")
-    return "\n".join(lines)
 
 
 def _request(args: argparse.Namespace, entry: DeclaredStudy, device: str | None = None) -> StudyRequest:
@@ -315,9 +295,6 @@ def _unreadable(paths: list[Path]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.list is not None:
-        print(study_listing(args.list))
-        return 0
     entry = get_study(args.name)
     group = entry.group
     if args.action == "run":

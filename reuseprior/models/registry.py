@@ -55,7 +55,10 @@ __all__ = [
 
 #: reuseprior's model builders by name, each registered by its module (:func:`register_model`)
 MODELS: Registry[Callable[..., nn.Module]] = Registry(
-    "reuseprior model", "`python -m reuseprior analyze --list-models`", ("reuseprior.models",)
+    "reuseprior model",
+    "`python -m reuseprior analyze --list-models`",
+    ("reuseprior.models",),
+    name_form=(r"[a-z][a-z0-9_]*", "lower-case letters, digits and '_', starting with a letter, as torchvision's"),
 )
 
 

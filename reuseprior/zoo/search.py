@@ -95,7 +95,7 @@ __all__ = [
     "SearchSpace",
     "aging_evolution",
     "check_stored",
-    "live_check",
+    "recompute_searches",
     "load_space",
     "naswot_exact",
     "naswot_protocol",
@@ -145,7 +145,7 @@ COLUMNS: tuple[str, ...] = (
 #: the kinds of the stored values (``first_pick``: the first pick's cell string, text)
 _MEASURES = ("size", "pool", "repeats", "mean", "sd", "sem", "median", "worst", "best_in_space", "scores_version")
 COLUMN_KINDS = ColumnKinds(required=_MEASURES, numeric=(*_MEASURES, "seed"))
-#: Relative tolerance of :func:`live_check`: the stored CSV's 10 significant digits.
+#: Relative tolerance of :func:`recompute_searches`: the stored CSV's 10 significant digits.
 LIVE_TOLERANCE = 1e-9
 #: SeedSequence stream ids of the protocols' draws.
 _STREAM = {"naswot": 1, "pool": 2, "evolution": 3}
@@ -497,7 +497,7 @@ LIVE_RUNS = ({"protocol": "naswot", "score": "PG"},)
 
 
 def check_stored(spec: StudySpec, request: StudyRequest) -> LiveCheck:
-    """The search's live check (the study's ``check``): :func:`live_check` of its stored runs of
+    """The search's live check (the study's ``check``): :func:`recompute_searches` of its stored runs of
     :data:`LIVE_RUNS` (every label), recomputed from the stored scores (``data_dir`` from the request)."""
     done = spec.stored_keys()
     runs = [
@@ -505,11 +505,11 @@ def check_stored(spec: StudySpec, request: StudyRequest) -> LiveCheck:
     ]
     if not runs:
         raise ValueError(f"study {spec.name} has no stored run of {list(LIVE_RUNS)} to check: run it first")
-    table = live_check(spec.rows(), runs, spec.design, request.options.get("data_dir"))
+    table = recompute_searches(spec.rows(), runs, spec.design, request.options.get("data_dir"))
     return LiveCheck(table, "match")
 
 
-def live_check(
+def recompute_searches(
     stored: pd.DataFrame, runs: Iterable[Mapping[str, str]], settings: SearchSettings, data_dir: Path | None = None
 ) -> pd.DataFrame:
     """Recompute ``runs`` and compare them with the ``stored`` rows of the same plan:

@@ -23,7 +23,7 @@ of another plan are never read.
 :func:`mode_differences` (evolve minus random per seed: paired t-intervals, exact tests and a
 verdict per claim, :mod:`reuseprior.reporting.verdicts`), :func:`equivalence_sensitivity`,
 :func:`convergence_band` (Figure 3.1: the moving average of the validation accuracy, mean and range
-over seeds) and :func:`live_check` (the first generations recomputed against the stored rows).
+over seeds) and :func:`recompute_first_generations` (the first generations recomputed against the stored rows).
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ __all__ = [
     "floor_table",
     "gated_by_floor",
     "check_first_generation",
-    "live_check",
+    "recompute_first_generations",
     "live_slice",
     "mode_table",
     "mode_differences",
@@ -553,14 +553,14 @@ def store_live_reference(
 ) -> pd.DataFrame:
     """Compute :func:`live_slice` and store it in ``path`` (atomically, in
     place of an earlier reference of the same run): the float64 reference
-    :func:`live_check` holds a recomputation to."""
+    :func:`recompute_first_generations` holds a recomputation to."""
     frame = live_slice(spec, run, generations, data_dir=data_dir)
     ident = run_identity(spec, run)
     frame = frame.assign(**ident)[[*ident, *frame.columns]]
     return replace_csv_rows(path, ident, frame, read=read_csv_or_empty)
 
 
-def live_check(
+def recompute_first_generations(
     spec: StudySpec,
     run: Mapping[str, Any],
     generations: int = 1,
@@ -598,19 +598,20 @@ def live_check(
 
 
 def check_first_generation(spec: StudySpec, request: StudyRequest) -> LiveCheck:
-    """The study's live check as ``study ch3 check`` runs it: :func:`live_check` of the first generation
-    of its first stored run (in the study's order; ``data_dir`` from the request)."""
+    """The study's live check as ``study ch3 check`` runs it: :func:`recompute_first_generations` of the first
+    generation of its first stored run (in the study's order; ``data_dir`` from the request)."""
     stored = spec.rows()
     have = set(zip(stored["dataset"], stored["mode"], stored["seed"])) if not stored.empty else set()
     first = next((run for run in spec.runs if (run["dataset"], run["mode"], run["seed"]) in have), None)
     if first is None:
         raise ValueError(f"study {spec.name} has no stored run to check: run it first")
-    table = live_check(spec, first, generations=1, data_dir=request.options.get("data_dir"))
+    table = recompute_first_generations(spec, first, generations=1, data_dir=request.options.get("data_dir"))
     return LiveCheck(table, "within tolerance")
 
 
 def _judged_slice(stored: pd.DataFrame, expected: pd.DataFrame, live: pd.DataFrame) -> pd.DataFrame:
-    """The rule of :func:`live_check` applied to the stored, reference and live evaluations of a slice."""
+    """The rule of :func:`recompute_first_generations` applied to the stored, reference and live evaluations of a
+    slice."""
     first = (stored["generation"] == 0).to_numpy()
     rows = []
     for column in ("individual", "params", "batches", "train_loss", "val_loss", "val_acc"):

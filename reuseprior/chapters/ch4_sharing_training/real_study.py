@@ -25,7 +25,7 @@ two measurements of the machine that ran it, ``train_time_s`` and
 cores, torch and CPU kernels, on which float32 digits depend; empty in rows stored before the column
 existed). Rows of other settings (another
 ``plan``) are never read. The floor of each seed's images (:func:`.runs.floor_row`) is stored once in
-:data:`.designs.LINEAR_FLOOR` (:data:`.runs.FLOORS`). :func:`.runs.live_check` retrains the slice
+:data:`.designs.LINEAR_FLOOR` (:data:`.runs.FLOORS`). :func:`.runs.retrain_live_slice` retrains the slice
 :data:`LIVE_SLICE` (one model, one short run) and holds it to the stored
 slice row's counts and to learning (its digits depend on the CPU's kernels).
 """

@@ -3,7 +3,7 @@ log of a plan's runs (:func:`run_experiments`, a :class:`reuseprior.core.study.R
 attempt), and a study's runs: a :class:`.designs.TrainingDesign` declared as a
 :class:`~reuseprior.core.study.StudySpec` (:func:`training_study`), one run of it (:func:`train_run`),
 the linear floor of a seed's images (:func:`floor_row`, stored in :data:`FLOORS`), the criteria of a
-study's stored runs (:func:`stored_criteria`) and the live slice retrained (:func:`live_check`, judged by
+study's stored runs (:func:`stored_criteria`) and the live slice retrained (:func:`retrain_live_slice`, judged by
 :func:`slice_rules`; :func:`check_live_slice`, a study's live check)."""
 
 from __future__ import annotations
@@ -500,7 +500,7 @@ def stored_criteria(spec: StudySpec) -> pd.DataFrame:
 LIVE_SLICE_LEARNS_PP = 20.0
 
 
-def live_check(path: str | Path = STORED_RUNS, work_dir: Path | None = None) -> pd.DataFrame:
+def retrain_live_slice(path: str | Path = STORED_RUNS, work_dir: Path | None = None) -> pd.DataFrame:
     """Retrain the live slice (:data:`.designs.LIVE_SLICE_DESIGN`, stored in ``path``) from scratch (its
     checkpoints in ``work_dir``, by default under ``build/``) and set its row beside the stored slice row,
     one quantity per row with the ``rule`` it
@@ -531,16 +531,16 @@ def live_check(path: str | Path = STORED_RUNS, work_dir: Path | None = None) -> 
 
 
 def check_live_slice(spec: StudySpec, request: StudyRequest) -> LiveCheck:
-    """The live check of the width-0.25 study and its slice (``study NAME check``): :func:`live_check` of the
+    """The live check of the width-0.25 study and its slice (``study NAME check``): :func:`retrain_live_slice` of the
     slice row in the study's runs file (the command gives it ``--store`` when told; by default
     :data:`.designs.STORED_RUNS`), its checkpoints under the request's ``work_dir`` when given."""
     work_dir = request.options.get("work_dir")
-    table = live_check(spec.store.path, Path(work_dir) / "live" if work_dir else None)
+    table = retrain_live_slice(spec.store.path, Path(work_dir) / "live" if work_dir else None)
     return LiveCheck(table, "holds")
 
 
 def slice_rules(reference: Mapping[str, Any], live: Mapping[str, Any]) -> pd.DataFrame:
-    """The rules of :func:`live_check` applied to a ``live`` slice row beside the ``reference`` row."""
+    """The rules of :func:`retrain_live_slice` applied to a ``live`` slice row beside the ``reference`` row."""
     learns = f">= {LIVE_SLICE_LEARNS_PP:g} % (learns)"
     falls = "below the first epoch's training loss (learns)"
     rules = {

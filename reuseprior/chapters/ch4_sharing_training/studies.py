@@ -11,7 +11,8 @@ The command's studies, chosen by ``--profile``:
 
 The Table 4.2 study (:mod:`reuseprior.chapters.ch4_sharing_training.table42_study`) is its recipe protocol (on the cpu
 profile's settings, whatever the device) until the protocol has chosen a recipe, then the chosen
-recipe's study over every seed. ``status`` adds the protocol's table; the chapter's own actions store
+recipe's study over every seed. ``status`` adds the protocol's table and why the fit study waits, when it
+does (choosing the studies prints nothing); the chapter's own actions store
 the live slice (``slice``), the width-1.0 recipe probes (``probes``), their fit checks
 (``fit-checks``, read by :func:`fit_check_table`) and the linear floors of the studies' images
 (``floor``: on the ``cpu`` profile the width-0.25 and fit studies' and the Table 4.2 study's; on
@@ -71,28 +72,37 @@ def _runs(request: StudyRequest) -> pd.DataFrame:
     return read_runs(request.store or STORED_RUNS)
 
 
+def _profile(request: StudyRequest) -> str:
+    """The request's profile; one that names none (a caller other than the command, which sets the default)
+    has the declaration's default, the first of :data:`.designs.STUDY_PROFILES`."""
+    return request.profile or next(iter(STUDY_PROFILES))
+
+
 def _table42(request: StudyRequest) -> list[StudySpec]:
     """The recipe protocol until it has chosen a recipe, then the chosen recipe's study on ``--profile``."""
     recipe = table42.chosen_recipe(_runs(request))
     if recipe is None:
         return table42.protocol_studies()
-    return [table42.decisive_study(recipe, request.profile or "cpu")]
+    return [table42.decisive_study(recipe, _profile(request))]
 
 
 def chosen_studies(request: StudyRequest) -> list[StudySpec]:
-    """Chapter 4's studies of ``request.profile`` that may run (module docstring); says why the fit study
-    waits, when it does."""
-    if request.profile == "gpu":
+    """Chapter 4's studies of ``request.profile`` that may run (module docstring): on ``cpu`` the fit study only
+    once its recipe's fit check passed (:func:`recipe_check`; ``status`` says why it waits)."""
+    if _profile(request) == "gpu":
         return _table42(request)
-    waits = recipe_check()
-    if waits:
-        print(f"study {fit.FIT_STUDY.name} waits: {waits}")
-    earlier = [spec for spec in WIDTH_025_AND_FIT_STUDIES if not (waits and spec is fit.FIT_STUDY)]
+    earlier = [spec for spec in WIDTH_025_AND_FIT_STUDIES if not (spec is fit.FIT_STUDY and recipe_check())]
     return [*earlier, *_table42(request)]
 
 
 def _protocol(request: StudyRequest) -> list[tuple[str, pd.DataFrame]]:
-    return [("the Table 4.2 recipe protocol", table42.protocol_table(_runs(request)).drop(columns="plan"))]
+    """What ``status`` shows after the studies' tables: the recipe protocol's table, and on ``cpu`` why the fit
+    study waits, when it does."""
+    reports = [("the Table 4.2 recipe protocol", table42.protocol_table(_runs(request)).drop(columns="plan"))]
+    waits = "" if _profile(request) == "gpu" else recipe_check()
+    if waits:
+        reports.append((f"study {fit.FIT_STUDY.name} waits", pd.DataFrame([{"why": waits}])))
+    return reports
 
 
 def _slice(request: StudyRequest) -> str:
@@ -119,8 +129,8 @@ def _floors(request: StudyRequest) -> str:
     """Store the linear floor of each study's images of ``--profile``, per seed (the seeds not stored yet,
     of ``--seeds`` when given): on ``cpu`` the earlier studies' and the Table 4.2 study's, on ``gpu`` the
     Table 4.2 study's (all 54,000 training images)."""
-    table42_floor = table42.floor_study(request.profile or "cpu")
-    specs = (table42_floor,) if request.profile == "gpu" else (*WIDTH_025_AND_FIT_STUDIES, table42_floor)
+    table42_floor = table42.floor_study(_profile(request))
+    specs = (table42_floor,) if _profile(request) == "gpu" else (*WIDTH_025_AND_FIT_STUDIES, table42_floor)
     tables = [store_floors(spec, request.seeds, progress=request.progress) for spec in specs]
     return "\n".join(t.to_string(index=False) for t in tables) + f"\n-> {LINEAR_FLOOR}"
 
@@ -142,7 +152,7 @@ def _cost(request: StudyRequest) -> str:
     project's 2-core CPU: the ``cpu`` profile's runs trained there, scaled by training images x epochs x
     width squared (a convolution's multiply-adds grow with the square of the width), read from the
     committed runs (:data:`.designs.STORED_RUNS`) whatever ``--store`` is; empty on ``cpu``."""
-    if request.profile != "gpu":
+    if _profile(request) != "gpu":
         return ""
     runs = read_runs(STORED_RUNS)
     pending = sum(len(pending_runs(spec.with_store(request.store))) for spec in chosen_studies(request))

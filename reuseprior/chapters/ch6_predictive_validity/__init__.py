@@ -19,9 +19,9 @@ from reuseprior.chapters import register_chapter
 from reuseprior.chapters.ch6_predictive_validity.live import (  # noqa: F401
     LIVE_CHECK_MEASURED,
     LIVE_TOLERANCE,
-    live_check,
     live_rows,
     recompute_cost,
+    rescore_stored_rows,
     tolerance_kind,
 )
 from reuseprior.chapters.ch6_predictive_validity.nb201 import (  # noqa: F401
@@ -95,7 +95,7 @@ __all__ = [
     "LIVE_CHECK_MEASURED",
     "LIVE_TOLERANCE",
     "tolerance_kind",
-    "live_check",
+    "rescore_stored_rows",
     "live_rows",
     "NB201_LABELS",
     "nb201_label_agreement",

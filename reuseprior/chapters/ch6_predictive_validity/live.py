@@ -45,7 +45,7 @@ def recompute_cost(df: pd.DataFrame, reuse: bool = True) -> pd.Series:
 
 
 def live_rows(df: pd.DataFrame, rows: int, reuse: bool = True) -> pd.DataFrame:
-    """The stored rows :func:`live_check` recomputes: the ``rows`` cheapest
+    """The stored rows :func:`rescore_stored_rows` recomputes: the ``rows`` cheapest
     (:func:`recompute_cost`) among the rows with a finite value of every
     data-free score (#params, FLOPs, SynFlow and, with ``reuse``, every
     reusability quantity) and of at least one data-dependent proxy; rows with
@@ -67,7 +67,7 @@ def live_rows(df: pd.DataFrame, rows: int, reuse: bool = True) -> pd.DataFrame:
 
 
 #: How closely a live recomputation must reproduce a stored score
-#: (:func:`live_check`), as a fraction of the score's scale. Exact and float64
+#: (:func:`rescore_stored_rows`), as a fraction of the score's scale. Exact and float64
 #: scores (#params, FLOPs, every reusability quantity) reproduce on any
 #: machine: 1e-9 of the larger value. SynFlow is computed in float64 but from
 #: the model's float32 initial weights, whose last bit depends on whether the
@@ -86,12 +86,12 @@ def live_rows(df: pd.DataFrame, rows: int, reuse: bool = True) -> pd.DataFrame:
 LIVE_TOLERANCE = {"exact": 1e-9, "float32 weights": 1e-6, "float32": 1e-2, "grasp": 1e-4}
 #: data-free scores computed from the model's float32 initial weights (``"float32 weights"`` above)
 FLOAT32_WEIGHT_SCORES = ("synflow",)
-#: the columns of :func:`live_check` that are this machine's (the live value, the scale it is judged
+#: the columns of :func:`rescore_stored_rows` that are this machine's (the live value, the scale it is judged
 #: against, the deviation); the others are the verdict, the same on every CPU
 LIVE_CHECK_MEASURED = ("live", "scale", "difference / scale")
 
 
-def live_check(zoo: str, rows: int, reuse: bool, seed: int = 0) -> pd.DataFrame:
+def rescore_stored_rows(zoo: str, rows: int, reuse: bool, seed: int = 0) -> pd.DataFrame:
     """Recompute stored rows of ``zoo`` (:func:`live_rows`: the cheapest that
     carry the data-free scores and the data-dependent proxies) from their seeds
     and compare every score the row stores with the live value.
@@ -166,7 +166,7 @@ def live_check(zoo: str, rows: int, reuse: bool, seed: int = 0) -> pd.DataFrame:
 
 def grasp_scale_of(zoo: Zoo, arch: str, seed: int) -> float:
     """:func:`reuseprior.baselines.proxies.grasp_summand_magnitude` of ``arch`` with the
-    seed, weights and minibatch :func:`live_check` scores it with (its own passes: on
+    seed, weights and minibatch :func:`rescore_stored_rows` scores it with (its own passes: on
     a model with dropout other masks, which move the magnitude, not its scale); NaN
     when it cannot be computed (then an unequal GraSP is out of tolerance)."""
     row = zoo.catalogue().set_index("arch").loc[arch]

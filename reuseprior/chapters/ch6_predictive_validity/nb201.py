@@ -117,7 +117,7 @@ def version_change(zoos: list[str], n_boot: int, seed: int = 0) -> pd.DataFrame:
     row (finite in one version only, or a relative difference beyond
     :data:`LIVE_TOLERANCE`: 1e-9 for exact and float64 scores, 1e-2 for the
     float32 proxies, whose rows scored again on another CPU differ by its
-    rounding; GraSP's rounding can exceed that, see :func:`live_check`), the
+    rounding; GraSP's rounding can exceed that, see :func:`rescore_stored_rows`), the
     rows that changed and the Spearman rho with accuracy under each version,
     on the rows finite in both (the accuracy of the version read; bootstrap
     95% interval on that version). A changed definition (Fisher, SynFlow,

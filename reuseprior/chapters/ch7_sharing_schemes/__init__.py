@@ -36,7 +36,7 @@ training does? Everything the notebook ``ch7_sharing_schemes`` shows is built he
   (:func:`score_against_params`), the plateau threshold's noise and
   sensitivity (:func:`plateau_noise`, :func:`plateau_sensitivity`); and
   :func:`reading` (:mod:`.reading`), the reading generated from them;
-* :func:`live_check` -- the first epoch of the cheapest stored run recomputed and
+* :func:`retrain_cheapest_runs` -- the first epoch of the cheapest stored run recomputed and
   compared with its stored history (counted columns within :data:`LIVE_TOLERANCE`);
 * :func:`study_floor`, :func:`run_criteria_table`, :func:`counting_seeds` -- the
   linear floor of the study's images, the per-run convergence and fit criteria
@@ -156,8 +156,8 @@ from reuseprior.chapters.ch7_sharing_schemes.resolution import (
 )
 from reuseprior.chapters.ch7_sharing_schemes.runs import (
     ROW_COLUMNS,
-    live_check,
     read_runs,
+    retrain_cheapest_runs,
     sharing_study,
     validate_runs,
 )
@@ -208,7 +208,7 @@ __all__ = [
     "disagreements",
     "floor_check",
     "generator_sensitivity",
-    "live_check",
+    "retrain_cheapest_runs",
     "narrow_width",
     "parameters_to_overrides",
     "per_seed_agreement",

@@ -29,7 +29,7 @@ BUDGETS: tuple[str, ...] = (
     "full", "channelwise", "channelwise s=2", "channelwise s=4", "scope", "scope+channelwise", "low",
 )  # fmt: skip
 
-#: live recomputation of a stored run (:func:`~reuseprior.chapters.ch7_sharing_schemes.runs.live_check`):
+#: live recomputation of a stored run (:func:`~reuseprior.chapters.ch7_sharing_schemes.runs.retrain_cheapest_runs`):
 #: counted columns to this relative tolerance; the retrained epochs' validation top-1 and training loss
 #: to :data:`~reuseprior.core.precision.FLOAT32_ACROSS_KERNELS`, the tolerance every live check of a
 #: float32 run shares

@@ -373,7 +373,7 @@ def cheapest_runs(rows: pd.DataFrame, k: int = 1) -> pd.DataFrame:
     return rows.assign(_cost=cost).sort_values(["_cost", "config", "seed"]).head(k).drop(columns="_cost")
 
 
-def live_check(
+def retrain_cheapest_runs(
     spec: StudySpec,
     rows: pd.DataFrame,
     *,
@@ -440,19 +440,19 @@ def live_check(
 
 
 def check_first_epoch(spec: StudySpec, request: StudyRequest) -> LiveCheck:
-    """The study's live check as ``study NAME check`` runs it: :func:`live_check` of its cheapest stored run
+    """The study's live check as ``study NAME check`` runs it: :func:`retrain_cheapest_runs` of its cheapest stored run
     (``data_dir``, ``download`` and ``threads`` from the request)."""
     rows = spec.rows()
     if rows.empty:
         raise ValueError(f"study {spec.name} has no stored run to check: run it first")
     options = request.options
     splits = load_study_data(spec.design, data_dir=options.get("data_dir"), download=bool(options.get("download")))
-    table = live_check(spec, rows, k=1, splits=splits, threads=options.get("threads", 1))
+    table = retrain_cheapest_runs(spec, rows, k=1, splits=splits, threads=options.get("threads", 1))
     return LiveCheck(table, "within tolerance")
 
 
 def _within_live_tolerance(column: str, stored: float, live: float) -> tuple[bool, str]:
-    """Whether a live value agrees with the stored one (:func:`live_check`), and the tolerance as text."""
+    """Whether a live value agrees with the stored one (:func:`retrain_cheapest_runs`), and the tolerance as text."""
     if column.startswith(("val_top1", "train_loss")):
         tolerance, ok = within_float32_tolerance("percent" if column.startswith("val") else "loss", stored, live)
         return ok, tolerance

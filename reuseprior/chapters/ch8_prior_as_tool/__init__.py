@@ -290,8 +290,8 @@ def pool_cost() -> pd.DataFrame:
 
 
 def live_slice(rows: pd.DataFrame, settings: PriorAsToolProfile) -> pd.DataFrame:
-    """The profile's stored runs recomputed and compared (:func:`reuseprior.zoo.search.live_check`)."""
-    return search.live_check(rows, settings.live_runs, search.SearchSettings())
+    """The profile's stored runs recomputed and compared (:func:`reuseprior.zoo.search.recompute_searches`)."""
+    return search.recompute_searches(rows, settings.live_runs, search.SearchSettings())
 
 
 #: How each of our labels differs from the published column it stands beside

@@ -4,9 +4,11 @@ Policy: this module imports nothing heavy (no torch, pandas or chapter module), 
 an argument error answer at once; the names and defaults it repeats from the library are checked against
 it by ``tests/test_cli_messages.py``. It keeps no list of the chapters: they are registered by their
 drivers (:func:`reuseprior.chapters.list_chapters`, which imports every chapter), so a notebook glob is
-checked once the arguments have parsed (:func:`reuseprior.commands.build.check_run_arguments`) and
-``--list`` names the chapters. Likewise a profile that only some chapters have (each chapter driver's
-``PROFILES`` beyond quick and full) is checked against the registered chapters after parsing
+checked once the arguments have parsed (:func:`reuseprior.commands.build.check_run_arguments`);
+``--list`` names the chapters from the registry's records (:func:`answer`,
+:mod:`reuseprior.commands.listings`: its stored snapshot, held to the live registry by a test).
+Likewise a profile that only some chapters have (each chapter driver's ``PROFILES`` beyond quick and
+full) is checked against the registered chapters after parsing
 (:func:`reuseprior.commands.build.profile_problem`).
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from reuseprior.commands import listings
 from reuseprior.commands.argtypes import positive_int
 
 #: Parameters that are paths: their values are taken as written (``-p output_dir 42`` is the folder ``42``).
@@ -58,3 +61,12 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     :func:`reuseprior.commands.build.check_run_arguments`)."""
     if args.list and args.notebooks:
         parser.error("--list names every chapter; give it without chapter names")
+
+
+def answer(args: argparse.Namespace) -> int | None:
+    """``--list``: every chapter, its title, part and profiles, and the notebook a chapter lacks, from the
+    registry's records (:func:`reuseprior.commands.listings.chapter_listing`); anything else runs (None)."""
+    if not args.list:
+        return None
+    print(listings.chapter_listing())
+    return 0

@@ -3,10 +3,10 @@
 Policy: this module imports nothing heavy (no torch, pandas or chapter module), so that ``--help`` and
 an argument error answer at once; the names and defaults it repeats from the library are checked against
 it by ``tests/test_cli_messages.py``. It keeps no list of the zoos: they are declared, each in its module,
-in the zoo registry (:func:`reuseprior.zoo.scoring.list_zoos`), which imports torch. So a zoo's name is
-checked once the arguments have parsed, by the command
-(:func:`reuseprior.commands.score_zoos.check_run_arguments`: an unknown name is refused in one line
-naming the closest declared zoos), and ``--list`` names them all.
+in the zoo registry (:func:`reuseprior.zoo.scoring.list_zoos`), which imports torch. ``--list``
+(:func:`answer`) and an unknown zoo (refused in one line naming the closest declared zoos,
+:func:`check_arguments`) are answered from the registry's records (:mod:`reuseprior.commands.listings`:
+its stored snapshot, held to the live registry by a test).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import argparse
 from pathlib import Path
 
 from reuseprior.baselines.registry import ZOO_PROXIES
+from reuseprior.commands import listings
 from reuseprior.commands.argtypes import (
     add_oversubscribe_flag,
     check_cluster_flags,
@@ -222,11 +223,14 @@ def _add_selection_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Flags that only act together with another are refused without it, not ignored; a run names its
-    zoos, ``--list`` none."""
+    zoos, each a declared one (an unknown name with the closest declared ones), ``--list`` none."""
     if args.list and args.zoos:
         parser.error("--list names every declared zoo; give it without zoos")
     if not args.list and not args.zoos:
         parser.error("name the zoos to score (python -m reuseprior score-zoos --list names them)")
+    unknown = listings.unknown_names("zoos", args.zoos, "zoo")
+    if unknown:
+        parser.error(unknown)
     if args.isolate and not args.fill_proxies:
         parser.error("--isolate applies to --fill-proxies only; add --fill-proxies")
     if args.max_memory_gb is not None and args.fill_proxies and not args.isolate:
@@ -263,3 +267,12 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             "--fill-proxies, --rescore, --minibatch-sensitivity, --export/--import, --upgrade and --status are "
             "different jobs; give one of them"
         )
+
+
+def answer(args: argparse.Namespace) -> int | None:
+    """``--list``: every declared zoo and what it holds, from the registry's records
+    (:func:`reuseprior.commands.listings.zoo_listing`); anything else runs the command (None)."""
+    if not args.list:
+        return None
+    print(listings.zoo_listing())
+    return 0

@@ -1,11 +1,14 @@
 """The arguments of ``python -m reuseprior study NAME ACTION`` and ``study --list [PATTERN]``
 (:mod:`reuseprior.commands.study` runs it).
 
-Policy: this module imports nothing heavy (no torch, pandas or chapter module), so that ``--help`` and
-a malformed flag answer at once. It knows no study: the names, what each is, its actions, the flags it
-takes and its profiles are its declaration's (the study registry, :func:`reuseprior.chapters.get_study`),
-checked once the command has imported them (:func:`reuseprior.commands.study.check_run_arguments`): an
-unknown name is refused with the closest names, ``--list`` prints every study with what it is.
+Policy: this module imports nothing heavy (no torch, pandas or chapter module), so that ``--help``, a
+malformed flag, ``--list`` and a misspelt study answer at once. It knows no study: the names, what each
+is, its actions, the flags it takes and its profiles are its declaration's (the study registry,
+:func:`reuseprior.chapters.get_study`). ``--list`` (:func:`answer`) and an unknown name (refused with the
+closest names, :func:`check_arguments`) are answered from the registry's records
+(:mod:`reuseprior.commands.listings`: its stored snapshot, held to the live registry by a test); the rest
+is checked once the command has imported the declarations
+(:func:`reuseprior.commands.study.check_run_arguments`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from reuseprior.commands import listings
 from reuseprior.commands.argtypes import (
     add_oversubscribe_flag,
     check_cluster_flags,
@@ -125,15 +129,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """What no study takes: ``--list`` with a study, a study without an action, a malformed ``--only``, flags an
-    action does not take: exit 2. What a study takes is checked against its declaration
-    (:func:`reuseprior.commands.study.check_run_arguments`)."""
+    """What no study takes: ``--list`` with a study, a study without an action, an unknown study (with the
+    closest names), a malformed ``--only``, flags an action does not take: exit 2. What a study takes is
+    checked against its declaration (:func:`reuseprior.commands.study.check_run_arguments`)."""
     if args.list is not None:
         if args.name is not None:
             parser.error("--list prints every study: give it alone (a PATTERN such as 'table42-*' after it)")
         return
     if args.name is None or args.action is None:
         parser.error("give a study and an action (python -m reuseprior study NAME ACTION), or --list")
+    unknown = listings.unknown_names("studies", [args.name], "study")
+    if unknown:
+        parser.error(unknown)
     check_only_flag(parser, args)
     if args.seeds and args.action not in ("run", "floor"):
         parser.error(f"--seeds selects what 'run' trains and 'floor' stores; '{args.action}' does not take it")
@@ -142,3 +149,12 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         flags = ", ".join("--" + k.replace("_", "-") for k in cluster)
         parser.error(f"{flags}: only 'run' starts a Dask cluster; '{args.action}' does not take them")
     check_cluster_flags(parser, args)
+
+
+def answer(args: argparse.Namespace) -> int | None:
+    """``--list [PATTERN]``: every study matching it, from the registry's records
+    (:func:`reuseprior.commands.listings.study_listing`); anything else runs the command (None)."""
+    if args.list is None:
+        return None
+    print(listings.study_listing(args.list))
+    return 0

@@ -66,7 +66,6 @@ from reuseprior.zoo.scoring.jobs import (  # noqa: F401
     ArchJob,
 )
 from reuseprior.zoo.scoring.registry import (  # noqa: F401
-    EARLIER_ZOOS,
     GRADIENT_PASS_MARKER,
     REUSE_SCORES,
     SCORES_VERSION,

@@ -4,14 +4,15 @@ Policy: a zoo is declared once, in its own module of :mod:`reuseprior.zoo.scorin
 (``register_zoo(Zoo(...))`` beside the functions only it uses); the registry imports that package
 before its first listing or lookup (:class:`reuseprior.core.registry.Registry`), so the command
 ``score-zoos``, its ``--list``, the chapters and the tests read every declared zoo and a new zoo
-touches none of them. How a zoo was scored at an older version of the scores, where it differs, is
-:data:`EARLIER_ZOOS`.
+touches none of them. How a zoo was scored at an older version of the scores, where it differs, is its
+own declaration's (:attr:`Zoo.earlier`).
 """
 
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import pandas as pd
@@ -21,7 +22,6 @@ from torch import nn
 from reuseprior.baselines.proxies import ProxyBatch, make_batch
 from reuseprior.baselines.registry import proxy_names
 from reuseprior.core.registry import Registry
-from reuseprior.zoo.torchvision_zoo import build_torchvision
 
 #: The version of the scores that scoring writes now (see "Versions" in the module docstring).
 SCORES_VERSION = 2
@@ -61,7 +61,8 @@ class Zoo:
     accuracy), its catalogue (``arch``, ``accuracy`` and what the builder and the image size read),
     the seeded builder, the minibatch size, the input size (one for every model, or read from the
     catalogue row), the number of classes and the scoring order (a function of the catalogue and
-    the seed alone, never of a score)."""
+    the seed alone, never of a score). ``earlier`` says how older versions scored it, where they differ:
+    version -> the fields of that version (:func:`get_zoo` applies them, newest first)."""
 
     name: str
     description: str
@@ -73,6 +74,8 @@ class Zoo:
     order: Callable[[pd.DataFrame, int], list[str]]  # (catalogue, seed) -> scoring order
     #: its CSV is stored xz-compressed (``.csv.xz``): a catalogue of thousands of architectures
     compressed_csv: bool = False
+    #: version -> the fields in which that older version of the scores scored it otherwise (none: as now)
+    earlier: Mapping[int, Mapping[str, object]] = field(default_factory=dict, hash=False)
 
     def batch(self, image_size: int, seed: int) -> ProxyBatch:
         return make_batch(self.batch_size, image_size, self.num_classes, source="sample_images", seed=seed)
@@ -94,7 +97,15 @@ class Zoo:
 
 #: The zoos as :data:`SCORES_VERSION` scores them (:func:`get_zoo` gives them at an older version), each
 #: registered by its module of :mod:`reuseprior.zoo.scoring.zoos`.
-ZOOS: Registry[Zoo] = Registry("zoo", "python -m reuseprior score-zoos --list", ("reuseprior.zoo.scoring.zoos",))
+ZOOS: Registry[Zoo] = Registry(
+    "zoo",
+    "python -m reuseprior score-zoos --list",
+    ("reuseprior.zoo.scoring.zoos",),
+    name_form=(
+        r"[a-z][a-z0-9_]*",
+        "lower-case letters, digits and '_', starting with a letter (it names the zoo's SQLite tables and CSV files)",
+    ),
+)
 
 
 def register_zoo(zoo: Zoo) -> Zoo:
@@ -107,30 +118,16 @@ def list_zoos(pattern: str | None = None) -> list[str]:
     return ZOOS.names(pattern)
 
 
-#: How a zoo was scored at an older version, where it differs from the next version: version -> zoo -> the
-#: :class:`Zoo` fields of that version. Version 1 scored every torchvision model at 224 px (built at the
-#: builder's default size).
-EARLIER_ZOOS: dict[int, dict[str, dict[str, object]]] = {
-    1: {
-        "torchvision": {
-            "description": "torchvision ImageNet-1K classifiers, published acc@1 of one recipe per architecture "
-            "(IMAGENET1K_V1 rule)",
-            "build": build_torchvision,
-            "image_size": 224,
-        }
-    },
-}
-
-
 def get_zoo(name: str, version: int = SCORES_VERSION) -> Zoo:
     """The zoo ``name`` as version ``version`` of the scores scored it
-    (:data:`ZOOS` with the differences of :data:`EARLIER_ZOOS` applied, newest first). An unknown name
+    (:data:`ZOOS` with the differences of its :attr:`Zoo.earlier` applied, newest first). An unknown name
     is refused (:class:`~reuseprior.core.errors.UnknownEntryError`) with the closest declared names."""
     zoo = ZOOS.get(name)
     if not 1 <= version <= SCORES_VERSION:
         raise ValueError(f"no version {version} of the scores; versions 1 to {SCORES_VERSION}")
+    earlier = zoo.earlier
     for older in range(SCORES_VERSION - 1, version - 1, -1):
-        changes = EARLIER_ZOOS.get(older, {}).get(name)
+        changes = earlier.get(older)
         if changes:
             zoo = replace(zoo, **changes)
     return zoo
