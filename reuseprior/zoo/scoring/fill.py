@@ -224,22 +224,40 @@ def fill_proxies(
     with scoring_session(zoo_name, data_dir, store, progress) as run:
         stored = _stored_rows(run, zoo_name)
         names = _fill_candidates(stored, zoo_name, every, limit, archs, wants)
-        filled: list[str] = []
-        try:
-            run_arch_jobs(
-                _fill_jobs(zoo, stored, names, seed, each_alone=not isolate, device=device),
-                _write_filled(run, timing=True, wants=wants, filled=filled),
-                desc=f"filling {zoo_name}",
-                progress=progress,
-                client=client,
-                scheduler=scheduler,
-                workers=workers,
-                max_memory_gb=max_memory_gb,
-            )
-        finally:  # the CSV's history, also of a fill cut short: what was computed later, when, with what
-            if filled and "pending" in run.spec.names:
-                _record_fill(run, filled, set().union(*(names[arch] for arch in filled)), device)
-    return len(filled)
+        jobs = _fill_jobs(zoo, stored, names, seed, each_alone=not isolate, device=device)
+        cluster = {"client": client, "scheduler": scheduler, "workers": workers, "max_memory_gb": max_memory_gb}
+        return len(
+            _run_fill(run, jobs, names, wants, device, desc=f"filling {zoo_name}", progress=progress, cluster=cluster)
+        )
+
+
+def _run_fill(
+    run: ScoringSession,
+    jobs: list[ArchJob],
+    names: dict[str, set[str]],
+    wants: Callable[[Mapping[str, object]], set[str]],
+    device: str,
+    *,
+    desc: str,
+    progress: bool,
+    cluster: dict[str, object],
+) -> list[str]:
+    """Run a fill's ``jobs`` (``cluster``: :func:`run_arch_jobs`'s client, scheduler, workers and memory
+    limit) and return the architectures it stored; what it stored is recorded in the ``.meta.json``'s
+    ``filled`` whether the fill ends or is cut short (:func:`_record_fill`)."""
+    filled: list[str] = []
+    try:
+        run_arch_jobs(
+            jobs,
+            _write_filled(run, timing=True, wants=wants, filled=filled),
+            desc=desc,
+            progress=progress,
+            **cluster,
+        )
+    finally:  # the CSV's history, also of a fill cut short: what was computed later, when, with what
+        if filled and "pending" in run.spec.names:
+            _record_fill(run, filled, set().union(*(names[arch] for arch in filled)), device)
+    return filled
 
 
 def _fill_jobs(
@@ -380,19 +398,33 @@ def rescore_proxies(
             max_memory_gb=max_memory_gb,
         )
         if todo:  # the CSV's history: which values were replaced, when
-            entry = {
-                "proxies": asked,
-                "rows": len(todo),
-                "with_modules": sorted(with_modules) if with_modules else None,
-                "archs": todo if archs is not None or with_modules is not None else "all",
-                "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "torch": torch.__version__,
-                "cpu_kernels": cpu_kernels(),
-                "device": device_description(device),
-            }
-            run.store.set_meta(run.spec, update=lambda meta: meta | {"rescored": [*meta.get("rescored", []), entry]})
-            run.changed = True
+            named = todo if archs is not None or with_modules is not None else "all"
+            _record_rescore(run, asked, todo, named, with_modules, device)
     return todo
+
+
+def _record_rescore(
+    run: ScoringSession,
+    asked: list[str],
+    todo: list[str],
+    named: list[str] | str,
+    with_modules: Iterable[str] | None,
+    device: str,
+) -> None:
+    """The ``.meta.json``'s ``rescored`` entry of a rescoring: the scores, the rows (``named``: the
+    architectures, or ``"all"``), the modules that selected them, when, with what and on which device."""
+    entry = {
+        "proxies": asked,
+        "rows": len(todo),
+        "with_modules": sorted(with_modules) if with_modules else None,
+        "archs": named,
+        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "torch": torch.__version__,
+        "cpu_kernels": cpu_kernels(),
+        "device": device_description(device),
+    }
+    run.store.set_meta(run.spec, update=lambda meta: meta | {"rescored": [*meta.get("rescored", []), entry]})
+    run.changed = True
 
 
 def archs_with_modules(
