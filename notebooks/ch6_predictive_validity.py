@@ -531,7 +531,7 @@ two_sizes_pg.round(3)
 # %%
 family = pv.declared_family(n_boot=ctx.settings.family_boot, seed=ctx.seed, timm=timm_rows)
 ctx.save_table(family, pv.FAMILY_TABLE.removesuffix(".csv"))
-family.drop(columns=["estimand"]).round(3)
+family.drop(columns=["key", "estimand"]).round(3)
 
 # %% [markdown]
 # ## Live recomputation of stored rows

@@ -94,6 +94,14 @@ class Estimand:
         return WITHIN if self.within_resolution else POOLED if self.zoo == "timm" else "pooled"
 
     @property
+    def key(self) -> str:
+        """A short key of the estimand (letters, digits, ``/``, ``-`` and ``_``), the one the findings and
+        the docs select its row by: ``zoo/subset/family/reading/score-baseline``."""
+        subset = "in1k" if self.subset == HEADLINE else "all"
+        reading = "within" if self.within_resolution else "pooled"
+        return f"{self.zoo}/{subset}/{self.family}/{reading}/{self.score}-{self.baseline}"
+
+    @property
     def name(self) -> str:
         """The estimand's key in the tables: the difference, the subset and the reading."""
         family = "" if self.family == "all" else f", {self.family}"
@@ -134,7 +142,7 @@ def family_findings(table: str = FAMILY_TABLE, section: str = FAMILY_SECTION) ->
             f"{e.name}: > 0 ({role})",
             section,
             table,
-            {"estimand": e.name},
+            {"key": e.key},
             estimate="difference",
             unit="in rho",
             low="low",
@@ -252,8 +260,9 @@ def declared_family(
 ) -> pd.DataFrame:
     """Every estimand of :data:`TIMM_FAMILY` on timm (``timm``: its rows, default :func:`timm_rows`), then
     its pooled differences on each of ``zoos`` (the replication), each at :func:`family_level`: ``role``
-    (exploratory or replication), ``estimand`` (:attr:`Estimand.name`), its parts, ``n``, ``strata``,
-    both rho, ``difference`` with ``low``/``high``, ``family level`` and ``verdict``."""
+    (exploratory or replication), ``key`` and ``estimand`` (:attr:`Estimand.key`, :attr:`Estimand.name`),
+    its parts, ``n``, ``strata``, both rho, ``difference`` with ``low``/``high``, ``family level`` and
+    ``verdict``."""
     level = family_level()
     estimands = family_estimands(zoos)
     frames: dict[str, dict[str, pd.DataFrame]] = {}
@@ -277,6 +286,7 @@ def declared_family(
         out.append(
             {
                 "role": role,
+                "key": estimand.key,
                 "estimand": estimand.name,
                 "zoo": estimand.zoo,
                 "subset": estimand.subset,
