@@ -519,8 +519,8 @@ two_sizes_pg.round(3)
 # once and computes both rho on it; within resolution, resampled within strata) at the family's Bonferroni level
 # (0.05 over its size, `pv.family_level()`), and a verdict computed from it
 # (`reuseprior.core.verdict_policy.interval_verdict`): the claim of each is that the prior's score ranks top-1 better
-# than the size baseline (difference > 0), *reproduced* when the interval lies above 0, *contradicted* when below,
-# *undetermined* otherwise. The family (`pv.TIMM_FAMILY`): on timm's ImageNet-1K-only subset, PG - #params, PG - FLOPs,
+# than the size baseline (difference > 0), reproduced when the interval lies above 0, contradicted when below,
+# undetermined otherwise. The family (`pv.TIMM_FAMILY`): on timm's ImageNet-1K-only subset, PG - #params, PG - FLOPs,
 # S - FLOPs and P'G - FLOPs pooled over the mixed resolutions and within resolution, and PG - #params within the
 # convolutional, transformer and hybrid architectures.
 #

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from reuseprior.chapters import register_chapter
 from reuseprior.chapters.ch6_predictive_validity.estimands import (  # noqa: F401
-    FAMILY_SECTION,
     FAMILY_TABLE,
     TIMM_FAMILY,
     declared_family,
@@ -135,7 +134,6 @@ __all__ = [
     "timm_correlations",
     "timm_refusals",
     "timm_rows",
-    "FAMILY_SECTION",
     "FAMILY_TABLE",
     "TIMM_FAMILY",
     "declared_family",
