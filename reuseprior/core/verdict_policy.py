@@ -34,6 +34,11 @@ permutation p of the per-seed differences ``treatment - control``:
   non-zero but may lie inside the margin included. The t-interval half reads the ``1 - alpha``
   interval, stricter than TOST's ``1 - 2 alpha``, so that the interval printed is the one judged.
 
+**A difference over a zoo** (:func:`interval_verdict`): a comparison without seeds, such as the difference
+of two rank correlations over the same architectures, is judged by its paired bootstrap interval alone,
+computed at the level judged (a family's Bonferroni level): *reproduced* when it excludes 0 on the
+claimed side, *contradicted* when on the other, *undetermined* otherwise.
+
 **When a trained run counts** (:class:`RunCriteria`): a trained comparison decides something only
 between models that have converged and fit their training images:
 
