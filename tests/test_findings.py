@@ -97,6 +97,39 @@ def test_a_finding_judged_at_its_own_level_names_its_interval_and_one_without_se
     assert b.evidence == "no paired seed yet"
 
 
+def test_a_difference_of_rank_correlations_names_its_bootstrap_interval_digits_and_rows(tmp_path: Path) -> None:
+    rows = pd.DataFrame(
+        {
+            "estimand": ["rho(PG) - rho(#params)"],
+            "n": [731],
+            "difference": [-0.01523],
+            "low": [-0.0928],
+            "high": [0.0630],
+            "family level": [0.05 / 11],
+            "verdict": ["undetermined"],
+        }
+    )
+    _write(tmp_path, "differences.csv", rows)
+    finding = PairedFinding(
+        "PG ranks top-1 better than #params",
+        "S",
+        "differences.csv",
+        {"estimand": "rho(PG) - rho(#params)"},
+        estimate="difference",
+        unit="in rho",
+        low="low",
+        high="high",
+        seeds=None,
+        level="family level",
+        interval="paired bootstrap interval",
+        digits=3,
+        count="n",
+    )
+    (result,) = read_findings([finding], tmp_path)
+    assert result.evidence == "-0.015 in rho, 99.5455 % paired bootstrap interval [-0.093, 0.063], n = 731"
+    assert result.seeds is None and result.verdict == "undetermined"
+
+
 @pytest.mark.parametrize(
     ("frame", "where", "error", "message"),
     [

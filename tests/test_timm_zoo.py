@@ -57,6 +57,14 @@ def test_pretraining_reads_the_metadata_by_legacy_name_then_by_default_tag_then_
     assert timm_zoo.pretraining("net.a1_in1k", "net", "a1_in1k", metadata, legacy, first_tag) == ("tag:a1_in1k", True)
     for tag in ("fb_in22k_ft_in1k", "laion2b_ft_in1k", "fb_swsl_ig1b_ft_in1k", "dist_in1k", "in12k"):
         assert not timm_zoo.pretraining(f"net.{tag}", "net", tag, metadata, legacy, first_tag)[1], tag
+    # the bare name described older weights: a first-listed tag naming more data is read from the tag
+    first_tag["plain"], metadata["plain"] = "sw_in12k_ft_in1k", "in1k"
+    assert timm_zoo.pretraining("plain.sw_in12k_ft_in1k", "plain", "sw_in12k_ft_in1k", metadata, legacy, first_tag) == (
+        "tag:sw_in12k_ft_in1k",
+        False,
+    )
+    # a student named so, whatever its tag
+    assert not timm_zoo.pretraining("s_distilled_224.in1k", "s_distilled_224", "in1k", {}, {}, {})[1]
 
 
 def test_one_row_per_architecture_prefers_imagenet1k_only_weights_timms_first_tag_and_the_native_size():
@@ -103,6 +111,50 @@ def test_the_catalogue_has_one_row_per_architecture_with_the_published_top1_of_i
     assert (published.loc[keys].to_numpy() == zoo["accuracy"].to_numpy()).all()
     assert zoo["family"].isin(timm_zoo.FAMILIES).all() and zoo["in1k_only"].any() and not zoo["in1k_only"].all()
     assert timm_zoo.unbuildable().empty  # the pinned timm builds every architecture of the file
+
+
+@pytest.mark.parametrize(
+    ("model", "pretrain", "in1k_only"),
+    [
+        # legacy names: timm's map of deprecated names gives the weights the metadata's name described
+        ("tf_efficientnetv2_l.in21k_ft_in1k", "in21k", False),  # was tf_efficientnetv2_l_in21ft1k
+        ("tf_efficientnet_b7.ns_jft_in1k", "jft300m-ns", False),  # was tf_efficientnet_b7_ns
+        ("xcit_large_24_p8_384.fb_dist_in1k", "in1k-dist", False),  # was xcit_large_24_p8_384_dist
+        # a bare name's "in1k" described older weights, not the in21k/in22k/in12k fine-tunes now listed first
+        ("regnety_120.sw_in12k_ft_in1k", "tag:sw_in12k_ft_in1k", False),
+        ("regnety_160.sw_in12k_ft_in1k", "tag:sw_in12k_ft_in1k", False),
+        ("swin_small_patch4_window7_224.ms_in22k_ft_in1k", "tag:ms_in22k_ft_in1k", False),
+        ("tf_efficientnetv2_b3.in21k_ft_in1k", "tag:in21k_ft_in1k", False),
+        ("mixer_b16_224.goog_in21k_ft_in1k", "tag:goog_in21k_ft_in1k", False),
+        ("mixer_l16_224.goog_in21k_ft_in1k", "tag:goog_in21k_ft_in1k", False),
+        # their ImageNet-1K weights, read from the tag
+        ("regnety_120.pycls_in1k", "tag:pycls_in1k", True),
+        ("tf_efficientnetv2_b3.in1k", "tag:in1k", True),
+        # distilled students: by the bare name of an architecture whose tag says only in1k, or by the tag
+        ("deit_small_distilled_patch16_224.fb_in1k", "in1k-dist", False),
+        ("pit_xs_distilled_224.in1k", "in1k-dist", False),
+        ("levit_128.fb_dist_in1k", "tag:fb_dist_in1k", False),
+        ("cait_s24_224.fb_dist_in1k", "tag:fb_dist_in1k", False),
+        # a bare name whose first-listed weights it did describe
+        ("resnet50.a1_in1k", "in1k", True),
+    ],
+)
+def test_the_pretraining_of_named_result_rows(model, pretrain, in1k_only):
+    row = timm_zoo.load_timm_results().set_index("model").loc[[model]].iloc[0]
+    assert (row["pretrain"], bool(row["in1k_only"])) == (pretrain, in1k_only)
+
+
+def test_no_architecture_whose_chosen_weights_saw_more_than_imagenet1k_is_in_the_imagenet1k_subset(zoo):
+    headline = zoo[zoo["in1k_only"]]
+    named_more = headline["tag"].str.split("_").map(lambda tokens: bool(set(tokens) & timm_zoo.OTHER_DATA_TOKENS))
+    assert not named_more.any(), headline[named_more]["arch"].tolist()
+    assert headline["pretrain"].map(lambda p: p.startswith("tag:") or p in timm_zoo.IN1K_ONLY_METADATA).all()
+    chosen = zoo.set_index("arch")
+    # the four whose ImageNet-1K weights were once skipped for a fine-tune of a larger data set
+    assert chosen.loc["regnety_120", ["tag", "img_size", "accuracy"]].tolist() == ["pycls_in1k", 224, 80.382]
+    assert chosen.loc["regnety_160", "tag"] == "deit_in1k" and chosen.loc["tf_efficientnetv2_b3", "tag"] == "in1k"
+    assert chosen.loc["swin_small_patch4_window7_224", "tag"] == "ms_in1k"
+    assert not chosen.loc[["mixer_b16_224", "mixer_l16_224"], "in1k_only"].any()
 
 
 def test_the_scoring_order_puts_the_headline_subset_first_each_by_size(zoo):

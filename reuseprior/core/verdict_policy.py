@@ -34,6 +34,11 @@ permutation p of the per-seed differences ``treatment - control``:
   non-zero but may lie inside the margin included. The t-interval half reads the ``1 - alpha``
   interval, stricter than TOST's ``1 - 2 alpha``, so that the interval printed is the one judged.
 
+**A difference over a zoo** (:func:`interval_verdict`): a comparison without seeds, such as the difference
+of two rank correlations over the same architectures, is judged by its paired bootstrap interval alone,
+computed at the level judged (a family's Bonferroni level): *reproduced* when it excludes 0 on the
+claimed side, *contradicted* when on the other, *undetermined* otherwise.
+
 **When a trained run counts** (:class:`RunCriteria`): a trained comparison decides something only
 between models that have converged and fit their training images:
 
@@ -76,6 +81,7 @@ __all__ = [
     "Claim",
     "RunCriteria",
     "fits_training_set",
+    "interval_verdict",
     "plateaued",
     "seeds_that_count",
     "verdict",
@@ -133,6 +139,22 @@ def verdict(
     if not p < alpha:
         return UNDETERMINED
     above, below = low > 0, high < 0
+    if (claim == "greater" and above) or (claim == "less" and below):
+        return REPRODUCED
+    if (claim == "greater" and below) or (claim == "less" and above):
+        return CONTRADICTED
+    return UNDETERMINED
+
+
+def interval_verdict(low: float, high: float, claim: Claim) -> str:
+    """The verdict of a directional claim (``"greater"`` or ``"less"``: the claimed sign of a
+    difference) read from an interval of the difference already computed at the level judged (a
+    paired bootstrap interval at a family's corrected level): *reproduced* when the interval excludes
+    0 on the claimed side, *contradicted* when it excludes 0 on the other, *undetermined* otherwise
+    (NaN bounds included). The resampling interval is the whole test: no permutation p is read."""
+    if claim not in ("greater", "less"):
+        raise ValueError(f"an interval verdict judges 'greater' or 'less', not {claim!r}")
+    above, below = bool(low > 0), bool(high < 0)
     if (claim == "greater" and above) or (claim == "less" and below):
         return REPRODUCED
     if (claim == "greater" and below) or (claim == "less" and above):

@@ -79,7 +79,10 @@ class PairedFinding:
     mean difference in ``unit``, ``low``/``high`` its t-interval, ``seeds`` its number of pairs.
     ``section``: the heading of the notebook section that shows it; ``level``: the column holding the
     level the row's verdict and interval are judged at (its interval is ``1 - level``; None: the
-    rule's :data:`~reuseprior.core.verdict_policy.ALPHA`)."""
+    rule's :data:`~reuseprior.core.verdict_policy.ALPHA`). A comparison without seeds (a difference
+    of rank correlations over a zoo's architectures) sets ``seeds=None``, names its ``interval`` (e.g. a
+    paired bootstrap interval), the ``digits`` it is read to, and ``count``, the column of its number of
+    rows, said in the evidence."""
 
     claim: str
     section: str
@@ -89,9 +92,12 @@ class PairedFinding:
     unit: str = "points"
     low: str = "t low"
     high: str = "t high"
-    seeds: str = "seeds"
+    seeds: str | None = "seeds"
     verdict: str = "verdict"
     level: str | None = None
+    interval: str = "t-interval"
+    digits: int = 2
+    count: str | None = None
 
     def term(self, notebook: str) -> str:
         """The finding's verdict cell as the README's markers name one (``tests/readme_check.py``):
@@ -152,10 +158,6 @@ def _number(value: object) -> float:
         return math.nan
 
 
-def _signed(value: float) -> str:
-    return f"{value:+.2f}"
-
-
 def _read_paired(finding: PairedFinding, folder: Path) -> FindingResult:
     source = folder / finding.table
     row = _select(pd.read_csv(source), finding.where, source)
@@ -164,11 +166,14 @@ def _read_paired(finding: PairedFinding, folder: Path) -> FindingResult:
         raise ValueError(f"{source}: {finding.verdict} holds {verdict!r}, not one of {VERDICTS}")
     mean, low, high = (_number(row[c]) for c in (finding.estimate, finding.low, finding.high))
     level = ALPHA if finding.level is None else _number(row[finding.level])
-    evidence = f"{_signed(mean)} {finding.unit}" if math.isfinite(mean) else "no paired seed yet"
+    digits = finding.digits
+    evidence = f"{mean:+.{digits}f} {finding.unit}" if math.isfinite(mean) else "no paired seed yet"
     if math.isfinite(mean):
-        interval = f", {100 * (1 - level):g} % t-interval [{low:.2f}, {high:.2f}]"
+        interval = f", {100 * (1 - level):g} % {finding.interval} [{low:.{digits}f}, {high:.{digits}f}]"
         evidence += interval if math.isfinite(low) else ", no interval"
-    seeds = _number(row[finding.seeds])
+    if finding.count is not None:
+        evidence += f", n = {int(_number(row[finding.count]))}"
+    seeds = _number(row[finding.seeds]) if finding.seeds is not None else math.nan
     return FindingResult(
         finding.claim, verdict, evidence, int(seeds) if math.isfinite(seeds) else None, finding.section
     )

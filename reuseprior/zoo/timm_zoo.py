@@ -9,11 +9,16 @@ timm 0.6), both from huggingface/pytorch-image-models (Apache-2.0; the commit is
 Pretraining data of a result row (:func:`pretraining`):
 
 1. the metadata's entry for the row's weights: its legacy name (timm's map of deprecated names to
-   ``<architecture>.<tag>``), else the architecture's bare name when the row's tag is the one timm
-   lists first for it (the weights the bare name meant before tags existed);
+   ``<architecture>.<tag>``: that name described exactly these weights), else the architecture's bare
+   name when the row's tag is the one timm lists first for it and names no data beyond ImageNet-1K
+   (no token of :data:`OTHER_DATA_TOKENS`). A bare name described the weights it loaded before tags
+   existed; timm has since listed other weights first for some architectures (fine-tunes of
+   ImageNet-21k/22k/12k models, distilled students), which a tag naming that data describes itself,
+   so the bare name's entry is never given to them;
 2. a row the metadata does not cover is read from its tag: ImageNet-1K alone when no token of the
    tag names other data (:data:`OTHER_DATA_TOKENS`: ImageNet-21k/22k/12k, LAION, CLIP/OpenAI, JFT,
-   Instagram, YFCC, semi- or weakly-supervised sets, a distillation).
+   Instagram, YFCC, semi- or weakly-supervised sets, a distillation) and the architecture's name
+   names no distillation (``deit_small_distilled_patch16_224``: a student whatever its tag).
 
 ``in1k_only`` (the headline subset): ImageNet-1K images alone, no teacher: the metadata's ``in1k``,
 ``in1k-ap`` (AdvProp) and ``in1k-adv`` (adversarial training), not ``in1k-dist`` (a distilled
@@ -64,6 +69,8 @@ OTHER_DATA_TOKENS = frozenset(
     yfcc100m swsl ssl swag seer ns dist distilled ssld usi m38m merged2b cc12m datacomp dfn lvd142m
     """.split()
 )
+#: architecture-name tokens that name a distilled student (rule 2 of the module docstring)
+DISTILLED_TOKENS = frozenset({"dist", "distilled"})
 #: the metadata's pretraining values that are ImageNet-1K images alone, without a teacher
 IN1K_ONLY_METADATA = frozenset({"in1k", "in1k-ap", "in1k-adv"})
 
@@ -140,13 +147,14 @@ def pretraining(
 ) -> tuple[str, bool]:
     """``(pretraining data, ImageNet-1K only)`` of the result row ``model`` by the rule of the module
     docstring: the metadata's value (rule 1), else ``tag:<tag>`` read from the tag (rule 2)."""
+    tokens = set(tag.split("_"))
     name = legacy.get(model) if legacy.get(model) in metadata else None
-    if name is None and first_tag.get(arch) == tag and arch in metadata:
+    if name is None and first_tag.get(arch) == tag and arch in metadata and not tokens & OTHER_DATA_TOKENS:
         name = arch
     if name is not None:
         return metadata[name], metadata[name] in IN1K_ONLY_METADATA
-    tokens = set(tag.split("_"))
-    return f"tag:{tag}", "in1k" in tokens and not tokens & OTHER_DATA_TOKENS
+    student = bool(set(arch.split("_")) & DISTILLED_TOKENS)
+    return f"tag:{tag}", "in1k" in tokens and not tokens & OTHER_DATA_TOKENS and not student
 
 
 def choose_rows(results: pd.DataFrame, tag_order: dict[str, list[str]], native: dict[str, int]) -> pd.DataFrame:

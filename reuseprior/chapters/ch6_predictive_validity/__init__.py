@@ -16,6 +16,16 @@ ceiling (:mod:`~reuseprior.chapters.ch6_predictive_validity.timm`).
 from __future__ import annotations
 
 from reuseprior.chapters import register_chapter
+from reuseprior.chapters.ch6_predictive_validity.estimands import (  # noqa: F401
+    FAMILY_TABLE,
+    TIMM_FAMILY,
+    declared_family,
+    family_findings,
+    family_level,
+    timm_by_resolution,
+    two_resolution_pg,
+    two_resolution_weights,
+)
 from reuseprior.chapters.ch6_predictive_validity.live import (  # noqa: F401
     LIVE_CHECK_MEASURED,
     LIVE_TOLERANCE,
@@ -68,7 +78,12 @@ from reuseprior.chapters.ch6_predictive_validity.timm import (  # noqa: F401
     timm_refusals,
     timm_rows,
 )
-from reuseprior.reporting.findings import MatchFinding
+from reuseprior.chapters.ch6_predictive_validity.timm_proxies import (  # noqa: F401
+    proxy_provenance,
+    proxy_sample,
+    timm_non_finite,
+)
+from reuseprior.reporting.findings import MatchFinding, PairedFinding
 from reuseprior.zoo.scoring import load_scores  # noqa: F401
 
 #: this chapter, as the book and the build command list it (reuseprior.chapters.CHAPTERS)
@@ -119,12 +134,25 @@ __all__ = [
     "timm_correlations",
     "timm_refusals",
     "timm_rows",
+    "FAMILY_TABLE",
+    "TIMM_FAMILY",
+    "declared_family",
+    "family_findings",
+    "family_level",
+    "timm_by_resolution",
+    "two_resolution_pg",
+    "two_resolution_weights",
+    "proxy_provenance",
+    "proxy_sample",
+    "timm_non_finite",
 ]
 
 
-#: The claims this chapter tests, each read from the table the notebook writes (the findings it opens with); the
-#: rank correlations with accuracy are measurements beyond the thesis, read in the chapter.
-FINDINGS: tuple[MatchFinding, ...] = (
+#: The claims this chapter tests, each read from the table the notebook writes (the findings it opens with): the
+#: declared family of zoo comparisons (timm's, exploratory, then its replication on the other zoos:
+#: :func:`family_findings`), then NN-Mass's Table 1.
+FINDINGS: tuple[MatchFinding | PairedFinding, ...] = (
+    *family_findings(),
     MatchFinding(
         "NN-Mass of the five models of Bhardwaj et al.'s Table 1",
         "NN-Mass Table 1 (Bhardwaj et al.)",

@@ -28,14 +28,18 @@ class PredictiveValidityProfile(Profile):
     """Settings of the chapter 6 notebook: the zoos read, the bootstrap
     resamples of every interval, how many of each zoo's cheapest fully scored
     rows are recomputed live against the stored ones, whether those recompute
-    the reusability quantities too, and the fewest scored rows a correlation
-    is reported on."""
+    the reusability quantities too, the fewest scored rows a correlation
+    is reported on, the resamples of the declared family's intervals (at its
+    corrected level, so more than ``n_boot``), and how many weights timm
+    publishes at two resolutions get their PG counted at both."""
 
     zoos: list[str]
     n_boot: int
     live_rows: int
     live_reuse: bool
     min_rows: int
+    family_boot: int
+    resolution_pairs: int
 
 
 #: The zoos the chapter presents, in its order (each a declared zoo: :func:`reuseprior.zoo.scoring.list_zoos`).
@@ -43,9 +47,25 @@ CHAPTER_ZOOS = ("nb201", "torchvision", "pytorchcv", "timm")
 
 PROFILES: dict[str, PredictiveValidityProfile] = {
     # quick: CPU, about a minute; recomputes the cheapest fully scored row of each zoo live (live_rows)
-    "quick": PredictiveValidityProfile(zoos=list(CHAPTER_ZOOS), n_boot=200, live_rows=1, live_reuse=True, min_rows=10),
+    "quick": PredictiveValidityProfile(
+        zoos=list(CHAPTER_ZOOS),
+        n_boot=200,
+        live_rows=1,
+        live_reuse=True,
+        min_rows=10,
+        family_boot=4000,
+        resolution_pairs=8,
+    ),
     # full: the same analysis with more bootstrap resamples and more live rows
-    "full": PredictiveValidityProfile(zoos=list(CHAPTER_ZOOS), n_boot=2000, live_rows=5, live_reuse=True, min_rows=10),
+    "full": PredictiveValidityProfile(
+        zoos=list(CHAPTER_ZOOS),
+        n_boot=2000,
+        live_rows=5,
+        live_reuse=True,
+        min_rows=10,
+        family_boot=20000,
+        resolution_pairs=24,
+    ),
 }
 
 #: Baselines and zero-cost proxies, in table order: the registry's scores defined on any architecture.
