@@ -10,7 +10,8 @@ Policy, checked before anything is written (else it stops, naming the row and co
 * ``--requeue SCORE PATTERN``: a value of SCORE whose recorded message contains PATTERN failed through a
   defect of the path that computed it, not a property of the model: the value stays empty, the message is
   dropped and SCORE goes back into the row's ``pending`` (a later fill computes it), and the ``.meta.json``
-  records the requeue with the pattern;
+  records the requeue with the pattern (and a ``filled`` entry of the call whose rows hold no value of SCORE
+  no longer lists it);
 * every row the call filled is named in a ``filled`` entry of the ``.meta.json`` with the device: a fill cut
   by its time limit wrote none, so one is added for the rows no returned entry names, with the returned
   entries' device and versions.
@@ -126,6 +127,10 @@ def main() -> None:
     for (score, pattern), archs in zip(args.requeue, requeued.values()):
         if archs:
             meta.setdefault("requeued", []).append({"score": score, "pattern": pattern, "archs": archs, "at": now})
+            for entry in meta["filled"]:  # an entry of the call whose rows hold no value of the score: not its
+                rows = set(entry.get("archs", [])) & set(filled)
+                if rows & set(archs) and not any(returned[arch][score] for arch in rows):
+                    entry["scores"] = " ".join(p for p in entry["scores"].split() if p != score)
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
