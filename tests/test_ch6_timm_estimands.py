@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reuseprior.chapters.ch6_predictive_validity import estimands, timm_proxies
+from reuseprior.chapters.ch6_predictive_validity import estimands, timm_proxies, timm_rows
 from reuseprior.chapters.ch6_predictive_validity.timm import HEADLINE
 from reuseprior.core.verdict_policy import ALPHA, interval_verdict
 
@@ -121,3 +121,20 @@ def test_each_stored_proxy_is_given_the_device_of_the_fill_that_names_it():
     meta["filled"].append({"scores": "snip", "rows": 3, "at": "t2"})  # an older fill: no architectures on record
     unknown = timm_proxies.proxy_provenance(rows, meta=meta).set_index("device")
     assert unknown.filter(like="not on record", axis=0)["rows"].sum() == 1
+
+
+def test_the_proxies_are_read_on_the_systematic_sample_alone():
+    rows = _timm(n=300)
+    rows["order"] = np.arange(len(rows))
+    rows["snip"] = rows["PG"] + 0.1
+    rows["params"] = rows["img_size"].astype(float)
+    table = timm_proxies.sample_correlations(rows, n_boot=50, min_rows=5).set_index(["subset", "score"])
+    assert table.at[("all", "snip"), "n"] == 30 and table.at[("all", "PG"), "n"] == 30  # orders 0, 10, ..., 290
+    assert set(table.index.get_level_values("score")) <= {*timm_proxies.PROXIES, "PG", "params"}
+
+
+def test_the_cpu_s_stored_proxies_agree_in_rank_with_the_gpu_s_rescoring_of_them():
+    table = timm_proxies.device_agreement_table(timm_rows()).set_index("proxy")
+    assert table.at["snip", "n"] == 42  # the rows the CPU scored, none of the GPU's fills
+    assert (table.loc[["snip", "fisher", "grad_norm", "naswot"], "spearman"] > 0.99).all()
+    assert table.at["snip", "median relative difference"] < 1e-5

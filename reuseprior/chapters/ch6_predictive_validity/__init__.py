@@ -79,8 +79,10 @@ from reuseprior.chapters.ch6_predictive_validity.timm import (  # noqa: F401
     timm_rows,
 )
 from reuseprior.chapters.ch6_predictive_validity.timm_proxies import (  # noqa: F401
+    device_agreement_table,
     proxy_provenance,
     proxy_sample,
+    sample_correlations,
     timm_non_finite,
 )
 from reuseprior.reporting.findings import MatchFinding, PairedFinding
@@ -142,7 +144,9 @@ __all__ = [
     "timm_by_resolution",
     "two_resolution_pg",
     "two_resolution_weights",
+    "device_agreement_table",
     "proxy_provenance",
+    "sample_correlations",
     "proxy_sample",
     "timm_non_finite",
 ]

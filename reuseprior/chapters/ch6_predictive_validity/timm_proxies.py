@@ -8,25 +8,41 @@ give each proxy's ``n`` and interval; :func:`proxy_sample` says how the rows hol
 the quintiles of the zoo's parameter counts (a sample of the smallest models describes those only);
 :func:`proxy_provenance` names the device of each stored value from the ``.meta.json``'s ``filled``
 entries; :func:`timm_non_finite` lists the values stored as ``inf`` or ``-inf`` (which every rank
-correlation leaves out) with their reason.
+correlation leaves out) with their reason; :func:`sample_correlations` reads the proxies on the zoo's
+systematic sample alone (every tenth architecture of the scoring order, which spans both subsets and every
+size), where rows filled on the zoo's smallest end would weigh the pooled reading towards small models;
+:func:`device_agreement_table` compares the values the CPU stored with a GPU's rescoring of the same rows.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from reuseprior.baselines.registry import DATA_DEPENDENT
-from reuseprior.chapters.ch6_predictive_validity.timm import TIMM_SCORES
+from reuseprior.chapters.ch6_predictive_validity.timm import TIMM_SCORES, timm_correlations
+from reuseprior.core import paths
+from reuseprior.zoo.device_agreement import device_agreement
 from reuseprior.zoo.scoring import published_version, scores_path
 from reuseprior.zoo.scoring.scores import error_messages
 from reuseprior.zoo.store import meta_path
 from reuseprior.zoo.timm_zoo import load_timm_zoo
 
-__all__ = ["NON_FINITE_MEANING", "PROXIES", "proxy_provenance", "proxy_sample", "timm_non_finite"]
+__all__ = [
+    "GPU_RESCORING",
+    "NON_FINITE_MEANING",
+    "PROXIES",
+    "SAMPLE_EVERY",
+    "device_agreement_table",
+    "proxy_provenance",
+    "proxy_sample",
+    "sample_correlations",
+    "timm_non_finite",
+]
 
 #: the data-dependent proxies of the timm tables, in their order
 PROXIES = [s for s in TIMM_SCORES if s in DATA_DEPENDENT]
@@ -39,6 +55,11 @@ NON_FINITE_MEANING: dict[tuple[str, float], str] = {
 }
 #: the size quintiles the sample is read over
 QUINTILES = 5
+#: the systematic sample: every SAMPLE_EVERY-th architecture of the scoring order (``score-zoos timm --fill-proxies
+#: --full-every 10`` fills it first)
+SAMPLE_EVERY = 10
+#: the GPU's rescoring of the rows whose proxies the CPU stored (``scripts/device/timm_proxies.sh``, stage 3)
+GPU_RESCORING = Path("device") / "timm_proxies_gpu_rescored_h200_20261128.csv"
 
 
 def timm_non_finite(rows: pd.DataFrame, scores: list[str] | None = None) -> pd.DataFrame:
@@ -129,3 +150,35 @@ def proxy_provenance(rows: pd.DataFrame, zoo: str = "timm", meta: dict[str, obje
             "last at": grouped["at"].max(),
         }
     ).reset_index()
+
+
+def sample_correlations(
+    rows: pd.DataFrame, *, every: int = SAMPLE_EVERY, n_boot: int = 1000, min_rows: int = 10, seed: int = 0
+) -> pd.DataFrame:
+    """:func:`~reuseprior.chapters.ch6_predictive_validity.timm.timm_correlations` of the data-dependent
+    proxies, PG and #params on the systematic sample alone (the stored ``rows`` at ``order % every == 0``):
+    each proxy's rho over rows spread across the zoo's sizes, beside PG's and #params' on the same sample."""
+    sample = rows[rows["order"] % every == 0]
+    table = timm_correlations(sample, n_boot=n_boot, min_rows=min_rows, seed=seed)
+    if table.empty:
+        return table
+    return table[table["score"].isin([*PROXIES, "PG", "params"])].reset_index(drop=True)
+
+
+def device_agreement_table(rows: pd.DataFrame, rescoring: Path | None = None) -> pd.DataFrame:
+    """The proxies the CPU stored (rows of their first scoring: :func:`proxy_provenance`) against a GPU's
+    rescoring of the same rows (``rescoring``: default :data:`GPU_RESCORING` under ``data/``), per proxy the
+    rescoring holds a value of (:func:`reuseprior.zoo.device_agreement.device_agreement`): Spearman between
+    the devices, relative differences and one-sided gaps. A row is the CPU's unless a ``filled`` entry of the
+    ``.meta.json`` names it with a device other than a CPU."""
+    meta = _meta("timm")
+    on_gpu = {
+        arch
+        for fill in meta.get("filled", [])
+        if " CPU kernels " not in str(fill.get("device", " CPU kernels "))
+        for arch in fill.get("archs", [])
+    }
+    held = rows[rows[PROXIES].notna().any(axis=1) & ~rows["arch"].isin(on_gpu)]["arch"]
+    other = pd.read_csv(rescoring or paths.DATA_DIR / GPU_RESCORING).set_index("arch")
+    rescored = [p for p in PROXIES if p in other.columns and other.loc[held, p].notna().any()]
+    return device_agreement(rows.set_index("arch"), other, rescored, held)
