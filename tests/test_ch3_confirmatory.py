@@ -16,7 +16,7 @@ from reuseprior.chapters.ch3_revolver import study as ch3
 from reuseprior.commands import main
 from reuseprior.core import cpu
 from reuseprior.core.errors import MachineKindError, RunSettingError
-from reuseprior.core.verdict_policy import DESIGN_POWER, NOT_COMPARABLE
+from reuseprior.core.verdict_policy import DESIGN_POWER, INTERIM, NOT_COMPARABLE
 from reuseprior.reporting import statistics
 
 
@@ -164,6 +164,26 @@ def test_an_interim_reading_gives_no_verdict_and_an_undeclared_seed_is_never_rea
     read, reason = confirm.family_reading(confirm.STUDY, interim)
     assert reason.startswith("5 of the study's 10 declared seeds stored") and "read once" in reason
     assert set(read["verdict"]) == {NOT_COMPARABLE} and set(read["pairs"]) == {5}
-    assert set(read["rule verdict"]) <= {"reproduced", "contradicted", "undetermined"}
-    empty, why = confirm.family_reading(confirm.STUDY, interim.iloc[:0])
-    assert empty.empty and "0 of the study's 10" in why
+    assert set(read["rule verdict"]) == {INTERIM}  # the rule's verdict is withheld too
+    awaiting, why = confirm.family_reading(confirm.STUDY, interim.iloc[:0])
+    assert "0 of the study's 10" in why and list(awaiting["Dataset"]) == ["MNIST", "Fashion-MNIST"]
+    assert set(awaiting["verdict"]) == {NOT_COMPARABLE} and set(awaiting["pairs"]) == {0}
+
+
+def test_the_family_table_sets_the_exploratory_study_beside_at_the_family_level(above_every_floor):
+    interim = _relabelled([(0, 200), (1, 201)])
+    table = confirm.family_table(confirm.STUDY, interim)
+    assert list(table.columns) == list(confirm.FAMILY_COLUMNS) and (table["level"] == 0.025).all()
+    explored = table[table["study"] == confirm.EXPLORATORY].set_index("Dataset")
+    assert explored["pairs"].tolist() == [5, 5]
+    # 5 pairs cannot pass 0.025: the TOST p's floor is 1/32, the two-sided permutation p's 2/32
+    assert explored.loc["MNIST", "equivalence p"] >= 1 / 32 > 0.025
+    assert set(explored["verdict"]) == {"undetermined"}
+    summary, per_seed = confirm.figure_tables(table, confirm.STUDY, interim)
+    assert summary[["panel", "study"]].values.tolist() == [
+        ["MNIST", "exploratory"],
+        ["MNIST", "confirmatory"],
+        ["Fashion-MNIST", "exploratory"],
+        ["Fashion-MNIST", "confirmatory"],
+    ]
+    assert sorted(set(per_seed.loc[per_seed["study"] == "confirmatory", "seed"])) == [200, 201]

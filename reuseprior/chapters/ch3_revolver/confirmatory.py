@@ -73,6 +73,7 @@ from reuseprior.chapters.ch3_revolver.study import (
     floor_table,
     gated_by_floor,
     mode_differences,
+    paired_figure_tables,
     population_run,
     population_study,
 )
@@ -80,12 +81,15 @@ from reuseprior.core.cpu import PINNED_CPU_KERNELS, kernel_pinned_kind, kind_fol
 from reuseprior.core.declared_study import DeclaredStudy
 from reuseprior.core.errors import MachineKindError, RunSettingError
 from reuseprior.core.study import StudySpec
-from reuseprior.core.verdict_policy import ALPHA, DESIGN_POWER, NOT_COMPARABLE
+from reuseprior.core.verdict_policy import ALPHA, DESIGN_POWER, INTERIM, NOT_COMPARABLE
 from reuseprior.reporting import statistics
-from reuseprior.reporting.verdicts import Comparison, decidability, paired_seeds
+from reuseprior.reporting.verdicts import ROBUSTNESS_COLUMNS, Comparison, decidability, paired_robustness, paired_seeds
 
 __all__ = [
+    "CONFIRMATORY",
+    "EXPLORATORY",
     "FAMILY",
+    "FAMILY_COLUMNS",
     "FAMILY_ALPHA",
     "MARGIN_PP",
     "MARGIN_SOURCE",
@@ -102,6 +106,8 @@ __all__ = [
     "cost_table",
     "exploratory_differences",
     "family_reading",
+    "family_table",
+    "figure_tables",
     "power_table",
 ]
 
@@ -282,15 +288,61 @@ def cost_table(runs: pd.DataFrame | None = None, seeds: int = len(SEEDS)) -> pd.
 
 
 # ---------------------------------------------------------------------- the reading, once
+#: how the two studies are labelled in the family table and its figure
+EXPLORATORY, CONFIRMATORY = "exploratory", "confirmatory"
+#: the columns of :func:`family_table`, in order
+FAMILY_COLUMNS: tuple[str, ...] = (
+    "study", "Dataset", "metric", "pairs", "seeds", "evolve - random (pp)", "t low", "t high", "permutation p",
+    "equivalence margin (pp)", "equivalence p", "seeds evolve better", "seeds random better", "claim", "tests", "level",
+    *ROBUSTNESS_COLUMNS, "rule verdict", "verdict", "reason",
+)  # fmt: skip
+
+
+def _judged(runs: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
+    """The family's claims on ``runs`` (paired seeds of ``spec``) at its level: :func:`.study.mode_differences`
+    of :data:`METRIC` at ``1 - FAMILY_ALPHA``, gated by the runs' floors (:func:`.study.gated_by_floor`),
+    with each claim's tests and its robustness (:func:`~reuseprior.reporting.verdicts.paired_robustness`)."""
+    table = gated_by_floor(
+        mode_differences(runs, metrics=[METRIC], confidence=1 - FAMILY_ALPHA), floor_table(runs, spec)
+    )
+    robust = []
+    for dataset, comparison in FAMILY:  # the differences in points, as the margin is
+        mine = runs[runs["dataset"] == dataset]
+        points = mine.assign(**{METRIC: 100 * mine[METRIC].astype(float)})
+        row = paired_robustness(points, [comparison], arm="mode", metric=METRIC, alpha=FAMILY_ALPHA)
+        robust.append(row.assign(Dataset=DATASET_LABELS[dataset]))
+    table = table.merge(pd.concat(robust)[["Dataset", *ROBUSTNESS_COLUMNS]], on="Dataset", how="left")
+    return table.assign(seeds=table["pairs"], tests=table["Dataset"].map(_sides_by_label()), level=FAMILY_ALPHA)
+
+
+def _awaiting(reason: str) -> pd.DataFrame:
+    """The family before a declared seed is whole: a row per claim, no statistic, no verdict."""
+    rows = [
+        {
+            "Dataset": DATASET_LABELS[d],
+            "metric": METRIC,
+            "pairs": 0,
+            "seeds": 0,
+            "equivalence margin (pp)": c.margin,
+            "claim": f"{c.claim}: {CLAIMS[d][1]}",
+            "tests": SIDES[d],
+            "level": FAMILY_ALPHA,
+            "verdict": NOT_COMPARABLE,
+            "reason": reason,
+        }
+        for d, c in FAMILY
+    ]
+    return pd.DataFrame(rows)
+
+
 def family_reading(spec: StudySpec | None = None, runs: pd.DataFrame | None = None) -> tuple[pd.DataFrame, str]:
-    """The family judged at its level: per claim of :data:`FAMILY`, :func:`.study.mode_differences` of
-    :data:`METRIC` at ``1 - FAMILY_ALPHA`` (its t-interval, exact permutation p, TOST p on MNIST and the
-    rule's verdict), gated by the runs' floors (:func:`.study.gated_by_floor`) and by the one look: until
-    every declared seed has its four runs stored every verdict is *not comparable* with the reason, the
-    rule's own verdict kept in ``rule verdict`` (:func:`~reuseprior.reporting.verdicts.decidability` with
-    ``one_look``, the study's runs all counting for the pairing, no seed dropped). Returns the table
-    (empty before the first seed is whole) and the reason no verdict is read ("" once it is). A stored
-    seed the study does not declare is never read."""
+    """The confirmatory family judged at its level (:func:`_judged` over the declared seeds whose four runs
+    are stored) and gated by the one look: until every declared seed has its four runs stored every
+    verdict is *not comparable* with the reason and the rule's own verdict withheld
+    (:data:`~reuseprior.core.verdict_policy.INTERIM`; :func:`~reuseprior.reporting.verdicts.decidability`
+    with ``one_look``, the study's runs all counting for the pairing, no seed dropped). Returns the table,
+    a row per claim even before the first seed is whole, and the reason no verdict is read ("" once it
+    is). A stored seed the study does not declare is never read."""
     spec = STUDY if spec is None else spec
     stored = spec.rows() if runs is None else runs
     declared = stored[stored["seed"].isin(spec.seeds)] if not stored.empty else stored
@@ -302,16 +354,56 @@ def family_reading(spec: StudySpec | None = None, runs: pd.DataFrame | None = No
         criteria, whole, arm="arm", noun="dataset and mode", planned=len(spec.seeds), alpha=FAMILY_ALPHA, one_look=True
     )
     if not whole:
-        return pd.DataFrame(), reason
-    paired = declared[declared["seed"].isin(whole)]
-    table = mode_differences(paired, metrics=[METRIC], confidence=1 - FAMILY_ALPHA)
-    table = gated_by_floor(table, floor_table(paired, spec))
-    table.insert(table.columns.get_loc("claim") + 1, "tests", table["Dataset"].map(_sides_by_label()))
-    table.insert(table.columns.get_loc("claim") + 2, "level", FAMILY_ALPHA)
+        return _awaiting(reason).assign(**{"rule verdict": INTERIM}), reason
+    table = _judged(declared[declared["seed"].isin(whole)], spec)
     if reason:
-        table["verdict"] = NOT_COMPARABLE
+        table["verdict"], table["rule verdict"] = NOT_COMPARABLE, INTERIM
         table["reason"] = [f"{r}; {reason}" if isinstance(r, str) and r else reason for r in table["reason"]]
     return table, reason
+
+
+def family_table(
+    confirmatory: StudySpec | None = None, runs: pd.DataFrame | None = None, explored: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The family at its level, one row per study and claim (:data:`FAMILY_COLUMNS`): the confirmatory study
+    (:func:`family_reading`; ``runs``: its stored rows, default read) and, as context, the exploratory study
+    judged by the same tests at the same level (``explored``: its rows, default read; complete, so read
+    whole; its seeds chose the MNIST margin)."""
+    explored = CPU_STUDY.rows() if explored is None else explored
+    mine, _ = family_reading(confirmatory, runs)
+    parts = [_judged(explored, CPU_STUDY).assign(study=EXPLORATORY), mine.assign(study=CONFIRMATORY)]
+    return pd.concat(parts, ignore_index=True).reindex(columns=list(FAMILY_COLUMNS))
+
+
+def figure_tables(
+    family: pd.DataFrame, confirmatory: StudySpec | None = None, runs: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`family_table` as the tables of :func:`reuseprior.reporting.paired_figures.paired_differences_figure`:
+    a panel per claim (dataset), each study side by side in it with its per-seed differences (the
+    exploratory study's stored seeds; the confirmatory study's whole declared seeds), its ``1 -
+    FAMILY_ALPHA`` t-interval and its verdict at the family's level. A study with no paired seed yet is
+    left out. Returns ``(summary, per_seed)``."""
+    spec = STUDY if confirmatory is None else confirmatory
+    stored = spec.rows() if runs is None else runs
+    runs_of = {EXPLORATORY: CPU_STUDY.rows(), CONFIRMATORY: stored[stored["seed"].isin(spec.seeds)]}
+    summaries, seeds = [], []
+    for study, rows in runs_of.items():
+        mine = family[(family["study"] == study) & (family["pairs"] > 0)]
+        if mine.empty:
+            continue
+        summary, per_seed = paired_figure_tables(rows, mine.assign(metric=METRIC), METRIC, study=study)
+        summaries.append(summary)
+        seeds.append(per_seed[per_seed["seed"].isin(_whole_seeds(rows))])
+    order = {label: i for i, label in enumerate(DATASET_LABELS.values())}
+    summary = pd.concat(summaries, ignore_index=True)
+    summary = summary.sort_values("panel", key=lambda panel: panel.map(order), kind="stable").reset_index(drop=True)
+    return summary, pd.concat(seeds, ignore_index=True)
+
+
+def _whole_seeds(rows: pd.DataFrame) -> list[int]:
+    """The seeds of ``rows`` with both modes stored on both datasets."""
+    counts = rows.groupby("seed")[["dataset", "mode"]].apply(lambda r: len(set(zip(r["dataset"], r["mode"]))))
+    return [int(s) for s, n in counts.items() if n == 4]
 
 
 def _sides_by_label() -> dict[str, str]:
