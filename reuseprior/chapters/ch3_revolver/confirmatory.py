@@ -66,8 +66,8 @@ import pandas as pd
 from reuseprior.chapters import register_study, study_command
 from reuseprior.chapters.ch3_revolver.study import (
     CHECKPOINT_ROOT,
-    CLAIMS,
     CPU_STUDY,
+    DATASET_CLAIMS,
     DATASET_LABELS,
     MNIST_EQUIVALENCE_MARGIN_PP,
     floor_table,
@@ -259,7 +259,7 @@ def power_table(runs: pd.DataFrame | None = None, seeds: int = len(SEEDS)) -> pd
         rows.append(
             {
                 "Dataset": label,
-                "claim": CLAIMS[dataset][0],
+                "claim": DATASET_CLAIMS[dataset][0],
                 "margin (pp)": comparison.margin,
                 "exploratory pairs": int(explored.loc[label, "pairs"]),
                 "exploratory mean (pp)": mean,
@@ -324,7 +324,7 @@ def _awaiting(reason: str) -> pd.DataFrame:
             "pairs": 0,
             "seeds": 0,
             "equivalence margin (pp)": c.margin,
-            "claim": f"{c.claim}: {CLAIMS[d][1]}",
+            "claim": f"{c.claim}: {DATASET_CLAIMS[d][1]}",
             "tests": SIDES[d],
             "level": FAMILY_ALPHA,
             "verdict": NOT_COMPARABLE,
