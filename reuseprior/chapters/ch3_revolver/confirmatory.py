@@ -139,7 +139,7 @@ SIDES: dict[str, str] = {
     "fashion-mnist": "two-sided: the thesis claims the advantage on CIFAR-10 only, so random search ahead is a "
     "result the study must be able to report (contradicted)",
 }
-#: the command that trains the study (with the pinned kernels' environment before it)
+#: the command that trains the study (on a CPU with the pinned kernels' environment before it)
 RUN_COMMAND = study_command("ch3-confirm", "run")
 
 
@@ -213,7 +213,7 @@ def confirmatory_run(
     """One run of the confirmatory study: :func:`.study.population_run` with its checkpoints kept per
     machine kind under ``checkpoint_root``, after the checks of :func:`check_machine_kind` (on a CPU
     only with the pinned kernels)."""
-    kind = kernel_pinned_kind("cpu", f"python -m reuseprior study {NAME} run")
+    kind = kernel_pinned_kind("cpu", RUN_COMMAND)
     run = {"study": study, "dataset": dataset, "mode": mode, "seed": seed}
     check_machine_kind(spec, run, kind, Path(checkpoint_root))
     return population_run(
