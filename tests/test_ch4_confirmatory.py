@@ -37,7 +37,7 @@ def test_the_family_and_its_correction_are_part_of_the_plan():
 
 
 def test_a_cpu_process_without_the_pinned_kernels_is_refused_before_anything_loads(monkeypatch, tmp_path):
-    monkeypatch.setattr(confirm, "kernels_pinned", lambda: False)
+    monkeypatch.setattr(cpu, "kernels_pinned", lambda: False)
     with pytest.raises(confirm.MachineKindError, match="ATEN_CPU_CAPABILITY=avx2"):
         confirm.confirmatory_run(
             study=confirm.NAME, model="V2-B0-original", seed=100, spec=confirm.STUDY, work_dir=tmp_path

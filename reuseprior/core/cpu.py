@@ -22,8 +22,11 @@ import platform
 import re
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterable
 
 import torch
+
+from reuseprior.core.errors import MachineKindError
 
 __all__ = [
     "PINNED_CPU_KERNELS",
@@ -31,9 +34,12 @@ __all__ = [
     "SIMD_FLAGS",
     "cpu_kernels",
     "device_description",
+    "kernel_pinned_kind",
     "kernels_pinned",
+    "kind_folder",
     "machine_kind",
     "machine_kinds",
+    "other_machine_kinds",
     "run_provenance",
     "torch_versions",
 ]
@@ -130,6 +136,32 @@ def machine_kinds(machine: str | None) -> list[str]:
         if kind not in kinds:
             kinds.append(kind)
     return kinds
+
+
+def kernel_pinned_kind(device: str, command: str) -> str:
+    """This process's machine kind on ``device`` (:func:`machine_kind`) for a study that trains each seed
+    on one kind: a GPU's model, or a CPU running :data:`PINNED_CPU_KERNELS`. A CPU process without them is
+    refused (``MachineKindError``), naming the environment to start ``command`` (``python -m reuseprior
+    ...``) with, so that every CPU of the study computes the same kernels."""
+    if device.startswith("cuda") or kernels_pinned():
+        return machine_kind(device_description(device))
+    prefix = " ".join(f"{k}={v}" for k, v in PINNED_CPU_KERNELS.items())
+    raise MachineKindError(
+        f"this study trains on a CPU only with its AVX2 kernels pinned, so that every CPU of the study "
+        f"computes alike: start the command as `{prefix} {command}`"
+    )
+
+
+def other_machine_kinds(machines: Iterable[str | None], kind: str) -> list[str]:
+    """The machine kinds other than ``kind`` that the stored ``machine`` texts of a seed's runs name
+    (:func:`machine_kinds`), sorted: a non-empty list means a run of ``kind`` would mix kinds in the seed."""
+    return sorted({k for machine in machines for k in machine_kinds(machine)} - {kind})
+
+
+def kind_folder(kind: str) -> str:
+    """A folder name for a machine kind (its letters and digits, other characters as ``-``): where a
+    study keeping its checkpoints per kind puts those of ``kind``."""
+    return "".join(c if c.isalnum() else "-" for c in kind).strip("-")
 
 
 #: a torch version as :func:`device_description` writes it ("torch 2.11.0+cu130,")

@@ -71,6 +71,7 @@ __all__ = [
     "CONFIDENCE",
     "CONTRADICTED",
     "DESIGN_POWER",
+    "INTERIM",
     "NOT_COMPARABLE",
     "PLATEAU_TOLERANCE_PP",
     "PLATEAU_WINDOW",
@@ -95,6 +96,8 @@ DESIGN_POWER = 0.8
 
 REPRODUCED, CONTRADICTED, UNDETERMINED = "reproduced", "contradicted", "undetermined"
 NOT_COMPARABLE = "not comparable"
+#: the rule verdict a confirmatory study shows before its one look (every declared seed stored): withheld
+INTERIM = "withheld (interim)"
 #: every verdict a study or a finding can show: the rule's three, then the caller's
 VERDICTS: tuple[str, ...] = (REPRODUCED, CONTRADICTED, UNDETERMINED, NOT_COMPARABLE)
 

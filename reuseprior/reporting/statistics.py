@@ -36,8 +36,10 @@ the exact permutation p, the equivalence p). The permutation half of the rule ca
 :func:`fewest_equivalence_pairs`) and a directional claim :func:`fewest_decisive_pairs` (6 at 0.05).
 
 **Power** (:func:`paired_power`, :func:`detectable_difference`,
-:func:`pairs_needed`): the two-sided paired t-test's power from the
-noncentral t distribution (:data:`scipy.stats.nct`), the design-stage
+:func:`pairs_needed`; for a claim of no difference :func:`equivalence_power` and
+:func:`equivalence_pairs_needed`): the two-sided paired t-test's power from the
+noncentral t distribution (:data:`scipy.stats.nct`), and the chance that the rule's
+``1 - alpha`` t-interval lies inside an equivalence margin, the design-stage
 approximation of the rule's power and an upper bound on it: the rule also
 needs the permutation p, which costs power at few pairs.
 ``benchmarks/bench_rule_power.py`` measures it at the difference the t-test
@@ -54,7 +56,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import integrate, optimize, stats
 
 from reuseprior.core.verdict_policy import ALPHA, CONFIDENCE, DESIGN_POWER, Claim, verdict
 
@@ -66,6 +68,8 @@ __all__ = [
     "MIN_PAIRS_FOR_EQUIVALENCE",
     "detectable_difference",
     "equivalence_p",
+    "equivalence_pairs_needed",
+    "equivalence_power",
     "fewest_decisive_pairs",
     "fewest_equivalence_pairs",
     "leave_one_out_agreement",
@@ -341,6 +345,57 @@ def pairs_needed(
         middle = (low + high) // 2
         low, high = (middle + 1, high) if paired_power(sd, middle, difference, alpha=alpha) < power else (low, middle)
     return low
+
+
+def equivalence_power(sd: float, pairs: int, difference: float, margin: float, *, alpha: float = ALPHA) -> float:
+    """The chance that the ``1 - alpha`` paired t-interval (:func:`t_interval`) of ``pairs`` normal
+    differences of true mean ``difference`` and standard deviation ``sd`` lies inside ``(-margin,
+    margin)``: the interval half of the equivalence rule (:func:`~reuseprior.core.verdict_policy.verdict`;
+    TOST at ``alpha / 2`` a side). With ``c = t(1 - alpha/2, pairs - 1) / sqrt(pairs)`` it is ``P(|mean|
+    + c * s < margin)``, the mean normal and ``s`` the sample SD (``(pairs - 1) s^2 / sd^2`` chi-square
+    with ``pairs - 1`` degrees of freedom), integrated over ``s`` (:func:`scipy.integrate.quad`). The
+    permutation half needs at least :func:`fewest_equivalence_pairs` pairs and is not modelled here. NaN
+    below 2 pairs or without a positive ``sd`` and ``margin``."""
+    if pairs < 2 or not (sd > 0 and margin > 0):
+        return math.nan
+    df = pairs - 1
+    c = stats.t.ppf(1 - alpha / 2, df) / math.sqrt(pairs)
+    scale = sd / math.sqrt(pairs)
+
+    def inside(x: float) -> float:  # x: the chi-square variable; s = sd * sqrt(x / df)
+        half = margin - c * sd * math.sqrt(x / df)
+        chance = stats.norm.cdf((half - difference) / scale) - stats.norm.cdf((-half - difference) / scale)
+        return max(chance, 0.0) * stats.chi2.pdf(x, df)
+
+    highest = df * (margin / (c * sd)) ** 2  # beyond it the interval is wider than the margin
+    return float(min(integrate.quad(inside, 0.0, highest, limit=200)[0], 1.0))
+
+
+def equivalence_pairs_needed(
+    sd: float,
+    margin: float,
+    difference: float = 0.0,
+    *,
+    power: float = DESIGN_POWER,
+    alpha: float = ALPHA,
+    most: int = 10_000,
+) -> int:
+    """The fewest pairs of standard deviation ``sd`` whose ``1 - alpha`` t-interval lies inside
+    ``(-margin, margin)`` with probability ``power`` when the true mean is ``difference``
+    (:func:`equivalence_power`, rising with the pairs), and never fewer than
+    :func:`fewest_equivalence_pairs` (the permutation half's floor). ``ValueError`` when ``|difference|``
+    is not inside the margin or ``most`` pairs do not reach ``power``."""
+    if not (sd > 0 and abs(difference) < margin):
+        raise ValueError(
+            f"equivalence_pairs_needed needs sd > 0 and the difference inside the margin, not sd={sd}, "
+            f"difference={difference}, margin={margin}"
+        )
+    n = max(2, fewest_equivalence_pairs(alpha))
+    while equivalence_power(sd, n, difference, margin, alpha=alpha) < power:
+        n += 1
+        if n > most:
+            raise ValueError(f"{most} pairs do not reach power {power}")
+    return n
 
 
 def permutation_steps_to_level(p: float, pairs: int, alpha: float = ALPHA) -> float:

@@ -68,7 +68,7 @@ from reuseprior.revolver.settings import CPU_SEARCH, RevolverProfile
 from reuseprior.revolver.split_floor import floor_keys, population_floors
 
 __all__ = [
-    "CLAIMS",
+    "DATASET_CLAIMS",
     "CPU_STUDY",
     "DATASET_LABELS",
     "paired_figure_tables",
@@ -314,7 +314,7 @@ def mode_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 #: the claim each dataset's evolve-minus-random differences are judged against, and where it comes from
-CLAIMS: dict[str, tuple[Claim, str]] = {
+DATASET_CLAIMS: dict[str, tuple[Claim, str]] = {
     "mnist": ("equivalent", "Table 3.2: no difference between the modes on MNIST"),
     "fashion-mnist": ("greater", "extension: the direction of the thesis's CIFAR-10 finding (evolve better)"),
 }
@@ -350,13 +350,13 @@ def mode_differences(
     (:func:`reuseprior.reporting.verdicts.paired_differences`: the mean, the paired t-interval at
     ``confidence``, the t-test, exact permutation and sign-test p, how many seeds favour each mode, the
     seeds' range; the percentile bootstrap only from its minimum number of pairs), with the dataset's
-    claim (:data:`CLAIMS`) and the rule's verdict on it (``rule verdict``; the MNIST claim with
+    claim (:data:`DATASET_CLAIMS`) and the rule's verdict on it (``rule verdict``; the MNIST claim with
     :data:`MNIST_EQUIVALENCE_MARGIN_PP`, shown in ``equivalence margin (pp)`` beside its ``equivalence
     p``, NaN for a directional claim) and the ``verdict`` shown: the rule's, or ``not comparable`` with
     its ``reason`` for :data:`NOT_COMPARABLE_METRICS`."""
 
     def claimed(group: Mapping[str, Any]) -> list[Comparison]:
-        claim, _ = CLAIMS.get(group["dataset"], ("greater", ""))
+        claim, _ = DATASET_CLAIMS.get(group["dataset"], ("greater", ""))
         margin = MNIST_EQUIVALENCE_MARGIN_PP if claim == "equivalent" else None
         return [Comparison(treatment, control, claim, margin)]
 
@@ -371,7 +371,7 @@ def mode_differences(
         resamples=resamples,
         seed=seed,
     )
-    sources = {d: f"{claim}: {source}" for d, (claim, source) in CLAIMS.items()}
+    sources = {d: f"{claim}: {source}" for d, (claim, source) in DATASET_CLAIMS.items()}
     reasons = table["metric"].map(lambda m: NOT_COMPARABLE_METRICS.get(m, ""))
     out = table.drop(columns=["dataset", "treatment", "control", "claim"]).rename(
         columns={

@@ -62,7 +62,13 @@ from reuseprior.chapters.ch4_sharing_training.designs import (
     recipe_settings,
 )
 from reuseprior.chapters.ch4_sharing_training.runs import train_run, training_study
-from reuseprior.core.cpu import PINNED_CPU_KERNELS, device_description, kernels_pinned, machine_kind, machine_kinds
+from reuseprior.core.cpu import (
+    PINNED_CPU_KERNELS,
+    kernel_pinned_kind,
+    kind_folder,
+    machine_kinds,
+    other_machine_kinds,
+)
 from reuseprior.core.declared_study import DeclaredStudy
 from reuseprior.core.errors import MachineKindError, RunSettingError
 from reuseprior.core.study import StudySpec
@@ -126,13 +132,7 @@ def confirmatory_study(seeds: tuple[int, ...] = SEEDS, path: str | Path = STORED
 
 def _kind_here(device: str) -> str:
     """This process's machine kind on ``device``; a CPU process without the pinned kernels is refused."""
-    if device.startswith("cuda") or kernels_pinned():
-        return machine_kind(device_description(device))
-    prefix = " ".join(f"{k}={v}" for k, v in PINNED_CPU_KERNELS.items())
-    raise MachineKindError(
-        f"the confirmatory study trains on a CPU only with its AVX2 kernels pinned, so that every CPU of the "
-        f"study computes alike: start the command as `{prefix} python -m reuseprior study ch4-confirm run`"
-    )
+    return kernel_pinned_kind(device, "python -m reuseprior study ch4-confirm run")
 
 
 def check_machine_kind(spec: StudySpec, model: str, seed: int, kind: str, work_dir: Path) -> None:
@@ -140,24 +140,19 @@ def check_machine_kind(spec: StudySpec, model: str, seed: int, kind: str, work_d
     stored runs name another kind, or another kind's folder under ``work_dir`` holds a checkpoint of it."""
     stored = spec.rows()
     mine = stored[stored["seed"] == seed] if not stored.empty else stored
-    others = sorted({k for m in mine.get("machine", []) for k in machine_kinds(m)} - {kind})
+    others = other_machine_kinds(mine.get("machine", []), kind)
     if others:
         raise MachineKindError(
             f"seed {seed} of {spec.name} has runs trained on {others}; its {model} run would train on {kind!r}: "
             "every run of a seed trains on one machine kind, so train it where its other runs trained"
         )
     pattern = f"*/{spec.plan}/checkpoints/*-{model}-*-s{seed}.pt"
-    started = sorted({p.parents[2].name for p in work_dir.glob(pattern)} - {_slug(kind)})
+    started = sorted({p.parents[2].name for p in work_dir.glob(pattern)} - {kind_folder(kind)})
     if started:
         raise MachineKindError(
             f"the {model} run of seed {seed} was begun on {started} (its checkpoint under {work_dir}); it is never "
             f"resumed on {kind!r}: finish it there, or delete the checkpoint to start it afresh"
         )
-
-
-def _slug(kind: str) -> str:
-    """A folder name for a machine kind."""
-    return "".join(c if c.isalnum() else "-" for c in kind).strip("-")
 
 
 def confirmatory_run(
@@ -182,7 +177,7 @@ def confirmatory_run(
         model=model,
         seed=seed,
         spec=spec,
-        work_dir=root / _slug(kind),
+        work_dir=root / kind_folder(kind),
         progress=progress,
         device=device,
         deadline=deadline,

@@ -35,14 +35,11 @@ from reuseprior.chapters.ch4_sharing_training.designs import (
 from reuseprior.chapters.ch4_sharing_training.plan import make_plan
 from reuseprior.core.cpu import machine_kinds, torch_versions
 from reuseprior.core.study import StudySpec
-from reuseprior.core.verdict_policy import NOT_COMPARABLE, verdict
+from reuseprior.core.verdict_policy import INTERIM, NOT_COMPARABLE, verdict
 from reuseprior.reporting import verdicts
 from reuseprior.reporting.reference import load_thesis_table
 from reuseprior.reporting.statistics import fewest_decisive_pairs, p_value_text, t_interval_text
 from reuseprior.reporting.verdicts import Comparison, gated_verdicts, per_seed_differences
-
-#: the rule verdict of an interim reading (:attr:`JudgedRuns.interim`): withheld until every declared seed is stored
-INTERIM = "withheld (interim)"
 
 # ------------------------------------------------------------------------------------- Table 4.2's pairs
 
