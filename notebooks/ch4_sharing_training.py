@@ -428,8 +428,8 @@ fit_checks
 # **What the probes and fit checks measured, and what they do not show.** Every one of them ran one recipe family
 # (TensorFlow 1's RMSprop with the official rate, compressed schedules) on **one seed** and the study's **5,000
 # images**, and trained **no B0 under the same recipe** as a control. So they show that this recipe at this data size
-# leaves V2-S-shared below the floor; they do not show that V2-S-shared cannot fit. Runs on an H100 reported in
-# issue 44 (2026-11, not stored here) point the same way: the same recipe on all 54,000 training images trained
+# leaves V2-S-shared below the floor; they do not show that V2-S-shared cannot fit. Runs on an H100 reported from a
+# lent-GPU session (2026-11, not stored here) point the same way: the same recipe on all 54,000 training images trained
 # V2-S-shared at width 1.0, and on 5,000 images it diverged after warm-up for B0 as well, so the recipe at that data
 # size is the likelier cause. The stored evidence is the study below, whose recipe protocol trains every model alike
 # and where every model fits: the study that decides chooses its recipe first, by a protocol fair to every model, on

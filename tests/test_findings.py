@@ -307,7 +307,7 @@ def _declared(term: str) -> list[tuple[PairedFinding, FindingResult]]:
 
 def test_the_readme_names_no_verdict_of_a_chapter_that_its_findings_do_not_hold() -> None:
     named = _readme_verdicts()
-    assert len(named) >= 8, "the README's status tables name the verdicts of chapters 3, 4, 7 and 8"
+    assert len(named) >= 8, "the README's results table names the verdicts of chapters 3, 4, 7 and 8"
     problems = []
     for term, word, scope_text in named:
         if not term.replace('"', "").startswith("figures/ch"):

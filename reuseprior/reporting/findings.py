@@ -2,7 +2,7 @@
 
 A chapter declares its claims once (a tuple of :class:`PairedFinding` and :class:`MatchFinding`);
 :func:`read_findings` reads each claim's verdict, estimate, interval and seeds from the CSV the
-notebook saved (the same files the README's status table quotes), and :func:`findings_html` shows
+notebook saved (the same files the README's results table quotes), and :func:`findings_html` shows
 them as one table, each claim linked to the section of the notebook that shows it. Nothing of a
 finding is typed: its words are the claim and where it is shown, its values come from the table.
 
