@@ -106,7 +106,7 @@ formats = {c: "{:.6g}" for c in table.columns if c not in ("rank", "model", "err
 display(HTML(table.style.set_uuid("compare").format(formats).to_html()))
 
 # %%
-fig = result.figure()
+fig = ch8.compare_figure(result)
 ctx.save_figure(fig, "compare_pg_vs_params")
 show(fig)
 

@@ -201,6 +201,23 @@ def test_every_readme_table_cell_is_short_and_each_answer_leads_with_its_verdict
     assert len(answers) >= 15, f"the results table has {len(answers)} answers"
 
 
+#: a line that opens with a marker and goes on with text: Markdown reads the whole line as a raw HTML block
+_MARKER_OPENS_TEXT = re.compile(r"^<!--.*?-->[ \t]*\S", re.M)
+
+
+@pytest.mark.parametrize("name", DOCUMENTS)
+def test_no_line_opens_with_a_marker_followed_by_text(name):
+    """A line starting with an HTML comment is a raw HTML block in GitHub's and the book's Markdown:
+    the text after the comment would show unformatted (code spans and links as typed) and break its
+    paragraph. A marker that ties a sentence stands at the end of the line before it, or alone on its line."""
+    text = _blank((paths.ROOT / name).read_text(), _FENCE)
+    lines = [text.count("\n", 0, m.start()) + 1 for m in _MARKER_OPENS_TEXT.finditer(text)]
+    assert not lines, f"{name}: lines {lines} open with a marker followed by text"
+    assert _MARKER_OPENS_TEXT.search("a\n<!-- source: x.csv -->The set-up\n") and not _MARKER_OPENS_TEXT.search(
+        "a <!-- source: x.csv -->The set-up\n<!-- given: 2 cores -->\n"
+    )
+
+
 def test_the_cell_check_fails_a_long_cell_and_an_answer_that_buries_its_verdict():
     table = "| status | claim | answer |\n|---|---|---|\n| ch. 4 | A | {answer} |\n"
     assert table_cell_problems(table.format(answer="<!-- source: x.csv --> **reproduced**: +0.56 points")) == []

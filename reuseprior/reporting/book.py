@@ -227,8 +227,9 @@ def assemble_book(
                         cell["source"] = new
             write_text(target, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
         else:
-            text = _link_notebook_sections(_link_chapter_names(source.read_text(encoding="utf-8"), pages, rel))
-            write_text(target, _resolve_links(text, rel, book_dir, repo_root, set(pages), unlinked))
+            text = _link_chapter_names(source.read_text(encoding="utf-8"), pages, rel)
+            text = _resolve_links(text, rel, book_dir, repo_root, set(pages), unlinked)
+            write_text(target, _link_notebook_sections(text))
     for page in config_dir.glob("*.md"):
         text = page.read_text(encoding="utf-8")
         write_text(
