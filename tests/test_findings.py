@@ -164,7 +164,17 @@ def test_an_exact_finding_gives_its_values_and_differences_without_a_test(tmp_pa
     _write(
         tmp_path, "exact.csv", pd.DataFrame({"score": ["PG", "SynFlow", "oracle"], "N=100 mean": [92.72, 92.77, 93.5]})
     )
-    finding = ExactFinding("PG picks", "Search", "exact.csv", "score", "PG", ("SynFlow", "oracle"), "N=100 mean", "%")
+    finding = ExactFinding(
+        "PG picks",
+        "Search",
+        "exact.csv",
+        "score",
+        "PG",
+        ("SynFlow", "oracle"),
+        "N=100 mean",
+        "%",
+        basis="the exact expectation over every draw",
+    )
     (result,) = read_findings([finding], tmp_path)
     assert (result.verdict, result.seeds) == (EXACT, None)
     assert result.evidence == (

@@ -153,8 +153,8 @@ class MatchFinding:
 class ExactFinding:
     """A claim answered by exact values, not by a sample (an expectation over every draw of a protocol):
     the ``column`` of the row of ``table`` whose ``key`` column holds ``subject``, beside the rows whose
-    ``key`` holds each of ``against``, in ``unit``, with the subject's difference from each. Its verdict
-    is :data:`EXACT`."""
+    ``key`` holds each of ``against``, in ``unit``, with the subject's difference from each; ``basis``
+    says what makes the values exact. Its verdict is :data:`EXACT`."""
 
     claim: str
     section: str
@@ -164,6 +164,7 @@ class ExactFinding:
     against: tuple[str, ...]
     column: str
     unit: str = ""
+    basis: str = "exact values"
 
 
 Finding = PairedFinding | MatchFinding | ExactFinding
@@ -304,9 +305,7 @@ def _read_exact(finding: ExactFinding, folder: Path) -> FindingResult:
         f"{name} {value[name]:.2f}{unit} ({finding.subject} {_signed(subject - value[name])})"
         for name in finding.against
     )
-    evidence = (
-        f"{finding.subject} {subject:.2f}{unit}; {others} ({finding.column}: the exact expectation over every draw)"
-    )
+    evidence = f"{finding.subject} {subject:.2f}{unit}; {others} ({finding.column}: {finding.basis})"
     return FindingResult(finding.claim, EXACT, evidence, None, finding.section)
 
 

@@ -433,6 +433,7 @@ FINDINGS: tuple[ExactFinding | PairedFinding, ...] = (
         ("SynFlow", "parameter count", "random (floor)", "oracle (ceiling)"),
         "N=100 mean",
         unit="%",
+        basis="the exact expectation over every draw",
     ),
     PairedFinding(
         "Screening Revolver's offspring by PG finds more accurate models than the plain search (planned study)",
