@@ -252,12 +252,11 @@ family_interval = f"{100 * (1 - designs.FAMILY_ALPHA):g} % t-interval (the famil
 fig = paired_differences_figure(family_summary, family_seeds, unit="points of test top-1", interval=family_interval)
 seeds_drawn = ", ".join(f"{label} {len(judged.kept)}" for label, judged in family_judged.items())
 studies_drawn = " and ".join(judged.study.name for judged in family_judged.values())
-caption(
-    fig,
+what = (
     "Each panel one claim of the family, the two studies side by side: a claim is reproduced where its interval "
     "clears zero on the claimed side and its permutation p passes the family's level; dashed: the thesis's CIFAR-10 "
-    f"difference. Data: stored studies {studies_drawn} (Fashion-MNIST); counting seeds: {seeds_drawn}",
 )
+caption(fig, what + f"difference. Data: stored studies {studies_drawn} (Fashion-MNIST); counting seeds: {seeds_drawn}")
 ctx.save_figure(fig, "table42_paired_differences")
 show(fig)
 
