@@ -36,7 +36,7 @@
 # %% [markdown]
 # ## Findings
 #
-# Each claim this chapter tests, the verdict on it and what supports it, read from the tables this notebook writes (the ones the README's status table quotes, from the last batch build): the estimate with its 95 % t-interval and paired seeds for a trained comparison, the printed values that match ours for a table. The last column links to the section that shows it.
+# Each claim this chapter tests, the verdict on it and what supports it, read from the tables this notebook writes (the ones the README's results table quotes, from the last batch build): for a trained comparison the estimate with its t-interval at the level its verdict is judged at (95 %, or a family's stricter level, named beside it) and its paired seeds, for a table the printed values that match ours, for an exact result the values themselves. The last column links to the section that shows it.
 
 # %% tags=["hide-input"]
 from reuseprior.chapters import ch4_contexts

@@ -28,7 +28,7 @@
 # %% [markdown]
 # ## Findings
 #
-# Each claim this chapter tests, the verdict on it and what supports it, read from the tables this notebook writes (the ones the README's status table quotes, from the last batch build): the estimate with its 95 % t-interval and paired seeds for a trained comparison, the printed values that match ours for a table. The last column links to the section that shows it.
+# Each claim this chapter tests, the verdict on it and what supports it, read from the tables this notebook writes (the ones the README's results table quotes, from the last batch build): for a trained comparison the estimate with its t-interval at the level its verdict is judged at (95 %, or a family's stricter level, named beside it) and its paired seeds, for a table the printed values that match ours, for an exact result the values themselves. The last column links to the section that shows it.
 
 # %% tags=["hide-input"]
 from reuseprior.chapters import ch4_sharing_training
@@ -252,7 +252,11 @@ family_interval = f"{100 * (1 - designs.FAMILY_ALPHA):g} % t-interval (the famil
 fig = paired_differences_figure(family_summary, family_seeds, unit="points of test top-1", interval=family_interval)
 seeds_drawn = ", ".join(f"{label} {len(judged.kept)}" for label, judged in family_judged.items())
 studies_drawn = " and ".join(judged.study.name for judged in family_judged.values())
-caption(fig, f"data: stored studies {studies_drawn} (Fashion-MNIST); counting seeds: {seeds_drawn}")
+what = (
+    "Each panel one claim of the family, the two studies side by side: a claim is reproduced where its interval "
+    "clears zero on the claimed side and its permutation p passes the family's level; dashed: the thesis's CIFAR-10 "
+)
+caption(fig, what + f"difference. Data: stored studies {studies_drawn} (Fashion-MNIST); counting seeds: {seeds_drawn}")
 ctx.save_figure(fig, "table42_paired_differences")
 show(fig)
 
@@ -428,8 +432,8 @@ fit_checks
 # **What the probes and fit checks measured, and what they do not show.** Every one of them ran one recipe family
 # (TensorFlow 1's RMSprop with the official rate, compressed schedules) on **one seed** and the study's **5,000
 # images**, and trained **no B0 under the same recipe** as a control. So they show that this recipe at this data size
-# leaves V2-S-shared below the floor; they do not show that V2-S-shared cannot fit. Runs on an H100 reported in
-# issue 44 (2026-11, not stored here) point the same way: the same recipe on all 54,000 training images trained
+# leaves V2-S-shared below the floor; they do not show that V2-S-shared cannot fit. Runs on an H100 reported from a
+# lent-GPU session (2026-11, not stored here) point the same way: the same recipe on all 54,000 training images trained
 # V2-S-shared at width 1.0, and on 5,000 images it diverged after warm-up for B0 as well, so the recipe at that data
 # size is the likelier cause. The stored evidence is the study below, whose recipe protocol trains every model alike
 # and where every model fits: the study that decides chooses its recipe first, by a protocol fair to every model, on

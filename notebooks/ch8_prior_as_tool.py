@@ -57,7 +57,7 @@
 # %% [markdown]
 # ## Findings
 #
-# Each claim this chapter tests, the verdict on it and what supports it, read from the tables this notebook writes (the ones the README's status table quotes, from the last batch build): the estimate with its 95 % t-interval and paired seeds for a trained comparison, the printed values that match ours for a table. The last column links to the section that shows it.
+# Each claim this chapter tests, the verdict on it and what supports it, read from the tables this notebook writes (the ones the README's results table quotes, from the last batch build): for a trained comparison the estimate with its t-interval at the level its verdict is judged at (95 %, or a family's stricter level, named beside it) and its paired seeds, for a table the printed values that match ours, for an exact result the values themselves. The last column links to the section that shows it.
 
 # %% tags=["hide-input"]
 from reuseprior.chapters import ch8_prior_as_tool
@@ -106,11 +106,13 @@ formats = {c: "{:.6g}" for c in table.columns if c not in ("rank", "model", "err
 display(HTML(table.style.set_uuid("compare").format(formats).to_html()))
 
 # %%
-fig = result.figure()
+fig = ch8.compare_figure(result)
 ctx.save_figure(fig, "compare_pg_vs_params")
 show(fig)
 
 # %% [markdown]
+# <a id="findings-the-naswot-protocol-on-nas-bench-201"></a>
+#
 # ## The NASWOT protocol on NAS-Bench-201
 #
 # N cells are drawn uniformly without replacement and the best-scoring one is "trained" (ties chosen uniformly). The

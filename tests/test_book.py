@@ -527,8 +527,9 @@ def _screenshot(driver: Any) -> None:
 
 def test_links_are_made_to_work_in_the_book(tmp_path: Path) -> None:
     """A linked repository file is copied to its own path, a link to a folder
-    becomes its text, a chapter's name in code links to the chapter, and a
-    link to nothing stops the build naming it."""
+    becomes its text, a chapter's name in code links to the chapter, a link to
+    a section of a chapter becomes an HTML link to it on the chapter's page,
+    and a link to nothing stops the build naming it."""
     from reuseprior.reporting.book import BookError, assemble_book
 
     repo, config = tmp_path / "repo", tmp_path / "config"
@@ -553,7 +554,8 @@ def test_links_are_made_to_work_in_the_book(tmp_path: Path) -> None:
     (config / "intro.md").write_text("# Intro\n[results](README.md)\n")
     readme = (
         "# R\n![plot](figures/ch1/plot.png) [folder](figures/ch1/) `ch1_demo` [`ch1_demo`](#r)\n"
-        "```\n`ch1_demo` [bad](missing.csv)\n```\n"
+        "[notebook](notebooks/ch1_demo.ipynb#findings-demo)\n"
+        "```\n`ch1_demo` [bad](missing.csv)\n[notebook](notebooks/ch1_demo.ipynb#findings-demo)\n```\n"
     )
     (repo / "README.md").write_text(readme)
     book = tmp_path / "book"
@@ -563,7 +565,10 @@ def test_links_are_made_to_work_in_the_book(tmp_path: Path) -> None:
     assert "folder figures/ch1/" not in text and " folder " in text, text
     assert unlinked == ["README.md: figures/ch1/"]
     assert "[`ch1_demo`](notebooks/ch1_demo.ipynb) [`ch1_demo`](#r)" in text
-    assert "```\n`ch1_demo` [bad](missing.csv)\n```" in text, "fenced code must stay as it is"
+    assert '<a href="notebooks/ch1_demo.html#findings-demo">notebook</a>\n' in text, text
+    assert "```\n`ch1_demo` [bad](missing.csv)\n[notebook](notebooks/ch1_demo.ipynb#findings-demo)\n```" in text, (
+        "fenced code must stay as it is"
+    )
     assert (book / "notebooks" / "ch1_demo.ipynb").is_file() and (book / "intro.md").is_file()
     assert (book / "_assets" / "mathjax" / "MathJax.js").is_file()
 

@@ -1,13 +1,14 @@
 """The findings each chapter opens with (issue 63; :mod:`reuseprior.reporting.findings`):
 
-* a finding is read from its table, never typed: a paired verdict's row (verdict, mean, t-interval,
-  seeds), or the ``match`` columns of a side-by-side table; a selection that is not one row, a verdict
+* a finding is read from its table, never typed: a paired verdict's row (verdict, mean, t-interval at
+  its level, seeds; its permutation p, robustness and sensitivity to a fixed setting where declared),
+  the ``match`` columns of a side-by-side table, or exact values (no test); a selection that is not one row, a verdict
   outside the four and a missing column are errors naming the file;
 * every chapter declares its findings (``FINDINGS`` of its driver), each read from the tracked tables
   its notebook writes and linked to a section its notebook holds (an ``<a id>`` anchor);
 * every chapter notebook opens with them (:func:`reuseprior.reporting.book_layout.findings_first`),
   and the committed findings table is what the tables give now;
-* the README's status tables cannot disagree with them: every verdict the README names from a
+* the README's results table cannot disagree with them: every verdict the README names from a
   chapter's tables is a declared finding of that chapter, with the same verdict, and where the
   README quotes that finding's interval it quotes the finding's.
 """
@@ -28,9 +29,12 @@ from reuseprior.core import paths
 from reuseprior.core.verdict_policy import VERDICTS
 from reuseprior.reporting.book_layout import findings_first
 from reuseprior.reporting.findings import (
+    EXACT,
+    ExactFinding,
     FindingResult,
     MatchFinding,
     PairedFinding,
+    Sensitivity,
     anchor,
     anchor_tag,
     findings_html,
@@ -93,7 +97,7 @@ def test_a_finding_judged_at_its_own_level_names_its_interval_and_one_without_se
     a, b = read_findings(
         [PairedFinding(m, "S", "pairs.csv", {"model": m}, level="family level") for m in ("A", "B")], tmp_path
     )
-    assert a.evidence == "+0.37 points, 98.75 % t-interval [0.09, 0.66]"
+    assert a.evidence == "+0.37 points, 98.75 % t-interval [0.09, 0.66] at the family level 0.0125"
     assert b.evidence == "no paired seed yet"
 
 
@@ -126,8 +130,94 @@ def test_a_difference_of_rank_correlations_names_its_bootstrap_interval_digits_a
         count="n",
     )
     (result,) = read_findings([finding], tmp_path)
-    assert result.evidence == "-0.015 in rho, 99.5455 % paired bootstrap interval [-0.093, 0.063], n = 731"
+    assert result.evidence == (
+        "-0.015 in rho, 99.5455 % paired bootstrap interval [-0.093, 0.063] at the family level 0.00454545, n = 731"
+    )
     assert result.seeds is None and result.verdict == "undetermined"
+
+
+def test_a_finding_shows_its_permutation_p_and_robustness_when_declared(tmp_path: Path) -> None:
+    family = PAIRS.assign(
+        **{
+            "family level": [0.0125, 0.0125],
+            "permutation p": [0.0009765625, 0.79],
+            "permutation steps to the level": [23, -1602],
+            "leave-one-seed-out agreement": [1.0, 0.5],
+        }
+    )
+    _write(tmp_path, "pairs.csv", family)
+    declared = [
+        PairedFinding(m, "S", "pairs.csv", {"model": m}, level="family level", p="permutation p", robustness=True)
+        for m in ("A", "B")
+    ]
+    a, b = read_findings(declared, tmp_path)
+    assert a.evidence == (
+        "+0.37 points, 98.75 % t-interval [0.09, 0.66] at the family level 0.0125, permutation p 0.00098; "
+        "23 permutation steps below the level, every leave-one-seed-out subset agrees"
+    )
+    assert b.evidence.endswith(
+        "permutation p 0.79; 1602 permutation steps above the level, 50% of leave-one-seed-out subsets agree"
+    )
+    (plain,) = read_findings([PairedFinding("A", "S", "pairs.csv", {"model": "A"})], tmp_path)
+    assert "permutation" not in plain.evidence and "95 % t-interval" in plain.evidence  # only when declared
+
+
+RECIPES = pd.DataFrame(
+    {
+        "recipe": ["official", "chosen", "other", "official", "chosen", "other"],
+        "model": ["A", "A", "A", "B", "B", "B"],
+        "seeds": [2] * 6,
+        "difference (pp)": [-1.30, 0.28, -1.52, 0.5, 0.2, -0.1],
+    }
+)
+
+
+def test_a_sensitivity_says_whether_the_order_holds_under_the_other_settings(tmp_path: Path) -> None:
+    _write(tmp_path, "pairs.csv", PAIRS)
+    _write(tmp_path, "recipes.csv", RECIPES)
+
+    def evidence(model: str, chosen: str = "chosen") -> str:
+        sensitivity = Sensitivity("recipes.csv", "recipe", chosen, {"model": model}, measure="on validation")
+        finding = PairedFinding("A", "S", "pairs.csv", {"model": "A"}, sensitivity=sensitivity)
+        return read_findings([finding], tmp_path)[0].evidence
+
+    assert evidence("A").endswith(
+        "; under the other recipes the order reverses: +0.28 points under the recipe chosen, chosen, "
+        "-1.30 under official and -1.52 under other (on validation, 2 seeds each, described, not tested)"
+    )
+    assert "; the order reverses under other: +0.20 points" in evidence("B")
+    assert "; the order reverses under other: +0.50 points under the recipe chosen, official" in evidence(
+        "B", "official"
+    )
+    _write(tmp_path, "recipes.csv", RECIPES[RECIPES["model"] == "A"].assign(**{"difference (pp)": [1.0, 0.28, 2.0]}))
+    assert "; the order holds: +0.28 points" in evidence("A")
+    with pytest.raises(LookupError, match="selects 0 rows"):
+        evidence("C")
+
+
+def test_an_exact_finding_gives_its_values_and_differences_without_a_test(tmp_path: Path) -> None:
+    _write(
+        tmp_path, "exact.csv", pd.DataFrame({"score": ["PG", "SynFlow", "oracle"], "N=100 mean": [92.72, 92.77, 93.5]})
+    )
+    finding = ExactFinding(
+        "PG picks",
+        "Search",
+        "exact.csv",
+        "score",
+        "PG",
+        ("SynFlow", "oracle"),
+        "N=100 mean",
+        "%",
+        basis="the exact expectation over every draw",
+    )
+    (result,) = read_findings([finding], tmp_path)
+    assert (result.verdict, result.seeds) == (EXACT, None)
+    assert result.evidence == (
+        "PG 92.72 %; SynFlow 92.77 % (PG -0.05); oracle 93.50 % (PG -0.78) "
+        "(N=100 mean: the exact expectation over every draw)"
+    )
+    with pytest.raises(LookupError, match="exact.csv"):
+        read_findings([ExactFinding("x", "S", "exact.csv", "score", "NASWOT", (), "N=100 mean")], tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -188,7 +278,30 @@ def test_every_chapter_declares_findings_read_from_its_tables(chapter: str) -> N
     findings = _findings(chapter)
     assert findings, f"{chapter} declares no findings"
     results = read_findings(findings, paths.FIGURES_DIR / chapter)
-    assert all(r.verdict in VERDICTS for r in results)
+    assert all(
+        r.verdict in VERDICTS or (r.verdict == EXACT and isinstance(f, ExactFinding)) for f, r in zip(findings, results)
+    )
+
+
+def test_chapter4_confirmatory_findings_name_their_level_p_robustness_and_the_recipe_dependence() -> None:
+    """Table 4.2's confirmatory rows: the family's 98.75 %, the permutation p, the robustness, and the
+    order under the official recipes, as the chapter's tables give them."""
+    findings = _findings("ch4_sharing_training")
+    results = read_findings(findings, paths.FIGURES_DIR / "ch4_sharing_training")
+    confirmatory = [r for f, r in zip(findings, results) if f.where.get("study") == "confirmatory"]
+    assert len(confirmatory) == 2
+    for result in confirmatory:
+        assert "98.75 % t-interval" in result.evidence and "at the family level 0.0125" in result.evidence
+        assert "permutation p" in result.evidence and "leave-one-seed-out" in result.evidence
+        assert "order reverses" in result.evidence and "official-steps" in result.evidence
+
+
+def test_chapter8_findings_hold_its_nas_bench_201_search() -> None:
+    findings = _findings("ch8_prior_as_tool")
+    results = read_findings(findings, paths.FIGURES_DIR / "ch8_prior_as_tool")
+    (search,) = [r for f, r in zip(findings, results) if isinstance(f, ExactFinding)]
+    for pick in ("PG", "SynFlow", "parameter count", "oracle (ceiling)"):
+        assert f"{pick} " in search.evidence
 
 
 @pytest.mark.parametrize("chapter", list_chapters())
@@ -239,7 +352,7 @@ def _declared(term: str) -> list[tuple[PairedFinding, FindingResult]]:
 
 def test_the_readme_names_no_verdict_of_a_chapter_that_its_findings_do_not_hold() -> None:
     named = _readme_verdicts()
-    assert len(named) >= 8, "the README's status tables name the verdicts of chapters 3, 4, 7 and 8"
+    assert len(named) >= 8, "the README's results table names the verdicts of chapters 3, 4, 7 and 8"
     problems = []
     for term, word, scope_text in named:
         if not term.replace('"', "").startswith("figures/ch"):

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import itertools
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 
+from reuseprior.analysis.compare import Comparison
 from reuseprior.chapters import ch8_prior_as_tool as ch8
 from reuseprior.commands import main
 from reuseprior.core.study import pending_runs, run_study
@@ -175,3 +177,29 @@ def test_the_seeded_repeats_agree_with_the_exact_answer() -> None:
     exact = search.naswot_exact(s, "PG", [10, 50]).set_index("size")
     sampled = search.naswot_protocol(s, "PG", [10, 50], repeats=4000).set_index("size")
     assert ((sampled["mean"] - exact["mean"]).abs() < 4 * sampled["sem"]).all()
+
+
+def test_the_search_figures_say_what_to_see() -> None:
+    """The NASWOT figure's caption gives how far apart the scores' picks lie at N = 100 and the best one's
+    distance to the oracle, computed from the rows it draws; the compare figure's names the model the
+    prior ranks first and where it ranks the largest."""
+    exact = pd.DataFrame(
+        {
+            "label": ["analog"] * 8,
+            "score": ["PG", "synflow", "random", "oracle"] * 2,
+            "size": [10] * 4 + [100] * 4,
+            "mean": [91.0, 91.5, 86.0, 92.0, 92.5, 92.75, 86.0, 93.5],
+        }
+    )
+    fig = ch8.naswot_figure(exact)
+    texts = " ".join(t.get_text() for t in fig.texts)
+    assert "At N = 100 on the analog label the scores' picks lie within 0.25 points" in texts, texts
+    assert "the best 0.75 below the oracle's" in texts, texts
+    plt.close(fig)
+    table = pd.DataFrame(
+        {"rank": [1, 2, 3], "model": ["small", "mid", "big"], "PG": [3.0, 2.0, 1.0], "params": [10, 20, 30]}
+    )
+    fig = ch8.compare_figure(Comparison(table=table, by="PG", input_shape=(3, 8, 8)))
+    texts = " ".join(t.get_text() for t in fig.texts)
+    assert "PG ranks small first, and the largest model, big, 3 of 3." in texts, texts
+    plt.close(fig)

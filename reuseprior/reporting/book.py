@@ -22,7 +22,9 @@
   plain text (a static site cannot list a folder); a link to a file that does
   not exist stops the build, naming the file and the link. In the README, a
   code span that is exactly a chapter notebook's name (`` `ch<N>_<topic>` ``,
-  as in its results table) becomes a link to that chapter. In the book's copy of a
+  as in its results table) becomes a link to that chapter, and a link to a section of a
+  chapter (``notebooks/<chapter>.ipynb#<id>``, the ``<a id>`` anchors of its findings'
+  sections) an HTML link to that section of the chapter's page. In the book's copy of a
   notebook, a table header may break after its underscores and a cell whose
   table is wider than the content column at 1280 px is tagged ``full-width``
   (:func:`reuseprior.reporting.book_layout.fit_tables`);
@@ -226,7 +228,8 @@ def assemble_book(
             write_text(target, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
         else:
             text = _link_chapter_names(source.read_text(encoding="utf-8"), pages, rel)
-            write_text(target, _resolve_links(text, rel, book_dir, repo_root, set(pages), unlinked))
+            text = _resolve_links(text, rel, book_dir, repo_root, set(pages), unlinked)
+            write_text(target, _link_notebook_sections(text))
     for page in config_dir.glob("*.md"):
         text = page.read_text(encoding="utf-8")
         write_text(
@@ -287,6 +290,26 @@ def _link_chapter_names(markdown: str, pages: dict[str, Path], page: str) -> str
     parts = re.split(r"(^(?:```|~~~).*?^(?:```|~~~)[ \t]*$)", markdown, flags=re.MULTILINE | re.DOTALL)
     return "".join(
         part if i % 2 else span.sub(lambda m: f"[`{m.group(1)}`]({chapters[m.group(1)]})", part)
+        for i, part in enumerate(parts)
+    )
+
+
+#: a link to a section of a chapter notebook: its text, the notebook's path without ``.ipynb``, the section's id
+_SECTION_LINK = re.compile(r"(?<!!)\[([^\]\n]+)\]\(((?:\.\./)*notebooks/[\w.-]+)\.ipynb#([A-Za-z][\w-]*)\)")
+
+
+def _link_notebook_sections(markdown: str) -> str:
+    """In a markdown page of the repository, turn a link to a section of a chapter notebook
+    (``[text](notebooks/<chapter>.ipynb#<id>)``, an id that the notebook's markdown holds as an
+    ``<a id>`` anchor, as its findings' sections do) into an HTML link to that section of the
+    chapter's page. Sphinx knows a notebook's headings, not the ids of its raw HTML, so it would
+    report the Markdown link as a reference without a target; the browser finds the id on the
+    page. Fenced code is left alone."""
+    parts = re.split(r"(^(?:```|~~~).*?^(?:```|~~~)[ \t]*$)", markdown, flags=re.MULTILINE | re.DOTALL)
+    return "".join(
+        part
+        if i % 2
+        else _SECTION_LINK.sub(lambda m: f'<a href="{m.group(2)}.html#{m.group(3)}">{m.group(1)}</a>', part)
         for i, part in enumerate(parts)
     )
 

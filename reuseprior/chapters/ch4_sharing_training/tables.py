@@ -163,7 +163,7 @@ def history_frame(results: pd.DataFrame) -> pd.DataFrame:
 def plot_training_curves(history: pd.DataFrame, plan: ExperimentPlan, seed: int, train_images: int):
     """Training loss (epochs >= 1) and validation top-1 (epoch 0 = untrained)
     per model of one run (``history``: :func:`history_frame`); returns the
-    figure, captioned with the data it was trained on."""
+    figure, captioned with what it shows (that each model trains) and the data it was trained on."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     trained = history[history["epoch"] >= 1]
     sns.lineplot(data=trained, x="epoch", y="train_loss", hue="model", marker="o", errorbar=None, ax=axes[0])
@@ -177,5 +177,9 @@ def plot_training_curves(history: pd.DataFrame, plan: ExperimentPlan, seed: int,
     for ax in axes:
         ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     fig.tight_layout()
-    caption(fig, data_caption(plan, seed, train_images=train_images))
+    what = (
+        "Each model's training loss and validation top-1 over the epochs of one short run: a check that every "
+        "model trains (its loss falls), not a comparison of the models. "
+    )
+    caption(fig, what + data_caption(plan, seed, train_images=train_images))
     return fig

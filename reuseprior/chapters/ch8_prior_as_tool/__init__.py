@@ -39,9 +39,9 @@ from reuseprior.analysis.compare import Comparison, compare
 from reuseprior.chapters import register_chapter, register_study
 from reuseprior.core.declared_study import DeclaredStudy
 from reuseprior.core.ordering import sort_rows
-from reuseprior.reporting.findings import PairedFinding
+from reuseprior.reporting.findings import ExactFinding, PairedFinding
 from reuseprior.reporting.notebook import Profile
-from reuseprior.reporting.plotting import readable_fontsize
+from reuseprior.reporting.plotting import caption, readable_fontsize
 from reuseprior.reporting.reference import load_seed_table
 from reuseprior.zoo import search
 from reuseprior.zoo.scoring import load_scores, published_version
@@ -58,6 +58,7 @@ __all__ = [
     "LABEL_DIFFERENCES",
     "PROFILES",
     "SCORE_NAMES",
+    "compare_figure",
     "compare_models",
     "curves_figure",
     "exact_rows",
@@ -231,9 +232,25 @@ def naswot_figure(exact: pd.DataFrame) -> plt.Figure:
         bottom.set(xscale="log", xlabel="N, cells sampled (log scale)", ylabel="score minus oracle (points)")
     size = readable_fontsize(fig)
     handles, names = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="lower center", ncol=4, fontsize=size)
+    fig.legend(handles, names, loc="lower center", bbox_to_anchor=(0.5, 0.01), ncol=4, fontsize=size)
     fig.tight_layout(rect=(0, 0.12, 1, 1))
+    caption(fig, _naswot_caption(exact, labels[0]), fontsize=size)
     return fig
+
+
+def _naswot_caption(exact: pd.DataFrame, label: str) -> str:
+    """What :func:`naswot_figure` shows, and how far apart the scores' picks lie at N = 100 (the largest N
+    below it when absent) on ``label``."""
+    mine = exact[exact["label"] == label]
+    size = int(mine.loc[mine["size"] <= 100, "size"].max())
+    at = mine[mine["size"] == size].set_index("score")["mean"]
+    scores = at.drop(list(search.BASELINES), errors="ignore")
+    return (
+        "Above: the expected accuracy of the cell each score picks from N sampled cells, exact over every draw; "
+        f"below: its distance to the oracle's pick. At N = {size} on the {label} label the scores' picks lie "
+        f"within {scores.max() - scores.min():.2f} points of each other, the best {at['oracle'] - scores.max():.2f} "
+        "below the oracle's."
+    )
 
 
 def curves_figure(rows: pd.DataFrame) -> plt.Figure:
@@ -254,8 +271,30 @@ def curves_figure(rows: pd.DataFrame) -> plt.Figure:
         ax.set_title(f"{titles[protocol]}, {label} label")
         ax.set_ylim(bottom=max(ax.get_ylim()[0], 88.0 if label == "analog" else 86.0))
     handles, names = axes[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="lower center", ncol=4, fontsize=readable_fontsize(fig))
+    fig.legend(handles, names, loc="lower center", bbox_to_anchor=(0.5, 0.01), ncol=4, fontsize=readable_fontsize(fig))
     fig.tight_layout(rect=(0, 0.22, 1, 1))
+    caption(
+        fig,
+        "The best accuracy found against the cells trained (mean and standard error over the stored repeats), "
+        "each search started from the best-scoring cells of a pool (solid), beside plain random search and the best "
+        "cell of the space (dashed): the gap over the first cells trained is what a score's warm-up gains.",
+        fontsize=readable_fontsize(fig),
+    )
+    return fig
+
+
+def compare_figure(result: Comparison) -> plt.Figure:
+    """``result``'s score against #parameters (:meth:`~reuseprior.analysis.compare.Comparison.figure`),
+    captioned with what to see: the model the prior ranks first, and where it ranks the largest one."""
+    fig = result.figure()
+    table = result.table[result.table[result.by].notna() & result.table["params"].notna()]
+    first, largest = table.iloc[0], table.loc[table["params"].idxmax()]
+    caption(
+        fig,
+        f"Up: preferred by the prior ({result.by}); right: more parameters. {result.by} ranks {first['model']} "
+        f"first, and the largest model, {largest['model']}, {int(largest['rank'])} of {len(table)}.",
+        fontsize=readable_fontsize(fig),
+    )
     return fig
 
 
@@ -380,8 +419,22 @@ def published_beside_ours(rows: pd.DataFrame, published: pd.DataFrame | None = N
 
 
 #: The claims this chapter tests, each read from the table the notebook writes (the findings it opens with): the
-#: planned screening study, then its first pilot.
-FINDINGS: tuple[PairedFinding, ...] = (
+#: NAS-Bench-201 search (the NASWOT protocol at N = 100 on the analog label, exact over every draw), then the
+#: planned screening study and its first pilot.
+FINDINGS: tuple[ExactFinding | PairedFinding, ...] = (
+    ExactFinding(
+        "Searching NAS-Bench-201 without training: the expected accuracy of the cell PG picks from N = 100 sampled "
+        "cells (NASWOT protocol, analog label), against the picks of SynFlow, the parameter count, a random choice "
+        "and the oracle",
+        "The NASWOT protocol on NAS-Bench-201",
+        "naswot_protocol_analog.csv",
+        "score",
+        "PG",
+        ("SynFlow", "parameter count", "random (floor)", "oracle (ceiling)"),
+        "N=100 mean",
+        unit="%",
+        basis="the exact expectation over every draw",
+    ),
     PairedFinding(
         "Screening Revolver's offspring by PG finds more accurate models than the plain search (planned study)",
         "Screening Revolver's offspring with the prior: the study",
