@@ -54,7 +54,14 @@ from reuseprior.core.distributed import Call, Killed, run_jobs
 from reuseprior.core.errors import CsvFormatError, MachineKindError, NoWorkersError, RunSettingError
 from reuseprior.core.files import append_csv_row, file_lock, replace_csv_rows, write_csv
 from reuseprior.core.progress import progress_bar
-from reuseprior.core.stored_rows import NO_KINDS, ColumnKinds, check_stored_rows, read_stored_csv, record_lines
+from reuseprior.core.stored_rows import (
+    NO_KINDS,
+    ColumnKinds,
+    check_stored_rows,
+    read_stored_csv,
+    record_lines,
+    unique_rows,
+)
 
 __all__ = [
     "PLAN_COLUMNS",
@@ -135,7 +142,9 @@ class RunStore:
     besides its row: a run's result is then its frames per kind, :data:`RUNS` among them. ``kinds``:
     the kinds of each table's values (kind -> :class:`~reuseprior.core.stored_rows.ColumnKinds`; the
     plan and key columns are required in every table): every read refuses a row cut short or a value
-    not of its kind, before anything is written back."""
+    not of its kind, before anything is written back. ``one_row_per_key``: the runs table holds one row
+    per plan and key, and every read refuses two differing rows of one key (an identical copy is dropped
+    with a message, :func:`~reuseprior.core.stored_rows.unique_rows`); False for a log of every attempt."""
 
     path: Path
     key: tuple[str, ...]
@@ -146,6 +155,7 @@ class RunStore:
     validate: Callable[[pd.DataFrame, str], None] | None = None
     tables: Mapping[str, Path] = field(default_factory=dict, hash=False)
     kinds: Mapping[str, ColumnKinds] = field(default_factory=dict, hash=False)
+    row_key: tuple[str, ...] | None = ()
 
     def path_of(self, kind: str = RUNS) -> Path:
         """The CSV of table ``kind`` (:data:`RUNS`: the runs table)."""
@@ -168,6 +178,12 @@ class RunStore:
         if mine.empty:
             return set()
         return set(zip(*(mine[c].map(_plain) for c in self.key)))
+
+    def check_tables(self) -> None:
+        """Read every table of this store, its side tables first, so that a file its read refuses (a row cut
+        short, a value not of its kind, two rows of one key) is refused before a run starts, not after."""
+        for kind in (*self.tables, RUNS):
+            self._read(self.path_of(kind), kind)
 
     def key_of(self, run: Key) -> tuple:
         return tuple(_plain(run[c]) for c in self.key)
@@ -254,6 +270,9 @@ class RunStore:
             frame = self.read(path)
             check_stored_rows(path, frame, kinds, starts)
         _check_identities(frame, path, identity)
+        if kind == RUNS and self.row_key is not None:
+            columns = (*identity, *_named(self.name_column), *self.row_key)
+            frame = unique_rows(path, frame, tuple(dict.fromkeys(columns)))
         return frame
 
     def _frame(self, row: Mapping[str, Any]) -> pd.DataFrame:
@@ -271,6 +290,10 @@ def _check_identities(frame: pd.DataFrame, path: Path, columns: Sequence[str]) -
         raise CsvFormatError(
             path, 1, f"the header has no column {absent}", "it is not a store of this study: name the study's own file"
         )
+
+
+def _named(column: str | None) -> tuple[str, ...]:
+    return () if column is None else (column,)
 
 
 def _plain(value: Any) -> Any:
@@ -321,7 +344,8 @@ class FloorStore:
         return dict(row)
 
     def _read(self, path: Path, columns: Sequence[str]) -> pd.DataFrame:
-        return read_csv_or_empty(path, columns, self.kinds.with_required(self.key))
+        frame = read_csv_or_empty(path, columns, self.kinds.with_required(self.key))
+        return unique_rows(path, frame, self.key)
 
 
 @dataclass(frozen=True)
@@ -500,7 +524,8 @@ def status_table(spec: StudySpec) -> pd.DataFrame:
     """Per group of runs (their values of :attr:`StudySpec.status_by`, in the order of the runs): the
     stored seeds (each once), the runs pending and, per :attr:`StudySpec.hours` label, the hours its column of
     seconds sums to over the stored runs; ``attrs["other_plans"]``: stored rows of other plans (or
-    studies) in the same file."""
+    studies) in the same file. Every table of its store is read first (:meth:`RunStore.check_tables`)."""
+    spec.store.check_tables()
     stored, everything = spec.rows(), spec.store.rows()
     pending = pending_runs(spec)
     groups = list(dict.fromkeys(tuple(run[c] for c in spec.status_by) for run in spec.runs))
@@ -637,6 +662,7 @@ def run_study(
     (``data_dir``, ``device``, ``deadline``, ...), each given only to a ``run_one`` that names it."""
     if client is not None:
         return run_studies([(spec, only)], options=options, max_runs=max_runs, client=client, progress=progress)[0]
+    spec.store.check_tables()
     todo = pending_runs(spec, only)
     if max_runs is not None:
         todo = todo[:max_runs]
@@ -672,6 +698,8 @@ def run_studies(
     (:class:`~reuseprior.core.errors.NoWorkersError`) ends the run: the runs in progress are recorded
     as failed with its reason, and every result's ``stopped`` says why. Returns one
     :class:`StudyResult` per study."""
+    for spec, _ in chosen:
+        spec.store.check_tables()
     results = [StudyResult() for _ in chosen]
     jobs: list[_RunJob] = []
     keepers, claims = {}, []

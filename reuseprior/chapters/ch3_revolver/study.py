@@ -45,7 +45,7 @@ from reuseprior.core.declared_study import DeclaredStudy
 from reuseprior.core.files import replace_csv_rows
 from reuseprior.core.ordering import sort_rows
 from reuseprior.core.precision import default_dtype
-from reuseprior.core.stored_rows import ColumnKinds
+from reuseprior.core.stored_rows import COUNT, FRACTION, ColumnKinds
 from reuseprior.core.study import LiveCheck, StudyRequest, StudySpec, read_csv_or_empty
 from reuseprior.core.verdict_policy import CONFIDENCE, NOT_COMPARABLE, SEARCH_MIN_COUNTING_SHARE, Claim
 from reuseprior.datasets import load_standard_splits
@@ -130,7 +130,15 @@ SUMMARY = (
 )  # fmt: skip
 #: the kinds of each stored table's values (the key and plan are required in every table)
 KINDS: dict[str, ColumnKinds] = {
-    "runs": ColumnKinds(required=SUMMARY, numeric=("seed", *SUMMARY)),
+    "runs": ColumnKinds(
+        required=SUMMARY,
+        numeric=("seed", *SUMMARY),
+        ranges=(
+            *ColumnKinds.within(FRACTION, "top_test_acc_peak", "top_test_acc_final", "mean_val_last", "best_val_acc"),
+            *ColumnKinds.within(COUNT, "seed", "evaluations", "generations", "top_params_final", "median_params"),
+            *ColumnKinds.within(COUNT, "seconds"),
+        ),
+    ),
     "evaluations": EVALUATION_KINDS,
     "generations": GENERATION_KINDS,
     "modules": ColumnKinds(
