@@ -36,6 +36,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from reuseprior.core.exact_sums import exact_sum, exp2_each, grouped, log2_each
 from reuseprior.core.validation import check_integer
 from reuseprior.counting.capture import CapturedGraph, capture, eager_module
 from reuseprior.counting.scaled import Scaled
@@ -174,20 +175,24 @@ def quantities_from_log2_counts(
     """Compute the chapter-4 quantities from log2 counts of the merged weights.
 
     ``log2_counts`` must be finite (zero counts already removed); ``multiplicity`` gives
-    how many weights share each entry (e.g. 4 per batch-norm channel).
+    how many weights share each entry (e.g. 4 per batch-norm channel).  Equal counts are
+    merged (their multiplicities summed) and every sum is exactly rounded, every ``exp2``
+    the C library's (:mod:`reuseprior.core.exact_sums`), so the quantities have the same
+    bits on every CPU, whatever SIMD level NumPy or PyTorch would dispatch to.
     """
     l = np.asarray(log2_counts, dtype=np.float64)
     mult = np.ones_like(l) if multiplicity is None else np.asarray(multiplicity, dtype=np.float64)
-    NG = int(round(float(mult.sum())))
+    l, mult = grouped(l, mult)
+    NG = int(round(exact_sum(mult)))
     if NG == 0:
         raise ValueError("no weight has a context (all counts are zero): nothing to analyse")
     M = float(l.max())
-    z = float(np.sum(mult * np.exp2(l - M)))
+    z = exact_sum(mult * exp2_each(l - M))
     log2_NC = M + math.log2(z)
-    p = np.exp2(l - log2_NC)
-    ES = float(np.sum(mult * p * l))
-    H = float(np.sum(mult * p * (log2_NC - l)))
-    S = float(NG * log2_NC - np.sum(mult * l))
+    p = exp2_each(l - log2_NC)
+    ES = exact_sum(mult * p * l)
+    H = exact_sum(mult * p * (log2_NC - l))
+    S = NG * log2_NC - exact_sum(mult * l)
     G = int(NI) + int(NO) + int(WG)
     PG = math.log2(S * NI / G) if S > 0 else float("-inf")
     PGp = math.log2((ES + 1.0) * NG * NI / G)
@@ -629,11 +634,19 @@ def _merged_log2_counts(res: SweepResult, groups: list[list[str]]) -> tuple[list
             for c in counts:
                 merged = _merge_into(merged, c, shape)
         mc, mult = merged.collapsed()
-        l = (torch.log2(mc) + float(merged.exponent)).reshape(-1)
-        l = l[torch.isfinite(l)]
-        logs.append(l.numpy())
-        mults.append(np.full(l.numel(), float(mult)))
+        l = _log2_counts(mc, merged.exponent)
+        logs.append(l)
+        mults.append(np.full(l.size, float(mult)))
     return logs, mults
+
+
+def _log2_counts(mantissa: torch.Tensor, exponent: int) -> np.ndarray:
+    """log2 of each nonzero count ``mantissa * 2**exponent``, flattened, by the C library's ``log2``
+    (:func:`~reuseprior.core.exact_sums.log2_each`: the same bits on every CPU, which PyTorch's
+    vectorised ``log2`` is not)."""
+    counts = mantissa.detach().to(torch.float64).reshape(-1).numpy()
+    counts = counts[counts > 0]
+    return log2_each(counts) + float(exponent)
 
 
 def _batch_norm_log2_counts(
@@ -644,12 +657,11 @@ def _batch_norm_log2_counts(
     number of weight nodes (channels with a zero count left out)."""
     logs, mults, WG = [], [], 0
     for bn in res.batch_norms:
-        l = bn.channel_count.log2().reshape(-1)
-        l = l[torch.isfinite(l)]
-        if bn_params_per_channel > 0 and l.numel():
-            logs.append(l.numpy())
-            mults.append(np.full(l.numel(), float(bn_params_per_channel)))
-            WG += bn_params_per_channel * l.numel()
+        l = _log2_counts(bn.channel_count.mantissa, bn.channel_count.exponent)
+        if bn_params_per_channel > 0 and l.size:
+            logs.append(l)
+            mults.append(np.full(l.size, float(bn_params_per_channel)))
+            WG += bn_params_per_channel * l.size
     return logs, mults, WG
 
 
@@ -682,7 +694,7 @@ def _per_parameter_summary(mdl: nn.Module, res: SweepResult) -> dict[str, dict[s
         mc, mult = s.collapsed()
         counts = mc.numpy()  # a small array for most parameters: NumPy's calls cost less than torch's
         with_context = counts[counts > 0]  # log2 is monotonic: the extremes' log2 are the log2s' extremes
-        tot = float(counts.sum() * mult) if counts.size else 0.0
+        tot = exact_sum(counts) * mult if counts.size else 0.0
         per_param[name] = {
             "numel": p.numel(),
             "with_context": int(with_context.size) * mult,
