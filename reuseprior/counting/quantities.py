@@ -36,7 +36,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from reuseprior.core.exact_sums import exact_sum, exp2_each, grouped, log2_each
+from reuseprior.core.exact_sums import exp2_each, pairwise_sum
 from reuseprior.core.validation import check_integer
 from reuseprior.counting.capture import CapturedGraph, capture, eager_module
 from reuseprior.counting.scaled import Scaled
@@ -45,6 +45,12 @@ from reuseprior.counting.sweep import SweepResult, check_discount, check_example
 __all__ = ["REPORT_KEYS", "WeightUse", "Report", "analyze", "count_contexts", "quantities_from_log2_counts"]
 
 aten = torch.ops.aten
+
+#: what a report says under a PG of ``-inf`` (and PE, CE with it)
+DEGENERATE_PG = (
+    "PG = -inf: the total surprisal S is 0, which happens only when one merged weight holds every context "
+    "(NG = 1), so log2(S NI / |G|) has no finite value; P'G (eq. 4.8) stays finite and ranks such a model"
+)
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,8 @@ class Report:
             v = getattr(self, k)
             s = f"{v:,}" if isinstance(v, int) else (f"{v:.6g}" if abs(v) < 1e-3 else f"{v:,.4f}")
             lines.append(f"{labels[k]:<32} {s:>20}")
+        if not math.isfinite(self.PG):
+            lines.append(DEGENERATE_PG)
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -175,24 +183,24 @@ def quantities_from_log2_counts(
     """Compute the chapter-4 quantities from log2 counts of the merged weights.
 
     ``log2_counts`` must be finite (zero counts already removed); ``multiplicity`` gives
-    how many weights share each entry (e.g. 4 per batch-norm channel).  Equal counts are
-    merged (their multiplicities summed) and every sum is exactly rounded, every ``exp2``
-    the C library's (:mod:`reuseprior.core.exact_sums`), so the quantities have the same
-    bits on every CPU, whatever SIMD level NumPy or PyTorch would dispatch to.
+    how many weights share each entry (e.g. 4 per batch-norm channel).  Every sum is taken in
+    one fixed order (:func:`~reuseprior.core.exact_sums.pairwise_sum`: NumPy's pairwise order, by
+    elementwise additions) and every ``exp2`` is the C library's
+    (:func:`~reuseprior.core.exact_sums.exp2_each`; NumPy's own takes another implementation under
+    AVX-512), so the quantities have the same bits on every CPU, those the stored rows hold.
     """
     l = np.asarray(log2_counts, dtype=np.float64)
     mult = np.ones_like(l) if multiplicity is None else np.asarray(multiplicity, dtype=np.float64)
-    l, mult = grouped(l, mult)
-    NG = int(round(exact_sum(mult)))
+    NG = int(round(pairwise_sum(mult)))
     if NG == 0:
         raise ValueError("no weight has a context (all counts are zero): nothing to analyse")
     M = float(l.max())
-    z = exact_sum(mult * exp2_each(l - M))
+    z = pairwise_sum(mult * exp2_each(l - M))
     log2_NC = M + math.log2(z)
     p = exp2_each(l - log2_NC)
-    ES = exact_sum(mult * p * l)
-    H = exact_sum(mult * p * (log2_NC - l))
-    S = NG * log2_NC - exact_sum(mult * l)
+    ES = pairwise_sum(mult * p * l)
+    H = pairwise_sum(mult * p * (log2_NC - l))
+    S = float(NG * log2_NC - pairwise_sum(mult * l))
     G = int(NI) + int(NO) + int(WG)
     PG = math.log2(S * NI / G) if S > 0 else float("-inf")
     PGp = math.log2((ES + 1.0) * NG * NI / G)
@@ -641,12 +649,10 @@ def _merged_log2_counts(res: SweepResult, groups: list[list[str]]) -> tuple[list
 
 
 def _log2_counts(mantissa: torch.Tensor, exponent: int) -> np.ndarray:
-    """log2 of each nonzero count ``mantissa * 2**exponent``, flattened, by the C library's ``log2``
-    (:func:`~reuseprior.core.exact_sums.log2_each`: the same bits on every CPU, which PyTorch's
-    vectorised ``log2`` is not)."""
-    counts = mantissa.detach().to(torch.float64).reshape(-1).numpy()
-    counts = counts[counts > 0]
-    return log2_each(counts) + float(exponent)
+    """log2 of each nonzero count ``mantissa * 2**exponent``, flattened (float64; PyTorch's ``log2``, whose
+    float64 results are those of its scalar kernel on the AVX2 and default levels alike)."""
+    l = (torch.log2(mantissa.detach().to(torch.float64)) + float(exponent)).reshape(-1)
+    return l[torch.isfinite(l)].numpy()
 
 
 def _batch_norm_log2_counts(
@@ -694,7 +700,7 @@ def _per_parameter_summary(mdl: nn.Module, res: SweepResult) -> dict[str, dict[s
         mc, mult = s.collapsed()
         counts = mc.numpy()  # a small array for most parameters: NumPy's calls cost less than torch's
         with_context = counts[counts > 0]  # log2 is monotonic: the extremes' log2 are the log2s' extremes
-        tot = exact_sum(counts) * mult if counts.size else 0.0
+        tot = pairwise_sum(counts) * mult if counts.size else 0.0
         per_param[name] = {
             "numel": p.numel(),
             "with_context": int(with_context.size) * mult,
