@@ -40,6 +40,7 @@ import hashlib
 import inspect
 import json
 import time
+import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
@@ -61,6 +62,7 @@ from reuseprior.core.stored_rows import (
     read_stored_csv,
     record_lines,
     unique_rows,
+    without_digests,
 )
 
 __all__ = [
@@ -267,7 +269,7 @@ class RunStore:
             frame = read_csv_or_empty(path, self.columns or (), kinds)
         else:
             starts = record_lines(path)  # first: a reader may fail on a row cut inside quotes
-            frame = self.read(path)
+            frame = without_digests(self.read(path))
             check_stored_rows(path, frame, kinds, starts)
         _check_identities(frame, path, identity)
         if kind == RUNS and self.row_key is not None:
@@ -488,13 +490,15 @@ class StudyResult:
 
 
 #: the refusals of one run before it trains, for its own settings (its seed, device or machine kind): the
-#: run is recorded as failed with the reason and the others go on; any other exception ends the command
+#: run is recorded as failed with the reason and the others go on. Any other exception of a run (and a
+#: ``SystemExit`` its code raises) is recorded the same way, in one line naming the exception and where it
+#: was raised (:func:`_failure`): the other runs finish, and the caller names every failure at the end
 RUN_REFUSALS: tuple[type[Exception], ...] = (MachineKindError, RunSettingError)
 
 
 @dataclass(frozen=True)
 class _Refused:
-    """The outcome of a run refused before it trained (:data:`RUN_REFUSALS`), with the refusal's message."""
+    """The outcome of a run refused before it trained (:data:`RUN_REFUSALS`) or failed, with why in one line."""
 
     reason: str
 
@@ -598,12 +602,24 @@ def _run_unless_stored(spec: StudySpec, run: Key, options: Mapping[str, Any]) ->
 
 
 def _run_or_refusal(spec: StudySpec, run: Key, options: Mapping[str, Any]) -> Any:
-    """``spec.run_one`` on ``run``; a refusal of the run (:data:`RUN_REFUSALS`) is its outcome
-    (:class:`_Refused`), not the command's end."""
+    """``spec.run_one`` on ``run``; a refusal of the run (:data:`RUN_REFUSALS`) or any exception it raises is
+    its outcome (:class:`_Refused`, with why), not the command's end."""
     try:
         return spec.run_one(**run, spec=spec, **options)
     except RUN_REFUSALS as refusal:
         return _Refused(f"refused before training: {type(refusal).__name__}: {refusal}")
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - the run's outcome; the other runs go on
+        return _Refused(_failure(error))
+
+
+def _failure(error: BaseException) -> str:
+    """A run's exception in one line: its type, its message's words and the last line of code it passed
+    through (a Dask worker would log its traceback in a block, and end the other runs)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" (raised at {Path(frames[-1].filename).name}, line {frames[-1].lineno})" if frames else ""
+    if isinstance(error, SystemExit):
+        return f"SystemExit({error.code!r}): the run's code called sys.exit{where}"
+    return f"{type(error).__name__}: {' '.join(str(error).split())}{where}"
 
 
 class _RunJob:

@@ -42,6 +42,7 @@ from reuseprior.chapters import register_study, study_command
 from reuseprior.chapters.ch3_revolver.tables import MODE_LABELS, table_c_1
 from reuseprior.core import paths
 from reuseprior.core.declared_study import DeclaredStudy
+from reuseprior.core.errors import MissingReferenceError
 from reuseprior.core.files import replace_csv_rows
 from reuseprior.core.ordering import sort_rows
 from reuseprior.core.precision import default_dtype
@@ -594,9 +595,11 @@ def live_check(
         references = references[(references["study"] == spec.name) & (references["plan"] == spec.plan)]
     expected = _evaluations_of(references.reset_index(drop=True), run, generations)
     if stored.empty or expected.empty:
-        raise ValueError(
-            f"no stored evaluations or float64 reference of {run_label(run)} in plan {spec.plan}: run the "
-            "study first, then store its reference (ch3_revolver.study.store_live_reference)"
+        missing = "no stored evaluations" if stored.empty else f"no float64 reference in {reference}"
+        raise MissingReferenceError(
+            f"study {spec.name}: {missing} of {run_label(run)} in plan {spec.plan}, so nothing to check it "
+            "against: run the study first, then store its reference "
+            "(reuseprior.chapters.ch3_revolver.study.store_live_reference(spec, run))"
         )
     live = live_slice(spec, run, generations, data_dir=data_dir)
     if len(live) != len(expected) or len(live) != len(stored):
