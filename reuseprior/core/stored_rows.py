@@ -12,6 +12,9 @@ numbers; every other column is text that may be empty), and every read of a stor
 - a required value that is empty (``NaN`` too), a numeric value that does not read as a number or is
   not finite (``inf``, ``-1e999``: no writer stores one), a value outside its column's declared range
   (:data:`FRACTION`, :data:`PERCENT`, :data:`COUNT`);
+- a row whose values changed since it was stored, in a file that keeps row digests
+  (:mod:`reuseprior.core.row_digests`; :func:`stamp_digests` gives a file its digests, or re-stores a
+  row edited on purpose);
 - two rows of one key (:func:`unique_rows`, for a store of one row per key): differing rows are refused,
   naming the key and both lines, and never one chosen silently; an identical copy of a row (a merge of
   two copies of one file) is dropped from what is read, with a :class:`DuplicateRowWarning` naming it,
@@ -35,6 +38,8 @@ import numpy as np
 import pandas as pd
 
 from reuseprior.core.errors import CsvFormatError
+from reuseprior.core.files import write_text
+from reuseprior.core.row_digests import DIGEST_COLUMN, EDITED_ROW_FIX, check_digest, row_digest
 
 __all__ = [
     "COUNT",
@@ -46,7 +51,9 @@ __all__ = [
     "check_stored_rows",
     "read_stored_csv",
     "record_lines",
+    "stamp_digests",
     "unique_rows",
+    "without_digests",
 ]
 
 #: the fix named for a row that is not whole
@@ -126,6 +133,9 @@ def record_lines(path: Path) -> list[int]:
                     "together or a merge conflict's markers",
                     CUT_ROW_FIX,
                 )
+            problem = check_digest(header, fields) if fields else None
+            if problem:
+                raise CsvFormatError(path, start, problem, EDITED_ROW_FIX)
             if fields:
                 starts.append(start)
     except csv.Error as err:
@@ -139,9 +149,38 @@ def read_stored_csv(path: Path, kinds: ColumnKinds = NO_KINDS, **read_csv: Any) 
     """``pandas.read_csv(path, **read_csv)`` of a stored file whose rows are whole (:func:`record_lines`,
     checked first) and of ``kinds`` (:func:`check_stored_rows`)."""
     starts = record_lines(path)
-    frame = pd.read_csv(path, **read_csv)
+    frame = without_digests(pd.read_csv(path, **read_csv))
     check_stored_rows(path, frame, kinds, starts)
     return frame
+
+
+def without_digests(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without its row digests' column (checked on read: no table shows it)."""
+    return frame.drop(columns=[DIGEST_COLUMN], errors="ignore")
+
+
+def stamp_digests(path: str | Path) -> int:
+    """Give each row of the CSV at ``path`` its digest (:mod:`reuseprior.core.row_digests`), from its fields
+    as they stand, an existing digest column replaced: the explicit migration of a file stored before
+    digests, and the re-storing of a row edited on purpose. Every other byte of the file is kept (a file
+    whose fields the CSV writer would quote otherwise is refused, unchanged); written atomically. Returns
+    the number of rows."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    records = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    header, rows = records[0], [fields for fields in records[1:] if fields]
+    position = header.index(DIGEST_COLUMN) if DIGEST_COLUMN in header else len(header)
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\n")
+    for fields in [header, *rows]:
+        values = fields[:position] + fields[position + 1 :]
+        writer.writerow([*values, DIGEST_COLUMN if fields is header else row_digest(values)])
+    stamped = out.getvalue()
+    kept = "".join(f"{line.rsplit(',', 1)[0]}\n" for line in stamped.splitlines())
+    if DIGEST_COLUMN not in header and kept != text:
+        raise CsvFormatError(path, None, "its rows cannot be stamped without rewriting their fields", "")
+    write_text(path, stamped)
+    return len(rows)
 
 
 def check_stored_rows(
