@@ -52,7 +52,14 @@ from filelock import FileLock
 
 from reuseprior.core.claims import RunClaims
 from reuseprior.core.distributed import Call, Killed, run_jobs
-from reuseprior.core.errors import CsvFormatError, MachineKindError, NoWorkersError, RunSettingError
+from reuseprior.core.errors import (
+    CsvFormatError,
+    DatasetDownloadError,
+    DatasetVerificationError,
+    MachineKindError,
+    NoWorkersError,
+    RunSettingError,
+)
 from reuseprior.core.files import append_csv_row, file_lock, replace_csv_rows, write_csv
 from reuseprior.core.progress import progress_bar
 from reuseprior.core.stored_rows import (
@@ -490,10 +497,13 @@ class StudyResult:
 
 
 #: the refusals of one run before it trains, for its own settings (its seed, device or machine kind): the
-#: run is recorded as failed with the reason and the others go on. Any other exception of a run (and a
-#: ``SystemExit`` its code raises) is recorded the same way, in one line naming the exception and where it
-#: was raised (:func:`_failure`): the other runs finish, and the caller names every failure at the end
+#: run is recorded as failed with the reason and the others go on. Any other exception of a run but
+#: :data:`SETUP_ERRORS` (and a ``SystemExit`` its code raises) is recorded the same way, in one line naming
+#: it and where it was raised (:func:`_failure`): the other runs finish; the caller names every failure
 RUN_REFUSALS: tuple[type[Exception], ...] = (MachineKindError, RunSettingError)
+#: what is wrong with the machine or its files rather than with one run (a dataset not on disk or not
+#: verified, a stored file refused, a file that cannot be written): it ends the command, in one line
+SETUP_ERRORS: tuple[type[Exception], ...] = (OSError, DatasetDownloadError, DatasetVerificationError, CsvFormatError)
 
 
 @dataclass(frozen=True)
@@ -608,6 +618,8 @@ def _run_or_refusal(spec: StudySpec, run: Key, options: Mapping[str, Any]) -> An
         return spec.run_one(**run, spec=spec, **options)
     except RUN_REFUSALS as refusal:
         return _Refused(f"refused before training: {type(refusal).__name__}: {refusal}")
+    except SETUP_ERRORS:
+        raise
     except (Exception, SystemExit) as error:  # noqa: BLE001 - the run's outcome; the other runs go on
         return _Refused(_failure(error))
 
