@@ -214,6 +214,16 @@ def test_a_factory_that_raises_or_needs_arguments_is_named_without_a_traceback(u
     assert "raised RuntimeError: boom in factory" in err and "Traceback" not in err
 
 
+def test_a_factory_that_calls_sys_exit_is_named_in_one_line_not_taken_for_the_commands_exit(user_package, capsys):
+    """Issue 73: a factory raising SystemExit(3) made ``analyze`` exit 3 with no word."""
+    pkg = user_package({"models": "import sys\ndef quits():\n    sys.exit(3)\n"})
+    assert main(["analyze", f"{pkg}.models:quits", "--input", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"calling factory '{pkg}.models:quits' as factory() raised SystemExit(3) (it called sys.exit or exit)" in err
+    assert "models.py, line 3" in err
+
+
 def test_output_files_are_checked_before_any_work(tmp_path, capsys):
     """A folder, a file standing where a folder should be, or a figure that is no PNG: exit 2 at once."""
     a_file = tmp_path / "a_file"

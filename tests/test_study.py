@@ -198,7 +198,7 @@ def square_failing_seed_one(*, name: str, seed: int, spec: StudySpec) -> dict:
 
 @pytest.mark.dask
 def test_a_refused_run_is_recorded_failed_with_its_reason_and_the_others_go_on(tmp_path):
-    """A refusal of one run (core.study.RUN_REFUSALS) is that run's outcome; any other exception ends the command."""
+    """A refusal of one run (core.study.RUN_REFUSALS) is that run's outcome, and so is any other exception."""
     study = _study(tmp_path / "runs.csv", seeds=(0, 1, 2), run_one=square_refusing_seed_one)
     with connect(workers=1, processes=False, say=lambda _: None) as client:
         done = core_study.run_study(study, client=client, progress=False)
@@ -208,9 +208,10 @@ def test_a_refused_run_is_recorded_failed_with_its_reason_and_the_others_go_on(t
     }
     serial = core_study.run_study(study, progress=False)  # in process as on Dask
     assert serial.stored == [] and serial.killed == done.killed
-    buggy = replace(study, run_one=square_failing_seed_one)
-    with pytest.raises(ZeroDivisionError, match="a bug"):
-        core_study.run_study(buggy, progress=False)
+    buggy = replace(study, run_one=square_failing_seed_one).with_store(tmp_path / "buggy.csv")
+    failed = core_study.run_study(buggy, progress=False)  # any exception of a run is its outcome too (issue 73)
+    assert [r["seed"] for r in failed.stored] == [0, 2]
+    assert re.fullmatch(r"ZeroDivisionError: a bug \(raised at test_study.py, line \d+\)", failed.killed["toy/1"])
 
 
 @pytest.mark.dask

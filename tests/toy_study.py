@@ -120,8 +120,8 @@ RISKY_ENTRY = DeclaredStudy.of(
     risky_study("toy-risky", ("small", "doomed", "hungry")), "toy runs that kill or outgrow their worker"
 )
 RISKY = RISKY_ENTRY.spec
-#: a run that raises on its worker
-BROKEN_ENTRY = DeclaredStudy.of(risky_study("toy-broken", ("broken",)), "a toy run that raises")
+#: a run that raises on its worker, queued before a toy run
+BROKEN_ENTRY = DeclaredStudy.of(risky_study("toy-broken", ("broken", "small")), "a toy run that raises, and a toy run")
 BROKEN = BROKEN_ENTRY.spec
 
 #: every toy entry, as a chapter would register them

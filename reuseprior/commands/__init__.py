@@ -53,6 +53,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     errors.DatasetDownloadError,
     errors.DatasetNotFoundError,
     errors.DatasetVerificationError,
+    errors.MissingReferenceError,
     errors.NotebookNotFoundError,
     errors.NotebookParameterError,
     errors.RunSettingError,

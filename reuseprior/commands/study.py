@@ -31,8 +31,8 @@ checkpoints, or start again. A flag a study does not read is refused.
 
 Policy when something goes wrong: a run whose worker died (out of memory, or killed), or that was
 refused before training for its own settings (:data:`reuseprior.core.study.RUN_REFUSALS`), is named with
-its cause while the other runs go on, and the command exits with 1, what finished stored; another
-exception in a run ends the command; a cluster left without workers ends
+its cause while the other runs go on, and so is any other exception of a run (one line: its type, message
+and where it was raised); the command exits with 1, what finished stored; a cluster left without workers ends
 the run (:func:`reuseprior.core.distributed.run_jobs`) the same way; each run is claimed before it
 trains (:mod:`reuseprior.core.claims`), so a second command skips the runs another holds and says
 so. What cannot work is refused before any work, in one line: an unknown study (with the closest

@@ -30,6 +30,7 @@ __all__ = [
     "NotebookParameterError",
     "OutOfSyncError",
     "MachineKindError",
+    "MissingReferenceError",
     "RunSettingError",
     "SharingError",
     "StoreError",
@@ -103,6 +104,11 @@ class CommandInputError(ValueError):
 
 
 # A run's seed and device (reuseprior.core.runtime)
+
+
+class MissingReferenceError(LookupError):
+    """A check's stored reference (what a live check holds a recomputation to) is not stored for the plan
+    asked about: the message names what is missing, where it was looked for and how to store it."""
 
 
 class RunSettingError(ValueError):

@@ -80,6 +80,14 @@ def _where_raised(err: BaseException) -> str:
     return f" (at {last.filename}, line {last.lineno})"
 
 
+def _raised(err: BaseException) -> str:
+    """What the user's code raised, in words: a ``SystemExit`` (``sys.exit``, ``exit``) is named as one,
+    never taken for the command's own exit."""
+    if isinstance(err, SystemExit):
+        return f"SystemExit({err.code!r}) (it called sys.exit or exit)"
+    return f"{type(err).__name__}: {err}"
+
+
 def _malformed(spec: str) -> str | None:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr or ":" in attr:
@@ -153,10 +161,10 @@ def _import_module(spec: str, module_name: str) -> ModuleType:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as err:
         raise _missing_module(spec, module_name, err) from err
-    except Exception as err:  # noqa: BLE001 - any error of the user's module, re-raised with its name and place
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - any error of the user's module, named with its place
         raise ValueError(
             f"cannot import factory {spec!r}: importing module {module_name!r} raised "
-            f"{type(err).__name__}: {err}{_where_raised(err)}. Fix that error in the module, then run again."
+            f"{_raised(err)}{_where_raised(err)}. Fix that error in the module, then run again."
         ) from err
 
 
@@ -203,8 +211,8 @@ def call_factory(spec: str, factory: Callable[..., Any], **kwargs: Any) -> Any:
         pass
     try:
         return factory(**kwargs)
-    except Exception as err:  # noqa: BLE001 - any error of the user's factory, re-raised with its name and place
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - any error of the user's factory, named with its place
         raise ValueError(
-            f"calling factory {spec!r} as {call} raised {type(err).__name__}: {err}{_where_raised(err)}. "
+            f"calling factory {spec!r} as {call} raised {_raised(err)}{_where_raised(err)}. "
             "Fix that error in the factory (or give one that builds the model when called so), then run again."
         ) from err

@@ -14,9 +14,11 @@ file and leaves the target as it was.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -27,11 +29,14 @@ from typing import IO, Any, Callable, Mapping
 import pandas as pd
 from filelock import FileLock
 
+from reuseprior.core.row_digests import DIGEST_COLUMN, digests_of, has_digests
+
 __all__ = [
     "append_csv_row",
     "atomic_path",
     "atomic_write",
     "changed_files",
+    "disk_full",
     "file_lock",
     "file_sha256",
     "folder_state",
@@ -121,14 +126,31 @@ def atomic_path(
             os.fsync(fh.fileno())
         os.chmod(tmp, file_mode)  # mkstemp makes the file private (0600)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if keep_failed is not None and tmp.exists():
             Path(keep_failed).parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, keep_failed)
         else:
             tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            raise disk_full(path, folder) from err
         raise
     fsync_directory(path.parent)
+
+
+def disk_full(path: Path, folder: Path) -> OSError:
+    """The error of a write to ``path`` (through a temporary file in ``folder``) that found no space left:
+    it names the file, the space free there now (the temporary file removed) and the fix; the file
+    itself is as it was."""
+    try:
+        free = f"{shutil.disk_usage(folder).free / 2**20:,.1f} MiB free"
+    except OSError:
+        free = "free space unknown"
+    return OSError(
+        errno.ENOSPC,
+        f"no space left on the device writing {path} ({free} in {folder}); the file is as it was: free space "
+        "there, or give a folder on another disk, and run again",
+    )
 
 
 @contextmanager
@@ -167,7 +189,13 @@ def write_csv(
 ) -> None:
     """Write ``frame`` to ``path`` as CSV (its index only when ``index``) through :func:`atomic_write`;
     floats to 10 significant digits (stable across CPUs' last-bit differences), or with
-    ``float_format=None`` in full (the shortest text that reads back as the same float)."""
+    ``float_format=None`` in full (the shortest text that reads back as the same float). A file that
+    holds row digests (:mod:`reuseprior.core.row_digests`) keeps them: each row's digest is written last,
+    computed from the row's fields as this call writes them."""
+    if has_digests(path) and not index:
+        values = frame.drop(columns=[DIGEST_COLUMN], errors="ignore")
+        digests = digests_of(values.to_csv(index=False, float_format=float_format))
+        frame = values.assign(**{DIGEST_COLUMN: digests})
     with atomic_write(path, "w", encoding="utf-8", newline="") as fh:
         frame.to_csv(fh, index=index, float_format=float_format)
 

@@ -40,6 +40,7 @@ import hashlib
 import inspect
 import json
 import time
+import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
@@ -51,10 +52,25 @@ from filelock import FileLock
 
 from reuseprior.core.claims import RunClaims
 from reuseprior.core.distributed import Call, Killed, run_jobs
-from reuseprior.core.errors import CsvFormatError, MachineKindError, NoWorkersError, RunSettingError
+from reuseprior.core.errors import (
+    CsvFormatError,
+    DatasetDownloadError,
+    DatasetVerificationError,
+    MachineKindError,
+    NoWorkersError,
+    RunSettingError,
+)
 from reuseprior.core.files import append_csv_row, file_lock, replace_csv_rows, write_csv
 from reuseprior.core.progress import progress_bar
-from reuseprior.core.stored_rows import NO_KINDS, ColumnKinds, check_stored_rows, read_stored_csv, record_lines
+from reuseprior.core.stored_rows import (
+    NO_KINDS,
+    ColumnKinds,
+    check_stored_rows,
+    read_stored_csv,
+    record_lines,
+    unique_rows,
+    without_digests,
+)
 
 __all__ = [
     "PLAN_COLUMNS",
@@ -135,7 +151,9 @@ class RunStore:
     besides its row: a run's result is then its frames per kind, :data:`RUNS` among them. ``kinds``:
     the kinds of each table's values (kind -> :class:`~reuseprior.core.stored_rows.ColumnKinds`; the
     plan and key columns are required in every table): every read refuses a row cut short or a value
-    not of its kind, before anything is written back."""
+    not of its kind, before anything is written back. ``one_row_per_key``: the runs table holds one row
+    per plan and key, and every read refuses two differing rows of one key (an identical copy is dropped
+    with a message, :func:`~reuseprior.core.stored_rows.unique_rows`); False for a log of every attempt."""
 
     path: Path
     key: tuple[str, ...]
@@ -146,6 +164,7 @@ class RunStore:
     validate: Callable[[pd.DataFrame, str], None] | None = None
     tables: Mapping[str, Path] = field(default_factory=dict, hash=False)
     kinds: Mapping[str, ColumnKinds] = field(default_factory=dict, hash=False)
+    row_key: tuple[str, ...] | None = ()
 
     def path_of(self, kind: str = RUNS) -> Path:
         """The CSV of table ``kind`` (:data:`RUNS`: the runs table)."""
@@ -168,6 +187,12 @@ class RunStore:
         if mine.empty:
             return set()
         return set(zip(*(mine[c].map(_plain) for c in self.key)))
+
+    def check_tables(self) -> None:
+        """Read every table of this store, its side tables first, so that a file its read refuses (a row cut
+        short, a value not of its kind, two rows of one key) is refused before a run starts, not after."""
+        for kind in (*self.tables, RUNS):
+            self._read(self.path_of(kind), kind)
 
     def key_of(self, run: Key) -> tuple:
         return tuple(_plain(run[c]) for c in self.key)
@@ -251,9 +276,12 @@ class RunStore:
             frame = read_csv_or_empty(path, self.columns or (), kinds)
         else:
             starts = record_lines(path)  # first: a reader may fail on a row cut inside quotes
-            frame = self.read(path)
+            frame = without_digests(self.read(path))
             check_stored_rows(path, frame, kinds, starts)
         _check_identities(frame, path, identity)
+        if kind == RUNS and self.row_key is not None:
+            columns = (*identity, *_named(self.name_column), *self.row_key)
+            frame = unique_rows(path, frame, tuple(dict.fromkeys(columns)))
         return frame
 
     def _frame(self, row: Mapping[str, Any]) -> pd.DataFrame:
@@ -271,6 +299,10 @@ def _check_identities(frame: pd.DataFrame, path: Path, columns: Sequence[str]) -
         raise CsvFormatError(
             path, 1, f"the header has no column {absent}", "it is not a store of this study: name the study's own file"
         )
+
+
+def _named(column: str | None) -> tuple[str, ...]:
+    return () if column is None else (column,)
 
 
 def _plain(value: Any) -> Any:
@@ -321,7 +353,8 @@ class FloorStore:
         return dict(row)
 
     def _read(self, path: Path, columns: Sequence[str]) -> pd.DataFrame:
-        return read_csv_or_empty(path, columns, self.kinds.with_required(self.key))
+        frame = read_csv_or_empty(path, columns, self.kinds.with_required(self.key))
+        return unique_rows(path, frame, self.key)
 
 
 @dataclass(frozen=True)
@@ -464,13 +497,18 @@ class StudyResult:
 
 
 #: the refusals of one run before it trains, for its own settings (its seed, device or machine kind): the
-#: run is recorded as failed with the reason and the others go on; any other exception ends the command
+#: run is recorded as failed with the reason and the others go on. Any other exception of a run but
+#: :data:`SETUP_ERRORS` (and a ``SystemExit`` its code raises) is recorded the same way, in one line naming
+#: it and where it was raised (:func:`_failure`): the other runs finish; the caller names every failure
 RUN_REFUSALS: tuple[type[Exception], ...] = (MachineKindError, RunSettingError)
+#: what is wrong with the machine or its files rather than with one run (a dataset not on disk or not
+#: verified, a stored file refused, a file that cannot be written): it ends the command, in one line
+SETUP_ERRORS: tuple[type[Exception], ...] = (OSError, DatasetDownloadError, DatasetVerificationError, CsvFormatError)
 
 
 @dataclass(frozen=True)
 class _Refused:
-    """The outcome of a run refused before it trained (:data:`RUN_REFUSALS`), with the refusal's message."""
+    """The outcome of a run refused before it trained (:data:`RUN_REFUSALS`) or failed, with why in one line."""
 
     reason: str
 
@@ -500,7 +538,8 @@ def status_table(spec: StudySpec) -> pd.DataFrame:
     """Per group of runs (their values of :attr:`StudySpec.status_by`, in the order of the runs): the
     stored seeds (each once), the runs pending and, per :attr:`StudySpec.hours` label, the hours its column of
     seconds sums to over the stored runs; ``attrs["other_plans"]``: stored rows of other plans (or
-    studies) in the same file."""
+    studies) in the same file. Every table of its store is read first (:meth:`RunStore.check_tables`)."""
+    spec.store.check_tables()
     stored, everything = spec.rows(), spec.store.rows()
     pending = pending_runs(spec)
     groups = list(dict.fromkeys(tuple(run[c] for c in spec.status_by) for run in spec.runs))
@@ -573,12 +612,26 @@ def _run_unless_stored(spec: StudySpec, run: Key, options: Mapping[str, Any]) ->
 
 
 def _run_or_refusal(spec: StudySpec, run: Key, options: Mapping[str, Any]) -> Any:
-    """``spec.run_one`` on ``run``; a refusal of the run (:data:`RUN_REFUSALS`) is its outcome
-    (:class:`_Refused`), not the command's end."""
+    """``spec.run_one`` on ``run``; a refusal of the run (:data:`RUN_REFUSALS`) or any exception it raises is
+    its outcome (:class:`_Refused`, with why), not the command's end."""
     try:
         return spec.run_one(**run, spec=spec, **options)
     except RUN_REFUSALS as refusal:
         return _Refused(f"refused before training: {type(refusal).__name__}: {refusal}")
+    except SETUP_ERRORS:
+        raise
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - the run's outcome; the other runs go on
+        return _Refused(_failure(error))
+
+
+def _failure(error: BaseException) -> str:
+    """A run's exception in one line: its type, its message's words and the last line of code it passed
+    through (a Dask worker would log its traceback in a block, and end the other runs)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" (raised at {Path(frames[-1].filename).name}, line {frames[-1].lineno})" if frames else ""
+    if isinstance(error, SystemExit):
+        return f"SystemExit({error.code!r}): the run's code called sys.exit{where}"
+    return f"{type(error).__name__}: {' '.join(str(error).split())}{where}"
 
 
 class _RunJob:
@@ -637,6 +690,7 @@ def run_study(
     (``data_dir``, ``device``, ``deadline``, ...), each given only to a ``run_one`` that names it."""
     if client is not None:
         return run_studies([(spec, only)], options=options, max_runs=max_runs, client=client, progress=progress)[0]
+    spec.store.check_tables()
     todo = pending_runs(spec, only)
     if max_runs is not None:
         todo = todo[:max_runs]
@@ -672,6 +726,8 @@ def run_studies(
     (:class:`~reuseprior.core.errors.NoWorkersError`) ends the run: the runs in progress are recorded
     as failed with its reason, and every result's ``stopped`` says why. Returns one
     :class:`StudyResult` per study."""
+    for spec, _ in chosen:
+        spec.store.check_tables()
     results = [StudyResult() for _ in chosen]
     jobs: list[_RunJob] = []
     keepers, claims = {}, []

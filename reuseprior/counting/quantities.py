@@ -36,6 +36,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from reuseprior.core.exact_sums import exp2_each, pairwise_sum
 from reuseprior.core.validation import check_integer
 from reuseprior.counting.capture import CapturedGraph, capture, eager_module
 from reuseprior.counting.scaled import Scaled
@@ -44,6 +45,12 @@ from reuseprior.counting.sweep import SweepResult, check_discount, check_example
 __all__ = ["REPORT_KEYS", "WeightUse", "Report", "analyze", "count_contexts", "quantities_from_log2_counts"]
 
 aten = torch.ops.aten
+
+#: what a report says under a PG of ``-inf`` (and PE, CE with it)
+DEGENERATE_PG = (
+    "PG = -inf: the total surprisal S is 0, which happens only when one merged weight holds every context "
+    "(NG = 1), so log2(S NI / |G|) has no finite value; P'G (eq. 4.8) stays finite and ranks such a model"
+)
 
 
 @dataclass(frozen=True)
@@ -151,6 +158,8 @@ class Report:
             v = getattr(self, k)
             s = f"{v:,}" if isinstance(v, int) else (f"{v:.6g}" if abs(v) < 1e-3 else f"{v:,.4f}")
             lines.append(f"{labels[k]:<32} {s:>20}")
+        if not math.isfinite(self.PG):
+            lines.append(DEGENERATE_PG)
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -174,20 +183,24 @@ def quantities_from_log2_counts(
     """Compute the chapter-4 quantities from log2 counts of the merged weights.
 
     ``log2_counts`` must be finite (zero counts already removed); ``multiplicity`` gives
-    how many weights share each entry (e.g. 4 per batch-norm channel).
+    how many weights share each entry (e.g. 4 per batch-norm channel).  Every sum is taken in
+    one fixed order (:func:`~reuseprior.core.exact_sums.pairwise_sum`: NumPy's pairwise order, by
+    elementwise additions) and every ``exp2`` is the C library's
+    (:func:`~reuseprior.core.exact_sums.exp2_each`; NumPy's own takes another implementation under
+    AVX-512), so the quantities have the same bits on every CPU, those the stored rows hold.
     """
     l = np.asarray(log2_counts, dtype=np.float64)
     mult = np.ones_like(l) if multiplicity is None else np.asarray(multiplicity, dtype=np.float64)
-    NG = int(round(float(mult.sum())))
+    NG = int(round(pairwise_sum(mult)))
     if NG == 0:
         raise ValueError("no weight has a context (all counts are zero): nothing to analyse")
     M = float(l.max())
-    z = float(np.sum(mult * np.exp2(l - M)))
+    z = pairwise_sum(mult * exp2_each(l - M))
     log2_NC = M + math.log2(z)
-    p = np.exp2(l - log2_NC)
-    ES = float(np.sum(mult * p * l))
-    H = float(np.sum(mult * p * (log2_NC - l)))
-    S = float(NG * log2_NC - np.sum(mult * l))
+    p = exp2_each(l - log2_NC)
+    ES = pairwise_sum(mult * p * l)
+    H = pairwise_sum(mult * p * (log2_NC - l))
+    S = float(NG * log2_NC - pairwise_sum(mult * l))
     G = int(NI) + int(NO) + int(WG)
     PG = math.log2(S * NI / G) if S > 0 else float("-inf")
     PGp = math.log2((ES + 1.0) * NG * NI / G)
@@ -629,11 +642,17 @@ def _merged_log2_counts(res: SweepResult, groups: list[list[str]]) -> tuple[list
             for c in counts:
                 merged = _merge_into(merged, c, shape)
         mc, mult = merged.collapsed()
-        l = (torch.log2(mc) + float(merged.exponent)).reshape(-1)
-        l = l[torch.isfinite(l)]
-        logs.append(l.numpy())
-        mults.append(np.full(l.numel(), float(mult)))
+        l = _log2_counts(mc, merged.exponent)
+        logs.append(l)
+        mults.append(np.full(l.size, float(mult)))
     return logs, mults
+
+
+def _log2_counts(mantissa: torch.Tensor, exponent: int) -> np.ndarray:
+    """log2 of each nonzero count ``mantissa * 2**exponent``, flattened (float64; PyTorch's ``log2``, whose
+    float64 results are those of its scalar kernel on the AVX2 and default levels alike)."""
+    l = (torch.log2(mantissa.detach().to(torch.float64)) + float(exponent)).reshape(-1)
+    return l[torch.isfinite(l)].numpy()
 
 
 def _batch_norm_log2_counts(
@@ -644,12 +663,11 @@ def _batch_norm_log2_counts(
     number of weight nodes (channels with a zero count left out)."""
     logs, mults, WG = [], [], 0
     for bn in res.batch_norms:
-        l = bn.channel_count.log2().reshape(-1)
-        l = l[torch.isfinite(l)]
-        if bn_params_per_channel > 0 and l.numel():
-            logs.append(l.numpy())
-            mults.append(np.full(l.numel(), float(bn_params_per_channel)))
-            WG += bn_params_per_channel * l.numel()
+        l = _log2_counts(bn.channel_count.mantissa, bn.channel_count.exponent)
+        if bn_params_per_channel > 0 and l.size:
+            logs.append(l)
+            mults.append(np.full(l.size, float(bn_params_per_channel)))
+            WG += bn_params_per_channel * l.size
     return logs, mults, WG
 
 
@@ -682,7 +700,7 @@ def _per_parameter_summary(mdl: nn.Module, res: SweepResult) -> dict[str, dict[s
         mc, mult = s.collapsed()
         counts = mc.numpy()  # a small array for most parameters: NumPy's calls cost less than torch's
         with_context = counts[counts > 0]  # log2 is monotonic: the extremes' log2 are the log2s' extremes
-        tot = float(counts.sum() * mult) if counts.size else 0.0
+        tot = pairwise_sum(counts) * mult if counts.size else 0.0
         per_param[name] = {
             "numel": p.numel(),
             "with_context": int(with_context.size) * mult,

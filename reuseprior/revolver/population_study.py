@@ -41,7 +41,7 @@ import torch
 
 from reuseprior.core.cpu import run_provenance
 from reuseprior.core.progress import progress_bar
-from reuseprior.core.stored_rows import ColumnKinds
+from reuseprior.core.stored_rows import COUNT, FRACTION, ColumnKinds
 from reuseprior.core.study import RUNS, RunStore, StudySpec
 from reuseprior.datasets import DatasetSplits, load_standard_splits
 from reuseprior.revolver.population import Population, PopulationConfig, load_matching
@@ -83,6 +83,10 @@ GENERATION_KINDS = ColumnKinds(
         "top_score",
         "top_test_acc",
     ),
+    ranges=(
+        *ColumnKinds.within(FRACTION, "top_test_acc"),
+        *ColumnKinds.within(COUNT, "generation", "replaced", "trained", "top_individual", "top_params"),
+    ),
 )
 #: the kinds of a population's evaluations (one row a trained individual)
 EVALUATION_KINDS = ColumnKinds(
@@ -112,6 +116,10 @@ EVALUATION_KINDS = ColumnKinds(
         "val_loss",
         "val_acc",
         "score",
+    ),
+    ranges=(
+        *ColumnKinds.within(FRACTION, "val_acc"),
+        *ColumnKinds.within(COUNT, "generation", "individual", "index", "params", "shared_params", "batches"),
     ),
 )
 

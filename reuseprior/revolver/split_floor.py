@@ -12,11 +12,11 @@ shared by every study on those images (:func:`population_floors`).
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from reuseprior.core import paths
-from reuseprior.core.stored_rows import ColumnKinds
 from reuseprior.core.study import FloorStore, StudySpec
 from reuseprior.datasets import load_standard_splits
 from reuseprior.training.convergence import LINEAR_FLOOR_KINDS, linear_floor
@@ -36,7 +36,7 @@ STORED_FLOOR: Path = paths.DATA_DIR / "population_linear_floor.csv"
 #: what names a floor
 FLOOR_KEY = ("dataset", "image_size", "seed")
 #: the kinds of a stored floor's values
-FLOOR_KINDS = ColumnKinds(LINEAR_FLOOR_KINDS.required, ("image_size", "seed", *LINEAR_FLOOR_KINDS.numeric))
+FLOOR_KINDS = replace(LINEAR_FLOOR_KINDS, numeric=("image_size", "seed", *LINEAR_FLOOR_KINDS.numeric))
 
 
 def split_floor(

@@ -45,7 +45,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from torch.utils.data import Dataset
 
-from reuseprior.core.stored_rows import ColumnKinds
+from reuseprior.core.stored_rows import COUNT, PERCENT, ColumnKinds
 from reuseprior.core.verdict_policy import PLATEAU_WINDOW, RunCriteria, fits_training_set, plateaued
 
 __all__ = [
@@ -148,6 +148,10 @@ def flat_images(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
 LINEAR_FLOOR_KINDS = ColumnKinds(
     required=("classifier", "train_images", "test_images", "train_top1", "test_top1"),
     numeric=("train_images", "test_images", "train_top1", "test_top1"),
+    ranges=(
+        *ColumnKinds.within(COUNT, "train_images", "test_images"),
+        *ColumnKinds.within(PERCENT, "train_top1", "test_top1"),
+    ),
 )
 
 

@@ -483,7 +483,11 @@ def search_study(
         runs=tuple(runs),
         run_one=search_run,
         store=RunStore(
-            path or STORED_RUNS, key=("protocol", "label", "score"), columns=COLUMNS, kinds={"runs": COLUMN_KINDS}
+            path or STORED_RUNS,
+            key=("protocol", "label", "score"),
+            columns=COLUMNS,
+            kinds={"runs": COLUMN_KINDS},
+            row_key=("size",),
         ),
         plan_prefix=PLAN_PREFIX,
         plan_digits=PLAN_DIGITS,

@@ -34,6 +34,13 @@ Policy: a crash cannot corrupt the store, and a committed row is never lost:
   has no table for yet, and refuses to go on when the CSV changed since
   (:class:`OutOfSyncError`: a ``git pull``, a hand edit), so that the export at
   the end of the run never overwrites rows the store has not seen.
+- The store records the version of its layout (``PRAGMA user_version``,
+  :data:`SCHEMA_VERSION`). A store of a newer version (written by a later
+  reuseprior) is refused with :class:`StoreError` naming both versions and the
+  fix, never used as it is (its new columns would be left empty and dropped
+  from the exported CSVs); an older one is brought up to date on opening by the
+  declared steps of :data:`MIGRATIONS`, one version at a time in one
+  transaction, each said in a line.
 - A store file SQLite cannot open or read (damaged, or in a folder that
   cannot be written) is refused with :class:`StoreError` saying how to
   recover (:func:`unusable_store`); a CSV that is not UTF-8 is refused with
@@ -62,7 +69,7 @@ from typing import Callable, Collection, Iterable, Iterator, Literal, Mapping
 import pandas as pd
 
 from reuseprior.core.errors import CsvFormatError, OutOfSyncError, StoreError
-from reuseprior.core.files import atomic_write
+from reuseprior.core.files import atomic_write, disk_full
 
 __all__ = [
     "CsvFormatError",
@@ -76,6 +83,11 @@ __all__ = [
     "read_csv_rows",
     "unusable_store",
 ]
+
+#: The version of the store's layout, recorded in ``PRAGMA user_version``: 1 is the ``_meta`` and
+#: ``_sync`` tables and one table per CSV with its position column (0: a store written before versions
+#: were recorded, of that same layout).
+SCHEMA_VERSION = 1
 
 #: Affinities of the stored columns (SQLite's column types).
 ColumnType = Literal["INTEGER", "REAL", "TEXT"]
@@ -197,7 +209,7 @@ class ScoreStore:
     Use one instance per thread (it holds one connection); ``with ScoreStore(path) as store:``
     closes it."""
 
-    def __init__(self, path: Path | str, *, timeout: float = 120.0) -> None:
+    def __init__(self, path: Path | str, *, timeout: float = 120.0, say: Callable[[str], None] = print) -> None:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -209,14 +221,13 @@ class ScoreStore:
             _write_ahead_log(self._db, timeout)
             self._db.execute("PRAGMA synchronous=FULL")
             with self._transaction() as db:
-                db.execute("CREATE TABLE IF NOT EXISTS _meta (tbl TEXT PRIMARY KEY, json TEXT NOT NULL)")
-                db.execute(
-                    "CREATE TABLE IF NOT EXISTS _sync (tbl TEXT PRIMARY KEY, csv TEXT NOT NULL, "
-                    "fingerprint TEXT NOT NULL, at TEXT NOT NULL)"
-                )
+                _bring_up_to_date(db, self.path, say)
         except sqlite3.Error as err:
             self._db.close()
             raise unusable_store(self.path, err) from err
+        except StoreError:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         self._db.close()
@@ -235,10 +246,13 @@ class ScoreStore:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            self._db.execute("COMMIT")
+        except BaseException as err:
+            if self._db.in_transaction:  # SQLite rolls back by itself on some errors (a full disk)
+                self._db.execute("ROLLBACK")
+            if isinstance(err, sqlite3.OperationalError) and "disk is full" in str(err):
+                raise unusable_store(self.path, err) from err
             raise
-        self._db.execute("COMMIT")
 
     # --- tables
 
@@ -483,6 +497,39 @@ class ScoreStore:
         return len(rows)
 
 
+def _version_1(db: sqlite3.Connection) -> None:
+    """Schema 1: the ``_meta`` and ``_sync`` tables (a new store's, or those an unversioned store has)."""
+    db.execute("CREATE TABLE IF NOT EXISTS _meta (tbl TEXT PRIMARY KEY, json TEXT NOT NULL)")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS _sync (tbl TEXT PRIMARY KEY, csv TEXT NOT NULL, "
+        "fingerprint TEXT NOT NULL, at TEXT NOT NULL)"
+    )
+
+
+#: The steps from one schema version to the next: ``MIGRATIONS[v]`` brings a store of version ``v``
+#: to ``v + 1`` (inside the transaction that records the new version).
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _version_1}
+
+
+def _bring_up_to_date(db: sqlite3.Connection, path: Path, say: Callable[[str], None]) -> None:
+    """Refuse a store of a newer schema than :data:`SCHEMA_VERSION`; bring an older one up to it, step by
+    step (:data:`MIGRATIONS`), saying each step unless the store is new; record the version."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"the store {path} has schema version {version}, newer than this reuseprior's {SCHEMA_VERSION} (a "
+            f"later reuseprior wrote it): run that version, or update this one (git pull; pip install -U "
+            f"reuseprior); or move the store aside (mv {path} {path}.v{version}) to start a new one from the CSVs"
+        )
+    new = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+    for step in range(version, SCHEMA_VERSION):
+        MIGRATIONS[step](db)
+        if not new:
+            say(f"the store {path}: schema version {step} brought to {step + 1}")
+    if version != SCHEMA_VERSION:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
 def _write_ahead_log(db: sqlite3.Connection, timeout: float) -> None:
     """Switch ``db`` to the write-ahead log (``journal_mode=WAL``), waiting up to ``timeout`` seconds for
     other processes. SQLite answers a journal-mode switch "database is locked" at once, without its busy
@@ -516,6 +563,8 @@ def unusable_store(path: Path, err: BaseException) -> StoreError:
             f"cannot open or write the store {path} ({err}): its folder must exist and be writable; "
             f"make it so, or give another file on a writable local disk with --store FILE"
         )
+    if "disk is full" in str(err):
+        return StoreError(f"{disk_full(path, path.parent).strerror}; the store keeps every committed row")
     if _is_lock(err):
         return StoreError(
             f"the store {path} stayed locked by another process past the timeout ({err}): another score run "

@@ -42,10 +42,11 @@ from reuseprior.chapters import register_study, study_command
 from reuseprior.chapters.ch3_revolver.tables import MODE_LABELS, table_c_1
 from reuseprior.core import paths
 from reuseprior.core.declared_study import DeclaredStudy
+from reuseprior.core.errors import MissingReferenceError
 from reuseprior.core.files import replace_csv_rows
 from reuseprior.core.ordering import sort_rows
 from reuseprior.core.precision import default_dtype
-from reuseprior.core.stored_rows import ColumnKinds
+from reuseprior.core.stored_rows import COUNT, FRACTION, ColumnKinds
 from reuseprior.core.study import LiveCheck, StudyRequest, StudySpec, read_csv_or_empty
 from reuseprior.core.verdict_policy import CONFIDENCE, NOT_COMPARABLE, SEARCH_MIN_COUNTING_SHARE, Claim
 from reuseprior.datasets import load_standard_splits
@@ -130,7 +131,15 @@ SUMMARY = (
 )  # fmt: skip
 #: the kinds of each stored table's values (the key and plan are required in every table)
 KINDS: dict[str, ColumnKinds] = {
-    "runs": ColumnKinds(required=SUMMARY, numeric=("seed", *SUMMARY)),
+    "runs": ColumnKinds(
+        required=SUMMARY,
+        numeric=("seed", *SUMMARY),
+        ranges=(
+            *ColumnKinds.within(FRACTION, "top_test_acc_peak", "top_test_acc_final", "mean_val_last", "best_val_acc"),
+            *ColumnKinds.within(COUNT, "seed", "evaluations", "generations", "top_params_final", "median_params"),
+            *ColumnKinds.within(COUNT, "seconds"),
+        ),
+    ),
     "evaluations": EVALUATION_KINDS,
     "generations": GENERATION_KINDS,
     "modules": ColumnKinds(
@@ -586,9 +595,11 @@ def recompute_first_generations(
         references = references[(references["study"] == spec.name) & (references["plan"] == spec.plan)]
     expected = _evaluations_of(references.reset_index(drop=True), run, generations)
     if stored.empty or expected.empty:
-        raise ValueError(
-            f"no stored evaluations or float64 reference of {run_label(run)} in plan {spec.plan}: run the "
-            "study first, then store its reference (ch3_revolver.study.store_live_reference)"
+        missing = "no stored evaluations" if stored.empty else f"no float64 reference in {reference}"
+        raise MissingReferenceError(
+            f"study {spec.name}: {missing} of {run_label(run)} in plan {spec.plan}, so nothing to check it "
+            "against: run the study first, then store its reference "
+            "(reuseprior.chapters.ch3_revolver.study.store_live_reference(spec, run))"
         )
     live = live_slice(spec, run, generations, data_dir=data_dir)
     if len(live) != len(expected) or len(live) != len(stored):

@@ -176,6 +176,7 @@ def results_store(path: str | os.PathLike) -> RunStore:
         columns=RESULT_COLUMNS,
         read=read_results,
         kinds={"runs": RESULT_KINDS},
+        row_key=None,
     )
 
 
