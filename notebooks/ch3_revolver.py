@@ -213,7 +213,8 @@ cost
 confirm_study = confirm.STUDY
 confirm_runs = confirm_study.rows()
 print(
-    f"study {confirm_study.name!r}, plan {confirm_study.plan}: {len(confirm_runs)} of {len(confirm_study.runs)} runs stored"
+    f"study {confirm_study.name!r}, plan {confirm_study.plan}: "
+    f"{len(confirm_runs)} of {len(confirm_study.runs)} runs stored"
 )
 display(status_table(confirm_study))
 family = confirm.family_table(confirm_study, confirm_runs)

@@ -483,7 +483,9 @@ non_finite
 # GPU pass failed through a defect since fixed, and those rows wait for it: `pending`), so its sample rho is not read.
 
 # %%
-sample_rho = pv.sample_correlations(timm_rows, n_boot=ctx.settings.n_boot, min_rows=ctx.settings.min_rows, seed=ctx.seed)
+sample_rho = pv.sample_correlations(
+    timm_rows, n_boot=ctx.settings.n_boot, min_rows=ctx.settings.min_rows, seed=ctx.seed
+)
 ctx.save_table(sample_rho, "timm_proxy_sample_correlations")
 sample_rho[["subset", "score", "n", "spearman", "spearman_lo", "spearman_hi"]].round(3)
 
