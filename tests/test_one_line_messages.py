@@ -33,7 +33,8 @@ def test_a_full_disk_names_the_file_the_space_free_there_and_leaves_the_file_as_
 def test_check_without_a_stored_float64_reference_is_one_line(tmp_path, monkeypatch, capsys):
     """The issue's audit: a 35-line traceback. Nothing is trained before the refusal."""
     missing = tmp_path / "no_reference.csv"
-    monkeypatch.setattr(ch3.live_check, "__kwdefaults__", {**ch3.live_check.__kwdefaults__, "reference": missing})
+    check = ch3.recompute_first_generations
+    monkeypatch.setattr(check, "__kwdefaults__", {**check.__kwdefaults__, "reference": missing})
     monkeypatch.setattr(ch3, "live_slice", lambda *a, **k: pytest.fail("trained before the refusal"))
     assert main(["study", "ch3", "check"]) == 2
     err = capsys.readouterr().err

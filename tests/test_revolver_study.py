@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from reuseprior.chapters.ch3_revolver import study as st
-from reuseprior.core.errors import CheckpointMismatchError
+from reuseprior.core.errors import CheckpointMismatchError, MissingReferenceError
 from reuseprior.core.study import pending_runs, run_study, status_table
 from reuseprior.datasets import load_standard_splits
 from reuseprior.revolver.population import Population
@@ -165,7 +165,7 @@ def test_the_live_check_fails_a_recomputation_off_its_reference(stored, tmp_path
 
 def test_the_live_check_without_a_reference_says_how_to_store_one(stored, tmp_path):
     _, study, _ = stored
-    with pytest.raises(ValueError, match="store_live_reference"):
+    with pytest.raises(MissingReferenceError, match="store_live_reference"):
         st.recompute_first_generations(study, _key("evolve", 0), reference=tmp_path / "none.csv")
 
 

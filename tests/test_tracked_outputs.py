@@ -213,7 +213,8 @@ def test_training_figures_carry_a_data_caption(name):
             and call.func.value.id in aliases
             and call.func.attr.startswith("plot_")
         ]
-        captioned = "caption(fig" in source or any("caption(fig" in inspect.getsource(f) for f in drawers)
+        captions = re.compile(r"caption\(\s*fig")  # as written, or wrapped by the formatter
+        captioned = bool(captions.search(source)) or any(captions.search(inspect.getsource(f)) for f in drawers)
         assert captioned, f"{name}: add reuseprior.reporting.plotting.caption(fig, <data caption>):\n{source}"
 
 

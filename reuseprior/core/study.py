@@ -53,6 +53,7 @@ from filelock import FileLock
 from reuseprior.core.claims import RunClaims
 from reuseprior.core.distributed import Call, Killed, run_jobs
 from reuseprior.core.errors import (
+    CheckpointMismatchError,
     CsvFormatError,
     DatasetDownloadError,
     DatasetVerificationError,
@@ -502,8 +503,15 @@ class StudyResult:
 #: it and where it was raised (:func:`_failure`): the other runs finish; the caller names every failure
 RUN_REFUSALS: tuple[type[Exception], ...] = (MachineKindError, RunSettingError)
 #: what is wrong with the machine or its files rather than with one run (a dataset not on disk or not
-#: verified, a stored file refused, a file that cannot be written): it ends the command, in one line
-SETUP_ERRORS: tuple[type[Exception], ...] = (OSError, DatasetDownloadError, DatasetVerificationError, CsvFormatError)
+#: verified, a stored file refused, a checkpoint of other settings or unreadable, a file that cannot be
+#: written): it ends the command, in one line
+SETUP_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    DatasetDownloadError,
+    DatasetVerificationError,
+    CsvFormatError,
+    CheckpointMismatchError,
+)
 
 
 @dataclass(frozen=True)

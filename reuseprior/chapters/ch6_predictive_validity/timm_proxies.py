@@ -118,7 +118,8 @@ def _meta(zoo: str) -> dict[str, object]:
 
 def proxy_provenance(rows: pd.DataFrame, zoo: str = "timm", meta: dict[str, object] | None = None) -> pd.DataFrame:
     """Where the data-dependent proxies of the stored ``rows`` were computed: per device, the rows holding
-    one, the proxies and when. A row's device is that of the last ``filled`` entry of the meta (default:
+    one, the proxies and how many fills computed them (the fills' times are in the ``.meta.json``; a
+    committed table holds none). A row's device is that of the last ``filled`` entry of the meta (default:
     the zoo's ``.meta.json``) naming it among its ``archs`` with a data-dependent score; a row no such
     entry names was scored with its first scoring, on the CPU the meta records (``cpu_kernels``), unless
     a ``filled`` entry of data-dependent scores without its architectures on record may hold it (then
@@ -140,14 +141,13 @@ def proxy_provenance(rows: pd.DataFrame, zoo: str = "timm", meta: dict[str, obje
             )
     table = pd.DataFrame([(a, *d) for a, d in device_of.items()], columns=["arch", "device", "scores", "at"])
     if table.empty:
-        return pd.DataFrame(columns=["device", "rows", "scores", "first at", "last at"])
+        return pd.DataFrame(columns=["device", "rows", "scores", "fills"])
     grouped = table.groupby("device", sort=True)
     return pd.DataFrame(
         {
             "rows": grouped.size(),
             "scores": grouped["scores"].agg(lambda s: " | ".join(sorted(set(s) - {""}))),
-            "first at": grouped["at"].min(),
-            "last at": grouped["at"].max(),
+            "fills": grouped["at"].agg(lambda s: len(set(s) - {""})),
         }
     ).reset_index()
 
