@@ -26,6 +26,7 @@ import pandas as pd
 from reuseprior.baselines.registry import DATA_DEPENDENT
 from reuseprior.chapters.ch6_predictive_validity.timm import TIMM_SCORES, timm_correlations
 from reuseprior.core import paths
+from reuseprior.core.cpu import machine_kind
 from reuseprior.zoo.device_agreement import device_agreement
 from reuseprior.zoo.scoring import published_version, scores_path
 from reuseprior.zoo.scoring.scores import error_messages
@@ -170,12 +171,12 @@ def device_agreement_table(rows: pd.DataFrame, rescoring: Path | None = None) ->
     rescoring of the same rows (``rescoring``: default :data:`GPU_RESCORING` under ``data/``), per proxy the
     rescoring holds a value of (:func:`reuseprior.zoo.device_agreement.device_agreement`): Spearman between
     the devices, relative differences and one-sided gaps. A row is the CPU's unless a ``filled`` entry of the
-    ``.meta.json`` names it with a device other than a CPU."""
+    ``.meta.json`` names it with a device whose kind (:func:`reuseprior.core.cpu.machine_kind`) is not a CPU."""
     meta = _meta("timm")
     on_gpu = {
         arch
         for fill in meta.get("filled", [])
-        if " CPU kernels " not in str(fill.get("device", " CPU kernels "))
+        if "device" in fill and not machine_kind(str(fill["device"])).startswith("CPU")
         for arch in fill.get("archs", [])
     }
     held = rows[rows[PROXIES].notna().any(axis=1) & ~rows["arch"].isin(on_gpu)]["arch"]
