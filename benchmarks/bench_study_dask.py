@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench_common import write_worker_ratio  # noqa: E402
 
-from reuseprior.core import study as core_study  # noqa: E402
+from reuseprior.core import study_runner  # noqa: E402
 from reuseprior.core.distributed import connect  # noqa: E402
 from reuseprior.core.study import RunStore, StudySpec  # noqa: E402
 
@@ -67,11 +67,11 @@ def measure(workers: int, runs: int, steps: int) -> tuple[dict[str, float], pd.D
         connect(workers=workers, say=lambda _: None) as client,
     ):
         warm = _study(Path(tmp) / "warm.csv", range(1000, 1000 + workers), steps)
-        core_study.run_study(warm, client=client, progress=False)
+        study_runner.run_study(warm, client=client, progress=False)
         study = _study(Path(tmp) / "runs.csv", range(runs), steps)
         load = os.getloadavg()[0]
         start = time.perf_counter()
-        done = core_study.run_study(study, client=client, progress=False)
+        done = study_runner.run_study(study, client=client, progress=False)
         seconds = time.perf_counter() - start
         rows = pd.read_csv(study.store.path).sort_values("seed").reset_index(drop=True)
     assert len(done.stored) == runs == len(rows), f"{len(rows)} rows stored, {runs} expected"

@@ -13,6 +13,7 @@ from reuseprior.chapters.ch4_sharing_training import recipe_probes as probes
 from reuseprior.chapters.ch4_sharing_training import studies as ch4_studies
 from reuseprior.chapters.ch4_sharing_training.architecture import build_experiment_model
 from reuseprior.core.parameters import count_parameters
+from reuseprior.core.stored_rows import without_digests
 from reuseprior.core.study import StudyRequest
 from reuseprior.core.verdict_policy import NOT_COMPARABLE, REPRODUCED
 from reuseprior.reporting.statistics import fewest_decisive_pairs
@@ -116,7 +117,7 @@ def test_the_control_compares_each_shared_model_with_the_narrowed_b0():
 
 
 def test_the_study_waits_for_a_fit_check_that_passes(tmp_path):
-    stored = pd.read_csv(probes.STORED_PROBES)
+    stored = without_digests(pd.read_csv(probes.STORED_PROBES))  # rows edited below
     check = next(s for s in probes.fit_check_studies() if s.name.endswith(designs.FIT_RECIPE))
     floor = real.CPU_STUDY.floor_rows().set_index("seed").loc[0]
     base = stored[stored["study"] == "fit-w0.5-lr0.016-warmup39"].iloc[[0]]

@@ -13,7 +13,8 @@ from reuseprior.chapters import get_study, list_studies
 from reuseprior.chapters.ch4_sharing_training import designs, readings
 from reuseprior.chapters.ch4_sharing_training import real_study as real
 from reuseprior.chapters.ch4_sharing_training import runs as ch4_runs
-from reuseprior.core.study import pending_runs, run_study
+from reuseprior.core.study import StudyRequest, pending_runs
+from reuseprior.core.study_runner import run_study
 from reuseprior.datasets import DEFAULT_DATA_DIR
 
 pytestmark = pytest.mark.skipif(
@@ -148,3 +149,20 @@ def test_a_printed_difference_of_zero_claims_no_direction():
     differences = pd.DataFrame({"thesis CIFAR-10 difference (pp)": [0.0], "t low": [-1.0], "t high": [1.0]})
     with pytest.raises(ValueError, match="claims no direction"):
         readings.with_rule_verdicts(differences)
+
+
+def test_the_check_recounts_sampled_stored_runs_and_names_a_hand_edited_count(tmp_path):
+    spec = next(s for s in get_study("ch4").group.choose(StudyRequest(profile="cpu")) if s.live_check is not None)
+    copy = tmp_path / spec.store.path.name
+    rows = pd.read_csv(spec.store.path, dtype={"plan": str})
+    mine = rows.index[(rows["study"] == spec.name) & (rows["model"] == "V2-S-shared") & (rows["seed"] == 1)][0]
+    rows.loc[mine, "params"] = rows.loc[mine, "params"] // 10  # "22921" for "229216"
+    rows.to_csv(copy, index=False)
+    runs = [
+        {"study": spec.name, "model": "V2-B0-shared", "seed": 0},
+        {"study": spec.name, "model": "V2-S-shared", "seed": 1},
+    ]
+    table = ch4_runs.recount_stored_runs(spec.with_store(copy), runs)
+    assert len(table) == 4 and table["rule"].eq("equal (counted again, no training)").all()
+    failed = table[~table["holds"]]
+    assert failed[["model", "seed", "quantity"]].values.tolist() == [["V2-S-shared", 1, "params"]]

@@ -15,6 +15,7 @@ from reuseprior.chapters.ch4_sharing_training import recipe_probes as probes
 from reuseprior.chapters.ch4_sharing_training import runs as ch4_runs
 from reuseprior.chapters.ch4_sharing_training import studies as ch4_studies
 from reuseprior.chapters.ch4_sharing_training.configs import OFFICIAL_END_FRACTION, compressed_decay_epochs
+from reuseprior.core.stored_rows import without_digests
 
 
 def test_the_compressed_decay_ends_where_the_official_schedule_does():
@@ -98,7 +99,7 @@ def test_a_fit_check_is_the_whole_schedule_of_its_probe_and_is_judged_against_th
     probe = next(s for s in probes.probe_studies() if s.name == probes.PROBE_PREFIX + label)
     assert replace(probe.design.settings, epochs=designs.SCHEDULE_EPOCHS) == check.design.settings
     assert check.design.models == probes.PROBE_ORDER[:1] and check.seeds == (0,)
-    stored = pd.read_csv(probes.STORED_PROBES)
+    stored = without_digests(pd.read_csv(probes.STORED_PROBES))  # rows edited below
     row = stored[stored["study"] == probe.name].assign(study=check.name, plan=check.plan)
     assert len(row) == 1, "the fit check's probe is stored"
     path = tmp_path / "probes.csv"

@@ -19,7 +19,8 @@ from reuseprior.core import paths
 from reuseprior.core.errors import CsvFormatError, DatasetNotFoundError
 from reuseprior.core.parameters import count_parameters
 from reuseprior.core.precision import FLOAT32_ACROSS_KERNELS
-from reuseprior.core.study import pending_runs, run_study
+from reuseprior.core.study import pending_runs
+from reuseprior.core.study_runner import run_study
 from reuseprior.datasets import load_digits_splits
 from reuseprior.models import build_model
 from reuseprior.models.compact import Stage, compact_net

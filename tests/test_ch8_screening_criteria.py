@@ -11,7 +11,8 @@ import pytest
 
 from reuseprior.chapters.ch8_prior_as_tool import screening as ss
 from reuseprior.chapters.ch8_prior_as_tool import screening_criteria as cr
-from reuseprior.core.study import FloorStore, store_floors
+from reuseprior.core.study import FloorStore
+from reuseprior.core.study_runner import store_floors
 from reuseprior.core.verdict_policy import NOT_COMPARABLE, seeds_that_count
 from reuseprior.reporting.statistics import fewest_decisive_pairs
 from reuseprior.reporting.verdicts import gated_verdicts

@@ -14,7 +14,8 @@ import torch
 
 from reuseprior.chapters.ch8_prior_as_tool import screening as st
 from reuseprior.commands import main
-from reuseprior.core.study import run_study, status_table
+from reuseprior.core.study import status_table
+from reuseprior.core.study_runner import run_study
 from reuseprior.counting import analyze
 from reuseprior.datasets import load_standard_splits
 from reuseprior.revolver.blocks import Builder

@@ -14,7 +14,8 @@ import pytest
 from reuseprior.analysis.compare import Comparison
 from reuseprior.chapters import ch8_prior_as_tool as ch8
 from reuseprior.commands import main
-from reuseprior.core.study import pending_runs, run_study
+from reuseprior.core.study import pending_runs
+from reuseprior.core.study_runner import run_study
 from reuseprior.zoo import search
 from reuseprior.zoo.nasbench201 import OPS
 

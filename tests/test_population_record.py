@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from reuseprior.core.cpu import run_provenance
-from reuseprior.core.study import RUNS, StudySpec, run_study
+from reuseprior.core.study import RUNS, StudySpec
+from reuseprior.core.study_runner import run_study
 from reuseprior.datasets import load_standard_splits
 from reuseprior.revolver.population import PopulationConfig
 from reuseprior.revolver.population_study import (

@@ -13,7 +13,8 @@ import torch
 
 from reuseprior.chapters.ch3_revolver import study as st
 from reuseprior.core.errors import CheckpointMismatchError, MissingReferenceError
-from reuseprior.core.study import pending_runs, run_study, status_table
+from reuseprior.core.study import StudyRequest, pending_runs, status_table
+from reuseprior.core.study_runner import run_study
 from reuseprior.datasets import load_standard_splits
 from reuseprior.revolver.population import Population
 from reuseprior.revolver.population_study import checkpoint_path
@@ -167,6 +168,30 @@ def test_the_live_check_without_a_reference_says_how_to_store_one(stored, tmp_pa
     _, study, _ = stored
     with pytest.raises(MissingReferenceError, match="store_live_reference"):
         st.recompute_first_generations(study, _key("evolve", 0), reference=tmp_path / "none.csv")
+
+
+def test_check_holds_each_stored_summary_to_its_side_tables_and_generation_0_to_a_recomputation(stored, tmp_path):
+    root, study, _ = stored
+    for name in ("runs", "evaluations", "generations", "modules"):
+        source = study.store.path_of(name)
+        (tmp_path / source.name).write_bytes(source.read_bytes())
+    copy = study.with_store(tmp_path / study.store.path.name)
+    check = st.check_first_generation(copy, StudyRequest(checked=None, progress=False))
+    assert check.passed, check.table
+    assert check.table["run"].nunique() == 4  # --all: every stored run
+    quantities = set(check.table["quantity"])
+    assert {"runs: top_test_acc_peak", "runs: median_params", "runs: mean_val_last"} <= quantities
+    assert {"evaluations, generation 0: individual", "evaluations, generation 0: params"} <= quantities
+    # a summary value edited by hand (a digit dropped, "87" for "878") in a run the first check never reads
+    runs = pd.read_csv(copy.store.path, dtype={"plan": str})
+    last = runs.index[-1]
+    runs.loc[last, "top_params_final"] = runs.loc[last, "top_params_final"] // 10
+    runs.to_csv(copy.store.path, index=False)
+    edited = st.run_label(dict(runs.loc[last, ["dataset", "mode", "seed"]]))
+    assert st.check_first_generation(copy, StudyRequest(checked=1, progress=False)).passed
+    check = st.check_first_generation(copy, StudyRequest(checked=4, progress=False))
+    failed = check.table[~check.table["within tolerance"]]
+    assert list(failed["run"]) == [edited] and list(failed["quantity"]) == ["runs: top_params_final"]
 
 
 def test_mode_differences_against_hand_computed_values():

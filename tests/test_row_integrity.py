@@ -4,7 +4,7 @@ Each test edits a copy of a stored file (never the file under data/) as a merge 
 
 from __future__ import annotations
 
-import shutil
+import csv
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -15,10 +15,11 @@ import pytest
 from reuseprior.chapters.ch3_revolver import study as ch3
 from reuseprior.commands import main
 from reuseprior.commands import study as study_command
-from reuseprior.core import paths
+from reuseprior.core import paths, study_runner
 from reuseprior.core import study as core_study
 from reuseprior.core.distributed import connect
 from reuseprior.core.errors import CsvFormatError
+from reuseprior.core.row_digests import DIGEST_COLUMN
 from reuseprior.core.stored_rows import DuplicateRowWarning
 from reuseprior.zoo import search
 from tests import toy_study
@@ -26,9 +27,21 @@ from tests import toy_study
 DATA = paths.DATA_DIR
 
 
+def _copy_without_digests(source: Path, target: Path) -> Path:
+    """A copy of the stored CSV ``source`` at ``target`` as a file stored before row digests (their column
+    dropped, every other field as written), so that an edit reaches the checks of values and keys, which
+    a file with digests would refuse first as an edited row."""
+    with open(source, encoding="utf-8", newline="") as fh:
+        records = list(csv.reader(fh))
+    position = records[0].index(DIGEST_COLUMN)
+    with open(target, "w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh, lineterminator="\n").writerows(r[:position] + r[position + 1 :] for r in records if r)
+    return target
+
+
 def _copy_ch3(folder: Path) -> core_study.StudySpec:
     for table in ch3.STORED.values():
-        shutil.copy(DATA / table.name, folder / table.name)
+        _copy_without_digests(DATA / table.name, folder / table.name)
     return ch3.CPU_STUDY.with_store(folder / ch3.STORED["runs"].name)
 
 
@@ -63,7 +76,7 @@ def test_two_differing_rows_of_one_run_are_refused_naming_the_key_and_both_lines
     with pytest.raises(CsvFormatError, match=refusal):
         core_study.status_table(spec)
     with pytest.raises(CsvFormatError, match=refusal):
-        core_study.run_study(replace(spec, run_one=_never_run), only=[{**spec.runs[0], "seed": 99}], progress=False)
+        study_runner.run_study(replace(spec, run_one=_never_run), only=[{**spec.runs[0], "seed": 99}], progress=False)
     assert runs.read_bytes() == kept
 
 
@@ -83,7 +96,7 @@ def test_an_identical_copy_of_a_row_is_dropped_with_a_message_and_counted_once(t
 
 
 def test_a_store_of_several_rows_a_run_refuses_two_differing_rows_of_one_row_key(tmp_path):
-    path = Path(shutil.copy(DATA / "nb201_search_runs.csv", tmp_path / "nb201_search_runs.csv"))
+    path = _copy_without_digests(DATA / "nb201_search_runs.csv", tmp_path / "nb201_search_runs.csv")
     second = _lines(path)[1].split(",")
     second[7] = "91.5"  # its mean
     line = _append_line(path, ",".join(second))
@@ -111,7 +124,7 @@ def test_a_value_no_writer_stores_is_refused_with_its_line(tmp_path, value, prob
     with pytest.raises(CsvFormatError, match=rf"revolver_study_runs.csv, line 5: {problem}"):
         core_study.status(spec)
     with pytest.raises(CsvFormatError, match=r"line 5: "):
-        core_study.run_study(replace(spec, run_one=_never_run), only=[{**spec.runs[0], "seed": 99}], progress=False)
+        study_runner.run_study(replace(spec, run_one=_never_run), only=[{**spec.runs[0], "seed": 99}], progress=False)
     assert runs.read_bytes() == kept
 
 
@@ -134,7 +147,7 @@ def test_a_cut_side_table_is_refused_before_the_first_run_starts(tmp_path):
     generations.write_bytes(raw[: raw.rstrip(b"\n").rfind(b"\n") + 20])
     before = {kind: spec.store.path_of(kind).read_bytes() for kind in (core_study.RUNS, *spec.store.tables)}
     with pytest.raises(CsvFormatError, match=r"revolver_study_generations.csv, line \d+: "):
-        core_study.run_study(replace(spec, run_one=_never_run), only=[{**spec.runs[0], "seed": 99}], progress=False)
+        study_runner.run_study(replace(spec, run_one=_never_run), only=[{**spec.runs[0], "seed": 99}], progress=False)
     with pytest.raises(CsvFormatError, match=r"revolver_study_generations.csv, line \d+: "):
         core_study.status_table(spec)
     assert before == {kind: spec.store.path_of(kind).read_bytes() for kind in before}
@@ -143,7 +156,7 @@ def test_a_cut_side_table_is_refused_before_the_first_run_starts(tmp_path):
 @pytest.mark.usefixtures("toy_studies")
 def test_the_study_command_refuses_a_duplicated_row_in_one_line_before_any_work(tmp_path, monkeypatch, capsys):
     store = tmp_path / "toy.csv"
-    core_study.run_study(toy_study.STUDY.with_store(store), only=toy_study.STUDY.runs[:2], progress=False)
+    study_runner.run_study(toy_study.STUDY.with_store(store), only=toy_study.STUDY.runs[:2], progress=False)
     rows = _lines(store)
     line = _append_line(store, rows[1].rsplit(",", 1)[0] + ",7.5")
     kept = store.read_bytes()

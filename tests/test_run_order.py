@@ -13,7 +13,7 @@ from reuseprior.chapters.ch4_sharing_training import real_study as real
 from reuseprior.chapters.ch4_sharing_training import runs as ch4_runs
 from reuseprior.chapters.ch4_sharing_training.architecture import backbone_macs, nominal_macs
 from reuseprior.core.runtime import set_seed
-from reuseprior.core.study import run_study
+from reuseprior.core.study_runner import run_study
 from reuseprior.datasets import DEFAULT_DATA_DIR
 
 

@@ -16,6 +16,7 @@ from reuseprior.chapters import STUDIES, get_study, list_studies
 from reuseprior.commands import main
 from reuseprior.commands import study as study_command
 from reuseprior.core import study as core_study
+from reuseprior.core import study_runner
 from reuseprior.core.declared_study import DeclaredStudy
 from reuseprior.core.distributed import JOBS_PER_THREAD, connect
 from reuseprior.core.errors import CsvFormatError, MachineKindError
@@ -45,14 +46,14 @@ def test_the_plan_is_the_hash_of_the_settings():
 def test_runs_are_stored_once_and_skipped_afterwards(tmp_path):
     study = _study(tmp_path / "runs.csv")
     assert core_study.status(study) == {"stored": 0, "pending": 3, "other plans": 0}
-    done = core_study.run_study(study, max_runs=2, progress=False)
+    done = study_runner.run_study(study, max_runs=2, progress=False)
     assert [r["seed"] for r in done.stored] == [0, 1]
     assert core_study.pending_runs(study) == [{"name": "toy", "seed": 2}]
-    core_study.run_study(study, progress=False)
+    study_runner.run_study(study, progress=False)
     rows = pd.read_csv(tmp_path / "runs.csv")
     assert list(rows.columns) == ["plan", "name", "seed", "value"]
     assert rows["value"].tolist() == [0.0, 2.0, 8.0]
-    assert core_study.run_study(study, progress=False).stored == []
+    assert study_runner.run_study(study, progress=False).stored == []
     other = _study(tmp_path / "runs.csv", scale=3.0)
     assert core_study.status(other) == {"stored": 0, "pending": 3, "other plans": 3}
     table = core_study.status_table(study)
@@ -74,7 +75,7 @@ def test_a_run_gets_the_options_it_names_and_no_other(tmp_path):
         return {**square(name=name, seed=seed, spec=spec), "value": factor}
 
     study = _study(tmp_path / "runs.csv", run_one=scaled)
-    core_study.run_study(study, options={"factor": 5.0, "device": "cuda"}, progress=False)
+    study_runner.run_study(study, options={"factor": 5.0, "device": "cuda"}, progress=False)
     assert set(study.rows()["value"]) == {5.0}
 
 
@@ -103,9 +104,9 @@ def test_floors_are_stored_once_per_key_and_read_in_the_studys_order(tmp_path):
     )
     with pytest.raises(LookupError, match="python -m x floor"):
         study.floor_rows()
-    core_study.store_floors(study, seeds=[0], offset=0.5, progress=False)
+    study_runner.store_floors(study, seeds=[0], offset=0.5, progress=False)
     assert study.floor_rows()["top1"].tolist() == [2.5]
-    core_study.store_floors(study, progress=False)
+    study_runner.store_floors(study, progress=False)
     assert study.floor_rows()["seed"].tolist() == [2, 0, 1] and len(pd.read_csv(floors.path)) == 3
 
 
@@ -146,7 +147,7 @@ def test_another_copys_new_rows_are_merged_and_stored_rows_kept(tmp_path):
 def test_a_deadline_leaves_the_run_pending(tmp_path):
     study = _study(tmp_path / "runs.csv")
     stopped = replace(study, run_one=lambda **_: None)
-    done = core_study.run_study(stopped, progress=False)
+    done = study_runner.run_study(stopped, progress=False)
     assert done.stored == [] and len(done.unfinished) == 1
     assert len(core_study.pending_runs(study)) == 3
 
@@ -155,7 +156,7 @@ def test_a_deadline_leaves_the_run_pending(tmp_path):
 def test_on_dask_every_run_is_a_task_and_this_process_writes_the_rows(tmp_path):
     study = _study(tmp_path / "runs.csv", seeds=tuple(range(6)))
     with connect(workers=2, processes=False, say=lambda _: None) as client:
-        done = core_study.run_study(study, client=client, progress=False)
+        done = study_runner.run_study(study, client=client, progress=False)
     assert sorted(r["seed"] for r in done.stored) == list(range(6))
     rows = pd.read_csv(tmp_path / "runs.csv").sort_values("seed")
     assert rows["value"].tolist() == [2.0 * s**2 for s in range(6)]
@@ -176,7 +177,7 @@ def test_a_run_stored_meanwhile_by_another_command_is_skipped_when_its_task_come
     assert JOBS_PER_THREAD >= 2  # both runs queued at once on the one thread
     study = _study(tmp_path / "runs.csv", seeds=(0, 1), run_one=square_storing_the_last)
     with connect(workers=1, processes=False, say=lambda _: None) as client:
-        done = core_study.run_study(study, client=client, progress=False)
+        done = study_runner.run_study(study, client=client, progress=False)
     assert [r["seed"] for r in done.stored] == [0]
     assert done.claimed == {"toy/1": "stored by another command meanwhile"}
     assert pd.read_csv(tmp_path / "runs.csv").set_index("seed")["value"].to_dict() == {1: -1.0, 0: 0.0}
@@ -201,15 +202,15 @@ def test_a_refused_run_is_recorded_failed_with_its_reason_and_the_others_go_on(t
     """A refusal of one run (core.study.RUN_REFUSALS) is that run's outcome, and so is any other exception."""
     study = _study(tmp_path / "runs.csv", seeds=(0, 1, 2), run_one=square_refusing_seed_one)
     with connect(workers=1, processes=False, say=lambda _: None) as client:
-        done = core_study.run_study(study, client=client, progress=False)
+        done = study_runner.run_study(study, client=client, progress=False)
     assert [r["seed"] for r in done.stored] == [0, 2]
     assert done.killed == {
         "toy/1": "refused before training: MachineKindError: seed 1 has runs trained on another kind"
     }
-    serial = core_study.run_study(study, progress=False)  # in process as on Dask
+    serial = study_runner.run_study(study, progress=False)  # in process as on Dask
     assert serial.stored == [] and serial.killed == done.killed
     buggy = replace(study, run_one=square_failing_seed_one).with_store(tmp_path / "buggy.csv")
-    failed = core_study.run_study(buggy, progress=False)  # any exception of a run is its outcome too (issue 73)
+    failed = study_runner.run_study(buggy, progress=False)  # any exception of a run is its outcome too (issue 73)
     assert [r["seed"] for r in failed.stored] == [0, 2]
     assert re.fullmatch(r"ZeroDivisionError: a bug \(raised at test_study.py, line \d+\)", failed.killed["toy/1"])
 
@@ -219,15 +220,15 @@ def test_several_studies_share_one_set_of_tasks_and_keep_their_own_rows(tmp_path
     first = _study(tmp_path / "a.csv", seeds=(0, 1, 2))
     second = replace(first, name="other", design=1.0, runs=first.runs[:2]).with_store(tmp_path / "b.csv")
     with connect(workers=2, processes=False, say=lambda _: None) as client:
-        done = core_study.run_studies([(first, None), (second, [first.runs[0]])], client=client, progress=False)
+        done = study_runner.run_studies([(first, None), (second, [first.runs[0]])], client=client, progress=False)
     assert [len(d.stored) for d in done] == [3, 1]
     assert pd.read_csv(tmp_path / "a.csv")["value"].sort_values().tolist() == [0.0, 2.0, 8.0]
     assert pd.read_csv(tmp_path / "b.csv")["value"].tolist() == [0.0]
 
 
 def test_a_deadline_is_minutes_from_now():
-    assert core_study.deadline_after(None) is None
-    assert abs(core_study.deadline_after(2.0) - (time.time() + 120.0)) < 1.0
+    assert study_runner.deadline_after(None) is None
+    assert abs(study_runner.deadline_after(2.0) - (time.time() + 120.0)) < 1.0
 
 
 @pytest.mark.parametrize(
@@ -248,6 +249,10 @@ def test_a_deadline_is_minutes_from_now():
         (["study", "ch4", "status", "--only", "model=V2-S-shared"], "'status' does not take it"),
         (["study", "ch4", "status", "--seeds", "1"], "'status' does not take it"),
         (["study", "ch3", "run", "--workers", "2", "--scheduler", "tcp://host:8786"], "an existing cluster"),
+        (["study", "ch3", "run", "--runs", "2"], "--runs says how many stored runs 'check' recomputes"),
+        (["study", "ch3", "status", "--all"], "'status' does not take it"),
+        (["study", "ch3", "check", "--runs", "2", "--all"], "not allowed with argument"),
+        (["study", "ch3", "check", "--runs", "0"], "argument --runs: must be an integer >= 1"),
     ],
 )
 def test_the_study_command_refuses_flags_its_study_does_not_use(argv, message, capsys):
@@ -326,6 +331,30 @@ def test_status_shows_the_declared_criteria_and_check_judges_the_live_slice(tmp_
     rows.to_csv(store, index=False)
     assert main(["study", "toy-checked", "check", "--store", str(store)]) == 1
     assert "toy-checked: a row does not hold (column 'equal')" in capsys.readouterr().out
+
+
+@pytest.mark.dask
+def test_check_runs_n_and_all_notice_a_hand_edited_row_the_first_run_does_not_show(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(study_command, "connect", functools.partial(connect, processes=False, say=lambda _: None))
+    store = ["--store", str(tmp_path / "checked.csv")]
+    assert main(["study", "toy-checked", "run", *store, "--no-progress"]) == 0
+    rows = pd.read_csv(store[1])
+    edited = (rows["model"] == "large") & (rows["seed"] == 2)  # the last declared run, never the first checked
+    rows.loc[edited, "score"] = rows.loc[edited, "score"].round(2)  # its digits after the second dropped by hand
+    assert (pd.read_csv(store[1])["score"] != rows["score"]).sum() == 1
+    rows.to_csv(store[1], index=False)
+    capsys.readouterr()
+    assert main(["study", "toy-checked", "check", *store, "--runs", "1"]) == 0  # the first run alone: unchanged
+    assert main(["study", "toy-checked", "check", *store, "--all"]) == 1
+    assert main(["study", "toy-checked", "check", *store, "--runs", str(len(rows))]) == 1
+    out = capsys.readouterr().out
+    assert out.count("toy-checked: a row does not hold") == 2 and "large" in out
+    # the default sample: the first run and a sample drawn with a fixed seed, the same on every machine
+    runs = list(toy_study.CHECKED.runs)
+    sample = core_study.checked_runs(runs, core_study.CHECKED_RUNS)
+    assert sample == core_study.checked_runs(runs, core_study.CHECKED_RUNS) and sample[0] == runs[0]
+    expected = 1 if {"model": "large", "seed": 2} in sample else 0
+    assert main(["study", "toy-checked", "check", *store]) == expected
     with pytest.raises(SystemExit) as exit_:
         main(["study", "toy", "check"])  # a study that declares no live check has no check action
     assert exit_.value.code == 2 and "study toy has no action 'check'" in capsys.readouterr().err
@@ -423,3 +452,18 @@ def test_a_merged_copy_takes_this_store_s_key_types_and_a_selection_under_its_lo
     assert study.store.merge_from(copy, select=only_seed_two) == 1
     assert seen == [[0]]
     assert open(tmp_path / "runs.csv").read().splitlines()[1:] == [f"{study.plan},toy,0,0", f"{study.plan},toy,2,8"]
+
+
+def test_checked_runs_keeps_the_first_and_draws_the_rest_by_a_fixed_seed():
+    candidates = [{"seed": s} for s in range(10)]
+    assert core_study.checked_runs(candidates, None) == candidates  # --all
+    assert core_study.checked_runs(candidates, 1) == candidates[:1]
+    assert core_study.checked_runs(candidates, 25) == candidates
+    sample = core_study.checked_runs(candidates, 4)
+    assert sample[0] == candidates[0] and len(sample) == 4 and len({r["seed"] for r in sample}) == 4
+    assert [r["seed"] for r in sample] == sorted(r["seed"] for r in sample)  # in the candidates' order
+    assert core_study.checked_runs(candidates, 4) == sample  # seeded: the same runs on every call
+    drawn = {r["seed"] for seed in range(40) for r in core_study.checked_runs(candidates, 3, seed=seed)}
+    assert drawn == set(range(10))  # any stored run can be drawn, not only the first few
+    with pytest.raises(ValueError, match="at least one stored run"):
+        core_study.checked_runs(candidates, 0)

@@ -26,9 +26,8 @@ from reuseprior.chapters.ch4_sharing_training import runs as ch4_runs
 from reuseprior.commands import main
 from reuseprior.commands import study as study_command
 from reuseprior.commands.parsers import study as study_parsers
-from reuseprior.core import distributed
+from reuseprior.core import distributed, study_runner
 from reuseprior.core import files as core_files
-from reuseprior.core import study as core_study
 from reuseprior.core.claims import RunClaims
 from reuseprior.core.distributed import connect
 from tests import toy_study
@@ -67,7 +66,7 @@ def test_a_cluster_left_without_workers_ends_the_run_naming_the_unfinished_runs(
         while client.nthreads():
             threading.Event().wait(0.05)
         runner = threading.Thread(
-            target=lambda: outcome.setdefault("results", core_study.run_studies([(study, None)], client=client)),
+            target=lambda: outcome.setdefault("results", study_runner.run_studies([(study, None)], client=client)),
             daemon=True,
         )
         runner.start()
@@ -232,7 +231,7 @@ def test_a_run_claimed_by_a_live_command_is_skipped_and_a_dead_ones_claim_taken_
             theirs = RunClaims(study.store.path, study.plan)
             theirs.claim(key, "theirs")
             theirs.held[key].write_text(f'{{"pid": {pid}, "host": "{os.uname().nodename}", "since": 0}}')
-        done = core_study.run_study(study, progress=False)
+        done = study_runner.run_study(study, progress=False)
     finally:
         other.kill()
         other.wait()

@@ -21,7 +21,7 @@ import pandas as pd
 from reuseprior.chapters import STUDIES
 from reuseprior.core import paths
 from reuseprior.core.declared_study import DeclaredStudy
-from reuseprior.core.study import LiveCheck, RunStore, StudyGroup, StudyRequest, StudySpec
+from reuseprior.core.study import LiveCheck, RunStore, StudyGroup, StudyRequest, StudySpec, checked_runs
 
 
 @dataclass(frozen=True)
@@ -72,17 +72,24 @@ def score_above_zero(spec: StudySpec) -> pd.DataFrame:
     return rows[["model", "seed", "score"]].assign(**{"above zero": rows["score"] > 0})
 
 
-def first_run_recomputed(spec: StudySpec, request: StudyRequest) -> LiveCheck:  # noqa: ARG001 - the signature
-    """The toy's live check: its first stored run recomputed here, its score equal to the stored one."""
-    first = spec.rows().iloc[0]
-    live = run_one(model=first["model"], seed=int(first["seed"]), spec=spec)
-    row = {"model": first["model"], "seed": int(first["seed"]), "stored": first["score"], "live": live["score"]}
-    return LiveCheck(pd.DataFrame([{**row, "equal": bool(abs(row["stored"] - row["live"]) <= 1e-9)}]), "equal")
+def stored_runs_recomputed(spec: StudySpec, request: StudyRequest) -> LiveCheck:
+    """The toy's live check: ``request.checked`` of its stored runs (:func:`checked_runs`: the first in the
+    declared order and a seeded sample of the others) recomputed here, each score equal to the stored one."""
+    stored = spec.rows()
+    have = set(zip(stored["model"], stored["seed"]))
+    runs = checked_runs([run for run in spec.runs if (run["model"], run["seed"]) in have], request.checked)
+    rows = []
+    for run in runs:
+        kept = stored[(stored["model"] == run["model"]) & (stored["seed"] == run["seed"])].iloc[0]
+        live = run_one(**run, spec=spec)
+        rows.append({**run, "stored": kept["score"], "live": live["score"]})
+    table = pd.DataFrame(rows)
+    return LiveCheck(table.assign(equal=(table["stored"] - table["live"]).abs() <= 1e-9), "equal")
 
 
 #: a toy study that declares criteria and a live check
 CHECKED_ENTRY = DeclaredStudy.of(
-    replace(toy_study("toy-checked", noise=0.5), criteria=score_above_zero, live_check=first_run_recomputed),
+    replace(toy_study("toy-checked", noise=0.5), criteria=score_above_zero, live_check=stored_runs_recomputed),
     "a toy study with criteria and a live check",
 )
 CHECKED = CHECKED_ENTRY.spec

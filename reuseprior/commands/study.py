@@ -14,7 +14,9 @@ declaration. Actions::
     python -m reuseprior study ch7 run --scheduler tcp://host:8786   # an existing Dask cluster
     python -m reuseprior study ch4 status                    # stored / pending runs, the runs' criteria
     python -m reuseprior study ch4 floor                     # the linear floor of the study's images
-    python -m reuseprior study ch3 check                     # its live check: a short slice recomputed here
+    python -m reuseprior study ch3 check                     # its live check: 3 stored runs recomputed here
+    python -m reuseprior study ch3 check --runs 6            # 6 of them (the first, 5 drawn by a fixed seed)
+    python -m reuseprior study ch3 check --all               # every stored run it can check
     python -m reuseprior study ch4 slice                     # a study's own action
 
 ``run``, ``status``, ``floor`` and ``check`` are :mod:`reuseprior.core.study`'s; ``floor`` where a study
@@ -30,7 +32,7 @@ skipped, the runs in progress resume from their checkpoints where the study
 checkpoints, or start again. A flag a study does not read is refused.
 
 Policy when something goes wrong: a run whose worker died (out of memory, or killed), or that was
-refused before training for its own settings (:data:`reuseprior.core.study.RUN_REFUSALS`), is named with
+refused before training for its own settings (:data:`reuseprior.core.study_runner.RUN_REFUSALS`), is named with
 its cause while the other runs go on, and so is any other exception of a run (one line: its type, message
 and where it was raised); the command exits with 1, what finished stored; a cluster left without workers ends
 the run (:func:`reuseprior.core.distributed.run_jobs`) the same way; each run is claimed before it
@@ -55,6 +57,7 @@ from reuseprior.chapters import get_study
 from reuseprior.commands.argtypes import only_problem, only_values, write_problem
 from reuseprior.commands.parsers.study import DEFAULTS, REQUEST_PART, add_arguments, check_arguments
 from reuseprior.core import study as core_study
+from reuseprior.core import study_runner
 from reuseprior.core.declared_study import DeclaredStudy
 from reuseprior.core.distributed import connect
 from reuseprior.core.errors import CommandInputError, RunSettingError, UnknownEntryError
@@ -102,7 +105,7 @@ def _request(args: argparse.Namespace, entry: DeclaredStudy, device: str | None 
     are passed on (the others are at their defaults: :func:`check_run_arguments` refuses them); ``device``
     in place of ``--device``'s."""
     reads = entry.reads
-    options: dict[str, Any] = {"deadline": core_study.deadline_after(args.max_minutes)}
+    options: dict[str, Any] = {"deadline": study_runner.deadline_after(args.max_minutes)}
     if "device" in reads:
         options["device"] = str(resolve_device(device or args.device))
     options.update({k: getattr(args, k) for k in ("data_dir", "threads", "download", "work_dir") if k in reads})
@@ -111,6 +114,7 @@ def _request(args: argparse.Namespace, entry: DeclaredStudy, device: str | None 
         store=args.store,
         seeds=tuple(args.seeds) if args.seeds else None,
         max_runs=args.max_runs,
+        checked=None if args.all else (args.runs or core_study.CHECKED_RUNS),
         progress=not args.no_progress,
         options=options,
     )
@@ -192,7 +196,7 @@ def _check(specs: list[StudySpec], args: argparse.Namespace, request: StudyReque
 def _store_floors(specs: list[StudySpec], request: StudyRequest) -> None:
     """Store the linear floors of each study's images that are not stored yet (``--seeds``: of those)."""
     for spec in [s for s in specs if s.floor is not None]:
-        floors = core_study.store_floors(spec, request.seeds, progress=request.progress, **request.options)
+        floors = study_runner.store_floors(spec, request.seeds, progress=request.progress, **request.options)
         print(floors.to_string(index=False))
         print(f"-> {spec.floor.path}")
 
@@ -215,7 +219,7 @@ def _check_writable(specs: list[StudySpec], args: argparse.Namespace) -> None:
         raise CommandInputError(f"{problem}; give --store (or --work-dir) in a folder this user can write")
 
 
-def _report(todo: list[tuple[StudySpec, list[dict[str, Any]]]], results: list[core_study.StudyResult]) -> int:
+def _report(todo: list[tuple[StudySpec, list[dict[str, Any]]]], results: list[study_runner.StudyResult]) -> int:
     """What ``run`` did, per study: runs stored and pending, then each run that failed and why, each run
     another command holds; 1 when a run failed or the cluster lost its workers, else 0."""
     failed = False
@@ -249,7 +253,7 @@ def _run(specs: list[StudySpec], args: argparse.Namespace, request: StudyRequest
         preload=preload,
         dashboard=args.dashboard,
     ) as client:
-        results = core_study.run_studies(
+        results = study_runner.run_studies(
             todo, client=client, options=request.options, max_runs=args.max_runs, progress=request.progress
         )
     return _report(todo, results)

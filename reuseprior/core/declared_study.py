@@ -36,7 +36,7 @@ ENGINE_ACTIONS: dict[str, str] = {
     "run": "train and store the runs not stored yet, resumable",
     "status": "how many runs are stored, the runs' criteria where declared, and the study's tables",
 }
-#: the engine's action for a study that declares a linear floor (:func:`reuseprior.core.study.store_floors`)
+#: the engine's action for a study that declares a linear floor (:func:`reuseprior.core.study_runner.store_floors`)
 FLOOR_ACTION: dict[str, str] = {"floor": "store the logistic-regression floors of the images its runs train on"}
 #: the engine's action for a study that declares a live check (:func:`reuseprior.core.study.check_live`)
 CHECK_ACTION: dict[str, str] = {"check": "recompute a short slice of the stored runs here and judge it (minutes)"}

@@ -31,6 +31,7 @@ Policy:
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,7 @@ from reuseprior.revolver.search import Algorithm
 __all__ = [
     "EVALUATION_KINDS",
     "GENERATION_KINDS",
+    "NOT_IN_SIDE_TABLES",
     "RERUN_MEASURED",
     "SUMMARY_READINGS",
     "FinishedRun",
@@ -58,6 +60,7 @@ __all__ = [
     "advance",
     "checkpoint_path",
     "load_or_start",
+    "summary_of_tables",
     "population_store",
     "run_identity",
     "run_population",
@@ -245,6 +248,21 @@ SUMMARY_READINGS: dict[str, Reading] = {
 #: the columns a rerun measures anew (wall seconds): no side table stores them, the runs table keeps
 #: the run's total
 RERUN_MEASURED: tuple[str, ...] = ("seconds",)
+#: the summary readings a stored run's side tables do not determine: the population's own state (its top
+#: individual trained on every training image) and the times measured while it ran
+NOT_IN_SIDE_TABLES: tuple[str, ...] = ("top_train_acc_final", "seconds", "cpu_seconds")
+
+
+def summary_of_tables(
+    record: PopulationRecord, design: Any, log: pd.DataFrame, results: pd.DataFrame
+) -> dict[str, Any]:
+    """The summary columns of ``record`` read off a stored run's generation log ``log`` and evaluations
+    ``results`` (the frames its side tables hold) in place of its population: each reading of
+    :meth:`PopulationRecord.frames` but :data:`NOT_IN_SIDE_TABLES`, by the same code, so a check can
+    hold a stored summary row to the side tables stored with it."""
+    finished = FinishedRun(design, None, log, results, math.nan, math.nan)
+    readings = {**SUMMARY_READINGS, **record.readings}
+    return {column: readings[column](finished) for column in record.summary if column not in NOT_IN_SIDE_TABLES}
 
 
 def _population_log(pop: Population) -> pd.DataFrame:

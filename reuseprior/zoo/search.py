@@ -82,7 +82,7 @@ from scipy.special import gammaln
 from reuseprior.core import paths
 from reuseprior.core.ordering import sort_rows
 from reuseprior.core.stored_rows import ColumnKinds
-from reuseprior.core.study import LiveCheck, RunStore, StudyRequest, StudySpec
+from reuseprior.core.study import LiveCheck, RunStore, StudyRequest, StudySpec, checked_runs
 from reuseprior.zoo.nasbench201 import NASLIB_SUBSET_CSV, OPS, load_naslib_subset, parse_arch
 from reuseprior.zoo.scoring import load_scores, published_version, version_complete_on
 
@@ -472,7 +472,7 @@ def search_study(
 ) -> StudySpec:
     """The search declared as a resumable study (:class:`reuseprior.core.study.StudySpec`): one run per
     protocol, label and score (:meth:`SearchSettings.all_runs`, or ``runs``), each stored as it
-    finishes (its ``data_dir`` an option of :func:`reuseprior.core.study.run_study`)."""
+    finishes (its ``data_dir`` an option of :func:`reuseprior.core.study_runner.run_study`)."""
     settings = settings or SearchSettings()
     runs = tuple(dict(r) for r in runs) if runs is not None else settings.all_runs()
     return StudySpec(
@@ -501,14 +501,16 @@ LIVE_RUNS = ({"protocol": "naswot", "score": "PG"},)
 
 
 def check_stored(spec: StudySpec, request: StudyRequest) -> LiveCheck:
-    """The search's live check (the study's ``check``): :func:`recompute_searches` of its stored runs of
-    :data:`LIVE_RUNS` (every label), recomputed from the stored scores (``data_dir`` from the request)."""
+    """The search's live check (the study's ``check``): :func:`recompute_searches` of ``request.checked`` of its
+    stored runs (:func:`~reuseprior.core.study.checked_runs`: the first of :data:`LIVE_RUNS`, and a seeded
+    sample of the others, those of :data:`LIVE_RUNS` first; every one for ``--all``), recomputed from the
+    stored scores (``data_dir`` from the request)."""
     done = spec.stored_keys()
-    runs = [
-        r for r in spec.runs if spec.store.key_of(r) in done and any(r.items() >= live.items() for live in LIVE_RUNS)
-    ]
-    if not runs:
+    stored = [r for r in spec.runs if spec.store.key_of(r) in done]
+    live = [r for r in stored if any(r.items() >= run.items() for run in LIVE_RUNS)]
+    if not live:
         raise ValueError(f"study {spec.name} has no stored run of {list(LIVE_RUNS)} to check: run it first")
+    runs = checked_runs(live + [r for r in stored if r not in live], request.checked)
     table = recompute_searches(spec.rows(), runs, spec.design, request.options.get("data_dir"))
     return LiveCheck(table, "match")
 

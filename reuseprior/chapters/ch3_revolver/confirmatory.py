@@ -173,8 +173,7 @@ def confirmatory_study(seeds: tuple[int, ...] = SEEDS) -> StudySpec:
     floor = replace(spec.floor, command=study_command("ch3-confirm", "floor"))
     policy = f"its seeds are fresh; the exploratory study's seeds {sorted(USED_SEEDS)} chose its margin"
     settings = {**spec.settings, **_declared(tuple(seeds))}
-    # no live check of its own: the exploratory study's (``study ch3 check``) checks the same settings
-    return replace(spec, settings=settings, run_one=confirmatory_run, floor=floor, seed_policy=policy, live_check=None)
+    return replace(spec, settings=settings, run_one=confirmatory_run, floor=floor, seed_policy=policy)
 
 
 def check_machine_kind(spec: StudySpec, run: Mapping[str, Any], kind: str, root: Path) -> None:

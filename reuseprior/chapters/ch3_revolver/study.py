@@ -46,8 +46,9 @@ from reuseprior.core.errors import MissingReferenceError
 from reuseprior.core.files import replace_csv_rows
 from reuseprior.core.ordering import sort_rows
 from reuseprior.core.precision import default_dtype
+from reuseprior.core.progress import progress_bar
 from reuseprior.core.stored_rows import COUNT, FRACTION, ColumnKinds
-from reuseprior.core.study import LiveCheck, StudyRequest, StudySpec, read_csv_or_empty
+from reuseprior.core.study import LiveCheck, StudyRequest, StudySpec, checked_runs, read_csv_or_empty
 from reuseprior.core.verdict_policy import CONFIDENCE, NOT_COMPARABLE, SEARCH_MIN_COUNTING_SHARE, Claim
 from reuseprior.datasets import load_standard_splits
 from reuseprior.reporting import verdicts
@@ -64,6 +65,7 @@ from reuseprior.revolver.population_study import (
     population_store,
     run_identity,
     run_population,
+    summary_of_tables,
 )
 from reuseprior.revolver.settings import CPU_SEARCH, RevolverProfile
 from reuseprior.revolver.split_floor import floor_keys, population_floors
@@ -88,6 +90,7 @@ __all__ = [
     "floor_table",
     "gated_by_floor",
     "check_first_generation",
+    "check_stored_run",
     "recompute_first_generations",
     "live_slice",
     "mode_table",
@@ -97,6 +100,7 @@ __all__ = [
     "population_study",
     "run_label",
     "store_live_reference",
+    "summary_agreement",
     "thesis_mnist_rows",
 ]
 
@@ -112,6 +116,9 @@ LIVE_REFERENCE = paths.DATA_DIR / "revolver_study_live_reference.csv"
 #: how far a float64 recomputation of the live slice may be from its stored reference, relatively:
 #: float64 training on two CPUs' kernels agrees to about 1e-13 in the quick profile (measured)
 LIVE_REFERENCE_REL = 1e-6
+#: how far a stored summary value may be from its side tables' reading (:func:`summary_agreement`),
+#: relatively: both are stored to 10 significant digits, and a mean of stored values rounds anew
+SUMMARY_REL = 1e-9
 #: where the runs checkpoint (not tracked)
 CHECKPOINT_ROOT = paths.BUILD_DIR / "revolver_study"
 #: the command that stores the floors of the study's images
@@ -590,10 +597,7 @@ def recompute_first_generations(
     within :data:`LIVE_REFERENCE_REL` of it. ``live (first)``
     and ``max abs deviation`` (from the reference) are this machine's."""
     stored = _evaluations_of(spec.rows("evaluations"), run, generations)
-    references = read_csv_or_empty(Path(reference))
-    if not references.empty:
-        references = references[(references["study"] == spec.name) & (references["plan"] == spec.plan)]
-    expected = _evaluations_of(references.reset_index(drop=True), run, generations)
+    expected = _evaluations_of(_references(spec, reference), run, generations)
     if stored.empty or expected.empty:
         missing = "no stored evaluations" if stored.empty else f"no float64 reference in {reference}"
         raise MissingReferenceError(
@@ -608,16 +612,93 @@ def recompute_first_generations(
     return _judged_slice(stored, expected, live)
 
 
+def summary_agreement(spec: StudySpec, run: Mapping[str, Any]) -> pd.DataFrame:
+    """``run``'s stored summary row (Table 3.2's readings) beside the same columns read again off its stored
+    evaluations and generation log (:func:`~reuseprior.revolver.population_study.summary_of_tables`, by
+    :data:`RECORD`'s own readings), one row per column: a summary value edited by hand, or side tables of
+    another run, disagree. Both are stored to 10 significant digits, and a mean of stored values rounds
+    anew, so each must agree to :data:`SUMMARY_REL` relative."""
+    summary = _rows_of(spec.rows(), run)
+    if len(summary) != 1:
+        raise ValueError(f"study {spec.name}: {len(summary)} summary rows of {run_label(run)} in plan {spec.plan}")
+    log, results = _rows_of(spec.rows("generations"), run), _rows_of(spec.rows("evaluations"), run)
+    read = summary_of_tables(RECORD, spec.design, log, results)
+    rows = []
+    for column, value in read.items():
+        stored, recomputed = float(summary.iloc[0][column]), float(value)
+        rows.append(
+            {
+                "quantity": f"runs: {column}",
+                "stored": stored,
+                "recomputed": recomputed,
+                "max abs deviation": abs(recomputed - stored),
+                "tolerance": f"rel {SUMMARY_REL:g} of its side tables' reading",
+                "within tolerance": abs(recomputed - stored) <= SUMMARY_REL * max(abs(stored), 1e-12),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def check_stored_run(
+    spec: StudySpec,
+    run: Mapping[str, Any],
+    *,
+    data_dir: str | Path | None = None,
+    reference: str | Path = LIVE_REFERENCE,
+) -> pd.DataFrame:
+    """One stored run of ``spec`` checked: its summary row against its side tables
+    (:func:`summary_agreement`), and its first generation recomputed here (:func:`live_slice`, float64).
+    With a float64 reference of the run stored (:func:`store_live_reference`) the generation is held to
+    :func:`recompute_first_generations`'s rule; without one, its counted quantities (individual,
+    parameters) must equal the stored generation 0 exactly (its trained quantities, float32 on the
+    machine that ran it, are not held: they move with the CPU's kernels). One row per quantity."""
+    stored = _evaluations_of(spec.rows("evaluations"), run, 1)
+    expected = _evaluations_of(_references(spec, reference), run, 1)
+    live = live_slice(spec, run, 1, data_dir=data_dir)
+    if len(live) != len(stored) or (not expected.empty and len(expected) != len(live)):
+        raise ValueError(
+            f"{run_label(run)}: {len(live)} live evaluations, {len(stored)} stored, {len(expected)} in the reference"
+        )
+    judged = _judged_slice(stored, live if expected.empty else expected, live)
+    if expected.empty:
+        judged = judged[judged["quantity"].isin(("individual", "params"))]
+        judged = judged.assign(**{"reference float64 (first)": math.nan, "tolerance": "exact (study's generation 0)"})
+    judged = judged.rename(
+        columns={
+            "stored float32 (first)": "stored",
+            "reference float64 (first)": "reference float64",
+            "live (first)": "recomputed",
+        }
+    ).assign(quantity=lambda f: "evaluations, generation 0: " + f["quantity"])
+    table = pd.concat([summary_agreement(spec, run), judged.drop(columns="evaluations")], ignore_index=True)
+    table.insert(0, "run", run_label(run))
+    return table
+
+
 def check_first_generation(spec: StudySpec, request: StudyRequest) -> LiveCheck:
-    """The study's live check as ``study ch3 check`` runs it: :func:`recompute_first_generations` of the first
-    generation of its first stored run (in the study's order; ``data_dir`` from the request)."""
-    stored = spec.rows()
-    have = set(zip(stored["dataset"], stored["mode"], stored["seed"])) if not stored.empty else set()
-    first = next((run for run in spec.runs if (run["dataset"], run["mode"], run["seed"]) in have), None)
-    if first is None:
+    """The study's live check as ``study NAME check`` runs it: :func:`check_stored_run` of
+    ``request.checked`` of its stored runs (:func:`~reuseprior.core.study.checked_runs`: the first stored
+    run with a float64 reference, else its first stored run, and a seeded sample of the others; every
+    one for ``--all``); ``data_dir`` from the request."""
+    references = _references(spec, LIVE_REFERENCE)
+    summaries = spec.rows()
+    stored = [run for run in spec.runs if not _rows_of(summaries, run).empty]
+    if not stored:
         raise ValueError(f"study {spec.name} has no stored run to check: run it first")
-    table = recompute_first_generations(spec, first, generations=1, data_dir=request.options.get("data_dir"))
-    return LiveCheck(table, "within tolerance")
+    referenced = [run for run in stored if not _evaluations_of(references, run, 1).empty]
+    candidates = referenced + [run for run in stored if run not in referenced]
+    runs = checked_runs(candidates, request.checked)
+    bar = progress_bar(runs, desc=f"check {spec.name}", unit="run", disable=not request.progress)
+    table = pd.concat([check_stored_run(spec, run, data_dir=request.options.get("data_dir")) for run in bar])
+    return LiveCheck(table.reset_index(drop=True), "within tolerance")
+
+
+def _references(spec: StudySpec, path: str | Path) -> pd.DataFrame:
+    """The stored float64 references (:func:`store_live_reference`) of ``spec``'s plan in ``path``."""
+    references = read_csv_or_empty(Path(path))
+    if references.empty:
+        return references
+    return references[(references["study"] == spec.name) & (references["plan"] == spec.plan)].reset_index(drop=True)
 
 
 def _judged_slice(stored: pd.DataFrame, expected: pd.DataFrame, live: pd.DataFrame) -> pd.DataFrame:
@@ -650,12 +731,18 @@ def _judged_slice(stored: pd.DataFrame, expected: pd.DataFrame, live: pd.DataFra
     return pd.DataFrame(rows)
 
 
-def _evaluations_of(frame: pd.DataFrame, run: Mapping[str, Any], generations: int) -> pd.DataFrame:
-    """The rows of ``run`` in its first ``generations`` generations."""
+def _rows_of(frame: pd.DataFrame, run: Mapping[str, Any]) -> pd.DataFrame:
+    """The rows of ``run`` (its dataset, mode and seed) in ``frame``, one table of one plan's stored rows."""
     if frame.empty:
         return frame
     same = (frame["dataset"] == run["dataset"]) & (frame["mode"] == run["mode"]) & (frame["seed"] == run["seed"])
-    return frame[same & (frame["generation"] < generations)].reset_index(drop=True)
+    return frame[same].reset_index(drop=True)
+
+
+def _evaluations_of(frame: pd.DataFrame, run: Mapping[str, Any], generations: int) -> pd.DataFrame:
+    """The rows of ``run`` in its first ``generations`` generations."""
+    mine = _rows_of(frame, run)
+    return mine if mine.empty else mine[mine["generation"] < generations].reset_index(drop=True)
 
 
 #: The stored CPU study (declared last: it names the run and check functions above): MNIST and

@@ -50,7 +50,8 @@ from reuseprior.chapters.ch4_sharing_training.runs import training_study
 from reuseprior.core import paths
 from reuseprior.core.declared_study import DeclaredStudy
 from reuseprior.core.ordering import sort_rows
-from reuseprior.core.study import StudySpec, run_study
+from reuseprior.core.study import StudySpec
+from reuseprior.core.study_runner import run_study
 from reuseprior.training.convergence import read_history
 
 #: where the probes' rows are stored (one row per recipe and model, the ch4 study's columns)

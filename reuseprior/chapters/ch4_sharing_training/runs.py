@@ -42,10 +42,11 @@ from reuseprior.chapters.ch4_sharing_training.designs import (
 )
 from reuseprior.chapters.ch4_sharing_training.plan import ExperimentPlan, make_plan
 from reuseprior.core import paths
+from reuseprior.core.parameters import count_parameters
 from reuseprior.core.precision import default_dtype
 from reuseprior.core.runtime import set_seed
 from reuseprior.core.stored_rows import ColumnKinds, read_stored_csv
-from reuseprior.core.study import FloorStore, LiveCheck, RunStore, StudyRequest, StudySpec
+from reuseprior.core.study import FloorStore, LiveCheck, RunStore, StudyRequest, StudySpec, checked_runs
 from reuseprior.reporting.digits import round_residuals
 from reuseprior.training import convergence
 from reuseprior.training.convergence import history_json
@@ -350,15 +351,7 @@ def _prepared(
     its seed sets here, so its numbers do not depend on what its process ran before; what its row
     measures (FLOPs) leaves those generators as it found them."""
     splits, image_size, eval_image_size = plan_splits(plan, spec.variant, seed)
-    set_seed(seed)
-    model = build_experiment_model(
-        spec,
-        plan.recipe.num_classes,
-        width_mult=plan.width_mult,
-        depth_mult=plan.depth_mult,
-        dropout=plan.recipe.dropout,
-        stochastic_depth=plan.stochastic_depth,
-    )
+    model = _seeded_model(plan, spec, seed)
     with torch.random.fork_rng(devices=[]):  # measuring draws nothing from the run's seeded stream
         flops = count_flops(model, (3, image_size, image_size))
         macs_nominal = nominal_macs(
@@ -378,6 +371,19 @@ def _prepared(
         train_images=len(splits.train),
     )
     return model, splits, measured
+
+
+def _seeded_model(plan: ExperimentPlan, spec: ModelSpec, seed: int) -> torch.nn.Module:
+    """The model of one run of ``plan``, initialised from ``seed`` (the global generators set first)."""
+    set_seed(seed)
+    return build_experiment_model(
+        spec,
+        plan.recipe.num_classes,
+        width_mult=plan.width_mult,
+        depth_mult=plan.depth_mult,
+        dropout=plan.recipe.dropout,
+        stochastic_depth=plan.stochastic_depth,
+    )
 
 
 # ------------------------------------------------------------------------------------ a study's runs
@@ -532,12 +538,53 @@ def retrain_live_slice(path: str | Path = STORED_RUNS, work_dir: Path | None = N
 
 
 def check_live_slice(spec: StudySpec, request: StudyRequest) -> LiveCheck:
-    """The live check of the width-0.25 study and its slice (``study NAME check``): :func:`retrain_live_slice` of the
-    slice row in the study's runs file (the command gives it ``--store`` when told; by default
-    :data:`.designs.STORED_RUNS`), its checkpoints under the request's ``work_dir`` when given."""
+    """The live check of the width-0.25 study and its slice (``study NAME check``): :func:`recount_stored_runs`
+    of ``request.checked`` of the study's stored runs (:func:`~reuseprior.core.study.checked_runs`, in the
+    study's order: its first stored run and a seeded sample of the others; every one for ``--all``), then
+    :func:`retrain_live_slice` of the slice row in the study's runs file (the command gives it ``--store``
+    when told; by default :data:`.designs.STORED_RUNS`), its checkpoints under the request's ``work_dir``
+    when given. One table: the slice's rows have no ``model`` and ``seed`` of the study."""
+    stored = spec.rows()
+    have = set(zip(stored["model"], stored["seed"])) if not stored.empty else set()
+    candidates = [run for run in spec.runs if (run["model"], run["seed"]) in have]
+    recounted = recount_stored_runs(spec, checked_runs(candidates, request.checked)) if candidates else None
     work_dir = request.options.get("work_dir")
-    table = retrain_live_slice(spec.store.path, Path(work_dir) / "live" if work_dir else None)
-    return LiveCheck(table, "holds")
+    live = retrain_live_slice(spec.store.path, Path(work_dir) / "live" if work_dir else None)
+    return LiveCheck(pd.concat([recounted, live.assign(model="live slice")], ignore_index=True), "holds")
+
+
+def recount_stored_runs(spec: StudySpec, runs: list[Mapping[str, Any]]) -> pd.DataFrame:
+    """Each of ``runs`` (stored runs of ``spec``) built again from its seed, its parameters
+    (:func:`~reuseprior.core.parameters.count_parameters`, as :func:`~reuseprior.training.loop.fit` counts
+    them) and FLOPs (:func:`~reuseprior.training.loop.count_flops` at the run's training resolution)
+    counted and held equal to its stored row: counting depends on no kernel, so a stored count that differs
+    was edited, or stored by other code. One row per run and quantity; no training."""
+    stored = spec.rows()
+    out = []
+    for run in runs:
+        row = stored[(stored["model"] == run["model"]) & (stored["seed"] == run["seed"])].iloc[0]
+        plan = make_plan(
+            replace(spec.design.settings, models=(run["model"],)), profile=f"{spec.name}-{spec.plan}", seed=run["seed"]
+        )
+        model_spec = MODELS[run["model"]]
+        model = _seeded_model(plan, model_spec, int(run["seed"]))
+        image_size, _ = plan.sizes(model_spec.variant)
+        counted = {"params": count_parameters(model), "flops": count_flops(model, (3, image_size, image_size))}
+        for column, value in counted.items():
+            kept = float(row[column])
+            out.append(
+                {
+                    "model": run["model"],
+                    "seed": int(run["seed"]),
+                    "quantity": column,
+                    "stored": kept,
+                    "live": float(value),
+                    "deviation": float(value) - kept,
+                    "rule": "equal (counted again, no training)",
+                    "holds": float(value) == kept,
+                }
+            )
+    return pd.DataFrame(out)
 
 
 def slice_rules(reference: Mapping[str, Any], live: Mapping[str, Any]) -> pd.DataFrame:

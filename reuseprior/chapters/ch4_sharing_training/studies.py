@@ -51,7 +51,8 @@ from reuseprior.chapters.ch4_sharing_training.designs import (
 )
 from reuseprior.chapters.ch4_sharing_training.readings import JudgedRuns, family_judgement
 from reuseprior.core.declared_study import FLOOR_ACTION, DeclaredStudy
-from reuseprior.core.study import StudyGroup, StudyRequest, StudySpec, pending_runs, run_study, store_floors
+from reuseprior.core.study import StudyGroup, StudyRequest, StudySpec, pending_runs
+from reuseprior.core.study_runner import run_study, store_floors
 from reuseprior.reporting import verdicts
 from reuseprior.training.convergence import read_history, run_criteria
 

@@ -17,7 +17,7 @@ from reuseprior.chapters.ch7_sharing_schemes.configs import (
 from reuseprior.chapters.ch7_sharing_schemes.ranking import study_rows, summarize
 from reuseprior.chapters.ch7_sharing_schemes.runs import sharing_study
 from reuseprior.core import paths
-from reuseprior.core.study import run_study
+from reuseprior.core.study_runner import run_study
 from reuseprior.reporting.reference import load_seed_table
 
 
@@ -32,7 +32,7 @@ def profile_rows(
     settings: SharingSchemesProfile, device: torch.device | str = "cpu", *, progress: bool = True
 ) -> dict[str, tuple[pd.DataFrame, str]]:
     """Per study of the profile: its rows and where they come from. ``train_live``
-    trains the pending runs first (:func:`reuseprior.core.study.run_study`, resumable, into
+    trains the pending runs first (:func:`reuseprior.core.study_runner.run_study`, resumable, into
     :func:`~reuseprior.chapters.ch7_sharing_schemes.runs.runs_path`); otherwise the stored rows are
     read. A missing dataset raises :class:`~reuseprior.core.errors.DatasetNotFoundError` with the
     command that fetches it."""

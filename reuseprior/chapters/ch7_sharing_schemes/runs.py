@@ -39,7 +39,7 @@ from reuseprior.core.parameters import count_parameters
 from reuseprior.core.precision import within_float32_tolerance
 from reuseprior.core.progress import progress_bar
 from reuseprior.core.stored_rows import ColumnKinds
-from reuseprior.core.study import LiveCheck, RunStore, StudyRequest, StudySpec, read_csv_or_empty
+from reuseprior.core.study import LiveCheck, RunStore, StudyRequest, StudySpec, checked_runs, read_csv_or_empty
 from reuseprior.counting import analyze
 from reuseprior.training.convergence import history_json, read_history
 from reuseprior.training.loop import count_flops, fit, peak_rss_bytes, reset_peak_rss
@@ -440,14 +440,18 @@ def retrain_cheapest_runs(
 
 
 def check_first_epoch(spec: StudySpec, request: StudyRequest) -> LiveCheck:
-    """The study's live check as ``study NAME check`` runs it: :func:`retrain_cheapest_runs` of its cheapest stored run
-    (``data_dir``, ``download`` and ``threads`` from the request)."""
+    """The study's live check as ``study NAME check`` runs it: :func:`retrain_cheapest_runs` of ``request.checked``
+    of its stored runs (:func:`~reuseprior.core.study.checked_runs` of them from the cheapest up: the cheapest
+    and a seeded sample of the others; every one for ``--all``); ``data_dir``, ``download`` and ``threads``
+    from the request."""
     rows = spec.rows()
     if rows.empty:
         raise ValueError(f"study {spec.name} has no stored run to check: run it first")
+    by_cost = cheapest_runs(rows, len(rows))
+    chosen = pd.DataFrame(checked_runs(by_cost.to_dict("records"), request.checked), columns=by_cost.columns)
     options = request.options
     splits = load_study_data(spec.design, data_dir=options.get("data_dir"), download=bool(options.get("download")))
-    table = retrain_cheapest_runs(spec, rows, k=1, splits=splits, threads=options.get("threads", 1))
+    table = retrain_cheapest_runs(spec, chosen, k=len(chosen), splits=splits, threads=options.get("threads", 1))
     return LiveCheck(table, "within tolerance")
 
 

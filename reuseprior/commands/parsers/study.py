@@ -81,6 +81,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "config=scope, arm=pg (repeatable; values of one column are alternatives)",
     )
     parser.add_argument("--max-runs", type=positive_int, default=None, help="store at most this many new runs")
+    checked = parser.add_mutually_exclusive_group()
+    checked.add_argument(
+        "--runs",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="'check' recomputes N stored runs: the one it always checks and a seeded sample of the others "
+        "(default: 3)",
+    )
+    checked.add_argument("--all", action="store_true", help="'check' recomputes every stored run it can check")
     parser.add_argument(
         "--workers",
         type=positive_int,
@@ -144,6 +154,9 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     check_only_flag(parser, args)
     if args.seeds and args.action not in ("run", "floor"):
         parser.error(f"--seeds selects what 'run' trains and 'floor' stores; '{args.action}' does not take it")
+    if (args.runs is not None or args.all) and args.action != "check":
+        flag = "--all" if args.all else "--runs"
+        parser.error(f"{flag} says how many stored runs 'check' recomputes; '{args.action}' does not take it")
     cluster = [k for k, unset in CLUSTER_FLAGS.items() if getattr(args, k) != unset]
     if cluster and args.action != "run":
         flags = ", ".join("--" + k.replace("_", "-") for k in cluster)
