@@ -30,7 +30,7 @@ from reuseprior.zoo.scoring.registry import (
     scoring_command,
 )
 from reuseprior.zoo.scoring.results import scores_meta, scores_path, scores_table
-from reuseprior.zoo.scoring.runs import ScoringSession, run_arch_jobs, scoring_session
+from reuseprior.zoo.scoring.runs import ScoringCluster, ScoringSession, run_arch_jobs, scoring_session
 from reuseprior.zoo.scoring.scores import (
     catalogue_row,
     changed_scores,
@@ -225,7 +225,7 @@ def fill_proxies(
         stored = _stored_rows(run, zoo_name)
         names = _fill_candidates(stored, zoo_name, every, limit, archs, wants)
         jobs = _fill_jobs(zoo, stored, names, seed, each_alone=not isolate, device=device)
-        cluster = {"client": client, "scheduler": scheduler, "workers": workers, "max_memory_gb": max_memory_gb}
+        cluster = ScoringCluster(client, scheduler, workers, max_memory_gb)
         return len(
             _run_fill(run, jobs, names, wants, device, desc=f"filling {zoo_name}", progress=progress, cluster=cluster)
         )
@@ -240,11 +240,10 @@ def _run_fill(
     *,
     desc: str,
     progress: bool,
-    cluster: dict[str, object],
+    cluster: ScoringCluster,
 ) -> list[str]:
-    """Run a fill's ``jobs`` (``cluster``: :func:`run_arch_jobs`'s client, scheduler, workers and memory
-    limit) and return the architectures it stored; what it stored is recorded in the ``.meta.json``'s
-    ``filled`` whether the fill ends or is cut short (:func:`_record_fill`)."""
+    """Run a fill's ``jobs`` on ``cluster`` and return the architectures it stored; what it stored is
+    recorded in the ``.meta.json``'s ``filled`` whether the fill ends or is cut short (:func:`_record_fill`)."""
     filled: list[str] = []
     try:
         run_arch_jobs(
@@ -252,7 +251,7 @@ def _run_fill(
             _write_filled(run, timing=True, wants=wants, filled=filled),
             desc=desc,
             progress=progress,
-            **cluster,
+            cluster=cluster,
         )
     finally:  # the CSV's history, also of a fill cut short: what was computed later, when, with what
         if filled and "pending" in run.spec.names:
@@ -392,10 +391,7 @@ def rescore_proxies(
             _write_filled(run, timing=False),
             desc=f"rescoring {', '.join(asked)} of {zoo_name}",
             progress=progress,
-            client=client,
-            scheduler=scheduler,
-            workers=workers,
-            max_memory_gb=max_memory_gb,
+            cluster=ScoringCluster(client, scheduler, workers, max_memory_gb),
         )
         if todo:  # the CSV's history: which values were replaced, when
             named = todo if archs is not None or with_modules is not None else "all"

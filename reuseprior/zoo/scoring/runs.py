@@ -69,25 +69,33 @@ def _quiet(message: str) -> None:
     """``say`` of a run without progress output."""
 
 
+@dataclass(frozen=True)
+class ScoringCluster:
+    """Where a scoring run's jobs run: on ``client`` when given, else on the cluster at ``scheduler`` (an
+    address) or on a LocalCluster of ``workers`` processes, each limited to ``max_memory_gb`` GiB, that
+    :func:`~reuseprior.zoo.distributed.connect` starts for them."""
+
+    client: Client | None = None
+    scheduler: str | None = None
+    workers: int | None = None
+    max_memory_gb: float | None = None
+
+
 def run_arch_jobs(
-    jobs: list[ArchJob],
-    on_done: Callable[[ArchJob], None],
-    *,
-    desc: str,
-    progress: bool,
-    client: Client | None,
-    scheduler: str | None,
-    workers: int | None,
-    max_memory_gb: float | None = None,
+    jobs: list[ArchJob], on_done: Callable[[ArchJob], None], *, desc: str, progress: bool, cluster: ScoringCluster
 ) -> None:
-    """Run ``jobs`` on ``client``, or on a cluster started for them (none when there is nothing to do)."""
+    """Run ``jobs`` on ``cluster`` (:class:`ScoringCluster`: its client, or one started for them; none
+    when there is nothing to do)."""
     if not jobs:
         return
-    if client is not None:
-        run_jobs(client, jobs, on_done=on_done, desc=desc, progress=progress)
+    if cluster.client is not None:
+        run_jobs(cluster.client, jobs, on_done=on_done, desc=desc, progress=progress)
         return
     with connect(
-        scheduler=scheduler, workers=workers, max_memory_gb=max_memory_gb, say=print if progress else _quiet
+        scheduler=cluster.scheduler,
+        workers=cluster.workers,
+        max_memory_gb=cluster.max_memory_gb,
+        say=print if progress else _quiet,
     ) as started:
         run_jobs(started, jobs, on_done=on_done, desc=desc, progress=progress)
 
@@ -194,10 +202,7 @@ def score_zoo(
             _store_scored(run, everything, reuse),
             desc=f"scoring {zoo_name}",
             progress=progress,
-            client=client,
-            scheduler=scheduler,
-            workers=workers,
-            max_memory_gb=max_memory_gb,
+            cluster=ScoringCluster(client, scheduler, workers, max_memory_gb),
         )
     return run.csv
 
