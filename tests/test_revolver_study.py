@@ -139,6 +139,8 @@ def test_the_live_check_holds_a_float64_recomputation_to_its_stored_reference(st
     reference = tmp_path / "reference.csv"
     written = st.store_live_reference(study, key, generations=2, path=reference)
     assert set(written["plan"]) == {TINY.plan} and len(written) == 4
+    header = reference.read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert len(header) == len(set(header)), header  # the run's identity once, not its mode twice
     check = st.recompute_first_generations(study, key, generations=2, reference=reference)
     assert list(check["quantity"]) == ["individual", "params", "batches", "train_loss", "val_loss", "val_acc"]
     assert (check["evaluations"] == 4).all() and (check["max abs deviation"] < 1e-8).all()  # the CSV keeps 10 digits

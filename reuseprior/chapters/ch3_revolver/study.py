@@ -66,6 +66,7 @@ from reuseprior.revolver.population_study import (
     run_identity,
     run_population,
     summary_of_tables,
+    with_identity_columns,
 )
 from reuseprior.revolver.settings import CPU_SEARCH, RevolverProfile
 from reuseprior.revolver.split_floor import floor_keys, population_floors
@@ -119,6 +120,8 @@ LIVE_REFERENCE_REL = 1e-6
 #: how far a stored summary value may be from its side tables' reading (:func:`summary_agreement`),
 #: relatively: both are stored to 10 significant digits, and a mean of stored values rounds anew
 SUMMARY_REL = 1e-9
+#: the columns of a checked run's rows after its stored and reference values (:func:`check_stored_run`)
+CHECK_COLUMNS = ("recomputed", "max abs deviation", "tolerance", "within tolerance")
 #: where the runs checkpoint (not tracked)
 CHECKPOINT_ROOT = paths.BUILD_DIR / "revolver_study"
 #: the command that stores the floors of the study's images
@@ -570,9 +573,8 @@ def store_live_reference(
     """Compute :func:`live_slice` and store it in ``path`` (atomically, in
     place of an earlier reference of the same run): the float64 reference
     :func:`recompute_first_generations` holds a recomputation to."""
-    frame = live_slice(spec, run, generations, data_dir=data_dir)
     ident = run_identity(spec, run)
-    frame = frame.assign(**ident)[[*ident, *frame.columns]]
+    frame = with_identity_columns(live_slice(spec, run, generations, data_dir=data_dir), ident)
     return replace_csv_rows(path, ident, frame, read=read_csv_or_empty)
 
 
@@ -672,7 +674,7 @@ def check_stored_run(
     ).assign(quantity=lambda f: "evaluations, generation 0: " + f["quantity"])
     table = pd.concat([summary_agreement(spec, run), judged.drop(columns="evaluations")], ignore_index=True)
     table.insert(0, "run", run_label(run))
-    return table
+    return table[["run", "quantity", "stored", "reference float64", *CHECK_COLUMNS]]
 
 
 def check_first_generation(spec: StudySpec, request: StudyRequest) -> LiveCheck:
