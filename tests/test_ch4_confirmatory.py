@@ -3,17 +3,22 @@ its plan), seeds that chose nothing, one machine kind per seed, never resumed on
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import replace
 
 import pandas as pd
 import pytest
 
+from reuseprior.chapters import get_study
 from reuseprior.chapters.ch4_sharing_training import confirmatory as confirm
 from reuseprior.chapters.ch4_sharing_training import designs, readings
+from reuseprior.chapters.ch4_sharing_training import runs as ch4_runs
 from reuseprior.chapters.ch4_sharing_training import studies as ch4_studies
 from reuseprior.chapters.ch4_sharing_training import table42_study as table42
 from reuseprior.commands import main
-from reuseprior.core import cpu
+from reuseprior.commands import study as study_command
+from reuseprior.commands.parsers import study as study_parsers
+from reuseprior.core import cpu, study_runner
 from reuseprior.core.errors import RunSettingError
 
 
@@ -204,3 +209,51 @@ def test_a_stored_seed_the_study_does_not_declare_is_never_read():
     judged = readings.family_judgement(runs, floor, declared)
     assert 3 in set(runs["seed"]) and 3 not in judged.kept and judged.interim
     assert "7 of the study's 8 declared seeds" in judged.reason
+
+
+def _request(argv: list[str]):
+    """``python -m reuseprior study ARGV`` parsed and checked as the command does, and its request."""
+    parser = argparse.ArgumentParser()
+    study_parsers.add_arguments(parser)
+    args = parser.parse_args(argv)
+    study_parsers.check_arguments(parser, args)
+    study_command.check_run_arguments(parser, args)  # exit 2 for a flag the study does not use
+    return args, study_command._request(args, get_study(args.name))
+
+
+class _ReadImages(Exception):
+    """Raised where a run or a floor would read its images, carrying the folder it would read them from."""
+
+
+def test_the_command_takes_data_dir_and_its_runs_read_their_images_there(tmp_path, monkeypatch):
+    images = tmp_path / "images"
+    args, request = _request(
+        ["ch4-confirm", "run", "--data-dir", str(images), "--work-dir", str(tmp_path), "--seeds", "100"]
+    )
+    assert request.options["data_dir"] == images
+    seen = {}
+
+    def train_model(plan, *_, **__):
+        seen["data_dir"] = plan.data_dir
+        return {"status": "stopped"}  # stopped: the run stays pending, nothing is stored
+
+    monkeypatch.setattr(ch4_runs, "train_model", train_model)
+    monkeypatch.setattr(confirm, "_kind_here", lambda device: cpu.PINNED_CPU_KIND)
+    spec = confirm.STUDY.with_store(tmp_path / "runs.csv")
+    done = study_runner.run_study(spec, options=request.options, max_runs=1, progress=False)
+    assert seen["data_dir"] == images and not done.stored and not done.killed and len(done.unfinished) == 1
+    assert spec.plan == confirm.confirmatory_study().plan  # where the files are is no part of the plan
+
+
+def test_the_floor_reads_its_images_from_the_data_dir_given(tmp_path, monkeypatch):
+    images = tmp_path / "images"
+    _, request = _request(["ch4-confirm", "floor", "--data-dir", str(images), "--seeds", "100"])
+
+    def plan_splits(plan, *_):
+        raise _ReadImages(plan.data_dir)
+
+    monkeypatch.setattr(ch4_runs, "plan_splits", plan_splits)
+    spec = replace(confirm.STUDY, floor=replace(confirm.STUDY.floor, path=tmp_path / "floors.csv"))
+    with pytest.raises(_ReadImages) as read:
+        study_runner.store_floors(spec, [100], progress=False, **request.options)
+    assert read.value.args == (images,)

@@ -73,19 +73,12 @@ def constant_width_mlp(
     """
     check_integer("width", width)
     check_integer("depth", depth)
-    num_inputs = width if num_inputs is None else num_inputs
-    num_outputs = width if num_outputs is None else num_outputs
-    check_integer("num_inputs", num_inputs)
-    check_integer("num_outputs", num_outputs)
-
     model = nn.Sequential()
     tied_weight: nn.Parameter | None = None
     tied_bias: nn.Parameter | None = None
-    for i in range(depth):
-        fan_in = num_inputs if i == 0 else width
-        fan_out = num_outputs if i == depth - 1 else width
+    for i, (fan_in, fan_out, tied) in enumerate(_linear_layers(width, depth, num_inputs, num_outputs, shared)):
         linear = nn.Linear(fan_in, fan_out, bias=bias)
-        if shared and (fan_in, fan_out) == (width, width):
+        if tied:
             if tied_weight is None:
                 tied_weight, tied_bias = linear.weight, linear.bias
             else:
@@ -113,20 +106,27 @@ def mlp_param_count(
 ) -> int:
     """Closed-form ``Params`` of :func:`constant_width_mlp` as the thesis counts
     it (BN = ``bn_params_per_channel`` per channel; tied layers once)."""
-    num_inputs = width if num_inputs is None else num_inputs
-    num_outputs = width if num_outputs is None else num_outputs
     total = 0
     seen_tied = False
-    for i in range(depth):
-        fan_in = num_inputs if i == 0 else width
-        fan_out = num_outputs if i == depth - 1 else width
-        per_layer = fan_in * fan_out + (fan_out if bias else 0)
-        if shared and (fan_in, fan_out) == (width, width):
-            if not seen_tied:
-                total += per_layer
-                seen_tied = True
-        else:
-            total += per_layer
+    for fan_in, fan_out, tied in _linear_layers(width, depth, num_inputs, num_outputs, shared):
+        if not (tied and seen_tied):
+            total += fan_in * fan_out + (fan_out if bias else 0)
+        seen_tied = seen_tied or tied
         if batch_norm:
             total += bn_params_per_channel * fan_out
     return total
+
+
+def _linear_layers(
+    width: int, depth: int, num_inputs: int | None, num_outputs: int | None, shared: bool
+) -> list[tuple[int, int, bool]]:
+    """``(fan_in, fan_out, tied)`` of each linear layer of :func:`constant_width_mlp` in order (the module
+    docstring's layout): the first reads ``num_inputs`` (default ``width``), the last writes ``num_outputs``
+    (default ``width``), the others are ``width x width``; with ``shared`` every ``(width, width)`` layer is
+    tied to the first of them."""
+    num_inputs = width if num_inputs is None else num_inputs
+    num_outputs = width if num_outputs is None else num_outputs
+    check_integer("num_inputs", num_inputs)
+    check_integer("num_outputs", num_outputs)
+    fans = [(num_inputs if i == 0 else width, num_outputs if i == depth - 1 else width) for i in range(depth)]
+    return [(fan_in, fan_out, shared and (fan_in, fan_out) == (width, width)) for fan_in, fan_out in fans]

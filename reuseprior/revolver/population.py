@@ -74,6 +74,7 @@ from reuseprior.training.loop import UnreadableCheckpointError, read_checkpoint_
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "EVALUATION_COLUMNS",
     "TOP_COLUMNS",
     "Individual",
     "Population",

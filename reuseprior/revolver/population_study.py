@@ -45,7 +45,7 @@ from reuseprior.core.progress import progress_bar
 from reuseprior.core.stored_rows import COUNT, FRACTION, ColumnKinds
 from reuseprior.core.study import RUNS, RunStore, StudySpec
 from reuseprior.datasets import DatasetSplits, load_standard_splits
-from reuseprior.revolver.population import Population, PopulationConfig, load_matching
+from reuseprior.revolver.population import EVALUATION_COLUMNS, Population, PopulationConfig, load_matching
 from reuseprior.revolver.search import Algorithm
 
 __all__ = [
@@ -53,6 +53,7 @@ __all__ = [
     "GENERATION_KINDS",
     "NOT_IN_SIDE_TABLES",
     "RERUN_MEASURED",
+    "STORED_EVALUATION_COLUMNS",
     "SUMMARY_READINGS",
     "FinishedRun",
     "PopulationRecord",
@@ -91,35 +92,16 @@ GENERATION_KINDS = ColumnKinds(
         *ColumnKinds.within(COUNT, "generation", "replaced", "trained", "top_individual", "top_params"),
     ),
 )
-#: the kinds of a population's evaluations (one row a trained individual)
+#: the columns a rerun measures anew (wall seconds): no side table stores them, the runs table keeps
+#: the run's total
+RERUN_MEASURED: tuple[str, ...] = ("seconds",)
+#: the stored columns of a population's evaluations (one row a trained individual): an evaluation row's
+#: (:data:`~reuseprior.revolver.population.EVALUATION_COLUMNS`) less what a rerun measures anew
+STORED_EVALUATION_COLUMNS: tuple[str, ...] = tuple(c for c in EVALUATION_COLUMNS if c not in RERUN_MEASURED)
+#: the kinds of a population's evaluations: every stored column filled, each a number but ``origin``
 EVALUATION_KINDS = ColumnKinds(
-    required=(
-        "generation",
-        "individual",
-        "index",
-        "origin",
-        "params",
-        "shared_params",
-        "batches",
-        "lr",
-        "train_loss",
-        "val_loss",
-        "val_acc",
-        "score",
-    ),
-    numeric=(
-        "generation",
-        "individual",
-        "index",
-        "params",
-        "shared_params",
-        "batches",
-        "lr",
-        "train_loss",
-        "val_loss",
-        "val_acc",
-        "score",
-    ),
+    required=STORED_EVALUATION_COLUMNS,
+    numeric=tuple(c for c in STORED_EVALUATION_COLUMNS if c != "origin"),
     ranges=(
         *ColumnKinds.within(FRACTION, "val_acc"),
         *ColumnKinds.within(COUNT, "generation", "individual", "index", "params", "shared_params", "batches"),
@@ -245,9 +227,6 @@ SUMMARY_READINGS: dict[str, Reading] = {
     "cpu_seconds": lambda run: round(run.cpu_seconds, 1),
 }
 
-#: the columns a rerun measures anew (wall seconds): no side table stores them, the runs table keeps
-#: the run's total
-RERUN_MEASURED: tuple[str, ...] = ("seconds",)
 #: the summary readings a stored run's side tables do not determine: the population's own state (its top
 #: individual trained on every training image) and the times measured while it ran
 NOT_IN_SIDE_TABLES: tuple[str, ...] = ("top_train_acc_final", "seconds", "cpu_seconds")

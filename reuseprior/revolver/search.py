@@ -282,6 +282,14 @@ def random_blueprint(space: SearchSpace, builder: Builder) -> Blueprint:
     # drawn only when the space names rates, so a space without dropout draws as before
     dropout = float(_pick(rng, space.dropout_rates)) if space.dropout_rates else 0.0
     tag = "".join(map(str, depths)) + f"w{base}k" + "".join(map(str, kernels))
+    # either skeleton: the space's stem at the base width, and its dropout
+    stem_and_dropout: dict[str, Any] = {
+        "stem_width": base,
+        "stem_kernel": space.stem_kernel,
+        "stem_stride": space.stem_stride,
+        "stem_pool": space.stem_pool,
+        "dropout": dropout,
+    }
     if skeleton == "resnet":
         kinds = [_pick(rng, space.res_blocks) for _ in range(n_groups)]
         widths = [base * 2 ** _doublings(space, g) for g in range(n_groups)]
@@ -294,12 +302,8 @@ def random_blueprint(space: SearchSpace, builder: Builder) -> Blueprint:
             depths,
             kinds,
             kernels,
-            stem_width=base,
-            stem_kernel=space.stem_kernel,
-            stem_stride=space.stem_stride,
-            stem_pool=space.stem_pool,
             max_depth=space.max_depth,
-            dropout=dropout,
+            **stem_and_dropout,
         )
     else:
         kinds = [_pick(rng, space.dense_groups) for _ in range(n_groups)]
@@ -308,18 +312,7 @@ def random_blueprint(space: SearchSpace, builder: Builder) -> Blueprint:
         depths = [d + 1 for d in depths]
         name = f"DenseNet{tag}g{growth}" + "".join(k[6] for k in kinds)
         bp = builder.densenet(
-            name,
-            space.input_shape,
-            space.num_classes,
-            growths,
-            depths,
-            kinds,
-            kernels,
-            stem_width=base,
-            stem_kernel=space.stem_kernel,
-            stem_stride=space.stem_stride,
-            stem_pool=space.stem_pool,
-            dropout=dropout,
+            name, space.input_shape, space.num_classes, growths, depths, kinds, kernels, **stem_and_dropout
         )
     for _ in range(int(_pick(rng, space.random_mutations))):
         mutate(bp, builder)

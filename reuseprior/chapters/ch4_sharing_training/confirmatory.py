@@ -162,13 +162,15 @@ def confirmatory_run(
     seed: int,
     spec: StudySpec,
     work_dir: Path | None = None,
+    data_dir: str | Path | None = None,
     progress: bool = False,
     device: str = "cpu",
     deadline: float | None = None,
 ) -> dict | None:
     """One run of the confirmatory study: :func:`.runs.train_run` with its checkpoints kept per
     machine kind (under ``work_dir``, a folder per kind), after the checks of :func:`check_machine_kind`
-    (module docstring)."""
+    (module docstring); its images read from ``data_dir`` (default: the design's; where the files are is
+    no part of the plan)."""
     kind = _kind_here(str(device))
     root = Path(work_dir or WORK_DIR)
     check_machine_kind(spec, model, seed, kind, root)
@@ -178,6 +180,7 @@ def confirmatory_run(
         seed=seed,
         spec=spec,
         work_dir=root / kind_folder(kind),
+        data_dir=data_dir,
         progress=progress,
         device=device,
         deadline=deadline,
@@ -217,6 +220,5 @@ register_study(
         STUDY,
         "chapter 4: Table 4.2 confirmed on 12 fresh seeds, declared before its runs (data/ch4_real_study_runs.csv)",
         aliases=("ch4-confirm",),
-        reads=frozenset({"store", "device", "deadline", "work_dir"}),
     )
 )

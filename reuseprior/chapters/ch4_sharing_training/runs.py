@@ -29,6 +29,7 @@ from reuseprior.chapters.ch4_sharing_training.configs import (
     RESULT_COLUMNS,
     RESULT_KINDS,
     ModelSpec,
+    SharingTrainingProfile,
 )
 from reuseprior.chapters.ch4_sharing_training.data import plan_splits
 from reuseprior.chapters.ch4_sharing_training.designs import (
@@ -415,6 +416,14 @@ def training_study(
     )
 
 
+def _model_settings(spec: StudySpec, model: str, data_dir: str | Path | None) -> SharingTrainingProfile:
+    """The design's training settings of ``spec`` for ``model`` alone, its images read from ``data_dir``
+    (None: the design's folder). Where the files are is no part of the plan: ``spec.plan`` hashes the
+    design's settings, never these."""
+    settings = replace(spec.design.settings, models=(model,))
+    return settings if data_dir is None else replace(settings, data_dir=str(data_dir))
+
+
 def train_run(
     *,
     study: str,
@@ -439,10 +448,7 @@ def train_run(
         raise ValueError(f"a run of study {study!r} given to {spec.name!r}")
     if deadline is not None and time.time() >= deadline:
         return None
-    settings = replace(spec.design.settings, models=(model,))
-    if data_dir is not None:
-        settings = replace(settings, data_dir=str(data_dir))
-    plan = make_plan(settings, profile=f"{spec.name}-{spec.plan}", seed=seed)
+    plan = make_plan(_model_settings(spec, model, data_dir), profile=f"{spec.name}-{spec.plan}", seed=seed)
     checkpoints = Path(work_dir or WORK_DIR) / spec.plan / "checkpoints"
     row = train_model(
         plan,
@@ -464,15 +470,15 @@ def train_run(
 FLOOR_COMMAND = study_command("ch4", "floor")
 
 
-def floor_row(key: Mapping[str, Any], spec: StudySpec) -> dict[str, Any]:
+def floor_row(key: Mapping[str, Any], spec: StudySpec, data_dir: str | Path | None = None) -> dict[str, Any]:
     """The fit criterion of :func:`with_verdicts` for seed ``key["seed"]`` of ``spec``: the training and
     test accuracy (%) of the linear floor (:func:`reuseprior.training.convergence.linear_floor`: a
     multinomial logistic regression) on the same training images as the study's runs (the seed's split,
-    resampled as they were; one channel of the three equal ones), scored on the same test images; keyed
-    by ``key`` (study and seed). About 20 s a seed on one CPU thread."""
+    resampled as they were; one channel of the three equal ones, read from ``data_dir`` as
+    :func:`train_run`'s), scored on the same test images; keyed by ``key`` (study and seed). About 20 s a
+    seed on one CPU thread."""
     design, seed = spec.design, int(key["seed"])
-    settings = replace(design.settings, models=(design.models[0],))
-    plan = make_plan(settings, profile=f"{design.name}-floor", seed=seed)
+    plan = make_plan(_model_settings(spec, design.models[0], data_dir), profile=f"{design.name}-floor", seed=seed)
     splits, _, _ = plan_splits(plan, MODELS[design.models[0]].variant, seed)
     floor = convergence.linear_floor(splits.train, splits.test)
     return {

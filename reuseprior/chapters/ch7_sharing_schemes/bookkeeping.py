@@ -27,7 +27,7 @@ from reuseprior.chapters.ch7_sharing_schemes.configs import (
     scheme_config,
 )
 from reuseprior.chapters.ch7_sharing_schemes.models import base_model, build_config_model, study_budgets
-from reuseprior.chapters.ch7_sharing_schemes.runs import prior_scores
+from reuseprior.chapters.ch7_sharing_schemes.runs import MODEL_NUMBERS, prior_scores
 from reuseprior.core import paths
 from reuseprior.core.errors import CsvFormatError
 from reuseprior.core.files import append_csv_row, file_lock
@@ -62,18 +62,7 @@ BOOKKEEPING_COLUMNS: tuple[str, ...] = (
 #: the kinds of a stored row's values (the prior's scores are empty in a row with an engine error)
 BOOKKEEPING_KINDS = ColumnKinds(
     required=("model", "config", "scheme", "budget", "params", "params_fraction", "flops"),
-    numeric=(
-        "budget_target",
-        "params",
-        "params_fraction",
-        "flops",
-        "PG",
-        "PG_prime",
-        "expected_spread",
-        "entropy",
-        "NG",
-        "engine_time_s",
-    ),
+    numeric=(*MODEL_NUMBERS, "engine_time_s"),
 )
 
 

@@ -53,6 +53,9 @@ ROW_COLUMNS: tuple[str, ...] = (
     "val_top1", "test_top1", "test_loss", "train_loss_last_epoch", "train_top1_last_epoch", "epoch_history",
     "train_time_s", "engine_time_s", "peak_memory_mb", "peak_memory_kind", "threads", "torch_version", "finished_utc",
 )  # fmt: skip
+#: the numbers of a configuration's model, in a run's row and in a bookkeeping row alike: its budget,
+#: parameters and FLOPs, the prior's scores and NG
+MODEL_NUMBERS: tuple[str, ...] = ("budget_target", "params", "params_fraction", "flops", *PRIOR_SCORES, "NG")
 #: the kinds of a stored row's values (the prior's scores are empty in a row with an engine error)
 ROW_KINDS = ColumnKinds(
     required=(
@@ -71,16 +74,8 @@ ROW_KINDS = ColumnKinds(
         "test_top1",
     ),
     numeric=(
-        "budget_target",
         "seed",
-        "params",
-        "params_fraction",
-        "flops",
-        "PG",
-        "PG_prime",
-        "expected_spread",
-        "entropy",
-        "NG",
+        *MODEL_NUMBERS,
         "epochs",
         "batch_size",
         "train_images",
