@@ -12,11 +12,12 @@ import pytest
 import timm
 import torch
 
-from reuseprior.chapters.ch4_sharing_training import designs, readings
+from reuseprior.chapters.ch4_sharing_training import designs, readings, studies
 from reuseprior.chapters.ch4_sharing_training import table42_study as table42
 from reuseprior.commands import main
 from reuseprior.core import paths
 from reuseprior.core.files import write_json
+from reuseprior.core.study import StudyRequest
 
 
 def _history(val_top1: list[float], val_loss: list[float]) -> str:
@@ -328,3 +329,10 @@ def test_the_study_reading_says_what_its_tables_say():
     assert table42.study_reading(verdicts.iloc[:0], controls.iloc[:0], prior.iloc[:0]) == (
         "No seed counts yet: nothing to compare."
     )
+
+
+def test_the_groups_floor_action_reads_the_images_of_data_dir(tmp_path, monkeypatch):
+    given = []
+    monkeypatch.setattr(studies, "store_floors", lambda spec, seeds, **kw: given.append(kw) or pd.DataFrame())
+    studies._floors(StudyRequest(profile="gpu", options={"data_dir": tmp_path}))
+    assert given == [{"progress": True, "data_dir": tmp_path}]

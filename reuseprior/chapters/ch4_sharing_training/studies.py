@@ -132,7 +132,8 @@ def _floors(request: StudyRequest) -> str:
     Table 4.2 study's (all 54,000 training images)."""
     table42_floor = table42.floor_study(_profile(request))
     specs = (table42_floor,) if _profile(request) == "gpu" else (*WIDTH_025_AND_FIT_STUDIES, table42_floor)
-    tables = [store_floors(spec, request.seeds, progress=request.progress) for spec in specs]
+    options = {"data_dir": request.options.get("data_dir")}  # the images of --data-dir, as the runs read them
+    tables = [store_floors(spec, request.seeds, progress=request.progress, **options) for spec in specs]
     return "\n".join(t.to_string(index=False) for t in tables) + f"\n-> {LINEAR_FLOOR}"
 
 
