@@ -17,6 +17,7 @@ from reuseprior.chapters.ch4_sharing_training import table42_study as table42
 from reuseprior.commands import main
 from reuseprior.core import paths
 from reuseprior.core.files import write_json
+from reuseprior.core.stored_rows import without_digests
 from reuseprior.core.study import StudyRequest
 
 
@@ -224,7 +225,7 @@ def test_a_judged_study_names_the_floor_command_of_its_profile_for_a_seed_withou
     gpu = decisive(recipe, "gpu")
     store, floor_store = tmp_path / "runs.csv", tmp_path / "floors.csv"
     decisive(recipe, "cpu").rows().iloc[[0]].assign(study=gpu.name, plan=gpu.plan, seed=7).to_csv(store, index=False)
-    stored_floors = pd.read_csv(floors("gpu").floor.path)
+    stored_floors = without_digests(pd.read_csv(floors("gpu").floor.path))  # rows dropped below
     seed7 = (stored_floors["study"] == floors("gpu").name) & (stored_floors["seed"] == 7)
     stored_floors[~seed7].to_csv(floor_store, index=False)
     monkeypatch.setattr(table42, "decisive_study", lambda r, p="cpu": decisive(r, p).with_store(store))

@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from reuseprior.chapters.ch3_revolver import study as ch3
-from reuseprior.commands import main
+from reuseprior.commands import USER_ERRORS
+from reuseprior.core.errors import MissingReferenceError
 from reuseprior.core.files import atomic_write, write_text
 from reuseprior.counting import analyze
 from reuseprior.counting.quantities import DEGENERATE_PG
@@ -30,17 +31,17 @@ def test_a_full_disk_names_the_file_the_space_free_there_and_leaves_the_file_as_
     assert target.read_text() == "kept\n" and [p.name for p in tmp_path.iterdir()] == ["runs.csv"]
 
 
-def test_check_without_a_stored_float64_reference_is_one_line(tmp_path, monkeypatch, capsys):
-    """The issue's audit: a 35-line traceback. Nothing is trained before the refusal."""
+def test_a_recomputation_without_a_stored_float64_reference_is_refused_in_one_line(tmp_path, monkeypatch):
+    """The issue's audit: a 35-line traceback. Nothing is trained before the refusal. (``study ch3 check``
+    itself needs no reference: without one it holds a run's counts exactly, see ``check_stored_run``.)"""
     missing = tmp_path / "no_reference.csv"
-    check = ch3.recompute_first_generations
-    monkeypatch.setattr(check, "__kwdefaults__", {**check.__kwdefaults__, "reference": missing})
     monkeypatch.setattr(ch3, "live_slice", lambda *a, **k: pytest.fail("trained before the refusal"))
-    assert main(["study", "ch3", "check"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err
-    assert f"study {ch3.CPU_STUDY.name}: no float64 reference in {missing} of " in err
-    assert "store its reference (reuseprior.chapters.ch3_revolver.study.store_live_reference(spec, run))" in err
+    with pytest.raises(MissingReferenceError) as raised:
+        ch3.recompute_first_generations(ch3.CPU_STUDY, ch3.CPU_STUDY.runs[0], reference=missing)
+    message = str(raised.value)
+    assert "\n" not in message and f"study {ch3.CPU_STUDY.name}: no float64 reference in {missing} of " in message
+    assert "store its reference (reuseprior.chapters.ch3_revolver.study.store_live_reference(spec, run))" in message
+    assert MissingReferenceError in USER_ERRORS  # the commands print it without a traceback
 
 
 def test_a_pg_of_minus_infinity_is_said_in_words():

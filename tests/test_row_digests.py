@@ -17,6 +17,7 @@ from reuseprior.core import study as core_study
 from reuseprior.core.errors import CsvFormatError
 from reuseprior.core.row_digests import DIGEST_COLUMN, has_digests
 from reuseprior.core.stored_rows import stamp_digests
+from tests.stored_copies import copy_without_digests
 
 DATA = paths.DATA_DIR
 
@@ -30,7 +31,7 @@ def _stamped_ch3(folder: Path) -> core_study.StudySpec:
 
 def test_stamping_appends_a_digest_to_each_line_and_changes_no_other_byte(tmp_path):
     for table in ch3.STORED.values():
-        path = Path(shutil.copy(DATA / table.name, tmp_path / table.name))
+        path = copy_without_digests(DATA / table.name, tmp_path / table.name)
         before = path.read_text(encoding="utf-8").splitlines()
         assert stamp_digests(path) == len(before) - 1
         after = path.read_text(encoding="utf-8").splitlines()

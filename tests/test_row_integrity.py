@@ -4,7 +4,6 @@ Each test edits a copy of a stored file (never the file under data/) as a merge 
 
 from __future__ import annotations
 
-import csv
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -19,29 +18,17 @@ from reuseprior.core import paths, study_runner
 from reuseprior.core import study as core_study
 from reuseprior.core.distributed import connect
 from reuseprior.core.errors import CsvFormatError
-from reuseprior.core.row_digests import DIGEST_COLUMN
 from reuseprior.core.stored_rows import DuplicateRowWarning
 from reuseprior.zoo import search
 from tests import toy_study
+from tests.stored_copies import copy_without_digests
 
 DATA = paths.DATA_DIR
 
 
-def _copy_without_digests(source: Path, target: Path) -> Path:
-    """A copy of the stored CSV ``source`` at ``target`` as a file stored before row digests (their column
-    dropped, every other field as written), so that an edit reaches the checks of values and keys, which
-    a file with digests would refuse first as an edited row."""
-    with open(source, encoding="utf-8", newline="") as fh:
-        records = list(csv.reader(fh))
-    position = records[0].index(DIGEST_COLUMN)
-    with open(target, "w", encoding="utf-8", newline="") as fh:
-        csv.writer(fh, lineterminator="\n").writerows(r[:position] + r[position + 1 :] for r in records if r)
-    return target
-
-
 def _copy_ch3(folder: Path) -> core_study.StudySpec:
     for table in ch3.STORED.values():
-        _copy_without_digests(DATA / table.name, folder / table.name)
+        copy_without_digests(DATA / table.name, folder / table.name)
     return ch3.CPU_STUDY.with_store(folder / ch3.STORED["runs"].name)
 
 
@@ -96,7 +83,7 @@ def test_an_identical_copy_of_a_row_is_dropped_with_a_message_and_counted_once(t
 
 
 def test_a_store_of_several_rows_a_run_refuses_two_differing_rows_of_one_row_key(tmp_path):
-    path = _copy_without_digests(DATA / "nb201_search_runs.csv", tmp_path / "nb201_search_runs.csv")
+    path = copy_without_digests(DATA / "nb201_search_runs.csv", tmp_path / "nb201_search_runs.csv")
     second = _lines(path)[1].split(",")
     second[7] = "91.5"  # its mean
     line = _append_line(path, ",".join(second))

@@ -23,6 +23,7 @@ from reuseprior.chapters.ch8_prior_as_tool import screening as ch8
 from reuseprior.core import paths
 from reuseprior.core import study as core_study
 from reuseprior.core.errors import CsvFormatError
+from reuseprior.core.row_digests import has_digests
 from reuseprior.core.stored_rows import ColumnKinds, check_stored_rows
 from reuseprior.core.study import RunStore, read_csv_or_empty
 from reuseprior.revolver.split_floor import population_floors
@@ -30,11 +31,16 @@ from reuseprior.zoo import search
 from reuseprior.zoo.batch_sensitivity import SENSITIVITY_KINDS, read_minibatch_scores
 from reuseprior.zoo.scoring import append_rows
 from reuseprior.zoo.scoring.results import load_scores
+from tests.stored_copies import copy_without_digests
 
 DATA = paths.DATA_DIR
 
 
 def _copy(name: str, folder: Path) -> Path:
+    """A copy of ``data/name`` in ``folder``, without its row digests if it has them (the edits below reach the
+    checks of cuts and values)."""
+    if has_digests(DATA / name):
+        return copy_without_digests(DATA / name, folder / name)
     return Path(shutil.copy(DATA / name, folder / name))
 
 
