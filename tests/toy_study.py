@@ -21,7 +21,7 @@ import pandas as pd
 from reuseprior.chapters import STUDIES
 from reuseprior.core import paths
 from reuseprior.core.declared_study import DeclaredStudy
-from reuseprior.core.study import LiveCheck, RunStore, StudyGroup, StudyRequest, StudySpec, checked_runs
+from reuseprior.core.study import LiveCheck, RunStore, StudyGroup, StudyRequest, StudySpec, checked_runs, stored_runs
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,7 @@ def stored_runs_recomputed(spec: StudySpec, request: StudyRequest) -> LiveCheck:
     """The toy's live check: ``request.checked`` of its stored runs (:func:`checked_runs`: the first in the
     declared order and a seeded sample of the others) recomputed here, each score equal to the stored one."""
     stored = spec.rows()
-    have = set(zip(stored["model"], stored["seed"]))
-    runs = checked_runs([run for run in spec.runs if (run["model"], run["seed"]) in have], request.checked)
+    runs = checked_runs(stored_runs(spec), request.checked)
     rows = []
     for run in runs:
         kept = stored[(stored["model"] == run["model"]) & (stored["seed"] == run["seed"])].iloc[0]

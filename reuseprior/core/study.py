@@ -71,6 +71,7 @@ __all__ = [
     "settings_hash",
     "status",
     "status_table",
+    "stored_runs",
 ]
 
 #: a run's key: its key columns and their values (the plan aside)
@@ -446,6 +447,13 @@ class StudySpec:
         if not found:
             raise LookupError(f"no linear floor of study {self.name} in {self.floor.path}: run `{self.floor.command}`")
         return pd.concat(found, ignore_index=True)
+
+
+def stored_runs(spec: StudySpec) -> list[Key]:
+    """The runs of ``spec`` with a stored row of its plan, in the study's order (what a live check chooses
+    from, :func:`checked_runs`)."""
+    done = spec.stored_keys()
+    return [run for run in spec.runs if spec.store.key_of(run) in done]
 
 
 def pending_runs(spec: StudySpec, only: Iterable[Key] | None = None) -> list[Key]:

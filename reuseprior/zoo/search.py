@@ -82,7 +82,7 @@ from scipy.special import gammaln
 from reuseprior.core import paths
 from reuseprior.core.ordering import sort_rows
 from reuseprior.core.stored_rows import ColumnKinds
-from reuseprior.core.study import LiveCheck, RunStore, StudyRequest, StudySpec, checked_runs
+from reuseprior.core.study import LiveCheck, RunStore, StudyRequest, StudySpec, checked_runs, stored_runs
 from reuseprior.zoo.nasbench201 import NASLIB_SUBSET_CSV, OPS, load_naslib_subset, parse_arch
 from reuseprior.zoo.scoring import load_scores, published_version, version_complete_on
 
@@ -505,8 +505,7 @@ def check_stored(spec: StudySpec, request: StudyRequest) -> LiveCheck:
     stored runs (:func:`~reuseprior.core.study.checked_runs`: the first of :data:`LIVE_RUNS`, and a seeded
     sample of the others, those of :data:`LIVE_RUNS` first; every one for ``--all``), recomputed from the
     stored scores (``data_dir`` from the request)."""
-    done = spec.stored_keys()
-    stored = [r for r in spec.runs if spec.store.key_of(r) in done]
+    stored = stored_runs(spec)
     live = [r for r in stored if any(r.items() >= run.items() for run in LIVE_RUNS)]
     if not live:
         raise ValueError(f"study {spec.name} has no stored run of {list(LIVE_RUNS)} to check: run it first")

@@ -48,7 +48,7 @@ from reuseprior.core.ordering import sort_rows
 from reuseprior.core.precision import default_dtype
 from reuseprior.core.progress import progress_bar
 from reuseprior.core.stored_rows import COUNT, FRACTION, ColumnKinds
-from reuseprior.core.study import LiveCheck, StudyRequest, StudySpec, checked_runs, read_csv_or_empty
+from reuseprior.core.study import LiveCheck, StudyRequest, StudySpec, checked_runs, read_csv_or_empty, stored_runs
 from reuseprior.core.verdict_policy import CONFIDENCE, NOT_COMPARABLE, SEARCH_MIN_COUNTING_SHARE, Claim
 from reuseprior.datasets import load_standard_splits
 from reuseprior.reporting import verdicts
@@ -683,8 +683,7 @@ def check_first_generation(spec: StudySpec, request: StudyRequest) -> LiveCheck:
     run with a float64 reference, else its first stored run, and a seeded sample of the others; every
     one for ``--all``); ``data_dir`` from the request."""
     references = _references(spec, LIVE_REFERENCE)
-    summaries = spec.rows()
-    stored = [run for run in spec.runs if not _rows_of(summaries, run).empty]
+    stored = stored_runs(spec)
     if not stored:
         raise ValueError(f"study {spec.name} has no stored run to check: run it first")
     referenced = [run for run in stored if not _evaluations_of(references, run, 1).empty]

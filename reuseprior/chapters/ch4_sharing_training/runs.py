@@ -47,7 +47,7 @@ from reuseprior.core.parameters import count_parameters
 from reuseprior.core.precision import default_dtype
 from reuseprior.core.runtime import set_seed
 from reuseprior.core.stored_rows import ColumnKinds, read_stored_csv
-from reuseprior.core.study import FloorStore, LiveCheck, RunStore, StudyRequest, StudySpec, checked_runs
+from reuseprior.core.study import FloorStore, LiveCheck, RunStore, StudyRequest, StudySpec, checked_runs, stored_runs
 from reuseprior.reporting.digits import round_residuals
 from reuseprior.training import convergence
 from reuseprior.training.convergence import history_json
@@ -550,9 +550,7 @@ def check_live_slice(spec: StudySpec, request: StudyRequest) -> LiveCheck:
     :func:`retrain_live_slice` of the slice row in the study's runs file (the command gives it ``--store``
     when told; by default :data:`.designs.STORED_RUNS`), its checkpoints under the request's ``work_dir``
     when given. One table: the slice's rows have no ``model`` and ``seed`` of the study."""
-    stored = spec.rows()
-    have = set(zip(stored["model"], stored["seed"])) if not stored.empty else set()
-    candidates = [run for run in spec.runs if (run["model"], run["seed"]) in have]
+    candidates = stored_runs(spec)
     recounted = recount_stored_runs(spec, checked_runs(candidates, request.checked)) if candidates else None
     work_dir = request.options.get("work_dir")
     live = retrain_live_slice(spec.store.path, Path(work_dir) / "live" if work_dir else None)
@@ -570,7 +568,7 @@ def recount_stored_runs(spec: StudySpec, runs: list[Mapping[str, Any]]) -> pd.Da
     for run in runs:
         row = stored[(stored["model"] == run["model"]) & (stored["seed"] == run["seed"])].iloc[0]
         plan = make_plan(
-            replace(spec.design.settings, models=(run["model"],)), profile=f"{spec.name}-{spec.plan}", seed=run["seed"]
+            _model_settings(spec, run["model"], None), profile=f"{spec.name}-{spec.plan}", seed=run["seed"]
         )
         model_spec = MODELS[run["model"]]
         model = _seeded_model(plan, model_spec, int(run["seed"]))
