@@ -131,6 +131,51 @@ def test_workers_that_fail_to_start_are_one_line(tmp_path, monkeypatch, capsys):
     assert "the LocalCluster's 1 Dask workers did not start (a worker died while starting" in line
 
 
+def _loop_thread_late() -> None:
+    """What Dask's LoopRunner raises when its event-loop thread has not run within 10 s: a bare assert."""
+    raise AssertionError  # a failed `assert loop is not None`, without pytest's rewriting of this module
+
+
+def test_a_cluster_start_that_fails_in_passing_is_started_again_and_said(tmp_path, monkeypatch, capsys):
+    starts = []
+    real = distributed.LocalCluster
+
+    def late_once(**options):
+        starts.append(options)
+        if len(starts) == 1:
+            _loop_thread_late()
+        return real(**options)
+
+    monkeypatch.setattr(distributed, "LocalCluster", late_once)
+    said = []
+    with connect(workers=1, processes=False, say=said.append) as client:
+        assert len(client.scheduler_info()["workers"]) == 1
+    assert len(starts) == 2
+    assert re.fullmatch(
+        r"Dask LocalCluster did not start \(AssertionError \(raised at test_study_runner.py, line \d+\)\); "
+        r"start 2 of 3",
+        said[0],
+    )
+
+
+def test_a_cluster_that_never_starts_is_one_line_naming_where_after_every_start(tmp_path, monkeypatch, capsys):
+    starts = []
+
+    def always_late(**options):
+        starts.append(options)
+        _loop_thread_late()
+
+    monkeypatch.setattr(distributed, "LocalCluster", always_late)
+    assert main(["study", "toy", "run", "--store", str(tmp_path / "t.csv"), "--workers", "1"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert len(starts) == distributed.LOCAL_CLUSTER_ATTEMPTS
+    assert re.search(
+        r"the LocalCluster's 1 Dask workers did not start \(AssertionError \(raised at test_study_runner.py, "
+        r"line \d+\), after 3 starts\); give fewer --workers",
+        line,
+    )
+
+
 @pytest.mark.dask
 @pytest.mark.parametrize(
     "text, problem",

@@ -36,6 +36,11 @@ trained studies of :mod:`reuseprior.core.study`).
   mmap threshold, so every tensor above 128 KiB is mapped and unmapped on
   each use (``benchmarks/bench_worker_allocator.py`` measures the cost).
   A variable set in the caller's environment still reaches the workers.
+- A LocalCluster that fails to start for a passing reason (Dask's event loop
+  or a worker not up within Dask's timeouts on a loaded machine) is started
+  again, up to :data:`LOCAL_CLUSTER_ATTEMPTS` times in all, each retry said;
+  a worker that died while starting (a memory limit too low to import torch,
+  the machine out of memory) is not retried, since it would die again.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ import dask
 from distributed import Client, Future, KilledWorker, LocalCluster, as_completed
 from distributed.utils import get_mp_context
 
-from reuseprior.core.errors import ClusterError, NoWorkersError, TaskFailedError
+from reuseprior.core.errors import ClusterError, NoWorkersError, TaskFailedError, in_one_line
 from reuseprior.core.memory import usable_cores
 from reuseprior.core.progress import ProgressBar, progress_bar
 
@@ -72,6 +77,8 @@ PRE_SPAWN_ENVIRON = "distributed.nanny.pre-spawn-environ"
 NANNY_RESTART_FRACTION = 0.95
 #: Seconds :func:`run_jobs` waits for a worker when the cluster has none left before it gives up.
 NO_WORKER_GRACE_S = 60.0
+# starts of a LocalCluster before its failure is the command's (see the module docstring)
+LOCAL_CLUSTER_ATTEMPTS = 3
 #: Seconds without a nanny's memory restart after which a worker counts as up (:func:`run_jobs`).
 STABLE_S = 5.0
 #: Seconds between two looks at the cluster while :func:`run_jobs` waits for a task.
@@ -179,7 +186,7 @@ def connect(
     with (
         dask.config.set(_local_config(allowed_failures, processes)),
         _preloaded_forkserver(preload),
-        _local_cluster(n, processes, limit if processes else None, dashboard) as cluster,
+        _local_cluster(n, processes, limit if processes else None, dashboard, say) as cluster,
         _NANNY_KILLS.watching(),
         Client(cluster) as client,
     ):
@@ -225,38 +232,51 @@ def _existing(scheduler: str) -> Iterator[Client]:
         yield client
 
 
-@contextmanager
-def _local_cluster(n: int, processes: bool, limit: str | None, dashboard: bool) -> Iterator[LocalCluster]:
-    """A LocalCluster of ``n`` single-threaded workers; a cluster that fails to start (a nanny's worker died
-    while it started: a memory limit below what importing torch takes, the machine out of memory or
-    processes; Dask's event loop or a worker not up within its timeouts on a loaded machine) is
-    :class:`ClusterError`."""
-    try:
-        cluster = LocalCluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=processes,
-            memory_limit=limit,
-            # the scheduler's HTTP endpoints, on the loopback either way (without a dashboard, on a free port)
-            dashboard_address=DASHBOARD_ADDRESS if dashboard else f"{LOOPBACK}:0",
-            scheduler_kwargs={"dashboard": dashboard},
-            # a worker in this process (threads) has no loopback address of its own to listen on
-            **({} if processes else {"worker_dashboard_address": f"{LOOPBACK}:0"}),
-        )
-    except (RuntimeError, AssertionError, OSError) as err:  # Dask's start-up failures (TimeoutError: an OSError)
-        memory = f" of {limit} each" if limit not in (None, "auto") else ""
-        reason = " ".join(str(err).split()) or type(err).__name__
-        if "failed to start" in str(err):
-            reason = (
-                "a worker died while starting: a memory limit below what a worker takes to import torch, "
-                "or the machine out of memory"
+def _local_cluster(
+    n: int, processes: bool, limit: str | None, dashboard: bool, say: Callable[[str], None]
+) -> LocalCluster:
+    """A started LocalCluster of ``n`` single-threaded workers (closed by leaving its ``with`` block). A start
+    that fails for a passing reason (Dask's event loop or a worker not up within its timeouts on a loaded
+    machine; Dask asserts, without a message, that its event-loop thread ran within 10 s) is tried again, up to
+    :data:`LOCAL_CLUSTER_ATTEMPTS` starts, each retry said with why; a nanny's worker that died while it
+    started (a memory limit below what importing torch takes, the machine out of memory or processes) is
+    :class:`ClusterError` at once, as is the last failed start."""
+    attempt = 1
+    while True:
+        try:
+            return LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=processes,
+                memory_limit=limit,
+                # the scheduler's HTTP endpoints, on the loopback either way (without a dashboard, on a free port)
+                dashboard_address=DASHBOARD_ADDRESS if dashboard else f"{LOOPBACK}:0",
+                scheduler_kwargs={"dashboard": dashboard},
+                # a worker in this process (threads) has no loopback address of its own to listen on
+                **({} if processes else {"worker_dashboard_address": f"{LOOPBACK}:0"}),
             )
-        raise ClusterError(
-            f"the LocalCluster's {n} Dask workers{memory} did not start ({reason}); "
-            "give fewer --workers or a larger --max-memory-gb, or wait for a less loaded machine"
-        ) from None
-    with cluster:
-        yield cluster
+        except (RuntimeError, AssertionError, OSError) as err:  # Dask's start-up failures (TimeoutError: an OSError)
+            died = "failed to start" in str(err)
+            if died or attempt == LOCAL_CLUSTER_ATTEMPTS:
+                raise _start_failure(err, n, limit, died, attempt) from None
+            attempt += 1
+            say(f"Dask LocalCluster did not start ({in_one_line(err)}); start {attempt} of {LOCAL_CLUSTER_ATTEMPTS}")
+
+
+def _start_failure(err: BaseException, n: int, limit: str | None, died: bool, starts: int) -> ClusterError:
+    """The :class:`ClusterError` of a LocalCluster that did not start: why (a worker that died while
+    starting, or the last start's exception and how many starts were made) and what to do."""
+    memory = f" of {limit} each" if limit not in (None, "auto") else ""
+    reason = (
+        "a worker died while starting: a memory limit below what a worker takes to import torch, "
+        "or the machine out of memory"
+        if died
+        else f"{in_one_line(err)}, after {starts} starts"
+    )
+    return ClusterError(
+        f"the LocalCluster's {n} Dask workers{memory} did not start ({reason}); "
+        "give fewer --workers or a larger --max-memory-gb, or wait for a less loaded machine"
+    )
 
 
 def _dashboard_note(cluster: LocalCluster, dashboard: bool) -> str:

@@ -7,6 +7,7 @@ The modules that raise them re-export them under their old names.
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,7 +41,24 @@ __all__ = [
     "UncountedOpError",
     "UnreadableCheckpointError",
     "UnsupportedOpError",
+    "in_one_line",
+    "raised_at",
 ]
+
+
+def in_one_line(error: BaseException) -> str:
+    """An exception in one line: its type, its message's words and the last line of code it passed through
+    (``ValueError: no such layer (raised at toy_study.py, line 12)``), so that an exception with no message,
+    such as a bare ``assert`` in a library, still says where it came from."""
+    words = " ".join(str(error).split())
+    return f"{type(error).__name__}{': ' + words if words else ''}{raised_at(error)}"
+
+
+def raised_at(error: BaseException) -> str:
+    """`` (raised at FILE, line N)``: the last line of code ``error`` passed through, or ``""`` for an
+    exception that was never raised."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return f" (raised at {Path(frames[-1].filename).name}, line {frames[-1].lineno})" if frames else ""
 
 
 # Counting: capture (reuseprior.counting.capture)

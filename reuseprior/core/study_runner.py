@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import inspect
 import time
-import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
@@ -38,6 +36,8 @@ from reuseprior.core.errors import (
     MachineKindError,
     NoWorkersError,
     RunSettingError,
+    in_one_line,
+    raised_at,
 )
 from reuseprior.core.progress import progress_bar
 from reuseprior.core.study import Key, StudySpec, pending_runs
@@ -168,11 +168,9 @@ def _run_or_refusal(spec: StudySpec, run: Key, options: Mapping[str, Any]) -> An
 def _failure(error: BaseException) -> str:
     """A run's exception in one line: its type, its message's words and the last line of code it passed
     through (a Dask worker would log its traceback in a block, and end the other runs)."""
-    frames = traceback.extract_tb(error.__traceback__)
-    where = f" (raised at {Path(frames[-1].filename).name}, line {frames[-1].lineno})" if frames else ""
     if isinstance(error, SystemExit):
-        return f"SystemExit({error.code!r}): the run's code called sys.exit{where}"
-    return f"{type(error).__name__}: {' '.join(str(error).split())}{where}"
+        return f"SystemExit({error.code!r}): the run's code called sys.exit{raised_at(error)}"
+    return in_one_line(error)
 
 
 class _RunJob:
