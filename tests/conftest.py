@@ -91,6 +91,7 @@ HEAVY_TESTS: dict[str, str] = {
 #: computes every row once for all of them)
 HEAVY_FIXTURES: dict[str, str] = {
     "tests/test_ch4_real_study.py": "stored",
+    "tests/test_ch8_screening_study.py": "stored",
     "tests/test_graph_tables.py": "every_row",
     "tests/test_revolver_study.py": "stored",
     "tests/test_seed_bookkeeping.py": "npas",

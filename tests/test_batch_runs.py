@@ -143,3 +143,43 @@ def test_a_notebook_whose_stored_inputs_change_while_it_runs_is_not_kept(interac
     with pytest.raises(InputsChangedError, match=r"runs\.csv changed while busy ran.*reuseprior build busy"):
         execute_notebook(busy, tmp_path / "refused.ipynb", {}, inputs=inputs)
     assert not (tmp_path / "refused.ipynb").exists()
+
+
+def _findings_notebook(tables: Path, runs_log: Path) -> nbformat.NotebookNode:
+    """A notebook shaped as a chapter's: its first cell shows the table its last cell writes (the findings),
+    and every run is logged."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    table = tables / "verdict.csv"
+    nb.cells = [
+        nbformat.v4.new_code_cell(f"from pathlib import Path\nprint('findings:', Path({str(table)!r}).read_text())"),
+        nbformat.v4.new_code_cell(f"open({str(runs_log)!r}, 'a').write('run\\n')"),
+        nbformat.v4.new_code_cell(f"Path({str(table)!r}).write_text('reproduced')"),
+    ]
+    return nb
+
+
+def _shown_findings(executed: Path) -> str:
+    return nbformat.read(executed, as_version=4).cells[0].outputs[0]["text"].strip()
+
+
+def test_a_run_that_changes_its_tables_runs_again_so_its_findings_read_them(interactive: None, tmp_path: Path) -> None:
+    tables = tmp_path / "figures"
+    tables.mkdir()
+    (tables / "verdict.csv").write_text("undetermined")
+    runs_log = tmp_path / "runs.log"
+    source = tmp_path / "chapter.ipynb"
+    nbformat.write(_findings_notebook(tables, runs_log), source)
+
+    execute_notebook(source, tmp_path / "once.ipynb", {})  # no tables watched: one run, findings a run behind
+    assert _shown_findings(tmp_path / "once.ipynb") == "findings: undetermined"
+    assert runs_log.read_text().count("run") == 1
+
+    (tables / "verdict.csv").write_text("undetermined")
+    execute_notebook(source, tmp_path / "kept.ipynb", {}, tables=tables)
+    assert _shown_findings(tmp_path / "kept.ipynb") == "findings: reproduced"
+    assert runs_log.read_text().count("run") == 3, "the tables changed: run a second time"
+
+    execute_notebook(source, tmp_path / "again.ipynb", {}, tables=tables)
+    assert _shown_findings(tmp_path / "again.ipynb") == "findings: reproduced"
+    assert runs_log.read_text().count("run") == 4, "tables written with the same bytes: one run"

@@ -36,6 +36,10 @@ software rewrites it byte for byte:
   that read two states of them, so the executed copy is then not kept
   (:class:`~reuseprior.core.errors.InputsChangedError`, naming the files and
   the command that runs the notebook again);
+* a notebook opens with its findings, read from the tables its later cells
+  write to ``figures/<notebook>/``: an in-place run that changed those tables
+  is run a second time, so that the findings kept are those of the tables
+  kept;
 * the executed copy is written to a temporary file (``build/notebooks/tmp/``)
   and moved over the target only when execution and clean-up have finished, so an
   interrupted or failed run leaves the previous notebook intact (a failed
@@ -190,15 +194,36 @@ def sync_paired_script(notebook: Path) -> None:
 
 
 def execute_notebook(
-    notebook: Path, target: Path, parameters: dict, position: int = 0, *, inputs: Path | None = None
+    notebook: Path,
+    target: Path,
+    parameters: dict,
+    position: int = 0,
+    *,
+    inputs: Path | None = None,
+    tables: Path | None = None,
 ) -> float:
-    """Execute ``notebook`` with ``parameters`` into ``target`` (atomically) and
-    return the seconds it took. The kernel runs in ``notebooks/``. In place,
+    """Execute ``notebook`` with ``parameters`` into ``target`` (atomically, :func:`_execute_once`) and
+    return the seconds it took. ``tables``: the folder of the tables the notebook writes, which its
+    findings cell, at the top, reads back (an in-place build passes ``figures/<notebook>/``); a run that
+    changed a file there is followed by a second run, whose copy is kept, so that the findings read the
+    tables of the run they are shown with."""
+    start = time.perf_counter()
+    tables_before = folder_state(tables) if tables is not None else {}
+    _execute_once(notebook, target, parameters, position, inputs=inputs)
+    if tables is not None and changed_files(tables_before, folder_state(tables)):
+        _execute_once(notebook, target, parameters, position, inputs=inputs)
+    return time.perf_counter() - start
+
+
+def _execute_once(
+    notebook: Path, target: Path, parameters: dict, position: int = 0, *, inputs: Path | None = None
+) -> None:
+    """Execute ``notebook`` with ``parameters`` into ``target`` (atomically). The kernel runs in
+    ``notebooks/``. In place,
     the paired script is synced first (an edited ``.py`` is what runs) and
     after (it matches the executed notebook). A file under ``inputs`` (default
     ``data/``) that changes during the run refuses the executed copy
     (:func:`_refuse_changed_inputs`)."""
-    start = time.perf_counter()
     inputs = paths.DATA_DIR if inputs is None else inputs
     inputs_before = folder_state(inputs)
     in_place = target.resolve() == notebook.resolve()
@@ -227,7 +252,6 @@ def execute_notebook(
         _refuse_changed_inputs(notebook, inputs, inputs_before)
     if in_place:
         sync_paired_script(target)
-    return time.perf_counter() - start
 
 
 def _refuse_changed_inputs(notebook: Path, inputs: Path, before: dict[str, str]) -> None:
@@ -281,6 +305,7 @@ def build_notebooks(
                 out_dir / nb.name,
                 _notebook_parameters(nb, parameters, declared[nb.stem], None if in_place else profile),
                 i,
+                tables=paths.figures_dir(nb.stem) if in_place else None,
             ): nb.stem
             for i, nb in enumerate(notebooks)
         }
