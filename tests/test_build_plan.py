@@ -25,16 +25,29 @@ from reuseprior.reporting import build, plan
 RECORD = "executed.jsonl"
 
 
-def _fake_execute(notebook: Path, target: Path, parameters: dict, position: int = 0) -> float:
+def _fake_execute(
+    notebook: Path, target: Path, parameters: dict, position: int = 0, *, tables: Path | None = None
+) -> float:
     """Write what a notebook would (the executed copy, one figure in its
-    ``output_dir`` or the default figures folder) and record the call."""
+    ``output_dir`` or the default figures folder) and record the call, with the tables folder a second
+    run would watch."""
     out = Path(parameters.get("output_dir") or paths.figures_dir(notebook.stem))
     out.mkdir(parents=True, exist_ok=True)
     (out / "figure.png").write_bytes(b"png")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text("{}")
     with open(paths.BUILD_DIR / RECORD, "a") as f:
-        f.write(json.dumps({"notebook": notebook.stem, "target": str(target), "output_dir": str(out)}) + "\n")
+        f.write(
+            json.dumps(
+                {
+                    "notebook": notebook.stem,
+                    "target": str(target),
+                    "output_dir": str(out),
+                    "tables": tables and str(tables),
+                }
+            )
+            + "\n"
+        )
     return 0.0
 
 
@@ -76,6 +89,7 @@ def test_a_full_build_writes_nothing_tracked_and_prints_its_plan(fake_build, mon
     for call in calls:
         assert Path(call["output_dir"]) == fake_build / "figures" / "full" / call["notebook"]
         assert Path(call["target"]).parent == fake_build / "notebooks" / "full"
+        assert call["tables"] is None, "only an in-place build runs a notebook again for its tracked tables"
     assert _tracked_changes() == before
     printed = capsys.readouterr().out
     assert "build plan: profile full, " in printed
@@ -113,3 +127,13 @@ def test_dataset_present_looks_where_the_loaders_look(tmp_path):
     assert datasets.dataset_present("mnist", tmp_path) and not datasets.dataset_present("fashion-mnist", tmp_path)
     assert "data fetch mnist" in datasets.obtain_command("mnist", tmp_path)
     assert "image-net.org" in datasets.obtain_command("imagenet", tmp_path)
+
+
+def test_an_in_place_build_runs_each_notebook_again_when_its_own_tables_change(fake_build, monkeypatch, tmp_path):
+    chapter = build.find_notebooks()[:1]
+    monkeypatch.setattr(paths, "NOTEBOOKS_DIR", tmp_path / "notebooks")  # the in-place targets, not the tracked ones
+    monkeypatch.setenv(paths.FIGURES_ENV_VAR, str(tmp_path / "figures"))
+    assert build.build_notebooks(chapter, jobs=1) == {chapter[0].stem: 0.0}
+    (call,) = _recorded(fake_build)
+    assert call["target"] == str(tmp_path / "notebooks" / chapter[0].name)
+    assert call["tables"] == str(tmp_path / "figures" / chapter[0].stem)
