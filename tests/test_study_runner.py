@@ -10,11 +10,14 @@ import errno
 import functools
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
+import dask
 import pandas as pd
 import psutil
 import pytest
@@ -174,6 +177,30 @@ def test_a_cluster_that_never_starts_is_one_line_naming_where_after_every_start(
         r"line \d+\), after 3 starts\); give fewer --workers",
         line,
     )
+
+
+def _sleep_then_pid(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+@pytest.mark.dask
+def test_a_worker_paused_past_daskss_heartbeat_limit_finishes_its_task_instead_of_being_restarted():
+    """A laptop asleep or a command paused with SIGSTOP: the worker is silent longer than Dask's
+    worker-ttl (here 1 s, which Dask raises to 10 heartbeats, 5 s for one worker; 5 minutes by
+    default), and the scheduler would restart it on resume, cancelling the run it was training."""
+    with dask.config.set({"distributed.scheduler.worker-ttl": "1s"}):
+        with connect(workers=1, say=lambda _: None) as client:
+            (pid,) = client.run(os.getpid).values()
+            task = client.submit(_sleep_then_pid, 2.0, pure=False)
+            time.sleep(0.5)
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                time.sleep(8.0)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            assert task.result(timeout=60) == pid
+            assert list(client.run(os.getpid).values()) == [pid]
 
 
 @pytest.mark.dask

@@ -20,7 +20,13 @@ trained studies of :mod:`reuseprior.core.study`).
   the run with the task's error (:class:`TaskFailedError`); the results
   finished before it are stored.
 - A LocalCluster worker never pauses or spills (its tasks keep no data); its
-  nanny restarts it above 95% of its memory limit. Its workers are forked
+  nanny restarts it above 95% of its memory limit.
+- A LocalCluster's scheduler never restarts a worker for missed heartbeats
+  (Dask's ``worker-ttl``, 5 minutes by default, is off): a worker that dies
+  is seen at once by its nanny and its closed connection, so a silent worker
+  on this machine is a suspended one (a laptop asleep, a command paused with
+  SIGSTOP or Ctrl-Z), and restarting it on resume would throw away the run
+  it was training. Its workers are forked
   from a server process that has imported torch and the modules named by
   ``preload`` (:func:`_preloaded_forkserver`), so a restarted worker is ready
   at once.
@@ -208,6 +214,8 @@ def _local_config(allowed_failures: int, processes: bool) -> dict[str, object]:
         "distributed.worker.memory.spill": False,
         "distributed.worker.memory.pause": False,
         "distributed.worker.memory.terminate": NANNY_RESTART_FRACTION,
+        # a paused or suspended machine resumes its runs (see the module docstring)
+        "distributed.scheduler.worker-ttl": None,
         # glibc's dynamic mmap threshold (see the module docstring); None unsets Dask's default
         f"{PRE_SPAWN_ENVIRON}.MALLOC_TRIM_THRESHOLD_": None,
     }
