@@ -274,6 +274,36 @@ def test_rescore_replaces_only_the_named_proxies_of_the_selected_rows(tmp_path, 
 
 
 @pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
+def test_a_row_whose_catalogue_accuracy_changed_is_rescored_then_relabelled_and_recorded(tmp_path, dask_client):
+    """The first row stored as if under an older choice of its published row (another accuracy, scores
+    of another input): relabelling computes every score it holds again, then gives it the catalogue's
+    accuracy and records the move; the other row stays as stored, and a second relabelling finds nothing."""
+    stale = {"accuracy": 1.0, "PG": 1.0, "synflow": 2.0, "snip": 3.0}
+    path, scored, first = _scored_then_made_stale(tmp_path, dask_client, stale)
+    assert not np.isnan(scored["snip"][0])  # the first row holds the data-dependent proxies too
+    moves = scoring.relabel_rows("nb201", data_dir=tmp_path, progress=False, client=dask_client)
+    assert moves == [{"arch": first, "from": 1.0, "to": scored["accuracy"][0], "img_size": 32}]
+    after = pd.read_csv(path).sort_values("order").reset_index(drop=True)
+    assert after["accuracy"][0] == scored["accuracy"][0]
+    for score in stale.keys() - {"accuracy"}:
+        assert after[score][0] == pytest.approx(scored[score][0], rel=1e-9), score
+    pd.testing.assert_series_equal(after.loc[1], scored.loc[1], check_dtype=False)
+    meta = json.loads(meta_path(path).read_text())
+    assert [entry["archs"] for entry in meta["relabelled"]] == [moves]
+    assert sorted(entry["proxies"][-1] for entry in meta["rescored"]) == ["reuse"]
+    assert scoring.relabel_rows("nb201", data_dir=tmp_path, progress=False, client=dask_client) == []
+    assert json.loads(meta_path(path).read_text()) == meta
+
+
+def test_relabelling_is_a_job_of_its_own(capsys):
+    for other in (["--rescore", "naswot"], ["--fill-proxies"], ["--status"]):
+        with pytest.raises(SystemExit) as exit:
+            main(["score-zoos", "nb201", "--relabel", *other])
+        assert exit.value.code == 2
+        assert "--relabel, --minibatch-sensitivity" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
 def test_rescoring_the_reusability_quantities_replaces_them_alone(tmp_path, dask_client):
     """``reuse``: the quantities of one analyze call, recounted on the named row (as after the engine
     learned to count a layer it miscounted); the proxies and the other row stay as stored."""

@@ -16,6 +16,7 @@ stopped (or killed) at any time and run again. Examples::
     python -m reuseprior score-zoos pytorchcv --fill-proxies --isolate --max-memory-gb 18
     python -m reuseprior score-zoos nb201 --export                    # store -> data/ CSV
     python -m reuseprior score-zoos nb201 --status                    # each version's completeness
+    python -m reuseprior score-zoos timm --relabel                    # rows whose chosen result row changed
 
 The zoos are those declared in the zoo registry (:func:`reuseprior.zoo.scoring.list_zoos`, each in its
 module of :mod:`reuseprior.zoo.scoring.zoos`): the command keeps no list of them; ``--list`` and an
@@ -52,6 +53,7 @@ from reuseprior.zoo.scoring import (
     fill_proxies,
     import_scores,
     published_version,
+    relabel_rows,
     rescore_proxies,
     score_zoo,
     upgrade_scores,
@@ -126,35 +128,8 @@ def _run_one(zoo: str, args: argparse.Namespace, cluster: dict[str, object]) -> 
         path = score_minibatches(zoo, args.minibatch_sensitivity, seed=args.seed, data_dir=args.data_dir)
         print(f"{zoo}: {path}")
         return
-    if args.rescore:
-        done = rescore_proxies(
-            zoo,
-            args.rescore,
-            archs=args.arch,
-            with_modules=args.with_module,
-            seed=args.seed,
-            max_memory_gb=args.max_memory_gb,
-            device=str(resolve_device(args.device)),
-            **where,
-            **cluster,
-        )
-        print(f"{zoo}: rescored {', '.join(args.rescore)} of {len(done)} stored rows")
-        return
-    if args.fill_proxies:
-        filled = fill_proxies(
-            zoo,
-            every=args.full_every,
-            limit=args.limit,
-            seed=args.seed,
-            isolate=args.isolate,
-            max_memory_gb=args.max_memory_gb,
-            retry_out_of_memory=args.retry_out_of_memory,
-            archs=args.arch,
-            device=str(resolve_device(args.device)),
-            **where,
-            **cluster,
-        )
-        print(f"{zoo}: filled {filled} stored rows; {completeness(zoo, SCORES_VERSION, args.data_dir)}")
+    if args.rescore or args.relabel or args.fill_proxies:
+        _compute_on_stored_rows(zoo, args, where, cluster)
         return
     path = score_zoo(
         zoo,
@@ -172,3 +147,54 @@ def _run_one(zoo: str, args: argparse.Namespace, cluster: dict[str, object]) -> 
     print(f"{zoo}: {path}; {state}")
     if state.pending:
         print(f"{zoo}: python -m reuseprior score-zoos {zoo} --fill-proxies computes what the pending rows lack")
+
+
+def _compute_on_stored_rows(
+    zoo: str, args: argparse.Namespace, where: dict[str, object], cluster: dict[str, object]
+) -> None:
+    """The jobs that compute scores on stored rows: ``--rescore``, ``--relabel``, ``--fill-proxies``."""
+    device = str(resolve_device(args.device))
+    if args.rescore:
+        done = rescore_proxies(
+            zoo,
+            args.rescore,
+            archs=args.arch,
+            with_modules=args.with_module,
+            seed=args.seed,
+            max_memory_gb=args.max_memory_gb,
+            device=device,
+            **where,
+            **cluster,
+        )
+        print(f"{zoo}: rescored {', '.join(args.rescore)} of {len(done)} stored rows")
+        return
+    if args.relabel:
+        moved = relabel_rows(
+            zoo,
+            seed=args.seed,
+            max_memory_gb=args.max_memory_gb,
+            device=device,
+            **where,
+            **cluster,
+        )
+        print(
+            f"{zoo}: relabelled {len(moved)} stored rows"
+            if moved
+            else f"{zoo}: every stored accuracy is its catalogue row's; nothing to relabel"
+        )
+        return
+    if args.fill_proxies:
+        filled = fill_proxies(
+            zoo,
+            every=args.full_every,
+            limit=args.limit,
+            seed=args.seed,
+            isolate=args.isolate,
+            max_memory_gb=args.max_memory_gb,
+            retry_out_of_memory=args.retry_out_of_memory,
+            archs=args.arch,
+            device=device,
+            **where,
+            **cluster,
+        )
+        print(f"{zoo}: filled {filled} stored rows; {completeness(zoo, SCORES_VERSION, args.data_dir)}")

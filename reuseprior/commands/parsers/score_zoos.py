@@ -164,6 +164,13 @@ def _add_job_arguments(parser: argparse.ArgumentParser) -> None:
         "count a layer it miscounted",
     )
     group.add_argument(
+        "--relabel",
+        action="store_true",
+        help="instead, give the stored rows whose catalogue row changed (the zoo's rule choosing each "
+        "architecture's published result was corrected) that row's accuracy, after computing every score "
+        "they hold again at its input size; recorded under 'relabelled' in the .meta.json",
+    )
+    group.add_argument(
         "--minibatch-sensitivity",
         type=positive_int,
         default=None,
@@ -246,10 +253,10 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         )
     if args.rescore is not None and args.fill_proxies:
         parser.error("--rescore and --fill-proxies are two different jobs; give one of them")
-    if args.device != "cpu" and not (args.fill_proxies or args.rescore):
+    if args.device != "cpu" and not (args.fill_proxies or args.rescore or args.relabel):
         parser.error(
-            f"--device {args.device} moves the data-dependent proxies of --fill-proxies or --rescore; a scoring "
-            "run computes every score on the CPU: add --fill-proxies (or --rescore PROXY)"
+            f"--device {args.device} moves the data-dependent proxies of --fill-proxies, --rescore or --relabel; "
+            "a scoring run computes every score on the CPU: add --fill-proxies (or --rescore PROXY)"
         )
     if args.with_module is not None and args.rescore is None:
         parser.error("--with-module selects the rows of --rescore; add --rescore PROXY")
@@ -257,6 +264,7 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     jobs = [
         args.fill_proxies,
         args.rescore is not None,
+        args.relabel,
         args.minibatch_sensitivity is not None,
         args.export or args.import_csv,
         args.upgrade,
@@ -264,8 +272,8 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     ]
     if sum(jobs) > 1:
         parser.error(
-            "--fill-proxies, --rescore, --minibatch-sensitivity, --export/--import, --upgrade and --status are "
-            "different jobs; give one of them"
+            "--fill-proxies, --rescore, --relabel, --minibatch-sensitivity, --export/--import, --upgrade and "
+            "--status are different jobs; give one of them"
         )
 
 

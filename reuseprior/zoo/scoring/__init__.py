@@ -46,6 +46,10 @@ Versions (policy):
   continues over several sessions; the reported tables stay those of the
   older version until it is complete.
   :func:`load_scores` without a version reads the published one.
+- Relabelled (:func:`relabel_rows`): when the rule that chooses a zoo's
+  published result row changes (not a score's definition: the version stays),
+  the stored rows whose chosen row changed get its accuracy, every score they
+  hold computed again at its input size, and the ``.meta.json`` records both.
 
 Determinism: the weights of architecture ``a`` are initialised from
 ``torch.manual_seed(init_seed(seed, a))`` and every score is computed with
@@ -75,6 +79,9 @@ from reuseprior.zoo.scoring.registry import (  # noqa: F401
     init_seed,
     list_zoos,
     register_zoo,
+)
+from reuseprior.zoo.scoring.relabel import (  # noqa: F401
+    relabel_rows,
 )
 from reuseprior.zoo.scoring.results import (  # noqa: F401
     completeness,
@@ -135,6 +142,7 @@ __all__ = [
     "pending_scores",
     "published_version",
     "register_zoo",
+    "relabel_rows",
     "rescore_proxies",
     "score_architecture",
     "refused_for_memory",
