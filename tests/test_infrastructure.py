@@ -203,7 +203,7 @@ def test_score_zoos_rejects_bad_flag_values_before_doing_anything(flags, capsys)
     "flags, needed",
     [
         (["--isolate"], "add --fill-proxies"),
-        (["--retry-out-of-memory", "--rescore", "naswot"], "--rescore recomputes anyway"),
+        (["--retry-out-of-memory", "--rescore", "naswot"], "--rescore and --relabel recompute anyway"),
         (["--fill-proxies", "--max-memory-gb", "8"], "add --isolate to the fill"),
         (["--arch", "x"], "give one zoo and --fill-proxies or --rescore"),
         (["--rescore", "naswot", "--fill-proxies"], "give one of them"),

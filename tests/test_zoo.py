@@ -32,6 +32,7 @@ from reuseprior.zoo.scoring import (
     scores_path,
     stored_columns,
 )
+from reuseprior.zoo.scoring import fill as scoring_fill
 from reuseprior.zoo.scoring import scores as scoring_scores
 from reuseprior.zoo.scoring.scores import _is_out_of_memory, says_out_of_memory
 from reuseprior.zoo.store import meta_path
@@ -281,8 +282,10 @@ def test_a_row_whose_catalogue_accuracy_changed_is_rescored_then_relabelled_and_
     stale = {"accuracy": 1.0, "PG": 1.0, "synflow": 2.0, "snip": 3.0}
     path, scored, first = _scored_then_made_stale(tmp_path, dask_client, stale)
     assert not np.isnan(scored["snip"][0])  # the first row holds the data-dependent proxies too
-    moves = scoring.relabel_rows("nb201", data_dir=tmp_path, progress=False, client=dask_client)
+    done = scoring.relabel_rows("nb201", data_dir=tmp_path, progress=False, client=dask_client)
+    moves = done.moves
     assert moves == [{"arch": first, "from": 1.0, "to": scored["accuracy"][0], "img_size": 32}]
+    assert done.not_rescored == [] and done.refused_for_memory == []
     after = pd.read_csv(path).sort_values("order").reset_index(drop=True)
     assert after["accuracy"][0] == scored["accuracy"][0]
     for score in stale.keys() - {"accuracy"}:
@@ -291,8 +294,30 @@ def test_a_row_whose_catalogue_accuracy_changed_is_rescored_then_relabelled_and_
     meta = json.loads(meta_path(path).read_text())
     assert [entry["archs"] for entry in meta["relabelled"]] == [moves]
     assert sorted(entry["proxies"][-1] for entry in meta["rescored"]) == ["reuse"]
-    assert scoring.relabel_rows("nb201", data_dir=tmp_path, progress=False, client=dask_client) == []
+    assert scoring.relabel_rows("nb201", data_dir=tmp_path, progress=False, client=dask_client).moves == []
     assert json.loads(meta_path(path).read_text()) == meta
+
+
+@pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")
+def test_a_row_whose_rescoring_fails_keeps_its_accuracy_and_the_command_says_so(
+    tmp_path, dask_client, monkeypatch, capsys
+):
+    """Every rescoring task of the moved row fails (say, out of memory at the new size): its accuracy,
+    its scores and the history stay as they were, and the command names the row and exits with 1."""
+    path, _, first = _scored_then_made_stale(tmp_path, dask_client, {"accuracy": 1.0, "PG": 1.0})
+    before = (pd.read_csv(path), json.loads(meta_path(path).read_text()))
+    monkeypatch.setattr(scoring_fill, "run_arch_jobs", lambda jobs, on_done, **kwargs: None)  # no task finished
+    done = scoring.relabel_rows("nb201", data_dir=tmp_path, progress=False, client=dask_client)
+    assert done.moves == [] and done.not_rescored == [first]
+    pd.testing.assert_frame_equal(pd.read_csv(path), before[0])
+    assert json.loads(meta_path(path).read_text()) == before[1]
+    assert main(["score-zoos", "nb201", "--relabel", "--data-dir", str(tmp_path), "--workers", "1"]) == 1
+    assert f"{first} could not be rescored" in capsys.readouterr().err
+
+
+def test_relabelling_a_zoo_with_no_stored_rows_says_to_score_it_first(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no stored rows for nb201 .* score the zoo first"):
+        scoring.relabel_rows("nb201", data_dir=tmp_path, progress=False)
 
 
 def test_relabelling_is_a_job_of_its_own(capsys):
@@ -301,6 +326,9 @@ def test_relabelling_is_a_job_of_its_own(capsys):
             main(["score-zoos", "nb201", "--relabel", *other])
         assert exit.value.code == 2
         assert "--relabel, --minibatch-sensitivity" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["score-zoos", "nb201", "--relabel", "--retry-out-of-memory"])
+    assert "--rescore and --relabel recompute anyway" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not HAS_ANALOG, reason="analog-nasbench not installed")

@@ -760,6 +760,32 @@ def test_the_export_at_the_end_of_a_run_never_overwrites_a_csv_changed_during_it
         assert "teammate" not in csv.read_text() and "b," in csv.read_text()
 
 
+def test_rows_and_their_record_changed_together_are_left_as_they_were_when_interrupted(tmp_path):
+    """modify_rows writes several rows and the table's metadata in one transaction: an interruption
+    while the record is made (a Ctrl-C) leaves every row and the metadata unchanged; a row already as
+    asked is neither written nor passed to the record."""
+    spec = TableSpec("t", (("key", "TEXT"), ("v", "REAL")), "key")
+    with ScoreStore(tmp_path / "store.sqlite") as store:
+        store.create(spec)
+        for key, v in (("a", 1.0), ("b", 2.0), ("c", 3.0)):
+            store.insert(spec, {"key": key, "v": v})
+        store.set_meta(spec, {"history": []})
+
+        def to_ten(row):
+            return {} if row["v"] == 10.0 else {"v": 10.0}
+
+        def interrupted(meta, changed):
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            store.modify_rows(spec, ["a", "b"], to_ten, interrupted)
+        assert store.rows(spec)["v"].tolist() == [1.0, 2.0, 3.0] and store.meta(spec) == {"history": []}
+        store.modify(spec, "b", lambda row: {"v": 10.0})
+        changed = store.modify_rows(spec, ["a", "b", "z"], to_ten, lambda meta, keys: {"history": keys})
+        assert changed == ["a"] and store.meta(spec) == {"history": ["a"]}
+        assert store.rows(spec)["v"].tolist() == [10.0, 10.0, 3.0]
+
+
 def test_a_fill_cut_short_records_the_rows_it_stored_in_the_history(tmp_path, threads_client, monkeypatch, register):
     register(scoring.ZOOS, "tiny", tiny_zoo())
     scoring.score_zoo("tiny", data_dir=tmp_path, client=threads_client, progress=False, full_every=10**6)

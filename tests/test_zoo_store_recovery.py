@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from reuseprior.commands import main
-from reuseprior.zoo import scoring
+from reuseprior.zoo import scoring, store_file
 from reuseprior.zoo import store as store_module
 from reuseprior.zoo.store import (
     CsvFormatError,
@@ -275,10 +275,10 @@ class _SwitchAnsweredLocked:
 
 def test_a_journal_switch_answered_locked_is_retried_until_the_timeout():
     switch = _SwitchAnsweredLocked(times=3)
-    store_module._write_ahead_log(switch, timeout=5.0)
+    store_file.write_ahead_log(switch, timeout=5.0)
     assert switch.calls == 4
     with pytest.raises(sqlite3.OperationalError, match="locked"):
-        store_module._write_ahead_log(_SwitchAnsweredLocked(times=10**6), timeout=0.2)
+        store_file.write_ahead_log(_SwitchAnsweredLocked(times=10**6), timeout=0.2)
 
 
 def _open_store(path: str, start: multiprocessing.synchronize.Barrier, answers: multiprocessing.Queue) -> None:

@@ -12,7 +12,8 @@ import pytest
 
 from reuseprior.commands import main
 from reuseprior.zoo import scoring
-from reuseprior.zoo.store import SCHEMA_VERSION, ScoreStore, StoreError, TableSpec, csv_bytes
+from reuseprior.zoo.store import ScoreStore, StoreError, TableSpec, csv_bytes
+from reuseprior.zoo.store_file import SCHEMA_VERSION
 
 ROWS = TableSpec("rows", (("key", "TEXT"), ("value", "REAL")), "key")
 

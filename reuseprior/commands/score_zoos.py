@@ -46,6 +46,7 @@ from reuseprior.zoo.distributed import TaskFailedError
 from reuseprior.zoo.scoring import (
     SCORES_VERSION,
     CsvFormatError,
+    Relabelling,
     StoreError,
     completeness,
     default_store_path,
@@ -58,7 +59,7 @@ from reuseprior.zoo.scoring import (
     score_zoo,
     upgrade_scores,
 )
-from reuseprior.zoo.store import unusable_store
+from reuseprior.zoo.store_file import unusable_store
 
 __all__ = ["add_arguments", "check_arguments", "run"]
 
@@ -66,9 +67,10 @@ __all__ = ["add_arguments", "check_arguments", "run"]
 def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     cluster = {"scheduler": args.scheduler, "workers": args.workers}
+    status = 0
     for zoo in args.zoos:
         try:
-            _run_one(zoo, args, cluster)
+            status = max(status, _run_one(zoo, args, cluster))
         except (StoreError, CsvFormatError, FileNotFoundError) as err:  # the message names the problem and the fix
             print(f"python -m reuseprior score-zoos: error: {err}", file=sys.stderr)
             return 2
@@ -92,16 +94,17 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-    return 0
+    return status
 
 
-def _run_one(zoo: str, args: argparse.Namespace, cluster: dict[str, object]) -> None:
+def _run_one(zoo: str, args: argparse.Namespace, cluster: dict[str, object]) -> int:
+    """One zoo's job; its exit status."""
     where = {"data_dir": args.data_dir, "store": args.store}
     if args.status:
         for version in range(1, SCORES_VERSION + 1):
             print(completeness(zoo, version, args.data_dir))
         print(f"{zoo}: the chapter reads version {published_version(zoo, args.data_dir)}")
-        return
+        return 0
     if args.upgrade:
         record = upgrade_scores(zoo, **where)
         recomputed, entirely = record["recomputed"], record["recomputed_entirely"]["archs"]
@@ -115,22 +118,21 @@ def _run_one(zoo: str, args: argparse.Namespace, cluster: dict[str, object]) -> 
             )
             + f"; next: python -m reuseprior score-zoos {zoo} --fill-proxies"
         )
-        return
+        return 0
     if args.export:
         print(f"{zoo}: {export_scores(zoo, **where)} written from {args.store or default_store_path(args.data_dir)}")
-        return
+        return 0
     if args.import_csv:
         print(
             f"{zoo}: {import_scores(zoo, **where)} rows imported into {args.store or default_store_path(args.data_dir)}"
         )
-        return
+        return 0
     if args.minibatch_sensitivity is not None:
         path = score_minibatches(zoo, args.minibatch_sensitivity, seed=args.seed, data_dir=args.data_dir)
         print(f"{zoo}: {path}")
-        return
+        return 0
     if args.rescore or args.relabel or args.fill_proxies:
-        _compute_on_stored_rows(zoo, args, where, cluster)
-        return
+        return _compute_on_stored_rows(zoo, args, where, cluster)
     path = score_zoo(
         zoo,
         limit=args.limit,
@@ -147,12 +149,14 @@ def _run_one(zoo: str, args: argparse.Namespace, cluster: dict[str, object]) -> 
     print(f"{zoo}: {path}; {state}")
     if state.pending:
         print(f"{zoo}: python -m reuseprior score-zoos {zoo} --fill-proxies computes what the pending rows lack")
+    return 0
 
 
 def _compute_on_stored_rows(
     zoo: str, args: argparse.Namespace, where: dict[str, object], cluster: dict[str, object]
-) -> None:
-    """The jobs that compute scores on stored rows: ``--rescore``, ``--relabel``, ``--fill-proxies``."""
+) -> int:
+    """The jobs that compute scores on stored rows: ``--rescore``, ``--relabel``, ``--fill-proxies``; the
+    command's exit status (1: a relabelling left rows it could not rescore)."""
     device = str(resolve_device(args.device))
     if args.rescore:
         done = rescore_proxies(
@@ -167,22 +171,11 @@ def _compute_on_stored_rows(
             **cluster,
         )
         print(f"{zoo}: rescored {', '.join(args.rescore)} of {len(done)} stored rows")
-        return
+        return 0
     if args.relabel:
-        moved = relabel_rows(
-            zoo,
-            seed=args.seed,
-            max_memory_gb=args.max_memory_gb,
-            device=device,
-            **where,
-            **cluster,
-        )
-        print(
-            f"{zoo}: relabelled {len(moved)} stored rows"
-            if moved
-            else f"{zoo}: every stored accuracy is its catalogue row's; nothing to relabel"
-        )
-        return
+        done = relabel_rows(zoo, seed=args.seed, max_memory_gb=args.max_memory_gb, device=device, **where, **cluster)
+        _say_relabelled(zoo, done)
+        return 1 if done.not_rescored else 0
     if args.fill_proxies:
         filled = fill_proxies(
             zoo,
@@ -198,3 +191,24 @@ def _compute_on_stored_rows(
             **cluster,
         )
         print(f"{zoo}: filled {filled} stored rows; {completeness(zoo, SCORES_VERSION, args.data_dir)}")
+    return 0
+
+
+def _say_relabelled(zoo: str, done: Relabelling) -> None:
+    """What a relabelling stored, and what it left (its rows not rescored; its rows refused for memory)."""
+    if not (done.moves or done.not_rescored):
+        print(f"{zoo}: every stored accuracy is its catalogue row's; nothing to relabel")
+    for move in done.moves:
+        print(f"{zoo}: {move['arch']} relabelled {move['from']} -> {move['to']} ({move['img_size']} px)")
+    if done.not_rescored:
+        print(
+            f"python -m reuseprior score-zoos: error: {zoo}: {', '.join(done.not_rescored)} could not be rescored "
+            f"at the new row's size (see above) and keep their accuracy; run --relabel again, with fewer "
+            f"--workers or a higher --max-memory-gb",
+            file=sys.stderr,
+        )
+    if done.refused_for_memory:
+        print(
+            f"{zoo}: {', '.join(done.refused_for_memory)} were refused for memory at the old size; "
+            f"python -m reuseprior score-zoos {zoo} --retry-out-of-memory judges them again"
+        )

@@ -35,15 +35,15 @@ Policy: a crash cannot corrupt the store, and a committed row is never lost:
   (:class:`OutOfSyncError`: a ``git pull``, a hand edit), so that the export at
   the end of the run never overwrites rows the store has not seen.
 - The store records the version of its layout (``PRAGMA user_version``,
-  :data:`SCHEMA_VERSION`). A store of a newer version (written by a later
+  :data:`~reuseprior.zoo.store_file.SCHEMA_VERSION`). A store of a newer version (written by a later
   reuseprior) is refused with :class:`StoreError` naming both versions and the
   fix, never used as it is (its new columns would be left empty and dropped
   from the exported CSVs); an older one is brought up to date on opening by the
-  declared steps of :data:`MIGRATIONS`, one version at a time in one
+  declared steps of :data:`~reuseprior.zoo.store_file.MIGRATIONS`, one version at a time in one
   transaction, each said in a line.
 - A store file SQLite cannot open or read (damaged, or in a folder that
   cannot be written) is refused with :class:`StoreError` saying how to
-  recover (:func:`unusable_store`); a CSV that is not UTF-8 is refused with
+  recover (:func:`~reuseprior.zoo.store_file.unusable_store`); a CSV that is not UTF-8 is refused with
   its line, like any malformed one.
 """
 
@@ -59,7 +59,6 @@ import lzma
 import math
 import re
 import sqlite3
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -69,7 +68,8 @@ from typing import Callable, Collection, Iterable, Iterator, Literal, Mapping
 import pandas as pd
 
 from reuseprior.core.errors import CsvFormatError, OutOfSyncError, StoreError
-from reuseprior.core.files import atomic_write, disk_full
+from reuseprior.core.files import atomic_write
+from reuseprior.zoo.store_file import bring_up_to_date, unusable_store, write_ahead_log
 
 __all__ = [
     "CsvFormatError",
@@ -81,13 +81,7 @@ __all__ = [
     "meta_path",
     "read_checked_csv",
     "read_csv_rows",
-    "unusable_store",
 ]
-
-#: The version of the store's layout, recorded in ``PRAGMA user_version``: 1 is the ``_meta`` and
-#: ``_sync`` tables and one table per CSV with its position column (0: a store written before versions
-#: were recorded, of that same layout).
-SCHEMA_VERSION = 1
 
 #: Affinities of the stored columns (SQLite's column types).
 ColumnType = Literal["INTEGER", "REAL", "TEXT"]
@@ -218,10 +212,10 @@ class ScoreStore:
         except (OSError, sqlite3.Error) as err:
             raise unusable_store(self.path, err) from err
         try:
-            _write_ahead_log(self._db, timeout)
+            write_ahead_log(self._db, timeout)
             self._db.execute("PRAGMA synchronous=FULL")
             with self._transaction() as db:
-                _bring_up_to_date(db, self.path, say)
+                bring_up_to_date(db, self.path, say)
         except sqlite3.Error as err:
             self._db.close()
             raise unusable_store(self.path, err) from err
@@ -357,23 +351,52 @@ class ScoreStore:
         as committed, under the write lock, so two writers cannot undo each
         other's change). ``False`` when ``key`` is not stored."""
         with self._transaction() as db:
-            cursor = db.execute(
-                f"SELECT {', '.join(_q(n) for n in spec.names)} FROM {_q(spec.name)} WHERE {_q(spec.key)} = ?", (key,)
-            )
-            found = cursor.fetchone()
-            if found is None:
+            current = self._row(db, spec, key)
+            if current is None:
                 return False
-            new = change(dict(zip(spec.names, found)))
-            unknown = set(new) - set(spec.names)
-            if unknown:
-                raise KeyError(f"{sorted(unknown)} are not columns of {spec.name}")
-            if new:
-                sets = ", ".join(f"{_q(n)} = ?" for n in new)
-                db.execute(
-                    f"UPDATE {_q(spec.name)} SET {sets} WHERE {_q(spec.key)} = ?",
-                    [*(_sql_value(v) for v in new.values()), key],
-                )
+            self._update(db, spec, key, change(current))
         return True
+
+    def modify_rows(
+        self,
+        spec: TableSpec,
+        keys: Iterable[str],
+        change: Callable[[dict[str, object]], Mapping[str, object]],
+        record: Callable[[dict[str, object], list[str]], dict[str, object]],
+    ) -> list[str]:
+        """:meth:`modify` of each of ``keys`` (those not stored skipped) and, when any row changed,
+        ``record(stored metadata, keys changed)`` as the table's new metadata, all in one transaction:
+        an interruption leaves every row and the record as they were. Returns the keys changed."""
+        changed = []
+        with self._transaction() as db:
+            for key in keys:
+                current = self._row(db, spec, key)
+                if current is not None and self._update(db, spec, key, change(current)):
+                    changed.append(key)
+            if changed:
+                self._write_meta(db, spec, record(self._read_meta(db, spec), changed))
+        return changed
+
+    @staticmethod
+    def _row(db: sqlite3.Connection, spec: TableSpec, key: str) -> dict[str, object] | None:
+        found = db.execute(
+            f"SELECT {', '.join(_q(n) for n in spec.names)} FROM {_q(spec.name)} WHERE {_q(spec.key)} = ?", (key,)
+        ).fetchone()
+        return None if found is None else dict(zip(spec.names, found))
+
+    @staticmethod
+    def _update(db: sqlite3.Connection, spec: TableSpec, key: str, new: Mapping[str, object]) -> bool:
+        """Write ``new`` (``{column: value}``) into the row of ``key``; whether there was anything to write."""
+        unknown = set(new) - set(spec.names)
+        if unknown:
+            raise KeyError(f"{sorted(unknown)} are not columns of {spec.name}")
+        if new:
+            sets = ", ".join(f"{_q(n)} = ?" for n in new)
+            db.execute(
+                f"UPDATE {_q(spec.name)} SET {sets} WHERE {_q(spec.key)} = ?",
+                [*(_sql_value(v) for v in new.values()), key],
+            )
+        return bool(new)
 
     def create_with_rows(
         self, spec: TableSpec, rows: Iterable[Mapping[str, object]], meta: Mapping[str, object] | None = None
@@ -431,10 +454,16 @@ class ScoreStore:
     ) -> None:
         """Store ``meta``, or apply ``update`` to the stored one (in one transaction)."""
         with self._transaction() as db:
-            if update is not None:
-                row = db.execute("SELECT json FROM _meta WHERE tbl = ?", (spec.name,)).fetchone()
-                meta = update(json.loads(row[0]) if row else {})
-            db.execute("INSERT OR REPLACE INTO _meta VALUES (?, ?)", (spec.name, json.dumps(meta)))
+            self._write_meta(db, spec, meta if update is None else update(self._read_meta(db, spec)))
+
+    @staticmethod
+    def _read_meta(db: sqlite3.Connection, spec: TableSpec) -> dict[str, object]:
+        row = db.execute("SELECT json FROM _meta WHERE tbl = ?", (spec.name,)).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    @staticmethod
+    def _write_meta(db: sqlite3.Connection, spec: TableSpec, meta: Mapping[str, object]) -> None:
+        db.execute("INSERT OR REPLACE INTO _meta VALUES (?, ?)", (spec.name, json.dumps(meta)))
 
     # --- CSV
 
@@ -495,86 +524,6 @@ class ScoreStore:
                 db.execute("INSERT OR REPLACE INTO _meta VALUES (?, ?)", (spec.name, json.dumps(meta)))
             self._record_sync(db, spec, csv_path)
         return len(rows)
-
-
-def _version_1(db: sqlite3.Connection) -> None:
-    """Schema 1: the ``_meta`` and ``_sync`` tables (a new store's, or those an unversioned store has)."""
-    db.execute("CREATE TABLE IF NOT EXISTS _meta (tbl TEXT PRIMARY KEY, json TEXT NOT NULL)")
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS _sync (tbl TEXT PRIMARY KEY, csv TEXT NOT NULL, "
-        "fingerprint TEXT NOT NULL, at TEXT NOT NULL)"
-    )
-
-
-#: The steps from one schema version to the next: ``MIGRATIONS[v]`` brings a store of version ``v``
-#: to ``v + 1`` (inside the transaction that records the new version).
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _version_1}
-
-
-def _bring_up_to_date(db: sqlite3.Connection, path: Path, say: Callable[[str], None]) -> None:
-    """Refuse a store of a newer schema than :data:`SCHEMA_VERSION`; bring an older one up to it, step by
-    step (:data:`MIGRATIONS`), saying each step unless the store is new; record the version."""
-    version = int(db.execute("PRAGMA user_version").fetchone()[0])
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"the store {path} has schema version {version}, newer than this reuseprior's {SCHEMA_VERSION} (a "
-            f"later reuseprior wrote it): run that version, or update this one (git pull; pip install -U "
-            f"reuseprior); or move the store aside (mv {path} {path}.v{version}) to start a new one from the CSVs"
-        )
-    new = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
-    for step in range(version, SCHEMA_VERSION):
-        MIGRATIONS[step](db)
-        if not new:
-            say(f"the store {path}: schema version {step} brought to {step + 1}")
-    if version != SCHEMA_VERSION:
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-
-def _write_ahead_log(db: sqlite3.Connection, timeout: float) -> None:
-    """Switch ``db`` to the write-ahead log (``journal_mode=WAL``), waiting up to ``timeout`` seconds for
-    other processes. SQLite answers a journal-mode switch "database is locked" at once, without its busy
-    handler, when another connection is switching the same new file at that moment (two score runs
-    started together), so the switch is retried every 50 ms until ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as err:
-            if not _is_lock(err) or time.monotonic() >= deadline:
-                raise
-            time.sleep(0.05)
-
-
-def _is_lock(err: BaseException) -> bool:
-    """Whether ``err`` is SQLite saying another connection holds the database (busy or locked)."""
-    return isinstance(err, sqlite3.OperationalError) and ("locked" in str(err) or "busy" in str(err))
-
-
-def unusable_store(path: Path, err: BaseException) -> StoreError:
-    """The :class:`StoreError` of a store file that SQLite cannot open or read, saying how to recover.
-
-    Policy: a damaged store is never repaired in place or deleted by the package; the message says
-    to move it aside, that the next run imports each zoo's CSV again, and what is lost (the rows
-    stored since the last export: the CSVs hold every exported row). A store another process holds past
-    the timeout is not damaged, and its message says to wait for that process."""
-    if isinstance(err, OSError) or "unable to open" in str(err) or "readonly" in str(err):
-        return StoreError(
-            f"cannot open or write the store {path} ({err}): its folder must exist and be writable; "
-            f"make it so, or give another file on a writable local disk with --store FILE"
-        )
-    if "disk is full" in str(err):
-        return StoreError(f"{disk_full(path, path.parent).strerror}; the store keeps every committed row")
-    if _is_lock(err):
-        return StoreError(
-            f"the store {path} stayed locked by another process past the timeout ({err}): another score run "
-            f"or export holds it; wait for it to end (or stop it) and run the command again. The store is intact"
-        )
-    return StoreError(
-        f"the store {path} is damaged ({err}); move it aside (mv {path} {path}.damaged) and run the command "
-        f"again: the next run imports each zoo's CSV into a new store. Lost: the rows stored since the last "
-        f"export to the CSVs (an interrupted run exports on its way out, a kill -9 does not)"
-    )
 
 
 def _sql_value(value: object) -> object:

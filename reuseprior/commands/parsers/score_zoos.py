@@ -84,7 +84,7 @@ def _add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
         "--device",
         type=device_name,
         default="cpu",
-        help='with --fill-proxies or --rescore: where the data-dependent proxies\' shared pass runs, "cpu" '
+        help='with --fill-proxies, --rescore or --relabel: where the data-dependent proxies\' shared pass runs, "cpu" '
         '(default) or a GPU ("cuda", "cuda:N"; shared by the workers, full float32, the device recorded in the '
         ".meta.json); models are built and every other score computed on the CPU",
     )
@@ -121,10 +121,9 @@ def _add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
         type=positive_float,
         default=None,
         metavar="GIB",
-        help="when scoring, with --isolate or --rescore: the memory limit of each LocalCluster worker; a worker "
-        "beyond it is "
-        "restarted by its nanny and the proxies it was scoring are recorded as out of memory, naming "
-        "the limit (in a fill: then GraSP dropped, then each proxy alone)",
+        help="when scoring, with --isolate, --rescore or --relabel: the memory limit of each LocalCluster "
+        "worker; a worker beyond it is restarted by its nanny and the proxies it was scoring are recorded "
+        "as out of memory, naming the limit (in a fill: then GraSP dropped, then each proxy alone)",
     )
 
 
@@ -245,8 +244,10 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             "--max-memory-gb limits the workers of a scoring run, an isolated fill or a rescoring; "
             "add --isolate to the fill"
         )
-    if args.retry_out_of_memory and args.rescore is not None:
-        parser.error("--retry-out-of-memory applies to a scoring run or --fill-proxies; --rescore recomputes anyway")
+    if args.retry_out_of_memory and (args.rescore is not None or args.relabel):
+        parser.error(
+            "--retry-out-of-memory applies to a scoring run or --fill-proxies; --rescore and --relabel recompute anyway"
+        )
     if args.arch is not None and not ((args.fill_proxies or args.rescore) and len(args.zoos) == 1):
         parser.error(
             "--arch names architectures of one zoo to fill or rescore; give one zoo and --fill-proxies or --rescore"

@@ -81,6 +81,7 @@ from reuseprior.zoo.scoring.registry import (  # noqa: F401
     register_zoo,
 )
 from reuseprior.zoo.scoring.relabel import (  # noqa: F401
+    Relabelling,
     relabel_rows,
 )
 from reuseprior.zoo.scoring.results import (  # noqa: F401
@@ -123,6 +124,7 @@ __all__ = [
     "ZOOS",
     "CsvFormatError",
     "OutOfSyncError",
+    "Relabelling",
     "StoreError",
     "UnknownArchitectureError",
     "Zoo",

@@ -222,7 +222,7 @@ def fill_proxies(
     zoo = get_zoo(zoo_name)
     wants = functools.partial(_wanted, proxies=[p for p in PROXIES if p in DATA_DEPENDENT], retry=retry_out_of_memory)
     with scoring_session(zoo_name, data_dir, store, progress) as run:
-        stored = _stored_rows(run, zoo_name)
+        stored = stored_rows(run, zoo_name)
         names = _fill_candidates(stored, zoo_name, every, limit, archs, wants)
         jobs = _fill_jobs(zoo, stored, names, seed, each_alone=not isolate, device=device)
         cluster = ScoringCluster(client, scheduler, workers, max_memory_gb)
@@ -363,8 +363,9 @@ def rescore_proxies(
     quantities of the models whose graph the counting engine once miscounted, within the convention
     the version states (``rescore_proxies("pytorchcv", ["reuse"], archs=[...])``); a change of the
     convention itself is a new scores version (:func:`upgrade_scores`). One Dask task per architecture, each row
-    committed as it finishes, like :func:`fill_proxies`; a finished rescoring
-    is recorded under ``rescored`` in the ``.meta.json``. ``max_memory_gb`` is
+    committed as it finishes, like :func:`fill_proxies`; the rows rescored (not those whose every task
+    failed: each is named, its values kept) are returned and recorded under ``rescored`` in the
+    ``.meta.json``. ``max_memory_gb`` is
     the memory limit of each worker of the LocalCluster started for it
     (default: Dask's share of the machine per worker): a model that needs
     more than that share alone, the machine otherwise idle (checked by
@@ -378,7 +379,7 @@ def rescore_proxies(
     proxies = [p for p in asked if p != REUSE_COLUMN]
     zoo = get_zoo(zoo_name)
     with scoring_session(zoo_name, data_dir, store, progress) as run:
-        stored = _stored_rows(run, zoo_name)
+        stored = stored_rows(run, zoo_name)
         todo = stored.sort_values("order")["arch"].tolist() if archs is None else _stored_archs(stored, zoo_name, archs)
         if with_modules is not None:
             todo = archs_with_modules(zoo, todo, with_modules, progress=progress)
@@ -386,17 +387,20 @@ def rescore_proxies(
         jobs = [
             ArchJob(zoo, arch, rows[arch], seed, proxies, reuse=reuse, each_alone=True, device=device) for arch in todo
         ]
+        written: list[str] = []
         run_arch_jobs(
             jobs,
-            _write_filled(run, timing=False),
+            _write_filled(run, timing=False, filled=written),
             desc=f"rescoring {', '.join(asked)} of {zoo_name}",
             progress=progress,
             cluster=ScoringCluster(client, scheduler, workers, max_memory_gb),
         )
-        if todo:  # the CSV's history: which values were replaced, when
-            named = todo if archs is not None or with_modules is not None else "all"
-            _record_rescore(run, asked, todo, named, with_modules, device)
-    return todo
+        rescored = set(written)
+        done = [arch for arch in todo if arch in rescored]
+        if done:  # the CSV's history: which values were replaced, when
+            every_row = archs is None and with_modules is None and len(done) == len(stored)
+            _record_rescore(run, asked, done, "all" if every_row else done, with_modules, device)
+    return done
 
 
 def _record_rescore(
@@ -504,7 +508,7 @@ def _write_filled(
     return on_done
 
 
-def _stored_rows(run: ScoringSession, zoo_name: str) -> pd.DataFrame:
+def stored_rows(run: ScoringSession, zoo_name: str) -> pd.DataFrame:
     """The rows of a zoo's stored scores, which must exist."""
     stored = run.store.rows(run.spec)
     if stored.empty:
