@@ -27,7 +27,6 @@ row once; a relabelling with nothing moved changes and records nothing.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -63,17 +62,13 @@ class Relabelling:
 
 def _same(stored: object, published: object) -> bool:
     """Equal accuracies, both empty counting as equal."""
-    if _empty(stored) or _empty(published):
-        return _empty(stored) and _empty(published)
+    if pd.isna(stored) or pd.isna(published):
+        return pd.isna(stored) and pd.isna(published)
     return float(stored) == float(published)
 
 
-def _empty(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
 def _plain(value: object) -> float | None:
-    return None if _empty(value) else float(value)
+    return None if pd.isna(value) else float(value)
 
 
 def moved_rows(zoo: Zoo, stored: pd.DataFrame) -> list[dict[str, object]]:
@@ -97,8 +92,8 @@ def _scored_for(row: pd.Series) -> tuple[str, ...]:
     """The scores ``row`` was scored for, in :data:`ZOO_PROXIES` order then ``reuse``: a stored value
     or a message naming why it has none."""
     messages = error_messages(row["errors"])
-    scores = [p for p in ZOO_PROXIES if p in messages or not _empty(row[p])]
-    if REUSE_COLUMN in messages or not _empty(row[REUSE_SCORES[0]]):
+    scores = [p for p in ZOO_PROXIES if p in messages or not pd.isna(row[p])]
+    if REUSE_COLUMN in messages or not pd.isna(row[REUSE_SCORES[0]]):
         scores.append(REUSE_COLUMN)
     return tuple(scores)
 
@@ -155,8 +150,9 @@ def _store_moves(run: ScoringSession, moved: list[dict[str, object]]) -> list[di
         return {} if _same(current["accuracy"], target) else {"accuracy": target}
 
     def record(meta: dict[str, object], changed: list[str]) -> dict[str, object]:
+        written = set(changed)
         entry = {
-            "archs": [m for m in moved if m["arch"] in set(changed)],
+            "archs": [m for m in moved if m["arch"] in written],
             "why": RELABEL_REASON,
             "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
