@@ -141,7 +141,7 @@ def test_analyze_torchvision_models_without_a_name_is_refused_not_all_of_them(ca
         ("revolver", "--epochs", "default: the profile's"),
         ("revolver", "--warmup-x", "default: the profile's"),
         ("revolver", "--genotype-cost", "default: the profile's"),
-        ("score-zoos", "--seed", "(default 0)"),
+        ("score-zoos", "--seed", "(default: the stored table's, else 0;"),
         ("score-zoos", "--max-params", "a number of parameters (e.g. 5e7: 50 million; default: no limit)"),
         ("analyze-torchvision", "--threads", "(default 1)"),
     ],

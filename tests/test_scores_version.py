@@ -376,3 +376,42 @@ def test_a_fill_limit_is_a_prefix_of_the_order_and_two_fills_at_once_record_a_ro
     assert scoring.fill_proxies("tiny", limit=4, **fill) == 2
     filled = json.loads(meta_path(scoring.scores_path("tiny", NEW, tiny)).read_text())["filled"]
     assert [f["rows"] for f in filled] == [2, 2]
+
+
+def _scores(path: Path) -> pd.DataFrame:
+    """A table's scores by architecture, without the columns that time them."""
+    frame = pd.read_csv(path).set_index("arch")
+    return frame[[c for c in frame.columns if not c.endswith("seconds") and c not in ("scored_at", "order")]]
+
+
+def test_a_table_is_continued_under_its_own_seed_and_another_seed_is_refused(register, tmp_path, capsys):
+    """A table is scored under one seed (its ``.meta.json``'s): a run that leaves the seed out goes on with
+    it, so a table scored in two runs is the table one run stores; any other seed is refused, by each job
+    on stored rows and by the command, before anything is computed."""
+    register(scoring.ZOOS, "tiny", _zoo())
+    with connect(workers=1, processes=False, say=lambda _: None) as client:
+        run = dict(client=client, progress=False)
+        whole = scoring.score_zoo("tiny", limit=3, seed=3, data_dir=tmp_path / "one", **run)
+        scoring.score_zoo("tiny", limit=2, seed=3, data_dir=tmp_path / "two", **run)
+        continued = scoring.score_zoo("tiny", limit=3, data_dir=tmp_path / "two", **run)
+        other_seed = scoring.score_zoo("tiny", limit=3, data_dir=tmp_path / "zero", **run)
+        assert not _scores(other_seed).equals(_scores(whole))  # the seed moves the scores: a mix would show
+        pd.testing.assert_frame_equal(_scores(continued), _scores(whole))
+        assert json.loads(meta_path(continued).read_text())["seed"] == 3
+        written = continued.read_bytes()
+        two = dict(data_dir=tmp_path / "two", **run)
+        refused = "scored under seed 3 .* seed 0 was asked: its rows would mix two seeds"
+        for job in (
+            lambda: scoring.score_zoo("tiny", limit=5, seed=0, **two),
+            lambda: scoring.fill_proxies("tiny", seed=0, **two),
+            lambda: scoring.rescore_proxies("tiny", ["synflow"], seed=0, **two),
+            lambda: scoring.relabel_rows("tiny", seed=0, **two),
+        ):
+            with pytest.raises(StoreError, match=refused):
+                job()
+        assert continued.read_bytes() == written
+    store = ["--data-dir", str(tmp_path / "two"), "--store", str(tmp_path / "two" / "zoo_scores.sqlite")]
+    assert main(["score-zoos", "tiny", "--seed", "0", *store]) == 2
+    err = capsys.readouterr().err
+    assert "seed 3" in err and "leave --seed out to go on with seed 3" in err
+    assert continued.read_bytes() == written

@@ -44,6 +44,7 @@ from reuseprior.core.runtime import resolve_device
 from reuseprior.zoo.batch_sensitivity import score_minibatches
 from reuseprior.zoo.distributed import TaskFailedError
 from reuseprior.zoo.scoring import (
+    DEFAULT_SEED,
     SCORES_VERSION,
     CsvFormatError,
     Relabelling,
@@ -128,7 +129,8 @@ def _run_one(zoo: str, args: argparse.Namespace, cluster: dict[str, object]) -> 
         )
         return 0
     if args.minibatch_sensitivity is not None:
-        path = score_minibatches(zoo, args.minibatch_sensitivity, seed=args.seed, data_dir=args.data_dir)
+        seed = DEFAULT_SEED if args.seed is None else args.seed
+        path = score_minibatches(zoo, args.minibatch_sensitivity, seed=seed, data_dir=args.data_dir)
         print(f"{zoo}: {path}")
         return 0
     if args.rescore or args.relabel or args.fill_proxies:

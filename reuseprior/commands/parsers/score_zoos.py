@@ -62,7 +62,11 @@ def _add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
         "--limit", type=positive_int, default=None, help="score only the first N architectures of the zoo's order"
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the order, the initialisations and the minibatch (default 0)"
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the order, the initialisations and the minibatch (default: the stored table's, else 0; "
+        "a table is scored under one seed, so another one is refused)",
     )
     parser.add_argument(
         "--max-params",

@@ -97,6 +97,7 @@ from reuseprior.zoo.scoring.results import (  # noqa: F401
     version_complete_on,
 )
 from reuseprior.zoo.scoring.runs import (  # noqa: F401
+    DEFAULT_SEED,
     append_rows,
     score_zoo,
 )
@@ -120,6 +121,7 @@ __all__ = [
     "GRADIENT_PASS_MARKER",
     "REUSE_SCORES",
     "ArchJob",
+    "DEFAULT_SEED",
     "SCORES_VERSION",
     "ZOOS",
     "CsvFormatError",

@@ -157,7 +157,7 @@ def fill_proxies(
     *,
     every: int = 1,
     limit: int | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     data_dir: Path | None = None,
     progress: bool = True,
     isolate: bool = False,
@@ -185,8 +185,9 @@ def fill_proxies(
     store as it finishes (a hard kill loses only the rows in flight; a row
     leaves ``pending`` in the same transaction); the CSV
     is exported when the fill ends, also by Ctrl-C or SIGTERM. The scores
-    see the same seeded initialisation and minibatch as in :func:`score_zoo`,
-    so a filled row is what a full scoring would have stored.
+    see the same seeded initialisation and minibatch as in :func:`score_zoo` (``seed``: default the
+    table's; another one is refused, :meth:`ScoringSession.seed`), so a filled row is what a full scoring
+    would have stored.
 
     Every architecture is scored in a worker process (of the LocalCluster,
     or of the cluster at ``scheduler``). A model whose proxies exhaust the
@@ -224,7 +225,7 @@ def fill_proxies(
     with scoring_session(zoo_name, data_dir, store, progress) as run:
         stored = stored_rows(run, zoo_name)
         names = _fill_candidates(stored, zoo_name, every, limit, archs, wants)
-        jobs = _fill_jobs(zoo, stored, names, seed, each_alone=not isolate, device=device)
+        jobs = _fill_jobs(zoo, stored, names, run.seed(seed), each_alone=not isolate, device=device)
         cluster = ScoringCluster(client, scheduler, workers, max_memory_gb)
         return len(
             _run_fill(run, jobs, names, wants, device, desc=f"filling {zoo_name}", progress=progress, cluster=cluster)
@@ -333,7 +334,7 @@ def rescore_proxies(
     *,
     archs: Iterable[str] | None = None,
     with_modules: Iterable[str] | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     data_dir: Path | None = None,
     progress: bool = True,
     store: Path | None = None,
@@ -356,8 +357,9 @@ def rescore_proxies(
     The rows are ``archs`` (default: every stored row), narrowed by
     ``with_modules`` to the models that hold a module of one of these class
     names (each model is built to look). Same seeds and minibatch as a full
-    scoring; the shared pass's timing columns are kept (a proxy rescored alone
-    is not the pass they timed), a data-free score's own timing is replaced.
+    scoring (``seed``: default the table's; another one is refused, :meth:`ScoringSession.seed`); the
+    shared pass's timing columns are kept (a proxy rescored alone is not the pass they timed), a data-free
+    score's own timing is replaced.
     Also for a score whose counter once failed on some models and now counts
     them (``rescore_proxies("pytorchcv", ["flops"], archs=[...])``), or for the reusability
     quantities of the models whose graph the counting engine once miscounted, within the convention
@@ -384,6 +386,7 @@ def rescore_proxies(
         if with_modules is not None:
             todo = archs_with_modules(zoo, todo, with_modules, progress=progress)
         rows = _rows_for(zoo, stored, todo)
+        seed = run.seed(seed)
         jobs = [
             ArchJob(zoo, arch, rows[arch], seed, proxies, reuse=reuse, each_alone=True, device=device) for arch in todo
         ]

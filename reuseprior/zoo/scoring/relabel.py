@@ -101,7 +101,7 @@ def _scored_for(row: pd.Series) -> tuple[str, ...]:
 def relabel_rows(
     zoo_name: str,
     *,
-    seed: int = 0,
+    seed: int | None = None,
     data_dir: Path | None = None,
     progress: bool = True,
     store: Path | None = None,
@@ -118,6 +118,7 @@ def relabel_rows(
     with scoring_session(zoo_name, data_dir, store, progress) as run:
         stored = stored_rows(run, zoo_name)
         moved = moved_rows(zoo, stored)
+        seed = run.seed(seed)
     stored = stored.set_index("arch")
     if not moved:
         return Relabelling()

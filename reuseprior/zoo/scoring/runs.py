@@ -13,12 +13,13 @@ import pandas as pd
 from distributed import Client
 
 from reuseprior.baselines.registry import DATA_DEPENDENT, ZOO_PROXIES
+from reuseprior.core.errors import StoreError
 from reuseprior.core.files import file_lock, write_csv
 from reuseprior.core.interrupts import sigterm_as_interrupt
 from reuseprior.core.stored_rows import NO_KINDS, ColumnKinds, read_stored_csv
 from reuseprior.zoo.distributed import connect, run_jobs
 from reuseprior.zoo.scoring.jobs import ArchJob
-from reuseprior.zoo.scoring.registry import REUSE_COLUMN, get_zoo
+from reuseprior.zoo.scoring.registry import REUSE_COLUMN, Zoo, get_zoo
 from reuseprior.zoo.scoring.results import default_store_path, scores_meta, scores_path, scores_table
 from reuseprior.zoo.scoring.scores import (
     BUILD_ERROR,
@@ -32,6 +33,9 @@ from reuseprior.zoo.store import (
     TableSpec,
 )
 
+DEFAULT_SEED = 0
+"""The seed of a table scored for the first time without one."""
+
 
 @dataclass
 class ScoringSession:
@@ -42,6 +46,25 @@ class ScoringSession:
     csv: Path
     say: Callable[[str], None]
     changed: bool = False
+
+    def seed(self, asked: int | None) -> int:
+        """The seed this run scores under. Policy: a table is scored under one seed, its
+        ``.meta.json``'s ``seed`` (the zoo's order, each model's initialisation and the minibatch), so that
+        every stored row is what one full scoring would have stored. ``asked=None`` takes the table's
+        seed (:data:`DEFAULT_SEED` for a table not started yet); a different seed for a started table is
+        :class:`StoreError` naming both and the fix (another ``store``/``data_dir``)."""
+        meta = self.store.meta(self.spec)
+        if meta is None or "seed" not in meta:
+            return DEFAULT_SEED if asked is None else asked
+        stored = int(meta["seed"])
+        if asked is not None and asked != stored:
+            raise StoreError(
+                f"{self.spec.name} is scored under seed {stored} (its .meta.json), and seed {asked} was asked: "
+                f"its rows would mix two seeds' initialisations and minibatches; leave --seed out to go on "
+                f"with seed {stored}, or score seed {asked} into a table of its own (--data-dir and --store "
+                f"elsewhere)"
+            )
+        return stored
 
 
 @contextmanager
@@ -137,7 +160,7 @@ def score_zoo(
     zoo_name: str,
     *,
     limit: int | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     data_dir: Path | None = None,
     reuse: bool = True,
     progress: bool = True,
@@ -172,20 +195,18 @@ def score_zoo(
     A model that kills its worker is retried as :class:`ArchJob` says; one whose every task ran out of
     memory is stored as refused, naming the limit (:func:`_store_scored`), and
     ``retry_out_of_memory=True`` scores the architectures stored so refused again (say, the machine to
-    itself with a higher ``max_memory_gb``), replacing their rows.
+    itself with a higher ``max_memory_gb``), replacing their rows. ``seed`` (default: the table's, else
+    0) is the table's one seed (:meth:`ScoringSession.seed`): a run that continues a table with another
+    seed is refused.
     """
     zoo = get_zoo(zoo_name)
     cat = zoo.catalogue()
-    order = zoo.order(cat, seed)
-    if limit is not None:
-        order = order[:limit]
-    if max_params is not None and "published_params" in cat.columns:
-        small = set(cat.loc[cat["published_params"] <= max_params, "arch"])
-        order = [a for a in order if a in small]
     everything = list(ZOO_PROXIES)
     data_free = [p for p in everything if p not in DATA_DEPENDENT]
     rows = cat.set_index("arch")
     with scoring_session(zoo_name, data_dir, store, progress) as run:
+        seed = run.seed(seed)
+        order = _scoring_order(zoo, cat, seed, limit, max_params)
         if run.store.meta(run.spec) is None:
             run.store.set_meta(run.spec, scores_meta(zoo, seed, zoo.fixed_batch(seed), len(cat)))
             run.changed = True
@@ -205,6 +226,18 @@ def score_zoo(
             cluster=ScoringCluster(client, scheduler, workers, max_memory_gb),
         )
     return run.csv
+
+
+def _scoring_order(zoo: Zoo, cat: pd.DataFrame, seed: int, limit: int | None, max_params: float | None) -> list[str]:
+    """The architectures a scoring run takes, in the zoo's order under ``seed``: its first ``limit``, less
+    those whose published parameter count is above ``max_params``."""
+    order = zoo.order(cat, seed)
+    if limit is not None:
+        order = order[:limit]
+    if max_params is not None and "published_params" in cat.columns:
+        small = set(cat.loc[cat["published_params"] <= max_params, "arch"])
+        order = [a for a in order if a in small]
+    return order
 
 
 def _skipped(run: ScoringSession, retry_out_of_memory: bool) -> set[str]:
