@@ -20,6 +20,11 @@ export OMP_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export JUPYTER_PLATFORM_DIRS := 1
+# The datasets folder every command and notebook reads (reuseprior.core.paths.DATASETS_DIR): DATA_DIR= moves it
+# for all of them, the quick notebooks included; left at its default, nothing is exported.
+ifneq ($(DATA_DIR),$(CURDIR)/build/datasets)
+export REUSEPRIOR_DATASETS_DIR := $(DATA_DIR)
+endif
 
 .PHONY: env package browser data figures full test test-fast lint format lab book bench timings lock clean help
 

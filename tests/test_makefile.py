@@ -10,9 +10,11 @@ the real recipe under a ``PATH`` holding only stand-ins (``id``, ``apt-get``,
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -83,3 +85,41 @@ def test_test_fast_leaves_out_every_marker_pyproject_says_it_does():
     expression = re.search(r'-m "([^"]+)"', recipe).group(1)
     assert left_out == {"heavy", "wheel", "book", "dask"}
     assert set(re.findall(r"not (\w+)", expression)) == left_out, expression
+
+
+def _datasets_folder_seen_by_make(*make_args: str) -> str:
+    """What the commands of a ``make`` run see as ``$REUSEPRIOR_DATASETS_DIR``."""
+    env = {k: v for k, v in os.environ.items() if k != paths.DATASETS_ENV_VAR}
+    show = 'show-datasets-dir: ; @echo "[$$REUSEPRIOR_DATASETS_DIR]"'
+    done = subprocess.run(
+        [MAKE, "-s", "--eval", show, "show-datasets-dir", *make_args],
+        cwd=paths.ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_data_dir_moves_the_datasets_folder_of_every_command_and_notebook(tmp_path):
+    """``make figures DATA_DIR=/elsewhere`` fetches the datasets there, and every command and notebook the
+    run starts reads them there: the Makefile exports the folder, and the package's default follows it."""
+    assert _datasets_folder_seen_by_make() == "[]"  # the default: nothing exported, build/datasets
+    assert _datasets_folder_seen_by_make(f"DATA_DIR={tmp_path}") == f"[{tmp_path}]"
+    script = (
+        "from reuseprior.datasets import DEFAULT_DATA_DIR, load_standard_splits\n"
+        "from reuseprior.commands.parsers.data import add_arguments\n"
+        "import argparse\n"
+        "parser = argparse.ArgumentParser(); add_arguments(parser)\n"
+        "print(DEFAULT_DATA_DIR); print(parser.parse_args(['verify']).data_dir)\n"
+        "try:\n    load_standard_splits('mnist', image_size=14)\n"
+        "except Exception as err:\n    print(type(err).__name__, err)\n"
+    )
+    env = os.environ | {paths.DATASETS_ENV_VAR: str(tmp_path)}
+    seen = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120, check=True
+    ).stdout.splitlines()
+    assert seen[:2] == [str(tmp_path), str(tmp_path)]
+    assert seen[2].startswith(f"DatasetNotFoundError MNIST is not under {tmp_path}.")

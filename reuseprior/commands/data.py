@@ -11,7 +11,7 @@
 * ``data download NAME --data-dir DIR``: torchvision's own download (CIFAR-10,
   CIFAR-100; needs network). ImageNet cannot be downloaded.
 
-``--data-dir`` defaults to ``build/datasets``, which the full profiles read.
+``--data-dir`` defaults to ``$REUSEPRIOR_DATASETS_DIR``, else ``build/datasets``: the folder the notebooks read.
 """
 
 from __future__ import annotations

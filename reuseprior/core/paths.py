@@ -44,6 +44,14 @@ FIGURES_ENV_VAR = "REUSEPRIOR_FIGURES_DIR"
 #: Environment variable redirecting machine-dependent measurements (timings,
 #: memory), which live outside the tracked tree (``build/measured/``).
 MEASURED_ENV_VAR = "REUSEPRIOR_MEASURED_DIR"
+#: Environment variable naming the datasets folder (``make ... DATA_DIR=`` sets
+#: it), read once when the package is imported.
+DATASETS_ENV_VAR = "REUSEPRIOR_DATASETS_DIR"
+#: Where the datasets are fetched to and read from unless a call names another
+#: folder: ``$REUSEPRIOR_DATASETS_DIR``, else ``build/datasets``.
+DATASETS_DIR: Path = (
+    Path(os.environ[DATASETS_ENV_VAR]).expanduser() if os.environ.get(DATASETS_ENV_VAR) else BUILD_DIR / "datasets"
+)
 
 
 def figures_dir(notebook: str) -> Path:

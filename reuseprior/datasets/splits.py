@@ -48,8 +48,8 @@ _GREY_STATISTICS = {"mnist": (MNIST_MEAN, MNIST_STD), "fashion-mnist": (FASHION_
 FETCHABLE: dict[str, str] = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 
 
-#: where the datasets go unless told otherwise
-DEFAULT_DATA_DIR: Path = paths.BUILD_DIR / "datasets"
+#: where the datasets go unless told otherwise (:data:`reuseprior.core.paths.DATASETS_DIR`)
+DEFAULT_DATA_DIR: Path = paths.DATASETS_DIR
 
 
 @dataclass(frozen=True)

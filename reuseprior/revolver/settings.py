@@ -53,7 +53,7 @@ class RevolverProfile(Profile):
     depths: list[int] | None
     num_groups: list[int] | None
     width: int  # width multiplier of the random generator (appendix C.2 ``--width``)
-    data_dir: str | None  # None: build/datasets
+    data_dir: str | None  # None: paths.DATASETS_DIR ($REUSEPRIOR_DATASETS_DIR, else build/datasets)
     download: bool
     num_workers: int
     resume: bool  # continue each mode from its checkpoint (written every ``checkpoint_every`` generations)

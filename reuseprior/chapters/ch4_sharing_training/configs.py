@@ -223,7 +223,7 @@ class SharingTrainingProfile(Profile):
     amp: bool  # used only on CUDA (training.amp_active); a CPU run trains in `precision`
     num_workers: int
     torch_threads: int | None  # None: PyTorch's default
-    data_dir: str | None  # None: build/datasets
+    data_dir: str | None  # None: paths.DATASETS_DIR ($REUSEPRIOR_DATASETS_DIR, else build/datasets)
     download: bool
     resume: bool
     append_results: bool

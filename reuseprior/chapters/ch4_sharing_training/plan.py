@@ -204,7 +204,7 @@ def make_plan(settings: Mapping[str, Any], *, profile: str = "custom", seed: int
         raise ValueError(f"torch_threads={threads!r} must be None (PyTorch default) or a positive integer")
     ema = settings["ema_decay"]
     ema = recipe.ema_decay if ema == "recipe" else ema
-    data_dir = Path(settings["data_dir"]).expanduser() if settings["data_dir"] else paths.BUILD_DIR / "datasets"
+    data_dir = Path(settings["data_dir"]).expanduser() if settings["data_dir"] else paths.DATASETS_DIR
 
     def pick(name: str, recipe_value: Any) -> Any:
         return recipe_value if settings[name] is None else settings[name]

@@ -15,8 +15,6 @@ from reuseprior.core import paths
 FETCHABLE: dict[str, str] = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 #: the names :func:`reuseprior.datasets.download` takes
 TORCHVISION_NAMES = ("cifar10", "cifar100", "fashion-mnist", "mnist")
-#: :data:`reuseprior.datasets.DEFAULT_DATA_DIR`
-DEFAULT_DATA_DIR = paths.BUILD_DIR / "datasets"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,8 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--data-dir",
-        default=str(DEFAULT_DATA_DIR),
-        help="folder holding the datasets (default: build/datasets, read by the full profiles)",
+        default=str(paths.DATASETS_DIR),
+        help=f"folder holding the datasets (default: ${paths.DATASETS_ENV_VAR}, else build/datasets; the "
+        "folder the notebooks read)",
     )
     parser.add_argument(
         "--mnist-archive",

@@ -47,7 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="digits: upsample to this size; MNIST/fashion-mnist: area-average down to it (default: native size)",
     )
-    _option(p, "data_dir", help="folder of the torchvision datasets (default: build/datasets)")
+    _option(
+        p,
+        "data_dir",
+        help="folder of the torchvision datasets (default: $REUSEPRIOR_DATASETS_DIR, else build/datasets)",
+    )
     _option(p, "download", action="store_true", help="download MNIST/CIFAR10 into --data-dir if missing")
     _option(
         p,

@@ -122,7 +122,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the CPU anyway)",
     )
     parser.add_argument("--threads", type=positive_int, default=1, help="PyTorch threads per run (default: 1)")
-    parser.add_argument("--data-dir", type=Path, default=None, help="datasets folder (default: build/datasets)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="datasets folder (default: $REUSEPRIOR_DATASETS_DIR, else build/datasets)",
+    )
     parser.add_argument("--download", action="store_true", help="let torchvision download a missing dataset")
     parser.add_argument(
         "--work-dir",

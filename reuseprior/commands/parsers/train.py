@@ -94,7 +94,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--num-workers", type=int, help="data-loader worker processes (default: the profile's, quick 0, full 8)"
     )
-    parser.add_argument("--data-dir", help="folder of the torchvision datasets / ImageNet (default build/datasets)")
+    parser.add_argument(
+        "--data-dir",
+        help="folder of the torchvision datasets / ImageNet (default: $REUSEPRIOR_DATASETS_DIR, else build/datasets)",
+    )
     parser.add_argument("--download", action="store_true", help="download CIFAR if missing (never implicit)")
     parser.add_argument(
         "--resume",
