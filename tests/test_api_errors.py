@@ -37,6 +37,30 @@ def test_a_wrong_shape_gets_only_the_clean_error_with_a_python_fix(method, capfd
     assert printed.out == "" and printed.err == ""  # no fake-tensor log nor traceback before the error
 
 
+class _MisspeltLayer(nn.Module):
+    """A forward with a bug of its own, whatever the input: it calls a layer it does not have."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.haed(x)
+
+
+def test_an_error_of_the_models_own_code_is_placed_in_it():
+    """The run's error names where the model's code raised it (not PyTorch's frames), so that a bug in a
+    forward is not taken for a wrong input."""
+    with pytest.raises(ValueError, match="has no attribute 'haed'") as err:
+        analyze(_MisspeltLayer(), torch.zeros(1, 4))
+    line = _MisspeltLayer.forward.__code__.co_firstlineno + 1
+    assert f"(raised in {__file__}, line {line}, in forward)" in str(err.value)
+    assert "if the input is right, fix the model's code where it raised" in str(err.value)
+    with pytest.raises(ValueError, match="mat1 and mat2 shapes cannot be multiplied") as err:
+        analyze(_mlp(), torch.zeros(1, 5))  # raised inside PyTorch's layer: no frame of the model's own
+    assert "raised in" not in str(err.value)
+
+
 def test_an_input_too_large_to_count_names_no_command_line_flag(monkeypatch):
     monkeypatch.setattr(sys.modules["reuseprior.counting.capture"], "physical_memory_bytes", lambda: 2**10)
     with pytest.raises(CaptureError, match=r"give a smaller input") as err:

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from reuseprior.commands import COMMANDS, STDOUT_CLOSED_STATUS, main, parser_module
@@ -52,6 +53,15 @@ def test_a_closed_stdout_ends_the_answer_and_the_run_quietly(monkeypatch, capsys
     monkeypatch.setattr(analyze_command, "run", lambda args: print(args.model) or 0)
     assert main(["analyze", "resnet18"]) == STDOUT_CLOSED_STATUS  # was 'error: [Errno 32] Broken pipe', exit 1
     assert capsys.readouterr().err == ""
+
+
+def test_analyze_writes_its_csv_row_before_a_closed_stdout_ends_it(monkeypatch, tmp_path):
+    """``analyze ... --csv rows.csv | head -2``: the row is appended before the table is printed, so a reader
+    that has gone loses none of the file."""
+    rows = tmp_path / "rows.csv"
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    assert main(["analyze", "resnet18", "--input", "3,32,32", "--csv", str(rows)]) == STDOUT_CLOSED_STATUS
+    assert pd.read_csv(rows)["model"].tolist() == ["resnet18"]
 
 
 def test_a_broken_pipe_that_is_not_the_output_is_an_error(monkeypatch, capsys):

@@ -304,3 +304,15 @@ def test_the_files_are_written_behind_a_closed_pipe(tmp_path) -> None:
     assert proc.wait(timeout=300) == 141, err
     assert "Traceback" not in err and pd.read_csv(csv)["model"].tolist() == ["test_compare:tiny_net"]
     assert figure.stat().st_size > 0
+
+
+def test_a_failed_rows_message_is_kept_whole_with_its_fix() -> None:
+    """A message longer than a line (an input hint, a capture error's fix) reaches the row whole."""
+    fix = "Fix: " + "pass an input the model runs on, " * 20 + "end of the fix."
+
+    def refusing() -> nn.Module:
+        raise ValueError(fix)
+
+    table = compare({"refusing": refusing, "tiny": tiny_net}, (3, 32, 32), progress=False).table.set_index("model")
+    assert table.loc["refusing", "error"] == f"build: ValueError: {fix}"
+    assert len(fix) > 400 and table.loc["tiny", "error"] == ""

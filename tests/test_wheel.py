@@ -110,6 +110,30 @@ def test_installed_wheel_analyzes_a_torchvision_model_outside_the_checkout(insta
     assert got["PG_prime"] == pytest.approx(expected.PG_prime, rel=1e-12)
 
 
+def test_the_console_script_finds_a_users_model_in_the_working_directory_as_python_m_does(installed, tmp_path):
+    """``reuseprior analyze mymodel:build_net`` run from the folder holding ``mymodel.py``: a console script
+    starts without the working directory on its import path, which ``python -m`` has."""
+    venv, env, _ = installed
+    (tmp_path / "mymodel.py").write_text(
+        "from torch import nn\n"
+        "def build_net():\n"
+        "    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 2))\n"
+    )
+    answers = [
+        subprocess.run(
+            [*program, "analyze", "mymodel:build_net", "--input", "3,8,8", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+        )
+        for program in ([str(venv / "bin" / "reuseprior")], [str(venv / "bin" / "python"), "-m", "reuseprior"])
+    ]
+    assert [a.returncode for a in answers] == [0, 0], [a.stderr[-2000:] for a in answers]
+    script, module = (json.loads(a.stdout) for a in answers)
+    assert script == module and script["NG"] > 0
+
+
 def test_installed_wheel_reads_the_thesis_tables_from_its_own_data(installed, tmp_path):
     venv, env, _ = installed
     code = (

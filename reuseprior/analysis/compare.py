@@ -185,7 +185,8 @@ def _build(item: ModelLike, seed: int) -> nn.Module:
 
 
 def _message(stage: str, exc: BaseException) -> str:
-    return f"{stage}: {type(exc).__name__}: {exc}"[:400]
+    """The ``error`` of a row: the stage that failed and the exception's whole message (its fix included)."""
+    return f"{stage}: {type(exc).__name__}: {exc}"
 
 
 def _score_model(

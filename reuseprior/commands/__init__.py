@@ -186,7 +186,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     Policy: a standard output closed by its reader (``... | head -3``) ends the command quietly, with
     :data:`STDOUT_CLOSED_STATUS`: no traceback, no error line. The one place for it is here, around every
     command (what a command would still print goes to the null device; see the Python documentation's note
-    on SIGPIPE)."""
+    on SIGPIPE).
+
+    Policy: run as a program (``argv`` None), the working directory is on the import path, as ``python -m``
+    puts it, so that a model given as ``mymodel:build_net`` is found from the folder that holds
+    ``mymodel.py`` by the ``reuseprior`` console script too (:func:`_working_directory_importable`)."""
+    if argv is None:
+        _working_directory_importable()
     try:
         try:
             status = _dispatch(list(sys.argv[1:] if argv is None else argv))
@@ -196,6 +202,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         _discard_stdout()
         return STDOUT_CLOSED_STATUS
     return status
+
+
+def _working_directory_importable() -> None:
+    """Put the working directory first on ``sys.path`` unless it is there (``python -m`` puts it there; a
+    console script starts with its own ``bin`` folder there instead)."""
+    here = os.getcwd()
+    if not any(os.path.abspath(entry or os.curdir) == here for entry in sys.path):
+        sys.path.insert(0, here)
 
 
 def _stdout_closed() -> bool:

@@ -82,12 +82,12 @@ def run(args: argparse.Namespace) -> int:
     rep.model_name = args.model
     head = {"model": args.model, "input": ",".join(map(str, args.input))}
     settings = {"discount": args.discount, "bn_params": args.bn_params, "output_key": args.output_key or ""}
+    if args.csv is not None:  # the numbers themselves, -inf included; first, so that a reader that closes the
+        _append_row(args.csv, {**head, **{k: getattr(rep, k) for k in REPORT_KEYS}, **settings})  # output loses none
     if args.json:  # strict JSON: a non-finite quantity (PG of a model with NG = 1) is null (Report.to_dict)
         print(json.dumps({**head, **rep.to_dict(), **settings}, indent=2))
     else:
         print(rep)
-    if args.csv is not None:  # the numbers themselves, -inf included
-        _append_row(args.csv, {**head, **{k: getattr(rep, k) for k in REPORT_KEYS}, **settings})
     return 0
 
 

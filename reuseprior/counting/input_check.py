@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import operator
+import traceback
 import warnings
+from pathlib import Path
 
 import torch
 import torch.fx as fx
@@ -205,11 +207,31 @@ def refuse_inputs_the_model_refuses(model: nn.Module, example_input: torch.Tenso
         reason = str(err).splitlines()[0] if str(err) else ""
         raise InputRefusedError(
             f"{type(model).__name__} does not accept an input of shape {tuple(example_input.shape)} (dtype "
-            f"{example_input.dtype}), it does not run on it: {type(err).__name__}: {reason}. Counts "
+            f"{example_input.dtype}), it does not run on it: {type(err).__name__}: {reason}{_raised_in(err)}. Counts "
             "of a model that cannot run on its input mean nothing: pass an input it runs on (batch dimension 1, "
-            "the sizes and dtype it expects: a float tensor such as torch.zeros(1, 3, 224, 224) for float weights)"
+            "the sizes and dtype it expects: a float tensor such as torch.zeros(1, 3, 224, 224) for float weights), "
+            "or, if the input is right, fix the model's code where it raised"
         ) from err
     refuse_sequence_read_as_batch(model, example_input, seen)
+
+
+#: the packages whose frames are not the model's code: PyTorch's (a layer's own check) and this one's
+_NOT_THE_MODELS = (Path(torch.__file__).parent, Path(__file__).parents[1])
+
+
+def _raised_in(err: BaseException) -> str:
+    """Where the model's code raised ``err``: its innermost frame outside :data:`_NOT_THE_MODELS` (a user's
+    ``forward``, or the library module that built the model), as `` (raised in FILE, line N, in NAME)``;
+    empty when every frame is PyTorch's or this package's."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(err.__traceback__)
+        if not any(Path(frame.filename).is_relative_to(folder) for folder in _NOT_THE_MODELS)
+    ]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    return f" (raised in {frame.filename}, line {frame.lineno}, in {frame.name})"
 
 
 def _error_of_run(model: nn.Module, x: torch.Tensor) -> Exception | None:
