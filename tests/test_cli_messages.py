@@ -70,6 +70,23 @@ def test_unknown_command_gets_the_close_name(capsys):
     assert "did you mean 'analyze'?" in capsys.readouterr().err
 
 
+def test_a_misspelt_option_gets_the_close_one_and_an_unknown_one_none(capsys):
+    for argv, said in [
+        (["analyze", "resnet18", "--inptu", "3,32,32"], "arguments: --inptu 3,32,32; did you mean --input?"),
+        (["study", "ch3-confirm", "status", "--seed=200"], "unrecognized arguments: --seed=200; did you mean --seeds?"),
+        (["analyze", "resnet18", "--inptu", "3", "--jsno"], "did you mean --input (for --inptu), --json (for --jsno)?"),
+        (["analyze", "resnet18", "--zzzz"], "unrecognized arguments: --zzzz\n"),
+    ]:
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 2 and said in capsys.readouterr().err, argv
+
+
+def test_a_model_class_given_for_a_model_is_told_to_be_instantiated():
+    with pytest.raises(TypeError, match=r"got type \(the class itself\); pass an instance of it, Linear\(\.\.\.\)"):
+        analyze(nn.Linear, torch.zeros(1, 2))
+
+
 def test_list_models_prints_both_libraries_and_marks_the_shared_names(capsys):
     assert main(["analyze", "--list-models"]) == 0
     out = capsys.readouterr().out

@@ -243,10 +243,35 @@ def _discard_stdout() -> None:
     os.close(devnull)
 
 
+class _CommandParser(argparse.ArgumentParser):
+    """argparse's parser, whose refusal of an unknown option names the close ones it has."""
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> argparse.Namespace:
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            self.error(f"unrecognized arguments: {' '.join(unknown)}{self._close_options(unknown)}")
+        return parsed
+
+    def _close_options(self, unknown: Sequence[str]) -> str:
+        """``; did you mean --input?``: the closest option of this parser's to each unknown one."""
+        options = [word.split("=")[0] for word in unknown if word.startswith("--")]
+        guesses = {
+            option: close[0]
+            for option in options
+            for close in [difflib.get_close_matches(option, list(self._option_string_actions), n=1)]
+            if close
+        }
+        if not guesses:
+            return ""
+        named = [guess if len(guesses) == 1 else f"{guess} (for {option})" for option, guess in guesses.items()]
+        return f"; did you mean {', '.join(named)}? ({self.prog} --help lists every option)"
+
+
 def _parser(prog: str, description: str, **kwargs: Any) -> argparse.ArgumentParser:
     """A parser of the command line. Policy: options are spelt in full (``allow_abbrev=False``): an abbreviation
-    would take a misspelt option for another one (``study ... --seed 0`` for ``--seeds``)."""
-    return argparse.ArgumentParser(prog=prog, description=description, allow_abbrev=False, **kwargs)
+    would take a misspelt option for another one (``study ... --seed 0`` for ``--seeds``); an unknown one is
+    refused naming the closest option the command has (:class:`_CommandParser`)."""
+    return _CommandParser(prog=prog, description=description, allow_abbrev=False, **kwargs)
 
 
 def _dispatch(argv: list[str]) -> int:

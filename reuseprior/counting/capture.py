@@ -232,6 +232,8 @@ def eager_module(model: object) -> nn.Module:
     traced at the ATen level nor hooked: pass the eager module it was scripted from."""
     if not isinstance(model, nn.Module):
         hint = f"; for a model by name use reuseprior.models.build_model({model!r})" if isinstance(model, str) else ""
+        if isinstance(model, type) and issubclass(model, nn.Module):
+            hint = f" (the class itself); pass an instance of it, {model.__name__}(...)"
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}{hint}")
     while type(model).__name__ == "OptimizedModule" and isinstance(getattr(model, "_orig_mod", None), nn.Module):
         model = model._orig_mod
