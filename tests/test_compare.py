@@ -316,3 +316,15 @@ def test_a_failed_rows_message_is_kept_whole_with_its_fix() -> None:
     table = compare({"refusing": refusing, "tiny": tiny_net}, (3, 32, 32), progress=False).table.set_index("model")
     assert table.loc["refusing", "error"] == f"build: ValueError: {fix}"
     assert len(fix) > 400 and table.loc["tiny", "error"] == ""
+
+
+def test_a_shape_with_a_batch_dimension_is_named_as_the_cause() -> None:
+    """``compare(models, (1, 3, 32, 32))``: the shape is one example's, so the model sees 5 dimensions; its
+    row says what was built from the shape and what to give. A tensor, the user's own, gets no such note."""
+    error = compare({"tiny": tiny_net}, (1, 3, 32, 32), progress=False).table.loc[0, "error"]
+    assert error.startswith("analyze: InputRefusedError: ") and error.endswith(
+        "The input was zeros of shape (1, 1, 3, 32, 32), built from the shape (1, 3, 32, 32): give the sizes of "
+        "one example, without the batch dimension (e.g. (3, 224, 224))"
+    )
+    error = compare({"tiny": tiny_net}, torch.zeros(1, 3, 5), progress=False).table.loc[0, "error"]
+    assert "does not accept an input of shape (1, 3, 5)" in error and "built from the shape" not in error

@@ -49,6 +49,7 @@ from torch import nn
 
 from reuseprior.baselines.proxies import PROXIES, ProxyBatch, data_dependent_scores
 from reuseprior.baselines.registry import DATA_DEPENDENT, proxy_info
+from reuseprior.core.errors import InputRefusedError
 from reuseprior.core.files import write_csv
 from reuseprior.core.ordering import sort_rows
 from reuseprior.core.progress import progress_bar
@@ -256,7 +257,11 @@ def compare(
     them by ``by`` (a column name, or a thesis symbol of :data:`SYMBOLS` such as ``"P'G"``; see the module
     docstring for the policies). ``proxies``:
     names of :data:`OPTIONAL_PROXIES` to add (``"synflow"``; a data-dependent
-    one needs ``batch``, a :class:`~reuseprior.baselines.proxies.ProxyBatch`)."""
+    one needs ``batch``, a :class:`~reuseprior.baselines.proxies.ProxyBatch`). ``output_key`` names the
+    output analysed for every model, so each forward must return a container holding it (a model returning
+    one tensor is refused in its row, the others ranked): compare models of one output structure together.
+    A shape is one example's: a model that does not run on the zeros built from it has the shape named
+    in its row's error."""
     proxies, by = list(proxies), score_column(by)
     _check(by, proxies, batch)
     named = _named(models)
@@ -276,6 +281,8 @@ def compare(
         c0 = time.process_time()
         try:
             values, errors = _score_model(name, model, example, proxies, batch, seed, output_key)
+        except InputRefusedError as exc:  # the model does not run on the example
+            values, errors = {}, [_message("analyze", exc) + _built_from(example_input)]
         except Exception as exc:  # noqa: BLE001 - the analysis (graph capture, counting) failed
             values, errors = {}, [_message("analyze", exc)]
         rows.append({**row, **values, "cpu_seconds": time.process_time() - c0, "error": "; ".join(errors)})
@@ -284,6 +291,18 @@ def compare(
     table[columns[1:-1]] = table[columns[1:-1]].astype(float)
     table["error"] = table["error"].fillna("")
     return Comparison(_ranked(table, by), by, tuple(example.shape[1:]))
+
+
+def _built_from(example_input: torch.Tensor | Sequence[int]) -> str:
+    """How the example was built from a shape (a leading batch dimension of 1), for the error of a model
+    that does not run on it; nothing for a tensor, which is the user's own."""
+    if isinstance(example_input, torch.Tensor):
+        return ""
+    shape = tuple(map(int, example_input))
+    return (
+        f". The input was zeros of shape {(1, *shape)}, built from the shape {shape}: give the sizes of one "
+        "example, without the batch dimension (e.g. (3, 224, 224))"
+    )
 
 
 def _example(example_input: torch.Tensor | Sequence[int]) -> torch.Tensor:

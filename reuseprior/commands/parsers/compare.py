@@ -66,7 +66,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "{'inputs': (B, C, H, W) tensor, 'targets': (B,) class indices}; the example is its first image, "
         "so --input is not given with it",
     )
-    parser.add_argument("--output-key", default=None, metavar="KEY", help="for a forward returning a dict/tuple/list")
+    parser.add_argument(
+        "--output-key",
+        default=None,
+        metavar="KEY",
+        help="the output analysed, for every model: each forward returns a dict/tuple/list holding it "
+        "(compare models of one output structure together)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="torch.manual_seed before each model is built (default 0)")
     parser.add_argument("--json", action="store_true", help="print JSON records instead of a table")
     parser.add_argument("--csv", type=output_file, default=None, help="write the table to this CSV file")
