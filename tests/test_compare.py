@@ -328,3 +328,5 @@ def test_a_shape_with_a_batch_dimension_is_named_as_the_cause() -> None:
     )
     error = compare({"tiny": tiny_net}, torch.zeros(1, 3, 5), progress=False).table.loc[0, "error"]
     assert "does not accept an input of shape (1, 3, 5)" in error and "built from the shape" not in error
+    error = compare({"tiny": tiny_net}, (2, 32, 32), progress=False).table.loc[0, "error"]  # no batch dimension
+    assert "does not accept an input of shape (1, 2, 32, 32)" in error and "built from the shape" not in error

@@ -87,9 +87,14 @@ def test_test_fast_leaves_out_every_marker_pyproject_says_it_does():
     assert set(re.findall(r"not (\w+)", expression)) == left_out, expression
 
 
-def _datasets_folder_seen_by_make(*make_args: str) -> str:
-    """What the commands of a ``make`` run see as ``$REUSEPRIOR_DATASETS_DIR``."""
-    env = {k: v for k, v in os.environ.items() if k != paths.DATASETS_ENV_VAR}
+#: what a ``make`` run started by ``make test`` would inherit from it: the folder, and make's own settings
+_INHERITED_FROM_MAKE = {paths.DATASETS_ENV_VAR, "DATA_DIR", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"}
+
+
+def _datasets_folder_seen_by_make(*make_args: str, env: dict[str, str] | None = None) -> str:
+    """What the commands of a ``make`` run see as ``$REUSEPRIOR_DATASETS_DIR``, with ``env`` added to a
+    clean environment."""
+    env = {k: v for k, v in os.environ.items() if k not in _INHERITED_FROM_MAKE} | (env or {})
     show = 'show-datasets-dir: ; @echo "[$$REUSEPRIOR_DATASETS_DIR]"'
     done = subprocess.run(
         [MAKE, "-s", "--eval", show, "show-datasets-dir", *make_args],
@@ -108,6 +113,9 @@ def test_data_dir_moves_the_datasets_folder_of_every_command_and_notebook(tmp_pa
     run starts reads them there: the Makefile exports the folder, and the package's default follows it."""
     assert _datasets_folder_seen_by_make() == "[]"  # the default: nothing exported, build/datasets
     assert _datasets_folder_seen_by_make(f"DATA_DIR={tmp_path}") == f"[{tmp_path}]"
+    assert _datasets_folder_seen_by_make("DATA_DIR=mydata") == f"[{paths.ROOT / 'mydata'}]"  # the notebooks run
+    assert _datasets_folder_seen_by_make("DATA_DIR=build/datasets") == "[]"  # elsewhere: an absolute path
+    assert _datasets_folder_seen_by_make(env={paths.DATASETS_ENV_VAR: str(tmp_path)}) == f"[{tmp_path}]"
     script = (
         "from reuseprior.datasets import DEFAULT_DATA_DIR, load_standard_splits\n"
         "from reuseprior.commands.parsers.data import add_arguments\n"

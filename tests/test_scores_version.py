@@ -415,3 +415,18 @@ def test_a_table_is_continued_under_its_own_seed_and_another_seed_is_refused(reg
     err = capsys.readouterr().err
     assert "seed 3" in err and "leave --seed out to go on with seed 3" in err
     assert continued.read_bytes() == written
+
+
+def test_a_table_imported_without_its_meta_is_read_as_scored_under_the_default_seed(register, tmp_path):
+    """Rows with no recorded seed (a CSV brought in without its ``.meta.json``) are read as the default
+    seed's, as the upgrade reads them: another seed is refused, and a scoring that goes on records it."""
+    register(scoring.ZOOS, "tiny", _zoo())
+    with connect(workers=1, processes=False, say=lambda _: None) as client:
+        run = dict(client=client, progress=False, data_dir=tmp_path)
+        csv_path = scoring.score_zoo("tiny", limit=2, **run)
+        meta_path(csv_path).unlink()
+        (tmp_path / "zoo_scores.sqlite").unlink()  # a fresh store imports the CSV alone
+        with pytest.raises(StoreError, match=f"scored under seed {scoring.DEFAULT_SEED} .* seed 3 was asked"):
+            scoring.rescore_proxies("tiny", ["synflow"], seed=3, **run)
+        scoring.score_zoo("tiny", limit=3, **run)
+    assert json.loads(meta_path(csv_path).read_text())["seed"] == scoring.DEFAULT_SEED

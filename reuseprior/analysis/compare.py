@@ -295,10 +295,13 @@ def compare(
 
 def _built_from(example_input: torch.Tensor | Sequence[int]) -> str:
     """How the example was built from a shape (a leading batch dimension of 1), for the error of a model
-    that does not run on it; nothing for a tensor, which is the user's own."""
+    that does not run on it, when the shape itself begins with 1 (a batch dimension given with it, the
+    usual cause); nothing for another shape, nor for a tensor, which is the user's own."""
     if isinstance(example_input, torch.Tensor):
         return ""
     shape = tuple(map(int, example_input))
+    if len(shape) < 2 or shape[0] != 1:
+        return ""
     return (
         f". The input was zeros of shape {(1, *shape)}, built from the shape {shape}: give the sizes of one "
         "example, without the batch dimension (e.g. (3, 224, 224))"

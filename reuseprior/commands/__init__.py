@@ -207,7 +207,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _working_directory_importable() -> None:
     """Put the working directory first on ``sys.path`` unless it is there (``python -m`` puts it there; a
     console script starts with its own ``bin`` folder there instead)."""
-    here = os.getcwd()
+    if sys.flags.safe_path:  # python -P / PYTHONSAFEPATH: the user keeps it off the path
+        return
+    try:
+        here = os.getcwd()
+    except OSError:  # a working directory that was deleted: nothing there to import
+        return
     if not any(os.path.abspath(entry or os.curdir) == here for entry in sys.path):
         sys.path.insert(0, here)
 
@@ -255,11 +260,12 @@ class _CommandParser(argparse.ArgumentParser):
     def _close_options(self, unknown: Sequence[str]) -> str:
         """``; did you mean --input?``: the closest option of this parser's to each unknown one."""
         options = [word.split("=")[0] for word in unknown if word.startswith("--")]
+        shown = [name for name, action in self._option_string_actions.items() if action.help != argparse.SUPPRESS]
         guesses = {
             option: close[0]
             for option in options
-            for close in [difflib.get_close_matches(option, list(self._option_string_actions), n=1)]
-            if close
+            for close in [difflib.get_close_matches(option, shown, n=1)]
+            if close and close[0] != option
         }
         if not guesses:
             return ""

@@ -129,8 +129,7 @@ def _run_one(zoo: str, args: argparse.Namespace, cluster: dict[str, object]) -> 
         )
         return 0
     if args.minibatch_sensitivity is not None:
-        seed = DEFAULT_SEED if args.seed is None else args.seed
-        path = score_minibatches(zoo, args.minibatch_sensitivity, seed=seed, data_dir=args.data_dir)
+        path = score_minibatches(zoo, args.minibatch_sensitivity, seed=DEFAULT_SEED, data_dir=args.data_dir)
         print(f"{zoo}: {path}")
         return 0
     if args.rescore or args.relabel or args.fill_proxies:

@@ -48,9 +48,12 @@ MEASURED_ENV_VAR = "REUSEPRIOR_MEASURED_DIR"
 #: it), read once when the package is imported.
 DATASETS_ENV_VAR = "REUSEPRIOR_DATASETS_DIR"
 #: Where the datasets are fetched to and read from unless a call names another
-#: folder: ``$REUSEPRIOR_DATASETS_DIR``, else ``build/datasets``.
+#: folder: ``$REUSEPRIOR_DATASETS_DIR`` (a relative one taken from the working
+#: directory at import), else ``build/datasets``.
 DATASETS_DIR: Path = (
-    Path(os.environ[DATASETS_ENV_VAR]).expanduser() if os.environ.get(DATASETS_ENV_VAR) else BUILD_DIR / "datasets"
+    Path(os.environ[DATASETS_ENV_VAR]).expanduser().absolute()
+    if os.environ.get(DATASETS_ENV_VAR)
+    else BUILD_DIR / "datasets"
 )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import operator
+import sysconfig
 import traceback
 import warnings
 from pathlib import Path
@@ -204,29 +205,41 @@ def refuse_inputs_the_model_refuses(model: nn.Module, example_input: torch.Tenso
     with torch.no_grad(), in_eval_mode(model), values_kept(model), sequence_first_inputs(model) as seen:
         err = _error_of_run(model, example_input.to(device))
     if err is not None:
-        reason = str(err).splitlines()[0] if str(err) else ""
+        reason, where = (str(err).splitlines()[0] if str(err) else ""), _raised_in(err)
         raise InputRefusedError(
             f"{type(model).__name__} does not accept an input of shape {tuple(example_input.shape)} (dtype "
-            f"{example_input.dtype}), it does not run on it: {type(err).__name__}: {reason}{_raised_in(err)}. Counts "
+            f"{example_input.dtype}), it does not run on it: {type(err).__name__}: {reason}{where}. Counts "
             "of a model that cannot run on its input mean nothing: pass an input it runs on (batch dimension 1, "
-            "the sizes and dtype it expects: a float tensor such as torch.zeros(1, 3, 224, 224) for float weights), "
-            "or, if the input is right, fix the model's code where it raised"
+            "the sizes and dtype it expects: a float tensor such as torch.zeros(1, 3, 224, 224) for float weights)"
+            + (", or, if the input is right, fix the model's code where it raised" if where else "")
         ) from err
     refuse_sequence_read_as_batch(model, example_input, seen)
 
 
-#: the packages whose frames are not the model's code: PyTorch's (a layer's own check) and this one's
-_NOT_THE_MODELS = (Path(torch.__file__).parent, Path(__file__).parents[1])
+#: the folders whose frames are not the user's model code: this package's, and the installed libraries and
+#: the standard library (PyTorch's layer checks, torchvision's or timm's models, NumPy), whose frames would
+#: point the user at code that is not theirs to fix
+_NOT_THE_MODELS = tuple(
+    dict.fromkeys(
+        Path(folder).resolve()
+        for folder in (
+            Path(__file__).parents[1],
+            Path(torch.__file__).parent,
+            *(sysconfig.get_path(name) for name in ("purelib", "platlib", "stdlib", "platstdlib")),
+        )
+    )
+)
 
 
 def _raised_in(err: BaseException) -> str:
-    """Where the model's code raised ``err``: its innermost frame outside :data:`_NOT_THE_MODELS` (a user's
-    ``forward``, or the library module that built the model), as `` (raised in FILE, line N, in NAME)``;
-    empty when every frame is PyTorch's or this package's."""
+    """Where the user's model code raised ``err``: its innermost frame outside :data:`_NOT_THE_MODELS` (a
+    ``forward`` of theirs), as `` (raised in FILE, line N, in NAME)``; empty when every frame is a library's
+    or has no file (``<string>``, the code torch.fx generates)."""
     frames = [
         frame
         for frame in traceback.extract_tb(err.__traceback__)
-        if not any(Path(frame.filename).is_relative_to(folder) for folder in _NOT_THE_MODELS)
+        if not frame.filename.startswith("<")
+        and not any(Path(frame.filename).resolve().is_relative_to(folder) for folder in _NOT_THE_MODELS)
     ]
     if not frames:
         return ""

@@ -151,7 +151,7 @@ def build_needs(profile: str, parameters: Mapping[str, Any]) -> ChapterNeeds:
     """What the notebook reads on ``profile`` (:mod:`reuseprior.reporting.plan`):
     the profile's dataset, or ``-p dataset``, under ``data_dir`` (scikit-learn's
     digits need no folder), and with ``live_generations`` > 0 the stored
-    real-image study's MNIST and Fashion-MNIST under ``build/datasets``. The
+    real-image study's MNIST and Fashion-MNIST in the datasets folder (:data:`~reuseprior.core.paths.DATASETS_DIR`). The
     code has no time estimate for a search."""
     dataset = parameters.get("dataset") or PROFILES[profile].dataset
     needs = [] if dataset == "digits" else [DataNeed(dataset, data_dir_of(parameters))]

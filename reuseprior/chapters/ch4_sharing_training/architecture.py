@@ -266,7 +266,8 @@ def build_needs(profile: str, parameters: Mapping[str, Any]) -> ChapterNeeds:
     """What the notebook reads on ``profile`` (:mod:`reuseprior.reporting.plan`):
     the profile's dataset, or ``-p dataset``, under ``data_dir`` (ImageNet: the
     folder holding ``train/`` and ``val/``; scikit-learn's digits need none),
-    and with ``live_slice`` Fashion-MNIST under ``build/datasets``. On the full
+    and with ``live_slice`` Fashion-MNIST in the datasets folder
+    (:data:`~reuseprior.core.paths.DATASETS_DIR`). On the full
     profile, the GPU time is :func:`gpu_time_table`'s estimate summed over the
     models; no CPU estimate."""
     dataset = str(parameters.get("dataset") or PROFILES[profile].dataset)

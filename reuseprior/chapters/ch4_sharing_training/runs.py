@@ -438,8 +438,8 @@ def train_run(
 ) -> dict | None:
     """Train one (model, seed) of ``spec`` (named ``study``) on ``device``, resumed from its checkpoint (under
     ``work_dir``, default :data:`.designs.WORK_DIR`) if one exists, its images read from
-    ``data_dir`` (default: the design's, ``build/datasets``; where the files are is no part of the plan);
-    returns its row
+    ``data_dir`` (default: the design's, the datasets folder :data:`~reuseprior.core.paths.DATASETS_DIR`;
+    where the files are is no part of the plan); returns its row
     (:data:`STORED_COLUMNS`, ``machine`` naming the device), or None when ``deadline`` stopped it first
     (its checkpoint is kept for the next call). A run that starts after ``deadline`` returns None at once,
     before its images are loaded and its model built (a cluster's later tasks, on a machine lent by the

@@ -174,8 +174,8 @@ class SharingSchemesProfile(Profile):
     resamples of every interval; ``bookkeeping_models``: the models of the
     matched-budget bookkeeping table; ``bookkeeping_live``: compute that table
     in the notebook (else read the stored one and recompute its smallest row);
-    ``data_dir``/``download``: where the datasets are (``None``:
-    ``build/datasets``) and whether the notebook may download them."""
+    ``data_dir``/``download``: where the datasets are (``None``: the datasets
+    folder, :data:`~reuseprior.core.paths.DATASETS_DIR`) and whether the notebook may download them."""
 
     designs: tuple[SharingDesign, ...]
     train_live: bool

@@ -263,6 +263,14 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             f"--device {args.device} moves the data-dependent proxies of --fill-proxies, --rescore or --relabel; "
             "a scoring run computes every score on the CPU: add --fill-proxies (or --rescore PROXY)"
         )
+    if args.seed is not None and (
+        args.minibatch_sensitivity is not None or args.export or args.import_csv or args.upgrade or args.status
+    ):
+        parser.error(
+            "--seed is the seed of a score table's scoring, fill, rescoring or relabelling; --upgrade keeps the "
+            "old table's, --export, --import and --status compute nothing, and --minibatch-sensitivity is "
+            "read against the tables scored under the default seed: leave --seed out"
+        )
     if args.with_module is not None and args.rescore is None:
         parser.error("--with-module selects the rows of --rescore; add --rescore PROXY")
     check_cluster_flags(parser, args)

@@ -381,12 +381,12 @@ def rescore_proxies(
     proxies = [p for p in asked if p != REUSE_COLUMN]
     zoo = get_zoo(zoo_name)
     with scoring_session(zoo_name, data_dir, store, progress) as run:
+        seed = run.seed(seed)
         stored = stored_rows(run, zoo_name)
         todo = stored.sort_values("order")["arch"].tolist() if archs is None else _stored_archs(stored, zoo_name, archs)
         if with_modules is not None:
             todo = archs_with_modules(zoo, todo, with_modules, progress=progress)
         rows = _rows_for(zoo, stored, todo)
-        seed = run.seed(seed)
         jobs = [
             ArchJob(zoo, arch, rows[arch], seed, proxies, reuse=reuse, each_alone=True, device=device) for arch in todo
         ]

@@ -52,11 +52,13 @@ class ScoringSession:
         ``.meta.json``'s ``seed`` (the zoo's order, each model's initialisation and the minibatch), so that
         every stored row is what one full scoring would have stored. ``asked=None`` takes the table's
         seed (:data:`DEFAULT_SEED` for a table not started yet); a different seed for a started table is
-        :class:`StoreError` naming both and the fix (another ``store``/``data_dir``)."""
+        :class:`StoreError` naming both and the fix (another ``store``/``data_dir``). A table that holds
+        rows but records no seed (a CSV imported without its ``.meta.json``) is read as scored under
+        :data:`DEFAULT_SEED`, as :func:`~reuseprior.zoo.scoring.upgrade_scores` reads it."""
         meta = self.store.meta(self.spec)
-        if meta is None or "seed" not in meta:
+        if meta is None and not self.store.keys(self.spec):
             return DEFAULT_SEED if asked is None else asked
-        stored = int(meta["seed"])
+        stored = int((meta or {}).get("seed", DEFAULT_SEED))
         if asked is not None and asked != stored:
             raise StoreError(
                 f"{self.spec.name} is scored under seed {stored} (its .meta.json), and seed {asked} was asked: "
@@ -205,11 +207,14 @@ def score_zoo(
     data_free = [p for p in everything if p not in DATA_DEPENDENT]
     rows = cat.set_index("arch")
     with scoring_session(zoo_name, data_dir, store, progress) as run:
-        seed = run.seed(seed)
-        order = _scoring_order(zoo, cat, seed, limit, max_params)
-        if run.store.meta(run.spec) is None:
-            run.store.set_meta(run.spec, scores_meta(zoo, seed, zoo.fixed_batch(seed), len(cat)))
+        asked, seed = seed, run.seed(seed)
+        if run.store.meta(run.spec) is None:  # pinned in one transaction: the first of two runs at once wins
+            run.store.set_meta(
+                run.spec, update=lambda meta: meta or scores_meta(zoo, seed, zoo.fixed_batch(seed), len(cat))
+            )
             run.changed = True
+            seed = run.seed(asked)
+        order = _scoring_order(zoo, cat, seed, limit, max_params)
         done = _skipped(run, retry_out_of_memory)
         jobs = [
             ArchJob(zoo, arch, catalogue_row(rows, arch), seed, names, reuse=reuse, each_alone=True, order=k)
