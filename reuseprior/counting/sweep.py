@@ -659,8 +659,9 @@ def _seed_outputs(graph: CapturedGraph, counts: dict[fx.Node, object]) -> int:
                 raise ValueError(
                     f"output {o.name} of {type(graph.model).__name__} has shape {tuple(v.shape)}, whose first "
                     f"dimension is not the batch size {batch} of the example input {tuple(graph.example_input.shape)}: "
-                    "give the example input a leading batch dimension of 1 (x.unsqueeze(0)), and return "
-                    "outputs that keep it (NI and NO are counted per example)"
+                    "the model must return outputs that keep the input's batch dimension (NI and NO are counted "
+                    "per example, so a forward that reduces it away cannot be counted), and the example "
+                    "input must have one, of size 1 (x.unsqueeze(0) for one example without it)"
                 )
             counts[o] = _add(counts.get(o), Scaled.ones(tuple(v.shape)))
             num_outputs += v.numel() // max(batch, 1)
