@@ -110,6 +110,16 @@ def test_the_csv_keeps_every_digit(tmp_path) -> None:
     assert float(pd.read_csv(result.to_csv(tmp_path / "c.csv"))["PG"].iloc[0]) == 1 / 3
 
 
+def test_the_csv_writes_the_counts_as_integers_as_the_records_do(tmp_path) -> None:
+    """#params and FLOPs are held as floats beside a failed row's NaN; the file gives them as the integers
+    they are (``11689512``, not ``11689512.0``), the failed row's cells empty."""
+    table = pd.DataFrame(
+        {"model": ["m", "failed"], "PG": [0.5, np.nan], "params": [11689512.0, np.nan], "flops": [3.0, np.nan]}
+    )
+    lines = Comparison(table, "PG", (3, 4, 4)).to_csv(tmp_path / "c.csv").read_text().splitlines()
+    assert lines == ["model,PG,params,flops", "m,0.5,11689512,3", "failed,,,"]
+
+
 @pytest.mark.parametrize(
     ("symbol", "column"), [("P'G", "PG_prime"), ("ES", "expected_spread"), ("H", "entropy"), ("S", "total_surprisal")]
 )

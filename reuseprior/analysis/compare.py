@@ -127,8 +127,10 @@ class Comparison:
 
     def to_csv(self, path: str | Path) -> Path:
         """Write the table to ``path`` atomically, every float in full
-        (:func:`reuseprior.core.files.write_csv` with ``float_format=None``)."""
-        write_csv(self.table, path, float_format=None)
+        (:func:`reuseprior.core.files.write_csv` with ``float_format=None``), and the counts of
+        :data:`COUNT_COLUMNS` as integers where every value is one (as :meth:`records` gives them)."""
+        counts = [c for c in COUNT_COLUMNS if c in self.table and self.table[c].dropna().map(float.is_integer).all()]
+        write_csv(self.table.astype({c: "Int64" for c in counts}), path, float_format=None)
         return Path(path)
 
     def figure(self, x: str = "params"):
