@@ -231,6 +231,11 @@ _NOT_THE_MODELS = tuple(
 )
 
 
+def _in_a_library(path: Path) -> bool:
+    """Whether ``path`` (resolved) lies in one of :data:`_NOT_THE_MODELS`."""
+    return any(path.is_relative_to(folder) for folder in _NOT_THE_MODELS)
+
+
 def _raised_in(err: BaseException) -> str:
     """Where the user's model code raised ``err``: its innermost frame outside :data:`_NOT_THE_MODELS` (a
     ``forward`` of theirs), as `` (raised in FILE, line N, in NAME)``; empty when every frame is a library's
@@ -238,8 +243,7 @@ def _raised_in(err: BaseException) -> str:
     frames = [
         frame
         for frame in traceback.extract_tb(err.__traceback__)
-        if not frame.filename.startswith("<")
-        and not any(Path(frame.filename).resolve().is_relative_to(folder) for folder in _NOT_THE_MODELS)
+        if not frame.filename.startswith("<") and not _in_a_library(Path(frame.filename).resolve())
     ]
     if not frames:
         return ""

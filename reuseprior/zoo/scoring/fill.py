@@ -30,7 +30,7 @@ from reuseprior.zoo.scoring.registry import (
     scoring_command,
 )
 from reuseprior.zoo.scoring.results import scores_meta, scores_path, scores_table
-from reuseprior.zoo.scoring.runs import ScoringCluster, ScoringSession, run_arch_jobs, scoring_session
+from reuseprior.zoo.scoring.runs import DEFAULT_SEED, ScoringCluster, ScoringSession, run_arch_jobs, scoring_session
 from reuseprior.zoo.scoring.scores import (
     catalogue_row,
     changed_scores,
@@ -111,7 +111,7 @@ def upgrade_scores(
     old_rows = [dict(zip(old_spec.names, values)) for values in read_csv_rows(old_spec, source)]
     old_meta_path = meta_path(source)
     old_meta = json.loads(old_meta_path.read_text()) if old_meta_path.exists() else {}
-    seed = int(old_meta.get("seed", 0))
+    seed = int(old_meta.get("seed", DEFAULT_SEED))
     cat = zoo.catalogue()
     by_arch = cat.set_index("arch")
     resized = _resized_archs(old_zoo, zoo, by_arch, old_rows)
