@@ -213,6 +213,17 @@ def test_exception_while_importing_is_shown_with_its_place(user_package):
     )
 
 
+def test_an_error_raised_inside_a_library_is_placed_at_the_users_call(user_package):
+    """A module whose import-time call into a library (here the standard library's json) raises is placed
+    at the user's line that made the call, never at the library's line, which is not theirs to fix."""
+    pkg = user_package({"config": "import json\nx = 1\nSETTINGS = json.loads('{')\n"})
+    with pytest.raises(ValueError) as err:
+        build_model(f"{pkg}.config:build")
+    msg = str(err.value)
+    assert "raised JSONDecodeError" in msg and "config.py, line 3, in <module>)" in msg
+    assert "decoder.py" not in msg and "importlib" not in msg
+
+
 def test_malformed_spec_and_non_callable_say_what_to_give(user_package):
     pkg = user_package({"models": "WIDTH = 3\n"})
     with pytest.raises(ValueError, match="is not 'package.module:factory'; give e.g. 'mypkg.models:build_net'"):

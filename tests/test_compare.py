@@ -163,7 +163,7 @@ def test_a_factory_that_raises_is_reported(capsys: pytest.CaptureFixture) -> Non
     assert rc == 1
     assert (
         "test_compare:broken_factory: build: ValueError: calling factory 'test_compare:broken_factory' as factory() "
-        "raised RuntimeError: this factory always fails (at " in captured.err
+        "raised RuntimeError: this factory always fails (raised in " in captured.err
     )
     assert "ranked by PG" in captured.out
 

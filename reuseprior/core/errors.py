@@ -7,6 +7,9 @@ The modules that raise them re-export them under their old names.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import sysconfig
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,6 +46,7 @@ __all__ = [
     "UnsupportedOpError",
     "in_one_line",
     "raised_at",
+    "raised_in_users_code",
 ]
 
 
@@ -59,6 +63,43 @@ def raised_at(error: BaseException) -> str:
     exception that was never raised."""
     frames = traceback.extract_tb(error.__traceback__)
     return f" (raised at {Path(frames[-1].filename).name}, line {frames[-1].lineno})" if frames else ""
+
+
+@functools.cache
+def _library_folders() -> tuple[Path, ...]:
+    """The folders whose code is not the user's: this package's, PyTorch's (found without importing it),
+    the installed libraries' and the standard library's."""
+    torch_spec = importlib.util.find_spec("torch")
+    torch_folders = list(torch_spec.submodule_search_locations or []) if torch_spec else []
+    folders = [
+        Path(__file__).parents[1],
+        *torch_folders,
+        *(sysconfig.get_path(name) for name in ("purelib", "platlib", "stdlib", "platstdlib")),
+    ]
+    return tuple(dict.fromkeys(Path(folder).resolve() for folder in folders))
+
+
+def _is_users(frame: traceback.FrameSummary) -> bool:
+    """Whether ``frame`` runs the user's own code: it has a file (not ``<string>``, the import machinery's
+    ``<frozen ...>`` or the code torch.fx generates) outside :func:`_library_folders`."""
+    if frame.filename.startswith("<"):
+        return False
+    path = Path(frame.filename).resolve()
+    return not any(path.is_relative_to(folder) for folder in _library_folders())
+
+
+def raised_in_users_code(error: BaseException) -> str:
+    """Where the user's own code raised ``error`` (a model's ``forward``, a factory, a module being
+    imported): its innermost frame of the user's code, as `` (raised in FILE, line N, in NAME)``.
+
+    Policy: a frame of an installed library, PyTorch, the standard library or this package is never
+    named, since it would point the user at code that is not theirs to fix; an error raised inside a
+    library the user's code called is placed at the user's call. Empty when no frame is the user's."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if _is_users(frame)]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    return f" (raised in {frame.filename}, line {frame.lineno}, in {frame.name})"
 
 
 # Counting: capture (reuseprior.counting.capture)

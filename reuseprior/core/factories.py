@@ -23,9 +23,10 @@ import importlib.util
 import inspect
 import os
 import sys
-import traceback
 from types import ModuleType
 from typing import Any, Callable, Iterable
+
+from reuseprior.core.errors import raised_in_users_code
 
 __all__ = [
     "LIST_HINT",
@@ -69,15 +70,6 @@ def _import_path_text() -> str:
     head = ", ".join(repr(p) for p in sys.path[:3])
     more = f" and {len(sys.path) - 3} more" if len(sys.path) > 3 else ""
     return f"the working directory is {os.getcwd()!r}; the import path (sys.path) begins {head}{more}"
-
-
-def _where_raised(err: BaseException) -> str:
-    frames = traceback.extract_tb(err.__traceback__)
-    user = [f for f in frames if "importlib" not in f.filename and f.filename != __file__]
-    if not user:
-        return ""
-    last = user[-1]
-    return f" (at {last.filename}, line {last.lineno})"
 
 
 def _raised(err: BaseException) -> str:
@@ -151,7 +143,7 @@ def _missing_module(spec: str, module_name: str, err: ModuleNotFoundError) -> Va
         return ValueError(_file_path(spec, module_name) or _not_on_path(spec, missing, module_name))
     return ValueError(
         f"cannot import factory {spec!r}: module {module_name!r} was found but importing it raised "
-        f"ModuleNotFoundError: {err}{_where_raised(err)}. Fix: install the package {missing!r} that "
+        f"ModuleNotFoundError: {err}{raised_in_users_code(err)}. Fix: install the package {missing!r} that "
         f"{module_name!r} imports (pip install {missing.split('.')[0]}), or remove that import."
     )
 
@@ -164,7 +156,7 @@ def _import_module(spec: str, module_name: str) -> ModuleType:
     except (Exception, SystemExit) as err:  # noqa: BLE001 - any error of the user's module, named with its place
         raise ValueError(
             f"cannot import factory {spec!r}: importing module {module_name!r} raised "
-            f"{_raised(err)}{_where_raised(err)}. Fix that error in the module, then run again."
+            f"{_raised(err)}{raised_in_users_code(err)}. Fix that error in the module, then run again."
         ) from err
 
 
@@ -213,6 +205,6 @@ def call_factory(spec: str, factory: Callable[..., Any], **kwargs: Any) -> Any:
         return factory(**kwargs)
     except (Exception, SystemExit) as err:  # noqa: BLE001 - any error of the user's factory, named with its place
         raise ValueError(
-            f"calling factory {spec!r} as {call} raised {_raised(err)}{_where_raised(err)}. "
+            f"calling factory {spec!r} as {call} raised {_raised(err)}{raised_in_users_code(err)}. "
             "Fix that error in the factory (or give one that builds the model when called so), then run again."
         ) from err

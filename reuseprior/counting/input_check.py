@@ -21,16 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import operator
-import sysconfig
-import traceback
 import warnings
-from pathlib import Path
 
 import torch
 import torch.fx as fx
 from torch import nn
 
-from reuseprior.core.errors import InputRefusedError
+from reuseprior.core.errors import InputRefusedError, raised_in_users_code
 from reuseprior.counting.sequence_first import refuse_sequence_read_as_batch, sequence_first_inputs
 
 __all__ = [
@@ -205,7 +202,7 @@ def refuse_inputs_the_model_refuses(model: nn.Module, example_input: torch.Tenso
     with torch.no_grad(), in_eval_mode(model), values_kept(model), sequence_first_inputs(model) as seen:
         err = _error_of_run(model, example_input.to(device))
     if err is not None:
-        reason, where = (str(err).splitlines()[0] if str(err) else ""), _raised_in(err)
+        reason, where = (str(err).splitlines()[0] if str(err) else ""), raised_in_users_code(err)
         raise InputRefusedError(
             f"{type(model).__name__} does not accept an input of shape {tuple(example_input.shape)} (dtype "
             f"{example_input.dtype}), it does not run on it: {type(err).__name__}: {reason}{where}. Counts "
@@ -214,41 +211,6 @@ def refuse_inputs_the_model_refuses(model: nn.Module, example_input: torch.Tenso
             + (", or, if the input is right, fix the model's code where it raised" if where else "")
         ) from err
     refuse_sequence_read_as_batch(model, example_input, seen)
-
-
-#: the folders whose frames are not the user's model code: this package's, and the installed libraries and
-#: the standard library (PyTorch's layer checks, torchvision's or timm's models, NumPy), whose frames would
-#: point the user at code that is not theirs to fix
-_NOT_THE_MODELS = tuple(
-    dict.fromkeys(
-        Path(folder).resolve()
-        for folder in (
-            Path(__file__).parents[1],
-            Path(torch.__file__).parent,
-            *(sysconfig.get_path(name) for name in ("purelib", "platlib", "stdlib", "platstdlib")),
-        )
-    )
-)
-
-
-def _in_a_library(path: Path) -> bool:
-    """Whether ``path`` (resolved) lies in one of :data:`_NOT_THE_MODELS`."""
-    return any(path.is_relative_to(folder) for folder in _NOT_THE_MODELS)
-
-
-def _raised_in(err: BaseException) -> str:
-    """Where the user's model code raised ``err``: its innermost frame outside :data:`_NOT_THE_MODELS` (a
-    ``forward`` of theirs), as `` (raised in FILE, line N, in NAME)``; empty when every frame is a library's
-    or has no file (``<string>``, the code torch.fx generates)."""
-    frames = [
-        frame
-        for frame in traceback.extract_tb(err.__traceback__)
-        if not frame.filename.startswith("<") and not _in_a_library(Path(frame.filename).resolve())
-    ]
-    if not frames:
-        return ""
-    frame = frames[-1]
-    return f" (raised in {frame.filename}, line {frame.lineno}, in {frame.name})"
 
 
 def _error_of_run(model: nn.Module, x: torch.Tensor) -> Exception | None:
