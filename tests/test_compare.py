@@ -340,3 +340,54 @@ def test_a_shape_with_a_batch_dimension_is_named_as_the_cause() -> None:
     assert "does not accept an input of shape (1, 3, 5)" in error and "built from the shape" not in error
     error = compare({"tiny": tiny_net}, (2, 32, 32), progress=False).table.loc[0, "error"]  # no batch dimension
     assert "does not accept an input of shape (1, 2, 32, 32)" in error and "built from the shape" not in error
+
+
+class TwoHeads(nn.Module):
+    """A forward that returns a dict: its output is named by a key."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = tiny_net()
+        self.aux = nn.Conv2d(3, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"logits": self.body(x), "aux": self.aux(x).flatten(1)}
+
+
+def two_heads() -> nn.Module:
+    """A ``module:factory`` for the command line (``test_compare:two_heads``)."""
+    return TwoHeads()
+
+
+def test_models_of_different_output_structures_are_compared_with_a_key_each() -> None:
+    """A mapping gives each model its key (a model it does not name is analysed whole): both rows are
+    scored, as each is by analyze with its own key; one key for both refuses the tensor model's row."""
+    table = compare(
+        {"heads": two_heads, "plain": tiny_net}, (3, 32, 32), output_key={"heads": "logits"}, progress=False
+    ).table.set_index("model")
+    assert (table["error"] == "").all()
+    example = torch.zeros(1, 3, 32, 32)
+    assert table.loc["heads", "PG"] == pytest.approx(analyze(two_heads(), example, output_key="logits").PG)
+    assert table.loc["plain", "PG"] == pytest.approx(analyze(tiny_net(), example).PG)
+    one_key = compare({"heads": two_heads, "plain": tiny_net}, (3, 32, 32), output_key="logits", progress=False)
+    refused = one_key.table.set_index("model").loc["plain", "error"]
+    assert "returns one tensor" in refused and "drop output_key" in refused
+    with pytest.raises(ValueError, match=r"output_key names models that are not compared: \['head'\]"):
+        compare({"heads": two_heads, "plain": tiny_net}, (3, 32, 32), output_key={"head": "logits"})
+
+
+def test_cli_gives_each_model_its_output_key(capsys: pytest.CaptureFixture) -> None:
+    models = ["test_compare:two_heads", "test_compare:tiny_net"]
+    argv = ["compare", *models, "--input", "3,32,32", "--json", "--no-progress"]
+    assert main([*argv, "--output-key", "test_compare:two_heads=logits"]) == 0
+    records = {r["model"]: r for r in json.loads(capsys.readouterr().out)}
+    assert records["test_compare:two_heads"]["error"] == "" and records["test_compare:tiny_net"]["error"] == ""
+    for extra, message in [
+        (["--output-key", "logits", "--output-key", "test_compare:two_heads=logits"], "mixes KEY and MODEL=KEY"),
+        (["--output-key", "two_heads=logits"], "'two_heads' is not one of the models compared"),
+        (["--output-key", "a", "--output-key", "b"], "given 2 times without MODEL="),
+        (["--output-key", "test_compare:two_heads="], "with a key after '='"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            main([*argv, *extra])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err

@@ -28,6 +28,10 @@ Policies:
   value first (the thesis's direction for its quantities; for a proxy, its paper's,
   :attr:`reuseprior.baselines.registry.ProxyInfo.higher_is_better`); ties by model name; a model
   without a value has no rank and comes last.
+- Outputs: ``output_key`` names the output analysed, for every model (one key) or per model (a mapping
+  from a model's name to its key; a model it does not name is analysed whole), so that models of
+  different output structures are compared in one call; a mapping naming a model not compared is refused
+  before any model is built.
 - Costs: ``cpu_seconds`` is the process CPU time of one model's analysis and
   scores (its build excluded).
 """
@@ -175,6 +179,23 @@ def _named(models: Mapping[str, ModelLike] | Sequence[ModelLike]) -> list[tuple[
     return pairs
 
 
+OutputKey = str | int | None
+
+
+def _output_keys(output_key: OutputKey | Mapping[str, OutputKey], names: Sequence[str]) -> dict[str, OutputKey]:
+    """Each model's output key: one key for every model, or a mapping's entry (None for a model it does
+    not name); a mapping that names a model not compared is a ``ValueError`` naming both lists."""
+    if not isinstance(output_key, Mapping):
+        return dict.fromkeys(names, output_key)
+    unknown = [str(name) for name in output_key if name not in names]
+    if unknown:
+        raise ValueError(
+            f"output_key names models that are not compared: {unknown}; the models are {list(names)}. Fix: key "
+            "the mapping by those names (a spec or name as given, a mapping's key, or the class name)"
+        )
+    return {name: output_key.get(name) for name in names}
+
+
 def _build(item: ModelLike, seed: int) -> nn.Module:
     torch.manual_seed(seed)
     if isinstance(item, str):
@@ -199,7 +220,7 @@ def _score_model(
     proxies: Sequence[str],
     batch: ProxyBatch | None,
     seed: int,
-    output_key: str | int | None,
+    output_key: OutputKey,
 ) -> tuple[dict[str, float], list[str]]:
     """The scores of model ``name`` and the messages of those that failed or came out NaN."""
     values: dict[str, float] = {}
@@ -250,7 +271,7 @@ def compare(
     by: str = "PG",
     proxies: Iterable[str] = (),
     batch: ProxyBatch | None = None,
-    output_key: str | int | None = None,
+    output_key: OutputKey | Mapping[str, OutputKey] = None,
     seed: int = 0,
     progress: bool = True,
 ) -> Comparison:
@@ -260,8 +281,9 @@ def compare(
     docstring for the policies). ``proxies``:
     names of :data:`OPTIONAL_PROXIES` to add (``"synflow"``; a data-dependent
     one needs ``batch``, a :class:`~reuseprior.baselines.proxies.ProxyBatch`). ``output_key`` names the
-    output analysed for every model, so each forward must return a container holding it (a model returning
-    one tensor is refused in its row, the others ranked): compare models of one output structure together.
+    output analysed: one key for every model (each forward must return a container holding it; a model
+    returning one tensor is refused in its row, the others ranked), or a mapping from model names to keys
+    for models of different output structures (a model it does not name is analysed whole).
     A shape is one example's: a model that does not run on the zeros built from it has the shape named
     in its row's error."""
     proxies, by = list(proxies), score_column(by)
@@ -269,6 +291,7 @@ def compare(
     named = _named(models)
     if not named:
         raise ValueError("compare needs at least one model: give names, modules or factories")
+    keys = _output_keys(output_key, [name for name, _ in named])
     example = _example(example_input)
     rows = []
     bar = progress_bar(named, desc="compare", unit="model", disable=not progress)
@@ -282,7 +305,7 @@ def compare(
             continue
         c0 = time.process_time()
         try:
-            values, errors = _score_model(name, model, example, proxies, batch, seed, output_key)
+            values, errors = _score_model(name, model, example, proxies, batch, seed, keys[name])
         except InputRefusedError as exc:  # the model does not run on the example
             values, errors = {}, [_message("analyze", exc) + _built_from(example_input)]
         except Exception as exc:  # noqa: BLE001 - the analysis (graph capture, counting) failed

@@ -68,10 +68,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--output-key",
+        action="append",
         default=None,
-        metavar="KEY",
-        help="the output analysed, for every model: each forward returns a dict/tuple/list holding it "
-        "(compare models of one output structure together)",
+        metavar="[MODEL=]KEY",
+        help="the output analysed: KEY for every model (each forward returns a dict/tuple/list holding it), or "
+        "MODEL=KEY, repeated, for models of different output structures (MODEL as given; a model not named "
+        "is analysed whole)",
     )
     parser.add_argument("--seed", type=int, default=0, help="torch.manual_seed before each model is built (default 0)")
     parser.add_argument("--json", action="store_true", help="print JSON records instead of a table")
@@ -99,6 +101,31 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error(f"--by {args.by!r} is a proxy that is not computed unless asked for: add --proxies {args.by}")
     if args.by not in scores:
         parser.error(f"--by {args.by!r} is not computed; choose from {[*scores[:1], *SYMBOLS, *scores[1:]]}")
+    args.output_key = _output_keys(parser, args.output_key or [], args.models)
     needing = [p for p in args.proxies if p in DATA_DEPENDENT]
     if needing and args.batch is None:
         parser.error(f"the data-dependent proxies {needing} need --batch FILE (a minibatch saved with torch.save)")
+
+
+def _output_keys(parser: argparse.ArgumentParser, given: list[str], models: list[str]) -> str | dict[str, str] | None:
+    """``--output-key``'s entries as :func:`reuseprior.analysis.compare.compare` takes them: one ``KEY`` for
+    every model, or ``MODEL=KEY`` entries as a mapping; a mix of the two, a model named twice or one not
+    compared exits 2 with the form to give."""
+    per_model = [entry.partition("=") for entry in given if "=" in entry]
+    if not per_model:
+        if len(given) > 1:
+            parser.error(
+                f"--output-key given {len(given)} times without MODEL=: give one KEY for every model, "
+                "or MODEL=KEY for each model"
+            )
+        return given[0] if given else None
+    if len(per_model) < len(given):
+        parser.error("--output-key mixes KEY and MODEL=KEY: give MODEL=KEY for each model whose output is picked")
+    keys: dict[str, str] = {}
+    for model, _, key in per_model:
+        if model not in models:
+            parser.error(f"--output-key {model}={key}: {model!r} is not one of the models compared {models}")
+        if model in keys or not key:
+            parser.error(f"--output-key {model}={key}: give each model once, with a key after '='")
+        keys[model] = key
+    return keys
