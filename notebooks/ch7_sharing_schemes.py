@@ -63,7 +63,7 @@ profile = "quick"  # "quick": CPU, stored study, one run retrained live; "paper"
 seed = 0
 device = "cpu"  # "cpu", "cuda" or "auto"
 output_dir = None  # None: figures/<notebook>/ in a batch build, build/figures/interactive/<notebook>/ otherwise
-data_dir = None  # None -> build/datasets
+data_dir = None  # None -> $REUSEPRIOR_DATASETS_DIR, else build/datasets
 download = False  # the paper profile: let torchvision download CIFAR-100
 
 # %% tags=["hide-output"]
