@@ -65,6 +65,9 @@ def test_the_declared_seeds_are_at_least_what_the_power_needs():
     assert statistics.paired_power(sd, needed, mean, alpha=alpha) >= DESIGN_POWER
     # the exact permutation floors at the family's level: 2 / 2**n and 1 / 2**n below 0.025
     assert fashion["permutation floor (seeds)"] == 7 and power.loc["MNIST", "permutation floor (seeds)"] == 6
+    assert (
+        power["seeds needed"] == power[["seeds for the t-test part", "permutation floor (seeds)"]].max(axis=1)
+    ).all()
     assert (power["t-test part power at the declared seeds"] >= DESIGN_POWER).all()
 
 
@@ -83,7 +86,9 @@ def test_the_equivalence_power_is_the_chance_the_interval_fits_the_margin():
     assert computed == pytest.approx(simulated, abs=4 * np.sqrt(simulated * (1 - simulated) / len(fits)))
     assert statistics.equivalence_power(sd, 8, 0.0, margin, alpha=alpha) > computed  # more pairs, centred: higher
     needed = statistics.equivalence_pairs_needed(sd, margin, 0.04, alpha=alpha)
-    assert needed >= statistics.fewest_equivalence_pairs(alpha) == 6
+    assert statistics.equivalence_power(sd, needed - 1, 0.04, margin, alpha=alpha) < DESIGN_POWER
+    assert statistics.equivalence_power(sd, needed, 0.04, margin, alpha=alpha) >= DESIGN_POWER
+    assert needed == 5 < statistics.fewest_equivalence_pairs(alpha) == 6  # the interval alone; the TOST p needs 6
     with pytest.raises(ValueError, match="inside"):
         statistics.equivalence_pairs_needed(sd, margin, 0.6)
 

@@ -11,6 +11,7 @@ import pytest
 
 from reuseprior.core.verdict_policy import CONTRADICTED, DESIGN_POWER, REPRODUCED, UNDETERMINED, verdict
 from reuseprior.reporting import statistics as st
+from reuseprior.reporting.verdicts import Comparison, paired_robustness
 
 #: chapter 4's three V2-S-shared minus B0 differences (points), issue 33's example
 THREE = [-13.11, -8.31, -0.9]
@@ -144,3 +145,26 @@ def test_leave_one_out_agreement_is_the_share_of_subsets_that_keep_the_verdict()
     assert verdict(st.paired_summary(one_against), "greater") == REPRODUCED
     assert st.leave_one_out_agreement(one_against, "greater") == pytest.approx(1 / 7)
     assert np.isnan(st.leave_one_out_agreement([1.0, 2.0], "greater"))
+
+
+def test_the_tost_p_is_stepped_one_sign_flip_at_a_time():
+    """The TOST p's one-sided sign flips move it by 1/2**n (not 2/2**n), and 6 pairs reach 0.025 with it."""
+    assert st.permutation_steps_to_level(1 / 64, 6, 0.025, equivalence=True) == 0  # 2/64 = 0.03125 fails
+    assert st.permutation_steps_to_level(1 / 256, 8, 0.025, equivalence=True) == 5  # 2/256 ... 6/256 still pass
+    assert st.permutation_steps_to_level(8 / 256, 8, 0.025, equivalence=True) == -2  # 6/256 is the first to pass
+    assert np.isnan(st.permutation_steps_to_level(1 / 32, 5, 0.025, equivalence=True))  # 1/32 never passes
+    assert np.isnan(st.permutation_steps_to_level(1 / 64, 6, 0.025))  # two-sided: 2/64 never passes 0.025
+
+
+def test_an_equivalence_claims_robustness_is_read_from_its_tost_p():
+    """paired_robustness steps the p that decides the claim: the TOST p of an equivalence claim."""
+    differences = [0.05, -0.02, 0.03, 0.01, -0.04, 0.02, 0.0, 0.01]
+    runs = pd.DataFrame(
+        [{"seed": s, "mode": "random", "acc": 0.0} for s in range(8)]
+        + [{"seed": s, "mode": "evolve", "acc": d} for s, d in enumerate(differences)]
+    )
+    equivalent = Comparison("evolve", "random", "equivalent", 0.5)
+    row = paired_robustness(runs, [equivalent], arm="mode", metric="acc", alpha=0.025).iloc[0]
+    tost = st.equivalence_p(differences, 0.5)
+    assert tost == 1 / 256 and row["permutation p"] == st.permutation_p(differences)
+    assert row["permutation steps to the level"] == st.permutation_steps_to_level(tost, 8, 0.025, equivalence=True)

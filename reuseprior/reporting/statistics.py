@@ -380,17 +380,17 @@ def equivalence_pairs_needed(
     alpha: float = ALPHA,
     most: int = 10_000,
 ) -> int:
-    """The fewest pairs of standard deviation ``sd`` whose ``1 - alpha`` t-interval lies inside
-    ``(-margin, margin)`` with probability ``power`` when the true mean is ``difference``
-    (:func:`equivalence_power`, rising with the pairs), and never fewer than
-    :func:`fewest_equivalence_pairs` (the permutation half's floor). ``ValueError`` when ``|difference|``
-    is not inside the margin or ``most`` pairs do not reach ``power``."""
+    """The fewest pairs (at least 2) of standard deviation ``sd`` whose ``1 - alpha`` t-interval lies
+    inside ``(-margin, margin)`` with probability ``power`` when the true mean is ``difference``
+    (:func:`equivalence_power`, rising with the pairs): the interval half of the equivalence rule alone;
+    its permutation half needs :func:`fewest_equivalence_pairs` as well, which a design takes beside it.
+    ``ValueError`` when ``|difference|`` is not inside the margin or ``most`` pairs do not reach ``power``."""
     if not (sd > 0 and abs(difference) < margin):
         raise ValueError(
             f"equivalence_pairs_needed needs sd > 0 and the difference inside the margin, not sd={sd}, "
             f"difference={difference}, margin={margin}"
         )
-    n = max(2, fewest_equivalence_pairs(alpha))
+    n = 2
     while equivalence_power(sd, n, difference, margin, alpha=alpha) < power:
         n += 1
         if n > most:
@@ -398,17 +398,18 @@ def equivalence_pairs_needed(
     return n
 
 
-def permutation_steps_to_level(p: float, pairs: int, alpha: float = ALPHA) -> float:
-    """How far an exact permutation p (:func:`permutation_p` over ``pairs`` pairs, at most
-    :data:`EXACT_PERMUTATION_MAX_PAIRS`) is from ``alpha``, in the steps its values move by (``2 / 2**n``,
-    the sign flips of a two-sided test coming in pairs): for ``p < alpha`` the steps ``p`` could rise
-    and still pass (0: the next possible p fails; e.g. 6/256 at 0.025), for ``p >= alpha`` minus the
-    steps it would have to fall to pass. NaN without an exact p, and below
-    :func:`fewest_decisive_pairs` pairs, where no p can pass (the smallest, ``2 / 2**n``, is not below
-    ``alpha``), so no number of steps would."""
-    if not (math.isfinite(p) and 1 <= pairs <= EXACT_PERMUTATION_MAX_PAIRS) or pairs < fewest_decisive_pairs(alpha):
+def permutation_steps_to_level(p: float, pairs: int, alpha: float = ALPHA, *, equivalence: bool = False) -> float:
+    """How far an exact permutation p over ``pairs`` pairs (at most :data:`EXACT_PERMUTATION_MAX_PAIRS`) is
+    from ``alpha``, in the steps its values move by: ``2 / 2**n`` for the two-sided :func:`permutation_p`
+    (its sign flips come in pairs), ``1 / 2**n`` for the one-sided p's of the TOST :func:`equivalence_p`
+    (``equivalence``). For ``p < alpha`` the steps ``p`` could rise and still pass (0: the next possible p
+    fails; e.g. 6/256 at 0.025), for ``p >= alpha`` minus the steps it would have to fall to pass. NaN
+    without an exact p, and below the pairs where no p can pass (:func:`fewest_decisive_pairs`, or
+    :func:`fewest_equivalence_pairs` for the TOST), so no number of steps would."""
+    fewest = fewest_equivalence_pairs(alpha) if equivalence else fewest_decisive_pairs(alpha)
+    if not (math.isfinite(p) and 1 <= pairs <= EXACT_PERMUTATION_MAX_PAIRS) or pairs < fewest:
         return math.nan
-    step = 2.0 / 2**pairs
+    step = (1.0 if equivalence else 2.0) / 2**pairs
     slack = 1e-9 * step
     if p < alpha:
         return float(math.ceil((alpha - p) / step - slack) - 1)

@@ -46,6 +46,7 @@ from reuseprior.core.verdict_policy import (
     verdict,
 )
 from reuseprior.reporting.statistics import (
+    equivalence_p,
     fewest_decisive_pairs,
     leave_one_out_agreement,
     paired_by_seed,
@@ -172,7 +173,9 @@ def paired_robustness(
     """How firmly each claimed comparison's verdict at ``alpha`` stands, one row per comparison with a
     claim: its ``permutation p``, the ``permutation steps to the level``
     (:func:`~reuseprior.reporting.statistics.permutation_steps_to_level`: 0 when the next possible p
-    would cross it) and the ``leave-one-seed-out agreement``
+    would cross it; of the p that decides the claim: the two-sided p of a directional claim, the TOST
+    :func:`~reuseprior.reporting.statistics.equivalence_p` of an ``"equivalent"`` one) and the
+    ``leave-one-seed-out agreement``
     (:func:`~reuseprior.reporting.statistics.leave_one_out_agreement`: the share of the subsets without
     one seed whose verdict is the same)."""
     claimed = [c for c in comparisons if c.claim is not None]
@@ -183,12 +186,16 @@ def paired_robustness(
             (differences["treatment"] == comparison.treatment) & (differences["control"] == comparison.control)
         ]["difference"].to_numpy(float)
         p = permutation_p(mine)
+        equivalence = comparison.claim == "equivalent"
+        deciding = equivalence_p(mine, comparison.margin) if equivalence else p
         rows.append(
             {
                 "treatment": comparison.treatment,
                 "control": comparison.control,
                 "permutation p": p,
-                "permutation steps to the level": permutation_steps_to_level(p, len(mine), alpha),
+                "permutation steps to the level": permutation_steps_to_level(
+                    deciding, len(mine), alpha, equivalence=equivalence
+                ),
                 "leave-one-seed-out agreement": leave_one_out_agreement(
                     mine, comparison.claim, alpha=alpha, margin=comparison.margin
                 ),
