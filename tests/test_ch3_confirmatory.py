@@ -192,3 +192,28 @@ def test_the_family_table_sets_the_exploratory_study_beside_at_the_family_level(
         ["Fashion-MNIST", "confirmatory"],
     ]
     assert sorted(set(per_seed.loc[per_seed["study"] == "confirmatory", "seed"])) == [200, 201]
+
+
+def test_the_design_check_sets_the_observed_sd_beside_the_assumed_one(above_every_floor):
+    """The observed SD is that of the whole declared seeds' differences (a seed missing a run and an
+    undeclared seed left out), and the power under the assumed SD is the power table's."""
+    runs = _relabelled([(0, 200), (1, 201), (2, 202), (3, 203)])
+    runs = pd.concat([runs, _relabelled([(4, 204)]).query("dataset == 'mnist'"), _relabelled([(4, 4)])])
+    check = confirm.design_check(confirm.STUDY, runs).set_index("Dataset")
+    power = confirm.power_table().set_index("Dataset")
+    for dataset, label in [("mnist", "MNIST"), ("fashion-mnist", "Fashion-MNIST")]:
+        whole = _differences(runs[runs["seed"].between(200, 203)], dataset)
+        assert check.loc[label, "confirmatory pairs"] == 4
+        assert check.loc[label, "observed sd (pp)"] == pytest.approx(np.std(whole, ddof=1))
+        assert check.loc[label, "assumed sd (pp)"] == pytest.approx(power.loc[label, "exploratory sd (pp)"])
+        assert check.loc[label, "t-test part power, assumed sd"] == pytest.approx(
+            power.loc[label, "t-test part power at the declared seeds"]
+        )
+    wider = check.loc["Fashion-MNIST"]  # a wider spread than assumed lowers the power
+    doubled = confirm.design_check(confirm.STUDY, runs.assign(**{confirm.METRIC: 2 * runs[confirm.METRIC]}))
+    assert (
+        doubled.set_index("Dataset").loc["Fashion-MNIST", "t-test part power, observed sd"]
+        < wider["t-test part power, observed sd"]
+    )
+    empty = confirm.design_check(confirm.STUDY, runs.iloc[:0])
+    assert (empty["confirmatory pairs"] == 0).all() and empty["observed sd (pp)"].isna().all()

@@ -57,6 +57,7 @@ at once, over several sessions.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -104,6 +105,7 @@ __all__ = [
     "confirmatory_run",
     "confirmatory_study",
     "cost_table",
+    "design_check",
     "exploratory_differences",
     "family_reading",
     "family_table",
@@ -250,11 +252,10 @@ def power_table(runs: pd.DataFrame | None = None, seeds: int = len(SEEDS)) -> pd
         if comparison.claim == "equivalent":
             t_pairs = statistics.equivalence_pairs_needed(sd, MARGIN_PP, mean, alpha=FAMILY_ALPHA)
             floor = statistics.fewest_equivalence_pairs(FAMILY_ALPHA)
-            power = statistics.equivalence_power(sd, seeds, mean, MARGIN_PP, alpha=FAMILY_ALPHA)
         else:
             t_pairs = statistics.pairs_needed(sd, mean, alpha=FAMILY_ALPHA)
             floor = statistics.fewest_decisive_pairs(FAMILY_ALPHA)
-            power = statistics.paired_power(sd, seeds, mean, alpha=FAMILY_ALPHA)
+        power = _t_part_power(comparison, sd, mean, seeds)
         rows.append(
             {
                 "Dataset": label,
@@ -270,6 +271,53 @@ def power_table(runs: pd.DataFrame | None = None, seeds: int = len(SEEDS)) -> pd
                 "seeds needed": max(t_pairs, floor),
                 "seeds declared": seeds,
                 "t-test part power at the declared seeds": power,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _t_part_power(comparison: Comparison, sd: float, mean: float, seeds: int) -> float:
+    """The power of a claim's t-test part over ``seeds`` pairs of standard deviation ``sd`` when the true
+    difference is ``mean`` (points), at :data:`FAMILY_ALPHA`: the interval inside the margin for an
+    equivalence, the paired t-test's noncentral-t power for a direction."""
+    if comparison.claim == "equivalent":
+        return statistics.equivalence_power(sd, seeds, mean, MARGIN_PP, alpha=FAMILY_ALPHA)
+    return statistics.paired_power(sd, seeds, mean, alpha=FAMILY_ALPHA)
+
+
+def design_check(spec: StudySpec | None = None, runs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The power table's assumption set against the data, a row per claim: the paired SD the design
+    assumed (the exploratory study's, points), the SD of the confirmatory study's whole declared seeds so
+    far, their ratio, and the t-test part's power at the declared seeds under each SD (the exploratory
+    mean taken as the true difference in both, as :func:`power_table` takes it).
+
+    Policy: descriptive only. The design and its one look are fixed before the runs; an SD larger than
+    assumed makes an *undetermined* verdict likelier and is reported beside the verdict, it never adds
+    seeds (adding them after a look would be optional stopping)."""
+    spec = STUDY if spec is None else spec
+    stored = spec.rows() if runs is None else runs
+    declared = stored[stored["seed"].isin(spec.seeds)]
+    whole = declared[declared["seed"].isin(_whole_seeds(declared))] if len(declared) else declared
+    observed = mode_differences(whole, metrics=[METRIC]).set_index("Dataset") if len(whole) else None
+    explored = exploratory_differences().set_index("Dataset")
+    rows = []
+    for dataset, comparison in FAMILY:
+        label = DATASET_LABELS[dataset]
+        assumed, mean = float(explored.loc[label, "sd"]), float(explored.loc[label, "mean"])
+        has = observed is not None and label in observed.index and int(observed.loc[label, "pairs"]) >= 2
+        sd = float(observed.loc[label, "sd"]) if has else math.nan
+        rows.append(
+            {
+                "Dataset": label,
+                "confirmatory pairs": int(observed.loc[label, "pairs"]) if has else 0,
+                "assumed sd (pp)": assumed,
+                "observed sd (pp)": sd,
+                "observed / assumed": sd / assumed,
+                "seeds declared": len(spec.seeds),
+                "t-test part power, assumed sd": _t_part_power(comparison, assumed, mean, len(spec.seeds)),
+                "t-test part power, observed sd": (
+                    _t_part_power(comparison, sd, mean, len(spec.seeds)) if has else math.nan
+                ),
             }
         )
     return pd.DataFrame(rows)
