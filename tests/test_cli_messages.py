@@ -10,8 +10,10 @@ import itertools
 import json
 import os
 import re
+import site
 import sys
 import textwrap
+import traceback
 from collections import namedtuple
 
 import pytest
@@ -20,6 +22,7 @@ from torch import nn
 
 from reuseprior.chapters import list_chapters, list_studies
 from reuseprior.commands import COMMANDS, _working_directory_importable, main
+from reuseprior.core import errors
 from reuseprior.counting import analyze, count_contexts
 from reuseprior.models import build_model
 from reuseprior.models.registry import available_models, collision_note
@@ -222,6 +225,32 @@ def test_an_error_raised_inside_a_library_is_placed_at_the_users_call(user_packa
     msg = str(err.value)
     assert "raised JSONDecodeError" in msg and "config.py, line 3, in <module>)" in msg
     assert "decoder.py" not in msg and "importlib" not in msg
+
+
+def test_a_syntax_error_in_an_imported_helper_is_placed_at_the_bad_line(user_package):
+    """A SyntaxError's place is its own file and line (no frame holds it), not the line that imported it."""
+    pkg = user_package({"helper": "x = 1\ndef broken(:\n    pass\n", "models": "from . import helper\n"})
+    with pytest.raises(ValueError) as err:
+        build_model(f"{pkg}.models:build")
+    msg = str(err.value)
+    assert "raised SyntaxError" in msg and f"{os.path.join(pkg, 'helper.py')}, line 2)" in msg
+    assert "models.py" not in msg
+
+
+@pytest.mark.parametrize(
+    "folder", [site.getusersitepackages(), "/usr/lib/python3/dist-packages", *site.getsitepackages()]
+)
+def test_no_install_folder_is_taken_for_the_users_code(folder, monkeypatch):
+    """A frame in the user's site-packages, a distribution's dist-packages (when on sys.path) or the
+    environment's install folders is a library's; a frame in a project folder is the user's."""
+    monkeypatch.setattr(sys, "path", [*sys.path, "/usr/lib/python3/dist-packages"])
+    errors._library_folders.cache_clear()
+    try:
+        library = traceback.FrameSummary(os.path.join(folder, "somelib", "core.py"), 3, "run")
+        assert not errors._is_users(library)
+        assert errors._is_users(traceback.FrameSummary("/home/me/project/models.py", 3, "forward"))
+    finally:
+        errors._library_folders.cache_clear()
 
 
 def test_malformed_spec_and_non_callable_say_what_to_give(user_package):

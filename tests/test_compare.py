@@ -19,9 +19,10 @@ import torch
 from torch import nn
 
 from reuseprior import compare
-from reuseprior.analysis.compare import Comparison
+from reuseprior.analysis.compare import Comparison, _named
 from reuseprior.baselines.proxies import PROXIES
 from reuseprior.commands import main
+from reuseprior.commands.parsers import compare as parsers_compare
 from reuseprior.counting import analyze
 
 matplotlib.use("Agg")
@@ -391,3 +392,21 @@ def test_cli_gives_each_model_its_output_key(capsys: pytest.CaptureFixture) -> N
         with pytest.raises(SystemExit) as exit_info:
             main([*argv, *extra])
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_model_given_twice_takes_its_names_key_in_each_row(capsys: pytest.CaptureFixture) -> None:
+    """``NAME#2`` (a repeated model's row) takes the key of ``NAME`` unless the mapping names it itself;
+    the command takes the names the rows report, as compare gives them."""
+    both = compare([two_heads, two_heads], (3, 32, 32), output_key={"two_heads": "logits"}, progress=False)
+    assert list(both.table.sort_values("model")["model"]) == ["two_heads", "two_heads#2"]
+    assert (both.table["error"] == "").all()
+    models = ["test_compare:two_heads", "test_compare:two_heads", "test_compare:tiny_net"]
+    argv = ["compare", *models, "--input", "3,32,32", "--json", "--no-progress"]
+    assert (
+        main([*argv, "--output-key", "test_compare:two_heads=logits", "--output-key", "test_compare:two_heads#2=aux"])
+        == 0
+    )
+    records = {r["model"]: r for r in json.loads(capsys.readouterr().out)}
+    assert all(r["error"] == "" for r in records.values())
+    assert records["test_compare:two_heads"]["PG"] != records["test_compare:two_heads#2"]["PG"]  # logits vs aux
+    assert parsers_compare._reported_names(models) == [name for name, _ in _named(models)]

@@ -168,3 +168,17 @@ def test_an_equivalence_claims_robustness_is_read_from_its_tost_p():
     tost = st.equivalence_p(differences, 0.5)
     assert tost == 1 / 256 and row["permutation p"] == st.permutation_p(differences)
     assert row["permutation steps to the level"] == st.permutation_steps_to_level(tost, 8, 0.025, equivalence=True)
+
+
+def test_an_equivalence_contradicted_beyond_its_margin_is_stepped_on_its_two_sided_p():
+    """Differences wholly beyond the margin contradict an equivalence by the two-sided p: that p is stepped."""
+    differences = [2.0, 2.1, 1.9, 2.05, 1.95, 2.0, 2.02, 1.98]
+    runs = pd.DataFrame(
+        [{"seed": s, "mode": "random", "acc": 0.0} for s in range(8)]
+        + [{"seed": s, "mode": "evolve", "acc": d} for s, d in enumerate(differences)]
+    )
+    equivalent = Comparison("evolve", "random", "equivalent", 0.5)
+    row = paired_robustness(runs, [equivalent], arm="mode", metric="acc", alpha=0.025).iloc[0]
+    summary = st.paired_summary(differences, confidence=0.975, margin=0.5)
+    assert verdict(summary, "equivalent", alpha=0.025, margin=0.5) == CONTRADICTED
+    assert row["permutation p"] == 2 / 256 and row["permutation steps to the level"] == 2  # 4/256, 6/256 pass

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,20 +181,26 @@ def _named(models: Mapping[str, ModelLike] | Sequence[ModelLike]) -> list[tuple[
 
 
 OutputKey = str | int | None
+#: the suffix :func:`_named` gives a model named more than once (``NAME#2``)
+_REPEAT = re.compile(r"#\d+$")
 
 
 def _output_keys(output_key: OutputKey | Mapping[str, OutputKey], names: Sequence[str]) -> dict[str, OutputKey]:
     """Each model's output key: one key for every model, or a mapping's entry (None for a model it does
-    not name); a mapping that names a model not compared is a ``ValueError`` naming both lists."""
+    not name). A model given more than once (named ``NAME#2``, ...) takes the key of its own name when
+    the mapping has one, else that of ``NAME``; a mapping that names no model compared is a ``ValueError``
+    naming both lists."""
     if not isinstance(output_key, Mapping):
         return dict.fromkeys(names, output_key)
-    unknown = [str(name) for name in output_key if name not in names]
+    keys = {str(name): key for name, key in output_key.items()}
+    known = set(names) | {_REPEAT.sub("", name) for name in names}
+    unknown = [name for name in keys if name not in known]
     if unknown:
         raise ValueError(
             f"output_key names models that are not compared: {unknown}; the models are {list(names)}. Fix: key "
             "the mapping by those names (a spec or name as given, a mapping's key, or the class name)"
         )
-    return {name: output_key.get(name) for name in names}
+    return {name: keys.get(name, keys.get(_REPEAT.sub("", name))) for name in names}
 
 
 def _build(item: ModelLike, seed: int) -> nn.Module:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import site
+import sys
 import sysconfig
 import traceback
 from collections.abc import Sequence
@@ -65,36 +67,55 @@ def raised_at(error: BaseException) -> str:
     return f" (raised at {Path(frames[-1].filename).name}, line {frames[-1].lineno})" if frames else ""
 
 
+#: the names of the folders installers put libraries in, wherever ``sys.path`` has them
+_LIBRARY_FOLDER_NAMES = ("site-packages", "dist-packages")
+
+
 @functools.cache
 def _library_folders() -> tuple[Path, ...]:
-    """The folders whose code is not the user's: this package's, PyTorch's (found without importing it),
-    the installed libraries' and the standard library's."""
-    torch_spec = importlib.util.find_spec("torch")
-    torch_folders = list(torch_spec.submodule_search_locations or []) if torch_spec else []
+    """The folders whose code is not the user's, each as written and resolved: this package's,
+    PyTorch's (found without importing it), the standard library's (a zipped one included) and every
+    folder libraries are installed in (the environment's, the base one of a venv that sees it, the
+    user's ``pip install --user`` one, a distribution's ``dist-packages``)."""
+    try:
+        torch_spec = importlib.util.find_spec("torch")
+    except (ImportError, ValueError):  # torch half-imported, without a spec: its folder is then unknown
+        torch_spec = None
     folders = [
         Path(__file__).parents[1],
-        *torch_folders,
+        *((torch_spec.submodule_search_locations or []) if torch_spec else []),
         *(sysconfig.get_path(name) for name in ("purelib", "platlib", "stdlib", "platstdlib")),
+        *getattr(site, "getsitepackages", list)(),
+        site.getusersitepackages(),
+        *(entry for entry in sys.path if Path(entry).name in _LIBRARY_FOLDER_NAMES or entry.endswith(".zip")),
     ]
-    return tuple(dict.fromkeys(Path(folder).resolve() for folder in folders))
+    return tuple(
+        dict.fromkeys(form for folder in folders for form in (Path(folder).absolute(), Path(folder).resolve()))
+    )
 
 
 def _is_users(frame: traceback.FrameSummary) -> bool:
     """Whether ``frame`` runs the user's own code: it has a file (not ``<string>``, the import machinery's
-    ``<frozen ...>`` or the code torch.fx generates) outside :func:`_library_folders`."""
+    ``<frozen ...>`` or the code torch.fx generates) outside :func:`_library_folders`, as written and
+    resolved (a library linked into an install folder is still a library's)."""
     if frame.filename.startswith("<"):
         return False
-    path = Path(frame.filename).resolve()
-    return not any(path.is_relative_to(folder) for folder in _library_folders())
+    written = Path(frame.filename).absolute()
+    return not any(
+        path.is_relative_to(folder) for path in (written, written.resolve()) for folder in _library_folders()
+    )
 
 
 def raised_in_users_code(error: BaseException) -> str:
     """Where the user's own code raised ``error`` (a model's ``forward``, a factory, a module being
-    imported): its innermost frame of the user's code, as `` (raised in FILE, line N, in NAME)``.
+    imported): its innermost frame of the user's code, as `` (raised in FILE, line N, in NAME)``; for a
+    ``SyntaxError`` the file and line of the bad syntax itself, which no frame holds.
 
     Policy: a frame of an installed library, PyTorch, the standard library or this package is never
     named, since it would point the user at code that is not theirs to fix; an error raised inside a
     library the user's code called is placed at the user's call. Empty when no frame is the user's."""
+    if isinstance(error, SyntaxError) and error.filename and not error.filename.startswith("<"):
+        return f" (raised in {error.filename}, line {error.lineno})"
     frames = [frame for frame in traceback.extract_tb(error.__traceback__) if _is_users(frame)]
     if not frames:
         return ""

@@ -34,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+import numpy as np
 import pandas as pd
 
 from reuseprior.core.verdict_policy import (
@@ -53,6 +54,7 @@ from reuseprior.reporting.statistics import (
     paired_seed_differences,
     permutation_p,
     permutation_steps_to_level,
+    t_interval,
 )
 
 __all__ = [
@@ -167,14 +169,28 @@ def per_seed_differences(
 ROBUSTNESS_COLUMNS = ("permutation steps to the level", "leave-one-seed-out agreement")
 
 
+def _deciding_p(differences: np.ndarray, comparison: Comparison, alpha: float) -> tuple[float, bool]:
+    """The exact permutation p that decides ``comparison``'s claim at ``alpha`` (the rule of
+    :func:`~reuseprior.core.verdict_policy.verdict`), and whether it is a TOST p: the two-sided
+    :func:`~reuseprior.reporting.statistics.permutation_p` of a directional claim; for an ``"equivalent"``
+    one the TOST :func:`~reuseprior.reporting.statistics.equivalence_p`, unless its ``1 - alpha``
+    t-interval lies wholly beyond the margin, where the two-sided p decides (*contradicted*)."""
+    if comparison.claim != "equivalent":
+        return permutation_p(differences), False
+    margin = float(comparison.margin)
+    low, high = t_interval(differences, 1 - alpha)
+    if low >= margin or high <= -margin:
+        return permutation_p(differences), False
+    return equivalence_p(differences, margin), True
+
+
 def paired_robustness(
     runs: pd.DataFrame, comparisons: Sequence[Comparison], *, arm: str, metric: str, alpha: float = ALPHA
 ) -> pd.DataFrame:
     """How firmly each claimed comparison's verdict at ``alpha`` stands, one row per comparison with a
     claim: its ``permutation p``, the ``permutation steps to the level``
     (:func:`~reuseprior.reporting.statistics.permutation_steps_to_level`: 0 when the next possible p
-    would cross it; of the p that decides the claim: the two-sided p of a directional claim, the TOST
-    :func:`~reuseprior.reporting.statistics.equivalence_p` of an ``"equivalent"`` one) and the
+    would cross it; of the p that decides the claim, :func:`_deciding_p`) and the
     ``leave-one-seed-out agreement``
     (:func:`~reuseprior.reporting.statistics.leave_one_out_agreement`: the share of the subsets without
     one seed whose verdict is the same)."""
@@ -185,14 +201,12 @@ def paired_robustness(
         mine = differences[
             (differences["treatment"] == comparison.treatment) & (differences["control"] == comparison.control)
         ]["difference"].to_numpy(float)
-        p = permutation_p(mine)
-        equivalence = comparison.claim == "equivalent"
-        deciding = equivalence_p(mine, comparison.margin) if equivalence else p
+        deciding, equivalence = _deciding_p(mine, comparison, alpha)
         rows.append(
             {
                 "treatment": comparison.treatment,
                 "control": comparison.control,
-                "permutation p": p,
+                "permutation p": permutation_p(mine),
                 "permutation steps to the level": permutation_steps_to_level(
                     deciding, len(mine), alpha, equivalence=equivalence
                 ),

@@ -122,10 +122,22 @@ def _output_keys(parser: argparse.ArgumentParser, given: list[str], models: list
     if len(per_model) < len(given):
         parser.error("--output-key mixes KEY and MODEL=KEY: give MODEL=KEY for each model whose output is picked")
     keys: dict[str, str] = {}
+    reported = _reported_names(models)
     for model, _, key in per_model:
-        if model not in models:
-            parser.error(f"--output-key {model}={key}: {model!r} is not one of the models compared {models}")
+        if model not in reported:
+            parser.error(f"--output-key {model}={key}: {model!r} is not one of the models compared {reported}")
         if model in keys or not key:
             parser.error(f"--output-key {model}={key}: give each model once, with a key after '='")
         keys[model] = key
     return keys
+
+
+def _reported_names(models: list[str]) -> list[str]:
+    """The names compare gives ``models`` (:func:`reuseprior.analysis.compare.compare`'s rows): each as
+    given, a repeated one also as ``NAME#2``, ``NAME#3``, ..."""
+    seen: dict[str, int] = {}
+    names = []
+    for model in models:
+        seen[model] = seen.get(model, 0) + 1
+        names.append(model if seen[model] == 1 else f"{model}#{seen[model]}")
+    return names
