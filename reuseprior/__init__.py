@@ -55,6 +55,7 @@ _EXPORTS: dict[str, str] = {
     "UnsupportedOpError": "reuseprior.core.errors",
     "CaptureError": "reuseprior.core.errors",
     "InputRefusedError": "reuseprior.core.errors",
+    "OutputKeyError": "reuseprior.core.errors",
     "DataDependentShapeError": "reuseprior.core.errors",
     "DataDependentCountWarning": "reuseprior.core.errors",
     "build_model": "reuseprior.models.registry",

@@ -23,6 +23,7 @@ from torch import nn
 from reuseprior.chapters import list_chapters, list_studies
 from reuseprior.commands import COMMANDS, _working_directory_importable, main
 from reuseprior.core import errors
+from reuseprior.core.errors import OutputKeyError
 from reuseprior.counting import analyze, count_contexts
 from reuseprior.models import build_model
 from reuseprior.models.registry import available_models, collision_note
@@ -434,7 +435,7 @@ def test_several_outputs_are_refused_with_their_structure_and_the_fix():
         (_NamedOut(), "a _Pair of 2 entries ['logits': tensor (1, 2), 'aux': tensor (1, 5)]"),
     ]:
         for fn in (analyze, count_contexts):
-            with pytest.raises(ValueError) as err:
+            with pytest.raises(OutputKeyError) as err:  # a ValueError
                 fn(model, x)
             msg = str(err.value)
             assert f"returns {shown}, not one tensor" in msg, msg
@@ -456,7 +457,8 @@ def test_output_key_analyses_one_output_exactly_like_a_one_tensor_model():
 
 def test_output_key_mistakes_are_named():
     x = torch.zeros(1, 3)
-    with pytest.raises(ValueError, match=r"output_key='nope' is not an entry of the output of _DictOut.*give one of"):
+    assert issubclass(OutputKeyError, ValueError)
+    with pytest.raises(OutputKeyError, match=r"output_key='nope' is not an entry of the output of _DictOut.*give one"):
         analyze(_DictOut(), x, output_key="nope")
     with pytest.raises(ValueError, match=r"output_key='5' is not an entry .* tuple of 2 entries"):
         analyze(_TupleOut(), x, output_key="5")

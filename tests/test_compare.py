@@ -373,6 +373,7 @@ def test_models_of_different_output_structures_are_compared_with_a_key_each() ->
     one_key = compare({"heads": two_heads, "plain": tiny_net}, (3, 32, 32), output_key="logits", progress=False)
     refused = one_key.table.set_index("model").loc["plain", "error"]
     assert "returns one tensor" in refused and "drop output_key" in refused
+    assert "each model can take its own key: output_key={'plain': KEY} (--output-key plain=KEY)" in refused
     with pytest.raises(ValueError, match=r"output_key names models that are not compared: \['head'\]"):
         compare({"heads": two_heads, "plain": tiny_net}, (3, 32, 32), output_key={"head": "logits"})
 

@@ -54,7 +54,7 @@ from torch import nn
 
 from reuseprior.baselines.proxies import PROXIES, ProxyBatch, data_dependent_scores
 from reuseprior.baselines.registry import DATA_DEPENDENT, proxy_info
-from reuseprior.core.errors import InputRefusedError
+from reuseprior.core.errors import InputRefusedError, OutputKeyError
 from reuseprior.core.files import write_csv
 from reuseprior.core.ordering import sort_rows
 from reuseprior.core.progress import progress_bar
@@ -315,6 +315,8 @@ def compare(
             values, errors = _score_model(name, model, example, proxies, batch, seed, keys[name])
         except InputRefusedError as exc:  # the model does not run on the example
             values, errors = {}, [_message("analyze", exc) + _built_from(example_input)]
+        except OutputKeyError as exc:  # its output is not the one tensor its key (or none) names
+            values, errors = {}, [_message("analyze", exc) + _own_key(name)]
         except Exception as exc:  # noqa: BLE001 - the analysis (graph capture, counting) failed
             values, errors = {}, [_message("analyze", exc)]
         rows.append({**row, **values, "cpu_seconds": time.process_time() - c0, "error": "; ".join(errors)})
@@ -323,6 +325,15 @@ def compare(
     table[columns[1:-1]] = table[columns[1:-1]].astype(float)
     table["error"] = table["error"].fillna("")
     return Comparison(_ranked(table, by), by, tuple(example.shape[1:]))
+
+
+def _own_key(name: str) -> str:
+    """How a compared model gets an output key of its own, for the error of one whose output its key (or
+    none) does not fit."""
+    return (
+        f". In a comparison each model can take its own key: output_key={{{name!r}: KEY}} (--output-key "
+        f"{name}=KEY), a model not named analysed whole"
+    )
 
 
 def _built_from(example_input: torch.Tensor | Sequence[int]) -> str:

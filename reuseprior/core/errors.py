@@ -31,6 +31,7 @@ __all__ = [
     "DatasetVerificationError",
     "InputRefusedError",
     "InputsChangedError",
+    "OutputKeyError",
     "NoWorkersError",
     "NotebookNotFoundError",
     "NotebookParameterError",
@@ -133,6 +134,12 @@ class CaptureError(RuntimeError):
 class InputRefusedError(ValueError):
     """The model does not run on the example input (a wrong shape or dtype): its counts would mean
     nothing. The message carries the model's own error and the form of an input it runs on."""
+
+
+class OutputKeyError(ValueError):
+    """The output to count is not one tensor: a container output without ``output_key``, a key given
+    for a one-tensor output, a key the output does not hold, or one that selects a container. The
+    message names the output's structure and the fix."""
 
 
 class DataDependentShapeError(CaptureError):

@@ -36,6 +36,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from reuseprior.core.errors import OutputKeyError
 from reuseprior.core.exact_sums import exp2_each, pairwise_sum
 from reuseprior.core.validation import check_integer
 from reuseprior.counting.capture import CapturedGraph, capture, eager_module
@@ -254,13 +255,13 @@ def _capture_one_output(
     """Capture ``model`` with its output reduced to one tensor (the policy of
     :func:`analyze`): a forward that returns one tensor needs no ``output_key``;
     one that returns a dict, tuple or list needs ``output_key`` naming the entry
-    to count paths to.  Anything else raises ``ValueError`` naming the output's
-    structure and the fix.  The selection is a forward hook on ``model`` (removed
+    to count paths to.  Anything else raises ``OutputKeyError`` (a ``ValueError``)
+    naming the output's structure and the fix.  The selection is a forward hook on ``model`` (removed
     afterwards), so parameter names and every count of a one-tensor model are
     those of the model itself."""
     if isinstance(model, CapturedGraph):  # already captured: its outputs are fixed
         if output_key is not None:
-            raise ValueError(
+            raise OutputKeyError(
                 "output_key selects an output of an nn.Module's forward; pass the module, not a CapturedGraph"
             )
         return model
@@ -287,23 +288,23 @@ def _capture_one_output(
     name = type(model).__name__
     structure = seen.get("structure")
     if structure is None and output_key is not None:
-        raise ValueError(
+        raise OutputKeyError(
             f"output_key={output_key!r} was given, but the forward of {name} returns one tensor; "
             "drop output_key (--output-key), it only selects an entry of a dict, tuple or list output"
         )
     if structure is not None and output_key is None:
-        raise ValueError(
+        raise OutputKeyError(
             f"the forward of {name} returns {structure}, not one tensor; the context counts depend on which "
             "outputs the paths end at, so name one: analyze(..., output_key=KEY) or --output-key KEY "
             "(a dict key, or an index of a tuple/list), or wrap the model so that its forward returns one tensor"
         )
     if seen.get("missing"):
-        raise ValueError(
+        raise OutputKeyError(
             f"output_key={output_key!r} is not an entry of the output of {name}, which is {structure}; "
             "give one of its keys (a dict) or indices (a tuple/list)"
         )
     if seen.get("picked") is not None:
-        raise ValueError(
+        raise OutputKeyError(
             f"output_key={output_key!r} selects {seen['picked']} of {name}'s output, not one tensor; "
             "wrap the model so that its forward returns the tensor to analyse"
         )
