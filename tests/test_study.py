@@ -4,6 +4,7 @@ process and on Dask, and the ``study`` command's flags."""
 from __future__ import annotations
 
 import functools
+import math
 import re
 import threading
 import time
@@ -36,6 +37,31 @@ def _study(path, scale=2.0, seeds=(0, 1, 2), run_one=square) -> StudySpec:
     store = RunStore(path, key=("name", "seed"), columns=("plan", "name", "seed", "value"))
     runs = tuple({"name": "toy", "seed": s} for s in seeds)
     return StudySpec("toy", scale, {"scale": scale}, seeds, runs, run_one, store, status_by=("name",))
+
+
+#: the run-hours of each toy run of :func:`test_hours_left_are_the_pending_runs_at_their_groups_mean`
+TIMED_HOURS = {("a", 0): 1.0, ("a", 1): 3.0, ("b", 0): 10.0}
+
+
+def timed(*, name: str, seed: int, spec: StudySpec) -> dict:
+    """A toy run that took :data:`TIMED_HOURS` of its key (module level, for a Dask worker)."""
+    return {"plan": spec.plan, "name": name, "seed": seed, "seconds": 3600 * TIMED_HOURS[(name, seed)]}
+
+
+def test_hours_left_are_the_pending_runs_at_their_groups_mean(tmp_path, capsys):
+    store = RunStore(tmp_path / "timed.csv", key=("name", "seed"), columns=("plan", "name", "seed", "seconds"))
+    runs = tuple({"name": n, "seed": s} for n, s in [("a", 0), ("a", 1), ("a", 2), ("b", 0), ("b", 1), ("c", 0)])
+    spec = StudySpec(
+        "timed", 1, {}, (0, 1, 2), runs, timed, store, status_by=("name",), hours={"hours stored": "seconds"}
+    )
+    assert math.isnan(core_study.hours_left(spec)["hours stored"])  # nothing stored: no mean to go by
+    study_runner.run_study(spec, only=[{"name": n, "seed": s} for n, s in TIMED_HOURS], progress=False)
+    # a/2 at a's mean (2 h), b/1 at b's (10 h), c/0 with none of its own stored at every run's (14/3 h)
+    assert core_study.hours_left(spec)["hours stored"] == pytest.approx(2.0 + 10.0 + 14.0 / 3)
+    study_command._print_hours_left(spec)
+    assert "left: about 16.7 run-hours of 'hours stored' at the stored runs' mean" in capsys.readouterr().out
+    done = replace(spec, runs=tuple({"name": n, "seed": s} for n, s in TIMED_HOURS))
+    assert core_study.hours_left(done) == {"hours stored": 0.0}
 
 
 def test_the_plan_is_the_hash_of_the_settings():

@@ -146,6 +146,7 @@ def _print_status(group: StudyGroup, specs: list[StudySpec], request: StudyReque
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60):
         for spec in specs:
             _print_table(f"study {spec.name}, plan {spec.plan}", core_study.status_table(spec), spec)
+            _print_hours_left(spec)
             _print_criteria(spec)
         for title, table in group.reports(request) if group.reports is not None else []:
             _print_table(title, table)
@@ -158,6 +159,17 @@ def _print_table(title: str, table: pd.DataFrame, spec: StudySpec | None = None)
     if others:
         rows = "row" if others == 1 else "rows"
         print(f"  ({spec.store.path.name} also holds {others} {rows} of other studies or plans than {spec.plan})")
+
+
+def _print_hours_left(spec: StudySpec) -> None:
+    """The run-hours the pending runs need at the stored runs' mean (:func:`reuseprior.core.study.hours_left`),
+    one line per hours column, when runs are pending and some are stored."""
+    for label, hours in core_study.hours_left(spec).items():
+        if hours > 0:
+            print(
+                f"  left: about {hours:.1f} run-hours of {label!r} at the stored runs' mean "
+                "(runs trained at once divide the wall time)"
+            )
 
 
 def _print_criteria(spec: StudySpec) -> None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
@@ -66,6 +67,7 @@ __all__ = [
     "check_live",
     "checked_runs",
     "criteria_of",
+    "hours_left",
     "pending_runs",
     "read_csv_or_empty",
     "settings_hash",
@@ -490,6 +492,28 @@ def status_table(spec: StudySpec) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     table.attrs["other_plans"] = int(len(everything) - len(stored))
     return table
+
+
+def hours_left(spec: StudySpec) -> dict[str, float]:
+    """Per :attr:`StudySpec.hours` label, the run-hours ``spec``'s pending runs need at the mean of its
+    stored runs: per group of :attr:`StudySpec.status_by`, its pending runs times its stored runs' mean
+    (a group with none stored takes the mean over every stored run). Run-hours, not wall time: runs
+    trained at once divide it. NaN while no run is stored; 0 when none is pending."""
+    stored, pending = spec.rows(), pending_runs(spec)
+    left = {}
+    for label, column in spec.hours.items():
+        if not pending:
+            left[label] = 0.0
+            continue
+        if stored.empty:
+            left[label] = math.nan
+            continue
+        seconds = 0.0
+        for run in pending:
+            mine = _matching(stored, {c: run[c] for c in spec.status_by})
+            seconds += float((mine if not mine.empty else stored)[column].mean())
+        left[label] = seconds / 3600
+    return left
 
 
 def criteria_of(spec: StudySpec) -> pd.DataFrame | None:
