@@ -169,18 +169,18 @@ def per_seed_differences(
 ROBUSTNESS_COLUMNS = ("permutation steps to the level", "leave-one-seed-out agreement")
 
 
-def _deciding_p(differences: np.ndarray, comparison: Comparison, alpha: float) -> tuple[float, bool]:
+def _deciding_p(differences: np.ndarray, two_sided: float, comparison: Comparison, alpha: float) -> tuple[float, bool]:
     """The exact permutation p that decides ``comparison``'s claim at ``alpha`` (the rule of
-    :func:`~reuseprior.core.verdict_policy.verdict`), and whether it is a TOST p: the two-sided
-    :func:`~reuseprior.reporting.statistics.permutation_p` of a directional claim; for an ``"equivalent"``
-    one the TOST :func:`~reuseprior.reporting.statistics.equivalence_p`, unless its ``1 - alpha``
+    :func:`~reuseprior.core.verdict_policy.verdict`), and whether it is a TOST p: ``two_sided`` (the
+    differences' :func:`~reuseprior.reporting.statistics.permutation_p`) for a directional claim; for an
+    ``"equivalent"`` one the TOST :func:`~reuseprior.reporting.statistics.equivalence_p`, unless its ``1 - alpha``
     t-interval lies wholly beyond the margin, where the two-sided p decides (*contradicted*)."""
     if comparison.claim != "equivalent":
-        return permutation_p(differences), False
+        return two_sided, False
     margin = float(comparison.margin)
     low, high = t_interval(differences, 1 - alpha)
     if low >= margin or high <= -margin:
-        return permutation_p(differences), False
+        return two_sided, False
     return equivalence_p(differences, margin), True
 
 
@@ -201,12 +201,13 @@ def paired_robustness(
         mine = differences[
             (differences["treatment"] == comparison.treatment) & (differences["control"] == comparison.control)
         ]["difference"].to_numpy(float)
-        deciding, equivalence = _deciding_p(mine, comparison, alpha)
+        p = permutation_p(mine)
+        deciding, equivalence = _deciding_p(mine, p, comparison, alpha)
         rows.append(
             {
                 "treatment": comparison.treatment,
                 "control": comparison.control,
-                "permutation p": permutation_p(mine),
+                "permutation p": p,
                 "permutation steps to the level": permutation_steps_to_level(
                     deciding, len(mine), alpha, equivalence=equivalence
                 ),
